@@ -1,0 +1,2 @@
+// placeholder until the webview app lands
+export {};

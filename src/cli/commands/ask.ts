@@ -1,0 +1,67 @@
+/** `relay solve "question"` and `relay explain <file>[:a-b]`: one answer streamed to the terminal. */
+import { readFileSync, existsSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { ChatMessage } from '../../core/slm/types';
+import { collectRelay } from '../../core/relay/engine';
+import { TotalsStore } from '../../core/relay/totalsStore';
+import { UsageError } from '../args';
+import type { CliConfig } from '../config';
+import { statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
+import { openLlm, openSlm, relayOptions, SlmPromptBook } from '../setup';
+
+/** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
+export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
+
+export function solveMessages(question: string): ChatMessage[] {
+  if (question.trim() === '') throw new UsageError('relay solve needs a question, e.g. relay solve "What is 17 * 24?"');
+  return [{ role: 'user', content: question + SOLVE_SUFFIX }];
+}
+
+/** `file`, `file:12` or `file:12-40` (1-based, inclusive). */
+export function explainMessages(spec: string): ChatMessage[] {
+  const match = /^(.*?)(?::(\d+)(?:-(\d+))?)?$/.exec(spec);
+  const file = match?.[1] ?? spec;
+  if (!file || !existsSync(file)) throw new UsageError(`relay explain: no such file '${file}'. Usage: relay explain <file>[:start-end]`);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const start = match?.[2] ? Number(match[2]) : 1;
+  const end = match?.[3] ? Number(match[3]) : match?.[2] ? start : lines.length;
+  if (start < 1 || end < start || start > lines.length) {
+    throw new UsageError(`relay explain: lines ${start}-${end} are outside ${file} (${lines.length} lines).`);
+  }
+  const code = lines.slice(start - 1, Math.min(end, lines.length)).join('\n');
+  const lang = extname(file).slice(1);
+  return [
+    {
+      role: 'user',
+      content: `Explain what this code from ${file} (lines ${start}-${Math.min(end, lines.length)}) does, briefly and precisely.\n\n\`\`\`${lang}\n${code}\n\`\`\``,
+    },
+  ];
+}
+
+export async function runAsk(
+  messages: ChatMessage[],
+  config: CliConfig,
+  io: { stdout: Output; stderr: Output },
+  options: { json: boolean; signal: AbortSignal },
+): Promise<number> {
+  const slm = await openSlm(config);
+  const book = new SlmPromptBook(slm);
+  const llm = config.mode === 'slm-only' ? undefined : await openLlm(config, slm, book);
+  try {
+    const prompt = await book.prepare(messages);
+    const colour = useColour(io.stdout);
+    const render = options.json ? () => undefined : streamRenderer(io.stdout, colour);
+    const { answer, stats } = await collectRelay({ ...relayOptions(config, slm, llm), messages, prompt, signal: options.signal }, render);
+    if (llm) {
+      await new TotalsStore(config.totalsPath).record(llm.modelKey, stats).catch((error: Error) => {
+        io.stderr.write(`relay: could not update the running totals: ${error.message}\n`);
+      });
+    }
+    if (options.json) io.stdout.write(JSON.stringify(statsJson(stats, { answer })) + '\n');
+    else io.stdout.write(`\n\n${statsLine(stats, colour)}\n`);
+    return stats.finishReason === 'error' ? 1 : stats.finishReason === 'cancelled' ? 130 : 0;
+  } finally {
+    await llm?.dispose();
+    await slm.dispose();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The CLI's settings: built-in defaults, then ~/.relay/config.json (or $RELAY_CONFIG),
+ * then environment variables, then command-line flags; later ones win. API keys are
+ * never read from here: they come from environment variables only (EnvSecretStore).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { ProviderKind, ModelPrice } from '../core/providers/types';
+import type { RelayMode } from '../core/relay/events';
+import { UsageError } from './args';
+
+export interface CliConfig {
+  provider: {
+    kind: ProviderKind;
+    baseUrl: string;
+    model: string;
+    /** openai-completions: model folder or tokenizer_config.json for the prompt template; default the SLM's. */
+    templateFolder: string;
+  };
+  /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
+  prices: Partial<ModelPrice>;
+  slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32' };
+  mode: RelayMode;
+  confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
+  maxTurns: number;
+  tokenBudget: number;
+  temperature: number;
+  seed: number | undefined;
+  router: { llmProbability: number };
+  /** Where running totals persist. */
+  totalsPath: string;
+}
+
+export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RELAY_HOME || join(homedir(), '.relay');
+}
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  return {
+    provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '' },
+    prices: {},
+    slm: { folder: '', variant: 'auto' },
+    mode: 'command',
+    confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
+    maxTurns: 5,
+    tokenBudget: 8192,
+    temperature: 0.7,
+    seed: undefined,
+    router: { llmProbability: 0.5 },
+    totalsPath: join(relayHome(env), 'totals.json'),
+  };
+}
+
+const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama', 'onnx-local'];
+const MODES: RelayMode[] = ['command', 'confidence', 'slm-only', 'llm-only', 'random-router'];
+
+/** Flag name -> how it sets the config. Also the list of value flags the parser accepts. */
+const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> = {
+  provider: (c, v, from) => (c.provider.kind = oneOf(v, PROVIDER_KINDS, from)),
+  'base-url': (c, v) => (c.provider.baseUrl = v),
+  model: (c, v) => (c.provider.model = v),
+  'template-folder': (c, v) => (c.provider.templateFolder = v),
+  slm: (c, v) => (c.slm.folder = v),
+  variant: (c, v, from) => (c.slm.variant = oneOf(v, ['auto', 'q4', 'int8', 'fp16', 'fp32'] as const, from)),
+  mode: (c, v, from) => (c.mode = oneOf(v, MODES, from)),
+  threshold: (c, v, from) => (c.confidence.threshold = num(v, from, 0, 1)),
+  'span-tokens': (c, v, from) => (c.confidence.spanTokens = int(v, from, 1, 64)),
+  'max-llm-share': (c, v, from) => (c.confidence.maxLlmShare = num(v, from, 0, 1)),
+  'max-turns': (c, v, from) => (c.maxTurns = int(v, from, 1, 100)),
+  budget: (c, v, from) => (c.tokenBudget = int(v, from, 16, 131072)),
+  temperature: (c, v, from) => (c.temperature = num(v, from, 0, 2)),
+  seed: (c, v, from) => (c.seed = int(v, from, 0, 2 ** 31 - 1)),
+  'llm-probability': (c, v, from) => (c.router.llmProbability = num(v, from, 0, 1)),
+  'price-in': (c, v, from) => (c.prices.inputPerMTok = num(v, from, 0, 1e6)),
+  'price-out': (c, v, from) => (c.prices.outputPerMTok = num(v, from, 0, 1e6)),
+  'price-cached': (c, v, from) => (c.prices.cachedInputPerMTok = num(v, from, 0, 1e6)),
+  'price-cache-write': (c, v, from) => (c.prices.cacheWritePerMTok = num(v, from, 0, 1e6)),
+  totals: (c, v) => (c.totalsPath = v),
+};
+
+export const CONFIG_FLAGS: ReadonlySet<string> = new Set(Object.keys(SETTERS));
+
+/** Environment variable -> flag name. */
+const ENV_NAMES: Record<string, string> = {
+  RELAY_PROVIDER: 'provider',
+  RELAY_BASE_URL: 'base-url',
+  RELAY_MODEL: 'model',
+  RELAY_TEMPLATE_FOLDER: 'template-folder',
+  RELAY_SLM: 'slm',
+  RELAY_VARIANT: 'variant',
+  RELAY_MODE: 'mode',
+  RELAY_THRESHOLD: 'threshold',
+  RELAY_SPAN_TOKENS: 'span-tokens',
+  RELAY_MAX_LLM_SHARE: 'max-llm-share',
+  RELAY_MAX_TURNS: 'max-turns',
+  RELAY_TOKEN_BUDGET: 'budget',
+  RELAY_TEMPERATURE: 'temperature',
+  RELAY_SEED: 'seed',
+  RELAY_LLM_PROBABILITY: 'llm-probability',
+  RELAY_PRICE_IN: 'price-in',
+  RELAY_PRICE_OUT: 'price-out',
+  RELAY_TOTALS: 'totals',
+};
+
+/** config.json keys (camelCase, nested like the VS Code settings) -> flag name. */
+const FILE_KEYS: Record<string, string> = {
+  'provider.kind': 'provider',
+  'provider.baseUrl': 'base-url',
+  'provider.model': 'model',
+  'provider.templateFolder': 'template-folder',
+  'slm.modelFolder': 'slm',
+  'slm.variant': 'variant',
+  mode: 'mode',
+  'confidence.threshold': 'threshold',
+  'confidence.spanTokens': 'span-tokens',
+  maxLlmShare: 'max-llm-share',
+  maxTurns: 'max-turns',
+  tokenBudget: 'budget',
+  temperature: 'temperature',
+  seed: 'seed',
+  'router.llmProbability': 'llm-probability',
+  'prices.inputPerMTok': 'price-in',
+  'prices.outputPerMTok': 'price-out',
+  'prices.cachedInputPerMTok': 'price-cached',
+  'prices.cacheWritePerMTok': 'price-cache-write',
+  totalsPath: 'totals',
+};
+
+export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RELAY_CONFIG || join(relayHome(env), 'config.json');
+}
+
+export function loadConfig(flags: Map<string, string | true>, env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const config = defaultConfig(env);
+  const file = configFilePath(env);
+  if (existsSync(file)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new UsageError(`${file} is not valid JSON (${(error as Error).message}). Fix it or delete it.`);
+    }
+    for (const [key, value] of flatten(parsed)) {
+      const flag = FILE_KEYS[key];
+      if (!flag) throw new UsageError(`${file}: unknown setting '${key}'. Known: ${Object.keys(FILE_KEYS).join(', ')}.`);
+      if (value === null || value === '') continue;
+      SETTERS[flag](config, String(value), `${file} (${key})`);
+    }
+  }
+  for (const [name, flag] of Object.entries(ENV_NAMES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') SETTERS[flag](config, value, `$${name}`);
+  }
+  for (const [flag, value] of flags) {
+    if (SETTERS[flag] && typeof value === 'string') SETTERS[flag](config, value, `--${flag}`);
+  }
+  return config;
+}
+
+function flatten(value: unknown, prefix = ''): [string, unknown][] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    if (prefix === '') throw new UsageError('The relay config file must hold a JSON object.');
+    return [[prefix, value]];
+  }
+  return Object.entries(value).flatMap(([k, v]) => {
+    const key = prefix ? `${prefix}.${k}` : k;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? flatten(v, key) : [[key, v] as [string, unknown]];
+  });
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], from: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${from}: '${value}' is not one of ${allowed.join(', ')}.`);
+  return value as T;
+}
+
+function num(value: string, from: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${from}: '${value}' must be a number from ${min} to ${max}.`);
+  return n;
+}
+
+function int(value: string, from: string, min: number, max: number): number {
+  const n = num(value, from, min, max);
+  if (!Number.isInteger(n)) throw new UsageError(`${from}: '${value}' must be a whole number.`);
+  return n;
+}

@@ -1,0 +1,133 @@
+/**
+ * The `relay` command line: solve, explain, eval, demo, provider test, totals.
+ * Settings: ~/.relay/config.json, RELAY_* environment variables, flags (later wins).
+ * API keys: environment variables only (RELAY_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY).
+ */
+import { parseArgs, UsageError } from './args';
+import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
+import type { RelayMode } from '../core/relay/events';
+import { TotalsStore } from '../core/relay/totalsStore';
+import { explainMessages, runAsk, solveMessages } from './commands/ask';
+import { runDemo } from './commands/demo';
+import { runEval } from './commands/evaluate';
+import { runProviderTest } from './providerTest';
+import { openLlm } from './setup';
+import { formatUsd, type Output } from './render';
+
+export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
+
+Usage:
+  relay demo [--json]                 the relay on the embedded default (no account, no network)
+  relay solve "question" [--json]     answer a question (LLM tokens coloured on a terminal), then a stats line
+  relay explain <file>[:a-b] [--json] explain a file or lines a-b of it
+  relay eval <data.jsonl> [--modes command,slm-only,llm-only] [--limit N] [--out prefix]
+                                      accuracy, LLM token share, calls, cost, latency per mode; writes CSV + JSON
+  relay provider test                 send a tiny continuation to the configured LLM and report
+  relay totals                        running totals of cost and savings
+
+Settings (flag | environment variable | ~/.relay/config.json key):
+  --slm <folder>          RELAY_SLM            slm.modelFolder       small model (ONNX export folder)
+  --variant auto|q4|...   RELAY_VARIANT        slm.variant
+  --provider <kind>       RELAY_PROVIDER       provider.kind         openai-chat | openai-completions | anthropic | ollama | onnx-local
+  --base-url <url>        RELAY_BASE_URL       provider.baseUrl
+  --model <name>          RELAY_MODEL          provider.model        (onnx-local: the LLM's model folder)
+  --template-folder <dir> RELAY_TEMPLATE_FOLDER provider.templateFolder
+  --mode <mode>           RELAY_MODE           mode                  command | confidence | slm-only | llm-only | random-router
+  --threshold <0-1>       RELAY_THRESHOLD      confidence.threshold  (default 0.5, top-1 probability)
+  --span-tokens <n>       RELAY_SPAN_TOKENS    confidence.spanTokens (default 2)
+  --max-llm-share <0-1>   RELAY_MAX_LLM_SHARE  maxLlmShare           (default 0.2)
+  --max-turns <n>         RELAY_MAX_TURNS      maxTurns              (default 5, as in the paper)
+  --budget <tokens>       RELAY_TOKEN_BUDGET   tokenBudget           (default 8192, as in the paper)
+  --temperature <t>       RELAY_TEMPERATURE    temperature           (default 0.7; 0 = greedy)
+  --seed <n>              RELAY_SEED           seed
+  --llm-probability <p>   RELAY_LLM_PROBABILITY router.llmProbability (random-router)
+  --price-in/--price-out/--price-cached/--price-cache-write <USD per M tokens>   prices.*
+  --totals <file>         RELAY_TOTALS         totalsPath            (default ~/.relay/totals.json)
+API keys come from RELAY_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY, never from files or flags.
+`;
+
+const BOOLEAN_FLAGS = new Set(['json', 'help']);
+const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'out']);
+
+export async function main(argv: string[], io: { stdout: Output; stderr: Output }, signal: AbortSignal): Promise<number> {
+  const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS);
+  const [command, ...rest] = positionals;
+  const json = options.has('json');
+  if (!command || command === 'help' || options.has('help')) {
+    io.stdout.write(HELP);
+    return command || options.has('help') ? 0 : 2;
+  }
+  if (command === 'demo') return runDemo(io, { json, signal });
+  const config = loadConfig(options);
+  switch (command) {
+    case 'solve':
+      return runAsk(solveMessages(rest.join(' ')), config, io, { json, signal });
+    case 'explain':
+      if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
+      return runAsk(explainMessages(rest[0]), config, io, { json, signal });
+    case 'eval': {
+      if (rest.length !== 1) throw new UsageError('Usage: relay eval <data.jsonl> [--modes command,slm-only] [--limit N] [--out prefix]');
+      const modesFlag = options.get('modes');
+      const modes = (typeof modesFlag === 'string' ? modesFlag.split(',').map((m) => m.trim()) : [config.mode]) as RelayMode[];
+      for (const mode of modes) loadConfig(new Map([['mode', mode]])); // validates each name
+      const limitFlag = options.get('limit');
+      const limit = typeof limitFlag === 'string' ? Number(limitFlag) : undefined;
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number.');
+      const outFlag = options.get('out');
+      const outPrefix = typeof outFlag === 'string' ? outFlag : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      return runEval(rest[0], modes, config, io, { limit, outPrefix, signal });
+    }
+    case 'provider': {
+      if (rest[0] !== 'test') throw new UsageError("Usage: relay provider test");
+      const llm = await openLlm(config);
+      try {
+        const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), { signal });
+        return ok ? 0 : 1;
+      } finally {
+        await llm.dispose();
+      }
+    }
+    case 'totals': {
+      const store = new TotalsStore(config.totalsPath);
+      const all = await store.summary();
+      const today = await store.summary({ day: store.today() });
+      const line = (label: string, t: typeof all) =>
+        `${label}: ${t.answers} answers, ${t.calls} LLM calls, ${t.slmTokens} SLM + ${t.llmTokens} LLM tokens, cost ${formatUsd(t.costUsd)}, ` +
+        `LLM-only estimate ${formatUsd(t.llmOnlyCostUsd)}, saved ${formatUsd(t.savedUsd)}${t.unpricedAnswers ? ` (${t.unpricedAnswers} answers without a price)` : ''}`;
+      if (json) io.stdout.write(JSON.stringify({ today, all, path: config.totalsPath }) + '\n');
+      else io.stdout.write(`${line('Today', today)}\n${line('All time', all)}\n(${config.totalsPath})\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`Unknown command '${command}'. Run 'relay help'. (Settings file: ${configFilePath()})`);
+  }
+}
+
+function stream(s: NodeJS.WriteStream): Output {
+  return { write: (text) => void s.write(text), isTTY: Boolean(s.isTTY) };
+}
+
+/** Entry point: Ctrl+C cancels the answer (the partial answer and its stats are still printed). */
+if (require.main === module) {
+  const controller = new AbortController();
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    controller.abort();
+  });
+  main(process.argv.slice(2), { stdout: stream(process.stdout), stderr: stream(process.stderr) }, controller.signal).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      if (error instanceof UsageError) {
+        process.stderr.write(`relay: ${error.message}\n`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`relay: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}

@@ -1,0 +1,78 @@
+/**
+ * `relay provider test`: sends a tiny continuation to the configured provider and
+ * prints latency, tokens and cost, or the error and what to do about it.
+ */
+import { ProviderError } from '../core/providers/errors';
+import { costOf } from '../core/providers/pricing';
+import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from '../core/providers/types';
+
+/** A continuation any model can do in a few tokens. */
+export const PROVIDER_TEST_REQUEST: ContinueRequest = {
+  messages: [{ role: 'user', content: 'Count from 1 to 10, separated by commas.' }],
+  partialAnswer: '1, 2, 3,',
+  maxTokens: 8,
+  temperature: 0,
+};
+
+const FIX_HINTS: Record<string, string> = {
+  'set-key': "set the key with 'Relay: Set API Key' (CLI: the environment variable named above)",
+  'open-settings': 'check relay.provider.* in the settings',
+  'pick-model': 'pick another model in relay.provider.model',
+  retry: 'try again in a moment',
+};
+
+export async function runProviderTest(
+  provider: LlmProvider,
+  prices: ModelPrice | null,
+  write: (line: string) => void,
+  options: { signal?: AbortSignal; now?: () => number } = {},
+): Promise<boolean> {
+  const now = options.now ?? (() => performance.now());
+  write(`Testing ${provider.kind} model ${provider.model} (continuation: ${provider.continuation})...`);
+  const started = now();
+  let firstText: number | undefined;
+  let text = '';
+  let usage: Usage | undefined;
+  let finish = '';
+  try {
+    for await (const chunk of provider.continue(PROVIDER_TEST_REQUEST, options.signal)) {
+      if (chunk.type === 'text') {
+        firstText ??= now();
+        text += chunk.text;
+      } else if (chunk.type === 'usage') {
+        usage = chunk.usage;
+      } else {
+        finish = chunk.finishReason;
+      }
+    }
+  } catch (error) {
+    if (error instanceof ProviderError) {
+      write(`FAILED (${error.code}): ${error.message}`);
+      if (error.fix) write(`Fix: ${FIX_HINTS[error.fix] ?? error.fix}.`);
+    } else {
+      write(`FAILED: ${(error as Error).message ?? String(error)}`);
+    }
+    return false;
+  }
+  const total = now() - started;
+  if (finish === 'cancelled') {
+    write('Cancelled.');
+    return false;
+  }
+  write(`Continuation: ${JSON.stringify(PROVIDER_TEST_REQUEST.partialAnswer)} + ${JSON.stringify(text)} (finish: ${finish})`);
+  write(`Latency: first text ${firstText === undefined ? 'none' : `${Math.round(firstText - started)} ms`}, total ${Math.round(total)} ms`);
+  if (usage) {
+    const cached = usage.cachedInputTokens > 0 ? `, ${usage.cachedInputTokens} cached` : '';
+    const written = usage.cacheWriteTokens > 0 ? `, ${usage.cacheWriteTokens} written to cache` : '';
+    write(`Tokens: ${usage.inputTokens} in${cached}${written}, ${usage.outputTokens} out${usage.estimated ? ' (estimated: the server did not report usage)' : ''}`);
+    const cost = costOf(usage, prices);
+    write(cost === null ? 'Cost: unknown (no price for this model; set relay.prices.*)' : `Cost: $${cost.toFixed(6)}`);
+  } else {
+    write('Tokens: not reported');
+  }
+  if (text.length === 0 && finish !== 'stop') {
+    write('FAILED: the provider answered but wrote no text.');
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,75 @@
+/** Terminal output of an answer: streamed spans (LLM spans coloured on a TTY), stats line, JSON line. */
+import type { AnswerStats, RelayEvent } from '../core/relay/events';
+
+export interface Output {
+  write(text: string): void;
+  isTTY: boolean;
+}
+
+export function useColour(out: Output, env: NodeJS.ProcessEnv = process.env): boolean {
+  return out.isTTY && !env.NO_COLOR && env.TERM !== 'dumb';
+}
+
+const CYAN = '\u001b[36m';
+const DIM = '\u001b[2m';
+const RESET = '\u001b[0m';
+
+/** Streams an answer's events to the terminal as they come. */
+export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent) => void {
+  return (event) => {
+    if (event.type === 'span') {
+      out.write(event.source === 'llm' && colour ? `${CYAN}${event.text}${RESET}` : event.text);
+    } else if (event.type === 'error') {
+      out.write(`\n${colour ? '\u001b[31m' : ''}error (${event.code}): ${event.message}${colour ? RESET : ''}`);
+    }
+  };
+}
+
+export function formatUsd(value: number | null): string {
+  if (value === null) return 'unknown';
+  if (value === 0) return '$0';
+  return value < 0.01 ? `$${value.toPrecision(3)}` : `$${value.toFixed(4)}`;
+}
+
+/** One line: tokens by source, calls, LLM usage, cost, savings (labelled estimate), time. */
+export function statsLine(stats: AnswerStats, colour: boolean): string {
+  const share = (stats.llmTokenShare * 100).toFixed(1);
+  const u = stats.llmUsage;
+  const parts = [
+    `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM)`,
+    `${stats.calls} call${stats.calls === 1 ? '' : 's'}`,
+    `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached)` : ''} / out ${u.outputTokens}${u.estimated ? ' (estimated)' : ''}`,
+    `cost ${formatUsd(stats.costUsd)}`,
+    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (estimate)`,
+    `saved ${formatUsd(stats.savedUsd)}`,
+    `${(stats.elapsedMs / 1000).toFixed(2)} s`,
+    `end: ${stats.finishReason}`,
+  ];
+  const line = `[relay ${stats.mode}] ${parts.join(' | ')}`;
+  return colour ? `${DIM}${line}${RESET}` : line;
+}
+
+/** The machine-readable line (snake_case, stable keys). */
+export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    ...extra,
+    mode: stats.mode,
+    slm_tokens: stats.slmTokens,
+    llm_tokens: stats.llmTokens,
+    llm_token_share: stats.llmTokenShare,
+    calls: stats.calls,
+    command_tokens: stats.commandTokens ?? 0,
+    prompt_tokens: stats.promptTokens ?? 0,
+    llm_input_tokens: stats.llmUsage.inputTokens,
+    llm_output_tokens: stats.llmUsage.outputTokens,
+    llm_cached_input_tokens: stats.llmUsage.cachedInputTokens,
+    llm_cache_write_tokens: stats.llmUsage.cacheWriteTokens,
+    llm_usage_estimated: stats.llmUsage.estimated,
+    cost_usd: stats.costUsd,
+    llm_only_cost_usd: stats.llmOnlyCostUsd,
+    llm_only_cost_is_estimate: true,
+    saved_usd: stats.savedUsd,
+    elapsed_ms: stats.elapsedMs,
+    finish_reason: stats.finishReason,
+  };
+}

@@ -1,0 +1,28 @@
+/** Builds the provider a ProviderConfig describes. */
+import { AnthropicProvider } from './anthropic';
+import { ProviderError } from './errors';
+import { OllamaProvider } from './ollama';
+import { OpenAiChatProvider, OpenAiCompletionsProvider } from './openai';
+import type { LlmProvider, ProviderConfig, ProviderOptions, SecretStore } from './types';
+
+export function createProvider(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions = {}): LlmProvider {
+  switch (config.kind) {
+    case 'openai-completions':
+      return new OpenAiCompletionsProvider(config, secrets, options);
+    case 'openai-chat':
+      return new OpenAiChatProvider(config, secrets, options);
+    case 'anthropic':
+      return new AnthropicProvider(config, secrets, options);
+    case 'ollama':
+      return new OllamaProvider(config, secrets, options);
+    case 'onnx-local':
+      if (options.onnxLocal) return options.onnxLocal;
+      throw new ProviderError('bad_request', 'The onnx-local provider is not available in this build yet. Pick another relay.provider.kind.', { fix: 'open-settings' });
+    default:
+      throw new ProviderError(
+        'bad_request',
+        `Unknown relay.provider.kind "${String((config as { kind: unknown }).kind)}". Use openai-chat, openai-completions, anthropic, ollama or onnx-local.`,
+        { fix: 'open-settings' },
+      );
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Ollama: POST /api/generate with `raw: true` and the prompt rendered by the chat
+ * template (exact continuation), or /api/chat with the partial answer as the last
+ * assistant turn when no template is given. NDJSON stream; N goes in options.num_predict.
+ */
+import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
+import { ProviderError } from './errors';
+import { postStream } from './http';
+import { NdjsonParseError, NdjsonParser } from './ndjson';
+import type { ContinuationMethod, ContinueRequest, FinishReason, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, SecretStore } from './types';
+import { completeUsage } from './usage';
+
+export const OLLAMA_DEFAULT_BASE_URL = 'http://127.0.0.1:11434';
+
+export class OllamaProvider extends HttpProvider {
+  readonly kind = 'ollama' as const;
+  readonly continuation: ContinuationMethod;
+  private readonly render: PromptRenderer | undefined;
+
+  constructor(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions) {
+    super(config, secrets, options, OLLAMA_DEFAULT_BASE_URL);
+    const endpoint = config.ollamaEndpoint ?? 'auto';
+    if (endpoint === 'generate' && !config.templateRenderer) {
+      throw new ProviderError('bad_request', 'Ollama raw /api/generate needs a chat template to render the prompt; set relay.provider.templateFolder or use the chat endpoint.', { fix: 'open-settings' });
+    }
+    this.render = endpoint === 'chat' ? undefined : config.templateRenderer;
+    this.continuation = this.render ? 'raw-completion' : 'assistant-prefix';
+  }
+
+  protected keyRequired(): boolean {
+    return false;
+  }
+
+  protected inputText(request: ContinueRequest): string {
+    return this.render ? this.render(request.messages, request.partialAnswer) : [...request.messages.map((m) => m.content), request.partialAnswer].join('\n');
+  }
+
+  private apiUrl(name: 'generate' | 'chat'): URL {
+    return /\/api\/?$/.test(this.baseUrl.pathname) ? this.endpoint(`/${name}`) : this.endpoint(`/api/${name}`);
+  }
+
+  /** The request body (exposed for tests and the docs). */
+  buildBody(request: ContinueRequest): Record<string, unknown> {
+    const options: Record<string, unknown> = { num_predict: request.maxTokens };
+    if (request.temperature !== undefined) options.temperature = request.temperature;
+    if (request.topP !== undefined) options.top_p = request.topP;
+    if (request.seed !== undefined) options.seed = request.seed;
+    if (this.render) {
+      return { model: this.model, prompt: this.render(request.messages, request.partialAnswer), raw: true, stream: true, options };
+    }
+    const messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
+    if (request.partialAnswer.length > 0) messages.push({ role: 'assistant', content: request.partialAnswer });
+    return { model: this.model, messages, stream: true, options };
+  }
+
+  protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
+    const url = this.apiUrl(this.render ? 'generate' : 'chat');
+    const response = await postStream({
+      url,
+      headers: { ...this.extraHeaders, ...(context.key ? { authorization: `Bearer ${context.key}` } : {}) },
+      body: this.buildBody(request),
+      timeouts: this.timeouts,
+      signal: context.signal,
+      secrets: context.secrets,
+      agents: this.agents,
+    });
+    const parser = new NdjsonParser();
+    let finish: FinishReason | undefined;
+    let done = false;
+    let output = '';
+    let promptTokens: number | undefined;
+    let outputTokens: number | undefined;
+
+    const handle = function* (value: any): Generator<ProviderChunk> {
+      if (value?.error) throw errorFromStreamObject({ error: { message: String(value.error) } }, url, context.secrets);
+      const piece = value?.response ?? value?.message?.content;
+      if (typeof piece === 'string' && piece.length > 0) {
+        output += piece;
+        yield { type: 'text', text: piece };
+      }
+      if (value?.done === true) {
+        done = true;
+        finish = mapFinishReason(value.done_reason);
+        // Ollama leaves prompt_eval_count out when the whole prompt came from its cache.
+        if (typeof value.prompt_eval_count === 'number') promptTokens = value.prompt_eval_count;
+        if (typeof value.eval_count === 'number') outputTokens = value.eval_count;
+      }
+    };
+
+    try {
+      for await (const bytes of response.body) {
+        for (const value of parser.push(bytes)) if (!done) yield* handle(value);
+        if (done) break;
+      }
+      if (!done) for (const value of parser.end()) if (!done) yield* handle(value);
+    } catch (error) {
+      if (error instanceof NdjsonParseError) throw badResponseError(url, 'a line that is not JSON', context.secrets);
+      throw error;
+    }
+    if (!done) throw truncatedStreamError(url, context.secrets);
+    yield {
+      type: 'usage',
+      usage: completeUsage({ inputTokens: promptTokens, outputTokens }, this.inputText(request), output, this.countTokens),
+    };
+    yield { type: 'done', finishReason: finish ?? 'stop' };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The onnx-local provider: a second local model folder, run by the same SLM runtime,
+ * acting as the LLM (no network, no account). It continues exactly like a raw completion
+ * server: the conversation through the model's chat template plus the partial answer,
+ * then at most N tokens. Usage is counted exactly (its own tokenizer) at no price unless
+ * the caller gives one.
+ */
+import type { SlmRuntime, GeneratedToken, GenerateResult } from '../slm/types';
+import { ProviderError } from './errors';
+import type { ContinueRequest, LlmProvider, ProviderChunk } from './types';
+
+export interface OnnxLocalOptions {
+  /** Renders the prompt; default: the model's own chat template with the generation prompt. */
+  renderPrompt?: (request: ContinueRequest) => Promise<string>;
+}
+
+export class OnnxLocalProvider implements LlmProvider {
+  readonly kind = 'onnx-local' as const;
+  readonly continuation = 'raw-completion' as const;
+
+  constructor(
+    private readonly runtime: SlmRuntime,
+    /** Shown in events and totals (e.g. the folder's name). */
+    readonly model: string,
+    private readonly options: OnnxLocalOptions = {},
+  ) {}
+
+  async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk> {
+    if (!(Number.isInteger(request.maxTokens) && request.maxTokens > 0)) {
+      throw new ProviderError('bad_request', `maxTokens must be a positive integer (got ${request.maxTokens}).`);
+    }
+    if (signal?.aborted) {
+      yield { type: 'done', finishReason: 'cancelled' };
+      return;
+    }
+    const prompt = this.options.renderPrompt
+      ? await this.options.renderPrompt(request)
+      : (await this.runtime.renderChat(request.messages, { addGenerationPrompt: true })) + request.partialAnswer;
+    const session = await this.runtime.createSession();
+    // Tokens arrive through a callback; a small queue hands them to this generator.
+    const pending: string[] = [];
+    let wake: (() => void) | null = null;
+    let finished: { result?: GenerateResult; error?: unknown } | null = null;
+    const notify = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    try {
+      const { tokenCount } = await session.prefill(prompt);
+      const generation = session
+        .generate(
+          { maxTokens: request.maxTokens, sampling: { temperature: request.temperature ?? 0, topP: request.topP, seed: request.seed } },
+          (token: GeneratedToken) => {
+            if (token.text.length > 0) pending.push(token.text);
+            notify();
+          },
+          signal,
+        )
+        .then(
+          (result) => (finished = { result }),
+          (error: unknown) => (finished = { error }),
+        )
+        .finally(notify);
+      for (;;) {
+        while (pending.length > 0) yield { type: 'text', text: pending.shift() as string };
+        if (finished) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (pending.length > 0 || finished) notify();
+        });
+      }
+      await generation;
+      const done = finished as { result?: GenerateResult; error?: unknown };
+      if (done.error !== undefined) {
+        if (signal?.aborted) {
+          yield { type: 'done', finishReason: 'cancelled' };
+          return;
+        }
+        throw new ProviderError('server', `The local LLM model (${this.model}) failed: ${(done.error as Error)?.message ?? String(done.error)}`);
+      }
+      const result = done.result as GenerateResult;
+      yield {
+        type: 'usage',
+        usage: { inputTokens: tokenCount, outputTokens: result.tokens.length, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+      };
+      const finishReason = result.stopReason === 'cancelled' ? 'cancelled' : result.stopReason === 'eos' || result.stopReason === 'stop_string' ? 'stop' : 'length';
+      yield { type: 'done', finishReason };
+    } finally {
+      await session.dispose();
+    }
+  }
+}

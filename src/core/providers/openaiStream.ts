@@ -1,0 +1,110 @@
+/**
+ * Reads an OpenAI-style SSE stream (/v1/completions and /v1/chat/completions): text
+ * deltas, the finish reason, the usage block sent after it (stream_options.include_usage),
+ * `data: [DONE]`, and error objects sent mid-stream.
+ */
+import { badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
+import type { StreamResponse } from './http';
+import { SseParser } from './sse';
+import type { FinishReason, ProviderChunk } from './types';
+import { completeUsage, type ReportedUsage, type TokenCounter } from './usage';
+
+export interface TextTransform {
+  push(text: string): string;
+  end?(): string;
+}
+
+export interface OpenAiStreamOptions {
+  url: URL;
+  secrets: readonly string[];
+  /** The text of one streamed choice (choices[0].text or choices[0].delta.content). */
+  pickText: (choice: any) => unknown;
+  inputText: string;
+  countTokens: TokenCounter;
+  transform?: TextTransform;
+}
+
+export async function* readOpenAiStream(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
+  const { url, secrets, transform } = options;
+  const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
+  if (contentType.includes('application/json')) {
+    // A server that ignores stream:true answers with one JSON body: read it whole.
+    yield* readWholeJson(response, options);
+    return;
+  }
+  if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
+  const parser = new SseParser();
+  let finish: FinishReason | undefined;
+  let reported: ReportedUsage = {};
+  let output = '';
+  let sawDone = false;
+
+  const handle = function* (data: string): Generator<ProviderChunk> {
+    if (data.trim() === '[DONE]') {
+      sawDone = true;
+      return;
+    }
+    let body: any;
+    try {
+      body = JSON.parse(data);
+    } catch {
+      throw badResponseError(url, 'an event that is not JSON', secrets);
+    }
+    if (body?.error) throw errorFromStreamObject(body, url, secrets);
+    if (body?.usage) reported = readOpenAiUsage(body.usage);
+    const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
+    if (choice) {
+      const raw = options.pickText(choice);
+      if (typeof raw === 'string' && raw.length > 0) {
+        output += raw;
+        const text = transform ? transform.push(raw) : raw;
+        if (text.length > 0) yield { type: 'text', text };
+      }
+      if (choice.finish_reason) finish = mapFinishReason(choice.finish_reason);
+    }
+  };
+
+  // Stops at [DONE] even if the server holds the connection open after it.
+  for await (const bytes of response.body) {
+    for (const event of parser.push(bytes)) if (!sawDone) yield* handle(event.data);
+    if (sawDone) break;
+  }
+  if (!sawDone) for (const event of parser.end()) if (!sawDone) yield* handle(event.data);
+  if (!finish && !sawDone) throw truncatedStreamError(url, secrets);
+
+  const rest = transform?.end?.() ?? '';
+  if (rest.length > 0) yield { type: 'text', text: rest };
+  yield { type: 'usage', usage: completeUsage(reported, options.inputText, output, options.countTokens) };
+  yield { type: 'done', finishReason: finish ?? 'stop' };
+}
+
+/** OpenAI usage; prompt_tokens includes the cached ones. DeepSeek reports its cache hits separately. */
+export function readOpenAiUsage(usage: any): ReportedUsage {
+  const cached = usage?.prompt_tokens_details?.cached_tokens ?? usage?.prompt_cache_hit_tokens;
+  return {
+    inputTokens: usage?.prompt_tokens,
+    outputTokens: usage?.completion_tokens,
+    cachedInputTokens: typeof cached === 'number' ? cached : 0,
+    cacheWriteTokens: 0,
+  };
+}
+
+async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
+  const parts: Buffer[] = [];
+  for await (const bytes of response.body) parts.push(bytes);
+  let body: any;
+  try {
+    body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch {
+    throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
+  }
+  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets);
+  const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
+  if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
+  const raw = options.pickText(choice) ?? choice?.message?.content ?? '';
+  const output = typeof raw === 'string' ? raw : '';
+  const text = options.transform ? options.transform.push(output) + (options.transform.end?.() ?? '') : output;
+  if (text.length > 0) yield { type: 'text', text };
+  yield { type: 'usage', usage: completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens) };
+  yield { type: 'done', finishReason: mapFinishReason(choice.finish_reason) };
+}

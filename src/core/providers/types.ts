@@ -1,0 +1,115 @@
+/**
+ * Contracts of the large-model (LLM) providers. A provider continues a partial answer
+ * for at most N tokens and streams typed chunks (in the spirit of Cline's text | usage |
+ * done stream).
+ */
+import type { ChatMessage } from '../slm/types';
+
+export type ProviderKind = 'openai-completions' | 'openai-chat' | 'anthropic' | 'ollama' | 'onnx-local';
+
+/** How faithfully a provider continues the given text. */
+export type ContinuationMethod =
+  | 'raw-completion' // exact: the model continues the very prompt string (the paper's way)
+  | 'assistant-prefix' // exact up to the API's turn rendering: the partial answer is the final assistant turn
+  | 'instructed'; // approximate: the model is asked to write only the continuation
+
+export interface ContinueRequest {
+  /** The conversation before the answer (system and user turns). */
+  messages: ChatMessage[];
+  /** The answer written so far, with every relay command already replaced by a space. */
+  partialAnswer: string;
+  /** N: the most tokens the LLM may write. */
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Input tokens served from the provider's prompt cache (billed at a discount). */
+  cachedInputTokens: number;
+  /** Input tokens written to the provider's prompt cache (billed at a premium where applicable). */
+  cacheWriteTokens: number;
+  /** True when some numbers were counted locally because the server did not report them. */
+  estimated: boolean;
+}
+
+export type FinishReason = 'length' | 'stop' | 'cancelled';
+
+export type ProviderChunk =
+  | { type: 'text'; text: string }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'done'; finishReason: FinishReason };
+
+export interface LlmProvider {
+  readonly kind: ProviderKind;
+  readonly model: string;
+  readonly continuation: ContinuationMethod;
+  continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk>;
+}
+
+/** Where API keys come from: VS Code SecretStorage in the extension, env vars in the CLI. */
+export interface SecretStore {
+  get(key: string): Promise<string | undefined>;
+}
+
+/** Prices in US dollars per million tokens; undefined means unknown (never zero). */
+export interface ModelPrice {
+  inputPerMTok: number;
+  outputPerMTok: number;
+  cachedInputPerMTok?: number;
+  cacheWritePerMTok?: number;
+}
+
+// ---- Added by the providers work (issue 4); additive only. ----
+
+/**
+ * Renders the prompt string of a raw completion: the conversation through the chat
+ * template with add_generation_prompt, then the partial answer appended verbatim.
+ */
+export type PromptRenderer = (messages: ChatMessage[], partialAnswer: string) => string;
+
+/**
+ * How a provider is reached. Usage semantics for all providers: `Usage.inputTokens`
+ * counts every input token, cached and cache-written ones included; `cachedInputTokens`
+ * and `cacheWriteTokens` are the parts of it billed at other prices.
+ */
+export interface ProviderConfig {
+  kind: ProviderKind;
+  /** Empty or undefined uses the kind's default (api.openai.com, api.anthropic.com, 127.0.0.1:11434...). */
+  baseUrl?: string;
+  model: string;
+  /** openai-completions (required) and ollama (switches it to raw /api/generate). */
+  templateRenderer?: PromptRenderer;
+  /** openai-chat: continue a `prefix: true` assistant message; auto = on for api.deepseek.com and api.mistral.ai. */
+  assistantPrefix?: 'auto' | 'on' | 'off';
+  /** openai-chat: the field that carries N; auto = max_completion_tokens on api.openai.com, max_tokens elsewhere. */
+  maxTokensField?: 'auto' | 'max_tokens' | 'max_completion_tokens';
+  /** ollama: raw /api/generate (needs templateRenderer) or /api/chat with the partial answer as the last assistant turn. */
+  ollamaEndpoint?: 'auto' | 'generate' | 'chat';
+  /** Most milliseconds to open the TCP connection. Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Most milliseconds without a byte from the server (before the headers and between chunks). Default 60 000. */
+  idleTimeoutMs?: number;
+  /** Retries after the first try on 429, 5xx and connection resets. Default 2. */
+  maxRetries?: number;
+  /** First backoff delay; doubles each retry, with full jitter. Default 500. */
+  retryBaseDelayMs?: number;
+  /** A Retry-After longer than this is not waited for: the error is reported instead. Default 30 000. */
+  maxRetryDelayMs?: number;
+  /** Extra request headers (e.g. OpenRouter's HTTP-Referer). Never put keys here: use the SecretStore. */
+  headers?: Record<string, string>;
+}
+
+export interface ProviderOptions {
+  /** Counts tokens when a server omits usage (the SLM tokenizer); chars/4 otherwise. */
+  countTokens?: (text: string) => number;
+  /** The onnx-local provider, built elsewhere and injected (the factory does not build it). */
+  onnxLocal?: LlmProvider;
+  /** HTTP agents to use instead of the provider's own keep-alive agents (e.g. a proxy agent). */
+  agents?: { http?: import('node:http').Agent; https?: import('node:https').Agent };
+  /** Random source of the retry jitter, for tests. */
+  random?: () => number;
+}

@@ -1,0 +1,56 @@
+/**
+ * Honest cost accounting of one answer. The paper counts only generated tokens; we also
+ * count the input re-sent to the LLM on every call (the provider's reported usage, summed
+ * over calls), cached-input discounts and cache writes (priced by pricing.costOf), and the
+ * SLM's own tokens at zero price.
+ */
+import type { ModelPrice, Usage } from '../providers/types';
+import { costOf } from '../providers/pricing';
+
+export function emptyUsage(): Usage {
+  return { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+}
+
+export function addUsage(total: Usage, more: Usage): Usage {
+  return {
+    inputTokens: total.inputTokens + more.inputTokens,
+    outputTokens: total.outputTokens + more.outputTokens,
+    cachedInputTokens: total.cachedInputTokens + more.cachedInputTokens,
+    cacheWriteTokens: total.cacheWriteTokens + more.cacheWriteTokens,
+    estimated: total.estimated || more.estimated,
+  };
+}
+
+/**
+ * Cost of the LLM calls of one answer in USD. No call costs exactly 0 whatever the price;
+ * otherwise null when the price is unknown (never a made-up zero).
+ */
+export function relayCostUsd(usage: Usage, calls: number, price: ModelPrice | undefined): number | null {
+  if (calls === 0) return 0;
+  return costOf(usage, price);
+}
+
+export const LLM_ONLY_ESTIMATE_NOTE =
+  'Estimate: the prompt once as LLM input plus the whole answer (SLM and LLM tokens, counted in the SLM tokenizer) as LLM output, at the same prices.';
+
+/**
+ * What the same answer would have cost written by the LLM alone: the prompt once as
+ * input, every token of the answer as output. An estimate: the LLM would not write the
+ * same number of tokens, and counts are in the SLM's tokenizer.
+ */
+export function llmOnlyCostUsd(promptTokens: number, answerTokens: number, price: ModelPrice | undefined): number | null {
+  return costOf(
+    { inputTokens: promptTokens, outputTokens: answerTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true },
+    price,
+  );
+}
+
+export function savedUsd(costUsd: number | null, llmOnly: number | null): number | null {
+  return costUsd === null || llmOnly === null ? null : llmOnly - costUsd;
+}
+
+/** llmTokens / (slmTokens + llmTokens); 0 for an empty answer. */
+export function llmTokenShare(slmTokens: number, llmTokens: number): number {
+  const total = slmTokens + llmTokens;
+  return total === 0 ? 0 : llmTokens / total;
+}

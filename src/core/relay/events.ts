@@ -1,0 +1,73 @@
+/**
+ * The relay engine's event stream: everything a UI needs to render an answer as it is
+ * written, with the source of every span.
+ */
+import type { Usage } from '../providers/types';
+
+export type RelayMode = 'command' | 'confidence' | 'slm-only' | 'llm-only' | 'random-router';
+
+export type SpanSource = 'slm' | 'llm';
+
+export interface AnswerStats {
+  mode: RelayMode;
+  /** Tokens of the final answer written by each model, counted in the SLM's tokenizer. */
+  slmTokens: number;
+  llmTokens: number;
+  /** llmTokens / (slmTokens + llmTokens): the paper's call ratio. */
+  llmTokenShare: number;
+  calls: number;
+  /** LLM usage summed over all calls, input tokens re-sent on every call included. */
+  llmUsage: Usage;
+  /** Cost of this answer in USD; null when a price is unknown. */
+  costUsd: number | null;
+  /**
+   * Estimated cost of an LLM-only answer of the same length (prompt once as input, the
+   * whole answer as output); null when a price is unknown.
+   */
+  llmOnlyCostUsd: number | null;
+  /** llmOnlyCostUsd - costUsd; null when either is unknown. */
+  savedUsd: number | null;
+  elapsedMs: number;
+  /**
+   * eos: the SLM ended; llm_eos: the LLM ended the answer; budget: the global token budget
+   * is spent; turn_limit: the last allowed SLM turn ended with a command (ignored, as in
+   * the paper); cancelled / error: stopped early, the partial answer is kept.
+   */
+  finishReason: 'eos' | 'llm_eos' | 'budget' | 'turn_limit' | 'cancelled' | 'error';
+  /** Tokens of the SLM's commands (`<call>N</call>`), part of slmTokens as in the paper's count, never shown. */
+  commandTokens?: number;
+  /** Tokens of the rendered prompt in the SLM's tokenizer (the LLM-only estimate's input). */
+  promptTokens?: number;
+  /** SLM turns taken (command mode: at most maxTurns). */
+  turns?: number;
+  /** random-router mode: where this query went. */
+  routedTo?: SpanSource;
+  /** How llmOnlyCostUsd was computed, for the UI to show next to the figure. */
+  llmOnlyEstimateNote?: string;
+}
+
+export type RelayEvent =
+  | {
+      type: 'span';
+      source: SpanSource;
+      text: string;
+      /** Tokens behind this text (SLM: generated tokens; LLM: this chunk counted in the SLM tokenizer). */
+      tokens: number;
+      callIndex?: number;
+      /** Milliseconds since the answer started. */
+      atMs?: number;
+    }
+  | { type: 'call-start'; callIndex: number; requestedTokens: number; model: string }
+  | {
+      type: 'call-end';
+      callIndex: number;
+      tokens: number;
+      durationMs: number;
+      finishReason: 'length' | 'stop' | 'cancelled';
+      usage: Usage;
+      /** Exactly the text the LLM was asked to continue (for the privacy view). */
+      sentPartialAnswer: string;
+    }
+  /** code: a ProviderError code, or 'malformed_command' | 'slm' | 'internal'. */
+  | { type: 'error'; message: string; code: string }
+  | { type: 'done'; answer: string; stats: AnswerStats };

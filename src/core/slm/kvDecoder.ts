@@ -1,0 +1,309 @@
+/**
+ * One conversation's decoding state over a shared ONNX decoder: the KV cache (the
+ * session's `present.*` tensors, fed back unchanged as the next `past_key_values.*`),
+ * the token ids in it, and the logits of the next position.
+ *
+ * Tokens a generation commits are fed lazily: the last one waits until the next call
+ * needs logits, so a generation that stops costs no extra forward pass, and a following
+ * append() prefills that token together with the appended ones (still no recomputation).
+ */
+import type * as Ort from 'onnxruntime-node';
+import { KvBufferPool, PingPongKvCache } from './kvCache';
+import type { DecoderIo } from './onnx/decoderSession';
+import { SeededRng, TokenSampler } from './sampling';
+import { StreamingDetokenizer } from './streamingDetokenizer';
+import type { TextTokenizer } from './tokenizer';
+import type { GenerateOptions, GenerateResult, GeneratedToken, GenerationStopReason, SlmSession } from './types';
+
+/** Longest run of tokens fed in one forward pass (bounds the attention scratch memory). */
+const PREFILL_CHUNK = 512;
+
+export interface DecoderModel {
+  ort: typeof Ort;
+  session: Ort.InferenceSession;
+  io: DecoderIo;
+  tokenizer: TextTokenizer;
+  eosTokenIds: number[];
+  /** Longest context the model supports (max_position_embeddings), if known. */
+  maxPositions?: number;
+  /** Serialises forward passes of all sessions on this model. */
+  lock: AsyncLock;
+  /** ORT writes `present` into buffers the session owns (see kvCache.ts); false = ORT allocates. */
+  preallocateKv: boolean;
+  /** Spare KV buffers passed from one session to the next. */
+  kvPool?: KvBufferPool;
+}
+
+/** A FIFO mutex: one forward pass (or whole session call) at a time. */
+export class AsyncLock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn, fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Reusable int64 [1, n] feeds: ones for the mask, a counter for positions. */
+class Int64Scratch {
+  private ones = new BigInt64Array(0);
+  mask(length: number): BigInt64Array {
+    if (this.ones.length < length) {
+      this.ones = new BigInt64Array(Math.max(length, this.ones.length * 2, 256)).fill(1n);
+    }
+    return this.ones.subarray(0, length);
+  }
+}
+
+function float16ToFloat32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+let nextSessionNumber = 1;
+
+export class KvDecoderSession implements SlmSession {
+  readonly id: string;
+  /** The cache when ORT allocates it (preallocateKv false): last step's present tensors. */
+  private past: Ort.Tensor[] | undefined;
+  /** The cache in our own buffers (preallocateKv true). */
+  private readonly kv: PingPongKvCache | undefined;
+  private pastLength = 0;
+  /** Ids in the context, fed or pending. */
+  private readonly contextIds: number[] = [];
+  private pendingIds: number[] = [];
+  private logits: Float32Array | undefined;
+  private logitsValid = false;
+  private sampler: TokenSampler | undefined;
+  private readonly scratch = new Int64Scratch();
+  private readonly calls = new AsyncLock();
+  private disposed = false;
+
+  constructor(private readonly model: DecoderModel) {
+    this.id = `s${nextSessionNumber++}`;
+    const { io } = model;
+    if (model.preallocateKv) this.kv = new PingPongKvCache(model.ort, io.layers.length * 2, io.kvHeads, io.headDim, io.kvType, model.kvPool);
+  }
+
+  get contextLength(): number {
+    return this.contextIds.length;
+  }
+
+  /** Token ids of the whole context (for tests and diagnostics). */
+  get tokenIds(): readonly number[] {
+    return this.contextIds;
+  }
+
+  prefill(text: string): Promise<{ tokenCount: number }> {
+    return this.calls.run(async () => {
+      const ids = this.model.tokenizer.encode(text);
+      await this.feed(ids);
+      return { tokenCount: ids.length };
+    });
+  }
+
+  append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }> {
+    return this.calls.run(async () => {
+      const ids = this.model.tokenizer.encode(text);
+      await this.feed(ids);
+      return { tokenCount: ids.length, recomputedTokens: 0 };
+    });
+  }
+
+  /** Feeds token ids directly (tests, and callers that tokenise themselves). */
+  appendIds(ids: readonly number[]): Promise<{ tokenCount: number; recomputedTokens: number }> {
+    return this.calls.run(async () => {
+      await this.feed(ids);
+      return { tokenCount: ids.length, recomputedTokens: 0 };
+    });
+  }
+
+  /** Logits of the next position (a copy), feeding pending tokens first. */
+  nextLogits(): Promise<Float32Array> {
+    return this.calls.run(async () => {
+      await this.ensureLogits();
+      return Float32Array.from(this.logits!);
+    });
+  }
+
+  generate(options: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
+    return this.calls.run(() => this.generateNow(options, onToken, signal));
+  }
+
+  async dispose(): Promise<void> {
+    // A generation in flight stops at its next step; the buffers go back once it has.
+    this.disposed = true;
+    await this.calls.run(async () => {
+      this.past = undefined;
+      this.kv?.release();
+      this.logits = undefined;
+    });
+  }
+
+  private async generateNow(
+    options: GenerateOptions,
+    onToken: ((token: GeneratedToken) => void) | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<GenerateResult> {
+    if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
+      throw new RangeError(`maxTokens must be a non-negative integer (got ${options.maxTokens}).`);
+    }
+    if (this.contextIds.length === 0) throw new Error('generate() needs a context: call prefill() first.');
+    const seed = options.sampling?.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const rng = new SeededRng(seed);
+    const eos = new Set([...this.model.eosTokenIds, ...(options.eosTokenIds ?? [])]);
+    const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
+    const detokenizer = new StreamingDetokenizer(this.model.tokenizer, this.contextIds);
+    const tokens: GeneratedToken[] = [];
+    let text = '';
+    let refusedToken: GeneratedToken | undefined;
+    let stopReason: GenerationStopReason;
+
+    const room = this.model.maxPositions ?? Infinity;
+    for (;;) {
+      // The budget of this call, or the model's context length, whichever ends first.
+      if (tokens.length >= options.maxTokens || this.contextIds.length >= room) {
+        stopReason = 'max_tokens';
+        break;
+      }
+      if (signal?.aborted) {
+        stopReason = 'cancelled';
+        break;
+      }
+      await this.ensureLogits();
+      // The forward pass yielded to the event loop: a cancel may have arrived meanwhile.
+      if (signal?.aborted) {
+        stopReason = 'cancelled';
+        break;
+      }
+      const choice = this.sampler!.choose(this.logits!, options.sampling, rng);
+      if (options.minTop1 !== undefined && choice.top1 < options.minTop1) {
+        refusedToken = { ...choice, text: detokenizer.peek(choice.id) };
+        stopReason = 'low_confidence';
+        break;
+      }
+      if (eos.has(choice.id)) {
+        stopReason = 'eos';
+        break;
+      }
+      const tokenText = detokenizer.push(choice.id);
+      const token: GeneratedToken = { ...choice, text: tokenText };
+      tokens.push(token);
+      text += tokenText;
+      this.contextIds.push(choice.id);
+      this.pendingIds.push(choice.id);
+      this.logitsValid = false;
+      onToken?.(token);
+      if (tokenText && stopStrings.some((s) => text.includes(s, Math.max(0, text.length - tokenText.length - s.length + 1)))) {
+        stopReason = 'stop_string';
+        break;
+      }
+    }
+    return { tokens, text, stopReason, refusedToken, contextLength: this.contextIds.length };
+  }
+
+  private async feed(ids: readonly number[]): Promise<void> {
+    const { maxPositions } = this.model;
+    if (maxPositions !== undefined && this.contextIds.length + ids.length > maxPositions) {
+      throw new RangeError(
+        `The context would hold ${this.contextIds.length + ids.length} tokens; this model supports at most ${maxPositions}. Start a new session.`,
+      );
+    }
+    for (const id of ids) {
+      this.contextIds.push(id);
+      this.pendingIds.push(id);
+    }
+    if (ids.length > 0) this.logitsValid = false;
+    await this.ensureLogits();
+  }
+
+  private async ensureLogits(): Promise<void> {
+    if (this.disposed) throw new Error(`Session ${this.id} was disposed; create a new session.`);
+    try {
+      while (this.pendingIds.length > 0) {
+        const chunk = this.pendingIds.slice(0, PREFILL_CHUNK);
+        await this.model.lock.run(() => this.forward(chunk));
+        this.pendingIds = this.pendingIds.slice(chunk.length);
+      }
+    } catch (e) {
+      // Ids that never reached the cache leave the context, so the session stays consistent.
+      this.contextIds.length -= this.pendingIds.length;
+      this.pendingIds = [];
+      throw e;
+    }
+    if (!this.logitsValid) throw new Error('No logits: the session context is empty; call prefill() first.');
+  }
+
+  private async forward(ids: number[]): Promise<void> {
+    const { ort, session, io } = this.model;
+    const n = ids.length;
+    const past = this.pastLength;
+    const total = past + n;
+    const feeds: Record<string, Ort.Tensor> = {};
+    const inputIds = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) inputIds[i] = BigInt(ids[i]);
+    feeds[io.inputIds] = new ort.Tensor('int64', inputIds, [1, n]);
+    if (io.attentionMask) feeds[io.attentionMask] = new ort.Tensor('int64', this.scratch.mask(total), [1, total]);
+    if (io.positionIds) {
+      const positions = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) positions[i] = BigInt(past + i);
+      feeds[io.positionIds] = new ort.Tensor('int64', positions, [1, n]);
+    }
+    if (io.logitsToKeep) feeds[io.logitsToKeep] = new ort.Tensor('int64', BigInt64Array.of(1n), []);
+    if (this.kv) {
+      this.kv.reserve(total);
+      const fetches: Record<string, Ort.Tensor | null> = { [io.logits]: null };
+      io.layers.forEach((layer, i) => {
+        feeds[layer.pastKey] = this.kv!.pastTensor(2 * i);
+        feeds[layer.pastValue] = this.kv!.pastTensor(2 * i + 1);
+        fetches[layer.presentKey] = this.kv!.presentTensor(2 * i, total);
+        fetches[layer.presentValue] = this.kv!.presentTensor(2 * i + 1, total);
+      });
+      const out = await session.run(feeds, fetches);
+      this.kv.commit(total);
+      this.pastLength = total;
+      this.readLastLogits(out[io.logits] as Ort.Tensor);
+      return;
+    }
+    const emptyDims = [1, io.kvHeads, 0, io.headDim];
+    io.layers.forEach((layer, i) => {
+      if (this.past) {
+        feeds[layer.pastKey] = this.past[2 * i];
+        feeds[layer.pastValue] = this.past[2 * i + 1];
+      } else {
+        const empty = io.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
+        feeds[layer.pastKey] = new ort.Tensor(io.kvType, empty, emptyDims);
+        feeds[layer.pastValue] = new ort.Tensor(io.kvType, empty, emptyDims);
+      }
+    });
+    const out = await session.run(feeds);
+    const next: Ort.Tensor[] = [];
+    for (const layer of io.layers) next.push(out[layer.presentKey] as Ort.Tensor, out[layer.presentValue] as Ort.Tensor);
+    this.past = next;
+    this.pastLength = total;
+    this.readLastLogits(out[io.logits] as Ort.Tensor);
+  }
+
+  /** Copies the last position's row of logits into the reused buffer. */
+  private readLastLogits(logits: Ort.Tensor): void {
+    const dims = logits.dims;
+    const vocab = dims[dims.length - 1];
+    const rows = logits.size / vocab;
+    if (!this.logits || this.logits.length !== vocab) {
+      this.logits = new Float32Array(vocab);
+      this.sampler = new TokenSampler(vocab);
+    }
+    const start = (rows - 1) * vocab;
+    if (logits.type === 'float16') {
+      const data = logits.data as Uint16Array;
+      for (let i = 0; i < vocab; i++) this.logits[i] = float16ToFloat32(data[start + i]);
+    } else {
+      this.logits.set((logits.data as Float32Array).subarray(start, start + vocab));
+    }
+    this.logitsValid = true;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The in-process SLM runtime: model folder + tokenizer + chat template + ONNX decoder.
+ * The child process (worker/) wraps exactly this; tests, benchmarks and the CLI may use
+ * it directly.
+ */
+import { join } from 'node:path';
+import { ChatTemplate } from './chatTemplate';
+import { KvBufferPool } from './kvCache';
+import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
+import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFolder';
+import { loadDecoderSession } from './onnx/decoderSession';
+import { SlmTokenizer } from './tokenizer';
+import type { ChatMessage, ModelInfo, SlmRuntime } from './types';
+
+export interface LocalRuntimeOptions {
+  /** Which ONNX file to run; `auto` (default) = the variant with the fewest bytes. */
+  variant?: VariantChoice;
+  /** Compute logits only for the last position of a prefill (graph rewrite). Default true. */
+  lastPositionLogits?: boolean;
+  /** ONNX Runtime intra-op threads; default (0) is ONNX Runtime's own: one per physical core. */
+  intraOpThreads?: number;
+  /** Let ORT write the KV cache into session-owned buffers (default true where the layout is the standard one). */
+  preallocateKv?: boolean;
+}
+
+export interface LocalRuntime extends SlmRuntime {
+  createSession(): Promise<KvDecoderSession>;
+  /** Tokenises like prefill/append do (no special tokens added). */
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** Whether prefill computes logits for the last position only, and why not if not. */
+  readonly lastPositionLogits: { enabled: boolean; reason?: string };
+  /** Whether ORT writes the KV cache into session-owned buffers. */
+  readonly preallocatedKv: boolean;
+}
+
+export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  const model = readModelFolder(folder, options.variant ?? 'auto');
+  const tokenizer = await SlmTokenizer.create(model.tokenizerJson, model.tokenizerConfig, join(folder, 'tokenizer.json'));
+  const template =
+    model.chatTemplate === undefined
+      ? undefined
+      : await ChatTemplate.create(model.chatTemplate, model.tokenizerConfig, join(folder, 'tokenizer_config.json'));
+  const loaded = await loadDecoderSession(
+    model.chosen.path,
+    { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
+    { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads },
+  );
+  const ort = await import('onnxruntime-node');
+  const maxPositions = model.config.raw.max_position_embeddings;
+  const decoderModel: DecoderModel = {
+    ort,
+    session: loaded.session,
+    io: loaded.io,
+    tokenizer,
+    eosTokenIds: model.eosTokenIds,
+    maxPositions: typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : undefined,
+    lock: new AsyncLock(),
+    preallocateKv: (options.preallocateKv ?? true) && loaded.io.presentLayoutKnown,
+    kvPool: new KvBufferPool(),
+  };
+  const info: ModelInfo = {
+    folder,
+    modelType: model.config.modelType,
+    variant: model.chosen.variant,
+    onnxFile: model.chosen.path,
+    numLayers: loaded.io.layers.length,
+    numKeyValueHeads: loaded.io.kvHeads,
+    headDim: loaded.io.headDim,
+    vocabSize: model.config.vocabSize,
+    eosTokenIds: model.eosTokenIds,
+    hasChatTemplate: template !== undefined,
+  };
+  const sessions = new Set<KvDecoderSession>();
+  let disposed = false;
+  const alive = () => {
+    if (disposed) throw new Error('The SLM runtime was disposed; create a new one.');
+  };
+
+  return {
+    info,
+    lastPositionLogits: { enabled: loaded.lastPositionOnly, reason: loaded.rewriteSkipped },
+    preallocatedKv: decoderModel.preallocateKv,
+    async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
+      alive();
+      if (!template) {
+        throw new ModelFolderError(join(folder, 'tokenizer_config.json'), 'has no chat_template, so conversations cannot be rendered for this model.');
+      }
+      return template.render(messages, { addGenerationPrompt: opts?.addGenerationPrompt ?? true });
+    },
+    async countTokens(text: string) {
+      alive();
+      return tokenizer.encode(text).length;
+    },
+    encode: (text) => tokenizer.encode(text),
+    decode: (ids) => tokenizer.decode(ids),
+    async createSession() {
+      alive();
+      const session = new KvDecoderSession(decoderModel);
+      sessions.add(session);
+      const dispose = session.dispose.bind(session);
+      session.dispose = async () => {
+        sessions.delete(session);
+        await dispose();
+      };
+      return session;
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      for (const s of [...sessions]) await s.dispose();
+      await loaded.session.release();
+    },
+  };
+}

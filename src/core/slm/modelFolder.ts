@@ -1,0 +1,232 @@
+/**
+ * Reads a model folder as published for transformers.js / onnx-community (config.json,
+ * generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model*.onnx) and
+ * picks the ONNX variant. Every problem is reported with the file it concerns.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { OnnxVariant } from './types';
+
+export type VariantChoice = OnnxVariant | 'auto';
+
+/** A problem with a model folder: which file, what is wrong, what to do. */
+export class ModelFolderError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+    this.name = 'ModelFolderError';
+  }
+}
+
+/** Architectures whose exports use the standard decoder inputs (input_ids, attention_mask, past_key_values.*). */
+export const SUPPORTED_MODEL_TYPES = [
+  'llama',
+  'mistral',
+  'qwen2',
+  'qwen3',
+  'phi3',
+  'gemma',
+  'gemma2',
+  'granite',
+  'olmo2',
+  'smollm3',
+  'stablelm',
+  // The trained demo models of training/ (models/relay-demo-*): same decoder interface.
+  'relay_tiny_gpt',
+] as const;
+
+/** File names of each variant in `onnx/`, in order of preference (onnx-community naming). */
+export const VARIANT_FILES: Record<OnnxVariant, string[]> = {
+  q4: ['model_q4.onnx'],
+  int8: ['model_int8.onnx', 'model_quantized.onnx', 'model_uint8.onnx'],
+  fp16: ['model_fp16.onnx'],
+  fp32: ['model.onnx'],
+};
+
+export interface ModelConfig {
+  modelType: string;
+  numLayers: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  vocabSize: number;
+  raw: Record<string, unknown>;
+}
+
+export interface OnnxVariantFile {
+  variant: OnnxVariant;
+  path: string;
+  /** Bytes of the .onnx file plus its external data files (`<name>_data*`). */
+  totalBytes: number;
+}
+
+export interface ModelFolder {
+  folder: string;
+  config: ModelConfig;
+  generationConfig: Record<string, unknown>;
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  /** Chat template (tokenizer_config.json's chat_template, or chat_template.jinja). */
+  chatTemplate?: string;
+  variants: OnnxVariantFile[];
+  chosen: OnnxVariantFile;
+  eosTokenIds: number[];
+}
+
+function readJson(folder: string, name: string, required: boolean): Record<string, unknown> | undefined {
+  const path = join(folder, name);
+  if (!existsSync(path)) {
+    if (!required) return undefined;
+    throw new ModelFolderError(path, `missing. A model folder needs ${name}; download the model again or pick its root folder.`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ModelFolderError(path, `is not valid JSON (${(e as Error).message}); the file is corrupt, download it again.`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ModelFolderError(path, 'must hold a JSON object.');
+  }
+  return value as Record<string, unknown>;
+}
+
+function positiveInt(config: Record<string, unknown>, key: string, file: string): number {
+  const v = config[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new ModelFolderError(file, `"${key}" must be a positive integer (found ${JSON.stringify(v)}).`);
+  }
+  return v;
+}
+
+function readConfig(folder: string): ModelConfig {
+  const file = join(folder, 'config.json');
+  const raw = readJson(folder, 'config.json', true)!;
+  const modelType = raw.model_type;
+  if (typeof modelType !== 'string') throw new ModelFolderError(file, 'has no "model_type".');
+  if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
+    throw new ModelFolderError(
+      file,
+      `model_type "${modelType}" is not supported; supported decoder types: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
+    );
+  }
+  const numLayers = positiveInt(raw, 'num_hidden_layers', file);
+  const heads = positiveInt(raw, 'num_attention_heads', file);
+  const numKeyValueHeads = raw.num_key_value_heads === undefined ? heads : positiveInt(raw, 'num_key_value_heads', file);
+  const headDim =
+    raw.head_dim === undefined || raw.head_dim === null
+      ? positiveInt(raw, 'hidden_size', file) / heads
+      : positiveInt(raw, 'head_dim', file);
+  const vocabSize = positiveInt(raw, 'vocab_size', file);
+  return { modelType, numLayers, numKeyValueHeads, headDim, vocabSize, raw };
+}
+
+function idsOf(value: unknown): number[] {
+  if (typeof value === 'number') return [value];
+  if (Array.isArray(value)) return value.filter((v): v is number => typeof v === 'number');
+  return [];
+}
+
+/** The content of a special token entry in tokenizer_config.json (string or AddedToken object). */
+export function specialTokenText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content;
+  }
+  return undefined;
+}
+
+function externalDataBytes(onnxPath: string): number {
+  const dir = join(onnxPath, '..');
+  const base = basename(onnxPath);
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    if (name !== base && (name.startsWith(`${base}_data`) || name.startsWith(`${base}.data`))) total += statSync(join(dir, name)).size;
+  }
+  return total;
+}
+
+export function listVariants(folder: string): OnnxVariantFile[] {
+  const onnxDir = join(folder, 'onnx');
+  const found: OnnxVariantFile[] = [];
+  for (const variant of Object.keys(VARIANT_FILES) as OnnxVariant[]) {
+    for (const name of VARIANT_FILES[variant]) {
+      const path = join(onnxDir, name);
+      if (existsSync(path)) {
+        found.push({ variant, path, totalBytes: statSync(path).size + externalDataBytes(path) });
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * The variant rule: an explicit choice must exist; `auto` takes the variant whose files
+ * (the .onnx plus its external data) take the fewest bytes. Decoding is bound by memory
+ * bandwidth, so fewest bytes is also fastest per token (q4 where it exists).
+ */
+export function chooseVariant(folder: string, variants: OnnxVariantFile[], choice: VariantChoice): OnnxVariantFile {
+  const onnxDir = join(folder, 'onnx');
+  if (variants.length === 0) {
+    throw new ModelFolderError(
+      onnxDir,
+      `no ONNX model found (looked for ${Object.values(VARIANT_FILES).flat().join(', ')}). Download an ONNX export of the model.`,
+    );
+  }
+  if (choice === 'auto') return [...variants].sort((a, b) => a.totalBytes - b.totalBytes)[0];
+  const hit = variants.find((v) => v.variant === choice);
+  if (!hit) {
+    throw new ModelFolderError(
+      join(onnxDir, VARIANT_FILES[choice][0]),
+      `variant "${choice}" is not in this folder; available: ${variants.map((v) => v.variant).join(', ')} (or use "auto").`,
+    );
+  }
+  return hit;
+}
+
+export function readModelFolder(folder: string, choice: VariantChoice = 'auto'): ModelFolder {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new ModelFolderError(folder, 'is not a folder. Set the model folder to a downloaded model.');
+  }
+  const config = readConfig(folder);
+  const generationConfig = readJson(folder, 'generation_config.json', false) ?? {};
+  const tokenizerJson = readJson(folder, 'tokenizer.json', true)!;
+  if (typeof tokenizerJson.model !== 'object' || tokenizerJson.model === null) {
+    throw new ModelFolderError(join(folder, 'tokenizer.json'), 'has no "model" section; it is not a tokenizers JSON file.');
+  }
+  const tokenizerConfig = readJson(folder, 'tokenizer_config.json', true)!;
+  let chatTemplate: string | undefined;
+  const fromConfig = tokenizerConfig.chat_template;
+  if (typeof fromConfig === 'string') chatTemplate = fromConfig;
+  else if (Array.isArray(fromConfig)) {
+    // Named templates: [{ name: 'default', template: '...' }, ...]
+    const named = fromConfig.find((t) => t && (t as { name?: string }).name === 'default') ?? fromConfig[0];
+    if (named && typeof (named as { template?: unknown }).template === 'string') chatTemplate = (named as { template: string }).template;
+  }
+  const jinjaFile = join(folder, 'chat_template.jinja');
+  if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = readFileSync(jinjaFile, 'utf8');
+
+  const variants = listVariants(folder);
+  const chosen = chooseVariant(folder, variants, choice);
+
+  const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(config.raw.eos_token_id)]);
+  const eosText = specialTokenText(tokenizerConfig.eos_token);
+  if (eosText !== undefined) {
+    const added = (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
+    const hit = added.find((t) => t.content === eosText);
+    if (hit) eos.add(hit.id);
+  }
+  return {
+    folder,
+    config,
+    generationConfig,
+    tokenizerJson,
+    tokenizerConfig,
+    chatTemplate,
+    variants,
+    chosen,
+    eosTokenIds: [...eos].sort((a, b) => a - b),
+  };
+}

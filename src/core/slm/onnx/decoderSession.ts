@@ -1,0 +1,233 @@
+/**
+ * Creates the ONNX Runtime session of a decoder model and discovers its KV-cache wiring
+ * (names, dtype, heads, head size) from the session's own input/output metadata.
+ */
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+import { ModelFolderError } from '../modelFolder';
+import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
+import { readModelGraph, type ModelGraph } from './modelGraph';
+
+export type KvType = 'float32' | 'float16';
+
+export interface KvLayerNames {
+  pastKey: string;
+  pastValue: string;
+  presentKey: string;
+  presentValue: string;
+}
+
+export interface DecoderIo {
+  inputIds: string;
+  attentionMask?: string;
+  positionIds?: string;
+  /** `num_logits_to_keep` / `logits_to_keep`, when the export has it (fed 1). */
+  logitsToKeep?: string;
+  logits: string;
+  layers: KvLayerNames[];
+  kvType: KvType;
+  kvHeads: number;
+  headDim: number;
+  logitsType: 'float32' | 'float16';
+  /** present.* is declared [batch, kvHeads, total, headDim] (so we can pre-allocate it). */
+  presentLayoutKnown: boolean;
+}
+
+export interface DecoderSessionOptions {
+  /** Compute the lm_head for the last position only (graph rewrite at load). Default true. */
+  lastPositionLogits?: boolean;
+  /** Default 0: ONNX Runtime's default, one thread per physical core. */
+  intraOpThreads?: number;
+}
+
+export interface LoadedDecoder {
+  session: Ort.InferenceSession;
+  io: DecoderIo;
+  /** True when only the last position's logits come back from a multi-token run. */
+  lastPositionOnly: boolean;
+  /** Why the rewrite was not applied (for diagnostics), when it was not. */
+  rewriteSkipped?: string;
+}
+
+/** Physical cores (hyper-threads share FPUs, and matmul threads gain nothing from them). */
+export function physicalCoreCount(): number {
+  try {
+    const cores = new Set<string>();
+    let physical = '0';
+    for (const line of readFileSync('/proc/cpuinfo', 'utf8').split('\n')) {
+      const [key, value] = line.split(':').map((s) => s?.trim());
+      if (key === 'physical id') physical = value;
+      else if (key === 'core id') cores.add(`${physical}:${value}`);
+    }
+    if (cores.size > 0) return cores.size;
+  } catch {
+    // not Linux: fall through
+  }
+  return Math.max(1, Math.floor(availableParallelism() / 2) || 1);
+}
+
+const PAST_RE = /^past_key_values\.(\d+)\.(key|value)$/;
+const PRESENT_RE = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
+
+function tensorMeta(session: Ort.InferenceSession, name: string, inputs: boolean) {
+  const list = inputs ? session.inputMetadata : session.outputMetadata;
+  const meta = list.find((m) => m.name === name);
+  return meta && meta.isTensor ? meta : undefined;
+}
+
+export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fallback: { kvHeads: number; headDim: number }): DecoderIo {
+  const fail = (problem: string): never => {
+    throw new ModelFolderError(onnxFile, `${problem} (inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')}).`);
+  };
+  const io: Partial<DecoderIo> & { layers: KvLayerNames[] } = { layers: [] };
+  const pastByLayer = new Map<number, { key?: string; value?: string }>();
+  for (const name of session.inputNames) {
+    const m = PAST_RE.exec(name);
+    if (m) {
+      const entry = pastByLayer.get(Number(m[1])) ?? {};
+      entry[m[2] as 'key' | 'value'] = name;
+      pastByLayer.set(Number(m[1]), entry);
+    } else if (name === 'input_ids') io.inputIds = name;
+    else if (name === 'attention_mask') io.attentionMask = name;
+    else if (name === 'position_ids') io.positionIds = name;
+    else if (name === 'num_logits_to_keep' || name === 'logits_to_keep') io.logitsToKeep = name;
+    else fail(`has an input "${name}" that a text decoder export does not have; this runtime cannot feed it`);
+  }
+  if (!io.inputIds) fail('has no input_ids input; it is not a decoder export');
+  const presentByLayer = new Map<number, { key?: string; value?: string }>();
+  for (const name of session.outputNames) {
+    const m = PRESENT_RE.exec(name);
+    if (m) {
+      const entry = presentByLayer.get(Number(m[1])) ?? {};
+      entry[m[2] as 'key' | 'value'] = name;
+      presentByLayer.set(Number(m[1]), entry);
+    } else if (name === 'logits') io.logits = name;
+  }
+  if (!io.logits) fail('has no logits output');
+  if (pastByLayer.size === 0) fail('has no past_key_values.* inputs; export it with a KV cache ("with past")');
+  for (let i = 0; i < pastByLayer.size; i++) {
+    const past = pastByLayer.get(i);
+    const present = presentByLayer.get(i);
+    if (!past?.key || !past.value) fail(`lacks past_key_values.${i}.key/.value`);
+    if (!present?.key || !present.value) fail(`lacks present.${i}.key/.value for past_key_values.${i}`);
+    io.layers.push({ pastKey: past!.key!, pastValue: past!.value!, presentKey: present!.key!, presentValue: present!.value! });
+  }
+  const keyMeta = tensorMeta(session, io.layers[0].pastKey, true);
+  const kvType = keyMeta?.type ?? 'float32';
+  if (kvType !== 'float32' && kvType !== 'float16') fail(`has a ${kvType} KV cache; only float32 and float16 are supported`);
+  const shape = keyMeta?.shape ?? [];
+  const numeric = (v: unknown, fb: number) => (typeof v === 'number' && v > 0 ? v : fb);
+  const logitsMeta = tensorMeta(session, io.logits!, false);
+  const kvHeads = numeric(shape[1], fallback.kvHeads);
+  const headDim = numeric(shape[3], fallback.headDim);
+  const presentShape = tensorMeta(session, io.layers[0].presentKey, false)?.shape ?? [];
+  const fits = (v: unknown, want: number) => typeof v === 'string' || v === want;
+  const presentLayoutKnown =
+    presentShape.length === 4 && fits(presentShape[1], kvHeads) && fits(presentShape[3], headDim) && typeof presentShape[2] !== 'number';
+  return {
+    inputIds: io.inputIds!,
+    attentionMask: io.attentionMask,
+    positionIds: io.positionIds,
+    logitsToKeep: io.logitsToKeep,
+    logits: io.logits!,
+    layers: io.layers,
+    kvType: kvType as KvType,
+    kvHeads,
+    headDim,
+    logitsType: logitsMeta?.type === 'float16' ? 'float16' : 'float32',
+    presentLayoutKnown,
+  };
+}
+
+/** Reads the model into a buffer with room for the rewrite tail (one allocation of the file's size). */
+function readModelBytes(onnxFile: string, slack: number): { buf: Buffer; length: number } {
+  const fd = openSync(onnxFile, 'r');
+  try {
+    const length = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(length + slack);
+    let read = 0;
+    while (read < length) {
+      const n = readSync(fd, buf, read, length - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return { buf, length: read };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function loadDecoderSession(
+  onnxFile: string,
+  fallback: { kvHeads: number; headDim: number },
+  options: DecoderSessionOptions = {},
+): Promise<LoadedDecoder> {
+  const ort = await import('onnxruntime-node');
+  const { buf, length } = readModelBytes(onnxFile, 4096);
+  let graph: ModelGraph;
+  try {
+    graph = readModelGraph(buf, length);
+  } catch (e) {
+    throw new ModelFolderError(onnxFile, `is not a valid ONNX model (${(e as Error).message}); the file is truncated or corrupt, download it again.`);
+  }
+  for (const location of graph.externalDataFiles) {
+    const path = join(dirname(onnxFile), location);
+    if (!existsSync(path)) {
+      throw new ModelFolderError(path, `missing: ${onnxFile} keeps its weights in this external data file; download it too.`);
+    }
+  }
+
+  let model: Uint8Array = buf.subarray(0, length);
+  let lastPositionOnly = false;
+  let rewriteSkipped: string | undefined;
+  const wantsRewrite = options.lastPositionLogits ?? true;
+  const hasLogitsToKeep = graph.inputNames.some((n) => n === 'num_logits_to_keep' || n === 'logits_to_keep');
+  if (hasLogitsToKeep) {
+    lastPositionOnly = true;
+  } else if (wantsRewrite) {
+    const plan = planLastPositionLogits(graph);
+    if (plan.ok && plan.rewrite.tail.length <= buf.length - length) {
+      model = applyLastPositionLogits(buf, length, plan.rewrite);
+      lastPositionOnly = true;
+    } else {
+      rewriteSkipped = plan.ok ? 'rewrite tail too long' : plan.reason;
+    }
+  } else rewriteSkipped = 'disabled by option';
+
+  const sessionOptions: Ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    // 0 = ONNX Runtime's default: one thread per physical core, pinned (which physicalCoreCount() also counts).
+    intraOpNumThreads: options.intraOpThreads ?? 0,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    logSeverityLevel: 3,
+    // Loaded from bytes, ORT needs to be told where the external weight files are.
+    extra: { session: { model_external_initializers_file_folder_path: dirname(onnxFile) } },
+  };
+  let session: Ort.InferenceSession;
+  try {
+    // Unchanged graphs load from the path (ONNX Runtime memory-maps what it can); rewritten ones from our bytes.
+    const edited = lastPositionOnly && !hasLogitsToKeep ? model : undefined;
+    model = new Uint8Array(0); // drop our copy of the bytes where ORT reads the file itself
+    session = edited ? await ort.InferenceSession.create(edited, sessionOptions) : await ort.InferenceSession.create(onnxFile, sessionOptions);
+  } catch (e) {
+    if (!lastPositionOnly || hasLogitsToKeep) {
+      throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e as Error).message}). The file may be truncated or corrupt; download it again.`);
+    }
+    // Never let the speed-up cost a working model: load the file as it is.
+    lastPositionOnly = false;
+    rewriteSkipped = `ONNX Runtime rejected the rewritten graph (${(e as Error).message})`;
+    try {
+      session = await ort.InferenceSession.create(onnxFile, sessionOptions);
+    } catch (e2) {
+      throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`);
+    }
+  }
+  const io = discoverIo(session, onnxFile, fallback);
+  return { session, io, lastPositionOnly, rewriteSkipped };
+}

@@ -1,0 +1,113 @@
+/**
+ * Reads the parts of an ONNX ModelProto the runtime needs (node wiring, graph inputs and
+ * outputs, which external data files the initializers point to) straight from the bytes,
+ * skipping the weights.
+ */
+import { ProtobufFormatError, fieldString, readFields, WIRE_BYTES, type RawField } from './protobufWire';
+
+// Field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto).
+const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_INPUT = 11;
+const GRAPH_OUTPUT = 12;
+const NODE_INPUT = 1;
+const NODE_OUTPUT = 2;
+const NODE_OP_TYPE = 4;
+const NODE_DOMAIN = 7;
+const TENSOR_NAME = 8;
+const TENSOR_EXTERNAL_DATA = 13;
+const ENTRY_KEY = 1;
+const ENTRY_VALUE = 2;
+const VALUE_INFO_NAME = 1;
+
+export interface NodeInputRef {
+  name: string;
+  /** Byte range of the name inside the model bytes (for same-length edits). */
+  valueStart: number;
+  end: number;
+}
+
+export interface GraphNode {
+  opType: string;
+  domain: string;
+  inputs: NodeInputRef[];
+  outputs: string[];
+}
+
+export interface ModelGraph {
+  nodes: GraphNode[];
+  initializerNames: Set<string>;
+  inputNames: string[];
+  outputNames: string[];
+  /** Every `location` of an initializer stored outside the .onnx file. */
+  externalDataFiles: Set<string>;
+  /** Every tensor / value name used anywhere (to pick names that do not clash). */
+  allNames: Set<string>;
+}
+
+function requireBytes(f: RawField, what: string): void {
+  if (f.wireType !== WIRE_BYTES) throw new ProtobufFormatError(`${what} has wire type ${f.wireType}, expected a message`);
+}
+
+/** Parses buf[0, length) as a ModelProto. Throws ProtobufFormatError when it is not one. */
+export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph {
+  const graph: ModelGraph = {
+    nodes: [],
+    initializerNames: new Set(),
+    inputNames: [],
+    outputNames: [],
+    externalDataFiles: new Set(),
+    allNames: new Set(),
+  };
+  let sawGraph = false;
+  for (const mf of readFields(buf, 0, length)) {
+    if (mf.field !== MODEL_GRAPH) continue;
+    requireBytes(mf, 'ModelProto.graph');
+    sawGraph = true;
+    for (const gf of readFields(buf, mf.valueStart, mf.end)) {
+      if (gf.field === GRAPH_NODE) {
+        requireBytes(gf, 'GraphProto.node');
+        const node: GraphNode = { opType: '', domain: '', inputs: [], outputs: [] };
+        for (const nf of readFields(buf, gf.valueStart, gf.end)) {
+          if (nf.wireType !== WIRE_BYTES) continue;
+          if (nf.field === NODE_INPUT) node.inputs.push({ name: fieldString(buf, nf), valueStart: nf.valueStart, end: nf.end });
+          else if (nf.field === NODE_OUTPUT) node.outputs.push(fieldString(buf, nf));
+          else if (nf.field === NODE_OP_TYPE) node.opType = fieldString(buf, nf);
+          else if (nf.field === NODE_DOMAIN) node.domain = fieldString(buf, nf);
+        }
+        for (const i of node.inputs) graph.allNames.add(i.name);
+        for (const o of node.outputs) graph.allNames.add(o);
+        graph.nodes.push(node);
+      } else if (gf.field === GRAPH_INITIALIZER) {
+        requireBytes(gf, 'GraphProto.initializer');
+        for (const tf of readFields(buf, gf.valueStart, gf.end)) {
+          if (tf.field === TENSOR_NAME && tf.wireType === WIRE_BYTES) {
+            const name = fieldString(buf, tf);
+            graph.initializerNames.add(name);
+            graph.allNames.add(name);
+          } else if (tf.field === TENSOR_EXTERNAL_DATA && tf.wireType === WIRE_BYTES) {
+            let key = '';
+            let value = '';
+            for (const ef of readFields(buf, tf.valueStart, tf.end)) {
+              if (ef.field === ENTRY_KEY) key = fieldString(buf, ef);
+              else if (ef.field === ENTRY_VALUE) value = fieldString(buf, ef);
+            }
+            if (key === 'location') graph.externalDataFiles.add(value);
+          }
+        }
+      } else if (gf.field === GRAPH_INPUT || gf.field === GRAPH_OUTPUT) {
+        requireBytes(gf, 'GraphProto.input/output');
+        for (const vf of readFields(buf, gf.valueStart, gf.end)) {
+          if (vf.field === VALUE_INFO_NAME && vf.wireType === WIRE_BYTES) {
+            const name = fieldString(buf, vf);
+            (gf.field === GRAPH_INPUT ? graph.inputNames : graph.outputNames).push(name);
+            graph.allNames.add(name);
+          }
+        }
+      }
+    }
+  }
+  if (!sawGraph) throw new ProtobufFormatError('no graph in the model');
+  return graph;
+}

@@ -1,0 +1,263 @@
+/**
+ * The SLM runtime in its own process: the same SlmRuntime interface as the in-process
+ * one, talking to a forked worker (dist/slmWorker.js, or the TypeScript source through
+ * tsx when run from source). If the process dies, every pending call rejects with an
+ * SlmProcessError, sessions of that process are gone, and the next runtime call starts
+ * a fresh process.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { LocalRuntimeOptions } from './localRuntime';
+import { ModelFolderError } from './modelFolder';
+import {
+  isWorkerToParentMessage,
+  type ParamsOf,
+  type ResultOf,
+  type SerializedError,
+  type WorkerMethod,
+  type WorkerToParentMessage,
+  type ParentToWorkerMessage,
+} from './worker/protocol';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, SlmRuntime, SlmSession } from './types';
+
+export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
+  /** The worker script: dist/slmWorker.js (default next to this bundle) or src/core/slm/worker/workerMain.ts. */
+  workerPath?: string;
+  /** Node options of the child; default none for .js, tsx's loader for .ts. */
+  execArgv?: string[];
+}
+
+export interface ProcessRuntime extends SlmRuntime {
+  /** Process id of the current worker (undefined while none runs). */
+  readonly pid: number | undefined;
+  /** How many times a worker was started (1 after creation). */
+  readonly starts: number;
+}
+
+/** The SLM process failed (died, or could not start). */
+export class SlmProcessError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SlmProcessError';
+  }
+}
+
+function rebuildError(e: SerializedError): Error {
+  if (e.name === 'ModelFolderError' && e.file !== undefined && e.problem !== undefined) return new ModelFolderError(e.file, e.problem);
+  const error = new Error(e.message);
+  error.name = e.name;
+  return error;
+}
+
+function defaultWorker(): { path: string; execArgv: string[] } {
+  const bundled = join(__dirname, 'slmWorker.js');
+  if (existsSync(bundled)) return { path: bundled, execArgv: [] };
+  const source = join(__dirname, 'worker', 'workerMain.ts');
+  if (existsSync(source)) return { path: source, execArgv: tsxArgv() };
+  throw new SlmProcessError(`SLM worker not found (looked for ${bundled} and ${source}); run the build.`);
+}
+
+/** Running from TypeScript sources (tests, benchmarks): the child loads tsx, a dev dependency never bundled. */
+function tsxArgv(): string[] {
+  const devLoader = 'tsx';
+  return ['--import', pathToFileURL(require.resolve(devLoader)).href];
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  onToken?: (token: GeneratedToken) => void;
+}
+
+/** One worker process and its in-flight requests. */
+class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  exited = false;
+
+  constructor(
+    path: string,
+    execArgv: string[],
+    private readonly onExit: (why: string) => void,
+  ) {
+    this.child = fork(path, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    this.child.on('message', (message: unknown) => {
+      if (isWorkerToParentMessage(message)) this.receive(message);
+    });
+    this.child.on('error', (error) => this.fail(`could not be started or reached (${error.message})`));
+    this.child.on('exit', (code, signal) => this.fail(signal ? `was killed by ${signal}` : `exited with code ${code}`));
+  }
+
+  call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<ResultOf<M>> {
+    if (this.exited) return Promise.reject(new SlmProcessError('The SLM process is not running.'));
+    const id = this.nextId++;
+    return new Promise<ResultOf<M>>((resolve, reject) => {
+      const cancel = () => this.post({ type: 'cancel', id });
+      const settle = () => signal?.removeEventListener('abort', cancel);
+      this.pending.set(id, {
+        resolve: (value) => {
+          settle();
+          resolve(value as ResultOf<M>);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+        onToken,
+      });
+      this.post({ type: 'request', id, method, params } as ParentToWorkerMessage);
+      // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
+      if (signal?.aborted) cancel();
+      else signal?.addEventListener('abort', cancel, { once: true });
+    });
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+
+  private post(message: ParentToWorkerMessage): void {
+    if (this.exited || !this.child.connected) return;
+    this.child.send(message, (error) => {
+      if (error) this.fail(`could not be reached (${error.message})`);
+    });
+  }
+
+  private receive(message: WorkerToParentMessage): void {
+    const pending = this.pending.get(message.id);
+    if (!pending) return;
+    if (message.type === 'token') {
+      pending.onToken?.(message.token);
+      return;
+    }
+    this.pending.delete(message.id);
+    if (message.ok) pending.resolve(message.result);
+    else pending.reject(rebuildError(message.error));
+  }
+
+  private fail(why: string): void {
+    if (this.exited) return;
+    this.exited = true;
+    const count = this.pending.size;
+    const error = new SlmProcessError(
+      `The SLM process ${why}; ${count} pending call${count === 1 ? '' : 's'} failed. Its sessions (and their KV caches) are gone: ` +
+        'create a new session; the next call starts a new process.',
+    );
+    const pendings = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pendings) p.reject(error);
+    this.onExit(why);
+  }
+}
+
+export async function createProcessRuntime(folder: string, options: ProcessRuntimeOptions = {}): Promise<ProcessRuntime> {
+  const worker = options.workerPath
+    ? { path: options.workerPath, execArgv: options.execArgv ?? (options.workerPath.endsWith('.ts') ? tsxArgv() : []) }
+    : { ...defaultWorker(), ...(options.execArgv ? { execArgv: options.execArgv } : {}) };
+  const { workerPath: _w, execArgv: _e, ...loadOptions } = options;
+
+  let current: WorkerProcess | undefined;
+  let starting: Promise<WorkerProcess> | undefined;
+  let generation = 0;
+  let starts = 0;
+  let disposed = false;
+  let info: ModelInfo | undefined;
+
+  const start = (): Promise<WorkerProcess> => {
+    if (current && !current.exited) return Promise.resolve(current);
+    if (starting) return starting;
+    starting = (async () => {
+      const proc = new WorkerProcess(worker.path, worker.execArgv, () => {
+        if (current === proc) current = undefined;
+      });
+      starts += 1;
+      try {
+        const loaded = await proc.call('load', { folder, options: loadOptions });
+        info = loaded.info;
+      } catch (e) {
+        proc.kill();
+        throw e;
+      }
+      generation += 1;
+      current = proc;
+      return proc;
+    })().finally(() => {
+      starting = undefined;
+    });
+    return starting;
+  };
+
+  const alive = () => {
+    if (disposed) throw new SlmProcessError('The SLM runtime was disposed; create a new one.');
+  };
+
+  await start();
+
+  const makeSession = (proc: WorkerProcess, sessionId: string, sessionGeneration: number): SlmSession => {
+    const live = (): WorkerProcess => {
+      alive();
+      if (proc.exited || generation !== sessionGeneration) {
+        throw new SlmProcessError(
+          `Session ${sessionId} belonged to an SLM process that is no longer running; its KV cache is gone. Create a new session.`,
+        );
+      }
+      return proc;
+    };
+    return {
+      id: `${sessionGeneration}:${sessionId}`,
+      async prefill(text: string) {
+        return live().call('prefill', { sessionId, text });
+      },
+      async generate(opts: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
+        return live().call('generate', { sessionId, options: opts }, onToken, signal);
+      },
+      async append(text: string) {
+        return live().call('append', { sessionId, text });
+      },
+      async dispose() {
+        if (!proc.exited && generation === sessionGeneration) await proc.call('disposeSession', { sessionId });
+      },
+    };
+  };
+
+  return {
+    get info(): ModelInfo {
+      return info!;
+    },
+    get pid() {
+      return current && !current.exited ? current.child.pid : undefined;
+    },
+    get starts() {
+      return starts;
+    },
+    async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
+      alive();
+      return (await start()).call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt });
+    },
+    async countTokens(text: string) {
+      alive();
+      return (await start()).call('countTokens', { text });
+    },
+    async createSession() {
+      alive();
+      const proc = await start();
+      const { sessionId } = await proc.call('createSession', {});
+      return makeSession(proc, sessionId, generation);
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      const proc = current ?? (starting ? await starting.catch(() => undefined) : undefined);
+      if (!proc || proc.exited) return;
+      const exited = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()));
+      await proc.call('shutdown', {}).catch(() => undefined);
+      // The worker exits once it answered; make sure it does.
+      const timer = setTimeout(() => proc.kill(), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Contracts of the local small-model (SLM) runtime. The relay engine depends only on
+ * these; the in-process decoder and the child-process client both implement them.
+ */
+
+export type OnnxVariant = 'q4' | 'int8' | 'fp16' | 'fp32';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface SamplingOptions {
+  /** 0 or undefined = greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Seed of the RNG used for sampling; same seed, same text. */
+  seed?: number;
+}
+
+/** Confidence signals of the distribution a token was drawn from. */
+export interface TokenConfidence {
+  /** Probability of the most likely token. */
+  top1: number;
+  /** Shannon entropy of the distribution, in nats. */
+  entropy: number;
+  /** top1 probability minus the second most likely token's probability. */
+  margin: number;
+}
+
+export interface GeneratedToken extends TokenConfidence {
+  id: number;
+  /** Text this token adds to the decoded stream (may be '' while a UTF-8 character is incomplete). */
+  text: string;
+}
+
+export type GenerationStopReason =
+  | 'eos' // an end-of-sequence id was generated (not added to the context)
+  | 'stop_string' // a stop string appeared in the decoded text (kept in the context)
+  | 'max_tokens' // the token budget of this call is spent
+  | 'low_confidence' // the confidence gate refused the next token (not added to the context)
+  | 'cancelled';
+
+export interface GenerateOptions {
+  maxTokens: number;
+  sampling?: SamplingOptions;
+  /** Generation stops right after the decoded text contains one of these (kept). */
+  stopStrings?: string[];
+  /** Extra end-of-sequence ids on top of the model's own. */
+  eosTokenIds?: number[];
+  /**
+   * Confidence gate: stop *before* committing a token whose top-1 probability is below
+   * this value. The refused token is reported in `GenerateResult.refusedToken`.
+   */
+  minTop1?: number;
+}
+
+export interface GenerateResult {
+  tokens: GeneratedToken[];
+  text: string;
+  stopReason: GenerationStopReason;
+  refusedToken?: GeneratedToken;
+  /** Total tokens in the session's KV cache after this call. */
+  contextLength: number;
+}
+
+export interface ModelInfo {
+  folder: string;
+  modelType: string;
+  variant: OnnxVariant;
+  onnxFile: string;
+  numLayers: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  vocabSize: number;
+  eosTokenIds: number[];
+  hasChatTemplate: boolean;
+}
+
+/** One conversation's decoding state (its KV cache lives with the model). */
+export interface SlmSession {
+  readonly id: string;
+  /** Feed text (already rendered by the chat template, if any) to the cache. */
+  prefill(text: string): Promise<{ tokenCount: number }>;
+  /** Generate from the current context, streaming tokens. */
+  generate(
+    options: GenerateOptions,
+    onToken?: (token: GeneratedToken) => void,
+    signal?: AbortSignal,
+  ): Promise<GenerateResult>;
+  /**
+   * Append externally written text (e.g. the LLM's tokens), re-tokenised, by prefilling
+   * only the new tokens; the existing cache is never recomputed.
+   */
+  append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }>;
+  dispose(): Promise<void>;
+}
+
+export interface SlmRuntime {
+  readonly info: ModelInfo;
+  /** Render a conversation with the model's chat template, ready for the assistant to answer. */
+  renderChat(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): Promise<string>;
+  countTokens(text: string): Promise<number>;
+  createSession(): Promise<SlmSession>;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,60 @@
+/**
+ * The message protocol between the SLM child process and its client: one map of
+ * methods (params and result), requests carrying an id, responses and streamed tokens
+ * answering it, and a cancel message for a request in flight.
+ */
+import type { LocalRuntimeOptions } from '../localRuntime';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo } from '../types';
+
+export interface WorkerMethods {
+  load: { params: { folder: string; options: LocalRuntimeOptions }; result: { info: ModelInfo } };
+  renderChat: { params: { messages: ChatMessage[]; addGenerationPrompt?: boolean }; result: string };
+  countTokens: { params: { text: string }; result: number };
+  createSession: { params: Record<string, never>; result: { sessionId: string } };
+  prefill: { params: { sessionId: string; text: string }; result: { tokenCount: number } };
+  /** Streams `token` messages, then answers with the result (stopReason 'cancelled' after a cancel). */
+  generate: { params: { sessionId: string; options: GenerateOptions }; result: GenerateResult };
+  append: { params: { sessionId: string; text: string }; result: { tokenCount: number; recomputedTokens: number } };
+  disposeSession: { params: { sessionId: string }; result: null };
+  /** Releases the model; the process exits after answering. */
+  shutdown: { params: Record<string, never>; result: null };
+}
+
+export type WorkerMethod = keyof WorkerMethods;
+export type ParamsOf<M extends WorkerMethod> = WorkerMethods[M]['params'];
+export type ResultOf<M extends WorkerMethod> = WorkerMethods[M]['result'];
+
+export type RequestMessage = {
+  [M in WorkerMethod]: { type: 'request'; id: number; method: M; params: ParamsOf<M> };
+}[WorkerMethod];
+
+export interface CancelMessage {
+  type: 'cancel';
+  /** Id of the request to stop. */
+  id: number;
+}
+
+export type ParentToWorkerMessage = RequestMessage | CancelMessage;
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  /** ModelFolderError's file and problem, so the client can rebuild it. */
+  file?: string;
+  problem?: string;
+}
+
+export type WorkerToParentMessage =
+  | { type: 'response'; id: number; ok: true; result: unknown }
+  | { type: 'response'; id: number; ok: false; error: SerializedError }
+  | { type: 'token'; id: number; token: GeneratedToken };
+
+export function isParentToWorkerMessage(value: unknown): value is ParentToWorkerMessage {
+  const v = value as { type?: unknown; id?: unknown } | null;
+  return !!v && (v.type === 'request' || v.type === 'cancel') && typeof v.id === 'number';
+}
+
+export function isWorkerToParentMessage(value: unknown): value is WorkerToParentMessage {
+  const v = value as { type?: unknown; id?: unknown } | null;
+  return !!v && (v.type === 'response' || v.type === 'token') && typeof v.id === 'number';
+}

@@ -1,0 +1,95 @@
+/**
+ * The child process side of the protocol: holds one LocalRuntime and its sessions,
+ * answers requests, streams generated tokens, and aborts a generation on `cancel`.
+ * Transport-free (a `send` function), so it runs the same under fork() and in tests.
+ */
+import { createLocalRuntime, type LocalRuntime } from '../localRuntime';
+import { ModelFolderError } from '../modelFolder';
+import type { KvDecoderSession } from '../kvDecoder';
+import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof ModelFolderError) return { name: e.name, message: e.message, file: e.file, problem: e.problem };
+  if (e instanceof Error) return { name: e.name, message: e.message };
+  return { name: 'Error', message: String(e) };
+}
+
+export class WorkerServer {
+  private runtime: LocalRuntime | undefined;
+  private readonly sessions = new Map<string, KvDecoderSession>();
+  private readonly inFlight = new Map<number, AbortController>();
+
+  constructor(
+    private readonly send: (message: WorkerToParentMessage) => void,
+    private readonly onShutdown: () => void = () => undefined,
+  ) {}
+
+  handle(message: ParentToWorkerMessage): void {
+    if (message.type === 'cancel') {
+      this.inFlight.get(message.id)?.abort();
+      return;
+    }
+    const controller = new AbortController();
+    this.inFlight.set(message.id, controller);
+    this.dispatch(message, controller.signal).then(
+      (result) => this.send({ type: 'response', id: message.id, ok: true, result }),
+      (error: unknown) => this.send({ type: 'response', id: message.id, ok: false, error: serializeError(error) }),
+    ).finally(() => {
+      this.inFlight.delete(message.id);
+      if (message.method === 'shutdown') this.onShutdown();
+    });
+  }
+
+  private requireRuntime(): LocalRuntime {
+    if (!this.runtime) throw new Error('The SLM process has no model loaded (send "load" first).');
+    return this.runtime;
+  }
+
+  private session(id: string): KvDecoderSession {
+    const s = this.sessions.get(id);
+    if (!s) throw new Error(`Unknown SLM session ${id} (disposed, or created by an earlier SLM process).`);
+    return s;
+  }
+
+  private async dispatch(message: RequestMessage, signal: AbortSignal): Promise<ResultOf<WorkerMethod>> {
+    switch (message.method) {
+      case 'load':
+        return this.load(message.params);
+      case 'renderChat':
+        return this.requireRuntime().renderChat(message.params.messages, { addGenerationPrompt: message.params.addGenerationPrompt });
+      case 'countTokens':
+        return this.requireRuntime().countTokens(message.params.text);
+      case 'createSession': {
+        const s = await this.requireRuntime().createSession();
+        this.sessions.set(s.id, s);
+        return { sessionId: s.id };
+      }
+      case 'prefill':
+        return this.session(message.params.sessionId).prefill(message.params.text);
+      case 'append':
+        return this.session(message.params.sessionId).append(message.params.text);
+      case 'generate':
+        return this.session(message.params.sessionId).generate(
+          message.params.options,
+          (token) => this.send({ type: 'token', id: message.id, token }),
+          signal,
+        );
+      case 'disposeSession': {
+        const s = this.sessions.get(message.params.sessionId);
+        this.sessions.delete(message.params.sessionId);
+        await s?.dispose();
+        return null;
+      }
+      case 'shutdown':
+        await this.runtime?.dispose();
+        this.runtime = undefined;
+        return null;
+    }
+  }
+
+  private async load(params: ParamsOf<'load'>): Promise<ResultOf<'load'>> {
+    if (this.runtime) throw new Error('The SLM process already holds a model; start another process for another model.');
+    this.runtime = await createLocalRuntime(params.folder, params.options);
+    return { info: this.runtime.info };
+  }
+}

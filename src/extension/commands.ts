@@ -1,0 +1,94 @@
+/** Handlers of the contributed commands. */
+import * as vscode from 'vscode';
+import type { ProviderKind } from '../core/providers/types';
+import { apiKeyName } from '../core/providers/secrets';
+import { MODEL_CATALOG } from './modelCatalog';
+import type { AnswerPanel } from './answerPanel';
+import type { RelayService } from './relayService';
+
+const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama'];
+const MAX_SELECTION_CHARS = 20_000;
+
+function selectedText(editor: vscode.TextEditor | undefined): string {
+  if (!editor || editor.selection.isEmpty) return '';
+  return editor.document.getText(editor.selection);
+}
+
+export async function explainSelection(panel: AnswerPanel): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const text = selectedText(editor);
+  if (!editor || !text.trim()) {
+    void vscode.window.showInformationMessage('Relay: select some code or text to explain first.');
+    return;
+  }
+  if (text.length > MAX_SELECTION_CHARS) {
+    void vscode.window.showWarningMessage(`Relay: the selection has ${text.length} characters; select at most ${MAX_SELECTION_CHARS} to explain.`);
+    return;
+  }
+  const language = editor.document.languageId;
+  await panel.ask(`Explain this ${language} code:\n\n\`\`\`${language}\n${text}\n\`\`\``, editor);
+}
+
+export async function solveProblem(panel: AnswerPanel): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  let problem = selectedText(editor);
+  if (!problem.trim()) {
+    problem =
+      (await vscode.window.showInputBox({
+        title: 'Relay: Solve Problem',
+        prompt: 'The problem to solve (the small model writes, the large model helps)',
+        placeHolder: 'e.g. What is 47*6+28?',
+        ignoreFocusOut: true,
+      })) ?? '';
+  }
+  if (!problem.trim()) return;
+  await panel.ask(problem, editor);
+}
+
+export async function setApiKey(context: vscode.ExtensionContext): Promise<void> {
+  const current = vscode.workspace.getConfiguration('relay').get<string>('provider.kind', 'openai-chat') as ProviderKind;
+  const picked = await vscode.window.showQuickPick(
+    PROVIDER_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
+    { title: 'Relay: Set API Key — for which provider?' },
+  );
+  if (!picked) return;
+  const kind = picked.label as ProviderKind;
+  const key = await vscode.window.showInputBox({
+    title: `Relay: API key for ${kind}`,
+    prompt: 'Stored in VS Code\'s secret storage, never in settings. Leave empty to remove the stored key.',
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (key === undefined) return;
+  if (key.trim() === '') {
+    await context.secrets.delete(apiKeyName(kind));
+    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} was removed.`);
+  } else {
+    await context.secrets.store(apiKeyName(kind), key.trim());
+    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored.`);
+  }
+}
+
+export async function selectModel(service: RelayService): Promise<void> {
+  const items: Array<vscode.QuickPickItem & { id: string }> = [
+    ...MODEL_CATALOG.map((model) => ({ id: model.id, label: model.label, description: model.sizeLabel, detail: `${model.relayTrained ? 'Trained to call (command mode). ' : ''}Needs: ${model.needs}${model.hubRepo ? ` — ${model.hubRepo}` : ''}` })),
+    { id: 'local-folder', label: '$(folder) Use a local folder...', description: 'an ONNX export (config.json, tokenizer.json, onnx/model*.onnx)' },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Relay: Select the small model', matchOnDetail: true });
+  if (!picked) return;
+  const config = vscode.workspace.getConfiguration('relay');
+  if (picked.id === 'local-folder') {
+    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder' });
+    if (!folder?.[0]) return;
+    await config.update('slm.modelFolder', folder[0].fsPath, vscode.ConfigurationTarget.Global);
+  } else if (picked.id === 'embedded-demo') {
+    await config.update('slm.modelFolder', '', vscode.ConfigurationTarget.Global);
+  } else {
+    const model = MODEL_CATALOG.find((entry) => entry.id === picked.id);
+    void vscode.window.showInformationMessage(
+      `Relay: downloading ${model?.label} from the model hub is not available in this build yet. Download ${model?.hubRepo} yourself and choose "Use a local folder...".`,
+    );
+    return;
+  }
+  void vscode.window.showInformationMessage(`Relay: small model set${service.busy ? ' (used from the next answer)' : ''}.`);
+}

@@ -1,0 +1,179 @@
+/**
+ * A conversation shown in a webview (the chat panel or the answer view): keeps its turns,
+ * turns relay events into typed host messages, persists the turns where asked, and
+ * handles what the webview sends back.
+ */
+import { randomUUID } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { RelayEvent } from '../core/relay/events';
+import type { ChatMessage } from '../core/slm/types';
+import { parseWebviewMessage, type ChatTurnView, type HostMessage, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
+import type { RelayService } from './relayService';
+
+const MAX_PERSISTED_TURNS = 200;
+
+export interface ConversationHost {
+  post(message: HostMessage): void;
+  /** Editor that receives "Insert at cursor". */
+  targetEditor?: () => vscode.TextEditor | undefined;
+}
+
+export class Conversation {
+  private turns: ChatTurnView[];
+  private webview: ConversationHost | undefined;
+  /** Each turn's question as the model saw it (the chat panel sends it as typed). */
+  private readonly prompts = new Map<string, ChatMessage[]>();
+
+  constructor(
+    readonly view: 'chat' | 'answer',
+    private readonly service: RelayService,
+    private readonly onAnswer: (stats: StatsView | undefined) => void,
+    private readonly storage?: { state: vscode.Memento; key: string },
+  ) {
+    this.turns = storage?.state.get<ChatTurnView[]>(storage.key) ?? [];
+  }
+
+  attach(host: ConversationHost | undefined): void {
+    this.webview = host;
+  }
+
+  /** The webview asked for its state (first load or reload). */
+  async init(): Promise<void> {
+    this.post({ type: 'init', view: this.view, turns: this.turns, busy: this.service.busy, setupWarning: await this.service.setupWarning() });
+  }
+
+  private post(message: HostMessage): void {
+    this.webview?.post(message);
+  }
+
+  private persist(): void {
+    if (this.storage) void this.storage.state.update(this.storage.key, this.turns.slice(-MAX_PERSISTED_TURNS));
+  }
+
+  /** Chat history as messages for the model: earlier turns plus the new question. */
+  private history(): ChatMessage[] {
+    return this.turns
+      .filter((turn) => !turn.error || turn.role === 'user')
+      .map((turn) => ({ role: turn.role, content: turn.spans.map((span) => span.text).join('') }));
+  }
+
+  /** Asks a question: adds the user turn and streams the assistant's answer. */
+  async ask(question: string, messages?: ChatMessage[]): Promise<void> {
+    const userTurn: ChatTurnView = { id: randomUUID(), role: 'user', spans: [{ source: 'slm', text: question, tokens: 0 }] };
+    this.turns.push(userTurn);
+    this.post({ type: 'turn-start', turn: userTurn });
+    const conversation = messages ?? (this.view === 'chat' ? this.history() : [{ role: 'user' as const, content: question }]);
+    await this.answerTurn(conversation);
+  }
+
+  private async answerTurn(messages: ChatMessage[]): Promise<void> {
+    const turn: ChatTurnView = { id: randomUUID(), role: 'assistant', spans: [] };
+    this.prompts.set(turn.id, messages);
+    this.turns.push(turn);
+    this.post({ type: 'turn-start', turn });
+    const outcome = await this.service.answer(messages, { onEvent: (event, model) => this.onEvent(turn, event, model) });
+    if (outcome.error) {
+      turn.error = outcome.error;
+      this.post({ type: 'turn-error', turnId: turn.id, message: outcome.error.message, fix: outcome.error.fix });
+    }
+    if (outcome.stats) {
+      turn.stats = toStatsView(outcome.stats);
+      this.post({ type: 'turn-done', turnId: turn.id, stats: turn.stats });
+    }
+    this.persist();
+    this.onAnswer(turn.stats);
+  }
+
+  private onEvent(turn: ChatTurnView, event: RelayEvent, model: string): void {
+    if (event.type === 'span') {
+      const spanModel = event.source === 'llm' ? model : undefined;
+      const last = turn.spans[turn.spans.length - 1];
+      if (last && last.source === event.source) {
+        last.text += event.text;
+        last.tokens += event.tokens;
+      } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel });
+      this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel });
+    } else if (event.type === 'call-end') {
+      const last = [...turn.spans].reverse().find((span) => span.source === 'llm');
+      if (last) last.durationMs = (last.durationMs ?? 0) + event.durationMs;
+    }
+  }
+
+  /** Handles a (validated) message from the webview. */
+  async receive(raw: unknown): Promise<void> {
+    const message: WebviewMessage | undefined = parseWebviewMessage(raw);
+    if (!message) return;
+    switch (message.type) {
+      case 'ready':
+        return this.init();
+      case 'send':
+        return this.ask(message.text);
+      case 'stop':
+        this.service.stop();
+        return;
+      case 'new-chat':
+        if (this.service.busy) this.service.stop();
+        this.turns = [];
+        this.persist();
+        this.post({ type: 'cleared' });
+        return;
+      case 'copy':
+        await vscode.env.clipboard.writeText(this.textOf(message.turnId));
+        void vscode.window.setStatusBarMessage('Relay: answer copied', 2000);
+        return;
+      case 'insert':
+        return this.insert(this.textOf(message.turnId));
+      case 'retry': {
+        const messages = this.prompts.get(message.turnId) ?? this.retryMessages(message.turnId);
+        if (messages) await this.answerTurn(messages);
+        return;
+      }
+      case 'fix':
+        return runFix(message.action);
+    }
+  }
+
+  private retryMessages(turnId: string): ChatMessage[] | undefined {
+    const index = this.turns.findIndex((turn) => turn.id === turnId);
+    if (index <= 0) return undefined;
+    return this.turns.slice(0, index).map((turn) => ({ role: turn.role, content: turn.spans.map((span) => span.text).join('') }));
+  }
+
+  private textOf(turnId: string): string {
+    return this.turns.find((turn) => turn.id === turnId)?.spans.map((span) => span.text).join('') ?? '';
+  }
+
+  private async insert(text: string): Promise<void> {
+    const editor = this.webview?.targetEditor?.() ?? vscode.window.visibleTextEditors[0];
+    if (!editor) {
+      void vscode.window.showWarningMessage('Relay: open an editor to insert the answer into.');
+      return;
+    }
+    await editor.edit((edit) => edit.replace(editor.selection.active, text));
+  }
+}
+
+export function toStatsView(stats: import('../core/relay/events').AnswerStats): StatsView {
+  return {
+    slmTokens: stats.slmTokens,
+    llmTokens: stats.llmTokens,
+    llmTokenShare: stats.llmTokenShare,
+    calls: stats.calls,
+    costUsd: stats.costUsd,
+    llmOnlyCostUsd: stats.llmOnlyCostUsd,
+    savedUsd: stats.savedUsd,
+    elapsedMs: stats.elapsedMs,
+    finishReason: stats.finishReason,
+  };
+}
+
+export function runFix(action: import('../shared/webviewProtocol').FixAction): void {
+  const command = {
+    'set-key': 'relay.setApiKey',
+    'open-settings': 'workbench.action.openSettings',
+    'pick-model': 'relay.selectModel',
+    retry: undefined,
+  }[action];
+  if (command === 'workbench.action.openSettings') void vscode.commands.executeCommand(command, 'relay.');
+  else if (command) void vscode.commands.executeCommand(command);
+}

@@ -1,0 +1,67 @@
+/** Activation: wires the VS Code adapter (commands, views, status bar) to the relay engine. */
+import * as vscode from 'vscode';
+import { AnswerPanel } from './answerPanel';
+import { ChatViewProvider } from './chatView';
+import { explainSelection, selectModel, setApiKey, solveProblem } from './commands';
+import { Conversation } from './conversation';
+import { RelayService } from './relayService';
+import { resetSavings, showSavings } from './savingsView';
+import { RelayStatusBar } from './statusBar';
+
+class ExplainCodeActions implements vscode.CodeActionProvider {
+  static readonly kinds = [vscode.CodeActionKind.Empty];
+  provideCodeActions(_document: vscode.TextDocument, range: vscode.Range | vscode.Selection): vscode.CodeAction[] {
+    if (range.isEmpty) return [];
+    const action = new vscode.CodeAction('Explain with Relay', vscode.CodeActionKind.Empty);
+    action.command = { command: 'relay.explainSelection', title: 'Explain with Relay' };
+    return [action];
+  }
+}
+
+export function activate(context: vscode.ExtensionContext): void {
+  const statusBar = new RelayStatusBar();
+  const service = new RelayService(context, {
+    onBusy: (busy) => statusBar.setBusy(busy),
+    onAnswered: (stats) => statusBar.recordAnswer(stats),
+  });
+  const refreshSetup = async (): Promise<void> => statusBar.setWarning(await service.setupWarning());
+  const afterAnswer = (): void => void refreshSetup();
+
+  const chat = new Conversation('chat', service, afterAnswer, { state: context.workspaceState, key: 'relay.chat.turns' });
+  const answers = new Conversation('answer', service, afterAnswer);
+  const answerPanel = new AnswerPanel(context.extensionUri, answers);
+
+  context.subscriptions.push(
+    statusBar,
+    service,
+    vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, new ChatViewProvider(context.extensionUri, chat), {
+      webviewOptions: { retainContextWhenHidden: true },
+    }),
+    vscode.commands.registerCommand('relay.explainSelection', () => explainSelection(answerPanel)),
+    vscode.commands.registerCommand('relay.solveProblem', () => solveProblem(answerPanel)),
+    vscode.commands.registerCommand('relay.openChat', () => vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`)),
+    vscode.commands.registerCommand('relay.setApiKey', async () => {
+      await setApiKey(context);
+      await refreshSetup();
+    }),
+    vscode.commands.registerCommand('relay.selectModel', async () => {
+      await selectModel(service);
+      await refreshSetup();
+    }),
+    vscode.commands.registerCommand('relay.showSavings', () => showSavings(service.totals)),
+    vscode.commands.registerCommand('relay.resetSavings', () => resetSavings(service.totals)),
+    vscode.commands.registerCommand('relay.stop', () => {
+      if (!service.stop()) void vscode.window.setStatusBarMessage('Relay: nothing to stop', 2000);
+    }),
+    vscode.languages.registerCodeActionsProvider({ scheme: 'file' }, new ExplainCodeActions(), { providedCodeActionKinds: ExplainCodeActions.kinds }),
+    vscode.languages.registerCodeActionsProvider({ scheme: 'untitled' }, new ExplainCodeActions(), { providedCodeActionKinds: ExplainCodeActions.kinds }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration('relay')) void refreshSetup();
+    }),
+  );
+  void refreshSetup();
+}
+
+export function deactivate(): void {
+  // Disposables registered on the context stop the SLM process and any answer in flight.
+}

@@ -1,0 +1,232 @@
+/**
+ * Runs relay answers for the extension: keeps the SLM process, builds the provider from
+ * the settings and the key in SecretStorage, forwards engine events, records totals.
+ * One answer at a time; "Relay: Stop" cancels it and the partial answer is kept.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { createProvider } from '../core/providers/factory';
+import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
+import { resolvePrice } from '../core/providers/pricing';
+import { apiKeyName } from '../core/providers/secrets';
+import { OnnxLocalProvider } from '../core/providers/onnxLocal';
+import type { LlmProvider, ModelPrice, SecretStore } from '../core/providers/types';
+import { runRelay } from '../core/relay/engine';
+import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
+import { TotalsStore } from '../core/relay/totalsStore';
+import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
+import type { ChatMessage } from '../core/slm/types';
+import type { FixAction } from '../shared/webviewProtocol';
+import { readSettings, SettingsError, type RelaySettings } from './settings';
+
+/** Hosted services that refuse requests without a key. */
+const KEYED_KINDS = new Set(['anthropic']);
+const KEYED_HOSTS = /(^|\.)(openai\.com|anthropic\.com|deepseek\.com|mistral\.ai|openrouter\.ai|groq\.com|azure\.com)$/;
+
+export interface AnswerSink {
+  onEvent(event: RelayEvent, model: string): void;
+}
+
+export interface AnswerOutcome {
+  stats?: AnswerStats;
+  answer: string;
+  error?: { message: string; fix?: FixAction };
+}
+
+export class RelayService implements vscode.Disposable {
+  private runtime: { key: string; runtime: ProcessRuntime } | undefined;
+  private llmRuntime: { folder: string; runtime: LocalRuntime } | undefined;
+  private current: AbortController | undefined;
+  readonly totals: TotalsStore;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly hooks: { onBusy(busy: boolean): void; onAnswered(stats: AnswerStats): void },
+  ) {
+    this.totals = new TotalsStore(join(context.globalStorageUri.fsPath, 'totals.json'));
+  }
+
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The embedded demo model shipped inside the extension, if any. */
+  private embeddedSlm(): string | undefined {
+    const folder = join(this.context.extensionPath, 'models', 'relay-demo-slm');
+    return existsSync(join(folder, 'config.json')) ? folder : undefined;
+  }
+
+  slmFolder(settings: RelaySettings): string | undefined {
+    return settings.slm.modelFolder || this.embeddedSlm();
+  }
+
+  /** What a first-time user still has to set up, or undefined when ready. */
+  async setupWarning(): Promise<string | undefined> {
+    let settings: RelaySettings;
+    try {
+      settings = readSettings();
+    } catch (error) {
+      return (error as Error).message;
+    }
+    const folder = this.slmFolder(settings);
+    if (!folder) return 'No small model is set: run "Relay: Select Model".';
+    if (!existsSync(folder)) return `The small model folder does not exist: ${folder}. Run "Relay: Select Model".`;
+    const mode = this.resolveMode(settings, folder);
+    if (mode === 'slm-only') return undefined;
+    if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
+    if (this.needsKey(settings) && !(await this.context.secrets.get(apiKeyName(settings.provider.kind)))) {
+      return `No API key for ${settings.provider.kind}: run "Relay: Set API Key".`;
+    }
+    return undefined;
+  }
+
+  private needsKey(settings: RelaySettings): boolean {
+    if (KEYED_KINDS.has(settings.provider.kind)) return true;
+    if (settings.provider.kind !== 'openai-chat' && settings.provider.kind !== 'openai-completions') return false;
+    try {
+      return KEYED_HOSTS.test(new URL(settings.provider.baseUrl || 'https://api.openai.com/v1').hostname);
+    } catch {
+      return false;
+    }
+  }
+
+  /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise. */
+  resolveMode(settings: RelaySettings, folder: string): RelayMode {
+    if (settings.localOnly) return 'slm-only';
+    if (settings.mode !== 'auto') return settings.mode;
+    try {
+      const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { relay_trained?: boolean };
+      return config.relay_trained === true ? 'command' : 'confidence';
+    } catch {
+      return 'confidence';
+    }
+  }
+
+  private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
+    const key = `${folder}|${settings.slm.variant ?? 'auto'}`;
+    if (this.runtime?.key === key) return this.runtime.runtime;
+    await this.runtime?.runtime.dispose().catch(() => undefined);
+    this.runtime = undefined;
+    const runtime = await createProcessRuntime(folder, {
+      variant: settings.slm.variant,
+      workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js'),
+    });
+    this.runtime = { key, runtime };
+    return runtime;
+  }
+
+  private async provider(settings: RelaySettings, prompt: string): Promise<{ provider: LlmProvider; price?: ModelPrice; modelKey: string }> {
+    const { kind, baseUrl, model, templateFolder } = settings.provider;
+    const secrets: SecretStore = { get: (name) => Promise.resolve(this.context.secrets.get(name)) };
+    // The paper's set-up: the LLM continues the very prompt string the SLM saw.
+    const renderSame = (_messages: ChatMessage[], partialAnswer: string): string => prompt + partialAnswer;
+    let provider: LlmProvider;
+    if (kind === 'onnx-local') {
+      if (!existsSync(model)) throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${model || '(empty)'} does not exist.`);
+      if (this.llmRuntime?.folder !== model) {
+        await this.llmRuntime?.runtime.dispose().catch(() => undefined);
+        this.llmRuntime = { folder: model, runtime: await createLocalRuntime(model) };
+      }
+      provider = new OnnxLocalProvider(this.llmRuntime.runtime, model.split(/[\\/]/).pop() ?? model, {
+        renderPrompt: async (request) => renderSame(request.messages, request.partialAnswer),
+      });
+    } else {
+      const templateRenderer = templateFolder ? await loadChatTemplateRenderer(templateFolder) : kind === 'openai-completions' || kind === 'ollama' ? renderSame : undefined;
+      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer }, secrets);
+    }
+    const price = resolvePrice(kind, model, settings.prices) ?? undefined;
+    return { provider, price, modelKey: `${kind}:${model}` };
+  }
+
+  /** Runs one answer to its end (or until stopped); never throws. */
+  async answer(messages: ChatMessage[], sink: AnswerSink): Promise<AnswerOutcome> {
+    if (this.current) return { answer: '', error: { message: 'Relay is already writing an answer. Stop it first ("Relay: Stop").' } };
+    const controller = new AbortController();
+    this.current = controller;
+    this.hooks.onBusy(true);
+    let answer = '';
+    try {
+      const settings = readSettings();
+      const folder = this.slmFolder(settings);
+      if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
+      const mode = this.resolveMode(settings, folder);
+      const slm = await this.slm(folder, settings);
+      const prompt = await slm.renderChat(messages, { addGenerationPrompt: true });
+      let llm: Awaited<ReturnType<RelayService['provider']>> | undefined;
+      if (mode !== 'slm-only') {
+        if (!settings.provider.model) {
+          return { answer, error: { message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.', fix: 'open-settings' } };
+        }
+        llm = await this.provider(settings, prompt);
+      }
+      const model = llm ? settings.provider.model : 'small model';
+      let stats: AnswerStats | undefined;
+      let error: AnswerOutcome['error'];
+      for await (const event of runRelay({
+        mode,
+        slm,
+        llm: llm?.provider,
+        messages,
+        prompt,
+        price: llm?.price,
+        maxTurns: settings.maxTurns,
+        tokenBudget: settings.tokenBudget,
+        slmSampling: { temperature: settings.temperature },
+        llmTemperature: settings.temperature,
+        confidence: { threshold: settings.confidence.threshold, spanTokens: settings.confidence.spanTokens, maxLlmShare: settings.maxLlmShare },
+        signal: controller.signal,
+      })) {
+        sink.onEvent(event, model);
+        if (event.type === 'span') answer += event.text;
+        if (event.type === 'error') error = { message: event.message, fix: fixFor(event.code) };
+        if (event.type === 'done') {
+          stats = event.stats;
+          answer = event.answer;
+        }
+      }
+      if (stats) this.hooks.onAnswered(stats);
+      if (stats) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
+      return { answer, stats, error };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { answer, error: { message, fix: error instanceof SettingsError ? 'open-settings' : /model folder|config\.json|onnx/i.test(message) ? 'pick-model' : undefined } };
+    } finally {
+      this.current = undefined;
+      this.hooks.onBusy(false);
+    }
+  }
+
+  stop(): boolean {
+    if (!this.current) return false;
+    this.current.abort();
+    return true;
+  }
+
+  dispose(): void {
+    this.current?.abort();
+    void this.runtime?.runtime.dispose().catch(() => undefined);
+    void this.llmRuntime?.runtime.dispose().catch(() => undefined);
+  }
+}
+
+/** Turns a provider/engine error code into the button that fixes it. */
+export function fixFor(code: string): FixAction | undefined {
+  switch (code) {
+    case 'auth':
+      return 'set-key';
+    case 'model_not_found':
+    case 'bad_request':
+      return 'open-settings';
+    case 'rate_limit':
+    case 'network':
+    case 'timeout':
+    case 'server':
+      return 'retry';
+    case 'quota':
+      return 'open-settings';
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Reads and validates the `relay.*` settings. A bad value becomes a message that names
+ * the setting and the fix, never a silent default.
+ */
+import * as vscode from 'vscode';
+import type { ProviderKind } from '../core/providers/types';
+import type { OnnxVariant } from '../core/slm/types';
+import type { RelayMode } from '../core/relay/events';
+
+export interface RelaySettings {
+  provider: { kind: ProviderKind; baseUrl: string; model: string; templateFolder: string };
+  prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
+  slm: { modelFolder: string; variant: OnnxVariant | undefined };
+  mode: RelayMode | 'auto';
+  confidence: { threshold: number; spanTokens: number };
+  maxLlmShare: number;
+  maxTurns: number;
+  tokenBudget: number;
+  temperature: number;
+  localOnly: boolean;
+}
+
+const KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama', 'onnx-local'];
+const MODES = ['auto', 'command', 'confidence', 'slm-only', 'llm-only'] as const;
+
+export class SettingsError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`Setting relay.${setting}: ${message}`);
+    this.name = 'SettingsError';
+  }
+}
+
+function numberIn(config: vscode.WorkspaceConfiguration, key: string, min: number, max: number, integer = false): number {
+  const value = config.get<unknown>(key);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new SettingsError(key, `${JSON.stringify(value)} is not ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}. Fix it in Settings.`);
+  }
+  return value;
+}
+
+function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): number | undefined {
+  const value = config.get<unknown>(key);
+  if (value === null || value === undefined || value === '') return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new SettingsError(key, `${JSON.stringify(value)} is not a price: give USD per million tokens (a number of 0 or more), or leave it empty for the built-in table.`);
+  }
+  return value;
+}
+
+export function readSettings(): RelaySettings {
+  const config = vscode.workspace.getConfiguration('relay');
+  const kind = config.get<string>('provider.kind', 'openai-chat');
+  if (!KINDS.includes(kind as ProviderKind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${KINDS.join(', ')}.`);
+  const baseUrl = config.get<string>('provider.baseUrl', '').trim();
+  if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
+    throw new SettingsError('provider.baseUrl', `"${baseUrl}" is not an http(s) URL, e.g. https://api.openai.com/v1.`);
+  }
+  const mode = config.get<string>('mode', 'auto');
+  if (!MODES.includes(mode as (typeof MODES)[number])) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
+  const variant = config.get<string>('slm.variant', 'auto');
+  if (!['auto', 'q4', 'int8', 'fp16', 'fp32'].includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not auto, q4, int8, fp16 or fp32.`);
+  return {
+    provider: {
+      kind: kind as ProviderKind,
+      baseUrl,
+      model: config.get<string>('provider.model', '').trim(),
+      templateFolder: config.get<string>('provider.templateFolder', '').trim(),
+    },
+    prices: {
+      inputPerMTok: optionalPrice(config, 'prices.inputPerMTok'),
+      outputPerMTok: optionalPrice(config, 'prices.outputPerMTok'),
+      cachedInputPerMTok: optionalPrice(config, 'prices.cachedInputPerMTok'),
+      cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
+    },
+    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant) },
+    mode: mode as RelaySettings['mode'],
+    confidence: { threshold: numberIn(config, 'confidence.threshold', 0, 1), spanTokens: numberIn(config, 'confidence.spanTokens', 1, 64, true) },
+    maxLlmShare: numberIn(config, 'maxLlmShare', 0, 1),
+    maxTurns: numberIn(config, 'maxTurns', 1, 100, true),
+    tokenBudget: numberIn(config, 'tokenBudget', 16, 131072, true),
+    temperature: numberIn(config, 'temperature', 0, 2),
+    localOnly: config.get<boolean>('localOnly', false) === true,
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The one typed message map between the extension host and its webviews (chat panel and
+ * answer view). Both sides validate what they receive with `parse*Message`, because a
+ * webview message is untrusted input.
+ */
+
+export type SpanSource = 'slm' | 'llm';
+export type FixAction = 'set-key' | 'open-settings' | 'pick-model' | 'retry';
+
+export interface StatsView {
+  slmTokens: number;
+  llmTokens: number;
+  llmTokenShare: number;
+  calls: number;
+  costUsd: number | null;
+  llmOnlyCostUsd: number | null;
+  savedUsd: number | null;
+  elapsedMs: number;
+  finishReason: string;
+}
+
+export interface ChatTurnView {
+  id: string;
+  role: 'user' | 'assistant';
+  /** Assistant turns keep their spans so highlighting survives a reload. */
+  spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; durationMs?: number }>;
+  stats?: StatsView;
+  error?: { message: string; fix?: FixAction };
+}
+
+/** Host -> webview. */
+export type HostMessage =
+  | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; setupWarning?: string }
+  | { type: 'turn-start'; turn: ChatTurnView }
+  | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; durationMs?: number }
+  | { type: 'turn-done'; turnId: string; stats: StatsView }
+  | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
+  | { type: 'cleared' }
+  | { type: 'busy'; busy: boolean };
+
+/** Webview -> host. */
+export type WebviewMessage =
+  | { type: 'ready' }
+  | { type: 'send'; text: string }
+  | { type: 'stop' }
+  | { type: 'new-chat' }
+  | { type: 'copy'; turnId: string }
+  | { type: 'insert'; turnId: string }
+  | { type: 'retry'; turnId: string }
+  | { type: 'fix'; action: FixAction };
+
+const FIX_ACTIONS: readonly FixAction[] = ['set-key', 'open-settings', 'pick-model', 'retry'];
+const MAX_TEXT = 100_000;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isShortString(value: unknown, max = 200): value is string {
+  return typeof value === 'string' && value.length <= max;
+}
+
+/** Returns the message when it is a well-formed WebviewMessage, else undefined. */
+export function parseWebviewMessage(value: unknown): WebviewMessage | undefined {
+  if (!isRecord(value) || typeof value.type !== 'string') return undefined;
+  switch (value.type) {
+    case 'ready':
+    case 'stop':
+    case 'new-chat':
+      return { type: value.type };
+    case 'send':
+      return typeof value.text === 'string' && value.text.trim().length > 0 && value.text.length <= MAX_TEXT
+        ? { type: 'send', text: value.text }
+        : undefined;
+    case 'copy':
+    case 'insert':
+    case 'retry':
+      return isShortString(value.turnId) ? { type: value.type, turnId: value.turnId } : undefined;
+    case 'fix':
+      return FIX_ACTIONS.includes(value.action as FixAction) ? { type: 'fix', action: value.action as FixAction } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'cleared', 'busy']);
+
+/** Webview side: accept only known message types with the fields each needs. */
+export function parseHostMessage(value: unknown): HostMessage | undefined {
+  if (!isRecord(value) || typeof value.type !== 'string' || !HOST_TYPES.has(value.type)) return undefined;
+  switch (value.type) {
+    case 'init':
+      return Array.isArray(value.turns) && (value.view === 'chat' || value.view === 'answer') ? (value as HostMessage) : undefined;
+    case 'turn-start':
+      return isRecord(value.turn) && isShortString(value.turn.id) ? (value as HostMessage) : undefined;
+    case 'span':
+      return isShortString(value.turnId) && typeof value.text === 'string' && (value.source === 'slm' || value.source === 'llm')
+        ? (value as HostMessage)
+        : undefined;
+    case 'turn-done':
+      return isShortString(value.turnId) && isRecord(value.stats) ? (value as HostMessage) : undefined;
+    case 'turn-error':
+      return isShortString(value.turnId) && typeof value.message === 'string' ? (value as HostMessage) : undefined;
+    case 'busy':
+      return typeof value.busy === 'boolean' ? (value as HostMessage) : undefined;
+    default:
+      return value as HostMessage;
+  }
+}

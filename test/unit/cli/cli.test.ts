@@ -1,0 +1,173 @@
+/**
+ * The relay CLI: the bundled dist-style build running `relay demo --json`, and the
+ * commands in-process on a scripted ONNX SLM with a local openai-completions server.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as esbuild from 'esbuild';
+import { main } from '../../../src/cli/main';
+import { solveMessages } from '../../../src/cli/commands/ask';
+import { DEMO_PRICE_MODEL, demoPrice } from '../../../src/cli/commands/demo';
+import { builtInPrice } from '../../../src/core/providers/pricing';
+import { ensureScriptedModel } from '../../fixtures/fixtures';
+import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { startFakeServer, type FakeServer } from '../providers/servers/harness';
+import { openAiStream } from '../providers/servers/openai';
+
+const REPO = join(__dirname, '..', '..', '..');
+/** Demo folders are cached by content hash, so a shared home across runs is safe and faster. */
+const DEMO_HOME = join(tmpdir(), 'relay-cli-test-home');
+
+function capture(isTTY = false) {
+  let text = '';
+  return { out: { write: (t: string) => void (text += t), isTTY }, text: () => text };
+}
+
+let work: string;
+let server: FakeServer;
+let slmFolder: string;
+const QUESTION = 'What is two plus three?';
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'relay-cli-'));
+  server = await startFakeServer(openAiStream({ pieces: [' five'], finishReason: 'length', usage: { prompt_tokens: 50, completion_tokens: 1 } }));
+  // A scripted SLM for the prompt `relay solve` / `relay eval` render for QUESTION.
+  const bootstrap = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
+  const runtime = await createLocalRuntime(bootstrap);
+  const prompt = await runtime.renderChat(solveMessages(QUESTION), { addGenerationPrompt: true });
+  await runtime.dispose();
+  slmFolder = await ensureScriptedModel({
+    prompt,
+    timeline: [{ text: 'Two plus three is' }, { text: '<call>1</call>' }, { text: ' five', source: 'external' }, { text: ', so \\boxed{5}.' }],
+    endWithEos: true,
+  });
+});
+
+after(async () => {
+  await server?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = capture();
+  const stderr = capture();
+  const saved = { ...process.env };
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') }, env);
+  return main(args, { stdout: stdout.out, stderr: stderr.out }, new AbortController().signal).then(
+    (code) => {
+      process.env = saved;
+      return { code, stdout: stdout.text(), stderr: stderr.text() };
+    },
+    (error) => {
+      process.env = saved;
+      throw error;
+    },
+  );
+}
+
+test('the bundled CLI runs `relay demo --json` and ends with one JSON line of stats', async () => {
+  const outdir = join(REPO, '.cache', 'test-cli');
+  mkdirSync(outdir, { recursive: true });
+  // The CLI entry of esbuild.config.mjs, built on its own.
+  await esbuild.build({
+    bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', legalComments: 'none',
+    external: ['vscode', 'onnxruntime-node'], entryPoints: { cli: join(REPO, 'src/cli/main.ts') }, outdir, banner: { js: '#!/usr/bin/env node' },
+  });
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(outdir, 'cli.js'), 'demo', '--json'], { env: { ...process.env, RELAY_HOME: DEMO_HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /meaningless/, 'says plainly that the fixture text means nothing');
+  assert.match(result.stdout, new RegExp(`priced as if it were OpenAI ${DEMO_PRICE_MODEL}`));
+  const lines = result.stdout.trim().split('\n');
+  const stats = JSON.parse(lines[lines.length - 1]);
+  for (const key of ['slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'cost_usd', 'llm_only_cost_usd']) assert.ok(key in stats, key);
+  assert.equal(stats.calls, 1);
+  assert.ok(stats.llm_tokens > 0 && stats.slm_tokens > stats.llm_tokens);
+  assert.equal(stats.llm_token_share, stats.llm_tokens / (stats.slm_tokens + stats.llm_tokens));
+  assert.equal(stats.finish_reason, 'eos');
+  const price = demoPrice();
+  assert.deepEqual(price, builtInPrice('openai-chat', DEMO_PRICE_MODEL));
+  const cost = (stats.llm_input_tokens * price.inputPerMTok + stats.llm_output_tokens * price.outputPerMTok) / 1e6;
+  assert.ok(Math.abs(stats.cost_usd - cost) < 1e-12);
+  const llmOnly = (stats.prompt_tokens * price.inputPerMTok + (stats.slm_tokens + stats.llm_tokens) * price.outputPerMTok) / 1e6;
+  assert.ok(Math.abs(stats.llm_only_cost_usd - llmOnly) < 1e-12);
+  assert.ok(stats.saved_usd > 0);
+});
+
+const providerFlags = () => ['--slm', slmFolder, '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'Qwen/Qwen3-8B', '--temperature', '0', '--price-in', '1', '--price-out', '2'];
+
+test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, totals recorded', async () => {
+  const { code, stdout } = await run(['solve', QUESTION, '--json', ...providerFlags()]);
+  assert.equal(code, 0);
+  const line = JSON.parse(stdout.trim().split('\n').pop() as string);
+  assert.equal(line.answer, 'Two plus three is five, so \\boxed{5}.');
+  assert.equal(line.calls, 1);
+  assert.equal(line.llm_tokens, 1);
+  assert.ok(server.lastRequest.body.prompt.endsWith('<|im_start|>assistant\nTwo plus three is'), 'the SLM prompt string + the stripped answer');
+  assert.equal(line.cost_usd, (50 * 1 + 1 * 2) / 1e6);
+  const totals = JSON.parse(readFileSync(join(work, 'totals.json'), 'utf8'));
+  const day = Object.values(totals.days)[0] as Record<string, { answers: number }>;
+  assert.equal(day['openai-completions:Qwen/Qwen3-8B'].answers, 1);
+  const shown = await run(['totals', '--json']);
+  assert.equal(JSON.parse(shown.stdout).all.answers, 1);
+});
+
+test('relay solve on a terminal colours the LLM span and prints a stats line', async () => {
+  const stdout = capture(true);
+  const saved = { ...process.env };
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json'), NO_COLOR: '' });
+  try {
+    const code = await main(['solve', QUESTION, ...providerFlags()], { stdout: stdout.out, stderr: capture().out }, new AbortController().signal);
+    assert.equal(code, 0);
+  } finally {
+    process.env = saved;
+  }
+  assert.ok(stdout.text().includes('\u001b[36m five\u001b[0m'), 'the LLM span in colour');
+  assert.match(stdout.text(), /\[relay command\] \d+ SLM \+ 1 LLM tokens .* 1 call .* cost \$/);
+});
+
+test('relay eval: modes side by side, the paper-style table, CSV and JSON files', async () => {
+  const data = join(work, 'data.jsonl');
+  writeFileSync(data, [JSON.stringify({ question: QUESTION, answer: 'Two and three make five.\n#### 5' })].join('\n') + '\n');
+  const out = join(work, 'result');
+  const { code, stdout, stderr } = await run(['eval', data, '--modes', 'command,slm-only', '--out', out, ...providerFlags()]);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /\| mode\s+\| accuracy \| LLM tokens \| calls\/q \| cost\s+\| cost\/correct \| latency \| errors \|/);
+  assert.match(stdout, /\| command\s+\| 100\.00%/);
+  assert.match(stdout, /\| slm-only\s+\| 100\.00%  \| 0\.00%/);
+  assert.match(stderr, /\[#+\] 2\/2/, 'progress on stderr');
+  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8'));
+  assert.equal(json.summaries.length, 2);
+  assert.equal(json.summaries[0].callsPerQuestion, 1);
+  assert.equal(json.summaries[1].costUsd, 0);
+  const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n');
+  assert.equal(csv.length, 3);
+  assert.ok(csv[1].startsWith('command,0,5,5,true,'));
+});
+
+test('relay provider test reports the continuation, or fails with the reason', async () => {
+  const ok = await run(['provider', 'test', ...providerFlags()]);
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.match(ok.stdout, /Continuation/);
+  const bad = await run(['provider', 'test', '--provider', 'openai-completions', '--base-url', 'http://127.0.0.1:1/v1', '--model', 'm', '--template-folder', slmFolder]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /FAILED/);
+});
+
+test('usage mistakes give a clear message', async () => {
+  await assert.rejects(run(['solve', QUESTION, '--mode', 'slm-only']), /No small model folder is set/);
+  await assert.rejects(run(['frobnicate']), /Unknown command 'frobnicate'/);
+  await assert.rejects(run(['eval', join(work, 'missing.jsonl'), '--slm', slmFolder]), /cannot read/);
+  await assert.rejects(run(['solve', QUESTION, '--slm', slmFolder, '--provider', 'openai-chat']), /No LLM model is set/);
+  assert.ok(existsSync(slmFolder));
+});

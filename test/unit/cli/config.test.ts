@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../../src/cli/config';
+import { parseArgs, UsageError } from '../../../src/cli/args';
+
+test('settings: defaults < config file < environment < flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
+  try {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ provider: { kind: 'anthropic', model: 'claude-3-5-haiku' }, mode: 'confidence', confidence: { threshold: 0.3 }, tokenBudget: 1000 }));
+    const env = { RELAY_HOME: dir, RELAY_MODEL: 'claude-sonnet-4', RELAY_TOKEN_BUDGET: '2000' };
+    const config = loadConfig(new Map([['budget', '3000']]), env);
+    assert.equal(config.provider.kind, 'anthropic', 'from the file');
+    assert.equal(config.provider.model, 'claude-sonnet-4', 'env beats the file');
+    assert.equal(config.mode, 'confidence');
+    assert.equal(config.confidence.threshold, 0.3);
+    assert.equal(config.tokenBudget, 3000, 'flag beats env');
+    assert.equal(config.maxTurns, 5, 'the paper default');
+    assert.equal(config.totalsPath, join(dir, 'totals.json'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad settings name the setting, the value and what is allowed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
+  try {
+    const env = { RELAY_HOME: dir };
+    assert.throws(() => loadConfig(new Map([['mode', 'fast']]), env), /--mode: 'fast' is not one of command, confidence/);
+    assert.throws(() => loadConfig(new Map([['threshold', '1.5']]), env), /--threshold: '1.5' must be a number from 0 to 1/);
+    assert.throws(() => loadConfig(new Map(), { ...env, RELAY_MAX_TURNS: '2.5' }), /\$RELAY_MAX_TURNS: '2.5' must be a whole number/);
+    writeFileSync(join(dir, 'config.json'), '{ nope');
+    assert.throws(() => loadConfig(new Map(), env), /config.json is not valid JSON/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ apiKey: 'x' }));
+    assert.throws(() => loadConfig(new Map(), env), /unknown setting 'apiKey'/, 'keys are never read from the file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the argument parser rejects unknown options and missing values', () => {
+  const parsed = parseArgs(['solve', 'what', '--json', '--mode=command', '--budget', '10'], new Set(['json']), new Set(['mode', 'budget']));
+  assert.deepEqual(parsed.positionals, ['solve', 'what']);
+  assert.equal(parsed.options.get('mode'), 'command');
+  assert.equal(parsed.options.get('budget'), '10');
+  assert.throws(() => parseArgs(['--nope'], new Set(), new Set()), UsageError);
+  assert.throws(() => parseArgs(['--mode'], new Set(), new Set(['mode'])), /--mode needs a value/);
+});

@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { explainMessages, SOLVE_SUFFIX, solveMessages } from '../../../src/cli/commands/ask';
+import { UsageError } from '../../../src/cli/args';
+
+test('solve uses the paper evaluation prompt', () => {
+  assert.deepEqual(solveMessages('What is 2+2?'), [{ role: 'user', content: `What is 2+2?${SOLVE_SUFFIX}` }]);
+  assert.throws(() => solveMessages('  '), UsageError);
+});
+
+test('explain quotes the chosen lines of the file with its language', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-explain-'));
+  try {
+    const file = join(dir, 'a.py');
+    writeFileSync(file, 'one\ntwo\nthree\nfour\n');
+    const [message] = explainMessages(`${file}:2-3`);
+    assert.match(message.content, /lines 2-3/);
+    assert.ok(message.content.includes('```py\ntwo\nthree\n```'));
+    assert.ok(explainMessages(`${file}:4`)[0].content.includes('```py\nfour\n```'));
+    assert.throws(() => explainMessages(`${file}:9-12`), /outside .* \(5 lines\)/);
+    assert.throws(() => explainMessages(join(dir, 'missing.py')), /no such file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

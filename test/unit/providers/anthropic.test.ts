@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createProvider } from '../../../src/core/providers/factory';
+import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { anthropicError, anthropicStream } from './servers/anthropic';
+import { FakeServer, startFakeServer } from './servers/harness';
+import { FAST, REQUEST, collect, collectError } from './servers/collect';
+
+const KEY = 'sk-ant-api03-test-0123456789';
+let server: FakeServer;
+before(async () => {
+  server = await startFakeServer(anthropicStream({ pieces: [' Paris'] }, KEY));
+});
+after(() => server.close());
+
+const provider = (extra: Record<string, unknown> = {}, key: string | null = KEY) =>
+  createProvider({ kind: 'anthropic', baseUrl: server.url, model: 'claude-3-5-haiku-latest', ...FAST, ...extra }, new MemorySecretStore(key ? { 'relay.apiKey.anthropic': key } : {}));
+
+test('anthropic: prefill with the partial answer, version header, key, cache_control on the stable prefix', async () => {
+  server.enqueue(anthropicStream({ pieces: [' Paris', ', on the', ' Seine'], stopReason: 'max_tokens' }, KEY));
+  const p = provider({}, KEY);
+  assert.equal(p.continuation, 'assistant-prefix');
+  const out = await collect(p, { ...REQUEST, temperature: 1.5 });
+  assert.equal(out.text, ' Paris, on the Seine');
+  assert.equal(out.finishReason, 'length');
+  const sent = server.lastRequest;
+  assert.equal(sent.path, '/v1/messages');
+  assert.equal(sent.headers['anthropic-version'], '2023-06-01');
+  assert.equal(sent.headers['x-api-key'], KEY);
+  assert.deepEqual(sent.body.system, [{ type: 'text', text: 'You are a helpful assistant.', cache_control: { type: 'ephemeral' } }]);
+  assert.deepEqual(sent.body.messages, [
+    { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?', cache_control: { type: 'ephemeral' } }] },
+    { role: 'assistant', content: [{ type: 'text', text: 'The capital of France is' }] },
+  ]);
+  assert.equal(sent.body.max_tokens, 4);
+  assert.equal(sent.body.temperature, 1, 'clamped to the API range');
+  assert.equal(sent.body.stream, true);
+});
+
+test('anthropic: trailing whitespace is trimmed from the prefill (the API rejects it) and the seam stays exact', async () => {
+  server.enqueue(anthropicStream({ pieces: [' Par', 'is.'], stopReason: 'end_turn' }, KEY));
+  const partial = 'The capital of France is ';
+  const out = await collect(provider(), { ...REQUEST, partialAnswer: partial });
+  const messages = server.lastRequest.body.messages;
+  assert.equal(messages[messages.length - 1].content[0].text, 'The capital of France is');
+  assert.equal(partial + out.text, 'The capital of France is Paris.');
+  assert.equal(out.finishReason, 'stop');
+});
+
+test('anthropic: usage from message_start and message_delta, cache reads and writes included', async () => {
+  server.enqueue(anthropicStream({ pieces: [' Paris'], usage: { input_tokens: 30, output_tokens: 4, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } }, KEY));
+  const out = await collect(provider(), REQUEST);
+  assert.deepEqual(out.usage, { inputTokens: 1230, outputTokens: 4, cachedInputTokens: 1000, cacheWriteTokens: 200, estimated: false });
+});
+
+test('anthropic: stop_sequence maps to stop', async () => {
+  server.enqueue(anthropicStream({ pieces: [' Paris'], stopReason: 'stop_sequence' }, KEY));
+  assert.equal((await collect(provider(), REQUEST)).finishReason, 'stop');
+});
+
+test('anthropic: an overloaded error event before any text is retried; after text it is thrown, not retried', async () => {
+  server.enqueue(anthropicStream({ pieces: [' Paris'], errorAfterPieces: { after: 0, type: 'overloaded_error', message: 'Overloaded' } }, KEY), anthropicStream({ pieces: [' Paris'] }, KEY));
+  const before = server.requests.length;
+  assert.equal((await collect(provider(), REQUEST)).text, ' Paris');
+  assert.equal(server.requests.length - before, 2);
+
+  server.enqueue(anthropicStream({ pieces: [' Paris', ' is'], errorAfterPieces: { after: 1, type: 'overloaded_error', message: 'Overloaded' } }, KEY));
+  const start = server.requests.length;
+  const error = await collectError(provider(), REQUEST);
+  assert.equal(error.code, 'server');
+  assert.equal(error.textStreamed, true);
+  assert.match(error.message, /Overloaded/);
+  assert.equal(server.requests.length - start, 1, 'never retried once text was streamed');
+});
+
+test('anthropic: a wrong key is an auth error with the set-key fix; a missing key fails before sending', async () => {
+  const wrong = await collectError(provider({}, 'sk-ant-wrong-key-987654'), REQUEST);
+  assert.equal(wrong.code, 'auth');
+  assert.equal(wrong.fix, 'set-key');
+  assert.match(wrong.message, /invalid x-api-key/);
+  const count = server.requests.length;
+  const missing = await collectError(provider({}, null), REQUEST);
+  assert.equal(missing.code, 'auth');
+  assert.match(missing.message, /ANTHROPIC_API_KEY/);
+  assert.equal(server.requests.length, count);
+});
+
+test('anthropic: 529 overloaded is retried; not_found_error names the model fix', async () => {
+  server.enqueue(anthropicError(529, 'overloaded_error', 'Overloaded'), anthropicStream({ pieces: [' ok'] }, KEY));
+  assert.equal((await collect(provider(), REQUEST)).text, ' ok');
+  server.enqueue(anthropicError(404, 'not_found_error', 'model: claude-9'));
+  const error = await collectError(provider(), REQUEST);
+  assert.equal(error.code, 'model_not_found');
+  assert.equal(error.fix, 'pick-model');
+});
+
+test('anthropic: a base URL that already ends in /v1 is not doubled', async () => {
+  server.enqueue(anthropicStream({ pieces: [' ok'] }, KEY));
+  const p = createProvider({ kind: 'anthropic', baseUrl: `${server.url}/v1/`, model: 'claude-3-5-haiku-latest', ...FAST }, new MemorySecretStore({ 'relay.apiKey.anthropic': KEY }));
+  assert.equal((await collect(p, REQUEST)).text, ' ok');
+  assert.equal(server.lastRequest.path, '/v1/messages');
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createProvider } from '../../../src/core/providers/factory';
+import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import type { ChatMessage } from '../../../src/core/slm/types';
+import { FakeServer, startFakeServer } from './servers/harness';
+import { ollamaError, ollamaStream } from './servers/ollama';
+import { FAST, REQUEST, collect, collectError } from './servers/collect';
+
+let server: FakeServer;
+before(async () => {
+  server = await startFakeServer(ollamaStream({ pieces: [' Paris'] }));
+});
+after(() => server.close());
+
+const render = (messages: ChatMessage[], partial: string) => messages.map((m) => `<${m.role}>${m.content}`).join('') + '<assistant>' + partial;
+const provider = (extra: Record<string, unknown> = {}, options = {}) =>
+  createProvider({ kind: 'ollama', baseUrl: server.url, model: 'qwen3:8b', templateRenderer: render, ...FAST, ...extra }, new MemorySecretStore(), options);
+
+test('ollama (generate): raw prompt, num_predict and sampling; NDJSON text, eval counts and done_reason', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris', ',', ' on'], doneReason: 'length', promptEvalCount: 26, evalCount: 3 }));
+  const p = provider();
+  assert.equal(p.continuation, 'raw-completion');
+  const out = await collect(p, REQUEST);
+  assert.equal(out.text, ' Paris, on');
+  assert.equal(out.finishReason, 'length');
+  assert.deepEqual(out.usage, { inputTokens: 26, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
+  const sent = server.lastRequest;
+  assert.equal(sent.path, '/api/generate');
+  assert.equal(sent.body.raw, true);
+  assert.equal(sent.body.stream, true);
+  assert.equal(sent.body.prompt, render(REQUEST.messages, REQUEST.partialAnswer));
+  assert.deepEqual(sent.body.options, { num_predict: 4, temperature: 0.7, top_p: 0.9, seed: 42 });
+});
+
+test('ollama: done_reason stop ends the answer', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris.'], doneReason: 'stop' }));
+  assert.equal((await collect(provider(), REQUEST)).finishReason, 'stop');
+});
+
+test('ollama (chat): without a template the partial answer is the last assistant turn of /api/chat', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris'] }));
+  const p = provider({ templateRenderer: undefined });
+  assert.equal(p.continuation, 'assistant-prefix');
+  assert.equal((await collect(p, REQUEST)).text, ' Paris');
+  const sent = server.lastRequest;
+  assert.equal(sent.path, '/api/chat');
+  assert.deepEqual(sent.body.messages[sent.body.messages.length - 1], { role: 'assistant', content: REQUEST.partialAnswer });
+  assert.equal(sent.body.options.num_predict, 4);
+});
+
+test('ollama: prompt_eval_count left out (prompt cached) is counted locally and marked estimated', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: null, evalCount: 1 }));
+  const out = await collect(provider({}, { countTokens: (t: string) => t.length }), REQUEST);
+  assert.equal(out.usage?.inputTokens, render(REQUEST.messages, REQUEST.partialAnswer).length);
+  assert.equal(out.usage?.outputTokens, 1);
+  assert.equal(out.usage?.estimated, true);
+});
+
+test('ollama: lines written one byte at a time, UTF-8 split', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Pa', 'rís', ' 世界 🚀'], chunkSize: 1 }));
+  assert.equal((await collect(provider(), REQUEST)).text, ' París 世界 🚀');
+});
+
+test('ollama: model not found (404) says to pick another model', async () => {
+  server.enqueue(ollamaError(404, 'model "qwen9" not found, try pulling it first'));
+  const error = await collectError(provider(), REQUEST);
+  assert.equal(error.code, 'model_not_found');
+  assert.equal(error.fix, 'pick-model');
+  assert.match(error.message, /qwen9/);
+});
+
+test('ollama: an error line after text is thrown, not retried', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris', ' is'], errorAfterPieces: { after: 1, error: 'llama runner process has terminated' } }));
+  const start = server.requests.length;
+  const error = await collectError(provider(), REQUEST);
+  assert.equal(error.code, 'server');
+  assert.equal(error.textStreamed, true);
+  assert.match(error.message, /runner process/);
+  assert.equal(server.requests.length - start, 1);
+});
+
+test('ollama: a base URL ending in /api is not doubled', async () => {
+  server.enqueue(ollamaStream({ pieces: [' ok'] }));
+  assert.equal((await collect(provider({ baseUrl: `${server.url}/api` }), REQUEST)).text, ' ok');
+  assert.equal(server.lastRequest.path, '/api/generate');
+});

@@ -1,0 +1,288 @@
+/**
+ * The engine's protocol on in-memory doubles (fast, every branch). The same behaviours
+ * are checked on the real ONNX fixture and a real HTTP server in engine.real.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { collectRelay, runRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import type { RelayEvent } from '../../../src/core/relay/events';
+import { ProviderError } from '../../../src/core/providers/errors';
+import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
+
+const messages = [{ role: 'user' as const, content: 'Q' }];
+const PROMPT = '[user]Q[assistant]';
+
+function options(slm: DoubleRuntime, replies: ScriptedReply[], extra: Partial<RelayOptions> = {}): RelayOptions & { llm: DoubleProvider } {
+  return { mode: 'command', slm, llm: new DoubleProvider(replies), messages, slmSampling: { temperature: 0 }, ...extra } as RelayOptions & { llm: DoubleProvider };
+}
+
+const spans = (events: RelayEvent[], source: 'slm' | 'llm'): string =>
+  events.flatMap((e) => (e.type === 'span' && e.source === source ? [e.text] : [])).join('');
+
+test('command mode: the call happens at the command, N is honoured, the LLM context is stripped, the SLM context keeps it', async () => {
+  const slm = new DoubleRuntime([...chars('Step one. '), ...chars('<call>3</call>'), ...chars(' then done.')]);
+  const o = options(slm, [{ chunks: ['ABCDEF'] }]);
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 1);
+  assert.equal(o.llm.requests[0].maxTokens, 3);
+  assert.equal(o.llm.requests[0].partialAnswer, 'Step one.', 'command replaced by a space, then trimmed');
+  assert.equal(answer, 'Step one. ABC then done.', 'the user never sees the command');
+  assert.equal(spans(events, 'llm'), 'ABC');
+  const session = slm.sessions[0];
+  assert.equal(session.context, `${PROMPT}Step one. <call>3</call>ABC then done.`);
+  assert.deepEqual(session.appended, ['ABC']);
+  assert.ok(session.disposed);
+  const start = events.find((e) => e.type === 'call-start');
+  const end = events.find((e) => e.type === 'call-end');
+  assert.deepEqual(start, { type: 'call-start', callIndex: 0, requestedTokens: 3, model: 'double-llm' });
+  assert.equal(end?.type === 'call-end' && end.sentPartialAnswer, 'Step one.');
+  assert.equal(end?.type === 'call-end' && end.finishReason, 'length');
+  assert.equal(stats.calls, 1);
+  assert.equal(stats.llmTokens, 3);
+  assert.equal(stats.slmTokens, 10 + 14 + 11, 'every generated SLM token, commands included (the paper counts them)');
+  assert.equal(stats.commandTokens, 14);
+  assert.equal(stats.finishReason, 'eos');
+  assert.equal(events[events.length - 1].type, 'done');
+});
+
+test("the LLM's end-of-sequence ends the answer", async () => {
+  const slm = new DoubleRuntime([...chars('A'), ...chars('<call>50</call>'), ...chars('never shown')]);
+  const o = options(slm, [{ chunks: ['The end.'], finish: 'stop' }]);
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(answer, 'AThe end.');
+  assert.equal(stats.finishReason, 'llm_eos');
+  assert.deepEqual(slm.sessions[0].appended, [], 'nothing to append when the SLM does not resume');
+});
+
+test('N = 0 means no call and the SLM goes on', async () => {
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>0</call>'), ...chars('b')]);
+  const o = options(slm, []);
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(answer, 'ab');
+  assert.equal(o.llm.requests.length, 0);
+  assert.equal(stats.calls, 0);
+  assert.equal(stats.turns, 2);
+  assert.equal(stats.costUsd, 0, 'no call costs nothing even when the price is unknown');
+});
+
+test('a command without digits ends the answer with a clear error (the paper fails the request)', async () => {
+  const slm = new DoubleRuntime([...chars('x'), ...chars('<call>many</call>'), ...chars('y')]);
+  const { answer, stats, events } = await collectRelay(options(slm, []));
+  assert.equal(answer, 'x');
+  const error = events.find((e) => e.type === 'error');
+  assert.equal(error?.type === 'error' && error.code, 'malformed_command');
+  assert.match(error?.type === 'error' ? error.message : '', /without a token count/);
+  assert.equal(stats.finishReason, 'error');
+});
+
+test('turn limit: a command on the last allowed turn is ignored and the answer ends', async () => {
+  const script = [...chars('1'), ...chars('<call>1</call>'), ...chars('2'), ...chars('<call>1</call>'), ...chars('3')];
+  const slm = new DoubleRuntime(script);
+  const o = options(slm, [{ chunks: ['L'] }], { maxTurns: 2 });
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 1);
+  assert.equal(answer, '1L2');
+  assert.equal(stats.finishReason, 'turn_limit');
+  assert.equal(stats.turns, 2);
+});
+
+test('budget: the LLM gets min(N, budget left) and the budget ends the answer', async () => {
+  const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>500</call>'), ...chars('cd')]);
+  // 2 + 16 SLM tokens used; 30 - 18 = 12 left for the LLM.
+  const o = options(slm, [{ chunks: ['x'.repeat(40)] }], { tokenBudget: 30 });
+  const { stats } = await collectRelay(o);
+  assert.equal(o.llm.requests[0].maxTokens, 12);
+  assert.equal(stats.llmTokens, 12);
+  assert.equal(stats.slmTokens + stats.llmTokens, 30);
+  assert.equal(stats.finishReason, 'budget');
+});
+
+test('budget spent by the SLM alone ends with finishReason budget', async () => {
+  const slm = new DoubleRuntime(chars('abcdefgh'));
+  const { answer, stats } = await collectRelay(options(slm, [], { tokenBudget: 5 }));
+  assert.equal(answer, 'abcde');
+  assert.equal(stats.finishReason, 'budget');
+});
+
+test('a stray </call> ends the answer as in the reference code, hidden from the user', async () => {
+  const slm = new DoubleRuntime([...chars('done'), ...chars('</call>'), ...chars('more')]);
+  const o = options(slm, []);
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(answer, 'done');
+  assert.equal(stats.finishReason, 'eos');
+  assert.equal(o.llm.requests.length, 0);
+});
+
+test('a provider error mid-answer keeps the partial answer and reports the error', async () => {
+  const slm = new DoubleRuntime([...chars('ok '), ...chars('<call>9</call>'), ...chars('rest')]);
+  const error = new ProviderError('rate_limit', 'The service is rate limiting. Wait a minute and retry.');
+  const { answer, stats, events } = await collectRelay(options(slm, [{ chunks: ['par', 'tial'], error }]));
+  assert.equal(answer, 'ok partial');
+  const types = events.map((e) => e.type);
+  assert.deepEqual(types.slice(-2), ['error', 'done']);
+  const reported = events.find((e) => e.type === 'error');
+  assert.deepEqual(reported, { type: 'error', code: 'rate_limit', message: 'The service is rate limiting. Wait a minute and retry.' });
+  assert.equal(stats.finishReason, 'error');
+  assert.equal(stats.llmTokens, 7, 'the partial LLM text counts');
+  assert.ok(slm.sessions[0].disposed);
+});
+
+test('cancellation during the LLM call: the call stops, the partial answer is kept', async () => {
+  const slm = new DoubleRuntime([...chars('Hi '), ...chars('<call>9</call>'), ...chars('rest')]);
+  const controller = new AbortController();
+  const o = options(slm, [{ chunks: ['abc'], hang: true }], { signal: controller.signal });
+  o.llm.onHang = () => controller.abort();
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(answer, 'Hi abc');
+  assert.equal(stats.finishReason, 'cancelled');
+  assert.equal(events.filter((e) => e.type === 'error').length, 0);
+  const end = events.find((e) => e.type === 'call-end');
+  assert.equal(end?.type === 'call-end' && end.finishReason, 'cancelled');
+  assert.ok(slm.sessions[0].disposed);
+});
+
+test('cancellation during SLM decoding and by breaking out of the loop', async () => {
+  const controller = new AbortController();
+  const slm = new DoubleRuntime(chars('abcdefghijklmnopqrstuvwxyz'));
+  const seen: string[] = [];
+  for await (const event of runRelay(options(slm, [], { signal: controller.signal }))) {
+    if (event.type === 'span') {
+      seen.push(event.text);
+      if (seen.length === 3) controller.abort();
+    }
+    if (event.type === 'done') {
+      assert.equal(event.stats.finishReason, 'cancelled');
+      assert.equal(event.answer, 'abc');
+    }
+  }
+  const slm2 = new DoubleRuntime(chars('abcdefghijklmnopqrstuvwxyz'));
+  for await (const event of runRelay(options(slm2, []))) {
+    if (event.type === 'span') break;
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(slm2.sessions[0].disposed, 'breaking out stops generation and frees the session');
+});
+
+test('confidence mode hands off exactly where top-1 drops; the refused token is discarded', async () => {
+  // The SLM is unsure at position 3 ('Z', top-1 0.3); the LLM's two tokens fill positions 3-4.
+  const script = [...chars('abc'), { text: 'Z', top1: 0.3, external: true }, { text: 'z', external: true }, ...chars('def')];
+  const slm = new DoubleRuntime(script);
+  const o = options(slm, [{ chunks: ['XY'] }], { mode: 'confidence', confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 } });
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 1);
+  assert.equal(o.llm.requests[0].partialAnswer, 'abc');
+  assert.equal(o.llm.requests[0].maxTokens, 2);
+  assert.equal(answer, 'abcXYdef', 'Z was refused, never committed');
+  assert.equal(slm.sessions[0].context.includes('Z'), false);
+  assert.deepEqual(slm.sessions[0].appended, ['XY']);
+  assert.equal(spans(events, 'llm'), 'XY');
+  assert.equal(stats.mode, 'confidence');
+});
+
+test('confidence mode respects the max LLM share cap', async () => {
+  const drop = (a: string, b: string) => [{ text: a, top1: 0.1, external: true }, { text: b, external: true }];
+  // Three drops. After the first hand-off the LLM has 2 of 4 tokens (50% > 20% cap), so
+  // the SLM writes the second drop's tokens itself until the share is under 20% again.
+  const script = [...chars('ab'), ...drop('?', '?'), ...chars('cd'), ...drop('v', 'w'), ...chars('efghijklmnopqrst'), ...drop('!', '!'), ...chars('u')];
+  const slm = new DoubleRuntime(script);
+  const o = options(slm, [{ chunks: ['XY'] }, { chunks: ['ST'] }], {
+    mode: 'confidence',
+    confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
+  });
+  const { stats } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 2, 'the second drop is decoded by the SLM; the third is handed off again');
+  assert.equal(o.llm.requests[1].partialAnswer, 'abXYcdvwefghijklmnopqrst');
+  assert.ok(stats.llmTokenShare <= 0.2, `share ${stats.llmTokenShare}`);
+});
+
+test('slm-only hides and ignores commands; llm-only writes the whole answer', async () => {
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>5</call>'), ...chars('b')]);
+  const only = await collectRelay({ mode: 'slm-only', slm, messages, slmSampling: { temperature: 0 } });
+  assert.equal(only.answer, 'ab');
+  assert.equal(only.stats.calls, 0);
+  const o = options(new DoubleRuntime([]), [{ chunks: ['Whole ', 'answer.'], finish: 'stop', usage: usage(40, 13) }], { mode: 'llm-only', tokenBudget: 100 });
+  const llm = await collectRelay(o);
+  assert.equal(llm.answer, 'Whole answer.');
+  assert.equal(o.llm.requests[0].partialAnswer, '');
+  assert.equal(o.llm.requests[0].maxTokens, 100);
+  assert.equal(llm.stats.llmTokens, 13);
+  assert.equal(llm.stats.llmTokenShare, 1);
+  assert.equal(llm.stats.finishReason, 'llm_eos');
+});
+
+test('random router: seeded per query, roughly p of queries go to the LLM', async () => {
+  let toLlm = 0;
+  const routes: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const o = options(new DoubleRuntime(chars('s')), [{ chunks: ['l'], finish: 'stop' }], {
+      mode: 'random-router',
+      router: { llmProbability: 0.3, seed: 7 },
+      messages: [{ role: 'user', content: `question ${i}` }],
+    });
+    const { stats } = await collectRelay(o);
+    routes.push(stats.routedTo ?? '');
+    if (stats.routedTo === 'llm') {
+      toLlm += 1;
+      assert.equal(stats.llmTokenShare, 1);
+    } else assert.equal(stats.llmTokens, 0);
+  }
+  assert.ok(toLlm > 40 && toLlm < 80, `about 30% of 200 (got ${toLlm})`);
+  const again = await collectRelay(options(new DoubleRuntime(chars('s')), [{ chunks: ['l'], finish: 'stop' }], {
+    mode: 'random-router', router: { llmProbability: 0.3, seed: 7 }, messages: [{ role: 'user', content: 'question 5' }],
+  }));
+  assert.equal(again.stats.routedTo, routes[5], 'same seed and query, same route');
+});
+
+test('cost: input re-sent on every call, cached input and the LLM-only estimate, by hand', async () => {
+  // Prompt '[user]Q[assistant]' = 18 tokens (one per character in the double).
+  const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>2</call>'), ...chars('cd'), ...chars('<call>2</call>'), ...chars('e')]);
+  const price = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 0.5, cacheWritePerMTok: 2.5 };
+  const o = options(slm, [
+    { chunks: ['XY'], usage: usage(1000, 2, 0, 800) },
+    { chunks: ['VW'], usage: usage(1010, 2, 800, 0) },
+  ], { price });
+  const { stats, answer } = await collectRelay(o);
+  assert.equal(answer, 'abXYcdVWe');
+  assert.deepEqual(stats.llmUsage, usage(2010, 4, 800, 800));
+  // Uncached input 2010 - 800 - 800 = 410 at $2, cached 800 at $0.5, writes 800 at $2.5, output 4 at $10 (per million).
+  const expected = (410 * 2 + 800 * 0.5 + 800 * 2.5 + 4 * 10) / 1e6;
+  assert.ok(Math.abs((stats.costUsd ?? NaN) - expected) < 1e-15, `${stats.costUsd} vs ${expected}`);
+  // SLM wrote 2+14+2+14+1 = 33 tokens, LLM 4: LLM-only = 18 input + 37 output.
+  assert.equal(stats.slmTokens, 33);
+  assert.equal(stats.promptTokens, 18);
+  const llmOnly = (18 * 2 + 37 * 10) / 1e6;
+  assert.ok(Math.abs((stats.llmOnlyCostUsd ?? NaN) - llmOnly) < 1e-15);
+  assert.ok(Math.abs((stats.savedUsd ?? NaN) - (llmOnly - expected)) < 1e-15);
+  assert.equal(stats.llmTokenShare, 4 / 37);
+  const unknown = await collectRelay(options(new DoubleRuntime([...chars('<call>1</call>')]), [{ chunks: ['z'] }]));
+  assert.equal(unknown.stats.costUsd, null, 'unknown price: null, never a made-up zero');
+  assert.equal(unknown.stats.savedUsd, null);
+});
+
+test('a server without usage gets an estimate in the SLM tokenizer, marked estimated', async () => {
+  const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>3</call>')]);
+  const { stats } = await collectRelay(options(slm, [{ chunks: ['XYZ'] }]));
+  assert.equal(stats.llmUsage.estimated, true);
+  assert.equal(stats.llmUsage.inputTokens, 18 + 2, 'prompt + partial answer');
+  assert.equal(stats.llmUsage.outputTokens, 3);
+});
+
+test('bad options fail at once with a clear message', () => {
+  const slm = new DoubleRuntime([]);
+  assert.throws(() => runRelay({ mode: 'command', slm, messages }), /needs an LLM provider/);
+  assert.throws(() => runRelay({ mode: 'nope' as never, slm, messages }), /Unknown relay mode 'nope'/);
+  assert.throws(() => runRelay({ mode: 'slm-only', slm, messages, tokenBudget: 0 }), /tokenBudget must be a positive integer/);
+  assert.throws(() => runRelay({ mode: 'confidence', slm, messages, llm: new DoubleProvider([]), confidence: { threshold: 2 } }), /between 0 and 1/);
+});
+
+test('confidence mode with threshold 0 or a zero share cap never calls and decodes in one turn', async () => {
+  for (const confidence of [{ threshold: 0 }, { threshold: 0.5, maxLlmShare: 0 }]) {
+    const slm = new DoubleRuntime([...chars('ab'), { text: '?', top1: 0.1 }, ...chars('cd')]);
+    const o = options(slm, [], { mode: 'confidence', confidence });
+    const { answer, stats } = await collectRelay(o);
+    assert.equal(answer, 'ab?cd');
+    assert.equal(o.llm.requests.length, 0);
+    assert.equal(stats.turns, 1);
+  }
+});

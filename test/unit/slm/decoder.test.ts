@@ -1,0 +1,210 @@
+// The KV-cache decoder on the tiny random model: logits against the float64 reference,
+// cached decoding against full recomputation, appends against having generated the
+// tokens, the last-position rewrite against the untouched graph, seeded sampling.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+
+let folder: string;
+let fp32: LocalRuntime;
+let reference: ReferenceDecoder;
+
+before(async () => {
+  folder = await ensureTinyModel();
+  fp32 = await createLocalRuntime(folder, { variant: 'fp32' });
+  reference = ReferenceDecoder.load(folder);
+});
+after(async () => {
+  await fp32?.dispose();
+});
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const PROMPT = [3, 41, 7, 200, 19, 88, 150, 61, 9, 300, 2, 77];
+
+describe('decoder against the float64 reference (fp32)', () => {
+  test('prefill logits and every cached decode step are within 1e-4 relative', async () => {
+    assert.equal(fp32.lastPositionLogits.enabled, true, 'the lm_head rewrite applies to the fixture graph');
+    const session = await fp32.createSession();
+    await session.appendIds(PROMPT);
+    const ids = [...PROMPT];
+    for (let step = 0; step < 6; step++) {
+      const ours = await session.nextLogits();
+      const rows = reference.logits(ids);
+      const err = relativeError(ours, rows[rows.length - 1]);
+      assert.ok(err < 1e-4, `step ${step}: relative error ${err}`);
+      const next = ours.indexOf(Math.max(...ours));
+      ids.push(next);
+      await session.appendIds([next]);
+    }
+    await session.dispose();
+  });
+});
+
+describe('other architectures of the fixture builder', () => {
+  for (const options of [{ arch: 'llama' as const }, { arch: 'qwen3' as const, tied: true }]) {
+    test(`${options.arch}${options.tied ? ' (tied lm_head)' : ''}: cached decoding matches the reference`, async () => {
+      const other = await ensureTinyModel(options);
+      const runtime = await createLocalRuntime(other, { variant: 'fp32' });
+      const ref = ReferenceDecoder.load(other);
+      assert.equal(runtime.info.modelType, options.arch);
+      const session = await runtime.createSession();
+      await session.appendIds(PROMPT);
+      const ids = [...PROMPT];
+      for (let step = 0; step < 3; step++) {
+        const ours = await session.nextLogits();
+        const rows = ref.logits(ids);
+        const err = relativeError(ours, rows[rows.length - 1]);
+        assert.ok(err < 1e-4, `step ${step}: relative error ${err}`);
+        const next = ours.indexOf(Math.max(...ours));
+        ids.push(next);
+        await session.appendIds([next]);
+      }
+      await runtime.dispose();
+    });
+  }
+});
+
+describe('KV cache', () => {
+  test('cached greedy decoding equals full recomputation at every step', async () => {
+    const cached = await fp32.createSession();
+    await cached.prefill('<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n');
+    const result = await cached.generate({ maxTokens: 12 });
+    assert.equal(result.tokens.length, 12);
+    const context = [...cached.tokenIds];
+    const promptLength = context.length - 12;
+    for (let k = 0; k <= 12; k += 4) {
+      // A fresh session fed the same ids in one prefill: no cache reuse at all.
+      const fresh = await fp32.createSession();
+      await fresh.appendIds(context.slice(0, promptLength + k));
+      const full = await fresh.nextLogits();
+      const next = k < 12 ? context[promptLength + k] : undefined;
+      if (next !== undefined) assert.equal(full.indexOf(Math.max(...full)), next, `greedy token ${k} from full recomputation`);
+      await fresh.dispose();
+    }
+    const finalFresh = await fp32.createSession();
+    await finalFresh.appendIds(context);
+    assert.ok(maxAbsDiff(await finalFresh.nextLogits(), await cached.nextLogits()) < 1e-4);
+    await cached.dispose();
+    await finalFresh.dispose();
+  });
+
+  test('append(text) extends the cache by exactly its tokens and equals having generated them', async () => {
+    const prompt = '<|im_start|>user\nCount with me<|im_end|>\n<|im_start|>assistant\n';
+    const generated = await fp32.createSession();
+    await generated.prefill(prompt);
+    const before = generated.contextLength;
+    const result = await generated.generate({ maxTokens: 5 });
+    const continuation = await generated.generate({ maxTokens: 5 });
+    assert.equal(generated.contextLength, before + 10);
+
+    // The same tokens arriving as external text, re-tokenised, appended after 5 generated tokens.
+    const external = fp32.decode(continuation.tokens.map((t) => t.id));
+    assert.deepEqual(fp32.encode(external), continuation.tokens.map((t) => t.id), 'this text re-tokenises to the same ids');
+    const appended = await fp32.createSession();
+    await appended.prefill(prompt);
+    await appended.generate({ maxTokens: 5 });
+    const contextBefore = appended.contextLength;
+    const report = await appended.append(external);
+    assert.deepEqual(report, { tokenCount: 5, recomputedTokens: 0 });
+    assert.equal(appended.contextLength, contextBefore + 5);
+    assert.deepEqual(appended.tokenIds, generated.tokenIds);
+    assert.ok(maxAbsDiff(await appended.nextLogits(), await generated.nextLogits()) < 1e-5);
+    const a = await appended.generate({ maxTokens: 6 });
+    const g = await generated.generate({ maxTokens: 6 });
+    assert.deepEqual(a.tokens.map((t) => t.id), g.tokens.map((t) => t.id));
+    assert.equal(result.tokens.length, 5);
+  });
+
+  test('the last-position rewrite changes nothing but speed', async () => {
+    const plain = await createLocalRuntime(folder, { variant: 'fp32', lastPositionLogits: false });
+    assert.equal(plain.lastPositionLogits.enabled, false);
+    const a = await plain.createSession();
+    const b = await fp32.createSession();
+    await a.appendIds(PROMPT);
+    await b.appendIds(PROMPT);
+    assert.ok(maxAbsDiff(await a.nextLogits(), await b.nextLogits()) < 1e-5);
+    await plain.dispose();
+  });
+
+  test('KV cache in session-owned buffers equals the one ORT allocates, across growth of the buffers', async () => {
+    const plain = await createLocalRuntime(folder, { variant: 'fp32', preallocateKv: false });
+    assert.equal(fp32.preallocatedKv, true);
+    assert.equal(plain.preallocatedKv, false);
+    const a = await plain.createSession();
+    const b = await fp32.createSession();
+    // 300 tokens: past the first 256-token capacity of the buffers, so they grow once.
+    const long = Array.from({ length: 300 }, (_, i) => (i * 37) % 350);
+    await a.appendIds(long);
+    await b.appendIds(long);
+    const ra = await a.generate({ maxTokens: 20 });
+    const rb = await b.generate({ maxTokens: 20 });
+    assert.deepEqual(rb.tokens.map((t) => t.id), ra.tokens.map((t) => t.id));
+    assert.ok(maxAbsDiff(await a.nextLogits(), await b.nextLogits()) < 1e-5);
+    await plain.dispose();
+  });
+
+  test('sessions are independent: interleaved sessions give the same tokens as one alone', async () => {
+    const prompt = '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n';
+    const alone = await fp32.createSession();
+    await alone.prefill(prompt);
+    const expected = (await alone.generate({ maxTokens: 8 })).tokens.map((t) => t.id);
+    const s1 = await fp32.createSession();
+    const s2 = await fp32.createSession();
+    await Promise.all([s1.prefill(prompt), s2.prefill('<|im_start|>user\nsomething else entirely<|im_end|>\n')]);
+    const [r1] = await Promise.all([s1.generate({ maxTokens: 8 }), s2.generate({ maxTokens: 8 })]);
+    assert.deepEqual(r1.tokens.map((t) => t.id), expected);
+  });
+});
+
+describe('context length', () => {
+  test('text beyond max_position_embeddings is refused before any work; generation stops at the limit', async () => {
+    const max = 4096; // the tiny model's max_position_embeddings
+    const session = await fp32.createSession();
+    await assert.rejects(session.appendIds(new Array(max + 1).fill(5)), /would hold 4097 tokens; this model supports at most 4096/);
+    assert.equal(session.contextLength, 0, 'nothing was added');
+    await session.appendIds(Array.from({ length: max - 6 }, (_, i) => (i * 13) % 350));
+    const r = await session.generate({ maxTokens: 50 });
+    assert.equal(r.stopReason, 'max_tokens');
+    assert.equal(r.tokens.length, 6);
+    assert.equal(r.contextLength, max);
+  });
+});
+
+describe('sampling through the decoder', () => {
+  test('same seed gives the same text, another seed another text', async () => {
+    const run = async (seed: number) => {
+      const s = await fp32.createSession();
+      await s.prefill('<|im_start|>user\nTell me a story<|im_end|>\n<|im_start|>assistant\n');
+      const r = await s.generate({ maxTokens: 16, sampling: { temperature: 1, topP: 0.95, topK: 50, seed } });
+      await s.dispose();
+      return r.tokens.map((t) => t.id);
+    };
+    const first = await run(7);
+    assert.deepEqual(await run(7), first);
+    assert.notDeepEqual(await run(8), first);
+  });
+});
+
+describe('q4 variant', () => {
+  test('runs, and its logits are close to fp32 (same weights quantised)', async () => {
+    const q4 = await createLocalRuntime(folder, { variant: 'q4' });
+    assert.equal(q4.info.variant, 'q4');
+    const a = await q4.createSession();
+    const b = await fp32.createSession();
+    await a.appendIds(PROMPT);
+    await b.appendIds(PROMPT);
+    const la = await a.nextLogits();
+    const lb = await b.nextLogits();
+    const err = relativeError(la, lb);
+    assert.ok(err > 0 && err < 0.5, `q4 vs fp32 relative error ${err}`);
+    await q4.dispose();
+  });
+});

@@ -1,0 +1,77 @@
+"""Stage 1 (warm-up): the SLM's own sampled answers with one `<call>N</call>` inserted at
+a random token position, then supervised fine-tuning so the SLM learns the syntax.
+N = d * 10^k (d in 1..9, k in 0..K) capped at the number of answer tokens after the
+insertion point; the text after the command stays the SLM's own (as in the paper)."""
+import argparse
+import random
+import time
+
+import torch
+
+import relay
+import relay_task as task
+from model import load_checkpoint, save_checkpoint
+from train_base import batch_from_texts, supervised_train
+
+
+def draw_call_length(rng, remaining, max_exponent):
+    return min(rng.randint(1, 9) * 10 ** rng.randint(0, max_exponent), remaining)
+
+
+def insert_call(answer, rng, max_exponent, pos=None):
+    """answer: the SLM's text (no end token). Returns it with one command inserted at
+    `pos` (a random token position unless given)."""
+    pos = rng.randrange(0, len(answer)) if pos is None else pos  # one character = one token
+    n = draw_call_length(rng, len(answer) - pos, max_exponent)
+    return f'{answer[:pos]}<call>{n}</call>{answer[pos:]}'
+
+
+def build_warmup_set(slm, questions, rng, max_exponent, seed, call_fraction=1.0):
+    outs = []
+    gen = torch.Generator().manual_seed(seed)
+    for start in range(0, len(questions), 500):
+        outs.extend(relay.relay_generate(slm, None, questions[start:start + 500], mode='slm', slm_temperature=0.7, generator=gen))
+    examples = []
+    for o in outs:
+        if not o.ended_by_eos or not o.answer_ids:
+            continue  # keep well-formed samples; correctness is not required (paper)
+        with_call = rng.random() < call_fraction
+        answer = (insert_call(o.text, rng, max_exponent) if with_call else o.text) + task.IM_END
+        prompt = task.render_prompt(o.question)
+        if len(task.encode(prompt + answer)) <= task.MAX_POSITIONS:
+            examples.append((prompt, answer))
+    return examples
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--slm', required=True)
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--samples', type=int, default=6000)
+    ap.add_argument('--steps', type=int, default=500)
+    ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--lr', type=float, default=1e-3)
+    ap.add_argument('--max-exponent', type=int, default=1)
+    ap.add_argument('--call-fraction', type=float, default=0.5, help='share of answers that get a command')
+    ap.add_argument('--seed', type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    slm = load_checkpoint(args.slm)
+    t0 = time.time()
+    questions = [q for q, _ in task.training_questions(args.samples, seed=args.seed)]
+    examples = build_warmup_set(slm, questions, rng, args.max_exponent, args.seed, args.call_fraction)
+    print(f'warm-up set: {len(examples)} answers, {sum("<call>" in a for _, a in examples)} with a command, e.g. {examples[0][1]!r} ({time.time() - t0:.0f}s)', flush=True)
+
+    def make_batch(step):
+        batch = [examples[(step * args.batch + i) % len(examples)] for i in range(args.batch)]
+        return batch_from_texts([p for p, _ in batch], [a for _, a in batch])
+
+    supervised_train(slm, make_batch, args.steps, args.lr, warmup=max(1, args.steps // 10), log_every=50, label='warm-up')
+    save_checkpoint(slm, args.out, {'stage': 'warm-up', 'examples': len(examples), 'seconds': time.time() - t0})
+    print(f'saved {args.out} after {time.time() - t0:.0f}s', flush=True)
+
+
+if __name__ == '__main__':
+    main()
