@@ -41,6 +41,9 @@ const builds = [
 mkdirSync('dist/media', { recursive: true });
 // Styles are plain CSS, copied so the webview can load them by URI.
 cpSync('media/styles', 'dist/media/styles', { recursive: true });
+// KaTeX's stylesheet and its woff2 fonts (the webview's Chromium never asks for the other formats).
+cpSync('node_modules/katex/dist/katex.min.css', 'dist/media/katex/katex.min.css');
+cpSync('node_modules/katex/dist/fonts', 'dist/media/katex/fonts', { recursive: true, filter: (path) => !/\.(woff|ttf)$/.test(path) });
 
 if (watch) {
   for (const b of builds) (await esbuild.context(b)).watch();

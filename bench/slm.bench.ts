@@ -18,7 +18,8 @@ import { SlmTokenizer } from '../src/core/slm/tokenizer';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
 import type { OnnxVariant } from '../src/core/slm/types';
 
-type Engine = 'ours' | 'transformers.js';
+/** 'ours-preallocated-kv': ours with the KV cache in session-owned ping-pong buffers (preallocateKv), for comparison. */
+type Engine = 'ours' | 'ours-preallocated-kv' | 'transformers.js';
 
 interface EngineResult {
   engine: Engine;
@@ -47,9 +48,9 @@ function medianInterval(stamps: number[]): number {
   return gaps.length ? gaps[Math.floor(gaps.length / 2)] : NaN;
 }
 
-async function runOurs(folder: string, variant: OnnxVariant, ids: number[], decode: number): Promise<Omit<EngineResult, 'peakRssMb'>> {
+async function runOurs(folder: string, variant: OnnxVariant, ids: number[], decode: number, engine: Engine): Promise<Omit<EngineResult, 'peakRssMb'>> {
   let t = performance.now();
-  const runtime = await createLocalRuntime(folder, { variant });
+  const runtime = await createLocalRuntime(folder, { variant, preallocateKv: engine === 'ours-preallocated-kv' });
   const loadMs = performance.now() - t;
   // Warm-up (first-run allocations), then a fresh session for the measurement.
   const warm = await runtime.createSession();
@@ -79,7 +80,7 @@ async function runOurs(folder: string, variant: OnnxVariant, ids: number[], deco
   const msPerToken = medianInterval(stamps);
   await runtime.dispose();
   return {
-    engine: 'ours',
+    engine,
     variant,
     loadMs,
     prefillMs,
@@ -146,8 +147,7 @@ async function child(): Promise<void> {
   const folder = arg('folder', '');
   const ids = JSON.parse(readFileSync(arg('ids', ''), 'utf8')) as number[];
   const decode = Number(arg('decode', '128'));
-  const run = engine === 'ours' ? runOurs : runTransformersJs;
-  const result = await run(folder, variant, ids, decode);
+  const result = engine === 'transformers.js' ? await runTransformersJs(folder, variant, ids, decode) : await runOurs(folder, variant, ids, decode, engine);
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   console.log(`RESULT ${JSON.stringify({ ...result, peakRssMb })}`);
 }

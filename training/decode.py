@@ -103,3 +103,47 @@ def generate_alone(model, questions, temperature=0.0, seed=0, max_new=96, batch_
 def accuracy(questions_with_answers, texts):
     good = sum(1 for (q, a), t in zip(questions_with_answers, texts) if task.parse_final_answer(t) == a)
     return good / len(texts)
+
+
+class RaggedCachedBatch:
+    """Like CachedBatch, for a model that only some rows use at each step (the LLM in a
+    relay): each row's cache is a prefix of a preallocated buffer, so feeding a few rows
+    never grows the others and attention spans only the longest row fed."""
+
+    def __init__(self, model, batch):
+        cfg = model.cfg
+        self.model = model
+        self.k = torch.zeros(cfg.n_layer, batch, cfg.n_head, cfg.max_positions, cfg.head_dim)
+        self.v = torch.zeros_like(self.k)
+        self.lengths = [0] * batch
+        self.last_logits = torch.zeros(batch, cfg.vocab_size)
+
+    @torch.no_grad()
+    def feed(self, rows, token_lists):
+        fed = [(r, t) for r, t in zip(rows, token_lists) if t]
+        if fed:
+            cap = self.model.cfg.max_positions
+            for r, t in fed:
+                if self.lengths[r] + len(t) > cap:
+                    raise ValueError(f'row {r} would exceed the {cap} positions of the model')
+            sub = torch.tensor([r for r, _ in fed])
+            past_len = max(self.lengths[r] for r, _ in fed)
+            width = max(len(t) for _, t in fed)
+            ids = torch.full((len(fed), width), task.PAD_ID, dtype=torch.long)
+            mask = torch.zeros(len(fed), past_len + width, dtype=torch.long)
+            positions = torch.zeros(len(fed), width, dtype=torch.long)
+            for j, (r, t) in enumerate(fed):
+                ids[j, :len(t)] = torch.tensor(t)
+                mask[j, :self.lengths[r]] = 1
+                mask[j, past_len:past_len + len(t)] = 1
+                positions[j] = (self.lengths[r] + torch.arange(width)).clamp(max=cap - 1)
+            past = [(self.k[layer, sub, :, :past_len], self.v[layer, sub, :, :past_len]) for layer in range(self.k.shape[0])]
+            logits, present = self.model(ids, mask, positions, past)
+            for j, (r, t) in enumerate(fed):
+                n, start = len(t), self.lengths[r]
+                for layer, (nk, nv) in enumerate(present):
+                    self.k[layer, r, :, start:start + n] = nk[j, :, past_len:past_len + n]
+                    self.v[layer, r, :, start:start + n] = nv[j, :, past_len:past_len + n]
+                self.lengths[r] += n
+                self.last_logits[r] = logits[j, n - 1]
+        return self.last_logits[torch.tensor(rows, dtype=torch.long)] if rows else self.last_logits[:0]

@@ -2,9 +2,10 @@
 
 Rows: SLM alone, LLM alone, command mode with the warm-up / GRPO-simple / GRPO-difficulty
 SLMs, confidence mode (base SLM, LLM writes `span` tokens where top-1 < t) at two
-thresholds, and a random query-level router whose accuracy matches the best relay row.
+thresholds, and a random query-level router whose accuracy matches the most accurate relay row.
 Columns: accuracy, share of answer tokens written by the LLM, LLM calls per question,
-and cost reduction = 1 - (LLM tokens of the row / LLM tokens of the matched router).
+and cost reduction = 1 - (LLM tokens of the row / LLM tokens of a random router matched
+to the row's accuracy, i.e. sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of queries).
 Both models sample at temperature 0.7 (the paper's setting) with fixed seeds."""
 import argparse
 import json
@@ -48,14 +49,21 @@ def matched_router(slm_row, llm_row, target_accuracy):
             'routed_fraction': p}
 
 
-def table(rows, router):
-    lines = ['| protocol | accuracy | LLM token share | LLM calls / question | cost reduction vs matched router |',
+def table(rows, router, slm_row, llm_row):
+    """Cost reduction of a row: 1 - its LLM tokens / those of a random router matched to
+    its own accuracy (n/a where the SLM alone is at least as accurate: no router needed)."""
+    lines = ['| protocol | accuracy | LLM token share | LLM calls / question | cost reduction vs router matched to this accuracy |',
              '|---|---|---|---|---|']
     for r in rows + [router]:
-        reduction = 1 - r['llm_tokens'] / router['llm_tokens'] if router['llm_tokens'] > 0 else float('nan')
-        r['cost_reduction'] = reduction
+        own_router = matched_router(slm_row, llm_row, r['accuracy'])
+        if r is llm_row or r is router or own_router['llm_tokens'] <= 0:
+            r['cost_reduction'] = None
+            cell = 'n/a'
+        else:
+            r['cost_reduction'] = 1 - r['llm_tokens'] / own_router['llm_tokens']
+            cell = f"{100 * r['cost_reduction']:.1f}%"
         lines.append(f"| {r['name']} | {100 * r['accuracy']:.1f}% | {100 * r['llm_share']:.2f}% | "
-                     f"{r['calls_per_question']:.2f} | {100 * reduction:.1f}% |")
+                     f"{r['calls_per_question']:.2f} | {cell} |")
     return '\n'.join(lines)
 
 
@@ -71,6 +79,8 @@ def main():
     ap.add_argument('--temperature', type=float, default=0.7)
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--limit', type=int, default=task.HELD_OUT_SIZE)
+    ap.add_argument('--extra', action='append', default=[], metavar='NAME=CHECKPOINT',
+                    help='another SLM to evaluate in command mode (a row of its own)')
     ap.add_argument('--json-out')
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -83,14 +93,17 @@ def main():
     for name, path in [('relay, command mode: warm-up only', args.warmup), ('relay, command mode: GRPO simple reward', args.grpo_simple),
                        ('relay, command mode: GRPO difficulty-aware', args.grpo_difficulty)]:
         relay_rows.append(run_row(name, load_checkpoint(path), llm, questions, 'command', args.temperature, args.seed))
+    for extra in args.extra:
+        name, path = extra.split('=', 1)
+        relay_rows.append(run_row(f'relay, command mode: {name}', load_checkpoint(path), llm, questions, 'command', args.temperature, args.seed))
     conf_rows = [run_row(f'relay, confidence mode: top-1 < {t}, LLM writes {args.span}', slm, llm, questions, 'confidence',
                          args.temperature, args.seed, threshold=float(t), span=args.span) for t in args.thresholds.split(',')]
-    best = max(relay_rows, key=lambda r: r['accuracy'])
+    best = max(relay_rows + conf_rows, key=lambda r: r['accuracy'])
     router = matched_router(rows[0], rows[1], best['accuracy'])
     router['name'] += f", matched to \"{best['name']}\""
     all_rows = rows + relay_rows + conf_rows
     print(f'held-out questions: {len(questions)}, temperature {args.temperature}, seed {args.seed}')
-    print(table(all_rows, router))
+    print(table(all_rows, router, rows[0], rows[1]))
     if args.json_out:
         with open(args.json_out, 'w') as f:
             json.dump({'rows': all_rows, 'router': router}, f, indent=1)

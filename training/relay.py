@@ -62,7 +62,7 @@ def relay_generate(slm, llm, questions, mode='command', slm_temperature=0.7, llm
     n = len(questions)
     outs = [Rollout(q, task.encode(task.render_prompt(q))) for q in questions]
     slm_state = decode.CachedBatch(slm, n)
-    llm_state = decode.CachedBatch(llm, n) if llm is not None else None
+    llm_state = decode.RaggedCachedBatch(llm, n) if llm is not None else None
     llm_fed = [0] * n
     slm_state.feed(list(range(n)), [o.prompt_ids for o in outs])
     slm_logits = slm_state.last_logits  # one row per sequence, updated in place by feed

@@ -35,8 +35,14 @@ $PY grpo.py --warmup runs/slm_warmup.pt --llm runs/llm_base.pt --pool-file runs/
   --out runs/slm_grpo_difficulty.pt > runs/grpo_difficulty.log 2>&1
 wait $GRPO_PID
 
+stage 'departure: warm-up with commands where the SLM is unsure, then difficulty-aware GRPO'
+$PY warmup.py --slm runs/slm_base.pt --placement uncertain --steps 300 --out runs/slm_warmup_uncertain.pt > runs/slm_warmup_uncertain.log 2>&1
+$PY grpo.py --warmup runs/slm_warmup_uncertain.pt --llm runs/llm_base.pt --pool-file runs/grpo_pool.json --reward difficulty \
+  --out runs/slm_grpo_difficulty_uncertain.pt > runs/grpo_difficulty_uncertain.log 2>&1
+
 stage 'export and check from Node'
-$PY export_model.py --checkpoint runs/slm_grpo_difficulty.pt --folder ../models/relay-demo-slm --role slm --reference-out runs/slm_reference.json
+# The shipped SLM is the one that calls the LLM and beats the SLM alone (see RESULTS.md).
+$PY export_model.py --checkpoint runs/slm_grpo_difficulty_uncertain.pt --folder ../models/relay-demo-slm --role slm --reference-out runs/slm_reference.json
 $PY export_model.py --checkpoint runs/llm_base.pt --folder ../models/relay-demo-llm --role llm --reference-out runs/llm_reference.json
 $PY relay_task.py ../models/relay-demo-eval.jsonl
 (cd .. && node training/verify_onnx.mjs models/relay-demo-slm training/runs/slm_reference.json)
@@ -44,5 +50,7 @@ $PY relay_task.py ../models/relay-demo-eval.jsonl
 
 stage 'evaluation table'
 $PY eval_relay.py --slm runs/slm_base.pt --llm runs/llm_base.pt --warmup runs/slm_warmup.pt \
-  --grpo-simple runs/slm_grpo_simple.pt --grpo-difficulty runs/slm_grpo_difficulty.pt --json-out runs/eval.json
+  --grpo-simple runs/slm_grpo_simple.pt --grpo-difficulty runs/slm_grpo_difficulty.pt \
+  --extra 'warm-up, commands where the SLM is unsure (departure)=runs/slm_warmup_uncertain.pt' \
+  --extra 'same + GRPO difficulty-aware (departure)=runs/slm_grpo_difficulty_uncertain.pt' --json-out runs/eval.json
 stage done

@@ -57,7 +57,7 @@ def main(out):
             eval_relay.run_row('confidence', slm, llm, questions, 'confidence', 0.7, 7, threshold=0.9, span=1)]
     rows[1]['llm_tokens'] = rows[1]['total_tokens']
     router = eval_relay.matched_router(rows[0], rows[1], rows[2]['accuracy'])
-    table = eval_relay.table(rows, router)
+    table = eval_relay.table(rows, router, rows[0], rows[1])
     print(json.dumps({'warmup_examples': len(sampled), 'example': examples[0][1], 'kept': len(kept), 'pool': len(pool),
                       'grpo_steps': {k: len(h) for k, h in histories.items()},
                       'grpo_last': {k: h[-1] for k, h in histories.items()},

@@ -43,6 +43,37 @@ def build_warmup_set(slm, questions, rng, max_exponent, seed, call_fraction=1.0)
     return examples
 
 
+@torch.no_grad()
+def build_uncertain_set(slm, questions, threshold, max_calls=4):
+    """Departure from the paper (see README): commands go where the SLM itself is unsure.
+    Along the correct worked answer, `<call>1</call>` is inserted before every character
+    whose position has a top-1 probability below `threshold` (at most `max_calls`, the
+    turn limit), and the text after each command is the correct one the LLM would write."""
+    examples = []
+    for start in range(0, len(questions), 500):
+        qs = questions[start:start + 500]
+        prompts = [task.render_prompt(q) for q in qs]
+        answers = [task.worked_answer(q) for q in qs]
+        seqs = [task.encode(p + a) for p, a in zip(prompts, answers)]
+        width = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, x in enumerate(seqs):
+            ids[i, :len(x)] = torch.tensor(x)
+            mask[i, :len(x)] = 1
+        top1 = torch.softmax(slm.forward_full(ids, mask), dim=-1).max(-1).values
+        for i, (p, a) in enumerate(zip(prompts, answers)):
+            offset = len(task.encode(p))
+            out, calls = '', 0
+            for j, ch in enumerate(a):
+                if calls < max_calls and float(top1[i, offset + j - 1]) < threshold:
+                    out += '<call>1</call>'
+                    calls += 1
+                out += ch
+            examples.append((p, out + task.IM_END))
+    return examples
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--slm', required=True)
@@ -53,6 +84,9 @@ def main():
     ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--max-exponent', type=int, default=1)
     ap.add_argument('--call-fraction', type=float, default=0.5, help='share of answers that get a command')
+    ap.add_argument('--placement', choices=['random', 'uncertain'], default='random',
+                    help='random: the paper; uncertain: before characters the SLM is unsure of (a departure)')
+    ap.add_argument('--threshold', type=float, default=0.9, help='--placement uncertain: top-1 probability below which to call')
     ap.add_argument('--seed', type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -61,7 +95,10 @@ def main():
     slm = load_checkpoint(args.slm)
     t0 = time.time()
     questions = [q for q, _ in task.training_questions(args.samples, seed=args.seed)]
-    examples = build_warmup_set(slm, questions, rng, args.max_exponent, args.seed, args.call_fraction)
+    if args.placement == 'random':
+        examples = build_warmup_set(slm, questions, rng, args.max_exponent, args.seed, args.call_fraction)
+    else:
+        examples = build_uncertain_set(slm, questions, args.threshold)
     print(f'warm-up set: {len(examples)} answers, {sum("<call>" in a for _, a in examples)} with a command, e.g. {examples[0][1]!r} ({time.time() - t0:.0f}s)', flush=True)
 
     def make_batch(step):

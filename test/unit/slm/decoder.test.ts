@@ -135,11 +135,11 @@ describe('KV cache', () => {
   });
 
   test('KV cache in session-owned buffers equals the one ORT allocates, across growth of the buffers', async () => {
-    const plain = await createLocalRuntime(folder, { variant: 'fp32', preallocateKv: false });
-    assert.equal(fp32.preallocatedKv, true);
-    assert.equal(plain.preallocatedKv, false);
-    const a = await plain.createSession();
-    const b = await fp32.createSession();
+    const preallocated = await createLocalRuntime(folder, { variant: 'fp32', preallocateKv: true });
+    assert.equal(fp32.preallocatedKv, false);
+    assert.equal(preallocated.preallocatedKv, true);
+    const a = await fp32.createSession();
+    const b = await preallocated.createSession();
     // 300 tokens: past the first 256-token capacity of the buffers, so they grow once.
     const long = Array.from({ length: 300 }, (_, i) => (i * 37) % 350);
     await a.appendIds(long);
@@ -148,7 +148,30 @@ describe('KV cache', () => {
     const rb = await b.generate({ maxTokens: 20 });
     assert.deepEqual(rb.tokens.map((t) => t.id), ra.tokens.map((t) => t.id));
     assert.ok(maxAbsDiff(await a.nextLogits(), await b.nextLogits()) < 1e-5);
-    await plain.dispose();
+    await preallocated.dispose();
+  });
+
+  test('disposing a session mid-generation stops it; the next session reuses its buffers with no trace of it', async () => {
+    const prompt = '<|im_start|>user\nreuse<|im_end|>\n<|im_start|>assistant\n';
+    const expectedRuntime = await createLocalRuntime(folder, { variant: 'fp32' });
+    const expectedSession = await expectedRuntime.createSession();
+    await expectedSession.prefill(prompt);
+    const expected = (await expectedSession.generate({ maxTokens: 10 })).tokens.map((t) => t.id);
+    await expectedRuntime.dispose();
+
+    const pooled = await createLocalRuntime(folder, { variant: 'fp32', preallocateKv: true });
+    const doomed = await pooled.createSession();
+    await doomed.appendIds(Array.from({ length: 280 }, (_, i) => (i * 7) % 300));
+    let disposal: Promise<void> | undefined;
+    const stopped = doomed.generate({ maxTokens: 100 }, (t) => {
+      if (t && !disposal) disposal = doomed.dispose();
+    });
+    await assert.rejects(stopped, /was disposed/);
+    await disposal;
+    const next = await pooled.createSession();
+    await next.prefill(prompt);
+    assert.deepEqual((await next.generate({ maxTokens: 10 })).tokens.map((t) => t.id), expected);
+    await pooled.dispose();
   });
 
   test('sessions are independent: interleaved sessions give the same tokens as one alone', async () => {

@@ -1,6 +1,7 @@
 // The committed demo models (training/, issue 8) load through the SLM runtime exactly as
 // a downloaded model does, and behave as trained: the LLM answers held-out questions, the
-// SLM either answers or writes a well-formed relay command, stopping at `</call>`.
+// SLM either answers or writes a well-formed relay command, stopping at `</call>`, and it
+// does call on some questions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, readdirSync } from 'node:fs';
@@ -57,12 +58,14 @@ test('the demo LLM answers held-out questions through the SLM runtime', async ()
   try {
     assert.equal(llm.info.variant, 'int8');
     let correct = 0;
-    for (const { question, answer } of evalSet.slice(0, QUESTIONS)) {
+    const questions = 2 * QUESTIONS;
+    for (const { question, answer } of evalSet.slice(0, questions)) {
       const result = await greedy(llm, question);
       assert.equal(result.stopReason, 'eos', result.text);
       if (finalAnswer(result.text) === answer) correct++;
     }
-    assert.ok(correct >= QUESTIONS - 2, `LLM right on ${correct}/${QUESTIONS}`);
+    // Greedy held-out accuracy measured in Python: 91% (the SLM alone: 70%).
+    assert.ok(correct >= 0.85 * questions, `LLM right on ${correct}/${questions}`);
   } finally {
     await llm.dispose();
   }
@@ -71,14 +74,19 @@ test('the demo LLM answers held-out questions through the SLM runtime', async ()
 test('the demo SLM answers or writes a well-formed command, stopping at </call>', async () => {
   const slm = await createLocalRuntime(slmFolder, { intraOpThreads: 1 });
   try {
+    let commands = 0;
     for (const { question } of evalSet.slice(0, QUESTIONS)) {
       const result = await greedy(slm, question, ['</call>']);
-      if (result.stopReason === 'stop_string') assert.match(result.text, /<call>\d+<\/call>$/);
-      else {
+      if (result.stopReason === 'stop_string') {
+        assert.match(result.text, /<call>\d+<\/call>$/);
+        commands++;
+      } else {
         assert.equal(result.stopReason, 'eos', result.text);
         assert.ok(finalAnswer(result.text) !== undefined, result.text);
       }
     }
+    // Trained to call where it is unsure: it calls on some questions, not on all.
+    assert.ok(commands > 0 && commands < QUESTIONS, `${commands}/${QUESTIONS} answers start with a command`);
   } finally {
     await slm.dispose();
   }

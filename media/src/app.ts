@@ -1,0 +1,227 @@
+/**
+ * The Relay webview app shared by the chat panel and the answer view: builds the whole
+ * DOM (the host's body is empty), validates every host message, and posts typed
+ * messages back. The view mode comes from `document.body.dataset.view`.
+ */
+import { parseHostMessage, type FixAction, type HostMessage, type WebviewMessage } from '../../src/shared/webviewProtocol';
+import { button, h, svg } from './view/dom';
+import { cumulativeCosts, formatUsd, polylinePoints } from './view/format';
+import { TurnView } from './view/turnView';
+import { isStats, isTurn } from './view/validate';
+
+interface VsCodeApi {
+  postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+type View = 'chat' | 'answer';
+
+export function startApp(): void {
+  const view: View = document.body.dataset.view === 'answer' ? 'answer' : 'chat';
+  new RelayApp(view, acquireVsCodeApi()).start();
+}
+
+class RelayApp {
+  private readonly turns = new Map<string, TurnView>();
+  private readonly turnList = h('div', { className: 'relay-turns', attrs: { role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' } });
+  private readonly banner = h('div', { className: 'relay-banner', attrs: { role: 'status' } });
+  private readonly emptyHint = h('p', { className: 'relay-empty-hint' });
+  private readonly stopButton = button('Stop', () => this.post({ type: 'stop' }), { title: 'Stop generating' });
+  private readonly sendButton = button('Send', () => this.send(), { className: 'relay-button relay-button-primary' });
+  private readonly input = h('textarea', {
+    className: 'relay-input',
+    attrs: { id: 'chat-input', rows: '3', placeholder: 'Ask Relay… (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Message' },
+  });
+  private readonly chart = h('figure', { className: 'relay-chart' });
+  private busy = false;
+
+  constructor(
+    private readonly view: View,
+    private readonly vscode: VsCodeApi,
+  ) {}
+
+  start(): void {
+    document.body.classList.add(`relay-view-${this.view}`);
+    this.emptyHint.textContent =
+      this.view === 'chat'
+        ? 'Ask anything. The small model answers on this machine; the large model writes only the few tokens it is asked for.'
+        : 'Select code and run "Relay: Explain Selection" or "Relay: Solve Problem".';
+    const toolbar = h('header', { className: 'relay-toolbar' }, [
+      legend(),
+      h('div', { className: 'relay-toolbar-buttons' }, [
+        this.stopButton,
+        this.view === 'chat' && button('New chat', () => this.post({ type: 'new-chat' }), { title: 'Start a new conversation' }),
+      ]),
+    ]);
+    this.banner.hidden = true;
+    this.chart.hidden = true;
+    const main = h('main', { className: 'relay-main' }, [this.banner, this.emptyHint, this.turnList, this.view === 'answer' && this.chart]);
+    document.body.append(toolbar, main);
+    if (this.view === 'chat') document.body.append(this.composer());
+    this.setBusy(false);
+    window.addEventListener('message', (event: MessageEvent) => {
+      const message = parseHostMessage(event.data);
+      if (message) this.receive(message);
+    });
+    this.post({ type: 'ready' });
+  }
+
+  private post(message: WebviewMessage): void {
+    this.vscode.postMessage(message);
+  }
+
+  private composer(): HTMLElement {
+    const draft = (this.vscode.getState() as { draft?: unknown } | undefined)?.draft;
+    if (typeof draft === 'string') this.input.value = draft;
+    this.input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+    this.input.addEventListener('input', () => this.vscode.setState({ draft: this.input.value }));
+    return h('footer', { className: 'relay-composer' }, [this.input, h('div', { className: 'relay-composer-buttons' }, [this.sendButton])]);
+  }
+
+  private send(): void {
+    const text = this.input.value;
+    if (this.busy || !text.trim()) return;
+    this.post({ type: 'send', text });
+    this.input.value = '';
+    this.vscode.setState({ draft: '' });
+  }
+
+  private receive(message: HostMessage): void {
+    switch (message.type) {
+      case 'init':
+        this.clear();
+        for (const turn of message.turns) if (isTurn(turn)) this.addTurn(TurnView.restored(turn, this.turnActions()));
+        this.showSetupWarning(message.setupWarning);
+        this.setBusy(message.busy);
+        this.afterTurnsChanged();
+        this.scrollToEnd();
+        return;
+      case 'turn-start':
+        if (!isTurn(message.turn) || this.turns.has(message.turn.id)) return;
+        this.addTurn(new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions()));
+        this.afterTurnsChanged();
+        this.scrollToEnd();
+        return;
+      case 'span': {
+        const stick = this.isNearEnd();
+        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, Number(message.tokens) || 0, message.model);
+        if (stick) this.scrollToEnd();
+        return;
+      }
+      case 'turn-done':
+        this.turns.get(message.turnId)?.finish(isStats(message.stats) ? message.stats : undefined);
+        this.afterTurnsChanged();
+        return;
+      case 'turn-error': {
+        const turn = this.turns.get(message.turnId);
+        turn?.fail(message.message, message.fix);
+        turn?.finish();
+        this.scrollToEnd();
+        return;
+      }
+      case 'cleared':
+        this.clear();
+        this.afterTurnsChanged();
+        return;
+      case 'busy':
+        this.setBusy(message.busy);
+        return;
+    }
+  }
+
+  private turnActions() {
+    return { view: this.view, post: (message: WebviewMessage) => this.post(message) };
+  }
+
+  private addTurn(turn: TurnView): void {
+    this.turns.set(turn.id, turn);
+    this.turnList.append(turn.element);
+  }
+
+  private clear(): void {
+    this.turns.clear();
+    this.turnList.replaceChildren();
+  }
+
+  private afterTurnsChanged(): void {
+    this.emptyHint.hidden = this.turns.size > 0;
+    if (this.view === 'answer') this.renderChart();
+  }
+
+  private setBusy(busy: boolean): void {
+    this.busy = busy;
+    this.stopButton.disabled = !busy;
+    this.sendButton.disabled = busy;
+    this.turnList.setAttribute('aria-busy', String(busy));
+    document.body.classList.toggle('relay-busy', busy);
+  }
+
+  private showSetupWarning(warning: string | undefined): void {
+    this.banner.hidden = !warning;
+    if (!warning) return;
+    const fix = (action: FixAction, label: string) => button(label, () => this.post({ type: 'fix', action }));
+    this.banner.replaceChildren(
+      h('span', { className: 'relay-banner-text', text: warning }),
+      h('span', { className: 'relay-banner-buttons' }, [fix('set-key', 'Set API Key'), fix('pick-model', 'Select Model'), fix('open-settings', 'Open Settings')]),
+    );
+  }
+
+  private isNearEnd(): boolean {
+    const scroller = document.scrollingElement ?? document.documentElement;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  }
+
+  private scrollToEnd(): void {
+    const scroller = document.scrollingElement ?? document.documentElement;
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  /** Cumulative cost of the session's answers: relay versus an LLM-only estimate. */
+  private renderChart(): void {
+    const stats = [...this.turns.values()].map((turn) => turn.statsView).filter((entry) => entry !== undefined);
+    const points = cumulativeCosts(stats);
+    this.chart.hidden = points.length < 2;
+    if (this.chart.hidden) return;
+    const width = 240;
+    const height = 60;
+    const last = points[points.length - 1];
+    const max = Math.max(last.llmOnly, last.relay);
+    const line = (values: number[], className: string) => svg('polyline', { points: polylinePoints(values, max, width, height), class: className, fill: 'none' });
+    const title = svg('title');
+    title.textContent = `Session cost: relay ${formatUsd(last.relay)}, LLM-only ${formatUsd(last.llmOnly)} (est.)`;
+    const chart = svg('svg', { viewBox: `-2 -2 ${width + 4} ${height + 4}`, role: 'img', class: 'relay-chart-svg', preserveAspectRatio: 'none' }, [
+      title,
+      svg('line', { x1: '0', y1: String(height), x2: String(width), y2: String(height), class: 'relay-chart-axis' }),
+      line(
+        points.map((point) => point.llmOnly),
+        'relay-chart-llm-only',
+      ),
+      line(
+        points.map((point) => point.relay),
+        'relay-chart-relay',
+      ),
+    ]);
+    this.chart.replaceChildren(
+      h('figcaption', { text: 'Cost over this session' }),
+      chart,
+      h('div', { className: 'relay-chart-legend' }, [
+        h('span', { className: 'relay-key relay-key-relay', text: `Relay ${formatUsd(last.relay)}` }),
+        h('span', { className: 'relay-key relay-key-llm-only', text: `LLM only ${formatUsd(last.llmOnly)} (est.)` }),
+      ]),
+    );
+  }
+}
+
+function legend(): HTMLElement {
+  return h('div', { className: 'relay-legend', attrs: { 'aria-label': 'Colour legend' } }, [
+    h('span', { className: 'relay-key relay-key-slm', text: 'Small model (local)' }),
+    h('span', { className: 'relay-key relay-key-llm', text: 'Large model' }),
+  ]);
+}

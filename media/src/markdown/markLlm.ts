@@ -1,0 +1,146 @@
+/**
+ * Turns sentinel-delimited ranges in rendered HTML into `<span class="relay-llm">` marks.
+ * Works on the HTML string (markdown-it output is well formed and escapes user text), so
+ * it needs no DOM: text outside tags is split at sentinels and each piece inside a range
+ * is wrapped on its own, which splits a range that crosses element boundaries into
+ * several marks. Elements marked `relay-math` are atomic: they get the class instead.
+ */
+import { isSentinel, openIndex, SENTINEL_PATTERN } from './sentinels';
+
+/** Hover text for the mark of LLM span `index`. */
+export type TitleFor = (index: number) => string;
+
+const ATOMIC_CLASS = 'relay-math';
+
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function markAttributes(index: number, titleFor: TitleFor): string {
+  return ` data-span="${index}" title="${escapeHtml(titleFor(index))}"`;
+}
+
+/** Splits HTML into tags and text runs. */
+function* htmlTokens(html: string): Generator<{ tag: boolean; value: string }> {
+  let i = 0;
+  while (i < html.length) {
+    if (html[i] === '<') {
+      const end = html.indexOf('>', i);
+      const stop = end < 0 ? html.length : end + 1;
+      yield { tag: true, value: html.slice(i, stop) };
+      i = stop;
+    } else {
+      const next = html.indexOf('<', i);
+      const stop = next < 0 ? html.length : next;
+      yield { tag: false, value: html.slice(i, stop) };
+      i = stop;
+    }
+  }
+}
+
+function tagName(tag: string): string {
+  return /^<\/?([a-zA-Z][\w-]*)/.exec(tag)?.[1]?.toLowerCase() ?? '';
+}
+
+function addMarkToTag(tag: string, index: number, titleFor: TitleFor): string {
+  let marked = tag.replace(/ class="([^"]*)"/, (_m, classes: string) =>
+    classes.split(/\s+/).includes('relay-llm') ? ` class="${classes}"` : ` class="${classes} relay-llm"`,
+  );
+  marked = marked.replace(/ data-span="[^"]*"/, '').replace(/ title="[^"]*"/, '');
+  return marked.replace(/^(<[a-zA-Z][\w-]*)/, `$1${markAttributes(index, titleFor)}`);
+}
+
+/** Wraps every sentinel range of `html` in marks and removes the sentinels. */
+export function markLlmRanges(html: string, titleFor: TitleFor): string {
+  let active: number | undefined;
+  let out = '';
+  let atomic: { name: string; depth: number } | undefined;
+  const applySentinel = (ch: string): void => {
+    active = openIndex(ch);
+  };
+
+  for (const token of htmlTokens(html)) {
+    if (token.tag) {
+      // Sentinels that ended up in an attribute (alt text, say) still open or close a range.
+      let tag = token.value;
+      for (const ch of tag.match(SENTINEL_PATTERN) ?? []) applySentinel(ch);
+      tag = tag.replace(SENTINEL_PATTERN, '');
+      const name = tagName(tag);
+      if (atomic) {
+        if (name === atomic.name && !tag.endsWith('/>')) atomic.depth += tag.startsWith('</') ? -1 : 1;
+        if (atomic.depth === 0) atomic = undefined;
+        out += tag;
+        continue;
+      }
+      const isAtomicOpen = !tag.startsWith('</') && new RegExp(`class="[^"]*\\b${ATOMIC_CLASS}\\b`).test(tag);
+      if (isAtomicOpen) {
+        atomic = { name, depth: 1 };
+        // Marked when it sits inside a range or held sentinels itself (data-span set by the math plugin).
+        const ownIndex = /data-span="(\d+)"/.exec(tag)?.[1];
+        const index = active ?? (ownIndex !== undefined ? Number(ownIndex) : undefined);
+        if (index !== undefined) tag = addMarkToTag(tag, index, titleFor);
+      }
+      out += tag;
+      continue;
+    }
+    if (atomic) {
+      out += token.value.replace(SENTINEL_PATTERN, '');
+      continue;
+    }
+    let piece = '';
+    const flush = (): void => {
+      if (!piece) return;
+      // Whitespace between block elements (it holds a newline) is never visible: leave it bare.
+      const invisible = /^\s*$/.test(piece) && piece.includes('\n');
+      out += active !== undefined && !invisible ? `<span class="relay-llm"${markAttributes(active, titleFor)}>${piece}</span>` : piece;
+      piece = '';
+    };
+    for (const ch of token.value) {
+      if (isSentinel(ch)) {
+        flush();
+        applySentinel(ch);
+      } else piece += ch;
+    }
+    flush();
+  }
+  return out;
+}
+
+/** Decoded length of an HTML text run (each entity counts as one character). */
+function textRunChars(run: string): Array<{ raw: string }> {
+  return run.match(/&(?:#\d+|#x[\da-fA-F]+|\w+);|[\s\S]/gu)?.map((raw) => ({ raw })) ?? [];
+}
+
+/**
+ * Re-inserts sentinels into highlighted code. `code` is the fenced code with sentinels;
+ * `highlight` gets it without them (so keywords split by a span boundary still
+ * highlight), and the sentinels go back in at the same text offsets of its HTML.
+ */
+export function highlightKeepingSentinels(code: string, highlight: (plain: string) => string): string {
+  const marks: Array<{ offset: number; ch: string }> = [];
+  let plain = '';
+  for (const ch of code) {
+    if (isSentinel(ch)) marks.push({ offset: plain.length, ch });
+    else plain += ch;
+  }
+  const html = highlight(plain);
+  if (marks.length === 0) return html;
+  let out = '';
+  let offset = 0;
+  let next = 0;
+  for (const token of htmlTokens(html)) {
+    if (token.tag) {
+      out += token.value;
+      continue;
+    }
+    for (const { raw } of textRunChars(token.value)) {
+      while (next < marks.length && marks[next].offset <= offset) out += marks[next++].ch;
+      out += raw;
+      // Offsets count UTF-16 units of the plain text; an entity stands for one unit
+      // (hljs only escapes ASCII), a literal character for its own length.
+      offset += raw.startsWith('&') && raw.length > 1 ? 1 : raw.length;
+    }
+  }
+  while (next < marks.length) out += marks[next++].ch;
+  return out;
+}

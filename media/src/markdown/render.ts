@@ -1,0 +1,69 @@
+/**
+ * Renders an answer's Markdown to HTML with the LLM's text marked: sentinels go into the
+ * source, markdown-it (code highlighted by highlight.js, math by KaTeX) renders it, and
+ * markLlmRanges turns the sentinel ranges into marks. DOM-free, so unit tests run it on
+ * strings. Inline `style` attributes (KaTeX, table alignment) become `data-relay-style`,
+ * because the webview's CSP blocks inline styles; the app applies them through CSSOM.
+ */
+import hljs from 'highlight.js/lib/core';
+import bash from 'highlight.js/lib/languages/bash';
+import cpp from 'highlight.js/lib/languages/cpp';
+import css from 'highlight.js/lib/languages/css';
+import go from 'highlight.js/lib/languages/go';
+import java from 'highlight.js/lib/languages/java';
+import javascript from 'highlight.js/lib/languages/javascript';
+import json from 'highlight.js/lib/languages/json';
+import python from 'highlight.js/lib/languages/python';
+import rust from 'highlight.js/lib/languages/rust';
+import sql from 'highlight.js/lib/languages/sql';
+import typescript from 'highlight.js/lib/languages/typescript';
+import xml from 'highlight.js/lib/languages/xml';
+import MarkdownIt from 'markdown-it';
+import { highlightKeepingSentinels, markLlmRanges, type TitleFor } from './markLlm';
+import { mathPlugin } from './mathPlugin';
+import { SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
+
+const LANGUAGES = { bash, cpp, css, go, java, javascript, json, python, rust, sql, typescript, xml };
+for (const [name, language] of Object.entries(LANGUAGES)) hljs.registerLanguage(name, language);
+hljs.registerAliases(['sh', 'shell', 'zsh'], { languageName: 'bash' });
+hljs.registerAliases(['c', 'c++', 'h', 'hpp'], { languageName: 'cpp' });
+hljs.registerAliases(['html', 'svg'], { languageName: 'xml' });
+
+function highlightCode(code: string, lang: string): string {
+  const language = hljs.getLanguage(lang) ? lang : undefined;
+  return highlightKeepingSentinels(code, (plain) =>
+    language ? hljs.highlight(plain, { language, ignoreIllegals: true }).value : md.utils.escapeHtml(plain),
+  );
+}
+
+const md: InstanceType<typeof MarkdownIt> = new MarkdownIt({
+  html: false,
+  linkify: false,
+  typographer: false,
+  highlight: (code, lang) => highlightCode(code, stripSentinels(lang).trim().toLowerCase()),
+});
+md.use(mathPlugin);
+
+// A sentinel in a link target would be percent-encoded into the URL: keep URLs clean.
+const normalizeLink = md.normalizeLink.bind(md);
+md.normalizeLink = (url) => normalizeLink(stripSentinels(url));
+const validateLink = md.validateLink.bind(md);
+md.validateLink = (url) => validateLink(stripSentinels(url));
+
+// Sentinels in a fence's info string would hide its language: move them into the code.
+md.core.ruler.push('relay_fence_info', (state) => {
+  for (const token of state.tokens) {
+    if (token.type !== 'fence') continue;
+    const moved = sentinelsIn(token.info);
+    if (moved) {
+      token.info = token.info.replace(SENTINEL_PATTERN, '');
+      token.content = moved + token.content;
+    }
+  }
+});
+
+/** Renders Markdown `segments` to HTML with every LLM-written piece inside a `relay-llm` mark. */
+export function renderMarkdown(segments: readonly SourceSegment[], titleFor: TitleFor): string {
+  const html = md.render(sourceWithSentinels(segments));
+  return markLlmRanges(html, titleFor).replace(/(<[^>]*?) style="/g, '$1 data-relay-style="');
+}

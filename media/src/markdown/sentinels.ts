@@ -1,0 +1,82 @@
+/**
+ * Private-use sentinel characters that carry "the LLM wrote this" through Markdown
+ * rendering. An open sentinel encodes the span's index (so the mark can say which call
+ * wrote it); one close sentinel ends any span. DOM-free so it runs in unit tests.
+ */
+
+export const CLOSE = '\uE000';
+const OPEN_BASE = 0xe100;
+const OPEN_MAX_INDEX = 0xf7ff - OPEN_BASE;
+/** Matches any sentinel, open or close. */
+export const SENTINEL_PATTERN = /[\uE000\uE100-\uF7FF]/g;
+
+export function openSentinel(index: number): string {
+  return String.fromCharCode(OPEN_BASE + Math.min(Math.max(0, index), OPEN_MAX_INDEX));
+}
+
+export function isSentinel(ch: string): boolean {
+  const code = ch.charCodeAt(0);
+  return code === 0xe000 || (code >= OPEN_BASE && code <= 0xf7ff);
+}
+
+/** The span index an open sentinel carries, or undefined for the close sentinel / other text. */
+export function openIndex(ch: string): number | undefined {
+  const code = ch.charCodeAt(0);
+  return code >= OPEN_BASE && code <= 0xf7ff ? code - OPEN_BASE : undefined;
+}
+
+export function stripSentinels(text: string): string {
+  return text.replace(SENTINEL_PATTERN, '');
+}
+
+export function sentinelsIn(text: string): string {
+  return (text.match(SENTINEL_PATTERN) ?? []).join('');
+}
+
+/** A piece of Markdown source; `llmIndex` is set when the large model wrote it. */
+export interface SourceSegment {
+  text: string;
+  llmIndex?: number;
+}
+
+/**
+ * Joins the segments into Markdown source with sentinels around LLM text, then moves any
+ * sentinel that would sit at the start of a line past that line's block syntax (list
+ * marker, heading hashes, quote marker, fence line...) so Markdown still sees the block.
+ */
+export function sourceWithSentinels(segments: readonly SourceSegment[]): string {
+  let joined = '';
+  for (const segment of segments) {
+    if (!segment.text) continue;
+    joined += segment.llmIndex === undefined ? segment.text : openSentinel(segment.llmIndex) + segment.text + CLOSE;
+  }
+  return relocateLineStartSentinels(joined);
+}
+
+const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})/;
+const RULE_LINE = /^ {0,3}(?:([-*_])[ \t]*(?:\1[ \t]*){2,}|=+[ \t]*|-+[ \t]*)$/;
+const TABLE_DELIMITER_LINE = /^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+const BLOCK_PREFIX = /^[ \t]*(?:(?:>[ \t]?)+[ \t]*)?(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?(?:#{1,6}[ \t]+)?(?:\$\$|\\\[)?/;
+
+export function relocateLineStartSentinels(source: string): string {
+  const lines = source.split('\n');
+  let carried = '';
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i];
+    let lead = 0;
+    while (lead < line.length && isSentinel(line[lead])) lead++;
+    carried += line.slice(0, lead);
+    line = line.slice(lead);
+    if (!carried) continue;
+    const isLast = i === lines.length - 1;
+    if (!isLast && (line.trim() === '' || FENCE_LINE.test(line) || RULE_LINE.test(line) || TABLE_DELIMITER_LINE.test(line))) {
+      // Structural or blank line: a sentinel here would change the block; try the next line.
+      lines[i] = line;
+      continue;
+    }
+    const prefix = BLOCK_PREFIX.exec(line)?.[0] ?? '';
+    lines[i] = prefix + carried + line.slice(prefix.length);
+    carried = '';
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,76 @@
+/** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
+import type { ChatTurnView, StatsView } from '../../../src/shared/webviewProtocol';
+
+/** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
+export function formatUsd(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return 'unknown';
+  if (value === 0) return '$0';
+  const sign = value < 0 ? '-' : '';
+  const abs = Math.abs(value);
+  if (abs >= 1) return `${sign}$${abs.toFixed(2)}`;
+  if (abs >= 0.01) return `${sign}$${abs.toFixed(3)}`;
+  return `${sign}$${abs.toPrecision(2)}`;
+}
+
+export function formatPercent(share: number): string {
+  if (!Number.isFinite(share)) return '–';
+  const percent = share * 100;
+  return `${percent > 0 && percent < 0.1 ? percent.toFixed(2) : percent.toFixed(1)}%`;
+}
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export interface StatItem {
+  label: string;
+  value: string;
+  /** Longer explanation for the hover. */
+  hint: string;
+}
+
+export function statItems(stats: StatsView): StatItem[] {
+  const saved = stats.savedUsd === null ? 'unknown' : `${formatUsd(stats.savedUsd)} est.`;
+  return [
+    { label: 'SLM', value: `${stats.slmTokens} tok`, hint: 'Tokens written by the small local model' },
+    { label: 'LLM', value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`, hint: 'Tokens written by the large model and their share of the answer' },
+    { label: 'Calls', value: String(stats.calls), hint: 'Calls made to the large model' },
+    { label: 'Cost', value: formatUsd(stats.costUsd), hint: stats.costUsd === null ? 'Unknown: set the model prices in settings' : 'Cost of this answer' },
+    { label: 'Saved', value: saved, hint: 'Estimated saving against an answer written only by the large model' },
+    { label: 'Time', value: formatDuration(stats.elapsedMs), hint: `Finished: ${stats.finishReason}` },
+  ];
+}
+
+/** Hover text of an LLM mark. */
+export function llmSpanTitle(span: ChatTurnView['spans'][number] | undefined): string {
+  if (!span) return 'Written by the large model';
+  const parts = [`Written by ${span.model || 'the large model'}`, `${span.tokens} ${span.tokens === 1 ? 'token' : 'tokens'}`];
+  if (span.durationMs !== undefined) parts.push(formatDuration(span.durationMs));
+  return parts.join(' · ');
+}
+
+export interface CostPoint {
+  relay: number;
+  llmOnly: number;
+}
+
+/** Cumulative session cost after each finished turn; turns with an unknown price are skipped. */
+export function cumulativeCosts(stats: readonly StatsView[]): CostPoint[] {
+  const points: CostPoint[] = [{ relay: 0, llmOnly: 0 }];
+  for (const entry of stats) {
+    if (entry.costUsd === null || entry.llmOnlyCostUsd === null) continue;
+    const last = points[points.length - 1];
+    points.push({ relay: last.relay + entry.costUsd, llmOnly: last.llmOnly + entry.llmOnlyCostUsd });
+  }
+  return points;
+}
+
+/** SVG polyline `points` for values scaled into a width x height box (y grows downward). */
+export function polylinePoints(values: readonly number[], max: number, width: number, height: number): string {
+  const steps = Math.max(1, values.length - 1);
+  const scale = max > 0 ? max : 1;
+  return values
+    .map((value, index) => `${((index / steps) * width).toFixed(1)},${(height - (value / scale) * height).toFixed(1)}`)
+    .join(' ');
+}

@@ -1,0 +1,196 @@
+/**
+ * One turn of the conversation in the DOM. An assistant turn streams: each span is
+ * appended to a short plain-text tail; whenever the text so far ends a Markdown block,
+ * that block is rendered once and frozen, so tokens never re-render the whole answer.
+ * When the turn is done the whole answer is rendered once more (one swap, no flicker).
+ */
+import type { ChatTurnView, FixAction, SpanSource, StatsView } from '../../../src/shared/webviewProtocol';
+import { renderMarkdown } from '../markdown/render';
+import type { SourceSegment } from '../markdown/sentinels';
+import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
+import { button, h, setRenderedHtml } from './dom';
+import { llmSpanTitle, statItems } from './format';
+
+type Span = ChatTurnView['spans'][number];
+
+export interface TurnActions {
+  view: 'chat' | 'answer';
+  post(message: { type: 'copy' | 'insert' | 'retry'; turnId: string } | { type: 'fix'; action: FixAction }): void;
+}
+
+const FIX_LABELS: Record<FixAction, string> = {
+  'set-key': 'Set API Key',
+  'open-settings': 'Open Settings',
+  'pick-model': 'Select Model',
+  retry: 'Retry',
+};
+
+export class TurnView {
+  readonly element: HTMLElement;
+  private readonly spans: Span[];
+  private readonly body: HTMLElement;
+  private readonly blocks: HTMLElement;
+  private readonly tail: HTMLElement;
+  private readonly footer: HTMLElement;
+  private text = '';
+  private frozenUpTo = 0;
+  private stats: StatsView | undefined;
+  private error: ChatTurnView['error'];
+  private finished = false;
+
+  constructor(
+    readonly id: string,
+    readonly role: 'user' | 'assistant',
+    spans: readonly Span[],
+    private readonly actions: TurnActions,
+  ) {
+    this.spans = spans.map((span) => ({ ...span }));
+    this.text = this.spans.map((span) => span.text).join('');
+    this.blocks = h('div', { className: 'relay-blocks' });
+    this.tail = h('div', { className: 'relay-tail' });
+    this.body = h('div', { className: 'relay-body' }, [this.blocks, this.tail]);
+    this.footer = h('div', { className: 'relay-footer' });
+    const who = role === 'user' ? 'You' : 'Relay';
+    this.element = h('article', { className: `relay-turn relay-turn-${role}`, attrs: { 'aria-label': `${who} said` } }, [
+      h('div', { className: 'relay-who', text: who }),
+      this.body,
+      this.footer,
+    ]);
+    if (role === 'user') {
+      this.body.classList.add('relay-user-text');
+      this.tail.textContent = this.text;
+      this.finished = true;
+    } else {
+      this.element.classList.add('relay-streaming');
+      this.rebuildTail();
+      this.freezeFinishedBlocks();
+    }
+  }
+
+  /** Restores a finished turn (from 'init'). */
+  static restored(turn: ChatTurnView, actions: TurnActions): TurnView {
+    const view = new TurnView(turn.id, turn.role, turn.spans, actions);
+    if (turn.role === 'assistant') {
+      if (turn.error) view.fail(turn.error.message, turn.error.fix);
+      view.finish(turn.stats);
+    }
+    return view;
+  }
+
+  get statsView(): StatsView | undefined {
+    return this.stats;
+  }
+
+  appendSpan(source: SpanSource, text: string, tokens: number, model?: string): void {
+    if (this.finished || !text) return;
+    const last = this.spans[this.spans.length - 1];
+    if (last && last.source === source) {
+      last.text += text;
+      last.tokens += tokens;
+    } else this.spans.push({ source, text, tokens, model });
+    this.text += text;
+    this.appendToTail(this.spans.length - 1, text);
+    if (text.includes('\n')) this.freezeFinishedBlocks();
+  }
+
+  private segments(): SourceSegment[] {
+    return this.spans.map((span, index) => ({ text: span.text, llmIndex: span.source === 'llm' ? index : undefined }));
+  }
+
+  private titleFor = (index: number): string => llmSpanTitle(this.spans[index]);
+
+  private appendToTail(spanIndex: number, text: string): void {
+    const span = this.spans[spanIndex];
+    const last = this.tail.lastElementChild as HTMLElement | null;
+    if (last && last.dataset.tailSpan === String(spanIndex)) {
+      (last.firstChild as Text).appendData(text);
+      if (span.source === 'llm') last.title = this.titleFor(spanIndex);
+      return;
+    }
+    const piece = h('span', { text, attrs: { 'data-tail-span': String(spanIndex) } });
+    if (span.source === 'llm') {
+      piece.className = 'relay-llm';
+      piece.title = this.titleFor(spanIndex);
+    }
+    this.tail.append(piece);
+  }
+
+  private rebuildTail(): void {
+    this.tail.replaceChildren();
+    let offset = 0;
+    this.spans.forEach((span, index) => {
+      const start = Math.max(this.frozenUpTo - offset, 0);
+      if (start < span.text.length) this.appendToTail(index, span.text.slice(start));
+      offset += span.text.length;
+    });
+  }
+
+  /** Renders (once) every Markdown block that the text received so far has finished. */
+  private freezeFinishedBlocks(): void {
+    const boundary = lastBlockBoundary(this.text, this.frozenUpTo);
+    if (boundary <= this.frozenUpTo) return;
+    const block = h('div', { className: 'relay-block' });
+    setRenderedHtml(block, renderMarkdown(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.titleFor));
+    this.blocks.append(block);
+    this.frozenUpTo = boundary;
+    this.rebuildTail();
+  }
+
+  fail(message: string, fix?: FixAction): void {
+    this.error = { message, fix };
+    this.renderFooter();
+  }
+
+  /** The answer is complete (or stopped): render it whole and show stats and actions. */
+  finish(stats?: StatsView): void {
+    if (stats) this.stats = stats;
+    if (this.role === 'user') return;
+    if (!this.finished) {
+      this.finished = true;
+      this.element.classList.remove('relay-streaming');
+      const rendered = h('div', { className: 'relay-block' });
+      setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor));
+      this.blocks.replaceChildren(rendered);
+      this.tail.replaceChildren();
+      if (!this.text && !this.error) this.tail.append(h('em', { className: 'relay-empty', text: 'No answer.' }));
+    }
+    this.renderFooter();
+  }
+
+  private renderFooter(): void {
+    const parts: HTMLElement[] = [];
+    if (this.error) parts.push(this.errorBox(this.error.message, this.error.fix));
+    if (this.stats) parts.push(this.statsStrip(this.stats));
+    if (this.finished) parts.push(this.actionBar());
+    this.footer.replaceChildren(...parts);
+  }
+
+  private errorBox(message: string, fix?: FixAction): HTMLElement {
+    const box = h('div', { className: 'relay-error', attrs: { role: 'alert' } }, [h('span', { className: 'relay-error-text', text: message })]);
+    if (fix) {
+      // Retrying needs the turn; the other fixes are commands of the host.
+      const run = fix === 'retry' ? () => this.actions.post({ type: 'retry', turnId: this.id }) : () => this.actions.post({ type: 'fix', action: fix });
+      box.append(button(FIX_LABELS[fix], run, { className: 'relay-button relay-button-primary' }));
+    }
+    return box;
+  }
+
+  private statsStrip(stats: StatsView): HTMLElement {
+    const strip = h('dl', { className: 'relay-stats', attrs: { 'aria-label': 'Answer statistics' } });
+    for (const item of statItems(stats)) {
+      const entry = h('div', { className: 'relay-stat' }, [h('dt', { text: item.label }), h('dd', { text: item.value })]);
+      entry.title = item.hint;
+      strip.append(entry);
+    }
+    return strip;
+  }
+
+  private actionBar(): HTMLElement {
+    const post = (type: 'copy' | 'insert' | 'retry') => () => this.actions.post({ type, turnId: this.id });
+    return h('div', { className: 'relay-actions' }, [
+      button('Copy', post('copy'), { title: 'Copy the answer as Markdown' }),
+      this.actions.view === 'answer' && button('Insert at cursor', post('insert'), { title: 'Insert the answer at the cursor of the editor' }),
+      button('Retry', post('retry'), { title: 'Ask again' }),
+    ]);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Field checks for the payloads that parseHostMessage only checks as objects (a turn and
+ * its stats), so a malformed message is dropped instead of breaking the view.
+ */
+import type { ChatTurnView, StatsView } from '../../../src/shared/webviewProtocol';
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const isCount = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isUsdOrNull = (value: unknown): boolean => value === null || (typeof value === 'number' && Number.isFinite(value));
+
+export function isStats(value: unknown): value is StatsView {
+  return (
+    isRecord(value) &&
+    isCount(value.slmTokens) &&
+    isCount(value.llmTokens) &&
+    isCount(value.llmTokenShare) &&
+    isCount(value.calls) &&
+    isUsdOrNull(value.costUsd) &&
+    isUsdOrNull(value.llmOnlyCostUsd) &&
+    isUsdOrNull(value.savedUsd) &&
+    isCount(value.elapsedMs) &&
+    typeof value.finishReason === 'string'
+  );
+}
+
+function isSpan(value: unknown): boolean {
+  return (
+    isRecord(value) &&
+    typeof value.text === 'string' &&
+    (value.source === 'slm' || value.source === 'llm') &&
+    (value.tokens === undefined || isCount(value.tokens)) &&
+    (value.model === undefined || typeof value.model === 'string') &&
+    (value.durationMs === undefined || isCount(value.durationMs))
+  );
+}
+
+export function isTurn(value: unknown): value is ChatTurnView {
+  return (
+    isRecord(value) &&
+    typeof value.id === 'string' &&
+    value.id.length <= 200 &&
+    (value.role === 'user' || value.role === 'assistant') &&
+    Array.isArray(value.spans) &&
+    value.spans.every(isSpan) &&
+    (value.stats === undefined || isStats(value.stats)) &&
+    (value.error === undefined || (isRecord(value.error) && typeof value.error.message === 'string'))
+  );
+}
