@@ -5,6 +5,9 @@ import { cpSync, mkdirSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
+// `--outdir <dir>` builds somewhere else than dist/ (the packaging script stages a clean copy).
+const outIndex = process.argv.indexOf('--outdir');
+const out = outIndex > 0 && process.argv[outIndex + 1] ? process.argv[outIndex + 1] : 'dist';
 
 const common = {
   bundle: true,
@@ -24,26 +27,26 @@ const node = {
 };
 
 const builds = [
-  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
-  { ...node, entryPoints: { slmWorker: 'src/core/slm/worker/workerMain.ts' }, outdir: 'dist' },
-  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: out },
+  { ...node, entryPoints: { slmWorker: 'src/core/slm/worker/workerMain.ts' }, outdir: out },
+  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: out, banner: { js: '#!/usr/bin/env node' } },
   {
     ...common,
     platform: 'browser',
     target: 'es2022',
     format: 'iife',
     entryPoints: { chat: 'media/src/chat.ts', answer: 'media/src/answer.ts' },
-    outdir: 'dist/media',
+    outdir: `${out}/media`,
     loader: { '.woff2': 'file', '.woff': 'dataurl', '.ttf': 'dataurl' },
   },
 ];
 
-mkdirSync('dist/media', { recursive: true });
+mkdirSync(`${out}/media`, { recursive: true });
 // Styles are plain CSS, copied so the webview can load them by URI.
-cpSync('media/styles', 'dist/media/styles', { recursive: true });
+cpSync('media/styles', `${out}/media/styles`, { recursive: true });
 // KaTeX's stylesheet and its woff2 fonts (the webview's Chromium never asks for the other formats).
-cpSync('node_modules/katex/dist/katex.min.css', 'dist/media/katex/katex.min.css');
-cpSync('node_modules/katex/dist/fonts', 'dist/media/katex/fonts', { recursive: true, filter: (path) => !/\.(woff|ttf)$/.test(path) });
+cpSync('node_modules/katex/dist/katex.min.css', `${out}/media/katex/katex.min.css`);
+cpSync('node_modules/katex/dist/fonts', `${out}/media/katex/fonts`, { recursive: true, filter: (path) => !/\.(woff|ttf)$/.test(path) });
 
 if (watch) {
   for (const b of builds) (await esbuild.context(b)).watch();

@@ -29,8 +29,14 @@ export class ChatTemplate {
     return new ChatTemplate(template, specialTokens);
   }
 
+  /**
+   * Variables default to { enable_thinking: false }, as the providers' renderer
+   * (src/core/providers/chatTemplate.ts): the paper runs Qwen3 in non-thinking mode, the
+   * LLM continues the SLM's very prompt, so both must render it alike.
+   */
   render(messages: ChatMessage[], options: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     return this.template.render({
+      enable_thinking: false,
       ...this.specialTokens,
       ...options.variables,
       messages,

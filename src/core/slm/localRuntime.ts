@@ -9,6 +9,7 @@ import { KvBufferPool } from './kvCache';
 import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
 import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFolder';
 import { loadDecoderSession } from './onnx/decoderSession';
+import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
 import { SlmTokenizer } from './tokenizer';
 import type { ChatMessage, ModelInfo, SlmRuntime } from './types';
 
@@ -50,7 +51,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
     { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads },
   );
-  const ort = await import('onnxruntime-node');
+  const ort = await loadOnnxRuntime();
   const maxPositions = model.config.raw.max_position_embeddings;
   const decoderModel: DecoderModel = {
     ort,

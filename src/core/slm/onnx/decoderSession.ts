@@ -9,6 +9,7 @@ import type * as Ort from 'onnxruntime-node';
 import { ModelFolderError } from '../modelFolder';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
 import { readModelGraph, type ModelGraph } from './modelGraph';
+import { loadOnnxRuntime } from './onnxRuntimeLoader';
 
 export type KvType = 'float32' | 'float16';
 
@@ -164,7 +165,7 @@ export async function loadDecoderSession(
   fallback: { kvHeads: number; headDim: number },
   options: DecoderSessionOptions = {},
 ): Promise<LoadedDecoder> {
-  const ort = await import('onnxruntime-node');
+  const ort = await loadOnnxRuntime();
   const { buf, length } = readModelBytes(onnxFile, 4096);
   let graph: ModelGraph;
   try {

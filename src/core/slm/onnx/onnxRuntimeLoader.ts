@@ -1,0 +1,67 @@
+/**
+ * Loads onnxruntime-node. Each platform package of the extension carries the native binding
+ * of one platform only, so a package installed on another machine (or a universal package)
+ * has none: that becomes an error naming the platform and the package to install, instead
+ * of Node's "Cannot find module .../onnxruntime_binding.node".
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+
+/** The platforms whose binding the pinned onnxruntime-node ships (scripts/packaging/targets.ts packages each). */
+export const SUPPORTED_ORT_TARGETS: readonly string[] = ['linux-x64', 'linux-arm64', 'darwin-arm64', 'win32-x64', 'win32-arm64'];
+
+export class OnnxRuntimeUnavailableError extends Error {
+  override readonly name = 'OnnxRuntimeUnavailableError';
+  constructor(
+    readonly target: string,
+    readonly detail: string,
+  ) {
+    super(onnxRuntimeUnavailableMessage(target, detail));
+  }
+}
+
+export function onnxRuntimeUnavailableMessage(target: string, detail: string): string {
+  const fix = SUPPORTED_ORT_TARGETS.includes(target)
+    ? `Install the Relay .vsix for ${target} (relay-decoding-${target}-<version>.vsix), or install Relay from the Marketplace, which picks it for you.`
+    : `ONNX Runtime publishes no binding for ${target}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Install the .vsix for ${target} if one is made for it, or use Relay on one of those platforms.`;
+  return `The local model runtime (ONNX Runtime) cannot load on ${target}: ${detail}. ${fix}`;
+}
+
+export interface OnnxRuntimeLoadOptions {
+  platform?: string;
+  arch?: string;
+  /** Folder of the onnxruntime-node package; default: where Node resolves it from here. */
+  packageDir?: string;
+}
+
+/** Where onnxruntime-node's dist/binding.js requires the native binding from (it hardcodes N-API v6). */
+export function onnxBindingPath(packageDir: string, platform: string, arch: string): string {
+  return join(packageDir, 'bin', 'napi-v6', platform, arch, 'onnxruntime_binding.node');
+}
+
+function resolvePackageDir(target: string): string {
+  try {
+    return dirname(require.resolve('onnxruntime-node/package.json'));
+  } catch {
+    throw new OnnxRuntimeUnavailableError(target, 'the onnxruntime-node module is not installed next to the extension');
+  }
+}
+
+/** Checks the binding is there, then imports onnxruntime-node; throws OnnxRuntimeUnavailableError otherwise. */
+export async function loadOnnxRuntime(options: OnnxRuntimeLoadOptions = {}): Promise<typeof Ort> {
+  const platform = options.platform ?? process.platform;
+  const arch = options.arch ?? process.arch;
+  const target = `${platform}-${arch}`;
+  const packageDir = options.packageDir ?? resolvePackageDir(target);
+  const binding = onnxBindingPath(packageDir, platform, arch);
+  if (!existsSync(binding)) throw new OnnxRuntimeUnavailableError(target, `this installation has no native binding for it (${binding} is missing)`);
+  if (platform !== process.platform || arch !== process.arch) {
+    throw new OnnxRuntimeUnavailableError(target, `this process runs on ${process.platform}-${process.arch}, so a binding for ${target} cannot be loaded`);
+  }
+  try {
+    return await import('onnxruntime-node');
+  } catch (error) {
+    throw new OnnxRuntimeUnavailableError(target, `loading ${binding} failed (${(error as Error).message})`);
+  }
+}

@@ -1,0 +1,92 @@
+// A package without this platform's ONNX Runtime binding (another platform's package, or a
+// universal one) must say which package to install, in the loader and through the SLM
+// child process of an installed-like folder, instead of Node's "Cannot find module".
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as esbuild from 'esbuild';
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { loadOnnxRuntime, onnxBindingPath, OnnxRuntimeUnavailableError } from '../../../src/core/slm/onnx/onnxRuntimeLoader';
+
+const REPO = resolve(__dirname, '..', '..', '..');
+const ORT_DIR = dirname(require.resolve('onnxruntime-node/package.json'));
+const here = `${process.platform}-${process.arch}`;
+let scratch: string;
+
+/** An extension folder like an installed package: worker bundle + onnxruntime JS, and no native binding. */
+async function extensionWithoutBinding(): Promise<string> {
+  const ext = join(scratch, 'extension');
+  await esbuild.build({
+    entryPoints: { slmWorker: join(REPO, 'src/core/slm/worker/workerMain.ts') },
+    outdir: join(ext, 'dist'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['onnxruntime-node'],
+    logLevel: 'error',
+  });
+  const ortCopy = join(ext, 'node_modules', 'onnxruntime-node');
+  mkdirSync(ortCopy, { recursive: true });
+  cpSync(join(ORT_DIR, 'package.json'), join(ortCopy, 'package.json'));
+  cpSync(join(ORT_DIR, 'dist'), join(ortCopy, 'dist'), { recursive: true });
+  // Its exports map hides package.json; npm installs it next to onnxruntime-node.
+  cpSync(join(ORT_DIR, '..', 'onnxruntime-common'), join(ext, 'node_modules', 'onnxruntime-common'), { recursive: true });
+  return ext;
+}
+
+before(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'relay-missing-binding-'));
+});
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('onnxruntime-node without a binding for the platform', () => {
+  test('loads on this machine, whose binding is installed', async () => {
+    const ort = await loadOnnxRuntime();
+    assert.equal(typeof ort.InferenceSession.create, 'function');
+  });
+
+  test('an unsupported platform names itself, the missing file and the supported platforms', async () => {
+    await assert.rejects(loadOnnxRuntime({ platform: 'linux', arch: 'riscv64' }), (error: unknown) => {
+      assert.ok(error instanceof OnnxRuntimeUnavailableError);
+      assert.equal(error.target, 'linux-riscv64');
+      assert.match(error.message, /cannot load on linux-riscv64/);
+      assert.ok(error.message.includes(onnxBindingPath(ORT_DIR, 'linux', 'riscv64')), error.message);
+      assert.match(error.message, /runs on linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64/);
+      return true;
+    });
+  });
+
+  test('a package made for another platform tells to install the .vsix of this one', async () => {
+    const foreignPackage = join(scratch, 'foreign-onnxruntime-node');
+    const keep = process.platform === 'win32' ? 'linux' : 'win32';
+    cpSync(join(ORT_DIR, 'bin', 'napi-v6', keep), join(foreignPackage, 'bin', 'napi-v6', keep), { recursive: true });
+    assert.deepEqual(readdirSync(join(foreignPackage, 'bin', 'napi-v6')), [keep]);
+    await assert.rejects(loadOnnxRuntime({ packageDir: foreignPackage }), (error: unknown) => {
+      assert.ok(error instanceof OnnxRuntimeUnavailableError);
+      assert.ok(error.message.includes(`Install the Relay .vsix for ${here} (relay-decoding-${here}-<version>.vsix)`), error.message);
+      return true;
+    });
+  });
+
+  test('a binding of another platform present in the folder is not loaded into this process', async () => {
+    const other = process.platform === 'win32' ? { platform: 'linux', arch: 'x64' } : { platform: 'win32', arch: 'x64' };
+    await assert.rejects(loadOnnxRuntime(other), /cannot be loaded/);
+  });
+
+  test('the SLM child process of such a package answers "load" with that message instead of crashing', async () => {
+    const ext = await extensionWithoutBinding();
+    const model = await ensureTinyModel();
+    await assert.rejects(createProcessRuntime(model, { workerPath: join(ext, 'dist', 'slmWorker.js') }), (error: unknown) => {
+      assert.ok(error instanceof Error);
+      assert.equal(error.name, 'OnnxRuntimeUnavailableError');
+      assert.ok(error.message.includes(`cannot load on ${here}`), error.message);
+      assert.ok(error.message.includes(join(ext, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch, 'onnxruntime_binding.node')), error.message);
+      assert.ok(error.message.includes(`Install the Relay .vsix for ${here}`), error.message);
+      return true;
+    });
+  });
+});

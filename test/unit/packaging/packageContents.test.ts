@@ -1,0 +1,140 @@
+// The packaging checks: a staged platform folder passes; a missing file, another platform's
+// binding, a GPU provider library or a stray module fails with the file named; the zip
+// reader reads what vsce's zip writer (yazl) writes.
+import assert from 'node:assert/strict';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { checkPackageContents, extensionFiles, manifestTargetPlatform, REQUIRED_FILES } from '../../../scripts/packaging/checkContents';
+import { stageExtension, stageManifest } from '../../../scripts/packaging/stage';
+import { findTarget, NATIVE_DIR, TARGETS } from '../../../scripts/packaging/targets';
+import { ZipFile } from '../../../scripts/packaging/zipReader';
+
+const REPO = resolve(__dirname, '..', '..', '..');
+let scratch: string;
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).replace(/\\/g, '/'));
+}
+
+/** A stand-in for the esbuild output: the stage copies files, their content does not matter here. */
+function fakeBuild(): string {
+  const build = join(scratch, 'build');
+  for (const file of ['extension.js', 'extension.js.map', 'slmWorker.js', 'cli.js', 'media/chat.js', 'media/chat.js.map', 'media/answer.js', 'media/styles/relay.css', 'media/katex/katex.min.css']) {
+    mkdirSync(dirname(join(build, file)), { recursive: true });
+    writeFileSync(join(build, file), '// built\n');
+  }
+  return build;
+}
+
+before(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'relay-package-check-'));
+});
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('staged platform folder', () => {
+  // linux-arm64: the smallest binding to copy, and foreign to most machines that run this.
+  const target = findTarget('linux-arm64');
+  let files: string[];
+
+  before(() => {
+    const stageDir = join(scratch, 'stage');
+    stageExtension({ repoRoot: REPO, buildDir: fakeBuild(), stageDir, target });
+    files = listFiles(stageDir).filter((f) => f !== '.vscodeignore');
+  });
+
+  test('holds every required file, only this target\'s native files, and passes the check', () => {
+    assert.deepEqual(checkPackageContents(files, target), []);
+    for (const file of REQUIRED_FILES) assert.ok(files.includes(file), file);
+    const native = files.filter((f) => f.startsWith(`${NATIVE_DIR}/`)).sort();
+    assert.deepEqual(native, [`${NATIVE_DIR}/linux/arm64/libonnxruntime.so.1`, `${NATIVE_DIR}/linux/arm64/onnxruntime_binding.node`]);
+    assert.ok(!files.some((f) => f.endsWith('.map') || f === 'dist/cli.js'));
+    assert.ok(!files.some((f) => f.startsWith('node_modules/') && !/^node_modules\/onnxruntime-(node|common)\//.test(f)));
+  });
+
+  test('the same folder fails the check of every other target', () => {
+    for (const other of TARGETS.filter((t) => t !== target)) {
+      const problems = checkPackageContents(files, other);
+      assert.ok(problems.some((p) => p.problem === `belongs to linux-arm64, not ${other.name}`), other.name);
+      assert.ok(problems.some((p) => p.problem === 'required but missing' && p.file.includes(`/${other.platform}/${other.arch}/`)), other.name);
+    }
+  });
+
+  test('the manifest keeps the marketplace fields and drops the build-only ones', () => {
+    const root = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const staged = stageManifest(root, '1.30.0');
+    for (const field of ['devDependencies', 'scripts', 'bin']) assert.equal(staged[field], undefined, field);
+    assert.deepEqual(staged.dependencies, { 'onnxruntime-node': '1.30.0' });
+    for (const field of ['icon', 'categories', 'keywords', 'galleryBanner', 'repository', 'license', 'contributes']) assert.deepEqual(staged[field], root[field], field);
+  });
+});
+
+describe('package check', () => {
+  const target = findTarget('linux-x64');
+  const good = [...REQUIRED_FILES, `${NATIVE_DIR}/linux/x64/onnxruntime_binding.node`, `${NATIVE_DIR}/linux/x64/libonnxruntime.so.1`];
+
+  test('a complete list passes; each slipped-in file is named with the reason', () => {
+    assert.deepEqual(checkPackageContents(good, target), []);
+    const cases: [string, RegExp][] = [
+      [`${NATIVE_DIR}/darwin/arm64/libonnxruntime.1.dylib`, /belongs to darwin-arm64/],
+      [`${NATIVE_DIR}/linux/x64/libonnxruntime_providers_cuda.so`, /GPU execution provider/],
+      [`${NATIVE_DIR}/linux/x64/DirectML.dll`, /GPU execution provider/],
+      [`${NATIVE_DIR}/win32/x64/DirectML.dll`, /belongs to win32-x64, not linux-x64/],
+      [`${NATIVE_DIR}/linux/x64/libonnxruntime_extra.so`, /not one of the native files linux-x64 needs/],
+      ['node_modules/adm-zip/adm-zip.js', /do not require/],
+      ['dist/extension.js.map', /source map/],
+      ['media/src/app.ts', /source, test or build folder/],
+      ['dist/native/helper.node', /native library outside/],
+    ];
+    for (const [file, reason] of cases) {
+      const problems = checkPackageContents([...good, file], target);
+      assert.equal(problems.length, 1, `${file}: ${JSON.stringify(problems)}`);
+      assert.equal(problems[0].file, file);
+      assert.match(problems[0].problem, reason);
+    }
+  });
+
+  test('each missing required file is named', () => {
+    for (const missing of ['dist/slmWorker.js', 'node_modules/onnxruntime-common/dist/cjs/package.json', `${NATIVE_DIR}/linux/x64/libonnxruntime.so.1`]) {
+      assert.deepEqual(checkPackageContents(good.filter((f) => f !== missing), target), [{ file: missing, problem: 'required but missing' }]);
+    }
+  });
+
+  test('reads the target platform vsce declares', () => {
+    assert.equal(manifestTargetPlatform('<Identity Language="en-US" Id="relay-decoding" Version="0.1.0" Publisher="relay-decoding" TargetPlatform="win32-arm64"/>'), 'win32-arm64');
+    assert.equal(manifestTargetPlatform('<Identity Language="en-US" Id="relay-decoding" Version="0.1.0" Publisher="relay-decoding"/>'), undefined);
+  });
+});
+
+describe('zip reader', () => {
+  test('lists and reads the entries of a zip written by yazl (the writer vsce uses)', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- yazl ships no types; vsce depends on it.
+    const yazl = require('yazl') as { ZipFile: new () => { addBuffer(b: Buffer, name: string, o?: { compress?: boolean }): void; end(): void; outputStream: NodeJS.ReadableStream } };
+    const zip = new yazl.ZipFile();
+    const manifest = Buffer.from('<Identity Id="relay-decoding" TargetPlatform="linux-x64"/>'.repeat(50));
+    const binary = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256));
+    zip.addBuffer(manifest, 'extension.vsixmanifest');
+    zip.addBuffer(binary, 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', { compress: false });
+    zip.addBuffer(Buffer.from('{}'), 'extension/package.json');
+    zip.end();
+    const path = join(scratch, 'test.vsix');
+    await new Promise<void>((done, fail) => zip.outputStream.pipe(createWriteStream(path)).on('close', done).on('error', fail));
+
+    const read = ZipFile.open(path);
+    assert.deepEqual(read.entries.map((e) => e.name), ['extension.vsixmanifest', 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'extension/package.json']);
+    assert.ok(read.entries[0].compressedSize < manifest.length, 'the manifest entry is deflated');
+    assert.deepEqual(read.read('extension.vsixmanifest'), manifest);
+    assert.deepEqual(read.read(read.entries[1].name), binary);
+    assert.deepEqual(extensionFiles(read.entries.map((e) => e.name)), ['node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'package.json']);
+    assert.throws(() => read.read('extension/missing.js'), /has no entry extension\/missing\.js/);
+  });
+
+  test('a file that is not a zip is named as such', () => {
+    const path = join(scratch, 'not-a-zip.vsix');
+    writeFileSync(path, 'PK but not really a zip file, just some text that is long enough to scan');
+    assert.throws(() => ZipFile.open(path), /not-a-zip\.vsix is not a zip file/);
+  });
+});
