@@ -157,6 +157,8 @@ def model_config(model, role, extra):
     if role == 'slm':
         out['relay_trained'] = True
         out['relay_call_syntax'] = '<call>N</call>'
+        # relay.py trains and evaluates with the commands removed from the LLM's context (no space).
+        out['relay_llm_context'] = 'commands_removed'
     out.update(extra)
     return out
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
-import type { RelayMode } from '../core/relay/events';
+import type { RequestedMode } from '../core/relay/modeResolution';
 import { UsageError } from './args';
 
 export interface CliConfig {
@@ -21,7 +21,8 @@ export interface CliConfig {
   /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
   prices: Partial<ModelPrice>;
   slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32' };
-  mode: RelayMode;
+  /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else confidence. */
+  mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
   maxTurns: number;
   tokenBudget: number;
@@ -30,6 +31,8 @@ export interface CliConfig {
   router: { llmProbability: number };
   /** Where running totals persist. */
   totalsPath: string;
+  /** Send the question as is, without the paper's "reason step by step ... \boxed{}" suffix (--plain-prompt, --demo). */
+  plainPrompt: boolean;
 }
 
 export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -41,7 +44,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '' },
     prices: {},
     slm: { folder: '', variant: 'auto' },
-    mode: 'command',
+    mode: 'auto',
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
     tokenBudget: 8192,
@@ -49,11 +52,12 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     seed: undefined,
     router: { llmProbability: 0.5 },
     totalsPath: join(relayHome(env), 'totals.json'),
+    plainPrompt: false,
   };
 }
 
 const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama', 'onnx-local'];
-const MODES: RelayMode[] = ['command', 'confidence', 'slm-only', 'llm-only', 'random-router'];
+const MODES: RequestedMode[] = ['command', 'confidence', 'slm-only', 'llm-only', 'random-router', 'auto'];
 
 /** Flag name -> how it sets the config. Also the list of value flags the parser accepts. */
 const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> = {

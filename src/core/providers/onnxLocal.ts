@@ -47,7 +47,13 @@ export class OnnxLocalProvider implements LlmProvider {
       w?.();
     };
     try {
-      const { tokenCount } = await session.prefill(prompt);
+      let tokenCount: number;
+      try {
+        ({ tokenCount } = await session.prefill(prompt));
+      } catch (error) {
+        // Typically a context longer than the model supports: a clear provider error, not an internal one.
+        throw new ProviderError('bad_request', `The local LLM model (${this.model}) cannot read the prompt: ${(error as Error)?.message ?? String(error)}`);
+      }
       const generation = session
         .generate(
           { maxTokens: request.maxTokens, sampling: { temperature: request.temperature ?? 0, topP: request.topP, seed: request.seed } },

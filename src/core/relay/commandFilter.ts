@@ -110,8 +110,14 @@ export function parseCallCount(command: string): number | null {
 
 /**
  * The LLM's view of the answer: every well-formed command replaced by a space, then
- * trimmed (the paper's `call_tag_pattern.sub(" ", solution).strip()`).
+ * trimmed (the paper's `call_tag_pattern.sub(" ", solution).strip()`); `replacement`
+ * overrides the space for models trained otherwise.
  */
-export function stripCommandsForLlm(answer: string): string {
-  return answer.replace(COMMAND_IN_CONTEXT, ' ').trim();
+export function stripCommandsForLlm(answer: string, replacement = ' '): string {
+  return answer.replace(COMMAND_IN_CONTEXT, replacement).trim();
+}
+
+/** The answer without its well-formed commands, untrimmed (confidence mode ignores commands). */
+export function removeCommands(answer: string): string {
+  return answer.replace(COMMAND_IN_CONTEXT, '');
 }

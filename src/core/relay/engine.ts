@@ -2,14 +2,18 @@
  * The relay engine: one answer written by the SLM with the LLM's help, streamed as
  * RelayEvents. `runRelay(options)` returns an AsyncIterable that always ends with exactly
  * one 'done' event (also after cancellation or an error; the partial answer is kept).
+ * Every 'call-start' is followed by its 'call-end' (finishReason 'error' when the provider
+ * failed, before the 'error' event). With a seed, SLM turn k and LLM call k sample with
+ * deriveSeed(seed, k), so turns do not replay each other's draws.
  *
  * Modes
  * - command (the paper, eval/generate_withhelp.py): the SLM decodes with stop string
  *   `</call>`; N is parsed with `<call>\s*(\d+)`; N = 0 is no call (the SLM goes on, a new
  *   turn); a `<call>` without digits ends the answer with an 'error' event
  *   (code 'malformed_command') and finishReason 'error' (the paper marks the request
- *   failed). The LLM continues prompt + answer with every command replaced by a space,
- *   trimmed, for min(N, budget left) tokens; its 'stop' ends the answer, 'length' hands
+ *   failed). The LLM continues prompt + answer with every command replaced by a space
+ *   (commandReplacement: '' for models trained with commands removed), trimmed, for
+ *   min(N, budget left) tokens; its 'stop' ends the answer, 'length' hands
  *   back to the SLM, whose KV cache keeps the command and gets the LLM's text appended
  *   (session.append, no recomputation). After maxTurns SLM turns the answer ends; a command
  *   on the last turn is ignored (finishReason 'turn_limit'). A `</call>` with no `<call>`
@@ -23,7 +27,8 @@
  *   tokens (default 2, capped at maxSpanTokens and the budget), the SLM resumes. Hand-offs
  *   happen only while the LLM's share of the answer so far is below `maxLlmShare` (it can
  *   exceed the cap by at most one span); the context is sent untrimmed (mid-sentence seams
- *   must stay exact).
+ *   must stay exact). Commands an SLM trained for command mode writes are hidden, ignored
+ *   and left out of the LLM's context (kept in the SLM's own).
  * - slm-only: the SLM alone; commands it writes are hidden and ignored (kept in its context).
  * - llm-only: the provider writes the whole answer; tokens counted in the SLM tokenizer.
  * - random-router: per query, the LLM (llm-only) with probability p, else slm-only; the
@@ -33,10 +38,10 @@ import type { ChatMessage, GeneratedToken, GenerateResult, SamplingOptions, SlmR
 import type { LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError } from '../providers/errors';
 import type { AnswerStats, RelayEvent, RelayMode, SpanSource } from './events';
-import { CALL_CLOSE, CommandFilter, parseCallCount, stripCommandsForLlm } from './commandFilter';
+import { CALL_CLOSE, CommandFilter, parseCallCount, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, LLM_ONLY_ESTIMATE_NOTE, llmOnlyCostUsd, llmTokenShare, relayCostUsd, savedUsd } from './cost';
 import { EventChannel } from './eventChannel';
-import { routeToLlm } from './random';
+import { deriveSeed, routeToLlm } from './random';
 
 export interface ConfidenceOptions {
   /** Hand off when the SLM's top-1 probability of its next token is below this. */
@@ -75,6 +80,12 @@ export interface RelayOptions {
   router?: { llmProbability: number; seed?: number };
   /** Price of the LLM; undefined = unknown, costs are then null. */
   price?: ModelPrice;
+  /**
+   * Command mode: what replaces each command in the LLM's context. Default ' ' (the
+   * paper); '' for models trained with the commands removed (the demo models, whose
+   * character-level LLM never saw a space inside a number).
+   */
+  commandReplacement?: string;
   signal?: AbortSignal;
 }
 
@@ -274,7 +285,7 @@ class RelayRun {
       }
       if (this.left <= 0) return 'budget';
       if (n === 0) continue;
-      const finish = await this.llmCall(Math.min(n, this.left), stripCommandsForLlm(this.solution));
+      const finish = await this.llmCall(Math.min(n, this.left), stripCommandsForLlm(this.solution, this.o.commandReplacement));
       if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
       if (finish === 'stop') return 'llm_eos';
       if (this.left <= 0) return 'budget';
@@ -295,7 +306,8 @@ class RelayRun {
         const untilShareFalls = Math.floor(this.llmTokens / c.maxLlmShare - this.used) + 1;
         maxTokens = Math.max(1, Math.min(this.left, untilShareFalls));
       }
-      const turn = await this.slmTurn(session, { maxTokens, minTop1: gateOpen ? c.threshold : undefined }, false);
+      // Commands an SLM trained for command mode writes are hidden and ignored here (as in slm-only).
+      const turn = await this.slmTurn(session, { maxTokens, minTop1: gateOpen ? c.threshold : undefined }, true);
       this.turns += 1;
       const reason = turn.result.stopReason;
       if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
@@ -303,7 +315,8 @@ class RelayRun {
       if (reason === 'max_tokens' || reason === 'stop_string') continue;
       // low_confidence: the refused token is discarded, the LLM writes the span.
       const span = Math.min(c.spanTokens, this.left);
-      const finish = await this.llmCall(span, this.solution);
+      // Untrimmed (mid-sentence seams must stay exact), without the ignored commands.
+      const finish = await this.llmCall(span, removeCommands(this.solution));
       if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
       if (finish === 'stop') return 'llm_eos';
       if (this.left <= 0) return 'budget';
@@ -387,7 +400,9 @@ class RelayRun {
   }
 
   private sampling(): SamplingOptions {
-    return this.o.slmSampling ?? { temperature: DEFAULT_TEMPERATURE };
+    const sampling = this.o.slmSampling ?? { temperature: DEFAULT_TEMPERATURE };
+    // Each turn samples from its own stream: re-seeding every turn alike would replay the first turn's draws.
+    return sampling.seed === undefined || this.turns === 0 ? sampling : { ...sampling, seed: deriveSeed(sampling.seed, this.turns) };
   }
 
   /** One LLM call writing at most `maxTokens`; its text joins the answer as it streams. */
@@ -400,8 +415,9 @@ class RelayRun {
     let text = '';
     let usage: Usage | undefined;
     let finish: LlmFinishReason | undefined;
+    let failed = false;
     try {
-      const request = { messages: this.o.messages, partialAnswer, maxTokens, temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE, seed: this.o.llmSeed };
+      const request = { messages: this.o.messages, partialAnswer, maxTokens, temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE, seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex) };
       for await (const chunk of llm.continue(request, this.signal)) {
         if (chunk.type === 'text') {
           if (chunk.text.length === 0) continue;
@@ -416,24 +432,29 @@ class RelayRun {
           finish = chunk.finishReason;
         }
       }
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
       // Whatever was written counts, even when the call failed or was cancelled.
       const tokens = text.length > 0 ? await this.o.slm.countTokens(text) : 0;
       this.llmTokens += tokens;
       this.lastLlmText = text;
-      const callUsage = usage ?? (await this.estimateUsage(partialAnswer, tokens));
+      // A request the provider rejected before writing anything (bad key, quota, unknown model) is
+      // not billed; one cancelled or cut after it started may have been, so it is estimated.
+      const rejected = failed && !this.signal.aborted && tokens === 0;
+      const callUsage = usage ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
       this.usage = addUsage(this.usage, callUsage);
-      if (finish !== undefined || this.signal.aborted) {
-        this.emit({
-          type: 'call-end',
-          callIndex,
-          tokens,
-          durationMs: Date.now() - callStarted,
-          finishReason: this.signal.aborted ? 'cancelled' : (finish as LlmFinishReason),
-          usage: callUsage,
-          sentPartialAnswer: partialAnswer,
-        });
-      }
+      // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
+      this.emit({
+        type: 'call-end',
+        callIndex,
+        tokens,
+        durationMs: Date.now() - callStarted,
+        finishReason: this.signal.aborted ? 'cancelled' : (finish ?? 'error'),
+        usage: callUsage,
+        sentPartialAnswer: partialAnswer,
+      });
     }
     if (finish === undefined) {
       if (this.signal.aborted) return 'cancelled';

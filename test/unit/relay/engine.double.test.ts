@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { collectRelay, runRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { ProviderError } from '../../../src/core/providers/errors';
+import type { LlmProvider } from '../../../src/core/providers/types';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
@@ -119,7 +120,13 @@ test('a provider error mid-answer keeps the partial answer and reports the error
   const { answer, stats, events } = await collectRelay(options(slm, [{ chunks: ['par', 'tial'], error }]));
   assert.equal(answer, 'ok partial');
   const types = events.map((e) => e.type);
-  assert.deepEqual(types.slice(-2), ['error', 'done']);
+  assert.deepEqual(types.slice(-3), ['call-end', 'error', 'done'], 'the failed call still ends with call-end, before the error');
+  const end = events.find((e) => e.type === 'call-end');
+  assert.ok(end?.type === 'call-end');
+  assert.equal(end.finishReason, 'error');
+  assert.equal(end.tokens, 7, 'the text the call wrote before failing');
+  assert.equal(end.callIndex, 0);
+  assert.equal(end.sentPartialAnswer, 'ok');
   const reported = events.find((e) => e.type === 'error');
   assert.deepEqual(reported, { type: 'error', code: 'rate_limit', message: 'The service is rate limiting. Wait a minute and retry.' });
   assert.equal(stats.finishReason, 'error');
@@ -285,4 +292,85 @@ test('confidence mode with threshold 0 or a zero share cap never calls and decod
     assert.equal(o.llm.requests.length, 0);
     assert.equal(stats.turns, 1);
   }
+});
+
+test('a provider stream that ends without a finish reason: call-end (error), then a clear error', async () => {
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>2</call>'), ...chars('b')]);
+  const llm: LlmProvider = {
+    kind: 'openai-completions',
+    model: 'silent',
+    continuation: 'raw-completion',
+    async *continue() {
+      yield { type: 'text', text: 'X' };
+    },
+  };
+  const { answer, stats, events } = await collectRelay({ mode: 'command', slm, llm, messages, slmSampling: { temperature: 0 } });
+  assert.equal(answer, 'aX');
+  assert.deepEqual(events.filter((e) => e.type !== 'span').map((e) => e.type), ['call-start', 'call-end', 'error', 'done']);
+  const end = events.find((e) => e.type === 'call-end');
+  assert.equal(end?.type === 'call-end' && end.finishReason, 'error');
+  assert.equal(stats.finishReason, 'error');
+});
+
+test('command mode: commandReplacement "" removes commands from the LLM context instead of the paper\'s space', async () => {
+  const script = [...chars('12'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('4'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('6')];
+  const paper = options(new DoubleRuntime(script), [{ chunks: ['3'] }, { chunks: ['5'] }]);
+  await collectRelay(paper);
+  assert.deepEqual(paper.llm.requests.map((r) => r.partialAnswer), ['12', '12 34'], 'a space where the first command was');
+  const removed = options(new DoubleRuntime(script), [{ chunks: ['3'] }, { chunks: ['5'] }], { commandReplacement: '' });
+  const { answer } = await collectRelay(removed);
+  assert.deepEqual(removed.llm.requests.map((r) => r.partialAnswer), ['12', '1234']);
+  assert.equal(answer, '123456');
+});
+
+test('confidence mode hides the commands a command-trained SLM writes, ignores them and keeps them from the LLM', async () => {
+  const script = [...chars('ab'), ...chars('<call>1</call>'), { text: 'Z', top1: 0.3, external: true }, ...chars('cd')];
+  const slm = new DoubleRuntime(script);
+  const o = options(slm, [{ chunks: ['X'] }], { mode: 'confidence', confidence: { threshold: 0.5, spanTokens: 1, maxLlmShare: 1 } });
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(answer, 'abXcd', 'no command shown');
+  assert.equal(spans(events, 'slm').includes('<call>'), false);
+  assert.equal(o.llm.requests.length, 1, 'only the confidence drop calls; the command itself does not');
+  assert.equal(o.llm.requests[0].partialAnswer, 'ab', 'the command is not in the LLM context');
+  assert.equal(slm.sessions[0].context.endsWith('ab<call>1</call>Xcd'), true, 'the SLM context keeps its command');
+  assert.equal(stats.commandTokens, 14);
+});
+
+test('seeds: each SLM turn and each LLM call samples from its own seed of the stream', async () => {
+  const seeds: (number | undefined)[] = [];
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('b'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('c')]);
+  const session = slm.createSession.bind(slm);
+  slm.createSession = async () => {
+    const s = await session();
+    const generate = s.generate.bind(s);
+    s.generate = (opts, onToken, signal) => {
+      seeds.push(opts.sampling?.seed);
+      return generate(opts, onToken, signal);
+    };
+    return s;
+  };
+  const o = options(slm, [{ chunks: ['X'] }, { chunks: ['Y'] }], { slmSampling: { temperature: 0.7, seed: 7 }, llmSeed: 11 });
+  await collectRelay(o);
+  assert.equal(seeds.length, 3);
+  assert.equal(seeds[0], 7, 'the first turn uses the seed as given');
+  assert.equal(new Set(seeds).size, 3, `three turns, three seeds (${seeds.join(', ')})`);
+  assert.equal(o.llm.requests[0].seed, 11);
+  assert.notEqual(o.llm.requests[1].seed, 11);
+});
+
+test('a call the provider rejects before writing anything (bad key) costs nothing; one that wrote text is estimated', async () => {
+  const price = { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 };
+  const rejectedSlm = new DoubleRuntime([...chars('ok '), ...chars('<call>9</call>'), ...chars('rest')]);
+  const auth = new ProviderError('auth', "The service rejected the API key. Set the key with 'Relay: Set API Key'.");
+  const rejected = await collectRelay({ ...options(rejectedSlm, [{ chunks: [], error: auth }]), price });
+  assert.equal(rejected.stats.calls, 1);
+  assert.equal(rejected.stats.llmUsage.inputTokens, 0);
+  assert.equal(rejected.stats.costUsd, 0, 'a rejected request is not billed');
+
+  const partialSlm = new DoubleRuntime([...chars('ok '), ...chars('<call>9</call>'), ...chars('rest')]);
+  const drop = new ProviderError('network', 'The connection dropped. Check the network and retry.');
+  const partial = await collectRelay({ ...options(partialSlm, [{ chunks: ['ab'], error: drop }]), price });
+  assert.equal(partial.stats.llmUsage.estimated, true);
+  assert.equal(partial.stats.llmUsage.outputTokens, 2);
+  assert.ok((partial.stats.costUsd ?? 0) > 0, 'text was written, so the call may have been billed');
 });

@@ -7,6 +7,7 @@ import { before, describe, test } from 'node:test';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { QWEN3_TOKENIZER_DIR } from '../../fixtures/scriptedModel';
 import { ChatTemplate } from '../../../src/core/slm/chatTemplate';
+import { rendererFromTemplate } from '../../../src/core/providers/chatTemplate';
 import { StreamingDetokenizer } from '../../../src/core/slm/streamingDetokenizer';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 
@@ -93,16 +94,21 @@ describe('streaming detokenisation', () => {
 });
 
 describe('chat template', () => {
-  test("Qwen3's template renders ChatML with a generation prompt", async () => {
+  test("Qwen3's template renders ChatML with a generation prompt, in non-thinking mode by default", async () => {
     const template = await ChatTemplate.create(qwenConfig.chat_template, qwenConfig, 'tokenizer_config.json');
-    const text = template.render([
-      { role: 'system', content: 'Be brief.' },
-      { role: 'user', content: 'What is 2+2?' },
-    ]);
+    const messages = [
+      { role: 'system' as const, content: 'Be brief.' },
+      { role: 'user' as const, content: 'What is 2+2?' },
+    ];
+    const text = template.render(messages);
     assert.equal(
       text,
-      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n',
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n',
     );
+    // The providers' renderer (the LLM continues this very prompt) renders it alike.
+    assert.equal((await rendererFromTemplate(qwenConfig.chat_template, qwenConfig))(messages, ''), text);
+    const thinking = template.render(messages, { variables: { enable_thinking: true } });
+    assert.ok(thinking.endsWith('<|im_start|>assistant\n'), 'thinking mode on request');
     const noPrompt = template.render([{ role: 'user', content: 'x' }], { addGenerationPrompt: false });
     assert.equal(noPrompt, '<|im_start|>user\nx<|im_end|>\n');
   });

@@ -1,0 +1,55 @@
+/**
+ * What a small model's folder says about relaying, and the 'auto' mode built on it,
+ * shared by the extension and the CLI. config.json may carry:
+ * - `relay_trained: true`: the model was trained to write `<call>N</call>` (RelayLLM), so
+ *   'auto' picks command mode; any other model gets confidence mode.
+ * - `relay_llm_context`: how its commands appeared in the LLM's context during training:
+ *   'commands_as_space' (the paper: each command replaced by a space) or
+ *   'commands_removed' (the demo models of training/). Absent: the paper's space.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RelayMode } from './events';
+
+/** A mode as a user sets it: a concrete mode, or 'auto' (decided by the model folder). */
+export type RequestedMode = RelayMode | 'auto';
+
+export interface SlmRelayTraits {
+  /** config.json says relay_trained: true. */
+  trainedToCall: boolean;
+  /** What replaces a command in the LLM's context (RelayOptions.commandReplacement); undefined = the paper's space. */
+  commandReplacement: string | undefined;
+}
+
+const LLM_CONTEXT: Record<string, string> = { commands_as_space: ' ', commands_removed: '' };
+
+/**
+ * Reads the relay fields of `folder`/config.json. A folder without a readable config.json
+ * has no relay traits (the runtime reports a broken folder itself); a relay field with a
+ * value this version does not know is an error naming the field and the values it takes.
+ */
+export function readSlmRelayTraits(folder: string): SlmRelayTraits {
+  const file = join(folder, 'config.json');
+  let config: Record<string, unknown>;
+  try {
+    config = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  } catch {
+    config = {};
+  }
+  const context = config.relay_llm_context;
+  if (context !== undefined && (typeof context !== 'string' || !(context in LLM_CONTEXT))) {
+    throw new Error(
+      `${file}: relay_llm_context is ${JSON.stringify(context)}; it must be one of ${Object.keys(LLM_CONTEXT).join(', ')} (or left out for the paper's space).`,
+    );
+  }
+  return {
+    trainedToCall: config.relay_trained === true,
+    commandReplacement: typeof context === 'string' ? LLM_CONTEXT[context] : undefined,
+  };
+}
+
+/** 'auto' -> command mode for models trained to call, confidence mode for all others; other modes as given. */
+export function resolveRelayMode(requested: RequestedMode, traits: SlmRelayTraits): RelayMode {
+  if (requested !== 'auto') return requested;
+  return traits.trainedToCall ? 'command' : 'confidence';
+}
