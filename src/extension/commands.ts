@@ -2,9 +2,7 @@
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import { apiKeyName } from '../core/providers/secrets';
-import { MODEL_CATALOG } from './modelCatalog';
 import type { AnswerPanel } from './answerPanel';
-import type { RelayService } from './relayService';
 
 const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama'];
 const MAX_SELECTION_CHARS = 20_000;
@@ -67,28 +65,4 @@ export async function setApiKey(context: vscode.ExtensionContext): Promise<void>
     await context.secrets.store(apiKeyName(kind), key.trim());
     void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored.`);
   }
-}
-
-export async function selectModel(service: RelayService): Promise<void> {
-  const items: Array<vscode.QuickPickItem & { id: string }> = [
-    ...MODEL_CATALOG.map((model) => ({ id: model.id, label: model.label, description: model.sizeLabel, detail: `${model.relayTrained ? 'Trained to call (command mode). ' : ''}Needs: ${model.needs}${model.hubRepo ? ` — ${model.hubRepo}` : ''}` })),
-    { id: 'local-folder', label: '$(folder) Use a local folder...', description: 'an ONNX export (config.json, tokenizer.json, onnx/model*.onnx)' },
-  ];
-  const picked = await vscode.window.showQuickPick(items, { title: 'Relay: Select the small model', matchOnDetail: true });
-  if (!picked) return;
-  const config = vscode.workspace.getConfiguration('relay');
-  if (picked.id === 'local-folder') {
-    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder' });
-    if (!folder?.[0]) return;
-    await config.update('slm.modelFolder', folder[0].fsPath, vscode.ConfigurationTarget.Global);
-  } else if (picked.id === 'embedded-demo') {
-    await config.update('slm.modelFolder', '', vscode.ConfigurationTarget.Global);
-  } else {
-    const model = MODEL_CATALOG.find((entry) => entry.id === picked.id);
-    void vscode.window.showInformationMessage(
-      `Relay: downloading ${model?.label} from the model hub is not available in this build yet. Download ${model?.hubRepo} yourself and choose "Use a local folder...".`,
-    );
-    return;
-  }
-  void vscode.window.showInformationMessage(`Relay: small model set${service.busy ? ' (used from the next answer)' : ''}.`);
 }

@@ -2,11 +2,15 @@
 import * as vscode from 'vscode';
 import { AnswerPanel } from './answerPanel';
 import { ChatViewProvider } from './chatView';
-import { explainSelection, selectModel, setApiKey, solveProblem } from './commands';
+import { registerChatParticipant } from './chatParticipant';
+import { explainSelection, setApiKey, solveProblem } from './commands';
 import { Conversation } from './conversation';
 import { RelayService } from './relayService';
 import { resetSavings, showSavings } from './savingsView';
+import { selectModel, setHubToken } from './selectModel';
+import { registerSentToLlmView } from './sentToLlmView';
 import { RelayStatusBar } from './statusBar';
+import { offerFirstRunSetup } from './walkthrough/firstRun';
 
 class ExplainCodeActions implements vscode.CodeActionProvider {
   static readonly kinds = [vscode.CodeActionKind.Empty];
@@ -45,9 +49,11 @@ export function activate(context: vscode.ExtensionContext): void {
       await refreshSetup();
     }),
     vscode.commands.registerCommand('relay.selectModel', async () => {
-      await selectModel(service);
+      await selectModel(context);
       await refreshSetup();
     }),
+    vscode.commands.registerCommand('relay.setHubToken', () => setHubToken(context)),
+    ...registerSentToLlmView(service.sentRequests),
     vscode.commands.registerCommand('relay.showSavings', () => showSavings(service.totals)),
     vscode.commands.registerCommand('relay.resetSavings', () => resetSavings(service.totals)),
     vscode.commands.registerCommand('relay.stop', () => {
@@ -59,7 +65,10 @@ export function activate(context: vscode.ExtensionContext): void {
       if (event.affectsConfiguration('relay')) void refreshSetup();
     }),
   );
+  const participant = registerChatParticipant(context.extensionUri, service);
+  if (participant) context.subscriptions.push(participant);
   void refreshSetup();
+  void service.setupWarning().then((warning) => offerFirstRunSetup(context, warning)).catch(() => undefined);
 }
 
 export function deactivate(): void {

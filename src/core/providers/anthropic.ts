@@ -75,6 +75,7 @@ export class AnthropicProvider extends HttpProvider {
       signal: context.signal,
       secrets: context.secrets,
       agents: this.agents,
+      onSend: this.onSend,
     });
 
     const seam = new WhitespaceSeam(splitTrailingWhitespace(request.partialAnswer).whitespace);

@@ -43,6 +43,8 @@ export abstract class HttpProvider implements LlmProvider {
   protected readonly agents: ReturnType<typeof createAgents>;
   protected readonly countTokens: TokenCounter;
   protected readonly extraHeaders: Record<string, string>;
+  /** Passed to postStream as onSend: reports each request's URL and body (ProviderOptions.onRequest). */
+  protected readonly onSend: ((url: URL, body: unknown) => void) | undefined;
 
   constructor(
     protected readonly config: ProviderConfig,
@@ -69,6 +71,8 @@ export abstract class HttpProvider implements LlmProvider {
     this.agents = { http: options.agents?.http ?? own.http, https: options.agents?.https ?? own.https };
     this.countTokens = options.countTokens ?? estimateTokens;
     this.extraHeaders = { ...(config.headers ?? {}) };
+    const onRequest = options.onRequest;
+    this.onSend = onRequest ? (url, body) => onRequest({ url: url.href, body }) : undefined;
   }
 
   /** Whether this service refuses requests without a key (local servers usually do not). */

@@ -22,6 +22,8 @@ export interface StreamRequest {
   secrets: readonly string[];
   /** Keep-alive agents of the provider, so repeated relay calls reuse the connection. */
   agents: { http: http.Agent; https: https.Agent };
+  /** Told the URL and body of the request just before it is sent (the privacy view). */
+  onSend?: (url: URL, body: unknown) => void;
 }
 
 export interface StreamResponse {
@@ -51,6 +53,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
   const { url, timeouts, signal, secrets } = request;
   if (signal?.aborted) return Promise.reject(cancelledError());
   const payload = Buffer.from(JSON.stringify(request.body));
+  request.onSend?.(url, request.body);
   const isHttps = url.protocol === 'https:';
   const transport = isHttps ? https : http;
 

@@ -63,6 +63,7 @@ export class OllamaProvider extends HttpProvider {
       signal: context.signal,
       secrets: context.secrets,
       agents: this.agents,
+      onSend: this.onSend,
     });
     const parser = new NdjsonParser();
     let finish: FinishReason | undefined;

@@ -100,6 +100,7 @@ export class OpenAiCompletionsProvider extends HttpProvider {
         signal: context.signal,
         secrets: context.secrets,
         agents: this.agents,
+        onSend: this.onSend,
       },
       this.memory,
     );
@@ -177,6 +178,7 @@ export class OpenAiChatProvider extends HttpProvider {
         signal: context.signal,
         secrets: context.secrets,
         agents: this.agents,
+        onSend: this.onSend,
       },
       this.memory,
     );

@@ -103,7 +103,15 @@ export interface ProviderConfig {
   headers?: Record<string, string>;
 }
 
+/** One request as it went over the wire, for the privacy view: URL and JSON body, never the headers (so never a key). */
+export interface SentRequest {
+  url: string;
+  body: unknown;
+}
+
 export interface ProviderOptions {
+  /** Called with every HTTP request just before it is sent (retries included). */
+  onRequest?: (request: SentRequest) => void;
   /** Counts tokens when a server omits usage (the SLM tokenizer); chars/4 otherwise. */
   countTokens?: (text: string) => number;
   /** The onnx-local provider, built elsewhere and injected (the factory does not build it). */

@@ -1,0 +1,526 @@
+/**
+ * Downloads files of a model hub repository into `<root>/models/<owner>/<name>@<rev>/`:
+ * - every file goes to `<path>.partial` first and is resumed there with an HTTP Range
+ *   request after a dropped connection (within this call) or a cancel / crash (next call);
+ * - each file's size and sha256 (LFS) or git blob id (small files) is checked before it is
+ *   renamed into place; a wrong checksum deletes the file and downloads it once more;
+ * - files are completed in an order that keeps the folder unopenable as a model until the
+ *   last one (config.json) lands, and the completion marker is written after that, so a
+ *   half-written model never looks whole;
+ * - progress (bytes, total, speed) is reported as it goes; an AbortSignal cancels.
+ * No VS Code here: the extension wraps it in a progress notification, tests run it
+ * against a local server that behaves like the hub.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat, statfs, writeFile, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { formatBytes, ModelDownloadError } from './errors';
+import { checkFilePath, checkRepoId, checkRevision, fileMetadata, isRetryableStatus, normalizeEndpoint, resolveUrl, statusError, type HubContext, type HubFile } from './hubApi';
+import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, type HubTimeouts } from './hubHttp';
+import { acquireLock, modelFolder, PARTIAL_SUFFIX, readMarker, writeMarker, type CompletionMarker } from './modelStore';
+import { completionOrder } from './variantFiles';
+
+export interface DownloadProgress {
+  phase: 'checking' | 'downloading' | 'verifying' | 'complete';
+  /** The file being worked on (repository path). */
+  file?: string;
+  /** 1-based index of that file among those to download. */
+  fileIndex: number;
+  fileCount: number;
+  /** Bytes on disk so far, resumed bytes included. */
+  bytesDone: number;
+  bytesTotal: number;
+  /** Download speed over the last few seconds (0 before there is a measurement). */
+  bytesPerSecond: number;
+}
+
+export interface DownloadRequest {
+  /** https://huggingface.co or a mirror (relay.models.hubEndpoint). */
+  endpoint: string;
+  repo: string;
+  /** Branch, tag or commit; files are fetched from the commit it resolves to. */
+  revision: string;
+  /** The files, with size and checksums where the caller knows them (the hub's listing). */
+  files: HubFile[];
+  /** The extension's global storage folder; models go under `<root>/models/`. */
+  storageRoot: string;
+  /** Variant names recorded in the completion marker (e.g. ['q4']). */
+  variants?: string[];
+  token?: string;
+  /** How the user sets a token, for the gated-repo message. */
+  tokenHint?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: DownloadProgress) => void;
+  timeouts?: Partial<HubTimeouts>;
+  /** Tries per file after network errors, each resuming where the last stopped. Default 5. */
+  maxAttemptsPerFile?: number;
+  /** Wait before a retry, times the attempt number (capped at 10 s). Default 1000. */
+  retryDelayMs?: number;
+  /** Most milliseconds between progress reports while bytes flow. Default 250. */
+  progressIntervalMs?: number;
+  /** Free bytes where the model goes (default: statfs); undefined skips the check. */
+  freeBytes?: (folder: string) => Promise<number | undefined>;
+}
+
+export interface DownloadResult {
+  folder: string;
+  commit?: string;
+  files: HubFile[];
+  /** Bytes received from the network in this call. */
+  bytesDownloaded: number;
+  /** Bytes of `.partial` files kept from an earlier, interrupted download. */
+  bytesResumed: number;
+  /** Files already whole and verified (not downloaded again). */
+  filesSkipped: number;
+}
+
+interface PlannedFile {
+  path: string;
+  size: number;
+  sha256?: string;
+  gitOid?: string;
+  /** Bytes already in a valid `.partial` file. */
+  resumable: number;
+}
+
+/** What a `.partial` file is a part of; a partial of other content is started over. */
+interface PartialIdentity {
+  size: number;
+  sha256?: string;
+  gitOid?: string;
+}
+
+const SPEED_WINDOW_MS = 5_000;
+
+/** Speed over a sliding window of recent byte counts. */
+class SpeedMeter {
+  private samples: { at: number; bytes: number }[] = [];
+  add(bytes: number): void {
+    const now = Date.now();
+    this.samples.push({ at: now, bytes });
+    while (this.samples.length > 2 && now - this.samples[0].at > SPEED_WINDOW_MS) this.samples.shift();
+  }
+  get bytesPerSecond(): number {
+    if (this.samples.length < 2) return 0;
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    const seconds = (last.at - first.at) / 1000;
+    return seconds > 0 ? Math.max(0, (last.bytes - first.bytes) / seconds) : 0;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelledError());
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(cancelledError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function defaultFreeBytes(folder: string): Promise<number | undefined> {
+  try {
+    const info = await statfs(folder);
+    return info.bavail * info.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** sha256 (LFS) or git blob sha1 of a file on disk, whichever the expectation has. */
+async function checksumOf(path: string, expected: PartialIdentity, signal?: AbortSignal): Promise<{ kind: 'sha256' | 'git oid'; value: string } | undefined> {
+  let hash: Hash;
+  let kind: 'sha256' | 'git oid';
+  if (expected.sha256) {
+    hash = createHash('sha256');
+    kind = 'sha256';
+  } else if (expected.gitOid) {
+    hash = createHash('sha1').update(`blob ${expected.size}\0`);
+    kind = 'git oid';
+  } else {
+    return undefined;
+  }
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    if (signal?.aborted) throw cancelledError();
+    hash.update(chunk);
+  }
+  return { kind, value: hash.digest('hex') };
+}
+
+function diskFullError(folder: string, file: string, needed?: number, free?: number): ModelDownloadError {
+  const amounts = needed !== undefined && free !== undefined ? ` The model needs ${formatBytes(needed)} more and ${formatBytes(free)} are free.` : '';
+  return new ModelDownloadError(
+    'disk_full',
+    `Not enough disk space in ${folder} to download ${file}.${amounts} Free some space and download again; what was downloaded so far is kept and resumed.`,
+    file,
+  );
+}
+
+export async function downloadModel(request: DownloadRequest): Promise<DownloadResult> {
+  checkRepoId(request.repo);
+  checkRevision(request.revision);
+  normalizeEndpoint(request.endpoint);
+  if (request.files.length === 0) throw new ModelDownloadError('bad_request', `No files were asked for from ${request.repo}.`);
+  for (const file of request.files) checkFilePath(file.path);
+  const folder = modelFolder(request.storageRoot, request.repo, request.revision);
+  await mkdir(folder, { recursive: true });
+  const release = await acquireLock(folder, `${request.repo}@${request.revision}`);
+  try {
+    return await new ModelDownload(request, folder).run();
+  } finally {
+    await release();
+  }
+}
+
+class ModelDownload {
+  private readonly context: HubContext;
+  private readonly timeouts: HubTimeouts;
+  private readonly speed = new SpeedMeter();
+  private bytesDone = 0;
+  private bytesTotal = 0;
+  private bytesDownloaded = 0;
+  private bytesResumed = 0;
+  private lastReport = 0;
+  private commit: string | undefined;
+
+  constructor(
+    private readonly request: DownloadRequest,
+    private readonly folder: string,
+  ) {
+    this.timeouts = { ...DEFAULT_HUB_TIMEOUTS, ...(request.timeouts ?? {}) };
+    this.context = { endpoint: request.endpoint, token: request.token, signal: request.signal, timeouts: this.timeouts, tokenHint: request.tokenHint };
+  }
+
+  private get signal(): AbortSignal | undefined {
+    return this.request.signal;
+  }
+
+  private checkCancelled(): void {
+    if (this.signal?.aborted) throw cancelledError();
+  }
+
+  private report(progress: Omit<DownloadProgress, 'bytesDone' | 'bytesTotal' | 'bytesPerSecond'>, force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastReport < (this.request.progressIntervalMs ?? 250)) return;
+    this.lastReport = now;
+    this.request.onProgress?.({ ...progress, bytesDone: this.bytesDone, bytesTotal: this.bytesTotal, bytesPerSecond: this.speed.bytesPerSecond });
+  }
+
+  async run(): Promise<DownloadResult> {
+    const request = this.request;
+    const marker = readMarker(this.folder);
+    const fileCount = request.files.length;
+    this.report({ phase: 'checking', fileIndex: 0, fileCount }, true);
+
+    // 1. What each file must be (size, checksum), and which are already whole.
+    const verified: HubFile[] = [];
+    const planned: PlannedFile[] = [];
+    for (const file of request.files) {
+      this.checkCancelled();
+      const known = marker?.files.find((entry) => entry.path === file.path);
+      if (known && sameContent(known, file) && (await fileSize(join(this.folder, file.path))) === known.size) {
+        verified.push(known);
+        continue;
+      }
+      planned.push(await this.plan(file));
+    }
+    if (marker?.commit && !this.commit) this.commit = marker.commit;
+
+    // 2. Files in place without a marker (an interrupted run) are checked, not trusted.
+    const toDownload: PlannedFile[] = [];
+    for (const file of planned) {
+      const finalPath = join(this.folder, file.path);
+      if (existsSync(finalPath)) {
+        const sum = (await fileSize(finalPath)) === file.size ? await checksumOf(finalPath, file, this.signal) : undefined;
+        if (sum !== undefined && sum.value === (file.sha256 ?? file.gitOid)) {
+          verified.push(toHubFile(file));
+          continue;
+        }
+        await rm(finalPath, { force: true });
+      }
+      file.resumable = await this.validPartialBytes(file);
+      toDownload.push(file);
+    }
+
+    const already = verified.reduce((sum, file) => sum + (file.size ?? 0), 0);
+    const resumable = toDownload.reduce((sum, file) => sum + file.resumable, 0);
+    this.bytesTotal = already + toDownload.reduce((sum, file) => sum + file.size, 0);
+    this.bytesDone = already + resumable;
+    this.bytesResumed = resumable;
+    this.speed.add(this.bytesDownloaded);
+
+    // 3. Enough room for what is left, before the first byte.
+    const needed = toDownload.reduce((sum, file) => sum + file.size - file.resumable, 0);
+    const free = await (request.freeBytes ?? defaultFreeBytes)(this.folder);
+    if (free !== undefined && needed > free) throw diskFullError(this.folder, toDownload[0]?.path ?? request.repo, needed, free);
+
+    // 4. Download, verify and rename into place, config.json last.
+    const ordered = completionOrder(toDownload);
+    for (let index = 0; index < ordered.length; index += 1) {
+      const file = ordered[index];
+      await this.downloadFile(file, index + 1, ordered.length);
+      verified.push(toHubFile(file));
+    }
+
+    // 5. The marker, last: only now does the folder count as a whole model.
+    const files = mergeFiles(marker, verified);
+    const variants = [...new Set([...(marker && marker.commit === this.commit ? marker.variants : []), ...(request.variants ?? [])])];
+    await writeMarker(this.folder, {
+      format: 1,
+      repo: request.repo,
+      revision: request.revision,
+      commit: this.commit,
+      variants,
+      files,
+      completedAt: new Date().toISOString(),
+    });
+    this.report({ phase: 'complete', fileIndex: ordered.length, fileCount: ordered.length }, true);
+    return {
+      folder: this.folder,
+      commit: this.commit,
+      files: verified,
+      bytesDownloaded: this.bytesDownloaded,
+      bytesResumed: this.bytesResumed,
+      filesSkipped: fileCount - ordered.length,
+    };
+  }
+
+  /** Size and checksum of a file: the caller's values, completed by a HEAD on the hub. */
+  private async plan(file: HubFile): Promise<PlannedFile> {
+    const { repo, revision } = this.request;
+    const complete = file.size !== undefined && (file.sha256 !== undefined || file.gitOid !== undefined) && this.commit !== undefined;
+    let size = file.size;
+    let sha256 = file.sha256;
+    let gitOid = file.gitOid;
+    if (!complete) {
+      const head = await fileMetadata(this.context, repo, this.commit ?? revision, file.path);
+      this.commit ??= head.commit;
+      if ((sha256 && head.sha256 && sha256 !== head.sha256) || (size !== undefined && head.size !== undefined && size !== head.size)) {
+        throw new ModelDownloadError(
+          'checksum',
+          `${repo}@${revision} now serves a different ${file.path} than its listing said (size or sha256 changed). Download again to use the current listing.`,
+          file.path,
+        );
+      }
+      size ??= head.size;
+      sha256 ??= head.sha256;
+      gitOid ??= head.gitOid;
+    }
+    if (size === undefined) {
+      throw new ModelDownloadError('server', `The model hub did not say the size of ${file.path} in ${repo}; it cannot be verified. Check relay.models.hubEndpoint.`, file.path);
+    }
+    return { path: file.path, size, sha256, gitOid, resumable: 0 };
+  }
+
+  private partialPaths(file: PlannedFile): { partial: string; identity: string } {
+    const partial = join(this.folder, file.path + PARTIAL_SUFFIX);
+    return { partial, identity: `${partial}.json` };
+  }
+
+  /** Bytes of a `.partial` file that belong to this very content (else it is removed). */
+  private async validPartialBytes(file: PlannedFile): Promise<number> {
+    const { partial, identity } = this.partialPaths(file);
+    const size = await fileSize(partial);
+    if (size === undefined) return 0;
+    let recorded: PartialIdentity | undefined;
+    try {
+      recorded = JSON.parse(await readFile(identity, 'utf8')) as PartialIdentity;
+    } catch {
+      recorded = undefined;
+    }
+    if (recorded && sameContent(recorded, file) && size <= file.size) return size;
+    await rm(partial, { force: true });
+    await rm(identity, { force: true });
+    return 0;
+  }
+
+  private async startPartial(file: PlannedFile): Promise<void> {
+    const { partial, identity } = this.partialPaths(file);
+    await mkdir(dirname(partial), { recursive: true });
+    await writeFile(partial, '');
+    const record: PartialIdentity = { size: file.size, sha256: file.sha256, gitOid: file.gitOid };
+    await writeFile(identity, JSON.stringify(record));
+    this.bytesDone -= file.resumable;
+    file.resumable = 0;
+  }
+
+  private async downloadFile(file: PlannedFile, fileIndex: number, fileCount: number): Promise<void> {
+    const maxAttempts = Math.max(1, this.request.maxAttemptsPerFile ?? 5);
+    const retryDelayMs = Math.max(0, this.request.retryDelayMs ?? 1000);
+    const { partial, identity } = this.partialPaths(file);
+    const progress = { file: file.path, fileIndex, fileCount };
+    let freshRetryUsed = false;
+    let networkAttempts = 0;
+    if (file.resumable === 0) await this.startPartial(file);
+    for (;;) {
+      this.checkCancelled();
+      this.report({ phase: 'downloading', ...progress }, true);
+      try {
+        if (file.resumable < file.size) await this.transfer(file, partial, progress);
+      } catch (error) {
+        const failure = this.asDownloadError(error, file);
+        if (failure.code !== 'network' && failure.code !== 'server') throw failure;
+        networkAttempts += 1;
+        if (networkAttempts >= maxAttempts) {
+          throw new ModelDownloadError(
+            failure.code,
+            `${failure.message} Gave up on ${file.path} after ${maxAttempts} tries; ${formatBytes(file.resumable)} of it is kept and the next download resumes it.`,
+            file.path,
+          );
+        }
+        await sleep(Math.min(10_000, retryDelayMs * networkAttempts), this.signal);
+        continue;
+      }
+
+      this.report({ phase: 'verifying', ...progress }, true);
+      const onDisk = await fileSize(partial);
+      const sum = onDisk === file.size ? await checksumOf(partial, file, this.signal) : undefined;
+      const expected = file.sha256 ?? file.gitOid;
+      const good = onDisk === file.size && (sum === undefined || sum.value === expected);
+      if (good) {
+        await rename(partial, join(this.folder, file.path));
+        await rm(identity, { force: true });
+        return;
+      }
+      await rm(partial, { force: true });
+      this.bytesDone -= onDisk ?? 0;
+      if (freshRetryUsed) {
+        await rm(identity, { force: true });
+        const what = sum ? `its ${sum.kind} is ${sum.value}, expected ${expected}` : `it has ${onDisk ?? 0} bytes, expected ${file.size}`;
+        throw new ModelDownloadError(
+          onDisk === file.size ? 'checksum' : 'size',
+          `${file.path} from ${this.request.repo} failed verification twice (${what}); the file was deleted. The hub or a proxy is serving damaged data: try again later, or set relay.models.hubEndpoint to another mirror.`,
+          file.path,
+        );
+      }
+      freshRetryUsed = true;
+      file.resumable = 0;
+      await this.startPartial(file);
+    }
+  }
+
+  /** One GET of the rest of `file` into its `.partial` (Range from what is there). */
+  private async transfer(file: PlannedFile, partial: string, progress: { file: string; fileIndex: number; fileCount: number }): Promise<void> {
+    const { repo, revision, endpoint, token } = this.request;
+    const offset = file.resumable;
+    const url = resolveUrl(endpoint, repo, this.commit ?? revision, file.path);
+    const response = await hubRequest({
+      method: 'GET',
+      url,
+      token,
+      hubOrigin: normalizeEndpoint(endpoint).origin,
+      signal: this.signal,
+      timeouts: this.timeouts,
+      redirects: 'all',
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+    });
+    if (response.status === 416) {
+      response.body.resume();
+      await this.startPartial(file);
+      throw new ModelDownloadError('server', `${response.url.host} refused to resume ${file.path} (HTTP 416); starting it over.`, file.path);
+    }
+    if (isRetryableStatus(response.status)) {
+      response.body.resume();
+      throw new ModelDownloadError('server', `${response.url.host} answered HTTP ${response.status} for ${file.path}.`, file.path);
+    }
+    if (response.status !== 200 && response.status !== 206) throw await statusError(response, this.context, { repo, revision, path: file.path });
+
+    // Listen now: the body may arrive (or break off) while the partial file is prepared.
+    const chunks = receivedChunks(response);
+    let start = 0;
+    if (response.status === 206) {
+      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range') ?? '');
+      start = range ? Number(range[1]) : -1;
+      if (start !== offset) {
+        response.body.destroy();
+        await this.startPartial(file);
+        throw new ModelDownloadError('server', `${response.url.host} sent ${file.path} from another position than asked; starting it over.`, file.path);
+      }
+    } else if (offset > 0) {
+      // The server ignored the Range header and sends the whole file: start over.
+      await this.startPartial(file);
+    }
+
+    const handle = await open(partial, start > 0 ? 'a' : 'w');
+    try {
+      for await (const chunk of chunks) {
+        if (file.resumable + chunk.length > file.size) {
+          response.body.destroy();
+          throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced.`, file.path);
+        }
+        try {
+          await handle.write(chunk);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw diskFullError(this.folder, file.path);
+          throw error;
+        }
+        file.resumable += chunk.length;
+        this.bytesDone += chunk.length;
+        this.bytesDownloaded += chunk.length;
+        this.speed.add(this.bytesDownloaded);
+        this.report({ phase: 'downloading', ...progress }, false);
+      }
+    } finally {
+      await handle.close();
+    }
+    if (file.resumable < file.size) {
+      throw new ModelDownloadError('network', `The connection dropped after ${formatBytes(file.resumable)} of ${file.path} (${formatBytes(file.size)}).`, file.path);
+    }
+  }
+
+  private asDownloadError(error: unknown, file: PlannedFile): ModelDownloadError {
+    if (this.signal?.aborted) return cancelledError();
+    if (error instanceof ModelDownloadError) {
+      if (error.code === 'size') void rm(this.partialPaths(file).partial, { force: true });
+      return error;
+    }
+    const errno = error as NodeJS.ErrnoException;
+    if (errno?.code === 'ENOSPC') return diskFullError(this.folder, file.path);
+    if (errno?.code === 'ECONNRESET' || errno?.message === 'aborted' || errno?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      return new ModelDownloadError('network', `The connection dropped after ${formatBytes(file.resumable)} of ${file.path}.`, file.path);
+    }
+    if (typeof errno?.code === 'string' && /^E[A-Z]+$/.test(errno.code) && !errno.code.startsWith('ERR_')) {
+      // A file-system error (EACCES, EROFS...) is not retried.
+      if (['EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR'].includes(errno.code)) {
+        return new ModelDownloadError('bad_request', `Cannot write ${file.path} in ${this.folder} (${errno.code}). Check the folder's permissions.`, file.path);
+      }
+      return networkError(errno, resolveUrl(this.request.endpoint, this.request.repo, this.request.revision, file.path));
+    }
+    return new ModelDownloadError('network', `Downloading ${file.path} failed: ${errno?.message ?? String(error)}`, file.path);
+  }
+}
+
+function sameContent(a: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>, b: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>): boolean {
+  if (a.size !== undefined && b.size !== undefined && a.size !== b.size) return false;
+  if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
+  if (a.gitOid && b.gitOid) return a.gitOid === b.gitOid;
+  // Nothing to compare but the size: only equal when both know it.
+  return a.size !== undefined && a.size === b.size && !b.sha256 && !b.gitOid;
+}
+
+function toHubFile(file: PlannedFile): HubFile {
+  return { path: file.path, size: file.size, sha256: file.sha256, gitOid: file.gitOid };
+}
+
+function mergeFiles(marker: CompletionMarker | undefined, files: HubFile[]): HubFile[] {
+  const byPath = new Map<string, HubFile>();
+  for (const file of marker?.files ?? []) byPath.set(file.path, file);
+  for (const file of files) byPath.set(file.path, file);
+  return [...byPath.values()].sort((a, b) => a.path.localeCompare(b.path));
+}

@@ -1,0 +1,45 @@
+/**
+ * What can go wrong while downloading a model, each with a message that names the file
+ * (where there is one) and says how to fix it.
+ */
+export type ModelDownloadErrorCode =
+  | 'bad_request' // a repo id, revision or file path we refuse to use
+  | 'not_found' // 404 (or the hub's RepoNotFound): repo, revision or file missing
+  | 'gated' // 401/403: gated or private repo, token missing, wrong or not granted
+  | 'network' // connection refused, reset, dropped or idle after the retries
+  | 'server' // 5xx / 429 after the retries, or a response we cannot use
+  | 'checksum' // sha256 / git oid still wrong after one fresh retry
+  | 'size' // the hub's size and the bytes received disagree
+  | 'disk_full' // not enough free space, or ENOSPC while writing
+  | 'busy' // another download of the same model folder is running
+  | 'cancelled'; // the caller's AbortSignal fired; what was downloaded is kept for resume
+
+export class ModelDownloadError extends Error {
+  constructor(
+    readonly code: ModelDownloadErrorCode,
+    message: string,
+    /** The repository path of the file concerned, when there is one. */
+    readonly file?: string,
+  ) {
+    super(message);
+    this.name = 'ModelDownloadError';
+  }
+}
+
+export function isModelDownloadError(error: unknown): error is ModelDownloadError {
+  return error instanceof ModelDownloadError;
+}
+
+/** Human-readable byte counts for messages and progress ("512 KB", "1.4 GB"). */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '? B';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)} ${units[unit]}`;
+}

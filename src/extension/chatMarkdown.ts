@@ -1,0 +1,180 @@
+/**
+ * Turns a relay answer's events into Markdown for VS Code's Chat view (the `@relay`
+ * participant), and chat history into the relay's messages. No VS Code import: unit-tested.
+ *
+ * LLM spans are shown in italics where that is safe (outside code, one line, no Markdown
+ * characters of their own, no asterisk of the answer's in the same paragraph), and a footer lists every LLM span with its model,
+ * tokens and time, so the marking never depends on rendering alone.
+ */
+import type { AnswerStats, RelayEvent } from '../core/relay/events';
+import type { ChatMessage } from '../core/slm/types';
+
+export interface LlmSpanNote {
+  text: string;
+  tokens: number;
+  durationMs?: number;
+  model: string;
+}
+
+const FENCE = /^( {0,3})(`{3,}|~{3,})/;
+
+/**
+ * Tracks where the Markdown written so far stands: inside a fenced code block or not, and
+ * what the current paragraph holds (emphasis we add must not pair with an asterisk of the
+ * answer's own, nor land inside an inline code span).
+ */
+export class FenceTracker {
+  private line = '';
+  private open: string | undefined;
+  private paragraph = '';
+
+  get inFence(): boolean {
+    return this.open !== undefined;
+  }
+
+  push(text: string): void {
+    for (const char of text) {
+      if (char === '\n') {
+        this.endLine(this.line);
+        this.paragraph = this.line.trim() === '' ? '' : `${this.paragraph}${this.line}\n`;
+        this.line = '';
+      } else {
+        this.line += char;
+      }
+    }
+  }
+
+  /** Italics may be added here: outside code, no lone asterisk or open inline code in this paragraph. */
+  get canEmphasize(): boolean {
+    if (this.inFence || FENCE.test(this.line)) return false;
+    const text = (this.paragraph + this.line).replace(/^( {0,3})[*+-](?=\s)/gm, '$1'); // list bullets are not emphasis
+    const backticks = (text.match(/`/g) ?? []).length;
+    return !text.includes('*') && backticks % 2 === 0;
+  }
+
+  private endLine(line: string): void {
+    const match = FENCE.exec(line);
+    if (!match) return;
+    const marker = match[2];
+    if (this.open === undefined) this.open = marker;
+    else if (marker[0] === this.open[0] && marker.length >= this.open.length && line.trim() === marker) this.open = undefined;
+  }
+}
+
+/** Italics around an LLM span when it cannot break the Markdown around it; else the text as is. */
+export function markLlmSpan(text: string, unsafeHere: boolean): string {
+  if (unsafeHere) return text;
+  const match = /^(\s*)([\s\S]*?)(\s*)$/.exec(text);
+  const [, lead, core, trail] = match ?? ['', '', text, ''];
+  if (core.length === 0 || /[\n*_`~\\[\]<>#|]/.test(core)) return text;
+  return `${lead}*${core}*${trail}`;
+}
+
+/** Builds the streamed Markdown of one answer from its events. */
+export class ChatAnswerFormatter {
+  private readonly fences = new FenceTracker();
+  private pendingLlm = '';
+  private pendingModel = '';
+  private pendingTokens = 0;
+  readonly llmSpans: LlmSpanNote[] = [];
+  /** The plain answer (no marking), kept for the next turn's history. */
+  answer = '';
+
+  /** Markdown to append for `event` ('' when nothing is to be shown yet). */
+  push(event: RelayEvent, model: string): string {
+    switch (event.type) {
+      case 'span':
+        this.answer += event.text;
+        if (event.source === 'llm') {
+          this.pendingLlm += event.text;
+          this.pendingTokens += event.tokens;
+          this.pendingModel = model;
+          return '';
+        }
+        return this.flushLlm() + this.write(event.text);
+      case 'call-end':
+        return this.flushLlm(event.durationMs);
+      case 'done':
+        return this.flushLlm();
+      default:
+        return '';
+    }
+  }
+
+  private write(text: string): string {
+    this.fences.push(text);
+    return text;
+  }
+
+  private flushLlm(durationMs?: number): string {
+    if (this.pendingLlm.length === 0) return '';
+    const text = this.pendingLlm;
+    this.llmSpans.push({ text, tokens: this.pendingTokens, durationMs, model: this.pendingModel });
+    this.pendingLlm = '';
+    this.pendingTokens = 0;
+    const shown = markLlmSpan(text, !this.fences.canEmphasize);
+    this.fences.push(text);
+    return shown;
+  }
+
+  /** Closes a code block the answer left open, so the footer renders as text. */
+  closeOpenBlocks(): string {
+    if (!this.fences.inFence) return '';
+    const close = '\n```\n';
+    this.fences.push(close);
+    return close;
+  }
+}
+
+function formatUsd(value: number | null): string {
+  if (value === null) return 'unknown (no price for this model)';
+  if (value === 0) return '$0';
+  return value < 0.01 ? `$${value.toPrecision(2)}` : `$${value.toFixed(2)}`;
+}
+
+function snippet(text: string, max = 48): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** The stats footer under an answer: shares, calls, cost, and each LLM span. */
+export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[]): string {
+  const share = `${(stats.llmTokenShare * 100).toFixed(1)}%`;
+  const parts = [
+    `SLM ${stats.slmTokens} tokens`,
+    `LLM ${stats.llmTokens} tokens (${share})`,
+    `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`,
+    `cost ${formatUsd(stats.costUsd)}`,
+  ];
+  if (stats.savedUsd !== null) parts.push(`saved ${formatUsd(stats.savedUsd)} vs LLM only`);
+  parts.push(`${(stats.elapsedMs / 1000).toFixed(1)} s`);
+  const lines = ['', '', '---', `**Relay** · ${parts.join(' · ')}`];
+  if (spans.length > 0) {
+    lines.push('', 'Written by the LLM (in italics above):');
+    for (const span of spans.slice(0, 10)) {
+      const time = span.durationMs !== undefined ? `, ${span.durationMs} ms` : '';
+      lines.push(`- ${span.model}: “${snippet(span.text).replace(/([*_`\\[\]<>])/g, '\\$1')}” (${span.tokens} tokens${time})`);
+    }
+    if (spans.length > 10) lines.push(`- … and ${spans.length - 10} more`);
+  }
+  if (stats.finishReason === 'cancelled') lines.push('', '_Stopped: the partial answer is kept._');
+  return `${lines.join('\n')}\n`;
+}
+
+/** One turn of chat history as the participant sees it. */
+export type HistoryTurn = { kind: 'request'; prompt: string } | { kind: 'response'; answer: string };
+
+/** The relay's messages: earlier turns of this participant, then the new prompt. */
+export function historyToMessages(history: HistoryTurn[], prompt: string, maxTurns = 20): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  for (const turn of history) {
+    if (turn.kind === 'request') {
+      if (turn.prompt.trim()) messages.push({ role: 'user', content: turn.prompt });
+    } else if (turn.answer.trim() && messages[messages.length - 1]?.role === 'user') {
+      messages.push({ role: 'assistant', content: turn.answer });
+    }
+  }
+  // A request without an answer (cancelled before a word) would leave two user turns in a row.
+  const paired = messages.filter((message, i) => !(message.role === 'user' && messages[i + 1]?.role === 'user'));
+  return [...paired.slice(-2 * maxTurns), { role: 'user', content: prompt }];
+}

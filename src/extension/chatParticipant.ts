@@ -1,0 +1,99 @@
+/**
+ * `@relay` in VS Code's Chat view: the same relay answer as the commands (through
+ * RelayService), streamed as Markdown with the LLM's spans in italics and a stats footer.
+ * Stopping the chat request stops the answer. Where the host has no chat API (older VS
+ * Code, some forks), nothing is registered.
+ */
+import * as vscode from 'vscode';
+import { ChatAnswerFormatter, historyToMessages, statsFooter, type HistoryTurn } from './chatMarkdown';
+import type { RelayService } from './relayService';
+
+export const CHAT_PARTICIPANT_ID = 'relay.chat';
+
+interface RelayChatResult extends vscode.ChatResult {
+  metadata: { answer: string };
+}
+
+const FIX_BUTTONS: Record<string, vscode.Command> = {
+  'set-key': { command: 'relay.setApiKey', title: 'Set API Key' },
+  'open-settings': { command: 'workbench.action.openSettings', title: 'Open Relay Settings', arguments: ['relay'] },
+  'pick-model': { command: 'relay.selectModel', title: 'Select Model' },
+};
+
+/** Plain text of an earlier response: our metadata when it is ours, else its Markdown. */
+function answerOf(turn: vscode.ChatResponseTurn): string {
+  const metadata = (turn.result as Partial<RelayChatResult>).metadata;
+  if (metadata && typeof metadata.answer === 'string') return metadata.answer;
+  return turn.response
+    .map((part) => (part instanceof vscode.ChatResponseMarkdownPart ? part.value.value : ''))
+    .join('');
+}
+
+function historyOf(context: vscode.ChatContext): HistoryTurn[] {
+  const turns: HistoryTurn[] = [];
+  for (const turn of context.history) {
+    if (turn.participant !== CHAT_PARTICIPANT_ID) continue;
+    if (turn instanceof vscode.ChatRequestTurn) turns.push({ kind: 'request', prompt: turn.prompt });
+    else if (turn instanceof vscode.ChatResponseTurn) turns.push({ kind: 'response', answer: answerOf(turn) });
+  }
+  return turns;
+}
+
+function handlerFor(service: RelayService): vscode.ChatRequestHandler {
+  return async (request, context, stream, token): Promise<RelayChatResult> => {
+    const prompt = request.prompt.trim();
+    if (!prompt) {
+      stream.markdown('Ask `@relay` a question: the small local model writes the answer and hands a few tokens to the LLM you configured.');
+      return { metadata: { answer: '' } };
+    }
+    if (token.isCancellationRequested) return { metadata: { answer: '' } };
+    const formatter = new ChatAnswerFormatter();
+    stream.progress('The small model is writing…');
+    let started = false;
+    // Stop only our own answer: the listener goes away as soon as it ends.
+    const cancel = token.onCancellationRequested(() => {
+      if (started) service.stop();
+    });
+    try {
+      started = true;
+      const outcome = await service.answer(historyToMessages(historyOf(context), prompt), {
+        onEvent: (event, model) => {
+          if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
+          const markdown = formatter.push(event, model);
+          if (markdown) stream.markdown(markdown);
+        },
+      });
+      started = false;
+      const closing = formatter.closeOpenBlocks();
+      if (closing) stream.markdown(closing);
+      if (outcome.error) {
+        stream.markdown(`\n\n**Relay:** ${outcome.error.message.replace(/([*_`\\])/g, '\\$1')}`);
+        const fix = outcome.error.fix ? FIX_BUTTONS[outcome.error.fix] : undefined;
+        if (fix) stream.button(fix);
+      }
+      if (outcome.stats) {
+        stream.markdown(statsFooter(outcome.stats, formatter.llmSpans));
+        if (outcome.stats.calls > 0) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
+      }
+      return { metadata: { answer: formatter.answer } };
+    } finally {
+      started = false;
+      cancel.dispose();
+    }
+  };
+}
+
+/** Registers `@relay` when the host has the chat API; undefined (and no error) where it has not. */
+export function registerChatParticipant(extensionUri: vscode.Uri, service: RelayService): vscode.Disposable | undefined {
+  const chat = (vscode as { chat?: Partial<typeof vscode.chat> }).chat;
+  if (typeof chat?.createChatParticipant !== 'function') return undefined;
+  try {
+    const participant = chat.createChatParticipant(CHAT_PARTICIPANT_ID, handlerFor(service));
+    participant.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
+    return participant;
+  } catch (error) {
+    // A host that declares the API but refuses the participant: the rest of Relay works without it.
+    console.warn(`Relay: the @relay chat participant is not available here (${error instanceof Error ? error.message : String(error)}).`);
+    return undefined;
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * "Relay: Select Model": the curated models (with size per variant and what they need,
+ * downloaded ones marked), the embedded demo model, "Use a local folder..." (checked by
+ * the runtime's model folder loader, its error shown) and any other hub repository.
+ * Downloads run in a cancellable progress notification (bytes and speed), resume where
+ * they stopped, and set relay.slm.modelFolder only once the model is whole.
+ */
+import * as vscode from 'vscode';
+import { downloadModel, type DownloadProgress } from '../core/models/downloader';
+import { formatBytes, isModelDownloadError, ModelDownloadError } from '../core/models/errors';
+import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubContext, type HubFile } from '../core/models/hubApi';
+import { DEFAULT_HUB_TIMEOUTS } from '../core/models/hubHttp';
+import { modelStatus } from '../core/models/modelStore';
+import { availableVariants, filesForVariant } from '../core/models/variantFiles';
+import { readModelFolder, SUPPORTED_MODEL_TYPES } from '../core/slm/modelFolder';
+import type { OnnxVariant } from '../core/slm/types';
+import { catalogModelForRepo, describeVariant, EMBEDDED_DEMO_ID, MODEL_CATALOG, sizeRange, variantOptions, type CatalogModel } from './modelCatalog';
+
+export const HUB_TOKEN_SECRET = 'relay.models.hubToken';
+const DEFAULT_ENDPOINT = 'https://huggingface.co';
+const TOKEN_HINT = 'run "Relay: Set Model Hub Token"';
+
+type PickId = { kind: 'catalog'; model: CatalogModel } | { kind: 'folder' } | { kind: 'other-repo' };
+
+/** The hub endpoint setting, validated (a bad value is an error naming the setting). */
+function hubEndpoint(): string {
+  const value = vscode.workspace.getConfiguration('relay').get<string>('models.hubEndpoint', DEFAULT_ENDPOINT).trim() || DEFAULT_ENDPOINT;
+  normalizeEndpoint(value);
+  return value.replace(/\/+$/, '');
+}
+
+async function hubContext(context: vscode.ExtensionContext, signal?: AbortSignal): Promise<HubContext> {
+  return { endpoint: hubEndpoint(), token: (await context.secrets.get(HUB_TOKEN_SECRET)) || undefined, signal, timeouts: DEFAULT_HUB_TIMEOUTS, tokenHint: TOKEN_HINT };
+}
+
+function storageRoot(context: vscode.ExtensionContext): string {
+  return context.globalStorageUri.fsPath;
+}
+
+async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: string): Promise<void> {
+  const config = vscode.workspace.getConfiguration('relay');
+  await config.update('slm.modelFolder', folder, vscode.ConfigurationTarget.Global);
+  await config.update('slm.variant', variant, vscode.ConfigurationTarget.Global);
+  void vscode.window.showInformationMessage(`Relay: the small model is now ${label}.`);
+}
+
+export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
+  const current = vscode.workspace.getConfiguration('relay').get<string>('slm.modelFolder', '').trim();
+  const root = storageRoot(context);
+  const items: (vscode.QuickPickItem & { pick?: PickId })[] = [{ label: 'Curated models', kind: vscode.QuickPickItemKind.Separator }];
+  for (const model of MODEL_CATALOG) {
+    const status = model.hubRepo ? safeStatus(root, model.hubRepo, model.revision) : undefined;
+    const isCurrent = model.id === EMBEDDED_DEMO_ID ? current === '' : status !== undefined && current === status.folder;
+    const downloaded = model.id === EMBEDDED_DEMO_ID ? 'built in' : status && status.variants.length > 0 ? `downloaded: ${status.variants.join(', ')}` : undefined;
+    items.push({
+      label: `${isCurrent ? '$(check) ' : ''}${model.label}`,
+      description: [downloaded, model.id === EMBEDDED_DEMO_ID ? undefined : sizeRange(model)].filter(Boolean).join(' · '),
+      detail: `${model.relayTrained ? 'Trained to call the LLM (command mode). ' : ''}${model.note} Needs ${model.needs}.${model.hubRepo ? ` ${model.hubRepo}` : ''}`,
+      pick: { kind: 'catalog', model },
+    });
+  }
+  items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator });
+  items.push({ label: '$(folder) Use a local folder...', description: 'an ONNX export: config.json, tokenizer.json, onnx/model*.onnx; works offline', pick: { kind: 'folder' } });
+  items.push({ label: '$(cloud-download) Another model hub repository...', description: 'an onnx-community style export, e.g. onnx-community/Qwen3-0.6B-ONNX', pick: { kind: 'other-repo' } });
+
+  const picked = await vscode.window.showQuickPick(items, { title: 'Relay: Select the small model', matchOnDescription: true, matchOnDetail: true });
+  if (!picked?.pick) return;
+  const choice = picked.pick;
+  if (choice.kind === 'folder') return pickLocalFolder();
+  if (choice.kind === 'catalog' && choice.model.id === EMBEDDED_DEMO_ID) return useFolder('', 'auto', 'the embedded demo model');
+  let repo: string;
+  let revision = 'main';
+  if (choice.kind === 'catalog') {
+    repo = choice.model.hubRepo as string;
+    revision = choice.model.revision;
+  } else {
+    const typed = await vscode.window.showInputBox({
+      title: 'Relay: model hub repository',
+      prompt: 'owner/name of an ONNX export in the transformers.js layout (onnx/model_q4.onnx, tokenizer.json, ...)',
+      placeHolder: 'onnx-community/Qwen3-0.6B-ONNX',
+      ignoreFocusOut: true,
+      validateInput: (value) => {
+        try {
+          checkRepoId(value.trim());
+          return undefined;
+        } catch (error) {
+          return (error as Error).message;
+        }
+      },
+    });
+    if (!typed) return;
+    repo = typed.trim();
+  }
+  await pickVariantAndDownload(context, repo, revision);
+}
+
+function safeStatus(root: string, repo: string, revision: string): ReturnType<typeof modelStatus> | undefined {
+  try {
+    return modelStatus(root, repo, revision);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Folder picker, validated by the runtime's loader; its error is shown with a way to try again. */
+async function pickLocalFolder(): Promise<void> {
+  for (;;) {
+    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model folder', title: 'Relay: the small model folder' });
+    if (!folder?.[0]) return;
+    const path = folder[0].fsPath;
+    try {
+      const model = readModelFolder(path, 'auto');
+      await useFolder(path, 'auto', `${path} (${model.config.modelType}, ${model.chosen.variant})`);
+      return;
+    } catch (error) {
+      const again = await vscode.window.showErrorMessage(`Relay cannot use this folder as a small model: ${(error as Error).message}`, 'Choose Another Folder');
+      if (again !== 'Choose Another Folder') return;
+    }
+  }
+}
+
+async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: string, revision: string): Promise<void> {
+  const root = storageRoot(context);
+  const status = modelStatus(root, repo, revision);
+  let listing: HubFile[] | undefined;
+  let listingError: unknown;
+  try {
+    const hub = await hubContext(context);
+    listing = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Relay: reading the file list of ${repo}…`, cancellable: true }, async (_progress, token) => {
+      const controller = new AbortController();
+      token.onCancellationRequested(() => controller.abort());
+      return listRepoFiles({ ...hub, signal: controller.signal }, repo, revision);
+    });
+  } catch (error) {
+    listingError = error;
+    if (isModelDownloadError(error) && error.code === 'cancelled') return;
+  }
+  if (listing && availableVariants(listing).length === 0) {
+    try {
+      filesForVariant(repo, listing, 'auto'); // throws the message that says what is missing
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Relay: ${(error as Error).message}`);
+      return;
+    }
+  }
+  if (listing && status.variants.length === 0) {
+    const unsupported = await unsupportedArchitecture(context, repo, revision);
+    if (unsupported) {
+      void vscode.window.showErrorMessage(`Relay: ${unsupported}`);
+      return;
+    }
+  }
+  const options = variantOptions({ listed: listing ? availableVariants(listing) : undefined, catalog: catalogModelForRepo(repo), downloaded: status.variants });
+  if (!listing && status.variants.length === 0) {
+    // Nothing downloaded to fall back on: say why the list could not be read (gated, offline...).
+    await showDownloadError(context, repo, revision, listingError ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`), 'auto');
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    options.map((option) => ({ label: describeVariant(option), option, detail: option.downloaded ? 'Use the downloaded copy' : 'Download from the model hub' })),
+    { title: `Relay: which variant of ${repo}?${listing ? '' : ' (offline: only downloaded ones)'}`, placeHolder: 'q4 and int8 are smallest and fastest on a CPU; fp16/fp32 are exact but larger' },
+  );
+  if (!picked) return;
+  const variant = picked.option.variant;
+  if (picked.option.downloaded) return useFolder(status.folder, variant, `${repo} (${variant}, downloaded)`);
+  if (!listing) return;
+  const files = filesForVariant(repo, listing, variant).files;
+  await runDownload(context, repo, revision, variant, files);
+}
+
+/** Why the repository's model cannot run here (its config.json's model_type), before gigabytes are fetched. */
+async function unsupportedArchitecture(context: vscode.ExtensionContext, repo: string, revision: string): Promise<string | undefined> {
+  let modelType: unknown;
+  try {
+    modelType = (JSON.parse(await readRepoText(await hubContext(context), repo, revision, 'config.json')) as { model_type?: unknown }).model_type;
+  } catch {
+    return undefined; // the download itself reports what is wrong
+  }
+  if (typeof modelType === 'string' && (SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) return undefined;
+  return `${repo} is a ${JSON.stringify(modelType)} model, which Relay's runtime does not run; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`;
+}
+
+function progressMessage(progress: DownloadProgress): string {
+  const speed = progress.bytesPerSecond > 0 ? ` · ${formatBytes(progress.bytesPerSecond)}/s` : '';
+  const file = progress.file ? ` · ${progress.file} (${progress.fileIndex}/${progress.fileCount})` : '';
+  if (progress.phase === 'checking') return 'checking what is already here…';
+  if (progress.phase === 'verifying') return `verifying ${progress.file ?? ''}…`;
+  return `${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}${speed}${file}`;
+}
+
+async function runDownload(context: vscode.ExtensionContext, repo: string, revision: string, variant: OnnxVariant, files: HubFile[]): Promise<void> {
+  const title = `Relay: downloading ${repo} (${variant})`;
+  try {
+    const hub = await hubContext(context);
+    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      const controller = new AbortController();
+      const cancel = token.onCancellationRequested(() => controller.abort());
+      let reportedPercent = 0;
+      try {
+        return await downloadModel({
+          endpoint: hub.endpoint,
+          repo,
+          revision,
+          files,
+          storageRoot: storageRoot(context),
+          variants: [variant],
+          token: hub.token,
+          tokenHint: TOKEN_HINT,
+          signal: controller.signal,
+          progressIntervalMs: 500,
+          onProgress: (p) => {
+            const percent = p.bytesTotal > 0 ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
+            progress.report({ message: progressMessage(p), increment: Math.max(0, percent - reportedPercent) });
+            reportedPercent = Math.max(reportedPercent, percent);
+          },
+        });
+      } finally {
+        cancel.dispose();
+      }
+    });
+    // The loader must accept what was downloaded before the setting points at it.
+    const model = readModelFolder(result.folder, variant);
+    const fetched = result.bytesDownloaded > 0 ? `${formatBytes(result.bytesDownloaded)} downloaded` : 'already downloaded';
+    await useFolder(result.folder, variant, `${repo} (${model.config.modelType}, ${variant}; ${fetched})`);
+  } catch (error) {
+    await showDownloadError(context, repo, revision, error, variant, files);
+  }
+}
+
+async function showDownloadError(context: vscode.ExtensionContext, repo: string, revision: string, error: unknown, variant: OnnxVariant | 'auto', files?: HubFile[]): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  if (isModelDownloadError(error) && error.code === 'cancelled') {
+    void vscode.window.showInformationMessage(`Relay: the download of ${repo} was cancelled. What was downloaded is kept; selecting the model again resumes it.`);
+    return;
+  }
+  const actions: string[] = [];
+  const code = isModelDownloadError(error) ? error.code : undefined;
+  if (code === 'gated') actions.push('Set Model Hub Token', 'Open Model Page');
+  if (code === 'network' || code === 'server' || code === 'disk_full' || code === 'checksum') actions.push('Retry');
+  const choice = await vscode.window.showErrorMessage(`Relay: ${message}`, ...actions);
+  if (choice === 'Set Model Hub Token') {
+    if (await setHubToken(context)) await pickVariantAndDownload(context, repo, revision);
+  } else if (choice === 'Open Model Page') {
+    await vscode.env.openExternal(vscode.Uri.parse(`${hubEndpoint()}/${repo}`));
+  } else if (choice === 'Retry') {
+    if (files && variant !== 'auto') await runDownload(context, repo, revision, variant, files);
+    else await pickVariantAndDownload(context, repo, revision);
+  }
+}
+
+/** "Relay: Set Model Hub Token": an access token for gated repositories, in SecretStorage only. */
+export async function setHubToken(context: vscode.ExtensionContext): Promise<boolean> {
+  const token = await vscode.window.showInputBox({
+    title: 'Relay: model hub access token',
+    prompt: 'A read token from huggingface.co/settings/tokens, for gated or private models. Stored in VS Code\'s secret storage. Leave empty to remove it.',
+    password: true,
+    ignoreFocusOut: true,
+  });
+  if (token === undefined) return false;
+  if (token.trim() === '') {
+    await context.secrets.delete(HUB_TOKEN_SECRET);
+    void vscode.window.showInformationMessage('Relay: the model hub token was removed.');
+    return false;
+  }
+  await context.secrets.store(HUB_TOKEN_SECRET, token.trim());
+  void vscode.window.showInformationMessage('Relay: the model hub token is stored.');
+  return true;
+}

@@ -1,0 +1,161 @@
+/**
+ * What was sent to the LLM for the last answer (the privacy view): each relay call with
+ * the tokens asked for and the text to continue, and each HTTP request exactly as it
+ * went out (URL and JSON body, retries included). Headers are never recorded, so an
+ * API key cannot show up here. No VS Code import: unit-tested with real providers.
+ */
+import type { SentRequest } from '../core/providers/types';
+import type { RelayEvent, RelayMode } from '../core/relay/events';
+import type { ChatMessage } from '../core/slm/types';
+
+export interface SentCall {
+  callIndex: number;
+  model: string;
+  requestedTokens: number;
+  /** The partial answer the LLM was asked to continue (from the engine's call-end). */
+  partialAnswer?: string;
+  /** HTTP requests of this call as sent; empty for a local (onnx-local) LLM. */
+  requests: SentRequest[];
+  tokensWritten?: number;
+  finishReason?: string;
+}
+
+export interface SentAnswer {
+  startedAt: Date;
+  mode: RelayMode;
+  /** Where the LLM is: provider kind and model, or why there is none. */
+  provider: string;
+  /** True when the LLM runs on this machine (onnx-local): nothing leaves it. */
+  local: boolean;
+  messages: ChatMessage[];
+  calls: SentCall[];
+  /** Requests that arrived outside a call (should not happen; shown rather than hidden). */
+  unattributed: SentRequest[];
+  finished: boolean;
+}
+
+export class SentRequestLog {
+  private current: SentAnswer | undefined;
+  private listeners: (() => void)[] = [];
+
+  /** The last answer's record (the one being written, while it is). */
+  get last(): SentAnswer | undefined {
+    return this.current;
+  }
+
+  /** Called when the record changes (an open view refreshes). */
+  onChange(listener: () => void): { dispose(): void } {
+    this.listeners.push(listener);
+    return { dispose: () => (this.listeners = this.listeners.filter((l) => l !== listener)) };
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  begin(info: { mode: RelayMode; provider: string; local: boolean; messages: ChatMessage[] }): void {
+    this.current = { startedAt: new Date(), ...info, messages: info.messages.map((m) => ({ ...m })), calls: [], unattributed: [], finished: false };
+    this.changed();
+  }
+
+  /** A provider's onRequest: attached to the call in progress. */
+  recordRequest(request: SentRequest): void {
+    if (!this.current) return;
+    const copy = { url: withoutCredentials(request.url), body: structuredCloneSafe(request.body) };
+    const call = this.current.calls[this.current.calls.length - 1];
+    if (call && call.finishReason === undefined) call.requests.push(copy);
+    else this.current.unattributed.push(copy);
+  }
+
+  onEvent(event: RelayEvent): void {
+    const answer = this.current;
+    if (!answer) return;
+    if (event.type === 'call-start') {
+      answer.calls.push({ callIndex: event.callIndex, model: event.model, requestedTokens: event.requestedTokens, requests: [] });
+    } else if (event.type === 'call-end') {
+      const call = answer.calls.find((c) => c.callIndex === event.callIndex);
+      if (call) {
+        call.partialAnswer = event.sentPartialAnswer;
+        call.tokensWritten = event.tokens;
+        call.finishReason = event.finishReason;
+      }
+    } else if (event.type === 'done') {
+      answer.finished = true;
+      this.changed();
+    }
+  }
+}
+
+/** A URL with any user:password@ part removed (a base URL may carry one). */
+function withoutCredentials(text: string): string {
+  try {
+    const url = new URL(text);
+    if (!url.username && !url.password) return text;
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return text;
+  }
+}
+
+function structuredCloneSafe(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value)) as unknown;
+  } catch {
+    return String(value);
+  }
+}
+
+/** A fence longer than any run of backticks in `text`, so the text cannot close it. */
+function fence(text: string): string {
+  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+  return '`'.repeat(longest + 1);
+}
+
+function block(text: string, language = ''): string {
+  const f = fence(text);
+  return `${f}${language}\n${text}\n${f}`;
+}
+
+/** The read-only document "Relay: Show What Was Sent" opens. */
+export function renderSentDocument(answer: SentAnswer | undefined): string {
+  if (!answer) {
+    return '# What Relay sent to the LLM\n\nNo answer has been written in this window yet. Ask something, then run "Relay: Show What Was Sent" again.\n';
+  }
+  const lines: string[] = [];
+  const requestCount = answer.calls.reduce((sum, call) => sum + call.requests.length, 0) + answer.unattributed.length;
+  lines.push('# What Relay sent to the LLM for the last answer', '');
+  lines.push(`- Started: ${answer.startedAt.toISOString()}${answer.finished ? '' : ' (still being written)'}`);
+  lines.push(`- Mode: ${answer.mode}`);
+  lines.push(`- LLM: ${answer.provider}`);
+  lines.push(`- Calls: ${answer.calls.length}; HTTP requests: ${requestCount}`);
+  lines.push('- API keys travel in request headers, which are not shown here and never recorded.');
+  lines.push('');
+  if (answer.calls.length === 0 && answer.unattributed.length === 0) {
+    const why =
+      answer.mode === 'slm-only'
+        ? 'Local only (SLM only): the LLM is never contacted.'
+        : 'The small model wrote the whole answer without asking for help.';
+    lines.push(`**Nothing was sent to the LLM.** ${why}`, '');
+  }
+  if (answer.local && answer.calls.length > 0) lines.push('The LLM is a local ONNX model (onnx-local): nothing left this machine.', '');
+  lines.push('## The question (as the conversation given to the relay)', '');
+  for (const message of answer.messages) lines.push(`**${message.role}:**`, '', block(message.content), '');
+  for (const call of answer.calls) {
+    lines.push(`## Call ${call.callIndex + 1}: ${call.model}, at most ${call.requestedTokens} tokens`, '');
+    if (call.tokensWritten !== undefined) lines.push(`The LLM wrote ${call.tokensWritten} tokens (finish: ${call.finishReason}).`, '');
+    if (call.partialAnswer !== undefined) {
+      lines.push('The answer so far, which the LLM was asked to continue:', '', call.partialAnswer.length > 0 ? block(call.partialAnswer) : '_(empty: the LLM starts the answer)_', '');
+    }
+    call.requests.forEach((request, index) => {
+      const retry = index > 0 ? ' (sent again after the one before failed)' : '';
+      lines.push(`### Request ${index + 1}${retry}: POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+    });
+  }
+  if (answer.unattributed.length > 0) {
+    lines.push('## Other requests', '');
+    for (const request of answer.unattributed) lines.push(`### POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}

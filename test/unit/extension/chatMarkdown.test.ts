@@ -1,0 +1,128 @@
+// The @relay chat participant's Markdown: LLM spans in italics where safe (checked by
+// rendering with markdown-it, as VS Code's chat renders CommonMark), left alone inside
+// code, a footer naming every LLM span; history turned into the relay's messages.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import MarkdownIt from 'markdown-it';
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import { ChatAnswerFormatter, FenceTracker, historyToMessages, markLlmSpan, statsFooter } from '../../../src/extension/chatMarkdown';
+
+const md = new MarkdownIt();
+
+function slm(text: string): RelayEvent {
+  return { type: 'span', source: 'slm', text, tokens: 1 };
+}
+function llm(text: string, callIndex = 0): RelayEvent {
+  return { type: 'span', source: 'llm', text, tokens: 2, callIndex };
+}
+function callEnd(callIndex = 0, durationMs = 120): RelayEvent {
+  return { type: 'call-end', callIndex, tokens: 2, durationMs, finishReason: 'length', usage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false }, sentPartialAnswer: '' };
+}
+
+function stream(events: RelayEvent[]): { markdown: string; formatter: ChatAnswerFormatter } {
+  const formatter = new ChatAnswerFormatter();
+  let markdown = '';
+  for (const event of events) markdown += formatter.push(event, 'gpt-4o-mini');
+  markdown += formatter.closeOpenBlocks();
+  return { markdown, formatter };
+}
+
+const STATS: AnswerStats = {
+  mode: 'command',
+  slmTokens: 40,
+  llmTokens: 2,
+  llmTokenShare: 2 / 42,
+  calls: 1,
+  llmUsage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+  costUsd: 0.0000123,
+  llmOnlyCostUsd: 0.00031,
+  savedUsd: 0.0002977,
+  elapsedMs: 1234,
+  finishReason: 'eos',
+};
+
+test('an LLM span in prose renders in italics, mid-word too, and the plain answer is kept unmarked', () => {
+  const { markdown, formatter } = stream([slm('So 47 times 6 is 2'), llm('82'), callEnd(), slm(', plus 28 is 310.'), { type: 'done', answer: '', stats: STATS }]);
+  assert.equal(formatter.answer, 'So 47 times 6 is 282, plus 28 is 310.');
+  const html = md.render(markdown);
+  assert.match(html, /is 2<em>82<\/em>, plus/);
+  assert.deepEqual(formatter.llmSpans, [{ text: '82', tokens: 2, durationMs: 120, model: 'gpt-4o-mini' }]);
+});
+
+test('an asterisk of the answer in the same paragraph (47*6) blocks the italics, which would pair with it; the next paragraph is marked again', () => {
+  const { markdown } = stream([slm('So 47*6 is 2'), llm('82'), callEnd(0), slm('.\n\n- Then 282+28 is 3'), llm('10', 1), callEnd(1), slm('.')]);
+  const html = md.render(markdown);
+  assert.match(html, /So 47\*6 is 282\./, 'the answer renders as written, no emphasis pairing');
+  assert.match(html, /<li>Then 282\+28 is 3<em>10<\/em>\.<\/li>/);
+});
+
+test('inside an inline code span the LLM span is left as it is', () => {
+  const { markdown } = stream([slm('Call `parse('), llm('x'), callEnd(), slm(')` now.')]);
+  assert.match(md.render(markdown), /<code>parse\(x\)<\/code>/);
+});
+
+test('leading and trailing spaces stay outside the emphasis, so it still renders', () => {
+  assert.equal(markLlmSpan(' two and three ', false), ' *two and three* ');
+  assert.match(md.render(`we add${markLlmSpan(' two and three ', false)}to get five`), /we add <em>two and three<\/em> to get five/);
+});
+
+test('inside a fenced code block the LLM span is left as it is (no stray asterisks in code)', () => {
+  const { markdown } = stream([slm('Here:\n```js\nconst x = '), llm('42'), callEnd(), slm(';\n```\nDone.')]);
+  assert.ok(markdown.includes('const x = 42;'));
+  const html = md.render(markdown);
+  assert.match(html, /<code class="language-js">const x = 42;\n<\/code>/);
+  assert.doesNotMatch(html, /\*42\*/);
+});
+
+test('a span with Markdown characters or a line break is not wrapped', () => {
+  assert.equal(markLlmSpan('a*b', false), 'a*b');
+  assert.equal(markLlmSpan('line\nnext', false), 'line\nnext');
+  assert.equal(markLlmSpan('   ', false), '   ');
+});
+
+test('an answer that stops inside a code block gets the block closed before the footer', () => {
+  const { markdown } = stream([slm('```python\nprint(1')]);
+  const html = md.render(markdown + statsFooter(STATS, []));
+  assert.match(html, /<strong>Relay<\/strong>/, 'the footer renders as text, not code');
+});
+
+test('the fence tracker follows open and close fences, tildes and longer fences', () => {
+  const fences = new FenceTracker();
+  fences.push('text\n````\n```\n');
+  assert.equal(fences.inFence, true, 'a shorter fence does not close a longer one');
+  fences.push('````\n~~~\n');
+  assert.equal(fences.inFence, true);
+  fences.push('~~~\n');
+  assert.equal(fences.inFence, false);
+});
+
+test('the footer gives the shares, calls, cost, savings and each LLM span with its model, tokens and time', () => {
+  const footer = statsFooter(STATS, [{ text: '82', tokens: 2, durationMs: 120, model: 'gpt-4o-mini' }]);
+  assert.match(footer, /\*\*Relay\*\* · SLM 40 tokens · LLM 2 tokens \(4\.8%\) · 1 call · cost \$0\.000012 · saved \$0\.00030 vs LLM only · 1\.2 s/);
+  assert.match(footer, /- gpt-4o-mini: “82” \(2 tokens, 120 ms\)/);
+  const unknown = statsFooter({ ...STATS, costUsd: null, savedUsd: null, finishReason: 'cancelled' }, []);
+  assert.match(unknown, /cost unknown \(no price for this model\)/);
+  assert.doesNotMatch(unknown, /saved/);
+  assert.match(unknown, /Stopped: the partial answer is kept/);
+});
+
+test('history: earlier @relay turns become user/assistant pairs; an unanswered request is dropped', () => {
+  const messages = historyToMessages(
+    [
+      { kind: 'request', prompt: 'What is 2+3?' },
+      { kind: 'response', answer: '5' },
+      { kind: 'request', prompt: 'cancelled one' },
+      { kind: 'response', answer: '' },
+      { kind: 'request', prompt: 'And times 4?' },
+      { kind: 'response', answer: '20' },
+    ],
+    'Minus 1?',
+  );
+  assert.deepEqual(messages, [
+    { role: 'user', content: 'What is 2+3?' },
+    { role: 'assistant', content: '5' },
+    { role: 'user', content: 'And times 4?' },
+    { role: 'assistant', content: '20' },
+    { role: 'user', content: 'Minus 1?' },
+  ]);
+});

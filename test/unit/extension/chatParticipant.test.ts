@@ -1,0 +1,163 @@
+// The @relay chat participant's handler on real parts (a scripted ONNX SLM, the relay
+// engine, the openai-completions provider over HTTP to a local server); only the VS Code
+// API is a stand-in (vscodeStub.ts), since no chat view exists outside VS Code.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { useVscodeStub, registered, chat, ChatRequestTurn, ChatResponseTurn, ChatResponseMarkdownPart } from './vscodeStub';
+useVscodeStub();
+import { runRelay } from '../../../src/core/relay/engine';
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import type { ChatMessage } from '../../../src/core/slm/types';
+import { hang, type FakeServer } from '../providers/servers/harness';
+import { completionsProvider, disposeRuntimes, openAiStream, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
+import type { LlmProvider } from '../../../src/core/providers/types';
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { registerChatParticipant, CHAT_PARTICIPANT_ID } = require('../../../src/extension/chatParticipant') as typeof import('../../../src/extension/chatParticipant');
+
+const TIMELINE = [{ text: 'First,' }, { text: ' we add' }, { text: '<call>3</call>' }, { text: ' two and three', source: 'external' as const }, { text: ' to get five.' }];
+
+/** RelayService's answer/stop contract, on the real engine. */
+class EngineService {
+  stopCalls = 0;
+  seenMessages: ChatMessage[][] = [];
+  private controller: AbortController | undefined;
+  constructor(
+    private readonly slm: ScriptedSlm,
+    private readonly llm: LlmProvider,
+  ) {}
+  async answer(messages: ChatMessage[], sink: { onEvent(event: RelayEvent, model: string): void }): Promise<{ answer: string; stats?: AnswerStats; error?: { message: string; fix?: string } }> {
+    this.seenMessages.push(messages);
+    const controller = (this.controller = new AbortController());
+    let stats: AnswerStats | undefined;
+    let answer = '';
+    for await (const event of runRelay({ mode: 'command', slm: this.slm.runtime, llm: this.llm, messages, prompt: this.slm.prompt, slmSampling: { temperature: 0 }, llmTemperature: 0, signal: controller.signal })) {
+      sink.onEvent(event, this.llm.model);
+      if (event.type === 'done') {
+        stats = event.stats;
+        answer = event.answer;
+      }
+    }
+    return { answer, stats };
+  }
+  stop(): boolean {
+    this.stopCalls += 1;
+    this.controller?.abort();
+    return true;
+  }
+}
+
+/** A ChatResponseStream that records what the handler streamed. */
+function recordingStream() {
+  const out = { markdown: '', progress: [] as string[], buttons: [] as { command: string; title: string }[] };
+  return {
+    out,
+    stream: {
+      markdown: (text: string) => void (out.markdown += text),
+      progress: (text: string) => void out.progress.push(text),
+      button: (command: { command: string; title: string }) => void out.buttons.push(command),
+    },
+  };
+}
+
+function cancellationToken() {
+  const listeners: (() => void)[] = [];
+  const token = {
+    isCancellationRequested: false,
+    onCancellationRequested: (listener: () => void) => {
+      listeners.push(listener);
+      return { dispose: () => listeners.splice(listeners.indexOf(listener), 1) };
+    },
+  };
+  return { token, cancel: () => ((token.isCancellationRequested = true), [...listeners].forEach((l) => l())), listeners };
+}
+
+let slm: ScriptedSlm;
+let server: FakeServer;
+let provider: LlmProvider;
+
+before(async () => {
+  slm = await scriptedSlm(TIMELINE);
+  ({ server, provider } = await completionsProvider(slm.prompt));
+});
+
+after(async () => {
+  await server?.close();
+  await disposeRuntimes();
+});
+
+function handlerFor(service: EngineService) {
+  registered.length = 0;
+  const participant = registerChatParticipant({ path: '/ext' } as never, service as never);
+  assert.ok(participant);
+  assert.equal(registered[0].id, CHAT_PARTICIPANT_ID);
+  return registered[0].handler;
+}
+
+test('streams the relay answer with the LLM span in italics, a stats footer and a Show What Was Sent button; history of @relay only', async () => {
+  server.enqueue(openAiStream({ pieces: [' two', ' and three'], finishReason: 'length' }));
+  const service = new EngineService(slm, provider);
+  const handler = handlerFor(service);
+  const { out, stream } = recordingStream();
+  const { token, listeners } = cancellationToken();
+  const history = [
+    new ChatRequestTurn('What is 1+1?', CHAT_PARTICIPANT_ID),
+    new ChatResponseTurn([new ChatResponseMarkdownPart('*2* with footer')], { metadata: { answer: '2' } }, CHAT_PARTICIPANT_ID),
+    new ChatRequestTurn('unrelated', 'other.participant'),
+  ];
+  const result = (await handler({ prompt: 'What is two plus three?' }, { history }, stream, token)) as { metadata: { answer: string } };
+  assert.equal(result.metadata.answer, 'First, we add two and three to get five.');
+  assert.ok(out.markdown.startsWith('First, we add *two and three* to get five.'), out.markdown);
+  assert.match(out.markdown, /\*\*Relay\*\* · SLM \d+ tokens · LLM \d+ tokens \(\d+\.\d%\) · 1 call/);
+  assert.match(out.markdown, /- Qwen\/Qwen3-8B: “two and three” \(\d+ tokens, \d+ ms\)/);
+  assert.deepEqual(out.buttons, [{ command: 'relay.showSentToLlm', title: 'Show What Was Sent' }]);
+  assert.ok(out.progress.some((p) => /Qwen\/Qwen3-8B is writing up to 3 tokens/.test(p)));
+  assert.deepEqual(service.seenMessages[0], [
+    { role: 'user', content: 'What is 1+1?' },
+    { role: 'assistant', content: '2' },
+    { role: 'user', content: 'What is two plus three?' },
+  ]);
+  assert.equal(listeners.length, 0, 'the cancellation listener is removed when the answer ends');
+});
+
+test("stopping the chat request stops the answer mid-call; the partial answer and a 'Stopped' footer remain", async () => {
+  server.enqueue(hang);
+  const service = new EngineService(slm, provider);
+  const handler = handlerFor(service);
+  const { out, stream } = recordingStream();
+  const { token, cancel } = cancellationToken();
+  // Cancel as soon as the LLM call starts: the server never answers, so only the stop ends it.
+  const progress = stream.progress;
+  stream.progress = (text: string) => {
+    progress(text);
+    if (/is writing up to/.test(text)) cancel();
+  };
+  const result = (await handler({ prompt: 'What is two plus three?' }, { history: [] }, stream, token)) as { metadata: { answer: string } };
+  assert.equal(service.stopCalls, 1);
+  assert.equal(result.metadata.answer, 'First, we add');
+  assert.match(out.markdown, /Stopped: the partial answer is kept/);
+});
+
+test('an error is shown with the button that fixes it', async () => {
+  const service = {
+    answer: async () => ({ answer: '', error: { message: 'The API key for openai-chat was refused (HTTP 401).', fix: 'set-key' } }),
+    stop: () => false,
+  };
+  registered.length = 0;
+  registerChatParticipant({ path: '/ext' } as never, service as never);
+  const { out, stream } = recordingStream();
+  await registered[0].handler({ prompt: 'hi' }, { history: [] }, stream, cancellationToken().token);
+  assert.match(out.markdown, /\*\*Relay:\*\* The API key for openai-chat was refused/);
+  assert.deepEqual(out.buttons, [{ command: 'relay.setApiKey', title: 'Set API Key' }]);
+});
+
+test('where the host has no chat API, nothing is registered and nothing throws', () => {
+  const original = chat.createChatParticipant;
+  (chat as { createChatParticipant?: unknown }).createChatParticipant = undefined;
+  try {
+    assert.equal(registerChatParticipant({ path: '/ext' } as never, {} as never), undefined);
+  } finally {
+    chat.createChatParticipant = original;
+  }
+});

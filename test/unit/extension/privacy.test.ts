@@ -1,0 +1,133 @@
+// Privacy on real parts: local only (slm-only) never contacts the LLM, even when the
+// small model writes a command and a provider is at hand; "Show What Was Sent" records
+// exactly the bodies the LLM servers received (retries included), and never the key.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createProvider } from '../../../src/core/providers/factory';
+import { apiKeyName, MemorySecretStore } from '../../../src/core/providers/secrets';
+import type { LlmProvider, ProviderKind, SentRequest } from '../../../src/core/providers/types';
+import { collectRelay } from '../../../src/core/relay/engine';
+import { renderSentDocument, SentRequestLog } from '../../../src/extension/sentRequests';
+import { anthropicStream } from '../providers/servers/anthropic';
+import { collect, FAST, REQUEST } from '../providers/servers/collect';
+import { startFakeServer, type FakeServer } from '../providers/servers/harness';
+import { ollamaStream } from '../providers/servers/ollama';
+import { openAiErrors, openAiStream, requireBearer } from '../providers/servers/openai';
+import { disposeRuntimes, QUESTION, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
+
+const KEY = 'sk-test-PRIVACY-5f2c9e';
+const TIMELINE = [{ text: 'First,' }, { text: ' we add' }, { text: '<call>3</call>' }, { text: ' two and three', source: 'external' as const }, { text: ' to get five.' }];
+
+let slm: ScriptedSlm;
+let server: FakeServer;
+
+function completions(log: SentRequestLog, secrets = new MemorySecretStore({ [apiKeyName('openai-completions')]: KEY })): LlmProvider {
+  return createProvider(
+    { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: (_m, partial) => slm.prompt + partial, ...FAST, maxRetries: 2 },
+    secrets,
+    { onRequest: (request) => log.recordRequest(request) },
+  );
+}
+
+before(async () => {
+  slm = await scriptedSlm(TIMELINE);
+  server = await startFakeServer(requireBearer(KEY, openAiStream({ pieces: [' two', ' and three'], finishReason: 'length' })));
+});
+
+after(async () => {
+  await server?.close();
+  await disposeRuntimes();
+});
+
+describe('local only', () => {
+  test('slm-only never sends a request, though the SLM writes <call>3</call> and a provider is configured; command mode on the same parts does', async () => {
+    const log = new SentRequestLog();
+    const provider = completions(log);
+    const before = server.requests.length;
+    log.begin({ mode: 'slm-only', provider: 'none (local only)', local: false, messages: QUESTION });
+    const local = await collectRelay({ mode: 'slm-only', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 } }, (event) => log.onEvent(event));
+    assert.equal(server.requests.length, before, 'no request reached the LLM server');
+    assert.equal(local.stats.calls, 0);
+    assert.equal(local.stats.llmTokens, 0);
+    assert.equal(local.answer, 'First, we add two and three to get five.', 'the SLM wrote on past its command');
+    assert.match(renderSentDocument(log.last), /\*\*Nothing was sent to the LLM\.\*\* Local only \(SLM only\): the LLM is never contacted\./);
+
+    // The contrast: the same SLM and provider in command mode do reach the server.
+    const relayed = await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 });
+    assert.equal(relayed.stats.calls, 1);
+    assert.equal(server.requests.length, before + 1);
+  });
+});
+
+describe('what was sent', () => {
+  test('a relay answer: the log holds the call, the partial answer and the exact body the server got; the document shows them and not the key', async () => {
+    const log = new SentRequestLog();
+    const provider = completions(log);
+    const before = server.requests.length;
+    log.begin({ mode: 'command', provider: 'openai-completions Qwen/Qwen3-8B', local: false, messages: QUESTION });
+    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) => log.onEvent(event));
+    const received = server.requests.slice(before);
+    assert.equal(received.length, 1);
+    const answer = log.last!;
+    assert.equal(answer.finished, true);
+    assert.equal(answer.calls.length, 1);
+    const call = answer.calls[0];
+    assert.equal(call.requestedTokens, 3);
+    assert.equal(call.partialAnswer, 'First, we add');
+    assert.equal(call.requests.length, 1);
+    assert.deepEqual(call.requests[0].body, received[0].body, 'the recorded body is the one the server received');
+    assert.equal(call.requests[0].url, `${server.url}${received[0].path}`);
+    assert.equal(received[0].headers.authorization, `Bearer ${KEY}`, 'the key did travel, in a header');
+
+    const document = renderSentDocument(answer);
+    assert.ok(!document.includes(KEY), 'the key is not in the document');
+    assert.ok(document.includes(JSON.stringify(slm.prompt + 'First, we add').slice(1, -1)), 'the exact prompt text is shown');
+    assert.match(document, /"max_tokens": 3/);
+    assert.match(document, /## Call 1: Qwen\/Qwen3-8B, at most 3 tokens/);
+    assert.match(document, new RegExp(`### Request 1: POST ${server.url.replace(/\./g, '\\.')}/v1/completions`));
+  });
+
+  test('a retried request is recorded twice, the second marked as sent again', async () => {
+    const log = new SentRequestLog();
+    const provider = completions(log);
+    server.enqueue(openAiErrors.server(), requireBearer(KEY, openAiStream({ pieces: [' two', ' and three'], finishReason: 'length' })));
+    log.begin({ mode: 'command', provider: 'openai-completions', local: false, messages: QUESTION });
+    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) => log.onEvent(event));
+    const call = log.last!.calls[0];
+    assert.equal(call.requests.length, 2);
+    assert.deepEqual(call.requests[0].body, call.requests[1].body);
+    assert.match(renderSentDocument(log.last), /### Request 2 \(sent again after the one before failed\)/);
+  });
+
+  for (const kind of ['openai-chat', 'anthropic', 'ollama'] as ProviderKind[]) {
+    test(`${kind}: the recorded body equals the body the server received; no key anywhere in the record`, async () => {
+      const responder =
+        kind === 'anthropic'
+          ? anthropicStream({ pieces: [' Paris'] }, KEY)
+          : kind === 'ollama'
+            ? ollamaStream({ pieces: [' Paris'] })
+            : requireBearer(KEY, openAiStream({ pieces: [' Paris'], finishReason: 'stop' }));
+      const fake = await startFakeServer(responder);
+      try {
+        const sent: SentRequest[] = [];
+        const baseUrl = kind === 'ollama' ? fake.url : `${fake.url}/v1`;
+        const provider = createProvider({ kind, baseUrl, model: 'some-model', ...FAST }, new MemorySecretStore({ [apiKeyName(kind)]: KEY }), { onRequest: (r) => sent.push(r) });
+        await collect(provider, REQUEST);
+        assert.equal(sent.length, fake.requests.length);
+        assert.deepEqual(sent[0].body, fake.requests[0].body);
+        assert.ok(!JSON.stringify(sent).includes(KEY));
+      } finally {
+        await fake.close();
+      }
+    });
+  }
+
+  test('credentials in a base URL are taken out of the record', () => {
+    const log = new SentRequestLog();
+    log.begin({ mode: 'command', provider: 'x', local: false, messages: QUESTION });
+    log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm' });
+    log.recordRequest({ url: 'https://user:secret-pass@llm.example/v1/completions', body: { prompt: 'p' } });
+    assert.equal(log.last!.calls[0].requests[0].url, 'https://llm.example/v1/completions');
+    assert.ok(!renderSentDocument(log.last).includes('secret-pass'));
+  });
+});

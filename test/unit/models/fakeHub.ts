@@ -1,0 +1,263 @@
+/**
+ * A local model hub for the downloader tests, on two 127.0.0.1 servers (port 0) that
+ * behave like huggingface.co and its CDN:
+ * - hub: `GET /api/models/<repo>/tree/<rev>?recursive=true` (listing with size, git oid,
+ *   lfs.oid = sha256); `HEAD|GET /<repo>/resolve/<rev>/<path>`: small files answered
+ *   directly (ETag = git blob id, X-Repo-Commit), LFS files (.onnx, *_data) with a 302 to
+ *   the CDN carrying X-Linked-Etag (sha256), X-Linked-Size and X-Repo-Commit; 401/403 for
+ *   gated repos, 401 RepoNotFound / 404 RevisionNotFound / 404 EntryNotFound;
+ * - cdn: `GET /blobs/<sha256>` with Range (206 + Content-Range) and faults: drop the
+ *   connection after N bytes, stall after N bytes, corrupt the bytes, ignore Range.
+ * Every request is recorded; close() destroys every socket (stalled transfers included).
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+export interface RepoSpec {
+  /** The 40-hex commit that `main` (and the commit itself) resolve to. */
+  commit: string;
+  files: Record<string, Buffer>;
+  /** 'gated': 401 without a token, 403 with any token but `grantedToken`. */
+  gated?: { grantedToken: string };
+}
+
+export interface CdnFault {
+  /** Send this many bytes of the body, then destroy the socket (per matching request). */
+  dropAfterBytes?: number;
+  /** Send this many bytes, then send nothing more until the client goes away. */
+  stallAfterBytes?: number;
+  /** Flip a byte in the middle of the body. */
+  corrupt?: boolean;
+  /** Answer 200 with the whole file even when a Range was asked. */
+  ignoreRange?: boolean;
+}
+
+export interface LoggedRequest {
+  server: 'hub' | 'cdn';
+  method: string;
+  path: string;
+  range?: string;
+  authorization?: string;
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function gitOid(data: Buffer): string {
+  return createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+}
+
+export function isLfs(path: string): boolean {
+  return /\.onnx$|\.onnx_data|\.onnx\.data/.test(path);
+}
+
+/** Deterministic pseudo-random bytes (a stand-in for weights). */
+export function bytes(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < length; i += 1) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    out[i] = state & 0xff;
+  }
+  return out;
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return `http://127.0.0.1:${address.port}`;
+}
+
+export class FakeHub {
+  readonly log: LoggedRequest[] = [];
+  /** Faults of the CDN by file path, one per request in order (then the file is served normally). */
+  readonly cdnFaults = new Map<string, CdnFault[]>();
+  /** Files answered 500 on the next N GETs of their resolve URL, by path. */
+  readonly serverErrors = new Map<string, number>();
+  /** Called when a stalled transfer has sent its bytes (lets a test cancel at that point). */
+  onStall: ((path: string) => void) | undefined;
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    private readonly hubServer: Server,
+    private readonly cdnServer: Server,
+    readonly endpoint: string,
+    readonly cdn: string,
+    readonly repos: Map<string, RepoSpec>,
+  ) {
+    for (const server of [hubServer, cdnServer]) {
+      server.on('connection', (socket) => {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+      });
+    }
+  }
+
+  static async start(repos: Record<string, RepoSpec>): Promise<FakeHub> {
+    const holder: { hub?: FakeHub } = {};
+    const hubServer = createServer((req, res) => holder.hub!.handleHub(req, res));
+    const cdnServer = createServer((req, res) => holder.hub!.handleCdn(req, res));
+    const endpoint = await listen(hubServer);
+    const cdn = await listen(cdnServer);
+    holder.hub = new FakeHub(hubServer, cdnServer, endpoint, cdn, new Map(Object.entries(repos)));
+    return holder.hub;
+  }
+
+  requests(filter: Partial<LoggedRequest> & { pathIncludes?: string } = {}): LoggedRequest[] {
+    return this.log.filter(
+      (entry) =>
+        (filter.server === undefined || entry.server === filter.server) &&
+        (filter.method === undefined || entry.method === filter.method) &&
+        (filter.pathIncludes === undefined || entry.path.includes(filter.pathIncludes)),
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all([this.hubServer, this.cdnServer].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+
+  private record(server: 'hub' | 'cdn', req: IncomingMessage): void {
+    this.log.push({ server, method: req.method ?? '', path: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization });
+  }
+
+  private error(res: ServerResponse, status: number, code: string, message: string): void {
+    res.writeHead(status, { 'content-type': 'application/json', 'x-error-code': code });
+    res.end(JSON.stringify({ error: message }));
+  }
+
+  /** 401/403 for a gated repo the request may not read; true when it answered. */
+  private refusedAccess(spec: RepoSpec, req: IncomingMessage, res: ServerResponse): boolean {
+    if (!spec.gated) return false;
+    const auth = req.headers.authorization;
+    if (!auth) {
+      this.error(res, 401, 'GatedRepo', 'Access to this model is restricted. You must have access to it and be authenticated.');
+      return true;
+    }
+    if (auth !== `Bearer ${spec.gated.grantedToken}`) {
+      this.error(res, 403, 'GatedRepo', 'Access to this model is restricted and you are not in the authorized list.');
+      return true;
+    }
+    return false;
+  }
+
+  private handleHub(req: IncomingMessage, res: ServerResponse): void {
+    this.record('hub', req);
+    const url = new URL(req.url ?? '/', this.endpoint);
+    const path = decodeURIComponent(url.pathname);
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(path);
+    if (tree) return this.serveTree(tree[1], tree[2], req, res);
+    const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
+    if (resolve) return this.serveResolve(resolve[1], resolve[2], resolve[3], req, res);
+    this.error(res, 404, 'NotFound', 'not found');
+  }
+
+  private repoAt(repo: string, revision: string, res: ServerResponse): RepoSpec | undefined {
+    const spec = this.repos.get(repo);
+    if (!spec) {
+      // As huggingface.co: an unknown repo is a 401 (it could be private).
+      this.error(res, 401, 'RepoNotFound', 'Repository not found');
+      return undefined;
+    }
+    if (revision !== 'main' && revision !== spec.commit) {
+      this.error(res, 404, 'RevisionNotFound', `Invalid rev id: ${revision}`);
+      return undefined;
+    }
+    return spec;
+  }
+
+  private serveTree(repo: string, revision: string, req: IncomingMessage, res: ServerResponse): void {
+    const spec = this.repoAt(repo, revision, res);
+    if (!spec || this.refusedAccess(spec, req, res)) return;
+    const entries: unknown[] = [];
+    const dirs = new Set<string>();
+    for (const [path, data] of Object.entries(spec.files)) {
+      const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : undefined;
+      if (dir && !dirs.has(dir)) {
+        dirs.add(dir);
+        entries.push({ type: 'directory', oid: '0'.repeat(40), size: 0, path: dir });
+      }
+      const entry: Record<string, unknown> = { type: 'file', oid: gitOid(data), size: data.length, path };
+      if (isLfs(path)) entry.lfs = { oid: sha256(data), size: data.length, pointerSize: 134 };
+      entries.push(entry);
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(entries));
+  }
+
+  private serveResolve(repo: string, revision: string, path: string, req: IncomingMessage, res: ServerResponse): void {
+    const spec = this.repoAt(repo, revision, res);
+    if (!spec || this.refusedAccess(spec, req, res)) return;
+    const data = spec.files[path];
+    if (!data) return this.error(res, 404, 'EntryNotFound', `${path} does not exist on "${revision}"`);
+    const failures = this.serverErrors.get(path) ?? 0;
+    if (req.method === 'GET' && failures > 0) {
+      this.serverErrors.set(path, failures - 1);
+      return this.error(res, 500, 'Internal', 'internal error');
+    }
+    const common = { 'x-repo-commit': spec.commit, 'accept-ranges': 'bytes' };
+    if (isLfs(path)) {
+      res.writeHead(302, {
+        ...common,
+        location: `${this.cdn}/blobs/${sha256(data)}?path=${encodeURIComponent(path)}&repo=${encodeURIComponent(repo)}`,
+        'x-linked-etag': `"${sha256(data)}"`,
+        'x-linked-size': String(data.length),
+        etag: `"${gitOid(data)}"`,
+        'content-length': '0',
+      });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...common, etag: `"${gitOid(data)}"`, 'content-length': String(data.length), 'content-type': 'application/octet-stream' });
+    res.end(req.method === 'HEAD' ? undefined : data);
+  }
+
+  private handleCdn(req: IncomingMessage, res: ServerResponse): void {
+    this.record('cdn', req);
+    const url = new URL(req.url ?? '/', this.cdn);
+    const repo = url.searchParams.get('repo') ?? '';
+    const path = url.searchParams.get('path') ?? '';
+    const data = this.repos.get(repo)?.files[path];
+    if (!data || !url.pathname.startsWith('/blobs/')) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const fault = this.cdnFaults.get(path)?.shift();
+    let body = data;
+    if (fault?.corrupt) {
+      body = Buffer.from(data);
+      body[Math.floor(body.length / 2)] ^= 0xff;
+    }
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    let status = 200;
+    const headers: Record<string, string> = { 'accept-ranges': 'bytes', etag: `"${sha256(data)}"`, 'content-type': 'application/octet-stream' };
+    if (range && !fault?.ignoreRange) {
+      const start = Number(range[1]);
+      if (start >= data.length) {
+        res.writeHead(416, { 'content-range': `bytes */${data.length}` });
+        res.end();
+        return;
+      }
+      headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
+      body = body.subarray(start);
+      status = 206;
+    }
+    headers['content-length'] = String(body.length);
+    res.writeHead(status, headers);
+    if (fault?.dropAfterBytes !== undefined) {
+      // Ends the connection (FIN) short of Content-Length, as a proxy or CDN edge that gives up.
+      res.write(body.subarray(0, fault.dropAfterBytes), () => res.socket?.end());
+      return;
+    }
+    if (fault?.stallAfterBytes !== undefined) {
+      res.write(body.subarray(0, fault.stallAfterBytes), () => this.onStall?.(path));
+      return; // the socket stays open, silent, until the client aborts or close()
+    }
+    res.end(body);
+  }
+}
