@@ -111,7 +111,7 @@ class RelayApp {
         return;
       case 'span': {
         const stick = this.isNearEnd();
-        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, Number(message.tokens) || 0, message.model);
+        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model);
         if (stick) this.scrollToEnd();
         return;
       }

@@ -31,6 +31,8 @@ export class Conversation {
     private readonly storage?: { state: vscode.Memento; key: string },
   ) {
     this.turns = storage?.state.get<ChatTurnView[]>(storage.key) ?? [];
+    // An answer in either view makes both busy (one answer at a time): keep Stop and Send in step.
+    service.onDidChangeBusy((busy) => this.post({ type: 'busy', busy }));
   }
 
   attach(host: ConversationHost | undefined): void {

@@ -3,7 +3,7 @@
  * the settings and the key in SecretStorage, forwards engine events, records totals.
  * One answer at a time; "Relay: Stop" cancels it and the partial answer is kept.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { createProvider } from '../core/providers/factory';
@@ -15,11 +15,13 @@ import type { LlmProvider, ModelPrice, SecretStore } from '../core/providers/typ
 import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
+import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { readSettings, SettingsError, type RelaySettings } from './settings';
+import { SentRequestLog } from './sentRequests';
 
 /** Hosted services that refuse requests without a key. */
 const KEYED_KINDS = new Set(['anthropic']);
@@ -40,6 +42,11 @@ export class RelayService implements vscode.Disposable {
   private llmRuntime: { folder: string; runtime: LocalRuntime } | undefined;
   private current: AbortController | undefined;
   readonly totals: TotalsStore;
+  /** What went to the LLM for the last answer ("Relay: Show What Was Sent"). */
+  readonly sentRequests = new SentRequestLog();
+  private readonly busyChanged = new vscode.EventEmitter<boolean>();
+  /** Fires when an answer starts or ends, so every open view can enable Stop and Send. */
+  readonly onDidChangeBusy = this.busyChanged.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -92,16 +99,10 @@ export class RelayService implements vscode.Disposable {
     }
   }
 
-  /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise. */
+  /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise (src/core). */
   resolveMode(settings: RelaySettings, folder: string): RelayMode {
     if (settings.localOnly) return 'slm-only';
-    if (settings.mode !== 'auto') return settings.mode;
-    try {
-      const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as { relay_trained?: boolean };
-      return config.relay_trained === true ? 'command' : 'confidence';
-    } catch {
-      return 'confidence';
-    }
+    return resolveRelayMode(settings.mode, readSlmRelayTraits(folder));
   }
 
   private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
@@ -134,7 +135,9 @@ export class RelayService implements vscode.Disposable {
       });
     } else {
       const templateRenderer = templateFolder ? await loadChatTemplateRenderer(templateFolder) : kind === 'openai-completions' || kind === 'ollama' ? renderSame : undefined;
-      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer }, secrets);
+      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer }, secrets, {
+        onRequest: (request) => this.sentRequests.recordRequest(request),
+      });
     }
     const price = resolvePrice(kind, model, settings.prices) ?? undefined;
     return { provider, price, modelKey: `${kind}:${model}` };
@@ -146,6 +149,7 @@ export class RelayService implements vscode.Disposable {
     const controller = new AbortController();
     this.current = controller;
     this.hooks.onBusy(true);
+    this.busyChanged.fire(true);
     let answer = '';
     try {
       const settings = readSettings();
@@ -162,6 +166,12 @@ export class RelayService implements vscode.Disposable {
         llm = await this.provider(settings, prompt);
       }
       const model = llm ? settings.provider.model : 'small model';
+      this.sentRequests.begin({
+        mode,
+        provider: llm ? `${settings.provider.kind} ${settings.provider.model}${settings.provider.baseUrl ? ` at ${settings.provider.baseUrl}` : ''}` : 'none (local only)',
+        local: settings.provider.kind === 'onnx-local',
+        messages,
+      });
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];
       for await (const event of runRelay({
@@ -173,11 +183,13 @@ export class RelayService implements vscode.Disposable {
         price: llm?.price,
         maxTurns: settings.maxTurns,
         tokenBudget: settings.tokenBudget,
+        commandReplacement: readSlmRelayTraits(folder).commandReplacement,
         slmSampling: { temperature: settings.temperature },
         llmTemperature: settings.temperature,
         confidence: { threshold: settings.confidence.threshold, spanTokens: settings.confidence.spanTokens, maxLlmShare: settings.maxLlmShare },
         signal: controller.signal,
       })) {
+        this.sentRequests.onEvent(event);
         sink.onEvent(event, model);
         if (event.type === 'span') answer += event.text;
         if (event.type === 'error') error = { message: event.message, fix: fixFor(event.code) };
@@ -191,10 +203,13 @@ export class RelayService implements vscode.Disposable {
       return { answer, stats, error };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      return { answer, error: { message, fix: error instanceof SettingsError ? 'open-settings' : /model folder|config\.json|onnx/i.test(message) ? 'pick-model' : undefined } };
+      // A missing ONNX Runtime binding is fixed by installing another package, not by picking a model.
+      const runtimeMissing = error instanceof Error && error.name === 'OnnxRuntimeUnavailableError';
+      return { answer, error: { message, fix: error instanceof SettingsError ? 'open-settings' : !runtimeMissing && /model folder|config\.json|onnx/i.test(message) ? 'pick-model' : undefined } };
     } finally {
       this.current = undefined;
       this.hooks.onBusy(false);
+      this.busyChanged.fire(false);
     }
   }
 
@@ -206,6 +221,7 @@ export class RelayService implements vscode.Disposable {
 
   dispose(): void {
     this.current?.abort();
+    this.busyChanged.dispose();
     void this.runtime?.runtime.dispose().catch(() => undefined);
     void this.llmRuntime?.runtime.dispose().catch(() => undefined);
   }

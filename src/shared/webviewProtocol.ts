@@ -49,7 +49,7 @@ export type WebviewMessage =
   | { type: 'retry'; turnId: string }
   | { type: 'fix'; action: FixAction };
 
-const FIX_ACTIONS: readonly FixAction[] = ['set-key', 'open-settings', 'pick-model', 'retry'];
+export const FIX_ACTIONS: readonly FixAction[] = ['set-key', 'open-settings', 'pick-model', 'retry'];
 const MAX_TEXT = 100_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -59,6 +59,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function isShortString(value: unknown, max = 200): value is string {
   return typeof value === 'string' && value.length <= max;
 }
+
+const isCount = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+const isFixOrAbsent = (value: unknown): boolean => value === undefined || FIX_ACTIONS.includes(value as FixAction);
 
 /** Returns the message when it is a well-formed WebviewMessage, else undefined. */
 export function parseWebviewMessage(value: unknown): WebviewMessage | undefined {
@@ -90,17 +93,28 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
   if (!isRecord(value) || typeof value.type !== 'string' || !HOST_TYPES.has(value.type)) return undefined;
   switch (value.type) {
     case 'init':
-      return Array.isArray(value.turns) && (value.view === 'chat' || value.view === 'answer') ? (value as HostMessage) : undefined;
+      return Array.isArray(value.turns) &&
+        (value.view === 'chat' || value.view === 'answer') &&
+        typeof value.busy === 'boolean' &&
+        (value.setupWarning === undefined || isShortString(value.setupWarning, 2000))
+        ? (value as HostMessage)
+        : undefined;
     case 'turn-start':
       return isRecord(value.turn) && isShortString(value.turn.id) ? (value as HostMessage) : undefined;
     case 'span':
-      return isShortString(value.turnId) && typeof value.text === 'string' && (value.source === 'slm' || value.source === 'llm')
+      return isShortString(value.turnId) &&
+        typeof value.text === 'string' &&
+        (value.source === 'slm' || value.source === 'llm') &&
+        isCount(value.tokens) &&
+        (value.model === undefined || isShortString(value.model)) &&
+        (value.durationMs === undefined || isCount(value.durationMs))
         ? (value as HostMessage)
         : undefined;
     case 'turn-done':
       return isShortString(value.turnId) && isRecord(value.stats) ? (value as HostMessage) : undefined;
     case 'turn-error':
-      return isShortString(value.turnId) && typeof value.message === 'string' ? (value as HostMessage) : undefined;
+      // An unknown fix would render a button that does nothing: refuse the message.
+      return isShortString(value.turnId) && typeof value.message === 'string' && isFixOrAbsent(value.fix) ? (value as HostMessage) : undefined;
     case 'busy':
       return typeof value.busy === 'boolean' ? (value as HostMessage) : undefined;
     default:

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { chromium, type Browser, type BrowserServer, type FrameLocator, type Locator, type Page } from 'playwright-core';
 import { ensureCodeServer } from './codeServer';
 import { packageExtension, REPO_ROOT } from './packageExtension';
-import { MemorySampler, RUN_MARKER_VARIABLE, stopRun } from './processes';
+import { MemorySampler, processesOfRun, RUN_MARKER_VARIABLE, stopRun, type ProcessInfo } from './processes';
 
 export const RESULTS_DIR = join(REPO_ROOT, 'test-results', 'e2e');
 const CHROMIUM = '/usr/bin/chromium';
@@ -288,12 +288,12 @@ export class VsCodeSession {
   /**
    * The DOM inside one of Relay's webviews, two iframes deep. VS Code draws webviews in an
    * overlay, not inside their pane, so the outer iframe is found by its URL, which names
-   * the extension and whether it is a sidebar view or an editor panel.
+   * the extension and, for a sidebar view only, `purpose=webviewView` (an editor panel's
+   * URL has no purpose).
    */
   webviewFrame(purpose: 'webviewView' | 'webviewPanel'): FrameLocator {
-    const outer = this.page
-      .locator(`iframe.webview[src*="extensionId=${EXTENSION_ID}&"][src*="purpose=${purpose}"]`)
-      .filter({ visible: true });
+    const kind = purpose === 'webviewView' ? '[src*="purpose=webviewView"]' : ':not([src*="purpose="])';
+    const outer = this.page.locator(`iframe.webview[src*="extensionId=${EXTENSION_ID}&"]${kind}`).filter({ visible: true });
     return outer.contentFrame().frameLocator('iframe#active-frame');
   }
 
@@ -305,8 +305,18 @@ export class VsCodeSession {
   /** Opens the command palette with `>query` typed; returns the list's row locator. */
   private async openPalette(query: string): Promise<Locator> {
     const input = this.page.locator('.quick-input-widget input.input');
-    if (!(await input.isVisible())) await this.page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible' });
+    for (let attempt = 1; !(await input.isVisible()); attempt++) {
+      // A key pressed while a webview has focus reaches the workbench only through the
+      // webview's key forwarding, which can lose it (seen after clicking a webview's
+      // button): after the first try, open Quick Open from the title bar's command center.
+      if (attempt === 1) await this.page.keyboard.press('F1');
+      else await this.page.locator('.command-center-center').first().click();
+      try {
+        await input.waitFor({ state: 'visible', timeout: 3000 });
+      } catch (error) {
+        if (attempt >= 4) throw new Error(`The command palette did not open (F1, then the command center, ${attempt} tries)`, { cause: error });
+      }
+    }
     await input.fill(`>${query}`);
     return this.page.locator('.quick-input-list .monaco-list-row');
   }
@@ -348,9 +358,46 @@ export class VsCodeSession {
         throw new Error(`Command "${title}" is not in the command palette; it lists: ${listed.join(' | ') || 'nothing'}`);
       }
       await row.click();
-      await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+      await this.waitForPaletteClosed();
       return;
     }
+  }
+
+  /**
+   * After a command runs, the palette either closes or turns into the command's own quick
+   * input (an input box or quick pick reuses the widget), whose input no longer holds `>...`.
+   */
+  private async waitForPaletteClosed(): Promise<void> {
+    await this.page.waitForFunction(() => {
+      const widget = document.querySelector<HTMLElement>('.quick-input-widget');
+      const input = widget?.querySelector<HTMLInputElement>('input.input');
+      return !widget || widget.offsetParent === null || getComputedStyle(widget).display === 'none' || !input?.value.startsWith('>');
+    });
+  }
+
+  /**
+   * Waits for the quick input (input box or quick pick) whose title contains `title`,
+   * types `text` and presses Enter: fills an input box, or picks the first match of a
+   * quick pick.
+   */
+  async answerQuickInput(title: string, text: string): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'visible' });
+    const input = widget.locator('input.input');
+    await input.fill(text);
+    const rows = widget.locator('.quick-input-list .monaco-list-row');
+    // A quick pick filters as it is typed: wait for the match before accepting it.
+    if (await rows.first().isVisible()) await rows.filter({ hasText: text }).first().waitFor({ state: 'visible' });
+    await input.press('Enter');
+    await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'hidden' });
+  }
+
+  /** Switches between the default dark and light themes (no reload; webviews follow). */
+  async useThemeKind(kind: 'dark' | 'light'): Promise<void> {
+    const workbench = this.page.locator(kind === 'light' ? '.monaco-workbench.vs' : '.monaco-workbench.vs-dark');
+    if ((await workbench.count()) > 0) return;
+    await this.runCommand('Preferences: Toggle between Light/Dark Themes');
+    await workbench.waitFor({ state: 'attached' });
   }
 
   /** Opens a workspace file in an editor through Quick Open. */
@@ -371,6 +418,16 @@ export class VsCodeSession {
     const path = join(RESULTS_DIR, `${name}.png`);
     await this.page.screenshot({ path });
     return path;
+  }
+
+  /** The live processes this session started (code-server, its extension host and what that spawned, Chromium). */
+  processes(): ProcessInfo[] {
+    return processesOfRun(this.runId);
+  }
+
+  /** Where the packaged extension is installed. */
+  get extensionsDir(): string {
+    return join(this.root, 'extensions');
   }
 
   /** code-server's log so far (for failure messages). */

@@ -42,6 +42,23 @@ export function statItems(stats: StatsView): StatItem[] {
   ];
 }
 
+/**
+ * A visible line for an answer that ended early (the stats' hover alone is easy to miss);
+ * undefined for a complete answer or an error (whose message is shown instead).
+ */
+export function finishNote(finishReason: string): string | undefined {
+  switch (finishReason) {
+    case 'cancelled':
+      return 'Stopped: the answer is incomplete.';
+    case 'budget':
+      return 'Stopped at the token budget (relay.tokenBudget): the answer may be incomplete.';
+    case 'turn_limit':
+      return 'Stopped at the turn limit (relay.maxTurns): the answer may be incomplete.';
+    default:
+      return undefined;
+  }
+}
+
 /** Hover text of an LLM mark. */
 export function llmSpanTitle(span: ChatTurnView['spans'][number] | undefined): string {
   if (!span) return 'Written by the large model';

@@ -9,7 +9,7 @@ import { renderMarkdown } from '../markdown/render';
 import type { SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
 import { button, h, setRenderedHtml } from './dom';
-import { llmSpanTitle, statItems } from './format';
+import { finishNote, llmSpanTitle, statItems } from './format';
 
 type Span = ChatTurnView['spans'][number];
 
@@ -43,6 +43,8 @@ export class TurnView {
     readonly role: 'user' | 'assistant',
     spans: readonly Span[],
     private readonly actions: TurnActions,
+    /** A finished turn being restored: finish() renders it whole, so skip the streaming render. */
+    options: { complete?: boolean } = {},
   ) {
     this.spans = spans.map((span) => ({ ...span }));
     this.text = this.spans.map((span) => span.text).join('');
@@ -60,7 +62,7 @@ export class TurnView {
       this.body.classList.add('relay-user-text');
       this.tail.textContent = this.text;
       this.finished = true;
-    } else {
+    } else if (!options.complete) {
       this.element.classList.add('relay-streaming');
       this.rebuildTail();
       this.freezeFinishedBlocks();
@@ -69,7 +71,7 @@ export class TurnView {
 
   /** Restores a finished turn (from 'init'). */
   static restored(turn: ChatTurnView, actions: TurnActions): TurnView {
-    const view = new TurnView(turn.id, turn.role, turn.spans, actions);
+    const view = new TurnView(turn.id, turn.role, turn.spans, actions, { complete: true });
     if (turn.role === 'assistant') {
       if (turn.error) view.fail(turn.error.message, turn.error.fix);
       view.finish(turn.stats);
@@ -160,6 +162,8 @@ export class TurnView {
   private renderFooter(): void {
     const parts: HTMLElement[] = [];
     if (this.error) parts.push(this.errorBox(this.error.message, this.error.fix));
+    const note = this.stats && finishNote(this.stats.finishReason);
+    if (note) parts.push(h('p', { className: 'relay-finish-note', text: note }));
     if (this.stats) parts.push(this.statsStrip(this.stats));
     if (this.finished) parts.push(this.actionBar());
     this.footer.replaceChildren(...parts);

@@ -1,0 +1,235 @@
+// Relay answers in a real VS Code 1.100 (code-server) with the packaged extension: the
+// SLM process runs the scripted ONNX model (relayScript.ts) with the onnxruntime the
+// package ships, and the LLM is a local OpenAI-completions server on 127.0.0.1 whose
+// behaviour each scenario sets (answer, stall, reject the key). One code-server and one
+// browser serve every scenario; each is screenshotted in a dark and a light theme.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { FrameLocator, Locator } from 'playwright-core';
+import { startFakeServer, type FakeServer } from '../unit/providers/servers/harness';
+import { openAiStream, requireBearer } from '../unit/providers/servers/openai';
+import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, SECOND_QUESTION, type RelayScript } from './relayScript';
+import { VsCodeSession } from './vscodeSession';
+
+const LLM_MODEL = 'relay-e2e-llm';
+const RIGHT_KEY = 'sk-relay-e2e-right-0000';
+const WRONG_KEY = 'sk-relay-e2e-wrong-1234';
+
+/** The LLM server's behaviours: answer with the scripted words, stall after the first, or check the key. */
+const answering = openAiStream({ pieces: LLM_PIECES, finishReason: 'length', usage: { prompt_tokens: 40, completion_tokens: LLM_PIECES.length } });
+const stalling = openAiStream({ pieces: LLM_PIECES, stallAfterFrames: 1 });
+const checkingKey = requireBearer(RIGHT_KEY, answering);
+
+/** Whitespace as the browser lays it out (innerText) versus as written. */
+const squash = (text: string) => text.replace(/\s+/g, ' ').trim();
+
+describe('Relay answers in VS Code (code-server)', () => {
+  let vscode: VsCodeSession;
+  let server: FakeServer;
+  let script: RelayScript;
+  const scenarioSeconds: Record<string, number> = {};
+
+  before(async () => {
+    script = await buildRelayScript();
+    server = await startFakeServer(answering);
+    vscode = await VsCodeSession.start({
+      name: 'relay',
+      settings: {
+        'relay.slm.modelFolder': script.folder,
+        'relay.mode': 'command',
+        'relay.temperature': 0,
+        'relay.provider.kind': 'openai-completions',
+        'relay.provider.baseUrl': `${server.url}/v1`,
+        'relay.provider.model': LLM_MODEL,
+        'relay.prices.inputPerMTok': 3,
+        'relay.prices.outputPerMTok': 15,
+      },
+    });
+  });
+
+  after(async () => {
+    await vscode?.close();
+    await server?.close();
+    if (vscode) console.log(vscode.summary());
+    const scenarios = Object.entries(scenarioSeconds).map(([name, s]) => `${name} ${s} s`).join(', ');
+    if (scenarios) console.log(`[e2e relay] scenarios: ${scenarios}`);
+  });
+
+  function timed(name: string, fn: () => Promise<void>) {
+    return async () => {
+      const started = Date.now();
+      try {
+        await fn();
+      } catch (error) {
+        await vscode.screenshot(`${name}-failed`).catch(() => undefined);
+        throw new Error(`${(error as Error).message}\nLast console lines:\n${vscode.consoleLines.slice(-15).join('\n')}`, { cause: error });
+      } finally {
+        scenarioSeconds[name] = Math.round((Date.now() - started) / 100) / 10;
+      }
+    };
+  }
+
+  /** The answer view's DOM. */
+  const answerView = (): FrameLocator => vscode.webviewFrame('webviewPanel');
+  const answerTurns = (frame: FrameLocator): Locator => frame.locator('article.relay-turn-assistant');
+  /** A finished turn has left streaming and shows its footer (stats or an error). */
+  const waitUntilFinished = (turn: Locator) => turn.locator('.relay-footer .relay-actions').waitFor({ state: 'visible' });
+
+  /** Runs "Solve Problem" on `question`; returns the new answer's turn in the answer view (earlier answers stay above it). */
+  let answersSoFar = 0;
+  async function solve(question: string): Promise<Locator> {
+    await vscode.runCommand('Relay: Solve Problem');
+    await vscode.answerQuickInput('Relay: Solve Problem', question);
+    const turn = answerTurns(answerView()).nth(answersSoFar++);
+    await turn.waitFor({ state: 'attached' });
+    return turn;
+  }
+
+  /** Screenshots the current state in the dark theme, then in the light one (the webview follows), then back. */
+  async function screenshotBothThemes(name: string, frame: FrameLocator): Promise<void> {
+    await vscode.screenshot(`${name}-dark`);
+    await vscode.useThemeKind('light');
+    await frame.locator('body.vscode-light').waitFor({ state: 'attached' });
+    await vscode.screenshot(`${name}-light`);
+    await vscode.useThemeKind('dark');
+    await frame.locator('body.vscode-dark').waitFor({ state: 'attached' });
+  }
+
+  async function statsOf(turn: Locator): Promise<Record<string, string>> {
+    const entries = await turn.locator('.relay-stats .relay-stat').evaluateAll((items) =>
+      items.map((item) => [item.querySelector('dt')?.textContent ?? '', item.querySelector('dd')?.textContent ?? '']),
+    );
+    return Object.fromEntries(entries);
+  }
+
+  it('"Solve Problem" shows the answer with the LLM span marked, the stats, and the share in the status bar', timed('solve', async () => {
+    const requestsBefore = server.requests.length;
+    server.fallback = answering;
+    const turn = await solve(FIRST_QUESTION);
+    await waitUntilFinished(turn);
+
+    // Rendered Markdown: the LLM's words are marked inside the list item they continue.
+    const marks = turn.locator('.relay-body li .relay-llm');
+    assert.equal(squash((await marks.allTextContents()).join('')), squash(LLM_TEXT), 'the LLM span is marked inside its list item');
+    assert.match((await marks.first().getAttribute('title')) ?? '', new RegExp(`Written by ${LLM_MODEL} · ${LLM_PIECES.length} tokens`));
+    assert.equal(await turn.locator('.relay-body .relay-llm').count(), await marks.count(), 'no SLM text is marked');
+    assert.equal(await turn.locator('.relay-body .katex').count(), 1, 'the \\boxed{5} math is rendered by KaTeX');
+    assert.ok(squash(await turn.locator('.relay-body').innerText()).startsWith('Steps: Start at two. Count three more: three, four, five.'));
+    assert.doesNotMatch(await turn.locator('.relay-body').innerText(), /<call>|call>/, 'no command is shown');
+    // Under the webview's strict CSP: KaTeX's fonts load from the package, and its inline styles went through CSSOM.
+    const styling = await turn.evaluate(async (element) => {
+      await document.fonts.ready;
+      return {
+        katexFontLoaded: [...document.fonts].some((font) => font.family.includes('KaTeX_Main') && font.status === 'loaded'),
+        deferredStylesLeft: element.querySelectorAll('[data-relay-style]').length,
+        styledStruts: element.querySelectorAll<HTMLElement>('.katex .katex-strut').length > 0 && [...element.querySelectorAll<HTMLElement>('.katex .katex-strut')].every((strut) => strut.style.height !== ''),
+      };
+    });
+    assert.deepEqual(styling, { katexFontLoaded: true, deferredStylesLeft: 0, styledStruts: true });
+
+    // The LLM server saw one call for exactly the scripted span, continuing the SLM's prompt.
+    assert.equal(server.requests.length - requestsBefore, 1);
+    assert.equal(server.lastRequest.body.max_tokens, LLM_PIECES.length);
+    const prompt = String(server.lastRequest.body.prompt);
+    assert.ok(prompt.startsWith(`<|im_start|>user\n${FIRST_QUESTION}<|im_end|>`) && prompt.endsWith(script.textBeforeCall), `the LLM continues the SLM's prompt and answer so far; it got ${JSON.stringify(prompt)}`);
+
+    // The SLM ran in its own process, with the onnxruntime that the installed package ships.
+    const worker = vscode.processes().find((p) => p.command.includes('slmWorker'));
+    assert.ok(worker, `no SLM worker process among: ${vscode.processes().map((p) => p.command).join(' | ')}`);
+    const onnxruntime = readFileSync(`/proc/${worker.pid}/maps`, 'utf8').split('\n').find((line) => line.includes('libonnxruntime.so'));
+    assert.ok(onnxruntime?.includes(`${vscode.extensionsDir}/`), `the SLM process loaded onnxruntime from outside the installed extension: ${onnxruntime}`);
+
+    const total = script.firstAnswerSlmTokens + script.firstAnswerLlmTokens;
+    const share = `${((script.firstAnswerLlmTokens / total) * 100).toFixed(1)}%`;
+    const stats = await statsOf(turn);
+    assert.equal(stats.SLM, `${script.firstAnswerSlmTokens} tok`);
+    assert.equal(stats.LLM, `${script.firstAnswerLlmTokens} tok · ${share}`);
+    assert.equal(stats.Calls, '1');
+    assert.match(stats.Cost, /^\$\d/, `a priced model has a cost, got ${stats.Cost}`);
+    assert.match(stats.Saved, /^\$\d.* est\.$/, `the saving is shown, got ${stats.Saved}`);
+
+    const statusItem = vscode.statusBarItem(`Relay ${share} LLM`);
+    await statusItem.waitFor({ state: 'visible' }).catch(async (error: Error) => {
+      throw new Error(`the status bar never showed "Relay ${share} LLM"; it shows: ${(await vscode.statusBarTexts()).join(' | ')}`, { cause: error });
+    });
+    assert.match(await statusItem.innerText(), /saved/);
+    await screenshotBothThemes('solve-answer', answerView());
+  }));
+
+  it('Stop mid-answer keeps the partial answer and shows it as stopped', timed('stop', async () => {
+    server.fallback = stalling;
+    const turn = await solve(FIRST_QUESTION);
+    // The LLM sent its first word and stalls: the answer is mid-way.
+    await turn.locator('.relay-llm', { hasText: LLM_PIECES[0].trim() }).waitFor({ state: 'visible' });
+    assert.ok(await turn.evaluate((element) => element.classList.contains('relay-streaming')), 'still streaming while the LLM stalls');
+    await vscode.statusBarItem('Relay: answering').waitFor({ state: 'visible' });
+    await answerView().locator('.relay-toolbar button', { hasText: 'Stop' }).click();
+    await waitUntilFinished(turn);
+
+    const text = squash(await turn.locator('.relay-body').innerText());
+    assert.equal(text, squash(`Steps: Start at two. Count${LLM_PIECES[0]}`), 'the partial answer is kept: the SLM text and the LLM word that arrived');
+    assert.equal(await turn.locator('.relay-body li .relay-llm').count(), 1, 'the LLM word stays marked');
+    await turn.locator('.relay-finish-note', { hasText: 'Stopped' }).waitFor({ state: 'visible' });
+    assert.equal((await statsOf(turn)).Calls, '1');
+    await answerView().locator('.relay-toolbar button:disabled', { hasText: 'Stop' }).waitFor({ state: 'attached' });
+    await vscode.statusBarItem('Relay: answering').waitFor({ state: 'hidden' });
+    await screenshotBothThemes('stop-mid-answer', answerView());
+  }));
+
+  it('a wrong API key shows the error inline with its "Set API Key" button', timed('wrongKey', async () => {
+    // The user stores a key (which the server rejects) the way the extension offers.
+    await vscode.runCommand('Relay: Set API Key');
+    await vscode.answerQuickInput('for which provider', 'openai-completions');
+    await vscode.answerQuickInput('API key for openai-completions', WRONG_KEY);
+    server.fallback = checkingKey;
+    const requestsBefore = server.requests.length;
+    const turn = await solve(FIRST_QUESTION);
+    await waitUntilFinished(turn);
+
+    assert.equal(server.requests.length - requestsBefore, 1, 'one call, not retried');
+    assert.equal(server.lastRequest.headers.authorization, `Bearer ${WRONG_KEY}`, 'the key stored in SecretStorage was sent');
+    const error = turn.locator('.relay-error[role="alert"]');
+    assert.match(await error.innerText(), /rejected the API key \(HTTP 401\)/);
+    const viewText = await answerView().locator('body').innerText();
+    assert.ok(!viewText.includes(WRONG_KEY), 'the key never reaches the webview');
+    assert.equal(squash(await turn.locator('.relay-body').innerText()), squash('Steps: Start at two. Count'), 'the SLM text before the failed call is kept');
+    await screenshotBothThemes('wrong-api-key', answerView());
+
+    // Its fix button opens "Set API Key".
+    await error.locator('button', { hasText: 'Set API Key' }).click();
+    await vscode.page.locator('.quick-input-widget .quick-input-title', { hasText: 'for which provider' }).waitFor({ state: 'visible' });
+    await vscode.closePalette();
+  }));
+
+  it('the chat panel answers two turns and keeps them after a window reload', timed('chat', async () => {
+    server.fallback = answering;
+    await vscode.runCommand('Relay: Open Chat');
+    const chat = vscode.chatFrame();
+    const input = chat.locator('#chat-input');
+    const assistantTurns = chat.locator('article.relay-turn-assistant');
+    for (const [index, question] of [FIRST_QUESTION, SECOND_QUESTION].entries()) {
+      await input.fill(question);
+      await input.press('Enter');
+      await waitUntilFinished(assistantTurns.nth(index));
+    }
+    const expectTwoTurns = async (when: string) => {
+      assert.deepEqual((await chat.locator('article.relay-turn-user .relay-body').allInnerTexts()).map(squash), [FIRST_QUESTION, SECOND_QUESTION], `user turns ${when}`);
+      const answers = (await assistantTurns.locator('.relay-body').allInnerTexts()).map(squash);
+      assert.equal(answers.length, 2, `two answers ${when}`);
+      assert.ok(answers[0].startsWith('Steps: Start at two. Count three more'), `first answer ${when}: ${answers[0]}`);
+      assert.equal(answers[1], 'Two plus four is 6.', `second answer ${when}`);
+      assert.equal(squash((await assistantTurns.first().locator('.relay-llm').allTextContents()).join('')), squash(LLM_TEXT), `the LLM span is marked ${when}`);
+      assert.equal(await assistantTurns.nth(1).locator('strong').innerText(), '6', `Markdown rendered ${when}`);
+      assert.equal(await assistantTurns.locator('.relay-stats').count(), 2, `both answers show their stats ${when}`);
+    };
+    await expectTwoTurns('after answering');
+    await screenshotBothThemes('chat-two-turns', chat);
+
+    await vscode.reload();
+    await vscode.runCommand('Relay: Open Chat');
+    await assistantTurns.nth(1).locator('.relay-stats').waitFor({ state: 'visible' });
+    await expectTwoTurns('after a window reload');
+    await vscode.screenshot('chat-after-reload-dark');
+  }));
+});

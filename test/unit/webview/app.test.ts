@@ -1,0 +1,124 @@
+// The webview app (media/src/app.ts) in Chromium, fed host messages as VS Code delivers
+// them (window 'message' events): it says 'ready', renders valid turns, ignores malformed
+// messages without breaking, follows 'busy', and posts only typed messages back.
+import assert from 'node:assert/strict';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+
+const STATS = { slmTokens: 3, llmTokens: 1, llmTokenShare: 0.25, calls: 1, costUsd: 0.0001, llmOnlyCostUsd: 0.001, savedUsd: 0.0009, elapsedMs: 200, finishReason: 'eos' };
+
+describe('the webview app', { skip: NO_BROWSER }, () => {
+  let webview: WebviewPage;
+
+  beforeEach(async () => {
+    webview = await openWebviewPage('chat');
+    await webview.page.evaluate(() => (window as any).relayWebview.startApp());
+  });
+  afterEach(async () => {
+    await webview?.close();
+  });
+  after(closeBrowser);
+
+  /** Delivers messages from the "host" and lets the app handle them. */
+  async function deliver(...messages: unknown[]): Promise<void> {
+    await webview.page.evaluate(async (messages) => {
+      for (const message of messages) window.postMessage(message, '*');
+      // postMessage is async: a marker message after them arrives last.
+      await new Promise<void>((resolve) => {
+        const onMessage = (event: MessageEvent) => {
+          if (event.data === 'relay-test-flush') {
+            window.removeEventListener('message', onMessage);
+            resolve();
+          }
+        };
+        window.addEventListener('message', onMessage);
+        window.postMessage('relay-test-flush', '*');
+      });
+    }, messages);
+  }
+
+  const texts = (selector: string) => webview.page.locator(selector).allInnerTexts();
+
+  it('asks for its state, then renders the turns of a valid init and skips a malformed one', async () => {
+    assert.deepEqual(await webview.posted(), [{ type: 'ready' }]);
+    await deliver({
+      type: 'init',
+      view: 'chat',
+      busy: false,
+      turns: [
+        { id: 'u1', role: 'user', spans: [{ source: 'slm', text: 'What is 2+3?', tokens: 0 }] },
+        { id: 'bad', role: 'assistant', spans: 'not a list' },
+        { id: 'a1', role: 'assistant', spans: [{ source: 'slm', text: 'It is ', tokens: 2 }, { source: 'llm', text: 'five', tokens: 1, model: 'm' }], stats: STATS },
+      ],
+    });
+    assert.deepEqual(await texts('article .relay-body'), ['What is 2+3?', 'It is five']);
+    assert.deepEqual(await texts('article .relay-llm'), ['five']);
+    assert.equal(await webview.page.locator('.relay-stats').count(), 1);
+    assert.equal(await webview.page.locator('.relay-empty-hint').isVisible(), false);
+  });
+
+  it('ignores malformed and unknown messages and keeps working', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [] }, { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } });
+    await deliver(
+      null,
+      'span',
+      { type: 'eval', code: 'document.body.remove()' },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'no tokens field' },
+      { type: 'span', turnId: 'a1', source: 'robot', text: 'bad source', tokens: 1 },
+      { type: 'span', turnId: 'missing', source: 'slm', text: 'unknown turn', tokens: 1 },
+      { type: 'turn-start', turn: { id: 'x', role: 'wizard', spans: [] } },
+      { type: 'turn-done', turnId: 'a1', stats: 'fast' },
+      { type: 'init', view: 'chat', busy: false, turns: [], setupWarning: { html: '<b>x</b>' } },
+    );
+    await deliver({ type: 'span', turnId: 'a1', source: 'slm', text: 'Still ', tokens: 1 }, { type: 'span', turnId: 'a1', source: 'llm', text: 'working', tokens: 1, model: 'm' });
+    assert.equal(await webview.page.locator('article').count(), 1, 'no turn from a malformed turn-start; the malformed init did not clear the view');
+    assert.equal(await webview.page.locator('article .relay-body').innerText(), 'Still working');
+    assert.equal(await webview.page.locator('.relay-banner').isVisible(), false);
+    await deliver({ type: 'turn-done', turnId: 'a1', stats: STATS });
+    assert.equal(await webview.page.locator('article .relay-stats').count(), 1);
+  });
+
+  it('shows an error with the button that fixes it, and refuses an unknown fix', async () => {
+    await deliver(
+      { type: 'init', view: 'chat', busy: false, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'turn-error', turnId: 'a1', message: '127.0.0.1 rejected the API key (HTTP 401).', fix: 'set-key' },
+      { type: 'turn-error', turnId: 'a2', message: 'bogus', fix: 'format-disk' },
+    );
+    const first = webview.page.locator('article').nth(0);
+    assert.equal(await first.locator('[role="alert"] .relay-error-text').innerText(), '127.0.0.1 rejected the API key (HTTP 401).');
+    await first.locator('[role="alert"] button', { hasText: 'Set API Key' }).click();
+    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'set-key' }]);
+    assert.equal(await webview.page.locator('article').nth(1).locator('[role="alert"]').count(), 0, 'the message with an unknown fix was refused');
+  });
+
+  it('follows busy: Stop and Send swap, Enter sends only when idle', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
+    const stop = webview.page.locator('.relay-toolbar button', { hasText: 'Stop' });
+    const send = webview.page.locator('.relay-composer button', { hasText: 'Send' });
+    const input = webview.page.locator('#chat-input');
+    assert.equal(await stop.isDisabled(), true);
+    assert.equal(await send.isDisabled(), false);
+
+    await deliver({ type: 'busy', busy: true });
+    assert.equal(await stop.isDisabled(), false);
+    assert.equal(await send.isDisabled(), true);
+    await input.fill('queued question');
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), 'queued question', 'not sent while busy, and kept');
+    await stop.click();
+
+    await deliver({ type: 'busy', busy: false });
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), '');
+    assert.deepEqual((await webview.posted()).slice(1), [{ type: 'stop' }, { type: 'send', text: 'queued question' }]);
+  });
+
+  it('shows a setup warning with its fixes', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [], setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' });
+    assert.match(await webview.page.locator('.relay-banner').innerText(), /No API key for anthropic/);
+    await webview.page.locator('.relay-banner button', { hasText: 'Open Settings' }).click();
+    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'open-settings' }]);
+  });
+});

@@ -1,0 +1,95 @@
+// A headless Chromium page holding the webview code (media/src) bundled as the webview gets
+// it, for tests that need a real DOM: structure of rendered Markdown, DOM identity while
+// streaming, the app's handling of host messages. Uses the system Chromium that the e2e
+// suite uses (playwright-core never downloads a browser); where there is none, the tests
+// that need it skip and say how to get it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as esbuild from 'esbuild';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+const REPO_ROOT = join(__dirname, '..', '..', '..');
+export const CHROMIUM = process.env.RELAY_CHROMIUM || '/usr/bin/chromium';
+/** Why browser tests skip here, or undefined when they can run. */
+export const NO_BROWSER = existsSync(CHROMIUM)
+  ? undefined
+  : `no Chromium at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set RELAY_CHROMIUM to its path`;
+
+let bundle: Promise<string> | undefined;
+/** One browser per test file (a launch costs about a second); each page gets its own context. */
+let browser: Promise<Browser> | undefined;
+
+/** media/src bundled with the webview's esbuild options (browser, es2022, IIFE). */
+function webviewBundle(): Promise<string> {
+  bundle ??= esbuild
+    .build({
+      entryPoints: [join(__dirname, 'pageEntry.ts')],
+      bundle: true,
+      write: false,
+      platform: 'browser',
+      target: 'es2022',
+      format: 'iife',
+      logLevel: 'warning',
+      absWorkingDir: REPO_ROOT,
+    })
+    .then((result) => result.outputFiles[0].text);
+  return bundle;
+}
+
+export interface WebviewPage {
+  page: Page;
+  /** Messages the app posted to the host through the acquireVsCodeApi() stand-in. */
+  posted(): Promise<unknown[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a blank page with the webview bundle loaded. `view` also sets body[data-view] and a
+ * recording acquireVsCodeApi(), as VS Code's webview host provides, for startApp().
+ */
+export async function openWebviewPage(view: 'chat' | 'answer' = 'answer'): Promise<WebviewPage> {
+  browser ??= chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-dev-shm-usage'],
+  });
+  const context = await (await browser).newContext();
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.setContent(`<!DOCTYPE html><html><head><meta charset="UTF-8"></head><body data-view="${view}"></body></html>`);
+    // tsx compiles the tests with keepNames: functions passed to page.evaluate call __name().
+    await page.evaluate('window.__name = (fn) => fn');
+    await page.evaluate(() => {
+      const posted: unknown[] = [];
+      let state: unknown;
+      (window as any).relayPosted = posted;
+      (window as any).acquireVsCodeApi = () => ({
+        postMessage: (message: unknown) => posted.push(message),
+        getState: () => state,
+        setState: (next: unknown) => (state = next),
+      });
+    });
+    await page.addScriptTag({ content: await webviewBundle() });
+    return {
+      page,
+      posted: () => page.evaluate(() => [...(window as any).relayPosted]),
+      close: async () => {
+        await context.close();
+        if (errors.length > 0) throw new Error(`the page threw: ${errors.join(' | ')}`);
+      },
+    };
+  } catch (error) {
+    await context.close();
+    throw error;
+  }
+}
+
+/** Closes the browser the pages of this test file shared (call in the last `after`). */
+export async function closeBrowser(): Promise<void> {
+  const launched = browser;
+  browser = undefined;
+  if (launched) await (await launched).close();
+}

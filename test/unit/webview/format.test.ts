@@ -1,0 +1,23 @@
+// What the stats strip and the finish note say (pure formatting, under Node).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { finishNote, formatUsd, statItems } from '../../../media/src/view/format';
+
+const STATS = { slmTokens: 38, llmTokens: 2, llmTokenShare: 0.05, calls: 1, costUsd: 0.00015, llmOnlyCostUsd: 0.00067, savedUsd: 0.00052, elapsedMs: 833, finishReason: 'eos' };
+
+test('an answer that ended early says so; a complete or failed one does not', () => {
+  assert.match(finishNote('cancelled') ?? '', /^Stopped/);
+  assert.match(finishNote('budget') ?? '', /relay\.tokenBudget/);
+  assert.match(finishNote('turn_limit') ?? '', /relay\.maxTurns/);
+  for (const complete of ['eos', 'llm_eos', 'error']) assert.equal(finishNote(complete), undefined, complete);
+});
+
+test('the stats strip shows tokens, share, calls, cost and saving; an unknown price is never $0', () => {
+  const shown = Object.fromEntries(statItems(STATS).map((item) => [item.label, item.value]));
+  assert.deepEqual(shown, { SLM: '38 tok', LLM: '2 tok · 5.0%', Calls: '1', Cost: '$0.00015', Saved: '$0.00052 est.', Time: '833 ms' });
+  const unpriced = Object.fromEntries(statItems({ ...STATS, costUsd: null, llmOnlyCostUsd: null, savedUsd: null }).map((item) => [item.label, item.value]));
+  assert.equal(unpriced.Cost, 'unknown');
+  assert.equal(unpriced.Saved, 'unknown');
+  assert.equal(formatUsd(0), '$0');
+  assert.equal(formatUsd(1234.5), '$1234.50');
+});

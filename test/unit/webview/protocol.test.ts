@@ -1,0 +1,142 @@
+// The host <-> webview message parsers (both directions) and the webview's turn/stats
+// checks: well-formed messages pass, anything malformed is refused, so neither side acts
+// on untrusted input. Pure functions: runs under Node.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseHostMessage, parseWebviewMessage, type ChatTurnView, type StatsView } from '../../../src/shared/webviewProtocol';
+import { isStats, isTurn } from '../../../media/src/view/validate';
+
+const STATS: StatsView = {
+  slmTokens: 38,
+  llmTokens: 2,
+  llmTokenShare: 0.05,
+  calls: 1,
+  costUsd: 0.00015,
+  llmOnlyCostUsd: 0.00067,
+  savedUsd: 0.00052,
+  elapsedMs: 380,
+  finishReason: 'eos',
+};
+const TURN: ChatTurnView = {
+  id: 'turn-1',
+  role: 'assistant',
+  spans: [
+    { source: 'slm', text: 'Count', tokens: 3 },
+    { source: 'llm', text: ' three more', tokens: 2, model: 'gpt-x', durationMs: 120 },
+  ],
+  stats: STATS,
+};
+
+const NOT_OBJECTS = [undefined, null, 0, 'stop', true, [], [{ type: 'stop' }]];
+
+test('webview -> host: every well-formed message passes, reduced to its known fields', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
+  assert.deepEqual(parseWebviewMessage({ type: 'stop', command: 'rm -rf /' }), { type: 'stop' }, 'extra fields are dropped');
+  assert.deepEqual(parseWebviewMessage({ type: 'new-chat' }), { type: 'new-chat' });
+  assert.deepEqual(parseWebviewMessage({ type: 'send', text: 'What is 2+3?' }), { type: 'send', text: 'What is 2+3?' });
+  for (const type of ['copy', 'insert', 'retry'] as const) assert.deepEqual(parseWebviewMessage({ type, turnId: 't1' }), { type, turnId: 't1' });
+  for (const action of ['set-key', 'open-settings', 'pick-model', 'retry'] as const) {
+    assert.deepEqual(parseWebviewMessage({ type: 'fix', action }), { type: 'fix', action });
+  }
+});
+
+test('webview -> host: malformed messages are refused', () => {
+  const malformed: unknown[] = [
+    ...NOT_OBJECTS,
+    {},
+    { type: 'unknown' },
+    { type: 'Send', text: 'case matters' },
+    { type: 42 },
+    { type: 'send' },
+    { type: 'send', text: '' },
+    { type: 'send', text: '   \n' },
+    { type: 'send', text: 7 },
+    { type: 'send', text: 'x'.repeat(100_001) },
+    { type: 'copy' },
+    { type: 'insert', turnId: 12 },
+    { type: 'retry', turnId: 'x'.repeat(201) },
+    { type: 'fix' },
+    { type: 'fix', action: 'run-command' },
+    { type: 'fix', action: 'workbench.action.openSettings' },
+  ];
+  for (const message of malformed) assert.equal(parseWebviewMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
+});
+
+test('host -> webview: every well-formed message passes', () => {
+  const good: unknown[] = [
+    { type: 'init', view: 'chat', turns: [TURN], busy: false },
+    { type: 'init', view: 'answer', turns: [], busy: true, setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' },
+    { type: 'turn-start', turn: { id: 't2', role: 'assistant', spans: [] } },
+    { type: 'span', turnId: 't2', source: 'slm', text: 'Hello', tokens: 1 },
+    { type: 'span', turnId: 't2', source: 'llm', text: ' world', tokens: 1, model: 'gpt-x', durationMs: 40 },
+    { type: 'turn-done', turnId: 't2', stats: STATS },
+    { type: 'turn-error', turnId: 't2', message: 'rejected the API key', fix: 'set-key' },
+    { type: 'turn-error', turnId: 't2', message: 'something failed' },
+    { type: 'cleared' },
+    { type: 'busy', busy: true },
+  ];
+  for (const message of good) assert.deepEqual(parseHostMessage(message), message, `refused ${JSON.stringify(message)}`);
+});
+
+test('host -> webview: malformed messages are refused', () => {
+  const malformed: unknown[] = [
+    ...NOT_OBJECTS,
+    { type: 'eval', code: 'alert(1)' },
+    { type: 'init', view: 'chat', turns: 'none', busy: false },
+    { type: 'init', view: 'sidebar', turns: [], busy: false },
+    { type: 'init', view: 'chat', turns: [] },
+    { type: 'init', view: 'chat', turns: [], busy: false, setupWarning: { html: '<b>x</b>' } },
+    { type: 'turn-start' },
+    { type: 'turn-start', turn: { role: 'assistant', spans: [] } },
+    { type: 'span', turnId: 't', source: 'gpt', text: 'x', tokens: 1 },
+    { type: 'span', turnId: 't', source: 'slm', text: 5, tokens: 1 },
+    { type: 'span', turnId: 't', source: 'slm', text: 'x' },
+    { type: 'span', turnId: 't', source: 'slm', text: 'x', tokens: -1 },
+    { type: 'span', turnId: 't', source: 'slm', text: 'x', tokens: Number.NaN },
+    { type: 'span', turnId: 't', source: 'llm', text: 'x', tokens: 1, model: 42 },
+    { type: 'span', turnId: { id: 't' }, source: 'slm', text: 'x', tokens: 1 },
+    { type: 'turn-done', turnId: 't' },
+    { type: 'turn-done', turnId: 't', stats: 'fast' },
+    { type: 'turn-error', turnId: 't' },
+    { type: 'turn-error', turnId: 't', message: 'x', fix: 'format-disk' },
+    { type: 'busy' },
+    { type: 'busy', busy: 'yes' },
+  ];
+  for (const message of malformed) assert.equal(parseHostMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
+});
+
+test('a turn and its stats are checked field by field', () => {
+  assert.ok(isTurn(TURN));
+  assert.ok(isTurn({ id: 'u', role: 'user', spans: [{ source: 'slm', text: 'question', tokens: 0 }] }));
+  assert.ok(isTurn({ ...TURN, stats: undefined, error: { message: 'failed', fix: 'retry' } }));
+  assert.ok(isStats(STATS));
+  assert.ok(isStats({ ...STATS, costUsd: null, llmOnlyCostUsd: null, savedUsd: null }), 'an unknown price is null, not a number');
+
+  const badTurns: unknown[] = [
+    ...NOT_OBJECTS,
+    { ...TURN, id: 7 },
+    { ...TURN, id: 'x'.repeat(201) },
+    { ...TURN, role: 'system' },
+    { ...TURN, spans: 'text' },
+    { ...TURN, spans: [{ source: 'llm', text: 1, tokens: 1 }] },
+    { ...TURN, spans: [{ source: 'human', text: 'x', tokens: 1 }] },
+    { ...TURN, spans: [{ source: 'slm', text: 'x', tokens: -3 }] },
+    { ...TURN, spans: [{ source: 'llm', text: 'x', tokens: 1, model: ['m'] }] },
+    { ...TURN, stats: { ...STATS, calls: 'one' } },
+    { ...TURN, error: 'failed' },
+    { ...TURN, error: { message: 'failed', fix: 'uninstall' } },
+  ];
+  for (const turn of badTurns) assert.equal(isTurn(turn), false, `accepted ${JSON.stringify(turn)}`);
+
+  const badStats: unknown[] = [
+    ...NOT_OBJECTS,
+    { ...STATS, slmTokens: -1 },
+    { ...STATS, llmTokens: Number.POSITIVE_INFINITY },
+    { ...STATS, llmTokenShare: Number.NaN },
+    { ...STATS, costUsd: '0.1' },
+    { ...STATS, savedUsd: undefined },
+    { ...STATS, elapsedMs: -5 },
+    { ...STATS, finishReason: 3 },
+  ];
+  for (const stats of badStats) assert.equal(isStats(stats), false, `accepted ${JSON.stringify(stats)}`);
+});
