@@ -133,6 +133,9 @@ class RelayApp {
       case 'busy':
         this.setBusy(message.busy);
         return;
+      case 'setup':
+        this.showSetupWarning(message.setupWarning);
+        return;
     }
   }
 

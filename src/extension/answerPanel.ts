@@ -23,6 +23,20 @@ export class AnswerPanel {
       ...webviewOptions(this.extensionUri),
       retainContextWhenHidden: true,
     });
+    return this.wire(panel);
+  }
+
+  /** VS Code reopens the panel after a window reload; its answers come back from workspace state. */
+  restore(panel: vscode.WebviewPanel): Promise<void> {
+    if (this.panel) {
+      panel.dispose(); // one answer view at a time
+      return this.ready ?? Promise.resolve();
+    }
+    panel.webview.options = webviewOptions(this.extensionUri);
+    return this.wire(panel);
+  }
+
+  private wire(panel: vscode.WebviewPanel): Promise<void> {
     this.panel = panel;
     this.ready = new Promise((resolve) => {
       panel.webview.onDidReceiveMessage((message: unknown) => {
@@ -34,6 +48,7 @@ export class AnswerPanel {
     this.conversation.attach({ post: (message) => void panel.webview.postMessage(message), targetEditor: () => this.sourceEditor });
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'answer');
     panel.onDidDispose(() => {
+      if (this.panel !== panel) return;
       this.panel = undefined;
       this.ready = undefined;
       this.conversation.attach(undefined);

@@ -44,6 +44,11 @@ export class Conversation {
     this.post({ type: 'init', view: this.view, turns: this.turns, busy: this.service.busy, setupWarning: await this.service.setupWarning() });
   }
 
+  /** Set-up changed: the open webview updates its banner without a reload. */
+  showSetupWarning(setupWarning: string | undefined): void {
+    this.post({ type: 'setup', setupWarning });
+  }
+
   private post(message: HostMessage): void {
     this.webview?.post(message);
   }

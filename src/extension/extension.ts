@@ -28,11 +28,17 @@ export function activate(context: vscode.ExtensionContext): void {
     onBusy: (busy) => statusBar.setBusy(busy),
     onAnswered: (stats) => statusBar.recordAnswer(stats),
   });
-  const refreshSetup = async (): Promise<void> => statusBar.setWarning(await service.setupWarning());
+  let conversations: Conversation[] = [];
+  const refreshSetup = async (): Promise<void> => {
+    const warning = await service.setupWarning();
+    statusBar.setWarning(warning);
+    for (const conversation of conversations) conversation.showSetupWarning(warning);
+  };
   const afterAnswer = (): void => void refreshSetup();
 
   const chat = new Conversation('chat', service, afterAnswer, { state: context.workspaceState, key: 'relay.chat.turns' });
-  const answers = new Conversation('answer', service, afterAnswer);
+  const answers = new Conversation('answer', service, afterAnswer, { state: context.workspaceState, key: 'relay.answer.turns' });
+  conversations = [chat, answers];
   const answerPanel = new AnswerPanel(context.extensionUri, answers);
 
   context.subscriptions.push(
@@ -40,6 +46,11 @@ export function activate(context: vscode.ExtensionContext): void {
     service,
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, new ChatViewProvider(context.extensionUri, chat), {
       webviewOptions: { retainContextWhenHidden: true },
+    }),
+    // After a window reload VS Code reopens the answer view; its answers come back from workspace state.
+    vscode.window.registerWebviewPanelSerializer('relay.answer', {
+      // Not awaiting the webview's 'ready': VS Code loads the restored webview only after this resolves.
+      deserializeWebviewPanel: async (panel) => void answerPanel.restore(panel),
     }),
     vscode.commands.registerCommand('relay.explainSelection', () => explainSelection(answerPanel)),
     vscode.commands.registerCommand('relay.solveProblem', () => solveProblem(answerPanel)),

@@ -36,7 +36,9 @@ export type HostMessage =
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
   | { type: 'cleared' }
-  | { type: 'busy'; busy: boolean };
+  | { type: 'busy'; busy: boolean }
+  /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
+  | { type: 'setup'; setupWarning?: string };
 
 /** Webview -> host. */
 export type WebviewMessage =
@@ -86,7 +88,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
   }
 }
 
-const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'cleared', 'busy']);
+const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'cleared', 'busy', 'setup']);
 
 /** Webview side: accept only known message types with the fields each needs. */
 export function parseHostMessage(value: unknown): HostMessage | undefined {
@@ -117,6 +119,8 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return isShortString(value.turnId) && typeof value.message === 'string' && isFixOrAbsent(value.fix) ? (value as HostMessage) : undefined;
     case 'busy':
       return typeof value.busy === 'boolean' ? (value as HostMessage) : undefined;
+    case 'setup':
+      return value.setupWarning === undefined || isShortString(value.setupWarning, 2000) ? (value as HostMessage) : undefined;
     default:
       return value as HostMessage;
   }

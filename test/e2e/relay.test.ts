@@ -11,6 +11,7 @@ import { startFakeServer, type FakeServer } from '../unit/providers/servers/harn
 import { openAiStream, requireBearer } from '../unit/providers/servers/openai';
 import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, SECOND_QUESTION, type RelayScript } from './relayScript';
 import { VsCodeSession } from './vscodeSession';
+import { ScenarioTimer } from './scenarioTimer';
 
 const LLM_MODEL = 'relay-e2e-llm';
 const RIGHT_KEY = 'sk-relay-e2e-right-0000';
@@ -28,7 +29,8 @@ describe('Relay answers in VS Code (code-server)', () => {
   let vscode: VsCodeSession;
   let server: FakeServer;
   let script: RelayScript;
-  const scenarioSeconds: Record<string, number> = {};
+  const scenarios = new ScenarioTimer('relay', () => vscode);
+  const timed = scenarios.timed.bind(scenarios);
 
   before(async () => {
     script = await buildRelayScript();
@@ -52,23 +54,9 @@ describe('Relay answers in VS Code (code-server)', () => {
     await vscode?.close();
     await server?.close();
     if (vscode) console.log(vscode.summary());
-    const scenarios = Object.entries(scenarioSeconds).map(([name, s]) => `${name} ${s} s`).join(', ');
-    if (scenarios) console.log(`[e2e relay] scenarios: ${scenarios}`);
+    const line = scenarios.summary();
+    if (line) console.log(line);
   });
-
-  function timed(name: string, fn: () => Promise<void>) {
-    return async () => {
-      const started = Date.now();
-      try {
-        await fn();
-      } catch (error) {
-        await vscode.screenshot(`${name}-failed`).catch(() => undefined);
-        throw new Error(`${(error as Error).message}\nLast console lines:\n${vscode.consoleLines.slice(-15).join('\n')}`, { cause: error });
-      } finally {
-        scenarioSeconds[name] = Math.round((Date.now() - started) / 100) / 10;
-      }
-    };
-  }
 
   /** The answer view's DOM. */
   const answerView = (): FrameLocator => vscode.webviewFrame('webviewPanel');
@@ -230,6 +218,11 @@ describe('Relay answers in VS Code (code-server)', () => {
     await vscode.runCommand('Relay: Open Chat');
     await assistantTurns.nth(1).locator('.relay-stats').waitFor({ state: 'visible' });
     await expectTwoTurns('after a window reload');
+    // The answer view beside the editor comes back too, with the answers of the scenarios above.
+    const restored = answerTurns(answerView());
+    await restored.nth(2).waitFor({ state: 'visible' });
+    assert.ok(squash(await restored.first().locator('.relay-body').innerText()).startsWith('Steps: Start at two.'), 'the first answer is restored');
+    assert.equal(squash((await restored.first().locator('.relay-llm').allTextContents()).join('')), squash(LLM_TEXT), 'its LLM span is still marked');
     await vscode.screenshot('chat-after-reload-dark');
   }));
 });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VsCodeSession } from './vscodeSession';
+import { ScenarioTimer } from './scenarioTimer';
 
 const RELAY_COMMANDS = [
   'Relay: Explain Selection',
@@ -17,7 +18,8 @@ const RELAY_COMMANDS = [
 
 describe('Relay in VS Code (code-server)', () => {
   let vscode: VsCodeSession;
-  const scenarioSeconds: Record<string, number> = {};
+  const scenarios = new ScenarioTimer('workbench', () => vscode);
+  const timed = scenarios.timed.bind(scenarios);
 
   before(async () => {
     vscode = await VsCodeSession.start({
@@ -29,24 +31,9 @@ describe('Relay in VS Code (code-server)', () => {
   after(async () => {
     await vscode?.close();
     if (vscode) console.log(vscode.summary());
-    const scenarios = Object.entries(scenarioSeconds).map(([name, s]) => `${name} ${s} s`).join(', ');
-    if (scenarios) console.log(`[e2e workbench] scenarios: ${scenarios}`);
+    const line = scenarios.summary();
+    if (line) console.log(line);
   });
-
-  function timed(name: string, fn: () => Promise<void>) {
-    return async () => {
-      const started = Date.now();
-      try {
-        await fn();
-      } catch (error) {
-        // What the user would have seen when it failed, next to the scenario screenshots.
-        await vscode.screenshot(`${name}-failed`).catch(() => undefined);
-        throw error;
-      } finally {
-        scenarioSeconds[name] = Math.round((Date.now() - started) / 100) / 10;
-      }
-    };
-  }
 
   it('shows the Relay status bar item after start, without any command run', timed('statusBar', async () => {
     const item = vscode.statusBarItem(/^\s*Relay/).first();

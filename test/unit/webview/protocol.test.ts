@@ -74,6 +74,8 @@ test('host -> webview: every well-formed message passes', () => {
     { type: 'turn-error', turnId: 't2', message: 'something failed' },
     { type: 'cleared' },
     { type: 'busy', busy: true },
+    { type: 'setup', setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' },
+    { type: 'setup' },
   ];
   for (const message of good) assert.deepEqual(parseHostMessage(message), message, `refused ${JSON.stringify(message)}`);
 });
@@ -101,6 +103,7 @@ test('host -> webview: malformed messages are refused', () => {
     { type: 'turn-error', turnId: 't', message: 'x', fix: 'format-disk' },
     { type: 'busy' },
     { type: 'busy', busy: 'yes' },
+    { type: 'setup', setupWarning: 42 },
   ];
   for (const message of malformed) assert.equal(parseHostMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
 });
