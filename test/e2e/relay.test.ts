@@ -143,6 +143,17 @@ describe('Relay answers in VS Code (code-server)', () => {
     });
     assert.match(await statusItem.innerText(), /saved/);
     await screenshotBothThemes('solve-answer', answerView());
+
+    // High contrast: the LLM span keeps a visible outline (background tints vanish there).
+    await vscode.useColorTheme('Dark High Contrast', 'hc-black');
+    try {
+      await answerView().locator('body.vscode-high-contrast').waitFor({ state: 'attached' });
+      const outline = await answerTurns(answerView()).first().locator('.relay-llm').first().evaluate((el) => getComputedStyle(el).outlineStyle);
+      assert.equal(outline, 'dashed', 'the LLM span is outlined in high contrast');
+      await vscode.screenshot('solve-answer-high-contrast');
+    } finally {
+      await vscode.useColorTheme('Dark Modern', 'vs-dark');
+    }
   }));
 
   it('Stop mid-answer keeps the partial answer and shows it as stopped', timed('stop', async () => {

@@ -400,6 +400,19 @@ export class VsCodeSession {
     await workbench.waitFor({ state: 'attached' });
   }
 
+  /** Picks a colour theme by its label through "Preferences: Color Theme" (the way a user does). */
+  async useColorTheme(label: string, workbenchClass: string): Promise<void> {
+    const workbench = this.page.locator(`.monaco-workbench.${workbenchClass}`);
+    if ((await workbench.count()) > 0) return;
+    await this.runCommand('Preferences: Color Theme');
+    const widget = this.page.locator('.quick-input-widget');
+    const input = widget.locator('input.input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(label);
+    await widget.locator('.quick-input-list .monaco-list-row .label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }).first().click();
+    await workbench.waitFor({ state: 'attached' });
+  }
+
   /** Opens a workspace file in an editor through Quick Open. */
   async openFile(relativePath: string): Promise<void> {
     await this.page.keyboard.press('Control+P');
