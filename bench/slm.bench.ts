@@ -16,6 +16,7 @@ import { createLocalRuntime } from '../src/core/slm/localRuntime';
 import { readModelFolder, VARIANT_FILES } from '../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../src/core/slm/tokenizer';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
+import { SLM_PROCESS_V8_FLAGS } from '../src/core/slm/processRuntime';
 import type { OnnxVariant } from '../src/core/slm/types';
 
 /** 'ours-preallocated-kv': ours with the KV cache in session-owned ping-pong buffers (preallocateKv), for comparison. */
@@ -185,9 +186,11 @@ function weightBytesPerToken(onnxFile: string): { total: number; embedding: numb
 
 function runChild(engine: Engine, variant: OnnxVariant, folder: string, idsFile: string, decode: number): EngineResult {
   const tsx = pathToFileURL(require.resolve('tsx')).href;
+  // Ours runs with the V8 flags of the extension's SLM process; transformers.js as a user runs it.
+  const v8Flags = engine === 'transformers.js' ? [] : [...SLM_PROCESS_V8_FLAGS];
   const out = spawnSync(
     process.execPath,
-    ['--import', tsx, __filename, '--child', engine, '--variant', variant, '--folder', folder, '--ids', idsFile, '--decode', String(decode)],
+    [...v8Flags, '--import', tsx, __filename, '--child', engine, '--variant', variant, '--folder', folder, '--ids', idsFile, '--decode', String(decode)],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 2 ** 20 },
   );
   const line = out.stdout.split('\n').find((l) => l.startsWith('RESULT '));

@@ -17,7 +17,6 @@ import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
-import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { readSettings, SettingsError, type RelaySettings } from './settings';
@@ -39,7 +38,8 @@ export interface AnswerOutcome {
 
 export class RelayService implements vscode.Disposable {
   private runtime: { key: string; runtime: ProcessRuntime } | undefined;
-  private llmRuntime: { folder: string; runtime: LocalRuntime } | undefined;
+  /** The onnx-local LLM, in a child process of its own like the SLM (never in the extension host). */
+  private llmRuntime: { folder: string; runtime: ProcessRuntime } | undefined;
   private current: AbortController | undefined;
   readonly totals: TotalsStore;
   /** What went to the LLM for the last answer ("Relay: Show What Was Sent"). */
@@ -128,7 +128,8 @@ export class RelayService implements vscode.Disposable {
       if (!existsSync(model)) throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${model || '(empty)'} does not exist.`);
       if (this.llmRuntime?.folder !== model) {
         await this.llmRuntime?.runtime.dispose().catch(() => undefined);
-        this.llmRuntime = { folder: model, runtime: await createLocalRuntime(model) };
+        this.llmRuntime = undefined;
+        this.llmRuntime = { folder: model, runtime: await createProcessRuntime(model, { workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js') }) };
       }
       provider = new OnnxLocalProvider(this.llmRuntime.runtime, model.split(/[\\/]/).pop() ?? model, {
         renderPrompt: async (request) => renderSame(request.messages, request.partialAnswer),

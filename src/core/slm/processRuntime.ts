@@ -51,6 +51,15 @@ function rebuildError(e: SerializedError): Error {
   return error;
 }
 
+/**
+ * V8 flags of the SLM process. Concurrent marking runs the garbage collector's marking on
+ * background threads, which on a 2-core machine take cores from ONNX Runtime's intra-op
+ * threads mid-run (every decode step frees ~100 MB of KV-cache tensors, so marking runs on
+ * nearly every step). Without it the Qwen3-0.6B-shaped q4 decode measured 133-156 ms/token
+ * instead of 192-224 (npm run bench:slm), for a few hundred MB more peak RSS.
+ */
+export const SLM_PROCESS_V8_FLAGS: readonly string[] = ['--no-concurrent-marking'];
+
 function defaultWorker(): { path: string; execArgv: string[] } {
   const bundled = join(__dirname, 'slmWorker.js');
   if (existsSync(bundled)) return { path: bundled, execArgv: [] };
@@ -83,7 +92,7 @@ class WorkerProcess {
     execArgv: string[],
     private readonly onExit: (why: string) => void,
   ) {
-    this.child = fork(path, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    this.child = fork(path, [], { execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     this.child.on('message', (message: unknown) => {
       if (isWorkerToParentMessage(message)) this.receive(message);
     });
