@@ -98,9 +98,10 @@ export function resolvedMode(config: CliConfig): RelayMode {
 
 /** The engine options shared by solve, explain and eval. */
 export function relayOptions(config: CliConfig, slm: LocalRuntime, llm: OpenedLlm | undefined): Omit<RelayOptions, 'messages'> {
+  const traits = readSlmRelayTraits(config.slm.folder);
   return {
-    mode: resolvedMode(config),
-    commandReplacement: readSlmRelayTraits(config.slm.folder).commandReplacement,
+    mode: resolveRelayMode(config.mode, traits),
+    commandReplacement: traits.commandReplacement,
     slm,
     llm: llm?.provider,
     price: llm?.price,

@@ -15,7 +15,7 @@ import type { LlmProvider, ModelPrice, SecretStore } from '../core/providers/typ
 import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
-import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
+import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
@@ -80,7 +80,7 @@ export class RelayService implements vscode.Disposable {
     const folder = this.slmFolder(settings);
     if (!folder) return 'No small model is set: run "Relay: Select Model".';
     if (!existsSync(folder)) return `The small model folder does not exist: ${folder}. Run "Relay: Select Model".`;
-    const mode = this.resolveMode(settings, folder);
+    const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
     if (mode === 'slm-only') return undefined;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
     if (this.needsKey(settings) && !(await this.context.secrets.get(apiKeyName(settings.provider.kind)))) {
@@ -100,9 +100,9 @@ export class RelayService implements vscode.Disposable {
   }
 
   /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise (src/core). */
-  resolveMode(settings: RelaySettings, folder: string): RelayMode {
+  resolveMode(settings: RelaySettings, traits: SlmRelayTraits): RelayMode {
     if (settings.localOnly) return 'slm-only';
-    return resolveRelayMode(settings.mode, readSlmRelayTraits(folder));
+    return resolveRelayMode(settings.mode, traits);
   }
 
   private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
@@ -156,7 +156,9 @@ export class RelayService implements vscode.Disposable {
       const settings = readSettings();
       const folder = this.slmFolder(settings);
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
-      const mode = this.resolveMode(settings, folder);
+      // One read of the folder's relay fields serves the mode and the LLM's context.
+      const traits = readSlmRelayTraits(folder);
+      const mode = this.resolveMode(settings, traits);
       const slm = await this.slm(folder, settings);
       const prompt = await slm.renderChat(messages, { addGenerationPrompt: true });
       let llm: Awaited<ReturnType<RelayService['provider']>> | undefined;
@@ -184,7 +186,7 @@ export class RelayService implements vscode.Disposable {
         price: llm?.price,
         maxTurns: settings.maxTurns,
         tokenBudget: settings.tokenBudget,
-        commandReplacement: readSlmRelayTraits(folder).commandReplacement,
+        commandReplacement: traits.commandReplacement,
         slmSampling: { temperature: settings.temperature },
         llmTemperature: settings.temperature,
         confidence: { threshold: settings.confidence.threshold, spanTokens: settings.confidence.spanTokens, maxLlmShare: settings.maxLlmShare },
