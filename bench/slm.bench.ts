@@ -1,8 +1,8 @@
 // `npm run bench:slm`: our SLM decoder against transformers.js on the Qwen3-0.6B-shaped
-// folder (q4 and fp32), each engine in its own child process so peak RSS is its own.
+// folder (q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
 // Same 512-token prompt, greedy, 128 new tokens. Prints a table and, last, one JSON line.
 //
-// Options: --variants q4,fp32  --prompt 512  --decode 128  --engines ours,transformers.js  --repeat 2
+// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,transformers.js  --repeat 2
 // Times are the best of the rounds (engine order alternating), since the CPU may be shared.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -203,7 +203,7 @@ function fmt(v: number | undefined, digits = 0): string {
 }
 
 async function parent(): Promise<void> {
-  const variants = arg('variants', 'q4,fp32').split(',') as OnnxVariant[];
+  const variants = arg('variants', 'q4,int8,fp32').split(',') as OnnxVariant[];
   const engines = arg('engines', 'ours,transformers.js').split(',') as Engine[];
   const promptLength = Number(arg('prompt', '512'));
   const decode = Number(arg('decode', '128'));

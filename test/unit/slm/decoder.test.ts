@@ -216,6 +216,25 @@ describe('sampling through the decoder', () => {
   });
 });
 
+describe('int8 variant (dynamic quantisation: MatMulInteger)', () => {
+  test('runs, its logits are close to fp32, and cached decoding equals full recomputation', async () => {
+    const int8 = await createLocalRuntime(folder, { variant: 'int8' });
+    assert.equal(int8.info.variant, 'int8');
+    const a = await int8.createSession();
+    const b = await fp32.createSession();
+    await a.appendIds(PROMPT);
+    await b.appendIds(PROMPT);
+    const err = relativeError(await a.nextLogits(), await b.nextLogits());
+    assert.ok(err > 0 && err < 0.1, `int8 vs fp32 relative error ${err}`);
+    const generated = await a.generate({ maxTokens: 6 });
+    const fresh = await int8.createSession();
+    await fresh.appendIds([...PROMPT, ...generated.tokens.slice(0, 5).map((t) => t.id)]);
+    const full = await fresh.nextLogits();
+    assert.equal(full.indexOf(Math.max(...full)), generated.tokens[5].id, 'the 6th greedy token from full recomputation');
+    await int8.dispose();
+  });
+});
+
 describe('q4 variant', () => {
   test('runs, and its logits are close to fp32 (same weights quantised)', async () => {
     const q4 = await createLocalRuntime(folder, { variant: 'q4' });

@@ -10,6 +10,9 @@
  *   position along the sequence axis) that produces the new name, plus its three int64
  *   constants. Protobuf merges repeated occurrences of a message field, so ONNX Runtime
  *   sees one graph with the extra node; external weight files are untouched.
+ * In dynamic int8 exports (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul) the slice
+ * goes on MatMulInteger's already quantised input: the activation scale is still computed
+ * over every position, so the last row's logits are exactly those of the untouched graph.
  */
 import { ProtobufWriter } from './protobufWire';
 import type { GraphNode, ModelGraph, NodeInputRef } from './modelGraph';
@@ -60,8 +63,16 @@ function freshName(base: string, used: Set<string>): string {
 export function planLastPositionLogits(graph: ModelGraph, logitsName = 'logits'): RewritePlan {
   if (!graph.outputNames.includes(logitsName)) return { ok: false, reason: `the graph has no output named ${logitsName}` };
   let node = producerOf(graph.nodes, logitsName);
-  for (let hops = 0; node && PASS_THROUGH_OPS.has(node.opType) && hops < 4; hops++) {
-    node = producerOf(graph.nodes, node.inputs[0]?.name ?? '');
+  for (let hops = 0; node && hops < 4; hops++) {
+    if (PASS_THROUGH_OPS.has(node.opType)) node = producerOf(graph.nodes, node.inputs[0]?.name ?? '');
+    else if (node.opType === 'Mul') {
+      // Dynamic int8 exports rescale the integer product: Mul(Cast(MatMulInteger(...)), scale).
+      const product = node.inputs
+        .map((input) => producerOf(graph.nodes, input.name))
+        .find((p) => p !== undefined && (p.opType === 'Cast' || PROJECTION_OPS.has(p.opType)));
+      if (!product) break;
+      node = product;
+    } else break;
   }
   if (!node || !PROJECTION_OPS.has(node.opType)) {
     return { ok: false, reason: `logits are not produced by a MatMul (found ${node?.opType ?? 'nothing'})` };
