@@ -2,7 +2,7 @@
 // folder (q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
 // Same 512-token prompt, greedy, 128 new tokens. Prints a table and, last, one JSON line.
 //
-// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,transformers.js  --repeat 2
+// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-q4-as-exported,transformers.js  --repeat 2
 // Times are the best of the rounds (engine order alternating), since the CPU may be shared.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,8 +19,11 @@ import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
 import { SLM_PROCESS_V8_FLAGS } from '../src/core/slm/processRuntime';
 import type { OnnxVariant } from '../src/core/slm/types';
 
-/** 'ours-preallocated-kv': ours with the KV cache in session-owned ping-pong buffers (preallocateKv), for comparison. */
-type Engine = 'ours' | 'ours-preallocated-kv' | 'transformers.js';
+/**
+ * 'ours-preallocated-kv': ours with the KV cache in session-owned ping-pong buffers (preallocateKv);
+ * 'ours-q4-as-exported': ours without the int8-compute rewrite of 4-bit weights (q4Compute 'as-exported'). For comparison.
+ */
+type Engine = 'ours' | 'ours-preallocated-kv' | 'ours-q4-as-exported' | 'transformers.js';
 
 interface EngineResult {
   engine: Engine;
@@ -51,7 +54,11 @@ function medianInterval(stamps: number[]): number {
 
 async function runOurs(folder: string, variant: OnnxVariant, ids: number[], decode: number, engine: Engine): Promise<Omit<EngineResult, 'peakRssMb'>> {
   let t = performance.now();
-  const runtime = await createLocalRuntime(folder, { variant, preallocateKv: engine === 'ours-preallocated-kv' });
+  const runtime = await createLocalRuntime(folder, {
+    variant,
+    preallocateKv: engine === 'ours-preallocated-kv',
+    q4Compute: engine === 'ours-q4-as-exported' ? 'as-exported' : 'int8',
+  });
   const loadMs = performance.now() - t;
   // Warm-up (first-run allocations), then a fresh session for the measurement.
   const warm = await runtime.createSession();
@@ -204,7 +211,7 @@ function fmt(v: number | undefined, digits = 0): string {
 
 async function parent(): Promise<void> {
   const variants = arg('variants', 'q4,int8,fp32').split(',') as OnnxVariant[];
-  const engines = arg('engines', 'ours,transformers.js').split(',') as Engine[];
+  const engines = arg('engines', 'ours,ours-q4-as-exported,transformers.js').split(',') as Engine[];
   const promptLength = Number(arg('prompt', '512'));
   const decode = Number(arg('decode', '128'));
   const repeat = Math.max(1, Number(arg('repeat', '2')));
@@ -232,6 +239,7 @@ async function parent(): Promise<void> {
     for (const variant of variants) {
       for (let round = 0; round < repeat; round++) {
         for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
+          if (engine === 'ours-q4-as-exported' && variant !== 'q4') continue; // the same as ours without 4-bit weights
           process.stdout.write(`running ${engine} ${variant} (round ${round + 1}/${repeat})... `);
           const r = runChild(engine, variant, folder, idsFile, decode);
           console.log(`${fmt(r.ttftMs)} ms to first token, ${fmt(r.decodeTps, 2)} tok/s, peak RSS ${fmt(r.peakRssMb)} MB`);
@@ -265,6 +273,7 @@ async function parent(): Promise<void> {
   for (const variant of variants) {
     const ours = results.find((r) => r.variant === variant && r.engine === 'ours');
     const theirs = results.find((r) => r.variant === variant && r.engine === 'transformers.js');
+    const asExported = results.find((r) => r.variant === variant && r.engine === 'ours-q4-as-exported');
     if (!ours) continue;
     const onnxFile = files.variants.find((v) => v.variant === variant)?.path ?? join(folder, 'onnx', VARIANT_FILES[variant][0]);
     const weights = weightBytesPerToken(onnxFile);
@@ -287,6 +296,14 @@ async function parent(): Promise<void> {
             decode_tps_ratio: Number((ours.decodeTps / theirs.decodeTps).toFixed(3)),
             rss_ratio: Number((ours.peakRssMb / theirs.peakRssMb).toFixed(3)),
             same_tokens: JSON.stringify(ours.tokens) === JSON.stringify(theirs.tokens),
+          }
+        : {}),
+      ...(asExported
+        ? {
+            as_exported_decode_tps: Number(asExported.decodeTps.toFixed(2)),
+            as_exported_ttft_ms: Math.round(asExported.ttftMs),
+            int8_compute_decode_speedup: Number((ours.decodeTps / asExported.decodeTps).toFixed(3)),
+            as_exported_same_tokens: theirs ? JSON.stringify(asExported.tokens) === JSON.stringify(theirs.tokens) : undefined,
           }
         : {}),
     };

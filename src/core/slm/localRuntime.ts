@@ -20,6 +20,8 @@ export interface LocalRuntimeOptions {
   lastPositionLogits?: boolean;
   /** ONNX Runtime intra-op threads; default (0) is ONNX Runtime's own: one per physical core. */
   intraOpThreads?: number;
+  /** q4 files: multiply with int8 activations (default, faster) or as exported (see matMulNBitsAccuracy.ts). */
+  q4Compute?: 'int8' | 'as-exported';
   /**
    * Let ORT write the KV cache into session-owned ping-pong buffers (kvCache.ts). Default
    * false: the `present` tensors ORT returns are fed back as `past` unchanged, which on the
@@ -35,6 +37,8 @@ export interface LocalRuntime extends SlmRuntime {
   decode(ids: readonly number[]): string;
   /** Whether prefill computes logits for the last position only, and why not if not. */
   readonly lastPositionLogits: { enabled: boolean; reason?: string };
+  /** 4-bit MatMulNBits nodes switched to int8 compute at load (0: none, or q4Compute 'as-exported'). */
+  readonly int8ComputeNodes: number;
   /** Whether ORT writes the KV cache into session-owned buffers. */
   readonly preallocatedKv: boolean;
 }
@@ -49,7 +53,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   const loaded = await loadDecoderSession(
     model.chosen.path,
     { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
-    { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads },
+    { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads, q4Compute: options.q4Compute },
   );
   const ort = await loadOnnxRuntime();
   const maxPositions = model.config.raw.max_position_embeddings;
@@ -85,6 +89,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   return {
     info,
     lastPositionLogits: { enabled: loaded.lastPositionOnly, reason: loaded.rewriteSkipped },
+    int8ComputeNodes: loaded.int8ComputeNodes,
     preallocatedKv: decoderModel.preallocateKv,
     async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
       alive();

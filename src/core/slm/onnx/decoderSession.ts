@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { ModelFolderError } from '../modelFolder';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
+import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBitsAccuracy';
 import { readModelGraph, type ModelGraph } from './modelGraph';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
 
@@ -41,6 +42,11 @@ export interface DecoderSessionOptions {
   lastPositionLogits?: boolean;
   /** Default 0: ONNX Runtime's default, one thread per physical core. */
   intraOpThreads?: number;
+  /**
+   * 4-bit (MatMulNBits) weights: 'int8' (default) multiplies with int8 activations
+   * (accuracy_level 4, matMulNBitsAccuracy.ts), 'as-exported' keeps the file's level.
+   */
+  q4Compute?: 'int8' | 'as-exported';
 }
 
 export interface LoadedDecoder {
@@ -50,6 +56,8 @@ export interface LoadedDecoder {
   lastPositionOnly: boolean;
   /** Why the rewrite was not applied (for diagnostics), when it was not. */
   rewriteSkipped?: string;
+  /** MatMulNBits nodes switched to int8 compute at load (0 when none or not asked). */
+  int8ComputeNodes: number;
 }
 
 /** Physical cores (hyper-threads share FPUs, and matmul threads gain nothing from them). */
@@ -166,12 +174,22 @@ export async function loadDecoderSession(
   options: DecoderSessionOptions = {},
 ): Promise<LoadedDecoder> {
   const ort = await loadOnnxRuntime();
-  const { buf, length } = readModelBytes(onnxFile, 4096);
+  const TAIL_ROOM = 4096;
+  let { buf, length }: { buf: Uint8Array; length: number } = readModelBytes(onnxFile, TAIL_ROOM);
   let graph: ModelGraph;
   try {
     graph = readModelGraph(buf, length);
   } catch (e) {
     throw new ModelFolderError(onnxFile, `is not a valid ONNX model (${(e as Error).message}); the file is truncated or corrupt, download it again.`);
+  }
+  let int8ComputeNodes = 0;
+  if ((options.q4Compute ?? 'int8') === 'int8' && graph.nodes.some((n) => n.opType === 'MatMulNBits')) {
+    const rewrite = setMatMulNBitsAccuracy(buf, length, INT8_COMPUTE_ACCURACY_LEVEL, TAIL_ROOM);
+    if (rewrite) {
+      ({ buf, length } = rewrite);
+      graph = readModelGraph(buf, length);
+      int8ComputeNodes = rewrite.rewritten;
+    }
   }
   for (const location of graph.externalDataFiles) {
     const path = join(dirname(onnxFile), location);
@@ -211,17 +229,19 @@ export async function loadDecoderSession(
     extra: { session: { model_external_initializers_file_folder_path: dirname(onnxFile) } },
   };
   let session: Ort.InferenceSession;
+  // Unchanged graphs load from the path (ONNX Runtime memory-maps what it can); rewritten ones from our bytes.
+  const edited = (lastPositionOnly && !hasLogitsToKeep) || int8ComputeNodes > 0 ? model : undefined;
+  model = new Uint8Array(0); // drop our reference; `edited` keeps the bytes only while ORT needs them
+  buf = new Uint8Array(0);
   try {
-    // Unchanged graphs load from the path (ONNX Runtime memory-maps what it can); rewritten ones from our bytes.
-    const edited = lastPositionOnly && !hasLogitsToKeep ? model : undefined;
-    model = new Uint8Array(0); // drop our copy of the bytes where ORT reads the file itself
     session = edited ? await ort.InferenceSession.create(edited, sessionOptions) : await ort.InferenceSession.create(onnxFile, sessionOptions);
   } catch (e) {
-    if (!lastPositionOnly || hasLogitsToKeep) {
+    if (!edited) {
       throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e as Error).message}). The file may be truncated or corrupt; download it again.`);
     }
     // Never let the speed-up cost a working model: load the file as it is.
-    lastPositionOnly = false;
+    lastPositionOnly = hasLogitsToKeep;
+    int8ComputeNodes = 0;
     rewriteSkipped = `ONNX Runtime rejected the rewritten graph (${(e as Error).message})`;
     try {
       session = await ort.InferenceSession.create(onnxFile, sessionOptions);
@@ -230,5 +250,5 @@ export async function loadDecoderSession(
     }
   }
   const io = discoverIo(session, onnxFile, fallback);
-  return { session, io, lastPositionOnly, rewriteSkipped };
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes };
 }
