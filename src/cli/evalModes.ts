@@ -5,7 +5,10 @@
  *     other rows ran, to match the most accurate relay row (as in the paper's table):
  *     p = (acc_relay - acc_SLM) / (acc_LLM - acc_SLM); needs slm-only and llm-only.
  *   all: slm-only, llm-only, command, confidence@0.7, confidence@0.9, matched-router.
+ * `=<folder>` after a row runs it with another SLM (e.g. an ablation checkpoint); the
+ * matched router then uses the SLM of the slm-only row.
  */
+import { resolve } from 'node:path';
 import type { RelayMode } from '../core/relay/events';
 import { UsageError } from './args';
 
@@ -19,13 +22,20 @@ export interface EvalModeSpec {
   threshold?: number;
   /** random-router@p */
   llmProbability?: number;
+  /** `=<folder>`: this row's SLM instead of the configured one (absolute). */
+  slmFolder?: string;
 }
 
 const KINDS = ['slm-only', 'llm-only', 'command', 'confidence', 'random-router', 'auto', 'matched-router'] as const;
 
-export function parseModeSpecs(text: string): EvalModeSpec[] {
+/**
+ * `expansions` adds named row sets besides `all` (e.g. `paper` with --demo: every
+ * ablation SLM of training/ side by side).
+ */
+export function parseModeSpecs(text: string, expansions: Record<string, string> = {}): EvalModeSpec[] {
   const parts = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
-  const expanded = parts.flatMap((p) => (p === 'all' ? ALL_MODES.split(',') : [p]));
+  const sets: Record<string, string> = { all: ALL_MODES, ...expansions };
+  const expanded = parts.flatMap((p) => (p in sets ? sets[p].split(',') : [p]));
   if (expanded.length === 0) throw new UsageError(`--modes is empty. Use e.g. --modes ${ALL_MODES} (or --modes all).`);
   const specs = expanded.map(parseOne);
   const seen = new Set<string>();
@@ -43,9 +53,21 @@ export function parseModeSpecs(text: string): EvalModeSpec[] {
 }
 
 function parseOne(text: string): EvalModeSpec {
-  const [name, value, ...rest] = text.split('@');
+  const eq = text.indexOf('=');
+  const head = eq < 0 ? text : text.slice(0, eq);
+  const folder = eq < 0 ? undefined : text.slice(eq + 1).trim();
+  if (folder === '') throw new UsageError(`--modes: '${text}': a folder must follow '='.`);
+  const parsed = parseHead(head, text);
+  if (folder !== undefined && (parsed.kind === 'llm-only' || parsed.kind === 'matched-router')) {
+    throw new UsageError(`--modes: '${text}': ${parsed.kind} takes no SLM folder (the matched router uses the slm-only row's SLM).`);
+  }
+  return folder === undefined ? parsed : { ...parsed, slmFolder: resolve(folder) };
+}
+
+function parseHead(head: string, text: string): EvalModeSpec {
+  const [name, value, ...rest] = head.split('@');
   if (!(KINDS as readonly string[]).includes(name) || rest.length > 0) {
-    throw new UsageError(`--modes: '${text}' is not a mode. Use ${KINDS.join(', ')}, confidence@<threshold>, random-router@<p> or all.`);
+    throw new UsageError(`--modes: '${text}' is not a mode. Use ${KINDS.join(', ')}, confidence@<threshold>, random-router@<p> (each optionally =<slm folder>) or all.`);
   }
   const kind = name as EvalModeSpec['kind'];
   if (value === undefined) return { spec: text, kind };

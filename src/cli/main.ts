@@ -9,7 +9,7 @@ import { TotalsStore } from '../core/relay/totalsStore';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';
-import { demoPriceNote, findDemoModels, useDemoModels } from './demoModels';
+import { demoPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { runProviderTest } from './providerTest';
 import { openLlm } from './setup';
@@ -28,8 +28,11 @@ Usage:
                                       correct answer, latency, reduction vs a matched random router;
                                       writes CSV + JSON + Markdown. Modes: slm-only, llm-only, command,
                                       confidence[@threshold], random-router[@p], auto, matched-router
-                                      (a random router matched to the best relay row's accuracy), all
-  relay eval --demo [--modes all]     the same on the demo models' 500 held-out questions
+                                      (a random router matched to the best relay row's accuracy), all;
+                                      a row may name its own SLM: command=<folder>
+  relay eval --demo [--modes all|paper]
+                                      the same on the demo models' 500 held-out questions; paper: the
+                                      paper's table, one command-mode row per training stage
   relay provider test                 send a tiny continuation to the configured LLM and report
   relay totals                        running totals of cost and savings
 
@@ -87,7 +90,7 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       if (data === undefined) throw new UsageError('Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--out prefix] (or relay eval --demo)');
       const modesFlag = options.get('modes');
       const specs: EvalModeSpec[] =
-        typeof modesFlag === 'string' ? parseModeSpecs(modesFlag) : [{ spec: config.mode, kind: config.mode }];
+        typeof modesFlag === 'string' ? parseModeSpecs(modesFlag, paperExpansion(modesFlag, demo)) : [{ spec: config.mode, kind: config.mode }];
       const limitFlag = options.get('limit');
       const limit = typeof limitFlag === 'string' ? Number(limitFlag) : undefined;
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number.');
@@ -120,6 +123,14 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     default:
       throw new UsageError(`Unknown command '${command}'. Run 'relay help'. (Settings file: ${configFilePath()})`);
   }
+}
+
+/** `--modes paper` (needs --demo): every training stage's SLM side by side. */
+function paperExpansion(modes: string, demo: boolean): Record<string, string> {
+  const asked = modes.split(',').some((p) => p.trim() === 'paper');
+  if (!asked) return {};
+  if (!demo) throw new UsageError('--modes paper runs the demo models of every training stage; add --demo.');
+  return { paper: paperModes(findDemoModels()) };
 }
 
 function stream(s: NodeJS.WriteStream): Output {

@@ -5,7 +5,7 @@
  * Sampling is reproducible: question i of every row samples with seed deriveSeed(seed, i).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
 import type { RelayMode } from '../../core/relay/events';
 import { answersMatch, extractAnswer, extractReference } from '../../core/relay/answerExtraction';
@@ -16,7 +16,8 @@ import type { CliConfig } from '../config';
 import type { EvalModeSpec } from '../evalModes';
 import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary, type RowKind } from '../evalTable';
 import type { Output } from '../render';
-import { openLlm, openSlm, relayOptions, SlmPromptBook } from '../setup';
+import { openLlm, openSlm, relayOptions, SlmPromptBook, type OpenedLlm } from '../setup';
+import type { LocalRuntime } from '../../core/slm/localRuntime';
 import { solveMessages } from './ask';
 
 export type { EvalRow, ModeSummary } from '../evalTable';
@@ -104,6 +105,25 @@ export interface EvalOptions {
   priceNote?: string;
 }
 
+interface RowModels {
+  folder: string;
+  slm: LocalRuntime;
+  book: SlmPromptBook;
+  llm?: OpenedLlm;
+  /** The rendered prompt of every question, in this SLM's chat template. */
+  prompts: string[];
+}
+
+/** How a model folder's SLM was trained, as export_model.py records it (config.json relay_training). */
+export function slmTraining(folder: string): string | undefined {
+  try {
+    const value = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).relay_training;
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const KIND_OF: Record<EvalModeSpec['kind'], RowKind> = {
   'slm-only': 'baseline-slm',
   'llm-only': 'baseline-llm',
@@ -118,25 +138,26 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const started = Date.now();
   const items = readEvalData(dataPath, options.limit);
   const seed = config.seed ?? 0;
-  const traits = readSlmRelayTraits(config.slm.folder);
-  const engineMode = (spec: EvalModeSpec): RelayMode =>
-    spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', traits) : spec.kind;
-  const slm = await openSlm(config);
-  const book = new SlmPromptBook(slm);
-  const llm = specs.some((s) => engineMode(s) !== 'slm-only') ? await openLlm(config, slm, book) : undefined;
   const { confidence } = config;
-  const label = (spec: EvalModeSpec, p?: number, matchedTo?: string): string => {
+  // A row's SLM: its own `=<folder>`, the slm-only row's for the matched router, else the configured one.
+  const slmOnlyFolder = specs.find((s) => s.kind === 'slm-only')?.slmFolder;
+  const folderOf = (spec: EvalModeSpec): string => spec.slmFolder ?? (spec.kind === 'matched-router' ? slmOnlyFolder : undefined) ?? config.slm.folder;
+  const engineMode = (spec: EvalModeSpec, traits: ReturnType<typeof readSlmRelayTraits>): RelayMode =>
+    spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', traits) : spec.kind;
+  const label = (spec: EvalModeSpec, mode: RelayMode, training: string | undefined, p?: number, matchedTo?: string): string => {
+    const trained = training ? `: ${training}` : '';
+    const own = spec.slmFolder && training ? ` (${training})` : '';
     switch (spec.kind) {
       case 'slm-only':
-        return 'SLM alone';
+        return `SLM alone${own}`;
       case 'llm-only':
         return 'LLM alone';
       case 'command':
-        return 'relay, command mode';
+        return `relay, command mode${trained}`;
       case 'auto':
-        return `relay, ${engineMode(spec)} mode (auto)`;
+        return `relay, ${mode} mode (auto)${trained}`;
       case 'confidence':
-        return `relay, confidence mode: top-1 < ${spec.threshold ?? confidence.threshold}, LLM writes ${confidence.spanTokens}${confidence.maxLlmShare < 1 ? `, cap ${confidence.maxLlmShare}` : ''}`;
+        return `relay, confidence mode: top-1 < ${spec.threshold ?? confidence.threshold}, LLM writes ${confidence.spanTokens}${confidence.maxLlmShare < 1 ? `, cap ${confidence.maxLlmShare}` : ''}${own}`;
       default:
         return `random router${matchedTo ? ` matched to ${matchedTo}` : ''} (${((p ?? 0) * 100).toFixed(1)}% of questions to the LLM)`;
     }
@@ -144,10 +165,35 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const ordered = [...specs.filter((s) => s.kind !== 'matched-router'), ...specs.filter((s) => s.kind === 'matched-router')];
   const rows: EvalRow[] = [];
   const summaries: ModeSummary[] = [];
+  const usedFolders: string[] = [];
+  let llmKey: string | null = null;
+  let llmPrice: OpenedLlm['price'] | null = null;
   const messagesOf = items.map((item) => solveMessages(item.question, { plain: config.plainPrompt }));
+  // One SLM (and its LLM provider) is open at a time; rows of the same SLM share it.
+  let open: RowModels | undefined;
+  const close = async () => {
+    const current = open;
+    open = undefined;
+    await current?.llm?.dispose();
+    await current?.slm.dispose();
+  };
+  const modelsFor = async (folder: string, needsLlm: boolean): Promise<RowModels> => {
+    if (open?.folder !== folder) {
+      await close();
+      const slm = await openSlm({ ...config, slm: { ...config.slm, folder } });
+      const book = new SlmPromptBook(slm);
+      open = { folder, slm, book, prompts: [] };
+      for (const messages of messagesOf) open.prompts.push(await book.prepare(messages));
+      if (!usedFolders.includes(folder)) usedFolders.push(folder);
+    }
+    if (needsLlm && !open.llm) {
+      open.llm = await openLlm(config, open.slm, open.book);
+      llmKey = open.llm.modelKey;
+      llmPrice = open.llm.price ?? null;
+    }
+    return open;
+  };
   try {
-    const prompts: string[] = [];
-    for (const messages of messagesOf) prompts.push(await book.prepare(messages));
     const progress = progressBar(io.stderr, items.length * ordered.length);
     let done = 0;
     for (const spec of ordered) {
@@ -161,7 +207,10 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
         llmProbability = matchedRouterProbability(slmRow, llmRow, best.accuracy) ?? 1;
         matchedTo = best.spec;
       }
-      const mode = engineMode(spec);
+      const folder = folderOf(spec);
+      const traits = readSlmRelayTraits(folder);
+      const mode = engineMode(spec, traits);
+      const { slm, llm, prompts } = await modelsFor(folder, mode !== 'slm-only');
       const specRows: EvalRow[] = [];
       let correct = 0;
       for (let index = 0; index < items.length; index++) {
@@ -186,11 +235,10 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
         progress(++done, `${spec.spec} ${correct}/${specRows.length} correct`);
       }
       rows.push(...specRows);
-      summaries.push(summarise(spec.spec, label(spec, llmProbability, matchedTo), KIND_OF[spec.kind], mode, specRows, llmProbability));
+      summaries.push(summarise(spec.spec, label(spec, mode, slmTraining(folder), llmProbability, matchedTo), KIND_OF[spec.kind], mode, specRows, llmProbability));
     }
   } finally {
-    await llm?.dispose();
-    await slm.dispose();
+    await close();
   }
   compareWithMatchedRouters(summaries);
   const wallSeconds = (Date.now() - started) / 1000;
@@ -204,10 +252,11 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     tokenBudget: config.tokenBudget,
     plainPrompt: config.plainPrompt,
   };
+  const price = llmPrice as OpenedLlm['price'] | null;
   const notes = [
-    `${items.length} questions of ${shown(dataPath)}; SLM ${shown(config.slm.folder)} (${slm.info.variant}); LLM ${llm?.modelKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
+    `${items.length} questions of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
-    `Cost: the LLM's input (re-sent on every call) and output tokens at ${llm?.price ? `$${llm.price.inputPerMTok}/M in, $${llm.price.outputPerMTok}/M out` : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
+    `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? `$${price.inputPerMTok}/M in, $${price.outputPerMTok}/M out` : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
     'Reductions vs matched router: 1 - the row\'s LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.',
     `Wall time ${wallSeconds.toFixed(1)} s.`,
   ];
@@ -218,7 +267,7 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   writeFileSync(
     `${options.outPrefix}.json`,
     JSON.stringify(
-      { data: dataPath, command: options.commandLine ?? null, slm: config.slm.folder, llm: llm?.modelKey ?? null, price: llm?.price ?? null, settings, wallSeconds, summaries, rows },
+      { data: dataPath, command: options.commandLine ?? null, slm: config.slm.folder, slms: usedFolders, llm: llmKey, price, settings, wallSeconds, summaries, rows },
       null,
       2,
     ) + '\n',

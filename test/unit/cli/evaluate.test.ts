@@ -7,11 +7,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { main } from '../../../src/cli/main';
 import { parseModeSpecs } from '../../../src/cli/evalModes';
 import { compareWithMatchedRouters, type EvalRow, type ModeSummary } from '../../../src/cli/evalTable';
-import { demoPrice } from '../../../src/cli/demoModels';
+import { demoPrice, findDemoModels } from '../../../src/cli/demoModels';
 
 let work: string;
 before(() => {
@@ -89,7 +89,8 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
   }
   // The printed table shows the same figures.
   assert.match(stdout, /\| protocol\s+\| accuracy \| LLM token share \| calls\/q \| cost\s+\| cost\/correct \| latency\/q \| LLM-token reduction vs matched router \| cost reduction vs matched router \| errors \|/);
-  assert.ok(stdout.includes(`| relay, command mode `) && stdout.includes(`${(command.accuracy * 100).toFixed(1)}%`));
+  assert.ok(stdout.includes(`| ${command.label} `) && stdout.includes(`${(command.accuracy * 100).toFixed(1)}%`));
+  assert.match(command.label, /^relay, command mode: .*shipped/, "the shipped SLM's training is named (config.json relay_training)");
   assert.match(stdout, /priced as if it were OpenAI gpt-4o/);
   const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n');
   assert.equal(csv.length, 1 + 6 * limit);
@@ -134,4 +135,61 @@ test('--modes: the grammar, "all", and clear errors', () => {
   assert.throws(() => parseModeSpecs('command@0.5'), /only confidence@<threshold> and random-router@<p> take a value/);
   assert.throws(() => parseModeSpecs('command,command'), /lists command twice/);
   assert.throws(() => parseModeSpecs('command,matched-router'), /matched-router needs slm-only, llm-only and at least one relay row/);
+});
+
+test('--modes: a row with its own SLM folder, and named row sets', () => {
+  const specs = parseModeSpecs('slm-only=models/a, llm-only, command=models/b, command, matched-router');
+  assert.deepEqual(specs.map((s) => [s.spec, s.kind, s.slmFolder]), [
+    ['slm-only=models/a', 'slm-only', resolve('models/a')],
+    ['llm-only', 'llm-only', undefined],
+    ['command=models/b', 'command', resolve('models/b')],
+    ['command', 'command', undefined],
+    ['matched-router', 'matched-router', undefined],
+  ]);
+  assert.deepEqual(parseModeSpecs('confidence@0.9=/m/base')[0], { spec: 'confidence@0.9=/m/base', kind: 'confidence', threshold: 0.9, slmFolder: '/m/base' });
+  assert.throws(() => parseModeSpecs('command='), /a folder must follow '='/);
+  assert.throws(() => parseModeSpecs('llm-only=/m/x'), /llm-only takes no SLM folder/);
+  assert.throws(() => parseModeSpecs('command=/m/x,command=/m/x'), /lists command=\/m\/x twice/);
+  assert.deepEqual(parseModeSpecs('set', { set: 'command=/m/x,command' }).map((s) => s.spec), ['command=/m/x', 'command']);
+});
+
+test('relay eval --demo --modes paper: one row per training stage, each on its own SLM', async () => {
+  const models = findDemoModels();
+  const out = join(work, 'paper');
+  const limit = 4;
+  const common = ['--limit', String(limit), '--temperature', '0.7', '--seed', '5'];
+  const { code, stderr } = await run(['eval', '--demo', '--modes', 'paper', ...common, '--out', out]);
+  assert.equal(code, 0, stderr);
+  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { summaries: ModeSummary[]; rows: EvalRow[]; slms: string[] };
+  const ablation = (name: string) => join(models.ablationsFolder, name);
+  assert.deepEqual(
+    json.summaries.map((s) => s.mode),
+    ['slm-only', 'llm-only', 'command', 'command', 'command', 'command', 'command', 'confidence', 'confidence', 'random-router'],
+  );
+  assert.deepEqual(
+    [...json.slms].sort(),
+    [ablation('slm-base'), ablation('slm-warmup'), ablation('slm-grpo-simple'), ablation('slm-grpo-difficulty'), ablation('slm-unsure-grpo-difficulty'), models.slmFolder].sort(),
+  );
+  // Each row is labelled with how its SLM was trained (config.json relay_training).
+  const labels = json.summaries.map((s) => s.label);
+  assert.match(labels[0], /^SLM alone \(.+\)$/);
+  assert.equal(new Set(labels.slice(2, 7)).size, 5, labels.join(' | '));
+  for (const label of labels.slice(2, 7)) assert.match(label, /^relay, command mode: .+/);
+
+  // A row with `=<folder>` runs that SLM: the same answers alone as in the table, other
+  // answers than the shipped SLM's command row.
+  const grpoSpec = json.summaries[3].spec;
+  const answersOf = (rows: EvalRow[], spec: string) => rows.filter((r) => r.spec === spec).map((r) => r.answer);
+  const alone = await run(['eval', '--demo', '--modes', `command=${ablation('slm-grpo-simple')}`, ...common, '--out', join(work, 'one')]);
+  assert.equal(alone.code, 0, alone.stderr);
+  const one = JSON.parse(readFileSync(join(work, 'one.json'), 'utf8')) as { rows: EvalRow[] };
+  assert.deepEqual(one.rows.map((r) => r.answer), answersOf(json.rows, grpoSpec));
+  assert.notDeepEqual(answersOf(json.rows, grpoSpec), answersOf(json.rows, 'command'));
+  // The matched router runs the slm-only row's SLM (the base SLM): a question routed to the
+  // SLM gets the slm-only row's answer, sampled with the same per-question seed.
+  const slmOnly = json.rows.filter((r) => r.spec === json.summaries[0].spec);
+  const routed = json.rows.filter((r) => r.spec === 'matched-router' && r.stats.routedTo === 'slm');
+  for (const r of routed) assert.equal(r.answer, slmOnly[r.index].answer, `question ${r.index}`);
+
+  await assert.rejects(run(['eval', '--modes', 'paper', 'data.jsonl']), /--modes paper runs the demo models .* add --demo/);
 });
