@@ -154,6 +154,8 @@ def model_config(model, role, extra):
         'torch_dtype': 'float32', 'relay_role': role,
         'relay_task': 'a*b+c=? with worked steps, character-level (one token per character); see training/README.md',
     }
+    if role == 'slm-base':
+        out['relay_role'] = 'slm'  # a small model never taught to call: no command syntax
     if role == 'slm':
         out['relay_trained'] = True
         out['relay_call_syntax'] = '<call>N</call>'
@@ -201,14 +203,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--checkpoint', required=True)
     ap.add_argument('--folder', required=True)
-    ap.add_argument('--role', choices=['slm', 'llm'], required=True)
+    ap.add_argument('--role', choices=['slm', 'slm-base', 'llm'], required=True,
+                    help='slm: trained to write <call>N</call>; slm-base: the SLM before relay training; llm')
+    ap.add_argument('--describe', help='how this model was trained, shown as its row label by relay eval (config.json relay_training)')
     ap.add_argument('--variant', choices=['int8', 'fp32'], default='int8')
     ap.add_argument('--reference-out', required=True, help='JSON of torch greedy answers for verify_onnx.mjs')
     ap.add_argument('--shipped-checkpoint', help='where to save the torch model with the shipped (rounded) weights')
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = load_checkpoint(args.checkpoint)
-    ref = write_folder(model, args.folder, args.role, args.variant)
+    ref = write_folder(model, args.folder, args.role, args.variant, extra={'relay_training': args.describe} if args.describe else None)
     with open(args.reference_out, 'w') as f:
         json.dump(ref, f)
     if args.shipped_checkpoint:

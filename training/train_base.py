@@ -44,9 +44,15 @@ def supervised_train(model, make_batch, steps, lr, warmup, log_every=100, label=
     for step in range(steps):
         for g in opt.param_groups:
             g['lr'] = lr_at(step, steps, lr, warmup)
-        ids, mask, targets = make_batch(step)
+        ids, mask, targets, *weights = make_batch(step)
         logits = model.forward_full(ids, mask)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        if weights:  # per-target weights (warmup.py --call-weight), averaged over the answer tokens
+            per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
+                                                          reduction='none')
+            w = weights[0].reshape(-1) * (targets.reshape(-1) != -100)
+            loss = (per_token * w).sum() / w.sum()
+        else:
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -74,6 +74,83 @@ def build_uncertain_set(slm, questions, threshold, max_calls=4):
     return examples
 
 
+@torch.no_grad()
+def build_uncertain_number_set(slm, questions, threshold, max_calls=4):
+    """Departure, variant: the same uncertain characters, but the command goes before the
+    whole number that holds them and the LLM writes that number up to its last uncertain
+    digit (`<call>2</call>62` then the SLM writes `8`): a command never splits a number,
+    which the 2-layer SLM must copy later (into the next step and the final answer)."""
+    examples = []
+    for start in range(0, len(questions), 500):
+        qs = questions[start:start + 500]
+        prompts = [task.render_prompt(q) for q in qs]
+        answers = [task.worked_answer(q) for q in qs]
+        seqs = [task.encode(p + a) for p, a in zip(prompts, answers)]
+        width = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, x in enumerate(seqs):
+            ids[i, :len(x)] = torch.tensor(x)
+            mask[i, :len(x)] = 1
+        top1 = torch.softmax(slm.forward_full(ids, mask), dim=-1).max(-1).values
+        for i, (p, a) in enumerate(zip(prompts, answers)):
+            offset = len(task.encode(p))
+            unsure = [float(top1[i, offset + j - 1]) < threshold for j in range(len(a))]
+            out, calls, j = '', 0, 0
+            while j < len(a):
+                end = j + 1
+                if a[j].isdigit():
+                    while end < len(a) and a[end].isdigit():
+                        end += 1
+                hits = [k for k in range(j, end) if unsure[k]]
+                if hits and calls < max_calls:
+                    out += f'<call>{hits[-1] - j + 1}</call>'
+                    calls += 1
+                out += a[j:end]
+                j = end
+            examples.append((p, out + task.IM_END))
+    return examples
+
+
+@torch.no_grad()
+def add_calls_where_caller_unsure(caller, examples, threshold, max_calls=4):
+    """Departure, second round: the commands of `examples` (prompt, answer with commands)
+    came from the base SLM's doubts on clean text; an SLM trained on them (`caller`) doubts
+    other characters once commands sit in its context. Teacher-forced on each annotated
+    answer, `<call>1</call>` is added before every SLM-written character where `caller`'s
+    top-1 probability is below `threshold` (the character right after a command is the
+    LLM's and needs none), up to `max_calls` commands per answer."""
+    out = []
+    for start in range(0, len(examples), 500):
+        chunk = examples[start:start + 500]
+        seqs = [task.encode(p + a) for p, a in chunk]
+        width = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, x in enumerate(seqs):
+            ids[i, :len(x)] = torch.tensor(x)
+            mask[i, :len(x)] = 1
+        top1 = torch.softmax(caller.forward_full(ids, mask), dim=-1).max(-1).values
+        for i, (p, a) in enumerate(chunk):
+            offset = len(task.encode(p))
+            body = a[:-len(task.IM_END)] if a.endswith(task.IM_END) else a
+            calls = body.count('<call>')
+            text, j = '', 0
+            while j < len(body):
+                if body.startswith('<call>', j):
+                    end = body.index('</call>', j) + len('</call>')
+                    text += body[j:end + 1]  # the command and the LLM's character after it
+                    j = end + 1
+                    continue
+                if calls < max_calls and float(top1[i, offset + j - 1]) < threshold:
+                    text += '<call>1</call>'
+                    calls += 1
+                text += body[j]
+                j += 1
+            out.append((p, text + task.IM_END))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--slm', required=True)
@@ -84,9 +161,12 @@ def main():
     ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--max-exponent', type=int, default=1)
     ap.add_argument('--call-fraction', type=float, default=0.5, help='share of answers that get a command')
-    ap.add_argument('--placement', choices=['random', 'uncertain'], default='random',
-                    help='random: the paper; uncertain: before characters the SLM is unsure of (a departure)')
+    ap.add_argument('--placement', choices=['random', 'uncertain', 'uncertain-number'], default='random',
+                    help='random: the paper; uncertain: before characters the SLM is unsure of; uncertain-number: before '
+                         'the numbers holding them, the LLM writing up to the last unsure digit (departures)')
     ap.add_argument('--threshold', type=float, default=0.9, help='--placement uncertain: top-1 probability below which to call')
+    ap.add_argument('--call-weight', type=float, default=1.0, help="loss weight of the '<' that starts a command (1: the paper's plain SFT)")
+    ap.add_argument('--relabel-with', help='--placement uncertain: then also call where this SLM, trained on the first labels, is unsure')
     ap.add_argument('--seed', type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -97,13 +177,28 @@ def main():
     questions = [q for q, _ in task.training_questions(args.samples, seed=args.seed)]
     if args.placement == 'random':
         examples = build_warmup_set(slm, questions, rng, args.max_exponent, args.seed, args.call_fraction)
-    else:
+    elif args.placement == 'uncertain':
         examples = build_uncertain_set(slm, questions, args.threshold)
+        if args.relabel_with:
+            examples = add_calls_where_caller_unsure(load_checkpoint(args.relabel_with), examples, args.threshold)
+    else:
+        examples = build_uncertain_number_set(slm, questions, args.threshold)
     print(f'warm-up set: {len(examples)} answers, {sum("<call>" in a for _, a in examples)} with a command, e.g. {examples[0][1]!r} ({time.time() - t0:.0f}s)', flush=True)
 
     def make_batch(step):
         batch = [examples[(step * args.batch + i) % len(examples)] for i in range(args.batch)]
-        return batch_from_texts([p for p, _ in batch], [a for _, a in batch])
+        ids, mask, targets = batch_from_texts([p for p, _ in batch], [a for _, a in batch])
+        if args.call_weight == 1.0:
+            return ids, mask, targets
+        # The decision to call is one token ('<' of '<call>'); weighting it makes a
+        # call where the data has one more likely than a guess (a departure, see README).
+        weights = torch.ones(targets.shape)
+        for i, (p, a) in enumerate(batch):
+            at = a.find('<call>')
+            while at >= 0:
+                weights[i, len(task.encode(p + a[:at])) - 1] = args.call_weight  # the target of that position is '<'
+                at = a.find('<call>', at + 1)
+        return ids, mask, targets, weights
 
     supervised_train(slm, make_batch, args.steps, args.lr, warmup=max(1, args.steps // 10), log_every=50, label='warm-up')
     save_checkpoint(slm, args.out, {'stage': 'warm-up', 'examples': len(examples), 'seconds': time.time() - t0})

@@ -6,7 +6,7 @@
  * at a named hosted model's list price to make the cost and savings figures mean something.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { builtInPrice } from '../core/providers/pricing';
 import type { ModelPrice } from '../core/providers/types';
 import { UsageError } from './args';
@@ -16,16 +16,57 @@ import type { CliConfig } from './config';
 export const DEMO_PRICE_MODEL = 'gpt-4o';
 
 /**
- * The demo's question: greedy decoding (deterministic) makes the SLM call the LLM once;
+ * The demo's question: greedy decoding (deterministic) makes the SLM call the LLM (twice);
  * the SLM alone gets it wrong, the relay gets it right (checked by test/unit/cli).
  */
-export const DEMO_QUESTION = '69*9+15=?';
+export const DEMO_QUESTION = '63*4+44=?';
 
 export interface DemoModels {
   slmFolder: string;
   llmFolder: string;
   /** The held-out questions (models/relay-demo-eval.jsonl). */
   evalData: string;
+  /** models/ablations: the SLM of every training stage of training/ (for `relay eval --demo --modes paper`). */
+  ablationsFolder: string;
+}
+
+/** The ablation SLMs of models/ablations, in the order of the paper's table. */
+export const ABLATION_SLMS = {
+  base: 'slm-base',
+  warmup: 'slm-warmup',
+  grpoSimple: 'slm-grpo-simple',
+  grpoDifficulty: 'slm-grpo-difficulty',
+  unsureGrpoDifficulty: 'slm-unsure-grpo-difficulty',
+} as const;
+
+/**
+ * `--modes paper` on the demo models: the paper's table with every training stage as a row.
+ * The base SLM (no relay training) runs SLM alone, confidence mode and the matched router;
+ * command mode runs each stage's SLM: the paper's three, then the shipped SLM (our departure's
+ * warm-up) and the paper's difficulty-aware GRPO on top of it.
+ */
+export function paperModes(models: DemoModels, cwd: string = process.cwd()): string {
+  const folder = (name: string): string => {
+    const path = join(models.ablationsFolder, name);
+    if (!existsSync(join(path, 'config.json'))) {
+      throw new UsageError(`--modes paper needs the ablation SLMs of training/ in ${models.ablationsFolder}; ${name} is missing. training/retrain.sh writes them.`);
+    }
+    const rel = relative(cwd, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+  };
+  const base = folder(ABLATION_SLMS.base);
+  return [
+    `slm-only=${base}`,
+    'llm-only',
+    `command=${folder(ABLATION_SLMS.warmup)}`,
+    `command=${folder(ABLATION_SLMS.grpoSimple)}`,
+    `command=${folder(ABLATION_SLMS.grpoDifficulty)}`,
+    'command',
+    `command=${folder(ABLATION_SLMS.unsureGrpoDifficulty)}`,
+    `confidence@0.7=${base}`,
+    `confidence@0.9=${base}`,
+    'matched-router',
+  ].join(',');
 }
 
 export function demoPrice(): ModelPrice {
@@ -49,7 +90,7 @@ export function findDemoModels(env: NodeJS.ProcessEnv = process.env, from: strin
     const slmFolder = join(models, 'relay-demo-slm');
     const llmFolder = join(models, 'relay-demo-llm');
     if (existsSync(join(slmFolder, 'config.json')) && existsSync(join(llmFolder, 'config.json'))) {
-      return { slmFolder, llmFolder, evalData: join(models, 'relay-demo-eval.jsonl') };
+      return { slmFolder, llmFolder, evalData: join(models, 'relay-demo-eval.jsonl'), ablationsFolder: join(models, 'ablations') };
     }
   }
   throw new UsageError(
