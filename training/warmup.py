@@ -44,6 +44,20 @@ def build_warmup_set(slm, questions, rng, max_exponent, seed, call_fraction=1.0)
 
 
 @torch.no_grad()
+def top1_probabilities(model, pairs):
+    """(prompt, answer) pairs, teacher-forced: [pairs, positions] top-1 probability of the
+    model's next-token distribution at each position."""
+    seqs = [task.encode(p + a) for p, a in pairs]
+    width = max(len(x) for x in seqs)
+    ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, x in enumerate(seqs):
+        ids[i, :len(x)] = torch.tensor(x)
+        mask[i, :len(x)] = 1
+    return torch.softmax(model.forward_full(ids, mask), dim=-1).max(-1).values
+
+
+@torch.no_grad()
 def build_uncertain_set(slm, questions, threshold, max_calls=4):
     """Departure from the paper (see README): commands go where the SLM itself is unsure.
     Along the correct worked answer, `<call>1</call>` is inserted before every character
@@ -54,14 +68,7 @@ def build_uncertain_set(slm, questions, threshold, max_calls=4):
         qs = questions[start:start + 500]
         prompts = [task.render_prompt(q) for q in qs]
         answers = [task.worked_answer(q) for q in qs]
-        seqs = [task.encode(p + a) for p, a in zip(prompts, answers)]
-        width = max(len(x) for x in seqs)
-        ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, x in enumerate(seqs):
-            ids[i, :len(x)] = torch.tensor(x)
-            mask[i, :len(x)] = 1
-        top1 = torch.softmax(slm.forward_full(ids, mask), dim=-1).max(-1).values
+        top1 = top1_probabilities(slm, list(zip(prompts, answers)))
         for i, (p, a) in enumerate(zip(prompts, answers)):
             offset = len(task.encode(p))
             out, calls = '', 0
@@ -85,14 +92,7 @@ def build_uncertain_number_set(slm, questions, threshold, max_calls=4):
         qs = questions[start:start + 500]
         prompts = [task.render_prompt(q) for q in qs]
         answers = [task.worked_answer(q) for q in qs]
-        seqs = [task.encode(p + a) for p, a in zip(prompts, answers)]
-        width = max(len(x) for x in seqs)
-        ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, x in enumerate(seqs):
-            ids[i, :len(x)] = torch.tensor(x)
-            mask[i, :len(x)] = 1
-        top1 = torch.softmax(slm.forward_full(ids, mask), dim=-1).max(-1).values
+        top1 = top1_probabilities(slm, list(zip(prompts, answers)))
         for i, (p, a) in enumerate(zip(prompts, answers)):
             offset = len(task.encode(p))
             unsure = [float(top1[i, offset + j - 1]) < threshold for j in range(len(a))]
@@ -123,14 +123,7 @@ def add_calls_where_caller_unsure(caller, examples, threshold, max_calls=4):
     out = []
     for start in range(0, len(examples), 500):
         chunk = examples[start:start + 500]
-        seqs = [task.encode(p + a) for p, a in chunk]
-        width = max(len(x) for x in seqs)
-        ids = torch.full((len(seqs), width), task.PAD_ID, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, x in enumerate(seqs):
-            ids[i, :len(x)] = torch.tensor(x)
-            mask[i, :len(x)] = 1
-        top1 = torch.softmax(caller.forward_full(ids, mask), dim=-1).max(-1).values
+        top1 = top1_probabilities(caller, chunk)
         for i, (p, a) in enumerate(chunk):
             offset = len(task.encode(p))
             body = a[:-len(task.IM_END)] if a.endswith(task.IM_END) else a
