@@ -10,7 +10,7 @@ export OPENBLAS_NUM_THREADS=1
 PY=/usr/bin/python3
 mkdir -p runs
 stage() { echo "== $(date -u +%H:%M:%S) $*"; }
-UNSURE_STEPS=900
+UNSURE_STEPS=1800
 UNSURE_GRPO_STEPS=100
 
 if [ "${REUSE_LLM:-0}" = 1 ]; then
@@ -48,7 +48,7 @@ $PY grpo.py --warmup runs/slm_warmup.pt --llm runs/llm_base.pt --pool-file runs/
 wait $GRPO_PID
 
 stage 'departure: warm-up with commands where the SLM is unsure (shipped), then difficulty-aware GRPO on it (a row)'
-# 900 steps, not 300: with 300 the SLM lost its own arithmetic after a command in its context (69.6%).
+# 1800 steps, not 300: with 300 the SLM lost its own arithmetic after a command in its context (69.6%; 900: 80.4%; 1800: 84.6%).
 $PY warmup.py --slm runs/slm_base.pt --placement uncertain --steps $UNSURE_STEPS --out runs/slm_warmup_uncertain.pt > runs/slm_warmup_uncertain.log 2>&1
 $PY grpo.py --warmup runs/slm_warmup_uncertain.pt --llm runs/llm_base.pt --pool-file runs/grpo_pool.json --reward difficulty \
   --steps $UNSURE_GRPO_STEPS --out runs/slm_grpo_difficulty_uncertain.pt > runs/grpo_difficulty_uncertain.log 2>&1

@@ -19,7 +19,7 @@ export const DEMO_PRICE_MODEL = 'gpt-4o';
  * The demo's question: greedy decoding (deterministic) makes the SLM call the LLM (twice);
  * the SLM alone gets it wrong, the relay gets it right (checked by test/unit/cli).
  */
-export const DEMO_QUESTION = '63*4+44=?';
+export const DEMO_QUESTION = '33*4+29=?';
 
 export interface DemoModels {
   slmFolder: string;

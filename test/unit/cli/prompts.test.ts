@@ -29,7 +29,7 @@ test('explain quotes the chosen lines of the file with its language', () => {
 });
 
 test('demo questions: the trained range only, the reference computed', () => {
-  assert.equal(demoReference(DEMO_QUESTION), String(63 * 4 + 44));
+  assert.equal(demoReference(DEMO_QUESTION), String(33 * 4 + 29));
   assert.equal(demoReference(' 47*6+28=? '), '310');
   for (const outside of ['12*3+4=?', '47*6+28', '47*10+28=?', '147*6+28=?', 'What is 2+2?']) assert.equal(demoReference(outside), null, outside);
   assert.deepEqual(solveMessages('47*6+28=?', { plain: true }), [{ role: 'user', content: '47*6+28=?' }], 'the demo models get the question as is');
