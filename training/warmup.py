@@ -58,12 +58,9 @@ def top1_probabilities(model, pairs):
 
 
 @torch.no_grad()
-def build_uncertain_set(slm, questions, threshold, max_calls=4):
-    """Departure from the paper (see README): commands go where the SLM itself is unsure.
-    Along the correct worked answer, `<call>1</call>` is inserted before every character
-    whose position has a top-1 probability below `threshold` (at most `max_calls`, the
-    turn limit), and the text after each command is the correct one the LLM would write."""
-    examples = []
+def worked_answers_with_doubt(slm, questions):
+    """Yields (prompt, correct worked answer, the SLM's top-1 probability before each of
+    the answer's characters), teacher-forced, 500 questions per forward pass."""
     for start in range(0, len(questions), 500):
         qs = questions[start:start + 500]
         prompts = [task.render_prompt(q) for q in qs]
@@ -71,13 +68,24 @@ def build_uncertain_set(slm, questions, threshold, max_calls=4):
         top1 = top1_probabilities(slm, list(zip(prompts, answers)))
         for i, (p, a) in enumerate(zip(prompts, answers)):
             offset = len(task.encode(p))
-            out, calls = '', 0
-            for j, ch in enumerate(a):
-                if calls < max_calls and float(top1[i, offset + j - 1]) < threshold:
-                    out += '<call>1</call>'
-                    calls += 1
-                out += ch
-            examples.append((p, out + task.IM_END))
+            yield p, a, [float(top1[i, offset + j - 1]) for j in range(len(a))]
+
+
+@torch.no_grad()
+def build_uncertain_set(slm, questions, threshold, max_calls=4):
+    """Departure from the paper (see README): commands go where the SLM itself is unsure.
+    Along the correct worked answer, `<call>1</call>` is inserted before every character
+    whose position has a top-1 probability below `threshold` (at most `max_calls`, the
+    turn limit), and the text after each command is the correct one the LLM would write."""
+    examples = []
+    for p, a, top1 in worked_answers_with_doubt(slm, questions):
+        out, calls = '', 0
+        for j, ch in enumerate(a):
+            if calls < max_calls and top1[j] < threshold:
+                out += '<call>1</call>'
+                calls += 1
+            out += ch
+        examples.append((p, out + task.IM_END))
     return examples
 
 
@@ -88,27 +96,20 @@ def build_uncertain_number_set(slm, questions, threshold, max_calls=4):
     digit (`<call>2</call>62` then the SLM writes `8`): a command never splits a number,
     which the 2-layer SLM must copy later (into the next step and the final answer)."""
     examples = []
-    for start in range(0, len(questions), 500):
-        qs = questions[start:start + 500]
-        prompts = [task.render_prompt(q) for q in qs]
-        answers = [task.worked_answer(q) for q in qs]
-        top1 = top1_probabilities(slm, list(zip(prompts, answers)))
-        for i, (p, a) in enumerate(zip(prompts, answers)):
-            offset = len(task.encode(p))
-            unsure = [float(top1[i, offset + j - 1]) < threshold for j in range(len(a))]
-            out, calls, j = '', 0, 0
-            while j < len(a):
-                end = j + 1
-                if a[j].isdigit():
-                    while end < len(a) and a[end].isdigit():
-                        end += 1
-                hits = [k for k in range(j, end) if unsure[k]]
-                if hits and calls < max_calls:
-                    out += f'<call>{hits[-1] - j + 1}</call>'
-                    calls += 1
-                out += a[j:end]
-                j = end
-            examples.append((p, out + task.IM_END))
+    for p, a, top1 in worked_answers_with_doubt(slm, questions):
+        out, calls, j = '', 0, 0
+        while j < len(a):
+            end = j + 1
+            if a[j].isdigit():
+                while end < len(a) and a[end].isdigit():
+                    end += 1
+            hits = [k for k in range(j, end) if top1[k] < threshold]
+            if hits and calls < max_calls:
+                out += f'<call>{hits[-1] - j + 1}</call>'
+                calls += 1
+            out += a[j:end]
+            j = end
+        examples.append((p, out + task.IM_END))
     return examples
 
 
