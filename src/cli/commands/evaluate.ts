@@ -107,6 +107,8 @@ export interface EvalOptions {
 
 interface RowModels {
   folder: string;
+  /** The settings with this row's SLM folder (its chat template, its relay traits). */
+  config: CliConfig;
   slm: LocalRuntime;
   book: SlmPromptBook;
   llm?: OpenedLlm;
@@ -180,14 +182,15 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const modelsFor = async (folder: string, needsLlm: boolean): Promise<RowModels> => {
     if (open?.folder !== folder) {
       await close();
-      const slm = await openSlm({ ...config, slm: { ...config.slm, folder } });
+      const rowConfig = { ...config, slm: { ...config.slm, folder } };
+      const slm = await openSlm(rowConfig);
       const book = new SlmPromptBook(slm);
-      open = { folder, slm, book, prompts: [] };
+      open = { folder, config: rowConfig, slm, book, prompts: [] };
       for (const messages of messagesOf) open.prompts.push(await book.prepare(messages));
       if (!usedFolders.includes(folder)) usedFolders.push(folder);
     }
     if (needsLlm && !open.llm) {
-      open.llm = await openLlm(config, open.slm, open.book);
+      open.llm = await openLlm(open.config, open.slm, open.book);
       llmKey = open.llm.modelKey;
       llmPrice = open.llm.price ?? null;
     }
@@ -210,13 +213,13 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
       const folder = folderOf(spec);
       const traits = readSlmRelayTraits(folder);
       const mode = engineMode(spec, traits);
-      const { slm, llm, prompts } = await modelsFor(folder, mode !== 'slm-only');
+      const { slm, llm, prompts, config: rowConfig } = await modelsFor(folder, mode !== 'slm-only');
       const specRows: EvalRow[] = [];
       let correct = 0;
       for (let index = 0; index < items.length; index++) {
         if (options.signal.aborted) break;
         const questionSeed = deriveSeed(seed, index);
-        const base = relayOptions(config, slm, llm);
+        const base = relayOptions(rowConfig, slm, llm);
         const { answer, stats } = await collectRelay({
           ...base,
           mode,

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main } from '../../../src/cli/main';
@@ -192,4 +192,24 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   for (const r of routed) assert.equal(r.answer, slmOnly[r.index].answer, `question ${r.index}`);
 
   await assert.rejects(run(['eval', '--modes', 'paper', 'data.jsonl']), /--modes paper runs the demo models .* add --demo/);
+});
+
+test("a row's own SLM brings its own relay settings: the LLM context of commands follows that folder's config.json", async () => {
+  const models = findDemoModels();
+  const paperSpace = join(work, 'slm-paper-space');
+  cpSync(models.slmFolder, paperSpace, { recursive: true });
+  const config = JSON.parse(readFileSync(join(paperSpace, 'config.json'), 'utf8'));
+  assert.equal(config.relay_llm_context, 'commands_removed');
+  delete config.relay_llm_context; // the paper's default: each command becomes a space in the LLM's context
+  writeFileSync(join(paperSpace, 'config.json'), JSON.stringify(config));
+  const out = join(work, 'space');
+  const { code, stderr } = await run(['eval', '--demo', '--modes', `command=${paperSpace},command`, '--limit', '20', '--temperature', '0.7', '--seed', '5', '--out', out]);
+  assert.equal(code, 0, stderr);
+  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { rows: EvalRow[] };
+  const withSpace = json.rows.filter((r) => r.spec !== 'command');
+  const removed = json.rows.filter((r) => r.spec === 'command');
+  // Same weights and seeds: both rows write the same text up to their second call, where
+  // the first row's LLM reads the earlier command as a space (a trailing one is trimmed).
+  const differs = withSpace.some((r, i) => r.stats.calls > 1 && r.stats.llmUsage.inputTokens !== removed[i].stats.llmUsage.inputTokens);
+  assert.ok(differs, 'the LLM saw the same context in both rows');
 });
