@@ -59,7 +59,7 @@ stage 'export every stage and check each from Node'
 stage 'evaluation table (Python)'
 $PY eval_relay.py --slm runs/slm_base.pt --llm runs/llm_base.pt --warmup runs/slm_warmup.pt \
   --grpo-simple runs/slm_grpo_simple.pt --grpo-difficulty runs/slm_grpo_difficulty.pt \
-  --extra 'warm-up, commands where the SLM is unsure (departure)=runs/slm_warmup_uncertain.pt' \
+  --extra 'warm-up, commands where the SLM is unsure (departure; shipped)=runs/slm_warmup_uncertain.pt' \
   --extra 'same + GRPO difficulty-aware (departure)=runs/slm_grpo_difficulty_uncertain.pt' --json-out runs/eval.json
 
 stage 'evaluation table (TypeScript engine, every stage)'
