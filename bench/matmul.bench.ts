@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DataType, MS_DOMAIN, OnnxGraphBuilder } from '../test/fixtures/onnx/onnxBuilder';
-import { quantizeInt8PerColumn, quantizeQ4 } from '../test/fixtures/onnx/quantize';
+import { dequantizeQ4, quantizeInt8PerColumn, quantizeQ4 } from '../test/fixtures/onnx/quantize';
 import { uniformWeights } from '../test/fixtures/random';
 
 type Format = 'fp32' | 'int8' | 'q4' | 'q4-a4';
@@ -37,15 +37,7 @@ function writeProjection(dir: string, format: Format, weights: Float32Array, K: 
   } else {
     const blockSize = 32;
     const q = quantizeQ4(weights, K, N, blockSize);
-    effective = new Float32Array(K * N);
-    for (let n = 0; n < N; n++) {
-      for (let k = 0; k < K; k++) {
-        const block = Math.floor(k / blockSize);
-        const byte = q.packed[(n * q.kBlocks + block) * (blockSize / 2) + ((k % blockSize) >> 1)];
-        const nibble = k % 2 === 0 ? byte & 0x0f : byte >> 4;
-        effective[k * N + n] = (nibble - 8) * q.scales[n * q.kBlocks + block];
-      }
-    }
+    effective = dequantizeQ4(q);
     const b = g.initializer('w', DataType.UINT8, [N, q.kBlocks, blockSize / 2], q.packed);
     const scales = g.initializer('ws', DataType.FLOAT, [N * q.kBlocks], q.scales);
     const attrs = { K, N, bits: 4, block_size: blockSize, accuracy_level: format === 'q4-a4' ? 4 : 0 };

@@ -214,12 +214,12 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
       const traits = readSlmRelayTraits(folder);
       const mode = engineMode(spec, traits);
       const { slm, llm, prompts, config: rowConfig } = await modelsFor(folder, mode !== 'slm-only');
+      const base = relayOptions(rowConfig, slm, llm); // reads the folder's config.json: once per row
       const specRows: EvalRow[] = [];
       let correct = 0;
       for (let index = 0; index < items.length; index++) {
         if (options.signal.aborted) break;
         const questionSeed = deriveSeed(seed, index);
-        const base = relayOptions(rowConfig, slm, llm);
         const { answer, stats } = await collectRelay({
           ...base,
           mode,

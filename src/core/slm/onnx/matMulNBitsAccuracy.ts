@@ -11,13 +11,11 @@
  * prefixes of the graph that holds them). Weights in external files are untouched; an
  * inline one is copied once.
  */
+import { GRAPH_NODE, MODEL_GRAPH, NODE_DOMAIN, NODE_OP_TYPE } from './modelGraph';
 import { fieldString, ProtobufFormatError, ProtobufWriter, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const NODE_OP_TYPE = 4;
+// onnx.proto field numbers beyond those modelGraph.ts reads.
 const NODE_ATTRIBUTE = 5;
-const NODE_DOMAIN = 7;
 const ATTRIBUTE_NAME = 1;
 const ATTRIBUTE_I = 3;
 const ATTRIBUTE_TYPE = 20;

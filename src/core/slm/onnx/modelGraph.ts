@@ -6,15 +6,15 @@
 import { ProtobufFormatError, fieldString, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
 // Field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto).
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
+export const MODEL_GRAPH = 7;
+export const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
 const GRAPH_OUTPUT = 12;
 const NODE_INPUT = 1;
 const NODE_OUTPUT = 2;
-const NODE_OP_TYPE = 4;
-const NODE_DOMAIN = 7;
+export const NODE_OP_TYPE = 4;
+export const NODE_DOMAIN = 7;
 const TENSOR_NAME = 8;
 const TENSOR_EXTERNAL_DATA = 13;
 const ENTRY_KEY = 1;
