@@ -3,7 +3,7 @@
  * gets `accuracy_level` = 4, so ONNX Runtime's CPU kernel multiplies with int8 activations
  * (quantised per block on the fly) instead of dequantising every weight block to float.
  * Decode reads each weight once per token, and the float path is compute-bound on this
- * dequantisation: `npm run bench:matmul` measures the int8 path 1.5-3.6x faster here, with
+ * dequantisation: `npm run bench:matmul` measures the int8 path 1.7-2x faster here, with
  * a relative error of about 4e-3 (the level Microsoft's own CPU int4 exports ship with).
  *
  * Unlike the lm_head rewrite this changes node sizes, so the ModelProto is re-encoded:
