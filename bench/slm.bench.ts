@@ -2,7 +2,7 @@
 // folder (q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
 // Same 512-token prompt, greedy, 128 new tokens. Prints a table and, last, one JSON line.
 //
-// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-q4-as-exported,transformers.js  --repeat 2
+// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-whole-kv,ours-q4-as-exported,transformers.js  --repeat 2
 // Times are the best of the rounds (engine order alternating), since the CPU may be shared.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,10 +20,10 @@ import { SLM_PROCESS_V8_FLAGS } from '../src/core/slm/processRuntime';
 import type { OnnxVariant } from '../src/core/slm/types';
 
 /**
- * 'ours-preallocated-kv': ours with the KV cache in session-owned ping-pong buffers (preallocateKv);
+ * 'ours-whole-kv': ours with the whole `present` cache returned by every run (kvOutputs 'whole-cache', as before the new-token outputs);
  * 'ours-q4-as-exported': ours without the int8-compute rewrite of 4-bit weights (q4Compute 'as-exported'). For comparison.
  */
-type Engine = 'ours' | 'ours-preallocated-kv' | 'ours-q4-as-exported' | 'transformers.js';
+type Engine = 'ours' | 'ours-whole-kv' | 'ours-q4-as-exported' | 'transformers.js';
 
 interface EngineResult {
   engine: Engine;
@@ -56,7 +56,7 @@ async function runOurs(folder: string, variant: OnnxVariant, ids: number[], deco
   let t = performance.now();
   const runtime = await createLocalRuntime(folder, {
     variant,
-    preallocateKv: engine === 'ours-preallocated-kv',
+    kvOutputs: engine === 'ours-whole-kv' ? 'whole-cache' : 'new-tokens',
     q4Compute: engine === 'ours-q4-as-exported' ? 'as-exported' : 'int8',
   });
   const loadMs = performance.now() - t;
@@ -211,7 +211,7 @@ function fmt(v: number | undefined, digits = 0): string {
 
 async function parent(): Promise<void> {
   const variants = arg('variants', 'q4,int8,fp32').split(',') as OnnxVariant[];
-  const engines = arg('engines', 'ours,ours-q4-as-exported,transformers.js').split(',') as Engine[];
+  const engines = arg('engines', 'ours,ours-whole-kv,ours-q4-as-exported,transformers.js').split(',') as Engine[];
   const promptLength = Number(arg('prompt', '512'));
   const decode = Number(arg('decode', '128'));
   const repeat = Math.max(1, Number(arg('repeat', '2')));
@@ -274,6 +274,7 @@ async function parent(): Promise<void> {
     const ours = results.find((r) => r.variant === variant && r.engine === 'ours');
     const theirs = results.find((r) => r.variant === variant && r.engine === 'transformers.js');
     const asExported = results.find((r) => r.variant === variant && r.engine === 'ours-q4-as-exported');
+    const wholeKv = results.find((r) => r.variant === variant && r.engine === 'ours-whole-kv');
     if (!ours) continue;
     const onnxFile = files.variants.find((v) => v.variant === variant)?.path ?? join(folder, 'onnx', VARIANT_FILES[variant][0]);
     const weights = weightBytesPerToken(onnxFile);
@@ -304,6 +305,14 @@ async function parent(): Promise<void> {
             as_exported_ttft_ms: Math.round(asExported.ttftMs),
             int8_compute_decode_speedup: Number((ours.decodeTps / asExported.decodeTps).toFixed(3)),
             as_exported_same_tokens: theirs ? JSON.stringify(asExported.tokens) === JSON.stringify(theirs.tokens) : undefined,
+          }
+        : {}),
+      ...(wholeKv
+        ? {
+            whole_kv_decode_tps: Number(wholeKv.decodeTps.toFixed(2)),
+            whole_kv_peak_rss_mb: Math.round(wholeKv.peakRssMb),
+            new_token_kv_decode_speedup: Number((ours.decodeTps / wholeKv.decodeTps).toFixed(3)),
+            whole_kv_same_tokens: JSON.stringify(wholeKv.tokens) === JSON.stringify(ours.tokens),
           }
         : {}),
     };

@@ -1,9 +1,11 @@
 /**
- * The KV cache of one session in buffers we own, handed to ONNX Runtime as pre-allocated
- * outputs: each step reads `past` from one buffer and ORT writes `present` straight into
- * the other (ping-pong), so the cache is never copied out of ORT into fresh JS arrays and
- * nothing the size of the cache is allocated per token. Layout per layer and K/V:
- * [1, heads, length, headDim], contiguous, as the exports declare it.
+ * The KV cache of one session in buffers we own, for graphs that return only each run's
+ * new keys and values (onnx/newTokenKvOutputs.ts). Per layer and K/V the cache is laid
+ * out exactly as the exports declare `past_key_values`: [1, heads, length, headDim],
+ * contiguous, so it is fed to ONNX Runtime without a copy. Appending n rows moves each
+ * head's block to its new offset (in place, last head first) and writes the rows after
+ * it: a memmove of the cache in memory that is already mapped, where the whole-cache path
+ * had ONNX Runtime's binding allocate, zero and fill a new copy of it every step.
  */
 import type * as Ort from 'onnxruntime-node';
 import type { KvType } from './onnx/decoderSession';
@@ -15,14 +17,14 @@ const CAPACITY_STEP = 256;
 
 interface BufferSet {
   capacity: number;
-  /** [layer * 2 + (0 key | 1 value)] -> [current, next] */
-  buffers: [KvArray, KvArray][];
+  /** One buffer per cache slot (layer * 2 + 0 key / 1 value). */
+  buffers: KvArray[];
 }
 
 /**
- * One spare buffer set per model, handed from a disposed (or grown) cache to the next
- * one: sessions come and go per answer, and waiting for the garbage collector to free
- * hundreds of MB of typed arrays would let peak memory pile up.
+ * One spare buffer set per model, handed from a disposed cache to the next one: sessions
+ * come and go per answer, and waiting for the garbage collector to free hundreds of MB of
+ * typed arrays would let peak memory pile up.
  */
 export class KvBufferPool {
   private spare: BufferSet | undefined;
@@ -39,8 +41,9 @@ export class KvBufferPool {
   }
 }
 
-export class PingPongKvCache {
+export class CompactKvCache {
   private set: BufferSet = { capacity: 0, buffers: [] };
+  /** Tokens in the cache. */
   length = 0;
 
   constructor(
@@ -52,12 +55,49 @@ export class PingPongKvCache {
     private readonly pool = new KvBufferPool(),
   ) {}
 
-  private get capacity(): number {
-    return this.set.capacity;
+  /** The cache of one slot as a `past_key_values` input ([1, heads, length, headDim], no copy). */
+  pastTensor(slot: number): Ort.Tensor {
+    const dims = [1, this.heads, this.length, this.headDim];
+    const size = this.length * this.heads * this.headDim;
+    const data = this.set.buffers[slot]?.subarray(0, size) ?? this.allocate(0);
+    return this.type === 'float16'
+      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
+      : new this.ort.Tensor('float32', data as Float32Array, dims);
   }
 
-  private get buffers(): [KvArray, KvArray][] {
-    return this.set.buffers;
+  /**
+   * Appends a run's new rows: `rows[slot]` holds [1, heads, n, headDim]. Checks the
+   * sizes first, so a graph that returned something else leaves the cache as it was.
+   */
+  append(rows: ArrayLike<number>[], n: number): void {
+    const rowSize = this.headDim * n;
+    if (rows.length !== this.slots) throw new Error(`internal: ${rows.length} new KV tensors for ${this.slots} cache slots`);
+    for (const r of rows) {
+      if (r.length !== this.heads * rowSize) {
+        throw new Error(`internal: a new KV tensor holds ${r.length} values, expected ${this.heads} heads x ${n} tokens x ${this.headDim}`);
+      }
+    }
+    const old = this.length;
+    const total = old + n;
+    if (total > this.set.capacity) this.grow(total);
+    const dh = this.headDim;
+    for (let slot = 0; slot < this.slots; slot++) {
+      const buffer = this.set.buffers[slot];
+      const fresh = rows[slot] as KvArray;
+      // Last head first: a block only ever moves right, onto space no later head needs.
+      for (let h = this.heads - 1; h >= 0; h--) {
+        if (h > 0 && old > 0) buffer.copyWithin(h * total * dh, h * old * dh, (h * old + old) * dh);
+        buffer.set(fresh.subarray(h * rowSize, (h + 1) * rowSize), (h * total + old) * dh);
+      }
+    }
+    this.length = total;
+  }
+
+  /** Hands the buffers to the pool for the next session. */
+  release(): void {
+    if (this.set.capacity > 0) this.pool.give(this.set);
+    this.set = { capacity: 0, buffers: [] };
+    this.length = 0;
   }
 
   private allocate(tokens: number): KvArray {
@@ -65,48 +105,16 @@ export class PingPongKvCache {
     return this.type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
   }
 
-  /** Makes room for `total` tokens, keeping the current cache. */
-  reserve(total: number): void {
-    if (total <= this.capacity) return;
-    const capacity = Math.ceil(Math.max(total, this.capacity * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
+  /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
+  private grow(total: number): void {
+    const capacity = Math.ceil(Math.max(total, this.set.capacity * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
     const next: BufferSet = this.pool.take(total) ?? {
       capacity,
-      buffers: Array.from({ length: this.slots }, () => [this.allocate(capacity), this.allocate(capacity)] as [KvArray, KvArray]),
+      buffers: Array.from({ length: this.slots }, () => this.allocate(capacity)),
     };
     const used = this.length * this.heads * this.headDim;
-    if (used > 0) this.buffers.forEach((pair, slot) => next.buffers[slot][0].set(pair[0].subarray(0, used)));
-    if (this.capacity > 0) this.pool.give(this.set);
+    if (used > 0) this.set.buffers.forEach((buffer, slot) => next.buffers[slot].set(buffer.subarray(0, used)));
+    if (this.set.capacity > 0) this.pool.give(this.set);
     this.set = next;
-  }
-
-  /** The cache as `past` inputs (length tokens). */
-  pastTensor(slot: number): Ort.Tensor {
-    return this.view(this.buffers[slot][0], this.length);
-  }
-
-  /** Where the step writes `present` (total tokens). */
-  presentTensor(slot: number, total: number): Ort.Tensor {
-    return this.view(this.buffers[slot][1], total);
-  }
-
-  /** After a step wrote `present`: it becomes the cache. */
-  commit(total: number): void {
-    for (const pair of this.buffers) pair.reverse();
-    this.length = total;
-  }
-
-  /** Hands the buffers to the pool for the next session. */
-  release(): void {
-    if (this.capacity > 0) this.pool.give(this.set);
-    this.set = { capacity: 0, buffers: [] };
-    this.length = 0;
-  }
-
-  private view(buffer: KvArray, tokens: number): Ort.Tensor {
-    const dims = [1, this.heads, tokens, this.headDim];
-    const data = buffer.subarray(0, tokens * this.heads * this.headDim);
-    return this.type === 'float16'
-      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
-      : new this.ort.Tensor('float32', data as Float32Array, dims);
   }
 }

@@ -1,14 +1,15 @@
 /**
- * One conversation's decoding state over a shared ONNX decoder: the KV cache (the
- * session's `present.*` tensors, fed back unchanged as the next `past_key_values.*`),
- * the token ids in it, and the logits of the next position.
+ * One conversation's decoding state over a shared ONNX decoder: the KV cache (in our own
+ * buffers, appended with each run's new rows, when the graph returns them; otherwise the
+ * session's `present.*` tensors, fed back unchanged as the next `past_key_values.*`), the
+ * token ids in it, and the logits of the next position.
  *
  * Tokens a generation commits are fed lazily: the last one waits until the next call
  * needs logits, so a generation that stops costs no extra forward pass, and a following
  * append() prefills that token together with the appended ones (still no recomputation).
  */
 import type * as Ort from 'onnxruntime-node';
-import { KvBufferPool, PingPongKvCache } from './kvCache';
+import { CompactKvCache, KvBufferPool } from './kvCache';
 import type { DecoderIo } from './onnx/decoderSession';
 import { SeededRng, TokenSampler } from './sampling';
 import { StreamingDetokenizer } from './streamingDetokenizer';
@@ -28,8 +29,12 @@ export interface DecoderModel {
   maxPositions?: number;
   /** Serialises forward passes of all sessions on this model. */
   lock: AsyncLock;
-  /** ORT writes `present` into buffers the session owns (see kvCache.ts); false = ORT allocates. */
-  preallocateKv: boolean;
+  /**
+   * Per cache slot (layer * 2 + key 0 / value 1), the graph output with a run's new rows
+   * (onnx/newTokenKvOutputs.ts): the session keeps the cache in a CompactKvCache. Undefined:
+   * the whole `present` tensors come back and are fed back.
+   */
+  newTokenKvOutputs?: string[];
   /** Spare KV buffers passed from one session to the next. */
   kvPool?: KvBufferPool;
 }
@@ -68,10 +73,10 @@ let nextSessionNumber = 1;
 
 export class KvDecoderSession implements SlmSession {
   readonly id: string;
-  /** The cache when ORT allocates it (preallocateKv false): last step's present tensors. */
+  /** The cache on the whole-cache path: last step's present tensors. */
   private past: Ort.Tensor[] | undefined;
-  /** The cache in our own buffers (preallocateKv true). */
-  private readonly kv: PingPongKvCache | undefined;
+  /** The cache in our own buffers (new-token outputs). */
+  private readonly kv: CompactKvCache | undefined;
   private pastLength = 0;
   /** Ids in the context, fed or pending. */
   private readonly contextIds: number[] = [];
@@ -86,7 +91,7 @@ export class KvDecoderSession implements SlmSession {
   constructor(private readonly model: DecoderModel) {
     this.id = `s${nextSessionNumber++}`;
     const { io } = model;
-    if (model.preallocateKv) this.kv = new PingPongKvCache(model.ort, io.layers.length * 2, io.kvHeads, io.headDim, io.kvType, model.kvPool);
+    if (model.newTokenKvOutputs) this.kv = new CompactKvCache(model.ort, io.layers.length * 2, io.kvHeads, io.headDim, io.kvType, model.kvPool);
   }
 
   get contextLength(): number {
@@ -254,17 +259,15 @@ export class KvDecoderSession implements SlmSession {
       feeds[io.positionIds] = new ort.Tensor('int64', positions, [1, n]);
     }
     if (io.logitsToKeep) feeds[io.logitsToKeep] = new ort.Tensor('int64', BigInt64Array.of(1n), []);
-    if (this.kv) {
-      this.kv.reserve(total);
-      const fetches: Record<string, Ort.Tensor | null> = { [io.logits]: null };
+    const newRows = this.model.newTokenKvOutputs;
+    if (this.kv && newRows) {
       io.layers.forEach((layer, i) => {
         feeds[layer.pastKey] = this.kv!.pastTensor(2 * i);
         feeds[layer.pastValue] = this.kv!.pastTensor(2 * i + 1);
-        fetches[layer.presentKey] = this.kv!.presentTensor(2 * i, total);
-        fetches[layer.presentValue] = this.kv!.presentTensor(2 * i + 1, total);
       });
-      const out = await session.run(feeds, fetches);
-      this.kv.commit(total);
+      // Only the logits and the new rows come back: never the whole cache.
+      const out = await session.run(feeds, [io.logits, ...newRows]);
+      this.kv.append(newRows.map((name) => (out[name] as Ort.Tensor).data as Float32Array | Uint16Array), n);
       this.pastLength = total;
       this.readLastLogits(out[io.logits] as Ort.Tensor);
       return;

@@ -23,11 +23,11 @@ export interface LocalRuntimeOptions {
   /** q4 files: multiply with int8 activations (default, faster) or as exported (see matMulNBitsAccuracy.ts). */
   q4Compute?: 'int8' | 'as-exported';
   /**
-   * Let ORT write the KV cache into session-owned ping-pong buffers (kvCache.ts). Default
-   * false: the `present` tensors ORT returns are fed back as `past` unchanged, which on the
-   * benchmark decoded as fast and peaked ~300 MB lower (the ping-pong pair holds the cache twice).
+   * 'new-tokens' (default where the graph allows it): runs return only their new keys and
+   * values and the session keeps the cache (onnx/newTokenKvOutputs.ts, kvCache.ts);
+   * 'whole-cache': the `present` tensors come back whole and are fed back as `past`.
    */
-  preallocateKv?: boolean;
+  kvOutputs?: 'new-tokens' | 'whole-cache';
 }
 
 export interface LocalRuntime extends SlmRuntime {
@@ -39,8 +39,8 @@ export interface LocalRuntime extends SlmRuntime {
   readonly lastPositionLogits: { enabled: boolean; reason?: string };
   /** 4-bit MatMulNBits nodes switched to int8 compute at load (0: none, or q4Compute 'as-exported'). */
   readonly int8ComputeNodes: number;
-  /** Whether ORT writes the KV cache into session-owned buffers. */
-  readonly preallocatedKv: boolean;
+  /** How the KV cache comes back from a run, and why not only the new rows if not. */
+  readonly kvOutputs: { mode: 'new-tokens' | 'whole-cache'; reason?: string };
 }
 
 export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -53,7 +53,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   const loaded = await loadDecoderSession(
     model.chosen.path,
     { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
-    { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads, q4Compute: options.q4Compute },
+    { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads, q4Compute: options.q4Compute, kvOutputs: options.kvOutputs },
   );
   const ort = await loadOnnxRuntime();
   const maxPositions = model.config.raw.max_position_embeddings;
@@ -65,7 +65,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     eosTokenIds: model.eosTokenIds,
     maxPositions: typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : undefined,
     lock: new AsyncLock(),
-    preallocateKv: (options.preallocateKv ?? false) && loaded.io.presentLayoutKnown,
+    newTokenKvOutputs: loaded.newTokenKvOutputs,
     kvPool: new KvBufferPool(),
   };
   const info: ModelInfo = {
@@ -90,7 +90,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     info,
     lastPositionLogits: { enabled: loaded.lastPositionOnly, reason: loaded.rewriteSkipped },
     int8ComputeNodes: loaded.int8ComputeNodes,
-    preallocatedKv: decoderModel.preallocateKv,
+    kvOutputs: loaded.newTokenKvOutputs ? { mode: 'new-tokens' } : { mode: 'whole-cache', reason: loaded.newTokenKvSkipped },
     async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
       alive();
       if (!template) {

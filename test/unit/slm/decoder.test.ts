@@ -134,21 +134,25 @@ describe('KV cache', () => {
     await plain.dispose();
   });
 
-  test('KV cache in session-owned buffers equals the one ORT allocates, across growth of the buffers', async () => {
-    const preallocated = await createLocalRuntime(folder, { variant: 'fp32', preallocateKv: true });
-    assert.equal(fp32.preallocatedKv, false);
-    assert.equal(preallocated.preallocatedKv, true);
-    const a = await fp32.createSession();
-    const b = await preallocated.createSession();
-    // 300 tokens: past the first 256-token capacity of the buffers, so they grow once.
-    const long = Array.from({ length: 300 }, (_, i) => (i * 37) % 350);
-    await a.appendIds(long);
-    await b.appendIds(long);
-    const ra = await a.generate({ maxTokens: 20 });
-    const rb = await b.generate({ maxTokens: 20 });
+  test('runs that return only the new KV rows give bit-identical logits to whole-cache runs, across growth of the buffers', async () => {
+    const whole = await createLocalRuntime(folder, { variant: 'fp32', kvOutputs: 'whole-cache' });
+    assert.deepEqual(fp32.kvOutputs, { mode: 'new-tokens' }, 'the default on an export whose present is Concat(past, new)');
+    assert.deepEqual(whole.kvOutputs, { mode: 'whole-cache', reason: 'disabled by option' });
+    const a = await whole.createSession();
+    const b = await fp32.createSession();
+    // Appends of uneven sizes, then decoding: past the first 256-token capacity, so the buffers grow.
+    for (const size of [1, 37, 220, 3]) {
+      const chunk = Array.from({ length: size }, (_, i) => (i * 37 + size) % 350);
+      await a.appendIds(chunk);
+      await b.appendIds(chunk);
+      assert.deepEqual(await b.nextLogits(), await a.nextLogits());
+    }
+    const ra = await a.generate({ maxTokens: 30 });
+    const rb = await b.generate({ maxTokens: 30 });
     assert.deepEqual(rb.tokens.map((t) => t.id), ra.tokens.map((t) => t.id));
-    assert.ok(maxAbsDiff(await a.nextLogits(), await b.nextLogits()) < 1e-5);
-    await preallocated.dispose();
+    assert.equal(b.contextLength, a.contextLength);
+    assert.deepEqual(await b.nextLogits(), await a.nextLogits());
+    await whole.dispose();
   });
 
   test('disposing a session mid-generation stops it; the next session reuses its buffers with no trace of it', async () => {
@@ -159,7 +163,7 @@ describe('KV cache', () => {
     const expected = (await expectedSession.generate({ maxTokens: 10 })).tokens.map((t) => t.id);
     await expectedRuntime.dispose();
 
-    const pooled = await createLocalRuntime(folder, { variant: 'fp32', preallocateKv: true });
+    const pooled = await createLocalRuntime(folder, { variant: 'fp32' });
     const doomed = await pooled.createSession();
     await doomed.appendIds(Array.from({ length: 280 }, (_, i) => (i * 7) % 300));
     let disposal: Promise<void> | undefined;

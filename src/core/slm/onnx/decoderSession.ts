@@ -10,6 +10,7 @@ import { ModelFolderError } from '../modelFolder';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
 import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBitsAccuracy';
 import { readModelGraph, type ModelGraph } from './modelGraph';
+import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from './newTokenKvOutputs';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
 
 export type KvType = 'float32' | 'float16';
@@ -33,8 +34,6 @@ export interface DecoderIo {
   kvHeads: number;
   headDim: number;
   logitsType: 'float32' | 'float16';
-  /** present.* is declared [batch, kvHeads, total, headDim] (so we can pre-allocate it). */
-  presentLayoutKnown: boolean;
 }
 
 export interface DecoderSessionOptions {
@@ -47,6 +46,12 @@ export interface DecoderSessionOptions {
    * (accuracy_level 4, matMulNBitsAccuracy.ts), 'as-exported' keeps the file's level.
    */
   q4Compute?: 'int8' | 'as-exported';
+  /**
+   * 'new-tokens' (default): each run returns only its new keys and values (graph rewrite,
+   * newTokenKvOutputs.ts) and the runtime keeps the cache; 'whole-cache': the `present`
+   * tensors come back whole every step, as the export declares them.
+   */
+  kvOutputs?: 'new-tokens' | 'whole-cache';
 }
 
 export interface LoadedDecoder {
@@ -58,6 +63,10 @@ export interface LoadedDecoder {
   rewriteSkipped?: string;
   /** MatMulNBits nodes switched to int8 compute at load (0 when none or not asked). */
   int8ComputeNodes: number;
+  /** Per cache slot (layer * 2 + key 0 / value 1), the output with the run's new rows; undefined: whole-cache path. */
+  newTokenKvOutputs?: string[];
+  /** Why the new-token outputs were not added, when they were not. */
+  newTokenKvSkipped?: string;
 }
 
 /** Physical cores (hyper-threads share FPUs, and matmul threads gain nothing from them). */
@@ -131,10 +140,6 @@ export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fall
   const logitsMeta = tensorMeta(session, io.logits!, false);
   const kvHeads = numeric(shape[1], fallback.kvHeads);
   const headDim = numeric(shape[3], fallback.headDim);
-  const presentShape = tensorMeta(session, io.layers[0].presentKey, false)?.shape ?? [];
-  const fits = (v: unknown, want: number) => typeof v === 'string' || v === want;
-  const presentLayoutKnown =
-    presentShape.length === 4 && fits(presentShape[1], kvHeads) && fits(presentShape[3], headDim) && typeof presentShape[2] !== 'number';
   return {
     inputIds: io.inputIds!,
     attentionMask: io.attentionMask,
@@ -146,7 +151,6 @@ export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fall
     kvHeads,
     headDim,
     logitsType: logitsMeta?.type === 'float16' ? 'float16' : 'float32',
-    presentLayoutKnown,
   };
 }
 
@@ -174,7 +178,8 @@ export async function loadDecoderSession(
   options: DecoderSessionOptions = {},
 ): Promise<LoadedDecoder> {
   const ort = await loadOnnxRuntime();
-  const TAIL_ROOM = 4096;
+  // Room after the model for the appended graph parts (the lm_head slice, one output per cache tensor).
+  const TAIL_ROOM = 65536;
   let { buf, length }: { buf: Uint8Array; length: number } = readModelBytes(onnxFile, TAIL_ROOM);
   let graph: ModelGraph;
   try {
@@ -215,6 +220,17 @@ export async function loadDecoderSession(
     }
   } else rewriteSkipped = 'disabled by option';
 
+  let newTokenKvOutputs: string[] | undefined;
+  let newTokenKvSkipped: string | undefined;
+  if ((options.kvOutputs ?? 'new-tokens') === 'new-tokens') {
+    const plan = planNewTokenKvOutputs(graph);
+    const room = buf.length - model.length;
+    if (plan.ok && plan.rewrite.tail.length <= room && model.buffer === buf.buffer && model.byteOffset === buf.byteOffset) {
+      model = applyNewTokenKvOutputs(buf, model.length, plan.rewrite);
+      newTokenKvOutputs = plan.rewrite.outputs;
+    } else newTokenKvSkipped = plan.ok ? 'no room for the rewrite' : plan.reason;
+  } else newTokenKvSkipped = 'disabled by option';
+
   const sessionOptions: Ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
@@ -230,7 +246,7 @@ export async function loadDecoderSession(
   };
   let session: Ort.InferenceSession;
   // Unchanged graphs load from the path (ONNX Runtime memory-maps what it can); rewritten ones from our bytes.
-  const edited = (lastPositionOnly && !hasLogitsToKeep) || int8ComputeNodes > 0 ? model : undefined;
+  const edited = (lastPositionOnly && !hasLogitsToKeep) || int8ComputeNodes > 0 || newTokenKvOutputs ? model : undefined;
   model = new Uint8Array(0); // drop our reference; `edited` keeps the bytes only while ORT needs them
   buf = new Uint8Array(0);
   try {
@@ -242,7 +258,9 @@ export async function loadDecoderSession(
     // Never let the speed-up cost a working model: load the file as it is.
     lastPositionOnly = hasLogitsToKeep;
     int8ComputeNodes = 0;
+    newTokenKvOutputs = undefined;
     rewriteSkipped = `ONNX Runtime rejected the rewritten graph (${(e as Error).message})`;
+    newTokenKvSkipped = rewriteSkipped;
     try {
       session = await ort.InferenceSession.create(onnxFile, sessionOptions);
     } catch (e2) {
@@ -250,5 +268,5 @@ export async function loadDecoderSession(
     }
   }
   const io = discoverIo(session, onnxFile, fallback);
-  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes };
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, newTokenKvSkipped };
 }

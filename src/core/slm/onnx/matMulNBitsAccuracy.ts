@@ -11,13 +11,10 @@
  * prefixes of the graph that holds them). Weights in external files are untouched; an
  * inline one is copied once.
  */
-import { GRAPH_NODE, MODEL_GRAPH, NODE_DOMAIN, NODE_OP_TYPE } from './modelGraph';
+import { ATTRIBUTE_I, ATTRIBUTE_NAME, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE } from './modelGraph';
 import { fieldString, ProtobufFormatError, ProtobufWriter, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
 // onnx.proto field numbers beyond those modelGraph.ts reads.
-const NODE_ATTRIBUTE = 5;
-const ATTRIBUTE_NAME = 1;
-const ATTRIBUTE_I = 3;
 const ATTRIBUTE_TYPE = 20;
 const ATTRIBUTE_TYPE_INT = 2;
 const MS_DOMAIN = 'com.microsoft';

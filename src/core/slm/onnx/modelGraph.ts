@@ -3,7 +3,7 @@
  * outputs, which external data files the initializers point to) straight from the bytes,
  * skipping the weights.
  */
-import { ProtobufFormatError, fieldString, readFields, WIRE_BYTES, type RawField } from './protobufWire';
+import { ProtobufFormatError, fieldString, readFields, WIRE_BYTES, WIRE_VARINT, type RawField } from './protobufWire';
 
 // Field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto).
 export const MODEL_GRAPH = 7;
@@ -20,6 +20,9 @@ const TENSOR_EXTERNAL_DATA = 13;
 const ENTRY_KEY = 1;
 const ENTRY_VALUE = 2;
 const VALUE_INFO_NAME = 1;
+export const NODE_ATTRIBUTE = 5;
+export const ATTRIBUTE_NAME = 1;
+export const ATTRIBUTE_I = 3;
 
 export interface NodeInputRef {
   name: string;
@@ -33,6 +36,8 @@ export interface GraphNode {
   domain: string;
   inputs: NodeInputRef[];
   outputs: string[];
+  /** The node's integer attributes (`axis` of a Concat, say); others are not read. */
+  intAttributes: Map<string, number>;
 }
 
 export interface ModelGraph {
@@ -48,6 +53,23 @@ export interface ModelGraph {
 
 function requireBytes(f: RawField, what: string): void {
   if (f.wireType !== WIRE_BYTES) throw new ProtobufFormatError(`${what} has wire type ${f.wireType}, expected a message`);
+}
+
+/** An int64 varint as a signed number (negative ones take 10 bytes, beyond a double's precision). */
+function signedVarint(buf: Uint8Array, f: RawField): number {
+  let value = 0n;
+  for (let pos = f.valueStart, shift = 0n; pos < f.end; pos++, shift += 7n) value |= BigInt(buf[pos] & 0x7f) << shift;
+  return Number(BigInt.asIntN(64, value));
+}
+
+function readIntAttribute(buf: Uint8Array, attr: RawField, into: Map<string, number>): void {
+  let name = '';
+  let value: number | undefined;
+  for (const f of readFields(buf, attr.valueStart, attr.end)) {
+    if (f.field === ATTRIBUTE_NAME && f.wireType === WIRE_BYTES) name = fieldString(buf, f);
+    else if (f.field === ATTRIBUTE_I && f.wireType === WIRE_VARINT) value = signedVarint(buf, f);
+  }
+  if (name && value !== undefined) into.set(name, value);
 }
 
 /** Parses buf[0, length) as a ModelProto. Throws ProtobufFormatError when it is not one. */
@@ -68,9 +90,10 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
     for (const gf of readFields(buf, mf.valueStart, mf.end)) {
       if (gf.field === GRAPH_NODE) {
         requireBytes(gf, 'GraphProto.node');
-        const node: GraphNode = { opType: '', domain: '', inputs: [], outputs: [] };
+        const node: GraphNode = { opType: '', domain: '', inputs: [], outputs: [], intAttributes: new Map() };
         for (const nf of readFields(buf, gf.valueStart, gf.end)) {
           if (nf.wireType !== WIRE_BYTES) continue;
+          if (nf.field === NODE_ATTRIBUTE) readIntAttribute(buf, nf, node.intAttributes);
           if (nf.field === NODE_INPUT) node.inputs.push({ name: fieldString(buf, nf), valueStart: nf.valueStart, end: nf.end });
           else if (nf.field === NODE_OUTPUT) node.outputs.push(fieldString(buf, nf));
           else if (nf.field === NODE_OP_TYPE) node.opType = fieldString(buf, nf);

@@ -1,0 +1,80 @@
+/**
+ * Load-time graph rewrite: each layer's new keys and values (the tokens of this run only)
+ * become extra graph outputs, so a decode step fetches a few hundred KB instead of the
+ * whole `present.*` cache.
+ *
+ * Why: onnxruntime-node copies every output it returns into a freshly allocated, zeroed
+ * JS ArrayBuffer. For Qwen3-0.6B at 600 positions the present tensors are about 150 MB,
+ * so each token paid for a 150 MB allocation (page faults), a zero fill, a copy and the
+ * garbage collection of the previous step's copy: about half of the time per token on
+ * the benchmark machine. With these outputs the runtime keeps the cache in its own
+ * buffers (kvCache.ts) and appends the new rows; ONNX Runtime still concatenates past and
+ * new inside the graph, on the same shapes, so the logits are bit-identical.
+ *
+ * Exports from optimum / transformers.js build `present.N.key` as
+ * Concat(past_key_values.N.key, <new keys>, axis=2): the new keys are that Concat's second
+ * input, already a value in the graph, so the rewrite only appends `output` entries to the
+ * graph (a second `graph` field, which protobuf merges into the first). Exports whose
+ * cache is written by a fused op (GroupQueryAttention) do not match and keep the whole-
+ * cache path.
+ */
+import type { ModelGraph } from './modelGraph';
+import { ProtobufWriter } from './protobufWire';
+import { MODEL_GRAPH } from './modelGraph';
+
+const GRAPH_OUTPUT = 12;
+const VALUE_INFO_NAME = 1;
+const PAST_RE = /^past_key_values\.(\d+)\.(key|value)$/;
+const PRESENT_RE = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
+
+export interface NewTokenKvRewrite {
+  /** Per cache slot (layer * 2 + 0 key / 1 value): the graph value holding the run's new rows. */
+  outputs: string[];
+  /** Bytes to append after the model (a ModelProto `graph` field with the outputs). */
+  tail: Uint8Array;
+}
+
+export type NewTokenKvPlan = { ok: true; rewrite: NewTokenKvRewrite } | { ok: false; reason: string };
+
+export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
+  const pastBySlot = new Map<number, string>();
+  for (const name of graph.inputNames) {
+    const m = PAST_RE.exec(name);
+    if (m) pastBySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
+  }
+  const presentBySlot = new Map<number, string>();
+  for (const name of graph.outputNames) {
+    const m = PRESENT_RE.exec(name);
+    if (m) presentBySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
+  }
+  if (pastBySlot.size === 0 || pastBySlot.size !== presentBySlot.size) {
+    return { ok: false, reason: 'the graph has no matching past_key_values.* inputs and present.* outputs' };
+  }
+  const producers = new Map<string, ModelGraph['nodes'][number]>();
+  for (const node of graph.nodes) for (const output of node.outputs) producers.set(output, node);
+  const outputs: string[] = [];
+  for (let slot = 0; slot < pastBySlot.size; slot++) {
+    const past = pastBySlot.get(slot);
+    const present = presentBySlot.get(slot);
+    if (!past || !present) return { ok: false, reason: `cache slot ${slot} lacks its past or present tensor` };
+    const node = producers.get(present);
+    const axis = node?.intAttributes.get('axis');
+    if (!node || node.opType !== 'Concat' || node.inputs.length !== 2 || node.inputs[0].name !== past || (axis !== 2 && axis !== -2)) {
+      return { ok: false, reason: `${present} is not Concat(${past}, new, axis=2) (found ${node?.opType ?? 'no producer'})` };
+    }
+    const fresh = node.inputs[1].name;
+    if (!producers.has(fresh)) return { ok: false, reason: `the new rows of ${present} are not computed by the graph` };
+    outputs.push(fresh);
+  }
+  const graphPart = new ProtobufWriter();
+  // A graph output may also feed nodes; ONNX Runtime infers its type from the producer.
+  for (const name of outputs) graphPart.messageField(GRAPH_OUTPUT, new ProtobufWriter().stringField(VALUE_INFO_NAME, name));
+  return { ok: true, rewrite: { outputs, tail: new ProtobufWriter().messageField(MODEL_GRAPH, graphPart).finish() } };
+}
+
+/** Appends the tail after buf[0, length) (the caller leaves room); returns the model as a view of `buf`. */
+export function applyNewTokenKvOutputs(buf: Uint8Array, length: number, rewrite: NewTokenKvRewrite): Uint8Array {
+  if (buf.length < length + rewrite.tail.length) throw new Error('internal: no room for the new-token KV outputs');
+  buf.set(rewrite.tail, length);
+  return buf.subarray(0, length + rewrite.tail.length);
+}

@@ -1,0 +1,81 @@
+// The load-time rewrite that makes each run return only its new keys and values: the
+// outputs it adds, what ONNX Runtime returns for them, and the graphs it must leave alone.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { readModelGraph, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';
+import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from '../../../src/core/slm/onnx/newTokenKvOutputs';
+
+let folder: string;
+let graph: ModelGraph;
+before(async () => {
+  folder = await ensureTinyModel();
+  graph = readModelGraph(readFileSync(join(folder, 'onnx', 'model.onnx')));
+});
+
+function feeds(ids: number[]): Record<string, ort.Tensor> {
+  const n = ids.length;
+  const f: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, n]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.keys(), BigInt), [1, n]),
+  };
+  for (let i = 0; i < 2; i++) {
+    for (const kv of ['key', 'value']) f[`past_key_values.${i}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
+  }
+  return f;
+}
+
+/** The graph with the node that makes `present` replaced by `change(node)`. */
+function withPresentProducer(present: string, change: (node: ModelGraph['nodes'][number]) => ModelGraph['nodes'][number]): ModelGraph {
+  return { ...graph, nodes: graph.nodes.map((n) => (n.outputs.includes(present) ? change(n) : n)) };
+}
+
+describe('new-token KV outputs rewrite', () => {
+  for (const file of ['model.onnx', 'model_q4.onnx', 'model_int8.onnx']) {
+    test(`${file}: one output per cache tensor, equal to the last rows of its present tensor`, async () => {
+      const path = join(folder, 'onnx', file);
+      const original = readFileSync(path);
+      const plan = planNewTokenKvOutputs(readModelGraph(original));
+      assert.ok(plan.ok, plan.ok ? '' : plan.reason);
+      assert.equal(plan.rewrite.outputs.length, 4, '2 layers x key and value');
+      const buf = Buffer.alloc(original.length + plan.rewrite.tail.length);
+      original.copy(buf);
+      const model = applyNewTokenKvOutputs(buf, original.length, plan.rewrite);
+      assert.deepEqual(readModelGraph(model).outputNames.slice(-4), plan.rewrite.outputs);
+
+      const session = await ort.InferenceSession.create(model);
+      const out = await session.run(feeds([4, 8, 15, 16, 23]));
+      plan.rewrite.outputs.forEach((name, slot) => {
+        const present = out[`present.${slot >> 1}.${slot & 1 ? 'value' : 'key'}`] as ort.Tensor;
+        const fresh = out[name] as ort.Tensor;
+        // Empty past: the new rows are the whole present tensor.
+        assert.deepEqual(fresh.dims, present.dims);
+        assert.deepEqual(fresh.data, present.data);
+      });
+      await session.release();
+    });
+  }
+
+  test('a cache written by a fused attention op keeps the whole-cache path, with the reason', () => {
+    const plan = planNewTokenKvOutputs(withPresentProducer('present.1.key', (n) => ({ ...n, opType: 'GroupQueryAttention' })));
+    assert.deepEqual(plan, { ok: false, reason: 'present.1.key is not Concat(past_key_values.1.key, new, axis=2) (found GroupQueryAttention)' });
+  });
+
+  test('a Concat along another axis, or of other inputs, is not taken for the cache append', () => {
+    const otherAxis = planNewTokenKvOutputs(withPresentProducer('present.0.value', (n) => ({ ...n, intAttributes: new Map([['axis', 1]]) })));
+    assert.equal(otherAxis.ok, false);
+    const swapped = planNewTokenKvOutputs(withPresentProducer('present.0.key', (n) => ({ ...n, inputs: [...n.inputs].reverse() })));
+    assert.equal(swapped.ok, false);
+  });
+
+  test('the runtime reports which path it took', async () => {
+    const runtime = await createLocalRuntime(folder, { variant: 'q4' });
+    assert.deepEqual(runtime.kvOutputs, { mode: 'new-tokens' });
+    await runtime.dispose();
+  });
+});
