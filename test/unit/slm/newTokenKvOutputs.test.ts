@@ -73,6 +73,33 @@ describe('new-token KV outputs rewrite', () => {
     assert.equal(swapped.ok, false);
   });
 
+  test('a float16 cache around float32 compute: the new rows go through the same Cast, and the logits stay bit-identical', async () => {
+    const fp16Graph = readModelGraph(readFileSync(join(folder, 'onnx', 'model_fp16.onnx')));
+    const plan = planNewTokenKvOutputs(fp16Graph);
+    assert.ok(plan.ok, plan.ok ? '' : plan.reason);
+    const added = readModelGraph(plan.rewrite.tail).nodes;
+    assert.equal(added.length, 4);
+    assert.ok(added.every((n) => n.opType === 'Cast' && n.intAttributes.get('to') === 10), 'Casts to float16');
+    assert.deepEqual(added.map((n) => n.outputs[0]), plan.rewrite.outputs);
+
+    const ours = await createLocalRuntime(folder, { variant: 'fp16' });
+    const whole = await createLocalRuntime(folder, { variant: 'fp16', kvOutputs: 'whole-cache' });
+    assert.deepEqual(ours.kvOutputs, { mode: 'new-tokens' });
+    const a = await ours.createSession();
+    const b = await whole.createSession();
+    for (const chunk of [[3, 41, 7], [200], [19, 88, 150, 61, 9]]) {
+      await a.appendIds(chunk);
+      await b.appendIds(chunk);
+      assert.deepEqual(await a.nextLogits(), await b.nextLogits());
+    }
+    const ga = await a.generate({ maxTokens: 12 });
+    const gb = await b.generate({ maxTokens: 12 });
+    assert.deepEqual(ga.tokens.map((t) => t.id), gb.tokens.map((t) => t.id));
+    assert.deepEqual(await a.nextLogits(), await b.nextLogits());
+    await ours.dispose();
+    await whole.dispose();
+  });
+
   test('the runtime reports which path it took', async () => {
     const runtime = await createLocalRuntime(folder, { variant: 'q4' });
     assert.deepEqual(runtime.kvOutputs, { mode: 'new-tokens' });

@@ -15,7 +15,7 @@
  * over every position, so the last row's logits are exactly those of the untouched graph.
  */
 import { ProtobufWriter } from './protobufWire';
-import type { GraphNode, ModelGraph, NodeInputRef } from './modelGraph';
+import { freshName, type GraphNode, type ModelGraph, type NodeInputRef } from './modelGraph';
 
 const PASS_THROUGH_OPS = new Set(['Cast', 'Identity']);
 const PROJECTION_OPS = new Set(['MatMul', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul']);
@@ -51,13 +51,6 @@ function sameLengthFreshName(original: string, used: Set<string>): string | unde
 
 function int64Tensor(name: string, value: bigint): ProtobufWriter {
   return new ProtobufWriter().varintField(1, 1).varintField(2, ONNX_INT64).varintField(7, value).stringField(8, name);
-}
-
-function freshName(base: string, used: Set<string>): string {
-  let name = base;
-  for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
-  used.add(name);
-  return name;
 }
 
 export function planLastPositionLogits(graph: ModelGraph, logitsName = 'logits'): RewritePlan {

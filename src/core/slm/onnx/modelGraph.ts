@@ -55,6 +55,14 @@ function requireBytes(f: RawField, what: string): void {
   if (f.wireType !== WIRE_BYTES) throw new ProtobufFormatError(`${what} has wire type ${f.wireType}, expected a message`);
 }
 
+/** `base`, or `base_N`, whichever `used` lacks; marks it used. */
+export function freshName(base: string, used: Set<string>): string {
+  let name = base;
+  for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
+  used.add(name);
+  return name;
+}
+
 /** An int64 varint as a signed number (negative ones take 10 bytes, beyond a double's precision). */
 function signedVarint(buf: Uint8Array, f: RawField): number {
   let value = 0n;

@@ -14,16 +14,24 @@
  * Exports from optimum / transformers.js build `present.N.key` as
  * Concat(past_key_values.N.key, <new keys>, axis=2): the new keys are that Concat's second
  * input, already a value in the graph, so the rewrite only appends `output` entries to the
- * graph (a second `graph` field, which protobuf merges into the first). Exports whose
- * cache is written by a fused op (GroupQueryAttention) do not match and keep the whole-
- * cache path.
+ * graph (a second `graph` field, which protobuf merges into the first). Where the export
+ * computes in float32 around a float16 cache (Cast(Concat(Cast(past), new)), as the fixture's
+ * fp16 file does), the output is the new keys through the same Cast, in an added node; the
+ * round trip float16 -> float32 -> float16 of the past is exact, so the rows still match.
+ * Exports whose cache is written by a fused op (GroupQueryAttention) do not match and keep
+ * the whole-cache path.
  */
-import type { ModelGraph } from './modelGraph';
+import { ATTRIBUTE_I, ATTRIBUTE_NAME, freshName, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, type GraphNode, type ModelGraph } from './modelGraph';
 import { ProtobufWriter } from './protobufWire';
-import { MODEL_GRAPH } from './modelGraph';
 
 const GRAPH_OUTPUT = 12;
 const VALUE_INFO_NAME = 1;
+const NODE_INPUT = 1;
+const NODE_OUTPUT = 2;
+const NODE_NAME = 3;
+const NODE_OP_TYPE = 4;
+const ATTRIBUTE_TYPE = 20;
+const ATTRIBUTE_TYPE_INT = 2;
 const PAST_RE = /^past_key_values\.(\d+)\.(key|value)$/;
 const PRESENT_RE = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
@@ -50,23 +58,45 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
   if (pastBySlot.size === 0 || pastBySlot.size !== presentBySlot.size) {
     return { ok: false, reason: 'the graph has no matching past_key_values.* inputs and present.* outputs' };
   }
-  const producers = new Map<string, ModelGraph['nodes'][number]>();
+  const producers = new Map<string, GraphNode>();
   for (const node of graph.nodes) for (const output of node.outputs) producers.set(output, node);
+  /** The producer of `name` and, when that is a Cast, the Cast's target type and its own input's producer. */
+  const throughCast = (name: string): { node?: GraphNode; castTo?: number } => {
+    const node = producers.get(name);
+    if (node?.opType !== 'Cast') return { node };
+    return { node: producers.get(node.inputs[0]?.name ?? ''), castTo: node.intAttributes.get('to') };
+  };
+  const used = new Set(graph.allNames);
+  const graphPart = new ProtobufWriter();
   const outputs: string[] = [];
   for (let slot = 0; slot < pastBySlot.size; slot++) {
     const past = pastBySlot.get(slot);
     const present = presentBySlot.get(slot);
     if (!past || !present) return { ok: false, reason: `cache slot ${slot} lacks its past or present tensor` };
-    const node = producers.get(present);
+    const { node, castTo } = throughCast(present);
     const axis = node?.intAttributes.get('axis');
-    if (!node || node.opType !== 'Concat' || node.inputs.length !== 2 || node.inputs[0].name !== past || (axis !== 2 && axis !== -2)) {
+    const first = node?.inputs[0]?.name;
+    const firstIsPast = first === past || (producers.get(first ?? '')?.opType === 'Cast' && producers.get(first!)!.inputs[0]?.name === past);
+    if (!node || node.opType !== 'Concat' || node.inputs.length !== 2 || !firstIsPast || (axis !== 2 && axis !== -2)) {
       return { ok: false, reason: `${present} is not Concat(${past}, new, axis=2) (found ${node?.opType ?? 'no producer'})` };
     }
     const fresh = node.inputs[1].name;
     if (!producers.has(fresh)) return { ok: false, reason: `the new rows of ${present} are not computed by the graph` };
-    outputs.push(fresh);
+    if (castTo === undefined) {
+      outputs.push(fresh);
+      continue;
+    }
+    const cast = freshName(`relay_new_rows.${slot}`, used);
+    const to = new ProtobufWriter().stringField(ATTRIBUTE_NAME, 'to').varintField(ATTRIBUTE_I, castTo).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT);
+    const castNode = new ProtobufWriter()
+      .stringField(NODE_INPUT, fresh)
+      .stringField(NODE_OUTPUT, cast)
+      .stringField(NODE_NAME, freshName(`relay_new_rows_cast.${slot}`, used))
+      .stringField(NODE_OP_TYPE, 'Cast')
+      .messageField(NODE_ATTRIBUTE, to);
+    graphPart.messageField(GRAPH_NODE, castNode);
+    outputs.push(cast);
   }
-  const graphPart = new ProtobufWriter();
   // A graph output may also feed nodes; ONNX Runtime infers its type from the producer.
   for (const name of outputs) graphPart.messageField(GRAPH_OUTPUT, new ProtobufWriter().stringField(VALUE_INFO_NAME, name));
   return { ok: true, rewrite: { outputs, tail: new ProtobufWriter().messageField(MODEL_GRAPH, graphPart).finish() } };
