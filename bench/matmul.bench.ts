@@ -2,6 +2,8 @@
 // the SLM variants use, timed in onnxruntime-node on this CPU and checked against a
 // float64 product of the same (dequantised) weights. It explains the decode figures of
 // bench:slm: which kernels reach the memory-bandwidth bound and which are compute-bound.
+// `-- --rows 512` times a prefill's products instead (512 rows, MLP shape only; the error
+// is checked on the first row).
 //   fp32   MatMul                                     (model.onnx)
 //   int8   DynamicQuantizeLinear + MatMulInteger      (model_int8.onnx, dynamic quantisation)
 //   q4     MatMulNBits 4-bit, block 32, accuracy_level 0 (model_q4.onnx: float compute)
@@ -21,9 +23,9 @@ const FORMATS: Format[] = ['fp32', 'int8', 'q4', 'q4-a4'];
 
 
 /** Writes a one-projection model y = x @ W in `format`; returns its path and the weights it really holds. */
-function writeProjection(dir: string, format: Format, weights: Float32Array, K: number, N: number): { path: string; effective: Float32Array } {
+function writeProjection(dir: string, format: Format, weights: Float32Array, K: number, N: number, M: number): { path: string; effective: Float32Array } {
   const g = new OnnxGraphBuilder();
-  const x = g.input('x', DataType.FLOAT, [1, 1, K]);
+  const x = g.input('x', DataType.FLOAT, [1, M, K]);
   let effective = weights;
   if (format === 'fp32') {
     g.op('MatMul', [x, g.initializer('w', DataType.FLOAT, [K, N], weights)], {}, { outputs: ['y'] });
@@ -43,7 +45,7 @@ function writeProjection(dir: string, format: Format, weights: Float32Array, K: 
     const attrs = { K, N, bits: 4, block_size: blockSize, accuracy_level: format === 'q4-a4' ? 4 : 0 };
     g.op('MatMulNBits', [x, b, scales], attrs, { domain: MS_DOMAIN, outputs: ['y'] });
   }
-  g.output('y', DataType.FLOAT, [1, 1, N]);
+  g.output('y', DataType.FLOAT, [1, M, N]);
   const path = join(dir, `${format}-${K}x${N}.onnx`);
   g.write(path, { externalData: `${path}_data` });
   return { path, effective };
@@ -69,17 +71,20 @@ function relativeError(got: Float32Array, want: Float64Array): number {
 }
 
 async function main(): Promise<void> {
+  const i = process.argv.indexOf('--rows');
+  const M = i >= 0 ? Math.max(1, Number(process.argv[i + 1]) || 1) : 1;
+  const shapes: (readonly [number, number, number])[] = M === 1 ? [[1024, 3072, 400], [1024, 151_936, 30]] : [[1024, 3072, Math.max(5, Math.round(4000 / M))]];
   const dir = mkdtempSync(join(tmpdir(), 'relay-matmul-'));
   const rows: { shape: string; format: Format; ms: number; weightMb: number; relError: number }[] = [];
   try {
-    for (const [K, N, runs] of [[1024, 3072, 400], [1024, 151_936, 30]] as const) {
+    for (const [K, N, runs] of shapes) {
       const weights = uniformWeights(5, `w${N}`, K * N, 0.03);
-      const x = uniformWeights(9, 'x', K, 1);
+      const x = uniformWeights(9, 'x', M * K, 1);
       for (const format of FORMATS) {
-        const { path, effective } = writeProjection(dir, format, weights, K, N);
-        const want = reference(x, effective, K, N);
+        const { path, effective } = writeProjection(dir, format, weights, K, N, M);
+        const want = reference(x.subarray(0, K), effective, K, N);
         const session = await ort.InferenceSession.create(path);
-        const feeds = { x: new ort.Tensor('float32', x, [1, 1, K]) };
+        const feeds = { x: new ort.Tensor('float32', x, [1, M, K]) };
         let y = (await session.run(feeds)).y.data as Float32Array;
         for (let i = 0; i < 5; i++) await session.run(feeds);
         const t = performance.now();
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
         const ms = (performance.now() - t) / runs;
         await session.release();
         const bytesPerWeight = format === 'fp32' ? 4 : format === 'int8' ? 1 : 0.5 + 4 / 32;
-        rows.push({ shape: `${K}x${N}`, format, ms, weightMb: (K * N * bytesPerWeight) / 2 ** 20, relError: relativeError(y, want) });
+        rows.push({ shape: `${M > 1 ? `${M}x` : ''}${K}x${N}`, format, ms, weightMb: (K * N * bytesPerWeight) / 2 ** 20, relError: relativeError(y.subarray(0, N), want) });
         process.stdout.write(`${K}x${N} ${format}: ${ms.toFixed(3)} ms\n`);
       }
     }
@@ -99,11 +104,15 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`| ${r.shape} | ${r.format} | ${r.ms.toFixed(3)} | ${r.weightMb.toFixed(1)} | ${((r.weightMb / 1024) / (r.ms / 1000)).toFixed(1)} | ${r.relError.toExponential(1)} |`);
   }
-  const head = (format: Format) => rows.find((r) => r.shape === '1024x151936' && r.format === format)!;
+  // The headline shape: the lm_head for a decode step, the MLP projection for a prefill.
+  const headShape = M === 1 ? '1024x151936' : `${M}x1024x3072`;
+  const head = (format: Format) => rows.find((r) => r.shape === headShape && r.format === format)!;
   console.log(
     JSON.stringify({
-      lm_head_ms: Object.fromEntries(FORMATS.map((f) => [f, Number(head(f).ms.toFixed(3))])),
-      lm_head_rel_error: Object.fromEntries(FORMATS.map((f) => [f, Number(head(f).relError.toExponential(2))])),
+      rows: M,
+      shape: headShape,
+      ms: Object.fromEntries(FORMATS.map((f) => [f, Number(head(f).ms.toFixed(3))])),
+      rel_error: Object.fromEntries(FORMATS.map((f) => [f, Number(head(f).relError.toExponential(2))])),
       int8_over_q4_speed: Number((head('q4').ms / head('int8').ms).toFixed(3)),
       q4_accuracy_level_4_correct: rows.filter((r) => r.format === 'q4-a4').every((r) => r.relError < 0.05),
     }),
