@@ -2,7 +2,7 @@
 // folder (q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
 // Same 512-token prompt, greedy, 128 new tokens. Prints a table and, last, one JSON line.
 //
-// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-whole-kv,ours-q4-as-exported,transformers.js  --repeat 2
+// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-whole-kv,ours-q4-int8,transformers.js  --repeat 2
 // Times are the best of the rounds (engine order alternating), since the CPU may be shared.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,9 +21,9 @@ import type { OnnxVariant } from '../src/core/slm/types';
 
 /**
  * 'ours-whole-kv': ours with the whole `present` cache returned by every run (kvOutputs 'whole-cache', as before the new-token outputs);
- * 'ours-q4-as-exported': ours without the int8-compute rewrite of 4-bit weights (q4Compute 'as-exported'). For comparison.
+ * 'ours-q4-int8': ours with the int8-compute rewrite of 4-bit weights (q4Compute 'int8', opt-in). For comparison.
  */
-type Engine = 'ours' | 'ours-whole-kv' | 'ours-q4-as-exported' | 'transformers.js';
+type Engine = 'ours' | 'ours-whole-kv' | 'ours-q4-int8' | 'transformers.js';
 
 interface EngineResult {
   engine: Engine;
@@ -57,7 +57,7 @@ async function runOurs(folder: string, variant: OnnxVariant, ids: number[], deco
   const runtime = await createLocalRuntime(folder, {
     variant,
     kvOutputs: engine === 'ours-whole-kv' ? 'whole-cache' : 'new-tokens',
-    q4Compute: engine === 'ours-q4-as-exported' ? 'as-exported' : 'int8',
+    q4Compute: engine === 'ours-q4-int8' ? 'int8' : 'as-exported',
   });
   const loadMs = performance.now() - t;
   // Warm-up (first-run allocations), then a fresh session for the measurement.
@@ -211,7 +211,7 @@ function fmt(v: number | undefined, digits = 0): string {
 
 async function parent(): Promise<void> {
   const variants = arg('variants', 'q4,int8,fp32').split(',') as OnnxVariant[];
-  const engines = arg('engines', 'ours,ours-whole-kv,ours-q4-as-exported,transformers.js').split(',') as Engine[];
+  const engines = arg('engines', 'ours,ours-whole-kv,ours-q4-int8,transformers.js').split(',') as Engine[];
   const promptLength = Number(arg('prompt', '512'));
   const decode = Number(arg('decode', '128'));
   const repeat = Math.max(1, Number(arg('repeat', '2')));
@@ -239,7 +239,7 @@ async function parent(): Promise<void> {
     for (const variant of variants) {
       for (let round = 0; round < repeat; round++) {
         for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
-          if (engine === 'ours-q4-as-exported' && variant !== 'q4') continue; // the same as ours without 4-bit weights
+          if (engine === 'ours-q4-int8' && variant !== 'q4') continue; // the same as ours without 4-bit weights
           process.stdout.write(`running ${engine} ${variant} (round ${round + 1}/${repeat})... `);
           const r = runChild(engine, variant, folder, idsFile, decode);
           console.log(`${fmt(r.ttftMs)} ms to first token, ${fmt(r.decodeTps, 2)} tok/s, peak RSS ${fmt(r.peakRssMb)} MB`);
@@ -273,7 +273,7 @@ async function parent(): Promise<void> {
   for (const variant of variants) {
     const ours = results.find((r) => r.variant === variant && r.engine === 'ours');
     const theirs = results.find((r) => r.variant === variant && r.engine === 'transformers.js');
-    const asExported = results.find((r) => r.variant === variant && r.engine === 'ours-q4-as-exported');
+    const int8Compute = results.find((r) => r.variant === variant && r.engine === 'ours-q4-int8');
     const wholeKv = results.find((r) => r.variant === variant && r.engine === 'ours-whole-kv');
     if (!ours) continue;
     const onnxFile = files.variants.find((v) => v.variant === variant)?.path ?? join(folder, 'onnx', VARIANT_FILES[variant][0]);
@@ -299,12 +299,14 @@ async function parent(): Promise<void> {
             same_tokens: JSON.stringify(ours.tokens) === JSON.stringify(theirs.tokens),
           }
         : {}),
-      ...(asExported
+      ...(int8Compute
         ? {
-            as_exported_decode_tps: Number(asExported.decodeTps.toFixed(2)),
-            as_exported_ttft_ms: Math.round(asExported.ttftMs),
-            int8_compute_decode_speedup: Number((ours.decodeTps / asExported.decodeTps).toFixed(3)),
-            as_exported_same_tokens: theirs ? JSON.stringify(asExported.tokens) === JSON.stringify(theirs.tokens) : undefined,
+            int8_compute_decode_tps: Number(int8Compute.decodeTps.toFixed(2)),
+            int8_compute_ttft_ms: Math.round(int8Compute.ttftMs),
+            int8_compute_peak_rss_mb: Math.round(int8Compute.peakRssMb),
+            int8_compute_decode_speedup: Number((int8Compute.decodeTps / ours.decodeTps).toFixed(3)),
+            int8_compute_bandwidth_bound_fraction: Number((boundMs / int8Compute.msPerToken).toFixed(3)),
+            int8_compute_same_tokens: theirs ? JSON.stringify(int8Compute.tokens) === JSON.stringify(theirs.tokens) : undefined,
           }
         : {}),
       ...(wholeKv
@@ -318,12 +320,14 @@ async function parent(): Promise<void> {
     };
   }
   const headline = byVariant[variants[0]] ?? {};
+  const compared = variants.map((v) => byVariant[v]?.same_tokens).filter((same) => same !== undefined);
   const summary = {
     variant: variants[0],
     prefill_ratio: headline.prefill_ratio,
     decode_tps_ratio: headline.decode_tps_ratio,
     rss_ratio: headline.rss_ratio,
-    same_tokens: variants.every((v) => byVariant[v]?.same_tokens !== false),
+    // Only where both engines ran: no comparison is not agreement.
+    same_tokens: compared.length > 0 ? compared.every((same) => same === true) : undefined,
     bandwidth_bound_fraction: headline.bandwidth_bound_fraction,
     copy_bandwidth_gib_s: Number((bandwidth / 2 ** 30).toFixed(2)),
     // Other processes on the machine skew every figure: the 1-minute load average before and after the runs.

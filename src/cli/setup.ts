@@ -22,7 +22,7 @@ export async function openSlm(config: CliConfig): Promise<LocalRuntime> {
     );
   }
   if (!existsSync(config.slm.folder)) throw new UsageError(`The small model folder does not exist: ${config.slm.folder}`);
-  return createLocalRuntime(config.slm.folder, { variant: config.slm.variant });
+  return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute });
 }
 
 /**

@@ -20,7 +20,7 @@ export interface LocalRuntimeOptions {
   lastPositionLogits?: boolean;
   /** ONNX Runtime intra-op threads; default (0) is ONNX Runtime's own: one per physical core. */
   intraOpThreads?: number;
-  /** q4 files: multiply with int8 activations (default, faster) or as exported (see matMulNBitsAccuracy.ts). */
+  /** q4 files: compute as exported (default) or with int8 activations (faster decode, approximate; matMulNBitsAccuracy.ts). */
   q4Compute?: 'int8' | 'as-exported';
   /**
    * 'new-tokens' (default where the graph allows it): runs return only their new keys and

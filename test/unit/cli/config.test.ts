@@ -19,6 +19,8 @@ test('settings: defaults < config file < environment < flags', () => {
     assert.equal(config.tokenBudget, 3000, 'flag beats env');
     assert.equal(config.maxTurns, 5, 'the paper default');
     assert.equal(config.totalsPath, join(dir, 'totals.json'));
+    assert.equal(config.slm.q4Compute, 'as-exported', "a q4 file's own arithmetic unless asked");
+    assert.equal(loadConfig(new Map(), { ...env, RELAY_Q4_COMPUTE: 'int8' }).slm.q4Compute, 'int8');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -30,6 +32,7 @@ test('bad settings name the setting, the value and what is allowed', () => {
     const env = { RELAY_HOME: dir };
     assert.throws(() => loadConfig(new Map([['mode', 'fast']]), env), /--mode: 'fast' is not one of command, confidence/);
     assert.throws(() => loadConfig(new Map([['threshold', '1.5']]), env), /--threshold: '1.5' must be a number from 0 to 1/);
+    assert.throws(() => loadConfig(new Map([['q4-compute', 'fp16']]), env), /--q4-compute: 'fp16' is not one of as-exported, int8/);
     assert.throws(() => loadConfig(new Map(), { ...env, RELAY_MAX_TURNS: '2.5' }), /\$RELAY_MAX_TURNS: '2.5' must be a whole number/);
     writeFileSync(join(dir, 'config.json'), '{ nope');
     assert.throws(() => loadConfig(new Map(), env), /config.json is not valid JSON/);

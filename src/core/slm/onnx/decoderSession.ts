@@ -42,8 +42,9 @@ export interface DecoderSessionOptions {
   /** Default 0: ONNX Runtime's default, one thread per physical core. */
   intraOpThreads?: number;
   /**
-   * 4-bit (MatMulNBits) weights: 'int8' (default) multiplies with int8 activations
-   * (accuracy_level 4, matMulNBitsAccuracy.ts), 'as-exported' keeps the file's level.
+   * 4-bit (MatMulNBits) weights: 'as-exported' (default) keeps the file's accuracy level,
+   * so the arithmetic is the export's own; 'int8' multiplies with int8 activations
+   * (accuracy_level 4, matMulNBitsAccuracy.ts): faster decode, slower prefill, approximate.
    */
   q4Compute?: 'int8' | 'as-exported';
   /**
@@ -188,7 +189,7 @@ export async function loadDecoderSession(
     throw new ModelFolderError(onnxFile, `is not a valid ONNX model (${(e as Error).message}); the file is truncated or corrupt, download it again.`);
   }
   let int8ComputeNodes = 0;
-  if ((options.q4Compute ?? 'int8') === 'int8' && graph.nodes.some((n) => n.opType === 'MatMulNBits')) {
+  if (options.q4Compute === 'int8' && graph.nodes.some((n) => n.opType === 'MatMulNBits')) {
     const rewrite = setMatMulNBitsAccuracy(buf, length, INT8_COMPUTE_ACCURACY_LEVEL, TAIL_ROOM);
     if (rewrite) {
       ({ buf, length } = rewrite);
