@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
+import { emptyCacheFeeds } from './tinyFeeds';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { applyLastPositionLogits, planLastPositionLogits } from '../../../src/core/slm/onnx/lastPositionLogits';
 import { readModelGraph } from '../../../src/core/slm/onnx/modelGraph';
@@ -24,19 +25,6 @@ function rewrite(file: string) {
   const buf = Buffer.alloc(original.length + plan.rewrite.tail.length);
   original.copy(buf);
   return { original, graph, plan: plan.rewrite, model: applyLastPositionLogits(buf, original.length, plan.rewrite) };
-}
-
-function feeds(ids: number[]): Record<string, ort.Tensor> {
-  const n = ids.length;
-  const f: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, n]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
-    position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.keys(), BigInt), [1, n]),
-  };
-  for (let i = 0; i < 2; i++) {
-    for (const kv of ['key', 'value']) f[`past_key_values.${i}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
-  }
-  return f;
 }
 
 describe('last-position logits rewrite', () => {
@@ -60,8 +48,8 @@ describe('last-position logits rewrite', () => {
       const ids = [4, 8, 15, 16, 23, 42];
       const plain = await ort.InferenceSession.create(path);
       const edited = await ort.InferenceSession.create(model);
-      const full = (await plain.run(feeds(ids))).logits as ort.Tensor;
-      const last = (await edited.run(feeds(ids))).logits as ort.Tensor;
+      const full = (await plain.run(emptyCacheFeeds(ids))).logits as ort.Tensor;
+      const last = (await edited.run(emptyCacheFeeds(ids))).logits as ort.Tensor;
       const vocab = full.dims[2];
       assert.deepEqual(full.dims, [1, ids.length, vocab]);
       assert.deepEqual(last.dims, [1, 1, vocab]);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
+import { emptyCacheFeeds } from './tinyFeeds';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { readModelGraph, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';
 import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from '../../../src/core/slm/onnx/newTokenKvOutputs';
@@ -16,19 +17,6 @@ before(async () => {
   folder = await ensureTinyModel();
   graph = readModelGraph(readFileSync(join(folder, 'onnx', 'model.onnx')));
 });
-
-function feeds(ids: number[]): Record<string, ort.Tensor> {
-  const n = ids.length;
-  const f: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, n]),
-    attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
-    position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.keys(), BigInt), [1, n]),
-  };
-  for (let i = 0; i < 2; i++) {
-    for (const kv of ['key', 'value']) f[`past_key_values.${i}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
-  }
-  return f;
-}
 
 /** The graph with the node that makes `present` replaced by `change(node)`. */
 function withPresentProducer(present: string, change: (node: ModelGraph['nodes'][number]) => ModelGraph['nodes'][number]): ModelGraph {
@@ -49,7 +37,7 @@ describe('new-token KV outputs rewrite', () => {
       assert.deepEqual(readModelGraph(model).outputNames.slice(-4), plan.rewrite.outputs);
 
       const session = await ort.InferenceSession.create(model);
-      const out = await session.run(feeds([4, 8, 15, 16, 23]));
+      const out = await session.run(emptyCacheFeeds([4, 8, 15, 16, 23]));
       plan.rewrite.outputs.forEach((name, slot) => {
         const present = out[`present.${slot >> 1}.${slot & 1 ? 'value' : 'key'}`] as ort.Tensor;
         const fresh = out[name] as ort.Tensor;
