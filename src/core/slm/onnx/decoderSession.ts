@@ -9,7 +9,7 @@ import type * as Ort from 'onnxruntime-node';
 import { ModelFolderError } from '../modelFolder';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
 import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBitsAccuracy';
-import { readModelGraph, type ModelGraph } from './modelGraph';
+import { PAST_KV_NAME, PRESENT_KV_NAME, readModelGraph, type ModelGraph } from './modelGraph';
 import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from './newTokenKvOutputs';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
 
@@ -87,8 +87,6 @@ export function physicalCoreCount(): number {
   return Math.max(1, Math.floor(availableParallelism() / 2) || 1);
 }
 
-const PAST_RE = /^past_key_values\.(\d+)\.(key|value)$/;
-const PRESENT_RE = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
 function tensorMeta(session: Ort.InferenceSession, name: string, inputs: boolean) {
   const list = inputs ? session.inputMetadata : session.outputMetadata;
@@ -103,7 +101,7 @@ export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fall
   const io: Partial<DecoderIo> & { layers: KvLayerNames[] } = { layers: [] };
   const pastByLayer = new Map<number, { key?: string; value?: string }>();
   for (const name of session.inputNames) {
-    const m = PAST_RE.exec(name);
+    const m = PAST_KV_NAME.exec(name);
     if (m) {
       const entry = pastByLayer.get(Number(m[1])) ?? {};
       entry[m[2] as 'key' | 'value'] = name;
@@ -117,7 +115,7 @@ export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fall
   if (!io.inputIds) fail('has no input_ids input; it is not a decoder export');
   const presentByLayer = new Map<number, { key?: string; value?: string }>();
   for (const name of session.outputNames) {
-    const m = PRESENT_RE.exec(name);
+    const m = PRESENT_KV_NAME.exec(name);
     if (m) {
       const entry = presentByLayer.get(Number(m[1])) ?? {};
       entry[m[2] as 'key' | 'value'] = name;

@@ -13,12 +13,9 @@
  * prefixes of the graph that holds them). Weights in external files are untouched; an
  * inline one is copied once.
  */
-import { ATTRIBUTE_I, ATTRIBUTE_NAME, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE } from './modelGraph';
+import { ATTRIBUTE_I, ATTRIBUTE_NAME, ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE } from './modelGraph';
 import { fieldString, ProtobufFormatError, ProtobufWriter, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
-// onnx.proto field numbers beyond those modelGraph.ts reads.
-const ATTRIBUTE_TYPE = 20;
-const ATTRIBUTE_TYPE_INT = 2;
 const MS_DOMAIN = 'com.microsoft';
 
 /** ONNX Runtime's MatMulNBits levels: 0 unset (= 1), 1 fp32, 2 fp16, 3 bf16, 4 int8 compute. */

@@ -10,19 +10,26 @@ export const MODEL_GRAPH = 7;
 export const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
+export const GRAPH_OUTPUT = 12;
+export const NODE_INPUT = 1;
+export const NODE_OUTPUT = 2;
+export const NODE_NAME = 3;
 export const NODE_OP_TYPE = 4;
+export const NODE_ATTRIBUTE = 5;
 export const NODE_DOMAIN = 7;
 const TENSOR_NAME = 8;
 const TENSOR_EXTERNAL_DATA = 13;
 const ENTRY_KEY = 1;
 const ENTRY_VALUE = 2;
-const VALUE_INFO_NAME = 1;
-export const NODE_ATTRIBUTE = 5;
+export const VALUE_INFO_NAME = 1;
 export const ATTRIBUTE_NAME = 1;
 export const ATTRIBUTE_I = 3;
+export const ATTRIBUTE_TYPE = 20;
+export const ATTRIBUTE_TYPE_INT = 2;
+
+/** The KV-cache names of decoder exports: past_key_values.N.key, present.N.value (or present_key_values.N.*). */
+export const PAST_KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
+export const PRESENT_KV_NAME = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
 export interface NodeInputRef {
   name: string;

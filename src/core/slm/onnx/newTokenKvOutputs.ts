@@ -21,19 +21,27 @@
  * Exports whose cache is written by a fused op (GroupQueryAttention) do not match and keep
  * the whole-cache path.
  */
-import { ATTRIBUTE_I, ATTRIBUTE_NAME, freshName, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, type GraphNode, type ModelGraph } from './modelGraph';
+import {
+  ATTRIBUTE_I,
+  ATTRIBUTE_NAME,
+  ATTRIBUTE_TYPE,
+  ATTRIBUTE_TYPE_INT,
+  freshName,
+  GRAPH_NODE,
+  GRAPH_OUTPUT,
+  MODEL_GRAPH,
+  NODE_ATTRIBUTE,
+  NODE_INPUT,
+  NODE_NAME,
+  NODE_OP_TYPE,
+  NODE_OUTPUT,
+  PAST_KV_NAME,
+  PRESENT_KV_NAME,
+  VALUE_INFO_NAME,
+  type GraphNode,
+  type ModelGraph,
+} from './modelGraph';
 import { ProtobufWriter } from './protobufWire';
-
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_NAME = 3;
-const NODE_OP_TYPE = 4;
-const ATTRIBUTE_TYPE = 20;
-const ATTRIBUTE_TYPE_INT = 2;
-const PAST_RE = /^past_key_values\.(\d+)\.(key|value)$/;
-const PRESENT_RE = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
 export interface NewTokenKvRewrite {
   /** Per cache slot (layer * 2 + 0 key / 1 value): the graph value holding the run's new rows. */
@@ -47,12 +55,12 @@ export type NewTokenKvPlan = { ok: true; rewrite: NewTokenKvRewrite } | { ok: fa
 export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
   const pastBySlot = new Map<number, string>();
   for (const name of graph.inputNames) {
-    const m = PAST_RE.exec(name);
+    const m = PAST_KV_NAME.exec(name);
     if (m) pastBySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
   }
   const presentBySlot = new Map<number, string>();
   for (const name of graph.outputNames) {
-    const m = PRESENT_RE.exec(name);
+    const m = PRESENT_KV_NAME.exec(name);
     if (m) presentBySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
   }
   if (pastBySlot.size === 0 || pastBySlot.size !== presentBySlot.size) {
