@@ -223,8 +223,8 @@ export async function loadDecoderSession(
   let newTokenKvSkipped: string | undefined;
   if ((options.kvOutputs ?? 'new-tokens') === 'new-tokens') {
     const plan = planNewTokenKvOutputs(graph);
-    const room = buf.length - model.length;
-    if (plan.ok && plan.rewrite.tail.length <= room && model.buffer === buf.buffer && model.byteOffset === buf.byteOffset) {
+    // `model` is a prefix of `buf` (the lm_head rewrite edits and extends it in place).
+    if (plan.ok && plan.rewrite.tail.length <= buf.length - model.length) {
       model = applyNewTokenKvOutputs(buf, model.length, plan.rewrite);
       newTokenKvOutputs = plan.rewrite.outputs;
     } else newTokenKvSkipped = plan.ok ? 'no room for the rewrite' : plan.reason;

@@ -13,7 +13,7 @@
  * prefixes of the graph that holds them). Weights in external files are untouched; an
  * inline one is copied once.
  */
-import { ATTRIBUTE_I, ATTRIBUTE_NAME, ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE } from './modelGraph';
+import { ATTRIBUTE_I, ATTRIBUTE_NAME, ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE, readAttribute } from './modelGraph';
 import { fieldString, ProtobufFormatError, ProtobufWriter, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
 const MS_DOMAIN = 'com.microsoft';
@@ -29,16 +29,6 @@ export interface AccuracyRewrite {
   rewritten: number;
 }
 
-function attributeName(buf: Uint8Array, attr: RawField): string {
-  for (const f of readFields(buf, attr.valueStart, attr.end)) if (f.field === ATTRIBUTE_NAME && f.wireType === WIRE_BYTES) return fieldString(buf, f);
-  return '';
-}
-
-function attributeInt(buf: Uint8Array, attr: RawField): number | undefined {
-  for (const f of readFields(buf, attr.valueStart, attr.end)) if (f.field === ATTRIBUTE_I) return f.varint;
-  return undefined;
-}
-
 /** The node re-encoded with accuracy_level = level, or undefined when it is not a MatMulNBits node needing it. */
 function rewriteNode(buf: Uint8Array, node: RawField, level: number): Uint8Array | undefined {
   let opType = '';
@@ -47,12 +37,15 @@ function rewriteNode(buf: Uint8Array, node: RawField, level: number): Uint8Array
   for (const f of readFields(buf, node.valueStart, node.end)) {
     if (f.field === NODE_OP_TYPE && f.wireType === WIRE_BYTES) opType = fieldString(buf, f);
     else if (f.field === NODE_DOMAIN && f.wireType === WIRE_BYTES) domain = fieldString(buf, f);
-    else if (f.field === NODE_ATTRIBUTE && f.wireType === WIRE_BYTES && attributeName(buf, f) === 'accuracy_level') current = attributeInt(buf, f) ?? 0;
+    else if (f.field === NODE_ATTRIBUTE && f.wireType === WIRE_BYTES) {
+      const attribute = readAttribute(buf, f);
+      if (attribute.name === 'accuracy_level') current = attribute.int ?? 0;
+    }
   }
   if (opType !== 'MatMulNBits' || domain !== MS_DOMAIN || current === level) return undefined;
   const parts: Uint8Array[] = [];
   for (const f of readFields(buf, node.valueStart, node.end)) {
-    const isLevel = f.field === NODE_ATTRIBUTE && f.wireType === WIRE_BYTES && attributeName(buf, f) === 'accuracy_level';
+    const isLevel = f.field === NODE_ATTRIBUTE && f.wireType === WIRE_BYTES && readAttribute(buf, f).name === 'accuracy_level';
     if (!isLevel) parts.push(buf.subarray(f.start, f.end));
   }
   const attribute = new ProtobufWriter().stringField(ATTRIBUTE_NAME, 'accuracy_level').varintField(ATTRIBUTE_I, level).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT);

@@ -77,14 +77,15 @@ function signedVarint(buf: Uint8Array, f: RawField): number {
   return Number(BigInt.asIntN(64, value));
 }
 
-function readIntAttribute(buf: Uint8Array, attr: RawField, into: Map<string, number>): void {
+/** A NodeProto attribute's name and, when it holds one, its integer (`i`) value. */
+export function readAttribute(buf: Uint8Array, attr: RawField): { name: string; int?: number } {
   let name = '';
-  let value: number | undefined;
+  let int: number | undefined;
   for (const f of readFields(buf, attr.valueStart, attr.end)) {
     if (f.field === ATTRIBUTE_NAME && f.wireType === WIRE_BYTES) name = fieldString(buf, f);
-    else if (f.field === ATTRIBUTE_I && f.wireType === WIRE_VARINT) value = signedVarint(buf, f);
+    else if (f.field === ATTRIBUTE_I && f.wireType === WIRE_VARINT) int = signedVarint(buf, f);
   }
-  if (name && value !== undefined) into.set(name, value);
+  return { name, int };
 }
 
 /** Parses buf[0, length) as a ModelProto. Throws ProtobufFormatError when it is not one. */
@@ -108,7 +109,10 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         const node: GraphNode = { opType: '', domain: '', inputs: [], outputs: [], intAttributes: new Map() };
         for (const nf of readFields(buf, gf.valueStart, gf.end)) {
           if (nf.wireType !== WIRE_BYTES) continue;
-          if (nf.field === NODE_ATTRIBUTE) readIntAttribute(buf, nf, node.intAttributes);
+          if (nf.field === NODE_ATTRIBUTE) {
+            const { name, int } = readAttribute(buf, nf);
+            if (name && int !== undefined) node.intAttributes.set(name, int);
+          }
           if (nf.field === NODE_INPUT) node.inputs.push({ name: fieldString(buf, nf), valueStart: nf.valueStart, end: nf.end });
           else if (nf.field === NODE_OUTPUT) node.outputs.push(fieldString(buf, nf));
           else if (nf.field === NODE_OP_TYPE) node.opType = fieldString(buf, nf);
