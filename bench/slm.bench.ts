@@ -2,7 +2,8 @@
 // folder (q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
 // Same 512-token prompt, greedy, 128 new tokens. Prints a table and, last, one JSON line.
 //
-// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-whole-kv,ours-q4-int8,transformers.js  --repeat 2
+// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-head-major,ours-q4-int8,transformers.js  --repeat 2
+//          (also: ours-whole-kv)
 // Times are the best of the rounds (engine order alternating), since the CPU may be shared.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,15 +16,24 @@ import { readOnnxModel } from '../test/fixtures/onnx/onnxReader';
 import { createLocalRuntime } from '../src/core/slm/localRuntime';
 import { readModelFolder, VARIANT_FILES } from '../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../src/core/slm/tokenizer';
-import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
+import { physicalCoreCount, type KvOutputsMode } from '../src/core/slm/onnx/decoderSession';
 import { SLM_PROCESS_V8_FLAGS } from '../src/core/slm/processRuntime';
 import type { OnnxVariant } from '../src/core/slm/types';
 
 /**
+ * 'ours': the defaults (attention in place on a token-major cache, kvOutputs 'in-place');
+ * 'ours-head-major': new rows only, into a head-major cache (kvOutputs 'new-tokens', the default before attention in place);
  * 'ours-whole-kv': ours with the whole `present` cache returned by every run (kvOutputs 'whole-cache', as before the new-token outputs);
  * 'ours-q4-int8': ours with the int8-compute rewrite of 4-bit weights (q4Compute 'int8', opt-in). For comparison.
  */
-type Engine = 'ours' | 'ours-whole-kv' | 'ours-q4-int8' | 'transformers.js';
+type Engine = 'ours' | 'ours-head-major' | 'ours-whole-kv' | 'ours-q4-int8' | 'transformers.js';
+
+const KV_MODE: Record<Exclude<Engine, 'transformers.js'>, KvOutputsMode> = {
+  ours: 'in-place',
+  'ours-head-major': 'new-tokens',
+  'ours-whole-kv': 'whole-cache',
+  'ours-q4-int8': 'in-place',
+};
 
 interface EngineResult {
   engine: Engine;
@@ -52,14 +62,16 @@ function medianInterval(stamps: number[]): number {
   return gaps.length ? gaps[Math.floor(gaps.length / 2)] : NaN;
 }
 
-async function runOurs(folder: string, variant: OnnxVariant, ids: number[], decode: number, engine: Engine): Promise<Omit<EngineResult, 'peakRssMb'>> {
+async function runOurs(folder: string, variant: OnnxVariant, ids: number[], decode: number, engine: Exclude<Engine, 'transformers.js'>): Promise<Omit<EngineResult, 'peakRssMb'>> {
   let t = performance.now();
   const runtime = await createLocalRuntime(folder, {
     variant,
-    kvOutputs: engine === 'ours-whole-kv' ? 'whole-cache' : 'new-tokens',
+    kvOutputs: KV_MODE[engine],
     q4Compute: engine === 'ours-q4-int8' ? 'int8' : 'as-exported',
   });
   const loadMs = performance.now() - t;
+  const wanted = KV_MODE[engine];
+  if (runtime.kvOutputs.mode !== wanted) throw new Error(`${engine}: the runtime fell back to ${runtime.kvOutputs.mode} (${runtime.kvOutputs.reason})`);
   // Warm-up (first-run allocations), then a fresh session for the measurement.
   const warm = await runtime.createSession();
   await warm.appendIds(ids.slice(0, 16));
@@ -211,7 +223,7 @@ function fmt(v: number | undefined, digits = 0): string {
 
 async function parent(): Promise<void> {
   const variants = arg('variants', 'q4,int8,fp32').split(',') as OnnxVariant[];
-  const engines = arg('engines', 'ours,ours-whole-kv,ours-q4-int8,transformers.js').split(',') as Engine[];
+  const engines = arg('engines', 'ours,ours-head-major,ours-q4-int8,transformers.js').split(',') as Engine[];
   const promptLength = Number(arg('prompt', '512'));
   const decode = Number(arg('decode', '128'));
   const repeat = Math.max(1, Number(arg('repeat', '2')));
@@ -275,6 +287,7 @@ async function parent(): Promise<void> {
     const theirs = results.find((r) => r.variant === variant && r.engine === 'transformers.js');
     const int8Compute = results.find((r) => r.variant === variant && r.engine === 'ours-q4-int8');
     const wholeKv = results.find((r) => r.variant === variant && r.engine === 'ours-whole-kv');
+    const headMajor = results.find((r) => r.variant === variant && r.engine === 'ours-head-major');
     if (!ours) continue;
     const onnxFile = files.variants.find((v) => v.variant === variant)?.path ?? join(folder, 'onnx', VARIANT_FILES[variant][0]);
     const weights = weightBytesPerToken(onnxFile);
@@ -307,6 +320,15 @@ async function parent(): Promise<void> {
             int8_compute_decode_speedup: Number((int8Compute.decodeTps / ours.decodeTps).toFixed(3)),
             int8_compute_bandwidth_bound_fraction: Number((boundMs / int8Compute.msPerToken).toFixed(3)),
             int8_compute_same_tokens: theirs ? JSON.stringify(int8Compute.tokens) === JSON.stringify(theirs.tokens) : undefined,
+          }
+        : {}),
+      ...(headMajor
+        ? {
+            head_major_decode_tps: Number(headMajor.decodeTps.toFixed(2)),
+            head_major_ttft_ms: Math.round(headMajor.ttftMs),
+            head_major_peak_rss_mb: Math.round(headMajor.peakRssMb),
+            in_place_decode_speedup: Number((ours.decodeTps / headMajor.decodeTps).toFixed(3)),
+            head_major_same_tokens: JSON.stringify(headMajor.tokens) === JSON.stringify(ours.tokens),
           }
         : {}),
       ...(wholeKv

@@ -1,11 +1,14 @@
 /**
  * The KV cache of one session in buffers we own, for graphs that return only each run's
- * new keys and values (onnx/newTokenKvOutputs.ts). Per layer and K/V the cache is laid
- * out exactly as the exports declare `past_key_values`: [1, heads, length, headDim],
- * contiguous, so it is fed to ONNX Runtime without a copy. Appending n rows moves each
- * head's block to its new offset (in place, last head first) and writes the rows after
- * it: a memmove of the cache in memory that is already mapped, where the whole-cache path
- * had ONNX Runtime's binding allocate, zero and fill a new copy of it every step.
+ * new keys and values, in one of two layouts:
+ * - head-major (onnx/newTokenKvOutputs.ts): laid out exactly as the exports declare
+ *   `past_key_values`, [1, heads, length, headDim], contiguous, so it is fed to ONNX
+ *   Runtime without a copy. Appending n rows moves each head's block to its new offset (in
+ *   place, last head first) and writes the rows after it: a memmove of the cache in memory
+ *   that is already mapped, where the whole-cache path had ONNX Runtime's binding
+ *   allocate, zero and fill a new copy of it every step.
+ * - token-major (onnx/attentionInPlace.ts): [1, length, heads, headDim], so appending is
+ *   writing the rows after the last ones, and the graph reads it through strides.
  */
 import type * as Ort from 'onnxruntime-node';
 import type { KvType } from './onnx/decoderSession';
@@ -41,7 +44,98 @@ export class KvBufferPool {
   }
 }
 
-export class CompactKvCache {
+/** What a decoder session needs from its cache, whatever the layout. */
+export interface KvCacheStore {
+  /** Tokens in the cache. */
+  readonly length: number;
+  /** The cache of one slot as a `past_key_values` input (no copy). */
+  pastTensor(slot: number): Ort.Tensor;
+  /** Appends a run's new rows (`rows[slot]`, n tokens each, in the layout's order). */
+  append(rows: ArrayLike<number>[], n: number): void;
+  /** Hands the buffers to the pool for the next session. */
+  release(): void;
+}
+
+/** Checks a run's new rows before anything is written, so a bad output leaves the cache as it was. */
+function checkRows(rows: ArrayLike<number>[], n: number, slots: number, heads: number, headDim: number): void {
+  if (rows.length !== slots) throw new Error(`internal: ${rows.length} new KV tensors for ${slots} cache slots`);
+  for (const r of rows) {
+    if (r.length !== heads * headDim * n) {
+      throw new Error(`internal: a new KV tensor holds ${r.length} values, expected ${heads} heads x ${n} tokens x ${headDim}`);
+    }
+  }
+}
+
+function allocateRows(type: KvType, tokens: number, rowSize: number): KvArray {
+  const n = tokens * rowSize;
+  return type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+}
+
+function nextCapacity(total: number, current: number): number {
+  return Math.ceil(Math.max(total, current * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
+}
+
+/**
+ * Token-major cache: [1, length, heads, headDim] per slot. Key slots (even ones) are fed
+ * with at least one row, since the rewritten graph's FusedMatMul crashes ONNX Runtime on an
+ * empty tensor; the graph cuts the scores of that row off (it takes the past length from
+ * the value input), so its content never matters.
+ */
+export class TokenMajorKvCache implements KvCacheStore {
+  private set: BufferSet = { capacity: 0, buffers: [] };
+  length = 0;
+  private readonly rowSize: number;
+
+  constructor(
+    private readonly ort: typeof Ort,
+    private readonly slots: number,
+    private readonly heads: number,
+    private readonly headDim: number,
+    private readonly type: KvType,
+    private readonly pool = new KvBufferPool(),
+  ) {
+    this.rowSize = heads * headDim;
+  }
+
+  pastTensor(slot: number): Ort.Tensor {
+    if (this.set.capacity === 0) this.grow(1);
+    const rows = slot % 2 === 0 ? Math.max(this.length, 1) : this.length;
+    const dims = [1, rows, this.heads, this.headDim];
+    const data = this.set.buffers[slot].subarray(0, rows * this.rowSize);
+    return this.type === 'float16'
+      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
+      : new this.ort.Tensor('float32', data as Float32Array, dims);
+  }
+
+  append(rows: ArrayLike<number>[], n: number): void {
+    checkRows(rows, n, this.slots, this.heads, this.headDim);
+    const total = this.length + n;
+    if (total > this.set.capacity) this.grow(total);
+    rows.forEach((r, slot) => this.set.buffers[slot].set(r as KvArray, this.length * this.rowSize));
+    this.length = total;
+  }
+
+  release(): void {
+    if (this.set.capacity > 0) this.pool.give(this.set);
+    this.set = { capacity: 0, buffers: [] };
+    this.length = 0;
+  }
+
+  /** Moves the cache into buffers with room for `total` tokens (a prefix copy: the layout does not depend on capacity). */
+  private grow(total: number): void {
+    const capacity = nextCapacity(total, this.set.capacity);
+    const next: BufferSet = this.pool.take(total) ?? {
+      capacity,
+      buffers: Array.from({ length: this.slots }, () => allocateRows(this.type, capacity, this.rowSize)),
+    };
+    const used = this.length * this.rowSize;
+    if (used > 0) this.set.buffers.forEach((buffer, slot) => next.buffers[slot].set(buffer.subarray(0, used)));
+    if (this.set.capacity > 0) this.pool.give(this.set);
+    this.set = next;
+  }
+}
+
+export class CompactKvCache implements KvCacheStore {
   private set: BufferSet = { capacity: 0, buffers: [] };
   /** Tokens in the cache. */
   length = 0;
@@ -71,12 +165,7 @@ export class CompactKvCache {
    */
   append(rows: ArrayLike<number>[], n: number): void {
     const rowSize = this.headDim * n;
-    if (rows.length !== this.slots) throw new Error(`internal: ${rows.length} new KV tensors for ${this.slots} cache slots`);
-    for (const r of rows) {
-      if (r.length !== this.heads * rowSize) {
-        throw new Error(`internal: a new KV tensor holds ${r.length} values, expected ${this.heads} heads x ${n} tokens x ${this.headDim}`);
-      }
-    }
+    checkRows(rows, n, this.slots, this.heads, this.headDim);
     const old = this.length;
     const total = old + n;
     if (total > this.set.capacity) this.grow(total);
@@ -101,13 +190,12 @@ export class CompactKvCache {
   }
 
   private allocate(tokens: number): KvArray {
-    const n = tokens * this.heads * this.headDim;
-    return this.type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+    return allocateRows(this.type, tokens, this.heads * this.headDim);
   }
 
   /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
   private grow(total: number): void {
-    const capacity = Math.ceil(Math.max(total, this.set.capacity * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
+    const capacity = nextCapacity(total, this.set.capacity);
     const next: BufferSet = this.pool.take(total) ?? {
       capacity,
       buffers: Array.from({ length: this.slots }, () => this.allocate(capacity)),

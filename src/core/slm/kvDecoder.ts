@@ -9,7 +9,7 @@
  * append() prefills that token together with the appended ones (still no recomputation).
  */
 import type * as Ort from 'onnxruntime-node';
-import { CompactKvCache, KvBufferPool } from './kvCache';
+import { CompactKvCache, KvBufferPool, TokenMajorKvCache, type KvCacheStore } from './kvCache';
 import type { DecoderIo } from './onnx/decoderSession';
 import { SeededRng, TokenSampler } from './sampling';
 import { StreamingDetokenizer } from './streamingDetokenizer';
@@ -31,10 +31,11 @@ export interface DecoderModel {
   lock: AsyncLock;
   /**
    * Per cache slot (layer * 2 + key 0 / value 1), the graph output with a run's new rows
-   * (onnx/newTokenKvOutputs.ts): the session keeps the cache in a CompactKvCache. Undefined:
-   * the whole `present` tensors come back and are fed back.
+   * (onnx/attentionInPlace.ts, onnx/newTokenKvOutputs.ts): the session keeps the cache, in
+   * `kvLayout`. Undefined: the whole `present` tensors come back and are fed back.
    */
   newTokenKvOutputs?: string[];
+  kvLayout?: 'token-major' | 'head-major';
   /** Spare KV buffers passed from one session to the next. */
   kvPool?: KvBufferPool;
 }
@@ -76,7 +77,7 @@ export class KvDecoderSession implements SlmSession {
   /** The cache on the whole-cache path: last step's present tensors. */
   private past: Ort.Tensor[] | undefined;
   /** The cache in our own buffers (new-token outputs). */
-  private readonly kv: CompactKvCache | undefined;
+  private readonly kv: KvCacheStore | undefined;
   private pastLength = 0;
   /** Ids in the context, fed or pending. */
   private readonly contextIds: number[] = [];
@@ -91,7 +92,10 @@ export class KvDecoderSession implements SlmSession {
   constructor(private readonly model: DecoderModel) {
     this.id = `s${nextSessionNumber++}`;
     const { io } = model;
-    if (model.newTokenKvOutputs) this.kv = new CompactKvCache(model.ort, io.layers.length * 2, io.kvHeads, io.headDim, io.kvType, model.kvPool);
+    if (model.newTokenKvOutputs) {
+      const Store = model.kvLayout === 'token-major' ? TokenMajorKvCache : CompactKvCache;
+      this.kv = new Store(model.ort, io.layers.length * 2, io.kvHeads, io.headDim, io.kvType, model.kvPool);
+    }
   }
 
   get contextLength(): number {

@@ -8,7 +8,7 @@ import { ChatTemplate } from './chatTemplate';
 import { KvBufferPool } from './kvCache';
 import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
 import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFolder';
-import { loadDecoderSession } from './onnx/decoderSession';
+import { loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
 import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
 import { SlmTokenizer } from './tokenizer';
 import type { ChatMessage, ModelInfo, SlmRuntime } from './types';
@@ -23,11 +23,13 @@ export interface LocalRuntimeOptions {
   /** q4 files: compute as exported (default) or with int8 activations (faster decode, approximate; matMulNBitsAccuracy.ts). */
   q4Compute?: 'int8' | 'as-exported';
   /**
-   * 'new-tokens' (default where the graph allows it): runs return only their new keys and
-   * values and the session keeps the cache (onnx/newTokenKvOutputs.ts, kvCache.ts);
-   * 'whole-cache': the `present` tensors come back whole and are fed back as `past`.
+   * 'in-place' (default where the graph allows it): runs return only their new keys and
+   * values, the session keeps the cache token-major and attention reads it where it lies
+   * (onnx/attentionInPlace.ts, kvCache.ts); 'new-tokens': only the new rows come back, the
+   * cache is kept head-major (onnx/newTokenKvOutputs.ts); 'whole-cache': the `present`
+   * tensors come back whole and are fed back as `past`.
    */
-  kvOutputs?: 'new-tokens' | 'whole-cache';
+  kvOutputs?: KvOutputsMode;
 }
 
 export interface LocalRuntime extends SlmRuntime {
@@ -39,8 +41,8 @@ export interface LocalRuntime extends SlmRuntime {
   readonly lastPositionLogits: { enabled: boolean; reason?: string };
   /** 4-bit MatMulNBits nodes switched to int8 compute at load (0: none, or q4Compute 'as-exported'). */
   readonly int8ComputeNodes: number;
-  /** How the KV cache comes back from a run, and why not only the new rows if not. */
-  readonly kvOutputs: { mode: 'new-tokens' | 'whole-cache'; reason?: string };
+  /** How the KV cache comes back from a run and is read, and why not a faster way where not. */
+  readonly kvOutputs: { mode: KvOutputsMode; reason?: string };
 }
 
 export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -66,6 +68,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     maxPositions: typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : undefined,
     lock: new AsyncLock(),
     newTokenKvOutputs: loaded.newTokenKvOutputs,
+    kvLayout: loaded.kvLayout,
     kvPool: new KvBufferPool(),
   };
   const info: ModelInfo = {
@@ -90,7 +93,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     info,
     lastPositionLogits: { enabled: loaded.lastPositionOnly, reason: loaded.rewriteSkipped },
     int8ComputeNodes: loaded.int8ComputeNodes,
-    kvOutputs: loaded.newTokenKvOutputs ? { mode: 'new-tokens' } : { mode: 'whole-cache', reason: loaded.newTokenKvSkipped },
+    kvOutputs: loaded.kvOutputs,
     async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
       alive();
       if (!template) {

@@ -134,25 +134,34 @@ describe('KV cache', () => {
     await plain.dispose();
   });
 
-  test('runs that return only the new KV rows give bit-identical logits to whole-cache runs, across growth of the buffers', async () => {
+  test('attention in place on a token-major cache, and new rows into a head-major one, give bit-identical logits to whole-cache runs, across growth of the buffers', async () => {
     const whole = await createLocalRuntime(folder, { variant: 'fp32', kvOutputs: 'whole-cache' });
-    assert.deepEqual(fp32.kvOutputs, { mode: 'new-tokens' }, 'the default on an export whose present is Concat(past, new)');
+    const headMajor = await createLocalRuntime(folder, { variant: 'fp32', kvOutputs: 'new-tokens' });
+    assert.deepEqual(fp32.kvOutputs, { mode: 'in-place' }, 'the default on an export whose attention reads Concat(past, new)');
+    assert.deepEqual(headMajor.kvOutputs, { mode: 'new-tokens', reason: 'disabled by option' });
     assert.deepEqual(whole.kvOutputs, { mode: 'whole-cache', reason: 'disabled by option' });
     const a = await whole.createSession();
-    const b = await fp32.createSession();
-    // Appends of uneven sizes, then decoding: past the first 256-token capacity, so the buffers grow.
+    const sessions = [await headMajor.createSession(), await fp32.createSession()];
+    // Appends of uneven sizes (the first one onto an empty cache), then decoding: past the
+    // first 256-token capacity, so the buffers grow.
     for (const size of [1, 37, 220, 3]) {
       const chunk = Array.from({ length: size }, (_, i) => (i * 37 + size) % 350);
       await a.appendIds(chunk);
-      await b.appendIds(chunk);
-      assert.deepEqual(await b.nextLogits(), await a.nextLogits());
+      const expected = await a.nextLogits();
+      for (const b of sessions) {
+        await b.appendIds(chunk);
+        assert.deepEqual(await b.nextLogits(), expected);
+      }
     }
     const ra = await a.generate({ maxTokens: 30 });
-    const rb = await b.generate({ maxTokens: 30 });
-    assert.deepEqual(rb.tokens.map((t) => t.id), ra.tokens.map((t) => t.id));
-    assert.equal(b.contextLength, a.contextLength);
-    assert.deepEqual(await b.nextLogits(), await a.nextLogits());
+    for (const b of sessions) {
+      const rb = await b.generate({ maxTokens: 30 });
+      assert.deepEqual(rb.tokens.map((t) => t.id), ra.tokens.map((t) => t.id));
+      assert.equal(b.contextLength, a.contextLength);
+      assert.deepEqual(await b.nextLogits(), await a.nextLogits());
+    }
     await whole.dispose();
+    await headMajor.dispose();
   });
 
   test('disposing a session mid-generation stops it; the next session reuses its buffers with no trace of it', async () => {

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { ModelFolderError } from '../modelFolder';
+import { applyAttentionInPlace, planAttentionInPlace } from './attentionInPlace';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
 import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBitsAccuracy';
 import { PAST_KV_NAME, PRESENT_KV_NAME, readModelGraph, type ModelGraph } from './modelGraph';
@@ -48,12 +49,16 @@ export interface DecoderSessionOptions {
    */
   q4Compute?: 'int8' | 'as-exported';
   /**
-   * 'new-tokens' (default): each run returns only its new keys and values (graph rewrite,
-   * newTokenKvOutputs.ts) and the runtime keeps the cache; 'whole-cache': the `present`
-   * tensors come back whole every step, as the export declares them.
+   * 'in-place' (default): each run returns only its new keys and values and attention reads
+   * the runtime's token-major cache where it lies (graph rewrite, attentionInPlace.ts);
+   * 'new-tokens': only the new rows come back, the cache stays head-major as the export
+   * declares it (newTokenKvOutputs.ts); 'whole-cache': the `present` tensors come back
+   * whole every step. Each falls back to the next where the graph does not match.
    */
-  kvOutputs?: 'new-tokens' | 'whole-cache';
+  kvOutputs?: KvOutputsMode;
 }
+
+export type KvOutputsMode = 'in-place' | 'new-tokens' | 'whole-cache';
 
 export interface LoadedDecoder {
   session: Ort.InferenceSession;
@@ -66,8 +71,10 @@ export interface LoadedDecoder {
   int8ComputeNodes: number;
   /** Per cache slot (layer * 2 + key 0 / value 1), the output with the run's new rows; undefined: whole-cache path. */
   newTokenKvOutputs?: string[];
-  /** Why the new-token outputs were not added, when they were not. */
-  newTokenKvSkipped?: string;
+  /** The layout of the cache the runtime keeps, with new-token outputs: token-major for 'in-place'. */
+  kvLayout?: 'token-major' | 'head-major';
+  /** The KV path taken, and why not a faster one where it was not. */
+  kvOutputs: { mode: KvOutputsMode; reason?: string };
 }
 
 /** Physical cores (hyper-threads share FPUs, and matmul threads gain nothing from them). */
@@ -94,7 +101,17 @@ function tensorMeta(session: Ort.InferenceSession, name: string, inputs: boolean
   return meta && meta.isTensor ? meta : undefined;
 }
 
-export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fallback: { kvHeads: number; headDim: number }): DecoderIo {
+/**
+ * `presentOptional`: the in-place rewrite removes the `present.*` outputs (the runtime keeps
+ * the cache), and its token-major inputs declare no shape, so heads and head size come
+ * from `fallback` (config.json).
+ */
+export function discoverIo(
+  session: Ort.InferenceSession,
+  onnxFile: string,
+  fallback: { kvHeads: number; headDim: number },
+  presentOptional = false,
+): DecoderIo {
   const fail = (problem: string): never => {
     throw new ModelFolderError(onnxFile, `${problem} (inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')}).`);
   };
@@ -128,8 +145,8 @@ export function discoverIo(session: Ort.InferenceSession, onnxFile: string, fall
     const past = pastByLayer.get(i);
     const present = presentByLayer.get(i);
     if (!past?.key || !past.value) fail(`lacks past_key_values.${i}.key/.value`);
-    if (!present?.key || !present.value) fail(`lacks present.${i}.key/.value for past_key_values.${i}`);
-    io.layers.push({ pastKey: past!.key!, pastValue: past!.value!, presentKey: present!.key!, presentValue: present!.value! });
+    if ((!present?.key || !present.value) && !presentOptional) fail(`lacks present.${i}.key/.value for past_key_values.${i}`);
+    io.layers.push({ pastKey: past!.key!, pastValue: past!.value!, presentKey: present?.key ?? '', presentValue: present?.value ?? '' });
   }
   const keyMeta = tensorMeta(session, io.layers[0].pastKey, true);
   const kvType = keyMeta?.type ?? 'float32';
@@ -178,7 +195,7 @@ export async function loadDecoderSession(
 ): Promise<LoadedDecoder> {
   const ort = await loadOnnxRuntime();
   // Room after the model for the appended graph parts (the lm_head slice, one output per cache tensor).
-  const TAIL_ROOM = 65536;
+  const TAIL_ROOM = 1 << 20;
   let { buf, length }: { buf: Uint8Array; length: number } = readModelBytes(onnxFile, TAIL_ROOM);
   let graph: ModelGraph;
   try {
@@ -220,15 +237,29 @@ export async function loadDecoderSession(
   } else rewriteSkipped = 'disabled by option';
 
   let newTokenKvOutputs: string[] | undefined;
-  let newTokenKvSkipped: string | undefined;
-  if ((options.kvOutputs ?? 'new-tokens') === 'new-tokens') {
+  let kvLayout: LoadedDecoder['kvLayout'];
+  let kvOutputs: LoadedDecoder['kvOutputs'] = { mode: 'whole-cache', reason: 'disabled by option' };
+  const kvMode = options.kvOutputs ?? 'in-place';
+  let inPlaceSkipped: string | undefined;
+  // `model` is a prefix of `buf` (the lm_head rewrite edits and extends it in place).
+  if (kvMode === 'in-place') {
+    const plan = planAttentionInPlace(graph);
+    if (plan.ok && plan.rewrite.tail.length <= buf.length - model.length) {
+      model = applyAttentionInPlace(buf, model.length, plan.rewrite);
+      newTokenKvOutputs = plan.rewrite.outputs;
+      kvLayout = 'token-major';
+      kvOutputs = { mode: 'in-place' };
+    } else inPlaceSkipped = plan.ok ? 'no room for the rewrite' : plan.reason;
+  }
+  if (!newTokenKvOutputs && kvMode !== 'whole-cache') {
     const plan = planNewTokenKvOutputs(graph);
-    // `model` is a prefix of `buf` (the lm_head rewrite edits and extends it in place).
     if (plan.ok && plan.rewrite.tail.length <= buf.length - model.length) {
       model = applyNewTokenKvOutputs(buf, model.length, plan.rewrite);
       newTokenKvOutputs = plan.rewrite.outputs;
-    } else newTokenKvSkipped = plan.ok ? 'no room for the rewrite' : plan.reason;
-  } else newTokenKvSkipped = 'disabled by option';
+      kvLayout = 'head-major';
+      kvOutputs = { mode: 'new-tokens', reason: inPlaceSkipped ?? 'disabled by option' };
+    } else kvOutputs = { mode: 'whole-cache', reason: plan.ok ? 'no room for the rewrite' : plan.reason };
+  }
 
   const sessionOptions: Ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],
@@ -258,14 +289,15 @@ export async function loadDecoderSession(
     lastPositionOnly = hasLogitsToKeep;
     int8ComputeNodes = 0;
     newTokenKvOutputs = undefined;
+    kvLayout = undefined;
     rewriteSkipped = `ONNX Runtime rejected the rewritten graph (${(e as Error).message})`;
-    newTokenKvSkipped = rewriteSkipped;
+    kvOutputs = { mode: 'whole-cache', reason: rewriteSkipped };
     try {
       session = await ort.InferenceSession.create(onnxFile, sessionOptions);
     } catch (e2) {
       throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`);
     }
   }
-  const io = discoverIo(session, onnxFile, fallback);
-  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, newTokenKvSkipped };
+  const io = discoverIo(session, onnxFile, fallback, kvLayout === 'token-major');
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvLayout, kvOutputs };
 }

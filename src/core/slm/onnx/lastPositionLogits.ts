@@ -15,11 +15,10 @@
  * over every position, so the last row's logits are exactly those of the untouched graph.
  */
 import { ProtobufWriter } from './protobufWire';
-import { freshName, type GraphNode, type ModelGraph, type NodeInputRef } from './modelGraph';
+import { freshName, int64TensorProto, type GraphNode, type ModelGraph, type NodeInputRef } from './modelGraph';
 
 const PASS_THROUGH_OPS = new Set(['Cast', 'Identity']);
 const PROJECTION_OPS = new Set(['MatMul', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul']);
-const ONNX_INT64 = 7;
 const INT64_MAX = 9223372036854775807n;
 
 export interface LastPositionRewrite {
@@ -47,10 +46,6 @@ function sameLengthFreshName(original: string, used: Set<string>): string | unde
     }
   }
   return undefined;
-}
-
-function int64Tensor(name: string, value: bigint): ProtobufWriter {
-  return new ProtobufWriter().varintField(1, 1).varintField(2, ONNX_INT64).varintField(7, value).stringField(8, name);
 }
 
 export function planLastPositionLogits(graph: ModelGraph, logitsName = 'logits'): RewritePlan {
@@ -92,9 +87,9 @@ export function planLastPositionLogits(graph: ModelGraph, logitsName = 'logits')
     .stringField(4, 'Slice');
   const graphPart = new ProtobufWriter()
     .messageField(1, slice)
-    .messageField(5, int64Tensor(starts, -1n))
-    .messageField(5, int64Tensor(ends, INT64_MAX))
-    .messageField(5, int64Tensor(axes, 1n));
+    .messageField(5, int64TensorProto(starts, [-1n]))
+    .messageField(5, int64TensorProto(ends, [INT64_MAX]))
+    .messageField(5, int64TensorProto(axes, [1n]));
   const tail = new ProtobufWriter().messageField(7, graphPart).finish();
   return { ok: true, rewrite: { edit: { ref: activation, newName }, tail, projectionOp: node.opType } };
 }

@@ -3,13 +3,13 @@
  * outputs, which external data files the initializers point to) straight from the bytes,
  * skipping the weights.
  */
-import { ProtobufFormatError, fieldString, readFields, WIRE_BYTES, WIRE_VARINT, type RawField } from './protobufWire';
+import { ProtobufFormatError, ProtobufWriter, fieldString, readFields, WIRE_BYTES, WIRE_VARINT, type RawField } from './protobufWire';
 
 // Field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, TensorProto, ValueInfoProto).
 export const MODEL_GRAPH = 7;
 export const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
+export const GRAPH_INITIALIZER = 5;
+export const GRAPH_INPUT = 11;
 export const GRAPH_OUTPUT = 12;
 export const NODE_INPUT = 1;
 export const NODE_OUTPUT = 2;
@@ -24,8 +24,16 @@ const ENTRY_VALUE = 2;
 export const VALUE_INFO_NAME = 1;
 export const ATTRIBUTE_NAME = 1;
 export const ATTRIBUTE_I = 3;
+export const ATTRIBUTE_INTS = 8;
 export const ATTRIBUTE_TYPE = 20;
 export const ATTRIBUTE_TYPE_INT = 2;
+export const ATTRIBUTE_TYPE_INTS = 7;
+const VALUE_INFO_TYPE = 2;
+const TYPE_TENSOR = 1;
+const TENSOR_TYPE_ELEM_TYPE = 1;
+/** TensorProto.DataType values the runtime checks for. */
+export const ONNX_FLOAT = 1;
+export const ONNX_INT64 = 7;
 
 /** The KV-cache names of decoder exports: past_key_values.N.key, present.N.value (or present_key_values.N.*). */
 export const PAST_KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -45,6 +53,10 @@ export interface GraphNode {
   outputs: string[];
   /** The node's integer attributes (`axis` of a Concat, say); others are not read. */
   intAttributes: Map<string, number>;
+  /** The node's integer-list attributes (`perm` of a Transpose, say). */
+  intsAttributes: Map<string, number[]>;
+  /** Where the node's field (its tag byte) starts in the model bytes. */
+  start: number;
 }
 
 export interface ModelGraph {
@@ -52,6 +64,10 @@ export interface ModelGraph {
   initializerNames: Set<string>;
   inputNames: string[];
   outputNames: string[];
+  /** Per graph input: where its ValueInfo field starts, and its tensor element type (0 when not a tensor). */
+  inputs: Map<string, { start: number; elemType: number }>;
+  /** Per graph output: where its ValueInfo field starts. */
+  outputStarts: Map<string, number>;
   /** Every `location` of an initializer stored outside the .onnx file. */
   externalDataFiles: Set<string>;
   /** Every tensor / value name used anywhere (to pick names that do not clash). */
@@ -70,22 +86,56 @@ export function freshName(base: string, used: Set<string>): string {
   return name;
 }
 
+/** A 1-D int64 TensorProto (an initializer for the small constants a rewrite adds). */
+export function int64TensorProto(name: string, values: readonly bigint[]): ProtobufWriter {
+  const tensor = new ProtobufWriter().varintField(1, values.length).varintField(2, ONNX_INT64);
+  for (const v of values) tensor.varintField(7, v);
+  return tensor.stringField(8, name);
+}
+
 /** An int64 varint as a signed number (negative ones take 10 bytes, beyond a double's precision). */
-function signedVarint(buf: Uint8Array, f: RawField): number {
+function signedVarint(buf: Uint8Array, start: number, end: number): number {
   let value = 0n;
-  for (let pos = f.valueStart, shift = 0n; pos < f.end; pos++, shift += 7n) value |= BigInt(buf[pos] & 0x7f) << shift;
+  for (let pos = start, shift = 0n; pos < end; pos++, shift += 7n) value |= BigInt(buf[pos] & 0x7f) << shift;
   return Number(BigInt.asIntN(64, value));
 }
 
-/** A NodeProto attribute's name and, when it holds one, its integer (`i`) value. */
-export function readAttribute(buf: Uint8Array, attr: RawField): { name: string; int?: number } {
+/** The signed int64 varints packed in buf[start, end). */
+function packedSignedVarints(buf: Uint8Array, start: number, end: number): number[] {
+  const values: number[] = [];
+  for (let pos = start; pos < end; ) {
+    const from = pos;
+    while (pos < end && buf[pos] & 0x80) pos++;
+    pos++;
+    values.push(signedVarint(buf, from, pos));
+  }
+  return values;
+}
+
+/** A NodeProto attribute's name and, when it holds them, its integer (`i`) and integer-list (`ints`) values. */
+export function readAttribute(buf: Uint8Array, attr: RawField): { name: string; int?: number; ints?: number[] } {
   let name = '';
   let int: number | undefined;
+  let ints: number[] | undefined;
   for (const f of readFields(buf, attr.valueStart, attr.end)) {
     if (f.field === ATTRIBUTE_NAME && f.wireType === WIRE_BYTES) name = fieldString(buf, f);
-    else if (f.field === ATTRIBUTE_I && f.wireType === WIRE_VARINT) int = signedVarint(buf, f);
+    else if (f.field === ATTRIBUTE_I && f.wireType === WIRE_VARINT) int = signedVarint(buf, f.valueStart, f.end);
+    else if (f.field === ATTRIBUTE_INTS && f.wireType === WIRE_VARINT) (ints ??= []).push(signedVarint(buf, f.valueStart, f.end));
+    else if (f.field === ATTRIBUTE_INTS && f.wireType === WIRE_BYTES) (ints ??= []).push(...packedSignedVarints(buf, f.valueStart, f.end));
   }
-  return { name, int };
+  return { name, int, ints };
+}
+
+/** The element type of a ValueInfoProto's tensor type (0 when it declares none). */
+function tensorElemType(buf: Uint8Array, valueInfo: RawField): number {
+  for (const vf of readFields(buf, valueInfo.valueStart, valueInfo.end)) {
+    if (vf.field !== VALUE_INFO_TYPE || vf.wireType !== WIRE_BYTES) continue;
+    for (const tf of readFields(buf, vf.valueStart, vf.end)) {
+      if (tf.field !== TYPE_TENSOR || tf.wireType !== WIRE_BYTES) continue;
+      for (const ef of readFields(buf, tf.valueStart, tf.end)) if (ef.field === TENSOR_TYPE_ELEM_TYPE && ef.wireType === WIRE_VARINT) return ef.varint;
+    }
+  }
+  return 0;
 }
 
 /** Parses buf[0, length) as a ModelProto. Throws ProtobufFormatError when it is not one. */
@@ -95,6 +145,8 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
     initializerNames: new Set(),
     inputNames: [],
     outputNames: [],
+    inputs: new Map(),
+    outputStarts: new Map(),
     externalDataFiles: new Set(),
     allNames: new Set(),
   };
@@ -106,12 +158,13 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
     for (const gf of readFields(buf, mf.valueStart, mf.end)) {
       if (gf.field === GRAPH_NODE) {
         requireBytes(gf, 'GraphProto.node');
-        const node: GraphNode = { opType: '', domain: '', inputs: [], outputs: [], intAttributes: new Map() };
+        const node: GraphNode = { opType: '', domain: '', inputs: [], outputs: [], intAttributes: new Map(), intsAttributes: new Map(), start: gf.start };
         for (const nf of readFields(buf, gf.valueStart, gf.end)) {
           if (nf.wireType !== WIRE_BYTES) continue;
           if (nf.field === NODE_ATTRIBUTE) {
-            const { name, int } = readAttribute(buf, nf);
+            const { name, int, ints } = readAttribute(buf, nf);
             if (name && int !== undefined) node.intAttributes.set(name, int);
+            if (name && ints !== undefined) node.intsAttributes.set(name, ints);
           }
           if (nf.field === NODE_INPUT) node.inputs.push({ name: fieldString(buf, nf), valueStart: nf.valueStart, end: nf.end });
           else if (nf.field === NODE_OUTPUT) node.outputs.push(fieldString(buf, nf));
@@ -143,7 +196,13 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         for (const vf of readFields(buf, gf.valueStart, gf.end)) {
           if (vf.field === VALUE_INFO_NAME && vf.wireType === WIRE_BYTES) {
             const name = fieldString(buf, vf);
-            (gf.field === GRAPH_INPUT ? graph.inputNames : graph.outputNames).push(name);
+            if (gf.field === GRAPH_INPUT) {
+              graph.inputNames.push(name);
+              graph.inputs.set(name, { start: gf.start, elemType: tensorElemType(buf, gf) });
+            } else {
+              graph.outputNames.push(name);
+              graph.outputStarts.set(name, gf.start);
+            }
             graph.allNames.add(name);
           }
         }

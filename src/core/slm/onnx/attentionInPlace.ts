@@ -1,0 +1,303 @@
+/**
+ * Load-time graph rewrite: attention reads the KV cache where the runtime keeps it, in
+ * token-major buffers ([1, tokens, heads, headDim]) that only ever grow at the end.
+ *
+ * Why: the exports build each step's cache as Concat(past, new) (a copy of the whole
+ * cache), transpose the keys for Q·Kᵀ (a second copy), and the head-major compact cache
+ * of newTokenKvOutputs.ts must move every head's block when a token is appended (a
+ * third). At 600 positions of Qwen3-0.6B those three passes over ~140 MB took about a
+ * third of a decode step on the benchmark machine.
+ *
+ * What the rewrite does, per layer, where the export's attention is
+ *   scores = MatMul(q, [Unsqueeze](Transpose(Concat(past_key, k_new), perm=[0,1,3,2]))) [* or / scale]
+ *   context = MatMul(probs, [Unsqueeze](Concat(past_value, v_new)))
+ * (the grouped-query layout our fixtures use; an export that repeats keys with Expand does
+ * not match and keeps the head-major path):
+ * - keys: the scores of past positions come from com.microsoft FusedMatMul with transB and
+ *   transBatchB, which reads the token-major cache as [heads, tokens, headDim] through
+ *   strides, without a copy; the new positions' scores from the export's own chain on the
+ *   new keys; then the two are concatenated along the key axis. Each score is the same dot
+ *   product, and the scale Mul/Div follows each MatMul as in the export, so ONNX Runtime
+ *   fuses it the same way: the scores are bit-identical.
+ * - values: Concat(past, new) along the token axis (the one copy left: the product sums over
+ *   all positions, and splitting that sum would change its rounding), read by FusedMatMul
+ *   with transBatchB.
+ * - the new rows leave the graph token-major, so the runtime appends them with one copy.
+ * FusedMatMul with transBatchB crashes ONNX Runtime 1.30 (SIGFPE) on an empty cache, so
+ * the key inputs always hold at least one row; the past scores are cut to the length of
+ * the value cache (the true past length).
+ *
+ * The model bytes are edited in place: the replaced nodes, the `present.*` outputs and the
+ * `past_key_values.*` inputs (whose declared head-major shape no longer holds) get their
+ * field tag turned into that of a reserved GraphProto field, which protobuf parsers skip;
+ * the new nodes, inputs and outputs are appended as a second `graph` field, which protobuf
+ * merges into the first (as the other rewrites do).
+ */
+import {
+  ATTRIBUTE_I,
+  ATTRIBUTE_INTS,
+  ATTRIBUTE_NAME,
+  ATTRIBUTE_TYPE,
+  ATTRIBUTE_TYPE_INT,
+  ATTRIBUTE_TYPE_INTS,
+  freshName,
+  GRAPH_INITIALIZER,
+  GRAPH_INPUT,
+  GRAPH_NODE,
+  GRAPH_OUTPUT,
+  int64TensorProto,
+  MODEL_GRAPH,
+  NODE_ATTRIBUTE,
+  NODE_DOMAIN,
+  NODE_INPUT,
+  NODE_NAME,
+  NODE_OP_TYPE,
+  NODE_OUTPUT,
+  ONNX_FLOAT,
+  PAST_KV_NAME,
+  PRESENT_KV_NAME,
+  VALUE_INFO_NAME,
+  type GraphNode,
+  type ModelGraph,
+} from './modelGraph';
+import { ProtobufWriter } from './protobufWire';
+
+/** GraphProto field 3 is reserved: a field with this tag is skipped by every parser. */
+const TOMBSTONE_TAG = (3 << 3) | 2;
+const MS_DOMAIN = 'com.microsoft';
+const INT64_MAX = 9223372036854775807n;
+
+export interface AttentionInPlaceRewrite {
+  /** Per cache slot (layer * 2 + 0 key / 1 value): the output with the run's new rows, [1, n, heads, headDim]. */
+  outputs: string[];
+  /** Byte offsets of the field tags to turn into tombstones, with the tag each must hold now. */
+  tombstones: { at: number; tag: number }[];
+  /** Bytes to append after the model (a ModelProto `graph` field). */
+  tail: Uint8Array;
+}
+
+export type AttentionInPlacePlan = { ok: true; rewrite: AttentionInPlaceRewrite } | { ok: false; reason: string };
+
+interface NodeSpec {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  domain?: string;
+  int?: Record<string, number>;
+  ints?: Record<string, number[]>;
+}
+
+function nodeProto(spec: NodeSpec, name: string): ProtobufWriter {
+  const node = new ProtobufWriter();
+  for (const input of spec.inputs) node.stringField(NODE_INPUT, input);
+  for (const output of spec.outputs) node.stringField(NODE_OUTPUT, output);
+  node.stringField(NODE_NAME, name).stringField(NODE_OP_TYPE, spec.op);
+  for (const [key, value] of Object.entries(spec.int ?? {})) {
+    node.messageField(NODE_ATTRIBUTE, new ProtobufWriter().stringField(ATTRIBUTE_NAME, key).varintField(ATTRIBUTE_I, value).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT));
+  }
+  for (const [key, values] of Object.entries(spec.ints ?? {})) {
+    const attribute = new ProtobufWriter().stringField(ATTRIBUTE_NAME, key);
+    for (const v of values) attribute.varintField(ATTRIBUTE_INTS, v);
+    node.messageField(NODE_ATTRIBUTE, attribute.varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INTS));
+  }
+  if (spec.domain) node.stringField(NODE_DOMAIN, spec.domain);
+  return node;
+}
+
+/** A float tensor graph input with no declared shape. */
+function floatInputProto(name: string): ProtobufWriter {
+  const tensorType = new ProtobufWriter().varintField(1, ONNX_FLOAT);
+  return new ProtobufWriter().stringField(VALUE_INFO_NAME, name).messageField(2, new ProtobufWriter().messageField(1, tensorType));
+}
+
+const sameInts = (a: number[] | undefined, b: number[]) => a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+
+export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
+  const slots = new Map<number, { past: string; present: string }>();
+  for (const name of graph.inputNames) {
+    const m = PAST_KV_NAME.exec(name);
+    if (m) slots.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), { past: name, present: '' });
+  }
+  for (const name of graph.outputNames) {
+    const m = PRESENT_KV_NAME.exec(name);
+    const slot = m ? slots.get(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1)) : undefined;
+    if (slot) slot.present = name;
+  }
+  if (slots.size === 0 || slots.size % 2 !== 0) return { ok: false, reason: 'the graph has no past_key_values.*.key/.value inputs' };
+  const producers = new Map<string, GraphNode>();
+  const consumers = new Map<string, GraphNode[]>();
+  for (const node of graph.nodes) {
+    for (const output of node.outputs) producers.set(output, node);
+    for (const input of node.inputs) {
+      const list = consumers.get(input.name) ?? [];
+      if (!list.includes(node)) list.push(node);
+      consumers.set(input.name, list);
+    }
+  }
+  /** The one node reading `name`, when exactly one does (and, unless it is a cache tensor, no graph output). */
+  const only = (name: string, mayBeOutput = false): GraphNode | undefined => {
+    const list = consumers.get(name) ?? [];
+    return list.length === 1 && (mayBeOutput || !graph.outputStarts.has(name)) ? list[0] : undefined;
+  };
+  /** The cache append Concat(past, new, axis=2) that writes `present`; its new rows. */
+  const cacheConcat = (slot: { past: string; present: string }): { node: GraphNode; fresh: string } | string => {
+    const node = producers.get(slot.present);
+    const axis = node?.intAttributes.get('axis');
+    if (!node || node.opType !== 'Concat' || node.inputs.length !== 2 || node.inputs[0].name !== slot.past || (axis !== 2 && axis !== -2)) {
+      return `${slot.present || slot.past} is not Concat(${slot.past}, new, axis=2) (found ${node?.opType ?? 'no producer'})`;
+    }
+    if (graph.inputs.get(slot.past)?.elemType !== ONNX_FLOAT) return `${slot.past} is not a float32 tensor`;
+    // Other readers would see the token-major layout; a plain Shape (exports take the past
+    // length from it) is rewritten to report the head-major shape.
+    const others = (consumers.get(slot.past) ?? []).filter((n) => n !== node);
+    const odd = others.find((n) => n.opType !== 'Shape' || n.intAttributes.size > 0);
+    if (odd) return `${slot.past} is also read by ${odd.opType}; only the cache Concat and Shape may read it`;
+    for (const reader of others) shapeReaders.push({ reader, input: slot.past });
+    const users = consumers.get(slot.present) ?? [];
+    if (users.length !== 1) return `${slot.present} feeds ${users.length} nodes; attention must be its only reader`;
+    return { node, fresh: node.inputs[1].name };
+  };
+  /** value -> [Unsqueeze(value, axes) ->] MatMul as input B: the Unsqueeze (if any) and the MatMul. */
+  const intoMatMulB = (value: string, isPresent = false): { unsqueeze?: GraphNode; matmul: GraphNode } | undefined => {
+    let next = only(value, isPresent);
+    let unsqueeze: GraphNode | undefined;
+    if (next?.opType === 'Unsqueeze' && next.inputs.length === 2 && next.inputs[0].name === value) {
+      unsqueeze = next;
+      next = only(next.outputs[0]);
+    }
+    const b = unsqueeze ? unsqueeze.outputs[0] : value;
+    if (next?.opType !== 'MatMul' || next.domain !== '' || next.inputs[1]?.name !== b) return undefined;
+    return { unsqueeze, matmul: next };
+  };
+
+  const shapeReaders: { reader: GraphNode; input: string }[] = [];
+  const used = new Set(graph.allNames);
+  const fresh = (base: string) => freshName(base, used);
+  const nodes: ProtobufWriter[] = [];
+  const emit = (spec: NodeSpec): string => {
+    nodes.push(nodeProto(spec, fresh(`relay_in_place_${spec.op}`)));
+    return spec.outputs[0];
+  };
+  const op = (o: string, inputs: string[], attrs: Omit<NodeSpec, 'op' | 'inputs' | 'outputs'> = {}, output?: string) =>
+    emit({ op: o, inputs, outputs: [output ?? fresh(`relay_in_place.${o}`)], ...attrs });
+  const constants = new ProtobufWriter();
+  const constantCache = new Map<string, string>();
+  const int64s = (values: bigint[]): string => {
+    const key = values.join(',');
+    let name = constantCache.get(key);
+    if (!name) {
+      name = fresh(`relay_in_place_const.${key}`);
+      constants.messageField(GRAPH_INITIALIZER, int64TensorProto(name, values));
+      constantCache.set(key, name);
+    }
+    return name;
+  };
+  /** [-1, ...batch dims of `like`, one of its two last dims]: the transBatchB view of a token-major cache. */
+  const tokenMajorView = (like: string, lastDimFrom: -2 | -1): string => {
+    const shape = op('Shape', [like]);
+    const batch = op('Slice', [shape, int64s([0n]), int64s([-2n]), int64s([0n])]);
+    const last = op('Slice', [shape, int64s([BigInt(lastDimFrom)]), lastDimFrom === -1 ? int64s([INT64_MAX]) : int64s([-1n]), int64s([0n])]);
+    return op('Concat', [int64s([-1n]), batch, last], { int: { axis: 0 } });
+  };
+
+  const tombstones: { at: number; tag: number }[] = [];
+  const drop = (node: GraphNode) => tombstones.push({ at: node.start, tag: (GRAPH_NODE << 3) | 2 });
+  const outputs: string[] = [];
+  const newInputs: string[] = [];
+  let pastLength: string | undefined;
+  const layers = slots.size / 2;
+  for (let layer = 0; layer < layers; layer++) {
+    const key = slots.get(2 * layer);
+    const value = slots.get(2 * layer + 1);
+    if (!key?.present || !value?.present) return { ok: false, reason: `layer ${layer} lacks its past_key_values or present tensors` };
+
+    // Keys: Concat -> Transpose(perm 0,1,3,2) -> [Unsqueeze] -> MatMul(q, .) -> [Mul|Div by scale].
+    const kConcat = cacheConcat(key);
+    if (typeof kConcat === 'string') return { ok: false, reason: kConcat };
+    const transpose = (consumers.get(key.present) ?? [])[0];
+    if (transpose.opType !== 'Transpose' || !sameInts(transpose.intsAttributes.get('perm'), [0, 1, 3, 2])) {
+      return { ok: false, reason: `${key.present} is read by ${transpose.opType}, not by Transpose(perm=[0,1,3,2]) into Q·Kᵀ` };
+    }
+    const kRead = intoMatMulB(transpose.outputs[0]);
+    if (!kRead) return { ok: false, reason: `the transposed ${key.present} does not go (through at most an Unsqueeze) into a MatMul` };
+    const query = kRead.matmul.inputs[0].name;
+    const scale = only(kRead.matmul.outputs[0]);
+    const scaled = scale && (scale.opType === 'Mul' || scale.opType === 'Div') && scale.inputs.length === 2 ? scale : undefined;
+    const scaleOperand = scaled?.inputs.findIndex((i) => i.name === kRead.matmul.outputs[0]) ?? -1;
+    const withScale = (scores: string): string => {
+      if (!scaled) return scores;
+      const inputs = scaled.inputs.map((i) => i.name);
+      inputs[scaleOperand] = scores;
+      return op(scaled.opType, inputs);
+    };
+
+    // Values: Concat -> [Unsqueeze] -> MatMul(probs, .).
+    const vConcat = cacheConcat(value);
+    if (typeof vConcat === 'string') return { ok: false, reason: vConcat };
+    const vRead = intoMatMulB(value.present, true);
+    if (!vRead) return { ok: false, reason: `${value.present} does not go (through at most an Unsqueeze) into a MatMul` };
+
+    pastLength ??= op('Slice', [op('Shape', [value.past]), int64s([1n]), int64s([2n]), int64s([0n])]);
+
+    // New rows, token-major, as outputs.
+    const kRows = op('Transpose', [kConcat.fresh], { ints: { perm: [0, 2, 1, 3] } }, fresh(`relay_new_rows.${2 * layer}`));
+    const vRows = op('Transpose', [vConcat.fresh], { ints: { perm: [0, 2, 1, 3] } }, fresh(`relay_new_rows.${2 * layer + 1}`));
+    outputs.push(kRows, vRows);
+
+    // Scores: past positions read in place, new ones through the export's own chain, then joined.
+    const kNewT = op('Transpose', [kConcat.fresh], { ints: { perm: [0, 1, 3, 2] } });
+    const kNewB = kRead.unsqueeze ? op('Unsqueeze', [kNewT, kRead.unsqueeze.inputs[1].name]) : kNewT;
+    const pastScores = op('FusedMatMul', [query, op('Reshape', [key.past, tokenMajorView(kNewB, -2)])], { domain: MS_DOMAIN, int: { transB: 1, transBatchB: 1 } });
+    const pastCut = op('Slice', [withScale(pastScores), int64s([0n]), pastLength, int64s([-1n])]);
+    const newScores = withScale(op('MatMul', [query, kNewB]));
+    op('Concat', [pastCut, newScores], { int: { axis: -1 } }, (scaled ?? kRead.matmul).outputs[0]);
+
+    // Context: all values token-major, read through strides.
+    const vAll = op('Concat', [value.past, vRows], { int: { axis: 1 } });
+    const vNewB = vRead.unsqueeze ? op('Unsqueeze', [vConcat.fresh, vRead.unsqueeze.inputs[1].name]) : vConcat.fresh;
+    op('FusedMatMul', [vRead.matmul.inputs[0].name, op('Reshape', [vAll, tokenMajorView(vNewB, -1)])], { domain: MS_DOMAIN, int: { transBatchB: 1 } }, vRead.matmul.outputs[0]);
+
+    for (const node of [kConcat.node, transpose, kRead.unsqueeze, kRead.matmul, scaled, vConcat.node, vRead.unsqueeze, vRead.matmul]) if (node) drop(node);
+    for (const slot of [key, value]) {
+      tombstones.push({ at: graph.inputs.get(slot.past)!.start, tag: (GRAPH_INPUT << 3) | 2 });
+      tombstones.push({ at: graph.outputStarts.get(slot.present)!, tag: (GRAPH_OUTPUT << 3) | 2 });
+      newInputs.push(slot.past);
+    }
+  }
+
+  // Shape(past) as the export declares it, [batch, heads, past, headDim], from the token-major
+  // input's [batch, rows, heads, headDim] and the true past length (key inputs carry a spare
+  // row when the cache is empty).
+  for (const { reader, input } of shapeReaders) {
+    const tokenMajor = op('Shape', [input]);
+    const batchAndHeads = op('Gather', [tokenMajor, int64s([0n, 2n])], { int: { axis: 0 } });
+    const headDim = op('Gather', [tokenMajor, int64s([3n])], { int: { axis: 0 } });
+    op('Concat', [batchAndHeads, pastLength!, headDim], { int: { axis: 0 } }, reader.outputs[0]);
+    drop(reader);
+  }
+
+  const part = new ProtobufWriter();
+  for (const node of nodes) part.messageField(GRAPH_NODE, node);
+  for (const name of newInputs) part.messageField(GRAPH_INPUT, floatInputProto(name));
+  for (const name of outputs) part.messageField(GRAPH_OUTPUT, new ProtobufWriter().stringField(VALUE_INFO_NAME, name));
+  const tail = new ProtobufWriter().bytesField(MODEL_GRAPH, concatBytes(part.finish(), constants.finish())).finish();
+  return { ok: true, rewrite: { outputs, tombstones, tail } };
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Applies the tombstones to buf[0, length) and appends the tail (the caller leaves room); returns the model as a view of `buf`. */
+export function applyAttentionInPlace(buf: Uint8Array, length: number, rewrite: AttentionInPlaceRewrite): Uint8Array {
+  if (buf.length < length + rewrite.tail.length) throw new Error('internal: no room for the attention rewrite');
+  for (const { at, tag } of rewrite.tombstones) {
+    if (buf[at] !== tag) throw new Error(`internal: byte ${at} holds tag ${buf[at]}, expected ${tag}`);
+  }
+  for (const { at } of rewrite.tombstones) buf[at] = TOMBSTONE_TAG;
+  buf.set(rewrite.tail, length);
+  return buf.subarray(0, length + rewrite.tail.length);
+}
