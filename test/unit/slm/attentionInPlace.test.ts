@@ -148,6 +148,19 @@ describe('attention in place (token-major KV cache)', () => {
     assert.equal(fp16.ok, false, 'a float16 cache (Cast around the Concat) is left to the head-major path');
   });
 
+  test('a scale computed at run time is not duplicated: it stays after the joined scores', () => {
+    const planned = planAttentionInPlace(graph);
+    assert.ok(planned.ok);
+    const scaleName = 'const_attn_scale';
+    assert.ok(graph.initializerNames.has(scaleName), 'the fixture scales Q·Kᵀ by an initializer');
+    const computed = planAttentionInPlace({ ...graph, initializerNames: new Set([...graph.initializerNames].filter((n) => n !== scaleName)) });
+    assert.ok(computed.ok);
+    assert.equal(computed.rewrite.tombstones.length, planned.rewrite.tombstones.length - 2, 'the two layers keep their Mul');
+    const added = readModelGraph(computed.rewrite.tail).nodes;
+    assert.equal(added.filter((n) => n.opType === 'Mul').length, 0);
+    assert.equal(readModelGraph(planned.rewrite.tail).nodes.filter((n) => n.opType === 'Mul').length, 4, 'past and new scores of each layer');
+  });
+
   test('the rewrite refuses bytes that are not the ones it planned on', () => {
     const original = readFileSync(join(folder, 'onnx', 'model.onnx'));
     const plan = planAttentionInPlace(readModelGraph(original));

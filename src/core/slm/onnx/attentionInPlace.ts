@@ -221,9 +221,13 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     const kRead = intoMatMulB(transpose.outputs[0]);
     if (!kRead) return { ok: false, reason: `the transposed ${key.present} does not go (through at most an Unsqueeze) into a MatMul` };
     const query = kRead.matmul.inputs[0].name;
+    // A Mul/Div by a constant right after Q·Kᵀ is applied to each part, as ONNX Runtime fuses
+    // it into the product (FusedMatMul alpha) in the export too; anything else stays after the join.
     const scale = only(kRead.matmul.outputs[0]);
-    const scaled = scale && (scale.opType === 'Mul' || scale.opType === 'Div') && scale.inputs.length === 2 ? scale : undefined;
-    const scaleOperand = scaled?.inputs.findIndex((i) => i.name === kRead.matmul.outputs[0]) ?? -1;
+    const scaleOperand = scale?.inputs.findIndex((i) => i.name === kRead.matmul.outputs[0]) ?? -1;
+    const constant = (name: string | undefined) => name !== undefined && (graph.initializerNames.has(name) || producers.get(name)?.opType === 'Constant');
+    const scaled =
+      scale && (scale.opType === 'Mul' || scale.opType === 'Div') && scale.inputs.length === 2 && constant(scale.inputs[1 - scaleOperand]?.name) ? scale : undefined;
     const withScale = (scores: string): string => {
       if (!scaled) return scores;
       const inputs = scaled.inputs.map((i) => i.name);
