@@ -75,45 +75,25 @@ function nextCapacity(total: number, current: number): number {
   return Math.ceil(Math.max(total, current * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
 }
 
-/**
- * Token-major cache: [1, length, heads, headDim] per slot. Key slots (even ones) are fed
- * with at least one row, since the rewritten graph's FusedMatMul crashes ONNX Runtime on an
- * empty tensor; the graph cuts the scores of that row off (it takes the past length from
- * the value input), so its content never matters.
- */
-export class TokenMajorKvCache implements KvCacheStore {
-  private set: BufferSet = { capacity: 0, buffers: [] };
+/** Buffers from the pool, grown by a prefix copy: both layouts keep `length` tokens at the start of each slot's buffer. */
+abstract class PooledKvCache implements KvCacheStore {
+  protected set: BufferSet = { capacity: 0, buffers: [] };
   length = 0;
-  private readonly rowSize: number;
+  protected readonly rowSize: number;
 
   constructor(
-    private readonly ort: typeof Ort,
-    private readonly slots: number,
-    private readonly heads: number,
-    private readonly headDim: number,
-    private readonly type: KvType,
+    protected readonly ort: typeof Ort,
+    protected readonly slots: number,
+    protected readonly heads: number,
+    protected readonly headDim: number,
+    protected readonly type: KvType,
     private readonly pool = new KvBufferPool(),
   ) {
     this.rowSize = heads * headDim;
   }
 
-  pastTensor(slot: number): Ort.Tensor {
-    if (this.set.capacity === 0) this.grow(1);
-    const rows = slot % 2 === 0 ? Math.max(this.length, 1) : this.length;
-    const dims = [1, rows, this.heads, this.headDim];
-    const data = this.set.buffers[slot].subarray(0, rows * this.rowSize);
-    return this.type === 'float16'
-      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
-      : new this.ort.Tensor('float32', data as Float32Array, dims);
-  }
-
-  append(rows: ArrayLike<number>[], n: number): void {
-    checkRows(rows, n, this.slots, this.heads, this.headDim);
-    const total = this.length + n;
-    if (total > this.set.capacity) this.grow(total);
-    rows.forEach((r, slot) => this.set.buffers[slot].set(r as KvArray, this.length * this.rowSize));
-    this.length = total;
-  }
+  abstract pastTensor(slot: number): Ort.Tensor;
+  abstract append(rows: ArrayLike<number>[], n: number): void;
 
   release(): void {
     if (this.set.capacity > 0) this.pool.give(this.set);
@@ -121,8 +101,14 @@ export class TokenMajorKvCache implements KvCacheStore {
     this.length = 0;
   }
 
-  /** Moves the cache into buffers with room for `total` tokens (a prefix copy: the layout does not depend on capacity). */
-  private grow(total: number): void {
+  protected tensor(data: KvArray, dims: number[]): Ort.Tensor {
+    return this.type === 'float16'
+      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
+      : new this.ort.Tensor('float32', data as Float32Array, dims);
+  }
+
+  /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
+  protected grow(total: number): void {
     const capacity = nextCapacity(total, this.set.capacity);
     const next: BufferSet = this.pool.take(total) ?? {
       capacity,
@@ -135,28 +121,34 @@ export class TokenMajorKvCache implements KvCacheStore {
   }
 }
 
-export class CompactKvCache implements KvCacheStore {
-  private set: BufferSet = { capacity: 0, buffers: [] };
-  /** Tokens in the cache. */
-  length = 0;
-
-  constructor(
-    private readonly ort: typeof Ort,
-    private readonly slots: number,
-    private readonly heads: number,
-    private readonly headDim: number,
-    private readonly type: KvType,
-    private readonly pool = new KvBufferPool(),
-  ) {}
-
-  /** The cache of one slot as a `past_key_values` input ([1, heads, length, headDim], no copy). */
+/**
+ * Token-major cache: [1, length, heads, headDim] per slot. Key slots (even ones) are fed
+ * with at least one row, since the rewritten graph's FusedMatMul crashes ONNX Runtime on an
+ * empty tensor; the graph cuts the scores of that row off (it takes the past length from
+ * the value input), so its content never matters.
+ */
+export class TokenMajorKvCache extends PooledKvCache {
   pastTensor(slot: number): Ort.Tensor {
-    const dims = [1, this.heads, this.length, this.headDim];
-    const size = this.length * this.heads * this.headDim;
-    const data = this.set.buffers[slot]?.subarray(0, size) ?? this.allocate(0);
-    return this.type === 'float16'
-      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
-      : new this.ort.Tensor('float32', data as Float32Array, dims);
+    if (this.set.capacity === 0) this.grow(1);
+    const rows = slot % 2 === 0 ? Math.max(this.length, 1) : this.length;
+    return this.tensor(this.set.buffers[slot].subarray(0, rows * this.rowSize), [1, rows, this.heads, this.headDim]);
+  }
+
+  /** Appends a run's new rows: `rows[slot]` holds [1, n, heads, headDim], written after the last ones. */
+  append(rows: ArrayLike<number>[], n: number): void {
+    checkRows(rows, n, this.slots, this.heads, this.headDim);
+    const total = this.length + n;
+    if (total > this.set.capacity) this.grow(total);
+    rows.forEach((r, slot) => this.set.buffers[slot].set(r as KvArray, this.length * this.rowSize));
+    this.length = total;
+  }
+}
+
+/** Head-major cache, as the exports declare `past_key_values`: [1, heads, length, headDim] per slot. */
+export class CompactKvCache extends PooledKvCache {
+  pastTensor(slot: number): Ort.Tensor {
+    const data = this.set.buffers[slot]?.subarray(0, this.length * this.rowSize) ?? allocateRows(this.type, 0, this.rowSize);
+    return this.tensor(data, [1, this.heads, this.length, this.headDim]);
   }
 
   /**
@@ -180,29 +172,5 @@ export class CompactKvCache implements KvCacheStore {
       }
     }
     this.length = total;
-  }
-
-  /** Hands the buffers to the pool for the next session. */
-  release(): void {
-    if (this.set.capacity > 0) this.pool.give(this.set);
-    this.set = { capacity: 0, buffers: [] };
-    this.length = 0;
-  }
-
-  private allocate(tokens: number): KvArray {
-    return allocateRows(this.type, tokens, this.heads * this.headDim);
-  }
-
-  /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
-  private grow(total: number): void {
-    const capacity = nextCapacity(total, this.set.capacity);
-    const next: BufferSet = this.pool.take(total) ?? {
-      capacity,
-      buffers: Array.from({ length: this.slots }, () => this.allocate(capacity)),
-    };
-    const used = this.length * this.heads * this.headDim;
-    if (used > 0) this.set.buffers.forEach((buffer, slot) => next.buffers[slot].set(buffer.subarray(0, used)));
-    if (this.set.capacity > 0) this.pool.give(this.set);
-    this.set = next;
   }
 }
