@@ -46,6 +46,7 @@ import {
   GRAPH_NODE,
   GRAPH_OUTPUT,
   int64TensorProto,
+  kvSlot,
   MODEL_GRAPH,
   NODE_ATTRIBUTE,
   NODE_DOMAIN,
@@ -115,12 +116,11 @@ const sameInts = (a: number[] | undefined, b: number[]) => a !== undefined && a.
 export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
   const slots = new Map<number, { past: string; present: string }>();
   for (const name of graph.inputNames) {
-    const m = PAST_KV_NAME.exec(name);
-    if (m) slots.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), { past: name, present: '' });
+    const slot = kvSlot(name, PAST_KV_NAME);
+    if (slot !== undefined) slots.set(slot, { past: name, present: '' });
   }
   for (const name of graph.outputNames) {
-    const m = PRESENT_KV_NAME.exec(name);
-    const slot = m ? slots.get(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1)) : undefined;
+    const slot = slots.get(kvSlot(name, PRESENT_KV_NAME) ?? -1);
     if (slot) slot.present = name;
   }
   if (slots.size === 0 || slots.size % 2 !== 0) return { ok: false, reason: 'the graph has no past_key_values.*.key/.value inputs' };

@@ -39,6 +39,12 @@ export const ONNX_INT64 = 7;
 export const PAST_KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 export const PRESENT_KV_NAME = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
+/** The cache slot (layer * 2 + 0 key / 1 value) a name matching PAST_KV_NAME or PRESENT_KV_NAME stands for. */
+export function kvSlot(name: string, pattern: RegExp): number | undefined {
+  const m = pattern.exec(name);
+  return m ? Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1) : undefined;
+}
+
 export interface NodeInputRef {
   name: string;
   /** Byte range of the name inside the model bytes (for same-length edits). */

@@ -28,6 +28,7 @@ import {
   ATTRIBUTE_TYPE_INT,
   freshName,
   GRAPH_NODE,
+  kvSlot,
   GRAPH_OUTPUT,
   MODEL_GRAPH,
   NODE_ATTRIBUTE,
@@ -53,16 +54,16 @@ export interface NewTokenKvRewrite {
 export type NewTokenKvPlan = { ok: true; rewrite: NewTokenKvRewrite } | { ok: false; reason: string };
 
 export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
-  const pastBySlot = new Map<number, string>();
-  for (const name of graph.inputNames) {
-    const m = PAST_KV_NAME.exec(name);
-    if (m) pastBySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
-  }
-  const presentBySlot = new Map<number, string>();
-  for (const name of graph.outputNames) {
-    const m = PRESENT_KV_NAME.exec(name);
-    if (m) presentBySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
-  }
+  const bySlot = (names: string[], pattern: RegExp) => {
+    const map = new Map<number, string>();
+    for (const name of names) {
+      const slot = kvSlot(name, pattern);
+      if (slot !== undefined) map.set(slot, name);
+    }
+    return map;
+  };
+  const pastBySlot = bySlot(graph.inputNames, PAST_KV_NAME);
+  const presentBySlot = bySlot(graph.outputNames, PRESENT_KV_NAME);
   if (pastBySlot.size === 0 || pastBySlot.size !== presentBySlot.size) {
     return { ok: false, reason: 'the graph has no matching past_key_values.* inputs and present.* outputs' };
   }
