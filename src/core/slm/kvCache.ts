@@ -71,8 +71,9 @@ function allocateRows(type: KvType, tokens: number, rowSize: number): KvArray {
   return type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
 }
 
+/** Room for half as many tokens again: a prefill must not be followed by a regrowth (a copy of the cache) at the first generated token. */
 function nextCapacity(total: number, current: number): number {
-  return Math.ceil(Math.max(total, current * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
+  return Math.ceil(Math.max(total * 1.5, current * 1.5) / CAPACITY_STEP) * CAPACITY_STEP;
 }
 
 /** Buffers from the pool, grown by a prefix copy: both layouts keep `length` tokens at the start of each slot's buffer. */
