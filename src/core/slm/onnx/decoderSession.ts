@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { ModelFolderError } from '../modelFolder';
 import { applyAttentionInPlace, planAttentionInPlace } from './attentionInPlace';
+import { embeddingRanges, warmPageCache } from './embeddingPageCache';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
 import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBitsAccuracy';
 import { PAST_KV_NAME, PRESENT_KV_NAME, readModelGraph, type ModelGraph } from './modelGraph';
@@ -75,6 +76,8 @@ export interface LoadedDecoder {
   kvLayout?: 'token-major' | 'head-major';
   /** The KV path taken, and why not a faster one where it was not. */
   kvOutputs: { mode: KvOutputsMode; reason?: string };
+  /** The background read of the embedding table into the page cache (embeddingPageCache.ts): bytes read. */
+  embeddingWarmup: Promise<number>;
 }
 
 /** Physical cores (hyper-threads share FPUs, and matmul threads gain nothing from them). */
@@ -299,5 +302,6 @@ export async function loadDecoderSession(
     }
   }
   const io = discoverIo(session, onnxFile, fallback, kvLayout === 'token-major');
-  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvLayout, kvOutputs };
+  const embeddingWarmup = warmPageCache(embeddingRanges(graph, dirname(onnxFile)));
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvLayout, kvOutputs, embeddingWarmup };
 }

@@ -76,6 +76,8 @@ export interface ModelGraph {
   outputStarts: Map<string, number>;
   /** Every `location` of an initializer stored outside the .onnx file. */
   externalDataFiles: Set<string>;
+  /** Per initializer stored outside the .onnx file: where its bytes are (length -1: to the end of the file). */
+  externalData: Map<string, { location: string; offset: number; length: number }>;
   /** Every tensor / value name used anywhere (to pick names that do not clash). */
   allNames: Set<string>;
 }
@@ -154,6 +156,7 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
     inputs: new Map(),
     outputStarts: new Map(),
     externalDataFiles: new Set(),
+    externalData: new Map(),
     allNames: new Set(),
   };
   let sawGraph = false;
@@ -182,9 +185,11 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         graph.nodes.push(node);
       } else if (gf.field === GRAPH_INITIALIZER) {
         requireBytes(gf, 'GraphProto.initializer');
+        let name = '';
+        const external = new Map<string, string>();
         for (const tf of readFields(buf, gf.valueStart, gf.end)) {
           if (tf.field === TENSOR_NAME && tf.wireType === WIRE_BYTES) {
-            const name = fieldString(buf, tf);
+            name = fieldString(buf, tf);
             graph.initializerNames.add(name);
             graph.allNames.add(name);
           } else if (tf.field === TENSOR_EXTERNAL_DATA && tf.wireType === WIRE_BYTES) {
@@ -194,8 +199,13 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
               if (ef.field === ENTRY_KEY) key = fieldString(buf, ef);
               else if (ef.field === ENTRY_VALUE) value = fieldString(buf, ef);
             }
-            if (key === 'location') graph.externalDataFiles.add(value);
+            external.set(key, value);
           }
+        }
+        const location = external.get('location');
+        if (location !== undefined) {
+          graph.externalDataFiles.add(location);
+          graph.externalData.set(name, { location, offset: Number(external.get('offset') ?? 0), length: Number(external.get('length') ?? -1) });
         }
       } else if (gf.field === GRAPH_INPUT || gf.field === GRAPH_OUTPUT) {
         requireBytes(gf, 'GraphProto.input/output');
