@@ -10,6 +10,7 @@ import { ensureTinyModel } from '../../fixtures/fixtures';
 import { emptyCacheFeeds } from './tinyFeeds';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { applyAttentionInPlace, planAttentionInPlace } from '../../../src/core/slm/onnx/attentionInPlace';
+import { loadDecoderSession } from '../../../src/core/slm/onnx/decoderSession';
 import { readModelGraph, type GraphNode, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';
 
 let folder: string;
@@ -86,6 +87,20 @@ describe('attention in place (token-major KV cache)', () => {
       await session.release();
     });
   }
+
+  test('the cache inputs are declared token-major with the export\'s head count and size, which the runtime uses over config.json', async () => {
+    const { model } = rewritten('model.onnx');
+    const session = await ort.InferenceSession.create(model);
+    const meta = session.inputMetadata.find((m) => m.name === 'past_key_values.1.value');
+    assert.ok(meta?.isTensor);
+    assert.deepEqual(meta.shape.slice(2), [2, 16]);
+    await session.release();
+    const loaded = await loadDecoderSession(join(folder, 'onnx', 'model.onnx'), { kvHeads: 99, headDim: 99 });
+    assert.equal(loaded.kvLayout, 'token-major');
+    assert.equal(loaded.io.kvHeads, 2);
+    assert.equal(loaded.io.headDim, 16);
+    await loaded.session.release();
+  });
 
   test('q4 and int8 runtimes decode the same tokens and logits in place as with the whole cache', async () => {
     for (const variant of ['q4', 'int8'] as const) {

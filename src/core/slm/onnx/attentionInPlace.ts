@@ -105,9 +105,16 @@ function nodeProto(spec: NodeSpec, name: string): ProtobufWriter {
   return node;
 }
 
-/** A float tensor graph input with no declared shape. */
-function floatInputProto(name: string): ProtobufWriter {
-  const tensorType = new ProtobufWriter().varintField(1, ONNX_FLOAT);
+/** A float tensor graph input of the given dims (a size or a symbolic name). */
+function floatInputProto(name: string, dims: (number | string)[]): ProtobufWriter {
+  const shape = new ProtobufWriter();
+  for (const dim of dims) {
+    const dimension = new ProtobufWriter();
+    if (typeof dim === 'number') dimension.varintField(1, dim);
+    else if (dim) dimension.stringField(2, dim);
+    shape.messageField(1, dimension);
+  }
+  const tensorType = new ProtobufWriter().varintField(1, ONNX_FLOAT).messageField(2, shape);
   return new ProtobufWriter().stringField(VALUE_INFO_NAME, name).messageField(2, new ProtobufWriter().messageField(1, tensorType));
 }
 
@@ -203,7 +210,7 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
   const tombstones: { at: number; tag: number }[] = [];
   const drop = (node: GraphNode) => tombstones.push({ at: node.start, tag: (GRAPH_NODE << 3) | 2 });
   const outputs: string[] = [];
-  const newInputs: string[] = [];
+  const newInputs: { name: string; dims: (number | string)[] }[] = [];
   let pastLength: string | undefined;
   const layers = slots.size / 2;
   for (let layer = 0; layer < layers; layer++) {
@@ -265,7 +272,9 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     for (const slot of [key, value]) {
       tombstones.push({ at: graph.inputs.get(slot.past)!.start, tag: (GRAPH_INPUT << 3) | 2 });
       tombstones.push({ at: graph.outputStarts.get(slot.present)!, tag: (GRAPH_OUTPUT << 3) | 2 });
-      newInputs.push(slot.past);
+      // Declared token-major: [batch, past, heads, headDim] from the export's [batch, heads, past, headDim].
+      const [batch, heads, past, headDim] = graph.inputs.get(slot.past)!.dims;
+      newInputs.push({ name: slot.past, dims: [batch ?? '', past ?? '', heads ?? '', headDim ?? ''] });
     }
   }
 
@@ -282,7 +291,7 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
 
   const part = new ProtobufWriter();
   for (const node of nodes) part.messageField(GRAPH_NODE, node);
-  for (const name of newInputs) part.messageField(GRAPH_INPUT, floatInputProto(name));
+  for (const input of newInputs) part.messageField(GRAPH_INPUT, floatInputProto(input.name, input.dims));
   for (const name of outputs) part.messageField(GRAPH_OUTPUT, new ProtobufWriter().stringField(VALUE_INFO_NAME, name));
   const tail = new ProtobufWriter().bytesField(MODEL_GRAPH, concatBytes(part.finish(), constants.finish())).finish();
   return { ok: true, rewrite: { outputs, tombstones, tail } };

@@ -105,16 +105,17 @@ function tensorMeta(session: Ort.InferenceSession, name: string, inputs: boolean
 }
 
 /**
- * `presentOptional`: the in-place rewrite removes the `present.*` outputs (the runtime keeps
- * the cache), and its token-major inputs declare no shape, so heads and head size come
- * from `fallback` (config.json).
+ * `kvLayout` 'token-major': the in-place attention rewrite removed the `present.*` outputs
+ * (the runtime keeps the cache) and declares the cache inputs [batch, past, heads, headDim].
+ * Heads and head size come from the declared shape, else from `fallback` (config.json).
  */
 export function discoverIo(
   session: Ort.InferenceSession,
   onnxFile: string,
   fallback: { kvHeads: number; headDim: number },
-  presentOptional = false,
+  kvLayout: 'head-major' | 'token-major' = 'head-major',
 ): DecoderIo {
+  const presentOptional = kvLayout === 'token-major';
   const fail = (problem: string): never => {
     throw new ModelFolderError(onnxFile, `${problem} (inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')}).`);
   };
@@ -157,7 +158,7 @@ export function discoverIo(
   const shape = keyMeta?.shape ?? [];
   const numeric = (v: unknown, fb: number) => (typeof v === 'number' && v > 0 ? v : fb);
   const logitsMeta = tensorMeta(session, io.logits!, false);
-  const kvHeads = numeric(shape[1], fallback.kvHeads);
+  const kvHeads = numeric(shape[presentOptional ? 2 : 1], fallback.kvHeads);
   const headDim = numeric(shape[3], fallback.headDim);
   return {
     inputIds: io.inputIds!,
@@ -301,7 +302,7 @@ export async function loadDecoderSession(
       throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`);
     }
   }
-  const io = discoverIo(session, onnxFile, fallback, kvLayout === 'token-major');
+  const io = discoverIo(session, onnxFile, fallback, kvLayout);
   const embeddingWarmup = warmPageCache(embeddingRanges(graph, dirname(onnxFile)));
   return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvLayout, kvOutputs, embeddingWarmup };
 }

@@ -31,6 +31,10 @@ export const ATTRIBUTE_TYPE_INTS = 7;
 const VALUE_INFO_TYPE = 2;
 const TYPE_TENSOR = 1;
 const TENSOR_TYPE_ELEM_TYPE = 1;
+const TENSOR_TYPE_SHAPE = 2;
+const SHAPE_DIM = 1;
+const DIM_VALUE = 1;
+const DIM_PARAM = 2;
 /** TensorProto.DataType values the runtime checks for. */
 export const ONNX_FLOAT = 1;
 export const ONNX_INT64 = 7;
@@ -70,8 +74,8 @@ export interface ModelGraph {
   initializerNames: Set<string>;
   inputNames: string[];
   outputNames: string[];
-  /** Per graph input: where its ValueInfo field starts, and its tensor element type (0 when not a tensor). */
-  inputs: Map<string, { start: number; elemType: number }>;
+  /** Per graph input: where its ValueInfo field starts, its tensor element type (0 when not a tensor) and declared dims. */
+  inputs: Map<string, { start: number; elemType: number; dims: (number | string)[] }>;
   /** Per graph output: where its ValueInfo field starts. */
   outputStarts: Map<string, number>;
   /** Every `location` of an initializer stored outside the .onnx file. */
@@ -134,16 +138,29 @@ export function readAttribute(buf: Uint8Array, attr: RawField): { name: string; 
   return { name, int, ints };
 }
 
-/** The element type of a ValueInfoProto's tensor type (0 when it declares none). */
-function tensorElemType(buf: Uint8Array, valueInfo: RawField): number {
+/** A ValueInfoProto's tensor element type (0 when it declares none) and dims (a size, or the symbolic name). */
+function tensorType(buf: Uint8Array, valueInfo: RawField): { elemType: number; dims: (number | string)[] } {
+  const info = { elemType: 0, dims: [] as (number | string)[] };
   for (const vf of readFields(buf, valueInfo.valueStart, valueInfo.end)) {
     if (vf.field !== VALUE_INFO_TYPE || vf.wireType !== WIRE_BYTES) continue;
     for (const tf of readFields(buf, vf.valueStart, vf.end)) {
       if (tf.field !== TYPE_TENSOR || tf.wireType !== WIRE_BYTES) continue;
-      for (const ef of readFields(buf, tf.valueStart, tf.end)) if (ef.field === TENSOR_TYPE_ELEM_TYPE && ef.wireType === WIRE_VARINT) return ef.varint;
+      for (const ef of readFields(buf, tf.valueStart, tf.end)) {
+        if (ef.field === TENSOR_TYPE_ELEM_TYPE && ef.wireType === WIRE_VARINT) info.elemType = ef.varint;
+        if (ef.field !== TENSOR_TYPE_SHAPE || ef.wireType !== WIRE_BYTES) continue;
+        for (const df of readFields(buf, ef.valueStart, ef.end)) {
+          if (df.field !== SHAPE_DIM || df.wireType !== WIRE_BYTES) continue;
+          let dim: number | string = '';
+          for (const f of readFields(buf, df.valueStart, df.end)) {
+            if (f.field === DIM_VALUE && f.wireType === WIRE_VARINT) dim = f.varint;
+            else if (f.field === DIM_PARAM && f.wireType === WIRE_BYTES) dim = fieldString(buf, f);
+          }
+          info.dims.push(dim);
+        }
+      }
     }
   }
-  return 0;
+  return info;
 }
 
 /** Parses buf[0, length) as a ModelProto. Throws ProtobufFormatError when it is not one. */
@@ -214,7 +231,7 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
             const name = fieldString(buf, vf);
             if (gf.field === GRAPH_INPUT) {
               graph.inputNames.push(name);
-              graph.inputs.set(name, { start: gf.start, elemType: tensorElemType(buf, gf) });
+              graph.inputs.set(name, { start: gf.start, ...tensorType(buf, gf) });
             } else {
               graph.outputNames.push(name);
               graph.outputStarts.set(name, gf.start);
