@@ -62,6 +62,8 @@ API keys come from RELAY_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY, never fro
 `;
 
 const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt']);
+/** The flags that choose models, which --demo sets itself. */
+const DEMO_MODEL_FLAGS = ['slm', 'provider', 'model', 'base-url', 'template-folder'];
 const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'out']);
 
 export async function main(argv: string[], io: { stdout: Output; stderr: Output }, signal: AbortSignal): Promise<number> {
@@ -77,6 +79,12 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     return runDemo(io, { json, signal, question: rest[0] });
   }
   const demo = options.has('demo');
+  // --demo brings its own models: a model flag beside it would be silently ignored.
+  const overridden = DEMO_MODEL_FLAGS.filter((flag) => options.has(flag));
+  if (demo && overridden.length > 0) {
+    const flags = overridden.map((f) => `--${f}`).join(', ');
+    throw new UsageError(`--demo runs the embedded demo models, so ${flags} would be ignored: drop --demo to use your own models, or drop ${flags}.`);
+  }
   let config = loadConfig(options);
   if (demo) config = useDemoModels(config);
   if (options.has('plain-prompt')) config = { ...config, plainPrompt: true };

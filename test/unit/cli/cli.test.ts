@@ -183,5 +183,9 @@ test('usage mistakes give a clear message', async () => {
   await assert.rejects(run(['frobnicate']), /Unknown command 'frobnicate'/);
   await assert.rejects(run(['eval', join(work, 'missing.jsonl'), '--slm', slmFolder]), /cannot read/);
   await assert.rejects(run(['solve', QUESTION, '--slm', slmFolder, '--provider', 'openai-chat']), /No LLM model is set/);
+  await assert.rejects(
+    run(['eval', '--demo', '--slm', slmFolder, '--model', 'm']),
+    /--demo runs the embedded demo models, so --slm, --model would be ignored: drop --demo to use your own models, or drop --slm, --model\./,
+  );
   assert.ok(existsSync(slmFolder));
 });
