@@ -5,8 +5,8 @@
  * Why: the exports build each step's cache as Concat(past, new) (a copy of the whole
  * cache), transpose the keys for Q·Kᵀ (a second copy), and the head-major compact cache
  * of newTokenKvOutputs.ts must move every head's block when a token is appended (a
- * third). At 600 positions of Qwen3-0.6B those three passes over ~140 MB took about a
- * third of a decode step on the benchmark machine.
+ * third). At 512-640 positions of Qwen3-0.6B (~140 MB of cache) dropping them made q4
+ * decode 1.33x faster on the benchmark machine (npm run bench:slm, engine ours-head-major).
  *
  * What the rewrite does, per layer, where the export's attention is
  *   scores = MatMul(q, [Unsqueeze](Transpose(Concat(past_key, k_new), perm=[0,1,3,2]))) [* or / scale]
