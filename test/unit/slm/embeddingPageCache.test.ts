@@ -47,8 +47,7 @@ test('the ranges are the gathered table only, where the file keeps it; reading t
 
 test('a missing or short file is no error: the read stops where the bytes end', async () => {
   assert.equal(await warmPageCache([{ path: join(dir, 'absent.onnx_data'), offset: 0, length: 4096 }]), 0);
-  const { modelPath } = writeModel();
+  writeModel();
   const size = statSync(join(dir, 'model.onnx_data')).size;
   assert.equal(await warmPageCache([{ path: join(dir, 'model.onnx_data'), offset: size - 10, length: 4096 }]), 10);
-  assert.ok(modelPath);
 });
