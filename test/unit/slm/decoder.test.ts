@@ -49,8 +49,14 @@ describe('decoder against the float64 reference (fp32)', () => {
 });
 
 describe('other architectures of the fixture builder', () => {
-  for (const options of [{ arch: 'llama' as const }, { arch: 'qwen3' as const, tied: true }]) {
-    test(`${options.arch}${options.tied ? ' (tied lm_head)' : ''}: cached decoding matches the reference`, async () => {
+  const others: { arch: 'llama' | 'qwen3'; tied?: boolean; attention?: 'gqa' }[] = [
+    { arch: 'llama' },
+    { arch: 'qwen3', tied: true },
+    { arch: 'qwen3', attention: 'gqa' },
+  ];
+  for (const options of others) {
+    const label = `${options.arch}${options.tied ? ' (tied lm_head)' : ''}${options.attention ? ' (GroupQueryAttention)' : ''}`;
+    test(`${label}: cached decoding matches the reference`, async () => {
       const other = await ensureTinyModel(options);
       const runtime = await createLocalRuntime(other, { variant: 'fp32' });
       const ref = ReferenceDecoder.load(other);

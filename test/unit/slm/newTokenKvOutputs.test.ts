@@ -49,9 +49,52 @@ describe('new-token KV outputs rewrite', () => {
     });
   }
 
-  test('a cache written by a fused attention op keeps the whole-cache path, with the reason', () => {
-    const plan = planNewTokenKvOutputs(withPresentProducer('present.1.key', (n) => ({ ...n, opType: 'GroupQueryAttention' })));
-    assert.deepEqual(plan, { ok: false, reason: 'present.1.key is not Concat(past_key_values.1.key, new, axis=2) (found GroupQueryAttention)' });
+  test('GroupQueryAttention exports (rotary inside the op): the new rows are its inputs, and logits and tokens match the whole-cache path to the bit', async () => {
+    const gqaFolder = await ensureTinyModel({ attention: 'gqa' });
+    const gqaGraph = readModelGraph(readFileSync(join(gqaFolder, 'onnx', 'model.onnx')));
+    assert.equal(gqaGraph.nodes.filter((n) => n.opType === 'GroupQueryAttention').length, 2, 'the fixture fuses attention');
+    const plan = planNewTokenKvOutputs(gqaGraph);
+    assert.ok(plan.ok, plan.ok ? '' : plan.reason);
+    assert.deepEqual(
+      readModelGraph(plan.rewrite.tail).nodes.filter((n) => n.opType === 'RotaryEmbedding').length,
+      2,
+      'one rotary per layer, for the keys',
+    );
+    for (const variant of ['fp32', 'q4'] as const) {
+      const ours = await createLocalRuntime(gqaFolder, { variant });
+      const whole = await createLocalRuntime(gqaFolder, { variant, kvOutputs: 'whole-cache' });
+      assert.deepEqual(ours.kvOutputs, {
+        mode: 'new-tokens',
+        reason: 'present.0.key is not Concat(past_key_values.0.key, new, axis=2) (found GroupQueryAttention)',
+      });
+      const a = await ours.createSession();
+      const b = await whole.createSession();
+      // The first append onto an empty cache, then chunks past the first 256-token capacity.
+      for (const size of [1, 37, 220, 3]) {
+        const chunk = Array.from({ length: size }, (_, i) => (i * 37 + size) % 350);
+        await a.appendIds(chunk);
+        await b.appendIds(chunk);
+        assert.deepEqual(await a.nextLogits(), await b.nextLogits(), `${variant}, after ${a.contextLength} tokens`);
+      }
+      const ga = await a.generate({ maxTokens: 20 });
+      const gb = await b.generate({ maxTokens: 20 });
+      assert.deepEqual(ga.tokens.map((t) => t.id), gb.tokens.map((t) => t.id));
+      assert.deepEqual(await a.nextLogits(), await b.nextLogits());
+      await ours.dispose();
+      await whole.dispose();
+    }
+  });
+
+  test('a GroupQueryAttention whose rotary caches cannot be checked (not initializers, or partial rotary) keeps the whole-cache path, with the reason', async () => {
+    const gqaFolder = await ensureTinyModel({ attention: 'gqa' });
+    const gqaGraph = readModelGraph(readFileSync(join(gqaFolder, 'onnx', 'model.onnx')));
+    const partial = planNewTokenKvOutputs({ ...gqaGraph, initializerDims: new Map([...gqaGraph.initializerDims].map(([k, v]) => [k, k === 'rotary_cos_cache' ? [v[0], 4] : v])) });
+    assert.deepEqual(partial, {
+      ok: false,
+      reason: 'present.0.key: GroupQueryAttention rotates keys with caches this runtime cannot check (partial rotary or computed caches)',
+    });
+    const fused = planNewTokenKvOutputs(withPresentProducer('present.1.key', (n) => ({ ...n, opType: 'SomeFusedAttention' })));
+    assert.deepEqual(fused, { ok: false, reason: 'present.1.key is not Concat(past_key_values.1.key, new, axis=2) (found SomeFusedAttention)' });
   });
 
   test('a Concat along another axis, or of other inputs, is not taken for the cache append', () => {

@@ -34,12 +34,6 @@
  * merges into the first (as the other rewrites do).
  */
 import {
-  ATTRIBUTE_I,
-  ATTRIBUTE_INTS,
-  ATTRIBUTE_NAME,
-  ATTRIBUTE_TYPE,
-  ATTRIBUTE_TYPE_INT,
-  ATTRIBUTE_TYPE_INTS,
   freshName,
   GRAPH_INITIALIZER,
   GRAPH_INPUT,
@@ -48,18 +42,14 @@ import {
   int64TensorProto,
   kvSlot,
   MODEL_GRAPH,
-  NODE_ATTRIBUTE,
-  NODE_DOMAIN,
-  NODE_INPUT,
-  NODE_NAME,
-  NODE_OP_TYPE,
-  NODE_OUTPUT,
+  nodeProto,
   ONNX_FLOAT,
   PAST_KV_NAME,
   PRESENT_KV_NAME,
   VALUE_INFO_NAME,
   type GraphNode,
   type ModelGraph,
+  type NodeSpec,
 } from './modelGraph';
 import { ProtobufWriter } from './protobufWire';
 
@@ -78,32 +68,6 @@ export interface AttentionInPlaceRewrite {
 }
 
 export type AttentionInPlacePlan = { ok: true; rewrite: AttentionInPlaceRewrite } | { ok: false; reason: string };
-
-interface NodeSpec {
-  op: string;
-  inputs: string[];
-  outputs: string[];
-  domain?: string;
-  int?: Record<string, number>;
-  ints?: Record<string, number[]>;
-}
-
-function nodeProto(spec: NodeSpec, name: string): ProtobufWriter {
-  const node = new ProtobufWriter();
-  for (const input of spec.inputs) node.stringField(NODE_INPUT, input);
-  for (const output of spec.outputs) node.stringField(NODE_OUTPUT, output);
-  node.stringField(NODE_NAME, name).stringField(NODE_OP_TYPE, spec.op);
-  for (const [key, value] of Object.entries(spec.int ?? {})) {
-    node.messageField(NODE_ATTRIBUTE, new ProtobufWriter().stringField(ATTRIBUTE_NAME, key).varintField(ATTRIBUTE_I, value).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT));
-  }
-  for (const [key, values] of Object.entries(spec.ints ?? {})) {
-    const attribute = new ProtobufWriter().stringField(ATTRIBUTE_NAME, key);
-    for (const v of values) attribute.varintField(ATTRIBUTE_INTS, v);
-    node.messageField(NODE_ATTRIBUTE, attribute.varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INTS));
-  }
-  if (spec.domain) node.stringField(NODE_DOMAIN, spec.domain);
-  return node;
-}
 
 /** A float tensor graph input of the given dims (a size or a symbolic name). */
 function floatInputProto(name: string, dims: (number | string)[]): ProtobufWriter {

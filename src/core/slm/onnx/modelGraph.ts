@@ -17,6 +17,7 @@ export const NODE_NAME = 3;
 export const NODE_OP_TYPE = 4;
 export const NODE_ATTRIBUTE = 5;
 export const NODE_DOMAIN = 7;
+const TENSOR_DIMS = 1;
 const TENSOR_NAME = 8;
 const TENSOR_EXTERNAL_DATA = 13;
 const ENTRY_KEY = 1;
@@ -37,6 +38,7 @@ const DIM_VALUE = 1;
 const DIM_PARAM = 2;
 /** TensorProto.DataType values the runtime checks for. */
 export const ONNX_FLOAT = 1;
+export const ONNX_INT32 = 6;
 export const ONNX_INT64 = 7;
 
 /** The KV-cache names of decoder exports: past_key_values.N.key, present.N.value (or present_key_values.N.*). */
@@ -80,6 +82,8 @@ export interface ModelGraph {
   outputStarts: Map<string, number>;
   /** Every `location` of an initializer stored outside the .onnx file. */
   externalDataFiles: Set<string>;
+  /** Every initializer's dims. */
+  initializerDims: Map<string, number[]>;
   /** Per initializer stored outside the .onnx file: where its bytes are (length -1: to the end of the file). */
   externalData: Map<string, { location: string; offset: number; length: number }>;
   /** Every tensor / value name used anywhere (to pick names that do not clash). */
@@ -103,6 +107,33 @@ export function int64TensorProto(name: string, values: readonly bigint[]): Proto
   const tensor = new ProtobufWriter().varintField(1, values.length).varintField(2, ONNX_INT64);
   for (const v of values) tensor.varintField(7, v);
   return tensor.stringField(8, name);
+}
+
+/** A node a rewrite adds: op, wiring, and its integer / integer-list attributes. */
+export interface NodeSpec {
+  op: string;
+  inputs: string[];
+  outputs: string[];
+  domain?: string;
+  int?: Record<string, number>;
+  ints?: Record<string, number[]>;
+}
+
+export function nodeProto(spec: NodeSpec, name: string): ProtobufWriter {
+  const node = new ProtobufWriter();
+  for (const input of spec.inputs) node.stringField(NODE_INPUT, input);
+  for (const output of spec.outputs) node.stringField(NODE_OUTPUT, output);
+  node.stringField(NODE_NAME, name).stringField(NODE_OP_TYPE, spec.op);
+  for (const [key, value] of Object.entries(spec.int ?? {})) {
+    node.messageField(NODE_ATTRIBUTE, new ProtobufWriter().stringField(ATTRIBUTE_NAME, key).varintField(ATTRIBUTE_I, value).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT));
+  }
+  for (const [key, values] of Object.entries(spec.ints ?? {})) {
+    const attribute = new ProtobufWriter().stringField(ATTRIBUTE_NAME, key);
+    for (const v of values) attribute.varintField(ATTRIBUTE_INTS, v);
+    node.messageField(NODE_ATTRIBUTE, attribute.varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INTS));
+  }
+  if (spec.domain) node.stringField(NODE_DOMAIN, spec.domain);
+  return node;
 }
 
 /** An int64 varint as a signed number (negative ones take 10 bytes, beyond a double's precision). */
@@ -174,6 +205,7 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
     outputStarts: new Map(),
     externalDataFiles: new Set(),
     externalData: new Map(),
+    initializerDims: new Map(),
     allNames: new Set(),
   };
   let sawGraph = false;
@@ -204,8 +236,11 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         requireBytes(gf, 'GraphProto.initializer');
         let name = '';
         const external = new Map<string, string>();
+        const dims: number[] = [];
         for (const tf of readFields(buf, gf.valueStart, gf.end)) {
-          if (tf.field === TENSOR_NAME && tf.wireType === WIRE_BYTES) {
+          if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_VARINT) dims.push(tf.varint);
+          else if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_BYTES) dims.push(...packedSignedVarints(buf, tf.valueStart, tf.end));
+          else if (tf.field === TENSOR_NAME && tf.wireType === WIRE_BYTES) {
             name = fieldString(buf, tf);
             graph.initializerNames.add(name);
             graph.allNames.add(name);
@@ -219,6 +254,7 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
             external.set(key, value);
           }
         }
+        graph.initializerDims.set(name, dims);
         const location = external.get('location');
         if (location !== undefined) {
           graph.externalDataFiles.add(location);

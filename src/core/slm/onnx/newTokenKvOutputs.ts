@@ -18,8 +18,10 @@
  * computes in float32 around a float16 cache (Cast(Concat(Cast(past), new)), as the fixture's
  * fp16 file does), the output is the new keys through the same Cast, in an added node; the
  * round trip float16 -> float32 -> float16 of the past is exact, so the rows still match.
- * Exports whose cache is written by a fused op (GroupQueryAttention) do not match and keep
- * the whole-cache path.
+ * Exports whose cache is written by com.microsoft GroupQueryAttention (what ONNX Runtime's
+ * transformer optimizer fuses attention into) take the op's key and value inputs, which
+ * are the new rows ([batch, n, kvHeads * headDim], keys rotated by a RotaryEmbedding on the
+ * op's own caches where the op rotates them), reshaped head-major.
  */
 import {
   ATTRIBUTE_I,
@@ -27,8 +29,13 @@ import {
   ATTRIBUTE_TYPE,
   ATTRIBUTE_TYPE_INT,
   freshName,
+  GRAPH_INITIALIZER,
   GRAPH_NODE,
+  int64TensorProto,
   kvSlot,
+  nodeProto,
+  ONNX_INT32,
+  ONNX_INT64,
   GRAPH_OUTPUT,
   MODEL_GRAPH,
   NODE_ATTRIBUTE,
@@ -41,6 +48,7 @@ import {
   VALUE_INFO_NAME,
   type GraphNode,
   type ModelGraph,
+  type NodeSpec,
 } from './modelGraph';
 import { ProtobufWriter } from './protobufWire';
 
@@ -78,11 +86,82 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
   const used = new Set(graph.allNames);
   const graphPart = new ProtobufWriter();
   const outputs: string[] = [];
+  const emit = (spec: NodeSpec): string => {
+    graphPart.messageField(GRAPH_NODE, nodeProto(spec, freshName(`relay_new_rows_${spec.op}`, used)));
+    return spec.outputs[0];
+  };
+  const constants = new Map<string, string>();
+  const int64s = (values: bigint[]): string => {
+    let name = constants.get(values.join(','));
+    if (!name) {
+      name = freshName(`relay_new_rows_const.${values.join(',')}`, used);
+      graphPart.messageField(GRAPH_INITIALIZER, int64TensorProto(name, values));
+      constants.set(values.join(','), name);
+    }
+    return name;
+  };
+  const positionsByTotal = new Map<string, string>();
+  /**
+   * A cache written by com.microsoft GroupQueryAttention: its key and value inputs
+   * ([batch, n, kvHeads * headDim]) are the new rows, the keys through the same rotary when
+   * the op applies it (do_rotary; RotaryEmbedding with the op's cos/sin caches gives the
+   * same values, bit for bit, measured), at positions total - n .. total - 1.
+   */
+  const gqaNewRows = (node: GraphNode, slot: number, past: string, present: string): { output: string } | { reason: string } => {
+    const isKey = slot % 2 === 0;
+    const [, key, value, pastKey, pastValue, , total, cos, sin] = node.inputs.map((i) => i.name);
+    if (node.domain !== 'com.microsoft' || node.outputs[isKey ? 1 : 2] !== present || (isKey ? pastKey : pastValue) !== past) {
+      return { reason: `${present} is not written by GroupQueryAttention from ${past}` };
+    }
+    if (!key || !value) return { reason: `${present}: GroupQueryAttention with packed QKV input is not supported` };
+    const kvHeads = node.intAttributes.get('kv_num_heads');
+    if (!kvHeads) return { reason: `${present}: GroupQueryAttention without kv_num_heads` };
+    const split = int64s([0n, 0n, BigInt(kvHeads), -1n]);
+    const headMajor = (x: string) => emit({ op: 'Transpose', inputs: [emit({ op: 'Reshape', inputs: [x, split], outputs: [freshName('relay_new_rows.split', used)] })], outputs: [freshName(`relay_new_rows.${slot}`, used)], ints: { perm: [0, 2, 1, 3] } });
+    if (!isKey) return { output: headMajor(value) };
+    if (!node.intAttributes.get('do_rotary')) return { output: headMajor(key) };
+    const headDim = graph.inputs.get(past)?.dims[3];
+    const cosDims = graph.initializerDims.get(cos ?? '');
+    if (!cos || !sin || !total || !cosDims || typeof headDim !== 'number' || cosDims[1] * 2 !== headDim) {
+      return { reason: `${present}: GroupQueryAttention rotates keys with caches this runtime cannot check (partial rotary or computed caches)` };
+    }
+    let positions = positionsByTotal.get(total);
+    if (!positions) {
+      const n = emit({ op: 'Cast', inputs: [emit({ op: 'Gather', inputs: [emit({ op: 'Shape', inputs: [key], outputs: [freshName('relay_new_rows.shape', used)] }), int64s([1n])], outputs: [freshName('relay_new_rows.n', used)], int: { axis: 0 } })], outputs: [freshName('relay_new_rows.n32', used)], int: { to: ONNX_INT32 } });
+      // n as a 1-element tensor: total (a scalar) - n broadcasts to [1]; Range wants scalars, so squeeze it back.
+      const start = emit({ op: 'Squeeze', inputs: [emit({ op: 'Sub', inputs: [total, n], outputs: [freshName('relay_new_rows.start', used)] }), int64s([0n])], outputs: [freshName('relay_new_rows.start0', used)] });
+      const range = emit({ op: 'Range', inputs: [start, total, int32One()], outputs: [freshName('relay_new_rows.range', used)] });
+      positions = emit({ op: 'Unsqueeze', inputs: [emit({ op: 'Cast', inputs: [range], outputs: [freshName('relay_new_rows.range64', used)], int: { to: ONNX_INT64 } }), int64s([0n])], outputs: [freshName('relay_new_rows.positions', used)] });
+      positionsByTotal.set(total, positions);
+    }
+    const rotated = emit({
+      op: 'RotaryEmbedding',
+      inputs: [key, positions, cos, sin],
+      outputs: [freshName('relay_new_rows.rotated', used)],
+      domain: 'com.microsoft',
+      int: { interleaved: node.intAttributes.get('rotary_interleaved') ?? 0, num_heads: kvHeads },
+    });
+    return { output: headMajor(rotated) };
+  };
+  let int32OneName: string | undefined;
+  const int32One = (): string => {
+    if (!int32OneName) {
+      int32OneName = freshName('relay_new_rows_const.one_i32', used);
+      graphPart.messageField(GRAPH_INITIALIZER, new ProtobufWriter().varintField(2, ONNX_INT32).varintField(5, 1).stringField(8, int32OneName));
+    }
+    return int32OneName;
+  };
   for (let slot = 0; slot < pastBySlot.size; slot++) {
     const past = pastBySlot.get(slot);
     const present = presentBySlot.get(slot);
     if (!past || !present) return { ok: false, reason: `cache slot ${slot} lacks its past or present tensor` };
     const { node, castTo } = throughCast(present);
+    if (node?.opType === 'GroupQueryAttention' && castTo === undefined) {
+      const rows = gqaNewRows(node, slot, past, present);
+      if ('reason' in rows) return { ok: false, reason: rows.reason };
+      outputs.push(rows.output);
+      continue;
+    }
     const axis = node?.intAttributes.get('axis');
     const first = node?.inputs[0]?.name;
     const firstIsPast = first === past || (producers.get(first ?? '')?.opType === 'Cast' && producers.get(first!)!.inputs[0]?.name === past);
