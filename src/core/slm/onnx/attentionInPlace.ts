@@ -33,23 +33,18 @@
  * the new nodes, inputs and outputs are appended as a second `graph` field, which protobuf
  * merges into the first (as the other rewrites do).
  */
+import { GraphTail, type NodeAttributes } from './graphTail';
 import {
-  freshName,
-  GRAPH_INITIALIZER,
   GRAPH_INPUT,
   GRAPH_NODE,
   GRAPH_OUTPUT,
-  int64TensorProto,
   kvSlot,
-  MODEL_GRAPH,
-  nodeProto,
   ONNX_FLOAT,
   PAST_KV_NAME,
   PRESENT_KV_NAME,
   VALUE_INFO_NAME,
   type GraphNode,
   type ModelGraph,
-  type NodeSpec,
 } from './modelGraph';
 import { ProtobufWriter } from './protobufWire';
 
@@ -142,27 +137,9 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
   };
 
   const shapeReaders: { reader: GraphNode; input: string }[] = [];
-  const used = new Set(graph.allNames);
-  const fresh = (base: string) => freshName(base, used);
-  const nodes: ProtobufWriter[] = [];
-  const emit = (spec: NodeSpec): string => {
-    nodes.push(nodeProto(spec, fresh(`relay_in_place_${spec.op}`)));
-    return spec.outputs[0];
-  };
-  const op = (o: string, inputs: string[], attrs: Omit<NodeSpec, 'op' | 'inputs' | 'outputs'> = {}, output?: string) =>
-    emit({ op: o, inputs, outputs: [output ?? fresh(`relay_in_place.${o}`)], ...attrs });
-  const constants = new ProtobufWriter();
-  const constantCache = new Map<string, string>();
-  const int64s = (values: bigint[]): string => {
-    const key = values.join(',');
-    let name = constantCache.get(key);
-    if (!name) {
-      name = fresh(`relay_in_place_const.${key}`);
-      constants.messageField(GRAPH_INITIALIZER, int64TensorProto(name, values));
-      constantCache.set(key, name);
-    }
-    return name;
-  };
+  const tail = new GraphTail(new Set(graph.allNames), 'relay_in_place');
+  const op = (opType: string, inputs: string[], attributes: NodeAttributes = {}, output?: string) => tail.op(opType, inputs, attributes, output);
+  const int64s = (values: bigint[]) => tail.int64s(values);
   /** [-1, ...batch dims of `like`, one of its two last dims]: the transBatchB view of a token-major cache. */
   const tokenMajorView = (like: string, lastDimFrom: -2 | -1): string => {
     const shape = op('Shape', [like]);
@@ -215,8 +192,8 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     pastLength ??= op('Slice', [op('Shape', [value.past]), int64s([1n]), int64s([2n]), int64s([0n])]);
 
     // New rows, token-major, as outputs.
-    const kRows = op('Transpose', [kConcat.fresh], { ints: { perm: [0, 2, 1, 3] } }, fresh(`relay_new_rows.${2 * layer}`));
-    const vRows = op('Transpose', [vConcat.fresh], { ints: { perm: [0, 2, 1, 3] } }, fresh(`relay_new_rows.${2 * layer + 1}`));
+    const kRows = op('Transpose', [kConcat.fresh], { ints: { perm: [0, 2, 1, 3] } }, tail.name(`relay_new_rows.${2 * layer}`));
+    const vRows = op('Transpose', [vConcat.fresh], { ints: { perm: [0, 2, 1, 3] } }, tail.name(`relay_new_rows.${2 * layer + 1}`));
     outputs.push(kRows, vRows);
 
     // Scores: past positions read in place, new ones through the export's own chain, then joined.
@@ -253,19 +230,9 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     drop(reader);
   }
 
-  const part = new ProtobufWriter();
-  for (const node of nodes) part.messageField(GRAPH_NODE, node);
-  for (const input of newInputs) part.messageField(GRAPH_INPUT, floatInputProto(input.name, input.dims));
-  for (const name of outputs) part.messageField(GRAPH_OUTPUT, new ProtobufWriter().stringField(VALUE_INFO_NAME, name));
-  const tail = new ProtobufWriter().bytesField(MODEL_GRAPH, concatBytes(part.finish(), constants.finish())).finish();
-  return { ok: true, rewrite: { outputs, tombstones, tail } };
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  for (const input of newInputs) tail.input(floatInputProto(input.name, input.dims));
+  for (const name of outputs) tail.output(name);
+  return { ok: true, rewrite: { outputs, tombstones, tail: tail.finish() } };
 }
 
 /** Applies the tombstones to buf[0, length) and appends the tail (the caller leaves room); returns the model as a view of `buf`. */

@@ -23,34 +23,8 @@
  * are the new rows ([batch, n, kvHeads * headDim], keys rotated by a RotaryEmbedding on the
  * op's own caches where the op rotates them), reshaped head-major.
  */
-import {
-  ATTRIBUTE_I,
-  ATTRIBUTE_NAME,
-  ATTRIBUTE_TYPE,
-  ATTRIBUTE_TYPE_INT,
-  freshName,
-  GRAPH_INITIALIZER,
-  GRAPH_NODE,
-  int64TensorProto,
-  kvSlot,
-  nodeProto,
-  ONNX_INT32,
-  ONNX_INT64,
-  GRAPH_OUTPUT,
-  MODEL_GRAPH,
-  NODE_ATTRIBUTE,
-  NODE_INPUT,
-  NODE_NAME,
-  NODE_OP_TYPE,
-  NODE_OUTPUT,
-  PAST_KV_NAME,
-  PRESENT_KV_NAME,
-  VALUE_INFO_NAME,
-  type GraphNode,
-  type ModelGraph,
-  type NodeSpec,
-} from './modelGraph';
-import { ProtobufWriter } from './protobufWire';
+import { GraphTail } from './graphTail';
+import { kvSlot, ONNX_INT32, ONNX_INT64, PAST_KV_NAME, PRESENT_KV_NAME, type GraphNode, type ModelGraph } from './modelGraph';
 
 export interface NewTokenKvRewrite {
   /** Per cache slot (layer * 2 + 0 key / 1 value): the graph value holding the run's new rows. */
@@ -83,28 +57,29 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
     if (node?.opType !== 'Cast') return { node };
     return { node: producers.get(node.inputs[0]?.name ?? ''), castTo: node.intAttributes.get('to') };
   };
-  const used = new Set(graph.allNames);
-  const graphPart = new ProtobufWriter();
+  const tail = new GraphTail(new Set(graph.allNames), 'relay_new_rows');
   const outputs: string[] = [];
-  const emit = (spec: NodeSpec): string => {
-    graphPart.messageField(GRAPH_NODE, nodeProto(spec, freshName(`relay_new_rows_${spec.op}`, used)));
-    return spec.outputs[0];
-  };
-  const constants = new Map<string, string>();
-  const int64s = (values: bigint[]): string => {
-    let name = constants.get(values.join(','));
-    if (!name) {
-      name = freshName(`relay_new_rows_const.${values.join(',')}`, used);
-      graphPart.messageField(GRAPH_INITIALIZER, int64TensorProto(name, values));
-      constants.set(values.join(','), name);
-    }
-    return name;
-  };
   const positionsByTotal = new Map<string, string>();
+  /** [batch, n, heads * headDim] -> [batch, heads, n, headDim], as the cache is kept. */
+  const headMajor = (rows: string, heads: number, slot: number): string =>
+    tail.op('Transpose', [tail.op('Reshape', [rows, tail.int64s([0n, 0n, BigInt(heads), -1n])])], { ints: { perm: [0, 2, 1, 3] } }, tail.name(`relay_new_rows.${slot}`));
+  /** Positions total - n .. total - 1 of a run of n tokens, as [1, n] int64 (one per `total` value). */
+  const runPositions = (total: string, rows: string): string => {
+    let positions = positionsByTotal.get(total);
+    if (!positions) {
+      const n = tail.op('Cast', [tail.op('Gather', [tail.op('Shape', [rows]), tail.int64s([1n])], { int: { axis: 0 } })], { int: { to: ONNX_INT32 } });
+      // total is a scalar and n a 1-element tensor: their difference is squeezed back to the scalar Range wants.
+      const start = tail.op('Squeeze', [tail.op('Sub', [total, n]), tail.int64s([0n])]);
+      const range = tail.op('Range', [start, total, tail.int32Scalar(1)]);
+      positions = tail.op('Unsqueeze', [tail.op('Cast', [range], { int: { to: ONNX_INT64 } }), tail.int64s([0n])]);
+      positionsByTotal.set(total, positions);
+    }
+    return positions;
+  };
   /**
    * A cache written by com.microsoft GroupQueryAttention: its key and value inputs
    * ([batch, n, kvHeads * headDim]) are the new rows, the keys through the same rotary when
-   * the op applies it (do_rotary; RotaryEmbedding with the op's cos/sin caches gives the
+   * the op applies it (do_rotary: RotaryEmbedding with the op's cos/sin caches gives the
    * same values, bit for bit, measured), at positions total - n .. total - 1.
    */
   const gqaNewRows = (node: GraphNode, slot: number, past: string, present: string): { output: string } | { reason: string } => {
@@ -116,41 +91,20 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
     if (!key || !value) return { reason: `${present}: GroupQueryAttention with packed QKV input is not supported` };
     const kvHeads = node.intAttributes.get('kv_num_heads');
     if (!kvHeads) return { reason: `${present}: GroupQueryAttention without kv_num_heads` };
-    const split = int64s([0n, 0n, BigInt(kvHeads), -1n]);
-    const headMajor = (x: string) => emit({ op: 'Transpose', inputs: [emit({ op: 'Reshape', inputs: [x, split], outputs: [freshName('relay_new_rows.split', used)] })], outputs: [freshName(`relay_new_rows.${slot}`, used)], ints: { perm: [0, 2, 1, 3] } });
-    if (!isKey) return { output: headMajor(value) };
-    if (!node.intAttributes.get('do_rotary')) return { output: headMajor(key) };
+    if (!isKey) return { output: headMajor(value, kvHeads, slot) };
+    if (!node.intAttributes.get('do_rotary')) return { output: headMajor(key, kvHeads, slot) };
     const headDim = graph.inputs.get(past)?.dims[3];
     const cosDims = graph.initializerDims.get(cos ?? '');
     if (!cos || !sin || !total || !cosDims || typeof headDim !== 'number' || cosDims[1] * 2 !== headDim) {
       return { reason: `${present}: GroupQueryAttention rotates keys with caches this runtime cannot check (partial rotary or computed caches)` };
     }
-    let positions = positionsByTotal.get(total);
-    if (!positions) {
-      const n = emit({ op: 'Cast', inputs: [emit({ op: 'Gather', inputs: [emit({ op: 'Shape', inputs: [key], outputs: [freshName('relay_new_rows.shape', used)] }), int64s([1n])], outputs: [freshName('relay_new_rows.n', used)], int: { axis: 0 } })], outputs: [freshName('relay_new_rows.n32', used)], int: { to: ONNX_INT32 } });
-      // n as a 1-element tensor: total (a scalar) - n broadcasts to [1]; Range wants scalars, so squeeze it back.
-      const start = emit({ op: 'Squeeze', inputs: [emit({ op: 'Sub', inputs: [total, n], outputs: [freshName('relay_new_rows.start', used)] }), int64s([0n])], outputs: [freshName('relay_new_rows.start0', used)] });
-      const range = emit({ op: 'Range', inputs: [start, total, int32One()], outputs: [freshName('relay_new_rows.range', used)] });
-      positions = emit({ op: 'Unsqueeze', inputs: [emit({ op: 'Cast', inputs: [range], outputs: [freshName('relay_new_rows.range64', used)], int: { to: ONNX_INT64 } }), int64s([0n])], outputs: [freshName('relay_new_rows.positions', used)] });
-      positionsByTotal.set(total, positions);
-    }
-    const rotated = emit({
-      op: 'RotaryEmbedding',
-      inputs: [key, positions, cos, sin],
-      outputs: [freshName('relay_new_rows.rotated', used)],
+    const rotated = tail.op('RotaryEmbedding', [key, runPositions(total, key), cos, sin], {
       domain: 'com.microsoft',
       int: { interleaved: node.intAttributes.get('rotary_interleaved') ?? 0, num_heads: kvHeads },
     });
-    return { output: headMajor(rotated) };
+    return { output: headMajor(rotated, kvHeads, slot) };
   };
-  let int32OneName: string | undefined;
-  const int32One = (): string => {
-    if (!int32OneName) {
-      int32OneName = freshName('relay_new_rows_const.one_i32', used);
-      graphPart.messageField(GRAPH_INITIALIZER, new ProtobufWriter().varintField(2, ONNX_INT32).varintField(5, 1).stringField(8, int32OneName));
-    }
-    return int32OneName;
-  };
+
   for (let slot = 0; slot < pastBySlot.size; slot++) {
     const past = pastBySlot.get(slot);
     const present = presentBySlot.get(slot);
@@ -170,24 +124,10 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
     }
     const fresh = node.inputs[1].name;
     if (!producers.has(fresh)) return { ok: false, reason: `the new rows of ${present} are not computed by the graph` };
-    if (castTo === undefined) {
-      outputs.push(fresh);
-      continue;
-    }
-    const cast = freshName(`relay_new_rows.${slot}`, used);
-    const to = new ProtobufWriter().stringField(ATTRIBUTE_NAME, 'to').varintField(ATTRIBUTE_I, castTo).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT);
-    const castNode = new ProtobufWriter()
-      .stringField(NODE_INPUT, fresh)
-      .stringField(NODE_OUTPUT, cast)
-      .stringField(NODE_NAME, freshName(`relay_new_rows_cast.${slot}`, used))
-      .stringField(NODE_OP_TYPE, 'Cast')
-      .messageField(NODE_ATTRIBUTE, to);
-    graphPart.messageField(GRAPH_NODE, castNode);
-    outputs.push(cast);
+    outputs.push(castTo === undefined ? fresh : tail.op('Cast', [fresh], { int: { to: castTo } }, tail.name(`relay_new_rows.${slot}`)));
   }
-  // A graph output may also feed nodes; ONNX Runtime infers its type from the producer.
-  for (const name of outputs) graphPart.messageField(GRAPH_OUTPUT, new ProtobufWriter().stringField(VALUE_INFO_NAME, name));
-  return { ok: true, rewrite: { outputs, tail: new ProtobufWriter().messageField(MODEL_GRAPH, graphPart).finish() } };
+  for (const name of outputs) tail.output(name);
+  return { ok: true, rewrite: { outputs, tail: tail.finish() } };
 }
 
 /** Appends the tail after buf[0, length) (the caller leaves room); returns the model as a view of `buf`. */
