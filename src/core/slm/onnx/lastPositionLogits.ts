@@ -14,8 +14,8 @@
  * goes on MatMulInteger's already quantised input: the activation scale is still computed
  * over every position, so the last row's logits are exactly those of the untouched graph.
  */
-import { ProtobufWriter } from './protobufWire';
-import { freshName, int64TensorProto, type GraphNode, type ModelGraph, type NodeInputRef } from './modelGraph';
+import { GraphTail } from './graphTail';
+import type { GraphNode, ModelGraph, NodeInputRef } from './modelGraph';
 
 const PASS_THROUGH_OPS = new Set(['Cast', 'Identity']);
 const PROJECTION_OPS = new Set(['MatMul', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul']);
@@ -74,23 +74,9 @@ export function planLastPositionLogits(graph: ModelGraph, logitsName = 'logits')
   if (!newName) return { ok: false, reason: `no free name of the length of ${activation.name}` };
   used.add(newName);
 
-  const starts = freshName('relay_last_position_starts', used);
-  const ends = freshName('relay_last_position_ends', used);
-  const axes = freshName('relay_last_position_axes', used);
-  const slice = new ProtobufWriter()
-    .stringField(1, activation.name)
-    .stringField(1, starts)
-    .stringField(1, ends)
-    .stringField(1, axes)
-    .stringField(2, newName)
-    .stringField(3, freshName('relay_last_position_slice', used))
-    .stringField(4, 'Slice');
-  const graphPart = new ProtobufWriter()
-    .messageField(1, slice)
-    .messageField(5, int64TensorProto(starts, [-1n]))
-    .messageField(5, int64TensorProto(ends, [INT64_MAX]))
-    .messageField(5, int64TensorProto(axes, [1n]));
-  const tail = new ProtobufWriter().messageField(7, graphPart).finish();
+  const graphTail = new GraphTail(used, 'relay_last_position');
+  graphTail.op('Slice', [activation.name, graphTail.int64s([-1n]), graphTail.int64s([INT64_MAX]), graphTail.int64s([1n])], {}, newName);
+  const tail = graphTail.finish();
   return { ok: true, rewrite: { edit: { ref: activation, newName }, tail, projectionOp: node.opType } };
 }
 
