@@ -8,7 +8,7 @@ import { ChatTemplate } from './chatTemplate';
 import { KvBufferPool } from './kvCache';
 import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
 import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFolder';
-import { loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
+import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
 import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
 import { SlmTokenizer } from './tokenizer';
 import type { ChatMessage, ModelInfo, SlmRuntime } from './types';
@@ -68,7 +68,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     maxPositions: typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : undefined,
     lock: new AsyncLock(),
     newTokenKvOutputs: loaded.newTokenKvOutputs,
-    kvLayout: loaded.kvLayout,
+    kvLayout: kvLayoutOf(loaded.kvOutputs.mode),
     kvPool: new KvBufferPool(),
   };
   const info: ModelInfo = {

@@ -96,7 +96,7 @@ describe('attention in place (token-major KV cache)', () => {
     assert.deepEqual(meta.shape.slice(2), [2, 16]);
     await session.release();
     const loaded = await loadDecoderSession(join(folder, 'onnx', 'model.onnx'), { kvHeads: 99, headDim: 99 });
-    assert.equal(loaded.kvLayout, 'token-major');
+    assert.equal(loaded.kvOutputs.mode, 'in-place');
     assert.equal(loaded.io.kvHeads, 2);
     assert.equal(loaded.io.headDim, 16);
     await loaded.session.release();

@@ -72,12 +72,13 @@ export interface LoadedDecoder {
   int8ComputeNodes: number;
   /** Per cache slot (layer * 2 + key 0 / value 1), the output with the run's new rows; undefined: whole-cache path. */
   newTokenKvOutputs?: string[];
-  /** The layout of the cache the runtime keeps, with new-token outputs: token-major for 'in-place'. */
-  kvLayout?: 'token-major' | 'head-major';
   /** The KV path taken, and why not a faster one where it was not. */
   kvOutputs: { mode: KvOutputsMode; reason?: string };
-  /** The background read of the embedding table into the page cache (embeddingPageCache.ts): bytes read. */
-  embeddingWarmup: Promise<number>;
+}
+
+/** The layout of the cache the runtime keeps on a KV path: token-major for 'in-place', else the exports' head-major. */
+export function kvLayoutOf(mode: KvOutputsMode): 'token-major' | 'head-major' {
+  return mode === 'in-place' ? 'token-major' : 'head-major';
 }
 
 /** Physical cores (hyper-threads share FPUs, and matmul threads gain nothing from them). */
@@ -241,7 +242,6 @@ export async function loadDecoderSession(
   } else rewriteSkipped = 'disabled by option';
 
   let newTokenKvOutputs: string[] | undefined;
-  let kvLayout: LoadedDecoder['kvLayout'];
   let kvOutputs: LoadedDecoder['kvOutputs'] = { mode: 'whole-cache', reason: 'disabled by option' };
   const kvMode = options.kvOutputs ?? 'in-place';
   let inPlaceSkipped: string | undefined;
@@ -251,7 +251,6 @@ export async function loadDecoderSession(
     if (plan.ok && plan.rewrite.tail.length <= buf.length - model.length) {
       model = applyAttentionInPlace(buf, model.length, plan.rewrite);
       newTokenKvOutputs = plan.rewrite.outputs;
-      kvLayout = 'token-major';
       kvOutputs = { mode: 'in-place' };
     } else inPlaceSkipped = plan.ok ? 'no room for the rewrite' : plan.reason;
   }
@@ -260,7 +259,6 @@ export async function loadDecoderSession(
     if (plan.ok && plan.rewrite.tail.length <= buf.length - model.length) {
       model = applyNewTokenKvOutputs(buf, model.length, plan.rewrite);
       newTokenKvOutputs = plan.rewrite.outputs;
-      kvLayout = 'head-major';
       kvOutputs = { mode: 'new-tokens', reason: inPlaceSkipped ?? 'disabled by option' };
     } else kvOutputs = { mode: 'whole-cache', reason: plan.ok ? 'no room for the rewrite' : plan.reason };
   }
@@ -293,7 +291,6 @@ export async function loadDecoderSession(
     lastPositionOnly = hasLogitsToKeep;
     int8ComputeNodes = 0;
     newTokenKvOutputs = undefined;
-    kvLayout = undefined;
     rewriteSkipped = `ONNX Runtime rejected the rewritten graph (${(e as Error).message})`;
     kvOutputs = { mode: 'whole-cache', reason: rewriteSkipped };
     try {
@@ -302,7 +299,8 @@ export async function loadDecoderSession(
       throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`);
     }
   }
-  const io = discoverIo(session, onnxFile, fallback, kvLayout);
-  const embeddingWarmup = warmPageCache(embeddingRanges(graph, dirname(onnxFile)));
-  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvLayout, kvOutputs, embeddingWarmup };
+  const io = discoverIo(session, onnxFile, fallback, kvLayoutOf(kvOutputs.mode));
+  // In the background: it only speeds up decode steps, and never rejects.
+  void warmPageCache(embeddingRanges(graph, dirname(onnxFile)));
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvOutputs };
 }
