@@ -52,6 +52,8 @@ export interface KvCacheStore {
   pastTensor(slot: number): Ort.Tensor;
   /** Appends a run's new rows (`rows[slot]`, n tokens each, in the layout's order). */
   append(rows: ArrayLike<number>[], n: number): void;
+  /** Makes room for `tokens` in all before a run, so neither its feeds nor its append reallocate. */
+  reserve(tokens: number): void;
   /** Hands the buffers to the pool for the next session. */
   release(): void;
 }
@@ -108,8 +110,12 @@ abstract class PooledKvCache implements KvCacheStore {
       : new this.ort.Tensor('float32', data as Float32Array, dims);
   }
 
+  reserve(tokens: number): void {
+    if (tokens > this.set.capacity) this.grow(tokens);
+  }
+
   /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
-  protected grow(total: number): void {
+  private grow(total: number): void {
     const capacity = nextCapacity(total, this.set.capacity);
     const next: BufferSet = this.pool.take(total) ?? {
       capacity,
@@ -130,7 +136,7 @@ abstract class PooledKvCache implements KvCacheStore {
  */
 export class TokenMajorKvCache extends PooledKvCache {
   pastTensor(slot: number): Ort.Tensor {
-    if (this.set.capacity === 0) this.grow(1);
+    this.reserve(1); // the key inputs' spare row
     const rows = slot % 2 === 0 ? Math.max(this.length, 1) : this.length;
     return this.tensor(this.set.buffers[slot].subarray(0, rows * this.rowSize), [1, rows, this.heads, this.headDim]);
   }
@@ -139,7 +145,7 @@ export class TokenMajorKvCache extends PooledKvCache {
   append(rows: ArrayLike<number>[], n: number): void {
     checkRows(rows, n, this.slots, this.heads, this.headDim);
     const total = this.length + n;
-    if (total > this.set.capacity) this.grow(total);
+    this.reserve(total);
     rows.forEach((r, slot) => this.set.buffers[slot].set(r as KvArray, this.length * this.rowSize));
     this.length = total;
   }
@@ -161,7 +167,7 @@ export class CompactKvCache extends PooledKvCache {
     checkRows(rows, n, this.slots, this.heads, this.headDim);
     const old = this.length;
     const total = old + n;
-    if (total > this.set.capacity) this.grow(total);
+    this.reserve(total);
     const dh = this.headDim;
     for (let slot = 0; slot < this.slots; slot++) {
       const buffer = this.set.buffers[slot];

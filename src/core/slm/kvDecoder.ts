@@ -265,6 +265,7 @@ export class KvDecoderSession implements SlmSession {
     if (io.logitsToKeep) feeds[io.logitsToKeep] = new ort.Tensor('int64', BigInt64Array.of(1n), []);
     const newRows = this.model.newTokenKvOutputs;
     if (this.kv && newRows) {
+      this.kv.reserve(total);
       io.layers.forEach((layer, i) => {
         feeds[layer.pastKey] = this.kv!.pastTensor(2 * i);
         feeds[layer.pastValue] = this.kv!.pastTensor(2 * i + 1);
