@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
+import { assertSameDecoding, SHORT_CHUNKS } from './sameDecoding';
 import { emptyCacheFeeds } from './tinyFeeds';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { applyAttentionInPlace, planAttentionInPlace } from '../../../src/core/slm/onnx/attentionInPlace';
@@ -107,16 +108,7 @@ describe('attention in place (token-major KV cache)', () => {
       const inPlace = await createLocalRuntime(folder, { variant });
       const whole = await createLocalRuntime(folder, { variant, kvOutputs: 'whole-cache' });
       assert.deepEqual(inPlace.kvOutputs, { mode: 'in-place' });
-      const a = await inPlace.createSession();
-      const b = await whole.createSession();
-      for (const chunk of [[3, 41, 7], [200], [19, 88, 150, 61, 9]]) {
-        await a.appendIds(chunk);
-        await b.appendIds(chunk);
-        assert.deepEqual(await a.nextLogits(), await b.nextLogits());
-      }
-      const ga = await a.generate({ maxTokens: 20 });
-      const gb = await b.generate({ maxTokens: 20 });
-      assert.deepEqual(ga.tokens.map((t) => t.id), gb.tokens.map((t) => t.id), variant);
+      await assertSameDecoding(await whole.createSession(), [await inPlace.createSession()], SHORT_CHUNKS, 20, variant);
       await inPlace.dispose();
       await whole.dispose();
     }
@@ -130,18 +122,8 @@ describe('attention in place (token-major KV cache)', () => {
     const inPlace = await createLocalRuntime(demo);
     const whole = await createLocalRuntime(demo, { kvOutputs: 'whole-cache' });
     assert.deepEqual(inPlace.kvOutputs, { mode: 'in-place' });
-    const a = await inPlace.createSession();
-    const b = await whole.createSession();
-    for (const text of ['What is 17 + 25?', ' Think', ' step by step.']) {
-      await a.append(text);
-      await b.append(text);
-      assert.deepEqual(await a.nextLogits(), await b.nextLogits());
-    }
-    const ga = await a.generate({ maxTokens: 24 });
-    const gb = await b.generate({ maxTokens: 24 });
-    assert.ok(ga.tokens.length > 0);
-    assert.deepEqual(ga.tokens.map((t) => t.id), gb.tokens.map((t) => t.id));
-    assert.deepEqual(await a.nextLogits(), await b.nextLogits());
+    const tokens = await assertSameDecoding(await whole.createSession(), [await inPlace.createSession()], ['What is 17 + 25?', ' Think', ' step by step.'], 24);
+    assert.ok(tokens.length > 0);
     await inPlace.dispose();
     await whole.dispose();
   });

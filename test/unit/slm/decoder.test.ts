@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
 
 let folder: string;
 let fp32: LocalRuntime;
@@ -146,26 +147,9 @@ describe('KV cache', () => {
     assert.deepEqual(fp32.kvOutputs, { mode: 'in-place' }, 'the default on an export whose attention reads Concat(past, new)');
     assert.deepEqual(headMajor.kvOutputs, { mode: 'new-tokens', reason: 'disabled by option' });
     assert.deepEqual(whole.kvOutputs, { mode: 'whole-cache', reason: 'disabled by option' });
-    const a = await whole.createSession();
-    const sessions = [await headMajor.createSession(), await fp32.createSession()];
     // Appends of uneven sizes (the first one onto an empty cache), then decoding: past the
     // first 256-token capacity, so the buffers grow.
-    for (const size of [1, 37, 220, 3]) {
-      const chunk = Array.from({ length: size }, (_, i) => (i * 37 + size) % 350);
-      await a.appendIds(chunk);
-      const expected = await a.nextLogits();
-      for (const b of sessions) {
-        await b.appendIds(chunk);
-        assert.deepEqual(await b.nextLogits(), expected);
-      }
-    }
-    const ra = await a.generate({ maxTokens: 30 });
-    for (const b of sessions) {
-      const rb = await b.generate({ maxTokens: 30 });
-      assert.deepEqual(rb.tokens.map((t) => t.id), ra.tokens.map((t) => t.id));
-      assert.equal(b.contextLength, a.contextLength);
-      assert.deepEqual(await b.nextLogits(), await a.nextLogits());
-    }
+    await assertSameDecoding(await whole.createSession(), [await headMajor.createSession(), await fp32.createSession()], GROWTH_CHUNKS, 30);
     await whole.dispose();
     await headMajor.dispose();
   });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
+import { assertSameDecoding, GROWTH_CHUNKS, SHORT_CHUNKS } from './sameDecoding';
 import { emptyCacheFeeds } from './tinyFeeds';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { readModelGraph, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';
@@ -67,19 +68,7 @@ describe('new-token KV outputs rewrite', () => {
         mode: 'new-tokens',
         reason: 'present.0.key is not Concat(past_key_values.0.key, new, axis=2) (found GroupQueryAttention)',
       });
-      const a = await ours.createSession();
-      const b = await whole.createSession();
-      // The first append onto an empty cache, then chunks past the first 256-token capacity.
-      for (const size of [1, 37, 220, 3]) {
-        const chunk = Array.from({ length: size }, (_, i) => (i * 37 + size) % 350);
-        await a.appendIds(chunk);
-        await b.appendIds(chunk);
-        assert.deepEqual(await a.nextLogits(), await b.nextLogits(), `${variant}, after ${a.contextLength} tokens`);
-      }
-      const ga = await a.generate({ maxTokens: 20 });
-      const gb = await b.generate({ maxTokens: 20 });
-      assert.deepEqual(ga.tokens.map((t) => t.id), gb.tokens.map((t) => t.id));
-      assert.deepEqual(await a.nextLogits(), await b.nextLogits());
+      await assertSameDecoding(await whole.createSession(), [await ours.createSession()], GROWTH_CHUNKS, 20, variant);
       await ours.dispose();
       await whole.dispose();
     }
@@ -116,17 +105,7 @@ describe('new-token KV outputs rewrite', () => {
     const ours = await createLocalRuntime(folder, { variant: 'fp16' });
     const whole = await createLocalRuntime(folder, { variant: 'fp16', kvOutputs: 'whole-cache' });
     assert.equal(ours.kvOutputs.mode, 'new-tokens');
-    const a = await ours.createSession();
-    const b = await whole.createSession();
-    for (const chunk of [[3, 41, 7], [200], [19, 88, 150, 61, 9]]) {
-      await a.appendIds(chunk);
-      await b.appendIds(chunk);
-      assert.deepEqual(await a.nextLogits(), await b.nextLogits());
-    }
-    const ga = await a.generate({ maxTokens: 12 });
-    const gb = await b.generate({ maxTokens: 12 });
-    assert.deepEqual(ga.tokens.map((t) => t.id), gb.tokens.map((t) => t.id));
-    assert.deepEqual(await a.nextLogits(), await b.nextLogits());
+    await assertSameDecoding(await whole.createSession(), [await ours.createSession()], SHORT_CHUNKS, 12);
     await ours.dispose();
     await whole.dispose();
   });
