@@ -3,7 +3,10 @@
 // tokens, the last-position rewrite against the untouched graph, seeded sampling.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
 import { ensureTinyModel } from '../../fixtures/fixtures';
+import { DataType } from '../../fixtures/onnx/onnxBuilder';
+import { readOnnxModel } from '../../fixtures/onnx/onnxReader';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
@@ -235,6 +238,13 @@ describe('int8 variant (dynamic quantisation: MatMulInteger)', () => {
     const full = await fresh.nextLogits();
     assert.equal(full.indexOf(Math.max(...full)), generated.tokens[5].id, 'the 6th greedy token from full recomputation');
     await int8.dispose();
+  });
+
+  test("its embedding is a uint8 table dequantised after the lookup, as onnxruntime's dynamic quantisation writes it", () => {
+    const model = readOnnxModel(join(folder, 'onnx', 'model_int8.onnx'));
+    const gather = model.nodes.find((n) => n.opType === 'Gather' && n.inputs[1] === 'input_ids');
+    assert.equal(model.initializers.find((t) => t.name === gather?.inputs[0])?.dataType, DataType.UINT8);
+    assert.ok(model.nodes.some((n) => n.opType === 'DequantizeLinear' && n.inputs[0] === gather!.outputs[0]));
   });
 });
 

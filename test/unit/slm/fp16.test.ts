@@ -74,7 +74,7 @@ describe('fp16 variant', () => {
     assert.equal(typeOf(session.inputMetadata, 'input_ids'), 'int64');
     await session.release();
     const auto = await createLocalRuntime(folder);
-    assert.equal(auto.info.variant, 'q4', 'the default stays the smallest file');
+    assert.equal(auto.info.variant, 'int8', 'the default stays the smallest file');
     await auto.dispose();
   });
 
