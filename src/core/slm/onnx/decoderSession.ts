@@ -46,7 +46,7 @@ export interface DecoderSessionOptions {
   /**
    * 4-bit (MatMulNBits) weights: 'as-exported' (default) keeps the file's accuracy level,
    * so the arithmetic is the export's own; 'int8' multiplies with int8 activations
-   * (accuracy_level 4, matMulNBitsAccuracy.ts): faster decode, slower prefill, approximate.
+   * (accuracy_level 4, matMulNBitsAccuracy.ts): faster decode, approximate.
    */
   q4Compute?: 'int8' | 'as-exported';
   /**

@@ -5,8 +5,9 @@
  * Decode reads each weight once per token, and the float path is compute-bound on this
  * dequantisation: `npm run bench:matmul` measures the int8 path 1.7-2x faster here, with
  * a relative error of about 4e-3 (the level Microsoft's own CPU int4 exports ship with).
- * Opt-in (q4Compute 'int8', setting relay.slm.q4Compute): at 512 rows the same kernel is
- * slower than the float one, and greedy tokens can differ from the export's arithmetic.
+ * Opt-in (q4Compute 'int8', setting relay.slm.q4Compute): greedy tokens can differ from the
+ * export's arithmetic, and at 512 rows the kernel was slower than the float one on one
+ * machine measured (faster on another).
  *
  * Unlike the lm_head rewrite this changes node sizes, so the ModelProto is re-encoded:
  * every field is copied byte for byte except the MatMulNBits nodes (and the length
