@@ -38,7 +38,7 @@ after(() => {
 });
 
 describe('variant choice', () => {
-  test('auto picks the variant with the fewest bytes (int8 here, as in real exports: its embedding is uint8, q4 keeps a float one), explicit picks that file', async () => {
+  test('auto picks the variant with the fewest bytes (int8 here: its embedding is uint8 as transformers.js writes it, q4 keeps a float one), explicit picks that file', async () => {
     const auto = readModelFolder(tiny);
     assert.equal(auto.chosen.variant, 'int8');
     const sizes = Object.fromEntries(auto.variants.map((v) => [v.variant, v.totalBytes]));
