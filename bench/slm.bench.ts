@@ -193,8 +193,13 @@ function copyBandwidth(): number {
   return size / (best / 1000);
 }
 
-/** Bytes of weights one decode step reads: every initializer except the embedding table (a Gather reads one row). */
-function weightBytesPerToken(onnxFile: string): { total: number; embedding: number } {
+/**
+ * Bytes of weights one decode step reads: every initializer except the tables a step reads one
+ * row of (the embedding of a Gather; the cos/sin caches of a GroupQueryAttention or
+ * RotaryEmbedding, read at the new positions only). Each table is counted once, however many
+ * nodes read it.
+ */
+function weightBytesPerToken(onnxFile: string): { total: number; rowTables: number } {
   const model = readOnnxModel(onnxFile);
   const sizeOf = (name: string) => {
     const t = model.initializers.find((i) => i.name === name);
@@ -202,11 +207,13 @@ function weightBytesPerToken(onnxFile: string): { total: number; embedding: numb
   };
   let total = 0;
   for (const t of model.initializers) total += sizeOf(t.name);
-  let embedding = 0;
+  const rowTables = new Set<string>();
+  const tableInputs: Record<string, number[]> = { Gather: [0], GatherBlockQuantized: [0], GroupQueryAttention: [7, 8], RotaryEmbedding: [2, 3] };
   for (const node of model.nodes) {
-    if ((node.opType === 'Gather' || node.opType === 'GatherBlockQuantized') && node.inputs[0]) embedding += sizeOf(node.inputs[0]);
+    for (const i of tableInputs[node.opType] ?? []) if (node.inputs[i]) rowTables.add(node.inputs[i]);
   }
-  return { total: total - embedding, embedding };
+  const rowBytes = [...rowTables].reduce((sum, name) => sum + sizeOf(name), 0);
+  return { total: total - rowBytes, rowTables: rowBytes };
 }
 
 function runChild(engine: Engine, variant: OnnxVariant, folder: string, idsFile: string, decode: number): EngineResult {
