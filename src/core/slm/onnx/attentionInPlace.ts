@@ -38,19 +38,18 @@ import {
   GRAPH_INPUT,
   GRAPH_NODE,
   GRAPH_OUTPUT,
-  kvSlot,
+  kvNamesBySlot,
+  MS_DOMAIN,
   ONNX_FLOAT,
   PAST_KV_NAME,
   PRESENT_KV_NAME,
-  VALUE_INFO_NAME,
+  tensorValueInfoProto,
   type GraphNode,
   type ModelGraph,
 } from './modelGraph';
-import { ProtobufWriter } from './protobufWire';
 
 /** GraphProto field 3 is reserved: a field with this tag is skipped by every parser. */
 const TOMBSTONE_TAG = (3 << 3) | 2;
-const MS_DOMAIN = 'com.microsoft';
 const INT64_MAX = 9223372036854775807n;
 
 export interface AttentionInPlaceRewrite {
@@ -64,32 +63,17 @@ export interface AttentionInPlaceRewrite {
 
 export type AttentionInPlacePlan = { ok: true; rewrite: AttentionInPlaceRewrite } | { ok: false; reason: string };
 
-/** A float tensor graph input of the given dims (a size or a symbolic name). */
-function floatInputProto(name: string, dims: (number | string)[]): ProtobufWriter {
-  const shape = new ProtobufWriter();
-  for (const dim of dims) {
-    const dimension = new ProtobufWriter();
-    if (typeof dim === 'number') dimension.varintField(1, dim);
-    else if (dim) dimension.stringField(2, dim);
-    shape.messageField(1, dimension);
-  }
-  const tensorType = new ProtobufWriter().varintField(1, ONNX_FLOAT).messageField(2, shape);
-  return new ProtobufWriter().stringField(VALUE_INFO_NAME, name).messageField(2, new ProtobufWriter().messageField(1, tensorType));
-}
-
 const sameInts = (a: number[] | undefined, b: number[]) => a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
 
 export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
-  const slots = new Map<number, { past: string; present: string }>();
-  for (const name of graph.inputNames) {
-    const slot = kvSlot(name, PAST_KV_NAME);
-    if (slot !== undefined) slots.set(slot, { past: name, present: '' });
-  }
-  for (const name of graph.outputNames) {
-    const slot = slots.get(kvSlot(name, PRESENT_KV_NAME) ?? -1);
-    if (slot) slot.present = name;
-  }
-  if (slots.size === 0 || slots.size % 2 !== 0) return { ok: false, reason: 'the graph has no past_key_values.*.key/.value inputs' };
+  const pastBySlot = kvNamesBySlot(graph.inputNames, PAST_KV_NAME);
+  const presentBySlot = kvNamesBySlot(graph.outputNames, PRESENT_KV_NAME);
+  if (pastBySlot.size === 0 || pastBySlot.size % 2 !== 0) return { ok: false, reason: 'the graph has no past_key_values.*.key/.value inputs' };
+  /** A cache slot's input and (or '' when the graph has none) output. */
+  const slotAt = (slot: number): { past: string; present: string } | undefined => {
+    const past = pastBySlot.get(slot);
+    return past === undefined ? undefined : { past, present: presentBySlot.get(slot) ?? '' };
+  };
   const producers = new Map<string, GraphNode>();
   const consumers = new Map<string, GraphNode[]>();
   for (const node of graph.nodes) {
@@ -153,10 +137,10 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
   const outputs: string[] = [];
   const newInputs: { name: string; dims: (number | string)[] }[] = [];
   let pastLength: string | undefined;
-  const layers = slots.size / 2;
+  const layers = pastBySlot.size / 2;
   for (let layer = 0; layer < layers; layer++) {
-    const key = slots.get(2 * layer);
-    const value = slots.get(2 * layer + 1);
+    const key = slotAt(2 * layer);
+    const value = slotAt(2 * layer + 1);
     if (!key?.present || !value?.present) return { ok: false, reason: `layer ${layer} lacks its past_key_values or present tensors` };
 
     // Keys: Concat -> Transpose(perm 0,1,3,2) -> [Unsqueeze] -> MatMul(q, .) -> [Mul|Div by scale].
@@ -230,7 +214,7 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     drop(reader);
   }
 
-  for (const input of newInputs) tail.input(floatInputProto(input.name, input.dims));
+  for (const input of newInputs) tail.input(tensorValueInfoProto(input.name, ONNX_FLOAT, input.dims));
   for (const name of outputs) tail.output(name);
   return { ok: true, rewrite: { outputs, tombstones, tail: tail.finish() } };
 }

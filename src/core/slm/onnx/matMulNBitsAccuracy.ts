@@ -14,10 +14,9 @@
  * prefixes of the graph that holds them). Weights in external files are untouched; an
  * inline one is copied once.
  */
-import { ATTRIBUTE_I, ATTRIBUTE_NAME, ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT, GRAPH_NODE, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE, readAttribute } from './modelGraph';
+import { GRAPH_NODE, intAttributeProto, MODEL_GRAPH, MS_DOMAIN, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE, readAttribute } from './modelGraph';
 import { fieldString, ProtobufFormatError, ProtobufWriter, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
-const MS_DOMAIN = 'com.microsoft';
 
 /** ONNX Runtime's MatMulNBits levels: 0 unset (= 1), 1 fp32, 2 fp16, 3 bf16, 4 int8 compute. */
 export const INT8_COMPUTE_ACCURACY_LEVEL = 4;
@@ -49,7 +48,7 @@ function rewriteNode(buf: Uint8Array, node: RawField, level: number): Uint8Array
     const isLevel = f.field === NODE_ATTRIBUTE && f.wireType === WIRE_BYTES && readAttribute(buf, f).name === 'accuracy_level';
     if (!isLevel) parts.push(buf.subarray(f.start, f.end));
   }
-  const attribute = new ProtobufWriter().stringField(ATTRIBUTE_NAME, 'accuracy_level').varintField(ATTRIBUTE_I, level).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT);
+  const attribute = intAttributeProto('accuracy_level', level);
   parts.push(new ProtobufWriter().messageField(NODE_ATTRIBUTE, attribute).finish());
   return concat(parts);
 }

@@ -45,10 +45,17 @@ export const ONNX_INT64 = 7;
 export const PAST_KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 export const PRESENT_KV_NAME = /^present(?:_key_values)?\.(\d+)\.(key|value)$/;
 
-/** The cache slot (layer * 2 + 0 key / 1 value) a name matching PAST_KV_NAME or PRESENT_KV_NAME stands for. */
-export function kvSlot(name: string, pattern: RegExp): number | undefined {
-  const m = pattern.exec(name);
-  return m ? Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1) : undefined;
+/** The domain of ONNX Runtime's contrib ops (MatMulNBits, FusedMatMul, GroupQueryAttention...). */
+export const MS_DOMAIN = 'com.microsoft';
+
+/** Per cache slot (layer * 2 + 0 key / 1 value), the name among `names` matching PAST_KV_NAME or PRESENT_KV_NAME. */
+export function kvNamesBySlot(names: readonly string[], pattern: RegExp): Map<number, string> {
+  const bySlot = new Map<number, string>();
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (m) bySlot.set(Number(m[1]) * 2 + (m[2] === 'key' ? 0 : 1), name);
+  }
+  return bySlot;
 }
 
 export interface NodeInputRef {
@@ -119,14 +126,30 @@ export interface NodeSpec {
   ints?: Record<string, number[]>;
 }
 
+/** A tensor ValueInfoProto (a graph input the rewrites declare): name, element type and dims (a size, or a symbolic name; '' for neither). */
+export function tensorValueInfoProto(name: string, elemType: number, dims: readonly (number | string)[]): ProtobufWriter {
+  const shape = new ProtobufWriter();
+  for (const dim of dims) {
+    const dimension = new ProtobufWriter();
+    if (typeof dim === 'number') dimension.varintField(DIM_VALUE, dim);
+    else if (dim) dimension.stringField(DIM_PARAM, dim);
+    shape.messageField(SHAPE_DIM, dimension);
+  }
+  const tensorType = new ProtobufWriter().varintField(TENSOR_TYPE_ELEM_TYPE, elemType).messageField(TENSOR_TYPE_SHAPE, shape);
+  return new ProtobufWriter().stringField(VALUE_INFO_NAME, name).messageField(VALUE_INFO_TYPE, new ProtobufWriter().messageField(TYPE_TENSOR, tensorType));
+}
+
+/** An AttributeProto holding one integer. */
+export function intAttributeProto(name: string, value: number): ProtobufWriter {
+  return new ProtobufWriter().stringField(ATTRIBUTE_NAME, name).varintField(ATTRIBUTE_I, value).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT);
+}
+
 export function nodeProto(spec: NodeSpec, name: string): ProtobufWriter {
   const node = new ProtobufWriter();
   for (const input of spec.inputs) node.stringField(NODE_INPUT, input);
   for (const output of spec.outputs) node.stringField(NODE_OUTPUT, output);
   node.stringField(NODE_NAME, name).stringField(NODE_OP_TYPE, spec.op);
-  for (const [key, value] of Object.entries(spec.int ?? {})) {
-    node.messageField(NODE_ATTRIBUTE, new ProtobufWriter().stringField(ATTRIBUTE_NAME, key).varintField(ATTRIBUTE_I, value).varintField(ATTRIBUTE_TYPE, ATTRIBUTE_TYPE_INT));
-  }
+  for (const [key, value] of Object.entries(spec.int ?? {})) node.messageField(NODE_ATTRIBUTE, intAttributeProto(key, value));
   for (const [key, values] of Object.entries(spec.ints ?? {})) {
     const attribute = new ProtobufWriter().stringField(ATTRIBUTE_NAME, key);
     for (const v of values) attribute.varintField(ATTRIBUTE_INTS, v);

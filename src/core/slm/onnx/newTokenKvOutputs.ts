@@ -24,7 +24,7 @@
  * op's own caches where the op rotates them), reshaped head-major.
  */
 import { GraphTail } from './graphTail';
-import { kvSlot, ONNX_INT32, ONNX_INT64, PAST_KV_NAME, PRESENT_KV_NAME, type GraphNode, type ModelGraph } from './modelGraph';
+import { kvNamesBySlot, MS_DOMAIN, ONNX_INT32, ONNX_INT64, PAST_KV_NAME, PRESENT_KV_NAME, type GraphNode, type ModelGraph } from './modelGraph';
 
 export interface NewTokenKvRewrite {
   /** Per cache slot (layer * 2 + 0 key / 1 value): the graph value holding the run's new rows. */
@@ -36,16 +36,8 @@ export interface NewTokenKvRewrite {
 export type NewTokenKvPlan = { ok: true; rewrite: NewTokenKvRewrite } | { ok: false; reason: string };
 
 export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
-  const bySlot = (names: string[], pattern: RegExp) => {
-    const map = new Map<number, string>();
-    for (const name of names) {
-      const slot = kvSlot(name, pattern);
-      if (slot !== undefined) map.set(slot, name);
-    }
-    return map;
-  };
-  const pastBySlot = bySlot(graph.inputNames, PAST_KV_NAME);
-  const presentBySlot = bySlot(graph.outputNames, PRESENT_KV_NAME);
+  const pastBySlot = kvNamesBySlot(graph.inputNames, PAST_KV_NAME);
+  const presentBySlot = kvNamesBySlot(graph.outputNames, PRESENT_KV_NAME);
   if (pastBySlot.size === 0 || pastBySlot.size !== presentBySlot.size) {
     return { ok: false, reason: 'the graph has no matching past_key_values.* inputs and present.* outputs' };
   }
@@ -85,7 +77,7 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
   const gqaNewRows = (node: GraphNode, slot: number, past: string, present: string): { output: string } | { reason: string } => {
     const isKey = slot % 2 === 0;
     const [, key, value, pastKey, pastValue, , total, cos, sin] = node.inputs.map((i) => i.name);
-    if (node.domain !== 'com.microsoft' || node.outputs[isKey ? 1 : 2] !== present || (isKey ? pastKey : pastValue) !== past) {
+    if (node.domain !== MS_DOMAIN || node.outputs[isKey ? 1 : 2] !== present || (isKey ? pastKey : pastValue) !== past) {
       return { reason: `${present} is not written by GroupQueryAttention from ${past}` };
     }
     if (!key || !value) return { reason: `${present}: GroupQueryAttention with packed QKV input is not supported` };
@@ -99,7 +91,7 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
       return { reason: `${present}: GroupQueryAttention rotates keys with caches this runtime cannot check (partial rotary or computed caches)` };
     }
     const rotated = tail.op('RotaryEmbedding', [key, runPositions(total, key), cos, sin], {
-      domain: 'com.microsoft',
+      domain: MS_DOMAIN,
       int: { interleaved: node.intAttributes.get('rotary_interleaved') ?? 0, num_heads: kvHeads },
     });
     return { output: headMajor(rotated, kvHeads, slot) };
