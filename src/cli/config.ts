@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
+import type { Q4Compute } from '../core/slm/types';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { UsageError } from './args';
 
@@ -20,7 +21,7 @@ export interface CliConfig {
   };
   /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
   prices: Partial<ModelPrice>;
-  slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32'; q4Compute: 'as-exported' | 'int8' };
+  slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32'; q4Compute: Q4Compute };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };

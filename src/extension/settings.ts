@@ -4,13 +4,13 @@
  */
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
-import type { OnnxVariant } from '../core/slm/types';
+import type { OnnxVariant, Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 
 export interface RelaySettings {
   provider: { kind: ProviderKind; baseUrl: string; model: string; templateFolder: string };
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
-  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: 'as-exported' | 'int8' };
+  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute };
   mode: RelayMode | 'auto';
   confidence: { threshold: number; spanTokens: number };
   maxLlmShare: number;

@@ -11,7 +11,7 @@ import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFo
 import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
 import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
 import { SlmTokenizer } from './tokenizer';
-import type { ChatMessage, ModelInfo, SlmRuntime } from './types';
+import type { ChatMessage, ModelInfo, Q4Compute, SlmRuntime } from './types';
 
 export interface LocalRuntimeOptions {
   /** Which ONNX file to run; `auto` (default) = the variant with the fewest bytes. */
@@ -21,7 +21,7 @@ export interface LocalRuntimeOptions {
   /** ONNX Runtime intra-op threads; default (0) is ONNX Runtime's own: one per physical core. */
   intraOpThreads?: number;
   /** q4 files: compute as exported (default) or with int8 activations (faster decode, approximate; matMulNBitsAccuracy.ts). */
-  q4Compute?: 'int8' | 'as-exported';
+  q4Compute?: Q4Compute;
   /**
    * 'in-place' (default where the graph allows it): runs return only their new keys and
    * values, the session keeps the cache token-major and attention reads it where it lies

@@ -5,6 +5,9 @@
 
 export type OnnxVariant = 'q4' | 'int8' | 'fp16' | 'fp32';
 
+/** How a q4 file's 4-bit products are computed: the export's own arithmetic, or with int8 activations (onnx/matMulNBitsAccuracy.ts). */
+export type Q4Compute = 'as-exported' | 'int8';
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;

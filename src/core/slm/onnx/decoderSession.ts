@@ -14,6 +14,7 @@ import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBi
 import { PAST_KV_NAME, PRESENT_KV_NAME, readModelGraph, type ModelGraph } from './modelGraph';
 import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from './newTokenKvOutputs';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
+import type { Q4Compute } from '../types';
 
 export type KvType = 'float32' | 'float16';
 
@@ -48,7 +49,7 @@ export interface DecoderSessionOptions {
    * so the arithmetic is the export's own; 'int8' multiplies with int8 activations
    * (accuracy_level 4, matMulNBitsAccuracy.ts): faster decode, approximate.
    */
-  q4Compute?: 'int8' | 'as-exported';
+  q4Compute?: Q4Compute;
   /**
    * 'in-place' (default): each run returns only its new keys and values and attention reads
    * the runtime's token-major cache where it lies (graph rewrite, attentionInPlace.ts);
