@@ -199,7 +199,7 @@ function copyBandwidth(): number {
  * RotaryEmbedding, read at the new positions only). Each table is counted once, however many
  * nodes read it.
  */
-function weightBytesPerToken(onnxFile: string): { total: number; rowTables: number } {
+function weightBytesPerToken(onnxFile: string): number {
   const model = readOnnxModel(onnxFile);
   const sizeOf = (name: string) => {
     const t = model.initializers.find((i) => i.name === name);
@@ -212,8 +212,7 @@ function weightBytesPerToken(onnxFile: string): { total: number; rowTables: numb
   for (const node of model.nodes) {
     for (const i of tableInputs[node.opType] ?? []) if (node.inputs[i]) rowTables.add(node.inputs[i]);
   }
-  const rowBytes = [...rowTables].reduce((sum, name) => sum + sizeOf(name), 0);
-  return { total: total - rowBytes, rowTables: rowBytes };
+  return total - [...rowTables].reduce((sum, name) => sum + sizeOf(name), 0);
 }
 
 function runChild(engine: Engine, variant: OnnxVariant, folder: string, idsFile: string, decode: number): EngineResult {
@@ -307,10 +306,10 @@ async function parent(): Promise<void> {
     const headMajor = results.find((r) => r.variant === variant && r.engine === 'ours-head-major');
     if (!ours) continue;
     const onnxFile = files.variants.find((v) => v.variant === variant)?.path ?? join(folder, 'onnx', VARIANT_FILES[variant][0]);
-    const weights = weightBytesPerToken(onnxFile);
-    const boundMs = (weights.total / bandwidth) * 1000;
+    const weightBytes = weightBytesPerToken(onnxFile);
+    const boundMs = (weightBytes / bandwidth) * 1000;
     byVariant[variant] = {
-      weight_bytes_per_token: weights.total,
+      weight_bytes_per_token: weightBytes,
       bandwidth_bound_ms_per_token: Number(boundMs.toFixed(1)),
       bandwidth_bound_fraction: Number((boundMs / ours.msPerToken).toFixed(3)),
       ours_ttft_ms: Math.round(ours.ttftMs),
