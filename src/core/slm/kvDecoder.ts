@@ -174,9 +174,12 @@ export class KvDecoderSession implements SlmSession {
 
     const room = this.model.maxPositions ?? Infinity;
     for (;;) {
-      // The budget of this call, or the model's context length, whichever ends first.
-      if (tokens.length >= options.maxTokens || this.contextIds.length >= room) {
+      if (tokens.length >= options.maxTokens) {
         stopReason = 'max_tokens';
+        break;
+      }
+      if (this.contextIds.length >= room) {
+        stopReason = 'context_full';
         break;
       }
       if (signal?.aborted) {

@@ -82,6 +82,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     vocabSize: model.config.vocabSize,
     eosTokenIds: model.eosTokenIds,
     hasChatTemplate: template !== undefined,
+    contextWindow: decoderModel.maxPositions,
   };
   const sessions = new Set<KvDecoderSession>();
   let disposed = false;

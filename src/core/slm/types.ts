@@ -42,6 +42,7 @@ export type GenerationStopReason =
   | 'eos' // an end-of-sequence id was generated (not added to the context)
   | 'stop_string' // a stop string appeared in the decoded text (kept in the context)
   | 'max_tokens' // the token budget of this call is spent
+  | 'context_full' // the context holds as many tokens as the model reads (max_position_embeddings)
   | 'low_confidence' // the confidence gate refused the next token (not added to the context)
   | 'cancelled';
 
@@ -79,6 +80,8 @@ export interface ModelInfo {
   vocabSize: number;
   eosTokenIds: number[];
   hasChatTemplate: boolean;
+  /** Most tokens the model reads at once (prompt and answer together); undefined when the folder does not say. */
+  contextWindow?: number;
 }
 
 /** One conversation's decoding state (its KV cache lives with the model). */
