@@ -1,10 +1,12 @@
 /**
  * `relay provider test`: sends a tiny continuation to the configured provider and
- * prints latency, tokens and cost, or the error and what to do about it.
+ * prints latency, tokens and cost, or the error and what to do about it. While nothing
+ * has come back it says so once a second, so a cold server does not look like a hang.
  */
-import { ProviderError } from '../core/providers/errors';
+import { settingRef } from '../core/settingNames';
+import { ProviderError, fixHint } from '../core/providers/errors';
 import { costOf } from '../core/providers/pricing';
-import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from '../core/providers/types';
+import type { ContinueRequest, LlmProvider, ModelPrice, TransportEvent, Usage } from '../core/providers/types';
 
 /** A continuation any model can do in a few tokens. */
 export const PROVIDER_TEST_REQUEST: ContinueRequest = {
@@ -14,28 +16,52 @@ export const PROVIDER_TEST_REQUEST: ContinueRequest = {
   temperature: 0,
 };
 
-const FIX_HINTS: Record<string, string> = {
-  'set-key': "set the key with 'Relay: Set API Key' (CLI: the environment variable named above)",
-  'open-settings': 'check relay.provider.* in the settings',
-  'pick-model': 'pick another model in relay.provider.model',
-  retry: 'try again in a moment',
-};
+export interface ProviderTestOptions {
+  signal?: AbortSignal;
+  now?: () => number;
+  /** Progress lines while no byte has come ("waiting for api.openai.com... 3 s") and retries (e.g. stderr). */
+  progress?: (line: string) => void;
+}
 
-export async function runProviderTest(
-  provider: LlmProvider,
-  prices: ModelPrice | null,
-  write: (line: string) => void,
-  options: { signal?: AbortSignal; now?: () => number } = {},
-): Promise<boolean> {
+/** Reports "waiting for <host>... N s" once per whole second until the first byte or the end. */
+class WaitingReporter {
+  private seconds = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: string,
+    private readonly progress: (line: string) => void,
+  ) {
+    this.timer = setInterval(() => this.progress(`waiting for ${this.host}... ${++this.seconds} s`), 1000);
+    // Progress lines must never keep the process alive on their own.
+    this.timer.unref();
+  }
+
+  onTransport(event: TransportEvent): void {
+    if (event.phase === 'receiving') this.stop();
+    else if (event.phase === 'retrying') this.progress(`${this.host}: ${event.reason}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+export async function runProviderTest(provider: LlmProvider, prices: ModelPrice | null, write: (line: string) => void, options: ProviderTestOptions = {}): Promise<boolean> {
   const now = options.now ?? (() => performance.now());
-  write(`Testing ${provider.kind} model ${provider.model} (continuation: ${provider.continuation})...`);
+  write(`Testing ${provider.kind} model ${provider.model} at ${provider.host} (continuation: ${provider.continuation})...`);
+  const waiting = options.progress ? new WaitingReporter(provider.host, options.progress) : undefined;
+  const request: ContinueRequest = waiting ? { ...PROVIDER_TEST_REQUEST, onTransport: (event) => waiting.onTransport(event) } : PROVIDER_TEST_REQUEST;
   const started = now();
   let firstText: number | undefined;
   let text = '';
   let usage: Usage | undefined;
   let finish = '';
   try {
-    for await (const chunk of provider.continue(PROVIDER_TEST_REQUEST, options.signal)) {
+    for await (const chunk of provider.continue(request, options.signal)) {
+      // Providers without a wire (onnx-local) send no transport events: their first chunk ends the wait.
+      waiting?.stop();
       if (chunk.type === 'text') {
         firstText ??= now();
         text += chunk.text;
@@ -48,11 +74,13 @@ export async function runProviderTest(
   } catch (error) {
     if (error instanceof ProviderError) {
       write(`FAILED (${error.code}): ${error.message}`);
-      if (error.fix) write(`Fix: ${FIX_HINTS[error.fix] ?? error.fix}.`);
+      if (error.fix) write(`Fix: ${fixHint(error.fix)}.`);
     } else {
       write(`FAILED: ${(error as Error).message ?? String(error)}`);
     }
     return false;
+  } finally {
+    waiting?.stop();
   }
   const total = now() - started;
   if (finish === 'cancelled') {
@@ -66,7 +94,7 @@ export async function runProviderTest(
     const written = usage.cacheWriteTokens > 0 ? `, ${usage.cacheWriteTokens} written to cache` : '';
     write(`Tokens: ${usage.inputTokens} in${cached}${written}, ${usage.outputTokens} out${usage.estimated ? ' (estimated: the server did not report usage)' : ''}`);
     const cost = costOf(usage, prices);
-    write(cost === null ? 'Cost: unknown (no price for this model; set relay.prices.*)' : `Cost: $${cost.toFixed(6)}`);
+    write(cost === null ? `Cost: unknown (no price for this model; set ${settingRef('prices')})` : `Cost: $${cost.toFixed(6)}`);
   } else {
     write('Tokens: not reported');
   }

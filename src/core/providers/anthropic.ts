@@ -63,20 +63,8 @@ export class AnthropicProvider extends HttpProvider {
 
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.messagesUrl();
-    const response = await postStream({
-      url,
-      headers: {
-        ...this.extraHeaders,
-        ...(context.key ? { 'x-api-key': context.key } : {}),
-        'anthropic-version': ANTHROPIC_VERSION,
-      },
-      body: this.buildBody(request),
-      timeouts: this.timeouts,
-      signal: context.signal,
-      secrets: context.secrets,
-      agents: this.agents,
-      onSend: this.onSend,
-    });
+    const headers = { ...(context.key ? { 'x-api-key': context.key } : {}), 'anthropic-version': ANTHROPIC_VERSION };
+    const response = await postStream(this.streamRequest(context, url, this.buildBody(request), headers));
 
     const seam = new WhitespaceSeam(splitTrailingWhitespace(request.partialAnswer).whitespace);
     const parser = new SseParser();
@@ -111,7 +99,7 @@ export class AnthropicProvider extends HttpProvider {
           stopped = true;
           break;
         case 'error':
-          throw errorFromStreamObject(event, url, context.secrets);
+          throw errorFromStreamObject(event, url, context.secrets, 'anthropic');
         default:
           break; // ping, content_block_start/stop
       }

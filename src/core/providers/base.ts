@@ -1,11 +1,13 @@
 /**
- * What every HTTP provider shares: request checks, the API key, timeouts, retries, and
- * turning cancellation into a `done{cancelled}` chunk (with the usage counted so far).
+ * What every HTTP provider shares: request checks, the API key, the timeouts (each wait
+ * on the wire, and the total of a call), retries, transport events, and turning
+ * cancellation into a `done{cancelled}` chunk (with the usage counted so far).
  */
+import { settingRef } from '../settingNames';
 import { ProviderError, missingKeyError } from './errors';
-import { createAgents, errorFromStatus, type HttpTimeouts } from './http';
-import { withRetries, type RetryPolicy } from './retry';
-import { apiKeyName, envVarsForKind } from './secrets';
+import { callTimeoutError, createAgents, errorFromStatus, type HttpTimeouts, type StreamRequest } from './http';
+import { withRetries, type Attempt, type RetryPolicy } from './retry';
+import { apiKeyName } from './secrets';
 import type {
   ContinuationMethod,
   ContinueRequest,
@@ -16,11 +18,14 @@ import type {
   ProviderKind,
   ProviderOptions,
   SecretStore,
+  TransportEvent,
 } from './types';
 import { completeUsage, estimateTokens, type TokenCounter } from './usage';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_CALL_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_RETRIES = 2;
 export const DEFAULT_RETRY_BASE_DELAY_MS = 500;
 export const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
@@ -28,17 +33,27 @@ export const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
 /** One try of a call: streams text chunks, then usage and done. */
 export interface AttemptContext {
   key: string | undefined;
-  signal?: AbortSignal;
+  /** Aborted when the caller cancels, when the call's time is up, and when this try ends. */
+  signal: AbortSignal;
   /** Values to scrub from error messages. */
   secrets: readonly string[];
+  /** Which try this is, from 1. */
+  attempt: number;
+  /** For postStream (see `streamRequest`): the request went out. */
+  onSent: () => void;
+  /** For postStream: the first body byte arrived (the call may be billed, and is not retried). */
+  onFirstByte: () => void;
 }
 
 export abstract class HttpProvider implements LlmProvider {
   abstract readonly kind: ProviderKind;
   abstract readonly continuation: ContinuationMethod;
   readonly model: string;
+  readonly host: string;
   protected readonly baseUrl: URL;
   protected readonly timeouts: HttpTimeouts;
+  /** Most milliseconds for a whole call, tries and retry waits included. */
+  protected readonly callTimeoutMs: number;
   protected readonly policy: RetryPolicy;
   protected readonly agents: ReturnType<typeof createAgents>;
   protected readonly countTokens: TokenCounter;
@@ -53,14 +68,17 @@ export abstract class HttpProvider implements LlmProvider {
     defaultBaseUrl: string,
   ) {
     if (!config.model || config.model.trim().length === 0) {
-      throw new ProviderError('bad_request', `No model is set for the ${config.kind} provider. Set relay.provider.model.`, { fix: 'pick-model' });
+      throw new ProviderError('bad_request', `No model is set for the ${config.kind} provider. Set ${settingRef('model')}.`, { fix: 'pick-model' });
     }
     this.model = config.model.trim();
     this.baseUrl = parseBaseUrl(config.baseUrl?.trim() || defaultBaseUrl);
+    this.host = this.baseUrl.host;
     this.timeouts = {
       connectTimeoutMs: positive(config.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
+      firstByteTimeoutMs: positive(config.firstByteTimeoutMs, DEFAULT_FIRST_BYTE_TIMEOUT_MS),
       idleTimeoutMs: positive(config.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
     };
+    this.callTimeoutMs = positive(config.callTimeoutMs, DEFAULT_CALL_TIMEOUT_MS);
     this.policy = {
       maxRetries: Math.max(0, Math.floor(config.maxRetries ?? DEFAULT_MAX_RETRIES)),
       baseDelayMs: Math.max(0, config.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_DELAY_MS),
@@ -79,27 +97,96 @@ export abstract class HttpProvider implements LlmProvider {
   protected abstract keyRequired(): boolean;
   /** The text whose tokens are the input, for the local count when usage is missing. */
   protected abstract inputText(request: ContinueRequest): string;
+  /** One try: build the request with `streamRequest`, post it, read the stream. */
   protected abstract attempt(request: ContinueRequest, context: AttemptContext): AsyncIterable<ProviderChunk>;
 
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncGenerator<ProviderChunk> {
     checkRequest(request);
     const key = (await this.secrets.get(apiKeyName(this.kind)))?.trim() || undefined;
-    if (!key && this.keyRequired()) throw missingKeyError(this.kind, envVarsForKind(this.kind).join(' or '));
-    const context: AttemptContext = { key, signal, secrets: key ? [key] : [] };
+    if (!key && this.keyRequired()) throw missingKeyError(this.kind);
+    const secrets = key ? [key] : [];
+    const report = transportReporter(request.onTransport);
+    const call = new CallLimit(this.callTimeoutMs, signal);
+    let current: Attempt | undefined;
     let streamed = '';
+    const run = (attempt: Attempt): AsyncIterable<ProviderChunk> => {
+      current = attempt;
+      return this.tryOnce(request, attempt, { key, secrets, signal: call.signal, report });
+    };
     try {
-      for await (const chunk of withRetries(() => this.attempt(request, context), this.policy, signal)) {
+      const chunks = withRetries(run, this.policy, {
+        signal: call.signal,
+        remainingMs: () => call.remainingMs(),
+        onRetry: (failed, delayMs, error) => report({ phase: 'retrying', attempt: failed.number, delayMs, reason: error.summary }),
+      });
+      for await (const chunk of chunks) {
         if (chunk.type === 'text') streamed += chunk.text;
         yield chunk;
       }
     } catch (error) {
-      if (error instanceof ProviderError && error.code === 'cancelled') {
+      if (!(error instanceof ProviderError)) throw error;
+      if (call.expired && !signal?.aborted) {
+        const timeout = callTimeoutError(this.host, this.callTimeoutMs);
+        timeout.responseStarted = current?.responseStarted ?? false;
+        throw timeout;
+      }
+      if (error.code === 'cancelled') {
         yield { type: 'usage', usage: completeUsage({}, this.inputText(request), streamed, this.countTokens) };
         yield { type: 'done', finishReason: 'cancelled' };
         return;
       }
       throw error;
+    } finally {
+      call.dispose();
     }
+  }
+
+  /** One try with its own signal, so that whatever it leaves open (a body not read to the end) is torn down when it ends. */
+  private async *tryOnce(
+    request: ContinueRequest,
+    attempt: Attempt,
+    call: { key: string | undefined; secrets: readonly string[]; signal: AbortSignal; report: (event: TransportEvent) => void },
+  ): AsyncGenerator<ProviderChunk> {
+    const own = new AbortController();
+    const stop = () => own.abort();
+    if (call.signal.aborted) stop();
+    else call.signal.addEventListener('abort', stop, { once: true });
+    const n = attempt.number;
+    call.report({ phase: 'connecting', attempt: n });
+    const context: AttemptContext = {
+      key: call.key,
+      secrets: call.secrets,
+      signal: own.signal,
+      attempt: n,
+      onSent: () => call.report({ phase: 'waiting', attempt: n }),
+      onFirstByte: () => {
+        attempt.responseStarted = true;
+        call.report({ phase: 'receiving', attempt: n });
+      },
+    };
+    try {
+      yield* this.attempt(request, context);
+    } finally {
+      call.signal.removeEventListener('abort', stop);
+      own.abort();
+    }
+  }
+
+  /** The StreamRequest of one try: the provider's headers, kind, timeouts and agents, and the try's signal and callbacks. */
+  protected streamRequest(context: AttemptContext, url: URL, body: unknown, headers: Record<string, string> = {}): StreamRequest {
+    return {
+      url,
+      headers: { ...this.extraHeaders, ...headers },
+      body,
+      kind: this.kind,
+      timeouts: this.timeouts,
+      signal: context.signal,
+      secrets: context.secrets,
+      agents: this.agents,
+      onSend: this.onSend,
+      onSent: context.onSent,
+      onFirstByte: context.onFirstByte,
+    };
   }
 
   /** The URL of an endpoint below the base URL. */
@@ -107,6 +194,57 @@ export abstract class HttpProvider implements LlmProvider {
     const base = this.baseUrl.href.replace(/\/+$/, '');
     return new URL(`${base}${path}`);
   }
+}
+
+/** Calls `onTransport` so that it can never break the call: a throw (or a rejected promise) is ignored. */
+function transportReporter(onTransport: ContinueRequest['onTransport']): (event: TransportEvent) => void {
+  if (!onTransport) return () => undefined;
+  return (event) => {
+    try {
+      const result: unknown = onTransport(event);
+      if (result instanceof Promise) result.catch(() => undefined);
+    } catch {
+      // A progress display must never stop the call it reports on.
+    }
+  };
+}
+
+/** The total time of one call: its signal aborts when the time is up or when the caller aborts. */
+class CallLimit {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly deadline: number;
+  expired = false;
+
+  constructor(
+    limitMs: number,
+    private readonly caller: AbortSignal | undefined,
+  ) {
+    this.deadline = Date.now() + limitMs;
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort();
+    }, limitMs);
+    // Sockets and waits keep the process alive while the call runs; this timer alone must not.
+    this.timer.unref();
+    if (caller?.aborted) this.controller.abort();
+    else caller?.addEventListener('abort', this.onCallerAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  remainingMs(): number {
+    return this.deadline - Date.now();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.caller?.removeEventListener('abort', this.onCallerAbort);
+  }
+
+  private readonly onCallerAbort = (): void => this.controller.abort();
 }
 
 export function checkRequest(request: ContinueRequest): void {
@@ -127,10 +265,10 @@ export function parseBaseUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new ProviderError('bad_request', `relay.provider.baseUrl is not a URL: "${text}". Use e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.`, { fix: 'open-settings' });
+    throw new ProviderError('bad_request', `${settingRef('baseUrl')} is not a URL: "${text}". Use e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.`, { fix: 'open-settings' });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ProviderError('bad_request', `relay.provider.baseUrl must start with http:// or https:// (got ${url.protocol}).`, { fix: 'open-settings' });
+    throw new ProviderError('bad_request', `${settingRef('baseUrl')} must start with http:// or https:// (got ${url.protocol}).`, { fix: 'open-settings' });
   }
   url.search = '';
   url.hash = '';
@@ -143,11 +281,11 @@ export function mapFinishReason(raw: unknown): FinishReason {
 }
 
 /** A JSON error object sent inside a stream, typed like the HTTP status it stands for. */
-export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[]): ProviderError {
+export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], kind: ProviderKind): ProviderError {
   const error = (body as any)?.error;
   const type = String(typeof error === 'object' && error ? error.type ?? error.code ?? '' : '');
   const status = STATUS_OF_ERROR_TYPE[type] ?? (typeof error === 'object' && typeof error?.status === 'number' ? error.status : 500);
-  return errorFromStatus(status, {}, JSON.stringify(body), url, secrets);
+  return errorFromStatus(status, {}, JSON.stringify(body), url, secrets, kind);
 }
 
 const STATUS_OF_ERROR_TYPE: Record<string, number> = {
@@ -169,5 +307,5 @@ export function truncatedStreamError(url: URL, secrets: readonly string[]): Prov
 }
 
 export function badResponseError(url: URL, detail: string, secrets: readonly string[]): ProviderError {
-  return new ProviderError('bad_response', `${url.host} sent a response Relay cannot read (${detail}). Check that relay.provider.kind matches the service.`, { fix: 'open-settings' }, secrets);
+  return new ProviderError('bad_response', `${url.host} sent a response Relay cannot read (${detail}). Check that ${settingRef('providerKind')} matches the service.`, { fix: 'open-settings' }, secrets);
 }

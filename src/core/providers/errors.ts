@@ -1,7 +1,11 @@
 /**
  * Typed provider errors. Every message says what to do, and nothing that reaches a
  * message (server bodies included) may carry an API key: all text is scrubbed first.
+ * The hints that name a fix (for the VS Code way and the CLI way) live here too.
  */
+import { settingRef } from '../settingNames';
+import { envVarsForKind } from './secrets';
+import type { ProviderKind } from './types';
 
 export type ProviderErrorCode =
   | 'auth'
@@ -26,8 +30,8 @@ export interface ProviderErrorDetails {
   retryable?: boolean;
   /** What the server asked us to wait (Retry-After), in milliseconds. */
   retryAfterMs?: number;
-  /** True when some text of this call had already been streamed to the caller. */
-  textStreamed?: boolean;
+  /** A few words for a progress line ("no response for 60 s"); default: "HTTP <status>" or the code. */
+  summary?: string;
 }
 
 export class ProviderError extends Error {
@@ -36,7 +40,13 @@ export class ProviderError extends Error {
   readonly status?: number;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
-  textStreamed: boolean;
+  /** A few words for a progress line, e.g. the reason of a retry: "HTTP 503", "no response for 60 s". */
+  readonly summary: string;
+  /**
+   * True when bytes of a success response body had arrived before the call failed: the
+   * service may bill the call, and it was not retried. Set by the retry loop.
+   */
+  responseStarted = false;
 
   constructor(code: ProviderErrorCode, message: string, details: ProviderErrorDetails = {}, secrets: readonly string[] = []) {
     // Scrub before super(): the stack trace embeds the message.
@@ -47,11 +57,11 @@ export class ProviderError extends Error {
     this.status = details.status;
     this.retryable = details.retryable ?? false;
     this.retryAfterMs = details.retryAfterMs;
-    this.textStreamed = details.textStreamed ?? false;
+    this.summary = scrubSecrets(details.summary ?? (details.status ? `HTTP ${details.status}` : code.replace(/_/g, ' ')), secrets);
   }
 
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, fix: this.fix, status: this.status, message: this.message };
+    return { name: this.name, code: this.code, fix: this.fix, status: this.status, responseStarted: this.responseStarted, message: this.message };
   }
 }
 
@@ -85,11 +95,60 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
   return out;
 }
 
+/** Where a kind's key comes from: "Set the key with 'Relay: Set API Key' (CLI: set RELAY_API_KEY or OPENAI_API_KEY)". */
+export function setKeyHint(kind: ProviderKind): string {
+  return `Set the key with 'Relay: Set API Key' (CLI: set ${envVarsForKind(kind).join(' or ')})`;
+}
+
 /** What to show when no key is stored for a service that needs one. */
-export function missingKeyError(kind: string, envHint: string): ProviderError {
-  return new ProviderError(
-    'auth',
-    `No API key is set for the ${kind} provider. Set the key with 'Relay: Set API Key' (CLI: set ${envHint}).`,
-    { fix: 'set-key' },
-  );
+export function missingKeyError(kind: ProviderKind): ProviderError {
+  return new ProviderError('auth', `No API key is set for the ${kind} provider. ${setKeyHint(kind)}.`, { fix: 'set-key' });
+}
+
+/** "60 s", "0.2 s": durations in messages are in seconds, the unit of the settings. */
+export function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds >= 10) return `${Math.round(seconds)} s`;
+  const tenths = Math.round(seconds * 10) / 10;
+  return `${tenths > 0 ? tenths : Math.round(seconds * 1000) / 1000} s`;
+}
+
+/** The one text per fix, naming the VS Code way and the CLI way (lower case: it follows "Fix: "). */
+export function fixHint(fix: ProviderFix): string {
+  switch (fix) {
+    case 'set-key':
+      return "set the key with 'Relay: Set API Key' (CLI: the RELAY_API_KEY environment variable or the provider's own)";
+    case 'open-settings':
+      return 'check the provider settings, relay.provider.* (CLI: --provider, --base-url, --model; see relay help)';
+    case 'pick-model':
+      return `pick another model in ${settingRef('model')}`;
+    case 'retry':
+      return 'try again in a moment';
+    default:
+      return '';
+  }
+}
+
+/**
+ * The fix of a provider or engine error code, for callers that only have the code (the
+ * extension gets `{ code, message }` events). model_not_found opens the settings: the LLM
+ * model is a setting, and the extension's 'pick-model' button picks the small model.
+ */
+export function fixForCode(code: string): ProviderFix {
+  switch (code) {
+    case 'auth':
+      return 'set-key';
+    case 'model_not_found':
+    case 'bad_request':
+    case 'bad_response':
+    case 'quota':
+      return 'open-settings';
+    case 'rate_limit':
+    case 'network':
+    case 'timeout':
+    case 'server':
+      return 'retry';
+    default:
+      return undefined;
+  }
 }

@@ -1,4 +1,5 @@
 /** Builds the provider a ProviderConfig describes. */
+import { settingRef } from '../settingNames';
 import { AnthropicProvider } from './anthropic';
 import { ProviderError } from './errors';
 import { OllamaProvider } from './ollama';
@@ -17,11 +18,11 @@ export function createProvider(config: ProviderConfig, secrets: SecretStore, opt
       return new OllamaProvider(config, secrets, options);
     case 'onnx-local':
       if (options.onnxLocal) return options.onnxLocal;
-      throw new ProviderError('bad_request', 'The onnx-local provider is not available in this build yet. Pick another relay.provider.kind.', { fix: 'open-settings' });
+      throw new ProviderError('bad_request', `The onnx-local provider is not available in this build yet. Pick another ${settingRef('providerKind')}.`, { fix: 'open-settings' });
     default:
       throw new ProviderError(
         'bad_request',
-        `Unknown relay.provider.kind "${String((config as { kind: unknown }).kind)}". Use openai-chat, openai-completions, anthropic, ollama or onnx-local.`,
+        `Unknown ${settingRef('providerKind')} "${String((config as { kind: unknown }).kind)}". Use openai-chat, openai-completions, anthropic, ollama or onnx-local.`,
         { fix: 'open-settings' },
       );
   }

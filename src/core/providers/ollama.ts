@@ -3,6 +3,7 @@
  * template (exact continuation), or /api/chat with the partial answer as the last
  * assistant turn when no template is given. NDJSON stream; N goes in options.num_predict.
  */
+import { settingRef } from '../settingNames';
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
 import { ProviderError } from './errors';
 import { postStream } from './http';
@@ -21,7 +22,7 @@ export class OllamaProvider extends HttpProvider {
     super(config, secrets, options, OLLAMA_DEFAULT_BASE_URL);
     const endpoint = config.ollamaEndpoint ?? 'auto';
     if (endpoint === 'generate' && !config.templateRenderer) {
-      throw new ProviderError('bad_request', 'Ollama raw /api/generate needs a chat template to render the prompt; set relay.provider.templateFolder or use the chat endpoint.', { fix: 'open-settings' });
+      throw new ProviderError('bad_request', `Ollama raw /api/generate needs a chat template to render the prompt; set ${settingRef('templateFolder')} or use the chat endpoint.`, { fix: 'open-settings' });
     }
     this.render = endpoint === 'chat' ? undefined : config.templateRenderer;
     this.continuation = this.render ? 'raw-completion' : 'assistant-prefix';
@@ -55,16 +56,7 @@ export class OllamaProvider extends HttpProvider {
 
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.apiUrl(this.render ? 'generate' : 'chat');
-    const response = await postStream({
-      url,
-      headers: { ...this.extraHeaders, ...(context.key ? { authorization: `Bearer ${context.key}` } : {}) },
-      body: this.buildBody(request),
-      timeouts: this.timeouts,
-      signal: context.signal,
-      secrets: context.secrets,
-      agents: this.agents,
-      onSend: this.onSend,
-    });
+    const response = await postStream(this.streamRequest(context, url, this.buildBody(request), context.key ? { authorization: `Bearer ${context.key}` } : {}));
     const parser = new NdjsonParser();
     let finish: FinishReason | undefined;
     let done = false;
@@ -73,7 +65,7 @@ export class OllamaProvider extends HttpProvider {
     let outputTokens: number | undefined;
 
     const handle = function* (value: any): Generator<ProviderChunk> {
-      if (value?.error) throw errorFromStreamObject({ error: { message: String(value.error) } }, url, context.secrets);
+      if (value?.error) throw errorFromStreamObject({ error: { message: String(value.error) } }, url, context.secrets, 'ollama');
       const piece = value?.response ?? value?.message?.content;
       if (typeof piece === 'string' && piece.length > 0) {
         output += piece;

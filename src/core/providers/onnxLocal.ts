@@ -17,6 +17,8 @@ export interface OnnxLocalOptions {
 export class OnnxLocalProvider implements LlmProvider {
   readonly kind = 'onnx-local' as const;
   readonly continuation = 'raw-completion' as const;
+  /** No network: the model runs here. */
+  readonly host = 'this machine';
 
   constructor(
     private readonly runtime: SlmRuntime,

@@ -6,6 +6,7 @@
  *   where the service supports it (DeepSeek, Mistral), otherwise asks for only the
  *   continuation and cleans the seam.
  */
+import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext } from './base';
 import { ProviderError } from './errors';
 import { postStream, type StreamRequest, type StreamResponse } from './http';
@@ -73,7 +74,7 @@ export class OpenAiCompletionsProvider extends HttpProvider {
     if (!config.templateRenderer) {
       throw new ProviderError(
         'bad_request',
-        'openai-completions needs a chat template to render the prompt. Leave relay.provider.templateFolder empty to use the small model\'s template, or point it to a model folder or tokenizer_config.json.',
+        `openai-completions needs a chat template to render the prompt. Leave ${settingRef('templateFolder')} empty to use the small model's template, or point it to a model folder or tokenizer_config.json.`,
         { fix: 'open-settings' },
       );
     }
@@ -91,21 +92,11 @@ export class OpenAiCompletionsProvider extends HttpProvider {
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.endpoint('/completions');
     const prompt = this.render(request.messages, request.partialAnswer);
-    const response = await postWithUsage(
-      {
-        url,
-        headers: { ...this.extraHeaders, ...authHeaders(url, context.key) },
-        body: { model: this.model, prompt, max_tokens: request.maxTokens, ...sampling(request), stream: true },
-        timeouts: this.timeouts,
-        signal: context.signal,
-        secrets: context.secrets,
-        agents: this.agents,
-        onSend: this.onSend,
-      },
-      this.memory,
-    );
+    const body = { model: this.model, prompt, max_tokens: request.maxTokens, ...sampling(request), stream: true };
+    const response = await postWithUsage(this.streamRequest(context, url, body, authHeaders(url, context.key)), this.memory);
     yield* readOpenAiStream(response, {
       url,
+      kind: this.kind,
       secrets: context.secrets,
       pickText: (choice) => choice?.text,
       inputText: prompt,
@@ -169,22 +160,12 @@ export class OpenAiChatProvider extends HttpProvider {
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.chatUrl();
     const messages = this.buildMessages(request);
-    const response = await postWithUsage(
-      {
-        url,
-        headers: { ...this.extraHeaders, ...authHeaders(url, context.key) },
-        body: { model: this.model, messages, [this.maxTokensField()]: request.maxTokens, ...sampling(request), stream: true },
-        timeouts: this.timeouts,
-        signal: context.signal,
-        secrets: context.secrets,
-        agents: this.agents,
-        onSend: this.onSend,
-      },
-      this.memory,
-    );
+    const body = { model: this.model, messages, [this.maxTokensField()]: request.maxTokens, ...sampling(request), stream: true };
+    const response = await postWithUsage(this.streamRequest(context, url, body, authHeaders(url, context.key)), this.memory);
     const instructed = !this.usePrefix && request.partialAnswer.length > 0;
     yield* readOpenAiStream(response, {
       url,
+      kind: this.kind,
       secrets: context.secrets,
       pickText: (choice) => choice?.delta?.content,
       inputText: this.inputText(request),

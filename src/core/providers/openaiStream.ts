@@ -6,7 +6,7 @@
 import { badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
 import type { StreamResponse } from './http';
 import { SseParser } from './sse';
-import type { FinishReason, ProviderChunk } from './types';
+import type { FinishReason, ProviderChunk, ProviderKind } from './types';
 import { completeUsage, type ReportedUsage, type TokenCounter } from './usage';
 
 export interface TextTransform {
@@ -16,6 +16,8 @@ export interface TextTransform {
 
 export interface OpenAiStreamOptions {
   url: URL;
+  /** Named in errors sent inside the stream (where the key comes from). */
+  kind: ProviderKind;
   secrets: readonly string[];
   /** The text of one streamed choice (choices[0].text or choices[0].delta.content). */
   pickText: (choice: any) => unknown;
@@ -25,7 +27,7 @@ export interface OpenAiStreamOptions {
 }
 
 export async function* readOpenAiStream(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
-  const { url, secrets, transform } = options;
+  const { url, secrets, kind, transform } = options;
   const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
   if (contentType.includes('application/json')) {
     // A server that ignores stream:true answers with one JSON body: read it whole.
@@ -50,7 +52,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     } catch {
       throw badResponseError(url, 'an event that is not JSON', secrets);
     }
-    if (body?.error) throw errorFromStreamObject(body, url, secrets);
+    if (body?.error) throw errorFromStreamObject(body, url, secrets, kind);
     if (body?.usage) reported = readOpenAiUsage(body.usage);
     const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
     if (choice) {
@@ -98,7 +100,7 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   } catch {
     throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
   }
-  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets);
+  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets, options.kind);
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
   const raw = options.pickText(choice) ?? choice?.message?.content ?? '';

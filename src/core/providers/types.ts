@@ -23,7 +23,23 @@ export interface ContinueRequest {
   temperature?: number;
   topP?: number;
   seed?: number;
+  /**
+   * Told where the call stands on the wire (connecting, waiting for the first byte,
+   * receiving, retrying), so a UI can show "waiting for <host>... 12 s" while nothing
+   * has come. Never told anything secret.
+   */
+  onTransport?: (event: TransportEvent) => void;
 }
+
+/** Where one LLM call stands on the wire. `attempt` counts from 1 (retries add one). */
+export type TransportEvent =
+  | { phase: 'connecting'; attempt: number }
+  /** Connected and sent; no byte of the response body yet. */
+  | { phase: 'waiting'; attempt: number }
+  /** The first byte of the response body arrived: from here on the call may be billed and is never retried. */
+  | { phase: 'receiving'; attempt: number }
+  /** The attempt failed before any body byte; the next one starts after `delayMs`. */
+  | { phase: 'retrying'; attempt: number; delayMs: number; reason: string };
 
 export interface Usage {
   inputTokens: number;
@@ -46,6 +62,8 @@ export type ProviderChunk =
 export interface LlmProvider {
   readonly kind: ProviderKind;
   readonly model: string;
+  /** Where requests go, for people to read: the base URL's host (e.g. api.openai.com), or 'this machine'. */
+  readonly host: string;
   readonly continuation: ContinuationMethod;
   continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk>;
 }
@@ -89,11 +107,19 @@ export interface ProviderConfig {
   maxTokensField?: 'auto' | 'max_tokens' | 'max_completion_tokens';
   /** ollama: raw /api/generate (needs templateRenderer) or /api/chat with the partial answer as the last assistant turn. */
   ollamaEndpoint?: 'auto' | 'generate' | 'chat';
-  /** Most milliseconds to open the TCP connection. Default 10 000. */
+  /** Most milliseconds to open the TCP connection (and TLS). Default 10 000. */
   connectTimeoutMs?: number;
-  /** Most milliseconds without a byte from the server (before the headers and between chunks). Default 60 000. */
+  /** Most milliseconds from sending the request to the first byte of the response body (a cold server may be slow). Default 60 000. */
+  firstByteTimeoutMs?: number;
+  /** Most milliseconds between two chunks of the response body, once it started. Default 30 000. */
   idleTimeoutMs?: number;
-  /** Retries after the first try on 429, 5xx and connection resets. Default 2. */
+  /** Most milliseconds for a whole call, retries and waits included. Default 300 000. */
+  callTimeoutMs?: number;
+  /**
+   * Retries after the first try on 429, 5xx and connection failures, only before any byte
+   * of a response body arrived (after that the call is billed). A timeout is retried at
+   * most once. Default 2.
+   */
   maxRetries?: number;
   /** First backoff delay; doubles each retry, with full jitter. Default 500. */
   retryBaseDelayMs?: number;

@@ -58,17 +58,21 @@ test('anthropic: stop_sequence maps to stop', async () => {
   assert.equal((await collect(provider(), REQUEST)).finishReason, 'stop');
 });
 
-test('anthropic: an overloaded error event before any text is retried; after text it is thrown, not retried', async () => {
+test('anthropic: an overloaded error event inside the stream is thrown, not retried, before text as after it', async () => {
+  // message_start came first: the body started, so the call may be billed and is not sent again.
   server.enqueue(anthropicStream({ pieces: [' Paris'], errorAfterPieces: { after: 0, type: 'overloaded_error', message: 'Overloaded' } }, KEY), anthropicStream({ pieces: [' Paris'] }, KEY));
   const before = server.requests.length;
-  assert.equal((await collect(provider(), REQUEST)).text, ' Paris');
-  assert.equal(server.requests.length - before, 2);
+  const early = await collectError(provider(), REQUEST);
+  assert.equal(early.code, 'server');
+  assert.equal(early.responseStarted, true);
+  assert.equal(server.requests.length - before, 1);
+  server.queue.length = 0;
 
   server.enqueue(anthropicStream({ pieces: [' Paris', ' is'], errorAfterPieces: { after: 1, type: 'overloaded_error', message: 'Overloaded' } }, KEY));
   const start = server.requests.length;
   const error = await collectError(provider(), REQUEST);
   assert.equal(error.code, 'server');
-  assert.equal(error.textStreamed, true);
+  assert.equal(error.responseStarted, true);
   assert.match(error.message, /Overloaded/);
   assert.equal(server.requests.length - start, 1, 'never retried once text was streamed');
 });

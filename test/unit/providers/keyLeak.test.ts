@@ -21,7 +21,7 @@ after(() => server.close());
 function provider(kind: ProviderKind, extra: Record<string, unknown> = {}) {
   const baseUrl = kind === 'anthropic' || kind === 'ollama' ? server.url : `${server.url}/v1`;
   return createProvider(
-    { kind, baseUrl, model: 'm', templateRenderer: (_m, p) => `prompt ${p}`, maxRetries: 0, ...FAST, idleTimeoutMs: 150, ...extra },
+    { kind, baseUrl, model: 'm', templateRenderer: (_m, p) => `prompt ${p}`, maxRetries: 0, ...FAST, idleTimeoutMs: 150, firstByteTimeoutMs: 150, ...extra },
     new MemorySecretStore({ [`relay.apiKey.${kind}`]: KEY }),
   );
 }

@@ -75,7 +75,7 @@ test('ollama: an error line after text is thrown, not retried', async () => {
   const start = server.requests.length;
   const error = await collectError(provider(), REQUEST);
   assert.equal(error.code, 'server');
-  assert.equal(error.textStreamed, true);
+  assert.equal(error.responseStarted, true);
   assert.match(error.message, /runner process/);
   assert.equal(server.requests.length - start, 1);
 });

@@ -4,7 +4,7 @@ import { PROVIDER_TEST_REQUEST, runProviderTest } from '../../../src/cli/provide
 import { createProvider } from '../../../src/core/providers/factory';
 import { resolvePrice } from '../../../src/core/providers/pricing';
 import { MemorySecretStore } from '../../../src/core/providers/secrets';
-import { FakeServer, startFakeServer } from './servers/harness';
+import { FakeServer, startFakeServer, type Responder } from './servers/harness';
 import { openAiErrors, openAiStream } from './servers/openai';
 import { FAST } from './servers/collect';
 
@@ -14,7 +14,10 @@ before(async () => {
 });
 after(() => server.close());
 
-const provider = () => createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 0, ...FAST }, new MemorySecretStore());
+const provider = (extra: Record<string, unknown> = {}) =>
+  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 0, ...FAST, ...extra }, new MemorySecretStore());
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('provider test: prints the continuation, latency, tokens and cost', async () => {
   server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], usage: { prompt_tokens: 1_000_000, completion_tokens: 1_000_000 } }));
@@ -33,7 +36,7 @@ test('provider test: an unknown price prints as unknown, estimated usage is flag
   server.enqueue(openAiStream({ pieces: [' 4,'], usage: false }));
   const lines: string[] = [];
   assert.equal(await runProviderTest(provider(), null, (l) => lines.push(l)), true);
-  assert.match(lines.join('\n'), /Cost: unknown/);
+  assert.match(lines.join('\n'), /Cost: unknown \(no price for this model; set relay\.prices\.\* \(CLI: --price-in/);
   assert.match(lines.join('\n'), /estimated/);
 });
 
@@ -42,5 +45,39 @@ test('provider test: an error prints its code, message and fix and returns false
   const lines: string[] = [];
   assert.equal(await runProviderTest(provider(), null, (l) => lines.push(l)), false);
   assert.match(lines.join('\n'), /FAILED \(model_not_found\)/);
-  assert.match(lines.join('\n'), /Fix: pick another model/);
+  assert.match(lines.join('\n'), /Fix: pick another model in relay\.provider\.model \(CLI: --model\)\./);
+});
+
+test('provider test: a wrong key names the variables to set, and the fix names both ways', async () => {
+  server.enqueue(openAiErrors.badKey('sk-wrong-key-000000'));
+  const lines: string[] = [];
+  assert.equal(await runProviderTest(provider(), null, (l) => lines.push(l)), false);
+  const report = lines.join('\n');
+  assert.match(report, /FAILED \(auth\): .*\(CLI: set RELAY_API_KEY or OPENAI_API_KEY\)/);
+  assert.match(report, /Fix: set the key with 'Relay: Set API Key' \(CLI: the RELAY_API_KEY environment variable or the provider's own\)\./);
+  assert.doesNotMatch(report, /named above/);
+});
+
+test('provider test: while no byte has come it reports "waiting for <host>... N s" once a second, then stops', async () => {
+  // The answer starts after 1.5 s: the 1 s line comes first (same process, earlier timer).
+  const late: Responder = async (request, res) => {
+    await pause(1500);
+    return openAiStream({ pieces: [' 4,'] })(request, res);
+  };
+  server.enqueue(late);
+  const p = provider();
+  const progress: string[] = [];
+  assert.equal(await runProviderTest(p, null, () => undefined, { progress: (line) => progress.push(line) }), true);
+  assert.ok(progress.length >= 1, 'at least one waiting line');
+  progress.forEach((line, i) => assert.equal(line, `waiting for ${p.host}... ${i + 1} s`));
+  const count = progress.length;
+  await pause(1200);
+  assert.equal(progress.length, count, 'no line after the answer came');
+});
+
+test('provider test: a retry is reported on the progress line with its reason', async () => {
+  server.enqueue(openAiErrors.unavailable(), openAiStream({ pieces: [' 4,'] }));
+  const progress: string[] = [];
+  assert.equal(await runProviderTest(provider({ maxRetries: 1 }), null, () => undefined, { progress: (line) => progress.push(line) }), true);
+  assert.ok(progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again in \d+\.\d s$/.test(line)), progress.join('\n'));
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProviderError, scrubSecrets } from '../../../src/core/providers/errors';
+import { ProviderError, fixForCode, fixHint, formatSeconds, missingKeyError, scrubSecrets, type ProviderFix } from '../../../src/core/providers/errors';
 import { parseRetryAfter } from '../../../src/core/providers/http';
 import { backoffDelay } from '../../../src/core/providers/retry';
 import { EnvSecretStore, apiKeyName } from '../../../src/core/providers/secrets';
@@ -52,4 +52,48 @@ test('backoff doubles per retry and jitters within the upper half', () => {
   assert.equal(backoffDelay(3, policy(0)), 400);
   assert.equal(backoffDelay(3, policy(1)), 800);
   assert.equal(backoffDelay(20, policy(1)), 10_000);
+});
+
+test('fixHint: one text per fix, naming the VS Code way and the CLI way', () => {
+  assert.equal(fixHint('set-key'), "set the key with 'Relay: Set API Key' (CLI: the RELAY_API_KEY environment variable or the provider's own)");
+  assert.equal(fixHint('pick-model'), 'pick another model in relay.provider.model (CLI: --model)');
+  assert.match(fixHint('open-settings'), /relay\.provider\.\* \(CLI: --provider, --base-url, --model/);
+  assert.equal(fixHint('retry'), 'try again in a moment');
+  assert.equal(fixHint(undefined), '');
+});
+
+test('fixForCode: provider and engine codes map to the button that fixes them', () => {
+  const expected: Record<string, ProviderFix> = {
+    auth: 'set-key',
+    quota: 'open-settings',
+    model_not_found: 'open-settings',
+    bad_request: 'open-settings',
+    bad_response: 'open-settings',
+    rate_limit: 'retry',
+    network: 'retry',
+    timeout: 'retry',
+    server: 'retry',
+    cancelled: undefined,
+    internal: undefined,
+  };
+  for (const [code, fix] of Object.entries(expected)) assert.equal(fixForCode(code), fix, code);
+});
+
+test('formatSeconds: whole seconds from 10 s, tenths below, never "0 s"', () => {
+  assert.equal(formatSeconds(60_000), '60 s');
+  assert.equal(formatSeconds(300_000), '300 s');
+  assert.equal(formatSeconds(12_400), '12 s');
+  assert.equal(formatSeconds(1_500), '1.5 s');
+  assert.equal(formatSeconds(200), '0.2 s');
+  assert.equal(formatSeconds(20), '0.02 s');
+});
+
+test('a missing key names the kind\'s variables; ProviderError has a short summary and says whether the response had started', () => {
+  assert.match(missingKeyError('anthropic').message, /\(CLI: set RELAY_API_KEY or ANTHROPIC_API_KEY\)/);
+  assert.match(missingKeyError('ollama').message, /\(CLI: set RELAY_API_KEY\)/);
+  const error = new ProviderError('server', 'x', { status: 503 });
+  assert.equal(error.summary, 'HTTP 503');
+  assert.equal(new ProviderError('rate_limit', 'x').summary, 'rate limit');
+  assert.equal(error.responseStarted, false);
+  assert.equal(JSON.parse(JSON.stringify(error)).responseStarted, false);
 });

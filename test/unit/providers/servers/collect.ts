@@ -43,7 +43,7 @@ export const REQUEST: ContinueRequest = {
 };
 
 /** Fast retry settings for tests. */
-export const FAST = { retryBaseDelayMs: 1, maxRetryDelayMs: 2000, idleTimeoutMs: 5000, connectTimeoutMs: 5000 } as const;
+export const FAST = { retryBaseDelayMs: 1, maxRetryDelayMs: 2000, idleTimeoutMs: 5000, connectTimeoutMs: 5000, firstByteTimeoutMs: 5000 } as const;
 
 /** Guards a wait against hanging the suite (not a speed assertion: the bound is generous). */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

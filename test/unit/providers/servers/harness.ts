@@ -84,7 +84,7 @@ export interface StreamShape {
   chunkSize?: number;
   /** Pause between writes (ms). */
   gapMs?: number;
-  /** Destroy the connection after this many frames. */
+  /** Cut the connection after this many frames, as a server that dies mid-stream: what was written still arrives. */
   dropAfterFrames?: number;
   /** Stop writing (and keep the connection open) after this many frames. */
   stallAfterFrames?: number;
@@ -96,7 +96,8 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function writeFrames(res: ServerResponse, frames: string[], shape: StreamShape = {}): Promise<void> {
   for (let i = 0; i < frames.length; i++) {
     if (shape.dropAfterFrames !== undefined && i >= shape.dropAfterFrames) {
-      res.socket?.destroy();
+      // end(), not destroy(): destroy would discard the frames still in the socket's buffer.
+      res.socket?.end();
       return;
     }
     if (shape.stallAfterFrames !== undefined && i >= shape.stallAfterFrames) return;
