@@ -115,6 +115,9 @@ class RelayApp {
         if (stick) this.scrollToEnd();
         return;
       }
+      case 'waiting':
+        this.turns.get(message.turnId)?.showWaiting(message.host, message.waitedMs, message.retrying);
+        return;
       case 'turn-done':
         this.turns.get(message.turnId)?.finish(isStats(message.stats) ? message.stats : undefined);
         this.afterTurnsChanged();

@@ -10,6 +10,8 @@ import type { ProviderKind, ModelPrice } from '../core/providers/types';
 import type { Q4Compute } from '../core/slm/types';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { UsageError } from './args';
+import { DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../core/providers/base';
 
 export interface CliConfig {
   provider: {
@@ -27,6 +29,10 @@ export interface CliConfig {
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
   maxTurns: number;
   tokenBudget: number;
+  /** Ceilings of one answer (src/core/relay/limits.ts). */
+  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number };
+  /** Timeouts of one LLM call, in seconds (src/core/providers/types.ts ProviderConfig). */
+  timeouts: { connectSeconds: number; firstByteSeconds: number; idleSeconds: number; callSeconds: number };
   temperature: number;
   seed: number | undefined;
   router: { llmProbability: number };
@@ -49,6 +55,13 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
     tokenBudget: 8192,
+    limits: { maxLlmCalls: DEFAULT_MAX_LLM_CALLS, maxCostUsd: DEFAULT_MAX_COST_USD, maxStallSeconds: DEFAULT_MAX_STALL_MS / 1000 },
+    timeouts: {
+      connectSeconds: DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+      firstByteSeconds: DEFAULT_FIRST_BYTE_TIMEOUT_MS / 1000,
+      idleSeconds: DEFAULT_IDLE_TIMEOUT_MS / 1000,
+      callSeconds: DEFAULT_CALL_TIMEOUT_MS / 1000,
+    },
     temperature: 0.7,
     seed: undefined,
     router: { llmProbability: 0.5 },
@@ -75,6 +88,13 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   'max-llm-share': (c, v, from) => (c.confidence.maxLlmShare = num(v, from, 0, 1)),
   'max-turns': (c, v, from) => (c.maxTurns = int(v, from, 1, 100)),
   budget: (c, v, from) => (c.tokenBudget = int(v, from, 16, 131072)),
+  'max-calls': (c, v, from) => (c.limits.maxLlmCalls = int(v, from, 1, 10_000)),
+  'max-cost': (c, v, from) => (c.limits.maxCostUsd = num(v, from, 0.000001, 10_000)),
+  'max-stall': (c, v, from) => (c.limits.maxStallSeconds = num(v, from, 1, 86_400)),
+  'connect-timeout': (c, v, from) => (c.timeouts.connectSeconds = num(v, from, 0.1, 3600)),
+  'first-byte-timeout': (c, v, from) => (c.timeouts.firstByteSeconds = num(v, from, 0.1, 3600)),
+  'idle-timeout': (c, v, from) => (c.timeouts.idleSeconds = num(v, from, 0.1, 3600)),
+  'call-timeout': (c, v, from) => (c.timeouts.callSeconds = num(v, from, 0.1, 86_400)),
   temperature: (c, v, from) => (c.temperature = num(v, from, 0, 2)),
   seed: (c, v, from) => (c.seed = int(v, from, 0, 2 ** 31 - 1)),
   'llm-probability': (c, v, from) => (c.router.llmProbability = num(v, from, 0, 1)),
@@ -88,7 +108,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
 export const CONFIG_FLAGS: ReadonlySet<string> = new Set(Object.keys(SETTERS));
 
 /** Environment variable -> flag name. */
-const ENV_NAMES: Record<string, string> = {
+export const ENV_NAMES: Record<string, string> = {
   RELAY_PROVIDER: 'provider',
   RELAY_BASE_URL: 'base-url',
   RELAY_MODEL: 'model',
@@ -102,6 +122,13 @@ const ENV_NAMES: Record<string, string> = {
   RELAY_MAX_LLM_SHARE: 'max-llm-share',
   RELAY_MAX_TURNS: 'max-turns',
   RELAY_TOKEN_BUDGET: 'budget',
+  RELAY_MAX_CALLS: 'max-calls',
+  RELAY_MAX_COST: 'max-cost',
+  RELAY_MAX_STALL: 'max-stall',
+  RELAY_CONNECT_TIMEOUT: 'connect-timeout',
+  RELAY_FIRST_BYTE_TIMEOUT: 'first-byte-timeout',
+  RELAY_IDLE_TIMEOUT: 'idle-timeout',
+  RELAY_CALL_TIMEOUT: 'call-timeout',
   RELAY_TEMPERATURE: 'temperature',
   RELAY_SEED: 'seed',
   RELAY_LLM_PROBABILITY: 'llm-probability',
@@ -111,7 +138,7 @@ const ENV_NAMES: Record<string, string> = {
 };
 
 /** config.json keys (camelCase, nested like the VS Code settings) -> flag name. */
-const FILE_KEYS: Record<string, string> = {
+export const FILE_KEYS: Record<string, string> = {
   'provider.kind': 'provider',
   'provider.baseUrl': 'base-url',
   'provider.model': 'model',
@@ -125,6 +152,13 @@ const FILE_KEYS: Record<string, string> = {
   maxLlmShare: 'max-llm-share',
   maxTurns: 'max-turns',
   tokenBudget: 'budget',
+  maxLlmCallsPerAnswer: 'max-calls',
+  maxCostPerAnswerUsd: 'max-cost',
+  maxSecondsWithoutProgress: 'max-stall',
+  'provider.connectTimeoutSeconds': 'connect-timeout',
+  'provider.firstByteTimeoutSeconds': 'first-byte-timeout',
+  'provider.idleTimeoutSeconds': 'idle-timeout',
+  'provider.callTimeoutSeconds': 'call-timeout',
   temperature: 'temperature',
   seed: 'seed',
   'router.llmProbability': 'llm-probability',

@@ -51,6 +51,13 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --max-llm-share <0-1>   RELAY_MAX_LLM_SHARE  maxLlmShare           (default 0.2)
   --max-turns <n>         RELAY_MAX_TURNS      maxTurns              (default 5, as in the paper)
   --budget <tokens>       RELAY_TOKEN_BUDGET   tokenBudget           (default 8192, as in the paper)
+  --max-calls <n>         RELAY_MAX_CALLS      maxLlmCallsPerAnswer  (default 64) LLM calls per answer
+  --max-cost <USD>        RELAY_MAX_COST       maxCostPerAnswerUsd   (default 1) spending per answer, when prices are known
+  --max-stall <s>         RELAY_MAX_STALL      maxSecondsWithoutProgress (default 180) seconds without a new token
+  --connect-timeout <s>   RELAY_CONNECT_TIMEOUT provider.connectTimeoutSeconds     (default 10)
+  --first-byte-timeout <s> RELAY_FIRST_BYTE_TIMEOUT provider.firstByteTimeoutSeconds (default 60; a cold server may need more)
+  --idle-timeout <s>      RELAY_IDLE_TIMEOUT   provider.idleTimeoutSeconds        (default 30) between chunks of a response
+  --call-timeout <s>      RELAY_CALL_TIMEOUT   provider.callTimeoutSeconds        (default 300) one LLM call, retries included
   --temperature <t>       RELAY_TEMPERATURE    temperature           (default 0.7; 0 = greedy)
   --seed <n>              RELAY_SEED           seed
   --llm-probability <p>   RELAY_LLM_PROBABILITY router.llmProbability (random-router)
@@ -59,6 +66,8 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --demo                  the embedded demo models: SLM, onnx-local LLM priced at gpt-4o's list price, plain prompt
   --plain-prompt          send the question as is (no "reason step by step ... \\boxed{}" suffix)
 API keys come from RELAY_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY, never from files or flags.
+Exit status: 0 when the answer ended by itself or at a limit you set (budget, turns, calls, money, the
+model's context window), 1 when it failed (an error, a server that sent nothing or added nothing), 130 when stopped.
 `;
 
 const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt']);
@@ -112,7 +121,7 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       if (rest[0] !== 'test') throw new UsageError("Usage: relay provider test");
       const llm = await openLlm(config);
       try {
-        const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), { signal });
+        const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), { signal, progress: (line) => io.stderr.write(`relay: ${line}\n`) });
         return ok ? 0 : 1;
       } finally {
         await llm.dispose();

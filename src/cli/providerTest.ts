@@ -6,7 +6,9 @@
 import { settingRef } from '../core/settingNames';
 import { ProviderError, fixHint } from '../core/providers/errors';
 import { costOf } from '../core/providers/pricing';
-import type { ContinueRequest, LlmProvider, ModelPrice, TransportEvent, Usage } from '../core/providers/types';
+import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from '../core/providers/types';
+import { WaitClock } from '../core/providers/waitClock';
+import { waitLines } from './render';
 
 /** A continuation any model can do in a few tokens. */
 export const PROVIDER_TEST_REQUEST: ContinueRequest = {
@@ -23,35 +25,10 @@ export interface ProviderTestOptions {
   progress?: (line: string) => void;
 }
 
-/** Reports "waiting for <host>... N s" once per whole second until the first byte or the end. */
-class WaitingReporter {
-  private seconds = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly host: string,
-    private readonly progress: (line: string) => void,
-  ) {
-    this.timer = setInterval(() => this.progress(`waiting for ${this.host}... ${++this.seconds} s`), 1000);
-    // Progress lines must never keep the process alive on their own.
-    this.timer.unref();
-  }
-
-  onTransport(event: TransportEvent): void {
-    if (event.phase === 'receiving') this.stop();
-    else if (event.phase === 'retrying') this.progress(`${this.host}: ${event.reason}; trying again in ${(event.delayMs / 1000).toFixed(1)} s`);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-}
-
 export async function runProviderTest(provider: LlmProvider, prices: ModelPrice | null, write: (line: string) => void, options: ProviderTestOptions = {}): Promise<boolean> {
   const now = options.now ?? (() => performance.now());
   write(`Testing ${provider.kind} model ${provider.model} at ${provider.host} (continuation: ${provider.continuation})...`);
-  const waiting = options.progress ? new WaitingReporter(provider.host, options.progress) : undefined;
+  const waiting = options.progress ? new WaitClock(waitLines(provider.host, options.progress)) : undefined;
   const request: ContinueRequest = waiting ? { ...PROVIDER_TEST_REQUEST, onTransport: (event) => waiting.onTransport(event) } : PROVIDER_TEST_REQUEST;
   const started = now();
   let firstText: number | undefined;
@@ -61,7 +38,7 @@ export async function runProviderTest(provider: LlmProvider, prices: ModelPrice 
   try {
     for await (const chunk of provider.continue(request, options.signal)) {
       // Providers without a wire (onnx-local) send no transport events: their first chunk ends the wait.
-      waiting?.stop();
+      waiting?.receiving();
       if (chunk.type === 'text') {
         firstText ??= now();
         text += chunk.text;

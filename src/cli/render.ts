@@ -1,5 +1,6 @@
 /** Terminal output of an answer: streamed spans (LLM spans coloured on a TTY), stats line, JSON line. */
-import type { AnswerStats, RelayEvent } from '../core/relay/events';
+import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
+import type { WaitTick } from '../core/providers/waitClock';
 
 export interface Output {
   write(text: string): void;
@@ -23,6 +24,48 @@ export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent
       out.write(`\n${colour ? '\u001b[31m' : ''}error (${event.code}): ${event.message}${colour ? RESET : ''}`);
     }
   };
+}
+
+/**
+ * The CLI's lines for a call's wait (src/core/providers/waitClock.ts), one per line so
+ * they never garble an answer streaming on stdout: "waiting for <host>... N s" at 1 s and
+ * then every 5 s, and a line at once when a retry is coming.
+ */
+export function waitLines(host: string, write: (line: string) => void): (tick: WaitTick) => void {
+  let lastShown = 0;
+  return (tick) => {
+    const seconds = Math.floor(tick.waitedMs / 1000);
+    if (tick.state === 'retrying' && tick.note) return write(`${host}: ${tick.note}; trying again (${seconds} s so far)`);
+    if (tick.state !== 'waiting' || seconds <= lastShown || (seconds !== 1 && seconds % 5 !== 0)) return;
+    lastShown = seconds;
+    write(`waiting for ${host}... ${seconds} s`);
+  };
+}
+
+/** The wait of each LLM call of an answer on stderr ("relay: waiting for <host>... N s"). */
+export function waitReporter(err: Output): (event: RelayEvent) => void {
+  let lines: ((tick: WaitTick) => void) | undefined;
+  return (event) => {
+    if (event.type === 'call-start') lines = waitLines(event.host, (line) => err.write(`relay: ${line}\n`));
+    if (event.type === 'call-wait') lines?.(event);
+  };
+}
+
+/** Both renderers at once. */
+export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event: RelayEvent) => void {
+  return (event) => {
+    for (const render of renderers) render(event);
+  };
+}
+
+/**
+ * The exit status of an answer: 0 when it ended by itself or at a limit the user set,
+ * 1 when it failed or could not go on (an error, a silent or empty server, a runtime
+ * fault), 130 when stopped (as after Ctrl-C).
+ */
+export function exitCodeOf(finish: FinishReason): number {
+  if (finish === 'cancelled') return 130;
+  return finish === 'error' || finish === 'stalled' || finish === 'llm_no_progress' || finish === 'slm_no_progress' ? 1 : 0;
 }
 
 export function formatUsd(value: number | null): string {

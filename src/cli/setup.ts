@@ -78,7 +78,21 @@ export async function openLlm(config: CliConfig, slm?: LocalRuntime, book?: SlmP
     else if (kind === 'openai-completions') {
       throw new UsageError('The openai-completions provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.');
     }
-    provider = createProvider({ kind, baseUrl, model, templateRenderer }, new EnvSecretStore(), { countTokens });
+    const t = config.timeouts;
+    provider = createProvider(
+      {
+        kind,
+        baseUrl,
+        model,
+        templateRenderer,
+        connectTimeoutMs: t.connectSeconds * 1000,
+        firstByteTimeoutMs: t.firstByteSeconds * 1000,
+        idleTimeoutMs: t.idleSeconds * 1000,
+        callTimeoutMs: t.callSeconds * 1000,
+      },
+      new EnvSecretStore(),
+      { countTokens },
+    );
   }
   const price = resolvePrice(kind, model, config.prices) ?? undefined;
   return {
@@ -107,6 +121,9 @@ export function relayOptions(config: CliConfig, slm: LocalRuntime, llm: OpenedLl
     price: llm?.price,
     maxTurns: config.maxTurns,
     tokenBudget: config.tokenBudget,
+    maxLlmCalls: config.limits.maxLlmCalls,
+    maxCostUsd: config.limits.maxCostUsd,
+    maxStallMs: config.limits.maxStallSeconds * 1000,
     slmSampling: { temperature: config.temperature, seed: config.seed },
     llmTemperature: config.temperature,
     llmSeed: config.seed,

@@ -100,6 +100,9 @@ export class Conversation {
         last.tokens += event.tokens;
       } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel });
       this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel });
+    } else if (event.type === 'call-wait') {
+      const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
+      this.post({ type: 'waiting', turnId: turn.id, host: event.host, waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });
     } else if (event.type === 'call-end') {
       const last = [...turn.spans].reverse().find((span) => span.source === 'llm');
       if (last) last.durationMs = (last.durationMs ?? 0) + event.durationMs;

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { fixForCode } from '../core/providers/errors';
 import { createProvider } from '../core/providers/factory';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { resolvePrice } from '../core/providers/pricing';
@@ -137,7 +138,9 @@ export class RelayService implements vscode.Disposable {
       });
     } else {
       const templateRenderer = templateFolder ? await loadChatTemplateRenderer(templateFolder) : kind === 'openai-completions' || kind === 'ollama' ? renderSame : undefined;
-      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer }, secrets, {
+      const t = settings.provider.timeouts;
+      const timeouts = { connectTimeoutMs: t.connect * 1000, firstByteTimeoutMs: t.firstByte * 1000, idleTimeoutMs: t.idle * 1000, callTimeoutMs: t.call * 1000 };
+      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer, ...timeouts }, secrets, {
         onRequest: (request) => this.sentRequests.recordRequest(request),
       });
     }
@@ -187,6 +190,9 @@ export class RelayService implements vscode.Disposable {
         price: llm?.price,
         maxTurns: settings.maxTurns,
         tokenBudget: settings.tokenBudget,
+        maxLlmCalls: settings.limits.maxLlmCalls,
+        maxCostUsd: settings.limits.maxCostUsd,
+        maxStallMs: settings.limits.maxStallSeconds * 1000,
         commandReplacement: traits.commandReplacement,
         slmSampling: { temperature: settings.temperature },
         llmTemperature: settings.temperature,
@@ -196,7 +202,7 @@ export class RelayService implements vscode.Disposable {
         this.sentRequests.onEvent(event);
         sink.onEvent(event, model);
         if (event.type === 'span') answer += event.text;
-        if (event.type === 'error') error = { message: event.message, fix: fixFor(event.code) };
+        if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) };
         if (event.type === 'done') {
           stats = event.stats;
           answer = event.answer;
@@ -228,25 +234,5 @@ export class RelayService implements vscode.Disposable {
     this.busyChanged.dispose();
     void this.runtime?.runtime.dispose().catch(() => undefined);
     void this.llmRuntime?.runtime.dispose().catch(() => undefined);
-  }
-}
-
-/** Turns a provider/engine error code into the button that fixes it. */
-export function fixFor(code: string): FixAction | undefined {
-  switch (code) {
-    case 'auth':
-      return 'set-key';
-    case 'model_not_found':
-    case 'bad_request':
-      return 'open-settings';
-    case 'rate_limit':
-    case 'network':
-    case 'timeout':
-    case 'server':
-      return 'retry';
-    case 'quota':
-      return 'open-settings';
-    default:
-      return undefined;
   }
 }

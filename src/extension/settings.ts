@@ -8,7 +8,14 @@ import type { OnnxVariant, Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 
 export interface RelaySettings {
-  provider: { kind: ProviderKind; baseUrl: string; model: string; templateFolder: string };
+  provider: {
+    kind: ProviderKind;
+    baseUrl: string;
+    model: string;
+    templateFolder: string;
+    /** Seconds: connect, first byte, between chunks, whole call. */
+    timeouts: { connect: number; firstByte: number; idle: number; call: number };
+  };
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
   slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute };
   mode: RelayMode | 'auto';
@@ -16,6 +23,8 @@ export interface RelaySettings {
   maxLlmShare: number;
   maxTurns: number;
   tokenBudget: number;
+  /** Ceilings of one answer: LLM calls, USD (used when prices are known), seconds without a new token. */
+  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number };
   temperature: number;
   localOnly: boolean;
 }
@@ -70,6 +79,12 @@ export function readSettings(): RelaySettings {
       baseUrl,
       model: config.get<string>('provider.model', '').trim(),
       templateFolder: config.get<string>('provider.templateFolder', '').trim(),
+      timeouts: {
+        connect: numberIn(config, 'provider.connectTimeoutSeconds', 0.1, 3600),
+        firstByte: numberIn(config, 'provider.firstByteTimeoutSeconds', 0.1, 3600),
+        idle: numberIn(config, 'provider.idleTimeoutSeconds', 0.1, 3600),
+        call: numberIn(config, 'provider.callTimeoutSeconds', 0.1, 86_400),
+      },
     },
     prices: {
       inputPerMTok: optionalPrice(config, 'prices.inputPerMTok'),
@@ -83,6 +98,11 @@ export function readSettings(): RelaySettings {
     maxLlmShare: numberIn(config, 'maxLlmShare', 0, 1),
     maxTurns: numberIn(config, 'maxTurns', 1, 100, true),
     tokenBudget: numberIn(config, 'tokenBudget', 16, 131072, true),
+    limits: {
+      maxLlmCalls: numberIn(config, 'maxLlmCallsPerAnswer', 1, 10_000, true),
+      maxCostUsd: numberIn(config, 'maxCostPerAnswerUsd', 0.000001, 10_000),
+      maxStallSeconds: numberIn(config, 'maxSecondsWithoutProgress', 1, 86_400),
+    },
     temperature: numberIn(config, 'temperature', 0, 2),
     localOnly: config.get<boolean>('localOnly', false) === true,
   };

@@ -35,6 +35,11 @@ export type HostMessage =
   | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; durationMs?: number }
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
+  /**
+   * The large model's server has sent nothing for `waitedMs` ("waiting for <host>... 12 s");
+   * `retrying` says why a new attempt comes; waitedMs null: bytes came, the line goes.
+   */
+  | { type: 'waiting'; turnId: string; host: string; waitedMs: number | null; retrying?: string }
   | { type: 'cleared' }
   | { type: 'busy'; busy: boolean }
   /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
@@ -88,7 +93,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
   }
 }
 
-const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'cleared', 'busy', 'setup']);
+const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'cleared', 'busy', 'setup']);
 
 /** Webview side: accept only known message types with the fields each needs. */
 export function parseHostMessage(value: unknown): HostMessage | undefined {
@@ -117,6 +122,13 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
     case 'turn-error':
       // An unknown fix would render a button that does nothing: refuse the message.
       return isShortString(value.turnId) && typeof value.message === 'string' && isFixOrAbsent(value.fix) ? (value as HostMessage) : undefined;
+    case 'waiting':
+      return isShortString(value.turnId) &&
+        isShortString(value.host) &&
+        (value.waitedMs === null || isCount(value.waitedMs)) &&
+        (value.retrying === undefined || isShortString(value.retrying, 300))
+        ? (value as HostMessage)
+        : undefined;
     case 'busy':
       return typeof value.busy === 'boolean' ? (value as HostMessage) : undefined;
     case 'setup':

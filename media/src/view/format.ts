@@ -42,22 +42,8 @@ export function statItems(stats: StatsView): StatItem[] {
   ];
 }
 
-/**
- * A visible line for an answer that ended early (the stats' hover alone is easy to miss);
- * undefined for a complete answer or an error (whose message is shown instead).
- */
-export function finishNote(finishReason: string): string | undefined {
-  switch (finishReason) {
-    case 'cancelled':
-      return 'Stopped: the answer is incomplete.';
-    case 'budget':
-      return 'Stopped at the token budget (relay.tokenBudget): the answer may be incomplete.';
-    case 'turn_limit':
-      return 'Stopped at the turn limit (relay.maxTurns): the answer may be incomplete.';
-    default:
-      return undefined;
-  }
-}
+/** The line for an answer that ended early: one text for the view and the CLI (src/core/relay/finishNotes.ts). */
+export { finishNote } from '../../../src/core/relay/finishNotes';
 
 /** Hover text of an LLM mark. */
 export function llmSpanTitle(span: ChatTurnView['spans'][number] | undefined): string {

@@ -32,6 +32,8 @@ export class TurnView {
   private readonly blocks: HTMLElement;
   private readonly tail: HTMLElement;
   private readonly footer: HTMLElement;
+  /** "Waiting for <host>... 12 s" while the large model's server sends nothing. */
+  private readonly waiting: HTMLElement;
   private text = '';
   private frozenUpTo = 0;
   private stats: StatsView | undefined;
@@ -52,10 +54,13 @@ export class TurnView {
     this.tail = h('div', { className: 'relay-tail' });
     this.body = h('div', { className: 'relay-body' }, [this.blocks, this.tail]);
     this.footer = h('div', { className: 'relay-footer' });
+    this.waiting = h('p', { className: 'relay-waiting', attrs: { role: 'status' } });
+    this.waiting.hidden = true;
     const who = role === 'user' ? 'You' : 'Relay';
     this.element = h('article', { className: `relay-turn relay-turn-${role}`, attrs: { 'aria-label': `${who} said` } }, [
       h('div', { className: 'relay-who', text: who }),
       this.body,
+      this.waiting,
       this.footer,
     ]);
     if (role === 'user') {
@@ -83,8 +88,17 @@ export class TurnView {
     return this.stats;
   }
 
+  /** Shows how long the large model's server has been silent; null hides the line. */
+  showWaiting(host: string, waitedMs: number | null, retrying?: string): void {
+    this.waiting.hidden = this.finished || waitedMs === null;
+    if (this.waiting.hidden || waitedMs === null) return;
+    const again = retrying ? ` (trying again after: ${retrying})` : '';
+    this.waiting.textContent = `Waiting for ${host}… ${Math.floor(waitedMs / 1000)} s${again}`;
+  }
+
   appendSpan(source: SpanSource, text: string, tokens: number, model?: string): void {
     if (this.finished || !text) return;
+    this.waiting.hidden = true;
     const last = this.spans[this.spans.length - 1];
     if (last && last.source === source) {
       last.text += text;
@@ -149,6 +163,7 @@ export class TurnView {
     if (this.role === 'user') return;
     if (!this.finished) {
       this.finished = true;
+      this.waiting.hidden = true;
       this.element.classList.remove('relay-streaming');
       const rendered = h('div', { className: 'relay-block' });
       setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor));

@@ -6,7 +6,8 @@ import { collectRelay } from '../../core/relay/engine';
 import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
-import { statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
+import { allOf, exitCodeOf, statsJson, statsLine, streamRenderer, useColour, waitReporter, type Output } from '../render';
+import { finishNote } from '../../core/relay/finishNotes';
 import { openLlm, openSlm, relayOptions, resolvedMode, SlmPromptBook } from '../setup';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
@@ -51,16 +52,17 @@ export async function runAsk(
   try {
     const prompt = await book.prepare(messages);
     const colour = useColour(io.stdout);
-    const render = options.json ? () => undefined : streamRenderer(io.stdout, colour);
+    const render = allOf(options.json ? () => undefined : streamRenderer(io.stdout, colour), waitReporter(io.stderr));
     const { answer, stats } = await collectRelay({ ...relayOptions(config, slm, llm), messages, prompt, signal: options.signal }, render);
     if (llm) {
       await new TotalsStore(config.totalsPath).record(llm.modelKey, stats).catch((error: Error) => {
         io.stderr.write(`relay: could not update the running totals: ${error.message}\n`);
       });
     }
-    if (options.json) io.stdout.write(JSON.stringify(statsJson(stats, { answer })) + '\n');
-    else io.stdout.write(`\n\n${statsLine(stats, colour)}\n`);
-    return stats.finishReason === 'error' ? 1 : stats.finishReason === 'cancelled' ? 130 : 0;
+    const note = finishNote(stats.finishReason);
+    if (options.json) io.stdout.write(JSON.stringify(statsJson(stats, { answer, ...(note ? { finish_note: note } : {}) })) + '\n');
+    else io.stdout.write(`\n\n${note ? `${note}\n` : ''}${statsLine(stats, colour)}\n`);
+    return exitCodeOf(stats.finishReason);
   } finally {
     await llm?.dispose();
     await slm.dispose();

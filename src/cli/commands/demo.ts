@@ -12,7 +12,7 @@ import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResol
 import type { RelayEvent } from '../../core/relay/events';
 import { UsageError } from '../args';
 import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, findDemoModels } from '../demoModels';
-import { statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
+import { exitCodeOf, statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
 import { solveMessages } from './ask';
 
 export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
@@ -87,7 +87,7 @@ export async function runDemo(
       };
       out.write(JSON.stringify(statsJson(stats, extra)) + '\n');
     }
-    return stats.finishReason === 'error' ? 1 : stats.finishReason === 'cancelled' ? 130 : 0;
+    return exitCodeOf(stats.finishReason);
   } finally {
     await llmRuntime.dispose();
     await slm.dispose();

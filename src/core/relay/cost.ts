@@ -11,6 +11,23 @@ export function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
 }
 
+/**
+ * Usage as reported, if it can be trusted: input and output are whole numbers of 0 or
+ * more; the cached and cache-written parts are clamped into the input. Undefined when the
+ * report is missing or absurd (NaN, negative, not a number), so the caller counts instead.
+ */
+export function usableUsage(reported: Usage | undefined): Usage | undefined {
+  if (!reported || typeof reported !== 'object') return undefined;
+  const count = (value: unknown): number | undefined =>
+    typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  const inputTokens = count(reported.inputTokens);
+  const outputTokens = count(reported.outputTokens);
+  if (inputTokens === undefined || outputTokens === undefined) return undefined;
+  const cachedInputTokens = Math.min(count(reported.cachedInputTokens) ?? 0, inputTokens);
+  const cacheWriteTokens = Math.min(count(reported.cacheWriteTokens) ?? 0, inputTokens - cachedInputTokens);
+  return { inputTokens, outputTokens, cachedInputTokens, cacheWriteTokens, estimated: reported.estimated === true };
+}
+
 export function addUsage(total: Usage, more: Usage): Usage {
   return {
     inputTokens: total.inputTokens + more.inputTokens,

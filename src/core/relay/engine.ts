@@ -1,10 +1,19 @@
 /**
  * The relay engine: one answer written by the SLM with the LLM's help, streamed as
  * RelayEvents. `runRelay(options)` returns an AsyncIterable that always ends with exactly
- * one 'done' event (also after cancellation or an error; the partial answer is kept).
- * Every 'call-start' is followed by its 'call-end' (finishReason 'error' when the provider
- * failed, before the 'error' event). With a seed, SLM turn k and LLM call k sample with
- * deriveSeed(seed, k), so turns do not replay each other's draws.
+ * one 'done' event (also after cancellation, a ceiling or an error; the partial answer is
+ * kept). Every 'call-start' is followed by its 'call-end' (finishReason 'error' when the
+ * provider failed, before the 'error' event). With a seed, SLM turn k and LLM call k
+ * sample with deriveSeed(seed, k), so turns do not replay each other's draws.
+ *
+ * The invariant (enforced in `drive`, the one loop every mode runs in): every turn adds
+ * at least one token to the answer or ends it with a named reason. An LLM call that adds
+ * nothing (empty, whitespace the seam removed, 'length' with no tokens) is a failed call:
+ * the SLM writes that position itself, and a second such call in a row ends the answer
+ * with 'llm_no_progress'. Around it, ceilings that a normal answer never meets (limits.ts):
+ * LLM calls, money (when the price is known), silence (no new token for maxStallMs), the
+ * token budget and the SLM's context window: a prompt that does not fit is refused before
+ * any call, and an answer that fills the window ends with 'context_full'.
  *
  * Modes
  * - command (the paper, eval/generate_withhelp.py): the SLM decodes with stop string
@@ -13,13 +22,13 @@
  *   (code 'malformed_command') and finishReason 'error' (the paper marks the request
  *   failed). The LLM continues prompt + answer with every command replaced by a space
  *   (commandReplacement: '' for models trained with commands removed), trimmed, for
- *   min(N, budget left) tokens; its 'stop' ends the answer, 'length' hands
- *   back to the SLM, whose KV cache keeps the command and gets the LLM's text appended
- *   (session.append, no recomputation). After maxTurns SLM turns the answer ends; a command
- *   on the last turn is ignored (finishReason 'turn_limit'). A `</call>` with no `<call>`
- *   ends the answer as in the reference code (vLLM reports it as a normal stop). An
- *   unterminated `<call>` at the end of the SLM's output is dropped and not executed.
- *   Commands are never shown: the displayed answer is the spans' text.
+ *   min(N, budget left, room left in the SLM's window) tokens; its 'stop' ends the answer,
+ *   'length' hands back to the SLM, whose KV cache keeps the command and gets the LLM's
+ *   text appended (session.append, no recomputation). After maxTurns SLM turns the answer
+ *   ends; a command on the last turn is ignored (finishReason 'turn_limit'). A `</call>`
+ *   with no `<call>` ends the answer as in the reference code (vLLM reports it as a normal
+ *   stop). An unterminated `<call>` at the end of the SLM's output is dropped and not
+ *   executed. Commands are never shown: the displayed answer is the spans' text.
  * - confidence: for SLMs never trained to call. The decoder's gate refuses a token whose
  *   top-1 probability is below `threshold` (top-1 because it is what the toy measurements
  *   in shared/notes/training-on-cpu.md gated on, it is cheap, and it reads directly as "how
@@ -35,12 +44,23 @@
  *   draw is seeded by (seed, query text), so the same query always goes the same way.
  */
 import type { ChatMessage, GeneratedToken, GenerateResult, SamplingOptions, SlmRuntime, SlmSession } from '../slm/types';
-import type { LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
-import { isProviderError } from '../providers/errors';
-import type { AnswerStats, RelayEvent, RelayMode, SpanSource } from './events';
+import type { ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
+import { isProviderError, type ProviderFix } from '../providers/errors';
+import { WaitClock } from '../providers/waitClock';
+import type { AnswerStats, FinishReason, RelayEvent, RelayMode, SpanSource } from './events';
 import { CALL_CLOSE, CommandFilter, parseCallCount, removeCommands, stripCommandsForLlm } from './commandFilter';
-import { addUsage, emptyUsage, LLM_ONLY_ESTIMATE_NOTE, llmOnlyCostUsd, llmTokenShare, relayCostUsd, savedUsd } from './cost';
+import { addUsage, emptyUsage, LLM_ONLY_ESTIMATE_NOTE, llmOnlyCostUsd, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
 import { EventChannel } from './eventChannel';
+import {
+  callWouldExceedCost,
+  DEFAULT_MAX_COST_USD,
+  DEFAULT_MAX_LLM_CALLS,
+  DEFAULT_MAX_STALL_MS,
+  MAX_EMPTY_LLM_CALLS,
+  overrunAllowance,
+  StallWatchdog,
+  type AnswerLimits,
+} from './limits';
 import { deriveSeed, routeToLlm } from './random';
 
 export interface ConfidenceOptions {
@@ -71,6 +91,12 @@ export interface RelayOptions {
   maxTurns?: number;
   /** Tokens per answer, SLM and LLM together (counted in the SLM tokenizer). */
   tokenBudget?: number;
+  /** LLM calls per answer (default 64). */
+  maxLlmCalls?: number;
+  /** USD per answer, checked before each call at its most expensive (default 1; only with a known price). */
+  maxCostUsd?: number;
+  /** Milliseconds without a new token before the answer ends as 'stalled' (default 180 000). */
+  maxStallMs?: number;
   /** SLM sampling; default temperature 0.7 as in the paper (0 = greedy). */
   slmSampling?: SamplingOptions;
   /** LLM temperature; default 0.7 as in the paper. */
@@ -98,7 +124,7 @@ export function runRelay(options: RelayOptions): AsyncIterable<RelayEvent> {
   const onAbort = (): void => controller.abort();
   if (external?.aborted) controller.abort();
   else external?.addEventListener('abort', onAbort, { once: true });
-  const run = new RelayRun(options, controller.signal, (event) => channel.push(event));
+  const run = new RelayRun(options, controller, (event) => channel.push(event));
   void run.execute().finally(() => {
     external?.removeEventListener('abort', onAbort);
     channel.close();
@@ -133,8 +159,14 @@ function validate(o: RelayOptions): void {
   const positiveInt = (name: string, v: number | undefined): void => {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`${name} must be a positive integer (got ${v}).`);
   };
+  const positive = (name: string, v: number | undefined): void => {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new Error(`${name} must be a positive number (got ${v}).`);
+  };
   positiveInt('maxTurns', o.maxTurns);
   positiveInt('tokenBudget', o.tokenBudget);
+  positiveInt('maxLlmCalls', o.maxLlmCalls);
+  positive('maxCostUsd', o.maxCostUsd);
+  positive('maxStallMs', o.maxStallMs);
   const c = o.confidence ?? {};
   if (c.threshold !== undefined && !(c.threshold >= 0 && c.threshold <= 1)) {
     throw new Error(`The confidence threshold must be between 0 and 1 (got ${c.threshold}).`);
@@ -147,26 +179,42 @@ function validate(o: RelayOptions): void {
   if (o.messages.length === 0) throw new Error('The relay needs at least one message (the question).');
 }
 
-type Finish = AnswerStats['finishReason'];
-
 /** Thrown inside a run to end it with an 'error' event and finishReason 'error'. */
 class RunError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    readonly fix?: ProviderFix,
   ) {
     super(message);
   }
 }
+
+/** Thrown inside a run to end it early with a reason of its own (a ceiling), keeping the answer. */
+class AnswerEnds extends Error {
+  constructor(readonly reason: FinishReason) {
+    super(reason);
+  }
+}
+
+/** One turn of a mode: undefined to go on, or the reason the answer ends. */
+type Step = () => Promise<FinishReason | undefined>;
 
 class RelayRun {
   private readonly started = Date.now();
   private readonly budget: number;
   private readonly maxTurns: number;
   private readonly confidence: ConfidenceOptions;
+  private readonly limits: AnswerLimits;
+  private readonly signal: AbortSignal;
+  private readonly watchdog: StallWatchdog;
+  /** Set when the run aborted itself (a ceiling that fires while something is awaited). */
+  private endedBy: FinishReason | undefined;
   private session: SlmSession | null = null;
   private prompt = '';
   private promptTokens = 0;
+  /** Tokens in the SLM's KV cache (prompt, its own output, appended LLM text). */
+  private contextTokens = 0;
   /** What the paper calls current_solution: SLM output (commands included) + LLM text. */
   private solution = '';
   /** What the user sees. */
@@ -176,29 +224,48 @@ class RelayRun {
   private commandTokens = 0;
   private calls = 0;
   private turns = 0;
+  /** LLM calls in a row that added nothing. */
+  private emptyLlmCalls = 0;
+  /** After a call that added nothing, the SLM writes the next position itself (confidence mode). */
+  private slmWritesNext = false;
+  private lastLlmText = '';
   private usage: Usage = emptyUsage();
   private routedTo: SpanSource | undefined;
-  private effectiveMode: RelayMode;
 
   constructor(
     private readonly o: RelayOptions,
-    private readonly signal: AbortSignal,
+    private readonly controller: AbortController,
     private readonly emit: (event: RelayEvent) => void,
   ) {
+    this.signal = controller.signal;
     this.budget = o.tokenBudget ?? DEFAULT_TOKEN_BUDGET;
     this.maxTurns = o.maxTurns ?? DEFAULT_MAX_TURNS;
     const c = { ...DEFAULT_CONFIDENCE, ...(o.confidence ?? {}) };
     this.confidence = { ...c, spanTokens: Math.min(c.spanTokens, c.maxSpanTokens) };
-    this.effectiveMode = o.mode;
+    this.limits = {
+      maxLlmCalls: o.maxLlmCalls ?? DEFAULT_MAX_LLM_CALLS,
+      maxCostUsd: o.maxCostUsd ?? DEFAULT_MAX_COST_USD,
+      maxStallMs: o.maxStallMs ?? DEFAULT_MAX_STALL_MS,
+    };
+    this.watchdog = new StallWatchdog(this.limits.maxStallMs, () => this.endNow('stalled'));
+  }
+
+  /** Ends the answer from outside the awaited work (the watchdog): whatever runs is cancelled. */
+  private endNow(reason: FinishReason): void {
+    if (this.signal.aborted) return;
+    this.endedBy = reason;
+    this.controller.abort();
   }
 
   async execute(): Promise<void> {
-    let finish: Finish;
+    let finish: FinishReason;
     try {
       finish = await this.runMode();
     } catch (error) {
       finish = this.failure(error);
     }
+    this.watchdog.stop();
+    if (finish === 'cancelled' && this.endedBy) finish = this.endedBy;
     try {
       await this.session?.dispose();
     } catch {
@@ -214,13 +281,14 @@ class RelayRun {
     this.emit({ type: 'done', answer: this.answer, stats });
   }
 
-  private failure(error: unknown): Finish {
+  private failure(error: unknown): FinishReason {
+    if (error instanceof AnswerEnds) return error.reason;
     if (this.signal.aborted) return 'cancelled';
     if (error instanceof RunError) {
-      this.emit({ type: 'error', code: error.code, message: error.message });
+      this.emit(errorEvent(error.code, error.message, error.fix));
     } else if (isProviderError(error)) {
       if (error.code === 'cancelled') return 'cancelled';
-      this.emit({ type: 'error', code: error.code, message: error.message });
+      this.emit(errorEvent(error.code, error.message, error.fix));
     } else {
       const message = error instanceof Error ? error.message : String(error);
       this.emit({ type: 'error', code: 'internal', message });
@@ -228,23 +296,25 @@ class RelayRun {
     return 'error';
   }
 
-  private async runMode(): Promise<Finish> {
+  private async runMode(): Promise<FinishReason> {
     this.prompt = this.o.prompt ?? (await this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true }));
-    switch (this.o.mode) {
+    let mode = this.o.mode;
+    if (mode === 'random-router') {
+      const router = this.o.router as { llmProbability: number; seed?: number };
+      const key = this.o.messages.map((m) => `${m.role}:${m.content}`).join('\n');
+      this.routedTo = routeToLlm(router.llmProbability, router.seed ?? 0, key) ? 'llm' : 'slm';
+      mode = this.routedTo === 'llm' ? 'llm-only' : 'slm-only';
+    }
+    if (mode === 'llm-only') return this.llmOnly();
+    const session = await this.openSession();
+    this.watchdog.start();
+    switch (mode) {
       case 'command':
-        return this.commandMode();
+        return this.drive(() => this.commandStep(session));
       case 'confidence':
-        return this.confidenceMode();
-      case 'slm-only':
-        return this.slmOnlyMode();
-      case 'llm-only':
-        return this.llmOnlyMode();
-      case 'random-router': {
-        const router = this.o.router as { llmProbability: number; seed?: number };
-        const key = this.o.messages.map((m) => `${m.role}:${m.content}`).join('\n');
-        this.routedTo = routeToLlm(router.llmProbability, router.seed ?? 0, key) ? 'llm' : 'slm';
-        return this.routedTo === 'llm' ? this.llmOnlyMode() : this.slmOnlyMode();
-      }
+        return this.drive(() => this.confidenceStep(session));
+      default:
+        return this.drive(() => this.slmOnlyStep(session));
     }
   }
 
@@ -256,102 +326,149 @@ class RelayRun {
     return this.budget - this.used;
   }
 
-  private async openSession(): Promise<SlmSession> {
-    if (!this.session) {
-      this.session = await this.o.slm.createSession();
-      const { tokenCount } = await this.session.prefill(this.prompt);
-      this.promptTokens = tokenCount;
+  /** Tokens the SLM's context window still holds (Infinity when the model does not say). */
+  private get room(): number {
+    const window = this.o.slm.info.contextWindow;
+    return window === undefined ? Infinity : window - this.contextTokens;
+  }
+
+  /**
+   * The one loop of every SLM-led mode, and the one place its invariant is kept: a step
+   * adds at least one token or ends the answer; an LLM call that adds nothing is retried
+   * once differently (the SLM writes that position), never looped on.
+   */
+  private async drive(step: Step): Promise<FinishReason> {
+    for (;;) {
+      if (this.signal.aborted) return 'cancelled';
+      if (this.left <= 0) return 'budget';
+      const before = { used: this.used, calls: this.calls, llmTokens: this.llmTokens };
+      const end = await step();
+      if (end !== undefined) return end;
+      if (this.signal.aborted) return 'cancelled';
+      const called = this.calls > before.calls;
+      if (called && this.llmTokens > before.llmTokens) this.emptyLlmCalls = 0;
+      else if (called) {
+        this.emptyLlmCalls += 1;
+        if (this.emptyLlmCalls >= MAX_EMPTY_LLM_CALLS) return 'llm_no_progress';
+        this.slmWritesNext = true;
+      }
+      if (this.used === before.used && !called) return 'slm_no_progress';
     }
+  }
+
+  private async openSession(): Promise<SlmSession> {
+    const window = this.o.slm.info.contextWindow;
+    if (window !== undefined) {
+      // Refused before any work: the sizes say what to change.
+      const tokens = await this.o.slm.countTokens(this.prompt);
+      if (tokens >= window) {
+        this.promptTokens = tokens;
+        throw new RunError(
+          'prompt_too_long',
+          `The prompt is ${count(tokens)} tokens; the small model reads at most ${count(window)} (prompt and answer together). ` +
+            'Send less text (a shorter selection or question), or pick a small model with a longer context.',
+          'pick-model',
+        );
+      }
+    }
+    this.session = await this.o.slm.createSession();
+    const { tokenCount } = await this.session.prefill(this.prompt);
+    this.promptTokens = tokenCount;
+    this.contextTokens = tokenCount;
     return this.session;
   }
 
-  private async commandMode(): Promise<Finish> {
-    const session = await this.openSession();
-    for (;;) {
-      if (this.left <= 0) return 'budget';
-      const turn = await this.slmTurn(session, { maxTokens: this.left, stopStrings: [CALL_CLOSE] }, true);
-      this.turns += 1;
-      if (turn.result.stopReason === 'cancelled' || this.signal.aborted) return 'cancelled';
-      if (turn.result.stopReason === 'eos') return 'eos';
-      if (turn.result.stopReason !== 'stop_string') return 'budget';
-      if (turn.command === undefined) return 'eos'; // a stray </call>: the reference ends the answer
-      if (this.turns >= this.maxTurns) return 'turn_limit';
-      const n = parseCallCount(turn.command);
-      if (n === null) {
-        throw new RunError(
-          'malformed_command',
-          `The small model wrote a relay command without a token count (${JSON.stringify(turn.command)}); as in the paper, the answer ends here.`,
-        );
-      }
-      if (this.left <= 0) return 'budget';
-      if (n === 0) continue;
-      const finish = await this.llmCall(Math.min(n, this.left), stripCommandsForLlm(this.solution, this.o.commandReplacement));
-      if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
-      if (finish === 'stop') return 'llm_eos';
-      if (this.left <= 0) return 'budget';
-      await this.appendToSlm(session);
+  private async commandStep(session: SlmSession): Promise<FinishReason | undefined> {
+    const turn = await this.slmTurn(session, { maxTokens: this.left, stopStrings: [CALL_CLOSE] });
+    this.turns += 1;
+    const reason = turn.result.stopReason;
+    if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
+    if (reason === 'eos') return 'eos';
+    if (reason === 'context_full') return 'context_full';
+    if (reason !== 'stop_string') return this.left <= 0 ? 'budget' : this.turns >= this.maxTurns ? 'turn_limit' : undefined;
+    if (turn.command === undefined) return 'eos'; // a stray </call>: the reference ends the answer
+    if (this.turns >= this.maxTurns) return 'turn_limit';
+    const n = parseCallCount(turn.command);
+    if (n === null) {
+      throw new RunError(
+        'malformed_command',
+        `The small model wrote a relay command without a token count (${JSON.stringify(turn.command)}); as in the paper, the answer ends here.`,
+      );
     }
+    if (this.left <= 0) return 'budget';
+    if (n === 0) return undefined;
+    return this.relaySpan(session, n, stripCommandsForLlm(this.solution, this.o.commandReplacement));
   }
 
-  private async confidenceMode(): Promise<Finish> {
-    const session = await this.openSession();
+  private async confidenceStep(session: SlmSession): Promise<FinishReason | undefined> {
     const c = this.confidence;
-    for (;;) {
-      if (this.left <= 0) return 'budget';
-      const shareBelowCap = llmTokenShare(this.slmTokens, this.llmTokens) < c.maxLlmShare;
-      const gateOpen = c.threshold > 0 && shareBelowCap;
-      let maxTokens = this.left;
-      if (c.threshold > 0 && !shareBelowCap && c.maxLlmShare > 0) {
-        // Gate closed by the cap: decode only until the LLM's share falls below it again.
-        const untilShareFalls = Math.floor(this.llmTokens / c.maxLlmShare - this.used) + 1;
-        maxTokens = Math.max(1, Math.min(this.left, untilShareFalls));
-      }
-      // Commands an SLM trained for command mode writes are hidden and ignored here (as in slm-only).
-      const turn = await this.slmTurn(session, { maxTokens, minTop1: gateOpen ? c.threshold : undefined }, true);
-      this.turns += 1;
-      const reason = turn.result.stopReason;
-      if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
-      if (reason === 'eos') return 'eos';
-      if (reason === 'max_tokens' || reason === 'stop_string') continue;
-      // low_confidence: the refused token is discarded, the LLM writes the span.
-      const span = Math.min(c.spanTokens, this.left);
-      // Untrimmed (mid-sentence seams must stay exact), without the ignored commands.
-      const finish = await this.llmCall(span, removeCommands(this.solution));
-      if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
-      if (finish === 'stop') return 'llm_eos';
-      if (this.left <= 0) return 'budget';
-      await this.appendToSlm(session);
+    const shareBelowCap = llmTokenShare(this.slmTokens, this.llmTokens) < c.maxLlmShare;
+    // After a call that added nothing, the SLM writes the refused position itself (ungated).
+    const gateOpen = c.threshold > 0 && shareBelowCap && !this.slmWritesNext;
+    let maxTokens = this.left;
+    if (this.slmWritesNext) maxTokens = 1;
+    else if (c.threshold > 0 && !shareBelowCap && c.maxLlmShare > 0) {
+      // Gate closed by the cap: decode only until the LLM's share falls below it again.
+      const untilShareFalls = Math.floor(this.llmTokens / c.maxLlmShare - this.used) + 1;
+      maxTokens = Math.max(1, Math.min(this.left, untilShareFalls));
     }
+    this.slmWritesNext = false;
+    // Commands an SLM trained for command mode writes are hidden and ignored here (as in slm-only).
+    const turn = await this.slmTurn(session, { maxTokens, minTop1: gateOpen ? c.threshold : undefined });
+    this.turns += 1;
+    const reason = turn.result.stopReason;
+    if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
+    if (reason === 'eos') return 'eos';
+    if (reason === 'context_full') return 'context_full';
+    if (reason !== 'low_confidence') return undefined;
+    // The refused token is discarded, the LLM writes the span; the context goes untrimmed
+    // (mid-sentence seams must stay exact), without the ignored commands.
+    return this.relaySpan(session, Math.min(c.spanTokens, this.left), removeCommands(this.solution));
   }
 
-  private async slmOnlyMode(): Promise<Finish> {
-    const session = await this.openSession();
-    for (;;) {
-      if (this.left <= 0) return 'budget';
-      const turn = await this.slmTurn(session, { maxTokens: this.left, stopStrings: [CALL_CLOSE] }, true);
-      this.turns += 1;
-      const reason = turn.result.stopReason;
-      if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
-      if (reason === 'eos') return 'eos';
-      if (reason !== 'stop_string') return 'budget';
-      // A command (or a stray </call>) is ignored: no LLM here; the SLM goes on.
-    }
+  private async slmOnlyStep(session: SlmSession): Promise<FinishReason | undefined> {
+    const turn = await this.slmTurn(session, { maxTokens: this.left, stopStrings: [CALL_CLOSE] });
+    this.turns += 1;
+    const reason = turn.result.stopReason;
+    if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
+    if (reason === 'eos') return 'eos';
+    if (reason === 'context_full') return 'context_full';
+    // A command (or a stray </call>) is ignored: no LLM here; the SLM goes on.
+    return reason === 'stop_string' ? undefined : this.left <= 0 ? 'budget' : undefined;
   }
 
-  private async llmOnlyMode(): Promise<Finish> {
+  private async llmOnly(): Promise<FinishReason> {
     this.promptTokens = await this.o.slm.countTokens(this.prompt);
+    this.watchdog.start();
     const finish = await this.llmCall(this.budget, '');
     if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
-    return finish === 'stop' ? 'llm_eos' : 'budget';
+    if (finish === 'stop') return 'llm_eos';
+    return this.llmTokens > 0 ? 'budget' : 'llm_no_progress';
   }
 
-  /** One SLM generation; hides commands when `hideCommands`; streams visible text as spans. */
+  /** The LLM writes up to `n` tokens (within the budget and the SLM's window), then the SLM reads them. */
+  private async relaySpan(session: SlmSession, n: number, partialAnswer: string): Promise<FinishReason | undefined> {
+    const span = Math.min(n, this.left, this.room);
+    if (span <= 0) return this.left <= 0 ? 'budget' : 'context_full';
+    const finish = await this.llmCall(span, partialAnswer);
+    if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
+    if (finish === 'stop') return 'llm_eos';
+    if (this.left <= 0) return 'budget';
+    if (this.lastLlmText.length === 0) return undefined;
+    // The SLM's context gets the LLM's text right after the command (cache extended, not recomputed).
+    const tokens = await this.o.slm.countTokens(this.lastLlmText);
+    if (tokens > this.room) return 'context_full';
+    const appended = await session.append(this.lastLlmText);
+    this.contextTokens += appended.tokenCount;
+    return undefined;
+  }
+
+  /** One SLM generation; hides commands; streams visible text as spans. */
   private async slmTurn(
     session: SlmSession,
     options: { maxTokens: number; stopStrings?: string[]; minTop1?: number },
-    hideCommands: boolean,
   ): Promise<{ result: GenerateResult; command?: string }> {
-    const filter = hideCommands ? new CommandFilter() : null;
+    const filter = new CommandFilter();
     let pendingTokens = 0;
     let command: string | undefined;
     let stray = false;
@@ -365,7 +482,7 @@ class RelayRun {
       this.slmTokens += 1;
       pendingTokens += 1;
       this.solution += token.text;
-      if (!filter) return show(token.text);
+      this.watchdog.progress();
       const out = filter.push(token.text);
       if (out.command !== undefined) {
         command = out.command;
@@ -383,20 +500,15 @@ class RelayRun {
       );
     } catch (error) {
       if (this.signal.aborted) {
-        this.flushFilter(filter, show);
-        return { result: { tokens: [], text: '', stopReason: 'cancelled', contextLength: 0 } };
+        show(filter.flush().visible);
+        return { result: { tokens: [], text: '', stopReason: 'cancelled', contextLength: this.contextTokens } };
       }
       throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
     }
-    this.flushFilter(filter, show);
+    show(filter.flush().visible);
+    this.contextTokens = result.contextLength;
     if (command !== undefined) this.commandTokens += await this.o.slm.countTokens(command);
     return { result, command: stray && command === undefined ? undefined : command };
-  }
-
-  private flushFilter(filter: CommandFilter | null, show: (text: string) => void): void {
-    if (!filter) return;
-    const rest = filter.flush();
-    show(rest.visible);
   }
 
   private sampling(): SamplingOptions {
@@ -405,30 +517,67 @@ class RelayRun {
     return sampling.seed === undefined || this.turns === 0 ? sampling : { ...sampling, seed: deriveSeed(sampling.seed, this.turns) };
   }
 
+  /** Ends the answer before a call that would pass the call or money ceiling. */
+  private async checkCeilings(maxTokens: number, partialAnswer: string): Promise<void> {
+    if (this.calls >= this.limits.maxLlmCalls) throw new AnswerEnds('call_limit');
+    if (this.limits.maxCostUsd === undefined || !this.o.price) return;
+    const spent = relayCostUsd(this.usage, this.calls, this.o.price) ?? 0;
+    const inputTokens = await this.o.slm.countTokens(this.prompt + partialAnswer);
+    if (callWouldExceedCost(spent, { inputTokens, maxOutputTokens: maxTokens }, this.o.price, this.limits.maxCostUsd)) {
+      throw new AnswerEnds('cost_limit');
+    }
+  }
+
   /** One LLM call writing at most `maxTokens`; its text joins the answer as it streams. */
   private async llmCall(maxTokens: number, partialAnswer: string): Promise<LlmFinishReason> {
+    await this.checkCeilings(maxTokens, partialAnswer);
     const llm = this.o.llm as LlmProvider;
     const callIndex = this.calls;
     this.calls += 1;
     const callStarted = Date.now();
-    this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model });
+    this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host });
+    const wait = new WaitClock((tick) => this.emit({ type: 'call-wait', callIndex, host: llm.host, ...tick }));
+    // The call's own signal: a server that ignores max_tokens is cut without cancelling the answer.
+    const call = new AbortController();
+    const onAbort = (): void => call.abort();
+    this.signal.addEventListener('abort', onAbort, { once: true });
     let text = '';
+    let tokens = 0;
     let usage: Usage | undefined;
     let finish: LlmFinishReason | undefined;
     let failed = false;
+    let overran = false;
     try {
-      const request = { messages: this.o.messages, partialAnswer, maxTokens, temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE, seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex) };
-      for await (const chunk of llm.continue(request, this.signal)) {
+      const request: ContinueRequest = {
+        messages: this.o.messages,
+        partialAnswer,
+        maxTokens,
+        temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE,
+        seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
+        onTransport: (event) => wait.onTransport(event),
+      };
+      const allowance = overrunAllowance(maxTokens);
+      for await (const chunk of llm.continue(request, call.signal)) {
+        wait.receiving();
         if (chunk.type === 'text') {
-          if (chunk.text.length === 0) continue;
+          if (typeof chunk.text !== 'string' || chunk.text.length === 0) continue;
+          const chunkTokens = await this.o.slm.countTokens(chunk.text);
           text += chunk.text;
+          tokens += chunkTokens;
+          this.llmTokens += chunkTokens;
           this.answer += chunk.text;
           this.solution += chunk.text;
-          const tokens = await this.o.slm.countTokens(chunk.text);
-          this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens, callIndex, atMs: Date.now() - this.started });
+          this.watchdog.progress();
+          this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens: chunkTokens, callIndex, atMs: Date.now() - this.started });
+          if (tokens >= allowance || this.left <= 0) {
+            // Written past what was asked (or the budget): keep it, stop reading, close the request.
+            overran = true;
+            finish = 'length';
+            break;
+          }
         } else if (chunk.type === 'usage') {
           usage = chunk.usage;
-        } else {
+        } else if (chunk.type === 'done') {
           finish = chunk.finishReason;
         }
       }
@@ -436,14 +585,15 @@ class RelayRun {
       failed = true;
       throw error;
     } finally {
-      // Whatever was written counts, even when the call failed or was cancelled.
-      const tokens = text.length > 0 ? await this.o.slm.countTokens(text) : 0;
-      this.llmTokens += tokens;
+      wait.stop();
+      this.signal.removeEventListener('abort', onAbort);
+      if (overran) call.abort();
       this.lastLlmText = text;
       // A request the provider rejected before writing anything (bad key, quota, unknown model) is
-      // not billed; one cancelled or cut after it started may have been, so it is estimated.
-      const rejected = failed && !this.signal.aborted && tokens === 0;
-      const callUsage = usage ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
+      // not billed; one cancelled, cut or failed after it started may have been, so it is estimated.
+      const rejected = failed && !this.signal.aborted && tokens === 0 && !wait.responseStarted;
+      // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local count.
+      const callUsage = usableUsage(usage) ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
       this.usage = addUsage(this.usage, callUsage);
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
       this.emit({
@@ -463,29 +613,22 @@ class RelayRun {
     return finish;
   }
 
-  private lastLlmText = '';
-
-  /** The SLM's context gets the LLM's text right after the command (cache extended, not recomputed). */
-  private async appendToSlm(session: SlmSession): Promise<void> {
-    if (this.lastLlmText.length > 0) await session.append(this.lastLlmText);
-  }
-
   /** When a server reports no usage: the input and output counted in the SLM tokenizer. */
   private async estimateUsage(partialAnswer: string, outputTokens: number): Promise<Usage> {
     const input = await this.o.slm.countTokens(this.prompt + partialAnswer);
     return { inputTokens: input, outputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true };
   }
 
-  private async stats(finish: Finish): Promise<AnswerStats> {
+  private async stats(finish: FinishReason): Promise<AnswerStats> {
     if (this.promptTokens === 0 && this.prompt.length > 0) this.promptTokens = await this.o.slm.countTokens(this.prompt);
     return this.statsWithout(finish);
   }
 
-  private statsWithout(finish: Finish): AnswerStats {
+  private statsWithout(finish: FinishReason): AnswerStats {
     const costUsd = relayCostUsd(this.usage, this.calls, this.o.price);
     const llmOnly = llmOnlyCostUsd(this.promptTokens, this.used, this.o.price);
     return {
-      mode: this.effectiveMode,
+      mode: this.o.mode,
       slmTokens: this.slmTokens,
       llmTokens: this.llmTokens,
       llmTokenShare: llmTokenShare(this.slmTokens, this.llmTokens),
@@ -503,4 +646,13 @@ class RelayRun {
       llmOnlyEstimateNote: LLM_ONLY_ESTIMATE_NOTE,
     };
   }
+}
+
+function errorEvent(code: string, message: string, fix: ProviderFix): RelayEvent {
+  return fix ? { type: 'error', code, message, fix } : { type: 'error', code, message };
+}
+
+/** 5100 -> "5,100". */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
 }

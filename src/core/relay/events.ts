@@ -2,6 +2,7 @@
  * The relay engine's event stream: everything a UI needs to render an answer as it is
  * written, with the source of every span.
  */
+import type { ProviderFix } from '../providers/errors';
 import type { Usage } from '../providers/types';
 
 export type RelayMode = 'command' | 'confidence' | 'slm-only' | 'llm-only' | 'random-router';
@@ -28,12 +29,8 @@ export interface AnswerStats {
   /** llmOnlyCostUsd - costUsd; null when either is unknown. */
   savedUsd: number | null;
   elapsedMs: number;
-  /**
-   * eos: the SLM ended; llm_eos: the LLM ended the answer; budget: the global token budget
-   * is spent; turn_limit: the last allowed SLM turn ended with a command (ignored, as in
-   * the paper); cancelled / error: stopped early, the partial answer is kept.
-   */
-  finishReason: 'eos' | 'llm_eos' | 'budget' | 'turn_limit' | 'cancelled' | 'error';
+  /** Why the answer ended; see FinishReason. */
+  finishReason: FinishReason;
   /** Tokens of the SLM's commands (`<call>N</call>`), part of slmTokens as in the paper's count, never shown. */
   commandTokens?: number;
   /** Tokens of the rendered prompt in the SLM's tokenizer (the LLM-only estimate's input). */
@@ -46,6 +43,33 @@ export interface AnswerStats {
   llmOnlyEstimateNote?: string;
 }
 
+/**
+ * Why an answer ended. Every early end keeps the partial answer.
+ * - eos: the SLM ended; llm_eos: the LLM ended the answer;
+ * - budget: the token budget is spent; turn_limit: the last allowed SLM turn ended with a
+ *   command (ignored, as in the paper);
+ * - context_full: prompt and answer fill the SLM's context window;
+ * - llm_no_progress: LLM calls in a row added nothing to the answer (empty, or only what
+ *   the seam cleaner removed); slm_no_progress: an SLM turn added nothing (a defect of the
+ *   runtime, never looped on);
+ * - call_limit / cost_limit: the answer's ceiling of LLM calls or of money was reached
+ *   before the next call; stalled: no new token for the longest allowed silence;
+ * - cancelled / error: stopped by the user, or failed (an 'error' event says why).
+ */
+export type FinishReason =
+  | 'eos'
+  | 'llm_eos'
+  | 'budget'
+  | 'turn_limit'
+  | 'context_full'
+  | 'llm_no_progress'
+  | 'slm_no_progress'
+  | 'call_limit'
+  | 'cost_limit'
+  | 'stalled'
+  | 'cancelled'
+  | 'error';
+
 export type RelayEvent =
   | {
       type: 'span';
@@ -57,7 +81,13 @@ export type RelayEvent =
       /** Milliseconds since the answer started. */
       atMs?: number;
     }
-  | { type: 'call-start'; callIndex: number; requestedTokens: number; model: string }
+  | { type: 'call-start'; callIndex: number; requestedTokens: number; model: string; host: string }
+  /**
+   * An LLM call has had no response byte for `waitedMs` (sent once per second from the
+   * first second on; `retrying` says why a new attempt is coming). 'receiving' closes the
+   * wait once bytes come.
+   */
+  | { type: 'call-wait'; callIndex: number; host: string; waitedMs: number; state: 'waiting' | 'retrying' | 'receiving'; note?: string }
   | {
       type: 'call-end';
       callIndex: number;
@@ -69,6 +99,6 @@ export type RelayEvent =
       /** Exactly the text the LLM was asked to continue (for the privacy view). */
       sentPartialAnswer: string;
     }
-  /** code: a ProviderError code, or 'malformed_command' | 'slm' | 'internal'. */
-  | { type: 'error'; message: string; code: string }
+  /** code: a ProviderError code, or 'malformed_command' | 'prompt_too_long' | 'slm' | 'internal'; fix: the button that helps. */
+  | { type: 'error'; message: string; code: string; fix?: ProviderFix }
   | { type: 'done'; answer: string; stats: AnswerStats };

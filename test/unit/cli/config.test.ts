@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../../src/cli/config';
+import { CONFIG_FLAGS, ENV_NAMES, FILE_KEYS, loadConfig } from '../../../src/cli/config';
+import { SETTING_NAMES } from '../../../src/core/settingNames';
 import { parseArgs, UsageError } from '../../../src/cli/args';
 
 test('settings: defaults < config file < environment < flags', () => {
@@ -50,4 +51,31 @@ test('the argument parser rejects unknown options and missing values', () => {
   assert.equal(parsed.options.get('budget'), '10');
   assert.throws(() => parseArgs(['--nope'], new Set(), new Set()), UsageError);
   assert.throws(() => parseArgs(['--mode'], new Set(), new Set(['mode'])), /--mode needs a value/);
+});
+
+test('ceilings and timeouts: defaults, flags, environment and config file, in seconds', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
+  try {
+    const defaults = loadConfig(new Map(), { RELAY_HOME: dir });
+    assert.deepEqual(defaults.limits, { maxLlmCalls: 64, maxCostUsd: 1, maxStallSeconds: 180 });
+    assert.deepEqual(defaults.timeouts, { connectSeconds: 10, firstByteSeconds: 60, idleSeconds: 30, callSeconds: 300 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ maxCostPerAnswerUsd: 0.25, provider: { idleTimeoutSeconds: 12 } }));
+    const set = loadConfig(new Map([['max-calls', '8'], ['first-byte-timeout', '120']]), { RELAY_HOME: dir, RELAY_MAX_STALL: '30', RELAY_CALL_TIMEOUT: '90' });
+    assert.deepEqual(set.limits, { maxLlmCalls: 8, maxCostUsd: 0.25, maxStallSeconds: 30 });
+    assert.deepEqual(set.timeouts, { connectSeconds: 10, firstByteSeconds: 120, idleSeconds: 12, callSeconds: 90 });
+    assert.throws(() => loadConfig(new Map([['max-calls', '0']]), { RELAY_HOME: dir }), /--max-calls: '0' must be a number from 1/);
+    assert.throws(() => loadConfig(new Map([['idle-timeout', 'soon']]), { RELAY_HOME: dir }), /--idle-timeout/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every flag and variable that messages name (src/core/settingNames.ts) is one the CLI reads', () => {
+  for (const [id, name] of Object.entries(SETTING_NAMES)) {
+    if (name.flag.includes(' ')) continue; // prices: several flags
+    const flag = name.flag.replace(/^--/, '');
+    assert.ok(CONFIG_FLAGS.has(flag), `${id}: ${name.flag} is a CLI flag`);
+    if ('env' in name && name.env) assert.equal(ENV_NAMES[name.env], flag, `${id}: $${name.env} sets ${name.flag}`);
+    assert.equal(FILE_KEYS[name.setting.replace(/^relay\./, '')], flag, `${id}: ${name.setting} is a config.json key for ${name.flag}`);
+  }
 });

@@ -58,7 +58,7 @@ test('provider test: a wrong key names the variables to set, and the fix names b
   assert.doesNotMatch(report, /named above/);
 });
 
-test('provider test: while no byte has come it reports "waiting for <host>... N s" once a second, then stops', async () => {
+test('provider test: while no byte has come it reports "waiting for <host>... N s" (at 1 s, then every 5 s), then stops', async () => {
   // The answer starts after 1.5 s: the 1 s line comes first (same process, earlier timer).
   const late: Responder = async (request, res) => {
     await pause(1500);
@@ -69,7 +69,7 @@ test('provider test: while no byte has come it reports "waiting for <host>... N 
   const progress: string[] = [];
   assert.equal(await runProviderTest(p, null, () => undefined, { progress: (line) => progress.push(line) }), true);
   assert.ok(progress.length >= 1, 'at least one waiting line');
-  progress.forEach((line, i) => assert.equal(line, `waiting for ${p.host}... ${i + 1} s`));
+  assert.deepEqual(progress, [`waiting for ${p.host}... 1 s`]);
   const count = progress.length;
   await pause(1200);
   assert.equal(progress.length, count, 'no line after the answer came');
@@ -79,5 +79,5 @@ test('provider test: a retry is reported on the progress line with its reason', 
   server.enqueue(openAiErrors.unavailable(), openAiStream({ pieces: [' 4,'] }));
   const progress: string[] = [];
   assert.equal(await runProviderTest(provider({ maxRetries: 1 }), null, () => undefined, { progress: (line) => progress.push(line) }), true);
-  assert.ok(progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again in \d+\.\d s$/.test(line)), progress.join('\n'));
+  assert.ok(progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again \(0 s so far\)$/.test(line)), progress.join('\n'));
 });

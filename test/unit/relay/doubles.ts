@@ -36,6 +36,8 @@ export class DoubleSession implements SlmSession {
     private readonly script: ScriptToken[],
     private readonly endWithEos: boolean,
     private readonly onGenerate?: (session: DoubleSession) => Promise<void>,
+    /** The model's window in characters (one token each), enforced like the real decoder. */
+    private readonly contextWindow?: number,
   ) {}
 
   async prefill(text: string): Promise<{ tokenCount: number }> {
@@ -50,6 +52,7 @@ export class DoubleSession implements SlmSession {
     for (;;) {
       if (signal?.aborted) return this.result(tokens, text, 'cancelled');
       if (tokens.length >= options.maxTokens) return this.result(tokens, text, 'max_tokens');
+      if (this.contextWindow !== undefined && [...this.context].length >= this.contextWindow) return this.result(tokens, text, 'context_full');
       const next = this.script[this.position];
       if (!next) {
         if (this.endWithEos) return this.result(tokens, text, 'eos');
@@ -71,6 +74,9 @@ export class DoubleSession implements SlmSession {
   }
 
   async append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }> {
+    if (this.contextWindow !== undefined && [...this.context].length + [...text].length > this.contextWindow) {
+      throw new RangeError(`The context would hold ${[...this.context].length + [...text].length} tokens.`);
+    }
     this.appended.push(text);
     this.context += text;
     while (this.script[this.position]?.external) this.position += 1;
@@ -87,16 +93,18 @@ export class DoubleSession implements SlmSession {
 }
 
 export class DoubleRuntime implements SlmRuntime {
-  readonly info: ModelInfo = {
-    folder: '/double', modelType: 'double', variant: 'fp32', onnxFile: 'none', numLayers: 1,
-    numKeyValueHeads: 1, headDim: 1, vocabSize: 1, eosTokenIds: [0], hasChatTemplate: true,
-  };
+  readonly info: ModelInfo;
   sessions: DoubleSession[] = [];
 
   constructor(
     private readonly script: ScriptToken[],
-    private readonly options: { endWithEos?: boolean; onGenerate?: (s: DoubleSession) => Promise<void> } = {},
-  ) {}
+    private readonly options: { endWithEos?: boolean; onGenerate?: (s: DoubleSession) => Promise<void>; contextWindow?: number } = {},
+  ) {
+    this.info = {
+      folder: '/double', modelType: 'double', variant: 'fp32', onnxFile: 'none', numLayers: 1,
+      numKeyValueHeads: 1, headDim: 1, vocabSize: 1, eosTokenIds: [0], hasChatTemplate: true, contextWindow: options.contextWindow,
+    };
+  }
 
   async renderChat(messages: ChatMessage[]): Promise<string> {
     return messages.map((m) => `[${m.role}]${m.content}`).join('') + '[assistant]';
@@ -107,7 +115,7 @@ export class DoubleRuntime implements SlmRuntime {
   }
 
   async createSession(): Promise<SlmSession> {
-    const session = new DoubleSession(this.script, this.options.endWithEos ?? true, this.options.onGenerate);
+    const session = new DoubleSession(this.script, this.options.endWithEos ?? true, this.options.onGenerate, this.options.contextWindow);
     this.sessions.push(session);
     return session;
   }
@@ -125,12 +133,17 @@ export interface ScriptedReply {
   error?: ProviderError;
   /** Wait for the abort signal after the chunks (to test cancellation mid-call). */
   hang?: boolean;
+  /** Milliseconds to wait before the first chunk (a slow server). */
+  delayMs?: number;
+  /** Stream every chunk whatever maxTokens says (a server ignoring max_tokens). */
+  ignoreMaxTokens?: boolean;
 }
 
 /** Replies in order; text is cut at maxTokens characters (finish 'length'), like a server would. */
 export class DoubleProvider implements LlmProvider {
   readonly kind = 'openai-completions' as const;
   readonly model = 'double-llm';
+  readonly host = 'double.test';
   readonly continuation = 'raw-completion' as const;
   requests: ContinueRequest[] = [];
   onHang?: () => void;
@@ -143,15 +156,16 @@ export class DoubleProvider implements LlmProvider {
     if (!reply) throw new Error(`DoubleProvider: no reply scripted for call ${this.requests.length}`);
     let left = request.maxTokens;
     let cut = false;
+    if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     for (const chunk of reply.chunks) {
       if (signal?.aborted) {
         yield { type: 'done', finishReason: 'cancelled' };
         return;
       }
-      const part = [...chunk].slice(0, left).join('');
+      const part = reply.ignoreMaxTokens ? chunk : [...chunk].slice(0, left).join('');
       left -= [...part].length;
       if (part.length > 0) yield { type: 'text', text: part };
-      if (left <= 0) {
+      if (left <= 0 && !reply.ignoreMaxTokens) {
         cut = true;
         break;
       }

@@ -35,7 +35,7 @@ test('command mode: the call happens at the command, N is honoured, the LLM cont
   assert.ok(session.disposed);
   const start = events.find((e) => e.type === 'call-start');
   const end = events.find((e) => e.type === 'call-end');
-  assert.deepEqual(start, { type: 'call-start', callIndex: 0, requestedTokens: 3, model: 'double-llm' });
+  assert.deepEqual(start, { type: 'call-start', callIndex: 0, requestedTokens: 3, model: 'double-llm', host: 'double.test' });
   assert.equal(end?.type === 'call-end' && end.sentPartialAnswer, 'Step one.');
   assert.equal(end?.type === 'call-end' && end.finishReason, 'length');
   assert.equal(stats.calls, 1);
@@ -116,7 +116,7 @@ test('a stray </call> ends the answer as in the reference code, hidden from the 
 
 test('a provider error mid-answer keeps the partial answer and reports the error', async () => {
   const slm = new DoubleRuntime([...chars('ok '), ...chars('<call>9</call>'), ...chars('rest')]);
-  const error = new ProviderError('rate_limit', 'The service is rate limiting. Wait a minute and retry.');
+  const error = new ProviderError('rate_limit', 'The service is rate limiting. Wait a minute and retry.', { fix: 'retry' });
   const { answer, stats, events } = await collectRelay(options(slm, [{ chunks: ['par', 'tial'], error }]));
   assert.equal(answer, 'ok partial');
   const types = events.map((e) => e.type);
@@ -128,7 +128,7 @@ test('a provider error mid-answer keeps the partial answer and reports the error
   assert.equal(end.callIndex, 0);
   assert.equal(end.sentPartialAnswer, 'ok');
   const reported = events.find((e) => e.type === 'error');
-  assert.deepEqual(reported, { type: 'error', code: 'rate_limit', message: 'The service is rate limiting. Wait a minute and retry.' });
+  assert.deepEqual(reported, { type: 'error', code: 'rate_limit', message: 'The service is rate limiting. Wait a minute and retry.', fix: 'retry' }, "the provider's fix reaches the UI");
   assert.equal(stats.finishReason, 'error');
   assert.equal(stats.llmTokens, 7, 'the partial LLM text counts');
   assert.ok(slm.sessions[0].disposed);
@@ -299,6 +299,7 @@ test('a provider stream that ends without a finish reason: call-end (error), the
   const llm: LlmProvider = {
     kind: 'openai-completions',
     model: 'silent',
+    host: 'silent.test',
     continuation: 'raw-completion',
     async *continue() {
       yield { type: 'text', text: 'X' };
@@ -360,16 +361,17 @@ test('seeds: each SLM turn and each LLM call samples from its own seed of the st
 
 test('a call the provider rejects before writing anything (bad key) costs nothing; one that wrote text is estimated', async () => {
   const price = { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 };
+  const maxCostUsd = 1e9; // a dollar per token: far past the default ceiling of one answer
   const rejectedSlm = new DoubleRuntime([...chars('ok '), ...chars('<call>9</call>'), ...chars('rest')]);
   const auth = new ProviderError('auth', "The service rejected the API key. Set the key with 'Relay: Set API Key'.");
-  const rejected = await collectRelay({ ...options(rejectedSlm, [{ chunks: [], error: auth }]), price });
+  const rejected = await collectRelay({ ...options(rejectedSlm, [{ chunks: [], error: auth }]), price, maxCostUsd });
   assert.equal(rejected.stats.calls, 1);
   assert.equal(rejected.stats.llmUsage.inputTokens, 0);
   assert.equal(rejected.stats.costUsd, 0, 'a rejected request is not billed');
 
   const partialSlm = new DoubleRuntime([...chars('ok '), ...chars('<call>9</call>'), ...chars('rest')]);
   const drop = new ProviderError('network', 'The connection dropped. Check the network and retry.');
-  const partial = await collectRelay({ ...options(partialSlm, [{ chunks: ['ab'], error: drop }]), price });
+  const partial = await collectRelay({ ...options(partialSlm, [{ chunks: ['ab'], error: drop }]), price, maxCostUsd });
   assert.equal(partial.stats.llmUsage.estimated, true);
   assert.equal(partial.stats.llmUsage.outputTokens, 2);
   assert.ok((partial.stats.costUsd ?? 0) > 0, 'text was written, so the call may have been billed');

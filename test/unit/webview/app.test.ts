@@ -115,6 +115,23 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.deepEqual((await webview.posted()).slice(1), [{ type: 'stop' }, { type: 'send', text: 'queued question' }]);
   });
 
+  it("shows how long the large model's server has been silent, hides it when text comes, and says why an answer stopped early", async () => {
+    await deliver(
+      { type: 'init', view: 'chat', busy: true, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'The answer ', tokens: 2 },
+      { type: 'waiting', turnId: 'a1', host: 'api.example.com', waitedMs: 12_400 },
+    );
+    const waiting = webview.page.locator('article .relay-waiting');
+    assert.equal(await waiting.innerText(), 'Waiting for api.example.com… 12 s');
+    await deliver({ type: 'waiting', turnId: 'a1', host: 'api.example.com', waitedMs: 61_000, retrying: 'no response for 60 s' });
+    assert.equal(await waiting.innerText(), 'Waiting for api.example.com… 61 s (trying again after: no response for 60 s)');
+    await deliver({ type: 'span', turnId: 'a1', source: 'llm', text: 'is', tokens: 1, model: 'm' });
+    assert.equal(await waiting.isVisible(), false, 'text came: the wait line goes');
+    await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'call_limit' } });
+    assert.match(await webview.page.locator('article .relay-finish-note').innerText(), /most large-model calls for one answer \(relay\.maxLlmCallsPerAnswer \(CLI: --max-calls\)\)/);
+  });
+
   it('shows a setup warning with its fixes', async () => {
     await deliver({ type: 'init', view: 'chat', busy: false, turns: [], setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' });
     assert.match(await webview.page.locator('.relay-banner').innerText(), /No API key for anthropic/);

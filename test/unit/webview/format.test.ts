@@ -10,6 +10,11 @@ test('an answer that ended early says so; a complete or failed one does not', ()
   assert.match(finishNote('budget') ?? '', /relay\.tokenBudget/);
   assert.match(finishNote('turn_limit') ?? '', /relay\.maxTurns/);
   for (const complete of ['eos', 'llm_eos', 'error']) assert.equal(finishNote(complete), undefined, complete);
+  // Every ceiling says which setting and which CLI flag set it.
+  assert.match(finishNote('call_limit') ?? '', /relay\.maxLlmCallsPerAnswer \(CLI: --max-calls\)/);
+  assert.match(finishNote('cost_limit') ?? '', /relay\.maxCostPerAnswerUsd \(CLI: --max-cost\)/);
+  assert.match(finishNote('stalled') ?? '', /relay\.maxSecondsWithoutProgress \(CLI: --max-stall\)/);
+  for (const early of ['context_full', 'llm_no_progress', 'slm_no_progress']) assert.match(finishNote(early) ?? '', /^Stopped/, early);
 });
 
 test('the stats strip shows tokens, share, calls, cost and saving; an unknown price is never $0', () => {

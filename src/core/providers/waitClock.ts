@@ -1,0 +1,64 @@
+/**
+ * The wait of one LLM call for its first response byte, told once a second from the
+ * first second on ("waiting for api.openai.com... 12 s"), at once when a retry is coming,
+ * and once more ('receiving') when bytes come after a wait was told. The answer view, the
+ * CLI's stderr and `relay provider test` all show it from here.
+ */
+import type { TransportEvent } from './types';
+
+export type WaitState = 'waiting' | 'retrying' | 'receiving';
+
+export interface WaitTick {
+  waitedMs: number;
+  state: WaitState;
+  /** Why a retry is coming ("HTTP 503", "no response for 60 s"). */
+  note?: string;
+}
+
+export class WaitClock {
+  private readonly started = Date.now();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private state: 'waiting' | 'retrying' = 'waiting';
+  private note: string | undefined;
+  private told = false;
+  private done = false;
+  /** Bytes of a response body arrived (or a chunk did): the call may be billed even if it fails. */
+  responseStarted = false;
+
+  constructor(private readonly onTick: (tick: WaitTick) => void) {
+    // Cleared when the call ends, whatever way it ends (stop()).
+    this.timer = setInterval(() => this.tell(), 1000);
+  }
+
+  /** Feed it the provider's transport events (ContinueRequest.onTransport). */
+  onTransport(event: TransportEvent): void {
+    if (event.phase === 'receiving') return this.receiving();
+    if (this.done) return;
+    if (event.phase === 'retrying') {
+      // Told at once; the next try's wait keeps the reason beside it.
+      this.state = 'retrying';
+      this.note = event.reason;
+      this.tell();
+    }
+  }
+
+  /** Bytes came: the wait is over. */
+  receiving(): void {
+    this.responseStarted = true;
+    if (this.done) return;
+    this.stop();
+    if (this.told) this.onTick({ waitedMs: Date.now() - this.started, state: 'receiving' });
+  }
+
+  stop(): void {
+    this.done = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tell(): void {
+    if (this.done) return;
+    this.told = true;
+    this.onTick({ waitedMs: Date.now() - this.started, state: this.state, note: this.note });
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * One visible line for an answer that ended early, the same in the answer view and on the
+ * command line: what stopped it and, where a setting did, which one (and its CLI flag).
+ * Undefined for a complete answer or an error (whose own message is shown instead).
+ */
+import { settingRef } from '../settingNames';
+
+export function finishNote(finishReason: string): string | undefined {
+  switch (finishReason) {
+    case 'cancelled':
+      return 'Stopped: the answer is incomplete.';
+    case 'budget':
+      return `Stopped at the token budget (${settingRef('tokenBudget')}): the answer may be incomplete.`;
+    case 'turn_limit':
+      return `Stopped at the turn limit (${settingRef('maxTurns')}): the answer may be incomplete.`;
+    case 'context_full':
+      return "Stopped: the prompt and the answer fill the small model's context window. Send less text, or pick a small model with a longer context.";
+    case 'llm_no_progress':
+      return 'Stopped: the large model added nothing to the answer twice in a row (empty continuations), so no more calls were made. The answer may be incomplete.';
+    case 'slm_no_progress':
+      return 'Stopped: the small model added nothing (a fault of its runtime). The answer may be incomplete.';
+    case 'call_limit':
+      return `Stopped at the most large-model calls for one answer (${settingRef('maxLlmCalls')}): the answer may be incomplete.`;
+    case 'cost_limit':
+      return `Stopped before a large-model call that could take this answer past its spending ceiling (${settingRef('maxCostUsd')}): the answer may be incomplete.`;
+    case 'stalled':
+      return `Stopped: nothing new came for too long (${settingRef('maxStallSeconds')}). The answer may be incomplete.`;
+    default:
+      return undefined;
+  }
+}

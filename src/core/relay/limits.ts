@@ -1,0 +1,96 @@
+/**
+ * The ceilings of one answer and the watchdog of its progress. Defaults are set so that
+ * a normal answer never meets them; a misbehaving model or server always does, and the
+ * answer then ends with the ceiling's own reason, keeping what was written.
+ */
+import { costOf } from '../providers/pricing';
+import type { ModelPrice } from '../providers/types';
+
+/** LLM calls per answer. The paper's command mode makes at most maxTurns - 1 (4). */
+export const DEFAULT_MAX_LLM_CALLS = 64;
+/** USD per answer when prices are known: far above any normal answer (a 4,000-token context sent 64 times to gpt-4o costs $0.64). */
+export const DEFAULT_MAX_COST_USD = 1;
+/**
+ * Milliseconds without a new token before the answer ends ('stalled'). Above one LLM
+ * call's worst wait before it fails on its own (first-byte timeout, one retry, backoff),
+ * so a slow server is reported by the provider's own timeout first.
+ */
+export const DEFAULT_MAX_STALL_MS = 180_000;
+/** Consecutive LLM calls that add nothing before the answer ends ('llm_no_progress'). */
+export const MAX_EMPTY_LLM_CALLS = 2;
+/**
+ * A call whose text, counted in the SLM's tokenizer, grows past this many times the
+ * tokens it was asked for (plus a margin) is cut: the server ignores max_tokens. The
+ * ratio is generous because tokenizers differ (a character-level SLM counts about four
+ * tokens for one of a BPE LLM's).
+ */
+export const OVERRUN_RATIO = 8;
+export const OVERRUN_MARGIN = 16;
+
+export interface AnswerLimits {
+  maxLlmCalls: number;
+  /** Undefined: no money ceiling (used only when the price is known). */
+  maxCostUsd: number | undefined;
+  maxStallMs: number;
+}
+
+/** The money ceiling: would the next call, at its most expensive, take the answer past it? */
+export function callWouldExceedCost(
+  spentUsd: number,
+  next: { inputTokens: number; maxOutputTokens: number },
+  price: ModelPrice | undefined,
+  maxCostUsd: number | undefined,
+): boolean {
+  if (maxCostUsd === undefined || !price) return false;
+  // Worst case: no input from the cache, every allowed output token written.
+  const worst = costOf({ inputTokens: next.inputTokens, outputTokens: next.maxOutputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true }, price) ?? 0;
+  return spentUsd + worst > maxCostUsd;
+}
+
+/** The most tokens (in the SLM's count) a call asked for `maxTokens` may write before it is cut. */
+export function overrunAllowance(maxTokens: number): number {
+  return maxTokens * OVERRUN_RATIO + OVERRUN_MARGIN;
+}
+
+/**
+ * Calls `onStall` once no progress was reported for `limitMs`. One timer at a time,
+ * re-armed for the time left. It keeps the process alive on purpose: an answer waiting
+ * on a promise that never settles must still end (stop() is always called at the end).
+ */
+export class StallWatchdog {
+  private lastProgress = Date.now();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly limitMs: number,
+    private readonly onStall: () => void,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.lastProgress = Date.now();
+    this.arm(this.limitMs);
+  }
+
+  progress(): void {
+    this.lastProgress = Date.now();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => {
+      if (this.stopped) return;
+      const quiet = Date.now() - this.lastProgress;
+      if (quiet >= this.limitMs) {
+        this.stop();
+        this.onStall();
+      } else this.arm(this.limitMs - quiet);
+    }, ms);
+  }
+}

@@ -1,0 +1,42 @@
+// The CLI's lines for a silent server and the exit status of an answer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { exitCodeOf, waitLines, waitReporter } from '../../../src/cli/render';
+import type { RelayEvent } from '../../../src/core/relay/events';
+
+test('a wait is told at 1 s and then every 5 s, a retry at once, and nothing once bytes came', () => {
+  const lines: string[] = [];
+  const tell = waitLines('api.example.com', (line) => lines.push(line));
+  for (let s = 1; s <= 11; s++) tell({ waitedMs: s * 1000 + 3, state: 'waiting' });
+  tell({ waitedMs: 11_500, state: 'retrying', note: 'HTTP 503' });
+  tell({ waitedMs: 12_000, state: 'retrying', note: 'HTTP 503' });
+  tell({ waitedMs: 15_000, state: 'waiting' });
+  tell({ waitedMs: 15_200, state: 'receiving' });
+  assert.deepEqual(lines, [
+    'waiting for api.example.com... 1 s',
+    'waiting for api.example.com... 5 s',
+    'waiting for api.example.com... 10 s',
+    'api.example.com: HTTP 503; trying again (11 s so far)',
+    'api.example.com: HTTP 503; trying again (12 s so far)',
+    'waiting for api.example.com... 15 s',
+  ]);
+});
+
+test("each call's wait is reported on stderr with its host", () => {
+  let err = '';
+  const report = waitReporter({ write: (text) => void (err += text), isTTY: false });
+  const events: RelayEvent[] = [
+    { type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'a.test' },
+    { type: 'call-wait', callIndex: 0, host: 'a.test', waitedMs: 1000, state: 'waiting' },
+    { type: 'call-start', callIndex: 1, requestedTokens: 2, model: 'm', host: 'a.test' },
+    { type: 'call-wait', callIndex: 1, host: 'a.test', waitedMs: 1001, state: 'waiting' },
+  ];
+  for (const event of events) report(event);
+  assert.equal(err, 'relay: waiting for a.test... 1 s\nrelay: waiting for a.test... 1 s\n', 'every call starts its own count');
+});
+
+test('exit status: 0 at an end or a limit the user set, 1 when the answer failed or could not go on, 130 when stopped', () => {
+  for (const ok of ['eos', 'llm_eos', 'budget', 'turn_limit', 'context_full', 'call_limit', 'cost_limit'] as const) assert.equal(exitCodeOf(ok), 0, ok);
+  for (const bad of ['error', 'stalled', 'llm_no_progress', 'slm_no_progress'] as const) assert.equal(exitCodeOf(bad), 1, bad);
+  assert.equal(exitCodeOf('cancelled'), 130);
+});

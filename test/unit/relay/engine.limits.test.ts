@@ -1,0 +1,168 @@
+/**
+ * The engine never runs away: LLM calls that add nothing, the SLM's context window, the
+ * ceilings of calls, money and silence, a server that ignores max_tokens or reports
+ * absurd usage, and the wait shown while a server sends nothing. On in-memory doubles;
+ * the same cases against real servers and models are in cli/runaway.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import type { RelayEvent } from '../../../src/core/relay/events';
+import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
+
+const messages = [{ role: 'user' as const, content: 'Q' }];
+const PROMPT_CHARS = '[user]Q[assistant]'.length;
+
+function options(slm: DoubleRuntime, replies: ScriptedReply[], extra: Partial<RelayOptions> = {}): RelayOptions & { llm: DoubleProvider } {
+  return { mode: 'confidence', slm, llm: new DoubleProvider(replies), messages, slmSampling: { temperature: 0 }, ...extra } as RelayOptions & { llm: DoubleProvider };
+}
+
+const repeat = <T>(value: T, n: number): T[] => Array.from({ length: n }, () => value);
+const ofType = <K extends RelayEvent['type']>(events: RelayEvent[], type: K) => events.filter((e): e is Extract<RelayEvent, { type: K }> => e.type === type);
+
+test('confidence mode: a continuation that adds nothing is retried once differently (the SLM writes the token), the second ends the answer', async () => {
+  // Every SLM token is below the threshold; the server answers every call with nothing and 'length'.
+  const slm = new DoubleRuntime(chars('abcdefgh', 0.1));
+  const o = options(slm, repeat({ chunks: [], finish: 'length' as const }, 50), { confidence: { threshold: 0.9, maxLlmShare: 1 } });
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 2, 'two requests, not a loop');
+  assert.equal(stats.finishReason, 'llm_no_progress');
+  assert.equal(answer, 'a', 'between the two calls the SLM wrote the refused position itself');
+  assert.deepEqual(events.filter((e) => e.type !== 'done').map((e) => e.type), ['call-start', 'call-end', 'span', 'call-start', 'call-end']);
+});
+
+test('command mode: a continuation that adds nothing hands back to the SLM; two in a row end the answer', async () => {
+  const slm = new DoubleRuntime([...chars('A'), ...chars('<call>4</call>'), ...chars('B'), ...chars('<call>4</call>'), ...chars('C')]);
+  const o = options(slm, [{ chunks: [''], finish: 'length' }, { chunks: [], finish: 'length' }], { mode: 'command' });
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 2);
+  assert.equal(stats.finishReason, 'llm_no_progress');
+  assert.equal(answer, 'AB', 'everything written so far is kept');
+});
+
+test('an empty call then a useful one resets the count: the answer goes on', async () => {
+  const slm = new DoubleRuntime([...chars('a'), { text: '?', top1: 0.1 }, ...chars('bc'), { text: '?', top1: 0.1, external: true }, ...chars('de')]);
+  const o = options(slm, [{ chunks: [], finish: 'length' }, { chunks: ['XY'] }], { confidence: { threshold: 0.5, maxLlmShare: 1, spanTokens: 2 } });
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(stats.finishReason, 'eos');
+  assert.equal(answer, 'a?bcXYde', 'the first refused token was written by the SLM after the empty call; the second span by the LLM');
+});
+
+test('a prompt longer than the SLM reads is refused before any work, with the sizes', async () => {
+  const slm = new DoubleRuntime(chars('never'), { contextWindow: 10 });
+  const o = options(slm, [], { mode: 'command' });
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(stats.finishReason, 'error');
+  const error = ofType(events, 'error')[0];
+  assert.equal(error.code, 'prompt_too_long');
+  assert.match(error.message, new RegExp(`The prompt is ${PROMPT_CHARS} tokens; the small model reads at most 10`));
+  assert.equal(slm.sessions.length, 0, 'no session was opened');
+  assert.equal(o.llm.requests.length, 0);
+  assert.equal(answer, '');
+  assert.equal(stats.promptTokens, PROMPT_CHARS);
+});
+
+test('an answer that fills the window ends with context_full and keeps everything written', async () => {
+  const slm = new DoubleRuntime(chars('abcdefghijklmnop'), { contextWindow: PROMPT_CHARS + 5 });
+  const { answer, stats } = await collectRelay(options(slm, [], { mode: 'slm-only' }));
+  assert.equal(stats.finishReason, 'context_full');
+  assert.equal(answer, 'abcde');
+});
+
+test("the LLM's span is capped by the room left in the window, and text that would not fit ends the answer", async () => {
+  const capped = new DoubleRuntime([...chars('ab'), ...chars('<call>50</call>'), ...chars('z')], { contextWindow: PROMPT_CHARS + 2 + 15 + 3 });
+  const o = options(capped, [{ chunks: ['0123456789'] }], { mode: 'command' });
+  const first = await collectRelay(o);
+  assert.equal(o.llm.requests[0].maxTokens, 3, 'N = 50, but only 3 positions are left');
+  assert.equal(first.answer, 'ab012');
+  assert.equal(first.stats.finishReason, 'context_full');
+
+  // A server that writes more than asked: its text is shown, but it cannot enter the SLM's context.
+  const overflow = new DoubleRuntime([...chars('ab'), ...chars('<call>2</call>'), ...chars('z')], { contextWindow: PROMPT_CHARS + 2 + 14 + 3 });
+  const o2 = options(overflow, [{ chunks: ['0123456789'], ignoreMaxTokens: true }], { mode: 'command' });
+  const second = await collectRelay(o2);
+  assert.equal(second.stats.finishReason, 'context_full');
+  assert.equal(second.answer, 'ab0123456789', 'kept and shown');
+  assert.deepEqual(overflow.sessions[0].appended, [], 'never appended past the window');
+});
+
+test('the call ceiling ends the answer before the next call', async () => {
+  const slm = new DoubleRuntime(chars('abcdefghijkl', 0.1));
+  const o = options(slm, repeat({ chunks: ['X'] }, 20), { confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 }, maxLlmCalls: 3 });
+  const { answer, stats } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 3);
+  assert.equal(stats.calls, 3);
+  assert.equal(stats.finishReason, 'call_limit');
+  assert.equal(answer.replace(/[^X]/g, ''), 'XXX', 'three spans of the LLM (the share cap lets the SLM write one token between)');
+});
+
+test('the money ceiling ends the answer before a call that could pass it (at its most expensive)', async () => {
+  const price = { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 }; // a dollar a token, easy to count
+  const slm = new DoubleRuntime(chars('abcdefghijkl', 0.1));
+  // Each call: input = prompt (18) + answer so far, output up to 1 token. Ceiling $45: the first
+  // call may cost 18 + 1, the second 19 + 1 more (total 39), the third would reach 59.
+  const o = options(slm, repeat({ chunks: ['X'], usage: usage(18, 1) }, 20), {
+    confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 },
+    price,
+    maxCostUsd: 45,
+  });
+  const { stats } = await collectRelay(o);
+  assert.equal(stats.finishReason, 'cost_limit');
+  assert.equal(o.llm.requests.length, 2);
+  assert.ok((stats.costUsd ?? 0) <= 45);
+});
+
+test('silence: no new token for maxStallMs ends the answer as stalled, keeping the partial answer', async () => {
+  const slm = new DoubleRuntime([...chars('Hi '), ...chars('<call>9</call>'), ...chars('rest')]);
+  const o = options(slm, [{ chunks: ['abc'], hang: true }], { mode: 'command', maxStallMs: 150 });
+  const { answer, stats, events } = await collectRelay(o);
+  assert.equal(stats.finishReason, 'stalled');
+  assert.equal(answer, 'Hi abc');
+  const end = ofType(events, 'call-end')[0];
+  assert.equal(end.finishReason, 'cancelled', 'the silent call was stopped');
+  assert.equal(ofType(events, 'error').length, 0, 'a ceiling is not an error');
+});
+
+test('a server that ignores max_tokens is cut near what was asked; its text is kept', async () => {
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>1</call>'), ...chars('b')]);
+  const flood = repeat('0123456789', 100); // 1000 characters for a 1-token span
+  const o = options(slm, [{ chunks: flood, ignoreMaxTokens: true }], { mode: 'command' });
+  const { stats, events } = await collectRelay(o);
+  const end = ofType(events, 'call-end')[0];
+  assert.ok(end.tokens >= 24 && end.tokens <= 24 + 10, `cut at 8 x 1 + 16 tokens, within one chunk (${end.tokens})`);
+  assert.equal(end.finishReason, 'length');
+  assert.equal(stats.llmTokens, end.tokens);
+  assert.equal(stats.finishReason, 'eos', 'the SLM went on after the cut');
+});
+
+test('absurd usage from a server is replaced by the local count, marked estimated', async () => {
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>2</call>'), ...chars('b')]);
+  const absurd = { inputTokens: -5, outputTokens: Number.NaN, cachedInputTokens: 1e9, cacheWriteTokens: 0, estimated: false };
+  const o = options(slm, [{ chunks: ['XY'], usage: absurd }], { mode: 'command', price: { inputPerMTok: 1, outputPerMTok: 1 } });
+  const { stats } = await collectRelay(o);
+  assert.equal(stats.llmUsage.estimated, true);
+  assert.equal(stats.llmUsage.outputTokens, 2);
+  assert.equal(stats.llmUsage.cachedInputTokens, 0);
+  assert.ok((stats.costUsd ?? -1) > 0);
+});
+
+test('while a server sends nothing, the wait is reported every second with its host, then closed', async () => {
+  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>2</call>'), ...chars('b')]);
+  const o = options(slm, [{ chunks: ['XY'], delayMs: 1300 }], { mode: 'command' });
+  const { events } = await collectRelay(o);
+  const waits = ofType(events, 'call-wait');
+  assert.ok(waits.length >= 2, 'at least one tick and the close');
+  assert.equal(waits[0].state, 'waiting');
+  assert.equal(waits[0].host, 'double.test');
+  assert.ok(waits[0].waitedMs >= 1000);
+  assert.equal(waits[waits.length - 1].state, 'receiving');
+  const order = events.map((e) => e.type);
+  assert.ok(order.indexOf('call-wait') > order.indexOf('call-start') && order.lastIndexOf('call-wait') < order.indexOf('call-end'));
+});
+
+test('bad ceilings fail at once with a clear message', async () => {
+  const slm = new DoubleRuntime([]);
+  await assert.rejects(async () => collectRelay(options(slm, [], { maxLlmCalls: 0 })), /maxLlmCalls must be a positive integer/);
+  await assert.rejects(async () => collectRelay(options(slm, [], { maxCostUsd: -1 })), /maxCostUsd must be a positive number/);
+  await assert.rejects(async () => collectRelay(options(slm, [], { maxStallMs: Number.NaN })), /maxStallMs must be a positive number/);
+});
