@@ -13,7 +13,7 @@ import { costOf } from '../../../src/core/providers/pricing';
 import { DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, OVERRUN_MARGIN, OVERRUN_RATIO } from '../../../src/core/relay/limits';
 import { AdversarialProvider, AdversarialRuntime, Ticker, type LlmReply, type SlmStep } from './adversarial';
 
-const RUNS_PER_MODE = Number(process.env.RELAY_PROPERTY_RUNS ?? 1000);
+const RUNS_PER_MODE = Number(process.env.RELAY_PROPERTY_RUNS ?? 2000);
 const MODES: RelayMode[] = ['command', 'confidence', 'slm-only', 'llm-only', 'random-router'];
 const FINISH_REASONS: FinishReason[] = [
   'eos', 'llm_eos', 'budget', 'turn_limit', 'context_full', 'llm_no_progress', 'slm_no_progress',
