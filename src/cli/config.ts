@@ -40,6 +40,8 @@ export interface CliConfig {
   totalsPath: string;
   /** Send the question as is, without the paper's "reason step by step ... \boxed{}" suffix (--plain-prompt, --demo). */
   plainPrompt: boolean;
+  /** Where environment keys may go beyond their own origin (--allow-key-host), and clear-text consent (--allow-plain-http). */
+  keys: { allowKeyHosts: string[]; allowPlainHttp: boolean };
 }
 
 export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -67,6 +69,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
     router: { llmProbability: 0.5 },
     totalsPath: join(relayHome(env), 'totals.json'),
     plainPrompt: false,
+    keys: { allowKeyHosts: [], allowPlainHttp: false },
   };
 }
 
@@ -103,6 +106,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   'price-cached': (c, v, from) => (c.prices.cachedInputPerMTok = num(v, from, 0, 1e6)),
   'price-cache-write': (c, v, from) => (c.prices.cacheWritePerMTok = num(v, from, 0, 1e6)),
   totals: (c, v) => (c.totalsPath = v),
+  'allow-key-host': (c, v) => (c.keys.allowKeyHosts = [...c.keys.allowKeyHosts, ...v.split(',').map((h) => h.trim()).filter(Boolean)]),
 };
 
 export const CONFIG_FLAGS: ReadonlySet<string> = new Set(Object.keys(SETTERS));

@@ -65,12 +65,15 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --totals <file>         RELAY_TOTALS         totalsPath            (default ~/.relay/totals.json)
   --demo                  the embedded demo models: SLM, onnx-local LLM priced at gpt-4o's list price, plain prompt
   --plain-prompt          send the question as is (no "reason step by step ... \\boxed{}" suffix)
-API keys come from RELAY_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY, never from files or flags.
+API keys come from environment variables, never from files or flags. RELAY_API_KEY goes wherever --base-url
+points; OPENAI_API_KEY and ANTHROPIC_API_KEY go only to api.openai.com and api.anthropic.com, unless
+--allow-key-host <host>[,<host>] names another host. No key goes over plain http:// to a host off this
+machine unless --allow-plain-http is given.
 Exit status: 0 when the answer ended by itself or at a limit you set (budget, turns, calls, money, the
 model's context window), 1 when it failed (an error, a server that sent nothing or added nothing), 130 when stopped.
 `;
 
-const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt', 'allow-plain-http']);
 /** The flags that choose models, which --demo sets itself. */
 const DEMO_MODEL_FLAGS = ['slm', 'provider', 'model', 'base-url', 'template-folder'];
 const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'out']);
@@ -97,6 +100,7 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
   let config = loadConfig(options);
   if (demo) config = useDemoModels(config);
   if (options.has('plain-prompt')) config = { ...config, plainPrompt: true };
+  if (options.has('allow-plain-http')) config = { ...config, keys: { ...config.keys, allowPlainHttp: true } };
   switch (command) {
     case 'solve':
       return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal });

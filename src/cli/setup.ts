@@ -6,7 +6,7 @@ import { createProvider } from '../core/providers/factory';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { OnnxLocalProvider } from '../core/providers/onnxLocal';
 import { resolvePrice } from '../core/providers/pricing';
-import { EnvSecretStore } from '../core/providers/secrets';
+import { EnvKeySource } from '../core/providers/secrets';
 import type { LlmProvider, ModelPrice, PromptRenderer } from '../core/providers/types';
 import type { ChatMessage } from '../core/slm/types';
 import type { RelayOptions } from '../core/relay/engine';
@@ -90,7 +90,7 @@ export async function openLlm(config: CliConfig, slm?: LocalRuntime, book?: SlmP
         idleTimeoutMs: t.idleSeconds * 1000,
         callTimeoutMs: t.callSeconds * 1000,
       },
-      new EnvSecretStore(),
+      new EnvKeySource(process.env, config.keys),
       { countTokens },
     );
   }

@@ -1,8 +1,9 @@
 /** Handlers of the contributed commands. */
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
-import { apiKeyName } from '../core/providers/secrets';
+import { baseUrlOf } from '../core/providers/endpoints';
 import type { AnswerPanel } from './answerPanel';
+import type { KeyStore } from './keyStore';
 
 const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama'];
 const MAX_SELECTION_CHARS = 20_000;
@@ -43,26 +44,34 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
   await panel.ask(problem, editor);
 }
 
-export async function setApiKey(context: vscode.ExtensionContext): Promise<void> {
-  const current = vscode.workspace.getConfiguration('relay').get<string>('provider.kind', 'openai-chat') as ProviderKind;
+/** Stores (or removes) the key of a provider kind for the origin its requests go to: a key is bound to where it was entered. */
+export async function setApiKey(keys: KeyStore): Promise<void> {
+  const config = vscode.workspace.getConfiguration('relay');
+  const current = config.get<string>('provider.kind', 'openai-chat') as ProviderKind;
   const picked = await vscode.window.showQuickPick(
     PROVIDER_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
     { title: 'Relay: Set API Key — for which provider?' },
   );
   if (!picked) return;
   const kind = picked.label as ProviderKind;
+  // The configured server for the current kind; another kind's key is for that kind's own service.
+  const url = baseUrlOf(kind, kind === current ? config.get<string>('provider.baseUrl', '') : undefined);
+  if (!url) {
+    void vscode.window.showErrorMessage(`Relay: relay.provider.baseUrl is not a URL; fix it in Settings, then set the key.`);
+    return;
+  }
   const key = await vscode.window.showInputBox({
-    title: `Relay: API key for ${kind}`,
-    prompt: 'Stored in VS Code\'s secret storage, never in settings. Leave empty to remove the stored key.',
+    title: `Relay: API key for ${kind} at ${url.origin}`,
+    prompt: `Sent only to ${url.origin}; stored in VS Code's secret storage, never in settings. Leave empty to remove the stored key.`,
     password: true,
     ignoreFocusOut: true,
   });
   if (key === undefined) return;
   if (key.trim() === '') {
-    await context.secrets.delete(apiKeyName(kind));
-    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} was removed.`);
+    await keys.remove(kind, url.origin);
+    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} at ${url.origin} was removed.`);
   } else {
-    await context.secrets.store(apiKeyName(kind), key.trim());
-    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored.`);
+    await keys.store(kind, url.origin, key.trim());
+    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored; it is sent only to ${url.origin}.`);
   }
 }

@@ -56,7 +56,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('relay.solveProblem', () => solveProblem(answerPanel)),
     vscode.commands.registerCommand('relay.openChat', () => vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`)),
     vscode.commands.registerCommand('relay.setApiKey', async () => {
-      await setApiKey(context);
+      await setApiKey(service.keys);
       await refreshSetup();
     }),
     vscode.commands.registerCommand('relay.selectModel', async () => {
@@ -78,8 +78,13 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   const participant = registerChatParticipant(context.extensionUri, service);
   if (participant) context.subscriptions.push(participant);
-  void refreshSetup();
-  void service.setupWarning().then((warning) => offerFirstRunSetup(context, warning)).catch(() => undefined);
+  // Keys stored before they were bound to an origin move first, then the set-up is checked.
+  const ready = service.migrateKeys().catch(() => undefined);
+  void ready.then(refreshSetup);
+  void ready
+    .then(() => service.setupWarning())
+    .then((warning) => offerFirstRunSetup(context, warning))
+    .catch(() => undefined);
 }
 
 export function deactivate(): void {

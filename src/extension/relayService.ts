@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
 import { createProvider } from '../core/providers/factory';
-import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { resolvePrice } from '../core/providers/pricing';
-import { apiKeyName } from '../core/providers/secrets';
+import { baseUrlOf } from '../core/providers/endpoints';
 import { OnnxLocalProvider } from '../core/providers/onnxLocal';
-import type { LlmProvider, ModelPrice, SecretStore } from '../core/providers/types';
+import type { LlmProvider, ModelPrice, PromptRenderer, ProviderKind } from '../core/providers/types';
 import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
@@ -20,12 +19,17 @@ import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../co
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
+import { KeyStore, type AskUser } from './keyStore';
 import { readSettings, SettingsError, type RelaySettings } from './settings';
 import { SentRequestLog } from './sentRequests';
 
 /** Hosted services that refuse requests without a key. */
 const KEYED_KINDS = new Set(['anthropic']);
 const KEYED_HOSTS = /(^|\.)(openai\.com|anthropic\.com|deepseek\.com|mistral\.ai|openrouter\.ai|groq\.com|azure\.com)$/;
+const HTTP_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama'];
+
+/** The user's yes or no in a modal dialog (default: no). */
+const askModal: AskUser = async (question, detail, yes) => (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
 
 export interface AnswerSink {
   onEvent(event: RelayEvent, model: string): void;
@@ -43,6 +47,8 @@ export class RelayService implements vscode.Disposable {
   private llmRuntime: { folder: string; runtime: ProcessRuntime } | undefined;
   private current: AbortController | undefined;
   readonly totals: TotalsStore;
+  /** API keys, each bound to the origin it was entered for (keyStore.ts). */
+  readonly keys: KeyStore;
   /** What went to the LLM for the last answer ("Relay: Show What Was Sent"). */
   readonly sentRequests = new SentRequestLog();
   private readonly busyChanged = new vscode.EventEmitter<boolean>();
@@ -54,6 +60,23 @@ export class RelayService implements vscode.Disposable {
     private readonly hooks: { onBusy(busy: boolean): void; onAnswered(stats: AnswerStats): void },
   ) {
     this.totals = new TotalsStore(join(context.globalStorageUri.fsPath, 'totals.json'));
+    this.keys = new KeyStore(context.secrets, context.globalState, askModal);
+  }
+
+  /** Keys stored per kind before they were bound to an origin move to the origin they were used with. */
+  async migrateKeys(): Promise<void> {
+    let configured: RelaySettings['provider'] | undefined;
+    try {
+      configured = readSettings().provider;
+    } catch {
+      configured = undefined;
+    }
+    for (const kind of HTTP_KINDS) await this.keys.migrateLegacy(kind, configured?.kind === kind ? configured.baseUrl : undefined);
+  }
+
+  /** Where requests of the configured provider go (undefined for onnx-local or a bad URL). */
+  providerUrl(settings: RelaySettings): URL | undefined {
+    return baseUrlOf(settings.provider.kind, settings.provider.baseUrl);
   }
 
   get busy(): boolean {
@@ -84,8 +107,9 @@ export class RelayService implements vscode.Disposable {
     const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
     if (mode === 'slm-only') return undefined;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
-    if (this.needsKey(settings) && !(await this.context.secrets.get(apiKeyName(settings.provider.kind)))) {
-      return `No API key for ${settings.provider.kind}: run "Relay: Set API Key".`;
+    const url = this.providerUrl(settings);
+    if (url && this.needsKey(settings) && !this.keys.hasKeyFor(settings.provider.kind, url)) {
+      return `No API key for ${settings.provider.kind} at ${url.origin}: run "Relay: Set API Key".`;
     }
     return undefined;
   }
@@ -120,9 +144,8 @@ export class RelayService implements vscode.Disposable {
     return runtime;
   }
 
-  private async provider(settings: RelaySettings, prompt: string): Promise<{ provider: LlmProvider; price?: ModelPrice; modelKey: string }> {
+  private async provider(settings: RelaySettings, prompt: string, slm: ProcessRuntime, messages: ChatMessage[]): Promise<{ provider: LlmProvider; price?: ModelPrice; modelKey: string }> {
     const { kind, baseUrl, model, templateFolder } = settings.provider;
-    const secrets: SecretStore = { get: (name) => Promise.resolve(this.context.secrets.get(name)) };
     // The paper's set-up: the LLM continues the very prompt string the SLM saw.
     const renderSame = (_messages: ChatMessage[], partialAnswer: string): string => prompt + partialAnswer;
     let provider: LlmProvider;
@@ -137,10 +160,15 @@ export class RelayService implements vscode.Disposable {
         renderPrompt: async (request) => renderSame(request.messages, request.partialAnswer),
       });
     } else {
-      const templateRenderer = templateFolder ? await loadChatTemplateRenderer(templateFolder) : kind === 'openai-completions' || kind === 'ollama' ? renderSame : undefined;
+      // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
+      let templateRenderer: PromptRenderer | undefined;
+      if (templateFolder) {
+        const templatePrompt = await slm.renderWithTemplate(templateFolder, messages);
+        templateRenderer = (_messages, partialAnswer) => templatePrompt + partialAnswer;
+      } else if (kind === 'openai-completions' || kind === 'ollama') templateRenderer = renderSame;
       const t = settings.provider.timeouts;
       const timeouts = { connectTimeoutMs: t.connect * 1000, firstByteTimeoutMs: t.firstByte * 1000, idleTimeoutMs: t.idle * 1000, callTimeoutMs: t.call * 1000 };
-      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer, ...timeouts }, secrets, {
+      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer, ...timeouts }, this.keys, {
         onRequest: (request) => this.sentRequests.recordRequest(request),
       });
     }
@@ -170,12 +198,16 @@ export class RelayService implements vscode.Disposable {
         if (!settings.provider.model) {
           return { answer, error: { message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.', fix: 'open-settings' } };
         }
-        llm = await this.provider(settings, prompt);
+        llm = await this.provider(settings, prompt, slm, messages);
       }
       const model = llm ? settings.provider.model : 'small model';
+      const url = this.providerUrl(settings);
+      // Where the key may go is asked now, before the answer starts, not in the middle of it.
+      if (llm && url) await this.keys.keyFor(settings.provider.kind, url);
       this.sentRequests.begin({
         mode,
-        provider: llm ? `${settings.provider.kind} ${settings.provider.model}${settings.provider.baseUrl ? ` at ${settings.provider.baseUrl}` : ''}` : 'none (local only)',
+        // The origin only: a base URL may carry user:password, which the record must not show.
+        provider: llm ? `${settings.provider.kind} ${settings.provider.model}${url ? ` at ${url.origin}` : ''}` : 'none (local only)',
         local: settings.provider.kind === 'onnx-local',
         messages,
       });

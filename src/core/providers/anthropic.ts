@@ -6,13 +6,14 @@
  * every call, and cached reads cost a tenth of fresh input.
  */
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
+import { DEFAULT_BASE_URLS } from './endpoints';
 import { postStream } from './http';
 import { WhitespaceSeam, splitTrailingWhitespace } from './seam';
 import { SseParser } from './sse';
-import type { ContinuationMethod, ContinueRequest, FinishReason, ProviderChunk, ProviderConfig, ProviderOptions, SecretStore } from './types';
+import type { ContinuationMethod, ContinueRequest, FinishReason, ProviderChunk, ProviderConfig, ProviderOptions, KeySource } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
 
-export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+export const ANTHROPIC_DEFAULT_BASE_URL = DEFAULT_BASE_URLS.anthropic;
 export const ANTHROPIC_VERSION = '2023-06-01';
 
 type TextBlock = { type: 'text'; text: string; cache_control?: { type: 'ephemeral' } };
@@ -21,8 +22,8 @@ export class AnthropicProvider extends HttpProvider {
   readonly kind = 'anthropic' as const;
   readonly continuation: ContinuationMethod = 'assistant-prefix';
 
-  constructor(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions) {
-    super(config, secrets, options, ANTHROPIC_DEFAULT_BASE_URL);
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
+    super(config, keys, options, ANTHROPIC_DEFAULT_BASE_URL);
   }
 
   protected keyRequired(): boolean {

@@ -7,7 +7,6 @@ import { settingRef } from '../settingNames';
 import { ProviderError, missingKeyError } from './errors';
 import { callTimeoutError, createAgents, errorFromStatus, type HttpTimeouts, type StreamRequest } from './http';
 import { withRetries, type Attempt, type RetryPolicy } from './retry';
-import { apiKeyName } from './secrets';
 import type {
   ContinuationMethod,
   ContinueRequest,
@@ -17,7 +16,7 @@ import type {
   ProviderConfig,
   ProviderKind,
   ProviderOptions,
-  SecretStore,
+  KeySource,
   TransportEvent,
 } from './types';
 import { completeUsage, estimateTokens, type TokenCounter } from './usage';
@@ -63,7 +62,7 @@ export abstract class HttpProvider implements LlmProvider {
 
   constructor(
     protected readonly config: ProviderConfig,
-    private readonly secrets: SecretStore,
+    private readonly keys: KeySource,
     options: ProviderOptions,
     defaultBaseUrl: string,
   ) {
@@ -102,8 +101,10 @@ export abstract class HttpProvider implements LlmProvider {
 
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncGenerator<ProviderChunk> {
     checkRequest(request);
-    const key = (await this.secrets.get(apiKeyName(this.kind)))?.trim() || undefined;
-    if (!key && this.keyRequired()) throw missingKeyError(this.kind);
+    // The key for the very origin this call goes to (a key is bound to where it was given).
+    const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
+    const key = decision.key?.trim() || undefined;
+    if (!key && this.keyRequired()) throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind);
     const secrets = key ? [key] : [];
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);
@@ -187,6 +188,11 @@ export abstract class HttpProvider implements LlmProvider {
       onSent: context.onSent,
       onFirstByte: context.onFirstByte,
     };
+  }
+
+  /** Where this provider's requests go (an endpoint may differ in path, never in origin). */
+  protected requestOrigin(): URL {
+    return this.baseUrl;
   }
 
   /** The URL of an endpoint below the base URL. */

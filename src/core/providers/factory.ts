@@ -4,18 +4,18 @@ import { AnthropicProvider } from './anthropic';
 import { ProviderError } from './errors';
 import { OllamaProvider } from './ollama';
 import { OpenAiChatProvider, OpenAiCompletionsProvider } from './openai';
-import type { LlmProvider, ProviderConfig, ProviderOptions, SecretStore } from './types';
+import type { LlmProvider, ProviderConfig, ProviderOptions, KeySource } from './types';
 
-export function createProvider(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions = {}): LlmProvider {
+export function createProvider(config: ProviderConfig, keys: KeySource, options: ProviderOptions = {}): LlmProvider {
   switch (config.kind) {
     case 'openai-completions':
-      return new OpenAiCompletionsProvider(config, secrets, options);
+      return new OpenAiCompletionsProvider(config, keys, options);
     case 'openai-chat':
-      return new OpenAiChatProvider(config, secrets, options);
+      return new OpenAiChatProvider(config, keys, options);
     case 'anthropic':
-      return new AnthropicProvider(config, secrets, options);
+      return new AnthropicProvider(config, keys, options);
     case 'ollama':
-      return new OllamaProvider(config, secrets, options);
+      return new OllamaProvider(config, keys, options);
     case 'onnx-local':
       if (options.onnxLocal) return options.onnxLocal;
       throw new ProviderError('bad_request', `The onnx-local provider is not available in this build yet. Pick another ${settingRef('providerKind')}.`, { fix: 'open-settings' });

@@ -2,7 +2,7 @@
 export * from './types';
 export { createProvider } from './factory';
 export { ProviderError, isProviderError, scrubSecrets, type ProviderErrorCode, type ProviderFix } from './errors';
-export { EnvSecretStore, MemorySecretStore, apiKeyName, envVarsForKind } from './secrets';
+export { EnvKeySource, MemoryKeySource, apiKeyName, envVarsForKind } from './secrets';
 export { costOf, resolvePrice, builtInPrice, type PriceOverrides } from './pricing';
 export { estimateTokens } from './usage';
 export { loadChatTemplateRenderer, rendererFromTemplate } from './chatTemplate';

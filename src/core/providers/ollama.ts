@@ -6,20 +6,21 @@
 import { settingRef } from '../settingNames';
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
 import { ProviderError } from './errors';
+import { DEFAULT_BASE_URLS } from './endpoints';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
-import type { ContinuationMethod, ContinueRequest, FinishReason, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, SecretStore } from './types';
+import type { ContinuationMethod, ContinueRequest, FinishReason, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource } from './types';
 import { completeUsage } from './usage';
 
-export const OLLAMA_DEFAULT_BASE_URL = 'http://127.0.0.1:11434';
+export const OLLAMA_DEFAULT_BASE_URL = DEFAULT_BASE_URLS.ollama;
 
 export class OllamaProvider extends HttpProvider {
   readonly kind = 'ollama' as const;
   readonly continuation: ContinuationMethod;
   private readonly render: PromptRenderer | undefined;
 
-  constructor(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions) {
-    super(config, secrets, options, OLLAMA_DEFAULT_BASE_URL);
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
+    super(config, keys, options, OLLAMA_DEFAULT_BASE_URL);
     const endpoint = config.ollamaEndpoint ?? 'auto';
     if (endpoint === 'generate' && !config.templateRenderer) {
       throw new ProviderError('bad_request', `Ollama raw /api/generate needs a chat template to render the prompt; set ${settingRef('templateFolder')} or use the chat endpoint.`, { fix: 'open-settings' });

@@ -8,6 +8,7 @@
  */
 import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext } from './base';
+import { DEFAULT_BASE_URLS } from './endpoints';
 import { ProviderError } from './errors';
 import { postStream, type StreamRequest, type StreamResponse } from './http';
 import { readOpenAiStream } from './openaiStream';
@@ -20,7 +21,7 @@ import type {
   ProviderChunk,
   ProviderConfig,
   ProviderOptions,
-  SecretStore,
+  KeySource,
 } from './types';
 
 /**
@@ -41,8 +42,8 @@ async function postWithUsage(request: StreamRequest, memory: { noStreamOptions: 
   return postStream(request);
 }
 
-export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
-export const OPENAI_COMPLETIONS_DEFAULT_BASE_URL = 'http://127.0.0.1:8000/v1';
+export const OPENAI_DEFAULT_BASE_URL = DEFAULT_BASE_URLS['openai-chat'];
+export const OPENAI_COMPLETIONS_DEFAULT_BASE_URL = DEFAULT_BASE_URLS['openai-completions'];
 
 /** Services that refuse requests without a key. */
 const HOSTED_OPENAI_STYLE = [/(^|\.)api\.openai\.com$/, /(^|\.)openai\.azure\.com$/, /(^|\.)api\.deepseek\.com$/, /(^|\.)api\.mistral\.ai$/, /(^|\.)openrouter\.ai$/, /(^|\.)api\.groq\.com$/];
@@ -69,8 +70,8 @@ export class OpenAiCompletionsProvider extends HttpProvider {
   private readonly render: PromptRenderer;
   private readonly memory = { noStreamOptions: false };
 
-  constructor(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions) {
-    super(config, secrets, options, OPENAI_COMPLETIONS_DEFAULT_BASE_URL);
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
+    super(config, keys, options, OPENAI_COMPLETIONS_DEFAULT_BASE_URL);
     if (!config.templateRenderer) {
       throw new ProviderError(
         'bad_request',
@@ -117,8 +118,8 @@ export class OpenAiChatProvider extends HttpProvider {
   private readonly usePrefix: boolean;
   private readonly memory = { noStreamOptions: false };
 
-  constructor(config: ProviderConfig, secrets: SecretStore, options: ProviderOptions) {
-    super(config, secrets, options, OPENAI_DEFAULT_BASE_URL);
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
+    super(config, keys, options, OPENAI_DEFAULT_BASE_URL);
     const mode = config.assistantPrefix ?? 'auto';
     this.usePrefix = mode === 'on' || (mode === 'auto' && PREFIX_HOSTS.some((host) => host.test(this.baseUrl.hostname)));
     this.continuation = this.usePrefix ? 'assistant-prefix' : 'instructed';

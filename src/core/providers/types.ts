@@ -68,9 +68,22 @@ export interface LlmProvider {
   continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk>;
 }
 
-/** Where API keys come from: VS Code SecretStorage in the extension, env vars in the CLI. */
-export interface SecretStore {
-  get(key: string): Promise<string | undefined>;
+/**
+ * What a provider may send as its API key to one origin: `key`, or none. `withheld` says
+ * why a key the user has was not sent there (bound to another origin, clear text, the
+ * user said no); the provider reports it when the service needs a key.
+ */
+export interface KeyDecision {
+  key?: string;
+  withheld?: string;
+}
+
+/**
+ * Where API keys come from (VS Code SecretStorage in the extension, environment variables
+ * in the CLI), asked per request for the exact origin the request goes to.
+ */
+export interface KeySource {
+  keyFor(kind: ProviderKind, url: URL): Promise<KeyDecision>;
 }
 
 /** Prices in US dollars per million tokens; undefined means unknown (never zero). */
@@ -125,7 +138,7 @@ export interface ProviderConfig {
   retryBaseDelayMs?: number;
   /** A Retry-After longer than this is not waited for: the error is reported instead. Default 30 000. */
   maxRetryDelayMs?: number;
-  /** Extra request headers (e.g. OpenRouter's HTTP-Referer). Never put keys here: use the SecretStore. */
+  /** Extra request headers (e.g. OpenRouter's HTTP-Referer). Never put keys here: they come from a KeySource. */
   headers?: Record<string, string>;
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
-import { apiKeyName, MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderKind, SentRequest } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
 import { renderSentDocument, SentRequestLog } from '../../../src/extension/sentRequests';
@@ -21,7 +21,7 @@ const TIMELINE = [{ text: 'First,' }, { text: ' we add' }, { text: '<call>3</cal
 let slm: ScriptedSlm;
 let server: FakeServer;
 
-function completions(log: SentRequestLog, secrets = new MemorySecretStore({ [apiKeyName('openai-completions')]: KEY })): LlmProvider {
+function completions(log: SentRequestLog, secrets = new MemoryKeySource({ 'openai-completions': KEY })): LlmProvider {
   return createProvider(
     { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: (_m, partial) => slm.prompt + partial, ...FAST, maxRetries: 2 },
     secrets,
@@ -111,7 +111,7 @@ describe('what was sent', () => {
       try {
         const sent: SentRequest[] = [];
         const baseUrl = kind === 'ollama' ? fake.url : `${fake.url}/v1`;
-        const provider = createProvider({ kind, baseUrl, model: 'some-model', ...FAST }, new MemorySecretStore({ [apiKeyName(kind)]: KEY }), { onRequest: (r) => sent.push(r) });
+        const provider = createProvider({ kind, baseUrl, model: 'some-model', ...FAST }, new MemoryKeySource({ [kind]: KEY }), { onRequest: (r) => sent.push(r) });
         await collect(provider, REQUEST);
         assert.equal(sent.length, fake.requests.length);
         assert.deepEqual(sent[0].body, fake.requests[0].body);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { anthropicError, anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
@@ -14,7 +14,7 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}, key: string | null = KEY) =>
-  createProvider({ kind: 'anthropic', baseUrl: server.url, model: 'claude-3-5-haiku-latest', ...FAST, ...extra }, new MemorySecretStore(key ? { 'relay.apiKey.anthropic': key } : {}));
+  createProvider({ kind: 'anthropic', baseUrl: server.url, model: 'claude-3-5-haiku-latest', ...FAST, ...extra }, new MemoryKeySource(key ? { anthropic: key } : {}));
 
 test('anthropic: prefill with the partial answer, version header, key, cache_control on the stable prefix', async () => {
   server.enqueue(anthropicStream({ pieces: [' Paris', ', on the', ' Seine'], stopReason: 'max_tokens' }, KEY));
@@ -100,7 +100,7 @@ test('anthropic: 529 overloaded is retried; not_found_error names the model fix'
 
 test('anthropic: a base URL that already ends in /v1 is not doubled', async () => {
   server.enqueue(anthropicStream({ pieces: [' ok'] }, KEY));
-  const p = createProvider({ kind: 'anthropic', baseUrl: `${server.url}/v1/`, model: 'claude-3-5-haiku-latest', ...FAST }, new MemorySecretStore({ 'relay.apiKey.anthropic': KEY }));
+  const p = createProvider({ kind: 'anthropic', baseUrl: `${server.url}/v1/`, model: 'claude-3-5-haiku-latest', ...FAST }, new MemoryKeySource({ anthropic: KEY }));
   assert.equal((await collect(p, REQUEST)).text, ' ok');
   assert.equal(server.lastRequest.path, '/v1/messages');
 });

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ProviderChunk } from '../../../src/core/providers/types';
 import { FakeServer, hang, resetConnection, startFakeServer, type Responder } from './servers/harness';
 import { openAiErrors, openAiStream } from './servers/openai';
@@ -16,7 +16,7 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}, options = {}) =>
-  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 2, ...FAST, ...extra }, new MemorySecretStore(), options);
+  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 2, ...FAST, ...extra }, new MemoryKeySource(), options);
 
 /** Runs one call and returns how many requests it made. */
 async function requestsOf(run: () => Promise<unknown>): Promise<number> {
@@ -156,7 +156,7 @@ test('network: connection refused says to start the server or fix the base URL, 
   const closed = await startFakeServer(hang);
   const url = closed.url;
   await closed.close();
-  const p = createProvider({ kind: 'ollama', baseUrl: url, model: 'm', ...FAST }, new MemorySecretStore());
+  const p = createProvider({ kind: 'ollama', baseUrl: url, model: 'm', ...FAST }, new MemoryKeySource());
   const error = await collectError(p, REQUEST);
   assert.equal(error.code, 'network');
   assert.equal(error.fix, 'open-settings');
@@ -214,10 +214,10 @@ test('bad input: maxTokens must be a positive whole number; unknown kinds and ba
   const error = await collectError(provider(), { ...REQUEST, maxTokens: 0 });
   assert.equal(error.code, 'bad_request');
   assert.match(error.message, /maxTokens/);
-  assert.throws(() => createProvider({ kind: 'nope' as any, model: 'm' }, new MemorySecretStore()), /Unknown relay\.provider\.kind \(CLI: --provider\) "nope"/);
-  assert.throws(() => createProvider({ kind: 'openai-chat', model: 'm', baseUrl: 'not a url' }, new MemorySecretStore()), /not a URL/);
-  assert.throws(() => createProvider({ kind: 'onnx-local', model: 'm' }, new MemorySecretStore()), /onnx-local/);
-  assert.throws(() => createProvider({ kind: 'openai-chat', model: '' }, new MemorySecretStore()), /relay\.provider\.model \(CLI: --model\)/);
+  assert.throws(() => createProvider({ kind: 'nope' as any, model: 'm' }, new MemoryKeySource()), /Unknown relay\.provider\.kind \(CLI: --provider\) "nope"/);
+  assert.throws(() => createProvider({ kind: 'openai-chat', model: 'm', baseUrl: 'not a url' }, new MemoryKeySource()), /not a URL/);
+  assert.throws(() => createProvider({ kind: 'onnx-local', model: 'm' }, new MemoryKeySource()), /onnx-local/);
+  assert.throws(() => createProvider({ kind: 'openai-chat', model: '' }, new MemoryKeySource()), /relay\.provider\.model \(CLI: --model\)/);
 });
 
 test('a caller that stops reading (break) closes the connection too', async () => {

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { after, before, test } from 'node:test';
 import { runProviderTest } from '../../../src/cli/providerTest';
 import { createProvider } from '../../../src/core/providers/factory';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ProviderKind } from '../../../src/core/providers/types';
 import { anthropicError, anthropicStream } from './servers/anthropic';
 import { FakeServer, hang, sendJson, startFakeServer, type Responder } from './servers/harness';
@@ -22,7 +22,7 @@ function provider(kind: ProviderKind, extra: Record<string, unknown> = {}) {
   const baseUrl = kind === 'anthropic' || kind === 'ollama' ? server.url : `${server.url}/v1`;
   return createProvider(
     { kind, baseUrl, model: 'm', templateRenderer: (_m, p) => `prompt ${p}`, maxRetries: 0, ...FAST, idleTimeoutMs: 150, firstByteTimeoutMs: 150, ...extra },
-    new MemorySecretStore({ [`relay.apiKey.${kind}`]: KEY }),
+    new MemoryKeySource({ [kind]: KEY }),
   );
 }
 
@@ -76,7 +76,7 @@ test('connection refused and the provider test report do not show the key either
   const url = gone.url;
   await gone.close();
   const refused = await collectError(
-    createProvider({ kind: 'openai-chat', baseUrl: `${url}/v1`, model: 'm', ...FAST }, new MemorySecretStore({ 'relay.apiKey.openai-chat': KEY })),
+    createProvider({ kind: 'openai-chat', baseUrl: `${url}/v1`, model: 'm', ...FAST }, new MemoryKeySource({ 'openai-chat': KEY })),
     REQUEST,
   );
   assertNoKey('refused', inspect(refused, { showHidden: true }) + JSON.stringify(refused) + refused.stack);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { ollamaError, ollamaStream } from './servers/ollama';
@@ -15,7 +15,7 @@ after(() => server.close());
 
 const render = (messages: ChatMessage[], partial: string) => messages.map((m) => `<${m.role}>${m.content}`).join('') + '<assistant>' + partial;
 const provider = (extra: Record<string, unknown> = {}, options = {}) =>
-  createProvider({ kind: 'ollama', baseUrl: server.url, model: 'qwen3:8b', templateRenderer: render, ...FAST, ...extra }, new MemorySecretStore(), options);
+  createProvider({ kind: 'ollama', baseUrl: server.url, model: 'qwen3:8b', templateRenderer: render, ...FAST, ...extra }, new MemoryKeySource(), options);
 
 test('ollama (generate): raw prompt, num_predict and sampling; NDJSON text, eval counts and done_reason', async () => {
   server.enqueue(ollamaStream({ pieces: [' Paris', ',', ' on'], doneReason: 'length', promptEvalCount: 26, evalCount: 3 }));

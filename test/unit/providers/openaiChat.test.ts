@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { CONTINUE_INSTRUCTION, OpenAiChatProvider, authHeaders } from '../../../src/core/providers/openai';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { openAiStream, requireBearer } from './servers/openai';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
@@ -14,7 +14,7 @@ before(async () => {
 });
 after(() => server.close());
 
-const secrets = () => new MemorySecretStore({ 'relay.apiKey.openai-chat': KEY });
+const secrets = () => new MemoryKeySource({ 'openai-chat': KEY });
 const provider = (extra: Record<string, unknown> = {}) =>
   createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', ...FAST, ...extra }, secrets());
 
@@ -87,7 +87,7 @@ test('openai-chat: usage with cached prompt tokens', async () => {
 });
 
 test('openai-chat: no key against api.openai.com fails before sending, with the set-key fix', async () => {
-  const p = createProvider({ kind: 'openai-chat', model: 'gpt-4o-mini' }, new MemorySecretStore());
+  const p = createProvider({ kind: 'openai-chat', model: 'gpt-4o-mini' }, new MemoryKeySource());
   const error = await collectError(p, REQUEST);
   assert.equal(error.code, 'auth');
   assert.equal(error.fix, 'set-key');
@@ -97,7 +97,7 @@ test('openai-chat: no key against api.openai.com fails before sending, with the 
 
 test('openai-chat: a local server needs no key', async () => {
   server.enqueue(openAiStream({ pieces: [' Paris'] }));
-  const p = createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'local', ...FAST }, new MemorySecretStore());
+  const p = createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'local', ...FAST }, new MemoryKeySource());
   assert.equal((await collect(p, REQUEST)).text, ' Paris');
   assert.equal(server.lastRequest.headers.authorization, undefined);
 });

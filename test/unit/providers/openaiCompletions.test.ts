@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { join } from 'node:path';
 import { loadChatTemplateRenderer } from '../../../src/core/providers/chatTemplate';
 import { createProvider } from '../../../src/core/providers/factory';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { PromptRenderer } from '../../../src/core/providers/types';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { openAiStream } from './servers/openai';
@@ -20,7 +20,7 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}, options = {}) =>
-  createProvider({ kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: qwen, ...FAST, ...extra }, new MemorySecretStore(), options);
+  createProvider({ kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: qwen, ...FAST, ...extra }, new MemoryKeySource(), options);
 
 test('chat template: the real Qwen3 template renders the conversation, generation prompt (non-thinking) and the partial answer', async () => {
   const prompt = qwen(REQUEST.messages, REQUEST.partialAnswer);
@@ -61,7 +61,7 @@ test('openai-completions: finish_reason stop ends the answer', async () => {
 
 test('openai-completions: a stored key is sent as a Bearer token', async () => {
   server.enqueue(openAiStream({ pieces: ['x'] }));
-  const p = createProvider({ kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: qwen, ...FAST }, new MemorySecretStore({ 'relay.apiKey.openai-completions': 'local-key-1' }));
+  const p = createProvider({ kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: qwen, ...FAST }, new MemoryKeySource({ 'openai-completions': 'local-key-1' }));
   await collect(p, REQUEST);
   assert.equal(server.lastRequest.headers.authorization, 'Bearer local-key-1');
 });
@@ -107,7 +107,7 @@ test('openai-completions: a server that ignores stream:true and answers with one
 
 test('openai-completions: no template renderer is a clear configuration error', () => {
   assert.throws(
-    () => createProvider({ kind: 'openai-completions', model: 'm' }, new MemorySecretStore()),
+    () => createProvider({ kind: 'openai-completions', model: 'm' }, new MemoryKeySource()),
     (e: any) => e.code === 'bad_request' && e.fix === 'open-settings' && /chat template/.test(e.message),
   );
 });

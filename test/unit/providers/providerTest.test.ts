@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { PROVIDER_TEST_REQUEST, runProviderTest } from '../../../src/cli/providerTest';
 import { createProvider } from '../../../src/core/providers/factory';
 import { resolvePrice } from '../../../src/core/providers/pricing';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { FakeServer, startFakeServer, type Responder } from './servers/harness';
 import { openAiErrors, openAiStream } from './servers/openai';
 import { FAST } from './servers/collect';
@@ -15,7 +15,7 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}) =>
-  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 0, ...FAST, ...extra }, new MemorySecretStore());
+  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 0, ...FAST, ...extra }, new MemoryKeySource());
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

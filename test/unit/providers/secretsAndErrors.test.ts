@@ -3,17 +3,32 @@ import { test } from 'node:test';
 import { ProviderError, fixForCode, fixHint, formatSeconds, missingKeyError, scrubSecrets, type ProviderFix } from '../../../src/core/providers/errors';
 import { parseRetryAfter } from '../../../src/core/providers/http';
 import { backoffDelay } from '../../../src/core/providers/retry';
-import { EnvSecretStore, apiKeyName } from '../../../src/core/providers/secrets';
+import { EnvKeySource, apiKeyName } from '../../../src/core/providers/secrets';
 
-test('EnvSecretStore maps each kind to its variables, RELAY_API_KEY first', async () => {
-  const store = new EnvSecretStore({ OPENAI_API_KEY: 'sk-openai', ANTHROPIC_API_KEY: 'sk-ant' });
-  assert.equal(await store.get(apiKeyName('openai-chat')), 'sk-openai');
-  assert.equal(await store.get(apiKeyName('anthropic')), 'sk-ant');
-  assert.equal(await store.get(apiKeyName('ollama')), undefined);
-  assert.equal(await store.get('something.else'), undefined);
-  const relay = new EnvSecretStore({ OPENAI_API_KEY: 'sk-openai', RELAY_API_KEY: 'relay-key' });
-  assert.equal(await relay.get(apiKeyName('openai-chat')), 'relay-key');
-  assert.equal(await relay.get(apiKeyName('openai-completions')), 'relay-key');
+test("the CLI's keys: a provider's own variable goes only to its own origin, RELAY_API_KEY wherever the user points", async () => {
+  const openai = new URL('https://api.openai.com/v1');
+  const collector = new URL('https://collector.example/v1');
+  const local = new URL('http://127.0.0.1:8000/v1');
+  const env = { OPENAI_API_KEY: 'sk-openai', ANTHROPIC_API_KEY: 'sk-ant' };
+  const own = new EnvKeySource(env);
+  assert.deepEqual(await own.keyFor('openai-chat', openai), { key: 'sk-openai' });
+  assert.deepEqual(await own.keyFor('anthropic', new URL('https://api.anthropic.com')), { key: 'sk-ant' });
+  assert.deepEqual(await own.keyFor('ollama', new URL('http://127.0.0.1:11434')), {}, 'no variable of its own');
+  const redirected = await own.keyFor('openai-chat', collector);
+  assert.equal(redirected.key, undefined, 'OPENAI_API_KEY never goes to another host');
+  assert.match(redirected.withheld ?? '', /OPENAI_API_KEY is only sent to https:\/\/api\.openai\.com.*collector\.example.*RELAY_API_KEY.*--allow-key-host collector\.example/);
+  assert.equal((await own.keyFor('openai-chat', local)).key, undefined, 'nor to a local server');
+  assert.equal((await own.keyFor('anthropic', new URL('https://api.anthropic.com.evil.example'))).key, undefined, 'a look-alike host is another host');
+  assert.deepEqual(await new EnvKeySource(env, { allowKeyHosts: ['collector.example'] }).keyFor('openai-chat', collector), { key: 'sk-openai' }, 'unless the user names the host');
+
+  const relay = new EnvKeySource({ ...env, RELAY_API_KEY: 'relay-key' });
+  assert.deepEqual(await relay.keyFor('openai-chat', collector), { key: 'relay-key' }, 'RELAY_API_KEY is the key for wherever Relay is pointed');
+  assert.deepEqual(await relay.keyFor('openai-completions', local), { key: 'relay-key' }, 'plain HTTP on this machine is fine');
+  const clear = await relay.keyFor('openai-completions', new URL('http://10.0.0.5:8000/v1'));
+  assert.equal(clear.key, undefined, 'never in clear text to another machine');
+  assert.match(clear.withheld ?? '', /plain HTTP to a host off this machine.*--allow-plain-http/);
+  assert.deepEqual(await new EnvKeySource({ RELAY_API_KEY: 'relay-key' }, { allowPlainHttp: true }).keyFor('openai-completions', new URL('http://10.0.0.5:8000/v1')), { key: 'relay-key' });
+  assert.equal(apiKeyName('openai-chat', openai.origin), 'relay.apiKey.openai-chat@https://api.openai.com');
 });
 
 test('scrubSecrets removes keys, key-shaped strings, auth headers and masked key fragments', () => {

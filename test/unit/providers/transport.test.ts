@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderConfig, ProviderKind, TransportEvent } from '../../../src/core/providers/types';
 import type { SlmRuntime } from '../../../src/core/slm/types';
 import { anthropicError, anthropicStream } from './servers/anthropic';
@@ -30,11 +30,11 @@ beforeEach(() => {
 });
 
 const secrets = () =>
-  new MemorySecretStore({
-    'relay.apiKey.openai-chat': KEY,
-    'relay.apiKey.openai-completions': KEY,
-    'relay.apiKey.anthropic': KEY,
-    'relay.apiKey.ollama': KEY,
+  new MemoryKeySource({
+    'openai-chat': KEY,
+    'openai-completions': KEY,
+    anthropic: KEY,
+    ollama: KEY,
   });
 
 type HttpKind = Exclude<ProviderKind, 'onnx-local'>;

@@ -7,7 +7,7 @@ import { ensureScriptedModel, scriptedExpectation, type ScriptSpec, type Scripte
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
 import type { GenerateOptions, GenerateResult, GeneratedToken, SlmSession } from '../../../src/core/slm/types';
 import { createProvider } from '../../../src/core/providers/factory';
-import { MemorySecretStore } from '../../../src/core/providers/secrets';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider } from '../../../src/core/providers/types';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
@@ -109,7 +109,7 @@ export async function completionsProvider(slmPrompt: string): Promise<{ provider
       maxRetries: 0,
       retryBaseDelayMs: 1,
     },
-    new MemorySecretStore(),
+    new MemoryKeySource(),
   );
   return { provider, server };
 }

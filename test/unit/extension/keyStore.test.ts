@@ -1,0 +1,111 @@
+// Keys bound to the origin they were entered for (src/extension/keyStore.ts), with the
+// user's answers scripted: what is sent where, what is asked, what is remembered.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KeyStore, type MementoLike, type SecretStorageLike } from '../../../src/extension/keyStore';
+
+class MemorySecrets implements SecretStorageLike {
+  readonly values = new Map<string, string>();
+  async get(name: string) {
+    return this.values.get(name);
+  }
+  async store(name: string, value: string) {
+    this.values.set(name, value);
+  }
+  async delete(name: string) {
+    this.values.delete(name);
+  }
+}
+
+class MemoryState implements MementoLike {
+  readonly values = new Map<string, unknown>();
+  get<T>(name: string): T | undefined {
+    return this.values.get(name) as T | undefined;
+  }
+  async update(name: string, value: unknown) {
+    this.values.set(name, value);
+  }
+}
+
+function setUp(answers: boolean[] = []) {
+  const secrets = new MemorySecrets();
+  const state = new MemoryState();
+  const questions: string[] = [];
+  const keys = new KeyStore(secrets, state, async (question) => {
+    questions.push(question);
+    return answers.shift() ?? false;
+  });
+  return { secrets, state, questions, keys };
+}
+
+const OPENAI = new URL('https://api.openai.com/v1');
+const COLLECTOR = new URL('https://collector.example/v1');
+
+test('a key goes to the origin it was stored for without a question', async () => {
+  const { keys, questions, secrets } = setUp();
+  await keys.store('openai-chat', OPENAI.origin, 'sk-user');
+  assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), { key: 'sk-user' });
+  assert.deepEqual(questions, []);
+  assert.equal(secrets.values.get('relay.apiKey.openai-chat@https://api.openai.com'), 'sk-user', 'stored per kind and origin');
+  assert.deepEqual(await keys.keyFor('anthropic', new URL('https://api.anthropic.com')), {}, "another kind's key is not this one");
+});
+
+test('another origin: the user is asked once, "no" sends no key and is remembered', async () => {
+  const { keys, questions } = setUp([false]);
+  await keys.store('openai-chat', OPENAI.origin, 'sk-user');
+  const first = await keys.keyFor('openai-chat', COLLECTOR);
+  assert.equal(first.key, undefined);
+  assert.match(first.withheld ?? '', /did not send your openai-chat API key \(stored for https:\/\/api\.openai\.com\) to https:\/\/collector\.example: you said no/);
+  assert.deepEqual(questions, ['Send your openai-chat API key for https://api.openai.com to https://collector.example?']);
+  assert.equal((await keys.keyFor('openai-chat', COLLECTOR)).key, undefined);
+  assert.equal(questions.length, 1, 'the answer is remembered');
+  assert.equal(keys.hasKeyFor('openai-chat', COLLECTOR), false, 'the set-up warning says there is no key for it');
+  assert.equal(keys.hasKeyFor('openai-chat', OPENAI), true);
+});
+
+test('"yes" sends the key there from now on; a key stored for that origin later replaces the answer', async () => {
+  const { keys, questions } = setUp([true]);
+  await keys.store('openai-chat', OPENAI.origin, 'sk-user');
+  assert.deepEqual(await keys.keyFor('openai-chat', COLLECTOR), { key: 'sk-user' });
+  assert.deepEqual(await keys.keyFor('openai-chat', COLLECTOR), { key: 'sk-user' });
+  assert.equal(questions.length, 1);
+  await keys.store('openai-chat', COLLECTOR.origin, 'sk-collector');
+  assert.deepEqual(await keys.keyFor('openai-chat', COLLECTOR), { key: 'sk-collector' });
+  assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), { key: 'sk-user' }, 'each origin keeps its own key');
+});
+
+test('parallel calls share one question', async () => {
+  const { keys, questions } = setUp([false, true]);
+  await keys.store('openai-chat', OPENAI.origin, 'sk-user');
+  const decisions = await Promise.all([keys.keyFor('openai-chat', COLLECTOR), keys.keyFor('openai-chat', COLLECTOR)]);
+  assert.equal(questions.length, 1);
+  assert.deepEqual(decisions.map((d) => d.key), [undefined, undefined]);
+});
+
+test('plain HTTP: never in clear text to another machine without a yes; loopback needs none', async () => {
+  const { keys, questions } = setUp([false]);
+  const remote = new URL('http://10.0.0.5:8000/v1');
+  const local = new URL('http://127.0.0.1:8000/v1');
+  await keys.store('openai-completions', remote.origin, 'sk-remote');
+  await keys.store('openai-completions', local.origin, 'sk-local');
+  const refused = await keys.keyFor('openai-completions', remote);
+  assert.equal(refused.key, undefined);
+  assert.match(refused.withheld ?? '', /plain HTTP to a host off this machine/);
+  assert.deepEqual(questions, ['Send your API key to http://10.0.0.5:8000 over plain HTTP?']);
+  assert.deepEqual(await keys.keyFor('openai-completions', local), { key: 'sk-local' });
+  assert.equal(questions.length, 1, 'nothing asked for this machine');
+});
+
+test('a key stored before origins were bound moves to the origin it was used with', async () => {
+  const { keys, secrets } = setUp();
+  secrets.values.set('relay.apiKey.openai-chat', 'sk-old');
+  secrets.values.set('relay.apiKey.openai-completions', 'sk-vllm');
+  await keys.migrateLegacy('openai-chat', undefined);
+  await keys.migrateLegacy('openai-completions', 'http://127.0.0.1:8001/v1');
+  assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), { key: 'sk-old' }, 'the kind default');
+  assert.deepEqual(await keys.keyFor('openai-completions', new URL('http://127.0.0.1:8001/v1')), { key: 'sk-vllm' }, 'the configured server');
+  assert.equal(secrets.values.has('relay.apiKey.openai-chat'), false, 'the unbound name is gone');
+  await keys.remove('openai-chat', OPENAI.origin);
+  assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), {});
+  assert.equal(keys.hasKeyFor('openai-chat', OPENAI), false);
+});

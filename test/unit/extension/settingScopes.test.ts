@@ -1,0 +1,61 @@
+// Which settings a workspace may set: read from the manifest VS Code enforces, checked
+// against the rule (where data and keys go, what runs, prices and spending ceilings come
+// from the user only) and against the README's settings table.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const settings: Record<string, { scope?: string }> = manifest.contributes.configuration.properties;
+
+/** Settings a workspace may set, and why that is safe. */
+const WORKSPACE_SETTINGS: Record<string, string> = {
+  'relay.slm.variant': 'picks a file inside the model folder the user chose',
+  'relay.slm.q4Compute': "the arithmetic of the user's own model",
+  'relay.temperature': 'sampling only',
+  'relay.confidence.threshold': "how the answer is shared between the user's models, within the user's ceilings (restricted)",
+  'relay.confidence.spanTokens': 'as above (restricted)',
+  'relay.maxLlmShare': 'as above (restricted)',
+  'relay.maxTurns': 'as above (restricted)',
+  'relay.tokenBudget': 'as above (restricted)',
+};
+
+test('every setting that decides where data and keys go, what runs, prices or spending is machine or application scoped', () => {
+  for (const [name, setting] of Object.entries(settings)) {
+    if (name in WORKSPACE_SETTINGS) {
+      assert.equal(setting.scope, undefined, `${name} stays window-scoped: ${WORKSPACE_SETTINGS[name]}`);
+      continue;
+    }
+    assert.ok(setting.scope === 'machine' || setting.scope === 'application', `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
+  }
+  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.slm.modelFolder', 'relay.provider.templateFolder', 'relay.localOnly', 'relay.mode']) {
+    assert.equal(settings[name].scope, 'machine', name);
+  }
+  for (const name of Object.keys(settings).filter((n) => n.startsWith('relay.prices.') || n.startsWith('relay.max') && n !== 'relay.maxLlmShare' && n !== 'relay.maxTurns')) {
+    assert.equal(settings[name].scope, 'application', name);
+  }
+});
+
+test('Restricted Mode: supported with limits, and every non-workspace setting and the money knobs are restricted', () => {
+  const untrusted = manifest.capabilities?.untrustedWorkspaces;
+  assert.equal(untrusted?.supported, 'limited');
+  const restricted = new Set<string>(untrusted.restrictedConfigurations);
+  for (const [name, setting] of Object.entries(settings)) {
+    const expected = setting.scope !== undefined || /restricted/.test(WORKSPACE_SETTINGS[name] ?? '');
+    assert.equal(restricted.has(name), expected, `${name} restricted: ${restricted.has(name)}`);
+  }
+});
+
+test("the README's settings table says each setting's scope", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const rows = readme.split('\n').filter((line) => line.startsWith('| `relay.'));
+  for (const [name, setting] of Object.entries(settings)) {
+    const row = rows.find((line) => line.split('|')[1].includes(`\`${name}\``));
+    assert.ok(row, `${name} has a row`);
+    const scope = row.split('|')[2].trim();
+    const expected = setting.scope ?? (/restricted/.test(WORKSPACE_SETTINGS[name] ?? '') ? 'workspace, restricted' : 'workspace');
+    assert.equal(scope, expected, name);
+  }
+});
