@@ -21,15 +21,27 @@ import {
   type ParentToWorkerMessage,
 } from './worker/protocol';
 import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, SlmRuntime, SlmSession } from './types';
+import { settingRef } from '../settingNames';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   /** The worker script: dist/slmWorker.js (default next to this bundle) or src/core/slm/worker/workerMain.ts. */
   workerPath?: string;
   /** Node options of the child; default none for .js, tsx's loader for .ts. */
   execArgv?: string[];
+  /** Most milliseconds a chat template may take to render before the SLM process is stopped (default 10 000). */
+  renderTimeoutMs?: number;
 }
 
+/** Chat templates are programs (Jinja): one that renders for longer than this is stopped. */
+export const DEFAULT_RENDER_TIMEOUT_MS = 10_000;
+
 export interface ProcessRuntime extends SlmRuntime {
+  /**
+   * The conversation rendered, with the generation prompt, by the chat template of another
+   * folder or tokenizer_config.json (relay.provider.templateFolder): in the SLM process, so
+   * a template that loops never blocks the caller, and within a deadline.
+   */
+  renderWithTemplate(path: string, messages: ChatMessage[]): Promise<string>;
   /** Process id of the current worker (undefined while none runs). */
   readonly pid: number | undefined;
   /** How many times a worker was started (1 after creation). */
@@ -124,8 +136,11 @@ class WorkerProcess {
     });
   }
 
-  kill(): void {
-    if (!this.exited) this.child.kill('SIGKILL');
+  /** Stops the process; it counts as gone at once, so the next call starts a new one instead of waiting on this. */
+  kill(why = 'was stopped'): void {
+    if (this.exited) return;
+    this.child.kill('SIGKILL');
+    this.fail(why);
   }
 
   private post(message: ParentToWorkerMessage): void {
@@ -166,7 +181,30 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const worker = options.workerPath
     ? { path: options.workerPath, execArgv: options.execArgv ?? (options.workerPath.endsWith('.ts') ? tsxArgv() : []) }
     : { ...defaultWorker(), ...(options.execArgv ? { execArgv: options.execArgv } : {}) };
-  const { workerPath: _w, execArgv: _e, ...loadOptions } = options;
+  const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, ...loadOptions } = options;
+
+  /** A render that does not finish in time stops the process (the next call starts a new one) and says why. */
+  const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string): Promise<string> => {
+    const proc = await start();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // Said first, so the caller hears why; then the process goes (its pending calls fail after this).
+        reject(
+          new SlmProcessError(
+            `${whose} took more than ${renderTimeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
+              `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`,
+          ),
+        );
+        proc.kill('was stopped: a chat template took too long to render');
+      }, renderTimeoutMs);
+    });
+    try {
+      return await Promise.race([render(proc), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   let current: WorkerProcess | undefined;
   let starting: Promise<WorkerProcess> | undefined;
@@ -244,7 +282,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
       alive();
-      return (await start()).call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt });
+      return renderWithin((proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt }), "The small model's chat template");
+    },
+    async renderWithTemplate(path: string, messages: ChatMessage[]) {
+      alive();
+      return renderWithin((proc) => proc.call('renderTemplate', { path, messages }), `The chat template of ${path}`);
     },
     async countTokens(text: string) {
       alive();

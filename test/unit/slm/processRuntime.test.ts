@@ -2,6 +2,8 @@
 // a killed child rejects pending calls with a clear error and the next call restarts it.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { ensureScriptedModel, ensureTinyModel, scriptedExpectation, type ScriptedExpectation } from '../../fixtures/fixtures';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
@@ -144,5 +146,34 @@ describe('child-process runtime', () => {
       assert.equal(e.file, '/nonexistent/model');
       return true;
     });
+  });
+
+  test("another folder's chat template renders in the SLM process; one that loops is stopped at the deadline without blocking this process", async () => {
+    const folders = mkdtempSync(join(tmpdir(), 'relay-template-'));
+    const good = join(folders, 'good');
+    const looping = join(folders, 'looping');
+    mkdirSync(good);
+    mkdirSync(looping);
+    writeFileSync(join(good, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}' }));
+    writeFileSync(join(looping, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}' }));
+    const guarded = await createProcessRuntime(scriptedFolder, { renderTimeoutMs: 1500 });
+    try {
+      const messages = [{ role: 'user' as const, content: 'hi' }];
+      assert.equal(await guarded.renderWithTemplate(good, messages), '<user>hi<assistant>');
+      let ticks = 0;
+      const ticking = setInterval(() => ticks++, 100);
+      const firstPid = guarded.pid;
+      try {
+        await assert.rejects(guarded.renderWithTemplate(looping, messages), /The chat template of .*looping took more than 1\.5 s to render and was stopped.*relay\.provider\.templateFolder \(CLI: --template-folder\)/);
+      } finally {
+        clearInterval(ticking);
+      }
+      assert.ok(ticks >= 5, `this process kept running while the template looped (${ticks} ticks)`);
+      assert.equal(await guarded.renderWithTemplate(good, messages), '<user>hi<assistant>', 'the next call starts a new SLM process');
+      assert.notEqual(guarded.pid, firstPid);
+    } finally {
+      await guarded.dispose();
+      rmSync(folders, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,8 @@
 import { createLocalRuntime, type LocalRuntime } from '../localRuntime';
 import { ModelFolderError } from '../modelFolder';
 import type { KvDecoderSession } from '../kvDecoder';
+import { loadChatTemplateRenderer } from '../../providers/chatTemplate';
+import type { PromptRenderer } from '../../providers/types';
 import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
 
 export function serializeError(e: unknown): SerializedError {
@@ -18,6 +20,8 @@ export class WorkerServer {
   private runtime: LocalRuntime | undefined;
   private readonly sessions = new Map<string, KvDecoderSession>();
   private readonly inFlight = new Map<number, AbortController>();
+  /** Chat templates of other folders, parsed once per path. */
+  private readonly templates = new Map<string, Promise<PromptRenderer>>();
 
   constructor(
     private readonly send: (message: WorkerToParentMessage) => void,
@@ -57,6 +61,8 @@ export class WorkerServer {
         return this.load(message.params);
       case 'renderChat':
         return this.requireRuntime().renderChat(message.params.messages, { addGenerationPrompt: message.params.addGenerationPrompt });
+      case 'renderTemplate':
+        return (await this.templateRenderer(message.params.path))(message.params.messages, '');
       case 'countTokens':
         return this.requireRuntime().countTokens(message.params.text);
       case 'createSession': {
@@ -85,6 +91,16 @@ export class WorkerServer {
         this.runtime = undefined;
         return null;
     }
+  }
+
+  private templateRenderer(path: string): Promise<PromptRenderer> {
+    let renderer = this.templates.get(path);
+    if (!renderer) {
+      renderer = loadChatTemplateRenderer(path);
+      this.templates.set(path, renderer);
+      renderer.catch(() => this.templates.delete(path));
+    }
+    return renderer;
   }
 
   private async load(params: ParamsOf<'load'>): Promise<ResultOf<'load'>> {
