@@ -13,7 +13,7 @@ import { demoPriceNote, findDemoModels, paperModes, useDemoModels } from './demo
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { runProviderTest } from './providerTest';
 import { openLlm } from './setup';
-import { formatUsd, type Output } from './render';
+import { formatUsd, printableJson, terminalSafe, type Output } from './render';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
 
@@ -138,8 +138,9 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       const line = (label: string, t: typeof all) =>
         `${label}: ${t.answers} answers, ${t.calls} LLM calls, ${t.slmTokens} SLM + ${t.llmTokens} LLM tokens, cost ${formatUsd(t.costUsd)}, ` +
         `LLM-only estimate ${formatUsd(t.llmOnlyCostUsd)}, saved ${formatUsd(t.savedUsd)}${t.unpricedAnswers ? ` (${t.unpricedAnswers} answers without a price)` : ''}`;
-      if (json) io.stdout.write(JSON.stringify({ today, all, path: config.totalsPath }) + '\n');
-      else io.stdout.write(`${line('Today', today)}\n${line('All time', all)}\n(${config.totalsPath})\n`);
+      // The totals file is on disk, where anything may have written it.
+      if (json) io.stdout.write(printableJson({ today, all, path: config.totalsPath }) + '\n');
+      else io.stdout.write(terminalSafe(`${line('Today', today)}\n${line('All time', all)}\n(${config.totalsPath})`) + '\n');
       return 0;
     }
     default:
@@ -177,7 +178,8 @@ if (require.main === module) {
         process.stderr.write(`relay: ${error.message}\n`);
         process.exitCode = 2;
       } else {
-        process.stderr.write(`relay: ${error instanceof Error ? error.message : String(error)}\n`);
+        // The message may quote a server or a model file.
+        process.stderr.write(`relay: ${terminalSafe(error instanceof Error ? error.message : String(error))}\n`);
         process.exitCode = 1;
       }
     },

@@ -8,7 +8,7 @@ import { ProviderError, fixHint } from '../core/providers/errors';
 import { costOf } from '../core/providers/pricing';
 import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from '../core/providers/types';
 import { WaitClock } from '../core/providers/waitClock';
-import { waitLines } from './render';
+import { terminalSafe, waitLines } from './render';
 
 /** A continuation any model can do in a few tokens. */
 export const PROVIDER_TEST_REQUEST: ContinueRequest = {
@@ -25,7 +25,9 @@ export interface ProviderTestOptions {
   progress?: (line: string) => void;
 }
 
-export async function runProviderTest(provider: LlmProvider, prices: ModelPrice | null, write: (line: string) => void, options: ProviderTestOptions = {}): Promise<boolean> {
+export async function runProviderTest(provider: LlmProvider, prices: ModelPrice | null, writeLine: (line: string) => void, options: ProviderTestOptions = {}): Promise<boolean> {
+  // Lines quote the server (its continuation, finish reason, error bodies): print them terminal-safe.
+  const write = (line: string): void => writeLine(terminalSafe(line));
   const now = options.now ?? (() => performance.now());
   write(`Testing ${provider.kind} model ${provider.model} at ${provider.host} (continuation: ${provider.continuation})...`);
   const waiting = options.progress ? new WaitClock(waitLines(provider.host, options.progress)) : undefined;

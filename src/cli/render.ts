@@ -12,16 +12,50 @@ export function useColour(out: Output, env: NodeJS.ProcessEnv = process.env): bo
 }
 
 const CYAN = '\u001b[36m';
+const RED = '\u001b[31m';
 const DIM = '\u001b[2m';
 const RESET = '\u001b[0m';
+
+// Terminal control in text, removed in this order of precedence:
+/** OSC, DCS, SOS, PM, APC (ESC- or C1-introduced), up to BEL/ST or the end of the line. */
+const STRING_SEQUENCE = /(?:\u001b[\]PX^_]|[\u0090\u0098\u009d-\u009f])[^\u0007\u001b\u009c\n]*(?:\u0007|\u001b\\|\u009c)?/;
+/** CSI (cursor moves, colours, erasing), possibly cut short at the end of a chunk. */
+const CSI_SEQUENCE = /(?:\u001b\[|\u009b)[\u0030-\u003f]*[\u0020-\u002f]*[\u0040-\u007e]?/;
+/** Any other ESC sequence (ESC c resets the terminal), or a lone ESC. */
+const ESC_SEQUENCE = /\u001b[\u0020-\u002f]*[\u0030-\u007e]?/;
+/** Whatever control character is left: C0 but tab and newline, DEL, C1. */
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+const TERMINAL_CONTROL = new RegExp([STRING_SEQUENCE, CSI_SEQUENCE, ESC_SEQUENCE, CONTROL_CHARACTER].map((part) => part.source).join('|'), 'g');
+
+/**
+ * Text a model or a server wrote (answer spans, error messages quoting a response body,
+ * the provider test's continuation), made safe to print: without its control sequences it
+ * cannot set the clipboard (OSC 52), the window title, move the cursor or recolour the
+ * terminal. Every such text goes through here before it is printed; Relay adds its own
+ * colour afterwards. Newlines and tabs stay.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_CONTROL, '');
+}
+
+/**
+ * JSON of model text for stdout or a file someone may `cat`. JSON.stringify escapes C0
+ * controls but writes C1 controls (U+0080-U+009F, which terminals may obey) as they are:
+ * escape those too, so the text is safe to print and still parses to the same data.
+ */
+export function printableJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** Streams an answer's events to the terminal as they come. */
 export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent) => void {
   return (event) => {
     if (event.type === 'span') {
-      out.write(event.source === 'llm' && colour ? `${CYAN}${event.text}${RESET}` : event.text);
+      const text = terminalSafe(event.text);
+      out.write(event.source === 'llm' && colour ? `${CYAN}${text}${RESET}` : text);
     } else if (event.type === 'error') {
-      out.write(`\n${colour ? '\u001b[31m' : ''}error (${event.code}): ${event.message}${colour ? RESET : ''}`);
+      // Error messages may quote a server's response body.
+      out.write(`\n${colour ? RED : ''}error (${event.code}): ${terminalSafe(event.message)}${colour ? RESET : ''}`);
     }
   };
 }
@@ -35,7 +69,8 @@ export function waitLines(host: string, write: (line: string) => void): (tick: W
   let lastShown = 0;
   return (tick) => {
     const seconds = Math.floor(tick.waitedMs / 1000);
-    if (tick.state === 'retrying' && tick.note) return write(`${host}: ${tick.note}; trying again (${seconds} s so far)`);
+    // A retry's note may quote the server.
+    if (tick.state === 'retrying' && tick.note) return write(`${host}: ${terminalSafe(tick.note)}; trying again (${seconds} s so far)`);
     if (tick.state !== 'waiting' || seconds <= lastShown || (seconds !== 1 && seconds % 5 !== 0)) return;
     lastShown = seconds;
     write(`waiting for ${host}... ${seconds} s`);

@@ -21,7 +21,7 @@ import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
 import { readSettings, SettingsError, type RelaySettings } from './settings';
-import { SentRequestLog } from './sentRequests';
+import { providerLabel, SentRequestLog } from './sentRequests';
 
 /** Hosted services that refuse requests without a key. */
 const KEYED_KINDS = new Set(['anthropic']);
@@ -207,7 +207,7 @@ export class RelayService implements vscode.Disposable {
       this.sentRequests.begin({
         mode,
         // The origin only: a base URL may carry user:password, which the record must not show.
-        provider: llm ? `${settings.provider.kind} ${settings.provider.model}${url ? ` at ${url.origin}` : ''}` : 'none (local only)',
+        provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
         local: settings.provider.kind === 'onnx-local',
         messages,
       });

@@ -119,6 +119,11 @@ function block(text: string, language = ''): string {
 }
 
 /** The read-only document "Relay: Show What Was Sent" opens. */
+/** "openai-chat gpt-4o at https://api.openai.com": the origin only, so a base URL's user:password never shows. */
+export function providerLabel(kind: string, model: string, url: URL | undefined): string {
+  return `${kind} ${model}${url ? ` at ${url.origin}` : ''}`;
+}
+
 export function renderSentDocument(answer: SentAnswer | undefined): string {
   if (!answer) {
     return '# What Relay sent to the LLM\n\nNo answer has been written in this window yet. Ask something, then run "Relay: Show What Was Sent" again.\n';

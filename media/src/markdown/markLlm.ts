@@ -47,7 +47,18 @@ function addMarkToTag(tag: string, index: number, titleFor: TitleFor): string {
     classes.split(/\s+/).includes('relay-llm') ? ` class="${classes}"` : ` class="${classes} relay-llm"`,
   );
   marked = marked.replace(/ data-span="[^"]*"/, '').replace(/ title="[^"]*"/, '');
-  return marked.replace(/^(<[a-zA-Z][\w-]*)/, `$1${markAttributes(index, titleFor)}`);
+  // A replacer function: the title holds a model name, where `$'` or `$&` must stay text.
+  return marked.replace(/^<[a-zA-Z][\w-]*/, (name) => name + markAttributes(index, titleFor));
+}
+
+/**
+ * Whether `tag` opens an atomic element: one whose class list holds exactly ATOMIC_CLASS,
+ * which only the math plugin writes (a fence's language becomes `language-relay-math`).
+ */
+function opensAtomic(tag: string): boolean {
+  if (tag.startsWith('</')) return false;
+  const classes = / class="([^"]*)"/.exec(tag)?.[1] ?? '';
+  return classes.split(/\s+/).includes(ATOMIC_CLASS);
 }
 
 /** Wraps every sentinel range of `html` in marks and removes the sentinels. */
@@ -72,8 +83,7 @@ export function markLlmRanges(html: string, titleFor: TitleFor): string {
         out += tag;
         continue;
       }
-      const isAtomicOpen = !tag.startsWith('</') && new RegExp(`class="[^"]*\\b${ATOMIC_CLASS}\\b`).test(tag);
-      if (isAtomicOpen) {
+      if (opensAtomic(tag)) {
         atomic = { name, depth: 1 };
         // Marked when it sits inside a range or held sentinels itself (data-span set by the math plugin).
         const ownIndex = /data-span="(\d+)"/.exec(tag)?.[1];
@@ -84,6 +94,8 @@ export function markLlmRanges(html: string, titleFor: TitleFor): string {
       continue;
     }
     if (atomic) {
+      // The element is marked as a whole, but a sentinel in it still ends or starts a range after it.
+      for (const ch of token.value.match(SENTINEL_PATTERN) ?? []) applySentinel(ch);
       out += token.value.replace(SENTINEL_PATTERN, '');
       continue;
     }

@@ -25,6 +25,11 @@ export function openIndex(ch: string): number | undefined {
   return code >= OPEN_BASE && code <= 0xf7ff ? code - OPEN_BASE : undefined;
 }
 
+/**
+ * Text without sentinels. Span text goes through here before the real sentinels go in
+ * (sourceWithSentinels), so a model that writes these characters cannot open, close or
+ * re-attribute a mark: the colour always says who wrote the text.
+ */
 export function stripSentinels(text: string): string {
   return text.replace(SENTINEL_PATTERN, '');
 }
@@ -40,15 +45,17 @@ export interface SourceSegment {
 }
 
 /**
- * Joins the segments into Markdown source with sentinels around LLM text, then moves any
+ * Joins the segments into Markdown source with sentinels around LLM text (sentinels the
+ * models wrote themselves are dropped first), then moves any
  * sentinel that would sit at the start of a line past that line's block syntax (list
  * marker, heading hashes, quote marker, fence line...) so Markdown still sees the block.
  */
 export function sourceWithSentinels(segments: readonly SourceSegment[]): string {
   let joined = '';
   for (const segment of segments) {
-    if (!segment.text) continue;
-    joined += segment.llmIndex === undefined ? segment.text : openSentinel(segment.llmIndex) + segment.text + CLOSE;
+    const text = stripSentinels(segment.text);
+    if (!text) continue;
+    joined += segment.llmIndex === undefined ? text : openSentinel(segment.llmIndex) + text + CLOSE;
   }
   return relocateLineStartSentinels(joined);
 }

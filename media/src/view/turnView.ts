@@ -6,7 +6,7 @@
  */
 import type { ChatTurnView, FixAction, SpanSource, StatsView } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
-import type { SourceSegment } from '../markdown/sentinels';
+import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
 import { button, h, setRenderedHtml } from './dom';
 import { finishNote, llmSpanTitle, statItems } from './format';
@@ -48,7 +48,9 @@ export class TurnView {
     /** A finished turn being restored: finish() renders it whole, so skip the streaming render. */
     options: { complete?: boolean } = {},
   ) {
-    this.spans = spans.map((span) => ({ ...span }));
+    // Span text without marker characters (the renderer drops them too), so the streaming
+    // tail shows the same words as the rendered answer.
+    this.spans = spans.map((span) => ({ ...span, text: stripSentinels(span.text) }));
     this.text = this.spans.map((span) => span.text).join('');
     this.blocks = h('div', { className: 'relay-blocks' });
     this.tail = h('div', { className: 'relay-tail' });
@@ -96,7 +98,8 @@ export class TurnView {
     this.waiting.textContent = `Waiting for ${host}… ${Math.floor(waitedMs / 1000)} s${again}`;
   }
 
-  appendSpan(source: SpanSource, text: string, tokens: number, model?: string): void {
+  appendSpan(source: SpanSource, spanText: string, tokens: number, model?: string): void {
+    const text = stripSentinels(spanText);
     if (this.finished || !text) return;
     this.waiting.hidden = true;
     const last = this.spans[this.spans.length - 1];

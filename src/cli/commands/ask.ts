@@ -6,7 +6,7 @@ import { collectRelay } from '../../core/relay/engine';
 import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
-import { allOf, exitCodeOf, statsJson, statsLine, streamRenderer, useColour, waitReporter, type Output } from '../render';
+import { allOf, exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, useColour, waitReporter, type Output } from '../render';
 import { finishNote } from '../../core/relay/finishNotes';
 import { openLlm, openSlm, relayOptions, resolvedMode, SlmPromptBook } from '../setup';
 
@@ -60,7 +60,7 @@ export async function runAsk(
       });
     }
     const note = finishNote(stats.finishReason);
-    if (options.json) io.stdout.write(JSON.stringify(statsJson(stats, { answer, ...(note ? { finish_note: note } : {}) })) + '\n');
+    if (options.json) io.stdout.write(printableJson(statsJson(stats, { answer, ...(note ? { finish_note: note } : {}) })) + '\n');
     else io.stdout.write(`\n\n${note ? `${note}\n` : ''}${statsLine(stats, colour)}\n`);
     return exitCodeOf(stats.finishReason);
   } finally {

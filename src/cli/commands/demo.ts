@@ -12,7 +12,7 @@ import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResol
 import type { RelayEvent } from '../../core/relay/events';
 import { UsageError } from '../args';
 import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, findDemoModels } from '../demoModels';
-import { exitCodeOf, statsJson, statsLine, streamRenderer, useColour, type Output } from '../render';
+import { exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, terminalSafe, useColour, type Output } from '../render';
 import { solveMessages } from './ask';
 
 export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
@@ -20,7 +20,7 @@ export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
 /** Without colour the LLM's text is shown in [brackets] (said so above the answer). */
 function bracketRenderer(out: Output): (event: RelayEvent) => void {
   const plain = streamRenderer(out, false);
-  return (event) => (event.type === 'span' && event.source === 'llm' ? out.write(`[${event.text}]`) : plain(event));
+  return (event) => (event.type === 'span' && event.source === 'llm' ? out.write(`[${terminalSafe(event.text)}]`) : plain(event));
 }
 
 export async function runDemo(
@@ -70,8 +70,10 @@ export async function runDemo(
     const aloneAnswer = alone ? extractAnswer(alone.answer) : null;
     const aloneCorrect = aloneAnswer !== null && answersMatch(aloneAnswer, reference);
     const verdict = (ok: boolean): string => (ok ? 'correct' : 'wrong');
-    out.write(`\n\nReference: ${reference}. Relay: ${predicted ?? '(none)'} (${verdict(correct)}).`);
-    if (alone) out.write(` The SLM alone writes "${alone.answer}": ${aloneAnswer ?? '(none)'} (${verdict(aloneCorrect)}).`);
+    // The answers are model text: printed terminal-safe, like the streamed spans.
+    const shown = (text: string | null): string => (text === null ? '(none)' : terminalSafe(text));
+    out.write(`\n\nReference: ${reference}. Relay: ${shown(predicted)} (${verdict(correct)}).`);
+    if (alone) out.write(` The SLM alone writes "${shown(alone.answer)}": ${shown(aloneAnswer)} (${verdict(aloneCorrect)}).`);
     out.write(`\n${statsLine(stats, colour)}\n`);
     if (options.json) {
       const extra = {
@@ -85,7 +87,7 @@ export async function runDemo(
         price_model: DEMO_PRICE_MODEL,
         price_note: `estimate: the local LLM priced at OpenAI ${DEMO_PRICE_MODEL}'s list price`,
       };
-      out.write(JSON.stringify(statsJson(stats, extra)) + '\n');
+      out.write(printableJson(statsJson(stats, extra)) + '\n');
     }
     return exitCodeOf(stats.finishReason);
   } finally {

@@ -15,7 +15,7 @@ import { UsageError } from '../args';
 import type { CliConfig } from '../config';
 import type { EvalModeSpec } from '../evalModes';
 import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary, type RowKind } from '../evalTable';
-import type { Output } from '../render';
+import { printableJson, terminalSafe, type Output } from '../render';
 import { openLlm, openSlm, relayOptions, SlmPromptBook, type OpenedLlm } from '../setup';
 import type { LocalRuntime } from '../../core/slm/localRuntime';
 import { solveMessages } from './ask';
@@ -57,7 +57,8 @@ export function readEvalData(path: string, limit?: number): EvalItem[] {
 }
 
 function csvCell(value: unknown): string {
-  const text = value === null || value === undefined ? '' : String(value);
+  // Cells hold the models' answers, and CSV files get `cat`ed: no terminal control in them.
+  const text = value === null || value === undefined ? '' : terminalSafe(String(value));
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -116,11 +117,15 @@ interface RowModels {
   prompts: string[];
 }
 
-/** How a model folder's SLM was trained, as export_model.py records it (config.json relay_training). */
+/**
+ * How a model folder's SLM was trained, as export_model.py records it (config.json
+ * relay_training). It is printed in the table, and a downloaded model folder wrote it: terminal-safe.
+ */
 export function slmTraining(folder: string): string | undefined {
   try {
     const value = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).relay_training;
-    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+    const training = typeof value === 'string' ? terminalSafe(value).trim() : '';
+    return training !== '' ? training : undefined;
   } catch {
     return undefined;
   }
@@ -269,9 +274,8 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   writeFileSync(`${options.outPrefix}.md`, `${options.commandLine ? `Command: \`${options.commandLine}\`\n\n` : ''}${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   writeFileSync(
     `${options.outPrefix}.json`,
-    JSON.stringify(
+    printableJson(
       { data: dataPath, command: options.commandLine ?? null, slm: config.slm.folder, slms: usedFolders, llm: llmKey, price, settings, wallSeconds, summaries, rows },
-      null,
       2,
     ) + '\n',
   );

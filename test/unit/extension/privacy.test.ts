@@ -7,7 +7,7 @@ import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderKind, SentRequest } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
-import { renderSentDocument, SentRequestLog } from '../../../src/extension/sentRequests';
+import { providerLabel, renderSentDocument, SentRequestLog } from '../../../src/extension/sentRequests';
 import { anthropicStream } from '../providers/servers/anthropic';
 import { collect, FAST, REQUEST } from '../providers/servers/collect';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
@@ -121,6 +121,11 @@ describe('what was sent', () => {
       }
     });
   }
+
+  test("the record names the provider's origin, never a base URL's user:password", () => {
+    const label = providerLabel('openai-completions', 'm', new URL('https://user:secret-pass@proxy.example:8443/v1'));
+    assert.equal(label, 'openai-completions m at https://proxy.example:8443');
+  });
 
   test('credentials in a base URL are taken out of the record', () => {
     const log = new SentRequestLog();

@@ -1,7 +1,7 @@
 /**
- * The few VS Code API pieces the @relay chat participant touches, for running its handler
- * under node:test (the real `vscode` module exists only inside VS Code). Loaded in place
- * of 'vscode' by useVscodeStub().
+ * The few VS Code API pieces the @relay chat participant and the savings view touch, for
+ * running them under node:test (the real `vscode` module exists only inside VS Code).
+ * Loaded in place of 'vscode' by useVscodeStub().
  */
 import Module from 'node:module';
 
@@ -40,6 +40,39 @@ export const chat = {
     const participant = { id, handler, iconPath: undefined as unknown, dispose() {} };
     registered.push(participant);
     return participant;
+  },
+};
+
+export const ViewColumn = { Active: -1 };
+
+/** A webview panel as created by window.createWebviewPanel: what the extension set on it. */
+export interface StubWebviewPanel {
+  viewType: string;
+  title: string;
+  options: Record<string, unknown> | undefined;
+  webview: { html: string };
+  revealed: number;
+  onDidDispose(listener: () => void): { dispose(): void };
+  reveal(): void;
+}
+
+export const createdPanels: StubWebviewPanel[] = [];
+
+export const window = {
+  createWebviewPanel(viewType: string, title: string, _column: unknown, options?: Record<string, unknown>): StubWebviewPanel {
+    const panel: StubWebviewPanel = {
+      viewType,
+      title,
+      options,
+      webview: { html: '' },
+      revealed: 0,
+      onDidDispose: () => ({ dispose() {} }),
+      reveal() {
+        panel.revealed++;
+      },
+    };
+    createdPanels.push(panel);
+    return panel;
   },
 };
 

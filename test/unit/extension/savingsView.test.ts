@@ -1,0 +1,49 @@
+// "Relay: Show Savings" renders totals.json, a file on disk anyone could edit: whatever it
+// holds shows as text, and the only command link the panel enables is its own reset.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { createdPanels, useVscodeStub } from './vscodeStub';
+useVscodeStub();
+import { TotalsStore, emptyTotals } from '../../../src/core/relay/totalsStore';
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { showSavings } = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
+
+const folder = mkdtempSync(join(tmpdir(), 'relay-savings-'));
+after(() => rmSync(folder, { recursive: true, force: true }));
+
+const IMG = '<img src=x onerror=alert(1)>';
+const TERMINAL_LINK = '<a href="command:workbench.action.terminal.new">open a terminal</a>';
+const MARKDOWN_LINK = '[x](command:workbench.action.terminal.new)';
+
+test('a crafted totals file renders as text, and only the reset command is enabled', async () => {
+  const path = join(folder, 'totals.json');
+  const crafted = {
+    version: 1,
+    days: {
+      [`2025-01-01${IMG}`]: {
+        [IMG]: { ...emptyTotals(), answers: TERMINAL_LINK, calls: IMG, unpricedAnswers: MARKDOWN_LINK },
+        [MARKDOWN_LINK]: { ...emptyTotals(), answers: 1, slmTokens: 3, llmTokens: 1, costUsd: IMG, llmOnlyCostUsd: 0.5, savedUsd: 0.25 },
+        [TERMINAL_LINK]: emptyTotals(),
+      },
+    },
+  };
+  writeFileSync(path, JSON.stringify(crafted));
+  await showSavings(new TotalsStore(path));
+
+  const panel = createdPanels.at(-1);
+  assert.ok(panel, 'the panel was created');
+  assert.deepEqual(panel.options?.enableCommandUris, ['relay.resetSavings'], 'command links: the reset only');
+  const html = panel.webview.html;
+  assert.doesNotMatch(html, /<(img|script|b)\b/i, 'no element from the file');
+  assert.deepEqual(html.match(/<a\b[^>]*>/g), ['<a href="command:relay.resetSavings">'], 'one link: the reset');
+  const escapedImg = '&lt;img src=x onerror=alert(1)&gt;';
+  const escapedLink = '&lt;a href=&quot;command:workbench.action.terminal.new&quot;&gt;open a terminal&lt;/a&gt;';
+  for (const text of [escapedImg, escapedLink, MARKDOWN_LINK]) assert.ok(html.includes(`<td>${text}</td>`), `${text} shows as a cell's text`);
+  assert.ok(html.includes(`<td>2025-01-01${escapedImg}</td>`), 'the day too');
+  assert.equal(panel.revealed, 1);
+});

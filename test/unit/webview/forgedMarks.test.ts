@@ -1,0 +1,99 @@
+// Crafted model text cannot lie about who wrote what in the answer view: SLM text holding
+// the private-use characters the view uses as span markers does not get an LLM mark, LLM
+// text holding them does not end its own mark early, in the streaming tail, in the blocks
+// rendered while streaming, in the finished answer and in a restored turn. A model name
+// with `$` patterns shows in the hover as written. Checked in Chromium (browserPage.ts).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+
+type Piece = { source: 'slm' | 'llm'; text: string };
+
+/** SLM text posing as LLM text (open marker 5, close), LLM text closing its own mark early, and a stray open marker at the end. */
+const CRAFTED: Piece[] = [
+  { source: 'slm', text: 'Plain \uE105posing as the LLM\uE000 text.\n\n' },
+  { source: 'llm', text: 'real \uE000LLM words' },
+  { source: 'slm', text: ' and \uE100the SLM again.' },
+];
+
+interface Marks {
+  /** Text of each LLM mark, in document order, by where it is. */
+  tail: string[];
+  blocks: string[];
+  /** Visible text of the whole turn. */
+  text: string;
+}
+
+describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER }, () => {
+  let webview: WebviewPage;
+
+  before(async () => {
+    webview = await openWebviewPage();
+  });
+  after(async () => {
+    await webview?.close();
+    await closeBrowser();
+  });
+
+  it('while streaming (tail and rendered blocks) and once finished', async () => {
+    const result: { streaming: Marks; finished: Marks } = await webview.page.evaluate((pieces) => {
+      const { TurnView } = (window as any).relayWebview;
+      const view = new TurnView('t1', 'assistant', [], { view: 'answer', post: () => undefined });
+      document.body.replaceChildren(view.element);
+      const marks = (): Marks => ({
+        tail: [...view.element.querySelectorAll('.relay-tail .relay-llm')].map((mark: Element) => mark.textContent ?? ''),
+        blocks: [...view.element.querySelectorAll('.relay-blocks .relay-llm')].map((mark: Element) => mark.textContent ?? ''),
+        text: (view.element.querySelector('.relay-body')?.textContent ?? '').replace(/\s+/g, ' ').trim(),
+      });
+      // Token by token, as the host sends them.
+      for (const piece of pieces) for (const text of piece.text.match(/[\s\S]{1,3}/g) ?? []) view.appendSpan(piece.source, text, 1, 'big-model');
+      const streaming = marks();
+      view.finish();
+      return { streaming, finished: marks() };
+    }, CRAFTED);
+
+    const clean = 'Plain posing as the LLM text. real LLM words and the SLM again.';
+    assert.deepEqual(result.streaming.blocks, [], 'the SLM paragraph rendered while streaming has no mark');
+    assert.deepEqual(result.streaming.tail, ['real LLM words'], 'one mark in the tail, around all of the LLM text');
+    assert.equal(result.streaming.text, clean);
+    assert.deepEqual(result.finished.tail, []);
+    assert.deepEqual(result.finished.blocks, ['real LLM words'], 'the finished answer: one mark, around all of the LLM text');
+    assert.equal(result.finished.text, clean, 'the words on screen do not change when the answer finishes');
+  });
+
+  it('in a restored turn', async () => {
+    const result: Marks & { titles: string[] } = await webview.page.evaluate((pieces) => {
+      const { TurnView } = (window as any).relayWebview;
+      const spans = pieces.map((piece: Piece) => ({ ...piece, tokens: 2, model: 'big-model' }));
+      const view = TurnView.restored({ id: 't2', role: 'assistant', spans }, { view: 'chat', post: () => undefined });
+      document.body.replaceChildren(view.element);
+      const marks = [...view.element.querySelectorAll('.relay-llm')];
+      return {
+        tail: [],
+        blocks: marks.map((mark: Element) => mark.textContent ?? ''),
+        titles: marks.map((mark: Element) => mark.getAttribute('title') ?? ''),
+        text: (view.element.querySelector('.relay-body')?.textContent ?? '').replace(/\s+/g, ' ').trim(),
+      };
+    }, CRAFTED);
+    assert.deepEqual(result.blocks, ['real LLM words']);
+    assert.deepEqual(result.titles, ['Written by big-model · 2 tokens']);
+    assert.equal(result.text, 'Plain posing as the LLM text. real LLM words and the SLM again.');
+  });
+
+  it("a model name with $' and $& shows in the hover of marked math as written, and adds no attribute", async () => {
+    const model = "evil$'model$&$1";
+    const result = await webview.page.evaluate((model) => {
+      const { TurnView } = (window as any).relayWebview;
+      const spans = [
+        { source: 'slm', text: 'So ', tokens: 1 },
+        { source: 'llm', text: '$x^2$', tokens: 1, model },
+        { source: 'slm', text: ' holds.', tokens: 1 },
+      ];
+      const view = TurnView.restored({ id: 't3', role: 'assistant', spans }, { view: 'chat', post: () => undefined });
+      document.body.replaceChildren(view.element);
+      const marks = [...view.element.querySelectorAll('.relay-llm')];
+      return marks.map((mark: Element) => ({ title: mark.getAttribute('title'), attributes: mark.getAttributeNames().sort() }));
+    }, model);
+    assert.deepEqual(result, [{ title: `Written by ${model} · 1 token`, attributes: ['class', 'data-span', 'data-tex', 'title'] }]);
+  });
+});

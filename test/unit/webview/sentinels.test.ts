@@ -1,0 +1,43 @@
+// The colour of the answer view must tell the truth about who wrote what, whatever the
+// models write: span text cannot carry the private-use characters that mark LLM ranges,
+// a code block cannot pose as math to swallow a range's end, and a model name goes into
+// a mark's hover text as written. DOM-free checks of the pieces; the DOM-level checks are
+// in forgedMarks.test.ts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { markLlmRanges } from '../../../media/src/markdown/markLlm';
+import { renderMarkdown } from '../../../media/src/markdown/render';
+import { CLOSE, openSentinel, sourceWithSentinels, stripSentinels } from '../../../media/src/markdown/sentinels';
+
+const titleFor = (index: number): string => `span ${index}`;
+
+test('stripSentinels removes every span-marker character, open and close, and nothing else', () => {
+  const markers = ['\uE000', '\uE100', '\uE105', '\uE7FF', '\uF7FF'];
+  assert.equal(stripSentinels(`a${markers.join('b')}c`), 'abbbbc');
+  // Other private-use characters and ordinary text are not markers.
+  const kept = '\uE001\uE0FF\uF800\uF8FF Größe 日本 $x$';
+  assert.equal(stripSentinels(kept), kept);
+});
+
+test('span text cannot open or close a mark: sentinels a model wrote are dropped before the markers go in', () => {
+  const source = sourceWithSentinels([
+    { text: `SLM ${openSentinel(5)}forged${CLOSE} text ` },
+    { text: `LLM ${CLOSE}still LLM${openSentinel(9)}`, llmIndex: 1 },
+    { text: ` SLM again${CLOSE}` },
+  ]);
+  assert.equal(source, `SLM forged text ${openSentinel(1)}LLM still LLM${CLOSE} SLM again`);
+});
+
+test('a model name with $-patterns goes into the hover text of a marked math element as written', () => {
+  const model = "m$'x$&y$1$$z$`";
+  const html = markLlmRanges(`${openSentinel(0)}<span class="relay-math" data-tex="x">x</span>${CLOSE}`, () => `Written by ${model}`);
+  assert.equal(html, `<span data-span="0" title="Written by m$'x$&amp;y$1$$z$\`" class="relay-math relay-llm" data-tex="x">x</span>`);
+  const rendered = renderMarkdown([{ text: 'so ' }, { text: '$x^2$', llmIndex: 0 }], () => `Written by ${model}`);
+  assert.ok(rendered.includes(`<span data-span="0" title="Written by m$'x$&amp;y$1$$z$\`" class="relay-math relay-llm" data-tex="x^2">`), rendered);
+});
+
+test("a code block named after the math class is not atomic: an LLM range ends where the LLM's text ends", () => {
+  const html = renderMarkdown([{ text: 'Intro\n\n```relay-math\ncode', llmIndex: 0 }, { text: ' more\n```\n\nSLM text here\n' }], titleFor);
+  assert.ok(html.includes('<p>SLM text here</p>'), `the SLM paragraph is unmarked:\n${html}`);
+  assert.match(html, /<code class="language-relay-math"><span class="relay-llm" data-span="0" title="span 0">code<\/span> more\n<\/code>/);
+});
