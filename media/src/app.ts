@@ -111,7 +111,7 @@ class RelayApp {
         return;
       case 'span': {
         const stick = this.isNearEnd();
-        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model);
+        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model, message.host);
         if (stick) this.scrollToEnd();
         return;
       }

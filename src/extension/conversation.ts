@@ -78,7 +78,7 @@ export class Conversation {
     this.prompts.set(turn.id, messages);
     this.turns.push(turn);
     this.post({ type: 'turn-start', turn });
-    const outcome = await this.service.answer(messages, { onEvent: (event, model) => this.onEvent(turn, event, model) });
+    const outcome = await this.service.answer(messages, { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) });
     if (outcome.error) {
       turn.error = outcome.error;
       this.post({ type: 'turn-error', turnId: turn.id, message: outcome.error.message, fix: outcome.error.fix });
@@ -91,15 +91,17 @@ export class Conversation {
     this.onAnswer(turn.stats);
   }
 
-  private onEvent(turn: ChatTurnView, event: RelayEvent, model: string): void {
+  private onEvent(turn: ChatTurnView, event: RelayEvent, model: string, destination?: string): void {
     if (event.type === 'span') {
-      const spanModel = event.source === 'llm' ? model : undefined;
+      const llm = event.source === 'llm';
+      const spanModel = llm ? model : undefined;
+      const host = llm ? destination : undefined;
       const last = turn.spans[turn.spans.length - 1];
       if (last && last.source === event.source) {
         last.text += event.text;
         last.tokens += event.tokens;
-      } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel });
-      this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel });
+      } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...(host ? { host } : {}) });
+      this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...(host ? { host } : {}) });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
       this.post({ type: 'waiting', turnId: turn.id, host: event.host, waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });

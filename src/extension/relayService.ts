@@ -32,7 +32,8 @@ const HTTP_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthro
 const askModal: AskUser = async (question, detail, yes) => (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
 
 export interface AnswerSink {
-  onEvent(event: RelayEvent, model: string): void;
+  /** `destination`: where the LLM's requests went (an origin such as https://api.openai.com, or 'this machine'). */
+  onEvent(event: RelayEvent, model: string, destination?: string): void;
 }
 
 export interface AnswerOutcome {
@@ -201,6 +202,7 @@ export class RelayService implements vscode.Disposable {
         llm = await this.provider(settings, prompt, slm, messages);
       }
       const model = llm ? settings.provider.model : 'small model';
+      const destination = settings.provider.kind === 'onnx-local' ? 'this machine' : this.providerUrl(settings)?.origin;
       const url = this.providerUrl(settings);
       // Where the key may go is asked now, before the answer starts, not in the middle of it.
       if (llm && url) await this.keys.keyFor(settings.provider.kind, url);
@@ -232,7 +234,7 @@ export class RelayService implements vscode.Disposable {
         signal: controller.signal,
       })) {
         this.sentRequests.onEvent(event);
-        sink.onEvent(event, model);
+        sink.onEvent(event, model, destination);
         if (event.type === 'span') answer += event.text;
         if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) };
         if (event.type === 'done') {

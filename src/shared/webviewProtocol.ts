@@ -23,7 +23,8 @@ export interface ChatTurnView {
   id: string;
   role: 'user' | 'assistant';
   /** Assistant turns keep their spans so highlighting survives a reload. */
-  spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; durationMs?: number }>;
+  /** host: where the LLM's requests went (an origin, or 'this machine'), for the hover. */
+  spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number }>;
   stats?: StatsView;
   error?: { message: string; fix?: FixAction };
 }
@@ -32,7 +33,7 @@ export interface ChatTurnView {
 export type HostMessage =
   | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; setupWarning?: string }
   | { type: 'turn-start'; turn: ChatTurnView }
-  | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; durationMs?: number }
+  | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number }
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
   /**
@@ -114,6 +115,7 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         (value.source === 'slm' || value.source === 'llm') &&
         isCount(value.tokens) &&
         (value.model === undefined || isShortString(value.model)) &&
+        (value.host === undefined || isShortString(value.host)) &&
         (value.durationMs === undefined || isCount(value.durationMs))
         ? (value as HostMessage)
         : undefined;

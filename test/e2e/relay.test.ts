@@ -270,5 +270,7 @@ describe('Relay answers in VS Code (code-server)', () => {
     assert.equal(collector.requests.length, 0, 'the server named by the workspace never heard from Relay, in any scenario');
     const stats = await statsOf(turn);
     assert.notEqual(stats.Cost, '$0', "the user's prices, not the workspace's zero");
+    const hover = (await turn.locator('.relay-llm').first().getAttribute('title')) ?? '';
+    assert.ok(hover.includes(`at ${server.url}`), `the LLM span's hover names where its requests went: ${hover}`);
   }));
 });

@@ -48,7 +48,8 @@ export { finishNote } from '../../../src/core/relay/finishNotes';
 /** Hover text of an LLM mark. */
 export function llmSpanTitle(span: ChatTurnView['spans'][number] | undefined): string {
   if (!span) return 'Written by the large model';
-  const parts = [`Written by ${span.model || 'the large model'}`, `${span.tokens} ${span.tokens === 1 ? 'token' : 'tokens'}`];
+  const who = `Written by ${span.model || 'the large model'}${span.host ? ` at ${span.host}` : ''}`;
+  const parts = [who, `${span.tokens} ${span.tokens === 1 ? 'token' : 'tokens'}`];
   if (span.durationMs !== undefined) parts.push(formatDuration(span.durationMs));
   return parts.join(' · ');
 }

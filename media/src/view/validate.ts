@@ -33,6 +33,7 @@ function isSpan(value: unknown): boolean {
     (value.source === 'slm' || value.source === 'llm') &&
     (value.tokens === undefined || isCount(value.tokens)) &&
     (value.model === undefined || typeof value.model === 'string') &&
+    (value.host === undefined || typeof value.host === 'string') &&
     (value.durationMs === undefined || isCount(value.durationMs))
   );
 }

@@ -1,7 +1,7 @@
 // What the stats strip and the finish note say (pure formatting, under Node).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { finishNote, formatUsd, statItems } from '../../../media/src/view/format';
+import { finishNote, formatUsd, llmSpanTitle, statItems } from '../../../media/src/view/format';
 
 const STATS = { slmTokens: 38, llmTokens: 2, llmTokenShare: 0.05, calls: 1, costUsd: 0.00015, llmOnlyCostUsd: 0.00067, savedUsd: 0.00052, elapsedMs: 833, finishReason: 'eos' };
 
@@ -25,4 +25,9 @@ test('the stats strip shows tokens, share, calls, cost and saving; an unknown pr
   assert.equal(unpriced.Saved, 'unknown');
   assert.equal(formatUsd(0), '$0');
   assert.equal(formatUsd(1234.5), '$1234.50');
+});
+
+test("an LLM span's hover names the model and where its requests went", () => {
+  assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 420 }), 'Written by gpt-4o at https://api.openai.com · 2 tokens · 420 ms');
+  assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 1, model: 'm' }), 'Written by m · 1 token', 'turns saved before the destination was recorded');
 });
