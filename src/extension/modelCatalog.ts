@@ -3,6 +3,13 @@
  * Variant sizes are estimates from each model's parameter count (weights only, as the
  * onnx-community exports store them); the variant picker replaces them with the exact
  * sizes from the hub's file listing before anything is downloaded.
+ *
+ * An entry may pin a commit and the sha256 of every file it downloads: it is then
+ * downloaded from that commit and each file checked against its pin, whatever the hub or
+ * a mirror says. An entry without a pin follows its branch (`revision`) and its files are
+ * checked against the hub's own checksums only; the picker says which it is. The entries
+ * below are unpinned: their commits and hashes have not been recorded yet (they must be
+ * read from the hub, never guessed).
  */
 import type { OnnxVariant } from '../core/slm/types';
 import { formatBytes } from '../core/models/errors';
@@ -13,12 +20,23 @@ export interface CatalogVariant {
   approxBytes: number;
 }
 
+/** A catalog entry's download, fixed: the commit, and the sha256 of every file of every variant offered. */
+export interface CatalogPin {
+  /** The 40-hex commit the files are downloaded from. */
+  commit: string;
+  /** sha256 (64 hex) by repository path, e.g. { 'onnx/model_q4.onnx': '…' }; a file without one is not downloaded. */
+  sha256: Record<string, string>;
+}
+
 export interface CatalogModel {
   id: string;
   label: string;
   /** Model hub repository (owner/name); absent for the embedded demo. */
   hubRepo?: string;
+  /** The branch or tag an unpinned entry follows (a pinned one downloads `pin.commit`). */
   revision: string;
+  /** When set: download that commit and check every file against its sha256 (downloader's pinnedSha256). */
+  pin?: CatalogPin;
   /** Architecture (config.json model_type), one the runtime supports. */
   modelType: string;
   /** Trained to write <call>N</call> (command mode); otherwise confidence mode. */
@@ -127,6 +145,29 @@ export const MODEL_CATALOG: CatalogModel[] = [
     note: 'The smallest: fast on any laptop; the LLM has more to fix.',
   },
 ];
+
+/** The revision a hub entry downloads: its pinned commit, else the branch it follows. */
+export function downloadRevision(model: CatalogModel): string {
+  return model.pin?.commit ?? model.revision;
+}
+
+/** What is wrong with an entry's pin (a commit that is not 40 hex, a hash that is not 64 hex), if anything. */
+export function pinProblem(model: CatalogModel): string | undefined {
+  const pin = model.pin;
+  if (!pin) return undefined;
+  if (!/^[0-9a-f]{40}$/.test(pin.commit)) return `${model.label}: the pinned commit "${pin.commit}" is not 40 lowercase hex digits.`;
+  const paths = Object.keys(pin.sha256);
+  if (paths.length === 0) return `${model.label}: the pin lists no file hashes.`;
+  const bad = paths.find((path) => !/^[0-9a-f]{64}$/.test(pin.sha256[path]));
+  return bad === undefined ? undefined : `${model.label}: the pinned sha256 of ${bad} is not 64 lowercase hex digits.`;
+}
+
+/** Whether the entry's download is pinned, in words for the picker. */
+export function pinSummary(model: CatalogModel): string {
+  if (!model.hubRepo) return 'ships with the extension';
+  if (model.pin) return `pinned to commit ${model.pin.commit.slice(0, 7)}; every file checked against its recorded sha256`;
+  return `unpinned: follows ${model.revision}; files checked against the hub's own checksums only`;
+}
 
 export function catalogModel(id: string): CatalogModel | undefined {
   return MODEL_CATALOG.find((model) => model.id === id);

@@ -3,7 +3,9 @@
  * downloaded ones marked), the embedded demo model, "Use a local folder..." (checked by
  * the runtime's model folder loader, its error shown) and any other hub repository.
  * Downloads run in a cancellable progress notification (bytes and speed), resume where
- * they stopped, and set relay.slm.modelFolder only once the model is whole.
+ * they stopped, and set relay.slm.modelFolder only once the model is whole. A catalog entry
+ * that pins a commit and its files' sha256 downloads exactly those; the list says which
+ * entries are unpinned (they follow a branch and trust the hub's checksums).
  */
 import * as vscode from 'vscode';
 import { downloadModel, type DownloadProgress } from '../core/models/downloader';
@@ -14,7 +16,18 @@ import { modelStatus } from '../core/models/modelStore';
 import { availableVariants, filesForVariant } from '../core/models/variantFiles';
 import { readModelFolder, SUPPORTED_MODEL_TYPES } from '../core/slm/modelFolder';
 import type { OnnxVariant } from '../core/slm/types';
-import { catalogModelForRepo, describeVariant, EMBEDDED_DEMO_ID, MODEL_CATALOG, sizeRange, variantOptions, type CatalogModel } from './modelCatalog';
+import {
+  catalogModelForRepo,
+  describeVariant,
+  downloadRevision,
+  EMBEDDED_DEMO_ID,
+  MODEL_CATALOG,
+  pinSummary,
+  sizeRange,
+  variantOptions,
+  type CatalogModel,
+  type CatalogPin,
+} from './modelCatalog';
 
 export const HUB_TOKEN_SECRET = 'relay.models.hubToken';
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -49,13 +62,13 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
   const root = storageRoot(context);
   const items: (vscode.QuickPickItem & { pick?: PickId })[] = [{ label: 'Curated models', kind: vscode.QuickPickItemKind.Separator }];
   for (const model of MODEL_CATALOG) {
-    const status = model.hubRepo ? safeStatus(root, model.hubRepo, model.revision) : undefined;
+    const status = model.hubRepo ? safeStatus(root, model.hubRepo, downloadRevision(model)) : undefined;
     const isCurrent = model.id === EMBEDDED_DEMO_ID ? current === '' : status !== undefined && current === status.folder;
     const downloaded = model.id === EMBEDDED_DEMO_ID ? 'built in' : status && status.variants.length > 0 ? `downloaded: ${status.variants.join(', ')}` : undefined;
     items.push({
       label: `${isCurrent ? '$(check) ' : ''}${model.label}`,
-      description: [downloaded, model.id === EMBEDDED_DEMO_ID ? undefined : sizeRange(model)].filter(Boolean).join(' · '),
-      detail: `${model.relayTrained ? 'Trained to call the LLM (command mode). ' : ''}${model.note} Needs ${model.needs}.${model.hubRepo ? ` ${model.hubRepo}` : ''}`,
+      description: [downloaded, model.id === EMBEDDED_DEMO_ID ? undefined : sizeRange(model), model.hubRepo && !model.pin ? 'unpinned' : undefined].filter(Boolean).join(' · '),
+      detail: `${model.relayTrained ? 'Trained to call the LLM (command mode). ' : ''}${model.note} Needs ${model.needs}.${model.hubRepo ? ` ${model.hubRepo}: ${pinSummary(model)}.` : ''}`,
       pick: { kind: 'catalog', model },
     });
   }
@@ -70,9 +83,11 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
   if (choice.kind === 'catalog' && choice.model.id === EMBEDDED_DEMO_ID) return useFolder('', 'auto', 'the embedded demo model');
   let repo: string;
   let revision = 'main';
+  let pin: CatalogPin | undefined;
   if (choice.kind === 'catalog') {
     repo = choice.model.hubRepo as string;
-    revision = choice.model.revision;
+    revision = downloadRevision(choice.model);
+    pin = choice.model.pin;
   } else {
     const typed = await vscode.window.showInputBox({
       title: 'Relay: model hub repository',
@@ -91,7 +106,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
     if (!typed) return;
     repo = typed.trim();
   }
-  await pickVariantAndDownload(context, repo, revision);
+  await pickVariantAndDownload(context, repo, revision, pin);
 }
 
 function safeStatus(root: string, repo: string, revision: string): ReturnType<typeof modelStatus> | undefined {
@@ -119,7 +134,8 @@ async function pickLocalFolder(): Promise<void> {
   }
 }
 
-async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: string, revision: string): Promise<void> {
+/** `pin`: the catalog entry's pinned commit (= `revision`) and file hashes, which the download must match. */
+async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: string, revision: string, pin?: CatalogPin): Promise<void> {
   const root = storageRoot(context);
   const status = modelStatus(root, repo, revision);
   let listing: HubFile[] | undefined;
@@ -153,19 +169,22 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
   const options = variantOptions({ listed: listing ? availableVariants(listing) : undefined, catalog: catalogModelForRepo(repo), downloaded: status.variants });
   if (!listing && status.variants.length === 0) {
     // Nothing downloaded to fall back on: say why the list could not be read (gated, offline...).
-    await showDownloadError(context, repo, revision, listingError ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`), 'auto');
+    await showDownloadError(context, repo, revision, listingError ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`), 'auto', undefined, pin);
     return;
   }
   const picked = await vscode.window.showQuickPick(
     options.map((option) => ({ label: describeVariant(option), option, detail: option.downloaded ? 'Use the downloaded copy' : 'Download from the model hub' })),
-    { title: `Relay: which variant of ${repo}?${listing ? '' : ' (offline: only downloaded ones)'}`, placeHolder: 'q4 and int8 are smallest and fastest on a CPU; fp16/fp32 are exact but larger' },
+    {
+      title: `Relay: which variant of ${repo}?${listing ? '' : ' (offline: only downloaded ones)'}${pin ? ` (pinned to commit ${pin.commit.slice(0, 7)})` : ' (unpinned)'}`,
+      placeHolder: 'q4 and int8 are smallest and fastest on a CPU; fp16/fp32 are exact but larger',
+    },
   );
   if (!picked) return;
   const variant = picked.option.variant;
   if (picked.option.downloaded) return useFolder(status.folder, variant, `${repo} (${variant}, downloaded)`);
   if (!listing) return;
   const files = filesForVariant(repo, listing, variant).files;
-  await runDownload(context, repo, revision, variant, files);
+  await runDownload(context, repo, revision, variant, files, pin);
 }
 
 /** Why the repository's model cannot run here (its config.json's model_type), before gigabytes are fetched. */
@@ -188,7 +207,7 @@ function progressMessage(progress: DownloadProgress): string {
   return `${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}${speed}${file}`;
 }
 
-async function runDownload(context: vscode.ExtensionContext, repo: string, revision: string, variant: OnnxVariant, files: HubFile[]): Promise<void> {
+async function runDownload(context: vscode.ExtensionContext, repo: string, revision: string, variant: OnnxVariant, files: HubFile[], pin?: CatalogPin): Promise<void> {
   const title = `Relay: downloading ${repo} (${variant})`;
   try {
     const hub = await hubContext(context);
@@ -204,6 +223,7 @@ async function runDownload(context: vscode.ExtensionContext, repo: string, revis
           files,
           storageRoot: storageRoot(context),
           variants: [variant],
+          pinnedSha256: pin?.sha256,
           token: hub.token,
           tokenHint: TOKEN_HINT,
           signal: controller.signal,
@@ -223,11 +243,19 @@ async function runDownload(context: vscode.ExtensionContext, repo: string, revis
     const fetched = result.bytesDownloaded > 0 ? `${formatBytes(result.bytesDownloaded)} downloaded` : 'already downloaded';
     await useFolder(result.folder, variant, `${repo} (${model.config.modelType}, ${variant}; ${fetched})`);
   } catch (error) {
-    await showDownloadError(context, repo, revision, error, variant, files);
+    await showDownloadError(context, repo, revision, error, variant, files, pin);
   }
 }
 
-async function showDownloadError(context: vscode.ExtensionContext, repo: string, revision: string, error: unknown, variant: OnnxVariant | 'auto', files?: HubFile[]): Promise<void> {
+async function showDownloadError(
+  context: vscode.ExtensionContext,
+  repo: string,
+  revision: string,
+  error: unknown,
+  variant: OnnxVariant | 'auto',
+  files?: HubFile[],
+  pin?: CatalogPin,
+): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   if (isModelDownloadError(error) && error.code === 'cancelled') {
     void vscode.window.showInformationMessage(`Relay: the download of ${repo} was cancelled. What was downloaded is kept; selecting the model again resumes it.`);
@@ -239,12 +267,12 @@ async function showDownloadError(context: vscode.ExtensionContext, repo: string,
   if (code === 'network' || code === 'server' || code === 'disk_full' || code === 'checksum') actions.push('Retry');
   const choice = await vscode.window.showErrorMessage(`Relay: ${message}`, ...actions);
   if (choice === 'Set Model Hub Token') {
-    if (await setHubToken(context)) await pickVariantAndDownload(context, repo, revision);
+    if (await setHubToken(context)) await pickVariantAndDownload(context, repo, revision, pin);
   } else if (choice === 'Open Model Page') {
     await vscode.env.openExternal(vscode.Uri.parse(`${hubEndpoint()}/${repo}`));
   } else if (choice === 'Retry') {
-    if (files && variant !== 'auto') await runDownload(context, repo, revision, variant, files);
-    else await pickVariantAndDownload(context, repo, revision);
+    if (files && variant !== 'auto') await runDownload(context, repo, revision, variant, files, pin);
+    else await pickVariantAndDownload(context, repo, revision, pin);
   }
 }
 

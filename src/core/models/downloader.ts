@@ -3,10 +3,15 @@
  * - every file goes to `<path>.partial` first and is resumed there with an HTTP Range
  *   request after a dropped connection (within this call) or a cancel / crash (next call);
  * - each file's size and sha256 (LFS) or git blob id (small files) is checked before it is
- *   renamed into place; a wrong checksum deletes the file and downloads it once more;
+ *   renamed into place; a wrong checksum deletes the file and downloads it once more; a file
+ *   the hub gives no checksum for is refused (its size alone proves nothing);
+ * - a caller may pin a commit and the sha256 of every file (a curated catalog entry): then
+ *   the hub's listing, headers and bytes must all match the pins;
  * - files are completed in an order that keeps the folder unopenable as a model until the
  *   last one (config.json) lands, and the completion marker is written after that, so a
- *   half-written model never looks whole;
+ *   half-written model never looks whole; before the first file is replaced in place a
+ *   pending-download record lists what may change, so an update that stops half-way (files
+ *   of two commits) is refused by the model loader until a later download finishes it;
  * - progress (bytes, total, speed) is reported as it goes; an AbortSignal cancels.
  * No VS Code here: the extension wraps it in a progress notification, tests run it
  * against a local server that behaves like the hub.
@@ -18,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { formatBytes, ModelDownloadError } from './errors';
 import { checkFilePath, checkRepoId, checkRevision, fileMetadata, isRetryableStatus, normalizeEndpoint, resolveUrl, statusError, type HubContext, type HubFile } from './hubApi';
 import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, type HubTimeouts } from './hubHttp';
-import { acquireLock, modelFolder, PARTIAL_SUFFIX, readMarker, writeMarker, type CompletionMarker } from './modelStore';
+import { acquireLock, modelFolder, PARTIAL_SUFFIX, readMarker, readPendingDownload, recordPendingDownload, settlePendingDownload, writeMarker, type CompletionMarker } from './modelStore';
 import { completionOrder } from './variantFiles';
 
 export interface DownloadProgress {
@@ -47,6 +52,12 @@ export interface DownloadRequest {
   storageRoot: string;
   /** Variant names recorded in the completion marker (e.g. ['q4']). */
   variants?: string[];
+  /**
+   * The sha256 of every file, by repository path, pinned by the caller (a curated catalog
+   * entry): `revision` must then be the 40-hex commit they were taken from, and a file
+   * without a pin, or whose listing, headers or bytes disagree with it, is refused.
+   */
+  pinnedSha256?: Record<string, string>;
   token?: string;
   /** How the user sets a token, for the gated-repo message. */
   tokenHint?: string;
@@ -172,17 +183,50 @@ function diskFullError(folder: string, file: string, needed?: number, free?: num
   );
 }
 
+const COMMIT = /^[0-9a-f]{40}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * The files of a pinned download with their pinned sha256; refuses a revision that is not a
+ * commit, a file without a pin and a listing that contradicts one, before any request.
+ */
+function applyPins(request: DownloadRequest, pins: Record<string, string>): HubFile[] {
+  const label = `${request.repo}@${request.revision}`;
+  if (!COMMIT.test(request.revision)) {
+    throw new ModelDownloadError('bad_request', `A pinned download of ${request.repo} needs the 40-hex commit its sha256 values were taken from, not "${request.revision}". Fix the catalog entry's pin.`);
+  }
+  return request.files.map((file) => {
+    const pinned = Object.hasOwn(pins, file.path) ? pins[file.path].toLowerCase() : undefined;
+    if (pinned === undefined || !SHA256.test(pinned)) {
+      throw new ModelDownloadError(
+        'unverifiable',
+        `${file.path} of ${label} has no pinned sha256 (64 hex digits), so it cannot be checked against the pin; nothing was downloaded. Add the sha256 of every file the entry downloads to its pin, or remove the pin.`,
+        file.path,
+      );
+    }
+    if (file.sha256 !== undefined && file.sha256 !== pinned) {
+      throw new ModelDownloadError(
+        'checksum',
+        `The model hub lists ${file.path} of ${label} with sha256 ${file.sha256}, but the pinned sha256 is ${pinned}: the hub or a mirror serves other content than the pinned commit; nothing was downloaded. Check relay.models.hubEndpoint.`,
+        file.path,
+      );
+    }
+    return { ...file, sha256: pinned };
+  });
+}
+
 export async function downloadModel(request: DownloadRequest): Promise<DownloadResult> {
   checkRepoId(request.repo);
   checkRevision(request.revision);
   normalizeEndpoint(request.endpoint);
   if (request.files.length === 0) throw new ModelDownloadError('bad_request', `No files were asked for from ${request.repo}.`);
   for (const file of request.files) checkFilePath(file.path);
+  const checked = request.pinnedSha256 ? { ...request, files: applyPins(request, request.pinnedSha256) } : request;
   const folder = modelFolder(request.storageRoot, request.repo, request.revision);
   await mkdir(folder, { recursive: true });
   const release = await acquireLock(folder, `${request.repo}@${request.revision}`);
   try {
-    return await new ModelDownload(request, folder).run();
+    return await new ModelDownload(checked, folder).run();
   } finally {
     await release();
   }
@@ -198,6 +242,9 @@ class ModelDownload {
   private bytesResumed = 0;
   private lastReport = 0;
   private commit: string | undefined;
+  /** Written before the first file is replaced or added in place (see modelStore). */
+  private pendingRecorded = false;
+  private plannedPaths: string[] = [];
 
   constructor(
     private readonly request: DownloadRequest,
@@ -205,6 +252,16 @@ class ModelDownload {
   ) {
     this.timeouts = { ...DEFAULT_HUB_TIMEOUTS, ...(request.timeouts ?? {}) };
     this.context = { endpoint: request.endpoint, token: request.token, signal: request.signal, timeouts: this.timeouts, tokenHint: request.tokenHint };
+    // A pinned download is of that very commit (checked in applyPins).
+    if (request.pinnedSha256) this.commit = request.revision;
+  }
+
+  /** Before the first change to a file in place: from now until completion, the folder may mix two commits. */
+  private async recordPending(): Promise<void> {
+    if (this.pendingRecorded) return;
+    this.pendingRecorded = true;
+    const { repo, revision, variants } = this.request;
+    await recordPendingDownload(this.folder, { repo, revision, commit: this.commit, variants: variants ?? [], paths: this.plannedPaths });
   }
 
   private get signal(): AbortSignal | undefined {
@@ -227,6 +284,9 @@ class ModelDownload {
     const marker = readMarker(this.folder);
     const fileCount = request.files.length;
     this.report({ phase: 'checking', fileIndex: 0, fileCount }, true);
+    // Files an earlier download may have replaced without finishing: the marker's word on them is stale.
+    const pending = readPendingDownload(this.folder);
+    const suspect = (path: string): boolean => pending === 'unreadable' || (pending?.paths.includes(path) ?? false);
 
     // 1. What each file must be (size, checksum), and which are already whole.
     const verified: HubFile[] = [];
@@ -234,13 +294,14 @@ class ModelDownload {
     for (const file of request.files) {
       this.checkCancelled();
       const known = marker?.files.find((entry) => entry.path === file.path);
-      if (known && sameContent(known, file) && (await fileSize(join(this.folder, file.path))) === known.size) {
+      if (known && !suspect(file.path) && sameContent(known, file) && (await fileSize(join(this.folder, file.path))) === known.size) {
         verified.push(known);
         continue;
       }
       planned.push(await this.plan(file));
     }
     if (marker?.commit && !this.commit) this.commit = marker.commit;
+    this.plannedPaths = planned.map((file) => file.path);
 
     // 2. Files in place without a marker (an interrupted run) are checked, not trusted.
     const toDownload: PlannedFile[] = [];
@@ -252,6 +313,7 @@ class ModelDownload {
           verified.push(toHubFile(file));
           continue;
         }
+        await this.recordPending();
         await rm(finalPath, { force: true });
       }
       file.resumable = await this.validPartialBytes(file);
@@ -278,8 +340,9 @@ class ModelDownload {
       verified.push(toHubFile(file));
     }
 
-    // 5. The marker, last: only now does the folder count as a whole model.
-    const files = mergeFiles(marker, verified);
+    // 5. The marker, last: only now does the folder count as a whole model. Files and
+    //    variants of another commit are left out of it: they no longer make a model with these.
+    const files = mergeFiles(marker && marker.commit === this.commit ? marker : undefined, verified);
     const variants = [...new Set([...(marker && marker.commit === this.commit ? marker.variants : []), ...(request.variants ?? [])])];
     await writeMarker(this.folder, {
       format: 1,
@@ -290,6 +353,7 @@ class ModelDownload {
       files,
       completedAt: new Date().toISOString(),
     });
+    await settlePendingDownload(this.folder, verified.map((file) => file.path), request.variants ?? []);
     this.report({ phase: 'complete', fileIndex: ordered.length, fileCount: ordered.length }, true);
     return {
       folder: this.folder,
@@ -301,7 +365,7 @@ class ModelDownload {
     };
   }
 
-  /** Size and checksum of a file: the caller's values, completed by a HEAD on the hub. */
+  /** Size and checksum of a file: the caller's values, completed by a HEAD on the hub. A file without a checksum is refused. */
   private async plan(file: HubFile): Promise<PlannedFile> {
     const { repo, revision } = this.request;
     const complete = file.size !== undefined && (file.sha256 !== undefined || file.gitOid !== undefined) && this.commit !== undefined;
@@ -311,10 +375,16 @@ class ModelDownload {
     if (!complete) {
       const head = await fileMetadata(this.context, repo, this.commit ?? revision, file.path);
       this.commit ??= head.commit;
-      if ((sha256 && head.sha256 && sha256 !== head.sha256) || (size !== undefined && head.size !== undefined && size !== head.size)) {
+      const changed =
+        (sha256 && head.sha256 && sha256 !== head.sha256) ||
+        (!sha256 && !head.sha256 && gitOid && head.gitOid && gitOid !== head.gitOid) ||
+        (size !== undefined && head.size !== undefined && size !== head.size) ||
+        (this.request.pinnedSha256 !== undefined && head.commit !== undefined && head.commit !== this.commit);
+      if (changed) {
+        const expected = this.request.pinnedSha256 ? 'the pinned commit and sha256 say' : 'its listing said';
         throw new ModelDownloadError(
           'checksum',
-          `${repo}@${revision} now serves a different ${file.path} than its listing said (size or sha256 changed). Download again to use the current listing.`,
+          `${repo}@${revision} now serves a different ${file.path} than ${expected} (size, checksum or commit changed). Download again to use the current listing.`,
           file.path,
         );
       }
@@ -324,6 +394,13 @@ class ModelDownload {
     }
     if (size === undefined) {
       throw new ModelDownloadError('server', `The model hub did not say the size of ${file.path} in ${repo}; it cannot be verified. Check relay.models.hubEndpoint.`, file.path);
+    }
+    if (sha256 === undefined && gitOid === undefined) {
+      throw new ModelDownloadError(
+        'unverifiable',
+        `The model hub gave no checksum for ${file.path} in ${repo}@${revision} (no sha256 or git blob id in its file listing or headers), so its content cannot be verified; it was not downloaded. If relay.models.hubEndpoint is a mirror, use one that serves the hub's listing and ETag headers, or the hub itself.`,
+        file.path,
+      );
     }
     return { path: file.path, size, sha256, gitOid, resumable: 0 };
   }
@@ -392,8 +469,10 @@ class ModelDownload {
       const onDisk = await fileSize(partial);
       const sum = onDisk === file.size ? await checksumOf(partial, file, this.signal) : undefined;
       const expected = file.sha256 ?? file.gitOid;
-      const good = onDisk === file.size && (sum === undefined || sum.value === expected);
+      // plan() refused files without a checksum: no checksum here is never a pass.
+      const good = onDisk === file.size && sum !== undefined && sum.value === expected;
       if (good) {
+        await this.recordPending();
         await rename(partial, join(this.folder, file.path));
         await rm(identity, { force: true });
         return;
@@ -510,8 +589,8 @@ function sameContent(a: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>, b: Pick<Hub
   if (a.size !== undefined && b.size !== undefined && a.size !== b.size) return false;
   if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
   if (a.gitOid && b.gitOid) return a.gitOid === b.gitOid;
-  // Nothing to compare but the size: only equal when both know it.
-  return a.size !== undefined && a.size === b.size && !b.sha256 && !b.gitOid;
+  // No checksum to compare: the size alone does not say the content is the same.
+  return false;
 }
 
 function toHubFile(file: PlannedFile): HubFile {

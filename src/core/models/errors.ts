@@ -8,7 +8,8 @@ export type ModelDownloadErrorCode =
   | 'gated' // 401/403: gated or private repo, token missing, wrong or not granted
   | 'network' // connection refused, reset, dropped or idle after the retries
   | 'server' // 5xx / 429 after the retries, or a response we cannot use
-  | 'checksum' // sha256 / git oid still wrong after one fresh retry
+  | 'checksum' // sha256 / git oid still wrong after one fresh retry, or not the pinned one
+  | 'unverifiable' // no checksum known for a file (none from the hub, or none pinned): not downloaded
   | 'size' // the hub's size and the bytes received disagree
   | 'disk_full' // not enough free space, or ENOSPC while writing
   | 'busy' // another download of the same model folder is running

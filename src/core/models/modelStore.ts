@@ -3,6 +3,9 @@
  * `<root>/models/<owner>/<name>@<revision>/` holds the files under their repository
  * paths; `.relay-model.json` (the completion marker) is written last, atomically, and
  * lists every verified file. A folder without a valid marker is incomplete.
+ * `.relay-download-pending.json` is written before a download first replaces or adds a
+ * file in place and removed when it completes: while it is there, the files it lists may
+ * come from two commits (an update that did not finish), and the model loader refuses them.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +16,7 @@ import { checkRepoId, checkRevision, type HubFile } from './hubApi';
 export const COMPLETION_MARKER = '.relay-model.json';
 export const LOCK_FILE = '.relay-download.lock';
 export const PARTIAL_SUFFIX = '.partial';
+export const PENDING_DOWNLOAD = '.relay-download-pending.json';
 
 export interface CompletionMarker {
   format: 1;
@@ -52,23 +56,27 @@ export type ModelState = 'absent' | 'incomplete' | 'complete';
 export interface ModelStatus {
   folder: string;
   state: ModelState;
-  /** Variants whose download finished (from the marker, every listed file present with its size). */
+  /** Variants whose download finished (from the marker, every listed file present with its size, none being replaced). */
   variants: string[];
 }
 
 /**
  * `complete` when the marker is valid and every file it lists is present with its size
- * (and, when `variant` is given, that variant was downloaded); `incomplete` when the
- * folder exists otherwise (an interrupted download, resumed by the next one).
+ * (and, when `variant` is given, that variant was downloaded and no download of it is
+ * unfinished); `incomplete` when the folder exists otherwise (an interrupted download or
+ * update, resumed by the next one).
  */
 export function modelStatus(storageRoot: string, repo: string, revision: string, variant?: string): ModelStatus {
   const folder = modelFolder(storageRoot, repo, revision);
   if (!existsSync(folder)) return { folder, state: 'absent', variants: [] };
   const marker = readMarker(folder);
-  const whole = marker !== undefined && marker.files.every((file) => sizeMatches(join(folder, file.path), file.size));
-  const variants = whole ? marker.variants : [];
-  const state: ModelState = whole && (variant === undefined || variants.includes(variant)) ? 'complete' : 'incomplete';
-  return { folder, state, variants };
+  if (!marker || !marker.files.every((file) => sizeMatches(join(folder, file.path), file.size))) return { folder, state: 'incomplete', variants: [] };
+  // An unfinished download of named variants leaves the others usable; one of unknown variants, none.
+  const pending = readPendingDownload(folder);
+  if (pending === 'unreadable' || (pending !== undefined && pending.variants.length === 0)) return { folder, state: 'incomplete', variants: [] };
+  const variants = marker.variants.filter((name) => !pending?.variants.includes(name));
+  const complete = variant === undefined ? pending === undefined : variants.includes(variant);
+  return { folder, state: complete ? 'complete' : 'incomplete', variants };
 }
 
 function sizeMatches(path: string, size: number | undefined): boolean {
@@ -80,11 +88,117 @@ function sizeMatches(path: string, size: number | undefined): boolean {
   }
 }
 
+/** The record of a download that has started changing files in place and not finished. */
+export interface PendingDownload {
+  format: 1;
+  repo: string;
+  revision: string;
+  /** The commit being downloaded, when known. */
+  commit?: string;
+  /** Variants being downloaded (q4, int8, ...); empty when the caller named none. */
+  variants: string[];
+  /** Repository paths that may have been replaced or added and are not yet verified as a whole. */
+  paths: string[];
+  startedAt: string;
+}
+
+/** The pending-download record; 'unreadable' when one is there but cannot be read (treated as covering every file). */
+export function readPendingDownload(folder: string): PendingDownload | 'unreadable' | undefined {
+  const path = join(folder, PENDING_DOWNLOAD);
+  if (!existsSync(path)) return undefined;
+  try {
+    const pending = JSON.parse(readFileSync(path, 'utf8')) as PendingDownload;
+    if (pending.format !== 1 || !Array.isArray(pending.paths) || !Array.isArray(pending.variants)) return 'unreadable';
+    return pending;
+  } catch {
+    return 'unreadable';
+  }
+}
+
+async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.tmp`;
+  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(temp, path);
+}
+
+/**
+ * Records, before the first file is replaced or added in place, which files a download
+ * may change; merged with the record of an earlier download that did not finish, whose
+ * files stay suspect until they are verified.
+ */
+export async function recordPendingDownload(folder: string, pending: Omit<PendingDownload, 'format' | 'startedAt'>): Promise<void> {
+  const earlier = readPendingDownload(folder);
+  const before = earlier === undefined || earlier === 'unreadable' ? undefined : earlier;
+  await writeJsonAtomically(join(folder, PENDING_DOWNLOAD), {
+    format: 1,
+    repo: pending.repo,
+    revision: pending.revision,
+    commit: pending.commit,
+    variants: [...new Set([...(before?.variants ?? []), ...pending.variants])],
+    paths: [...new Set([...(before?.paths ?? []), ...pending.paths])].sort(),
+    startedAt: before?.startedAt ?? new Date().toISOString(),
+  } satisfies PendingDownload);
+}
+
+/** After a download completed: its files are verified; the record keeps only what an earlier unfinished one left. */
+export async function settlePendingDownload(folder: string, verifiedPaths: string[], variants: string[]): Promise<void> {
+  const pending = readPendingDownload(folder);
+  if (pending === undefined) return;
+  const path = join(folder, PENDING_DOWNLOAD);
+  const paths = pending === 'unreadable' ? [] : pending.paths.filter((file) => !verifiedPaths.includes(file));
+  if (pending === 'unreadable' || paths.length === 0) {
+    await rm(path, { force: true });
+    return;
+  }
+  await writeJsonAtomically(path, { ...pending, paths, variants: pending.variants.filter((name) => !variants.includes(name)) });
+}
+
+/**
+ * Why the model loader must not use `variant` of `folder`, reading `filesRead` (repository
+ * paths), when the downloader made the folder and left it incomplete or mixed: a download
+ * that did not finish is replacing some of those files, or the finished download does not
+ * list one of them with its size, or not that variant. Undefined when all is well, or when
+ * the downloader did not make the folder (no marker, no pending record: the user's own).
+ */
+export function downloadedFolderProblem(folder: string, variant: string, filesRead: string[]): string | undefined {
+  const pending = readPendingDownload(folder);
+  const hasMarker = existsSync(join(folder, COMPLETION_MARKER));
+  if (pending === undefined && !hasMarker) return undefined;
+  if (pending === 'unreadable') return `holds a model download that did not finish (its record ${PENDING_DOWNLOAD} cannot be read), so its files may come from two versions of the model.`;
+  const what = pending ? `${pending.repo}@${pending.revision}` : 'a model';
+  if (pending) {
+    const hits = filesRead.filter((file) => pending.paths.includes(file));
+    if (hits.length > 0) {
+      const named = hits.length > 3 ? `${hits.slice(0, 3).join(', ')} and ${hits.length - 3} more` : hits.join(', ');
+      return `holds a download of ${what} that did not finish: ${named} ${hits.length === 1 ? 'was' : 'were'} being replaced or added, so the files may come from two versions of the model.`;
+    }
+  }
+  const marker = readMarker(folder);
+  if (!marker) return hasMarker ? `holds a model download whose record ${COMPLETION_MARKER} cannot be read.` : `holds a download of ${what} that never finished.`;
+  const finished = `${marker.repo}@${marker.revision}`;
+  // Downloads that named their variants (all of Relay's) record which are whole at the marker's commit.
+  if (marker.variants.length > 0 && !marker.variants.includes(variant)) {
+    return `holds a finished download of ${finished} with ${marker.variants.join(', ')}; its ${variant} files are left from another commit or a download that did not finish.`;
+  }
+  for (const file of filesRead) {
+    const entry = marker.files.find((listed) => listed.path === file);
+    if (!entry) return `holds a finished download of ${finished}, but ${file} is not one of its files (it was added later, or its download did not finish).`;
+    let size: number | undefined;
+    try {
+      size = statSync(join(folder, file)).size;
+    } catch {
+      size = undefined;
+    }
+    if (entry.size !== undefined && size !== entry.size) {
+      return `holds a finished download of ${finished}, but ${file} has ${size ?? 'no'} bytes where the download recorded ${entry.size}: the file was changed, or an update did not finish.`;
+    }
+  }
+  return undefined;
+}
+
 /** Writes the marker through a temporary file and a rename, so it is whole or absent. */
 export async function writeMarker(folder: string, marker: CompletionMarker): Promise<void> {
-  const temp = join(folder, `${COMPLETION_MARKER}.tmp`);
-  await writeFile(temp, `${JSON.stringify(marker, null, 2)}\n`);
-  await rename(temp, join(folder, COMPLETION_MARKER));
+  await writeJsonAtomically(join(folder, COMPLETION_MARKER), marker);
 }
 
 /** Folders of this process that are downloading now (a second download of one is refused). */

@@ -1,10 +1,13 @@
 /**
  * Reads a model folder as published for transformers.js / onnx-community (config.json,
  * generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model*.onnx) and
- * picks the ONNX variant. Every problem is reported with the file it concerns.
+ * picks the ONNX variant. Every problem is reported with the file it concerns. A folder
+ * made by the model downloader (it has its completion marker or pending record) must also
+ * be a finished download of the files read (models/modelStore.ts).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join, posix, relative, resolve, win32 } from 'node:path';
+import { downloadedFolderProblem, PARTIAL_SUFFIX } from '../models/modelStore';
 import type { OnnxVariant } from './types';
 
 export type VariantChoice = OnnxVariant | 'auto';
@@ -137,14 +140,64 @@ export function specialTokenText(value: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether `path` lies strictly inside `folder` (both absolute, compared as written). */
+function isInside(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel !== '' && rel.split(/[\\/]/)[0] !== '..' && !isAbsolute(rel);
+}
+
+/** Where an external data location of a model leads, and whether Relay may read it. */
+export type ExternalDataFile =
+  | { ok: true; path: string }
+  | { ok: false; path: string; problem: 'outside' | 'missing' | 'not-a-file' };
+
+/**
+ * Resolves an external data `location` of a model in `onnxDir` (the .onnx file's folder,
+ * where ONNX Runtime looks). Only a regular file inside that folder, symlinks resolved,
+ * is `ok`: a crafted model must not make us read /dev/zero, open a FIFO or another file
+ * of the disk. `path` is the location joined to the folder (the file to open when ok).
+ */
+export function resolveExternalDataFile(onnxDir: string, location: string): ExternalDataFile {
+  const folder = resolve(onnxDir);
+  const path = resolve(folder, location);
+  // Absolute (either OS's form, or a Windows drive-relative C:x) or climbing out: outside, whatever exists there.
+  const absolute = posix.isAbsolute(location) || win32.isAbsolute(location) || /^[A-Za-z]:/.test(location);
+  if (location === '' || location.includes('\0') || absolute || !isInside(folder, path)) return { ok: false, path, problem: 'outside' };
+  let isFile: boolean;
+  try {
+    const real = realpathSync(path);
+    if (!isInside(realpathSync(folder), real)) return { ok: false, path, problem: 'outside' };
+    // stat does not open: a FIFO or a device is told apart without touching it.
+    isFile = statSync(real).isFile();
+  } catch {
+    return { ok: false, path, problem: 'missing' };
+  }
+  return isFile ? { ok: true, path } : { ok: false, path, problem: 'not-a-file' };
+}
+
+/** Names of the external data files next to an .onnx file (`<name>_data*`, `<name>.data*`), a download's partial files left out. */
+function externalDataNames(onnxPath: string): string[] {
+  const base = basename(onnxPath);
+  return readdirSync(join(onnxPath, '..')).filter(
+    (name) =>
+      name !== base &&
+      (name.startsWith(`${base}_data`) || name.startsWith(`${base}.data`)) &&
+      !name.endsWith(PARTIAL_SUFFIX) &&
+      !name.endsWith(`${PARTIAL_SUFFIX}.json`),
+  );
+}
+
 function externalDataBytes(onnxPath: string): number {
   const dir = join(onnxPath, '..');
-  const base = basename(onnxPath);
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    if (name !== base && (name.startsWith(`${base}_data`) || name.startsWith(`${base}.data`))) total += statSync(join(dir, name)).size;
-  }
-  return total;
+  return externalDataNames(onnxPath).reduce((total, name) => total + statSync(join(dir, name)).size, 0);
+}
+
+/** The files (repository paths, '/'-separated) a model load reads: the JSON files present and the chosen graph with its data. */
+function filesRead(folder: string, chosen: OnnxVariantFile): string[] {
+  const graph = relative(folder, chosen.path).split(/[\\/]/).join('/');
+  const graphDir = graph.includes('/') ? graph.slice(0, graph.lastIndexOf('/') + 1) : '';
+  const json = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].filter((name) => existsSync(join(folder, name)));
+  return [...json, graph, ...externalDataNames(chosen.path).map((name) => graphDir + name)];
 }
 
 export function listVariants(folder: string): OnnxVariantFile[] {
@@ -210,6 +263,10 @@ export function readModelFolder(folder: string, choice: VariantChoice = 'auto'):
 
   const variants = listVariants(folder);
   const chosen = chooseVariant(folder, variants, choice);
+  const downloadProblem = downloadedFolderProblem(folder, chosen.variant, filesRead(folder, chosen));
+  if (downloadProblem) {
+    throw new ModelFolderError(folder, `${downloadProblem} Run "Relay: Select Model" and pick this model again to finish the download.`);
+  }
 
   const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(config.raw.eos_token_id)]);
   const eosText = specialTokenText(tokenizerConfig.eos_token);

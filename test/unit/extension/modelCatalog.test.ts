@@ -6,7 +6,18 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkRepoId } from '../../../src/core/models/hubApi';
 import { readModelFolder, SUPPORTED_MODEL_TYPES } from '../../../src/core/slm/modelFolder';
-import { catalogModelForRepo, describeVariant, EMBEDDED_DEMO_ID, MODEL_CATALOG, sizeRange, variantOptions } from '../../../src/extension/modelCatalog';
+import {
+  catalogModelForRepo,
+  describeVariant,
+  downloadRevision,
+  EMBEDDED_DEMO_ID,
+  MODEL_CATALOG,
+  pinProblem,
+  pinSummary,
+  sizeRange,
+  variantOptions,
+  type CatalogModel,
+} from '../../../src/extension/modelCatalog';
 import { shouldOfferSetup } from '../../../src/extension/walkthrough/setupPrompt';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -26,6 +37,30 @@ test('every curated model has a valid hub id, a runtime-supported architecture, 
     }
   }
   assert.ok(MODEL_CATALOG.some((m) => m.hubRepo === 'onnx-community/Qwen3-0.6B-ONNX'), "the paper's SLM base is offered");
+});
+
+test('every hub entry is either pinned (40-hex commit, a 64-hex sha256 per file) or says it is unpinned', () => {
+  for (const model of MODEL_CATALOG.filter((m) => m.hubRepo)) {
+    assert.equal(pinProblem(model), undefined, model.label);
+    if (model.pin) {
+      assert.equal(downloadRevision(model), model.pin.commit, `${model.label} downloads its pinned commit`);
+      assert.match(pinSummary(model), /^pinned to commit [0-9a-f]{7}/);
+    } else {
+      assert.equal(downloadRevision(model), model.revision);
+      assert.match(pinSummary(model), /^unpinned: follows \S+; files checked against the hub's own checksums only$/, `${model.label} says it is unpinned`);
+    }
+  }
+});
+
+test('a pinned entry downloads its commit and says so; a malformed pin is named', () => {
+  const base = catalogModelForRepo('onnx-community/Qwen3-0.6B-ONNX')!;
+  const pinned: CatalogModel = { ...base, pin: { commit: '0123456789abcdef0123456789abcdef01234567', sha256: { 'config.json': 'a'.repeat(64) } } };
+  assert.equal(downloadRevision(pinned), '0123456789abcdef0123456789abcdef01234567');
+  assert.equal(pinSummary(pinned), 'pinned to commit 0123456; every file checked against its recorded sha256');
+  assert.equal(pinProblem(pinned), undefined);
+  assert.match(pinProblem({ ...base, pin: { commit: 'main', sha256: { 'config.json': 'a'.repeat(64) } } }) ?? '', /pinned commit "main" is not 40 lowercase hex digits/);
+  assert.match(pinProblem({ ...base, pin: { commit: '0'.repeat(40), sha256: { 'onnx/model_q4.onnx': 'xyz' } } }) ?? '', /sha256 of onnx\/model_q4\.onnx is not 64/);
+  assert.match(pinProblem({ ...base, pin: { commit: '0'.repeat(40), sha256: {} } }) ?? '', /lists no file hashes/);
 });
 
 test('the embedded demo entry describes the model folder that ships (architecture, trained to call, variant)', () => {

@@ -10,9 +10,9 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { downloadModel, type DownloadProgress, type DownloadRequest } from '../../../src/core/models/downloader';
 import { ModelDownloadError } from '../../../src/core/models/errors';
 import { listRepoFiles } from '../../../src/core/models/hubApi';
-import { COMPLETION_MARKER, modelFolder, modelStatus } from '../../../src/core/models/modelStore';
+import { COMPLETION_MARKER, modelFolder, modelStatus, PENDING_DOWNLOAD } from '../../../src/core/models/modelStore';
 import { filesForVariant } from '../../../src/core/models/variantFiles';
-import { readModelFolder } from '../../../src/core/slm/modelFolder';
+import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
 import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { bytes, FakeHub, gitOid, sha256 } from './fakeHub';
 
@@ -45,14 +45,14 @@ function storage(): string {
   return dir;
 }
 
-async function variantRequest(root: string, variant: 'int8' | 'q4', extra: Partial<DownloadRequest> = {}): Promise<DownloadRequest> {
+async function variantRequest(root: string, variant: 'int8' | 'q4', extra: Partial<DownloadRequest> = {}, repo = REPO, revision = 'main'): Promise<DownloadRequest> {
   const context = { endpoint: hub.endpoint, timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 10_000 } };
-  const listing = await listRepoFiles(context, REPO, 'main');
-  const choice = filesForVariant(REPO, listing, variant);
+  const listing = await listRepoFiles(context, repo, revision);
+  const choice = filesForVariant(repo, listing, variant);
   return {
     endpoint: hub.endpoint,
-    repo: REPO,
-    revision: 'main',
+    repo,
+    revision,
     files: choice.files,
     storageRoot: root,
     variants: [variant],
@@ -104,6 +104,7 @@ afterEach(() => {
   hub.log.length = 0;
   hub.cdnFaults.clear();
   hub.serverErrors.clear();
+  hub.withoutChecksums.clear();
   hub.onStall = undefined;
 });
 
@@ -395,5 +396,194 @@ describe('downloadModel', () => {
     writeFileSync(join(folder, '.relay-download.lock'), '999999999');
     await downloadModel(await variantRequest(root, 'int8'));
     assert.equal(existsSync(join(folder, '.relay-download.lock')), false);
+  });
+});
+
+describe('every file is verified by a checksum', () => {
+  test('a file the hub gives no checksum for (none in the listing, none in the HEAD headers) is refused, naming it; nothing looks whole', async () => {
+    const root = storage();
+    hub.withoutChecksums.add('tokenizer_config.json');
+    const error = await rejectsWith(downloadModel(await variantRequest(root, 'int8')), 'unverifiable', /gave no checksum for tokenizer_config\.json .* cannot be verified; it was not downloaded/, 'tokenizer_config.json');
+    assert.match(error.message, /relay\.models\.hubEndpoint/, 'says what to do');
+    const folder = modelFolder(root, REPO, 'main');
+    assert.equal(existsSync(join(folder, 'tokenizer_config.json')), false);
+    assert.equal(existsSync(join(folder, COMPLETION_MARKER)), false);
+    assert.equal(hub.requests({ method: 'GET', pathIncludes: '/resolve/' }).length, 0, 'refused before the first byte');
+  });
+
+  test('the same for an LFS file (no lfs.oid, no X-Linked-Etag) asked for by path only', async () => {
+    const root = storage();
+    hub.withoutChecksums.add('onnx/model_int8.onnx');
+    await rejectsWith(
+      downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: 'config.json' }, { path: 'onnx/model_int8.onnx' }], storageRoot: root, retryDelayMs: 0 }),
+      'unverifiable',
+      /no checksum for onnx\/model_int8\.onnx/,
+      'onnx/model_int8.onnx',
+    );
+    assert.equal(hub.requests({ server: 'cdn' }).length, 0);
+  });
+
+  test('a plain file with only its git blob id is verified by it: other bytes than the listing says are refused', async () => {
+    const root = storage();
+    const request = await variantRequest(root, 'int8');
+    const config = request.files.find((file) => file.path === 'config.json')!;
+    assert.equal(config.sha256, undefined, 'a plain file: the listing has its git blob id only');
+    assert.ok(config.gitOid);
+    // The hub now serves other bytes of the same size than the listing described.
+    const spec = hub.repos.get(REPO)!;
+    const original = spec.files['tokenizer_config.json'];
+    const altered = Buffer.from(original);
+    altered[altered.indexOf('false')] = 'F'.charCodeAt(0);
+    spec.files['tokenizer_config.json'] = altered;
+    try {
+      const error = await rejectsWith(downloadModel(request), 'checksum', /tokenizer_config\.json .* failed verification twice \(its git oid is [0-9a-f]{40}, expected [0-9a-f]{40}\)/, 'tokenizer_config.json');
+      assert.ok(error.message.includes(gitOid(original)));
+    } finally {
+      spec.files['tokenizer_config.json'] = original;
+    }
+    assert.equal(existsSync(join(modelFolder(root, REPO, 'main'), COMPLETION_MARKER)), false);
+  });
+});
+
+describe('pinned downloads (a catalog entry that pins a commit and the sha256 of its files)', () => {
+  const pinsOf = (files: Record<string, Buffer>, paths: string[]): Record<string, string> => Object.fromEntries(paths.map((path) => [path, sha256(files[path])]));
+
+  test('fetch the pinned commit and check every file against its pinned sha256', async () => {
+    const root = storage();
+    const request = await variantRequest(root, 'int8', {}, REPO, COMMIT);
+    const result = await downloadModel({ ...request, pinnedSha256: pinsOf(tinyRepoFiles(), request.files.map((file) => file.path)) });
+    assert.equal(result.folder, modelFolder(root, REPO, COMMIT));
+    assert.equal(result.commit, COMMIT);
+    const fetched = hub.requests({ server: 'hub', method: 'GET', pathIncludes: '/resolve/' });
+    assert.ok(fetched.length > 0 && fetched.every((r) => r.path.includes(`/resolve/${COMMIT}/`)), 'every file from the pinned commit');
+    assert.equal(result.files.find((file) => file.path === 'config.json')?.sha256, sha256(tinyRepoFiles()['config.json']), 'plain files too are checked by the pinned sha256');
+    assert.equal(modelStatus(root, REPO, COMMIT, 'int8').state, 'complete');
+  });
+
+  test('a pin that the listing contradicts is refused before the first byte, naming the file and both hashes', async () => {
+    const root = storage();
+    const request = await variantRequest(root, 'int8', {}, REPO, COMMIT);
+    const pins = pinsOf(tinyRepoFiles(), request.files.map((file) => file.path));
+    pins['onnx/model_int8.onnx'] = 'e'.repeat(64);
+    hub.log.length = 0;
+    const error = await rejectsWith(downloadModel({ ...request, pinnedSha256: pins }), 'checksum', /lists onnx\/model_int8\.onnx .* with sha256 [0-9a-f]{64}, but the pinned sha256 is e{64}/, 'onnx/model_int8.onnx');
+    assert.match(error.message, /nothing was downloaded/);
+    assert.equal(hub.log.length, 0);
+  });
+
+  test('bytes that do not match the pin are refused and nothing looks whole', async () => {
+    const root = storage();
+    const request = await variantRequest(root, 'int8', {}, REPO, COMMIT);
+    const pins = pinsOf(tinyRepoFiles(), request.files.map((file) => file.path));
+    pins['tokenizer.json'] = 'f'.repeat(64);
+    await rejectsWith(downloadModel({ ...request, pinnedSha256: pins }), 'checksum', /tokenizer\.json .* failed verification twice \(its sha256 is [0-9a-f]{64}, expected f{64}\)/, 'tokenizer.json');
+    const folder = modelFolder(root, REPO, COMMIT);
+    assert.equal(existsSync(join(folder, 'tokenizer.json')), false);
+    assert.equal(existsSync(join(folder, COMPLETION_MARKER)), false);
+  });
+
+  test('a pin needs a commit and a sha256 for every file; otherwise nothing is asked of the hub', async () => {
+    const root = storage();
+    const atCommit = await variantRequest(root, 'int8', {}, REPO, COMMIT);
+    const pins = pinsOf(tinyRepoFiles(), atCommit.files.map((file) => file.path));
+    hub.log.length = 0;
+    await rejectsWith(downloadModel({ ...atCommit, revision: 'main', pinnedSha256: pins }), 'bad_request', /needs the 40-hex commit .* not "main"/);
+    delete pins['generation_config.json'];
+    await rejectsWith(downloadModel({ ...atCommit, pinnedSha256: pins }), 'unverifiable', /generation_config\.json .* has no pinned sha256/, 'generation_config.json');
+    assert.equal(hub.log.length, 0);
+  });
+});
+
+describe('the model loader and a folder the downloader manages', () => {
+  const MOVING = 'onnx-community/Moving-ONNX';
+  const COMMIT_B = 'b'.repeat(40);
+
+  test('an update interrupted after some files were replaced is refused by the loader until a download finishes it', async () => {
+    const root = storage();
+    const filesA = tinyRepoFiles();
+    hub.repos.set(MOVING, { commit: COMMIT, files: filesA });
+    await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
+    const folder = modelFolder(root, MOVING, 'main');
+    assert.equal(readModelFolder(folder, 'int8').chosen.variant, 'int8');
+
+    // main moves on: a new export of the graph (same size) and a new generation_config.json.
+    const graphB = Buffer.from(filesA['onnx/model_int8.onnx']);
+    graphB.write('PYTORCH', 4, 'latin1'); // the producer name: same size, other bytes
+    const generationB = Buffer.from(JSON.stringify({ ...JSON.parse(filesA['generation_config.json'].toString()), temperature: 0.3 }));
+    hub.repos.set(MOVING, { commit: COMMIT_B, files: { ...filesA, 'onnx/model_int8.onnx': graphB, 'generation_config.json': generationB } });
+    hub.serverErrors.set('generation_config.json', 10);
+    await rejectsWith(downloadModel(await variantRequest(root, 'int8', { maxAttemptsPerFile: 1 }, MOVING)), 'server', /HTTP 500 for generation_config\.json/);
+    assert.ok(readFileSync(join(folder, 'onnx', 'model_int8.onnx')).equals(graphB), "the graph is the new commit's");
+    assert.equal(existsSync(join(folder, 'generation_config.json')), false, 'the old generation_config.json is gone, the new one not there yet');
+
+    assert.throws(
+      () => readModelFolder(folder, 'int8'),
+      (error: unknown) => {
+        assert.ok(error instanceof ModelFolderError, String(error));
+        assert.equal(error.file, folder);
+        assert.match(error.message, /did not finish: .*onnx\/model_int8\.onnx.* two versions of the model/);
+        assert.match(error.message, /Run "Relay: Select Model" and pick this model again to finish the download/);
+        return true;
+      },
+    );
+    assert.equal(modelStatus(root, MOVING, 'main', 'int8').state, 'incomplete', 'not offered as a downloaded copy');
+
+    hub.serverErrors.clear();
+    await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
+    assert.equal(readModelFolder(folder, 'int8').chosen.variant, 'int8');
+    assert.ok(readFileSync(join(folder, 'generation_config.json')).equals(generationB));
+    assert.equal(existsSync(join(folder, PENDING_DOWNLOAD)), false);
+    assert.equal(modelStatus(root, MOVING, 'main', 'int8').state, 'complete');
+  });
+
+  test('another variant downloaded after main moved on replaces the shared files: the first variant, left from the old commit, is refused', async () => {
+    const root = storage();
+    const filesA = tinyRepoFiles();
+    hub.repos.set(MOVING, { commit: COMMIT, files: filesA });
+    await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
+    const folder = modelFolder(root, MOVING, 'main');
+    const graphB = Buffer.from(filesA['onnx/model_int8.onnx']);
+    graphB.write('PYTORCH', 4, 'latin1');
+    const tokenizerConfigB = Buffer.from(JSON.stringify({ ...JSON.parse(filesA['tokenizer_config.json'].toString()), model_max_length: 256 }));
+    hub.repos.set(MOVING, { commit: COMMIT_B, files: { ...filesA, 'onnx/model_int8.onnx': graphB, 'tokenizer_config.json': tokenizerConfigB } });
+    await downloadModel(await variantRequest(root, 'q4', {}, MOVING));
+    assert.ok(readFileSync(join(folder, 'tokenizer_config.json')).equals(tokenizerConfigB), "the shared files are the new commit's");
+    assert.ok(readFileSync(join(folder, 'onnx', 'model_int8.onnx')).equals(filesA['onnx/model_int8.onnx']), "the int8 graph is the old commit's");
+    assert.throws(() => readModelFolder(folder, 'int8'), /finished download of onnx-community\/Moving-ONNX@main with q4; its int8 files are left from another commit.*Relay: Select Model/);
+    assert.equal(readModelFolder(folder, 'q4').chosen.variant, 'q4');
+    await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
+    assert.equal(readModelFolder(folder, 'int8').chosen.variant, 'int8');
+    assert.ok(readFileSync(join(folder, 'onnx', 'model_int8.onnx')).equals(graphB));
+  });
+
+  test('while a second variant downloads, the finished one still loads; the new one is refused until it is whole', async () => {
+    const root = storage();
+    hub.repos.set(MOVING, { commit: COMMIT, files: tinyRepoFiles() });
+    await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
+    const folder = modelFolder(root, MOVING, 'main');
+    // q4: its data file lands, then the graph fails: the q4 graph is absent, its data present.
+    hub.serverErrors.set('onnx/model_q4.onnx', 10);
+    await rejectsWith(downloadModel(await variantRequest(root, 'q4', { maxAttemptsPerFile: 1 }, MOVING)), 'server', /model_q4\.onnx/);
+    assert.ok(existsSync(join(folder, 'onnx', 'model_q4.onnx_data')));
+    assert.equal(readModelFolder(folder, 'int8').chosen.variant, 'int8');
+    assert.equal(modelStatus(root, MOVING, 'main', 'int8').state, 'complete');
+    assert.equal(modelStatus(root, MOVING, 'main', 'q4').state, 'incomplete');
+  });
+
+  test('a file of a finished download that changed size since is refused, naming it', async () => {
+    const root = storage();
+    hub.repos.set(MOVING, { commit: COMMIT, files: tinyRepoFiles() });
+    await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
+    const folder = modelFolder(root, MOVING, 'main');
+    writeFileSync(join(folder, 'tokenizer_config.json'), `${readFileSync(join(folder, 'tokenizer_config.json'), 'utf8')}\n`);
+    assert.throws(() => readModelFolder(folder, 'int8'), /tokenizer_config\.json has \d+ bytes where the download recorded \d+.*Relay: Select Model/);
+  });
+
+  test("a folder the downloader did not make (no marker, no pending record) loads as before", () => {
+    const own = storage();
+    for (const name of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(own, name), tinyRepoFiles()[name]);
+    mkdirSync(join(own, 'onnx'));
+    writeFileSync(join(own, 'onnx', 'model_int8.onnx'), tinyRepoFiles()['onnx/model_int8.onnx']);
+    assert.equal(readModelFolder(own).chosen.variant, 'int8');
   });
 });

@@ -79,6 +79,8 @@ export class FakeHub {
   readonly cdnFaults = new Map<string, CdnFault[]>();
   /** Files answered 500 on the next N GETs of their resolve URL, by path. */
   readonly serverErrors = new Map<string, number>();
+  /** Paths the hub gives no checksum for: no oid / lfs in the listing, no ETag in the headers (a poor mirror). */
+  readonly withoutChecksums = new Set<string>();
   /** Called when a stalled transfer has sent its bytes (lets a test cancel at that point). */
   onStall: ((path: string) => void) | undefined;
   private readonly sockets = new Set<Socket>();
@@ -183,6 +185,10 @@ export class FakeHub {
       }
       const entry: Record<string, unknown> = { type: 'file', oid: gitOid(data), size: data.length, path };
       if (isLfs(path)) entry.lfs = { oid: sha256(data), size: data.length, pointerSize: 134 };
+      if (this.withoutChecksums.has(path)) {
+        delete entry.oid;
+        delete entry.lfs;
+      }
       entries.push(entry);
     }
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -200,19 +206,20 @@ export class FakeHub {
       return this.error(res, 500, 'Internal', 'internal error');
     }
     const common = { 'x-repo-commit': spec.commit, 'accept-ranges': 'bytes' };
+    const unverifiable = this.withoutChecksums.has(path);
     if (isLfs(path)) {
       res.writeHead(302, {
         ...common,
         location: `${this.cdn}/blobs/${sha256(data)}?path=${encodeURIComponent(path)}&repo=${encodeURIComponent(repo)}`,
-        'x-linked-etag': `"${sha256(data)}"`,
+        ...(unverifiable ? {} : { 'x-linked-etag': `"${sha256(data)}"`, etag: `"${gitOid(data)}"` }),
         'x-linked-size': String(data.length),
-        etag: `"${gitOid(data)}"`,
         'content-length': '0',
       });
       res.end();
       return;
     }
-    res.writeHead(200, { ...common, etag: `"${gitOid(data)}"`, 'content-length': String(data.length), 'content-type': 'application/octet-stream' });
+    const etag = unverifiable ? { etag: 'W/"weak"' } : { etag: `"${gitOid(data)}"` };
+    res.writeHead(200, { ...common, ...etag, 'content-length': String(data.length), 'content-type': 'application/octet-stream' });
     res.end(req.method === 'HEAD' ? undefined : data);
   }
 

@@ -2,11 +2,11 @@
  * Creates the ONNX Runtime session of a decoder model and discovers its KV-cache wiring
  * (names, dtype, heads, head size) from the session's own input/output metadata.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
-import { ModelFolderError } from '../modelFolder';
+import { ModelFolderError, resolveExternalDataFile } from '../modelFolder';
 import { applyAttentionInPlace, planAttentionInPlace } from './attentionInPlace';
 import { embeddingRanges, warmPageCache } from './embeddingPageCache';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
@@ -194,6 +194,33 @@ function readModelBytes(onnxFile: string, slack: number): { buf: Buffer; length:
   }
 }
 
+/**
+ * Every external data file of the model must be a regular file inside its folder, before
+ * ONNX Runtime (or our page-cache read) opens any: a crafted model could otherwise name
+ * /dev/zero, a FIFO or a file elsewhere on the disk.
+ */
+function checkExternalDataFiles(onnxFile: string, graph: ModelGraph): void {
+  const onnxDir = dirname(onnxFile);
+  const checked = new Set<string>();
+  for (const [tensor, { location }] of graph.externalData) {
+    if (checked.has(location)) continue;
+    checked.add(location);
+    const file = resolveExternalDataFile(onnxDir, location);
+    if (file.ok) continue;
+    if (file.problem === 'missing') {
+      throw new ModelFolderError(file.path, `missing: ${onnxFile} keeps its weights in this external data file; download it too.`);
+    }
+    const where =
+      file.problem === 'outside'
+        ? `which is outside the model folder ${onnxDir}. Relay reads weights only from files inside the model's folder`
+        : 'which is not a regular file (a FIFO, a device or a folder). Relay reads weights only from regular files';
+    throw new ModelFolderError(
+      onnxFile,
+      `stores the tensor "${tensor}" in the external data file ${JSON.stringify(location)}, ${where}: this model file is damaged or was made to read other files. Delete it and download the model again from a source you trust.`,
+    );
+  }
+}
+
 export async function loadDecoderSession(
   onnxFile: string,
   fallback: { kvHeads: number; headDim: number },
@@ -218,12 +245,7 @@ export async function loadDecoderSession(
       int8ComputeNodes = rewrite.rewritten;
     }
   }
-  for (const location of graph.externalDataFiles) {
-    const path = join(dirname(onnxFile), location);
-    if (!existsSync(path)) {
-      throw new ModelFolderError(path, `missing: ${onnxFile} keeps its weights in this external data file; download it too.`);
-    }
-  }
+  checkExternalDataFiles(onnxFile, graph);
 
   let model: Uint8Array = buf.subarray(0, length);
   let lastPositionOnly = false;

@@ -20,6 +20,9 @@ export const NODE_DOMAIN = 7;
 const TENSOR_DIMS = 1;
 const TENSOR_NAME = 8;
 const TENSOR_EXTERNAL_DATA = 13;
+const TENSOR_DATA_LOCATION = 14;
+/** TensorProto.DataLocation.EXTERNAL: the bytes are in the file its external_data names. */
+const DATA_LOCATION_EXTERNAL = 1;
 const ENTRY_KEY = 1;
 const ENTRY_VALUE = 2;
 export const VALUE_INFO_NAME = 1;
@@ -87,11 +90,18 @@ export interface ModelGraph {
   inputs: Map<string, { start: number; elemType: number; dims: (number | string)[] }>;
   /** Per graph output: where its ValueInfo field starts. */
   outputStarts: Map<string, number>;
-  /** Every `location` of an initializer stored outside the .onnx file. */
+  /**
+   * Every `location` of an initializer stored outside the .onnx file (data_location
+   * EXTERNAL). Not yet checked: a location may point anywhere (resolveExternalDataFile).
+   */
   externalDataFiles: Set<string>;
   /** Every initializer's dims. */
   initializerDims: Map<string, number[]>;
-  /** Per initializer stored outside the .onnx file: where its bytes are (length -1: to the end of the file). */
+  /**
+   * Per initializer stored outside the .onnx file (data_location EXTERNAL): where its bytes
+   * are (length -1: to the end of the file). The external_data entries of any other tensor
+   * are ignored, as ONNX Runtime ignores them: it reads such a tensor's inline bytes.
+   */
   externalData: Map<string, { location: string; offset: number; length: number }>;
   /** Every tensor / value name used anywhere (to pick names that do not clash). */
   allNames: Set<string>;
@@ -260,8 +270,10 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         let name = '';
         const external = new Map<string, string>();
         const dims: number[] = [];
+        let dataLocation = 0;
         for (const tf of readFields(buf, gf.valueStart, gf.end)) {
-          if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_VARINT) dims.push(tf.varint);
+          if (tf.field === TENSOR_DATA_LOCATION && tf.wireType === WIRE_VARINT) dataLocation = tf.varint;
+          else if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_VARINT) dims.push(tf.varint);
           else if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_BYTES) dims.push(...packedSignedVarints(buf, tf.valueStart, tf.end));
           else if (tf.field === TENSOR_NAME && tf.wireType === WIRE_BYTES) {
             name = fieldString(buf, tf);
@@ -279,7 +291,7 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         }
         graph.initializerDims.set(name, dims);
         const location = external.get('location');
-        if (location !== undefined) {
+        if (location !== undefined && dataLocation === DATA_LOCATION_EXTERNAL) {
           graph.externalDataFiles.add(location);
           graph.externalData.set(name, { location, offset: Number(external.get('offset') ?? 0), length: Number(external.get('length') ?? -1) });
         }
