@@ -23,7 +23,8 @@ export interface CliConfig {
   };
   /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
   prices: Partial<ModelPrice>;
-  slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32'; q4Compute: Q4Compute };
+  /** thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking). */
+  slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32'; q4Compute: Q4Compute; thinking: boolean };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
@@ -52,7 +53,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
     provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '' },
     prices: {},
-    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported' },
+    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false },
     mode: 'auto',
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
@@ -85,6 +86,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   slm: (c, v) => (c.slm.folder = v),
   variant: (c, v, from) => (c.slm.variant = oneOf(v, ['auto', 'q4', 'int8', 'fp16', 'fp32'] as const, from)),
   'q4-compute': (c, v, from) => (c.slm.q4Compute = oneOf(v, ['as-exported', 'int8'] as const, from)),
+  thinking: (c, v, from) => (c.slm.thinking = oneOf(v, ['off', 'on'] as const, from) === 'on'),
   mode: (c, v, from) => (c.mode = oneOf(v, MODES, from)),
   threshold: (c, v, from) => (c.confidence.threshold = num(v, from, 0, 1)),
   'span-tokens': (c, v, from) => (c.confidence.spanTokens = int(v, from, 1, 64)),
@@ -120,6 +122,7 @@ export const ENV_NAMES: Record<string, string> = {
   RELAY_SLM: 'slm',
   RELAY_VARIANT: 'variant',
   RELAY_Q4_COMPUTE: 'q4-compute',
+  RELAY_THINKING: 'thinking',
   RELAY_MODE: 'mode',
   RELAY_THRESHOLD: 'threshold',
   RELAY_SPAN_TOKENS: 'span-tokens',
@@ -150,6 +153,7 @@ export const FILE_KEYS: Record<string, string> = {
   'slm.modelFolder': 'slm',
   'slm.variant': 'variant',
   'slm.q4Compute': 'q4-compute',
+  'slm.thinking': 'thinking',
   mode: 'mode',
   'confidence.threshold': 'threshold',
   'confidence.spanTokens': 'span-tokens',

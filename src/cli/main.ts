@@ -40,6 +40,7 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --slm <folder>          RELAY_SLM            slm.modelFolder       small model (ONNX export folder)
   --variant auto|q4|...   RELAY_VARIANT        slm.variant
   --q4-compute <how>      RELAY_Q4_COMPUTE     slm.q4Compute         as-exported (default) | int8 (q4 decodes faster, approximately)
+  --thinking off|on       RELAY_THINKING       slm.thinking          off (default) | on: thinking models (Qwen3) think in <think>...</think> first
   --provider <kind>       RELAY_PROVIDER       provider.kind         openai-chat | openai-completions | anthropic | ollama | onnx-local
   --base-url <url>        RELAY_BASE_URL       provider.baseUrl
   --model <name>          RELAY_MODEL          provider.model        (onnx-local: the LLM's model folder)

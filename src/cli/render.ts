@@ -114,7 +114,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   const share = (stats.llmTokenShare * 100).toFixed(1);
   const u = stats.llmUsage;
   const parts = [
-    `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM)`,
+    `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})`,
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached)` : ''} / out ${u.outputTokens}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
@@ -138,6 +138,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     calls: stats.calls,
     command_tokens: stats.commandTokens ?? 0,
     prompt_tokens: stats.promptTokens ?? 0,
+    thinking_tokens: stats.thinkingTokens ?? 0,
     llm_input_tokens: stats.llmUsage.inputTokens,
     llm_output_tokens: stats.llmUsage.outputTokens,
     llm_cached_input_tokens: stats.llmUsage.cachedInputTokens,

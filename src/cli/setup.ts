@@ -32,10 +32,13 @@ export async function openSlm(config: CliConfig): Promise<LocalRuntime> {
  */
 export class SlmPromptBook {
   private readonly prompts = new Map<string, string>();
-  constructor(private readonly slm: LocalRuntime) {}
+  constructor(
+    private readonly slm: LocalRuntime,
+    private readonly thinking = false,
+  ) {}
 
   async prepare(messages: ChatMessage[]): Promise<string> {
-    const prompt = await this.slm.renderChat(messages, { addGenerationPrompt: true });
+    const prompt = await this.slm.renderChat(messages, { addGenerationPrompt: true, thinking: this.thinking });
     this.prompts.set(JSON.stringify(messages), prompt);
     return prompt;
   }
@@ -72,9 +75,9 @@ export async function openLlm(config: CliConfig, slm?: LocalRuntime, book?: SlmP
   } else {
     const needsTemplate = kind === 'openai-completions' || kind === 'ollama';
     let templateRenderer: PromptRenderer | undefined;
-    if (needsTemplate && templateFolder) templateRenderer = await loadChatTemplateRenderer(templateFolder);
+    if (needsTemplate && templateFolder) templateRenderer = await loadChatTemplateRenderer(templateFolder, { variables: { enable_thinking: config.slm.thinking } });
     else if (needsTemplate && book) templateRenderer = book.renderer;
-    else if (needsTemplate && config.slm.folder) templateRenderer = await loadChatTemplateRenderer(config.slm.folder);
+    else if (needsTemplate && config.slm.folder) templateRenderer = await loadChatTemplateRenderer(config.slm.folder, { variables: { enable_thinking: config.slm.thinking } });
     else if (kind === 'openai-completions') {
       throw new UsageError('The openai-completions provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.');
     }

@@ -19,6 +19,7 @@ export const SETTING_NAMES = {
   model: { setting: 'relay.provider.model', flag: '--model', env: 'RELAY_MODEL' },
   templateFolder: { setting: 'relay.provider.templateFolder', flag: '--template-folder', env: 'RELAY_TEMPLATE_FOLDER' },
   slmFolder: { setting: 'relay.slm.modelFolder', flag: '--slm', env: 'RELAY_SLM' },
+  thinking: { setting: 'relay.slm.thinking', flag: '--thinking', env: 'RELAY_THINKING' },
   prices: { setting: 'relay.prices.*', flag: '--price-in / --price-out / --price-cached / --price-cache-write' },
   tokenBudget: { setting: 'relay.tokenBudget', flag: '--budget', env: 'RELAY_TOKEN_BUDGET' },
   maxTurns: { setting: 'relay.maxTurns', flag: '--max-turns', env: 'RELAY_MAX_TURNS' },

@@ -176,6 +176,7 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     savedUsd: stats.savedUsd,
     elapsedMs: stats.elapsedMs,
     finishReason: stats.finishReason,
+    ...(stats.thinkingTokens ? { thinkingTokens: stats.thinkingTokens } : {}),
   };
 }
 

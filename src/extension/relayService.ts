@@ -164,7 +164,7 @@ export class RelayService implements vscode.Disposable {
       // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
       let templateRenderer: PromptRenderer | undefined;
       if (templateFolder) {
-        const templatePrompt = await slm.renderWithTemplate(templateFolder, messages);
+        const templatePrompt = await slm.renderWithTemplate(templateFolder, messages, { thinking: settings.slm.thinking });
         templateRenderer = (_messages, partialAnswer) => templatePrompt + partialAnswer;
       } else if (kind === 'openai-completions' || kind === 'ollama') templateRenderer = renderSame;
       const t = settings.provider.timeouts;
@@ -193,7 +193,7 @@ export class RelayService implements vscode.Disposable {
       const traits = readSlmRelayTraits(folder);
       const mode = this.resolveMode(settings, traits);
       const slm = await this.slm(folder, settings);
-      const prompt = await slm.renderChat(messages, { addGenerationPrompt: true });
+      const prompt = await slm.renderChat(messages, { addGenerationPrompt: true, thinking: settings.slm.thinking });
       let llm: Awaited<ReturnType<RelayService['provider']>> | undefined;
       if (mode !== 'slm-only') {
         if (!settings.provider.model) {

@@ -17,7 +17,7 @@ export interface RelaySettings {
     timeouts: { connect: number; firstByte: number; idle: number; call: number };
   };
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
-  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute };
+  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean };
   mode: RelayMode | 'auto';
   confidence: { threshold: number; spanTokens: number };
   maxLlmShare: number;
@@ -71,6 +71,8 @@ export function readSettings(): RelaySettings {
   if (!MODES.includes(mode as (typeof MODES)[number])) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
   const variant = config.get<string>('slm.variant', 'auto');
   if (!['auto', 'q4', 'int8', 'fp16', 'fp32'].includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not auto, q4, int8, fp16 or fp32.`);
+  const thinking = config.get<string>('slm.thinking', 'off');
+  if (thinking !== 'off' && thinking !== 'on') throw new SettingsError('slm.thinking', `"${thinking}" is not off or on.`);
   const q4Compute = config.get<string>('slm.q4Compute', 'as-exported');
   if (q4Compute !== 'as-exported' && q4Compute !== 'int8') throw new SettingsError('slm.q4Compute', `"${q4Compute}" is not as-exported or int8.`);
   return {
@@ -92,7 +94,7 @@ export function readSettings(): RelaySettings {
       cachedInputPerMTok: optionalPrice(config, 'prices.cachedInputPerMTok'),
       cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
     },
-    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute },
+    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute, thinking: thinking === 'on' },
     mode: mode as RelaySettings['mode'],
     confidence: { threshold: numberIn(config, 'confidence.threshold', 0, 1), spanTokens: numberIn(config, 'confidence.spanTokens', 1, 64, true) },
     maxLlmShare: numberIn(config, 'maxLlmShare', 0, 1),

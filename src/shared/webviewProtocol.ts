@@ -17,6 +17,8 @@ export interface StatsView {
   savedUsd: number | null;
   elapsedMs: number;
   finishReason: string;
+  /** Tokens of the answer's thinking (<think>...</think>), part of the counts above. */
+  thinkingTokens?: number;
 }
 
 export interface ChatTurnView {

@@ -21,6 +21,7 @@ import xml from 'highlight.js/lib/languages/xml';
 import MarkdownIt from 'markdown-it';
 import { highlightKeepingSentinels, markLlmRanges, type TitleFor } from './markLlm';
 import { mathPlugin } from './mathPlugin';
+import { thinkingPlugin, withThinkingOpened } from './thinkingPlugin';
 import { SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
 
 const LANGUAGES = { bash, cpp, css, go, java, javascript, json, python, rust, sql, typescript, xml };
@@ -43,6 +44,7 @@ const md: InstanceType<typeof MarkdownIt> = new MarkdownIt({
   highlight: (code, lang) => highlightCode(code, stripSentinels(lang).trim().toLowerCase()),
 });
 md.use(mathPlugin);
+md.use(thinkingPlugin);
 
 // A sentinel in a link target would be percent-encoded into the URL: keep URLs clean.
 const normalizeLink = md.normalizeLink.bind(md);
@@ -64,6 +66,6 @@ md.core.ruler.push('relay_fence_info', (state) => {
 
 /** Renders Markdown `segments` to HTML with every LLM-written piece inside a `relay-llm` mark. */
 export function renderMarkdown(segments: readonly SourceSegment[], titleFor: TitleFor): string {
-  const html = md.render(sourceWithSentinels(segments));
+  const html = md.render(withThinkingOpened(sourceWithSentinels(segments)));
   return markLlmRanges(html, titleFor).replace(/(<[^>]*?) style="/g, '$1 data-relay-style="');
 }

@@ -14,6 +14,8 @@ export function lastBlockBoundary(text: string, from: number): number {
   let boundary = from;
   let fence: string | undefined;
   let math: string | undefined;
+  /** Inside a thinking model's <think> ... </think>: one folded block, rendered when it closes. */
+  let thinking = false;
   let lineStart = from;
   let previousBlank = false;
   while (lineStart <= text.length) {
@@ -21,18 +23,22 @@ export function lastBlockBoundary(text: string, from: number): number {
     if (newline < 0) break; // the last line is unfinished
     const line = text.slice(lineStart, newline);
     const trimmed = line.trim();
-    if (fence) {
+    const bare = trimmed.replace(/[\uE000-\uF8FF]/g, '');
+    if (thinking) {
+      if (bare === '</think>') thinking = false;
+    } else if (fence) {
       if (trimmed.startsWith(fence) && trimmed.replace(/[`~]/g, '') === '') fence = undefined;
     } else if (math) {
       if (trimmed.endsWith(math)) math = undefined;
     } else {
       const fenceOpen = /^ {0,3}(`{3,}|~{3,})/.exec(line);
-      if (fenceOpen) fence = fenceOpen[1];
+      if (bare === '<think>') thinking = true;
+      else if (fenceOpen) fence = fenceOpen[1];
       else if (trimmed.startsWith('$$') && !(trimmed.length > 2 && trimmed.endsWith('$$'))) math = '$$';
       else if (trimmed.startsWith('\\[') && !trimmed.endsWith('\\]')) math = '\\]';
       else if (trimmed === '' && !previousBlank && lineStart > from) boundary = newline + 1;
     }
-    previousBlank = trimmed === '' && !fence && !math;
+    previousBlank = trimmed === '' && !fence && !math && !thinking;
     lineStart = newline + 1;
   }
   return boundary;

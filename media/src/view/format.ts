@@ -35,6 +35,7 @@ export function statItems(stats: StatsView): StatItem[] {
   return [
     { label: 'SLM', value: `${stats.slmTokens} tok`, hint: 'Tokens written by the small local model' },
     { label: 'LLM', value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`, hint: 'Tokens written by the large model and their share of the answer' },
+    ...(stats.thinkingTokens ? [{ label: 'Thinking', value: `${stats.thinkingTokens} tok`, hint: 'Tokens the models spent thinking (<think>...</think>), part of the SLM and LLM tokens' }] : []),
     { label: 'Calls', value: String(stats.calls), hint: 'Calls made to the large model' },
     { label: 'Cost', value: formatUsd(stats.costUsd), hint: stats.costUsd === null ? 'Unknown: set the model prices in settings' : 'Cost of this answer' },
     { label: 'Saved', value: saved, hint: 'Estimated saving against an answer written only by the large model' },

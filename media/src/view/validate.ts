@@ -22,7 +22,8 @@ export function isStats(value: unknown): value is StatsView {
     isUsdOrNull(value.llmOnlyCostUsd) &&
     isUsdOrNull(value.savedUsd) &&
     isCount(value.elapsedMs) &&
-    typeof value.finishReason === 'string'
+    typeof value.finishReason === 'string' &&
+    (value.thinkingTokens === undefined || isCount(value.thinkingTokens))
   );
 }
 

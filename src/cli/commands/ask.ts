@@ -47,7 +47,7 @@ export async function runAsk(
   options: { json: boolean; signal: AbortSignal },
 ): Promise<number> {
   const slm = await openSlm(config);
-  const book = new SlmPromptBook(slm);
+  const book = new SlmPromptBook(slm, config.slm.thinking);
   const llm = resolvedMode(config) === 'slm-only' ? undefined : await openLlm(config, slm, book);
   try {
     const prompt = await book.prepare(messages);

@@ -62,6 +62,7 @@ import {
   type AnswerLimits,
 } from './limits';
 import { deriveSeed, routeToLlm } from './random';
+import { thinkingOf } from './thinking';
 
 export interface ConfidenceOptions {
   /** Hand off when the SLM's top-1 probability of its next token is below this. */
@@ -88,6 +89,8 @@ export interface RelayOptions {
   messages: ChatMessage[];
   /** The prompt as the SLM sees it; default: the SLM's chat template with the generation prompt. */
   prompt?: string;
+  /** Render the default prompt with the template's thinking on (enable_thinking); the thinking is relayed like the rest. */
+  thinking?: boolean;
   maxTurns?: number;
   /** Tokens per answer, SLM and LLM together (counted in the SLM tokenizer). */
   tokenBudget?: number;
@@ -297,7 +300,7 @@ class RelayRun {
   }
 
   private async runMode(): Promise<FinishReason> {
-    this.prompt = this.o.prompt ?? (await this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true }));
+    this.prompt = this.o.prompt ?? (await this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking }));
     let mode = this.o.mode;
     if (mode === 'random-router') {
       const router = this.o.router as { llmProbability: number; seed?: number };
@@ -621,7 +624,9 @@ class RelayRun {
 
   private async stats(finish: FinishReason): Promise<AnswerStats> {
     if (this.promptTokens === 0 && this.prompt.length > 0) this.promptTokens = await this.o.slm.countTokens(this.prompt);
-    return this.statsWithout(finish);
+    const thinking = thinkingOf(this.answer);
+    const stats = this.statsWithout(finish);
+    return thinking ? { ...stats, thinkingTokens: await this.o.slm.countTokens(thinking.text) } : stats;
   }
 
   private statsWithout(finish: FinishReason): AnswerStats {

@@ -37,6 +37,8 @@ export interface AnswerStats {
   promptTokens?: number;
   /** SLM turns taken (command mode: at most maxTurns). */
   turns?: number;
+  /** Tokens of the thinking part (<think>...</think>, counted in the SLM tokenizer), included in the token counts above; absent when the answer did not think. */
+  thinkingTokens?: number;
   /** random-router mode: where this query went. */
   routedTo?: SpanSource;
   /** How llmOnlyCostUsd was computed, for the UI to show next to the figure. */

@@ -11,7 +11,7 @@ import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFo
 import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
 import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
 import { SlmTokenizer } from './tokenizer';
-import type { ChatMessage, ModelInfo, Q4Compute, SlmRuntime } from './types';
+import type { ChatMessage, ModelInfo, Q4Compute, RenderOptions, SlmRuntime } from './types';
 
 export interface LocalRuntimeOptions {
   /** Which ONNX file to run; `auto` (default) = the variant with the fewest bytes. */
@@ -95,12 +95,12 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     lastPositionLogits: { enabled: loaded.lastPositionOnly, reason: loaded.rewriteSkipped },
     int8ComputeNodes: loaded.int8ComputeNodes,
     kvOutputs: loaded.kvOutputs,
-    async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
+    async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
       if (!template) {
         throw new ModelFolderError(join(folder, 'tokenizer_config.json'), 'has no chat_template, so conversations cannot be rendered for this model.');
       }
-      return template.render(messages, { addGenerationPrompt: opts?.addGenerationPrompt ?? true });
+      return template.render(messages, { addGenerationPrompt: opts?.addGenerationPrompt ?? true, variables: { enable_thinking: opts?.thinking ?? false } });
     },
     async countTokens(text: string) {
       alive();

@@ -20,7 +20,7 @@ import {
   type WorkerToParentMessage,
   type ParentToWorkerMessage,
 } from './worker/protocol';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, SlmRuntime, SlmSession } from './types';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, RenderOptions, SlmRuntime, SlmSession } from './types';
 import { settingRef } from '../settingNames';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
@@ -41,7 +41,7 @@ export interface ProcessRuntime extends SlmRuntime {
    * folder or tokenizer_config.json (relay.provider.templateFolder): in the SLM process, so
    * a template that loops never blocks the caller, and within a deadline.
    */
-  renderWithTemplate(path: string, messages: ChatMessage[]): Promise<string>;
+  renderWithTemplate(path: string, messages: ChatMessage[], options?: { thinking?: boolean }): Promise<string>;
   /** Process id of the current worker (undefined while none runs). */
   readonly pid: number | undefined;
   /** How many times a worker was started (1 after creation). */
@@ -280,13 +280,13 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     get starts() {
       return starts;
     },
-    async renderChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }) {
+    async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
-      return renderWithin((proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt }), "The small model's chat template");
+      return renderWithin((proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }), "The small model's chat template");
     },
-    async renderWithTemplate(path: string, messages: ChatMessage[]) {
+    async renderWithTemplate(path: string, messages: ChatMessage[], opts?: { thinking?: boolean }) {
       alive();
-      return renderWithin((proc) => proc.call('renderTemplate', { path, messages }), `The chat template of ${path}`);
+      return renderWithin((proc) => proc.call('renderTemplate', { path, messages, thinking: opts?.thinking }), `The chat template of ${path}`);
     },
     async countTokens(text: string) {
       alive();

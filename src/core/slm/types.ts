@@ -84,6 +84,11 @@ export interface ModelInfo {
   contextWindow?: number;
 }
 
+export interface RenderOptions {
+  addGenerationPrompt?: boolean;
+  thinking?: boolean;
+}
+
 /** One conversation's decoding state (its KV cache lives with the model). */
 export interface SlmSession {
   readonly id: string;
@@ -105,8 +110,12 @@ export interface SlmSession {
 
 export interface SlmRuntime {
   readonly info: ModelInfo;
-  /** Render a conversation with the model's chat template, ready for the assistant to answer. */
-  renderChat(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): Promise<string>;
+  /**
+   * Render a conversation with the model's chat template, ready for the assistant to answer.
+   * `thinking`: the template's enable_thinking (Qwen3 and others think in <think>...</think>
+   * first when it is on); off unless asked, as in the paper's relay runs.
+   */
+  renderChat(messages: ChatMessage[], options?: RenderOptions): Promise<string>;
   countTokens(text: string): Promise<number>;
   createSession(): Promise<SlmSession>;
   dispose(): Promise<void>;

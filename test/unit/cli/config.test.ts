@@ -22,6 +22,8 @@ test('settings: defaults < config file < environment < flags', () => {
     assert.equal(config.totalsPath, join(dir, 'totals.json'));
     assert.equal(config.slm.q4Compute, 'as-exported', "a q4 file's own arithmetic unless asked");
     assert.equal(loadConfig(new Map(), { ...env, RELAY_Q4_COMPUTE: 'int8' }).slm.q4Compute, 'int8');
+    assert.equal(config.slm.thinking, false, 'thinking off unless asked');
+    assert.equal(loadConfig(new Map([['thinking', 'on']]), env).slm.thinking, true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

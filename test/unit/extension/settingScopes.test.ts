@@ -20,6 +20,7 @@ const WORKSPACE_SETTINGS: Record<string, string> = {
   'relay.maxLlmShare': 'as above (restricted)',
   'relay.maxTurns': 'as above (restricted)',
   'relay.tokenBudget': 'as above (restricted)',
+  'relay.slm.thinking': 'more tokens of the same models, within the ceilings (restricted)',
 };
 
 test('every setting that decides where data and keys go, what runs, prices or spending is machine or application scoped', () => {

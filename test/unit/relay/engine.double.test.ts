@@ -376,3 +376,19 @@ test('a call the provider rejects before writing anything (bad key) costs nothin
   assert.equal(partial.stats.llmUsage.outputTokens, 2);
   assert.ok((partial.stats.costUsd ?? 0) > 0, 'text was written, so the call may have been billed');
 });
+
+test("a thinking model's <think>...</think> is counted in the stats (part of the tokens) and passed to the template", async () => {
+  const slm = new DoubleRuntime(chars('<think>\nhmm\n</think>\n\nok'));
+  let asked: unknown;
+  const render = slm.renderChat.bind(slm);
+  slm.renderChat = async (m, options) => {
+    asked = options;
+    return render(m);
+  };
+  const { stats } = await collectRelay({ mode: 'slm-only', slm, messages, slmSampling: { temperature: 0 }, thinking: true });
+  assert.deepEqual(asked, { addGenerationPrompt: true, thinking: true });
+  assert.equal(stats.thinkingTokens, '\nhmm\n'.length);
+  assert.equal(stats.slmTokens, '<think>\nhmm\n</think>\n\nok'.length, 'the thinking counts like every token');
+  const plain = await collectRelay({ mode: 'slm-only', slm: new DoubleRuntime(chars('ok')), messages, slmSampling: { temperature: 0 } });
+  assert.equal(plain.stats.thinkingTokens, undefined);
+});

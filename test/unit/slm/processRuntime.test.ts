@@ -176,4 +176,12 @@ describe('child-process runtime', () => {
       rmSync(folders, { recursive: true, force: true });
     }
   });
+
+  test("thinking crosses the process: Qwen3's template leaves the <think> open with it on, and closes it empty with it off", async () => {
+    const messages = [{ role: 'user' as const, content: 'What is 2+3?' }];
+    const off = await runtime.renderChat(messages, { addGenerationPrompt: true });
+    const on = await runtime.renderChat(messages, { addGenerationPrompt: true, thinking: true });
+    assert.ok(off.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\n'), JSON.stringify(off.slice(-60)));
+    assert.ok(on.endsWith('<|im_start|>assistant\n'), JSON.stringify(on.slice(-60)));
+  });
 });

@@ -8,9 +8,9 @@ import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, Mode
 
 export interface WorkerMethods {
   load: { params: { folder: string; options: LocalRuntimeOptions }; result: { info: ModelInfo } };
-  renderChat: { params: { messages: ChatMessage[]; addGenerationPrompt?: boolean }; result: string };
+  renderChat: { params: { messages: ChatMessage[]; addGenerationPrompt?: boolean; thinking?: boolean }; result: string };
   /** The conversation rendered by the chat template of another folder (relay.provider.templateFolder), with the generation prompt. */
-  renderTemplate: { params: { path: string; messages: ChatMessage[] }; result: string };
+  renderTemplate: { params: { path: string; messages: ChatMessage[]; thinking?: boolean }; result: string };
   countTokens: { params: { text: string }; result: number };
   createSession: { params: Record<string, never>; result: { sessionId: string } };
   prefill: { params: { sessionId: string; text: string }; result: { tokenCount: number } };

@@ -60,9 +60,9 @@ export class WorkerServer {
       case 'load':
         return this.load(message.params);
       case 'renderChat':
-        return this.requireRuntime().renderChat(message.params.messages, { addGenerationPrompt: message.params.addGenerationPrompt });
+        return this.requireRuntime().renderChat(message.params.messages, { addGenerationPrompt: message.params.addGenerationPrompt, thinking: message.params.thinking });
       case 'renderTemplate':
-        return (await this.templateRenderer(message.params.path))(message.params.messages, '');
+        return (await this.templateRenderer(message.params.path, message.params.thinking ?? false))(message.params.messages, '');
       case 'countTokens':
         return this.requireRuntime().countTokens(message.params.text);
       case 'createSession': {
@@ -93,12 +93,13 @@ export class WorkerServer {
     }
   }
 
-  private templateRenderer(path: string): Promise<PromptRenderer> {
-    let renderer = this.templates.get(path);
+  private templateRenderer(path: string, thinking: boolean): Promise<PromptRenderer> {
+    const key = `${thinking ? 'thinking' : 'plain'}:${path}`;
+    let renderer = this.templates.get(key);
     if (!renderer) {
-      renderer = loadChatTemplateRenderer(path);
-      this.templates.set(path, renderer);
-      renderer.catch(() => this.templates.delete(path));
+      renderer = loadChatTemplateRenderer(path, { variables: { enable_thinking: thinking } });
+      this.templates.set(key, renderer);
+      renderer.catch(() => this.templates.delete(key));
     }
     return renderer;
   }

@@ -1,0 +1,22 @@
+/**
+ * Thinking models (Qwen3 with enable_thinking, DeepSeek-R1 style) write their reasoning
+ * between <think> and </think> before the answer; some templates open the tag in the
+ * prompt, so the answer starts inside it and only the close is seen. One reading of that
+ * shape for the stats, the CLI and the answer view.
+ */
+export const THINK_OPEN = '<think>';
+export const THINK_CLOSE = '</think>';
+
+/** The thinking part of an answer (without its tags) and where it ends; null when the answer has none. */
+export function thinkingOf(answer: string): { text: string; end: number; closed: boolean } | null {
+  const close = answer.indexOf(THINK_CLOSE);
+  const open = answer.indexOf(THINK_OPEN);
+  if (open >= 0 && (close < 0 || open < close) && answer.slice(0, open).trim() === '') {
+    const start = open + THINK_OPEN.length;
+    if (close < 0) return { text: answer.slice(start), end: answer.length, closed: false };
+    return { text: answer.slice(start, close), end: close + THINK_CLOSE.length, closed: true };
+  }
+  // Opened by the prompt: everything before the first close was thinking.
+  if (close >= 0 && (open < 0 || close < open)) return { text: answer.slice(0, close), end: close + THINK_CLOSE.length, closed: true };
+  return null;
+}
