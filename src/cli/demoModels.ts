@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { builtInPrice } from '../core/providers/pricing';
+import { builtInPrice, PRICE_CATALOG } from '../core/providers/pricing';
 import type { ModelPrice } from '../core/providers/types';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
@@ -76,7 +76,7 @@ export function demoPrice(): ModelPrice {
 }
 
 export function demoPriceNote(price: ModelPrice = demoPrice()): string {
-  return `The local LLM costs nothing; it is priced as if it were OpenAI ${DEMO_PRICE_MODEL} (list price $${price.inputPerMTok}/M input, $${price.outputPerMTok}/M output tokens), so costs and savings are estimates.`;
+  return `The local LLM costs nothing; it is priced as if it were OpenAI ${DEMO_PRICE_MODEL} ($${price.inputPerMTok}/M input, $${price.outputPerMTok}/M output tokens per ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}), so costs and savings are estimates.`;
 }
 
 /**

@@ -119,7 +119,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached)` : ''} / out ${u.outputTokens}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
     `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (estimate)`,
-    `saved ${formatUsd(stats.savedUsd)}`,
+    `saved ${formatUsd(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
     `${(stats.elapsedMs / 1000).toFixed(2)} s`,
     `end: ${stats.finishReason}`,
   ];
@@ -148,6 +148,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_only_cost_usd: stats.llmOnlyCostUsd,
     llm_only_cost_is_estimate: true,
     saved_usd: stats.savedUsd,
+    price_note: stats.priceNote ?? null,
     elapsed_ms: stats.elapsedMs,
     finish_reason: stats.finishReason,
   };

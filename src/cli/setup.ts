@@ -5,7 +5,7 @@ import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime'
 import { createProvider } from '../core/providers/factory';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { OnnxLocalProvider } from '../core/providers/onnxLocal';
-import { resolvePrice } from '../core/providers/pricing';
+import { priceNote, resolvePriceWithSource } from '../core/providers/pricing';
 import { EnvKeySource } from '../core/providers/secrets';
 import type { LlmProvider, ModelPrice, PromptRenderer } from '../core/providers/types';
 import type { ChatMessage } from '../core/slm/types';
@@ -53,6 +53,8 @@ export class SlmPromptBook {
 export interface OpenedLlm {
   provider: LlmProvider;
   price: ModelPrice | undefined;
+  /** Where the price came from, shown beside the savings. */
+  priceNote?: string;
   /** Key of the running totals: kind and model. */
   modelKey: string;
   dispose(): Promise<void>;
@@ -97,10 +99,11 @@ export async function openLlm(config: CliConfig, slm?: LocalRuntime, book?: SlmP
       { countTokens },
     );
   }
-  const price = resolvePrice(kind, model, config.prices) ?? undefined;
+  const resolved = resolvePriceWithSource(kind, model, config.prices, baseUrl);
   return {
     provider,
-    price,
+    price: resolved.price ?? undefined,
+    priceNote: priceNote(resolved),
     modelKey: `${kind}:${kind === 'onnx-local' ? basename(model) : model}`,
     dispose: async () => {
       await extra?.dispose();
@@ -122,6 +125,7 @@ export function relayOptions(config: CliConfig, slm: LocalRuntime, llm: OpenedLl
     slm,
     llm: llm?.provider,
     price: llm?.price,
+    priceNote: llm?.priceNote,
     maxTurns: config.maxTurns,
     tokenBudget: config.tokenBudget,
     maxLlmCalls: config.limits.maxLlmCalls,

@@ -177,6 +177,7 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     elapsedMs: stats.elapsedMs,
     finishReason: stats.finishReason,
     ...(stats.thinkingTokens ? { thinkingTokens: stats.thinkingTokens } : {}),
+    ...(stats.priceNote ? { priceNote: stats.priceNote } : {}),
   };
 }
 

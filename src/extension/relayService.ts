@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
 import { createProvider } from '../core/providers/factory';
-import { resolvePrice } from '../core/providers/pricing';
+import { priceNote, resolvePriceWithSource } from '../core/providers/pricing';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { OnnxLocalProvider } from '../core/providers/onnxLocal';
 import type { LlmProvider, ModelPrice, PromptRenderer, ProviderKind } from '../core/providers/types';
@@ -145,7 +145,12 @@ export class RelayService implements vscode.Disposable {
     return runtime;
   }
 
-  private async provider(settings: RelaySettings, prompt: string, slm: ProcessRuntime, messages: ChatMessage[]): Promise<{ provider: LlmProvider; price?: ModelPrice; modelKey: string }> {
+  private async provider(
+    settings: RelaySettings,
+    prompt: string,
+    slm: ProcessRuntime,
+    messages: ChatMessage[],
+  ): Promise<{ provider: LlmProvider; price?: ModelPrice; priceNote?: string; modelKey: string }> {
     const { kind, baseUrl, model, templateFolder } = settings.provider;
     // The paper's set-up: the LLM continues the very prompt string the SLM saw.
     const renderSame = (_messages: ChatMessage[], partialAnswer: string): string => prompt + partialAnswer;
@@ -173,8 +178,8 @@ export class RelayService implements vscode.Disposable {
         onRequest: (request) => this.sentRequests.recordRequest(request),
       });
     }
-    const price = resolvePrice(kind, model, settings.prices) ?? undefined;
-    return { provider, price, modelKey: `${kind}:${model}` };
+    const resolved = resolvePriceWithSource(kind, model, settings.prices, baseUrl);
+    return { provider, price: resolved.price ?? undefined, priceNote: priceNote(resolved), modelKey: `${kind}:${model}` };
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */
@@ -222,6 +227,7 @@ export class RelayService implements vscode.Disposable {
         messages,
         prompt,
         price: llm?.price,
+        priceNote: llm?.priceNote,
         maxTurns: settings.maxTurns,
         tokenBudget: settings.tokenBudget,
         maxLlmCalls: settings.limits.maxLlmCalls,

@@ -19,6 +19,8 @@ export interface StatsView {
   finishReason: string;
   /** Tokens of the answer's thinking (<think>...</think>), part of the counts above. */
   thinkingTokens?: number;
+  /** Where the prices came from ("prices: @pydantic/genai-prices of 2026-09-23"). */
+  priceNote?: string;
 }
 
 export interface ChatTurnView {

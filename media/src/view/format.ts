@@ -31,7 +31,7 @@ export interface StatItem {
 }
 
 export function statItems(stats: StatsView): StatItem[] {
-  const saved = stats.savedUsd === null ? 'unknown' : `${formatUsd(stats.savedUsd)} est.`;
+  const saved = stats.savedUsd === null ? 'unknown' : `${formatUsd(stats.savedUsd)} est.${stats.priceNote ? ` (${stats.priceNote})` : ''}`;
   return [
     { label: 'SLM', value: `${stats.slmTokens} tok`, hint: 'Tokens written by the small local model' },
     { label: 'LLM', value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`, hint: 'Tokens written by the large model and their share of the answer' },

@@ -23,7 +23,8 @@ export function isStats(value: unknown): value is StatsView {
     isUsdOrNull(value.savedUsd) &&
     isCount(value.elapsedMs) &&
     typeof value.finishReason === 'string' &&
-    (value.thinkingTokens === undefined || isCount(value.thinkingTokens))
+    (value.thinkingTokens === undefined || isCount(value.thinkingTokens)) &&
+    (value.priceNote === undefined || (typeof value.priceNote === 'string' && value.priceNote.length <= 200))
   );
 }
 

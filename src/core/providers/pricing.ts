@@ -1,77 +1,78 @@
 /**
- * Prices of well-known models, in US dollars per million tokens, and the cost of a
- * usage. A model missing from the table (and not priced by the user) has an unknown
- * price: its cost is null, never zero.
- *
- * Prices as published by the providers, as of 2025-06 (check the provider's page; the
- * user's settings override them).
+ * The price of the large model, in US dollars per million tokens, and the cost of a usage.
+ * Built-in prices come from a maintained catalog bundled at build time (priceCatalog.ts:
+ * @pydantic/genai-prices, PRICE_CATALOG says its version and date); the user's settings
+ * (relay.prices.*, CLI --price-*) override them. A model without a price (not in the
+ * catalog, a local server, not priced by the user) has an unknown price: its cost is null,
+ * never zero.
  */
+import { catalogPrice, catalogProviderFor, PRICE_CATALOG } from './priceCatalog';
+import { baseUrlOf } from './endpoints';
 import type { ModelPrice, ProviderKind, Usage } from './types';
 
-type PriceTable = Record<string, ModelPrice>;
-
-const OPENAI: PriceTable = {
-  'gpt-4o': { inputPerMTok: 2.5, cachedInputPerMTok: 1.25, outputPerMTok: 10 },
-  'gpt-4o-mini': { inputPerMTok: 0.15, cachedInputPerMTok: 0.075, outputPerMTok: 0.6 },
-  'gpt-4.1': { inputPerMTok: 2, cachedInputPerMTok: 0.5, outputPerMTok: 8 },
-  'gpt-4.1-mini': { inputPerMTok: 0.4, cachedInputPerMTok: 0.1, outputPerMTok: 1.6 },
-  'gpt-4.1-nano': { inputPerMTok: 0.1, cachedInputPerMTok: 0.025, outputPerMTok: 0.4 },
-  'o3-mini': { inputPerMTok: 1.1, cachedInputPerMTok: 0.55, outputPerMTok: 4.4 },
-  // DeepSeek, Mistral and Groq are reached through openai-chat too.
-  'deepseek-chat': { inputPerMTok: 0.27, cachedInputPerMTok: 0.07, outputPerMTok: 1.1 },
-  'deepseek-reasoner': { inputPerMTok: 0.55, cachedInputPerMTok: 0.14, outputPerMTok: 2.19 },
-  'mistral-large': { inputPerMTok: 2, outputPerMTok: 6 },
-  'mistral-small': { inputPerMTok: 0.1, outputPerMTok: 0.3 },
-  'llama-3.1-8b-instant': { inputPerMTok: 0.05, outputPerMTok: 0.08 },
-  'llama-3.3-70b-versatile': { inputPerMTok: 0.59, outputPerMTok: 0.79 },
-};
-
-const ANTHROPIC: PriceTable = {
-  'claude-opus-4': { inputPerMTok: 15, outputPerMTok: 75, cachedInputPerMTok: 1.5, cacheWritePerMTok: 18.75 },
-  'claude-sonnet-4': { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
-  'claude-3-7-sonnet': { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
-  'claude-3-5-sonnet': { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
-  'claude-3-5-haiku': { inputPerMTok: 0.8, outputPerMTok: 4, cachedInputPerMTok: 0.08, cacheWritePerMTok: 1 },
-  'claude-3-haiku': { inputPerMTok: 0.25, outputPerMTok: 1.25, cachedInputPerMTok: 0.03, cacheWritePerMTok: 0.3 },
-};
-
-const TABLES: Partial<Record<ProviderKind, PriceTable>> = {
-  'openai-chat': OPENAI,
-  anthropic: ANTHROPIC,
-};
-
-/** Candidate table keys of a model id: as given, without a vendor prefix, date or -latest suffix. */
-function modelKeys(model: string): string[] {
-  const bare = model.trim().toLowerCase().replace(/^.*\//, '');
-  const keys = [bare];
-  const undated = bare.replace(/-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest|\d{4})$/, '');
-  if (undated !== bare) keys.push(undated);
-  return keys;
-}
-
-/** The built-in price of a model, or null when unknown. */
-export function builtInPrice(kind: ProviderKind, model: string): ModelPrice | null {
-  const table = TABLES[kind];
-  if (!table) return null;
-  for (const key of modelKeys(model)) if (table[key]) return { ...table[key] };
-  return null;
-}
-
-/** User settings (relay.prices.*); null or undefined fields fall back to the table. */
-export type PriceOverrides = { [K in keyof ModelPrice]?: number | null };
+export { PRICE_CATALOG } from './priceCatalog';
 
 /**
- * The price to bill: the built-in one with the user's fields on top. Without a built-in
- * price the user must give at least input and output prices, else the price is unknown.
+ * The catalog provider that bills a provider of `kind` at `baseUrl` (empty or undefined:
+ * the kind's default address). openai-chat and anthropic are priced by the address they
+ * reach: api.openai.com is OpenAI, api.anthropic.com Anthropic, openrouter.ai, DeepSeek,
+ * Mistral, Groq, Azure OpenAI... by their own entries in the catalog; any other address
+ * (a local or self-hosted server, a proxy) has no built-in price. openai-completions,
+ * ollama and onnx-local have none either: a local model costs what the user says.
  */
-export function resolvePrice(kind: ProviderKind, model: string, overrides: PriceOverrides = {}): ModelPrice | null {
+function catalogProviderOf(kind: ProviderKind, baseUrl?: string): string | undefined {
+  if (kind !== 'openai-chat' && kind !== 'anthropic') return undefined;
+  const url = baseUrlOf(kind, baseUrl);
+  return url ? catalogProviderFor(url) : undefined;
+}
+
+/**
+ * The built-in (catalog) price of a model, or null when unknown. `baseUrl` is the
+ * configured base URL (relay.provider.baseUrl, --base-url); without it the kind's default
+ * address is assumed (api.openai.com for openai-chat). `at` picks prices that changed by
+ * date (default: now).
+ */
+export function builtInPrice(kind: ProviderKind, model: string, baseUrl?: string, at?: Date): ModelPrice | null {
+  const provider = catalogProviderOf(kind, baseUrl);
+  return provider ? (catalogPrice(provider, model, at)?.price ?? null) : null;
+}
+
+/** User settings (relay.prices.*); null or undefined fields fall back to the catalog. */
+export type PriceOverrides = { [K in keyof ModelPrice]?: number | null };
+
+/** A resolved price and where it came from (for showing the catalog's date only where it applies). */
+export interface ResolvedPrice {
+  price: ModelPrice | null;
+  /** catalog: all from the catalog; settings: all from the user's prices; mixed: the catalog's with some user fields; unknown: no price. */
+  source: 'catalog' | 'settings' | 'mixed' | 'unknown';
+  /** The catalog's provider and model ids the price was found under, when it was. */
+  catalog?: { provider: string; model: string };
+}
+
+/**
+ * The price to bill with its source: the catalog's with the user's fields on top. Without
+ * a catalog price the user must give at least input and output prices, else it is unknown.
+ */
+export function resolvePriceWithSource(kind: ProviderKind, model: string, overrides: PriceOverrides = {}, baseUrl?: string, at?: Date): ResolvedPrice {
   const given = Object.fromEntries(
     Object.entries(overrides).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0),
   ) as Partial<ModelPrice>;
-  const base = builtInPrice(kind, model);
-  if (base) return { ...base, ...given };
-  if (given.inputPerMTok !== undefined && given.outputPerMTok !== undefined) return given as ModelPrice;
-  return null;
+  const provider = catalogProviderOf(kind, baseUrl);
+  const found = provider ? catalogPrice(provider, model, at) : null;
+  if (found) {
+    const overridden = Object.keys(given).length > 0;
+    return { price: { ...found.price, ...given }, source: overridden ? 'mixed' : 'catalog', catalog: { provider: found.provider, model: found.model } };
+  }
+  if (given.inputPerMTok !== undefined && given.outputPerMTok !== undefined) return { price: given as ModelPrice, source: 'settings' };
+  return { price: null, source: 'unknown' };
+}
+
+/**
+ * The price to bill: the catalog's with the user's fields on top, or null when unknown.
+ * `baseUrl` (optional) is the configured base URL; see builtInPrice.
+ */
+export function resolvePrice(kind: ProviderKind, model: string, overrides: PriceOverrides = {}, baseUrl?: string): ModelPrice | null {
+  return resolvePriceWithSource(kind, model, overrides, baseUrl).price;
 }
 
 /**
@@ -90,4 +91,22 @@ export function costOf(usage: Usage, price: ModelPrice | null | undefined): numb
     written * (price.cacheWritePerMTok ?? price.inputPerMTok) +
     usage.outputTokens * price.outputPerMTok;
   return dollars / 1_000_000;
+}
+
+/**
+ * Where an answer's prices came from, for the line beside every "saved" figure: the
+ * catalog with its date, the user's settings, or both; undefined when the price is unknown.
+ */
+export function priceNote(resolved: ResolvedPrice): string | undefined {
+  const catalog = `${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}`;
+  switch (resolved.source) {
+    case 'catalog':
+      return `prices: ${catalog}`;
+    case 'mixed':
+      return `prices: ${catalog}, with your settings`;
+    case 'settings':
+      return 'prices: your settings';
+    default:
+      return undefined;
+  }
 }

@@ -109,6 +109,8 @@ export interface RelayOptions {
   router?: { llmProbability: number; seed?: number };
   /** Price of the LLM; undefined = unknown, costs are then null. */
   price?: ModelPrice;
+  /** Where the price came from ("prices: @pydantic/genai-prices of 2026-09-23"), shown beside the savings. */
+  priceNote?: string;
   /**
    * Command mode: what replaces each command in the LLM's context. Default ' ' (the
    * paper); '' for models trained with the commands removed (the demo models, whose
@@ -649,6 +651,7 @@ class RelayRun {
       turns: this.turns,
       routedTo: this.routedTo,
       llmOnlyEstimateNote: LLM_ONLY_ESTIMATE_NOTE,
+      ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
     };
   }
 }

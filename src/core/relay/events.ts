@@ -43,6 +43,8 @@ export interface AnswerStats {
   routedTo?: SpanSource;
   /** How llmOnlyCostUsd was computed, for the UI to show next to the figure. */
   llmOnlyEstimateNote?: string;
+  /** Where the prices came from (the catalog and its date, or the user's settings), shown beside every savings figure. */
+  priceNote?: string;
 }
 
 /**

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { builtInPrice, costOf, resolvePrice } from '../../../src/core/providers/pricing';
+import { PRICE_CATALOG, builtInPrice, costOf, priceNote, resolvePrice, resolvePriceWithSource } from '../../../src/core/providers/pricing';
 import type { Usage } from '../../../src/core/providers/types';
 
 const usage = (u: Partial<Usage>): Usage => ({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, ...u });
 
-test('pricing: known models are in the table, with dated and vendor-prefixed ids', () => {
+test('pricing: known models are in the catalog, with dated and vendor-prefixed ids', () => {
   assert.equal(builtInPrice('openai-chat', 'gpt-4o-mini')?.outputPerMTok, 0.6);
   assert.equal(builtInPrice('openai-chat', 'gpt-4o-mini-2024-07-18')?.inputPerMTok, 0.15);
   assert.equal(builtInPrice('openai-chat', 'openai/gpt-4o-mini')?.inputPerMTok, 0.15);
@@ -36,4 +38,123 @@ test('pricing: cached input and cache writes are billed at their own prices', ()
   assert.ok(Math.abs(cost - (0.3 * 3 + 0.6 * 0.3 + 0.1 * 3.75 + 15)) < 1e-9, `cost ${cost}`);
   // Without cache prices, cached tokens are billed as plain input (never for free).
   assert.ok(Math.abs(costOf(usage({ inputTokens: 1_000_000, cachedInputTokens: 1_000_000 }), { inputPerMTok: 2, outputPerMTok: 8 })! - 2) < 1e-9);
+});
+
+// The prices below are those of the bundled catalog (PRICE_CATALOG): a new catalog version
+// that changes one of them fails here, to be looked at before it ships.
+
+test('pricing: current models come from the catalog with cached-input and (Anthropic) 5-minute cache-write prices', () => {
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-5'), { inputPerMTok: 1.25, outputPerMTok: 10, cachedInputPerMTok: 0.125 });
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-5-mini'), { inputPerMTok: 0.25, outputPerMTok: 2, cachedInputPerMTok: 0.025 });
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-4o'), { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 });
+  // Cache writes at the 5-minute TTL Relay uses (1.25x input), not the 1-hour one (2x).
+  assert.deepEqual(builtInPrice('anthropic', 'claude-sonnet-4-6'), { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 });
+  assert.deepEqual(builtInPrice('anthropic', 'claude-opus-4-6'), { inputPerMTok: 5, outputPerMTok: 25, cachedInputPerMTok: 0.5, cacheWritePerMTok: 6.25 });
+  assert.deepEqual(builtInPrice('anthropic', 'claude-3-5-haiku'), { inputPerMTok: 0.8, outputPerMTok: 4, cachedInputPerMTok: 0.08, cacheWritePerMTok: 1 });
+});
+
+test('pricing: a dated snapshot id resolves to its model', () => {
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-4o-2024-08-06'), builtInPrice('openai-chat', 'gpt-4o'));
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-5-2025-08-07'), builtInPrice('openai-chat', 'gpt-5'));
+  const sonnet = resolvePriceWithSource('anthropic', 'claude-sonnet-4-5-20250929');
+  assert.deepEqual(sonnet.catalog, { provider: 'anthropic', model: 'claude-sonnet-4-5' });
+  assert.equal(sonnet.source, 'catalog');
+  assert.deepEqual(resolvePriceWithSource('openai-chat', 'gpt-4o-mini-2024-07-18').catalog, { provider: 'openai', model: 'gpt-4o-mini' });
+});
+
+test('pricing: unknown models, local servers and local kinds have an unknown price (null), never zero', () => {
+  assert.equal(builtInPrice('openai-chat', 'no-such-model-xyz'), null);
+  assert.equal(builtInPrice('anthropic', 'claude-no-such-model'), null);
+  assert.deepEqual(resolvePriceWithSource('openai-chat', 'no-such-model-xyz'), { price: null, source: 'unknown' });
+  // A known model name on an address the catalog does not bill (a local server, a proxy).
+  assert.equal(builtInPrice('openai-chat', 'gpt-4o', 'http://127.0.0.1:8000/v1'), null);
+  assert.equal(builtInPrice('openai-chat', 'gpt-4o', 'https://llm-proxy.example.com/v1'), null);
+  // Kinds that reach local models are priced by the user only.
+  assert.equal(builtInPrice('openai-completions', 'gpt-4o'), null);
+  assert.equal(builtInPrice('ollama', 'gpt-4o'), null);
+  assert.equal(builtInPrice('onnx-local', 'gpt-4o'), null);
+  // An entry without a price per output token (an embedding model) is no chat price.
+  assert.equal(builtInPrice('openai-chat', 'text-embedding-3-small'), null);
+});
+
+test('pricing: openai-chat is priced by the address it reaches', () => {
+  assert.equal(builtInPrice('openai-chat', 'gpt-4o', 'https://api.openai.com/v1')?.inputPerMTok, 2.5);
+  assert.equal(builtInPrice('openai-chat', 'gpt-4o', '')?.inputPerMTok, 2.5, 'empty: the default, api.openai.com');
+  // OpenRouter by its own entries and ids.
+  const routed = resolvePriceWithSource('openai-chat', 'anthropic/claude-sonnet-4.6', {}, 'https://openrouter.ai/api/v1');
+  assert.deepEqual(routed.catalog, { provider: 'openrouter', model: 'anthropic/claude-sonnet-4.6' });
+  assert.equal(routed.price?.inputPerMTok, 3);
+  assert.equal(resolvePriceWithSource('openai-chat', 'openai/gpt-4o', {}, 'https://openrouter.ai/api/v1').catalog?.provider, 'openrouter');
+  // DeepSeek, Groq, Mistral, Azure OpenAI by their hosts; the same ids on api.openai.com are not OpenAI's.
+  assert.equal(resolvePriceWithSource('openai-chat', 'deepseek-chat', {}, 'https://api.deepseek.com').catalog?.provider, 'deepseek');
+  assert.equal(builtInPrice('openai-chat', 'deepseek-chat'), null);
+  assert.deepEqual(builtInPrice('openai-chat', 'llama-3.3-70b-versatile', 'https://api.groq.com/openai/v1'), { inputPerMTok: 0.59, outputPerMTok: 0.79 });
+  assert.equal(resolvePriceWithSource('openai-chat', 'openai/gpt-oss-120b', {}, 'https://api.groq.com/openai/v1').catalog?.model, 'openai/gpt-oss-120b');
+  assert.equal(resolvePriceWithSource('openai-chat', 'mistral-large-latest', {}, 'https://api.mistral.ai/v1').catalog?.provider, 'mistral');
+  assert.equal(resolvePriceWithSource('openai-chat', 'gpt-4o', {}, 'https://my-resource.openai.azure.com/openai/deployments/gpt-4o').catalog?.provider, 'azure');
+  // anthropic at its default address.
+  assert.equal(builtInPrice('anthropic', 'claude-sonnet-4-6', 'https://api.anthropic.com')?.cacheWritePerMTok, 3.75);
+});
+
+test('pricing: of several catalog prices the standard one is taken', () => {
+  // Long-context tiers: the base tier (Anthropic below 200k prompt tokens, OpenAI gpt-5.4 below 272k).
+  assert.deepEqual(builtInPrice('anthropic', 'claude-sonnet-4-5'), { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 });
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-5.4'), { inputPerMTok: 2.5, outputPerMTok: 15, cachedInputPerMTok: 0.25 });
+  // By time of day (DeepSeek): the peak (standard) rate at every hour, never the off-peak discount.
+  for (const hour of ['03:00', '12:00', '20:00']) {
+    assert.deepEqual(builtInPrice('openai-chat', 'deepseek-chat', 'https://api.deepseek.com', new Date(`2026-10-01T${hour}:00Z`)), {
+      inputPerMTok: 0.27,
+      outputPerMTok: 1.1,
+      cachedInputPerMTok: 0.07,
+    });
+  }
+  // By date: the price in force on the day (o3 was cut on 2025-06-10).
+  assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-01T00:00:00Z'))?.inputPerMTok, 10);
+  assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-10T00:00:00Z'))?.inputPerMTok, 2);
+});
+
+test('pricing: the user\'s prices win over the catalog, field by field, and say so', () => {
+  const all = resolvePriceWithSource('anthropic', 'claude-sonnet-4-6', { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: 0.1, cacheWritePerMTok: 1.5 });
+  assert.deepEqual(all.price, { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: 0.1, cacheWritePerMTok: 1.5 });
+  assert.equal(all.source, 'mixed');
+  const some = resolvePrice('openai-chat', 'gpt-5', { outputPerMTok: 9, inputPerMTok: null, cachedInputPerMTok: -1 })!;
+  assert.deepEqual(some, { inputPerMTok: 1.25, outputPerMTok: 9, cachedInputPerMTok: 0.125 }, 'null and negative fields fall back to the catalog');
+  // A local server priced by the user, through any kind.
+  assert.deepEqual(resolvePriceWithSource('openai-chat', 'gpt-4o', { inputPerMTok: 0.5, outputPerMTok: 1 }, 'http://127.0.0.1:8000/v1'), {
+    price: { inputPerMTok: 0.5, outputPerMTok: 1 },
+    source: 'settings',
+  });
+  assert.equal(resolvePrice('openai-chat', 'gpt-4o', { inputPerMTok: 0, outputPerMTok: 0, cachedInputPerMTok: 0, cacheWritePerMTok: 0 })?.outputPerMTok, 0);
+});
+
+test('pricing: the catalog is named and dated, and its version is the installed one', () => {
+  assert.equal(PRICE_CATALOG.name, '@pydantic/genai-prices');
+  assert.match(PRICE_CATALOG.date, /^\d{4}-\d{2}-\d{2}$/);
+  assert.ok(Date.parse(PRICE_CATALOG.date) <= Date.now());
+  // The package's exports hide its package.json from require(): read the file.
+  const installed = JSON.parse(readFileSync(join(__dirname, '../../../node_modules/@pydantic/genai-prices/package.json'), 'utf8')) as { version: string };
+  assert.equal(PRICE_CATALOG.version, installed.version, 'updating the catalog: set PRICE_CATALOG.version and .date in src/core/providers/priceCatalog.ts');
+  const pinned = JSON.parse(readFileSync(join(__dirname, '../../../package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  assert.equal(pinned.dependencies[PRICE_CATALOG.name], PRICE_CATALOG.version, 'an exact version: the date belongs to one version');
+});
+
+test('pricing: looking prices up never touches the network', () => {
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (() => {
+    throw new Error('the price catalog must not fetch');
+  }) as typeof fetch;
+  try {
+    assert.ok(builtInPrice('openai-chat', 'gpt-5'));
+    assert.ok(builtInPrice('anthropic', 'claude-opus-4-6'));
+    assert.equal(builtInPrice('openai-chat', 'no-such-model-xyz'), null);
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+});
+
+test('the note beside every savings figure says where the prices came from', () => {
+  assert.equal(priceNote(resolvePriceWithSource('openai-chat', 'gpt-4o')), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}`);
+  assert.equal(priceNote(resolvePriceWithSource('openai-chat', 'gpt-4o', { outputPerMTok: 9 })), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, with your settings`);
+  assert.equal(priceNote(resolvePriceWithSource('openai-completions', 'my-model', { inputPerMTok: 1, outputPerMTok: 2 })), 'prices: your settings');
+  assert.equal(priceNote(resolvePriceWithSource('openai-completions', 'my-model')), undefined, 'unknown prices have no note (and no savings)');
 });

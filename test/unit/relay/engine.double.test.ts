@@ -8,6 +8,7 @@ import { collectRelay, runRelay, type RelayOptions } from '../../../src/core/rel
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { ProviderError } from '../../../src/core/providers/errors';
 import type { LlmProvider } from '../../../src/core/providers/types';
+import type { ChatMessage, RenderOptions } from '../../../src/core/slm/types';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
@@ -378,15 +379,16 @@ test('a call the provider rejects before writing anything (bad key) costs nothin
 });
 
 test("a thinking model's <think>...</think> is counted in the stats (part of the tokens) and passed to the template", async () => {
-  const slm = new DoubleRuntime(chars('<think>\nhmm\n</think>\n\nok'));
-  let asked: unknown;
-  const render = slm.renderChat.bind(slm);
-  slm.renderChat = async (m, options) => {
-    asked = options;
-    return render(m);
-  };
+  class AskedRuntime extends DoubleRuntime {
+    asked: unknown;
+    override async renderChat(m: ChatMessage[], options?: RenderOptions): Promise<string> {
+      this.asked = options;
+      return super.renderChat(m);
+    }
+  }
+  const slm = new AskedRuntime(chars('<think>\nhmm\n</think>\n\nok'));
   const { stats } = await collectRelay({ mode: 'slm-only', slm, messages, slmSampling: { temperature: 0 }, thinking: true });
-  assert.deepEqual(asked, { addGenerationPrompt: true, thinking: true });
+  assert.deepEqual(slm.asked, { addGenerationPrompt: true, thinking: true });
   assert.equal(stats.thinkingTokens, '\nhmm\n'.length);
   assert.equal(stats.slmTokens, '<think>\nhmm\n</think>\n\nok'.length, 'the thinking counts like every token');
   const plain = await collectRelay({ mode: 'slm-only', slm: new DoubleRuntime(chars('ok')), messages, slmSampling: { temperature: 0 } });

@@ -31,3 +31,8 @@ test("an LLM span's hover names the model and where its requests went", () => {
   assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 420 }), 'Written by gpt-4o at https://api.openai.com · 2 tokens · 420 ms');
   assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 1, model: 'm' }), 'Written by m · 1 token', 'turns saved before the destination was recorded');
 });
+
+test('the saving says where its prices came from', () => {
+  const saved = statItems({ ...STATS, priceNote: 'prices: @pydantic/genai-prices of 2026-09-23' }).find((item) => item.label === 'Saved');
+  assert.equal(saved?.value, '$0.00052 est. (prices: @pydantic/genai-prices of 2026-09-23)');
+});
