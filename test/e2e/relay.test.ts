@@ -116,7 +116,7 @@ describe('Relay answers in VS Code (code-server)', () => {
     // Rendered Markdown: the LLM's words are marked inside the list item they continue.
     const marks = turn.locator('.relay-body li .relay-llm');
     assert.equal(squash((await marks.allTextContents()).join('')), squash(LLM_TEXT), 'the LLM span is marked inside its list item');
-    assert.match((await marks.first().getAttribute('title')) ?? '', new RegExp(`Written by ${LLM_MODEL} · ${LLM_PIECES.length} tokens`));
+    assert.match((await marks.first().getAttribute('title')) ?? '', new RegExp(`Written by ${LLM_MODEL} at ${server.url} · ${LLM_PIECES.length} tokens`));
     assert.equal(await turn.locator('.relay-body .relay-llm').count(), await marks.count(), 'no SLM text is marked');
     assert.equal(await turn.locator('.relay-body .katex').count(), 1, 'the \\boxed{5} math is rendered by KaTeX');
     assert.ok(squash(await turn.locator('.relay-body').innerText()).startsWith('Steps: Start at two. Count three more: three, four, five.'));
