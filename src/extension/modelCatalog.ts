@@ -1,8 +1,11 @@
 /**
- * The small models offered by "Relay: Select Model" (no VS Code import: unit-tested).
- * Variant sizes are estimates from each model's parameter count (weights only, as the
- * onnx-community exports store them); the variant picker replaces them with the exact
- * sizes from the hub's file listing before anything is downloaded.
+ * The small models offered by "Relay: Select Model" (no VS Code import: unit-tested), and
+ * what is known about each repository's files: every variant listed here was seen in a
+ * public source (`source`: the hub's own file listing or model card, a library's docs, or
+ * another project's code quoting the hub), with its size as that source states it (rounded
+ * as the hub shows sizes). What could not be confirmed is said in `unconfirmed` and left
+ * out of `variants`. docs/models.md has the same facts with their links. The picker
+ * replaces these sizes with the hub's exact listing before anything is downloaded.
  *
  * An entry may pin a commit and the sha256 of every file it downloads: it is then
  * downloaded from that commit and each file checked against its pin, whatever the hub or
@@ -12,13 +15,43 @@
  * read from the hub, never guessed).
  */
 import type { OnnxVariant } from '../core/slm/types';
+import { VARIANT_FILES } from '../core/slm/modelFolder';
 import { formatBytes } from '../core/models/errors';
 
-export interface CatalogVariant {
-  variant: OnnxVariant;
-  /** Estimated download size in bytes. */
-  approxBytes: number;
+/** Where a catalog fact was read. */
+export interface CatalogSource {
+  /** A page or file a person can open. */
+  url: string;
+  /**
+   * hub: the hub's own page (a repository's file listing or model card), as stored by a
+   * public web index; docs: a library's documentation or source; third-party: another
+   * project's code that quotes the hub; issue: an issue thread; bundled: this repository.
+   */
+  kind: 'hub' | 'docs' | 'third-party' | 'issue' | 'bundled';
+  /** What it shows, with the commit or date it gives. */
+  shows: string;
 }
+
+/**
+ * A variant as transformers.js names an export's files (onnx/model<_suffix>.onnx): the
+ * runtime's own variants, and the 4-bit ones published that it does not load yet.
+ */
+export type ExportVariant = OnnxVariant | 'q4f16' | 'bnb4';
+
+export interface CatalogVariant {
+  variant: ExportVariant;
+  /** The graph file, e.g. 'onnx/model_q4.onnx' (fp32: 'onnx/model.onnx'; int8 may also ship as model_quantized/model_uint8). */
+  file: string;
+  /** Its external data files as the source lists them (`<file>_data`, `<file>_data_1`, ...); [] when the listing shows none. */
+  externalData: string[];
+  /** Download size in bytes of the graph and its external data, as the source states it (the JSON files add a few MB). */
+  approxBytes: number;
+  /** Where the file and its size were seen. */
+  source: CatalogSource;
+}
+
+/** A catalog variant the runtime loads today (OnnxVariant; see VARIANT_FILES). */
+export type RuntimeCatalogVariant = CatalogVariant & { variant: OnnxVariant };
 
 /** A catalog entry's download, fixed: the commit, and the sha256 of every file of every variant offered. */
 export interface CatalogPin {
@@ -33,6 +66,8 @@ export interface CatalogModel {
   label: string;
   /** Model hub repository (owner/name); absent for the embedded demo. */
   hubRepo?: string;
+  /** Where the repository id was seen; absent when no identifiable source shows it (then `unconfirmed` says so). */
+  repoSource?: CatalogSource;
   /** The branch or tag an unpinned entry follows (a pinned one downloads `pin.commit`). */
   revision: string;
   /** When set: download that commit and check every file against its sha256 (downloader's pinnedSha256). */
@@ -41,17 +76,63 @@ export interface CatalogModel {
   modelType: string;
   /** Trained to write <call>N</call> (command mode); otherwise confidence mode. */
   relayTrained: boolean;
+  /** The variants the repository is known to publish (each with its source); the picker offers those the runtime loads. */
   variants: CatalogVariant[];
+  /** What could not be confirmed from a public source, one fact a line. */
+  unconfirmed: string[];
   /** What it needs to run, in words. */
   needs: string;
   /** Why one would pick it. */
   note: string;
 }
 
-const GB = 1_000_000_000;
+const HUB = 'https://huggingface.co';
+const KB = 1_000;
 const MB = 1_000_000;
+const GB = 1_000_000_000;
 
 export const EMBEDDED_DEMO_ID = 'embedded-demo';
+
+/** The hub's file listing of a repository's onnx/ folder on main, as a public web index stored it. */
+function hubListing(repo: string, shows: string): CatalogSource {
+  return { url: `${HUB}/${repo}/tree/main/onnx`, kind: 'hub', shows };
+}
+
+/** Single-file variants (no external data) of one listing. */
+function listed(source: CatalogSource, sizes: Partial<Record<ExportVariant, number>>): CatalogVariant[] {
+  const file = (variant: ExportVariant): string => (variant === 'fp32' ? 'onnx/model.onnx' : `onnx/model_${variant}.onnx`);
+  return (Object.entries(sizes) as [ExportVariant, number][]).map(([variant, bytes]) => ({ variant, file: file(variant), externalData: [], approxBytes: Math.round(bytes), source }));
+}
+
+/** A variant whose weights are in one external data file next to the graph (`<file>_data`). */
+function withData(source: CatalogSource, variant: ExportVariant, file: string, graphBytes: number, dataBytes: number): CatalogVariant {
+  return { variant, file, externalData: [`${file}_data`], approxBytes: Math.round(graphBytes + dataBytes), source };
+}
+
+/** kizuna-ai-lab/sokuji's model manifest: byte sizes it records from the hub's API for the files it downloads. */
+const SOKUJI: CatalogSource = {
+  url: 'https://github.com/kizuna-ai-lab/sokuji/blob/14b5496ff1bd01de8e7df18c05368601b8a77ea5/src/lib/local-inference/modelManifest.ts',
+  kind: 'third-party',
+  shows:
+    'onnx-community/Qwen3-0.6B-ONNX: config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model_q4.onnx (919,096,585 bytes) and onnx/model_q4f16.onnx (569,789,750 bytes), no external data files',
+};
+
+const QWEN25_05_LISTING = hubListing(
+  'onnx-community/Qwen2.5-0.5B-Instruct',
+  'onnx/ at folder commit 516c8d0 (one commit): model.onnx 1.99 GB, model_fp16 997 MB, model_int8, model_quantized and model_uint8 512 MB each, model_q4 786 MB, model_q4f16 483 MB, model_bnb4 764 MB; no external data',
+);
+const QWEN25_15_LISTING = hubListing(
+  'onnx-community/Qwen2.5-1.5B-Instruct',
+  'onnx/ at folder commit 9f9c976 (one commit): model.onnx 1.06 MB + model.onnx_data 6.21 GB, model_fp16.onnx 1.1 MB + model_fp16.onnx_data 3.1 GB, model_int8, model_quantized and model_uint8 1.58 GB each, model_q4 1.79 GB, model_q4f16 1.22 GB, model_bnb4 1.71 GB',
+);
+const LLAMA_LISTING = hubListing(
+  'onnx-community/Llama-3.2-1B-Instruct',
+  'onnx/ at folder commit 1ae0c06 (one commit): model.onnx 524 kB + model.onnx_data 4.94 GB, model_fp16.onnx 532 kB + model_fp16.onnx_data 2.47 GB, model_int8, model_quantized and model_uint8 1.24 GB each, model_q4 1.66 GB, model_q4f16 1.07 GB, model_bnb4 1.6 GB',
+);
+const SMOL_LISTING = hubListing(
+  'HuggingFaceTB/SmolLM2-360M-Instruct',
+  'onnx/ at folder commit 6d8b2a3 "Upload improved ONNX weights (#7)" (2024-11-25): model.onnx 1.64 GB, model_fp16 819 MB, model_q4 417 MB, model_q4f16 299 MB; no int8 or bnb4 file, no external data',
+);
 
 export const MODEL_CATALOG: CatalogModel[] = [
   {
@@ -60,7 +141,16 @@ export const MODEL_CATALOG: CatalogModel[] = [
     revision: 'embedded',
     modelType: 'relay_tiny_gpt',
     relayTrained: true,
-    variants: [{ variant: 'int8', approxBytes: 0.54 * MB }],
+    variants: [
+      {
+        variant: 'int8',
+        file: 'onnx/model_int8.onnx',
+        externalData: [],
+        approxBytes: 535_296,
+        source: { url: 'models/relay-demo-slm', kind: 'bundled', shows: 'the folder that ships with the extension' },
+      },
+    ],
+    unconfirmed: [],
     needs: 'nothing: ships with the extension, works offline',
     note: 'A toy arithmetic model trained to call the LLM (RelayLLM command mode); for trying Relay out.',
   },
@@ -68,16 +158,24 @@ export const MODEL_CATALOG: CatalogModel[] = [
     id: 'qwen3-0.6b',
     label: 'Qwen3-0.6B',
     hubRepo: 'onnx-community/Qwen3-0.6B-ONNX',
+    repoSource: {
+      url: `${HUB}/onnx-community/Qwen3-0.6B-ONNX`,
+      kind: 'hub',
+      shows: 'model card: Qwen/Qwen3-0.6B with ONNX weights for Transformers.js (weights in the onnx/ subfolder), loaded with dtype q4f16',
+    },
     revision: 'main',
     modelType: 'qwen3',
     relayTrained: false,
     variants: [
-      { variant: 'int8', approxBytes: 0.6 * GB },
-      { variant: 'q4', approxBytes: 0.9 * GB },
-      { variant: 'fp16', approxBytes: 1.2 * GB },
-      { variant: 'fp32', approxBytes: 2.4 * GB },
+      { variant: 'q4', file: 'onnx/model_q4.onnx', externalData: [], approxBytes: 919_096_585, source: SOKUJI },
+      { variant: 'q4f16', file: 'onnx/model_q4f16.onnx', externalData: [], approxBytes: 569_789_750, source: SOKUJI },
     ],
-    needs: '2 GB of memory; confidence mode',
+    unconfirmed: [
+      'int8 (onnx/model_int8.onnx, onnx/model_quantized.onnx, about 618 MB): named only by other projects\' code and notes whose repositories could not be identified',
+      'fp16, fp32, uint8, bnb4: no source seen',
+      'the onnx/ listing itself: its hub page was not among the stored pages',
+    ],
+    needs: 'memory for the file chosen (q4: 919 MB) and its context; confidence mode',
     note: "The paper's small model (RelayLLM's SLM base); pairs with a Qwen3 LLM such as Qwen3-8B.",
   },
   {
@@ -87,64 +185,94 @@ export const MODEL_CATALOG: CatalogModel[] = [
     revision: 'main',
     modelType: 'qwen3',
     relayTrained: false,
-    variants: [
-      { variant: 'int8', approxBytes: 1.7 * GB },
-      { variant: 'q4', approxBytes: 2.0 * GB },
-      { variant: 'fp16', approxBytes: 3.4 * GB },
-      { variant: 'fp32', approxBytes: 6.9 * GB },
+    variants: [],
+    unconfirmed: [
+      'the repository id: its hub page was not among the stored pages; other projects\' code and notes name it (their repositories could not be identified)',
+      'files: one such note quotes the onnx/ listing (2026-09-15): q4f16 about 1.43 GB, q4 about 2.15 GB; whether q4 has external data files is not known',
+      'fp16, fp32, int8, bnb4: no source seen',
     ],
-    needs: '4 GB of memory; confidence mode',
-    note: "The paper's larger small model; better answers, about three times slower per token.",
+    needs: 'about three times the memory of Qwen3-0.6B (an estimate from the parameter count); confidence mode',
+    note: "The paper's larger small model (the base of HINT-lab/RelayLLM-1.7B-Simple); better answers, slower per token.",
   },
   {
     id: 'qwen2.5-0.5b',
     label: 'Qwen2.5-0.5B-Instruct',
     hubRepo: 'onnx-community/Qwen2.5-0.5B-Instruct',
+    repoSource: QWEN25_05_LISTING,
+    revision: 'main',
+    modelType: 'qwen2',
+    relayTrained: false,
+    variants: listed(QWEN25_05_LISTING, { int8: 512 * MB, q4f16: 483 * MB, bnb4: 764 * MB, q4: 786 * MB, fp16: 997 * MB, fp32: 1.99 * GB }),
+    unconfirmed: ['the JSON files at the repository root: not in the listing seen (other projects\' manifests list config.json, tokenizer.json and tokenizer_config.json)'],
+    needs: 'memory for the file chosen (int8: 512 MB) and its context; confidence mode',
+    note: 'Small and quick; pairs with Qwen2.5 LLMs (the same model family).',
+  },
+  {
+    id: 'qwen2.5-1.5b',
+    label: 'Qwen2.5-1.5B-Instruct',
+    hubRepo: 'onnx-community/Qwen2.5-1.5B-Instruct',
+    repoSource: QWEN25_15_LISTING,
     revision: 'main',
     modelType: 'qwen2',
     relayTrained: false,
     variants: [
-      { variant: 'int8', approxBytes: 0.5 * GB },
-      { variant: 'q4', approxBytes: 0.8 * GB },
-      { variant: 'fp16', approxBytes: 1.0 * GB },
-      { variant: 'fp32', approxBytes: 2.0 * GB },
+      ...listed(QWEN25_15_LISTING, { q4f16: 1.22 * GB, int8: 1.58 * GB, bnb4: 1.71 * GB, q4: 1.79 * GB }),
+      withData(QWEN25_15_LISTING, 'fp16', 'onnx/model_fp16.onnx', 1.1 * MB, 3.1 * GB),
+      withData(QWEN25_15_LISTING, 'fp32', 'onnx/model.onnx', 1.06 * MB, 6.21 * GB),
     ],
-    needs: '1.5 GB of memory; confidence mode',
-    note: 'Small and quick; shares its tokenizer with the Qwen2.5 LLMs.',
+    unconfirmed: ['the JSON files at the repository root: not in the listing seen'],
+    needs: 'memory for the file chosen (int8: 1.58 GB) and its context; confidence mode',
+    note: 'Three times the parameters of Qwen2.5-0.5B; pairs with Qwen2.5 LLMs (the same model family).',
   },
   {
     id: 'llama-3.2-1b',
     label: 'Llama-3.2-1B-Instruct',
-    hubRepo: 'onnx-community/Llama-3.2-1B-Instruct-ONNX',
+    hubRepo: 'onnx-community/Llama-3.2-1B-Instruct',
+    repoSource: LLAMA_LISTING,
     revision: 'main',
     modelType: 'llama',
     relayTrained: false,
     variants: [
-      { variant: 'int8', approxBytes: 1.3 * GB },
-      { variant: 'q4', approxBytes: 1.6 * GB },
-      { variant: 'fp16', approxBytes: 2.5 * GB },
-      { variant: 'fp32', approxBytes: 5.0 * GB },
+      ...listed(LLAMA_LISTING, { q4f16: 1.07 * GB, int8: 1.24 * GB, bnb4: 1.6 * GB, q4: 1.66 * GB }),
+      withData(LLAMA_LISTING, 'fp16', 'onnx/model_fp16.onnx', 532 * KB, 2.47 * GB),
+      withData(LLAMA_LISTING, 'fp32', 'onnx/model.onnx', 524 * KB, 4.94 * GB),
     ],
-    needs: '3 GB of memory; confidence mode',
-    note: 'Pairs with Llama LLMs (Llama-3.1-8B/70B on Ollama, vLLM or a hosted API).',
+    unconfirmed: ['the JSON files at the repository root: not in the listing seen'],
+    needs: 'memory for the file chosen (int8: 1.24 GB) and its context; confidence mode',
+    note: 'Pairs with Llama LLMs (Llama-3.1-8B/70B on Ollama, vLLM or a hosted API). Llama 3.2 Community License (the hub page names llama3.2).',
   },
   {
     id: 'smollm2-360m',
     label: 'SmolLM2-360M-Instruct',
     hubRepo: 'HuggingFaceTB/SmolLM2-360M-Instruct',
+    repoSource: SMOL_LISTING,
     revision: 'main',
     modelType: 'llama',
     relayTrained: false,
-    variants: [
-      { variant: 'q4', approxBytes: 0.3 * GB },
-      { variant: 'int8', approxBytes: 0.4 * GB },
-      { variant: 'fp16', approxBytes: 0.7 * GB },
-      { variant: 'fp32', approxBytes: 1.4 * GB },
+    variants: listed(SMOL_LISTING, { q4f16: 299 * MB, q4: 417 * MB, fp16: 819 * MB, fp32: 1.64 * GB }),
+    unconfirmed: [
+      'int8 and bnb4: not in the listing seen (other projects\' code names onnx/model_int8.onnx; it may have been added later)',
+      'the JSON files at the repository root: not in the listing seen (transformers.js\'s docs load the repository directly)',
     ],
-    needs: '1 GB of memory; confidence mode',
+    needs: 'memory for the file chosen (q4: 417 MB) and its context; confidence mode',
     note: 'The smallest: fast on any laptop; the LLM has more to fix.',
   },
 ];
+
+/** Whether the runtime loads `variant` today (it has file names in VARIANT_FILES). */
+export function isRuntimeVariant(variant: string): variant is OnnxVariant {
+  return Object.prototype.hasOwnProperty.call(VARIANT_FILES, variant);
+}
+
+/** The entry's variants the runtime loads today: the ones the picker offers. */
+export function runtimeVariants(model: CatalogModel): RuntimeCatalogVariant[] {
+  return model.variants.filter((v): v is RuntimeCatalogVariant => isRuntimeVariant(v.variant));
+}
+
+/** The entry's published variants the runtime does not load yet (q4f16, bnb4 until it does). */
+export function pendingVariants(model: CatalogModel): CatalogVariant[] {
+  return model.variants.filter((v) => !isRuntimeVariant(v.variant));
+}
 
 /** The revision a hub entry downloads: its pinned commit, else the branch it follows. */
 export function downloadRevision(model: CatalogModel): string {
@@ -178,9 +306,9 @@ export function catalogModelForRepo(repo: string): CatalogModel | undefined {
   return MODEL_CATALOG.find((model) => model.hubRepo?.toLowerCase() === repo.toLowerCase());
 }
 
-/** "about 0.6 GB (int8) to 2.4 GB (fp32)": the range of a model's variants. */
+/** "about 512 MB (int8) to 1.99 GB (fp32)": the range of the variants the runtime loads ('' when none is known). */
 export function sizeRange(model: CatalogModel): string {
-  const sorted = [...model.variants].sort((a, b) => a.approxBytes - b.approxBytes);
+  const sorted = [...runtimeVariants(model)].sort((a, b) => a.approxBytes - b.approxBytes);
   const first = sorted[0];
   const last = sorted[sorted.length - 1];
   if (!first) return '';
@@ -190,7 +318,7 @@ export function sizeRange(model: CatalogModel): string {
 
 export interface VariantOption {
   variant: OnnxVariant;
-  /** Exact when the hub's listing was read, else the catalog's estimate. */
+  /** Exact when the hub's listing was read, else the catalog's size (as a source stated it). */
   bytes?: number;
   exact: boolean;
   downloaded: boolean;
@@ -204,7 +332,8 @@ export function describeVariant(option: VariantOption): string {
 
 /**
  * The variants to offer: those the hub lists (exact sizes) when it could be read, else
- * the catalog's (estimates); each marked downloaded when the store has it whole.
+ * the catalog's that the runtime loads (sizes as sources state them); each marked
+ * downloaded when the store has it whole.
  */
 export function variantOptions(input: {
   listed?: { variant: OnnxVariant; totalBytes?: number }[];
@@ -212,7 +341,7 @@ export function variantOptions(input: {
   downloaded: string[];
 }): VariantOption[] {
   const fromHub = input.listed?.map((choice) => ({ variant: choice.variant, bytes: choice.totalBytes, exact: choice.totalBytes !== undefined }));
-  const fromCatalog = input.catalog?.variants.map((v) => ({ variant: v.variant, bytes: v.approxBytes, exact: false }));
+  const fromCatalog = input.catalog && runtimeVariants(input.catalog).map((v) => ({ variant: v.variant, bytes: v.approxBytes, exact: false }));
   const base = fromHub ?? fromCatalog ?? [];
   const options = base.map((option) => ({ ...option, downloaded: input.downloaded.includes(option.variant) }));
   // Offline: variants already downloaded stay usable even if the listing could not be read.

@@ -151,7 +151,7 @@ describe('Relay answers in VS Code (code-server)', () => {
     assert.equal(stats.LLM, `${script.firstAnswerLlmTokens} tok · ${share}`);
     assert.equal(stats.Calls, '1');
     assert.match(stats.Cost, /^\$\d/, `a priced model has a cost, got ${stats.Cost}`);
-    assert.match(stats.Saved, /^\$\d.* est\.$/, `the saving is shown, got ${stats.Saved}`);
+    assert.match(stats.Saved, /^\$\d.* est\. \(prices: your settings\)$/, `the saving is shown with where its prices came from, got ${stats.Saved}`);
 
     const statusItem = vscode.statusBarItem(`Relay ${share} LLM`);
     await statusItem.waitFor({ state: 'visible' }).catch(async (error: Error) => {
