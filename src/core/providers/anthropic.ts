@@ -1,61 +1,212 @@
 /**
- * Anthropic Messages API: the partial answer is the final assistant turn (prefill), so
- * Claude continues it. Prefill must not end in whitespace, so it is trimmed and the same
- * whitespace is dropped from the head of the reply (the joined answer stays exact). The
- * system prompt and the conversation carry cache_control: the relay re-sends them on
- * every call, and cached reads cost a tenth of fresh input.
+ * Anthropic Messages API. Two ways to continue an answer, chosen per model:
+ * - prefill (exact up to the API's turn rendering): the partial answer is the final
+ *   assistant turn and Claude continues it. It must not end in whitespace, so it is trimmed
+ *   and the same whitespace is dropped from the head of the reply (the joined answer stays
+ *   exact). Claude 3.x and 4.0 to 4.5 take it.
+ * - instructed (approximate): Opus 4.6, Sonnet 4.6 and every later model refuse a final
+ *   assistant turn (HTTP 400 "This model does not support assistant message prefill"), so
+ *   the partial answer is an assistant turn followed by a user turn asking for only the
+ *   continuation, and the head of the reply is cleaned as for openai-chat.
+ * The model table (modelCapabilities.ts) decides first; an id it cannot place tries
+ * prefill, and the refusal switches that model to instructed for the rest of the process
+ * (the refused request is sent again at once, instructed, and was not billed). Sampling
+ * fields a model refuses are handled the same way.
+ *
+ * Prompt caching: every relay call re-sends the conversation and a longer partial answer.
+ * Cache breakpoints (at most 4) go where the next call can read what this one wrote: the
+ * system prompt, the end of the conversation, the end of what the previous call of the
+ * same answer sent (read now), and the end of this call's partial answer (written now, read
+ * by the next call). For the last two to line up, the partial answer is sent as text
+ * blocks split where earlier calls ended. A breakpoint whose prefix is shorter than the
+ * model's minimum cacheable length would silently miss: it is left out.
  */
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
 import { DEFAULT_BASE_URLS } from './endpoints';
 import { postStream } from './http';
-import { WhitespaceSeam, splitTrailingWhitespace } from './seam';
+import { anthropicModelTraits, learnedFacts, type AnthropicModelTraits, type LearnedFacts } from './modelCapabilities';
+import { sendAdapting, type Refusal } from './refusals';
+import { CONTINUE_INSTRUCTION, InstructedSeamCleaner, WhitespaceSeam, splitTrailingWhitespace } from './seam';
 import { SseParser } from './sse';
 import type { ContinuationMethod, ContinueRequest, FinishReason, ProviderChunk, ProviderConfig, ProviderOptions, KeySource } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
 
 export const ANTHROPIC_DEFAULT_BASE_URL = DEFAULT_BASE_URLS.anthropic;
 export const ANTHROPIC_VERSION = '2023-06-01';
+/** The API takes at most this many cache_control blocks per request. */
+export const MAX_CACHE_BREAKPOINTS = 4;
+/** Past this many blocks in the partial answer the split starts over (one cache write). */
+const MAX_PARTIAL_BLOCKS = 64;
+/** Answers whose block boundaries are remembered (by cacheKey). */
+const MAX_REMEMBERED_ANSWERS = 8;
 
 type TextBlock = { type: 'text'; text: string; cache_control?: { type: 'ephemeral' } };
+type Turn = { role: 'user' | 'assistant'; content: TextBlock[] };
+type Mode = 'prefill' | 'instructed';
+
+interface Plan {
+  body: Record<string, unknown>;
+  mode: Mode;
+  /** The partial answer as sent (trailing whitespace trimmed), for the boundary memory. */
+  sentPartial: string;
+}
+
+/** Where the calls of one answer ended: each is a prefix of the next, and of the partial answer. */
+interface Boundaries {
+  conversation: string;
+  ends: string[];
+}
 
 export class AnthropicProvider extends HttpProvider {
   readonly kind = 'anthropic' as const;
-  readonly continuation: ContinuationMethod = 'assistant-prefix';
+  /** What the model table says about this model (before anything was learned at run time). */
+  readonly traits: AnthropicModelTraits;
+  private readonly boundaries = new Map<string, Boundaries>();
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
     super(config, keys, options, ANTHROPIC_DEFAULT_BASE_URL);
+    this.traits = anthropicModelTraits(this.model);
+  }
+
+  /**
+   * How the next call continues: 'assistant-prefix' (prefill) or 'instructed'. For a model
+   * the table cannot place it starts as 'assistant-prefix' and turns 'instructed' when the
+   * API refuses prefill; each call's done chunk says how that call was made.
+   */
+  get continuation(): ContinuationMethod {
+    return this.mode() === 'prefill' ? 'assistant-prefix' : 'instructed';
+  }
+
+  private facts(): LearnedFacts {
+    return learnedFacts(this.kind, this.baseUrl.origin, this.model);
+  }
+
+  private mode(): Mode {
+    return this.traits.prefill === 'no' || this.facts().noPrefill ? 'instructed' : 'prefill';
   }
 
   protected keyRequired(): boolean {
     return true;
   }
 
-  protected inputText(request: ContinueRequest): string {
-    return [...request.messages.map((m) => m.content), request.partialAnswer.trimEnd()].join('\n');
+  protected inputText(request: ContinueRequest, mode: Mode = this.mode()): string {
+    const parts = [...request.messages.map((m) => m.content), request.partialAnswer.trimEnd()];
+    if (mode === 'instructed' && request.partialAnswer.trim().length > 0) parts.push(CONTINUE_INSTRUCTION);
+    return parts.join('\n');
   }
 
-  /** The request body (exposed for tests and the docs). */
+  /** The request body for the model as far as we know it now (exposed for tests and the docs). */
   buildBody(request: ContinueRequest): Record<string, unknown> {
+    return this.plan(request).body;
+  }
+
+  private plan(request: ContinueRequest): Plan {
+    const mode = this.mode();
+    const facts = this.facts();
+    const caching = !facts.dropped.has('cache_control');
+    const count = (text: string) => (text.length === 0 ? 0 : this.countTokens(text));
+    const min = this.traits.minCacheTokens;
+    let tokens = 0;
+    let breakpoints = 0;
+    /** Marks a block as a cache breakpoint when the prompt up to it is long enough to be cached. */
+    const mark = (block: TextBlock | undefined) => {
+      if (!block || !caching || tokens < min || breakpoints >= MAX_CACHE_BREAKPOINTS) return;
+      block.cache_control = { type: 'ephemeral' };
+      breakpoints++;
+    };
+
     const systemText = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
-    const turns: Array<{ role: 'user' | 'assistant'; content: TextBlock[] }> = request.messages
+    const system: TextBlock[] = systemText.length > 0 ? [{ type: 'text', text: systemText }] : [];
+    tokens += count(systemText);
+    mark(system[0]);
+
+    const turns: Turn[] = request.messages
       .filter((m) => m.role !== 'system' && m.content.length > 0)
       .map((m) => ({ role: m.role as 'user' | 'assistant', content: [{ type: 'text', text: m.content }] }));
-    // Cache breakpoint at the end of the stable prefix: system + conversation.
-    const lastTurn = turns[turns.length - 1];
-    if (lastTurn) lastTurn.content[lastTurn.content.length - 1].cache_control = { type: 'ephemeral' };
-    const { body: prefill } = splitTrailingWhitespace(request.partialAnswer);
-    if (prefill.length > 0) turns.push({ role: 'assistant', content: [{ type: 'text', text: prefill }] });
+    for (const turn of turns) tokens += count(turn.content[0].text);
+    // The end of the stable prefix (system + conversation): the same on every call of the answer.
+    mark(turns[turns.length - 1]?.content[0]);
+
+    const { body: partial } = splitTrailingWhitespace(request.partialAnswer);
+    if (partial.trim().length > 0) {
+      const pieces = this.partialBlocks(request, partial);
+      const blocks: TextBlock[] = pieces.map((text) => ({ type: 'text', text }));
+      blocks.forEach((block, i) => {
+        tokens += count(block.text);
+        // The end of the previous call (its cache is read here) and the end of this one (written for the next).
+        if (i === blocks.length - 2 || i === blocks.length - 1) mark(block);
+      });
+      turns.push({ role: 'assistant', content: blocks });
+      if (mode === 'instructed') turns.push({ role: 'user', content: [{ type: 'text', text: CONTINUE_INSTRUCTION }] });
+    }
+
     const body: Record<string, unknown> = {
       model: this.model,
       max_tokens: request.maxTokens,
       messages: turns,
       stream: true,
     };
-    if (systemText.length > 0) body.system = [{ type: 'text', text: systemText, cache_control: { type: 'ephemeral' } }];
+    if (system.length > 0) body.system = system;
+    const sampling = this.traits.sampling;
+    const keep = (field: string) => sampling !== 'none' && !facts.dropped.has(field);
     // Anthropic accepts temperatures in [0, 1] only.
-    if (request.temperature !== undefined) body.temperature = Math.min(1, Math.max(0, request.temperature));
-    if (request.topP !== undefined) body.top_p = request.topP;
-    return body;
+    if (request.temperature !== undefined && keep('temperature')) body.temperature = Math.min(1, Math.max(0, request.temperature));
+    // From Opus 4.1 / Sonnet 4.5 on, not both: the temperature (the engine's knob) wins.
+    if (request.topP !== undefined && keep('top_p') && !(sampling === 'one' && body.temperature !== undefined)) body.top_p = request.topP;
+    return { body, mode, sentPartial: partial };
+  }
+
+  /**
+   * The partial answer split where earlier calls of the same answer ended, so the prefix a
+   * call wrote to the cache is, block for block, a prefix of the next call's request.
+   */
+  private partialBlocks(request: ContinueRequest, partial: string): string[] {
+    const remembered = this.boundaries.get(request.cacheKey ?? '');
+    const conversation = JSON.stringify(request.messages);
+    const ends: string[] = [];
+    if (remembered && remembered.conversation === conversation) {
+      for (const end of remembered.ends) {
+        if (!partial.startsWith(end) || end.length >= partial.length) break;
+        ends.push(end);
+      }
+    }
+    if (ends.length >= MAX_PARTIAL_BLOCKS) ends.length = 0;
+    const pieces: string[] = [];
+    let at = 0;
+    for (const end of ends) {
+      pieces.push(partial.slice(at, end.length));
+      at = end.length;
+    }
+    pieces.push(partial.slice(at));
+    return pieces;
+  }
+
+  /** Remembers where this call's partial answer ended, for the next call of the same answer. */
+  private rememberBoundary(request: ContinueRequest, sentPartial: string): void {
+    if (sentPartial.trim().length === 0) return;
+    const key = request.cacheKey ?? '';
+    const conversation = JSON.stringify(request.messages);
+    const remembered = this.boundaries.get(key);
+    const ends = remembered && remembered.conversation === conversation ? remembered.ends.filter((end) => sentPartial.startsWith(end) && end.length < sentPartial.length) : [];
+    if (ends.length >= MAX_PARTIAL_BLOCKS) ends.length = 0;
+    ends.push(sentPartial);
+    this.boundaries.delete(key);
+    if (this.boundaries.size >= MAX_REMEMBERED_ANSWERS) this.boundaries.delete(this.boundaries.keys().next().value!);
+    this.boundaries.set(key, { conversation, ends });
+  }
+
+  /** Records what a refusal taught; false when there is nothing new to change (the error then stands). */
+  private learn(refusal: Refusal, plan: Plan): boolean {
+    const facts = this.facts();
+    if (refusal.type === 'no-prefill') {
+      if (plan.mode !== 'prefill') return false;
+      facts.noPrefill = true;
+      return true;
+    }
+    if (refusal.type !== 'drop' || facts.dropped.has(refusal.field)) return false;
+    if (refusal.field !== 'cache_control' && plan.body[refusal.field] === undefined) return false;
+    facts.dropped.add(refusal.field);
+    return true;
   }
 
   private messagesUrl(): URL {
@@ -65,9 +216,17 @@ export class AnthropicProvider extends HttpProvider {
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.messagesUrl();
     const headers = { ...(context.key ? { 'x-api-key': context.key } : {}), 'anthropic-version': ANTHROPIC_VERSION };
-    const response = await postStream(this.streamRequest(context, url, this.buildBody(request), headers));
+    const { response, plan } = await sendAdapting(
+      () => this.plan(request),
+      (p) => postStream(this.streamRequest(context, url, p.body, headers)),
+      (refusal, p) => this.learn(refusal, p),
+    );
+    this.rememberBoundary(request, plan.sentPartial);
 
-    const seam = new WhitespaceSeam(splitTrailingWhitespace(request.partialAnswer).whitespace);
+    const instructed = plan.mode === 'instructed' && plan.sentPartial.trim().length > 0;
+    const seam: { push(text: string): string; end?(): string } = instructed
+      ? new InstructedSeamCleaner(request.partialAnswer)
+      : new WhitespaceSeam(splitTrailingWhitespace(request.partialAnswer).whitespace);
     const parser = new SseParser();
     const reported: ReportedUsage = {};
     let finish: FinishReason | undefined;
@@ -113,8 +272,10 @@ export class AnthropicProvider extends HttpProvider {
     if (!stopped) for (const event of parser.end()) if (!stopped) yield* handle(event.data);
     if (!stopped) throw truncatedStreamError(url, context.secrets);
 
-    yield { type: 'usage', usage: completeUsage(reported, this.inputText(request), output, this.countTokens) };
-    yield { type: 'done', finishReason: finish ?? 'stop' };
+    const rest = seam.end?.() ?? '';
+    if (rest.length > 0) yield { type: 'text', text: rest };
+    yield { type: 'usage', usage: completeUsage(reported, this.inputText(request, plan.mode), output, this.countTokens) };
+    yield { type: 'done', finishReason: finish ?? 'stop', continuation: plan.mode === 'prefill' ? 'assistant-prefix' : 'instructed' };
   }
 }
 

@@ -5,14 +5,24 @@
  * - openai-chat: POST /chat/completions; continues a `prefix: true` assistant message
  *   where the service supports it (DeepSeek, Mistral), otherwise asks for only the
  *   continuation and cleans the seam.
+ *
+ * Both shape each request for the model (modelCapabilities.ts): reasoning models get the
+ * lowest reasoning_effort they take (a relay span must not pay for hidden reasoning), no
+ * sampling fields they refuse, N in max_completion_tokens. What a server refuses anyway
+ * (an HTTP 400 naming a field) is fixed and the call sent again, once per field, and
+ * remembered for the model at that origin (refusals.ts). On api.openai.com and Azure
+ * OpenAI the answer's `cacheKey` goes out as prompt_cache_key.
  */
+import { createHash } from 'node:crypto';
 import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext } from './base';
 import { DEFAULT_BASE_URLS } from './endpoints';
 import { ProviderError } from './errors';
-import { postStream, type StreamRequest, type StreamResponse } from './http';
+import { postStream } from './http';
+import { learnedFacts, openAiModelTraits, type LearnedFacts, type OpenAiModelTraits } from './modelCapabilities';
 import { readOpenAiStream } from './openaiStream';
-import { InstructedSeamCleaner } from './seam';
+import { sendAdapting, type Refusal } from './refusals';
+import { CONTINUE_INSTRUCTION, InstructedSeamCleaner } from './seam';
 import type { ChatMessage } from '../slm/types';
 import type {
   ContinuationMethod,
@@ -22,53 +32,151 @@ import type {
   ProviderConfig,
   ProviderOptions,
   KeySource,
+  Usage,
 } from './types';
 
-/**
- * Posts with stream_options.include_usage; a server that rejects the field (older
- * OpenAI-compatible servers answer 400 naming it) is asked again without it, once, and
- * remembered, and its usage is then counted locally.
- */
-async function postWithUsage(request: StreamRequest, memory: { noStreamOptions: boolean }): Promise<StreamResponse> {
-  const body = request.body as Record<string, unknown>;
-  if (!memory.noStreamOptions) {
-    try {
-      return await postStream({ ...request, body: { ...body, stream_options: { include_usage: true } } });
-    } catch (error) {
-      if (!(error instanceof ProviderError && error.code === 'bad_request' && /stream_options/.test(error.message))) throw error;
-      memory.noStreamOptions = true;
-    }
-  }
-  return postStream(request);
-}
+export { CONTINUE_INSTRUCTION };
 
 export const OPENAI_DEFAULT_BASE_URL = DEFAULT_BASE_URLS['openai-chat'];
 export const OPENAI_COMPLETIONS_DEFAULT_BASE_URL = DEFAULT_BASE_URLS['openai-completions'];
 
+const OPENAI_HOST = /(^|\.)api\.openai\.com$/;
+const AZURE_HOST = /(^|\.)openai\.azure\.com$/;
 /** Services that refuse requests without a key. */
-const HOSTED_OPENAI_STYLE = [/(^|\.)api\.openai\.com$/, /(^|\.)openai\.azure\.com$/, /(^|\.)api\.deepseek\.com$/, /(^|\.)api\.mistral\.ai$/, /(^|\.)openrouter\.ai$/, /(^|\.)api\.groq\.com$/];
+const HOSTED_OPENAI_STYLE = [OPENAI_HOST, AZURE_HOST, /(^|\.)api\.deepseek\.com$/, /(^|\.)api\.mistral\.ai$/, /(^|\.)openrouter\.ai$/, /(^|\.)api\.groq\.com$/];
 /** Services that continue an assistant message marked `prefix: true`. */
 const PREFIX_HOSTS = [/(^|\.)api\.deepseek\.com$/, /(^|\.)api\.mistral\.ai$/];
+/**
+ * Services documented to take prompt_cache_key (OpenAI's prompt-caching guide; Azure
+ * OpenAI's prompt-caching page). Other servers get no such field: strict ones (vLLM,
+ * pydantic-based proxies) refuse unknown fields, and they cache by prefix anyway.
+ */
+const CACHE_KEY_HOSTS = [OPENAI_HOST, AZURE_HOST];
+/** OpenAI and Azure refuse a prompt_cache_key over 64 characters (theopenco/llmgateway#3110). */
+const MAX_CACHE_KEY_LENGTH = 64;
+
+/** The key as sent: itself when short enough, else a digest of it (still one key per answer). */
+export function promptCacheKey(key: string): string {
+  return key.length <= MAX_CACHE_KEY_LENGTH ? key : `relay-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+}
 
 export function authHeaders(url: URL, key: string | undefined): Record<string, string> {
   if (!key) return {};
   // Azure OpenAI takes the key in its own header.
-  return /(^|\.)openai\.azure\.com$/.test(url.hostname) ? { 'api-key': key } : { authorization: `Bearer ${key}` };
+  return AZURE_HOST.test(url.hostname) ? { 'api-key': key } : { authorization: `Bearer ${key}` };
 }
 
-function sampling(request: ContinueRequest): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (request.temperature !== undefined) out.temperature = request.temperature;
-  if (request.topP !== undefined) out.top_p = request.topP;
-  if (request.seed !== undefined) out.seed = request.seed;
+/** What a body carries besides the prompt: sampling, N, effort, cache key, usage request. */
+interface Shape {
+  tokenField: 'max_tokens' | 'max_completion_tokens';
+  effort?: string;
+  /** temperature and top_p may go (the model takes them with the effort sent). */
+  sampling: boolean;
+  dropped: ReadonlySet<string>;
+  cacheKey: boolean;
+}
+
+function shapeFields(request: ContinueRequest, shape: Shape): Record<string, unknown> {
+  const out: Record<string, unknown> = { [shape.tokenField]: request.maxTokens };
+  const keep = (field: string) => !shape.dropped.has(field);
+  if (shape.sampling && request.temperature !== undefined && keep('temperature')) out.temperature = request.temperature;
+  if (shape.sampling && request.topP !== undefined && keep('top_p')) out.top_p = request.topP;
+  if (request.seed !== undefined && keep('seed')) out.seed = request.seed;
+  if (shape.effort !== undefined && keep('reasoning_effort')) out.reasoning_effort = shape.effort;
+  if (shape.cacheKey && request.cacheKey && keep('prompt_cache_key')) out.prompt_cache_key = promptCacheKey(request.cacheKey);
+  out.stream = true;
+  if (keep('stream_options')) out.stream_options = { include_usage: true };
   return out;
 }
 
-export class OpenAiCompletionsProvider extends HttpProvider {
+/** Records what a refusal taught; false when there is nothing new to change (the error then stands). */
+function learnFrom(facts: LearnedFacts, refusal: Refusal, body: Record<string, unknown>): boolean {
+  switch (refusal.type) {
+    case 'drop':
+      if (facts.dropped.has(refusal.field) || body[refusal.field] === undefined) return false;
+      facts.dropped.add(refusal.field);
+      return true;
+    case 'token-field':
+      if (body[refusal.use] !== undefined) return false;
+      facts.tokenField = refusal.use;
+      return true;
+    case 'effort':
+      if (body.reasoning_effort === refusal.effort) return false;
+      facts.effort = refusal.effort;
+      return true;
+    default:
+      return false;
+  }
+}
+
+abstract class OpenAiStyleProvider extends HttpProvider {
+  protected readonly traits: OpenAiModelTraits;
+
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions, defaultBaseUrl: string) {
+    super(config, keys, options, defaultBaseUrl);
+    this.traits = openAiModelTraits(this.model);
+  }
+
+  protected keyRequired(): boolean {
+    return HOSTED_OPENAI_STYLE.some((host) => host.test(this.baseUrl.hostname));
+  }
+
+  /** What servers told us about this model at this origin (shared by every provider of the process). */
+  protected facts(): LearnedFacts {
+    return learnedFacts(this.kind, this.baseUrl.origin, this.model);
+  }
+
+  protected sendsCacheKey(): boolean {
+    return CACHE_KEY_HOSTS.some((host) => host.test(this.baseUrl.hostname));
+  }
+
+  /**
+   * The request body's fields besides the prompt, for this model as far as we know it now:
+   * what servers told us, then the settings, then the model table. The table applies to
+   * chat only: OpenAI's reasoning models are chat-only, and /completions servers (vLLM,
+   * llama.cpp, gpt-3.5-turbo-instruct) take max_tokens and sampling; they are corrected by
+   * refusals like chat is.
+   */
+  protected shape(chat: boolean): Shape {
+    const facts = this.facts();
+    const traits = chat ? this.traits : openAiModelTraits('');
+    const configured = chat ? (this.config.maxTokensField ?? 'auto') : 'auto';
+    const byHost = chat && OPENAI_HOST.test(this.baseUrl.hostname) ? 'max_completion_tokens' : 'max_tokens';
+    const tokenField = facts.tokenField ?? (configured !== 'auto' ? configured : traits.needsMaxCompletionTokens ? 'max_completion_tokens' : byHost);
+    const effort = facts.effort ?? traits.lowestEffort;
+    const effortSent = chat && effort !== undefined && !facts.dropped.has('reasoning_effort') ? effort : undefined;
+    const sampling = traits.sampling === 'any' ? true : traits.sampling === 'refused' ? false : effortSent === undefined || effortSent === 'none';
+    return { tokenField, effort: effortSent, sampling, dropped: facts.dropped, cacheKey: this.sendsCacheKey() };
+  }
+
+  /** Posts, fixing refused fields (each once, remembered); returns the response and the body that went. */
+  protected async post(context: AttemptContext, url: URL, build: () => Record<string, unknown>) {
+    const facts = this.facts();
+    const { response, plan } = await sendAdapting(
+      () => ({ body: build() }),
+      (plan) => postStream(this.streamRequest(context, url, plan.body, authHeaders(url, context.key))),
+      (refusal, plan) => learnFrom(facts, refusal, plan.body),
+    );
+    return { response, body: plan.body };
+  }
+
+  /**
+   * Reasoning billed while no effort was sent (a model the table does not know, e.g. an
+   * Azure deployment name): the next calls ask for the lowest effort. "none" first; a
+   * model that does not take it answers with the values it takes and the lowest is used.
+   */
+  protected noticeReasoning(usage: Usage, body: Record<string, unknown>): void {
+    const facts = this.facts();
+    if ((usage.reasoningTokens ?? 0) > 0 && body.reasoning_effort === undefined && facts.effort === undefined && !facts.dropped.has('reasoning_effort')) {
+      facts.effort = 'none';
+    }
+  }
+}
+
+export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
   readonly kind = 'openai-completions' as const;
   readonly continuation: ContinuationMethod = 'raw-completion';
   private readonly render: PromptRenderer;
-  private readonly memory = { noStreamOptions: false };
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
     super(config, keys, options, OPENAI_COMPLETIONS_DEFAULT_BASE_URL);
@@ -82,10 +190,6 @@ export class OpenAiCompletionsProvider extends HttpProvider {
     this.render = config.templateRenderer;
   }
 
-  protected keyRequired(): boolean {
-    return HOSTED_OPENAI_STYLE.some((host) => host.test(this.baseUrl.hostname));
-  }
-
   protected inputText(request: ContinueRequest): string {
     return this.render(request.messages, request.partialAnswer);
   }
@@ -93,8 +197,7 @@ export class OpenAiCompletionsProvider extends HttpProvider {
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.endpoint('/completions');
     const prompt = this.render(request.messages, request.partialAnswer);
-    const body = { model: this.model, prompt, max_tokens: request.maxTokens, ...sampling(request), stream: true };
-    const response = await postWithUsage(this.streamRequest(context, url, body, authHeaders(url, context.key)), this.memory);
+    const { response } = await this.post(context, url, () => ({ model: this.model, prompt, ...shapeFields(request, this.shape(false)) }));
     yield* readOpenAiStream(response, {
       url,
       kind: this.kind,
@@ -102,21 +205,15 @@ export class OpenAiCompletionsProvider extends HttpProvider {
       pickText: (choice) => choice?.text,
       inputText: prompt,
       countTokens: this.countTokens,
+      continuation: this.continuation,
     });
   }
 }
 
-/** The user turn that asks a chat model (without prefix support) to go on with its answer. */
-export const CONTINUE_INSTRUCTION =
-  'Your answer above was cut off. Continue it from exactly where it stops: reply with only the text that comes next, ' +
-  'as if you had never stopped. Do not repeat any of it, do not greet, do not quote it, and do not comment. ' +
-  'If the answer is already complete, reply with nothing.';
-
-export class OpenAiChatProvider extends HttpProvider {
+export class OpenAiChatProvider extends OpenAiStyleProvider {
   readonly kind = 'openai-chat' as const;
   readonly continuation: ContinuationMethod;
   private readonly usePrefix: boolean;
-  private readonly memory = { noStreamOptions: false };
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
     super(config, keys, options, OPENAI_DEFAULT_BASE_URL);
@@ -125,16 +222,17 @@ export class OpenAiChatProvider extends HttpProvider {
     this.continuation = this.usePrefix ? 'assistant-prefix' : 'instructed';
   }
 
-  protected keyRequired(): boolean {
-    return HOSTED_OPENAI_STYLE.some((host) => host.test(this.baseUrl.hostname));
-  }
-
   /** The messages sent for a request (exposed for tests and the docs). */
   buildMessages(request: ContinueRequest): Array<ChatMessage & { prefix?: boolean }> {
     const messages: Array<ChatMessage & { prefix?: boolean }> = request.messages.map((m) => ({ role: m.role, content: m.content }));
     if (request.partialAnswer.length === 0) return messages;
     if (this.usePrefix) return [...messages, { role: 'assistant', content: request.partialAnswer, prefix: true }];
     return [...messages, { role: 'assistant', content: request.partialAnswer }, { role: 'user', content: CONTINUE_INSTRUCTION }];
+  }
+
+  /** The request body for the model as far as we know it now (exposed for tests and the docs). */
+  buildBody(request: ContinueRequest): Record<string, unknown> {
+    return { model: this.model, messages: this.buildMessages(request), ...shapeFields(request, this.shape(true)) };
   }
 
   protected inputText(request: ContinueRequest): string {
@@ -152,17 +250,9 @@ export class OpenAiChatProvider extends HttpProvider {
     return this.endpoint('/chat/completions');
   }
 
-  private maxTokensField(): string {
-    const field = this.config.maxTokensField ?? 'auto';
-    if (field !== 'auto') return field;
-    return /(^|\.)api\.openai\.com$/.test(this.baseUrl.hostname) ? 'max_completion_tokens' : 'max_tokens';
-  }
-
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.chatUrl();
-    const messages = this.buildMessages(request);
-    const body = { model: this.model, messages, [this.maxTokensField()]: request.maxTokens, ...sampling(request), stream: true };
-    const response = await postWithUsage(this.streamRequest(context, url, body, authHeaders(url, context.key)), this.memory);
+    const { response, body } = await this.post(context, url, () => this.buildBody(request));
     const instructed = !this.usePrefix && request.partialAnswer.length > 0;
     yield* readOpenAiStream(response, {
       url,
@@ -172,6 +262,8 @@ export class OpenAiChatProvider extends HttpProvider {
       inputText: this.inputText(request),
       countTokens: this.countTokens,
       transform: instructed ? new InstructedSeamCleaner(request.partialAnswer) : undefined,
+      continuation: this.continuation,
+      onUsage: (usage) => this.noticeReasoning(usage, body),
     });
   }
 }

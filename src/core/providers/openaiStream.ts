@@ -6,7 +6,7 @@
 import { badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
 import type { StreamResponse } from './http';
 import { SseParser } from './sse';
-import type { FinishReason, ProviderChunk, ProviderKind } from './types';
+import type { ContinuationMethod, FinishReason, ProviderChunk, ProviderKind, Usage } from './types';
 import { completeUsage, type ReportedUsage, type TokenCounter } from './usage';
 
 export interface TextTransform {
@@ -24,6 +24,14 @@ export interface OpenAiStreamOptions {
   inputText: string;
   countTokens: TokenCounter;
   transform?: TextTransform;
+  /** Said on the done chunk: how this call continued the answer. */
+  continuation?: ContinuationMethod;
+  /** Told the usage just before it is yielded (e.g. to notice billed reasoning). */
+  onUsage?: (usage: Usage) => void;
+}
+
+function doneChunk(finishReason: FinishReason, continuation: ContinuationMethod | undefined): ProviderChunk {
+  return continuation ? { type: 'done', finishReason, continuation } : { type: 'done', finishReason };
 }
 
 export async function* readOpenAiStream(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
@@ -76,19 +84,33 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
 
   const rest = transform?.end?.() ?? '';
   if (rest.length > 0) yield { type: 'text', text: rest };
-  yield { type: 'usage', usage: completeUsage(reported, options.inputText, output, options.countTokens) };
-  yield { type: 'done', finishReason: finish ?? 'stop' };
+  const usage = completeUsage(reported, options.inputText, output, options.countTokens);
+  options.onUsage?.(usage);
+  yield { type: 'usage', usage };
+  yield doneChunk(finish ?? 'stop', options.continuation);
 }
 
-/** OpenAI usage; prompt_tokens includes the cached ones. DeepSeek reports its cache hits separately. */
+/**
+ * OpenAI-style usage. prompt_tokens counts all input, cached included:
+ * prompt_tokens_details.cached_tokens are the cache reads (OpenAI, vLLM, DeepSeek's newer
+ * field), prompt_cache_hit_tokens DeepSeek's (prompt_tokens = hit + miss there), and
+ * prompt_tokens_details.cache_write_tokens the writes OpenAI bills from the GPT-5.6 family
+ * on (earlier models write for free and report none). completion_tokens includes the
+ * hidden reasoning tokens, reported in completion_tokens_details.reasoning_tokens.
+ */
 export function readOpenAiUsage(usage: any): ReportedUsage {
-  const cached = usage?.prompt_tokens_details?.cached_tokens ?? usage?.prompt_cache_hit_tokens;
-  return {
+  const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined);
+  const cached = count(usage?.prompt_tokens_details?.cached_tokens) ?? count(usage?.prompt_cache_hit_tokens);
+  const written = count(usage?.prompt_tokens_details?.cache_write_tokens);
+  const reasoning = count(usage?.completion_tokens_details?.reasoning_tokens);
+  const reported: ReportedUsage = {
     inputTokens: usage?.prompt_tokens,
     outputTokens: usage?.completion_tokens,
-    cachedInputTokens: typeof cached === 'number' ? cached : 0,
-    cacheWriteTokens: 0,
+    cachedInputTokens: cached ?? 0,
+    cacheWriteTokens: written ?? 0,
   };
+  if (reasoning !== undefined) reported.reasoningTokens = reasoning;
+  return reported;
 }
 
 async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
@@ -107,6 +129,8 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   const output = typeof raw === 'string' ? raw : '';
   const text = options.transform ? options.transform.push(output) + (options.transform.end?.() ?? '') : output;
   if (text.length > 0) yield { type: 'text', text };
-  yield { type: 'usage', usage: completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens) };
-  yield { type: 'done', finishReason: mapFinishReason(choice.finish_reason) };
+  const usage = completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens);
+  options.onUsage?.(usage);
+  yield { type: 'usage', usage };
+  yield doneChunk(mapFinishReason(choice.finish_reason), options.continuation);
 }

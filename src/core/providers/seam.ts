@@ -8,6 +8,12 @@
  *   dropped and the joined text stays exact.
  */
 
+/** The user turn that asks a chat model (without prefix support) to go on with its answer. */
+export const CONTINUE_INSTRUCTION =
+  'Your answer above was cut off. Continue it from exactly where it stops: reply with only the text that comes next, ' +
+  'as if you had never stopped. Do not repeat any of it, do not greet, do not quote it, and do not comment. ' +
+  'If the answer is already complete, reply with nothing.';
+
 const PREAMBLE = new RegExp(
   String.raw`^\s*(?:` +
     String.raw`(?:sure|certainly|of course|okay|ok|alright|absolutely|got it)\b[^\n:]{0,60}?[:!.,]\s*` +

@@ -24,6 +24,15 @@ export interface ContinueRequest {
   topP?: number;
   seed?: number;
   /**
+   * One key per answer (the same for every call of that answer), so that a service that
+   * routes by a cache key sends the calls of one answer to the machine holding its cache
+   * (OpenAI's prompt_cache_key; see src/core/providers/README.md for where it is sent).
+   * Also the key under which the Anthropic provider remembers where the previous call of
+   * the answer ended (its cache breakpoint). Optional: without it caching still works,
+   * less well.
+   */
+  cacheKey?: string;
+  /**
    * Told where the call stands on the wire (connecting, waiting for the first byte,
    * receiving, retrying), so a UI can show "waiting for <host>... 12 s" while nothing
    * has come. Never told anything secret.
@@ -50,6 +59,12 @@ export interface Usage {
   cacheWriteTokens: number;
   /** True when some numbers were counted locally because the server did not report them. */
   estimated: boolean;
+  /**
+   * Hidden reasoning tokens the model wrote (OpenAI completion_tokens_details.reasoning_tokens).
+   * Already part of outputTokens and billed as output; here for display only. Absent when
+   * the server did not say.
+   */
+  reasoningTokens?: number;
 }
 
 export type FinishReason = 'length' | 'stop' | 'cancelled';
@@ -57,13 +72,24 @@ export type FinishReason = 'length' | 'stop' | 'cancelled';
 export type ProviderChunk =
   | { type: 'text'; text: string }
   | { type: 'usage'; usage: Usage }
-  | { type: 'done'; finishReason: FinishReason };
+  /**
+   * `continuation`: how this very call continued the answer, where a provider can change it
+   * from call to call (Anthropic falls back from prefill to an instruction when a model
+   * refuses prefill). Absent: `LlmProvider.continuation` holds.
+   */
+  | { type: 'done'; finishReason: FinishReason; continuation?: ContinuationMethod };
 
 export interface LlmProvider {
   readonly kind: ProviderKind;
   readonly model: string;
   /** Where requests go, for people to read: the base URL's host (e.g. api.openai.com), or 'this machine'. */
   readonly host: string;
+  /**
+   * How the next call will continue the answer. It can change at run time: the Anthropic
+   * provider starts with prefill for a model its table does not know and switches to
+   * 'instructed' (for good, for that model) when the API refuses prefill. The `done`
+   * chunk of each call says how that call was made.
+   */
   readonly continuation: ContinuationMethod;
   continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk>;
 }

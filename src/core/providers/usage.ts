@@ -13,6 +13,8 @@ export interface ReportedUsage {
   outputTokens?: number;
   cachedInputTokens?: number;
   cacheWriteTokens?: number;
+  /** Hidden reasoning tokens; billed as output, and counted in outputTokens. */
+  reasoningTokens?: number;
 }
 
 /** Fills what the server left out by counting the prompt and the output text locally. */
@@ -24,13 +26,18 @@ export function completeUsage(
 ): Usage {
   const inputKnown = isCount(reported.inputTokens);
   const outputKnown = isCount(reported.outputTokens);
-  return {
+  const reasoning = isCount(reported.reasoningTokens) ? reported.reasoningTokens : undefined;
+  const output = outputKnown ? reported.outputTokens! : countTokens(outputText);
+  const usage: Usage = {
     inputTokens: inputKnown ? reported.inputTokens! : countTokens(inputText),
-    outputTokens: outputKnown ? reported.outputTokens! : countTokens(outputText),
+    // Reasoning is billed as output: never report less output than the reasoning alone.
+    outputTokens: Math.max(output, reasoning ?? 0),
     cachedInputTokens: isCount(reported.cachedInputTokens) ? reported.cachedInputTokens! : 0,
     cacheWriteTokens: isCount(reported.cacheWriteTokens) ? reported.cacheWriteTokens! : 0,
     estimated: !inputKnown || !outputKnown,
   };
+  if (reasoning !== undefined) usage.reasoningTokens = reasoning;
+  return usage;
 }
 
 function isCount(value: unknown): value is number {

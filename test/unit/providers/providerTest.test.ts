@@ -4,6 +4,7 @@ import { PROVIDER_TEST_REQUEST, runProviderTest } from '../../../src/cli/provide
 import { createProvider } from '../../../src/core/providers/factory';
 import { resolvePrice } from '../../../src/core/providers/pricing';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import { anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer, type Responder } from './servers/harness';
 import { openAiErrors, openAiStream } from './servers/openai';
 import { FAST } from './servers/collect';
@@ -80,4 +81,39 @@ test('provider test: a retry is reported on the progress line with its reason', 
   const progress: string[] = [];
   assert.equal(await runProviderTest(provider({ maxRetries: 1 }), null, () => undefined, { progress: (line) => progress.push(line) }), true);
   assert.ok(progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again \(0 s so far\)$/.test(line)), progress.join('\n'));
+});
+
+test('provider test: passes against models that refuse prefill, sampling fields or max_tokens (from the table, or learned from the 400)', async () => {
+  const KEY = 'sk-ant-provider-test-0123456789';
+  const anthropic = await startFakeServer(anthropicStream({ pieces: [' 4', ',', ' 5', ','], stopReason: 'max_tokens' }, KEY));
+  try {
+    for (const [model, continuation, requests] of [
+      ['claude-3-5-haiku-latest', 'assistant-prefix', 1],
+      ['claude-opus-4-6', 'instructed', 1],
+      ['claude-opus-5', 'instructed', 1],
+      // Not in the table: prefill first, refused, then the same call instructed.
+      ['claude-nova-latest', 'assistant-prefix', 2],
+    ] as const) {
+      const p = createProvider({ kind: 'anthropic', baseUrl: anthropic.url, model, maxRetries: 0, ...FAST }, new MemoryKeySource({ anthropic: KEY }));
+      const lines: string[] = [];
+      const before = anthropic.requests.length;
+      assert.equal(await runProviderTest(p, null, (l) => lines.push(l)), true, lines.join('\n'));
+      const report = lines.join('\n');
+      assert.match(report, new RegExp(`continuation: ${continuation}`), model);
+      assert.match(report, /Continuation: "1, 2, 3," \+ " 4, 5,"/, model);
+      assert.equal(anthropic.requests.length - before, requests, model);
+    }
+  } finally {
+    await anthropic.close();
+  }
+  for (const model of ['gpt-5-mini', 'gpt-5.1', 'o4-mini']) {
+    server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], reasoning: { low: 2 } }));
+    const lines: string[] = [];
+    assert.equal(await runProviderTest(provider({ model, assistantPrefix: 'off' }), null, (l) => lines.push(l)), true, lines.join('\n'));
+    const sent = server.lastRequest.body;
+    assert.equal(sent.max_completion_tokens, PROVIDER_TEST_REQUEST.maxTokens, model);
+    assert.equal(sent.max_tokens, undefined, model);
+    assert.equal(sent.reasoning_effort, { 'gpt-5-mini': 'minimal', 'gpt-5.1': 'none', 'o4-mini': 'low' }[model], model);
+    assert.match(lines.join('\n'), /" 4, 5,"/, model);
+  }
 });

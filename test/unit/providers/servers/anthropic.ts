@@ -3,7 +3,16 @@
  * frames (message_start with usage incl. cache fields, content_block_*, ping,
  * message_delta with stop_reason and output usage, message_stop), Anthropic's error
  * bodies, and its checks: x-api-key, anthropic-version, no trailing whitespace in the
- * final assistant turn.
+ * final assistant turn, non-empty text blocks, at most 4 cache_control blocks.
+ *
+ * Models of FAKE_CLAUDES behave as the public record says the real ones do (late 2026):
+ * Opus 4.6, Sonnet 4.6 and later refuse a final assistant turn (prefill) with the API's
+ * 400; from Opus 4.1 / Sonnet 4.5 on temperature and top_p together are refused; from Opus
+ * 4.7 on temperature/top_p/top_k are refused ("deprecated"). Other model ids are served
+ * without these checks. With `cache` (an AnthropicPromptCache shared across requests) the
+ * usage comes from a prompt cache that works like the API's: an entry per cache_control
+ * breakpoint whose prefix reaches the model's minimum (below it: a silent miss), read by a
+ * later request whose same prefix carries a breakpoint; tokens are chars/4.
  */
 import { sendJson, writeFrames, type Responder, type StreamShape } from './harness';
 
@@ -13,6 +22,101 @@ export interface AnthropicStreamScript extends StreamShape {
   usage?: { input_tokens: number; output_tokens: number; cache_read_input_tokens?: number; cache_creation_input_tokens?: number };
   /** An `event: error` frame after this many text pieces (e.g. overloaded_error). */
   errorAfterPieces?: { after: number; type: string; message: string };
+  /** Usage from this simulated prompt cache (shared by the requests of a test) instead of `usage`'s input numbers. */
+  cache?: AnthropicPromptCache;
+}
+
+export interface FakeClaude {
+  prefill: boolean;
+  /** any: temperature and top_p; one: not both; none: neither (nor top_k). */
+  sampling: 'any' | 'one' | 'none';
+  minCacheTokens: number;
+}
+
+/** What the fake knows of each model (the real API's behaviour, see the file comment). */
+export const FAKE_CLAUDES: Record<string, FakeClaude> = {
+  'claude-3-5-haiku-latest': { prefill: true, sampling: 'any', minCacheTokens: 2048 },
+  'claude-sonnet-4-5': { prefill: true, sampling: 'one', minCacheTokens: 1024 },
+  'claude-opus-4-6': { prefill: false, sampling: 'one', minCacheTokens: 4096 },
+  // Observed 2,048 (the docs said 1,024): Relay's table keeps the lower number.
+  'claude-sonnet-4-6': { prefill: false, sampling: 'one', minCacheTokens: 2048 },
+  'claude-opus-4-7': { prefill: false, sampling: 'none', minCacheTokens: 4096 },
+  'claude-opus-5': { prefill: false, sampling: 'none', minCacheTokens: 512 },
+  // Model ids Relay's table cannot place (a new name, an alias behind a gateway): one refuses
+  // prefill, the other every sampling field.
+  'claude-nova-latest': { prefill: false, sampling: 'any', minCacheTokens: 1024 },
+  'claude-lyra-latest': { prefill: true, sampling: 'none', minCacheTokens: 1024 },
+};
+
+export const PREFILL_REFUSED = 'This model does not support assistant message prefill. The conversation must end with a user message.';
+
+const tokensOf = (text: string) => Math.ceil(text.length / 4);
+
+interface FlatBlock {
+  at: string;
+  text: string;
+  marked: boolean;
+}
+
+/** The request's text blocks in prompt order (system, then each message's blocks). */
+function flatten(body: any): FlatBlock[] {
+  const out: FlatBlock[] = [];
+  const add = (at: string, content: unknown) => {
+    const blocks = typeof content === 'string' ? [{ type: 'text', text: content }] : Array.isArray(content) ? content : [];
+    for (const block of blocks) out.push({ at, text: String(block?.text ?? ''), marked: block?.cache_control !== undefined });
+  };
+  if (body?.system !== undefined) add('system', body.system);
+  (body?.messages ?? []).forEach((m: any, i: number) => add(`${i}:${m.role}`, m.content));
+  return out;
+}
+
+/** A prompt cache like the API's: prefix entries at breakpoints, a minimum length, reads and writes. */
+export class AnthropicPromptCache {
+  private readonly entries = new Set<string>();
+
+  account(model: string, body: any, minTokens: number): { input_tokens: number; cache_read_input_tokens: number; cache_creation_input_tokens: number } {
+    const blocks = flatten(body);
+    const keys: string[] = [];
+    const tokens: number[] = [];
+    let running = 0;
+    blocks.forEach((block, i) => {
+      running += tokensOf(block.text);
+      tokens.push(running);
+      keys.push(JSON.stringify([model, blocks.slice(0, i + 1).map((b) => [b.at, b.text])]));
+    });
+    const marked = blocks.map((b, i) => (b.marked ? i : -1)).filter((i) => i >= 0);
+    let read = 0;
+    for (const i of [...marked].reverse()) {
+      if (this.entries.has(keys[i])) {
+        read = tokens[i];
+        break;
+      }
+    }
+    let written = 0;
+    const cacheable = marked.filter((i) => tokens[i] >= minTokens);
+    for (const i of cacheable) this.entries.add(keys[i]);
+    if (cacheable.length > 0) written = Math.max(0, tokens[cacheable[cacheable.length - 1]] - read);
+    return { input_tokens: running - read - written, cache_read_input_tokens: read, cache_creation_input_tokens: written };
+  }
+}
+
+/** The model checks of the real API for the models the fake knows; undefined when the request passes. */
+function refusal(body: any): string | undefined {
+  const model = FAKE_CLAUDES[body?.model];
+  const messages: any[] = body?.messages ?? [];
+  const blocks = flatten(body);
+  if (blocks.some((b) => b.text.length === 0)) return 'messages: text content blocks must be non-empty';
+  const marks = blocks.filter((b) => b.marked).length;
+  if (marks > 4) return `A maximum of 4 blocks with cache_control may be provided. Found ${marks}.`;
+  if (!model) return undefined;
+  if (!model.prefill && messages[messages.length - 1]?.role === 'assistant') return PREFILL_REFUSED;
+  if (model.sampling === 'none') {
+    for (const field of ['temperature', 'top_p', 'top_k']) if (body[field] !== undefined) return `\`${field}\` is deprecated for this model.`;
+  }
+  if (model.sampling === 'one' && body.temperature !== undefined && body.top_p !== undefined) {
+    return '`temperature` and `top_p` cannot both be specified for this model. Please use only one.';
+  }
+  return undefined;
 }
 
 export function anthropicError(status: number, type: string, message: string, headers: Record<string, string> = {}): Responder {
@@ -34,8 +138,11 @@ export function anthropicStream(script: AnthropicStreamScript, expectedKey?: str
     if (last?.role === 'assistant' && /\s$/.test(lastText)) {
       return anthropicError(400, 'invalid_request_error', 'messages: final assistant content cannot end with trailing whitespace')(request, res);
     }
+    const refused = refusal(request.body);
+    if (refused) return anthropicError(400, 'invalid_request_error', refused)(request, res);
     const model = request.body?.model;
-    const usage = script.usage ?? { input_tokens: 30, output_tokens: script.pieces.length };
+    const scripted = script.usage ?? { input_tokens: 30, output_tokens: script.pieces.length };
+    const usage = script.cache ? { ...scripted, ...script.cache.account(model, request.body, FAKE_CLAUDES[model]?.minCacheTokens ?? 1024) } : scripted;
     const frame = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
     const frames = [
       frame('message_start', {

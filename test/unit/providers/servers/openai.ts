@@ -2,6 +2,15 @@
  * Speaks OpenAI's /v1/completions and /v1/chat/completions streaming wire format:
  * `data: {json}\n\n` frames, a final chunk with finish_reason, the usage chunk with empty
  * choices (stream_options.include_usage), `data: [DONE]`, and OpenAI's error bodies.
+ *
+ * Models of FAKE_GPTS behave as OpenAI documents its reasoning models (late 2026): they
+ * refuse `max_tokens` (use max_completion_tokens), a `temperature` other than 1 and
+ * `top_p` (gpt-5.1 and later take them while reasoning_effort is "none", their default),
+ * and reasoning_effort values they do not support (listing those they do); they reason
+ * before they write, the hidden reasoning tokens coming out of max_completion_tokens (a
+ * short limit returns no text, finish "length", and is billed) and reported in
+ * usage.completion_tokens_details.reasoning_tokens, part of completion_tokens. Each piece
+ * of text is one token. Other model ids are served without these checks.
  */
 import type { ServerResponse } from 'node:http';
 import { sendJson, writeFrames, type RecordedRequest, type Responder, type StreamShape } from './harness';
@@ -10,7 +19,11 @@ export interface OpenAiStreamScript extends StreamShape {
   pieces: string[];
   finishReason?: 'length' | 'stop' | null;
   /** false: no usage chunk; an object: overrides. */
-  usage?: false | { prompt_tokens: number; completion_tokens: number; cached_tokens?: number };
+  usage?: false | { prompt_tokens: number; completion_tokens: number; cached_tokens?: number; cache_write_tokens?: number; reasoning_tokens?: number };
+  /** Report usage as DeepSeek does: prompt_cache_hit_tokens / prompt_cache_miss_tokens (from cached_tokens). */
+  deepseekUsage?: boolean;
+  /** Reasoning tokens a FAKE_GPTS model spends per effort (default: none 0, minimal 0, low 16, medium 64, high 256). */
+  reasoning?: Partial<Record<string, number>>;
   /** ': keep-alive' comment frames between the data frames. */
   keepAlive?: boolean;
   crlf?: boolean;
@@ -18,6 +31,59 @@ export interface OpenAiStreamScript extends StreamShape {
   omitDone?: boolean;
   /** An error object sent after this many text pieces. */
   errorAfterPieces?: { after: number; error: unknown };
+}
+
+export interface FakeGpt {
+  /** The reasoning_effort values the model takes, and the one it uses when none is sent. */
+  efforts: string[];
+  defaultEffort: string;
+  /** refused: no temperature other than 1, no top_p; with-effort-none: only while the effort is "none". */
+  sampling: 'refused' | 'with-effort-none';
+}
+
+export const FAKE_GPTS: Record<string, FakeGpt> = {
+  'gpt-5': { efforts: ['minimal', 'low', 'medium', 'high'], defaultEffort: 'medium', sampling: 'refused' },
+  'gpt-5-mini': { efforts: ['minimal', 'low', 'medium', 'high'], defaultEffort: 'medium', sampling: 'refused' },
+  'gpt-5-nano': { efforts: ['minimal', 'low', 'medium', 'high'], defaultEffort: 'medium', sampling: 'refused' },
+  'gpt-5.1': { efforts: ['none', 'low', 'medium', 'high'], defaultEffort: 'none', sampling: 'with-effort-none' },
+  'gpt-5.2': { efforts: ['none', 'low', 'medium', 'high', 'xhigh'], defaultEffort: 'none', sampling: 'with-effort-none' },
+  'o4-mini': { efforts: ['low', 'medium', 'high'], defaultEffort: 'medium', sampling: 'refused' },
+  // An Azure deployment of gpt-5-mini under a name of its own: Relay's table cannot place it.
+  'team-gpt5-deployment': { efforts: ['minimal', 'low', 'medium', 'high'], defaultEffort: 'medium', sampling: 'refused' },
+};
+
+const REASONING_SPENT: Record<string, number> = { none: 0, minimal: 0, low: 16, medium: 64, high: 256, xhigh: 1024 };
+
+const quoteList = (values: string[]) => {
+  const quoted = values.map((v) => `'${v}'`);
+  return quoted.length > 1 ? `${quoted.slice(0, -1).join(', ')}, and ${quoted[quoted.length - 1]}` : quoted.join('');
+};
+
+/** The 400 the real API sends for what a reasoning model refuses; undefined when the request passes. */
+function reasoningRefusal(body: any): { message: string; param: string; code: string } | undefined {
+  const model = FAKE_GPTS[body?.model];
+  if (!model) return undefined;
+  if (body.max_tokens !== undefined) {
+    return { message: "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", param: 'max_tokens', code: 'unsupported_parameter' };
+  }
+  const effort = body.reasoning_effort ?? model.defaultEffort;
+  if (!model.efforts.includes(effort)) {
+    return {
+      message: `Unsupported value: '${effort}' is not supported with the '${body.model}' model. Supported values are: ${quoteList(model.efforts)}.`,
+      param: 'reasoning_effort',
+      code: 'unsupported_value',
+    };
+  }
+  const samplingOk = model.sampling === 'with-effort-none' && effort === 'none';
+  if (!samplingOk && body.temperature !== undefined && body.temperature !== 1) {
+    return {
+      message: `Unsupported value: 'temperature' does not support ${body.temperature} with this model. Only the default (1) value is supported.`,
+      param: 'temperature',
+      code: 'unsupported_value',
+    };
+  }
+  if (!samplingOk && body.top_p !== undefined) return { message: "Unsupported parameter: 'top_p' is not supported with this model.", param: 'top_p', code: 'unsupported_parameter' };
+  return undefined;
 }
 
 function isChat(request: RecordedRequest): boolean {
@@ -29,7 +95,24 @@ export function openAiStream(script: OpenAiStreamScript): Responder {
 }
 
 async function writeOpenAiStream(request: RecordedRequest, res: ServerResponse, script: OpenAiStreamScript): Promise<void> {
+  const refused = reasoningRefusal(request.body);
+  if (refused) return sendJson(res, 400, { error: { message: refused.message, type: 'invalid_request_error', param: refused.param, code: refused.code } });
   const chat = isChat(request);
+  // A reasoning model thinks first: its hidden tokens come out of max_completion_tokens.
+  const gpt = FAKE_GPTS[request.body?.model];
+  let pieces = script.pieces;
+  let reasoning: number | undefined;
+  let finishReason = script.finishReason;
+  if (gpt) {
+    const effort = request.body.reasoning_effort ?? gpt.defaultEffort;
+    const limit = Number(request.body.max_completion_tokens ?? Infinity);
+    reasoning = Math.min(limit, script.reasoning?.[effort] ?? REASONING_SPENT[effort] ?? 0);
+    const visible = Math.max(0, limit - reasoning);
+    if (pieces.length > visible) {
+      pieces = pieces.slice(0, visible);
+      finishReason = 'length';
+    }
+  }
   const model = request.body?.model ?? 'model';
   const eol = script.crlf ? '\r\n' : '\n';
   const frame = (data: string) => `data: ${data}${eol}${eol}`;
@@ -41,15 +124,17 @@ async function writeOpenAiStream(request: RecordedRequest, res: ServerResponse, 
     );
   const frames: string[] = [];
   if (chat) frames.push(frame(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] })));
-  script.pieces.forEach((piece, i) => {
+  pieces.forEach((piece, i) => {
     if (script.errorAfterPieces && i === script.errorAfterPieces.after) frames.push(frame(JSON.stringify(script.errorAfterPieces.error)));
     frames.push(frame(chunk(piece, null)));
     if (script.keepAlive) frames.push(`: keep-alive${eol}${eol}`);
   });
-  if (script.errorAfterPieces && script.errorAfterPieces.after >= script.pieces.length) frames.push(frame(JSON.stringify(script.errorAfterPieces.error)));
-  if (script.finishReason !== null) frames.push(frame(chunk('', script.finishReason ?? 'length')));
+  if (script.errorAfterPieces && script.errorAfterPieces.after >= pieces.length) frames.push(frame(JSON.stringify(script.errorAfterPieces.error)));
+  if (finishReason !== null) frames.push(frame(chunk('', finishReason ?? 'length')));
   if (script.usage !== false && request.body?.stream_options?.include_usage) {
-    const usage = script.usage ?? { prompt_tokens: 40, completion_tokens: script.pieces.length, cached_tokens: 0 };
+    const usage = script.usage
+      ? { reasoning_tokens: reasoning, ...script.usage }
+      : { prompt_tokens: 40, completion_tokens: pieces.length + (reasoning ?? 0), cached_tokens: 0, reasoning_tokens: reasoning };
     frames.push(
       frame(
         JSON.stringify({
@@ -62,7 +147,15 @@ async function writeOpenAiStream(request: RecordedRequest, res: ServerResponse, 
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             total_tokens: usage.prompt_tokens + usage.completion_tokens,
-            prompt_tokens_details: { cached_tokens: usage.cached_tokens ?? 0 },
+            ...(script.deepseekUsage
+              ? { prompt_cache_hit_tokens: usage.cached_tokens ?? 0, prompt_cache_miss_tokens: usage.prompt_tokens - (usage.cached_tokens ?? 0) }
+              : {
+                  prompt_tokens_details: {
+                    cached_tokens: usage.cached_tokens ?? 0,
+                    ...(usage.cache_write_tokens !== undefined ? { cache_write_tokens: usage.cache_write_tokens } : {}),
+                  },
+                }),
+            ...(usage.reasoning_tokens !== undefined ? { completion_tokens_details: { reasoning_tokens: usage.reasoning_tokens } } : {}),
           },
         }),
       ),
@@ -100,6 +193,26 @@ export function requireBearer(key: string, next: Responder): Responder {
     if (request.headers.authorization !== `Bearer ${key}`) {
       const given = String(request.headers.authorization ?? '').replace(/^Bearer /, '');
       return openAiErrors.badKey(given || 'none-given')(request, res);
+    }
+    return next(request, res);
+  };
+}
+
+/**
+ * A server that refuses fields it does not know, as strict OpenAI-compatible servers do
+ * (vLLM and other pydantic-based servers: HTTP 400 "Extra inputs are not permitted").
+ */
+export function refusesFields(fields: string[], next: Responder): Responder {
+  return (request, res) => {
+    const extra = fields.find((field) => request.body?.[field] !== undefined);
+    if (extra) {
+      return sendJson(res, 400, {
+        object: 'error',
+        message: `[{'type': 'extra_forbidden', 'loc': ('body', '${extra}'), 'msg': 'Extra inputs are not permitted', 'input': ${JSON.stringify(request.body[extra])}}]`,
+        type: 'BadRequestError',
+        param: null,
+        code: 400,
+      });
     }
     return next(request, res);
   };

@@ -1,0 +1,200 @@
+/**
+ * What each hosted model accepts, as far as the public record goes (late 2026), and what
+ * a server told us at run time. The tables give the first request its shape; a refusal
+ * (an HTTP 400 that names what it refuses, see refusals.ts) corrects the shape once and is
+ * remembered here for that model at that origin for the life of the process, so a model
+ * id the tables do not know (or place wrongly) costs one unbilled 400, not a broken call.
+ * Hard-coded lists of model names go stale (livekit/agents#7217): the tables decide by
+ * version where the vendors' naming allows it, and the refusals have the last word.
+ *
+ * Sources, by fact (see also /work/shared/notes/llm-apis-late-2026.md):
+ * - Anthropic prefill: refused by Claude Opus 4.6, Sonnet 4.6 and later models (Anthropic
+ *   release notes 2026-02-05; the 400 text is in langchain-ai/deepagents#1585,
+ *   vercel/ai#12296, Kilo-Org/kilocode#8260); ids up to 4.5 accept it and 4.6, 4.7, 4.8
+ *   refuse it (ericc-ch/copilot-api#261); Sonnet 5 refuses it (cortexkit/magic-context#511);
+ *   Fable 5 refuses it (vybestack/llxprt-code#3695).
+ * - Anthropic sampling: from Opus 4.1 / Sonnet 4.5 / Haiku 4.5 on, `temperature` and `top_p`
+ *   together are refused ("cannot both be specified for this model",
+ *   cloud-apim/otoroshi-llm-extension#140, BerriAI/litellm#15097; Sonnet 4.6:
+ *   skydiscover-ai/skydiscover#15); from Opus 4.7 on (4.8, 5, 5.5, Sonnet 5, Fable 5...)
+ *   `temperature`, `top_p` and `top_k` are refused ("`temperature` is deprecated for this
+ *   model.", Anthropic's Opus 4.7 migration guide as quoted by earendil-works/pi#5251 and
+ *   UKGovernmentBEIS/inspect_ai#3721; the later ids: yologdev/yoagent v0.27.3,
+ *   aido-dev/aido v1.4.2).
+ * - Anthropic minimum cacheable prefix: 1,024 tokens for Sonnet 3.7 / 4 / 4.5, Opus 3 / 4 /
+ *   4.1, Opus 4.8 and Sonnet 5; 2,048 for Haiku 3 and 3.5; 4,096 for Haiku 4.5 and Opus 4.5,
+ *   4.6 (and 4.7 on Bedrock); 512 for Opus 5, Fable 5 and Mythos 5 (docs.litellm.ai prompt
+ *   caching table, 2026-10; docs.orq.ai prompt caching; truefoundry docs). Sonnet 4.6 is
+ *   reported as 1,024 (docs quoted in anthropic-sdk-python#1194) and 2,048 (docs.orq.ai,
+ *   observed): a breakpoint below the real minimum is a silent miss that costs nothing
+ *   (no write is billed), while a breakpoint skipped above it loses a cache, so where the
+ *   reports disagree the lower number is used.
+ * - OpenAI reasoning models: gpt-5, gpt-5-mini, gpt-5-nano and the o-series refuse
+ *   `temperature` other than 1 and `top_p`, and `max_tokens` ("Use 'max_completion_tokens'
+ *   instead"); gpt-5 takes reasoning_effort "minimal"; gpt-5.1 and later take "none" (their
+ *   default) but not "minimal", and accept temperature/top_p with "none"; gpt-5-pro only
+ *   "high"; models before gpt-5.1 do not take "none"; o-series: low/medium/high
+ *   (OpenAI API reference of reasoning_effort, as mirrored on learn.microsoft.com
+ *   @azure/ai-projects ReasoningEffort; langchain-ai/langchain#35424, vercel/ai#10942,
+ *   BerriAI/litellm#16658 and #17011, openai/openai-agents-python#2089 for the 400 text).
+ *   gpt-5-chat* is not a reasoning model (vercel/ai openai-language-model-capabilities.ts).
+ */
+
+/** The effort values OpenAI knows, lowest first. */
+export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'] as const;
+
+// ---------------------------------------------------------------- Anthropic
+
+export interface ClaudeVersion {
+  /** opus, sonnet, haiku, fable, mythos... */
+  family: string;
+  major: number;
+  minor: number;
+}
+
+export interface AnthropicModelTraits {
+  /** Parsed from the id; undefined when the id is not a Claude id we can read. */
+  version?: ClaudeVersion;
+  /** yes: continue by prefill; no: the model refuses it; unknown: try prefill and learn from a refusal. */
+  prefill: 'yes' | 'no' | 'unknown';
+  /** any: temperature and top_p as asked; one: not both (temperature is kept); none: neither is accepted. */
+  sampling: 'any' | 'one' | 'none';
+  /** Fewest prompt tokens before a cache breakpoint for the API to cache there (below: a silent miss). */
+  minCacheTokens: number;
+}
+
+/** Reads claude-3-5-haiku-20241022, claude-sonnet-4-5-20250929, claude-opus-4-6, claude-opus-4.6, anthropic.claude-opus-4-6-v1, claude-fable-5... */
+export function parseClaudeVersion(model: string): ClaudeVersion | undefined {
+  const id = model.toLowerCase();
+  // Version first (up to Claude 3.7): claude-3-5-sonnet-20241022, claude-3-haiku-20240307.
+  let m = /claude-(\d{1,2})(?:[-.](\d))?-(opus|sonnet|haiku)(?![a-z])/.exec(id);
+  if (m) return { family: m[3], major: Number(m[1]), minor: m[2] ? Number(m[2]) : 0 };
+  // Family first (Claude 4 on): claude-sonnet-4-20250514 (4.0), claude-opus-4-1-20250805, claude-opus-4.6, claude-fable-5.
+  m = /claude-([a-z]+)-(\d{1,2})(?:[-.](\d{1,2}))?(?![0-9])/.exec(id);
+  if (m) return { family: m[1], major: Number(m[2]), minor: m[3] ? Number(m[3]) : 0 };
+  return undefined;
+}
+
+function atLeast(v: ClaudeVersion, major: number, minor: number): boolean {
+  return v.major > major || (v.major === major && v.minor >= minor);
+}
+
+function is(v: ClaudeVersion, family: string, major: number, minor: number): boolean {
+  return v.family === family && v.major === major && v.minor === minor;
+}
+
+export function anthropicModelTraits(model: string): AnthropicModelTraits {
+  const version = parseClaudeVersion(model);
+  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024 };
+  const prefill = atLeast(version, 4, 6) ? 'no' : 'yes';
+  const sampling = atLeast(version, 4, 7) ? 'none' : atLeast(version, 4, 1) ? 'one' : 'any';
+  return { version, prefill, sampling, minCacheTokens: claudeMinCacheTokens(version) };
+}
+
+function claudeMinCacheTokens(v: ClaudeVersion): number {
+  if (v.family === 'haiku' && v.major === 3) return 2048;
+  if (is(v, 'haiku', 4, 5)) return 4096;
+  if (v.family === 'opus' && v.major === 4 && v.minor >= 5 && v.minor <= 7) return 4096;
+  if (is(v, 'sonnet', 5, 0)) return 1024;
+  // Opus 5, Fable 5, Mythos 5: 512. Later ids are unknown: the lower guess costs nothing when wrong.
+  if (v.major >= 5) return 512;
+  return 1024;
+}
+
+// ---------------------------------------------------------------- OpenAI
+
+export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
+
+export interface OpenAiModelTraits {
+  /** The model reasons (hidden tokens billed as output, taken out of max_completion_tokens). */
+  reasoning: boolean;
+  /** The lowest reasoning_effort the model takes, sent on every call; undefined: send none. */
+  lowestEffort?: ReasoningEffort;
+  /**
+   * any: temperature/top_p as asked; refused: never sent; with-effort-none: only while the
+   * effort sent is "none" (gpt-5.1 and later).
+   */
+  sampling: 'any' | 'refused' | 'with-effort-none';
+  /** The model refuses max_tokens (reasoning models): N goes in max_completion_tokens on every host. */
+  needsMaxCompletionTokens: boolean;
+  /** Reasoning cannot be turned down (gpt-5-pro: "high" only): a short span may come back empty and still be billed. */
+  reasoningUnavoidable: boolean;
+}
+
+const PLAIN: OpenAiModelTraits = { reasoning: false, sampling: 'any', needsMaxCompletionTokens: false, reasoningUnavoidable: false };
+
+/** openai/gpt-5 (OpenRouter style) reads as gpt-5. */
+export function normalizeOpenAiModel(model: string): string {
+  const id = model.trim().toLowerCase();
+  return id.slice(id.lastIndexOf('/') + 1);
+}
+
+export function openAiModelTraits(model: string): OpenAiModelTraits {
+  const id = normalizeOpenAiModel(model);
+  const reasoning = (lowestEffort: ReasoningEffort | undefined, sampling: OpenAiModelTraits['sampling'], unavoidable = false): OpenAiModelTraits => ({
+    reasoning: true,
+    lowestEffort,
+    sampling,
+    needsMaxCompletionTokens: true,
+    reasoningUnavoidable: unavoidable,
+  });
+  // o-series: o1, o1-mini, o1-preview, o3, o3-mini, o3-pro, o4-mini...
+  const o = /^o(\d+)(?:-|$)/.exec(id);
+  if (o) {
+    // o1-mini and o1-preview predate reasoning_effort (they refuse the parameter).
+    if (/^o1-(mini|preview)/.test(id)) return reasoning(undefined, 'refused');
+    return reasoning('low', 'refused');
+  }
+  const gpt = /^gpt-(\d+)(?:\.(\d+))?(?=$|-)/.exec(id);
+  if (!gpt) return PLAIN;
+  const major = Number(gpt[1]);
+  const minor = gpt[2] ? Number(gpt[2]) : 0;
+  if (major < 5) return PLAIN;
+  // gpt-5-chat-latest is the non-reasoning chat model.
+  if (major === 5 && minor === 0 && /^gpt-5-chat/.test(id)) return PLAIN;
+  if (/-pro(?=$|-)/.test(id)) return reasoning(undefined, 'refused', true);
+  if (major === 5 && minor === 0) return reasoning('minimal', 'refused');
+  // gpt-5.1 and later (and gpt-6...): "none" is the default and lets sampling through.
+  return reasoning('none', 'with-effort-none');
+}
+
+/** The lowest of the efforts a server listed as supported; undefined if it listed none we know. */
+export function lowestEffort(supported: readonly string[]): ReasoningEffort | undefined {
+  for (const effort of REASONING_EFFORTS) if (supported.includes(effort)) return effort;
+  return undefined;
+}
+
+// ---------------------------------------------------------------- What servers told us
+
+/** What refusals taught about one model at one origin; shared by every provider instance of the process. */
+export interface LearnedFacts {
+  /** Anthropic: the model refused a conversation that ends with an assistant turn. */
+  noPrefill: boolean;
+  /** Request fields the server refused: never sent again (temperature, top_p, seed, prompt_cache_key, stream_options, reasoning_effort, cache_control...). */
+  dropped: Set<string>;
+  /** OpenAI-style: the field that carries N, as the server asked for it. */
+  tokenField?: 'max_tokens' | 'max_completion_tokens';
+  /** OpenAI-style: the reasoning_effort to send, chosen from the values the server said it supports. */
+  effort?: ReasoningEffort;
+}
+
+const LEARNED = new Map<string, LearnedFacts>();
+/** Bounds the memory of a long-lived process that tries many models. */
+const MAX_LEARNED = 256;
+
+/** The facts learned about `model` at `origin` for provider `kind` (created empty on first use). */
+export function learnedFacts(kind: string, origin: string, model: string): LearnedFacts {
+  const key = `${kind} ${origin} ${model}`;
+  let facts = LEARNED.get(key);
+  if (!facts) {
+    if (LEARNED.size >= MAX_LEARNED) LEARNED.delete(LEARNED.keys().next().value!);
+    facts = { noPrefill: false, dropped: new Set() };
+    LEARNED.set(key, facts);
+  }
+  return facts;
+}
+
+/** Forgets everything learned (tests; a settings change could call it too). */
+export function forgetLearnedFacts(): void {
+  LEARNED.clear();
+}

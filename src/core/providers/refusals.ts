@@ -1,0 +1,106 @@
+/**
+ * Reading an HTTP 400 (or 422) that refuses one part of a request, so the provider can
+ * send the same call again without it. Nothing was generated, so the refused request is
+ * not billed. Only refusals of something the request really carried count, and only in
+ * the words servers use for "this model does not take that" (not "that value is out of
+ * range": a temperature of 5 stays an error the user must see).
+ */
+import { ProviderError } from './errors';
+import type { StreamResponse } from './http';
+import { REASONING_EFFORTS, lowestEffort, type ReasoningEffort } from './modelCapabilities';
+
+export type Refusal =
+  /** Anthropic: "This model does not support assistant message prefill. The conversation must end with a user message." */
+  | { type: 'no-prefill' }
+  /** Send the request without this field (temperature, top_p, seed, prompt_cache_key...). */
+  | { type: 'drop'; field: string }
+  /** Carry N in the other field ("Use 'max_completion_tokens' instead"). */
+  | { type: 'token-field'; use: 'max_tokens' | 'max_completion_tokens' }
+  /** Send this reasoning_effort instead (the lowest the server listed). */
+  | { type: 'effort'; effort: ReasoningEffort };
+
+/** Words of a refusal of a parameter as such (OpenAI, Anthropic, vLLM/pydantic, LiteLLM...). */
+const REFUSED =
+  /unsupported (?:value|parameter)|not supported|does not support|unrecognized (?:request )?argument|unknown (?:field|parameter|argument)|is deprecated|not permitted|cannot both be specified|not allowed|unexpected keyword|extra_forbidden/i;
+
+/** Fields the provider adds on its own: any 400 that names one of them is about it. */
+const OWN_FIELDS = ['stream_options', 'prompt_cache_key', 'reasoning_effort'];
+/** Fields that carry the caller's wishes: dropped only on a refusal in so many words. */
+const CALLER_FIELDS = ['temperature', 'top_p', 'top_k', 'seed'];
+
+function names(text: string, field: string): boolean {
+  const spelled = field.replace(/_/g, '[_.]');
+  return new RegExp(`(?:^|[^a-z_])${spelled}(?:[^a-z_]|$)`, 'i').test(text);
+}
+
+/** Where in `text` a field is first named (for the first one a message refuses); -1 if not. */
+function position(text: string, field: string): number {
+  const spelled = field.replace(/_/g, '[_.]');
+  const found = new RegExp(`(?:^|[^a-z_])(${spelled})(?:[^a-z_]|$)`, 'i').exec(text);
+  return found ? found.index : -1;
+}
+
+/**
+ * What the server refused in `body`, if the error is such a refusal. `body` is the JSON
+ * that was sent (its top-level fields are what can be dropped).
+ */
+export function refusalOf(error: unknown, body: Record<string, unknown>): Refusal | undefined {
+  if (!(error instanceof ProviderError) || error.code !== 'bad_request') return undefined;
+  if (error.status !== 400 && error.status !== 422) return undefined;
+  // The server's own words (errorFromStatus puts them after "The server said:").
+  const said = error.message.indexOf('The server said:');
+  const text = said >= 0 ? error.message.slice(said + 'The server said:'.length) : error.message;
+  const sent = (field: string) => body[field] !== undefined;
+
+  if (/does not support assistant message prefill|conversation must end with a user message/i.test(text)) {
+    const messages = body.messages as Array<{ role?: string }> | undefined;
+    return messages?.[messages.length - 1]?.role === 'assistant' ? { type: 'no-prefill' } : undefined;
+  }
+  // Anthropic from Opus 4.1 / Sonnet 4.5 on: keep the temperature, the knob the engine sets.
+  if (/temperature`? and `?top_p`? cannot both be specified/i.test(text) && sent('top_p')) return { type: 'drop', field: 'top_p' };
+
+  if (sent('reasoning_effort') && (names(text, 'reasoning_effort') || /'(?:none|minimal|low|medium|high|xhigh|max)' is not supported with/i.test(text))) {
+    // OpenAI: "Supported values are: 'none', 'low', ..."; pydantic servers (vLLM): "Input should be 'low', 'medium' or 'high'".
+    const listed = /(?:supported values are|input should be):?([^.\]}]*)/i.exec(text)?.[1] ?? '';
+    const supported = [...listed.matchAll(/'([a-z]+)'/gi)].map((m) => m[1].toLowerCase()).filter((v) => (REASONING_EFFORTS as readonly string[]).includes(v));
+    const effort = lowestEffort(supported);
+    if (effort && effort !== body.reasoning_effort) return { type: 'effort', effort };
+    return { type: 'drop', field: 'reasoning_effort' };
+  }
+
+  const refused = REFUSED.test(text);
+  if (sent('max_tokens') && /use '?max_completion_tokens'? instead/i.test(text)) return { type: 'token-field', use: 'max_completion_tokens' };
+  if (refused && sent('max_tokens') && names(text, 'max_tokens') && !names(text, 'max_completion_tokens')) return { type: 'token-field', use: 'max_completion_tokens' };
+  if (refused && sent('max_completion_tokens') && names(text, 'max_completion_tokens')) return { type: 'token-field', use: 'max_tokens' };
+
+  for (const field of OWN_FIELDS) if (sent(field) && names(text, field)) return { type: 'drop', field };
+  if (/cache_control/i.test(text) && refused && JSON.stringify(body).includes('"cache_control"')) return { type: 'drop', field: 'cache_control' };
+  if (!refused) return undefined;
+  const candidates = CALLER_FIELDS.filter((field) => sent(field) && names(text, field)).sort((a, b) => position(text, a) - position(text, b));
+  return candidates.length > 0 ? { type: 'drop', field: candidates[0] } : undefined;
+}
+
+/** A call fixes at most this many refusals (one per field), then reports the error. */
+export const MAX_FIXES_PER_CALL = 4;
+
+/**
+ * Sends what `build` makes; when the server refuses part of it, `learn` records the fix
+ * (for the model, so later calls are right at once) and the call is sent again, rebuilt.
+ * `learn` returns false when it cannot help (nothing new to change): the error stands.
+ * The refused requests were not billed (a 400 generates nothing).
+ */
+export async function sendAdapting<P extends { body: Record<string, unknown> }>(
+  build: () => P,
+  send: (plan: P) => Promise<StreamResponse>,
+  learn: (refusal: Refusal, plan: P) => boolean,
+): Promise<{ response: StreamResponse; plan: P }> {
+  for (let fixes = 0; ; fixes++) {
+    const plan = build();
+    try {
+      return { response: await send(plan), plan };
+    } catch (error) {
+      const refusal = fixes < MAX_FIXES_PER_CALL ? refusalOf(error, plan.body) : undefined;
+      if (!refusal || !learn(refusal, plan)) throw error;
+    }
+  }
+}

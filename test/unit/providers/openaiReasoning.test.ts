@@ -1,0 +1,199 @@
+/**
+ * The OpenAI-style providers against servers that behave per model as OpenAI documents its
+ * reasoning models (servers/openai.ts): no max_tokens, no temperature other than 1, the
+ * efforts each model takes, hidden reasoning billed as output; prompt_cache_key on
+ * api.openai.com and Azure; cached and written tokens read from each API's usage.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { after, before, beforeEach, test } from 'node:test';
+import { createProvider } from '../../../src/core/providers/factory';
+import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
+import { FakeServer, startFakeServer } from './servers/harness';
+import { openAiStream, refusesFields } from './servers/openai';
+import { FAST, REQUEST, collect } from './servers/collect';
+
+const KEY = 'sk-test-reasoning-0123456789abcdef';
+let server: FakeServer;
+before(async () => {
+  server = await startFakeServer(openAiStream({ pieces: [' Paris', ' is', ' a', ' city'] }));
+});
+after(() => server.close());
+beforeEach(() => {
+  forgetLearnedFacts();
+  server.queue.length = 0;
+});
+
+/** Sends every connection to the fake server, whatever host the URL names (to act as api.openai.com or Azure). */
+function loopAgent(): http.Agent {
+  const agent = new http.Agent({ keepAlive: false });
+  const port = Number(new URL(server.url).port);
+  (agent as any).createConnection = () => net.connect(port, '127.0.0.1');
+  return agent;
+}
+
+const provider = (model: string, extra: Partial<ProviderConfig> = {}, kind: 'openai-chat' | 'openai-completions' = 'openai-chat'): LlmProvider =>
+  createProvider(
+    { kind, baseUrl: `${server.url}/v1`, model, templateRenderer: (_m, partial) => `prompt: ${partial}`, ...FAST, ...extra },
+    new MemoryKeySource({ 'openai-chat': KEY, 'openai-completions': KEY }),
+    extra.baseUrl && !extra.baseUrl.includes('127.0.0.1') ? { agents: { http: loopAgent() } } : {},
+  );
+
+async function call(p: LlmProvider, request: ContinueRequest = REQUEST) {
+  const before = server.requests.length;
+  const out = await collect(p, request);
+  return { out, sent: server.requests.slice(before).map((r) => r.body) };
+}
+
+test('openai gpt-5-mini: the lowest effort (minimal), N in max_completion_tokens, no temperature/top_p: right at once, one request', async () => {
+  const { out, sent } = await call(provider('gpt-5-mini'));
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].reasoning_effort, 'minimal');
+  assert.equal(sent[0].max_completion_tokens, 4);
+  assert.equal(sent[0].max_tokens, undefined);
+  assert.equal(sent[0].temperature, undefined);
+  assert.equal(sent[0].top_p, undefined);
+  assert.equal(sent[0].seed, 42, 'what the model takes is still sent');
+  assert.equal(out.text, ' Paris is a city');
+  assert.deepEqual(out.usage, { inputTokens: 40, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 0 });
+});
+
+test('openai gpt-5.1 / gpt-5.2: effort "none" (no reasoning), so temperature and top_p go as asked', async () => {
+  for (const model of ['gpt-5.1', 'gpt-5.2']) {
+    const { out, sent } = await call(provider(model));
+    assert.equal(sent.length, 1, model);
+    assert.equal(sent[0].reasoning_effort, 'none');
+    assert.equal(sent[0].temperature, 0.7);
+    assert.equal(sent[0].top_p, 0.9);
+    assert.equal(sent[0].max_completion_tokens, 4);
+    assert.equal(out.text, ' Paris is a city');
+    assert.equal(out.usage?.reasoningTokens, 0);
+  }
+});
+
+test('openai o4-mini: the lowest effort it takes is "low"; reasoning that eats max_completion_tokens leaves no text and is billed as output', async () => {
+  const { out, sent } = await call(provider('o4-mini'));
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].reasoning_effort, 'low');
+  assert.equal(out.text, '');
+  assert.equal(out.finishReason, 'length');
+  assert.deepEqual(out.usage, { inputTokens: 40, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 4 });
+});
+
+test('openai gpt-5-nano: reasoning tokens at minimal effort are counted in the output (billed) and reported apart', async () => {
+  server.enqueue(openAiStream({ pieces: [' Paris', ' is', ' a', ' city', ' of', ' light'], reasoning: { minimal: 2 } }));
+  const { out } = await call(provider('gpt-5-nano'), { ...REQUEST, maxTokens: 6 });
+  assert.equal(out.text, ' Paris is a city');
+  assert.equal(out.usage?.outputTokens, 6);
+  assert.equal(out.usage?.reasoningTokens, 2);
+});
+
+test('openai: a refused field is fixed by sending the same call again (the 400 is not billed), and the fix is remembered for the model', async () => {
+  // A setting that is wrong for this model: max_tokens.
+  const p = provider('gpt-5', { maxTokensField: 'max_tokens' });
+  const first = await call(p);
+  assert.equal(first.sent.length, 2);
+  assert.equal(first.sent[0].max_tokens, 4);
+  assert.equal(first.sent[1].max_completion_tokens, 4);
+  assert.equal(first.sent[1].max_tokens, undefined);
+  assert.equal(first.out.text, ' Paris is a city');
+  assert.equal(first.out.usage?.outputTokens, 4, 'the usage of the one answered request');
+  const second = await call(p);
+  assert.equal(second.sent.length, 1);
+  const third = await call(provider('gpt-5', { maxTokensField: 'max_tokens' }));
+  assert.equal(third.sent.length, 1, 'a new provider for the same model knows it too');
+  assert.equal(third.sent[0].max_completion_tokens, 4);
+});
+
+test('openai: a deployment name the table cannot place: refusals fix N, temperature and top_p; billed reasoning brings the lowest effort the model lists', async () => {
+  const p = provider('team-gpt5-deployment');
+  const first = await call(p);
+  // max_tokens refused, then temperature, then top_p; then answered at the model's default effort (medium).
+  assert.equal(first.sent.length, 4);
+  assert.deepEqual(
+    first.sent.map((b) => [b.max_tokens !== undefined, b.temperature !== undefined, b.top_p !== undefined]),
+    [
+      [true, true, true],
+      [false, true, true],
+      [false, false, true],
+      [false, false, false],
+    ],
+  );
+  assert.equal(first.out.text, '', 'the reasoning ate the 4 tokens');
+  assert.equal(first.out.usage?.reasoningTokens, 4);
+
+  // Reasoning was billed though no effort was sent: the next call asks for "none", is told the values the model takes, and uses the lowest.
+  const second = await call(p);
+  assert.equal(second.sent.length, 2);
+  assert.equal(second.sent[0].reasoning_effort, 'none');
+  assert.equal(second.sent[1].reasoning_effort, 'minimal');
+  assert.equal(second.out.text, ' Paris is a city');
+
+  const third = await call(p);
+  assert.equal(third.sent.length, 1, 'the third call has the right shape at once');
+  assert.deepEqual(
+    { effort: third.sent[0].reasoning_effort, n: third.sent[0].max_completion_tokens, t: third.sent[0].temperature, p: third.sent[0].top_p },
+    { effort: 'minimal', n: 4, t: undefined, p: undefined },
+  );
+});
+
+test('openai: a 400 about a value (not a refused field) is reported at once, as before', async () => {
+  server.enqueue((_request, res) => {
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: "Invalid value for 'temperature': must be between 0 and 2.", type: 'invalid_request_error', param: 'temperature', code: null } }));
+  });
+  const before = server.requests.length;
+  await assert.rejects(collect(provider('gpt-4o-mini'), { ...REQUEST, temperature: 5 }), (error: any) => error.code === 'bad_request');
+  assert.equal(server.requests.length - before, 1);
+});
+
+// ---- Prompt caching.
+
+test('openai: prompt_cache_key (the answer\'s cacheKey) goes to api.openai.com, chat and completions; not to other servers', async () => {
+  const request = { ...REQUEST, cacheKey: 'answer-7f3a' };
+  const hosted = await call(provider('gpt-4.1-mini', { baseUrl: 'http://api.openai.com/v1' }), request);
+  assert.equal(hosted.sent[0].prompt_cache_key, 'answer-7f3a');
+  assert.equal(hosted.sent[0].max_completion_tokens, 4, 'api.openai.com takes N in max_completion_tokens');
+  const completions = await call(provider('gpt-3.5-turbo-instruct', { baseUrl: 'http://api.openai.com/v1' }, 'openai-completions'), request);
+  assert.equal(completions.sent[0].prompt_cache_key, 'answer-7f3a');
+  const local = await call(provider('gpt-4.1-mini'), request);
+  assert.equal(local.sent[0].prompt_cache_key, undefined);
+  const noKey = await call(provider('gpt-4.1-mini', { baseUrl: 'http://api.openai.com/v1' }), REQUEST);
+  assert.equal(noKey.sent[0].prompt_cache_key, undefined, 'no cacheKey, no field');
+  // OpenAI refuses keys over 64 characters: a longer one goes as a digest, the same for every call of the answer.
+  const long = 'answer-' + 'x'.repeat(80);
+  const a = await call(provider('gpt-4.1-mini', { baseUrl: 'http://api.openai.com/v1' }), { ...REQUEST, cacheKey: long });
+  const b = await call(provider('gpt-4.1-mini', { baseUrl: 'http://api.openai.com/v1' }), { ...REQUEST, cacheKey: long });
+  assert.ok(a.sent[0].prompt_cache_key.length <= 64);
+  assert.equal(a.sent[0].prompt_cache_key, b.sent[0].prompt_cache_key);
+});
+
+test('openai: a server that refuses prompt_cache_key gets the call again without it, and never again', async () => {
+  const strict = refusesFields(['prompt_cache_key'], openAiStream({ pieces: [' Paris'] }));
+  server.enqueue(strict, strict, strict);
+  const p = provider('gpt-4.1-mini', { baseUrl: 'http://my-resource.openai.azure.com/openai/v1' });
+  const request = { ...REQUEST, cacheKey: 'answer-1' };
+  const first = await call(p, request);
+  assert.equal(first.sent.length, 2);
+  assert.equal(first.sent[0].prompt_cache_key, 'answer-1');
+  assert.equal(first.sent[1].prompt_cache_key, undefined);
+  assert.equal(first.out.text, ' Paris');
+  const second = await call(p, request);
+  assert.equal(second.sent.length, 1);
+  assert.equal(second.sent[0].prompt_cache_key, undefined);
+});
+
+test('openai usage: cached reads (prompt_tokens_details.cached_tokens) and cache writes (cache_write_tokens, GPT-5.6 and later)', async () => {
+  server.enqueue(openAiStream({ pieces: [' Paris'], usage: { prompt_tokens: 3000, completion_tokens: 1, cached_tokens: 2048, cache_write_tokens: 900 } }));
+  const { out } = await call(provider('gpt-4.1-mini'));
+  assert.deepEqual(out.usage, { inputTokens: 3000, outputTokens: 1, cachedInputTokens: 2048, cacheWriteTokens: 900, estimated: false });
+});
+
+test('deepseek usage: prompt_cache_hit_tokens are the cached part of prompt_tokens', async () => {
+  server.enqueue(openAiStream({ pieces: [' Paris'], usage: { prompt_tokens: 1500, completion_tokens: 1, cached_tokens: 1280, reasoning_tokens: 0 }, deepseekUsage: true }));
+  const { out } = await call(provider('deepseek-chat', { assistantPrefix: 'on' }));
+  assert.deepEqual(out.usage, { inputTokens: 1500, outputTokens: 1, cachedInputTokens: 1280, cacheWriteTokens: 0, estimated: false, reasoningTokens: 0 });
+});
