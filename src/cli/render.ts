@@ -1,6 +1,7 @@
 /** Terminal output of an answer: streamed spans (LLM spans coloured on a TTY), stats line, JSON line. */
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
+import { cacheHitRate } from '../core/relay/cost';
 
 export interface Output {
   write(text: string): void;
@@ -116,7 +117,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   const parts = [
     `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})`,
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}`,
-    `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached)` : ''} / out ${u.outputTokens}${u.estimated ? ' (estimated)' : ''}`,
+    `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
     `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (estimate)`,
     `saved ${formatUsd(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
@@ -143,6 +144,8 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_output_tokens: stats.llmUsage.outputTokens,
     llm_cached_input_tokens: stats.llmUsage.cachedInputTokens,
     llm_cache_write_tokens: stats.llmUsage.cacheWriteTokens,
+    llm_reasoning_tokens: stats.llmUsage.reasoningTokens ?? 0,
+    cache_hit_rate: cacheHitRate(stats.llmUsage) ?? null,
     llm_usage_estimated: stats.llmUsage.estimated,
     cost_usd: stats.costUsd,
     llm_only_cost_usd: stats.llmOnlyCostUsd,

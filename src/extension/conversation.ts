@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
+import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
 import { parseWebviewMessage, type ChatTurnView, type HostMessage, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
@@ -108,6 +109,7 @@ export class Conversation {
     } else if (event.type === 'call-end') {
       const last = [...turn.spans].reverse().find((span) => span.source === 'llm');
       if (last) last.durationMs = (last.durationMs ?? 0) + event.durationMs;
+      if (last && event.continuation === 'instructed') last.approximate = true;
     }
   }
 
@@ -178,6 +180,8 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     finishReason: stats.finishReason,
     ...(stats.thinkingTokens ? { thinkingTokens: stats.thinkingTokens } : {}),
     ...(stats.priceNote ? { priceNote: stats.priceNote } : {}),
+    ...(stats.calls > 0 && cacheHitRate(stats.llmUsage) !== undefined ? { cacheHitRate: cacheHitRate(stats.llmUsage) } : {}),
+    ...(stats.llmUsage.reasoningTokens ? { reasoningTokens: stats.llmUsage.reasoningTokens } : {}),
   };
 }
 

@@ -21,14 +21,21 @@ export interface StatsView {
   thinkingTokens?: number;
   /** Where the prices came from ("prices: @pydantic/genai-prices of 2026-09-23"). */
   priceNote?: string;
+  /** Cached share of the input the LLM was sent, 0 to 1 (absent without a call). */
+  cacheHitRate?: number;
+  /** Hidden reasoning tokens the LLM billed as output. */
+  reasoningTokens?: number;
 }
 
 export interface ChatTurnView {
   id: string;
   role: 'user' | 'assistant';
   /** Assistant turns keep their spans so highlighting survives a reload. */
-  /** host: where the LLM's requests went (an origin, or 'this machine'), for the hover. */
-  spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number }>;
+  /**
+   * host: where the LLM's requests went (an origin, or 'this machine'); approximate: the
+   * LLM was asked to continue (instructed) rather than continuing the text itself. For the hover.
+   */
+  spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number; approximate?: boolean }>;
   stats?: StatsView;
   error?: { message: string; fix?: FixAction };
 }

@@ -37,7 +37,17 @@ export function statItems(stats: StatsView): StatItem[] {
     { label: 'LLM', value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`, hint: 'Tokens written by the large model and their share of the answer' },
     ...(stats.thinkingTokens ? [{ label: 'Thinking', value: `${stats.thinkingTokens} tok`, hint: 'Tokens the models spent thinking (<think>...</think>), part of the SLM and LLM tokens' }] : []),
     { label: 'Calls', value: String(stats.calls), hint: 'Calls made to the large model' },
-    { label: 'Cost', value: formatUsd(stats.costUsd), hint: stats.costUsd === null ? 'Unknown: set the model prices in settings' : 'Cost of this answer' },
+    {
+      label: 'Cost',
+      value: formatUsd(stats.costUsd),
+      hint:
+        stats.costUsd === null
+          ? 'Unknown: set the model prices in settings'
+          : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}`,
+    },
+    ...(stats.cacheHitRate !== undefined
+      ? [{ label: 'Cache', value: `${formatPercent(stats.cacheHitRate)} hit`, hint: "Share of the input re-sent to the large model that its prompt cache served (billed at the cached price)" }]
+      : []),
     { label: 'Saved', value: saved, hint: 'Estimated saving against an answer written only by the large model' },
     { label: 'Time', value: formatDuration(stats.elapsedMs), hint: `Finished: ${stats.finishReason}` },
   ];
@@ -51,6 +61,7 @@ export function llmSpanTitle(span: ChatTurnView['spans'][number] | undefined): s
   if (!span) return 'Written by the large model';
   const who = `Written by ${span.model || 'the large model'}${span.host ? ` at ${span.host}` : ''}`;
   const parts = [who, `${span.tokens} ${span.tokens === 1 ? 'token' : 'tokens'}`];
+  if (span.approximate) parts.push('asked to continue (approximate)');
   if (span.durationMs !== undefined) parts.push(formatDuration(span.durationMs));
   return parts.join(' · ');
 }

@@ -24,7 +24,9 @@ export function isStats(value: unknown): value is StatsView {
     isCount(value.elapsedMs) &&
     typeof value.finishReason === 'string' &&
     (value.thinkingTokens === undefined || isCount(value.thinkingTokens)) &&
-    (value.priceNote === undefined || (typeof value.priceNote === 'string' && value.priceNote.length <= 200))
+    (value.priceNote === undefined || (typeof value.priceNote === 'string' && value.priceNote.length <= 200)) &&
+    (value.cacheHitRate === undefined || (isCount(value.cacheHitRate) && (value.cacheHitRate as number) <= 1)) &&
+    (value.reasoningTokens === undefined || isCount(value.reasoningTokens))
   );
 }
 
@@ -36,6 +38,7 @@ function isSpan(value: unknown): boolean {
     (value.tokens === undefined || isCount(value.tokens)) &&
     (value.model === undefined || typeof value.model === 'string') &&
     (value.host === undefined || typeof value.host === 'string') &&
+    (value.approximate === undefined || typeof value.approximate === 'boolean') &&
     (value.durationMs === undefined || isCount(value.durationMs))
   );
 }

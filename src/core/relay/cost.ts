@@ -25,17 +25,27 @@ export function usableUsage(reported: Usage | undefined): Usage | undefined {
   if (inputTokens === undefined || outputTokens === undefined) return undefined;
   const cachedInputTokens = Math.min(count(reported.cachedInputTokens) ?? 0, inputTokens);
   const cacheWriteTokens = Math.min(count(reported.cacheWriteTokens) ?? 0, inputTokens - cachedInputTokens);
-  return { inputTokens, outputTokens, cachedInputTokens, cacheWriteTokens, estimated: reported.estimated === true };
+  const reasoning = count(reported.reasoningTokens);
+  const usage: Usage = { inputTokens, outputTokens, cachedInputTokens, cacheWriteTokens, estimated: reported.estimated === true };
+  // Hidden reasoning is part of the billed output, never more than it.
+  return reasoning ? { ...usage, reasoningTokens: Math.min(reasoning, outputTokens) } : usage;
 }
 
 export function addUsage(total: Usage, more: Usage): Usage {
-  return {
+  const sum: Usage = {
     inputTokens: total.inputTokens + more.inputTokens,
     outputTokens: total.outputTokens + more.outputTokens,
     cachedInputTokens: total.cachedInputTokens + more.cachedInputTokens,
     cacheWriteTokens: total.cacheWriteTokens + more.cacheWriteTokens,
     estimated: total.estimated || more.estimated,
   };
+  const reasoning = (total.reasoningTokens ?? 0) + (more.reasoningTokens ?? 0);
+  return reasoning > 0 ? { ...sum, reasoningTokens: reasoning } : sum;
+}
+
+/** The share of the input the provider served from its prompt cache; undefined when nothing was sent. */
+export function cacheHitRate(usage: Usage): number | undefined {
+  return usage.inputTokens > 0 ? usage.cachedInputTokens / usage.inputTokens : undefined;
 }
 
 /**

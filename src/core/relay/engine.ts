@@ -44,7 +44,8 @@
  *   draw is seeded by (seed, query text), so the same query always goes the same way.
  */
 import type { ChatMessage, GeneratedToken, GenerateResult, SamplingOptions, SlmRuntime, SlmSession } from '../slm/types';
-import type { ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
+import { randomUUID } from 'node:crypto';
+import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError, type ProviderFix } from '../providers/errors';
 import { WaitClock } from '../providers/waitClock';
 import type { AnswerStats, FinishReason, RelayEvent, RelayMode, SpanSource } from './events';
@@ -234,6 +235,8 @@ class RelayRun {
   /** After a call that added nothing, the SLM writes the next position itself (confidence mode). */
   private slmWritesNext = false;
   private lastLlmText = '';
+  /** One prompt-cache routing key for every call of this answer (OpenAI's prompt_cache_key). */
+  private readonly cacheKey = `relay-${randomUUID()}`;
   private usage: Usage = emptyUsage();
   private routedTo: SpanSource | undefined;
 
@@ -552,6 +555,7 @@ class RelayRun {
     let finish: LlmFinishReason | undefined;
     let failed = false;
     let overran = false;
+    let continuation: ContinuationMethod = llm.continuation;
     try {
       const request: ContinueRequest = {
         messages: this.o.messages,
@@ -560,6 +564,7 @@ class RelayRun {
         temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE,
         seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
         onTransport: (event) => wait.onTransport(event),
+        cacheKey: this.cacheKey,
       };
       const allowance = overrunAllowance(maxTokens);
       for await (const chunk of llm.continue(request, call.signal)) {
@@ -584,6 +589,7 @@ class RelayRun {
           usage = chunk.usage;
         } else if (chunk.type === 'done') {
           finish = chunk.finishReason;
+          continuation = chunk.continuation ?? llm.continuation;
         }
       }
     } catch (error) {
@@ -609,6 +615,7 @@ class RelayRun {
         finishReason: this.signal.aborted ? 'cancelled' : (finish ?? 'error'),
         usage: callUsage,
         sentPartialAnswer: partialAnswer,
+        continuation,
       });
     }
     if (finish === undefined) {

@@ -3,7 +3,7 @@
  * written, with the source of every span.
  */
 import type { ProviderFix } from '../providers/errors';
-import type { Usage } from '../providers/types';
+import type { ContinuationMethod, Usage } from '../providers/types';
 
 export type RelayMode = 'command' | 'confidence' | 'slm-only' | 'llm-only' | 'random-router';
 
@@ -102,6 +102,8 @@ export type RelayEvent =
       usage: Usage;
       /** Exactly the text the LLM was asked to continue (for the privacy view). */
       sentPartialAnswer: string;
+      /** How this call continued the answer: exact (raw completion, assistant prefix) or approximate (instructed). */
+      continuation: ContinuationMethod;
     }
   /** code: a ProviderError code, or 'malformed_command' | 'prompt_too_long' | 'slm' | 'internal'; fix: the button that helps. */
   | { type: 'error'; message: string; code: string; fix?: ProviderFix }

@@ -10,6 +10,7 @@ import { ProviderError } from '../../../src/core/providers/errors';
 import type { LlmProvider } from '../../../src/core/providers/types';
 import type { ChatMessage, RenderOptions } from '../../../src/core/slm/types';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
+import { addUsage, cacheHitRate, emptyUsage, usableUsage } from '../../../src/core/relay/cost';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
 const PROMPT = '[user]Q[assistant]';
@@ -393,4 +394,28 @@ test("a thinking model's <think>...</think> is counted in the stats (part of the
   assert.equal(stats.slmTokens, '<think>\nhmm\n</think>\n\nok'.length, 'the thinking counts like every token');
   const plain = await collectRelay({ mode: 'slm-only', slm: new DoubleRuntime(chars('ok')), messages, slmSampling: { temperature: 0 } });
   assert.equal(plain.stats.thinkingTokens, undefined);
+});
+
+test('every call of an answer carries one prompt-cache key, another answer another; each call-end says how it continued', async () => {
+  const script = () => [...chars('a'), ...chars('<call>1</call>'), ...chars('b'), ...chars('<call>1</call>'), ...chars('c')];
+  const first = options(new DoubleRuntime(script()), [{ chunks: ['X'] }, { chunks: ['Y'] }]);
+  const { events } = await collectRelay(first);
+  const keys = first.llm.requests.map((r) => r.cacheKey);
+  assert.equal(keys.length, 2);
+  assert.ok(keys[0] && keys[0] === keys[1], 'the same key on both calls of the answer');
+  const second = options(new DoubleRuntime(script()), [{ chunks: ['X'] }, { chunks: ['Y'] }]);
+  await collectRelay(second);
+  assert.notEqual(second.llm.requests[0].cacheKey, keys[0], 'a new answer, a new key');
+  const ends = events.filter((e) => e.type === 'call-end');
+  assert.deepEqual(ends.map((e) => e.type === 'call-end' && e.continuation), ['raw-completion', 'raw-completion'], "the provider's own method when the call does not say");
+});
+
+test('usage: reasoning tokens stay part of the billed output through the sums; the cache hit rate is the cached share of the input', () => {
+  const a = usableUsage({ inputTokens: 100, outputTokens: 10, cachedInputTokens: 80, cacheWriteTokens: 0, estimated: false, reasoningTokens: 6 });
+  assert.equal(a?.reasoningTokens, 6);
+  assert.equal(usableUsage({ inputTokens: 1, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 50 })?.reasoningTokens, 2, 'never more than the output');
+  const sum = addUsage(a!, { inputTokens: 100, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 20, estimated: false, reasoningTokens: 3 });
+  assert.equal(sum.reasoningTokens, 9);
+  assert.equal(cacheHitRate(sum), 80 / 200);
+  assert.equal(cacheHitRate(emptyUsage()), undefined);
 });

@@ -36,3 +36,11 @@ test('the saving says where its prices came from', () => {
   const saved = statItems({ ...STATS, priceNote: 'prices: @pydantic/genai-prices of 2026-09-23' }).find((item) => item.label === 'Saved');
   assert.equal(saved?.value, '$0.00052 est. (prices: @pydantic/genai-prices of 2026-09-23)');
 });
+
+test('the strip shows the cache hit rate and says when hidden reasoning was billed; the hover says when a span was asked for', () => {
+  const items = statItems({ ...STATS, cacheHitRate: 0.873, reasoningTokens: 12 });
+  assert.equal(items.find((item) => item.label === 'Cache')?.value, '87.3% hit');
+  assert.match(items.find((item) => item.label === 'Cost')?.hint ?? '', /12 hidden reasoning tokens billed as output/);
+  assert.equal(statItems(STATS).find((item) => item.label === 'Cache'), undefined, 'no call, no cache figure');
+  assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-5', approximate: true }), 'Written by gpt-5 · 2 tokens · asked to continue (approximate)');
+});
