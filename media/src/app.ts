@@ -111,7 +111,7 @@ class RelayApp {
         return;
       case 'span': {
         const stick = this.isNearEnd();
-        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model, message.host);
+        this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model, message.host, message.approximate);
         if (stick) this.scrollToEnd();
         return;
       }

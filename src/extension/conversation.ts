@@ -92,17 +92,22 @@ export class Conversation {
     this.onAnswer(turn.stats);
   }
 
+  /** Whether the LLM call in flight continues by instruction (approximate), for its spans' hover. */
+  private callApproximate = false;
+
   private onEvent(turn: ChatTurnView, event: RelayEvent, model: string, destination?: string): void {
+    if (event.type === 'call-start') this.callApproximate = event.continuation === 'instructed';
     if (event.type === 'span') {
       const llm = event.source === 'llm';
       const spanModel = llm ? model : undefined;
-      const host = llm ? destination : undefined;
+      const details = { ...(llm && destination ? { host: destination } : {}), ...(llm && this.callApproximate ? { approximate: true } : {}) };
       const last = turn.spans[turn.spans.length - 1];
       if (last && last.source === event.source) {
         last.text += event.text;
         last.tokens += event.tokens;
-      } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...(host ? { host } : {}) });
-      this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...(host ? { host } : {}) });
+        if (details.approximate) last.approximate = true;
+      } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
+      this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
       this.post({ type: 'waiting', turnId: turn.id, host: event.host, waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });

@@ -44,7 +44,7 @@ export interface ChatTurnView {
 export type HostMessage =
   | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; setupWarning?: string }
   | { type: 'turn-start'; turn: ChatTurnView }
-  | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number }
+  | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number; approximate?: boolean }
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
   /**
@@ -127,6 +127,7 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         isCount(value.tokens) &&
         (value.model === undefined || isShortString(value.model)) &&
         (value.host === undefined || isShortString(value.host)) &&
+        (value.approximate === undefined || typeof value.approximate === 'boolean') &&
         (value.durationMs === undefined || isCount(value.durationMs))
         ? (value as HostMessage)
         : undefined;

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { startFakeServer, type FakeServer } from '../unit/providers/servers/harness';
 import { openAiStream, requireBearer } from '../unit/providers/servers/openai';
+import { anthropicStream } from '../unit/providers/servers/anthropic';
 import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, SECOND_QUESTION, type RelayScript } from './relayScript';
 import { VsCodeSession } from './vscodeSession';
 import { ScenarioTimer } from './scenarioTimer';
@@ -16,6 +17,7 @@ import { ScenarioTimer } from './scenarioTimer';
 const LLM_MODEL = 'relay-e2e-llm';
 const RIGHT_KEY = 'sk-relay-e2e-right-0000';
 const WRONG_KEY = 'sk-relay-e2e-wrong-1234';
+const CLAUDE_KEY = 'sk-ant-relay-e2e-0000';
 
 /** The LLM server's behaviours: answer with the scripted words, stall after the first, or check the key. */
 const answering = openAiStream({ pieces: LLM_PIECES, finishReason: 'length', usage: { prompt_tokens: 40, completion_tokens: LLM_PIECES.length } });
@@ -272,5 +274,25 @@ describe('Relay answers in VS Code (code-server)', () => {
     assert.notEqual(stats.Cost, '$0', "the user's prices, not the workspace's zero");
     const hover = (await turn.locator('.relay-llm').first().getAttribute('title')) ?? '';
     assert.ok(hover.includes(`at ${server.url}`), `the LLM span's hover names where its requests went: ${hover}`);
+  }));
+
+  it('a current Claude model, which refuses prefill, answers by instruction, marked approximate in the view', timed('claude', async () => {
+    const claude = await startFakeServer(anthropicStream({ pieces: LLM_PIECES, stopReason: 'max_tokens', usage: { input_tokens: 40, output_tokens: LLM_PIECES.length } }, CLAUDE_KEY));
+    try {
+      await vscode.updateSettings({ 'relay.provider.kind': 'anthropic', 'relay.provider.baseUrl': claude.url, 'relay.provider.model': 'claude-opus-4-6' });
+      await vscode.runCommand('Relay: Set API Key');
+      await vscode.answerQuickInput('for which provider', 'anthropic');
+      await vscode.answerQuickInput(`API key for anthropic at ${claude.url}`, CLAUDE_KEY);
+      const turn = await solve(FIRST_QUESTION);
+      await waitUntilFinished(turn);
+      assert.equal(await turn.locator('.relay-error').count(), 0, 'no failed call');
+      assert.ok(claude.requests.length >= 1);
+      for (const request of claude.requests) assert.equal(request.body.messages.at(-1).role, 'user', 'no prefill: the conversation ends with the instruction');
+      assert.equal(squash((await turn.locator('.relay-llm').allTextContents()).join('')), squash(LLM_TEXT), "Claude's words are marked");
+      const hover = (await turn.locator('.relay-llm').first().getAttribute('title')) ?? '';
+      assert.match(hover, /claude-opus-4-6 at .* asked to continue \(approximate\)/);
+    } finally {
+      await claude.close();
+    }
   }));
 });

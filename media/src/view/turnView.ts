@@ -98,7 +98,7 @@ export class TurnView {
     this.waiting.textContent = `Waiting for ${host}… ${Math.floor(waitedMs / 1000)} s${again}`;
   }
 
-  appendSpan(source: SpanSource, spanText: string, tokens: number, model?: string, host?: string): void {
+  appendSpan(source: SpanSource, spanText: string, tokens: number, model?: string, host?: string, approximate?: boolean): void {
     const text = stripSentinels(spanText);
     if (this.finished || !text) return;
     this.waiting.hidden = true;
@@ -106,7 +106,8 @@ export class TurnView {
     if (last && last.source === source) {
       last.text += text;
       last.tokens += tokens;
-    } else this.spans.push({ source, text, tokens, model, ...(host ? { host } : {}) });
+      if (approximate) last.approximate = true;
+    } else this.spans.push({ source, text, tokens, model, ...(host ? { host } : {}), ...(approximate ? { approximate } : {}) });
     this.text += text;
     this.appendToTail(this.spans.length - 1, text);
     if (text.includes('\n')) this.freezeFinishedBlocks();

@@ -543,7 +543,7 @@ class RelayRun {
     const callIndex = this.calls;
     this.calls += 1;
     const callStarted = Date.now();
-    this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host });
+    this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host, continuation: llm.continuation });
     const wait = new WaitClock((tick) => this.emit({ type: 'call-wait', callIndex, host: llm.host, ...tick }));
     // The call's own signal: a server that ignores max_tokens is cut without cancelling the answer.
     const call = new AbortController();

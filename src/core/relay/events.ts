@@ -85,7 +85,8 @@ export type RelayEvent =
       /** Milliseconds since the answer started. */
       atMs?: number;
     }
-  | { type: 'call-start'; callIndex: number; requestedTokens: number; model: string; host: string }
+  /** continuation: how the provider means to continue (a call-end may correct it, e.g. after a refused prefill). */
+  | { type: 'call-start'; callIndex: number; requestedTokens: number; model: string; host: string; continuation: ContinuationMethod }
   /**
    * An LLM call has had no response byte for `waitedMs` (sent once per second from the
    * first second on; `retrying` says why a new attempt is coming). 'receiving' closes the

@@ -26,9 +26,9 @@ test("each call's wait is reported on stderr with its host", () => {
   let err = '';
   const report = waitReporter({ write: (text) => void (err += text), isTTY: false });
   const events: RelayEvent[] = [
-    { type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'a.test' },
+    { type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'a.test', continuation: 'raw-completion' },
     { type: 'call-wait', callIndex: 0, host: 'a.test', waitedMs: 1000, state: 'waiting' },
-    { type: 'call-start', callIndex: 1, requestedTokens: 2, model: 'm', host: 'a.test' },
+    { type: 'call-start', callIndex: 1, requestedTokens: 2, model: 'm', host: 'a.test', continuation: 'raw-completion' },
     { type: 'call-wait', callIndex: 1, host: 'a.test', waitedMs: 1001, state: 'waiting' },
   ];
   for (const event of events) report(event);

@@ -130,7 +130,7 @@ describe('what was sent', () => {
   test('credentials in a base URL are taken out of the record', () => {
     const log = new SentRequestLog();
     log.begin({ mode: 'command', provider: 'x', local: false, messages: QUESTION });
-    log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'llm.example' });
+    log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'llm.example', continuation: 'raw-completion' });
     log.recordRequest({ url: 'https://user:secret-pass@llm.example/v1/completions', body: { prompt: 'p' } });
     assert.equal(log.last!.calls[0].requests[0].url, 'https://llm.example/v1/completions');
     assert.ok(!renderSentDocument(log.last).includes('secret-pass'));

@@ -37,7 +37,7 @@ test('command mode: the call happens at the command, N is honoured, the LLM cont
   assert.ok(session.disposed);
   const start = events.find((e) => e.type === 'call-start');
   const end = events.find((e) => e.type === 'call-end');
-  assert.deepEqual(start, { type: 'call-start', callIndex: 0, requestedTokens: 3, model: 'double-llm', host: 'double.test' });
+  assert.deepEqual(start, { type: 'call-start', callIndex: 0, requestedTokens: 3, model: 'double-llm', host: 'double.test', continuation: 'raw-completion' });
   assert.equal(end?.type === 'call-end' && end.sentPartialAnswer, 'Step one.');
   assert.equal(end?.type === 'call-end' && end.finishReason, 'length');
   assert.equal(stats.calls, 1);
