@@ -11,6 +11,7 @@
 import { resolve } from 'node:path';
 import type { RelayMode } from '../core/relay/events';
 import { UsageError } from './args';
+import { RELAY_MODES } from '../core/relay/policies/registry';
 
 export const ALL_MODES = 'slm-only,llm-only,command,confidence@0.7,confidence@0.9,matched-router';
 
@@ -26,7 +27,7 @@ export interface EvalModeSpec {
   slmFolder?: string;
 }
 
-const KINDS = ['slm-only', 'llm-only', 'command', 'confidence', 'random-router', 'auto', 'matched-router'] as const;
+const KINDS = [...RELAY_MODES, 'auto', 'matched-router'] as const;
 
 /**
  * `expansions` adds named row sets besides `all` (e.g. `paper` with --demo: every

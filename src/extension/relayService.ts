@@ -16,6 +16,7 @@ import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
+import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
@@ -106,7 +107,7 @@ export class RelayService implements vscode.Disposable {
     if (!folder) return 'No small model is set: run "Relay: Select Model".';
     if (!existsSync(folder)) return `The small model folder does not exist: ${folder}. Run "Relay: Select Model".`;
     const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
-    if (mode === 'slm-only') return undefined;
+    if (!RELAY_POLICIES[mode].needsLlm) return undefined;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
     const url = this.providerUrl(settings);
     if (url && this.needsKey(settings) && !this.keys.hasKeyFor(settings.provider.kind, url)) {
@@ -200,7 +201,7 @@ export class RelayService implements vscode.Disposable {
       const slm = await this.slm(folder, settings);
       const prompt = await slm.renderChat(messages, { addGenerationPrompt: true, thinking: settings.slm.thinking });
       let llm: Awaited<ReturnType<RelayService['provider']>> | undefined;
-      if (mode !== 'slm-only') {
+      if (RELAY_POLICIES[mode].needsLlm) {
         if (!settings.provider.model) {
           return { answer, error: { message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.', fix: 'open-settings' } };
         }

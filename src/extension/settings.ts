@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import type { OnnxVariant, Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
+import { SETTINGS_MODES } from '../core/relay/policies/registry';
 
 export interface RelaySettings {
   provider: {
@@ -30,7 +31,7 @@ export interface RelaySettings {
 }
 
 const KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama', 'onnx-local'];
-const MODES = ['auto', 'command', 'confidence', 'slm-only', 'llm-only'] as const;
+const MODES: readonly string[] = ['auto', ...SETTINGS_MODES];
 
 export class SettingsError extends Error {
   constructor(
@@ -68,7 +69,7 @@ export function readSettings(): RelaySettings {
     throw new SettingsError('provider.baseUrl', `"${baseUrl}" is not an http(s) URL, e.g. https://api.openai.com/v1.`);
   }
   const mode = config.get<string>('mode', 'auto');
-  if (!MODES.includes(mode as (typeof MODES)[number])) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
+  if (!MODES.includes(mode)) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
   const variant = config.get<string>('slm.variant', 'auto');
   if (!['auto', 'q4', 'int8', 'fp16', 'fp32'].includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not auto, q4, int8, fp16 or fp32.`);
   const thinking = config.get<string>('slm.thinking', 'off');

@@ -9,6 +9,7 @@ import type { CliConfig } from '../config';
 import { allOf, exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, useColour, waitReporter, type Output } from '../render';
 import { finishNote } from '../../core/relay/finishNotes';
 import { openLlm, openSlm, relayOptions, resolvedMode, SlmPromptBook } from '../setup';
+import { RELAY_POLICIES } from '../../core/relay/policies/registry';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
 export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
@@ -48,7 +49,7 @@ export async function runAsk(
 ): Promise<number> {
   const slm = await openSlm(config);
   const book = new SlmPromptBook(slm, config.slm.thinking);
-  const llm = resolvedMode(config) === 'slm-only' ? undefined : await openLlm(config, slm, book);
+  const llm = RELAY_POLICIES[resolvedMode(config)].needsLlm ? await openLlm(config, slm, book) : undefined;
   try {
     const prompt = await book.prepare(messages);
     const colour = useColour(io.stdout);

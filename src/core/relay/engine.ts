@@ -15,41 +15,21 @@
  * token budget and the SLM's context window: a prompt that does not fit is refused before
  * any call, and an answer that fills the window ends with 'context_full'.
  *
- * Modes
- * - command (the paper, eval/generate_withhelp.py): the SLM decodes with stop string
- *   `</call>`; N is parsed with `<call>\s*(\d+)`; N = 0 is no call (the SLM goes on, a new
- *   turn); a `<call>` without digits ends the answer with an 'error' event
- *   (code 'malformed_command') and finishReason 'error' (the paper marks the request
- *   failed). The LLM continues prompt + answer with every command replaced by a space
- *   (commandReplacement: '' for models trained with commands removed), trimmed, for
- *   min(N, budget left, room left in the SLM's window) tokens; its 'stop' ends the answer,
- *   'length' hands back to the SLM, whose KV cache keeps the command and gets the LLM's
- *   text appended (session.append, no recomputation). After maxTurns SLM turns the answer
- *   ends; a command on the last turn is ignored (finishReason 'turn_limit'). A `</call>`
- *   with no `<call>` ends the answer as in the reference code (vLLM reports it as a normal
- *   stop). An unterminated `<call>` at the end of the SLM's output is dropped and not
- *   executed. Commands are never shown: the displayed answer is the spans' text.
- * - confidence: for SLMs never trained to call. The decoder's gate refuses a token whose
- *   top-1 probability is below `threshold` (top-1 because it is what the toy measurements
- *   in shared/notes/training-on-cpu.md gated on, it is cheap, and it reads directly as "how
- *   sure"); the refused token is discarded, the LLM writes a fixed span of `spanTokens`
- *   tokens (default 2, capped at maxSpanTokens and the budget), the SLM resumes. Hand-offs
- *   happen only while the LLM's share of the answer so far is below `maxLlmShare` (it can
- *   exceed the cap by at most one span); the context is sent untrimmed (mid-sentence seams
- *   must stay exact). Commands an SLM trained for command mode writes are hidden, ignored
- *   and left out of the LLM's context (kept in the SLM's own).
- * - slm-only: the SLM alone; commands it writes are hidden and ignored (kept in its context).
- * - llm-only: the provider writes the whole answer; tokens counted in the SLM tokenizer.
- * - random-router: per query, the LLM (llm-only) with probability p, else slm-only; the
- *   draw is seeded by (seed, query text), so the same query always goes the same way.
+ * Modes are policies (policies/registry.ts, one file each): after every outcome a policy
+ * says what comes next (the SLM writes, with which gate; the LLM writes N tokens on which
+ * context; the answer ends). The paper's command mode and its context rules are in
+ * policies/command.ts; confidence mode (beyond the paper) in policies/confidence.ts; the
+ * baselines slm-only, llm-only and random-router beside them. Commands are never shown:
+ * the displayed answer is the spans' text; an unterminated `<call>` at the end of the
+ * SLM's output is dropped and not executed.
  */
 import type { ChatMessage, GeneratedToken, GenerateResult, SamplingOptions, SlmRuntime, SlmSession } from '../slm/types';
 import { randomUUID } from 'node:crypto';
 import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError, type ProviderFix } from '../providers/errors';
 import { WaitClock } from '../providers/waitClock';
-import type { AnswerStats, FinishReason, RelayEvent, RelayMode, SpanSource } from './events';
-import { CALL_CLOSE, CommandFilter, parseCallCount, removeCommands, stripCommandsForLlm } from './commandFilter';
+import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events';
+import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, LLM_ONLY_ESTIMATE_NOTE, llmOnlyCostUsd, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
 import { EventChannel } from './eventChannel';
 import {
@@ -62,23 +42,14 @@ import {
   StallWatchdog,
   type AnswerLimits,
 } from './limits';
-import { deriveSeed, routeToLlm } from './random';
+import { deriveSeed } from './random';
+import type { ConfidenceOptions } from './policies/confidence';
+import type { LlmContext, Next, Outcome, RelayPolicy, RelayState } from './policies/policy';
+import { policyOf, RELAY_MODES, RELAY_POLICIES } from './policies/registry';
 import { thinkingOf } from './thinking';
 
-export interface ConfidenceOptions {
-  /** Hand off when the SLM's top-1 probability of its next token is below this. */
-  threshold: number;
-  /** Tokens the LLM writes at each hand-off. */
-  spanTokens: number;
-  /** Upper bound of spanTokens (a setting typo must not hand the answer to the LLM). */
-  maxSpanTokens: number;
-  /** No hand-off while the LLM's share of the answer's tokens is at or above this. */
-  maxLlmShare: number;
-}
-
-export const DEFAULT_CONFIDENCE: ConfidenceOptions = { threshold: 0.5, spanTokens: 2, maxSpanTokens: 64, maxLlmShare: 0.2 };
-/** The paper's limits. */
-export const DEFAULT_MAX_TURNS = 5;
+export { DEFAULT_CONFIDENCE, type ConfidenceOptions } from './policies/confidence';
+export { DEFAULT_MAX_TURNS } from './policies/registry';
 export const DEFAULT_TOKEN_BUDGET = 8192;
 export const DEFAULT_TEMPERATURE = 0.7;
 
@@ -154,14 +125,11 @@ export async function collectRelay(
 }
 
 function validate(o: RelayOptions): void {
-  const modes: RelayMode[] = ['command', 'confidence', 'slm-only', 'llm-only', 'random-router'];
-  if (!modes.includes(o.mode)) throw new Error(`Unknown relay mode '${String(o.mode)}'. Use one of: ${modes.join(', ')}.`);
-  if (o.mode !== 'slm-only' && !o.llm) {
+  if (!RELAY_MODES.includes(o.mode)) throw new Error(`Unknown relay mode '${String(o.mode)}'. Use one of: ${RELAY_MODES.join(', ')}.`);
+  if (RELAY_POLICIES[o.mode].needsLlm && !o.llm) {
     throw new Error(`Relay mode '${o.mode}' needs an LLM provider. Configure one, or use mode 'slm-only'.`);
   }
-  if (o.mode === 'random-router' && !o.router) {
-    throw new Error("Relay mode 'random-router' needs router.llmProbability (between 0 and 1).");
-  }
+  policyOf(o.mode).validate?.(o);
   const positiveInt = (name: string, v: number | undefined): void => {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`${name} must be a positive integer (got ${v}).`);
   };
@@ -203,14 +171,10 @@ class AnswerEnds extends Error {
   }
 }
 
-/** One turn of a mode: undefined to go on, or the reason the answer ends. */
-type Step = () => Promise<FinishReason | undefined>;
-
 class RelayRun {
   private readonly started = Date.now();
   private readonly budget: number;
-  private readonly maxTurns: number;
-  private readonly confidence: ConfidenceOptions;
+  private readonly policy: RelayPolicy;
   private readonly limits: AnswerLimits;
   private readonly signal: AbortSignal;
   private readonly watchdog: StallWatchdog;
@@ -238,7 +202,6 @@ class RelayRun {
   /** One prompt-cache routing key for every call of this answer (OpenAI's prompt_cache_key). */
   private readonly cacheKey = `relay-${randomUUID()}`;
   private usage: Usage = emptyUsage();
-  private routedTo: SpanSource | undefined;
 
   constructor(
     private readonly o: RelayOptions,
@@ -247,9 +210,7 @@ class RelayRun {
   ) {
     this.signal = controller.signal;
     this.budget = o.tokenBudget ?? DEFAULT_TOKEN_BUDGET;
-    this.maxTurns = o.maxTurns ?? DEFAULT_MAX_TURNS;
-    const c = { ...DEFAULT_CONFIDENCE, ...(o.confidence ?? {}) };
-    this.confidence = { ...c, spanTokens: Math.min(c.spanTokens, c.maxSpanTokens) };
+    this.policy = RELAY_POLICIES[o.mode].create(o);
     this.limits = {
       maxLlmCalls: o.maxLlmCalls ?? DEFAULT_MAX_LLM_CALLS,
       maxCostUsd: o.maxCostUsd ?? DEFAULT_MAX_COST_USD,
@@ -306,24 +267,10 @@ class RelayRun {
 
   private async runMode(): Promise<FinishReason> {
     this.prompt = this.o.prompt ?? (await this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking }));
-    let mode = this.o.mode;
-    if (mode === 'random-router') {
-      const router = this.o.router as { llmProbability: number; seed?: number };
-      const key = this.o.messages.map((m) => `${m.role}:${m.content}`).join('\n');
-      this.routedTo = routeToLlm(router.llmProbability, router.seed ?? 0, key) ? 'llm' : 'slm';
-      mode = this.routedTo === 'llm' ? 'llm-only' : 'slm-only';
-    }
-    if (mode === 'llm-only') return this.llmOnly();
-    const session = await this.openSession();
+    if (this.policy.usesSlm) await this.openSession();
+    else this.promptTokens = await this.o.slm.countTokens(this.prompt);
     this.watchdog.start();
-    switch (mode) {
-      case 'command':
-        return this.drive(() => this.commandStep(session));
-      case 'confidence':
-        return this.drive(() => this.confidenceStep(session));
-      default:
-        return this.drive(() => this.slmOnlyStep(session));
-    }
+    return this.drive();
   }
 
   private get used(): number {
@@ -340,27 +287,42 @@ class RelayRun {
     return window === undefined ? Infinity : window - this.contextTokens;
   }
 
+  private state(): RelayState {
+    return { budget: this.budget, used: this.used, left: this.left, slmTokens: this.slmTokens, llmTokens: this.llmTokens, turns: this.turns, calls: this.calls };
+  }
+
   /**
-   * The one loop of every SLM-led mode, and the one place its invariant is kept: a step
-   * adds at least one token or ends the answer; an LLM call that adds nothing is retried
-   * once differently (the SLM writes that position), never looped on.
+   * The one loop of every policy, and the one place its invariant is kept: a step adds at
+   * least one token or ends the answer; an LLM call that adds nothing is retried once
+   * differently (the SLM writes that position itself, ungated), never looped on.
    */
-  private async drive(step: Step): Promise<FinishReason> {
+  private async drive(): Promise<FinishReason> {
+    let outcome: Outcome = { kind: 'start' };
+    let stepsWithoutProgress = 0;
     for (;;) {
       if (this.signal.aborted) return 'cancelled';
+      let next: Next = this.policy.next(outcome, this.state());
+      if (next.do === 'end') return next.reason;
+      if (next.do === 'fail') throw new RunError(next.code, next.message);
       if (this.left <= 0) return 'budget';
+      if (this.slmWritesNext && next.do === 'slm' && next.gate) next = { ...next, maxTokens: 1, gate: undefined };
+      this.slmWritesNext = false;
       const before = { used: this.used, calls: this.calls, llmTokens: this.llmTokens };
-      const end = await step();
-      if (end !== undefined) return end;
+
+      const result = next.do === 'slm' ? await this.slmStep(next) : await this.llmStep(next);
+      if (typeof result === 'string') return result;
+      outcome = result;
       if (this.signal.aborted) return 'cancelled';
       const called = this.calls > before.calls;
       if (called && this.llmTokens > before.llmTokens) this.emptyLlmCalls = 0;
-      else if (called) {
+      else if (called && outcome.kind === 'llm' && outcome.finish === 'length') {
         this.emptyLlmCalls += 1;
         if (this.emptyLlmCalls >= MAX_EMPTY_LLM_CALLS) return 'llm_no_progress';
         this.slmWritesNext = true;
       }
-      if (this.used === before.used && !called) return 'slm_no_progress';
+      // A step may add nothing (the gate refused the first token; then an empty call), never three in a row.
+      stepsWithoutProgress = this.used > before.used ? 0 : stepsWithoutProgress + 1;
+      if (stepsWithoutProgress >= 3) return outcome.kind === 'llm' ? 'llm_no_progress' : 'slm_no_progress';
     }
   }
 
@@ -386,89 +348,40 @@ class RelayRun {
     return this.session;
   }
 
-  private async commandStep(session: SlmSession): Promise<FinishReason | undefined> {
-    const turn = await this.slmTurn(session, { maxTokens: this.left, stopStrings: [CALL_CLOSE] });
+  /** The SLM writes one turn; its outcome goes to the policy. */
+  private async slmStep(next: Extract<Next, { do: 'slm' }>): Promise<Outcome | FinishReason> {
+    const session = this.session as SlmSession;
+    const turn = await this.slmTurn(session, { maxTokens: next.maxTokens, stopStrings: next.stopAtCommand ? [CALL_CLOSE] : undefined, minTop1: next.gate?.minTop1 });
     this.turns += 1;
-    const reason = turn.result.stopReason;
-    if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
-    if (reason === 'eos') return 'eos';
-    if (reason === 'context_full') return 'context_full';
-    if (reason !== 'stop_string') return this.left <= 0 ? 'budget' : this.turns >= this.maxTurns ? 'turn_limit' : undefined;
-    if (turn.command === undefined) return 'eos'; // a stray </call>: the reference ends the answer
-    if (this.turns >= this.maxTurns) return 'turn_limit';
-    const n = parseCallCount(turn.command);
-    if (n === null) {
-      throw new RunError(
-        'malformed_command',
-        `The small model wrote a relay command without a token count (${JSON.stringify(turn.command)}); as in the paper, the answer ends here.`,
-      );
-    }
-    if (this.left <= 0) return 'budget';
-    if (n === 0) return undefined;
-    return this.relaySpan(session, n, stripCommandsForLlm(this.solution, this.o.commandReplacement));
-  }
-
-  private async confidenceStep(session: SlmSession): Promise<FinishReason | undefined> {
-    const c = this.confidence;
-    const shareBelowCap = llmTokenShare(this.slmTokens, this.llmTokens) < c.maxLlmShare;
-    // After a call that added nothing, the SLM writes the refused position itself (ungated).
-    const gateOpen = c.threshold > 0 && shareBelowCap && !this.slmWritesNext;
-    let maxTokens = this.left;
-    if (this.slmWritesNext) maxTokens = 1;
-    else if (c.threshold > 0 && !shareBelowCap && c.maxLlmShare > 0) {
-      // Gate closed by the cap: decode only until the LLM's share falls below it again.
-      const untilShareFalls = Math.floor(this.llmTokens / c.maxLlmShare - this.used) + 1;
-      maxTokens = Math.max(1, Math.min(this.left, untilShareFalls));
-    }
-    this.slmWritesNext = false;
-    // Commands an SLM trained for command mode writes are hidden and ignored here (as in slm-only).
-    const turn = await this.slmTurn(session, { maxTokens, minTop1: gateOpen ? c.threshold : undefined });
-    this.turns += 1;
-    const reason = turn.result.stopReason;
-    if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
-    if (reason === 'eos') return 'eos';
-    if (reason === 'context_full') return 'context_full';
-    if (reason !== 'low_confidence') return undefined;
-    // The refused token is discarded, the LLM writes the span; the context goes untrimmed
-    // (mid-sentence seams must stay exact), without the ignored commands.
-    return this.relaySpan(session, Math.min(c.spanTokens, this.left), removeCommands(this.solution));
-  }
-
-  private async slmOnlyStep(session: SlmSession): Promise<FinishReason | undefined> {
-    const turn = await this.slmTurn(session, { maxTokens: this.left, stopStrings: [CALL_CLOSE] });
-    this.turns += 1;
-    const reason = turn.result.stopReason;
-    if (reason === 'cancelled' || this.signal.aborted) return 'cancelled';
-    if (reason === 'eos') return 'eos';
-    if (reason === 'context_full') return 'context_full';
-    // A command (or a stray </call>) is ignored: no LLM here; the SLM goes on.
-    return reason === 'stop_string' ? undefined : this.left <= 0 ? 'budget' : undefined;
-  }
-
-  private async llmOnly(): Promise<FinishReason> {
-    this.promptTokens = await this.o.slm.countTokens(this.prompt);
-    this.watchdog.start();
-    const finish = await this.llmCall(this.budget, '');
-    if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
-    if (finish === 'stop') return 'llm_eos';
-    return this.llmTokens > 0 ? 'budget' : 'llm_no_progress';
+    if (turn.result.stopReason === 'cancelled' || this.signal.aborted) return 'cancelled';
+    return { kind: 'slm', stopReason: turn.result.stopReason, command: turn.command };
   }
 
   /** The LLM writes up to `n` tokens (within the budget and the SLM's window), then the SLM reads them. */
-  private async relaySpan(session: SlmSession, n: number, partialAnswer: string): Promise<FinishReason | undefined> {
-    const span = Math.min(n, this.left, this.room);
+  private async llmStep(next: Extract<Next, { do: 'llm' }>): Promise<Outcome | FinishReason> {
+    const span = Math.min(next.maxTokens, this.left, this.policy.usesSlm ? this.room : Infinity);
     if (span <= 0) return this.left <= 0 ? 'budget' : 'context_full';
-    const finish = await this.llmCall(span, partialAnswer);
+    const finish = await this.llmCall(span, this.llmContext(next.context));
     if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
-    if (finish === 'stop') return 'llm_eos';
-    if (this.left <= 0) return 'budget';
-    if (this.lastLlmText.length === 0) return undefined;
+    if (finish === 'stop' || !this.session || this.left <= 0 || this.lastLlmText.length === 0) return { kind: 'llm', finish };
     // The SLM's context gets the LLM's text right after the command (cache extended, not recomputed).
     const tokens = await this.o.slm.countTokens(this.lastLlmText);
     if (tokens > this.room) return 'context_full';
-    const appended = await session.append(this.lastLlmText);
+    const appended = await this.session.append(this.lastLlmText);
     this.contextTokens += appended.tokenCount;
-    return undefined;
+    return { kind: 'llm', finish };
+  }
+
+  /** The text the LLM continues, as the policy asked. */
+  private llmContext(context: LlmContext): string {
+    switch (context.commands) {
+      case 'replace':
+        return stripCommandsForLlm(this.solution, context.replacement);
+      case 'remove':
+        return removeCommands(this.solution);
+      default:
+        return '';
+    }
   }
 
   /** One SLM generation; hides commands; streams visible text as spans. */
@@ -656,7 +569,7 @@ class RelayRun {
       commandTokens: this.commandTokens,
       promptTokens: this.promptTokens,
       turns: this.turns,
-      routedTo: this.routedTo,
+      routedTo: this.policy.routedTo,
       llmOnlyEstimateNote: LLM_ONLY_ESTIMATE_NOTE,
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
     };

@@ -5,7 +5,8 @@
 import type { ProviderFix } from '../providers/errors';
 import type { ContinuationMethod, Usage } from '../providers/types';
 
-export type RelayMode = 'command' | 'confidence' | 'slm-only' | 'llm-only' | 'random-router';
+export type { RelayMode } from './policies/registry';
+import type { RelayMode } from './policies/registry';
 
 export type SpanSource = 'slm' | 'llm';
 

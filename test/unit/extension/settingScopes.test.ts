@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RELAY_POLICIES, SETTINGS_MODES } from '../../../src/core/relay/policies/registry';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -57,4 +58,10 @@ test("the README's settings table says each setting's scope", () => {
     const expected = setting.scope ?? (/restricted/.test(WORKSPACE_SETTINGS[name] ?? '') ? 'workspace, restricted' : 'workspace');
     assert.equal(scope, expected, name);
   }
+});
+
+test("the relay.mode setting offers exactly the registry's modes, with its descriptions", () => {
+  const mode = settings['relay.mode'] as { enum: string[]; enumDescriptions: string[] };
+  assert.deepEqual(mode.enum, ['auto', ...SETTINGS_MODES]);
+  assert.deepEqual(mode.enumDescriptions.slice(1), SETTINGS_MODES.map((m) => RELAY_POLICIES[m].description));
 });

@@ -1,0 +1,52 @@
+/**
+ * The seam between the relay engine and a relay policy. The engine owns everything that
+ * must always hold (calls, appends, budget, window, ceilings, cancellation, the progress
+ * invariant); a policy only says what comes next after each outcome: let the SLM write
+ * (with which gate), call the LLM (for how many tokens, on which context), or finish.
+ * Decisions are plain data.
+ */
+import type { GenerationStopReason } from '../../slm/types';
+import type { FinishReason, SpanSource } from '../events';
+
+/** The SLM refuses a token below this top-1 probability (the decoder's confidence gate). */
+export interface SlmGate {
+  minTop1: number;
+}
+
+/** What the LLM continues: the answer so far with the SLM's relay commands replaced (the paper) or removed, or nothing (llm-only). */
+export type LlmContext = { commands: 'replace'; replacement: string } | { commands: 'remove' } | { commands: 'none' };
+
+export type Next =
+  /** The SLM writes up to `maxTokens`, stopping after a `</call>` when asked, refusing tokens below the gate. */
+  | { do: 'slm'; maxTokens: number; stopAtCommand: boolean; gate?: SlmGate }
+  /** The LLM writes up to `maxTokens` (the engine caps it by the budget and the SLM's window). */
+  | { do: 'llm'; maxTokens: number; context: LlmContext }
+  | { do: 'end'; reason: FinishReason }
+  /** The answer ends with an error the user is told about (e.g. a malformed command). */
+  | { do: 'fail'; code: string; message: string };
+
+export type Outcome =
+  | { kind: 'start' }
+  /** command: the relay command the turn ended with, if any (`</call>` without `<call>` leaves it undefined). */
+  | { kind: 'slm'; stopReason: GenerationStopReason; command?: string }
+  | { kind: 'llm'; finish: 'length' | 'stop' };
+
+/** What a policy may read of the answer so far (tokens counted in the SLM's tokenizer). */
+export interface RelayState {
+  readonly budget: number;
+  readonly used: number;
+  readonly left: number;
+  readonly slmTokens: number;
+  readonly llmTokens: number;
+  /** SLM turns taken so far (including the one just ended). */
+  readonly turns: number;
+  readonly calls: number;
+}
+
+export interface RelayPolicy {
+  /** False for a policy the SLM takes no part in (llm-only): no SLM session, no window check. */
+  readonly usesSlm: boolean;
+  /** random-router: where this query went. */
+  readonly routedTo?: SpanSource;
+  next(outcome: Outcome, state: RelayState): Next;
+}

@@ -1,0 +1,79 @@
+/**
+ * The relay policies, one entry each: the only place the modes are listed. Settings
+ * enums, CLI help, eval specs and validation read them from here; a new policy is one
+ * file plus one entry.
+ */
+import type { RelayOptions } from '../engine';
+import { routeToLlm } from '../random';
+import { CommandPolicy } from './command';
+import { ConfidencePolicy, DEFAULT_CONFIDENCE } from './confidence';
+import { LlmOnlyPolicy } from './llmOnly';
+import type { RelayPolicy } from './policy';
+import { SlmOnlyPolicy } from './slmOnly';
+
+export interface PolicyEntry {
+  /** One line for settings and help. */
+  description: string;
+  /** Needs an LLM provider. */
+  needsLlm: boolean;
+  /** Offered in the relay.mode setting (the others are for `relay eval`). */
+  inSettings: boolean;
+  /** Throws a clear error when the options cannot run this policy. */
+  validate?(options: RelayOptions): void;
+  create(options: RelayOptions): RelayPolicy;
+}
+
+export const RELAY_POLICIES = {
+  command: {
+    description: "The paper's protocol: the small model writes <call>N</call> and the LLM writes the next N tokens.",
+    needsLlm: true,
+    inSettings: true,
+    create: (o) => new CommandPolicy(o.maxTurns ?? DEFAULT_MAX_TURNS, o.commandReplacement ?? ' '),
+  },
+  confidence: {
+    description: 'For off-the-shelf small models: the LLM writes a short span wherever the small model is unsure of its next token.',
+    needsLlm: true,
+    inSettings: true,
+    create: (o) => new ConfidencePolicy({ ...DEFAULT_CONFIDENCE, ...(o.confidence ?? {}) }),
+  },
+  'slm-only': {
+    description: 'Never contact the LLM.',
+    needsLlm: false,
+    inSettings: true,
+    create: () => new SlmOnlyPolicy(),
+  },
+  'llm-only': {
+    description: 'The LLM writes the whole answer (the baseline the savings are measured against).',
+    needsLlm: true,
+    inSettings: true,
+    create: () => new LlmOnlyPolicy(),
+  },
+  'random-router': {
+    description: 'A baseline for relay eval: each query goes wholly to the LLM with probability p, else to the small model, seeded by the query.',
+    needsLlm: true,
+    inSettings: false,
+    validate: (o) => {
+      if (!o.router) throw new Error("Relay mode 'random-router' needs router.llmProbability (between 0 and 1).");
+    },
+    create: (o) => {
+      const router = o.router ?? { llmProbability: 0.5 };
+      const key = o.messages.map((m) => `${m.role}:${m.content}`).join('\n');
+      return routeToLlm(router.llmProbability, router.seed ?? 0, key) ? new LlmOnlyPolicy('llm') : new SlmOnlyPolicy('slm');
+    },
+  },
+} satisfies Record<string, PolicyEntry>;
+
+export type RelayMode = keyof typeof RELAY_POLICIES;
+
+/** A mode's entry, typed as the common shape (optional members included). */
+export function policyOf(mode: RelayMode): PolicyEntry {
+  return RELAY_POLICIES[mode];
+}
+
+export const RELAY_MODES = Object.keys(RELAY_POLICIES) as RelayMode[];
+
+/** The modes the relay.mode setting offers, besides 'auto'. */
+export const SETTINGS_MODES = RELAY_MODES.filter((mode) => RELAY_POLICIES[mode].inSettings);
+
+/** The paper's limits. */
+export const DEFAULT_MAX_TURNS = 5;
