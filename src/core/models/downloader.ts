@@ -20,6 +20,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, statfs, writeFile, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isDroppedConnection } from '../http/networkErrors';
 import { formatBytes, ModelDownloadError } from './errors';
 import { checkFilePath, checkRepoId, checkRevision, fileMetadata, isRetryableStatus, normalizeEndpoint, resolveUrl, statusError, type HubContext, type HubFile } from './hubApi';
 import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, type HubTimeouts } from './hubHttp';
@@ -571,7 +572,7 @@ class ModelDownload {
     }
     const errno = error as NodeJS.ErrnoException;
     if (errno?.code === 'ENOSPC') return diskFullError(this.folder, file.path);
-    if (errno?.code === 'ECONNRESET' || errno?.message === 'aborted' || errno?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+    if (isDroppedConnection(errno)) {
       return new ModelDownloadError('network', `The connection dropped after ${formatBytes(file.resumable)} of ${file.path}.`, file.path);
     }
     if (typeof errno?.code === 'string' && /^E[A-Z]+$/.test(errno.code) && !errno.code.startsWith('ERR_')) {

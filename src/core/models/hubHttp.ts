@@ -1,14 +1,19 @@
 /**
- * HTTP for the model hub on node:http/https: GET/HEAD with redirects followed by hand so
- * that the access token is sent to the hub only (never to the CDN a file redirects to),
- * exact connect and idle timeouts, and cancellation through an AbortSignal.
+ * HTTP for the model hub on the shared transport (src/core/http): GET/HEAD with redirects
+ * followed by hand so that the access token is sent to the hub only (never to the CDN a
+ * file redirects to), exact connect and idle timeouts, and cancellation through an
+ * AbortSignal. Errors are ModelDownloadErrors naming relay.models.hubEndpoint.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
-import { ModelDownloadError } from './errors';
+import type * as http from 'node:http';
+import { openExchange, readBounded } from '../http/exchange';
+import { classifyNetworkError } from '../http/networkErrors';
+import { isModelDownloadError, ModelDownloadError } from './errors';
+
+/** The value of a header that may come as a list. */
+export { headerValue as header } from '../http/headers';
 
 export interface HubTimeouts {
-  /** Most milliseconds to open the connection. */
+  /** Most milliseconds to open the connection: TCP, and the TLS handshake for https. */
   connectTimeoutMs: number;
   /** Most milliseconds without a byte, before the headers and between body chunks. */
   idleTimeoutMs: number;
@@ -62,71 +67,54 @@ export async function hubRequest(options: HubRequestOptions): Promise<HubRespons
 }
 
 function sendOnce(options: HubRequestOptions, url: URL): Promise<HubResponse> {
-  const { signal, timeouts } = options;
-  if (signal?.aborted) return Promise.reject(cancelledError());
-  const transport = url.protocol === 'https:' ? https : http;
+  const { timeouts } = options;
   const headers: Record<string, string> = { 'user-agent': 'relay-vscode', 'accept-encoding': 'identity', ...(options.headers ?? {}) };
   // The token belongs to the hub; a signed CDN URL needs none and must not see it.
   if (options.token && url.origin === options.hubOrigin) headers.authorization = `Bearer ${options.token}`;
 
-  return new Promise<HubResponse>((resolve, reject) => {
-    let settled = false;
-    let connectTimer: NodeJS.Timeout | undefined;
-    let response: http.IncomingMessage | undefined;
-    // agent: false: one connection per request, so a dropped transfer never poisons a pool.
-    const req = transport.request(url, { method: options.method, headers, agent: false });
-
-    const fail = (error: Error): void => {
-      if (connectTimer) clearTimeout(connectTimer);
-      signal?.removeEventListener('abort', onAbort);
-      if (response) response.destroy(error);
-      req.destroy(error);
-      if (!settled) {
-        settled = true;
-        reject(error);
-      }
-    };
-    const onAbort = (): void => fail(cancelledError());
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    req.setTimeout(timeouts.idleTimeoutMs, () =>
-      fail(new ModelDownloadError('network', `${url.host} sent nothing for ${Math.round(timeouts.idleTimeoutMs / 1000)} s; the transfer was stopped.`)),
-    );
-    req.on('socket', (socket) => {
-      if (!socket.connecting) return;
-      connectTimer = setTimeout(
-        () => fail(new ModelDownloadError('network', `Could not connect to ${url.host} within ${Math.round(timeouts.connectTimeoutMs / 1000)} s. Check the network and relay.models.hubEndpoint.`)),
-        timeouts.connectTimeoutMs,
-      );
-      socket.once('connect', () => connectTimer && clearTimeout(connectTimer));
-    });
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      if (error instanceof ModelDownloadError) return fail(error);
-      fail(networkError(error, url));
-    });
-    req.on('response', (res) => {
-      response = res;
-      if (connectTimer) clearTimeout(connectTimer);
-      res.on('close', () => signal?.removeEventListener('abort', onAbort));
+  return openExchange<ModelDownloadError, HubResponse>({
+    url,
+    method: options.method,
+    headers,
+    // One connection per request, so a dropped transfer never poisons a pool.
+    agent: false,
+    signal: options.signal,
+    connectTimeoutMs: timeouts.connectTimeoutMs,
+    errors: {
+      own: isModelDownloadError,
+      cancelled: cancelledError,
+      connectTimeout: () =>
+        new ModelDownloadError('network', `Could not connect to ${url.host} within ${Math.round(timeouts.connectTimeoutMs / 1000)} s. Check the network and relay.models.hubEndpoint.`),
+      network: (error) => networkError(error, url),
+    },
+    // The idle timeout is the socket's: before the headers and between body chunks, as long as the body is read.
+    prepare: (exchange) =>
+      exchange.request.setTimeout(timeouts.idleTimeoutMs, () =>
+        exchange.fail(new ModelDownloadError('network', `${url.host} sent nothing for ${Math.round(timeouts.idleTimeoutMs / 1000)} s; the transfer was stopped.`)),
+      ),
+    response: (res, exchange) => {
+      exchange.disarm();
+      // The signal keeps guarding the body until it closes.
+      res.on('close', () => exchange.end());
       // A body error that is not ours (reset mid-transfer) becomes a typed network error.
       res.on('error', () => undefined);
-      settled = true;
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
-    });
-    req.end();
+      exchange.resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
+    },
   });
 }
 
 export function networkError(error: NodeJS.ErrnoException, url: URL): ModelDownloadError {
   if (error instanceof ModelDownloadError) return error;
   const code = error.code ?? '';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new ModelDownloadError('network', `Cannot resolve ${url.hostname} (${code}). Check the network, or relay.models.hubEndpoint if you use a mirror.`);
+  switch (classifyNetworkError(error, url)) {
+    case 'host-not-found':
+    case 'dns-unavailable':
+      return new ModelDownloadError('network', `Cannot resolve ${url.hostname} (${code}). Check the network, or relay.models.hubEndpoint if you use a mirror.`);
+    case 'refused':
+      return new ModelDownloadError('network', `${url.host} refused the connection. Check relay.models.hubEndpoint, or try again later.`);
+    default:
+      return new ModelDownloadError('network', `The connection to ${url.host} failed (${code || error.message}).`);
   }
-  if (code === 'ECONNREFUSED') {
-    return new ModelDownloadError('network', `${url.host} refused the connection. Check relay.models.hubEndpoint, or try again later.`);
-  }
-  return new ModelDownloadError('network', `The connection to ${url.host} failed (${code || error.message}).`);
 }
 
 /**
@@ -184,21 +172,10 @@ export function receivedChunks(response: HubResponse): AsyncIterable<Buffer> {
 
 /** Reads a (small) response body as text, at most `limit` bytes. */
 export async function readText(response: HubResponse, limit = 8 * 1024 * 1024): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      response.body.destroy();
-      throw new ModelDownloadError('server', `${response.url.host} sent more than ${limit} bytes where a short answer was expected.`);
-    }
-    parts.push(chunk);
+  const { text, overflowed } = await readBounded(response.body, limit, { stopAtLimit: true });
+  if (overflowed) {
+    response.body.destroy();
+    throw new ModelDownloadError('server', `${response.url.host} sent more than ${limit} bytes where a short answer was expected.`);
   }
-  return Buffer.concat(parts).toString('utf8');
-}
-
-/** The value of a header that may come as a list. */
-export function header(headers: http.IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
+  return text;
 }

@@ -1,13 +1,18 @@
 /**
- * Streaming HTTP for providers, on node:http/https so that each wait on the wire has its
- * own exact timeout and an abort tears the socket down at once. Errors come out typed,
- * scrubbed of the key, and saying what fixes them.
+ * Streaming HTTP for providers, on the shared transport (src/core/http) so that each wait
+ * on the wire has its own exact timeout and an abort tears the socket down at once. Errors
+ * come out typed, scrubbed of the key, and saying what fixes them (naming relay.provider.*).
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { openExchange, readBounded } from '../http/exchange';
+import { parseRetryAfter } from '../http/headers';
+import { classifyNetworkError, isDroppedConnection } from '../http/networkErrors';
 import { settingRef } from '../settingNames';
 import { ProviderError, formatSeconds, setKeyHint } from './errors';
 import type { ProviderKind } from './types';
+
+export { parseRetryAfter } from '../http/headers';
 
 /** Each bounds one wait of one request; the total of a call (retries included) is HttpProvider's. */
 export interface HttpTimeouts {
@@ -69,122 +74,54 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
   if (signal?.aborted) return Promise.reject(cancelledError());
   const payload = Buffer.from(JSON.stringify(request.body));
   request.onSend?.(url, request.body);
-  const isHttps = url.protocol === 'https:';
-  const transport = isHttps ? https : http;
+  let bodyStarted = false;
 
-  return new Promise<StreamResponse>((resolve, reject) => {
-    let response: http.IncomingMessage | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-    let ended = false;
-    let bodyStarted = false;
-
-    const disarm = () => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-    };
-    const arm = (ms: number, error: () => ProviderError) => {
-      disarm();
-      if (ended) return;
-      timer = setTimeout(() => fail(error()), ms);
-    };
-    const armConnect = () => arm(timeouts.connectTimeoutMs, () => connectTimeoutError(url, timeouts.connectTimeoutMs, secrets));
-    const armFirstByte = () => arm(timeouts.firstByteTimeoutMs, () => firstByteTimeoutError(url, timeouts.firstByteTimeoutMs, secrets));
-    const armIdle = () => arm(timeouts.idleTimeoutMs, () => idleTimeoutError(url, timeouts.idleTimeoutMs, secrets));
-    /** Stops the timers and the abort listener; the exchange is over. */
-    const end = () => {
-      ended = true;
-      disarm();
-      signal?.removeEventListener('abort', onAbort);
-    };
-    /** Tears the exchange down with a typed error, wherever it stands. */
-    const fail = (error: ProviderError) => {
-      end();
-      if (response) response.destroy(error);
-      req.destroy(error);
-      if (!settled) {
-        settled = true;
-        reject(error);
-      }
-    };
-    const onAbort = () => fail(cancelledError());
-    /** The first byte of a success body (not the headers) ends the first-byte wait; from here on the call may be billed. */
-    const bodyArrived = () => {
-      if (bodyStarted || ended) return;
-      bodyStarted = true;
-      armIdle();
-      request.onFirstByte?.();
-    };
-
-    /** The success body, timed between chunks; the consumer's time with a chunk is not the server's silence. */
-    async function* readBody(res: http.IncomingMessage): AsyncGenerator<Buffer> {
-      try {
-        for await (const chunk of res) {
-          bodyArrived();
-          disarm();
-          yield chunk as Buffer;
-          armIdle();
-        }
-        // An 'aborted' response may end without an error on some Node versions.
-        if (!res.complete) throw droppedError(url, bodyStarted, secrets);
-      } catch (error) {
-        if (error instanceof ProviderError) throw error;
-        const errno = error as NodeJS.ErrnoException;
-        if (errno.code === 'ECONNRESET' || errno.message === 'aborted') throw droppedError(url, bodyStarted, secrets);
-        throw networkError(errno, url, secrets);
-      } finally {
-        end();
-        // Stops the transfer if the consumer left early (break, or an error of its own).
-        if (!res.complete) res.destroy();
-      }
-    }
-
-    const req = transport.request(url, {
-      method: 'POST',
-      agent: isHttps ? request.agents.https : request.agents.http,
-      headers: {
-        ...request.headers,
-        'content-type': 'application/json',
-        accept: 'text/event-stream, application/x-ndjson, application/json',
-        'content-length': String(payload.length),
-      },
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    // From now, not from the 'socket' event: getting a socket (a proxy agent, DNS) is part of connecting.
-    armConnect();
-
-    req.on('socket', (socket) => {
-      if (ended) return;
-      // A kept-alive connection is open already; the request goes out at once.
-      if (!socket.connecting) return armFirstByte();
-      socket.once(isHttps ? 'secureConnect' : 'connect', () => {
-        if (!ended && !response) armFirstByte();
+  return openExchange<ProviderError, StreamResponse>({
+    url,
+    method: 'POST',
+    agent: url.protocol === 'https:' ? request.agents.https : request.agents.http,
+    headers: {
+      ...request.headers,
+      'content-type': 'application/json',
+      accept: 'text/event-stream, application/x-ndjson, application/json',
+      'content-length': String(payload.length),
+    },
+    body: payload,
+    signal,
+    connectTimeoutMs: timeouts.connectTimeoutMs,
+    errors: {
+      own: (error): error is ProviderError => error instanceof ProviderError,
+      cancelled: cancelledError,
+      connectTimeout: () => connectTimeoutError(url, timeouts.connectTimeoutMs, secrets),
+      network: (error, reused) => networkError(error, url, secrets, reused),
+    },
+    prepare: (exchange) => {
+      exchange.request.on('finish', () => {
+        if (!exchange.ended) request.onSent?.();
       });
-    });
-    req.on('finish', () => {
-      if (!ended) request.onSent?.();
-    });
-
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      if (error instanceof ProviderError) return fail(error);
-      fail(networkError(error, url, secrets, req.reusedSocket));
-    });
-
-    req.on('response', (res) => {
-      response = res;
+    },
+    connected: (exchange) => exchange.arm(timeouts.firstByteTimeoutMs, () => firstByteTimeoutError(url, timeouts.firstByteTimeoutMs, secrets)),
+    response: (res, exchange) => {
+      const armIdle = () => exchange.arm(timeouts.idleTimeoutMs, () => idleTimeoutError(url, timeouts.idleTimeoutMs, secrets));
       const status = res.statusCode ?? 0;
       if (status >= 400) {
         armIdle();
-        readBounded(res, armIdle).then(
-          (text) => {
-            end();
-            settled = true;
-            reject(errorFromStatus(status, res.headers, text, url, secrets, request.kind));
+        readBounded(res, ERROR_BODY_LIMIT, { onChunk: armIdle }).then(
+          ({ text }) => {
+            exchange.end();
+            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.kind));
           },
-          (error: unknown) => fail(error instanceof ProviderError ? error : networkError(error as NodeJS.ErrnoException, url, secrets)),
+          (error: unknown) => exchange.fail(error instanceof ProviderError ? error : networkError(error as NodeJS.ErrnoException, url, secrets)),
         );
         return;
       }
+      /** The first byte of a success body (not the headers) ends the first-byte wait; from here on the call may be billed. */
+      const bodyArrived = () => {
+        if (bodyStarted || exchange.ended) return;
+        bodyStarted = true;
+        armIdle();
+        request.onFirstByte?.();
+      };
       // Noticed when bytes arrive, not when the consumer reads them: a drop right after them
       // destroys the response, and buffered bytes are never read, but they were sent (and billed).
       const onReadable = () => {
@@ -193,23 +130,31 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         bodyArrived();
       };
       res.on('readable', onReadable);
-      settled = true;
-      resolve({ status, headers: res.headers, body: readBody(res) });
-    });
 
-    req.end(payload);
+      /** The success body, timed between chunks; the consumer's time with a chunk is not the server's silence. */
+      async function* readBody(): AsyncGenerator<Buffer> {
+        try {
+          for await (const chunk of res) {
+            bodyArrived();
+            exchange.disarm();
+            yield chunk as Buffer;
+            armIdle();
+          }
+          // An 'aborted' response may end without an error on some Node versions.
+          if (!res.complete) throw droppedError(url, bodyStarted, secrets);
+        } catch (error) {
+          if (error instanceof ProviderError) throw error;
+          if (isDroppedConnection(error)) throw droppedError(url, bodyStarted, secrets);
+          throw networkError(error as NodeJS.ErrnoException, url, secrets);
+        } finally {
+          exchange.end();
+          // Stops the transfer if the consumer left early (break, or an error of its own).
+          if (!res.complete) res.destroy();
+        }
+      }
+      exchange.resolve({ status, headers: res.headers, body: readBody() });
+    },
   });
-}
-
-async function readBounded(res: http.IncomingMessage, onChunk: () => void): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res) {
-    onChunk();
-    if (size < ERROR_BODY_LIMIT) parts.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return Buffer.concat(parts).toString('utf8').slice(0, ERROR_BODY_LIMIT);
 }
 
 // ---- Timeouts: each names the setting that changes it. ----
@@ -256,56 +201,31 @@ function droppedError(url: URL, bodyStarted: boolean, secrets: readonly string[]
   return new ProviderError('network', `The connection to ${url.host} dropped ${when}. Try again.`, { fix: 'retry', retryable: true, summary: 'connection dropped' }, secrets);
 }
 
-/** https:// to a plain-HTTP port: OpenSSL reads the server's "HTTP/1.1 400" as a broken TLS record. */
-function isPlainHttpAnswerToTls(error: NodeJS.ErrnoException): boolean {
-  return (
-    error.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
-    error.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
-    /wrong version number|packet length too long|unknown protocol/i.test(error.message ?? '')
-  );
-}
-
 /** `reusedConnection`: the request went out on a kept-alive connection (which the server may have closed meanwhile). */
 export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: readonly string[], reusedConnection = false): ProviderError {
   const where = url.host;
   const baseUrl = settingRef('baseUrl');
-  if (url.protocol === 'https:' && isPlainHttpAnswerToTls(error)) {
-    return new ProviderError(
-      'network',
-      `${where} does not speak TLS (https); if it is a plain HTTP server (local model servers usually are), use http://${where}/... in ${baseUrl}.`,
-      { fix: 'open-settings', summary: 'not a TLS server' },
-      secrets,
-    );
-  }
-  switch (error.code) {
-    case 'ECONNREFUSED':
+  const reset = (message: string) => new ProviderError('network', message, { fix: 'retry', retryable: true, summary: 'connection reset' }, secrets);
+  switch (classifyNetworkError(error, url, reusedConnection)) {
+    case 'plain-http-answer-to-tls':
+      return new ProviderError(
+        'network',
+        `${where} does not speak TLS (https); if it is a plain HTTP server (local model servers usually are), use http://${where}/... in ${baseUrl}.`,
+        { fix: 'open-settings', summary: 'not a TLS server' },
+        secrets,
+      );
+    case 'refused':
       return new ProviderError('network', `Nothing is listening at ${where} (connection refused). Start the server or fix ${baseUrl}.`, { fix: 'open-settings', summary: 'connection refused' }, secrets);
-    case 'ENOTFOUND':
+    case 'host-not-found':
       return new ProviderError('network', `The host ${url.hostname} was not found. Check ${baseUrl} and your network.`, { fix: 'open-settings', summary: 'host not found' }, secrets);
-    case 'ECONNRESET':
-      // A TLS server drops plain HTTP without an answer; a plain server may drop a TLS hello.
-      if (url.protocol === 'http:' && !reusedConnection) {
-        return new ProviderError(
-          'network',
-          `${where} closed the connection without an answer (ECONNRESET). If the server expects https://, use https://${where}/... in ${baseUrl}; otherwise check the network and try again.`,
-          { fix: 'retry', retryable: true, summary: 'connection reset' },
-          secrets,
-        );
-      }
-      if (/before secure TLS connection/i.test(error.message ?? '')) {
-        return new ProviderError(
-          'network',
-          `${where} closed the connection during the TLS handshake (ECONNRESET). If it is a plain HTTP server, use http://${where}/... in ${baseUrl}; otherwise check the network and try again.`,
-          { fix: 'retry', retryable: true, summary: 'connection reset' },
-          secrets,
-        );
-      }
-      return new ProviderError('network', `The connection to ${where} failed (ECONNRESET). Check the network and try again.`, { fix: 'retry', retryable: true, summary: 'connection reset' }, secrets);
-    case 'EAI_AGAIN':
-    case 'EPIPE':
-    case 'ETIMEDOUT':
-    case 'ENETUNREACH':
-    case 'EHOSTUNREACH':
+    case 'reset-without-answer':
+      return reset(`${where} closed the connection without an answer (ECONNRESET). If the server expects https://, use https://${where}/... in ${baseUrl}; otherwise check the network and try again.`);
+    case 'reset-in-tls-handshake':
+      return reset(`${where} closed the connection during the TLS handshake (ECONNRESET). If it is a plain HTTP server, use http://${where}/... in ${baseUrl}; otherwise check the network and try again.`);
+    case 'reset':
+      return reset(`The connection to ${where} failed (ECONNRESET). Check the network and try again.`);
+    case 'dns-unavailable':
+    case 'unreachable':
       return new ProviderError('network', `The connection to ${where} failed (${error.code}). Check the network and try again.`, { fix: 'retry', retryable: true, summary: `connection failed (${error.code})` }, secrets);
     default:
       return new ProviderError(
@@ -315,23 +235,6 @@ export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: re
         secrets,
       );
   }
-}
-
-/** Milliseconds from Retry-After (seconds or an HTTP date) or OpenAI's retry-after-ms. */
-export function parseRetryAfter(headers: http.IncomingHttpHeaders, now = Date.now()): number | undefined {
-  const ms = headerValue(headers['retry-after-ms']);
-  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.round(Number(ms));
-  const value = headerValue(headers['retry-after']);
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The error text and type of any of the JSON error shapes (OpenAI, Anthropic, Ollama). */
