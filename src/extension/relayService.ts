@@ -256,7 +256,11 @@ export class RelayService implements vscode.Disposable {
       const message = error instanceof Error ? error.message : String(error);
       // A missing ONNX Runtime binding is fixed by installing another package, not by picking a model.
       const runtimeMissing = error instanceof Error && error.name === 'OnnxRuntimeUnavailableError';
-      return { answer, error: { message, fix: error instanceof SettingsError ? 'open-settings' : !runtimeMissing && /model folder|config\.json|onnx/i.test(message) ? 'pick-model' : undefined } };
+      // The fix the error carries (a provider's, or one passed through the SLM process), else by what failed.
+      const carried = (error as { fix?: FixAction }).fix;
+      const modelProblem = !runtimeMissing && (error instanceof Error && error.name === 'ModelFolderError' || /model folder|config\.json|onnx/i.test(message));
+      const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : modelProblem ? 'pick-model' : undefined);
+      return { answer, error: { message, fix } };
     } finally {
       this.current = undefined;
       this.hooks.onBusy(false);

@@ -5,7 +5,10 @@
  */
 
 export type SpanSource = 'slm' | 'llm';
-export type FixAction = 'set-key' | 'open-settings' | 'pick-model' | 'retry';
+import { FIXES, type Fix } from '../core/fixes';
+
+/** The button that fixes an error (src/core/fixes.ts). */
+export type FixAction = Fix;
 
 export interface StatsView {
   slmTokens: number;
@@ -68,7 +71,7 @@ export type WebviewMessage =
   | { type: 'retry'; turnId: string }
   | { type: 'fix'; action: FixAction };
 
-export const FIX_ACTIONS: readonly FixAction[] = ['set-key', 'open-settings', 'pick-model', 'retry'];
+export const FIX_ACTIONS: readonly FixAction[] = FIXES;
 const MAX_TEXT = 100_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -3,6 +3,7 @@
  * message (server bodies included) may carry an API key: all text is scrubbed first.
  * The hints that name a fix (for the VS Code way and the CLI way) live here too.
  */
+import type { Fix } from '../fixes';
 import { settingRef } from '../settingNames';
 import { envVarsForKind } from './secrets';
 import type { ProviderKind } from './types';
@@ -19,8 +20,8 @@ export type ProviderErrorCode =
   | 'cancelled'
   | 'server';
 
-/** A hint the UI turns into a button. */
-export type ProviderFix = 'set-key' | 'open-settings' | 'pick-model' | 'retry' | undefined;
+/** A hint the UI turns into a button (src/core/fixes.ts). */
+export type ProviderFix = Fix | undefined;
 
 export interface ProviderErrorDetails {
   fix?: ProviderFix;

@@ -22,6 +22,7 @@ import {
 } from './worker/protocol';
 import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, RenderOptions, SlmRuntime, SlmSession } from './types';
 import { settingRef } from '../settingNames';
+import type { Fix } from '../fixes';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   /** The worker script: dist/slmWorker.js (default next to this bundle) or src/core/slm/worker/workerMain.ts. */
@@ -50,7 +51,11 @@ export interface ProcessRuntime extends SlmRuntime {
 
 /** The SLM process failed (died, or could not start). */
 export class SlmProcessError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The button that helps, where one does. */
+    readonly fix?: Fix,
+  ) {
     super(message);
     this.name = 'SlmProcessError';
   }
@@ -58,17 +63,17 @@ export class SlmProcessError extends Error {
 
 function rebuildError(e: SerializedError): Error {
   if (e.name === 'ModelFolderError' && e.file !== undefined && e.problem !== undefined) return new ModelFolderError(e.file, e.problem);
-  const error = new Error(e.message);
+  const error = new Error(e.message) as Error & { fix?: Fix };
   error.name = e.name;
+  if (e.fix) error.fix = e.fix;
   return error;
 }
 
 /**
  * V8 flags of the SLM process. Concurrent marking runs the garbage collector's marking on
  * background threads, which on a 2-core machine take cores from ONNX Runtime's intra-op
- * threads mid-run (every decode step frees ~100 MB of KV-cache tensors, so marking runs on
- * nearly every step). Without it the Qwen3-0.6B-shaped q4 decode measured 133-156 ms/token
- * instead of 192-224 (npm run bench:slm), for a few hundred MB more peak RSS.
+ * threads mid-run. Its worth shrank as the runtime stopped freeing the KV cache every step;
+ * README "Performance" has the current measurement (npm run bench:slm).
  */
 export const SLM_PROCESS_V8_FLAGS: readonly string[] = ['--no-concurrent-marking'];
 
@@ -184,7 +189,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, ...loadOptions } = options;
 
   /** A render that does not finish in time stops the process (the next call starts a new one) and says why. */
-  const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string): Promise<string> => {
+  const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string, fix: Fix): Promise<string> => {
     const proc = await start();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -194,6 +199,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
           new SlmProcessError(
             `${whose} took more than ${renderTimeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
               `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`,
+            fix,
           ),
         );
         proc.kill('was stopped: a chat template took too long to render');
@@ -282,11 +288,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
-      return renderWithin((proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }), "The small model's chat template");
+      return renderWithin((proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }), "The small model's chat template", 'pick-model');
     },
     async renderWithTemplate(path: string, messages: ChatMessage[], opts?: { thinking?: boolean }) {
       alive();
-      return renderWithin((proc) => proc.call('renderTemplate', { path, messages, thinking: opts?.thinking }), `The chat template of ${path}`);
+      return renderWithin((proc) => proc.call('renderTemplate', { path, messages, thinking: opts?.thinking }), `The chat template of ${path}`, 'open-settings');
     },
     async countTokens(text: string) {
       alive();

@@ -170,6 +170,12 @@ describe('child-process runtime', () => {
       }
       assert.ok(ticks >= 5, `this process kept running while the template looped (${ticks} ticks)`);
       assert.equal(await guarded.renderWithTemplate(good, messages), '<user>hi<assistant>', 'the next call starts a new SLM process');
+      // A template folder that does not exist says so, with the fix that helps (the settings, not the model picker).
+      await assert.rejects(guarded.renderWithTemplate(join(folders, 'missing'), messages), (e: unknown) => {
+        assert.match((e as Error).message, /chat template path does not exist/);
+        assert.equal((e as { fix?: string }).fix, 'open-settings');
+        return true;
+      });
       assert.notEqual(guarded.pid, firstPid);
     } finally {
       await guarded.dispose();

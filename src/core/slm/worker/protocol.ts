@@ -4,6 +4,7 @@
  * answering it, and a cancel message for a request in flight.
  */
 import type { LocalRuntimeOptions } from '../localRuntime';
+import type { Fix } from '../../fixes';
 import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo } from '../types';
 
 export interface WorkerMethods {
@@ -44,6 +45,8 @@ export interface SerializedError {
   /** ModelFolderError's file and problem, so the client can rebuild it. */
   file?: string;
   problem?: string;
+  /** The fix a ProviderError carries (a template that does not render: open the settings). */
+  fix?: Fix;
 }
 
 export type WorkerToParentMessage =

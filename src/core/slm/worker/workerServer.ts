@@ -7,11 +7,13 @@ import { createLocalRuntime, type LocalRuntime } from '../localRuntime';
 import { ModelFolderError } from '../modelFolder';
 import type { KvDecoderSession } from '../kvDecoder';
 import { loadChatTemplateRenderer } from '../../providers/chatTemplate';
+import { ProviderError } from '../../providers/errors';
 import type { PromptRenderer } from '../../providers/types';
 import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
 
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof ModelFolderError) return { name: e.name, message: e.message, file: e.file, problem: e.problem };
+  if (e instanceof ProviderError && e.fix) return { name: e.name, message: e.message, fix: e.fix };
   if (e instanceof Error) return { name: e.name, message: e.message };
   return { name: 'Error', message: String(e) };
 }
