@@ -10,6 +10,7 @@ import type { ProviderKind, ModelPrice } from '../core/providers/types';
 import type { Q4Compute } from '../core/slm/types';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
+import { PROVIDER_KINDS } from '../core/providers/registry';
 import { UsageError } from './args';
 import { DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../core/providers/base';
@@ -75,7 +76,6 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   };
 }
 
-const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama', 'onnx-local'];
 const MODES: RequestedMode[] = [...RELAY_MODES, 'auto'];
 
 /** Flag name -> how it sets the config. Also the list of value flags the parser accepts. */

@@ -4,6 +4,8 @@
  * API keys: environment variables only (RELAY_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY).
  */
 import { parseArgs, UsageError } from './args';
+import { PROVIDER_KINDS } from '../core/providers/registry';
+import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
@@ -41,12 +43,12 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --variant auto|q4|...   RELAY_VARIANT        slm.variant
   --q4-compute <how>      RELAY_Q4_COMPUTE     slm.q4Compute         as-exported (default) | int8 (q4 decodes faster, approximately)
   --thinking off|on       RELAY_THINKING       slm.thinking          off (default) | on: thinking models (Qwen3) think in <think>...</think> first
-  --provider <kind>       RELAY_PROVIDER       provider.kind         openai-chat | openai-completions | anthropic | ollama | onnx-local
+  --provider <kind>       RELAY_PROVIDER       provider.kind         ${PROVIDER_KINDS.join(' | ')}
   --base-url <url>        RELAY_BASE_URL       provider.baseUrl
   --model <name>          RELAY_MODEL          provider.model        (onnx-local: the LLM's model folder)
   --template-folder <dir> RELAY_TEMPLATE_FOLDER provider.templateFolder
   --mode <mode>           RELAY_MODE           mode                  auto (default: command for SLMs trained to call, else
-                                                                      confidence) | command | confidence | slm-only | llm-only | random-router
+                                                                      confidence) | ${RELAY_MODES.join(' | ')}
   --threshold <0-1>       RELAY_THRESHOLD      confidence.threshold  (default 0.5, top-1 probability)
   --span-tokens <n>       RELAY_SPAN_TOKENS    confidence.spanTokens (default 2)
   --max-llm-share <0-1>   RELAY_MAX_LLM_SHARE  maxLlmShare           (default 0.2)

@@ -2,10 +2,12 @@
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import { baseUrlOf } from '../core/providers/endpoints';
+import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
 
-const PROVIDER_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama'];
+/** The kinds whose service takes a key ("Relay: Set API Key" offers them). */
+const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 const MAX_SELECTION_CHARS = 20_000;
 
 function selectedText(editor: vscode.TextEditor | undefined): string {
@@ -49,7 +51,7 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
   const config = vscode.workspace.getConfiguration('relay');
   const current = config.get<string>('provider.kind', 'openai-chat') as ProviderKind;
   const picked = await vscode.window.showQuickPick(
-    PROVIDER_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
+    KEYED_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
     { title: 'Relay: Set API Key — for which provider?' },
   );
   if (!picked) return;

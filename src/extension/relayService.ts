@@ -10,6 +10,7 @@ import { fixForCode } from '../core/providers/errors';
 import { createProvider } from '../core/providers/factory';
 import { priceNote, resolvePriceWithSource } from '../core/providers/pricing';
 import { baseUrlOf } from '../core/providers/endpoints';
+import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { OnnxLocalProvider } from '../core/providers/onnxLocal';
 import type { LlmProvider, ModelPrice, PromptRenderer, ProviderKind } from '../core/providers/types';
 import { runRelay } from '../core/relay/engine';
@@ -24,10 +25,8 @@ import { KeyStore, type AskUser } from './keyStore';
 import { readSettings, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
 
-/** Hosted services that refuse requests without a key. */
-const KEYED_KINDS = new Set(['anthropic']);
-const KEYED_HOSTS = /(^|\.)(openai\.com|anthropic\.com|deepseek\.com|mistral\.ai|openrouter\.ai|groq\.com|azure\.com)$/;
-const HTTP_KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama'];
+/** The kinds whose service takes a key (keys of these may have been stored before they were bound to an origin). */
+const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 
 /** The user's yes or no in a modal dialog (default: no). */
 const askModal: AskUser = async (question, detail, yes) => (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
@@ -73,7 +72,7 @@ export class RelayService implements vscode.Disposable {
     } catch {
       configured = undefined;
     }
-    for (const kind of HTTP_KINDS) await this.keys.migrateLegacy(kind, configured?.kind === kind ? configured.baseUrl : undefined);
+    for (const kind of KEYED_KINDS) await this.keys.migrateLegacy(kind, configured?.kind === kind ? configured.baseUrl : undefined);
   }
 
   /** Where requests of the configured provider go (undefined for onnx-local or a bad URL). */
@@ -110,20 +109,11 @@ export class RelayService implements vscode.Disposable {
     if (!RELAY_POLICIES[mode].needsLlm) return undefined;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
     const url = this.providerUrl(settings);
-    if (url && this.needsKey(settings) && !this.keys.hasKeyFor(settings.provider.kind, url)) {
+    // The same rule the provider applies before sending (its registry entry).
+    if (url && providerOf(settings.provider.kind).keyRequired(url) && !this.keys.hasKeyFor(settings.provider.kind, url)) {
       return `No API key for ${settings.provider.kind} at ${url.origin}: run "Relay: Set API Key".`;
     }
     return undefined;
-  }
-
-  private needsKey(settings: RelaySettings): boolean {
-    if (KEYED_KINDS.has(settings.provider.kind)) return true;
-    if (settings.provider.kind !== 'openai-chat' && settings.provider.kind !== 'openai-completions') return false;
-    try {
-      return KEYED_HOSTS.test(new URL(settings.provider.baseUrl || 'https://api.openai.com/v1').hostname);
-    } catch {
-      return false;
-    }
   }
 
   /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise (src/core). */

@@ -7,6 +7,7 @@ import type { ProviderKind } from '../core/providers/types';
 import type { OnnxVariant, Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
+import { isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
 
 export interface RelaySettings {
   provider: {
@@ -30,7 +31,6 @@ export interface RelaySettings {
   localOnly: boolean;
 }
 
-const KINDS: ProviderKind[] = ['openai-chat', 'openai-completions', 'anthropic', 'ollama', 'onnx-local'];
 const MODES: readonly string[] = ['auto', ...SETTINGS_MODES];
 
 export class SettingsError extends Error {
@@ -63,7 +63,7 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
 export function readSettings(): RelaySettings {
   const config = vscode.workspace.getConfiguration('relay');
   const kind = config.get<string>('provider.kind', 'openai-chat');
-  if (!KINDS.includes(kind as ProviderKind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${KINDS.join(', ')}.`);
+  if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
   const baseUrl = config.get<string>('provider.baseUrl', '').trim();
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
     throw new SettingsError('provider.baseUrl', `"${baseUrl}" is not an http(s) URL, e.g. https://api.openai.com/v1.`);

@@ -22,16 +22,26 @@
  * model's minimum cacheable length would silently miss: it is left out.
  */
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
-import { DEFAULT_BASE_URLS } from './endpoints';
 import { postStream } from './http';
 import { anthropicModelTraits, learnedFacts, type AnthropicModelTraits, type LearnedFacts } from './modelCapabilities';
 import { sendAdapting, type Refusal } from './refusals';
 import { CONTINUE_INSTRUCTION, InstructedSeamCleaner, WhitespaceSeam, splitTrailingWhitespace } from './seam';
 import { SseParser } from './sse';
-import type { ContinuationMethod, ContinueRequest, FinishReason, ProviderChunk, ProviderConfig, ProviderOptions, KeySource } from './types';
+import type { ContinuationMethod, ContinueRequest, FinishReason, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
 
-export const ANTHROPIC_DEFAULT_BASE_URL = DEFAULT_BASE_URLS.anthropic;
+export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
+
+export const anthropicEntry: ProviderEntry = {
+  label: 'Anthropic Messages API: the partial answer as a prefilled assistant turn where the model takes it (Claude 3.x to 4.5), by instruction from Claude 4.6 on; prompt caching.',
+  defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
+  keyEnv: ['RELAY_API_KEY', 'ANTHROPIC_API_KEY'],
+  keyHome: 'https://api.anthropic.com',
+  usesKey: true,
+  keyRequired: () => true,
+  pricedByHost: true,
+  create: (config, keys, options) => new AnthropicProvider(config, keys, options),
+};
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** The API takes at most this many cache_control blocks per request. */
 export const MAX_CACHE_BREAKPOINTS = 4;
@@ -64,7 +74,7 @@ export class AnthropicProvider extends HttpProvider {
   private readonly boundaries = new Map<string, Boundaries>();
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
-    super(config, keys, options, ANTHROPIC_DEFAULT_BASE_URL);
+    super(config, keys, options, anthropicEntry);
     this.traits = anthropicModelTraits(this.model);
   }
 
@@ -85,9 +95,6 @@ export class AnthropicProvider extends HttpProvider {
     return this.traits.prefill === 'no' || this.facts().noPrefill ? 'instructed' : 'prefill';
   }
 
-  protected keyRequired(): boolean {
-    return true;
-  }
 
   protected inputText(request: ContinueRequest, mode: Mode = this.mode()): string {
     const parts = [...request.messages.map((m) => m.content), request.partialAnswer.trimEnd()];
@@ -259,7 +266,7 @@ export class AnthropicProvider extends HttpProvider {
           stopped = true;
           break;
         case 'error':
-          throw errorFromStreamObject(event, url, context.secrets, 'anthropic');
+          throw errorFromStreamObject(event, url, context.secrets, anthropicEntry.keyEnv);
         default:
           break; // ping, content_block_start/stop
       }

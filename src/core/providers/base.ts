@@ -17,6 +17,7 @@ import type {
   ProviderKind,
   ProviderOptions,
   KeySource,
+  ProviderEntry,
   TransportEvent,
 } from './types';
 import { completeUsage, estimateTokens, type TokenCounter } from './usage';
@@ -64,13 +65,14 @@ export abstract class HttpProvider implements LlmProvider {
     protected readonly config: ProviderConfig,
     private readonly keys: KeySource,
     options: ProviderOptions,
-    defaultBaseUrl: string,
+    /** What this kind is (its default address, key variables, key rule): its entry in the registry. */
+    protected readonly entry: ProviderEntry,
   ) {
     if (!config.model || config.model.trim().length === 0) {
       throw new ProviderError('bad_request', `No model is set for the ${config.kind} provider. Set ${settingRef('model')}.`, { fix: 'pick-model' });
     }
     this.model = config.model.trim();
-    this.baseUrl = parseBaseUrl(config.baseUrl?.trim() || defaultBaseUrl);
+    this.baseUrl = parseBaseUrl(config.baseUrl?.trim() || (entry.defaultBaseUrl as string));
     this.host = this.baseUrl.host;
     this.timeouts = {
       connectTimeoutMs: positive(config.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
@@ -92,8 +94,6 @@ export abstract class HttpProvider implements LlmProvider {
     this.onSend = onRequest ? (url, body) => onRequest({ url: url.href, body }) : undefined;
   }
 
-  /** Whether this service refuses requests without a key (local servers usually do not). */
-  protected abstract keyRequired(): boolean;
   /** The text whose tokens are the input, for the local count when usage is missing. */
   protected abstract inputText(request: ContinueRequest): string;
   /** One try: build the request with `streamRequest`, post it, read the stream. */
@@ -104,7 +104,7 @@ export abstract class HttpProvider implements LlmProvider {
     // The key for the very origin this call goes to (a key is bound to where it was given).
     const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
     const key = decision.key?.trim() || undefined;
-    if (!key && this.keyRequired()) throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind);
+    if (!key && this.entry.keyRequired(this.baseUrl)) throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
     const secrets = key ? [key] : [];
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);
@@ -179,7 +179,7 @@ export abstract class HttpProvider implements LlmProvider {
       url,
       headers: { ...this.extraHeaders, ...headers },
       body,
-      kind: this.kind,
+      keyEnv: this.entry.keyEnv,
       timeouts: this.timeouts,
       signal: context.signal,
       secrets: context.secrets,
@@ -287,11 +287,11 @@ export function mapFinishReason(raw: unknown): FinishReason {
 }
 
 /** A JSON error object sent inside a stream, typed like the HTTP status it stands for. */
-export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], kind: ProviderKind): ProviderError {
+export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], keyEnv: readonly string[]): ProviderError {
   const error = (body as any)?.error;
   const type = String(typeof error === 'object' && error ? error.type ?? error.code ?? '' : '');
   const status = STATUS_OF_ERROR_TYPE[type] ?? (typeof error === 'object' && typeof error?.status === 'number' ? error.status : 500);
-  return errorFromStatus(status, {}, JSON.stringify(body), url, secrets, kind);
+  return errorFromStatus(status, {}, JSON.stringify(body), url, secrets, keyEnv);
 }
 
 const STATUS_OF_ERROR_TYPE: Record<string, number> = {

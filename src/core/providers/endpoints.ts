@@ -1,29 +1,12 @@
 /**
- * Where each provider kind is reached by default, and the facts about an address that
- * decide whether a key may travel there (its origin, loopback or not).
+ * Where a provider of a kind is reached (its configured address or its registry default),
+ * and the facts about an address that decide whether a key may travel there.
  */
-import type { ProviderKind } from './types';
-
-/** The base URL of each HTTP kind when none is set. */
-export const DEFAULT_BASE_URLS: Readonly<Record<Exclude<ProviderKind, 'onnx-local'>, string>> = {
-  'openai-chat': 'https://api.openai.com/v1',
-  'openai-completions': 'http://127.0.0.1:8000/v1',
-  anthropic: 'https://api.anthropic.com',
-  ollama: 'http://127.0.0.1:11434',
-};
-
-/**
- * The origin a kind's own environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY) was
- * issued for; kinds without one use RELAY_API_KEY only.
- */
-export const KEY_HOME_ORIGINS: Readonly<Partial<Record<ProviderKind, string>>> = {
-  'openai-chat': 'https://api.openai.com',
-  anthropic: 'https://api.anthropic.com',
-};
+import { providerOf, type ProviderKind } from './registry';
 
 /** The base URL a provider of `kind` uses: the configured one, else the kind's default (undefined for onnx-local). */
 export function baseUrlOf(kind: ProviderKind, configured?: string): URL | undefined {
-  const text = configured?.trim() || (kind === 'onnx-local' ? undefined : DEFAULT_BASE_URLS[kind]);
+  const text = configured?.trim() || providerOf(kind).defaultBaseUrl;
   if (!text) return undefined;
   try {
     return new URL(text);

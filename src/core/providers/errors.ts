@@ -5,8 +5,6 @@
  */
 import type { Fix } from '../fixes';
 import { settingRef } from '../settingNames';
-import { envVarsForKind } from './secrets';
-import type { ProviderKind } from './types';
 
 export type ProviderErrorCode =
   | 'auth'
@@ -97,13 +95,13 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
 }
 
 /** Where a kind's key comes from: "Set the key with 'Relay: Set API Key' (CLI: set RELAY_API_KEY or OPENAI_API_KEY)". */
-export function setKeyHint(kind: ProviderKind): string {
-  return `Set the key with 'Relay: Set API Key' (CLI: set ${envVarsForKind(kind).join(' or ')})`;
+export function setKeyHint(keyEnv: readonly string[]): string {
+  return `Set the key with 'Relay: Set API Key' (CLI: set ${keyEnv.join(' or ')})`;
 }
 
 /** What to show when no key is stored for a service that needs one. */
-export function missingKeyError(kind: ProviderKind): ProviderError {
-  return new ProviderError('auth', `No API key is set for the ${kind} provider. ${setKeyHint(kind)}.`, { fix: 'set-key' });
+export function missingKeyError(kind: string, keyEnv: readonly string[]): ProviderError {
+  return new ProviderError('auth', `No API key is set for the ${kind} provider. ${setKeyHint(keyEnv)}.`, { fix: 'set-key' });
 }
 
 /** "60 s", "0.2 s": durations in messages are in seconds, the unit of the settings. */

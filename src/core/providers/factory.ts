@@ -1,29 +1,16 @@
 /** Builds the provider a ProviderConfig describes. */
 import { settingRef } from '../settingNames';
-import { AnthropicProvider } from './anthropic';
 import { ProviderError } from './errors';
-import { OllamaProvider } from './ollama';
-import { OpenAiChatProvider, OpenAiCompletionsProvider } from './openai';
+import { isProviderKind, PROVIDER_KINDS, providerOf } from './registry';
 import type { LlmProvider, ProviderConfig, ProviderOptions, KeySource } from './types';
 
 export function createProvider(config: ProviderConfig, keys: KeySource, options: ProviderOptions = {}): LlmProvider {
-  switch (config.kind) {
-    case 'openai-completions':
-      return new OpenAiCompletionsProvider(config, keys, options);
-    case 'openai-chat':
-      return new OpenAiChatProvider(config, keys, options);
-    case 'anthropic':
-      return new AnthropicProvider(config, keys, options);
-    case 'ollama':
-      return new OllamaProvider(config, keys, options);
-    case 'onnx-local':
-      if (options.onnxLocal) return options.onnxLocal;
-      throw new ProviderError('bad_request', `The onnx-local provider is not available in this build yet. Pick another ${settingRef('providerKind')}.`, { fix: 'open-settings' });
-    default:
-      throw new ProviderError(
-        'bad_request',
-        `Unknown ${settingRef('providerKind')} "${String((config as { kind: unknown }).kind)}". Use openai-chat, openai-completions, anthropic, ollama or onnx-local.`,
-        { fix: 'open-settings' },
-      );
+  if (!isProviderKind(config.kind)) {
+    throw new ProviderError('bad_request', `Unknown ${settingRef('providerKind')} "${String(config.kind)}". Use ${PROVIDER_KINDS.join(', ')}.`, { fix: 'open-settings' });
   }
+  const entry = providerOf(config.kind);
+  if (entry.create) return entry.create(config, keys, options);
+  // onnx-local: a second local model, built by the adapter (it owns the SLM process) and injected.
+  if (options.onnxLocal) return options.onnxLocal;
+  throw new ProviderError('bad_request', `The ${config.kind} provider is built by the caller and was not given. Pick another ${settingRef('providerKind')}.`, { fix: 'open-settings' });
 }

@@ -10,7 +10,6 @@ import { parseRetryAfter } from '../http/headers';
 import { classifyNetworkError, isDroppedConnection } from '../http/networkErrors';
 import { settingRef } from '../settingNames';
 import { ProviderError, formatSeconds, setKeyHint } from './errors';
-import type { ProviderKind } from './types';
 
 export { parseRetryAfter } from '../http/headers';
 
@@ -28,8 +27,8 @@ export interface StreamRequest {
   url: URL;
   headers: Record<string, string>;
   body: unknown;
-  /** Named in errors (where its API key comes from). */
-  kind: ProviderKind;
+  /** The provider's key variables, named in errors (where its API key comes from). */
+  keyEnv: readonly string[];
   timeouts: HttpTimeouts;
   signal?: AbortSignal;
   /** Values scrubbed from every error message. */
@@ -109,7 +108,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         readBounded(res, ERROR_BODY_LIMIT, { onChunk: armIdle }).then(
           ({ text }) => {
             exchange.end();
-            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.kind));
+            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.keyEnv));
           },
           (error: unknown) => exchange.fail(error instanceof ProviderError ? error : networkError(error as NodeJS.ErrnoException, url, secrets)),
         );
@@ -264,7 +263,7 @@ export function errorFromStatus(
   bodyText: string,
   url: URL,
   secrets: readonly string[],
-  kind: ProviderKind,
+  keyEnv: readonly string[],
 ): ProviderError {
   const { message: said, type } = describeErrorBody(bodyText);
   const server = said ? ` The server said: ${said}` : '';
@@ -275,7 +274,7 @@ export function errorFromStatus(
   const model = settingRef('model');
 
   if (status === 401 || status === 403) {
-    return new ProviderError('auth', `${host} rejected the API key (HTTP ${status}). ${setKeyHint(kind)}.${server}`, { fix: 'set-key', status }, secrets);
+    return new ProviderError('auth', `${host} rejected the API key (HTTP ${status}). ${setKeyHint(keyEnv)}.${server}`, { fix: 'set-key', status }, secrets);
   }
   if (status === 400 && url.protocol === 'http:' && PLAIN_HTTP_TO_TLS_PORT.test(bodyText)) {
     return new ProviderError('bad_request', `${host} expects https:// (it got plain HTTP on its TLS port). Use https://${host}/... in ${baseUrl}.`, { fix: 'open-settings', status }, secrets);

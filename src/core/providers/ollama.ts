@@ -6,13 +6,22 @@
 import { settingRef } from '../settingNames';
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
 import { ProviderError } from './errors';
-import { DEFAULT_BASE_URLS } from './endpoints';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
-import type { ContinuationMethod, ContinueRequest, FinishReason, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource } from './types';
+import type { ContinuationMethod, ContinueRequest, FinishReason, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage } from './usage';
 
-export const OLLAMA_DEFAULT_BASE_URL = DEFAULT_BASE_URLS.ollama;
+export const OLLAMA_DEFAULT_BASE_URL = 'http://127.0.0.1:11434';
+
+export const ollamaEntry: ProviderEntry = {
+  label: 'Ollama /api/generate with raw prompts (exact continuation).',
+  defaultBaseUrl: OLLAMA_DEFAULT_BASE_URL,
+  keyEnv: ['RELAY_API_KEY'],
+  usesKey: true,
+  keyRequired: () => false,
+  pricedByHost: false,
+  create: (config, keys, options) => new OllamaProvider(config, keys, options),
+};
 
 export class OllamaProvider extends HttpProvider {
   readonly kind = 'ollama' as const;
@@ -20,7 +29,7 @@ export class OllamaProvider extends HttpProvider {
   private readonly render: PromptRenderer | undefined;
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
-    super(config, keys, options, OLLAMA_DEFAULT_BASE_URL);
+    super(config, keys, options, ollamaEntry);
     const endpoint = config.ollamaEndpoint ?? 'auto';
     if (endpoint === 'generate' && !config.templateRenderer) {
       throw new ProviderError('bad_request', `Ollama raw /api/generate needs a chat template to render the prompt; set ${settingRef('templateFolder')} or use the chat endpoint.`, { fix: 'open-settings' });
@@ -29,9 +38,6 @@ export class OllamaProvider extends HttpProvider {
     this.continuation = this.render ? 'raw-completion' : 'assistant-prefix';
   }
 
-  protected keyRequired(): boolean {
-    return false;
-  }
 
   protected inputText(request: ContinueRequest): string {
     return this.render ? this.render(request.messages, request.partialAnswer) : [...request.messages.map((m) => m.content), request.partialAnswer].join('\n');
@@ -66,7 +72,7 @@ export class OllamaProvider extends HttpProvider {
     let outputTokens: number | undefined;
 
     const handle = function* (value: any): Generator<ProviderChunk> {
-      if (value?.error) throw errorFromStreamObject({ error: { message: String(value.error) } }, url, context.secrets, 'ollama');
+      if (value?.error) throw errorFromStreamObject({ error: { message: String(value.error) } }, url, context.secrets, ollamaEntry.keyEnv);
       const piece = value?.response ?? value?.message?.content;
       if (typeof piece === 'string' && piece.length > 0) {
         output += piece;

@@ -7,12 +7,20 @@
  */
 import type { SlmRuntime, GeneratedToken, GenerateResult } from '../slm/types';
 import { ProviderError } from './errors';
-import type { ContinueRequest, LlmProvider, ProviderChunk } from './types';
+import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderEntry } from './types';
 
 export interface OnnxLocalOptions {
   /** Renders the prompt; default: the model's own chat template with the generation prompt. */
   renderPrompt?: (request: ContinueRequest) => Promise<string>;
 }
+
+export const onnxLocalEntry: ProviderEntry = {
+  label: 'A second local ONNX model folder run by the same runtime (no network).',
+  keyEnv: [],
+  usesKey: false,
+  keyRequired: () => false,
+  pricedByHost: false,
+};
 
 export class OnnxLocalProvider implements LlmProvider {
   readonly kind = 'onnx-local' as const;

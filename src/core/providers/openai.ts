@@ -16,7 +16,6 @@
 import { createHash } from 'node:crypto';
 import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext } from './base';
-import { DEFAULT_BASE_URLS } from './endpoints';
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { learnedFacts, openAiModelTraits, type LearnedFacts, type OpenAiModelTraits } from './modelCapabilities';
@@ -32,13 +31,14 @@ import type {
   ProviderConfig,
   ProviderOptions,
   KeySource,
+  ProviderEntry,
   Usage,
 } from './types';
 
 export { CONTINUE_INSTRUCTION };
 
-export const OPENAI_DEFAULT_BASE_URL = DEFAULT_BASE_URLS['openai-chat'];
-export const OPENAI_COMPLETIONS_DEFAULT_BASE_URL = DEFAULT_BASE_URLS['openai-completions'];
+export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+export const OPENAI_COMPLETIONS_DEFAULT_BASE_URL = 'http://127.0.0.1:8000/v1';
 
 const OPENAI_HOST = /(^|\.)api\.openai\.com$/;
 const AZURE_HOST = /(^|\.)openai\.azure\.com$/;
@@ -109,16 +109,39 @@ function learnFrom(facts: LearnedFacts, refusal: Refusal, body: Record<string, u
   }
 }
 
+/** Hosted OpenAI-style services refuse requests without a key; local servers usually take none. */
+function hostedOpenAiStyle(url: URL): boolean {
+  return HOSTED_OPENAI_STYLE.some((host) => host.test(url.hostname));
+}
+
+export const openAiChatEntry: ProviderEntry = {
+  label:
+    'OpenAI-compatible /v1/chat/completions (OpenAI, OpenRouter, Azure OpenAI, Groq, DeepSeek, Mistral). Continues with an assistant prefix where the service supports it, otherwise by instruction.',
+  defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
+  keyEnv: ['RELAY_API_KEY', 'OPENAI_API_KEY'],
+  keyHome: 'https://api.openai.com',
+  usesKey: true,
+  keyRequired: hostedOpenAiStyle,
+  pricedByHost: true,
+  create: (config, keys, options) => new OpenAiChatProvider(config, keys, options),
+};
+
+export const openAiCompletionsEntry: ProviderEntry = {
+  label: 'OpenAI-compatible /v1/completions with the prompt rendered by a chat template (vLLM, llama.cpp server, SGLang, LM Studio, Together, Fireworks). Exact continuation, as in the paper.',
+  defaultBaseUrl: OPENAI_COMPLETIONS_DEFAULT_BASE_URL,
+  keyEnv: ['RELAY_API_KEY'],
+  usesKey: true,
+  keyRequired: hostedOpenAiStyle,
+  pricedByHost: false,
+  create: (config, keys, options) => new OpenAiCompletionsProvider(config, keys, options),
+};
+
 abstract class OpenAiStyleProvider extends HttpProvider {
   protected readonly traits: OpenAiModelTraits;
 
-  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions, defaultBaseUrl: string) {
-    super(config, keys, options, defaultBaseUrl);
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions, entry: ProviderEntry) {
+    super(config, keys, options, entry);
     this.traits = openAiModelTraits(this.model);
-  }
-
-  protected keyRequired(): boolean {
-    return HOSTED_OPENAI_STYLE.some((host) => host.test(this.baseUrl.hostname));
   }
 
   /** What servers told us about this model at this origin (shared by every provider of the process). */
@@ -179,7 +202,7 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
   private readonly render: PromptRenderer;
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
-    super(config, keys, options, OPENAI_COMPLETIONS_DEFAULT_BASE_URL);
+    super(config, keys, options, openAiCompletionsEntry);
     if (!config.templateRenderer) {
       throw new ProviderError(
         'bad_request',
@@ -200,7 +223,7 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
     const { response } = await this.post(context, url, () => ({ model: this.model, prompt, ...shapeFields(request, this.shape(false)) }));
     yield* readOpenAiStream(response, {
       url,
-      kind: this.kind,
+      keyEnv: this.entry.keyEnv,
       secrets: context.secrets,
       pickText: (choice) => choice?.text,
       inputText: prompt,
@@ -216,7 +239,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
   private readonly usePrefix: boolean;
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
-    super(config, keys, options, OPENAI_DEFAULT_BASE_URL);
+    super(config, keys, options, openAiChatEntry);
     const mode = config.assistantPrefix ?? 'auto';
     this.usePrefix = mode === 'on' || (mode === 'auto' && PREFIX_HOSTS.some((host) => host.test(this.baseUrl.hostname)));
     this.continuation = this.usePrefix ? 'assistant-prefix' : 'instructed';
@@ -256,7 +279,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
     const instructed = !this.usePrefix && request.partialAnswer.length > 0;
     yield* readOpenAiStream(response, {
       url,
-      kind: this.kind,
+      keyEnv: this.entry.keyEnv,
       secrets: context.secrets,
       pickText: (choice) => choice?.delta?.content,
       inputText: this.inputText(request),

@@ -6,7 +6,7 @@
 import { badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
 import type { StreamResponse } from './http';
 import { SseParser } from './sse';
-import type { ContinuationMethod, FinishReason, ProviderChunk, ProviderKind, Usage } from './types';
+import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
 import { completeUsage, type ReportedUsage, type TokenCounter } from './usage';
 
 export interface TextTransform {
@@ -16,8 +16,8 @@ export interface TextTransform {
 
 export interface OpenAiStreamOptions {
   url: URL;
-  /** Named in errors sent inside the stream (where the key comes from). */
-  kind: ProviderKind;
+  /** The provider's key variables, named in errors sent inside the stream (where the key comes from). */
+  keyEnv: readonly string[];
   secrets: readonly string[];
   /** The text of one streamed choice (choices[0].text or choices[0].delta.content). */
   pickText: (choice: any) => unknown;
@@ -35,7 +35,7 @@ function doneChunk(finishReason: FinishReason, continuation: ContinuationMethod 
 }
 
 export async function* readOpenAiStream(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
-  const { url, secrets, kind, transform } = options;
+  const { url, secrets, keyEnv, transform } = options;
   const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
   if (contentType.includes('application/json')) {
     // A server that ignores stream:true answers with one JSON body: read it whole.
@@ -60,7 +60,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     } catch {
       throw badResponseError(url, 'an event that is not JSON', secrets);
     }
-    if (body?.error) throw errorFromStreamObject(body, url, secrets, kind);
+    if (body?.error) throw errorFromStreamObject(body, url, secrets, keyEnv);
     if (body?.usage) reported = readOpenAiUsage(body.usage);
     const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
     if (choice) {
@@ -122,7 +122,7 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   } catch {
     throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
   }
-  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets, options.kind);
+  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets, options.keyEnv);
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
   const raw = options.pickText(choice) ?? choice?.message?.content ?? '';

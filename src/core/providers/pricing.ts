@@ -8,6 +8,7 @@
  */
 import { catalogPrice, catalogProviderFor, PRICE_CATALOG } from './priceCatalog';
 import { baseUrlOf } from './endpoints';
+import { providerOf } from './registry';
 import type { ModelPrice, ProviderKind, Usage } from './types';
 
 export { PRICE_CATALOG } from './priceCatalog';
@@ -21,7 +22,7 @@ export { PRICE_CATALOG } from './priceCatalog';
  * ollama and onnx-local have none either: a local model costs what the user says.
  */
 function catalogProviderOf(kind: ProviderKind, baseUrl?: string): string | undefined {
-  if (kind !== 'openai-chat' && kind !== 'anthropic') return undefined;
+  if (!providerOf(kind).pricedByHost) return undefined;
   const url = baseUrlOf(kind, baseUrl);
   return url ? catalogProviderFor(url) : undefined;
 }

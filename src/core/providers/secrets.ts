@@ -8,7 +8,8 @@
  * unless the user allowed it for that origin.
  */
 import { settingRef } from '../settingNames';
-import { isClearTextRemote, KEY_HOME_ORIGINS } from './endpoints';
+import { isClearTextRemote } from './endpoints';
+import { providerOf } from './registry';
 import type { KeyDecision, KeySource, ProviderKind } from './types';
 
 /** The SecretStorage name of a kind's key for one origin: relay.apiKey.openai-chat@https://api.openai.com. */
@@ -21,16 +22,9 @@ export function legacyApiKeyName(kind: ProviderKind): string {
   return `relay.apiKey.${kind}`;
 }
 
-/** Environment variables tried for a kind, first found wins: RELAY_API_KEY overrides. */
-export function envVarsForKind(kind: ProviderKind): string[] {
-  switch (kind) {
-    case 'openai-chat':
-      return ['RELAY_API_KEY', 'OPENAI_API_KEY'];
-    case 'anthropic':
-      return ['RELAY_API_KEY', 'ANTHROPIC_API_KEY'];
-    default:
-      return ['RELAY_API_KEY'];
-  }
+/** Environment variables tried for a kind, first found wins: RELAY_API_KEY overrides (the registry's keyEnv). */
+export function envVarsForKind(kind: ProviderKind): readonly string[] {
+  return providerOf(kind).keyEnv;
 }
 
 /** Why a key was not sent in clear text, and how to allow it (the CLI's flag, the extension's question). */
@@ -63,7 +57,7 @@ export class EnvKeySource implements KeySource {
     const relayKey = this.env.RELAY_API_KEY?.trim();
     const [, ownVar] = envVarsForKind(kind);
     const ownKey = ownVar ? this.env[ownVar]?.trim() : undefined;
-    const home = KEY_HOME_ORIGINS[kind];
+    const home = providerOf(kind).keyHome;
     const allowedHost = (this.options.allowKeyHosts ?? []).some((host) => host.toLowerCase() === url.host.toLowerCase());
     let key: string | undefined;
     let withheld: string | undefined;

@@ -5,7 +5,8 @@
  */
 import type { ChatMessage } from '../slm/types';
 
-export type ProviderKind = 'openai-completions' | 'openai-chat' | 'anthropic' | 'ollama' | 'onnx-local';
+export type { ProviderKind } from './registry';
+import type { ProviderKind } from './registry';
 
 /** How faithfully a provider continues the given text. */
 export type ContinuationMethod =
@@ -185,4 +186,27 @@ export interface ProviderOptions {
   agents?: { http?: import('node:http').Agent; https?: import('node:https').Agent };
   /** Random source of the retry jitter, for tests. */
   random?: () => number;
+}
+
+/**
+ * What one provider kind is, declared next to its class and collected in registry.ts: the
+ * settings, the CLI, keys and prices read it from there.
+ */
+export interface ProviderEntry {
+  /** One line for the settings and the help. */
+  label: string;
+  /** Where requests go when no base URL is set (none for onnx-local). */
+  defaultBaseUrl?: string;
+  /** The CLI's environment variables for its key, tried in order (RELAY_API_KEY first). */
+  keyEnv: readonly string[];
+  /** The origin the kind's own variable (after RELAY_API_KEY) was issued for: it goes nowhere else. */
+  keyHome?: string;
+  /** "Relay: Set API Key" offers it. */
+  usesKey: boolean;
+  /** Whether the service at this address refuses requests without a key. */
+  keyRequired(url: URL): boolean;
+  /** Prices come from the catalog by the host requests go to; otherwise only from the user's settings. */
+  pricedByHost: boolean;
+  /** Builds the provider; absent where it is built elsewhere and injected (onnx-local). */
+  create?(config: ProviderConfig, keys: KeySource, options: ProviderOptions): LlmProvider;
 }

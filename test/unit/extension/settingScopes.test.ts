@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RELAY_POLICIES, SETTINGS_MODES } from '../../../src/core/relay/policies/registry';
+import { PROVIDERS, PROVIDER_KINDS } from '../../../src/core/providers/registry';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -64,4 +65,10 @@ test("the relay.mode setting offers exactly the registry's modes, with its descr
   const mode = settings['relay.mode'] as { enum: string[]; enumDescriptions: string[] };
   assert.deepEqual(mode.enum, ['auto', ...SETTINGS_MODES]);
   assert.deepEqual(mode.enumDescriptions.slice(1), SETTINGS_MODES.map((m) => RELAY_POLICIES[m].description));
+});
+
+test("the relay.provider.kind setting offers exactly the registry's providers, with their labels", () => {
+  const kind = settings['relay.provider.kind'] as { enum: string[]; enumDescriptions: string[] };
+  assert.deepEqual(kind.enum, PROVIDER_KINDS);
+  assert.deepEqual(kind.enumDescriptions, PROVIDER_KINDS.map((k) => PROVIDERS[k].label));
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ProviderError, fixForCode, fixHint, formatSeconds, missingKeyError, scrubSecrets, type ProviderFix } from '../../../src/core/providers/errors';
 import { parseRetryAfter } from '../../../src/core/providers/http';
 import { backoffDelay } from '../../../src/core/providers/retry';
-import { EnvKeySource, apiKeyName } from '../../../src/core/providers/secrets';
+import { EnvKeySource, apiKeyName, envVarsForKind } from '../../../src/core/providers/secrets';
 
 test("the CLI's keys: a provider's own variable goes only to its own origin, RELAY_API_KEY wherever the user points", async () => {
   const openai = new URL('https://api.openai.com/v1');
@@ -104,8 +104,8 @@ test('formatSeconds: whole seconds from 10 s, tenths below, never "0 s"', () => 
 });
 
 test('a missing key names the kind\'s variables; ProviderError has a short summary and says whether the response had started', () => {
-  assert.match(missingKeyError('anthropic').message, /\(CLI: set RELAY_API_KEY or ANTHROPIC_API_KEY\)/);
-  assert.match(missingKeyError('ollama').message, /\(CLI: set RELAY_API_KEY\)/);
+  assert.match(missingKeyError('anthropic', envVarsForKind('anthropic')).message, /\(CLI: set RELAY_API_KEY or ANTHROPIC_API_KEY\)/);
+  assert.match(missingKeyError('ollama', envVarsForKind('ollama')).message, /\(CLI: set RELAY_API_KEY\)/);
   const error = new ProviderError('server', 'x', { status: 503 });
   assert.equal(error.summary, 'HTTP 503');
   assert.equal(new ProviderError('rate_limit', 'x').summary, 'rate limit');
