@@ -12,7 +12,7 @@ import { priceNote, resolvePriceWithSource } from '../core/providers/pricing';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { OnnxLocalProvider } from '../core/providers/onnxLocal';
-import type { LlmProvider, ModelPrice, PromptRenderer, ProviderKind } from '../core/providers/types';
+import type { LlmProvider, ModelPrice, PromptRenderer } from '../core/providers/types';
 import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
