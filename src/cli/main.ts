@@ -14,7 +14,7 @@ import { runEval } from './commands/evaluate';
 import { demoPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { runProviderTest } from './providerTest';
-import { openLlm } from './setup';
+import { CliDeps, openLlmOnly } from './setup';
 import { formatUsd, printableJson, terminalSafe, type Output } from './render';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
@@ -126,12 +126,13 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     }
     case 'provider': {
       if (rest[0] !== 'test') throw new UsageError("Usage: relay provider test");
-      const llm = await openLlm(config);
+      const deps = new CliDeps(config);
       try {
+        const llm = await openLlmOnly(config, deps);
         const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), { signal, progress: (line) => io.stderr.write(`relay: ${line}\n`) });
         return ok ? 0 : 1;
       } finally {
-        await llm.dispose();
+        await deps.dispose();
       }
     }
     case 'totals': {

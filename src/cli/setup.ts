@@ -1,17 +1,14 @@
-/** Builds the CLI's small model and LLM provider from its settings. */
+/** The CLI's adapter to the composition root: its small model, keys, templates and settings. */
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
-import { createProvider } from '../core/providers/factory';
+import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
-import { OnnxLocalProvider } from '../core/providers/onnxLocal';
-import { priceNote, resolvePriceWithSource } from '../core/providers/pricing';
 import { EnvKeySource } from '../core/providers/secrets';
-import type { LlmProvider, ModelPrice, PromptRenderer } from '../core/providers/types';
+import type { KeySource, PromptRenderer } from '../core/providers/types';
 import type { ChatMessage } from '../core/slm/types';
-import type { RelayOptions } from '../core/relay/engine';
 import type { RelayMode } from '../core/relay/events';
 import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
+import { policyOf } from '../core/relay/policies/registry';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
 
@@ -25,116 +22,93 @@ export async function openSlm(config: CliConfig): Promise<LocalRuntime> {
   return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute });
 }
 
-/**
- * The paper reuses the SLM's prompt string for the LLM (raw continuation of the same
- * text). The SLM renders asynchronously, the provider's renderer is synchronous, so each
- * conversation's SLM prompt is rendered before its answer and looked up by the renderer.
- */
-export class SlmPromptBook {
-  private readonly prompts = new Map<string, string>();
-  constructor(
-    private readonly slm: LocalRuntime,
-    private readonly thinking = false,
-  ) {}
-
-  async prepare(messages: ChatMessage[]): Promise<string> {
-    const prompt = await this.slm.renderChat(messages, { addGenerationPrompt: true, thinking: this.thinking });
-    this.prompts.set(JSON.stringify(messages), prompt);
-    return prompt;
-  }
-
-  readonly renderer: PromptRenderer = (messages, partialAnswer) => {
-    const prompt = this.prompts.get(JSON.stringify(messages));
-    if (prompt === undefined) throw new Error('Internal error: the SLM prompt of this conversation was not prepared before the LLM call.');
-    return prompt + partialAnswer;
-  };
-}
-
-export interface OpenedLlm {
-  provider: LlmProvider;
-  price: ModelPrice | undefined;
-  /** Where the price came from, shown beside the savings. */
-  priceNote?: string;
-  /** Key of the running totals: kind and model. */
-  modelKey: string;
-  dispose(): Promise<void>;
-}
-
-export async function openLlm(config: CliConfig, slm?: LocalRuntime, book?: SlmPromptBook): Promise<OpenedLlm> {
-  const { kind, baseUrl, model, templateFolder } = config.provider;
-  if (!model) {
-    throw new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL), or use --mode slm-only.`);
-  }
-  const countTokens = slm ? (text: string): number => slm.encode(text).length : undefined;
-  let extra: LocalRuntime | undefined;
-  let provider: LlmProvider;
-  if (kind === 'onnx-local') {
-    if (!existsSync(model)) throw new UsageError(`For the onnx-local provider, --model is the LLM's model folder; it does not exist: ${model}`);
-    extra = await createLocalRuntime(model);
-    // Same prompt string as the SLM's when both share a tokenizer (the paper's set-up).
-    const renderPrompt = book ? async (request: { messages: ChatMessage[]; partialAnswer: string }) => book.renderer(request.messages, request.partialAnswer) : undefined;
-    provider = new OnnxLocalProvider(extra, basename(model), { renderPrompt });
-  } else {
-    const needsTemplate = kind === 'openai-completions' || kind === 'ollama';
-    let templateRenderer: PromptRenderer | undefined;
-    if (needsTemplate && templateFolder) templateRenderer = await loadChatTemplateRenderer(templateFolder, { variables: { enable_thinking: config.slm.thinking } });
-    else if (needsTemplate && book) templateRenderer = book.renderer;
-    else if (needsTemplate && config.slm.folder) templateRenderer = await loadChatTemplateRenderer(config.slm.folder, { variables: { enable_thinking: config.slm.thinking } });
-    else if (kind === 'openai-completions') {
-      throw new UsageError('The openai-completions provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.');
-    }
-    const t = config.timeouts;
-    provider = createProvider(
-      {
-        kind,
-        baseUrl,
-        model,
-        templateRenderer,
-        connectTimeoutMs: t.connectSeconds * 1000,
-        firstByteTimeoutMs: t.firstByteSeconds * 1000,
-        idleTimeoutMs: t.idleSeconds * 1000,
-        callTimeoutMs: t.callSeconds * 1000,
-      },
-      new EnvKeySource(process.env, config.keys),
-      { countTokens },
-    );
-  }
-  const resolved = resolvePriceWithSource(kind, model, config.prices, baseUrl);
+/** The CLI's settings as the composition root takes them (src/core/compose.ts). */
+export function relaySetupOf(config: CliConfig): RelaySetup {
+  const t = config.timeouts;
   return {
-    provider,
-    price: resolved.price ?? undefined,
-    priceNote: priceNote(resolved),
-    modelKey: `${kind}:${kind === 'onnx-local' ? basename(model) : model}`,
-    dispose: async () => {
-      await extra?.dispose();
+    provider: {
+      ...config.provider,
+      timeouts: { connect: t.connectSeconds, firstByte: t.firstByteSeconds, idle: t.idleSeconds, call: t.callSeconds },
     },
+    prices: config.prices,
+    mode: config.mode,
+    thinking: config.slm.thinking,
+    confidence: config.confidence,
+    maxTurns: config.maxTurns,
+    tokenBudget: config.tokenBudget,
+    temperature: config.temperature,
+    seed: config.seed,
+    router: config.router,
+    limits: config.limits,
   };
+}
+
+/**
+ * What the CLI gives the composition root: its SLM in this process (so its tokenizer
+ * counts tokens servers leave out), environment keys, templates rendered here, local LLM
+ * folders opened here and disposed by `dispose()`.
+ */
+export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
+  private readonly localLlms = new Map<string, Promise<LocalRuntime>>();
+  readonly keys: KeySource;
+  readonly countTokens?: (text: string) => number;
+
+  constructor(
+    private readonly config: CliConfig,
+    slm?: LocalRuntime,
+  ) {
+    this.keys = new EnvKeySource(process.env, config.keys);
+    this.countTokens = slm ? (text) => slm.encode(text).length : undefined;
+  }
+
+  readonly renderTemplate = async (path: string, messages: ChatMessage[], thinking: boolean): Promise<string> =>
+    (await loadChatTemplateRenderer(path, { variables: { enable_thinking: thinking } }))(messages, '');
+
+  readonly openLocalLlm = (folder: string): Promise<LocalRuntime> => {
+    if (!existsSync(folder)) throw new UsageError(`For the onnx-local provider, --model is the LLM's model folder; it does not exist: ${folder}`);
+    let runtime = this.localLlms.get(folder);
+    if (!runtime) {
+      runtime = createLocalRuntime(folder);
+      this.localLlms.set(folder, runtime);
+    }
+    return runtime;
+  };
+
+  async dispose(): Promise<void> {
+    for (const runtime of this.localLlms.values()) await (await runtime.catch(() => undefined))?.dispose();
+    this.localLlms.clear();
+  }
+}
+
+/** The composition of one SLM with the configured LLM: checks the settings the CLI needs first, with its flags. */
+export async function openComposition(config: CliConfig, slm: LocalRuntime, deps: CliDeps, mode?: RelayMode): Promise<RelayComposition> {
+  const resolved = mode ?? resolvedMode(config);
+  if (policyOf(resolved).needsLlm && !config.provider.model) {
+    throw new UsageError(`No LLM model is set for the ${config.provider.kind} provider. Pass --model <name> (or set RELAY_MODEL), or use --mode slm-only.`);
+  }
+  return RelayComposition.open(relaySetupOf(config), { ...depsOf(deps), slm, slmFolder: config.slm.folder }, mode);
+}
+
+/** The LLM alone (relay provider test): its raw prompt rendered by --template-folder or the SLM folder's template. */
+export async function openLlmOnly(config: CliConfig, deps: CliDeps): Promise<ComposedLlm> {
+  const { kind, model, templateFolder } = config.provider;
+  if (!model) throw new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL).`);
+  const folder = templateFolder || config.slm.folder;
+  let renderer: PromptRenderer | undefined;
+  if (folder && kind !== 'onnx-local') renderer = await loadChatTemplateRenderer(folder, { variables: { enable_thinking: config.slm.thinking } });
+  if (!renderer && kind === 'openai-completions') {
+    throw new UsageError('The openai-completions provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.');
+  }
+  // onnx-local renders with its own template when no other is given.
+  const fallback: PromptRenderer = (_messages, partialAnswer) => partialAnswer;
+  return composeLlm(relaySetupOf(config), depsOf(deps), renderer ?? fallback);
+}
+
+function depsOf(deps: CliDeps): Omit<CompositionDeps, 'slm' | 'slmFolder'> {
+  return { keys: deps.keys, countTokens: deps.countTokens, renderTemplate: deps.renderTemplate, openLocalLlm: deps.openLocalLlm };
 }
 
 /** The configured mode with 'auto' decided by the SLM folder (src/core/relay/modeResolution.ts). */
 export function resolvedMode(config: CliConfig): RelayMode {
   return resolveRelayMode(config.mode, readSlmRelayTraits(config.slm.folder));
-}
-
-/** The engine options shared by solve, explain and eval. */
-export function relayOptions(config: CliConfig, slm: LocalRuntime, llm: OpenedLlm | undefined): Omit<RelayOptions, 'messages'> {
-  const traits = readSlmRelayTraits(config.slm.folder);
-  return {
-    mode: resolveRelayMode(config.mode, traits),
-    commandReplacement: traits.commandReplacement,
-    slm,
-    llm: llm?.provider,
-    price: llm?.price,
-    priceNote: llm?.priceNote,
-    maxTurns: config.maxTurns,
-    tokenBudget: config.tokenBudget,
-    maxLlmCalls: config.limits.maxLlmCalls,
-    maxCostUsd: config.limits.maxCostUsd,
-    maxStallMs: config.limits.maxStallSeconds * 1000,
-    slmSampling: { temperature: config.temperature, seed: config.seed },
-    llmTemperature: config.temperature,
-    llmSeed: config.seed,
-    confidence: config.confidence,
-    router: { llmProbability: config.router.llmProbability, seed: config.seed ?? 0 },
-  };
 }

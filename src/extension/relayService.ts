@@ -7,12 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
-import { createProvider } from '../core/providers/factory';
-import { priceNote, resolvePriceWithSource } from '../core/providers/pricing';
+import { RelayComposition } from '../core/compose';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
-import { OnnxLocalProvider } from '../core/providers/onnxLocal';
-import type { LlmProvider, ModelPrice, PromptRenderer } from '../core/providers/types';
 import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
@@ -22,7 +19,7 @@ import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRu
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
-import { readSettings, SettingsError, type RelaySettings } from './settings';
+import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
 
 /** The kinds whose service takes a key (keys of these may have been stored before they were bound to an origin). */
@@ -136,41 +133,15 @@ export class RelayService implements vscode.Disposable {
     return runtime;
   }
 
-  private async provider(
-    settings: RelaySettings,
-    prompt: string,
-    slm: ProcessRuntime,
-    messages: ChatMessage[],
-  ): Promise<{ provider: LlmProvider; price?: ModelPrice; priceNote?: string; modelKey: string }> {
-    const { kind, baseUrl, model, templateFolder } = settings.provider;
-    // The paper's set-up: the LLM continues the very prompt string the SLM saw.
-    const renderSame = (_messages: ChatMessage[], partialAnswer: string): string => prompt + partialAnswer;
-    let provider: LlmProvider;
-    if (kind === 'onnx-local') {
-      if (!existsSync(model)) throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${model || '(empty)'} does not exist.`);
-      if (this.llmRuntime?.folder !== model) {
-        await this.llmRuntime?.runtime.dispose().catch(() => undefined);
-        this.llmRuntime = undefined;
-        this.llmRuntime = { folder: model, runtime: await createProcessRuntime(model, { workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js') }) };
-      }
-      provider = new OnnxLocalProvider(this.llmRuntime.runtime, model.split(/[\\/]/).pop() ?? model, {
-        renderPrompt: async (request) => renderSame(request.messages, request.partialAnswer),
-      });
-    } else {
-      // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
-      let templateRenderer: PromptRenderer | undefined;
-      if (templateFolder) {
-        const templatePrompt = await slm.renderWithTemplate(templateFolder, messages, { thinking: settings.slm.thinking });
-        templateRenderer = (_messages, partialAnswer) => templatePrompt + partialAnswer;
-      } else if (kind === 'openai-completions' || kind === 'ollama') templateRenderer = renderSame;
-      const t = settings.provider.timeouts;
-      const timeouts = { connectTimeoutMs: t.connect * 1000, firstByteTimeoutMs: t.firstByte * 1000, idleTimeoutMs: t.idle * 1000, callTimeoutMs: t.call * 1000 };
-      provider = createProvider({ kind, baseUrl: baseUrl || undefined, model, templateRenderer, ...timeouts }, this.keys, {
-        onRequest: (request) => this.sentRequests.recordRequest(request),
-      });
+  /** The onnx-local LLM's runtime: in a child process of its own, like the SLM (never in the extension host). */
+  private async localLlm(folder: string): Promise<ProcessRuntime> {
+    if (!existsSync(folder)) throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
+    if (this.llmRuntime?.folder !== folder) {
+      await this.llmRuntime?.runtime.dispose().catch(() => undefined);
+      this.llmRuntime = undefined;
+      this.llmRuntime = { folder, runtime: await createProcessRuntime(folder, { workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js') }) };
     }
-    const resolved = resolvePriceWithSource(kind, model, settings.prices, baseUrl);
-    return { provider, price: resolved.price ?? undefined, priceNote: priceNote(resolved), modelKey: `${kind}:${model}` };
+    return this.llmRuntime.runtime;
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */
@@ -185,25 +156,28 @@ export class RelayService implements vscode.Disposable {
       const settings = readSettings();
       const folder = this.slmFolder(settings);
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
-      // One read of the folder's relay fields serves the mode and the LLM's context.
-      const traits = readSlmRelayTraits(folder);
-      const mode = this.resolveMode(settings, traits);
-      const slm = await this.slm(folder, settings);
-      const prompt = await slm.renderChat(messages, { addGenerationPrompt: true, thinking: settings.slm.thinking });
-      let llm: Awaited<ReturnType<RelayService['provider']>> | undefined;
-      if (RELAY_POLICIES[mode].needsLlm) {
-        if (!settings.provider.model) {
-          return { answer, error: { message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.', fix: 'open-settings' } };
-        }
-        llm = await this.provider(settings, prompt, slm, messages);
+      const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
+      if (RELAY_POLICIES[mode].needsLlm && !settings.provider.model) {
+        return { answer, error: { message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.', fix: 'open-settings' } };
       }
+      const slm = await this.slm(folder, settings);
+      const composition = await RelayComposition.open(relaySetupOf(settings), {
+        slm,
+        slmFolder: folder,
+        keys: this.keys,
+        // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
+        renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
+        openLocalLlm: (llmFolder) => this.localLlm(llmFolder),
+        onRequest: (request) => this.sentRequests.recordRequest(request),
+      });
+      const prompt = await composition.prepare(messages);
+      const llm = composition.llm;
       const model = llm ? settings.provider.model : 'small model';
-      const destination = settings.provider.kind === 'onnx-local' ? 'this machine' : this.providerUrl(settings)?.origin;
       const url = this.providerUrl(settings);
       // Where the key may go is asked now, before the answer starts, not in the middle of it.
-      if (llm && url) await this.keys.keyFor(settings.provider.kind, url);
+      if (llm && url && settings.provider.kind !== 'onnx-local') await this.keys.keyFor(settings.provider.kind, url);
       this.sentRequests.begin({
-        mode,
+        mode: composition.mode,
         // The origin only: a base URL may carry user:password, which the record must not show.
         provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
         local: settings.provider.kind === 'onnx-local',
@@ -211,27 +185,9 @@ export class RelayService implements vscode.Disposable {
       });
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];
-      for await (const event of runRelay({
-        mode,
-        slm,
-        llm: llm?.provider,
-        messages,
-        prompt,
-        price: llm?.price,
-        priceNote: llm?.priceNote,
-        maxTurns: settings.maxTurns,
-        tokenBudget: settings.tokenBudget,
-        maxLlmCalls: settings.limits.maxLlmCalls,
-        maxCostUsd: settings.limits.maxCostUsd,
-        maxStallMs: settings.limits.maxStallSeconds * 1000,
-        commandReplacement: traits.commandReplacement,
-        slmSampling: { temperature: settings.temperature },
-        llmTemperature: settings.temperature,
-        confidence: { threshold: settings.confidence.threshold, spanTokens: settings.confidence.spanTokens, maxLlmShare: settings.maxLlmShare },
-        signal: controller.signal,
-      })) {
+      for await (const event of runRelay({ ...composition.options(messages, prompt), signal: controller.signal })) {
         this.sentRequests.onEvent(event);
-        sink.onEvent(event, model, destination);
+        sink.onEvent(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
         if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) };
         if (event.type === 'done') {

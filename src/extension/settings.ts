@@ -3,6 +3,7 @@
  * the setting and the fix, never a silent default.
  */
 import * as vscode from 'vscode';
+import type { RelaySetup } from '../core/compose';
 import type { ProviderKind } from '../core/providers/types';
 import type { OnnxVariant, Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
@@ -108,5 +109,21 @@ export function readSettings(): RelaySettings {
     },
     temperature: numberIn(config, 'temperature', 0, 2),
     localOnly: config.get<boolean>('localOnly', false) === true,
+  };
+}
+
+/** The settings as the composition root takes them (src/core/compose.ts). */
+export function relaySetupOf(settings: RelaySettings): RelaySetup {
+  return {
+    provider: settings.provider,
+    prices: settings.prices,
+    mode: settings.mode,
+    localOnly: settings.localOnly,
+    thinking: settings.slm.thinking,
+    confidence: { ...settings.confidence, maxLlmShare: settings.maxLlmShare },
+    maxTurns: settings.maxTurns,
+    tokenBudget: settings.tokenBudget,
+    temperature: settings.temperature,
+    limits: settings.limits,
   };
 }

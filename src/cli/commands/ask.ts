@@ -8,8 +8,7 @@ import { UsageError } from '../args';
 import type { CliConfig } from '../config';
 import { allOf, exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, useColour, waitReporter, type Output } from '../render';
 import { finishNote } from '../../core/relay/finishNotes';
-import { openLlm, openSlm, relayOptions, resolvedMode, SlmPromptBook } from '../setup';
-import { RELAY_POLICIES } from '../../core/relay/policies/registry';
+import { CliDeps, openComposition, openSlm } from '../setup';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
 export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
@@ -48,13 +47,14 @@ export async function runAsk(
   options: { json: boolean; signal: AbortSignal },
 ): Promise<number> {
   const slm = await openSlm(config);
-  const book = new SlmPromptBook(slm, config.slm.thinking);
-  const llm = RELAY_POLICIES[resolvedMode(config)].needsLlm ? await openLlm(config, slm, book) : undefined;
+  const deps = new CliDeps(config, slm);
   try {
-    const prompt = await book.prepare(messages);
+    const composition = await openComposition(config, slm, deps);
+    const llm = composition.llm;
+    const prompt = await composition.prepare(messages);
     const colour = useColour(io.stdout);
     const render = allOf(options.json ? () => undefined : streamRenderer(io.stdout, colour), waitReporter(io.stderr));
-    const { answer, stats } = await collectRelay({ ...relayOptions(config, slm, llm), messages, prompt, signal: options.signal }, render);
+    const { answer, stats } = await collectRelay({ ...composition.options(messages, prompt), signal: options.signal }, render);
     if (llm) {
       await new TotalsStore(config.totalsPath).record(llm.modelKey, stats).catch((error: Error) => {
         io.stderr.write(`relay: could not update the running totals: ${error.message}\n`);
@@ -65,7 +65,7 @@ export async function runAsk(
     else io.stdout.write(`\n\n${note ? `${note}\n` : ''}${statsLine(stats, colour)}\n`);
     return exitCodeOf(stats.finishReason);
   } finally {
-    await llm?.dispose();
+    await deps.dispose();
     await slm.dispose();
   }
 }

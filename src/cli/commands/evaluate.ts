@@ -16,7 +16,9 @@ import type { CliConfig } from '../config';
 import type { EvalModeSpec } from '../evalModes';
 import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary, type RowKind } from '../evalTable';
 import { printableJson, terminalSafe, type Output } from '../render';
-import { openLlm, openSlm, relayOptions, SlmPromptBook, type OpenedLlm } from '../setup';
+import { CliDeps, openComposition, openSlm } from '../setup';
+import type { RelayComposition } from '../../core/compose';
+import type { ModelPrice } from '../../core/providers/types';
 import type { LocalRuntime } from '../../core/slm/localRuntime';
 import { solveMessages } from './ask';
 
@@ -111,10 +113,7 @@ interface RowModels {
   /** The settings with this row's SLM folder (its chat template, its relay traits). */
   config: CliConfig;
   slm: LocalRuntime;
-  book: SlmPromptBook;
-  llm?: OpenedLlm;
-  /** The rendered prompt of every question, in this SLM's chat template. */
-  prompts: string[];
+  deps: CliDeps;
 }
 
 /**
@@ -174,32 +173,31 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const summaries: ModeSummary[] = [];
   const usedFolders: string[] = [];
   let llmKey: string | null = null;
-  let llmPrice: OpenedLlm['price'] | null = null;
+  let llmPrice: ModelPrice | null = null;
   const messagesOf = items.map((item) => solveMessages(item.question, { plain: config.plainPrompt }));
   // One SLM (and its LLM provider) is open at a time; rows of the same SLM share it.
   let open: RowModels | undefined;
   const close = async () => {
     const current = open;
     open = undefined;
-    await current?.llm?.dispose();
+    await current?.deps.dispose();
     await current?.slm.dispose();
   };
-  const modelsFor = async (folder: string, needsLlm: boolean): Promise<RowModels> => {
+  /** This row's composition: its SLM (opened once for the rows that share it) with the configured LLM, in the row's mode. */
+  const compositionFor = async (folder: string, mode: RelayMode): Promise<RelayComposition> => {
     if (open?.folder !== folder) {
       await close();
       const rowConfig = { ...config, slm: { ...config.slm, folder } };
       const slm = await openSlm(rowConfig);
-      const book = new SlmPromptBook(slm);
-      open = { folder, config: rowConfig, slm, book, prompts: [] };
-      for (const messages of messagesOf) open.prompts.push(await book.prepare(messages));
+      open = { folder, config: rowConfig, slm, deps: new CliDeps(rowConfig, slm) };
       if (!usedFolders.includes(folder)) usedFolders.push(folder);
     }
-    if (needsLlm && !open.llm) {
-      open.llm = await openLlm(open.config, open.slm, open.book);
-      llmKey = open.llm.modelKey;
-      llmPrice = open.llm.price ?? null;
+    const composition = await openComposition(open.config, open.slm, open.deps, mode);
+    if (composition.llm) {
+      llmKey = composition.llm.modelKey;
+      llmPrice = composition.llm.price ?? null;
     }
-    return open;
+    return composition;
   };
   try {
     const progress = progressBar(io.stderr, items.length * ordered.length);
@@ -218,18 +216,16 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
       const folder = folderOf(spec);
       const traits = readSlmRelayTraits(folder);
       const mode = engineMode(spec, traits);
-      const { slm, llm, prompts, config: rowConfig } = await modelsFor(folder, mode !== 'slm-only');
-      const base = relayOptions(rowConfig, slm, llm); // reads the folder's config.json: once per row
+      const composition = await compositionFor(folder, mode);
       const specRows: EvalRow[] = [];
       let correct = 0;
       for (let index = 0; index < items.length; index++) {
         if (options.signal.aborted) break;
         const questionSeed = deriveSeed(seed, index);
+        const messages = messagesOf[index];
+        const base = composition.options(messages, await composition.prepare(messages));
         const { answer, stats } = await collectRelay({
           ...base,
-          mode,
-          messages: messagesOf[index],
-          prompt: prompts[index],
           slmSampling: { ...base.slmSampling, seed: questionSeed },
           llmSeed: questionSeed,
           confidence: { ...base.confidence, threshold: spec.threshold ?? confidence.threshold },
@@ -260,7 +256,8 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     tokenBudget: config.tokenBudget,
     plainPrompt: config.plainPrompt,
   };
-  const price = llmPrice as OpenedLlm['price'] | null;
+  // Set inside the row loop (TypeScript does not see assignments in closures).
+  const price = llmPrice as ModelPrice | null;
   const notes = [
     `${items.length} questions of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',

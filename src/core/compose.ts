@@ -1,0 +1,189 @@
+/**
+ * The one composition root: from a settings object it builds what an answer needs (the
+ * mode, the LLM provider with its price and destination, the prompts, the engine's
+ * options), for the extension and the CLI alike. What differs between them is injected:
+ * where the SLM runs, where keys come from, how another folder's chat template renders,
+ * how a local LLM folder is opened.
+ */
+import { basename } from 'node:path';
+import { baseUrlOf } from './providers/endpoints';
+import { createProvider } from './providers/factory';
+import { OnnxLocalProvider } from './providers/onnxLocal';
+import { priceNote, resolvePriceWithSource, type PriceOverrides } from './providers/pricing';
+import type { ProviderKind } from './providers/registry';
+import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
+import type { RelayOptions } from './relay/engine';
+import type { RelayMode } from './relay/events';
+import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
+import { policyOf } from './relay/policies/registry';
+import type { ChatMessage, SlmRuntime } from './slm/types';
+
+/** The settings an answer is built from (the extension's relay.* settings, the CLI's flags and config file). */
+export interface RelaySetup {
+  provider: {
+    kind: ProviderKind;
+    /** Empty: the kind's default address. */
+    baseUrl: string;
+    model: string;
+    /** Another folder whose chat template renders the LLM's raw prompt; empty: the SLM's. */
+    templateFolder: string;
+    /** Seconds. */
+    timeouts: { connect: number; firstByte: number; idle: number; call: number };
+  };
+  prices: PriceOverrides;
+  mode: RequestedMode;
+  /** Never contact an LLM (the SLM answers alone). */
+  localOnly?: boolean;
+  thinking: boolean;
+  confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
+  maxTurns: number;
+  tokenBudget: number;
+  temperature: number;
+  seed?: number;
+  router?: { llmProbability: number };
+  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number };
+}
+
+export interface CompositionDeps {
+  /** The SLM, opened by the adapter (in this process, or in the SLM process). */
+  slm: SlmRuntime;
+  slmFolder: string;
+  keys: KeySource;
+  /** Renders another folder's chat template (the extension renders it in the SLM process: a template is a program). */
+  renderTemplate(path: string, messages: ChatMessage[], thinking: boolean): Promise<string>;
+  /** Opens (or returns the already open) runtime of an onnx-local LLM folder; the adapter disposes it. */
+  openLocalLlm(folder: string): Promise<SlmRuntime>;
+  /** Told every HTTP request (the privacy view). */
+  onRequest?(request: SentRequest): void;
+  /** Counts tokens where a server reports no usage (the SLM's tokenizer, when it is in this process). */
+  countTokens?(text: string): number;
+}
+
+export interface ComposedLlm {
+  provider: LlmProvider;
+  price: ModelPrice | undefined;
+  /** Where the price came from, shown beside the savings. */
+  priceNote: string | undefined;
+  /** Key of the running totals: kind and model. */
+  modelKey: string;
+  /** Where requests go (an origin), or 'this machine'. */
+  destination: string;
+}
+
+/**
+ * The prompt of each conversation, rendered once before its answer: the SLM's, and the
+ * LLM's when another folder's template renders it. A provider renders synchronously, so
+ * it looks its prompt up here (the paper's set-up: the LLM continues the very prompt
+ * string the SLM saw).
+ */
+class PromptBook {
+  readonly slm = new Map<string, string>();
+  readonly llm = new Map<string, string>();
+
+  readonly llmRenderer: PromptRenderer = (messages, partialAnswer) => {
+    const key = PromptBook.key(messages);
+    const prompt = this.llm.get(key) ?? this.slm.get(key);
+    if (prompt === undefined) throw new Error('Internal error: the prompt of this conversation was not prepared before the LLM call.');
+    return prompt + partialAnswer;
+  };
+
+  static key(messages: ChatMessage[]): string {
+    return JSON.stringify(messages);
+  }
+}
+
+export class RelayComposition {
+  private constructor(
+    private readonly setup: RelaySetup,
+    private readonly deps: CompositionDeps,
+    private readonly prompts: PromptBook,
+    readonly mode: RelayMode,
+    readonly traits: SlmRelayTraits,
+    /** Undefined when the mode needs no LLM. */
+    readonly llm: ComposedLlm | undefined,
+  ) {}
+
+  /** Builds the composition; `mode` overrides the setting's (relay eval rows). */
+  static async open(setup: RelaySetup, deps: CompositionDeps, mode?: RelayMode): Promise<RelayComposition> {
+    const traits = readSlmRelayTraits(deps.slmFolder);
+    const resolved = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits));
+    const prompts = new PromptBook();
+    const llm = policyOf(resolved).needsLlm ? await composeLlm(setup, deps, prompts.llmRenderer) : undefined;
+    return new RelayComposition(setup, deps, prompts, resolved, traits, llm);
+  }
+
+  /** Renders a conversation's prompts (the SLM's, and the LLM's template when it is another) and returns the SLM's. */
+  async prepare(messages: ChatMessage[]): Promise<string> {
+    const key = PromptBook.key(messages);
+    let prompt = this.prompts.slm.get(key);
+    if (prompt === undefined) {
+      prompt = await this.deps.slm.renderChat(messages, { addGenerationPrompt: true, thinking: this.setup.thinking });
+      this.prompts.slm.set(key, prompt);
+    }
+    const { templateFolder, kind } = this.setup.provider;
+    if (this.llm && templateFolder && kind !== 'onnx-local' && !this.prompts.llm.has(key)) {
+      this.prompts.llm.set(key, await this.deps.renderTemplate(templateFolder, messages, this.setup.thinking));
+    }
+    return prompt;
+  }
+
+  /** The engine's options for one conversation whose prompt was prepared. */
+  options(messages: ChatMessage[], prompt: string): RelayOptions {
+    const s = this.setup;
+    return {
+      mode: this.mode,
+      slm: this.deps.slm,
+      llm: this.llm?.provider,
+      price: this.llm?.price,
+      priceNote: this.llm?.priceNote,
+      messages,
+      prompt,
+      thinking: s.thinking,
+      commandReplacement: this.traits.commandReplacement,
+      maxTurns: s.maxTurns,
+      tokenBudget: s.tokenBudget,
+      maxLlmCalls: s.limits.maxLlmCalls,
+      maxCostUsd: s.limits.maxCostUsd,
+      maxStallMs: s.limits.maxStallSeconds * 1000,
+      slmSampling: { temperature: s.temperature, seed: s.seed },
+      llmTemperature: s.temperature,
+      llmSeed: s.seed,
+      confidence: s.confidence,
+      router: { llmProbability: s.router?.llmProbability ?? 0.5, seed: s.seed ?? 0 },
+    };
+  }
+}
+
+/**
+ * The LLM provider of the settings, its price and destination. `llmPrompt` renders the raw
+ * prompt (raw-completion providers); the composition passes its prompt book, `relay
+ * provider test` a template of its own.
+ */
+export async function composeLlm(setup: RelaySetup, deps: Omit<CompositionDeps, 'slm' | 'slmFolder' | 'renderTemplate'>, llmPrompt: PromptRenderer): Promise<ComposedLlm> {
+  const { kind, baseUrl, model } = setup.provider;
+  const resolved = resolvePriceWithSource(kind, model, setup.prices, baseUrl);
+  const price = { price: resolved.price ?? undefined, priceNote: priceNote(resolved) };
+  if (kind === 'onnx-local') {
+    const runtime = await deps.openLocalLlm(model);
+    const name = basename(model);
+    const provider = new OnnxLocalProvider(runtime, name, { renderPrompt: async (request) => llmPrompt(request.messages, request.partialAnswer) });
+    return { provider, ...price, modelKey: `${kind}:${name}`, destination: 'this machine' };
+  }
+  const t = setup.provider.timeouts;
+  const provider = createProvider(
+    {
+      kind,
+      baseUrl: baseUrl || undefined,
+      model,
+      // Raw-completion providers render the prompt; chat ones take the messages.
+      templateRenderer: kind === 'openai-completions' || kind === 'ollama' ? llmPrompt : undefined,
+      connectTimeoutMs: t.connect * 1000,
+      firstByteTimeoutMs: t.firstByte * 1000,
+      idleTimeoutMs: t.idle * 1000,
+      callTimeoutMs: t.call * 1000,
+    },
+    deps.keys,
+    { onRequest: deps.onRequest, countTokens: deps.countTokens },
+  );
+  return { provider, ...price, modelKey: `${kind}:${model}`, destination: baseUrlOf(kind, baseUrl)?.origin ?? baseUrl };
+}
