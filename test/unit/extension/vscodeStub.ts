@@ -1,9 +1,16 @@
 /**
- * The few VS Code API pieces the @relay chat participant and the savings view touch, for
- * running them under node:test (the real `vscode` module exists only inside VS Code).
- * Loaded in place of 'vscode' by useVscodeStub().
+ * The few VS Code API pieces the @relay chat participant, the savings view and
+ * RelayService touch, for running them under node:test (the real `vscode` module exists
+ * only inside VS Code). Loaded in place of 'vscode' by useVscodeStub().
+ *
+ * Settings behave as VS Code's: a key nobody set reads as the default that package.json
+ * contributes; `settings` holds what a test set (setSettings / resetSettings).
  */
 import Module from 'node:module';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as vscodeTypes from 'vscode';
 
 export class ChatRequestTurn {
   constructor(
@@ -58,7 +65,34 @@ export interface StubWebviewPanel {
 
 export const createdPanels: StubWebviewPanel[] = [];
 
+/** A question asked with window.showWarningMessage: the text, the options (modal, detail) and the buttons offered. */
+export interface AskedWarning {
+  message: string;
+  options: { modal?: boolean; detail?: string } | undefined;
+  items: string[];
+}
+
+export const warningsShown: AskedWarning[] = [];
+
+/** What the user clicks in a warning: a button's title, or undefined (closed / Cancel, the default). */
+let warningAnswer: (warning: AskedWarning) => string | undefined = () => undefined;
+
+/** Scripts the answer to every later showWarningMessage (a title, undefined for "closed", or a function of the question). */
+export function answerWarnings(answer: string | undefined | ((warning: AskedWarning) => string | undefined)): void {
+  warningAnswer = typeof answer === 'function' ? answer : () => answer;
+}
+
 export const window = {
+  /** Records the question; resolves with the scripted answer (answerWarnings). */
+  async showWarningMessage(message: string, ...rest: unknown[]): Promise<string | undefined> {
+    // showWarningMessage(message, options?, ...items): options is an object that is no MessageItem (which has a title).
+    const first = rest[0];
+    const options = typeof first === 'object' && first !== null && !('title' in first) ? (rest.shift() as AskedWarning['options']) : undefined;
+    const warning: AskedWarning = { message, options, items: rest.map((item) => (typeof item === 'string' ? item : String((item as { title?: string }).title))) };
+    warningsShown.push(warning);
+    const answer = warningAnswer(warning);
+    return answer !== undefined && warning.items.includes(answer) ? answer : undefined;
+  },
   createWebviewPanel(viewType: string, title: string, _column: unknown, options?: Record<string, unknown>): StubWebviewPanel {
     const panel: StubWebviewPanel = {
       viewType,
@@ -75,6 +109,168 @@ export const window = {
     return panel;
   },
 };
+
+export class Disposable {
+  constructor(private readonly callOnDispose: () => void) {}
+  dispose(): void {
+    this.callOnDispose();
+  }
+}
+
+/** VS Code's EventEmitter: `event` subscribes, `fire` calls every listener, `dispose` drops them. */
+export class EventEmitter<T> {
+  private listeners: ((value: T) => void)[] = [];
+  private disposed = false;
+
+  readonly event = (listener: (value: T) => void, thisArgs?: unknown, disposables?: { dispose(): void }[]): Disposable => {
+    const bound = (value: T) => listener.call(thisArgs, value);
+    if (!this.disposed) this.listeners.push(bound);
+    const subscription = new Disposable(() => (this.listeners = this.listeners.filter((l) => l !== bound)));
+    disposables?.push(subscription);
+    return subscription;
+  };
+
+  fire(value: T): void {
+    for (const listener of [...this.listeners]) listener(value);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.listeners = [];
+  }
+}
+
+/** The `relay.*` defaults package.json contributes, as VS Code serves them for settings nobody set. */
+const CONTRIBUTED_DEFAULTS: ReadonlyMap<string, unknown> = (() => {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+    contributes?: { configuration?: { properties?: Record<string, { default?: unknown }> } | { properties?: Record<string, { default?: unknown }> }[] };
+  };
+  const sections = ([] as { properties?: Record<string, { default?: unknown }> }[]).concat(manifest.contributes?.configuration ?? []);
+  const defaults = new Map<string, unknown>();
+  for (const section of sections) for (const [key, property] of Object.entries(section.properties ?? {})) defaults.set(key, property.default);
+  return defaults;
+})();
+
+/** Settings a test set, by full name ('relay.provider.model'); anything else reads as its contributed default. */
+export const settings = new Map<string, unknown>();
+
+/** Sets settings by full name (undefined removes one, so it reads as its default again). */
+export function setSettings(values: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) settings.delete(key);
+    else settings.set(key, value);
+  }
+}
+
+/** Back to the contributed defaults only. */
+export function resetSettings(values: Record<string, unknown> = {}): void {
+  settings.clear();
+  setSettings(values);
+}
+
+export const ConfigurationTarget = { Global: 1, Workspace: 2, WorkspaceFolder: 3 };
+
+function configurationOf(section: string | undefined) {
+  const full = (key: string) => (section ? `${section}.${key}` : key);
+  const read = (key: string): unknown => (settings.has(full(key)) ? settings.get(full(key)) : CONTRIBUTED_DEFAULTS.get(full(key)));
+  return {
+    get<T>(key: string, defaultValue?: T): T | undefined {
+      const value = read(key);
+      return (value === undefined ? defaultValue : value) as T | undefined;
+    },
+    has(key: string): boolean {
+      return read(key) !== undefined;
+    },
+    inspect(key: string) {
+      return { key: full(key), defaultValue: CONTRIBUTED_DEFAULTS.get(full(key)), globalValue: settings.get(full(key)) };
+    },
+    async update(key: string, value: unknown): Promise<void> {
+      setSettings({ [full(key)]: value });
+    },
+  };
+}
+
+export const workspace = {
+  getConfiguration(section?: string) {
+    return configurationOf(section);
+  },
+};
+
+/** VS Code's SecretStorage, in memory. */
+export class MemorySecretStorage {
+  readonly values = new Map<string, string>();
+  private readonly changed = new EventEmitter<{ key: string }>();
+  readonly onDidChange = this.changed.event;
+  async get(key: string): Promise<string | undefined> {
+    return this.values.get(key);
+  }
+  async store(key: string, value: string): Promise<void> {
+    this.values.set(key, value);
+    this.changed.fire({ key });
+  }
+  async delete(key: string): Promise<void> {
+    this.values.delete(key);
+    this.changed.fire({ key });
+  }
+  async keys(): Promise<string[]> {
+    return [...this.values.keys()];
+  }
+}
+
+/** VS Code's Memento (globalState), in memory; values are copied through JSON as VS Code stores them. */
+export class MemoryMemento {
+  readonly values = new Map<string, string>();
+  keys(): readonly string[] {
+    return [...this.values.keys()];
+  }
+  get<T>(key: string, defaultValue?: T): T | undefined {
+    const text = this.values.get(key);
+    return text === undefined ? defaultValue : (JSON.parse(text) as T);
+  }
+  async update(key: string, value: unknown): Promise<void> {
+    if (value === undefined) this.values.delete(key);
+    else this.values.set(key, JSON.stringify(value));
+  }
+  setKeysForSync(): void {}
+}
+
+export interface StubExtensionContext {
+  /** What the extension code takes (only the members below are there). */
+  context: vscodeTypes.ExtensionContext;
+  secrets: MemorySecretStorage;
+  globalState: MemoryMemento;
+  /** The temp folder behind globalStorageUri. */
+  globalStorage: string;
+  /** Removes the temp folder. */
+  dispose(): void;
+}
+
+/**
+ * A minimal ExtensionContext: in-memory secrets and globalState, globalStorageUri in a new
+ * temp folder, the given extensionPath (where dist/slmWorker.js and models/ are looked up).
+ */
+export function createExtensionContext(extensionPath: string): StubExtensionContext {
+  const globalStorage = mkdtempSync(join(tmpdir(), 'relay-global-storage-'));
+  const secrets = new MemorySecretStorage();
+  const globalState = new MemoryMemento();
+  const subscriptions: { dispose(): unknown }[] = [];
+  const context = {
+    extensionPath,
+    extensionUri: { fsPath: extensionPath, path: extensionPath, scheme: 'file' },
+    globalStorageUri: { fsPath: globalStorage, path: globalStorage, scheme: 'file' },
+    secrets,
+    globalState,
+    subscriptions,
+    asAbsolutePath: (relative: string) => join(extensionPath, relative),
+  };
+  return {
+    context: context as unknown as vscodeTypes.ExtensionContext,
+    secrets,
+    globalState,
+    globalStorage,
+    dispose: () => rmSync(globalStorage, { recursive: true, force: true }),
+  };
+}
 
 /** Makes `require('vscode')` load this module (from here on, in this process). */
 export function useVscodeStub(): void {

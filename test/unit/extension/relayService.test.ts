@@ -1,0 +1,450 @@
+// RelayService on real parts: the scripted ONNX SLM (test/e2e/relayScript.ts) in the real
+// SLM child process (dist/slmWorker.js, bundled here with esbuild into an extension
+// folder of its own), the relay engine, the openai-completions provider over HTTP to
+// servers on 127.0.0.1, the totals file in globalStorage, the key store on SecretStorage
+// and globalState. Only the VS Code API is a stand-in (vscodeStub.ts): settings,
+// the modal question, the ExtensionContext.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as esbuild from 'esbuild';
+import {
+  answerWarnings,
+  createExtensionContext,
+  resetSettings,
+  setSettings,
+  useVscodeStub,
+  warningsShown,
+  type StubExtensionContext,
+} from './vscodeStub';
+useVscodeStub();
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import type { ChatMessage } from '../../../src/core/slm/types';
+import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, type RelayScript } from '../../e2e/relayScript';
+import { startFakeServer, type FakeServer } from '../providers/servers/harness';
+import { openAiStream, requireBearer } from '../providers/servers/openai';
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+type Service = InstanceType<typeof RelayService>;
+
+const REPO = join(__dirname, '..', '..', '..');
+/** The extension folder of these tests: dist/slmWorker.js and nothing else (no embedded demo model). */
+const EXTENSION = join(REPO, '.cache', 'test-relay-service');
+const LLM_MODEL = 'relay-unit-llm';
+const KIND = 'openai-completions';
+const QUESTION: ChatMessage[] = [{ role: 'user', content: FIRST_QUESTION }];
+/** Input tokens the server reports per call; the cost is priced from them and relay.prices.*. */
+const PROMPT_TOKENS = 1000;
+const PRICES = { input: 3, output: 15 };
+
+/** The LLM server's behaviours: answer with the scripted words, or send the first and stall. */
+const answering = openAiStream({ pieces: LLM_PIECES, finishReason: 'length', usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: LLM_PIECES.length } });
+const stalling = openAiStream({ pieces: LLM_PIECES, stallAfterFrames: 1 });
+
+let script: RelayScript;
+
+before(async () => {
+  // The SLM process's entry, bundled as esbuild.config.mjs bundles it into dist/.
+  const build = await esbuild.build({
+    bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
+    external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
+  });
+  assert.deepEqual(build.errors, []);
+  script = await buildRelayScript();
+});
+
+/** The settings of a working relay: the scripted SLM in command mode, the LLM at `baseUrl`, prices set. */
+function relaySettings(baseUrl: string): Record<string, unknown> {
+  return {
+    'relay.slm.modelFolder': script.folder,
+    'relay.mode': 'command',
+    'relay.temperature': 0,
+    'relay.provider.kind': KIND,
+    'relay.provider.baseUrl': baseUrl,
+    'relay.provider.model': LLM_MODEL,
+    'relay.prices.inputPerMTok': PRICES.input,
+    'relay.prices.outputPerMTok': PRICES.output,
+  };
+}
+
+interface Harness {
+  service: Service;
+  ext: StubExtensionContext;
+  busy: boolean[];
+  busyEvents: boolean[];
+  answered: AnswerStats[];
+  disposed: boolean;
+}
+
+function newService(): Harness {
+  const ext = createExtensionContext(EXTENSION);
+  const busy: boolean[] = [];
+  const answered: AnswerStats[] = [];
+  const service = new RelayService(ext.context, { onBusy: (b) => busy.push(b), onAnswered: (stats) => answered.push(stats) });
+  const busyEvents: boolean[] = [];
+  service.onDidChangeBusy((b) => busyEvents.push(b));
+  return { service, ext, busy, busyEvents, answered, disposed: false };
+}
+
+interface SinkRecord {
+  events: RelayEvent[];
+  models: string[];
+  destinations: (string | undefined)[];
+}
+
+function recordingSink(onEvent?: (event: RelayEvent) => void): SinkRecord & { onEvent(event: RelayEvent, model: string, destination?: string): void } {
+  const record: SinkRecord = { events: [], models: [], destinations: [] };
+  return {
+    ...record,
+    onEvent(event, model, destination) {
+      record.events.push(event);
+      record.models.push(model);
+      record.destinations.push(destination);
+      onEvent?.(event);
+    },
+  };
+}
+
+/** Child processes of this test process that run an SLM worker (Linux /proc). */
+function slmWorkerPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('slmWorker.js')) pids.push(Number(name));
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return pids;
+}
+
+/** How long an SLM process may take to exit after dispose() before it counts as left running (it takes well under a second). */
+const EXIT_GRACE_MS = 15_000;
+
+/**
+ * Disposes the service and waits until the SLM processes of this test process have exited.
+ * One still running after EXIT_GRACE_MS fails the caller; it is then ended by its pid, so
+ * the tests after it and the file's end are not held up.
+ */
+async function disposeAndWait(harness: Harness | undefined): Promise<void> {
+  if (!harness || harness.disposed) return;
+  harness.disposed = true;
+  harness.service.dispose();
+  harness.ext.dispose();
+  if (process.platform !== 'linux') return;
+  const deadline = Date.now() + EXIT_GRACE_MS;
+  while (slmWorkerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const left = slmWorkerPids();
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  assert.deepEqual(left, [], 'dispose() stops the SLM process');
+}
+
+describe('answer()', () => {
+  let server: FakeServer;
+  let harness: Harness;
+
+  before(async () => {
+    server = await startFakeServer(answering);
+    harness = newService();
+  });
+  after(async () => {
+    await server?.close();
+    await disposeAndWait(harness);
+  });
+
+  test("writes the relay answer: the sink gets spans and events, the outcome has the answer and priced stats, Show What Was Sent records the request (no base URL's user:password), totals record it", async () => {
+    const { service } = harness;
+    // A base URL may carry user:password (a proxy's login): it must not show in any record.
+    const withLogin = server.url.replace('http://', 'http://relay-user:relay-pass-7c1@');
+    resetSettings(relaySettings(`${withLogin}/v1`));
+    const before = server.requests.length;
+    const sink = recordingSink();
+    const outcome = await service.answer(QUESTION, sink);
+
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    assert.equal(outcome.answer, script.firstAnswer);
+
+    // The sink: every span in order (the LLM's words marked as such), the call, the end.
+    const spans = sink.events.filter((e): e is Extract<RelayEvent, { type: 'span' }> => e.type === 'span');
+    assert.equal(spans.map((s) => s.text).join(''), script.firstAnswer);
+    assert.equal(spans.filter((s) => s.source === 'llm').map((s) => s.text).join(''), LLM_TEXT);
+    assert.equal(spans.filter((s) => s.source === 'slm').map((s) => s.text).join(''), script.firstAnswer.replace(LLM_TEXT, ''));
+    const callStart = sink.events.find((e) => e.type === 'call-start');
+    assert.ok(callStart && callStart.type === 'call-start');
+    assert.equal(callStart.requestedTokens, LLM_PIECES.length);
+    assert.ok(sink.events.some((e) => e.type === 'call-end'));
+    assert.equal(sink.events.at(-1)?.type, 'done');
+    assert.deepEqual(new Set(sink.models), new Set([LLM_MODEL]), 'every event names the LLM model');
+    assert.deepEqual(new Set(sink.destinations), new Set([server.url]), "the destination is the server's origin, without the login");
+
+    // The stats: tokens of each model, one call, the cost from relay.prices.* and the usage the server reported.
+    const stats = outcome.stats;
+    assert.ok(stats);
+    assert.equal(stats.mode, 'command');
+    assert.equal(stats.slmTokens, script.firstAnswerSlmTokens);
+    assert.equal(stats.llmTokens, script.firstAnswerLlmTokens);
+    assert.equal(stats.calls, 1);
+    assert.equal(stats.llmUsage.inputTokens, PROMPT_TOKENS);
+    assert.equal(stats.llmUsage.outputTokens, LLM_PIECES.length);
+    const cost = (PROMPT_TOKENS * PRICES.input + LLM_PIECES.length * PRICES.output) / 1e6;
+    assert.ok(stats.costUsd !== null && Math.abs(stats.costUsd - cost) < 1e-12, `cost ${stats.costUsd}, expected ${cost}`);
+    assert.deepEqual(harness.answered, [stats], 'onAnswered got the stats');
+    assert.deepEqual(harness.busy, [true, false]);
+    assert.deepEqual(harness.busyEvents, [true, false], 'onDidChangeBusy fired at the start and the end');
+    assert.equal(service.busy, false);
+
+    // The server got one call continuing the SLM's prompt and answer so far.
+    assert.equal(server.requests.length - before, 1);
+    const received = server.lastRequest;
+    assert.equal(received.path, '/v1/completions');
+    assert.equal(received.body.model, LLM_MODEL);
+    assert.equal(received.body.max_tokens, LLM_PIECES.length);
+    assert.ok(String(received.body.prompt).startsWith(`<|im_start|>user\n${FIRST_QUESTION}<|im_end|>`));
+    assert.ok(String(received.body.prompt).endsWith(script.textBeforeCall));
+
+    // "Show What Was Sent": the request as it went, under the provider's origin; no login anywhere.
+    const sent = service.sentRequests.last;
+    assert.ok(sent);
+    assert.equal(sent.finished, true);
+    assert.equal(sent.mode, 'command');
+    assert.equal(sent.local, false);
+    assert.equal(sent.provider, `${KIND} ${LLM_MODEL} at ${server.url}`);
+    assert.deepEqual(sent.messages, QUESTION);
+    assert.equal(sent.calls.length, 1);
+    assert.equal(sent.calls[0].partialAnswer, script.textBeforeCall);
+    assert.equal(sent.calls[0].requests.length, 1);
+    assert.equal(sent.calls[0].requests[0].url, `${server.url}/v1/completions`);
+    assert.deepEqual(sent.calls[0].requests[0].body, received.body, 'the recorded body is the one the server received');
+    assert.deepEqual(sent.unattributed, []);
+    const record = JSON.stringify(sent);
+    assert.ok(!record.includes('relay-pass-7c1') && !record.includes('relay-user'), 'the login is not in the record');
+
+    // The running totals in globalStorage hold this answer under its model.
+    assert.ok(existsSync(join(harness.ext.globalStorage, 'totals.json')));
+    const totals = await service.totals.summary({ modelKey: `${KIND}:${LLM_MODEL}` });
+    assert.equal(totals.answers, 1);
+    assert.equal(totals.calls, 1);
+    assert.equal(totals.slmTokens, script.firstAnswerSlmTokens);
+    assert.equal(totals.llmTokens, script.firstAnswerLlmTokens);
+    assert.equal(totals.llmInputTokens, PROMPT_TOKENS);
+    assert.ok(Math.abs(totals.costUsd - cost) < 1e-12);
+    assert.equal(totals.unpricedAnswers, 0);
+  });
+
+  test('a second answer while one runs is refused with a clear message; stop() ends the running one and keeps the partial answer', async () => {
+    const { service } = harness;
+    resetSettings(relaySettings(`${server.url}/v1`));
+    server.enqueue(stalling);
+    const before = server.requests.length;
+    let refused: Promise<Awaited<ReturnType<Service['answer']>>> | undefined;
+    let stopped: boolean | undefined;
+    let busyWhileWriting: boolean | undefined;
+    // The LLM sent its first word and stalls: ask again, then stop.
+    const sink = recordingSink((event) => {
+      if (event.type === 'span' && event.source === 'llm' && refused === undefined) {
+        busyWhileWriting = service.busy;
+        refused = service.answer([{ role: 'user', content: 'Another question' }], recordingSink());
+        stopped = service.stop();
+      }
+    });
+    const outcome = await service.answer(QUESTION, sink);
+
+    assert.ok(refused, 'the LLM span arrived');
+    assert.equal(busyWhileWriting, true);
+    const second = await refused;
+    assert.equal(second.answer, '');
+    assert.equal(second.stats, undefined);
+    assert.match(second.error?.message ?? '', /already writing an answer\. Stop it first \("Relay: Stop"\)/);
+    assert.equal(stopped, true, 'stop() had an answer to stop');
+
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    assert.equal(outcome.answer, script.textBeforeCall + LLM_PIECES[0], 'the partial answer is kept: the SLM text and the LLM word that arrived');
+    assert.equal(outcome.stats?.finishReason, 'cancelled');
+    assert.equal(outcome.stats?.calls, 1);
+    assert.equal(server.requests.length - before, 1, 'the refused answer sent nothing');
+    assert.equal(service.busy, false);
+    assert.equal(service.stop(), false, 'nothing left to stop');
+    assert.equal(service.sentRequests.last?.messages[0].content, FIRST_QUESTION, 'the refused answer did not replace the record');
+  });
+});
+
+describe('setupWarning()', () => {
+  let harness: Harness;
+  before(() => {
+    harness = newService();
+  });
+  after(async () => {
+    await disposeAndWait(harness);
+  });
+
+  test('no small model, no LLM model, a hosted URL without a key for its origin: each named; local only or a key: no warning', async () => {
+    const { service } = harness;
+    const hosted = { ...relaySettings('https://api.openai.com/v1') };
+
+    resetSettings({ ...hosted, 'relay.slm.modelFolder': '' });
+    assert.match((await service.setupWarning()) ?? '', /^No small model is set: run "Relay: Select Model"\.$/);
+
+    resetSettings({ ...hosted, 'relay.provider.model': '' });
+    assert.equal(await service.setupWarning(), 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).');
+
+    resetSettings(hosted);
+    assert.equal(await service.setupWarning(), `No API key for ${KIND} at https://api.openai.com: run "Relay: Set API Key".`);
+
+    // Local only needs no LLM at all: no model, no key.
+    resetSettings({ ...hosted, 'relay.provider.model': '', 'relay.localOnly': true });
+    assert.equal(await service.setupWarning(), undefined);
+
+    // A key stored for that origin is what was missing.
+    resetSettings(hosted);
+    await service.keys.store(KIND, 'https://api.openai.com', 'sk-relay-unit-hosted-0000');
+    assert.equal(await service.setupWarning(), undefined);
+
+    // A bad setting is named.
+    resetSettings({ ...hosted, 'relay.temperature': 5 });
+    assert.match((await service.setupWarning()) ?? '', /^Setting relay\.temperature: 5 is not a number from 0 to 2/);
+  });
+});
+
+describe('API keys', () => {
+  const KEY = 'sk-relay-unit-right-0000';
+  let serverA: FakeServer;
+  let serverB: FakeServer;
+  let serverC: FakeServer;
+  let harness: Harness;
+
+  before(async () => {
+    serverA = await startFakeServer(requireBearer(KEY, answering));
+    serverB = await startFakeServer(answering);
+    serverC = await startFakeServer(answering);
+    harness = newService();
+  });
+  after(async () => {
+    answerWarnings(undefined);
+    await Promise.all([serverA?.close(), serverB?.close(), serverC?.close()]);
+    await disposeAndWait(harness);
+  });
+
+  test("the key stored for the server's origin is sent as a Bearer token; to another origin only after a yes to the one question", async () => {
+    const { service } = harness;
+    const asked = warningsShown.length;
+    await service.keys.store(KIND, serverA.url, KEY);
+
+    resetSettings(relaySettings(`${serverA.url}/v1`));
+    const first = await service.answer(QUESTION, recordingSink());
+    assert.equal(first.error, undefined, first.error?.message);
+    assert.equal(serverA.requests.length, 1);
+    assert.equal(serverA.lastRequest.headers.authorization, `Bearer ${KEY}`);
+    assert.equal(warningsShown.length, asked, 'the key went where it was stored for: nothing to ask');
+
+    // Another origin: the user is asked once, says no (closes the dialog), and B gets no key.
+    answerWarnings(undefined);
+    setSettings({ 'relay.provider.baseUrl': `${serverB.url}/v1` });
+    const second = await service.answer(QUESTION, recordingSink());
+    const questions = warningsShown.slice(asked);
+    assert.equal(questions.length, 1, questions.map((q) => q.message).join(' | '));
+    assert.equal(questions[0].message, `Send your ${KIND} API key for ${serverA.url} to ${serverB.url}?`);
+    assert.equal(questions[0].options?.modal, true);
+    assert.deepEqual(questions[0].items, ['Send the Key']);
+    assert.equal(serverB.requests.length, 1);
+    assert.equal(serverB.lastRequest.headers.authorization, undefined, 'no key reached the other server');
+    // A local server takes no key: the answer is written all the same.
+    assert.equal(second.error, undefined, second.error?.message);
+    assert.equal(second.answer, script.firstAnswer);
+
+    // The no is remembered: the next answer asks nothing and still sends no key.
+    await service.answer(QUESTION, recordingSink());
+    assert.equal(warningsShown.length, asked + 1);
+    assert.equal(serverB.requests.length, 2);
+    assert.equal(serverB.lastRequest.headers.authorization, undefined);
+
+    // A yes for a third origin sends the key there.
+    answerWarnings('Send the Key');
+    setSettings({ 'relay.provider.baseUrl': `${serverC.url}/v1` });
+    const third = await service.answer(QUESTION, recordingSink());
+    assert.equal(third.error, undefined, third.error?.message);
+    assert.equal(warningsShown.length, asked + 2);
+    assert.equal(warningsShown.at(-1)?.message, `Send your ${KIND} API key for ${serverA.url} to ${serverC.url}?`);
+    assert.equal(serverC.lastRequest.headers.authorization, `Bearer ${KEY}`);
+    assert.ok(!JSON.stringify(service.sentRequests.last).includes(KEY), 'the key is never in the record');
+  });
+});
+
+describe('errors carry their fix', () => {
+  const RIGHT_KEY = 'sk-relay-unit-right-1111';
+  const WRONG_KEY = 'sk-relay-unit-wrong-9876';
+  let server: FakeServer;
+  let harness: Harness;
+
+  before(async () => {
+    server = await startFakeServer(requireBearer(RIGHT_KEY, answering));
+    harness = newService();
+  });
+  after(async () => {
+    await server?.close();
+    await disposeAndWait(harness);
+  });
+
+  test("a key the server refuses (HTTP 401): 'set-key', the partial answer kept, the key not in the message", async () => {
+    const { service } = harness;
+    await service.keys.store(KIND, server.url, WRONG_KEY);
+    resetSettings(relaySettings(`${server.url}/v1`));
+    const before = server.requests.length;
+    const outcome = await service.answer(QUESTION, recordingSink());
+    assert.equal(server.requests.length - before, 1, 'a refused key is not retried');
+    assert.equal(server.lastRequest.headers.authorization, `Bearer ${WRONG_KEY}`);
+    assert.equal(outcome.error?.fix, 'set-key');
+    assert.match(outcome.error?.message ?? '', /rejected the API key \(HTTP 401\)/);
+    assert.ok(!outcome.error?.message.includes(WRONG_KEY));
+    assert.equal(outcome.answer, script.textBeforeCall, 'the SLM text before the call is kept');
+  });
+
+  test("no LLM model: 'open-settings', and nothing is sent", async () => {
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.provider.model': '' });
+    const before = server.requests.length;
+    const outcome = await harness.service.answer(QUESTION, recordingSink());
+    assert.equal(outcome.error?.fix, 'open-settings');
+    assert.match(outcome.error?.message ?? '', /No LLM model is set \(relay\.provider\.model\)/);
+    assert.equal(server.requests.length, before);
+    assert.equal(harness.service.busy, false);
+  });
+
+  test("a template folder that does not exist: 'open-settings' (the setting), not the model picker", async () => {
+    const missing = join(REPO, '.cache', 'test-relay-service', 'no-such-template-folder');
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.provider.templateFolder': missing });
+    const before = server.requests.length;
+    const outcome = await harness.service.answer(QUESTION, recordingSink());
+    assert.equal(outcome.error?.fix, 'open-settings', outcome.error?.message);
+    assert.ok(outcome.error?.message.includes(missing), outcome.error?.message);
+    assert.equal(server.requests.length, before, 'nothing was sent');
+  });
+
+  test("an onnx-local LLM folder that does not exist: 'open-settings'", async () => {
+    const missing = join(REPO, '.cache', 'test-relay-service', 'no-such-llm-folder');
+    resetSettings({ ...relaySettings(''), 'relay.provider.kind': 'onnx-local', 'relay.provider.model': missing });
+    const outcome = await harness.service.answer(QUESTION, recordingSink());
+    assert.equal(outcome.error?.fix, 'open-settings', outcome.error?.message);
+    assert.match(outcome.error?.message ?? '', /^Setting relay\.provider\.model: /);
+  });
+
+  test("no small model (none set, none embedded in the extension): 'pick-model'", async () => {
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.slm.modelFolder': '' });
+    const outcome = await harness.service.answer(QUESTION, recordingSink());
+    assert.equal(outcome.error?.fix, 'pick-model');
+  });
+
+  test('dispose() stops the SLM process', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    // The earlier answers of this block started the SLM process.
+    const running = slmWorkerPids();
+    assert.equal(running.length, 1, 'one SLM process runs');
+    await disposeAndWait(harness);
+    assert.deepEqual(slmWorkerPids(), [], 'the SLM process is gone');
+    assert.equal(harness.service.busy, false);
+  });
+});
