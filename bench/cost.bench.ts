@@ -1,0 +1,316 @@
+/**
+ * `npm run bench:cost`: what relay answers cost in money, through the real engine and real
+ * HTTP servers on 127.0.0.1 that bill like each provider (issue 19).
+ *
+ * - Billing models (bench/cost/servers.ts): OpenAI-style automatic prefix caching with
+ *   cached input at 50% and at 90% off, Anthropic explicit breakpoints (read 0.1x, write
+ *   1.25x), and no caching. Each server counts tokens with its own tokenizer, not the SLM's.
+ * - Traces (bench/cost/traces.ts): explain 40 and 200 lines, a chat turn after 3,000
+ *   tokens of history, a short problem with a 2,000-token reasoning answer; the scripted
+ *   SLM (bench/cost/slm.ts) writes the reference answer and is unsure (top-1 below 0.5) at
+ *   3-8% of positions, in clusters and isolated.
+ * - Policies: llm-only (the measured LLM-only cost); today's fixed spans (confidence mode,
+ *   threshold 0.5, 2-token spans, no share cap); the money-aware policy at maxCostRatio 0.3
+ *   and 0.5 (when the engine has it); fixed spans under a money ceiling equal to what
+ *   money-aware spent; fixed spans at LLM-share caps 0.2 ... 0.01 (the curve behind the
+ *   "at equal money" comparison).
+ *
+ * Options: --traces a,b  --billing a,b (ids, default all). Prints tables and, last, one
+ * JSON line.
+ */
+import { performance } from 'node:perf_hooks';
+import { BenchTarget, BILLING_MODELS, GATE, HAS_MONEY_AWARE, MAX_LLM_CALLS, type Policy, type RowResult } from './cost/run';
+import { SCRIPTED_CONTEXT_WINDOW } from './cost/slm';
+import { buildTraces, type Trace } from './cost/traces';
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const only = (name: string): Set<string> | undefined => {
+  const value = flag(name);
+  return value ? new Set(value.split(',')) : undefined;
+};
+
+const RATIOS = [0.3, 0.5];
+/** The LLM-share caps of fixed spans that draw its money/coverage curve (1 is the main "fixed" row). */
+const CURVE_SHARES = [0.2, 0.1, 0.05, 0.02, 0.01];
+const HEADLINE_RATIO = 0.5;
+/** The editor-shaped traces of the issue's coverage goal (the problem is the paper's shape; chat-3k-warm is reported beside). */
+const EDITOR_TRACES: readonly string[] = ['explain-40', 'explain-200', 'chat-3k'];
+
+const FIXED: Policy = { id: 'fixed', mode: 'confidence', maxLlmShare: 1 };
+const LLM_ONLY: Policy = { id: 'llm-only', mode: 'llm-only' };
+const moneyAware = (ratio: number): Policy => ({ id: `money-aware ${ratio}`, mode: 'money-aware', maxCostRatio: ratio });
+
+interface Pair {
+  trace: Trace;
+  billing: string;
+  rows: RowResult[];
+}
+
+async function runTarget(target: BenchTarget, traces: Trace[]): Promise<Pair[]> {
+  const pairs: Pair[] = [];
+  for (const trace of traces) {
+    const rows: RowResult[] = [];
+    rows.push(await target.run(trace, LLM_ONLY));
+    rows.push(await target.run(trace, FIXED));
+    for (const share of CURVE_SHARES) rows.push(await target.run(trace, { id: `fixed share ${share}`, mode: 'confidence', maxLlmShare: share }));
+    if (HAS_MONEY_AWARE) {
+      for (const ratio of RATIOS) {
+        const row = await target.run(trace, moneyAware(ratio));
+        rows.push(row);
+        const spent = row.stats.costUsd ?? 0;
+        if (spent > 0) rows.push(await target.run(trace, { id: `fixed at money-aware ${ratio}'s $`, mode: 'confidence', maxLlmShare: 1, maxCostUsd: spent }));
+      }
+    }
+    pairs.push({ trace, billing: target.billing.id, rows });
+  }
+  return pairs;
+}
+
+const row = (pair: Pair, id: string): RowResult | undefined => pair.rows.find((r) => r.policy === id);
+
+/**
+ * Fixed spans' coverage (positions) at `usd`: linear interpolation on the upper envelope
+ * of its (money, coverage) points (the share-cap curve and the full run, plus $0 with
+ * nothing covered); the full run's coverage past its own money.
+ */
+function fixedCoverageAt(pair: Pair, usd: number): number {
+  const points = pair.rows
+    .filter((r) => r.policy === 'fixed' || r.policy.startsWith('fixed share '))
+    .map((r) => ({ usd: r.stats.costUsd ?? 0, covered: r.covered }))
+    .concat([{ usd: 0, covered: 0 }])
+    .sort((a, b) => a.usd - b.usd || a.covered - b.covered);
+  let best = 0;
+  const envelope = points.map((p) => ({ usd: p.usd, covered: (best = Math.max(best, p.covered)) }));
+  if (usd >= envelope[envelope.length - 1].usd) return envelope[envelope.length - 1].covered;
+  for (let i = 1; i < envelope.length; i++) {
+    const a = envelope[i - 1];
+    const b = envelope[i];
+    if (usd <= b.usd) return b.usd === a.usd ? b.covered : a.covered + ((usd - a.usd) / (b.usd - a.usd)) * (b.covered - a.covered);
+  }
+  return envelope[envelope.length - 1].covered;
+}
+
+interface EqualMoney {
+  trace: string;
+  billing: string;
+  ratio: number;
+  usd: number;
+  moneyAware: number;
+  ceiling: number | null;
+  interpolated: number;
+  /** The fixed-span coverage compared against: the better of the two ways. */
+  fixed: number;
+  low: number;
+}
+
+function equalMoney(pairs: Pair[], ratio: number): EqualMoney[] {
+  const out: EqualMoney[] = [];
+  for (const pair of pairs) {
+    const ma = row(pair, `money-aware ${ratio}`);
+    if (!ma) continue;
+    const usd = ma.stats.costUsd ?? 0;
+    const ceilingRow = row(pair, `fixed at money-aware ${ratio}'s $`);
+    const ceiling = ceilingRow && (ceilingRow.stats.costUsd ?? 0) <= usd * (1 + 1e-9) ? ceilingRow.covered : usd > 0 ? null : 0;
+    const interpolated = fixedCoverageAt(pair, usd);
+    out.push({ trace: pair.trace.id, billing: pair.billing, ratio, usd, moneyAware: ma.covered, ceiling, interpolated, fixed: Math.max(interpolated, ceiling ?? 0), low: pair.trace.low.length });
+  }
+  return out;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+  return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+const pct = (x: number | null, digits = 1): string => (x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
+const usd = (x: number | null): string => (x === null ? 'n/a' : `$${x.toFixed(4)}`);
+const round = (x: number, digits = 4): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const traceFilter = only('traces');
+  const billingFilter = only('billing');
+  const traces = buildTraces().filter((t) => !traceFilter || traceFilter.has(t.id));
+  const billings = BILLING_MODELS.filter((b) => !billingFilter || billingFilter.has(b.id));
+  const targets = await Promise.all(billings.map((b) => BenchTarget.start(b)));
+  let pairs: Pair[];
+  try {
+    // One answer at a time per server (its cache is per answer); the servers run side by side.
+    pairs = (await Promise.all(targets.map((t) => runTarget(t, traces)))).flat();
+  } finally {
+    await Promise.all(targets.map((t) => t.close()));
+  }
+
+  console.log('bench:cost: relay answers through the real engine and providers, billed by HTTP servers on 127.0.0.1');
+  console.log(
+    `traces: ${traces.map((t) => `${t.id} (prompt ${t.messages.map((m) => m.content).join('').length} chars, answer ${t.pieces.length} SLM tokens, ${t.low.length} low-confidence = ${pct(t.low.length / t.pieces.length)})`).join('; ')}`,
+  );
+  console.log(
+    `billing: ${billings.map((b) => `${b.id} = ${b.label} (${b.kind} ${b.model}, $${b.price.inputPerMTok}/$${b.price.outputPerMTok} per MTok in/out${b.price.cachedInputPerMTok !== undefined ? `, cached $${b.price.cachedInputPerMTok}` : ''}${b.price.cacheWritePerMTok !== undefined ? `, write $${b.price.cacheWritePerMTok}` : ''})`).join('; ')}`,
+  );
+  console.log(
+    `policies: fixed = confidence, threshold ${GATE.threshold}, ${GATE.spanTokens}-token spans, no share cap; money-aware at maxCostRatio ${RATIOS.join(' and ')}${HAS_MONEY_AWARE ? '' : ' (NOT RUN: the engine has no money-aware mode yet)'}; every answer: ${MAX_LLM_CALLS} calls at most, budget 8192, SLM window ${SCRIPTED_CONTEXT_WINDOW}, temperature 0`,
+  );
+  console.log('');
+
+  const mainPolicies = (r: RowResult) => r.policy === 'llm-only' || r.policy === 'fixed' || r.policy.startsWith('money-aware') || r.policy.startsWith('fixed at');
+  const rows: string[][] = [];
+  for (const trace of traces) {
+    for (const billing of billings) {
+      const pair = pairs.find((p) => p.trace.id === trace.id && p.billing === billing.id);
+      if (!pair) continue;
+      const llmOnly = row(pair, 'llm-only');
+      for (const r of pair.rows.filter(mainPolicies)) {
+        rows.push([
+          trace.id,
+          billing.id,
+          r.policy,
+          r.ratio === null ? 'n/a' : r.ratio.toFixed(3),
+          llmOnly && llmOnly.stats.costUsd ? ((r.stats.costUsd ?? 0) / llmOnly.stats.costUsd).toFixed(3) : 'n/a',
+          usd(r.stats.costUsd),
+          String(r.stats.calls),
+          String(r.declined),
+          pct(r.stats.llmTokenShare),
+          pct(r.cacheHit),
+          r.policy === 'llm-only' ? '-' : `${r.covered}/${r.lowTotal} ${pct(r.covered / r.lowTotal, 0)}`,
+          r.stats.finishReason,
+          r.exact,
+        ]);
+      }
+    }
+  }
+  console.log('Money per answer (money/LLM-only = costUsd / llmOnlyCostUsd of the done event; "vs measured" divides by what the llm-only answer really cost on the same server)');
+  console.log(
+    table(['trace', 'billing', 'policy', 'money/LLM-only', 'vs measured', 'cost', 'calls', 'declined', 'LLM share', 'cache hit', 'low-conf written by LLM', 'end', 'answer exact'], rows),
+  );
+  console.log('');
+
+  console.log(`Fixed spans' money/coverage curve (LLM-share cap: cost, low-confidence positions written by the LLM)`);
+  console.log(
+    table(
+      ['trace', 'billing', ...['1', ...CURVE_SHARES.map(String)].map((s) => `cap ${s}`)],
+      pairs.map((p) => [
+        p.trace.id,
+        p.billing,
+        ...['fixed', ...CURVE_SHARES.map((s) => `fixed share ${s}`)].map((id) => {
+          const r = row(p, id);
+          return r ? `${usd(r.stats.costUsd)} ${r.covered}` : 'n/a';
+        }),
+      ]),
+    ),
+  );
+  console.log('');
+
+  const equal = RATIOS.flatMap((ratio) => equalMoney(pairs, ratio));
+  if (equal.length > 0) {
+    console.log(
+      'Low-confidence positions written by the LLM at equal money. Fixed spans at money-aware\'s cost, two ways: "ceiling" = a fixed-span answer run with ' +
+        "RelayOptions.maxCostUsd = money-aware's costUsd (the engine prices each call at its worst, so it spends at most that); " +
+        '"interpolated" = linear interpolation over the curve above; compared against the better of the two.',
+    );
+    console.log(
+      table(
+        ['trace', 'billing', 'ratio', "money-aware's $", 'money-aware', 'fixed ceiling', 'fixed interpolated', 'gain'],
+        equal.map((e) => [e.trace, e.billing, String(e.ratio), usd(e.usd), `${e.moneyAware}/${e.low}`, e.ceiling === null ? 'n/a' : String(e.ceiling), e.interpolated.toFixed(1), e.fixed > 0 ? `${(e.moneyAware / e.fixed).toFixed(2)}x` : e.moneyAware > 0 ? 'inf' : '-']),
+      ),
+    );
+    console.log('');
+  }
+
+  // The billing model's prediction against the servers' usage, per billing model and policy family.
+  const all = pairs.flatMap((p) => p.rows);
+  const predictionRows: string[][] = [];
+  const predictionOf = (rs: RowResult[]) => {
+    const withBilling = rs.filter((r) => r.stats.billing);
+    const predicted = withBilling.reduce((s, r) => s + (r.stats.billing?.predictedUsd ?? 0), 0);
+    const reported = withBilling.reduce((s, r) => s + (r.stats.billing?.reportedUsd ?? 0), 0);
+    const calls = withBilling.reduce((s, r) => s + (r.stats.billing?.calls ?? 0), 0);
+    return { predicted, reported, calls, errorPct: reported > 0 ? (Math.abs(predicted - reported) / reported) * 100 : null };
+  };
+  for (const billing of billings) {
+    for (const family of ['fixed', 'money-aware', 'llm-only']) {
+      const p = predictionOf(all.filter((r) => r.billing === billing.id && r.policy.startsWith(family)));
+      if (p.calls > 0) predictionRows.push([billing.id, family, String(p.calls), usd(p.predicted), usd(p.reported), p.errorPct === null ? 'n/a' : `${p.errorPct.toFixed(2)}%`]);
+    }
+  }
+  const prediction = predictionOf(all);
+  if (predictionRows.length > 0) {
+    console.log("Billing model's prediction (stats.billing: predicted before each call, with the output it then wrote) against the usage the servers reported");
+    console.log(table(['billing', 'policies', 'calls', 'predicted', 'reported', 'error'], predictionRows));
+    console.log('');
+  } else {
+    console.log('No answer reported stats.billing (the engine does not predict calls yet).');
+  }
+
+  // Server bill against the engine's: they differ only where a call was cancelled (the engine then estimates).
+  const billGap = all.reduce((s, r) => s + Math.abs((r.stats.costUsd ?? 0) - r.serverUsd), 0);
+  const cancelled = all.reduce((s, r) => s + r.cancelledCalls, 0);
+  const inexact = all.filter((r) => r.exact === 'spaces' || r.exact === 'no');
+  console.log(
+    `Engine cost vs server bill: total |difference| ${usd(billGap)} over ${all.length} answers (${cancelled} calls cancelled by the client); ` +
+      `${inexact.length} complete answers differ from the reference (${inexact.filter((r) => r.exact === 'spaces').length} in whitespace only: the instructed seam), ${all.reduce((s, r) => s + r.misaligned, 0)} requests whose partial answer needed a search to line up.`,
+  );
+
+  const headline = all.filter((r) => r.policy === `money-aware ${HEADLINE_RATIO}`);
+  const maxRatio = (rs: RowResult[]) => (rs.length > 0 ? Math.max(...rs.map((r) => r.ratio ?? Infinity)) : null);
+  const gain = (ratio: number, traceIds: readonly string[]) => {
+    const editor = equal.filter((e) => e.ratio === ratio && traceIds.includes(e.trace));
+    if (editor.length === 0) return null;
+    const ma = editor.reduce((s, e) => s + e.moneyAware, 0);
+    const fixed = editor.reduce((s, e) => s + e.fixed, 0);
+    return fixed > 0 ? ma / fixed : ma > 0 ? Infinity : null;
+  };
+  const gainJson = (g: number | null) => (g === null ? null : Number.isFinite(g) ? round(g, 3) : 'inf');
+  // Per answer, so that one answer's over-prediction does not cancel another's under-prediction.
+  const predicted = all.filter((r) => r.stats.billing);
+  const absErrorPct = predicted.length > 0 ? (predicted.reduce((s, r) => s + Math.abs((r.stats.billing?.predictedUsd ?? 0) - (r.stats.billing?.reportedUsd ?? 0)), 0) / predicted.reduce((s, r) => s + (r.stats.billing?.reportedUsd ?? 0), 0)) * 100 : null;
+  const worstBilling = billings
+    .map((b) => ({ id: b.id, ...predictionOf(all.filter((r) => r.billing === b.id)) }))
+    .filter((p) => p.errorPct !== null)
+    .sort((a, b) => (b.errorPct ?? 0) - (a.errorPct ?? 0))[0];
+  const fixedRows = all.filter((r) => r.policy === 'fixed');
+  const maRatio = maxRatio(headline);
+  const coverageGain = gain(HEADLINE_RATIO, EDITOR_TRACES);
+  const predictionPct = prediction.errorPct;
+  const json = {
+    money_aware_rows: HAS_MONEY_AWARE,
+    money_aware_max_ratio: maRatio === null ? null : round(maRatio),
+    money_aware_03_max_ratio: HAS_MONEY_AWARE ? round(maxRatio(all.filter((r) => r.policy === 'money-aware 0.3')) ?? NaN) : null,
+    coverage_gain_at_equal_money: gainJson(coverageGain),
+    ...(coverageGain === null && HAS_MONEY_AWARE
+      ? { coverage_gain_note: `money-aware at ${HEADLINE_RATIO} made no LLM call on the editor-shaped traces (spent $0 there): nothing to compare at equal money` }
+      : {}),
+    coverage_gain_at_equal_money_03: gainJson(gain(0.3, EDITOR_TRACES)),
+    coverage_gain_at_equal_money_with_warm_chat: gainJson(gain(HEADLINE_RATIO, [...EDITOR_TRACES, 'chat-3k-warm'])),
+    equal_money_method: `fixed spans' low-confidence positions at money-aware's costUsd: the better of a run with maxCostUsd = that cost and linear interpolation over fixed spans at LLM-share caps 1, ${CURVE_SHARES.join(', ')}; summed over the editor-shaped traces (${EDITOR_TRACES.join(', ')}) and every billing model; null when money-aware spent nothing there`,
+    money_aware_editor_usd: HAS_MONEY_AWARE ? round(headline.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0), 6) : null,
+    prediction_error_pct: predictionPct === null ? null : round(predictionPct, 3),
+    prediction_abs_error_pct: absErrorPct === null ? null : round(absErrorPct, 3),
+    prediction_worst_billing: worstBilling ? { billing: worstBilling.id, error_pct: round(worstBilling.errorPct ?? 0, 3) } : null,
+    prediction_calls: prediction.calls,
+    fixed_max_ratio: round(maxRatio(fixedRows) ?? NaN),
+    fixed_min_ratio: round(Math.min(...fixedRows.map((r) => r.ratio ?? Infinity))),
+    fixed_coverage: round(fixedRows.reduce((s, r) => s + r.covered, 0) / Math.max(1, fixedRows.reduce((s, r) => s + r.lowTotal, 0))),
+    money_aware_coverage: HAS_MONEY_AWARE ? round(headline.reduce((s, r) => s + r.covered, 0) / Math.max(1, headline.reduce((s, r) => s + r.lowTotal, 0))) : null,
+    goals: {
+      money_aware_within_ratio: maRatio === null ? null : maRatio <= HEADLINE_RATIO,
+      coverage_gain_2x: coverageGain === null ? null : coverageGain >= 2,
+      prediction_within_5pct: predictionPct === null ? null : predictionPct <= 5,
+    },
+    answers: all.length,
+    traces: traces.map((t) => t.id),
+    billing: billings.map((b) => b.id),
+    elapsed_s: round((performance.now() - started) / 1000, 1),
+  };
+  console.log(JSON.stringify(json));
+}
+
+main().catch((error) => {
+  console.error(`bench:cost failed: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exit(1);
+});

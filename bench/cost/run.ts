@@ -1,0 +1,186 @@
+/**
+ * One row of bench:cost: a trace answered through the real engine (collectRelay) with a
+ * real provider class talking HTTP to a billing server, and what it measured: money
+ * against the LLM-only estimate, calls, the LLM's token share, the cache hit rate, and
+ * the share of the SLM's low-confidence positions the LLM wrote (from the 'span' events:
+ * each span is lined up with the reference, so every position knows who wrote it).
+ */
+import { collectRelay, type RelayOptions } from '../../src/core/relay/engine';
+import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
+import { RELAY_MODES } from '../../src/core/relay/policies/registry';
+import { createProvider } from '../../src/core/providers/factory';
+import { MemoryKeySource } from '../../src/core/providers/secrets';
+import { NO_CACHE, OPENAI_CACHE, type CacheRule } from '../../src/core/providers/billing';
+import { costOf } from '../../src/core/providers/pricing';
+import type { LlmProvider, ModelPrice, ProviderKind } from '../../src/core/providers/types';
+import { BillingServer, type BillingRule, type WireFormat } from './servers';
+import { ScriptedSlm } from './slm';
+import { alignEnd, slmCount } from './text';
+import type { Trace } from './traces';
+
+/** Whether the engine has the money-aware policy yet (the rows that need it are skipped until it does). */
+export const HAS_MONEY_AWARE = (RELAY_MODES as readonly string[]).includes('money-aware');
+
+export interface BillingModel {
+  id: string;
+  label: string;
+  format: WireFormat;
+  rule: BillingRule;
+  kind: ProviderKind;
+  model: string;
+  price: ModelPrice;
+  /** The rule the engine is told (RelayOptions.cacheRule). */
+  cacheRule: CacheRule;
+}
+
+/** gpt-4o's prices ($2.50 in, $10 out per million); Claude Sonnet 4.5's ($3 in, $15 out, reads 0.1x, 5-minute writes 1.25x). */
+export const BILLING_MODELS: BillingModel[] = [
+  { id: 'auto-50', label: 'automatic prefix cache, 50% off', format: 'openai', rule: 'openai-prefix', kind: 'openai-chat', model: 'gpt-4o', price: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 }, cacheRule: OPENAI_CACHE },
+  { id: 'auto-90', label: 'automatic prefix cache, 90% off', format: 'openai', rule: 'openai-prefix', kind: 'openai-chat', model: 'gpt-4o', price: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 0.25 }, cacheRule: OPENAI_CACHE },
+  { id: 'breakpoints', label: 'Anthropic breakpoints, read 0.1x, write 1.25x', format: 'anthropic', rule: 'breakpoints', kind: 'anthropic', model: 'claude-sonnet-4-5', price: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } },
+  { id: 'no-cache', label: 'no caching', format: 'openai', rule: 'none', kind: 'openai-chat', model: 'gpt-4o', price: { inputPerMTok: 2.5, outputPerMTok: 10 }, cacheRule: NO_CACHE },
+];
+
+export interface Policy {
+  id: string;
+  mode: string;
+  maxCostRatio?: number;
+  /** Fixed spans: the LLM share cap (1 = none). */
+  maxLlmShare?: number;
+  /** A per-answer USD ceiling (RelayOptions.maxCostUsd). */
+  maxCostUsd?: number;
+}
+
+/** The policies' shared knobs: the shipped gate and span, no share cap, ceilings a normal answer never meets. */
+export const GATE = { threshold: 0.5, spanTokens: 2 };
+export const MAX_LLM_CALLS = 1000;
+
+export interface RowResult {
+  trace: string;
+  billing: string;
+  policy: string;
+  stats: AnswerStats;
+  /** costUsd / llmOnlyCostUsd of the done event. */
+  ratio: number | null;
+  cacheHit: number;
+  /** Low-confidence positions the LLM wrote, of all scripted ones. */
+  covered: number;
+  lowTotal: number;
+  declined: number;
+  /** What the server billed for this answer, at the billing model's prices. */
+  serverUsd: number;
+  /** Calls the server saw cancelled by the client. */
+  cancelledCalls: number;
+  /**
+   * The displayed answer against the reference: the same; different in whitespace only (a
+   * seam added or dropped a space); a beginning of it (a ceiling ended the answer), up to
+   * whitespace; or different.
+   */
+  exact: 'yes' | 'spaces' | 'cut' | 'no';
+  /** Requests whose partial answer did not line up with the reference without a search. */
+  misaligned: number;
+  elapsedMs: number;
+}
+
+export class BenchTarget {
+  private constructor(
+    readonly billing: BillingModel,
+    readonly server: BillingServer,
+    readonly provider: LlmProvider,
+  ) {}
+
+  static async start(billing: BillingModel): Promise<BenchTarget> {
+    const server = await BillingServer.start({ format: billing.format, rule: billing.rule });
+    // A dummy key: the provider is talking to 127.0.0.1, and the key source answers for any origin.
+    const keys = new MemoryKeySource({ [billing.kind]: 'sk-bench-dummy-key-0000' });
+    const provider = createProvider(
+      { kind: billing.kind, baseUrl: server.baseUrl, model: billing.model, maxRetries: 0, idleTimeoutMs: 20_000, firstByteTimeoutMs: 20_000 },
+      keys,
+      // As the extension does: the provider counts (where a server reports no usage) in the SLM's tokenizer.
+      { countTokens: slmCount },
+    );
+    return new BenchTarget(billing, server, provider);
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+  }
+
+  /** Answers `trace` under `policy`; rows run one at a time per target (the server's cache is per answer). */
+  async run(trace: Trace, policy: Policy): Promise<RowResult> {
+    this.server.begin(trace.reference);
+    if (trace.warm) {
+      // The previous turn's last call fills the cache; its bill belongs to that turn.
+      for await (const _chunk of this.provider.continue({ ...trace.warm, maxTokens: 1, temperature: 0, cacheKey: `warm-${trace.id}` })) {
+        // drain
+      }
+      this.server.ledger.length = 0;
+    }
+    const slm = new ScriptedSlm(trace);
+    const options: RelayOptions & { maxCostRatio?: number; cacheRule?: CacheRule } = {
+      mode: policy.mode as string as RelayMode,
+      slm,
+      llm: this.provider,
+      messages: trace.messages,
+      tokenBudget: 8192,
+      maxLlmCalls: MAX_LLM_CALLS,
+      maxCostUsd: policy.maxCostUsd ?? 10,
+      slmSampling: { temperature: 0 },
+      llmTemperature: 0,
+      confidence: { ...GATE, maxLlmShare: policy.maxLlmShare ?? 1 },
+      price: this.billing.price,
+      cacheRule: this.billing.cacheRule,
+      ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
+    };
+    const { answer, stats, events } = await collectRelay(options);
+    const error = events.find((e) => e.type === 'error');
+    if (error && error.type === 'error') throw new Error(`${trace.id} / ${this.billing.id} / ${policy.id}: the answer failed: ${error.code}: ${error.message}`);
+    const ledger = [...this.server.ledger];
+    const serverUsd = ledger.reduce(
+      (sum, c) => sum + (costOf({ inputTokens: c.inputTokens, outputTokens: c.outputTokens, cachedInputTokens: c.cachedTokens, cacheWriteTokens: c.cacheWriteTokens, estimated: false }, this.billing.price) ?? 0),
+      0,
+    );
+    const { covered } = coverage(trace, events);
+    const usage = stats.llmUsage;
+    return {
+      trace: trace.id,
+      billing: this.billing.id,
+      policy: policy.id,
+      stats,
+      ratio: stats.costUsd !== null && stats.llmOnlyCostUsd ? stats.costUsd / stats.llmOnlyCostUsd : null,
+      cacheHit: usage.inputTokens > 0 ? usage.cachedInputTokens / usage.inputTokens : 0,
+      covered,
+      lowTotal: trace.low.length,
+      declined: events.filter((e) => e.type === 'call-declined').length,
+      serverUsd,
+      cancelledCalls: ledger.filter((c) => c.finish === 'cancelled').length,
+      exact: answer === trace.reference ? 'yes' : squeeze(answer) === squeeze(trace.reference) ? 'spaces' : squeeze(trace.reference).startsWith(squeeze(answer)) ? 'cut' : 'no',
+      misaligned: ledger.filter((c) => !c.alignedExactly).length,
+      elapsedMs: stats.elapsedMs,
+    };
+  }
+}
+
+const squeeze = (text: string): string => text.replace(/\s+/g, '');
+
+/**
+ * Who wrote each low-confidence position: the spans, in order, are lined up with the
+ * reference; a position counts as the LLM's when the first visible character of its SLM
+ * token lies in text an LLM span wrote.
+ */
+export function coverage(trace: Pick<Trace, 'reference' | 'pieces' | 'low'>, events: RelayEvent[]): { covered: number; byLlm: boolean[] } {
+  const llmChars = new Uint8Array(trace.reference.length + 1);
+  let at = 0;
+  for (const event of events) {
+    if (event.type !== 'span') continue;
+    const { end } = alignEnd(trace.reference, at, event.text);
+    if (event.source === 'llm') llmChars.fill(1, at, Math.max(at, end));
+    at = Math.max(at, end);
+  }
+  const byLlm = trace.low.map((index) => {
+    const piece = trace.pieces[index];
+    const lead = piece.text.length - piece.text.trimStart().length;
+    return llmChars[piece.start + Math.min(lead, piece.text.length - 1)] === 1;
+  });
+  return { covered: byLlm.filter(Boolean).length, byLlm };
+}
