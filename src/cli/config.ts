@@ -12,7 +12,8 @@ import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { PROVIDER_KINDS } from '../core/providers/registry';
 import { UsageError } from './args';
-import { DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
+import { DEFAULT_MAX_COST_RATIO, DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
+import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../core/providers/base';
 
 export interface CliConfig {
@@ -22,18 +23,20 @@ export interface CliConfig {
     model: string;
     /** openai-completions: model folder or tokenizer_config.json for the prompt template; default the SLM's. */
     templateFolder: string;
+    /** How the service caches re-sent input (src/core/providers/billing.ts). */
+    caching: CachingChoice;
   };
   /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
   prices: Partial<ModelPrice>;
   /** thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking). */
   slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32'; q4Compute: Q4Compute; thinking: boolean };
-  /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else confidence. */
+  /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else money-aware when the price is known, else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
   maxTurns: number;
   tokenBudget: number;
   /** Ceilings of one answer (src/core/relay/limits.ts). */
-  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number };
+  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number; maxCostRatio?: number };
   /** Timeouts of one LLM call, in seconds (src/core/providers/types.ts ProviderConfig). */
   timeouts: { connectSeconds: number; firstByteSeconds: number; idleSeconds: number; callSeconds: number };
   temperature: number;
@@ -53,14 +56,14 @@ export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
-    provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '' },
+    provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '', caching: 'auto' },
     prices: {},
     slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false },
     mode: 'auto',
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
     tokenBudget: 8192,
-    limits: { maxLlmCalls: DEFAULT_MAX_LLM_CALLS, maxCostUsd: DEFAULT_MAX_COST_USD, maxStallSeconds: DEFAULT_MAX_STALL_MS / 1000 },
+    limits: { maxLlmCalls: DEFAULT_MAX_LLM_CALLS, maxCostUsd: DEFAULT_MAX_COST_USD, maxStallSeconds: DEFAULT_MAX_STALL_MS / 1000, maxCostRatio: DEFAULT_MAX_COST_RATIO },
     timeouts: {
       connectSeconds: DEFAULT_CONNECT_TIMEOUT_MS / 1000,
       firstByteSeconds: DEFAULT_FIRST_BYTE_TIMEOUT_MS / 1000,
@@ -96,6 +99,8 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   budget: (c, v, from) => (c.tokenBudget = int(v, from, 16, 131072)),
   'max-calls': (c, v, from) => (c.limits.maxLlmCalls = int(v, from, 1, 10_000)),
   'max-cost': (c, v, from) => (c.limits.maxCostUsd = num(v, from, 0.000001, 10_000)),
+  'max-cost-ratio': (c, v, from) => (c.limits.maxCostRatio = v.trim() === 'off' ? undefined : num(v, from, 0.01, 100)),
+  caching: (c, v, from) => (c.provider.caching = oneOf(v, CACHING_CHOICES, from)),
   'max-stall': (c, v, from) => (c.limits.maxStallSeconds = num(v, from, 1, 86_400)),
   'connect-timeout': (c, v, from) => (c.timeouts.connectSeconds = num(v, from, 0.1, 3600)),
   'first-byte-timeout': (c, v, from) => (c.timeouts.firstByteSeconds = num(v, from, 0.1, 3600)),
@@ -132,6 +137,8 @@ export const ENV_NAMES: Record<string, string> = {
   RELAY_TOKEN_BUDGET: 'budget',
   RELAY_MAX_CALLS: 'max-calls',
   RELAY_MAX_COST: 'max-cost',
+  RELAY_MAX_COST_RATIO: 'max-cost-ratio',
+  RELAY_CACHING: 'caching',
   RELAY_MAX_STALL: 'max-stall',
   RELAY_CONNECT_TIMEOUT: 'connect-timeout',
   RELAY_FIRST_BYTE_TIMEOUT: 'first-byte-timeout',
@@ -163,6 +170,8 @@ export const FILE_KEYS: Record<string, string> = {
   tokenBudget: 'budget',
   maxLlmCallsPerAnswer: 'max-calls',
   maxCostPerAnswerUsd: 'max-cost',
+  maxCostRatio: 'max-cost-ratio',
+  'provider.caching': 'caching',
   maxSecondsWithoutProgress: 'max-stall',
   'provider.connectTimeoutSeconds': 'connect-timeout',
   'provider.firstByteTimeoutSeconds': 'first-byte-timeout',

@@ -5,6 +5,7 @@
  * The LLM runs locally through the onnx-local provider and costs nothing, so it is priced
  * at a named hosted model's list price to make the cost and savings figures mean something.
  */
+import { DEFAULT_MAX_COST_RATIO } from '../core/relay/limits';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { builtInPrice, PRICE_CATALOG } from '../core/providers/pricing';
@@ -62,6 +63,8 @@ export function paperModes(models: DemoModels, cwd: string = process.cwd()): str
     `command=${folder(ABLATION_SLMS.grpoSimple)}`,
     `command=${folder(ABLATION_SLMS.grpoDifficulty)}`,
     'command',
+    // What a user gets by default once prices are known: the same relay under relay.maxCostRatio.
+    `auto@${DEFAULT_MAX_COST_RATIO}`,
     `command=${folder(ABLATION_SLMS.unsureGrpoDifficulty)}`,
     `confidence@0.7=${base}`,
     `confidence@0.9=${base}`,

@@ -1,6 +1,10 @@
 /**
  * The rows `relay eval --modes` can run side by side: `name[@value]`, comma separated.
- *   slm-only, llm-only, command, confidence[@threshold], random-router[@p], auto,
+ *   slm-only, llm-only, command[@ratio], confidence[@threshold], money-aware[@ratio],
+ *   random-router[@p], auto[@ratio],
+ *   @ratio: the row runs under relay.maxCostRatio = ratio (a call that would take an answer
+ *     past ratio x the LLM-only estimate is declined); money-aware without it takes the
+ *     configured ratio; the other rows run without that ceiling (the paper's protocol as is),
  *   matched-router: a random query router whose LLM probability is chosen after the
  *     other rows ran, to match the most accurate relay row (as in the paper's table):
  *     p = (acc_relay - acc_SLM) / (acc_LLM - acc_SLM); needs slm-only and llm-only.
@@ -23,6 +27,8 @@ export interface EvalModeSpec {
   threshold?: number;
   /** random-router@p */
   llmProbability?: number;
+  /** command@r, auto@r, money-aware@r: the money ceiling relative to the LLM alone. */
+  maxCostRatio?: number;
   /** `=<folder>`: this row's SLM instead of the configured one (absolute). */
   slmFolder?: string;
 }
@@ -68,18 +74,24 @@ function parseOne(text: string): EvalModeSpec {
 function parseHead(head: string, text: string): EvalModeSpec {
   const [name, value, ...rest] = head.split('@');
   if (!(KINDS as readonly string[]).includes(name) || rest.length > 0) {
-    throw new UsageError(`--modes: '${text}' is not a mode. Use ${KINDS.join(', ')}, confidence@<threshold>, random-router@<p> (each optionally =<slm folder>) or all.`);
+    throw new UsageError(
+      `--modes: '${text}' is not a mode. Use ${KINDS.join(', ')}, confidence@<threshold>, random-router@<p>, command|auto|money-aware@<cost ratio> (each optionally =<slm folder>) or all.`,
+    );
   }
   const kind = name as EvalModeSpec['kind'];
   if (value === undefined) return { spec: text, kind };
   const n = Number(value);
+  if (kind === 'command' || kind === 'auto' || kind === 'money-aware') {
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100) throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
+    return { spec: text, kind, maxCostRatio: n };
+  }
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
   if (kind === 'confidence') return { spec: text, kind, threshold: n };
   if (kind === 'random-router') return { spec: text, kind, llmProbability: n };
-  throw new UsageError(`--modes: '${text}': only confidence@<threshold> and random-router@<p> take a value.`);
+  throw new UsageError(`--modes: '${text}': only confidence@<threshold>, random-router@<p> and command|auto|money-aware@<cost ratio> take a value.`);
 }
 
 /** Rows where the SLM and the LLM share answers (the candidates the matched router is matched to). */
 export function isRelayRow(spec: EvalModeSpec): boolean {
-  return spec.kind === 'command' || spec.kind === 'confidence' || spec.kind === 'auto';
+  return spec.kind === 'command' || spec.kind === 'confidence' || spec.kind === 'money-aware' || spec.kind === 'auto';
 }

@@ -2,6 +2,7 @@
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate } from '../core/relay/cost';
+import { settingRef } from '../core/settingNames';
 
 export interface Output {
   write(text: string): void;
@@ -87,6 +88,15 @@ export function waitReporter(err: Output): (event: RelayEvent) => void {
   };
 }
 
+/** A call the money ceiling declined, on stderr (the answer on stdout stays the answer). */
+export function declineReporter(err: Output): (event: RelayEvent) => void {
+  return (event) => {
+    if (event.type !== 'call-declined') return;
+    const left = event.allowanceUsd > 0 ? `the answer could spend ${formatUsd(event.allowanceUsd)} more` : 'the answer has no money left for calls';
+    err.write(`relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} under ${settingRef('maxCostRatio')})\n`);
+  };
+}
+
 /** Both renderers at once. */
 export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event: RelayEvent) => void {
   return (event) => {
@@ -107,7 +117,14 @@ export function exitCodeOf(finish: FinishReason): number {
 export function formatUsd(value: number | null): string {
   if (value === null) return 'unknown';
   if (value === 0) return '$0';
+  if (value < 0) return `-${formatUsd(-value)}`;
   return value < 0.01 ? `$${value.toPrecision(3)}` : `$${value.toFixed(4)}`;
+}
+
+/** "saved $0.0120", or "lost $0.0040" when the relay cost more than the LLM alone would have (never a negative saving). */
+export function savingText(saved: number | null): string {
+  if (saved === null) return 'saved unknown';
+  return saved < 0 ? `lost ${formatUsd(-saved)}` : `saved ${formatUsd(saved)}`;
 }
 
 /** One line: tokens by source, calls, LLM usage, cost, savings (labelled estimate), time. */
@@ -116,11 +133,11 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   const u = stats.llmUsage;
   const parts = [
     `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})`,
-    `${stats.calls} call${stats.calls === 1 ? '' : 's'}`,
+    `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: would not pay off)` : ''}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
-    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (estimate)`,
-    `saved ${formatUsd(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
+    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${stats.mode === 'llm-only' || stats.routedTo === 'llm' ? 'as billed' : 'estimate'})`,
+    `${savingText(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
     `${(stats.elapsedMs / 1000).toFixed(2)} s`,
     `end: ${stats.finishReason}`,
   ];
@@ -151,6 +168,9 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_only_cost_usd: stats.llmOnlyCostUsd,
     llm_only_cost_is_estimate: true,
     saved_usd: stats.savedUsd,
+    declined_calls: stats.declinedCalls ?? 0,
+    predicted_cost_usd: stats.billing?.predictedUsd ?? null,
+    prediction_error_pct: stats.billing && stats.billing.reportedUsd > 0 ? (Math.abs(stats.billing.predictedUsd - stats.billing.reportedUsd) / stats.billing.reportedUsd) * 100 : null,
     price_note: stats.priceNote ?? null,
     elapsed_ms: stats.elapsedMs,
     finish_reason: stats.finishReason,

@@ -10,9 +10,11 @@ import { baseUrlOf } from './providers/endpoints';
 import { createProvider } from './providers/factory';
 import { OnnxLocalProvider } from './providers/onnxLocal';
 import { priceNote, resolvePriceWithSource, type PriceOverrides } from './providers/pricing';
-import type { ProviderKind } from './providers/registry';
+import { providerOf, type ProviderKind } from './providers/registry';
+import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/billing';
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
+import { TokenRatios } from './relay/money';
 import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
 import { policyOf } from './relay/policies/registry';
@@ -29,6 +31,8 @@ export interface RelaySetup {
     templateFolder: string;
     /** Seconds. */
     timeouts: { connect: number; firstByte: number; idle: number; call: number };
+    /** How the service caches re-sent input, for pricing calls before they are made. */
+    caching: CachingChoice;
   };
   prices: PriceOverrides;
   mode: RequestedMode;
@@ -41,7 +45,8 @@ export interface RelaySetup {
   temperature: number;
   seed?: number;
   router?: { llmProbability: number };
-  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number };
+  /** maxCostRatio: the most an answer may cost relative to the LLM alone (undefined: no such ceiling). */
+  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number; maxCostRatio?: number };
 }
 
 export interface CompositionDeps {
@@ -68,6 +73,8 @@ export interface ComposedLlm {
   modelKey: string;
   /** Where requests go (an origin), or 'this machine'. */
   destination: string;
+  /** How the service bills re-sent input (billing.ts). */
+  cacheRule: CacheRule;
 }
 
 /**
@@ -106,9 +113,11 @@ export class RelayComposition {
   /** Builds the composition; `mode` overrides the setting's (relay eval rows). */
   static async open(setup: RelaySetup, deps: CompositionDeps, mode?: RelayMode): Promise<RelayComposition> {
     const traits = readSlmRelayTraits(deps.slmFolder);
-    const resolved = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits));
+    const chosen = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits));
     const prompts = new PromptBook();
-    const llm = policyOf(resolved).needsLlm ? await composeLlm(setup, deps, prompts.llmRenderer) : undefined;
+    const llm = policyOf(chosen).needsLlm ? await composeLlm(setup, deps, prompts.llmRenderer) : undefined;
+    // 'auto' picks the money-aware relay for a model not trained to call once the price is known.
+    const resolved = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits, { priceKnown: llm?.price !== undefined }));
     return new RelayComposition(setup, deps, prompts, resolved, traits, llm);
   }
 
@@ -144,6 +153,9 @@ export class RelayComposition {
       tokenBudget: s.tokenBudget,
       maxLlmCalls: s.limits.maxLlmCalls,
       maxCostUsd: s.limits.maxCostUsd,
+      maxCostRatio: s.limits.maxCostRatio,
+      cacheRule: this.llm?.cacheRule,
+      tokenRatios: this.llm ? tokenRatiosOf(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
       maxStallMs: s.limits.maxStallSeconds * 1000,
       slmSampling: { temperature: s.temperature, seed: s.seed },
       llmTemperature: s.temperature,
@@ -152,6 +164,20 @@ export class RelayComposition {
       router: { llmProbability: s.router?.llmProbability ?? 0.5, seed: s.seed ?? 0 },
     };
   }
+}
+
+/** Token ratios per SLM and LLM pair, kept for the life of the process (they belong to the two tokenizers). */
+const TOKEN_RATIOS = new Map<string, TokenRatios>();
+const MAX_TOKEN_RATIOS = 32;
+
+function tokenRatiosOf(key: string): TokenRatios {
+  let ratios = TOKEN_RATIOS.get(key);
+  if (!ratios) {
+    if (TOKEN_RATIOS.size >= MAX_TOKEN_RATIOS) TOKEN_RATIOS.delete(TOKEN_RATIOS.keys().next().value as string);
+    ratios = new TokenRatios();
+    TOKEN_RATIOS.set(key, ratios);
+  }
+  return ratios;
 }
 
 /**
@@ -163,11 +189,14 @@ export async function composeLlm(setup: RelaySetup, deps: Omit<CompositionDeps, 
   const { kind, baseUrl, model } = setup.provider;
   const resolved = resolvePriceWithSource(kind, model, setup.prices, baseUrl);
   const price = { price: resolved.price ?? undefined, priceNote: priceNote(resolved) };
+  const url = baseUrlOf(kind, baseUrl);
+  const byAddress = url ? providerOf(kind).cacheRule?.(url, model) : providerOf(kind).cacheRule?.(new URL('http://localhost'), model);
+  const cacheRule = cacheRuleOf(setup.provider.caching, byAddress, price.price?.cachedInputPerMTok !== undefined);
   if (kind === 'onnx-local') {
     const runtime = await deps.openLocalLlm(model);
     const name = basename(model);
     const provider = new OnnxLocalProvider(runtime, name, { renderPrompt: async (request) => llmPrompt(request.messages, request.partialAnswer) });
-    return { provider, ...price, modelKey: `${kind}:${name}`, destination: 'this machine' };
+    return { provider, ...price, modelKey: `${kind}:${name}`, destination: 'this machine', cacheRule };
   }
   const t = setup.provider.timeouts;
   const provider = createProvider(
@@ -185,5 +214,5 @@ export async function composeLlm(setup: RelaySetup, deps: Omit<CompositionDeps, 
     deps.keys,
     { onRequest: deps.onRequest, countTokens: deps.countTokens },
   );
-  return { provider, ...price, modelKey: `${kind}:${model}`, destination: baseUrlOf(kind, baseUrl)?.origin ?? baseUrl };
+  return { provider, ...price, modelKey: `${kind}:${model}`, destination: url?.origin ?? baseUrl, cacheRule };
 }

@@ -25,6 +25,8 @@ export const SETTING_NAMES = {
   maxTurns: { setting: 'relay.maxTurns', flag: '--max-turns', env: 'RELAY_MAX_TURNS' },
   maxLlmCalls: { setting: 'relay.maxLlmCallsPerAnswer', flag: '--max-calls', env: 'RELAY_MAX_CALLS' },
   maxCostUsd: { setting: 'relay.maxCostPerAnswerUsd', flag: '--max-cost', env: 'RELAY_MAX_COST' },
+  maxCostRatio: { setting: 'relay.maxCostRatio', flag: '--max-cost-ratio', env: 'RELAY_MAX_COST_RATIO' },
+  caching: { setting: 'relay.provider.caching', flag: '--caching', env: 'RELAY_CACHING' },
   maxStallSeconds: { setting: 'relay.maxSecondsWithoutProgress', flag: '--max-stall', env: 'RELAY_MAX_STALL' },
   connectTimeout: { setting: 'relay.provider.connectTimeoutSeconds', flag: '--connect-timeout', env: 'RELAY_CONNECT_TIMEOUT' },
   firstByteTimeout: { setting: 'relay.provider.firstByteTimeoutSeconds', flag: '--first-byte-timeout', env: 'RELAY_FIRST_BYTE_TIMEOUT' },

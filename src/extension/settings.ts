@@ -9,6 +9,7 @@ import type { OnnxVariant, Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
 import { isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
+import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 
 export interface RelaySettings {
   provider: {
@@ -18,6 +19,7 @@ export interface RelaySettings {
     templateFolder: string;
     /** Seconds: connect, first byte, between chunks, whole call. */
     timeouts: { connect: number; firstByte: number; idle: number; call: number };
+    caching: CachingChoice;
   };
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
   slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean };
@@ -26,8 +28,8 @@ export interface RelaySettings {
   maxLlmShare: number;
   maxTurns: number;
   tokenBudget: number;
-  /** Ceilings of one answer: LLM calls, USD (used when prices are known), seconds without a new token. */
-  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number };
+  /** Ceilings of one answer: LLM calls, USD and USD relative to the LLM alone (used when prices are known), seconds without a new token. */
+  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number; maxCostRatio?: number };
   temperature: number;
   localOnly: boolean;
 }
@@ -75,6 +77,8 @@ export function readSettings(): RelaySettings {
   if (!['auto', 'q4', 'int8', 'fp16', 'fp32'].includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not auto, q4, int8, fp16 or fp32.`);
   const thinking = config.get<string>('slm.thinking', 'off');
   if (thinking !== 'off' && thinking !== 'on') throw new SettingsError('slm.thinking', `"${thinking}" is not off or on.`);
+  const caching = config.get<string>('provider.caching', 'auto');
+  if (!(CACHING_CHOICES as readonly string[]).includes(caching)) throw new SettingsError('provider.caching', `"${caching}" is not one of ${CACHING_CHOICES.join(', ')}.`);
   const q4Compute = config.get<string>('slm.q4Compute', 'as-exported');
   if (q4Compute !== 'as-exported' && q4Compute !== 'int8') throw new SettingsError('slm.q4Compute', `"${q4Compute}" is not as-exported or int8.`);
   return {
@@ -89,6 +93,7 @@ export function readSettings(): RelaySettings {
         idle: numberIn(config, 'provider.idleTimeoutSeconds', 0.1, 3600),
         call: numberIn(config, 'provider.callTimeoutSeconds', 0.1, 86_400),
       },
+      caching: caching as CachingChoice,
     },
     prices: {
       inputPerMTok: optionalPrice(config, 'prices.inputPerMTok'),
@@ -106,6 +111,8 @@ export function readSettings(): RelaySettings {
       maxLlmCalls: numberIn(config, 'maxLlmCallsPerAnswer', 1, 10_000, true),
       maxCostUsd: numberIn(config, 'maxCostPerAnswerUsd', 0.000001, 10_000),
       maxStallSeconds: numberIn(config, 'maxSecondsWithoutProgress', 1, 86_400),
+      // null: no ceiling relative to the LLM alone.
+      maxCostRatio: config.get<unknown>('maxCostRatio') === null ? undefined : numberIn(config, 'maxCostRatio', 0.01, 100),
     },
     temperature: numberIn(config, 'temperature', 0, 2),
     localOnly: config.get<boolean>('localOnly', false) === true,

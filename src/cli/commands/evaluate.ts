@@ -135,16 +135,23 @@ const KIND_OF: Record<EvalModeSpec['kind'], RowKind> = {
   'llm-only': 'baseline-llm',
   command: 'relay',
   confidence: 'relay',
+  'money-aware': 'relay',
   auto: 'relay',
   'random-router': 'router',
   'matched-router': 'router',
 };
+
+/** A row's money ceiling: its own @ratio; money-aware without one takes the configured ratio; other rows run without it. */
+function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | undefined {
+  return (spec) => spec.maxCostRatio ?? (spec.kind === 'money-aware' ? config.limits.maxCostRatio : undefined);
+}
 
 export async function runEval(dataPath: string, specs: EvalModeSpec[], config: CliConfig, io: { stdout: Output; stderr: Output }, options: EvalOptions): Promise<number> {
   const started = Date.now();
   const items = readEvalData(dataPath, options.limit);
   const seed = config.seed ?? 0;
   const { confidence } = config;
+  const maxCostRatioOf = maxCostRatioFor(config);
   // A row's SLM: its own `=<folder>`, the slm-only row's for the matched router, else the configured one.
   const slmOnlyFolder = specs.find((s) => s.kind === 'slm-only')?.slmFolder;
   const folderOf = (spec: EvalModeSpec): string => spec.slmFolder ?? (spec.kind === 'matched-router' ? slmOnlyFolder : undefined) ?? config.slm.folder;
@@ -153,15 +160,19 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const label = (spec: EvalModeSpec, mode: RelayMode, training: string | undefined, p?: number, matchedTo?: string): string => {
     const trained = training ? `: ${training}` : '';
     const own = spec.slmFolder && training ? ` (${training})` : '';
+    const rowRatio = maxCostRatioOf(spec);
+    const ratio = rowRatio === undefined ? '' : `, cost <= ${rowRatio}x LLM alone`;
     switch (spec.kind) {
       case 'slm-only':
         return `SLM alone${own}`;
       case 'llm-only':
         return 'LLM alone';
       case 'command':
-        return `relay, command mode${trained}`;
+        return `relay, command mode${ratio}${trained}`;
       case 'auto':
-        return `relay, ${mode} mode (auto)${trained}`;
+        return `relay, ${mode} mode (auto)${ratio}${trained}`;
+      case 'money-aware':
+        return `relay, money-aware: top-1 < ${spec.threshold ?? confidence.threshold}${ratio}${own}`;
       case 'confidence':
         return `relay, confidence mode: top-1 < ${spec.threshold ?? confidence.threshold}, LLM writes ${confidence.spanTokens}${confidence.maxLlmShare < 1 ? `, cap ${confidence.maxLlmShare}` : ''}${own}`;
       default:
@@ -230,6 +241,7 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
           llmSeed: questionSeed,
           confidence: { ...base.confidence, threshold: spec.threshold ?? confidence.threshold },
           router: { llmProbability: llmProbability ?? 0, seed },
+          maxCostRatio: maxCostRatioOf(spec),
           signal: options.signal,
         });
         const predicted = extractAnswer(answer);

@@ -40,6 +40,8 @@ export const anthropicEntry: ProviderEntry = {
   usesKey: true,
   keyRequired: () => true,
   pricedByHost: true,
+  // Breakpoints (Relay sets them), read at 0.1x, written at 1.25x, from the model's minimum length on.
+  cacheRule: (_url, model) => ({ kind: 'breakpoints', minTokens: anthropicModelTraits(model).minCacheTokens }),
   create: (config, keys, options) => new AnthropicProvider(config, keys, options),
 };
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -232,7 +234,7 @@ export class AnthropicProvider extends HttpProvider {
 
     const instructed = plan.mode === 'instructed' && plan.sentPartial.trim().length > 0;
     const seam: { push(text: string): string; end?(): string } = instructed
-      ? new InstructedSeamCleaner(request.partialAnswer)
+      ? new InstructedSeamCleaner(request.partialAnswer, request.seam)
       : new WhitespaceSeam(splitTrailingWhitespace(request.partialAnswer).whitespace);
     const parser = new SseParser();
     const reported: ReportedUsage = {};

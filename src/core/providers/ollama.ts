@@ -20,6 +20,8 @@ export const ollamaEntry: ProviderEntry = {
   usesKey: true,
   keyRequired: () => false,
   pricedByHost: false,
+  // Ollama keeps the previous prompt's prefix in memory (a free local server unless the user prices it).
+  cacheRule: () => ({ kind: 'server-prefix' }),
   create: (config, keys, options) => new OllamaProvider(config, keys, options),
 };
 

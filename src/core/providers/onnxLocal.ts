@@ -20,6 +20,8 @@ export const onnxLocalEntry: ProviderEntry = {
   usesKey: false,
   keyRequired: () => false,
   pricedByHost: false,
+  // Each call prefills its whole prompt again and reports it as fresh input.
+  cacheRule: () => ({ kind: 'none' }),
 };
 
 export class OnnxLocalProvider implements LlmProvider {

@@ -13,6 +13,7 @@
  * remembered for the model at that origin (refusals.ts). On api.openai.com and Azure
  * OpenAI the answer's `cacheKey` goes out as prompt_cache_key.
  */
+import { DEEPSEEK_CACHE, OPENAI_CACHE, type CacheRule } from './billing';
 import { createHash } from 'node:crypto';
 import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext } from './base';
@@ -114,6 +115,14 @@ function hostedOpenAiStyle(url: URL): boolean {
   return HOSTED_OPENAI_STYLE.some((host) => host.test(url.hostname));
 }
 
+/** The documented caching of the services we know by address (billing.ts); others are the user's to say. */
+function hostCacheRule(url: URL): CacheRule | undefined {
+  const host = url.hostname.toLowerCase();
+  if (host === 'api.openai.com' || host.endsWith('.openai.azure.com')) return OPENAI_CACHE;
+  if (host === 'api.deepseek.com') return DEEPSEEK_CACHE;
+  return undefined;
+}
+
 export const openAiChatEntry: ProviderEntry = {
   label:
     'OpenAI-compatible /v1/chat/completions (OpenAI, OpenRouter, Azure OpenAI, Groq, DeepSeek, Mistral). Continues with an assistant prefix where the service supports it, otherwise by instruction.',
@@ -123,6 +132,7 @@ export const openAiChatEntry: ProviderEntry = {
   usesKey: true,
   keyRequired: hostedOpenAiStyle,
   pricedByHost: true,
+  cacheRule: hostCacheRule,
   create: (config, keys, options) => new OpenAiChatProvider(config, keys, options),
 };
 
@@ -133,6 +143,7 @@ export const openAiCompletionsEntry: ProviderEntry = {
   usesKey: true,
   keyRequired: hostedOpenAiStyle,
   pricedByHost: false,
+  cacheRule: hostCacheRule,
   create: (config, keys, options) => new OpenAiCompletionsProvider(config, keys, options),
 };
 
@@ -284,7 +295,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
       pickText: (choice) => choice?.delta?.content,
       inputText: this.inputText(request),
       countTokens: this.countTokens,
-      transform: instructed ? new InstructedSeamCleaner(request.partialAnswer) : undefined,
+      transform: instructed ? new InstructedSeamCleaner(request.partialAnswer, request.seam) : undefined,
       continuation: this.continuation,
       onUsage: (usage) => this.noticeReasoning(usage, body),
     });

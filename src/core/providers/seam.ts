@@ -37,7 +37,11 @@ export class InstructedSeamCleaner {
   private decided = false;
   private readonly tail: string;
 
-  constructor(private readonly partialAnswer: string) {
+  /** `seam`: what the SLM's own next token put between the answer and what follows (ContinueRequest.seam). */
+  constructor(
+    private readonly partialAnswer: string,
+    private readonly seam?: SeamHint,
+  ) {
     this.tail = partialAnswer.trimEnd();
   }
 
@@ -62,7 +66,7 @@ export class InstructedSeamCleaner {
 
   private flush(): string {
     this.decided = true;
-    const cleaned = cleanSeam(this.partialAnswer, this.buffer);
+    const cleaned = cleanSeam(this.partialAnswer, this.buffer, this.seam);
     this.buffer = '';
     return cleaned;
   }
@@ -78,8 +82,16 @@ function stripPreamble(text: string): string {
   return out;
 }
 
-/** Cleans the head of an instructed continuation so that partialAnswer + result reads right. */
-export function cleanSeam(partialAnswer: string, head: string): string {
+/** 'space': the next word starts fresh; 'none': the text goes on inside a word or a number (or with punctuation). */
+export type SeamHint = 'space' | 'none';
+
+/**
+ * Cleans the head of an instructed continuation so that partialAnswer + result reads right.
+ * A chat model often drops the space a new word needs; but where the answer was cut inside
+ * a word or a number ("155" + "0"), adding one would change the text. `seam` (the SLM's own
+ * next token) says which; without it, a digit after a digit is glued and other words spaced.
+ */
+export function cleanSeam(partialAnswer: string, head: string, seam?: SeamHint): string {
   const tail = partialAnswer.trimEnd();
   let text = stripPreamble(head);
 
@@ -104,6 +116,9 @@ export function cleanSeam(partialAnswer: string, head: string): string {
   if (partialAnswer.length > 0 && /\s$/.test(partialAnswer)) return body; // the answer already ends with the space
   if (partialAnswer.length === 0) return body;
   if (spacing.length > 0) return spacing + body;
+  if (seam === 'none') return body;
+  if (seam === 'space') return ` ${body}`;
+  if (/\p{N}$/u.test(tail) && /^\p{N}/u.test(body)) return body;
   return ENDS_WORD.test(tail) && STARTS_WORD.test(body) ? ` ${body}` : body;
 }
 

@@ -6,6 +6,7 @@
 import type { ChatMessage } from '../slm/types';
 
 export type { ProviderKind } from './registry';
+import type { CacheRule } from './billing';
 import type { ProviderKind } from './registry';
 
 /** How faithfully a provider continues the given text. */
@@ -33,6 +34,13 @@ export interface ContinueRequest {
    * less well.
    */
   cacheKey?: string;
+  /**
+   * Whether the answer goes on with a new word ('space') or inside the current word,
+   * number or punctuation ('none'), as the SLM's own next token had it (the token it was
+   * unsure of). A chat model continuing by instruction drops or adds spaces at the seam;
+   * this decides. Undefined when unknown (e.g. after a relay command).
+   */
+  seam?: 'space' | 'none';
   /**
    * Told where the call stands on the wire (connecting, waiting for the first byte,
    * receiving, retrying), so a UI can show "waiting for <host>... 12 s" while nothing
@@ -207,6 +215,12 @@ export interface ProviderEntry {
   keyRequired(url: URL): boolean;
   /** Prices come from the catalog by the host requests go to; otherwise only from the user's settings. */
   pricedByHost: boolean;
+  /**
+   * How the service at `url` bills input the calls of an answer send again (its prompt
+   * cache), for pricing a call before it is made; undefined: not known from the address
+   * (then the user's cached-input price, if any, stands for a server's prefix cache).
+   */
+  cacheRule?(url: URL, model: string): CacheRule | undefined;
   /** Builds the provider; absent where it is built elsewhere and injected (onnx-local). */
   create?(config: ProviderConfig, keys: KeySource, options: ProviderOptions): LlmProvider;
 }

@@ -6,6 +6,7 @@
  */
 import type { ModelPrice, Usage } from '../providers/types';
 import { costOf } from '../providers/pricing';
+import type { LlmOnlyBasis } from './money';
 
 export function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
@@ -57,8 +58,21 @@ export function relayCostUsd(usage: Usage, calls: number, price: ModelPrice | un
   return costOf(usage, price);
 }
 
-export const LLM_ONLY_ESTIMATE_NOTE =
-  'Estimate: the prompt once as LLM input plus the whole answer (SLM and LLM tokens, counted in the SLM tokenizer) as LLM output, at the same prices.';
+/** How the LLM-only figure was computed, for the note beside it. */
+export function llmOnlyEstimateNote(basis: LlmOnlyBasis): string {
+  switch (basis.kind) {
+    case 'reported':
+      return 'The LLM wrote the whole answer: this is its cost as billed, so nothing is saved.';
+    case 'calibrated':
+      return (
+        'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices; ' +
+        `token counts converted to the LLM's own with the ratios its ${basis.calls === 1 ? 'call' : `${basis.calls} calls`} reported ` +
+        `(${basis.outputRatio.toFixed(2)} output and ${basis.inputRatio.toFixed(2)} input tokens per small-model token).`
+      );
+    default:
+      return 'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices, counted in the small model\'s tokenizer (no call reported the LLM\'s own counts).';
+  }
+}
 
 /**
  * What the same answer would have cost written by the LLM alone: the prompt once as

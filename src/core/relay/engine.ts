@@ -30,7 +30,10 @@ import { isProviderError, type ProviderFix } from '../providers/errors';
 import { WaitClock } from '../providers/waitClock';
 import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events';
 import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
-import { addUsage, emptyUsage, LLM_ONLY_ESTIMATE_NOTE, llmOnlyCostUsd, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
+import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
+import { NO_CACHE, type CacheRule } from '../providers/billing';
+import { costOf } from '../providers/pricing';
+import { MoneyLedger, type MoneyView, type TokenRatios } from './money';
 import { EventChannel } from './eventChannel';
 import {
   callWouldExceedCost,
@@ -70,6 +73,17 @@ export interface RelayOptions {
   maxLlmCalls?: number;
   /** USD per answer, checked before each call at its most expensive (default 1; only with a known price). */
   maxCostUsd?: number;
+  /**
+   * The most an answer may cost relative to the LLM-only estimate of the answer so far
+   * (e.g. 0.5), only with a known price and in the modes where the SLM writes: a call whose
+   * predicted cost does not fit is declined ('call-declined') and the SLM goes on alone.
+   * Undefined: no such ceiling.
+   */
+  maxCostRatio?: number;
+  /** How the provider bills re-sent input (its prompt cache), for predicting a call's cost; default: no caching. */
+  cacheRule?: CacheRule;
+  /** LLM tokens per SLM token as learned so far (kept by the adapter across the answers of one SLM and LLM); default: this answer's own. */
+  tokenRatios?: TokenRatios;
   /** Milliseconds without a new token before the answer ends as 'stalled' (default 180 000). */
   maxStallMs?: number;
   /** SLM sampling; default temperature 0.7 as in the paper (0 = greedy). */
@@ -141,6 +155,7 @@ function validate(o: RelayOptions): void {
   positiveInt('maxLlmCalls', o.maxLlmCalls);
   positive('maxCostUsd', o.maxCostUsd);
   positive('maxStallMs', o.maxStallMs);
+  positive('maxCostRatio', o.maxCostRatio);
   const c = o.confidence ?? {};
   if (c.threshold !== undefined && !(c.threshold >= 0 && c.threshold <= 1)) {
     throw new Error(`The confidence threshold must be between 0 and 1 (got ${c.threshold}).`);
@@ -199,9 +214,14 @@ class RelayRun {
   /** After a call that added nothing, the SLM writes the next position itself (confidence mode). */
   private slmWritesNext = false;
   private lastLlmText = '';
+  /** The SLM's own next token where it handed off (the one it was unsure of): whether a new word starts there. */
+  private seam: 'space' | 'none' | undefined;
   /** One prompt-cache routing key for every call of this answer (OpenAI's prompt_cache_key). */
   private readonly cacheKey = `relay-${randomUUID()}`;
   private usage: Usage = emptyUsage();
+  /** The answer's money when the price is known (predictions, calibration, ceilings). */
+  private readonly ledger: MoneyLedger | undefined;
+  private declinedCalls = 0;
 
   constructor(
     private readonly o: RelayOptions,
@@ -217,6 +237,11 @@ class RelayRun {
       maxStallMs: o.maxStallMs ?? DEFAULT_MAX_STALL_MS,
     };
     this.watchdog = new StallWatchdog(this.limits.maxStallMs, () => this.endNow('stalled'));
+    if (o.price && o.llm) {
+      // The ratio ceiling is for answers the SLM writes; the LLM alone costs what it costs.
+      const maxCostRatio = this.policy.usesSlm ? o.maxCostRatio : undefined;
+      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, { maxCostRatio, maxCostUsd: this.limits.maxCostUsd }, o.tokenRatios);
+    }
   }
 
   /** Ends the answer from outside the awaited work (the watchdog): whatever runs is cancelled. */
@@ -288,7 +313,51 @@ class RelayRun {
   }
 
   private state(): RelayState {
-    return { budget: this.budget, used: this.used, left: this.left, slmTokens: this.slmTokens, llmTokens: this.llmTokens, turns: this.turns, calls: this.calls };
+    return {
+      budget: this.budget,
+      used: this.used,
+      left: this.left,
+      slmTokens: this.slmTokens,
+      llmTokens: this.llmTokens,
+      turns: this.turns,
+      calls: this.calls,
+      money: this.money(),
+    };
+  }
+
+  /**
+   * What the next call sends, in the SLM's count: the prompt and the answer so far without
+   * the SLM's commands. (The LLM gets the conversation in its own format; the ledger's
+   * calibration absorbs the difference.)
+   */
+  private get localInput(): number {
+    return this.promptTokens + this.used - this.commandTokens;
+  }
+
+  private money(): MoneyView | undefined {
+    const ledger = this.ledger;
+    if (!ledger) return undefined;
+    const localInput = this.localInput;
+    return {
+      spentUsd: ledger.spentUsd,
+      allowanceUsd: ledger.allowanceUsd(this.promptTokens, this.used),
+      allowancePerTokenUsd: ledger.allowancePerTokenUsd(),
+      outputUsdPerToken: ledger.outputUsdPerToken(),
+      quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens),
+    };
+  }
+
+  /** A call the ratio ceiling does not allow here: said, and not made. */
+  private declined(span: number): Outcome | undefined {
+    if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
+    const predictedUsd = this.ledger.quoteUsd(this.localInput, span);
+    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.used);
+    if (predictedUsd <= allowanceUsd) return undefined;
+    this.declinedCalls += 1;
+    this.emit({ type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: span, atMs: Date.now() - this.started });
+    // As after a call that added nothing: the SLM writes the next position itself.
+    this.slmWritesNext = true;
+    return { kind: 'declined', predictedUsd, allowanceUsd };
   }
 
   /**
@@ -353,6 +422,8 @@ class RelayRun {
     const session = this.session as SlmSession;
     const turn = await this.slmTurn(session, { maxTokens: next.maxTokens, stopStrings: next.stopAtCommand ? [CALL_CLOSE] : undefined, minTop1: next.gate?.minTop1 });
     this.turns += 1;
+    const refused = turn.result.stopReason === 'low_confidence' ? turn.result.refusedToken?.text : undefined;
+    this.seam = refused === undefined || refused.length === 0 ? undefined : /^\s/u.test(refused) ? 'space' : 'none';
     if (turn.result.stopReason === 'cancelled' || this.signal.aborted) return 'cancelled';
     return { kind: 'slm', stopReason: turn.result.stopReason, command: turn.command };
   }
@@ -361,6 +432,8 @@ class RelayRun {
   private async llmStep(next: Extract<Next, { do: 'llm' }>): Promise<Outcome | FinishReason> {
     const span = Math.min(next.maxTokens, this.left, this.policy.usesSlm ? this.room : Infinity);
     if (span <= 0) return this.left <= 0 ? 'budget' : 'context_full';
+    const declined = this.declined(span);
+    if (declined) return declined;
     const finish = await this.llmCall(span, this.llmContext(next.context));
     if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
     if (finish === 'stop' || !this.session || this.left <= 0 || this.lastLlmText.length === 0) return { kind: 'llm', finish };
@@ -454,6 +527,7 @@ class RelayRun {
     await this.checkCeilings(maxTokens, partialAnswer);
     const llm = this.o.llm as LlmProvider;
     const callIndex = this.calls;
+    const localInput = this.localInput;
     this.calls += 1;
     const callStarted = Date.now();
     this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host, continuation: llm.continuation });
@@ -478,6 +552,7 @@ class RelayRun {
         seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
         onTransport: (event) => wait.onTransport(event),
         cacheKey: this.cacheKey,
+        seam: this.seam,
       };
       const allowance = overrunAllowance(maxTokens);
       for await (const chunk of llm.continue(request, call.signal)) {
@@ -517,8 +592,12 @@ class RelayRun {
       // not billed; one cancelled, cut or failed after it started may have been, so it is estimated.
       const rejected = failed && !this.signal.aborted && tokens === 0 && !wait.responseStarted;
       // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local count.
-      const callUsage = usableUsage(usage) ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
+      const reported = usableUsage(usage);
+      const callUsage = reported ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
       this.usage = addUsage(this.usage, callUsage);
+      const costUsd = this.ledger
+        ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined })
+        : costOf(callUsage, this.o.price);
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
       this.emit({
         type: 'call-end',
@@ -529,6 +608,7 @@ class RelayRun {
         usage: callUsage,
         sentPartialAnswer: partialAnswer,
         continuation,
+        costUsd,
       });
     }
     if (finish === undefined) {
@@ -553,7 +633,11 @@ class RelayRun {
 
   private statsWithout(finish: FinishReason): AnswerStats {
     const costUsd = relayCostUsd(this.usage, this.calls, this.o.price);
-    const llmOnly = llmOnlyCostUsd(this.promptTokens, this.used, this.o.price);
+    // The LLM alone: what this answer cost when the LLM wrote all of it; else the estimate (calibrated once a call reported usage).
+    const llmOnly = !this.policy.usesSlm ? costUsd : this.ledger ? this.ledger.llmOnlyUsd(this.promptTokens, this.used) : llmOnlyCostUsd(this.promptTokens, this.used, this.o.price);
+    // An answer that failed or wrote nothing saved nothing; what its calls cost is a loss.
+    const savesNothing = finish === 'error' || this.answer.trim().length === 0;
+    const billing = this.ledger?.billingCheck();
     return {
       mode: this.o.mode,
       slmTokens: this.slmTokens,
@@ -563,15 +647,17 @@ class RelayRun {
       llmUsage: this.usage,
       costUsd,
       llmOnlyCostUsd: llmOnly,
-      savedUsd: savedUsd(costUsd, llmOnly),
+      savedUsd: savesNothing ? (costUsd === null ? null : -costUsd) : savedUsd(costUsd, llmOnly),
       elapsedMs: Date.now() - this.started,
       finishReason: finish,
       commandTokens: this.commandTokens,
       promptTokens: this.promptTokens,
       turns: this.turns,
       routedTo: this.policy.routedTo,
-      llmOnlyEstimateNote: LLM_ONLY_ESTIMATE_NOTE,
+      llmOnlyEstimateNote: llmOnlyEstimateNote(!this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' })),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
+      ...(this.declinedCalls > 0 ? { declinedCalls: this.declinedCalls } : {}),
+      ...(billing ? { billing } : {}),
     };
   }
 }

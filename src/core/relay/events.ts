@@ -46,6 +46,14 @@ export interface AnswerStats {
   llmOnlyEstimateNote?: string;
   /** Where the prices came from (the catalog and its date, or the user's settings), shown beside every savings figure. */
   priceNote?: string;
+  /** Calls skipped because they could not pay off under the answer's money ceilings ('call-declined' events). */
+  declinedCalls?: number;
+  /**
+   * The billing model against the provider: its prediction of the calls whose usage was
+   * reported (made before each call, with the output the call then wrote) and what that
+   * reported usage costs. Absent when no call reported usage or the price is unknown.
+   */
+  billing?: { predictedUsd: number; reportedUsd: number; calls: number };
 }
 
 /**
@@ -106,7 +114,14 @@ export type RelayEvent =
       sentPartialAnswer: string;
       /** How this call continued the answer: exact (raw completion, assistant prefix) or approximate (instructed). */
       continuation: ContinuationMethod;
+      /** What this call cost (its usage at the answer's prices); null when the price is unknown. */
+      costUsd: number | null;
     }
+  /**
+   * A call the answer's money ceilings did not allow here: it would have cost about
+   * `predictedUsd` while the answer could still spend `allowanceUsd`. The SLM went on alone.
+   */
+  | { type: 'call-declined'; predictedUsd: number; allowanceUsd: number; requestedTokens: number; atMs: number }
   /** code: a ProviderError code, or 'malformed_command' | 'prompt_too_long' | 'slm' | 'internal'; fix: the button that helps. */
   | { type: 'error'; message: string; code: string; fix?: ProviderFix }
   | { type: 'done'; answer: string; stats: AnswerStats };

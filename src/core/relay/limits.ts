@@ -11,6 +11,11 @@ export const DEFAULT_MAX_LLM_CALLS = 64;
 /** USD per answer when prices are known: far above any normal answer (a 4,000-token context sent 64 times to gpt-4o costs $0.64). */
 export const DEFAULT_MAX_COST_USD = 1;
 /**
+ * The most an answer the SLM writes may cost relative to the LLM alone, when prices are
+ * known: a call that would take it past this is declined (the SLM goes on alone).
+ */
+export const DEFAULT_MAX_COST_RATIO = 0.5;
+/**
  * Milliseconds without a new token before the answer ends ('stalled'). Above one LLM
  * call's worst wait before it fails on its own (first-byte timeout, one retry, backoff),
  * so a slow server is reported by the provider's own timeout first.

@@ -48,8 +48,9 @@ export function readSlmRelayTraits(folder: string): SlmRelayTraits {
   };
 }
 
-/** 'auto' -> command mode for models trained to call, confidence mode for all others; other modes as given. */
-export function resolveRelayMode(requested: RequestedMode, traits: SlmRelayTraits): RelayMode {
+/** 'auto' -> command mode for models trained to call; for all others the money-aware relay when the LLM's price is known, else confidence mode; other modes as given. */
+export function resolveRelayMode(requested: RequestedMode, traits: SlmRelayTraits, llm: { priceKnown?: boolean } = {}): RelayMode {
   if (requested !== 'auto') return requested;
-  return traits.trainedToCall ? 'command' : 'confidence';
+  if (traits.trainedToCall) return 'command';
+  return llm.priceKnown ? 'money-aware' : 'confidence';
 }

@@ -118,7 +118,22 @@ test('the bundled CLI runs `relay demo --json` on the trained demo models: the S
   assert.ok(stats.saved_usd > 0);
 });
 
-const providerFlags = () => ['--slm', slmFolder, '--mode', 'command', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'Qwen/Qwen3-8B', '--temperature', '0', '--price-in', '1', '--price-out', '2'];
+// The scripted call costs about 0.7x the LLM alone (a 50-token prompt for a 1-token span): allowed under a ratio of 1.
+const providerFlags = () => ['--slm', slmFolder, '--mode', 'command', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'Qwen/Qwen3-8B', '--temperature', '0', '--price-in', '1', '--price-out', '2', '--max-cost-ratio', '1'];
+
+test('by default a call that cannot pay off is skipped and said so on stderr; the answer is the SLM\'s', async () => {
+  const before = server.requests.length;
+  const flags = providerFlags().slice(0, -2);
+  const { code, stdout, stderr } = await run(['solve', QUESTION, '--json', ...flags, '--totals', join(work, 'declined-totals.json')]);
+  assert.equal(code, 0, stderr);
+  assert.equal(server.requests.length, before, 'no request sent');
+  assert.match(stderr, /relay: a call here would have cost \$[\d.e-]+; skipped \(the answer could spend \$[\d.e-]+ more under relay\.maxCostRatio \(CLI: --max-cost-ratio\)\)/);
+  const line = JSON.parse(stdout.trim().split('\n').pop() as string);
+  assert.equal(line.calls, 0);
+  assert.equal(line.declined_calls, 1);
+  assert.equal(line.cost_usd, 0);
+  assert.ok(line.saved_usd > 0, 'the SLM alone cost nothing');
+});
 
 test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, totals recorded', async () => {
   const { code, stdout } = await run(['solve', QUESTION, '--json', ...providerFlags()]);

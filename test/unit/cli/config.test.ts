@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,11 +60,16 @@ test('ceilings and timeouts: defaults, flags, environment and config file, in se
   const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
   try {
     const defaults = loadConfig(new Map(), { RELAY_HOME: dir });
-    assert.deepEqual(defaults.limits, { maxLlmCalls: 64, maxCostUsd: 1, maxStallSeconds: 180 });
+    assert.deepEqual(defaults.limits, { maxLlmCalls: 64, maxCostUsd: 1, maxStallSeconds: 180, maxCostRatio: DEFAULT_MAX_COST_RATIO });
     assert.deepEqual(defaults.timeouts, { connectSeconds: 10, firstByteSeconds: 60, idleSeconds: 30, callSeconds: 300 });
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ maxCostPerAnswerUsd: 0.25, provider: { idleTimeoutSeconds: 12 } }));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ maxCostPerAnswerUsd: 0.25, maxCostRatio: 0.3, provider: { idleTimeoutSeconds: 12, caching: 'deepseek' } }));
     const set = loadConfig(new Map([['max-calls', '8'], ['first-byte-timeout', '120']]), { RELAY_HOME: dir, RELAY_MAX_STALL: '30', RELAY_CALL_TIMEOUT: '90' });
-    assert.deepEqual(set.limits, { maxLlmCalls: 8, maxCostUsd: 0.25, maxStallSeconds: 30 });
+    assert.deepEqual(set.limits, { maxLlmCalls: 8, maxCostUsd: 0.25, maxStallSeconds: 30, maxCostRatio: 0.3 });
+    assert.equal(set.provider.caching, 'deepseek');
+    assert.equal(loadConfig(new Map([['max-cost-ratio', 'off']]), { RELAY_HOME: dir }).limits.maxCostRatio, undefined, "'off' lifts the ratio ceiling");
+    assert.equal(loadConfig(new Map(), { RELAY_HOME: dir, RELAY_MAX_COST_RATIO: '0.8' }).limits.maxCostRatio, 0.8);
+    assert.throws(() => loadConfig(new Map([['max-cost-ratio', '0']]), { RELAY_HOME: dir }), /--max-cost-ratio: '0' must be a number from 0.01/);
+    assert.throws(() => loadConfig(new Map([['caching', 'magic']]), { RELAY_HOME: dir }), /--caching/);
     assert.deepEqual(set.timeouts, { connectSeconds: 10, firstByteSeconds: 120, idleSeconds: 12, callSeconds: 90 });
     assert.throws(() => loadConfig(new Map([['max-calls', '0']]), { RELAY_HOME: dir }), /--max-calls: '0' must be a number from 1/);
     assert.throws(() => loadConfig(new Map([['idle-timeout', 'soon']]), { RELAY_HOME: dir }), /--idle-timeout/);

@@ -132,7 +132,9 @@ test('--modes: the grammar, "all", and clear errors', () => {
   ]);
   assert.throws(() => parseModeSpecs('fast'), /'fast' is not a mode/);
   assert.throws(() => parseModeSpecs('confidence@2'), /number from 0 to 1/);
-  assert.throws(() => parseModeSpecs('command@0.5'), /only confidence@<threshold> and random-router@<p> take a value/);
+  assert.throws(() => parseModeSpecs('slm-only@0.5'), /only confidence@<threshold>, random-router@<p> and command\|auto\|money-aware@<cost ratio> take a value/);
+  assert.deepEqual(parseModeSpecs('command@0.5,money-aware@2,auto@0.3').map((s) => [s.kind, s.maxCostRatio]), [['command', 0.5], ['money-aware', 2], ['auto', 0.3]]);
+  assert.throws(() => parseModeSpecs('money-aware@0'), /cost ratio after @ must be a number from 0.01 to 100/);
   assert.throws(() => parseModeSpecs('command,command'), /lists command twice/);
   assert.throws(() => parseModeSpecs('command,matched-router'), /matched-router needs slm-only, llm-only and at least one relay row/);
 });
@@ -164,7 +166,7 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   const ablation = (name: string) => join(models.ablationsFolder, name);
   assert.deepEqual(
     json.summaries.map((s) => s.mode),
-    ['slm-only', 'llm-only', 'command', 'command', 'command', 'command', 'command', 'confidence', 'confidence', 'random-router'],
+    ['slm-only', 'llm-only', 'command', 'command', 'command', 'command', 'command', 'command', 'confidence', 'confidence', 'random-router'],
   );
   assert.deepEqual(
     [...json.slms].sort(),
@@ -173,8 +175,10 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   // Each row is labelled with how its SLM was trained (config.json relay_training).
   const labels = json.summaries.map((s) => s.label);
   assert.match(labels[0], /^SLM alone \(.+\)$/);
-  assert.equal(new Set(labels.slice(2, 7)).size, 5, labels.join(' | '));
-  for (const label of labels.slice(2, 7)) assert.match(label, /^relay, command mode: .+/);
+  assert.equal(new Set(labels.slice(2, 8)).size, 6, labels.join(' | '));
+  for (const label of labels.slice(2, 8)) assert.match(label, /^relay, command mode.*: .+/);
+  // The default relay under the money ceiling, beside the same SLM without it.
+  assert.match(labels[6], /^relay, command mode \(auto\), cost <= 0.5x LLM alone: /);
 
   // A row with `=<folder>` runs that SLM: the same answers alone as in the table, other
   // answers than the shipped SLM's command row.

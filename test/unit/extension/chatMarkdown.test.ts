@@ -16,7 +16,7 @@ function llm(text: string, callIndex = 0): RelayEvent {
   return { type: 'span', source: 'llm', text, tokens: 2, callIndex };
 }
 function callEnd(callIndex = 0, durationMs = 120): RelayEvent {
-  return { type: 'call-end', callIndex, tokens: 2, durationMs, finishReason: 'length', usage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false }, sentPartialAnswer: '', continuation: 'raw-completion' };
+  return { type: 'call-end', callIndex, tokens: 2, durationMs, finishReason: 'length', usage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false }, sentPartialAnswer: '', continuation: 'raw-completion', costUsd: null };
 }
 
 function stream(events: RelayEvent[]): { markdown: string; formatter: ChatAnswerFormatter } {

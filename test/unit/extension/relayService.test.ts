@@ -67,6 +67,8 @@ function relaySettings(baseUrl: string): Record<string, unknown> {
     'relay.provider.model': LLM_MODEL,
     'relay.prices.inputPerMTok': PRICES.input,
     'relay.prices.outputPerMTok': PRICES.output,
+    // The scripted call is most of this short answer's LLM-only cost: the default ceiling (0.5x) would skip it.
+    'relay.maxCostRatio': null,
   };
 }
 
@@ -446,5 +448,34 @@ describe('errors carry their fix', () => {
     await disposeAndWait(harness);
     assert.deepEqual(slmWorkerPids(), [], 'the SLM process is gone');
     assert.equal(harness.service.busy, false);
+  });
+});
+
+describe('the money ceiling (relay.maxCostRatio)', () => {
+  let server: FakeServer;
+  let harness: Harness;
+
+  before(async () => {
+    server = await startFakeServer(answering);
+    harness = newService();
+  });
+  after(async () => {
+    await server?.close();
+    await disposeAndWait(harness);
+  });
+
+  test('by default a call that would cost more than half the LLM alone is skipped: nothing is sent, the sink hears why, the SLM writes on', async () => {
+    const { 'relay.maxCostRatio': _lifted, ...settings } = relaySettings(`${server.url}/v1`);
+    resetSettings(settings);
+    const before = server.requests.length;
+    const sink = recordingSink();
+    const outcome = await harness.service.answer(QUESTION, sink);
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    assert.equal(server.requests.length, before, 'no request');
+    const declined = sink.events.find((e) => e.type === 'call-declined');
+    assert.ok(declined?.type === 'call-declined' && declined.predictedUsd > declined.allowanceUsd);
+    assert.equal(outcome.stats?.calls, 0);
+    assert.equal(outcome.stats?.declinedCalls, 1);
+    assert.ok((outcome.stats?.savedUsd ?? 0) > 0, 'the SLM alone cost nothing');
   });
 });

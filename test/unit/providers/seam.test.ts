@@ -62,3 +62,17 @@ test('whitespace seam: whitespace trimmed from the prefill is not written twice'
   assert.equal(none.push('.'), '.');
   assert.equal(none.push(' x'), ' x');
 });
+
+test('a cut inside a word or a number is glued, as the SLM\'s own next token says; a new word gets its space', () => {
+  // Without a hint: a digit after a digit goes on the number (Qwen writes digits one token each).
+  assert.equal(cleanSeam('The total is 155', '0 dollars.'), '0 dollars.');
+  // The SLM's next token had no leading space: inside a word.
+  assert.equal(cleanSeam('The two are compar', 'ed by size.', 'none'), 'ed by size.');
+  assert.equal(cleanSeam('It returns Date', '.now() here.', 'none'), '.now() here.');
+  // Its next token started with a space: a new word, whatever the model dropped.
+  assert.equal(cleanSeam('The capital of France is', 'Paris.', 'space'), ' Paris.');
+  assert.equal(cleanSeam('We add 3 and 4 to get', '7.', 'space'), ' 7.');
+  // A space the model wrote itself stays; a repeat of the tail is still removed.
+  assert.equal(cleanSeam('The capital of France is', ' Paris.', 'none'), ' Paris.');
+  assert.equal(cleanSeam('The capital of France is', 'France is Paris.', 'space'), ' Paris.');
+});

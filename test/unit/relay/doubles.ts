@@ -38,6 +38,8 @@ export class DoubleSession implements SlmSession {
     private readonly onGenerate?: (session: DoubleSession) => Promise<void>,
     /** The model's window in characters (one token each), enforced like the real decoder. */
     private readonly contextWindow?: number,
+    /** The script is the whole answer, whoever writes it: appended text takes the place of as many script entries. */
+    private readonly appendAdvances = false,
   ) {}
 
   async prefill(text: string): Promise<{ tokenCount: number }> {
@@ -79,6 +81,7 @@ export class DoubleSession implements SlmSession {
     }
     this.appended.push(text);
     this.context += text;
+    if (this.appendAdvances) this.position += [...text].length;
     while (this.script[this.position]?.external) this.position += 1;
     return { tokenCount: [...text].length, recomputedTokens: 0 };
   }
@@ -98,7 +101,7 @@ export class DoubleRuntime implements SlmRuntime {
 
   constructor(
     private readonly script: ScriptToken[],
-    private readonly options: { endWithEos?: boolean; onGenerate?: (s: DoubleSession) => Promise<void>; contextWindow?: number } = {},
+    private readonly options: { endWithEos?: boolean; onGenerate?: (s: DoubleSession) => Promise<void>; contextWindow?: number; appendAdvances?: boolean } = {},
   ) {
     this.info = {
       folder: '/double', modelType: 'double', variant: 'fp32', onnxFile: 'none', numLayers: 1,
@@ -115,7 +118,7 @@ export class DoubleRuntime implements SlmRuntime {
   }
 
   async createSession(): Promise<SlmSession> {
-    const session = new DoubleSession(this.script, this.options.endWithEos ?? true, this.options.onGenerate, this.options.contextWindow);
+    const session = new DoubleSession(this.script, this.options.endWithEos ?? true, this.options.onGenerate, this.options.contextWindow, this.options.appendAdvances);
     this.sessions.push(session);
     return session;
   }

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, OVERRUN_MARGIN, OVERRUN_RA
 import { AdversarialProvider, AdversarialRuntime, Ticker, type LlmReply, type SlmStep } from './adversarial';
 
 const RUNS_PER_MODE = Number(process.env.RELAY_PROPERTY_RUNS ?? 2000);
-const MODES: RelayMode[] = ['command', 'confidence', 'slm-only', 'llm-only', 'random-router'];
+const MODES: RelayMode[] = ['command', 'confidence', 'money-aware', 'slm-only', 'llm-only', 'random-router'];
 const FINISH_REASONS: FinishReason[] = [
   'eos', 'llm_eos', 'budget', 'turn_limit', 'context_full', 'llm_no_progress', 'slm_no_progress',
   'call_limit', 'cost_limit', 'stalled', 'cancelled', 'error',
@@ -76,6 +76,7 @@ const schedule = fc.record({
   maxLlmShare: fc.double({ min: 0, max: 1, noNaN: true }),
   priced: fc.boolean(),
   maxCostUsd: fc.option(fc.double({ min: 1e-6, max: 0.05, noNaN: true }), { nil: undefined, freq: 2 }),
+  maxCostRatio: fc.option(fc.double({ min: 0.01, max: 3, noNaN: true }), { nil: undefined, freq: 2 }),
   abortAt: fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined, freq: 3 }),
   routerP: fc.double({ min: 0, max: 1, noNaN: true }),
 });
@@ -98,6 +99,7 @@ async function runSchedule(mode: RelayMode, s: Schedule): Promise<{ events: Rela
     maxTurns: s.maxTurns,
     maxLlmCalls: s.maxLlmCalls,
     maxCostUsd: s.maxCostUsd,
+    maxCostRatio: s.maxCostRatio,
     price: s.priced ? PRICE : undefined,
     confidence: { threshold: s.threshold, spanTokens: s.spanTokens, maxLlmShare: s.maxLlmShare },
     router: { llmProbability: s.routerP, seed: 1 },
@@ -176,7 +178,17 @@ function checkInvariants(mode: RelayMode, s: Schedule, run: { events: RelayEvent
   if (s.priced) {
     assert.ok(stats.costUsd !== null && stats.costUsd >= 0, `cost ${stats.costUsd} >= 0`);
     assert.ok(stats.llmOnlyCostUsd !== null && stats.savedUsd !== null);
-    assert.ok(Math.abs(stats.savedUsd - (stats.llmOnlyCostUsd - stats.costUsd)) < 1e-9, 'saved = LLM-only - cost');
+    // A failed or empty answer saves nothing (its calls are a loss); the LLM alone saves nothing by definition.
+    const savesNothing = stats.finishReason === 'error' || answer.trim() === '';
+    const expectedSaving = savesNothing ? -stats.costUsd : stats.llmOnlyCostUsd - stats.costUsd;
+    assert.ok(Math.abs(stats.savedUsd - expectedSaving) < 1e-9, `saved ${stats.savedUsd} = ${savesNothing ? '-cost' : 'LLM-only - cost'}`);
+    if (mode === 'llm-only' || stats.routedTo === 'llm') assert.ok(Math.abs(stats.savedUsd) < 1e-12 || savesNothing, 'the LLM alone saves nothing');
+    // Declined calls: each said why (predicted above what the answer could spend), none under llm-only.
+    for (const event of events) {
+      if (event.type !== 'call-declined') continue;
+      assert.ok(s.maxCostRatio !== undefined && mode !== 'llm-only' && stats.routedTo !== 'llm', 'only a ratio ceiling declines calls');
+      assert.ok(event.predictedUsd > event.allowanceUsd, 'a declined call would not have fit');
+    }
     const cap = s.maxCostUsd ?? DEFAULT_MAX_COST_USD;
     let spent = 0;
     for (const event of events) {

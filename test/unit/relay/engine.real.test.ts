@@ -77,7 +77,11 @@ test('command mode: call at the scripted command, N honoured, commands stripped 
   assert.ok(Math.abs((stats.costUsd as number) - (20 * 1 + 10 * 0.1 + 3 * 2) / 1e6) < 1e-15);
   const promptTokens = slmA.expectation.promptIds.length;
   assert.equal(stats.promptTokens, promptTokens);
-  assert.ok(Math.abs((stats.llmOnlyCostUsd as number) - (promptTokens * 1 + (slmTokens + 3) * 2) / 1e6) < 1e-15);
+  // LLM-only: the prompt once and the whole answer, converted to the LLM's counts with the ratios the call reported:
+  // 30 input tokens for the prompt and the answer before the call (commands removed), 3 output for its 3 tokens.
+  const inputRatio = 30 / (promptTokens + ids(slmA, 'First,') + ids(slmA, ' we add'));
+  assert.ok(Math.abs((stats.llmOnlyCostUsd as number) - (promptTokens * inputRatio * 1 + (slmTokens + 3) * 2) / 1e6) < 1e-15);
+  assert.match(stats.llmOnlyEstimateNote ?? '', /ratios its call reported \(1\.00 output and [\d.]+ input tokens/);
   assert.equal(stats.llmTokenShare, 3 / (slmTokens + 3));
 });
 

@@ -20,7 +20,8 @@ export class CommandPolicy implements RelayPolicy {
 
   next(outcome: Outcome, state: RelayState): Next {
     const slm: Next = { do: 'slm', maxTokens: state.left, stopAtCommand: true };
-    if (outcome.kind === 'start') return slm;
+    // A call the money ceiling declined: the SLM goes on as if the LLM had written nothing.
+    if (outcome.kind === 'start' || outcome.kind === 'declined') return slm;
     if (outcome.kind === 'llm') return outcome.finish === 'stop' ? { do: 'end', reason: 'llm_eos' } : slm;
     switch (outcome.stopReason) {
       case 'eos':

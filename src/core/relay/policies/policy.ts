@@ -7,6 +7,7 @@
  */
 import type { GenerationStopReason } from '../../slm/types';
 import type { FinishReason, SpanSource } from '../events';
+import type { MoneyView } from '../money';
 
 /** The SLM refuses a token below this top-1 probability (the decoder's confidence gate). */
 export interface SlmGate {
@@ -29,7 +30,9 @@ export type Outcome =
   | { kind: 'start' }
   /** command: the relay command the turn ended with, if any (`</call>` without `<call>` leaves it undefined). */
   | { kind: 'slm'; stopReason: GenerationStopReason; command?: string }
-  | { kind: 'llm'; finish: 'length' | 'stop' };
+  | { kind: 'llm'; finish: 'length' | 'stop' }
+  /** The engine did not make the call the policy asked for: it could not pay off under the money ceilings. */
+  | { kind: 'declined'; predictedUsd: number; allowanceUsd: number };
 
 /** What a policy may read of the answer so far (tokens counted in the SLM's tokenizer). */
 export interface RelayState {
@@ -41,6 +44,8 @@ export interface RelayState {
   /** SLM turns taken so far (including the one just ended). */
   readonly turns: number;
   readonly calls: number;
+  /** The answer's money, when the LLM's price is known. */
+  readonly money?: MoneyView;
 }
 
 export interface RelayPolicy {

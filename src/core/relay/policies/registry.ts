@@ -8,6 +8,7 @@ import { routeToLlm } from '../random';
 import { CommandPolicy } from './command';
 import { ConfidencePolicy, DEFAULT_CONFIDENCE } from './confidence';
 import { LlmOnlyPolicy } from './llmOnly';
+import { MoneyAwarePolicy } from './moneyAware';
 import type { RelayPolicy } from './policy';
 import { SlmOnlyPolicy } from './slmOnly';
 
@@ -35,6 +36,13 @@ export const RELAY_POLICIES = {
     needsLlm: true,
     inSettings: true,
     create: (o) => new ConfidencePolicy({ ...DEFAULT_CONFIDENCE, ...(o.confidence ?? {}) }),
+  },
+  'money-aware': {
+    description:
+      'For off-the-shelf small models, when prices are known: where the small model is unsure, the LLM writes a span sized to what the re-sent context costs, within relay.maxCostRatio of the LLM alone; calls that cannot pay off are skipped.',
+    needsLlm: true,
+    inSettings: true,
+    create: (o) => new MoneyAwarePolicy({ ...DEFAULT_CONFIDENCE, ...(o.confidence ?? {}) }),
   },
   'slm-only': {
     description: 'Never contact the LLM.',

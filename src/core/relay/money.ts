@@ -1,0 +1,216 @@
+/**
+ * The money of one answer, kept by the engine: what the calls cost so far, what the next
+ * call would cost before it is made, what the LLM alone would have cost, and how much the
+ * answer may still spend. Beyond the paper, which counts only generated tokens.
+ *
+ * The engine counts tokens in the SLM's tokenizer; providers bill in their own. Both
+ * ratios (TokenRatios) are learned from the calls whose usage the provider reported: input
+ * (reported input tokens over the local count of what was sent) and output (reported
+ * output tokens, hidden reasoning excluded, over the local count of the text the LLM
+ * wrote). They belong to the pair of tokenizers, so an adapter keeps them across answers;
+ * before the first report both are 1. Hidden reasoning is predicted as the average per
+ * call of this answer.
+ */
+import { predictUsage, type CacheRule } from '../providers/billing';
+import { costOf } from '../providers/pricing';
+import type { ModelPrice, Usage } from '../providers/types';
+
+/**
+ * A quote is raised by this share (plus the billing model's error seen so far in this
+ * answer) so that a ceiling holds when the provider bills a little more than predicted.
+ */
+export const QUOTE_MARGIN = 0.05;
+/**
+ * Before any call reported its usage the counts are the SLM's, raised by this share. Small:
+ * the LLM-only estimate the quote is held against is counted the same way, so a ratio of
+ * the two hardly depends on the tokenizers; a large margin only declines calls that fit.
+ */
+export const UNCALIBRATED_MARGIN = 0.1;
+
+/** LLM tokens per SLM token, learned from reported usage; shared by the answers of one SLM and LLM pair. */
+export class TokenRatios {
+  private reportedIn = 0;
+  private localIn = 0;
+  private reportedOut = 0;
+  private localOut = 0;
+  /** Calls whose usage taught these ratios. */
+  calls = 0;
+
+  get input(): number {
+    return this.localIn > 0 ? this.reportedIn / this.localIn : 1;
+  }
+
+  get output(): number {
+    return this.localOut > 0 ? this.reportedOut / this.localOut : 1;
+  }
+
+  get known(): boolean {
+    return this.calls > 0;
+  }
+
+  add(call: { localInput: number; reportedInput: number; localOutput: number; reportedOutput: number }): void {
+    if (!(call.localInput > 0 && call.reportedInput > 0)) return;
+    this.calls += 1;
+    this.reportedIn += call.reportedInput;
+    this.localIn += call.localInput;
+    if (call.localOutput > 0 && call.reportedOutput > 0) {
+      this.reportedOut += call.reportedOutput;
+      this.localOut += call.localOutput;
+    }
+  }
+}
+
+export interface MoneyCeilings {
+  /** The most an answer may cost relative to the LLM-only estimate (e.g. 0.5); undefined: no such ceiling. */
+  maxCostRatio?: number;
+  /** The most an answer may cost, in USD; undefined: no such ceiling. */
+  maxCostUsd?: number;
+}
+
+/** What a policy may read of the answer's money (USD; token counts in the SLM's tokenizer). */
+export interface MoneyView {
+  readonly spentUsd: number;
+  /** What the answer may still spend on calls now, under every ceiling (can be negative). */
+  readonly allowanceUsd: number;
+  /** How much the allowance grows per token the SLM writes (the LLM-only estimate grows with the answer). */
+  readonly allowancePerTokenUsd: number;
+  /** The output price of one token (SLM count) written by the LLM. */
+  readonly outputUsdPerToken: number;
+  /** Predicted cost of a call now that writes `tokens` tokens, margin included. */
+  quoteUsd(tokens: number): number;
+}
+
+/** How the LLM-only estimate was computed, for the note beside the figure. */
+export type LlmOnlyBasis = { kind: 'slm-tokenizer' } | { kind: 'calibrated'; calls: number; outputRatio: number; inputRatio: number } | { kind: 'reported' };
+
+/** Margins and tallies of the billing model's predictions against the provider's reports. */
+class PredictionTally {
+  predictedUsd = 0;
+  reportedUsd = 0;
+  calls = 0;
+
+  add(predicted: number, reported: number): void {
+    this.predictedUsd += predicted;
+    this.reportedUsd += reported;
+    this.calls += 1;
+  }
+
+  get error(): number {
+    return this.reportedUsd > 0 ? Math.abs(this.predictedUsd - this.reportedUsd) / this.reportedUsd : 0;
+  }
+}
+
+export class MoneyLedger {
+  private spent = 0;
+  private reasoning = 0;
+  private calls = 0;
+  /** The previous call's input in the provider's count (reported, else predicted), and the local count it stood for. */
+  private previous: { sent: number; local: number } | undefined;
+  /** Every reported call: the billing model's prediction against the report (shown in stats and relay eval). */
+  private readonly all = new PredictionTally();
+  /** Only calls predicted with known token ratios: their error widens the margin of later quotes. */
+  private readonly calibrated = new PredictionTally();
+
+  constructor(
+    private readonly price: ModelPrice,
+    private readonly rule: CacheRule,
+    private readonly ceilings: MoneyCeilings,
+    private readonly ratios: TokenRatios = new TokenRatios(),
+  ) {}
+
+  get spentUsd(): number {
+    return this.spent;
+  }
+
+  private get inputRatio(): number {
+    return this.ratios.input;
+  }
+
+  private get outputRatio(): number {
+    return this.ratios.output;
+  }
+
+  /** The input of a request that sends `localInput` tokens (local count), in the provider's count. */
+  private sentFor(localInput: number): number {
+    if (!this.previous) return localInput * this.inputRatio;
+    return Math.max(0, this.previous.sent + (localInput - this.previous.local) * this.inputRatio);
+  }
+
+  /** The usage the provider will report for a call sending `localInput` tokens and writing `outputTokens` of its own. */
+  predict(localInput: number, providerOutputTokens: number): Usage {
+    return predictUsage(this.rule, { sent: this.sentFor(localInput), previous: this.previous?.sent ?? 0, output: providerOutputTokens });
+  }
+
+  /** Predicted cost of a call sending `localInput` tokens and writing `tokens` tokens (local count), margin included. */
+  quoteUsd(localInput: number, tokens: number): number {
+    const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
+    const usage = this.predict(localInput, tokens * this.outputRatio + reasoningPerCall);
+    const margin = this.ratios.known ? QUOTE_MARGIN + this.calibrated.error : UNCALIBRATED_MARGIN;
+    return (costOf(usage, this.price) ?? 0) * (1 + margin);
+  }
+
+
+  /**
+   * Books a finished call: `usage` as reported (or estimated), the local count of what it
+   * sent and of the text it wrote.
+   */
+  record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean }): number {
+    const cost = costOf(call.usage, this.price) ?? 0;
+    this.spent += cost;
+    this.calls += 1;
+    if (call.reported) {
+      // Predicted from what was known before the call, with the output it really wrote.
+      const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), this.price) ?? 0;
+      this.all.add(predicted, cost);
+      if (this.ratios.known) this.calibrated.add(predicted, cost);
+      this.reasoning += call.usage.reasoningTokens ?? 0;
+      const reasoning = call.usage.reasoningTokens ?? 0;
+      this.ratios.add({ localInput: call.localInput, reportedInput: call.usage.inputTokens, localOutput: call.localOutput, reportedOutput: call.usage.outputTokens - reasoning });
+      this.previous = { sent: call.usage.inputTokens, local: call.localInput };
+    } else if (call.usage.inputTokens > 0) {
+      this.previous = { sent: this.sentFor(call.localInput), local: call.localInput };
+    }
+    return cost;
+  }
+
+  /** The LLM alone: the prompt once as input, the whole answer as output, both in the provider's count as calibrated. */
+  llmOnlyUsd(localPrompt: number, localAnswer: number): number {
+    const usage: Usage = {
+      inputTokens: localPrompt * this.inputRatio,
+      outputTokens: localAnswer * this.outputRatio,
+      cachedInputTokens: 0,
+      cacheWriteTokens: 0,
+      estimated: true,
+    };
+    return costOf(usage, this.price) ?? 0;
+  }
+
+  llmOnlyBasis(): LlmOnlyBasis {
+    return this.ratios.known ? { kind: 'calibrated', calls: this.ratios.calls, outputRatio: this.outputRatio, inputRatio: this.inputRatio } : { kind: 'slm-tokenizer' };
+  }
+
+  /** What the answer may still spend now, with a prompt and an answer of these lengths (local counts). */
+  allowanceUsd(localPrompt: number, localAnswer: number): number {
+    let allowance = Infinity;
+    if (this.ceilings.maxCostRatio !== undefined) {
+      allowance = this.ceilings.maxCostRatio * this.llmOnlyUsd(localPrompt, localAnswer) - this.spent;
+    }
+    if (this.ceilings.maxCostUsd !== undefined) allowance = Math.min(allowance, this.ceilings.maxCostUsd - this.spent);
+    return allowance;
+  }
+
+  allowancePerTokenUsd(): number {
+    const ratio = this.ceilings.maxCostRatio;
+    return ratio === undefined ? 0 : (ratio * this.price.outputPerMTok * this.outputRatio) / 1_000_000;
+  }
+
+  outputUsdPerToken(): number {
+    return (this.price.outputPerMTok * this.outputRatio) / 1_000_000;
+  }
+
+  /** The billing model against the provider's reports, for stats (undefined before any reported call). */
+  billingCheck(): { predictedUsd: number; reportedUsd: number; calls: number } | undefined {
+    const { predictedUsd, reportedUsd, calls } = this.all;
+    return calls > 0 ? { predictedUsd, reportedUsd, calls } : undefined;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Beyond the paper: the relay that minimises money, not the LLM's share of tokens. The SLM
+ * writes behind the same confidence gate as confidence mode; at a token it is unsure of,
+ * the policy prices the call first (the engine's MoneyView: the re-sent context under the
+ * provider's caching rules, plus the span) and decides whether and for how long to call:
+ *
+ * - Every call pays for the whole context again, so a call should be long enough that
+ *   its output is worth that input: the span is the input's cost in output tokens,
+ *   between `spanTokens` and `maxSpanTokens`. On a long context that means few, long
+ *   spans, which also take in the unsure tokens that follow close behind (they come in
+ *   clusters) in the same call.
+ * - The span is shortened to what the answer may still spend (the ratio and USD ceilings,
+ *   money.ts); when even the shortest span does not fit, the engine declines the call
+ *   (a 'call-declined' event says what it would have cost) and the gate stays closed
+ *   until the allowance, which grows with every token the SLM writes, covers such a call
+ *   (at most REQUOTE_TOKENS: the price of a call changes as the answer goes on).
+ * Without a known price it behaves as confidence mode with its fixed spans. The cap on the
+ * LLM's share of tokens (confidence.maxLlmShare) does not apply: money is the ceiling here.
+ */
+import type { ConfidenceOptions } from './confidence';
+import type { Next, Outcome, RelayPolicy, RelayState } from './policy';
+
+/** After a declined call, the most tokens the SLM writes before a call is priced again. */
+export const REQUOTE_TOKENS = 32;
+
+export class MoneyAwarePolicy implements RelayPolicy {
+  readonly usesSlm = true;
+  /** The shortest and the longest span of one call. */
+  private readonly minSpan: number;
+  private readonly maxSpan: number;
+  /** Tokens the SLM writes ungated after a declined call, until a call can fit again. */
+  private closedFor = 0;
+
+  constructor(private readonly c: ConfidenceOptions) {
+    this.maxSpan = Math.max(1, c.maxSpanTokens);
+    this.minSpan = Math.min(Math.max(1, c.spanTokens), this.maxSpan);
+  }
+
+  next(outcome: Outcome, state: RelayState): Next {
+    if (outcome.kind === 'slm') {
+      if (outcome.stopReason === 'eos') return { do: 'end', reason: 'eos' };
+      if (outcome.stopReason === 'context_full') return { do: 'end', reason: 'context_full' };
+      if (outcome.stopReason === 'cancelled') return { do: 'end', reason: 'cancelled' };
+      if (outcome.stopReason === 'low_confidence') return { do: 'llm', maxTokens: Math.min(this.spanFor(state), state.left), context: { commands: 'remove' } };
+    }
+    if (outcome.kind === 'llm' && outcome.finish === 'stop') return { do: 'end', reason: 'llm_eos' };
+    if (outcome.kind === 'declined') this.closedFor = this.tokensUntilAffordable(state, outcome.predictedUsd, outcome.allowanceUsd);
+    return this.slmTurn(state);
+  }
+
+  /** How many tokens the LLM should write now. */
+  spanFor(state: RelayState): number {
+    const money = state.money;
+    if (!money) return this.minSpan;
+    const inputUsd = money.quoteUsd(0);
+    const perToken = Math.max(money.quoteUsd(1) - inputUsd, Number.MIN_VALUE);
+    // As many output tokens as the re-sent input is worth, within the bounds...
+    let span = Math.round(inputUsd / perToken);
+    span = Math.min(this.maxSpan, Math.max(this.minSpan, span));
+    // ...and within what the answer may still spend (the shortest span is asked for anyway: the engine declines it).
+    const affordable = Math.floor((money.allowanceUsd - inputUsd) / perToken);
+    return Math.max(this.minSpan, Math.min(span, affordable));
+  }
+
+  /** Tokens the SLM must write before the allowance covers a call it could not afford now. */
+  private tokensUntilAffordable(state: RelayState, predictedUsd: number, allowanceUsd: number): number {
+    const growth = state.money?.allowancePerTokenUsd ?? 0;
+    // No growth (only a USD ceiling, which the answer's length does not raise): no more calls.
+    if (growth <= 0) return Infinity;
+    // Asked again at the latest after REQUOTE_TOKENS: the quote itself changes (calibration, the cache).
+    return Math.min(REQUOTE_TOKENS, Math.max(1, Math.ceil((predictedUsd - allowanceUsd) / growth)));
+  }
+
+  private slmTurn(state: RelayState): Next {
+    if (this.closedFor > 0) {
+      const maxTokens = Number.isFinite(this.closedFor) ? Math.min(this.closedFor, state.left) : state.left;
+      this.closedFor = Number.isFinite(this.closedFor) ? this.closedFor - maxTokens : Infinity;
+      return { do: 'slm', maxTokens: Math.max(1, maxTokens), stopAtCommand: false };
+    }
+    const gate = this.c.threshold > 0 ? { minTop1: this.c.threshold } : undefined;
+    return { do: 'slm', maxTokens: state.left, stopAtCommand: false, gate };
+  }
+}

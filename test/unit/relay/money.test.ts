@@ -1,0 +1,185 @@
+/**
+ * The money of an answer: the billing models of the providers' caches, the ledger's
+ * calibration and quotes, and the money-aware policy through the engine (declined calls,
+ * the ratio ceiling, savings that are never claimed for failed or LLM-only answers).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } from '../../../src/core/providers/billing';
+import { MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN } from '../../../src/core/relay/money';
+import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import type { RelayEvent } from '../../../src/core/relay/events';
+import type { ContinueRequest, LlmProvider, ProviderChunk, Usage } from '../../../src/core/providers/types';
+import { chars, DoubleRuntime, type ScriptToken } from './doubles';
+
+const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1, cacheWritePerMTok: 2.5 };
+
+test('billing models: what each provider serves from its cache, by hand', () => {
+  const shape = { sent: 3000, previous: 2500, output: 7 };
+  // OpenAI: 1,024 tokens, then 128-token steps of the shared prefix.
+  assert.deepEqual(pick(predictUsage(OPENAI_CACHE, shape)), [3000, 7, 1024 + 11 * 128, 0]);
+  assert.deepEqual(pick(predictUsage(OPENAI_CACHE, { sent: 1500, previous: 1000, output: 1 })), [1500, 1, 0, 0], 'below 1,024 shared tokens: nothing cached');
+  // DeepSeek: 64-token units from the first.
+  assert.deepEqual(pick(predictUsage(DEEPSEEK_CACHE, { sent: 300, previous: 200, output: 1 })), [300, 1, 192, 0]);
+  // Anthropic: what the previous call wrote is read, the rest of this request written.
+  const breakpoints = { kind: 'breakpoints', minTokens: 1024 } as const;
+  assert.deepEqual(pick(predictUsage(breakpoints, shape)), [3000, 7, 2500, 500]);
+  assert.deepEqual(pick(predictUsage(breakpoints, { sent: 3000, previous: 900, output: 7 })), [3000, 7, 0, 3000], 'a previous prefix below the minimum was never cached');
+  assert.deepEqual(pick(predictUsage(breakpoints, { sent: 900, previous: 0, output: 7 })), [900, 7, 0, 0], 'a request below the minimum writes nothing');
+  assert.deepEqual(pick(predictUsage({ kind: 'server-prefix' }, shape)), [3000, 7, 2500, 0]);
+  assert.deepEqual(pick(predictUsage(NO_CACHE, shape)), [3000, 7, 0, 0]);
+  // The user's choice, and auto: the address's rule, else a prefix cache only when a cached price is set.
+  assert.deepEqual(cacheRuleOf('auto', OPENAI_CACHE, false), OPENAI_CACHE);
+  assert.deepEqual(cacheRuleOf('auto', undefined, true), { kind: 'server-prefix' });
+  assert.deepEqual(cacheRuleOf('auto', undefined, false), NO_CACHE);
+  assert.deepEqual(cacheRuleOf('none', OPENAI_CACHE, true), NO_CACHE);
+});
+
+function pick(u: Usage): number[] {
+  return [u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens];
+}
+
+test('the ledger learns the LLM\'s token counts, quotes the next call with them and tallies its predictions', () => {
+  const ratios = new TokenRatios();
+  const ledger = new MoneyLedger(PRICE, OPENAI_CACHE, { maxCostRatio: 0.5 }, ratios);
+  // Before any report: counts taken as they are, the quote raised by the wider margin.
+  const firstQuote = ledger.quoteUsd(1000, 10);
+  assert.ok(Math.abs(firstQuote - ((1000 * 2 + 10 * 10) / 1e6) * (1 + UNCALIBRATED_MARGIN)) < 1e-15);
+  // The server counts twice as many tokens as the SLM, in and out.
+  const usage: Usage = { inputTokens: 2000, outputTokens: 20, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const cost = ledger.record({ localInput: 1000, localOutput: 10, usage, reported: true });
+  assert.ok(Math.abs(cost - (2000 * 2 + 20 * 10) / 1e6) < 1e-15);
+  assert.equal(ratios.input, 2);
+  assert.equal(ratios.output, 2);
+  // Next call: 100 more local tokens = 200 more of the server's; it extends the 2,000 sent before.
+  const quote = ledger.quoteUsd(1100, 5);
+  const cached = 1024 + Math.floor((2000 - 1024) / 128) * 128;
+  const expected = ((2200 - cached) * 2 + cached * 1 + 10 * 10) / 1e6;
+  assert.ok(Math.abs(quote - expected * (1 + QUOTE_MARGIN)) < 1e-15, `${quote} vs ${expected * (1 + QUOTE_MARGIN)}`);
+  // LLM-only in the server's counts: prompt 300 -> 600 input, answer 50 -> 100 output.
+  assert.ok(Math.abs(ledger.llmOnlyUsd(300, 50) - (600 * 2 + 100 * 10) / 1e6) < 1e-15);
+  assert.ok(Math.abs(ledger.allowanceUsd(300, 50) - (0.5 * ledger.llmOnlyUsd(300, 50) - cost)) < 1e-15);
+  // The first prediction (counts untranslated) is tallied against the report: half the input.
+  const check = ledger.billingCheck();
+  assert.ok(check && check.calls === 1);
+  assert.ok(Math.abs(check.predictedUsd - (1000 * 2 + 20 * 10) / 1e6) < 1e-15);
+  assert.ok(Math.abs(check.reportedUsd - cost) < 1e-15);
+  // The ratios outlive the answer: the next answer's first quote is calibrated.
+  const next = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
+  assert.ok(Math.abs(next.quoteUsd(100, 1) - ((200 * 2 + 2 * 10) / 1e6) * (1 + QUOTE_MARGIN)) < 1e-15);
+});
+
+/**
+ * An LLM that continues a known text and reports usage the way OpenAI bills (computed here
+ * independently of billing.ts), counting 2 tokens per character of input.
+ */
+class BillingLlm implements LlmProvider {
+  readonly kind = 'openai-chat' as const;
+  readonly model = 'gpt-test';
+  readonly host = 'billing.test';
+  readonly continuation = 'assistant-prefix' as const;
+  readonly requests: ContinueRequest[] = [];
+  private previousInput = 0;
+
+  constructor(
+    private readonly promptChars: number,
+    private readonly reference: string,
+  ) {}
+
+  async *continue(request: ContinueRequest): AsyncIterable<ProviderChunk> {
+    this.requests.push(request);
+    const input = 2 * (this.promptChars + request.partialAnswer.length);
+    const shared = Math.min(this.previousInput, input);
+    const cached = shared >= 1024 ? 1024 + Math.floor((shared - 1024) / 128) * 128 : 0;
+    this.previousInput = input;
+    const rest = this.reference.slice(request.partialAnswer.length);
+    const text = rest.slice(0, request.maxTokens);
+    if (text.length > 0) yield { type: 'text', text };
+    yield { type: 'usage', usage: { inputTokens: input, outputTokens: text.length, cachedInputTokens: cached, cacheWriteTokens: 0, estimated: false } };
+    yield { type: 'done', finishReason: text.length === rest.length ? 'stop' : 'length' };
+  }
+}
+
+/** The reference answer as SLM tokens (one per character), unsure at `unsure` positions. */
+function scripted(reference: string, unsure: Set<number>): ScriptToken[] {
+  return [...reference].map((text, i) => ({ text, top1: unsure.has(i) ? 0.2 : 0.99 }));
+}
+
+const PROMPT = 'x'.repeat(1200);
+const REFERENCE = 'The relay writes this answer one character at a time, and the large model helps where the small one is unsure.'.repeat(12);
+const UNSURE = new Set([12, 13, 15, 70, 130, 131, 134, 220, 300, 301, 302, 400, 700, 701, 705, 900, 1100, 1101, 1300]);
+
+function moneyOptions(mode: RelayOptions['mode'], extra: Partial<RelayOptions> = {}): RelayOptions & { llm: BillingLlm } {
+  const llm = new BillingLlm(PROMPT.length + 20, REFERENCE);
+  return {
+    mode,
+    slm: new DoubleRuntime(scripted(REFERENCE, UNSURE), { appendAdvances: true }),
+    llm,
+    messages: [{ role: 'user', content: 'Q' }],
+    prompt: PROMPT,
+    slmSampling: { temperature: 0 },
+    price: PRICE,
+    cacheRule: OPENAI_CACHE,
+    confidence: { threshold: 0.5, spanTokens: 2, maxSpanTokens: 64 },
+    ...extra,
+  } as RelayOptions & { llm: BillingLlm };
+}
+
+test('money-aware: never past the ratio, declines what cannot pay off (and says so), longer spans than the fixed ones', async () => {
+  for (const ratio of [0.3, 0.5, 0.9]) {
+    const o = moneyOptions('money-aware', { maxCostRatio: ratio });
+    const { answer, stats, events } = await collectRelay(o);
+    assert.equal(answer, REFERENCE, 'the answer is whole whoever wrote it');
+    assert.ok(stats.costUsd !== null && stats.llmOnlyCostUsd !== null);
+    assert.ok(stats.costUsd <= ratio * stats.llmOnlyCostUsd + 1e-12, `ratio ${ratio}: cost ${stats.costUsd} <= ${ratio} x ${stats.llmOnlyCostUsd}`);
+    const declined = events.filter((e): e is Extract<RelayEvent, { type: 'call-declined' }> => e.type === 'call-declined');
+    assert.equal(stats.declinedCalls ?? 0, declined.length);
+    for (const d of declined) assert.ok(d.predictedUsd > d.allowanceUsd);
+    assert.equal(o.llm.requests.length, stats.calls, 'a declined call is never sent');
+    // The prediction of each reported call is close to the bill.
+    if (stats.calls > 0) assert.equal(stats.billing?.calls, stats.calls);
+    if (process.env.RELAY_DEBUG) console.log(ratio, stats.calls, stats.declinedCalls, stats.costUsd, stats.llmOnlyCostUsd, stats.billing, o.llm.requests.map((r) => r.maxTokens));
+    if (ratio === 0.9) {
+      assert.ok(stats.calls > 0, 'a generous ceiling lets calls through');
+      // The context (1,200 characters, ~2,400 of the server's tokens) outweighs a 2-token span: spans are long.
+      assert.ok(Math.max(...o.llm.requests.map((r) => r.maxTokens)) > 2, 'spans longer than the fixed 2 tokens');
+    }
+  }
+  // Fixed spans with no ceiling spend more than the LLM alone on this long context.
+  const fixed = await collectRelay(moneyOptions('confidence', { confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 } }));
+  assert.ok((fixed.stats.costUsd ?? 0) > (fixed.stats.llmOnlyCostUsd ?? Infinity), 'the loss the money-aware relay avoids');
+  assert.ok((fixed.stats.savedUsd ?? 0) < 0, 'and it is shown as a loss');
+});
+
+test('the ratio ceiling holds in command mode too: the paper\'s protocol, a call that cannot fit is declined and the SLM writes on', async () => {
+  const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]);
+  const llm = new BillingLlm(PROMPT.length, 'abWXYZcd');
+  const { answer, stats, events } = await collectRelay({ mode: 'command', slm, llm, messages: [{ role: 'user', content: 'Q' }], prompt: PROMPT, price: PRICE, maxCostRatio: 0.5, commandReplacement: '' });
+  assert.equal(llm.requests.length, 0, 'a 1,200-token context for a 4-token span: no call');
+  assert.equal(answer, 'abcd');
+  assert.equal(stats.declinedCalls, 1);
+  const declined = events.find((e) => e.type === 'call-declined');
+  assert.ok(declined?.type === 'call-declined' && declined.requestedTokens === 4);
+  // Without the ceiling the call is made (and costs more than the LLM alone).
+  const free = await collectRelay({ mode: 'command', slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]), llm: new BillingLlm(PROMPT.length, 'abWXYZcd'), messages: [{ role: 'user', content: 'Q' }], prompt: PROMPT, price: PRICE, commandReplacement: '' });
+  assert.equal(free.stats.calls, 1);
+});
+
+test('savings are never claimed for an LLM-only answer or a failed one', async () => {
+  const only = await collectRelay(moneyOptions('llm-only'));
+  assert.equal(only.stats.savedUsd, 0, 'the LLM alone saves nothing');
+  assert.equal(only.stats.llmOnlyCostUsd, only.stats.costUsd);
+  assert.match(only.stats.llmOnlyEstimateNote ?? '', /nothing is saved/);
+  const refused: LlmProvider = {
+    kind: 'openai-chat',
+    model: 'm',
+    host: 'h',
+    continuation: 'assistant-prefix',
+    async *continue() {
+      throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+    },
+  };
+  const failed = await collectRelay({ mode: 'llm-only', slm: new DoubleRuntime([]), llm: refused, messages: [{ role: 'user', content: 'Q' }], price: PRICE });
+  assert.equal(failed.stats.finishReason, 'error');
+  assert.equal(failed.stats.savedUsd, -0, 'a failure saves nothing');
+});
