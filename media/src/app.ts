@@ -36,6 +36,7 @@ class RelayApp {
   });
   private readonly chart = h('figure', { className: 'relay-chart' });
   private busy = false;
+  private setupWarning: string | undefined;
 
   constructor(
     private readonly view: View,
@@ -47,7 +48,7 @@ class RelayApp {
     this.emptyHint.textContent =
       this.view === 'chat'
         ? 'Ask anything. The small model answers on this machine; the large model writes only the few tokens it is asked for.'
-        : 'Select code and run "Relay: Explain Selection" or "Relay: Solve Problem".';
+        : 'Select code and run "Relay: Explain Selection" or "Relay: Solve Problem"; "Relay: Try the Demo" shows the idea with no set-up.';
     const toolbar = h('header', { className: 'relay-toolbar' }, [
       legend(),
       h('div', { className: 'relay-toolbar-buttons' }, [
@@ -97,7 +98,7 @@ class RelayApp {
     switch (message.type) {
       case 'init':
         this.clear();
-        for (const turn of message.turns) if (isTurn(turn)) this.addTurn(TurnView.restored(turn, this.turnActions()));
+        for (const turn of message.turns) if (isTurn(turn)) this.addTurn(TurnView.restored(turn, this.turnActions()), turn.demo?.pairOf);
         this.showSetupWarning(message.setupWarning);
         this.setBusy(message.busy);
         this.afterTurnsChanged();
@@ -105,7 +106,7 @@ class RelayApp {
         return;
       case 'turn-start':
         if (!isTurn(message.turn) || this.turns.has(message.turn.id)) return;
-        this.addTurn(new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions()));
+        this.addTurn(new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions(), { demo: message.turn.demo }), message.turn.demo?.pairOf);
         this.afterTurnsChanged();
         this.scrollToEnd();
         return;
@@ -139,6 +140,9 @@ class RelayApp {
       case 'setup':
         this.showSetupWarning(message.setupWarning);
         return;
+      case 'demo-result':
+        this.turns.get(message.turnId)?.setDemoResult(message.result);
+        return;
     }
   }
 
@@ -146,9 +150,16 @@ class RelayApp {
     return { view: this.view, post: (message: WebviewMessage) => this.post(message) };
   }
 
-  private addTurn(turn: TurnView): void {
+  /** Appends a turn; a demo's "small model alone" answer goes beside the answer it is compared with. */
+  private addTurn(turn: TurnView, pairOf?: string): void {
+    const twin = pairOf !== undefined ? this.turns.get(pairOf) : undefined;
     this.turns.set(turn.id, turn);
-    this.turnList.append(turn.element);
+    if (twin && !twin.element.parentElement?.classList.contains('relay-demo-pair')) {
+      const pair = h('div', { className: 'relay-demo-pair', attrs: { role: 'group', 'aria-label': 'The demo answer beside the small model alone' } });
+      twin.element.replaceWith(pair);
+      pair.append(twin.element, turn.element);
+      twin.markPaired();
+    } else this.turnList.append(turn.element);
   }
 
   private clear(): void {
@@ -158,6 +169,7 @@ class RelayApp {
 
   private afterTurnsChanged(): void {
     this.emptyHint.hidden = this.turns.size > 0;
+    this.renderBanner();
     if (this.view === 'answer') this.renderChart();
   }
 
@@ -170,8 +182,19 @@ class RelayApp {
   }
 
   private showSetupWarning(warning: string | undefined): void {
-    this.banner.hidden = !warning;
-    if (!warning) return;
+    this.setupWarning = warning;
+    this.renderBanner();
+  }
+
+  /**
+   * The set-up banner, except under a demo answer: the demo runs without the user's set-up,
+   * and its "Set up a real model" button is the way on (the banner is back with the next answer).
+   */
+  private renderBanner(): void {
+    const warning = this.setupWarning;
+    const lastAnswer = [...this.turns.values()].filter((turn) => turn.role === 'assistant').pop();
+    this.banner.hidden = !warning || lastAnswer?.demoView !== undefined;
+    if (this.banner.hidden || !warning) return;
     const fix = (action: FixAction, label: string) => button(label, () => this.post({ type: 'fix', action }));
     this.banner.replaceChildren(
       h('span', { className: 'relay-banner-text', text: warning }),
@@ -191,7 +214,8 @@ class RelayApp {
 
   /** Cumulative cost of the session's answers: relay versus an LLM-only estimate. */
   private renderChart(): void {
-    const stats = [...this.turns.values()].map((turn) => turn.statsView).filter((entry) => entry !== undefined);
+    // The demo's costs are estimates of a toy pair, not this session's spending.
+    const stats = [...this.turns.values()].filter((turn) => !turn.demoView).map((turn) => turn.statsView).filter((entry) => entry !== undefined);
     const points = cumulativeCosts(stats);
     this.chart.hidden = points.length < 2;
     if (this.chart.hidden) return;

@@ -56,6 +56,12 @@ export class AnswerPanel {
     return this.ready;
   }
 
+  /** Shows the view (creating it if needed), then runs `fn` on its conversation ("Relay: Try the Demo" asks with its own set-up). */
+  async withConversation<T>(fn: (conversation: Conversation) => Promise<T>): Promise<T> {
+    await this.show();
+    return fn(this.conversation);
+  }
+
   async ask(question: string, editor: vscode.TextEditor | undefined): Promise<void> {
     this.sourceEditor = editor;
     await this.show();

@@ -8,8 +8,8 @@ import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
-import { parseWebviewMessage, type ChatTurnView, type HostMessage, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
-import type { RelayService } from './relayService';
+import { parseWebviewMessage, type ChatTurnView, type DemoAction, type DemoResultView, type DemoTurnView, type HostMessage, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
+import type { AnswerOutcome, AnswerPlan, RelayService } from './relayService';
 
 const MAX_PERSISTED_TURNS = 200;
 
@@ -19,11 +19,27 @@ export interface ConversationHost {
   targetEditor?: () => vscode.TextEditor | undefined;
 }
 
+/** An answer that is not from the settings: the demo's plan (relayService.ts) and what the view shows of it. */
+export interface TurnExtras {
+  plan?: AnswerPlan;
+  demo?: DemoTurnView;
+}
+
+/** The assistant turn an ask wrote, and how it ended. */
+export interface AnsweredTurn {
+  turnId: string;
+  outcome: AnswerOutcome;
+}
+
 export class Conversation {
   private turns: ChatTurnView[];
   private webview: ConversationHost | undefined;
   /** Each turn's question as the model saw it (the chat panel sends it as typed). */
   private readonly prompts = new Map<string, ChatMessage[]>();
+  /** Each turn's extras (the demo's plan), so Retry answers it the same way. */
+  private readonly extras = new Map<string, TurnExtras>();
+  /** Handles the demo's buttons (demo.ts); none: they are ignored. */
+  private demoHandler: ((action: DemoAction, turnId?: string) => Promise<void> | void) | undefined;
 
   constructor(
     readonly view: 'chat' | 'answer',
@@ -65,21 +81,46 @@ export class Conversation {
       .map((turn) => ({ role: turn.role, content: turn.spans.map((span) => span.text).join('') }));
   }
 
-  /** Asks a question: adds the user turn and streams the assistant's answer. */
-  async ask(question: string, messages?: ChatMessage[]): Promise<void> {
+  /** Asks a question: adds the user turn and streams the assistant's answer. `extras`: the demo's. */
+  async ask(question: string, messages?: ChatMessage[], extras?: TurnExtras): Promise<AnsweredTurn> {
     const userTurn: ChatTurnView = { id: randomUUID(), role: 'user', spans: [{ source: 'slm', text: question, tokens: 0 }] };
     this.turns.push(userTurn);
     this.post({ type: 'turn-start', turn: userTurn });
     const conversation = messages ?? (this.view === 'chat' ? this.history() : [{ role: 'user' as const, content: question }]);
-    await this.answerTurn(conversation);
+    return this.answerTurn(conversation, extras);
   }
 
-  private async answerTurn(messages: ChatMessage[]): Promise<void> {
-    const turn: ChatTurnView = { id: randomUUID(), role: 'assistant', spans: [] };
+  /** Answers again without a new question (the demo's "small model alone", beside the answer it compares with). */
+  answerWith(messages: ChatMessage[], extras: TurnExtras): Promise<AnsweredTurn> {
+    return this.answerTurn(messages, extras);
+  }
+
+  /** A demo answer was checked against its reference: kept with the turn and shown. */
+  setDemoResult(turnId: string, result: DemoResultView): void {
+    const turn = this.turns.find((candidate) => candidate.id === turnId);
+    if (!turn?.demo) return;
+    turn.demo = { ...turn.demo, result };
+    this.persist();
+    this.post({ type: 'demo-result', turnId, result });
+  }
+
+  /** The demo's turn of `turnId`, if it is one. */
+  demoTurn(turnId: string): DemoTurnView | undefined {
+    return this.turns.find((turn) => turn.id === turnId)?.demo;
+  }
+
+  /** Who handles the demo's buttons (demo.ts). */
+  setDemoHandler(handler: (action: DemoAction, turnId?: string) => Promise<void> | void): void {
+    this.demoHandler = handler;
+  }
+
+  private async answerTurn(messages: ChatMessage[], extras: TurnExtras = {}): Promise<AnsweredTurn> {
+    const turn: ChatTurnView = { id: randomUUID(), role: 'assistant', spans: [], ...(extras.demo ? { demo: extras.demo } : {}) };
     this.prompts.set(turn.id, messages);
+    this.extras.set(turn.id, extras);
     this.turns.push(turn);
     this.post({ type: 'turn-start', turn });
-    const outcome = await this.service.answer(messages, { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) });
+    const outcome = await this.service.answer(messages, { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) }, extras.plan);
     if (outcome.error) {
       turn.error = outcome.error;
       this.post({ type: 'turn-error', turnId: turn.id, message: outcome.error.message, fix: outcome.error.fix });
@@ -90,6 +131,7 @@ export class Conversation {
     }
     this.persist();
     this.onAnswer(turn.stats);
+    return { turnId: turn.id, outcome };
   }
 
   /** Whether the LLM call in flight continues by instruction (approximate), for its spans' hover. */
@@ -126,7 +168,8 @@ export class Conversation {
       case 'ready':
         return this.init();
       case 'send':
-        return this.ask(message.text);
+        await this.ask(message.text);
+        return;
       case 'stop':
         this.service.stop();
         return;
@@ -144,11 +187,14 @@ export class Conversation {
         return this.insert(this.textOf(message.turnId));
       case 'retry': {
         const messages = this.prompts.get(message.turnId) ?? this.retryMessages(message.turnId);
-        if (messages) await this.answerTurn(messages);
+        if (messages) await this.answerTurn(messages, this.extras.get(message.turnId));
         return;
       }
       case 'fix':
         return runFix(message.action);
+      case 'demo':
+        await this.demoHandler?.(message.action, message.turnId);
+        return;
     }
   }
 

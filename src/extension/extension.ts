@@ -5,6 +5,8 @@ import { ChatViewProvider } from './chatView';
 import { registerChatParticipant } from './chatParticipant';
 import { explainSelection, setApiKey, solveProblem } from './commands';
 import { Conversation } from './conversation';
+import { RelayDemo } from './demo/demo';
+import { TRY_DEMO_COMMAND } from './demo/demoPlan';
 import { RelayService } from './relayService';
 import { resetSavings, showSavings } from './savingsView';
 import { selectModel, setHubToken } from './selectModel';
@@ -40,6 +42,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const answers = new Conversation('answer', service, afterAnswer, { state: context.workspaceState, key: 'relay.answer.turns' });
   conversations = [chat, answers];
   const answerPanel = new AnswerPanel(context.extensionUri, answers);
+  // The demo runs the embedded pair with a set-up of its own: no account, no key, no network, no settings changed.
+  const demo = new RelayDemo(context, answerPanel, service, statusBar);
+  answers.setDemoHandler((action, turnId) => demo.handle(action, turnId));
 
   context.subscriptions.push(
     statusBar,
@@ -54,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.commands.registerCommand('relay.explainSelection', () => explainSelection(answerPanel)),
     vscode.commands.registerCommand('relay.solveProblem', () => solveProblem(answerPanel)),
+    vscode.commands.registerCommand(TRY_DEMO_COMMAND, () => demo.run()),
     vscode.commands.registerCommand('relay.openChat', () => vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`)),
     vscode.commands.registerCommand('relay.setApiKey', async () => {
       await setApiKey(service.keys);

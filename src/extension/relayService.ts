@@ -33,6 +33,17 @@ export interface AnswerSink {
   onEvent(event: RelayEvent, model: string, destination?: string): void;
 }
 
+/**
+ * An answer that does not come from the relay.* settings ("Relay: Try the Demo"): its own
+ * settings object, the LLM's name for the view, the note beside its prices. Its stats are
+ * not added to the savings totals, nor told to the onAnswered hook (the caller shows them).
+ */
+export interface AnswerPlan {
+  settings: RelaySettings;
+  llmLabel: string;
+  priceNote?: string;
+}
+
 export interface AnswerOutcome {
   stats?: AnswerStats;
   answer: string;
@@ -145,7 +156,7 @@ export class RelayService implements vscode.Disposable {
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */
-  async answer(messages: ChatMessage[], sink: AnswerSink): Promise<AnswerOutcome> {
+  async answer(messages: ChatMessage[], sink: AnswerSink, plan?: AnswerPlan): Promise<AnswerOutcome> {
     if (this.current) return { answer: '', error: { message: 'Relay is already writing an answer. Stop it first ("Relay: Stop").' } };
     const controller = new AbortController();
     this.current = controller;
@@ -153,7 +164,7 @@ export class RelayService implements vscode.Disposable {
     this.busyChanged.fire(true);
     let answer = '';
     try {
-      const settings = readSettings();
+      const settings = plan?.settings ?? readSettings();
       const folder = this.slmFolder(settings);
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
       const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
@@ -172,7 +183,7 @@ export class RelayService implements vscode.Disposable {
       });
       const prompt = await composition.prepare(messages);
       const llm = composition.llm;
-      const model = llm ? settings.provider.model : 'small model';
+      const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);
       // Where the key may go is asked now, before the answer starts, not in the middle of it.
       if (llm && url && settings.provider.kind !== 'onnx-local') await this.keys.keyFor(settings.provider.kind, url);
@@ -185,7 +196,8 @@ export class RelayService implements vscode.Disposable {
       });
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];
-      for await (const event of runRelay({ ...composition.options(messages, prompt), signal: controller.signal })) {
+      const options = { ...composition.options(messages, prompt), ...(plan?.priceNote ? { priceNote: plan.priceNote } : {}) };
+      for await (const event of runRelay({ ...options, signal: controller.signal })) {
         this.sentRequests.onEvent(event);
         sink.onEvent(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
@@ -195,8 +207,8 @@ export class RelayService implements vscode.Disposable {
           answer = event.answer;
         }
       }
-      if (stats) this.hooks.onAnswered(stats);
-      if (stats) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
+      if (stats && !plan) this.hooks.onAnswered(stats);
+      if (stats && !plan) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
       return { answer, stats, error };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -7,6 +7,8 @@ export class RelayStatusBar implements vscode.Disposable {
   private session = { slmTokens: 0, llmTokens: 0, savedUsd: 0, unpriced: 0 };
   private last: AnswerStats | undefined;
   private warning: string | undefined;
+  /** The last demo answer, shown until a real one comes; never added to the session. */
+  private demo: { stats: AnswerStats; priceModel: string } | undefined;
 
   constructor() {
     this.item = vscode.window.createStatusBarItem('relay.status', vscode.StatusBarAlignment.Right, 100);
@@ -33,7 +35,14 @@ export class RelayStatusBar implements vscode.Disposable {
     this.render();
   }
 
+  /** A demo answer ("Relay: Try the Demo"): shown as such, its estimate kept out of the session's savings. */
+  recordDemoAnswer(stats: AnswerStats, priceModel: string): void {
+    this.demo = { stats, priceModel };
+    this.render();
+  }
+
   recordAnswer(stats: AnswerStats): void {
+    this.demo = undefined;
     this.last = stats;
     this.session.slmTokens += stats.slmTokens;
     this.session.llmTokens += stats.llmTokens;
@@ -43,6 +52,19 @@ export class RelayStatusBar implements vscode.Disposable {
   }
 
   private render(): void {
+    if (this.demo) {
+      // The demo needs no set-up, so it is shown even while set-up is missing (the tooltip says what is).
+      const { stats, priceModel } = this.demo;
+      this.item.backgroundColor = undefined;
+      this.item.text = `$(beaker) Relay demo ${percent(stats.llmTokenShare)} LLM · ${formatUsd(stats.savedUsd)} saved (est.)`;
+      this.item.tooltip = [
+        `Demo answer: ${stats.llmTokens} of ${stats.slmTokens + stats.llmTokens} tokens by the LLM (${percent(stats.llmTokenShare)}), ${stats.calls} call(s).`,
+        `Both demo models ran on this machine; the LLM is priced as if it were ${priceModel}, so the saving is an estimate, not added to your savings.`,
+        ...(this.warning ? [`For your own questions: ${this.warning}`] : []),
+        'Click to show savings per day and model.',
+      ].join('\n');
+      return;
+    }
     if (this.warning) {
       this.item.text = '$(warning) Relay: set up';
       this.item.tooltip = `${this.warning}\nClick for savings; run "Relay: Select Model" or "Relay: Set API Key" to fix.`;

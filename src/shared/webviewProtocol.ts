@@ -41,7 +41,37 @@ export interface ChatTurnView {
   spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number; approximate?: boolean }>;
   stats?: StatsView;
   error?: { message: string; fix?: FixAction };
+  /** Set on the answers of "Relay: Try the Demo" (the embedded pair, not the user's set-up). */
+  demo?: DemoTurnView;
 }
+
+/**
+ * An answer of the demo: the embedded toy pair (the demo SLM and the onnx-local demo LLM,
+ * priced as a named hosted model), or the same SLM alone for comparison.
+ */
+export interface DemoTurnView {
+  /** relay: the SLM hands tokens to the local LLM; slm-only: the same SLM with no help. */
+  kind: 'relay' | 'slm-only';
+  /** The demo question (a*b+c=?). */
+  question: string;
+  /** The exact answer of the question. */
+  reference: string;
+  /** The hosted model whose list price the local LLM is priced at (an estimate). */
+  priceModel: string;
+  /** slm-only: the relay answer it is compared with (shown side by side). */
+  pairOf?: string;
+  /** The final answer the turn wrote (null: none found) and whether it is the reference. */
+  result?: DemoResultView;
+}
+
+export interface DemoResultView {
+  answer: string | null;
+  correct: boolean;
+}
+
+/** What the demo's buttons ask for: another question, the SLM alone beside an answer, the set-up walkthrough, the README's table. */
+export type DemoAction = 'another' | 'compare' | 'setup' | 'paper-table';
+export const DEMO_ACTIONS: readonly DemoAction[] = ['another', 'compare', 'setup', 'paper-table'];
 
 /** Host -> webview. */
 export type HostMessage =
@@ -58,7 +88,9 @@ export type HostMessage =
   | { type: 'cleared' }
   | { type: 'busy'; busy: boolean }
   /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
-  | { type: 'setup'; setupWarning?: string };
+  | { type: 'setup'; setupWarning?: string }
+  /** A demo answer was checked against its reference. */
+  | { type: 'demo-result'; turnId: string; result: DemoResultView };
 
 /** Webview -> host. */
 export type WebviewMessage =
@@ -69,7 +101,9 @@ export type WebviewMessage =
   | { type: 'copy'; turnId: string }
   | { type: 'insert'; turnId: string }
   | { type: 'retry'; turnId: string }
-  | { type: 'fix'; action: FixAction };
+  | { type: 'fix'; action: FixAction }
+  /** A demo button; `compare` names the relay answer to compare with. */
+  | { type: 'demo'; action: DemoAction; turnId?: string };
 
 export const FIX_ACTIONS: readonly FixAction[] = FIXES;
 const MAX_TEXT = 100_000;
@@ -103,12 +137,21 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return isShortString(value.turnId) ? { type: value.type, turnId: value.turnId } : undefined;
     case 'fix':
       return FIX_ACTIONS.includes(value.action as FixAction) ? { type: 'fix', action: value.action as FixAction } : undefined;
+    case 'demo':
+      if (!DEMO_ACTIONS.includes(value.action as DemoAction)) return undefined;
+      if (value.action === 'compare') return isShortString(value.turnId) ? { type: 'demo', action: 'compare', turnId: value.turnId } : undefined;
+      return { type: 'demo', action: value.action as DemoAction };
     default:
       return undefined;
   }
 }
 
-const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'cleared', 'busy', 'setup']);
+const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'cleared', 'busy', 'setup', 'demo-result']);
+
+/** A demo answer's check: the answer found (or null) and whether it is right. */
+export function isDemoResult(value: unknown): value is DemoResultView {
+  return isRecord(value) && (value.answer === null || isShortString(value.answer)) && typeof value.correct === 'boolean';
+}
 
 /** Webview side: accept only known message types with the fields each needs. */
 export function parseHostMessage(value: unknown): HostMessage | undefined {
@@ -150,6 +193,8 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return typeof value.busy === 'boolean' ? (value as HostMessage) : undefined;
     case 'setup':
       return value.setupWarning === undefined || isShortString(value.setupWarning, 2000) ? (value as HostMessage) : undefined;
+    case 'demo-result':
+      return isShortString(value.turnId) && isDemoResult(value.result) ? (value as HostMessage) : undefined;
     default:
       return value as HostMessage;
   }

@@ -106,6 +106,10 @@ export class VsCodeSession {
   private readonly logLines: string[] = [];
   /** Console output of the page, the extension host's included. */
   readonly consoleLines: string[] = [];
+  /** Every URL the browser requested (the workbench, its webviews and their service workers). */
+  readonly requests: string[] = [];
+  /** The URLs of those answered by a service worker (a webview's files: never fetched from their URL's host). */
+  readonly answeredByServiceWorker = new Set<string>();
   private root = '';
   private closed = false;
   peakMemoryMiB = 0;
@@ -203,6 +207,10 @@ export class VsCodeSession {
     });
     this.browser = await chromium.connect(this.browserServer.wsEndpoint());
     const context = await this.browser.newContext({ viewport });
+    context.on('request', (request) => this.requests.push(request.url()));
+    context.on('response', (response) => {
+      if (response.fromServiceWorker()) this.answeredByServiceWorker.add(response.url());
+    });
     this.page = await context.newPage();
     this.page.setDefaultTimeout(UI_TIMEOUT_MS);
     // The extension host's console output reaches the page's console.

@@ -9,6 +9,7 @@ import { ScenarioTimer } from './scenarioTimer';
 const RELAY_COMMANDS = [
   'Relay: Explain Selection',
   'Relay: Solve Problem',
+  'Relay: Try the Demo',
   'Relay: Open Chat',
   'Relay: Set API Key',
   'Relay: Select Model',

@@ -1,5 +1,5 @@
 /** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
-import type { ChatTurnView, StatsView } from '../../../src/shared/webviewProtocol';
+import type { ChatTurnView, DemoTurnView, StatsView } from '../../../src/shared/webviewProtocol';
 
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
@@ -89,4 +89,25 @@ export function polylinePoints(values: readonly number[], max: number, width: nu
   return values
     .map((value, index) => `${((index / steps) * width).toFixed(1)},${(height - (value / scale) * height).toFixed(1)}`)
     .join(' ');
+}
+
+/** The heading of a demo answer. */
+export function demoTitle(demo: DemoTurnView): string {
+  return demo.kind === 'relay' ? 'Relay demo: small model + large model' : 'Small model alone';
+}
+
+/** The demo's one line of honesty: what the pair is and what its costs are. */
+export function demoNote(demo: DemoTurnView): string {
+  return demo.kind === 'relay'
+    ? `A toy pair on one task (a*b+c=?): two tiny models trained for this demo, both running on this machine; the large one is priced as if it were ${demo.priceModel}, so the costs are estimates.`
+    : 'The same question, the same small model, no help from the large model.';
+}
+
+/** The demo answer against its reference: "161: correct (33*4+29 = 161)". */
+export function demoResultLine(demo: DemoTurnView): { text: string; correct: boolean } {
+  const sum = `${demo.question.replace(/=\?\s*$/, '')} = ${demo.reference}`;
+  const result = demo.result;
+  if (!result) return { text: '', correct: false };
+  if (result.answer === null) return { text: `No final answer (${sum})`, correct: false };
+  return { text: result.correct ? `${result.answer}: correct (${sum})` : `${result.answer}: wrong (${sum})`, correct: result.correct };
 }

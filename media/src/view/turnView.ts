@@ -4,18 +4,18 @@
  * that block is rendered once and frozen, so tokens never re-render the whole answer.
  * When the turn is done the whole answer is rendered once more (one swap, no flicker).
  */
-import type { ChatTurnView, FixAction, SpanSource, StatsView } from '../../../src/shared/webviewProtocol';
+import type { ChatTurnView, DemoResultView, DemoTurnView, FixAction, SpanSource, StatsView, WebviewMessage } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
 import { button, h, setRenderedHtml } from './dom';
-import { finishNote, llmSpanTitle, statItems } from './format';
+import { demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, statItems } from './format';
 
 type Span = ChatTurnView['spans'][number];
 
 export interface TurnActions {
   view: 'chat' | 'answer';
-  post(message: { type: 'copy' | 'insert' | 'retry'; turnId: string } | { type: 'fix'; action: FixAction }): void;
+  post(message: Extract<WebviewMessage, { type: 'copy' | 'insert' | 'retry' | 'fix' | 'demo' }>): void;
 }
 
 const FIX_LABELS: Record<FixAction, string> = {
@@ -39,15 +39,20 @@ export class TurnView {
   private stats: StatsView | undefined;
   private error: ChatTurnView['error'];
   private finished = false;
+  /** "Relay: Try the Demo": which answer of the demo this is, and its check once known. */
+  private demo: DemoTurnView | undefined;
+  /** A demo answer shown beside its "small model alone" twin offers no second comparison. */
+  private paired = false;
 
   constructor(
     readonly id: string,
     readonly role: 'user' | 'assistant',
     spans: readonly Span[],
     private readonly actions: TurnActions,
-    /** A finished turn being restored: finish() renders it whole, so skip the streaming render. */
-    options: { complete?: boolean } = {},
+    /** complete: a finished turn being restored (finish() renders it whole, so skip the streaming render); demo: an answer of the demo. */
+    options: { complete?: boolean; demo?: DemoTurnView } = {},
   ) {
+    this.demo = options.demo;
     // Span text without marker characters (the renderer drops them too), so the streaming
     // tail shows the same words as the rendered answer.
     this.spans = spans.map((span) => ({ ...span, text: stripSentinels(span.text) }));
@@ -58,13 +63,15 @@ export class TurnView {
     this.footer = h('div', { className: 'relay-footer' });
     this.waiting = h('p', { className: 'relay-waiting', attrs: { role: 'status' } });
     this.waiting.hidden = true;
-    const who = role === 'user' ? 'You' : 'Relay';
+    const who = role === 'user' ? 'You' : this.demo ? demoTitle(this.demo) : 'Relay';
     this.element = h('article', { className: `relay-turn relay-turn-${role}`, attrs: { 'aria-label': `${who} said` } }, [
       h('div', { className: 'relay-who', text: who }),
+      this.demo && this.demoNote(this.demo),
       this.body,
       this.waiting,
       this.footer,
     ]);
+    if (this.demo) this.element.classList.add('relay-turn-demo', `relay-demo-${this.demo.kind}`);
     if (role === 'user') {
       this.body.classList.add('relay-user-text');
       this.tail.textContent = this.text;
@@ -78,7 +85,7 @@ export class TurnView {
 
   /** Restores a finished turn (from 'init'). */
   static restored(turn: ChatTurnView, actions: TurnActions): TurnView {
-    const view = new TurnView(turn.id, turn.role, turn.spans, actions, { complete: true });
+    const view = new TurnView(turn.id, turn.role, turn.spans, actions, { complete: true, demo: turn.demo });
     if (turn.role === 'assistant') {
       if (turn.error) view.fail(turn.error.message, turn.error.fix);
       view.finish(turn.stats);
@@ -88,6 +95,35 @@ export class TurnView {
 
   get statsView(): StatsView | undefined {
     return this.stats;
+  }
+
+  get demoView(): DemoTurnView | undefined {
+    return this.demo;
+  }
+
+  /** A demo answer was checked against its reference. */
+  setDemoResult(result: DemoResultView): void {
+    if (!this.demo) return;
+    this.demo = { ...this.demo, result };
+    this.renderFooter();
+  }
+
+  /** Shown beside its "small model alone" twin: the Compare button goes. */
+  markPaired(): void {
+    this.paired = true;
+    this.renderFooter();
+  }
+
+  /** The demo's one line: what it is, and a link to how the pair does on the held-out set. */
+  private demoNote(demo: DemoTurnView): HTMLElement {
+    const note = h('p', { className: 'relay-demo-note' }, [demoNote(demo)]);
+    if (demo.kind === 'relay') {
+      note.append(' ', button("The paper's table, in miniature", () => this.actions.post({ type: 'demo', action: 'paper-table' }), {
+        className: 'relay-link',
+        title: "Opens the README's section on how the pair does on 500 held-out questions (a file in the extension: nothing is fetched)",
+      }));
+    }
+    return note;
   }
 
   /** Shows how long the large model's server has been silent; null hides the line. */
@@ -184,6 +220,10 @@ export class TurnView {
     const note = this.stats && finishNote(this.stats.finishReason);
     if (note) parts.push(h('p', { className: 'relay-finish-note', text: note }));
     if (this.stats) parts.push(this.statsStrip(this.stats));
+    if (this.demo?.result) {
+      const { text, correct } = demoResultLine(this.demo);
+      parts.push(h('p', { className: `relay-demo-result ${correct ? 'relay-demo-correct' : 'relay-demo-wrong'}`, text }));
+    }
     if (this.finished) parts.push(this.actionBar());
     this.footer.replaceChildren(...parts);
   }
@@ -211,9 +251,32 @@ export class TurnView {
   private actionBar(): HTMLElement {
     const post = (type: 'copy' | 'insert' | 'retry') => () => this.actions.post({ type, turnId: this.id });
     return h('div', { className: 'relay-actions' }, [
+      // The demo's own buttons first: they are what a first-time user does next.
+      ...this.demoActions(),
       button('Copy', post('copy'), { title: 'Copy the answer as Markdown' }),
       this.actions.view === 'answer' && button('Insert at cursor', post('insert'), { title: 'Insert the answer at the cursor of the editor' }),
-      button('Retry', post('retry'), { title: 'Ask again' }),
+      // A demo answer is greedy: asking again writes the same; "Ask another" is the demo's retry.
+      !this.demo && button('Retry', post('retry'), { title: 'Ask again' }),
     ]);
+  }
+
+  private demoActions(): HTMLElement[] {
+    if (this.demo?.kind !== 'relay') return [];
+    const demo = (action: 'another' | 'setup') => () => this.actions.post({ type: 'demo', action });
+    const buttons = [
+      button('Ask another', demo('another'), {
+        className: 'relay-button relay-button-primary',
+        title: 'A fresh question from the held-out set, or your own a*b+c=?',
+      }),
+    ];
+    if (!this.paired && !this.error) {
+      buttons.push(
+        button('Compare with the small model alone', () => this.actions.post({ type: 'demo', action: 'compare', turnId: this.id }), {
+          title: 'The same question, answered by the small model with no help, side by side',
+        }),
+      );
+    }
+    buttons.push(button('Set up a real model', demo('setup'), { title: 'The set-up walkthrough: your own large model and small model' }));
+    return buttons;
   }
 }

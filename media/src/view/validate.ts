@@ -2,7 +2,7 @@
  * Field checks for the payloads that parseHostMessage only checks as objects (a turn and
  * its stats), so a malformed message is dropped instead of breaking the view.
  */
-import { FIX_ACTIONS, type ChatTurnView, type FixAction, type StatsView } from '../../../src/shared/webviewProtocol';
+import { FIX_ACTIONS, isDemoResult, type ChatTurnView, type DemoTurnView, type FixAction, type StatsView } from '../../../src/shared/webviewProtocol';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -43,6 +43,21 @@ function isSpan(value: unknown): boolean {
   );
 }
 
+const isShortText = (value: unknown, max = 200): value is string => typeof value === 'string' && value.length <= max;
+
+/** The demo fields of a turn ("Relay: Try the Demo"). */
+export function isDemoTurn(value: unknown): value is DemoTurnView {
+  return (
+    isRecord(value) &&
+    (value.kind === 'relay' || value.kind === 'slm-only') &&
+    isShortText(value.question) &&
+    isShortText(value.reference) &&
+    isShortText(value.priceModel) &&
+    (value.pairOf === undefined || isShortText(value.pairOf)) &&
+    (value.result === undefined || isDemoResult(value.result))
+  );
+}
+
 export function isTurn(value: unknown): value is ChatTurnView {
   return (
     isRecord(value) &&
@@ -52,6 +67,7 @@ export function isTurn(value: unknown): value is ChatTurnView {
     Array.isArray(value.spans) &&
     value.spans.every(isSpan) &&
     (value.stats === undefined || isStats(value.stats)) &&
-    (value.error === undefined || (isRecord(value.error) && typeof value.error.message === 'string' && (value.error.fix === undefined || FIX_ACTIONS.includes(value.error.fix as FixAction))))
+    (value.error === undefined || (isRecord(value.error) && typeof value.error.message === 'string' && (value.error.fix === undefined || FIX_ACTIONS.includes(value.error.fix as FixAction)))) &&
+    (value.demo === undefined || isDemoTurn(value.demo))
   );
 }

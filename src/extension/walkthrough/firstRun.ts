@@ -1,9 +1,10 @@
 /**
  * The first-run prompt: shown once (globalState) to a first-time user whose set-up is
- * incomplete; it opens the walkthrough, or turns on local-only mode to try Relay offline
- * with the embedded demo model.
+ * incomplete; it runs the demo (the embedded pair, offline, no setting changed) or opens
+ * the walkthrough.
  */
 import * as vscode from 'vscode';
+import { TRY_DEMO_COMMAND } from '../demo/demoPlan';
 import { FIRST_RUN_STATE_KEY, SETUP_CHOICES, setupPromptMessage, shouldOfferSetup } from './setupPrompt';
 
 export const WALKTHROUGH_ID = 'relay.gettingStarted';
@@ -26,11 +27,10 @@ export async function offerFirstRunSetup(context: vscode.ExtensionContext, setup
   if (!shouldOfferSetup(facts) || setupWarning === undefined) return;
   // Marked first: closing the window while the prompt shows must not bring it back.
   await context.globalState.update(FIRST_RUN_STATE_KEY, true);
-  const choice = await vscode.window.showInformationMessage(setupPromptMessage(setupWarning), SETUP_CHOICES.walkthrough, SETUP_CHOICES.localOnly, SETUP_CHOICES.later);
-  if (choice === SETUP_CHOICES.walkthrough) {
+  const choice = await vscode.window.showInformationMessage(setupPromptMessage(setupWarning), SETUP_CHOICES.demo, SETUP_CHOICES.walkthrough, SETUP_CHOICES.later);
+  if (choice === SETUP_CHOICES.demo) {
+    await vscode.commands.executeCommand(TRY_DEMO_COMMAND);
+  } else if (choice === SETUP_CHOICES.walkthrough) {
     await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${context.extension.id}#${WALKTHROUGH_ID}`, false);
-  } else if (choice === SETUP_CHOICES.localOnly) {
-    await vscode.workspace.getConfiguration('relay').update('localOnly', true, vscode.ConfigurationTarget.Global);
-    void vscode.window.showInformationMessage('Relay: local only is on: the small model answers alone and no LLM is contacted. Try "Relay: Solve Problem".');
   }
 }

@@ -18,12 +18,17 @@ export function shouldOfferSetup(facts: FirstRunFacts): boolean {
   return !facts.alreadyPrompted && facts.setupWarning !== undefined && facts.configuredSettings.length === 0;
 }
 
+/**
+ * The demo first: it shows the whole idea (the large model's tokens highlighted, what they
+ * cost) with no account, no key and no network, and changes no setting. It replaces the
+ * former "Try Offline (Local Only)", which turned a setting on and showed the small model alone.
+ */
 export const SETUP_CHOICES = {
+  demo: 'Try the Demo',
   walkthrough: 'Open Set-up Walkthrough',
-  localOnly: 'Try Offline (Local Only)',
   later: 'Later',
 } as const;
 
 export function setupPromptMessage(setupWarning: string): string {
-  return `Relay: a small local model writes answers and a large model you choose helps with a few tokens. To finish set-up: ${setupWarning}`;
+  return `Relay: a small local model writes answers and a large model you choose helps with a few tokens. Try the demo (no account, no network), or finish set-up: ${setupWarning}`;
 }

@@ -14,7 +14,7 @@ test('every walkthrough step has its page and links only to commands that exist'
   const [walkthrough] = manifest.contributes.walkthroughs;
   assert.equal(walkthrough.id, 'relay.gettingStarted');
   const stepIds = walkthrough.steps.map((s: { id: string }) => s.id);
-  assert.deepEqual(stepIds, ['chooseProvider', 'setApiKey', 'pickModel', 'privacy', 'trySolve']);
+  assert.deepEqual(stepIds, ['tryDemo', 'chooseProvider', 'setApiKey', 'pickModel', 'privacy', 'trySolve']);
   for (const step of walkthrough.steps) {
     assert.ok(existsSync(join(ROOT, step.media.markdown)), `${step.media.markdown} exists`);
     for (const [, command] of String(step.description).matchAll(/\(command:([\w.]+)/g)) {

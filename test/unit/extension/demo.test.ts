@@ -1,0 +1,216 @@
+// "Relay: Try the Demo" below the VS Code UI: the held-out questions match the evaluation
+// file, the demo's settings object is the embedded pair with the defaults of package.json,
+// and RelayService runs it (its AnswerPlan hook) on real parts: the demo SLM and the demo
+// LLM each in a child process (dist/slmWorker.js, bundled here), the relay engine, the
+// bundled price catalog. It writes what `relay demo` prints, reads none of the user's
+// settings, changes none, and adds nothing to the savings totals.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as esbuild from 'esbuild';
+import { createExtensionContext, resetSettings, settings, useVscodeStub, type StubExtensionContext } from './vscodeStub';
+useVscodeStub();
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import { readSlmRelayTraits, resolveRelayMode } from '../../../src/core/relay/modeResolution';
+import { demoPrice } from '../../../src/cli/demoModels';
+import { HELD_OUT_QUESTIONS } from '../../../src/extension/demo/heldOutQuestions';
+import {
+  checkDemoAnswer,
+  DEMO_LLM_LABEL,
+  DEMO_PRICE_MODEL,
+  DEMO_PRICE_NOTE,
+  DEMO_QUESTION,
+  demoPlan,
+  demoQuestionProblem,
+  demoSettings,
+  demoTurn,
+  embeddedDemoModels,
+  pickHeldOutQuestion,
+  TRY_DEMO_COMMAND,
+} from '../../../src/extension/demo/demoPlan';
+
+// Loaded after the stub is in place (they import 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { readSettings } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
+
+const REPO = join(__dirname, '..', '..', '..');
+/** The extension folder of these tests: dist/slmWorker.js only (the models are the repository's). */
+const EXTENSION = join(REPO, '.cache', 'test-relay-demo');
+const models = embeddedDemoModels(REPO);
+const manifest = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+
+test('the held-out questions are those of models/relay-demo-eval.jsonl, in order, each one of the demo task', () => {
+  const lines = readFileSync(join(REPO, 'models', 'relay-demo-eval.jsonl'), 'utf8').split('\n').filter((line) => line.trim());
+  const expected = lines.map((line) => (JSON.parse(line) as { question: string }).question);
+  assert.deepEqual([...HELD_OUT_QUESTIONS], expected);
+  for (const question of HELD_OUT_QUESTIONS) assert.equal(demoQuestionProblem(question), undefined, question);
+  assert.ok(HELD_OUT_QUESTIONS.includes(DEMO_QUESTION), "the command's first question is held out too");
+});
+
+test('the demo task: a*b+c=? in the trained range is accepted, anything else is refused with what the models know', () => {
+  for (const good of ['47*6+28=?', ' 10*2+10=? ', '99*9+99=?']) assert.equal(demoQuestionProblem(good), undefined, good);
+  for (const bad of ['What is 2+2?', '100*2+3=?', '47*1+28=?', '47*6+28', '9*6+28=?', '47*6-28=?', '']) {
+    assert.match(demoQuestionProblem(bad) ?? '', /one task: a\*b\+c=\?/, bad);
+  }
+  assert.deepEqual(demoTurn(' 47*6+28=? ', 'relay'), { kind: 'relay', question: '47*6+28=?', reference: '310', priceModel: DEMO_PRICE_MODEL });
+  assert.deepEqual(demoTurn('47*6+28=?', 'slm-only', 't1').pairOf, 't1');
+  assert.throws(() => demoTurn('2+2', 'relay'), /one task/);
+});
+
+test('"Ask another" offers a held-out question not asked yet, and any once all were', () => {
+  const asked = new Set(HELD_OUT_QUESTIONS.slice(0, 499));
+  assert.equal(pickHeldOutQuestion(asked, () => 0.99), HELD_OUT_QUESTIONS[499]);
+  assert.equal(pickHeldOutQuestion(new Set(HELD_OUT_QUESTIONS), () => 0), HELD_OUT_QUESTIONS[0]);
+  assert.equal(pickHeldOutQuestion(new Set(), () => 0.999999), HELD_OUT_QUESTIONS[499]);
+  const seen = new Set<string>();
+  for (let i = 0; i < 50; i++) seen.add(pickHeldOutQuestion(new Set([DEMO_QUESTION])));
+  assert.ok(!seen.has(DEMO_QUESTION) && seen.size > 10, 'random, and never the one asked');
+});
+
+test('an answer is checked as `relay demo` checks it', () => {
+  assert.deepEqual(checkDemoAnswer('33*4=132. 132+29=161. A: 161', '161'), { answer: '161', correct: true });
+  assert.deepEqual(checkDemoAnswer('33*4=132. 132+29=151. A: 151', '161'), { answer: '151', correct: false });
+  assert.deepEqual(checkDemoAnswer('', '161'), { answer: null, correct: false });
+});
+
+test("the demo's settings: the embedded pair, the reference price, greedy, command mode by the SLM's config.json; the rest are the defaults of package.json", () => {
+  assert.ok(models, 'the repository has both demo models');
+  resetSettings();
+  const defaults = readSettings();
+  const relay = demoSettings(models, 'relay');
+  assert.deepEqual(relay.provider, { ...defaults.provider, kind: 'onnx-local', model: models.llmFolder });
+  const price = demoPrice();
+  assert.deepEqual(relay.prices, { inputPerMTok: price.inputPerMTok, outputPerMTok: price.outputPerMTok, cachedInputPerMTok: price.cachedInputPerMTok });
+  assert.deepEqual(relay.slm, { ...defaults.slm, modelFolder: models.slmFolder });
+  assert.equal(relay.temperature, 0, 'greedy: the same answer as `npm run demo`, every time');
+  assert.equal(relay.mode, 'auto');
+  assert.equal(resolveRelayMode(relay.mode, readSlmRelayTraits(models.slmFolder)), 'command', "auto is command mode, as the demo SLM's config.json asks");
+  for (const key of ['confidence', 'maxLlmShare', 'maxTurns', 'tokenBudget', 'localOnly'] as const) assert.deepEqual(relay[key], defaults[key], key);
+  // The pair's own protocol, as `relay demo` runs it: no ceiling relative to the LLM alone.
+  const { maxCostRatio: _ratio, ...limits } = defaults.limits;
+  assert.deepEqual(relay.limits, limits);
+  assert.equal(demoSettings(models, 'slm-only').mode, 'slm-only');
+
+  const plan = demoPlan(models, 'relay');
+  assert.equal(plan.llmLabel, DEMO_LLM_LABEL);
+  assert.match(plan.priceNote ?? '', new RegExp(`priced as ${DEMO_PRICE_MODEL}, @pydantic/genai-prices of \\d{4}-\\d{2}-\\d{2}$`));
+  assert.ok((plan.priceNote ?? '').length <= 200, 'the webview takes a price note of up to 200 characters');
+});
+
+test('the command is contributed, and the walkthrough and the first-run prompt start with it', () => {
+  const commands = manifest.contributes.commands as { command: string; title: string; category: string }[];
+  assert.deepEqual(commands.find((c) => c.command === TRY_DEMO_COMMAND), { command: TRY_DEMO_COMMAND, title: 'Try the Demo', category: 'Relay' });
+  const [first] = manifest.contributes.walkthroughs[0].steps;
+  assert.equal(first.id, 'tryDemo');
+  assert.match(first.description, /\(command:relay\.tryDemo\)/);
+  assert.deepEqual(first.completionEvents, ['onCommand:relay.tryDemo']);
+  assert.ok(existsSync(join(REPO, first.media.markdown)));
+  const firstRun = readFileSync(join(REPO, 'src', 'extension', 'walkthrough', 'firstRun.ts'), 'utf8');
+  assert.match(firstRun, /SETUP_CHOICES\.demo, SETUP_CHOICES\.walkthrough/);
+});
+
+/** Child processes of this test process that run an SLM worker (Linux /proc). */
+function workerPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('slmWorker.js')) pids.push(Number(name));
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return pids;
+}
+
+describe('RelayService runs the demo plan', () => {
+  let ext: StubExtensionContext;
+  let service: InstanceType<typeof RelayService>;
+  const answered: AnswerStats[] = [];
+
+  before(async () => {
+    const build = await esbuild.build({
+      bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
+      external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
+    });
+    assert.deepEqual(build.errors, []);
+    ext = createExtensionContext(EXTENSION);
+    service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: (stats) => answered.push(stats) });
+  });
+
+  after(async () => {
+    service?.dispose();
+    ext?.dispose();
+    if (process.platform !== 'linux') return;
+    const deadline = Date.now() + 15_000;
+    while (workerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const left = workerPids();
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    assert.deepEqual(left, [], 'dispose() stops both model processes');
+  });
+
+  /** Runs one demo answer; returns its spans by source and the outcome. */
+  async function run(kind: 'relay' | 'slm-only') {
+    assert.ok(models);
+    const events: RelayEvent[] = [];
+    const labels = new Set<string>();
+    const destinations = new Set<string | undefined>();
+    const outcome = await service.answer([{ role: 'user', content: DEMO_QUESTION }], {
+      onEvent(event, model, destination) {
+        events.push(event);
+        labels.add(model);
+        destinations.add(destination);
+      },
+    }, demoPlan(models, kind));
+    const spans = events.filter((e): e is Extract<RelayEvent, { type: 'span' }> => e.type === 'span');
+    return { outcome, spans, labels, destinations, llmText: spans.filter((s) => s.source === 'llm').map((s) => s.text) };
+  }
+
+  test("writes what `relay demo` prints, the LLM's characters marked, priced as the named model, in two child processes; settings neither read nor changed, totals untouched", async () => {
+    // Settings that would stop any answer read from them: the demo must not read them.
+    resetSettings({ 'relay.provider.kind': 'not-a-provider', 'relay.slm.modelFolder': '/nonexistent/model' });
+    assert.throws(() => readSettings(), /relay\.provider\.kind/);
+    const settingsBefore = JSON.stringify([...settings]);
+
+    const { outcome, spans, llmText, labels, destinations } = await run('relay');
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    // The output of `npm run demo` (greedy): 33*4=1[3]2. 132+29=1[6]1. A: 161
+    assert.equal(outcome.answer, '33*4=132. 132+29=161. A: 161');
+    assert.deepEqual(llmText, ['3', '6']);
+    assert.equal(spans.map((s) => s.text).join(''), outcome.answer);
+    assert.deepEqual(checkDemoAnswer(outcome.answer, '161'), { answer: '161', correct: true });
+    assert.deepEqual(labels, new Set([DEMO_LLM_LABEL]));
+    assert.deepEqual(destinations, new Set(['this machine']));
+
+    const stats = outcome.stats;
+    assert.ok(stats);
+    assert.equal(stats.mode, 'command');
+    assert.equal(stats.calls, 2);
+    assert.equal(stats.llmTokens, 2);
+    assert.equal(stats.priceNote, DEMO_PRICE_NOTE);
+    const price = demoPrice();
+    const expected = (stats.llmUsage.inputTokens * price.inputPerMTok + stats.llmUsage.outputTokens * price.outputPerMTok) / 1e6;
+    assert.ok(stats.costUsd !== null && Math.abs(stats.costUsd - expected) < 1e-12, `cost ${stats.costUsd}, expected ${expected}`);
+    assert.ok(stats.savedUsd !== null && stats.savedUsd > 0);
+
+    if (process.platform === 'linux') assert.equal(workerPids().length, 2, 'the SLM and the LLM each ran in a child process');
+    assert.equal(JSON.stringify([...settings]), settingsBefore, 'no setting changed');
+    assert.deepEqual(answered, [], 'the onAnswered hook (status bar totals) is not told');
+    assert.ok(!existsSync(join(ext.globalStorage, 'totals.json')), 'the savings totals are untouched');
+  });
+
+  test('the same question with the SLM alone: no LLM, the wrong answer `relay demo` reports', async () => {
+    const { outcome, llmText, labels } = await run('slm-only');
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    assert.equal(outcome.answer, '33*4=132. 132+29=151. A: 151');
+    assert.deepEqual(llmText, []);
+    assert.deepEqual(labels, new Set(['small model']));
+    assert.equal(outcome.stats?.calls, 0);
+    assert.deepEqual(checkDemoAnswer(outcome.answer, '161'), { answer: '151', correct: false });
+  });
+});
