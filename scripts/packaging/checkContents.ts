@@ -20,7 +20,7 @@ export const REQUIRED_FILES: readonly string[] = [
   'media/icon.png',
   'media/relay-activity.svg',
   // The walkthrough's pages (contributes.walkthroughs in package.json).
-  ...['provider', 'apiKey', 'model', 'privacy', 'solve'].map((page) => `media/walkthrough/${page}.md`),
+  ...['demo', 'provider', 'apiKey', 'model', 'privacy', 'solve'].map((page) => `media/walkthrough/${page}.md`),
   ...['relay-demo-slm', 'relay-demo-llm'].flatMap((m) =>
     ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model_int8.onnx'].map((f) => `models/${m}/${f}`),
   ),
