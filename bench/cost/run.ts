@@ -4,22 +4,24 @@
  * against the LLM-only estimate, calls, the LLM's token share, the cache hit rate, and
  * the share of the SLM's low-confidence positions the LLM wrote (from the 'span' events:
  * each span is lined up with the reference, so every position knows who wrote it).
+ *
+ * Token ratios: as the product keeps one TokenRatios per SLM and LLM pair for the life of
+ * the process (src/core/compose.ts), a target keeps one for its billing model (one server,
+ * one tokenizer pair) and passes it to every answer it runs; a probe of the uncalibrated
+ * first call passes a fresh one instead.
  */
 import { collectRelay, type RelayOptions } from '../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
-import { RELAY_MODES } from '../../src/core/relay/policies/registry';
+import { QUOTE_MARGIN, TokenRatios } from '../../src/core/relay/money';
 import { createProvider } from '../../src/core/providers/factory';
 import { MemoryKeySource } from '../../src/core/providers/secrets';
-import { NO_CACHE, OPENAI_CACHE, type CacheRule } from '../../src/core/providers/billing';
+import { NO_CACHE, OPENAI_CACHE, predictUsage, type CacheRule } from '../../src/core/providers/billing';
 import { costOf } from '../../src/core/providers/pricing';
 import type { LlmProvider, ModelPrice, ProviderKind } from '../../src/core/providers/types';
 import { BillingServer, type BillingRule, type WireFormat } from './servers';
 import { ScriptedSlm } from './slm';
 import { alignEnd, slmCount } from './text';
 import type { Trace } from './traces';
-
-/** Whether the engine has the money-aware policy yet (the rows that need it are skipped until it does). */
-export const HAS_MONEY_AWARE = (RELAY_MODES as readonly string[]).includes('money-aware');
 
 export interface BillingModel {
   id: string;
@@ -49,6 +51,8 @@ export interface Policy {
   maxLlmShare?: number;
   /** A per-answer USD ceiling (RelayOptions.maxCostUsd). */
   maxCostUsd?: number;
+  /** The most calls (default MAX_LLM_CALLS); 1 probes the first call alone. */
+  maxLlmCalls?: number;
 }
 
 /** The policies' shared knobs: the shipped gate and span, no share cap, ceilings a normal answer never meets. */
@@ -79,6 +83,8 @@ export interface RowResult {
   exact: 'yes' | 'spaces' | 'cut' | 'no';
   /** Requests whose partial answer did not line up with the reference without a search. */
   misaligned: number;
+  /** Calls whose reported usage had taught the token ratios before this answer began (0: its first call was uncalibrated). */
+  ratioCallsBefore: number;
   elapsedMs: number;
 }
 
@@ -88,6 +94,9 @@ export class BenchTarget {
     readonly server: BillingServer,
     readonly provider: LlmProvider,
   ) {}
+
+  /** The token ratios of this billing model's tokenizer pair, shared by every answer run with the default (as compose.ts tokenRatiosOf). */
+  readonly ratios = new TokenRatios();
 
   static async start(billing: BillingModel): Promise<BenchTarget> {
     const server = await BillingServer.start({ format: billing.format, rule: billing.rule });
@@ -106,8 +115,11 @@ export class BenchTarget {
     await this.server.close();
   }
 
-  /** Answers `trace` under `policy`; rows run one at a time per target (the server's cache is per answer). */
-  async run(trace: Trace, policy: Policy): Promise<RowResult> {
+  /**
+   * Answers `trace` under `policy` with `ratios` (default: the target's shared ones); rows
+   * run one at a time per target (the server's cache is per answer).
+   */
+  async run(trace: Trace, policy: Policy, ratios: TokenRatios = this.ratios): Promise<RowResult> {
     this.server.begin(trace.reference);
     if (trace.warm) {
       // The previous turn's last call fills the cache; its bill belongs to that turn.
@@ -117,19 +129,21 @@ export class BenchTarget {
       this.server.ledger.length = 0;
     }
     const slm = new ScriptedSlm(trace);
-    const options: RelayOptions & { maxCostRatio?: number; cacheRule?: CacheRule } = {
+    const ratioCallsBefore = ratios.calls;
+    const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
       llm: this.provider,
       messages: trace.messages,
       tokenBudget: 8192,
-      maxLlmCalls: MAX_LLM_CALLS,
+      maxLlmCalls: policy.maxLlmCalls ?? MAX_LLM_CALLS,
       maxCostUsd: policy.maxCostUsd ?? 10,
       slmSampling: { temperature: 0 },
       llmTemperature: 0,
       confidence: { ...GATE, maxLlmShare: policy.maxLlmShare ?? 1 },
       price: this.billing.price,
       cacheRule: this.billing.cacheRule,
+      tokenRatios: ratios,
       ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
     };
     const { answer, stats, events } = await collectRelay(options);
@@ -156,6 +170,7 @@ export class BenchTarget {
       cancelledCalls: ledger.filter((c) => c.finish === 'cancelled').length,
       exact: answer === trace.reference ? 'yes' : squeeze(answer) === squeeze(trace.reference) ? 'spaces' : squeeze(trace.reference).startsWith(squeeze(answer)) ? 'cut' : 'no',
       misaligned: ledger.filter((c) => !c.alignedExactly).length,
+      ratioCallsBefore,
       elapsedMs: stats.elapsedMs,
     };
   }
@@ -183,4 +198,38 @@ export function coverage(trace: Pick<Trace, 'reference' | 'pieces' | 'low'>, eve
     return llmChars[piece.start + Math.min(lead, piece.text.length - 1)] === 1;
   });
   return { covered: byLlm.filter(Boolean).length, byLlm };
+}
+
+export interface ColdCall {
+  /** One call at the prompt's length (no cache; written where the rule writes), writing `span` tokens, over the LLM-only estimate of the whole answer. */
+  share: number;
+  /**
+   * Per ratio: the share of the answer the SLM must have written before such a call fits
+   * the ratio as the engine holds it (the quote, with its calibrated margin, against the
+   * ratio times the LLM-only estimate of the answer so far); null: not within the answer.
+   */
+  fitsFrom: Map<number, number | null>;
+}
+
+/**
+ * Why money-aware does or does not call: one cold call at a trace's prompt length against
+ * the LLM-only estimate, in the server's counts (`promptTokens`: what the llm-only request
+ * sent; `answerTokens`: the whole answer), priced by the billing model's rule.
+ */
+export function coldCall(billing: Pick<BillingModel, 'price' | 'cacheRule'>, promptTokens: number, answerTokens: number, span: number, ratios: readonly number[], margin = QUOTE_MARGIN): ColdCall {
+  const { price } = billing;
+  const call = (answerSoFar: number): number => costOf(predictUsage(billing.cacheRule, { sent: promptTokens + answerSoFar, previous: 0, output: span }), price) ?? 0;
+  const llmOnly = (answerSoFar: number): number => (promptTokens * price.inputPerMTok + answerSoFar * price.outputPerMTok) / 1_000_000;
+  const fitsFrom = new Map<number, number | null>();
+  for (const ratio of ratios) {
+    let at: number | null = null;
+    for (let k = 0; k <= answerTokens; k++) {
+      if (call(k) * (1 + margin) <= ratio * llmOnly(k)) {
+        at = answerTokens > 0 ? k / answerTokens : 0;
+        break;
+      }
+    }
+    fitsFrom.set(ratio, at);
+  }
+  return { share: call(0) / llmOnly(answerTokens), fitsFrom };
 }

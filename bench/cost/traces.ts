@@ -207,6 +207,22 @@ function trace(id: string, label: string, editor: boolean, messages: ChatMessage
   return { id, label, editor, messages, reference, pieces, ...scriptConfidence(pieces, seed, rate) };
 }
 
+/**
+ * The warm-up answer of bench:cost, run once per billing model before any measured row:
+ * explain 12 lines (prompt about 250 SLM tokens, answer about 150), so that the token
+ * ratios the measured rows share are learned from code and prose, as the editor's first
+ * answer of a session would teach them. Not a measured trace.
+ */
+export function buildWarmupTrace(): Trace {
+  const random = rng(12);
+  const code = codeBlock(random, 12);
+  const answer = explanation(random, code.fns, 150, `These 12 lines define ${code.fns.length === 1 ? 'one function' : `${code.fns.length} functions`} that filter a list and check a limit.`);
+  return trace('warm-up', 'explain 12 lines (warm-up, not measured)', true, [
+    { role: 'system', content: SYSTEM },
+    { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
+  ], answer, 1201, 0.05);
+}
+
 export function buildTraces(): Trace[] {
   const traces: Trace[] = [];
 

@@ -2,15 +2,19 @@
  * bench:cost's own parts: the billing servers bill exactly by their rule (cache reads and
  * writes, output streamed, a cancelled stream billed for what went out), speak the wire
  * formats the real providers read, and the scripted SLM writes its reference, stops at its
- * low-confidence positions and resumes after the LLM's text.
+ * low-confidence positions and resumes after the LLM's text; a target shares its token
+ * ratios across answers (a fresh one probes the uncalibrated first call), and the "why"
+ * line prices one cold call against the LLM-only estimate.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { BenchTarget, BILLING_MODELS, coverage } from '../../../bench/cost/run';
+import { BenchTarget, BILLING_MODELS, coldCall, coverage } from '../../../bench/cost/run';
 import { BillingServer, BreakpointCache, PrefixCache } from '../../../bench/cost/servers';
 import { ScriptedSlm } from '../../../bench/cost/slm';
 import { alignEnd, serverTokens, slmCount, slmPieces } from '../../../bench/cost/text';
-import { buildTraces, scriptConfidence } from '../../../bench/cost/traces';
+import { buildTraces, buildWarmupTrace, scriptConfidence } from '../../../bench/cost/traces';
+import { NO_CACHE } from '../../../src/core/providers/billing';
+import { TokenRatios } from '../../../src/core/relay/money';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { CONTINUE_INSTRUCTION } from '../../../src/core/providers/seam';
@@ -235,4 +239,50 @@ test('one bench row end to end: the engine cost equals the server bill, every lo
   } finally {
     await target.close();
   }
+});
+
+test('token ratios: a target shares one across its answers (only the warm-up starts uncalibrated); a probe with fresh ratios and one call reports its first call alone', async () => {
+  const target = await BenchTarget.start(openAiTarget);
+  try {
+    const warmup = buildWarmupTrace();
+    assert.ok(!buildTraces().some((t) => t.id === warmup.id), 'the warm-up is not a measured trace');
+    assert.ok(warmup.pieces.length < 250 && warmup.low.length >= 3, `${warmup.pieces.length} tokens, ${warmup.low.length} low`);
+    assert.equal(target.ratios.known, false);
+    const first = await target.run(warmup, { id: 'fixed', mode: 'confidence', maxLlmShare: 1 });
+    assert.equal(first.ratioCallsBefore, 0);
+    assert.equal(target.ratios.calls, first.stats.calls, 'every call of the warm-up taught the shared ratios');
+    // The server counts fewer tokens than the SLM on code: the ratios say so.
+    assert.ok(target.ratios.input > 0.6 && target.ratios.input < 1, `input ${target.ratios.input}`);
+
+    const trace = buildTraces()[0];
+    const fresh = new TokenRatios();
+    const probe = await target.run(trace, { id: 'first call', mode: 'confidence', maxLlmShare: 1, maxLlmCalls: 1 }, fresh);
+    assert.equal(probe.ratioCallsBefore, 0);
+    assert.equal(probe.stats.calls, 1);
+    assert.equal(probe.stats.billing?.calls, 1);
+    assert.equal(probe.stats.finishReason, 'call_limit');
+    assert.equal(fresh.calls, 1);
+    assert.equal(target.ratios.calls, first.stats.calls, 'the probe leaves the shared ratios alone');
+
+    const next = await target.run(trace, { id: 'llm-only', mode: 'llm-only' });
+    assert.equal(next.ratioCallsBefore, first.stats.calls, 'the next answer starts calibrated');
+  } finally {
+    await target.close();
+  }
+});
+
+test('one cold call against the LLM-only estimate, and where in the answer it first fits a ratio (the 5% calibrated margin)', () => {
+  const price = { inputPerMTok: 2.5, outputPerMTok: 10 };
+  const none = coldCall({ price, cacheRule: NO_CACHE }, 3000, 500, 2, [0.5, 1]);
+  // (3000 x 2.5 + 2 x 10) / (3000 x 2.5 + 500 x 10)
+  assert.ok(Math.abs(none.share - 7520 / 12_500) < 1e-12);
+  assert.equal(none.fitsFrom.get(0.5), null);
+  // 1.05 x ((3000 + k) x 2.5 + 20) <= 7500 + 10k from k = 54.
+  assert.equal(none.fitsFrom.get(1), 54 / 500);
+  // Anthropic writes the whole prompt at 1.25x the input price on the first call.
+  const written = coldCall({ price: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } }, 3000, 500, 2, [1]);
+  assert.ok(Math.abs(written.share - (3000 * 3.75 + 2 * 15) / (3000 * 3 + 500 * 15)) < 1e-12);
+  // A prompt below the minimum is not written.
+  const short = coldCall({ price: { inputPerMTok: 3, outputPerMTok: 15, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } }, 600, 400, 2, [1]);
+  assert.ok(Math.abs(short.share - (600 * 3 + 2 * 15) / (600 * 3 + 400 * 15)) < 1e-12);
 });
