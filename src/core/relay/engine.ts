@@ -28,6 +28,10 @@ import { randomUUID } from 'node:crypto';
 import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError, type ProviderFix } from '../providers/errors';
 import { WaitClock } from '../providers/waitClock';
+import { CONTINUE_INSTRUCTION } from '../providers/seam';
+
+/** Tokens around an instruction turn (end of the assistant turn, the user turn's markers, the next assistant's): about 8 in chat templates. */
+const INSTRUCTION_TURN_MARKERS = 8;
 import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events';
 import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
@@ -595,8 +599,9 @@ class RelayRun {
       const reported = usableUsage(usage);
       const callUsage = reported ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
       this.usage = addUsage(this.usage, callUsage);
+      const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
       const costUsd = this.ledger
-        ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined })
+        ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined, localTail })
         : costOf(callUsage, this.o.price);
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
       this.emit({
@@ -616,6 +621,14 @@ class RelayRun {
       throw new RunError('bad_response', `The LLM provider (${llm.kind}) ended its stream without saying why it stopped.`);
     }
     return finish;
+  }
+
+  private instructionTokenCount: number | undefined;
+
+  /** The instruction turn an instructed call ends with (the next call does not repeat it), with its role markers, in the SLM's count. */
+  private async instructionTokens(): Promise<number> {
+    this.instructionTokenCount ??= (await this.o.slm.countTokens(CONTINUE_INSTRUCTION)) + INSTRUCTION_TURN_MARKERS;
+    return this.instructionTokenCount;
   }
 
   /** When a server reports no usage: the input and output counted in the SLM tokenizer. */

@@ -104,8 +104,13 @@ export class MoneyLedger {
   private spent = 0;
   private reasoning = 0;
   private calls = 0;
-  /** The previous call's input in the provider's count (reported, else predicted), and the local count it stood for. */
-  private previous: { sent: number; local: number } | undefined;
+  /**
+   * The previous call's input in the provider's count (reported, else predicted), the local
+   * count it stood for, and how much of its end the next request does not repeat (an
+   * instructed continuation ends with the instruction turn; the next request puts more
+   * answer there), in the provider's count.
+   */
+  private previous: { sent: number; local: number; tail: number } | undefined;
   /** Every reported call: the billing model's prediction against the report (shown in stats and relay eval). */
   private readonly all = new PredictionTally();
   /** Only calls predicted with known token ratios: their error widens the margin of later quotes. */
@@ -138,7 +143,8 @@ export class MoneyLedger {
 
   /** The usage the provider will report for a call sending `localInput` tokens and writing `outputTokens` of its own. */
   predict(localInput: number, providerOutputTokens: number): Usage {
-    return predictUsage(this.rule, { sent: this.sentFor(localInput), previous: this.previous?.sent ?? 0, output: providerOutputTokens });
+    const shared = this.previous ? Math.max(0, this.previous.sent - this.previous.tail) : 0;
+    return predictUsage(this.rule, { sent: this.sentFor(localInput), previous: shared, output: providerOutputTokens });
   }
 
   /** Predicted cost of a call sending `localInput` tokens and writing `tokens` tokens (local count), margin included. */
@@ -154,7 +160,7 @@ export class MoneyLedger {
    * Books a finished call: `usage` as reported (or estimated), the local count of what it
    * sent and of the text it wrote.
    */
-  record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean }): number {
+  record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean; localTail?: number }): number {
     const cost = costOf(call.usage, this.price) ?? 0;
     this.spent += cost;
     this.calls += 1;
@@ -166,9 +172,9 @@ export class MoneyLedger {
       this.reasoning += call.usage.reasoningTokens ?? 0;
       const reasoning = call.usage.reasoningTokens ?? 0;
       this.ratios.add({ localInput: call.localInput, reportedInput: call.usage.inputTokens, localOutput: call.localOutput, reportedOutput: call.usage.outputTokens - reasoning });
-      this.previous = { sent: call.usage.inputTokens, local: call.localInput };
+      this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
     } else if (call.usage.inputTokens > 0) {
-      this.previous = { sent: this.sentFor(call.localInput), local: call.localInput };
+      this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
     }
     return cost;
   }

@@ -183,3 +183,14 @@ test('savings are never claimed for an LLM-only answer or a failed one', async (
   assert.equal(failed.stats.finishReason, 'error');
   assert.equal(failed.stats.savedUsd, -0, 'a failure saves nothing');
 });
+
+test('an instructed call ends with the instruction turn, which the next request does not repeat: the cache is predicted without it', () => {
+  const ledger = new MoneyLedger(PRICE, OPENAI_CACHE, {});
+  const usage: Usage = { inputTokens: 1200, outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  ledger.record({ localInput: 1200, localOutput: 10, usage, reported: true, localTail: 80 });
+  // Shared with the next request: 1,200 - 80 = 1,120 tokens, cached as 1,024 (the next 128-token step is not full).
+  assert.equal(ledger.predict(1300, 5).cachedInputTokens, 1024);
+  const exact = new MoneyLedger(PRICE, OPENAI_CACHE, {});
+  exact.record({ localInput: 1200, localOutput: 10, usage, reported: true });
+  assert.equal(exact.predict(1300, 5).cachedInputTokens, 1152, 'an exact continuation shares all of it');
+});
