@@ -12,6 +12,8 @@ export interface EvalRow {
   /** The row's mode spec, e.g. "confidence@0.7". */
   spec: string;
   index: number;
+  /** The data set's id of the question (eval/loaders.ts). */
+  id?: string;
   /** The answer as the user would see it (commands hidden). */
   answer: string;
   reference: string;

@@ -25,13 +25,17 @@ Usage:
   relay solve "question" [--json]     answer a question (LLM tokens coloured on a terminal), then a stats line
   relay explain <file>[:a-b] [--json] explain a file or lines a-b of it
   relay eval <data.jsonl> [--modes all|slm-only,llm-only,command,confidence@0.9,matched-router,...]
-             [--limit N] [--temperature t] [--seed n] [--out prefix]
+             [--limit N] [--offset N] [--concurrency N] [--fresh] [--temperature t] [--seed n] [--out prefix]
                                       modes side by side: accuracy, LLM token share, calls, cost, cost per
                                       correct answer, latency, reduction vs a matched random router;
                                       writes CSV + JSON + Markdown. Modes: slm-only, llm-only, command,
                                       confidence[@threshold], random-router[@p], auto, matched-router
                                       (a random router matched to the best relay row's accuracy), all;
-                                      a row may name its own SLM: command=<folder>
+                                      a row may name its own SLM: command=<folder>. Data: JSONL, GSM8K
+                                      {question, answer "... #### 42"} or MATH500 {problem, answer|solution}.
+                                      --concurrency N answers in flight (default 1; same answers);
+                                      each answer is appended to <out>.answers.jsonl as it finishes, and
+                                      the same command with the same --out resumes there (--fresh: start over)
   relay eval --demo [--modes all|paper]
                                       the same on the demo models' 500 held-out questions; paper: the
                                       paper's table, one command-mode row per training stage
@@ -76,10 +80,10 @@ Exit status: 0 when the answer ended by itself or at a limit you set (budget, tu
 model's context window), 1 when it failed (an error, a server that sent nothing or added nothing), 130 when stopped.
 `;
 
-const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt', 'allow-plain-http']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt', 'allow-plain-http', 'fresh']);
 /** The flags that choose models, which --demo sets itself. */
 const DEMO_MODEL_FLAGS = ['slm', 'provider', 'model', 'base-url', 'template-folder'];
-const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'out']);
+const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'offset', 'concurrency', 'out']);
 
 export async function main(argv: string[], io: { stdout: Output; stderr: Output }, signal: AbortSignal): Promise<number> {
   const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS);
@@ -112,17 +116,18 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       return runAsk(explainMessages(rest[0]), config, io, { json, signal });
     case 'eval': {
       const data = rest.length === 1 ? rest[0] : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
-      if (data === undefined) throw new UsageError('Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--out prefix] (or relay eval --demo)');
+      if (data === undefined) throw new UsageError('Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--offset N] [--concurrency N] [--out prefix] [--fresh] (or relay eval --demo)');
       const modesFlag = options.get('modes');
       const specs: EvalModeSpec[] =
         typeof modesFlag === 'string' ? parseModeSpecs(modesFlag, paperExpansion(modesFlag, demo)) : [{ spec: config.mode, kind: config.mode }];
-      const limitFlag = options.get('limit');
-      const limit = typeof limitFlag === 'string' ? Number(limitFlag) : undefined;
-      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number.');
+      const limit = wholeNumber(options.get('limit'), '--limit', 1);
+      const offset = wholeNumber(options.get('offset'), '--offset', 0);
+      const concurrency = wholeNumber(options.get('concurrency'), '--concurrency', 1);
+      if (concurrency !== undefined && concurrency > 1024) throw new UsageError('--concurrency is at most 1024.');
       const outFlag = options.get('out');
       const outPrefix = typeof outFlag === 'string' ? outFlag : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const commandLine = ['relay', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
-      return runEval(data, specs, config, io, { limit, outPrefix, signal, commandLine, priceNote: demo ? demoPriceNote() : undefined });
+      return runEval(data, specs, config, io, { limit, offset, concurrency, fresh: options.has('fresh'), outPrefix, signal, commandLine, priceNote: demo ? demoPriceNote() : undefined });
     }
     case 'provider': {
       if (rest[0] !== 'test') throw new UsageError("Usage: relay provider test");
@@ -150,6 +155,14 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     default:
       throw new UsageError(`Unknown command '${command}'. Run 'relay help'. (Settings file: ${configFilePath()})`);
   }
+}
+
+/** A whole-number flag of at least `min`; undefined when not given. */
+function wholeNumber(flag: string | true | undefined, name: string, min: number): number | undefined {
+  if (typeof flag !== 'string') return undefined;
+  const n = Number(flag);
+  if (flag.trim() === '' || !(Number.isInteger(n) && n >= min)) throw new UsageError(`${name} must be a whole number${min > 0 ? ' of at least ' + min : ''} (got ${flag}).`);
+  return n;
 }
 
 /** `--modes paper` (needs --demo): every training stage's SLM side by side. */

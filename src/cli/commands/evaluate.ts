@@ -1,14 +1,25 @@
 /**
- * `relay eval data.jsonl`: questions with reference answers (GSM8K `#### n`, MATH
- * `\boxed{}`, or a plain answer), several modes side by side through the relay engine,
- * a progress bar, the paper-style table (evalTable.ts), and CSV + JSON + Markdown files.
- * Sampling is reproducible: question i of every row samples with seed deriveSeed(seed, i).
+ * `relay eval data.jsonl`: questions with reference answers (GSM8K, MATH500 or plain JSONL,
+ * eval/loaders.ts), several modes side by side through the relay engine, the paper-style
+ * table (evalTable.ts), and CSV + JSON + Markdown files.
+ *
+ * At scale: `--concurrency N` answers in flight (a bounded pool over rows x questions;
+ * rows of one SLM share its runtime, one SLM open at a time), every answer appended to
+ * `<out>.answers.jsonl` as it finishes and reused by the next run with the same `--out`
+ * and settings (eval/answersLog.ts), progress with rate and ETA on stderr (eval/progress.ts).
+ *
+ * Sampling is reproducible: question i of the data file (whatever --offset) samples with
+ * seed deriveSeed(seed, i) in every row, so answers do not depend on the order they run
+ * in, nor on N. One exception: rows under a money ceiling price each call with LLM/SLM
+ * token ratios learned from the calls before (src/core/relay/money.ts TokenRatios); where
+ * the LLM's tokenizer differs from the SLM's, the order answers finish in can move a call
+ * across the ceiling.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
 import type { RelayMode } from '../../core/relay/events';
-import { answersMatch, extractAnswer, extractReference } from '../../core/relay/answerExtraction';
+import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
 import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResolution';
 import { deriveSeed } from '../../core/relay/random';
 import { UsageError } from '../args';
@@ -19,44 +30,14 @@ import { printableJson, terminalSafe, type Output } from '../render';
 import { CliDeps, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { ModelPrice } from '../../core/providers/types';
-import type { LocalRuntime } from '../../core/slm/localRuntime';
+import { AnswersLog, answersPath, questionHash, type AnswerLine } from '../eval/answersLog';
+import { readEvalData, type EvalItem } from '../eval/loaders';
+import { runPool } from '../eval/pool';
+import { EvalProgress } from '../eval/progress';
 import { solveMessages } from './ask';
 
+export { readEvalData, type EvalItem } from '../eval/loaders';
 export type { EvalRow, ModeSummary } from '../evalTable';
-
-export interface EvalItem {
-  question: string;
-  reference: string;
-}
-
-export function readEvalData(path: string, limit?: number): EvalItem[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`relay eval: cannot read ${path}: ${(error as Error).message}`);
-  }
-  const items: EvalItem[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].trim() === '') continue;
-    let row: Record<string, unknown>;
-    try {
-      row = JSON.parse(lines[i]);
-    } catch {
-      throw new UsageError(`relay eval: ${path} line ${i + 1} is not JSON. Each line must be an object like {"question": "...", "answer": "#### 42"}.`);
-    }
-    const question = row.question ?? row.problem ?? row.prompt;
-    const reference = row.answer ?? row.solution ?? row.reference;
-    if (typeof question !== 'string' || (typeof reference !== 'string' && typeof reference !== 'number')) {
-      throw new UsageError(`relay eval: ${path} line ${i + 1} needs a "question" (or "problem") string and an "answer" (or "solution") field.`);
-    }
-    items.push({ question, reference: extractReference(String(reference)) });
-    if (limit !== undefined && items.length >= limit) break;
-  }
-  if (items.length === 0) throw new UsageError(`relay eval: ${path} has no questions.`);
-  return items;
-}
 
 function csvCell(value: unknown): string {
   // Cells hold the models' answers, and CSV files get `cat`ed: no terminal control in them.
@@ -65,31 +46,13 @@ function csvCell(value: unknown): string {
 }
 
 export function toCsv(rows: EvalRow[]): string {
-  const header = ['spec', 'mode', 'index', 'reference', 'predicted', 'correct', 'slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'llm_input_tokens', 'llm_output_tokens', 'cost_usd', 'llm_only_cost_usd', 'elapsed_ms', 'finish_reason'];
+  const header = ['spec', 'mode', 'index', 'reference', 'predicted', 'correct', 'slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'llm_input_tokens', 'llm_output_tokens', 'cost_usd', 'llm_only_cost_usd', 'elapsed_ms', 'finish_reason', 'question_id'];
   const lines = rows.map((r) =>
-    [r.spec, r.stats.mode, r.index, r.reference, r.predicted, r.correct, r.stats.slmTokens, r.stats.llmTokens, r.stats.llmTokenShare, r.stats.calls, r.stats.llmUsage.inputTokens, r.stats.llmUsage.outputTokens, r.stats.costUsd, r.stats.llmOnlyCostUsd, r.stats.elapsedMs, r.stats.finishReason]
+    [r.spec, r.stats.mode, r.index, r.reference, r.predicted, r.correct, r.stats.slmTokens, r.stats.llmTokens, r.stats.llmTokenShare, r.stats.calls, r.stats.llmUsage.inputTokens, r.stats.llmUsage.outputTokens, r.stats.costUsd, r.stats.llmOnlyCostUsd, r.stats.elapsedMs, r.stats.finishReason, r.id]
       .map(csvCell)
       .join(','),
   );
   return [header.join(','), ...lines].join('\n') + '\n';
-}
-
-/** A progress bar on stderr (redrawn in place on a TTY, a line per 10% otherwise). */
-export function progressBar(err: Output, total: number): (done: number, label: string) => void {
-  let lastDecile = -1;
-  return (done, label) => {
-    const width = 30;
-    const filled = Math.round((done / total) * width);
-    const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
-    if (err.isTTY) err.write(`\r${text}\u001b[K${done === total ? '\n' : ''}`);
-    else {
-      const decile = Math.floor((done / total) * 10);
-      if (decile !== lastDecile) {
-        lastDecile = decile;
-        err.write(text + '\n');
-      }
-    }
-  };
 }
 
 /** A path as shown in the notes: relative to the working folder when inside it. */
@@ -100,21 +63,46 @@ function shown(path: string): string {
 
 export interface EvalOptions {
   limit?: number;
+  /** Skip this many questions of the file first. */
+  offset?: number;
+  /** Answers in flight at once (default 1). */
+  concurrency?: number;
+  /** Start `<out>.answers.jsonl` over instead of resuming it. */
+  fresh?: boolean;
   outPrefix: string;
   signal: AbortSignal;
   /** The command line, recorded in the files. */
   commandLine?: string;
   /** A sentence about the LLM's price shown under the table (e.g. the demo's reference price). */
   priceNote?: string;
+  /** Where a row's SLM comes from; default: the CLI's (setup.ts openSlm, whatever runtime it opens). */
+  models?: EvalModels;
 }
 
-interface RowModels {
-  folder: string;
-  /** The settings with this row's SLM folder (its chat template, its relay traits). */
-  config: CliConfig;
-  slm: LocalRuntime;
-  deps: CliDeps;
+/** A row's SLM, open, and the compositions of its rows; rows of the same folder share it. */
+export interface OpenRowModels {
+  compose(mode: RelayMode): Promise<RelayComposition>;
+  dispose(): Promise<void>;
 }
+
+/** Opens the SLM of `config.slm` (any SlmRuntime: in this process, or a server's) for the rows of that folder. */
+export interface EvalModels {
+  open(config: CliConfig): Promise<OpenRowModels>;
+}
+
+export const CLI_EVAL_MODELS: EvalModels = {
+  async open(config) {
+    const slm = await openSlm(config);
+    const deps = new CliDeps(config, slm);
+    return {
+      compose: (mode) => openComposition(config, slm, deps, mode),
+      dispose: async () => {
+        await deps.dispose();
+        await slm.dispose();
+      },
+    };
+  },
+};
 
 /**
  * How a model folder's SLM was trained, as export_model.py records it (config.json
@@ -146,17 +134,38 @@ function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | un
   return (spec) => spec.maxCostRatio ?? (spec.kind === 'money-aware' ? config.limits.maxCostRatio : undefined);
 }
 
+/**
+ * The settings that decide the answers, recorded in the answers file: a resumed run must
+ * have the same (timeouts, where totals go, keys and the stall limit do not change an
+ * answer; --modes, --limit, --offset and --concurrency may change between runs).
+ */
+export function answerSettings(config: CliConfig, dataPath: string): Record<string, unknown> {
+  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, limits, ...rest } = config;
+  const { maxStallSeconds: _stall, ...answerLimits } = limits;
+  return { data: resolve(dataPath), ...rest, limits: answerLimits };
+}
+
+interface Task {
+  spec: EvalModeSpec;
+  item: EvalItem;
+  llmProbability: number | undefined;
+}
+
+const keyOf = (spec: string, index: number): string => `${spec}\n${index}`;
+
 export async function runEval(dataPath: string, specs: EvalModeSpec[], config: CliConfig, io: { stdout: Output; stderr: Output }, options: EvalOptions): Promise<number> {
   const started = Date.now();
-  const items = readEvalData(dataPath, options.limit);
+  const items = readEvalData(dataPath, { limit: options.limit, offset: options.offset });
+  const concurrency = options.concurrency ?? 1;
+  const models = options.models ?? CLI_EVAL_MODELS;
   const seed = config.seed ?? 0;
   const { confidence } = config;
   const maxCostRatioOf = maxCostRatioFor(config);
   // A row's SLM: its own `=<folder>`, the slm-only row's for the matched router, else the configured one.
   const slmOnlyFolder = specs.find((s) => s.kind === 'slm-only')?.slmFolder;
   const folderOf = (spec: EvalModeSpec): string => spec.slmFolder ?? (spec.kind === 'matched-router' ? slmOnlyFolder : undefined) ?? config.slm.folder;
-  const engineMode = (spec: EvalModeSpec, traits: ReturnType<typeof readSlmRelayTraits>): RelayMode =>
-    spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', traits) : spec.kind;
+  const modeOf = (spec: EvalModeSpec): RelayMode =>
+    spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', readSlmRelayTraits(folderOf(spec))) : spec.kind;
   const label = (spec: EvalModeSpec, mode: RelayMode, training: string | undefined, p?: number, matchedTo?: string): string => {
     const trained = training ? `: ${training}` : '';
     const own = spec.slmFolder && training ? ` (${training})` : '';
@@ -180,60 +189,98 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     }
   };
   const ordered = [...specs.filter((s) => s.kind !== 'matched-router'), ...specs.filter((s) => s.kind === 'matched-router')];
-  const rows: EvalRow[] = [];
-  const summaries: ModeSummary[] = [];
-  const usedFolders: string[] = [];
-  let llmKey: string | null = null;
-  let llmPrice: ModelPrice | null = null;
-  const messagesOf = items.map((item) => solveMessages(item.question, { plain: config.plainPrompt }));
-  // One SLM (and its LLM provider) is open at a time; rows of the same SLM share it.
-  let open: RowModels | undefined;
+  const routers = ordered.filter((s) => s.kind === 'matched-router');
+  const others = ordered.filter((s) => s.kind !== 'matched-router');
+  const byIndex = new Map(items.map((item) => [item.index, item]));
+
+  // The answers file: what earlier runs with this --out finished is reused.
+  const answersFile = answersPath(options.outPrefix);
+  const opened = AnswersLog.open(answersFile, { command: options.commandLine ?? null, settings: answerSettings(config, dataPath), startedAt: new Date().toISOString() }, { fresh: options.fresh });
+  const { log } = opened;
+  /** The latest line of each (row, question) of this run's questions. */
+  const results = new Map<string, AnswerLine>();
+  for (const line of opened.previous) {
+    const item = byIndex.get(line.index);
+    if (!item) continue;
+    if (line.questionHash !== questionHash(item.question)) {
+      log.close();
+      throw new UsageError(
+        `relay eval: question ${item.index + 1} (${terminalSafe(item.id)}) of ${terminalSafe(dataPath)} is not the one answered in ${terminalSafe(answersFile)}: the data file changed. Choose another --out, or pass --fresh to start over.`,
+      );
+    }
+    results.set(keyOf(line.spec, line.index), line);
+  }
+  let freshCount = 0;
+  /** The line of a row's answer to a question when it belongs to this row as it runs now (same SLM; routers: same p). */
+  const lineOf = (spec: EvalModeSpec, index: number, llmProbability: number | undefined): AnswerLine | undefined => {
+    const line = results.get(keyOf(spec.spec, index));
+    if (!line || line.slm !== folderOf(spec)) return undefined;
+    if (llmProbability !== undefined && !(Math.abs((line.llmProbability ?? NaN) - llmProbability) <= 1e-12)) return undefined;
+    return line;
+  };
+  /** Answers that failed (a server down) are run again; the rest are reused. */
+  const reusable = (line: AnswerLine | undefined): boolean => line !== undefined && line.stats.finishReason !== 'error';
+  const rowOf = (line: AnswerLine): EvalRow => {
+    // Judged again with this relay's extraction and normalisation, against the data file's reference.
+    const item = byIndex.get(line.index) as EvalItem;
+    const predicted = extractAnswer(line.answer);
+    return { spec: line.spec, index: line.index, id: line.id, answer: line.answer, reference: item.reference, predicted, correct: answersMatch(predicted, item.reference), stats: line.stats };
+  };
+  const rowsOf = (spec: EvalModeSpec, llmProbability: number | undefined): EvalRow[] =>
+    items.flatMap((item) => {
+      const line = lineOf(spec, item.index, llmProbability);
+      return line ? [rowOf(line)] : [];
+    });
+  const probabilityOf = (spec: EvalModeSpec): number | undefined => spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
+
+  const progress = new EvalProgress(io.stderr, items.length * ordered.length, items.length);
+  const pendingOf = (spec: EvalModeSpec, llmProbability: number | undefined): Task[] => {
+    const pending: Task[] = [];
+    let resumed = 0;
+    let correct = 0;
+    for (const item of items) {
+      const line = lineOf(spec, item.index, llmProbability);
+      if (reusable(line)) {
+        resumed++;
+        if (rowOf(line as AnswerLine).correct) correct++;
+      } else pending.push({ spec, item, llmProbability });
+    }
+    if (resumed > 0) progress.resumed(spec.spec, resumed, correct);
+    return pending;
+  };
+
+  // One SLM (and its LLM provider) is open at a time; the rows of that SLM share it.
+  let open: { folder: string; models: OpenRowModels } | undefined;
   const close = async () => {
     const current = open;
     open = undefined;
-    await current?.deps.dispose();
-    await current?.slm.dispose();
+    await current?.models.dispose();
   };
-  /** This row's composition: its SLM (opened once for the rows that share it) with the configured LLM, in the row's mode. */
-  const compositionFor = async (folder: string, mode: RelayMode): Promise<RelayComposition> => {
+  const openFolder = async (folder: string): Promise<OpenRowModels> => {
     if (open?.folder !== folder) {
       await close();
-      const rowConfig = { ...config, slm: { ...config.slm, folder } };
-      const slm = await openSlm(rowConfig);
-      open = { folder, config: rowConfig, slm, deps: new CliDeps(rowConfig, slm) };
-      if (!usedFolders.includes(folder)) usedFolders.push(folder);
+      open = { folder, models: await models.open({ ...config, slm: { ...config.slm, folder } }) };
     }
-    const composition = await openComposition(open.config, open.slm, open.deps, mode);
-    if (composition.llm) {
-      llmKey = composition.llm.modelKey;
-      llmPrice = composition.llm.price ?? null;
-    }
-    return composition;
+    return open.models;
   };
-  try {
-    const progress = progressBar(io.stderr, items.length * ordered.length);
-    let done = 0;
-    for (const spec of ordered) {
-      if (options.signal.aborted) break;
-      let llmProbability = spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
-      let matchedTo: string | undefined;
-      if (spec.kind === 'matched-router') {
-        const best = summaries.filter((s) => s.kind === 'relay').reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
-        const slmRow = summaries.find((s) => s.kind === 'baseline-slm') as ModeSummary;
-        const llmRow = summaries.find((s) => s.kind === 'baseline-llm') as ModeSummary;
-        llmProbability = matchedRouterProbability(slmRow, llmRow, best.accuracy) ?? 1;
-        matchedTo = best.spec;
-      }
-      const folder = folderOf(spec);
-      const traits = readSlmRelayTraits(folder);
-      const mode = engineMode(spec, traits);
-      const composition = await compositionFor(folder, mode);
-      const specRows: EvalRow[] = [];
-      let correct = 0;
-      for (let index = 0; index < items.length; index++) {
-        if (options.signal.aborted) break;
-        const questionSeed = deriveSeed(seed, index);
-        const messages = messagesOf[index];
+  /** Runs the tasks of one SLM's rows, `concurrency` at a time, each answer appended to the file as it finishes. */
+  const runTasks = async (folder: string, tasks: Task[]): Promise<void> => {
+    if (tasks.length === 0 || options.signal.aborted) return;
+    const rowModels = await openFolder(folder);
+    const compositions = new Map<string, RelayComposition>();
+    for (const task of tasks) {
+      if (!compositions.has(task.spec.spec)) compositions.set(task.spec.spec, await rowModels.compose(modeOf(task.spec)));
+    }
+    const messagesOf = new Map<number, ReturnType<typeof solveMessages>>();
+    await runPool(
+      tasks,
+      concurrency,
+      async ({ spec, item, llmProbability }) => {
+        const composition = compositions.get(spec.spec) as RelayComposition;
+        progress.starting(spec.spec);
+        let messages = messagesOf.get(item.index);
+        if (!messages) messagesOf.set(item.index, (messages = solveMessages(item.question, { plain: config.plainPrompt })));
+        const questionSeed = deriveSeed(seed, item.index);
         const base = composition.options(messages, await composition.prepare(messages));
         const { answer, stats } = await collectRelay({
           ...base,
@@ -244,22 +291,82 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
           maxCostRatio: maxCostRatioOf(spec),
           signal: options.signal,
         });
+        // Stopped halfway: not an answer; the next run answers it again.
+        if (stats.finishReason === 'cancelled') return;
         const predicted = extractAnswer(answer);
-        const row: EvalRow = { spec: spec.spec, index, answer, reference: items[index].reference, predicted, correct: answersMatch(predicted, items[index].reference), stats };
-        if (row.correct) correct += 1;
-        specRows.push(row);
-        progress(++done, `${spec.spec} ${correct}/${specRows.length} correct`);
+        const correct = answersMatch(predicted, item.reference);
+        const line: Omit<AnswerLine, 'type'> = {
+          spec: spec.spec,
+          index: item.index,
+          id: item.id,
+          questionHash: questionHash(item.question),
+          slm: folder,
+          mode: stats.mode,
+          llm: composition.llm?.modelKey ?? null,
+          price: composition.llm?.price ?? null,
+          ...(llmProbability === undefined ? {} : { llmProbability }),
+          reference: item.reference,
+          predicted,
+          correct,
+          answer,
+          stats,
+          finishedAt: new Date().toISOString(),
+        };
+        log.append(line);
+        freshCount++;
+        results.set(keyOf(spec.spec, item.index), { type: 'answer', ...line });
+        progress.answered(spec.spec, correct);
+      },
+      options.signal,
+    );
+  };
+
+  const summaries: ModeSummary[] = [];
+  const tableRows: EvalRow[] = [];
+  const stopped: string[] = [];
+  const addRow = (spec: EvalModeSpec, rows: EvalRow[], llmProbability?: number, matchedTo?: string): ModeSummary | undefined => {
+    if (rows.length < items.length) stopped.push(`${spec.spec} ${rows.length}/${items.length}`);
+    if (rows.length === 0) return undefined;
+    const summary = summarise(spec.spec, label(spec, modeOf(spec), slmTraining(folderOf(spec)), llmProbability, matchedTo), KIND_OF[spec.kind], modeOf(spec), rows, llmProbability);
+    tableRows.push(...rows);
+    summaries.push(summary);
+    return summary;
+  };
+  try {
+    try {
+      // The rows of each SLM together (in the order of --modes within it), then the matched routers.
+      const folders = [...new Set(others.map(folderOf))];
+      for (const folder of folders) {
+        const tasks = others.filter((s) => folderOf(s) === folder).flatMap((spec) => pendingOf(spec, probabilityOf(spec)));
+        await runTasks(folder, tasks);
       }
-      rows.push(...specRows);
-      summaries.push(summarise(spec.spec, label(spec, mode, slmTraining(folder), llmProbability, matchedTo), KIND_OF[spec.kind], mode, specRows, llmProbability));
+      for (const spec of others) addRow(spec, rowsOf(spec, probabilityOf(spec)), probabilityOf(spec));
+      // The matched router needs every other row complete: its p comes from their accuracies.
+      const complete = others.every((spec) => rowsOf(spec, probabilityOf(spec)).length === items.length);
+      for (const spec of routers) {
+        const best = summaries.filter((s) => s.kind === 'relay').reduce<ModeSummary | undefined>((a, b) => (a === undefined || b.accuracy > a.accuracy ? b : a), undefined);
+        const slmRow = summaries.find((s) => s.kind === 'baseline-slm');
+        const llmRow = summaries.find((s) => s.kind === 'baseline-llm');
+        if (!complete || !best || !slmRow || !llmRow) {
+          stopped.push(`${spec.spec} 0/${items.length}`);
+          continue;
+        }
+        const p = matchedRouterProbability(slmRow, llmRow, best.accuracy) ?? 1;
+        await runTasks(folderOf(spec), pendingOf(spec, p));
+        addRow(spec, rowsOf(spec, p), p, best.spec);
+      }
+    } finally {
+      await close();
     }
   } finally {
-    await close();
+    log.close();
   }
   compareWithMatchedRouters(summaries);
   const wallSeconds = (Date.now() - started) / 1000;
+  const offset = options.offset ?? 0;
   const settings = {
     questions: items.length,
+    offset,
     temperature: config.temperature,
     seed,
     confidenceSpanTokens: confidence.spanTokens,
@@ -267,24 +374,32 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     maxTurns: config.maxTurns,
     tokenBudget: config.tokenBudget,
     plainPrompt: config.plainPrompt,
+    concurrency,
   };
-  // Set inside the row loop (TypeScript does not see assignments in closures).
-  const price = llmPrice as ModelPrice | null;
+  const usedFolders = [...new Set(ordered.filter((s) => summaries.some((m) => m.spec === s.spec)).map(folderOf))];
+  // The LLM and its price, as the answers recorded them (resumed answers included).
+  const answered = ordered.flatMap((spec) => items.map((item) => results.get(keyOf(spec.spec, item.index)))).filter((l): l is AnswerLine => l !== undefined);
+  const llmKey = answered.map((l) => l.llm).filter((k) => k !== null).pop() ?? null;
+  const price: ModelPrice | null = answered.map((l) => l.price).filter((p) => p !== null).pop() ?? null;
+  const range = offset > 0 ? `questions ${offset + 1}-${offset + items.length}` : `${items.length} questions`;
   const notes = [
-    `${items.length} questions of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
+    `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
     `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? `$${price.inputPerMTok}/M in, $${price.outputPerMTok}/M out` : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
     'Reductions vs matched router: 1 - the row\'s LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.',
-    `Wall time ${wallSeconds.toFixed(1)} s.`,
+    `Wall time ${wallSeconds.toFixed(1)} s${concurrency > 1 ? `, ${concurrency} answers in flight` : ''}.`,
+    `Answers: ${shown(answersFile)}${opened.resumed ? ` (${tableRows.length - freshCount} from earlier runs, ${freshCount} new)` : ''}.`,
   ];
-  const table = formatTable(summaries);
+  if (opened.unreadable > 0) notes.push(`${opened.unreadable} lines of ${shown(answersFile)} could not be read; their answers were run again.`);
+  if (stopped.length > 0) notes.push(`Not complete: ${stopped.join(', ')} answers. Run the same command again to finish; finished answers are kept.`);
+  const table = summaries.length > 0 ? formatTable(summaries) : '(no finished answers yet)';
   io.stdout.write(`${table}\n\n${notes.join('\n')}\n`);
-  writeFileSync(`${options.outPrefix}.csv`, toCsv(rows));
+  writeFileSync(`${options.outPrefix}.csv`, toCsv(tableRows));
   writeFileSync(`${options.outPrefix}.md`, `${options.commandLine ? `Command: \`${options.commandLine}\`\n\n` : ''}${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   writeFileSync(
     `${options.outPrefix}.json`,
     printableJson(
-      { data: dataPath, command: options.commandLine ?? null, slm: config.slm.folder, slms: usedFolders, llm: llmKey, price, settings, wallSeconds, summaries, rows },
+      { data: dataPath, command: options.commandLine ?? null, answers: answersFile, slm: config.slm.folder, slms: usedFolders, llm: llmKey, price, settings, wallSeconds, summaries, rows: tableRows },
       2,
     ) + '\n',
   );

@@ -217,3 +217,128 @@ test("a row's own SLM brings its own relay settings: the LLM context of commands
   const differs = withSpace.some((r, i) => r.stats.calls > 1 && r.stats.llmUsage.inputTokens !== removed[i].stats.llmUsage.inputTokens);
   assert.ok(differs, 'the LLM saw the same context in both rows');
 });
+
+/** `main` with a signal of the caller's and a terminal-like stderr (one progress line per answer). */
+async function runWith(args: string[], signal: AbortSignal, onProgress: (line: string) => void): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const saved = { ...process.env };
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') });
+  try {
+    const err = {
+      write: (t: string) => {
+        stderr += t;
+        onProgress(t);
+      },
+      isTTY: true,
+    };
+    const code = await main(args, { stdout: { write: (t) => void (stdout += t), isTTY: false }, stderr: err }, signal);
+    return { code, stdout, stderr };
+  } finally {
+    process.env = saved;
+  }
+}
+
+type EvalJson = { summaries: ModeSummary[]; rows: EvalRow[]; settings: { concurrency: number } };
+const readJson = (prefix: string): EvalJson => JSON.parse(readFileSync(`${prefix}.json`, 'utf8')) as EvalJson;
+const answerLines = (prefix: string) =>
+  readFileSync(`${prefix}.answers.jsonl`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; spec: string; index: number; answer: string; stats: EvalRow['stats'] });
+/** What an answer is, without the time it took (and the estimate's note, which counts the calls made before it). */
+const essence = (r: EvalRow) => ({ spec: r.spec, index: r.index, answer: r.answer, correct: r.correct, stats: { ...r.stats, elapsedMs: 0, llmOnlyEstimateNote: '' } });
+
+test('relay eval --concurrency: the same answers and table with 4 in flight as with 1', async () => {
+  const common = ['eval', '--demo', '--modes', 'slm-only,llm-only,command,confidence@0.7,matched-router', '--limit', '8', '--temperature', '0.7', '--seed', '3'];
+  const one = await run([...common, '--out', join(work, 'c1')]);
+  assert.equal(one.code, 0, one.stderr);
+  const four = await run([...common, '--concurrency', '4', '--out', join(work, 'c4')]);
+  assert.equal(four.code, 0, four.stderr);
+  const [a, b] = [readJson(join(work, 'c1')), readJson(join(work, 'c4'))];
+  assert.equal(b.settings.concurrency, 4);
+  assert.deepEqual(b.rows.map(essence), a.rows.map(essence));
+  const figures = (s: ModeSummary) => ({ ...s, meanLatencyMs: 0 });
+  assert.deepEqual(b.summaries.map(figures), a.summaries.map(figures));
+  assert.match(four.stdout, /Wall time [\d.]+ s, 4 answers in flight\./);
+  assert.match(one.stderr, /\[#{30}\] 40\/40 matched-router \d+\/8 correct · [\d.]+ answers\/min · \S+ in all\n/, 'rate and total time on the last bar');
+  assert.match(one.stderr, /^command: 8 answers, \d+ correct \([\d.]+%\)/m, 'a line per finished row');
+  // One line per answer in the answers file, written as each finished.
+  const lines = answerLines(join(work, 'c4'));
+  assert.equal(lines[0].type, 'run');
+  assert.equal(lines.filter((l) => l.type === 'answer').length, 40);
+});
+
+test('relay eval, interrupted: every finished answer is kept, and the same command resumes without redoing them', async () => {
+  const common = ['eval', '--demo', '--modes', 'slm-only,command,confidence@0.9', '--limit', '10', '--temperature', '0.7', '--seed', '4'];
+  const reference = await run([...common, '--out', join(work, 'whole')]);
+  assert.equal(reference.code, 0, reference.stderr);
+  const out = join(work, 'cut');
+  // Ctrl-C (the abort signal) once 13 answers are done, 3 in flight.
+  const controller = new AbortController();
+  const cut = await runWith([...common, '--concurrency', '3', '--out', out], controller.signal, (t) => {
+    const done = /\] (\d+)\/30 /.exec(t);
+    if (done && Number(done[1]) >= 13) controller.abort();
+  });
+  assert.equal(cut.code, 130);
+  const kept = answerLines(out).filter((l) => l.type === 'answer');
+  assert.ok(kept.length >= 13 && kept.length < 30, `${kept.length} answers kept`);
+  assert.ok(kept.every((l) => l.stats.finishReason !== 'cancelled'), 'an answer stopped halfway is not kept');
+  assert.match(cut.stdout, /Not complete: .*Run the same command again to finish; finished answers are kept\./);
+  // The table of what finished is printed and written.
+  assert.equal(readJson(out).rows.length, kept.length);
+
+  const resumed = await run([...common, '--out', out]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, new RegExp(`Answers: .*cut\\.answers\\.jsonl \\(${kept.length} from earlier runs, ${30 - kept.length} new\\)\\.`));
+  assert.doesNotMatch(resumed.stdout, /Not complete/);
+  const lines = answerLines(out).filter((l) => l.type === 'answer');
+  assert.equal(lines.length, 30, 'no answer was run twice');
+  assert.equal(new Set(lines.map((l) => `${l.spec} ${l.index}`)).size, 30);
+  // The same answers and table as the run that was never interrupted.
+  assert.deepEqual(readJson(out).rows.map(essence), readJson(join(work, 'whole')).rows.map(essence));
+  const table = (text: string) => text.split('\n').filter((l) => l.startsWith('|')).map((l) => l.replace(/\| [\d.]+ m?s +\|/, '|'));
+  assert.deepEqual(table(resumed.stdout), table(reference.stdout));
+
+  // Nothing left to do: no model is opened, the table comes from the file alone.
+  const again = await run([...common, '--out', out]);
+  assert.match(again.stdout, /\(30 from earlier runs, 0 new\)/);
+  assert.equal(answerLines(out).filter((l) => l.type === 'answer').length, 30);
+  // Other settings are refused; --fresh starts over.
+  await assert.rejects(run([...common.slice(0, -1), '5', '--out', out]), /holds the answers of a run with other settings, so they cannot be resumed here:\n {2}seed: 4 in the file, 5 now/);
+  const fresh = await run([...common.slice(0, -1), '5', '--limit', '2', '--fresh', '--out', out]);
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.equal(answerLines(out).filter((l) => l.type === 'answer').length, 6);
+});
+
+test('relay eval on GSM8K- and MATH500-style files: the same questions give the same answers, --offset keeps each question its seed', async () => {
+  const models = findDemoModels();
+  const plain = readFileSync(models.evalData, 'utf8').trim().split('\n').slice(0, 6).map((l) => JSON.parse(l) as { question: string; answer: string });
+  const data = join(work, 'styles.jsonl');
+  writeFileSync(
+    data,
+    plain
+      .map((q, i) =>
+        JSON.stringify(
+          i % 2 === 0
+            ? { question: q.question, answer: `Multiply first, then add.\n#### ${Number(q.answer).toLocaleString('en-US')}` }
+            : { problem: q.question, solution: `Multiply first, then add: $\\boxed{${q.answer}}$.`, unique_id: `demo/${i}.json`, level: 1 },
+        ),
+      )
+      .join('\n') + '\n',
+  );
+  const common = ['--demo', '--modes', 'command', '--temperature', '0.7', '--seed', '9'];
+  const whole = await run(['eval', ...common, '--limit', '6', '--out', join(work, 'demo6')]);
+  assert.equal(whole.code, 0, whole.stderr);
+  const styled = await run(['eval', data, ...common, '--offset', '2', '--limit', '3', '--out', join(work, 'styled')]);
+  assert.equal(styled.code, 0, styled.stderr);
+  assert.match(styled.stdout, /questions 3-5 of .*styles\.jsonl/);
+  const a = readJson(join(work, 'demo6')).rows.slice(2, 5);
+  const b = readJson(join(work, 'styled')).rows;
+  assert.deepEqual(b.map((r) => [r.index, r.answer, r.correct, r.reference]), a.map((r) => [r.index, r.answer, r.correct, r.reference]));
+  assert.deepEqual(b.map((r) => r.id), ['line 3', 'demo/3.json', 'line 5']);
+  const csv = readFileSync(join(work, 'styled.csv'), 'utf8').trim().split('\n');
+  assert.ok(csv[0].endsWith(',finish_reason,question_id') && csv[2].endsWith(',demo/3.json'), csv.join('\n'));
+  await assert.rejects(run(['eval', data, ...common, '--concurrency', '0']), /--concurrency must be a whole number of at least 1 \(got 0\)/);
+  await assert.rejects(run(['eval', data, ...common, '--offset', '-1']), /--offset must be a whole number \(got -1\)/);
+});
