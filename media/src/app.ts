@@ -143,6 +143,12 @@ class RelayApp {
       case 'demo-result':
         this.turns.get(message.turnId)?.setDemoResult(message.result);
         return;
+      case 'call-figures':
+        this.turns.get(message.turnId)?.setCallFigures(message);
+        return;
+      case 'call-declined':
+        this.turns.get(message.turnId)?.markDeclined(message);
+        return;
     }
   }
 

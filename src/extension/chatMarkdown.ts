@@ -4,16 +4,30 @@
  *
  * LLM spans are shown in italics where that is safe (outside code, one line, no Markdown
  * characters of their own, no asterisk of the answer's in the same paragraph), and a footer lists every LLM span with its model,
- * tokens and time, so the marking never depends on rendering alone.
+ * tokens, time and cost, so the marking never depends on rendering alone. Calls the money
+ * ceiling skipped are listed in the footer only, with the text they came after: nothing is
+ * ever inserted into the answer's own Markdown for them.
  */
 import type { AnswerStats, RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
+import { cachedShareText, declinedDetail, formatUsd, llmWroteAll, savingPhrase } from './moneyText';
 
 export interface LlmSpanNote {
   text: string;
   tokens: number;
   durationMs?: number;
   model: string;
+  /** What the call cost (null: no price); absent when no call-end closed the span. */
+  costUsd?: number | null;
+  /** Cached share of the input the call sent, 0 to 1. */
+  cachedShare?: number;
+}
+
+/** A call the money ceiling skipped, and the end of the answer's text where it would have been made. */
+export interface DeclinedNote {
+  predictedUsd: number;
+  allowanceUsd: number;
+  after: string;
 }
 
 const FENCE = /^( {0,3})(`{3,}|~{3,})/;
@@ -77,6 +91,8 @@ export class ChatAnswerFormatter {
   private pendingModel = '';
   private pendingTokens = 0;
   readonly llmSpans: LlmSpanNote[] = [];
+  /** Calls skipped under the money ceiling, in order (shown in the footer, never in the answer). */
+  readonly declined: DeclinedNote[] = [];
   /** The plain answer (no marking), kept for the next turn's history. */
   answer = '';
 
@@ -93,7 +109,10 @@ export class ChatAnswerFormatter {
         }
         return this.flushLlm() + this.write(event.text);
       case 'call-end':
-        return this.flushLlm(event.durationMs);
+        return this.flushLlm(event);
+      case 'call-declined':
+        this.declined.push({ predictedUsd: event.predictedUsd, allowanceUsd: event.allowanceUsd, after: this.answer + this.pendingLlm });
+        return '';
       case 'done':
         return this.flushLlm();
       default:
@@ -106,10 +125,14 @@ export class ChatAnswerFormatter {
     return text;
   }
 
-  private flushLlm(durationMs?: number): string {
+  private flushLlm(callEnd?: Extract<RelayEvent, { type: 'call-end' }>): string {
     if (this.pendingLlm.length === 0) return '';
     const text = this.pendingLlm;
-    this.llmSpans.push({ text, tokens: this.pendingTokens, durationMs, model: this.pendingModel });
+    const usage = callEnd?.usage;
+    const figures = callEnd
+      ? { durationMs: callEnd.durationMs, costUsd: callEnd.costUsd, ...(usage && usage.inputTokens > 0 && !usage.estimated ? { cachedShare: usage.cachedInputTokens / usage.inputTokens } : {}) }
+      : {};
+    this.llmSpans.push({ text, tokens: this.pendingTokens, model: this.pendingModel, ...figures });
     this.pendingLlm = '';
     this.pendingTokens = 0;
     const shown = markLlmSpan(text, !this.fences.canEmphasize);
@@ -126,10 +149,8 @@ export class ChatAnswerFormatter {
   }
 }
 
-function formatUsd(value: number | null): string {
-  if (value === null) return 'unknown (no price for this model)';
-  if (value === 0) return '$0';
-  return value < 0.01 ? `$${value.toPrecision(2)}` : `$${value.toFixed(2)}`;
+function costText(value: number | null): string {
+  return value === null ? 'unknown (no price for this model)' : formatUsd(value);
 }
 
 function snippet(text: string, max = 48): string {
@@ -137,25 +158,56 @@ function snippet(text: string, max = 48): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-/** The stats footer under an answer: shares, calls, cost, and each LLM span. */
-export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[]): string {
+/** The last words of `text`, for "after “…is 2”". */
+function tail(text: string, max = 32): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `…${flat.slice(flat.length - max + 1)}` : flat;
+}
+
+/** Text quoted in the footer: Markdown characters escaped, so it renders as written. */
+const quoted = (text: string): string => `“${text.replace(/([*_`\\[\]<>])/g, '\\$1')}”`;
+
+/** The saving in the footer: "saved $0.00030 vs LLM only", a loss, or none when the LLM wrote it all. */
+function savingText(stats: AnswerStats): string | undefined {
+  if (stats.savedUsd === null) return undefined;
+  const facts = { savedUsd: stats.savedUsd, llmWroteAll: llmWroteAll(stats) };
+  if (!facts.llmWroteAll && stats.savedUsd > 0) return `saved ${formatUsd(stats.savedUsd)} vs LLM only`;
+  return savingPhrase(facts);
+}
+
+/** The stats footer under an answer: shares, calls, cost, saving or loss, each LLM span and each skipped call. */
+export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: DeclinedNote[] = []): string {
   const share = `${(stats.llmTokenShare * 100).toFixed(1)}%`;
   const parts = [
     `SLM ${stats.slmTokens} tokens`,
     `LLM ${stats.llmTokens} tokens (${share})`,
     `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`,
-    `cost ${formatUsd(stats.costUsd)}`,
   ];
-  if (stats.savedUsd !== null) parts.push(`saved ${formatUsd(stats.savedUsd)} vs LLM only`);
+  const skipped = stats.declinedCalls ?? declined.length;
+  if (skipped > 0) parts.push(`${skipped} ${skipped === 1 ? 'call' : 'calls'} skipped`);
+  parts.push(`cost ${costText(stats.costUsd)}`);
+  const saving = savingText(stats);
+  if (saving) parts.push(saving);
   parts.push(`${(stats.elapsedMs / 1000).toFixed(1)} s`);
   const lines = ['', '', '---', `**Relay** · ${parts.join(' · ')}`];
   if (spans.length > 0) {
     lines.push('', 'Written by the LLM (in italics above):');
     for (const span of spans.slice(0, 10)) {
-      const time = span.durationMs !== undefined ? `, ${span.durationMs} ms` : '';
-      lines.push(`- ${span.model}: “${snippet(span.text).replace(/([*_`\\[\]<>])/g, '\\$1')}” (${span.tokens} tokens${time})`);
+      const figures = [`${span.tokens} tokens`];
+      if (span.durationMs !== undefined) figures.push(`${span.durationMs} ms`);
+      if (span.costUsd === null) figures.push('cost unknown: no price');
+      else if (span.costUsd !== undefined) figures.push(`${formatUsd(span.costUsd)}${span.cachedShare !== undefined ? `, ${cachedShareText(span.cachedShare)}` : ''}`);
+      lines.push(`- ${span.model}: ${quoted(snippet(span.text))} (${figures.join(', ')})`);
     }
     if (spans.length > 10) lines.push(`- … and ${spans.length - 10} more`);
+  }
+  if (declined.length > 0) {
+    lines.push('', 'Calls skipped (they would have cost more than the answer could spend):');
+    for (const call of declined.slice(0, 10)) {
+      const where = call.after.trim() ? `after ${quoted(tail(call.after))}` : 'at the start';
+      lines.push(`- ${where}: ${declinedDetail(call.predictedUsd, call.allowanceUsd)}`);
+    }
+    if (declined.length > 10) lines.push(`- … and ${declined.length - 10} more`);
   }
   if (stats.finishReason === 'cancelled') lines.push('', '_Stopped: the partial answer is kept._');
   return `${lines.join('\n')}\n`;

@@ -72,7 +72,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
         if (fix) stream.button(fix);
       }
       if (outcome.stats) {
-        stream.markdown(statsFooter(outcome.stats, formatter.llmSpans));
+        stream.markdown(statsFooter(outcome.stats, formatter.llmSpans, formatter.declined));
         if (outcome.stats.calls > 0) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
       }
       return { metadata: { answer: formatter.answer } };

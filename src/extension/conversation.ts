@@ -8,7 +8,8 @@ import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
-import { parseWebviewMessage, type ChatTurnView, type DemoAction, type DemoResultView, type DemoTurnView, type HostMessage, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
+import { parseWebviewMessage, type ChatTurnView, type DemoAction, type DemoResultView, type DemoTurnView, type HostMessage, type SpanView, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
+import { llmWroteAll } from './moneyText';
 import type { AnswerOutcome, AnswerPlan, RelayService } from './relayService';
 
 const MAX_PERSISTED_TURNS = 200;
@@ -136,28 +137,71 @@ export class Conversation {
 
   /** Whether the LLM call in flight continues by instruction (approximate), for its spans' hover. */
   private callApproximate = false;
+  /** The LLM span the call in flight wrote into (none yet: the call has written nothing). */
+  private callSpan: SpanView | undefined;
+  /** Input and cached input tokens of the calls behind each LLM span, for its cached share. */
+  private readonly spanInput = new WeakMap<SpanView, { input: number; cached: number }>();
 
   private onEvent(turn: ChatTurnView, event: RelayEvent, model: string, destination?: string): void {
-    if (event.type === 'call-start') this.callApproximate = event.continuation === 'instructed';
+    if (event.type === 'call-start') {
+      this.callApproximate = event.continuation === 'instructed';
+      this.callSpan = undefined;
+    }
     if (event.type === 'span') {
       const llm = event.source === 'llm';
       const spanModel = llm ? model : undefined;
       const details = { ...(llm && destination ? { host: destination } : {}), ...(llm && this.callApproximate ? { approximate: true } : {}) };
       const last = turn.spans[turn.spans.length - 1];
-      if (last && last.source === event.source) {
+      // Text never goes into a skipped call's marker: after one, a new span starts.
+      if (last && last.source === event.source && !last.declined) {
         last.text += event.text;
         last.tokens += event.tokens;
         if (details.approximate) last.approximate = true;
       } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
+      if (llm) this.callSpan = turn.spans[turn.spans.length - 1];
       this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
       this.post({ type: 'waiting', turnId: turn.id, host: event.host, waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });
     } else if (event.type === 'call-end') {
-      const last = [...turn.spans].reverse().find((span) => span.source === 'llm');
-      if (last) last.durationMs = (last.durationMs ?? 0) + event.durationMs;
-      if (last && event.continuation === 'instructed') last.approximate = true;
+      this.endCall(turn, event);
+    } else if (event.type === 'call-declined') {
+      // A marker where the call would have been made: no text, so never part of the answer's text.
+      const declined = { predictedUsd: event.predictedUsd, allowanceUsd: event.allowanceUsd };
+      turn.spans.push({ source: 'slm', text: '', tokens: 0, declined });
+      this.post({ type: 'call-declined', turnId: turn.id, ...declined });
     }
+  }
+
+  /**
+   * A call ended: its duration, cost and cached share go to the span it wrote (a call that
+   * wrote nothing has no span to describe). Consecutive calls that wrote one span add up.
+   */
+  private endCall(turn: ChatTurnView, event: Extract<RelayEvent, { type: 'call-end' }>): void {
+    const span = this.callSpan;
+    this.callSpan = undefined;
+    if (!span) return;
+    const first = span.calls === undefined;
+    span.calls = (span.calls ?? 0) + 1;
+    span.durationMs = (span.durationMs ?? 0) + event.durationMs;
+    if (event.continuation === 'instructed') span.approximate = true;
+    span.costUsd = first ? event.costUsd : span.costUsd === null || span.costUsd === undefined || event.costUsd === null ? null : span.costUsd + event.costUsd;
+    const input = this.spanInput.get(span) ?? { input: 0, cached: 0 };
+    input.input += event.usage.inputTokens;
+    input.cached += event.usage.cachedInputTokens;
+    this.spanInput.set(span, input);
+    if (input.input > 0) span.cachedShare = Math.min(1, Math.max(0, input.cached / input.input));
+    if (event.usage.estimated) span.usageEstimated = true;
+    this.post({
+      type: 'call-figures',
+      turnId: turn.id,
+      durationMs: span.durationMs,
+      calls: span.calls,
+      costUsd: span.costUsd,
+      ...(span.cachedShare !== undefined ? { cachedShare: span.cachedShare } : {}),
+      ...(span.usageEstimated ? { usageEstimated: true } : {}),
+      ...(span.approximate ? { approximate: true } : {}),
+    });
   }
 
   /** Handles a (validated) message from the webview. */
@@ -233,6 +277,9 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     ...(stats.priceNote ? { priceNote: stats.priceNote } : {}),
     ...(stats.calls > 0 && cacheHitRate(stats.llmUsage) !== undefined ? { cacheHitRate: cacheHitRate(stats.llmUsage) } : {}),
     ...(stats.llmUsage.reasoningTokens ? { reasoningTokens: stats.llmUsage.reasoningTokens } : {}),
+    ...(stats.declinedCalls ? { declinedCalls: stats.declinedCalls } : {}),
+    ...(llmWroteAll(stats) ? { llmWroteAll: true } : {}),
+    ...(stats.llmOnlyEstimateNote ? { llmOnlyNote: stats.llmOnlyEstimateNote.slice(0, 500) } : {}),
   };
 }
 

@@ -1,7 +1,12 @@
-/** "Relay: Show Savings": persisted totals per day and per model, resettable. */
+/**
+ * "Relay: Show Savings": persisted totals per day and per model, and per policy (the
+ * relay mode each answer ran in), resettable. Money is what the answers cost; a saving is
+ * only claimed where it happened, and a negative one is shown as what it is, a loss.
+ */
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
-import type { TotalsEntry, TotalsFile, TotalsStore } from '../core/relay/totalsStore';
+import { totalsByPolicy, UNKNOWN_POLICY, type TotalsEntry, type TotalsFile, type TotalsStore } from '../core/relay/totalsStore';
+import { savingPhrase } from './moneyText';
 import { formatUsd, percent } from './statusBar';
 
 let panel: vscode.WebviewPanel | undefined;
@@ -25,6 +30,54 @@ const text = (value: unknown): string => escapeHtml(String(value));
 const usd = (value: unknown): string => text(typeof value === 'number' ? formatUsd(value) : value);
 const share = (llmTokens: unknown, tokens: unknown): string =>
   typeof llmTokens === 'number' && typeof tokens === 'number' ? percent(tokens ? llmTokens / tokens : 0) : '?';
+/** A saving cell: "$0.0052", or "cost $0.0040 more" where the relay cost more than the LLM alone (never "-$0.004"). */
+const saving = (value: unknown): string => text(typeof value === 'number' && value < 0 ? `cost ${formatUsd(-value)} more` : typeof value === 'number' ? formatUsd(value) : value);
+
+/** The cells of one totals entry, after its key cells. */
+function entryCells(entry: TotalsEntry): string[] {
+  const tokens = entry.slmTokens + entry.llmTokens;
+  return [
+    text(entry.answers),
+    text(tokens),
+    share(entry.llmTokens, tokens),
+    text(entry.calls),
+    usd(entry.costUsd),
+    usd(entry.llmOnlyCostUsd),
+    saving(entry.savedUsd),
+    text(entry.unpricedAnswers),
+  ];
+}
+
+const row = (cells: string[]): string => `<tr>${cells.map((cell) => `<td>${cell}</td>`).join('')}</tr>`;
+const ENTRY_HEADERS = '<th>Answers</th><th>Tokens</th><th>LLM share</th><th>Calls</th><th>Relay cost</th><th>LLM-only (est.)</th><th>Saved (est.)</th><th>Unpriced</th>';
+
+/** How a policy is named in the table. */
+function policyLabel(policy: string): string {
+  return policy === UNKNOWN_POLICY ? 'unknown (recorded before policies were kept)' : policy;
+}
+
+/** The per-policy table's rows: all days first (one row per policy, by cost), then each day. */
+function policyRows(file: TotalsFile): string[] {
+  const byDay = totalsByPolicy(file);
+  const allDays: Record<string, TotalsEntry> = {};
+  for (const policies of Object.values(byDay)) {
+    for (const [policy, entry] of Object.entries(policies)) allDays[policy] = addEntries(allDays[policy], entry);
+  }
+  const rows = Object.entries(allDays)
+    .sort(([, a], [, b]) => b.costUsd - a.costUsd)
+    .map(([policy, entry]) => row([text('all days'), text(policyLabel(policy)), ...entryCells(entry)]));
+  for (const day of Object.keys(byDay).sort().reverse()) {
+    for (const [policy, entry] of Object.entries(byDay[day]).sort(([a], [b]) => a.localeCompare(b))) rows.push(row([text(day), text(policyLabel(policy)), ...entryCells(entry)]));
+  }
+  return rows;
+}
+
+function addEntries(a: TotalsEntry | undefined, b: TotalsEntry): TotalsEntry {
+  if (!a) return { ...b };
+  const out = { ...a };
+  for (const key of Object.keys(out) as (keyof TotalsEntry)[]) out[key] = a[key] + b[key];
+  return out;
+}
 
 /** The page for the totals `file` and their sum `all`. */
 export function savingsHtml(file: TotalsFile, all: TotalsEntry): string {
@@ -32,13 +85,12 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry): string {
   for (const day of Object.keys(file.days).sort().reverse()) {
     for (const [model, entry] of Object.entries(file.days[day] ?? {})) {
       if (typeof entry !== 'object' || entry === null) continue;
-      const tokens = entry.slmTokens + entry.llmTokens;
-      const cells = [text(day), text(model), text(entry.answers), text(tokens), share(entry.llmTokens, tokens), text(entry.calls)];
-      cells.push(usd(entry.costUsd), usd(entry.llmOnlyCostUsd), usd(entry.savedUsd), text(entry.unpricedAnswers));
-      rows.push(`<tr>${cells.map((cell) => `<td>${cell}</td>`).join('')}</tr>`);
+      rows.push(row([text(day), text(model), ...entryCells(entry)]));
     }
   }
+  const policies = policyRows(file);
   const allTokens = all.slmTokens + all.llmTokens;
+  const allSaving = typeof all.savedUsd === 'number' ? savingPhrase({ savedUsd: all.savedUsd }, formatUsd) : String(all.savedUsd);
   return `<!DOCTYPE html><html><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <style>body{font-family:var(--vscode-font-family);color:var(--vscode-foreground)}table{border-collapse:collapse}
@@ -46,10 +98,15 @@ td,th{border:1px solid var(--vscode-panel-border);padding:4px 8px;text-align:rig
 a{color:var(--vscode-textLink-foreground)}</style></head><body>
 <h2>Relay savings</h2>
 <p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM,
-relay cost ${usd(all.costUsd)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${usd(all.savedUsd)} saved</strong>.</p>
-<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output, at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. Answers whose price is unknown are counted apart.</small></p>
-<table><thead><tr><th>Day</th><th>Model</th><th>Answers</th><th>Tokens</th><th>LLM share</th><th>Calls</th><th>Relay cost</th><th>LLM-only (est.)</th><th>Saved</th><th>Unpriced</th></tr></thead>
+relay cost ${usd(all.costUsd)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>.</p>
+<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output, at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed or empty answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart.</small></p>
+<h3>Per day and model</h3>
+<table><thead><tr><th>Day</th><th>Model</th>${ENTRY_HEADERS}</tr></thead>
 <tbody>${rows.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>
+<h3>Per policy</h3>
+<p><small>The relay mode each answer ran in (relay.mode, with auto resolved): which policy saves money on your work, and which costs more than the LLM alone.</small></p>
+<table><thead><tr><th>Day</th><th>Policy</th>${ENTRY_HEADERS}</tr></thead>
+<tbody>${policies.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>
 <p><a href="command:${RESET_COMMAND}">Reset totals</a></p></body></html>`;
 }
 

@@ -1,10 +1,52 @@
-/** The status bar indicator: the LLM's share of tokens and the money saved. */
+/**
+ * The status bar indicator: the LLM's share of tokens and the money saved, or lost. It
+ * never claims a saving that did not happen: a session whose answers cost more than the
+ * LLM alone says so, and answers the LLM wrote whole save nothing.
+ */
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
+import { llmWroteAll, savingPhrase } from './moneyText';
+
+/** What the session's answers add up to (demo answers never count). */
+export interface SessionTotals {
+  slmTokens: number;
+  llmTokens: number;
+  /** Sum of savedUsd over the priced answers (negative: the relay cost more than the LLM alone). */
+  savedUsd: number;
+  /** Answers whose saving is known. */
+  priced: number;
+  /** Priced answers the LLM wrote whole (they save nothing). */
+  llmWroteAll: number;
+  /** Answers whose price is unknown (not in savedUsd). */
+  unpriced: number;
+}
+
+export function emptySession(): SessionTotals {
+  return { slmTokens: 0, llmTokens: 0, savedUsd: 0, priced: 0, llmWroteAll: 0, unpriced: 0 };
+}
+
+export function addToSession(session: SessionTotals, stats: AnswerStats): SessionTotals {
+  const next = { ...session, slmTokens: session.slmTokens + stats.slmTokens, llmTokens: session.llmTokens + stats.llmTokens };
+  if (stats.savedUsd === null) return { ...next, unpriced: next.unpriced + 1 };
+  return { ...next, savedUsd: next.savedUsd + stats.savedUsd, priced: next.priced + 1, llmWroteAll: next.llmWroteAll + (llmWroteAll(stats) ? 1 : 0) };
+}
+
+/** The session's saving as the status bar says it: "$0.42 saved", "cost $0.0040 more than the LLM alone", "no saving (the LLM wrote it all)". */
+export function sessionSavingText(session: SessionTotals): string {
+  if (session.priced === 0) return session.unpriced > 0 ? 'saved: unknown price' : 'no saving';
+  // Every priced answer was written by the LLM alone: it is the LLM-only cost, nothing saved.
+  const allByLlm = session.llmWroteAll === session.priced && session.savedUsd === 0;
+  return savingPhrase({ savedUsd: session.savedUsd, llmWroteAll: allByLlm }, formatUsd);
+}
+
+/** One answer's saving, for the tooltip. */
+export function answerSavingText(stats: AnswerStats): string {
+  return savingPhrase({ savedUsd: stats.savedUsd, llmWroteAll: llmWroteAll(stats) }, formatUsd);
+}
 
 export class RelayStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
-  private session = { slmTokens: 0, llmTokens: 0, savedUsd: 0, unpriced: 0 };
+  private session = emptySession();
   private last: AnswerStats | undefined;
   private warning: string | undefined;
   /** The last demo answer, shown until a real one comes; never added to the session. */
@@ -44,10 +86,7 @@ export class RelayStatusBar implements vscode.Disposable {
   recordAnswer(stats: AnswerStats): void {
     this.demo = undefined;
     this.last = stats;
-    this.session.slmTokens += stats.slmTokens;
-    this.session.llmTokens += stats.llmTokens;
-    if (stats.savedUsd === null) this.session.unpriced += 1;
-    else this.session.savedUsd += stats.savedUsd;
+    this.session = addToSession(this.session, stats);
     this.render();
   }
 
@@ -56,12 +95,12 @@ export class RelayStatusBar implements vscode.Disposable {
       // The demo needs no set-up, so it is shown even while set-up is missing (the tooltip says what is).
       const { stats, priceModel } = this.demo;
       this.item.backgroundColor = undefined;
-      this.item.text = `$(beaker) Relay demo ${percent(stats.llmTokenShare)} LLM · ${formatUsd(stats.savedUsd)} saved (est.)`;
+      this.item.text = `$(beaker) Relay demo ${percent(stats.llmTokenShare)} LLM · ${answerSavingText(stats)} (est.)`;
       this.item.tooltip = [
         `Demo answer: ${stats.llmTokens} of ${stats.slmTokens + stats.llmTokens} tokens by the LLM (${percent(stats.llmTokenShare)}), ${stats.calls} call(s).`,
         `Both demo models ran on this machine; the LLM is priced as if it were ${priceModel}, so the saving is an estimate, not added to your savings.`,
         ...(this.warning ? [`For your own questions: ${this.warning}`] : []),
-        'Click to show savings per day and model.',
+        'Click to show savings per day, model and policy.',
       ].join('\n');
       return;
     }
@@ -79,12 +118,14 @@ export class RelayStatusBar implements vscode.Disposable {
     }
     const sessionTotal = this.session.slmTokens + this.session.llmTokens;
     const sessionShare = sessionTotal > 0 ? this.session.llmTokens / sessionTotal : 0;
-    const saved = this.session.unpriced > 0 && this.session.savedUsd === 0 ? 'saved: unknown price' : `${formatUsd(this.session.savedUsd)} saved`;
+    const saved = sessionSavingText(this.session);
     this.item.text = `$(pulse) Relay ${percent(this.last.llmTokenShare)} LLM · ${saved}`;
+    const skipped = this.last.declinedCalls ? `, ${this.last.declinedCalls} skipped (relay.maxCostRatio)` : '';
+    const unpriced = this.session.unpriced > 0 && this.session.priced > 0 ? ` ${this.session.unpriced} answer(s) without a price are not counted.` : '';
     this.item.tooltip = [
-      `Last answer: ${this.last.llmTokens} of ${this.last.slmTokens + this.last.llmTokens} tokens by the LLM (${percent(this.last.llmTokenShare)}), ${this.last.calls} call(s).`,
-      `This session: ${percent(sessionShare)} of ${sessionTotal} tokens by the LLM; ${saved} (estimate against LLM-only answers).`,
-      'Click to show savings per day and model.',
+      `Last answer: ${this.last.llmTokens} of ${this.last.slmTokens + this.last.llmTokens} tokens by the LLM (${percent(this.last.llmTokenShare)}), ${this.last.calls} call(s)${skipped}; ${answerSavingText(this.last)}.`,
+      `This session: ${percent(sessionShare)} of ${sessionTotal} tokens by the LLM; ${saved} (estimate against LLM-only answers).${unpriced}`,
+      'Click to show savings per day, model and policy.',
     ].join('\n');
   }
 }
@@ -93,7 +134,11 @@ export function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 }
 
+/** USD for the status bar and the savings table: cents, 4 decimals under a cent ("under $0.0001" below that); the sign in front ("-$0.0040"). */
 export function formatUsd(value: number | null): string {
   if (value === null) return 'unknown';
-  return value !== 0 && Math.abs(value) < 0.01 ? `$${value.toFixed(4)}` : `$${value.toFixed(2)}`;
+  const abs = Math.abs(value);
+  const sign = value < 0 ? '-' : '';
+  if (abs !== 0 && abs < 0.0001) return `${sign}under $0.0001`;
+  return `${sign}$${abs === 0 || abs >= 0.01 ? abs.toFixed(2) : abs.toFixed(4)}`;
 }

@@ -28,17 +28,62 @@ export interface StatsView {
   cacheHitRate?: number;
   /** Hidden reasoning tokens the LLM billed as output. */
   reasoningTokens?: number;
+  /** Calls not made because they would have cost more than the answer could spend (relay.maxCostRatio). */
+  declinedCalls?: number;
+  /** The LLM wrote the whole answer (llm-only, or the router sent it there): it is the LLM-only answer, so it saves nothing by definition. */
+  llmWroteAll?: boolean;
+  /** How the LLM-only figure was estimated (the engine's llmOnlyEstimateNote), for the hover. */
+  llmOnlyNote?: string;
+}
+
+/** A call the answer's money ceiling did not allow: a marker where it would have been made. */
+export interface DeclinedCallView {
+  /** What the call would have cost, in USD. */
+  predictedUsd: number;
+  /** What the answer could still spend at that point, in USD (zero or less: nothing). */
+  allowanceUsd: number;
+}
+
+/**
+ * A piece of an answer as the view shows it. host: where the LLM's requests went (an
+ * origin, or 'this machine'); approximate: the LLM was asked to continue (instructed)
+ * rather than continuing the text itself. For the hover.
+ */
+export interface SpanView {
+  source: SpanSource;
+  text: string;
+  tokens: number;
+  model?: string;
+  host?: string;
+  durationMs?: number;
+  approximate?: boolean;
+  /** LLM spans, once a call that wrote them ended: how many calls wrote the span (consecutive calls share one span). */
+  calls?: number;
+  /** What those calls cost in USD (computed by the host from each call-end); null: a price is unknown. */
+  costUsd?: number | null;
+  /** Cached share of the input those calls sent, 0 to 1 (absent when they sent none). */
+  cachedShare?: number;
+  /** The server reported no usage: the cost is the local estimate. */
+  usageEstimated?: boolean;
+  /** Not text: a marker of a call skipped here (its text is always ''). Never part of the answer's text. */
+  declined?: DeclinedCallView;
+}
+
+/** The figures of an LLM span after a call that wrote into it ended (totals over the span's calls). */
+export interface CallFiguresView {
+  durationMs: number;
+  calls: number;
+  costUsd: number | null;
+  cachedShare?: number;
+  usageEstimated?: boolean;
+  approximate?: boolean;
 }
 
 export interface ChatTurnView {
   id: string;
   role: 'user' | 'assistant';
-  /** Assistant turns keep their spans so highlighting survives a reload. */
-  /**
-   * host: where the LLM's requests went (an origin, or 'this machine'); approximate: the
-   * LLM was asked to continue (instructed) rather than continuing the text itself. For the hover.
-   */
-  spans: Array<{ source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number; approximate?: boolean }>;
+  /** Assistant turns keep their spans (and the markers of skipped calls) so highlighting survives a reload. */
+  spans: SpanView[];
   stats?: StatsView;
   error?: { message: string; fix?: FixAction };
   /** Set on the answers of "Relay: Try the Demo" (the embedded pair, not the user's set-up). */
@@ -90,7 +135,11 @@ export type HostMessage =
   /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
   | { type: 'setup'; setupWarning?: string }
   /** A demo answer was checked against its reference. */
-  | { type: 'demo-result'; turnId: string; result: DemoResultView };
+  | { type: 'demo-result'; turnId: string; result: DemoResultView }
+  /** A call that wrote into the turn's last LLM span ended: the span's figures for its hover. */
+  | ({ type: 'call-figures'; turnId: string } & CallFiguresView)
+  /** A call was skipped here (the money ceiling): a marker at the end of the text so far. */
+  | ({ type: 'call-declined'; turnId: string } & DeclinedCallView);
 
 /** Webview -> host. */
 export type WebviewMessage =
@@ -146,7 +195,27 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
   }
 }
 
-const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'cleared', 'busy', 'setup', 'demo-result']);
+const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'cleared', 'busy', 'setup', 'demo-result', 'call-figures', 'call-declined']);
+
+const isUsd = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const isShare = (value: unknown): boolean => isCount(value) && (value as number) <= 1;
+
+/** A call's figures as a span carries them or a 'call-figures' message sends them (each field optional here). */
+export function isCallFigures(value: Record<string, unknown>): boolean {
+  return (
+    (value.durationMs === undefined || isCount(value.durationMs)) &&
+    (value.calls === undefined || (isCount(value.calls) && Number.isInteger(value.calls))) &&
+    (value.costUsd === undefined || value.costUsd === null || (isUsd(value.costUsd) && value.costUsd >= 0)) &&
+    (value.cachedShare === undefined || isShare(value.cachedShare)) &&
+    (value.usageEstimated === undefined || typeof value.usageEstimated === 'boolean') &&
+    (value.approximate === undefined || typeof value.approximate === 'boolean')
+  );
+}
+
+/** A skipped call: what it would have cost (not negative) and what the answer could still spend (may be negative). */
+export function isDeclinedCall(value: unknown): value is DeclinedCallView {
+  return isRecord(value) && isUsd(value.predictedUsd) && value.predictedUsd >= 0 && isUsd(value.allowanceUsd);
+}
 
 /** A demo answer's check: the answer found (or null) and whether it is right. */
 export function isDemoResult(value: unknown): value is DemoResultView {
@@ -195,6 +264,12 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return value.setupWarning === undefined || isShortString(value.setupWarning, 2000) ? (value as HostMessage) : undefined;
     case 'demo-result':
       return isShortString(value.turnId) && isDemoResult(value.result) ? (value as HostMessage) : undefined;
+    case 'call-figures':
+      return isShortString(value.turnId) && isCount(value.durationMs) && isCount(value.calls) && value.costUsd !== undefined && isCallFigures(value)
+        ? (value as HostMessage)
+        : undefined;
+    case 'call-declined':
+      return isShortString(value.turnId) && isDeclinedCall(value) ? (value as unknown as HostMessage) : undefined;
     default:
       return value as HostMessage;
   }

@@ -19,8 +19,8 @@ const RIGHT_KEY = 'sk-relay-e2e-right-0000';
 const WRONG_KEY = 'sk-relay-e2e-wrong-1234';
 const CLAUDE_KEY = 'sk-ant-relay-e2e-0000';
 
-/** The LLM server's behaviours: answer with the scripted words, stall after the first, or check the key. */
-const answering = openAiStream({ pieces: LLM_PIECES, finishReason: 'length', usage: { prompt_tokens: 40, completion_tokens: LLM_PIECES.length } });
+/** The LLM server's behaviours: answer with the scripted words (30 of its 40 input tokens from its prompt cache), stall after the first, or check the key. */
+const answering = openAiStream({ pieces: LLM_PIECES, finishReason: 'length', usage: { prompt_tokens: 40, completion_tokens: LLM_PIECES.length, cached_tokens: 30 } });
 const stalling = openAiStream({ pieces: LLM_PIECES, stallAfterFrames: 1 });
 const checkingKey = requireBearer(RIGHT_KEY, answering);
 
@@ -63,6 +63,17 @@ describe('Relay answers in VS Code (code-server)', () => {
         'relay.provider.model': LLM_MODEL,
         'relay.prices.inputPerMTok': 3,
         'relay.prices.outputPerMTok': 15,
+        // No money ceiling: these scenarios are about the call itself. Under the default,
+        // relay.maxCostRatio 0.5, a call is made only if it fits in half of the LLM-only
+        // estimate of the answer so far (its prompt once, its text as output) less what the
+        // answer spent; a call re-sends the whole context as input. At these prices the
+        // scripted call fits, though not by much (measured: it is made), but whether it does
+        // depends on the prices and on the token counts the LLM's earlier calls reported (the
+        // engine calibrates with them), so with the default these scenarios would test the
+        // ceiling, not the call. The scenario 'the scripted call is skipped'
+        // below runs with the default ceiling and a dearer input price, where the call
+        // cannot fit and the view shows it as skipped.
+        'relay.maxCostRatio': null,
       },
     });
   });
@@ -118,7 +129,12 @@ describe('Relay answers in VS Code (code-server)', () => {
     // Rendered Markdown: the LLM's words are marked inside the list item they continue.
     const marks = turn.locator('.relay-body li .relay-llm');
     assert.equal(squash((await marks.allTextContents()).join('')), squash(LLM_TEXT), 'the LLM span is marked inside its list item');
-    assert.match((await marks.first().getAttribute('title')) ?? '', new RegExp(`Written by ${LLM_MODEL} at ${server.url} · ${LLM_PIECES.length} tokens`));
+    // The hover: who wrote it and where, then the call's time, cost and cached share (40 input tokens, 30 cached, 2 output at $3/$15 per MTok).
+    assert.match(
+      (await marks.first().getAttribute('title')) ?? '',
+      new RegExp(`^Written by ${LLM_MODEL} at ${server.url} · ${LLM_PIECES.length} tokens · (\\d+ ms|\\d+\\.\\d s) · \\$0\\.00015 \\(75% of the input from the cache\\)$`),
+    );
+    assert.equal(await turn.locator('.relay-declined').count(), 0, 'no call was skipped without a ceiling');
     assert.equal(await turn.locator('.relay-body .relay-llm').count(), await marks.count(), 'no SLM text is marked');
     assert.equal(await turn.locator('.relay-body .katex').count(), 1, 'the \\boxed{5} math is rendered by KaTeX');
     assert.ok(squash(await turn.locator('.relay-body').innerText()).startsWith('Steps: Start at two. Count three more: three, four, five.'));
@@ -276,10 +292,52 @@ describe('Relay answers in VS Code (code-server)', () => {
     assert.ok(hover.includes(`at ${server.url}`), `the LLM span's hover names where its requests went: ${hover}`);
   }));
 
+  it('with the default relay.maxCostRatio the scripted call is skipped where it cannot fit: a marker where it would have been made, whose hover says why', timed('skippedCall', async () => {
+    // The ceiling as it comes (undefined removes the key from settings.json: the default, 0.5), and
+    // input priced above output ($30 against $15 per MTok, as a long-context model bills): the call
+    // re-sends about 35 tokens of context for 2 of output and would cost about $0.0011, more than the
+    // answer may spend at that point (half the LLM-only estimate so far, about $0.0005).
+    await vscode.updateSettings({ 'relay.maxCostRatio': undefined, 'relay.prices.inputPerMTok': 30 });
+    server.fallback = answering;
+    const requestsBefore = server.requests.length;
+    const turn = await solve(FIRST_QUESTION);
+    await waitUntilFinished(turn);
+
+    assert.equal(server.requests.length - requestsBefore, 0, 'the call was not made');
+    assert.equal(await turn.locator('.relay-error').count(), 0);
+    // The marker sits where the SLM asked for the call: right after "Count", inside its list item.
+    const marker = turn.locator('.relay-body li .relay-declined');
+    assert.equal(await marker.count(), 1, 'one marker, inside the list item');
+    const itemHtml = await turn.locator('.relay-body li').nth(1).innerHTML();
+    assert.match(itemHtml, /^Count<span class="relay-declined"[^>]*><\/span> three more: three, four, five\.$/, `the marker is where the call was asked for: ${itemHtml}`);
+    const hover = (await marker.getAttribute('title')) ?? '';
+    assert.match(hover, /^A call here would have cost \$0\.\d+; skipped \(the answer could spend (\$0\.\d+ more|nothing more) under relay\.maxCostRatio\)$/, hover);
+    assert.equal(await marker.getAttribute('aria-label'), hover, 'a screen reader hears the same');
+    // A real, visible element under the pointer: hovering it shows that title.
+    await marker.hover();
+    const box = await marker.boundingBox();
+    assert.ok(box && box.width > 0 && box.height > 0 && box.width < 20, `a small marker: ${JSON.stringify(box)}`);
+    // The SLM wrote the words itself: none marked as the LLM's, and the marker is no text.
+    assert.equal(await turn.locator('.relay-llm').count(), 0);
+    assert.equal(await marker.textContent(), '');
+    assert.ok(squash(await turn.locator('.relay-body').innerText()).startsWith('Steps: Start at two. Count three more: three, four, five.'));
+    const stats = await statsOf(turn);
+    assert.equal(stats.Calls, '0 · 1 call skipped');
+    assert.match(stats.Saved, /^\$\d.* est\. \(prices: your settings\)$/, `no call, so the answer cost nothing: ${stats.Saved}`);
+    await screenshotBothThemes('skipped-call', answerView());
+  }));
+
   it('a current Claude model, which refuses prefill, answers by instruction, marked approximate in the view', timed('claude', async () => {
     const claude = await startFakeServer(anthropicStream({ pieces: LLM_PIECES, stopReason: 'max_tokens', usage: { input_tokens: 40, output_tokens: LLM_PIECES.length } }, CLAUDE_KEY));
     try {
-      await vscode.updateSettings({ 'relay.provider.kind': 'anthropic', 'relay.provider.baseUrl': claude.url, 'relay.provider.model': 'claude-opus-4-6' });
+      // No money ceiling and the user's prices again (see the user settings above): the scripted call is made.
+      await vscode.updateSettings({
+        'relay.provider.kind': 'anthropic',
+        'relay.provider.baseUrl': claude.url,
+        'relay.provider.model': 'claude-opus-4-6',
+        'relay.maxCostRatio': null,
+        'relay.prices.inputPerMTok': 3,
+      });
       await vscode.runCommand('Relay: Set API Key');
       await vscode.answerQuickInput('for which provider', 'anthropic');
       await vscode.answerQuickInput(`API key for anthropic at ${claude.url}`, CLAUDE_KEY);

@@ -271,9 +271,36 @@ export class VsCodeSession {
    */
   async updateSettings(settings: Record<string, unknown>): Promise<void> {
     const path = join(this.root, 'user-data', 'User', 'settings.json');
-    const current = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const current = await this.settledUserSettings(path);
     writeFileSync(path, JSON.stringify({ ...current, ...settings }, null, 2));
     await this.reload();
+  }
+
+  /**
+   * The user settings once VS Code has finished writing them: a theme switch writes the file
+   * too, after the workbench already shows the theme, and a read in the middle of that
+   * write finds it empty (or a write of ours would be overwritten by it). Waits until the
+   * file parses and stays the same for a moment.
+   */
+  private async settledUserSettings(path: string): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + 10_000;
+    let previous: string | undefined;
+    for (;;) {
+      const text = readFileSync(path, 'utf8');
+      let parsed: Record<string, unknown> | undefined;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed && text === previous) return parsed;
+      if (Date.now() > deadline) {
+        if (parsed) return parsed;
+        throw new Error(`${path} is not valid JSON after 10 s: ${JSON.stringify(text.slice(0, 200))}`);
+      }
+      previous = text;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
   }
 
   /** Reloads the window (as "Developer: Reload Window" does) and waits for the workbench. */

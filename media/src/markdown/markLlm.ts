@@ -5,10 +5,12 @@
  * is wrapped on its own, which splits a range that crosses element boundaries into
  * several marks. Elements marked `relay-math` are atomic: they get the class instead.
  */
-import { isSentinel, openIndex, SENTINEL_PATTERN } from './sentinels';
+import { DECLINED, isSentinel, openIndex, SENTINEL_PATTERN } from './sentinels';
 
 /** Hover text for the mark of LLM span `index`. */
 export type TitleFor = (index: number) => string;
+/** Hover text of the n-th skipped-call marker met in the HTML (0-based, in document order). */
+export type MarkerTitleFor = (occurrence: number) => string;
 
 const ATOMIC_CLASS = 'relay-math';
 
@@ -61,26 +63,48 @@ function opensAtomic(tag: string): boolean {
   return classes.split(/\s+/).includes(ATOMIC_CLASS);
 }
 
-/** Wraps every sentinel range of `html` in marks and removes the sentinels. */
-export function markLlmRanges(html: string, titleFor: TitleFor): string {
+/**
+ * The marker of a skipped call: an empty element (its look is CSS), so selecting and
+ * copying the answer never copies it; the hover and the accessible name say what it is.
+ */
+export function declinedMarker(title: string, occurrence: number): string {
+  const text = escapeHtml(title);
+  return `<span class="relay-declined" data-declined="${occurrence}" role="img" aria-label="${text}" title="${text}"></span>`;
+}
+
+/**
+ * Wraps every sentinel range of `html` in marks and removes the sentinels; each
+ * skipped-call sentinel becomes a marker (titled by `markerTitleFor`, dropped without it).
+ */
+export function markLlmRanges(html: string, titleFor: TitleFor, markerTitleFor?: MarkerTitleFor): string {
   let active: number | undefined;
   let out = '';
   let atomic: { name: string; depth: number } | undefined;
+  let markers = 0;
+  /** The next marker's HTML; counted also where it cannot be shown, so the n-th keeps the n-th title. */
+  const marker = (show: boolean): string => {
+    const occurrence = markers++;
+    return show && markerTitleFor ? declinedMarker(markerTitleFor(occurrence), occurrence) : '';
+  };
   const applySentinel = (ch: string): void => {
-    active = openIndex(ch);
+    // A marker is a point, not a range: it leaves the range it sits in open.
+    if (ch !== DECLINED) active = openIndex(ch);
   };
 
   for (const token of htmlTokens(html)) {
     if (token.tag) {
       // Sentinels that ended up in an attribute (alt text, say) still open or close a range.
       let tag = token.value;
-      for (const ch of tag.match(SENTINEL_PATTERN) ?? []) applySentinel(ch);
+      const found = tag.match(SENTINEL_PATTERN) ?? [];
+      for (const ch of found) applySentinel(ch);
+      const markersHere = found.filter((ch) => ch === DECLINED).length;
       tag = tag.replace(SENTINEL_PATTERN, '');
       const name = tagName(tag);
       if (atomic) {
         if (name === atomic.name && !tag.endsWith('/>')) atomic.depth += tag.startsWith('</') ? -1 : 1;
         if (atomic.depth === 0) atomic = undefined;
         out += tag;
+        for (let i = 0; i < markersHere; i++) out += marker(false);
         continue;
       }
       if (opensAtomic(tag)) {
@@ -91,11 +115,16 @@ export function markLlmRanges(html: string, titleFor: TitleFor): string {
         if (index !== undefined) tag = addMarkToTag(tag, index, titleFor);
       }
       out += tag;
+      // A marker from an attribute goes right after its tag (outside an atomic element, which it would break).
+      for (let i = 0; i < markersHere; i++) out += marker(!atomic);
       continue;
     }
     if (atomic) {
       // The element is marked as a whole, but a sentinel in it still ends or starts a range after it.
-      for (const ch of token.value.match(SENTINEL_PATTERN) ?? []) applySentinel(ch);
+      for (const ch of token.value.match(SENTINEL_PATTERN) ?? []) {
+        applySentinel(ch);
+        if (ch === DECLINED) marker(false);
+      }
       out += token.value.replace(SENTINEL_PATTERN, '');
       continue;
     }
@@ -111,6 +140,7 @@ export function markLlmRanges(html: string, titleFor: TitleFor): string {
       if (isSentinel(ch)) {
         flush();
         applySentinel(ch);
+        if (ch === DECLINED) out += marker(true);
       } else piece += ch;
     }
     flush();

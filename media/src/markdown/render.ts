@@ -22,7 +22,7 @@ import MarkdownIt from 'markdown-it';
 import { highlightKeepingSentinels, markLlmRanges, type TitleFor } from './markLlm';
 import { mathPlugin } from './mathPlugin';
 import { thinkingPlugin, withThinkingOpened } from './thinkingPlugin';
-import { SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
+import { DECLINED, SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
 
 const LANGUAGES = { bash, cpp, css, go, java, javascript, json, python, rust, sql, typescript, xml };
 for (const [name, language] of Object.entries(LANGUAGES)) hljs.registerLanguage(name, language);
@@ -64,8 +64,21 @@ md.core.ruler.push('relay_fence_info', (state) => {
   }
 });
 
-/** Renders Markdown `segments` to HTML with every LLM-written piece inside a `relay-llm` mark. */
-export function renderMarkdown(segments: readonly SourceSegment[], titleFor: TitleFor): string {
+/** When the markers in the HTML are not the segments' markers one for one (Markdown dropped or repeated one): a title that claims no figures. */
+export const GENERIC_DECLINED_TITLE = 'A call here was skipped: it would have cost more than the answer could spend under relay.maxCostRatio';
+
+/**
+ * Renders Markdown `segments` to HTML with every LLM-written piece inside a `relay-llm`
+ * mark, and a `relay-declined` marker for every skipped-call segment, titled by
+ * `declinedTitleFor(its span index)`.
+ */
+export function renderMarkdown(segments: readonly SourceSegment[], titleFor: TitleFor, declinedTitleFor?: TitleFor): string {
   const html = md.render(withThinkingOpened(sourceWithSentinels(segments)));
-  return markLlmRanges(html, titleFor).replace(/(<[^>]*?) style="/g, '$1 data-relay-style="');
+  const markerSpans = segments.flatMap((segment) => (segment.declined !== undefined ? [segment.declined] : []));
+  // The n-th marker in the HTML is the n-th marker segment, unless Markdown lost or repeated one
+  // (a link reference definition moves its text): then no marker claims another one's figures.
+  const inHtml = html.split(DECLINED).length - 1;
+  const markerTitleFor = (occurrence: number): string =>
+    declinedTitleFor && inHtml === markerSpans.length && occurrence < markerSpans.length ? declinedTitleFor(markerSpans[occurrence]) : GENERIC_DECLINED_TITLE;
+  return markLlmRanges(html, titleFor, markerTitleFor).replace(/(<[^>]*?) style="/g, '$1 data-relay-style="');
 }

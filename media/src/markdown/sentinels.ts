@@ -1,14 +1,18 @@
 /**
  * Private-use sentinel characters that carry "the LLM wrote this" through Markdown
  * rendering. An open sentinel encodes the span's index (so the mark can say which call
- * wrote it); one close sentinel ends any span. DOM-free so it runs in unit tests.
+ * wrote it); one close sentinel ends any span. A third kind stands for a marker, not a
+ * range: a call skipped there (the renderer turns the n-th one into the n-th marker).
+ * DOM-free so it runs in unit tests.
  */
 
 export const CLOSE = '\uE000';
+/** Where a call was skipped (relay.maxCostRatio): becomes a marker element, never text. */
+export const DECLINED = '\uE001';
 const OPEN_BASE = 0xe100;
 const OPEN_MAX_INDEX = 0xf7ff - OPEN_BASE;
-/** Matches any sentinel, open or close. */
-export const SENTINEL_PATTERN = /[\uE000\uE100-\uF7FF]/g;
+/** Matches any sentinel: open, close or skipped-call marker. */
+export const SENTINEL_PATTERN = /[\uE000\uE001\uE100-\uF7FF]/g;
 
 export function openSentinel(index: number): string {
   return String.fromCharCode(OPEN_BASE + Math.min(Math.max(0, index), OPEN_MAX_INDEX));
@@ -16,7 +20,7 @@ export function openSentinel(index: number): string {
 
 export function isSentinel(ch: string): boolean {
   const code = ch.charCodeAt(0);
-  return code === 0xe000 || (code >= OPEN_BASE && code <= 0xf7ff);
+  return code === 0xe000 || code === 0xe001 || (code >= OPEN_BASE && code <= 0xf7ff);
 }
 
 /** The span index an open sentinel carries, or undefined for the close sentinel / other text. */
@@ -38,10 +42,14 @@ export function sentinelsIn(text: string): string {
   return (text.match(SENTINEL_PATTERN) ?? []).join('');
 }
 
-/** A piece of Markdown source; `llmIndex` is set when the large model wrote it. */
+/**
+ * A piece of Markdown source; `llmIndex` is set when the large model wrote it. A segment
+ * with `declined` (the index of its marker span) is a skipped call's marker: its text is ''.
+ */
 export interface SourceSegment {
   text: string;
   llmIndex?: number;
+  declined?: number;
 }
 
 /**
@@ -53,6 +61,10 @@ export interface SourceSegment {
 export function sourceWithSentinels(segments: readonly SourceSegment[]): string {
   let joined = '';
   for (const segment of segments) {
+    if (segment.declined !== undefined) {
+      joined += DECLINED;
+      continue;
+    }
     const text = stripSentinels(segment.text);
     if (!text) continue;
     joined += segment.llmIndex === undefined ? text : openSentinel(segment.llmIndex) + text + CLOSE;

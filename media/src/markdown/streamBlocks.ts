@@ -49,6 +49,11 @@ export function sliceSegments(segments: readonly SourceSegment[], start: number,
   const out: SourceSegment[] = [];
   let offset = 0;
   for (const segment of segments) {
+    if (segment.declined !== undefined) {
+      // A marker has no text: it belongs to the slice its offset starts (one at a cut goes with what follows).
+      if (offset >= start && offset < end) out.push(segment);
+      continue;
+    }
     const segmentEnd = offset + segment.text.length;
     const from = Math.max(start, offset);
     const to = Math.min(end, segmentEnd);

@@ -1,5 +1,5 @@
 /** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
-import type { ChatTurnView, DemoTurnView, StatsView } from '../../../src/shared/webviewProtocol';
+import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
 
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
@@ -30,13 +30,41 @@ export interface StatItem {
   hint: string;
 }
 
+/**
+ * The saving against the LLM alone, honestly: unknown without a price, none when the LLM
+ * wrote it all, and a loss (never a negative saving) when the relay cost more.
+ */
+export function savingItem(stats: StatsView): StatItem {
+  const estimate = stats.llmOnlyNote ? ` ${stats.llmOnlyNote}` : '';
+  const saved = stats.savedUsd;
+  if (stats.llmWroteAll) {
+    return { label: 'Saved', value: 'no saving (the LLM wrote it all)', hint: 'The large model wrote the whole answer: this is the LLM-only answer, so nothing is saved.' };
+  }
+  if (saved === null) return { label: 'Saved', value: 'unknown', hint: 'Unknown: set the model prices in settings' };
+  const prices = stats.priceNote ? ` (${stats.priceNote})` : '';
+  if (saved < 0) {
+    return {
+      label: 'Loss',
+      value: `cost ${formatUsd(-saved)} more than the LLM alone, est.${prices}`,
+      hint: `This answer cost more than an estimated answer written only by the large model (a failed or empty answer saves nothing: what it cost is lost).${estimate}`,
+    };
+  }
+  return { label: 'Saved', value: `${formatUsd(saved)} est.${prices}`, hint: `Estimated saving against an answer written only by the large model.${estimate}` };
+}
+
 export function statItems(stats: StatsView): StatItem[] {
-  const saved = stats.savedUsd === null ? 'unknown' : `${formatUsd(stats.savedUsd)} est.${stats.priceNote ? ` (${stats.priceNote})` : ''}`;
+  const skipped = stats.declinedCalls ? ` · ${stats.declinedCalls} ${stats.declinedCalls === 1 ? 'call' : 'calls'} skipped` : '';
   return [
     { label: 'SLM', value: `${stats.slmTokens} tok`, hint: 'Tokens written by the small local model' },
     { label: 'LLM', value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`, hint: 'Tokens written by the large model and their share of the answer' },
     ...(stats.thinkingTokens ? [{ label: 'Thinking', value: `${stats.thinkingTokens} tok`, hint: 'Tokens the models spent thinking (<think>...</think>), part of the SLM and LLM tokens' }] : []),
-    { label: 'Calls', value: String(stats.calls), hint: 'Calls made to the large model' },
+    {
+      label: 'Calls',
+      value: `${stats.calls}${skipped}`,
+      hint: skipped
+        ? 'Calls made to the large model; skipped: calls not made because they would have cost more than the answer could spend under relay.maxCostRatio (the small rings in the answer)'
+        : 'Calls made to the large model',
+    },
     {
       label: 'Cost',
       value: formatUsd(stats.costUsd),
@@ -48,7 +76,7 @@ export function statItems(stats: StatsView): StatItem[] {
     ...(stats.cacheHitRate !== undefined
       ? [{ label: 'Cache', value: `${formatPercent(stats.cacheHitRate)} hit`, hint: "Share of the input re-sent to the large model that its prompt cache served (billed at the cached price)" }]
       : []),
-    { label: 'Saved', value: saved, hint: 'Estimated saving against an answer written only by the large model' },
+    savingItem(stats),
     { label: 'Time', value: formatDuration(stats.elapsedMs), hint: `Finished: ${stats.finishReason}` },
   ];
 }
@@ -56,14 +84,38 @@ export function statItems(stats: StatsView): StatItem[] {
 /** The line for an answer that ended early: one text for the view and the CLI (src/core/relay/finishNotes.ts). */
 export { finishNote } from '../../../src/core/relay/finishNotes';
 
-/** Hover text of an LLM mark. */
-export function llmSpanTitle(span: ChatTurnView['spans'][number] | undefined): string {
+/** "82% of the input from the cache": how much of what the calls sent again was billed at the cached price. */
+export function cachedShareText(share: number): string {
+  if (!(share > 0)) return 'none of the input from the cache';
+  if (share < 0.005) return 'under 1% of the input from the cache';
+  return `${Math.round(share * 100)}% of the input from the cache`;
+}
+
+/** What the span's calls cost, as the hover says it; undefined until a call that wrote it has ended. */
+export function callCostText(span: SpanView): string | undefined {
+  if (span.costUsd === undefined) return undefined;
+  if (span.costUsd === null) return 'cost unknown (no price)';
+  const detail = span.usageEstimated ? 'estimated: the server reported no usage' : span.cachedShare !== undefined ? cachedShareText(span.cachedShare) : undefined;
+  return `${formatUsd(span.costUsd)}${detail ? ` (${detail})` : ''}`;
+}
+
+/** Hover text of an LLM mark: who wrote it, where, how many tokens, how long and what it cost. */
+export function llmSpanTitle(span: SpanView | undefined): string {
   if (!span) return 'Written by the large model';
   const who = `Written by ${span.model || 'the large model'}${span.host ? ` at ${span.host}` : ''}`;
   const parts = [who, `${span.tokens} ${span.tokens === 1 ? 'token' : 'tokens'}`];
   if (span.approximate) parts.push('asked to continue (approximate)');
+  if (span.calls !== undefined && span.calls > 1) parts.push(`${span.calls} calls`);
   if (span.durationMs !== undefined) parts.push(formatDuration(span.durationMs));
+  const cost = callCostText(span);
+  if (cost) parts.push(cost);
   return parts.join(' · ');
+}
+
+/** Hover text of a skipped call's marker. */
+export function declinedTitle(declined: DeclinedCallView): string {
+  const more = declined.allowanceUsd > 0 ? `${formatUsd(declined.allowanceUsd)} more` : 'nothing more';
+  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio)`;
 }
 
 export interface CostPoint {

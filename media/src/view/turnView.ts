@@ -4,14 +4,14 @@
  * that block is rendered once and frozen, so tokens never re-render the whole answer.
  * When the turn is done the whole answer is rendered once more (one swap, no flicker).
  */
-import type { ChatTurnView, DemoResultView, DemoTurnView, FixAction, SpanSource, StatsView, WebviewMessage } from '../../../src/shared/webviewProtocol';
+import type { CallFiguresView, ChatTurnView, DeclinedCallView, DemoResultView, DemoTurnView, FixAction, SpanSource, SpanView, StatsView, WebviewMessage } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
 import { button, h, setRenderedHtml } from './dom';
-import { demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, statItems } from './format';
+import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, statItems } from './format';
 
-type Span = ChatTurnView['spans'][number];
+type Span = SpanView;
 
 export interface TurnActions {
   view: 'chat' | 'answer';
@@ -139,7 +139,8 @@ export class TurnView {
     if (this.finished || !text) return;
     this.waiting.hidden = true;
     const last = this.spans[this.spans.length - 1];
-    if (last && last.source === source) {
+    // Text never goes into a skipped call's marker: after one, a new span starts.
+    if (last && last.source === source && !last.declined) {
       last.text += text;
       last.tokens += tokens;
       if (approximate) last.approximate = true;
@@ -149,14 +150,53 @@ export class TurnView {
     if (text.includes('\n')) this.freezeFinishedBlocks();
   }
 
+  /**
+   * A call that wrote into the last LLM span ended: its figures (cost, cached share, time)
+   * go into the span's hover, in the tail and in the blocks already rendered.
+   */
+  setCallFigures(figures: CallFiguresView): void {
+    const index = this.spans.length - 1;
+    const span = this.spans[index];
+    if (!span || span.source !== 'llm' || span.declined) return;
+    span.durationMs = figures.durationMs;
+    span.calls = figures.calls;
+    span.costUsd = figures.costUsd;
+    if (figures.cachedShare !== undefined) span.cachedShare = figures.cachedShare;
+    else delete span.cachedShare;
+    if (figures.usageEstimated) span.usageEstimated = true;
+    if (figures.approximate) span.approximate = true;
+    const title = this.titleFor(index);
+    for (const mark of this.body.querySelectorAll<HTMLElement>(`.relay-llm[data-span="${index}"], .relay-llm[data-tail-span="${index}"]`)) mark.title = title;
+  }
+
+  /** A call was skipped here (the money ceiling): a marker at the end of the text so far, never part of the text. */
+  markDeclined(declined: DeclinedCallView): void {
+    if (this.finished) return;
+    this.spans.push({ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: declined.predictedUsd, allowanceUsd: declined.allowanceUsd } });
+    this.appendToTail(this.spans.length - 1, '');
+  }
+
   private segments(): SourceSegment[] {
-    return this.spans.map((span, index) => ({ text: span.text, llmIndex: span.source === 'llm' ? index : undefined }));
+    return this.spans.map((span, index) =>
+      span.declined ? { text: '', declined: index } : { text: span.text, llmIndex: span.source === 'llm' ? index : undefined },
+    );
   }
 
   private titleFor = (index: number): string => llmSpanTitle(this.spans[index]);
 
+  private declinedTitleFor = (index: number): string => {
+    const declined = this.spans[index]?.declined;
+    return declined ? declinedTitle(declined) : '';
+  };
+
   private appendToTail(spanIndex: number, text: string): void {
     const span = this.spans[spanIndex];
+    if (span.declined) {
+      // The element the renderer writes (markLlm.ts declinedMarker), so the tail and the rendered answer look alike.
+      const title = this.declinedTitleFor(spanIndex);
+      this.tail.append(h('span', { className: 'relay-declined', attrs: { role: 'img', 'aria-label': title, title, 'data-tail-span': String(spanIndex) } }));
+      return;
+    }
     const last = this.tail.lastElementChild as HTMLElement | null;
     if (last && last.dataset.tailSpan === String(spanIndex)) {
       (last.firstChild as Text).appendData(text);
@@ -175,6 +215,11 @@ export class TurnView {
     this.tail.replaceChildren();
     let offset = 0;
     this.spans.forEach((span, index) => {
+      // A marker at the cut belongs to what follows it (as sliceSegments decides).
+      if (span.declined) {
+        if (offset >= this.frozenUpTo) this.appendToTail(index, '');
+        return;
+      }
       const start = Math.max(this.frozenUpTo - offset, 0);
       if (start < span.text.length) this.appendToTail(index, span.text.slice(start));
       offset += span.text.length;
@@ -186,7 +231,7 @@ export class TurnView {
     const boundary = lastBlockBoundary(this.text, this.frozenUpTo);
     if (boundary <= this.frozenUpTo) return;
     const block = h('div', { className: 'relay-block' });
-    setRenderedHtml(block, renderMarkdown(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.titleFor));
+    setRenderedHtml(block, renderMarkdown(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.titleFor, this.declinedTitleFor));
     this.blocks.append(block);
     this.frozenUpTo = boundary;
     this.rebuildTail();
@@ -206,7 +251,7 @@ export class TurnView {
       this.waiting.hidden = true;
       this.element.classList.remove('relay-streaming');
       const rendered = h('div', { className: 'relay-block' });
-      setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor));
+      setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor, this.declinedTitleFor));
       this.blocks.replaceChildren(rendered);
       this.tail.replaceChildren();
       if (!this.text && !this.error) this.tail.append(h('em', { className: 'relay-empty', text: 'No answer.' }));

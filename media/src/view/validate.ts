@@ -2,7 +2,7 @@
  * Field checks for the payloads that parseHostMessage only checks as objects (a turn and
  * its stats), so a malformed message is dropped instead of breaking the view.
  */
-import { FIX_ACTIONS, isDemoResult, type ChatTurnView, type DemoTurnView, type FixAction, type StatsView } from '../../../src/shared/webviewProtocol';
+import { FIX_ACTIONS, isCallFigures, isDeclinedCall, isDemoResult, type ChatTurnView, type DemoTurnView, type FixAction, type StatsView } from '../../../src/shared/webviewProtocol';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -26,7 +26,10 @@ export function isStats(value: unknown): value is StatsView {
     (value.thinkingTokens === undefined || isCount(value.thinkingTokens)) &&
     (value.priceNote === undefined || (typeof value.priceNote === 'string' && value.priceNote.length <= 200)) &&
     (value.cacheHitRate === undefined || (isCount(value.cacheHitRate) && (value.cacheHitRate as number) <= 1)) &&
-    (value.reasoningTokens === undefined || isCount(value.reasoningTokens))
+    (value.reasoningTokens === undefined || isCount(value.reasoningTokens)) &&
+    (value.declinedCalls === undefined || isCount(value.declinedCalls)) &&
+    (value.llmWroteAll === undefined || typeof value.llmWroteAll === 'boolean') &&
+    (value.llmOnlyNote === undefined || (typeof value.llmOnlyNote === 'string' && value.llmOnlyNote.length <= 500))
   );
 }
 
@@ -38,8 +41,9 @@ function isSpan(value: unknown): boolean {
     (value.tokens === undefined || isCount(value.tokens)) &&
     (value.model === undefined || typeof value.model === 'string') &&
     (value.host === undefined || typeof value.host === 'string') &&
-    (value.approximate === undefined || typeof value.approximate === 'boolean') &&
-    (value.durationMs === undefined || isCount(value.durationMs))
+    isCallFigures(value) &&
+    // A skipped call's marker carries no text.
+    (value.declined === undefined || (isDeclinedCall(value.declined) && value.text === ''))
   );
 }
 

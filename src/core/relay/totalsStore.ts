@@ -1,8 +1,14 @@
 /**
  * Running totals of relay costs that survive restarts and model switches: a small JSON
- * file keyed by day and by LLM model. Writes are atomic (temp file + rename) and
- * serialised: in-process by a queue, across processes (CLI and extension at once) by a
- * lock file with a bounded wait and stale-lock recovery.
+ * file keyed by day and by LLM model, and by day, model and policy (the answer's relay
+ * mode). Writes are atomic (temp file + rename) and serialised: in-process by a queue,
+ * across processes (CLI and extension at once) by a lock file with a bounded wait and
+ * stale-lock recovery.
+ *
+ * The per-policy totals (`modes`) came later, beside `days` in the same version-1 file:
+ * files written before them stay readable as they are (their answers count as policy
+ * 'unknown'), and an older Relay that writes the file keeps the field (it rewrites the
+ * object it read) while its own answers land in `days` only, so they too count as 'unknown'.
  */
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
@@ -31,7 +37,15 @@ export interface TotalsFile {
   version: 1;
   /** day (YYYY-MM-DD, local time) -> model key (e.g. "openai-chat:gpt-4o-mini") -> totals */
   days: Record<string, Record<string, TotalsEntry>>;
+  /**
+   * day -> model key -> policy (the answer's mode, e.g. "money-aware") -> totals: the same
+   * answers as `days`, split by policy. Absent in files written before it.
+   */
+  modes?: Record<string, Record<string, Record<string, TotalsEntry>>>;
 }
+
+/** The policy of answers recorded without one (before policies were kept, or by an older Relay). */
+export const UNKNOWN_POLICY = 'unknown';
 
 export function emptyTotals(): TotalsEntry {
   return {
@@ -86,14 +100,26 @@ export class TotalsStore {
     this.staleLockMs = options.staleLockMs ?? 10_000;
   }
 
-  /** Adds one answer to today's totals of `modelKey`; returns today's totals of that model. */
+  /** Adds one answer to today's totals of `modelKey` and of its policy (stats.mode); returns today's totals of that model. */
   record(modelKey: string, stats: AnswerStats): Promise<TotalsEntry> {
     return this.serialised(async () => {
       return this.withLock(async () => {
         const file = await this.read();
         const day = localDay(this.now());
+        const answer = totalsOfAnswer(stats);
         const models = (file.days[day] ??= {});
-        models[modelKey] = addTotals(models[modelKey] ?? emptyTotals(), totalsOfAnswer(stats));
+        const before = models[modelKey];
+        models[modelKey] = addTotals(before ?? emptyTotals(), answer);
+        const modes = isRecord(file.modes) ? file.modes : (file.modes = {});
+        const dayModes = isRecord(modes[day]) ? modes[day] : (modes[day] = {});
+        let policies = dayModes[modelKey];
+        if (!isRecord(policies)) {
+          // The first answer of this day and model with a policy: what the day already held has none.
+          policies = dayModes[modelKey] = {};
+          if (before && isFiniteCount(before.answers) && before.answers > 0) policies[UNKNOWN_POLICY] = numericTotals(before);
+        }
+        const mode = stats.mode || UNKNOWN_POLICY;
+        policies[mode] = addTotals(numericTotals(policies[mode]), answer);
         await this.writeAtomic(file);
         return models[modelKey];
       });
@@ -121,10 +147,17 @@ export class TotalsStore {
     }
   }
 
-  /** Totals over all days and models, or one day / one model. */
-  async summary(filter: { day?: string; modelKey?: string } = {}): Promise<TotalsEntry> {
+  /** Totals over all days and models, or one day / one model / one policy. */
+  async summary(filter: { day?: string; modelKey?: string; mode?: string } = {}): Promise<TotalsEntry> {
     const file = await this.read();
     let total = emptyTotals();
+    if (filter.mode !== undefined) {
+      for (const [day, policies] of Object.entries(totalsByPolicy(file, { modelKey: filter.modelKey }))) {
+        if (filter.day && day !== filter.day) continue;
+        total = addTotals(total, policies[filter.mode] ?? emptyTotals());
+      }
+      return total;
+    }
     for (const [day, models] of Object.entries(file.days)) {
       if (filter.day && day !== filter.day) continue;
       for (const [model, entry] of Object.entries(models)) {
@@ -180,6 +213,57 @@ export class TotalsStore {
       await fs.rm(lock, { force: true });
     }
   }
+}
+
+function isRecord(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const isFiniteCount = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** An entry read from the file (anyone may have edited it) with every field a finite number: anything else counts as 0. */
+export function numericTotals(entry: unknown): TotalsEntry {
+  const out = emptyTotals();
+  if (!isRecord(entry)) return out;
+  for (const key of Object.keys(out) as (keyof TotalsEntry)[]) out[key] = isFiniteCount(entry[key]) ? entry[key] : 0;
+  return out;
+}
+
+function subtractTotals(a: TotalsEntry, b: TotalsEntry): TotalsEntry {
+  const out = emptyTotals();
+  for (const key of Object.keys(out) as (keyof TotalsEntry)[]) out[key] = a[key] - b[key];
+  return out;
+}
+
+/**
+ * Totals per day and per policy (summed over models, or of one model): the answers the
+ * file kept a policy for, and as 'unknown' those it did not (an old file's, an older
+ * Relay's), that is the day's model totals less what its policies account for.
+ */
+export function totalsByPolicy(file: TotalsFile, filter: { modelKey?: string } = {}): Record<string, Record<string, TotalsEntry>> {
+  const out: Record<string, Record<string, TotalsEntry>> = {};
+  const modes = isRecord(file.modes) ? file.modes : {};
+  for (const [day, models] of Object.entries(file.days)) {
+    if (!isRecord(models)) continue;
+    const policiesOfDay: Record<string, TotalsEntry> = {};
+    const add = (policy: string, entry: TotalsEntry) => (policiesOfDay[policy] = addTotals(policiesOfDay[policy] ?? emptyTotals(), entry));
+    for (const [model, entry] of Object.entries(models)) {
+      if (filter.modelKey && model !== filter.modelKey) continue;
+      const all = numericTotals(entry);
+      const recorded = isRecord(modes[day]) && isRecord(modes[day][model]) ? (modes[day][model] as Record<string, unknown>) : {};
+      let accounted = emptyTotals();
+      for (const [policy, policyEntry] of Object.entries(recorded)) {
+        const totals = numericTotals(policyEntry);
+        if (totals.answers <= 0) continue;
+        add(policy, totals);
+        accounted = addTotals(accounted, totals);
+      }
+      const rest = subtractTotals(all, accounted);
+      if (rest.answers > 0) add(UNKNOWN_POLICY, rest);
+    }
+    if (Object.keys(policiesOfDay).length > 0) out[day] = policiesOfDay;
+  }
+  return out;
 }
 
 function localDay(date: Date): string {

@@ -46,7 +46,7 @@ test('an LLM span in prose renders in italics, mid-word too, and the plain answe
   assert.equal(formatter.answer, 'So 47 times 6 is 282, plus 28 is 310.');
   const html = md.render(markdown);
   assert.match(html, /is 2<em>82<\/em>, plus/);
-  assert.deepEqual(formatter.llmSpans, [{ text: '82', tokens: 2, durationMs: 120, model: 'gpt-4o-mini' }]);
+  assert.deepEqual(formatter.llmSpans, [{ text: '82', tokens: 2, durationMs: 120, model: 'gpt-4o-mini', costUsd: null, cachedShare: 0 }]);
 });
 
 test('an asterisk of the answer in the same paragraph (47*6) blocks the italics, which would pair with it; the next paragraph is marked again', () => {
@@ -125,4 +125,45 @@ test('history: earlier @relay turns become user/assistant pairs; an unanswered r
     { role: 'assistant', content: '20' },
     { role: 'user', content: 'Minus 1?' },
   ]);
+});
+
+function callEndCosting(costUsd: number | null, inputTokens: number, cachedInputTokens: number, callIndex = 0): RelayEvent {
+  return { ...(callEnd(callIndex) as Extract<RelayEvent, { type: 'call-end' }>), costUsd, usage: { inputTokens, outputTokens: 2, cachedInputTokens, cacheWriteTokens: 0, estimated: false } };
+}
+function declinedCall(predictedUsd: number, allowanceUsd: number): RelayEvent {
+  return { type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: 8, atMs: 100 };
+}
+
+test("skipped calls never touch the answer's Markdown: the footer lists them with what they would have cost, and each span its cost and cached share", () => {
+  const events = [slm('So 47 times 6 is 2'), llm('82'), callEndCosting(0.0031, 500, 410), slm(', plus 28 is'), slm(' 310.'), { type: 'done', answer: '', stats: STATS } as RelayEvent];
+  const withSkips = [...events.slice(0, 4), declinedCall(0.004, 0.0012), ...events.slice(4, 5), declinedCall(0.005, -0.0002), ...events.slice(5)];
+  const plain = stream(events);
+  const skipped = stream(withSkips);
+  assert.equal(skipped.markdown, plain.markdown, 'the streamed answer is exactly the same');
+  assert.equal(skipped.formatter.answer, 'So 47 times 6 is 282, plus 28 is 310.');
+  assert.deepEqual(skipped.formatter.declined, [
+    { predictedUsd: 0.004, allowanceUsd: 0.0012, after: 'So 47 times 6 is 282, plus 28 is' },
+    { predictedUsd: 0.005, allowanceUsd: -0.0002, after: 'So 47 times 6 is 282, plus 28 is 310.' },
+  ]);
+
+  const footer = statsFooter({ ...STATS, declinedCalls: 2 }, skipped.formatter.llmSpans, skipped.formatter.declined);
+  assert.match(footer, /· 1 call · 2 calls skipped · cost /);
+  assert.match(footer, /- gpt-4o-mini: “82” \(2 tokens, 120 ms, \$0\.0031, 82% of the input from the cache\)/);
+  assert.match(footer, /Calls skipped \(they would have cost more than the answer could spend\):\n- after “So 47 times 6 is 282, plus 28 is”: would have cost \$0\.0040; skipped \(the answer could spend \$0\.0012 more under relay\.maxCostRatio\)\n- after “…times 6 is 282, plus 28 is 310\.”: would have cost \$0\.0050; skipped \(the answer could spend nothing more under relay\.maxCostRatio\)/);
+  const html = md.render(skipped.markdown + footer);
+  assert.match(html, /<p>So 47 times 6 is 2<em>82<\/em>, plus 28 is 310\.<\/p>\s*<hr>/, 'the answer renders as before, the notes below the rule');
+
+  const unpriced = stream([slm('a '), llm('b'), callEndCosting(null, 10, 0), slm(' c')]);
+  assert.match(statsFooter(STATS, unpriced.formatter.llmSpans), /“b” \(2 tokens, 120 ms, cost unknown: no price\)/);
+});
+
+test('the footer shows a loss as a loss, and nothing saved when the LLM wrote it all', () => {
+  const loss = statsFooter({ ...STATS, costUsd: 0.0052, llmOnlyCostUsd: 0.0012, savedUsd: -0.004 }, []);
+  assert.match(loss, /cost \$0\.0052 · cost \$0\.0040 more than the LLM alone · 1\.2 s/);
+  assert.doesNotMatch(loss, /saved|-\$|\$-/);
+  const failed = statsFooter({ ...STATS, costUsd: 0.0003, savedUsd: -0.0003, finishReason: 'error' }, []);
+  assert.match(failed, /cost \$0\.00030 more than the LLM alone/);
+  const llmOnly = statsFooter({ ...STATS, mode: 'llm-only', savedUsd: 0, llmOnlyEstimateNote: 'The LLM wrote the whole answer.' }, []);
+  assert.match(llmOnly, /no saving \(the LLM wrote it all\)/);
+  assert.doesNotMatch(llmOnly, /saved \$/);
 });

@@ -110,7 +110,7 @@ test('streams the relay answer with the LLM span in italics, a stats footer and 
   assert.equal(result.metadata.answer, 'First, we add two and three to get five.');
   assert.ok(out.markdown.startsWith('First, we add *two and three* to get five.'), out.markdown);
   assert.match(out.markdown, /\*\*Relay\*\* · SLM \d+ tokens · LLM \d+ tokens \(\d+\.\d%\) · 1 call/);
-  assert.match(out.markdown, /- Qwen\/Qwen3-8B: “two and three” \(\d+ tokens, \d+ ms\)/);
+  assert.match(out.markdown, /- Qwen\/Qwen3-8B: “two and three” \(\d+ tokens, \d+ ms, cost unknown: no price\)/);
   assert.deepEqual(out.buttons, [{ command: 'relay.showSentToLlm', title: 'Show What Was Sent' }]);
   assert.ok(out.progress.some((p) => /Qwen\/Qwen3-8B is writing up to 3 tokens/.test(p)));
   assert.deepEqual(service.seenMessages[0], [

@@ -82,7 +82,62 @@ export function answerWarnings(answer: string | undefined | ((warning: AskedWarn
   warningAnswer = typeof answer === 'function' ? answer : () => answer;
 }
 
+/** A status bar item as window.createStatusBarItem makes it: what the extension set on it. */
+export interface StubStatusBarItem {
+  id: string;
+  alignment: number;
+  priority: number | undefined;
+  name?: string;
+  text: string;
+  tooltip?: string;
+  command?: string;
+  backgroundColor?: unknown;
+  shown: boolean;
+  show(): void;
+  hide(): void;
+  dispose(): void;
+}
+
+export const createdStatusBarItems: StubStatusBarItem[] = [];
+
+export const StatusBarAlignment = { Left: 1, Right: 2 };
+
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+
+/** What the extension wrote to the clipboard, last last. */
+export const clipboardWrites: string[] = [];
+
+export const env = {
+  clipboard: {
+    async writeText(value: string): Promise<void> {
+      clipboardWrites.push(value);
+    },
+    async readText(): Promise<string> {
+      return clipboardWrites.at(-1) ?? '';
+    },
+  },
+};
+
 export const window = {
+  createStatusBarItem(id: string, alignment: number, priority?: number): StubStatusBarItem {
+    const item: StubStatusBarItem = {
+      id,
+      alignment,
+      priority,
+      text: '',
+      shown: false,
+      show: () => void (item.shown = true),
+      hide: () => void (item.shown = false),
+      dispose: () => void (item.shown = false),
+    };
+    createdStatusBarItems.push(item);
+    return item;
+  },
+  setStatusBarMessage(): { dispose(): void } {
+    return { dispose() {} };
+  },
   /** Records the question; resolves with the scripted answer (answerWarnings). */
   async showWarningMessage(message: string, ...rest: unknown[]): Promise<string | undefined> {
     // showWarningMessage(message, options?, ...items): options is an object that is no MessageItem (which has a title).

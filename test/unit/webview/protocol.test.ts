@@ -153,3 +153,52 @@ test('a turn and its stats are checked field by field', () => {
   ];
   for (const stats of badStats) assert.equal(isStats(stats), false, `accepted ${JSON.stringify(stats)}`);
 });
+
+test("host -> webview: a call's figures and a skipped call pass when well-formed, and are refused otherwise", () => {
+  const good: unknown[] = [
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1, costUsd: 0.0031, cachedShare: 0.82 },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 2, costUsd: null },
+    { type: 'call-figures', turnId: 't', durationMs: 0, calls: 1, costUsd: 0, usageEstimated: true, approximate: true },
+    { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: 0.0012 },
+    { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: -0.001 },
+  ];
+  for (const message of good) assert.deepEqual(parseHostMessage(message), message, `refused ${JSON.stringify(message)}`);
+  const malformed: unknown[] = [
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1 },
+    { type: 'call-figures', turnId: 't', calls: 1, costUsd: 0.1 },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1, costUsd: -0.1 },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1, costUsd: '$0.1' },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1.5, costUsd: 0.1 },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1, costUsd: 0.1, cachedShare: 1.2 },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1, costUsd: 0.1, cachedShare: Number.NaN },
+    { type: 'call-figures', turnId: 't', durationMs: 400, calls: 1, costUsd: Number.POSITIVE_INFINITY },
+    { type: 'call-figures', durationMs: 400, calls: 1, costUsd: 0.1 },
+    { type: 'call-declined', turnId: 't', predictedUsd: 0.004 },
+    { type: 'call-declined', turnId: 't', predictedUsd: -0.004, allowanceUsd: 0 },
+    { type: 'call-declined', turnId: 't', predictedUsd: '0.004', allowanceUsd: 0 },
+    { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: null },
+    { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: Number.NEGATIVE_INFINITY },
+    { type: 'call-declined', turnId: 7, predictedUsd: 0.004, allowanceUsd: 0 },
+  ];
+  for (const message of malformed) assert.equal(parseHostMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
+});
+
+test("a turn's call figures and skipped-call markers, and the stats' new fields, are checked field by field", () => {
+  const withFigures = { ...TURN, spans: [TURN.spans[0], { ...TURN.spans[1], calls: 1, costUsd: 0.0031, cachedShare: 0.82 }, { source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0.0012 } }] };
+  assert.ok(isTurn(withFigures));
+  assert.ok(isTurn({ ...TURN, spans: [{ ...TURN.spans[1], costUsd: null, usageEstimated: true }] }), 'an unknown price is null');
+  assert.ok(isStats({ ...STATS, declinedCalls: 2, llmWroteAll: false, llmOnlyNote: 'Estimate: the prompt once as LLM input plus the whole answer as LLM output.' }));
+  const badTurns: unknown[] = [
+    { ...TURN, spans: [{ ...TURN.spans[1], costUsd: -1 }] },
+    { ...TURN, spans: [{ ...TURN.spans[1], costUsd: '0.1' }] },
+    { ...TURN, spans: [{ ...TURN.spans[1], cachedShare: 2 }] },
+    { ...TURN, spans: [{ ...TURN.spans[1], calls: -1 }] },
+    { ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004 } }] },
+    { ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: 'skipped' }] },
+    // A marker carries no text: text in one would be text no model wrote.
+    { ...TURN, spans: [{ source: 'slm', text: 'injected', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0 } }] },
+  ];
+  for (const turn of badTurns) assert.equal(isTurn(turn), false, `accepted ${JSON.stringify(turn)}`);
+  const badStats: unknown[] = [{ ...STATS, declinedCalls: -1 }, { ...STATS, llmWroteAll: 'yes' }, { ...STATS, llmOnlyNote: 'x'.repeat(501) }, { ...STATS, llmOnlyNote: 5 }];
+  for (const stats of badStats) assert.equal(isStats(stats), false, `accepted ${JSON.stringify(stats)}`);
+});

@@ -11,11 +11,11 @@ import { CLOSE, openSentinel, sourceWithSentinels, stripSentinels } from '../../
 
 const titleFor = (index: number): string => `span ${index}`;
 
-test('stripSentinels removes every span-marker character, open and close, and nothing else', () => {
-  const markers = ['\uE000', '\uE100', '\uE105', '\uE7FF', '\uF7FF'];
-  assert.equal(stripSentinels(`a${markers.join('b')}c`), 'abbbbc');
+test('stripSentinels removes every span-marker character, open, close and skipped call, and nothing else', () => {
+  const markers = ['\uE000', '\uE001', '\uE100', '\uE105', '\uE7FF', '\uF7FF'];
+  assert.equal(stripSentinels(`a${markers.join('b')}c`), 'abbbbbc');
   // Other private-use characters and ordinary text are not markers.
-  const kept = '\uE001\uE0FF\uF800\uF8FF Größe 日本 $x$';
+  const kept = '\uE002\uE0FF\uF800\uF8FF Größe 日本 $x$';
   assert.equal(stripSentinels(kept), kept);
 });
 

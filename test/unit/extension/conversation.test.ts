@@ -1,0 +1,152 @@
+// The host side of the answer view: Conversation turns the engine's events into typed
+// messages. Each call's cost and cached share (from its call-end) go to the span it wrote,
+// and spans of one call share its figures; a call that wrote nothing describes no span; a
+// skipped call becomes a marker where it happened, kept with the turn, never part of the
+// answer's text (copy, history); the stats say how many calls were skipped, whether the
+// LLM wrote it all and how the LLM-only figure was estimated. A fake RelayService replays
+// the events; the messages are checked with the webview's own parser.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import type { Usage } from '../../../src/core/providers/types';
+import { parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
+import { isTurn } from '../../../media/src/view/validate';
+import { clipboardWrites, MemoryMemento, useVscodeStub } from './vscodeStub';
+useVscodeStub();
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Conversation, toStatsView } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');
+type RelayService = import('../../../src/extension/relayService').RelayService;
+
+const MODEL = 'gpt-4o';
+const HOST = 'https://api.openai.com';
+
+const usage = (inputTokens: number, cachedInputTokens: number, estimated = false): Usage => ({ inputTokens, outputTokens: 2, cachedInputTokens, cacheWriteTokens: 0, estimated });
+const slm = (text: string): RelayEvent => ({ type: 'span', source: 'slm', text, tokens: 1 });
+const llm = (text: string, callIndex: number): RelayEvent => ({ type: 'span', source: 'llm', text, tokens: 1, callIndex });
+const start = (callIndex: number): RelayEvent => ({ type: 'call-start', callIndex, requestedTokens: 2, model: MODEL, host: 'api.openai.com', continuation: 'raw-completion' });
+const end = (callIndex: number, costUsd: number | null, callUsage: Usage, durationMs = 400): RelayEvent => ({
+  type: 'call-end',
+  callIndex,
+  tokens: 2,
+  durationMs,
+  finishReason: 'length',
+  usage: callUsage,
+  sentPartialAnswer: '',
+  continuation: 'raw-completion',
+  costUsd,
+});
+const declined = (predictedUsd: number, allowanceUsd: number): RelayEvent => ({ type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: 8, atMs: 10 });
+
+const STATS: AnswerStats = {
+  mode: 'money-aware',
+  slmTokens: 20,
+  llmTokens: 4,
+  llmTokenShare: 4 / 24,
+  calls: 3,
+  llmUsage: usage(1000, 800),
+  costUsd: 0.0093,
+  llmOnlyCostUsd: 0.0053,
+  savedUsd: -0.004,
+  elapsedMs: 900,
+  finishReason: 'eos',
+  declinedCalls: 2,
+  llmOnlyEstimateNote: 'Estimate: calibrated.',
+};
+
+/** A Conversation over a fake service that replays `events`; returns the messages it posted. */
+async function replay(events: RelayEvent[], stats: AnswerStats = STATS) {
+  const answer = events.flatMap((event) => (event.type === 'span' ? [event.text] : [])).join('');
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string, destination?: string): void }) => {
+      for (const event of [...events, { type: 'done', answer, stats } as RelayEvent]) sink.onEvent(event, MODEL, HOST);
+      return { answer, stats };
+    },
+  } as unknown as RelayService;
+  const state = new MemoryMemento();
+  const conversation = new Conversation('answer', service, () => undefined, { state, key: 'turns' });
+  const posted: HostMessage[] = [];
+  conversation.attach({ post: (message) => posted.push(message) });
+  const { turnId } = await conversation.ask('What is 47*6+28?');
+  return { conversation, posted, turnId, state };
+}
+
+test("each call's cost and cached share go to the span it wrote; consecutive calls of one span add up; a call that wrote nothing describes no span", async () => {
+  const { posted } = await replay([
+    slm('So 47*6 is 2'),
+    start(0),
+    llm('8', 0),
+    llm('2', 0),
+    end(0, 0.0031, usage(500, 410)),
+    start(1),
+    llm(',', 1),
+    end(1, 0.0012, usage(500, 500), 300),
+    slm(' plus 28 is'),
+    start(2),
+    end(2, 0.005, usage(600, 0)),
+    slm(' 310.'),
+  ]);
+  for (const message of posted) assert.deepEqual(parseHostMessage(message), message, `the webview would refuse ${JSON.stringify(message)}`);
+  const figures = posted.filter((message) => message.type === 'call-figures');
+  assert.equal(figures.length, 2, 'the third call wrote nothing: no figures');
+  assert.deepEqual(
+    figures.map(({ type: _type, turnId: _turnId, ...rest }) => rest),
+    [
+      { durationMs: 400, calls: 1, costUsd: 0.0031, cachedShare: 0.82 },
+      { durationMs: 700, calls: 2, costUsd: 0.0043, cachedShare: 0.91 },
+    ],
+  );
+});
+
+test('an unknown price stays unknown; estimated usage says so', async () => {
+  const { posted } = await replay([start(0), llm('Hi', 0), end(0, null, usage(100, 0, true)), slm('!')], { ...STATS, costUsd: null, llmOnlyCostUsd: null, savedUsd: null });
+  const figures = posted.find((message) => message.type === 'call-figures');
+  assert.deepEqual(figures && { costUsd: figures.costUsd, usageEstimated: figures.usageEstimated }, { costUsd: null, usageEstimated: true });
+});
+
+test('a skipped call is a marker where it happened, kept with the turn, never in the answer text', async () => {
+  const { conversation, posted, turnId, state } = await replay([slm('Count'), declined(0.004, 0.0012), slm(' three more'), declined(0.005, -0.0001), slm('.')]);
+  const markers = posted.filter((message) => message.type === 'call-declined');
+  assert.deepEqual(
+    markers.map(({ predictedUsd, allowanceUsd }) => [predictedUsd, allowanceUsd]),
+    [
+      [0.004, 0.0012],
+      [0.005, -0.0001],
+    ],
+  );
+  for (const message of markers) assert.deepEqual(parseHostMessage(message), message);
+  // The marker comes after the text written before it, in the order the engine said.
+  const order = posted.filter((message) => message.type === 'span' || message.type === 'call-declined').map((message) => (message.type === 'span' ? message.text : '◦'));
+  assert.deepEqual(order, ['Count', '◦', ' three more', '◦', '.']);
+
+  const turns = state.get<{ id: string; spans: { text: string; declined?: unknown }[] }[]>('turns') ?? [];
+  const answer = turns.find((turn) => turn.id === turnId);
+  assert.ok(answer && isTurn(answer), 'the persisted turn passes the webview check');
+  assert.deepEqual(
+    answer.spans.map((span) => (span.declined ? '◦' : span.text)),
+    ['Count', '◦', ' three more', '◦', '.'],
+    'markers stay where they were, and text after one starts a new span',
+  );
+
+  await conversation.receive({ type: 'copy', turnId });
+  assert.equal(clipboardWrites.at(-1), 'Count three more.', 'copying gives the answer text only');
+  const done = posted.find((message) => message.type === 'turn-done');
+  assert.equal(done?.type === 'turn-done' && done.stats.declinedCalls, 2);
+});
+
+test('the stats view carries the skipped calls, the loss, whether the LLM wrote it all and how the LLM-only figure was estimated', () => {
+  const view = toStatsView(STATS);
+  assert.equal(view.declinedCalls, 2);
+  assert.equal(view.savedUsd, -0.004);
+  assert.equal(view.llmOnlyNote, 'Estimate: calibrated.');
+  assert.equal(view.llmWroteAll, undefined);
+  assert.equal(toStatsView({ ...STATS, mode: 'llm-only', savedUsd: 0, declinedCalls: undefined }).llmWroteAll, true);
+  assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'llm', savedUsd: 0 }).llmWroteAll, true);
+  assert.equal(toStatsView({ ...STATS, mode: 'llm-only', finishReason: 'error', savedUsd: -0.001 }).llmWroteAll, undefined, 'a failed LLM-only answer lost what it cost');
+  assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'slm' }).llmWroteAll, undefined);
+  assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
+});

@@ -1,0 +1,97 @@
+// The status bar never claims a saving that did not happen: a session whose answers cost
+// more than the LLM alone says so, an answer the LLM wrote whole saves nothing, an unknown
+// price is unknown; the demo's estimate is shown the same way. Driven through the VS Code
+// stub's status bar item, as the extension creates it.
+import assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import type { AnswerStats } from '../../../src/core/relay/events';
+import { createdStatusBarItems, useVscodeStub } from './vscodeStub';
+useVscodeStub();
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { RelayStatusBar, addToSession, emptySession, formatUsd, sessionSavingText } = require('../../../src/extension/statusBar') as typeof import('../../../src/extension/statusBar');
+
+function stats(savedUsd: number | null, extra: Partial<AnswerStats> = {}): AnswerStats {
+  return {
+    mode: 'money-aware',
+    slmTokens: 95,
+    llmTokens: 5,
+    llmTokenShare: 0.05,
+    calls: 2,
+    llmUsage: { inputTokens: 400, outputTokens: 5, cachedInputTokens: 300, cacheWriteTokens: 0, estimated: false },
+    costUsd: savedUsd === null ? null : 0.005,
+    llmOnlyCostUsd: savedUsd === null ? null : 0.005 + savedUsd,
+    savedUsd,
+    elapsedMs: 800,
+    finishReason: 'eos',
+    ...extra,
+  };
+}
+
+let bar: InstanceType<typeof RelayStatusBar>;
+const item = () => createdStatusBarItems.at(-1)!;
+
+beforeEach(() => {
+  bar = new RelayStatusBar();
+});
+
+test('a saving is shown as saved; a session whose total is negative says it cost more, never "-$" saved', () => {
+  bar.recordAnswer(stats(0.0123));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.01 saved');
+  bar.recordAnswer(stats(-0.0163, { declinedCalls: 3 }));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · cost $0.0040 more than the LLM alone');
+  assert.doesNotMatch(item().text, /saved|-\$|\$-/);
+  const tooltip = item().tooltip ?? '';
+  assert.match(tooltip, /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\), 2 call\(s\), 3 skipped \(relay\.maxCostRatio\); cost \$0\.02 more than the LLM alone\.$/m);
+  assert.match(tooltip, /^This session: 5\.0% of 200 tokens by the LLM; cost \$0\.0040 more than the LLM alone \(estimate against LLM-only answers\)\.$/m);
+  assert.match(tooltip, /per day, model and policy/);
+});
+
+test('a failed answer saves nothing: what it cost is a loss; an answer the LLM wrote whole saves nothing', () => {
+  bar.recordAnswer(stats(-0.0005, { finishReason: 'error', llmOnlyCostUsd: 0.0001 }));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · cost $0.0005 more than the LLM alone');
+
+  const llmOnly = new RelayStatusBar();
+  llmOnly.recordAnswer(stats(0, { mode: 'llm-only', slmTokens: 0, llmTokens: 40, llmTokenShare: 1 }));
+  assert.equal(item().text, '$(pulse) Relay 100% LLM · no saving (the LLM wrote it all)');
+  assert.match(item().tooltip ?? '', /2 call\(s\); no saving \(the LLM wrote it all\)\./);
+  // Routed there by the random router: the same.
+  assert.equal(sessionSavingText(addToSession(emptySession(), stats(0, { mode: 'random-router', routedTo: 'llm' }))), 'no saving (the LLM wrote it all)');
+  // Once a relayed answer saved something, the session's saving is real money again.
+  llmOnly.recordAnswer(stats(0.02));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.02 saved');
+});
+
+test('unknown prices are unknown, and only priced answers add up', () => {
+  bar.recordAnswer(stats(null));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · saved: unknown price');
+  bar.recordAnswer(stats(-0.002));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · cost $0.0020 more than the LLM alone');
+  assert.match(item().tooltip ?? '', /1 answer\(s\) without a price are not counted\./);
+});
+
+test("the demo's estimate is shown the same way, and never added to the session", () => {
+  bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
+  assert.equal(item().text, '$(beaker) Relay demo 5.0% LLM · $0.0004 saved (est.)');
+  bar.recordDemoAnswer(stats(-0.00044, { mode: 'command' }), 'gpt-4o');
+  assert.equal(item().text, '$(beaker) Relay demo 5.0% LLM · cost $0.0004 more than the LLM alone (est.)');
+  bar.recordAnswer(stats(0.01));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.01 saved', 'the demo answers are not in the session');
+});
+
+test('USD in the status bar: the sign in front, tiny amounts not rounded to zero', () => {
+  assert.equal(formatUsd(-0.004), '-$0.0040');
+  assert.equal(formatUsd(0.42), '$0.42');
+  assert.equal(formatUsd(0), '$0.00');
+  assert.equal(formatUsd(0.00001), 'under $0.0001');
+  assert.equal(formatUsd(null), 'unknown');
+});
+
+test('an llm-only answer that failed is no LLM-only answer: what it cost is a loss', () => {
+  bar.recordAnswer(stats(-0.002, { mode: 'llm-only', finishReason: 'error' }));
+  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · cost $0.0020 more than the LLM alone');
+  const unpricedLlmOnly = new RelayStatusBar();
+  unpricedLlmOnly.recordAnswer(stats(null, { mode: 'llm-only' }));
+  assert.match(item().tooltip ?? '', /; no saving \(the LLM wrote it all\)\./, 'the LLM-only answer saves nothing, price or not');
+});
