@@ -1,9 +1,10 @@
 // `npm run bench:slm`: our SLM decoder against transformers.js on the Qwen3-0.6B-shaped
-// folder (q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
+// folder (q4f16, q4, int8 and fp32), each engine in its own child process so peak RSS is its own.
 // Same 512-token prompt, greedy, 128 new tokens. Prints a table and, last, one JSON line.
 //
 // The default variant (the smallest file, what a user gets) runs first and gives the headline keys.
-// Options: --variants q4,int8,fp32  --prompt 512  --decode 128  --engines ours,ours-head-major,ours-q4-int8,transformers.js  --repeat 2
+// Options: --variants q4f16,q4,int8,fp32  --prompt 512  --decode 128
+//          --engines ours,ours-head-major,ours-q4-int8,ours-f16-as-exported,transformers.js  --repeat 2
 //          (also: ours-whole-kv)  --attention gqa (a folder whose attention is GroupQueryAttention)
 // Times are the best of the rounds (engine order alternating), since the CPU may be shared.
 import { spawnSync } from 'node:child_process';
@@ -11,8 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ensureQwen3Shaped } from '../test/fixtures/fixtures';
-import { bytesPerElement } from '../test/fixtures/onnx/onnxBuilder';
+import { ensureQwen3Shaped, QWEN3_SHAPED_VARIANTS } from '../test/fixtures/fixtures';
+import { bytesPerElement, DataType } from '../test/fixtures/onnx/onnxBuilder';
 import { readOnnxModel } from '../test/fixtures/onnx/onnxReader';
 import { createLocalRuntime } from '../src/core/slm/localRuntime';
 import { readModelFolder, VARIANT_FILES } from '../src/core/slm/modelFolder';
@@ -25,15 +26,21 @@ import type { OnnxVariant } from '../src/core/slm/types';
  * 'ours': the defaults (attention in place on a token-major cache, kvOutputs 'in-place');
  * 'ours-head-major': new rows only, into a head-major cache (kvOutputs 'new-tokens', the default before attention in place);
  * 'ours-whole-kv': ours with the whole `present` cache returned by every run (kvOutputs 'whole-cache', as before the new-token outputs);
- * 'ours-q4-int8': ours with the int8-compute rewrite of 4-bit weights (q4Compute 'int8', opt-in). For comparison.
+ * 'ours-q4-int8': ours with the int8-compute rewrite of 4-bit weights (q4Compute 'int8', opt-in; q4 and q4f16 files);
+ * 'ours-f16-as-exported': a q4f16 file computed as exported, on ONNX Runtime's float16 kernels
+ *   (float16Compute 'as-exported'; the default computes it with float32 activations). For comparison.
  */
-type Engine = 'ours' | 'ours-head-major' | 'ours-whole-kv' | 'ours-q4-int8' | 'transformers.js';
+type Engine = 'ours' | 'ours-head-major' | 'ours-whole-kv' | 'ours-q4-int8' | 'ours-f16-as-exported' | 'transformers.js';
+
+/** Engines that differ from 'ours' only on some variants: skipped on the others. */
+const ENGINE_VARIANTS: Partial<Record<Engine, OnnxVariant[]>> = { 'ours-q4-int8': ['q4', 'q4f16'], 'ours-f16-as-exported': ['q4f16'] };
 
 const KV_MODE: Record<Exclude<Engine, 'transformers.js'>, KvOutputsMode> = {
   ours: 'in-place',
   'ours-head-major': 'new-tokens',
   'ours-whole-kv': 'whole-cache',
   'ours-q4-int8': 'in-place',
+  'ours-f16-as-exported': 'in-place',
 };
 
 interface EngineResult {
@@ -51,6 +58,8 @@ interface EngineResult {
   peakRssMb: number;
   /** Ours: the KV path the runtime took. */
   kvMode?: string;
+  /** Ours: how a float16 file was computed. */
+  float16Compute?: string;
 }
 
 function arg(name: string, fallback: string): string {
@@ -71,6 +80,7 @@ async function runOurs(folder: string, variant: OnnxVariant, ids: number[], deco
     variant,
     kvOutputs: KV_MODE[engine],
     q4Compute: engine === 'ours-q4-int8' ? 'int8' : 'as-exported',
+    ...(engine === 'ours-f16-as-exported' ? { float16Compute: 'as-exported' as const } : {}),
   });
   const loadMs = performance.now() - t;
   const wanted = KV_MODE[engine];
@@ -103,10 +113,12 @@ async function runOurs(folder: string, variant: OnnxVariant, ids: number[], deco
   const ttftMs = Math.min(probe.ttftMs, stamps[0] - t);
   const msPerToken = medianInterval(stamps);
   const kvMode = runtime.kvOutputs.mode;
+  const float16Compute = runtime.float16Compute.mode;
   await runtime.dispose();
   return {
     engine,
     kvMode,
+    float16Compute,
     variant,
     loadMs,
     prefillMs,
@@ -197,13 +209,15 @@ function copyBandwidth(): number {
  * Bytes of weights one decode step reads: every initializer except the tables a step reads one
  * row of (the embedding of a Gather; the cos/sin caches of a GroupQueryAttention or
  * RotaryEmbedding, read at the new positions only). Each table is counted once, however many
- * nodes read it.
+ * nodes read it. `float16AsFloat32`: float16 tensors count 4 bytes a value, as they are read
+ * once a q4f16 file runs with float32 activations (float32Compute.ts folds their Casts).
  */
-function weightBytesPerToken(onnxFile: string): number {
+function weightBytesPerToken(onnxFile: string, float16AsFloat32 = false): number {
   const model = readOnnxModel(onnxFile);
   const sizeOf = (name: string) => {
     const t = model.initializers.find((i) => i.name === name);
-    return t ? t.dims.reduce((a, b) => a * b, 1) * bytesPerElement(t.dataType) : 0;
+    const bytes = float16AsFloat32 && t?.dataType === DataType.FLOAT16 ? 4 : t ? bytesPerElement(t.dataType) : 0;
+    return t ? t.dims.reduce((a, b) => a * b, 1) * bytes : 0;
   };
   let total = 0;
   for (const t of model.initializers) total += sizeOf(t.name);
@@ -234,14 +248,20 @@ function fmt(v: number | undefined, digits = 0): string {
 }
 
 async function parent(): Promise<void> {
-  const listed = arg('variants', 'q4,int8,fp32').split(',') as OnnxVariant[];
-  const engines = arg('engines', 'ours,ours-head-major,ours-q4-int8,transformers.js').split(',') as Engine[];
+  const listed = arg('variants', 'q4f16,q4,int8,fp32').split(',') as OnnxVariant[];
+  const engines = arg('engines', 'ours,ours-head-major,ours-q4-int8,ours-f16-as-exported,transformers.js').split(',') as Engine[];
   const promptLength = Number(arg('prompt', '512'));
   const decode = Number(arg('decode', '128'));
   const repeat = Math.max(1, Number(arg('repeat', '2')));
   const attention = arg('attention', 'matmul') as 'matmul' | 'gqa';
   console.log('Generating / finding the Qwen3-0.6B-shaped folder (npm run fixtures -- --big builds it once)...');
-  const folder = await ensureQwen3Shaped(attention === 'gqa' ? { attention, variants: listed.filter((v) => v !== 'fp16') } : {});
+  const folder = await ensureQwen3Shaped(
+    attention === 'gqa'
+      ? { attention, variants: listed.filter((v) => v !== 'fp16') }
+      : listed.every((v) => QWEN3_SHAPED_VARIANTS.includes(v))
+        ? {}
+        : { variants: [...new Set([...QWEN3_SHAPED_VARIANTS, ...listed])] },
+  );
   // The headline figures are the default variant's: the one a user gets without a setting (the smallest file).
   const defaultVariant = readModelFolder(folder, 'auto').chosen.variant;
   const variants = listed.includes(defaultVariant) ? [defaultVariant, ...listed.filter((v) => v !== defaultVariant)] : listed;
@@ -267,7 +287,7 @@ async function parent(): Promise<void> {
     for (const variant of variants) {
       for (let round = 0; round < repeat; round++) {
         for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
-          if (engine === 'ours-q4-int8' && variant !== 'q4') continue; // the same as ours without 4-bit weights
+          if (ENGINE_VARIANTS[engine] && !ENGINE_VARIANTS[engine]!.includes(variant)) continue; // the same as ours there
           process.stdout.write(`running ${engine} ${variant} (round ${round + 1}/${repeat})... `);
           const r = runChild(engine, variant, folder, idsFile, decode);
           console.log(`${fmt(r.ttftMs)} ms to first token, ${fmt(r.decodeTps, 2)} tok/s, peak RSS ${fmt(r.peakRssMb)} MB`);
@@ -304,9 +324,11 @@ async function parent(): Promise<void> {
     const int8Compute = results.find((r) => r.variant === variant && r.engine === 'ours-q4-int8');
     const wholeKv = results.find((r) => r.variant === variant && r.engine === 'ours-whole-kv');
     const headMajor = results.find((r) => r.variant === variant && r.engine === 'ours-head-major');
+    const f16AsExported = results.find((r) => r.variant === variant && r.engine === 'ours-f16-as-exported');
     if (!ours) continue;
     const onnxFile = files.variants.find((v) => v.variant === variant)?.path ?? join(folder, 'onnx', VARIANT_FILES[variant][0]);
-    const weightBytes = weightBytesPerToken(onnxFile);
+    // The bound of what ours reads: a q4f16 file computed with float32 activations reads its float16 scales as float32.
+    const weightBytes = weightBytesPerToken(onnxFile, ours.float16Compute === 'float32');
     const boundMs = (weightBytes / bandwidth) * 1000;
     byVariant[variant] = {
       weight_bytes_per_token: weightBytes,
@@ -317,6 +339,7 @@ async function parent(): Promise<void> {
       ours_decode_tps: Number(ours.decodeTps.toFixed(2)),
       ours_peak_rss_mb: Math.round(ours.peakRssMb),
       ours_kv_mode: ours.kvMode,
+      ...(ours.float16Compute === 'float32' ? { ours_float16_compute: ours.float16Compute } : {}),
       ...(theirs
         ? {
             theirs_ttft_ms: Math.round(theirs.ttftMs),
@@ -337,6 +360,20 @@ async function parent(): Promise<void> {
             int8_compute_decode_speedup: Number((int8Compute.decodeTps / ours.decodeTps).toFixed(3)),
             int8_compute_bandwidth_bound_fraction: Number((boundMs / int8Compute.msPerToken).toFixed(3)),
             int8_compute_same_tokens: theirs ? JSON.stringify(int8Compute.tokens) === JSON.stringify(theirs.tokens) : undefined,
+          }
+        : {}),
+      ...(f16AsExported
+        ? {
+            f16_as_exported_decode_tps: Number(f16AsExported.decodeTps.toFixed(2)),
+            f16_as_exported_ttft_ms: Math.round(f16AsExported.ttftMs),
+            f16_as_exported_prefill_ms: Math.round(f16AsExported.prefillMs ?? NaN),
+            f16_as_exported_peak_rss_mb: Math.round(f16AsExported.peakRssMb),
+            f16_as_exported_kv_mode: f16AsExported.kvMode,
+            f16_as_exported_bandwidth_bound_fraction: Number(((weightBytesPerToken(onnxFile) / bandwidth) * 1000 / f16AsExported.msPerToken).toFixed(3)),
+            float32_compute_decode_speedup: Number((ours.decodeTps / f16AsExported.decodeTps).toFixed(3)),
+            float32_compute_ttft_speedup: Number((f16AsExported.ttftMs / ours.ttftMs).toFixed(3)),
+            f16_as_exported_same_tokens: theirs ? JSON.stringify(f16AsExported.tokens) === JSON.stringify(theirs.tokens) : undefined,
+            f16_as_exported_same_tokens_as_ours: JSON.stringify(f16AsExported.tokens) === JSON.stringify(ours.tokens),
           }
         : {}),
       ...(headMajor

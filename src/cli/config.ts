@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
-import type { Q4Compute } from '../core/slm/types';
+import { VARIANT_CHOICES, type Q4Compute } from '../core/slm/types';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { PROVIDER_KINDS } from '../core/providers/registry';
@@ -29,7 +29,7 @@ export interface CliConfig {
   /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
   prices: Partial<ModelPrice>;
   /** thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking). */
-  slm: { folder: string; variant: 'auto' | 'q4' | 'int8' | 'fp16' | 'fp32'; q4Compute: Q4Compute; thinking: boolean };
+  slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else money-aware when the price is known, else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
@@ -88,7 +88,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   model: (c, v) => (c.provider.model = v),
   'template-folder': (c, v) => (c.provider.templateFolder = v),
   slm: (c, v) => (c.slm.folder = v),
-  variant: (c, v, from) => (c.slm.variant = oneOf(v, ['auto', 'q4', 'int8', 'fp16', 'fp32'] as const, from)),
+  variant: (c, v, from) => (c.slm.variant = oneOf(v, VARIANT_CHOICES, from)),
   'q4-compute': (c, v, from) => (c.slm.q4Compute = oneOf(v, ['as-exported', 'int8'] as const, from)),
   thinking: (c, v, from) => (c.slm.thinking = oneOf(v, ['off', 'on'] as const, from) === 'on'),
   mode: (c, v, from) => (c.mode = oneOf(v, MODES, from)),

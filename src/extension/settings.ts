@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { RelaySetup } from '../core/compose';
 import type { ProviderKind } from '../core/providers/types';
-import type { OnnxVariant, Q4Compute } from '../core/slm/types';
+import { VARIANT_CHOICES, type OnnxVariant, type Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
 import { isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
@@ -74,7 +74,7 @@ export function readSettings(): RelaySettings {
   const mode = config.get<string>('mode', 'auto');
   if (!MODES.includes(mode)) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
   const variant = config.get<string>('slm.variant', 'auto');
-  if (!['auto', 'q4', 'int8', 'fp16', 'fp32'].includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not auto, q4, int8, fp16 or fp32.`);
+  if (!(VARIANT_CHOICES as readonly string[]).includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not one of ${VARIANT_CHOICES.join(', ')}.`);
   const thinking = config.get<string>('slm.thinking', 'off');
   if (thinking !== 'off' && thinking !== 'on') throw new SettingsError('slm.thinking', `"${thinking}" is not off or on.`);
   const caching = config.get<string>('provider.caching', 'auto');

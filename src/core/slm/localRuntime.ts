@@ -11,7 +11,17 @@ import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFo
 import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
 import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
 import { SlmTokenizer } from './tokenizer';
-import type { ChatMessage, ModelInfo, Q4Compute, RenderOptions, SlmRuntime } from './types';
+import type { ChatMessage, Float16Compute, ModelInfo, OnnxVariant, Q4Compute, RenderOptions, SlmRuntime } from './types';
+
+/**
+ * q4f16 files run with float32 activations unless asked otherwise (faster on CPU and closer
+ * to the float64 reference, README Performance; its float16 weights other than the embedding
+ * are small next to the 4-bit ones, so their float32 copies cost little). fp16 files run as
+ * exported: there every weight is float16, and float32 copies would double the memory.
+ */
+export function defaultFloat16Compute(variant: OnnxVariant): Float16Compute {
+  return variant === 'q4f16' ? 'float32' : 'as-exported';
+}
 
 export interface LocalRuntimeOptions {
   /** Which ONNX file to run; `auto` (default) = the variant with the fewest bytes. */
@@ -22,6 +32,11 @@ export interface LocalRuntimeOptions {
   intraOpThreads?: number;
   /** q4 files: compute as exported (default) or with int8 activations (faster decode, approximate; matMulNBitsAccuracy.ts). */
   q4Compute?: Q4Compute;
+  /**
+   * Files that compute in float16 (q4f16): with float32 activations and cache (default,
+   * onnx/float32Compute.ts) or as exported, on ONNX Runtime's CPU float16 kernels.
+   */
+  float16Compute?: Float16Compute;
   /**
    * 'in-place' (default where the graph allows it): runs return only their new keys and
    * values, the session keeps the cache token-major and attention reads it where it lies
@@ -43,6 +58,8 @@ export interface LocalRuntime extends SlmRuntime {
   readonly int8ComputeNodes: number;
   /** How the KV cache comes back from a run and is read, and why not a faster way where not. */
   readonly kvOutputs: { mode: KvOutputsMode; reason?: string };
+  /** Whether a float16 file runs with float32 activations, and why not where not. */
+  readonly float16Compute: { mode: Float16Compute; reason?: string };
 }
 
 export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -55,7 +72,13 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   const loaded = await loadDecoderSession(
     model.chosen.path,
     { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
-    { lastPositionLogits: options.lastPositionLogits, intraOpThreads: options.intraOpThreads, q4Compute: options.q4Compute, kvOutputs: options.kvOutputs },
+    {
+      lastPositionLogits: options.lastPositionLogits,
+      intraOpThreads: options.intraOpThreads,
+      q4Compute: options.q4Compute,
+      kvOutputs: options.kvOutputs,
+      float16Compute: options.float16Compute ?? defaultFloat16Compute(model.chosen.variant),
+    },
   );
   const ort = await loadOnnxRuntime();
   const maxPositions = model.config.raw.max_position_embeddings;
@@ -95,6 +118,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     lastPositionLogits: { enabled: loaded.lastPositionOnly, reason: loaded.rewriteSkipped },
     int8ComputeNodes: loaded.int8ComputeNodes,
     kvOutputs: loaded.kvOutputs,
+    float16Compute: { mode: loaded.float16Compute.mode, reason: loaded.float16Compute.reason },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
       if (!template) {

@@ -43,6 +43,8 @@ export const SUPPORTED_MODEL_TYPES = [
 /** File names of each variant in `onnx/`, in order of preference (onnx-community naming). */
 export const VARIANT_FILES: Record<OnnxVariant, string[]> = {
   q4: ['model_q4.onnx'],
+  q4f16: ['model_q4f16.onnx'],
+  bnb4: ['model_bnb4.onnx'],
   int8: ['model_int8.onnx', 'model_quantized.onnx', 'model_uint8.onnx'],
   fp16: ['model_fp16.onnx'],
   fp32: ['model.onnx'],
@@ -217,8 +219,9 @@ export function listVariants(folder: string): OnnxVariantFile[] {
 
 /**
  * The variant rule: an explicit choice must exist; `auto` takes the variant whose files
- * (the .onnx plus its external data) take the fewest bytes. Decoding is bound by memory
- * bandwidth, so fewest bytes is also fastest per token (q4 where it exists).
+ * (the .onnx plus all its external data files) take the fewest bytes: the least to download
+ * and to hold in memory (q4f16 or int8 for the usual onnx-community exports; q4f16 also
+ * where it is the only file, as in repositories that ship nothing else).
  */
 export function chooseVariant(folder: string, variants: OnnxVariantFile[], choice: VariantChoice): OnnxVariantFile {
   const onnxDir = join(folder, 'onnx');

@@ -3,10 +3,26 @@
  * these; the in-process decoder and the child-process client both implement them.
  */
 
-export type OnnxVariant = 'q4' | 'int8' | 'fp16' | 'fp32';
+/**
+ * The ONNX files of an export, by their onnx-community names: q4 (model_q4.onnx, 4-bit
+ * MatMulNBits, float32 activations), q4f16 (model_q4f16.onnx, 4-bit MatMulNBits with
+ * float16 activations, cache and logits), bnb4 (model_bnb4.onnx, NF4/FP4 MatMulBnb4), int8
+ * (model_int8.onnx / model_quantized.onnx / model_uint8.onnx), fp16 and fp32.
+ */
+export const ONNX_VARIANTS = ['q4', 'q4f16', 'bnb4', 'int8', 'fp16', 'fp32'] as const;
+export type OnnxVariant = (typeof ONNX_VARIANTS)[number];
+
+/** What a user may ask for: a variant, or `auto` (the one with the fewest bytes). */
+export const VARIANT_CHOICES = ['auto', ...ONNX_VARIANTS] as const;
 
 /** How a q4 file's 4-bit products are computed: the export's own arithmetic, or with int8 activations (onnx/matMulNBitsAccuracy.ts). */
 export type Q4Compute = 'as-exported' | 'int8';
+
+/**
+ * How a file that computes in float16 (q4f16) is run: with float32 activations and cache
+ * (onnx/float32Compute.ts), or as exported, on ONNX Runtime's CPU float16 kernels.
+ */
+export type Float16Compute = 'float32' | 'as-exported';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

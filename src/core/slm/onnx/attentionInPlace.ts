@@ -157,7 +157,10 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     // it into the product (FusedMatMul alpha) in the export too; anything else stays after the join.
     const scale = only(kRead.matmul.outputs[0]);
     const scaleOperand = scale?.inputs.findIndex((i) => i.name === kRead.matmul.outputs[0]) ?? -1;
-    const constant = (name: string | undefined) => name !== undefined && (graph.initializerNames.has(name) || producers.get(name)?.opType === 'Constant');
+    // A Cast of a constant counts (float32Compute.ts casts a float16 file's constants): ONNX Runtime folds it first.
+    const constant = (name: string | undefined): boolean =>
+      name !== undefined &&
+      (graph.initializerNames.has(name) || producers.get(name)?.opType === 'Constant' || (producers.get(name)?.opType === 'Cast' && constant(producers.get(name)!.inputs[0]?.name)));
     const scaled =
       scale && (scale.opType === 'Mul' || scale.opType === 'Div') && scale.inputs.length === 2 && constant(scale.inputs[1 - scaleOperand]?.name) ? scale : undefined;
     const withScale = (scores: string): string => {

@@ -9,12 +9,13 @@ import type * as Ort from 'onnxruntime-node';
 import { ModelFolderError, resolveExternalDataFile } from '../modelFolder';
 import { applyAttentionInPlace, planAttentionInPlace } from './attentionInPlace';
 import { embeddingRanges, warmPageCache } from './embeddingPageCache';
+import { applyFloat32Compute, planFloat32Compute } from './float32Compute';
 import { applyLastPositionLogits, planLastPositionLogits } from './lastPositionLogits';
 import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from './matMulNBitsAccuracy';
 import { PAST_KV_NAME, PRESENT_KV_NAME, readModelGraph, type ModelGraph } from './modelGraph';
 import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from './newTokenKvOutputs';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
-import type { Q4Compute } from '../types';
+import type { Float16Compute, Q4Compute } from '../types';
 
 export type KvType = 'float32' | 'float16';
 
@@ -51,6 +52,12 @@ export interface DecoderSessionOptions {
    */
   q4Compute?: Q4Compute;
   /**
+   * Graphs that compute in float16 (q4f16 files): 'float32' rewrites them at load to float32
+   * activations, cache and logits (float32Compute.ts); 'as-exported' (default here; the
+   * runtime picks per variant) runs them on ONNX Runtime's float16 kernels.
+   */
+  float16Compute?: Float16Compute;
+  /**
    * 'in-place' (default): each run returns only its new keys and values and attention reads
    * the runtime's token-major cache where it lies (graph rewrite, attentionInPlace.ts);
    * 'new-tokens': only the new rows come back, the cache stays head-major as the export
@@ -75,6 +82,8 @@ export interface LoadedDecoder {
   newTokenKvOutputs?: string[];
   /** The KV path taken, and why not a faster one where it was not. */
   kvOutputs: { mode: KvOutputsMode; reason?: string };
+  /** Whether a float16 graph runs with float32 activations (and the Casts it took), or why not. */
+  float16Compute: { mode: Float16Compute; reason?: string; castInitializers?: number; castGathers?: number };
 }
 
 /** The layout of the cache the runtime keeps on a KV path: token-major for 'in-place', else the exports' head-major. */
@@ -245,6 +254,15 @@ export async function loadDecoderSession(
       int8ComputeNodes = rewrite.rewritten;
     }
   }
+  let float16Compute: LoadedDecoder['float16Compute'] = { mode: 'as-exported', reason: 'not asked' };
+  if (options.float16Compute === 'float32') {
+    const plan = planFloat32Compute(buf, length, graph);
+    if (plan.ok && plan.rewrite.tail.length <= buf.length - length) {
+      length = applyFloat32Compute(buf, length, plan.rewrite);
+      graph = readModelGraph(buf, length);
+      float16Compute = { mode: 'float32', castInitializers: plan.rewrite.castInitializers, castGathers: plan.rewrite.castGathers };
+    } else float16Compute = { mode: 'as-exported', reason: plan.ok ? 'no room for the rewrite' : plan.reason };
+  }
   checkExternalDataFiles(onnxFile, graph);
 
   let model: Uint8Array = buf.subarray(0, length);
@@ -301,7 +319,7 @@ export async function loadDecoderSession(
   };
   let session: Ort.InferenceSession;
   // Unchanged graphs load from the path (ONNX Runtime memory-maps what it can); rewritten ones from our bytes.
-  const edited = (lastPositionOnly && !hasLogitsToKeep) || int8ComputeNodes > 0 || newTokenKvOutputs ? model : undefined;
+  const edited = (lastPositionOnly && !hasLogitsToKeep) || int8ComputeNodes > 0 || newTokenKvOutputs || float16Compute.mode === 'float32' ? model : undefined;
   model = new Uint8Array(0); // drop our reference; `edited` keeps the bytes only while ORT needs them
   buf = new Uint8Array(0);
   try {
@@ -316,6 +334,7 @@ export async function loadDecoderSession(
     newTokenKvOutputs = undefined;
     rewriteSkipped = `ONNX Runtime rejected the rewritten graph (${(e as Error).message})`;
     kvOutputs = { mode: 'whole-cache', reason: rewriteSkipped };
+    float16Compute = { mode: 'as-exported', reason: rewriteSkipped };
     try {
       session = await ort.InferenceSession.create(onnxFile, sessionOptions);
     } catch (e2) {
@@ -325,5 +344,5 @@ export async function loadDecoderSession(
   const io = discoverIo(session, onnxFile, fallback, kvLayoutOf(kvOutputs.mode));
   // In the background: it only speeds up decode steps, and never rejects.
   void warmPageCache(embeddingRanges(graph, dirname(onnxFile)));
-  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvOutputs };
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvOutputs, float16Compute };
 }

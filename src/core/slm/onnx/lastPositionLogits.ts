@@ -18,7 +18,7 @@ import { GraphTail } from './graphTail';
 import type { GraphNode, ModelGraph, NodeInputRef } from './modelGraph';
 
 const PASS_THROUGH_OPS = new Set(['Cast', 'Identity']);
-const PROJECTION_OPS = new Set(['MatMul', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul']);
+const PROJECTION_OPS = new Set(['MatMul', 'MatMulNBits', 'MatMulBnb4', 'MatMulInteger', 'FusedMatMul']);
 const INT64_MAX = 9223372036854775807n;
 
 export interface LastPositionRewrite {
@@ -36,7 +36,7 @@ function producerOf(nodes: GraphNode[], name: string): GraphNode | undefined {
 }
 
 /** A name of the same UTF-8 byte length that nothing in the graph uses yet. */
-function sameLengthFreshName(original: string, used: Set<string>): string | undefined {
+export function sameLengthFreshName(original: string, used: Set<string>): string | undefined {
   const byteLength = Buffer.byteLength(original);
   const marks = ['~', '#', '!', '@', '%', '^'];
   for (const mark of marks) {

@@ -86,7 +86,12 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
     if (!isKey) return { output: headMajor(value, kvHeads, slot) };
     if (!node.intAttributes.get('do_rotary')) return { output: headMajor(key, kvHeads, slot) };
     const headDim = graph.inputs.get(past)?.dims[3];
-    const cosDims = graph.initializerDims.get(cos ?? '');
+    // The caches are initializers, or (float16 ones under float32Compute.ts) Casts of initializers.
+    const cacheDims = (name: string | undefined) => {
+      const producer = producers.get(name ?? '');
+      return graph.initializerDims.get(name ?? '') ?? (producer?.opType === 'Cast' ? graph.initializerDims.get(producer.inputs[0]?.name ?? '') : undefined);
+    };
+    const cosDims = cacheDims(cos);
     if (!cos || !sin || !total || !cosDims || typeof headDim !== 'number' || cosDims[1] * 2 !== headDim) {
       return { reason: `${present}: GroupQueryAttention rotates keys with caches this runtime cannot check (partial rotary or computed caches)` };
     }
