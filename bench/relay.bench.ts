@@ -115,7 +115,14 @@ function replayRuntime(tokens: GeneratedToken[]): SlmRuntime {
     },
   };
   return {
-    info: { folder: '', modelType: 'replay', variant: 'fp32', onnxFile: '', numLayers: 0, numKeyValueHeads: 0, headDim: 0, vocabSize: 0, eosTokenIds: [], hasChatTemplate: false },
+    info: {
+      folder: '',
+      modelType: 'replay',
+      vocabSize: 0,
+      eosTokenIds: [],
+      hasChatTemplate: false,
+      backend: { kind: 'onnx', variant: 'fp32', onnxFile: '', numLayers: 0, numKeyValueHeads: 0, headDim: 0 },
+    },
     renderChat: async () => '',
     countTokens: async (text) => text.length,
     createSession: async () => session,

@@ -21,15 +21,11 @@ export class ScriptedSlm implements SlmRuntime {
   readonly info: ModelInfo = {
     folder: '/bench/scripted-slm',
     modelType: 'scripted',
-    variant: 'fp32',
-    onnxFile: 'none',
-    numLayers: 1,
-    numKeyValueHeads: 1,
-    headDim: 1,
     vocabSize: 1,
     eosTokenIds: [0],
     hasChatTemplate: true,
     contextWindow: SCRIPTED_CONTEXT_WINDOW,
+    backend: { kind: 'onnx', variant: 'fp32', onnxFile: 'none', numLayers: 1, numKeyValueHeads: 1, headDim: 1 },
   };
   readonly sessions: ScriptedSession[] = [];
 

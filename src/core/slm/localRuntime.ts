@@ -97,15 +97,18 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   const info: ModelInfo = {
     folder,
     modelType: model.config.modelType,
-    variant: model.chosen.variant,
-    onnxFile: model.chosen.path,
-    numLayers: loaded.io.layers.length,
-    numKeyValueHeads: loaded.io.kvHeads,
-    headDim: loaded.io.headDim,
     vocabSize: model.config.vocabSize,
     eosTokenIds: model.eosTokenIds,
     hasChatTemplate: template !== undefined,
     contextWindow: decoderModel.maxPositions,
+    backend: {
+      kind: 'onnx',
+      variant: model.chosen.variant,
+      onnxFile: model.chosen.path,
+      numLayers: loaded.io.layers.length,
+      numKeyValueHeads: loaded.io.kvHeads,
+      headDim: loaded.io.headDim,
+    },
   };
   const sessions = new Set<KvDecoderSession>();
   let disposed = false;

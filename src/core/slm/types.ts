@@ -1,6 +1,7 @@
 /**
- * Contracts of the local small-model (SLM) runtime. The relay engine depends only on
- * these; the in-process decoder and the child-process client both implement them.
+ * Contracts of the small-model (SLM) runtime. The relay engine depends only on these;
+ * the in-process ONNX decoder, its child-process client and the served runtime
+ * (served/) implement them.
  */
 
 /**
@@ -83,21 +84,60 @@ export interface GenerateResult {
   refusedToken?: GeneratedToken;
   /** Total tokens in the session's KV cache after this call. */
   contextLength: number;
+  /**
+   * Tokens a server generated that the answer does not keep: a server cannot refuse a
+   * token before writing it, so the stream is read up to the gate's refused token or the
+   * stop string and what came after is dropped (counted as far as it arrived). Absent or 0
+   * for the local runtime.
+   */
+  discardedTokens?: number;
 }
 
-export interface ModelInfo {
-  folder: string;
-  modelType: string;
+/**
+ * Where the SLM runs: an ONNX folder decoded by Relay itself, or a model on a server
+ * (served/servedKinds.ts declares each server kind's wire form).
+ */
+export const SLM_KINDS = ['onnx', 'completions-server', 'ollama'] as const;
+export type SlmKind = (typeof SLM_KINDS)[number];
+export type ServedSlmKind = Exclude<SlmKind, 'onnx'>;
+
+/** What only the ONNX backend knows: the file it runs and the shape of its KV cache. */
+export interface OnnxBackendInfo {
+  kind: 'onnx';
   variant: OnnxVariant;
   onnxFile: string;
   numLayers: number;
   numKeyValueHeads: number;
   headDim: number;
+}
+
+/** A model on a server: where, and under which name. */
+export interface ServedBackendInfo {
+  kind: ServedSlmKind;
+  /** The server's origin and path prefix as configured (no credentials ever go here). */
+  url: string;
+  model: string;
+}
+
+export type SlmBackendInfo = OnnxBackendInfo | ServedBackendInfo;
+
+/** The ONNX part of a model's info; throws for a served model (callers that need a file run only ONNX). */
+export function onnxBackendOf(info: ModelInfo): OnnxBackendInfo {
+  if (info.backend.kind !== 'onnx') throw new Error(`The small model runs on a server (${info.backend.kind}), not from an ONNX file.`);
+  return info.backend;
+}
+
+/** What any SLM backend tells the engine; backend specifics are in `backend`. */
+export interface ModelInfo {
+  /** The folder whose tokenizer and chat template the SLM uses. */
+  folder: string;
+  modelType: string;
   vocabSize: number;
   eosTokenIds: number[];
   hasChatTemplate: boolean;
   /** Most tokens the model reads at once (prompt and answer together); undefined when the folder does not say. */
   contextWindow?: number;
+  backend: SlmBackendInfo;
 }
 
 export interface RenderOptions {

@@ -104,8 +104,8 @@ export class DoubleRuntime implements SlmRuntime {
     private readonly options: { endWithEos?: boolean; onGenerate?: (s: DoubleSession) => Promise<void>; contextWindow?: number; appendAdvances?: boolean } = {},
   ) {
     this.info = {
-      folder: '/double', modelType: 'double', variant: 'fp32', onnxFile: 'none', numLayers: 1,
-      numKeyValueHeads: 1, headDim: 1, vocabSize: 1, eosTokenIds: [0], hasChatTemplate: true, contextWindow: options.contextWindow,
+      folder: '/double', modelType: 'double', vocabSize: 1, eosTokenIds: [0], hasChatTemplate: true, contextWindow: options.contextWindow,
+      backend: { kind: 'onnx', variant: 'fp32', onnxFile: 'none', numLayers: 1, numKeyValueHeads: 1, headDim: 1 },
     };
   }
 

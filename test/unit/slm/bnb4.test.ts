@@ -18,6 +18,7 @@ import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
 import { readModelFolder } from '../../../src/core/slm/modelFolder';
+import { onnxBackendOf } from '../../../src/core/slm/types';
 
 let folder: string;
 let bnb4: LocalRuntime;
@@ -80,8 +81,8 @@ describe('bnb4 (MatMulBnb4)', () => {
   });
 
   test('loads when asked for, runs with attention in place, and its logits match the float64 reference of the weights it stores', async () => {
-    assert.equal(bnb4.info.variant, 'bnb4');
-    assert.equal(basename(bnb4.info.onnxFile), 'model_bnb4.onnx');
+    assert.equal(onnxBackendOf(bnb4.info).variant, 'bnb4');
+    assert.equal(basename(onnxBackendOf(bnb4.info).onnxFile), 'model_bnb4.onnx');
     assert.deepEqual(bnb4.kvOutputs, { mode: 'in-place' });
     assert.equal(bnb4.lastPositionLogits.enabled, true, 'the lm_head rewrite finds MatMulBnb4');
     assert.notEqual(readModelFolder(folder).chosen.variant, 'bnb4', 'bnb4 is not the smallest file here');

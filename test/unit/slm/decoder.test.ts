@@ -11,6 +11,7 @@ import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
 import { readFileSync } from 'node:fs';
+import { onnxBackendOf } from '../../../src/core/slm/types';
 
 /**
  * Whether the CPU multiplies int8 with VNNI (AVX-512 VNNI or AVX-VNNI). Without it ONNX
@@ -241,7 +242,7 @@ describe('sampling through the decoder', () => {
 describe('int8 variant (dynamic quantisation: MatMulInteger)', () => {
   test('runs, its logits are close to fp32 (on CPUs with VNNI), and cached decoding equals full recomputation', async (t) => {
     const int8 = await createLocalRuntime(folder, { variant: 'int8' });
-    assert.equal(int8.info.variant, 'int8');
+    assert.equal(onnxBackendOf(int8.info).variant, 'int8');
     const a = await int8.createSession();
     const b = await fp32.createSession();
     await a.appendIds(PROMPT);
@@ -269,7 +270,7 @@ describe('int8 variant (dynamic quantisation: MatMulInteger)', () => {
 describe('q4 variant', () => {
   test('runs, and its logits are close to fp32 (same weights quantised)', async () => {
     const q4 = await createLocalRuntime(folder, { variant: 'q4' });
-    assert.equal(q4.info.variant, 'q4');
+    assert.equal(onnxBackendOf(q4.info).variant, 'q4');
     const a = await q4.createSession();
     const b = await fp32.createSession();
     await a.appendIds(PROMPT);

@@ -11,6 +11,7 @@ import { float32ToFloat16Bits } from '../../fixtures/onnx/float16';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
 import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { onnxBackendOf } from '../../../src/core/slm/types';
 
 let folder: string;
 let fp16: LocalRuntime;
@@ -54,14 +55,14 @@ describe('float16 conversion of the fixture builder', () => {
 
 describe('fp16 variant', () => {
   test('the file has the float16 I/O of a real fp16 export and is picked only when asked for', async () => {
-    assert.equal(fp16.info.variant, 'fp16');
+    assert.equal(onnxBackendOf(fp16.info).variant, 'fp16');
     assert.equal(fp16.lastPositionLogits.enabled, true, 'the lm_head rewrite finds the MatMul behind the Cast to float16');
     assert.deepEqual(
       fp16.kvOutputs,
       { mode: 'new-tokens', reason: 'present.0.key is not Concat(past_key_values.0.key, new, axis=2) (found Cast)' },
       'the float16 cache comes back as new rows only; attention in place is for float32 caches',
     );
-    assert.equal(basename(fp16.info.onnxFile), 'model_fp16.onnx');
+    assert.equal(basename(onnxBackendOf(fp16.info).onnxFile), 'model_fp16.onnx');
     const session = await ort.InferenceSession.create(join(folder, 'onnx', 'model_fp16.onnx'));
     const typeOf = (metas: readonly ort.InferenceSession.ValueMetadata[], name: string) => {
       const meta = metas.find((m) => m.name === name);
@@ -74,7 +75,7 @@ describe('fp16 variant', () => {
     assert.equal(typeOf(session.inputMetadata, 'input_ids'), 'int64');
     await session.release();
     const auto = await createLocalRuntime(folder);
-    assert.equal(auto.info.variant, 'int8', 'the default stays the smallest file');
+    assert.equal(onnxBackendOf(auto.info).variant, 'int8', 'the default stays the smallest file');
     await auto.dispose();
   });
 
@@ -147,7 +148,7 @@ describe('fp16 variant', () => {
 
     const remote = await createProcessRuntime(folder, { variant: 'fp16' });
     try {
-      assert.equal(remote.info.variant, 'fp16');
+      assert.equal(onnxBackendOf(remote.info).variant, 'fp16');
       const session = await remote.createSession();
       await session.prefill(CHAT);
       assert.deepEqual((await session.generate({ maxTokens: 6 })).tokens.map((t) => t.id), ours);

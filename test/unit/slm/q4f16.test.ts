@@ -16,6 +16,7 @@ import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
 import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
 import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { onnxBackendOf } from '../../../src/core/slm/types';
 
 let folder: string;
 let float32: LocalRuntime;
@@ -107,7 +108,7 @@ describe('q4f16 variant', () => {
   });
 
   test('by default it computes with float32 activations: the cache is float32 and read in place, logits within 1e-3 of the reference', async () => {
-    assert.equal(float32.info.variant, 'q4f16');
+    assert.equal(onnxBackendOf(float32.info).variant, 'q4f16');
     assert.deepEqual(float32.float16Compute, { mode: 'float32', reason: undefined });
     assert.deepEqual(float32.kvOutputs, { mode: 'in-place' });
     assert.equal(float32.lastPositionLogits.enabled, true);
@@ -181,7 +182,7 @@ describe('q4f16 variant', () => {
 
     const remote = await createProcessRuntime(folder, { variant: 'q4f16' });
     try {
-      assert.equal(remote.info.variant, 'q4f16');
+      assert.equal(onnxBackendOf(remote.info).variant, 'q4f16');
       const session = await remote.createSession();
       await session.prefill(CHAT);
       assert.deepEqual((await session.generate({ maxTokens: 6 })).tokens.map((t) => t.id), ours);

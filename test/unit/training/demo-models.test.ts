@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { onnxBackendOf } from '../../../src/core/slm/types';
 
 const repo = resolve(__dirname, '../../..');
 const slmFolder = join(repo, 'models', 'relay-demo-slm');
@@ -56,7 +57,7 @@ test('demo model folders are compact int8 exports with the relay flags', () => {
 test('the demo LLM answers held-out questions through the SLM runtime', async () => {
   const llm = await createLocalRuntime(llmFolder, { intraOpThreads: 1 });
   try {
-    assert.equal(llm.info.variant, 'int8');
+    assert.equal(onnxBackendOf(llm.info).variant, 'int8');
     let correct = 0;
     const questions = 2 * QUESTIONS;
     for (const { question, answer } of evalSet.slice(0, questions)) {
