@@ -15,7 +15,7 @@
 import { resolve } from 'node:path';
 import type { RelayMode } from '../core/relay/events';
 import { UsageError } from './args';
-import { RELAY_MODES } from '../core/relay/policies/registry';
+import { policyOf, RELAY_MODES, type EvalRowKind, type EvalValue } from '../core/relay/policies/registry';
 
 export const ALL_MODES = 'slm-only,llm-only,command,confidence@0.7,confidence@0.9,matched-router';
 
@@ -75,23 +75,46 @@ function parseHead(head: string, text: string): EvalModeSpec {
   const [name, value, ...rest] = head.split('@');
   if (!(KINDS as readonly string[]).includes(name) || rest.length > 0) {
     throw new UsageError(
-      `--modes: '${text}' is not a mode. Use ${KINDS.join(', ')}, confidence@<threshold>, random-router@<p>, command|auto|money-aware@<cost ratio> (each optionally =<slm folder>) or all.`,
+      `--modes: '${text}' is not a mode. Use ${KINDS.join(', ')} (each optionally =<slm folder>) or all. ${valueHelp()}`,
     );
   }
   const kind = name as EvalModeSpec['kind'];
   if (value === undefined) return { spec: text, kind };
   const n = Number(value);
-  if (kind === 'command' || kind === 'auto' || kind === 'money-aware') {
-    if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100) throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
-    return { spec: text, kind, maxCostRatio: n };
+  switch (evalValueOf(kind)) {
+    case 'cost-ratio':
+      if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100) throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
+      return { spec: text, kind, maxCostRatio: n };
+    case 'threshold':
+    case 'probability': {
+      if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
+      return evalValueOf(kind) === 'threshold' ? { spec: text, kind, threshold: n } : { spec: text, kind, llmProbability: n };
+    }
+    default:
+      throw new UsageError(`--modes: '${text}': ${kind} takes no value after @. ${valueHelp()}`);
   }
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
-  if (kind === 'confidence') return { spec: text, kind, threshold: n };
-  if (kind === 'random-router') return { spec: text, kind, llmProbability: n };
-  throw new UsageError(`--modes: '${text}': only confidence@<threshold>, random-router@<p> and command|auto|money-aware@<cost ratio> take a value.`);
+}
+
+/** What `@value` means for a row kind: the policy's own, and auto's like command's (a cost ratio). */
+function evalValueOf(kind: EvalModeSpec['kind']): EvalValue | undefined {
+  if (kind === 'auto') return 'cost-ratio';
+  if (kind === 'matched-router') return undefined;
+  return policyOf(kind).evalValue;
+}
+
+function valueHelp(): string {
+  const taking = (what: EvalValue) => KINDS.filter((k) => evalValueOf(k) === what).join('|');
+  return `Values: ${taking('threshold')}@<threshold>, ${taking('probability')}@<p>, ${taking('cost-ratio')}@<cost ratio>.`;
+}
+
+/** How `relay eval` files a row: auto is a relay, the matched router a router, the others as their policy says. */
+export function rowKindOf(kind: EvalModeSpec['kind']): EvalRowKind {
+  if (kind === 'auto') return 'relay';
+  if (kind === 'matched-router') return 'router';
+  return policyOf(kind).evalRow;
 }
 
 /** Rows where the SLM and the LLM share answers (the candidates the matched router is matched to). */
 export function isRelayRow(spec: EvalModeSpec): boolean {
-  return spec.kind === 'command' || spec.kind === 'confidence' || spec.kind === 'money-aware' || spec.kind === 'auto';
+  return rowKindOf(spec.kind) === 'relay';
 }

@@ -7,6 +7,7 @@
  */
 import type { AnswerStats, RelayMode } from '../core/relay/events';
 import { formatUsd } from './render';
+import type { EvalRowKind } from '../core/relay/policies/registry';
 
 export interface EvalRow {
   /** The row's mode spec, e.g. "confidence@0.7". */
@@ -22,7 +23,7 @@ export interface EvalRow {
   stats: AnswerStats;
 }
 
-export type RowKind = 'baseline-slm' | 'baseline-llm' | 'relay' | 'router';
+export type RowKind = EvalRowKind;
 
 export interface ModeSummary {
   spec: string;

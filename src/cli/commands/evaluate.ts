@@ -21,11 +21,12 @@ import { collectRelay } from '../../core/relay/engine';
 import type { RelayMode } from '../../core/relay/events';
 import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
 import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResolution';
+import { policyOf, type EvalRowFacts } from '../../core/relay/policies/registry';
 import { deriveSeed } from '../../core/relay/random';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
-import type { EvalModeSpec } from '../evalModes';
-import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary, type RowKind } from '../evalTable';
+import { rowKindOf, type EvalModeSpec } from '../evalModes';
+import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary } from '../evalTable';
 import { printableJson, terminalSafe, type Output } from '../render';
 import { CliDeps, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
@@ -118,17 +119,6 @@ export function slmTraining(folder: string): string | undefined {
   }
 }
 
-const KIND_OF: Record<EvalModeSpec['kind'], RowKind> = {
-  'slm-only': 'baseline-slm',
-  'llm-only': 'baseline-llm',
-  command: 'relay',
-  confidence: 'relay',
-  'money-aware': 'relay',
-  auto: 'relay',
-  'random-router': 'router',
-  'matched-router': 'router',
-};
-
 /** A row's money ceiling: its own @ratio; money-aware without one takes the configured ratio; other rows run without it. */
 function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | undefined {
   return (spec) => spec.maxCostRatio ?? (spec.kind === 'money-aware' ? config.limits.maxCostRatio : undefined);
@@ -167,26 +157,19 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const modeOf = (spec: EvalModeSpec): RelayMode =>
     spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', readSlmRelayTraits(folderOf(spec))) : spec.kind;
   const label = (spec: EvalModeSpec, mode: RelayMode, training: string | undefined, p?: number, matchedTo?: string): string => {
-    const trained = training ? `: ${training}` : '';
-    const own = spec.slmFolder && training ? ` (${training})` : '';
     const rowRatio = maxCostRatioOf(spec);
-    const ratio = rowRatio === undefined ? '' : `, cost <= ${rowRatio}x LLM alone`;
-    switch (spec.kind) {
-      case 'slm-only':
-        return `SLM alone${own}`;
-      case 'llm-only':
-        return 'LLM alone';
-      case 'command':
-        return `relay, command mode${ratio}${trained}`;
-      case 'auto':
-        return `relay, ${mode} mode (auto)${ratio}${trained}`;
-      case 'money-aware':
-        return `relay, money-aware: top-1 < ${spec.threshold ?? confidence.threshold}${ratio}${own}`;
-      case 'confidence':
-        return `relay, confidence mode: top-1 < ${spec.threshold ?? confidence.threshold}, LLM writes ${confidence.spanTokens}${confidence.maxLlmShare < 1 ? `, cap ${confidence.maxLlmShare}` : ''}${own}`;
-      default:
-        return `random router${matchedTo ? ` matched to ${matchedTo}` : ''} (${((p ?? 0) * 100).toFixed(1)}% of questions to the LLM)`;
-    }
+    const facts: EvalRowFacts = {
+      costCeiling: rowRatio === undefined ? '' : `, cost <= ${rowRatio}x LLM alone`,
+      training,
+      ownSlm: spec.slmFolder !== undefined,
+      threshold: spec.threshold ?? confidence.threshold,
+      confidence,
+      llmProbability: p,
+      matchedTo,
+    };
+    // auto names the mode it resolved to; every other row is labelled by its policy.
+    if (spec.kind === 'auto') return `relay, ${mode} mode (auto)${facts.costCeiling}${training ? `: ${training}` : ''}`;
+    return policyOf(mode).evalLabel(facts);
   };
   const ordered = [...specs.filter((s) => s.kind !== 'matched-router'), ...specs.filter((s) => s.kind === 'matched-router')];
   const routers = ordered.filter((s) => s.kind === 'matched-router');
@@ -327,7 +310,7 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const addRow = (spec: EvalModeSpec, rows: EvalRow[], llmProbability?: number, matchedTo?: string): ModeSummary | undefined => {
     if (rows.length < items.length) stopped.push(`${spec.spec} ${rows.length}/${items.length}`);
     if (rows.length === 0) return undefined;
-    const summary = summarise(spec.spec, label(spec, modeOf(spec), slmTraining(folderOf(spec)), llmProbability, matchedTo), KIND_OF[spec.kind], modeOf(spec), rows, llmProbability);
+    const summary = summarise(spec.spec, label(spec, modeOf(spec), slmTraining(folderOf(spec)), llmProbability, matchedTo), rowKindOf(spec.kind), modeOf(spec), rows, llmProbability);
     tableRows.push(...rows);
     summaries.push(summary);
     return summary;

@@ -9,7 +9,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main } from '../../../src/cli/main';
-import { parseModeSpecs } from '../../../src/cli/evalModes';
+import { isRelayRow, parseModeSpecs, rowKindOf } from '../../../src/cli/evalModes';
+import { policyOf, RELAY_MODES } from '../../../src/core/relay/policies/registry';
 import { compareWithMatchedRouters, type EvalRow, type ModeSummary } from '../../../src/cli/evalTable';
 import { demoPrice, findDemoModels } from '../../../src/cli/demoModels';
 
@@ -132,7 +133,7 @@ test('--modes: the grammar, "all", and clear errors', () => {
   ]);
   assert.throws(() => parseModeSpecs('fast'), /'fast' is not a mode/);
   assert.throws(() => parseModeSpecs('confidence@2'), /number from 0 to 1/);
-  assert.throws(() => parseModeSpecs('slm-only@0.5'), /only confidence@<threshold>, random-router@<p> and command\|auto\|money-aware@<cost ratio> take a value/);
+  assert.throws(() => parseModeSpecs('slm-only@0.5'), /slm-only takes no value after @\. Values: confidence@<threshold>, random-router@<p>, command\|money-aware\|auto@<cost ratio>\./);
   assert.deepEqual(parseModeSpecs('command@0.5,money-aware@2,auto@0.3').map((s) => [s.kind, s.maxCostRatio]), [['command', 0.5], ['money-aware', 2], ['auto', 0.3]]);
   assert.throws(() => parseModeSpecs('money-aware@0'), /cost ratio after @ must be a number from 0.01 to 100/);
   assert.throws(() => parseModeSpecs('command,command'), /lists command twice/);
@@ -341,4 +342,24 @@ test('relay eval on GSM8K- and MATH500-style files: the same questions give the 
   assert.ok(csv[0].endsWith(',finish_reason,question_id') && csv[2].endsWith(',demo/3.json'), csv.join('\n'));
   await assert.rejects(run(['eval', data, ...common, '--concurrency', '0']), /--concurrency must be a whole number of at least 1 \(got 0\)/);
   await assert.rejects(run(['eval', data, ...common, '--offset', '-1']), /--offset must be a whole number \(got -1\)/);
+});
+
+test('every policy in the registry is an eval row as its entry says: its kind, its @value and its label', () => {
+  const confidence = { spanTokens: 4, maxLlmShare: 1 };
+  for (const mode of RELAY_MODES) {
+    const entry = policyOf(mode);
+    const [spec] = parseModeSpecs(mode);
+    assert.equal(rowKindOf(spec.kind), entry.evalRow, mode);
+    assert.equal(isRelayRow(spec), entry.evalRow === 'relay', mode);
+    if (entry.evalValue === undefined) assert.throws(() => parseModeSpecs(`${mode}@0.5`), new RegExp(`${mode} takes no value`));
+    else {
+      const [valued] = parseModeSpecs(`${mode}@0.5`);
+      const field = { 'cost-ratio': 'maxCostRatio', threshold: 'threshold', probability: 'llmProbability' }[entry.evalValue] as keyof typeof valued;
+      assert.equal(valued[field], 0.5, mode);
+    }
+    const label = entry.evalLabel({ costCeiling: ', cost <= 0.5x LLM alone', ownSlm: true, training: 'trained: X', threshold: 0.7, confidence, llmProbability: 0.25 });
+    assert.ok(label.length > 0 && !label.includes('undefined'), `${mode}: ${label}`);
+  }
+  assert.equal(rowKindOf('auto'), 'relay');
+  assert.equal(rowKindOf('matched-router'), 'router');
 });
