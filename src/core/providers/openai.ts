@@ -33,6 +33,7 @@ import type {
   ProviderOptions,
   KeySource,
   ProviderEntry,
+  ProviderKind,
   Usage,
 } from './types';
 
@@ -244,13 +245,18 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
   }
 }
 
+/**
+ * OpenAI's chat API and the services that speak it. A service with its own kind (its own
+ * key variable, default address, prices) is a subclass that passes its kind and entry.
+ */
 export class OpenAiChatProvider extends OpenAiStyleProvider {
-  readonly kind = 'openai-chat' as const;
+  readonly kind: ProviderKind;
   readonly continuation: ContinuationMethod;
   private readonly usePrefix: boolean;
 
-  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
-    super(config, keys, options, openAiChatEntry);
+  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions, own: { kind: ProviderKind; entry: ProviderEntry } = { kind: 'openai-chat', entry: openAiChatEntry }) {
+    super(config, keys, options, own.entry);
+    this.kind = own.kind;
     const mode = config.assistantPrefix ?? 'auto';
     this.usePrefix = mode === 'on' || (mode === 'auto' && PREFIX_HOSTS.some((host) => host.test(this.baseUrl.hostname)));
     this.continuation = this.usePrefix ? 'assistant-prefix' : 'instructed';

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RELAY_POLICIES, SETTINGS_MODES } from '../../../src/core/relay/policies/registry';
 import { PROVIDERS, PROVIDER_KINDS } from '../../../src/core/providers/registry';
+import { withRegistryEnums } from '../../../scripts/manifestEnums';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -71,4 +72,10 @@ test("the relay.provider.kind setting offers exactly the registry's providers, w
   const kind = settings['relay.provider.kind'] as { enum: string[]; enumDescriptions: string[] };
   assert.deepEqual(kind.enum, PROVIDER_KINDS);
   assert.deepEqual(kind.enumDescriptions, PROVIDER_KINDS.map((k) => PROVIDERS[k].label));
+});
+
+test('every settings enum that repeats a registry equals it (npm run manifest writes them)', () => {
+  assert.deepEqual(manifest, withRegistryEnums(manifest), 'package.json differs from the registries: run npm run manifest');
+  const variant = settings['relay.slm.variant'] as { enum: string[] };
+  assert.ok(variant.enum.includes('q4f16') && variant.enum[0] === 'auto', 'the variants come from the registry');
 });
