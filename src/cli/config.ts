@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
-import { VARIANT_CHOICES, type Q4Compute } from '../core/slm/types';
+import { SLM_KINDS, VARIANT_CHOICES, type Q4Compute, type SlmKind } from '../core/slm/types';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { PROVIDER_KINDS } from '../core/providers/registry';
@@ -28,8 +28,11 @@ export interface CliConfig {
   };
   /** Price overrides in USD per million tokens (any missing one falls back to the price table). */
   prices: Partial<ModelPrice>;
-  /** thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking). */
-  slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean };
+  /**
+   * thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking).
+   * kind: where the SLM runs (onnx: the folder here; a server kind: serverModel at serverUrl, the folder giving its tokenizer and template).
+   */
+  slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean; kind: SlmKind; serverUrl: string; serverModel: string };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else money-aware when the price is known, else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
@@ -58,7 +61,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
     provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '', caching: 'auto' },
     prices: {},
-    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false },
+    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false, kind: 'onnx', serverUrl: '', serverModel: '' },
     mode: 'auto',
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
@@ -91,6 +94,9 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   variant: (c, v, from) => (c.slm.variant = oneOf(v, VARIANT_CHOICES, from)),
   'q4-compute': (c, v, from) => (c.slm.q4Compute = oneOf(v, ['as-exported', 'int8'] as const, from)),
   thinking: (c, v, from) => (c.slm.thinking = oneOf(v, ['off', 'on'] as const, from) === 'on'),
+  'slm-kind': (c, v, from) => (c.slm.kind = oneOf(v, SLM_KINDS, from)),
+  'slm-url': (c, v) => (c.slm.serverUrl = v),
+  'slm-model': (c, v) => (c.slm.serverModel = v),
   mode: (c, v, from) => (c.mode = oneOf(v, MODES, from)),
   threshold: (c, v, from) => (c.confidence.threshold = num(v, from, 0, 1)),
   'span-tokens': (c, v, from) => (c.confidence.spanTokens = int(v, from, 1, 64)),
@@ -129,6 +135,9 @@ export const ENV_NAMES: Record<string, string> = {
   RELAY_VARIANT: 'variant',
   RELAY_Q4_COMPUTE: 'q4-compute',
   RELAY_THINKING: 'thinking',
+  RELAY_SLM_KIND: 'slm-kind',
+  RELAY_SLM_URL: 'slm-url',
+  RELAY_SLM_MODEL: 'slm-model',
   RELAY_MODE: 'mode',
   RELAY_THRESHOLD: 'threshold',
   RELAY_SPAN_TOKENS: 'span-tokens',
@@ -162,6 +171,9 @@ export const FILE_KEYS: Record<string, string> = {
   'slm.variant': 'variant',
   'slm.q4Compute': 'q4-compute',
   'slm.thinking': 'thinking',
+  'slm.kind': 'slm-kind',
+  'slm.serverUrl': 'slm-url',
+  'slm.serverModel': 'slm-model',
   mode: 'mode',
   'confidence.threshold': 'threshold',
   'confidence.spanTokens': 'span-tokens',

@@ -47,6 +47,11 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --variant auto|q4|...   RELAY_VARIANT        slm.variant
   --q4-compute <how>      RELAY_Q4_COMPUTE     slm.q4Compute         as-exported (default) | int8 (q4 decodes faster, approximately)
   --thinking off|on       RELAY_THINKING       slm.thinking          off (default) | on: thinking models (Qwen3) think in <think>...</think> first
+  --slm-kind <kind>       RELAY_SLM_KIND       slm.kind              onnx (default: the --slm folder runs here) | completions-server (vLLM, SGLang,
+                                                                      llama.cpp, LM Studio: /v1/completions) | ollama (/api/generate, raw)
+  --slm-url <url>         RELAY_SLM_URL        slm.serverUrl         the SLM server (default http://127.0.0.1:8000/v1 | http://127.0.0.1:11434);
+                                                                      --slm is then the model's folder for its tokenizer and chat template
+  --slm-model <name>      RELAY_SLM_MODEL      slm.serverModel       the SLM's name on that server
   --provider <kind>       RELAY_PROVIDER       provider.kind         ${PROVIDER_KINDS.join(' | ')}
   --base-url <url>        RELAY_BASE_URL       provider.baseUrl
   --model <name>          RELAY_MODEL          provider.model        (onnx-local: the LLM's model folder)

@@ -1,18 +1,32 @@
 /** The CLI's adapter to the composition root: its small model, keys, templates and settings. */
 import { existsSync } from 'node:fs';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
+import { createServedRuntime } from '../core/slm/served/servedRuntime';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { EnvKeySource } from '../core/providers/secrets';
 import type { KeySource, PromptRenderer } from '../core/providers/types';
-import type { ChatMessage } from '../core/slm/types';
+import type { ChatMessage, SlmRuntime } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
 import { policyOf } from '../core/relay/policies/registry';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
 
-export async function openSlm(config: CliConfig): Promise<LocalRuntime> {
+/** The CLI's SLM: in this process or on a server; either tokenises here (token counts, the LLM's usage where a server omits it). */
+export type CliSlm = SlmRuntime & { encode(text: string): number[] };
+
+export async function openSlm(config: CliConfig): Promise<CliSlm> {
+  if (config.slm.kind !== 'onnx') {
+    if (!config.slm.folder) {
+      throw new UsageError(
+        `The small model on a server (--slm-kind ${config.slm.kind}) still needs its folder for the tokenizer and chat template: pass --slm <folder> (the model's Hugging Face files: tokenizer.json, tokenizer_config.json, config.json).`,
+      );
+    }
+    if (!existsSync(config.slm.folder)) throw new UsageError(`The small model folder does not exist: ${config.slm.folder}`);
+    if (!config.slm.serverModel) throw new UsageError(`No model name is set for the small model's server. Pass --slm-model <name> (the name the server serves it under).`);
+    return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
+  }
   if (!config.slm.folder) {
     throw new UsageError(
       "No small model folder is set. Pass --slm <folder> (an ONNX export such as onnx-community/Qwen3-0.6B-ONNX), set RELAY_SLM or slm.modelFolder in ~/.relay/config.json, or try 'relay demo'.",
@@ -55,7 +69,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
 
   constructor(
     private readonly config: CliConfig,
-    slm?: LocalRuntime,
+    slm?: CliSlm,
   ) {
     this.keys = new EnvKeySource(process.env, config.keys);
     this.countTokens = slm ? (text) => slm.encode(text).length : undefined;
@@ -81,7 +95,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
 }
 
 /** The composition of one SLM with the configured LLM: checks the settings the CLI needs first, with its flags. */
-export async function openComposition(config: CliConfig, slm: LocalRuntime, deps: CliDeps, mode?: RelayMode): Promise<RelayComposition> {
+export async function openComposition(config: CliConfig, slm: CliSlm, deps: CliDeps, mode?: RelayMode): Promise<RelayComposition> {
   const resolved = mode ?? resolvedMode(config);
   if (policyOf(resolved).needsLlm && !config.provider.model) {
     throw new UsageError(`No LLM model is set for the ${config.provider.kind} provider. Pass --model <name> (or set RELAY_MODEL), or use --mode slm-only.`);

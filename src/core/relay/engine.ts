@@ -226,6 +226,8 @@ class RelayRun {
   /** The answer's money when the price is known (predictions, calibration, ceilings). */
   private readonly ledger: MoneyLedger | undefined;
   private declinedCalls = 0;
+  /** Tokens a served SLM generated past where the answer stopped reading (GenerateResult.discardedTokens). */
+  private slmDiscardedTokens = 0;
 
   constructor(
     private readonly o: RelayOptions,
@@ -504,6 +506,7 @@ class RelayRun {
       throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     show(filter.flush().visible);
+    this.slmDiscardedTokens += result.discardedTokens ?? 0;
     this.contextTokens = result.contextLength;
     if (command !== undefined) this.commandTokens += await this.o.slm.countTokens(command);
     return { result, command: stray && command === undefined ? undefined : command };
@@ -670,6 +673,7 @@ class RelayRun {
       llmOnlyEstimateNote: llmOnlyEstimateNote(!this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' })),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
       ...(this.declinedCalls > 0 ? { declinedCalls: this.declinedCalls } : {}),
+      ...(this.slmDiscardedTokens > 0 ? { slmDiscardedTokens: this.slmDiscardedTokens } : {}),
       ...(billing ? { billing } : {}),
     };
   }

@@ -49,6 +49,12 @@ export interface AnswerStats {
   /** Calls skipped because they could not pay off under the answer's money ceilings ('call-declined' events). */
   declinedCalls?: number;
   /**
+   * A served SLM's waste: tokens it generated that the answer does not keep (a server cannot
+   * refuse a token before writing it: the gate's refused token and what arrived after it).
+   * Not in slmTokens; absent when nothing was discarded.
+   */
+  slmDiscardedTokens?: number;
+  /**
    * The billing model against the provider: its prediction of the calls whose usage was
    * reported (made before each call, with the output the call then wrote) and what that
    * reported usage costs. Absent when no call reported usage or the price is unknown.

@@ -243,10 +243,49 @@ export function chooseVariant(folder: string, variants: OnnxVariantFile[], choic
 }
 
 export function readModelFolder(folder: string, choice: VariantChoice = 'auto'): ModelFolder {
+  requireFolder(folder);
+  const config = readConfig(folder);
+  const tokenizer = readTokenizerFiles(folder, config.raw);
+
+  const variants = listVariants(folder);
+  const chosen = chooseVariant(folder, variants, choice);
+  const downloadProblem = downloadedFolderProblem(folder, chosen.variant, filesRead(folder, chosen));
+  if (downloadProblem) {
+    throw new ModelFolderError(folder, `${downloadProblem} Run "Relay: Select Model" and pick this model again to finish the download.`);
+  }
+  return { folder, config, ...tokenizer, variants, chosen };
+}
+
+/** What a model on a server needs from its folder: the tokenizer, the chat template and the model's limits (no ONNX files). */
+export interface TokenizerFolder {
+  folder: string;
+  /** config.json as written ({} when the folder has none). */
+  configRaw: Record<string, unknown>;
+  generationConfig: Record<string, unknown>;
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  chatTemplate?: string;
+  eosTokenIds: number[];
+}
+
+/**
+ * Reads the tokenizer files of a folder (a Hugging Face repository as downloaded, any
+ * architecture: safetensors or GGUF folders carry the same tokenizer.json and
+ * tokenizer_config.json); config.json is optional here.
+ */
+export function readTokenizerFolder(folder: string): TokenizerFolder {
+  requireFolder(folder);
+  const configRaw = readJson(folder, 'config.json', false) ?? {};
+  return { folder, configRaw, ...readTokenizerFiles(folder, configRaw) };
+}
+
+function requireFolder(folder: string): void {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
     throw new ModelFolderError(folder, 'is not a folder. Set the model folder to a downloaded model.');
   }
-  const config = readConfig(folder);
+}
+
+function readTokenizerFiles(folder: string, configRaw: Record<string, unknown>): Omit<TokenizerFolder, 'folder' | 'configRaw'> {
   const generationConfig = readJson(folder, 'generation_config.json', false) ?? {};
   const tokenizerJson = readJson(folder, 'tokenizer.json', true)!;
   if (typeof tokenizerJson.model !== 'object' || tokenizerJson.model === null) {
@@ -264,29 +303,12 @@ export function readModelFolder(folder: string, choice: VariantChoice = 'auto'):
   const jinjaFile = join(folder, 'chat_template.jinja');
   if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = readFileSync(jinjaFile, 'utf8');
 
-  const variants = listVariants(folder);
-  const chosen = chooseVariant(folder, variants, choice);
-  const downloadProblem = downloadedFolderProblem(folder, chosen.variant, filesRead(folder, chosen));
-  if (downloadProblem) {
-    throw new ModelFolderError(folder, `${downloadProblem} Run "Relay: Select Model" and pick this model again to finish the download.`);
-  }
-
-  const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(config.raw.eos_token_id)]);
+  const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(configRaw.eos_token_id)]);
   const eosText = specialTokenText(tokenizerConfig.eos_token);
   if (eosText !== undefined) {
     const added = (tokenizerJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
     const hit = added.find((t) => t.content === eosText);
     if (hit) eos.add(hit.id);
   }
-  return {
-    folder,
-    config,
-    generationConfig,
-    tokenizerJson,
-    tokenizerConfig,
-    chatTemplate,
-    variants,
-    chosen,
-    eosTokenIds: [...eos].sort((a, b) => a - b),
-  };
+  return { generationConfig, tokenizerJson, tokenizerConfig, chatTemplate, eosTokenIds: [...eos].sort((a, b) => a - b) };
 }

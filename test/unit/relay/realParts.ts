@@ -34,7 +34,7 @@ export interface ScriptedSlm {
 const runtimes = new Map<string, LocalRuntime>();
 
 /** One runtime per folder for the whole test file (loading the 151,936-token vocabulary takes a while). */
-async function runtimeFor(folder: string): Promise<LocalRuntime> {
+export async function runtimeFor(folder: string): Promise<LocalRuntime> {
   let runtime = runtimes.get(folder);
   if (!runtime) {
     runtime = await createLocalRuntime(folder);

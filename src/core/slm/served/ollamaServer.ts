@@ -1,0 +1,58 @@
+/**
+ * Ollama's `/api/generate` with `raw: true` (the prompt is used as written: Relay renders
+ * the chat template itself), streamed as NDJSON. Ollama takes text only, so the context
+ * is re-tokenised by the server on every request; `logprobs` / `top_logprobs` (Ollama
+ * 0.12.11 and later) report each token as {token, logprob, top_logprobs: [...]}. Ollama
+ * keeps the evaluated prompt of the model loaded and reuses its longest common prefix.
+ */
+import { finite, withPath, type ServedChunk, type ServedWireForm } from './wireForm';
+
+function parse(event: unknown): ServedChunk | undefined {
+  if (!event || typeof event !== 'object') return undefined;
+  const body = event as Record<string, any>;
+  if (body.error !== undefined) return { text: '', tokens: [], error: typeof body.error === 'string' ? body.error : JSON.stringify(body.error) };
+  const logprobs = Array.isArray(body.logprobs) ? (body.logprobs as Record<string, any>[]) : [];
+  const tokens = logprobs.map((entry) => {
+    const alternatives = Array.isArray(entry?.top_logprobs) ? (entry.top_logprobs as Record<string, unknown>[]) : [];
+    const values = [entry?.logprob, ...alternatives.map((a) => a?.logprob)].map(finite).filter((v): v is number => v !== undefined);
+    return { piece: typeof entry?.token === 'string' ? entry.token : undefined, topLogprobs: values };
+  });
+  const promptTokens = finite(body.prompt_eval_count);
+  return {
+    text: typeof body.response === 'string' ? body.response : '',
+    tokens,
+    finish: body.done === true ? (body.done_reason === 'length' ? 'length' : 'stop') : undefined,
+    ...(body.done === true && promptTokens !== undefined ? { promptTokens } : {}),
+  };
+}
+
+export const ollamaWireForm: ServedWireForm = {
+  kind: 'ollama',
+  label: 'Ollama (/api/generate, raw)',
+  defaultUrl: 'http://127.0.0.1:11434',
+  endpoint: (url) => withPath(url, '/api/generate'),
+  modelsEndpoint: (url) => withPath(url, '/api/tags'),
+  sendsTokenIds: false,
+  framing: 'ndjson',
+  body: (r) => ({
+    model: r.model,
+    prompt: r.prompt.text,
+    raw: true,
+    stream: true,
+    logprobs: true,
+    top_logprobs: r.topLogprobs,
+    options: {
+      temperature: r.temperature,
+      num_predict: r.maxTokens,
+      ...(r.seed === undefined ? {} : { seed: r.seed }),
+      ...(r.topP === undefined ? {} : { top_p: r.topP }),
+      ...(r.topK === undefined ? {} : { top_k: r.topK }),
+    },
+  }),
+  parse,
+  modelNames: (body) => {
+    const models = (body as { models?: unknown })?.models;
+    return Array.isArray(models) ? models.map((m) => (m as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string') : [];
+  },
+  prefixCache: 'Ollama reuses the longest common prefix of the previous prompt of a loaded model (keep it loaded: OLLAMA_KEEP_ALIVE, and OLLAMA_NUM_PARALLEL slots for concurrent answers)',
+};

@@ -1,0 +1,414 @@
+/**
+ * The SLM on a server (relay.slm.kind 'completions-server' or 'ollama'): Relay renders the
+ * prompt with the model's chat template and counts tokens with its tokenizer (from the
+ * configured folder), the server decodes. A session is the context's text and token ids;
+ * prefill and append add to them and cost nothing here, because the server's prefix cache
+ * does the work of the local KV cache (each request sends the whole context, and the
+ * server reuses what it evaluated before). Generation streams tokens with their top
+ * log-probabilities for the confidence gate.
+ *
+ * A server cannot refuse a token before writing it: the stream is read up to the first
+ * token whose top-1 probability is below the gate (or up to the stop string) and closed;
+ * what had arrived after it is counted as discarded (GenerateResult.discardedTokens).
+ * Stop strings are detected here on the decoded stream, as the local runtime does, and
+ * not sent to the server, whose stop handling differs (most drop the stop string from
+ * the text): the same tokens come back either way.
+ */
+import { join } from 'node:path';
+import { ChatTemplate } from '../chatTemplate';
+import { ModelFolderError, readTokenizerFolder } from '../modelFolder';
+import { StreamingDetokenizer } from '../streamingDetokenizer';
+import { SlmTokenizer } from '../tokenizer';
+import type {
+  ChatMessage,
+  GenerateOptions,
+  GenerateResult,
+  GeneratedToken,
+  GenerationStopReason,
+  ModelInfo,
+  RenderOptions,
+  ServedSlmKind,
+  SlmRuntime,
+  SlmSession,
+  TokenConfidence,
+} from '../types';
+import { createAgents, postStream, type HttpTimeouts } from '../../providers/http';
+import { isProviderError, type ProviderError } from '../../providers/errors';
+import { NdjsonParser } from '../../providers/ndjson';
+import { SseParser } from '../../providers/sse';
+import { settingRef } from '../../settingNames';
+import { wireFormOf } from './registry';
+import { confidenceOf, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
+
+export interface ServedRuntimeOptions {
+  kind: ServedSlmKind;
+  /** The server's address; empty: the kind's default. */
+  url: string;
+  /** The model's name on the server. */
+  model: string;
+  /** The folder with the model's tokenizer.json and tokenizer_config.json (its chat template). */
+  folder: string;
+  timeouts?: Partial<HttpTimeouts>;
+  /** Alternatives asked per position (default 5). */
+  topLogprobs?: number;
+}
+
+/** Prompt tokens the server reported, and how many of them its prefix cache served. */
+export interface PrefixCacheReport {
+  requests: number;
+  promptTokens: number;
+  cachedPromptTokens: number;
+  /** Requests whose response reported cached tokens (0: the server does not say). */
+  reported: number;
+}
+
+export interface ServedRuntime extends SlmRuntime {
+  /** Tokenises like prefill/append do (no special tokens added). */
+  encode(text: string): number[];
+  readonly wireForm: ServedWireForm;
+  readonly prefixCache: PrefixCacheReport;
+}
+
+/** Bounded waits: a cold server may load its model before the first byte; a busy one queues. */
+const DEFAULT_TIMEOUTS: HttpTimeouts = { connectTimeoutMs: 10_000, firstByteTimeoutMs: 300_000, idleTimeoutMs: 60_000 };
+const DEFAULT_TOP_LOGPROBS = 5;
+
+export async function createServedRuntime(options: ServedRuntimeOptions): Promise<ServedRuntime> {
+  const wireForm = wireFormOf(options.kind);
+  if (!options.model) throw new Error(`No model name is set for the small model's server. Set ${settingRef('slmServerModel')}.`);
+  const url = parseServerUrl(options.url || wireForm.defaultUrl);
+  const files = readTokenizerFolder(options.folder);
+  const tokenizer = await SlmTokenizer.create(files.tokenizerJson, files.tokenizerConfig, join(options.folder, 'tokenizer.json'));
+  const template =
+    files.chatTemplate === undefined ? undefined : await ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, join(options.folder, 'tokenizer_config.json'));
+  const maxPositions = files.configRaw.max_position_embeddings;
+  const vocabSize = files.configRaw.vocab_size;
+  const info: ModelInfo = {
+    folder: options.folder,
+    modelType: typeof files.configRaw.model_type === 'string' ? files.configRaw.model_type : 'unknown',
+    vocabSize: typeof vocabSize === 'number' ? vocabSize : 0,
+    eosTokenIds: files.eosTokenIds,
+    hasChatTemplate: template !== undefined,
+    contextWindow: typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : undefined,
+    backend: { kind: options.kind, url: url.href, model: options.model },
+  };
+  const server: Server = {
+    wireForm,
+    url,
+    model: options.model,
+    tokenizer,
+    eos: new Set(files.eosTokenIds),
+    eosTexts: new Set(files.eosTokenIds.map((id) => tokenizer.decode([id])).filter((t) => t.length > 0)),
+    contextWindow: info.contextWindow,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
+    topLogprobs: options.topLogprobs ?? DEFAULT_TOP_LOGPROBS,
+    agents: createAgents(),
+    prefixCache: { requests: 0, promptTokens: 0, cachedPromptTokens: 0, reported: 0 },
+  };
+  let disposed = false;
+  const alive = (): void => {
+    if (disposed) throw new Error('The SLM runtime was disposed; create a new one.');
+  };
+  return {
+    info,
+    wireForm,
+    prefixCache: server.prefixCache,
+    async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
+      alive();
+      if (!template) throw new ModelFolderError(join(options.folder, 'tokenizer_config.json'), 'has no chat_template, so conversations cannot be rendered for this model.');
+      return template.render(messages, { addGenerationPrompt: opts?.addGenerationPrompt ?? true, variables: { enable_thinking: opts?.thinking ?? false } });
+    },
+    async countTokens(text: string) {
+      alive();
+      return tokenizer.encode(text).length;
+    },
+    encode: (text) => tokenizer.encode(text),
+    async createSession() {
+      alive();
+      return new ServedSession(server);
+    },
+    async dispose() {
+      disposed = true;
+      server.agents.http.destroy();
+      server.agents.https.destroy();
+    },
+  };
+}
+
+function parseServerUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`The small model's server address '${text}' is not a URL (e.g. http://127.0.0.1:8000/v1). Fix ${settingRef('slmServerUrl')}.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`The small model's server address must be http:// or https:// (got ${url.protocol}). Fix ${settingRef('slmServerUrl')}.`);
+  if (url.username || url.password) throw new Error(`The small model's server address must not carry credentials. Fix ${settingRef('slmServerUrl')}.`);
+  return url;
+}
+
+interface Server {
+  wireForm: ServedWireForm;
+  url: URL;
+  model: string;
+  tokenizer: SlmTokenizer;
+  eos: Set<number>;
+  /** The end-of-sequence tokens as a server that gives no ids spells them. */
+  eosTexts: Set<string>;
+  contextWindow?: number;
+  timeouts: HttpTimeouts;
+  topLogprobs: number;
+  agents: ReturnType<typeof createAgents>;
+  prefixCache: PrefixCacheReport;
+}
+
+/** Unknown confidence (a server that sent no log-probabilities); only a gate could misread it, and a gate refuses to run without them. */
+const UNKNOWN_CONFIDENCE: TokenConfidence = { top1: 1, entropy: 0, margin: 1 };
+
+class ServedSession implements SlmSession {
+  private static next = 0;
+  readonly id = `served-${++ServedSession.next}`;
+  private text = '';
+  private readonly ids: number[] = [];
+  /** Whether `ids` are the very tokens of the context (false once a server token came without its id). */
+  private exactIds = true;
+  private busy = false;
+  private disposed = false;
+
+  constructor(private readonly server: Server) {}
+
+  async prefill(text: string): Promise<{ tokenCount: number }> {
+    return { tokenCount: this.add(text) };
+  }
+
+  async append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }> {
+    return { tokenCount: this.add(text), recomputedTokens: 0 };
+  }
+
+  private add(text: string): number {
+    this.check();
+    const ids = this.server.tokenizer.encode(text);
+    const window = this.server.contextWindow;
+    if (window !== undefined && this.ids.length + ids.length > window) {
+      throw new RangeError(`The context would hold ${this.ids.length + ids.length} tokens; this model supports at most ${window}. Start a new session.`);
+    }
+    this.text += text;
+    this.ids.push(...ids);
+    return ids.length;
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error(`Session ${this.id} was disposed; create a new session.`);
+    if (this.busy) throw new Error(`Session ${this.id} is generating; wait for it to finish.`);
+  }
+
+  async generate(options: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
+    if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`maxTokens must be a non-negative integer (got ${options.maxTokens}).`);
+    this.check();
+    if (this.ids.length === 0) throw new Error('generate() needs a context: call prefill() first.');
+    const room = (this.server.contextWindow ?? Infinity) - this.ids.length;
+    const maxTokens = Math.min(options.maxTokens, room);
+    if (maxTokens <= 0) return { tokens: [], text: '', stopReason: options.maxTokens === 0 ? 'max_tokens' : 'context_full', contextLength: this.ids.length };
+    if (signal?.aborted) return { tokens: [], text: '', stopReason: 'cancelled', contextLength: this.ids.length };
+    this.busy = true;
+    try {
+      return await this.stream(options, maxTokens, maxTokens < options.maxTokens, onToken, signal);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async stream(
+    options: GenerateOptions,
+    maxTokens: number,
+    clampedByWindow: boolean,
+    onToken: ((token: GeneratedToken) => void) | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<GenerateResult> {
+    const { server } = this;
+    const { wireForm } = server;
+    const eos = new Set([...server.eos, ...(options.eosTokenIds ?? [])]);
+    const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
+    const detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
+    const sampling = options.sampling ?? {};
+    const tokens: GeneratedToken[] = [];
+    let text = '';
+    let refusedToken: GeneratedToken | undefined;
+    let stopReason: GenerationStopReason | undefined;
+    let discarded = 0;
+    const endpoint = wireForm.endpoint(server.url);
+    const body = wireForm.body({
+      model: server.model,
+      prompt: { text: this.text, ids: wireForm.sendsTokenIds && this.exactIds ? this.ids : undefined },
+      maxTokens,
+      temperature: sampling.temperature ?? 0,
+      seed: sampling.seed,
+      topP: sampling.topP,
+      topK: sampling.topK,
+      topLogprobs: server.topLogprobs,
+    });
+    const call = new AbortController();
+    const onAbort = (): void => call.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const response = await postStream({
+        url: endpoint,
+        headers: {},
+        body,
+        keyEnv: [],
+        timeouts: server.timeouts,
+        signal: call.signal,
+        secrets: [],
+        agents: server.agents,
+      });
+      const reader = wireForm.framing === 'sse' ? sseEvents(response.body) : ndjsonEvents(response.body);
+      reading: for await (const event of reader) {
+        const chunk = wireForm.parse(event);
+        if (!chunk) continue;
+        if (chunk.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
+        this.noteCache(chunk);
+        const pieces = this.piecesOf(chunk, detokenizer);
+        for (let i = 0; i < pieces.length; i++) {
+          const piece = pieces[i];
+          if (stopReason === undefined && signal?.aborted) stopReason = 'cancelled';
+          if (stopReason !== undefined) {
+            discarded++;
+            continue;
+          }
+          const confidence = confidenceOf(piece.served.topLogprobs);
+          if (options.minTop1 !== undefined && confidence === undefined) throw noLogprobsError(wireForm, endpoint);
+          const signals = confidence ?? UNKNOWN_CONFIDENCE;
+          if (options.minTop1 !== undefined && signals.top1 < options.minTop1) {
+            refusedToken = { id: piece.id ?? -1, text: piece.peek(), ...signals };
+            stopReason = 'low_confidence';
+            discarded++;
+            continue;
+          }
+          if ((piece.id !== undefined && eos.has(piece.id)) || (piece.id === undefined && piece.served.piece !== undefined && server.eosTexts.has(piece.served.piece))) {
+            stopReason = 'eos';
+            continue;
+          }
+          const tokenText = piece.push();
+          const token: GeneratedToken = { id: piece.id ?? -1, text: tokenText, ...signals };
+          tokens.push(token);
+          text += tokenText;
+          this.text += tokenText;
+          if (piece.id !== undefined) this.ids.push(piece.id);
+          else {
+            // Counted by re-tokenising; from here on the context goes to the server as text.
+            this.exactIds = false;
+            this.ids.push(...server.tokenizer.encode(tokenText));
+          }
+          onToken?.(token);
+          if (tokenText && stopStrings.some((s) => text.includes(s, Math.max(0, text.length - tokenText.length - s.length + 1)))) stopReason = 'stop_string';
+          else if (tokens.length >= maxTokens) stopReason = clampedByWindow ? 'context_full' : 'max_tokens';
+        }
+        if (stopReason !== undefined) break reading;
+        if (chunk.finish !== undefined) {
+          stopReason ??= chunk.finish === 'length' ? (clampedByWindow ? 'context_full' : 'max_tokens') : 'eos';
+          break reading;
+        }
+      }
+      if (stopReason === undefined) {
+        if (signal?.aborted) stopReason = 'cancelled';
+        else throw new Error(`${wireForm.label} at ${endpoint.host} ended its stream without saying why it stopped.`);
+      }
+    } catch (error) {
+      if (signal?.aborted || (isProviderError(error) && error.code === 'cancelled')) stopReason = 'cancelled';
+      else throw isProviderError(error) ? serverError(error, wireForm, endpoint, server.model) : error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      // Closes the request where the answer stopped reading: the server stops generating when it notices.
+      call.abort();
+    }
+    return { tokens, text, stopReason, refusedToken, contextLength: this.ids.length, ...(discarded > 0 ? { discardedTokens: discarded } : {}) };
+  }
+
+  private noteCache(chunk: ServedChunk): void {
+    const report = this.server.prefixCache;
+    if (chunk.promptTokens !== undefined) {
+      report.requests++;
+      report.promptTokens += chunk.promptTokens;
+    }
+    if (chunk.cachedPromptTokens !== undefined) {
+      report.reported++;
+      report.cachedPromptTokens += chunk.cachedPromptTokens;
+    }
+  }
+
+  /**
+   * The tokens of one piece of the stream with how each spells its text: by its id through
+   * the folder's tokenizer where the server gave ids (exactly as the local runtime
+   * detokenises), else by the server's own spelling where it adds up to the piece's text,
+   * else the piece's text on its last token. A piece with text and no tokens (no
+   * log-probabilities) is re-tokenised.
+   */
+  private piecesOf(chunk: ServedChunk, detokenizer: StreamingDetokenizer): { served: ServedToken; id?: number; push(): string; peek(): string }[] {
+    const served: ServedToken[] = chunk.tokens.length > 0 ? chunk.tokens : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
+    const withIds = served.every((t) => t.id !== undefined);
+    const spelled = served.map((t) => t.piece ?? '').join('') === chunk.text && served.every((t) => t.piece !== undefined);
+    return served.map((t, i) => {
+      const id = t.id ?? this.singleId(t.piece);
+      if (withIds) return { served: t, id, push: () => detokenizer.push(t.id as number), peek: () => detokenizer.peek(t.id as number) };
+      const own = spelled ? (t.piece as string) : i === served.length - 1 ? chunk.text : '';
+      return { served: t, id, push: () => own, peek: () => own };
+    });
+  }
+
+  /** A server's spelling of a token that is one token of the folder's tokenizer: its id. */
+  private singleId(piece: string | undefined): number | undefined {
+    if (piece === undefined || piece.length === 0) return undefined;
+    const ids = this.server.tokenizer.encode(piece);
+    return ids.length === 1 ? ids[0] : undefined;
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+  }
+}
+
+async function* sseEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
+  const parser = new SseParser();
+  const parsed = (events: { data: string }[]) => events.filter((e) => e.data !== '[DONE]' && e.data.trim() !== '').map((e) => parseJson(e.data));
+  for await (const bytes of body) yield* parsed(parser.push(bytes));
+  yield* parsed(parser.end());
+}
+
+async function* ndjsonEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
+  const parser = new NdjsonParser();
+  for await (const bytes of body) yield* parser.push(bytes);
+  yield* parser.end();
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`The small model's server sent a piece of its stream that is not JSON: ${text.slice(0, 120)}`);
+  }
+}
+
+function noLogprobsError(wireForm: ServedWireForm, endpoint: URL): Error {
+  const upgrade = wireForm.kind === 'ollama' ? ' (Ollama reports them from version 0.12.11)' : ' (vLLM and SGLang report them; llama.cpp with n_probs)';
+  return new Error(
+    `${wireForm.label} at ${endpoint.host} sent tokens without log-probabilities; confidence and money-aware modes gate on them${upgrade}. Use command mode (relay.mode), or a server that reports them.`,
+  );
+}
+
+/** A transport or HTTP error, worded for the small model's server and its settings (the provider's wording names the LLM's). */
+function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: URL, model: string): Error {
+  const said = /The server said: (.*)$/s.exec(error.message)?.[1]?.trim();
+  const server = said ? ` The server said: ${said.slice(0, 300)}` : '';
+  const where = `${wireForm.label} at ${endpoint.host}`;
+  switch (error.code) {
+    case 'network':
+      return new Error(`${where} could not be reached (${error.summary}). Start the server, or fix ${settingRef('slmServerUrl')}.`);
+    case 'timeout':
+      return new Error(`${where}: ${error.summary}. The server may be overloaded or still loading the model; try again.`);
+    case 'model_not_found':
+      return new Error(`${where} does not serve the model '${model}'. Set ${settingRef('slmServerModel')} to a model it serves.${server}`);
+    default:
+      if (error.status === 404) return new Error(`${where} has no ${endpoint.pathname} (HTTP 404). Check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.${server}`);
+      return new Error(`${where} refused the request (${error.summary}).${server}`);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * What one kind of SLM server speaks: where the request goes, its body, how its stream
+ * is framed and how each piece reads. One entry per kind (registry.ts); the served
+ * runtime (servedRuntime.ts) does the rest alike for all.
+ */
+import type { ServedSlmKind, TokenConfidence } from '../types';
+
+/** One streamed generation request. */
+export interface ServedRequest {
+  model: string;
+  /** The whole context: its text, and its token ids where they are exact (the kind says whether it sends them). */
+  prompt: { text: string; ids?: readonly number[] };
+  maxTokens: number;
+  /** 0: greedy. */
+  temperature: number;
+  seed?: number;
+  topP?: number;
+  topK?: number;
+  /** How many alternatives to report per position (the confidence signals come from them). */
+  topLogprobs: number;
+}
+
+/** One generated token as a server reports it. */
+export interface ServedToken {
+  /** The token id, where the server gives it. */
+  id?: number;
+  /** The token's text as the server spells it (may be a byte-level piece); undefined when it gives only the id. */
+  piece?: string;
+  /** Log-probabilities of the most likely tokens at this position (any order; the chosen one may be among them). */
+  topLogprobs: number[];
+}
+
+/** What one piece of the stream says. */
+export interface ServedChunk {
+  /** Text of this piece (all its tokens together). */
+  text: string;
+  tokens: ServedToken[];
+  /** Set on the last piece: the model ended (end of sequence or a stop), or the token limit was reached. */
+  finish?: 'stop' | 'length';
+  /** Prompt tokens the server served from its prefix cache, where it reports them. */
+  cachedPromptTokens?: number;
+  promptTokens?: number;
+  /** An error the server put in the stream. */
+  error?: string;
+}
+
+export interface ServedWireForm {
+  kind: ServedSlmKind;
+  label: string;
+  /** Where the server listens by default. */
+  defaultUrl: string;
+  /** The generation endpoint for a configured address. */
+  endpoint(url: URL): URL;
+  /** Where the server lists its models (the connection test). */
+  modelsEndpoint(url: URL): URL;
+  /** Whether a request carries the context as token ids (exact: the server does not re-tokenise the seams). */
+  sendsTokenIds: boolean;
+  framing: 'sse' | 'ndjson';
+  body(request: ServedRequest): unknown;
+  /** Reads one parsed event of the stream; undefined: nothing to read (a keep-alive, [DONE]). */
+  parse(event: unknown): ServedChunk | undefined;
+  /** The names a model list answer holds. */
+  modelNames(body: unknown): string[];
+  /** How the server's prefix cache is turned on, for the docs and the connection test. */
+  prefixCache: string;
+}
+
+/** Appends `suffix` to the path of `url` (kept: a path prefix such as /v1 or a proxy's). */
+export function withPath(url: URL, suffix: string): URL {
+  const out = new URL(url.href);
+  out.pathname = `${out.pathname.replace(/\/+$/, '')}${suffix}`;
+  out.search = '';
+  out.hash = '';
+  return out;
+}
+
+/**
+ * The confidence signals of one position from the top log-probabilities a server reports:
+ * top-1 and margin exactly (when two or more are reported), the entropy over the reported
+ * tokens with the rest of the mass as one more outcome (a lower bound of the true entropy).
+ */
+export function confidenceOf(topLogprobs: readonly number[]): TokenConfidence | undefined {
+  const probs = topLogprobs.filter((lp) => Number.isFinite(lp) && lp <= 0).map((lp) => Math.exp(lp)).sort((a, b) => b - a);
+  if (probs.length === 0) return undefined;
+  const seen = probs.reduce((a, b) => a + b, 0);
+  const rest = Math.max(0, 1 - seen);
+  let entropy = rest > 0 ? -rest * Math.log(rest) : 0;
+  for (const p of probs) if (p > 0) entropy -= p * Math.log(p);
+  return { top1: probs[0], entropy, margin: probs[0] - (probs[1] ?? 0) };
+}
+
+/** A finite number, else undefined (what a server sends is untrusted). */
+export function finite(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}

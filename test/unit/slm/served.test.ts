@@ -1,0 +1,187 @@
+/**
+ * The served SLM against servers on 127.0.0.1 that speak each wire form, backed by the
+ * project's ONNX runtime on generated model folders: greedy relay answers through a server
+ * equal the local runtime's token for token (command and confidence mode), the gate's waste
+ * is counted, and each failure says what to change.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import { createServedRuntime, type ServedRuntime } from '../../../src/core/slm/served/servedRuntime';
+import type { GeneratedToken, ServedSlmKind, SlmRuntime } from '../../../src/core/slm/types';
+import { startServedSlmServer, type ServedSlmServer } from '../../fixtures/servedSlmServers';
+import { completionsProvider, disposeRuntimes, openAiStream, QUESTION, runtimeFor, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
+import type { FakeServer } from '../providers/servers/harness';
+import type { LlmProvider } from '../../../src/core/providers/types';
+
+const KINDS: ServedSlmKind[] = ['completions-server', 'ollama'];
+
+const COMMAND_TIMELINE = [
+  { text: 'First,' },
+  { text: '<call>0</call>' },
+  { text: ' we add' },
+  { text: '<call>3</call>' },
+  { text: ' two and three', source: 'external' as const },
+  { text: ' to get five.' },
+];
+/**
+ * Ollama takes text only and re-tokenises the whole context: the same tokens come back only
+ * where the text reads back as the tokens the model wrote. In COMMAND_TIMELINE it does not
+ * (',' then '<' read back as ',<'); with a space before each command it does.
+ */
+const OLLAMA_COMMAND_TIMELINE = [
+  { text: 'First,' },
+  { text: ' <call>0</call>' },
+  { text: ' we add' },
+  { text: ' <call>3</call>' },
+  { text: ' two and three', source: 'external' as const },
+  { text: ' to get five.' },
+];
+/** Unsure before ' 5' (top-1 0.3) and at its last word (0.4): the gate hands off twice. */
+const CONFIDENCE_TIMELINE = [
+  { text: 'The sum is' },
+  { text: ' 5', source: 'external' as const, top1: 0.3 },
+  { text: ' in total, as' },
+  { text: ' expected', source: 'external' as const, top1: 0.4 },
+  { text: '.' },
+];
+
+let llmServer: FakeServer;
+let llm: LlmProvider;
+let command: ScriptedSlm;
+let ollamaCommand: ScriptedSlm;
+let confidence: ScriptedSlm;
+
+before(async () => {
+  command = await scriptedSlm(COMMAND_TIMELINE);
+  ollamaCommand = await scriptedSlm(OLLAMA_COMMAND_TIMELINE);
+  confidence = await scriptedSlm(CONFIDENCE_TIMELINE);
+  ({ server: llmServer, provider: llm } = await completionsProvider(command.prompt));
+});
+
+after(async () => {
+  await llmServer?.close();
+  await disposeRuntimes();
+});
+
+function relay(slm: SlmRuntime, extra: Partial<RelayOptions>): RelayOptions {
+  return { mode: 'command', slm, llm, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0, ...extra };
+}
+
+/** Serves `local`'s model on a wire-form server and opens it as a served runtime with the same folder. */
+async function served(kind: ServedSlmKind, local: ScriptedSlm, options: { logprobs?: boolean; model?: string } = {}): Promise<{ runtime: ServedRuntime; server: ServedSlmServer }> {
+  // The server decodes with the same (unwrapped) runtime the local path uses.
+  const server = await startServedSlmServer(kind, await runtimeFor(local.folder), { logprobs: options.logprobs });
+  const runtime = await createServedRuntime({ kind, url: server.url, model: options.model ?? 'relay-slm', folder: local.folder });
+  return { runtime, server };
+}
+
+for (const kind of KINDS) {
+  describe(`served SLM: ${kind}`, () => {
+    test('command mode: the same answer, tokens, calls and LLM requests as the local runtime', async () => {
+      const slm = kind === 'ollama' ? ollamaCommand : command;
+      const { runtime, server } = await served(kind, slm);
+      try {
+        const llmPieces = () => openAiStream({ pieces: [' two', ' and', ' three'], finishReason: 'length' });
+        llmServer.enqueue(llmPieces());
+        const local = await collectRelay(relay(slm.runtime, {}));
+        const localPrompt = llmServer.lastRequest.body.prompt;
+        llmServer.enqueue(llmPieces());
+        const remote = await collectRelay(relay(runtime, {}));
+        assert.match(local.answer, /^First, +we add +two and three to get five\.$/);
+        assert.equal(local.stats.calls, 1);
+        assert.equal(remote.answer, local.answer);
+        assert.equal(llmServer.lastRequest.body.prompt, localPrompt, 'the LLM continues the same text');
+        for (const key of ['slmTokens', 'llmTokens', 'calls', 'commandTokens', 'turns', 'finishReason', 'promptTokens'] as const) {
+          assert.equal(remote.stats[key], local.stats[key], key);
+        }
+        // Three SLM turns, each a request carrying the whole context (the server's prefix cache does the rest).
+        assert.equal(server.requests.length, 3);
+        if (kind === 'completions-server') {
+          assert.ok(Array.isArray(server.requests[0].prompt), 'the context goes as token ids');
+          assert.deepEqual(server.requests[2].prompt.slice(0, server.requests[1].prompt.length), server.requests[1].prompt, 'each request extends the last one');
+        } else {
+          assert.equal(server.requests[0].raw, true);
+          assert.ok(server.requests[2].prompt.startsWith(server.requests[1].prompt));
+        }
+      } finally {
+        await runtime.dispose();
+        await server.close();
+      }
+    });
+
+    test('confidence mode: the gate refuses where the local one does; the tokens that came after are counted as waste', async () => {
+      const { runtime, server } = await served(kind, confidence);
+      try {
+        const options = { mode: 'confidence' as const, confidence: { threshold: 0.5, spanTokens: 1, maxLlmShare: 1 } };
+        llmServer.enqueue(openAiStream({ pieces: [' 5'], finishReason: 'length' }), openAiStream({ pieces: [' expected'], finishReason: 'length' }));
+        const local = await collectRelay(relay(confidence.runtime, options));
+        llmServer.enqueue(openAiStream({ pieces: [' 5'], finishReason: 'length' }), openAiStream({ pieces: [' expected'], finishReason: 'length' }));
+        const remote = await collectRelay(relay(runtime, options));
+        assert.equal(local.answer, 'The sum is 5 in total, as expected.');
+        assert.equal(remote.answer, local.answer);
+        for (const key of ['slmTokens', 'llmTokens', 'calls', 'turns', 'finishReason'] as const) assert.equal(remote.stats[key], local.stats[key], key);
+        assert.equal(local.stats.slmDiscardedTokens, undefined, 'the local runtime refuses before writing');
+        // Each refusal discards at least the refused token.
+        assert.ok((remote.stats.slmDiscardedTokens ?? 0) >= 2, `discarded ${remote.stats.slmDiscardedTokens}`);
+      } finally {
+        await runtime.dispose();
+        await server.close();
+      }
+    });
+
+    test('a server without log-probabilities: command mode works, the gate says which modes need them', async () => {
+      const { runtime, server } = await served(kind, confidence, { logprobs: false });
+      try {
+        const session = await runtime.createSession();
+        await session.prefill(confidence.prompt);
+        const free = await session.generate({ maxTokens: 3 });
+        assert.equal(free.tokens.length, 3);
+        assert.equal(free.text, 'The sum is');
+        await assert.rejects(session.generate({ maxTokens: 3, minTop1: 0.5 }), /without log-probabilities; confidence and money-aware modes gate on them/);
+      } finally {
+        await runtime.dispose();
+        await server.close();
+      }
+    });
+
+    test('a model the server does not serve, and no server at all: errors name the setting to change', async () => {
+      const { runtime, server } = await served(kind, command, { model: 'no-such-model' });
+      try {
+        const session = await runtime.createSession();
+        await session.prefill(command.prompt);
+        await assert.rejects(session.generate({ maxTokens: 2 }), /does not serve the model 'no-such-model'. Set relay\.slm\.serverModel/);
+      } finally {
+        await runtime.dispose();
+      }
+      await server.close();
+      const gone = await createServedRuntime({ kind, url: server.url, model: 'relay-slm', folder: command.folder });
+      try {
+        const session = await gone.createSession();
+        await session.prefill(command.prompt);
+        await assert.rejects(session.generate({ maxTokens: 2 }), /could not be reached \(connection refused\)\. Start the server, or fix relay\.slm\.serverUrl/);
+      } finally {
+        await gone.dispose();
+      }
+    });
+
+    test('Stop: an abort ends the generation as cancelled and keeps what came', async () => {
+      const { runtime, server } = await served(kind, command);
+      try {
+        const session = await runtime.createSession();
+        await session.prefill(command.prompt);
+        const stop = new AbortController();
+        const seen: GeneratedToken[] = [];
+        const result = await session.generate({ maxTokens: 50 }, (token) => {
+          seen.push(token);
+          if (seen.length === 2) stop.abort();
+        }, stop.signal);
+        assert.equal(result.stopReason, 'cancelled');
+        assert.equal(result.tokens.length, 2);
+      } finally {
+        await runtime.dispose();
+        await server.close();
+      }
+    });
+  });
+}
