@@ -54,6 +54,17 @@ export interface ModeSummary {
   costReduction: number | null;
   /** Relay rows: the matched router's LLM probability; null = n/a. */
   matchedRouterP: number | null;
+  /**
+   * The billing model's prediction of the calls whose usage was reported (each priced before
+   * it was made, with the output it then wrote) against what that usage cost; null where no
+   * call reported usage at a known price.
+   */
+  billing: { predictedUsd: number; reportedUsd: number; calls: number } | null;
+}
+
+/** Signed error of a prediction, in percent of what was reported (+ = over-predicted); null when nothing was reported. */
+export function predictionErrorPct(billing: ModeSummary['billing']): number | null {
+  return billing && billing.reportedUsd > 0 ? ((billing.predictedUsd - billing.reportedUsd) / billing.reportedUsd) * 100 : null;
 }
 
 export function summarise(spec: string, label: string, kind: RowKind, mode: RelayMode, rows: EvalRow[], llmProbability?: number): ModeSummary {
@@ -66,6 +77,11 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
   const calls = total((s) => s.calls);
   const cost = known((s) => s.costUsd);
   const n = rows.length;
+  const billed = rows.flatMap((r) => (r.stats.billing && r.stats.billing.calls > 0 ? [r.stats.billing] : []));
+  const billing =
+    billed.length === 0
+      ? null
+      : billed.reduce((a, b) => ({ predictedUsd: a.predictedUsd + b.predictedUsd, reportedUsd: a.reportedUsd + b.reportedUsd, calls: a.calls + b.calls }), { predictedUsd: 0, reportedUsd: 0, calls: 0 });
   return {
     spec,
     label,
@@ -88,6 +104,7 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
     llmTokenReduction: null,
     costReduction: null,
     matchedRouterP: null,
+    billing,
   };
 }
 

@@ -26,7 +26,7 @@ import { deriveSeed } from '../../core/relay/random';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
 import { rowKindOf, type EvalModeSpec } from '../evalModes';
-import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary } from '../evalTable';
+import { compareWithMatchedRouters, formatTable, matchedRouterProbability, predictionErrorPct, summarise, type EvalRow, type ModeSummary } from '../evalTable';
 import { printableJson, terminalSafe, type Output } from '../render';
 import { CliDeps, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
@@ -118,6 +118,8 @@ export function slmTraining(folder: string): string | undefined {
     return undefined;
   }
 }
+
+const signedPct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}%`;
 
 /** A row's money ceiling: its own @ratio; money-aware without one takes the configured ratio; other rows run without it. */
 function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | undefined {
@@ -373,6 +375,11 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     `Wall time ${wallSeconds.toFixed(1)} s${concurrency > 1 ? `, ${concurrency} answers in flight` : ''}.`,
     `Answers: ${shown(answersFile)}${opened.resumed ? ` (${tableRows.length - freshCount} from earlier runs, ${freshCount} new)` : ''}.`,
   ];
+  const predicted = summaries.filter((s) => predictionErrorPct(s.billing) !== null);
+  if (predicted.length > 0) {
+    const each = predicted.map((s) => `${s.spec} ${signedPct(predictionErrorPct(s.billing) as number)} over ${s.billing?.calls} calls`);
+    notes.push(`Billing model: each call priced before it was made (with the output it then wrote) against what the provider's reported usage cost, + = over-predicted: ${each.join('; ')}.`);
+  }
   if (opened.unreadable > 0) notes.push(`${opened.unreadable} lines of ${shown(answersFile)} could not be read; their answers were run again.`);
   if (stopped.length > 0) notes.push(`Not complete: ${stopped.join(', ')} answers. Run the same command again to finish; finished answers are kept.`);
   const table = summaries.length > 0 ? formatTable(summaries) : '(no finished answers yet)';

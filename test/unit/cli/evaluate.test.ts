@@ -93,6 +93,12 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
   assert.ok(stdout.includes(`| ${command.label} `) && stdout.includes(`${(command.accuracy * 100).toFixed(1)}%`));
   assert.match(command.label, /^relay, command mode: .*shipped/, "the shipped SLM's training is named (config.json relay_training)");
   assert.match(stdout, /priced as if it were OpenAI gpt-4o/);
+  // The billing model's prediction against the reported usage, per row that made calls (the demo LLM counts with the SLM's tokenizer: exact).
+  const billingRow = (s: ModeSummary) => json.rows.filter((r) => r.spec === s.spec && r.stats.billing).reduce((n, r) => n + (r.stats.billing?.calls ?? 0), 0);
+  assert.equal(command.billing?.calls, billingRow(command));
+  close(command.billing?.predictedUsd ?? null, command.billing?.reportedUsd ?? 0, 'command prediction');
+  assert.equal(slmRow.billing, null, 'no calls, no prediction');
+  assert.match(stdout, new RegExp(`Billing model: .*llm-only \\+0\\.00% over ${llmRow.billing?.calls} calls; command \\+0\\.00% over ${command.billing?.calls} calls`));
   const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n');
   assert.equal(csv.length, 1 + 6 * limit);
   assert.ok(readFileSync(`${out}.md`, 'utf8').startsWith('Command: `relay eval --demo --modes all --limit 12'));
@@ -105,7 +111,7 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
 
 test('matched router arithmetic by hand', () => {
   const row = (spec: string, kind: ModeSummary['kind'], accuracy: number, llmTokens: number, costUsd: number): ModeSummary =>
-    ({ spec, label: spec, kind, mode: 'command', questions: 10, correct: accuracy * 10, accuracy, slmTokens: 0, llmTokens, llmTokenShare: 0, calls: 0, callsPerQuestion: 0, costUsd, costPerCorrectUsd: null, llmOnlyCostUsd: null, meanLatencyMs: 0, errors: 0, llmTokenReduction: null, costReduction: null, matchedRouterP: null });
+    ({ spec, label: spec, kind, mode: 'command', questions: 10, correct: accuracy * 10, accuracy, slmTokens: 0, llmTokens, llmTokenShare: 0, calls: 0, callsPerQuestion: 0, costUsd, costPerCorrectUsd: null, llmOnlyCostUsd: null, meanLatencyMs: 0, errors: 0, llmTokenReduction: null, costReduction: null, matchedRouterP: null, billing: null });
   const summaries = [
     row('slm-only', 'baseline-slm', 0.5, 0, 0),
     row('llm-only', 'baseline-llm', 0.9, 1000, 0.01),
