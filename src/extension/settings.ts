@@ -12,15 +12,8 @@ import { isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 
 export interface RelaySettings {
-  provider: {
-    kind: ProviderKind;
-    baseUrl: string;
-    model: string;
-    templateFolder: string;
-    /** Seconds: connect, first byte, between chunks, whole call. */
-    timeouts: { connect: number; firstByte: number; idle: number; call: number };
-    caching: CachingChoice;
-  };
+  /** As the composition root takes it. */
+  provider: RelaySetup['provider'];
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
   slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean };
   mode: RelayMode | 'auto';
@@ -29,7 +22,7 @@ export interface RelaySettings {
   maxTurns: number;
   tokenBudget: number;
   /** Ceilings of one answer: LLM calls, USD and USD relative to the LLM alone (used when prices are known), seconds without a new token. */
-  limits: { maxLlmCalls: number; maxCostUsd: number; maxStallSeconds: number; maxCostRatio?: number };
+  limits: RelaySetup['limits'];
   temperature: number;
   localOnly: boolean;
 }
