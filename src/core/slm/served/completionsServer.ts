@@ -53,12 +53,17 @@ function parse(event: unknown): ServedChunk | undefined {
     return { text: '', tokens: [], error };
   }
   const choice = Array.isArray(body.choices) ? body.choices[0] : undefined;
-  const usage = body.usage && typeof body.usage === 'object' ? body.usage : undefined;
-  const cached = finite(usage?.prompt_tokens_details?.cached_tokens) ?? finite(body.timings?.cache_n) ?? finite(body.tokens_cached);
-  const promptTokens = finite(usage?.prompt_tokens);
-  const logprobs = choice?.logprobs && typeof choice.logprobs === 'object' ? choice.logprobs : undefined;
-  const tokens = (logprobs && (legacyTokens(logprobs) ?? contentTokens(logprobs))) ?? [];
   const reason = choice?.finish_reason;
+  // Prompt counts from the last pieces only: vLLM's usage chunk, llama.cpp's final timings (it sends them with every piece).
+  const usage = body.usage && typeof body.usage === 'object' ? body.usage : undefined;
+  const final = usage !== undefined || (typeof reason === 'string' && reason.length > 0);
+  const cached = final ? (finite(usage?.prompt_tokens_details?.cached_tokens) ?? finite(body.timings?.cache_n)) : undefined;
+  const promptTokens = final ? (finite(usage?.prompt_tokens) ?? finite(body.timings?.prompt_n)) : undefined;
+  const logprobs = choice?.logprobs && typeof choice.logprobs === 'object' ? choice.logprobs : undefined;
+  const tokens: ServedToken[] = (logprobs && (legacyTokens(logprobs) ?? contentTokens(logprobs))) ?? [];
+  // vLLM's return_token_ids: the ids of the piece's tokens beside their spelling.
+  const ids = Array.isArray(choice?.token_ids) ? (choice.token_ids as unknown[]) : [];
+  if (ids.length === tokens.length) tokens.forEach((t, i) => (t.id ??= Number.isInteger(ids[i]) ? (ids[i] as number) : undefined));
   return {
     text: typeof choice?.text === 'string' ? choice.text : '',
     tokens,
@@ -90,6 +95,7 @@ export const completionsServerWireForm: ServedWireForm = {
     logprobs: r.topLogprobs,
     n_probs: r.topLogprobs,
     return_tokens_as_token_ids: true,
+    return_token_ids: true,
     cache_prompt: true,
   }),
   parse,

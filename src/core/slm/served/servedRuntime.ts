@@ -236,6 +236,7 @@ class ServedSession implements SlmSession {
     let refusedToken: GeneratedToken | undefined;
     let stopReason: GenerationStopReason | undefined;
     let discarded = 0;
+    let serverEnded = false;
     const endpoint = wireForm.endpoint(server.url);
     const body = wireForm.body({
       model: server.model,
@@ -303,11 +304,13 @@ class ServedSession implements SlmSession {
           if (tokenText && stopStrings.some((s) => text.includes(s, Math.max(0, text.length - tokenText.length - s.length + 1)))) stopReason = 'stop_string';
           else if (tokens.length >= maxTokens) stopReason = clampedByWindow ? 'context_full' : 'max_tokens';
         }
-        if (stopReason !== undefined) break reading;
         if (chunk.finish !== undefined) {
+          // The server ended: read on to the end of the stream for its usage (a piece or two).
           stopReason ??= chunk.finish === 'length' ? (clampedByWindow ? 'context_full' : 'max_tokens') : 'eos';
-          break reading;
+          serverEnded = true;
         }
+        // Where the answer stops reading before the server ended, the request is closed.
+        if (stopReason !== undefined && !serverEnded) break reading;
       }
       if (stopReason === undefined) {
         if (signal?.aborted) stopReason = 'cancelled';
