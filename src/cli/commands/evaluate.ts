@@ -380,6 +380,13 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     const each = predicted.map((s) => `${s.spec} ${signedPct(predictionErrorPct(s.billing) as number)} over ${s.billing?.calls} calls`);
     notes.push(`Billing model: each call priced before it was made (with the output it then wrote) against what the provider's reported usage cost, + = over-predicted: ${each.join('; ')}.`);
   }
+  const discarded = tableRows.reduce((sum, r) => sum + (r.stats.slmDiscardedTokens ?? 0), 0);
+  if (discarded > 0) {
+    const written = tableRows.reduce((sum, r) => sum + r.stats.slmTokens, 0);
+    notes.push(
+      `Served SLM waste: ${discarded} tokens generated and discarded (${((100 * discarded) / Math.max(1, written + discarded)).toFixed(1)}% of what it generated): a server cannot refuse a token before writing it, so the stream is cut at the gate's refused token and what had come after is dropped.`,
+    );
+  }
   if (opened.unreadable > 0) notes.push(`${opened.unreadable} lines of ${shown(answersFile)} could not be read; their answers were run again.`);
   if (stopped.length > 0) notes.push(`Not complete: ${stopped.join(', ')} answers. Run the same command again to finish; finished answers are kept.`);
   const table = summaries.length > 0 ? formatTable(summaries) : '(no finished answers yet)';

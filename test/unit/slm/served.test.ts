@@ -13,6 +13,12 @@ import { startServedSlmServer, type ServedSlmServer } from '../../fixtures/serve
 import { completionsProvider, disposeRuntimes, openAiStream, QUESTION, runtimeFor, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
 import type { FakeServer } from '../providers/servers/harness';
 import type { LlmProvider } from '../../../src/core/providers/types';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig, type CliConfig } from '../../../src/cli/config';
+import { parseModeSpecs } from '../../../src/cli/evalModes';
+import { runEval } from '../../../src/cli/commands/evaluate';
 
 const KINDS: ServedSlmKind[] = ['completions-server', 'ollama'];
 
@@ -185,3 +191,41 @@ for (const kind of KINDS) {
     });
   });
 }
+
+test('relay eval on a served SLM: the same answers as on the ONNX folder, and the waste said under the table', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-served-eval-'));
+  const server = await startServedSlmServer('completions-server', await runtimeFor(confidence.folder));
+  try {
+    const data = join(dir, 'q.jsonl');
+    writeFileSync(data, `${JSON.stringify({ question: QUESTION[0].content, answer: '5' })}\n`);
+    const base = defaultConfig({ RELAY_HOME: dir });
+    const onnx: CliConfig = {
+      ...base,
+      slm: { ...base.slm, folder: confidence.folder },
+      provider: { ...base.provider, kind: 'openai-completions', baseUrl: `${llmServer.url}/v1`, model: 'Qwen/Qwen3-8B' },
+      confidence: { threshold: 0.5, spanTokens: 1, maxLlmShare: 1 },
+      temperature: 0,
+      plainPrompt: true,
+    };
+    const servedConfig: CliConfig = { ...onnx, slm: { ...onnx.slm, kind: 'completions-server', serverUrl: server.url, serverModel: 'relay-slm' } };
+    const outputs: string[] = [];
+    const answers: string[] = [];
+    for (const [name, config] of [['onnx', onnx], ['served', servedConfig]] as const) {
+      llmServer.enqueue(openAiStream({ pieces: [' 5'], finishReason: 'length' }), openAiStream({ pieces: [' expected'], finishReason: 'length' }));
+      let out = '';
+      const sink = { write: (text: string) => void (out += text), isTTY: false };
+      const code = await runEval(data, parseModeSpecs('confidence'), config, { stdout: sink, stderr: { write: () => undefined, isTTY: false } }, { outPrefix: join(dir, name), signal: new AbortController().signal, fresh: true });
+      assert.equal(code, 0);
+      outputs.push(out);
+      const line = readFileSync(join(dir, `${name}.answers.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.type === 'answer');
+      answers.push(line.answer);
+    }
+    assert.equal(answers[0], 'The sum is 5 in total, as expected.');
+    assert.equal(answers[1], answers[0]);
+    assert.doesNotMatch(outputs[0], /Served SLM waste/);
+    assert.match(outputs[1], /Served SLM waste: \d+ tokens generated and discarded/);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
