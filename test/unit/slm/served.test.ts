@@ -171,6 +171,25 @@ for (const kind of KINDS) {
       }
     });
 
+    if (kind === 'completions-server') {
+      test('a server that takes only text as the prompt: sent again as text, and as text from then on', async () => {
+        const server = await startServedSlmServer(kind, await runtimeFor(ollamaCommand.folder), { acceptsTokenIds: false });
+        const runtime = await createServedRuntime({ kind, url: server.url, model: 'relay-slm', folder: ollamaCommand.folder });
+        try {
+          llmServer.enqueue(openAiStream({ pieces: [' two', ' and', ' three'], finishReason: 'length' }));
+          const { answer } = await collectRelay(relay(runtime, {}));
+          assert.match(answer, /^First, +we add +two and three to get five\.$/);
+          assert.deepEqual(
+            server.requests.map((r) => (Array.isArray(r.prompt) ? 'ids' : 'text')),
+            ['ids', 'text', 'text', 'text'],
+          );
+        } finally {
+          await runtime.dispose();
+          await server.close();
+        }
+      });
+    }
+
     test('Stop: an abort ends the generation as cancelled and keeps what came', async () => {
       const { runtime, server } = await served(kind, command);
       try {

@@ -104,6 +104,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     topLogprobs: options.topLogprobs ?? DEFAULT_TOP_LOGPROBS,
     agents: createAgents(),
     prefixCache: { requests: 0, promptTokens: 0, cachedPromptTokens: 0, reported: 0 },
+    refusesTokenIds: false,
   };
   let disposed = false;
   const alive = (): void => {
@@ -160,6 +161,8 @@ interface Server {
   topLogprobs: number;
   agents: ReturnType<typeof createAgents>;
   prefixCache: PrefixCacheReport;
+  /** The server answered a prompt of token ids with HTTP 400/422: prompts go as text. */
+  refusesTokenIds: boolean;
 }
 
 /** Unknown confidence (a server that sent no log-probabilities); only a gate could misread it, and a gate refuses to run without them. */
@@ -238,30 +241,33 @@ class ServedSession implements SlmSession {
     let discarded = 0;
     let serverEnded = false;
     const endpoint = wireForm.endpoint(server.url);
-    const body = wireForm.body({
-      model: server.model,
-      prompt: { text: this.text, ids: wireForm.sendsTokenIds && this.exactIds ? this.ids : undefined },
-      maxTokens,
-      temperature: sampling.temperature ?? 0,
-      seed: sampling.seed,
-      topP: sampling.topP,
-      topK: sampling.topK,
-      topLogprobs: server.topLogprobs,
-    });
+    const bodyOf = (asIds: boolean) =>
+      wireForm.body({
+        model: server.model,
+        prompt: { text: this.text, ids: asIds ? this.ids : undefined },
+        maxTokens,
+        temperature: sampling.temperature ?? 0,
+        seed: sampling.seed,
+        topP: sampling.topP,
+        topK: sampling.topK,
+        topLogprobs: server.topLogprobs,
+      });
+    const asIds = wireForm.sendsTokenIds && this.exactIds && !server.refusesTokenIds;
     const call = new AbortController();
     const onAbort = (): void => call.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const response = await postStream({
-        url: endpoint,
-        headers: {},
-        body,
-        keyEnv: [],
-        timeouts: server.timeouts,
-        signal: call.signal,
-        secrets: [],
-        agents: server.agents,
-      });
+      const send = (ids: boolean) =>
+        postStream({ url: endpoint, headers: {}, body: bodyOf(ids), keyEnv: [], timeouts: server.timeouts, signal: call.signal, secrets: [], agents: server.agents });
+      let response;
+      try {
+        response = await send(asIds);
+      } catch (error) {
+        // A server that takes only text as the prompt (HTTP 400 or 422 to a list of ids): sent as text from now on.
+        if (!asIds || !isProviderError(error) || (error.status !== 400 && error.status !== 422)) throw error;
+        server.refusesTokenIds = true;
+        response = await send(false);
+      }
       const reader = wireForm.framing === 'sse' ? sseEvents(response.body) : ndjsonEvents(response.body);
       reading: for await (const event of reader) {
         const chunk = wireForm.parse(event);
