@@ -189,7 +189,8 @@ async function measure(label: string, runtime: LocalRuntime, prompt: string, tok
 async function main(): Promise<void> {
   const measures: Measure[] = [];
   const scriptedFolder = await ensureScriptedModel({ prompt: PROMPT_TEXT, timeline: [{ text: ' Step one:' }], endWithEos: false });
-  const scripted = await createLocalRuntime(scriptedFolder);
+  // No kept KV caches (kvCacheBudgetMb 0): the recompute baseline of the splice must compute the whole context.
+  const scripted = await createLocalRuntime(scriptedFolder, { kvCacheBudgetMb: 0 });
   try {
     measures.push(await measure('scripted (vocab 151936, tiny compute)', scripted, PROMPT_TEXT, SCRIPTED_TOKENS));
   } finally {
@@ -197,7 +198,7 @@ async function main(): Promise<void> {
   }
   if (!args.includes('--skip-big')) {
     const bigFolder = await ensureQwen3Shaped();
-    const big = await createLocalRuntime(bigFolder, { variant: 'q4' });
+    const big = await createLocalRuntime(bigFolder, { variant: 'q4', kvCacheBudgetMb: 0 });
     try {
       measures.push(await measure(`Qwen3-0.6B-shaped q4`, big, PROMPT_TEXT, BIG_TOKENS));
     } finally {

@@ -56,6 +56,12 @@ export interface KvCacheStore {
   reserve(tokens: number): void;
   /** Hands the buffers to the pool for the next session. */
   release(): void;
+  /** Forgets every token after the first `length` (a kept cache reused up to where a new prompt departs from it). */
+  truncate(length: number): void;
+  /** A new cache holding a copy of the first `length` tokens (this one is left as it was). */
+  clonePrefix(length: number): KvCacheStore;
+  /** Bytes of the buffers this cache holds (its capacity, not only its length). */
+  readonly bytes: number;
 }
 
 /** Checks a run's new rows before anything is written, so a bad output leaves the cache as it was. */
@@ -90,13 +96,29 @@ abstract class PooledKvCache implements KvCacheStore {
     protected readonly heads: number,
     protected readonly headDim: number,
     protected readonly type: KvType,
-    private readonly pool = new KvBufferPool(),
+    protected readonly pool = new KvBufferPool(),
   ) {
     this.rowSize = heads * headDim;
   }
 
   abstract pastTensor(slot: number): Ort.Tensor;
   abstract append(rows: ArrayLike<number>[], n: number): void;
+  abstract truncate(length: number): void;
+  protected abstract copyPrefixInto(target: KvArray[], length: number, slot: number): void;
+  protected abstract sameKind(): PooledKvCache;
+
+  get bytes(): number {
+    return this.set.buffers.reduce((sum, b) => sum + b.byteLength, 0);
+  }
+
+  clonePrefix(length: number): KvCacheStore {
+    if (length > this.length) throw new RangeError(`internal: cannot copy ${length} tokens of a cache holding ${this.length}`);
+    const copy = this.sameKind();
+    copy.reserve(length);
+    for (let slot = 0; slot < this.slots; slot++) this.copyPrefixInto(copy.set.buffers, length, slot);
+    copy.length = length;
+    return copy;
+  }
 
   release(): void {
     if (this.set.capacity > 0) this.pool.give(this.set);
@@ -149,6 +171,18 @@ export class TokenMajorKvCache extends PooledKvCache {
     rows.forEach((r, slot) => this.set.buffers[slot].set(r as KvArray, this.length * this.rowSize));
     this.length = total;
   }
+
+  truncate(length: number): void {
+    this.length = Math.min(this.length, length);
+  }
+
+  protected copyPrefixInto(target: KvArray[], length: number, slot: number): void {
+    target[slot].set(this.set.buffers[slot].subarray(0, length * this.rowSize));
+  }
+
+  protected sameKind(): PooledKvCache {
+    return new TokenMajorKvCache(this.ort, this.slots, this.heads, this.headDim, this.type, this.pool);
+  }
 }
 
 /** Head-major cache, as the exports declare `past_key_values`: [1, heads, length, headDim] per slot. */
@@ -179,5 +213,26 @@ export class CompactKvCache extends PooledKvCache {
       }
     }
     this.length = total;
+  }
+
+  /** Each head's first `length` rows move left to where a cache of that length keeps them (first head first: a block only moves left). */
+  truncate(length: number): void {
+    const old = this.length;
+    if (length >= old) return;
+    const dh = this.headDim;
+    for (const buffer of this.set.buffers) {
+      for (let h = 1; h < this.heads; h++) buffer.copyWithin(h * length * dh, h * old * dh, (h * old + length) * dh);
+    }
+    this.length = length;
+  }
+
+  protected copyPrefixInto(target: KvArray[], length: number, slot: number): void {
+    const dh = this.headDim;
+    const source = this.set.buffers[slot];
+    for (let h = 0; h < this.heads; h++) target[slot].set(source.subarray(h * this.length * dh, (h * this.length + length) * dh), h * length * dh);
+  }
+
+  protected sameKind(): PooledKvCache {
+    return new CompactKvCache(this.ort, this.slots, this.heads, this.headDim, this.type, this.pool);
   }
 }

@@ -10,11 +10,12 @@
  */
 import type * as Ort from 'onnxruntime-node';
 import { CompactKvCache, KvBufferPool, TokenMajorKvCache, type KvCacheStore } from './kvCache';
+import { MAX_CHECKPOINTS, type KvPrefixCache, type LogitsCheckpoint } from './kvPrefixCache';
 import type { DecoderIo } from './onnx/decoderSession';
 import { SeededRng, TokenSampler } from './sampling';
 import { StreamingDetokenizer } from './streamingDetokenizer';
 import type { TextTokenizer } from './tokenizer';
-import type { GenerateOptions, GenerateResult, GeneratedToken, GenerationStopReason, SlmSession } from './types';
+import type { GenerateOptions, GenerateResult, GeneratedToken, GenerationStopReason, PrefillOptions, PrefillResult, SlmSession } from './types';
 
 /** Longest run of tokens fed in one forward pass (bounds the attention scratch memory). */
 const PREFILL_CHUNK = 512;
@@ -38,6 +39,16 @@ export interface DecoderModel {
   kvLayout?: 'token-major' | 'head-major';
   /** Spare KV buffers passed from one session to the next. */
   kvPool?: KvBufferPool;
+  /** Caches of finished sessions that a new prompt may start from (only on the paths where the session owns its cache). */
+  prefixCache?: KvPrefixCache;
+}
+
+/** Thrown by a prefill stopped through its signal; the tokens read so far stay in the cache. */
+export class PrefillCancelledError extends Error {
+  constructor() {
+    super('The prompt was not read to the end: cancelled.');
+    this.name = 'AbortError';
+  }
 }
 
 /** A FIFO mutex: one forward pass (or whole session call) at a time. */
@@ -77,7 +88,9 @@ export class KvDecoderSession implements SlmSession {
   /** The cache on the whole-cache path: last step's present tensors. */
   private past: Ort.Tensor[] | undefined;
   /** The cache in our own buffers (new-token outputs). */
-  private readonly kv: KvCacheStore | undefined;
+  private kv: KvCacheStore | undefined;
+  /** Logits where prompts ended: kept with the cache, so a Retry of the same prompt computes nothing. */
+  private checkpoints: LogitsCheckpoint[] = [];
   private pastLength = 0;
   /** Ids in the context, fed or pending. */
   private readonly contextIds: number[] = [];
@@ -107,12 +120,38 @@ export class KvDecoderSession implements SlmSession {
     return this.contextIds;
   }
 
-  prefill(text: string): Promise<{ tokenCount: number }> {
+  /**
+   * Reads a prompt into the cache. On an empty session it starts from the kept cache (of an
+   * earlier session on this model) that shares the longest token prefix with the prompt,
+   * and computes only the rest (`reusedTokens` says how many were not computed).
+   */
+  prefill(text: string, options: PrefillOptions = {}): Promise<PrefillResult> {
     return this.calls.run(async () => {
       const ids = this.model.tokenizer.encode(text);
-      await this.feed(ids);
-      return { tokenCount: ids.length };
+      const reusedTokens = this.startFromKeptCache(ids);
+      await this.feed(ids.slice(reusedTokens), options, reusedTokens);
+      const length = this.contextIds.length;
+      if (this.model.prefixCache && this.logits && !this.checkpoints.some((k) => k.length === length)) {
+        this.checkpoints = [...this.checkpoints, { length, logits: Float32Array.from(this.logits) }].slice(-MAX_CHECKPOINTS);
+      }
+      return { tokenCount: ids.length, reusedTokens };
     });
+  }
+
+  /** Adopts the kept cache sharing the longest prefix with `ids` (empty sessions only); returns how many ids it holds. */
+  private startFromKeptCache(ids: readonly number[]): number {
+    const { prefixCache } = this.model;
+    if (!prefixCache || !this.kv || this.contextIds.length > 0 || this.pendingIds.length > 0) return 0;
+    if (this.model.maxPositions !== undefined && ids.length > this.model.maxPositions) return 0; // refused by feed, untouched
+    const reused = prefixCache.take(ids);
+    if (!reused) return 0;
+    this.kv.release();
+    this.kv = reused.kv;
+    this.contextIds.push(...reused.ids);
+    this.pastLength = reused.ids.length;
+    this.checkpoints = reused.checkpoints;
+    if (reused.logits) this.setLogits(reused.logits);
+    return reused.ids.length;
   }
 
   append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }> {
@@ -148,7 +187,11 @@ export class KvDecoderSession implements SlmSession {
     this.disposed = true;
     await this.calls.run(async () => {
       this.past = undefined;
-      this.kv?.release();
+      const kv = this.kv;
+      this.kv = undefined;
+      // What the cache holds (pending ids never reached it) is kept for a later prompt that starts the same way.
+      if (kv && this.model.prefixCache) this.model.prefixCache.keep(this.contextIds.slice(0, this.pastLength), kv, this.checkpoints);
+      else kv?.release();
       this.logits = undefined;
     });
   }
@@ -218,7 +261,7 @@ export class KvDecoderSession implements SlmSession {
     return { tokens, text, stopReason, refusedToken, contextLength: this.contextIds.length };
   }
 
-  private async feed(ids: readonly number[]): Promise<void> {
+  private async feed(ids: readonly number[], options: PrefillOptions = {}, reusedTokens = 0): Promise<void> {
     const { maxPositions } = this.model;
     if (maxPositions !== undefined && this.contextIds.length + ids.length > maxPositions) {
       throw new RangeError(
@@ -230,16 +273,25 @@ export class KvDecoderSession implements SlmSession {
       this.pendingIds.push(id);
     }
     if (ids.length > 0) this.logitsValid = false;
-    await this.ensureLogits();
+    await this.ensureLogits(options, reusedTokens);
   }
 
-  private async ensureLogits(): Promise<void> {
+  /**
+   * Feeds pending ids in chunks. A prompt of more than one chunk reports progress before the
+   * first and after every chunk, and stops between chunks when its signal aborts.
+   */
+  private async ensureLogits(options: PrefillOptions = {}, reusedTokens = 0): Promise<void> {
     if (this.disposed) throw new Error(`Session ${this.id} was disposed; create a new session.`);
+    const total = this.pendingIds.length;
+    const report = total > PREFILL_CHUNK ? options.onProgress : undefined;
     try {
+      report?.({ done: 0, total, reusedTokens });
       while (this.pendingIds.length > 0) {
+        if (options.signal?.aborted) throw new PrefillCancelledError();
         const chunk = this.pendingIds.slice(0, PREFILL_CHUNK);
         await this.model.lock.run(() => this.forward(chunk));
         this.pendingIds = this.pendingIds.slice(chunk.length);
+        report?.({ done: total - this.pendingIds.length, total, reusedTokens });
       }
     } catch (e) {
       // Ids that never reached the cache leave the context, so the session stays consistent.
@@ -297,6 +349,15 @@ export class KvDecoderSession implements SlmSession {
     this.past = next;
     this.pastLength = total;
     this.readLastLogits(out[io.logits] as Ort.Tensor);
+  }
+
+  private setLogits(logits: Float32Array): void {
+    if (!this.logits || this.logits.length !== logits.length) {
+      this.logits = new Float32Array(logits.length);
+      this.sampler = new TokenSampler(logits.length);
+    }
+    this.logits.set(logits);
+    this.logitsValid = true;
   }
 
   /** Copies the last position's row of logits into the reused buffer. */

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { ChatTemplate } from './chatTemplate';
 import { KvBufferPool } from './kvCache';
+import { DEFAULT_KV_CACHE_BUDGET_MB, KvPrefixCache } from './kvPrefixCache';
 import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
 import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFolder';
 import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
@@ -45,6 +46,12 @@ export interface LocalRuntimeOptions {
    * tensors come back whole and are fed back as `past`.
    */
   kvOutputs?: KvOutputsMode;
+  /**
+   * Megabytes of KV caches of finished sessions kept so a new prompt that starts the same way
+   * (the next chat turn, Retry, another question on the same text) computes only what differs
+   * (kvPrefixCache.ts); 0 keeps none. Default DEFAULT_KV_CACHE_BUDGET_MB.
+   */
+  kvCacheBudgetMb?: number;
 }
 
 export interface LocalRuntime extends SlmRuntime {
@@ -60,6 +67,8 @@ export interface LocalRuntime extends SlmRuntime {
   readonly kvOutputs: { mode: KvOutputsMode; reason?: string };
   /** Whether a float16 file runs with float32 activations, and why not where not. */
   readonly float16Compute: { mode: Float16Compute; reason?: string };
+  /** KV caches kept for reuse, most recently used first (empty when reuse is off). */
+  readonly keptKvCaches: { tokens: number; bytes: number }[];
 }
 
 export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -94,6 +103,9 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     kvLayout: kvLayoutOf(loaded.kvOutputs.mode),
     kvPool: new KvBufferPool(),
   };
+  const budgetMb = options.kvCacheBudgetMb ?? DEFAULT_KV_CACHE_BUDGET_MB;
+  // Only where sessions own their cache buffers (not the whole-cache path, whose tensors ONNX Runtime owns).
+  if (loaded.newTokenKvOutputs && budgetMb > 0) decoderModel.prefixCache = new KvPrefixCache(budgetMb * 1024 * 1024);
   const info: ModelInfo = {
     folder,
     modelType: model.config.modelType,
@@ -122,6 +134,9 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     int8ComputeNodes: loaded.int8ComputeNodes,
     kvOutputs: loaded.kvOutputs,
     float16Compute: { mode: loaded.float16Compute.mode, reason: loaded.float16Compute.reason },
+    get keptKvCaches() {
+      return decoderModel.prefixCache?.entries ?? [];
+    },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
       if (!template) {
@@ -149,6 +164,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     async dispose() {
       if (disposed) return;
       disposed = true;
+      decoderModel.prefixCache?.close();
       for (const s of [...sessions]) await s.dispose();
       await loaded.session.release();
     },

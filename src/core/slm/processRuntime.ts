@@ -20,7 +20,7 @@ import {
   type WorkerToParentMessage,
   type ParentToWorkerMessage,
 } from './worker/protocol';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, RenderOptions, SlmRuntime, SlmSession } from './types';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillOptions, PrefillProgress, RenderOptions, SlmRuntime, SlmSession } from './types';
 import { settingRef } from '../settingNames';
 import type { Fix } from '../fixes';
 
@@ -91,10 +91,15 @@ function tsxArgv(): string[] {
   return ['--import', pathToFileURL(require.resolve(devLoader)).href];
 }
 
-interface Pending {
+/** What a request streams before its response. */
+interface Streamed {
+  onToken?: (token: GeneratedToken) => void;
+  onProgress?: (progress: PrefillProgress) => void;
+}
+
+interface Pending extends Streamed {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  onToken?: (token: GeneratedToken) => void;
 }
 
 /** One worker process and its in-flight requests. */
@@ -117,7 +122,7 @@ class WorkerProcess {
     this.child.on('exit', (code, signal) => this.fail(signal ? `was killed by ${signal}` : `exited with code ${code}`));
   }
 
-  call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<ResultOf<M>> {
+  call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, streamed: Streamed = {}, signal?: AbortSignal): Promise<ResultOf<M>> {
     if (this.exited) return Promise.reject(new SlmProcessError('The SLM process is not running.'));
     const id = this.nextId++;
     return new Promise<ResultOf<M>>((resolve, reject) => {
@@ -132,7 +137,7 @@ class WorkerProcess {
           settle();
           reject(error);
         },
-        onToken,
+        ...streamed,
       });
       this.post({ type: 'request', id, method, params } as ParentToWorkerMessage);
       // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
@@ -160,6 +165,10 @@ class WorkerProcess {
     if (!pending) return;
     if (message.type === 'token') {
       pending.onToken?.(message.token);
+      return;
+    }
+    if (message.type === 'progress') {
+      pending.onProgress?.(message.progress);
       return;
     }
     this.pending.delete(message.id);
@@ -261,11 +270,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     };
     return {
       id: `${sessionGeneration}:${sessionId}`,
-      async prefill(text: string) {
-        return live().call('prefill', { sessionId, text });
+      async prefill(text: string, opts: PrefillOptions = {}) {
+        return live().call('prefill', { sessionId, text }, { onProgress: opts.onProgress }, opts.signal);
       },
       async generate(opts: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
-        return live().call('generate', { sessionId, options: opts }, onToken, signal);
+        return live().call('generate', { sessionId, options: opts }, { onToken }, signal);
       },
       async append(text: string) {
         return live().call('append', { sessionId, text });

@@ -145,11 +145,38 @@ export interface RenderOptions {
   thinking?: boolean;
 }
 
+/** How far a long prompt has been read (for a progress display). */
+export interface PrefillProgress {
+  /** Tokens computed so far, of `total` to compute (the prompt less the reused tokens). */
+  done: number;
+  total: number;
+  /** Tokens of the prompt a kept cache already held (not computed). */
+  reusedTokens: number;
+}
+
+export interface PrefillOptions {
+  /** Stops reading between chunks (the call rejects; what was read stays in the cache). */
+  signal?: AbortSignal;
+  /** Called while a prompt too long for one step is read: before the first step and after each. */
+  onProgress?: (progress: PrefillProgress) => void;
+}
+
+export interface PrefillResult {
+  /** Tokens of the prompt. */
+  tokenCount: number;
+  /**
+   * Leading tokens of the prompt not computed again because the backend still held them
+   * (the ONNX runtime keeps the KV caches of recent sessions; a server, its prefix cache
+   * when it reports one). 0 or absent: the whole prompt was computed.
+   */
+  reusedTokens?: number;
+}
+
 /** One conversation's decoding state (its KV cache lives with the model). */
 export interface SlmSession {
   readonly id: string;
   /** Feed text (already rendered by the chat template, if any) to the cache. */
-  prefill(text: string): Promise<{ tokenCount: number }>;
+  prefill(text: string, options?: PrefillOptions): Promise<PrefillResult>;
   /** Generate from the current context, streaming tokens. */
   generate(
     options: GenerateOptions,

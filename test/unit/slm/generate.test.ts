@@ -30,7 +30,7 @@ describe('scripted generation', () => {
 
   test('prefill counts the prompt tokens; generation stops right after </call>, split over several tokens', async () => {
     const s = await runtime.createSession();
-    assert.deepEqual(await s.prefill(SCRIPT.prompt), { tokenCount: script.promptIds.length });
+    assert.deepEqual(await s.prefill(SCRIPT.prompt), { tokenCount: script.promptIds.length, reusedTokens: 0 });
     const streamed: string[] = [];
     const r = await s.generate({ maxTokens: 100, stopStrings: ['</call>'] }, (t) => streamed.push(t.text));
     assert.ok(entry(1).ids.length >= 3, '<call>2</call> is several tokens');

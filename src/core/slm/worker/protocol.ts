@@ -5,7 +5,7 @@
  */
 import type { LocalRuntimeOptions } from '../localRuntime';
 import type { Fix } from '../../fixes';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo } from '../types';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillProgress, PrefillResult } from '../types';
 
 export interface WorkerMethods {
   load: { params: { folder: string; options: LocalRuntimeOptions }; result: { info: ModelInfo } };
@@ -14,7 +14,8 @@ export interface WorkerMethods {
   renderTemplate: { params: { path: string; messages: ChatMessage[]; thinking?: boolean }; result: string };
   countTokens: { params: { text: string }; result: number };
   createSession: { params: Record<string, never>; result: { sessionId: string } };
-  prefill: { params: { sessionId: string; text: string }; result: { tokenCount: number } };
+  /** Streams `progress` messages while a long prompt is read; a cancel stops it between chunks (the request fails). */
+  prefill: { params: { sessionId: string; text: string }; result: PrefillResult };
   /** Streams `token` messages, then answers with the result (stopReason 'cancelled' after a cancel). */
   generate: { params: { sessionId: string; options: GenerateOptions }; result: GenerateResult };
   append: { params: { sessionId: string; text: string }; result: { tokenCount: number; recomputedTokens: number } };
@@ -52,7 +53,8 @@ export interface SerializedError {
 export type WorkerToParentMessage =
   | { type: 'response'; id: number; ok: true; result: unknown }
   | { type: 'response'; id: number; ok: false; error: SerializedError }
-  | { type: 'token'; id: number; token: GeneratedToken };
+  | { type: 'token'; id: number; token: GeneratedToken }
+  | { type: 'progress'; id: number; progress: PrefillProgress };
 
 export function isParentToWorkerMessage(value: unknown): value is ParentToWorkerMessage {
   const v = value as { type?: unknown; id?: unknown } | null;
@@ -61,5 +63,5 @@ export function isParentToWorkerMessage(value: unknown): value is ParentToWorker
 
 export function isWorkerToParentMessage(value: unknown): value is WorkerToParentMessage {
   const v = value as { type?: unknown; id?: unknown } | null;
-  return !!v && (v.type === 'response' || v.type === 'token') && typeof v.id === 'number';
+  return !!v && (v.type === 'response' || v.type === 'token' || v.type === 'progress') && typeof v.id === 'number';
 }

@@ -73,7 +73,10 @@ export class WorkerServer {
         return { sessionId: s.id };
       }
       case 'prefill':
-        return this.session(message.params.sessionId).prefill(message.params.text);
+        return this.session(message.params.sessionId).prefill(message.params.text, {
+          signal,
+          onProgress: (progress) => this.send({ type: 'progress', id: message.id, progress }),
+        });
       case 'append':
         return this.session(message.params.sessionId).append(message.params.text);
       case 'generate':
