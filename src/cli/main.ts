@@ -14,6 +14,7 @@ import { runEval } from './commands/evaluate';
 import { demoPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { runProviderTest } from './providerTest';
+import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { formatUsd, printableJson, terminalSafe, type Output } from './render';
 
@@ -39,6 +40,8 @@ Usage:
   relay eval --demo [--modes all|paper]
                                       the same on the demo models' 500 held-out questions; paper: the
                                       paper's table, one command-mode row per training stage
+  relay slm test                      ask the small model's server (--slm-kind, --slm-url, --slm-model) for a few tokens:
+                                      latency, log-probabilities, exact tokens, its prefix cache
   relay provider test                 send a tiny continuation to the configured LLM and report
   relay totals                        running totals of cost and savings
 
@@ -144,6 +147,10 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       } finally {
         await deps.dispose();
       }
+    }
+    case 'slm': {
+      if (rest[0] !== 'test') throw new UsageError('Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
+      return (await runSlmTest(config, (line) => io.stdout.write(line + '\n'), signal)) ? 0 : 1;
     }
     case 'totals': {
       const store = new TotalsStore(config.totalsPath);

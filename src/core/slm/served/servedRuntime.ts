@@ -67,11 +67,15 @@ export interface ServedRuntime extends SlmRuntime {
   encode(text: string): number[];
   readonly wireForm: ServedWireForm;
   readonly prefixCache: PrefixCacheReport;
+  /** Whether the context goes to the server as token ids and its tokens come back with their ids (as of the last response). */
+  readonly exactTokens: boolean;
 }
 
 /** Bounded waits: a cold server may load its model before the first byte; a busy one queues. */
 const DEFAULT_TIMEOUTS: HttpTimeouts = { connectTimeoutMs: 10_000, firstByteTimeoutMs: 300_000, idleTimeoutMs: 60_000 };
 const DEFAULT_TOP_LOGPROBS = 5;
+/** Tokens read past max_tokens waiting for the server's end of stream before the request is closed. */
+const LIMIT_OVERRUN = 8;
 
 export async function createServedRuntime(options: ServedRuntimeOptions): Promise<ServedRuntime> {
   const wireForm = wireFormOf(options.kind);
@@ -105,6 +109,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     agents: createAgents(),
     prefixCache: { requests: 0, promptTokens: 0, cachedPromptTokens: 0, reported: 0 },
     refusesTokenIds: false,
+    idsReported: false,
   };
   let disposed = false;
   const alive = (): void => {
@@ -114,6 +119,9 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     info,
     wireForm,
     prefixCache: server.prefixCache,
+    get exactTokens() {
+      return wireForm.sendsTokenIds && !server.refusesTokenIds && server.idsReported;
+    },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
       if (!template) throw new ModelFolderError(join(options.folder, 'tokenizer_config.json'), 'has no chat_template, so conversations cannot be rendered for this model.');
@@ -163,6 +171,8 @@ interface Server {
   prefixCache: PrefixCacheReport;
   /** The server answered a prompt of token ids with HTTP 400/422: prompts go as text. */
   refusesTokenIds: boolean;
+  /** Whether the last tokens the server sent came with their ids. */
+  idsReported: boolean;
 }
 
 /** Unknown confidence (a server that sent no log-probabilities); only a gate could misread it, and a gate refuses to run without them. */
@@ -315,8 +325,10 @@ class ServedSession implements SlmSession {
           stopReason ??= chunk.finish === 'length' ? (clampedByWindow ? 'context_full' : 'max_tokens') : 'eos';
           serverEnded = true;
         }
-        // Where the answer stops reading before the server ended, the request is closed.
-        if (stopReason !== undefined && !serverEnded) break reading;
+        // Where the answer stops reading before the server ended, the request is closed; at the
+        // token limit the server's own end (and usage) comes next, unless it ignores max_tokens.
+        const atLimit = (stopReason === 'max_tokens' || stopReason === 'context_full') && discarded <= LIMIT_OVERRUN;
+        if (stopReason !== undefined && !serverEnded && !atLimit) break reading;
       }
       if (stopReason === undefined) {
         if (signal?.aborted) stopReason = 'cancelled';
@@ -355,6 +367,7 @@ class ServedSession implements SlmSession {
   private piecesOf(chunk: ServedChunk, detokenizer: StreamingDetokenizer): { served: ServedToken; id?: number; push(): string; peek(): string }[] {
     const served: ServedToken[] = chunk.tokens.length > 0 ? chunk.tokens : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
     const withIds = served.every((t) => t.id !== undefined);
+    if (chunk.tokens.length > 0) this.server.idsReported = withIds;
     const spelled = served.map((t) => t.piece ?? '').join('') === chunk.text && served.every((t) => t.piece !== undefined);
     return served.map((t, i) => {
       const id = t.id ?? this.singleId(t.piece);

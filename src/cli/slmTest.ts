@@ -1,0 +1,56 @@
+/**
+ * `relay slm test`: asks the small model's server (relay.slm.kind completions-server or
+ * ollama) for two short generations and reports latency, whether it reports
+ * log-probabilities (confidence and money-aware modes need them), whether tokens go both
+ * ways as ids (exact), and what its prefix cache served, or the error and what to change.
+ */
+import { settingRef } from '../core/settingNames';
+import { checkServedSlm } from '../core/slm/served/serverCheck';
+import { createServedRuntime } from '../core/slm/served/servedRuntime';
+import { UsageError } from './args';
+import type { CliConfig } from './config';
+import { terminalSafe } from './render';
+
+export async function runSlmTest(config: CliConfig, writeLine: (line: string) => void, signal?: AbortSignal): Promise<boolean> {
+  const { kind, serverUrl, serverModel, folder } = config.slm;
+  if (kind === 'onnx') throw new UsageError(`relay slm test checks a small model on a server: pass --slm-kind completions-server or ollama (${settingRef('slmKind')}), --slm-url and --slm-model.`);
+  if (!folder) throw new UsageError('The small model on a server needs its folder for the tokenizer and chat template: pass --slm <folder>.');
+  // Lines quote the server (its text, its errors): terminal-safe.
+  const write = (line: string): void => writeLine(terminalSafe(line));
+  let runtime;
+  try {
+    runtime = await createServedRuntime({ kind, url: serverUrl, model: serverModel, folder });
+  } catch (error) {
+    write(`FAILED: ${(error as Error).message}`);
+    return false;
+  }
+  try {
+    const where = runtime.info.backend.kind === 'onnx' ? '' : runtime.info.backend.url;
+    write(`Testing ${runtime.wireForm.label}: model ${serverModel} at ${where}...`);
+    const check = await checkServedSlm(runtime, { signal });
+    write(`Wrote: ${JSON.stringify(check.text)} (${check.tokens} tokens)`);
+    write(`Latency: first token ${check.firstTokenMs === undefined ? 'none' : `${Math.round(check.firstTokenMs)} ms`}, ${check.tokens} tokens in ${Math.round(check.totalMs)} ms`);
+    write(
+      check.logprobs
+        ? 'Log-probabilities: yes (the confidence gate works: confidence and money-aware modes)'
+        : 'Log-probabilities: NO (command mode only; confidence and money-aware modes need a server that reports them)',
+    );
+    write(
+      check.exactTokens
+        ? 'Tokens: exact (the context goes as token ids, generated tokens come back with their ids)'
+        : 'Tokens: as text (the server re-tokenises the context: where a seam reads back as other tokens, answers can differ from the ONNX runtime)',
+    );
+    write('Stop strings: found by Relay on the stream (</call> closes the request there; nothing needed from the server)');
+    write(
+      check.cachedPromptTokens === undefined
+        ? `Prefix cache: not reported by the server (${runtime.wireForm.prefixCache})`
+        : `Prefix cache: ${check.cachedPromptTokens} of ${check.promptTokens ?? '?'} prompt tokens of the second request served from the cache`,
+    );
+    return true;
+  } catch (error) {
+    write(`FAILED: ${(error as Error).message}`);
+    return false;
+  } finally {
+    await runtime.dispose();
+  }
+}
