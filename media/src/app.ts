@@ -119,6 +119,9 @@ class RelayApp {
       case 'waiting':
         this.turns.get(message.turnId)?.showWaiting(message.host, message.waitedMs, message.retrying);
         return;
+      case 'reading':
+        this.turns.get(message.turnId)?.showReading(message.done, message.total, message.reusedTokens);
+        return;
       case 'turn-done':
         this.turns.get(message.turnId)?.finish(isStats(message.stats) ? message.stats : undefined);
         this.afterTurnsChanged();

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type Q4Compute, type SlmKind } from '../core/slm/types';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/kvPrefixCache';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { PROVIDER_KINDS } from '../core/providers/registry';
@@ -32,7 +33,7 @@ export interface CliConfig {
    * thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking).
    * kind: where the SLM runs (onnx: the folder here; a server kind: serverModel at serverUrl, the folder giving its tokenizer and template).
    */
-  slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean; kind: SlmKind; serverUrl: string; serverModel: string };
+  slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean; kind: SlmKind; serverUrl: string; serverModel: string; kvCacheBudgetMb: number };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else money-aware when the price is known, else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
@@ -61,7 +62,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
     provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '', caching: 'auto' },
     prices: {},
-    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false, kind: 'onnx', serverUrl: '', serverModel: '' },
+    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false, kind: 'onnx', serverUrl: '', serverModel: '', kvCacheBudgetMb: DEFAULT_KV_CACHE_BUDGET_MB },
     mode: 'auto',
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
@@ -93,6 +94,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   slm: (c, v) => (c.slm.folder = v),
   variant: (c, v, from) => (c.slm.variant = oneOf(v, VARIANT_CHOICES, from)),
   'q4-compute': (c, v, from) => (c.slm.q4Compute = oneOf(v, ['as-exported', 'int8'] as const, from)),
+  'kv-cache-mb': (c, v, from) => (c.slm.kvCacheBudgetMb = int(v, from, 0, 65536)),
   thinking: (c, v, from) => (c.slm.thinking = oneOf(v, ['off', 'on'] as const, from) === 'on'),
   'slm-kind': (c, v, from) => (c.slm.kind = oneOf(v, SLM_KINDS, from)),
   'slm-url': (c, v) => (c.slm.serverUrl = v),
@@ -134,6 +136,7 @@ export const ENV_NAMES: Record<string, string> = {
   RELAY_SLM: 'slm',
   RELAY_VARIANT: 'variant',
   RELAY_Q4_COMPUTE: 'q4-compute',
+  RELAY_KV_CACHE_MB: 'kv-cache-mb',
   RELAY_THINKING: 'thinking',
   RELAY_SLM_KIND: 'slm-kind',
   RELAY_SLM_URL: 'slm-url',
@@ -170,6 +173,7 @@ export const FILE_KEYS: Record<string, string> = {
   'slm.modelFolder': 'slm',
   'slm.variant': 'variant',
   'slm.q4Compute': 'q4-compute',
+  'slm.kvCacheBudgetMb': 'kv-cache-mb',
   'slm.thinking': 'thinking',
   'slm.kind': 'slm-kind',
   'slm.serverUrl': 'slm-url',

@@ -8,6 +8,7 @@ import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
 import { TotalsStore } from '../core/relay/totalsStore';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';
@@ -49,6 +50,8 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --slm <folder>          RELAY_SLM            slm.modelFolder       small model (ONNX export folder)
   --variant auto|q4|...   RELAY_VARIANT        slm.variant
   --q4-compute <how>      RELAY_Q4_COMPUTE     slm.q4Compute         as-exported (default) | int8 (q4 decodes faster, approximately)
+  --kv-cache-mb <n>       RELAY_KV_CACHE_MB    slm.kvCacheBudgetMb   MB of KV caches kept so a prompt that starts like an earlier one reads only
+                                                                      what is new (default ${DEFAULT_KV_CACHE_BUDGET_MB}; 0: none)
   --thinking off|on       RELAY_THINKING       slm.thinking          off (default) | on: thinking models (Qwen3) think in <think>...</think> first
   --slm-kind <kind>       RELAY_SLM_KIND       slm.kind              onnx (default: the --slm folder runs here) | completions-server (vLLM, SGLang,
                                                                       llama.cpp, LM Studio: /v1/completions) | ollama (/api/generate, raw)

@@ -3,6 +3,7 @@ import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate } from '../core/relay/cost';
 import { settingRef } from '../core/settingNames';
+import { promptReadingText } from '../shared/promptReading';
 
 export interface Output {
   write(text: string): void;
@@ -85,6 +86,13 @@ export function waitReporter(err: Output): (event: RelayEvent) => void {
   return (event) => {
     if (event.type === 'call-start') lines = waitLines(event.host, (line) => err.write(`relay: ${line}\n`));
     if (event.type === 'call-wait') lines?.(event);
+  };
+}
+
+/** A long prompt being read by the small model, on stderr: a line per step ("relay: reading 2,730 tokens of context... 40%"). */
+export function readingReporter(err: Output): (event: RelayEvent) => void {
+  return (event) => {
+    if (event.type === 'prompt-reading') err.write(`relay: ${promptReadingText(event.done, event.total, event.reusedTokens).replace('…', '...').replace(/^R/, 'r')}\n`);
   };
 }
 

@@ -1,7 +1,7 @@
 /** The CLI's adapter to the composition root: its small model, keys, templates and settings. */
 import { existsSync } from 'node:fs';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
-import { createServedRuntime } from '../core/slm/served/servedRuntime';
+import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/servedRuntime';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { EnvKeySource } from '../core/providers/secrets';
@@ -13,8 +13,11 @@ import { policyOf } from '../core/relay/policies/registry';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
 
-/** The CLI's SLM: in this process or on a server; either tokenises here (token counts, the LLM's usage where a server omits it). */
-export type CliSlm = SlmRuntime & { encode(text: string): number[] };
+/**
+ * The CLI's SLM: in this process or on a server; either tokenises here (token counts, the
+ * LLM's usage where a server omits it). A server's SLM also says what its prefix cache served.
+ */
+export type CliSlm = SlmRuntime & { encode(text: string): number[]; readonly prefixCache?: PrefixCacheReport };
 
 export async function openSlm(config: CliConfig): Promise<CliSlm> {
   if (config.slm.kind !== 'onnx') {
@@ -33,7 +36,7 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
     );
   }
   if (!existsSync(config.slm.folder)) throw new UsageError(`The small model folder does not exist: ${config.slm.folder}`);
-  return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute });
+  return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute, kvCacheBudgetMb: config.slm.kvCacheBudgetMb });
 }
 
 /** The CLI's settings as the composition root takes them (src/core/compose.ts). */

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { ChatAnswerFormatter, historyToMessages, statsFooter, type HistoryTurn } from './chatMarkdown';
 import type { RelayService } from './relayService';
+import { promptReadingText } from '../shared/promptReading';
 
 export const CHAT_PARTICIPANT_ID = 'relay.chat';
 
@@ -59,6 +60,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       const outcome = await service.answer(historyToMessages(historyOf(context), prompt), {
         onEvent: (event, model) => {
           if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
+          if (event.type === 'prompt-reading' && event.done < event.total) stream.progress(promptReadingText(event.done, event.total, event.reusedTokens));
           const markdown = formatter.push(event, model);
           if (markdown) stream.markdown(markdown);
         },

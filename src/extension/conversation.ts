@@ -163,6 +163,8 @@ export class Conversation {
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
       this.post({ type: 'waiting', turnId: turn.id, host: event.host, waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });
+    } else if (event.type === 'prompt-reading') {
+      this.post({ type: 'reading', turnId: turn.id, done: event.done, total: event.total, reusedTokens: event.reusedTokens });
     } else if (event.type === 'call-end') {
       this.endCall(turn, event);
     } else if (event.type === 'call-declined') {

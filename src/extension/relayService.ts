@@ -131,13 +131,14 @@ export class RelayService implements vscode.Disposable {
   }
 
   private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
-    const key = `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}`;
+    const key = `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
     if (this.runtime?.key === key) return this.runtime.runtime;
     await this.runtime?.runtime.dispose().catch(() => undefined);
     this.runtime = undefined;
     const runtime = await createProcessRuntime(folder, {
       variant: settings.slm.variant,
       q4Compute: settings.slm.q4Compute,
+      kvCacheBudgetMb: settings.slm.kvCacheBudgetMb,
       workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js'),
     });
     this.runtime = { key, runtime };

@@ -15,7 +15,7 @@ export interface RelaySettings {
   /** As the composition root takes it. */
   provider: RelaySetup['provider'];
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
-  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean };
+  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean; kvCacheBudgetMb: number };
   mode: RelayMode | 'auto';
   confidence: { threshold: number; spanTokens: number };
   maxLlmShare: number;
@@ -94,7 +94,7 @@ export function readSettings(): RelaySettings {
       cachedInputPerMTok: optionalPrice(config, 'prices.cachedInputPerMTok'),
       cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
     },
-    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute, thinking: thinking === 'on' },
+    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute, thinking: thinking === 'on', kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true) },
     mode: mode as RelaySettings['mode'],
     confidence: { threshold: numberIn(config, 'confidence.threshold', 0, 1), spanTokens: numberIn(config, 'confidence.spanTokens', 1, 64, true) },
     maxLlmShare: numberIn(config, 'maxLlmShare', 0, 1),

@@ -130,6 +130,8 @@ export type HostMessage =
    * `retrying` says why a new attempt comes; waitedMs null: bytes came, the line goes.
    */
   | { type: 'waiting'; turnId: string; host: string; waitedMs: number | null; retrying?: string }
+  /** The small model is reading a long prompt: `done` of `total` tokens ("Reading 2,730 tokens of context… 40%"); done = total: the line goes. */
+  | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number }
   | { type: 'cleared' }
   | { type: 'busy'; busy: boolean }
   /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
@@ -195,7 +197,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
   }
 }
 
-const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'cleared', 'busy', 'setup', 'demo-result', 'call-figures', 'call-declined']);
+const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'reading', 'cleared', 'busy', 'setup', 'demo-result', 'call-figures', 'call-declined']);
 
 const isUsd = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 const isShare = (value: unknown): boolean => isCount(value) && (value as number) <= 1;
@@ -256,6 +258,10 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         isShortString(value.host) &&
         (value.waitedMs === null || isCount(value.waitedMs)) &&
         (value.retrying === undefined || isShortString(value.retrying, 300))
+        ? (value as HostMessage)
+        : undefined;
+    case 'reading':
+      return isShortString(value.turnId) && isCount(value.done) && isCount(value.total) && isCount(value.reusedTokens) && (value.done as number) <= (value.total as number)
         ? (value as HostMessage)
         : undefined;
     case 'busy':

@@ -8,6 +8,7 @@ import type { CallFiguresView, ChatTurnView, DeclinedCallView, DemoResultView, D
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
+import { promptReadingText } from '../../../src/shared/promptReading';
 import { button, h, setRenderedHtml } from './dom';
 import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, statItems } from './format';
 
@@ -132,6 +133,13 @@ export class TurnView {
     if (this.waiting.hidden || waitedMs === null) return;
     const again = retrying ? ` (trying again after: ${retrying})` : '';
     this.waiting.textContent = `Waiting for ${host}… ${Math.floor(waitedMs / 1000)} s${again}`;
+  }
+
+  /** How far the small model has read a long prompt ("Reading 2,730 tokens of context… 40%"); the line goes once it is read. */
+  showReading(done: number, total: number, reusedTokens: number): void {
+    this.waiting.hidden = this.finished || total === 0 || done >= total;
+    if (this.waiting.hidden) return;
+    this.waiting.textContent = promptReadingText(done, total, reusedTokens);
   }
 
   appendSpan(source: SpanSource, spanText: string, tokens: number, model?: string, host?: string, approximate?: boolean): void {

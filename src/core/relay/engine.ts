@@ -202,6 +202,8 @@ class RelayRun {
   private session: SlmSession | null = null;
   private prompt = '';
   private promptTokens = 0;
+  /** Prompt tokens the SLM did not compute again (a kept cache held them). */
+  private reusedPromptTokens = 0;
   /** Tokens in the SLM's KV cache (prompt, its own output, appended LLM text). */
   private contextTokens = 0;
   /** What the paper calls current_solution: SLM output (commands included) + LLM text. */
@@ -417,8 +419,13 @@ class RelayRun {
       }
     }
     this.session = await this.o.slm.createSession();
-    const { tokenCount } = await this.session.prefill(this.prompt);
+    // A long prompt says how far it is read, and Stop ends the reading between steps.
+    const { tokenCount, reusedTokens = 0 } = await this.session.prefill(this.prompt, {
+      signal: this.signal,
+      onProgress: (p) => this.emit({ type: 'prompt-reading', done: p.done, total: p.total, reusedTokens: p.reusedTokens, atMs: Date.now() - this.started }),
+    });
     this.promptTokens = tokenCount;
+    this.reusedPromptTokens = reusedTokens;
     this.contextTokens = tokenCount;
     return this.session;
   }
@@ -668,6 +675,7 @@ class RelayRun {
       finishReason: finish,
       commandTokens: this.commandTokens,
       promptTokens: this.promptTokens,
+      ...(this.reusedPromptTokens > 0 ? { reusedPromptTokens: this.reusedPromptTokens } : {}),
       turns: this.turns,
       routedTo: this.policy.routedTo,
       llmOnlyEstimateNote: llmOnlyEstimateNote(!this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' })),

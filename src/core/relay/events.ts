@@ -36,6 +36,8 @@ export interface AnswerStats {
   commandTokens?: number;
   /** Tokens of the rendered prompt in the SLM's tokenizer (the LLM-only estimate's input). */
   promptTokens?: number;
+  /** Leading prompt tokens the SLM did not compute again: a kept KV cache (the chat so far, Retry) or a server's prefix cache held them. */
+  reusedPromptTokens?: number;
   /** SLM turns taken (command mode: at most maxTurns). */
   turns?: number;
   /** Tokens of the thinking part (<think>...</think>, counted in the SLM tokenizer), included in the token counts above; absent when the answer did not think. */
@@ -128,6 +130,13 @@ export type RelayEvent =
    * `predictedUsd` while the answer could still spend `allowanceUsd`. The SLM went on alone.
    */
   | { type: 'call-declined'; predictedUsd: number; allowanceUsd: number; requestedTokens: number; atMs: number }
+  /**
+   * The SLM is reading a prompt too long for one step (a long selection, a long chat's first
+   * turn): `done` of `total` tokens computed, `reusedTokens` more already held by a kept
+   * cache. Sent before the first step and after each (a step is about a second on a laptop);
+   * Stop works between steps.
+   */
+  | { type: 'prompt-reading'; done: number; total: number; reusedTokens: number; atMs: number }
   /** code: a ProviderError code, or 'malformed_command' | 'prompt_too_long' | 'slm' | 'internal'; fix: the button that helps. */
   | { type: 'error'; message: string; code: string; fix?: ProviderFix }
   | { type: 'done'; answer: string; stats: AnswerStats };

@@ -16,6 +16,7 @@ import type { DemoResultView, DemoTurnView } from '../../shared/webviewProtocol'
 import type { AnswerPlan } from '../relayService';
 import type { RelaySettings } from '../settings';
 import { HELD_OUT_QUESTIONS } from './heldOutQuestions';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../../core/slm/kvPrefixCache';
 
 export { DEMO_PRICE_MODEL, DEMO_QUESTION, demoReference };
 
@@ -64,7 +65,7 @@ export function demoSettings(models: DemoModelFolders, kind: DemoTurnView['kind'
       caching: 'auto',
     },
     prices: { inputPerMTok: price.inputPerMTok, outputPerMTok: price.outputPerMTok, cachedInputPerMTok: price.cachedInputPerMTok },
-    slm: { modelFolder: models.slmFolder, variant: undefined, q4Compute: 'as-exported', thinking: false },
+    slm: { modelFolder: models.slmFolder, variant: undefined, q4Compute: 'as-exported', thinking: false, kvCacheBudgetMb: DEFAULT_KV_CACHE_BUDGET_MB },
     mode: kind === 'relay' ? 'auto' : 'slm-only',
     confidence: { threshold: 0.5, spanTokens: 2 },
     maxLlmShare: 0.2,

@@ -23,6 +23,9 @@ test('settings: defaults < config file < environment < flags', () => {
     assert.equal(config.totalsPath, join(dir, 'totals.json'));
     assert.equal(config.slm.q4Compute, 'as-exported', "a q4 file's own arithmetic unless asked");
     assert.equal(loadConfig(new Map(), { ...env, RELAY_Q4_COMPUTE: 'int8' }).slm.q4Compute, 'int8');
+    assert.equal(config.slm.kvCacheBudgetMb, 1536, 'KV caches kept within the default budget');
+    assert.equal(loadConfig(new Map([['kv-cache-mb', '0']]), env).slm.kvCacheBudgetMb, 0);
+    assert.equal(loadConfig(new Map(), { ...env, RELAY_KV_CACHE_MB: '4096' }).slm.kvCacheBudgetMb, 4096);
     assert.equal(config.slm.thinking, false, 'thinking off unless asked');
     assert.equal(loadConfig(new Map([['thinking', 'on']]), env).slm.thinking, true);
   } finally {
@@ -37,6 +40,7 @@ test('bad settings name the setting, the value and what is allowed', () => {
     assert.throws(() => loadConfig(new Map([['mode', 'fast']]), env), /--mode: 'fast' is not one of command, confidence/);
     assert.throws(() => loadConfig(new Map([['threshold', '1.5']]), env), /--threshold: '1.5' must be a number from 0 to 1/);
     assert.throws(() => loadConfig(new Map([['q4-compute', 'fp16']]), env), /--q4-compute: 'fp16' is not one of as-exported, int8/);
+    assert.throws(() => loadConfig(new Map([['kv-cache-mb', '-1']]), env), /--kv-cache-mb: '-1' must be a number from 0 to 65536/);
     assert.throws(() => loadConfig(new Map(), { ...env, RELAY_MAX_TURNS: '2.5' }), /\$RELAY_MAX_TURNS: '2.5' must be a whole number/);
     writeFileSync(join(dir, 'config.json'), '{ nope');
     assert.throws(() => loadConfig(new Map(), env), /config.json is not valid JSON/);

@@ -1,7 +1,7 @@
 // The CLI's lines for a silent server and the exit status of an answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { exitCodeOf, waitLines, waitReporter } from '../../../src/cli/render';
+import { exitCodeOf, readingReporter, waitLines, waitReporter } from '../../../src/cli/render';
 import type { RelayEvent } from '../../../src/core/relay/events';
 
 test('a wait is told at 1 s and then every 5 s, a retry at once, and nothing once bytes came', () => {
@@ -33,6 +33,19 @@ test("each call's wait is reported on stderr with its host", () => {
   ];
   for (const event of events) report(event);
   assert.equal(err, 'relay: waiting for a.test... 1 s\nrelay: waiting for a.test... 1 s\n', 'every call starts its own count');
+});
+
+test('a long prompt being read is reported on stderr, a line per step', () => {
+  let err = '';
+  const report = readingReporter({ write: (text) => void (err += text), isTTY: false });
+  report({ type: 'prompt-reading', done: 0, total: 2730, reusedTokens: 0, atMs: 5 });
+  report({ type: 'prompt-reading', done: 1092, total: 2730, reusedTokens: 0, atMs: 1500 });
+  report({ type: 'prompt-reading', done: 512, total: 600, reusedTokens: 1800, atMs: 900 });
+  report({ type: 'span', source: 'slm', text: 'x', tokens: 1 });
+  assert.equal(
+    err,
+    'relay: reading 2,730 tokens of context... 0%\nrelay: reading 2,730 tokens of context... 40%\nrelay: reading 600 tokens of context (1,800 more already read)... 85%\n',
+  );
 });
 
 test('exit status: 0 at an end or a limit the user set, 1 when the answer failed or could not go on, 130 when stopped', () => {

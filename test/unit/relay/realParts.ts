@@ -5,7 +5,7 @@
  */
 import { ensureScriptedModel, scriptedExpectation, type ScriptSpec, type ScriptedExpectation } from '../../fixtures/fixtures';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
-import type { GenerateOptions, GenerateResult, GeneratedToken, SlmSession } from '../../../src/core/slm/types';
+import type { GenerateOptions, GenerateResult, GeneratedToken, PrefillOptions, SlmSession } from '../../../src/core/slm/types';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider } from '../../../src/core/providers/types';
@@ -73,9 +73,9 @@ export async function scriptedSlm(timeline: ScriptSpec['timeline'], endWithEos =
     logs.push(log);
     const wrapped: SlmSession = {
       id: session.id,
-      prefill: async (text: string) => {
+      prefill: async (text: string, options?: PrefillOptions) => {
         log.prefills.push(text);
-        return session.prefill(text);
+        return session.prefill(text, options);
       },
       generate: async (options: GenerateOptions, onToken?: (t: GeneratedToken) => void, signal?: AbortSignal) => {
         const result = await session.generate(options, onToken, signal);

@@ -132,6 +132,20 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.match(await webview.page.locator('article .relay-finish-note').innerText(), /most large-model calls for one answer \(relay\.maxLlmCallsPerAnswer \(CLI: --max-calls\)\)/);
   });
 
+  it('shows how far the small model has read a long prompt, and hides the line once it is read', async () => {
+    await deliver(
+      { type: 'init', view: 'answer', busy: true, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'reading', turnId: 'a1', done: 1092, total: 2730, reusedTokens: 0 },
+    );
+    const line = webview.page.locator('article .relay-waiting');
+    assert.equal(await line.innerText(), 'Reading 2,730 tokens of context… 40%');
+    await deliver({ type: 'reading', turnId: 'a1', done: 2048, total: 2730, reusedTokens: 0 });
+    assert.equal(await line.innerText(), 'Reading 2,730 tokens of context… 75%');
+    await deliver({ type: 'reading', turnId: 'a1', done: 2730, total: 2730, reusedTokens: 0 });
+    assert.equal(await line.isVisible(), false, 'read: the line goes');
+  });
+
   it('shows a setup warning with its fixes', async () => {
     await deliver({ type: 'init', view: 'chat', busy: false, turns: [], setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' });
     assert.match(await webview.page.locator('.relay-banner').innerText(), /No API key for anthropic/);
