@@ -31,6 +31,7 @@ import { printableJson, terminalSafe, type Output } from '../render';
 import { CliDeps, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { ModelPrice } from '../../core/providers/types';
+import type { PrefixCacheReport } from '../../core/slm/served/servedRuntime';
 import { AnswersLog, answersPath, questionHash, type AnswerLine } from '../eval/answersLog';
 import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
@@ -83,6 +84,8 @@ export interface EvalOptions {
 /** A row's SLM, open, and the compositions of its rows; rows of the same folder share it. */
 export interface OpenRowModels {
   compose(mode: RelayMode): Promise<RelayComposition>;
+  /** A line for the notes about the SLM's server (what its prefix cache served), read before dispose; none for an SLM in this process. */
+  serverNote?(): string | undefined;
   dispose(): Promise<void>;
 }
 
@@ -97,6 +100,7 @@ export const CLI_EVAL_MODELS: EvalModels = {
     const deps = new CliDeps(config, slm);
     return {
       compose: (mode) => openComposition(config, slm, deps, mode),
+      serverNote: () => (slm.prefixCache ? prefixCacheNote(config.slm.serverModel, slm.prefixCache) : undefined),
       dispose: async () => {
         await deps.dispose();
         await slm.dispose();
@@ -104,6 +108,15 @@ export const CLI_EVAL_MODELS: EvalModels = {
     };
   },
 };
+
+/** What a served SLM's prefix cache did in this run, as far as the server reported it. */
+export function prefixCacheNote(model: string, report: PrefixCacheReport): string {
+  const name = terminalSafe(model);
+  if (report.reported === 0) return `SLM server (${name}): its prefix cache did not report what it served (vLLM reports it with --enable-prompt-tokens-details).`;
+  const share = report.promptTokens > 0 ? ` (${((100 * report.cachedPromptTokens) / report.promptTokens).toFixed(1)}%)` : '';
+  // Requests cut at the gate or at a command close before the server's usage: only those that ran to their end count.
+  return `SLM server (${name}): ${report.cachedPromptTokens.toLocaleString('en-US')} of ${report.promptTokens.toLocaleString('en-US')} prompt tokens served from its prefix cache${share} over the ${report.requests} requests that ran to their end.`;
+}
 
 /**
  * How a model folder's SLM was trained, as export_model.py records it (config.json
@@ -132,9 +145,13 @@ function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | un
  * answer; --modes, --limit, --offset and --concurrency may change between runs).
  */
 export function answerSettings(config: CliConfig, dataPath: string): Record<string, unknown> {
-  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, limits, ...rest } = config;
+  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, limits, slm, ...rest } = config;
   const { maxStallSeconds: _stall, ...answerLimits } = limits;
-  return { data: resolve(dataPath), ...rest, limits: answerLimits };
+  // Where the SLM's server listens does not decide the answers (its model does): a restarted server on another port resumes.
+  // An ONNX SLM's record has no server fields, as before servers.
+  const { serverUrl: _serverUrl, kind, serverModel, ...folderSlm } = slm;
+  const answerSlm = kind === 'onnx' ? folderSlm : { ...folderSlm, kind, serverModel };
+  return { data: resolve(dataPath), ...rest, slm: answerSlm, limits: answerLimits };
 }
 
 interface Task {
@@ -236,9 +253,12 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
 
   // One SLM (and its LLM provider) is open at a time; the rows of that SLM share it.
   let open: { folder: string; models: OpenRowModels } | undefined;
+  const serverNotes: string[] = [];
   const close = async () => {
     const current = open;
     open = undefined;
+    const note = current?.models.serverNote?.();
+    if (note) serverNotes.push(note);
     await current?.models.dispose();
   };
   const openFolder = async (folder: string): Promise<OpenRowModels> => {
@@ -380,6 +400,7 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     const each = predicted.map((s) => `${s.spec} ${signedPct(predictionErrorPct(s.billing) as number)} over ${s.billing?.calls} calls`);
     notes.push(`Billing model: each call priced before it was made (with the output it then wrote) against what the provider's reported usage cost, + = over-predicted: ${each.join('; ')}.`);
   }
+  notes.push(...serverNotes);
   const discarded = tableRows.reduce((sum, r) => sum + (r.stats.slmDiscardedTokens ?? 0), 0);
   if (discarded > 0) {
     const written = tableRows.reduce((sum, r) => sum + r.stats.slmTokens, 0);

@@ -239,10 +239,23 @@ test('relay eval on a served SLM: the same answers as on the ONNX folder, and th
       const line = readFileSync(join(dir, `${name}.answers.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.type === 'answer');
       answers.push(line.answer);
     }
+    // The same command against the server restarted elsewhere resumes (its address does not decide the answers).
+    const moved = await startServedSlmServer('completions-server', await runtimeFor(confidence.folder));
+    try {
+      let out = '';
+      const sink = { write: (text: string) => void (out += text), isTTY: false };
+      const again = { ...servedConfig, slm: { ...servedConfig.slm, serverUrl: moved.url } };
+      assert.equal(await runEval(data, parseModeSpecs('confidence'), again, { stdout: sink, stderr: { write: () => undefined, isTTY: false } }, { outPrefix: join(dir, 'served'), signal: new AbortController().signal }), 0);
+      assert.match(out, /1 from earlier runs, 0 new/);
+      assert.equal(moved.requests.length, 0);
+    } finally {
+      await moved.close();
+    }
     assert.equal(answers[0], 'The sum is 5 in total, as expected.');
     assert.equal(answers[1], answers[0]);
     assert.doesNotMatch(outputs[0], /Served SLM waste/);
     assert.match(outputs[1], /Served SLM waste: \d+ tokens generated and discarded/);
+    assert.match(outputs[1], /SLM server \(relay-slm\): [\d,]+ of [\d,]+ prompt tokens served from its prefix cache \(\d+\.\d%\) over the 1 requests that ran to their end\./);
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });

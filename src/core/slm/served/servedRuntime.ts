@@ -74,7 +74,7 @@ export interface ServedRuntime extends SlmRuntime {
 /** Bounded waits: a cold server may load its model before the first byte; a busy one queues. */
 const DEFAULT_TIMEOUTS: HttpTimeouts = { connectTimeoutMs: 10_000, firstByteTimeoutMs: 300_000, idleTimeoutMs: 60_000 };
 const DEFAULT_TOP_LOGPROBS = 5;
-/** Tokens read past max_tokens waiting for the server's end of stream before the request is closed. */
+/** Tokens read past max_tokens (or an end of sequence) waiting for the server's end of stream before the request is closed. */
 const LIMIT_OVERRUN = 8;
 
 export async function createServedRuntime(options: ServedRuntimeOptions): Promise<ServedRuntime> {
@@ -326,9 +326,10 @@ class ServedSession implements SlmSession {
           serverEnded = true;
         }
         // Where the answer stops reading before the server ended, the request is closed; at the
-        // token limit the server's own end (and usage) comes next, unless it ignores max_tokens.
-        const atLimit = (stopReason === 'max_tokens' || stopReason === 'context_full') && discarded <= LIMIT_OVERRUN;
-        if (stopReason !== undefined && !serverEnded && !atLimit) break reading;
+        // token limit or end of sequence the server's own end (and usage) comes next, unless it
+        // ignores max_tokens.
+        const endComing = (stopReason === 'max_tokens' || stopReason === 'context_full' || stopReason === 'eos') && discarded <= LIMIT_OVERRUN;
+        if (stopReason !== undefined && !serverEnded && !endComing) break reading;
       }
       if (stopReason === undefined) {
         if (signal?.aborted) stopReason = 'cancelled';
