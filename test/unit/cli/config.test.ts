@@ -91,3 +91,25 @@ test('every flag and variable that messages name (src/core/settingNames.ts) is o
     assert.equal(FILE_KEYS[name.setting.replace(/^relay\./, '')], flag, `${id}: ${name.setting} is a config.json key for ${name.flag}`);
   }
 });
+
+test('a small model on a server: kind, address and name from flags, environment or config file; a bad kind lists the kinds', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-cfg-slm-'));
+  try {
+    const env = { RELAY_HOME: dir, RELAY_CONFIG: join(dir, 'config.json') };
+    assert.deepEqual(
+      (({ kind, serverUrl, serverModel }) => ({ kind, serverUrl, serverModel }))(loadConfig(new Map(), env).slm),
+      { kind: 'onnx', serverUrl: '', serverModel: '' },
+      'the ONNX folder by default',
+    );
+    const flags = loadConfig(new Map([['slm-kind', 'completions-server'], ['slm-url', 'http://gpu:8001/v1'], ['slm-model', 'HINT-lab/RelayLLM-1.7B-Simple']]), env).slm;
+    assert.equal(flags.kind, 'completions-server');
+    assert.equal(flags.serverUrl, 'http://gpu:8001/v1');
+    assert.equal(flags.serverModel, 'HINT-lab/RelayLLM-1.7B-Simple');
+    assert.equal(loadConfig(new Map(), { ...env, RELAY_SLM_KIND: 'ollama', RELAY_SLM_MODEL: 'qwen3:1.7b' }).slm.serverModel, 'qwen3:1.7b');
+    writeFileSync(env.RELAY_CONFIG, JSON.stringify({ slm: { kind: 'ollama', serverUrl: 'http://127.0.0.1:11434' } }));
+    assert.equal(loadConfig(new Map(), env).slm.kind, 'ollama');
+    assert.throws(() => loadConfig(new Map([['slm-kind', 'vllm']]), env), /--slm-kind: 'vllm' is not one of onnx, completions-server, ollama/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
