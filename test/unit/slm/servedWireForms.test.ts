@@ -133,6 +133,24 @@ test('a piece with several tokens: the gate refuses the middle one; the tokens b
   }
 });
 
+test("an id the folder's tokenizer does not have is no id: the server's text is kept, the context goes as text", async () => {
+  nextBody = sse([
+    { choices: [{ text: ' hello', logprobs: { tokens: ['token_id:999999999'], token_logprobs: [-0.01], top_logprobs: [{ 'token_id:999999999': -0.01 }] }, finish_reason: null }] },
+    { choices: [{ text: '', finish_reason: 'length' }] },
+  ]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    const result = await session.generate({ maxTokens: 1 });
+    assert.equal(result.text, ' hello');
+    assert.equal(result.tokens[0].id, -1);
+    assert.equal(runtime.exactTokens, false);
+  } finally {
+    await runtime.dispose();
+  }
+});
+
 test('the stop string ends the generation where it appears, as the local runtime does', async () => {
   const text = ' so<call>5</call> more';
   const ids = tokenizer.encode(text);

@@ -103,6 +103,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     tokenizer,
     eos: new Set(files.eosTokenIds),
     eosTexts: new Set(files.eosTokenIds.map((id) => tokenizer.decode([id])).filter((t) => t.length > 0)),
+    vocabSize: tokenizerSize(files.tokenizerJson),
     contextWindow: info.contextWindow,
     timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
     topLogprobs: options.topLogprobs ?? DEFAULT_TOP_LOGPROBS,
@@ -144,6 +145,16 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
   };
 }
 
+/** One past the highest id of a tokenizer.json (its model's vocabulary and its added tokens). */
+function tokenizerSize(tokenizerJson: Record<string, unknown>): number {
+  const vocab = (tokenizerJson.model as { vocab?: unknown } | undefined)?.vocab;
+  const added = Array.isArray(tokenizerJson.added_tokens) ? (tokenizerJson.added_tokens as { id?: unknown }[]).map((t) => t.id) : [];
+  const ids = Array.isArray(vocab) ? [vocab.length - 1] : vocab && typeof vocab === 'object' ? Object.values(vocab) : [];
+  let highest = -1;
+  for (const id of [...ids, ...added]) if (typeof id === 'number' && id > highest) highest = id;
+  return highest >= 0 ? highest + 1 : Number.MAX_SAFE_INTEGER;
+}
+
 function parseServerUrl(text: string): URL {
   let url: URL;
   try {
@@ -164,6 +175,8 @@ interface Server {
   eos: Set<number>;
   /** The end-of-sequence tokens as a server that gives no ids spells them. */
   eosTexts: Set<string>;
+  /** Ids at or above this are not the folder's tokenizer's. */
+  vocabSize: number;
   contextWindow?: number;
   timeouts: HttpTimeouts;
   topLogprobs: number;
@@ -366,7 +379,10 @@ class ServedSession implements SlmSession {
    * log-probabilities) is re-tokenised.
    */
   private piecesOf(chunk: ServedChunk, detokenizer: StreamingDetokenizer): { served: ServedToken; id?: number; push(): string; peek(): string }[] {
-    const served: ServedToken[] = chunk.tokens.length > 0 ? chunk.tokens : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
+    // An id the folder's tokenizer does not have (another model behind the server, or junk) is no id.
+    const known = (id: number | undefined) => (id !== undefined && Number.isInteger(id) && id >= 0 && id < this.server.vocabSize ? id : undefined);
+    const served: ServedToken[] =
+      chunk.tokens.length > 0 ? chunk.tokens.map((t) => ({ ...t, id: known(t.id) })) : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
     const withIds = served.every((t) => t.id !== undefined);
     if (chunk.tokens.length > 0) this.server.idsReported = withIds;
     const spelled = served.map((t) => t.piece ?? '').join('') === chunk.text && served.every((t) => t.piece !== undefined);
