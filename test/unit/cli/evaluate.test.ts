@@ -253,8 +253,14 @@ const answerLines = (prefix: string) =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; spec: string; index: number; answer: string; stats: EvalRow['stats'] });
-/** What an answer is, without the time it took (and the estimate's note, which counts the calls made before it). */
-const essence = (r: EvalRow) => ({ spec: r.spec, index: r.index, answer: r.answer, correct: r.correct, stats: { ...r.stats, elapsedMs: 0, llmOnlyEstimateNote: '' } });
+/**
+ * What an answer is, without the time it took, the estimate's note (it counts the calls made
+ * before it) and the prompt tokens a kept KV cache held (which answers ran before it decides).
+ */
+const essence = (r: EvalRow) => {
+  const { reusedPromptTokens: _reused, ...stats } = r.stats;
+  return { spec: r.spec, index: r.index, answer: r.answer, correct: r.correct, stats: { ...stats, elapsedMs: 0, llmOnlyEstimateNote: '' } };
+};
 
 test('relay eval --concurrency: the same answers and table with 4 in flight as with 1', async () => {
   const common = ['eval', '--demo', '--modes', 'slm-only,llm-only,command,confidence@0.7,matched-router', '--limit', '8', '--temperature', '0.7', '--seed', '3'];
