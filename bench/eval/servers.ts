@@ -6,10 +6,11 @@
  * GPU server: a fixed delay per token whatever the number of requests in flight.
  *
  * What they write is scripted from the question `a*b+c=?` found in the context: the SLM
- * writes `a*b=P, <call>12</call>`, the LLM the next piece `P+c=R` (one token per
- * character, the demo tokenizer's unit), the SLM then ` so R.` and its end of sequence.
- * A request continues the script from the answer so far in its context; a client that
- * closes the request stops it. Prints one JSON line with the two addresses on stdout.
+ * writes `First a*b. a*b=P, <call>12</call>`, the LLM the next piece `P+c=R` (its own
+ * tokens: one per character), the SLM then `. So the answer is \boxed{R}.` and its end of
+ * sequence, in the tokens of the model folder's tokenizer (Qwen3's in the bench). A request
+ * continues the script from the answer so far in its context; a client that closes the
+ * request stops it. Prints one JSON line with the two addresses on stdout.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,9 +48,10 @@ async function main(): Promise<void> {
     const body = await readBody(req);
     const context = Array.isArray(body.prompt) ? tokenizer.decode(body.prompt) : String(body.prompt);
     const q = question(context);
-    // The answer starts after the prompt's line (the demo template: "<|im_start|>Q: ...\n").
-    const soFar = context.slice(context.indexOf('\n') + 1);
-    const script = q ? `${q.a}*${q.b}=${q.p}, <call>12</call>${q.p}+${q.c}=${q.r} so ${q.r}.` : '';
+    const script = q ? `First ${q.a}*${q.b}. ${q.a}*${q.b}=${q.p}, <call>12</call>${q.p}+${q.c}=${q.r}. So the answer is \\boxed{${q.r}}.` : '';
+    // The answer so far: from where the script starts in the context (any chat template before it).
+    const start = q ? context.lastIndexOf(script.slice(0, 6)) : -1;
+    const soFar = start >= 0 ? context.slice(start) : '';
     const rest = script.startsWith(soFar) ? script.slice(soFar.length) : '';
     const ids = [...tokenizer.encode(rest), eosId].slice(0, Number(body.max_tokens) + 1);
     let gone = false;
