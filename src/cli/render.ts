@@ -140,7 +140,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   const share = (stats.llmTokenShare * 100).toFixed(1);
   const u = stats.llmUsage;
   const parts = [
-    `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})`,
+    `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})${stats.slmDiscardedTokens ? ` + ${stats.slmDiscardedTokens} the SLM's server wrote past the gate (discarded)` : ''}`,
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: would not pay off)` : ''}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
@@ -177,6 +177,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_only_cost_is_estimate: true,
     saved_usd: stats.savedUsd,
     declined_calls: stats.declinedCalls ?? 0,
+    slm_discarded_tokens: stats.slmDiscardedTokens ?? 0,
     predicted_cost_usd: stats.billing?.predictedUsd ?? null,
     prediction_error_pct: stats.billing && stats.billing.reportedUsd > 0 ? (Math.abs(stats.billing.predictedUsd - stats.billing.reportedUsd) / stats.billing.reportedUsd) * 100 : null,
     price_note: stats.priceNote ?? null,

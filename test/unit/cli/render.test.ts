@@ -1,8 +1,8 @@
-// The CLI's lines for a silent server and the exit status of an answer.
+// The CLI's lines for a silent server, the exit status of an answer, and a served SLM's waste on the stats lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { exitCodeOf, readingReporter, waitLines, waitReporter } from '../../../src/cli/render';
-import type { RelayEvent } from '../../../src/core/relay/events';
+import { exitCodeOf, readingReporter, statsJson, statsLine, waitLines, waitReporter } from '../../../src/cli/render';
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 
 test('a wait is told at 1 s and then every 5 s, a retry at once, and nothing once bytes came', () => {
   const lines: string[] = [];
@@ -52,4 +52,25 @@ test('exit status: 0 at an end or a limit the user set, 1 when the answer failed
   for (const ok of ['eos', 'llm_eos', 'budget', 'turn_limit', 'context_full', 'call_limit', 'cost_limit'] as const) assert.equal(exitCodeOf(ok), 0, ok);
   for (const bad of ['error', 'stalled', 'llm_no_progress', 'slm_no_progress'] as const) assert.equal(exitCodeOf(bad), 1, bad);
   assert.equal(exitCodeOf('cancelled'), 130);
+});
+
+test("a served SLM's waste: said on the stats line and in the JSON line, absent for the ONNX runtime", () => {
+  const stats: AnswerStats = {
+    mode: 'confidence',
+    slmTokens: 40,
+    llmTokens: 2,
+    llmTokenShare: 2 / 42,
+    calls: 2,
+    llmUsage: { inputTokens: 100, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    costUsd: null,
+    llmOnlyCostUsd: null,
+    savedUsd: null,
+    elapsedMs: 1000,
+    finishReason: 'eos',
+  };
+  assert.doesNotMatch(statsLine(stats, false), /discarded/);
+  assert.equal(statsJson(stats).slm_discarded_tokens, 0);
+  const served = { ...stats, slmDiscardedTokens: 3 };
+  assert.match(statsLine(served, false), /^\[relay confidence\] 40 SLM \+ 2 LLM tokens \(4\.8% LLM\) \+ 3 the SLM's server wrote past the gate \(discarded\) \| 2 calls/);
+  assert.equal(statsJson(served).slm_discarded_tokens, 3);
 });
