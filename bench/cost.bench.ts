@@ -55,6 +55,10 @@ const ratioLabel = (ratio: number): string => ratio.toFixed(1);
 const maId = (ratio: number): string => `money-aware ${ratioLabel(ratio)}`;
 const ceilingId = (ratio: number): string => `fixed at money-aware ${ratioLabel(ratio)}'s $`;
 const moneyAware = (ratio: number): Policy => ({ id: maId(ratio), mode: 'money-aware', maxCostRatio: ratio });
+/** money-aware with its calls ended once the SLM agrees with AGREE_STOP LLM tokens in a row (opt-in; measured beside the default). */
+const AGREE_STOP = 4;
+const agreeId = (ratio: number): string => `${maId(ratio)} + agree-stop ${AGREE_STOP}`;
+const agreeStop = (ratio: number): Policy => ({ ...moneyAware(ratio), id: agreeId(ratio), agreeStopTokens: AGREE_STOP });
 
 interface Pair {
   trace: Trace;
@@ -87,6 +91,7 @@ async function runTarget(target: BenchTarget, traces: Trace[]): Promise<TargetRu
       rows.push(row);
       const spent = row.stats.costUsd ?? 0;
       if (spent > 0) rows.push(await target.run(trace, { id: ceilingId(ratio), mode: 'confidence', maxLlmShare: 1, maxCostUsd: spent }));
+      rows.push(await target.run(trace, agreeStop(ratio)));
     }
     pairs.push({ trace, billing: target.billing.id, rows, firstCall });
   }
@@ -355,6 +360,31 @@ async function main(): Promise<void> {
     console.log('');
   }
 
+  // Ending a call once the SLM agrees (opt-in), beside the same ratio without it: what the servers billed, what the engine counted, coverage.
+  const agreeOf = (ratio: number) => {
+    const sum = (rows: RowResult[], pick: (r: RowResult) => number) => rows.reduce((n, r) => n + pick(r), 0);
+    const plain = all.filter((r) => r.policy === maId(ratio));
+    const agree = all.filter((r) => r.policy === agreeId(ratio));
+    const covered = (rows: RowResult[]) => sum(rows, (r) => r.covered) / Math.max(1, sum(rows, (r) => r.lowTotal));
+    const figures = (rows: RowResult[]) => ({ server: sum(rows, (r) => r.serverUsd), engine: sum(rows, (r) => r.stats.costUsd ?? 0), calls: sum(rows, (r) => r.stats.calls), coverage: covered(rows) });
+    return { plain: figures(plain), agree: figures(agree), stopped: sum(agree, (r) => r.agreedCalls) };
+  };
+  console.log(
+    `Ending a call once the SLM agrees with ${AGREE_STOP} LLM tokens in a row (opt-in, confidence.agreeStopTokens), beside money-aware at the same ratio, over every trace and billing model. ` +
+      'A call ended early reports no usage: the engine counts it as its whole span, as priced; the servers bill what they generated.',
+  );
+  console.log(
+    table(
+      ['ratio', 'policy', 'calls', 'ended early', 'server bill', 'engine counted', 'low-confidence positions by the LLM'],
+      RATIOS.flatMap((ratio) => {
+        const a = agreeOf(ratio);
+        const line = (id: string, f: typeof a.plain, stopped: string) => [ratioLabel(ratio), id, String(f.calls), stopped, usd(f.server), usd(f.engine), `${(f.coverage * 100).toFixed(1)}%`];
+        return [line('money-aware', a.plain, '-'), line(`+ agree-stop ${AGREE_STOP}`, a.agree, String(a.stopped))];
+      }),
+    ),
+  );
+  console.log('');
+
   // Server bill against the engine's: they differ only where a call was cancelled (the engine then estimates).
   const billGap = all.reduce((s, r) => s + Math.abs((r.stats.costUsd ?? 0) - r.serverUsd), 0);
   const cancelled = all.reduce((s, r) => s + r.cancelledCalls, 0);
@@ -436,6 +466,12 @@ async function main(): Promise<void> {
     fixed_coverage: round(fixedRows.reduce((s, r) => s + r.covered, 0) / Math.max(1, fixedRows.reduce((s, r) => s + r.lowTotal, 0))),
     money_aware_coverage: round(headline.reduce((s, r) => s + r.covered, 0) / Math.max(1, headline.reduce((s, r) => s + r.lowTotal, 0))),
     money_aware_10_coverage: round(neverMore.reduce((s, r) => s + r.covered, 0) / Math.max(1, neverMore.reduce((s, r) => s + r.lowTotal, 0))),
+    agree_stop: Object.fromEntries(
+      RATIOS.map((ratio) => {
+        const a = agreeOf(ratio);
+        return [ratioLabel(ratio), { tokens: AGREE_STOP, calls_ended_early: a.stopped, server_usd_ratio: a.plain.server > 0 ? round(a.agree.server / a.plain.server) : null, coverage_ratio: a.plain.coverage > 0 ? round(a.agree.coverage / a.plain.coverage) : null }];
+      }),
+    ),
     goals: {
       money_aware_within_ratio: maRatio === null ? null : maRatio <= HEADLINE_RATIO,
       money_aware_10_within_ratio: ma10Ratio === null ? null : ma10Ratio <= 1,

@@ -53,6 +53,8 @@ export interface Policy {
   maxCostUsd?: number;
   /** The most calls (default MAX_LLM_CALLS); 1 probes the first call alone. */
   maxLlmCalls?: number;
+  /** money-aware: end a call once the SLM agrees with this many LLM tokens in a row (confidence.agreeStopTokens). */
+  agreeStopTokens?: number;
 }
 
 /** The policies' shared knobs: the shipped gate and span, no share cap, ceilings a normal answer never meets. */
@@ -75,6 +77,8 @@ export interface RowResult {
   serverUsd: number;
   /** Calls the server saw cancelled by the client. */
   cancelledCalls: number;
+  /** Calls the engine ended because the SLM agreed (call-end slmAgreed). */
+  agreedCalls: number;
   /**
    * The displayed answer against the reference: the same; different in whitespace only (a
    * seam added or dropped a space); a beginning of it (a ceiling ended the answer), up to
@@ -140,7 +144,7 @@ export class BenchTarget {
       maxCostUsd: policy.maxCostUsd ?? 10,
       slmSampling: { temperature: 0 },
       llmTemperature: 0,
-      confidence: { ...GATE, maxLlmShare: policy.maxLlmShare ?? 1 },
+      confidence: { ...GATE, maxLlmShare: policy.maxLlmShare ?? 1, ...(policy.agreeStopTokens ? { agreeStopTokens: policy.agreeStopTokens } : {}) },
       price: this.billing.price,
       cacheRule: this.billing.cacheRule,
       tokenRatios: ratios,
@@ -168,6 +172,7 @@ export class BenchTarget {
       declined: events.filter((e) => e.type === 'call-declined').length,
       serverUsd,
       cancelledCalls: ledger.filter((c) => c.finish === 'cancelled').length,
+      agreedCalls: events.filter((e) => e.type === 'call-end' && e.slmAgreed).length,
       exact: answer === trace.reference ? 'yes' : squeeze(answer) === squeeze(trace.reference) ? 'spaces' : squeeze(trace.reference).startsWith(squeeze(answer)) ? 'cut' : 'no',
       misaligned: ledger.filter((c) => !c.alignedExactly).length,
       ratioCallsBefore,

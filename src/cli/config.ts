@@ -36,7 +36,7 @@ export interface CliConfig {
   slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean; kind: SlmKind; serverUrl: string; serverModel: string; kvCacheBudgetMb: number };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else money-aware when the price is known, else confidence. */
   mode: RequestedMode;
-  confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
+  confidence: { threshold: number; spanTokens: number; maxLlmShare: number; agreeStopTokens?: number };
   maxTurns: number;
   tokenBudget: number;
   /** Ceilings of one answer (src/core/relay/limits.ts). */
@@ -103,6 +103,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   threshold: (c, v, from) => (c.confidence.threshold = num(v, from, 0, 1)),
   'span-tokens': (c, v, from) => (c.confidence.spanTokens = int(v, from, 1, 64)),
   'max-llm-share': (c, v, from) => (c.confidence.maxLlmShare = num(v, from, 0, 1)),
+  'agree-stop': (c, v, from) => (c.confidence.agreeStopTokens = int(v, from, 0, 64)),
   'max-turns': (c, v, from) => (c.maxTurns = int(v, from, 1, 100)),
   budget: (c, v, from) => (c.tokenBudget = int(v, from, 16, 131072)),
   'max-calls': (c, v, from) => (c.limits.maxLlmCalls = int(v, from, 1, 10_000)),
@@ -145,6 +146,7 @@ export const ENV_NAMES: Record<string, string> = {
   RELAY_THRESHOLD: 'threshold',
   RELAY_SPAN_TOKENS: 'span-tokens',
   RELAY_MAX_LLM_SHARE: 'max-llm-share',
+  RELAY_AGREE_STOP: 'agree-stop',
   RELAY_MAX_TURNS: 'max-turns',
   RELAY_TOKEN_BUDGET: 'budget',
   RELAY_MAX_CALLS: 'max-calls',
@@ -182,6 +184,7 @@ export const FILE_KEYS: Record<string, string> = {
   'confidence.threshold': 'threshold',
   'confidence.spanTokens': 'span-tokens',
   maxLlmShare: 'max-llm-share',
+  'confidence.agreeStopTokens': 'agree-stop',
   maxTurns: 'max-turns',
   tokenBudget: 'budget',
   maxLlmCallsPerAnswer: 'max-calls',

@@ -67,6 +67,8 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --threshold <0-1>       RELAY_THRESHOLD      confidence.threshold  (default 0.5, top-1 probability)
   --span-tokens <n>       RELAY_SPAN_TOKENS    confidence.spanTokens (default 2)
   --max-llm-share <0-1>   RELAY_MAX_LLM_SHARE  maxLlmShare           (default 0.2)
+  --agree-stop <n>        RELAY_AGREE_STOP     confidence.agreeStopTokens (money-aware: end a call once the SLM
+                                                                      agrees with n LLM tokens in a row; default 0 = off)
   --max-turns <n>         RELAY_MAX_TURNS      maxTurns              (default 5, as in the paper)
   --budget <tokens>       RELAY_TOKEN_BUDGET   tokenBudget           (default 8192, as in the paper)
   --max-calls <n>         RELAY_MAX_CALLS      maxLlmCallsPerAnswer  (default 64) LLM calls per answer

@@ -39,7 +39,7 @@ export interface RelaySetup {
   /** Never contact an LLM (the SLM answers alone). */
   localOnly?: boolean;
   thinking: boolean;
-  confidence: { threshold: number; spanTokens: number; maxLlmShare: number };
+  confidence: { threshold: number; spanTokens: number; maxLlmShare: number; agreeStopTokens?: number };
   maxTurns: number;
   tokenBudget: number;
   temperature: number;

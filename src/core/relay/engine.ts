@@ -38,6 +38,7 @@ import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShar
 import { NO_CACHE, type CacheRule } from '../providers/billing';
 import { costOf } from '../providers/pricing';
 import { MoneyLedger, type MoneyView, type TokenRatios } from './money';
+import { AgreementWatch, type AgreementStop } from './agreementWatch';
 import { EventChannel } from './eventChannel';
 import {
   callWouldExceedCost,
@@ -220,6 +221,8 @@ class RelayRun {
   /** After a call that added nothing, the SLM writes the next position itself (confidence mode). */
   private slmWritesNext = false;
   private lastLlmText = '';
+  /** Characters of lastLlmText the SLM read while scoring the stream (agreementWatch.ts). */
+  private lastLlmFed = 0;
   /** The SLM's own next token where it handed off (the one it was unsure of): whether a new word starts there. */
   private seam: 'space' | 'none' | undefined;
   /** One prompt-cache routing key for every call of this answer (OpenAI's prompt_cache_key). */
@@ -447,13 +450,16 @@ class RelayRun {
     if (span <= 0) return this.left <= 0 ? 'budget' : 'context_full';
     const declined = this.declined(span);
     if (declined) return declined;
-    const finish = await this.llmCall(span, this.llmContext(next.context));
+    const finish = await this.llmCall(span, this.llmContext(next.context), next.untilSlmAgrees);
     if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
     if (finish === 'stop' || !this.session || this.left <= 0 || this.lastLlmText.length === 0) return { kind: 'llm', finish };
-    // The SLM's context gets the LLM's text right after the command (cache extended, not recomputed).
-    const tokens = await this.o.slm.countTokens(this.lastLlmText);
+    // The SLM's context gets the LLM's text right after the command (cache extended, not recomputed);
+    // what the SLM read while scoring the stream is in it already.
+    const rest = this.lastLlmText.slice(this.lastLlmFed);
+    if (rest.length === 0) return { kind: 'llm', finish };
+    const tokens = await this.o.slm.countTokens(rest);
     if (tokens > this.room) return 'context_full';
-    const appended = await this.session.append(this.lastLlmText);
+    const appended = await this.session.append(rest);
     this.contextTokens += appended.tokenCount;
     return { kind: 'llm', finish };
   }
@@ -536,8 +542,17 @@ class RelayRun {
     }
   }
 
+  /**
+   * The SLM reads along where asked and where it can score cheaply (in this machine's
+   * runtime; a served SLM would pay a request per token).
+   */
+  private agreementWatch(stop: AgreementStop | undefined, signal: AbortSignal): AgreementWatch | undefined {
+    if (!stop || !this.session || this.o.slm.info.backend.kind !== 'onnx') return undefined;
+    return new AgreementWatch(this.session, stop, signal);
+  }
+
   /** One LLM call writing at most `maxTokens`; its text joins the answer as it streams. */
-  private async llmCall(maxTokens: number, partialAnswer: string): Promise<LlmFinishReason> {
+  private async llmCall(maxTokens: number, partialAnswer: string, untilSlmAgrees?: AgreementStop): Promise<LlmFinishReason> {
     await this.checkCeilings(maxTokens, partialAnswer);
     const llm = this.o.llm as LlmProvider;
     const callIndex = this.calls;
@@ -556,7 +571,10 @@ class RelayRun {
     let finish: LlmFinishReason | undefined;
     let failed = false;
     let overran = false;
+    let agreed = false;
     let continuation: ContinuationMethod = llm.continuation;
+    let watch = this.agreementWatch(untilSlmAgrees, call.signal);
+    this.lastLlmFed = 0;
     try {
       const request: ContinueRequest = {
         messages: this.o.messages,
@@ -587,6 +605,16 @@ class RelayRun {
             finish = 'length';
             break;
           }
+          try {
+            agreed = watch !== undefined && (await watch.read(text));
+          } catch {
+            // Scoring is an optimisation: the SLM reads the rest after the call, as without it.
+            watch = undefined;
+          }
+          if (agreed) {
+            finish = 'length';
+            break;
+          }
         } else if (chunk.type === 'usage') {
           usage = chunk.usage;
         } else if (chunk.type === 'done') {
@@ -600,14 +628,22 @@ class RelayRun {
     } finally {
       wait.stop();
       this.signal.removeEventListener('abort', onAbort);
-      if (overran) call.abort();
+      if (overran || agreed) call.abort();
       this.lastLlmText = text;
+      if (watch) {
+        this.lastLlmFed = watch.fed;
+        this.contextTokens += watch.fedTokens;
+      }
       // A request the provider rejected before writing anything (bad key, quota, unknown model) is
       // not billed; one cancelled, cut or failed after it started may have been, so it is estimated.
       const rejected = failed && !this.signal.aborted && tokens === 0 && !wait.responseStarted;
       // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local count.
       const reported = usableUsage(usage);
-      const callUsage = reported ?? (rejected ? emptyUsage() : await this.estimateUsage(partialAnswer, tokens));
+      // A call the SLM ended early reports nothing either; the provider may have written more than
+      // arrived before the stream closed, so it is counted as its whole span, as it was priced.
+      const unreported = (): Promise<Usage> | Usage =>
+        agreed && this.ledger ? this.ledger.estimateUnreported(localInput, maxTokens) : this.estimateUsage(partialAnswer, agreed ? maxTokens : tokens);
+      const callUsage = reported ?? (rejected ? emptyUsage() : await unreported());
       this.usage = addUsage(this.usage, callUsage);
       const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
       const costUsd = this.ledger
@@ -624,6 +660,7 @@ class RelayRun {
         sentPartialAnswer: partialAnswer,
         continuation,
         costUsd,
+        ...(agreed ? { slmAgreed: true } : {}),
       });
     }
     if (finish === undefined) {

@@ -124,6 +124,8 @@ export type RelayEvent =
       continuation: ContinuationMethod;
       /** What this call cost (its usage at the answer's prices); null when the price is unknown. */
       costUsd: number | null;
+      /** The call was ended early: the SLM agreed with the LLM's last tokens (agreementWatch.ts). */
+      slmAgreed?: boolean;
     }
   /**
    * A call the answer's money ceilings did not allow here: it would have cost about

@@ -147,12 +147,28 @@ export class MoneyLedger {
     return predictUsage(this.rule, { sent: this.sentFor(localInput), previous: shared, output: providerOutputTokens });
   }
 
+  /**
+   * The usage of a call the SLM ended early (its stream closed before the usage came): as
+   * predicted from what was known before it (the cache, the token ratios, the reasoning seen
+   * so far), with the output given (the engine gives the whole span it priced).
+   */
+  estimateUnreported(localInput: number, localOutput: number): Usage {
+    const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
+    const u = this.predict(localInput, localOutput * this.outputRatio + reasoningPerCall);
+    const round = Math.round;
+    return { inputTokens: round(u.inputTokens), outputTokens: round(u.outputTokens), cachedInputTokens: round(u.cachedInputTokens), cacheWriteTokens: round(u.cacheWriteTokens), estimated: true };
+  }
+
+  /** How much a prediction is raised: the calibrated error plus QUOTE_MARGIN, or UNCALIBRATED_MARGIN before any report. */
+  private margin(): number {
+    return this.ratios.known ? QUOTE_MARGIN + this.calibrated.error : UNCALIBRATED_MARGIN;
+  }
+
   /** Predicted cost of a call sending `localInput` tokens and writing `tokens` tokens (local count), margin included. */
   quoteUsd(localInput: number, tokens: number): number {
     const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
     const usage = this.predict(localInput, tokens * this.outputRatio + reasoningPerCall);
-    const margin = this.ratios.known ? QUOTE_MARGIN + this.calibrated.error : UNCALIBRATED_MARGIN;
-    return (costOf(usage, this.price) ?? 0) * (1 + margin);
+    return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
   }
 
 

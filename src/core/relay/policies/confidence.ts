@@ -19,6 +19,12 @@ export interface ConfidenceOptions {
   maxSpanTokens: number;
   /** No hand-off while the LLM's share of the answer's tokens is at or above this. */
   maxLlmShare: number;
+  /**
+   * money-aware: end a call once the SLM agrees with this many of the LLM's tokens in a row
+   * (agreementWatch.ts). Absent or 0: off, the default, as bench:cost found no gain with it
+   * where every call re-sends a long context (README, Performance).
+   */
+  agreeStopTokens?: number;
 }
 
 export const DEFAULT_CONFIDENCE: ConfidenceOptions = { threshold: 0.5, spanTokens: 2, maxSpanTokens: 64, maxLlmShare: 0.2 };

@@ -14,6 +14,9 @@
  *   (a 'call-declined' event says what it would have cost) and the gate stays closed
  *   until the allowance, which grows with every token the SLM writes, covers such a call
  *   (at most REQUOTE_TOKENS: the price of a call changes as the answer goes on).
+ * - Where asked (confidence.agreeStopTokens, off by default), the SLM reads the span as it
+ *   streams and the call ends once it agrees with that many of the LLM's tokens in a row
+ *   (agreementWatch.ts): the span's unneeded output is not generated.
  * Without a known price it behaves as confidence mode with its fixed spans. The cap on the
  * LLM's share of tokens (confidence.maxLlmShare) does not apply: money is the ceiling here.
  */
@@ -22,6 +25,8 @@ import type { Next, Outcome, RelayPolicy, RelayState } from './policy';
 
 /** After a declined call, the most tokens the SLM writes before a call is priced again. */
 export const REQUOTE_TOKENS = 32;
+
+
 
 export class MoneyAwarePolicy implements RelayPolicy {
   readonly usesSlm = true;
@@ -41,7 +46,11 @@ export class MoneyAwarePolicy implements RelayPolicy {
       if (outcome.stopReason === 'eos') return { do: 'end', reason: 'eos' };
       if (outcome.stopReason === 'context_full') return { do: 'end', reason: 'context_full' };
       if (outcome.stopReason === 'cancelled') return { do: 'end', reason: 'cancelled' };
-      if (outcome.stopReason === 'low_confidence') return { do: 'llm', maxTokens: Math.min(this.spanFor(state), state.left), context: { commands: 'remove' } };
+      if (outcome.stopReason === 'low_confidence') {
+        const agree = this.c.agreeStopTokens ?? 0;
+        const untilSlmAgrees = agree > 0 && this.c.threshold > 0 ? { tokens: agree, minTop1: this.c.threshold } : undefined;
+        return { do: 'llm', maxTokens: Math.min(this.spanFor(state), state.left), context: { commands: 'remove' }, untilSlmAgrees };
+      }
     }
     if (outcome.kind === 'llm' && outcome.finish === 'stop') return { do: 'end', reason: 'llm_eos' };
     if (outcome.kind === 'declined') this.closedFor = this.tokensUntilAffordable(state, outcome.predictedUsd, outcome.allowanceUsd);

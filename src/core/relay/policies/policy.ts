@@ -7,6 +7,7 @@
  */
 import type { GenerationStopReason } from '../../slm/types';
 import type { FinishReason, SpanSource } from '../events';
+import type { AgreementStop } from '../agreementWatch';
 import type { MoneyView } from '../money';
 
 /** The SLM refuses a token below this top-1 probability (the decoder's confidence gate). */
@@ -20,8 +21,12 @@ export type LlmContext = { commands: 'replace'; replacement: string } | { comman
 export type Next =
   /** The SLM writes up to `maxTokens`, stopping after a `</call>` when asked, refusing tokens below the gate. */
   | { do: 'slm'; maxTokens: number; stopAtCommand: boolean; gate?: SlmGate }
-  /** The LLM writes up to `maxTokens` (the engine caps it by the budget and the SLM's window). */
-  | { do: 'llm'; maxTokens: number; context: LlmContext }
+  /**
+   * The LLM writes up to `maxTokens` (the engine caps it by the budget and the SLM's window);
+   * with `untilSlmAgrees`, the engine stops reading once the SLM agrees with that many of
+   * the LLM's tokens in a row (agreementWatch.ts), where the SLM can score them cheaply.
+   */
+  | { do: 'llm'; maxTokens: number; context: LlmContext; untilSlmAgrees?: AgreementStop }
   | { do: 'end'; reason: FinishReason }
   /** The answer ends with an error the user is told about (e.g. a malformed command). */
   | { do: 'fail'; code: string; message: string };
