@@ -8,7 +8,7 @@
  * must stay exact) and without the commands a command-trained SLM may write (ignored).
  */
 import { llmTokenShare } from '../cost';
-import type { Next, Outcome, RelayPolicy, RelayState } from './policy';
+import { answerEndedBy, type Next, type Outcome, type RelayPolicy, type RelayState } from './policy';
 
 export interface ConfidenceOptions {
   /** Hand off when the SLM's top-1 probability of its next token is below this. */
@@ -39,9 +39,8 @@ export class ConfidencePolicy implements RelayPolicy {
 
   next(outcome: Outcome, state: RelayState): Next {
     if (outcome.kind === 'slm') {
-      if (outcome.stopReason === 'eos') return { do: 'end', reason: 'eos' };
-      if (outcome.stopReason === 'context_full') return { do: 'end', reason: 'context_full' };
-      if (outcome.stopReason === 'cancelled') return { do: 'end', reason: 'cancelled' };
+      const ended = answerEndedBy(outcome.stopReason);
+      if (ended) return ended;
       if (outcome.stopReason === 'low_confidence') {
         return { do: 'llm', maxTokens: Math.min(this.spanTokens, state.left), context: { commands: 'remove' } };
       }

@@ -21,7 +21,7 @@
  * LLM's share of tokens (confidence.maxLlmShare) does not apply: money is the ceiling here.
  */
 import type { ConfidenceOptions } from './confidence';
-import type { Next, Outcome, RelayPolicy, RelayState } from './policy';
+import { answerEndedBy, type Next, type Outcome, type RelayPolicy, type RelayState } from './policy';
 
 /** After a declined call, the most tokens the SLM writes before a call is priced again. */
 export const REQUOTE_TOKENS = 32;
@@ -43,9 +43,8 @@ export class MoneyAwarePolicy implements RelayPolicy {
 
   next(outcome: Outcome, state: RelayState): Next {
     if (outcome.kind === 'slm') {
-      if (outcome.stopReason === 'eos') return { do: 'end', reason: 'eos' };
-      if (outcome.stopReason === 'context_full') return { do: 'end', reason: 'context_full' };
-      if (outcome.stopReason === 'cancelled') return { do: 'end', reason: 'cancelled' };
+      const ended = answerEndedBy(outcome.stopReason);
+      if (ended) return ended;
       if (outcome.stopReason === 'low_confidence') {
         const agree = this.c.agreeStopTokens ?? 0;
         const untilSlmAgrees = agree > 0 && this.c.threshold > 0 ? { tokens: agree, minTop1: this.c.threshold } : undefined;

@@ -31,6 +31,12 @@ export type Next =
   /** The answer ends with an error the user is told about (e.g. a malformed command). */
   | { do: 'fail'; code: string; message: string };
 
+/** An SLM turn that ended the answer: its end of sequence, a full window, or Stop. */
+export function answerEndedBy(stopReason: GenerationStopReason): Next | undefined {
+  if (stopReason === 'eos' || stopReason === 'context_full' || stopReason === 'cancelled') return { do: 'end', reason: stopReason };
+  return undefined;
+}
+
 export type Outcome =
   | { kind: 'start' }
   /** command: the relay command the turn ended with, if any (`</call>` without `<call>` leaves it undefined). */
