@@ -10,6 +10,8 @@ import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine'
 import { createServedRuntime, type ServedRuntime } from '../../../src/core/slm/served/servedRuntime';
 import type { GeneratedToken, ServedSlmKind, SlmRuntime } from '../../../src/core/slm/types';
 import { startServedSlmServer, type ServedSlmServer } from '../../fixtures/servedSlmServers';
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
 import { completionsProvider, disposeRuntimes, openAiStream, QUESTION, runtimeFor, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
 import type { FakeServer } from '../providers/servers/harness';
 import type { LlmProvider } from '../../../src/core/providers/types';
@@ -259,5 +261,49 @@ test('relay eval on a served SLM: the same answers as on the ONNX folder, and th
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a random-weight model (real logits, not a script): greedy confidence-mode relay through the server equals the local runtime token for token', async () => {
+  const folder = await ensureTinyModel();
+  const local = await createLocalRuntime(folder, { variant: 'fp32' });
+  const server = await startServedSlmServer('completions-server', local);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url: server.url, model: 'relay-slm', folder });
+  try {
+    const question = [{ role: 'user' as const, content: 'Tell me a story about the sea.' }];
+    // A threshold in the middle of this model's top-1 probabilities: the gate refuses now and then.
+    const probe = await local.createSession();
+    await probe.prefill(await local.renderChat(question, { addGenerationPrompt: true }));
+    const free = await probe.generate({ maxTokens: 40 });
+    await probe.dispose();
+    const top1s = free.tokens.map((t) => t.top1).sort((a, b) => a - b);
+    // Between two observed values: a top-1 exactly at the threshold would compare on the last bits of two computations.
+    const threshold = (top1s[8] + top1s[9]) / 2;
+    const options = (slm: SlmRuntime): RelayOptions => ({
+      mode: 'confidence',
+      slm,
+      llm,
+      messages: question,
+      slmSampling: { temperature: 0 },
+      llmTemperature: 0,
+      tokenBudget: 48,
+      // A cap on the LLM's share, so the small model writes most of the answer between hand-offs.
+      confidence: { threshold, spanTokens: 1, maxLlmShare: 0.2 },
+    });
+    const answers = [];
+    for (const slm of [local, runtime]) {
+      for (let i = 0; i < 12; i++) llmServer.enqueue(openAiStream({ pieces: [' wave'], finishReason: 'length' }));
+      answers.push(await collectRelay(options(slm)));
+      llmServer.queue.length = 0;
+    }
+    const [a, b] = answers;
+    assert.ok(a.stats.calls >= 2 && a.stats.slmTokens > a.stats.llmTokens, `the gate refused ${a.stats.calls} times; ${a.stats.slmTokens} SLM tokens`);
+    assert.ok((b.stats.slmDiscardedTokens ?? 0) >= a.stats.calls, 'each refusal through the server discards its token');
+    assert.equal(b.answer, a.answer);
+    for (const key of ['slmTokens', 'llmTokens', 'calls', 'finishReason'] as const) assert.equal(b.stats[key], a.stats[key], key);
+  } finally {
+    await runtime.dispose();
+    await server.close();
+    await local.dispose();
   }
 });

@@ -103,7 +103,8 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     tokenizer,
     eos: new Set(files.eosTokenIds),
     eosTexts: new Set(files.eosTokenIds.map((id) => tokenizer.decode([id])).filter((t) => t.length > 0)),
-    vocabSize: tokenizerSize(files.tokenizerJson),
+    // The model's vocabulary (config.json) may be padded past the tokenizer's ids; the model can still write those.
+    vocabSize: Math.max(tokenizerSize(files.tokenizerJson), typeof vocabSize === 'number' ? vocabSize : 0),
     contextWindow: info.contextWindow,
     timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
     topLogprobs: options.topLogprobs ?? DEFAULT_TOP_LOGPROBS,
@@ -175,7 +176,7 @@ interface Server {
   eos: Set<number>;
   /** The end-of-sequence tokens as a server that gives no ids spells them. */
   eosTexts: Set<string>;
-  /** Ids at or above this are not the folder's tokenizer's. */
+  /** Ids at or above this are not the folder's model's (its config's vocab_size, or the tokenizer's when larger). */
   vocabSize: number;
   contextWindow?: number;
   timeouts: HttpTimeouts;
