@@ -17,8 +17,11 @@ import { StreamingDetokenizer } from './streamingDetokenizer';
 import type { TextTokenizer } from './tokenizer';
 import type { GenerateOptions, GenerateResult, GeneratedToken, GenerationStopReason, PrefillOptions, PrefillResult, SlmSession } from './types';
 
-/** Longest run of tokens fed in one forward pass (bounds the attention scratch memory). */
-const PREFILL_CHUNK = 512;
+/**
+ * Longest run of tokens fed in one forward pass by default: bounds the attention scratch
+ * memory, and is the step at which a long prompt reports progress and can be stopped.
+ */
+export const DEFAULT_PREFILL_CHUNK = 512;
 
 export interface DecoderModel {
   ort: typeof Ort;
@@ -41,6 +44,8 @@ export interface DecoderModel {
   kvPool?: KvBufferPool;
   /** Caches of finished sessions that a new prompt may start from (only on the paths where the session owns its cache). */
   prefixCache?: KvPrefixCache;
+  /** Tokens per prefill forward pass (default DEFAULT_PREFILL_CHUNK). */
+  prefillChunk?: number;
 }
 
 /** Thrown by a prefill stopped through its signal; the tokens read so far stay in the cache. */
@@ -283,12 +288,13 @@ export class KvDecoderSession implements SlmSession {
   private async ensureLogits(options: PrefillOptions = {}, reusedTokens = 0): Promise<void> {
     if (this.disposed) throw new Error(`Session ${this.id} was disposed; create a new session.`);
     const total = this.pendingIds.length;
-    const report = total > PREFILL_CHUNK ? options.onProgress : undefined;
+    const step = this.model.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+    const report = total > step ? options.onProgress : undefined;
     try {
       report?.({ done: 0, total, reusedTokens });
       while (this.pendingIds.length > 0) {
         if (options.signal?.aborted) throw new PrefillCancelledError();
-        const chunk = this.pendingIds.slice(0, PREFILL_CHUNK);
+        const chunk = this.pendingIds.slice(0, step);
         await this.model.lock.run(() => this.forward(chunk));
         this.pendingIds = this.pendingIds.slice(chunk.length);
         report?.({ done: total - this.pendingIds.length, total, reusedTokens });

@@ -52,6 +52,12 @@ export interface LocalRuntimeOptions {
    * (kvPrefixCache.ts); 0 keeps none. Default DEFAULT_KV_CACHE_BUDGET_MB.
    */
   kvCacheBudgetMb?: number;
+  /**
+   * Tokens per prefill forward pass (default 512): memory of the attention scratch, and the
+   * step of progress and Stop. int8 files quantise activations per pass, so the step also
+   * decides their rounding (README Performance).
+   */
+  prefillChunkTokens?: number;
 }
 
 export interface LocalRuntime extends SlmRuntime {
@@ -72,6 +78,8 @@ export interface LocalRuntime extends SlmRuntime {
 }
 
 export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  const chunk = options.prefillChunkTokens;
+  if (chunk !== undefined && !(Number.isInteger(chunk) && chunk > 0)) throw new RangeError(`prefillChunkTokens must be a positive integer (got ${chunk}).`);
   const model = readModelFolder(folder, options.variant ?? 'auto');
   const tokenizer = await SlmTokenizer.create(model.tokenizerJson, model.tokenizerConfig, join(folder, 'tokenizer.json'));
   const template =
@@ -102,6 +110,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     newTokenKvOutputs: loaded.newTokenKvOutputs,
     kvLayout: kvLayoutOf(loaded.kvOutputs.mode),
     kvPool: new KvBufferPool(),
+    prefillChunk: options.prefillChunkTokens,
   };
   const budgetMb = options.kvCacheBudgetMb ?? DEFAULT_KV_CACHE_BUDGET_MB;
   // Only where sessions own their cache buffers (not the whole-cache path, whose tensors ONNX Runtime owns).

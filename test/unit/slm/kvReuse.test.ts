@@ -218,6 +218,19 @@ describe('long prompts', () => {
     await again.dispose();
   });
 
+  test('the step is a load option: fewer, longer steps with a larger one; a step of 0 is refused', async () => {
+    const rt = await runtime({ variant: 'fp32', prefillChunkTokens: 1024 });
+    const seen: PrefillProgress[] = [];
+    const session = await rt.createSession();
+    await session.prefill(long, { onProgress: (p) => seen.push(p) });
+    assert.deepEqual(
+      seen.map((p) => p.done),
+      [0, 1024, rt.encode(long).length],
+    );
+    await session.dispose();
+    await assert.rejects(createLocalRuntime(folder, { prefillChunkTokens: 0 }), /prefillChunkTokens must be a positive integer/);
+  });
+
   test('through the SLM process: reused tokens, progress and Stop cross it', async () => {
     const rt = await createProcessRuntime(folder, { variant: 'fp32', workerPath: join(__dirname, '../../../src/core/slm/worker/workerMain.ts') });
     try {
