@@ -11,7 +11,7 @@ import { SLM_KINDS, VARIANT_CHOICES, type Q4Compute, type SlmKind } from '../cor
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/kvPrefixCache';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
-import { PROVIDER_KINDS } from '../core/providers/registry';
+import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS } from '../core/providers/registry';
 import { UsageError } from './args';
 import { DEFAULT_MAX_COST_RATIO, DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
@@ -60,7 +60,7 @@ export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
-    provider: { kind: 'openai-chat', baseUrl: '', model: '', templateFolder: '', caching: 'auto' },
+    provider: { kind: DEFAULT_PROVIDER_KIND, baseUrl: '', model: '', templateFolder: '', caching: 'auto' },
     prices: {},
     slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false, kind: 'onnx', serverUrl: '', serverModel: '', kvCacheBudgetMb: DEFAULT_KV_CACHE_BUDGET_MB },
     mode: 'auto',

@@ -10,6 +10,7 @@ import type { ChatMessage, SlmRuntime } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
 import { policyOf } from '../core/relay/policies/registry';
+import { providerOf } from '../core/providers/registry';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
 
@@ -112,9 +113,10 @@ export async function openLlmOnly(config: CliConfig, deps: CliDeps): Promise<Com
   if (!model) throw new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL).`);
   const folder = templateFolder || config.slm.folder;
   let renderer: PromptRenderer | undefined;
-  if (folder && kind !== 'onnx-local') renderer = await loadChatTemplateRenderer(folder, { variables: { enable_thinking: config.slm.thinking } });
-  if (!renderer && kind === 'openai-completions') {
-    throw new UsageError('The openai-completions provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.');
+  const entry = providerOf(kind);
+  if (folder && !entry.inProcess) renderer = await loadChatTemplateRenderer(folder, { variables: { enable_thinking: config.slm.thinking } });
+  if (!renderer && entry.prompt === 'template' && !entry.inProcess) {
+    throw new UsageError(`The ${kind} provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.`);
   }
   // onnx-local renders with its own template when no other is given.
   const fallback: PromptRenderer = (_messages, partialAnswer) => partialAnswer;

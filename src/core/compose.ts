@@ -130,7 +130,7 @@ export class RelayComposition {
       this.prompts.slm.set(key, prompt);
     }
     const { templateFolder, kind } = this.setup.provider;
-    if (this.llm && templateFolder && kind !== 'onnx-local' && !this.prompts.llm.has(key)) {
+    if (this.llm && templateFolder && !providerOf(kind).inProcess && !this.prompts.llm.has(key)) {
       this.prompts.llm.set(key, await this.deps.renderTemplate(templateFolder, messages, this.setup.thinking));
     }
     return prompt;
@@ -192,7 +192,7 @@ export async function composeLlm(setup: RelaySetup, deps: Omit<CompositionDeps, 
   const url = baseUrlOf(kind, baseUrl);
   const byAddress = url ? providerOf(kind).cacheRule?.(url, model) : providerOf(kind).cacheRule?.(new URL('http://localhost'), model);
   const cacheRule = cacheRuleOf(setup.provider.caching, byAddress, price.price?.cachedInputPerMTok !== undefined);
-  if (kind === 'onnx-local') {
+  if (providerOf(kind).inProcess) {
     const runtime = await deps.openLocalLlm(model);
     const name = basename(model);
     const provider = new OnnxLocalProvider(runtime, name, { renderPrompt: async (request) => llmPrompt(request.messages, request.partialAnswer) });
@@ -205,7 +205,7 @@ export async function composeLlm(setup: RelaySetup, deps: Omit<CompositionDeps, 
       baseUrl: baseUrl || undefined,
       model,
       // Raw-completion providers render the prompt; chat ones take the messages.
-      templateRenderer: kind === 'openai-completions' || kind === 'ollama' ? llmPrompt : undefined,
+      templateRenderer: providerOf(kind).prompt !== 'messages' ? llmPrompt : undefined,
       connectTimeoutMs: t.connect * 1000,
       firstByteTimeoutMs: t.firstByte * 1000,
       idleTimeoutMs: t.idle * 1000,

@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import { baseUrlOf } from '../core/providers/endpoints';
-import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
+import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
 
@@ -49,7 +49,7 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
 /** Stores (or removes) the key of a provider kind for the origin its requests go to: a key is bound to where it was entered. */
 export async function setApiKey(keys: KeyStore): Promise<void> {
   const config = vscode.workspace.getConfiguration('relay');
-  const current = config.get<string>('provider.kind', 'openai-chat') as ProviderKind;
+  const current = config.get<string>('provider.kind', DEFAULT_PROVIDER_KIND) as ProviderKind;
   const picked = await vscode.window.showQuickPick(
     KEYED_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
     { title: 'Relay: Set API Key — for which provider?' },

@@ -187,12 +187,13 @@ export class RelayService implements vscode.Disposable {
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);
       // Where the key may go is asked now, before the answer starts, not in the middle of it.
-      if (llm && url && settings.provider.kind !== 'onnx-local') await this.keys.keyFor(settings.provider.kind, url);
+      const inProcess = providerOf(settings.provider.kind).inProcess === true;
+      if (llm && url && !inProcess) await this.keys.keyFor(settings.provider.kind, url);
       this.sentRequests.begin({
         mode: composition.mode,
         // The origin only: a base URL may carry user:password, which the record must not show.
         provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
-        local: settings.provider.kind === 'onnx-local',
+        local: inProcess,
         messages,
       });
       let stats: AnswerStats | undefined;

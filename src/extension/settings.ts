@@ -8,7 +8,7 @@ import type { ProviderKind } from '../core/providers/types';
 import { VARIANT_CHOICES, type OnnxVariant, type Q4Compute } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
-import { isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
+import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 
 export interface RelaySettings {
@@ -58,7 +58,7 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
 
 export function readSettings(): RelaySettings {
   const config = vscode.workspace.getConfiguration('relay');
-  const kind = config.get<string>('provider.kind', 'openai-chat');
+  const kind = config.get<string>('provider.kind', DEFAULT_PROVIDER_KIND);
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
   const baseUrl = config.get<string>('provider.baseUrl', '').trim();
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {

@@ -43,6 +43,7 @@ export const anthropicEntry: ProviderEntry = {
   // Breakpoints (Relay sets them), read at 0.1x, written at 1.25x, from the model's minimum length on.
   cacheRule: (_url, model) => ({ kind: 'breakpoints', minTokens: anthropicModelTraits(model).minCacheTokens }),
   create: (config, keys, options) => new AnthropicProvider(config, keys, options),
+  prompt: 'messages',
 };
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** The API takes at most this many cache_control blocks per request. */

@@ -23,6 +23,7 @@ export const ollamaEntry: ProviderEntry = {
   // Ollama keeps the previous prompt's prefix in memory (a free local server unless the user prices it).
   cacheRule: () => ({ kind: 'server-prefix' }),
   create: (config, keys, options) => new OllamaProvider(config, keys, options),
+  prompt: 'template-if-any',
 };
 
 export class OllamaProvider extends HttpProvider {

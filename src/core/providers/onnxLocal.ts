@@ -22,6 +22,9 @@ export const onnxLocalEntry: ProviderEntry = {
   pricedByHost: false,
   // Each call prefills its whole prompt again and reports it as fresh input.
   cacheRule: () => ({ kind: 'none' }),
+  inProcess: true,
+  // Its own folder's template, or another one given.
+  prompt: 'template',
 };
 
 export class OnnxLocalProvider implements LlmProvider {

@@ -135,6 +135,7 @@ export const openAiChatEntry: ProviderEntry = {
   pricedByHost: true,
   cacheRule: hostCacheRule,
   create: (config, keys, options) => new OpenAiChatProvider(config, keys, options),
+  prompt: 'messages',
 };
 
 export const openAiCompletionsEntry: ProviderEntry = {
@@ -146,6 +147,7 @@ export const openAiCompletionsEntry: ProviderEntry = {
   pricedByHost: false,
   cacheRule: hostCacheRule,
   create: (config, keys, options) => new OpenAiCompletionsProvider(config, keys, options),
+  prompt: 'template',
 };
 
 abstract class OpenAiStyleProvider extends HttpProvider {

@@ -21,6 +21,9 @@ export type ProviderKind = keyof typeof PROVIDERS;
 
 export const PROVIDER_KINDS = Object.keys(PROVIDERS) as ProviderKind[];
 
+/** The kind a fresh install (and a CLI without --provider) uses. */
+export const DEFAULT_PROVIDER_KIND: ProviderKind = 'openai-chat';
+
 export function providerOf(kind: ProviderKind): ProviderEntry {
   return PROVIDERS[kind];
 }

@@ -223,4 +223,12 @@ export interface ProviderEntry {
   cacheRule?(url: URL, model: string): CacheRule | undefined;
   /** Builds the provider; absent where it is built elsewhere and injected (onnx-local). */
   create?(config: ProviderConfig, keys: KeySource, options: ProviderOptions): LlmProvider;
+  /** Runs on this machine from a model folder (no HTTP, no key, its own chat template); the adapter builds it. */
+  inProcess?: boolean;
+  /**
+   * How it takes the conversation: 'template' a prompt string rendered by a chat template
+   * (raw completion; needs one), 'template-if-any' rendered where a template is known, else
+   * chat turns, 'messages' chat turns.
+   */
+  prompt: 'template' | 'template-if-any' | 'messages';
 }
