@@ -24,7 +24,7 @@ import { parseModeSpecs } from '../src/cli/evalModes';
 import { runEval } from '../src/cli/commands/evaluate';
 
 const QUESTIONS = Number(process.env.BENCH_EVAL_QUESTIONS ?? 64);
-const MS_PER_TOKEN = Number(process.env.BENCH_EVAL_MS_PER_TOKEN ?? 10);
+const MS_PER_TOKEN = Number(process.env.BENCH_EVAL_MS_PER_TOKEN ?? 20);
 const ROOT = join(__dirname, '..');
 
 /**

@@ -18,7 +18,7 @@ import { readTokenizerFolder } from '../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../src/core/slm/tokenizer';
 
 const folder = process.argv[2];
-const msPerToken = Number(process.argv[3] ?? 10);
+const msPerToken = Number(process.argv[3] ?? 20);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
