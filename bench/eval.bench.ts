@@ -14,7 +14,6 @@
  * relay_cpu_ms_per_answer (at concurrency 1 and 16), wall seconds and the settings.
  */
 import { spawn } from 'node:child_process';
-import { setMaxListeners } from 'node:events';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,8 +66,6 @@ async function run(dir: string, data: string, config: CliConfig, concurrency: nu
   const outPrefix = join(dir, `c${concurrency}`);
   const sink = { write: () => undefined, isTTY: false };
   const stop = new AbortController();
-  // Every answer in flight listens to the one signal (the engine's Stop).
-  setMaxListeners(4 * concurrency + 10, stop.signal);
   const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   const code = await runEval(data, parseModeSpecs('command'), config, { stdout: sink, stderr: sink }, { outPrefix, signal: stop.signal, concurrency, fresh: true });

@@ -15,6 +15,7 @@
  * the LLM's tokenizer differs from the SLM's, the order answers finish in can move a call
  * across the ceiling.
  */
+import { setMaxListeners } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
@@ -166,6 +167,8 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const started = Date.now();
   const items = readEvalData(dataPath, { limit: options.limit, offset: options.offset });
   const concurrency = options.concurrency ?? 1;
+  // Every answer in flight listens to the one Stop signal (a few listeners each): not a leak, so no warning on stderr.
+  setMaxListeners(Math.max(10, 4 * concurrency + 10), options.signal);
   const models = options.models ?? CLI_EVAL_MODELS;
   const seed = config.seed ?? 0;
   const { confidence } = config;

@@ -262,6 +262,21 @@ const essence = (r: EvalRow) => {
   return { spec: r.spec, index: r.index, answer: r.answer, correct: r.correct, stats: { ...stats, elapsedMs: 0, llmOnlyEstimateNote: '' } };
 };
 
+test('relay eval --concurrency 16: the answers in flight listening to the one Stop signal print no listener-leak warning', async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning.name);
+  process.on('warning', onWarning);
+  try {
+    const result = await run(['eval', '--demo', '--modes', 'slm-only', '--limit', '24', '--concurrency', '16', '--out', join(work, 'c16')]);
+    assert.equal(result.code, 0, result.stderr);
+    // Warnings are emitted on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.filter((name) => name === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 test('relay eval --concurrency: the same answers and table with 4 in flight as with 1', async () => {
   const common = ['eval', '--demo', '--modes', 'slm-only,llm-only,command,confidence@0.7,matched-router', '--limit', '8', '--temperature', '0.7', '--seed', '3'];
   const one = await run([...common, '--out', join(work, 'c1')]);
