@@ -134,6 +134,8 @@ export class BenchTarget {
     }
     const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
+    // As the extension's chat does (RecentPrompts): what the previous turn's last call sent is in the cache, for the relay and for the LLM alone.
+    const warm = trace.warm ? slmCount(commonPrefix(await slm.renderChat(trace.messages), (await slm.renderChat(trace.warm.messages)) + trace.warm.partialAnswer)) : 0;
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
@@ -148,6 +150,7 @@ export class BenchTarget {
       price: this.billing.price,
       cacheRule: this.billing.cacheRule,
       tokenRatios: ratios,
+      warmTokens: { llmOnly: warm, relay: warm },
       ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
     };
     const { answer, stats, events } = await collectRelay(options);
@@ -237,4 +240,10 @@ export function coldCall(billing: Pick<BillingModel, 'price' | 'cacheRule'>, pro
     fitsFrom.set(ratio, at);
   }
   return { share: call(0) / llmOnly(answerTokens), fitsFrom };
+}
+
+function commonPrefix(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i += 1;
+  return a.slice(0, i);
 }

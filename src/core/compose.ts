@@ -15,6 +15,7 @@ import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/bil
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
 import { TokenRatios } from './relay/money';
+import type { RecentPrompts } from './relay/recentPrompts';
 import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
 import { policyOf } from './relay/policies/registry';
@@ -62,6 +63,8 @@ export interface CompositionDeps {
   onRequest?(request: SentRequest): void;
   /** Counts tokens where a server reports no usage (the SLM's tokenizer, when it is in this process). */
   countTokens?(text: string): number;
+  /** The prompts this adapter sent recently (chat turns, Retry): the LLM-alone estimate reads what they share from the cache. */
+  recentPrompts?: RecentPrompts;
 }
 
 export interface ComposedLlm {
@@ -110,6 +113,9 @@ export class RelayComposition {
     readonly llm: ComposedLlm | undefined,
   ) {}
 
+  /** Per conversation: leading prompt tokens the LLM's cache likely holds, for the LLM alone and for the relay (deps.recentPrompts). */
+  private readonly warm = new Map<string, { llmOnly: number; relay: number }>();
+
   /** Builds the composition; `mode` overrides the setting's (relay eval rows). */
   static async open(setup: RelaySetup, deps: CompositionDeps, mode?: RelayMode): Promise<RelayComposition> {
     const traits = readSlmRelayTraits(deps.slmFolder);
@@ -129,11 +135,27 @@ export class RelayComposition {
       prompt = await this.deps.slm.renderChat(messages, { addGenerationPrompt: true, thinking: this.setup.thinking });
       this.prompts.slm.set(key, prompt);
     }
+    if (this.llm && this.deps.recentPrompts && !this.warm.has(key)) {
+      const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt);
+      const tokens = (chars: number) => (chars > 0 ? this.deps.slm.countTokens(prompt.slice(0, chars)) : 0);
+      this.warm.set(key, { llmOnly: await tokens(shared.llmOnly), relay: await tokens(shared.relay) });
+    }
     const { templateFolder, kind } = this.setup.provider;
     if (this.llm && templateFolder && !providerOf(kind).inProcess && !this.prompts.llm.has(key)) {
       this.prompts.llm.set(key, await this.deps.renderTemplate(templateFolder, messages, this.setup.thinking));
     }
     return prompt;
+  }
+
+  /** A call of this conversation's answer went out (an adapter's event loop says so): its prefix is in the provider's cache now. */
+  noteSent(messages: ChatMessage[], partialAnswer: string): void {
+    const prompt = this.prompts.slm.get(PromptBook.key(messages));
+    if (this.llm && this.deps.recentPrompts && prompt !== undefined) this.deps.recentPrompts.sent(this.cacheKey(), prompt + partialAnswer);
+  }
+
+  /** One cache per model at one destination. */
+  private cacheKey(): string {
+    return `${this.llm?.modelKey}@${this.llm?.destination}`;
   }
 
   /** The engine's options for one conversation whose prompt was prepared. */
@@ -156,6 +178,7 @@ export class RelayComposition {
       maxCostRatio: s.limits.maxCostRatio,
       cacheRule: this.llm?.cacheRule,
       tokenRatios: this.llm ? tokenRatiosOf(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
+      warmTokens: this.warm.get(PromptBook.key(messages)),
       maxStallMs: s.limits.maxStallSeconds * 1000,
       slmSampling: { temperature: s.temperature, seed: s.seed },
       llmTemperature: s.temperature,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
 import { RelayComposition } from '../core/compose';
+import { RecentPrompts } from '../core/relay/recentPrompts';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { runRelay } from '../core/relay/engine';
@@ -61,6 +62,8 @@ export class RelayService implements vscode.Disposable {
   /** What went to the LLM for the last answer ("Relay: Show What Was Sent"). */
   readonly sentRequests = new SentRequestLog();
   private readonly busyChanged = new vscode.EventEmitter<boolean>();
+  /** Prompts sent recently: a chat turn's or a Retry's LLM-alone estimate reads what they share from the provider's cache. */
+  private readonly recentPrompts = new RecentPrompts();
   /** Fires when an answer starts or ends, so every open view can enable Stop and Send. */
   readonly onDidChangeBusy = this.busyChanged.event;
 
@@ -181,6 +184,7 @@ export class RelayService implements vscode.Disposable {
         renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
         openLocalLlm: (llmFolder) => this.localLlm(llmFolder),
         onRequest: (request) => this.sentRequests.recordRequest(request),
+        recentPrompts: this.recentPrompts,
       });
       const prompt = await composition.prepare(messages);
       const llm = composition.llm;
@@ -201,6 +205,7 @@ export class RelayService implements vscode.Disposable {
       const options = { ...composition.options(messages, prompt), ...(plan?.priceNote ? { priceNote: plan.priceNote } : {}) };
       for await (const event of runRelay({ ...options, signal: controller.signal })) {
         this.sentRequests.onEvent(event);
+        if (event.type === 'call-end' && event.finishReason !== 'error') composition.noteSent(messages, event.sentPartialAnswer);
         sink.onEvent(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
         if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) };

@@ -59,7 +59,12 @@ export function relayCostUsd(usage: Usage, calls: number, price: ModelPrice | un
 }
 
 /** How the LLM-only figure was computed, for the note beside it. */
-export function llmOnlyEstimateNote(basis: LlmOnlyBasis): string {
+export function llmOnlyEstimateNote(basis: LlmOnlyBasis, warmTokens = 0): string {
+  const warm = warmTokens > 0 && basis.kind !== 'reported' ? ` Its first ${warmTokens} prompt tokens are priced as the provider's cache would serve them: an earlier request of this conversation sent them.` : '';
+  return estimateBasis(basis) + warm;
+}
+
+function estimateBasis(basis: LlmOnlyBasis): string {
   switch (basis.kind) {
     case 'reported':
       return 'The LLM wrote the whole answer: this is its cost as billed, so nothing is saved.';

@@ -89,6 +89,13 @@ export interface RelayOptions {
   cacheRule?: CacheRule;
   /** LLM tokens per SLM token as learned so far (kept by the adapter across the answers of one SLM and LLM); default: this answer's own. */
   tokenRatios?: TokenRatios;
+  /**
+   * Leading prompt tokens (SLM count) the provider's cache likely holds (the adapter knows:
+   * a previous chat turn, a Retry): `llmOnly`, what the LLM alone would have sent before (the
+   * estimate the answer is compared with reads them from the cache); `relay`, what this
+   * conversation's calls really sent before (the first call is priced with them cached).
+   */
+  warmTokens?: { llmOnly: number; relay: number };
   /** Milliseconds without a new token before the answer ends as 'stalled' (default 180 000). */
   maxStallMs?: number;
   /** SLM sampling; default temperature 0.7 as in the paper (0 = greedy). */
@@ -251,7 +258,7 @@ class RelayRun {
     if (o.price && o.llm) {
       // The ratio ceiling is for answers the SLM writes; the LLM alone costs what it costs.
       const maxCostRatio = this.policy.usesSlm ? o.maxCostRatio : undefined;
-      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, { maxCostRatio, maxCostUsd: this.limits.maxCostUsd }, o.tokenRatios);
+      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, { maxCostRatio, maxCostUsd: this.limits.maxCostUsd }, o.tokenRatios, o.warmTokens);
     }
   }
 
@@ -715,7 +722,7 @@ class RelayRun {
       ...(this.reusedPromptTokens > 0 ? { reusedPromptTokens: this.reusedPromptTokens } : {}),
       turns: this.turns,
       routedTo: this.policy.routedTo,
-      llmOnlyEstimateNote: llmOnlyEstimateNote(!this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' })),
+      llmOnlyEstimateNote: llmOnlyEstimateNote(!this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }), this.ledger?.llmOnlyWarm),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
       ...(this.declinedCalls > 0 ? { declinedCalls: this.declinedCalls } : {}),
       ...(this.slmDiscardedTokens > 0 ? { slmDiscardedTokens: this.slmDiscardedTokens } : {}),

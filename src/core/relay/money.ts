@@ -121,7 +121,21 @@ export class MoneyLedger {
     private readonly rule: CacheRule,
     private readonly ceilings: MoneyCeilings,
     private readonly ratios: TokenRatios = new TokenRatios(),
-  ) {}
+    /**
+     * Leading prompt tokens (local count) the provider's cache likely holds: `llmOnly`, what
+     * the LLM alone would have sent a short while before (the previous chat turn, a Retry),
+     * read at the cached price in the LLM-alone estimate; `relay`, what this conversation's
+     * calls sent before, the first call's cached prefix.
+     */
+    warm: { llmOnly: number; relay: number } = { llmOnly: 0, relay: 0 },
+  ) {
+    this.llmOnlyWarmTokens = warm.llmOnly;
+    // A prefix cache serves any earlier request's prefix; breakpoints only where one was set, and the
+    // previous answer's last breakpoint sat inside its unfinished answer: its first call is priced cold.
+    if (warm.relay > 0 && rule.kind !== 'breakpoints') this.previous = { sent: warm.relay * this.inputRatio, local: warm.relay, tail: 0 };
+  }
+
+  private readonly llmOnlyWarmTokens: number;
 
   get spentUsd(): number {
     return this.spent;
@@ -195,16 +209,22 @@ export class MoneyLedger {
     return cost;
   }
 
-  /** The LLM alone: the prompt once as input, the whole answer as output, both in the provider's count as calibrated. */
+  /**
+   * The LLM alone: the prompt once as input (what an earlier request of the conversation
+   * sent read from the cache, as the provider's rule serves it; no cache write counted),
+   * the whole answer as output, both in the provider's count as calibrated.
+   */
   llmOnlyUsd(localPrompt: number, localAnswer: number): number {
-    const usage: Usage = {
-      inputTokens: localPrompt * this.inputRatio,
-      outputTokens: localAnswer * this.outputRatio,
-      cachedInputTokens: 0,
-      cacheWriteTokens: 0,
-      estimated: true,
-    };
+    const sent = localPrompt * this.inputRatio;
+    const warm = Math.min(localPrompt, this.llmOnlyWarmTokens) * this.inputRatio;
+    const cached = warm > 0 ? Math.min(sent, predictUsage(this.rule, { sent, previous: warm, output: 0 }).cachedInputTokens) : 0;
+    const usage: Usage = { inputTokens: sent, outputTokens: localAnswer * this.outputRatio, cachedInputTokens: cached, cacheWriteTokens: 0, estimated: true };
     return costOf(usage, this.price) ?? 0;
+  }
+
+  /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
+  get llmOnlyWarm(): number {
+    return this.llmOnlyWarmTokens;
   }
 
   llmOnlyBasis(): LlmOnlyBasis {

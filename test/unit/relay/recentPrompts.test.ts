@@ -1,0 +1,95 @@
+/**
+ * The LLM-alone estimate of a chat turn or a Retry reads from the provider's cache what an
+ * earlier prompt of the conversation sent: the saving shown is not inflated by pricing the
+ * whole history as fresh input.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PROMPT_CACHE_TTL_MS, RecentPrompts } from '../../../src/core/relay/recentPrompts';
+import { MoneyLedger, TokenRatios } from '../../../src/core/relay/money';
+import { OPENAI_CACHE, NO_CACHE } from '../../../src/core/providers/billing';
+import { RelayComposition } from '../../../src/core/compose';
+import { collectRelay } from '../../../src/core/relay/engine';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import type { ChatMessage } from '../../../src/core/slm/types';
+import { chars, DoubleProvider, DoubleRuntime } from './doubles';
+
+const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1 };
+
+test('recent prompts: the prefix a prompt shares with one answered (LLM alone) or a request sent (relay) to the same LLM within the TTL', () => {
+  let now = 0;
+  const recent = new RecentPrompts(() => now);
+  assert.deepEqual(recent.note('a', 'system. history. question one'), { llmOnly: 0, relay: 0 }, 'nothing sent before');
+  now += 60_000;
+  // The first answer made no call: only the LLM alone would have sent its prompt.
+  assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: 'system. history. question '.length, relay: 0 });
+  recent.sent('a', 'system. history. question two. The answer so far');
+  assert.deepEqual(recent.note('b', 'system. history. question two'), { llmOnly: 0, relay: 0 }, 'another LLM has its own cache');
+  const retry = 'system. history. question two'.length;
+  assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: retry, relay: retry }, 'a Retry: the whole prompt');
+  now += PROMPT_CACHE_TTL_MS + 1;
+  assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: 0, relay: 0 }, 'expired');
+});
+
+test('the ledger prices the LLM alone with the warm prefix read from the cache, under the provider\'s rule', () => {
+  const ratios = new TokenRatios();
+  const cold = new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios);
+  const warm = new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios, { llmOnly: 1500, relay: 0 });
+  const answer = 100;
+  assert.ok(Math.abs(cold.llmOnlyUsd(2000, answer) - (2000 * 2 + answer * 10) / 1e6) < 1e-15);
+  // OpenAI: 1,024 tokens, then whole 128-token steps of the 1,500 shared: 1,408 cached.
+  const cached = 1024 + 3 * 128;
+  assert.ok(Math.abs(warm.llmOnlyUsd(2000, answer) - ((2000 - cached) * 2 + cached * 1 + answer * 10) / 1e6) < 1e-15);
+  // The relay's own earlier request: its first call is predicted with that prefix cached.
+  assert.equal(new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios, { llmOnly: 0, relay: 1500 }).predict(2000, 5).cachedInputTokens, cached);
+  assert.equal(cold.predict(2000, 5).cachedInputTokens, 0);
+  // No caching at the provider: the same as cold.
+  assert.equal(new MoneyLedger(PRICE, NO_CACHE, {}, ratios, { llmOnly: 1500, relay: 0 }).llmOnlyUsd(2000, answer), cold.llmOnlyUsd(2000, answer));
+});
+
+test('a second chat turn through the composition: its LLM-alone estimate reads the first turn\'s prompt from the cache, and says so', async () => {
+  const slm = new DoubleRuntime([...chars('An answer.')]);
+  const llm = new DoubleProvider([]);
+  const recentPrompts = new RecentPrompts();
+  const history = 'x'.repeat(3000);
+  const turn1: ChatMessage[] = [{ role: 'user', content: history }];
+  const turn2: ChatMessage[] = [...turn1, { role: 'assistant', content: 'An answer.' }, { role: 'user', content: 'And then?' }];
+  const setup = {
+    provider: { kind: 'openai-chat' as const, baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o', templateFolder: '', timeouts: { connect: 5, firstByte: 5, idle: 5, call: 5 }, caching: 'auto' as const },
+    prices: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 },
+    mode: 'slm-only' as const,
+    thinking: false,
+    confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
+    maxTurns: 5,
+    tokenBudget: 8192,
+    temperature: 0,
+    limits: { maxLlmCalls: 8, maxCostUsd: 1, maxStallSeconds: 60, maxCostRatio: 0.5 },
+  };
+  const deps = { slm, slmFolder: '/nonexistent', keys: new MemoryKeySource(), renderTemplate: async () => '', openLocalLlm: async () => slm, recentPrompts };
+  const turn = async (messages: ChatMessage[]) => {
+    const composition = await RelayComposition.open(setup, deps, 'money-aware');
+    const prompt = await composition.prepare(messages);
+    const options = { ...composition.options(messages, prompt), llm };
+    return { options, run: await collectRelay({ ...options, slm: new DoubleRuntime([...chars('More.')]) }) };
+  };
+  const first = await turn(turn1);
+  assert.deepEqual(first.options.warmTokens, { llmOnly: 0, relay: 0 });
+  const second = await turn(turn2);
+  // DoubleRuntime counts one token per character: the shared prefix is the first turn's rendered prompt up to where the turns differ.
+  const rendered1 = await slm.renderChat(turn1);
+  const rendered2 = await slm.renderChat(turn2);
+  let shared = 0;
+  while (rendered1[shared] === rendered2[shared]) shared += 1;
+  assert.deepEqual(second.options.warmTokens, { llmOnly: shared, relay: 0 }, 'the first turn made no call: the relay\'s cache is cold');
+  assert.ok(shared > 3000);
+  assert.match(second.run.stats.llmOnlyEstimateNote ?? '', new RegExp(`first ${shared} prompt tokens are priced as the provider's cache would serve them`));
+  // A call of the second turn went out: a third turn (a Retry of the second) finds it for the relay too.
+  const composition = await RelayComposition.open(setup, deps, 'money-aware');
+  await composition.prepare(turn2);
+  composition.noteSent(turn2, 'Mo');
+  const retry = await turn(turn2);
+  assert.deepEqual(retry.options.warmTokens, { llmOnly: rendered2.length, relay: rendered2.length });
+  // Against the same answer priced cold, the estimate is lower: less saving claimed.
+  const cold = await collectRelay({ ...second.options, warmTokens: { llmOnly: 0, relay: 0 }, slm: new DoubleRuntime([...chars('More.')]) });
+  assert.ok((second.run.stats.llmOnlyCostUsd ?? Infinity) < (cold.stats.llmOnlyCostUsd ?? 0));
+});
