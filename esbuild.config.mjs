@@ -28,7 +28,7 @@ const node = {
 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: out },
-  { ...node, entryPoints: { slmWorker: 'src/core/slm/worker/workerMain.ts' }, outdir: out },
+  { ...node, entryPoints: { slmWorker: 'src/core/slm/onnx/worker/workerMain.ts' }, outdir: out },
   { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: out, banner: { js: '#!/usr/bin/env node' } },
   {
     ...common,

@@ -21,8 +21,8 @@
 // Options: --turns 6  --user 150  --answer 200  --generate 16  --variant int8  --rounds 2
 import { loadavg } from 'node:os';
 import { ensureQwen3Shaped } from '../test/fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntime } from '../src/core/slm/localRuntime';
-import { DEFAULT_KV_CACHE_BUDGET_MB } from '../src/core/slm/kvPrefixCache';
+import { createLocalRuntime, type LocalRuntime } from '../src/core/slm/onnx/localRuntime';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../src/core/slm/onnx/kvPrefixCache';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
 import type { ChatMessage, GeneratedToken, OnnxVariant } from '../src/core/slm/types';
 

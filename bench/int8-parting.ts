@@ -12,7 +12,7 @@
 //   npx tsx bench/int8-parting.ts [--prompt 2048] [--decode 32]
 import { join } from 'node:path';
 import { ensureQwen3Shaped } from '../test/fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntimeOptions } from '../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntimeOptions } from '../src/core/slm/onnx/localRuntime';
 import { readModelFolder } from '../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../src/core/slm/tokenizer';
 

@@ -18,7 +18,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ensureQwen3Shaped, ensureScriptedModel } from '../test/fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntime } from '../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../src/core/slm/onnx/localRuntime';
 import type { GenerateOptions, GenerateResult, GeneratedToken, SlmRuntime, SlmSession } from '../src/core/slm/types';
 import { runRelay } from '../src/core/relay/engine';
 

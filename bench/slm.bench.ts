@@ -15,11 +15,11 @@ import { pathToFileURL } from 'node:url';
 import { ensureQwen3Shaped, QWEN3_SHAPED_VARIANTS } from '../test/fixtures/fixtures';
 import { bytesPerElement, DataType } from '../test/fixtures/onnx/onnxBuilder';
 import { readOnnxModel } from '../test/fixtures/onnx/onnxReader';
-import { createLocalRuntime } from '../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../src/core/slm/onnx/localRuntime';
 import { readModelFolder, VARIANT_FILES } from '../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../src/core/slm/tokenizer';
 import { physicalCoreCount, type KvOutputsMode } from '../src/core/slm/onnx/decoderSession';
-import { SLM_PROCESS_V8_FLAGS } from '../src/core/slm/processRuntime';
+import { SLM_PROCESS_V8_FLAGS } from '../src/core/slm/onnx/processRuntime';
 import type { OnnxVariant } from '../src/core/slm/types';
 
 /**

@@ -8,7 +8,7 @@ import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
 import { TotalsStore } from '../core/relay/totalsStore';
-import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/kvPrefixCache';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';

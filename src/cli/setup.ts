@@ -1,6 +1,6 @@
 /** The CLI's adapter to the composition root: its small model, keys, templates and settings. */
 import { existsSync } from 'node:fs';
-import { createLocalRuntime, type LocalRuntime } from '../core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRuntime';
 import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/servedRuntime';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';

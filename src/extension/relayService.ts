@@ -16,7 +16,7 @@ import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
-import { createProcessRuntime, type ProcessRuntime } from '../core/slm/processRuntime';
+import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';

@@ -8,7 +8,7 @@
 // filler up to the length of the second turn's prompt, where the second answer begins.
 import { ensureScriptedModel, scriptedExpectation, type ScriptSpec } from '../fixtures/fixtures';
 import type { ScriptEntry } from '../fixtures/scriptedModel';
-import { createLocalRuntime } from '../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../src/core/slm/onnx/localRuntime';
 import type { ChatMessage } from '../../src/core/slm/types';
 
 export const FIRST_QUESTION = 'What is two plus three? Show the steps.';

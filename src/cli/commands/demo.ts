@@ -4,7 +4,7 @@
  * and calls the trained demo LLM, run locally by the onnx-local provider, on a question
  * where it asks for help. Greedy decoding on both sides, so every run prints the same.
  */
-import { createLocalRuntime } from '../../core/slm/localRuntime';
+import { createLocalRuntime } from '../../core/slm/onnx/localRuntime';
 import { OnnxLocalProvider } from '../../core/providers/onnxLocal';
 import { collectRelay } from '../../core/relay/engine';
 import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';

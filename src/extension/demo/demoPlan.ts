@@ -16,7 +16,7 @@ import type { DemoResultView, DemoTurnView } from '../../shared/webviewProtocol'
 import type { AnswerPlan } from '../relayService';
 import type { RelaySettings } from '../settings';
 import { HELD_OUT_QUESTIONS } from './heldOutQuestions';
-import { DEFAULT_KV_CACHE_BUDGET_MB } from '../../core/slm/kvPrefixCache';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../../core/slm/onnx/kvPrefixCache';
 
 export { DEMO_PRICE_MODEL, DEMO_QUESTION, demoReference };
 

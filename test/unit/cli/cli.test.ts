@@ -15,7 +15,7 @@ import { solveMessages } from '../../../src/cli/commands/ask';
 import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoReference } from '../../../src/cli/demoModels';
 import { builtInPrice } from '../../../src/core/providers/pricing';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 

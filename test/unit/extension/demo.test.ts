@@ -136,7 +136,7 @@ describe('RelayService runs the demo plan', () => {
   before(async () => {
     const build = await esbuild.build({
       bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
-      external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
+      external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
     });
     assert.deepEqual(build.errors, []);
     ext = createExtensionContext(EXTENSION);

@@ -50,7 +50,7 @@ before(async () => {
   // The SLM process's entry, bundled as esbuild.config.mjs bundles it into dist/.
   const build = await esbuild.build({
     bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
-    external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
+    external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
   });
   assert.deepEqual(build.errors, []);
   script = await buildRelayScript();

@@ -13,7 +13,7 @@ import { listRepoFiles } from '../../../src/core/models/hubApi';
 import { COMPLETION_MARKER, modelFolder, modelStatus, PENDING_DOWNLOAD } from '../../../src/core/models/modelStore';
 import { filesForVariant } from '../../../src/core/models/variantFiles';
 import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { bytes, FakeHub, gitOid, sha256 } from './fakeHub';
 
 const REPO = 'onnx-community/Tiny-ONNX';

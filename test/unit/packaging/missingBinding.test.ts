@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as esbuild from 'esbuild';
 import { ensureTinyModel } from '../../fixtures/fixtures';
-import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import { loadOnnxRuntime, onnxBindingPath, OnnxRuntimeUnavailableError } from '../../../src/core/slm/onnx/onnxRuntimeLoader';
 
 const REPO = resolve(__dirname, '..', '..', '..');
@@ -20,7 +20,7 @@ let scratch: string;
 async function extensionWithoutBinding(): Promise<string> {
   const ext = join(scratch, 'extension');
   await esbuild.build({
-    entryPoints: { slmWorker: join(REPO, 'src/core/slm/worker/workerMain.ts') },
+    entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') },
     outdir: join(ext, 'dist'),
     bundle: true,
     platform: 'node',

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { collectRelay } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 
 const LONG = '<|im_start|>user\n' + 'the quick brown fox jumps over the lazy dog '.repeat(60) + '<|im_end|>\n<|im_start|>assistant\n';

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import type { ProviderChunk } from '../../../src/core/providers/types';
 import { disposeRuntimes, QUESTION, renderedQuestion, scriptedSlm, type ScriptedSlm } from './realParts';
 

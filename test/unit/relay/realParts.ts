@@ -4,7 +4,7 @@
  * openai-completions provider talking to a local fake server over HTTP.
  */
 import { ensureScriptedModel, scriptedExpectation, type ScriptSpec, type ScriptedExpectation } from '../../fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import type { GenerateOptions, GenerateResult, GeneratedToken, PrefillOptions, SlmSession } from '../../../src/core/slm/types';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';

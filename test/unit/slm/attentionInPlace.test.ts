@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { assertSameDecoding, SHORT_CHUNKS } from './sameDecoding';
 import { emptyCacheFeeds } from './tinyFeeds';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { applyAttentionInPlace, planAttentionInPlace } from '../../../src/core/slm/onnx/attentionInPlace';
 import { loadDecoderSession } from '../../../src/core/slm/onnx/decoderSession';
 import { readModelGraph, type GraphNode, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';

@@ -16,7 +16,7 @@ import { BNB4_FP4, BNB4_NF4, dequantizeBnb4, quantizeBnb4, type Bnb4QuantType } 
 import { uniformWeights } from '../../fixtures/random';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { readModelFolder } from '../../../src/core/slm/modelFolder';
 import { onnxBackendOf } from '../../../src/core/slm/types';
 

@@ -8,7 +8,7 @@ import { ensureTinyModel } from '../../fixtures/fixtures';
 import { DataType } from '../../fixtures/onnx/onnxBuilder';
 import { readOnnxModel } from '../../fixtures/onnx/onnxReader';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
 import { readFileSync } from 'node:fs';
 import { onnxBackendOf } from '../../../src/core/slm/types';

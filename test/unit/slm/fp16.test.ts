@@ -9,8 +9,8 @@ import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { float32ToFloat16Bits } from '../../fixtures/onnx/float16';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
-import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import { onnxBackendOf } from '../../../src/core/slm/types';
 
 let folder: string;

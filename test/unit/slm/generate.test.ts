@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ensureScriptedModel, scriptedExpectation, type ScriptedExpectation } from '../../fixtures/fixtures';
 import { SCRIPT } from './script';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 
 
 let runtime: LocalRuntime;

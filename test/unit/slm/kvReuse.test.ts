@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ensureTinyModel } from '../../fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../src/core/slm/localRuntime';
-import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../src/core/slm/onnx/localRuntime';
+import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
 import type { OnnxVariant, PrefillProgress } from '../../../src/core/slm/types';
 import { join } from 'node:path';
@@ -232,7 +232,7 @@ describe('long prompts', () => {
   });
 
   test('through the SLM process: reused tokens, progress and Stop cross it', async () => {
-    const rt = await createProcessRuntime(folder, { variant: 'fp32', workerPath: join(__dirname, '../../../src/core/slm/worker/workerMain.ts') });
+    const rt = await createProcessRuntime(folder, { variant: 'fp32', workerPath: join(__dirname, '../../../src/core/slm/onnx/worker/workerMain.ts') });
     try {
       const first = await rt.createSession();
       const seen: PrefillProgress[] = [];

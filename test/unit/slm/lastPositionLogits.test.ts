@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { emptyCacheFeeds } from './tinyFeeds';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { applyLastPositionLogits, planLastPositionLogits } from '../../../src/core/slm/onnx/lastPositionLogits';
 import { readModelGraph } from '../../../src/core/slm/onnx/modelGraph';
 

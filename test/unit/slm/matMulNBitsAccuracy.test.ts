@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { readOnnxModel } from '../../fixtures/onnx/onnxReader';
 import { relativeError } from '../../fixtures/referenceForward';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { INT8_COMPUTE_ACCURACY_LEVEL, setMatMulNBitsAccuracy } from '../../../src/core/slm/onnx/matMulNBitsAccuracy';
 
 let folder: string;

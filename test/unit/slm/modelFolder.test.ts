@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { ensureTinyModel, tinyModelSpec } from '../../fixtures/fixtures';
 import { writeDecoderFolder } from '../../fixtures/modelFolder';
 import { buildTinyTokenizer } from '../../fixtures/tinyTokenizer';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
 
 let tiny: string;

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { assertSameDecoding, GROWTH_CHUNKS, SHORT_CHUNKS } from './sameDecoding';
 import { emptyCacheFeeds } from './tinyFeeds';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { readModelGraph, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';
 import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from '../../../src/core/slm/onnx/newTokenKvOutputs';
 

@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { ensureScriptedModel, ensureTinyModel, scriptedExpectation, type ScriptedExpectation } from '../../fixtures/fixtures';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { ModelFolderError } from '../../../src/core/slm/modelFolder';
-import { createProcessRuntime, SlmProcessError, type ProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { createProcessRuntime, SlmProcessError, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { GeneratedToken } from '../../../src/core/slm/types';
 import { SCRIPT } from './script';
 
@@ -120,7 +120,7 @@ describe('child-process runtime', () => {
     const esbuild = await import('esbuild');
     const outfile = join(__dirname, '..', '..', '..', '.cache', 'slm-worker-test', 'slmWorker.js');
     await esbuild.build({
-      entryPoints: [join(__dirname, '..', '..', '..', 'src', 'core', 'slm', 'worker', 'workerMain.ts')],
+      entryPoints: [join(__dirname, '..', '..', '..', 'src', 'core', 'slm', 'onnx', 'worker', 'workerMain.ts')],
       outfile,
       bundle: true,
       platform: 'node',

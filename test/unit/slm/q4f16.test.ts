@@ -13,9 +13,9 @@ import { DataType } from '../../fixtures/onnx/onnxBuilder';
 import { readOnnxModel } from '../../fixtures/onnx/onnxReader';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
-import { createProcessRuntime } from '../../../src/core/slm/processRuntime';
+import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import { onnxBackendOf } from '../../../src/core/slm/types';
 
 let folder: string;

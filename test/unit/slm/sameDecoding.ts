@@ -1,7 +1,7 @@
 // The check every KV-path test makes: sessions of differently rewritten graphs must decode
 // exactly as a reference session (the whole-cache path), bit for bit.
 import assert from 'node:assert/strict';
-import type { KvDecoderSession } from '../../../src/core/slm/kvDecoder';
+import type { KvDecoderSession } from '../../../src/core/slm/onnx/kvDecoder';
 
 /** Short appends onto an empty cache. */
 export const SHORT_CHUNKS: number[][] = [[3, 41, 7], [200], [19, 88, 150, 61, 9]];

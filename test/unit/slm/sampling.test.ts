@@ -1,7 +1,7 @@
 // Token choice: confidence signals, greedy, seeded sampling with temperature/top-k/top-p.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SeededRng, TokenSampler } from '../../../src/core/slm/sampling';
+import { SeededRng, TokenSampler } from '../../../src/core/slm/onnx/sampling';
 
 function randomLogits(n: number, seed: number): Float32Array {
   const rng = new SeededRng(seed);

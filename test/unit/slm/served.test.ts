@@ -11,7 +11,7 @@ import { createServedRuntime, type ServedRuntime } from '../../../src/core/slm/s
 import type { GeneratedToken, ServedSlmKind, SlmRuntime } from '../../../src/core/slm/types';
 import { startServedSlmServer, type ServedSlmServer } from '../../fixtures/servedSlmServers';
 import { ensureTinyModel } from '../../fixtures/fixtures';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { completionsProvider, disposeRuntimes, openAiStream, QUESTION, runtimeFor, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
 import type { FakeServer } from '../providers/servers/harness';
 import type { LlmProvider } from '../../../src/core/providers/types';

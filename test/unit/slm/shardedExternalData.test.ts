@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { DataType, OnnxGraphBuilder } from '../../fixtures/onnx/onnxBuilder';
 import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
-import { createLocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { availableVariants, completionOrder } from '../../../src/core/models/variantFiles';
 import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
 import { embeddingRanges, warmPageCache } from '../../../src/core/slm/onnx/embeddingPageCache';

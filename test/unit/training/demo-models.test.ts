@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/localRuntime';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { onnxBackendOf } from '../../../src/core/slm/types';
 
 const repo = resolve(__dirname, '../../..');

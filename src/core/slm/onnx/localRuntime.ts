@@ -4,15 +4,15 @@
  * it directly.
  */
 import { join } from 'node:path';
-import { ChatTemplate } from './chatTemplate';
+import { ChatTemplate } from '../chatTemplate';
 import { KvBufferPool } from './kvCache';
 import { DEFAULT_KV_CACHE_BUDGET_MB, KvPrefixCache } from './kvPrefixCache';
 import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
-import { ModelFolderError, readModelFolder, type VariantChoice } from './modelFolder';
-import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './onnx/decoderSession';
-import { loadOnnxRuntime } from './onnx/onnxRuntimeLoader';
-import { SlmTokenizer } from './tokenizer';
-import type { ChatMessage, Float16Compute, ModelInfo, OnnxVariant, Q4Compute, RenderOptions, SlmRuntime } from './types';
+import { ModelFolderError, readModelFolder, type VariantChoice } from '../modelFolder';
+import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './decoderSession';
+import { loadOnnxRuntime } from './onnxRuntimeLoader';
+import { SlmTokenizer } from '../tokenizer';
+import type { ChatMessage, Float16Compute, ModelInfo, OnnxVariant, Q4Compute, RenderOptions, SlmRuntime } from '../types';
 
 /**
  * q4f16 files run with float32 activations unless asked otherwise (faster on CPU and closer

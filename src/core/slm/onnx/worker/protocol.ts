@@ -4,8 +4,8 @@
  * answering it, and a cancel message for a request in flight.
  */
 import type { LocalRuntimeOptions } from '../localRuntime';
-import type { Fix } from '../../fixes';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillProgress, PrefillResult } from '../types';
+import type { Fix } from '../../../fixes';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillProgress, PrefillResult } from '../../types';
 
 export interface WorkerMethods {
   load: { params: { folder: string; options: LocalRuntimeOptions }; result: { info: ModelInfo } };

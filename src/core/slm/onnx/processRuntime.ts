@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LocalRuntimeOptions } from './localRuntime';
-import { ModelFolderError } from './modelFolder';
+import { ModelFolderError } from '../modelFolder';
 import {
   isWorkerToParentMessage,
   type ParamsOf,
@@ -20,12 +20,12 @@ import {
   type WorkerToParentMessage,
   type ParentToWorkerMessage,
 } from './worker/protocol';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillOptions, PrefillProgress, RenderOptions, SlmRuntime, SlmSession } from './types';
-import { settingRef } from '../settingNames';
-import type { Fix } from '../fixes';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillOptions, PrefillProgress, RenderOptions, SlmRuntime, SlmSession } from '../types';
+import { settingRef } from '../../settingNames';
+import type { Fix } from '../../fixes';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
-  /** The worker script: dist/slmWorker.js (default next to this bundle) or src/core/slm/worker/workerMain.ts. */
+  /** The worker script: dist/slmWorker.js (default next to this bundle) or src/core/slm/onnx/worker/workerMain.ts. */
   workerPath?: string;
   /** Node options of the child; default none for .js, tsx's loader for .ts. */
   execArgv?: string[];

@@ -3,7 +3,7 @@
  * distribution (softmax at temperature 1), then greedy or seeded sampling with
  * temperature, top-k and top-p. Scratch buffers are allocated once per vocabulary size.
  */
-import type { SamplingOptions, TokenConfidence } from './types';
+import type { SamplingOptions, TokenConfidence } from '../types';
 
 /** Small, fast, seedable PRNG (mulberry32); same seed, same sequence. */
 export class SeededRng {

@@ -4,11 +4,11 @@
  * Transport-free (a `send` function), so it runs the same under fork() and in tests.
  */
 import { createLocalRuntime, type LocalRuntime } from '../localRuntime';
-import { ModelFolderError } from '../modelFolder';
+import { ModelFolderError } from '../../modelFolder';
 import type { KvDecoderSession } from '../kvDecoder';
-import { loadChatTemplateRenderer } from '../../providers/chatTemplate';
-import { ProviderError } from '../../providers/errors';
-import type { PromptRenderer } from '../../providers/types';
+import { loadChatTemplateRenderer } from '../../../providers/chatTemplate';
+import { ProviderError } from '../../../providers/errors';
+import type { PromptRenderer } from '../../../providers/types';
 import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
 
 export function serializeError(e: unknown): SerializedError {

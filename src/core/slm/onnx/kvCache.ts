@@ -11,7 +11,7 @@
  *   writing the rows after the last ones, and the graph reads it through strides.
  */
 import type * as Ort from 'onnxruntime-node';
-import type { KvType } from './onnx/decoderSession';
+import type { KvType } from './decoderSession';
 
 type KvArray = Float32Array | Uint16Array;
 

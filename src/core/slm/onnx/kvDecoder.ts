@@ -11,11 +11,11 @@
 import type * as Ort from 'onnxruntime-node';
 import { CompactKvCache, KvBufferPool, TokenMajorKvCache, type KvCacheStore } from './kvCache';
 import { MAX_CHECKPOINTS, type KvPrefixCache, type LogitsCheckpoint } from './kvPrefixCache';
-import type { DecoderIo } from './onnx/decoderSession';
+import type { DecoderIo } from './decoderSession';
 import { SeededRng, TokenSampler } from './sampling';
-import { StreamingDetokenizer } from './streamingDetokenizer';
-import type { TextTokenizer } from './tokenizer';
-import type { GenerateOptions, GenerateResult, GeneratedToken, GenerationStopReason, PrefillOptions, PrefillResult, SlmSession } from './types';
+import { StreamingDetokenizer } from '../streamingDetokenizer';
+import type { TextTokenizer } from '../tokenizer';
+import type { GenerateOptions, GenerateResult, GeneratedToken, GenerationStopReason, PrefillOptions, PrefillResult, SlmSession } from '../types';
 
 /**
  * Longest run of tokens fed in one forward pass by default: bounds the attention scratch
