@@ -164,6 +164,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     calls: stats.calls,
     command_tokens: stats.commandTokens ?? 0,
     prompt_tokens: stats.promptTokens ?? 0,
+    reused_prompt_tokens: stats.reusedPromptTokens ?? 0,
     thinking_tokens: stats.thinkingTokens ?? 0,
     llm_input_tokens: stats.llmUsage.inputTokens,
     llm_output_tokens: stats.llmUsage.outputTokens,
