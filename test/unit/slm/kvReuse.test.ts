@@ -107,7 +107,7 @@ describe('a new prompt starts from a kept cache', () => {
     });
   }
 
-  test('a second question on the same text computes only the question; the first cache stays for the rest of it', async () => {
+  test('a second question on the same text computes only the question', async () => {
     const rt = await runtime({ variant: 'fp32' });
     const fresh = await runtime({ variant: 'fp32', kvCacheBudgetMb: 0 });
     const selection = 'the cat sat on the mat and then the dog came in '.repeat(8);
@@ -117,6 +117,22 @@ describe('a new prompt starts from a kept cache', () => {
     const shared = sharedPrefix(rt.encode(ask('What is this?')), rt.encode(ask('Who came in?')));
     assert.equal(second.prefill.reusedTokens, shared);
     assert.deepEqual(second.tokens, (await answer(fresh, ask('Who came in?'), 6)).tokens);
+    assert.equal(rt.keptKvCaches.length, 1, 'the first cache, mostly the selection, was handed over and came back with the second question');
+  });
+
+  test('a prompt sharing less than half of a kept cache gets a copy of that part, and the kept cache stays', async () => {
+    const rt = await runtime({ variant: 'fp32' });
+    const long = await answer(rt, PROMPT, 60);
+    assert.ok(rt.encode(PROMPT).length * 2 < long.ids.length - 1);
+    const retry = await answer(rt, PROMPT, 5);
+    assert.equal(retry.prefill.reusedTokens, rt.encode(PROMPT).length);
+    assert.deepEqual(retry.logits, long.logits);
+    assert.deepEqual(retry.tokens, long.tokens.slice(0, 5));
+    assert.deepEqual(
+      rt.keptKvCaches.map((c) => c.tokens),
+      [rt.encode(PROMPT).length + 4, long.ids.length - 1],
+      'the copy came back as a cache of its own; the long one is still there',
+    );
   });
 });
 
