@@ -10,6 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LocalRuntimeOptions } from './localRuntime';
+import type { ServedRuntimeOptions } from '../served/servedRuntime';
+import { SERVED_CHECK_PROMPT, type ServedSlmCheck } from '../served/serverCheck';
 import { ModelFolderError } from '../modelFolder';
 import {
   isWorkerToParentMessage,
@@ -31,6 +33,13 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   execArgv?: string[];
   /** Most milliseconds a chat template may take to render before the SLM process is stopped (default 10 000). */
   renderTimeoutMs?: number;
+  /**
+   * The model runs on this server (relay.slm.kind other than onnx); the folder gives its
+   * tokenizer and chat template. The served runtime runs in the SLM process like the ONNX
+   * one: its chat template is a program, rendered there within the deadline, and the
+   * tokenizer's work on long contexts stays off the caller's event loop.
+   */
+  served?: Omit<ServedRuntimeOptions, 'folder'>;
 }
 
 /** Chat templates are programs (Jinja): one that renders for longer than this is stopped. */
@@ -43,6 +52,12 @@ export interface ProcessRuntime extends SlmRuntime {
    * a template that loops never blocks the caller, and within a deadline.
    */
   renderWithTemplate(path: string, messages: ChatMessage[], options?: { thinking?: boolean }): Promise<string>;
+  /**
+   * A model on a server (options.served): two short generations that say its latency and
+   * whether it reports log-probabilities and token ids. The check's prompt is rendered
+   * first within the template deadline, so a template that loops is stopped, not waited on.
+   */
+  checkServer(signal?: AbortSignal): Promise<ServedSlmCheck>;
   /** Process id of the current worker (undefined while none runs). */
   readonly pid: number | undefined;
   /** How many times a worker was started (1 after creation). */
@@ -195,7 +210,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const worker = options.workerPath
     ? { path: options.workerPath, execArgv: options.execArgv ?? (options.workerPath.endsWith('.ts') ? tsxArgv() : []) }
     : { ...defaultWorker(), ...(options.execArgv ? { execArgv: options.execArgv } : {}) };
-  const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, ...loadOptions } = options;
+  const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, served, ...loadOptions } = options;
 
   /** A render that does not finish in time stops the process (the next call starts a new one) and says why. */
   const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string, fix: Fix): Promise<string> => {
@@ -237,7 +252,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
       });
       starts += 1;
       try {
-        const loaded = await proc.call('load', { folder, options: loadOptions });
+        const loaded = served ? await proc.call('loadServed', { options: { ...served, folder } }) : await proc.call('load', { folder, options: loadOptions });
         info = loaded.info;
       } catch (e) {
         proc.kill();
@@ -306,6 +321,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     async countTokens(text: string) {
       alive();
       return (await start()).call('countTokens', { text });
+    },
+    async checkServer(signal?: AbortSignal) {
+      alive();
+      await renderWithin((proc) => proc.call('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }), "The small model's chat template", 'pick-model');
+      return (await start()).call('checkServed', {}, {}, signal);
     },
     async createSession() {
       alive();

@@ -4,11 +4,17 @@
  * answering it, and a cancel message for a request in flight.
  */
 import type { LocalRuntimeOptions } from '../localRuntime';
+import type { ServedRuntimeOptions } from '../../served/servedRuntime';
+import type { ServedSlmCheck } from '../../served/serverCheck';
 import type { Fix } from '../../../fixes';
 import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillProgress, PrefillResult } from '../../types';
 
 export interface WorkerMethods {
   load: { params: { folder: string; options: LocalRuntimeOptions }; result: { info: ModelInfo } };
+  /** Opens the SLM on a server instead (relay.slm.kind other than onnx): the folder's tokenizer and chat template here, the decoding there. */
+  loadServed: { params: { options: ServedRuntimeOptions }; result: { info: ModelInfo } };
+  /** Asks the server what it can do for the relay (serverCheck.ts); only after loadServed. Cancel stops it (the request fails). */
+  checkServed: { params: Record<string, never>; result: ServedSlmCheck };
   renderChat: { params: { messages: ChatMessage[]; addGenerationPrompt?: boolean; thinking?: boolean }; result: string };
   /** The conversation rendered by the chat template of another folder (relay.provider.templateFolder), with the generation prompt. */
   renderTemplate: { params: { path: string; messages: ChatMessage[]; thinking?: boolean }; result: string };

@@ -1,11 +1,14 @@
 /**
- * The child process side of the protocol: holds one LocalRuntime and its sessions,
- * answers requests, streams generated tokens, and aborts a generation on `cancel`.
+ * The child process side of the protocol: holds one SLM runtime (the ONNX LocalRuntime, or
+ * the served runtime, whose chat template renders here like the ONNX one's) and its
+ * sessions, answers requests, streams generated tokens, and aborts a generation on `cancel`.
  * Transport-free (a `send` function), so it runs the same under fork() and in tests.
  */
-import { createLocalRuntime, type LocalRuntime } from '../localRuntime';
+import { createLocalRuntime } from '../localRuntime';
 import { ModelFolderError } from '../../modelFolder';
-import type { KvDecoderSession } from '../kvDecoder';
+import { createServedRuntime, type ServedRuntime } from '../../served/servedRuntime';
+import { checkServedSlm } from '../../served/serverCheck';
+import type { SlmRuntime, SlmSession } from '../../types';
 import { loadChatTemplateRenderer } from '../../../providers/chatTemplate';
 import { ProviderError } from '../../../providers/errors';
 import type { PromptRenderer } from '../../../providers/types';
@@ -19,8 +22,10 @@ export function serializeError(e: unknown): SerializedError {
 }
 
 export class WorkerServer {
-  private runtime: LocalRuntime | undefined;
-  private readonly sessions = new Map<string, KvDecoderSession>();
+  private runtime: SlmRuntime | undefined;
+  /** The same runtime when it is a served one (checkServed needs it). */
+  private served: ServedRuntime | undefined;
+  private readonly sessions = new Map<string, SlmSession>();
   private readonly inFlight = new Map<number, AbortController>();
   /** Chat templates of other folders, parsed once per path. */
   private readonly templates = new Map<string, Promise<PromptRenderer>>();
@@ -46,12 +51,12 @@ export class WorkerServer {
     });
   }
 
-  private requireRuntime(): LocalRuntime {
+  private requireRuntime(): SlmRuntime {
     if (!this.runtime) throw new Error('The SLM process has no model loaded (send "load" first).');
     return this.runtime;
   }
 
-  private session(id: string): KvDecoderSession {
+  private session(id: string): SlmSession {
     const s = this.sessions.get(id);
     if (!s) throw new Error(`Unknown SLM session ${id} (disposed, or created by an earlier SLM process).`);
     return s;
@@ -61,6 +66,10 @@ export class WorkerServer {
     switch (message.method) {
       case 'load':
         return this.load(message.params);
+      case 'loadServed':
+        return this.loadServed(message.params);
+      case 'checkServed':
+        return this.checkServed(signal);
       case 'renderChat':
         return this.requireRuntime().renderChat(message.params.messages, { addGenerationPrompt: message.params.addGenerationPrompt, thinking: message.params.thinking });
       case 'renderTemplate':
@@ -94,6 +103,7 @@ export class WorkerServer {
       case 'shutdown':
         await this.runtime?.dispose();
         this.runtime = undefined;
+        this.served = undefined;
         return null;
     }
   }
@@ -113,5 +123,20 @@ export class WorkerServer {
     if (this.runtime) throw new Error('The SLM process already holds a model; start another process for another model.');
     this.runtime = await createLocalRuntime(params.folder, params.options);
     return { info: this.runtime.info };
+  }
+
+  private async checkServed(signal: AbortSignal): Promise<ResultOf<'checkServed'>> {
+    if (!this.served) throw new Error('The SLM process holds no model on a server (send "loadServed" first).');
+    const check = await checkServedSlm(this.served, { signal });
+    // A cancelled generation returns what came; a check cut short says nothing true about the server.
+    if (signal.aborted) throw new Error('The check of the small model\'s server was cancelled.');
+    return check;
+  }
+
+  private async loadServed(params: ParamsOf<'loadServed'>): Promise<ResultOf<'loadServed'>> {
+    if (this.runtime) throw new Error('The SLM process already holds a model; start another process for another model.');
+    this.served = await createServedRuntime(params.options);
+    this.runtime = this.served;
+    return { info: this.served.info };
   }
 }
