@@ -7,12 +7,16 @@
 import { CACHING_CHOICES } from '../src/core/providers/billing';
 import { PROVIDER_KINDS, PROVIDERS } from '../src/core/providers/registry';
 import { RELAY_POLICIES, SETTINGS_MODES } from '../src/core/relay/policies/registry';
-import { VARIANT_CHOICES } from '../src/core/slm/types';
+import { SERVED_WIRE_FORMS } from '../src/core/slm/served/registry';
+import { SLM_KINDS, VARIANT_CHOICES } from '../src/core/slm/types';
 
 interface EnumSetting {
   enum?: string[];
   enumDescriptions?: string[];
 }
+
+/** relay.slm.kind's own choice: the folder run by Relay (the served kinds are described by their wire forms). */
+const ONNX_KIND_DESCRIPTION = 'The ONNX folder (relay.slm.modelFolder), run by Relay on this machine.';
 
 /** What each registry-derived setting must offer; `auto` is each setting's own first choice. */
 function derivedEnums(current: Record<string, EnumSetting>): Record<string, EnumSetting> {
@@ -21,6 +25,7 @@ function derivedEnums(current: Record<string, EnumSetting>): Record<string, Enum
     'relay.provider.kind': { enum: [...PROVIDER_KINDS], enumDescriptions: PROVIDER_KINDS.map((k) => PROVIDERS[k].label) },
     'relay.mode': { enum: ['auto', ...SETTINGS_MODES], enumDescriptions: [autoDescription, ...SETTINGS_MODES.map((m) => RELAY_POLICIES[m].description)] },
     'relay.slm.variant': { enum: [...VARIANT_CHOICES] },
+    'relay.slm.kind': { enum: [...SLM_KINDS], enumDescriptions: SLM_KINDS.map((k) => (k === 'onnx' ? ONNX_KIND_DESCRIPTION : SERVED_WIRE_FORMS[k].label)) },
     'relay.provider.caching': { enum: [...CACHING_CHOICES] },
   };
 }

@@ -29,6 +29,15 @@ const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 /** The user's yes or no in a modal dialog (default: no). */
 const askModal: AskUser = async (question, detail, yes) => (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
 
+/**
+ * The small model's server said no (unreachable, a model it does not serve, no
+ * log-probabilities for the gate): its errors name the setting to change, so Settings is
+ * the fix. They reach here as plain messages from the SLM process.
+ */
+function slmServerFix(message: string): FixAction | undefined {
+  return /relay\.slm\.(serverUrl|serverModel|kind)\b|\(relay\.mode\)/.test(message) ? 'open-settings' : undefined;
+}
+
 export interface AnswerSink {
   /** `destination`: where the LLM's requests went (an origin such as https://api.openai.com, or 'this machine'). */
   onEvent(event: RelayEvent, model: string, destination?: string): void;
@@ -133,17 +142,31 @@ export class RelayService implements vscode.Disposable {
     return resolveRelayMode(settings.mode, traits);
   }
 
+  /**
+   * The SLM, in its child process either way: the ONNX folder, or (relay.slm.kind) the
+   * served runtime, which talks to the server from there. Not in the extension host,
+   * because the folder's chat template is a program with no step bound of its own
+   * (chatTemplate.ts): the process renders it within a deadline and is stopped if it
+   * loops, and tokenising long contexts for every request stays off the host's event loop.
+   * The server gets no API key (the served runtime sends no credentials at all).
+   */
   private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
-    const key = `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
+    const { server } = settings.slm;
+    const key = server
+      ? `${folder}|${server.kind}|${server.url}|${server.model}`
+      : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
     if (this.runtime?.key === key) return this.runtime.runtime;
     await this.runtime?.runtime.dispose().catch(() => undefined);
     this.runtime = undefined;
-    const runtime = await createProcessRuntime(folder, {
-      variant: settings.slm.variant,
-      q4Compute: settings.slm.q4Compute,
-      kvCacheBudgetMb: settings.slm.kvCacheBudgetMb,
-      workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js'),
-    });
+    const workerPath = join(this.context.extensionPath, 'dist', 'slmWorker.js');
+    const runtime = server
+      ? await createProcessRuntime(folder, { workerPath, served: { kind: server.kind, url: server.url, model: server.model } })
+      : await createProcessRuntime(folder, {
+          variant: settings.slm.variant,
+          q4Compute: settings.slm.q4Compute,
+          kvCacheBudgetMb: settings.slm.kvCacheBudgetMb,
+          workerPath,
+        });
     this.runtime = { key, runtime };
     return runtime;
   }
@@ -208,7 +231,7 @@ export class RelayService implements vscode.Disposable {
         if (event.type === 'call-end' && event.finishReason !== 'error') composition.noteSent(messages, event.sentPartialAnswer);
         sink.onEvent(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
-        if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) };
+        if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) ?? slmServerFix(event.message) };
         if (event.type === 'done') {
           stats = event.stats;
           answer = event.answer;
@@ -224,7 +247,7 @@ export class RelayService implements vscode.Disposable {
       // The fix the error carries (a provider's, or one passed through the SLM process), else by what failed.
       const carried = (error as { fix?: FixAction }).fix;
       const modelProblem = !runtimeMissing && (error instanceof Error && error.name === 'ModelFolderError' || /model folder|config\.json|onnx/i.test(message));
-      const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : modelProblem ? 'pick-model' : undefined);
+      const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : slmServerFix(message) ?? (modelProblem ? 'pick-model' : undefined));
       return { answer, error: { message, fix } };
     } finally {
       this.current = undefined;

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { RelaySetup } from '../core/compose';
 import type { ProviderKind } from '../core/providers/types';
-import { VARIANT_CHOICES, type OnnxVariant, type Q4Compute } from '../core/slm/types';
+import { SLM_KINDS, VARIANT_CHOICES, type OnnxVariant, type Q4Compute, type ServedSlmKind } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
 import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
@@ -15,7 +15,8 @@ export interface RelaySettings {
   /** As the composition root takes it. */
   provider: RelaySetup['provider'];
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
-  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean; kvCacheBudgetMb: number };
+  /** `server`: the SLM runs there (relay.slm.kind other than onnx), modelFolder giving its tokenizer and chat template; absent: the ONNX folder runs in Relay. */
+  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean; kvCacheBudgetMb: number; server?: SlmServerSettings };
   mode: RelayMode | 'auto';
   confidence: { threshold: number; spanTokens: number };
   maxLlmShare: number;
@@ -25,6 +26,14 @@ export interface RelaySettings {
   limits: RelaySetup['limits'];
   temperature: number;
   localOnly: boolean;
+}
+
+/** A small model on a server (relay.slm.kind, relay.slm.serverUrl, relay.slm.serverModel). */
+export interface SlmServerSettings {
+  kind: ServedSlmKind;
+  /** Empty: the kind's default address. */
+  url: string;
+  model: string;
 }
 
 const MODES: readonly string[] = ['auto', ...SETTINGS_MODES];
@@ -54,6 +63,41 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
     throw new SettingsError(key, `${JSON.stringify(value)} is not a price: give USD per million tokens (a number of 0 or more), or leave it empty for the built-in table.`);
   }
   return value;
+}
+
+/** An http(s) address without a login, or the error that names relay.slm.serverUrl (also the model picker's input check). */
+export function slmServerUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `"${text}" is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${text}" is not an http:// or https:// address.`;
+  // The SLM's server gets no key or login; a URL with one would put it in requests and records.
+  if (url.username || url.password) return `"${text}" carries a login (user:password@); the small model's server is sent none. Remove it.`;
+  return undefined;
+}
+
+/** relay.slm.kind and its server, validated; nothing for onnx (the folder runs in Relay). */
+function slmServerOf(config: vscode.WorkspaceConfiguration): { server?: SlmServerSettings } {
+  const kind = config.get<string>('slm.kind', 'onnx');
+  if (!(SLM_KINDS as readonly string[]).includes(kind)) throw new SettingsError('slm.kind', `"${kind}" is not one of ${SLM_KINDS.join(', ')}.`);
+  if (kind === 'onnx') return {};
+  const url = config.get<string>('slm.serverUrl', '').trim();
+  const urlProblem = url ? slmServerUrlProblem(url) : undefined;
+  if (urlProblem) throw new SettingsError('slm.serverUrl', urlProblem);
+  const model = config.get<string>('slm.serverModel', '').trim();
+  if (!model) throw new SettingsError('slm.serverModel', `is empty, and relay.slm.kind is ${kind}: set it to the name the server serves the small model under (or run "Relay: Select Model").`);
+  const folder = config.get<string>('slm.modelFolder', '').trim();
+  // The embedded demo's tokenizer is not the server's model's: its folder must be named.
+  if (!folder) {
+    throw new SettingsError(
+      'slm.modelFolder',
+      `is empty, and relay.slm.kind is ${kind}: set it to the served model's folder (its tokenizer.json, tokenizer_config.json and config.json; no weights needed), which gives the tokenizer and chat template.`,
+    );
+  }
+  return { server: { kind: kind as ServedSlmKind, url, model } };
 }
 
 export function readSettings(): RelaySettings {
@@ -94,7 +138,7 @@ export function readSettings(): RelaySettings {
       cachedInputPerMTok: optionalPrice(config, 'prices.cachedInputPerMTok'),
       cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
     },
-    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute, thinking: thinking === 'on', kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true) },
+    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute, thinking: thinking === 'on', kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true), ...slmServerOf(config) },
     mode: mode as RelaySettings['mode'],
     confidence: { threshold: numberIn(config, 'confidence.threshold', 0, 1), spanTokens: numberIn(config, 'confidence.spanTokens', 1, 64, true) },
     maxLlmShare: numberIn(config, 'maxLlmShare', 0, 1),

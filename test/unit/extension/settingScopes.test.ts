@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { RELAY_POLICIES, SETTINGS_MODES } from '../../../src/core/relay/policies/registry';
 import { PROVIDERS, PROVIDER_KINDS } from '../../../src/core/providers/registry';
 import { withRegistryEnums } from '../../../scripts/manifestEnums';
+import { SLM_KINDS } from '../../../src/core/slm/types';
+import { SERVED_WIRE_FORMS } from '../../../src/core/slm/served/registry';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -35,7 +37,7 @@ test('every setting that decides where data and keys go, what runs, prices or sp
     // Not 'machine': in a remote window (Remote-SSH, code-server) VS Code ignores user values of machine-scoped settings.
     assert.equal(setting.scope, 'application', `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
   }
-  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.slm.modelFolder', 'relay.provider.templateFolder', 'relay.localOnly', 'relay.mode']) {
+  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.slm.modelFolder', 'relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.provider.templateFolder', 'relay.localOnly', 'relay.mode']) {
     assert.equal(settings[name].scope, 'application', name);
   }
 });
@@ -72,6 +74,13 @@ test("the relay.provider.kind setting offers exactly the registry's providers, w
   const kind = settings['relay.provider.kind'] as { enum: string[]; enumDescriptions: string[] };
   assert.deepEqual(kind.enum, PROVIDER_KINDS);
   assert.deepEqual(kind.enumDescriptions, PROVIDER_KINDS.map((k) => PROVIDERS[k].label));
+});
+
+test("the relay.slm.kind setting offers exactly the SLM kinds, onnx by default, the servers described by their wire forms", () => {
+  const kind = settings['relay.slm.kind'] as { enum: string[]; enumDescriptions: string[]; default: string };
+  assert.deepEqual(kind.enum, SLM_KINDS);
+  assert.equal(kind.default, 'onnx');
+  assert.deepEqual(kind.enumDescriptions.slice(1), [SERVED_WIRE_FORMS['completions-server'].label, SERVED_WIRE_FORMS.ollama.label]);
 });
 
 test('every settings enum that repeats a registry equals it (npm run manifest writes them)', () => {
