@@ -1,7 +1,8 @@
 /**
  * "Relay: Select Model": the curated models (with size per variant and what they need,
  * downloaded ones marked), the embedded demo model, "Use a local folder..." (checked by
- * the runtime's model folder loader, its error shown) and any other hub repository.
+ * the runtime's model folder loader, its error shown), any other hub repository, and a
+ * model on a server (selectServedModel.ts).
  * Downloads run in a cancellable progress notification (bytes and speed), resume where
  * they stopped, and set relay.slm.modelFolder only once the model is whole. A catalog entry
  * that pins a commit and its files' sha256 downloads exactly those; the list says which
@@ -28,12 +29,13 @@ import {
   type CatalogModel,
   type CatalogPin,
 } from './modelCatalog';
+import { selectServedModel } from './selectServedModel';
 
 export const HUB_TOKEN_SECRET = 'relay.models.hubToken';
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const TOKEN_HINT = 'run "Relay: Set Model Hub Token"';
 
-type PickId = { kind: 'catalog'; model: CatalogModel } | { kind: 'folder' } | { kind: 'other-repo' };
+type PickId = { kind: 'catalog'; model: CatalogModel } | { kind: 'folder' } | { kind: 'other-repo' } | { kind: 'server' };
 
 /** The hub endpoint setting, validated (a bad value is an error naming the setting). */
 function hubEndpoint(): string {
@@ -54,11 +56,16 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   const config = vscode.workspace.getConfiguration('relay');
   await config.update('slm.modelFolder', folder, vscode.ConfigurationTarget.Global);
   await config.update('slm.variant', variant, vscode.ConfigurationTarget.Global);
+  // An ONNX folder runs in Relay: off the server, if one was set (removed: the default, onnx).
+  if (config.get<string>('slm.kind', 'onnx') !== 'onnx') await config.update('slm.kind', undefined, vscode.ConfigurationTarget.Global);
   void vscode.window.showInformationMessage(`Relay: the small model is now ${label}.`);
 }
 
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
-  const current = vscode.workspace.getConfiguration('relay').get<string>('slm.modelFolder', '').trim();
+  const config = vscode.workspace.getConfiguration('relay');
+  // On a server, no folder entry is the current model (the folder only lends its tokenizer).
+  const servedNow = config.get<string>('slm.kind', 'onnx') !== 'onnx' ? `${config.get<string>('slm.serverModel', '')} at ${config.get<string>('slm.serverUrl', '') || 'the default address'}` : undefined;
+  const current = servedNow ? undefined : config.get<string>('slm.modelFolder', '').trim();
   const root = storageRoot(context);
   const items: (vscode.QuickPickItem & { pick?: PickId })[] = [{ label: 'Curated models', kind: vscode.QuickPickItemKind.Separator }];
   for (const model of MODEL_CATALOG) {
@@ -75,11 +82,17 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
   items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(folder) Use a local folder...', description: 'an ONNX export: config.json, tokenizer.json, onnx/model*.onnx; works offline', pick: { kind: 'folder' } });
   items.push({ label: '$(cloud-download) Another model hub repository...', description: 'an onnx-community style export, e.g. onnx-community/Qwen3-0.6B-ONNX', pick: { kind: 'other-repo' } });
+  items.push({
+    label: `${servedNow ? '$(check) ' : ''}$(server) A model on a server…`,
+    description: servedNow ? `now: ${servedNow}` : 'vLLM, SGLang, llama.cpp, LM Studio or Ollama; tested before it is used',
+    pick: { kind: 'server' },
+  });
 
   const picked = await vscode.window.showQuickPick(items, { title: 'Relay: Select the small model', matchOnDescription: true, matchOnDetail: true });
   if (!picked?.pick) return;
   const choice = picked.pick;
   if (choice.kind === 'folder') return pickLocalFolder();
+  if (choice.kind === 'server') return selectServedModel(context);
   if (choice.kind === 'catalog' && choice.model.id === EMBEDDED_DEMO_ID) return useFolder('', 'auto', 'the embedded demo model');
   let repo: string;
   let revision = 'main';

@@ -82,6 +82,55 @@ export function answerWarnings(answer: string | undefined | ((warning: AskedWarn
   warningAnswer = typeof answer === 'function' ? answer : () => answer;
 }
 
+/**
+ * A question put to the user through the window API other than showWarningMessage (which
+ * has its own record): an input box, a quick pick, an open dialog, a notification.
+ */
+export interface AskedQuestion {
+  api: 'showInputBox' | 'showQuickPick' | 'showOpenDialog' | 'showInformationMessage' | 'showErrorMessage';
+  /** A notification's message, else the title of the box, pick or dialog. */
+  text: string;
+  options: any;
+  /** A quick pick's items, a notification's buttons (titles). */
+  items: any[];
+}
+
+export const questionsAsked: AskedQuestion[] = [];
+
+/** What the user answers each question (see answerQuestions); by default they close it. */
+let questionAnswer: (question: AskedQuestion) => unknown = () => undefined;
+
+/**
+ * Scripts the answers to every later question: a string for an input box (which must pass
+ * its validateInput, as VS Code would not accept it otherwise), one of the items for a
+ * quick pick, a button's title for a notification, [{ fsPath }] for an open dialog;
+ * undefined closes it.
+ */
+export function answerQuestions(answer: (question: AskedQuestion) => unknown): void {
+  questionAnswer = answer;
+}
+
+/** Progress notifications shown (window.withProgress), in order. */
+export const progressShown: { title?: string; cancellable?: boolean }[] = [];
+
+export const ProgressLocation = { SourceControl: 1, Window: 10, Notification: 15 };
+export const QuickPickItemKind = { Separator: -1, Default: 0 };
+
+function ask(api: AskedQuestion['api'], text: string, options: any, items: any[]): unknown {
+  const question: AskedQuestion = { api, text, options, items };
+  questionsAsked.push(question);
+  return questionAnswer(question);
+}
+
+/** showInformationMessage / showErrorMessage: (message, options?, ...items); the answer must be one of the buttons. */
+function notify(api: 'showInformationMessage' | 'showErrorMessage', message: string, rest: unknown[]): string | undefined {
+  const first = rest[0];
+  const options = typeof first === 'object' && first !== null && !('title' in first) ? rest.shift() : undefined;
+  const items = rest.map((item) => (typeof item === 'string' ? item : String((item as { title?: string }).title)));
+  const answer = ask(api, message, options, items);
+  return typeof answer === 'string' && items.includes(answer) ? answer : undefined;
+}
+
 /** A status bar item as window.createStatusBarItem makes it: what the extension set on it. */
 export interface StubStatusBarItem {
   id: string;
@@ -147,6 +196,35 @@ export const window = {
     warningsShown.push(warning);
     const answer = warningAnswer(warning);
     return answer !== undefined && warning.items.includes(answer) ? answer : undefined;
+  },
+  async showInformationMessage(message: string, ...rest: unknown[]): Promise<string | undefined> {
+    return notify('showInformationMessage', message, rest);
+  },
+  async showErrorMessage(message: string, ...rest: unknown[]): Promise<string | undefined> {
+    return notify('showErrorMessage', message, rest);
+  },
+  async showInputBox(options: { title?: string; validateInput?: (value: string) => unknown } = {}): Promise<string | undefined> {
+    const answer = ask('showInputBox', options.title ?? '', options, []);
+    if (typeof answer !== 'string') return undefined;
+    const problem = await options.validateInput?.(answer);
+    if (problem) throw new Error(`The input box "${options.title}" would not accept ${JSON.stringify(answer)}: ${String(problem)}`);
+    return answer;
+  },
+  async showQuickPick(items: unknown[] | Promise<unknown[]>, options: { title?: string } = {}): Promise<unknown> {
+    const list = await items;
+    const answer = ask('showQuickPick', options.title ?? '', options, list);
+    if (answer === undefined) return undefined;
+    if (!list.includes(answer)) throw new Error(`The quick pick "${options.title}" offers no such item: ${JSON.stringify(answer)}`);
+    return answer;
+  },
+  async showOpenDialog(options: { title?: string } = {}): Promise<unknown> {
+    return ask('showOpenDialog', options.title ?? '', options, []);
+  },
+  /** Runs the task at once; the stub's progress reports go nowhere and its token is never cancelled. */
+  async withProgress<R>(options: { title?: string; cancellable?: boolean }, task: (progress: { report(value: unknown): void }, token: unknown) => Promise<R>): Promise<R> {
+    progressShown.push({ title: options.title, cancellable: options.cancellable });
+    const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
+    return task({ report() {} }, token);
   },
   createWebviewPanel(viewType: string, title: string, _column: unknown, options?: Record<string, unknown>): StubWebviewPanel {
     const panel: StubWebviewPanel = {

@@ -1,0 +1,195 @@
+// "Relay: Select Model" → "A model on a server…" against wire-form servers on 127.0.0.1
+// backed by the project's ONNX runtime: the questions asked, the test run in the real SLM
+// process (dist/slmWorker.js, bundled here) with a progress notification, what it found,
+// and the settings saved only when the user says so. Only the VS Code API is a stand-in.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import {
+  answerQuestions,
+  createExtensionContext,
+  progressShown,
+  questionsAsked,
+  resetSettings,
+  settings,
+  useVscodeStub,
+  type AskedQuestion,
+  type StubExtensionContext,
+} from './vscodeStub';
+useVscodeStub();
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import type { ServedSlmKind } from '../../../src/core/slm/types';
+import { ensureScriptedModel } from '../../fixtures/fixtures';
+import { startServedSlmServer } from '../../fixtures/servedSlmServers';
+import { SCRIPT } from '../slm/script';
+import { bundleSlmWorker } from './slmWorkerBundle';
+
+// Loaded after the stub is in place (they import 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { selectModel } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { USE_SERVED_MODEL, TRY_AGAIN } = require('../../../src/extension/selectServedModel') as typeof import('../../../src/extension/selectServedModel');
+
+const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-select-served-model');
+const MODEL = 'relay-slm';
+
+let folder: string;
+let onnx: LocalRuntime;
+let ext: StubExtensionContext;
+
+before(async () => {
+  await bundleSlmWorker(EXTENSION);
+  folder = await ensureScriptedModel(SCRIPT);
+  onnx = await createLocalRuntime(folder);
+  ext = createExtensionContext(EXTENSION);
+});
+after(async () => {
+  answerQuestions(() => undefined);
+  ext?.dispose();
+  await onnx?.dispose();
+});
+afterEach(() => answerQuestions(() => undefined));
+
+interface Script {
+  url: string;
+  kind: ServedSlmKind;
+  /** The button of the result's dialog (undefined: closed). */
+  confirm?: string;
+  /** The button of an error (undefined: closed). */
+  onError?: string;
+}
+
+/** The user's answers: the server entry, the URL, the kind, the model's name, the folder, then the script's buttons. */
+function user(script: Script): void {
+  answerQuestions((q: AskedQuestion) => {
+    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /A model on a server/.test(item.label));
+    if (q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text)) return script.url;
+    if (q.api === 'showQuickPick' && /what the server speaks/.test(q.text)) return q.items.find((item) => item.slmKind === script.kind);
+    if (q.api === 'showInputBox' && /name on the server/.test(q.text)) return MODEL;
+    if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+    if (q.api === 'showInformationMessage' && q.options?.modal) return script.confirm;
+    if (q.api === 'showErrorMessage') return script.onError;
+    return undefined;
+  });
+}
+
+const asked = (from: number) => questionsAsked.slice(from);
+
+describe('Select Model: a model on a server', () => {
+  test('a completions server: the address is checked as typed, the test runs with progress, its findings are shown, and the four settings are saved on yes', async () => {
+    const server = await startServedSlmServer('completions-server', onnx, { model: MODEL });
+    try {
+      resetSettings();
+      const from = questionsAsked.length;
+      const progress = progressShown.length;
+      user({ url: server.url, kind: 'completions-server', confirm: USE_SERVED_MODEL });
+      await selectModel(ext.context);
+
+      const urlBox = asked(from).find((q) => q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text));
+      assert.ok(urlBox);
+      const validate = urlBox.options.validateInput as (value: string) => string | undefined;
+      assert.match(validate('ftp://127.0.0.1:8000') ?? '', /not an http:\/\/ or https:\/\/ address/);
+      assert.match(validate('http://user:pw@127.0.0.1:8000/v1') ?? '', /carries a login/);
+      assert.match(validate('') ?? '', /Give the server's address/);
+      assert.equal(validate(server.url), undefined);
+
+      assert.deepEqual(progressShown.slice(progress), [{ title: `Relay: testing ${MODEL} at ${server.url}…`, cancellable: true }]);
+      assert.ok(server.requests.length >= 2, 'the test asked the server');
+      const result = asked(from).find((q) => q.api === 'showInformationMessage' && q.options?.modal);
+      assert.ok(result);
+      assert.equal(result.text, `Relay: ${MODEL} at ${server.url} works as the small model.`);
+      assert.deepEqual(result.items, [USE_SERVED_MODEL]);
+      const detail = String(result.options.detail);
+      assert.match(detail, /^Latency: first token in \d+ ms; \d+ tokens in \d+ ms\./);
+      assert.match(detail, /Log-probabilities: yes\. Every mode works: command, confidence and money-aware\./);
+      assert.match(detail, /Token ids: yes\./);
+      assert.match(detail, /Stop strings: yes\./);
+      assert.match(detail, /Prefix cache: \d+ of \d+ prompt tokens of the second request came from it\./);
+
+      assert.equal(settings.get('relay.slm.kind'), 'completions-server');
+      assert.equal(settings.get('relay.slm.serverUrl'), server.url);
+      assert.equal(settings.get('relay.slm.serverModel'), MODEL);
+      assert.equal(settings.get('relay.slm.modelFolder'), folder);
+      for (const headers of server.headers) assert.equal(headers.authorization, undefined, 'no key to the SLM server');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('Ollama without log-probabilities: the result says command mode only and text tokens; closing the dialog saves nothing', async () => {
+    const server = await startServedSlmServer('ollama', onnx, { model: MODEL, logprobs: false });
+    try {
+      resetSettings();
+      // Ollama's own port puts Ollama first among the kinds (closing that pick ends it all).
+      const atOllamaPort = questionsAsked.length;
+      answerQuestions((q: AskedQuestion) => {
+        if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /A model on a server/.test(item.label));
+        if (q.api === 'showInputBox') return 'http://127.0.0.1:11434';
+        return undefined;
+      });
+      await selectModel(ext.context);
+      const kinds = asked(atOllamaPort).find((q) => q.api === 'showQuickPick' && /what the server speaks/.test(q.text));
+      assert.deepEqual(kinds?.items.map((item) => item.slmKind), ['ollama', 'completions-server']);
+      assert.equal(asked(atOllamaPort).at(-1), kinds, 'nothing after the closed pick');
+
+      const from = questionsAsked.length;
+      user({ url: server.url, kind: 'ollama', confirm: undefined });
+      await selectModel(ext.context);
+      const result = asked(from).find((q) => q.api === 'showInformationMessage' && q.options?.modal);
+      const detail = String(result?.options.detail);
+      assert.match(detail, /Log-probabilities: no\. Command mode only/);
+      assert.match(detail, /Token ids: no\. The server re-tokenises the text/);
+      assert.ok(server.requests.every((r) => r.raw === true));
+      for (const name of ['relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.slm.modelFolder']) assert.equal(settings.has(name), false, name);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a server that is down: the error names the setting to fix, Try Again asks again with the answers filled in; nothing is saved', async () => {
+    const down = await startServedSlmServer('completions-server', onnx, { model: MODEL });
+    await down.close();
+    resetSettings({ 'relay.slm.modelFolder': folder });
+    const from = questionsAsked.length;
+    let errors = 0;
+    answerQuestions((q: AskedQuestion) => {
+      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /A model on a server/.test(item.label));
+      // The second time, the box holds what was typed the first time.
+      if (q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text)) return errors === 0 ? down.url : q.options.value;
+      if (q.api === 'showQuickPick' && /what the server speaks/.test(q.text)) return q.items[0];
+      if (q.api === 'showInputBox' && /name on the server/.test(q.text)) return errors === 0 ? MODEL : q.options.value;
+      // The folder set before is offered first.
+      if (q.api === 'showQuickPick' && /tokenizer and chat template/.test(q.text)) return q.items[0];
+      if (q.api === 'showErrorMessage') return ++errors === 1 ? TRY_AGAIN : undefined;
+      return undefined;
+    });
+    await selectModel(ext.context);
+    const errorsShown = asked(from).filter((q) => q.api === 'showErrorMessage');
+    assert.equal(errorsShown.length, 2, 'tried twice');
+    assert.match(errorsShown[0].text, /did not pass the test\. .*could not be reached \(connection refused\)\. Start the server, or fix relay\.slm\.serverUrl/);
+    assert.deepEqual(errorsShown[0].items, [TRY_AGAIN]);
+    const urlBoxes = asked(from).filter((q) => q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text));
+    assert.equal(urlBoxes[1].options.value, down.url, 'the second attempt starts from the first');
+    const folderPick = asked(from).find((q) => q.api === 'showQuickPick' && /tokenizer and chat template/.test(q.text));
+    assert.equal(folderPick?.items[0].label, `Use ${folder}`);
+    assert.equal(asked(from).some((q) => q.api === 'showOpenDialog'), false);
+    assert.equal(settings.has('relay.slm.kind'), false);
+    assert.equal(settings.get('relay.slm.modelFolder'), folder);
+  });
+
+  test('picking an ONNX folder afterwards turns the server off (relay.slm.kind back to its default, onnx)', async () => {
+    resetSettings({ 'relay.slm.kind': 'completions-server', 'relay.slm.serverModel': MODEL, 'relay.slm.modelFolder': folder });
+    const from = questionsAsked.length;
+    answerQuestions((q: AskedQuestion) => {
+      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
+      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+      return undefined;
+    });
+    await selectModel(ext.context);
+    const picker = asked(from).find((q) => /Select the small model/.test(q.text));
+    const serverEntry = picker?.items.find((item) => /A model on a server/.test(item.label));
+    assert.match(serverEntry.label, /^\$\(check\) /, 'the server entry was marked as the current model');
+    assert.equal(settings.has('relay.slm.kind'), false);
+    assert.equal(settings.get('relay.slm.modelFolder'), folder);
+  });
+});
