@@ -67,7 +67,10 @@ async function keepAnswer(runtime: LocalRuntime, promptWithAnswer: string): Prom
 
 /** About `tokens` tokens of English, different for every seed. */
 function prose(runtime: LocalRuntime, seed: number, tokens: number, start: string): string {
-  const words = 'explain why the function returns early when the cache is empty and how the caller should handle the missing value in the loop below while keeping the old behaviour for every existing test'.split(' ');
+  const words =
+    'explain why the function returns early when the cache is empty and how the caller should handle the missing value in the loop below while keeping the old behaviour for every existing test'.split(
+      ' ',
+    );
   let text = start;
   for (let i = 0; runtime.encode(text).length < tokens; i++) text += ' ' + words[(i * (seed + 3) + seed) % words.length];
   return text;
@@ -95,7 +98,12 @@ interface Conversation {
   firstAgain: Answer;
 }
 
-async function converse(template: Conversation['template'], reuse: LocalRuntime, fresh: LocalRuntime, o: { turns: number; user: number; answer: number; generate: number }): Promise<Conversation> {
+async function converse(
+  template: Conversation['template'],
+  reuse: LocalRuntime,
+  fresh: LocalRuntime,
+  o: { turns: number; user: number; answer: number; generate: number },
+): Promise<Conversation> {
   const render = async (messages: ChatMessage[], withAnswer?: string): Promise<string> => {
     if (template === 'chatml') return withAnswer === undefined ? chatml(messages) : chatml(messages) + withAnswer;
     return withAnswer === undefined ? reuse.renderChat(messages) : (await reuse.renderChat(messages)) + withAnswer;
@@ -128,7 +136,9 @@ async function converse(template: Conversation['template'], reuse: LocalRuntime,
 function table(c: Conversation): void {
   const last = c.rows[c.rows.length - 1];
   console.log(`\n${c.template === 'chatml' ? 'History as generated (ChatML)' : "The folder's Qwen3 template"}:`);
-  console.log('| turn | prompt tokens | reused | first token, reuse | first token, no reuse | speedup | CPU time, reuse / no reuse | same tokens | kept caches |');
+  console.log(
+    '| turn | prompt tokens | reused | first token, reuse | first token, no reuse | speedup | CPU time, reuse / no reuse | same tokens | kept caches |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
   const cpu = (a: Answer, b?: Answer) => (b ? `${ms(a.ttftCpuMs)} / ${ms(b.ttftCpuMs)}` : ms(a.ttftCpuMs));
   for (const r of c.rows) {
@@ -136,7 +146,9 @@ function table(c: Conversation): void {
       `| ${r.turn} | ${r.reused.promptTokens.toLocaleString('en-US')} | ${r.reused.reusedTokens.toLocaleString('en-US')} | ${ms(r.reused.ttftMs)} | ${ms(r.fresh.ttftMs)} | ${(r.fresh.ttftMs / r.reused.ttftMs).toFixed(2)}x | ${cpu(r.reused, r.fresh)} | ${ids(r.reused) === ids(r.fresh)} | ${r.keptMb.toFixed(0)} MB |`,
     );
   }
-  console.log(`| 1 again, after ${last.turn} | ${c.firstAgain.promptTokens.toLocaleString('en-US')} | 0 | | ${ms(c.firstAgain.ttftMs)} | | ${cpu(c.firstAgain)} | | |`);
+  console.log(
+    `| 1 again, after ${last.turn} | ${c.firstAgain.promptTokens.toLocaleString('en-US')} | 0 | | ${ms(c.firstAgain.ttftMs)} | | ${cpu(c.firstAgain)} | | |`,
+  );
   console.log(
     `| Retry ${last.turn} | ${c.retry.promptTokens.toLocaleString('en-US')} | ${c.retry.reusedTokens.toLocaleString('en-US')} | ${ms(c.retry.ttftMs)} | ${ms(last.fresh.ttftMs)} | ${(last.fresh.ttftMs / c.retry.ttftMs).toFixed(1)}x | ${cpu(c.retry)} | ${ids(c.retry) === ids(last.reused)} | |`,
   );
@@ -146,7 +158,13 @@ function table(c: Conversation): void {
 function parting(rows: Turn[]): { turn: number; index: number; margin_reuse: number; margin_no_reuse: number } | undefined {
   for (const r of rows) {
     const i = r.reused.tokens.findIndex((t, k) => t.id !== r.fresh.tokens[k]?.id);
-    if (i >= 0) return { turn: r.turn, index: i, margin_reuse: Number(r.reused.tokens[i].margin.toPrecision(3)), margin_no_reuse: Number(r.fresh.tokens[i].margin.toPrecision(3)) };
+    if (i >= 0)
+      return {
+        turn: r.turn,
+        index: i,
+        margin_reuse: Number(r.reused.tokens[i].margin.toPrecision(3)),
+        margin_no_reuse: Number(r.fresh.tokens[i].margin.toPrecision(3)),
+      };
   }
   return undefined;
 }
@@ -182,7 +200,13 @@ function keys(c: Conversation) {
 }
 
 async function main(): Promise<void> {
-  const o = { turns: Number(arg('turns', '6')), user: Number(arg('user', '150')), answer: Number(arg('answer', '200')), generate: Number(arg('generate', '16')), rounds: Math.max(1, Number(arg('rounds', '2'))) };
+  const o = {
+    turns: Number(arg('turns', '6')),
+    user: Number(arg('user', '150')),
+    answer: Number(arg('answer', '200')),
+    generate: Number(arg('generate', '16')),
+    rounds: Math.max(1, Number(arg('rounds', '2'))),
+  };
   const variant = arg('variant', 'int8') as OnnxVariant;
   const loadBefore = loadavg()[0];
   console.log('Generating / finding the Qwen3-0.6B-shaped folder (npm run fixtures -- --big builds it once)...');

@@ -144,7 +144,17 @@ function equalMoney(pairs: Pair[], ratio: number): EqualMoney[] {
     const ceilingRow = row(pair, ceilingId(ratio));
     const ceiling = ceilingRow && (ceilingRow.stats.costUsd ?? 0) <= usd * (1 + 1e-9) ? ceilingRow.covered : usd > 0 ? null : 0;
     const interpolated = fixedCoverageAt(pair, usd);
-    out.push({ trace: pair.trace.id, billing: pair.billing, ratio, usd, moneyAware: ma.covered, ceiling, interpolated, fixed: Math.max(interpolated, ceiling ?? 0), low: pair.trace.low.length });
+    out.push({
+      trace: pair.trace.id,
+      billing: pair.billing,
+      ratio,
+      usd,
+      moneyAware: ma.covered,
+      ceiling,
+      interpolated,
+      fixed: Math.max(interpolated, ceiling ?? 0),
+      low: pair.trace.low.length,
+    });
   }
   return out;
 }
@@ -193,7 +203,8 @@ async function main(): Promise<void> {
   );
   console.log('');
 
-  const mainPolicies = (r: RowResult) => r.policy === 'llm-only' || r.policy === 'fixed' || r.policy.startsWith('money-aware') || r.policy.startsWith('fixed at');
+  const mainPolicies = (r: RowResult) =>
+    r.policy === 'llm-only' || r.policy === 'fixed' || r.policy.startsWith('money-aware') || r.policy.startsWith('fixed at');
   const rows: string[][] = [];
   for (const trace of traces) {
     for (const billing of billings) {
@@ -226,7 +237,24 @@ async function main(): Promise<void> {
       `Every row shares its billing model's token ratios, learned since the warm-up: ${uncalibrated.length === 0 ? `all ${measured.length} rows began calibrated` : `${uncalibrated.length} of ${measured.length} rows began UNCALIBRATED (${uncalibrated.map((r) => `${r.trace}/${r.billing}/${r.policy}`).join(', ')})`}; the first call of a session is reported apart, below.`,
   );
   console.log(
-    table(['trace', 'billing', 'policy', 'money/LLM-only', 'vs measured', 'cost', 'calls', 'declined', 'LLM share', 'cache hit', 'low-conf written by LLM', 'end', 'answer exact'], rows),
+    table(
+      [
+        'trace',
+        'billing',
+        'policy',
+        'money/LLM-only',
+        'vs measured',
+        'cost',
+        'calls',
+        'declined',
+        'LLM share',
+        'cache hit',
+        'low-conf written by LLM',
+        'end',
+        'answer exact',
+      ],
+      rows,
+    ),
   );
   console.log('');
 
@@ -281,7 +309,9 @@ async function main(): Promise<void> {
         'over the LLM-only estimate (that prompt at the input price plus the whole answer at the output price). The ratio is held at every point of the answer against the LLM-only ' +
         `estimate of the answer so far, with the calibrated ${(QUOTE_MARGIN * 100).toFixed(0)}% margin (${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% before any report), so such a call fits a ratio only once the SLM has written the share shown (chat-3k-warm's first call is quoted the same: the engine cannot know the previous turn's cache).`,
     );
-    console.log(table(['trace', 'billing', 'prompt tokens', 'answer tokens', 'one cold call / LLM-only', ...RATIOS.map((r) => `fits ${ratioLabel(r)} from`)], coldRows));
+    console.log(
+      table(['trace', 'billing', 'prompt tokens', 'answer tokens', 'one cold call / LLM-only', ...RATIOS.map((r) => `fits ${ratioLabel(r)} from`)], coldRows),
+    );
     console.log('');
   }
 
@@ -295,7 +325,16 @@ async function main(): Promise<void> {
     console.log(
       table(
         ['trace', 'billing', 'ratio', "money-aware's $", 'money-aware', 'fixed ceiling', 'fixed interpolated', 'gain'],
-        equal.map((e) => [e.trace, e.billing, ratioLabel(e.ratio), usd(e.usd), `${e.moneyAware}/${e.low}`, e.ceiling === null ? 'n/a' : String(e.ceiling), e.interpolated.toFixed(1), e.fixed > 0 ? `${(e.moneyAware / e.fixed).toFixed(2)}x` : e.moneyAware > 0 ? 'inf' : '-']),
+        equal.map((e) => [
+          e.trace,
+          e.billing,
+          ratioLabel(e.ratio),
+          usd(e.usd),
+          `${e.moneyAware}/${e.low}`,
+          e.ceiling === null ? 'n/a' : String(e.ceiling),
+          e.interpolated.toFixed(1),
+          e.fixed > 0 ? `${(e.moneyAware / e.fixed).toFixed(2)}x` : e.moneyAware > 0 ? 'inf' : '-',
+        ]),
       ),
     );
     console.log('');
@@ -314,7 +353,15 @@ async function main(): Promise<void> {
   for (const billing of billings) {
     for (const family of ['fixed', 'money-aware', 'llm-only']) {
       const p = predictionOf(all.filter((r) => r.billing === billing.id && r.policy.startsWith(family)));
-      if (p.calls > 0) predictionRows.push([billing.id, family, String(p.calls), usd(p.predicted), usd(p.reported), p.errorPct === null ? 'n/a' : `${p.errorPct.toFixed(2)}%`]);
+      if (p.calls > 0)
+        predictionRows.push([
+          billing.id,
+          family,
+          String(p.calls),
+          usd(p.predicted),
+          usd(p.reported),
+          p.errorPct === null ? 'n/a' : `${p.errorPct.toFixed(2)}%`,
+        ]);
     }
   }
   const prediction = predictionOf(all);
@@ -340,7 +387,7 @@ async function main(): Promise<void> {
   const firstCold = predictionOf(firstCalls.filter((r) => !pairs.some((p) => p.trace.id === r.trace && p.trace.warm)));
   if (firstCalls.length > 0) {
     console.log(
-      'The uncalibrated first call (the first answer of a session: fresh token ratios, counts in the SLM\'s tokenizer): predicted against reported cost, signed (+ = over-predicted), ' +
+      "The uncalibrated first call (the first answer of a session: fresh token ratios, counts in the SLM's tokenizer): predicted against reported cost, signed (+ = over-predicted), " +
         `one probe answer per trace and billing model with one call; the engine quotes it with a ${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% margin. ` +
         `Over all ${firstCalls.length}: ${firstPrediction.errorPct === null ? 'n/a' : `${firstPrediction.errorPct.toFixed(2)}%`} (predicted ${usd(firstPrediction.predicted)}, reported ${usd(firstPrediction.reported)}); ` +
         `without chat-3k-warm (its first call reads the previous turn's cache, which the engine cannot know): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}.`,
@@ -365,8 +412,18 @@ async function main(): Promise<void> {
     const sum = (rows: RowResult[], pick: (r: RowResult) => number) => rows.reduce((n, r) => n + pick(r), 0);
     const plain = all.filter((r) => r.policy === maId(ratio));
     const agree = all.filter((r) => r.policy === agreeId(ratio));
-    const covered = (rows: RowResult[]) => sum(rows, (r) => r.covered) / Math.max(1, sum(rows, (r) => r.lowTotal));
-    const figures = (rows: RowResult[]) => ({ server: sum(rows, (r) => r.serverUsd), engine: sum(rows, (r) => r.stats.costUsd ?? 0), calls: sum(rows, (r) => r.stats.calls), coverage: covered(rows) });
+    const covered = (rows: RowResult[]) =>
+      sum(rows, (r) => r.covered) /
+      Math.max(
+        1,
+        sum(rows, (r) => r.lowTotal),
+      );
+    const figures = (rows: RowResult[]) => ({
+      server: sum(rows, (r) => r.serverUsd),
+      engine: sum(rows, (r) => r.stats.costUsd ?? 0),
+      calls: sum(rows, (r) => r.stats.calls),
+      coverage: covered(rows),
+    });
     return { plain: figures(plain), agree: figures(agree), stopped: sum(agree, (r) => r.agreedCalls) };
   };
   console.log(
@@ -378,7 +435,15 @@ async function main(): Promise<void> {
       ['ratio', 'policy', 'calls', 'ended early', 'server bill', 'engine counted', 'low-confidence positions by the LLM'],
       RATIOS.flatMap((ratio) => {
         const a = agreeOf(ratio);
-        const line = (id: string, f: typeof a.plain, stopped: string) => [ratioLabel(ratio), id, String(f.calls), stopped, usd(f.server), usd(f.engine), `${(f.coverage * 100).toFixed(1)}%`];
+        const line = (id: string, f: typeof a.plain, stopped: string) => [
+          ratioLabel(ratio),
+          id,
+          String(f.calls),
+          stopped,
+          usd(f.server),
+          usd(f.engine),
+          `${(f.coverage * 100).toFixed(1)}%`,
+        ];
         return [line('money-aware', a.plain, '-'), line(`+ agree-stop ${AGREE_STOP}`, a.agree, String(a.stopped))];
       }),
     ),
@@ -407,7 +472,12 @@ async function main(): Promise<void> {
   const gainJson = (g: number | null) => (g === null ? null : Number.isFinite(g) ? round(g, 3) : 'inf');
   // Per answer, so that one answer's over-prediction does not cancel another's under-prediction.
   const predicted = all.filter((r) => r.stats.billing);
-  const absErrorPct = predicted.length > 0 ? (predicted.reduce((s, r) => s + Math.abs((r.stats.billing?.predictedUsd ?? 0) - (r.stats.billing?.reportedUsd ?? 0)), 0) / predicted.reduce((s, r) => s + (r.stats.billing?.reportedUsd ?? 0), 0)) * 100 : null;
+  const absErrorPct =
+    predicted.length > 0
+      ? (predicted.reduce((s, r) => s + Math.abs((r.stats.billing?.predictedUsd ?? 0) - (r.stats.billing?.reportedUsd ?? 0)), 0) /
+          predicted.reduce((s, r) => s + (r.stats.billing?.reportedUsd ?? 0), 0)) *
+        100
+      : null;
   const worstBilling = billings
     .map((b) => ({ id: b.id, ...predictionOf(all.filter((r) => r.billing === b.id)) }))
     .filter((p) => p.errorPct !== null)
@@ -429,7 +499,8 @@ async function main(): Promise<void> {
   };
   /** (trace, billing) pairs of the editor-shaped traces where money-aware spent something: what a gain rests on. */
   const pairsWithSpend = (ratio: number) => equal.filter((e) => e.ratio === ratio && EDITOR_TRACES.includes(e.trace) && e.usd > 0).length;
-  const nothingSpent = (ratio: number) => `money-aware at ${ratioLabel(ratio)} made no LLM call on the editor-shaped traces (spent $0 there): nothing to compare at equal money`;
+  const nothingSpent = (ratio: number) =>
+    `money-aware at ${ratioLabel(ratio)} made no LLM call on the editor-shaped traces (spent $0 there): nothing to compare at equal money`;
   const predictionPct = prediction.errorPct;
   const json = {
     money_aware_max_ratio: maRatio === null ? null : round(maRatio),
@@ -445,8 +516,14 @@ async function main(): Promise<void> {
     coverage_gain_pairs: EDITOR_TRACES.length * billings.length,
     coverage_gain_at_equal_money_with_warm_chat: gainJson(gain(HEADLINE_RATIO, [...EDITOR_TRACES, 'chat-3k-warm'])),
     equal_money_method: `fixed spans' low-confidence positions at money-aware's costUsd: the better of a run with maxCostUsd = that cost and linear interpolation over fixed spans at LLM-share caps 1, ${CURVE_SHARES.join(', ')}; summed over the editor-shaped traces (${EDITOR_TRACES.join(', ')}) and every billing model; null when money-aware spent nothing there`,
-    money_aware_editor_usd: round(headline.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0), 6),
-    money_aware_10_editor_usd: round(neverMore.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0), 6),
+    money_aware_editor_usd: round(
+      headline.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0),
+      6,
+    ),
+    money_aware_10_editor_usd: round(
+      neverMore.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0),
+      6,
+    ),
     money_aware_max_vs_measured: maxVsMeasured(headline),
     money_aware_10_max_vs_measured: maxVsMeasured(neverMore),
     one_cold_call_vs_llm_only: coldShares,
@@ -456,20 +533,50 @@ async function main(): Promise<void> {
     prediction_calls: prediction.calls,
     prediction_error_first_call_pct: firstPrediction.errorPct === null ? null : round(firstPrediction.errorPct, 3),
     prediction_error_first_call_cold_pct: firstCold.errorPct === null ? null : round(firstCold.errorPct, 3),
-    prediction_first_call_worst_under: firstWorstUnder ? { trace: firstWorstUnder.trace, billing: firstWorstUnder.billing, error_pct: round(firstError(firstWorstUnder), 3) } : null,
+    prediction_first_call_worst_under: firstWorstUnder
+      ? { trace: firstWorstUnder.trace, billing: firstWorstUnder.billing, error_pct: round(firstError(firstWorstUnder), 3) }
+      : null,
     prediction_first_call_worst: firstWorst ? { trace: firstWorst.trace, billing: firstWorst.billing, error_pct: round(firstError(firstWorst), 3) } : null,
     prediction_first_calls: firstCalls.length,
-    token_ratios: Object.fromEntries(runs.map((r) => [r.warmup.billing, { input: round(r.ratios.input), output: round(r.ratios.output), calls: r.ratios.calls }])),
+    token_ratios: Object.fromEntries(
+      runs.map((r) => [r.warmup.billing, { input: round(r.ratios.input), output: round(r.ratios.output), calls: r.ratios.calls }]),
+    ),
     uncalibrated_rows: uncalibrated.length,
     fixed_max_ratio: round(maxRatio(fixedRows) ?? NaN),
     fixed_min_ratio: round(Math.min(...fixedRows.map((r) => r.ratio ?? Infinity))),
-    fixed_coverage: round(fixedRows.reduce((s, r) => s + r.covered, 0) / Math.max(1, fixedRows.reduce((s, r) => s + r.lowTotal, 0))),
-    money_aware_coverage: round(headline.reduce((s, r) => s + r.covered, 0) / Math.max(1, headline.reduce((s, r) => s + r.lowTotal, 0))),
-    money_aware_10_coverage: round(neverMore.reduce((s, r) => s + r.covered, 0) / Math.max(1, neverMore.reduce((s, r) => s + r.lowTotal, 0))),
+    fixed_coverage: round(
+      fixedRows.reduce((s, r) => s + r.covered, 0) /
+        Math.max(
+          1,
+          fixedRows.reduce((s, r) => s + r.lowTotal, 0),
+        ),
+    ),
+    money_aware_coverage: round(
+      headline.reduce((s, r) => s + r.covered, 0) /
+        Math.max(
+          1,
+          headline.reduce((s, r) => s + r.lowTotal, 0),
+        ),
+    ),
+    money_aware_10_coverage: round(
+      neverMore.reduce((s, r) => s + r.covered, 0) /
+        Math.max(
+          1,
+          neverMore.reduce((s, r) => s + r.lowTotal, 0),
+        ),
+    ),
     agree_stop: Object.fromEntries(
       RATIOS.map((ratio) => {
         const a = agreeOf(ratio);
-        return [ratioLabel(ratio), { tokens: AGREE_STOP, calls_ended_early: a.stopped, server_usd_ratio: a.plain.server > 0 ? round(a.agree.server / a.plain.server) : null, coverage_ratio: a.plain.coverage > 0 ? round(a.agree.coverage / a.plain.coverage) : null }];
+        return [
+          ratioLabel(ratio),
+          {
+            tokens: AGREE_STOP,
+            calls_ended_early: a.stopped,
+            server_usd_ratio: a.plain.server > 0 ? round(a.agree.server / a.plain.server) : null,
+            coverage_ratio: a.plain.coverage > 0 ? round(a.agree.coverage / a.plain.coverage) : null,
+          },
+        ];
       }),
     ),
     goals: {

@@ -52,7 +52,9 @@ interface Run {
 }
 
 async function startServers(slmFolder: string): Promise<{ slmUrl: string; llmUrl: string; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'eval', 'servers.ts'), slmFolder, String(MS_PER_TOKEN)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'eval', 'servers.ts'), slmFolder, String(MS_PER_TOKEN)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.once('line', resolve);
@@ -68,11 +70,21 @@ async function run(dir: string, data: string, config: CliConfig, concurrency: nu
   const stop = new AbortController();
   const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
-  const code = await runEval(data, parseModeSpecs('command'), config, { stdout: sink, stderr: sink }, { outPrefix, signal: stop.signal, concurrency, fresh: true });
+  const code = await runEval(
+    data,
+    parseModeSpecs('command'),
+    config,
+    { stdout: sink, stderr: sink },
+    { outPrefix, signal: stop.signal, concurrency, fresh: true },
+  );
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const used = process.cpuUsage(cpu);
   if (code !== 0) throw new Error(`relay eval exited with ${code}`);
-  const lines = readFileSync(`${outPrefix}.answers.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'answer');
+  const lines = readFileSync(`${outPrefix}.answers.jsonl`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.type === 'answer');
   const answers = new Map<string, string>(lines.map((l) => [`${l.spec}#${l.index}`, l.answer]));
   const sum = (f: (l: any) => number) => lines.reduce((a, l) => a + f(l), 0);
   return {
@@ -93,7 +105,10 @@ async function main(): Promise<void> {
   const slmFolder = qwen3TokenizerFolder(dir);
   const servers = await startServers(slmFolder);
   try {
-    const held = readFileSync(join(ROOT, 'models', 'relay-demo-eval.jsonl'), 'utf8').trim().split('\n').slice(0, QUESTIONS);
+    const held = readFileSync(join(ROOT, 'models', 'relay-demo-eval.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(0, QUESTIONS);
     const data = join(dir, 'questions.jsonl');
     writeFileSync(data, held.join('\n') + '\n');
     const base = defaultConfig({ RELAY_HOME: dir });
@@ -113,7 +128,7 @@ async function main(): Promise<void> {
     const rows = [one, sixteen].map((r) => [
       String(r.concurrency),
       r.wallSeconds.toFixed(2),
-      (r.answers.size / r.wallSeconds * 60).toFixed(0),
+      ((r.answers.size / r.wallSeconds) * 60).toFixed(0),
       (r.cpuMs / r.answers.size).toFixed(1),
       String(r.slmTokens),
       String(r.llmTokens),
@@ -124,7 +139,9 @@ async function main(): Promise<void> {
     const header = ['concurrency', 'wall s', 'answers/min', 'Relay CPU ms/answer', 'SLM tokens', 'LLM tokens', 'calls', 'SLM tokens discarded', 'errors'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-    process.stdout.write(`relay eval, command mode, ${QUESTIONS} questions, SLM (completions-server) and LLM on 127.0.0.1 at ${MS_PER_TOKEN} ms per token whatever the load\n`);
+    process.stdout.write(
+      `relay eval, command mode, ${QUESTIONS} questions, SLM (completions-server) and LLM on 127.0.0.1 at ${MS_PER_TOKEN} ms per token whatever the load\n`,
+    );
     process.stdout.write(`${line(header)}\n${rows.map(line).join('\n')}\n`);
     process.stdout.write(`speedup at 16 in flight: ${speedup.toFixed(1)}x; same answers: ${same}\n`);
     process.stdout.write(

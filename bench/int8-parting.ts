@@ -61,7 +61,11 @@ async function transformersJs(folder: string, ids: number[], decode: number): Pr
     },
     end() {},
   };
-  const input = new tjs.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]);
+  const input = new tjs.Tensor(
+    'int64',
+    BigInt64Array.from(ids, (x) => BigInt(x)),
+    [1, ids.length],
+  );
   const mask = new tjs.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
   await model.generate({ input_ids: input, attention_mask: mask, max_new_tokens: decode, do_sample: false, streamer } as never);
   await model.dispose();
@@ -98,7 +102,10 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown> = { prompt_tokens: ids.length, decode, transformers_js_tokens: theirs };
   for (const run of runs) {
     const part = firstDifference(run.tokens, theirs);
-    const line: Record<string, unknown> = { same_tokens_as_transformers_js: part < 0, first_logit_max_diff_vs_as_exported: Number(maxAbsDiff(run.logits[0], exported.logits[0]).toPrecision(3)) };
+    const line: Record<string, unknown> = {
+      same_tokens_as_transformers_js: part < 0,
+      first_logit_max_diff_vs_as_exported: Number(maxAbsDiff(run.logits[0], exported.logits[0]).toPrecision(3)),
+    };
     if (part >= 0) {
       // At the parting step: each candidate's logit in this run and in the export's own computation.
       const ourPick = run.tokens[part];

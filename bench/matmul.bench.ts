@@ -21,7 +21,6 @@ import { uniformWeights } from '../test/fixtures/random';
 type Format = 'fp32' | 'int8' | 'q4' | 'q4-a4';
 const FORMATS: Format[] = ['fp32', 'int8', 'q4', 'q4-a4'];
 
-
 /** Writes a one-projection model y = x @ W in `format`; returns its path and the weights it really holds. */
 function writeProjection(dir: string, format: Format, weights: Float32Array, K: number, N: number, M: number): { path: string; effective: Float32Array } {
   const g = new OnnxGraphBuilder();
@@ -34,8 +33,18 @@ function writeProjection(dir: string, format: Format, weights: Float32Array, K: 
     effective = new Float32Array(K * N);
     for (let i = 0; i < effective.length; i++) effective[i] = q.values[i] * q.scales[i % N];
     const [xq, xs, xz] = g.opMulti('DynamicQuantizeLinear', [x], {}, { outputs: 3 });
-    const product = g.op('MatMulInteger', [xq, g.initializer('w', DataType.INT8, [K, N], q.values), xz, g.initializer('wz', DataType.INT8, [N], new Int8Array(N))]);
-    g.op('Mul', [g.op('Cast', [product], { to: DataType.FLOAT }), g.op('Mul', [xs, g.initializer('ws', DataType.FLOAT, [N], q.scales)])], {}, { outputs: ['y'] });
+    const product = g.op('MatMulInteger', [
+      xq,
+      g.initializer('w', DataType.INT8, [K, N], q.values),
+      xz,
+      g.initializer('wz', DataType.INT8, [N], new Int8Array(N)),
+    ]);
+    g.op(
+      'Mul',
+      [g.op('Cast', [product], { to: DataType.FLOAT }), g.op('Mul', [xs, g.initializer('ws', DataType.FLOAT, [N], q.scales)])],
+      {},
+      { outputs: ['y'] },
+    );
   } else {
     const blockSize = 32;
     const q = quantizeQ4(weights, K, N, blockSize);
@@ -73,7 +82,13 @@ function relativeError(got: Float32Array, want: Float64Array): number {
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--rows');
   const M = i >= 0 ? Math.max(1, Number(process.argv[i + 1]) || 1) : 1;
-  const shapes: (readonly [number, number, number])[] = M === 1 ? [[1024, 3072, 400], [1024, 151_936, 30]] : [[1024, 3072, Math.max(5, Math.round(4000 / M))]];
+  const shapes: (readonly [number, number, number])[] =
+    M === 1
+      ? [
+          [1024, 3072, 400],
+          [1024, 151_936, 30],
+        ]
+      : [[1024, 3072, Math.max(5, Math.round(4000 / M))]];
   const dir = mkdtempSync(join(tmpdir(), 'relay-matmul-'));
   const rows: { shape: string; format: Format; ms: number; weightMb: number; relError: number }[] = [];
   try {
@@ -92,7 +107,13 @@ async function main(): Promise<void> {
         const ms = (performance.now() - t) / runs;
         await session.release();
         const bytesPerWeight = format === 'fp32' ? 4 : format === 'int8' ? 1 : 0.5 + 4 / 32;
-        rows.push({ shape: `${M > 1 ? `${M}x` : ''}${K}x${N}`, format, ms, weightMb: (K * N * bytesPerWeight) / 2 ** 20, relError: relativeError(y.subarray(0, N), want) });
+        rows.push({
+          shape: `${M > 1 ? `${M}x` : ''}${K}x${N}`,
+          format,
+          ms,
+          weightMb: (K * N * bytesPerWeight) / 2 ** 20,
+          relError: relativeError(y.subarray(0, N), want),
+        });
         process.stdout.write(`${K}x${N} ${format}: ${ms.toFixed(3)} ms\n`);
       }
     }
@@ -102,7 +123,9 @@ async function main(): Promise<void> {
   const header = '| projection | format | ms per call | weights MB | GB/s of weights | rel. error vs float64 |';
   console.log(`\n${header}\n|---|---|---|---|---|---|`);
   for (const r of rows) {
-    console.log(`| ${r.shape} | ${r.format} | ${r.ms.toFixed(3)} | ${r.weightMb.toFixed(1)} | ${((r.weightMb / 1024) / (r.ms / 1000)).toFixed(1)} | ${r.relError.toExponential(1)} |`);
+    console.log(
+      `| ${r.shape} | ${r.format} | ${r.ms.toFixed(3)} | ${r.weightMb.toFixed(1)} | ${(r.weightMb / 1024 / (r.ms / 1000)).toFixed(1)} | ${r.relError.toExponential(1)} |`,
+    );
   }
   // The headline shape: the lm_head for a decode step, the MLP projection for a prefill.
   const headShape = M === 1 ? '1024x151936' : `${M}x1024x3072`;

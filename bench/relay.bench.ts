@@ -85,7 +85,14 @@ async function engineDecode(runtime: SlmRuntime, prompt: string, tokens: number)
       },
     });
   };
-  for await (const event of runRelay({ mode: 'slm-only', slm: timed, messages: [{ role: 'user', content: 'x' }], prompt, tokenBudget: tokens, slmSampling: { temperature: 0 } })) {
+  for await (const event of runRelay({
+    mode: 'slm-only',
+    slm: timed,
+    messages: [{ role: 'user', content: 'x' }],
+    prompt,
+    tokenBudget: tokens,
+    slmSampling: { temperature: 0 },
+  })) {
     if (event.type === 'span') text += event.text;
     if (event.type === 'done') {
       last = performance.now();
@@ -135,7 +142,14 @@ async function directOverhead(tokens: GeneratedToken[]): Promise<number> {
   const runs: number[] = [];
   for (let r = 0; r < 5; r++) {
     const started = performance.now();
-    for await (const _event of runRelay({ mode: 'slm-only', slm: runtime, messages: [{ role: 'user', content: 'x' }], prompt: 'p', tokenBudget: tokens.length, slmSampling: { temperature: 0 } })) {
+    for await (const _event of runRelay({
+      mode: 'slm-only',
+      slm: runtime,
+      messages: [{ role: 'user', content: 'x' }],
+      prompt: 'p',
+      tokenBudget: tokens.length,
+      slmSampling: { temperature: 0 },
+    })) {
       // consume
     }
     runs.push((performance.now() - started) / tokens.length);
@@ -143,7 +157,11 @@ async function directOverhead(tokens: GeneratedToken[]): Promise<number> {
   return median(runs);
 }
 
-async function spliceCost(runtime: LocalRuntime, prompt: string, generated: string): Promise<Pick<Measure, 'appendMs' | 'appendTokens' | 'recomputedTokens' | 'fullPrefillMs' | 'fullPrefillTokens'>> {
+async function spliceCost(
+  runtime: LocalRuntime,
+  prompt: string,
+  generated: string,
+): Promise<Pick<Measure, 'appendMs' | 'appendTokens' | 'recomputedTokens' | 'fullPrefillMs' | 'fullPrefillTokens'>> {
   const span = ' The large model writes these few words of the answer.';
   const session = await runtime.createSession();
   let appendMs: number;
@@ -160,7 +178,13 @@ async function spliceCost(runtime: LocalRuntime, prompt: string, generated: stri
   try {
     const started = performance.now();
     const { tokenCount } = await fresh.prefill(prompt + generated + span);
-    return { appendMs, appendTokens: appended.tokenCount, recomputedTokens: appended.recomputedTokens, fullPrefillMs: performance.now() - started, fullPrefillTokens: tokenCount };
+    return {
+      appendMs,
+      appendTokens: appended.tokenCount,
+      recomputedTokens: appended.recomputedTokens,
+      fullPrefillMs: performance.now() - started,
+      fullPrefillTokens: tokenCount,
+    };
   } finally {
     await fresh.dispose();
   }
@@ -215,7 +239,16 @@ async function main(): Promise<void> {
     `${m.appendMs.toFixed(1)} ms / ${m.appendTokens} tok (recomputed ${m.recomputedTokens})`,
     `${m.fullPrefillMs.toFixed(1)} ms / ${m.fullPrefillTokens} tok`,
   ]);
-  const header = ['model', 'bare ms/tok', 'engine ms/tok', 'overhead ms/tok (direct)', 'overhead % of decode', 'same tokens', 'append after LLM span', 'recompute whole context'];
+  const header = [
+    'model',
+    'bare ms/tok',
+    'engine ms/tok',
+    'overhead ms/tok (direct)',
+    'overhead % of decode',
+    'same tokens',
+    'append after LLM span',
+    'recompute whole context',
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log('Relay engine overhead (CPU shared with other jobs; medians of ' + REPEATS + ' runs)');

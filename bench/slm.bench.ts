@@ -70,11 +70,20 @@ function arg(name: string, fallback: string): string {
 // ---------------------------------------------------------------- child: one engine
 /** Median time between consecutive tokens: robust to other processes taking the CPU now and then. */
 function medianInterval(stamps: number[]): number {
-  const gaps = stamps.slice(1).map((s, i) => s - stamps[i]).sort((a, b) => a - b);
+  const gaps = stamps
+    .slice(1)
+    .map((s, i) => s - stamps[i])
+    .sort((a, b) => a - b);
   return gaps.length ? gaps[Math.floor(gaps.length / 2)] : NaN;
 }
 
-async function runOurs(folder: string, variant: OnnxVariant, ids: number[], decode: number, engine: Exclude<Engine, 'transformers.js'>): Promise<Omit<EngineResult, 'peakRssMb'>> {
+async function runOurs(
+  folder: string,
+  variant: OnnxVariant,
+  ids: number[],
+  decode: number,
+  engine: Exclude<Engine, 'transformers.js'>,
+): Promise<Omit<EngineResult, 'peakRssMb'>> {
   let t = performance.now();
   const runtime = await createLocalRuntime(folder, {
     variant,
@@ -85,7 +94,8 @@ async function runOurs(folder: string, variant: OnnxVariant, ids: number[], deco
   const loadMs = performance.now() - t;
   const wanted = KV_MODE[engine];
   // The default engines fall back as a user's runtime would (GroupQueryAttention exports: new-tokens); the comparison rows must not.
-  if ((engine === 'ours-head-major' || engine === 'ours-whole-kv') && runtime.kvOutputs.mode !== wanted) throw new Error(`${engine}: the runtime fell back to ${runtime.kvOutputs.mode} (${runtime.kvOutputs.reason})`);
+  if ((engine === 'ours-head-major' || engine === 'ours-whole-kv') && runtime.kvOutputs.mode !== wanted)
+    throw new Error(`${engine}: the runtime fell back to ${runtime.kvOutputs.mode} (${runtime.kvOutputs.reason})`);
   // Warm-up (first-run allocations), then a fresh session for the measurement.
   const warm = await runtime.createSession();
   await warm.appendIds(ids.slice(0, 16));
@@ -138,7 +148,12 @@ async function runTransformersJs(folder: string, variant: OnnxVariant, ids: numb
   let t = performance.now();
   const model = await tjs.AutoModelForCausalLM.from_pretrained(modelId, { dtype: variant, device: 'cpu', local_files_only: true });
   const loadMs = performance.now() - t;
-  const tensor = (list: number[]) => new tjs.Tensor('int64', BigInt64Array.from(list, (x: number) => BigInt(x)), [1, list.length]);
+  const tensor = (list: number[]) =>
+    new tjs.Tensor(
+      'int64',
+      BigInt64Array.from(list, (x: number) => BigInt(x)),
+      [1, list.length],
+    );
   const ones = (n: number) => new tjs.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
   const warmIds = ids.slice(0, 16);
   await model.generate({ input_ids: tensor(warmIds), attention_mask: ones(warmIds.length), max_new_tokens: 2, do_sample: false } as never);
@@ -279,7 +294,9 @@ async function parent(): Promise<void> {
 
   const loadBefore = loadavg()[0];
   const bandwidth = copyBandwidth();
-  console.log(`copy bandwidth ${(bandwidth / 2 ** 30).toFixed(1)} GiB/s, ${physicalCoreCount()} physical cores; prompt ${ids.length} tokens, ${decode} new tokens, greedy`);
+  console.log(
+    `copy bandwidth ${(bandwidth / 2 ** 30).toFixed(1)} GiB/s, ${physicalCoreCount()} physical cores; prompt ${ids.length} tokens, ${decode} new tokens, greedy`,
+  );
   // The CPU is shared: every (variant, engine) runs `repeat` times, the engine order alternating
   // between rounds, and the best time of each keeps (the highest RSS, as it is a peak).
   const results: EngineResult[] = [];
@@ -310,7 +327,17 @@ async function parent(): Promise<void> {
   }
 
   const header = ['variant', 'engine', 'load ms', 'prefill ms', 'TTFT ms', 'decode tok/s', 'ms/token', 'peak RSS MB', 'tokens'];
-  const rows = results.map((r) => [r.variant, r.engine, fmt(r.loadMs), fmt(r.prefillMs), fmt(r.ttftMs), fmt(r.decodeTps, 2), fmt(r.msPerToken, 1), fmt(r.peakRssMb), String(r.tokens.length)]);
+  const rows = results.map((r) => [
+    r.variant,
+    r.engine,
+    fmt(r.loadMs),
+    fmt(r.prefillMs),
+    fmt(r.ttftMs),
+    fmt(r.decodeTps, 2),
+    fmt(r.msPerToken, 1),
+    fmt(r.peakRssMb),
+    String(r.tokens.length),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log('\n' + line(header));
@@ -369,7 +396,7 @@ async function parent(): Promise<void> {
             f16_as_exported_prefill_ms: Math.round(f16AsExported.prefillMs ?? NaN),
             f16_as_exported_peak_rss_mb: Math.round(f16AsExported.peakRssMb),
             f16_as_exported_kv_mode: f16AsExported.kvMode,
-            f16_as_exported_bandwidth_bound_fraction: Number(((weightBytesPerToken(onnxFile) / bandwidth) * 1000 / f16AsExported.msPerToken).toFixed(3)),
+            f16_as_exported_bandwidth_bound_fraction: Number((((weightBytesPerToken(onnxFile) / bandwidth) * 1000) / f16AsExported.msPerToken).toFixed(3)),
             float32_compute_decode_speedup: Number((ours.decodeTps / f16AsExported.decodeTps).toFixed(3)),
             float32_compute_ttft_speedup: Number((f16AsExported.ttftMs / ours.ttftMs).toFixed(3)),
             f16_as_exported_same_tokens: theirs ? JSON.stringify(f16AsExported.tokens) === JSON.stringify(theirs.tokens) : undefined,

@@ -17,14 +17,7 @@ export function findTests(dir) {
 /** Spawns the runner, streams its output, resolves with the counts of its summary. */
 export function runNodeTests(files, { concurrency = 1, timeoutMs = 10 * 60_000, env = {} } = {}) {
   return new Promise((resolve) => {
-    const args = [
-      '--import', 'tsx',
-      '--test',
-      '--test-reporter=spec',
-      `--test-concurrency=${concurrency}`,
-      `--test-timeout=${timeoutMs}`,
-      ...files,
-    ];
+    const args = ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, ...files];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     let tail = '';
     child.stdout.on('data', (chunk) => {

@@ -35,7 +35,7 @@ let ok = true;
 // Static checks count as tests: a red type check must not pass as green.
 for (const [name, cmd, args] of [
   ['typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']],
-  ['lint', 'npx', ['eslint', '.']],
+  ['lint (eslint, prettier)', 'npm', ['run', '-s', 'lint']],
   ['build', 'node', ['esbuild.config.mjs']],
 ]) {
   const good = await step(name, () => command(cmd, args));

@@ -37,10 +37,46 @@ export interface BillingModel {
 
 /** gpt-4o's prices ($2.50 in, $10 out per million); Claude Sonnet 4.5's ($3 in, $15 out, reads 0.1x, 5-minute writes 1.25x). */
 export const BILLING_MODELS: BillingModel[] = [
-  { id: 'auto-50', label: 'automatic prefix cache, 50% off', format: 'openai', rule: 'openai-prefix', kind: 'openai-chat', model: 'gpt-4o', price: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 }, cacheRule: OPENAI_CACHE },
-  { id: 'auto-90', label: 'automatic prefix cache, 90% off', format: 'openai', rule: 'openai-prefix', kind: 'openai-chat', model: 'gpt-4o', price: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 0.25 }, cacheRule: OPENAI_CACHE },
-  { id: 'breakpoints', label: 'Anthropic breakpoints, read 0.1x, write 1.25x', format: 'anthropic', rule: 'breakpoints', kind: 'anthropic', model: 'claude-sonnet-4-5', price: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } },
-  { id: 'no-cache', label: 'no caching', format: 'openai', rule: 'none', kind: 'openai-chat', model: 'gpt-4o', price: { inputPerMTok: 2.5, outputPerMTok: 10 }, cacheRule: NO_CACHE },
+  {
+    id: 'auto-50',
+    label: 'automatic prefix cache, 50% off',
+    format: 'openai',
+    rule: 'openai-prefix',
+    kind: 'openai-chat',
+    model: 'gpt-4o',
+    price: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 },
+    cacheRule: OPENAI_CACHE,
+  },
+  {
+    id: 'auto-90',
+    label: 'automatic prefix cache, 90% off',
+    format: 'openai',
+    rule: 'openai-prefix',
+    kind: 'openai-chat',
+    model: 'gpt-4o',
+    price: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 0.25 },
+    cacheRule: OPENAI_CACHE,
+  },
+  {
+    id: 'breakpoints',
+    label: 'Anthropic breakpoints, read 0.1x, write 1.25x',
+    format: 'anthropic',
+    rule: 'breakpoints',
+    kind: 'anthropic',
+    model: 'claude-sonnet-4-5',
+    price: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
+    cacheRule: { kind: 'breakpoints', minTokens: 1024 },
+  },
+  {
+    id: 'no-cache',
+    label: 'no caching',
+    format: 'openai',
+    rule: 'none',
+    kind: 'openai-chat',
+    model: 'gpt-4o',
+    price: { inputPerMTok: 2.5, outputPerMTok: 10 },
+    cacheRule: NO_CACHE,
+  },
 ];
 
 export interface Policy {
@@ -135,7 +171,9 @@ export class BenchTarget {
     const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
     // As the extension's chat does (RecentPrompts): what the previous turn's last call sent is in the cache, for the relay and for the LLM alone.
-    const warm = trace.warm ? slmCount(commonPrefix(await slm.renderChat(trace.messages), (await slm.renderChat(trace.warm.messages)) + trace.warm.partialAnswer)) : 0;
+    const warm = trace.warm
+      ? slmCount(commonPrefix(await slm.renderChat(trace.messages), (await slm.renderChat(trace.warm.messages)) + trace.warm.partialAnswer))
+      : 0;
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
@@ -158,7 +196,18 @@ export class BenchTarget {
     if (error && error.type === 'error') throw new Error(`${trace.id} / ${this.billing.id} / ${policy.id}: the answer failed: ${error.code}: ${error.message}`);
     const ledger = [...this.server.ledger];
     const serverUsd = ledger.reduce(
-      (sum, c) => sum + (costOf({ inputTokens: c.inputTokens, outputTokens: c.outputTokens, cachedInputTokens: c.cachedTokens, cacheWriteTokens: c.cacheWriteTokens, estimated: false }, this.billing.price) ?? 0),
+      (sum, c) =>
+        sum +
+        (costOf(
+          {
+            inputTokens: c.inputTokens,
+            outputTokens: c.outputTokens,
+            cachedInputTokens: c.cachedTokens,
+            cacheWriteTokens: c.cacheWriteTokens,
+            estimated: false,
+          },
+          this.billing.price,
+        ) ?? 0),
       0,
     );
     const { covered } = coverage(trace, events);
@@ -176,7 +225,14 @@ export class BenchTarget {
       serverUsd,
       cancelledCalls: ledger.filter((c) => c.finish === 'cancelled').length,
       agreedCalls: events.filter((e) => e.type === 'call-end' && e.slmAgreed).length,
-      exact: answer === trace.reference ? 'yes' : squeeze(answer) === squeeze(trace.reference) ? 'spaces' : squeeze(trace.reference).startsWith(squeeze(answer)) ? 'cut' : 'no',
+      exact:
+        answer === trace.reference
+          ? 'yes'
+          : squeeze(answer) === squeeze(trace.reference)
+            ? 'spaces'
+            : squeeze(trace.reference).startsWith(squeeze(answer))
+              ? 'cut'
+              : 'no',
       misaligned: ledger.filter((c) => !c.alignedExactly).length,
       ratioCallsBefore,
       elapsedMs: stats.elapsedMs,
@@ -224,9 +280,17 @@ export interface ColdCall {
  * the LLM-only estimate, in the server's counts (`promptTokens`: what the llm-only request
  * sent; `answerTokens`: the whole answer), priced by the billing model's rule.
  */
-export function coldCall(billing: Pick<BillingModel, 'price' | 'cacheRule'>, promptTokens: number, answerTokens: number, span: number, ratios: readonly number[], margin = QUOTE_MARGIN): ColdCall {
+export function coldCall(
+  billing: Pick<BillingModel, 'price' | 'cacheRule'>,
+  promptTokens: number,
+  answerTokens: number,
+  span: number,
+  ratios: readonly number[],
+  margin = QUOTE_MARGIN,
+): ColdCall {
   const { price } = billing;
-  const call = (answerSoFar: number): number => costOf(predictUsage(billing.cacheRule, { sent: promptTokens + answerSoFar, previous: 0, output: span }), price) ?? 0;
+  const call = (answerSoFar: number): number =>
+    costOf(predictUsage(billing.cacheRule, { sent: promptTokens + answerSoFar, previous: 0, output: span }), price) ?? 0;
   const llmOnly = (answerSoFar: number): number => (promptTokens * price.inputPerMTok + answerSoFar * price.outputPerMTok) / 1_000_000;
   const fitsFrom = new Map<number, number | null>();
   for (const ratio of ratios) {

@@ -305,7 +305,15 @@ export class BillingServer {
     let partial = '';
     if (last.role === 'assistant') partial = last.text;
     else if (last.role === 'user' && last.text === CONTINUE_INSTRUCTION && before?.role === 'assistant') partial = before.text;
-    return { ids: this.ids(tokens), breakpoints, partial, maxTokens: maxTokensOf(body.max_tokens), includeUsage: true, stream: body.stream === true, model: String(body.model ?? '') };
+    return {
+      ids: this.ids(tokens),
+      breakpoints,
+      partial,
+      maxTokens: maxTokensOf(body.max_tokens),
+      includeUsage: true,
+      stream: body.stream === true,
+      model: String(body.model ?? ''),
+    };
   }
 
   private ids(tokens: string[]): Int32Array {
@@ -325,10 +333,11 @@ export class BillingServer {
       if (closed || res.destroyed) return false;
       const ok = res.write(event(pieces[i]));
       call.outputTokens += 1;
-      if (!ok) await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
-      });
+      if (!ok)
+        await new Promise<void>((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
       if ((i + 1) % perMs === 0) await new Promise<void>((resolve) => setTimeout(resolve, 1));
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
@@ -377,7 +386,12 @@ export class BillingServer {
       return;
     }
     res.write(send('content_block_stop', { index: 0 }));
-    res.write(send('message_delta', { delta: { stop_reason: call.finish === 'stop' ? 'end_turn' : 'max_tokens', stop_sequence: null }, usage: { output_tokens: call.outputTokens } }));
+    res.write(
+      send('message_delta', {
+        delta: { stop_reason: call.finish === 'stop' ? 'end_turn' : 'max_tokens', stop_sequence: null },
+        usage: { output_tokens: call.outputTokens },
+      }),
+    );
     res.end(send('message_stop', {}));
   }
 

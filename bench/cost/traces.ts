@@ -41,7 +41,28 @@ export const LOW_TOP1 = 0.5;
 
 const SYSTEM = 'You are a coding assistant inside VS Code. Answer precisely and concisely, in Markdown; quote identifiers in backticks.';
 
-const NOUNS = ['order', 'item', 'user', 'session', 'token', 'request', 'buffer', 'price', 'entry', 'record', 'span', 'answer', 'limit', 'budget', 'chunk', 'window', 'model', 'prompt', 'cache', 'call'];
+const NOUNS = [
+  'order',
+  'item',
+  'user',
+  'session',
+  'token',
+  'request',
+  'buffer',
+  'price',
+  'entry',
+  'record',
+  'span',
+  'answer',
+  'limit',
+  'budget',
+  'chunk',
+  'window',
+  'model',
+  'prompt',
+  'cache',
+  'call',
+];
 const VERBS = ['compute', 'load', 'parse', 'render', 'update', 'find', 'merge', 'check', 'build', 'resolve', 'format', 'collect', 'split', 'count', 'trim'];
 const cap = (s: string): string => s[0].toUpperCase() + s.slice(1);
 
@@ -55,7 +76,10 @@ interface Fn {
 /** One TypeScript function of exactly `size` lines (at least 6). */
 function codeFunction(random: () => number, size: number): Fn {
   const noun = pick(random, NOUNS);
-  const other = pick(random, NOUNS.filter((n) => n !== noun));
+  const other = pick(
+    random,
+    NOUNS.filter((n) => n !== noun),
+  );
   const verb = pick(random, VERBS);
   const name = `${verb}${cap(noun)}${random() < 0.5 ? cap(other) : ''}s`;
   const param = `${noun}s`;
@@ -71,13 +95,15 @@ function codeFunction(random: () => number, size: number): Fn {
   const inner = [
     () => `    if (${noun}.${field()} > threshold || ${noun}.${field()} === 0) continue; // nothing to ${verb}`,
     () => `    const key = \`\${${other}.id}:\${${noun}.${pick(random, ['id', 'name', 'hash'])}}:\${out.length}\`;`,
-    () => `    out.push(${pick(random, VERBS)}${cap(pick(random, NOUNS))}(${noun}, key, ${other}.${pick(random, ['rate', 'scale', 'offset'])} * ${intIn(random, 2, 1000) / 100}));`,
+    () =>
+      `    out.push(${pick(random, VERBS)}${cap(pick(random, NOUNS))}(${noun}, key, ${other}.${pick(random, ['rate', 'scale', 'offset'])} * ${intIn(random, 2, 1000) / 100}));`,
     () => `    if (out.length >= max) break; // the caller asked for at most \`max\``,
   ];
   const after = [
     () => `  ${other}.${pick(random, ['updatedAt', 'checkedAt', 'seenAt'])} = Date.now() - ${intIn(random, 1, 60_000)}; // milliseconds`,
     () => `  const total = out.reduce((sum, result) => sum + result.${pick(random, ['price', 'tokens', 'bytes'])} * ${intIn(random, 2, 9)}, 0);`,
-    () => `  if (total > ${other}.${pick(random, ['limit', 'budget', 'quota'])}) throw new RangeError(\`${cap(noun)} total \${total} is over the ${other} limit\`);`,
+    () =>
+      `  if (total > ${other}.${pick(random, ['limit', 'budget', 'quota'])}) throw new RangeError(\`${cap(noun)} total \${total} is over the ${other} limit\`);`,
   ];
   const k = size - 6;
   const body: string[] = [];
@@ -118,9 +144,12 @@ function explanation(random: () => number, fns: Fn[], target: number, opening: s
   const sentences = [
     (f: Fn) => `\`${f.name}\` walks over \`${f.param}\` and keeps at most \`max\` results, ${intIn(random, 2, 512)} unless \`options.max\` says otherwise.`,
     (f: Fn) => `For each ${f.noun} it builds a key from the owner's \`id\`, so two ${f.noun}s with the same name never collide.`,
-    (f: Fn) => `The loop skips a ${f.noun} whose size is above the threshold; note that \`continue\` here means the ${f.noun} is dropped silently, which can hide bad input.`,
-    (f: Fn) => `The total is summed with \`reduce\` and compared with the limit: past it, \`${f.name}\` throws a \`RangeError\` instead of returning a partial list.`,
-    (_f: Fn) => `It also stamps the time of the last check (\`Date.now()\` minus a fixed offset), which makes the function impure: calling it twice changes state.`,
+    (f: Fn) =>
+      `The loop skips a ${f.noun} whose size is above the threshold; note that \`continue\` here means the ${f.noun} is dropped silently, which can hide bad input.`,
+    (f: Fn) =>
+      `The total is summed with \`reduce\` and compared with the limit: past it, \`${f.name}\` throws a \`RangeError\` instead of returning a partial list.`,
+    (_f: Fn) =>
+      `It also stamps the time of the last check (\`Date.now()\` minus a fixed offset), which makes the function impure: calling it twice changes state.`,
     (f: Fn) => `If \`${f.param}\` is empty, the result is an empty array and nothing is thrown.`,
     (f: Fn) => `A cheaper variant would stop reading \`${f.param}\` once \`out.length\` reaches \`max\`; it already does, with the \`break\` inside the loop.`,
     (f: Fn) => `The scale factor is applied per ${f.noun}, so rounding happens ${intIn(random, 2, 9)} times per call rather than once at the end.`,
@@ -186,7 +215,9 @@ export function scriptConfidence(pieces: Piece[], seed: number, rate: number): {
     const start = intIn(random, 3, n - 12);
     if (!free(start - 6, start + 16)) continue;
     const k = intIn(random, 3, 6);
-    const slots = Array.from({ length: 10 }, (_, i) => start + i).sort(() => random() - 0.5).slice(0, k);
+    const slots = Array.from({ length: 10 }, (_, i) => start + i)
+      .sort(() => random() - 0.5)
+      .slice(0, k);
     for (const s of slots) isLow[s] = true;
     count += k;
   }
@@ -216,11 +247,24 @@ function trace(id: string, label: string, editor: boolean, messages: ChatMessage
 export function buildWarmupTrace(): Trace {
   const random = rng(12);
   const code = codeBlock(random, 12);
-  const answer = explanation(random, code.fns, 150, `These 12 lines define ${code.fns.length === 1 ? 'one function' : `${code.fns.length} functions`} that filter a list and check a limit.`);
-  return trace('warm-up', 'explain 12 lines (warm-up, not measured)', true, [
-    { role: 'system', content: SYSTEM },
-    { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
-  ], answer, 1201, 0.05);
+  const answer = explanation(
+    random,
+    code.fns,
+    150,
+    `These 12 lines define ${code.fns.length === 1 ? 'one function' : `${code.fns.length} functions`} that filter a list and check a limit.`,
+  );
+  return trace(
+    'warm-up',
+    'explain 12 lines (warm-up, not measured)',
+    true,
+    [
+      { role: 'system', content: SYSTEM },
+      { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
+    ],
+    answer,
+    1201,
+    0.05,
+  );
 }
 
 export function buildTraces(): Trace[] {
@@ -229,20 +273,50 @@ export function buildTraces(): Trace[] {
   {
     const random = rng(40);
     const code = codeBlock(random, 40);
-    const answer = explanation(random, code.fns, 440, `This file defines ${code.fns.length} small functions that filter, transform and total lists of records. Each follows the same pattern: a loop with an early \`continue\`, a cap on the number of results, and a check against a limit at the end.`);
-    traces.push(trace('explain-40', 'explain 40 lines', true, [
-      { role: 'system', content: SYSTEM },
-      { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
-    ], answer, 401, 0.055));
+    const answer = explanation(
+      random,
+      code.fns,
+      440,
+      `This file defines ${code.fns.length} small functions that filter, transform and total lists of records. Each follows the same pattern: a loop with an early \`continue\`, a cap on the number of results, and a check against a limit at the end.`,
+    );
+    traces.push(
+      trace(
+        'explain-40',
+        'explain 40 lines',
+        true,
+        [
+          { role: 'system', content: SYSTEM },
+          { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
+        ],
+        answer,
+        401,
+        0.055,
+      ),
+    );
   }
   {
     const random = rng(200);
     const code = codeBlock(random, 200);
-    const answer = explanation(random, code.fns, 600, `The selection is a module of ${code.fns.length} functions over lists of records. They share one shape, so I explain the pattern once and then what differs between them.`);
-    traces.push(trace('explain-200', 'explain 200 lines', true, [
-      { role: 'system', content: SYSTEM },
-      { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
-    ], answer, 2001, 0.045));
+    const answer = explanation(
+      random,
+      code.fns,
+      600,
+      `The selection is a module of ${code.fns.length} functions over lists of records. They share one shape, so I explain the pattern once and then what differs between them.`,
+    );
+    traces.push(
+      trace(
+        'explain-200',
+        'explain 200 lines',
+        true,
+        [
+          { role: 'system', content: SYSTEM },
+          { role: 'user', content: `Explain what this code does, step by step, and point out anything surprising.\n\n\`\`\`ts\n${code.text}\n\`\`\`` },
+        ],
+        answer,
+        2001,
+        0.045,
+      ),
+    );
   }
   {
     const random = rng(3000);
@@ -256,11 +330,19 @@ export function buildTraces(): Trace[] {
     for (let turn = 0; turn < 3; turn++) {
       const code = codeBlock(random, intIn(random, 12, 16));
       history.push({ role: 'user', content: `${questions[turn]}\n\n\`\`\`ts\n${code.text}\n\`\`\`` });
-      history.push({ role: 'assistant', content: explanation(random, code.fns, 620, `Looking at \`${code.fns[0].name}\`: the short answer is that nothing ever removes an entry.`) });
+      history.push({
+        role: 'assistant',
+        content: explanation(random, code.fns, 620, `Looking at \`${code.fns[0].name}\`: the short answer is that nothing ever removes an entry.`),
+      });
     }
     history.push({ role: 'user', content: questions[3] });
     const code = codeBlock(random, 24);
-    const answer = explanation(random, code.fns, 400, `I would split \`${code.fns[0].name}\` first: it mixes three jobs (filtering, pricing and the limit check), and the last one throws.`);
+    const answer = explanation(
+      random,
+      code.fns,
+      400,
+      `I would split \`${code.fns[0].name}\` first: it mixes three jobs (filtering, pricing and the limit check), and the last one throws.`,
+    );
     traces.push(trace('chat-3k', 'chat turn, 3k history', true, history, answer, 3001, 0.06));
     // The same turn after the previous one: its last call sent the history up to most of the previous answer.
     const previous = history[history.length - 2].content;
@@ -270,9 +352,23 @@ export function buildTraces(): Trace[] {
   {
     const random = rng(2000);
     const answer = reasoning(random, 2000);
-    traces.push(trace('problem', 'short problem, long reasoning', false, [
-      { role: 'user', content: 'A tank is filled by several pipes in turn; each pipe runs at its own rate for a few minutes. Starting from the amount already in the tank, how many litres does it hold at the end? Reason step by step and put the final answer in \\boxed{}.' },
-    ], answer, 20001, 0.05));
+    traces.push(
+      trace(
+        'problem',
+        'short problem, long reasoning',
+        false,
+        [
+          {
+            role: 'user',
+            content:
+              'A tank is filled by several pipes in turn; each pipe runs at its own rate for a few minutes. Starting from the amount already in the tank, how many litres does it hold at the end? Reason step by step and put the final answer in \\boxed{}.',
+          },
+        ],
+        answer,
+        20001,
+        0.05,
+      ),
+    );
   }
   return traces;
 }

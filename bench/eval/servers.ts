@@ -64,7 +64,10 @@ async function main(): Promise<void> {
           {
             index: 0,
             text,
-            logprobs: id === undefined ? null : { tokens: [`token_id:${id}`], token_logprobs: [Math.log(0.99)], top_logprobs: [{ [`token_id:${id}`]: Math.log(0.99) }] },
+            logprobs:
+              id === undefined
+                ? null
+                : { tokens: [`token_id:${id}`], token_logprobs: [Math.log(0.99)], top_logprobs: [{ [`token_id:${id}`]: Math.log(0.99) }] },
             finish_reason: finish,
           },
         ],
@@ -97,7 +100,8 @@ async function main(): Promise<void> {
     res.end('data: [DONE]\n\n');
   }
 
-  const listen = (server: ReturnType<typeof createServer>) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  const listen = (server: ReturnType<typeof createServer>) =>
+    new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
   const [slmPort, llmPort] = [await listen(slm), await listen(llm)];
   process.stdout.write(`${JSON.stringify({ slmUrl: `http://127.0.0.1:${slmPort}/v1`, llmUrl: `http://127.0.0.1:${llmPort}/v1` })}\n`);
   // Bounded: the bench closes stdin when it is done (or dies); the servers go with it.

@@ -106,7 +106,10 @@ class RelayApp {
         return;
       case 'turn-start':
         if (!isTurn(message.turn) || this.turns.has(message.turn.id)) return;
-        this.addTurn(new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions(), { demo: message.turn.demo }), message.turn.demo?.pairOf);
+        this.addTurn(
+          new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions(), { demo: message.turn.demo }),
+          message.turn.demo?.pairOf,
+        );
         this.afterTurnsChanged();
         this.scrollToEnd();
         return;
@@ -207,7 +210,11 @@ class RelayApp {
     const fix = (action: FixAction, label: string) => button(label, () => this.post({ type: 'fix', action }));
     this.banner.replaceChildren(
       h('span', { className: 'relay-banner-text', text: warning }),
-      h('span', { className: 'relay-banner-buttons' }, [fix('set-key', 'Set API Key'), fix('pick-model', 'Select Model'), fix('open-settings', 'Open Settings')]),
+      h('span', { className: 'relay-banner-buttons' }, [
+        fix('set-key', 'Set API Key'),
+        fix('pick-model', 'Select Model'),
+        fix('open-settings', 'Open Settings'),
+      ]),
     );
   }
 
@@ -224,7 +231,10 @@ class RelayApp {
   /** Cumulative cost of the session's answers: relay versus an LLM-only estimate. */
   private renderChart(): void {
     // The demo's costs are estimates of a toy pair, not this session's spending.
-    const stats = [...this.turns.values()].filter((turn) => !turn.demoView).map((turn) => turn.statsView).filter((entry) => entry !== undefined);
+    const stats = [...this.turns.values()]
+      .filter((turn) => !turn.demoView)
+      .map((turn) => turn.statsView)
+      .filter((entry) => entry !== undefined);
     const points = cumulativeCosts(stats);
     this.chart.hidden = points.length < 2;
     if (this.chart.hidden) return;
@@ -232,7 +242,8 @@ class RelayApp {
     const height = 60;
     const last = points[points.length - 1];
     const max = Math.max(last.llmOnly, last.relay);
-    const line = (values: number[], className: string) => svg('polyline', { points: polylinePoints(values, max, width, height), class: className, fill: 'none' });
+    const line = (values: number[], className: string) =>
+      svg('polyline', { points: polylinePoints(values, max, width, height), class: className, fill: 'none' });
     const title = svg('title');
     title.textContent = `Session cost: relay ${formatUsd(last.relay)}, LLM-only ${formatUsd(last.llmOnly)} (est.)`;
     const chart = svg('svg', { viewBox: `-2 -2 ${width + 4} ${height + 4}`, role: 'img', class: 'relay-chart-svg', preserveAspectRatio: 'none' }, [

@@ -40,7 +40,10 @@ const FORBIDDEN: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /\.map$/, why: 'a source map' },
   { pattern: /(^|\/)(src|test|bench|training|scripts)\//, why: 'a source, test or build folder' },
   { pattern: /\.(ts|tsx)$/, why: 'TypeScript source or declarations' },
-  { pattern: /^node_modules\/(?!onnxruntime-node\/|onnxruntime-common\/)/, why: 'a module the bundles do not require (esbuild bundles every other dependency)' },
+  {
+    pattern: /^node_modules\/(?!onnxruntime-node\/|onnxruntime-common\/)/,
+    why: 'a module the bundles do not require (esbuild bundles every other dependency)',
+  },
   { pattern: /(^|\/)\.(env|git|vscode)(\/|$)/, why: 'a dot folder or secrets file' },
 ];
 
@@ -89,5 +92,8 @@ export function manifestTargetPlatform(vsixManifest: string): string | undefined
 }
 
 export function formatProblems(vsix: string, problems: readonly ContentProblem[]): string {
-  return [`${vsix} failed the package check (${problems.length} problem${problems.length === 1 ? '' : 's'}):`, ...problems.map((p) => `  ${p.file}: ${p.problem}`)].join('\n');
+  return [
+    `${vsix} failed the package check (${problems.length} problem${problems.length === 1 ? '' : 's'}):`,
+    ...problems.map((p) => `  ${p.file}: ${p.problem}`),
+  ].join('\n');
 }

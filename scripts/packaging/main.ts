@@ -57,17 +57,27 @@ function verifyVsix(vsix: string, target: PackageTarget): Packaged {
   const files = extensionFiles(zip.entries.map((e) => e.name));
   const problems = checkPackageContents(files, target);
   const declared = manifestTargetPlatform(zip.read('extension.vsixmanifest').toString('utf8'));
-  if (declared !== target.name) problems.push({ file: 'extension.vsixmanifest', problem: `declares TargetPlatform ${declared ?? '(none: universal)'}, expected ${target.name}` });
+  if (declared !== target.name)
+    problems.push({ file: 'extension.vsixmanifest', problem: `declares TargetPlatform ${declared ?? '(none: universal)'}, expected ${target.name}` });
   const bytes = statSync(vsix).size;
   if (bytes > target.budgetBytes) {
-    problems.push({ file: relative(REPO_ROOT, vsix), problem: `${(bytes / MB).toFixed(1)} MB is over the ${target.name} budget of ${(target.budgetBytes / MB).toFixed(0)} MB (scripts/packaging/targets.ts)` });
+    problems.push({
+      file: relative(REPO_ROOT, vsix),
+      problem: `${(bytes / MB).toFixed(1)} MB is over the ${target.name} budget of ${(target.budgetBytes / MB).toFixed(0)} MB (scripts/packaging/targets.ts)`,
+    });
   }
   if (problems.length > 0) throw new Error(formatProblems(vsix, problems));
   return { target, vsix, bytes, files: files.length };
 }
 
 function printTable(packaged: Packaged[]): void {
-  const rows = packaged.map((p) => [p.target.name, `${(p.bytes / MB).toFixed(2)} MB`, `${(p.target.budgetBytes / MB).toFixed(0)} MB`, String(p.files), relative(REPO_ROOT, p.vsix)]);
+  const rows = packaged.map((p) => [
+    p.target.name,
+    `${(p.bytes / MB).toFixed(2)} MB`,
+    `${(p.target.budgetBytes / MB).toFixed(0)} MB`,
+    String(p.files),
+    relative(REPO_ROOT, p.vsix),
+  ]);
   const header = ['target', 'size', 'budget', 'files', 'package'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');

@@ -33,7 +33,16 @@ export interface CliConfig {
    * thinking: render the prompt with the template's thinking on (Qwen3's enable_thinking).
    * kind: where the SLM runs (onnx: the folder here; a server kind: serverModel at serverUrl, the folder giving its tokenizer and template).
    */
-  slm: { folder: string; variant: (typeof VARIANT_CHOICES)[number]; q4Compute: Q4Compute; thinking: boolean; kind: SlmKind; serverUrl: string; serverModel: string; kvCacheBudgetMb: number };
+  slm: {
+    folder: string;
+    variant: (typeof VARIANT_CHOICES)[number];
+    q4Compute: Q4Compute;
+    thinking: boolean;
+    kind: SlmKind;
+    serverUrl: string;
+    serverModel: string;
+    kvCacheBudgetMb: number;
+  };
   /** 'auto': command mode for SLMs trained to call (config.json relay_trained), else money-aware when the price is known, else confidence. */
   mode: RequestedMode;
   confidence: { threshold: number; spanTokens: number; maxLlmShare: number; agreeStopTokens?: number };
@@ -62,12 +71,26 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
     provider: { kind: DEFAULT_PROVIDER_KIND, baseUrl: '', model: '', templateFolder: '', caching: 'auto' },
     prices: {},
-    slm: { folder: '', variant: 'auto', q4Compute: 'as-exported', thinking: false, kind: 'onnx', serverUrl: '', serverModel: '', kvCacheBudgetMb: DEFAULT_KV_CACHE_BUDGET_MB },
+    slm: {
+      folder: '',
+      variant: 'auto',
+      q4Compute: 'as-exported',
+      thinking: false,
+      kind: 'onnx',
+      serverUrl: '',
+      serverModel: '',
+      kvCacheBudgetMb: DEFAULT_KV_CACHE_BUDGET_MB,
+    },
     mode: 'auto',
     confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 0.2 },
     maxTurns: 5,
     tokenBudget: 8192,
-    limits: { maxLlmCalls: DEFAULT_MAX_LLM_CALLS, maxCostUsd: DEFAULT_MAX_COST_USD, maxStallSeconds: DEFAULT_MAX_STALL_MS / 1000, maxCostRatio: DEFAULT_MAX_COST_RATIO },
+    limits: {
+      maxLlmCalls: DEFAULT_MAX_LLM_CALLS,
+      maxCostUsd: DEFAULT_MAX_COST_USD,
+      maxStallSeconds: DEFAULT_MAX_STALL_MS / 1000,
+      maxCostRatio: DEFAULT_MAX_COST_RATIO,
+    },
     timeouts: {
       connectSeconds: DEFAULT_CONNECT_TIMEOUT_MS / 1000,
       firstByteSeconds: DEFAULT_FIRST_BYTE_TIMEOUT_MS / 1000,
@@ -123,7 +146,14 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   'price-cached': (c, v, from) => (c.prices.cachedInputPerMTok = num(v, from, 0, 1e6)),
   'price-cache-write': (c, v, from) => (c.prices.cacheWritePerMTok = num(v, from, 0, 1e6)),
   totals: (c, v) => (c.totalsPath = v),
-  'allow-key-host': (c, v) => (c.keys.allowKeyHosts = [...c.keys.allowKeyHosts, ...v.split(',').map((h) => h.trim()).filter(Boolean)]),
+  'allow-key-host': (c, v) =>
+    (c.keys.allowKeyHosts = [
+      ...c.keys.allowKeyHosts,
+      ...v
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+    ]),
 };
 
 export const CONFIG_FLAGS: ReadonlySet<string> = new Set(Object.keys(SETTERS));

@@ -50,7 +50,9 @@ export function paperModes(models: DemoModels, cwd: string = process.cwd()): str
   const folder = (name: string): string => {
     const path = join(models.ablationsFolder, name);
     if (!existsSync(join(path, 'config.json'))) {
-      throw new UsageError(`--modes paper needs the ablation SLMs of training/ in ${models.ablationsFolder}; ${name} is missing. training/retrain.sh writes them.`);
+      throw new UsageError(
+        `--modes paper needs the ablation SLMs of training/ in ${models.ablationsFolder}; ${name} is missing. training/retrain.sh writes them.`,
+      );
     }
     const rel = relative(cwd, path);
     return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;

@@ -40,7 +40,10 @@ const KINDS = [...RELAY_MODES, 'auto', 'matched-router'] as const;
  * ablation SLM of training/ side by side).
  */
 export function parseModeSpecs(text: string, expansions: Record<string, string> = {}): EvalModeSpec[] {
-  const parts = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   const sets: Record<string, string> = { all: ALL_MODES, ...expansions };
   const expanded = parts.flatMap((p) => (p in sets ? sets[p].split(',') : [p]));
   if (expanded.length === 0) throw new UsageError(`--modes is empty. Use e.g. --modes ${ALL_MODES} (or --modes all).`);
@@ -74,20 +77,20 @@ function parseOne(text: string): EvalModeSpec {
 function parseHead(head: string, text: string): EvalModeSpec {
   const [name, value, ...rest] = head.split('@');
   if (!(KINDS as readonly string[]).includes(name) || rest.length > 0) {
-    throw new UsageError(
-      `--modes: '${text}' is not a mode. Use ${KINDS.join(', ')} (each optionally =<slm folder>) or all. ${valueHelp()}`,
-    );
+    throw new UsageError(`--modes: '${text}' is not a mode. Use ${KINDS.join(', ')} (each optionally =<slm folder>) or all. ${valueHelp()}`);
   }
   const kind = name as EvalModeSpec['kind'];
   if (value === undefined) return { spec: text, kind };
   const n = Number(value);
   switch (evalValueOf(kind)) {
     case 'cost-ratio':
-      if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100) throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
+      if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100)
+        throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
       return { spec: text, kind, maxCostRatio: n };
     case 'threshold':
     case 'probability': {
-      if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
+      if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+        throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
       return evalValueOf(kind) === 'threshold' ? { spec: text, kind, threshold: n } : { spec: text, kind, llmProbability: n };
     }
     default:

@@ -81,7 +81,11 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
   const billing =
     billed.length === 0
       ? null
-      : billed.reduce((a, b) => ({ predictedUsd: a.predictedUsd + b.predictedUsd, reportedUsd: a.reportedUsd + b.reportedUsd, calls: a.calls + b.calls }), { predictedUsd: 0, reportedUsd: 0, calls: 0 });
+      : billed.reduce((a, b) => ({ predictedUsd: a.predictedUsd + b.predictedUsd, reportedUsd: a.reportedUsd + b.reportedUsd, calls: a.calls + b.calls }), {
+          predictedUsd: 0,
+          reportedUsd: 0,
+          calls: 0,
+        });
   return {
     spec,
     label,
@@ -143,7 +147,18 @@ function latency(ms: number): string {
 
 /** A Markdown table (readable as is on a terminal). */
 export function formatTable(summaries: ModeSummary[]): string {
-  const header = ['protocol', 'accuracy', 'LLM token share', 'calls/q', 'cost', 'cost/correct', 'latency/q', 'LLM-token reduction vs matched router', 'cost reduction vs matched router', 'errors'];
+  const header = [
+    'protocol',
+    'accuracy',
+    'LLM token share',
+    'calls/q',
+    'cost',
+    'cost/correct',
+    'latency/q',
+    'LLM-token reduction vs matched router',
+    'cost reduction vs matched router',
+    'errors',
+  ];
   const rows = summaries.map((s) => [
     s.label,
     pct(s.accuracy),

@@ -129,7 +129,10 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       return runAsk(explainMessages(rest[0]), config, io, { json, signal });
     case 'eval': {
       const data = rest.length === 1 ? rest[0] : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
-      if (data === undefined) throw new UsageError('Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--offset N] [--concurrency N] [--out prefix] [--fresh] (or relay eval --demo)');
+      if (data === undefined)
+        throw new UsageError(
+          'Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--offset N] [--concurrency N] [--out prefix] [--fresh] (or relay eval --demo)',
+        );
       const modesFlag = options.get('modes');
       const specs: EvalModeSpec[] =
         typeof modesFlag === 'string' ? parseModeSpecs(modesFlag, paperExpansion(modesFlag, demo)) : [{ spec: config.mode, kind: config.mode }];
@@ -140,21 +143,34 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       const outFlag = options.get('out');
       const outPrefix = typeof outFlag === 'string' ? outFlag : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const commandLine = ['relay', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
-      return runEval(data, specs, config, io, { limit, offset, concurrency, fresh: options.has('fresh'), outPrefix, signal, commandLine, priceNote: demo ? demoPriceNote() : undefined });
+      return runEval(data, specs, config, io, {
+        limit,
+        offset,
+        concurrency,
+        fresh: options.has('fresh'),
+        outPrefix,
+        signal,
+        commandLine,
+        priceNote: demo ? demoPriceNote() : undefined,
+      });
     }
     case 'provider': {
-      if (rest[0] !== 'test') throw new UsageError("Usage: relay provider test");
+      if (rest[0] !== 'test') throw new UsageError('Usage: relay provider test');
       const deps = new CliDeps(config);
       try {
         const llm = await openLlmOnly(config, deps);
-        const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), { signal, progress: (line) => io.stderr.write(`relay: ${line}\n`) });
+        const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), {
+          signal,
+          progress: (line) => io.stderr.write(`relay: ${line}\n`),
+        });
         return ok ? 0 : 1;
       } finally {
         await deps.dispose();
       }
     }
     case 'slm': {
-      if (rest[0] !== 'test') throw new UsageError('Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
+      if (rest[0] !== 'test')
+        throw new UsageError('Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
       return (await runSlmTest(config, (line) => io.stdout.write(line + '\n'), signal)) ? 0 : 1;
     }
     case 'totals': {
@@ -178,7 +194,8 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
 function wholeNumber(flag: string | true | undefined, name: string, min: number): number | undefined {
   if (typeof flag !== 'string') return undefined;
   const n = Number(flag);
-  if (flag.trim() === '' || !(Number.isInteger(n) && n >= min)) throw new UsageError(`${name} must be a whole number${min > 0 ? ' of at least ' + min : ''} (got ${flag}).`);
+  if (flag.trim() === '' || !(Number.isInteger(n) && n >= min))
+    throw new UsageError(`${name} must be a whole number${min > 0 ? ' of at least ' + min : ''} (got ${flag}).`);
   return n;
 }
 

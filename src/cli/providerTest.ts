@@ -25,7 +25,12 @@ export interface ProviderTestOptions {
   progress?: (line: string) => void;
 }
 
-export async function runProviderTest(provider: LlmProvider, prices: ModelPrice | null, writeLine: (line: string) => void, options: ProviderTestOptions = {}): Promise<boolean> {
+export async function runProviderTest(
+  provider: LlmProvider,
+  prices: ModelPrice | null,
+  writeLine: (line: string) => void,
+  options: ProviderTestOptions = {},
+): Promise<boolean> {
   // Lines quote the server (its continuation, finish reason, error bodies): print them terminal-safe.
   const write = (line: string): void => writeLine(terminalSafe(line));
   const now = options.now ?? (() => performance.now());
@@ -71,7 +76,9 @@ export async function runProviderTest(provider: LlmProvider, prices: ModelPrice 
   if (usage) {
     const cached = usage.cachedInputTokens > 0 ? `, ${usage.cachedInputTokens} cached` : '';
     const written = usage.cacheWriteTokens > 0 ? `, ${usage.cacheWriteTokens} written to cache` : '';
-    write(`Tokens: ${usage.inputTokens} in${cached}${written}, ${usage.outputTokens} out${usage.estimated ? ' (estimated: the server did not report usage)' : ''}`);
+    write(
+      `Tokens: ${usage.inputTokens} in${cached}${written}, ${usage.outputTokens} out${usage.estimated ? ' (estimated: the server did not report usage)' : ''}`,
+    );
     const cost = costOf(usage, prices);
     write(cost === null ? `Cost: unknown (no price for this model; set ${settingRef('prices')})` : `Cost: $${cost.toFixed(6)}`);
   } else {

@@ -92,7 +92,8 @@ export function waitReporter(err: Output): (event: RelayEvent) => void {
 /** A long prompt being read by the small model, on stderr: a line per step ("relay: reading 2,730 tokens of context... 40%"). */
 export function readingReporter(err: Output): (event: RelayEvent) => void {
   return (event) => {
-    if (event.type === 'prompt-reading') err.write(`relay: ${promptReadingText(event.done, event.total, event.reusedTokens).replace('…', '...').replace(/^R/, 'r')}\n`);
+    if (event.type === 'prompt-reading')
+      err.write(`relay: ${promptReadingText(event.done, event.total, event.reusedTokens).replace('…', '...').replace(/^R/, 'r')}\n`);
   };
 }
 
@@ -180,7 +181,10 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     declined_calls: stats.declinedCalls ?? 0,
     slm_discarded_tokens: stats.slmDiscardedTokens ?? 0,
     predicted_cost_usd: stats.billing?.predictedUsd ?? null,
-    prediction_error_pct: stats.billing && stats.billing.reportedUsd > 0 ? (Math.abs(stats.billing.predictedUsd - stats.billing.reportedUsd) / stats.billing.reportedUsd) * 100 : null,
+    prediction_error_pct:
+      stats.billing && stats.billing.reportedUsd > 0
+        ? (Math.abs(stats.billing.predictedUsd - stats.billing.reportedUsd) / stats.billing.reportedUsd) * 100
+        : null,
     price_note: stats.priceNote ?? null,
     elapsed_ms: stats.elapsedMs,
     finish_reason: stats.finishReason,

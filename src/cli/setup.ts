@@ -28,7 +28,8 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
       );
     }
     if (!existsSync(config.slm.folder)) throw new UsageError(`The small model folder does not exist: ${config.slm.folder}`);
-    if (!config.slm.serverModel) throw new UsageError(`No model name is set for the small model's server. Pass --slm-model <name> (the name the server serves it under).`);
+    if (!config.slm.serverModel)
+      throw new UsageError(`No model name is set for the small model's server. Pass --slm-model <name> (the name the server serves it under).`);
     return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
   }
   if (!config.slm.folder) {

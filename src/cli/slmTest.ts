@@ -13,7 +13,10 @@ import { terminalSafe } from './render';
 
 export async function runSlmTest(config: CliConfig, writeLine: (line: string) => void, signal?: AbortSignal): Promise<boolean> {
   const { kind, serverUrl, serverModel, folder } = config.slm;
-  if (kind === 'onnx') throw new UsageError(`relay slm test checks a small model on a server: pass --slm-kind completions-server or ollama (${settingRef('slmKind')}), --slm-url and --slm-model.`);
+  if (kind === 'onnx')
+    throw new UsageError(
+      `relay slm test checks a small model on a server: pass --slm-kind completions-server or ollama (${settingRef('slmKind')}), --slm-url and --slm-model.`,
+    );
   if (!folder) throw new UsageError('The small model on a server needs its folder for the tokenizer and chat template: pass --slm <folder>.');
   // Lines quote the server (its text, its errors): terminal-safe.
   const write = (line: string): void => writeLine(terminalSafe(line));
@@ -29,7 +32,9 @@ export async function runSlmTest(config: CliConfig, writeLine: (line: string) =>
     write(`Testing ${runtime.wireForm.label}: model ${serverModel} at ${where}...`);
     const check = await checkServedSlm(runtime, { signal });
     write(`Wrote: ${JSON.stringify(check.text)} (${check.tokens} tokens)`);
-    write(`Latency: first token ${check.firstTokenMs === undefined ? 'none' : `${Math.round(check.firstTokenMs)} ms`}, ${check.tokens} tokens in ${Math.round(check.totalMs)} ms`);
+    write(
+      `Latency: first token ${check.firstTokenMs === undefined ? 'none' : `${Math.round(check.firstTokenMs)} ms`}, ${check.tokens} tokens in ${Math.round(check.totalMs)} ms`,
+    );
     write(
       check.logprobs
         ? 'Log-probabilities: yes (the confidence gate works: confidence and money-aware modes)'

@@ -208,7 +208,11 @@ function tokenRatiosOf(key: string): TokenRatios {
  * prompt (raw-completion providers); the composition passes its prompt book, `relay
  * provider test` a template of its own.
  */
-export async function composeLlm(setup: RelaySetup, deps: Omit<CompositionDeps, 'slm' | 'slmFolder' | 'renderTemplate'>, llmPrompt: PromptRenderer): Promise<ComposedLlm> {
+export async function composeLlm(
+  setup: RelaySetup,
+  deps: Omit<CompositionDeps, 'slm' | 'slmFolder' | 'renderTemplate'>,
+  llmPrompt: PromptRenderer,
+): Promise<ComposedLlm> {
   const { kind, baseUrl, model } = setup.provider;
   const resolved = resolvePriceWithSource(kind, model, setup.prices, baseUrl);
   const price = { price: resolved.price ?? undefined, priceNote: priceNote(resolved) };

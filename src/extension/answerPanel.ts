@@ -19,10 +19,15 @@ export class AnswerPanel {
       this.panel.reveal(vscode.ViewColumn.Beside, true);
       return this.ready;
     }
-    const panel = vscode.window.createWebviewPanel('relay.answer', 'Relay Answer', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
-      ...webviewOptions(this.extensionUri),
-      retainContextWhenHidden: true,
-    });
+    const panel = vscode.window.createWebviewPanel(
+      'relay.answer',
+      'Relay Answer',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      {
+        ...webviewOptions(this.extensionUri),
+        retainContextWhenHidden: true,
+      },
+    );
     return this.wire(panel);
   }
 

@@ -130,7 +130,11 @@ export class ChatAnswerFormatter {
     const text = this.pendingLlm;
     const usage = callEnd?.usage;
     const figures = callEnd
-      ? { durationMs: callEnd.durationMs, costUsd: callEnd.costUsd, ...(usage && usage.inputTokens > 0 && !usage.estimated ? { cachedShare: usage.cachedInputTokens / usage.inputTokens } : {}) }
+      ? {
+          durationMs: callEnd.durationMs,
+          costUsd: callEnd.costUsd,
+          ...(usage && usage.inputTokens > 0 && !usage.estimated ? { cachedShare: usage.cachedInputTokens / usage.inputTokens } : {}),
+        }
       : {};
     this.llmSpans.push({ text, tokens: this.pendingTokens, model: this.pendingModel, ...figures });
     this.pendingLlm = '';
@@ -178,11 +182,7 @@ function savingText(stats: AnswerStats): string | undefined {
 /** The stats footer under an answer: shares, calls, cost, saving or loss, each LLM span and each skipped call. */
 export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: DeclinedNote[] = []): string {
   const share = `${(stats.llmTokenShare * 100).toFixed(1)}%`;
-  const parts = [
-    `SLM ${stats.slmTokens} tokens`,
-    `LLM ${stats.llmTokens} tokens (${share})`,
-    `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`,
-  ];
+  const parts = [`SLM ${stats.slmTokens} tokens`, `LLM ${stats.llmTokens} tokens (${share})`, `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`];
   const skipped = stats.declinedCalls ?? declined.length;
   if (skipped > 0) parts.push(`${skipped} ${skipped === 1 ? 'call' : 'calls'} skipped`);
   parts.push(`cost ${costText(stats.costUsd)}`);
@@ -196,7 +196,8 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
       const figures = [`${span.tokens} tokens`];
       if (span.durationMs !== undefined) figures.push(`${span.durationMs} ms`);
       if (span.costUsd === null) figures.push('cost unknown: no price');
-      else if (span.costUsd !== undefined) figures.push(`${formatUsd(span.costUsd)}${span.cachedShare !== undefined ? `, ${cachedShareText(span.cachedShare)}` : ''}`);
+      else if (span.costUsd !== undefined)
+        figures.push(`${formatUsd(span.costUsd)}${span.cachedShare !== undefined ? `, ${cachedShareText(span.cachedShare)}` : ''}`);
       lines.push(`- ${span.model}: ${quoted(snippet(span.text))} (${figures.join(', ')})`);
     }
     if (spans.length > 10) lines.push(`- … and ${spans.length - 10} more`);

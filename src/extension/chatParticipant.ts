@@ -25,9 +25,7 @@ const FIX_BUTTONS: Record<string, vscode.Command> = {
 function answerOf(turn: vscode.ChatResponseTurn): string {
   const metadata = (turn.result as Partial<RelayChatResult>).metadata;
   if (metadata && typeof metadata.answer === 'string') return metadata.answer;
-  return turn.response
-    .map((part) => (part instanceof vscode.ChatResponseMarkdownPart ? part.value.value : ''))
-    .join('');
+  return turn.response.map((part) => (part instanceof vscode.ChatResponseMarkdownPart ? part.value.value : '')).join('');
 }
 
 function historyOf(context: vscode.ChatContext): HistoryTurn[] {

@@ -8,7 +8,17 @@ import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
-import { parseWebviewMessage, type ChatTurnView, type DemoAction, type DemoResultView, type DemoTurnView, type HostMessage, type SpanView, type StatsView, type WebviewMessage } from '../shared/webviewProtocol';
+import {
+  parseWebviewMessage,
+  type ChatTurnView,
+  type DemoAction,
+  type DemoResultView,
+  type DemoTurnView,
+  type HostMessage,
+  type SpanView,
+  type StatsView,
+  type WebviewMessage,
+} from '../shared/webviewProtocol';
 import { llmWroteAll } from './moneyText';
 import type { AnswerOutcome, AnswerPlan, RelayService } from './relayService';
 
@@ -251,7 +261,12 @@ export class Conversation {
   }
 
   private textOf(turnId: string): string {
-    return this.turns.find((turn) => turn.id === turnId)?.spans.map((span) => span.text).join('') ?? '';
+    return (
+      this.turns
+        .find((turn) => turn.id === turnId)
+        ?.spans.map((span) => span.text)
+        .join('') ?? ''
+    );
   }
 
   private async insert(text: string): Promise<void> {

@@ -102,7 +102,13 @@ export class KeyStore implements KeySource {
         `${origin} is not on this machine and does not use https: the key and your code would cross the network unencrypted.`,
         'Send Unencrypted',
       );
-      if (!yes) return { withheld: clearTextWithheld(url, `answer yes when Relay asks to send it unencrypted (store the key again with 'Relay: Set API Key' to be asked again)`) };
+      if (!yes)
+        return {
+          withheld: clearTextWithheld(
+            url,
+            `answer yes when Relay asks to send it unencrypted (store the key again with 'Relay: Set API Key' to be asked again)`,
+          ),
+        };
     }
     return { key };
   }

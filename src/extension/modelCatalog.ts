@@ -101,7 +101,13 @@ function hubListing(repo: string, shows: string): CatalogSource {
 /** Single-file variants (no external data) of one listing. */
 function listed(source: CatalogSource, sizes: Partial<Record<ExportVariant, number>>): CatalogVariant[] {
   const file = (variant: ExportVariant): string => (variant === 'fp32' ? 'onnx/model.onnx' : `onnx/model_${variant}.onnx`);
-  return (Object.entries(sizes) as [ExportVariant, number][]).map(([variant, bytes]) => ({ variant, file: file(variant), externalData: [], approxBytes: Math.round(bytes), source }));
+  return (Object.entries(sizes) as [ExportVariant, number][]).map(([variant, bytes]) => ({
+    variant,
+    file: file(variant),
+    externalData: [],
+    approxBytes: Math.round(bytes),
+    source,
+  }));
 }
 
 /** A variant whose weights are in one external data file next to the graph (`<file>_data`). */
@@ -171,7 +177,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
       { variant: 'q4f16', file: 'onnx/model_q4f16.onnx', externalData: [], approxBytes: 569_789_750, source: SOKUJI },
     ],
     unconfirmed: [
-      'int8 (onnx/model_int8.onnx, onnx/model_quantized.onnx, about 618 MB): named only by other projects\' code and notes whose repositories could not be identified',
+      "int8 (onnx/model_int8.onnx, onnx/model_quantized.onnx, about 618 MB): named only by other projects' code and notes whose repositories could not be identified",
       'fp16, fp32, uint8, bnb4: no source seen',
       'the onnx/ listing itself: its hub page was not among the stored pages',
     ],
@@ -187,7 +193,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
     relayTrained: false,
     variants: [],
     unconfirmed: [
-      'the repository id: its hub page was not among the stored pages; other projects\' code and notes name it (their repositories could not be identified)',
+      "the repository id: its hub page was not among the stored pages; other projects' code and notes name it (their repositories could not be identified)",
       'files: one such note quotes the onnx/ listing (2026-09-15): q4f16 about 1.43 GB, q4 about 2.15 GB; whether q4 has external data files is not known',
       'fp16, fp32, int8, bnb4: no source seen',
     ],
@@ -203,7 +209,9 @@ export const MODEL_CATALOG: CatalogModel[] = [
     modelType: 'qwen2',
     relayTrained: false,
     variants: listed(QWEN25_05_LISTING, { int8: 512 * MB, q4f16: 483 * MB, bnb4: 764 * MB, q4: 786 * MB, fp16: 997 * MB, fp32: 1.99 * GB }),
-    unconfirmed: ['the JSON files at the repository root: not in the listing seen (other projects\' manifests list config.json, tokenizer.json and tokenizer_config.json)'],
+    unconfirmed: [
+      "the JSON files at the repository root: not in the listing seen (other projects' manifests list config.json, tokenizer.json and tokenizer_config.json)",
+    ],
     needs: 'memory for the file chosen (int8: 512 MB) and its context; confidence mode',
     note: 'Small and quick; pairs with Qwen2.5 LLMs (the same model family).',
   },
@@ -251,8 +259,8 @@ export const MODEL_CATALOG: CatalogModel[] = [
     relayTrained: false,
     variants: listed(SMOL_LISTING, { q4f16: 299 * MB, q4: 417 * MB, fp16: 819 * MB, fp32: 1.64 * GB }),
     unconfirmed: [
-      'int8 and bnb4: not in the listing seen (other projects\' code names onnx/model_int8.onnx; it may have been added later)',
-      'the JSON files at the repository root: not in the listing seen (transformers.js\'s docs load the repository directly)',
+      "int8 and bnb4: not in the listing seen (other projects' code names onnx/model_int8.onnx; it may have been added later)",
+      "the JSON files at the repository root: not in the listing seen (transformers.js's docs load the repository directly)",
     ],
     needs: 'memory for the file chosen (q4: 417 MB) and its context; confidence mode',
     note: 'The smallest: fast on any laptop; the LLM has more to fix.',
@@ -346,7 +354,8 @@ export function variantOptions(input: {
   const options = base.map((option) => ({ ...option, downloaded: input.downloaded.includes(option.variant) }));
   // Offline: variants already downloaded stay usable even if the listing could not be read.
   for (const variant of input.downloaded) {
-    if (!options.some((option) => option.variant === variant)) options.push({ variant: variant as OnnxVariant, bytes: undefined, exact: false, downloaded: true });
+    if (!options.some((option) => option.variant === variant))
+      options.push({ variant: variant as OnnxVariant, bytes: undefined, exact: false, downloaded: true });
   }
   return options.sort((a, b) => Number(b.downloaded) - Number(a.downloaded) || (a.bytes ?? Infinity) - (b.bytes ?? Infinity));
 }

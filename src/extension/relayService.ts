@@ -173,7 +173,8 @@ export class RelayService implements vscode.Disposable {
 
   /** The onnx-local LLM's runtime: in a child process of its own, like the SLM (never in the extension host). */
   private async localLlm(folder: string): Promise<ProcessRuntime> {
-    if (!existsSync(folder)) throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
+    if (!existsSync(folder))
+      throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
     if (this.llmRuntime?.folder !== folder) {
       await this.llmRuntime?.runtime.dispose().catch(() => undefined);
       this.llmRuntime = undefined;
@@ -196,7 +197,13 @@ export class RelayService implements vscode.Disposable {
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
       const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
       if (RELAY_POLICIES[mode].needsLlm && !settings.provider.model) {
-        return { answer, error: { message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.', fix: 'open-settings' } };
+        return {
+          answer,
+          error: {
+            message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.',
+            fix: 'open-settings',
+          },
+        };
       }
       const slm = await this.slm(folder, settings);
       const composition = await RelayComposition.open(relaySetupOf(settings), {
@@ -246,8 +253,9 @@ export class RelayService implements vscode.Disposable {
       const runtimeMissing = error instanceof Error && error.name === 'OnnxRuntimeUnavailableError';
       // The fix the error carries (a provider's, or one passed through the SLM process), else by what failed.
       const carried = (error as { fix?: FixAction }).fix;
-      const modelProblem = !runtimeMissing && (error instanceof Error && error.name === 'ModelFolderError' || /model folder|config\.json|onnx/i.test(message));
-      const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : slmServerFix(message) ?? (modelProblem ? 'pick-model' : undefined));
+      const modelProblem =
+        !runtimeMissing && ((error instanceof Error && error.name === 'ModelFolderError') || /model folder|config\.json|onnx/i.test(message));
+      const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : (slmServerFix(message) ?? (modelProblem ? 'pick-model' : undefined)));
       return { answer, error: { message, fix } };
     } finally {
       this.current = undefined;

@@ -31,7 +31,8 @@ const usd = (value: unknown): string => text(typeof value === 'number' ? formatU
 const share = (llmTokens: unknown, tokens: unknown): string =>
   typeof llmTokens === 'number' && typeof tokens === 'number' ? percent(tokens ? llmTokens / tokens : 0) : '?';
 /** A saving cell: "$0.0052", or "cost $0.0040 more" where the relay cost more than the LLM alone (never "-$0.004"). */
-const saving = (value: unknown): string => text(typeof value === 'number' && value < 0 ? `cost ${formatUsd(-value)} more` : typeof value === 'number' ? formatUsd(value) : value);
+const saving = (value: unknown): string =>
+  text(typeof value === 'number' && value < 0 ? `cost ${formatUsd(-value)} more` : typeof value === 'number' ? formatUsd(value) : value);
 
 /** The cells of one totals entry, after its key cells. */
 function entryCells(entry: TotalsEntry): string[] {
@@ -49,7 +50,8 @@ function entryCells(entry: TotalsEntry): string[] {
 }
 
 const row = (cells: string[]): string => `<tr>${cells.map((cell) => `<td>${cell}</td>`).join('')}</tr>`;
-const ENTRY_HEADERS = '<th>Answers</th><th>Tokens</th><th>LLM share</th><th>Calls</th><th>Relay cost</th><th>LLM-only (est.)</th><th>Saved (est.)</th><th>Unpriced</th>';
+const ENTRY_HEADERS =
+  '<th>Answers</th><th>Tokens</th><th>LLM share</th><th>Calls</th><th>Relay cost</th><th>LLM-only (est.)</th><th>Saved (est.)</th><th>Unpriced</th>';
 
 /** How a policy is named in the table. */
 function policyLabel(policy: string): string {
@@ -67,7 +69,8 @@ function policyRows(file: TotalsFile): string[] {
     .sort(([, a], [, b]) => b.costUsd - a.costUsd)
     .map(([policy, entry]) => row([text('all days'), text(policyLabel(policy)), ...entryCells(entry)]));
   for (const day of Object.keys(byDay).sort().reverse()) {
-    for (const [policy, entry] of Object.entries(byDay[day]).sort(([a], [b]) => a.localeCompare(b))) rows.push(row([text(day), text(policyLabel(policy)), ...entryCells(entry)]));
+    for (const [policy, entry] of Object.entries(byDay[day]).sort(([a], [b]) => a.localeCompare(b)))
+      rows.push(row([text(day), text(policyLabel(policy)), ...entryCells(entry)]));
   }
   return rows;
 }

@@ -45,7 +45,13 @@ function hubEndpoint(): string {
 }
 
 async function hubContext(context: vscode.ExtensionContext, signal?: AbortSignal): Promise<HubContext> {
-  return { endpoint: hubEndpoint(), token: (await context.secrets.get(HUB_TOKEN_SECRET)) || undefined, signal, timeouts: DEFAULT_HUB_TIMEOUTS, tokenHint: TOKEN_HINT };
+  return {
+    endpoint: hubEndpoint(),
+    token: (await context.secrets.get(HUB_TOKEN_SECRET)) || undefined,
+    signal,
+    timeouts: DEFAULT_HUB_TIMEOUTS,
+    tokenHint: TOKEN_HINT,
+  };
 }
 
 function storageRoot(context: vscode.ExtensionContext): string {
@@ -64,24 +70,38 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
   const config = vscode.workspace.getConfiguration('relay');
   // On a server, no folder entry is the current model (the folder only lends its tokenizer).
-  const servedNow = config.get<string>('slm.kind', 'onnx') !== 'onnx' ? `${config.get<string>('slm.serverModel', '')} at ${config.get<string>('slm.serverUrl', '') || 'the default address'}` : undefined;
+  const servedNow =
+    config.get<string>('slm.kind', 'onnx') !== 'onnx'
+      ? `${config.get<string>('slm.serverModel', '')} at ${config.get<string>('slm.serverUrl', '') || 'the default address'}`
+      : undefined;
   const current = servedNow ? undefined : config.get<string>('slm.modelFolder', '').trim();
   const root = storageRoot(context);
   const items: (vscode.QuickPickItem & { pick?: PickId })[] = [{ label: 'Curated models', kind: vscode.QuickPickItemKind.Separator }];
   for (const model of MODEL_CATALOG) {
     const status = model.hubRepo ? safeStatus(root, model.hubRepo, downloadRevision(model)) : undefined;
     const isCurrent = model.id === EMBEDDED_DEMO_ID ? current === '' : status !== undefined && current === status.folder;
-    const downloaded = model.id === EMBEDDED_DEMO_ID ? 'built in' : status && status.variants.length > 0 ? `downloaded: ${status.variants.join(', ')}` : undefined;
+    const downloaded =
+      model.id === EMBEDDED_DEMO_ID ? 'built in' : status && status.variants.length > 0 ? `downloaded: ${status.variants.join(', ')}` : undefined;
     items.push({
       label: `${isCurrent ? '$(check) ' : ''}${model.label}`,
-      description: [downloaded, model.id === EMBEDDED_DEMO_ID ? undefined : sizeRange(model), model.hubRepo && !model.pin ? 'unpinned' : undefined].filter(Boolean).join(' · '),
+      description: [downloaded, model.id === EMBEDDED_DEMO_ID ? undefined : sizeRange(model), model.hubRepo && !model.pin ? 'unpinned' : undefined]
+        .filter(Boolean)
+        .join(' · '),
       detail: `${model.relayTrained ? 'Trained to call the LLM (command mode). ' : ''}${model.note} Needs ${model.needs}.${model.hubRepo ? ` ${model.hubRepo}: ${pinSummary(model)}.` : ''}`,
       pick: { kind: 'catalog', model },
     });
   }
   items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator });
-  items.push({ label: '$(folder) Use a local folder...', description: 'an ONNX export: config.json, tokenizer.json, onnx/model*.onnx; works offline', pick: { kind: 'folder' } });
-  items.push({ label: '$(cloud-download) Another model hub repository...', description: 'an onnx-community style export, e.g. onnx-community/Qwen3-0.6B-ONNX', pick: { kind: 'other-repo' } });
+  items.push({
+    label: '$(folder) Use a local folder...',
+    description: 'an ONNX export: config.json, tokenizer.json, onnx/model*.onnx; works offline',
+    pick: { kind: 'folder' },
+  });
+  items.push({
+    label: '$(cloud-download) Another model hub repository...',
+    description: 'an onnx-community style export, e.g. onnx-community/Qwen3-0.6B-ONNX',
+    pick: { kind: 'other-repo' },
+  });
   items.push({
     label: `${servedNow ? '$(check) ' : ''}$(server) A model on a server…`,
     description: servedNow ? `now: ${servedNow}` : 'vLLM, SGLang, llama.cpp, LM Studio or Ollama; tested before it is used',
@@ -133,7 +153,13 @@ function safeStatus(root: string, repo: string, revision: string): ReturnType<ty
 /** Folder picker, validated by the runtime's loader; its error is shown with a way to try again. */
 async function pickLocalFolder(): Promise<void> {
   for (;;) {
-    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use this model folder', title: 'Relay: the small model folder' });
+    const folder = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Use this model folder',
+      title: 'Relay: the small model folder',
+    });
     if (!folder?.[0]) return;
     const path = folder[0].fsPath;
     try {
@@ -155,11 +181,14 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
   let listingError: unknown;
   try {
     const hub = await hubContext(context);
-    listing = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Relay: reading the file list of ${repo}…`, cancellable: true }, async (_progress, token) => {
-      const controller = new AbortController();
-      token.onCancellationRequested(() => controller.abort());
-      return listRepoFiles({ ...hub, signal: controller.signal }, repo, revision);
-    });
+    listing = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Relay: reading the file list of ${repo}…`, cancellable: true },
+      async (_progress, token) => {
+        const controller = new AbortController();
+        token.onCancellationRequested(() => controller.abort());
+        return listRepoFiles({ ...hub, signal: controller.signal }, repo, revision);
+      },
+    );
   } catch (error) {
     listingError = error;
     if (isModelDownloadError(error) && error.code === 'cancelled') return;
@@ -182,11 +211,23 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
   const options = variantOptions({ listed: listing ? availableVariants(listing) : undefined, catalog: catalogModelForRepo(repo), downloaded: status.variants });
   if (!listing && status.variants.length === 0) {
     // Nothing downloaded to fall back on: say why the list could not be read (gated, offline...).
-    await showDownloadError(context, repo, revision, listingError ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`), 'auto', undefined, pin);
+    await showDownloadError(
+      context,
+      repo,
+      revision,
+      listingError ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`),
+      'auto',
+      undefined,
+      pin,
+    );
     return;
   }
   const picked = await vscode.window.showQuickPick(
-    options.map((option) => ({ label: describeVariant(option), option, detail: option.downloaded ? 'Use the downloaded copy' : 'Download from the model hub' })),
+    options.map((option) => ({
+      label: describeVariant(option),
+      option,
+      detail: option.downloaded ? 'Use the downloaded copy' : 'Download from the model hub',
+    })),
     {
       title: `Relay: which variant of ${repo}?${listing ? '' : ' (offline: only downloaded ones)'}${pin ? ` (pinned to commit ${pin.commit.slice(0, 7)})` : ' (unpinned)'}`,
       placeHolder: 'q4 and int8 are smallest and fastest on a CPU; fp16/fp32 are exact but larger',
@@ -220,7 +261,14 @@ function progressMessage(progress: DownloadProgress): string {
   return `${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}${speed}${file}`;
 }
 
-async function runDownload(context: vscode.ExtensionContext, repo: string, revision: string, variant: OnnxVariant, files: HubFile[], pin?: CatalogPin): Promise<void> {
+async function runDownload(
+  context: vscode.ExtensionContext,
+  repo: string,
+  revision: string,
+  variant: OnnxVariant,
+  files: HubFile[],
+  pin?: CatalogPin,
+): Promise<void> {
   const title = `Relay: downloading ${repo} (${variant})`;
   try {
     const hub = await hubContext(context);
@@ -271,7 +319,9 @@ async function showDownloadError(
 ): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   if (isModelDownloadError(error) && error.code === 'cancelled') {
-    void vscode.window.showInformationMessage(`Relay: the download of ${repo} was cancelled. What was downloaded is kept; selecting the model again resumes it.`);
+    void vscode.window.showInformationMessage(
+      `Relay: the download of ${repo} was cancelled. What was downloaded is kept; selecting the model again resumes it.`,
+    );
     return;
   }
   const actions: string[] = [];
@@ -293,7 +343,7 @@ async function showDownloadError(
 export async function setHubToken(context: vscode.ExtensionContext): Promise<boolean> {
   const token = await vscode.window.showInputBox({
     title: 'Relay: model hub access token',
-    prompt: 'A read token from huggingface.co/settings/tokens, for gated or private models. Stored in VS Code\'s secret storage. Leave empty to remove it.',
+    prompt: "A read token from huggingface.co/settings/tokens, for gated or private models. Stored in VS Code's secret storage. Leave empty to remove it.",
     password: true,
     ignoreFocusOut: true,
   });

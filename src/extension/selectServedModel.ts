@@ -89,7 +89,7 @@ async function askServedChoice(previous: Partial<ServedChoice>): Promise<ServedC
       prompt: kind === 'ollama' ? 'As `ollama list` shows it, e.g. qwen3:1.7b' : 'As /v1/models lists it, e.g. HINT-lab/RelayLLM-1.7B-Simple',
       value: previous.model ?? '',
       ignoreFocusOut: true,
-      validateInput: (value) => (value.trim() ? undefined : "Give the name the server serves the model under."),
+      validateInput: (value) => (value.trim() ? undefined : 'Give the name the server serves the model under.'),
     })
   )?.trim();
   if (!model) return undefined;
@@ -107,7 +107,11 @@ async function askTokenizerFolder(current: string | undefined): Promise<string |
     const keep = await vscode.window.showQuickPick(
       [
         { label: `Use ${current}`, folder: current as string | undefined, description: 'its tokenizer and chat template must be the served model’s' },
-        { label: 'Choose another folder…', folder: undefined, description: "the model's tokenizer.json, tokenizer_config.json, config.json (no weights needed)" },
+        {
+          label: 'Choose another folder…',
+          folder: undefined,
+          description: "the model's tokenizer.json, tokenizer_config.json, config.json (no weights needed)",
+        },
       ],
       { title: "Relay: the served model's tokenizer and chat template (4/4)", ignoreFocusOut: true },
     );
@@ -128,7 +132,10 @@ async function askTokenizerFolder(current: string | undefined): Promise<string |
       readTokenizerFolder(path);
       return path;
     } catch (error) {
-      const again = await vscode.window.showErrorMessage(`Relay cannot read the tokenizer of this folder: ${(error as Error).message}`, 'Choose Another Folder');
+      const again = await vscode.window.showErrorMessage(
+        `Relay cannot read the tokenizer of this folder: ${(error as Error).message}`,
+        'Choose Another Folder',
+      );
       if (again !== 'Choose Another Folder') return undefined;
     }
   }

@@ -139,9 +139,7 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
   lines.push('');
   if (answer.calls.length === 0 && answer.unattributed.length === 0) {
     const why =
-      answer.mode === 'slm-only'
-        ? 'Local only (SLM only): the LLM is never contacted.'
-        : 'The small model wrote the whole answer without asking for help.';
+      answer.mode === 'slm-only' ? 'Local only (SLM only): the LLM is never contacted.' : 'The small model wrote the whole answer without asking for help.';
     lines.push(`**Nothing was sent to the LLM.** ${why}`, '');
   }
   if (answer.local && answer.calls.length > 0) lines.push('The LLM is a local ONNX model (onnx-local): nothing left this machine.', '');
@@ -151,7 +149,12 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
     lines.push(`## Call ${call.callIndex + 1}: ${call.model}, at most ${call.requestedTokens} tokens`, '');
     if (call.tokensWritten !== undefined) lines.push(`The LLM wrote ${call.tokensWritten} tokens (finish: ${call.finishReason}).`, '');
     if (call.partialAnswer !== undefined) {
-      lines.push('The answer so far, which the LLM was asked to continue:', '', call.partialAnswer.length > 0 ? block(call.partialAnswer) : '_(empty: the LLM starts the answer)_', '');
+      lines.push(
+        'The answer so far, which the LLM was asked to continue:',
+        '',
+        call.partialAnswer.length > 0 ? block(call.partialAnswer) : '_(empty: the LLM starts the answer)_',
+        '',
+      );
     }
     call.requests.forEach((request, index) => {
       const retry = index > 0 ? ' (sent again after the one before failed)' : '';

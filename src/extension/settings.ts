@@ -60,7 +60,10 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
   const value = config.get<unknown>(key);
   if (value === null || value === undefined || value === '') return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new SettingsError(key, `${JSON.stringify(value)} is not a price: give USD per million tokens (a number of 0 or more), or leave it empty for the built-in table.`);
+    throw new SettingsError(
+      key,
+      `${JSON.stringify(value)} is not a price: give USD per million tokens (a number of 0 or more), or leave it empty for the built-in table.`,
+    );
   }
   return value;
 }
@@ -88,7 +91,11 @@ function slmServerOf(config: vscode.WorkspaceConfiguration): { server?: SlmServe
   const urlProblem = url ? slmServerUrlProblem(url) : undefined;
   if (urlProblem) throw new SettingsError('slm.serverUrl', urlProblem);
   const model = config.get<string>('slm.serverModel', '').trim();
-  if (!model) throw new SettingsError('slm.serverModel', `is empty, and relay.slm.kind is ${kind}: set it to the name the server serves the small model under (or run "Relay: Select Model").`);
+  if (!model)
+    throw new SettingsError(
+      'slm.serverModel',
+      `is empty, and relay.slm.kind is ${kind}: set it to the name the server serves the small model under (or run "Relay: Select Model").`,
+    );
   const folder = config.get<string>('slm.modelFolder', '').trim();
   // The embedded demo's tokenizer is not the server's model's: its folder must be named.
   if (!folder) {
@@ -111,11 +118,13 @@ export function readSettings(): RelaySettings {
   const mode = config.get<string>('mode', 'auto');
   if (!MODES.includes(mode)) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
   const variant = config.get<string>('slm.variant', 'auto');
-  if (!(VARIANT_CHOICES as readonly string[]).includes(variant)) throw new SettingsError('slm.variant', `"${variant}" is not one of ${VARIANT_CHOICES.join(', ')}.`);
+  if (!(VARIANT_CHOICES as readonly string[]).includes(variant))
+    throw new SettingsError('slm.variant', `"${variant}" is not one of ${VARIANT_CHOICES.join(', ')}.`);
   const thinking = config.get<string>('slm.thinking', 'off');
   if (thinking !== 'off' && thinking !== 'on') throw new SettingsError('slm.thinking', `"${thinking}" is not off or on.`);
   const caching = config.get<string>('provider.caching', 'auto');
-  if (!(CACHING_CHOICES as readonly string[]).includes(caching)) throw new SettingsError('provider.caching', `"${caching}" is not one of ${CACHING_CHOICES.join(', ')}.`);
+  if (!(CACHING_CHOICES as readonly string[]).includes(caching))
+    throw new SettingsError('provider.caching', `"${caching}" is not one of ${CACHING_CHOICES.join(', ')}.`);
   const q4Compute = config.get<string>('slm.q4Compute', 'as-exported');
   if (q4Compute !== 'as-exported' && q4Compute !== 'int8') throw new SettingsError('slm.q4Compute', `"${q4Compute}" is not as-exported or int8.`);
   return {
@@ -138,7 +147,14 @@ export function readSettings(): RelaySettings {
       cachedInputPerMTok: optionalPrice(config, 'prices.cachedInputPerMTok'),
       cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
     },
-    slm: { modelFolder: config.get<string>('slm.modelFolder', '').trim(), variant: variant === 'auto' ? undefined : (variant as OnnxVariant), q4Compute, thinking: thinking === 'on', kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true), ...slmServerOf(config) },
+    slm: {
+      modelFolder: config.get<string>('slm.modelFolder', '').trim(),
+      variant: variant === 'auto' ? undefined : (variant as OnnxVariant),
+      q4Compute,
+      thinking: thinking === 'on',
+      kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true),
+      ...slmServerOf(config),
+    },
     mode: mode as RelaySettings['mode'],
     confidence: { threshold: numberIn(config, 'confidence.threshold', 0, 1), spanTokens: numberIn(config, 'confidence.spanTokens', 1, 64, true) },
     maxLlmShare: numberIn(config, 'maxLlmShare', 0, 1),

@@ -122,7 +122,17 @@ export const DEMO_ACTIONS: readonly DemoAction[] = ['another', 'compare', 'setup
 export type HostMessage =
   | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; setupWarning?: string }
   | { type: 'turn-start'; turn: ChatTurnView }
-  | { type: 'span'; turnId: string; source: SpanSource; text: string; tokens: number; model?: string; host?: string; durationMs?: number; approximate?: boolean }
+  | {
+      type: 'span';
+      turnId: string;
+      source: SpanSource;
+      text: string;
+      tokens: number;
+      model?: string;
+      host?: string;
+      durationMs?: number;
+      approximate?: boolean;
+    }
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
   /**
@@ -179,9 +189,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
     case 'new-chat':
       return { type: value.type };
     case 'send':
-      return typeof value.text === 'string' && value.text.trim().length > 0 && value.text.length <= MAX_TEXT
-        ? { type: 'send', text: value.text }
-        : undefined;
+      return typeof value.text === 'string' && value.text.trim().length > 0 && value.text.length <= MAX_TEXT ? { type: 'send', text: value.text } : undefined;
     case 'copy':
     case 'insert':
     case 'retry':
@@ -197,7 +205,21 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
   }
 }
 
-const HOST_TYPES = new Set(['init', 'turn-start', 'span', 'turn-done', 'turn-error', 'waiting', 'reading', 'cleared', 'busy', 'setup', 'demo-result', 'call-figures', 'call-declined']);
+const HOST_TYPES = new Set([
+  'init',
+  'turn-start',
+  'span',
+  'turn-done',
+  'turn-error',
+  'waiting',
+  'reading',
+  'cleared',
+  'busy',
+  'setup',
+  'demo-result',
+  'call-figures',
+  'call-declined',
+]);
 
 const isUsd = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 const isShare = (value: unknown): boolean => isCount(value) && (value as number) <= 1;
@@ -261,7 +283,11 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         ? (value as HostMessage)
         : undefined;
     case 'reading':
-      return isShortString(value.turnId) && isCount(value.done) && isCount(value.total) && isCount(value.reusedTokens) && (value.done as number) <= (value.total as number)
+      return isShortString(value.turnId) &&
+        isCount(value.done) &&
+        isCount(value.total) &&
+        isCount(value.reusedTokens) &&
+        (value.done as number) <= (value.total as number)
         ? (value as HostMessage)
         : undefined;
     case 'busy':

@@ -10,7 +10,7 @@ import * as esbuild from 'esbuild';
 import { REPO_ROOT } from './packageExtension';
 import { VsCodeSession } from './vscodeSession';
 
-describe('integration suite in code-server\'s extension host', () => {
+describe("integration suite in code-server's extension host", () => {
   let vscode: VsCodeSession | undefined;
   const suite = join(REPO_ROOT, 'out', 'e2e', 'extension-tests.js');
 

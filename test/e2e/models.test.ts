@@ -89,7 +89,10 @@ describe('models and privacy in VS Code', () => {
     await vscode.runCommand('Relay: Solve Problem');
     await vscode.answerQuickInput('Solve Problem', 'What is 12+7?');
     const answer = vscode.webviewFrame('webviewPanel');
-    await answer.getByText(/\d+ tok/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await answer
+      .getByText(/\d+ tok/)
+      .first()
+      .waitFor({ state: 'visible', timeout: 60_000 });
     await vscode.runCommand('Relay: Show What Was Sent');
     const editor = page.locator('.editor-instance .monaco-editor .view-lines').last();
     await editor.filter({ hasText: 'Nothing was sent to the LLM' }).waitFor({ state: 'visible', timeout: 30_000 });
@@ -109,7 +112,11 @@ describe('models and privacy in VS Code', () => {
     });
     await vscode.runCommand('Relay: Solve Problem');
     await vscode.answerQuickInput('Solve Problem', 'What is 12+7?');
-    await vscode.webviewFrame('webviewPanel').getByText(/Calls\s*1/).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await vscode
+      .webviewFrame('webviewPanel')
+      .getByText(/Calls\s*1/)
+      .first()
+      .waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(llm.requests.length, 1);
     const body = llm.requests[0].body as { prompt: string; max_tokens: number };
     await vscode.runCommand('Relay: Show What Was Sent');

@@ -35,7 +35,15 @@ export interface NetRecord {
 export function isLocalHost(host: string | undefined): boolean {
   if (host === undefined || host === '') return true; // net's default host is localhost
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === hostname().toLowerCase() || h.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::1' || /^(0:){7}1$/.test(h) || /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  return (
+    h === 'localhost' ||
+    h === hostname().toLowerCase() ||
+    h.endsWith('.localhost') ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) ||
+    h === '::1' ||
+    /^(0:){7}1$/.test(h) ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
+  );
 }
 
 const logFile = process.env.RELAY_E2E_NET_LOG;
@@ -50,7 +58,11 @@ function write(record: Omit<NetRecord, 'pid' | 'ppid'>): void {
 }
 
 function stackHere(): string {
-  return (new Error().stack ?? '').split('\n').slice(3, 9).map((line) => line.trim()).join(' | ');
+  return (new Error().stack ?? '')
+    .split('\n')
+    .slice(3, 9)
+    .map((line) => line.trim())
+    .join(' | ');
 }
 
 /** The destination of Socket.prototype.connect's arguments: (options[, cb]), (port[, host][, cb]), (path[, cb]), or net's normalized [options, cb]. */
@@ -95,7 +107,19 @@ function install(): void {
       };
     }
   };
-  const resolvers = ['lookup', 'lookupService', 'resolve', 'resolve4', 'resolve6', 'resolveAny', 'resolveCname', 'resolveMx', 'resolveNs', 'resolveSrv', 'resolveTxt'];
+  const resolvers = [
+    'lookup',
+    'lookupService',
+    'resolve',
+    'resolve4',
+    'resolve6',
+    'resolveAny',
+    'resolveCname',
+    'resolveMx',
+    'resolveNs',
+    'resolveSrv',
+    'resolveTxt',
+  ];
   wrap(dns, resolvers);
   wrap(dns.promises, resolvers);
   wrap(dns.Resolver.prototype, resolvers);
@@ -113,7 +137,10 @@ function install(): void {
   dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
     // (msg[, offset, length][, port][, address][, callback]): the address is the last string after msg;
     // none on a connected socket, whose address its connect() recorded.
-    const host = args.slice(1).reverse().find((arg): arg is string => typeof arg === 'string');
+    const host = args
+      .slice(1)
+      .reverse()
+      .find((arg): arg is string => typeof arg === 'string');
     const local = isLocalHost(host ?? 'localhost');
     write({ event: 'udp', host, local, ...(local ? {} : { stack: stackHere() }) });
     return (send as (...a: unknown[]) => void).apply(this, args);

@@ -88,7 +88,10 @@ export class MemorySampler {
   peakKiB = 0;
   private timer: NodeJS.Timeout;
 
-  constructor(private readonly runId: string, intervalMs = 1000) {
+  constructor(
+    private readonly runId: string,
+    intervalMs = 1000,
+  ) {
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
   }

@@ -41,7 +41,11 @@ export interface RelayScript {
   textBeforeCall: string;
 }
 
-const visible = (entries: ScriptEntry[]) => entries.filter((entry) => !/^<call>/.test(entry.text)).map((entry) => entry.text).join('');
+const visible = (entries: ScriptEntry[]) =>
+  entries
+    .filter((entry) => !/^<call>/.test(entry.text))
+    .map((entry) => entry.text)
+    .join('');
 
 /** Builds (or reuses) the scripted model folder; about 10 s the first time, cached after. */
 export async function buildRelayScript(): Promise<RelayScript> {
@@ -54,10 +58,9 @@ export async function buildRelayScript(): Promise<RelayScript> {
     const firstTurn: ChatMessage[] = [{ role: 'user', content: FIRST_QUESTION }];
     const prompt = await bootstrap.renderChat(firstTurn, { addGenerationPrompt: true });
     // The chat panel's second prompt: the whole conversation so far, as Conversation.history() sends it.
-    const secondPrompt = await bootstrap.renderChat(
-      [...firstTurn, { role: 'assistant', content: firstAnswer }, { role: 'user', content: SECOND_QUESTION }],
-      { addGenerationPrompt: true },
-    );
+    const secondPrompt = await bootstrap.renderChat([...firstTurn, { role: 'assistant', content: firstAnswer }, { role: 'user', content: SECOND_QUESTION }], {
+      addGenerationPrompt: true,
+    });
     const firstTurnEntries = [...FIRST_ANSWER, END_OF_TURN];
     const withoutFiller = await scriptedExpectation({ prompt, timeline: firstTurnEntries });
     const fillerCount = (await bootstrap.countTokens(secondPrompt)) - withoutFiller.allIds.length;

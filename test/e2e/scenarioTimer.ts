@@ -5,7 +5,10 @@ import type { VsCodeSession } from './vscodeSession';
 export class ScenarioTimer {
   private readonly seconds: Record<string, number> = {};
 
-  constructor(private readonly label: string, private readonly session: () => VsCodeSession | undefined) {}
+  constructor(
+    private readonly label: string,
+    private readonly session: () => VsCodeSession | undefined,
+  ) {}
 
   /** Wraps a scenario body for `it(...)`. */
   timed(name: string, fn: () => Promise<void>): () => Promise<void> {
@@ -26,7 +29,9 @@ export class ScenarioTimer {
 
   /** One line with every scenario's time, for the suite's `after`. */
   summary(): string {
-    const scenarios = Object.entries(this.seconds).map(([name, s]) => `${name} ${s} s`).join(', ');
+    const scenarios = Object.entries(this.seconds)
+      .map(([name, s]) => `${name} ${s} s`)
+      .join(', ');
     return scenarios ? `[e2e ${this.label}] scenarios: ${scenarios}` : '';
   }
 }

@@ -149,11 +149,7 @@ export class VsCodeSession {
   }
 
   private codeServerArgs(): string[] {
-    return [
-      '--config', join(this.root, 'config.yaml'),
-      '--user-data-dir', join(this.root, 'user-data'),
-      '--extensions-dir', join(this.root, 'extensions'),
-    ];
+    return ['--config', join(this.root, 'config.yaml'), '--user-data-dir', join(this.root, 'user-data'), '--extensions-dir', join(this.root, 'extensions')];
   }
 
   private async launch(): Promise<void> {
@@ -183,8 +179,12 @@ export class VsCodeSession {
     this.codeServer = spawn(
       process.execPath,
       [
-        install.entry, ...this.codeServerArgs(),
-        '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
+        install.entry,
+        ...this.codeServerArgs(),
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--disable-getting-started-override',
         workspace,
       ],
       // Its own process group, so teardown can signal it and its children together.
@@ -199,8 +199,14 @@ export class VsCodeSession {
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-dev-shm-usage',
       ],
       env: this.isolatedEnv() as Record<string, string>,
       timeout: START_TIMEOUT_MS,
@@ -444,7 +450,10 @@ export class VsCodeSession {
     const input = widget.locator('input.input');
     await input.waitFor({ state: 'visible' });
     await input.fill(label);
-    await widget.locator('.quick-input-list .monaco-list-row .label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) }).first().click();
+    await widget
+      .locator('.quick-input-list .monaco-list-row .label-name', { hasText: new RegExp(`^${escapeRegExp(label)}$`) })
+      .first()
+      .click();
     await workbench.waitFor({ state: 'attached' });
   }
 
@@ -488,8 +497,7 @@ export class VsCodeSession {
     if (this.closed) return;
     this.closed = true;
     const started = Date.now();
-    const bounded = (promise: Promise<unknown>) =>
-      Promise.race([promise.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    const bounded = (promise: Promise<unknown>) => Promise.race([promise.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000))]);
     if (this.browser) await bounded(this.browser.close());
     if (this.browserServer) await bounded(this.browserServer.close());
     if (this.codeServer?.pid && this.codeServer.exitCode === null) {
@@ -522,7 +530,9 @@ export class VsCodeSession {
 
   /** One line for the test log: where the time went and the memory peak. */
   summary(): string {
-    const steps = Object.entries(this.timings).map(([step, s]) => `${step} ${s} s`).join(', ');
+    const steps = Object.entries(this.timings)
+      .map(([step, s]) => `${step} ${s} s`)
+      .join(', ');
     return `[e2e ${this.options.name}] ${steps}; peak memory ${this.peakMemoryMiB} MiB (code-server, Chromium and the test runner, PSS)`;
   }
 }

@@ -36,43 +36,55 @@ describe('Relay in VS Code (code-server)', () => {
     if (line) console.log(line);
   });
 
-  it('shows the Relay status bar item after start, without any command run', timed('statusBar', async () => {
-    const item = vscode.statusBarItem(/^\s*Relay/).first();
-    await item.waitFor({ state: 'visible' }).catch(async (error: Error) => {
-      throw new Error(`No status bar item starting with "Relay"; the status bar shows: ${(await vscode.statusBarTexts()).join(' | ')}`, { cause: error });
-    });
-    assert.match(await item.innerText(), /^\s*Relay\b/);
-    await vscode.screenshot('status-bar');
-  }));
+  it(
+    'shows the Relay status bar item after start, without any command run',
+    timed('statusBar', async () => {
+      const item = vscode.statusBarItem(/^\s*Relay/).first();
+      await item.waitFor({ state: 'visible' }).catch(async (error: Error) => {
+        throw new Error(`No status bar item starting with "Relay"; the status bar shows: ${(await vscode.statusBarTexts()).join(' | ')}`, { cause: error });
+      });
+      assert.match(await item.innerText(), /^\s*Relay\b/);
+      await vscode.screenshot('status-bar');
+    }),
+  );
 
-  it('lists every Relay command in the command palette', timed('palette', async () => {
-    // Explain Selection is only offered with an editor open, as a user would have.
-    await vscode.openFile('problem.md');
-    const listed = await vscode.paletteEntries('Relay:');
-    await vscode.screenshot('command-palette');
-    await vscode.closePalette();
-    for (const title of RELAY_COMMANDS) {
-      assert.ok(listed.includes(title), `"${title}" missing from the palette, which listed: ${listed.join(' | ')}`);
-    }
-  }));
+  it(
+    'lists every Relay command in the command palette',
+    timed('palette', async () => {
+      // Explain Selection is only offered with an editor open, as a user would have.
+      await vscode.openFile('problem.md');
+      const listed = await vscode.paletteEntries('Relay:');
+      await vscode.screenshot('command-palette');
+      await vscode.closePalette();
+      for (const title of RELAY_COMMANDS) {
+        assert.ok(listed.includes(title), `"${title}" missing from the palette, which listed: ${listed.join(' | ')}`);
+      }
+    }),
+  );
 
-  it('"Relay: Open Chat" shows the chat view with its input box', timed('openChat', async () => {
-    await vscode.runCommand('Relay: Open Chat');
-    const input = vscode.chatFrame().locator('#chat-input');
-    await input.waitFor({ state: 'visible' });
-    assert.equal(await input.evaluate((e) => e.tagName), 'TEXTAREA');
-    await input.fill('What is relay decoding?');
-    assert.equal(await input.inputValue(), 'What is relay decoding?', 'the input box takes typed text');
-    await vscode.screenshot('chat-view');
-  }));
+  it(
+    '"Relay: Open Chat" shows the chat view with its input box',
+    timed('openChat', async () => {
+      await vscode.runCommand('Relay: Open Chat');
+      const input = vscode.chatFrame().locator('#chat-input');
+      await input.waitFor({ state: 'visible' });
+      assert.equal(await input.evaluate((e) => e.tagName), 'TEXTAREA');
+      await input.fill('What is relay decoding?');
+      assert.equal(await input.inputValue(), 'What is relay decoding?', 'the input box takes typed text');
+      await vscode.screenshot('chat-view');
+    }),
+  );
 
-  it('the chat view follows a switch to a light theme', timed('lightTheme', async () => {
-    await vscode.updateSettings({ 'workbench.colorTheme': 'Default Light Modern' });
-    await vscode.page.locator('.monaco-workbench.vs').waitFor({ state: 'attached' });
-    await vscode.runCommand('Relay: Open Chat');
-    // VS Code marks a webview's body with the theme kind; the chat's styles key off it.
-    await vscode.chatFrame().locator('body.vscode-light').waitFor({ state: 'attached' });
-    await vscode.chatFrame().locator('#chat-input').waitFor({ state: 'visible' });
-    await vscode.screenshot('chat-view-light');
-  }));
+  it(
+    'the chat view follows a switch to a light theme',
+    timed('lightTheme', async () => {
+      await vscode.updateSettings({ 'workbench.colorTheme': 'Default Light Modern' });
+      await vscode.page.locator('.monaco-workbench.vs').waitFor({ state: 'attached' });
+      await vscode.runCommand('Relay: Open Chat');
+      // VS Code marks a webview's body with the theme kind; the chat's styles key off it.
+      await vscode.chatFrame().locator('body.vscode-light').waitFor({ state: 'attached' });
+      await vscode.chatFrame().locator('#chat-input').waitFor({ state: 'visible' });
+      await vscode.screenshot('chat-view-light');
+    }),
+  );
 });

@@ -32,9 +32,7 @@ hljs.registerAliases(['html', 'svg'], { languageName: 'xml' });
 
 function highlightCode(code: string, lang: string): string {
   const language = hljs.getLanguage(lang) ? lang : undefined;
-  return highlightKeepingSentinels(code, (plain) =>
-    language ? hljs.highlight(plain, { language, ignoreIllegals: true }).value : md.utils.escapeHtml(plain),
-  );
+  return highlightKeepingSentinels(code, (plain) => (language ? hljs.highlight(plain, { language, ignoreIllegals: true }).value : md.utils.escapeHtml(plain)));
 }
 
 const md: InstanceType<typeof MarkdownIt> = new MarkdownIt({

@@ -38,7 +38,11 @@ export function savingItem(stats: StatsView): StatItem {
   const estimate = stats.llmOnlyNote ? ` ${stats.llmOnlyNote}` : '';
   const saved = stats.savedUsd;
   if (stats.llmWroteAll) {
-    return { label: 'Saved', value: 'no saving (the LLM wrote it all)', hint: 'The large model wrote the whole answer: this is the LLM-only answer, so nothing is saved.' };
+    return {
+      label: 'Saved',
+      value: 'no saving (the LLM wrote it all)',
+      hint: 'The large model wrote the whole answer: this is the LLM-only answer, so nothing is saved.',
+    };
   }
   if (saved === null) return { label: 'Saved', value: 'unknown', hint: 'Unknown: set the model prices in settings' };
   const prices = stats.priceNote ? ` (${stats.priceNote})` : '';
@@ -56,8 +60,20 @@ export function statItems(stats: StatsView): StatItem[] {
   const skipped = stats.declinedCalls ? ` · ${stats.declinedCalls} ${stats.declinedCalls === 1 ? 'call' : 'calls'} skipped` : '';
   return [
     { label: 'SLM', value: `${stats.slmTokens} tok`, hint: 'Tokens written by the small local model' },
-    { label: 'LLM', value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`, hint: 'Tokens written by the large model and their share of the answer' },
-    ...(stats.thinkingTokens ? [{ label: 'Thinking', value: `${stats.thinkingTokens} tok`, hint: 'Tokens the models spent thinking (<think>...</think>), part of the SLM and LLM tokens' }] : []),
+    {
+      label: 'LLM',
+      value: `${stats.llmTokens} tok · ${formatPercent(stats.llmTokenShare)}`,
+      hint: 'Tokens written by the large model and their share of the answer',
+    },
+    ...(stats.thinkingTokens
+      ? [
+          {
+            label: 'Thinking',
+            value: `${stats.thinkingTokens} tok`,
+            hint: 'Tokens the models spent thinking (<think>...</think>), part of the SLM and LLM tokens',
+          },
+        ]
+      : []),
     {
       label: 'Calls',
       value: `${stats.calls}${skipped}`,
@@ -74,7 +90,13 @@ export function statItems(stats: StatsView): StatItem[] {
           : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}`,
     },
     ...(stats.cacheHitRate !== undefined
-      ? [{ label: 'Cache', value: `${formatPercent(stats.cacheHitRate)} hit`, hint: "Share of the input re-sent to the large model that its prompt cache served (billed at the cached price)" }]
+      ? [
+          {
+            label: 'Cache',
+            value: `${formatPercent(stats.cacheHitRate)} hit`,
+            hint: 'Share of the input re-sent to the large model that its prompt cache served (billed at the cached price)',
+          },
+        ]
       : []),
     savingItem(stats),
     { label: 'Time', value: formatDuration(stats.elapsedMs), hint: `Finished: ${stats.finishReason}` },
@@ -95,7 +117,11 @@ export function cachedShareText(share: number): string {
 export function callCostText(span: SpanView): string | undefined {
   if (span.costUsd === undefined) return undefined;
   if (span.costUsd === null) return 'cost unknown (no price)';
-  const detail = span.usageEstimated ? 'estimated: the server reported no usage' : span.cachedShare !== undefined ? cachedShareText(span.cachedShare) : undefined;
+  const detail = span.usageEstimated
+    ? 'estimated: the server reported no usage'
+    : span.cachedShare !== undefined
+      ? cachedShareText(span.cachedShare)
+      : undefined;
   return `${formatUsd(span.costUsd)}${detail ? ` (${detail})` : ''}`;
 }
 
@@ -138,9 +164,7 @@ export function cumulativeCosts(stats: readonly StatsView[]): CostPoint[] {
 export function polylinePoints(values: readonly number[], max: number, width: number, height: number): string {
   const steps = Math.max(1, values.length - 1);
   const scale = max > 0 ? max : 1;
-  return values
-    .map((value, index) => `${((index / steps) * width).toFixed(1)},${(height - (value / scale) * height).toFixed(1)}`)
-    .join(' ');
+  return values.map((value, index) => `${((index / steps) * width).toFixed(1)},${(height - (value / scale) * height).toFixed(1)}`).join(' ');
 }
 
 /** The heading of a demo answer. */

@@ -4,7 +4,18 @@
  * that block is rendered once and frozen, so tokens never re-render the whole answer.
  * When the turn is done the whole answer is rendered once more (one swap, no flicker).
  */
-import type { CallFiguresView, ChatTurnView, DeclinedCallView, DemoResultView, DemoTurnView, FixAction, SpanSource, SpanView, StatsView, WebviewMessage } from '../../../src/shared/webviewProtocol';
+import type {
+  CallFiguresView,
+  ChatTurnView,
+  DeclinedCallView,
+  DemoResultView,
+  DemoTurnView,
+  FixAction,
+  SpanSource,
+  SpanView,
+  StatsView,
+  WebviewMessage,
+} from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
@@ -119,10 +130,13 @@ export class TurnView {
   private demoNote(demo: DemoTurnView): HTMLElement {
     const note = h('p', { className: 'relay-demo-note' }, [demoNote(demo)]);
     if (demo.kind === 'relay') {
-      note.append(' ', button("The paper's table, in miniature", () => this.actions.post({ type: 'demo', action: 'paper-table' }), {
-        className: 'relay-link',
-        title: "Opens the README's section on how the pair does on 500 held-out questions (a file in the extension: nothing is fetched)",
-      }));
+      note.append(
+        ' ',
+        button("The paper's table, in miniature", () => this.actions.post({ type: 'demo', action: 'paper-table' }), {
+          className: 'relay-link',
+          title: "Opens the README's section on how the pair does on 500 held-out questions (a file in the extension: nothing is fetched)",
+        }),
+      );
     }
     return note;
   }

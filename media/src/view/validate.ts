@@ -2,7 +2,16 @@
  * Field checks for the payloads that parseHostMessage only checks as objects (a turn and
  * its stats), so a malformed message is dropped instead of breaking the view.
  */
-import { FIX_ACTIONS, isCallFigures, isDeclinedCall, isDemoResult, type ChatTurnView, type DemoTurnView, type FixAction, type StatsView } from '../../../src/shared/webviewProtocol';
+import {
+  FIX_ACTIONS,
+  isCallFigures,
+  isDeclinedCall,
+  isDemoResult,
+  type ChatTurnView,
+  type DemoTurnView,
+  type FixAction,
+  type StatsView,
+} from '../../../src/shared/webviewProtocol';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -71,7 +80,10 @@ export function isTurn(value: unknown): value is ChatTurnView {
     Array.isArray(value.spans) &&
     value.spans.every(isSpan) &&
     (value.stats === undefined || isStats(value.stats)) &&
-    (value.error === undefined || (isRecord(value.error) && typeof value.error.message === 'string' && (value.error.fix === undefined || FIX_ACTIONS.includes(value.error.fix as FixAction)))) &&
+    (value.error === undefined ||
+      (isRecord(value.error) &&
+        typeof value.error.message === 'string' &&
+        (value.error.fix === undefined || FIX_ACTIONS.includes(value.error.fix as FixAction)))) &&
     (value.demo === undefined || isDemoTurn(value.demo))
   );
 }

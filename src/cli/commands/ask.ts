@@ -6,7 +6,19 @@ import { collectRelay } from '../../core/relay/engine';
 import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
 import type { CliConfig } from '../config';
-import { allOf, declineReporter, exitCodeOf, printableJson, readingReporter, statsJson, statsLine, streamRenderer, useColour, waitReporter, type Output } from '../render';
+import {
+  allOf,
+  declineReporter,
+  exitCodeOf,
+  printableJson,
+  readingReporter,
+  statsJson,
+  statsLine,
+  streamRenderer,
+  useColour,
+  waitReporter,
+  type Output,
+} from '../render';
 import { finishNote } from '../../core/relay/finishNotes';
 import { CliDeps, openComposition, openSlm } from '../setup';
 
@@ -53,7 +65,12 @@ export async function runAsk(
     const llm = composition.llm;
     const prompt = await composition.prepare(messages);
     const colour = useColour(io.stdout);
-    const render = allOf(options.json ? () => undefined : streamRenderer(io.stdout, colour), readingReporter(io.stderr), waitReporter(io.stderr), declineReporter(io.stderr));
+    const render = allOf(
+      options.json ? () => undefined : streamRenderer(io.stdout, colour),
+      readingReporter(io.stderr),
+      waitReporter(io.stderr),
+      declineReporter(io.stderr),
+    );
     const { answer, stats } = await collectRelay({ ...composition.options(messages, prompt), signal: options.signal }, render);
     if (llm) {
       await new TotalsStore(config.totalsPath).record(llm.modelKey, stats).catch((error: Error) => {

@@ -23,10 +23,7 @@ function bracketRenderer(out: Output): (event: RelayEvent) => void {
   return (event) => (event.type === 'span' && event.source === 'llm' ? out.write(`[${terminalSafe(event.text)}]`) : plain(event));
 }
 
-export async function runDemo(
-  io: { stdout: Output; stderr: Output },
-  options: { json: boolean; signal: AbortSignal; question?: string },
-): Promise<number> {
+export async function runDemo(io: { stdout: Output; stderr: Output }, options: { json: boolean; signal: AbortSignal; question?: string }): Promise<number> {
   const out = io.stdout;
   const question = options.question ?? DEMO_QUESTION;
   const reference = demoReference(question);

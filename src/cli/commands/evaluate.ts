@@ -49,9 +49,45 @@ function csvCell(value: unknown): string {
 }
 
 export function toCsv(rows: EvalRow[]): string {
-  const header = ['spec', 'mode', 'index', 'reference', 'predicted', 'correct', 'slm_tokens', 'llm_tokens', 'llm_token_share', 'calls', 'llm_input_tokens', 'llm_output_tokens', 'cost_usd', 'llm_only_cost_usd', 'elapsed_ms', 'finish_reason', 'question_id'];
+  const header = [
+    'spec',
+    'mode',
+    'index',
+    'reference',
+    'predicted',
+    'correct',
+    'slm_tokens',
+    'llm_tokens',
+    'llm_token_share',
+    'calls',
+    'llm_input_tokens',
+    'llm_output_tokens',
+    'cost_usd',
+    'llm_only_cost_usd',
+    'elapsed_ms',
+    'finish_reason',
+    'question_id',
+  ];
   const lines = rows.map((r) =>
-    [r.spec, r.stats.mode, r.index, r.reference, r.predicted, r.correct, r.stats.slmTokens, r.stats.llmTokens, r.stats.llmTokenShare, r.stats.calls, r.stats.llmUsage.inputTokens, r.stats.llmUsage.outputTokens, r.stats.costUsd, r.stats.llmOnlyCostUsd, r.stats.elapsedMs, r.stats.finishReason, r.id]
+    [
+      r.spec,
+      r.stats.mode,
+      r.index,
+      r.reference,
+      r.predicted,
+      r.correct,
+      r.stats.slmTokens,
+      r.stats.llmTokens,
+      r.stats.llmTokenShare,
+      r.stats.calls,
+      r.stats.llmUsage.inputTokens,
+      r.stats.llmUsage.outputTokens,
+      r.stats.costUsd,
+      r.stats.llmOnlyCostUsd,
+      r.stats.elapsedMs,
+      r.stats.finishReason,
+      r.id,
+    ]
       .map(csvCell)
       .join(','),
   );
@@ -113,7 +149,8 @@ export const CLI_EVAL_MODELS: EvalModels = {
 /** What a served SLM's prefix cache did in this run, as far as the server reported it. */
 export function prefixCacheNote(model: string, report: PrefixCacheReport): string {
   const name = terminalSafe(model);
-  if (report.reported === 0) return `SLM server (${name}): its prefix cache did not report what it served (vLLM reports it with --enable-prompt-tokens-details).`;
+  if (report.reported === 0)
+    return `SLM server (${name}): its prefix cache did not report what it served (vLLM reports it with --enable-prompt-tokens-details).`;
   const share = report.promptTokens > 0 ? ` (${((100 * report.cachedPromptTokens) / report.promptTokens).toFixed(1)}%)` : '';
   // Requests cut at the gate or at a command close before the server's usage: only those that ran to their end count.
   return `SLM server (${name}): ${report.cachedPromptTokens.toLocaleString('en-US')} of ${report.promptTokens.toLocaleString('en-US')} prompt tokens served from its prefix cache${share} over the ${report.requests} requests that ran to their end.`;
@@ -163,7 +200,13 @@ interface Task {
 
 const keyOf = (spec: string, index: number): string => `${spec}\n${index}`;
 
-export async function runEval(dataPath: string, specs: EvalModeSpec[], config: CliConfig, io: { stdout: Output; stderr: Output }, options: EvalOptions): Promise<number> {
+export async function runEval(
+  dataPath: string,
+  specs: EvalModeSpec[],
+  config: CliConfig,
+  io: { stdout: Output; stderr: Output },
+  options: EvalOptions,
+): Promise<number> {
   const started = Date.now();
   const items = readEvalData(dataPath, { limit: options.limit, offset: options.offset });
   const concurrency = options.concurrency ?? 1;
@@ -200,7 +243,11 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
 
   // The answers file: what earlier runs with this --out finished is reused.
   const answersFile = answersPath(options.outPrefix);
-  const opened = AnswersLog.open(answersFile, { command: options.commandLine ?? null, settings: answerSettings(config, dataPath), startedAt: new Date().toISOString() }, { fresh: options.fresh });
+  const opened = AnswersLog.open(
+    answersFile,
+    { command: options.commandLine ?? null, settings: answerSettings(config, dataPath), startedAt: new Date().toISOString() },
+    { fresh: options.fresh },
+  );
   const { log } = opened;
   /** The latest line of each (row, question) of this run's questions. */
   const results = new Map<string, AnswerLine>();
@@ -229,14 +276,24 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
     // Judged again with this relay's extraction and normalisation, against the data file's reference.
     const item = byIndex.get(line.index) as EvalItem;
     const predicted = extractAnswer(line.answer);
-    return { spec: line.spec, index: line.index, id: line.id, answer: line.answer, reference: item.reference, predicted, correct: answersMatch(predicted, item.reference), stats: line.stats };
+    return {
+      spec: line.spec,
+      index: line.index,
+      id: line.id,
+      answer: line.answer,
+      reference: item.reference,
+      predicted,
+      correct: answersMatch(predicted, item.reference),
+      stats: line.stats,
+    };
   };
   const rowsOf = (spec: EvalModeSpec, llmProbability: number | undefined): EvalRow[] =>
     items.flatMap((item) => {
       const line = lineOf(spec, item.index, llmProbability);
       return line ? [rowOf(line)] : [];
     });
-  const probabilityOf = (spec: EvalModeSpec): number | undefined => spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
+  const probabilityOf = (spec: EvalModeSpec): number | undefined =>
+    spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
 
   const progress = new EvalProgress(io.stderr, items.length * ordered.length, items.length);
   const pendingOf = (spec: EvalModeSpec, llmProbability: number | undefined): Task[] => {
@@ -335,7 +392,14 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const addRow = (spec: EvalModeSpec, rows: EvalRow[], llmProbability?: number, matchedTo?: string): ModeSummary | undefined => {
     if (rows.length < items.length) stopped.push(`${spec.spec} ${rows.length}/${items.length}`);
     if (rows.length === 0) return undefined;
-    const summary = summarise(spec.spec, label(spec, modeOf(spec), slmTraining(folderOf(spec)), llmProbability, matchedTo), rowKindOf(spec.kind), modeOf(spec), rows, llmProbability);
+    const summary = summarise(
+      spec.spec,
+      label(spec, modeOf(spec), slmTraining(folderOf(spec)), llmProbability, matchedTo),
+      rowKindOf(spec.kind),
+      modeOf(spec),
+      rows,
+      llmProbability,
+    );
     tableRows.push(...rows);
     summaries.push(summary);
     return summary;
@@ -352,7 +416,9 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
       // The matched router needs every other row complete: its p comes from their accuracies.
       const complete = others.every((spec) => rowsOf(spec, probabilityOf(spec)).length === items.length);
       for (const spec of routers) {
-        const best = summaries.filter((s) => s.kind === 'relay').reduce<ModeSummary | undefined>((a, b) => (a === undefined || b.accuracy > a.accuracy ? b : a), undefined);
+        const best = summaries
+          .filter((s) => s.kind === 'relay')
+          .reduce<ModeSummary | undefined>((a, b) => (a === undefined || b.accuracy > a.accuracy ? b : a), undefined);
         const slmRow = summaries.find((s) => s.kind === 'baseline-slm');
         const llmRow = summaries.find((s) => s.kind === 'baseline-llm');
         if (!complete || !best || !slmRow || !llmRow) {
@@ -387,21 +453,31 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const usedFolders = [...new Set(ordered.filter((s) => summaries.some((m) => m.spec === s.spec)).map(folderOf))];
   // The LLM and its price, as the answers recorded them (resumed answers included).
   const answered = ordered.flatMap((spec) => items.map((item) => results.get(keyOf(spec.spec, item.index)))).filter((l): l is AnswerLine => l !== undefined);
-  const llmKey = answered.map((l) => l.llm).filter((k) => k !== null).pop() ?? null;
-  const price: ModelPrice | null = answered.map((l) => l.price).filter((p) => p !== null).pop() ?? null;
+  const llmKey =
+    answered
+      .map((l) => l.llm)
+      .filter((k) => k !== null)
+      .pop() ?? null;
+  const price: ModelPrice | null =
+    answered
+      .map((l) => l.price)
+      .filter((p) => p !== null)
+      .pop() ?? null;
   const range = offset > 0 ? `questions ${offset + 1}-${offset + items.length}` : `${items.length} questions`;
   const notes = [
     `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
     `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? `$${price.inputPerMTok}/M in, $${price.outputPerMTok}/M out` : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
-    'Reductions vs matched router: 1 - the row\'s LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.',
+    "Reductions vs matched router: 1 - the row's LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.",
     `Wall time ${wallSeconds.toFixed(1)} s${concurrency > 1 ? `, ${concurrency} answers in flight` : ''}.`,
     `Answers: ${shown(answersFile)}${opened.resumed ? ` (${tableRows.length - freshCount} from earlier runs, ${freshCount} new)` : ''}.`,
   ];
   const predicted = summaries.filter((s) => predictionErrorPct(s.billing) !== null);
   if (predicted.length > 0) {
     const each = predicted.map((s) => `${s.spec} ${signedPct(predictionErrorPct(s.billing) as number)} over ${s.billing?.calls} calls`);
-    notes.push(`Billing model: each call priced before it was made (with the output it then wrote) against what the provider's reported usage cost, + = over-predicted: ${each.join('; ')}.`);
+    notes.push(
+      `Billing model: each call priced before it was made (with the output it then wrote) against what the provider's reported usage cost, + = over-predicted: ${each.join('; ')}.`,
+    );
   }
   notes.push(...serverNotes);
   const discarded = tableRows.reduce((sum, r) => sum + (r.stats.slmDiscardedTokens ?? 0), 0);
@@ -416,11 +492,26 @@ export async function runEval(dataPath: string, specs: EvalModeSpec[], config: C
   const table = summaries.length > 0 ? formatTable(summaries) : '(no finished answers yet)';
   io.stdout.write(`${table}\n\n${notes.join('\n')}\n`);
   writeFileSync(`${options.outPrefix}.csv`, toCsv(tableRows));
-  writeFileSync(`${options.outPrefix}.md`, `${options.commandLine ? `Command: \`${options.commandLine}\`\n\n` : ''}${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  writeFileSync(
+    `${options.outPrefix}.md`,
+    `${options.commandLine ? `Command: \`${options.commandLine}\`\n\n` : ''}${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
+  );
   writeFileSync(
     `${options.outPrefix}.json`,
     printableJson(
-      { data: dataPath, command: options.commandLine ?? null, answers: answersFile, slm: config.slm.folder, slms: usedFolders, llm: llmKey, price, settings, wallSeconds, summaries, rows: tableRows },
+      {
+        data: dataPath,
+        command: options.commandLine ?? null,
+        answers: answersFile,
+        slm: config.slm.folder,
+        slms: usedFolders,
+        llm: llmKey,
+        price,
+        settings,
+        wallSeconds,
+        summaries,
+        rows: tableRows,
+      },
       2,
     ) + '\n',
   );

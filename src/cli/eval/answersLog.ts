@@ -118,7 +118,9 @@ export class AnswersLog {
       throw new UsageError(`relay eval: ${shown} exists and is not an answers file of relay eval. Choose another --out, or pass --fresh to replace it.`);
     }
     if (first.format !== ANSWERS_FORMAT) {
-      throw new UsageError(`relay eval: ${shown} was written in answers format ${terminalSafe(String(first.format))}; this relay writes format ${ANSWERS_FORMAT}. Choose another --out, or pass --fresh to replace it.`);
+      throw new UsageError(
+        `relay eval: ${shown} was written in answers format ${terminalSafe(String(first.format))}; this relay writes format ${ANSWERS_FORMAT}. Choose another --out, or pass --fresh to replace it.`,
+      );
     }
     const differences = settingsDifferences(first.settings, run.settings);
     if (differences.length > 0) {

@@ -44,7 +44,13 @@ export function parseEvalLine(row: unknown, where: string): { question: string; 
   if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new UsageError(`relay eval: ${where} is not a JSON object. ${EXPECTED}.`);
   const r = row as Record<string, unknown>;
   const keys = Object.keys(r);
-  const found = keys.length === 0 ? 'none' : keys.slice(0, 12).map((k) => JSON.stringify(k)).join(', ');
+  const found =
+    keys.length === 0
+      ? 'none'
+      : keys
+          .slice(0, 12)
+          .map((k) => JSON.stringify(k))
+          .join(', ');
   const idKey = ID_KEYS.find((k) => isText(r[k]) || typeof r[k] === 'number');
   const id = idKey === undefined ? undefined : String(r[idKey]);
   if (isText(r.problem)) {
@@ -52,7 +58,9 @@ export function parseEvalLine(row: unknown, where: string): { question: string; 
     if (isText(r.solution)) {
       const boxed = extractBoxed(r.solution);
       if (boxed !== null && boxed !== '') return { question: r.problem, reference: boxed, format: 'math', id };
-      throw new UsageError(`relay eval: ${where} is MATH500-style ("problem") but has no "answer", and its "solution" has no \\boxed{...} to take the reference from.`);
+      throw new UsageError(
+        `relay eval: ${where} is MATH500-style ("problem") but has no "answer", and its "solution" has no \\boxed{...} to take the reference from.`,
+      );
     }
     throw new UsageError(`relay eval: ${where} is MATH500-style ("problem") but has no "answer" or "solution" (keys found: ${found}).`);
   }
@@ -65,7 +73,10 @@ export function parseEvalLine(row: unknown, where: string): { question: string; 
     const text = String(answer);
     const hashes = text.lastIndexOf('####');
     if (hashes >= 0) {
-      const reference = text.slice(hashes + 4).trim().replace(/,/g, '');
+      const reference = text
+        .slice(hashes + 4)
+        .trim()
+        .replace(/,/g, '');
       if (reference === '') throw new UsageError(`relay eval: ${where}: nothing follows "####" in its "answer".`);
       return { question, reference, format: 'gsm8k', id };
     }
@@ -101,7 +112,9 @@ export function readEvalData(path: string, options: LoadOptions = {}): EvalItem[
     index++;
   }
   if (items.length === 0) {
-    throw new UsageError(offset > 0 && index > 0 ? `relay eval: ${path} has ${index} questions, none after --offset ${offset}.` : `relay eval: ${path} has no questions.`);
+    throw new UsageError(
+      offset > 0 && index > 0 ? `relay eval: ${path} has ${index} questions, none after --offset ${offset}.` : `relay eval: ${path} has no questions.`,
+    );
   }
   return items;
 }

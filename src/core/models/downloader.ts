@@ -22,9 +22,30 @@ import { mkdir, open, rename, rm, stat, statfs, writeFile, readFile } from 'node
 import { dirname, join } from 'node:path';
 import { isDroppedConnection } from '../http/networkErrors';
 import { formatBytes, ModelDownloadError } from './errors';
-import { checkFilePath, checkRepoId, checkRevision, fileMetadata, isRetryableStatus, normalizeEndpoint, resolveUrl, statusError, type HubContext, type HubFile } from './hubApi';
+import {
+  checkFilePath,
+  checkRepoId,
+  checkRevision,
+  fileMetadata,
+  isRetryableStatus,
+  normalizeEndpoint,
+  resolveUrl,
+  statusError,
+  type HubContext,
+  type HubFile,
+} from './hubApi';
 import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, type HubTimeouts } from './hubHttp';
-import { acquireLock, modelFolder, PARTIAL_SUFFIX, readMarker, readPendingDownload, recordPendingDownload, settlePendingDownload, writeMarker, type CompletionMarker } from './modelStore';
+import {
+  acquireLock,
+  modelFolder,
+  PARTIAL_SUFFIX,
+  readMarker,
+  readPendingDownload,
+  recordPendingDownload,
+  settlePendingDownload,
+  writeMarker,
+  type CompletionMarker,
+} from './modelStore';
 import { completionOrder } from './variantFiles';
 
 export interface DownloadProgress {
@@ -194,7 +215,10 @@ const SHA256 = /^[0-9a-f]{64}$/;
 function applyPins(request: DownloadRequest, pins: Record<string, string>): HubFile[] {
   const label = `${request.repo}@${request.revision}`;
   if (!COMMIT.test(request.revision)) {
-    throw new ModelDownloadError('bad_request', `A pinned download of ${request.repo} needs the 40-hex commit its sha256 values were taken from, not "${request.revision}". Fix the catalog entry's pin.`);
+    throw new ModelDownloadError(
+      'bad_request',
+      `A pinned download of ${request.repo} needs the 40-hex commit its sha256 values were taken from, not "${request.revision}". Fix the catalog entry's pin.`,
+    );
   }
   return request.files.map((file) => {
     const pinned = Object.hasOwn(pins, file.path) ? pins[file.path].toLowerCase() : undefined;
@@ -354,7 +378,11 @@ class ModelDownload {
       files,
       completedAt: new Date().toISOString(),
     });
-    await settlePendingDownload(this.folder, verified.map((file) => file.path), request.variants ?? []);
+    await settlePendingDownload(
+      this.folder,
+      verified.map((file) => file.path),
+      request.variants ?? [],
+    );
     this.report({ phase: 'complete', fileIndex: ordered.length, fileCount: ordered.length }, true);
     return {
       folder: this.folder,
@@ -394,7 +422,11 @@ class ModelDownload {
       gitOid ??= head.gitOid;
     }
     if (size === undefined) {
-      throw new ModelDownloadError('server', `The model hub did not say the size of ${file.path} in ${repo}; it cannot be verified. Check relay.models.hubEndpoint.`, file.path);
+      throw new ModelDownloadError(
+        'server',
+        `The model hub did not say the size of ${file.path} in ${repo}; it cannot be verified. Check relay.models.hubEndpoint.`,
+        file.path,
+      );
     }
     if (sha256 === undefined && gitOid === undefined) {
       throw new ModelDownloadError(
@@ -560,7 +592,11 @@ class ModelDownload {
       await handle.close();
     }
     if (file.resumable < file.size) {
-      throw new ModelDownloadError('network', `The connection dropped after ${formatBytes(file.resumable)} of ${file.path} (${formatBytes(file.size)}).`, file.path);
+      throw new ModelDownloadError(
+        'network',
+        `The connection dropped after ${formatBytes(file.resumable)} of ${file.path} (${formatBytes(file.size)}).`,
+        file.path,
+      );
     }
   }
 

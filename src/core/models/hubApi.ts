@@ -83,7 +83,11 @@ export function treeUrl(endpoint: string, repo: string, revision: string): URL {
 }
 
 /** Turns an error status of the hub into a message that says what to do. */
-export async function statusError(response: HubResponse, context: HubContext, what: { repo: string; revision: string; path?: string }): Promise<ModelDownloadError> {
+export async function statusError(
+  response: HubResponse,
+  context: HubContext,
+  what: { repo: string; revision: string; path?: string },
+): Promise<ModelDownloadError> {
   const text = await readText(response, 64 * 1024).catch(() => '');
   const code = header(response.headers, 'x-error-code') ?? '';
   const repoPage = new URL(what.repo, normalizeEndpoint(context.endpoint)).href;
@@ -92,7 +96,11 @@ export async function statusError(response: HubResponse, context: HubContext, wh
   const file = what.path;
   if (status === 401 || status === 403) {
     if (code === 'RepoNotFound') {
-      return new ModelDownloadError('not_found', `The model hub has no repository ${what.repo} that this account can see (HTTP ${status}). Check the repository id; if it is private, ${tokenHint}.`, file);
+      return new ModelDownloadError(
+        'not_found',
+        `The model hub has no repository ${what.repo} that this account can see (HTTP ${status}). Check the repository id; if it is private, ${tokenHint}.`,
+        file,
+      );
     }
     if (status === 403 || context.token) {
       return new ModelDownloadError(
@@ -108,14 +116,28 @@ export async function statusError(response: HubResponse, context: HubContext, wh
     );
   }
   if (status === 404) {
-    if (code === 'RepoNotFound') return new ModelDownloadError('not_found', `The model hub has no repository ${what.repo} (HTTP 404). Check the repository id.`, file);
-    if (code === 'RevisionNotFound') return new ModelDownloadError('not_found', `${what.repo} has no revision "${what.revision}" (HTTP 404). Use main or an existing tag or commit.`, file);
-    if (file) return new ModelDownloadError('not_found', `${what.repo}@${what.revision} has no file ${file} (HTTP 404). The file list is out of date: pick another variant, or download the repository again to refresh its listing.`, file);
-    return new ModelDownloadError('not_found', `The model hub has no repository ${what.repo} at revision ${what.revision} (HTTP 404). Check the repository id.`);
+    if (code === 'RepoNotFound')
+      return new ModelDownloadError('not_found', `The model hub has no repository ${what.repo} (HTTP 404). Check the repository id.`, file);
+    if (code === 'RevisionNotFound')
+      return new ModelDownloadError('not_found', `${what.repo} has no revision "${what.revision}" (HTTP 404). Use main or an existing tag or commit.`, file);
+    if (file)
+      return new ModelDownloadError(
+        'not_found',
+        `${what.repo}@${what.revision} has no file ${file} (HTTP 404). The file list is out of date: pick another variant, or download the repository again to refresh its listing.`,
+        file,
+      );
+    return new ModelDownloadError(
+      'not_found',
+      `The model hub has no repository ${what.repo} at revision ${what.revision} (HTTP 404). Check the repository id.`,
+    );
   }
   if (status === 416) return new ModelDownloadError('server', `${response.url.host} refused the byte range asked for ${file ?? what.repo} (HTTP 416).`, file);
   const detail = text.trim().slice(0, 200);
-  return new ModelDownloadError('server', `The model hub answered HTTP ${status} for ${file ? `${what.repo}/${file}` : what.repo}${detail ? `: ${detail}` : ''}. Try again later.`, file);
+  return new ModelDownloadError(
+    'server',
+    `The model hub answered HTTP ${status} for ${file ? `${what.repo}/${file}` : what.repo}${detail ? `: ${detail}` : ''}. Try again later.`,
+    file,
+  );
 }
 
 /** A retryable status: the hub or CDN is overloaded or restarting. */
@@ -147,7 +169,16 @@ export async function listRepoFiles(context: HubContext, repo: string, revision:
   const files: HubFile[] = [];
   let url: URL | undefined = treeUrl(context.endpoint, repo, revision);
   for (let page = 0; url && page < MAX_TREE_PAGES; page += 1) {
-    const response = await hubRequest({ method: 'GET', url, token: context.token, hubOrigin, signal: context.signal, timeouts: context.timeouts, redirects: 'all', headers: { accept: 'application/json' } });
+    const response = await hubRequest({
+      method: 'GET',
+      url,
+      token: context.token,
+      hubOrigin,
+      signal: context.signal,
+      timeouts: context.timeouts,
+      redirects: 'all',
+      headers: { accept: 'application/json' },
+    });
     if (response.status !== 200) throw await statusError(response, context, { repo, revision });
     let entries: unknown;
     try {
@@ -155,7 +186,8 @@ export async function listRepoFiles(context: HubContext, repo: string, revision:
     } catch {
       throw new ModelDownloadError('server', `The model hub's file listing of ${repo} is not JSON; check relay.models.hubEndpoint.`);
     }
-    if (!Array.isArray(entries)) throw new ModelDownloadError('server', `The model hub's file listing of ${repo} is not a list; check relay.models.hubEndpoint.`);
+    if (!Array.isArray(entries))
+      throw new ModelDownloadError('server', `The model hub's file listing of ${repo} is not a list; check relay.models.hubEndpoint.`);
     for (const entry of entries as TreeEntry[]) {
       if (entry.type !== 'file' || typeof entry.path !== 'string') continue;
       const lfsSha = entry.lfs?.oid ?? entry.lfs?.sha256;

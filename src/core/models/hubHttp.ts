@@ -84,13 +84,18 @@ function sendOnce(options: HubRequestOptions, url: URL): Promise<HubResponse> {
       own: isModelDownloadError,
       cancelled: cancelledError,
       connectTimeout: () =>
-        new ModelDownloadError('network', `Could not connect to ${url.host} within ${Math.round(timeouts.connectTimeoutMs / 1000)} s. Check the network and relay.models.hubEndpoint.`),
+        new ModelDownloadError(
+          'network',
+          `Could not connect to ${url.host} within ${Math.round(timeouts.connectTimeoutMs / 1000)} s. Check the network and relay.models.hubEndpoint.`,
+        ),
       network: (error) => networkError(error, url),
     },
     // The idle timeout is the socket's: before the headers and between body chunks, as long as the body is read.
     prepare: (exchange) =>
       exchange.request.setTimeout(timeouts.idleTimeoutMs, () =>
-        exchange.fail(new ModelDownloadError('network', `${url.host} sent nothing for ${Math.round(timeouts.idleTimeoutMs / 1000)} s; the transfer was stopped.`)),
+        exchange.fail(
+          new ModelDownloadError('network', `${url.host} sent nothing for ${Math.round(timeouts.idleTimeoutMs / 1000)} s; the transfer was stopped.`),
+        ),
       ),
     response: (res, exchange) => {
       exchange.disarm();

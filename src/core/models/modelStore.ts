@@ -164,7 +164,8 @@ export function downloadedFolderProblem(folder: string, variant: string, filesRe
   const pending = readPendingDownload(folder);
   const hasMarker = existsSync(join(folder, COMPLETION_MARKER));
   if (pending === undefined && !hasMarker) return undefined;
-  if (pending === 'unreadable') return `holds a model download that did not finish (its record ${PENDING_DOWNLOAD} cannot be read), so its files may come from two versions of the model.`;
+  if (pending === 'unreadable')
+    return `holds a model download that did not finish (its record ${PENDING_DOWNLOAD} cannot be read), so its files may come from two versions of the model.`;
   const what = pending ? `${pending.repo}@${pending.revision}` : 'a model';
   if (pending) {
     const hits = filesRead.filter((file) => pending.paths.includes(file));
@@ -174,7 +175,8 @@ export function downloadedFolderProblem(folder: string, variant: string, filesRe
     }
   }
   const marker = readMarker(folder);
-  if (!marker) return hasMarker ? `holds a model download whose record ${COMPLETION_MARKER} cannot be read.` : `holds a download of ${what} that never finished.`;
+  if (!marker)
+    return hasMarker ? `holds a model download whose record ${COMPLETION_MARKER} cannot be read.` : `holds a download of ${what} that never finished.`;
   const finished = `${marker.repo}@${marker.revision}`;
   // Downloads that named their variants (all of Relay's) record which are whole at the marker's commit.
   if (marker.variants.length > 0 && !marker.variants.includes(variant)) {

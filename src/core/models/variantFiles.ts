@@ -61,13 +61,20 @@ export function filesForVariant(repo: string, listing: HubFile[], variant: OnnxV
   if (choices.length === 0) {
     throw new ModelDownloadError(
       'not_found',
-      `${repo} has no ONNX model that Relay runs (looked for ${Object.values(VARIANT_FILES).flat().map((n) => `onnx/${n}`).join(', ')}). Pick an onnx-community export of the model.`,
+      `${repo} has no ONNX model that Relay runs (looked for ${Object.values(VARIANT_FILES)
+        .flat()
+        .map((n) => `onnx/${n}`)
+        .join(', ')}). Pick an onnx-community export of the model.`,
     );
   }
   if (variant === 'auto') return choices[0];
   const hit = choices.find((choice) => choice.variant === variant);
   if (!hit) {
-    throw new ModelDownloadError('not_found', `${repo} has no ${variant} variant; it offers ${choices.map((c) => c.variant).join(', ')}.`, `onnx/${VARIANT_FILES[variant][0]}`);
+    throw new ModelDownloadError(
+      'not_found',
+      `${repo} has no ${variant} variant; it offers ${choices.map((c) => c.variant).join(', ')}.`,
+      `onnx/${VARIANT_FILES[variant][0]}`,
+    );
   }
   return hit;
 }

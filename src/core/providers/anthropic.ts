@@ -33,7 +33,8 @@ import { completeUsage, type ReportedUsage } from './usage';
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
 
 export const anthropicEntry: ProviderEntry = {
-  label: 'Anthropic Messages API: the partial answer as a prefilled assistant turn where the model takes it (Claude 3.x to 4.5), by instruction from Claude 4.6 on; prompt caching.',
+  label:
+    'Anthropic Messages API: the partial answer as a prefilled assistant turn where the model takes it (Claude 3.x to 4.5), by instruction from Claude 4.6 on; prompt caching.',
   defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
   keyEnv: ['RELAY_API_KEY', 'ANTHROPIC_API_KEY'],
   keyHome: 'https://api.anthropic.com',
@@ -98,7 +99,6 @@ export class AnthropicProvider extends HttpProvider {
     return this.traits.prefill === 'no' || this.facts().noPrefill ? 'instructed' : 'prefill';
   }
 
-
   protected inputText(request: ContinueRequest, mode: Mode = this.mode()): string {
     const parts = [...request.messages.map((m) => m.content), request.partialAnswer.trimEnd()];
     if (mode === 'instructed' && request.partialAnswer.trim().length > 0) parts.push(CONTINUE_INSTRUCTION);
@@ -125,7 +125,10 @@ export class AnthropicProvider extends HttpProvider {
       breakpoints++;
     };
 
-    const systemText = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
+    const systemText = request.messages
+      .filter((m) => m.role === 'system')
+      .map((m) => m.content)
+      .join('\n\n');
     const system: TextBlock[] = systemText.length > 0 ? [{ type: 'text', text: systemText }] : [];
     tokens += count(systemText);
     mark(system[0]);
@@ -197,7 +200,10 @@ export class AnthropicProvider extends HttpProvider {
     const key = request.cacheKey ?? '';
     const conversation = JSON.stringify(request.messages);
     const remembered = this.boundaries.get(key);
-    const ends = remembered && remembered.conversation === conversation ? remembered.ends.filter((end) => sentPartial.startsWith(end) && end.length < sentPartial.length) : [];
+    const ends =
+      remembered && remembered.conversation === conversation
+        ? remembered.ends.filter((end) => sentPartial.startsWith(end) && end.length < sentPartial.length)
+        : [];
     if (ends.length >= MAX_PARTIAL_BLOCKS) ends.length = 0;
     ends.push(sentPartial);
     this.boundaries.delete(key);

@@ -104,7 +104,8 @@ export abstract class HttpProvider implements LlmProvider {
     // The key for the very origin this call goes to (a key is bound to where it was given).
     const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
     const key = decision.key?.trim() || undefined;
-    if (!key && this.entry.keyRequired(this.baseUrl)) throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
+    if (!key && this.entry.keyRequired(this.baseUrl))
+      throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
     const secrets = key ? [key] : [];
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);
@@ -271,7 +272,11 @@ export function parseBaseUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new ProviderError('bad_request', `${settingRef('baseUrl')} is not a URL: "${text}". Use e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.`, { fix: 'open-settings' });
+    throw new ProviderError(
+      'bad_request',
+      `${settingRef('baseUrl')} is not a URL: "${text}". Use e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.`,
+      { fix: 'open-settings' },
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ProviderError('bad_request', `${settingRef('baseUrl')} must start with http:// or https:// (got ${url.protocol}).`, { fix: 'open-settings' });
@@ -289,7 +294,7 @@ export function mapFinishReason(raw: unknown): FinishReason {
 /** A JSON error object sent inside a stream, typed like the HTTP status it stands for. */
 export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], keyEnv: readonly string[]): ProviderError {
   const error = (body as any)?.error;
-  const type = String(typeof error === 'object' && error ? error.type ?? error.code ?? '' : '');
+  const type = String(typeof error === 'object' && error ? (error.type ?? error.code ?? '') : '');
   const status = STATUS_OF_ERROR_TYPE[type] ?? (typeof error === 'object' && typeof error?.status === 'number' ? error.status : 500);
   return errorFromStatus(status, {}, JSON.stringify(body), url, secrets, keyEnv);
 }
@@ -313,5 +318,10 @@ export function truncatedStreamError(url: URL, secrets: readonly string[]): Prov
 }
 
 export function badResponseError(url: URL, detail: string, secrets: readonly string[]): ProviderError {
-  return new ProviderError('bad_response', `${url.host} sent a response Relay cannot read (${detail}). Check that ${settingRef('providerKind')} matches the service.`, { fix: 'open-settings' }, secrets);
+  return new ProviderError(
+    'bad_response',
+    `${url.host} sent a response Relay cannot read (${detail}). Check that ${settingRef('providerKind')} matches the service.`,
+    { fix: 'open-settings' },
+    secrets,
+  );
 }

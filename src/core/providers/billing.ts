@@ -20,10 +20,7 @@
 import type { Usage } from './types';
 
 export type CacheRule =
-  | { kind: 'automatic-prefix'; minTokens: number; step: number }
-  | { kind: 'breakpoints'; minTokens: number }
-  | { kind: 'server-prefix' }
-  | { kind: 'none' };
+  { kind: 'automatic-prefix'; minTokens: number; step: number } | { kind: 'breakpoints'; minTokens: number } | { kind: 'server-prefix' } | { kind: 'none' };
 
 export const OPENAI_CACHE: CacheRule = { kind: 'automatic-prefix', minTokens: 1024, step: 128 };
 export const DEEPSEEK_CACHE: CacheRule = { kind: 'automatic-prefix', minTokens: 64, step: 64 };

@@ -30,7 +30,11 @@ export async function rendererFromTemplate(
   try {
     template = new Template(source);
   } catch (error) {
-    throw new ProviderError('bad_request', `The chat template does not parse: ${(error as Error).message}. Point ${settingRef('templateFolder')} to another model.`, { fix: 'open-settings' });
+    throw new ProviderError(
+      'bad_request',
+      `The chat template does not parse: ${(error as Error).message}. Point ${settingRef('templateFolder')} to another model.`,
+      { fix: 'open-settings' },
+    );
   }
   const variables = {
     enable_thinking: false,
@@ -40,14 +44,17 @@ export async function rendererFromTemplate(
     unk_token: tokenText(tokenizerConfig.unk_token),
     ...options.variables,
   };
-  return (messages: ChatMessage[], partialAnswer: string) =>
-    template.render({ ...variables, messages, add_generation_prompt: true }) + partialAnswer;
+  return (messages: ChatMessage[], partialAnswer: string) => template.render({ ...variables, messages, add_generation_prompt: true }) + partialAnswer;
 }
 
 /** A renderer from a model folder or a tokenizer_config.json path. */
 export async function loadChatTemplateRenderer(path: string, options: ChatTemplateOptions = {}): Promise<PromptRenderer> {
   if (!existsSync(path)) {
-    throw new ProviderError('bad_request', `The chat template path does not exist: ${path}. Set ${settingRef('templateFolder')} to a model folder or a tokenizer_config.json.`, { fix: 'open-settings' });
+    throw new ProviderError(
+      'bad_request',
+      `The chat template path does not exist: ${path}. Set ${settingRef('templateFolder')} to a model folder or a tokenizer_config.json.`,
+      { fix: 'open-settings' },
+    );
   }
   const folder = statSync(path).isDirectory() ? path : dirname(path);
   const configPath = statSync(path).isDirectory() ? join(path, 'tokenizer_config.json') : path;
@@ -61,7 +68,11 @@ export async function loadChatTemplateRenderer(path: string, options: ChatTempla
   }
   const source = templateSource(config.chat_template) ?? readJinja(folder);
   if (!source) {
-    throw new ProviderError('bad_request', `No chat template in ${configPath} (nor chat_template.jinja beside it). Point ${settingRef('templateFolder')} to a chat model.`, { fix: 'open-settings' });
+    throw new ProviderError(
+      'bad_request',
+      `No chat template in ${configPath} (nor chat_template.jinja beside it). Point ${settingRef('templateFolder')} to a chat model.`,
+      { fix: 'open-settings' },
+    );
   }
   return rendererFromTemplate(source, config, options);
 }

@@ -7,16 +7,7 @@ import type { Fix } from '../fixes';
 import { settingRef } from '../settingNames';
 
 export type ProviderErrorCode =
-  | 'auth'
-  | 'rate_limit'
-  | 'quota'
-  | 'model_not_found'
-  | 'network'
-  | 'timeout'
-  | 'bad_response'
-  | 'bad_request'
-  | 'cancelled'
-  | 'server';
+  'auth' | 'rate_limit' | 'quota' | 'model_not_found' | 'network' | 'timeout' | 'bad_response' | 'bad_request' | 'cancelled' | 'server';
 
 /** A hint the UI turns into a button (src/core/fixes.ts). */
 export type ProviderFix = Fix | undefined;

@@ -197,7 +197,12 @@ export function callTimeoutError(host: string, ms: number): ProviderError {
 
 function droppedError(url: URL, bodyStarted: boolean, secrets: readonly string[]): ProviderError {
   const when = bodyStarted ? 'in the middle of the answer' : 'after the response headers, before the answer';
-  return new ProviderError('network', `The connection to ${url.host} dropped ${when}. Try again.`, { fix: 'retry', retryable: true, summary: 'connection dropped' }, secrets);
+  return new ProviderError(
+    'network',
+    `The connection to ${url.host} dropped ${when}. Try again.`,
+    { fix: 'retry', retryable: true, summary: 'connection dropped' },
+    secrets,
+  );
 }
 
 /** `reusedConnection`: the request went out on a kept-alive connection (which the server may have closed meanwhile). */
@@ -214,18 +219,37 @@ export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: re
         secrets,
       );
     case 'refused':
-      return new ProviderError('network', `Nothing is listening at ${where} (connection refused). Start the server or fix ${baseUrl}.`, { fix: 'open-settings', summary: 'connection refused' }, secrets);
+      return new ProviderError(
+        'network',
+        `Nothing is listening at ${where} (connection refused). Start the server or fix ${baseUrl}.`,
+        { fix: 'open-settings', summary: 'connection refused' },
+        secrets,
+      );
     case 'host-not-found':
-      return new ProviderError('network', `The host ${url.hostname} was not found. Check ${baseUrl} and your network.`, { fix: 'open-settings', summary: 'host not found' }, secrets);
+      return new ProviderError(
+        'network',
+        `The host ${url.hostname} was not found. Check ${baseUrl} and your network.`,
+        { fix: 'open-settings', summary: 'host not found' },
+        secrets,
+      );
     case 'reset-without-answer':
-      return reset(`${where} closed the connection without an answer (ECONNRESET). If the server expects https://, use https://${where}/... in ${baseUrl}; otherwise check the network and try again.`);
+      return reset(
+        `${where} closed the connection without an answer (ECONNRESET). If the server expects https://, use https://${where}/... in ${baseUrl}; otherwise check the network and try again.`,
+      );
     case 'reset-in-tls-handshake':
-      return reset(`${where} closed the connection during the TLS handshake (ECONNRESET). If it is a plain HTTP server, use http://${where}/... in ${baseUrl}; otherwise check the network and try again.`);
+      return reset(
+        `${where} closed the connection during the TLS handshake (ECONNRESET). If it is a plain HTTP server, use http://${where}/... in ${baseUrl}; otherwise check the network and try again.`,
+      );
     case 'reset':
       return reset(`The connection to ${where} failed (ECONNRESET). Check the network and try again.`);
     case 'dns-unavailable':
     case 'unreachable':
-      return new ProviderError('network', `The connection to ${where} failed (${error.code}). Check the network and try again.`, { fix: 'retry', retryable: true, summary: `connection failed (${error.code})` }, secrets);
+      return new ProviderError(
+        'network',
+        `The connection to ${where} failed (${error.code}). Check the network and try again.`,
+        { fix: 'retry', retryable: true, summary: `connection failed (${error.code})` },
+        secrets,
+      );
     default:
       return new ProviderError(
         'network',
@@ -277,7 +301,12 @@ export function errorFromStatus(
     return new ProviderError('auth', `${host} rejected the API key (HTTP ${status}). ${setKeyHint(keyEnv)}.${server}`, { fix: 'set-key', status }, secrets);
   }
   if (status === 400 && url.protocol === 'http:' && PLAIN_HTTP_TO_TLS_PORT.test(bodyText)) {
-    return new ProviderError('bad_request', `${host} expects https:// (it got plain HTTP on its TLS port). Use https://${host}/... in ${baseUrl}.`, { fix: 'open-settings', status }, secrets);
+    return new ProviderError(
+      'bad_request',
+      `${host} expects https:// (it got plain HTTP on its TLS port). Use https://${host}/... in ${baseUrl}.`,
+      { fix: 'open-settings', status },
+      secrets,
+    );
   }
   if (status === 402 || (status === 429 && /quota|billing|credit|insufficient/.test(lowered))) {
     return new ProviderError(
@@ -288,19 +317,49 @@ export function errorFromStatus(
     );
   }
   if (status === 429) {
-    return new ProviderError('rate_limit', `${host} is rate-limiting requests (HTTP 429). Wait a moment and try again.${server}`, { fix: 'retry', status, retryable: true, retryAfterMs }, secrets);
+    return new ProviderError(
+      'rate_limit',
+      `${host} is rate-limiting requests (HTTP 429). Wait a moment and try again.${server}`,
+      { fix: 'retry', status, retryable: true, retryAfterMs },
+      secrets,
+    );
   }
   if (status === 404 || /model_not_found|not_found_error/.test(lowered) || /model .*not (found|exist)/.test(lowered)) {
     if (status === 404 && !/model/.test(lowered)) {
-      return new ProviderError('bad_request', `${host} has no such endpoint (HTTP 404 for ${url.pathname}). Check ${baseUrl} (OpenAI-style services usually end in /v1).${server}`, { fix: 'open-settings', status }, secrets);
+      return new ProviderError(
+        'bad_request',
+        `${host} has no such endpoint (HTTP 404 for ${url.pathname}). Check ${baseUrl} (OpenAI-style services usually end in /v1).${server}`,
+        { fix: 'open-settings', status },
+        secrets,
+      );
     }
-    return new ProviderError('model_not_found', `The model is not available at ${host} (HTTP ${status}). Pick another model in ${model}.${server}`, { fix: 'pick-model', status }, secrets);
+    return new ProviderError(
+      'model_not_found',
+      `The model is not available at ${host} (HTTP ${status}). Pick another model in ${model}.${server}`,
+      { fix: 'pick-model', status },
+      secrets,
+    );
   }
   if (status === 408) {
-    return new ProviderError('timeout', `${host} timed out the request (HTTP 408). Try again.${server}`, { fix: 'retry', status, retryable: true, retryAfterMs }, secrets);
+    return new ProviderError(
+      'timeout',
+      `${host} timed out the request (HTTP 408). Try again.${server}`,
+      { fix: 'retry', status, retryable: true, retryAfterMs },
+      secrets,
+    );
   }
   if (status >= 500) {
-    return new ProviderError('server', `${host} had a server error (HTTP ${status}). Try again later.${server}`, { fix: 'retry', status, retryable: true, retryAfterMs }, secrets);
+    return new ProviderError(
+      'server',
+      `${host} had a server error (HTTP ${status}). Try again later.${server}`,
+      { fix: 'retry', status, retryable: true, retryAfterMs },
+      secrets,
+    );
   }
-  return new ProviderError('bad_request', `${host} refused the request (HTTP ${status}). Check the provider settings: ${model} and ${baseUrl}.${server}`, { fix: 'open-settings', status }, secrets);
+  return new ProviderError(
+    'bad_request',
+    `${host} refused the request (HTTP ${status}). Check the provider settings: ${model} and ${baseUrl}.${server}`,
+    { fix: 'open-settings', status },
+    secrets,
+  );
 }

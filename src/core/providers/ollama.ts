@@ -8,7 +8,17 @@ import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason,
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
-import type { ContinuationMethod, ContinueRequest, FinishReason, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
+import type {
+  ContinuationMethod,
+  ContinueRequest,
+  FinishReason,
+  PromptRenderer,
+  ProviderChunk,
+  ProviderConfig,
+  ProviderOptions,
+  KeySource,
+  ProviderEntry,
+} from './types';
 import { completeUsage } from './usage';
 
 export const OLLAMA_DEFAULT_BASE_URL = 'http://127.0.0.1:11434';
@@ -35,12 +45,15 @@ export class OllamaProvider extends HttpProvider {
     super(config, keys, options, ollamaEntry);
     const endpoint = config.ollamaEndpoint ?? 'auto';
     if (endpoint === 'generate' && !config.templateRenderer) {
-      throw new ProviderError('bad_request', `Ollama raw /api/generate needs a chat template to render the prompt; set ${settingRef('templateFolder')} or use the chat endpoint.`, { fix: 'open-settings' });
+      throw new ProviderError(
+        'bad_request',
+        `Ollama raw /api/generate needs a chat template to render the prompt; set ${settingRef('templateFolder')} or use the chat endpoint.`,
+        { fix: 'open-settings' },
+      );
     }
     this.render = endpoint === 'chat' ? undefined : config.templateRenderer;
     this.continuation = this.render ? 'raw-completion' : 'assistant-prefix';
   }
-
 
   protected inputText(request: ContinueRequest): string {
     return this.render ? this.render(request.messages, request.partialAnswer) : [...request.messages.map((m) => m.content), request.partialAnswer].join('\n');

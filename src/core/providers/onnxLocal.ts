@@ -105,7 +105,8 @@ export class OnnxLocalProvider implements LlmProvider {
         type: 'usage',
         usage: { inputTokens: tokenCount, outputTokens: result.tokens.length, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
       };
-      const finishReason = result.stopReason === 'cancelled' ? 'cancelled' : result.stopReason === 'eos' || result.stopReason === 'stop_string' ? 'stop' : 'length';
+      const finishReason =
+        result.stopReason === 'cancelled' ? 'cancelled' : result.stopReason === 'eos' || result.stopReason === 'stop_string' ? 'stop' : 'length';
       yield { type: 'done', finishReason };
     } finally {
       await session.dispose();

@@ -139,7 +139,8 @@ export const openAiChatEntry: ProviderEntry = {
 };
 
 export const openAiCompletionsEntry: ProviderEntry = {
-  label: 'OpenAI-compatible /v1/completions with the prompt rendered by a chat template (vLLM, llama.cpp server, SGLang, LM Studio, Together, Fireworks). Exact continuation, as in the paper.',
+  label:
+    'OpenAI-compatible /v1/completions with the prompt rendered by a chat template (vLLM, llama.cpp server, SGLang, LM Studio, Together, Fireworks). Exact continuation, as in the paper.',
   defaultBaseUrl: OPENAI_COMPLETIONS_DEFAULT_BASE_URL,
   keyEnv: ['RELAY_API_KEY'],
   usesKey: true,
@@ -256,7 +257,12 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
   readonly continuation: ContinuationMethod;
   private readonly usePrefix: boolean;
 
-  constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions, own: { kind: ProviderKind; entry: ProviderEntry } = { kind: 'openai-chat', entry: openAiChatEntry }) {
+  constructor(
+    config: ProviderConfig,
+    keys: KeySource,
+    options: ProviderOptions,
+    own: { kind: ProviderKind; entry: ProviderEntry } = { kind: 'openai-chat', entry: openAiChatEntry },
+  ) {
     super(config, keys, options, own.entry);
     this.kind = own.kind;
     const mode = config.assistantPrefix ?? 'auto';

@@ -55,9 +55,7 @@ export interface ResolvedPrice {
  * a catalog price the user must give at least input and output prices, else it is unknown.
  */
 export function resolvePriceWithSource(kind: ProviderKind, model: string, overrides: PriceOverrides = {}, baseUrl?: string, at?: Date): ResolvedPrice {
-  const given = Object.fromEntries(
-    Object.entries(overrides).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0),
-  ) as Partial<ModelPrice>;
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) as Partial<ModelPrice>;
   const provider = catalogProviderOf(kind, baseUrl);
   const found = provider ? catalogPrice(provider, model, at) : null;
   if (found) {

@@ -70,7 +70,8 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
 
   const refused = REFUSED.test(text);
   if (sent('max_tokens') && /use '?max_completion_tokens'? instead/i.test(text)) return { type: 'token-field', use: 'max_completion_tokens' };
-  if (refused && sent('max_tokens') && names(text, 'max_tokens') && !names(text, 'max_completion_tokens')) return { type: 'token-field', use: 'max_completion_tokens' };
+  if (refused && sent('max_tokens') && names(text, 'max_tokens') && !names(text, 'max_completion_tokens'))
+    return { type: 'token-field', use: 'max_completion_tokens' };
   if (refused && sent('max_completion_tokens') && names(text, 'max_completion_tokens')) return { type: 'token-field', use: 'max_tokens' };
 
   for (const field of OWN_FIELDS) if (sent(field) && names(text, field)) return { type: 'drop', field };

@@ -81,11 +81,13 @@ export async function* withRetries(
       if (error.code === 'timeout') timeoutRetried = true;
       const wait = error.retryAfterMs ?? backoffDelay(number - 1, policy);
       if (wait > policy.maxDelayMs) {
-        throw new ProviderError(
-          error.code,
-          `${error.message} (The server asked to wait ${Math.ceil(wait / 1000)} s before trying again.)`,
-          { fix: error.fix, status: error.status, retryable: false, retryAfterMs: wait, summary: error.summary },
-        );
+        throw new ProviderError(error.code, `${error.message} (The server asked to wait ${Math.ceil(wait / 1000)} s before trying again.)`, {
+          fix: error.fix,
+          status: error.status,
+          retryable: false,
+          retryAfterMs: wait,
+          summary: error.summary,
+        });
       }
       // A retry that could not start before the call's time is up would only end in the call timeout.
       if (hooks.remainingMs && wait >= hooks.remainingMs()) throw error;

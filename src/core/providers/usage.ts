@@ -18,12 +18,7 @@ export interface ReportedUsage {
 }
 
 /** Fills what the server left out by counting the prompt and the output text locally. */
-export function completeUsage(
-  reported: ReportedUsage,
-  inputText: string,
-  outputText: string,
-  countTokens: TokenCounter = estimateTokens,
-): Usage {
+export function completeUsage(reported: ReportedUsage, inputText: string, outputText: string, countTokens: TokenCounter = estimateTokens): Usage {
   const inputKnown = isCount(reported.inputTokens);
   const outputKnown = isCount(reported.outputTokens);
   const reasoning = isCount(reported.reasoningTokens) ? reported.reasoningTokens : undefined;

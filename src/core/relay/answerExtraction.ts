@@ -61,17 +61,27 @@ export function extractAnswer(text: string): string | null {
 /** A data set's reference: GSM8K `#### 42`, MATH `\boxed{...}` in the solution, else the text itself. */
 export function extractReference(reference: string): string {
   const hashes = reference.lastIndexOf('####');
-  if (hashes >= 0) return reference.slice(hashes + 4).trim().replace(/,/g, '');
+  if (hashes >= 0)
+    return reference
+      .slice(hashes + 4)
+      .trim()
+      .replace(/,/g, '');
   return extractBoxed(reference) ?? reference.trim();
 }
 
 /** Math delimiters, a whole-string `\boxed{}`, Unicode minus: what both sides lose before anything else. */
 function unwrap(answer: string): string {
-  let s = answer.replace(/\u2212/g, '-').replace(/\\displaystyle/g, '').trim();
-  for (let changed = true; changed; ) {
+  let s = answer
+    .replace(/\u2212/g, '-')
+    .replace(/\\displaystyle/g, '')
+    .trim();
+  for (let changed = true; changed;) {
     const before = s;
     s = s.replace(/^\$+|\$+$/g, '').trim();
-    s = s.replace(/^\\\(([\s\S]*)\\\)$/, '$1').replace(/^\\\[([\s\S]*)\\\]$/, '$1').trim();
+    s = s
+      .replace(/^\\\(([\s\S]*)\\\)$/, '$1')
+      .replace(/^\\\[([\s\S]*)\\\]$/, '$1')
+      .trim();
     const boxed = /^\\(?:boxed|fbox)\s*\{/.exec(s);
     if (boxed && matchingBrace(s, boxed[0].length - 1) === s.length - 1) s = s.slice(boxed[0].length, -1).trim();
     s = s.replace(/[.\s]+$/, '');
@@ -86,7 +96,10 @@ const TEXT_COMMANDS = /\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|m
 function splitUnits(s: string): { value: string; units: string | null } {
   const m = /^(.*?[\d}])\s*((?:\\(?:text|mbox|mathrm)\s*\{\s*[a-zA-Z][a-zA-Z .]*\}|\s[a-zA-Z]{2,}(?:\s+[a-zA-Z]+)*)(?:\s*\^\s*\{?[23]\}?)?)$/.exec(s);
   if (!m || !/\d/.test(m[1])) return { value: s, units: null };
-  const units = m[2].replace(TEXT_COMMANDS, '$1').replace(/[\s.]+/g, '').toLowerCase();
+  const units = m[2]
+    .replace(TEXT_COMMANDS, '$1')
+    .replace(/[\s.]+/g, '')
+    .toLowerCase();
   return { value: m[1], units };
 }
 
@@ -97,19 +110,25 @@ function splitUnits(s: string): { value: string; units: string | null } {
  */
 export function normaliseAnswer(answer: string): string {
   let s = unwrap(answer);
-  for (let before = ''; before !== s; ) {
+  for (let before = ''; before !== s;) {
     before = s;
     s = s.replace(TEXT_COMMANDS, '$1');
   }
   s = s.replace(/\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![a-zA-Z])\.?/g, '');
   s = s.replace(/\\[!,;:> ]|\\q?quad(?![a-zA-Z])|~/g, ' ');
   s = s.replace(/\\[dt]frac(?![a-zA-Z])/g, '\\frac');
-  s = s.replace(/\\leq(?![a-zA-Z])/g, '\\le').replace(/\\geq(?![a-zA-Z])/g, '\\ge').replace(/\\neq(?![a-zA-Z])/g, '\\ne');
+  s = s
+    .replace(/\\leq(?![a-zA-Z])/g, '\\le')
+    .replace(/\\geq(?![a-zA-Z])/g, '\\ge')
+    .replace(/\\neq(?![a-zA-Z])/g, '\\ne');
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])|°/g, '');
   s = s.replace(/\\?%/g, '');
   s = s.replace(/\\?\$/g, '');
   s = s.replace(/\s+/g, '');
-  s = s.replace(/\\frac(\d)(\d)/g, '\\frac{$1}{$2}').replace(/\\frac(\d)\{/g, '\\frac{$1}{').replace(/\\frac(\{[^{}]*\})(\d)/g, '\\frac$1{$2}');
+  s = s
+    .replace(/\\frac(\d)(\d)/g, '\\frac{$1}{$2}')
+    .replace(/\\frac(\d)\{/g, '\\frac{$1}{')
+    .replace(/\\frac(\{[^{}]*\})(\d)/g, '\\frac$1{$2}');
   s = s.replace(/\\sqrt(\d+|[a-zA-Z](?![a-zA-Z]))/g, '\\sqrt{$1}');
   s = s.replace(/\^\{(\w)\}/g, '^$1');
   s = s.replace(/\.$/, '');

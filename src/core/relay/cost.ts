@@ -19,8 +19,7 @@ export function emptyUsage(): Usage {
  */
 export function usableUsage(reported: Usage | undefined): Usage | undefined {
   if (!reported || typeof reported !== 'object') return undefined;
-  const count = (value: unknown): number | undefined =>
-    typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined);
   const inputTokens = count(reported.inputTokens);
   const outputTokens = count(reported.outputTokens);
   if (inputTokens === undefined || outputTokens === undefined) return undefined;
@@ -60,7 +59,10 @@ export function relayCostUsd(usage: Usage, calls: number, price: ModelPrice | un
 
 /** How the LLM-only figure was computed, for the note beside it. */
 export function llmOnlyEstimateNote(basis: LlmOnlyBasis, warmTokens = 0): string {
-  const warm = warmTokens > 0 && basis.kind !== 'reported' ? ` Its first ${warmTokens} prompt tokens are priced as the provider's cache would serve them: an earlier request of this conversation sent them.` : '';
+  const warm =
+    warmTokens > 0 && basis.kind !== 'reported'
+      ? ` Its first ${warmTokens} prompt tokens are priced as the provider's cache would serve them: an earlier request of this conversation sent them.`
+      : '';
   return estimateBasis(basis) + warm;
 }
 
@@ -75,7 +77,7 @@ function estimateBasis(basis: LlmOnlyBasis): string {
         `(${basis.outputRatio.toFixed(2)} output and ${basis.inputRatio.toFixed(2)} input tokens per small-model token).`
       );
     default:
-      return 'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices, counted in the small model\'s tokenizer (no call reported the LLM\'s own counts).';
+      return "Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices, counted in the small model's tokenizer (no call reported the LLM's own counts).";
   }
 }
 
@@ -85,10 +87,7 @@ function estimateBasis(basis: LlmOnlyBasis): string {
  * same number of tokens, and counts are in the SLM's tokenizer.
  */
 export function llmOnlyCostUsd(promptTokens: number, answerTokens: number, price: ModelPrice | undefined): number | null {
-  return costOf(
-    { inputTokens: promptTokens, outputTokens: answerTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true },
-    price,
-  );
+  return costOf({ inputTokens: promptTokens, outputTokens: answerTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true }, price);
 }
 
 export function savedUsd(costUsd: number | null, llmOnly: number | null): number | null {

@@ -443,7 +443,11 @@ class RelayRun {
   /** The SLM writes one turn; its outcome goes to the policy. */
   private async slmStep(next: Extract<Next, { do: 'slm' }>): Promise<Outcome | FinishReason> {
     const session = this.session as SlmSession;
-    const turn = await this.slmTurn(session, { maxTokens: next.maxTokens, stopStrings: next.stopAtCommand ? [CALL_CLOSE] : undefined, minTop1: next.gate?.minTop1 });
+    const turn = await this.slmTurn(session, {
+      maxTokens: next.maxTokens,
+      stopStrings: next.stopAtCommand ? [CALL_CLOSE] : undefined,
+      minTop1: next.gate?.minTop1,
+    });
     this.turns += 1;
     const refused = turn.result.stopReason === 'low_confidence' ? turn.result.refusedToken?.text : undefined;
     this.seam = refused === undefined || refused.length === 0 ? undefined : /^\s/u.test(refused) ? 'space' : 'none';
@@ -701,7 +705,11 @@ class RelayRun {
   private statsWithout(finish: FinishReason): AnswerStats {
     const costUsd = relayCostUsd(this.usage, this.calls, this.o.price);
     // The LLM alone: what this answer cost when the LLM wrote all of it; else the estimate (calibrated once a call reported usage).
-    const llmOnly = !this.policy.usesSlm ? costUsd : this.ledger ? this.ledger.llmOnlyUsd(this.promptTokens, this.used) : llmOnlyCostUsd(this.promptTokens, this.used, this.o.price);
+    const llmOnly = !this.policy.usesSlm
+      ? costUsd
+      : this.ledger
+        ? this.ledger.llmOnlyUsd(this.promptTokens, this.used)
+        : llmOnlyCostUsd(this.promptTokens, this.used, this.o.price);
     // An answer that failed or wrote nothing saved nothing; what its calls cost is a loss.
     const savesNothing = finish === 'error' || this.answer.trim().length === 0;
     const billing = this.ledger?.billingCheck();
@@ -722,7 +730,10 @@ class RelayRun {
       ...(this.reusedPromptTokens > 0 ? { reusedPromptTokens: this.reusedPromptTokens } : {}),
       turns: this.turns,
       routedTo: this.policy.routedTo,
-      llmOnlyEstimateNote: llmOnlyEstimateNote(!this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }), this.ledger?.llmOnlyWarm),
+      llmOnlyEstimateNote: llmOnlyEstimateNote(
+        !this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }),
+        this.ledger?.llmOnlyWarm,
+      ),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
       ...(this.declinedCalls > 0 ? { declinedCalls: this.declinedCalls } : {}),
       ...(this.slmDiscardedTokens > 0 ? { slmDiscardedTokens: this.slmDiscardedTokens } : {}),

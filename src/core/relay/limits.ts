@@ -48,7 +48,8 @@ export function callWouldExceedCost(
 ): boolean {
   if (maxCostUsd === undefined || !price) return false;
   // Worst case: no input from the cache, every allowed output token written.
-  const worst = costOf({ inputTokens: next.inputTokens, outputTokens: next.maxOutputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true }, price) ?? 0;
+  const worst =
+    costOf({ inputTokens: next.inputTokens, outputTokens: next.maxOutputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true }, price) ?? 0;
   return spentUsd + worst > maxCostUsd;
 }
 

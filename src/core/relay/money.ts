@@ -170,7 +170,13 @@ export class MoneyLedger {
     const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
     const u = this.predict(localInput, localOutput * this.outputRatio + reasoningPerCall);
     const round = Math.round;
-    return { inputTokens: round(u.inputTokens), outputTokens: round(u.outputTokens), cachedInputTokens: round(u.cachedInputTokens), cacheWriteTokens: round(u.cacheWriteTokens), estimated: true };
+    return {
+      inputTokens: round(u.inputTokens),
+      outputTokens: round(u.outputTokens),
+      cachedInputTokens: round(u.cachedInputTokens),
+      cacheWriteTokens: round(u.cacheWriteTokens),
+      estimated: true,
+    };
   }
 
   /** How much a prediction is raised: the calibrated error plus QUOTE_MARGIN, or UNCALIBRATED_MARGIN before any report. */
@@ -184,7 +190,6 @@ export class MoneyLedger {
     const usage = this.predict(localInput, tokens * this.outputRatio + reasoningPerCall);
     return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
   }
-
 
   /**
    * Books a finished call: `usage` as reported (or estimated), the local count of what it
@@ -201,7 +206,12 @@ export class MoneyLedger {
       if (this.ratios.known) this.calibrated.add(predicted, cost);
       this.reasoning += call.usage.reasoningTokens ?? 0;
       const reasoning = call.usage.reasoningTokens ?? 0;
-      this.ratios.add({ localInput: call.localInput, reportedInput: call.usage.inputTokens, localOutput: call.localOutput, reportedOutput: call.usage.outputTokens - reasoning });
+      this.ratios.add({
+        localInput: call.localInput,
+        reportedInput: call.usage.inputTokens,
+        localOutput: call.localOutput,
+        reportedOutput: call.usage.outputTokens - reasoning,
+      });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
     } else if (call.usage.inputTokens > 0) {
       this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
@@ -228,7 +238,9 @@ export class MoneyLedger {
   }
 
   llmOnlyBasis(): LlmOnlyBasis {
-    return this.ratios.known ? { kind: 'calibrated', calls: this.ratios.calls, outputRatio: this.outputRatio, inputRatio: this.inputRatio } : { kind: 'slm-tokenizer' };
+    return this.ratios.known
+      ? { kind: 'calibrated', calls: this.ratios.calls, outputRatio: this.outputRatio, inputRatio: this.inputRatio }
+      : { kind: 'slm-tokenizer' };
   }
 
   /** What the answer may still spend now, with a prompt and an answer of these lengths (local counts). */

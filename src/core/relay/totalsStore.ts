@@ -49,8 +49,18 @@ export const UNKNOWN_POLICY = 'unknown';
 
 export function emptyTotals(): TotalsEntry {
   return {
-    answers: 0, calls: 0, slmTokens: 0, llmTokens: 0, llmInputTokens: 0, llmOutputTokens: 0,
-    llmCachedInputTokens: 0, llmCacheWriteTokens: 0, costUsd: 0, llmOnlyCostUsd: 0, savedUsd: 0, unpricedAnswers: 0,
+    answers: 0,
+    calls: 0,
+    slmTokens: 0,
+    llmTokens: 0,
+    llmInputTokens: 0,
+    llmOutputTokens: 0,
+    llmCachedInputTokens: 0,
+    llmCacheWriteTokens: 0,
+    costUsd: 0,
+    llmOnlyCostUsd: 0,
+    savedUsd: 0,
+    unpricedAnswers: 0,
   };
 }
 
@@ -196,13 +206,18 @@ export class TotalsStore {
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const age = await fs.stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        const age = await fs.stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
         if (age > this.staleLockMs) {
           await fs.rm(lock, { force: true });
           continue;
         }
         if (Date.now() > deadline) {
-          throw new Error(`The relay totals file ${this.path} stayed locked for ${this.lockTimeoutMs} ms; if no other Relay process is running, delete ${lock}.`);
+          throw new Error(
+            `The relay totals file ${this.path} stayed locked for ${this.lockTimeoutMs} ms; if no other Relay process is running, delete ${lock}.`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }

@@ -111,18 +111,12 @@ function readConfig(folder: string): ModelConfig {
   const modelType = raw.model_type;
   if (typeof modelType !== 'string') throw new ModelFolderError(file, 'has no "model_type".');
   if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
-    throw new ModelFolderError(
-      file,
-      `model_type "${modelType}" is not supported; supported decoder types: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
-    );
+    throw new ModelFolderError(file, `model_type "${modelType}" is not supported; supported decoder types: ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
   }
   const numLayers = positiveInt(raw, 'num_hidden_layers', file);
   const heads = positiveInt(raw, 'num_attention_heads', file);
   const numKeyValueHeads = raw.num_key_value_heads === undefined ? heads : positiveInt(raw, 'num_key_value_heads', file);
-  const headDim =
-    raw.head_dim === undefined || raw.head_dim === null
-      ? positiveInt(raw, 'hidden_size', file) / heads
-      : positiveInt(raw, 'head_dim', file);
+  const headDim = raw.head_dim === undefined || raw.head_dim === null ? positiveInt(raw, 'hidden_size', file) / heads : positiveInt(raw, 'head_dim', file);
   const vocabSize = positiveInt(raw, 'vocab_size', file);
   return { modelType, numLayers, numKeyValueHeads, headDim, vocabSize, raw };
 }
@@ -149,9 +143,7 @@ function isInside(folder: string, path: string): boolean {
 }
 
 /** Where an external data location of a model leads, and whether Relay may read it. */
-export type ExternalDataFile =
-  | { ok: true; path: string }
-  | { ok: false; path: string; problem: 'outside' | 'missing' | 'not-a-file' };
+export type ExternalDataFile = { ok: true; path: string } | { ok: false; path: string; problem: 'outside' | 'missing' | 'not-a-file' };
 
 /**
  * Resolves an external data `location` of a model in `onnxDir` (the .onnx file's folder,
@@ -198,7 +190,9 @@ function externalDataBytes(onnxPath: string): number {
 function filesRead(folder: string, chosen: OnnxVariantFile): string[] {
   const graph = relative(folder, chosen.path).split(/[\\/]/).join('/');
   const graphDir = graph.includes('/') ? graph.slice(0, graph.lastIndexOf('/') + 1) : '';
-  const json = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].filter((name) => existsSync(join(folder, name)));
+  const json = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].filter((name) =>
+    existsSync(join(folder, name)),
+  );
   return [...json, graph, ...externalDataNames(chosen.path).map((name) => graphDir + name)];
 }
 

@@ -16,11 +16,7 @@ export interface TextTokenizer {
 export class SlmTokenizer implements TextTokenizer {
   private constructor(private readonly inner: HfTokenizer) {}
 
-  static async create(
-    tokenizerJson: Record<string, unknown>,
-    tokenizerConfig: Record<string, unknown>,
-    file = 'tokenizer.json',
-  ): Promise<SlmTokenizer> {
+  static async create(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, file = 'tokenizer.json'): Promise<SlmTokenizer> {
     const { Tokenizer } = await import('@huggingface/tokenizers');
     try {
       return new SlmTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig));

@@ -178,11 +178,7 @@ export interface SlmSession {
   /** Feed text (already rendered by the chat template, if any) to the cache. */
   prefill(text: string, options?: PrefillOptions): Promise<PrefillResult>;
   /** Generate from the current context, streaming tokens. */
-  generate(
-    options: GenerateOptions,
-    onToken?: (token: GeneratedToken) => void,
-    signal?: AbortSignal,
-  ): Promise<GenerateResult>;
+  generate(options: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult>;
   /**
    * Append externally written text (e.g. the LLM's tokens), re-tokenised, by prefilling
    * only the new tokens; the existing cache is never recomputed.

@@ -110,7 +110,13 @@ export class RelayDemo {
     const readme = vscode.Uri.joinPath(this.context.extensionUri, name);
     try {
       const document = await vscode.workspace.openTextDocument(readme);
-      const line = Math.max(0, document.getText().split(/\r?\n/).findIndex((text) => text.startsWith(PAPER_TABLE_HEADING)));
+      const line = Math.max(
+        0,
+        document
+          .getText()
+          .split(/\r?\n/)
+          .findIndex((text) => text.startsWith(PAPER_TABLE_HEADING)),
+      );
       const heading = new vscode.Range(line, 0, line, 0);
       const editor = await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true, selection: heading });
       editor.revealRange(heading, vscode.TextEditorRevealType.AtTop);
@@ -123,7 +129,9 @@ export class RelayDemo {
   private ready(): DemoModelFolders | undefined {
     const models = embeddedDemoModels(this.context.extensionPath);
     if (!models) {
-      void vscode.window.showErrorMessage('Relay: the demo models (models/relay-demo-slm and models/relay-demo-llm) are missing from this installation. Reinstall the extension.');
+      void vscode.window.showErrorMessage(
+        'Relay: the demo models (models/relay-demo-slm and models/relay-demo-llm) are missing from this installation. Reinstall the extension.',
+      );
       return undefined;
     }
     if (this.service.busy) {
@@ -136,6 +144,7 @@ export class RelayDemo {
   private checked(conversation: Conversation, answered: AnsweredTurn, reference: string): void {
     const { outcome, turnId } = answered;
     // A stopped or failed answer is not judged.
-    if (outcome.stats && !outcome.error && outcome.stats.finishReason !== 'cancelled') conversation.setDemoResult(turnId, checkDemoAnswer(outcome.answer, reference));
+    if (outcome.stats && !outcome.error && outcome.stats.finishReason !== 'cancelled')
+      conversation.setDemoResult(turnId, checkDemoAnswer(outcome.answer, reference));
   }
 }

@@ -4,6 +4,8 @@
  * in training). Copied here because the package ships the models, not the evaluation
  * file; test/unit/extension/demo.test.ts checks that the two stay the same.
  */
+// Ten questions a line, as in the evaluation file (the formatter leaves it so).
+// prettier-ignore
 export const HELD_OUT_QUESTIONS: readonly string[] = [
   '95*8+35=?', '69*9+15=?', '98*6+95=?', '37*4+18=?', '71*8+71=?', '10*3+82=?', '15*9+36=?', '67*8+32=?', '23*7+51=?', '34*5+20=?',
   '39*5+86=?', '26*5+68=?', '37*3+48=?', '71*4+16=?', '52*8+51=?', '33*4+29=?', '74*9+26=?', '82*3+58=?', '73*4+69=?', '14*6+91=?',

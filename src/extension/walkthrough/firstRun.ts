@@ -14,7 +14,9 @@ export function configuredRelaySettings(manifest: { contributes?: { configuratio
   const config = vscode.workspace.getConfiguration();
   return Object.keys(manifest.contributes?.configuration?.properties ?? {}).filter((key) => {
     const inspected = config.inspect(key);
-    return inspected !== undefined && (inspected.globalValue !== undefined || inspected.workspaceValue !== undefined || inspected.workspaceFolderValue !== undefined);
+    return (
+      inspected !== undefined && (inspected.globalValue !== undefined || inspected.workspaceValue !== undefined || inspected.workspaceFolderValue !== undefined)
+    );
   });
 }
 
@@ -27,7 +29,12 @@ export async function offerFirstRunSetup(context: vscode.ExtensionContext, setup
   if (!shouldOfferSetup(facts) || setupWarning === undefined) return;
   // Marked first: closing the window while the prompt shows must not bring it back.
   await context.globalState.update(FIRST_RUN_STATE_KEY, true);
-  const choice = await vscode.window.showInformationMessage(setupPromptMessage(setupWarning), SETUP_CHOICES.demo, SETUP_CHOICES.walkthrough, SETUP_CHOICES.later);
+  const choice = await vscode.window.showInformationMessage(
+    setupPromptMessage(setupWarning),
+    SETUP_CHOICES.demo,
+    SETUP_CHOICES.walkthrough,
+    SETUP_CHOICES.later,
+  );
   if (choice === SETUP_CHOICES.demo) {
     await vscode.commands.executeCommand(TRY_DEMO_COMMAND);
   } else if (choice === SETUP_CHOICES.walkthrough) {

@@ -10,25 +10,34 @@ interface Manifest {
 }
 
 const tests: [string, () => Promise<void>][] = [
-  ['the extension activates', async () => {
-    const extension = vscode.extensions.getExtension(EXTENSION_ID);
-    assert.ok(extension, `${EXTENSION_ID} is not loaded`);
-    await extension.activate();
-    assert.equal(extension.isActive, true);
-  }],
-  ['every contributed command has a handler', async () => {
-    const extension = vscode.extensions.getExtension(EXTENSION_ID);
-    assert.ok(extension);
-    await extension.activate();
-    const contributed = (extension.packageJSON as Manifest).contributes.commands.map((c) => c.command);
-    assert.ok(contributed.length >= 7, `expected the seven Relay commands, found ${contributed.join(', ')}`);
-    const registered = new Set(await vscode.commands.getCommands(true));
-    const missing = contributed.filter((id) => !registered.has(id));
-    assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
-  }],
-  ['"Relay: Open Chat" runs without error', async () => {
-    await vscode.commands.executeCommand('relay.openChat');
-  }],
+  [
+    'the extension activates',
+    async () => {
+      const extension = vscode.extensions.getExtension(EXTENSION_ID);
+      assert.ok(extension, `${EXTENSION_ID} is not loaded`);
+      await extension.activate();
+      assert.equal(extension.isActive, true);
+    },
+  ],
+  [
+    'every contributed command has a handler',
+    async () => {
+      const extension = vscode.extensions.getExtension(EXTENSION_ID);
+      assert.ok(extension);
+      await extension.activate();
+      const contributed = (extension.packageJSON as Manifest).contributes.commands.map((c) => c.command);
+      assert.ok(contributed.length >= 7, `expected the seven Relay commands, found ${contributed.join(', ')}`);
+      const registered = new Set(await vscode.commands.getCommands(true));
+      const missing = contributed.filter((id) => !registered.has(id));
+      assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
+    },
+  ],
+  [
+    '"Relay: Open Chat" runs without error',
+    async () => {
+      await vscode.commands.executeCommand('relay.openChat');
+    },
+  ],
 ];
 
 export async function run(): Promise<void> {
@@ -41,7 +50,7 @@ export async function run(): Promise<void> {
       console.log(`✔ ${name}`);
     } catch (error) {
       failures.push(name);
-      console.log(`✖ ${name}\n  ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      console.log(`✖ ${name}\n  ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     }
   }
   console.log(`${passed} passed, ${failures.length} failed`);

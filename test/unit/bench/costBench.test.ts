@@ -103,8 +103,16 @@ test('OpenAI server: the reference after the partial answer (instructed layout),
   assert.equal(first.text, ` ${words(3, 6)}`);
   assert.equal(first.finish, 'length');
   // system, user, assistant (the partial answer), user (the instruction): role and end markers, then the priming token.
-  const expected = (partial: string) => 4 * 2 + serverTokens(LONG_SYSTEM).length + serverTokens('Count.').length + serverTokens(partial).length + serverTokens(CONTINUE_INSTRUCTION).length + 1;
-  assert.deepEqual(first.usage, { inputTokens: expected(words(0, 3)), outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 0 });
+  const expected = (partial: string) =>
+    4 * 2 + serverTokens(LONG_SYSTEM).length + serverTokens('Count.').length + serverTokens(partial).length + serverTokens(CONTINUE_INSTRUCTION).length + 1;
+  assert.deepEqual(first.usage, {
+    inputTokens: expected(words(0, 3)),
+    outputTokens: 3,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    estimated: false,
+    reasoningTokens: 0,
+  });
   const second = await drain(provider, { messages, partialAnswer: words(0, 6), maxTokens: 2 });
   assert.equal(second.text, ` ${words(6, 8)}`);
   // Shared with the first: system and user turns, the assistant marker and the first's three words (its end marker differs).
@@ -116,8 +124,14 @@ test('OpenAI server: the reference after the partial answer (instructed layout),
   const last = await drain(provider, { messages, partialAnswer: words(0, 118), maxTokens: 50 });
   assert.equal(last.text, ` ${words(118, 120)}.`);
   assert.equal(last.finish, 'stop');
-  assert.deepEqual(openai.ledger.map((c) => c.outputTokens), [3, 2, 3]);
-  assert.deepEqual(openai.ledger.map((c) => c.finish), ['length', 'length', 'stop']);
+  assert.deepEqual(
+    openai.ledger.map((c) => c.outputTokens),
+    [3, 2, 3],
+  );
+  assert.deepEqual(
+    openai.ledger.map((c) => c.finish),
+    ['length', 'length', 'stop'],
+  );
 });
 
 test('OpenAI server: a client that closes the stream is billed only for the tokens streamed before', async () => {
@@ -145,7 +159,9 @@ test('OpenAI server: a client that closes the stream is billed only for the toke
 test('Anthropic server: prefill continues after the trimmed partial answer; cache reads and writes at the provider breakpoints', async () => {
   anthropic.begin(REFERENCE);
   // The provider places breakpoints by its local count (here the SLM's, as the extension does).
-  const provider = createProvider({ kind: 'anthropic', baseUrl: anthropic.baseUrl, model: 'claude-sonnet-4-5', maxRetries: 0 }, keys, { countTokens: slmCount });
+  const provider = createProvider({ kind: 'anthropic', baseUrl: anthropic.baseUrl, model: 'claude-sonnet-4-5', maxRetries: 0 }, keys, {
+    countTokens: slmCount,
+  });
   const messages = [
     { role: 'system' as const, content: LONG_SYSTEM },
     { role: 'user' as const, content: 'Count.' },
@@ -161,7 +177,13 @@ test('Anthropic server: prefill continues after the trimmed partial answer; cach
   assert.equal(second.text, ` ${words(4, 6)}`);
   // The previous call's end is a breakpoint again (a block boundary): read; this call's end is written.
   const secondInput = firstInput + 2;
-  assert.deepEqual(second.usage, { inputTokens: secondInput, outputTokens: 2, cachedInputTokens: firstInput, cacheWriteTokens: secondInput - firstInput, estimated: false });
+  assert.deepEqual(second.usage, {
+    inputTokens: secondInput,
+    outputTokens: 2,
+    cachedInputTokens: firstInput,
+    cacheWriteTokens: secondInput - firstInput,
+    estimated: false,
+  });
 });
 
 test('scripted SLM: writes its reference in its own tokens, stops before a low-confidence token, resumes after the LLM text', async () => {
@@ -201,7 +223,10 @@ test('scripted SLM: writes its reference in its own tokens, stops before a low-c
 
 test('traces: editor-shaped sizes, 3-8% low-confidence positions in clusters and isolated; coverage reads the spans', () => {
   const traces = buildTraces();
-  assert.deepEqual(traces.map((t) => t.id), ['explain-40', 'explain-200', 'chat-3k', 'chat-3k-warm', 'problem']);
+  assert.deepEqual(
+    traces.map((t) => t.id),
+    ['explain-40', 'explain-200', 'chat-3k', 'chat-3k-warm', 'problem'],
+  );
   for (const t of traces) {
     const rate = t.low.length / t.pieces.length;
     assert.ok(rate >= 0.03 && rate <= 0.08, `${t.id}: ${rate}`);
@@ -210,7 +235,13 @@ test('traces: editor-shaped sizes, 3-8% low-confidence positions in clusters and
     const isolated = t.low.filter((i) => !t.low.some((j) => j !== i && Math.abs(i - j) <= 8)).length;
     assert.ok(clustered > 0 && isolated > 0, `${t.id}: ${clustered} clustered, ${isolated} isolated`);
   }
-  const prompt = (id: string) => slmCount(traces.find((t) => t.id === id)!.messages.map((m) => m.content).join('\n'));
+  const prompt = (id: string) =>
+    slmCount(
+      traces
+        .find((t) => t.id === id)!
+        .messages.map((m) => m.content)
+        .join('\n'),
+    );
   assert.ok(prompt('explain-40') > 600 && prompt('explain-40') < 900);
   assert.ok(prompt('explain-200') > 3400 && prompt('explain-200') < 4500);
   assert.ok(prompt('problem') < 100);
@@ -280,9 +311,21 @@ test('one cold call against the LLM-only estimate, and where in the answer it fi
   // 1.05 x ((3000 + k) x 2.5 + 20) <= 7500 + 10k from k = 54.
   assert.equal(none.fitsFrom.get(1), 54 / 500);
   // Anthropic writes the whole prompt at 1.25x the input price on the first call.
-  const written = coldCall({ price: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } }, 3000, 500, 2, [1]);
+  const written = coldCall(
+    { price: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } },
+    3000,
+    500,
+    2,
+    [1],
+  );
   assert.ok(Math.abs(written.share - (3000 * 3.75 + 2 * 15) / (3000 * 3 + 500 * 15)) < 1e-12);
   // A prompt below the minimum is not written.
-  const short = coldCall({ price: { inputPerMTok: 3, outputPerMTok: 15, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } }, 600, 400, 2, [1]);
+  const short = coldCall(
+    { price: { inputPerMTok: 3, outputPerMTok: 15, cacheWritePerMTok: 3.75 }, cacheRule: { kind: 'breakpoints', minTokens: 1024 } },
+    600,
+    400,
+    2,
+    [1],
+  );
   assert.ok(Math.abs(short.share - (600 * 3 + 2 * 15) / (600 * 3 + 400 * 15)) < 1e-12);
 });

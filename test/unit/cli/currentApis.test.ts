@@ -34,7 +34,28 @@ async function solve(server: FakeServer, provider: string, model: string): Promi
   forgetLearnedFacts();
   try {
     const base = provider === 'anthropic' ? server.url : `${server.url}/v1`;
-    const args = ['solve', DEMO_QUESTION, '--plain-prompt', '--slm', SLM, '--temperature', '0.7', '--seed', '3', '--provider', provider, '--base-url', base, '--model', model, '--price-in', '1', '--price-out', '4', '--json'];
+    const args = [
+      'solve',
+      DEMO_QUESTION,
+      '--plain-prompt',
+      '--slm',
+      SLM,
+      '--temperature',
+      '0.7',
+      '--seed',
+      '3',
+      '--provider',
+      provider,
+      '--base-url',
+      base,
+      '--model',
+      model,
+      '--price-in',
+      '1',
+      '--price-out',
+      '4',
+      '--json',
+    ];
     const code = await main(args, { stdout: out, stderr: { write: () => undefined, isTTY: false } }, new AbortController().signal);
     const lines = stdout.trim().split('\n');
     return { code, json: JSON.parse(lines[lines.length - 1]), stdout };

@@ -36,7 +36,10 @@ test('the pool keeps at most N tasks in flight, starts them in order, and finish
     assert.equal(most, n, `in flight at ${n}`);
   }
   await runPool([], 4, async () => assert.fail('no task'));
-  await assert.rejects(runPool([1], 0, async () => {}), /concurrency must be a positive whole number/);
+  await assert.rejects(
+    runPool([1], 0, async () => {}),
+    /concurrency must be a positive whole number/,
+  );
 });
 
 test('the pool stops starting tasks on abort or on a failure, and waits for those in flight', async () => {
@@ -52,7 +55,11 @@ test('the pool stops starting tasks on abort or on a failure, and waits for thos
     },
     controller.signal,
   );
-  assert.deepEqual(done.sort((a, b) => a - b), [0, 1, 2, 3], 'the tasks in flight at the abort (2 and 3) finish; no new one starts');
+  assert.deepEqual(
+    done.sort((a, b) => a - b),
+    [0, 1, 2, 3],
+    'the tasks in flight at the abort (2 and 3) finish; no new one starts',
+  );
   const finished: number[] = [];
   await assert.rejects(
     runPool([0, 1, 2, 3, 4, 5], 2, async (i) => {
@@ -112,10 +119,19 @@ test('the answers file: appended line by line, resumed with the same settings, r
 
   const second = AnswersLog.open(path, { command: 'relay eval b', settings, startedAt: 't1' });
   assert.equal(second.resumed, true);
-  assert.deepEqual(second.previous.map((l) => [l.type, l.index, l.answer]), [['answer', 0, answer(0).answer], ['answer', 1, answer(1).answer]]);
+  assert.deepEqual(
+    second.previous.map((l) => [l.type, l.index, l.answer]),
+    [
+      ['answer', 0, answer(0).answer],
+      ['answer', 1, answer(1).answer],
+    ],
+  );
   second.log.append(answer(2));
   second.log.close();
-  const kinds = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).type);
+  const kinds = readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).type);
   assert.deepEqual(kinds, ['run', 'answer', 'answer', 'run', 'answer'], "each session's run line, then its answers");
 
   assert.throws(
@@ -136,23 +152,36 @@ test('the answers file: a line cut short by a crash is dropped, an unreadable li
   log.close();
   appendFileSync(path, 'this line is not JSON\n' + JSON.stringify({ type: 'answer', ...answer(1) }).slice(0, 40));
   const resumed = AnswersLog.open(path, { command: null, settings, startedAt: 't1' });
-  assert.deepEqual(resumed.previous.map((l) => l.index), [0]);
+  assert.deepEqual(
+    resumed.previous.map((l) => l.index),
+    [0],
+  );
   assert.equal(resumed.unreadable, 1);
   resumed.log.append(answer(1));
   resumed.log.close();
   const again = AnswersLog.open(path, { command: null, settings, startedAt: 't2' });
-  assert.deepEqual(again.previous.map((l) => l.index), [0, 1], 'the line after the cut is whole');
+  assert.deepEqual(
+    again.previous.map((l) => l.index),
+    [0, 1],
+    'the line after the cut is whole',
+  );
   again.log.close();
 
   const foreign = join(work, 'foreign.answers.jsonl');
   writeFileSync(foreign, 'spec,index\n');
-  assert.throws(() => AnswersLog.open(foreign, { command: null, settings, startedAt: 't' }), /is not an answers file of relay eval\. Choose another --out, or pass --fresh/);
+  assert.throws(
+    () => AnswersLog.open(foreign, { command: null, settings, startedAt: 't' }),
+    /is not an answers file of relay eval\. Choose another --out, or pass --fresh/,
+  );
   writeFileSync(foreign, JSON.stringify({ type: 'run', format: 99, settings }) + '\n');
   assert.throws(() => AnswersLog.open(foreign, { command: null, settings, startedAt: 't' }), /answers format 99; this relay writes format 1/);
 });
 
 test('settings differences name the leaf that differs', () => {
-  assert.deepEqual(settingsDifferences({ a: 1, b: { c: 'x', d: [1] } }, { a: 1, b: { c: 'y', d: [1] }, e: true }), ['b.c: "x" in the file, "y" now', 'e: unset in the file, true now']);
+  assert.deepEqual(settingsDifferences({ a: 1, b: { c: 'x', d: [1] } }, { a: 1, b: { c: 'y', d: [1] }, e: true }), [
+    'b.c: "x" in the file, "y" now',
+    'e: unset in the file, true now',
+  ]);
   assert.deepEqual(settingsDifferences({ seed: undefined }, {}), []);
 });
 

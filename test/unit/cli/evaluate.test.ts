@@ -26,7 +26,11 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   const saved = { ...process.env };
   Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') });
   try {
-    const code = await main(args, { stdout: { write: (t) => void (stdout += t), isTTY: false }, stderr: { write: (t) => void (stderr += t), isTTY: false } }, new AbortController().signal);
+    const code = await main(
+      args,
+      { stdout: { write: (t) => void (stdout += t), isTTY: false }, stderr: { write: (t) => void (stderr += t), isTTY: false } },
+      new AbortController().signal,
+    );
     return { code, stdout, stderr };
   } finally {
     process.env = saved;
@@ -40,11 +44,35 @@ const close = (a: number | null, b: number | null, what: string): void => {
 test('relay eval --demo --modes all: every row through the engine, the table recomputed from the rows', async () => {
   const out = join(work, 'all');
   const limit = 12;
-  const { code, stdout, stderr } = await run(['eval', '--demo', '--modes', 'all', '--limit', String(limit), '--temperature', '0.7', '--seed', '3', '--span-tokens', '1', '--max-llm-share', '1', '--out', out]);
+  const { code, stdout, stderr } = await run([
+    'eval',
+    '--demo',
+    '--modes',
+    'all',
+    '--limit',
+    String(limit),
+    '--temperature',
+    '0.7',
+    '--seed',
+    '3',
+    '--span-tokens',
+    '1',
+    '--max-llm-share',
+    '1',
+    '--out',
+    out,
+  ]);
   assert.equal(code, 0, stderr);
   assert.match(stderr, /\[#+\] 72\/72 matched-router/, 'one progress bar over 6 rows x 12 questions');
-  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { summaries: ModeSummary[]; rows: EvalRow[]; settings: { seed: number; temperature: number } };
-  assert.deepEqual(json.summaries.map((s) => s.spec), ['slm-only', 'llm-only', 'command', 'confidence@0.7', 'confidence@0.9', 'matched-router']);
+  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as {
+    summaries: ModeSummary[];
+    rows: EvalRow[];
+    settings: { seed: number; temperature: number };
+  };
+  assert.deepEqual(
+    json.summaries.map((s) => s.spec),
+    ['slm-only', 'llm-only', 'command', 'confidence@0.7', 'confidence@0.9', 'matched-router'],
+  );
   assert.equal(json.settings.seed, 3);
   const price = demoPrice();
   for (const s of json.summaries) {
@@ -89,7 +117,10 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
     close(s.costReduction, 1 - (s.costUsd as number) / (pq * (llmRow.costUsd as number)), `${s.spec} cost reduction`);
   }
   // The printed table shows the same figures.
-  assert.match(stdout, /\| protocol\s+\| accuracy \| LLM token share \| calls\/q \| cost\s+\| cost\/correct \| latency\/q \| LLM-token reduction vs matched router \| cost reduction vs matched router \| errors \|/);
+  assert.match(
+    stdout,
+    /\| protocol\s+\| accuracy \| LLM token share \| calls\/q \| cost\s+\| cost\/correct \| latency\/q \| LLM-token reduction vs matched router \| cost reduction vs matched router \| errors \|/,
+  );
   assert.ok(stdout.includes(`| ${command.label} `) && stdout.includes(`${(command.accuracy * 100).toFixed(1)}%`));
   assert.match(command.label, /^relay, command mode: .*shipped/, "the shipped SLM's training is named (config.json relay_training)");
   assert.match(stdout, /priced as if it were OpenAI gpt-4o/);
@@ -98,20 +129,60 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
   assert.equal(command.billing?.calls, billingRow(command));
   close(command.billing?.predictedUsd ?? null, command.billing?.reportedUsd ?? 0, 'command prediction');
   assert.equal(slmRow.billing, null, 'no calls, no prediction');
-  assert.match(stdout, new RegExp(`Billing model: .*llm-only \\+0\\.00% over ${llmRow.billing?.calls} calls; command \\+0\\.00% over ${command.billing?.calls} calls`));
+  assert.match(
+    stdout,
+    new RegExp(`Billing model: .*llm-only \\+0\\.00% over ${llmRow.billing?.calls} calls; command \\+0\\.00% over ${command.billing?.calls} calls`),
+  );
   const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n');
   assert.equal(csv.length, 1 + 6 * limit);
   assert.ok(readFileSync(`${out}.md`, 'utf8').startsWith('Command: `relay eval --demo --modes all --limit 12'));
   // Same seed, same figures: sampling is reproducible.
-  const again = await run(['eval', '--demo', '--modes', 'command', '--limit', String(limit), '--temperature', '0.7', '--seed', '3', '--out', join(work, 'again')]);
+  const again = await run([
+    'eval',
+    '--demo',
+    '--modes',
+    'command',
+    '--limit',
+    String(limit),
+    '--temperature',
+    '0.7',
+    '--seed',
+    '3',
+    '--out',
+    join(work, 'again'),
+  ]);
   assert.equal(again.code, 0);
   const second = JSON.parse(readFileSync(join(work, 'again.json'), 'utf8')) as { rows: EvalRow[] };
-  assert.deepEqual(second.rows.map((r) => r.answer), json.rows.filter((r) => r.spec === 'command').map((r) => r.answer));
+  assert.deepEqual(
+    second.rows.map((r) => r.answer),
+    json.rows.filter((r) => r.spec === 'command').map((r) => r.answer),
+  );
 });
 
 test('matched router arithmetic by hand', () => {
-  const row = (spec: string, kind: ModeSummary['kind'], accuracy: number, llmTokens: number, costUsd: number): ModeSummary =>
-    ({ spec, label: spec, kind, mode: 'command', questions: 10, correct: accuracy * 10, accuracy, slmTokens: 0, llmTokens, llmTokenShare: 0, calls: 0, callsPerQuestion: 0, costUsd, costPerCorrectUsd: null, llmOnlyCostUsd: null, meanLatencyMs: 0, errors: 0, llmTokenReduction: null, costReduction: null, matchedRouterP: null, billing: null });
+  const row = (spec: string, kind: ModeSummary['kind'], accuracy: number, llmTokens: number, costUsd: number): ModeSummary => ({
+    spec,
+    label: spec,
+    kind,
+    mode: 'command',
+    questions: 10,
+    correct: accuracy * 10,
+    accuracy,
+    slmTokens: 0,
+    llmTokens,
+    llmTokenShare: 0,
+    calls: 0,
+    callsPerQuestion: 0,
+    costUsd,
+    costPerCorrectUsd: null,
+    llmOnlyCostUsd: null,
+    meanLatencyMs: 0,
+    errors: 0,
+    llmTokenReduction: null,
+    costReduction: null,
+    matchedRouterP: null,
+    billing: null,
+  });
   const summaries = [
     row('slm-only', 'baseline-slm', 0.5, 0, 0),
     row('llm-only', 'baseline-llm', 0.9, 1000, 0.01),
@@ -132,15 +203,28 @@ test('matched router arithmetic by hand', () => {
 });
 
 test('--modes: the grammar, "all", and clear errors', () => {
-  assert.deepEqual(parseModeSpecs('all').map((s) => s.spec), ['slm-only', 'llm-only', 'command', 'confidence@0.7', 'confidence@0.9', 'matched-router']);
+  assert.deepEqual(
+    parseModeSpecs('all').map((s) => s.spec),
+    ['slm-only', 'llm-only', 'command', 'confidence@0.7', 'confidence@0.9', 'matched-router'],
+  );
   assert.deepEqual(parseModeSpecs('confidence@0.8, random-router@0.25'), [
     { spec: 'confidence@0.8', kind: 'confidence', threshold: 0.8 },
     { spec: 'random-router@0.25', kind: 'random-router', llmProbability: 0.25 },
   ]);
   assert.throws(() => parseModeSpecs('fast'), /'fast' is not a mode/);
   assert.throws(() => parseModeSpecs('confidence@2'), /number from 0 to 1/);
-  assert.throws(() => parseModeSpecs('slm-only@0.5'), /slm-only takes no value after @\. Values: confidence@<threshold>, random-router@<p>, command\|money-aware\|auto@<cost ratio>\./);
-  assert.deepEqual(parseModeSpecs('command@0.5,money-aware@2,auto@0.3').map((s) => [s.kind, s.maxCostRatio]), [['command', 0.5], ['money-aware', 2], ['auto', 0.3]]);
+  assert.throws(
+    () => parseModeSpecs('slm-only@0.5'),
+    /slm-only takes no value after @\. Values: confidence@<threshold>, random-router@<p>, command\|money-aware\|auto@<cost ratio>\./,
+  );
+  assert.deepEqual(
+    parseModeSpecs('command@0.5,money-aware@2,auto@0.3').map((s) => [s.kind, s.maxCostRatio]),
+    [
+      ['command', 0.5],
+      ['money-aware', 2],
+      ['auto', 0.3],
+    ],
+  );
   assert.throws(() => parseModeSpecs('money-aware@0'), /cost ratio after @ must be a number from 0.01 to 100/);
   assert.throws(() => parseModeSpecs('command,command'), /lists command twice/);
   assert.throws(() => parseModeSpecs('command,matched-router'), /matched-router needs slm-only, llm-only and at least one relay row/);
@@ -148,18 +232,24 @@ test('--modes: the grammar, "all", and clear errors', () => {
 
 test('--modes: a row with its own SLM folder, and named row sets', () => {
   const specs = parseModeSpecs('slm-only=models/a, llm-only, command=models/b, command, matched-router');
-  assert.deepEqual(specs.map((s) => [s.spec, s.kind, s.slmFolder]), [
-    ['slm-only=models/a', 'slm-only', resolve('models/a')],
-    ['llm-only', 'llm-only', undefined],
-    ['command=models/b', 'command', resolve('models/b')],
-    ['command', 'command', undefined],
-    ['matched-router', 'matched-router', undefined],
-  ]);
+  assert.deepEqual(
+    specs.map((s) => [s.spec, s.kind, s.slmFolder]),
+    [
+      ['slm-only=models/a', 'slm-only', resolve('models/a')],
+      ['llm-only', 'llm-only', undefined],
+      ['command=models/b', 'command', resolve('models/b')],
+      ['command', 'command', undefined],
+      ['matched-router', 'matched-router', undefined],
+    ],
+  );
   assert.deepEqual(parseModeSpecs('confidence@0.9=/m/base')[0], { spec: 'confidence@0.9=/m/base', kind: 'confidence', threshold: 0.9, slmFolder: '/m/base' });
   assert.throws(() => parseModeSpecs('command='), /a folder must follow '='/);
   assert.throws(() => parseModeSpecs('llm-only=/m/x'), /llm-only takes no SLM folder/);
   assert.throws(() => parseModeSpecs('command=/m/x,command=/m/x'), /lists command=\/m\/x twice/);
-  assert.deepEqual(parseModeSpecs('set', { set: 'command=/m/x,command' }).map((s) => s.spec), ['command=/m/x', 'command']);
+  assert.deepEqual(
+    parseModeSpecs('set', { set: 'command=/m/x,command' }).map((s) => s.spec),
+    ['command=/m/x', 'command'],
+  );
 });
 
 test('relay eval --demo --modes paper: one row per training stage, each on its own SLM', async () => {
@@ -177,7 +267,14 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   );
   assert.deepEqual(
     [...json.slms].sort(),
-    [ablation('slm-base'), ablation('slm-warmup'), ablation('slm-grpo-simple'), ablation('slm-grpo-difficulty'), ablation('slm-unsure-grpo-difficulty'), models.slmFolder].sort(),
+    [
+      ablation('slm-base'),
+      ablation('slm-warmup'),
+      ablation('slm-grpo-simple'),
+      ablation('slm-grpo-difficulty'),
+      ablation('slm-unsure-grpo-difficulty'),
+      models.slmFolder,
+    ].sort(),
   );
   // Each row is labelled with how its SLM was trained (config.json relay_training).
   const labels = json.summaries.map((s) => s.label);
@@ -194,7 +291,10 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   const alone = await run(['eval', '--demo', '--modes', `command=${ablation('slm-grpo-simple')}`, ...common, '--out', join(work, 'one')]);
   assert.equal(alone.code, 0, alone.stderr);
   const one = JSON.parse(readFileSync(join(work, 'one.json'), 'utf8')) as { rows: EvalRow[] };
-  assert.deepEqual(one.rows.map((r) => r.answer), answersOf(json.rows, grpoSpec));
+  assert.deepEqual(
+    one.rows.map((r) => r.answer),
+    answersOf(json.rows, grpoSpec),
+  );
   assert.notDeepEqual(answersOf(json.rows, grpoSpec), answersOf(json.rows, 'command'));
   // The matched router runs the slm-only row's SLM (the base SLM): a question routed to the
   // SLM gets the slm-only row's answer, sampled with the same per-question seed.
@@ -214,7 +314,20 @@ test("a row's own SLM brings its own relay settings: the LLM context of commands
   delete config.relay_llm_context; // the paper's default: each command becomes a space in the LLM's context
   writeFileSync(join(paperSpace, 'config.json'), JSON.stringify(config));
   const out = join(work, 'space');
-  const { code, stderr } = await run(['eval', '--demo', '--modes', `command=${paperSpace},command`, '--limit', '20', '--temperature', '0.7', '--seed', '5', '--out', out]);
+  const { code, stderr } = await run([
+    'eval',
+    '--demo',
+    '--modes',
+    `command=${paperSpace},command`,
+    '--limit',
+    '20',
+    '--temperature',
+    '0.7',
+    '--seed',
+    '5',
+    '--out',
+    out,
+  ]);
   assert.equal(code, 0, stderr);
   const json = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { rows: EvalRow[] };
   const withSpace = json.rows.filter((r) => r.spec !== 'command');
@@ -271,14 +384,28 @@ test('relay eval --concurrency 16: the answers in flight listening to the one St
     assert.equal(result.code, 0, result.stderr);
     // Warnings are emitted on the next tick.
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(warnings.filter((name) => name === 'MaxListenersExceededWarning'), []);
+    assert.deepEqual(
+      warnings.filter((name) => name === 'MaxListenersExceededWarning'),
+      [],
+    );
   } finally {
     process.off('warning', onWarning);
   }
 });
 
 test('relay eval --concurrency: the same answers and table with 4 in flight as with 1', async () => {
-  const common = ['eval', '--demo', '--modes', 'slm-only,llm-only,command,confidence@0.7,matched-router', '--limit', '8', '--temperature', '0.7', '--seed', '3'];
+  const common = [
+    'eval',
+    '--demo',
+    '--modes',
+    'slm-only,llm-only,command,confidence@0.7,matched-router',
+    '--limit',
+    '8',
+    '--temperature',
+    '0.7',
+    '--seed',
+    '3',
+  ];
   const one = await run([...common, '--out', join(work, 'c1')]);
   assert.equal(one.code, 0, one.stderr);
   const four = await run([...common, '--concurrency', '4', '--out', join(work, 'c4')]);
@@ -311,7 +438,10 @@ test('relay eval, interrupted: every finished answer is kept, and the same comma
   assert.equal(cut.code, 130);
   const kept = answerLines(out).filter((l) => l.type === 'answer');
   assert.ok(kept.length >= 13 && kept.length < 30, `${kept.length} answers kept`);
-  assert.ok(kept.every((l) => l.stats.finishReason !== 'cancelled'), 'an answer stopped halfway is not kept');
+  assert.ok(
+    kept.every((l) => l.stats.finishReason !== 'cancelled'),
+    'an answer stopped halfway is not kept',
+  );
   assert.match(cut.stdout, /Not complete: .*Run the same command again to finish; finished answers are kept\./);
   // The table of what finished is printed and written.
   assert.equal(readJson(out).rows.length, kept.length);
@@ -325,7 +455,11 @@ test('relay eval, interrupted: every finished answer is kept, and the same comma
   assert.equal(new Set(lines.map((l) => `${l.spec} ${l.index}`)).size, 30);
   // The same answers and table as the run that was never interrupted.
   assert.deepEqual(readJson(out).rows.map(essence), readJson(join(work, 'whole')).rows.map(essence));
-  const table = (text: string) => text.split('\n').filter((l) => l.startsWith('|')).map((l) => l.replace(/\| [\d.]+ m?s +\|/, '|'));
+  const table = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('|'))
+      .map((l) => l.replace(/\| [\d.]+ m?s +\|/, '|'));
   assert.deepEqual(table(resumed.stdout), table(reference.stdout));
 
   // Nothing left to do: no model is opened, the table comes from the file alone.
@@ -333,7 +467,10 @@ test('relay eval, interrupted: every finished answer is kept, and the same comma
   assert.match(again.stdout, /\(30 from earlier runs, 0 new\)/);
   assert.equal(answerLines(out).filter((l) => l.type === 'answer').length, 30);
   // Other settings are refused; --fresh starts over.
-  await assert.rejects(run([...common.slice(0, -1), '5', '--out', out]), /holds the answers of a run with other settings, so they cannot be resumed here:\n {2}seed: 4 in the file, 5 now/);
+  await assert.rejects(
+    run([...common.slice(0, -1), '5', '--out', out]),
+    /holds the answers of a run with other settings, so they cannot be resumed here:\n {2}seed: 4 in the file, 5 now/,
+  );
   const fresh = await run([...common.slice(0, -1), '5', '--limit', '2', '--fresh', '--out', out]);
   assert.equal(fresh.code, 0, fresh.stderr);
   assert.equal(answerLines(out).filter((l) => l.type === 'answer').length, 6);
@@ -341,7 +478,11 @@ test('relay eval, interrupted: every finished answer is kept, and the same comma
 
 test('relay eval on GSM8K- and MATH500-style files: the same questions give the same answers, --offset keeps each question its seed', async () => {
   const models = findDemoModels();
-  const plain = readFileSync(models.evalData, 'utf8').trim().split('\n').slice(0, 6).map((l) => JSON.parse(l) as { question: string; answer: string });
+  const plain = readFileSync(models.evalData, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(0, 6)
+    .map((l) => JSON.parse(l) as { question: string; answer: string });
   const data = join(work, 'styles.jsonl');
   writeFileSync(
     data,
@@ -363,8 +504,14 @@ test('relay eval on GSM8K- and MATH500-style files: the same questions give the 
   assert.match(styled.stdout, /questions 3-5 of .*styles\.jsonl/);
   const a = readJson(join(work, 'demo6')).rows.slice(2, 5);
   const b = readJson(join(work, 'styled')).rows;
-  assert.deepEqual(b.map((r) => [r.index, r.answer, r.correct, r.reference]), a.map((r) => [r.index, r.answer, r.correct, r.reference]));
-  assert.deepEqual(b.map((r) => r.id), ['line 3', 'demo/3.json', 'line 5']);
+  assert.deepEqual(
+    b.map((r) => [r.index, r.answer, r.correct, r.reference]),
+    a.map((r) => [r.index, r.answer, r.correct, r.reference]),
+  );
+  assert.deepEqual(
+    b.map((r) => r.id),
+    ['line 3', 'demo/3.json', 'line 5'],
+  );
   const csv = readFileSync(join(work, 'styled.csv'), 'utf8').trim().split('\n');
   assert.ok(csv[0].endsWith(',finish_reason,question_id') && csv[2].endsWith(',demo/3.json'), csv.join('\n'));
   await assert.rejects(run(['eval', data, ...common, '--concurrency', '0']), /--concurrency must be a whole number of at least 1 \(got 0\)/);
@@ -384,7 +531,14 @@ test('every policy in the registry is an eval row as its entry says: its kind, i
       const field = { 'cost-ratio': 'maxCostRatio', threshold: 'threshold', probability: 'llmProbability' }[entry.evalValue] as keyof typeof valued;
       assert.equal(valued[field], 0.5, mode);
     }
-    const label = entry.evalLabel({ costCeiling: ', cost <= 0.5x LLM alone', ownSlm: true, training: 'trained: X', threshold: 0.7, confidence, llmProbability: 0.25 });
+    const label = entry.evalLabel({
+      costCeiling: ', cost <= 0.5x LLM alone',
+      ownSlm: true,
+      training: 'trained: X',
+      threshold: 0.7,
+      confidence,
+      llmProbability: 0.25,
+    });
     assert.ok(label.length > 0 && !label.includes('undefined'), `${mode}: ${label}`);
   }
   assert.equal(rowKindOf('auto'), 'relay');

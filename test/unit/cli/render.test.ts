@@ -71,7 +71,10 @@ test("a served SLM's waste: said on the stats line and in the JSON line, absent 
   assert.doesNotMatch(statsLine(stats, false), /discarded/);
   assert.equal(statsJson(stats).slm_discarded_tokens, 0);
   const served = { ...stats, slmDiscardedTokens: 3 };
-  assert.match(statsLine(served, false), /^\[relay confidence\] 40 SLM \+ 2 LLM tokens \(4\.8% LLM\) \+ 3 the SLM's server wrote past the gate \(discarded\) \| 2 calls/);
+  assert.match(
+    statsLine(served, false),
+    /^\[relay confidence\] 40 SLM \+ 2 LLM tokens \(4\.8% LLM\) \+ 3 the SLM's server wrote past the gate \(discarded\) \| 2 calls/,
+  );
   assert.equal(statsJson(served).slm_discarded_tokens, 3);
   assert.equal(statsJson(stats).reused_prompt_tokens, 0);
   assert.equal(statsJson({ ...stats, reusedPromptTokens: 1813 }).reused_prompt_tokens, 1813, 'prompt tokens a kept KV cache held');

@@ -53,7 +53,18 @@ async function withServer<T>(responder: Responder, body: (server: FakeServer) =>
 }
 
 const solve = (baseUrl: string, ...extra: string[]) => [
-  'solve', '47*6+28=?', '--plain-prompt', '--slm', SLM, '--temperature', '0', '--base-url', baseUrl, '--model', 'm', ...extra,
+  'solve',
+  '47*6+28=?',
+  '--plain-prompt',
+  '--slm',
+  SLM,
+  '--temperature',
+  '0',
+  '--base-url',
+  baseUrl,
+  '--model',
+  'm',
+  ...extra,
 ];
 
 test('1. a chat server whose every continuation the seam cleaner removes: two requests, then llm_no_progress (not 1,236)', async () => {
@@ -75,7 +86,20 @@ test('2a. a selection longer than the SLM reads is refused before any call, with
   const file = join(work, 'long.ts');
   writeFileSync(file, Array.from({ length: 200 }, (_, i) => `const line${i} = ${i};`).join('\n'));
   await withServer(openAiStream({ pieces: ['x'] }), async (server) => {
-    const result = await run(['explain', `${file}:1-200`, '--slm', SLM, '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'gpt-4o', '--mode', 'confidence']);
+    const result = await run([
+      'explain',
+      `${file}:1-200`,
+      '--slm',
+      SLM,
+      '--provider',
+      'openai-completions',
+      '--base-url',
+      `${server.url}/v1`,
+      '--model',
+      'gpt-4o',
+      '--mode',
+      'confidence',
+    ]);
     assert.equal(server.requests.length, 0, 'nothing was sent');
     assert.equal(result.code, 1);
     assert.match(result.stdout, /error \(prompt_too_long\): The prompt is [\d,]+ tokens; the small model reads at most 128/);
@@ -86,7 +110,21 @@ test('2b. an answer that fills the window ends with context_full, keeping the pa
   // Every span writes more characters (the demo SLM counts one token each) until the window is full.
   await withServer(openAiStream({ pieces: ['0123456789', '0123456789', '0123456789'], finishReason: 'length' }), async (server) => {
     const result = await run([
-      ...solve(`${server.url}/v1`, '--provider', 'openai-completions', '--mode', 'confidence', '--threshold', '0.99', '--span-tokens', '8', '--max-llm-share', '1', '--budget', '6000'),
+      ...solve(
+        `${server.url}/v1`,
+        '--provider',
+        'openai-completions',
+        '--mode',
+        'confidence',
+        '--threshold',
+        '0.99',
+        '--span-tokens',
+        '8',
+        '--max-llm-share',
+        '1',
+        '--budget',
+        '6000',
+      ),
     ]);
     assert.equal(result.code, 0, result.stdout);
     assert.match(result.stdout, /end: context_full/);
@@ -125,7 +163,9 @@ test('5. errors name the fix for the CLI: the key variables on a 401, http:// fo
     res.end(JSON.stringify({ error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' } }));
   };
   await withServer(unauthorized, async (server) => {
-    const result = await run([...solve(`${server.url}/v1`, '--provider', 'openai-chat', '--mode', 'llm-only')], { RELAY_API_KEY: 'sk-test-not-a-real-key-123456' });
+    const result = await run([...solve(`${server.url}/v1`, '--provider', 'openai-chat', '--mode', 'llm-only')], {
+      RELAY_API_KEY: 'sk-test-not-a-real-key-123456',
+    });
     assert.equal(result.code, 1);
     assert.match(result.stdout, /RELAY_API_KEY/);
     assert.match(result.stdout, /OPENAI_API_KEY/);
@@ -151,7 +191,11 @@ test('a stream that trickles bytes forever is ended by the call timeout, and the
   const trickle: Responder = async (_request, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const frame = (text: string) => `data: ${JSON.stringify({ choices: [{ index: 0, text, finish_reason: null }] })}\n\n`;
-    await writeFrames(res, Array.from({ length: 400 }, () => frame('')), { gapMs: 10 });
+    await writeFrames(
+      res,
+      Array.from({ length: 400 }, () => frame('')),
+      { gapMs: 10 },
+    );
   };
   await withServer(trickle, async (server) => {
     const result = await run([...solve(`${server.url}/v1`, '--provider', 'openai-completions', '--mode', 'llm-only', '--call-timeout', '1')]);

@@ -47,14 +47,20 @@ async function check(kind: ServedSlmKind, options: { logprobs?: boolean } = {}):
 test('a completions server with log-probabilities and token ids: all said, with what its prefix cache served', async () => {
   const { ok, lines } = await check('completions-server');
   assert.ok(ok, lines.join('\n'));
-  assert.ok(lines.some((l) => l.startsWith('Wrote: "') && l.endsWith('(8 tokens)')), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.startsWith('Wrote: "') && l.endsWith('(8 tokens)')),
+    lines.join('\n'),
+  );
   assert.ok(lines.some((l) => /^Latency: first token \d+ ms, 8 tokens in \d+ ms$/.test(l)));
   assert.ok(lines.includes('Log-probabilities: yes (the confidence gate works: confidence and money-aware modes)'));
   assert.ok(lines.some((l) => l.startsWith('Tokens: exact')));
   // The second request is the first one's context and its 8 tokens, all evaluated before (the server caches what it generated too).
   const local = await runtimeFor(slm.folder);
   const second = (await local.countTokens(await local.renderChat(SERVED_CHECK_PROMPT, { addGenerationPrompt: true }))) + 8;
-  assert.equal(lines.find((l) => l.startsWith('Prefix cache:')), `Prefix cache: ${second} of ${second} prompt tokens of the second request served from the cache`);
+  assert.equal(
+    lines.find((l) => l.startsWith('Prefix cache:')),
+    `Prefix cache: ${second} of ${second} prompt tokens of the second request served from the cache`,
+  );
 });
 
 test('Ollama without log-probabilities: command mode only, tokens as text, no cache report', async () => {
@@ -72,5 +78,8 @@ test('no server: FAILED with the setting to change; an ONNX SLM is not a server'
   assert.equal(await runSlmTest(config('completions-server', server.url), (line) => lines.push(line)), false);
   assert.match(lines[lines.length - 1], /^FAILED: .*could not be reached \(connection refused\)\. Start the server, or fix relay\.slm\.serverUrl/);
   const onnx = { ...config('completions-server', server.url), slm: { ...config('completions-server', server.url).slm, kind: 'onnx' as const } };
-  await assert.rejects(runSlmTest(onnx, () => undefined), /checks a small model on a server/);
+  await assert.rejects(
+    runSlmTest(onnx, () => undefined),
+    /checks a small model on a server/,
+  );
 });

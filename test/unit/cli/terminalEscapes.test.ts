@@ -84,18 +84,28 @@ test('relay provider test prints the continuation and server messages without co
   const lines: string[] = [];
   const usage = { inputTokens: 5, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
   const ok = await runProviderTest(
-    scriptedProvider([{ type: 'text', text: ` 4,${CLIPBOARD} 5,${C1_OSC_TITLE}` }, { type: 'usage', usage }, { type: 'done', finishReason: 'stop' }]),
+    scriptedProvider([
+      { type: 'text', text: ` 4,${CLIPBOARD} 5,${C1_OSC_TITLE}` },
+      { type: 'usage', usage },
+      { type: 'done', finishReason: 'stop' },
+    ]),
     null,
     (line) => lines.push(line),
   );
   assert.equal(ok, true, lines.join('\n'));
   for (const line of lines) assert.doesNotMatch(line, CONTROL, line);
-  assert.ok(lines.some((line) => line.includes('" 4,')), lines.join('\n'));
+  assert.ok(
+    lines.some((line) => line.includes('" 4,')),
+    lines.join('\n'),
+  );
 
   const failed: string[] = [];
   const error = new ProviderError('server', `HTTP 500: ${TITLE}${ESC}]52;c;ZWNobyBoaQ==${BEL}down`);
   assert.equal(await runProviderTest(scriptedProvider([], error), null, (line) => failed.push(line)), false);
-  assert.ok(failed.some((line) => line.includes('HTTP 500: down')), failed.join('\n'));
+  assert.ok(
+    failed.some((line) => line.includes('HTTP 500: down')),
+    failed.join('\n'),
+  );
   for (const line of failed) assert.doesNotMatch(line, CONTROL, line);
 
   const plainFailure: string[] = [];
@@ -114,7 +124,19 @@ test('printable JSON escapes C1 controls (JSON.stringify leaves them raw) and ke
 
 test("relay eval's CSV holds the models' answers without control sequences", () => {
   const usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
-  const stats: AnswerStats = { mode: 'command', slmTokens: 3, llmTokens: 1, llmTokenShare: 0.25, calls: 1, llmUsage: usage, costUsd: null, llmOnlyCostUsd: null, savedUsd: null, elapsedMs: 10, finishReason: 'eos' };
+  const stats: AnswerStats = {
+    mode: 'command',
+    slmTokens: 3,
+    llmTokens: 1,
+    llmTokenShare: 0.25,
+    calls: 1,
+    llmUsage: usage,
+    costUsd: null,
+    llmOnlyCostUsd: null,
+    savedUsd: null,
+    elapsedMs: 10,
+    finishReason: 'eos',
+  };
   const csv = toCsv([{ spec: 'command', index: 0, answer: `42${TITLE}`, reference: '42', predicted: `42${CLIPBOARD}${C1_CSI_CLEAR}`, correct: false, stats }]);
   assert.doesNotMatch(csv, CONTROL);
   assert.match(csv, /^command,command,0,42,42,false,/m);

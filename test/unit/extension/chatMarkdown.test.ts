@@ -16,7 +16,17 @@ function llm(text: string, callIndex = 0): RelayEvent {
   return { type: 'span', source: 'llm', text, tokens: 2, callIndex };
 }
 function callEnd(callIndex = 0, durationMs = 120): RelayEvent {
-  return { type: 'call-end', callIndex, tokens: 2, durationMs, finishReason: 'length', usage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false }, sentPartialAnswer: '', continuation: 'raw-completion', costUsd: null };
+  return {
+    type: 'call-end',
+    callIndex,
+    tokens: 2,
+    durationMs,
+    finishReason: 'length',
+    usage: { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    sentPartialAnswer: '',
+    continuation: 'raw-completion',
+    costUsd: null,
+  };
 }
 
 function stream(events: RelayEvent[]): { markdown: string; formatter: ChatAnswerFormatter } {
@@ -42,7 +52,13 @@ const STATS: AnswerStats = {
 };
 
 test('an LLM span in prose renders in italics, mid-word too, and the plain answer is kept unmarked', () => {
-  const { markdown, formatter } = stream([slm('So 47 times 6 is 2'), llm('82'), callEnd(), slm(', plus 28 is 310.'), { type: 'done', answer: '', stats: STATS }]);
+  const { markdown, formatter } = stream([
+    slm('So 47 times 6 is 2'),
+    llm('82'),
+    callEnd(),
+    slm(', plus 28 is 310.'),
+    { type: 'done', answer: '', stats: STATS },
+  ]);
   assert.equal(formatter.answer, 'So 47 times 6 is 282, plus 28 is 310.');
   const html = md.render(markdown);
   assert.match(html, /is 2<em>82<\/em>, plus/);
@@ -128,14 +144,25 @@ test('history: earlier @relay turns become user/assistant pairs; an unanswered r
 });
 
 function callEndCosting(costUsd: number | null, inputTokens: number, cachedInputTokens: number, callIndex = 0): RelayEvent {
-  return { ...(callEnd(callIndex) as Extract<RelayEvent, { type: 'call-end' }>), costUsd, usage: { inputTokens, outputTokens: 2, cachedInputTokens, cacheWriteTokens: 0, estimated: false } };
+  return {
+    ...(callEnd(callIndex) as Extract<RelayEvent, { type: 'call-end' }>),
+    costUsd,
+    usage: { inputTokens, outputTokens: 2, cachedInputTokens, cacheWriteTokens: 0, estimated: false },
+  };
 }
 function declinedCall(predictedUsd: number, allowanceUsd: number): RelayEvent {
   return { type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: 8, atMs: 100 };
 }
 
 test("skipped calls never touch the answer's Markdown: the footer lists them with what they would have cost, and each span its cost and cached share", () => {
-  const events = [slm('So 47 times 6 is 2'), llm('82'), callEndCosting(0.0031, 500, 410), slm(', plus 28 is'), slm(' 310.'), { type: 'done', answer: '', stats: STATS } as RelayEvent];
+  const events = [
+    slm('So 47 times 6 is 2'),
+    llm('82'),
+    callEndCosting(0.0031, 500, 410),
+    slm(', plus 28 is'),
+    slm(' 310.'),
+    { type: 'done', answer: '', stats: STATS } as RelayEvent,
+  ];
   const withSkips = [...events.slice(0, 4), declinedCall(0.004, 0.0012), ...events.slice(4, 5), declinedCall(0.005, -0.0002), ...events.slice(5)];
   const plain = stream(events);
   const skipped = stream(withSkips);
@@ -149,7 +176,10 @@ test("skipped calls never touch the answer's Markdown: the footer lists them wit
   const footer = statsFooter({ ...STATS, declinedCalls: 2 }, skipped.formatter.llmSpans, skipped.formatter.declined);
   assert.match(footer, /· 1 call · 2 calls skipped · cost /);
   assert.match(footer, /- gpt-4o-mini: “82” \(2 tokens, 120 ms, \$0\.0031, 82% of the input from the cache\)/);
-  assert.match(footer, /Calls skipped \(they would have cost more than the answer could spend\):\n- after “So 47 times 6 is 282, plus 28 is”: would have cost \$0\.0040; skipped \(the answer could spend \$0\.0012 more under relay\.maxCostRatio\)\n- after “…times 6 is 282, plus 28 is 310\.”: would have cost \$0\.0050; skipped \(the answer could spend nothing more under relay\.maxCostRatio\)/);
+  assert.match(
+    footer,
+    /Calls skipped \(they would have cost more than the answer could spend\):\n- after “So 47 times 6 is 282, plus 28 is”: would have cost \$0\.0040; skipped \(the answer could spend \$0\.0012 more under relay\.maxCostRatio\)\n- after “…times 6 is 282, plus 28 is 310\.”: would have cost \$0\.0050; skipped \(the answer could spend nothing more under relay\.maxCostRatio\)/,
+  );
   const html = md.render(skipped.markdown + footer);
   assert.match(html, /<p>So 47 times 6 is 2<em>82<\/em>, plus 28 is 310\.<\/p>\s*<hr>/, 'the answer renders as before, the notes below the rule');
 

@@ -13,10 +13,17 @@ import { completionsProvider, disposeRuntimes, openAiStream, scriptedSlm, type S
 import type { LlmProvider } from '../../../src/core/providers/types';
 
 // Loaded after the stub is in place (it imports 'vscode').
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { registerChatParticipant, CHAT_PARTICIPANT_ID } = require('../../../src/extension/chatParticipant') as typeof import('../../../src/extension/chatParticipant');
+const { registerChatParticipant, CHAT_PARTICIPANT_ID } =
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('../../../src/extension/chatParticipant') as typeof import('../../../src/extension/chatParticipant');
 
-const TIMELINE = [{ text: 'First,' }, { text: ' we add' }, { text: '<call>3</call>' }, { text: ' two and three', source: 'external' as const }, { text: ' to get five.' }];
+const TIMELINE = [
+  { text: 'First,' },
+  { text: ' we add' },
+  { text: '<call>3</call>' },
+  { text: ' two and three', source: 'external' as const },
+  { text: ' to get five.' },
+];
 
 /** RelayService's answer/stop contract, on the real engine. */
 class EngineService {
@@ -27,12 +34,24 @@ class EngineService {
     private readonly slm: ScriptedSlm,
     private readonly llm: LlmProvider,
   ) {}
-  async answer(messages: ChatMessage[], sink: { onEvent(event: RelayEvent, model: string): void }): Promise<{ answer: string; stats?: AnswerStats; error?: { message: string; fix?: string } }> {
+  async answer(
+    messages: ChatMessage[],
+    sink: { onEvent(event: RelayEvent, model: string): void },
+  ): Promise<{ answer: string; stats?: AnswerStats; error?: { message: string; fix?: string } }> {
     this.seenMessages.push(messages);
     const controller = (this.controller = new AbortController());
     let stats: AnswerStats | undefined;
     let answer = '';
-    for await (const event of runRelay({ mode: 'command', slm: this.slm.runtime, llm: this.llm, messages, prompt: this.slm.prompt, slmSampling: { temperature: 0 }, llmTemperature: 0, signal: controller.signal })) {
+    for await (const event of runRelay({
+      mode: 'command',
+      slm: this.slm.runtime,
+      llm: this.llm,
+      messages,
+      prompt: this.slm.prompt,
+      slmSampling: { temperature: 0 },
+      llmTemperature: 0,
+      signal: controller.signal,
+    })) {
       sink.onEvent(event, this.llm.model);
       if (event.type === 'done') {
         stats = event.stats;

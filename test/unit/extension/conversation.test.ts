@@ -22,10 +22,23 @@ type RelayService = import('../../../src/extension/relayService').RelayService;
 const MODEL = 'gpt-4o';
 const HOST = 'https://api.openai.com';
 
-const usage = (inputTokens: number, cachedInputTokens: number, estimated = false): Usage => ({ inputTokens, outputTokens: 2, cachedInputTokens, cacheWriteTokens: 0, estimated });
+const usage = (inputTokens: number, cachedInputTokens: number, estimated = false): Usage => ({
+  inputTokens,
+  outputTokens: 2,
+  cachedInputTokens,
+  cacheWriteTokens: 0,
+  estimated,
+});
 const slm = (text: string): RelayEvent => ({ type: 'span', source: 'slm', text, tokens: 1 });
 const llm = (text: string, callIndex: number): RelayEvent => ({ type: 'span', source: 'llm', text, tokens: 1, callIndex });
-const start = (callIndex: number): RelayEvent => ({ type: 'call-start', callIndex, requestedTokens: 2, model: MODEL, host: 'api.openai.com', continuation: 'raw-completion' });
+const start = (callIndex: number): RelayEvent => ({
+  type: 'call-start',
+  callIndex,
+  requestedTokens: 2,
+  model: MODEL,
+  host: 'api.openai.com',
+  continuation: 'raw-completion',
+});
 const end = (callIndex: number, costUsd: number | null, callUsage: Usage, durationMs = 400): RelayEvent => ({
   type: 'call-end',
   callIndex,
@@ -37,7 +50,13 @@ const end = (callIndex: number, costUsd: number | null, callUsage: Usage, durati
   continuation: 'raw-completion',
   costUsd,
 });
-const declined = (predictedUsd: number, allowanceUsd: number): RelayEvent => ({ type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: 8, atMs: 10 });
+const declined = (predictedUsd: number, allowanceUsd: number): RelayEvent => ({
+  type: 'call-declined',
+  predictedUsd,
+  allowanceUsd,
+  requestedTokens: 8,
+  atMs: 10,
+});
 
 const STATS: AnswerStats = {
   mode: 'money-aware',
@@ -103,7 +122,12 @@ test("each call's cost and cached share go to the span it wrote; consecutive cal
 });
 
 test('an unknown price stays unknown; estimated usage says so', async () => {
-  const { posted } = await replay([start(0), llm('Hi', 0), end(0, null, usage(100, 0, true)), slm('!')], { ...STATS, costUsd: null, llmOnlyCostUsd: null, savedUsd: null });
+  const { posted } = await replay([start(0), llm('Hi', 0), end(0, null, usage(100, 0, true)), slm('!')], {
+    ...STATS,
+    costUsd: null,
+    llmOnlyCostUsd: null,
+    savedUsd: null,
+  });
   const figures = posted.find((message) => message.type === 'call-figures');
   assert.deepEqual(figures && { costUsd: figures.costUsd, usageEstimated: figures.usageEstimated }, { costUsd: null, usageEstimated: true });
 });
@@ -120,7 +144,9 @@ test('a skipped call is a marker where it happened, kept with the turn, never in
   );
   for (const message of markers) assert.deepEqual(parseHostMessage(message), message);
   // The marker comes after the text written before it, in the order the engine said.
-  const order = posted.filter((message) => message.type === 'span' || message.type === 'call-declined').map((message) => (message.type === 'span' ? message.text : '◦'));
+  const order = posted
+    .filter((message) => message.type === 'span' || message.type === 'call-declined')
+    .map((message) => (message.type === 'span' ? message.text : '◦'));
   assert.deepEqual(order, ['Count', '◦', ' three more', '◦', '.']);
 
   const turns = state.get<{ id: string; spans: { text: string; declined?: unknown }[] }[]>('turns') ?? [];
@@ -146,7 +172,11 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
   assert.equal(view.llmWroteAll, undefined);
   assert.equal(toStatsView({ ...STATS, mode: 'llm-only', savedUsd: 0, declinedCalls: undefined }).llmWroteAll, true);
   assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'llm', savedUsd: 0 }).llmWroteAll, true);
-  assert.equal(toStatsView({ ...STATS, mode: 'llm-only', finishReason: 'error', savedUsd: -0.001 }).llmWroteAll, undefined, 'a failed LLM-only answer lost what it cost');
+  assert.equal(
+    toStatsView({ ...STATS, mode: 'llm-only', finishReason: 'error', savedUsd: -0.001 }).llmWroteAll,
+    undefined,
+    'a failed LLM-only answer lost what it cost',
+  );
   assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'slm' }).llmWroteAll, undefined);
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
 });

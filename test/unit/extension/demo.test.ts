@@ -43,7 +43,9 @@ const models = embeddedDemoModels(REPO);
 const manifest = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
 
 test('the held-out questions are those of models/relay-demo-eval.jsonl, in order, each one of the demo task', () => {
-  const lines = readFileSync(join(REPO, 'models', 'relay-demo-eval.jsonl'), 'utf8').split('\n').filter((line) => line.trim());
+  const lines = readFileSync(join(REPO, 'models', 'relay-demo-eval.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim());
   const expected = lines.map((line) => (JSON.parse(line) as { question: string }).question);
   assert.deepEqual([...HELD_OUT_QUESTIONS], expected);
   for (const question of HELD_OUT_QUESTIONS) assert.equal(demoQuestionProblem(question), undefined, question);
@@ -62,9 +64,18 @@ test('the demo task: a*b+c=? in the trained range is accepted, anything else is 
 
 test('"Ask another" offers a held-out question not asked yet, and any once all were', () => {
   const asked = new Set(HELD_OUT_QUESTIONS.slice(0, 499));
-  assert.equal(pickHeldOutQuestion(asked, () => 0.99), HELD_OUT_QUESTIONS[499]);
-  assert.equal(pickHeldOutQuestion(new Set(HELD_OUT_QUESTIONS), () => 0), HELD_OUT_QUESTIONS[0]);
-  assert.equal(pickHeldOutQuestion(new Set(), () => 0.999999), HELD_OUT_QUESTIONS[499]);
+  assert.equal(
+    pickHeldOutQuestion(asked, () => 0.99),
+    HELD_OUT_QUESTIONS[499],
+  );
+  assert.equal(
+    pickHeldOutQuestion(new Set(HELD_OUT_QUESTIONS), () => 0),
+    HELD_OUT_QUESTIONS[0],
+  );
+  assert.equal(
+    pickHeldOutQuestion(new Set(), () => 0.999999),
+    HELD_OUT_QUESTIONS[499],
+  );
   const seen = new Set<string>();
   for (let i = 0; i < 50; i++) seen.add(pickHeldOutQuestion(new Set([DEMO_QUESTION])));
   assert.ok(!seen.has(DEMO_QUESTION) && seen.size > 10, 'random, and never the one asked');
@@ -102,7 +113,10 @@ test("the demo's settings: the embedded pair, the reference price, greedy, comma
 
 test('the command is contributed, and the walkthrough and the first-run prompt start with it', () => {
   const commands = manifest.contributes.commands as { command: string; title: string; category: string }[];
-  assert.deepEqual(commands.find((c) => c.command === TRY_DEMO_COMMAND), { command: TRY_DEMO_COMMAND, title: 'Try the Demo', category: 'Relay' });
+  assert.deepEqual(
+    commands.find((c) => c.command === TRY_DEMO_COMMAND),
+    { command: TRY_DEMO_COMMAND, title: 'Try the Demo', category: 'Relay' },
+  );
   const [first] = manifest.contributes.walkthroughs[0].steps;
   assert.equal(first.id, 'tryDemo');
   assert.match(first.description, /\(command:relay\.tryDemo\)/);
@@ -135,8 +149,15 @@ describe('RelayService runs the demo plan', () => {
 
   before(async () => {
     const build = await esbuild.build({
-      bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
-      external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      logLevel: 'silent',
+      legalComments: 'none',
+      external: ['vscode', 'onnxruntime-node'],
+      entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') },
+      outdir: join(EXTENSION, 'dist'),
     });
     assert.deepEqual(build.errors, []);
     ext = createExtensionContext(EXTENSION);
@@ -160,13 +181,17 @@ describe('RelayService runs the demo plan', () => {
     const events: RelayEvent[] = [];
     const labels = new Set<string>();
     const destinations = new Set<string | undefined>();
-    const outcome = await service.answer([{ role: 'user', content: DEMO_QUESTION }], {
-      onEvent(event, model, destination) {
-        events.push(event);
-        labels.add(model);
-        destinations.add(destination);
+    const outcome = await service.answer(
+      [{ role: 'user', content: DEMO_QUESTION }],
+      {
+        onEvent(event, model, destination) {
+          events.push(event);
+          labels.add(model);
+          destinations.add(destination);
+        },
       },
-    }, demoPlan(models, kind));
+      demoPlan(models, kind),
+    );
     const spans = events.filter((e): e is Extract<RelayEvent, { type: 'span' }> => e.type === 'span');
     return { outcome, spans, labels, destinations, llmText: spans.filter((s) => s.source === 'llm').map((s) => s.text) };
   }

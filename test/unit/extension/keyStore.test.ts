@@ -55,7 +55,10 @@ test('another origin: the user is asked once, "no" sends no key and is remembere
   await keys.store('openai-chat', OPENAI.origin, 'sk-user');
   const first = await keys.keyFor('openai-chat', COLLECTOR);
   assert.equal(first.key, undefined);
-  assert.match(first.withheld ?? '', /did not send your openai-chat API key \(stored for https:\/\/api\.openai\.com\) to https:\/\/collector\.example: you said no/);
+  assert.match(
+    first.withheld ?? '',
+    /did not send your openai-chat API key \(stored for https:\/\/api\.openai\.com\) to https:\/\/collector\.example: you said no/,
+  );
   assert.deepEqual(questions, ['Send your openai-chat API key for https://api.openai.com to https://collector.example?']);
   assert.equal((await keys.keyFor('openai-chat', COLLECTOR)).key, undefined);
   assert.equal(questions.length, 1, 'the answer is remembered');
@@ -79,7 +82,10 @@ test('parallel calls share one question', async () => {
   await keys.store('openai-chat', OPENAI.origin, 'sk-user');
   const decisions = await Promise.all([keys.keyFor('openai-chat', COLLECTOR), keys.keyFor('openai-chat', COLLECTOR)]);
   assert.equal(questions.length, 1);
-  assert.deepEqual(decisions.map((d) => d.key), [undefined, undefined]);
+  assert.deepEqual(
+    decisions.map((d) => d.key),
+    [undefined, undefined],
+  );
 });
 
 test('plain HTTP: never in clear text to another machine without a yes; loopback needs none', async () => {

@@ -68,7 +68,11 @@ test('the catalog offers the small chat models people run in browsers, under the
 test('every hub entry has a sourced repository id or says the id is unconfirmed', () => {
   for (const model of HUB_ENTRIES) {
     if (model.repoSource) checkSource(model.repoSource, `${model.label} repository`);
-    else assert.ok(model.unconfirmed.some((line) => /repository id/.test(line)), `${model.label}: the repository id is said to be unconfirmed`);
+    else
+      assert.ok(
+        model.unconfirmed.some((line) => /repository id/.test(line)),
+        `${model.label}: the repository id is said to be unconfirmed`,
+      );
   }
 });
 
@@ -83,7 +87,8 @@ test('every variant names its file as transformers.js does, with its external da
       if (v.variant === 'fp32') assert.equal(v.file, 'onnx/model.onnx', what);
       else if (v.variant === 'int8') assert.ok(['onnx/model_int8.onnx', 'onnx/model_quantized.onnx', 'onnx/model_uint8.onnx'].includes(v.file), what);
       else assert.equal(v.file, `onnx/model_${v.variant}.onnx`, what);
-      if (isRuntimeVariant(v.variant)) assert.ok(VARIANT_FILES[v.variant].map((name) => `onnx/${name}`).includes(v.file), `${what}: the runtime looks for ${v.file}`);
+      if (isRuntimeVariant(v.variant))
+        assert.ok(VARIANT_FILES[v.variant].map((name) => `onnx/${name}`).includes(v.file), `${what}: the runtime looks for ${v.file}`);
       v.externalData.forEach((path, i) => assert.equal(path, i === 0 ? `${v.file}_data` : `${v.file}_data_${i}`, `${what}: external data ${path}`));
       assert.ok(Number.isInteger(v.approxBytes) && v.approxBytes > 0, `${what} has a size`);
       checkSource(v.source, what);
@@ -95,7 +100,10 @@ test('what could not be confirmed is said: every runtime variant an entry does n
   for (const model of HUB_ENTRIES) {
     const listed = new Set<string>(model.variants.map((v) => v.variant));
     for (const variant of Object.keys(VARIANT_FILES).filter((name) => !listed.has(name))) {
-      assert.ok(model.unconfirmed.some((line) => line.includes(variant)), `${model.label}: ${variant} is neither listed nor said to be unconfirmed`);
+      assert.ok(
+        model.unconfirmed.some((line) => line.includes(variant)),
+        `${model.label}: ${variant} is neither listed nor said to be unconfirmed`,
+      );
     }
     assert.ok(model.unconfirmed.every((line) => line.trim().length > 0));
   }
@@ -145,8 +153,14 @@ test('a pinned entry downloads its commit and says so; a malformed pin is named'
   assert.equal(downloadRevision(pinned), '0123456789abcdef0123456789abcdef01234567');
   assert.equal(pinSummary(pinned), 'pinned to commit 0123456; every file checked against its recorded sha256');
   assert.equal(pinProblem(pinned), undefined);
-  assert.match(pinProblem({ ...base, pin: { commit: 'main', sha256: { 'config.json': 'a'.repeat(64) } } }) ?? '', /pinned commit "main" is not 40 lowercase hex digits/);
-  assert.match(pinProblem({ ...base, pin: { commit: '0'.repeat(40), sha256: { 'onnx/model_q4.onnx': 'xyz' } } }) ?? '', /sha256 of onnx\/model_q4\.onnx is not 64/);
+  assert.match(
+    pinProblem({ ...base, pin: { commit: 'main', sha256: { 'config.json': 'a'.repeat(64) } } }) ?? '',
+    /pinned commit "main" is not 40 lowercase hex digits/,
+  );
+  assert.match(
+    pinProblem({ ...base, pin: { commit: '0'.repeat(40), sha256: { 'onnx/model_q4.onnx': 'xyz' } } }) ?? '',
+    /sha256 of onnx\/model_q4\.onnx is not 64/,
+  );
   assert.match(pinProblem({ ...base, pin: { commit: '0'.repeat(40), sha256: {} } }) ?? '', /lists no file hashes/);
 });
 
@@ -154,12 +168,26 @@ function entryWith(variants: { variant: 'fp32' | 'int8' | 'q4' | 'fp16'; bytes: 
   const source: CatalogSource = { url: 'https://huggingface.co/example/repo/tree/main/onnx', kind: 'hub', shows: 'a listing' };
   return {
     ...catalogModelForRepo('onnx-community/Qwen2.5-0.5B-Instruct')!,
-    variants: variants.map((v) => ({ variant: v.variant, file: v.variant === 'fp32' ? 'onnx/model.onnx' : `onnx/model_${v.variant}.onnx`, externalData: [], approxBytes: v.bytes, source })),
+    variants: variants.map((v) => ({
+      variant: v.variant,
+      file: v.variant === 'fp32' ? 'onnx/model.onnx' : `onnx/model_${v.variant}.onnx`,
+      externalData: [],
+      approxBytes: v.bytes,
+      source,
+    })),
   };
 }
 
 test('size ranges and variant lines read as a person would say them', () => {
-  assert.equal(sizeRange(entryWith([{ variant: 'fp32', bytes: 1.99e9 }, { variant: 'int8', bytes: 512e6 }])), 'about 512 MB (int8) to 1.99 GB (fp32)');
+  assert.equal(
+    sizeRange(
+      entryWith([
+        { variant: 'fp32', bytes: 1.99e9 },
+        { variant: 'int8', bytes: 512e6 },
+      ]),
+    ),
+    'about 512 MB (int8) to 1.99 GB (fp32)',
+  );
   assert.equal(sizeRange(entryWith([{ variant: 'q4', bytes: 919_096_585 }])), 'about 919 MB (q4)');
   assert.equal(sizeRange(entryWith([])), '', 'no confirmed variant: no size claimed');
   assert.equal(describeVariant({ variant: 'q4', bytes: 912_345_678, exact: true, downloaded: true }), 'q4 · 912 MB · downloaded');
@@ -167,8 +195,20 @@ test('size ranges and variant lines read as a person would say them', () => {
 });
 
 test('variant options: the hub listing (exact sizes) wins over the catalog; downloaded ones come first and stay offered offline', () => {
-  const qwen = entryWith([{ variant: 'int8', bytes: 512e6 }, { variant: 'q4', bytes: 786e6 }, { variant: 'fp16', bytes: 997e6 }, { variant: 'fp32', bytes: 1.99e9 }]);
-  const online = variantOptions({ listed: [{ variant: 'q4', totalBytes: 900 }, { variant: 'int8', totalBytes: 600 }], catalog: qwen, downloaded: ['q4'] });
+  const qwen = entryWith([
+    { variant: 'int8', bytes: 512e6 },
+    { variant: 'q4', bytes: 786e6 },
+    { variant: 'fp16', bytes: 997e6 },
+    { variant: 'fp32', bytes: 1.99e9 },
+  ]);
+  const online = variantOptions({
+    listed: [
+      { variant: 'q4', totalBytes: 900 },
+      { variant: 'int8', totalBytes: 600 },
+    ],
+    catalog: qwen,
+    downloaded: ['q4'],
+  });
   assert.deepEqual(online, [
     { variant: 'q4', bytes: 900, exact: true, downloaded: true },
     { variant: 'int8', bytes: 600, exact: true, downloaded: false },

@@ -16,14 +16,27 @@ import { openAiErrors, openAiStream, requireBearer } from '../providers/servers/
 import { disposeRuntimes, QUESTION, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
 
 const KEY = 'sk-test-PRIVACY-5f2c9e';
-const TIMELINE = [{ text: 'First,' }, { text: ' we add' }, { text: '<call>3</call>' }, { text: ' two and three', source: 'external' as const }, { text: ' to get five.' }];
+const TIMELINE = [
+  { text: 'First,' },
+  { text: ' we add' },
+  { text: '<call>3</call>' },
+  { text: ' two and three', source: 'external' as const },
+  { text: ' to get five.' },
+];
 
 let slm: ScriptedSlm;
 let server: FakeServer;
 
 function completions(log: SentRequestLog, secrets = new MemoryKeySource({ 'openai-completions': KEY })): LlmProvider {
   return createProvider(
-    { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: (_m, partial) => slm.prompt + partial, ...FAST, maxRetries: 2 },
+    {
+      kind: 'openai-completions',
+      baseUrl: `${server.url}/v1`,
+      model: 'Qwen/Qwen3-8B',
+      templateRenderer: (_m, partial) => slm.prompt + partial,
+      ...FAST,
+      maxRetries: 2,
+    },
     secrets,
     { onRequest: (request) => log.recordRequest(request) },
   );
@@ -45,7 +58,9 @@ describe('local only', () => {
     const provider = completions(log);
     const before = server.requests.length;
     log.begin({ mode: 'slm-only', provider: 'none (local only)', local: false, messages: QUESTION });
-    const local = await collectRelay({ mode: 'slm-only', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 } }, (event) => log.onEvent(event));
+    const local = await collectRelay({ mode: 'slm-only', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 } }, (event) =>
+      log.onEvent(event),
+    );
     assert.equal(server.requests.length, before, 'no request reached the LLM server');
     assert.equal(local.stats.calls, 0);
     assert.equal(local.stats.llmTokens, 0);
@@ -53,7 +68,14 @@ describe('local only', () => {
     assert.match(renderSentDocument(log.last), /\*\*Nothing was sent to the LLM\.\*\* Local only \(SLM only\): the LLM is never contacted\./);
 
     // The contrast: the same SLM and provider in command mode do reach the server.
-    const relayed = await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 });
+    const relayed = await collectRelay({
+      mode: 'command',
+      slm: slm.runtime,
+      llm: provider,
+      messages: QUESTION,
+      slmSampling: { temperature: 0 },
+      llmTemperature: 0,
+    });
     assert.equal(relayed.stats.calls, 1);
     assert.equal(server.requests.length, before + 1);
   });
@@ -65,7 +87,9 @@ describe('what was sent', () => {
     const provider = completions(log);
     const before = server.requests.length;
     log.begin({ mode: 'command', provider: 'openai-completions Qwen/Qwen3-8B', local: false, messages: QUESTION });
-    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) => log.onEvent(event));
+    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) =>
+      log.onEvent(event),
+    );
     const received = server.requests.slice(before);
     assert.equal(received.length, 1);
     const answer = log.last!;
@@ -92,7 +116,9 @@ describe('what was sent', () => {
     const provider = completions(log);
     server.enqueue(openAiErrors.server(), requireBearer(KEY, openAiStream({ pieces: [' two', ' and three'], finishReason: 'length' })));
     log.begin({ mode: 'command', provider: 'openai-completions', local: false, messages: QUESTION });
-    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) => log.onEvent(event));
+    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) =>
+      log.onEvent(event),
+    );
     const call = log.last!.calls[0];
     assert.equal(call.requests.length, 2);
     assert.deepEqual(call.requests[0].body, call.requests[1].body);
@@ -111,7 +137,9 @@ describe('what was sent', () => {
       try {
         const sent: SentRequest[] = [];
         const baseUrl = kind === 'ollama' ? fake.url : `${fake.url}/v1`;
-        const provider = createProvider({ kind, baseUrl, model: 'some-model', ...FAST }, new MemoryKeySource({ [kind]: KEY }), { onRequest: (r) => sent.push(r) });
+        const provider = createProvider({ kind, baseUrl, model: 'some-model', ...FAST }, new MemoryKeySource({ [kind]: KEY }), {
+          onRequest: (r) => sent.push(r),
+        });
         await collect(provider, REQUEST);
         assert.equal(sent.length, fake.requests.length);
         assert.deepEqual(sent[0].body, fake.requests[0].body);

@@ -9,15 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as esbuild from 'esbuild';
-import {
-  answerWarnings,
-  createExtensionContext,
-  resetSettings,
-  setSettings,
-  useVscodeStub,
-  warningsShown,
-  type StubExtensionContext,
-} from './vscodeStub';
+import { answerWarnings, createExtensionContext, resetSettings, setSettings, useVscodeStub, warningsShown, type StubExtensionContext } from './vscodeStub';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
@@ -49,8 +41,15 @@ let script: RelayScript;
 before(async () => {
   // The SLM process's entry, bundled as esbuild.config.mjs bundles it into dist/.
   const build = await esbuild.build({
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'silent', legalComments: 'none',
-    external: ['vscode', 'onnxruntime-node'], entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') }, outdir: join(EXTENSION, 'dist'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'silent',
+    legalComments: 'none',
+    external: ['vscode', 'onnxruntime-node'],
+    entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') },
+    outdir: join(EXTENSION, 'dist'),
   });
   assert.deepEqual(build.errors, []);
   script = await buildRelayScript();
@@ -176,8 +175,20 @@ describe('answer()', () => {
     // The sink: every span in order (the LLM's words marked as such), the call, the end.
     const spans = sink.events.filter((e): e is Extract<RelayEvent, { type: 'span' }> => e.type === 'span');
     assert.equal(spans.map((s) => s.text).join(''), script.firstAnswer);
-    assert.equal(spans.filter((s) => s.source === 'llm').map((s) => s.text).join(''), LLM_TEXT);
-    assert.equal(spans.filter((s) => s.source === 'slm').map((s) => s.text).join(''), script.firstAnswer.replace(LLM_TEXT, ''));
+    assert.equal(
+      spans
+        .filter((s) => s.source === 'llm')
+        .map((s) => s.text)
+        .join(''),
+      LLM_TEXT,
+    );
+    assert.equal(
+      spans
+        .filter((s) => s.source === 'slm')
+        .map((s) => s.text)
+        .join(''),
+      script.firstAnswer.replace(LLM_TEXT, ''),
+    );
     const callStart = sink.events.find((e) => e.type === 'call-start');
     assert.ok(callStart && callStart.type === 'call-start');
     assert.equal(callStart.requestedTokens, LLM_PIECES.length);

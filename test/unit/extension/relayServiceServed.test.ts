@@ -122,11 +122,17 @@ describe('RelayService with the small model on a server', () => {
     const before = slmServer.requests.length;
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ 'relay.slm.kind': 'vllm' }, /^Setting relay\.slm\.kind: "vllm" is not one of onnx, completions-server, ollama\.$/],
-      [{ 'relay.slm.serverUrl': 'ftp://127.0.0.1:8000' }, /^Setting relay\.slm\.serverUrl: "ftp:\/\/127\.0\.0\.1:8000" is not an http:\/\/ or https:\/\/ address\.$/],
+      [
+        { 'relay.slm.serverUrl': 'ftp://127.0.0.1:8000' },
+        /^Setting relay\.slm\.serverUrl: "ftp:\/\/127\.0\.0\.1:8000" is not an http:\/\/ or https:\/\/ address\.$/,
+      ],
       [{ 'relay.slm.serverUrl': 'http://user:secret@127.0.0.1:8000/v1' }, /^Setting relay\.slm\.serverUrl: .* carries a login/],
       [{ 'relay.slm.serverUrl': 'not a url' }, /^Setting relay\.slm\.serverUrl: "not a url" is not a URL/],
       [{ 'relay.slm.serverModel': ' ' }, /^Setting relay\.slm\.serverModel: is empty, and relay\.slm\.kind is completions-server/],
-      [{ 'relay.slm.modelFolder': '' }, /^Setting relay\.slm\.modelFolder: is empty, and relay\.slm\.kind is completions-server: set it to the served model's folder/],
+      [
+        { 'relay.slm.modelFolder': '' },
+        /^Setting relay\.slm\.modelFolder: is empty, and relay\.slm\.kind is completions-server: set it to the served model's folder/,
+      ],
     ];
     for (const [overrides, expected] of cases) {
       resetSettings(servedSettings(overrides));

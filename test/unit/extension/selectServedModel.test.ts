@@ -129,7 +129,10 @@ describe('Select Model: a model on a server', () => {
       });
       await selectModel(ext.context);
       const kinds = asked(atOllamaPort).find((q) => q.api === 'showQuickPick' && /what the server speaks/.test(q.text));
-      assert.deepEqual(kinds?.items.map((item) => item.slmKind), ['ollama', 'completions-server']);
+      assert.deepEqual(
+        kinds?.items.map((item) => item.slmKind),
+        ['ollama', 'completions-server'],
+      );
       assert.equal(asked(atOllamaPort).at(-1), kinds, 'nothing after the closed pick');
 
       const from = questionsAsked.length;
@@ -140,7 +143,8 @@ describe('Select Model: a model on a server', () => {
       assert.match(detail, /Log-probabilities: no\. Command mode only/);
       assert.match(detail, /Token ids: no\. The server re-tokenises the text/);
       assert.ok(server.requests.every((r) => r.raw === true));
-      for (const name of ['relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.slm.modelFolder']) assert.equal(settings.has(name), false, name);
+      for (const name of ['relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.slm.modelFolder'])
+        assert.equal(settings.has(name), false, name);
     } finally {
       await server.close();
     }
@@ -172,7 +176,10 @@ describe('Select Model: a model on a server', () => {
     assert.equal(urlBoxes[1].options.value, down.url, 'the second attempt starts from the first');
     const folderPick = asked(from).find((q) => q.api === 'showQuickPick' && /tokenizer and chat template/.test(q.text));
     assert.equal(folderPick?.items[0].label, `Use ${folder}`);
-    assert.equal(asked(from).some((q) => q.api === 'showOpenDialog'), false);
+    assert.equal(
+      asked(from).some((q) => q.api === 'showOpenDialog'),
+      false,
+    );
     assert.equal(settings.has('relay.slm.kind'), false);
     assert.equal(settings.get('relay.slm.modelFolder'), folder);
   });

@@ -37,7 +37,18 @@ test('every setting that decides where data and keys go, what runs, prices or sp
     // Not 'machine': in a remote window (Remote-SSH, code-server) VS Code ignores user values of machine-scoped settings.
     assert.equal(setting.scope, 'application', `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
   }
-  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.slm.modelFolder', 'relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.provider.templateFolder', 'relay.localOnly', 'relay.mode']) {
+  for (const name of [
+    'relay.provider.baseUrl',
+    'relay.provider.kind',
+    'relay.models.hubEndpoint',
+    'relay.slm.modelFolder',
+    'relay.slm.kind',
+    'relay.slm.serverUrl',
+    'relay.slm.serverModel',
+    'relay.provider.templateFolder',
+    'relay.localOnly',
+    'relay.mode',
+  ]) {
     assert.equal(settings[name].scope, 'application', name);
   }
 });
@@ -67,16 +78,22 @@ test("the README's settings table says each setting's scope", () => {
 test("the relay.mode setting offers exactly the registry's modes, with its descriptions", () => {
   const mode = settings['relay.mode'] as { enum: string[]; enumDescriptions: string[] };
   assert.deepEqual(mode.enum, ['auto', ...SETTINGS_MODES]);
-  assert.deepEqual(mode.enumDescriptions.slice(1), SETTINGS_MODES.map((m) => RELAY_POLICIES[m].description));
+  assert.deepEqual(
+    mode.enumDescriptions.slice(1),
+    SETTINGS_MODES.map((m) => RELAY_POLICIES[m].description),
+  );
 });
 
 test("the relay.provider.kind setting offers exactly the registry's providers, with their labels", () => {
   const kind = settings['relay.provider.kind'] as { enum: string[]; enumDescriptions: string[] };
   assert.deepEqual(kind.enum, PROVIDER_KINDS);
-  assert.deepEqual(kind.enumDescriptions, PROVIDER_KINDS.map((k) => PROVIDERS[k].label));
+  assert.deepEqual(
+    kind.enumDescriptions,
+    PROVIDER_KINDS.map((k) => PROVIDERS[k].label),
+  );
 });
 
-test("the relay.slm.kind setting offers exactly the SLM kinds, onnx by default, the servers described by their wire forms", () => {
+test('the relay.slm.kind setting offers exactly the SLM kinds, onnx by default, the servers described by their wire forms', () => {
   const kind = settings['relay.slm.kind'] as { enum: string[]; enumDescriptions: string[]; default: string };
   assert.deepEqual(kind.enum, SLM_KINDS);
   assert.equal(kind.default, 'onnx');

@@ -9,8 +9,9 @@ import { createdStatusBarItems, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 
 // Loaded after the stub is in place (it imports 'vscode').
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { RelayStatusBar, addToSession, emptySession, formatUsd, sessionSavingText } = require('../../../src/extension/statusBar') as typeof import('../../../src/extension/statusBar');
+const { RelayStatusBar, addToSession, emptySession, formatUsd, sessionSavingText } =
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('../../../src/extension/statusBar') as typeof import('../../../src/extension/statusBar');
 
 function stats(savedUsd: number | null, extra: Partial<AnswerStats> = {}): AnswerStats {
   return {
@@ -43,7 +44,10 @@ test('a saving is shown as saved; a session whose total is negative says it cost
   assert.equal(item().text, '$(pulse) Relay 5.0% LLM · cost $0.0040 more than the LLM alone');
   assert.doesNotMatch(item().text, /saved|-\$|\$-/);
   const tooltip = item().tooltip ?? '';
-  assert.match(tooltip, /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\), 2 call\(s\), 3 skipped \(relay\.maxCostRatio\); cost \$0\.02 more than the LLM alone\.$/m);
+  assert.match(
+    tooltip,
+    /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\), 2 call\(s\), 3 skipped \(relay\.maxCostRatio\); cost \$0\.02 more than the LLM alone\.$/m,
+  );
   assert.match(tooltip, /^This session: 5\.0% of 200 tokens by the LLM; cost \$0\.0040 more than the LLM alone \(estimate against LLM-only answers\)\.$/m);
   assert.match(tooltip, /per day, model and policy/);
 });

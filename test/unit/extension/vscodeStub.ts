@@ -192,7 +192,11 @@ export const window = {
     // showWarningMessage(message, options?, ...items): options is an object that is no MessageItem (which has a title).
     const first = rest[0];
     const options = typeof first === 'object' && first !== null && !('title' in first) ? (rest.shift() as AskedWarning['options']) : undefined;
-    const warning: AskedWarning = { message, options, items: rest.map((item) => (typeof item === 'string' ? item : String((item as { title?: string }).title))) };
+    const warning: AskedWarning = {
+      message,
+      options,
+      items: rest.map((item) => (typeof item === 'string' ? item : String((item as { title?: string }).title))),
+    };
     warningsShown.push(warning);
     const answer = warningAnswer(warning);
     return answer !== undefined && warning.items.includes(answer) ? answer : undefined;
@@ -221,7 +225,10 @@ export const window = {
     return ask('showOpenDialog', options.title ?? '', options, []);
   },
   /** Runs the task at once; the stub's progress reports go nowhere and its token is never cancelled. */
-  async withProgress<R>(options: { title?: string; cancellable?: boolean }, task: (progress: { report(value: unknown): void }, token: unknown) => Promise<R>): Promise<R> {
+  async withProgress<R>(
+    options: { title?: string; cancellable?: boolean },
+    task: (progress: { report(value: unknown): void }, token: unknown) => Promise<R>,
+  ): Promise<R> {
     progressShown.push({ title: options.title, cancellable: options.cancellable });
     const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
     return task({ report() {} }, token);

@@ -29,9 +29,15 @@ test('every walkthrough step has its page and links only to commands that exist'
 });
 
 test('the @relay participant, the new commands and the hub endpoint setting are declared', () => {
-  assert.deepEqual(manifest.contributes.chatParticipants.map((p: { id: string; name: string }) => [p.id, p.name]), [['relay.chat', 'relay']]);
+  assert.deepEqual(
+    manifest.contributes.chatParticipants.map((p: { id: string; name: string }) => [p.id, p.name]),
+    [['relay.chat', 'relay']],
+  );
   for (const command of ['relay.selectModel', 'relay.showSentToLlm', 'relay.setHubToken']) assert.ok(commands.has(command), command);
   const endpoint = manifest.contributes.configuration.properties['relay.models.hubEndpoint'];
   assert.equal(endpoint.default, 'https://huggingface.co');
-  assert.ok(!Object.keys(manifest.contributes.configuration.properties).some((key) => /(hub|access)Token|api_?key|secret|password/i.test(key)), 'no secret is a setting');
+  assert.ok(
+    !Object.keys(manifest.contributes.configuration.properties).some((key) => /(hub|access)Token|api_?key|secret|password/i.test(key)),
+    'no secret is a setting',
+  );
 });

@@ -113,7 +113,7 @@ test('a request body is sent whole', async () => {
   assert.equal(await drain(res), 'got {"a":1}');
 });
 
-test('connect timeout: a connection never established fails with the caller\'s error, and the socket is torn down', async () => {
+test("connect timeout: a connection never established fails with the caller's error, and the socket is torn down", async () => {
   // Its sockets stay "connecting" forever, as when SYNs go unanswered.
   const made: Socket[] = [];
   const agent = Object.assign(new http.Agent(), {
@@ -234,7 +234,7 @@ test('settle once: a failure after the promise resolved only tears the body down
   assert.ok(caught instanceof TestError && caught.kind === 'caller', String(caught));
 });
 
-test('socket errors go through the caller\'s network factory; its own errors pass through as they are', async () => {
+test("socket errors go through the caller's network factory; its own errors pass through as they are", async () => {
   const gone = http.createServer();
   await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
   const port = (gone.address() as AddressInfo).port;

@@ -56,10 +56,13 @@ test('connection refused', async () => {
 });
 
 test('https:// to a plain HTTP server: the server speaks no TLS', () =>
-  against(http.createServer((_req, res) => res.end('plain')), async (port) => {
-    const url = `https://127.0.0.1:${port}/`;
-    assert.equal(classifyNetworkError(await errorOf(url), new URL(url)), 'plain-http-answer-to-tls');
-  }));
+  against(
+    http.createServer((_req, res) => res.end('plain')),
+    async (port) => {
+      const url = `https://127.0.0.1:${port}/`;
+      assert.equal(classifyNetworkError(await errorOf(url), new URL(url)), 'plain-http-answer-to-tls');
+    },
+  ));
 
 test('http:// to a TLS port: closed without an answer (on a kept-alive connection it is a plain reset)', () => {
   const server = tls.createServer({});
@@ -74,12 +77,15 @@ test('http:// to a TLS port: closed without an answer (on a kept-alive connectio
 });
 
 test('https:// to a server that drops the TLS hello: reset during the handshake', () =>
-  against(net.createServer((socket) => socket.once('data', () => socket.destroy())), async (port) => {
-    const url = `https://127.0.0.1:${port}/`;
-    const error = await errorOf(url);
-    assert.equal(error.code, 'ECONNRESET');
-    assert.equal(classifyNetworkError(error, new URL(url)), 'reset-in-tls-handshake');
-  }));
+  against(
+    net.createServer((socket) => socket.once('data', () => socket.destroy())),
+    async (port) => {
+      const url = `https://127.0.0.1:${port}/`;
+      const error = await errorOf(url);
+      assert.equal(error.code, 'ECONNRESET');
+      assert.equal(classifyNetworkError(error, new URL(url)), 'reset-in-tls-handshake');
+    },
+  ));
 
 test('a body cut off before its end is a dropped connection', async () => {
   const cutting = http.createServer((_req, res) => {

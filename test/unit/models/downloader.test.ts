@@ -45,7 +45,13 @@ function storage(): string {
   return dir;
 }
 
-async function variantRequest(root: string, variant: 'int8' | 'q4', extra: Partial<DownloadRequest> = {}, repo = REPO, revision = 'main'): Promise<DownloadRequest> {
+async function variantRequest(
+  root: string,
+  variant: 'int8' | 'q4',
+  extra: Partial<DownloadRequest> = {},
+  repo = REPO,
+  revision = 'main',
+): Promise<DownloadRequest> {
   const context = { endpoint: hub.endpoint, timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 10_000 } };
   const listing = await listRepoFiles(context, repo, revision);
   const choice = filesForVariant(repo, listing, variant);
@@ -113,19 +119,40 @@ describe('listing and variant files', () => {
     const files = tinyRepoFiles();
     const listing = await listRepoFiles({ endpoint: hub.endpoint, timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 } }, REPO, 'main');
     const q4 = listing.find((file) => file.path === 'onnx/model_q4.onnx_data');
-    assert.deepEqual(q4, { path: 'onnx/model_q4.onnx_data', size: 300_000, sha256: sha256(files['onnx/model_q4.onnx_data']), gitOid: gitOid(files['onnx/model_q4.onnx_data']) });
+    assert.deepEqual(q4, {
+      path: 'onnx/model_q4.onnx_data',
+      size: 300_000,
+      sha256: sha256(files['onnx/model_q4.onnx_data']),
+      gitOid: gitOid(files['onnx/model_q4.onnx_data']),
+    });
     const config = listing.find((file) => file.path === 'config.json');
     assert.equal(config?.sha256, undefined);
     assert.equal(config?.gitOid, gitOid(files['config.json']));
 
     const choice = filesForVariant(REPO, listing, 'q4');
     assert.deepEqual(choice.files.map((file) => file.path).sort(), [
-      'config.json', 'generation_config.json', 'onnx/model_q4.onnx', 'onnx/model_q4.onnx_data', 'tokenizer.json', 'tokenizer_config.json',
+      'config.json',
+      'generation_config.json',
+      'onnx/model_q4.onnx',
+      'onnx/model_q4.onnx_data',
+      'tokenizer.json',
+      'tokenizer_config.json',
     ]);
-    assert.equal(choice.totalBytes, 340_000 + ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'].reduce((s, p) => s + files[p].length, 0));
+    assert.equal(
+      choice.totalBytes,
+      340_000 + ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'].reduce((s, p) => s + files[p].length, 0),
+    );
     assert.equal(filesForVariant(REPO, listing, 'auto').variant, 'q4', 'auto takes the fewest bytes (q4: 340 KB, int8: 535 KB)');
     assert.throws(() => filesForVariant(REPO, listing, 'fp16'), /has no fp16 variant; it offers/);
-    assert.throws(() => filesForVariant(REPO, listing.filter((f) => f.path !== 'tokenizer.json'), 'q4'), /has no tokenizer\.json: it is not an ONNX export/);
+    assert.throws(
+      () =>
+        filesForVariant(
+          REPO,
+          listing.filter((f) => f.path !== 'tokenizer.json'),
+          'q4',
+        ),
+      /has no tokenizer\.json: it is not an ONNX export/,
+    );
   });
 });
 
@@ -151,11 +178,15 @@ describe('downloadModel', () => {
     const total = progress[progress.length - 1];
     assert.equal(total.phase, 'complete');
     assert.equal(total.bytesDone, total.bytesTotal);
-    const expectedTotal = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'onnx/model_int8.onnx'].reduce((s, p) => s + files[p].length, 0);
+    const expectedTotal = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'onnx/model_int8.onnx'].reduce(
+      (s, p) => s + files[p].length,
+      0,
+    );
     assert.equal(total.bytesTotal, expectedTotal);
     assert.equal(result.bytesDownloaded, expectedTotal);
     for (let i = 1; i < progress.length; i += 1) {
-      if (progress[i].phase === 'downloading' && progress[i - 1].phase === 'downloading') assert.ok(progress[i].bytesDone >= progress[i - 1].bytesDone, 'progress never goes back');
+      if (progress[i].phase === 'downloading' && progress[i - 1].phase === 'downloading')
+        assert.ok(progress[i].bytesDone >= progress[i - 1].bytesDone, 'progress never goes back');
     }
     assert.ok(progress.every((p) => Number.isFinite(p.bytesPerSecond) && p.bytesPerSecond >= 0));
     // The ONNX file came from the CDN by redirect, pinned to the commit the revision resolved to.
@@ -187,17 +218,32 @@ describe('downloadModel', () => {
     const root = storage();
     hub.cdnFaults.set('onnx/model_q4.onnx_data', [{ stallAfterBytes: 70_000 }]);
     const result = await downloadModel(await variantRequest(root, 'q4', { timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 300 } }));
-    assert.deepEqual(hub.requests({ server: 'cdn', pathIncludes: 'model_q4.onnx_data' }).map((r) => r.range), [undefined, 'bytes=70000-']);
+    assert.deepEqual(
+      hub.requests({ server: 'cdn', pathIncludes: 'model_q4.onnx_data' }).map((r) => r.range),
+      [undefined, 'bytes=70000-'],
+    );
     assert.ok(readFileSync(join(result.folder, 'onnx', 'model_q4.onnx_data')).equals(tinyRepoFiles()['onnx/model_q4.onnx_data']));
   });
 
   test('paths only (no listing): size, sha256 and git oid come from the HEAD headers and are verified', async () => {
     const root = storage();
     const paths = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model_int8.onnx'];
-    const result = await downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: paths.map((path) => ({ path })), storageRoot: root, retryDelayMs: 0 });
+    const result = await downloadModel({
+      endpoint: hub.endpoint,
+      repo: REPO,
+      revision: 'main',
+      files: paths.map((path) => ({ path })),
+      storageRoot: root,
+      retryDelayMs: 0,
+    });
     const files = tinyRepoFiles();
     const graph = result.files.find((file) => file.path === 'onnx/model_int8.onnx');
-    assert.deepEqual(graph, { path: 'onnx/model_int8.onnx', size: files['onnx/model_int8.onnx'].length, sha256: sha256(files['onnx/model_int8.onnx']), gitOid: undefined });
+    assert.deepEqual(graph, {
+      path: 'onnx/model_int8.onnx',
+      size: files['onnx/model_int8.onnx'].length,
+      sha256: sha256(files['onnx/model_int8.onnx']),
+      gitOid: undefined,
+    });
     assert.equal(result.files.find((file) => file.path === 'config.json')?.gitOid, gitOid(files['config.json']));
     assert.equal(hub.requests({ method: 'HEAD' }).length, 4);
     assert.equal(modelStatus(root, REPO, 'main').state, 'complete');
@@ -259,7 +305,10 @@ describe('downloadModel', () => {
     const resumed = await downloadModel(await variantRequest(root, 'q4'));
     assert.equal(resumed.bytesResumed, 100_000);
     const cdn = hub.requests({ server: 'cdn', pathIncludes: 'model_q4.onnx_data' });
-    assert.deepEqual(cdn.map((r) => r.range), ['bytes=100000-']);
+    assert.deepEqual(
+      cdn.map((r) => r.range),
+      ['bytes=100000-'],
+    );
     assert.ok(readFileSync(join(folder, 'onnx', 'model_q4.onnx_data')).equals(tinyRepoFiles()['onnx/model_q4.onnx_data']));
     assert.equal(modelStatus(root, REPO, 'main', 'q4').state, 'complete');
     assert.deepEqual(partialFiles(folder), []);
@@ -302,7 +351,12 @@ describe('downloadModel', () => {
   test('a sha256 wrong twice fails naming the file and the checksums, and leaves no file and no marker', async () => {
     const root = storage();
     hub.cdnFaults.set('onnx/model_q4.onnx', [{ corrupt: true }, { corrupt: true }]);
-    const error = await rejectsWith(downloadModel(await variantRequest(root, 'q4')), 'checksum', /onnx\/model_q4\.onnx .* failed verification twice \(its sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}\); the file was deleted/, 'onnx/model_q4.onnx');
+    const error = await rejectsWith(
+      downloadModel(await variantRequest(root, 'q4')),
+      'checksum',
+      /onnx\/model_q4\.onnx .* failed verification twice \(its sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}\); the file was deleted/,
+      'onnx/model_q4.onnx',
+    );
     assert.ok(error.message.includes(sha256(tinyRepoFiles()['onnx/model_q4.onnx'])));
     const folder = modelFolder(root, REPO, 'main');
     assert.equal(existsSync(join(folder, 'onnx', 'model_q4.onnx')), false);
@@ -327,7 +381,12 @@ describe('downloadModel', () => {
 
     const other = storage();
     hub.serverErrors.set('onnx/model_int8.onnx', 10);
-    await rejectsWith(downloadModel(await variantRequest(other, 'int8', { maxAttemptsPerFile: 3 })), 'server', /HTTP 500 for onnx\/model_int8\.onnx\. Gave up on onnx\/model_int8\.onnx after 3 tries/, 'onnx/model_int8.onnx');
+    await rejectsWith(
+      downloadModel(await variantRequest(other, 'int8', { maxAttemptsPerFile: 3 })),
+      'server',
+      /HTTP 500 for onnx\/model_int8\.onnx\. Gave up on onnx\/model_int8\.onnx after 3 tries/,
+      'onnx/model_int8.onnx',
+    );
   });
 
   test('a file the hub does not have: 404 names the file', async () => {
@@ -340,7 +399,11 @@ describe('downloadModel', () => {
 
   test('an unknown repository and an unknown revision say so', async () => {
     const context = { endpoint: hub.endpoint, timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 } };
-    await rejectsWith(listRepoFiles(context, 'nobody/Nothing-ONNX', 'main'), 'not_found', /no repository nobody\/Nothing-ONNX that this account can see \(HTTP 401\)\. Check the repository id/);
+    await rejectsWith(
+      listRepoFiles(context, 'nobody/Nothing-ONNX', 'main'),
+      'not_found',
+      /no repository nobody\/Nothing-ONNX that this account can see \(HTTP 401\)\. Check the repository id/,
+    );
     await rejectsWith(listRepoFiles(context, REPO, 'v9'), 'not_found', /has no revision "v9"/);
   });
 
@@ -349,7 +412,11 @@ describe('downloadModel', () => {
     const hint = 'run "Relay: Set Model Hub Token"';
     const files = [{ path: 'config.json' }, { path: 'onnx/model_q4.onnx' }];
     const base = { endpoint: hub.endpoint, repo: GATED, revision: 'main', files, storageRoot: root, tokenHint: hint, retryDelayMs: 0 };
-    const noToken = await rejectsWith(downloadModel(base), 'gated', /gated or private and needs an access token\. Open http:\/\/127\.0\.0\.1:\d+\/meta-like\/Gated-ONNX, accept its terms while signed in, create a read token at .*settings\/tokens, then run "Relay: Set Model Hub Token"/);
+    const noToken = await rejectsWith(
+      downloadModel(base),
+      'gated',
+      /gated or private and needs an access token\. Open http:\/\/127\.0\.0\.1:\d+\/meta-like\/Gated-ONNX, accept its terms while signed in, create a read token at .*settings\/tokens, then run "Relay: Set Model Hub Token"/,
+    );
     assert.equal(noToken.file, 'config.json');
     await rejectsWith(downloadModel({ ...base, token: 'hf_wrong' }), 'gated', /HTTP 403: the access token was refused or has not been granted access/);
     assert.ok(!JSON.stringify(hub.log).includes('hf_wrong') || hub.requests({ server: 'cdn' }).length === 0);
@@ -357,7 +424,10 @@ describe('downloadModel', () => {
     hub.log.length = 0;
     const result = await downloadModel({ ...base, token: 'hf_granted' });
     assert.ok(existsSync(join(result.folder, 'onnx', 'model_q4.onnx')));
-    assert.ok(hub.requests({ server: 'hub' }).every((r) => r.authorization === 'Bearer hf_granted'), 'the hub gets the token');
+    assert.ok(
+      hub.requests({ server: 'hub' }).every((r) => r.authorization === 'Bearer hf_granted'),
+      'the hub gets the token',
+    );
     const cdn = hub.requests({ server: 'cdn' });
     assert.equal(cdn.length, 1);
     assert.equal(cdn[0].authorization, undefined, 'the CDN (another origin) never sees the token');
@@ -366,15 +436,31 @@ describe('downloadModel', () => {
   test('not enough disk space stops before the first byte and says how much is needed', async () => {
     const root = storage();
     const request = await variantRequest(root, 'q4', { freeBytes: async () => 1_000 });
-    await rejectsWith(downloadModel(request), 'disk_full', /Not enough disk space in .* The model needs 3\d\d KB more and 1\.00 KB are free\. Free some space and download again/);
+    await rejectsWith(
+      downloadModel(request),
+      'disk_full',
+      /Not enough disk space in .* The model needs 3\d\d KB more and 1\.00 KB are free\. Free some space and download again/,
+    );
     assert.equal(hub.requests({ method: 'GET', pathIncludes: '/resolve/' }).length, 0);
   });
 
   test('unsafe input is refused before any request: a path escaping the folder, a bad repo id', async () => {
     const root = storage();
-    await rejectsWith(downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: '../evil.json' }], storageRoot: root }), 'bad_request', /unsafe path/);
-    await rejectsWith(downloadModel({ endpoint: hub.endpoint, repo: 'no-slash', revision: 'main', files: [{ path: 'config.json' }], storageRoot: root }), 'bad_request', /write it as owner\/name/);
-    await rejectsWith(downloadModel({ endpoint: 'ftp://x', repo: REPO, revision: 'main', files: [{ path: 'config.json' }], storageRoot: root }), 'bad_request', /must start with https:\/\/ or http:\/\//);
+    await rejectsWith(
+      downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: '../evil.json' }], storageRoot: root }),
+      'bad_request',
+      /unsafe path/,
+    );
+    await rejectsWith(
+      downloadModel({ endpoint: hub.endpoint, repo: 'no-slash', revision: 'main', files: [{ path: 'config.json' }], storageRoot: root }),
+      'bad_request',
+      /write it as owner\/name/,
+    );
+    await rejectsWith(
+      downloadModel({ endpoint: 'ftp://x', repo: REPO, revision: 'main', files: [{ path: 'config.json' }], storageRoot: root }),
+      'bad_request',
+      /must start with https:\/\/ or http:\/\//,
+    );
     assert.equal(hub.log.length, 0);
   });
 
@@ -403,7 +489,12 @@ describe('every file is verified by a checksum', () => {
   test('a file the hub gives no checksum for (none in the listing, none in the HEAD headers) is refused, naming it; nothing looks whole', async () => {
     const root = storage();
     hub.withoutChecksums.add('tokenizer_config.json');
-    const error = await rejectsWith(downloadModel(await variantRequest(root, 'int8')), 'unverifiable', /gave no checksum for tokenizer_config\.json .* cannot be verified; it was not downloaded/, 'tokenizer_config.json');
+    const error = await rejectsWith(
+      downloadModel(await variantRequest(root, 'int8')),
+      'unverifiable',
+      /gave no checksum for tokenizer_config\.json .* cannot be verified; it was not downloaded/,
+      'tokenizer_config.json',
+    );
     assert.match(error.message, /relay\.models\.hubEndpoint/, 'says what to do');
     const folder = modelFolder(root, REPO, 'main');
     assert.equal(existsSync(join(folder, 'tokenizer_config.json')), false);
@@ -415,7 +506,14 @@ describe('every file is verified by a checksum', () => {
     const root = storage();
     hub.withoutChecksums.add('onnx/model_int8.onnx');
     await rejectsWith(
-      downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: 'config.json' }, { path: 'onnx/model_int8.onnx' }], storageRoot: root, retryDelayMs: 0 }),
+      downloadModel({
+        endpoint: hub.endpoint,
+        repo: REPO,
+        revision: 'main',
+        files: [{ path: 'config.json' }, { path: 'onnx/model_int8.onnx' }],
+        storageRoot: root,
+        retryDelayMs: 0,
+      }),
       'unverifiable',
       /no checksum for onnx\/model_int8\.onnx/,
       'onnx/model_int8.onnx',
@@ -436,7 +534,12 @@ describe('every file is verified by a checksum', () => {
     altered[altered.indexOf('false')] = 'F'.charCodeAt(0);
     spec.files['tokenizer_config.json'] = altered;
     try {
-      const error = await rejectsWith(downloadModel(request), 'checksum', /tokenizer_config\.json .* failed verification twice \(its git oid is [0-9a-f]{40}, expected [0-9a-f]{40}\)/, 'tokenizer_config.json');
+      const error = await rejectsWith(
+        downloadModel(request),
+        'checksum',
+        /tokenizer_config\.json .* failed verification twice \(its git oid is [0-9a-f]{40}, expected [0-9a-f]{40}\)/,
+        'tokenizer_config.json',
+      );
       assert.ok(error.message.includes(gitOid(original)));
     } finally {
       spec.files['tokenizer_config.json'] = original;
@@ -446,27 +549,46 @@ describe('every file is verified by a checksum', () => {
 });
 
 describe('pinned downloads (a catalog entry that pins a commit and the sha256 of its files)', () => {
-  const pinsOf = (files: Record<string, Buffer>, paths: string[]): Record<string, string> => Object.fromEntries(paths.map((path) => [path, sha256(files[path])]));
+  const pinsOf = (files: Record<string, Buffer>, paths: string[]): Record<string, string> =>
+    Object.fromEntries(paths.map((path) => [path, sha256(files[path])]));
 
   test('fetch the pinned commit and check every file against its pinned sha256', async () => {
     const root = storage();
     const request = await variantRequest(root, 'int8', {}, REPO, COMMIT);
-    const result = await downloadModel({ ...request, pinnedSha256: pinsOf(tinyRepoFiles(), request.files.map((file) => file.path)) });
+    const result = await downloadModel({
+      ...request,
+      pinnedSha256: pinsOf(
+        tinyRepoFiles(),
+        request.files.map((file) => file.path),
+      ),
+    });
     assert.equal(result.folder, modelFolder(root, REPO, COMMIT));
     assert.equal(result.commit, COMMIT);
     const fetched = hub.requests({ server: 'hub', method: 'GET', pathIncludes: '/resolve/' });
     assert.ok(fetched.length > 0 && fetched.every((r) => r.path.includes(`/resolve/${COMMIT}/`)), 'every file from the pinned commit');
-    assert.equal(result.files.find((file) => file.path === 'config.json')?.sha256, sha256(tinyRepoFiles()['config.json']), 'plain files too are checked by the pinned sha256');
+    assert.equal(
+      result.files.find((file) => file.path === 'config.json')?.sha256,
+      sha256(tinyRepoFiles()['config.json']),
+      'plain files too are checked by the pinned sha256',
+    );
     assert.equal(modelStatus(root, REPO, COMMIT, 'int8').state, 'complete');
   });
 
   test('a pin that the listing contradicts is refused before the first byte, naming the file and both hashes', async () => {
     const root = storage();
     const request = await variantRequest(root, 'int8', {}, REPO, COMMIT);
-    const pins = pinsOf(tinyRepoFiles(), request.files.map((file) => file.path));
+    const pins = pinsOf(
+      tinyRepoFiles(),
+      request.files.map((file) => file.path),
+    );
     pins['onnx/model_int8.onnx'] = 'e'.repeat(64);
     hub.log.length = 0;
-    const error = await rejectsWith(downloadModel({ ...request, pinnedSha256: pins }), 'checksum', /lists onnx\/model_int8\.onnx .* with sha256 [0-9a-f]{64}, but the pinned sha256 is e{64}/, 'onnx/model_int8.onnx');
+    const error = await rejectsWith(
+      downloadModel({ ...request, pinnedSha256: pins }),
+      'checksum',
+      /lists onnx\/model_int8\.onnx .* with sha256 [0-9a-f]{64}, but the pinned sha256 is e{64}/,
+      'onnx/model_int8.onnx',
+    );
     assert.match(error.message, /nothing was downloaded/);
     assert.equal(hub.log.length, 0);
   });
@@ -474,9 +596,17 @@ describe('pinned downloads (a catalog entry that pins a commit and the sha256 of
   test('bytes that do not match the pin are refused and nothing looks whole', async () => {
     const root = storage();
     const request = await variantRequest(root, 'int8', {}, REPO, COMMIT);
-    const pins = pinsOf(tinyRepoFiles(), request.files.map((file) => file.path));
+    const pins = pinsOf(
+      tinyRepoFiles(),
+      request.files.map((file) => file.path),
+    );
     pins['tokenizer.json'] = 'f'.repeat(64);
-    await rejectsWith(downloadModel({ ...request, pinnedSha256: pins }), 'checksum', /tokenizer\.json .* failed verification twice \(its sha256 is [0-9a-f]{64}, expected f{64}\)/, 'tokenizer.json');
+    await rejectsWith(
+      downloadModel({ ...request, pinnedSha256: pins }),
+      'checksum',
+      /tokenizer\.json .* failed verification twice \(its sha256 is [0-9a-f]{64}, expected f{64}\)/,
+      'tokenizer.json',
+    );
     const folder = modelFolder(root, REPO, COMMIT);
     assert.equal(existsSync(join(folder, 'tokenizer.json')), false);
     assert.equal(existsSync(join(folder, COMPLETION_MARKER)), false);
@@ -485,11 +615,19 @@ describe('pinned downloads (a catalog entry that pins a commit and the sha256 of
   test('a pin needs a commit and a sha256 for every file; otherwise nothing is asked of the hub', async () => {
     const root = storage();
     const atCommit = await variantRequest(root, 'int8', {}, REPO, COMMIT);
-    const pins = pinsOf(tinyRepoFiles(), atCommit.files.map((file) => file.path));
+    const pins = pinsOf(
+      tinyRepoFiles(),
+      atCommit.files.map((file) => file.path),
+    );
     hub.log.length = 0;
     await rejectsWith(downloadModel({ ...atCommit, revision: 'main', pinnedSha256: pins }), 'bad_request', /needs the 40-hex commit .* not "main"/);
     delete pins['generation_config.json'];
-    await rejectsWith(downloadModel({ ...atCommit, pinnedSha256: pins }), 'unverifiable', /generation_config\.json .* has no pinned sha256/, 'generation_config.json');
+    await rejectsWith(
+      downloadModel({ ...atCommit, pinnedSha256: pins }),
+      'unverifiable',
+      /generation_config\.json .* has no pinned sha256/,
+      'generation_config.json',
+    );
     assert.equal(hub.log.length, 0);
   });
 });
@@ -549,7 +687,10 @@ describe('the model loader and a folder the downloader manages', () => {
     await downloadModel(await variantRequest(root, 'q4', {}, MOVING));
     assert.ok(readFileSync(join(folder, 'tokenizer_config.json')).equals(tokenizerConfigB), "the shared files are the new commit's");
     assert.ok(readFileSync(join(folder, 'onnx', 'model_int8.onnx')).equals(filesA['onnx/model_int8.onnx']), "the int8 graph is the old commit's");
-    assert.throws(() => readModelFolder(folder, 'int8'), /finished download of onnx-community\/Moving-ONNX@main with q4; its int8 files are left from another commit.*Relay: Select Model/);
+    assert.throws(
+      () => readModelFolder(folder, 'int8'),
+      /finished download of onnx-community\/Moving-ONNX@main with q4; its int8 files are left from another commit.*Relay: Select Model/,
+    );
     assert.equal(readModelFolder(folder, 'q4').chosen.variant, 'q4');
     await downloadModel(await variantRequest(root, 'int8', {}, MOVING));
     assert.equal(readModelFolder(folder, 'int8').chosen.variant, 'int8');
@@ -579,9 +720,10 @@ describe('the model loader and a folder the downloader manages', () => {
     assert.throws(() => readModelFolder(folder, 'int8'), /tokenizer_config\.json has \d+ bytes where the download recorded \d+.*Relay: Select Model/);
   });
 
-  test("a folder the downloader did not make (no marker, no pending record) loads as before", () => {
+  test('a folder the downloader did not make (no marker, no pending record) loads as before', () => {
     const own = storage();
-    for (const name of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(own, name), tinyRepoFiles()[name]);
+    for (const name of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      writeFileSync(join(own, name), tinyRepoFiles()[name]);
     mkdirSync(join(own, 'onnx'));
     writeFileSync(join(own, 'onnx', 'model_int8.onnx'), tinyRepoFiles()['onnx/model_int8.onnx']);
     assert.equal(readModelFolder(own).chosen.variant, 'int8');

@@ -84,7 +84,10 @@ describe('onnxruntime-node without a binding for the platform', () => {
       assert.ok(error instanceof Error);
       assert.equal(error.name, 'OnnxRuntimeUnavailableError');
       assert.ok(error.message.includes(`cannot load on ${here}`), error.message);
-      assert.ok(error.message.includes(join(ext, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch, 'onnxruntime_binding.node')), error.message);
+      assert.ok(
+        error.message.includes(join(ext, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch, 'onnxruntime_binding.node')),
+        error.message,
+      );
       assert.ok(error.message.includes(`Install the Relay .vsix for ${here}`), error.message);
       return true;
     });

@@ -23,7 +23,17 @@ function listFiles(dir: string): string[] {
 /** A stand-in for the esbuild output: the stage copies files, their content does not matter here. */
 function fakeBuild(): string {
   const build = join(scratch, 'build');
-  for (const file of ['extension.js', 'extension.js.map', 'slmWorker.js', 'cli.js', 'media/chat.js', 'media/chat.js.map', 'media/answer.js', 'media/styles/relay.css', 'media/katex/katex.min.css']) {
+  for (const file of [
+    'extension.js',
+    'extension.js.map',
+    'slmWorker.js',
+    'cli.js',
+    'media/chat.js',
+    'media/chat.js.map',
+    'media/answer.js',
+    'media/styles/relay.css',
+    'media/katex/katex.min.css',
+  ]) {
     mkdirSync(dirname(join(build, file)), { recursive: true });
     writeFileSync(join(build, file), '// built\n');
   }
@@ -46,7 +56,7 @@ describe('staged platform folder', () => {
     files = listFiles(stageDir).filter((f) => f !== '.vscodeignore');
   });
 
-  test('holds every required file, only this target\'s native files, and passes the check', () => {
+  test("holds every required file, only this target's native files, and passes the check", () => {
     assert.deepEqual(checkPackageContents(files, target), []);
     for (const file of REQUIRED_FILES) assert.ok(files.includes(file), file);
     const native = files.filter((f) => f.startsWith(`${NATIVE_DIR}/`)).sort();
@@ -58,8 +68,14 @@ describe('staged platform folder', () => {
   test('the same folder fails the check of every other target', () => {
     for (const other of TARGETS.filter((t) => t !== target)) {
       const problems = checkPackageContents(files, other);
-      assert.ok(problems.some((p) => p.problem === `belongs to linux-arm64, not ${other.name}`), other.name);
-      assert.ok(problems.some((p) => p.problem === 'required but missing' && p.file.includes(`/${other.platform}/${other.arch}/`)), other.name);
+      assert.ok(
+        problems.some((p) => p.problem === `belongs to linux-arm64, not ${other.name}`),
+        other.name,
+      );
+      assert.ok(
+        problems.some((p) => p.problem === 'required but missing' && p.file.includes(`/${other.platform}/${other.arch}/`)),
+        other.name,
+      );
     }
   });
 
@@ -68,7 +84,8 @@ describe('staged platform folder', () => {
     const staged = stageManifest(root, '1.30.0');
     for (const field of ['devDependencies', 'scripts', 'bin']) assert.equal(staged[field], undefined, field);
     assert.deepEqual(staged.dependencies, { 'onnxruntime-node': '1.30.0' });
-    for (const field of ['icon', 'categories', 'keywords', 'galleryBanner', 'repository', 'license', 'contributes']) assert.deepEqual(staged[field], root[field], field);
+    for (const field of ['icon', 'categories', 'keywords', 'galleryBanner', 'repository', 'license', 'contributes'])
+      assert.deepEqual(staged[field], root[field], field);
   });
 });
 
@@ -99,12 +116,21 @@ describe('package check', () => {
 
   test('each missing required file is named', () => {
     for (const missing of ['dist/slmWorker.js', 'node_modules/onnxruntime-common/dist/cjs/package.json', `${NATIVE_DIR}/linux/x64/libonnxruntime.so.1`]) {
-      assert.deepEqual(checkPackageContents(good.filter((f) => f !== missing), target), [{ file: missing, problem: 'required but missing' }]);
+      assert.deepEqual(
+        checkPackageContents(
+          good.filter((f) => f !== missing),
+          target,
+        ),
+        [{ file: missing, problem: 'required but missing' }],
+      );
     }
   });
 
   test('reads the target platform vsce declares', () => {
-    assert.equal(manifestTargetPlatform('<Identity Language="en-US" Id="relay-decoding" Version="0.1.0" Publisher="relay-decoding" TargetPlatform="win32-arm64"/>'), 'win32-arm64');
+    assert.equal(
+      manifestTargetPlatform('<Identity Language="en-US" Id="relay-decoding" Version="0.1.0" Publisher="relay-decoding" TargetPlatform="win32-arm64"/>'),
+      'win32-arm64',
+    );
     assert.equal(manifestTargetPlatform('<Identity Language="en-US" Id="relay-decoding" Version="0.1.0" Publisher="relay-decoding"/>'), undefined);
   });
 });
@@ -112,7 +138,9 @@ describe('package check', () => {
 describe('zip reader', () => {
   test('lists and reads the entries of a zip written by yazl (the writer vsce uses)', async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- yazl ships no types; vsce depends on it.
-    const yazl = require('yazl') as { ZipFile: new () => { addBuffer(b: Buffer, name: string, o?: { compress?: boolean }): void; end(): void; outputStream: NodeJS.ReadableStream } };
+    const yazl = require('yazl') as {
+      ZipFile: new () => { addBuffer(b: Buffer, name: string, o?: { compress?: boolean }): void; end(): void; outputStream: NodeJS.ReadableStream };
+    };
     const zip = new yazl.ZipFile();
     const manifest = Buffer.from('<Identity Id="relay-decoding" TargetPlatform="linux-x64"/>'.repeat(50));
     const binary = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256));
@@ -124,11 +152,17 @@ describe('zip reader', () => {
     await new Promise<void>((done, fail) => zip.outputStream.pipe(createWriteStream(path)).on('close', done).on('error', fail));
 
     const read = ZipFile.open(path);
-    assert.deepEqual(read.entries.map((e) => e.name), ['extension.vsixmanifest', 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'extension/package.json']);
+    assert.deepEqual(
+      read.entries.map((e) => e.name),
+      ['extension.vsixmanifest', 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'extension/package.json'],
+    );
     assert.ok(read.entries[0].compressedSize < manifest.length, 'the manifest entry is deflated');
     assert.deepEqual(read.read('extension.vsixmanifest'), manifest);
     assert.deepEqual(read.read(read.entries[1].name), binary);
-    assert.deepEqual(extensionFiles(read.entries.map((e) => e.name)), ['node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'package.json']);
+    assert.deepEqual(extensionFiles(read.entries.map((e) => e.name)), [
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node',
+      'package.json',
+    ]);
     assert.throws(() => read.read('extension/missing.js'), /has no entry extension\/missing\.js/);
   });
 

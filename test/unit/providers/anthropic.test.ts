@@ -14,7 +14,10 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}, key: string | null = KEY) =>
-  createProvider({ kind: 'anthropic', baseUrl: server.url, model: 'claude-3-5-haiku-latest', ...FAST, ...extra }, new MemoryKeySource(key ? { anthropic: key } : {}));
+  createProvider(
+    { kind: 'anthropic', baseUrl: server.url, model: 'claude-3-5-haiku-latest', ...FAST, ...extra },
+    new MemoryKeySource(key ? { anthropic: key } : {}),
+  );
 
 test('anthropic: prefill with the partial answer, version header, key; no cache_control on a prompt too short to be cached', async () => {
   server.enqueue(anthropicStream({ pieces: [' Paris', ', on the', ' Seine'], stopReason: 'max_tokens' }, KEY));
@@ -50,7 +53,12 @@ test('anthropic: trailing whitespace is trimmed from the prefill (the API reject
 });
 
 test('anthropic: usage from message_start and message_delta, cache reads and writes included', async () => {
-  server.enqueue(anthropicStream({ pieces: [' Paris'], usage: { input_tokens: 30, output_tokens: 4, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } }, KEY));
+  server.enqueue(
+    anthropicStream(
+      { pieces: [' Paris'], usage: { input_tokens: 30, output_tokens: 4, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } },
+      KEY,
+    ),
+  );
   const out = await collect(provider(), REQUEST);
   assert.deepEqual(out.usage, { inputTokens: 1230, outputTokens: 4, cachedInputTokens: 1000, cacheWriteTokens: 200, estimated: false });
 });
@@ -62,7 +70,10 @@ test('anthropic: stop_sequence maps to stop', async () => {
 
 test('anthropic: an overloaded error event inside the stream is thrown, not retried, before text as after it', async () => {
   // message_start came first: the body started, so the call may be billed and is not sent again.
-  server.enqueue(anthropicStream({ pieces: [' Paris'], errorAfterPieces: { after: 0, type: 'overloaded_error', message: 'Overloaded' } }, KEY), anthropicStream({ pieces: [' Paris'] }, KEY));
+  server.enqueue(
+    anthropicStream({ pieces: [' Paris'], errorAfterPieces: { after: 0, type: 'overloaded_error', message: 'Overloaded' } }, KEY),
+    anthropicStream({ pieces: [' Paris'] }, KEY),
+  );
   const before = server.requests.length;
   const early = await collectError(provider(), REQUEST);
   assert.equal(early.code, 'server');
@@ -102,7 +113,10 @@ test('anthropic: 529 overloaded is retried; not_found_error names the model fix'
 
 test('anthropic: a base URL that already ends in /v1 is not doubled', async () => {
   server.enqueue(anthropicStream({ pieces: [' ok'] }, KEY));
-  const p = createProvider({ kind: 'anthropic', baseUrl: `${server.url}/v1/`, model: 'claude-3-5-haiku-latest', ...FAST }, new MemoryKeySource({ anthropic: KEY }));
+  const p = createProvider(
+    { kind: 'anthropic', baseUrl: `${server.url}/v1/`, model: 'claude-3-5-haiku-latest', ...FAST },
+    new MemoryKeySource({ anthropic: KEY }),
+  );
   assert.equal((await collect(p, REQUEST)).text, ' ok');
   assert.equal(server.lastRequest.path, '/v1/messages');
 });

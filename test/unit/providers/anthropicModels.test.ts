@@ -42,7 +42,9 @@ const done = (out: { chunks: any[] }) => out.chunks[out.chunks.length - 1];
 
 for (const model of ['claude-opus-4-6', 'claude-sonnet-4-6']) {
   test(`anthropic ${model}: no prefill (the model refuses it): the partial answer, then an instruction turn; the reply's seam is cleaned; one request`, async () => {
-    server.enqueue(anthropicStream({ pieces: ['Sure! ', 'Paris, on the', ' Seine.'], stopReason: 'end_turn', usage: { input_tokens: 90, output_tokens: 7 } }, KEY));
+    server.enqueue(
+      anthropicStream({ pieces: ['Sure! ', 'Paris, on the', ' Seine.'], stopReason: 'end_turn', usage: { input_tokens: 90, output_tokens: 7 } }, KEY),
+    );
     const p = provider(model);
     assert.equal(p.continuation, 'instructed', 'known before the first call');
     const { out, sent } = await call(p);
@@ -166,21 +168,42 @@ test('anthropic caching (prefill, claude-sonnet-4-5): each call reads what the p
   const first = await call(p, cachedRequest(P1));
   const p1 = P1.trimEnd();
   assert.deepEqual(marks(first.sent[0].body), ['system', '0.0', '1.0']);
-  assert.deepEqual(first.sent[0].body.messages[1].content.map((b: any) => b.text), [p1]);
-  assert.deepEqual(first.out.usage, { inputTokens: stable + tok(p1), outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: stable + tok(p1), estimated: false });
+  assert.deepEqual(
+    first.sent[0].body.messages[1].content.map((b: any) => b.text),
+    [p1],
+  );
+  assert.deepEqual(first.out.usage, {
+    inputTokens: stable + tok(p1),
+    outputTokens: 1,
+    cachedInputTokens: 0,
+    cacheWriteTokens: stable + tok(p1),
+    estimated: false,
+  });
 
   server.enqueue(anthropicStream({ pieces: [' river'], cache }, KEY));
   const second = await call(p, cachedRequest(P2));
   const rest2 = P2.trimEnd().slice(p1.length);
   // The partial answer is split where the first call ended: that block ends a prefix the cache holds.
-  assert.deepEqual(second.sent[0].body.messages[1].content.map((b: any) => b.text), [p1, rest2]);
+  assert.deepEqual(
+    second.sent[0].body.messages[1].content.map((b: any) => b.text),
+    [p1, rest2],
+  );
   assert.deepEqual(marks(second.sent[0].body), ['system', '0.0', '1.0', '1.1'], 'four breakpoints, the most the API takes');
-  assert.deepEqual(second.out.usage, { inputTokens: stable + tok(p1) + tok(rest2), outputTokens: 1, cachedInputTokens: stable + tok(p1), cacheWriteTokens: tok(rest2), estimated: false });
+  assert.deepEqual(second.out.usage, {
+    inputTokens: stable + tok(p1) + tok(rest2),
+    outputTokens: 1,
+    cachedInputTokens: stable + tok(p1),
+    cacheWriteTokens: tok(rest2),
+    estimated: false,
+  });
 
   server.enqueue(anthropicStream({ pieces: [' too'], cache }, KEY));
   const third = await call(p, cachedRequest(P3));
   const rest3 = P3.trimEnd().slice(P2.trimEnd().length);
-  assert.deepEqual(third.sent[0].body.messages[1].content.map((b: any) => b.text), [p1, rest2, rest3]);
+  assert.deepEqual(
+    third.sent[0].body.messages[1].content.map((b: any) => b.text),
+    [p1, rest2, rest3],
+  );
   assert.deepEqual(marks(third.sent[0].body), ['system', '0.0', '1.1', '1.2']);
   assert.equal(third.out.usage?.cachedInputTokens, stable + tok(p1) + tok(rest2));
   assert.equal(third.out.usage?.cacheWriteTokens, tok(rest3));
@@ -205,7 +228,7 @@ test('anthropic caching (instructed, claude-sonnet-4-6): the breakpoint is at th
   assert.equal(second.out.usage?.cachedInputTokens, upToPartial, 'the second call reads what the first wrote');
 });
 
-test('anthropic caching: a breakpoint whose prefix is under the model\'s minimum is left out (claude-opus-4-6 caches from 4,096 tokens)', async () => {
+test("anthropic caching: a breakpoint whose prefix is under the model's minimum is left out (claude-opus-4-6 caches from 4,096 tokens)", async () => {
   server.enqueue(anthropicStream({ pieces: [' Its'] }, KEY));
   const { sent } = await call(provider('claude-opus-4-6'), cachedRequest(P1));
   assert.deepEqual(marks(sent[0].body), [], 'about 1,700 tokens: every breakpoint would silently miss');

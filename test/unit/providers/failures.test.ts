@@ -16,7 +16,11 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}, options = {}) =>
-  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 2, ...FAST, ...extra }, new MemoryKeySource(), options);
+  createProvider(
+    { kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 2, ...FAST, ...extra },
+    new MemoryKeySource(),
+    options,
+  );
 
 /** Runs one call and returns how many requests it made. */
 async function requestsOf(run: () => Promise<unknown>): Promise<number> {
@@ -62,10 +66,24 @@ test('no retry on 400, 401, 403, 404 or an exhausted quota; each error says what
   const cases: Array<[Responder, string, string | undefined]> = [
     [openAiErrors.badRequest(), 'bad_request', 'open-settings'],
     [openAiErrors.badKey('sk-wrong-key-000000'), 'auth', 'set-key'],
-    [(_r, res) => { res.writeHead(403, { 'content-type': 'application/json' }); res.end('{"error":{"message":"Project does not have access","type":"invalid_request_error"}}'); }, 'auth', 'set-key'],
+    [
+      (_r, res) => {
+        res.writeHead(403, { 'content-type': 'application/json' });
+        res.end('{"error":{"message":"Project does not have access","type":"invalid_request_error"}}');
+      },
+      'auth',
+      'set-key',
+    ],
     [openAiErrors.noModel('gpt-9'), 'model_not_found', 'pick-model'],
     [openAiErrors.quota(), 'quota', 'open-settings'],
-    [(_r, res) => { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('404 page not found'); }, 'bad_request', 'open-settings'],
+    [
+      (_r, res) => {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('404 page not found');
+      },
+      'bad_request',
+      'open-settings',
+    ],
   ];
   for (const [responder, code, fix] of cases) {
     server.enqueue(responder, openAiStream({ pieces: [' must not be reached'] }));
@@ -96,7 +114,10 @@ test('retry: a drop mid-stream is never retried once body bytes came, text or no
   let textArrived!: () => void;
   const arrived = new Promise<void>((resolve) => (textArrived = resolve));
   server.enqueue(
-    (request, res) => Promise.resolve(openAiStream({ pieces: [' a', ' b', ' c'], stallAfterFrames: 2 })(request, res)).then(() => arrived.then(() => void res.socket?.destroy())),
+    (request, res) =>
+      Promise.resolve(openAiStream({ pieces: [' a', ' b', ' c'], stallAfterFrames: 2 })(request, res)).then(() =>
+        arrived.then(() => void res.socket?.destroy()),
+      ),
     openAiStream({ pieces: [' must not be reached'] }),
   );
   const seen: string[] = [];
@@ -148,8 +169,11 @@ test('timeout: a connection that is never established is stopped by the connect 
   assert.match(error.message, /Could not connect .* within 0\.1 s/);
   assert.match(error.message, /relay\.provider\.connectTimeoutSeconds \(CLI: --connect-timeout\)/);
   assert.equal(error.responseStarted, false);
-  assert.equal(agent.sockets_.length, 2, 'a connect timeout is retried once'); 
-  assert.ok(agent.sockets_.every((s) => s.destroyed), 'the sockets were torn down');
+  assert.equal(agent.sockets_.length, 2, 'a connect timeout is retried once');
+  assert.ok(
+    agent.sockets_.every((s) => s.destroyed),
+    'the sockets were torn down',
+  );
 });
 
 test('network: connection refused says to start the server or fix the base URL, without retrying', async () => {
@@ -164,7 +188,13 @@ test('network: connection refused says to start the server or fix the base URL, 
 });
 
 test('bad response: an HTML page instead of a stream is reported, not retried', async () => {
-  server.enqueue((_r, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<html>login</html>'); }, openAiStream({ pieces: [' x'] }));
+  server.enqueue(
+    (_r, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>login</html>');
+    },
+    openAiStream({ pieces: [' x'] }),
+  );
   let error: any;
   assert.equal(await requestsOf(async () => (error = await collectError(provider(), REQUEST))), 1);
   assert.equal(error.code, 'bad_response');

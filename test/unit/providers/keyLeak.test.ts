@@ -36,9 +36,27 @@ const cases: Array<[string, ProviderKind, Responder]> = [
   ['openai 429 long retry-after', 'openai-chat', openAiError(429, echo, 'requests', 'rate_limit_exceeded', { 'retry-after': '999' })],
   ['openai 500', 'openai-chat', openAiError(500, echo, 'server_error', null)],
   ['openai 400 (completions)', 'openai-completions', openAiError(400, echo, 'invalid_request_error', null)],
-  ['openai mid-stream error', 'openai-chat', openAiStream({ pieces: [' a'], errorAfterPieces: { after: 1, error: { error: { message: echo, type: 'server_error' } } } })],
-  ['openai non-JSON error body', 'openai-chat', (_r, res) => { res.writeHead(502, { 'content-type': 'text/plain' }); res.end(echo); }],
-  ['openai HTML page', 'openai-chat', (_r, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(`<html>${echo}</html>`); }],
+  [
+    'openai mid-stream error',
+    'openai-chat',
+    openAiStream({ pieces: [' a'], errorAfterPieces: { after: 1, error: { error: { message: echo, type: 'server_error' } } } }),
+  ],
+  [
+    'openai non-JSON error body',
+    'openai-chat',
+    (_r, res) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(echo);
+    },
+  ],
+  [
+    'openai HTML page',
+    'openai-chat',
+    (_r, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(`<html>${echo}</html>`);
+    },
+  ],
   ['openai JSON body with error', 'openai-chat', (_r, res) => sendJson(res, 200, { error: { message: echo, type: 'server_error' } })],
   ['stalled stream', 'openai-chat', openAiStream({ pieces: [' a'], stallAfterFrames: 2 })],
   ['dropped stream', 'openai-chat', openAiStream({ pieces: [' a', ' b'], dropAfterFrames: 1 })],
@@ -85,5 +103,8 @@ test('connection refused and the provider test report do not show the key either
   const lines: string[] = [];
   assert.equal(await runProviderTest(provider('openai-chat'), null, (l) => lines.push(l)), false);
   assertNoKey('provider test', lines.join('\n'));
-  assert.ok(lines.some((l) => /Fix: set the key/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /Fix: set the key/.test(l)),
+    lines.join('\n'),
+  );
 });

@@ -70,29 +70,65 @@ test('openai table: reasoning models, their lowest effort and what they refuse',
 });
 
 const refused = (message: string, status = 400) =>
-  new ProviderError('bad_request', `api.example.com refused the request (HTTP ${status}). Check the provider settings. The server said: ${message}`, { status });
+  new ProviderError('bad_request', `api.example.com refused the request (HTTP ${status}). Check the provider settings. The server said: ${message}`, {
+    status,
+  });
 
-test('refusals: the servers\' words map to one fix each; other 400s are not refusals', () => {
-  const chat = { model: 'm', messages: [{ role: 'user' }], max_tokens: 4, temperature: 0.7, top_p: 0.9, seed: 1, reasoning_effort: 'minimal', prompt_cache_key: 'k', stream_options: {} };
-  assert.deepEqual(refusalOf(refused("Unsupported value: 'temperature' does not support 0.7 with this model. Only the default (1) value is supported."), chat), { type: 'drop', field: 'temperature' });
+test("refusals: the servers' words map to one fix each; other 400s are not refusals", () => {
+  const chat = {
+    model: 'm',
+    messages: [{ role: 'user' }],
+    max_tokens: 4,
+    temperature: 0.7,
+    top_p: 0.9,
+    seed: 1,
+    reasoning_effort: 'minimal',
+    prompt_cache_key: 'k',
+    stream_options: {},
+  };
+  assert.deepEqual(
+    refusalOf(refused("Unsupported value: 'temperature' does not support 0.7 with this model. Only the default (1) value is supported."), chat),
+    { type: 'drop', field: 'temperature' },
+  );
   assert.deepEqual(refusalOf(refused("Unsupported parameter: 'top_p' is not supported with this model."), chat), { type: 'drop', field: 'top_p' });
   assert.deepEqual(refusalOf(refused("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."), chat), {
     type: 'token-field',
     use: 'max_completion_tokens',
   });
-  assert.deepEqual(refusalOf(refused("Unsupported value: 'minimal' is not supported with the 'gpt-5.1' model. Supported values are: 'none', 'low', 'medium', and 'high'."), chat), {
-    type: 'effort',
-    effort: 'none',
-  });
-  assert.deepEqual(refusalOf(refused("Unsupported parameter: 'reasoning_effort' is not supported with this model."), chat), { type: 'drop', field: 'reasoning_effort' });
   assert.deepEqual(
-    refusalOf(refused("[{'type': 'literal_error', 'loc': ('body', 'reasoning_effort'), 'msg': \"Input should be 'low', 'medium' or 'high'\"}]"), { ...chat, reasoning_effort: 'none' }),
+    refusalOf(
+      refused("Unsupported value: 'minimal' is not supported with the 'gpt-5.1' model. Supported values are: 'none', 'low', 'medium', and 'high'."),
+      chat,
+    ),
+    {
+      type: 'effort',
+      effort: 'none',
+    },
+  );
+  assert.deepEqual(refusalOf(refused("Unsupported parameter: 'reasoning_effort' is not supported with this model."), chat), {
+    type: 'drop',
+    field: 'reasoning_effort',
+  });
+  assert.deepEqual(
+    refusalOf(refused("[{'type': 'literal_error', 'loc': ('body', 'reasoning_effort'), 'msg': \"Input should be 'low', 'medium' or 'high'\"}]"), {
+      ...chat,
+      reasoning_effort: 'none',
+    }),
     { type: 'effort', effort: 'low' },
   );
-  assert.deepEqual(refusalOf(refused("Invalid 'prompt_cache_key': string too long. Expected a string with maximum length 64."), chat), { type: 'drop', field: 'prompt_cache_key' });
+  assert.deepEqual(refusalOf(refused("Invalid 'prompt_cache_key': string too long. Expected a string with maximum length 64."), chat), {
+    type: 'drop',
+    field: 'prompt_cache_key',
+  });
   assert.deepEqual(refusalOf(refused('Unrecognized request argument supplied: stream_options'), chat), { type: 'drop', field: 'stream_options' });
-  assert.deepEqual(refusalOf(refused("[{'type': 'extra_forbidden', 'loc': ('body', 'prompt_cache_key'), 'msg': 'Extra inputs are not permitted'}]"), chat), { type: 'drop', field: 'prompt_cache_key' });
-  assert.deepEqual(refusalOf(refused('`temperature` and `top_p` cannot both be specified for this model. Please use only one.'), chat), { type: 'drop', field: 'top_p' });
+  assert.deepEqual(refusalOf(refused("[{'type': 'extra_forbidden', 'loc': ('body', 'prompt_cache_key'), 'msg': 'Extra inputs are not permitted'}]"), chat), {
+    type: 'drop',
+    field: 'prompt_cache_key',
+  });
+  assert.deepEqual(refusalOf(refused('`temperature` and `top_p` cannot both be specified for this model. Please use only one.'), chat), {
+    type: 'drop',
+    field: 'top_p',
+  });
   assert.deepEqual(refusalOf(refused('`temperature` is deprecated for this model.'), chat), { type: 'drop', field: 'temperature' });
   // Not refusals of a field: the error stands.
   assert.equal(refusalOf(refused("Invalid value for 'temperature'."), chat), undefined);

@@ -30,10 +30,19 @@ test('NDJSON: values split at every byte position parse the same (CRLF, blank li
 
 test('NDJSON: one byte at a time, UTF-8 characters split', () => {
   const bytes = Buffer.from(STREAM);
-  assert.deepEqual(parseInPieces(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)), LINES);
+  assert.deepEqual(
+    parseInPieces(
+      bytes,
+      Array.from({ length: bytes.length - 1 }, (_, i) => i + 1),
+    ),
+    LINES,
+  );
 });
 
 test('NDJSON: a line that is not JSON raises a clear error', () => {
   const parser = new NdjsonParser();
-  assert.throws(() => parser.push('<html>502 Bad Gateway</html>\n'), (e: unknown) => e instanceof NdjsonParseError && /not JSON/.test((e as Error).message));
+  assert.throws(
+    () => parser.push('<html>502 Bad Gateway</html>\n'),
+    (e: unknown) => e instanceof NdjsonParseError && /not JSON/.test((e as Error).message),
+  );
 });

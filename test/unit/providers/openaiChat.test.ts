@@ -19,7 +19,12 @@ const provider = (extra: Record<string, unknown> = {}) =>
   createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', ...FAST, ...extra }, secrets());
 
 test('openai-chat (instructed): the partial answer is the assistant turn, then a user turn asks for only the continuation', async () => {
-  server.enqueue(requireBearer(KEY, openAiStream({ pieces: [' Paris', ' is a', ' city'], finishReason: 'length', usage: { prompt_tokens: 50, completion_tokens: 3, cached_tokens: 0 } })));
+  server.enqueue(
+    requireBearer(
+      KEY,
+      openAiStream({ pieces: [' Paris', ' is a', ' city'], finishReason: 'length', usage: { prompt_tokens: 50, completion_tokens: 3, cached_tokens: 0 } }),
+    ),
+  );
   const p = provider();
   assert.equal(p.continuation, 'instructed');
   const out = await collect(p, REQUEST);
@@ -39,7 +44,25 @@ test('openai-chat (instructed): the partial answer is the assistant turn, then a
 });
 
 test('openai-chat (instructed): a greeting and a repeated tail are cleaned from the streamed reply', async () => {
-  server.enqueue(requireBearer(KEY, openAiStream({ pieces: ['Sure', '! ', 'The capital', ' of France', ' is', ' Paris', ', on the Seine', ' river, which flows', ' through the city', ' from east to west.'] })));
+  server.enqueue(
+    requireBearer(
+      KEY,
+      openAiStream({
+        pieces: [
+          'Sure',
+          '! ',
+          'The capital',
+          ' of France',
+          ' is',
+          ' Paris',
+          ', on the Seine',
+          ' river, which flows',
+          ' through the city',
+          ' from east to west.',
+        ],
+      }),
+    ),
+  );
   const out = await collect(provider(), REQUEST);
   assert.equal(REQUEST.partialAnswer + out.text, 'The capital of France is Paris, on the Seine river, which flows through the city from east to west.');
 });
@@ -113,14 +136,16 @@ test('openai-chat: DeepSeek prefix completion goes to its beta endpoint; Azure t
 });
 
 test('openai-chat: a server that rejects stream_options is asked again without it, and usage is counted locally', async () => {
-  const rejectsStreamOptions = (next: ReturnType<typeof openAiStream>): Parameters<typeof server.enqueue>[0] => (request, res) => {
-    if (request.body.stream_options !== undefined) {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: "Unrecognized request argument supplied: stream_options", type: 'invalid_request_error' } }));
-      return;
-    }
-    return next(request, res);
-  };
+  const rejectsStreamOptions =
+    (next: ReturnType<typeof openAiStream>): Parameters<typeof server.enqueue>[0] =>
+    (request, res) => {
+      if (request.body.stream_options !== undefined) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'Unrecognized request argument supplied: stream_options', type: 'invalid_request_error' } }));
+        return;
+      }
+      return next(request, res);
+    };
   server.enqueue(
     rejectsStreamOptions(openAiStream({ pieces: [' never'] })),
     rejectsStreamOptions(openAiStream({ pieces: [' Paris'] })),

@@ -20,7 +20,11 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}, options = {}) =>
-  createProvider({ kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: qwen, ...FAST, ...extra }, new MemoryKeySource(), options);
+  createProvider(
+    { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: qwen, ...FAST, ...extra },
+    new MemoryKeySource(),
+    options,
+  );
 
 test('chat template: the real Qwen3 template renders the conversation, generation prompt (non-thinking) and the partial answer', async () => {
   const prompt = qwen(REQUEST.messages, REQUEST.partialAnswer);
@@ -34,14 +38,19 @@ test('chat template: the real Qwen3 template renders the conversation, generatio
 });
 
 test('openai-completions: sends the rendered prompt, N and sampling; streams text, usage and finish', async () => {
-  server.enqueue(openAiStream({ pieces: [' Paris', ',', ' on the'], finishReason: 'length', usage: { prompt_tokens: 37, completion_tokens: 3, cached_tokens: 32 } }));
+  server.enqueue(
+    openAiStream({ pieces: [' Paris', ',', ' on the'], finishReason: 'length', usage: { prompt_tokens: 37, completion_tokens: 3, cached_tokens: 32 } }),
+  );
   const p = provider();
   assert.equal(p.continuation, 'raw-completion');
   const out = await collect(p, REQUEST);
   assert.equal(out.text, ' Paris, on the');
   assert.equal(out.finishReason, 'length');
   assert.deepEqual(out.usage, { inputTokens: 37, outputTokens: 3, cachedInputTokens: 32, cacheWriteTokens: 0, estimated: false });
-  assert.deepEqual(out.chunks.slice(-2).map((c) => c.type), ['usage', 'done']);
+  assert.deepEqual(
+    out.chunks.slice(-2).map((c) => c.type),
+    ['usage', 'done'],
+  );
   const sent = server.lastRequest;
   assert.equal(sent.path, '/v1/completions');
   assert.equal(sent.body.prompt, qwen(REQUEST.messages, REQUEST.partialAnswer));
@@ -61,7 +70,10 @@ test('openai-completions: finish_reason stop ends the answer', async () => {
 
 test('openai-completions: a stored key is sent as a Bearer token', async () => {
   server.enqueue(openAiStream({ pieces: ['x'] }));
-  const p = createProvider({ kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: qwen, ...FAST }, new MemoryKeySource({ 'openai-completions': 'local-key-1' }));
+  const p = createProvider(
+    { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: qwen, ...FAST },
+    new MemoryKeySource({ 'openai-completions': 'local-key-1' }),
+  );
   await collect(p, REQUEST);
   assert.equal(server.lastRequest.headers.authorization, 'Bearer local-key-1');
 });

@@ -143,7 +143,11 @@ test('openai: a deployment name the table cannot place: refusals fix N, temperat
 test('openai: a 400 about a value (not a refused field) is reported at once, as before', async () => {
   server.enqueue((_request, res) => {
     res.writeHead(400, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { message: "Invalid value for 'temperature': must be between 0 and 2.", type: 'invalid_request_error', param: 'temperature', code: null } }));
+    res.end(
+      JSON.stringify({
+        error: { message: "Invalid value for 'temperature': must be between 0 and 2.", type: 'invalid_request_error', param: 'temperature', code: null },
+      }),
+    );
   });
   const before = server.requests.length;
   await assert.rejects(collect(provider('gpt-4o-mini'), { ...REQUEST, temperature: 5 }), (error: any) => error.code === 'bad_request');
@@ -152,7 +156,7 @@ test('openai: a 400 about a value (not a refused field) is reported at once, as 
 
 // ---- Prompt caching.
 
-test('openai: prompt_cache_key (the answer\'s cacheKey) goes to api.openai.com, chat and completions; not to other servers', async () => {
+test("openai: prompt_cache_key (the answer's cacheKey) goes to api.openai.com, chat and completions; not to other servers", async () => {
   const request = { ...REQUEST, cacheKey: 'answer-7f3a' };
   const hosted = await call(provider('gpt-4.1-mini', { baseUrl: 'http://api.openai.com/v1' }), request);
   assert.equal(hosted.sent[0].prompt_cache_key, 'answer-7f3a');
@@ -193,7 +197,9 @@ test('openai usage: cached reads (prompt_tokens_details.cached_tokens) and cache
 });
 
 test('deepseek usage: prompt_cache_hit_tokens are the cached part of prompt_tokens', async () => {
-  server.enqueue(openAiStream({ pieces: [' Paris'], usage: { prompt_tokens: 1500, completion_tokens: 1, cached_tokens: 1280, reasoning_tokens: 0 }, deepseekUsage: true }));
+  server.enqueue(
+    openAiStream({ pieces: [' Paris'], usage: { prompt_tokens: 1500, completion_tokens: 1, cached_tokens: 1280, reasoning_tokens: 0 }, deepseekUsage: true }),
+  );
   const { out } = await call(provider('deepseek-chat', { assistantPrefix: 'on' }));
   assert.deepEqual(out.usage, { inputTokens: 1500, outputTokens: 1, cachedInputTokens: 1280, cacheWriteTokens: 0, estimated: false, reasoningTokens: 0 });
 });

@@ -91,7 +91,10 @@ test('pricing: openai-chat is priced by the address it reaches', () => {
   assert.deepEqual(builtInPrice('openai-chat', 'llama-3.3-70b-versatile', 'https://api.groq.com/openai/v1'), { inputPerMTok: 0.59, outputPerMTok: 0.79 });
   assert.equal(resolvePriceWithSource('openai-chat', 'openai/gpt-oss-120b', {}, 'https://api.groq.com/openai/v1').catalog?.model, 'openai/gpt-oss-120b');
   assert.equal(resolvePriceWithSource('openai-chat', 'mistral-large-latest', {}, 'https://api.mistral.ai/v1').catalog?.provider, 'mistral');
-  assert.equal(resolvePriceWithSource('openai-chat', 'gpt-4o', {}, 'https://my-resource.openai.azure.com/openai/deployments/gpt-4o').catalog?.provider, 'azure');
+  assert.equal(
+    resolvePriceWithSource('openai-chat', 'gpt-4o', {}, 'https://my-resource.openai.azure.com/openai/deployments/gpt-4o').catalog?.provider,
+    'azure',
+  );
   // anthropic at its default address.
   assert.equal(builtInPrice('anthropic', 'claude-sonnet-4-6', 'https://api.anthropic.com')?.cacheWritePerMTok, 3.75);
 });
@@ -113,7 +116,7 @@ test('pricing: of several catalog prices the standard one is taken', () => {
   assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-10T00:00:00Z'))?.inputPerMTok, 2);
 });
 
-test('pricing: the user\'s prices win over the catalog, field by field, and say so', () => {
+test("pricing: the user's prices win over the catalog, field by field, and say so", () => {
   const all = resolvePriceWithSource('anthropic', 'claude-sonnet-4-6', { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: 0.1, cacheWritePerMTok: 1.5 });
   assert.deepEqual(all.price, { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: 0.1, cacheWritePerMTok: 1.5 });
   assert.equal(all.source, 'mixed');
@@ -154,7 +157,10 @@ test('pricing: looking prices up never touches the network', () => {
 
 test('the note beside every savings figure says where the prices came from', () => {
   assert.equal(priceNote(resolvePriceWithSource('openai-chat', 'gpt-4o')), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}`);
-  assert.equal(priceNote(resolvePriceWithSource('openai-chat', 'gpt-4o', { outputPerMTok: 9 })), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, with your settings`);
+  assert.equal(
+    priceNote(resolvePriceWithSource('openai-chat', 'gpt-4o', { outputPerMTok: 9 })),
+    `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, with your settings`,
+  );
   assert.equal(priceNote(resolvePriceWithSource('openai-completions', 'my-model', { inputPerMTok: 1, outputPerMTok: 2 })), 'prices: your settings');
   assert.equal(priceNote(resolvePriceWithSource('openai-completions', 'my-model')), undefined, 'unknown prices have no note (and no savings)');
 });

@@ -16,7 +16,10 @@ before(async () => {
 after(() => server.close());
 
 const provider = (extra: Record<string, unknown> = {}) =>
-  createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 0, ...FAST, ...extra }, new MemoryKeySource());
+  createProvider(
+    { kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-4o-mini', assistantPrefix: 'on', maxRetries: 0, ...FAST, ...extra },
+    new MemoryKeySource(),
+  );
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -80,7 +83,10 @@ test('provider test: a retry is reported on the progress line with its reason', 
   server.enqueue(openAiErrors.unavailable(), openAiStream({ pieces: [' 4,'] }));
   const progress: string[] = [];
   assert.equal(await runProviderTest(provider({ maxRetries: 1 }), null, () => undefined, { progress: (line) => progress.push(line) }), true);
-  assert.ok(progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again \(0 s so far\)$/.test(line)), progress.join('\n'));
+  assert.ok(
+    progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again \(0 s so far\)$/.test(line)),
+    progress.join('\n'),
+  );
 });
 
 test('provider test: passes against models that refuse prefill, sampling fields or max_tokens (from the table, or learned from the 400)', async () => {

@@ -22,7 +22,13 @@ const RETRYABLE = new Set(['timeout', 'server', 'rate_limit', 'network']);
 test('retries: never after body bytes, a timeout once, at most maxRetries + 1 tries (random schedules)', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.record({ bytes: fc.boolean(), outcome: fc.constantFrom<TryScript['outcome']>('ok', 'timeout', 'server', 'rate_limit', 'network', 'auth', 'bad_request') }), { minLength: 1, maxLength: 8 }),
+      fc.array(
+        fc.record({
+          bytes: fc.boolean(),
+          outcome: fc.constantFrom<TryScript['outcome']>('ok', 'timeout', 'server', 'rate_limit', 'network', 'auth', 'bad_request'),
+        }),
+        { minLength: 1, maxLength: 8 },
+      ),
       fc.integer({ min: 0, max: 5 }),
       async (scripts, maxRetries) => {
         const tried: Array<{ attempt: Attempt; script: TryScript }> = [];

@@ -63,7 +63,7 @@ test('whitespace seam: whitespace trimmed from the prefill is not written twice'
   assert.equal(none.push(' x'), ' x');
 });
 
-test('a cut inside a word or a number is glued, as the SLM\'s own next token says; a new word gets its space', () => {
+test("a cut inside a word or a number is glued, as the SLM's own next token says; a new word gets its space", () => {
   // Without a hint: a digit after a digit goes on the number (Qwen writes digits one token each).
   assert.equal(cleanSeam('The total is 155', '0 dollars.'), '0 dollars.');
   // The SLM's next token had no leading space: inside a word.

@@ -16,10 +16,17 @@ test("the CLI's keys: a provider's own variable goes only to its own origin, REL
   assert.deepEqual(await own.keyFor('ollama', new URL('http://127.0.0.1:11434')), {}, 'no variable of its own');
   const redirected = await own.keyFor('openai-chat', collector);
   assert.equal(redirected.key, undefined, 'OPENAI_API_KEY never goes to another host');
-  assert.match(redirected.withheld ?? '', /OPENAI_API_KEY is only sent to https:\/\/api\.openai\.com.*collector\.example.*RELAY_API_KEY.*--allow-key-host collector\.example/);
+  assert.match(
+    redirected.withheld ?? '',
+    /OPENAI_API_KEY is only sent to https:\/\/api\.openai\.com.*collector\.example.*RELAY_API_KEY.*--allow-key-host collector\.example/,
+  );
   assert.equal((await own.keyFor('openai-chat', local)).key, undefined, 'nor to a local server');
   assert.equal((await own.keyFor('anthropic', new URL('https://api.anthropic.com.evil.example'))).key, undefined, 'a look-alike host is another host');
-  assert.deepEqual(await new EnvKeySource(env, { allowKeyHosts: ['collector.example'] }).keyFor('openai-chat', collector), { key: 'sk-openai' }, 'unless the user names the host');
+  assert.deepEqual(
+    await new EnvKeySource(env, { allowKeyHosts: ['collector.example'] }).keyFor('openai-chat', collector),
+    { key: 'sk-openai' },
+    'unless the user names the host',
+  );
 
   const relay = new EnvKeySource({ ...env, RELAY_API_KEY: 'relay-key' });
   assert.deepEqual(await relay.keyFor('openai-chat', collector), { key: 'relay-key' }, 'RELAY_API_KEY is the key for wherever Relay is pointed');
@@ -27,7 +34,10 @@ test("the CLI's keys: a provider's own variable goes only to its own origin, REL
   const clear = await relay.keyFor('openai-completions', new URL('http://10.0.0.5:8000/v1'));
   assert.equal(clear.key, undefined, 'never in clear text to another machine');
   assert.match(clear.withheld ?? '', /plain HTTP to a host off this machine.*--allow-plain-http/);
-  assert.deepEqual(await new EnvKeySource({ RELAY_API_KEY: 'relay-key' }, { allowPlainHttp: true }).keyFor('openai-completions', new URL('http://10.0.0.5:8000/v1')), { key: 'relay-key' });
+  assert.deepEqual(
+    await new EnvKeySource({ RELAY_API_KEY: 'relay-key' }, { allowPlainHttp: true }).keyFor('openai-completions', new URL('http://10.0.0.5:8000/v1')),
+    { key: 'relay-key' },
+  );
   assert.equal(apiKeyName('openai-chat', openai.origin), 'relay.apiKey.openai-chat@https://api.openai.com');
 });
 
@@ -103,7 +113,7 @@ test('formatSeconds: whole seconds from 10 s, tenths below, never "0 s"', () => 
   assert.equal(formatSeconds(20), '0.02 s');
 });
 
-test('a missing key names the kind\'s variables; ProviderError has a short summary and says whether the response had started', () => {
+test("a missing key names the kind's variables; ProviderError has a short summary and says whether the response had started", () => {
   assert.match(missingKeyError('anthropic', envVarsForKind('anthropic')).message, /\(CLI: set RELAY_API_KEY or ANTHROPIC_API_KEY\)/);
   assert.match(missingKeyError('ollama', envVarsForKind('ollama')).message, /\(CLI: set RELAY_API_KEY\)/);
   const error = new ProviderError('server', 'x', { status: 503 });

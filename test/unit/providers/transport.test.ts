@@ -56,7 +56,11 @@ async function requestsOf(run: () => Promise<unknown>): Promise<number> {
 
 /** A full, good stream in the kind's wire format: queued after a failure, it must never be reached. */
 const unreached = (kind: HttpKind): Responder =>
-  kind === 'anthropic' ? anthropicStream({ pieces: [' must not be reached'] }) : kind === 'ollama' ? ollamaStream({ pieces: [' must not be reached'] }) : openAiStream({ pieces: [' must not be reached'] });
+  kind === 'anthropic'
+    ? anthropicStream({ pieces: [' must not be reached'] })
+    : kind === 'ollama'
+      ? ollamaStream({ pieces: [' must not be reached'] })
+      : openAiStream({ pieces: [' must not be reached'] });
 
 /** 200 and the stream's content type, then nothing: headers alone are not a response. */
 const headersThenNothing: Responder = (_request, res) => {
@@ -154,7 +158,10 @@ test('call timeout: a server that keeps trickling bytes is stopped when the call
 test('call timeout: it bounds a first-byte wait longer than itself, and a retry wait it cannot afford is not taken', async () => {
   server.enqueue(hang, openAiStream({ pieces: [' must not be reached'] }));
   let error: any;
-  assert.equal(await requestsOf(async () => (error = await collectError(provider('openai-chat', { callTimeoutMs: 300, firstByteTimeoutMs: 5000 }), REQUEST))), 1);
+  assert.equal(
+    await requestsOf(async () => (error = await collectError(provider('openai-chat', { callTimeoutMs: 300, firstByteTimeoutMs: 5000 }), REQUEST))),
+    1,
+  );
   assert.equal(error.code, 'timeout');
   assert.equal(error.responseStarted, false);
   assert.match(error.message, /took more than 0\.3 s in all/);
@@ -203,11 +210,14 @@ test('onTransport: a callback that throws or rejects never breaks the call', asy
   assert.equal(out.text, ' ok');
   assert.equal(calls, 6);
   server.enqueue(openAiStream({ pieces: [' ok'] }));
-  const rejecting = await collect(provider('openai-chat'), { ...REQUEST, onTransport: (async () => Promise.reject(new Error('async failure'))) as unknown as () => void });
+  const rejecting = await collect(provider('openai-chat'), {
+    ...REQUEST,
+    onTransport: (async () => Promise.reject(new Error('async failure'))) as unknown as () => void,
+  });
   assert.equal(rejecting.text, ' ok');
 });
 
-test('401 and 403 name RELAY_API_KEY and the kind\'s own variable', async () => {
+test("401 and 403 name RELAY_API_KEY and the kind's own variable", async () => {
   const cases: Array<[HttpKind, Responder, RegExp]> = [
     ['openai-chat', openAiErrors.badKey('sk-wrong-key-000000'), /\(CLI: set RELAY_API_KEY or OPENAI_API_KEY\)/],
     ['openai-completions', openAiError(403, 'forbidden', 'permission_error', null), /\(CLI: set RELAY_API_KEY\)/],

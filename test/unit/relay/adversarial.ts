@@ -51,7 +51,12 @@ export class AdversarialRuntime implements SlmRuntime {
     contextWindow: number | undefined,
   ) {
     this.info = {
-      folder: '/adversarial', modelType: 'double', vocabSize: 1, eosTokenIds: [0], hasChatTemplate: true, contextWindow,
+      folder: '/adversarial',
+      modelType: 'double',
+      vocabSize: 1,
+      eosTokenIds: [0],
+      hasChatTemplate: true,
+      contextWindow,
       backend: { kind: 'onnx', variant: 'fp32', onnxFile: 'none', numLayers: 1, numKeyValueHeads: 1, headDim: 1 },
     };
   }

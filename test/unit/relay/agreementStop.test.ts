@@ -62,7 +62,10 @@ test('the SLM reads the span as it streams and ends the call once it agrees with
   // The SLM's context got the LLM's text once, token by token as it was scored, and nothing after the call.
   const log = slm.logs[slm.logs.length - 1];
   assert.equal(log.appended.map((a) => a.text).join(''), ' 5 in total,');
-  assert.ok(log.appended.every((a) => a.tokenCount === 1 && a.recomputedTokens === 0), 'each piece one of the SLM\'s own tokens (Qwen3 writes " 5" as " " and "5")');
+  assert.ok(
+    log.appended.every((a) => a.tokenCount === 1 && a.recomputedTokens === 0),
+    'each piece one of the SLM\'s own tokens (Qwen3 writes " 5" as " " and "5")',
+  );
 });
 
 test('a call ended early is counted as its whole span (no usage came); the SLM only watches where it runs in this process', async () => {

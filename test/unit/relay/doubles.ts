@@ -104,7 +104,12 @@ export class DoubleRuntime implements SlmRuntime {
     private readonly options: { endWithEos?: boolean; onGenerate?: (s: DoubleSession) => Promise<void>; contextWindow?: number; appendAdvances?: boolean } = {},
   ) {
     this.info = {
-      folder: '/double', modelType: 'double', vocabSize: 1, eosTokenIds: [0], hasChatTemplate: true, contextWindow: options.contextWindow,
+      folder: '/double',
+      modelType: 'double',
+      vocabSize: 1,
+      eosTokenIds: [0],
+      hasChatTemplate: true,
+      contextWindow: options.contextWindow,
       backend: { kind: 'onnx', variant: 'fp32', onnxFile: 'none', numLayers: 1, numKeyValueHeads: 1, headDim: 1 },
     };
   }
@@ -118,7 +123,13 @@ export class DoubleRuntime implements SlmRuntime {
   }
 
   async createSession(): Promise<SlmSession> {
-    const session = new DoubleSession(this.script, this.options.endWithEos ?? true, this.options.onGenerate, this.options.contextWindow, this.options.appendAdvances);
+    const session = new DoubleSession(
+      this.script,
+      this.options.endWithEos ?? true,
+      this.options.onGenerate,
+      this.options.contextWindow,
+      this.options.appendAdvances,
+    );
     this.sessions.push(session);
     return session;
   }

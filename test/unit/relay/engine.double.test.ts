@@ -16,7 +16,9 @@ const messages = [{ role: 'user' as const, content: 'Q' }];
 const PROMPT = '[user]Q[assistant]';
 
 function options(slm: DoubleRuntime, replies: ScriptedReply[], extra: Partial<RelayOptions> = {}): RelayOptions & { llm: DoubleProvider } {
-  return { mode: 'command', slm, llm: new DoubleProvider(replies), messages, slmSampling: { temperature: 0 }, ...extra } as RelayOptions & { llm: DoubleProvider };
+  return { mode: 'command', slm, llm: new DoubleProvider(replies), messages, slmSampling: { temperature: 0 }, ...extra } as RelayOptions & {
+    llm: DoubleProvider;
+  };
 }
 
 const spans = (events: RelayEvent[], source: 'slm' | 'llm'): string =>
@@ -130,7 +132,11 @@ test('a provider error mid-answer keeps the partial answer and reports the error
   assert.equal(end.callIndex, 0);
   assert.equal(end.sentPartialAnswer, 'ok');
   const reported = events.find((e) => e.type === 'error');
-  assert.deepEqual(reported, { type: 'error', code: 'rate_limit', message: 'The service is rate limiting. Wait a minute and retry.', fix: 'retry' }, "the provider's fix reaches the UI");
+  assert.deepEqual(
+    reported,
+    { type: 'error', code: 'rate_limit', message: 'The service is rate limiting. Wait a minute and retry.', fix: 'retry' },
+    "the provider's fix reaches the UI",
+  );
   assert.equal(stats.finishReason, 'error');
   assert.equal(stats.llmTokens, 7, 'the partial LLM text counts');
   assert.ok(slm.sessions[0].disposed);
@@ -190,7 +196,10 @@ test('confidence mode hands off exactly where top-1 drops; the refused token is 
 });
 
 test('confidence mode respects the max LLM share cap', async () => {
-  const drop = (a: string, b: string) => [{ text: a, top1: 0.1, external: true }, { text: b, external: true }];
+  const drop = (a: string, b: string) => [
+    { text: a, top1: 0.1, external: true },
+    { text: b, external: true },
+  ];
   // Three drops. After the first hand-off the LLM has 2 of 4 tokens (50% > 20% cap), so
   // the SLM writes the second drop's tokens itself until the share is under 20% again.
   const script = [...chars('ab'), ...drop('?', '?'), ...chars('cd'), ...drop('v', 'w'), ...chars('efghijklmnopqrst'), ...drop('!', '!'), ...chars('u')];
@@ -237,9 +246,13 @@ test('random router: seeded per query, roughly p of queries go to the LLM', asyn
     } else assert.equal(stats.llmTokens, 0);
   }
   assert.ok(toLlm > 40 && toLlm < 80, `about 30% of 200 (got ${toLlm})`);
-  const again = await collectRelay(options(new DoubleRuntime(chars('s')), [{ chunks: ['l'], finish: 'stop' }], {
-    mode: 'random-router', router: { llmProbability: 0.3, seed: 7 }, messages: [{ role: 'user', content: 'question 5' }],
-  }));
+  const again = await collectRelay(
+    options(new DoubleRuntime(chars('s')), [{ chunks: ['l'], finish: 'stop' }], {
+      mode: 'random-router',
+      router: { llmProbability: 0.3, seed: 7 },
+      messages: [{ role: 'user', content: 'question 5' }],
+    }),
+  );
   assert.equal(again.stats.routedTo, routes[5], 'same seed and query, same route');
 });
 
@@ -247,10 +260,14 @@ test('cost: input re-sent on every call, cached input and the LLM-only estimate,
   // Prompt '[user]Q[assistant]' = 18 tokens (one per character in the double).
   const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>2</call>'), ...chars('cd'), ...chars('<call>2</call>'), ...chars('e')]);
   const price = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 0.5, cacheWritePerMTok: 2.5 };
-  const o = options(slm, [
-    { chunks: ['XY'], usage: usage(1000, 2, 0, 800) },
-    { chunks: ['VW'], usage: usage(1010, 2, 800, 0) },
-  ], { price });
+  const o = options(
+    slm,
+    [
+      { chunks: ['XY'], usage: usage(1000, 2, 0, 800) },
+      { chunks: ['VW'], usage: usage(1010, 2, 800, 0) },
+    ],
+    { price },
+  );
   const { stats, answer } = await collectRelay(o);
   assert.equal(answer, 'abXYcdVWe');
   assert.deepEqual(stats.llmUsage, usage(2010, 4, 800, 800));
@@ -262,7 +279,7 @@ test('cost: input re-sent on every call, cached input and the LLM-only estimate,
   // 2 tokens each as reported.
   assert.equal(stats.slmTokens, 33);
   assert.equal(stats.promptTokens, 18);
-  const llmOnly = ((18 * 2010) / 44 * 2 + 37 * 10) / 1e6;
+  const llmOnly = (((18 * 2010) / 44) * 2 + 37 * 10) / 1e6;
   assert.ok(Math.abs((stats.llmOnlyCostUsd ?? NaN) - llmOnly) < 1e-15);
   assert.ok(Math.abs((stats.savedUsd ?? NaN) - (llmOnly - expected)) < 1e-15);
   assert.equal(stats.llmTokenShare, 4 / 37);
@@ -311,20 +328,38 @@ test('a provider stream that ends without a finish reason: call-end (error), the
   };
   const { answer, stats, events } = await collectRelay({ mode: 'command', slm, llm, messages, slmSampling: { temperature: 0 } });
   assert.equal(answer, 'aX');
-  assert.deepEqual(events.filter((e) => e.type !== 'span').map((e) => e.type), ['call-start', 'call-end', 'error', 'done']);
+  assert.deepEqual(
+    events.filter((e) => e.type !== 'span').map((e) => e.type),
+    ['call-start', 'call-end', 'error', 'done'],
+  );
   const end = events.find((e) => e.type === 'call-end');
   assert.equal(end?.type === 'call-end' && end.finishReason, 'error');
   assert.equal(stats.finishReason, 'error');
 });
 
 test('command mode: commandReplacement "" removes commands from the LLM context instead of the paper\'s space', async () => {
-  const script = [...chars('12'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('4'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('6')];
+  const script = [
+    ...chars('12'),
+    ...chars('<call>1</call>'),
+    { text: '?', external: true },
+    ...chars('4'),
+    ...chars('<call>1</call>'),
+    { text: '?', external: true },
+    ...chars('6'),
+  ];
   const paper = options(new DoubleRuntime(script), [{ chunks: ['3'] }, { chunks: ['5'] }]);
   await collectRelay(paper);
-  assert.deepEqual(paper.llm.requests.map((r) => r.partialAnswer), ['12', '12 34'], 'a space where the first command was');
+  assert.deepEqual(
+    paper.llm.requests.map((r) => r.partialAnswer),
+    ['12', '12 34'],
+    'a space where the first command was',
+  );
   const removed = options(new DoubleRuntime(script), [{ chunks: ['3'] }, { chunks: ['5'] }], { commandReplacement: '' });
   const { answer } = await collectRelay(removed);
-  assert.deepEqual(removed.llm.requests.map((r) => r.partialAnswer), ['12', '1234']);
+  assert.deepEqual(
+    removed.llm.requests.map((r) => r.partialAnswer),
+    ['12', '1234'],
+  );
   assert.equal(answer, '123456');
 });
 
@@ -343,7 +378,15 @@ test('confidence mode hides the commands a command-trained SLM writes, ignores t
 
 test('seeds: each SLM turn and each LLM call samples from its own seed of the stream', async () => {
   const seeds: (number | undefined)[] = [];
-  const slm = new DoubleRuntime([...chars('a'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('b'), ...chars('<call>1</call>'), { text: '?', external: true }, ...chars('c')]);
+  const slm = new DoubleRuntime([
+    ...chars('a'),
+    ...chars('<call>1</call>'),
+    { text: '?', external: true },
+    ...chars('b'),
+    ...chars('<call>1</call>'),
+    { text: '?', external: true },
+    ...chars('c'),
+  ]);
   const session = slm.createSession.bind(slm);
   slm.createSession = async () => {
     const s = await session();
@@ -409,13 +452,21 @@ test('every call of an answer carries one prompt-cache key, another answer anoth
   await collectRelay(second);
   assert.notEqual(second.llm.requests[0].cacheKey, keys[0], 'a new answer, a new key');
   const ends = events.filter((e) => e.type === 'call-end');
-  assert.deepEqual(ends.map((e) => e.type === 'call-end' && e.continuation), ['raw-completion', 'raw-completion'], "the provider's own method when the call does not say");
+  assert.deepEqual(
+    ends.map((e) => e.type === 'call-end' && e.continuation),
+    ['raw-completion', 'raw-completion'],
+    "the provider's own method when the call does not say",
+  );
 });
 
 test('usage: reasoning tokens stay part of the billed output through the sums; the cache hit rate is the cached share of the input', () => {
   const a = usableUsage({ inputTokens: 100, outputTokens: 10, cachedInputTokens: 80, cacheWriteTokens: 0, estimated: false, reasoningTokens: 6 });
   assert.equal(a?.reasoningTokens, 6);
-  assert.equal(usableUsage({ inputTokens: 1, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 50 })?.reasoningTokens, 2, 'never more than the output');
+  assert.equal(
+    usableUsage({ inputTokens: 1, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 50 })?.reasoningTokens,
+    2,
+    'never more than the output',
+  );
   const sum = addUsage(a!, { inputTokens: 100, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 20, estimated: false, reasoningTokens: 3 });
   assert.equal(sum.reasoningTokens, 9);
   assert.equal(cacheHitRate(sum), 80 / 200);

@@ -14,7 +14,9 @@ const messages = [{ role: 'user' as const, content: 'Q' }];
 const PROMPT_CHARS = '[user]Q[assistant]'.length;
 
 function options(slm: DoubleRuntime, replies: ScriptedReply[], extra: Partial<RelayOptions> = {}): RelayOptions & { llm: DoubleProvider } {
-  return { mode: 'confidence', slm, llm: new DoubleProvider(replies), messages, slmSampling: { temperature: 0 }, ...extra } as RelayOptions & { llm: DoubleProvider };
+  return { mode: 'confidence', slm, llm: new DoubleProvider(replies), messages, slmSampling: { temperature: 0 }, ...extra } as RelayOptions & {
+    llm: DoubleProvider;
+  };
 }
 
 const repeat = <T>(value: T, n: number): T[] => Array.from({ length: n }, () => value);
@@ -28,12 +30,22 @@ test('confidence mode: a continuation that adds nothing is retried once differen
   assert.equal(o.llm.requests.length, 2, 'two requests, not a loop');
   assert.equal(stats.finishReason, 'llm_no_progress');
   assert.equal(answer, 'a', 'between the two calls the SLM wrote the refused position itself');
-  assert.deepEqual(events.filter((e) => e.type !== 'done').map((e) => e.type), ['call-start', 'call-end', 'span', 'call-start', 'call-end']);
+  assert.deepEqual(
+    events.filter((e) => e.type !== 'done').map((e) => e.type),
+    ['call-start', 'call-end', 'span', 'call-start', 'call-end'],
+  );
 });
 
 test('command mode: a continuation that adds nothing hands back to the SLM; two in a row end the answer', async () => {
   const slm = new DoubleRuntime([...chars('A'), ...chars('<call>4</call>'), ...chars('B'), ...chars('<call>4</call>'), ...chars('C')]);
-  const o = options(slm, [{ chunks: [''], finish: 'length' }, { chunks: [], finish: 'length' }], { mode: 'command' });
+  const o = options(
+    slm,
+    [
+      { chunks: [''], finish: 'length' },
+      { chunks: [], finish: 'length' },
+    ],
+    { mode: 'command' },
+  );
   const { answer, stats } = await collectRelay(o);
   assert.equal(o.llm.requests.length, 2);
   assert.equal(stats.finishReason, 'llm_no_progress');

@@ -16,11 +16,39 @@ import { AdversarialProvider, AdversarialRuntime, Ticker, type LlmReply, type Sl
 const RUNS_PER_MODE = Number(process.env.RELAY_PROPERTY_RUNS ?? 2000);
 const MODES: RelayMode[] = ['command', 'confidence', 'money-aware', 'slm-only', 'llm-only', 'random-router'];
 const FINISH_REASONS: FinishReason[] = [
-  'eos', 'llm_eos', 'budget', 'turn_limit', 'context_full', 'llm_no_progress', 'slm_no_progress',
-  'call_limit', 'cost_limit', 'stalled', 'cancelled', 'error',
+  'eos',
+  'llm_eos',
+  'budget',
+  'turn_limit',
+  'context_full',
+  'llm_no_progress',
+  'slm_no_progress',
+  'call_limit',
+  'cost_limit',
+  'stalled',
+  'cancelled',
+  'error',
 ];
 
-const slmText = fc.constantFrom('a', 'b', ' ', '7', '\n', '<call>', '</call>', '<call>2</call>', '<call>0</call>', '<call>999999999</call>', '<call>x</call>', '<', 'call>', '3', '</', 'é', '');
+const slmText = fc.constantFrom(
+  'a',
+  'b',
+  ' ',
+  '7',
+  '\n',
+  '<call>',
+  '</call>',
+  '<call>2</call>',
+  '<call>0</call>',
+  '<call>999999999</call>',
+  '<call>x</call>',
+  '<',
+  'call>',
+  '3',
+  '</',
+  'é',
+  '',
+);
 const slmStep: fc.Arbitrary<SlmStep> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ kind: fc.constant('token' as const), text: slmText, top1: fc.double({ min: 0, max: 1, noNaN: true }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'eos' as const }) },
@@ -40,27 +68,39 @@ const llmReply: fc.Arbitrary<LlmReply> = fc.record({
 /** The pathological SLMs named in the issue, each repeated forever, beside random scripts. */
 const slmScript = fc.oneof(
   { weight: 4, arbitrary: fc.array(slmStep, { minLength: 1, maxLength: 40 }) },
-  { weight: 1, arbitrary: fc.constantFrom<SlmStep[]>(
-    [{ kind: 'token', text: 'x', top1: 0 }], // every token refused by the gate
-    [{ kind: 'token', text: '<call>0</call>', top1: 1 }], // N = 0 forever
-    [{ kind: 'token', text: '<call>', top1: 1 }, { kind: 'token', text: '999999999', top1: 1 }, { kind: 'token', text: '</call>', top1: 1 }], // huge N forever
-    [{ kind: 'token', text: '', top1: 1 }], // tokens that show nothing
-    [{ kind: 'return' }], // a runtime that returns nothing
-  ) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<SlmStep[]>(
+      [{ kind: 'token', text: 'x', top1: 0 }], // every token refused by the gate
+      [{ kind: 'token', text: '<call>0</call>', top1: 1 }], // N = 0 forever
+      [
+        { kind: 'token', text: '<call>', top1: 1 },
+        { kind: 'token', text: '999999999', top1: 1 },
+        { kind: 'token', text: '</call>', top1: 1 },
+      ], // huge N forever
+      [{ kind: 'token', text: '', top1: 1 }], // tokens that show nothing
+      [{ kind: 'return' }], // a runtime that returns nothing
+    ),
+  },
 );
 /** The pathological servers named in the issue, each answering every call alike, beside random ones. */
-const forever = (reply: Partial<LlmReply>): LlmReply[] => [{ chunks: [], finish: 'length', usage: 'honest', ignoreMaxTokens: false, transport: true, ...reply }];
+const forever = (reply: Partial<LlmReply>): LlmReply[] => [
+  { chunks: [], finish: 'length', usage: 'honest', ignoreMaxTokens: false, transport: true, ...reply },
+];
 const llmScript = fc.oneof(
   { weight: 4, arbitrary: fc.array(llmReply, { minLength: 1, maxLength: 6 }) },
-  { weight: 1, arbitrary: fc.constantFrom(
-    forever({}), // 'length' with no tokens
-    forever({ chunks: [''] }), // an empty continuation
-    forever({ chunks: ['', ''], usage: 'missing' }),
-    forever({ chunks: ['end'], finish: 'stop' }), // end-of-sequence at once
-    forever({ chunks: ['<call>3</call>', '</call>'] }), // tags inside the LLM's text
-    forever({ chunks: ['a much longer piece of text than asked for ', 'and more '], ignoreMaxTokens: true }),
-    forever({ chunks: ['x'], usage: 'huge' }),
-  ) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      forever({}), // 'length' with no tokens
+      forever({ chunks: [''] }), // an empty continuation
+      forever({ chunks: ['', ''], usage: 'missing' }),
+      forever({ chunks: ['end'], finish: 'stop' }), // end-of-sequence at once
+      forever({ chunks: ['<call>3</call>', '</call>'] }), // tags inside the LLM's text
+      forever({ chunks: ['a much longer piece of text than asked for ', 'and more '], ignoreMaxTokens: true }),
+      forever({ chunks: ['x'], usage: 'huge' }),
+    ),
+  },
 );
 
 const schedule = fc.record({
@@ -125,9 +165,13 @@ function checkInvariants(mode: RelayMode, s: Schedule, run: { events: RelayEvent
   assert.ok(llm.requests.length <= maxCalls, `${llm.requests.length} requests, ceiling ${maxCalls}`);
   assert.equal(stats.calls, llm.requests.length, 'every request is a counted call');
   const longestChunk = Math.max(0, ...s.llm.flatMap((r) => r.chunks.map((c) => [...c].length)));
-  assert.ok(stats.slmTokens + stats.llmTokens <= s.tokenBudget + longestChunk, `tokens ${stats.slmTokens}+${stats.llmTokens} within the budget ${s.tokenBudget}`);
+  assert.ok(
+    stats.slmTokens + stats.llmTokens <= s.tokenBudget + longestChunk,
+    `tokens ${stats.slmTokens}+${stats.llmTokens} within the budget ${s.tokenBudget}`,
+  );
   if (mode === 'command') assert.ok((stats.turns ?? 0) <= s.maxTurns, 'command mode keeps the turn limit');
-  for (const request of llm.requests) assert.ok(request.maxTokens >= 1 && request.maxTokens <= s.tokenBudget, `a call asks for 1..budget tokens (${request.maxTokens})`);
+  for (const request of llm.requests)
+    assert.ok(request.maxTokens >= 1 && request.maxTokens <= s.tokenBudget, `a call asks for 1..budget tokens (${request.maxTokens})`);
 
   // The partial answer is never lost: the answer is exactly what the spans showed.
   const spans = events.filter((e): e is Extract<RelayEvent, { type: 'span' }> => e.type === 'span');
@@ -139,7 +183,11 @@ function checkInvariants(mode: RelayMode, s: Schedule, run: { events: RelayEvent
   assert.equal(llmSpanTokens, stats.llmTokens, 'LLM span tokens add up to the LLM tokens');
   assert.ok(slmSpanTokens <= stats.slmTokens, 'shown SLM tokens never exceed generated ones (commands are hidden)');
   const ends = events.filter((e): e is Extract<RelayEvent, { type: 'call-end' }> => e.type === 'call-end');
-  assert.equal(ends.reduce((n, e) => n + e.tokens, 0), stats.llmTokens, 'call-end tokens add up to the LLM tokens');
+  assert.equal(
+    ends.reduce((n, e) => n + e.tokens, 0),
+    stats.llmTokens,
+    'call-end tokens add up to the LLM tokens',
+  );
   const total = stats.slmTokens + stats.llmTokens;
   assert.equal(stats.llmTokenShare, total === 0 ? 0 : stats.llmTokens / total);
 

@@ -45,7 +45,9 @@ const ids = (slm: ScriptedSlm, text: string): number => {
 
 test('command mode: call at the scripted command, N honoured, commands stripped for the LLM and kept in the SLM cache, cost by hand', async () => {
   const requestsBefore = server.requests.length;
-  server.enqueue(openAiStream({ pieces: [' two', ' and three'], finishReason: 'length', usage: { prompt_tokens: 30, completion_tokens: 3, cached_tokens: 10 } }));
+  server.enqueue(
+    openAiStream({ pieces: [' two', ' and three'], finishReason: 'length', usage: { prompt_tokens: 30, completion_tokens: 3, cached_tokens: 10 } }),
+  );
   const price = { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: 0.1 };
   const { answer, stats, events } = await collectRelay(options(slmA, { price }));
   assert.equal(answer, 'First, we add two and three to get five.', 'no command shown');
@@ -58,7 +60,10 @@ test('command mode: call at the scripted command, N honoured, commands stripped 
   const end = events.find((e) => e.type === 'call-end');
   assert.equal(end?.type === 'call-end' && end.sentPartialAnswer, 'First,  we add');
   // SLM text before the call: exactly the scripted tokens up to the command.
-  const slmTextBeforeCall = events.slice(0, events.indexOf(start as RelayEvent)).flatMap((e) => (e.type === 'span' ? [e.text] : [])).join('');
+  const slmTextBeforeCall = events
+    .slice(0, events.indexOf(start as RelayEvent))
+    .flatMap((e) => (e.type === 'span' ? [e.text] : []))
+    .join('');
   assert.equal(slmTextBeforeCall, 'First, we add');
   const log = slmA.logs[slmA.logs.length - 1];
   assert.deepEqual(log.appended, [{ text: ' two and three', tokenCount: 3, recomputedTokens: 0 }], 'LLM text appended to the cache, nothing recomputed');
@@ -111,7 +116,12 @@ test('global budget: the LLM is asked for min(N, budget left), then the answer e
 });
 
 test('a provider error mid-answer keeps the partial answer and reports the error', async () => {
-  server.enqueue(openAiStream({ pieces: [' two', ' and three'], errorAfterPieces: { after: 1, error: { error: { message: 'The model crashed', type: 'server_error', code: null } } } }));
+  server.enqueue(
+    openAiStream({
+      pieces: [' two', ' and three'],
+      errorAfterPieces: { after: 1, error: { error: { message: 'The model crashed', type: 'server_error', code: null } } },
+    }),
+  );
   const { answer, stats, events } = await collectRelay(options(slmA));
   assert.equal(answer, 'First, we add two');
   const error = events.find((e) => e.type === 'error');
@@ -129,7 +139,9 @@ test('cancellation while the LLM streams: the HTTP request stops, the partial an
   server.enqueue((_request, res) => {
     connectionClosed = new Promise((resolve) => res.on('close', () => resolve()));
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.write(`data: ${JSON.stringify({ id: 'c', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text: ' two', logprobs: null, finish_reason: null }] })}\n\n`);
+    res.write(
+      `data: ${JSON.stringify({ id: 'c', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text: ' two', logprobs: null, finish_reason: null }] })}\n\n`,
+    );
   });
   const controller = new AbortController();
   let done: Extract<RelayEvent, { type: 'done' }> | undefined;

@@ -21,7 +21,7 @@ test('the shipped demo SLM is trained to call: auto picks command mode, commands
   assert.equal(resolveRelayMode('confidence', traits), 'confidence', 'an explicit mode wins');
 });
 
-test('any other model gets confidence mode under auto, and the paper\'s space', () => {
+test("any other model gets confidence mode under auto, and the paper's space", () => {
   const dirs = [folderWith({ model_type: 'qwen3' }), folderWith('not json'), mkdtempSync(join(tmpdir(), 'relay-mode-'))];
   try {
     for (const dir of dirs) {
@@ -37,7 +37,7 @@ test('any other model gets confidence mode under auto, and the paper\'s space', 
   }
 });
 
-test('relay_llm_context: the paper\'s space, or an unknown value named with the values it takes', () => {
+test("relay_llm_context: the paper's space, or an unknown value named with the values it takes", () => {
   const space = folderWith({ relay_trained: true, relay_llm_context: 'commands_as_space' });
   const bad = folderWith({ relay_trained: true, relay_llm_context: 'commands_deleted' });
   try {

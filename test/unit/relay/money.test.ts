@@ -24,7 +24,11 @@ test('billing models: what each provider serves from its cache, by hand', () => 
   // Anthropic: what the previous call wrote is read, the rest of this request written.
   const breakpoints = { kind: 'breakpoints', minTokens: 1024 } as const;
   assert.deepEqual(pick(predictUsage(breakpoints, shape)), [3000, 7, 2500, 500]);
-  assert.deepEqual(pick(predictUsage(breakpoints, { sent: 3000, previous: 900, output: 7 })), [3000, 7, 0, 3000], 'a previous prefix below the minimum was never cached');
+  assert.deepEqual(
+    pick(predictUsage(breakpoints, { sent: 3000, previous: 900, output: 7 })),
+    [3000, 7, 0, 3000],
+    'a previous prefix below the minimum was never cached',
+  );
   assert.deepEqual(pick(predictUsage(breakpoints, { sent: 900, previous: 0, output: 7 })), [900, 7, 0, 0], 'a request below the minimum writes nothing');
   assert.deepEqual(pick(predictUsage({ kind: 'server-prefix' }, shape)), [3000, 7, 2500, 0]);
   assert.deepEqual(pick(predictUsage(NO_CACHE, shape)), [3000, 7, 0, 0]);
@@ -39,7 +43,7 @@ function pick(u: Usage): number[] {
   return [u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens];
 }
 
-test('the ledger learns the LLM\'s token counts, quotes the next call with them and tallies its predictions', () => {
+test("the ledger learns the LLM's token counts, quotes the next call with them and tallies its predictions", () => {
   const ratios = new TokenRatios();
   const ledger = new MoneyLedger(PRICE, OPENAI_CACHE, { maxCostRatio: 0.5 }, ratios);
   // Before any report: counts taken as they are, the quote raised by the wider margin.
@@ -139,7 +143,16 @@ test('money-aware: never past the ratio, declines what cannot pay off (and says 
     // Every call read to its end reported usage (a call the SLM ended early was closed before the usage came).
     const agreed = events.filter((e) => e.type === 'call-end' && e.slmAgreed).length;
     if (stats.calls > agreed) assert.equal(stats.billing?.calls, stats.calls - agreed);
-    if (process.env.RELAY_DEBUG) console.log(ratio, stats.calls, stats.declinedCalls, stats.costUsd, stats.llmOnlyCostUsd, stats.billing, o.llm.requests.map((r) => r.maxTokens));
+    if (process.env.RELAY_DEBUG)
+      console.log(
+        ratio,
+        stats.calls,
+        stats.declinedCalls,
+        stats.costUsd,
+        stats.llmOnlyCostUsd,
+        stats.billing,
+        o.llm.requests.map((r) => r.maxTokens),
+      );
     if (ratio === 0.9) {
       assert.ok(stats.calls > 0, 'a generous ceiling lets calls through');
       // The context (1,200 characters, ~2,400 of the server's tokens) outweighs a 2-token span: spans are long.
@@ -152,17 +165,34 @@ test('money-aware: never past the ratio, declines what cannot pay off (and says 
   assert.ok((fixed.stats.savedUsd ?? 0) < 0, 'and it is shown as a loss');
 });
 
-test('the ratio ceiling holds in command mode too: the paper\'s protocol, a call that cannot fit is declined and the SLM writes on', async () => {
+test("the ratio ceiling holds in command mode too: the paper's protocol, a call that cannot fit is declined and the SLM writes on", async () => {
   const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]);
   const llm = new BillingLlm(PROMPT.length, 'abWXYZcd');
-  const { answer, stats, events } = await collectRelay({ mode: 'command', slm, llm, messages: [{ role: 'user', content: 'Q' }], prompt: PROMPT, price: PRICE, maxCostRatio: 0.5, commandReplacement: '' });
+  const { answer, stats, events } = await collectRelay({
+    mode: 'command',
+    slm,
+    llm,
+    messages: [{ role: 'user', content: 'Q' }],
+    prompt: PROMPT,
+    price: PRICE,
+    maxCostRatio: 0.5,
+    commandReplacement: '',
+  });
   assert.equal(llm.requests.length, 0, 'a 1,200-token context for a 4-token span: no call');
   assert.equal(answer, 'abcd');
   assert.equal(stats.declinedCalls, 1);
   const declined = events.find((e) => e.type === 'call-declined');
   assert.ok(declined?.type === 'call-declined' && declined.requestedTokens === 4);
   // Without the ceiling the call is made (and costs more than the LLM alone).
-  const free = await collectRelay({ mode: 'command', slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]), llm: new BillingLlm(PROMPT.length, 'abWXYZcd'), messages: [{ role: 'user', content: 'Q' }], prompt: PROMPT, price: PRICE, commandReplacement: '' });
+  const free = await collectRelay({
+    mode: 'command',
+    slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]),
+    llm: new BillingLlm(PROMPT.length, 'abWXYZcd'),
+    messages: [{ role: 'user', content: 'Q' }],
+    prompt: PROMPT,
+    price: PRICE,
+    commandReplacement: '',
+  });
   assert.equal(free.stats.calls, 1);
 });
 

@@ -31,14 +31,23 @@ test('continues the partial answer; end-of-sequence is finish stop; usage counte
   assert.equal(text, ' five.');
   const usage = chunks.find((c) => c.type === 'usage');
   const promptTokens = llm.expectation.promptIds.length + llm.expectation.entries[0].ids.length;
-  assert.deepEqual(usage?.type === 'usage' && usage.usage, { inputTokens: promptTokens, outputTokens: llm.expectation.entries[1].ids.length, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
+  assert.deepEqual(usage?.type === 'usage' && usage.usage, {
+    inputTokens: promptTokens,
+    outputTokens: llm.expectation.entries[1].ids.length,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    estimated: false,
+  });
   assert.deepEqual(chunks[chunks.length - 1], { type: 'done', finishReason: 'stop' });
 });
 
 test('maxTokens is honoured with finish length; an aborted call says cancelled', async () => {
   const provider = new OnnxLocalProvider(llm.runtime, 'scripted');
   const chunks = await collect(provider, 1);
-  assert.deepEqual(chunks.filter((c) => c.type === 'text'), [{ type: 'text', text: ' five' }]);
+  assert.deepEqual(
+    chunks.filter((c) => c.type === 'text'),
+    [{ type: 'text', text: ' five' }],
+  );
   assert.deepEqual(chunks[chunks.length - 1], { type: 'done', finishReason: 'length' });
   const controller = new AbortController();
   controller.abort();

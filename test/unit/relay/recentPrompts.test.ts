@@ -31,7 +31,7 @@ test('recent prompts: the prefix a prompt shares with one answered (LLM alone) o
   assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: 0, relay: 0 }, 'expired');
 });
 
-test('the ledger prices the LLM alone with the warm prefix read from the cache, under the provider\'s rule', () => {
+test("the ledger prices the LLM alone with the warm prefix read from the cache, under the provider's rule", () => {
   const ratios = new TokenRatios();
   const cold = new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios);
   const warm = new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios, { llmOnly: 1500, relay: 0 });
@@ -47,7 +47,7 @@ test('the ledger prices the LLM alone with the warm prefix read from the cache, 
   assert.equal(new MoneyLedger(PRICE, NO_CACHE, {}, ratios, { llmOnly: 1500, relay: 0 }).llmOnlyUsd(2000, answer), cold.llmOnlyUsd(2000, answer));
 });
 
-test('a second chat turn through the composition: its LLM-alone estimate reads the first turn\'s prompt from the cache, and says so', async () => {
+test("a second chat turn through the composition: its LLM-alone estimate reads the first turn's prompt from the cache, and says so", async () => {
   const slm = new DoubleRuntime([...chars('An answer.')]);
   const llm = new DoubleProvider([]);
   const recentPrompts = new RecentPrompts();
@@ -55,7 +55,14 @@ test('a second chat turn through the composition: its LLM-alone estimate reads t
   const turn1: ChatMessage[] = [{ role: 'user', content: history }];
   const turn2: ChatMessage[] = [...turn1, { role: 'assistant', content: 'An answer.' }, { role: 'user', content: 'And then?' }];
   const setup = {
-    provider: { kind: 'openai-chat' as const, baseUrl: 'https://api.openai.com/v1', model: 'gpt-4o', templateFolder: '', timeouts: { connect: 5, firstByte: 5, idle: 5, call: 5 }, caching: 'auto' as const },
+    provider: {
+      kind: 'openai-chat' as const,
+      baseUrl: 'https://api.openai.com/v1',
+      model: 'gpt-4o',
+      templateFolder: '',
+      timeouts: { connect: 5, firstByte: 5, idle: 5, call: 5 },
+      caching: 'auto' as const,
+    },
     prices: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 },
     mode: 'slm-only' as const,
     thinking: false,
@@ -80,7 +87,7 @@ test('a second chat turn through the composition: its LLM-alone estimate reads t
   const rendered2 = await slm.renderChat(turn2);
   let shared = 0;
   while (rendered1[shared] === rendered2[shared]) shared += 1;
-  assert.deepEqual(second.options.warmTokens, { llmOnly: shared, relay: 0 }, 'the first turn made no call: the relay\'s cache is cold');
+  assert.deepEqual(second.options.warmTokens, { llmOnly: shared, relay: 0 }, "the first turn made no call: the relay's cache is cold");
   assert.ok(shared > 3000);
   assert.match(second.run.stats.llmOnlyEstimateNote ?? '', new RegExp(`first ${shared} prompt tokens are priced as the provider's cache would serve them`));
   // A call of the second turn went out: a third turn (a Retry of the second) finds it for the relay too.

@@ -9,10 +9,17 @@ import type { AnswerStats } from '../../../src/core/relay/events';
 
 function stats(cost: number | null, llmOnly: number | null, calls = 1): AnswerStats {
   return {
-    mode: 'command', slmTokens: 90, llmTokens: 10, llmTokenShare: 0.1, calls,
+    mode: 'command',
+    slmTokens: 90,
+    llmTokens: 10,
+    llmTokenShare: 0.1,
+    calls,
     llmUsage: { inputTokens: 500, outputTokens: 10, cachedInputTokens: 100, cacheWriteTokens: 0, estimated: false },
-    costUsd: cost, llmOnlyCostUsd: llmOnly, savedUsd: cost === null || llmOnly === null ? null : llmOnly - cost,
-    elapsedMs: 5, finishReason: 'eos',
+    costUsd: cost,
+    llmOnlyCostUsd: llmOnly,
+    savedUsd: cost === null || llmOnly === null ? null : llmOnly - cost,
+    elapsedMs: 5,
+    finishReason: 'eos',
   };
 }
 

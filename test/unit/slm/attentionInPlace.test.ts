@@ -46,7 +46,11 @@ describe('attention in place (token-major KV cache)', () => {
     test(`${file}: the present outputs and the cache Concat/Transpose are gone; the new rows come back token-major; logits are the export's to the bit`, async () => {
       const { model, outputs } = rewritten(file);
       const edited = readModelGraph(model);
-      assert.deepEqual(edited.outputNames.filter((n) => n.startsWith('present')), [], 'present.* tombstoned');
+      assert.deepEqual(
+        edited.outputNames.filter((n) => n.startsWith('present')),
+        [],
+        'present.* tombstoned',
+      );
       assert.deepEqual(edited.outputNames.slice(-4), outputs);
       const original = await ort.InferenceSession.create(join(folder, 'onnx', file));
       const session = await ort.InferenceSession.create(model);
@@ -89,7 +93,7 @@ describe('attention in place (token-major KV cache)', () => {
     });
   }
 
-  test('the cache inputs are declared token-major with the export\'s head count and size, which the runtime uses over config.json', async () => {
+  test("the cache inputs are declared token-major with the export's head count and size, which the runtime uses over config.json", async () => {
     const { model } = rewritten('model.onnx');
     const session = await ort.InferenceSession.create(model);
     const meta = session.inputMetadata.find((m) => m.name === 'past_key_values.1.value');
@@ -114,7 +118,7 @@ describe('attention in place (token-major KV cache)', () => {
     }
   });
 
-  test("a torch export that takes the past length from Shape(past key) (the trained demo SLM): that Shape is rewritten, and every logit matches the whole-cache path", async () => {
+  test('a torch export that takes the past length from Shape(past key) (the trained demo SLM): that Shape is rewritten, and every logit matches the whole-cache path', async () => {
     const demo = join(__dirname, '..', '..', '..', 'models', 'relay-demo-slm');
     const demoGraph = readModelGraph(readFileSync(join(demo, 'onnx', 'model_int8.onnx')));
     const pastShapes = demoGraph.nodes.filter((n) => n.opType === 'Shape' && n.inputs[0]?.name.startsWith('past_key_values'));
@@ -129,17 +133,35 @@ describe('attention in place (token-major KV cache)', () => {
   });
 
   test('graphs whose attention is not Concat -> Transpose -> MatMul keep the head-major path, with the reason', () => {
-    const perm = planAttentionInPlace(withNode((n) => n.opType === 'Transpose' && n.inputs[0]?.name === 'present.1.key', (n) => ({ ...n, intsAttributes: new Map([['perm', [0, 2, 1, 3]]]) })));
+    const perm = planAttentionInPlace(
+      withNode(
+        (n) => n.opType === 'Transpose' && n.inputs[0]?.name === 'present.1.key',
+        (n) => ({ ...n, intsAttributes: new Map([['perm', [0, 2, 1, 3]]]) }),
+      ),
+    );
     assert.deepEqual(perm, { ok: false, reason: 'present.1.key is read by Transpose, not by Transpose(perm=[0,1,3,2]) into Q·Kᵀ' });
     // A second reader of the cache (a Shape for the mask, say) would still need the whole present tensor.
-    const extra: GraphNode = { opType: 'Shape', domain: '', inputs: [{ name: 'present.0.value', valueStart: 0, end: 0 }], outputs: ['x'], intAttributes: new Map(), intsAttributes: new Map(), start: 0 };
+    const extra: GraphNode = {
+      opType: 'Shape',
+      domain: '',
+      inputs: [{ name: 'present.0.value', valueStart: 0, end: 0 }],
+      outputs: ['x'],
+      intAttributes: new Map(),
+      intsAttributes: new Map(),
+      start: 0,
+    };
     const twoReaders = planAttentionInPlace({ ...graph, nodes: [...graph.nodes, extra] });
     assert.deepEqual(twoReaders, { ok: false, reason: 'present.0.value feeds 2 nodes; attention must be its only reader' });
     // Any reader of a cache input but the Concat and a plain Shape would see the token-major layout.
     const sliceOfPast: GraphNode = { ...extra, opType: 'Slice', inputs: [{ name: 'past_key_values.1.key', valueStart: 0, end: 0 }] };
     const pastRead = planAttentionInPlace({ ...graph, nodes: [...graph.nodes, sliceOfPast] });
     assert.deepEqual(pastRead, { ok: false, reason: 'past_key_values.1.key is also read by Slice; only the cache Concat and Shape may read it' });
-    const fused = planAttentionInPlace(withNode((n) => n.outputs.includes('present.0.key'), (n) => ({ ...n, opType: 'GroupQueryAttention' })));
+    const fused = planAttentionInPlace(
+      withNode(
+        (n) => n.outputs.includes('present.0.key'),
+        (n) => ({ ...n, opType: 'GroupQueryAttention' }),
+      ),
+    );
     assert.deepEqual(fused, { ok: false, reason: 'present.0.key is not Concat(past_key_values.0.key, new, axis=2) (found GroupQueryAttention)' });
     const fp16 = planAttentionInPlace(readModelGraph(readFileSync(join(folder, 'onnx', 'model_fp16.onnx'))));
     assert.equal(fp16.ok, false, 'a float16 cache (Cast around the Concat) is left to the head-major path');

@@ -42,7 +42,10 @@ function matmul(x: Float32Array, rows: number, w: Float32Array, K: number, N: nu
 }
 
 describe('bnb4 (MatMulBnb4)', () => {
-  for (const [label, quantType] of [['NF4', BNB4_NF4], ['FP4', BNB4_FP4]] as [string, Bnb4QuantType][]) {
+  for (const [label, quantType] of [
+    ['NF4', BNB4_NF4],
+    ['FP4', BNB4_FP4],
+  ] as [string, Bnb4QuantType][]) {
     test(`${label}: ONNX Runtime's CPU kernel multiplies by exactly the weights the fixture's quantiser means (odd sizes, a partial last block)`, async () => {
       const [K, N, M] = [96, 37, 3]; // 96 * 37 values: the last block of 64 is partial
       const weight = uniformWeights(5, `w-${label}`, K * N, 0.5);

@@ -134,7 +134,11 @@ describe('KV cache', () => {
 
     // The same tokens arriving as external text, re-tokenised, appended after 5 generated tokens.
     const external = fp32.decode(continuation.tokens.map((t) => t.id));
-    assert.deepEqual(fp32.encode(external), continuation.tokens.map((t) => t.id), 'this text re-tokenises to the same ids');
+    assert.deepEqual(
+      fp32.encode(external),
+      continuation.tokens.map((t) => t.id),
+      'this text re-tokenises to the same ids',
+    );
     const appended = await fp32.createSession();
     await appended.prefill(prompt);
     await appended.generate({ maxTokens: 5 });
@@ -146,7 +150,10 @@ describe('KV cache', () => {
     assert.ok(maxAbsDiff(await appended.nextLogits(), await generated.nextLogits()) < 1e-5);
     const a = await appended.generate({ maxTokens: 6 });
     const g = await generated.generate({ maxTokens: 6 });
-    assert.deepEqual(a.tokens.map((t) => t.id), g.tokens.map((t) => t.id));
+    assert.deepEqual(
+      a.tokens.map((t) => t.id),
+      g.tokens.map((t) => t.id),
+    );
     assert.equal(result.tokens.length, 5);
   });
 
@@ -193,7 +200,10 @@ describe('KV cache', () => {
     await disposal;
     const next = await pooled.createSession();
     await next.prefill(prompt);
-    assert.deepEqual((await next.generate({ maxTokens: 10 })).tokens.map((t) => t.id), expected);
+    assert.deepEqual(
+      (await next.generate({ maxTokens: 10 })).tokens.map((t) => t.id),
+      expected,
+    );
     await pooled.dispose();
   });
 
@@ -206,7 +216,10 @@ describe('KV cache', () => {
     const s2 = await fp32.createSession();
     await Promise.all([s1.prefill(prompt), s2.prefill('<|im_start|>user\nsomething else entirely<|im_end|>\n')]);
     const [r1] = await Promise.all([s1.generate({ maxTokens: 8 }), s2.generate({ maxTokens: 8 })]);
-    assert.deepEqual(r1.tokens.map((t) => t.id), expected);
+    assert.deepEqual(
+      r1.tokens.map((t) => t.id),
+      expected,
+    );
   });
 });
 

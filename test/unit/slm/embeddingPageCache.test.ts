@@ -18,7 +18,11 @@ function writeModel(): { modelPath: string; embedBytes: number } {
   const ids = g.input('input_ids', DataType.INT64, [1, 'n']);
   const vocab = 300;
   const hidden = 16;
-  const embed = g.float('embed', [vocab, hidden], Float32Array.from({ length: vocab * hidden }, (_, i) => i));
+  const embed = g.float(
+    'embed',
+    [vocab, hidden],
+    Float32Array.from({ length: vocab * hidden }, (_, i) => i),
+  );
   const weight = g.float('proj', [hidden, 64], new Float32Array(hidden * 64).fill(0.5));
   g.op('MatMul', [g.op('Gather', [embed, ids], { axis: 0 }), weight], {}, { outputs: ['y'] });
   g.output('y', DataType.FLOAT, [1, 'n', 64]);

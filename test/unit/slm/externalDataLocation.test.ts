@@ -44,7 +44,11 @@ function writeDecoder(storage: 'external' | CraftedStorage): { folder: string; o
   g.input('input_ids', DataType.INT64, [1, 'n']);
   g.input('past_key_values.0.key', DataType.FLOAT, [1, 1, 'p', 2]);
   g.input('past_key_values.0.value', DataType.FLOAT, [1, 1, 'p', 2]);
-  const embed = g.float('embed', [VOCAB, VOCAB], Float32Array.from({ length: VOCAB * VOCAB }, (_, i) => i % 7));
+  const embed = g.float(
+    'embed',
+    [VOCAB, VOCAB],
+    Float32Array.from({ length: VOCAB * VOCAB }, (_, i) => i % 7),
+  );
   g.op('Gather', [embed, 'input_ids'], { axis: 0 }, { outputs: ['logits'] });
   g.output('logits', DataType.FLOAT, [1, 'n', VOCAB]);
   g.output('present.0.key', DataType.FLOAT, [1, 1, 'p', 2], 'past_key_values.0.key');

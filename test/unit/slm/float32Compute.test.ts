@@ -56,7 +56,7 @@ function rewrite(bytes: Uint8Array) {
 }
 
 describe('float32 compute of a float16 graph', () => {
-  test('every float16 source becomes float32: inputs, outputs, value_info, Cast, weights, Constant, ConstantOfShape, a Gather table\'s rows', async () => {
+  test("every float16 source becomes float32: inputs, outputs, value_info, Cast, weights, Constant, ConstantOfShape, a Gather table's rows", async () => {
     const file = join(dir, 'f16.onnx');
     float16Graph().write(file);
     const bytes = readFileSync(file);
@@ -69,7 +69,9 @@ describe('float32 compute of a float16 graph', () => {
     const ids = BigInt64Array.of(3n, 1n);
     const n = BigInt64Array.of(0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n);
     const exported = await ort.InferenceSession.create(bytes);
-    const expected = (await exported.run({ x: new ort.Tensor('float16', x, [2, 4]), ids: new ort.Tensor('int64', ids, [2]), n: new ort.Tensor('int64', n, [2, 4]) })).y;
+    const expected = (
+      await exported.run({ x: new ort.Tensor('float16', x, [2, 4]), ids: new ort.Tensor('int64', ids, [2]), n: new ort.Tensor('int64', n, [2, 4]) })
+    ).y;
     await exported.release();
     assert.equal(expected.type, 'float16');
 
@@ -77,11 +79,15 @@ describe('float32 compute of a float16 graph', () => {
     const meta = rewritten.inputMetadata.find((m) => m.name === 'x');
     assert.equal(meta?.isTensor && meta.type, 'float32', 'the input is declared float32');
     const xf = Float32Array.from(x, float16BitsToNumber);
-    const actual = (await rewritten.run({ x: new ort.Tensor('float32', xf, [2, 4]), ids: new ort.Tensor('int64', ids, [2]), n: new ort.Tensor('int64', n, [2, 4]) })).y;
+    const actual = (
+      await rewritten.run({ x: new ort.Tensor('float32', xf, [2, 4]), ids: new ort.Tensor('int64', ids, [2]), n: new ort.Tensor('int64', n, [2, 4]) })
+    ).y;
     await rewritten.release();
     assert.equal(actual.type, 'float32');
     const want = Array.from(expected.data as Uint16Array, float16BitsToNumber);
-    (actual.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 2e-3 * Math.max(1, Math.abs(want[i])), `y[${i}] = ${v}, float16 graph ${want[i]}`));
+    (actual.data as Float32Array).forEach((v, i) =>
+      assert.ok(Math.abs(v - want[i]) <= 2e-3 * Math.max(1, Math.abs(want[i])), `y[${i}] = ${v}, float16 graph ${want[i]}`),
+    );
   });
 
   test('the tiny q4f16 file: no float16 is declared anywhere but the embedding table, and ONNX Runtime folds every Cast of a weight', async () => {
@@ -101,8 +107,15 @@ describe('float32 compute of a float16 graph', () => {
     await session.release();
     const after = readOnnxModel(optimized);
     const weights = new Set(after.initializers.map((t) => t.name));
-    assert.deepEqual(after.nodes.filter((n) => n.opType === 'Cast' && weights.has(n.inputs[0])).map((n) => n.inputs[0]), [], 'no Cast of a weight runs per step');
-    assert.deepEqual(after.initializers.filter((t) => t.dataType === DataType.FLOAT16).map((t) => t.name), ['model.embed_tokens.weight']);
+    assert.deepEqual(
+      after.nodes.filter((n) => n.opType === 'Cast' && weights.has(n.inputs[0])).map((n) => n.inputs[0]),
+      [],
+      'no Cast of a weight runs per step',
+    );
+    assert.deepEqual(
+      after.initializers.filter((t) => t.dataType === DataType.FLOAT16).map((t) => t.name),
+      ['model.embed_tokens.weight'],
+    );
   });
 
   test('graphs it leaves alone say why: no float16, a float16 weight that is also an input, subgraphs', () => {
@@ -125,7 +138,10 @@ describe('float32 compute of a float16 graph', () => {
       return bytes;
     };
     const shadowed = appended(new ProtobufWriter().messageField(GRAPH_INPUT, tensorValueInfoProto('w', DataType.FLOAT16, [4, 4])));
-    assert.deepEqual(planFloat32Compute(shadowed, shadowed.length, readModelGraph(shadowed)), { ok: false, reason: 'the float16 initializer w is also a graph input' });
+    assert.deepEqual(planFloat32Compute(shadowed, shadowed.length, readModelGraph(shadowed)), {
+      ok: false,
+      reason: 'the float16 initializer w is also a graph input',
+    });
 
     // An If node: its branches are subgraphs (AttributeProto field 6), which the rewrite does not walk.
     const attribute = new ProtobufWriter().stringField(1, 'then_branch').messageField(6, new ProtobufWriter().stringField(2, 'branch')).varintField(20, 5);

@@ -113,7 +113,10 @@ describe('fp16 variant', () => {
     const reference = await fp32.createSession();
     await reference.prefill(CHAT);
     const fp32Result = await reference.generate({ maxTokens: 10 });
-    assert.deepEqual(result.tokens.map((t) => t.id), fp32Result.tokens.map((t) => t.id));
+    assert.deepEqual(
+      result.tokens.map((t) => t.id),
+      fp32Result.tokens.map((t) => t.id),
+    );
     await cached.dispose();
     await reference.dispose();
   });
@@ -135,7 +138,10 @@ describe('fp16 variant', () => {
     assert.deepEqual(appended.tokenIds, generated.tokenIds);
     const a = await appended.generate({ maxTokens: 6 });
     const g = await generated.generate({ maxTokens: 6 });
-    assert.deepEqual(a.tokens.map((t) => t.id), g.tokens.map((t) => t.id));
+    assert.deepEqual(
+      a.tokens.map((t) => t.id),
+      g.tokens.map((t) => t.id),
+    );
     await appended.dispose();
     await generated.dispose();
   });
@@ -151,7 +157,10 @@ describe('fp16 variant', () => {
       assert.equal(onnxBackendOf(remote.info).variant, 'fp16');
       const session = await remote.createSession();
       await session.prefill(CHAT);
-      assert.deepEqual((await session.generate({ maxTokens: 6 })).tokens.map((t) => t.id), ours);
+      assert.deepEqual(
+        (await session.generate({ maxTokens: 6 })).tokens.map((t) => t.id),
+        ours,
+      );
     } finally {
       await remote.dispose();
     }

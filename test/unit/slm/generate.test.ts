@@ -7,7 +7,6 @@ import { ensureScriptedModel, scriptedExpectation, type ScriptedExpectation } fr
 import { SCRIPT } from './script';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 
-
 let runtime: LocalRuntime;
 let script: ScriptedExpectation;
 
@@ -37,7 +36,10 @@ describe('scripted generation', () => {
     assert.equal(r.stopReason, 'stop_string');
     assert.equal(r.text, 'Let me see <call>2</call>');
     assert.equal(streamed.join(''), r.text);
-    assert.deepEqual(r.tokens.map((t) => t.id), [...entry(0).ids, ...entry(1).ids]);
+    assert.deepEqual(
+      r.tokens.map((t) => t.id),
+      [...entry(0).ids, ...entry(1).ids],
+    );
     assert.equal(r.contextLength, script.promptIds.length + entry(0).ids.length + entry(1).ids.length);
     for (const t of r.tokens) assert.ok(Math.abs(t.top1 - 0.99) < 1e-3, `top1 ${t.top1}`);
   });
@@ -61,7 +63,10 @@ describe('scripted generation', () => {
     // Without the gate the same position yields the refused token, then the rest of the script, then EOS.
     const rest = await s.generate({ maxTokens: 100 });
     assert.equal(rest.stopReason, 'eos');
-    assert.deepEqual(rest.tokens.map((t) => t.id), [...entry(3).ids, ...entry(4).ids]);
+    assert.deepEqual(
+      rest.tokens.map((t) => t.id),
+      [...entry(3).ids, ...entry(4).ids],
+    );
     assert.equal(rest.text, '. Done for real');
     assert.equal(rest.contextLength, contextAfterRefusal + entry(3).ids.length + entry(4).ids.length, 'EOS is not added');
   });
@@ -73,8 +78,17 @@ describe('scripted generation', () => {
     assert.equal(first.stopReason, 'max_tokens');
     assert.equal(first.tokens.length, 2);
     const second = await s.generate({ maxTokens: 100, stopStrings: ['</call>'] });
-    assert.deepEqual([...first.tokens, ...second.tokens].map((t) => t.id), [...entry(0).ids, ...entry(1).ids]);
-    assert.deepEqual(await s.generate({ maxTokens: 0 }), { tokens: [], text: '', stopReason: 'max_tokens', refusedToken: undefined, contextLength: second.contextLength });
+    assert.deepEqual(
+      [...first.tokens, ...second.tokens].map((t) => t.id),
+      [...entry(0).ids, ...entry(1).ids],
+    );
+    assert.deepEqual(await s.generate({ maxTokens: 0 }), {
+      tokens: [],
+      text: '',
+      stopReason: 'max_tokens',
+      refusedToken: undefined,
+      contextLength: second.contextLength,
+    });
   });
 
   test('extra eos ids stop generation too', async () => {
@@ -82,7 +96,10 @@ describe('scripted generation', () => {
     await s.prefill(SCRIPT.prompt);
     const r = await s.generate({ maxTokens: 100, eosTokenIds: [entry(1).ids[0]] });
     assert.equal(r.stopReason, 'eos');
-    assert.deepEqual(r.tokens.map((t) => t.id), entry(0).ids);
+    assert.deepEqual(
+      r.tokens.map((t) => t.id),
+      entry(0).ids,
+    );
   });
 
   test('an aborted signal stops a generation in flight, with the tokens so far', async () => {

@@ -206,7 +206,10 @@ describe('long prompts', () => {
     await full.prefill(long, { onProgress: (p) => seen.push(p) });
     assert.equal(seen[0].done, 0);
     assert.equal(seen[seen.length - 1].done, total);
-    assert.ok(seen.every((p, i) => p.total === total && (i === 0 || p.done > seen[i - 1].done)), JSON.stringify(seen));
+    assert.ok(
+      seen.every((p, i) => p.total === total && (i === 0 || p.done > seen[i - 1].done)),
+      JSON.stringify(seen),
+    );
     const expected = await full.nextLogits();
     await full.dispose();
 

@@ -44,7 +44,10 @@ describe('MatMulNBits int8-compute rewrite', () => {
       after.nodes.map((n) => [n.opType, n.inputs, n.outputs, { ...n.attrs, accuracy_level: undefined }]),
       before.nodes.map((n) => [n.opType, n.inputs, n.outputs, { ...n.attrs, accuracy_level: undefined }]),
     );
-    assert.deepEqual(after.initializers.map((t) => [t.name, t.dims]), before.initializers.map((t) => [t.name, t.dims]));
+    assert.deepEqual(
+      after.initializers.map((t) => [t.name, t.dims]),
+      before.initializers.map((t) => [t.name, t.dims]),
+    );
     assert.deepEqual(after.inputs, before.inputs);
     assert.deepEqual(after.outputs, before.outputs);
     // A second pass finds nothing to do, and a model without MatMulNBits is left alone.

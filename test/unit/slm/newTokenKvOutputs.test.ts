@@ -56,11 +56,7 @@ describe('new-token KV outputs rewrite', () => {
     assert.equal(gqaGraph.nodes.filter((n) => n.opType === 'GroupQueryAttention').length, 2, 'the fixture fuses attention');
     const plan = planNewTokenKvOutputs(gqaGraph);
     assert.ok(plan.ok, plan.ok ? '' : plan.reason);
-    assert.deepEqual(
-      readModelGraph(plan.rewrite.tail).nodes.filter((n) => n.opType === 'RotaryEmbedding').length,
-      2,
-      'one rotary per layer, for the keys',
-    );
+    assert.deepEqual(readModelGraph(plan.rewrite.tail).nodes.filter((n) => n.opType === 'RotaryEmbedding').length, 2, 'one rotary per layer, for the keys');
     for (const variant of ['fp32', 'q4'] as const) {
       const ours = await createLocalRuntime(gqaFolder, { variant });
       const whole = await createLocalRuntime(gqaFolder, { variant, kvOutputs: 'whole-cache' });
@@ -77,7 +73,10 @@ describe('new-token KV outputs rewrite', () => {
   test('a GroupQueryAttention whose rotary caches cannot be checked (not initializers, or partial rotary) keeps the whole-cache path, with the reason', async () => {
     const gqaFolder = await ensureTinyModel({ attention: 'gqa' });
     const gqaGraph = readModelGraph(readFileSync(join(gqaFolder, 'onnx', 'model.onnx')));
-    const partial = planNewTokenKvOutputs({ ...gqaGraph, initializerDims: new Map([...gqaGraph.initializerDims].map(([k, v]) => [k, k === 'rotary_cos_cache' ? [v[0], 4] : v])) });
+    const partial = planNewTokenKvOutputs({
+      ...gqaGraph,
+      initializerDims: new Map([...gqaGraph.initializerDims].map(([k, v]) => [k, k === 'rotary_cos_cache' ? [v[0], 4] : v])),
+    });
     assert.deepEqual(partial, {
       ok: false,
       reason: 'present.0.key: GroupQueryAttention rotates keys with caches this runtime cannot check (partial rotary or computed caches)',
@@ -99,8 +98,14 @@ describe('new-token KV outputs rewrite', () => {
     assert.ok(plan.ok, plan.ok ? '' : plan.reason);
     const added = readModelGraph(plan.rewrite.tail).nodes;
     assert.equal(added.length, 4);
-    assert.ok(added.every((n) => n.opType === 'Cast' && n.intAttributes.get('to') === 10), 'Casts to float16');
-    assert.deepEqual(added.map((n) => n.outputs[0]), plan.rewrite.outputs);
+    assert.ok(
+      added.every((n) => n.opType === 'Cast' && n.intAttributes.get('to') === 10),
+      'Casts to float16',
+    );
+    assert.deepEqual(
+      added.map((n) => n.outputs[0]),
+      plan.rewrite.outputs,
+    );
 
     const ours = await createLocalRuntime(folder, { variant: 'fp16' });
     const whole = await createLocalRuntime(folder, { variant: 'fp16', kvOutputs: 'whole-cache' });

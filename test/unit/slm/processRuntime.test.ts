@@ -154,8 +154,14 @@ describe('child-process runtime', () => {
     const looping = join(folders, 'looping');
     mkdirSync(good);
     mkdirSync(looping);
-    writeFileSync(join(good, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}' }));
-    writeFileSync(join(looping, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}' }));
+    writeFileSync(
+      join(good, 'tokenizer_config.json'),
+      JSON.stringify({ chat_template: '{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}' }),
+    );
+    writeFileSync(
+      join(looping, 'tokenizer_config.json'),
+      JSON.stringify({ chat_template: '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}' }),
+    );
     const guarded = await createProcessRuntime(scriptedFolder, { renderTimeoutMs: 1500 });
     try {
       const messages = [{ role: 'user' as const, content: 'hi' }];
@@ -164,7 +170,10 @@ describe('child-process runtime', () => {
       const ticking = setInterval(() => ticks++, 100);
       const firstPid = guarded.pid;
       try {
-        await assert.rejects(guarded.renderWithTemplate(looping, messages), /The chat template of .*looping took more than 1\.5 s to render and was stopped.*relay\.provider\.templateFolder \(CLI: --template-folder\)/);
+        await assert.rejects(
+          guarded.renderWithTemplate(looping, messages),
+          /The chat template of .*looping took more than 1\.5 s to render and was stopped.*relay\.provider\.templateFolder \(CLI: --template-folder\)/,
+        );
       } finally {
         clearInterval(ticking);
       }

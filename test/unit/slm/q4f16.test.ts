@@ -82,7 +82,10 @@ describe('q4f16 variant', () => {
     const nbits = model.nodes.filter((n) => n.opType === 'MatMulNBits');
     assert.equal(nbits.length, 2 * 7 + 1);
     const dataType = (name: string) => model.initializers.find((t) => t.name === name)?.dataType;
-    assert.ok(nbits.every((n) => dataType(n.inputs[2]) === DataType.FLOAT16), 'float16 scales');
+    assert.ok(
+      nbits.every((n) => dataType(n.inputs[2]) === DataType.FLOAT16),
+      'float16 scales',
+    );
     assert.equal(dataType('model.embed_tokens.weight'), DataType.FLOAT16);
     assert.ok(!model.initializers.some((t) => t.dataType === DataType.FLOAT), 'no float32 initializer is left');
     // The converter keeps a Cast to float32 (on its block list) and casts its result to float16.
@@ -101,7 +104,10 @@ describe('q4f16 variant', () => {
     // Some repositories ship nothing else (Llama-3.2-1B-Instruct-q4f16, the Phi "-web" exports).
     const only = folderWith(folder, ['model_q4f16.onnx']);
     assert.equal(readModelFolder(only).chosen.variant, 'q4f16');
-    assert.throws(() => readModelFolder(only, 'q4'), (e: unknown) => e instanceof ModelFolderError && /available: q4f16 \(or use "auto"\)/.test(e.message));
+    assert.throws(
+      () => readModelFolder(only, 'q4'),
+      (e: unknown) => e instanceof ModelFolderError && /available: q4f16 \(or use "auto"\)/.test(e.message),
+    );
     // Where int8 is smaller (a large embedding kept float16 next to a uint8 one), it is still the fewest bytes that wins.
     const withoutQ4f16 = folderWith(folder, ['model_q4.onnx', 'model_int8.onnx']);
     assert.equal(readModelFolder(withoutQ4f16).chosen.variant, 'int8');
@@ -114,7 +120,10 @@ describe('q4f16 variant', () => {
     assert.equal(float32.lastPositionLogits.enabled, true);
     const errors = await referenceErrors(float32, folder);
     // What is left is float16's rounding of the constants the file holds (the rotary inv_freq, the scale).
-    assert.ok(errors.every((e) => e > 0 && e < 1e-3), errors.join(', '));
+    assert.ok(
+      errors.every((e) => e > 0 && e < 1e-3),
+      errors.join(', '),
+    );
   });
 
   test('as exported it runs on float16 kernels: the float16 cache comes back as new rows (no attention in place), logits within 1e-2', async () => {
@@ -123,7 +132,10 @@ describe('q4f16 variant', () => {
     assert.equal(asExported.lastPositionLogits.enabled, true, 'the lm_head rewrite finds the float16 MatMulNBits');
     const errors = await referenceErrors(asExported, folder);
     // float16 activations keep 11 significant bits: errors of a few 1e-4 are their rounding.
-    assert.ok(errors.every((e) => e > 0 && e < 1e-2), errors.join(', '));
+    assert.ok(
+      errors.every((e) => e > 0 && e < 1e-2),
+      errors.join(', '),
+    );
     const f32 = await referenceErrors(float32, folder);
     assert.ok(Math.max(...f32) < Math.max(...errors), 'float32 activations are the closer to the reference');
   });
@@ -133,7 +145,10 @@ describe('q4f16 variant', () => {
       const modes = compute === 'float32' ? (['in-place', 'new-tokens', 'whole-cache'] as const) : (['new-tokens', 'whole-cache'] as const);
       const runtimes = await Promise.all(modes.map((kvOutputs) => createLocalRuntime(folder, { variant: 'q4f16', float16Compute: compute, kvOutputs })));
       try {
-        assert.deepEqual(runtimes.map((r) => r.kvOutputs.mode), [...modes]);
+        assert.deepEqual(
+          runtimes.map((r) => r.kvOutputs.mode),
+          [...modes],
+        );
         const [reference, ...others] = await Promise.all(runtimes.map((r) => r.createSession()));
         const sessions = [reference, ...others];
         // whole-cache is the reference: it returns the export's own present tensors.
@@ -164,7 +179,10 @@ describe('q4f16 variant', () => {
     await appended.appendIds(context);
     assert.deepEqual(await appended.appendIds(continuation), { tokenCount: 5, recomputedTokens: 0 });
     assert.deepEqual(appended.tokenIds, cached.tokenIds);
-    assert.deepEqual((await appended.generate({ maxTokens: 6 })).tokens.map((t) => t.id), (await cached.generate({ maxTokens: 6 })).tokens.map((t) => t.id));
+    assert.deepEqual(
+      (await appended.generate({ maxTokens: 6 })).tokens.map((t) => t.id),
+      (await cached.generate({ maxTokens: 6 })).tokens.map((t) => t.id),
+    );
     await appended.dispose();
     await cached.dispose();
   });
@@ -185,7 +203,10 @@ describe('q4f16 variant', () => {
       assert.equal(onnxBackendOf(remote.info).variant, 'q4f16');
       const session = await remote.createSession();
       await session.prefill(CHAT);
-      assert.deepEqual((await session.generate({ maxTokens: 6 })).tokens.map((t) => t.id), ours);
+      assert.deepEqual(
+        (await session.generate({ maxTokens: 6 })).tokens.map((t) => t.id),
+        ours,
+      );
     } finally {
       await remote.dispose();
     }
@@ -214,7 +235,10 @@ describe('q4f16 variant', () => {
         assert.equal(runtime.float16Compute.mode, float16Compute);
         assert.deepEqual(runtime.kvOutputs, { mode: 'new-tokens', reason: 'present.0.key is not Concat(past_key_values.0.key, new, axis=2) (found Cast)' });
         const errors = await referenceErrors(runtime, dir);
-        assert.ok(errors.every((e) => e < (float16Compute === 'float32' ? 1e-3 : 1e-2)), `${float16Compute}: ${errors.join(', ')}`);
+        assert.ok(
+          errors.every((e) => e < (float16Compute === 'float32' ? 1e-3 : 1e-2)),
+          `${float16Compute}: ${errors.join(', ')}`,
+        );
       } finally {
         await runtime.dispose();
       }
@@ -230,7 +254,10 @@ describe('q4f16 variant', () => {
         assert.equal(runtime.float16Compute.mode, float16Compute);
         assert.equal(runtime.kvOutputs.mode, 'new-tokens', String(runtime.kvOutputs.reason));
         const errors = await referenceErrors(runtime, dir);
-        assert.ok(errors.every((e) => e < (float16Compute === 'float32' ? 1e-3 : 1e-2)), `${float16Compute}: ${errors.join(', ')}`);
+        assert.ok(
+          errors.every((e) => e < (float16Compute === 'float32' ? 1e-3 : 1e-2)),
+          `${float16Compute}: ${errors.join(', ')}`,
+        );
         const whole = await createLocalRuntime(dir, { variant: 'q4f16', float16Compute, kvOutputs: 'whole-cache' });
         try {
           const [a, b] = [await runtime.createSession(), await whole.createSession()];
@@ -246,4 +273,3 @@ describe('q4f16 variant', () => {
     }
   });
 });
-

@@ -32,7 +32,11 @@ export async function assertSameDecoding(
   const tokens = (await reference.generate({ maxTokens })).tokens.map((t) => t.id);
   const expected = await reference.nextLogits();
   for (const other of others) {
-    assert.deepEqual((await other.generate({ maxTokens })).tokens.map((t) => t.id), tokens, `${label} tokens`);
+    assert.deepEqual(
+      (await other.generate({ maxTokens })).tokens.map((t) => t.id),
+      tokens,
+      `${label} tokens`,
+    );
     assert.equal(other.contextLength, reference.contextLength);
     assert.deepEqual(await other.nextLogits(), expected, `${label} after generating`);
   }

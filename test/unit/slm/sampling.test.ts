@@ -67,7 +67,10 @@ describe('choice', () => {
     peaked[20] = 9.8;
     const seen = new Set<number>();
     for (let i = 0; i < 300; i++) seen.add(s.choose(peaked, { temperature: 1, topP: 0.85 }, rng).id);
-    assert.deepEqual([...seen].sort((a, b) => a - b), [10, 20]);
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      [10, 20],
+    );
   });
 
   test('sampling follows the distribution (frequencies within a few percent)', () => {

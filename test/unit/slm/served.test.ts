@@ -77,7 +77,11 @@ function relay(slm: SlmRuntime, extra: Partial<RelayOptions>): RelayOptions {
 }
 
 /** Serves `local`'s model on a wire-form server and opens it as a served runtime with the same folder. */
-async function served(kind: ServedSlmKind, local: ScriptedSlm, options: { logprobs?: boolean; model?: string } = {}): Promise<{ runtime: ServedRuntime; server: ServedSlmServer }> {
+async function served(
+  kind: ServedSlmKind,
+  local: ScriptedSlm,
+  options: { logprobs?: boolean; model?: string } = {},
+): Promise<{ runtime: ServedRuntime; server: ServedSlmServer }> {
   // The server decodes with the same (unwrapped) runtime the local path uses.
   const server = await startServedSlmServer(kind, await runtimeFor(local.folder), { logprobs: options.logprobs });
   const runtime = await createServedRuntime({ kind, url: server.url, model: options.model ?? 'relay-slm', folder: local.folder });
@@ -107,7 +111,11 @@ for (const kind of KINDS) {
         assert.equal(server.requests.length, 3);
         if (kind === 'completions-server') {
           assert.ok(Array.isArray(server.requests[0].prompt), 'the context goes as token ids');
-          assert.deepEqual(server.requests[2].prompt.slice(0, server.requests[1].prompt.length), server.requests[1].prompt, 'each request extends the last one');
+          assert.deepEqual(
+            server.requests[2].prompt.slice(0, server.requests[1].prompt.length),
+            server.requests[1].prompt,
+            'each request extends the last one',
+          );
         } else {
           assert.equal(server.requests[0].raw, true);
           assert.ok(server.requests[2].prompt.startsWith(server.requests[1].prompt));
@@ -167,7 +175,10 @@ for (const kind of KINDS) {
       try {
         const session = await gone.createSession();
         await session.prefill(command.prompt);
-        await assert.rejects(session.generate({ maxTokens: 2 }), /could not be reached \(connection refused\)\. Start the server, or fix relay\.slm\.serverUrl/);
+        await assert.rejects(
+          session.generate({ maxTokens: 2 }),
+          /could not be reached \(connection refused\)\. Start the server, or fix relay\.slm\.serverUrl/,
+        );
       } finally {
         await gone.dispose();
       }
@@ -199,10 +210,14 @@ for (const kind of KINDS) {
         await session.prefill(command.prompt);
         const stop = new AbortController();
         const seen: GeneratedToken[] = [];
-        const result = await session.generate({ maxTokens: 50 }, (token) => {
-          seen.push(token);
-          if (seen.length === 2) stop.abort();
-        }, stop.signal);
+        const result = await session.generate(
+          { maxTokens: 50 },
+          (token) => {
+            seen.push(token);
+            if (seen.length === 2) stop.abort();
+          },
+          stop.signal,
+        );
         assert.equal(result.stopReason, 'cancelled');
         assert.equal(result.tokens.length, 2);
       } finally {
@@ -231,14 +246,27 @@ test('relay eval on a served SLM: the same answers as on the ONNX folder, and th
     const servedConfig: CliConfig = { ...onnx, slm: { ...onnx.slm, kind: 'completions-server', serverUrl: server.url, serverModel: 'relay-slm' } };
     const outputs: string[] = [];
     const answers: string[] = [];
-    for (const [name, config] of [['onnx', onnx], ['served', servedConfig]] as const) {
+    for (const [name, config] of [
+      ['onnx', onnx],
+      ['served', servedConfig],
+    ] as const) {
       llmServer.enqueue(openAiStream({ pieces: [' 5'], finishReason: 'length' }), openAiStream({ pieces: [' expected'], finishReason: 'length' }));
       let out = '';
       const sink = { write: (text: string) => void (out += text), isTTY: false };
-      const code = await runEval(data, parseModeSpecs('confidence'), config, { stdout: sink, stderr: { write: () => undefined, isTTY: false } }, { outPrefix: join(dir, name), signal: new AbortController().signal, fresh: true });
+      const code = await runEval(
+        data,
+        parseModeSpecs('confidence'),
+        config,
+        { stdout: sink, stderr: { write: () => undefined, isTTY: false } },
+        { outPrefix: join(dir, name), signal: new AbortController().signal, fresh: true },
+      );
       assert.equal(code, 0);
       outputs.push(out);
-      const line = readFileSync(join(dir, `${name}.answers.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((l) => l.type === 'answer');
+      const line = readFileSync(join(dir, `${name}.answers.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .find((l) => l.type === 'answer');
       answers.push(line.answer);
     }
     // The same command against the server restarted elsewhere resumes (its address does not decide the answers).
@@ -247,7 +275,16 @@ test('relay eval on a served SLM: the same answers as on the ONNX folder, and th
       let out = '';
       const sink = { write: (text: string) => void (out += text), isTTY: false };
       const again = { ...servedConfig, slm: { ...servedConfig.slm, serverUrl: moved.url } };
-      assert.equal(await runEval(data, parseModeSpecs('confidence'), again, { stdout: sink, stderr: { write: () => undefined, isTTY: false } }, { outPrefix: join(dir, 'served'), signal: new AbortController().signal }), 0);
+      assert.equal(
+        await runEval(
+          data,
+          parseModeSpecs('confidence'),
+          again,
+          { stdout: sink, stderr: { write: () => undefined, isTTY: false } },
+          { outPrefix: join(dir, 'served'), signal: new AbortController().signal },
+        ),
+        0,
+      );
       assert.match(out, /1 from earlier runs, 0 new/);
       assert.equal(moved.requests.length, 0);
     } finally {
@@ -257,7 +294,10 @@ test('relay eval on a served SLM: the same answers as on the ONNX folder, and th
     assert.equal(answers[1], answers[0]);
     assert.doesNotMatch(outputs[0], /Served SLM waste/);
     assert.match(outputs[1], /Served SLM waste: \d+ tokens generated and discarded/);
-    assert.match(outputs[1], /SLM server \(relay-slm\): [\d,]+ of [\d,]+ prompt tokens served from its prefix cache \(\d+\.\d%\) over the 1 requests that ran to their end\./);
+    assert.match(
+      outputs[1],
+      /SLM server \(relay-slm\): [\d,]+ of [\d,]+ prompt tokens served from its prefix cache \(\d+\.\d%\) over the 1 requests that ran to their end\./,
+    );
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -37,7 +37,11 @@ async function decode(runtime: SlmRuntime): Promise<{ ids: number[]; text: strin
     await session.prefill(SCRIPT.prompt);
     const seen: GeneratedToken[] = [];
     const result = await session.generate({ maxTokens: 64 }, (token) => seen.push(token));
-    assert.deepEqual(seen.map((t) => t.id), result.tokens.map((t) => t.id), 'every token streamed');
+    assert.deepEqual(
+      seen.map((t) => t.id),
+      result.tokens.map((t) => t.id),
+      'every token streamed',
+    );
     const rendered = await runtime.renderChat([{ role: 'user', content: 'What is 2+2?' }]);
     return { ids: result.tokens.map((t) => t.id), text: result.text, stopReason: result.stopReason, rendered };
   } finally {
@@ -80,7 +84,11 @@ describe('served SLM in the SLM process', () => {
       assert.equal(check.logprobs, true);
       assert.equal(check.exactTokens, true);
       assert.ok(check.tokens > 0 && check.firstTokenMs !== undefined && check.totalMs >= check.firstTokenMs);
-      assert.equal(check.cachedPromptTokens !== undefined && check.cachedPromptTokens > 0, true, 'the second request extends the first: the prefix cache reports it');
+      assert.equal(
+        check.cachedPromptTokens !== undefined && check.cachedPromptTokens > 0,
+        true,
+        'the second request extends the first: the prefix cache reports it',
+      );
       const without = await childOfBare.checkServer();
       assert.equal(without.logprobs, false);
       assert.ok(without.tokens > 0);
@@ -115,7 +123,10 @@ describe('served SLM in the SLM process', () => {
     const looping = mkdtempSync(join(tmpdir(), 'relay-served-looping-'));
     try {
       for (const file of ['tokenizer.json', 'config.json']) copyFileSync(join(folder, file), join(looping, file));
-      writeFileSync(join(looping, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}' }));
+      writeFileSync(
+        join(looping, 'tokenizer_config.json'),
+        JSON.stringify({ chat_template: '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}' }),
+      );
       const child = await createProcessRuntime(looping, { served: { kind: 'completions-server', url: server.url, model: 'relay-slm' }, renderTimeoutMs: 1500 });
       let ticks = 0;
       const ticker = setInterval(() => ticks++, 50);

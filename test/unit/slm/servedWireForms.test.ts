@@ -38,13 +38,30 @@ test('confidence from top log-probabilities: top-1 and margin exact, entropy ove
 
 test("vLLM's stream: token_id:N tokens and their alternatives; cached prompt tokens from the usage chunk only", () => {
   const piece = completionsServerWireForm.parse({
-    choices: [{ index: 0, text: ' a b', logprobs: { tokens: ['token_id:11', 'token_id:12'], token_logprobs: [-0.1, -0.2], top_logprobs: [{ 'token_id:11': -0.1, 'token_id:9': -3 }, { 'token_id:12': -0.2 }] }, finish_reason: null }],
+    choices: [
+      {
+        index: 0,
+        text: ' a b',
+        logprobs: {
+          tokens: ['token_id:11', 'token_id:12'],
+          token_logprobs: [-0.1, -0.2],
+          top_logprobs: [{ 'token_id:11': -0.1, 'token_id:9': -3 }, { 'token_id:12': -0.2 }],
+        },
+        finish_reason: null,
+      },
+    ],
   });
-  assert.deepEqual(piece?.tokens.map((t) => t.id), [11, 12]);
+  assert.deepEqual(
+    piece?.tokens.map((t) => t.id),
+    [11, 12],
+  );
   assert.deepEqual(piece?.tokens[0].topLogprobs.sort(), [-0.1, -0.1, -3].sort());
   assert.equal(piece?.finish, undefined);
   assert.equal(piece?.cachedPromptTokens, undefined);
-  const usage = completionsServerWireForm.parse({ choices: [], usage: { prompt_tokens: 120, completion_tokens: 4, prompt_tokens_details: { cached_tokens: 96 } } });
+  const usage = completionsServerWireForm.parse({
+    choices: [],
+    usage: { prompt_tokens: 120, completion_tokens: 4, prompt_tokens_details: { cached_tokens: 96 } },
+  });
   assert.equal(usage?.cachedPromptTokens, 96);
   assert.equal(usage?.promptTokens, 120);
   assert.equal(completionsServerWireForm.parse({ choices: [{ text: '', finish_reason: 'length' }] })?.finish, 'length');
@@ -54,19 +71,62 @@ test("vLLM's stream: token_id:N tokens and their alternatives; cached prompt tok
 
 test("llama.cpp's stream: chat-form logprobs with ids; its timings count only on the last piece", () => {
   const partial = completionsServerWireForm.parse({
-    choices: [{ text: 'Hi', index: 0, logprobs: { content: [{ id: 7, token: 'Hi', logprob: -0.5, top_logprobs: [{ id: 7, token: 'Hi', logprob: -0.5 }, { id: 8, token: 'Ho', logprob: -1.5 }] }] }, finish_reason: null }],
+    choices: [
+      {
+        text: 'Hi',
+        index: 0,
+        logprobs: {
+          content: [
+            {
+              id: 7,
+              token: 'Hi',
+              logprob: -0.5,
+              top_logprobs: [
+                { id: 7, token: 'Hi', logprob: -0.5 },
+                { id: 8, token: 'Ho', logprob: -1.5 },
+              ],
+            },
+          ],
+        },
+        finish_reason: null,
+      },
+    ],
     timings: { cache_n: 30, prompt_n: 2 },
   });
-  assert.deepEqual(partial?.tokens.map((t) => [t.id, t.piece]), [[7, 'Hi']]);
+  assert.deepEqual(
+    partial?.tokens.map((t) => [t.id, t.piece]),
+    [[7, 'Hi']],
+  );
   assert.equal(partial?.cachedPromptTokens, undefined, 'not summed once per piece');
-  const last = completionsServerWireForm.parse({ choices: [{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }], usage: { prompt_tokens: 32 }, timings: { cache_n: 30, prompt_n: 2 } });
+  const last = completionsServerWireForm.parse({
+    choices: [{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 32 },
+    timings: { cache_n: 30, prompt_n: 2 },
+  });
   assert.equal(last?.cachedPromptTokens, 30);
   assert.equal(last?.finish, 'stop');
 });
 
 test("Ollama's NDJSON: tokens by their text, done_reason", () => {
-  const piece = ollamaWireForm.parse({ model: 'm', response: ' x', done: false, logprobs: [{ token: ' x', logprob: -0.01, top_logprobs: [{ token: ' x', logprob: -0.01 }, { token: ' y', logprob: -5 }] }] });
-  assert.deepEqual(piece?.tokens.map((t) => [t.id, t.piece]), [[undefined, ' x']]);
+  const piece = ollamaWireForm.parse({
+    model: 'm',
+    response: ' x',
+    done: false,
+    logprobs: [
+      {
+        token: ' x',
+        logprob: -0.01,
+        top_logprobs: [
+          { token: ' x', logprob: -0.01 },
+          { token: ' y', logprob: -5 },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(
+    piece?.tokens.map((t) => [t.id, t.piece]),
+    [[undefined, ' x']],
+  );
   assert.equal(ollamaWireForm.parse({ response: '', done: true, done_reason: 'length', prompt_eval_count: 12 })?.finish, 'length');
   assert.equal(ollamaWireForm.parse({ response: '', done: true, done_reason: 'stop' })?.finish, 'stop');
   assert.match(ollamaWireForm.parse({ error: "model 'q' not found" })?.error ?? '', /not found/);
@@ -135,7 +195,15 @@ test('a piece with several tokens: the gate refuses the middle one; the tokens b
 
 test("an id the folder's tokenizer does not have is no id: the server's text is kept, the context goes as text", async () => {
   nextBody = sse([
-    { choices: [{ text: ' hello', logprobs: { tokens: ['token_id:999999999'], token_logprobs: [-0.01], top_logprobs: [{ 'token_id:999999999': -0.01 }] }, finish_reason: null }] },
+    {
+      choices: [
+        {
+          text: ' hello',
+          logprobs: { tokens: ['token_id:999999999'], token_logprobs: [-0.01], top_logprobs: [{ 'token_id:999999999': -0.01 }] },
+          finish_reason: null,
+        },
+      ],
+    },
     { choices: [{ text: '', finish_reason: 'length' }] },
   ]);
   const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
@@ -154,7 +222,18 @@ test("an id the folder's tokenizer does not have is no id: the server's text is 
 test('the stop string ends the generation where it appears, as the local runtime does', async () => {
   const text = ' so<call>5</call> more';
   const ids = tokenizer.encode(text);
-  nextBody = sse([...ids.map((id) => ({ choices: [{ text: tokenizer.decode([id]), logprobs: { tokens: [`token_id:${id}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${id}`]: -0.01 }] }, finish_reason: null }] })), { choices: [{ text: '', finish_reason: 'length' }] }]);
+  nextBody = sse([
+    ...ids.map((id) => ({
+      choices: [
+        {
+          text: tokenizer.decode([id]),
+          logprobs: { tokens: [`token_id:${id}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${id}`]: -0.01 }] },
+          finish_reason: null,
+        },
+      ],
+    })),
+    { choices: [{ text: '', finish_reason: 'length' }] },
+  ]);
   const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
   try {
     const session = await runtime.createSession();

@@ -37,24 +37,34 @@ function copyOfFolder(): string {
   return dir;
 }
 
-const shardsOf = (dir: string, graph: string) => readdirSync(join(dir, 'onnx')).filter((name) => name.startsWith(`${graph}_data`)).sort();
+const shardsOf = (dir: string, graph: string) =>
+  readdirSync(join(dir, 'onnx'))
+    .filter((name) => name.startsWith(`${graph}_data`))
+    .sort();
 
 describe('weights sharded over several external data files', () => {
   test('the fixture writes model.onnx_data, _data_1, ... with each initializer naming its own file, and config.json counts them', () => {
     const shards = shardsOf(folder, 'model.onnx');
     assert.ok(shards.length >= 4, shards.join(', '));
     assert.deepEqual(shards, ['model.onnx_data', ...shards.slice(1).map((_, i) => `model.onnx_data_${i + 1}`)].sort());
-    for (const name of shards) assert.ok(statSync(join(folder, 'onnx', name)).size <= 2 * SHARD_BYTES, `${name} stays near the shard size (one tensor may pass it)`);
+    for (const name of shards)
+      assert.ok(statSync(join(folder, 'onnx', name)).size <= 2 * SHARD_BYTES, `${name} stays near the shard size (one tensor may pass it)`);
     const graph = readModelGraph(readFileSync(join(folder, 'onnx', 'model.onnx')));
     const locations = new Set([...graph.externalData.values()].map((d) => d.location));
     assert.deepEqual([...locations].sort(), shards, 'every file holds weights, and only these files are named');
     const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
-    assert.deepEqual(config['transformers.js_config'].use_external_data_format, { 'model.onnx': shards.length, 'model_q4.onnx': shardsOf(folder, 'model_q4.onnx').length });
+    assert.deepEqual(config['transformers.js_config'].use_external_data_format, {
+      'model.onnx': shards.length,
+      'model_q4.onnx': shardsOf(folder, 'model_q4.onnx').length,
+    });
   });
 
-  test('a variant counts the bytes of all its files (and not another variant\'s), and loads with the logits of the reference', async () => {
+  test("a variant counts the bytes of all its files (and not another variant's), and loads with the logits of the reference", async () => {
     const variants = readModelFolder(folder).variants;
-    for (const [variant, graph] of [['fp32', 'model.onnx'], ['q4', 'model_q4.onnx']] as const) {
+    for (const [variant, graph] of [
+      ['fp32', 'model.onnx'],
+      ['q4', 'model_q4.onnx'],
+    ] as const) {
       const files = [graph, ...shardsOf(folder, graph)];
       const bytes = files.reduce((sum, name) => sum + statSync(join(folder, 'onnx', name)).size, 0);
       assert.equal(variants.find((v) => v.variant === variant)?.totalBytes, bytes, variant);
@@ -85,7 +95,11 @@ describe('weights sharded over several external data files', () => {
     const g = new OnnxGraphBuilder();
     g.input('input_ids', DataType.INT64, [1, 'n']);
     const before = g.float('before', [64, 64], new Float32Array(64 * 64).fill(0.5));
-    const embed = g.float('embed', [32, 64], Float32Array.from({ length: 32 * 64 }, (_, i) => i));
+    const embed = g.float(
+      'embed',
+      [32, 64],
+      Float32Array.from({ length: 32 * 64 }, (_, i) => i),
+    );
     g.op('Add', [g.op('Gather', [embed, 'input_ids'], { axis: 0 }), g.op('ReduceMean', [before], { axes: [0], keepdims: 0 })], {}, { outputs: ['logits'] });
     g.output('logits', DataType.FLOAT, [1, 'n', 64]);
     const file = join(dir, 'model.onnx');
@@ -97,13 +111,26 @@ describe('weights sharded over several external data files', () => {
   });
 
   test('a download of a variant takes all its files, data before graphs, config.json last', () => {
-    const listing = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', ...readdirSync(join(folder, 'onnx')).map((n) => `onnx/${n}`)].map(
-      (path) => ({ path, size: statSync(join(folder, path)).size }),
-    );
+    const listing = [
+      'config.json',
+      'generation_config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      ...readdirSync(join(folder, 'onnx')).map((n) => `onnx/${n}`),
+    ].map((path) => ({ path, size: statSync(join(folder, path)).size }));
     const fp32 = availableVariants(listing).find((c) => c.variant === 'fp32')!;
     const shards = shardsOf(folder, 'model.onnx').map((n) => `onnx/${n}`);
-    assert.deepEqual(fp32.files.map((f) => f.path).filter((p) => p.startsWith('onnx/')).sort(), ['onnx/model.onnx', ...shards].sort());
-    assert.equal(fp32.totalBytes, fp32.files.reduce((sum, f) => sum + f.size!, 0));
+    assert.deepEqual(
+      fp32.files
+        .map((f) => f.path)
+        .filter((p) => p.startsWith('onnx/'))
+        .sort(),
+      ['onnx/model.onnx', ...shards].sort(),
+    );
+    assert.equal(
+      fp32.totalBytes,
+      fp32.files.reduce((sum, f) => sum + f.size!, 0),
+    );
     const order = completionOrder(fp32.files).map((f) => f.path);
     assert.ok(order.indexOf('onnx/model.onnx') > Math.max(...shards.map((s) => order.indexOf(s))));
     assert.equal(order[order.length - 1], 'config.json');

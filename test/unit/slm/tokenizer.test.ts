@@ -45,7 +45,11 @@ describe('tokenizer', () => {
     const ids = qwen.encode('<|im_start|>user\nhi<|im_end|>');
     assert.equal(ids[0], qwen.tokenToId('<|im_start|>'));
     assert.equal(ids[ids.length - 1], qwen.tokenToId('<|im_end|>'));
-    assert.deepEqual(qwen.encode('hi'), qwen.encode('hi').filter((id) => id < 151643), 'no BOS/EOS added');
+    assert.deepEqual(
+      qwen.encode('hi'),
+      qwen.encode('hi').filter((id) => id < 151643),
+      'no BOS/EOS added',
+    );
   });
 });
 
@@ -101,10 +105,7 @@ describe('chat template', () => {
       { role: 'user' as const, content: 'What is 2+2?' },
     ];
     const text = template.render(messages);
-    assert.equal(
-      text,
-      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n',
-    );
+    assert.equal(text, '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n');
     // The providers' renderer (the LLM continues this very prompt) renders it alike.
     assert.equal((await rendererFromTemplate(qwenConfig.chat_template, qwenConfig))(messages, ''), text);
     const thinking = template.render(messages, { variables: { enable_thinking: true } });
@@ -114,10 +115,14 @@ describe('chat template', () => {
   });
 
   test('special tokens from tokenizer_config.json are template variables', async () => {
-    const template = await ChatTemplate.create('{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}', {
-      bos_token: { content: '<s>' },
-      eos_token: '</s>',
-    }, 'tokenizer_config.json');
+    const template = await ChatTemplate.create(
+      '{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}',
+      {
+        bos_token: { content: '<s>' },
+        eos_token: '</s>',
+      },
+      'tokenizer_config.json',
+    );
     assert.equal(template.render([{ role: 'user', content: 'hi' }]), '<s>hi</s>');
   });
 

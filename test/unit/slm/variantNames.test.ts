@@ -41,14 +41,28 @@ describe('variant names', () => {
       { path: 'onnx/model_int8.onnx_data', size: 754_000_000 },
     ];
     const choices = availableVariants(listing);
-    assert.deepEqual(choices.map((c) => c.variant), ['q4f16', 'int8', 'bnb4', 'q4']);
+    assert.deepEqual(
+      choices.map((c) => c.variant),
+      ['q4f16', 'int8', 'bnb4', 'q4'],
+    );
     const q4f16 = filesForVariant('onnx-community/x', listing, 'auto');
     assert.equal(q4f16.variant, 'q4f16');
-    assert.deepEqual(q4f16.files.filter((f) => f.path.startsWith('onnx/')).map((f) => f.path), ['onnx/model_q4f16.onnx', 'onnx/model_q4f16.onnx_data']);
-    assert.deepEqual(filesForVariant('onnx-community/x', listing, 'bnb4').files.filter((f) => f.path.startsWith('onnx/')).map((f) => f.path), ['onnx/model_bnb4.onnx', 'onnx/model_bnb4.onnx_data']);
+    assert.deepEqual(
+      q4f16.files.filter((f) => f.path.startsWith('onnx/')).map((f) => f.path),
+      ['onnx/model_q4f16.onnx', 'onnx/model_q4f16.onnx_data'],
+    );
+    assert.deepEqual(
+      filesForVariant('onnx-community/x', listing, 'bnb4')
+        .files.filter((f) => f.path.startsWith('onnx/'))
+        .map((f) => f.path),
+      ['onnx/model_bnb4.onnx', 'onnx/model_bnb4.onnx_data'],
+    );
     // A repository that ships only q4f16 (onnx-community/Llama-3.2-1B-Instruct-q4f16).
     const only = [...JSON_FILES, { path: 'onnx/model_q4f16.onnx', size: 1_000_000 }, { path: 'onnx/model_q4f16.onnx_data', size: 1_000_000_000 }];
     assert.equal(filesForVariant('onnx-community/only', only, 'auto').variant, 'q4f16');
-    assert.throws(() => filesForVariant('onnx-community/only', only, 'q4'), (e: unknown) => e instanceof ModelDownloadError && /has no q4 variant; it offers q4f16/.test(e.message));
+    assert.throws(
+      () => filesForVariant('onnx-community/only', only, 'q4'),
+      (e: unknown) => e instanceof ModelDownloadError && /has no q4 variant; it offers q4f16/.test(e.message),
+    );
   });
 });

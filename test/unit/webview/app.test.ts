@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
 
-const STATS = { slmTokens: 3, llmTokens: 1, llmTokenShare: 0.25, calls: 1, costUsd: 0.0001, llmOnlyCostUsd: 0.001, savedUsd: 0.0009, elapsedMs: 200, finishReason: 'eos' };
+const STATS = {
+  slmTokens: 3,
+  llmTokens: 1,
+  llmTokenShare: 0.25,
+  calls: 1,
+  costUsd: 0.0001,
+  llmOnlyCostUsd: 0.001,
+  savedUsd: 0.0009,
+  elapsedMs: 200,
+  finishReason: 'eos',
+};
 
 describe('the webview app', { skip: NO_BROWSER }, () => {
   let webview: WebviewPage;
@@ -48,7 +58,15 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
       turns: [
         { id: 'u1', role: 'user', spans: [{ source: 'slm', text: 'What is 2+3?', tokens: 0 }] },
         { id: 'bad', role: 'assistant', spans: 'not a list' },
-        { id: 'a1', role: 'assistant', spans: [{ source: 'slm', text: 'It is ', tokens: 2 }, { source: 'llm', text: 'five', tokens: 1, model: 'm' }], stats: STATS },
+        {
+          id: 'a1',
+          role: 'assistant',
+          spans: [
+            { source: 'slm', text: 'It is ', tokens: 2 },
+            { source: 'llm', text: 'five', tokens: 1, model: 'm' },
+          ],
+          stats: STATS,
+        },
       ],
     });
     assert.deepEqual(await texts('article .relay-body'), ['What is 2+3?', 'It is five']);
@@ -70,7 +88,10 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
       { type: 'turn-done', turnId: 'a1', stats: 'fast' },
       { type: 'init', view: 'chat', busy: false, turns: [], setupWarning: { html: '<b>x</b>' } },
     );
-    await deliver({ type: 'span', turnId: 'a1', source: 'slm', text: 'Still ', tokens: 1 }, { type: 'span', turnId: 'a1', source: 'llm', text: 'working', tokens: 1, model: 'm' });
+    await deliver(
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'Still ', tokens: 1 },
+      { type: 'span', turnId: 'a1', source: 'llm', text: 'working', tokens: 1, model: 'm' },
+    );
     assert.equal(await webview.page.locator('article').count(), 1, 'no turn from a malformed turn-start; the malformed init did not clear the view');
     assert.equal(await webview.page.locator('article .relay-body').innerText(), 'Still working');
     assert.equal(await webview.page.locator('.relay-banner').isVisible(), false);
@@ -129,7 +150,10 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     await deliver({ type: 'span', turnId: 'a1', source: 'llm', text: 'is', tokens: 1, model: 'm' });
     assert.equal(await waiting.isVisible(), false, 'text came: the wait line goes');
     await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'call_limit' } });
-    assert.match(await webview.page.locator('article .relay-finish-note').innerText(), /most large-model calls for one answer \(relay\.maxLlmCallsPerAnswer \(CLI: --max-calls\)\)/);
+    assert.match(
+      await webview.page.locator('article .relay-finish-note').innerText(),
+      /most large-model calls for one answer \(relay\.maxLlmCallsPerAnswer \(CLI: --max-calls\)\)/,
+    );
   });
 
   it('shows how far the small model has read a long prompt, and hides the line once it is read', async () => {

@@ -31,14 +31,35 @@ test('markers keep Markdown structure: at a line start (after the list marker), 
 
   const inCode = renderMarkdown([{ text: '```js\nconst x = ' }, { text: '', declined: 1 }, { text: '42;\n```' }], llmTitle, skipTitle);
   // Highlighting ran on the code without the marker (42 is still a number), then the marker went back at its offset.
-  assert.match(inCode, /<code class="language-js"><span class="hljs-keyword">const<\/span> x = <span class="hljs-number"><span class="relay-declined"[^>]*><\/span>42<\/span>;/, inCode);
+  assert.match(
+    inCode,
+    /<code class="language-js"><span class="hljs-keyword">const<\/span> x = <span class="hljs-number"><span class="relay-declined"[^>]*><\/span>42<\/span>;/,
+    inCode,
+  );
 
-  const math = renderMarkdown([{ text: 'So $2 + ' }, { text: '', declined: 1 }, { text: '3$ and ' }, { text: '', declined: 3 }, { text: 'five.' }], llmTitle, skipTitle);
+  const math = renderMarkdown(
+    [{ text: 'So $2 + ' }, { text: '', declined: 1 }, { text: '3$ and ' }, { text: '', declined: 3 }, { text: 'five.' }],
+    llmTitle,
+    skipTitle,
+  );
   assert.equal(markerCount(math), 2);
-  assert.match(math, /<span class="relay-math"[^>]*>[\s\S]*<\/span><span class="relay-declined" data-declined="0"[^>]*title="skipped 1"><\/span> and <span class="relay-declined" data-declined="1"[^>]*title="skipped 3"><\/span>five\./, 'a marker inside math goes right after it; each marker keeps its own title');
+  assert.match(
+    math,
+    /<span class="relay-math"[^>]*>[\s\S]*<\/span><span class="relay-declined" data-declined="0"[^>]*title="skipped 1"><\/span> and <span class="relay-declined" data-declined="1"[^>]*title="skipped 3"><\/span>five\./,
+    'a marker inside math goes right after it; each marker keeps its own title',
+  );
 
-  const beside = renderMarkdown([{ text: 'a ' }, { text: 'b c', llmIndex: 1 }, { text: '', declined: 2 }, { text: 'd ' }, { text: 'e', llmIndex: 4 }], llmTitle, skipTitle);
-  assert.ok(beside.includes(`a <span class="relay-llm" data-span="1" title="span 1">b c</span>${MARKER('skipped 2', 0)}d <span class="relay-llm" data-span="4" title="span 4">e</span>`), beside);
+  const beside = renderMarkdown(
+    [{ text: 'a ' }, { text: 'b c', llmIndex: 1 }, { text: '', declined: 2 }, { text: 'd ' }, { text: 'e', llmIndex: 4 }],
+    llmTitle,
+    skipTitle,
+  );
+  assert.ok(
+    beside.includes(
+      `a <span class="relay-llm" data-span="1" title="span 1">b c</span>${MARKER('skipped 2', 0)}d <span class="relay-llm" data-span="4" title="span 4">e</span>`,
+    ),
+    beside,
+  );
 });
 
 test('model text cannot forge a marker, and one Markdown repeats gets a title that claims no figures', () => {
@@ -49,11 +70,23 @@ test('model text cannot forge a marker, and one Markdown repeats gets a title th
   // A link reference definition's title is copied wherever the reference is used.
   const repeated = renderMarkdown([{ text: '[a][r] and [b][r]\n\n[r]: http://example.com "t' }, { text: '', declined: 1 }, { text: '"' }], llmTitle, skipTitle);
   assert.equal(markerCount(repeated), 2);
-  for (const title of repeated.match(/class="relay-declined"[^>]* title="([^"]*)"/g) ?? []) assert.ok(title.endsWith(`title="${GENERIC_DECLINED_TITLE}"`), title);
+  for (const title of repeated.match(/class="relay-declined"[^>]* title="([^"]*)"/g) ?? [])
+    assert.ok(title.endsWith(`title="${GENERIC_DECLINED_TITLE}"`), title);
   assert.doesNotMatch(repeated, /title="t[^"]*<span/, 'no marker inside an attribute');
 });
 
-const STATS = { slmTokens: 30, llmTokens: 1, llmTokenShare: 1 / 31, calls: 1, costUsd: 0.0031, llmOnlyCostUsd: 0.002, savedUsd: -0.0011, elapsedMs: 900, finishReason: 'eos', declinedCalls: 1 };
+const STATS = {
+  slmTokens: 30,
+  llmTokens: 1,
+  llmTokenShare: 1 / 31,
+  calls: 1,
+  costUsd: 0.0031,
+  llmOnlyCostUsd: 0.002,
+  savedUsd: -0.0011,
+  elapsedMs: 900,
+  finishReason: 'eos',
+  declinedCalls: 1,
+};
 const FIRST = 'Steps:\n\n1. Start at two.\n2. Count';
 
 describe('the answer view shows what calls cost and where one was skipped', { skip: NO_BROWSER }, () => {
@@ -132,7 +165,9 @@ describe('the answer view shows what calls cost and where one was skipped', { sk
     assert.equal(selected.replace(/\s+/g, ' ').trim(), text.replace(/\s+/g, ' ').trim(), 'selecting the answer copies its text only');
 
     const stats = Object.fromEntries(
-      await turn().locator('.relay-stats .relay-stat').evaluateAll((items) => items.map((item) => [item.querySelector('dt')?.textContent, item.querySelector('dd')?.textContent])),
+      await turn()
+        .locator('.relay-stats .relay-stat')
+        .evaluateAll((items) => items.map((item) => [item.querySelector('dt')?.textContent, item.querySelector('dd')?.textContent])),
     );
     assert.equal(stats.Calls, '1 · 1 call skipped');
     assert.equal(stats.Loss, 'cost $0.0011 more than the LLM alone, est.');
@@ -154,7 +189,17 @@ describe('the answer view shows what calls cost and where one was skipped', { sk
           role: 'assistant',
           spans: [
             { source: 'slm', text: 'So 47*6 is 2', tokens: 5 },
-            { source: 'llm', text: '82', tokens: 1, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 400, calls: 1, costUsd: 0.0031, cachedShare: 0.82 },
+            {
+              source: 'llm',
+              text: '82',
+              tokens: 1,
+              model: 'gpt-4o',
+              host: 'https://api.openai.com',
+              durationMs: 400,
+              calls: 1,
+              costUsd: 0.0031,
+              cachedShare: 0.82,
+            },
             { source: 'slm', text: ', plus 28 is 3', tokens: 5 },
             { source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0.0012 } },
             { source: 'slm', text: '10.', tokens: 2 },

@@ -11,7 +11,18 @@ import { isTurn } from '../../../media/src/view/validate';
 import { demoResultLine } from '../../../media/src/view/format';
 import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
 
-const STATS = { slmTokens: 54, llmTokens: 2, llmTokenShare: 0.0357, calls: 2, costUsd: 0.00015, llmOnlyCostUsd: 0.000595, savedUsd: 0.000445, elapsedMs: 190, finishReason: 'eos', priceNote: 'the local LLM priced as gpt-4o, @pydantic/genai-prices of 2026-09-23' };
+const STATS = {
+  slmTokens: 54,
+  llmTokens: 2,
+  llmTokenShare: 0.0357,
+  calls: 2,
+  costUsd: 0.00015,
+  llmOnlyCostUsd: 0.000595,
+  savedUsd: 0.000445,
+  elapsedMs: 190,
+  finishReason: 'eos',
+  priceNote: 'the local LLM priced as gpt-4o, @pydantic/genai-prices of 2026-09-23',
+};
 const DEMO = { kind: 'relay' as const, question: '33*4+29=?', reference: '161', priceModel: 'gpt-4o' };
 const RELAY_TURN: ChatTurnView = {
   id: 'd1',
@@ -25,14 +36,24 @@ const RELAY_TURN: ChatTurnView = {
 };
 
 test('protocol: the demo messages pass both ways, reduced to their fields; malformed ones are refused', () => {
-  for (const action of ['another', 'setup', 'paper-table'] as const) assert.deepEqual(parseWebviewMessage({ type: 'demo', action, turnId: 'ignored' }), { type: 'demo', action });
+  for (const action of ['another', 'setup', 'paper-table'] as const)
+    assert.deepEqual(parseWebviewMessage({ type: 'demo', action, turnId: 'ignored' }), { type: 'demo', action });
   assert.deepEqual(parseWebviewMessage({ type: 'demo', action: 'compare', turnId: 'd1' }), { type: 'demo', action: 'compare', turnId: 'd1' });
-  for (const bad of [{ type: 'demo' }, { type: 'demo', action: 'run-command' }, { type: 'demo', action: 'compare' }, { type: 'demo', action: 'compare', turnId: 'x'.repeat(201) }]) {
+  for (const bad of [
+    { type: 'demo' },
+    { type: 'demo', action: 'run-command' },
+    { type: 'demo', action: 'compare' },
+    { type: 'demo', action: 'compare', turnId: 'x'.repeat(201) },
+  ]) {
     assert.equal(parseWebviewMessage(bad), undefined, JSON.stringify(bad));
   }
   const result = { type: 'demo-result', turnId: 'd1', result: { answer: '161', correct: true } };
   assert.deepEqual(parseHostMessage(result), result);
-  assert.deepEqual(parseHostMessage({ type: 'demo-result', turnId: 'd1', result: { answer: null, correct: false } }), { type: 'demo-result', turnId: 'd1', result: { answer: null, correct: false } });
+  assert.deepEqual(parseHostMessage({ type: 'demo-result', turnId: 'd1', result: { answer: null, correct: false } }), {
+    type: 'demo-result',
+    turnId: 'd1',
+    result: { answer: null, correct: false },
+  });
   for (const bad of [
     { type: 'demo-result', turnId: 'd1' },
     { type: 'demo-result', turnId: 'd1', result: { answer: 161, correct: true } },
@@ -109,11 +130,18 @@ describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
     assert.deepEqual(await turn.locator('.relay-body .relay-llm').allInnerTexts(), ['3']);
     assert.match(await turn.locator('.relay-stats').innerText(), /Saved\s*\$0\.00044 est\. \(the local LLM priced as gpt-4o/);
     assert.equal(await turn.locator('.relay-demo-result.relay-demo-correct').innerText(), '161: correct (33*4+29 = 161)');
-    assert.deepEqual(await turn.locator('.relay-actions button').allInnerTexts(), ['Ask another', 'Compare with the small model alone', 'Set up a real model', 'Copy', 'Insert at cursor']);
+    assert.deepEqual(await turn.locator('.relay-actions button').allInnerTexts(), [
+      'Ask another',
+      'Compare with the small model alone',
+      'Set up a real model',
+      'Copy',
+      'Insert at cursor',
+    ]);
     assert.equal(await page().locator('.relay-chart').isVisible(), false, "the demo's estimates are not this session's costs");
 
     await turn.locator('.relay-demo-note button', { hasText: "The paper's table" }).click();
-    for (const label of ['Ask another', 'Compare with the small model alone', 'Set up a real model']) await turn.locator('.relay-actions button', { hasText: label }).click();
+    for (const label of ['Ask another', 'Compare with the small model alone', 'Set up a real model'])
+      await turn.locator('.relay-actions button', { hasText: label }).click();
     assert.deepEqual((await webview.posted()).slice(1), [
       { type: 'demo', action: 'paper-table' },
       { type: 'demo', action: 'another' },
@@ -150,16 +178,19 @@ describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
       turns: [
         { id: 'u1', role: 'user', spans: [{ source: 'slm', text: '33*4+29=?', tokens: 0 }] },
         done,
-        { id: 's1', role: 'assistant', spans: [{ source: 'slm', text: '33*4=132. 132+29=151. A: 151', tokens: 28 }], demo: { ...DEMO, kind: 'slm-only', pairOf: 'd1', result: { answer: '151', correct: false } } },
+        {
+          id: 's1',
+          role: 'assistant',
+          spans: [{ source: 'slm', text: '33*4=132. 132+29=151. A: 151', tokens: 28 }],
+          demo: { ...DEMO, kind: 'slm-only', pairOf: 'd1', result: { answer: '151', correct: false } },
+        },
       ],
     });
     await check('after a reload');
   });
 
   it('the set-up banner is back under the next answer that is not the demo', async () => {
-    await deliver(
-      { type: 'init', view: 'answer', busy: false, turns: [{ ...RELAY_TURN, stats: STATS }], setupWarning: warning },
-    );
+    await deliver({ type: 'init', view: 'answer', busy: false, turns: [{ ...RELAY_TURN, stats: STATS }], setupWarning: warning });
     assert.equal(await page().locator('.relay-banner').isVisible(), false);
     assert.equal(await page().locator('article button', { hasText: 'Retry' }).count(), 0, 'a greedy demo answer has no Retry: "Ask another" is its way on');
     await deliver(

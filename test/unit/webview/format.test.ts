@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { declinedTitle, finishNote, formatUsd, llmSpanTitle, statItems } from '../../../media/src/view/format';
 
-const STATS = { slmTokens: 38, llmTokens: 2, llmTokenShare: 0.05, calls: 1, costUsd: 0.00015, llmOnlyCostUsd: 0.00067, savedUsd: 0.00052, elapsedMs: 833, finishReason: 'eos' };
+const STATS = {
+  slmTokens: 38,
+  llmTokens: 2,
+  llmTokenShare: 0.05,
+  calls: 1,
+  costUsd: 0.00015,
+  llmOnlyCostUsd: 0.00067,
+  savedUsd: 0.00052,
+  elapsedMs: 833,
+  finishReason: 'eos',
+};
 
 test('an answer that ended early says so; a complete or failed one does not', () => {
   assert.match(finishNote('cancelled') ?? '', /^Stopped/);
@@ -28,7 +38,10 @@ test('the stats strip shows tokens, share, calls, cost and saving; an unknown pr
 });
 
 test("an LLM span's hover names the model and where its requests went", () => {
-  assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 420 }), 'Written by gpt-4o at https://api.openai.com · 2 tokens · 420 ms');
+  assert.equal(
+    llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 420 }),
+    'Written by gpt-4o at https://api.openai.com · 2 tokens · 420 ms',
+  );
   assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 1, model: 'm' }), 'Written by m · 1 token', 'turns saved before the destination was recorded');
 });
 
@@ -41,26 +54,63 @@ test('the strip shows the cache hit rate and says when hidden reasoning was bill
   const items = statItems({ ...STATS, cacheHitRate: 0.873, reasoningTokens: 12 });
   assert.equal(items.find((item) => item.label === 'Cache')?.value, '87.3% hit');
   assert.match(items.find((item) => item.label === 'Cost')?.hint ?? '', /12 hidden reasoning tokens billed as output/);
-  assert.equal(statItems(STATS).find((item) => item.label === 'Cache'), undefined, 'no call, no cache figure');
-  assert.equal(llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-5', approximate: true }), 'Written by gpt-5 · 2 tokens · asked to continue (approximate)');
+  assert.equal(
+    statItems(STATS).find((item) => item.label === 'Cache'),
+    undefined,
+    'no call, no cache figure',
+  );
+  assert.equal(
+    llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-5', approximate: true }),
+    'Written by gpt-5 · 2 tokens · asked to continue (approximate)',
+  );
 });
 
 test("an LLM span's hover gives its call's cost and cached share; spans of one call share its figures", () => {
-  const span = { source: 'llm' as const, text: 'x', tokens: 12, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 420, calls: 1, costUsd: 0.0031, cachedShare: 0.82 };
+  const span = {
+    source: 'llm' as const,
+    text: 'x',
+    tokens: 12,
+    model: 'gpt-4o',
+    host: 'https://api.openai.com',
+    durationMs: 420,
+    calls: 1,
+    costUsd: 0.0031,
+    cachedShare: 0.82,
+  };
   assert.equal(llmSpanTitle(span), 'Written by gpt-4o at https://api.openai.com · 12 tokens · 420 ms · $0.0031 (82% of the input from the cache)');
-  assert.equal(llmSpanTitle({ ...span, durationMs: 1400 }), 'Written by gpt-4o at https://api.openai.com · 12 tokens · 1.4 s · $0.0031 (82% of the input from the cache)');
-  assert.equal(llmSpanTitle({ ...span, costUsd: null }), 'Written by gpt-4o at https://api.openai.com · 12 tokens · 420 ms · cost unknown (no price)', 'an unknown price is never $0');
+  assert.equal(
+    llmSpanTitle({ ...span, durationMs: 1400 }),
+    'Written by gpt-4o at https://api.openai.com · 12 tokens · 1.4 s · $0.0031 (82% of the input from the cache)',
+  );
+  assert.equal(
+    llmSpanTitle({ ...span, costUsd: null }),
+    'Written by gpt-4o at https://api.openai.com · 12 tokens · 420 ms · cost unknown (no price)',
+    'an unknown price is never $0',
+  );
   assert.match(llmSpanTitle({ ...span, cachedShare: 0 }), /\$0\.0031 \(none of the input from the cache\)$/);
   assert.match(llmSpanTitle({ ...span, cachedShare: 0.001 }), /\(under 1% of the input from the cache\)$/);
   assert.match(llmSpanTitle({ ...span, cachedShare: undefined }), /· \$0\.0031$/, 'a call that sent no input has no share');
   assert.match(llmSpanTitle({ ...span, usageEstimated: true }), /\$0\.0031 \(estimated: the server reported no usage\)$/);
-  assert.equal(llmSpanTitle({ ...span, calls: 2, costUsd: 0.0062 }), 'Written by gpt-4o at https://api.openai.com · 12 tokens · 2 calls · 420 ms · $0.0062 (82% of the input from the cache)');
-  assert.equal(llmSpanTitle({ ...span, costUsd: undefined, calls: undefined, cachedShare: undefined }), 'Written by gpt-4o at https://api.openai.com · 12 tokens · 420 ms', 'before its call ended, or a turn saved before costs were kept');
+  assert.equal(
+    llmSpanTitle({ ...span, calls: 2, costUsd: 0.0062 }),
+    'Written by gpt-4o at https://api.openai.com · 12 tokens · 2 calls · 420 ms · $0.0062 (82% of the input from the cache)',
+  );
+  assert.equal(
+    llmSpanTitle({ ...span, costUsd: undefined, calls: undefined, cachedShare: undefined }),
+    'Written by gpt-4o at https://api.openai.com · 12 tokens · 420 ms',
+    'before its call ended, or a turn saved before costs were kept',
+  );
 });
 
 test("a skipped call's marker says what the call would have cost and what the answer could still spend", () => {
-  assert.equal(declinedTitle({ predictedUsd: 0.004, allowanceUsd: 0.0012 }), 'A call here would have cost $0.0040; skipped (the answer could spend $0.0012 more under relay.maxCostRatio)');
-  assert.equal(declinedTitle({ predictedUsd: 0.004, allowanceUsd: -0.0003 }), 'A call here would have cost $0.0040; skipped (the answer could spend nothing more under relay.maxCostRatio)');
+  assert.equal(
+    declinedTitle({ predictedUsd: 0.004, allowanceUsd: 0.0012 }),
+    'A call here would have cost $0.0040; skipped (the answer could spend $0.0012 more under relay.maxCostRatio)',
+  );
+  assert.equal(
+    declinedTitle({ predictedUsd: 0.004, allowanceUsd: -0.0003 }),
+    'A call here would have cost $0.0040; skipped (the answer could spend nothing more under relay.maxCostRatio)',
+  );
 });
 
 test('the strip says how many calls were skipped', () => {
@@ -89,7 +139,9 @@ test('a negative saving is a loss, never "saved -$"; the LLM alone saves nothing
   assert.equal(calibrated.value, '$0.00052 est.');
   assert.match(calibrated.hint, /Estimate: calibrated with 2 calls\.$/);
   for (const stats of [{ savedUsd: -0.004 }, { savedUsd: -0.00001 }, { savedUsd: -12 }]) {
-    const text = statItems({ ...STATS, ...stats }).map((item) => `${item.label} ${item.value}`).join(' | ');
+    const text = statItems({ ...STATS, ...stats })
+      .map((item) => `${item.label} ${item.value}`)
+      .join(' | ');
     assert.doesNotMatch(text, /-\$|\$-|saved -/i, text);
   }
 });

@@ -36,7 +36,10 @@ describe('Markdown rendering keeps LLM spans marked', { skip: NO_BROWSER }, () =
         const { renderMarkdown, setRenderedHtml } = (window as any).relayWebview;
         const container = document.createElement('div');
         document.body.replaceChildren(container);
-        setRenderedHtml(container, renderMarkdown(segments, (index: number) => `span ${index}`));
+        setRenderedHtml(
+          container,
+          renderMarkdown(segments, (index: number) => `span ${index}`),
+        );
         const marks = [...container.querySelectorAll('.relay-llm')];
         const ancestors = (element: Element) => {
           const names: string[] = [];
@@ -97,7 +100,10 @@ describe('Markdown rendering keeps LLM spans marked', { skip: NO_BROWSER }, () =
   });
 
   it('marks display math written by the LLM', async () => {
-    const out = await render([{ text: 'The answer:\n\n$$\n' }, { text: '\\boxed{5}', llmIndex: 0 }, { text: '\n$$\n' }], '.relay-math-display.relay-llm .katex-display');
+    const out = await render(
+      [{ text: 'The answer:\n\n$$\n' }, { text: '\\boxed{5}', llmIndex: 0 }, { text: '\n$$\n' }],
+      '.relay-math-display.relay-llm .katex-display',
+    );
     assert.equal(out.query, 1);
     assert.doesNotMatch(out.html, NO_SENTINELS);
     assert.doesNotMatch(out.html, /katex-error/, 'KaTeX parsed it');
@@ -109,7 +115,10 @@ describe('Markdown rendering keeps LLM spans marked', { skip: NO_BROWSER }, () =
     const out = await render([{ text: '$x^2$' }], '.katex .katex-strut');
     assert.ok(out.query > 0);
     const heights = await webview.page.evaluate(() => [...document.querySelectorAll<HTMLElement>('.katex-strut')].map((strut) => strut.style.height));
-    assert.ok(heights.every((height) => /em$/.test(height)), `struts without a height: ${heights}`);
+    assert.ok(
+      heights.every((height) => /em$/.test(height)),
+      `struts without a height: ${heights}`,
+    );
     assert.doesNotMatch(out.html, /data-relay-style/, 'every deferred style was applied');
   });
 

@@ -189,10 +189,19 @@ test("host -> webview: a call's figures and a skipped call pass when well-formed
 });
 
 test("a turn's call figures and skipped-call markers, and the stats' new fields, are checked field by field", () => {
-  const withFigures = { ...TURN, spans: [TURN.spans[0], { ...TURN.spans[1], calls: 1, costUsd: 0.0031, cachedShare: 0.82 }, { source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0.0012 } }] };
+  const withFigures = {
+    ...TURN,
+    spans: [
+      TURN.spans[0],
+      { ...TURN.spans[1], calls: 1, costUsd: 0.0031, cachedShare: 0.82 },
+      { source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0.0012 } },
+    ],
+  };
   assert.ok(isTurn(withFigures));
   assert.ok(isTurn({ ...TURN, spans: [{ ...TURN.spans[1], costUsd: null, usageEstimated: true }] }), 'an unknown price is null');
-  assert.ok(isStats({ ...STATS, declinedCalls: 2, llmWroteAll: false, llmOnlyNote: 'Estimate: the prompt once as LLM input plus the whole answer as LLM output.' }));
+  assert.ok(
+    isStats({ ...STATS, declinedCalls: 2, llmWroteAll: false, llmOnlyNote: 'Estimate: the prompt once as LLM input plus the whole answer as LLM output.' }),
+  );
   const badTurns: unknown[] = [
     { ...TURN, spans: [{ ...TURN.spans[1], costUsd: -1 }] },
     { ...TURN, spans: [{ ...TURN.spans[1], costUsd: '0.1' }] },
@@ -204,6 +213,11 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
     { ...TURN, spans: [{ source: 'slm', text: 'injected', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0 } }] },
   ];
   for (const turn of badTurns) assert.equal(isTurn(turn), false, `accepted ${JSON.stringify(turn)}`);
-  const badStats: unknown[] = [{ ...STATS, declinedCalls: -1 }, { ...STATS, llmWroteAll: 'yes' }, { ...STATS, llmOnlyNote: 'x'.repeat(501) }, { ...STATS, llmOnlyNote: 5 }];
+  const badStats: unknown[] = [
+    { ...STATS, declinedCalls: -1 },
+    { ...STATS, llmWroteAll: 'yes' },
+    { ...STATS, llmOnlyNote: 'x'.repeat(501) },
+    { ...STATS, llmOnlyNote: 5 },
+  ];
   for (const stats of badStats) assert.equal(isStats(stats), false, `accepted ${JSON.stringify(stats)}`);
 });

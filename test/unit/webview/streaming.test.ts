@@ -97,7 +97,17 @@ describe('streaming an answer into the DOM', { skip: NO_BROWSER }, () => {
       const firstBlockHtmlUnchanged = firstBlock?.innerHTML === firstBlockHtml;
       const visibleText = () => (view.element.querySelector('.relay-body')?.textContent ?? '').replace(/\s+/g, ' ').trim();
       const textBeforeFinish = visibleText();
-      view.finish({ slmTokens: 10, llmTokens: 2, llmTokenShare: 2 / 12, calls: 2, costUsd: 0.001, llmOnlyCostUsd: 0.01, savedUsd: 0.009, elapsedMs: 500, finishReason: 'eos' });
+      view.finish({
+        slmTokens: 10,
+        llmTokens: 2,
+        llmTokenShare: 2 / 12,
+        calls: 2,
+        costUsd: 0.001,
+        llmOnlyCostUsd: 0.01,
+        savedUsd: 0.009,
+        elapsedMs: 500,
+        finishReason: 'eos',
+      });
       const finishRecords = observer.takeRecords();
       observer.disconnect();
       return {
@@ -109,7 +119,10 @@ describe('streaming an answer into the DOM', { skip: NO_BROWSER }, () => {
         textBeforeFinish,
         textAfterFinish: visibleText(),
         finishRemovedBlocks: finishRecords.filter((r) => r.target === blocks).reduce((sum, r) => sum + r.removedNodes.length, 0),
-        finalMarks: [...view.element.querySelectorAll('.relay-body .relay-llm')].map((mark) => ({ text: mark.textContent ?? '', inside: mark.parentElement?.tagName.toLowerCase() ?? '' })),
+        finalMarks: [...view.element.querySelectorAll('.relay-body .relay-llm')].map((mark) => ({
+          text: mark.textContent ?? '',
+          inside: mark.parentElement?.tagName.toLowerCase() ?? '',
+        })),
       };
     }, pieces);
 
@@ -117,9 +130,21 @@ describe('streaming an answer into the DOM', { skip: NO_BROWSER }, () => {
     assert.equal(effects.length, pieces.length);
     // Blocks: the first paragraph and the list finish while streaming; the last paragraph is still the tail.
     assert.equal(result.blocksWhileStreaming, 2, 'two blocks rendered while streaming');
-    assert.equal(effects.reduce((sum, e) => sum + e.blockNodesAdded, 0), 2, 'each finished block was rendered exactly once');
-    assert.equal(effects.reduce((sum, e) => sum + e.blockNodesRemoved, 0), 0, 'no rendered block was ever replaced while streaming');
-    assert.equal(effects.reduce((sum, e) => sum + e.frozenBlockChanges, 0), 0, 'nothing inside a rendered block changed afterwards');
+    assert.equal(
+      effects.reduce((sum, e) => sum + e.blockNodesAdded, 0),
+      2,
+      'each finished block was rendered exactly once',
+    );
+    assert.equal(
+      effects.reduce((sum, e) => sum + e.blockNodesRemoved, 0),
+      0,
+      'no rendered block was ever replaced while streaming',
+    );
+    assert.equal(
+      effects.reduce((sum, e) => sum + e.frozenBlockChanges, 0),
+      0,
+      'nothing inside a rendered block changed afterwards',
+    );
     assert.ok(result.firstBlockKeptIdentity, 'the first block is the same DOM node at the end of streaming');
     assert.ok(result.firstBlockHtmlUnchanged);
 
@@ -145,7 +170,13 @@ describe('streaming an answer into the DOM', { skip: NO_BROWSER }, () => {
       const { TurnView } = (window as any).relayWebview;
       const view = new TurnView('t2', 'assistant', [], { view: 'chat', post: () => undefined });
       document.body.replaceChildren(view.element);
-      for (const [source, text] of [['slm', 'The sum is '], ['llm', 'fi'], ['llm', 've'], ['slm', '.']]) view.appendSpan(source, text, 1, 'm');
+      for (const [source, text] of [
+        ['slm', 'The sum is '],
+        ['llm', 'fi'],
+        ['llm', 've'],
+        ['slm', '.'],
+      ])
+        view.appendSpan(source, text, 1, 'm');
       return [...view.element.querySelectorAll('.relay-tail .relay-llm')].map((mark) => [mark.textContent, mark.getAttribute('title')]);
     });
     assert.deepEqual(marks, [['five', 'Written by m · 2 tokens']]);

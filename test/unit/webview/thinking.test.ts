@@ -10,7 +10,10 @@ const render = (text: string) => renderMarkdown([{ text }], title);
 
 test('the thinking renders folded before the answer, as Markdown', () => {
   const html = render('<think>\nLet me add: **2 + 3**.\n</think>\n\nThe answer is 5.');
-  assert.match(html, /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Let me add: <strong>2 \+ 3<\/strong>\.<\/p>\n<\/details>\n<p>The answer is 5\.<\/p>/);
+  assert.match(
+    html,
+    /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Let me add: <strong>2 \+ 3<\/strong>\.<\/p>\n<\/details>\n<p>The answer is 5\.<\/p>/,
+  );
   assert.doesNotMatch(html, /&lt;\/?think&gt;/, 'the tags are not shown');
 });
 
@@ -22,9 +25,18 @@ test("the LLM's words inside the thinking stay marked, and the marks stay balanc
 });
 
 test('a thinking opened by the prompt, unfinished thinking, and tags inside a line', () => {
-  assert.match(render('Reasoning here.\n</think>\n\nFive.'), /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Reasoning here\.<\/p>\n<\/details>\n<p>Five\.<\/p>/);
-  assert.match(render('<think>\nstill going'), /^<details class="relay-thinking"><summary>Thinking \(unfinished\)<\/summary>\n<p>still going<\/p>\n<\/details>/);
-  assert.match(render('<think>Quick thought</think>Answer'), /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Quick thought<\/p>\n<\/details>\n<p>Answer<\/p>/);
+  assert.match(
+    render('Reasoning here.\n</think>\n\nFive.'),
+    /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Reasoning here\.<\/p>\n<\/details>\n<p>Five\.<\/p>/,
+  );
+  assert.match(
+    render('<think>\nstill going'),
+    /^<details class="relay-thinking"><summary>Thinking \(unfinished\)<\/summary>\n<p>still going<\/p>\n<\/details>/,
+  );
+  assert.match(
+    render('<think>Quick thought</think>Answer'),
+    /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Quick thought<\/p>\n<\/details>\n<p>Answer<\/p>/,
+  );
   assert.match(render('Use a <think> tag in text.'), /<p>Use a &lt;think&gt; tag in text\.<\/p>/, 'a tag in the middle of prose is prose');
 });
 

@@ -26,8 +26,6 @@ import { answerEndedBy, type Next, type Outcome, type RelayPolicy, type RelaySta
 /** After a declined call, the most tokens the SLM writes before a call is priced again. */
 export const REQUOTE_TOKENS = 32;
 
-
-
 export class MoneyAwarePolicy implements RelayPolicy {
   readonly usesSlm = true;
   /** The shortest and the longest span of one call. */

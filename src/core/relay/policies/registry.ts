@@ -114,7 +114,8 @@ export const RELAY_POLICIES = {
     },
     evalRow: 'router',
     evalValue: 'probability',
-    evalLabel: (r) => `random router${r.matchedTo ? ` matched to ${r.matchedTo}` : ''} (${((r.llmProbability ?? 0) * 100).toFixed(1)}% of questions to the LLM)`,
+    evalLabel: (r) =>
+      `random router${r.matchedTo ? ` matched to ${r.matchedTo}` : ''} (${((r.llmProbability ?? 0) * 100).toFixed(1)}% of questions to the LLM)`,
   },
 } satisfies Record<string, PolicyEntry>;
 

@@ -160,9 +160,13 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     // A Cast of a constant counts (float32Compute.ts casts a float16 file's constants): ONNX Runtime folds it first.
     const constant = (name: string | undefined): boolean =>
       name !== undefined &&
-      (graph.initializerNames.has(name) || producers.get(name)?.opType === 'Constant' || (producers.get(name)?.opType === 'Cast' && constant(producers.get(name)!.inputs[0]?.name)));
+      (graph.initializerNames.has(name) ||
+        producers.get(name)?.opType === 'Constant' ||
+        (producers.get(name)?.opType === 'Cast' && constant(producers.get(name)!.inputs[0]?.name)));
     const scaled =
-      scale && (scale.opType === 'Mul' || scale.opType === 'Div') && scale.inputs.length === 2 && constant(scale.inputs[1 - scaleOperand]?.name) ? scale : undefined;
+      scale && (scale.opType === 'Mul' || scale.opType === 'Div') && scale.inputs.length === 2 && constant(scale.inputs[1 - scaleOperand]?.name)
+        ? scale
+        : undefined;
     const withScale = (scores: string): string => {
       if (!scaled) return scores;
       const inputs = scaled.inputs.map((i) => i.name);
@@ -186,7 +190,10 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     // Scores: past positions read in place, new ones through the export's own chain, then joined.
     const kNewT = op('Transpose', [kConcat.fresh], { ints: { perm: [0, 1, 3, 2] } });
     const kNewB = kRead.unsqueeze ? op('Unsqueeze', [kNewT, kRead.unsqueeze.inputs[1].name]) : kNewT;
-    const pastScores = op('FusedMatMul', [query, op('Reshape', [key.past, tokenMajorView(kNewB, -2)])], { domain: MS_DOMAIN, int: { transB: 1, transBatchB: 1 } });
+    const pastScores = op('FusedMatMul', [query, op('Reshape', [key.past, tokenMajorView(kNewB, -2)])], {
+      domain: MS_DOMAIN,
+      int: { transB: 1, transBatchB: 1 },
+    });
     const pastCut = op('Slice', [withScale(pastScores), int64s([0n]), pastLength, int64s([-1n])]);
     const newScores = withScale(op('MatMul', [query, kNewB]));
     op('Concat', [pastCut, newScores], { int: { axis: -1 } }, (scaled ?? kRead.matmul).outputs[0]);
@@ -194,7 +201,12 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     // Context: all values token-major, read through strides.
     const vAll = op('Concat', [value.past, vRows], { int: { axis: 1 } });
     const vNewB = vRead.unsqueeze ? op('Unsqueeze', [vConcat.fresh, vRead.unsqueeze.inputs[1].name]) : vConcat.fresh;
-    op('FusedMatMul', [vRead.matmul.inputs[0].name, op('Reshape', [vAll, tokenMajorView(vNewB, -1)])], { domain: MS_DOMAIN, int: { transBatchB: 1 } }, vRead.matmul.outputs[0]);
+    op(
+      'FusedMatMul',
+      [vRead.matmul.inputs[0].name, op('Reshape', [vAll, tokenMajorView(vNewB, -1)])],
+      { domain: MS_DOMAIN, int: { transBatchB: 1 } },
+      vRead.matmul.outputs[0],
+    );
 
     for (const node of [kConcat.node, transpose, kRead.unsqueeze, kRead.matmul, scaled, vConcat.node, vRead.unsqueeze, vRead.matmul]) if (node) drop(node);
     for (const slot of [key, value]) {

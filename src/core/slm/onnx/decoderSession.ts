@@ -108,7 +108,6 @@ export function physicalCoreCount(): number {
   return Math.max(1, Math.floor(availableParallelism() / 2) || 1);
 }
 
-
 function tensorMeta(session: Ort.InferenceSession, name: string, inputs: boolean) {
   const list = inputs ? session.inputMetadata : session.outputMetadata;
   const meta = list.find((m) => m.name === name);
@@ -326,7 +325,10 @@ export async function loadDecoderSession(
     session = edited ? await ort.InferenceSession.create(edited, sessionOptions) : await ort.InferenceSession.create(onnxFile, sessionOptions);
   } catch (e) {
     if (!edited) {
-      throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e as Error).message}). The file may be truncated or corrupt; download it again.`);
+      throw new ModelFolderError(
+        onnxFile,
+        `ONNX Runtime could not load it (${(e as Error).message}). The file may be truncated or corrupt; download it again.`,
+      );
     }
     // Never let the speed-up cost a working model: load the file as it is.
     lastPositionOnly = hasLogitsToKeep;
@@ -338,7 +340,10 @@ export async function loadDecoderSession(
     try {
       session = await ort.InferenceSession.create(onnxFile, sessionOptions);
     } catch (e2) {
-      throw new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`);
+      throw new ModelFolderError(
+        onnxFile,
+        `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`,
+      );
     }
   }
   const io = discoverIo(session, onnxFile, fallback, kvLayoutOf(kvOutputs.mode));

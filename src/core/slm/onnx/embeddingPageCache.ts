@@ -66,7 +66,7 @@ export async function warmPageCache(ranges: FileRange[]): Promise<number> {
         const info = await file.stat();
         if (!info.isFile()) continue;
         const end = range.length < 0 ? info.size : Math.min(info.size, range.offset + range.length);
-        for (let position = range.offset; position < end; ) {
+        for (let position = range.offset; position < end;) {
           const { bytesRead } = await file.read(buffer, 0, Math.min(CHUNK, end - position), position);
           if (bytesRead === 0) break;
           position += bytesRead;

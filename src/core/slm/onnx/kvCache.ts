@@ -127,9 +127,7 @@ abstract class PooledKvCache implements KvCacheStore {
   }
 
   protected tensor(data: KvArray, dims: number[]): Ort.Tensor {
-    return this.type === 'float16'
-      ? new this.ort.Tensor('float16', data as Uint16Array, dims)
-      : new this.ort.Tensor('float32', data as Float32Array, dims);
+    return this.type === 'float16' ? new this.ort.Tensor('float16', data as Uint16Array, dims) : new this.ort.Tensor('float32', data as Float32Array, dims);
   }
 
   reserve(tokens: number): void {

@@ -333,7 +333,10 @@ export class KvDecoderSession implements SlmSession {
       });
       // Only the logits and the new rows come back: never the whole cache.
       const out = await session.run(feeds, [io.logits, ...newRows]);
-      this.kv.append(newRows.map((name) => (out[name] as Ort.Tensor).data as Float32Array | Uint16Array), n);
+      this.kv.append(
+        newRows.map((name) => (out[name] as Ort.Tensor).data as Float32Array | Uint16Array),
+        n,
+      );
       this.pastLength = total;
       this.readLastLogits(out[io.logits] as Ort.Tensor);
       return;

@@ -101,7 +101,12 @@ export class KvPrefixCache {
       best.kv.truncate(length);
       return { kv: best.kv, ids: best.ids.slice(0, length), logits, checkpoints };
     }
-    return { kv: best.kv.clonePrefix(length), ids: best.ids.slice(0, length), logits, checkpoints: checkpoints.map((k) => ({ ...k, logits: Float32Array.from(k.logits) })) };
+    return {
+      kv: best.kv.clonePrefix(length),
+      ids: best.ids.slice(0, length),
+      logits,
+      checkpoints: checkpoints.map((k) => ({ ...k, logits: Float32Array.from(k.logits) })),
+    };
   }
 
   /**

@@ -17,7 +17,6 @@
 import { GRAPH_NODE, intAttributeProto, MODEL_GRAPH, MS_DOMAIN, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_OP_TYPE, readAttribute } from './modelGraph';
 import { fieldString, ProtobufFormatError, ProtobufWriter, readFields, WIRE_BYTES, type RawField } from './protobufWire';
 
-
 /** ONNX Runtime's MatMulNBits levels: 0 unset (= 1), 1 fp32, 2 fp16, 3 bf16, 4 int8 compute. */
 export const INT8_COMPUTE_ACCURACY_LEVEL = 4;
 

@@ -179,7 +179,7 @@ function signedVarint(buf: Uint8Array, start: number, end: number): number {
 /** The signed int64 varints packed in buf[start, end). */
 function packedSignedVarints(buf: Uint8Array, start: number, end: number): number[] {
   const values: number[] = [];
-  for (let pos = start; pos < end; ) {
+  for (let pos = start; pos < end;) {
     const from = pos;
     while (pos < end && buf[pos] & 0x80) pos++;
     pos++;

@@ -54,7 +54,12 @@ export function planNewTokenKvOutputs(graph: ModelGraph): NewTokenKvPlan {
   const positionsByTotal = new Map<string, string>();
   /** [batch, n, heads * headDim] -> [batch, heads, n, headDim], as the cache is kept. */
   const headMajor = (rows: string, heads: number, slot: number): string =>
-    tail.op('Transpose', [tail.op('Reshape', [rows, tail.int64s([0n, 0n, BigInt(heads), -1n])])], { ints: { perm: [0, 2, 1, 3] } }, tail.name(`relay_new_rows.${slot}`));
+    tail.op(
+      'Transpose',
+      [tail.op('Reshape', [rows, tail.int64s([0n, 0n, BigInt(heads), -1n])])],
+      { ints: { perm: [0, 2, 1, 3] } },
+      tail.name(`relay_new_rows.${slot}`),
+    );
   /** Positions total - n .. total - 1 of a run of n tokens, as [1, n] int64 (one per `total` value). */
   const runPositions = (total: string, rows: string): string => {
     let positions = positionsByTotal.get(total);

@@ -22,7 +22,18 @@ import {
   type WorkerToParentMessage,
   type ParentToWorkerMessage,
 } from './worker/protocol';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillOptions, PrefillProgress, RenderOptions, SlmRuntime, SlmSession } from '../types';
+import type {
+  ChatMessage,
+  GenerateOptions,
+  GenerateResult,
+  GeneratedToken,
+  ModelInfo,
+  PrefillOptions,
+  PrefillProgress,
+  RenderOptions,
+  SlmRuntime,
+  SlmSession,
+} from '../types';
 import { settingRef } from '../../settingNames';
 import type { Fix } from '../../fixes';
 
@@ -129,7 +140,11 @@ class WorkerProcess {
     execArgv: string[],
     private readonly onExit: (why: string) => void,
   ) {
-    this.child = fork(path, [], { execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    this.child = fork(path, [], {
+      execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
     this.child.on('message', (message: unknown) => {
       if (isWorkerToParentMessage(message)) this.receive(message);
     });
@@ -277,9 +292,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     const live = (): WorkerProcess => {
       alive();
       if (proc.exited || generation !== sessionGeneration) {
-        throw new SlmProcessError(
-          `Session ${sessionId} belonged to an SLM process that is no longer running; its KV cache is gone. Create a new session.`,
-        );
+        throw new SlmProcessError(`Session ${sessionId} belonged to an SLM process that is no longer running; its KV cache is gone. Create a new session.`);
       }
       return proc;
     };
@@ -312,7 +325,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
-      return renderWithin((proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }), "The small model's chat template", 'pick-model');
+      return renderWithin(
+        (proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }),
+        "The small model's chat template",
+        'pick-model',
+      );
     },
     async renderWithTemplate(path: string, messages: ChatMessage[], opts?: { thinking?: boolean }) {
       alive();
@@ -324,7 +341,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async checkServer(signal?: AbortSignal) {
       alive();
-      await renderWithin((proc) => proc.call('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }), "The small model's chat template", 'pick-model');
+      await renderWithin(
+        (proc) => proc.call('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }),
+        "The small model's chat template",
+        'pick-model',
+      );
       return (await start()).call('checkServed', {}, {}, signal);
     },
     async createSession() {

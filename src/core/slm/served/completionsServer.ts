@@ -103,5 +103,6 @@ export const completionsServerWireForm: ServedWireForm = {
     const data = (body as { data?: unknown })?.data;
     return Array.isArray(data) ? data.map((m) => (m as { id?: unknown })?.id).filter((id): id is string => typeof id === 'string') : [];
   },
-  prefixCache: 'vLLM: --enable-prefix-caching (on by default since the V1 engine); SGLang: the radix cache (on unless --disable-radix-cache); llama.cpp: cache_prompt (sent with every request)',
+  prefixCache:
+    'vLLM: --enable-prefix-caching (on by default since the V1 engine); SGLang: the radix cache (on unless --disable-radix-cache); llama.cpp: cache_prompt (sent with every request)',
 };

@@ -54,5 +54,6 @@ export const ollamaWireForm: ServedWireForm = {
     const models = (body as { models?: unknown })?.models;
     return Array.isArray(models) ? models.map((m) => (m as { name?: unknown })?.name).filter((n): n is string => typeof n === 'string') : [];
   },
-  prefixCache: 'Ollama reuses the longest common prefix of the previous prompt of a loaded model (keep it loaded: OLLAMA_KEEP_ALIVE, and OLLAMA_NUM_PARALLEL slots for concurrent answers)',
+  prefixCache:
+    'Ollama reuses the longest common prefix of the previous prompt of a loaded model (keep it loaded: OLLAMA_KEEP_ALIVE, and OLLAMA_NUM_PARALLEL slots for concurrent answers)',
 };

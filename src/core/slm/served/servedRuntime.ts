@@ -84,7 +84,9 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
   const files = readTokenizerFolder(options.folder);
   const tokenizer = await SlmTokenizer.create(files.tokenizerJson, files.tokenizerConfig, join(options.folder, 'tokenizer.json'));
   const template =
-    files.chatTemplate === undefined ? undefined : await ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, join(options.folder, 'tokenizer_config.json'));
+    files.chatTemplate === undefined
+      ? undefined
+      : await ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, join(options.folder, 'tokenizer_config.json'));
   const maxPositions = files.configRaw.max_position_embeddings;
   const vocabSize = files.configRaw.vocab_size;
   const info: ModelInfo = {
@@ -126,7 +128,8 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
-      if (!template) throw new ModelFolderError(join(options.folder, 'tokenizer_config.json'), 'has no chat_template, so conversations cannot be rendered for this model.');
+      if (!template)
+        throw new ModelFolderError(join(options.folder, 'tokenizer_config.json'), 'has no chat_template, so conversations cannot be rendered for this model.');
       return template.render(messages, { addGenerationPrompt: opts?.addGenerationPrompt ?? true, variables: { enable_thinking: opts?.thinking ?? false } });
     },
     async countTokens(text: string) {
@@ -163,7 +166,8 @@ function parseServerUrl(text: string): URL {
   } catch {
     throw new Error(`The small model's server address '${text}' is not a URL (e.g. http://127.0.0.1:8000/v1). Fix ${settingRef('slmServerUrl')}.`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`The small model's server address must be http:// or https:// (got ${url.protocol}). Fix ${settingRef('slmServerUrl')}.`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`The small model's server address must be http:// or https:// (got ${url.protocol}). Fix ${settingRef('slmServerUrl')}.`);
   if (url.username || url.password) throw new Error(`The small model's server address must not carry credentials. Fix ${settingRef('slmServerUrl')}.`);
   return url;
 }
@@ -230,7 +234,8 @@ class ServedSession implements SlmSession {
   }
 
   async generate(options: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
-    if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) throw new RangeError(`maxTokens must be a non-negative integer (got ${options.maxTokens}).`);
+    if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0)
+      throw new RangeError(`maxTokens must be a non-negative integer (got ${options.maxTokens}).`);
     this.check();
     if (this.ids.length === 0) throw new Error('generate() needs a context: call prefill() first.');
     const room = (this.server.contextWindow ?? Infinity) - this.ids.length;
@@ -282,7 +287,16 @@ class ServedSession implements SlmSession {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const send = (ids: boolean) =>
-        postStream({ url: endpoint, headers: {}, body: bodyOf(ids), keyEnv: [], timeouts: server.timeouts, signal: call.signal, secrets: [], agents: server.agents });
+        postStream({
+          url: endpoint,
+          headers: {},
+          body: bodyOf(ids),
+          keyEnv: [],
+          timeouts: server.timeouts,
+          signal: call.signal,
+          secrets: [],
+          agents: server.agents,
+        });
       let response;
       try {
         response = await send(asIds);
@@ -315,7 +329,10 @@ class ServedSession implements SlmSession {
             discarded++;
             continue;
           }
-          if ((piece.id !== undefined && eos.has(piece.id)) || (piece.id === undefined && piece.served.piece !== undefined && server.eosTexts.has(piece.served.piece))) {
+          if (
+            (piece.id !== undefined && eos.has(piece.id)) ||
+            (piece.id === undefined && piece.served.piece !== undefined && server.eosTexts.has(piece.served.piece))
+          ) {
             stopReason = 'eos';
             continue;
           }
@@ -383,7 +400,9 @@ class ServedSession implements SlmSession {
     // An id the folder's tokenizer does not have (another model behind the server, or junk) is no id.
     const known = (id: number | undefined) => (id !== undefined && Number.isInteger(id) && id >= 0 && id < this.server.vocabSize ? id : undefined);
     const served: ServedToken[] =
-      chunk.tokens.length > 0 ? chunk.tokens.map((t) => ({ ...t, id: known(t.id) })) : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
+      chunk.tokens.length > 0
+        ? chunk.tokens.map((t) => ({ ...t, id: known(t.id) }))
+        : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
     const withIds = served.every((t) => t.id !== undefined);
     if (chunk.tokens.length > 0) this.server.idsReported = withIds;
     const spelled = served.map((t) => t.piece ?? '').join('') === chunk.text && served.every((t) => t.piece !== undefined);
@@ -448,7 +467,8 @@ function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: U
     case 'model_not_found':
       return new Error(`${where} does not serve the model '${model}'. Set ${settingRef('slmServerModel')} to a model it serves.${server}`);
     default:
-      if (error.status === 404) return new Error(`${where} has no ${endpoint.pathname} (HTTP 404). Check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.${server}`);
+      if (error.status === 404)
+        return new Error(`${where} has no ${endpoint.pathname} (HTTP 404). Check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.${server}`);
       return new Error(`${where} refused the request (${error.summary}).${server}`);
   }
 }

@@ -80,7 +80,10 @@ export function withPath(url: URL, suffix: string): URL {
  * tokens with the rest of the mass as one more outcome (a lower bound of the true entropy).
  */
 export function confidenceOf(topLogprobs: readonly number[]): TokenConfidence | undefined {
-  const probs = topLogprobs.filter((lp) => Number.isFinite(lp) && lp <= 0).map((lp) => Math.exp(lp)).sort((a, b) => b - a);
+  const probs = topLogprobs
+    .filter((lp) => Number.isFinite(lp) && lp <= 0)
+    .map((lp) => Math.exp(lp))
+    .sort((a, b) => b - a);
   if (probs.length === 0) return undefined;
   const seen = probs.reduce((a, b) => a + b, 0);
   const rest = Math.max(0, 1 - seen);

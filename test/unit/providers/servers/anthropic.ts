@@ -167,14 +167,21 @@ export function anthropicStream(script: AnthropicStreamScript, expectedKey?: str
       frame('ping', { type: 'ping' }),
     ];
     script.pieces.forEach((text, i) => {
-      if (script.errorAfterPieces?.after === i) frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
+      if (script.errorAfterPieces?.after === i)
+        frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
       frames.push(frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }));
     });
     if (script.errorAfterPieces && script.errorAfterPieces.after >= script.pieces.length) {
       frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
     }
     frames.push(frame('content_block_stop', { type: 'content_block_stop', index: 0 }));
-    frames.push(frame('message_delta', { type: 'message_delta', delta: { stop_reason: script.stopReason ?? 'max_tokens', stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }));
+    frames.push(
+      frame('message_delta', {
+        type: 'message_delta',
+        delta: { stop_reason: script.stopReason ?? 'max_tokens', stop_sequence: null },
+        usage: { output_tokens: usage.output_tokens },
+      }),
+    );
     frames.push(frame('message_stop', { type: 'message_stop' }));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': 'req_1' });
     await writeFrames(res, frames, script);

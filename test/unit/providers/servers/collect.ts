@@ -8,7 +8,12 @@ export interface Collected {
   finishReason?: FinishReason;
 }
 
-export async function collect(provider: LlmProvider, request: ContinueRequest, signal?: AbortSignal, onChunk?: (chunk: ProviderChunk) => void): Promise<Collected> {
+export async function collect(
+  provider: LlmProvider,
+  request: ContinueRequest,
+  signal?: AbortSignal,
+  onChunk?: (chunk: ProviderChunk) => void,
+): Promise<Collected> {
   const out: Collected = { text: '', chunks: [] };
   for await (const chunk of provider.continue(request, signal)) {
     out.chunks.push(chunk);

@@ -64,7 +64,11 @@ function reasoningRefusal(body: any): { message: string; param: string; code: st
   const model = FAKE_GPTS[body?.model];
   if (!model) return undefined;
   if (body.max_tokens !== undefined) {
-    return { message: "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", param: 'max_tokens', code: 'unsupported_parameter' };
+    return {
+      message: "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+      param: 'max_tokens',
+      code: 'unsupported_parameter',
+    };
   }
   const effort = body.reasoning_effort ?? model.defaultEffort;
   if (!model.efforts.includes(effort)) {
@@ -82,7 +86,8 @@ function reasoningRefusal(body: any): { message: string; param: string; code: st
       code: 'unsupported_value',
     };
   }
-  if (!samplingOk && body.top_p !== undefined) return { message: "Unsupported parameter: 'top_p' is not supported with this model.", param: 'top_p', code: 'unsupported_parameter' };
+  if (!samplingOk && body.top_p !== undefined)
+    return { message: "Unsupported parameter: 'top_p' is not supported with this model.", param: 'top_p', code: 'unsupported_parameter' };
   return undefined;
 }
 
@@ -119,11 +124,28 @@ async function writeOpenAiStream(request: RecordedRequest, res: ServerResponse, 
   const chunk = (text: string, finish: string | null) =>
     JSON.stringify(
       chat
-        ? { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: text ? { content: text } : {}, logprobs: null, finish_reason: finish }] }
+        ? {
+            id: 'chatcmpl-1',
+            object: 'chat.completion.chunk',
+            created: 1,
+            model,
+            choices: [{ index: 0, delta: text ? { content: text } : {}, logprobs: null, finish_reason: finish }],
+          }
         : { id: 'cmpl-1', object: 'text_completion', created: 1, model, choices: [{ index: 0, text, logprobs: null, finish_reason: finish }] },
     );
   const frames: string[] = [];
-  if (chat) frames.push(frame(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] })));
+  if (chat)
+    frames.push(
+      frame(
+        JSON.stringify({
+          id: 'chatcmpl-1',
+          object: 'chat.completion.chunk',
+          created: 1,
+          model,
+          choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
+        }),
+      ),
+    );
   pieces.forEach((piece, i) => {
     if (script.errorAfterPieces && i === script.errorAfterPieces.after) frames.push(frame(JSON.stringify(script.errorAfterPieces.error)));
     frames.push(frame(chunk(piece, null)));
@@ -173,7 +195,12 @@ export function openAiError(status: number, message: string, type: string, code:
 
 export const openAiErrors = {
   badKey: (key: string) =>
-    openAiError(401, `Incorrect API key provided: ${key.slice(0, 6)}***${key.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'),
+    openAiError(
+      401,
+      `Incorrect API key provided: ${key.slice(0, 6)}***${key.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+      'invalid_request_error',
+      'invalid_api_key',
+    ),
   rateLimited: (retryAfter: string) =>
     openAiError(429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded', {
       'retry-after': retryAfter,
@@ -181,7 +208,8 @@ export const openAiErrors = {
       'x-ratelimit-remaining-requests': '0',
     }),
   quota: () => openAiError(429, 'You exceeded your current quota, please check your plan and billing details.', 'insufficient_quota', 'insufficient_quota'),
-  noModel: (model: string) => openAiError(404, `The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'),
+  noModel: (model: string) =>
+    openAiError(404, `The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found'),
   badRequest: () => openAiError(400, "Invalid value for 'temperature'.", 'invalid_request_error', null),
   server: () => openAiError(500, 'The server had an error while processing your request. Sorry about that!', 'server_error', null),
   unavailable: () => openAiError(503, 'The engine is currently overloaded, please try again later', 'server_error', null),

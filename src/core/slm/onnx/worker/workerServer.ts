@@ -42,13 +42,15 @@ export class WorkerServer {
     }
     const controller = new AbortController();
     this.inFlight.set(message.id, controller);
-    this.dispatch(message, controller.signal).then(
-      (result) => this.send({ type: 'response', id: message.id, ok: true, result }),
-      (error: unknown) => this.send({ type: 'response', id: message.id, ok: false, error: serializeError(error) }),
-    ).finally(() => {
-      this.inFlight.delete(message.id);
-      if (message.method === 'shutdown') this.onShutdown();
-    });
+    this.dispatch(message, controller.signal)
+      .then(
+        (result) => this.send({ type: 'response', id: message.id, ok: true, result }),
+        (error: unknown) => this.send({ type: 'response', id: message.id, ok: false, error: serializeError(error) }),
+      )
+      .finally(() => {
+        this.inFlight.delete(message.id);
+        if (message.method === 'shutdown') this.onShutdown();
+      });
   }
 
   private requireRuntime(): SlmRuntime {
@@ -71,7 +73,10 @@ export class WorkerServer {
       case 'checkServed':
         return this.checkServed(signal);
       case 'renderChat':
-        return this.requireRuntime().renderChat(message.params.messages, { addGenerationPrompt: message.params.addGenerationPrompt, thinking: message.params.thinking });
+        return this.requireRuntime().renderChat(message.params.messages, {
+          addGenerationPrompt: message.params.addGenerationPrompt,
+          thinking: message.params.thinking,
+        });
       case 'renderTemplate':
         return (await this.templateRenderer(message.params.path, message.params.thinking ?? false))(message.params.messages, '');
       case 'countTokens':
@@ -89,11 +94,7 @@ export class WorkerServer {
       case 'append':
         return this.session(message.params.sessionId).append(message.params.text);
       case 'generate':
-        return this.session(message.params.sessionId).generate(
-          message.params.options,
-          (token) => this.send({ type: 'token', id: message.id, token }),
-          signal,
-        );
+        return this.session(message.params.sessionId).generate(message.params.options, (token) => this.send({ type: 'token', id: message.id, token }), signal);
       case 'disposeSession': {
         const s = this.sessions.get(message.params.sessionId);
         this.sessions.delete(message.params.sessionId);
@@ -129,7 +130,7 @@ export class WorkerServer {
     if (!this.served) throw new Error('The SLM process holds no model on a server (send "loadServed" first).');
     const check = await checkServedSlm(this.served, { signal });
     // A cancelled generation returns what came; a check cut short says nothing true about the server.
-    if (signal.aborted) throw new Error('The check of the small model\'s server was cancelled.');
+    if (signal.aborted) throw new Error("The check of the small model's server was cancelled.");
     return check;
   }
 
