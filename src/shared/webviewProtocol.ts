@@ -44,12 +44,8 @@ export interface DeclinedCallView {
   allowanceUsd: number;
 }
 
-/**
- * A piece of an answer as the view shows it. host: where the LLM's requests went (an
- * origin, or 'this machine'); approximate: the LLM was asked to continue (instructed)
- * rather than continuing the text itself. For the hover.
- */
-export interface SpanView {
+/** A piece of an answer as it streams (a 'span' message), before its call's figures are known. */
+export interface StreamedSpan {
   source: SpanSource;
   text: string;
   tokens: number;
@@ -57,6 +53,14 @@ export interface SpanView {
   host?: string;
   durationMs?: number;
   approximate?: boolean;
+}
+
+/**
+ * A piece of an answer as the view shows it. host: where the LLM's requests went (an
+ * origin, or 'this machine'); approximate: the LLM was asked to continue (instructed)
+ * rather than continuing the text itself. For the hover.
+ */
+export interface SpanView extends StreamedSpan {
   /** LLM spans, once a call that wrote them ended: how many calls wrote the span (consecutive calls share one span). */
   calls?: number;
   /** What those calls cost in USD (computed by the host from each call-end); null: a price is unknown. */
@@ -122,17 +126,7 @@ export const DEMO_ACTIONS: readonly DemoAction[] = ['another', 'compare', 'setup
 export type HostMessage =
   | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; setupWarning?: string }
   | { type: 'turn-start'; turn: ChatTurnView }
-  | {
-      type: 'span';
-      turnId: string;
-      source: SpanSource;
-      text: string;
-      tokens: number;
-      model?: string;
-      host?: string;
-      durationMs?: number;
-      approximate?: boolean;
-    }
+  | ({ type: 'span'; turnId: string } & StreamedSpan)
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
   /**
