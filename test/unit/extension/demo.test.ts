@@ -123,7 +123,7 @@ test('the command is contributed, and the walkthrough and the first-run prompt s
   assert.deepEqual(first.completionEvents, ['onCommand:relay.tryDemo']);
   assert.ok(existsSync(join(REPO, first.media.markdown)));
   const firstRun = readFileSync(join(REPO, 'src', 'extension', 'walkthrough', 'firstRun.ts'), 'utf8');
-  assert.match(firstRun, /SETUP_CHOICES\.demo, SETUP_CHOICES\.walkthrough/);
+  assert.match(firstRun, /SETUP_CHOICES\.demo,\s*SETUP_CHOICES\.walkthrough/);
 });
 
 /** Child processes of this test process that run an SLM worker (Linux /proc). */
