@@ -16,8 +16,8 @@
  * across the ceiling.
  */
 import { setMaxListeners } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
 import type { RelayMode } from '../../core/relay/events';
 import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
@@ -241,7 +241,8 @@ export async function runEval(
   const others = ordered.filter((s) => s.kind !== 'matched-router');
   const byIndex = new Map(items.map((item) => [item.index, item]));
 
-  // The answers file: what earlier runs with this --out finished is reused.
+  // The answers file: what earlier runs with this --out finished is reused. --out may name a new folder.
+  mkdirSync(dirname(resolve(options.outPrefix)), { recursive: true });
   const answersFile = answersPath(options.outPrefix);
   const opened = AnswersLog.open(
     answersFile,

@@ -544,3 +544,10 @@ test('every policy in the registry is an eval row as its entry says: its kind, i
   assert.equal(rowKindOf('auto'), 'relay');
   assert.equal(rowKindOf('matched-router'), 'router');
 });
+
+test('relay eval --out may name a folder that does not exist yet: it is made', async () => {
+  const out = join(work, 'new', 'nested', 'run');
+  const { code, stderr } = await run(['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--out', out]);
+  assert.equal(code, 0, stderr);
+  for (const ext of ['.csv', '.json', '.md', '.answers.jsonl']) assert.ok(readFileSync(`${out}${ext}`, 'utf8').length > 0, ext);
+});
