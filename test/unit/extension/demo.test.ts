@@ -5,11 +5,11 @@
 // bundled price catalog. It writes what `relay demo` prints, reads none of the user's
 // settings, changes none, and adds nothing to the savings totals.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import * as esbuild from 'esbuild';
 import { createExtensionContext, resetSettings, settings, useVscodeStub, type StubExtensionContext } from './vscodeStub';
+import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import { readSlmRelayTraits, resolveRelayMode } from '../../../src/core/relay/modeResolution';
@@ -126,40 +126,13 @@ test('the command is contributed, and the walkthrough and the first-run prompt s
   assert.match(firstRun, /SETUP_CHOICES\.demo,\s*SETUP_CHOICES\.walkthrough/);
 });
 
-/** Child processes of this test process that run an SLM worker (Linux /proc). */
-function workerPids(): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('slmWorker.js')) pids.push(Number(name));
-    } catch {
-      // the process ended while being read
-    }
-  }
-  return pids;
-}
-
 describe('RelayService runs the demo plan', () => {
   let ext: StubExtensionContext;
   let service: InstanceType<typeof RelayService>;
   const answered: AnswerStats[] = [];
 
   before(async () => {
-    const build = await esbuild.build({
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      logLevel: 'silent',
-      legalComments: 'none',
-      external: ['vscode', 'onnxruntime-node'],
-      entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') },
-      outdir: join(EXTENSION, 'dist'),
-    });
-    assert.deepEqual(build.errors, []);
+    await bundleSlmWorker(EXTENSION);
     ext = createExtensionContext(EXTENSION);
     service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: (stats) => answered.push(stats) });
   });
@@ -169,8 +142,8 @@ describe('RelayService runs the demo plan', () => {
     ext?.dispose();
     if (process.platform !== 'linux') return;
     const deadline = Date.now() + 15_000;
-    while (workerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    const left = workerPids();
+    while (slmWorkerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const left = slmWorkerPids();
     for (const pid of left) process.kill(pid, 'SIGKILL');
     assert.deepEqual(left, [], 'dispose() stops both model processes');
   });
@@ -223,7 +196,7 @@ describe('RelayService runs the demo plan', () => {
     assert.ok(stats.costUsd !== null && Math.abs(stats.costUsd - expected) < 1e-12, `cost ${stats.costUsd}, expected ${expected}`);
     assert.ok(stats.savedUsd !== null && stats.savedUsd > 0);
 
-    if (process.platform === 'linux') assert.equal(workerPids().length, 2, 'the SLM and the LLM each ran in a child process');
+    if (process.platform === 'linux') assert.equal(slmWorkerPids().length, 2, 'the SLM and the LLM each ran in a child process');
     assert.equal(JSON.stringify([...settings]), settingsBefore, 'no setting changed');
     assert.deepEqual(answered, [], 'the onAnswered hook (status bar totals) is not told');
     assert.ok(!existsSync(join(ext.globalStorage, 'totals.json')), 'the savings totals are untouched');

@@ -5,11 +5,11 @@
 // and globalState. Only the VS Code API is a stand-in (vscodeStub.ts): settings,
 // the modal question, the ExtensionContext.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import * as esbuild from 'esbuild';
 import { answerWarnings, createExtensionContext, resetSettings, setSettings, useVscodeStub, warningsShown, type StubExtensionContext } from './vscodeStub';
+import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
@@ -39,19 +39,7 @@ const stalling = openAiStream({ pieces: LLM_PIECES, stallAfterFrames: 1 });
 let script: RelayScript;
 
 before(async () => {
-  // The SLM process's entry, bundled as esbuild.config.mjs bundles it into dist/.
-  const build = await esbuild.build({
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'silent',
-    legalComments: 'none',
-    external: ['vscode', 'onnxruntime-node'],
-    entryPoints: { slmWorker: join(REPO, 'src/core/slm/onnx/worker/workerMain.ts') },
-    outdir: join(EXTENSION, 'dist'),
-  });
-  assert.deepEqual(build.errors, []);
+  await bundleSlmWorker(EXTENSION);
   script = await buildRelayScript();
 });
 
@@ -107,23 +95,6 @@ function recordingSink(onEvent?: (event: RelayEvent) => void): SinkRecord & { on
       onEvent?.(event);
     },
   };
-}
-
-/** Child processes of this test process that run an SLM worker (Linux /proc). */
-function slmWorkerPids(): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('slmWorker.js')) pids.push(Number(name));
-    } catch {
-      // the process ended while being read
-    }
-  }
-  return pids;
 }
 
 /** How long an SLM process may take to exit after dispose() before it counts as left running (it takes well under a second). */
