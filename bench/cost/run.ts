@@ -13,6 +13,8 @@
 import { collectRelay, type RelayOptions } from '../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
 import { QUOTE_MARGIN, TokenRatios } from '../../src/core/relay/money';
+import { commonPrefixLength } from '../../src/core/relay/recentPrompts';
+import type { ChatMessage } from '../../src/core/slm/types';
 import { createProvider } from '../../src/core/providers/factory';
 import { MemoryKeySource } from '../../src/core/providers/secrets';
 import { NO_CACHE, OPENAI_CACHE, predictUsage, type CacheRule } from '../../src/core/providers/billing';
@@ -171,9 +173,7 @@ export class BenchTarget {
     const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
     // As the extension's chat does (RecentPrompts): what the previous turn's last call sent is in the cache, for the relay and for the LLM alone.
-    const warm = trace.warm
-      ? slmCount(commonPrefix(await slm.renderChat(trace.messages), (await slm.renderChat(trace.warm.messages)) + trace.warm.partialAnswer))
-      : 0;
+    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm) : 0;
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
@@ -306,8 +306,8 @@ export function coldCall(
   return { share: call(0) / llmOnly(answerTokens), fitsFrom };
 }
 
-function commonPrefix(a: string, b: string): string {
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i += 1;
-  return a.slice(0, i);
+/** SLM tokens of the prompt `messages` that the previous turn's last request (`warm`) already began with. */
+async function warmPrefixTokens(slm: ScriptedSlm, messages: ChatMessage[], warm: { messages: ChatMessage[]; partialAnswer: string }): Promise<number> {
+  const prompt = await slm.renderChat(messages);
+  return slmCount(prompt.slice(0, commonPrefixLength(prompt, (await slm.renderChat(warm.messages)) + warm.partialAnswer)));
 }

@@ -82,7 +82,8 @@ function parseHead(head: string, text: string): EvalModeSpec {
   const kind = name as EvalModeSpec['kind'];
   if (value === undefined) return { spec: text, kind };
   const n = Number(value);
-  switch (evalValueOf(kind)) {
+  const meaning = evalValueOf(kind);
+  switch (meaning) {
     case 'cost-ratio':
       if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100)
         throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
@@ -91,7 +92,7 @@ function parseHead(head: string, text: string): EvalModeSpec {
     case 'probability': {
       if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
         throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
-      return evalValueOf(kind) === 'threshold' ? { spec: text, kind, threshold: n } : { spec: text, kind, llmProbability: n };
+      return meaning === 'threshold' ? { spec: text, kind, threshold: n } : { spec: text, kind, llmProbability: n };
     }
     default:
       throw new UsageError(`--modes: '${text}': ${kind} takes no value after @. ${valueHelp()}`);

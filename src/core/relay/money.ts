@@ -129,13 +129,14 @@ export class MoneyLedger {
      */
     warm: { llmOnly: number; relay: number } = { llmOnly: 0, relay: 0 },
   ) {
-    this.llmOnlyWarmTokens = warm.llmOnly;
+    this.llmOnlyWarm = warm.llmOnly;
     // A prefix cache serves any earlier request's prefix; breakpoints only where one was set, and the
     // previous answer's last breakpoint sat inside its unfinished answer: its first call is priced cold.
     if (warm.relay > 0 && rule.kind !== 'breakpoints') this.previous = { sent: warm.relay * this.inputRatio, local: warm.relay, tail: 0 };
   }
 
-  private readonly llmOnlyWarmTokens: number;
+  /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
+  readonly llmOnlyWarm: number;
 
   get spentUsd(): number {
     return this.spent;
@@ -226,15 +227,10 @@ export class MoneyLedger {
    */
   llmOnlyUsd(localPrompt: number, localAnswer: number): number {
     const sent = localPrompt * this.inputRatio;
-    const warm = Math.min(localPrompt, this.llmOnlyWarmTokens) * this.inputRatio;
+    const warm = Math.min(localPrompt, this.llmOnlyWarm) * this.inputRatio;
     const cached = warm > 0 ? Math.min(sent, predictUsage(this.rule, { sent, previous: warm, output: 0 }).cachedInputTokens) : 0;
     const usage: Usage = { inputTokens: sent, outputTokens: localAnswer * this.outputRatio, cachedInputTokens: cached, cacheWriteTokens: 0, estimated: true };
     return costOf(usage, this.price) ?? 0;
-  }
-
-  /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
-  get llmOnlyWarm(): number {
-    return this.llmOnlyWarmTokens;
   }
 
   llmOnlyBasis(): LlmOnlyBasis {

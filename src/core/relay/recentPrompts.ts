@@ -67,7 +67,8 @@ export class RecentPrompts {
   }
 }
 
-function commonPrefixLength(a: string, b: string): number {
+/** How many leading characters `a` and `b` share. */
+export function commonPrefixLength(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
   while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i += 1;
