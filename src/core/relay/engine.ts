@@ -359,6 +359,7 @@ class RelayRun {
     return {
       spentUsd: ledger.spentUsd,
       allowanceUsd: ledger.allowanceUsd(this.promptTokens, this.used),
+      allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, this.used, tokens),
       allowancePerTokenUsd: ledger.allowancePerTokenUsd(),
       outputUsdPerToken: ledger.outputUsdPerToken(),
       quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens),
@@ -369,7 +370,7 @@ class RelayRun {
   private declined(span: number): Outcome | undefined {
     if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
     const predictedUsd = this.ledger.quoteUsd(this.localInput, span);
-    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.used);
+    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.used, span);
     if (predictedUsd <= allowanceUsd) return undefined;
     this.declinedCalls += 1;
     this.emit({ type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: span, atMs: Date.now() - this.started });

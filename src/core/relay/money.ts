@@ -72,11 +72,18 @@ export interface MoneyView {
   readonly spentUsd: number;
   /** What the answer may still spend on calls now, under every ceiling (can be negative). */
   readonly allowanceUsd: number;
+  /**
+   * What a call that writes up to `tokens` tokens may spend: the allowance, plus the ratio's
+   * share of those tokens, which the LLM alone would have written too (they join the answer,
+   * and so its LLM-only estimate). Safe when the call writes fewer: a token not written saves
+   * its whole price from the quote but only the ratio's share from this.
+   */
+  allowanceForUsd(tokens: number): number;
   /** How much the allowance grows per token the SLM writes (the LLM-only estimate grows with the answer). */
   readonly allowancePerTokenUsd: number;
   /** The output price of one token (SLM count) written by the LLM. */
   readonly outputUsdPerToken: number;
-  /** Predicted cost of a call now that writes `tokens` tokens, margin included. */
+  /** Predicted cost of a call now with max_tokens `tokens` (the provider's count: what it may bill), margin included. */
   quoteUsd(tokens: number): number;
 }
 
@@ -185,10 +192,14 @@ export class MoneyLedger {
     return this.ratios.known ? QUOTE_MARGIN + this.calibrated.error : UNCALIBRATED_MARGIN;
   }
 
-  /** Predicted cost of a call sending `localInput` tokens and writing `tokens` tokens (local count), margin included. */
+  /**
+   * Predicted cost of a call sending `localInput` tokens (local count) with max_tokens
+   * `tokens`, margin included. max_tokens is the provider's count, so the quote bills all of
+   * it as written: a call is asked for its span and usually writes it whole.
+   */
   quoteUsd(localInput: number, tokens: number): number {
     const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
-    const usage = this.predict(localInput, tokens * this.outputRatio + reasoningPerCall);
+    const usage = this.predict(localInput, tokens + reasoningPerCall);
     return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
   }
 
@@ -223,13 +234,20 @@ export class MoneyLedger {
   /**
    * The LLM alone: the prompt once as input (what an earlier request of the conversation
    * sent read from the cache, as the provider's rule serves it; no cache write counted),
-   * the whole answer as output, both in the provider's count as calibrated.
+   * the whole answer as output, both in the provider's count as calibrated; `llmTokens`
+   * more output tokens in the provider's count (a call's span, not yet in the answer).
    */
-  llmOnlyUsd(localPrompt: number, localAnswer: number): number {
+  llmOnlyUsd(localPrompt: number, localAnswer: number, llmTokens = 0): number {
     const sent = localPrompt * this.inputRatio;
     const warm = Math.min(localPrompt, this.llmOnlyWarm) * this.inputRatio;
     const cached = warm > 0 ? Math.min(sent, predictUsage(this.rule, { sent, previous: warm, output: 0 }).cachedInputTokens) : 0;
-    const usage: Usage = { inputTokens: sent, outputTokens: localAnswer * this.outputRatio, cachedInputTokens: cached, cacheWriteTokens: 0, estimated: true };
+    const usage: Usage = {
+      inputTokens: sent,
+      outputTokens: localAnswer * this.outputRatio + llmTokens,
+      cachedInputTokens: cached,
+      cacheWriteTokens: 0,
+      estimated: true,
+    };
     return costOf(usage, this.price) ?? 0;
   }
 
@@ -239,11 +257,14 @@ export class MoneyLedger {
       : { kind: 'slm-tokenizer' };
   }
 
-  /** What the answer may still spend now, with a prompt and an answer of these lengths (local counts). */
-  allowanceUsd(localPrompt: number, localAnswer: number): number {
+  /**
+   * What the answer may still spend now, with a prompt and an answer of these lengths (local
+   * counts), on a call that writes up to `spanTokens` (the provider's count; MoneyView.allowanceForUsd).
+   */
+  allowanceUsd(localPrompt: number, localAnswer: number, spanTokens = 0): number {
     let allowance = Infinity;
     if (this.ceilings.maxCostRatio !== undefined) {
-      allowance = this.ceilings.maxCostRatio * this.llmOnlyUsd(localPrompt, localAnswer) - this.spent;
+      allowance = this.ceilings.maxCostRatio * this.llmOnlyUsd(localPrompt, localAnswer, spanTokens) - this.spent;
     }
     if (this.ceilings.maxCostUsd !== undefined) allowance = Math.min(allowance, this.ceilings.maxCostUsd - this.spent);
     return allowance;

@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } from '../../../src/core/providers/billing';
-import { MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN } from '../../../src/core/relay/money';
+import { MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
+import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy } from '../../../src/core/relay/policies/moneyAware';
+import type { Outcome, RelayState } from '../../../src/core/relay/policies/policy';
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import type { ContinueRequest, LlmProvider, ProviderChunk, Usage } from '../../../src/core/providers/types';
@@ -56,13 +58,16 @@ test("the ledger learns the LLM's token counts, quotes the next call with them a
   assert.equal(ratios.input, 2);
   assert.equal(ratios.output, 2);
   // Next call: 100 more local tokens = 200 more of the server's; it extends the 2,000 sent before.
+  // max_tokens 5 is the server's count: all 5 billed, not translated by the output ratio.
   const quote = ledger.quoteUsd(1100, 5);
   const cached = 1024 + Math.floor((2000 - 1024) / 128) * 128;
-  const expected = ((2200 - cached) * 2 + cached * 1 + 10 * 10) / 1e6;
+  const expected = ((2200 - cached) * 2 + cached * 1 + 5 * 10) / 1e6;
   assert.ok(Math.abs(quote - expected * (1 + QUOTE_MARGIN)) < 1e-15, `${quote} vs ${expected * (1 + QUOTE_MARGIN)}`);
   // LLM-only in the server's counts: prompt 300 -> 600 input, answer 50 -> 100 output.
   assert.ok(Math.abs(ledger.llmOnlyUsd(300, 50) - (600 * 2 + 100 * 10) / 1e6) < 1e-15);
   assert.ok(Math.abs(ledger.allowanceUsd(300, 50) - (0.5 * ledger.llmOnlyUsd(300, 50) - cost)) < 1e-15);
+  // A call's span joins the answer: the allowance for an 8-token call holds the ratio's share of its 8 output tokens too.
+  assert.ok(Math.abs(ledger.allowanceUsd(300, 50, 8) - ledger.allowanceUsd(300, 50) - (0.5 * 8 * 10) / 1e6) < 1e-15);
   // The first prediction (counts untranslated) is tallied against the report: half the input.
   const check = ledger.billingCheck();
   assert.ok(check && check.calls === 1);
@@ -70,7 +75,7 @@ test("the ledger learns the LLM's token counts, quotes the next call with them a
   assert.ok(Math.abs(check.reportedUsd - cost) < 1e-15);
   // The ratios outlive the answer: the next answer's first quote is calibrated.
   const next = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
-  assert.ok(Math.abs(next.quoteUsd(100, 1) - ((200 * 2 + 2 * 10) / 1e6) * (1 + QUOTE_MARGIN)) < 1e-15);
+  assert.ok(Math.abs(next.quoteUsd(100, 1) - ((200 * 2 + 1 * 10) / 1e6) * (1 + QUOTE_MARGIN)) < 1e-15);
 });
 
 /**
@@ -224,4 +229,54 @@ test('an instructed call ends with the instruction turn, which the next request 
   const exact = new MoneyLedger(PRICE, OPENAI_CACHE, {});
   exact.record({ localInput: 1200, localOutput: 10, usage, reported: true });
   assert.equal(exact.predict(1300, 5).cachedInputTokens, 1152, 'an exact continuation shares all of it');
+});
+
+/** A MoneyView of a call re-sending `inputUsd` worth of context, at `outputUsd` a token, under a ratio ceiling with `allowanceUsd` left. */
+function moneyView(o: { inputUsd: number; outputUsd: number; allowanceUsd: number; ratio: number; margin?: number }): MoneyView {
+  const margin = o.margin ?? QUOTE_MARGIN;
+  return {
+    spentUsd: 0,
+    allowanceUsd: o.allowanceUsd,
+    allowanceForUsd: (tokens) => o.allowanceUsd + o.ratio * tokens * o.outputUsd,
+    allowancePerTokenUsd: o.ratio * o.outputUsd,
+    outputUsdPerToken: o.outputUsd,
+    quoteUsd: (tokens) => (o.inputUsd + tokens * o.outputUsd) * (1 + margin),
+  };
+}
+
+function policyState(used: number, money: MoneyView): RelayState {
+  return { budget: 4096, used, left: 4096 - used, slmTokens: used, llmTokens: 0, turns: 1, calls: 0, money };
+}
+
+const UNSURE_TURN: Outcome = { kind: 'slm', stopReason: 'low_confidence' };
+
+test("money-aware: a call's span joins the answer, so the ratio's share of its tokens is spendable on it", () => {
+  const policy = new MoneyAwarePolicy({ threshold: 0.5, spanTokens: 2, maxSpanTokens: 64, maxLlmShare: 1 });
+  // $1,000 of context, $10 a token, $1,200 left at ratio 0.5: (1200 - 1050) / (10.5 - 5) = 27 tokens
+  // (counting only the allowance before the span, 150 / 10.5 = 14).
+  const money = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 1200, ratio: 0.5 });
+  assert.equal(policy.spanFor(policyState(100, money)), 27);
+  // At a ratio above the quote's margin the allowance never limits the span: the re-sent context does (64 at most).
+  assert.equal(policy.spanFor(policyState(100, moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 1200, ratio: 1.2 }))), 64);
+});
+
+test('money-aware: where only one call fits, an isolated unsure token is left to the SLM and the call goes to a cluster', () => {
+  const confidence = { threshold: 0.5, spanTokens: 2, maxSpanTokens: 64, maxLlmShare: 1 };
+  const scarce = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 1500, ratio: 0.5 });
+  const policy = new MoneyAwarePolicy(confidence);
+  // Isolated: the SLM writes the unsure token itself, ungated, and goes on behind the gate.
+  assert.deepEqual(policy.next(UNSURE_TURN, policyState(100, scarce)), { do: 'slm', maxTokens: 1, stopAtCommand: false });
+  const after = policy.next({ kind: 'slm', stopReason: 'max_tokens' }, policyState(101, scarce));
+  assert.ok(after.do === 'slm' && after.gate?.minTop1 === 0.5);
+  // Far from it (past CLUSTER_GAP_TOKENS): isolated again.
+  assert.equal(policy.next(UNSURE_TURN, policyState(100 + CLUSTER_GAP_TOKENS + 1, scarce)).do, 'slm');
+  // Close behind the previous unsure token: a cluster, and the one call is made there.
+  const call = policy.next(UNSURE_TURN, policyState(100 + CLUSTER_GAP_TOKENS + 4, scarce));
+  assert.ok(call.do === 'llm' && call.maxTokens > 2, 'the call, with a span long enough for the rest of the cluster');
+  // Money for two calls or more: every unsure token is called at once.
+  const plenty = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 5000, ratio: 0.5 });
+  assert.equal(new MoneyAwarePolicy(confidence).next(UNSURE_TURN, policyState(100, plenty)).do, 'llm');
+  // No call fits at all: asked for anyway, so that the engine declines it and says so.
+  const none = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 500, ratio: 0.5 });
+  assert.equal(new MoneyAwarePolicy(confidence).next(UNSURE_TURN, policyState(100, none)).do, 'llm');
 });

@@ -9,6 +9,11 @@
  *   between `spanTokens` and `maxSpanTokens`. On a long context that means few, long
  *   spans, which also take in the unsure tokens that follow close behind (they come in
  *   clusters) in the same call.
+ * - Where the answer can afford only one such call (under two), it is kept for a cluster:
+ *   an unsure token with no other within CLUSTER_GAP_TOKENS before it is written by the SLM
+ *   (gate open for that one token), and the call goes to the next unsure token close behind,
+ *   whose span then takes in the rest of the cluster. Money is scarce exactly where the
+ *   context is long, and one call there should cover several unsure tokens, not one.
  * - The span is shortened to what the answer may still spend (the ratio and USD ceilings,
  *   money.ts); when even the shortest span does not fit, the engine declines the call
  *   (a 'call-declined' event says what it would have cost) and the gate stays closed
@@ -25,6 +30,8 @@ import { answerEndedBy, type Next, type Outcome, type RelayPolicy, type RelaySta
 
 /** After a declined call, the most tokens the SLM writes before a call is priced again. */
 export const REQUOTE_TOKENS = 32;
+/** An unsure token this close (tokens of the answer) behind the previous one is in a cluster with it. */
+export const CLUSTER_GAP_TOKENS = 8;
 
 export class MoneyAwarePolicy implements RelayPolicy {
   readonly usesSlm = true;
@@ -33,6 +40,8 @@ export class MoneyAwarePolicy implements RelayPolicy {
   private readonly maxSpan: number;
   /** Tokens the SLM writes ungated after a declined call, until a call can fit again. */
   private closedFor = 0;
+  /** Where (tokens of the answer) the SLM was last unsure. */
+  private lastUnsureAt: number | undefined;
 
   constructor(private readonly c: ConfidenceOptions) {
     this.maxSpan = Math.max(1, c.maxSpanTokens);
@@ -44,9 +53,14 @@ export class MoneyAwarePolicy implements RelayPolicy {
       const ended = answerEndedBy(outcome.stopReason);
       if (ended) return ended;
       if (outcome.stopReason === 'low_confidence') {
+        const inCluster = this.lastUnsureAt !== undefined && state.used - this.lastUnsureAt <= CLUSTER_GAP_TOKENS;
+        this.lastUnsureAt = state.used;
+        const span = Math.min(this.spanFor(state), state.left);
+        // The SLM writes this token itself: the one call the answer can afford waits for a cluster.
+        if (!inCluster && this.onlyOneCallFits(state, span)) return { do: 'slm', maxTokens: 1, stopAtCommand: false };
         const agree = this.c.agreeStopTokens ?? 0;
         const untilSlmAgrees = agree > 0 && this.c.threshold > 0 ? { tokens: agree, minTop1: this.c.threshold } : undefined;
-        return { do: 'llm', maxTokens: Math.min(this.spanFor(state), state.left), context: { commands: 'remove' }, untilSlmAgrees };
+        return { do: 'llm', maxTokens: span, context: { commands: 'remove' }, untilSlmAgrees };
       }
     }
     if (outcome.kind === 'llm' && outcome.finish === 'stop') return { do: 'end', reason: 'llm_eos' };
@@ -63,10 +77,26 @@ export class MoneyAwarePolicy implements RelayPolicy {
     // As many output tokens as the re-sent input is worth, within the bounds...
     let span = Math.round(inputUsd / perToken);
     span = Math.min(this.maxSpan, Math.max(this.minSpan, span));
-    // ...and within what the answer may still spend (the shortest span is asked for anyway: the engine declines it).
+    // ...and within what the answer may still spend, which each token of the span raises by the
+    // ratio's share of its price (the shortest span is asked for anyway: the engine declines it).
     // (Waiting for a longer affordable span was measured with bench:cost: no better at equal money.)
-    const affordable = Math.floor((money.allowanceUsd - inputUsd) / perToken);
+    const allowance = money.allowanceForUsd(0);
+    const net = perToken - (money.allowanceForUsd(1) - allowance);
+    if (net <= 0) return span;
+    const affordable = Math.floor((allowance - inputUsd) / net);
     return Math.max(this.minSpan, Math.min(span, affordable));
+  }
+
+  /**
+   * A call of `span` fits now, a second one would not. (One that does not fit at all goes to
+   * the engine, which declines it and says so.)
+   */
+  private onlyOneCallFits(state: RelayState, span: number): boolean {
+    const money = state.money;
+    if (!money) return false;
+    const quote = money.quoteUsd(span);
+    const allowance = money.allowanceForUsd(span);
+    return quote <= allowance && 2 * quote > allowance;
   }
 
   /** Tokens the SLM must write before the allowance covers a call it could not afford now. */
