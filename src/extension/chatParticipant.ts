@@ -55,14 +55,19 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
     });
     try {
       started = true;
-      const outcome = await service.answer(historyToMessages(historyOf(context), prompt), {
-        onEvent: (event, model) => {
-          if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
-          if (event.type === 'prompt-reading' && event.done < event.total) stream.progress(promptReadingText(event.done, event.total, event.reusedTokens));
-          const markdown = formatter.push(event, model);
-          if (markdown) stream.markdown(markdown);
+      const outcome = await service.answer(
+        historyToMessages(historyOf(context), prompt),
+        {
+          onEvent: (event, model) => {
+            if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
+            if (event.type === 'prompt-reading' && event.done < event.total) stream.progress(promptReadingText(event.done, event.total, event.reusedTokens));
+            const markdown = formatter.push(event, model);
+            if (markdown) stream.markdown(markdown);
+          },
         },
-      });
+        undefined,
+        { readAhead: true },
+      );
       started = false;
       const closing = formatter.closeOpenBlocks();
       if (closing) stream.markdown(closing);

@@ -131,7 +131,13 @@ export class Conversation {
     this.extras.set(turn.id, extras);
     this.turns.push(turn);
     this.post({ type: 'turn-start', turn });
-    const outcome = await this.service.answer(messages, { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) }, extras.plan);
+    const outcome = await this.service.answer(
+      messages,
+      { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) },
+      extras.plan,
+      // A chat is followed up: its next prompt is read while the user writes it.
+      { readAhead: this.view === 'chat' && !extras.plan },
+    );
     if (outcome.error) {
       turn.error = outcome.error;
       this.post({ type: 'turn-error', turnId: turn.id, message: outcome.error.message, fix: outcome.error.fix });

@@ -17,6 +17,7 @@ import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
+import { followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
@@ -54,6 +55,14 @@ export interface AnswerPlan {
   priceNote?: string;
 }
 
+export interface AnswerOptions {
+  /**
+   * A chat turn that may be followed up: once it is answered, the conversation as the next
+   * turn's prompt will begin is read into a kept KV cache in the background (readAhead.ts).
+   */
+  readAhead?: boolean;
+}
+
 export interface AnswerOutcome {
   stats?: AnswerStats;
   answer: string;
@@ -73,6 +82,8 @@ export class RelayService implements vscode.Disposable {
   private readonly busyChanged = new vscode.EventEmitter<boolean>();
   /** Prompts sent recently: a chat turn's or a Retry's LLM-alone estimate reads what they share from the provider's cache. */
   private readonly recentPrompts = new RecentPrompts();
+  /** The next chat turn's prompt, read while the user writes it; settled before an answer opens its session. */
+  private readonly readAhead = new ReadAhead();
   /** Fires when an answer starts or ends, so every open view can enable Stop and Send. */
   readonly onDidChangeBusy = this.busyChanged.event;
 
@@ -156,6 +167,8 @@ export class RelayService implements vscode.Disposable {
       ? `${folder}|${server.kind}|${server.url}|${server.model}`
       : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
     if (this.runtime?.key === key) return this.runtime.runtime;
+    // A read-ahead reads into the runtime about to be replaced: it ends first.
+    await this.readAhead.settle();
     await this.runtime?.runtime.dispose().catch(() => undefined);
     this.runtime = undefined;
     const workerPath = join(this.context.extensionPath, 'dist', 'slmWorker.js');
@@ -184,7 +197,7 @@ export class RelayService implements vscode.Disposable {
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */
-  async answer(messages: ChatMessage[], sink: AnswerSink, plan?: AnswerPlan): Promise<AnswerOutcome> {
+  async answer(messages: ChatMessage[], sink: AnswerSink, plan?: AnswerPlan, answerOptions: AnswerOptions = {}): Promise<AnswerOutcome> {
     if (this.current) return { answer: '', error: { message: 'Relay is already writing an answer. Stop it first ("Relay: Stop").' } };
     const controller = new AbortController();
     this.current = controller;
@@ -217,6 +230,8 @@ export class RelayService implements vscode.Disposable {
         recentPrompts: this.recentPrompts,
       });
       const prompt = await composition.prepare(messages);
+      // The SLM's cache of this prompt's start may still be being read (the previous chat turn's read-ahead).
+      await this.readAhead.settle(prompt);
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);
@@ -243,6 +258,11 @@ export class RelayService implements vscode.Disposable {
           stats = event.stats;
           answer = event.answer;
         }
+      }
+      // The ONNX runtime computes prompts here (a server's prefix cache does this on its own), and keeps caches only with a budget.
+      if (answerOptions.readAhead && stats && stats.finishReason !== 'error' && !settings.slm.server && settings.slm.kvCacheBudgetMb > 0) {
+        const written = answer;
+        this.readAhead.start(slm, () => followUpPrefix(slm, messages, written, { thinking: settings.slm.thinking }));
       }
       if (stats && !plan) this.hooks.onAnswered(stats);
       if (stats && !plan) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
@@ -272,6 +292,7 @@ export class RelayService implements vscode.Disposable {
 
   dispose(): void {
     this.current?.abort();
+    void this.readAhead.settle();
     this.busyChanged.dispose();
     void this.runtime?.runtime.dispose().catch(() => undefined);
     void this.llmRuntime?.runtime.dispose().catch(() => undefined);

@@ -180,3 +180,23 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
   assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'slm' }).llmWroteAll, undefined);
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
 });
+
+test('a chat asks for its next turn to be read ahead; the answer view (Explain Selection, Solve Problem) does not', async () => {
+  for (const view of ['chat', 'answer'] as const) {
+    const asked: unknown[] = [];
+    const service = {
+      busy: false,
+      onDidChangeBusy: () => ({ dispose() {} }),
+      setupWarning: async () => undefined,
+      answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }, _plan: unknown, options: unknown) => {
+        asked.push(options);
+        sink.onEvent({ type: 'done', answer: 'ok', stats: STATS } as RelayEvent, MODEL);
+        return { answer: 'ok', stats: STATS };
+      },
+    } as unknown as RelayService;
+    const conversation = new Conversation(view, service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+    conversation.attach({ post: () => undefined });
+    await conversation.ask('Why?');
+    assert.deepEqual(asked, [{ readAhead: view === 'chat' }], view);
+  }
+});

@@ -259,6 +259,48 @@ describe('answer()', () => {
   });
 });
 
+describe('a chat turn read ahead', () => {
+  let server: FakeServer;
+  let harness: Harness | undefined;
+
+  before(async () => {
+    server = await startFakeServer(answering);
+  });
+  after(async () => {
+    await server?.close();
+    await disposeAndWait(harness);
+  });
+
+  /** A chat of two turns on a new service (a new SLM process: no caches kept by earlier tests); the follow-up's stats. */
+  async function chat(readAhead: boolean): Promise<AnswerStats> {
+    harness = newService();
+    try {
+      resetSettings(relaySettings(`${server.url}/v1`));
+      const first = await harness.service.answer(QUESTION, recordingSink(), undefined, { readAhead });
+      assert.equal(first.error, undefined, first.error?.message);
+      const followUp: ChatMessage[] = [...QUESTION, { role: 'assistant', content: first.answer }, { role: 'user', content: 'And why is that so?' }];
+      const second = await harness.service.answer(followUp, recordingSink());
+      assert.equal(second.error, undefined, second.error?.message);
+      assert.ok(second.stats);
+      return second.stats;
+    } finally {
+      await disposeAndWait(harness);
+    }
+  }
+
+  test("the follow-up reuses the SLM's cache up to its own message (without reading ahead: up to the previous answer, which Qwen3's template renders otherwise)", async () => {
+    const without = await chat(false);
+    const ahead = await chat(true);
+    const reusedWithout = without.reusedPromptTokens ?? 0;
+    const reusedAhead = ahead.reusedPromptTokens ?? 0;
+    // The previous answer (its SLM and LLM tokens) is not computed again, nor what follows it up to the new message.
+    assert.ok(
+      reusedAhead >= reusedWithout + script.firstAnswerSlmTokens,
+      `reused ${reusedAhead} tokens with reading ahead, ${reusedWithout} without; the first answer is ${script.firstAnswerSlmTokens} SLM tokens`,
+    );
+  });
+});
+
 describe('setupWarning()', () => {
   let harness: Harness;
   before(() => {

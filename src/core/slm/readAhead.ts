@@ -1,0 +1,77 @@
+/**
+ * Reading the next chat turn's prompt ahead, while the user writes it (issue 21). A kept KV
+ * cache (onnx/kvPrefixCache.ts) serves a new prompt only as far as their token ids agree,
+ * and after an answer they part early: a template may render an earlier answer otherwise
+ * than the prompt it was written after (Qwen3's drops the empty <think></think>), and an
+ * answer the relay spliced holds the LLM's text tokenised piece by piece, not as the next
+ * prompt tokenises it. Without reading ahead the next turn computes the previous answer
+ * again before its own message; with it, only its own message.
+ */
+import type { ChatMessage, RenderOptions, SlmRuntime } from './types';
+
+/**
+ * The text every next turn's prompt begins with: the conversation and its answer rendered as
+ * a following turn will render them, up to where the next user message's text goes. (Two
+ * renderings with different next messages agree exactly that far.)
+ */
+export async function followUpPrefix(
+  runtime: Pick<SlmRuntime, 'renderChat'>,
+  messages: readonly ChatMessage[],
+  answer: string,
+  options: RenderOptions = {},
+): Promise<string> {
+  const history: ChatMessage[] = [...messages, { role: 'assistant', content: answer }];
+  const a = await runtime.renderChat([...history, { role: 'user', content: 'A' }], options);
+  const b = await runtime.renderChat([...history, { role: 'user', content: 'B' }], options);
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return a.slice(0, i);
+}
+
+/**
+ * One read-ahead at a time: a session reads the text and is disposed, and the runtime keeps
+ * its cache for the next prompt that starts the same way. `settle(prompt)` comes before the
+ * next answer opens its session, so that the answer finds the cache: a prompt that starts
+ * with what is being read waits for the rest of it (work it would otherwise do itself);
+ * any other stops it between prefill chunks (what was read is kept).
+ */
+export class ReadAhead {
+  private current: { controller: AbortController; prefix: Promise<string | undefined>; settled: Promise<void> } | undefined;
+
+  /** Reads what `text` resolves to (undefined: nothing) into a kept cache of `runtime`, in the background. */
+  start(runtime: Pick<SlmRuntime, 'createSession'>, text: (signal: AbortSignal) => Promise<string | undefined>): void {
+    const controller = new AbortController();
+    const previous = this.current;
+    previous?.controller.abort();
+    // A read-ahead that fails or is stopped costs the next turn only the reuse it would have given.
+    const prefix = (async () => {
+      await previous?.settled;
+      return text(controller.signal);
+    })().catch(() => undefined);
+    const read = async (): Promise<void> => {
+      const wanted = await prefix;
+      if (wanted === undefined || wanted.length === 0 || controller.signal.aborted) return;
+      const session = await runtime.createSession();
+      try {
+        await session.prefill(wanted, { signal: controller.signal });
+      } finally {
+        await session.dispose();
+      }
+    };
+    this.current = { controller, prefix, settled: read().catch(() => undefined) };
+  }
+
+  /**
+   * Before an answer opens its session on the runtime: waits for a read-ahead of the start of
+   * `nextPrompt` to finish, stops any other (or any at all without a prompt, e.g. before the
+   * runtime is replaced), and returns once its session is disposed.
+   */
+  async settle(nextPrompt?: string): Promise<void> {
+    const current = this.current;
+    if (!current) return;
+    const prefix = nextPrompt === undefined ? undefined : await current.prefix;
+    if (prefix === undefined || nextPrompt === undefined || !nextPrompt.startsWith(prefix)) current.controller.abort();
+    await current.settled;
+    if (this.current === current) this.current = undefined;
+  }
+}

@@ -1,0 +1,151 @@
+// Reading the next chat turn ahead (readAhead.ts) on real ONNX sessions of the tiny generated
+// model, given Qwen3's own chat template (which drops the empty <think></think> of earlier
+// answers): without it a follow-up reuses its kept cache only up to the previous answer; with
+// it, up to its own message, and decodes exactly as a runtime that keeps nothing.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import { qwen3TokenizerDir } from '../../fixtures/scriptedModel';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { followUpPrefix, ReadAhead } from '../../../src/core/slm/readAhead';
+import type { ChatMessage, SlmRuntime } from '../../../src/core/slm/types';
+
+let folder: string;
+let workdir: string;
+const runtimes: LocalRuntime[] = [];
+
+before(async () => {
+  // The tiny model with Qwen3's template in place of its ChatML one.
+  workdir = mkdtempSync(join(tmpdir(), 'relay-read-ahead-'));
+  folder = join(workdir, 'tiny-qwen3-template');
+  cpSync(await ensureTinyModel(), folder, { recursive: true });
+  const qwen3 = JSON.parse(readFileSync(join(qwen3TokenizerDir(), 'tokenizer_config.json'), 'utf8')) as { chat_template: string };
+  const configPath = join(folder, 'tokenizer_config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(configPath, JSON.stringify({ ...config, chat_template: qwen3.chat_template }));
+});
+
+after(async () => {
+  for (const r of runtimes) await r.dispose();
+  rmSync(workdir, { recursive: true, force: true });
+});
+
+async function runtime(kvCacheBudgetMb?: number): Promise<LocalRuntime> {
+  const r = await createLocalRuntime(folder, { variant: 'fp32', ...(kvCacheBudgetMb === undefined ? {} : { kvCacheBudgetMb }) });
+  runtimes.push(r);
+  return r;
+}
+
+const FIRST: ChatMessage[] = [
+  { role: 'system', content: 'You are a helpful assistant inside a code editor.' },
+  { role: 'user', content: 'Why does this loop stop early when the list is empty?' },
+];
+const FOLLOW_UP = 'And what if the list holds one item only?';
+
+/** Turn 1 as the relay answers it: prefill, generate, dispose (the runtime keeps the cache). */
+async function firstTurn(rt: LocalRuntime): Promise<string> {
+  const session = await rt.createSession();
+  await session.prefill(await rt.renderChat(FIRST));
+  const result = await session.generate({ maxTokens: 24, sampling: { temperature: 0 } });
+  await session.dispose();
+  // A readable answer as the conversation keeps it (this model's random weights write any bytes).
+  return `The loop tests the length first. ${result.tokens.length} tokens were written.`;
+}
+
+/** Turn 2's prompt read on a new session: tokens reused, the logits of its next position, the greedy tokens. */
+async function secondTurn(rt: LocalRuntime, prompt: string) {
+  const session = await rt.createSession();
+  const prefill = await session.prefill(prompt);
+  const logits = await session.nextLogits();
+  const result = await session.generate({ maxTokens: 8, sampling: { temperature: 0 } });
+  await session.dispose();
+  return { reused: prefill.reusedTokens ?? 0, total: prefill.tokenCount, logits, tokens: result.tokens.map((t) => t.id) };
+}
+
+test("followUpPrefix: the conversation as the next turn renders it, up to the next message's text (Qwen3 drops the earlier answer's empty <think></think>)", async () => {
+  const rt = await runtime();
+  const answer = 'It checks the length first.';
+  const prefix = await followUpPrefix(rt, FIRST, answer);
+  const next = await rt.renderChat([...FIRST, { role: 'assistant', content: answer }, { role: 'user', content: FOLLOW_UP }]);
+  assert.ok(next.startsWith(prefix), 'every next prompt starts with it');
+  assert.ok(prefix.endsWith('<|im_start|>user\n'), `it runs to the next message's text: ${JSON.stringify(prefix.slice(-40))}`);
+  assert.ok(prefix.includes(`<|im_start|>assistant\n${answer}<|im_end|>`), 'the answer as a later turn renders it');
+  // The prompt the answer was written after renders it otherwise: that is what the kept cache holds.
+  const asWritten = (await rt.renderChat(FIRST)) + answer;
+  assert.match(asWritten, /<think>\n\n<\/think>/);
+  assert.doesNotMatch(prefix, /<think>/);
+});
+
+test('a follow-up after reading ahead reuses the whole conversation up to its own message, and decodes as without reuse', async () => {
+  const plain = await runtime();
+  const ahead = await runtime();
+  const fresh = await runtime(0);
+  const answerPlain = await firstTurn(plain);
+  const answer = await firstTurn(ahead);
+  assert.equal(answerPlain, answer);
+  const readAhead = new ReadAhead();
+  readAhead.start(ahead, () => followUpPrefix(ahead, FIRST, answer));
+  const prompt = await ahead.renderChat([...FIRST, { role: 'assistant', content: answer }, { role: 'user', content: FOLLOW_UP }]);
+  // The follow-up starts with what is being read: settle waits for it to be read to the end.
+  await readAhead.settle(prompt);
+  const prefixTokens = ahead.encode(await followUpPrefix(ahead, FIRST, answer)).length;
+  const withoutReadAhead = await secondTurn(plain, prompt);
+  const withReadAhead = await secondTurn(ahead, prompt);
+  const reference = await secondTurn(fresh, prompt);
+  // Without: the kept cache parts from the prompt where the previous answer starts (its <think></think>).
+  const answerStart = ahead.encode(prompt.slice(0, prompt.indexOf(answer))).length;
+  assert.ok(withoutReadAhead.reused <= answerStart, `without reading ahead ${withoutReadAhead.reused} tokens reused, up to the answer at ${answerStart}`);
+  // With: everything before the follow-up's own text (the tokens of the shared prefix; the last may merge with the message).
+  assert.ok(withReadAhead.reused >= prefixTokens - 1, `with reading ahead ${withReadAhead.reused} of ${withReadAhead.total} reused (prefix ${prefixTokens})`);
+  assert.ok(withReadAhead.reused - withoutReadAhead.reused >= ahead.encode(answer).length, 'at least the previous answer is not computed again');
+  assert.equal(reference.reused, 0);
+  let maxDiff = 0;
+  for (let i = 0; i < reference.logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(reference.logits[i] - withReadAhead.logits[i]));
+  assert.ok(maxDiff < 1e-3, `logits as without reuse (max |difference| ${maxDiff})`);
+  assert.deepEqual(withReadAhead.tokens, reference.tokens, 'the same greedy tokens');
+});
+
+test('settle() stops a read-ahead in flight between chunks; what it read is kept and the runtime answers on', async () => {
+  const rt = await runtime();
+  const readAhead = new ReadAhead();
+  let started!: () => void;
+  const firstChunkRead = new Promise<void>((resolve) => (started = resolve));
+  // Several prefill chunks (512 tokens each) of this model's 4,096-token window.
+  const long = (await rt.renderChat(FIRST)) + 'word '.repeat(700);
+  // A runtime whose sessions say when their prefill has read its first chunk.
+  const watched: Pick<SlmRuntime, 'createSession'> = {
+    async createSession() {
+      const session = await rt.createSession();
+      return {
+        ...session,
+        id: session.id,
+        prefill: (text, options) =>
+          session.prefill(text, {
+            ...options,
+            onProgress: (p) => {
+              if (p.done > 0) started();
+            },
+          }),
+        generate: session.generate.bind(session),
+        append: session.append.bind(session),
+        dispose: session.dispose.bind(session),
+      };
+    },
+  };
+  readAhead.start(watched, async () => long);
+  await firstChunkRead;
+  // Another prompt (a new conversation): the read-ahead stops.
+  await readAhead.settle('<|im_start|>user\nSomething else entirely.<|im_end|>\n');
+  const again = await secondTurn(rt, long);
+  assert.ok(
+    again.reused <= again.total - 512,
+    `stopped a chunk or more before the end (${again.reused} of ${again.total} read): the rest is computed by the next prompt`,
+  );
+  assert.ok(again.total > 1024, `${again.total} tokens: more than one chunk`);
+  assert.ok(again.reused > 0, 'the chunk read before the stop is kept');
+  // Nothing in flight: settle() again returns at once, and a new read-ahead starts.
+  await readAhead.settle();
+});
