@@ -230,8 +230,6 @@ export class RelayService implements vscode.Disposable {
         recentPrompts: this.recentPrompts,
       });
       const prompt = await composition.prepare(messages);
-      // The SLM's cache of this prompt's start may still be being read (the previous chat turn's read-ahead).
-      await this.readAhead.settle(prompt);
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);
@@ -247,6 +245,12 @@ export class RelayService implements vscode.Disposable {
       });
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];
+      // The start of this prompt may still be being read into the SLM's cache (the previous chat turn's read-ahead): shown as the prompt's reading.
+      const started = Date.now();
+      await this.readAhead.settle(prompt, {
+        signal: controller.signal,
+        onProgress: (p) => sink.onEvent({ type: 'prompt-reading', ...p, atMs: Date.now() - started }, model, llm?.destination),
+      });
       const options = { ...composition.options(messages, prompt), ...(plan?.priceNote ? { priceNote: plan.priceNote } : {}) };
       for await (const event of runRelay({ ...options, signal: controller.signal })) {
         this.sentRequests.onEvent(event);

@@ -7,7 +7,7 @@
  * prompt tokenises it. Without reading ahead the next turn computes the previous answer
  * again before its own message; with it, only its own message.
  */
-import type { ChatMessage, RenderOptions, SlmRuntime } from './types';
+import type { ChatMessage, PrefillProgress, RenderOptions, SlmRuntime } from './types';
 
 /**
  * The text every next turn's prompt begins with: the conversation and its answer rendered as
@@ -36,7 +36,16 @@ export async function followUpPrefix(
  * any other stops it between prefill chunks (what was read is kept).
  */
 export class ReadAhead {
-  private current: { controller: AbortController; prefix: Promise<string | undefined>; settled: Promise<void> } | undefined;
+  private current:
+    | {
+        controller: AbortController;
+        prefix: Promise<string | undefined>;
+        settled: Promise<void>;
+        /** Where the read is (long reads only), and who waits to hear it. */
+        progress?: PrefillProgress;
+        listener?: (progress: PrefillProgress) => void;
+      }
+    | undefined;
 
   /** Reads what `text` resolves to (undefined: nothing) into a kept cache of `runtime`, in the background. */
   start(runtime: Pick<SlmRuntime, 'createSession'>, text: (signal: AbortSignal) => Promise<string | undefined>): void {
@@ -53,25 +62,46 @@ export class ReadAhead {
       if (wanted === undefined || wanted.length === 0 || controller.signal.aborted) return;
       const session = await runtime.createSession();
       try {
-        await session.prefill(wanted, { signal: controller.signal });
+        await session.prefill(wanted, {
+          signal: controller.signal,
+          onProgress: (progress) => {
+            if (this.current !== entry) return;
+            entry.progress = progress;
+            entry.listener?.(progress);
+          },
+        });
       } finally {
         await session.dispose();
       }
     };
-    this.current = { controller, prefix, settled: read().catch(() => undefined) };
+    const entry: NonNullable<ReadAhead['current']> = { controller, prefix, settled: Promise.resolve() };
+    this.current = entry;
+    entry.settled = read().catch(() => undefined);
   }
 
   /**
    * Before an answer opens its session on the runtime: waits for a read-ahead of the start of
-   * `nextPrompt` to finish, stops any other (or any at all without a prompt, e.g. before the
-   * runtime is replaced), and returns once its session is disposed.
+   * `nextPrompt` to finish (telling `onProgress` how far it is, as a prompt being read
+   * would; `signal`, the answer's Stop, stops it), stops any other (or any at all without a
+   * prompt, e.g. before the runtime is replaced), and returns once its session is disposed.
    */
-  async settle(nextPrompt?: string): Promise<void> {
+  async settle(nextPrompt?: string, wait: { signal?: AbortSignal; onProgress?: (progress: PrefillProgress) => void } = {}): Promise<void> {
     const current = this.current;
     if (!current) return;
     const prefix = nextPrompt === undefined ? undefined : await current.prefix;
-    if (prefix === undefined || nextPrompt === undefined || !nextPrompt.startsWith(prefix)) current.controller.abort();
-    await current.settled;
+    const stop = () => current.controller.abort();
+    if (prefix === undefined || nextPrompt === undefined || !nextPrompt.startsWith(prefix) || wait.signal?.aborted) stop();
+    wait.signal?.addEventListener('abort', stop, { once: true });
+    if (wait.onProgress) {
+      current.listener = wait.onProgress;
+      if (current.progress) wait.onProgress(current.progress);
+    }
+    try {
+      await current.settled;
+    } finally {
+      wait.signal?.removeEventListener('abort', stop);
+      current.listener = undefined;
+    }
     if (this.current === current) this.current = undefined;
   }
 }

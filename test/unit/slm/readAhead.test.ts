@@ -149,3 +149,30 @@ test('settle() stops a read-ahead in flight between chunks; what it read is kept
   // Nothing in flight: settle() again returns at once, and a new read-ahead starts.
   await readAhead.settle();
 });
+
+test('an answer waiting for a long read-ahead hears its progress, as a prompt being read, and its Stop stops the read', async () => {
+  const long = (await (await runtime()).renderChat(FIRST)) + 'word '.repeat(700);
+  // Waited for to the end: progress up to the whole text, all of it reused by the prompt.
+  const rt = await runtime();
+  const readAhead = new ReadAhead();
+  readAhead.start(rt, async () => long);
+  const heard: { done: number; total: number }[] = [];
+  await readAhead.settle(`${long} and more`, { onProgress: (p) => heard.push({ done: p.done, total: p.total }) });
+  assert.ok(heard.length >= 2, `progress heard: ${JSON.stringify(heard)}`);
+  assert.equal(heard.at(-1)?.done, heard.at(-1)?.total, 'to the end');
+  const whole = await secondTurn(rt, `${long} and more`);
+  assert.ok(whole.reused >= rt.encode(long).length - 1, `${whole.reused} of ${whole.total} reused`);
+  // Stopped while waited for: the read ends between chunks, the rest is left to the prompt.
+  const other = await runtime();
+  const stopping = new ReadAhead();
+  stopping.start(other, async () => long);
+  const stop = new AbortController();
+  await stopping.settle(`${long} and more`, {
+    signal: stop.signal,
+    onProgress: (p) => {
+      if (p.done > 0) stop.abort();
+    },
+  });
+  const rest = await secondTurn(other, `${long} and more`);
+  assert.ok(rest.reused > 0 && rest.reused <= rest.total - 512, `stopped part way: ${rest.reused} of ${rest.total} read ahead`);
+});
