@@ -65,6 +65,11 @@ export interface DecoderSessionOptions {
    * whole every step. Each falls back to the next where the graph does not match.
    */
   kvOutputs?: KvOutputsMode;
+  /**
+   * Profile every run (ONNX Runtime's enableProfiling): the per-node times go to
+   * `<prefix>_<date>.json` once the session's profiling ends (ortProfile.ts reads it).
+   */
+  profileFilePrefix?: string;
 }
 
 export type KvOutputsMode = 'in-place' | 'new-tokens' | 'whole-cache';
@@ -313,6 +318,8 @@ export async function loadDecoderSession(
     enableCpuMemArena: true,
     enableMemPattern: true,
     logSeverityLevel: 3,
+    // ONNX Runtime's per-node profile (ortProfile.ts reads it back), written when asked.
+    ...(options.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: options.profileFilePrefix } : {}),
     // Loaded from bytes, ORT needs to be told where the external weight files are.
     extra: { session: { model_external_initializers_file_folder_path: dirname(onnxFile) } },
   };

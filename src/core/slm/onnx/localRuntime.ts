@@ -3,7 +3,8 @@
  * The child process (worker/) wraps exactly this; tests, benchmarks and the CLI may use
  * it directly.
  */
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
 import { ChatTemplate } from '../chatTemplate';
 import { KvBufferPool } from './kvCache';
 import { DEFAULT_KV_CACHE_BUDGET_MB, KvPrefixCache } from './kvPrefixCache';
@@ -58,6 +59,12 @@ export interface LocalRuntimeOptions {
    * decides their rounding (README Performance).
    */
   prefillChunkTokens?: number;
+  /**
+   * Profile every forward pass with ONNX Runtime's profiler (per-node times, input shapes);
+   * `endProfiling()` writes the file and returns its path (ortProfile.ts reads it). For
+   * benchmarks and diagnostics: it slows every run a little.
+   */
+  profileFilePrefix?: string;
 }
 
 export interface LocalRuntime extends SlmRuntime {
@@ -75,6 +82,8 @@ export interface LocalRuntime extends SlmRuntime {
   readonly float16Compute: { mode: Float16Compute; reason?: string };
   /** KV caches kept for reuse, most recently used first (empty when reuse is off). */
   readonly keptKvCaches: { tokens: number; bytes: number }[];
+  /** With `profileFilePrefix`: ends the profile and returns the file ONNX Runtime wrote (undefined without it). */
+  endProfiling(): string | undefined;
 }
 
 export async function createLocalRuntime(folder: string, options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
@@ -93,6 +102,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
       q4Compute: options.q4Compute,
       kvOutputs: options.kvOutputs,
       float16Compute: options.float16Compute ?? defaultFloat16Compute(model.chosen.variant),
+      profileFilePrefix: options.profileFilePrefix,
     },
   );
   const ort = await loadOnnxRuntime();
@@ -144,6 +154,11 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     get keptKvCaches() {
       return decoderModel.prefixCache?.entries ?? [];
     },
+    endProfiling() {
+      if (!options.profileFilePrefix) return undefined;
+      loaded.session.endProfiling();
+      return newestProfileFile(options.profileFilePrefix);
+    },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
       if (!template) {
@@ -176,4 +191,14 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
       await loaded.session.release();
     },
   };
+}
+
+/** ONNX Runtime names the profile `<prefix>_<date>.json`: the newest such file. */
+function newestProfileFile(prefix: string): string | undefined {
+  const dir = dirname(prefix);
+  const stem = `${basename(prefix)}_`;
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(stem) && f.endsWith('.json'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
