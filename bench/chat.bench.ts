@@ -18,11 +18,20 @@
 //
 // Times are the best of --rounds conversations (each on new runtimes), since the CPU may be shared.
 //
-// Options: --turns 6  --user 150  --answer 200  --generate 16  --variant int8  --rounds 2
-import { loadavg } from 'node:os';
+// --profile instead: where turn 1's and the last turn's time goes, op by op (ONNX Runtime's
+// profiler, ortProfile.ts), side by side in one process: turn 1's prompt on an empty cache, and
+// the last turn's new tokens on a cache holding the history it reuses in the chat (the same
+// ids, read in 512-token passes). A table, then one JSON line.
+//
+// Options: --turns 6  --user 150  --answer 200  --generate 16  --variant int8  --rounds 2  --profile
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ensureQwen3Shaped } from '../test/fixtures/fixtures';
 import { createLocalRuntime, type LocalRuntime } from '../src/core/slm/onnx/localRuntime';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../src/core/slm/onnx/kvPrefixCache';
+import { DEFAULT_PREFILL_CHUNK } from '../src/core/slm/onnx/kvDecoder';
+import { readOrtProfile, type OrtRunProfile } from '../src/core/slm/onnx/ortProfile';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
 import type { ChatMessage, GeneratedToken, OnnxVariant } from '../src/core/slm/types';
 
@@ -199,6 +208,115 @@ function keys(c: Conversation) {
   };
 }
 
+/** The ChatML conversation's first prompt, and the last turn's prompt with what it reuses (the previous turn's prompt and answer, as kept). */
+function chatPrompts(runtime: LocalRuntime, o: { turns: number; user: number; answer: number }): { first: number[]; last: number[]; reused: number } {
+  const messages: ChatMessage[] = [{ role: 'system', content: 'You are a helpful assistant inside a code editor.' }];
+  let first: number[] = [];
+  let kept: number[] = [];
+  for (let turn = 1; ; turn++) {
+    messages.push({ role: 'user', content: prose(runtime, turn, o.user, `Question ${turn}:`) });
+    const prompt = runtime.encode(chatml(messages));
+    if (turn === 1) first = prompt;
+    if (turn === o.turns) {
+      let reused = 0;
+      while (reused < kept.length && kept[reused] === prompt[reused]) reused++;
+      return { first, last: prompt, reused };
+    }
+    const content = prose(runtime, turn + 100, o.answer, `Answer ${turn}:`);
+    kept = runtime.encode(chatml(messages) + content);
+    messages.push({ role: 'assistant', content });
+  }
+}
+
+/** Per op, its least time (and its arithmetic) over the runs; the least whole run: the best of the rounds, as the timings above, since the CPU may be shared. */
+function bestOps(runs: OrtRunProfile[]): { ms: number; ops: Map<string, { ms: number; flops: number }> } {
+  const ops = new Map<string, { ms: number; flops: number }>();
+  for (const run of runs) {
+    for (const [op, t] of run.ops) {
+      const best = ops.get(op);
+      if (!best || t.ms < best.ms) ops.set(op, { ms: t.ms, flops: t.flops });
+    }
+  }
+  return { ms: Math.min(...runs.map((r) => r.ms)), ops };
+}
+
+async function profileTurns(folder: string, variant: OnnxVariant, o: { turns: number; user: number; answer: number; rounds: number }): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-bench-chat-profile-'));
+  try {
+    // No kept caches: every pass below is exactly the one asked for.
+    const runtime = await createLocalRuntime(folder, { variant, kvCacheBudgetMb: 0, profileFilePrefix: join(dir, 'ort') });
+    const { first, last, reused } = chatPrompts(runtime, o);
+    const labels: string[] = [];
+    const feed = async (session: Awaited<ReturnType<LocalRuntime['createSession']>>, ids: number[], label: string) => {
+      await session.appendIds(ids);
+      await session.nextLogits();
+      for (let i = 0; i < Math.ceil(ids.length / DEFAULT_PREFILL_CHUNK); i++) labels.push(label);
+    };
+    const warm = await runtime.createSession();
+    await feed(warm, [1, 2, 3, 4, 5, 6, 7, 8], 'warm-up');
+    await warm.dispose();
+    for (let r = 0; r < o.rounds; r++) {
+      const one = await runtime.createSession();
+      await feed(one, first, 'turn 1');
+      await one.dispose();
+      const six = await runtime.createSession();
+      await feed(six, last.slice(0, reused), 'history');
+      await feed(six, last.slice(reused), 'last turn');
+      await six.dispose();
+    }
+    const file = runtime.endProfiling();
+    await runtime.dispose();
+    const runs = readOrtProfile(file!);
+    if (runs.length !== labels.length) throw new Error(`the profile holds ${runs.length} runs, ${labels.length} expected`);
+    const pick = (label: string) => runs.filter((_, i) => labels[i] === label);
+    const a = bestOps(pick('turn 1'));
+    const b = bestOps(pick('last turn'));
+    const ops = [...new Set([...a.ops.keys(), ...b.ops.keys()])]
+      .map((op) => ({ op, first: a.ops.get(op) ?? { ms: 0, flops: 0 }, last: b.ops.get(op) ?? { ms: 0, flops: 0 } }))
+      .sort((x, y) => y.last.ms - y.first.ms - (x.last.ms - x.first.ms));
+    const kernels = (m: typeof a) => [...m.ops.values()].reduce((sum, t) => sum + t.ms, 0);
+    const growth = b.ms - a.ms;
+    console.log(
+      `\nWhere the time goes (ONNX Runtime's profile, best of ${o.rounds} rounds per op and per run): turn 1 = ${first.length} tokens on an empty cache; turn ${o.turns} = ${last.length - reused} new tokens on ${reused} kept.`,
+    );
+    console.log(`| op | turn 1 ms | turn ${o.turns} ms | difference | share of the difference | GFLOP/s turn 1 / turn ${o.turns} |`);
+    console.log('|---|---|---|---|---|---|');
+    const rate = (t: { ms: number; flops: number }) => (t.flops > 0 && t.ms > 0 ? (t.flops / t.ms / 1e6).toFixed(0) : '');
+    for (const { op, first: x, last: y } of ops) {
+      if (Math.max(x.ms, y.ms) < 1) continue;
+      const d = y.ms - x.ms;
+      console.log(
+        `| ${op} | ${x.ms.toFixed(1)} | ${y.ms.toFixed(1)} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} | ${((100 * d) / growth).toFixed(0)}% | ${rate(x) || '-'} / ${rate(y) || '-'} |`,
+      );
+    }
+    console.log(`| all kernels | ${kernels(a).toFixed(1)} | ${kernels(b).toFixed(1)} | +${(kernels(b) - kernels(a)).toFixed(1)} | | |`);
+    console.log(`| whole run | ${a.ms.toFixed(1)} | ${b.ms.toFixed(1)} | +${growth.toFixed(1)} | 100% | |`);
+    const round = (v: number, d = 1) => Number(v.toFixed(d));
+    console.log(
+      JSON.stringify({
+        profile: true,
+        variant,
+        turn1_tokens: first.length,
+        last_turn_new_tokens: last.length - reused,
+        last_turn_kept_tokens: reused,
+        rounds: o.rounds,
+        // Best of the rounds: per op, and for the whole run (so the ops need not add up to it).
+        turn1_run_ms: round(a.ms),
+        last_turn_run_ms: round(b.ms),
+        last_over_turn1: round(b.ms / a.ms, 3),
+        ops_ms: Object.fromEntries(ops.map(({ op, first: x, last: y }) => [op, [round(x.ms), round(y.ms)]])),
+        gflop: Object.fromEntries(
+          ops.filter(({ last: y }) => y.flops > 0).map(({ op, first: x, last: y }) => [op, [round(x.flops / 1e9), round(y.flops / 1e9)]]),
+        ),
+        load_average: round(loadavg()[0], 2),
+        cores: physicalCoreCount(),
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const o = {
     turns: Number(arg('turns', '6')),
@@ -211,6 +329,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0];
   console.log('Generating / finding the Qwen3-0.6B-shaped folder (npm run fixtures -- --big builds it once)...');
   const folder = await ensureQwen3Shaped();
+  if (process.argv.includes('--profile')) return profileTurns(folder, variant, o);
   // Two runtimes per conversation (the second conversation must not find the first one's caches).
   const run = async (template: Conversation['template']): Promise<Conversation> => {
     const reuse = await createLocalRuntime(folder, { variant });
