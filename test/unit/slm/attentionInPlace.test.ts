@@ -10,7 +10,7 @@ import { ensureTinyModel } from '../../fixtures/fixtures';
 import { assertSameDecoding, SHORT_CHUNKS } from './sameDecoding';
 import { emptyCacheFeeds } from './tinyFeeds';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
-import { applyAttentionInPlace, planAttentionInPlace } from '../../../src/core/slm/onnx/attentionInPlace';
+import { applyAttentionInPlace, planAttentionInPlace, type AttentionInPlacePlan } from '../../../src/core/slm/onnx/attentionInPlace';
 import { loadDecoderSession } from '../../../src/core/slm/onnx/decoderSession';
 import { readModelGraph, type GraphNode, type ModelGraph } from '../../../src/core/slm/onnx/modelGraph';
 
@@ -178,6 +178,22 @@ describe('attention in place (token-major KV cache)', () => {
     const added = readModelGraph(computed.rewrite.tail).nodes;
     assert.equal(added.filter((n) => n.opType === 'Mul').length, 0);
     assert.equal(readModelGraph(planned.rewrite.tail).nodes.filter((n) => n.opType === 'Mul').length, 4, 'past and new scores of each layer');
+  });
+
+  test('grouped queries: the past scores are one product per key head over its G x S query rows (its past keys packed once, not once per group), where the Unsqueeze axis is known', () => {
+    assert.deepEqual(graph.smallInt64s.get('const_axes_2'), [2], "the fixture's keys are unsqueezed at the group axis");
+    /** What each past-key product multiplies: a Reshape of the query, or the export's query itself. */
+    const pastProducts = (plan: AttentionInPlacePlan): string[] => {
+      assert.ok(plan.ok);
+      const added = readModelGraph(plan.rewrite.tail).nodes;
+      const producer = new Map(added.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+      return added
+        .filter((n) => n.opType === 'FusedMatMul' && producer.get(n.inputs[1].name)?.inputs[0]?.name.match(/^past_key_values\.\d+\.key$/))
+        .map((n) => producer.get(n.inputs[0].name)?.opType ?? 'query');
+    };
+    assert.deepEqual(pastProducts(planAttentionInPlace(graph)), ['Reshape', 'Reshape']);
+    // An axis the rewrite cannot read (a Constant node, say) keeps one product per query group.
+    assert.deepEqual(pastProducts(planAttentionInPlace({ ...graph, smallInt64s: new Map() })), ['query', 'query']);
   });
 
   test('the rewrite refuses bytes that are not the ones it planned on', () => {

@@ -18,7 +18,12 @@
  *   strides, without a copy; the new positions' scores from the export's own chain on the
  *   new keys; then the two are concatenated along the key axis. Each score is the same dot
  *   product, and the scale Mul/Div follows each MatMul as in the export, so ONNX Runtime
- *   fuses it the same way: the scores are bit-identical.
+ *   fuses it the same way: the scores are bit-identical. Where the keys are unsqueezed at the
+ *   group axis ([.., kv heads, 1, headDim, tokens] against queries [.., kv heads, G, S,
+ *   headDim]), the past scores are one product per key head over its G x S query rows, so ONNX
+ *   Runtime packs each head's past keys once instead of once per query group (the same dot
+ *   products; at ~2,000 cached tokens of the Qwen3-0.6B-shaped int8 model a decode step's
+ *   attention products took 22-24% less time and the whole step 7-8% less; prefill unchanged).
  * - values: Concat(past, new) along the token axis (the one copy left: the product sums over
  *   all positions, and splitting that sum would change its rounding), read by FusedMatMul
  *   with transBatchB.
@@ -190,11 +195,22 @@ export function planAttentionInPlace(graph: ModelGraph): AttentionInPlacePlan {
     // Scores: past positions read in place, new ones through the export's own chain, then joined.
     const kNewT = op('Transpose', [kConcat.fresh], { ints: { perm: [0, 1, 3, 2] } });
     const kNewB = kRead.unsqueeze ? op('Unsqueeze', [kNewT, kRead.unsqueeze.inputs[1].name]) : kNewT;
-    const pastScores = op('FusedMatMul', [query, op('Reshape', [key.past, tokenMajorView(kNewB, -2)])], {
-      domain: MS_DOMAIN,
-      int: { transB: 1, transBatchB: 1 },
-    });
-    const pastCut = op('Slice', [withScale(pastScores), int64s([0n]), pastLength, int64s([-1n])]);
+    const pastTimes = (q: string, keysLike: string) =>
+      withScale(op('FusedMatMul', [q, op('Reshape', [key.past, tokenMajorView(keysLike, -2)])], { domain: MS_DOMAIN, int: { transB: 1, transBatchB: 1 } }));
+    let pastCut: string;
+    // Grouped queries ([.., kv heads, G, S, D] against keys unsqueezed at the group axis): the
+    // past scores as one product per key head over its G x S query rows, [.., G*S, D], so ONNX
+    // Runtime packs each head's past keys once rather than once per query group. Each score is
+    // the same dot product as before (K = head size, one block); only the batching changes.
+    const axes = kRead.unsqueeze ? graph.smallInt64s.get(kRead.unsqueeze.inputs[1].name) : undefined;
+    if (axes?.length === 1 && (axes[0] === 2 || axes[0] === -3)) {
+      const queryShape = op('Shape', [query]);
+      const headSize = op('Slice', [queryShape, int64s([-1n]), int64s([INT64_MAX]), int64s([0n])]);
+      const rows = op('Reshape', [query, op('Concat', [int64s([0n, 0n, -1n]), headSize], { int: { axis: 0 } })]);
+      const cut = op('Slice', [pastTimes(rows, kNewT), int64s([0n]), pastLength, int64s([-1n])]);
+      const grouped = op('Concat', [op('Slice', [queryShape, int64s([0n]), int64s([-1n]), int64s([0n])]), int64s([-1n])], { int: { axis: 0 } });
+      pastCut = op('Reshape', [cut, grouped]);
+    } else pastCut = op('Slice', [pastTimes(query, kNewB), int64s([0n]), pastLength, int64s([-1n])]);
     const newScores = withScale(op('MatMul', [query, kNewB]));
     op('Concat', [pastCut, newScores], { int: { axis: -1 } }, (scaled ?? kRead.matmul).outputs[0]);
 

@@ -18,7 +18,13 @@ export const NODE_OP_TYPE = 4;
 export const NODE_ATTRIBUTE = 5;
 export const NODE_DOMAIN = 7;
 const TENSOR_DIMS = 1;
+const TENSOR_DATA_TYPE = 2;
+const TENSOR_INT64_DATA = 7;
 const TENSOR_NAME = 8;
+const TENSOR_RAW_DATA = 9;
+const TENSOR_INT64 = 7;
+/** Int64 initializers up to this many values are read (axes, shapes: what a rewrite may need to know). */
+const SMALL_INT64S = 8;
 const TENSOR_EXTERNAL_DATA = 13;
 const TENSOR_DATA_LOCATION = 14;
 /** TensorProto.DataLocation.EXTERNAL: the bytes are in the file its external_data names. */
@@ -97,6 +103,8 @@ export interface ModelGraph {
   externalDataFiles: Set<string>;
   /** Every initializer's dims. */
   initializerDims: Map<string, number[]>;
+  /** The values of int64 initializers of at most 8 values stored in the file (axes, shapes). */
+  smallInt64s: Map<string, number[]>;
   /**
    * Per initializer stored outside the .onnx file (data_location EXTERNAL): where its bytes
    * are (length -1: to the end of the file). The external_data entries of any other tensor
@@ -239,6 +247,7 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
     externalDataFiles: new Set(),
     externalData: new Map(),
     initializerDims: new Map(),
+    smallInt64s: new Map(),
     allNames: new Set(),
   };
   let sawGraph = false;
@@ -271,9 +280,22 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
         const external = new Map<string, string>();
         const dims: number[] = [];
         let dataLocation = 0;
+        let dataType = 0;
+        let int64s: number[] | undefined;
         for (const tf of readFields(buf, gf.valueStart, gf.end)) {
           if (tf.field === TENSOR_DATA_LOCATION && tf.wireType === WIRE_VARINT) dataLocation = tf.varint;
-          else if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_VARINT) dims.push(tf.varint);
+          else if (tf.field === TENSOR_DATA_TYPE && tf.wireType === WIRE_VARINT) dataType = tf.varint;
+          else if (tf.field === TENSOR_INT64_DATA && tf.wireType === WIRE_VARINT) (int64s ??= []).push(signedVarint(buf, tf.valueStart, tf.end));
+          else if (tf.field === TENSOR_INT64_DATA && tf.wireType === WIRE_BYTES) (int64s ??= []).push(...packedSignedVarints(buf, tf.valueStart, tf.end));
+          else if (
+            tf.field === TENSOR_RAW_DATA &&
+            tf.wireType === WIRE_BYTES &&
+            tf.end - tf.valueStart <= 8 * SMALL_INT64S &&
+            (tf.end - tf.valueStart) % 8 === 0
+          ) {
+            const view = new DataView(buf.buffer, buf.byteOffset + tf.valueStart, tf.end - tf.valueStart);
+            int64s = Array.from({ length: view.byteLength / 8 }, (_, i) => Number(view.getBigInt64(8 * i, true)));
+          } else if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_VARINT) dims.push(tf.varint);
           else if (tf.field === TENSOR_DIMS && tf.wireType === WIRE_BYTES) dims.push(...packedSignedVarints(buf, tf.valueStart, tf.end));
           else if (tf.field === TENSOR_NAME && tf.wireType === WIRE_BYTES) {
             name = fieldString(buf, tf);
@@ -290,6 +312,9 @@ export function readModelGraph(buf: Uint8Array, length = buf.length): ModelGraph
           }
         }
         graph.initializerDims.set(name, dims);
+        const count = dims.reduce((n, d) => n * d, 1);
+        if (dataType === TENSOR_INT64 && dataLocation !== DATA_LOCATION_EXTERNAL && int64s && int64s.length === count && count <= SMALL_INT64S)
+          graph.smallInt64s.set(name, int64s);
         const location = external.get('location');
         if (location !== undefined && dataLocation === DATA_LOCATION_EXTERNAL) {
           graph.externalDataFiles.add(location);
