@@ -14,7 +14,10 @@
 // Two conversations: the history rendered as generated (ChatML, as Qwen2.5's, Llama-style and
 // SmolLM's templates do: the headline keys), and with the folder's own Qwen3 template, which
 // drops the empty <think></think> of earlier answers, so a turn reuses up to the previous
-// answer's start and computes that answer again (the `qwen3_template` keys).
+// answer's start and computes that answer again (the `qwen3_template` keys); and with the Qwen3
+// template once more, reading each next turn ahead as the chat does (readAhead.ts: after an
+// answer, the conversation as the next prompt begins is read into a kept cache while the user
+// writes; its time is reported apart, not in the next turn's first token: `qwen3_read_ahead`).
 //
 // Times are the best of --rounds conversations (each on new runtimes), since the CPU may be shared.
 //
@@ -33,6 +36,7 @@ import { DEFAULT_KV_CACHE_BUDGET_MB } from '../src/core/slm/onnx/kvPrefixCache';
 import { DEFAULT_PREFILL_CHUNK } from '../src/core/slm/onnx/kvDecoder';
 import { readOrtProfile, type OrtRunProfile } from '../src/core/slm/onnx/ortProfile';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
+import { followUpPrefix, ReadAhead } from '../src/core/slm/readAhead';
 import type { ChatMessage, GeneratedToken, OnnxVariant } from '../src/core/slm/types';
 
 function arg(name: string, fallback: string): string {
@@ -97,10 +101,12 @@ interface Turn {
   reused: Answer;
   fresh: Answer;
   keptMb: number;
+  /** qwen3-read-ahead: how long reading this turn's answer ahead for the next turn took (while the user would write). */
+  readAheadMs?: number;
 }
 
 interface Conversation {
-  template: 'chatml' | 'qwen3';
+  template: 'chatml' | 'qwen3' | 'qwen3-read-ahead';
   rows: Turn[];
   retry: Answer;
   /** The first turn's prompt again, from scratch, right after the last turn: the turn-6/turn-1 ratio side by side in time. */
@@ -119,6 +125,7 @@ async function converse(
   };
   const messages: ChatMessage[] = [{ role: 'system', content: 'You are a helpful assistant inside a code editor.' }];
   const rows: Turn[] = [];
+  const readAhead = new ReadAhead();
   for (let turn = 1; turn <= o.turns; turn++) {
     messages.push({ role: 'user', content: prose(reuse, turn, o.user, `Question ${turn}:`) });
     const prompt = await render(messages);
@@ -128,8 +135,17 @@ async function converse(
     const [withReuse, without] = order[0] === reuse ? [a, b] : [b, a];
     const content = prose(reuse, turn + 100, o.answer, `Answer ${turn}:`);
     await keepAnswer(reuse, await render(messages, content));
+    let readAheadMs: number | undefined;
+    if (template === 'qwen3-read-ahead' && turn < o.turns) {
+      // As the chat does after an answer; waited for here, as a user who writes for longer than it takes.
+      const prefix = await followUpPrefix(reuse, messages, content);
+      const started = performance.now();
+      readAhead.start(reuse, async () => prefix);
+      await readAhead.settle(prefix);
+      readAheadMs = performance.now() - started;
+    }
     const keptMb = reuse.keptKvCaches.reduce((sum, c) => sum + c.bytes, 0) / 2 ** 20;
-    rows.push({ turn, reused: withReuse, fresh: without, keptMb });
+    rows.push({ turn, reused: withReuse, fresh: without, keptMb, ...(readAheadMs === undefined ? {} : { readAheadMs }) });
     console.log(
       `${template} turn ${turn}: prompt ${withReuse.promptTokens} tokens, reused ${withReuse.reusedTokens}; first token ${ms(withReuse.ttftMs)} with reuse, ${ms(without.ttftMs)} without; kept ${keptMb.toFixed(0)} MB`,
     );
@@ -144,7 +160,12 @@ async function converse(
 
 function table(c: Conversation): void {
   const last = c.rows[c.rows.length - 1];
-  console.log(`\n${c.template === 'chatml' ? 'History as generated (ChatML)' : "The folder's Qwen3 template"}:`);
+  const titles: Record<Conversation['template'], string> = {
+    chatml: 'History as generated (ChatML)',
+    qwen3: "The folder's Qwen3 template",
+    'qwen3-read-ahead': "The folder's Qwen3 template, each next turn read ahead (readAhead.ts; its time apart, below)",
+  };
+  console.log(`\n${titles[c.template]}:`);
   console.log(
     '| turn | prompt tokens | reused | first token, reuse | first token, no reuse | speedup | CPU time, reuse / no reuse | same tokens | kept caches |',
   );
@@ -161,6 +182,9 @@ function table(c: Conversation): void {
   console.log(
     `| Retry ${last.turn} | ${c.retry.promptTokens.toLocaleString('en-US')} | ${c.retry.reusedTokens.toLocaleString('en-US')} | ${ms(c.retry.ttftMs)} | ${ms(last.fresh.ttftMs)} | ${(last.fresh.ttftMs / c.retry.ttftMs).toFixed(1)}x | ${cpu(c.retry)} | ${ids(c.retry) === ids(last.reused)} | |`,
   );
+  const readAheads = c.rows.filter((r) => r.readAheadMs !== undefined);
+  if (readAheads.length > 0)
+    console.log(`Read ahead after turns ${readAheads.map((r) => `${r.turn}: ${ms(r.readAheadMs ?? 0)}`).join(', ')} (while the user would write).`);
 }
 
 /** Where the greedy tokens of the two runtimes first part: the index and each side's top-1 minus top-2 probability there. */
@@ -204,6 +228,9 @@ function keys(c: Conversation) {
     retry_speedup_cpu: Number((last.fresh.ttftCpuMs / c.retry.ttftCpuMs).toFixed(1)),
     ...(part ? { tokens_part: part } : {}),
     retry_same_tokens: ids(c.retry) === ids(last.reused),
+    ...(c.rows.some((r) => r.readAheadMs !== undefined)
+      ? { read_ahead_ms: c.rows.flatMap((r) => (r.readAheadMs === undefined ? [] : [Math.round(r.readAheadMs)])) }
+      : {}),
     kept_cache_mb: c.rows.map((r) => Math.round(r.keptMb)),
   };
 }
@@ -366,8 +393,10 @@ async function main(): Promise<void> {
   };
   const chat = await best('chatml');
   const qwen3 = await best('qwen3');
+  const qwen3ReadAhead = await best('qwen3-read-ahead');
   table(chat);
   table(qwen3);
+  table(qwen3ReadAhead);
   const summary = {
     variant,
     template: 'chatml',
@@ -378,6 +407,7 @@ async function main(): Promise<void> {
     rounds: o.rounds,
     ...keys(chat),
     qwen3_template: keys(qwen3),
+    qwen3_read_ahead: keys(qwen3ReadAhead),
     budget_mb: DEFAULT_KV_CACHE_BUDGET_MB,
     goals: { turn6_over_turn1: 1.3, turn6_speedup_vs_no_reuse: 4, retry_speedup: 10 },
     load_average: [Number(loadBefore.toFixed(2)), Number(loadavg()[0].toFixed(2))],
