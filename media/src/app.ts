@@ -18,6 +18,9 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 type View = 'chat' | 'answer';
 
+/** How long the user pauses writing before the draft goes to the host. */
+const DRAFT_PAUSE_MS = 400;
+
 export function startApp(): void {
   const view: View = document.body.dataset.view === 'answer' ? 'answer' : 'chat';
   new RelayApp(view, acquireVsCodeApi()).start();
@@ -37,6 +40,8 @@ class RelayApp {
   private readonly chart = h('figure', { className: 'relay-chart' });
   private busy = false;
   private setupWarning: string | undefined;
+  /** The draft is told to the host once the user pauses (its start is read into the SLM's cache while they write). */
+  private draftTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly view: View,
@@ -82,13 +87,20 @@ class RelayApp {
         this.send();
       }
     });
-    this.input.addEventListener('input', () => this.vscode.setState({ draft: this.input.value }));
+    this.input.addEventListener('input', () => {
+      this.vscode.setState({ draft: this.input.value });
+      clearTimeout(this.draftTimer);
+      this.draftTimer = setTimeout(() => {
+        if (!this.busy) this.post({ type: 'draft', text: this.input.value });
+      }, DRAFT_PAUSE_MS);
+    });
     return h('footer', { className: 'relay-composer' }, [this.input, h('div', { className: 'relay-composer-buttons' }, [this.sendButton])]);
   }
 
   private send(): void {
     const text = this.input.value;
     if (this.busy || !text.trim()) return;
+    clearTimeout(this.draftTimer);
     this.post({ type: 'send', text });
     this.input.value = '';
     this.vscode.setState({ draft: '' });

@@ -232,6 +232,10 @@ export class Conversation {
       case 'send':
         await this.ask(message.text);
         return;
+      case 'draft':
+        // The next turn's prompt as far as it is written: read ahead while the user writes the rest.
+        if (this.view === 'chat') this.service.readAheadDraft([...this.history(), { role: 'user', content: message.text }]);
+        return;
       case 'stop':
         this.service.stop();
         return;

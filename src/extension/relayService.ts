@@ -17,12 +17,20 @@ import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
-import { followUpPrefix, ReadAhead } from '../core/slm/readAhead';
+import { draftPrefix, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
+
+/** What the SLM process is loaded for: another key loads another. */
+function runtimeKey(folder: string, settings: RelaySettings): string {
+  const { server } = settings.slm;
+  return server
+    ? `${folder}|${server.kind}|${server.url}|${server.model}`
+    : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
+}
 
 /** The kinds whose service takes a key (keys of these may have been stored before they were bound to an origin). */
 const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
@@ -163,9 +171,7 @@ export class RelayService implements vscode.Disposable {
    */
   private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
     const { server } = settings.slm;
-    const key = server
-      ? `${folder}|${server.kind}|${server.url}|${server.model}`
-      : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
+    const key = runtimeKey(folder, settings);
     if (this.runtime?.key === key) return this.runtime.runtime;
     // A read-ahead reads into the runtime about to be replaced: it ends first.
     await this.readAhead.settle();
@@ -194,6 +200,26 @@ export class RelayService implements vscode.Disposable {
       this.llmRuntime = { folder, runtime: await createProcessRuntime(folder, { workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js') }) };
     }
     return this.llmRuntime.runtime;
+  }
+
+  /**
+   * The chat's next message as far as the user has written it (`messages` ends with it): its
+   * prompt's start is read into the SLM's cache in the background, so that Send computes only
+   * the rest. Only while idle, on the SLM already loaded for these settings, with a cache budget.
+   */
+  readAheadDraft(messages: ChatMessage[]): void {
+    if (this.current || !this.runtime) return;
+    let settings: RelaySettings;
+    try {
+      settings = readSettings();
+    } catch {
+      return;
+    }
+    const folder = this.slmFolder(settings);
+    if (!folder || settings.slm.server || settings.slm.kvCacheBudgetMb <= 0 || this.runtime.key !== runtimeKey(folder, settings)) return;
+    const slm = this.runtime.runtime;
+    const draft = messages.at(-1)?.content ?? '';
+    this.readAhead.start(slm, () => draftPrefix(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */

@@ -151,6 +151,8 @@ export type HostMessage =
 export type WebviewMessage =
   | { type: 'ready' }
   | { type: 'send'; text: string }
+  /** The chat input as the user writes it (debounced, while idle): read ahead into the SLM's cache. */
+  | { type: 'draft'; text: string }
   | { type: 'stop' }
   | { type: 'new-chat' }
   | { type: 'copy'; turnId: string }
@@ -184,6 +186,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
       return { type: value.type };
     case 'send':
       return typeof value.text === 'string' && value.text.trim().length > 0 && value.text.length <= MAX_TEXT ? { type: 'send', text: value.text } : undefined;
+    case 'draft':
+      return typeof value.text === 'string' && value.text.length <= MAX_TEXT ? { type: 'draft', text: value.text } : undefined;
     case 'copy':
     case 'insert':
     case 'retry':

@@ -10,22 +10,45 @@
 import type { ChatMessage, PrefillProgress, RenderOptions, SlmRuntime } from './types';
 
 /**
- * The text every next turn's prompt begins with: the conversation and its answer rendered as
- * a following turn will render them, up to where the next user message's text goes. (Two
- * renderings with different next messages agree exactly that far.)
+ * The text every prompt of `history` and a next user message starting with `userStart`
+ * begins with, as the template renders it. (Two renderings whose next messages go on
+ * differently agree exactly that far.)
  */
-export async function followUpPrefix(
+async function promptPrefix(
+  runtime: Pick<SlmRuntime, 'renderChat'>,
+  history: readonly ChatMessage[],
+  userStart: string,
+  options: RenderOptions,
+): Promise<string> {
+  const a = await runtime.renderChat([...history, { role: 'user', content: `${userStart}A` }], options);
+  const b = await runtime.renderChat([...history, { role: 'user', content: `${userStart}B` }], options);
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return a.slice(0, i);
+}
+
+/** The text every next turn's prompt begins with: the conversation and its answer as a following turn renders them, up to where the next message goes. */
+export function followUpPrefix(
   runtime: Pick<SlmRuntime, 'renderChat'>,
   messages: readonly ChatMessage[],
   answer: string,
   options: RenderOptions = {},
 ): Promise<string> {
-  const history: ChatMessage[] = [...messages, { role: 'assistant', content: answer }];
-  const a = await runtime.renderChat([...history, { role: 'user', content: 'A' }], options);
-  const b = await runtime.renderChat([...history, { role: 'user', content: 'B' }], options);
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  return a.slice(0, i);
+  return promptPrefix(runtime, [...messages, { role: 'assistant', content: answer }], '', options);
+}
+
+/**
+ * The text the prompt of a message still being written (`draft`, after `history`) will begin
+ * with: up to its last finished word, as the word being written may still change, and a
+ * token may join it to what follows.
+ */
+export function draftPrefix(
+  runtime: Pick<SlmRuntime, 'renderChat'>,
+  history: readonly ChatMessage[],
+  draft: string,
+  options: RenderOptions = {},
+): Promise<string> {
+  return promptPrefix(runtime, history, draft.replace(/\s*\S*$/u, ''), options);
 }
 
 /**

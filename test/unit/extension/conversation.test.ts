@@ -181,6 +181,38 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
 });
 
+test("a chat's draft goes to be read ahead after the conversation so far; the answer view has none", async () => {
+  for (const view of ['chat', 'answer'] as const) {
+    const drafts: unknown[] = [];
+    const service = {
+      busy: false,
+      onDidChangeBusy: () => ({ dispose() {} }),
+      setupWarning: async () => undefined,
+      answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }) => {
+        sink.onEvent(slm('It adds.'), MODEL);
+        sink.onEvent({ type: 'done', answer: 'It adds.', stats: STATS } as RelayEvent, MODEL);
+        return { answer: 'It adds.', stats: STATS };
+      },
+      readAheadDraft: (messages: unknown) => drafts.push(messages),
+    } as unknown as RelayService;
+    const conversation = new Conversation(view, service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+    conversation.attach({ post: () => undefined });
+    await conversation.ask('What does it do?');
+    await conversation.receive({ type: 'draft', text: 'And then wh' });
+    const expected =
+      view === 'chat'
+        ? [
+            [
+              { role: 'user', content: 'What does it do?' },
+              { role: 'assistant', content: 'It adds.' },
+              { role: 'user', content: 'And then wh' },
+            ],
+          ]
+        : [];
+    assert.deepEqual(drafts, expected, view);
+  }
+});
+
 test('a chat asks for its next turn to be read ahead; the answer view (Explain Selection, Solve Problem) does not', async () => {
   for (const view of ['chat', 'answer'] as const) {
     const asked: unknown[] = [];

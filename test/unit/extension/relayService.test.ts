@@ -259,6 +259,8 @@ describe('answer()', () => {
   });
 });
 
+const FOLLOW_UP = 'And why is that so?';
+
 describe('a chat turn read ahead', () => {
   let server: FakeServer;
   let harness: Harness | undefined;
@@ -271,15 +273,19 @@ describe('a chat turn read ahead', () => {
     await disposeAndWait(harness);
   });
 
-  /** A chat of two turns on a new service (a new SLM process: no caches kept by earlier tests); the follow-up's stats. */
-  async function chat(readAhead: boolean): Promise<AnswerStats> {
+  /**
+   * A chat of two turns on a new service (a new SLM process: no caches kept by earlier tests);
+   * the follow-up's stats. `draft`: the follow-up as far as it was written before Send.
+   */
+  async function chat(readAhead: boolean, draft?: string): Promise<AnswerStats> {
     harness = newService();
     try {
       resetSettings(relaySettings(`${server.url}/v1`));
       const first = await harness.service.answer(QUESTION, recordingSink(), undefined, { readAhead });
       assert.equal(first.error, undefined, first.error?.message);
-      const followUp: ChatMessage[] = [...QUESTION, { role: 'assistant', content: first.answer }, { role: 'user', content: 'And why is that so?' }];
-      const second = await harness.service.answer(followUp, recordingSink());
+      const history: ChatMessage[] = [...QUESTION, { role: 'assistant', content: first.answer }];
+      if (draft !== undefined) harness.service.readAheadDraft([...history, { role: 'user', content: draft }]);
+      const second = await harness.service.answer([...history, { role: 'user', content: FOLLOW_UP }], recordingSink());
       assert.equal(second.error, undefined, second.error?.message);
       assert.ok(second.stats);
       return second.stats;
@@ -287,6 +293,15 @@ describe('a chat turn read ahead', () => {
       await disposeAndWait(harness);
     }
   }
+
+  test('a draft read while the user writes: Send computes only what follows its last finished word', async () => {
+    const ahead = await chat(true);
+    const drafted = await chat(true, FOLLOW_UP.slice(0, FOLLOW_UP.indexOf(' so')));
+    const reusedAhead = ahead.reusedPromptTokens ?? 0;
+    const reusedDrafted = drafted.reusedPromptTokens ?? 0;
+    // 'And why is that' read ahead: at least three more tokens of the prompt (words) were not computed at Send.
+    assert.ok(reusedDrafted >= reusedAhead + 3, `reused ${reusedDrafted} tokens with the draft read, ${reusedAhead} with the follow-up's start only`);
+  });
 
   test("the follow-up reuses the SLM's cache up to its own message (without reading ahead: up to the previous answer, which Qwen3's template renders otherwise)", async () => {
     const without = await chat(false);

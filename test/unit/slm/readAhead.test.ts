@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { qwen3TokenizerDir } from '../../fixtures/scriptedModel';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
-import { followUpPrefix, ReadAhead } from '../../../src/core/slm/readAhead';
+import { draftPrefix, followUpPrefix, ReadAhead } from '../../../src/core/slm/readAhead';
 import type { ChatMessage, SlmRuntime } from '../../../src/core/slm/types';
 
 let folder: string;
@@ -77,6 +77,17 @@ test("followUpPrefix: the conversation as the next turn renders it, up to the ne
   const asWritten = (await rt.renderChat(FIRST)) + answer;
   assert.match(asWritten, /<think>\n\n<\/think>/);
   assert.doesNotMatch(prefix, /<think>/);
+});
+
+test('draftPrefix: a message still being written counts up to its last finished word, and its prompt starts so', async () => {
+  const rt = await runtime();
+  const history: ChatMessage[] = [...FIRST, { role: 'assistant', content: 'It checks the length first.' }];
+  const prefix = await draftPrefix(rt, history, 'And what if the li');
+  assert.ok(prefix.endsWith('<|im_start|>user\nAnd what if the'), JSON.stringify(prefix.slice(-40)));
+  const sent = await rt.renderChat([...history, { role: 'user', content: FOLLOW_UP }]);
+  assert.ok(sent.startsWith(prefix));
+  assert.equal(await draftPrefix(rt, history, 'And what if the '), prefix, 'a trailing space ends no more words');
+  assert.equal(await draftPrefix(rt, history, 'And'), await followUpPrefix(rt, FIRST, 'It checks the length first.'), 'no finished word yet');
 });
 
 test('a follow-up after reading ahead reuses the whole conversation up to its own message, and decodes as without reuse', async () => {

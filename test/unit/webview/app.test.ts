@@ -136,6 +136,28 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.deepEqual((await webview.posted()).slice(1), [{ type: 'stop' }, { type: 'send', text: 'queued question' }]);
   });
 
+  it('tells the host the draft once the user pauses writing, while idle only, and not what was sent', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
+    const input = webview.page.locator('#chat-input');
+    await input.pressSequentially('What is 2');
+    const drafts = async () => (await webview.posted()).filter((m) => (m as { type?: string }).type === 'draft');
+    // Bounded wait for the pause to pass (not a timing assertion: it only waits for the message).
+    for (let i = 0; i < 100 && (await drafts()).length === 0; i++) await webview.page.waitForTimeout(50);
+    assert.deepEqual(await drafts(), [{ type: 'draft', text: 'What is 2' }], 'one draft for the burst of typing');
+    // While an answer is written nothing is read ahead: no draft.
+    await deliver({ type: 'busy', busy: true });
+    await input.pressSequentially('+3?');
+    await webview.page.waitForTimeout(1000);
+    assert.equal((await drafts()).length, 1);
+    // Send right after typing: the pending draft is dropped, the message sent.
+    await deliver({ type: 'busy', busy: false });
+    await input.pressSequentially(' ');
+    await input.press('Enter');
+    await webview.page.waitForTimeout(1000);
+    assert.equal((await drafts()).length, 1);
+    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'send', text: 'What is 2+3? ' }]);
+  });
+
   it("shows how long the large model's server has been silent, hides it when text comes, and says why an answer stopped early", async () => {
     await deliver(
       { type: 'init', view: 'chat', busy: true, turns: [] },

@@ -34,6 +34,8 @@ test('webview -> host: every well-formed message passes, reduced to its known fi
   assert.deepEqual(parseWebviewMessage({ type: 'stop', command: 'rm -rf /' }), { type: 'stop' }, 'extra fields are dropped');
   assert.deepEqual(parseWebviewMessage({ type: 'new-chat' }), { type: 'new-chat' });
   assert.deepEqual(parseWebviewMessage({ type: 'send', text: 'What is 2+3?' }), { type: 'send', text: 'What is 2+3?' });
+  assert.deepEqual(parseWebviewMessage({ type: 'draft', text: 'What is 2' }), { type: 'draft', text: 'What is 2' });
+  assert.deepEqual(parseWebviewMessage({ type: 'draft', text: '' }), { type: 'draft', text: '' }, 'an emptied draft is a draft');
   for (const type of ['copy', 'insert', 'retry'] as const) assert.deepEqual(parseWebviewMessage({ type, turnId: 't1' }), { type, turnId: 't1' });
   for (const action of ['set-key', 'open-settings', 'pick-model', 'retry'] as const) {
     assert.deepEqual(parseWebviewMessage({ type: 'fix', action }), { type: 'fix', action });
@@ -52,6 +54,9 @@ test('webview -> host: malformed messages are refused', () => {
     { type: 'send', text: '   \n' },
     { type: 'send', text: 7 },
     { type: 'send', text: 'x'.repeat(100_001) },
+    { type: 'draft' },
+    { type: 'draft', text: ['x'] },
+    { type: 'draft', text: 'x'.repeat(100_001) },
     { type: 'copy' },
     { type: 'insert', turnId: 12 },
     { type: 'retry', turnId: 'x'.repeat(201) },
