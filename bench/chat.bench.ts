@@ -17,7 +17,9 @@
 // answer's start and computes that answer again (the `qwen3_template` keys); and with the Qwen3
 // template once more, reading each next turn ahead as the chat does (readAhead.ts: after an
 // answer, the conversation as the next prompt begins is read into a kept cache while the user
-// writes; its time is reported apart, not in the next turn's first token: `qwen3_read_ahead`).
+// writes; its time is reported apart, not in the next turn's first token: `qwen3_read_ahead`);
+// and once more reading also each user message as it is written, up to its last word, as the
+// chat does when the user pauses before Send (`qwen3_typing`; the draft's read apart too).
 //
 // Times are the best of --rounds conversations (each on new runtimes), since the CPU may be shared.
 //
@@ -36,7 +38,7 @@ import { DEFAULT_KV_CACHE_BUDGET_MB } from '../src/core/slm/onnx/kvPrefixCache';
 import { DEFAULT_PREFILL_CHUNK } from '../src/core/slm/onnx/kvDecoder';
 import { readOrtProfile, type OrtRunProfile } from '../src/core/slm/onnx/ortProfile';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
-import { followUpPrefix, ReadAhead } from '../src/core/slm/readAhead';
+import { draftPrefix, followUpPrefix, ReadAhead } from '../src/core/slm/readAhead';
 import type { ChatMessage, GeneratedToken, OnnxVariant } from '../src/core/slm/types';
 
 function arg(name: string, fallback: string): string {
@@ -103,10 +105,12 @@ interface Turn {
   keptMb: number;
   /** qwen3-read-ahead: how long reading this turn's answer ahead for the next turn took (while the user would write). */
   readAheadMs?: number;
+  /** qwen3-typing: how long reading this turn's message up to its last word took (while the user would write). */
+  draftMs?: number;
 }
 
 interface Conversation {
-  template: 'chatml' | 'qwen3' | 'qwen3-read-ahead';
+  template: 'chatml' | 'qwen3' | 'qwen3-read-ahead' | 'qwen3-typing';
   rows: Turn[];
   retry: Answer;
   /** The first turn's prompt again, from scratch, right after the last turn: the turn-6/turn-1 ratio side by side in time. */
@@ -129,6 +133,15 @@ async function converse(
   for (let turn = 1; turn <= o.turns; turn++) {
     messages.push({ role: 'user', content: prose(reuse, turn, o.user, `Question ${turn}:`) });
     const prompt = await render(messages);
+    let draftMs: number | undefined;
+    if (template === 'qwen3-typing') {
+      // The user paused before Send: the chat has read the message up to its last word.
+      const prefix = await draftPrefix(reuse, messages.slice(0, -1), messages[messages.length - 1].content);
+      const started = performance.now();
+      readAhead.start(reuse, async () => prefix);
+      await readAhead.settle(prefix);
+      draftMs = performance.now() - started;
+    }
     // Alternate which runtime goes first: the CPU is shared, and a neighbour's burst should not always hit the same side.
     const order = turn % 2 === 1 ? [reuse, fresh] : [fresh, reuse];
     const [a, b] = [await answer(order[0], prompt, o.generate), await answer(order[1], prompt, o.generate)];
@@ -136,7 +149,7 @@ async function converse(
     const content = prose(reuse, turn + 100, o.answer, `Answer ${turn}:`);
     await keepAnswer(reuse, await render(messages, content));
     let readAheadMs: number | undefined;
-    if (template === 'qwen3-read-ahead' && turn < o.turns) {
+    if ((template === 'qwen3-read-ahead' || template === 'qwen3-typing') && turn < o.turns) {
       // As the chat does after an answer; waited for here, as a user who writes for longer than it takes.
       const prefix = await followUpPrefix(reuse, messages, content);
       const started = performance.now();
@@ -145,7 +158,14 @@ async function converse(
       readAheadMs = performance.now() - started;
     }
     const keptMb = reuse.keptKvCaches.reduce((sum, c) => sum + c.bytes, 0) / 2 ** 20;
-    rows.push({ turn, reused: withReuse, fresh: without, keptMb, ...(readAheadMs === undefined ? {} : { readAheadMs }) });
+    rows.push({
+      turn,
+      reused: withReuse,
+      fresh: without,
+      keptMb,
+      ...(readAheadMs === undefined ? {} : { readAheadMs }),
+      ...(draftMs === undefined ? {} : { draftMs }),
+    });
     console.log(
       `${template} turn ${turn}: prompt ${withReuse.promptTokens} tokens, reused ${withReuse.reusedTokens}; first token ${ms(withReuse.ttftMs)} with reuse, ${ms(without.ttftMs)} without; kept ${keptMb.toFixed(0)} MB`,
     );
@@ -164,6 +184,8 @@ function table(c: Conversation): void {
     chatml: 'History as generated (ChatML)',
     qwen3: "The folder's Qwen3 template",
     'qwen3-read-ahead': "The folder's Qwen3 template, each next turn read ahead (readAhead.ts; its time apart, below)",
+    'qwen3-typing':
+      "The folder's Qwen3 template, each next turn read ahead and each message read up to its last word before Send (the reads' time apart, below)",
   };
   console.log(`\n${titles[c.template]}:`);
   console.log(
@@ -183,6 +205,8 @@ function table(c: Conversation): void {
     `| Retry ${last.turn} | ${c.retry.promptTokens.toLocaleString('en-US')} | ${c.retry.reusedTokens.toLocaleString('en-US')} | ${ms(c.retry.ttftMs)} | ${ms(last.fresh.ttftMs)} | ${(last.fresh.ttftMs / c.retry.ttftMs).toFixed(1)}x | ${cpu(c.retry)} | ${ids(c.retry) === ids(last.reused)} | |`,
   );
   const readAheads = c.rows.filter((r) => r.readAheadMs !== undefined);
+  const drafts = c.rows.filter((r) => r.draftMs !== undefined);
+  if (drafts.length > 0) console.log(`Drafts read before Send, turns ${drafts.map((r) => `${r.turn}: ${ms(r.draftMs ?? 0)}`).join(', ')}.`);
   if (readAheads.length > 0)
     console.log(`Read ahead after turns ${readAheads.map((r) => `${r.turn}: ${ms(r.readAheadMs ?? 0)}`).join(', ')} (while the user would write).`);
 }
@@ -228,6 +252,7 @@ function keys(c: Conversation) {
     retry_speedup_cpu: Number((last.fresh.ttftCpuMs / c.retry.ttftCpuMs).toFixed(1)),
     ...(part ? { tokens_part: part } : {}),
     retry_same_tokens: ids(c.retry) === ids(last.reused),
+    ...(c.rows.some((r) => r.draftMs !== undefined) ? { draft_read_ms: c.rows.map((r) => Math.round(r.draftMs ?? 0)) } : {}),
     ...(c.rows.some((r) => r.readAheadMs !== undefined)
       ? { read_ahead_ms: c.rows.flatMap((r) => (r.readAheadMs === undefined ? [] : [Math.round(r.readAheadMs)])) }
       : {}),
@@ -394,9 +419,11 @@ async function main(): Promise<void> {
   const chat = await best('chatml');
   const qwen3 = await best('qwen3');
   const qwen3ReadAhead = await best('qwen3-read-ahead');
+  const qwen3Typing = await best('qwen3-typing');
   table(chat);
   table(qwen3);
   table(qwen3ReadAhead);
+  table(qwen3Typing);
   const summary = {
     variant,
     template: 'chatml',
@@ -408,6 +435,7 @@ async function main(): Promise<void> {
     ...keys(chat),
     qwen3_template: keys(qwen3),
     qwen3_read_ahead: keys(qwen3ReadAhead),
+    qwen3_typing: keys(qwen3Typing),
     budget_mb: DEFAULT_KV_CACHE_BUDGET_MB,
     goals: { turn6_over_turn1: 1.3, turn6_speedup_vs_no_reuse: 4, retry_speedup: 10 },
     load_average: [Number(loadBefore.toFixed(2)), Number(loadavg()[0].toFixed(2))],
