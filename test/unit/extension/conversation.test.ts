@@ -181,54 +181,47 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
 });
 
+/**
+ * A Conversation in `view` over a fake service that answers every question "It adds.";
+ * what the service was asked: each answer's options and each draft to read ahead.
+ */
+function withAnsweringService(view: 'chat' | 'answer') {
+  const asked = { answerOptions: [] as unknown[], drafts: [] as unknown[] };
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }, _plan: unknown, options: unknown) => {
+      asked.answerOptions.push(options);
+      sink.onEvent(slm('It adds.'), MODEL);
+      sink.onEvent({ type: 'done', answer: 'It adds.', stats: STATS } as RelayEvent, MODEL);
+      return { answer: 'It adds.', stats: STATS };
+    },
+    readAheadDraft: (messages: unknown) => asked.drafts.push(messages),
+  } as unknown as RelayService;
+  const conversation = new Conversation(view, service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  conversation.attach({ post: () => undefined });
+  return { conversation, asked };
+}
+
 test("a chat's draft goes to be read ahead after the conversation so far; the answer view has none", async () => {
   for (const view of ['chat', 'answer'] as const) {
-    const drafts: unknown[] = [];
-    const service = {
-      busy: false,
-      onDidChangeBusy: () => ({ dispose() {} }),
-      setupWarning: async () => undefined,
-      answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }) => {
-        sink.onEvent(slm('It adds.'), MODEL);
-        sink.onEvent({ type: 'done', answer: 'It adds.', stats: STATS } as RelayEvent, MODEL);
-        return { answer: 'It adds.', stats: STATS };
-      },
-      readAheadDraft: (messages: unknown) => drafts.push(messages),
-    } as unknown as RelayService;
-    const conversation = new Conversation(view, service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
-    conversation.attach({ post: () => undefined });
+    const { conversation, asked } = withAnsweringService(view);
     await conversation.ask('What does it do?');
     await conversation.receive({ type: 'draft', text: 'And then wh' });
-    const expected =
-      view === 'chat'
-        ? [
-            [
-              { role: 'user', content: 'What does it do?' },
-              { role: 'assistant', content: 'It adds.' },
-              { role: 'user', content: 'And then wh' },
-            ],
-          ]
-        : [];
-    assert.deepEqual(drafts, expected, view);
+    const conversationSoFar = [
+      { role: 'user', content: 'What does it do?' },
+      { role: 'assistant', content: 'It adds.' },
+      { role: 'user', content: 'And then wh' },
+    ];
+    assert.deepEqual(asked.drafts, view === 'chat' ? [conversationSoFar] : [], view);
   }
 });
 
 test('a chat asks for its next turn to be read ahead; the answer view (Explain Selection, Solve Problem) does not', async () => {
   for (const view of ['chat', 'answer'] as const) {
-    const asked: unknown[] = [];
-    const service = {
-      busy: false,
-      onDidChangeBusy: () => ({ dispose() {} }),
-      setupWarning: async () => undefined,
-      answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }, _plan: unknown, options: unknown) => {
-        asked.push(options);
-        sink.onEvent({ type: 'done', answer: 'ok', stats: STATS } as RelayEvent, MODEL);
-        return { answer: 'ok', stats: STATS };
-      },
-    } as unknown as RelayService;
-    const conversation = new Conversation(view, service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
-    conversation.attach({ post: () => undefined });
+    const { conversation, asked } = withAnsweringService(view);
     await conversation.ask('Why?');
-    assert.deepEqual(asked, [{ readAhead: view === 'chat' }], view);
+    assert.deepEqual(asked.answerOptions, [{ readAhead: view === 'chat' }], view);
   }
 });
