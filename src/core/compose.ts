@@ -14,7 +14,7 @@ import { providerOf, type ProviderKind } from './providers/registry';
 import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/billing';
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
-import { TokenRatios } from './relay/money';
+import { PROCESS_TOKEN_RATIOS, type TokenRatioStore } from './relay/tokenRatioStore';
 import type { RecentPrompts } from './relay/recentPrompts';
 import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
@@ -65,6 +65,8 @@ export interface CompositionDeps {
   countTokens?(text: string): number;
   /** The prompts this adapter sent recently (chat turns, Retry): the LLM-alone estimate reads what they share from the cache. */
   recentPrompts?: RecentPrompts;
+  /** Token ratios per SLM and LLM pair; the extension's outlive the session. Default: kept for the life of the process. */
+  tokenRatios?: TokenRatioStore;
 }
 
 export interface ComposedLlm {
@@ -177,7 +179,7 @@ export class RelayComposition {
       maxCostUsd: s.limits.maxCostUsd,
       maxCostRatio: s.limits.maxCostRatio,
       cacheRule: this.llm?.cacheRule,
-      tokenRatios: this.llm ? tokenRatiosOf(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
+      tokenRatios: this.llm ? (this.deps.tokenRatios ?? PROCESS_TOKEN_RATIOS).of(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
       warmTokens: this.warm.get(PromptBook.key(messages)),
       maxStallMs: s.limits.maxStallSeconds * 1000,
       slmSampling: { temperature: s.temperature, seed: s.seed },
@@ -187,20 +189,6 @@ export class RelayComposition {
       router: { llmProbability: s.router?.llmProbability ?? 0.5, seed: s.seed ?? 0 },
     };
   }
-}
-
-/** Token ratios per SLM and LLM pair, kept for the life of the process (they belong to the two tokenizers). */
-const TOKEN_RATIOS = new Map<string, TokenRatios>();
-const MAX_TOKEN_RATIOS = 32;
-
-function tokenRatiosOf(key: string): TokenRatios {
-  let ratios = TOKEN_RATIOS.get(key);
-  if (!ratios) {
-    if (TOKEN_RATIOS.size >= MAX_TOKEN_RATIOS) TOKEN_RATIOS.delete(TOKEN_RATIOS.keys().next().value as string);
-    ratios = new TokenRatios();
-    TOKEN_RATIOS.set(key, ratios);
-  }
-  return ratios;
 }
 
 /**

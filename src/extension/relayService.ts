@@ -13,6 +13,7 @@ import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { runRelay } from '../core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
+import { TokenRatioStore } from '../core/relay/tokenRatioStore';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
@@ -92,6 +93,8 @@ export class RelayService implements vscode.Disposable {
   private readonly recentPrompts = new RecentPrompts();
   /** The next chat turn's prompt, read while the user writes it; settled before an answer opens its session. */
   private readonly readAhead = new ReadAhead();
+  /** LLM tokens per SLM token, per model pair, kept in globalState: the next session's first call is priced with them. */
+  private readonly tokenRatios: TokenRatioStore;
   /** Fires when an answer starts or ends, so every open view can enable Stop and Send. */
   readonly onDidChangeBusy = this.busyChanged.event;
 
@@ -101,6 +104,7 @@ export class RelayService implements vscode.Disposable {
   ) {
     this.totals = new TotalsStore(join(context.globalStorageUri.fsPath, 'totals.json'));
     this.keys = new KeyStore(context.secrets, context.globalState, askModal);
+    this.tokenRatios = new TokenRatioStore(context.globalState);
   }
 
   /** Keys stored per kind before they were bound to an origin move to the origin they were used with. */
@@ -254,6 +258,7 @@ export class RelayService implements vscode.Disposable {
         openLocalLlm: (llmFolder) => this.localLlm(llmFolder),
         onRequest: (request) => this.sentRequests.recordRequest(request),
         recentPrompts: this.recentPrompts,
+        tokenRatios: this.tokenRatios,
       });
       const prompt = await composition.prepare(messages);
       const llm = composition.llm;

@@ -48,6 +48,9 @@ export class TokenRatios {
     return this.calls > 0;
   }
 
+  /** Told after each call that taught these ratios (a store that keeps them saves then). */
+  onLearned?: () => void;
+
   add(call: { localInput: number; reportedInput: number; localOutput: number; reportedOutput: number }): void {
     if (!(call.localInput > 0 && call.reportedInput > 0)) return;
     this.calls += 1;
@@ -57,8 +60,52 @@ export class TokenRatios {
       this.reportedOut += call.reportedOutput;
       this.localOut += call.localOutput;
     }
+    this.onLearned?.();
+  }
+
+  /** The sums behind the ratios, as plain numbers (kept across sessions by TokenRatioStore). */
+  snapshot(): TokenRatiosSnapshot {
+    return { calls: this.calls, reportedIn: this.reportedIn, localIn: this.localIn, reportedOut: this.reportedOut, localOut: this.localOut };
+  }
+
+  /**
+   * Ratios from a snapshot; undefined for anything that is not one (stored data is read
+   * back, not trusted). The sums are scaled to at most RESTORED_CALLS calls' weight, so
+   * the calls of this session soon outweigh old ones (a provider may change its tokenizer
+   * under the same model name).
+   */
+  static restore(value: unknown): TokenRatios | undefined {
+    if (typeof value !== 'object' || value === null) return undefined;
+    const v = value as Record<string, unknown>;
+    const sums = [v.calls, v.reportedIn, v.localIn, v.reportedOut, v.localOut];
+    if (!sums.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return undefined;
+    const [calls, reportedIn, localIn, reportedOut, localOut] = sums as number[];
+    if (!(calls >= 1 && reportedIn > 0 && localIn > 0)) return undefined;
+    const input = reportedIn / localIn;
+    const output = localOut > 0 ? reportedOut / localOut : 1;
+    // A ratio far outside what any two tokenizers give is not a measurement.
+    if (!(input > 0.01 && input < 100 && output > 0.01 && output < 100)) return undefined;
+    const scale = Math.min(1, RESTORED_CALLS / calls);
+    const ratios = new TokenRatios();
+    ratios.calls = Math.max(1, Math.round(calls * scale));
+    ratios.reportedIn = reportedIn * scale;
+    ratios.localIn = localIn * scale;
+    ratios.reportedOut = reportedOut * scale;
+    ratios.localOut = localOut * scale;
+    return ratios;
   }
 }
+
+export interface TokenRatiosSnapshot {
+  calls: number;
+  reportedIn: number;
+  localIn: number;
+  reportedOut: number;
+  localOut: number;
+}
+
+/** The weight, in calls, of ratios restored from an earlier session. */
+export const RESTORED_CALLS = 20;
 
 export interface MoneyCeilings {
   /** The most an answer may cost relative to the LLM-only estimate (e.g. 0.5); undefined: no such ceiling. */

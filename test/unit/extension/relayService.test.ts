@@ -220,6 +220,13 @@ describe('answer()', () => {
     assert.equal(totals.llmInputTokens, PROMPT_TOKENS);
     assert.ok(Math.abs(totals.costUsd - cost) < 1e-12);
     assert.equal(totals.unpricedAnswers, 0);
+
+    // The token ratios the call taught are kept in globalState under the model pair (a path and a model name, no login).
+    const ratios = harness.ext.globalState.get<Record<string, { calls: number; reportedIn: number }>>('relay.tokenRatios');
+    assert.deepEqual(Object.keys(ratios ?? {}), [`${script.folder}|${KIND}:${LLM_MODEL}`]);
+    assert.equal(Object.values(ratios ?? {})[0].calls, 1);
+    assert.equal(Object.values(ratios ?? {})[0].reportedIn, PROMPT_TOKENS);
+    assert.ok(!JSON.stringify(ratios).includes('relay-pass-7c1'));
   });
 
   test('a second answer while one runs is refused with a clear message; stop() ends the running one and keeps the partial answer', async () => {
@@ -256,6 +263,31 @@ describe('answer()', () => {
     assert.equal(service.busy, false);
     assert.equal(service.stop(), false, 'nothing left to stop');
     assert.equal(service.sentRequests.last?.messages[0].content, FIRST_QUESTION, 'the refused answer did not replace the record');
+  });
+
+  test("after a restart the first answer's LLM-alone estimate is counted with the ratios the last session learned, not in the SLM's tokens", async () => {
+    resetSettings(relaySettings(`${server.url}/v1`));
+    const learned = harness.ext.globalState.get<Record<string, { calls: number }>>('relay.tokenRatios') ?? {};
+    const calls = Object.values(learned)[0]?.calls ?? 0;
+    assert.ok(calls >= 1, 'the first test taught the ratios');
+    const fresh = newService();
+    const restarted = newService();
+    try {
+      for (const [key, value] of harness.ext.globalState.values) restarted.ext.globalState.values.set(key, value);
+      const first = await fresh.service.answer(QUESTION, recordingSink());
+      const again = await restarted.service.answer(QUESTION, recordingSink());
+      assert.equal(first.error, undefined, first.error?.message);
+      assert.equal(again.error, undefined, again.error?.message);
+      assert.match(first.stats?.llmOnlyEstimateNote ?? '', /the ratios its call reported/, 'a new install: only its own call');
+      assert.match(again.stats?.llmOnlyEstimateNote ?? '', new RegExp(`the ratios its ${calls + 1} calls reported`), 'the kept calls and its own');
+    } finally {
+      // The suite's after() waits for every SLM process to exit, these two included.
+      for (const h of [fresh, restarted]) {
+        h.disposed = true;
+        h.service.dispose();
+        h.ext.dispose();
+      }
+    }
   });
 });
 
@@ -504,6 +536,11 @@ describe('the money ceiling (relay.maxCostRatio)', () => {
   });
 
   test('by default a call that would cost more than half the LLM alone is skipped: nothing is sent, the sink hears why, the SLM writes on', async () => {
+    // One answer without the ceiling teaches the token ratios (the server counts 1,000 input tokens a call, far more than the
+    // SLM's count): counted in the SLM's tokens the call would look cheap.
+    resetSettings(relaySettings(`${server.url}/v1`));
+    const taught = await harness.service.answer(QUESTION, recordingSink());
+    assert.equal(taught.stats?.calls, 1);
     const { 'relay.maxCostRatio': _lifted, ...settings } = relaySettings(`${server.url}/v1`);
     resetSettings(settings);
     const before = server.requests.length;

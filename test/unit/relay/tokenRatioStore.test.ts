@@ -1,0 +1,134 @@
+/**
+ * Token ratios kept across sessions: what one session's calls taught prices the next
+ * session's first call and LLM-alone estimate; what is read back from storage is checked,
+ * bounded, and a failed write never fails an answer.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NO_CACHE } from '../../../src/core/providers/billing';
+import type { Usage } from '../../../src/core/providers/types';
+import { MoneyLedger, QUOTE_MARGIN, RESTORED_CALLS, TokenRatios, UNCALIBRATED_MARGIN } from '../../../src/core/relay/money';
+import { MAX_TOKEN_RATIO_PAIRS, TOKEN_RATIOS_STATE_KEY, TokenRatioStore, type KeyValueBacking } from '../../../src/core/relay/tokenRatioStore';
+
+const PRICE = { inputPerMTok: 2, outputPerMTok: 10 };
+const PAIR = '/models/qwen3|openai-chat:gpt-5';
+
+/** VS Code's Memento as it behaves: values go through JSON, writes are asynchronous. */
+class JsonBacking implements KeyValueBacking {
+  readonly values = new Map<string, string>();
+  writes = 0;
+  get(key: string): unknown {
+    const text = this.values.get(key);
+    return text === undefined ? undefined : JSON.parse(text);
+  }
+  async update(key: string, value: unknown): Promise<void> {
+    this.writes += 1;
+    this.values.set(key, JSON.stringify(value));
+  }
+}
+
+/** One answer's call: the server counted `ratio` times the SLM's tokens, in and out. */
+function teach(ratios: TokenRatios, ratio: number): void {
+  const usage: Usage = { inputTokens: 1000 * ratio, outputTokens: 10 * ratio, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  new MoneyLedger(PRICE, NO_CACHE, {}, ratios).record({ localInput: 1000, localOutput: 10, usage, reported: true });
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test("a new session's first call is priced with the ratios the last session learned; without a backing every session starts uncalibrated", async () => {
+  const backing = new JsonBacking();
+  teach(new TokenRatioStore(backing).of(PAIR), 1.5);
+  await settle();
+  assert.equal(backing.writes, 1, 'saved once the call reported its usage');
+
+  // A restart: a new store over the same state.
+  const restored = new TokenRatioStore(backing).of(PAIR);
+  assert.equal(restored.known, true);
+  assert.ok(Math.abs(restored.input - 1.5) < 1e-12 && Math.abs(restored.output - 1.5) < 1e-12);
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {}, restored);
+  assert.ok(
+    Math.abs(ledger.quoteUsd(100, 1) - ((150 * 2 + 1 * 10) / 1e6) * (1 + QUOTE_MARGIN)) < 1e-15,
+    "the quote in the LLM's counts, with the calibrated margin",
+  );
+  assert.ok(Math.abs(ledger.llmOnlyUsd(100, 20) - (150 * 2 + 30 * 10) / 1e6) < 1e-15, 'the LLM-alone estimate too');
+  assert.equal(ledger.llmOnlyBasis().kind, 'calibrated');
+
+  // Another pair, or no backing: nothing learned, the SLM's counts with the wider margin.
+  const other = new MoneyLedger(PRICE, NO_CACHE, {}, new TokenRatioStore(backing).of('/models/qwen3|anthropic:claude-sonnet-4-6'));
+  assert.ok(Math.abs(other.quoteUsd(100, 1) - ((100 * 2 + 1 * 10) / 1e6) * (1 + UNCALIBRATED_MARGIN)) < 1e-15);
+  assert.equal(new TokenRatioStore().of(PAIR).known, false);
+});
+
+test('restored ratios weigh at most RESTORED_CALLS calls, so this session soon outweighs an old tokenizer', () => {
+  const backing = new JsonBacking();
+  const first = new TokenRatioStore(backing).of(PAIR);
+  for (let i = 0; i < 200; i++) teach(first, 2);
+  const restored = new TokenRatioStore(backing).of(PAIR);
+  assert.equal(restored.calls, RESTORED_CALLS);
+  assert.ok(Math.abs(restored.input - 2) < 1e-12);
+  // The provider now counts like the SLM: 20 calls bring the ratio halfway, not 1/11 of the way.
+  for (let i = 0; i < RESTORED_CALLS; i++) teach(restored, 1);
+  assert.ok(Math.abs(restored.input - 1.5) < 1e-12, String(restored.input));
+});
+
+test('what storage gives back is checked: anything but sums of a real measurement is ignored, never thrown', () => {
+  const good = { calls: 3, reportedIn: 3000, localIn: 2500, reportedOut: 30, localOut: 25 };
+  const bad: unknown[] = [
+    'text',
+    [1, 2, 3],
+    null,
+    { ...good, calls: 0 },
+    { ...good, localIn: 0 },
+    { ...good, reportedIn: -5 },
+    { ...good, reportedOut: Number.NaN },
+    { ...good, localOut: '25' },
+    { ...good, reportedIn: 1e9 },
+  ];
+  for (const entry of bad) {
+    const backing = new JsonBacking();
+    backing.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify({ [PAIR]: entry }));
+    assert.equal(new TokenRatioStore(backing).of(PAIR).known, false, JSON.stringify(entry));
+  }
+  for (const record of ['not a record', [good], 42]) {
+    const backing = new JsonBacking();
+    backing.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify(record));
+    assert.equal(new TokenRatioStore(backing).of(PAIR).known, false);
+  }
+  const backing = new JsonBacking();
+  backing.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify({ [PAIR]: good }));
+  assert.ok(Math.abs(new TokenRatioStore(backing).of(PAIR).input - 1.2) < 1e-12, 'a good entry is read');
+});
+
+test(`at most ${MAX_TOKEN_RATIO_PAIRS} pairs are kept, the longest untaught dropped first`, async () => {
+  const backing = new JsonBacking();
+  const store = new TokenRatioStore(backing);
+  for (let i = 0; i < MAX_TOKEN_RATIO_PAIRS + 8; i++) teach(store.of(`/models/m${i}|openai-chat:gpt-5`), 1 + i / 100);
+  await settle();
+  const kept = Object.keys(backing.get(TOKEN_RATIOS_STATE_KEY) as object);
+  assert.equal(kept.length, MAX_TOKEN_RATIO_PAIRS);
+  assert.equal(kept[0], '/models/m8|openai-chat:gpt-5');
+  assert.equal(kept.at(-1), `/models/m${MAX_TOKEN_RATIO_PAIRS + 7}|openai-chat:gpt-5`);
+  // Teaching an old pair again moves it last, so it outlives the others.
+  teach(new TokenRatioStore(backing).of('/models/m8|openai-chat:gpt-5'), 1);
+  await settle();
+  assert.equal(Object.keys(backing.get(TOKEN_RATIOS_STATE_KEY) as object).at(-1), '/models/m8|openai-chat:gpt-5');
+});
+
+test('a storage that refuses writes costs only the saving: the ratios still learn, nothing throws', async () => {
+  const refusing: KeyValueBacking = {
+    get: () => undefined,
+    update: () => Promise.reject(new Error('storage is read-only')),
+  };
+  const throwing: KeyValueBacking = {
+    get: () => undefined,
+    update: () => {
+      throw new Error('storage closed');
+    },
+  };
+  for (const backing of [refusing, throwing]) {
+    const ratios = new TokenRatioStore(backing).of(PAIR);
+    teach(ratios, 2);
+    assert.equal(ratios.input, 2);
+  }
+  await settle();
+});
