@@ -18,8 +18,11 @@
 // template once more, reading each next turn ahead as the chat does (readAhead.ts: after an
 // answer, the conversation as the next prompt begins is read into a kept cache while the user
 // writes; its time is reported apart, not in the next turn's first token: `qwen3_read_ahead`);
-// and once more reading also each user message as it is written, up to its last word, as the
-// chat does when the user pauses before Send (`qwen3_typing`; the draft's read apart too).
+// and once more reading also each user message as it is written, as the chat does when the
+// user pauses (readAhead.ts draftReads: up to the last finished word, then whole): here the
+// user paused before the message's last word, then wrote it and sent (`qwen3_typing`; the
+// draft's read apart too); and last, a sixth message sent as it stood when the user paused,
+// which Send computes nothing of (`qwen3_typing.paused_send`).
 //
 // Times are the best of --rounds conversations (each on new runtimes), since the CPU may be shared.
 //
@@ -29,6 +32,7 @@
 // ids, read in 512-token passes). A table, then one JSON line.
 //
 // Options: --turns 6  --user 150  --answer 200  --generate 16  --variant int8  --rounds 2  --profile
+//   --conversations chatml,qwen3,qwen3-read-ahead,qwen3-typing (the JSON line's keys of those left out are absent)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +42,7 @@ import { DEFAULT_KV_CACHE_BUDGET_MB } from '../src/core/slm/onnx/kvPrefixCache';
 import { DEFAULT_PREFILL_CHUNK } from '../src/core/slm/onnx/kvDecoder';
 import { readOrtProfile, type OrtRunProfile } from '../src/core/slm/onnx/ortProfile';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
-import { draftPrefix, followUpPrefix, ReadAhead } from '../src/core/slm/readAhead';
+import { draftReads, followUpPrefix, ReadAhead } from '../src/core/slm/readAhead';
 import type { ChatMessage, GeneratedToken, OnnxVariant } from '../src/core/slm/types';
 
 function arg(name: string, fallback: string): string {
@@ -105,7 +109,7 @@ interface Turn {
   keptMb: number;
   /** qwen3-read-ahead: how long reading this turn's answer ahead for the next turn took (while the user would write). */
   readAheadMs?: number;
-  /** qwen3-typing: how long reading this turn's message up to its last word took (while the user would write). */
+  /** qwen3-typing: how long reading this turn's message as the user paused before its last word took (while the user would write). */
   draftMs?: number;
 }
 
@@ -115,6 +119,8 @@ interface Conversation {
   retry: Answer;
   /** The first turn's prompt again, from scratch, right after the last turn: the turn-6/turn-1 ratio side by side in time. */
   firstAgain: Answer;
+  /** qwen3-typing: another last message, read whole while the user paused, then sent as it stood. */
+  paused?: { reused: Answer; fresh: Answer; readMs: number };
 }
 
 async function converse(
@@ -135,11 +141,11 @@ async function converse(
     const prompt = await render(messages);
     let draftMs: number | undefined;
     if (template === 'qwen3-typing') {
-      // The user paused before Send: the chat has read the message up to its last word.
-      const prefix = await draftPrefix(reuse, messages.slice(0, -1), messages[messages.length - 1].content);
+      // The user paused before the last word: the chat read the message as it stood then; they wrote the word and sent.
+      const reads = await draftReads(reuse, messages.slice(0, -1), messages[messages.length - 1].content.replace(/\s*\S*$/u, ''));
       const started = performance.now();
-      readAhead.start(reuse, async () => prefix);
-      await readAhead.settle(prefix);
+      readAhead.start(reuse, async () => reads);
+      await readAhead.settle(reads?.at(-1));
       draftMs = performance.now() - started;
     }
     // Alternate which runtime goes first: the CPU is shared, and a neighbour's burst should not always hit the same side.
@@ -175,7 +181,19 @@ async function converse(
   messages.pop();
   const retry = await answer(reuse, await render(messages), o.generate);
   const firstAgain = await answer(fresh, await render(messages.slice(0, 2)), o.generate);
-  return { template, rows, retry, firstAgain };
+  let paused: Conversation['paused'];
+  if (template === 'qwen3-typing') {
+    // Another last message, read whole while the user paused after writing it, then sent as it stood.
+    messages[messages.length - 1] = { role: 'user', content: prose(reuse, o.turns + 200, o.user, `Question ${o.turns}, asked otherwise:`) };
+    const reads = await draftReads(reuse, messages.slice(0, -1), messages[messages.length - 1].content);
+    const started = performance.now();
+    readAhead.start(reuse, async () => reads);
+    await readAhead.settle(reads?.at(-1));
+    const readMs = performance.now() - started;
+    const prompt = await render(messages);
+    paused = { reused: await answer(reuse, prompt, o.generate), fresh: await answer(fresh, prompt, o.generate), readMs };
+  }
+  return { template, rows, retry, firstAgain, ...(paused ? { paused } : {}) };
 }
 
 function table(c: Conversation): void {
@@ -204,7 +222,12 @@ function table(c: Conversation): void {
   console.log(
     `| Retry ${last.turn} | ${c.retry.promptTokens.toLocaleString('en-US')} | ${c.retry.reusedTokens.toLocaleString('en-US')} | ${ms(c.retry.ttftMs)} | ${ms(last.fresh.ttftMs)} | ${(last.fresh.ttftMs / c.retry.ttftMs).toFixed(1)}x | ${cpu(c.retry)} | ${ids(c.retry) === ids(last.reused)} | |`,
   );
+  if (c.paused)
+    console.log(
+      `| ${last.turn}, another message sent as it stood at a pause | ${c.paused.reused.promptTokens.toLocaleString('en-US')} | ${c.paused.reused.reusedTokens.toLocaleString('en-US')} | ${ms(c.paused.reused.ttftMs)} | ${ms(c.paused.fresh.ttftMs)} | ${(c.paused.fresh.ttftMs / c.paused.reused.ttftMs).toFixed(1)}x | ${cpu(c.paused.reused, c.paused.fresh)} | ${ids(c.paused.reused) === ids(c.paused.fresh)} | |`,
+    );
   const readAheads = c.rows.filter((r) => r.readAheadMs !== undefined);
+  if (c.paused) console.log(`That message read whole at the pause: ${ms(c.paused.readMs)} (while the user would decide to send).`);
   const drafts = c.rows.filter((r) => r.draftMs !== undefined);
   if (drafts.length > 0) console.log(`Drafts read before Send, turns ${drafts.map((r) => `${r.turn}: ${ms(r.draftMs ?? 0)}`).join(', ')}.`);
   if (readAheads.length > 0)
@@ -257,6 +280,20 @@ function keys(c: Conversation) {
       ? { read_ahead_ms: c.rows.flatMap((r) => (r.readAheadMs === undefined ? [] : [Math.round(r.readAheadMs)])) }
       : {}),
     kept_cache_mb: c.rows.map((r) => Math.round(r.keptMb)),
+    ...(c.paused
+      ? {
+          paused_send: {
+            prompt_tokens: c.paused.reused.promptTokens,
+            reused_tokens: c.paused.reused.reusedTokens,
+            ttft_ms: Math.round(c.paused.reused.ttftMs),
+            ttft_no_reuse_ms: Math.round(c.paused.fresh.ttftMs),
+            speedup_vs_no_reuse: Number((c.paused.fresh.ttftMs / c.paused.reused.ttftMs).toFixed(1)),
+            over_turn1: Number((c.paused.reused.ttftMs / firstTurnMs(c)).toFixed(3)),
+            read_ms: Math.round(c.paused.readMs),
+            same_tokens: ids(c.paused.reused) === ids(c.paused.fresh),
+          },
+        }
+      : {}),
   };
 }
 
@@ -414,16 +451,31 @@ async function main(): Promise<void> {
       rows: rounds[0].rows.map((row, i) => ({ ...row, reused: fastest((c) => c.rows[i].reused), fresh: fastest((c) => c.rows[i].fresh) })),
       retry: fastest((c) => c.retry),
       firstAgain: fastest((c) => c.firstAgain),
+      ...(rounds[0].paused
+        ? {
+            paused: {
+              reused: fastest((c) => c.paused!.reused),
+              fresh: fastest((c) => c.paused!.fresh),
+              readMs: Math.min(...rounds.map((c) => c.paused!.readMs)),
+            },
+          }
+        : {}),
     };
   };
-  const chat = await best('chatml');
-  const qwen3 = await best('qwen3');
-  const qwen3ReadAhead = await best('qwen3-read-ahead');
-  const qwen3Typing = await best('qwen3-typing');
-  table(chat);
-  table(qwen3);
-  table(qwen3ReadAhead);
-  table(qwen3Typing);
+  const ALL: Conversation['template'][] = ['chatml', 'qwen3', 'qwen3-read-ahead', 'qwen3-typing'];
+  const wanted = arg('conversations', ALL.join(','))
+    .split(',')
+    .map((t) => t.trim());
+  const unknown = wanted.filter((t) => !(ALL as string[]).includes(t));
+  if (unknown.length > 0) throw new Error(`--conversations: ${unknown.join(', ')} unknown; choose from ${ALL.join(', ')}`);
+  const done = new Map<Conversation['template'], Conversation>();
+  for (const template of ALL) if (wanted.includes(template)) done.set(template, await best(template));
+  for (const c of done.values()) table(c);
+  const keysOf = (template: Conversation['template']) => {
+    const c = done.get(template);
+    return c ? keys(c) : undefined;
+  };
+  const chat = done.get('chatml');
   const summary = {
     variant,
     template: 'chatml',
@@ -432,10 +484,10 @@ async function main(): Promise<void> {
     answer_tokens: o.answer,
     generated_tokens: o.generate,
     rounds: o.rounds,
-    ...keys(chat),
-    qwen3_template: keys(qwen3),
-    qwen3_read_ahead: keys(qwen3ReadAhead),
-    qwen3_typing: keys(qwen3Typing),
+    ...(chat ? keys(chat) : {}),
+    qwen3_template: keysOf('qwen3'),
+    qwen3_read_ahead: keysOf('qwen3-read-ahead'),
+    qwen3_typing: keysOf('qwen3-typing'),
     budget_mb: DEFAULT_KV_CACHE_BUDGET_MB,
     goals: { turn6_over_turn1: 1.3, turn6_speedup_vs_no_reuse: 4, retry_speedup: 10 },
     load_average: [Number(loadBefore.toFixed(2)), Number(loadavg()[0].toFixed(2))],

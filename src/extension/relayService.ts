@@ -18,7 +18,7 @@ import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
-import { draftPrefix, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
+import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
@@ -208,8 +208,10 @@ export class RelayService implements vscode.Disposable {
 
   /**
    * The chat's next message as far as the user has written it (`messages` ends with it): its
-   * prompt's start is read into the SLM's cache in the background, so that Send computes only
-   * the rest. Only while idle, on the SLM already loaded for these settings, with a cache budget.
+   * prompt is read into the SLM's cache in the background, up to the last finished word and then
+   * whole, so that Send computes nothing if the text stays as it is, and only from the word
+   * being written if it does not. Only while idle, on the SLM already loaded for these
+   * settings, with a cache budget.
    */
   readAheadDraft(messages: ChatMessage[]): void {
     if (this.current || !this.runtime) return;
@@ -223,7 +225,7 @@ export class RelayService implements vscode.Disposable {
     if (!folder || settings.slm.server || settings.slm.kvCacheBudgetMb <= 0 || this.runtime.key !== runtimeKey(folder, settings)) return;
     const slm = this.runtime.runtime;
     const draft = messages.at(-1)?.content ?? '';
-    this.readAhead.start(slm, () => draftPrefix(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
+    this.readAhead.start(slm, () => draftReads(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */

@@ -52,68 +52,99 @@ export function draftPrefix(
 }
 
 /**
- * One read-ahead at a time: a session reads the text and is disposed, and the runtime keeps
- * its cache for the next prompt that starts the same way. `settle(prompt)` comes before the
- * next answer opens its session, so that the answer finds the cache: a prompt that starts
- * with what is being read waits for the rest of it (work it would otherwise do itself);
- * any other stops it between prefill chunks (what was read is kept).
+ * What to read of a message still being written, in order: its prompt up to the last finished
+ * word (what the prompt at Send will start with, unless the user goes back), then the whole
+ * prompt as Send would render it now, generation prompt included: when the user pauses and
+ * sends the text as it stands, Send computes nothing (the read keeps the logits at its end,
+ * as a Retry finds them). A Send that comes while they are read waits only for the first if
+ * the message changed since.
+ */
+export async function draftReads(
+  runtime: Pick<SlmRuntime, 'renderChat'>,
+  history: readonly ChatMessage[],
+  draft: string,
+  options: RenderOptions = {},
+): Promise<string[] | undefined> {
+  if (draft.trim().length === 0) return undefined;
+  const stable = await draftPrefix(runtime, history, draft, options);
+  const whole = await runtime.renderChat([...history, { role: 'user', content: draft }], { ...options, addGenerationPrompt: true });
+  return whole.startsWith(stable) ? [stable, whole] : [whole];
+}
+
+/**
+ * One read-ahead at a time: a session reads each text (each one extends the one before) and is
+ * disposed, and the runtime keeps its cache for the next prompt that starts the same way.
+ * `settle(prompt)` comes before the next answer opens its session, so that the answer finds
+ * the cache: the texts the prompt starts with are read to their end (work it would otherwise
+ * do itself), and the first that it does not start with is stopped between prefill chunks, or
+ * not begun (what was read is kept).
  */
 export class ReadAhead {
   private current:
     | {
         controller: AbortController;
-        prefix: Promise<string | undefined>;
+        texts: Promise<readonly string[] | undefined>;
         settled: Promise<void>;
+        /** The text being read (its index), and how many may be read (settle lowers it). */
+        reading: number;
+        limit: number;
         /** Where the read is (long reads only), and who waits to hear it. */
         progress?: PrefillProgress;
         listener?: (progress: PrefillProgress) => void;
       }
     | undefined;
 
-  /** Reads what `text` resolves to (undefined: nothing) into a kept cache of `runtime`, in the background. */
-  start(runtime: Pick<SlmRuntime, 'createSession'>, text: (signal: AbortSignal) => Promise<string | undefined>): void {
+  /** Reads what `text` resolves to (one text, or texts each extending the last; undefined: nothing) into a kept cache of `runtime`, in the background. */
+  start(runtime: Pick<SlmRuntime, 'createSession'>, text: (signal: AbortSignal) => Promise<string | readonly string[] | undefined>): void {
     const controller = new AbortController();
     const previous = this.current;
     previous?.controller.abort();
     // A read-ahead that fails or is stopped costs the next turn only the reuse it would have given.
-    const prefix = (async () => {
+    const texts = (async () => {
       await previous?.settled;
-      return text(controller.signal);
+      const wanted = await text(controller.signal);
+      return typeof wanted === 'string' ? [wanted] : wanted;
     })().catch(() => undefined);
     const read = async (): Promise<void> => {
-      const wanted = await prefix;
-      if (wanted === undefined || wanted.length === 0 || controller.signal.aborted) return;
-      const session = await runtime.createSession();
-      try {
-        await session.prefill(wanted, {
-          signal: controller.signal,
-          onProgress: (progress) => {
-            if (this.current !== entry) return;
-            entry.progress = progress;
-            entry.listener?.(progress);
-          },
-        });
-      } finally {
-        await session.dispose();
+      const wanted = await texts;
+      for (let i = 0; wanted && i < wanted.length; i++) {
+        if (wanted[i].length === 0 || controller.signal.aborted || i >= entry.limit) return;
+        entry.reading = i;
+        const session = await runtime.createSession();
+        try {
+          await session.prefill(wanted[i], {
+            signal: controller.signal,
+            onProgress: (progress) => {
+              if (this.current !== entry) return;
+              entry.progress = progress;
+              entry.listener?.(progress);
+            },
+          });
+        } finally {
+          await session.dispose();
+        }
       }
     };
-    const entry: NonNullable<ReadAhead['current']> = { controller, prefix, settled: Promise.resolve() };
+    const entry: NonNullable<ReadAhead['current']> = { controller, texts, settled: Promise.resolve(), reading: 0, limit: Infinity };
     this.current = entry;
     entry.settled = read().catch(() => undefined);
   }
 
   /**
-   * Before an answer opens its session on the runtime: waits for a read-ahead of the start of
-   * `nextPrompt` to finish (telling `onProgress` how far it is, as a prompt being read
-   * would; `signal`, the answer's Stop, stops it), stops any other (or any at all without a
+   * Before an answer opens its session on the runtime: waits for the read-ahead of the texts
+   * `nextPrompt` starts with to finish (telling `onProgress` how far it is, as a prompt being
+   * read would; `signal`, the answer's Stop, stops it), stops the rest (all of it without a
    * prompt, e.g. before the runtime is replaced), and returns once its session is disposed.
    */
   async settle(nextPrompt?: string, wait: { signal?: AbortSignal; onProgress?: (progress: PrefillProgress) => void } = {}): Promise<void> {
     const current = this.current;
     if (!current) return;
-    const prefix = nextPrompt === undefined ? undefined : await current.prefix;
+    const texts = nextPrompt === undefined ? undefined : await current.texts;
+    let useful = 0;
+    while (texts && nextPrompt !== undefined && useful < texts.length && nextPrompt.startsWith(texts[useful])) useful++;
+    current.limit = useful;
     const stop = () => current.controller.abort();
-    if (prefix === undefined || nextPrompt === undefined || !nextPrompt.startsWith(prefix) || wait.signal?.aborted) stop();
+    if (current.reading >= useful || wait.signal?.aborted) stop();
     wait.signal?.addEventListener('abort', stop, { once: true });
     if (wait.onProgress) {
       current.listener = wait.onProgress;

@@ -326,13 +326,17 @@ describe('a chat turn read ahead', () => {
     }
   }
 
-  test('a draft read while the user writes: Send computes only what follows its last finished word', async () => {
+  test('a draft read while the user writes: sent as it stands, Send computes nothing; written on, only from where it changed', async () => {
     const ahead = await chat(true);
     const drafted = await chat(true, FOLLOW_UP.slice(0, FOLLOW_UP.indexOf(' so')));
+    const whole = await chat(true, FOLLOW_UP);
     const reusedAhead = ahead.reusedPromptTokens ?? 0;
     const reusedDrafted = drafted.reusedPromptTokens ?? 0;
     // 'And why is that' read ahead: at least three more tokens of the prompt (words) were not computed at Send.
     assert.ok(reusedDrafted >= reusedAhead + 3, `reused ${reusedDrafted} tokens with the draft read, ${reusedAhead} with the follow-up's start only`);
+    assert.ok(reusedDrafted < (drafted.promptTokens ?? 0), 'the last word and the generation prompt computed at Send');
+    // The user paused after the last word and sent: the whole prompt was read, with the logits after it.
+    assert.equal(whole.reusedPromptTokens, whole.promptTokens, `${whole.reusedPromptTokens} of ${whole.promptTokens} prompt tokens reused`);
   });
 
   test("the follow-up reuses the SLM's cache up to its own message (without reading ahead: up to the previous answer, which Qwen3's template renders otherwise)", async () => {

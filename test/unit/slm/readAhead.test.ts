@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { qwen3TokenizerDir } from '../../fixtures/scriptedModel';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
-import { draftPrefix, followUpPrefix, ReadAhead } from '../../../src/core/slm/readAhead';
+import { draftPrefix, draftReads, followUpPrefix, ReadAhead } from '../../../src/core/slm/readAhead';
 import type { ChatMessage, SlmRuntime } from '../../../src/core/slm/types';
 
 let folder: string;
@@ -88,6 +88,39 @@ test('draftPrefix: a message still being written counts up to its last finished 
   assert.ok(sent.startsWith(prefix));
   assert.equal(await draftPrefix(rt, history, 'And what if the '), prefix, 'a trailing space ends no more words');
   assert.equal(await draftPrefix(rt, history, 'And'), await followUpPrefix(rt, FIRST, 'It checks the length first.'), 'no finished word yet');
+});
+
+test('draftReads: up to the last finished word, then whole; sent as it stands Send computes nothing and decodes as without reuse, written on it reuses up to the word being written', async () => {
+  const history: ChatMessage[] = [...FIRST, { role: 'assistant', content: 'It checks the length first.' }];
+  const sent = [...history, { role: 'user' as const, content: FOLLOW_UP }];
+  const rt = await runtime();
+  const fresh = await runtime(0);
+  const prompt = await rt.renderChat(sent);
+  assert.deepEqual(await draftReads(rt, history, FOLLOW_UP), [await draftPrefix(rt, history, FOLLOW_UP), prompt], 'the prompt Send renders comes last');
+  assert.equal(await draftReads(rt, history, ' \n '), undefined, 'nothing written: nothing to read');
+
+  // The user paused, then sent the text as it stood.
+  const readAhead = new ReadAhead();
+  readAhead.start(rt, () => draftReads(rt, history, FOLLOW_UP));
+  await readAhead.settle(prompt);
+  const asIs = await secondTurn(rt, prompt);
+  const reference = await secondTurn(fresh, prompt);
+  assert.equal(asIs.reused, asIs.total, `all ${asIs.total} tokens read ahead: Send computes nothing`);
+  let maxDiff = 0;
+  for (let i = 0; i < reference.logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(reference.logits[i] - asIs.logits[i]));
+  assert.ok(maxDiff < 1e-3, `logits as without reuse (max |difference| ${maxDiff})`);
+  assert.deepEqual(asIs.tokens, reference.tokens, 'the same greedy tokens');
+
+  // The user paused in the middle of a word, then wrote on and sent while it was read: the start is waited for, the rest not read.
+  const other = await runtime();
+  const partial = 'And what if the li';
+  const writing = new ReadAhead();
+  writing.start(other, () => draftReads(other, history, partial));
+  await writing.settle(prompt);
+  const writtenOn = await secondTurn(other, prompt);
+  const upToWord = other.encode(prompt.slice(0, prompt.indexOf(' list holds'))).length;
+  assert.ok(writtenOn.reused >= upToWord, `${writtenOn.reused} reused, the words before the one being written end at ${upToWord}`);
+  assert.ok(writtenOn.reused < writtenOn.total - 5, `the rest of the message and the generation prompt computed (${writtenOn.reused} of ${writtenOn.total})`);
 });
 
 test('a follow-up after reading ahead reuses the whole conversation up to its own message, and decodes as without reuse', async () => {
