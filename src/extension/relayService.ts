@@ -19,11 +19,21 @@ import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../co
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
+import { wireFormOf } from '../core/slm/served/registry';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
-import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
+import { readSettings, relaySetupOf, SettingsError, type RelaySettings, type SlmServerSettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
+
+/** The served SLM's address as its runtime resolves it (empty: the kind's default); undefined when it does not parse. */
+function slmServerUrl(server: SlmServerSettings): URL | undefined {
+  try {
+    return new URL(server.url || wireFormOf(server.kind).defaultUrl);
+  } catch {
+    return undefined;
+  }
+}
 
 /** What the SLM process is loaded for: another key loads another. */
 function runtimeKey(folder: string, settings: RelaySettings): string {
@@ -183,7 +193,11 @@ export class RelayService implements vscode.Disposable {
     this.runtime = undefined;
     const workerPath = join(this.context.extensionPath, 'dist', 'slmWorker.js');
     const runtime = server
-      ? await createProcessRuntime(folder, { workerPath, served: { kind: server.kind, url: server.url, model: server.model } })
+      ? await createProcessRuntime(folder, {
+          workerPath,
+          served: { kind: server.kind, url: server.url, model: server.model },
+          onServedRequest: (request) => this.sentRequests.recordSlmRequest(request),
+        })
       : await createProcessRuntime(folder, {
           variant: settings.slm.variant,
           q4Compute: settings.slm.q4Compute,
@@ -275,6 +289,7 @@ export class RelayService implements vscode.Disposable {
         provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
         local: inProcess,
         messages,
+        ...(settings.slm.server ? { slmServer: providerLabel(settings.slm.server.kind, settings.slm.server.model, slmServerUrl(settings.slm.server)) } : {}),
       });
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];

@@ -1,8 +1,9 @@
 /**
- * What was sent to the LLM for the last answer (the privacy view): each relay call with
- * the tokens asked for and the text to continue, and each HTTP request exactly as it
- * went out (URL and JSON body, retries included). Headers are never recorded, so an
- * API key cannot show up here. No VS Code import: unit-tested with real providers.
+ * What was sent for the last answer (the privacy view): each relay call to the LLM with
+ * the tokens asked for and the text to continue, each HTTP request exactly as it went out
+ * (URL and JSON body, retries included), and the requests a served SLM sent to its server.
+ * Headers are never recorded, so an API key cannot show up here. No VS Code import:
+ * unit-tested with real providers.
  */
 import type { SentRequest } from '../core/providers/types';
 import type { RelayEvent, RelayMode } from '../core/relay/events';
@@ -31,8 +32,16 @@ export interface SentAnswer {
   calls: SentCall[];
   /** Requests that arrived outside a call (should not happen; shown rather than hidden). */
   unattributed: SentRequest[];
+  /** The small model's server (relay.slm.kind other than onnx): kind, model and origin. */
+  slmServer?: string;
+  /** The last SLM_REQUESTS_KEPT requests sent to it, and how many were sent in all. */
+  slmRequests: SentRequest[];
+  slmRequestCount: number;
   finished: boolean;
 }
+
+/** Requests to the small model's server kept per answer: each carries the whole context, and an answer may send hundreds. */
+export const SLM_REQUESTS_KEPT = 40;
 
 export class SentRequestLog {
   private current: SentAnswer | undefined;
@@ -53,9 +62,27 @@ export class SentRequestLog {
     for (const listener of this.listeners) listener();
   }
 
-  begin(info: { mode: RelayMode; provider: string; local: boolean; messages: ChatMessage[] }): void {
-    this.current = { startedAt: new Date(), ...info, messages: info.messages.map((m) => ({ ...m })), calls: [], unattributed: [], finished: false };
+  begin(info: { mode: RelayMode; provider: string; local: boolean; messages: ChatMessage[]; slmServer?: string }): void {
+    this.current = {
+      startedAt: new Date(),
+      ...info,
+      messages: info.messages.map((m) => ({ ...m })),
+      calls: [],
+      unattributed: [],
+      slmRequests: [],
+      slmRequestCount: 0,
+      finished: false,
+    };
     this.changed();
+  }
+
+  /** A served SLM's request to its server, during the answer being written (none is expected outside one: ignored). */
+  recordSlmRequest(request: SentRequest): void {
+    const answer = this.current;
+    if (!answer || answer.finished) return;
+    answer.slmRequestCount += 1;
+    answer.slmRequests.push({ url: withoutCredentials(request.url), body: structuredCloneSafe(request.body) });
+    if (answer.slmRequests.length > SLM_REQUESTS_KEPT) answer.slmRequests.shift();
   }
 
   /** A provider's onRequest: attached to the call in progress. */
@@ -130,11 +157,15 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
   }
   const lines: string[] = [];
   const requestCount = answer.calls.reduce((sum, call) => sum + call.requests.length, 0) + answer.unattributed.length;
-  lines.push('# What Relay sent to the LLM for the last answer', '');
+  lines.push(
+    answer.slmServer ? "# What Relay sent to the LLM and the small model's server for the last answer" : '# What Relay sent to the LLM for the last answer',
+    '',
+  );
   lines.push(`- Started: ${answer.startedAt.toISOString()}${answer.finished ? '' : ' (still being written)'}`);
   lines.push(`- Mode: ${answer.mode}`);
   lines.push(`- LLM: ${answer.provider}`);
   lines.push(`- Calls: ${answer.calls.length}; HTTP requests: ${requestCount}`);
+  if (answer.slmServer) lines.push(`- Small model: ${answer.slmServer}; HTTP requests: ${answer.slmRequestCount}`);
   lines.push('- API keys travel in request headers, which are not shown here and never recorded.');
   lines.push('');
   if (answer.calls.length === 0 && answer.unattributed.length === 0) {
@@ -164,6 +195,21 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
   if (answer.unattributed.length > 0) {
     lines.push('## Other requests', '');
     for (const request of answer.unattributed) lines.push(`### POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+  }
+  if (answer.slmServer) {
+    lines.push(`## Sent to the small model's server: ${answer.slmServer}`, '');
+    lines.push(
+      "Each request carries the whole context so far (the conversation, the selection, the answer so far with the LLM's words), " +
+        'with no API key, cookie or login.' +
+        (answer.slmRequestCount > answer.slmRequests.length
+          ? ` ${answer.slmRequestCount} requests were sent; the last ${answer.slmRequests.length} are kept here.`
+          : ''),
+      '',
+    );
+    const first = answer.slmRequestCount - answer.slmRequests.length;
+    answer.slmRequests.forEach((request, index) => {
+      lines.push(`### Request ${first + index + 1}: POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+    });
   }
   return `${lines.join('\n').trimEnd()}\n`;
 }

@@ -7,7 +7,7 @@ import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderKind, SentRequest } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
-import { providerLabel, renderSentDocument, SentRequestLog } from '../../../src/extension/sentRequests';
+import { providerLabel, renderSentDocument, SentRequestLog, SLM_REQUESTS_KEPT } from '../../../src/extension/sentRequests';
 import { anthropicStream } from '../providers/servers/anthropic';
 import { collect, FAST, REQUEST } from '../providers/servers/collect';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
@@ -162,5 +162,29 @@ describe('what was sent', () => {
     log.recordRequest({ url: 'https://user:secret-pass@llm.example/v1/completions', body: { prompt: 'p' } });
     assert.equal(log.last!.calls[0].requests[0].url, 'https://llm.example/v1/completions');
     assert.ok(!renderSentDocument(log.last).includes('secret-pass'));
+  });
+
+  test("a served SLM's requests: counted, the last kept and shown apart from the LLM's, without a login; none after the answer ends", () => {
+    const log = new SentRequestLog();
+    log.begin({ mode: 'command', provider: 'x', local: false, messages: QUESTION, slmServer: 'completions-server qwen3 at http://10.0.0.5:8000' });
+    const sent = SLM_REQUESTS_KEPT + 5;
+    for (let i = 1; i <= sent; i++) log.recordSlmRequest({ url: 'http://user:slm-pass@10.0.0.5:8000/v1/completions', body: { prompt: `context ${i}` } });
+    const answer = log.last!;
+    assert.equal(answer.slmRequestCount, sent);
+    assert.equal(answer.slmRequests.length, SLM_REQUESTS_KEPT);
+    assert.deepEqual(answer.slmRequests.at(-1)?.body, { prompt: `context ${sent}` });
+    assert.deepEqual(answer.slmRequests[0].body, { prompt: 'context 6' }, 'the oldest go first');
+    assert.equal(answer.calls.length + answer.unattributed.length, 0, "none taken for the LLM's");
+    const document = renderSentDocument(answer);
+    assert.match(document, /^# What Relay sent to the LLM and the small model's server for the last answer/);
+    assert.match(document, new RegExp(`- Small model: completions-server qwen3 at http://10\\.0\\.0\\.5:8000; HTTP requests: ${sent}`));
+    assert.match(document, new RegExp(`${sent} requests were sent; the last ${SLM_REQUESTS_KEPT} are kept here`));
+    assert.match(document, /### Request 6: POST http:\/\/10\.0\.0\.5:8000\/v1\/completions/);
+    assert.match(document, new RegExp(`### Request ${sent}: POST`));
+    assert.doesNotMatch(document, /### Request 5: POST/);
+    assert.ok(!document.includes('slm-pass'), 'no login');
+    log.onEvent({ type: 'done', answer: '', stats: {} as never });
+    log.recordSlmRequest({ url: 'http://10.0.0.5:8000/v1/completions', body: { prompt: 'late' } });
+    assert.equal(log.last!.slmRequestCount, sent, 'a request after the answer ended is not counted to it');
   });
 });

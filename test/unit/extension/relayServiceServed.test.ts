@@ -15,6 +15,7 @@ import { startServedSlmServer, type ServedSlmServer } from '../../fixtures/serve
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream, requireBearer } from '../providers/servers/openai';
 import { bundleSlmWorker } from './slmWorkerBundle';
+import { renderSentDocument } from '../../../src/extension/sentRequests';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -92,6 +93,19 @@ describe('RelayService with the small model on a server', () => {
       assert.equal(headers.authorization, undefined, 'the SLM server gets no key');
       assert.ok(!JSON.stringify(headers).includes('sk-relay-unit'));
     }
+    // Show What Was Sent lists those requests too, as the server received them, under its origin.
+    const sent = service.sentRequests.last;
+    assert.ok(sent);
+    assert.equal(sent.slmServer, `completions-server ${SLM_MODEL} at ${new URL(slmServer.url).origin}`);
+    assert.equal(sent.slmRequestCount, 2);
+    assert.deepEqual(
+      sent.slmRequests.map((r) => r.body),
+      requests,
+      'the bodies the server received',
+    );
+    assert.ok(sent.slmRequests.every((r) => r.url === `${slmServer.url}/completions`));
+    assert.equal(sent.calls.length, 1, "the LLM's call stays apart");
+    assert.match(renderSentDocument(sent), /## Sent to the small model's server: completions-server relay-slm at http:\/\/127\.0\.0\.1:\d+\n/);
 
     // Back to onnx: the folder runs in the SLM process again, the server is not asked.
     setSettings({ 'relay.slm.kind': 'onnx' });
@@ -99,6 +113,8 @@ describe('RelayService with the small model on a server', () => {
     assert.equal(local.error, undefined, local.error?.message);
     assert.equal(local.answer, served.answer);
     assert.equal(slmServer.requests.length, before + 2);
+    assert.equal(service.sentRequests.last?.slmServer, undefined, 'an ONNX SLM sends nothing anywhere');
+    assert.equal(service.sentRequests.last?.slmRequestCount, 0);
   });
 
   test('a server that is down: the error names relay.slm.serverUrl and its fix opens Settings', async () => {

@@ -36,6 +36,7 @@ import type {
 } from '../types';
 import { settingRef } from '../../settingNames';
 import type { Fix } from '../../fixes';
+import type { SentRequest } from '../../providers/types';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   /** The worker script: dist/slmWorker.js (default next to this bundle) or src/core/slm/onnx/worker/workerMain.ts. */
@@ -50,7 +51,9 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
    * one: its chat template is a program, rendered there within the deadline, and the
    * tokenizer's work on long contexts stays off the caller's event loop.
    */
-  served?: Omit<ServedRuntimeOptions, 'folder'>;
+  served?: Omit<ServedRuntimeOptions, 'folder' | 'onRequest'>;
+  /** Told every HTTP request the served SLM sends to its server (Show What Was Sent). */
+  onServedRequest?: (request: SentRequest) => void;
 }
 
 /** Chat templates are programs (Jinja): one that renders for longer than this is stopped. */
@@ -139,6 +142,7 @@ class WorkerProcess {
     path: string,
     execArgv: string[],
     private readonly onExit: (why: string) => void,
+    private readonly onServedRequest?: (request: SentRequest) => void,
   ) {
     this.child = fork(path, [], {
       execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
@@ -191,6 +195,10 @@ class WorkerProcess {
   }
 
   private receive(message: WorkerToParentMessage): void {
+    if (message.type === 'served-request') {
+      this.onServedRequest?.(message.request);
+      return;
+    }
     const pending = this.pending.get(message.id);
     if (!pending) return;
     if (message.type === 'token') {
@@ -225,7 +233,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const worker = options.workerPath
     ? { path: options.workerPath, execArgv: options.execArgv ?? (options.workerPath.endsWith('.ts') ? tsxArgv() : []) }
     : { ...defaultWorker(), ...(options.execArgv ? { execArgv: options.execArgv } : {}) };
-  const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, served, ...loadOptions } = options;
+  const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, served, onServedRequest, ...loadOptions } = options;
 
   /** A render that does not finish in time stops the process (the next call starts a new one) and says why. */
   const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string, fix: Fix): Promise<string> => {
@@ -262,9 +270,14 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     if (current && !current.exited) return Promise.resolve(current);
     if (starting) return starting;
     starting = (async () => {
-      const proc = new WorkerProcess(worker.path, worker.execArgv, () => {
-        if (current === proc) current = undefined;
-      });
+      const proc = new WorkerProcess(
+        worker.path,
+        worker.execArgv,
+        () => {
+          if (current === proc) current = undefined;
+        },
+        onServedRequest,
+      );
       starts += 1;
       try {
         const loaded = served ? await proc.call('loadServed', { options: { ...served, folder } }) : await proc.call('load', { folder, options: loadOptions });

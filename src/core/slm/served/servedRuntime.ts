@@ -34,6 +34,7 @@ import type {
 } from '../types';
 import { createAgents, postStream, type HttpTimeouts } from '../../providers/http';
 import { isProviderError, type ProviderError } from '../../providers/errors';
+import type { SentRequest } from '../../providers/types';
 import { NdjsonParser } from '../../providers/ndjson';
 import { SseParser } from '../../providers/sse';
 import { settingRef } from '../../settingNames';
@@ -51,6 +52,8 @@ export interface ServedRuntimeOptions {
   timeouts?: Partial<HttpTimeouts>;
   /** Alternatives asked per position (default 5). */
   topLogprobs?: number;
+  /** Told every HTTP request just before it is sent (Show What Was Sent); in the process that sends it, so never sent over the protocol. */
+  onRequest?: (request: SentRequest) => void;
 }
 
 /** Prompt tokens the server reported, and how many of them its prefix cache served. */
@@ -114,6 +117,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     prefixCache: { requests: 0, promptTokens: 0, cachedPromptTokens: 0, reported: 0 },
     refusesTokenIds: false,
     idsReported: false,
+    onRequest: options.onRequest,
   };
   let disposed = false;
   const alive = (): void => {
@@ -191,6 +195,7 @@ interface Server {
   refusesTokenIds: boolean;
   /** Whether the last tokens the server sent came with their ids. */
   idsReported: boolean;
+  onRequest?: (request: SentRequest) => void;
 }
 
 /** Unknown confidence (a server that sent no log-probabilities); only a gate could misread it, and a gate refuses to run without them. */
@@ -286,17 +291,20 @@ class ServedSession implements SlmSession {
     const onAbort = (): void => call.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const send = (ids: boolean) =>
-        postStream({
+      const send = (ids: boolean) => {
+        const body = bodyOf(ids);
+        server.onRequest?.({ url: String(endpoint), body });
+        return postStream({
           url: endpoint,
           headers: {},
-          body: bodyOf(ids),
+          body,
           keyEnv: [],
           timeouts: server.timeouts,
           signal: call.signal,
           secrets: [],
           agents: server.agents,
         });
+      };
       let response;
       try {
         response = await send(asIds);

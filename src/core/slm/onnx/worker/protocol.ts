@@ -7,6 +7,7 @@ import type { LocalRuntimeOptions } from '../localRuntime';
 import type { ServedRuntimeOptions } from '../../served/servedRuntime';
 import type { ServedSlmCheck } from '../../served/serverCheck';
 import type { Fix } from '../../../fixes';
+import type { SentRequest } from '../../../providers/types';
 import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillProgress, PrefillResult } from '../../types';
 
 export interface WorkerMethods {
@@ -60,7 +61,9 @@ export type WorkerToParentMessage =
   | { type: 'response'; id: number; ok: true; result: unknown }
   | { type: 'response'; id: number; ok: false; error: SerializedError }
   | { type: 'token'; id: number; token: GeneratedToken }
-  | { type: 'progress'; id: number; progress: PrefillProgress };
+  | { type: 'progress'; id: number; progress: PrefillProgress }
+  /** A request a served SLM sent to its server (of whichever call made it: the client has one answer at a time). */
+  | { type: 'served-request'; request: SentRequest };
 
 export function isParentToWorkerMessage(value: unknown): value is ParentToWorkerMessage {
   const v = value as { type?: unknown; id?: unknown } | null;
@@ -68,6 +71,7 @@ export function isParentToWorkerMessage(value: unknown): value is ParentToWorker
 }
 
 export function isWorkerToParentMessage(value: unknown): value is WorkerToParentMessage {
-  const v = value as { type?: unknown; id?: unknown } | null;
+  const v = value as { type?: unknown; id?: unknown; request?: { url?: unknown } } | null;
+  if (v?.type === 'served-request') return typeof v.request === 'object' && v.request !== null && typeof v.request.url === 'string';
   return !!v && (v.type === 'response' || v.type === 'token' || v.type === 'progress') && typeof v.id === 'number';
 }

@@ -136,7 +136,7 @@ export class WorkerServer {
 
   private async loadServed(params: ParamsOf<'loadServed'>): Promise<ResultOf<'loadServed'>> {
     if (this.runtime) throw new Error('The SLM process already holds a model; start another process for another model.');
-    this.served = await createServedRuntime(params.options);
+    this.served = await createServedRuntime({ ...params.options, onRequest: (request) => this.send({ type: 'served-request', request }) });
     this.runtime = this.served;
     return { info: this.served.info };
   }
