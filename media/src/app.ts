@@ -89,12 +89,17 @@ class RelayApp {
     });
     this.input.addEventListener('input', () => {
       this.vscode.setState({ draft: this.input.value });
-      clearTimeout(this.draftTimer);
-      this.draftTimer = setTimeout(() => {
-        if (!this.busy) this.post({ type: 'draft', text: this.input.value });
-      }, DRAFT_PAUSE_MS);
+      this.scheduleDraft();
     });
     return h('footer', { className: 'relay-composer' }, [this.input, h('div', { className: 'relay-composer-buttons' }, [this.sendButton])]);
+  }
+
+  /** Tells the host the draft once the user pauses (while idle: an answer being written is not slowed by reading ahead). */
+  private scheduleDraft(): void {
+    clearTimeout(this.draftTimer);
+    this.draftTimer = setTimeout(() => {
+      if (!this.busy && this.input.value.trim()) this.post({ type: 'draft', text: this.input.value });
+    }, DRAFT_PAUSE_MS);
   }
 
   private send(): void {
@@ -198,6 +203,8 @@ class RelayApp {
   }
 
   private setBusy(busy: boolean): void {
+    // What was written while an answer was being written is read once it ends.
+    if (this.busy && !busy && this.input.value.trim()) this.scheduleDraft();
     this.busy = busy;
     this.stopButton.disabled = !busy;
     this.sendButton.disabled = busy;

@@ -136,7 +136,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.deepEqual((await webview.posted()).slice(1), [{ type: 'stop' }, { type: 'send', text: 'queued question' }]);
   });
 
-  it('tells the host the draft once the user pauses writing, while idle only, and not what was sent', async () => {
+  it('tells the host the draft once the user pauses writing, while idle only (what was written meanwhile once the answer ends), and not what was sent', async () => {
     await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
     const input = webview.page.locator('#chat-input');
     await input.pressSequentially('What is 2');
@@ -149,12 +149,15 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     await input.pressSequentially('+3?');
     await webview.page.waitForTimeout(1000);
     assert.equal((await drafts()).length, 1);
-    // Send right after typing: the pending draft is dropped, the message sent.
+    // The answer ends: what was written meanwhile is told after the pause.
     await deliver({ type: 'busy', busy: false });
+    for (let i = 0; i < 100 && (await drafts()).length === 1; i++) await webview.page.waitForTimeout(50);
+    assert.deepEqual((await drafts()).slice(1), [{ type: 'draft', text: 'What is 2+3?' }]);
+    // Send right after typing: the pending draft is dropped, the message sent.
     await input.pressSequentially(' ');
     await input.press('Enter');
     await webview.page.waitForTimeout(1000);
-    assert.equal((await drafts()).length, 1);
+    assert.equal((await drafts()).length, 2);
     assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'send', text: 'What is 2+3? ' }]);
   });
 
