@@ -100,7 +100,7 @@ describe('Relay answers in VS Code (code-server)', () => {
   /** Runs "Solve Problem" on `question`; returns the new answer's turn in the answer view (earlier answers stay above it). */
   let answersSoFar = 0;
   async function solve(question: string): Promise<Locator> {
-    await vscode.runCommand('Relay: Solve Problem');
+    await vscode.runCommandForInput('Relay: Solve Problem', 'Relay: Solve Problem');
     await vscode.answerQuickInput('Relay: Solve Problem', question);
     const turn = answerTurns(answerView()).nth(answersSoFar++);
     await turn.waitFor({ state: 'attached' });
@@ -243,7 +243,7 @@ describe('Relay answers in VS Code (code-server)', () => {
     'a wrong API key shows the error inline with its "Set API Key" button',
     timed('wrongKey', async () => {
       // The user stores a key (which the server rejects) the way the extension offers.
-      await vscode.runCommand('Relay: Set API Key');
+      await vscode.runCommandForInput('Relay: Set API Key', 'for which provider');
       await vscode.answerQuickInput('for which provider', 'openai-completions');
       await vscode.answerQuickInput('API key for openai-completions', WRONG_KEY);
       server.fallback = checkingKey;
@@ -318,7 +318,7 @@ describe('Relay answers in VS Code (code-server)', () => {
     "a repository's settings cannot redirect the key or the code, swap the models or fake the prices",
     timed('workspaceSettings', async () => {
       // The user's own key, for the user's own server (the workspace names another one).
-      await vscode.runCommand('Relay: Set API Key');
+      await vscode.runCommandForInput('Relay: Set API Key', 'for which provider');
       await vscode.answerQuickInput('for which provider', 'openai-completions');
       await vscode.answerQuickInput(`API key for openai-completions at ${server.url}`, RIGHT_KEY);
       server.fallback = checkingKey;
@@ -399,7 +399,7 @@ describe('Relay answers in VS Code (code-server)', () => {
           'relay.maxCostRatio': null,
           'relay.prices.inputPerMTok': 3,
         });
-        await vscode.runCommand('Relay: Set API Key');
+        await vscode.runCommandForInput('Relay: Set API Key', 'for which provider');
         await vscode.answerQuickInput('for which provider', 'anthropic');
         await vscode.answerQuickInput(`API key for anthropic at ${claude.url}`, CLAUDE_KEY);
         const turn = await solve(FIRST_QUESTION);

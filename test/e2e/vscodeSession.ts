@@ -405,6 +405,26 @@ export class VsCodeSession {
   }
 
   /**
+   * Runs a command that opens a quick input, and waits until the one whose title contains
+   * `title` shows. A quick input closes when focus leaves it, and after a reload the views
+   * being restored may take focus just as it opens: then the command is run again, within
+   * the UI deadline (the command must still open it).
+   */
+  async runCommandForInput(command: string, title: string): Promise<void> {
+    const deadline = Date.now() + UI_TIMEOUT_MS;
+    const shown = this.page.locator('.quick-input-widget').locator('.quick-input-title', { hasText: title });
+    for (;;) {
+      await this.runCommand(command);
+      try {
+        await shown.waitFor({ state: 'visible', timeout: 5000 });
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline) throw error;
+      }
+    }
+  }
+
+  /**
    * After a command runs, the palette either closes or turns into the command's own quick
    * input (an input box or quick pick reuses the widget), whose input no longer holds `>...`.
    */
