@@ -204,7 +204,7 @@ class RelayApp {
 
   private setBusy(busy: boolean): void {
     // What was written while an answer was being written is read once it ends.
-    if (this.busy && !busy && this.input.value.trim()) this.scheduleDraft();
+    if (this.busy && !busy) this.scheduleDraft();
     this.busy = busy;
     this.stopButton.disabled = !busy;
     this.sendButton.disabled = busy;

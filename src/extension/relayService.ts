@@ -19,21 +19,11 @@ import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../co
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
-import { wireFormOf } from '../core/slm/served/registry';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { KeyStore, type AskUser } from './keyStore';
-import { readSettings, relaySetupOf, SettingsError, type RelaySettings, type SlmServerSettings } from './settings';
+import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
-
-/** The served SLM's address as its runtime resolves it (empty: the kind's default); undefined when it does not parse. */
-function slmServerUrl(server: SlmServerSettings): URL | undefined {
-  try {
-    return new URL(server.url || wireFormOf(server.kind).defaultUrl);
-  } catch {
-    return undefined;
-  }
-}
 
 /** What the SLM process is loaded for: another key loads another. */
 function runtimeKey(folder: string, settings: RelaySettings): string {
@@ -289,7 +279,8 @@ export class RelayService implements vscode.Disposable {
         provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
         local: inProcess,
         messages,
-        ...(settings.slm.server ? { slmServer: providerLabel(settings.slm.server.kind, settings.slm.server.model, slmServerUrl(settings.slm.server)) } : {}),
+        // Where the served SLM's runtime sends its requests, as it resolved the address.
+        ...(slm.info.backend.kind !== 'onnx' ? { slmServer: providerLabel(slm.info.backend.kind, slm.info.backend.model, new URL(slm.info.backend.url)) } : {}),
       });
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];

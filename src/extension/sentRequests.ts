@@ -81,14 +81,14 @@ export class SentRequestLog {
     const answer = this.current;
     if (!answer || answer.finished) return;
     answer.slmRequestCount += 1;
-    answer.slmRequests.push({ url: withoutCredentials(request.url), body: structuredCloneSafe(request.body) });
+    answer.slmRequests.push(recordedCopy(request));
     if (answer.slmRequests.length > SLM_REQUESTS_KEPT) answer.slmRequests.shift();
   }
 
   /** A provider's onRequest: attached to the call in progress. */
   recordRequest(request: SentRequest): void {
     if (!this.current) return;
-    const copy = { url: withoutCredentials(request.url), body: structuredCloneSafe(request.body) };
+    const copy = recordedCopy(request);
     const call = this.current.calls[this.current.calls.length - 1];
     if (call && call.finishReason === undefined) call.requests.push(copy);
     else this.current.unattributed.push(copy);
@@ -111,6 +111,11 @@ export class SentRequestLog {
       this.changed();
     }
   }
+}
+
+/** A request as the record keeps it: its own copy of the body, the URL without a login. */
+function recordedCopy(request: SentRequest): SentRequest {
+  return { url: withoutCredentials(request.url), body: structuredCloneSafe(request.body) };
 }
 
 /** A URL with any user:password@ part removed (a base URL may carry one). */
@@ -143,6 +148,11 @@ function fence(text: string): string {
 function block(text: string, language = ''): string {
   const f = fence(text);
   return `${f}${language}\n${text}\n${f}`;
+}
+
+/** A request in the document: its heading (`### <title>POST <url>`) and its JSON body. */
+function requestLines(title: string, request: SentRequest): string[] {
+  return [`### ${title}POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), ''];
 }
 
 /** The read-only document "Relay: Show What Was Sent" opens. */
@@ -189,12 +199,12 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
     }
     call.requests.forEach((request, index) => {
       const retry = index > 0 ? ' (sent again after the one before failed)' : '';
-      lines.push(`### Request ${index + 1}${retry}: POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+      lines.push(...requestLines(`Request ${index + 1}${retry}: `, request));
     });
   }
   if (answer.unattributed.length > 0) {
     lines.push('## Other requests', '');
-    for (const request of answer.unattributed) lines.push(`### POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+    for (const request of answer.unattributed) lines.push(...requestLines('', request));
   }
   if (answer.slmServer) {
     lines.push(`## Sent to the small model's server: ${answer.slmServer}`, '');
@@ -208,7 +218,7 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
     );
     const first = answer.slmRequestCount - answer.slmRequests.length;
     answer.slmRequests.forEach((request, index) => {
-      lines.push(`### Request ${first + index + 1}: POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), '');
+      lines.push(...requestLines(`Request ${first + index + 1}: `, request));
     });
   }
   return `${lines.join('\n').trimEnd()}\n`;

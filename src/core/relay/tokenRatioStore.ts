@@ -26,17 +26,16 @@ export class TokenRatioStore {
 
   /** The ratios of one pair (its key names the SLM and the LLM), restored from the backing the first time. */
   of(pair: string): TokenRatios {
-    let ratios = this.ratios.get(pair);
-    if (ratios) {
+    const known = this.ratios.get(pair);
+    if (known) {
       // Most recently used last, so the oldest goes first.
       this.ratios.delete(pair);
-      this.ratios.set(pair, ratios);
-      return ratios;
+      this.ratios.set(pair, known);
+      return known;
     }
     if (this.ratios.size >= MAX_TOKEN_RATIO_PAIRS) this.ratios.delete(this.ratios.keys().next().value as string);
-    ratios = TokenRatios.restore(this.stored()[pair]) ?? new TokenRatios();
-    const taught = ratios;
-    if (this.backing) taught.onLearned = () => this.save(pair, taught.snapshot());
+    const ratios = TokenRatios.restore(this.stored()[pair]) ?? new TokenRatios();
+    if (this.backing) ratios.onLearned = () => this.save(pair, ratios.snapshot());
     this.ratios.set(pair, ratios);
     return ratios;
   }
