@@ -105,6 +105,11 @@ export class AnthropicProvider extends HttpProvider {
     return parts.join('\n');
   }
 
+  /** A model not known to take prefill may refuse it: the call is then made again by instruction. */
+  override sentText(request: ContinueRequest): string {
+    return this.inputText(request, this.traits.prefill === 'yes' ? this.mode() : 'instructed');
+  }
+
   /** The request body for the model as far as we know it now (exposed for tests and the docs). */
   buildBody(request: ContinueRequest): Record<string, unknown> {
     return this.plan(request).body;

@@ -96,6 +96,10 @@ export abstract class HttpProvider implements LlmProvider {
 
   /** The text whose tokens are the input, for the local count when usage is missing. */
   protected abstract inputText(request: ContinueRequest): string;
+
+  sentText(request: ContinueRequest): string {
+    return this.inputText(request);
+  }
   /** One try: build the request with `streamRequest`, post it, read the stream. */
   protected abstract attempt(request: ContinueRequest, context: AttemptContext): AsyncIterable<ProviderChunk>;
 

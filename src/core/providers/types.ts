@@ -101,6 +101,13 @@ export interface LlmProvider {
    */
   readonly continuation: ContinuationMethod;
   continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk>;
+  /**
+   * The text a request would send, without the API's framing: what its input tokens count.
+   * Where the provider may still change how it continues, the longer form. The money
+   * ceiling bounds a call's input by it; without it the engine assumes the messages, the
+   * partial answer and the continuation instruction.
+   */
+  sentText?(request: ContinueRequest): string;
 }
 
 /**

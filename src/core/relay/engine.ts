@@ -45,6 +45,7 @@ import {
   DEFAULT_MAX_COST_USD,
   DEFAULT_MAX_LLM_CALLS,
   DEFAULT_MAX_STALL_MS,
+  inputTokenBound,
   MAX_EMPTY_LLM_CALLS,
   overrunAllowance,
   StallWatchdog,
@@ -544,14 +545,24 @@ class RelayRun {
   }
 
   /** Ends the answer before a call that would pass the call or money ceiling. */
-  private async checkCeilings(maxTokens: number, partialAnswer: string): Promise<void> {
+  private checkCeilings(request: ContinueRequest): void {
     if (this.calls >= this.limits.maxLlmCalls) throw new AnswerEnds('call_limit');
-    if (this.limits.maxCostUsd === undefined || !this.o.price) return;
-    const spent = relayCostUsd(this.usage, this.calls, this.o.price) ?? 0;
-    const inputTokens = await this.o.slm.countTokens(this.prompt + partialAnswer);
-    if (callWouldExceedCost(spent, { inputTokens, maxOutputTokens: maxTokens }, this.o.price, this.limits.maxCostUsd)) {
+    if (!this.ledger || this.limits.maxCostUsd === undefined) return;
+    const inputTokens = this.ledger.worstInputTokens(this.localInput, inputTokenBound(this.sentText(request), request.messages.length + 2));
+    if (callWouldExceedCost(this.ledger.spentUsd, { inputTokens, maxOutputTokens: request.maxTokens }, this.o.price, this.limits.maxCostUsd)) {
       throw new AnswerEnds('cost_limit');
     }
+  }
+
+  /** What a call sends, as its provider says (a provider that cannot say: the messages, the partial answer and an instruction). */
+  private sentText(request: ContinueRequest): string {
+    try {
+      const said = this.o.llm?.sentText?.(request);
+      if (typeof said === 'string') return said;
+    } catch {
+      // The call itself reports what went wrong; the ceiling goes on with the engine's own count.
+    }
+    return [...request.messages.map((m) => m.content), request.partialAnswer, CONTINUE_INSTRUCTION].join('\n');
   }
 
   /**
@@ -565,9 +576,19 @@ class RelayRun {
 
   /** One LLM call writing at most `maxTokens`; its text joins the answer as it streams. */
   private async llmCall(maxTokens: number, partialAnswer: string, untilSlmAgrees?: AgreementStop): Promise<LlmFinishReason> {
-    await this.checkCeilings(maxTokens, partialAnswer);
     const llm = this.o.llm as LlmProvider;
     const callIndex = this.calls;
+    const request: ContinueRequest = {
+      messages: this.o.messages,
+      partialAnswer,
+      maxTokens,
+      temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE,
+      seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
+      onTransport: (event) => wait.onTransport(event),
+      cacheKey: this.cacheKey,
+      seam: this.seam,
+    };
+    this.checkCeilings(request);
     const localInput = this.localInput;
     this.calls += 1;
     const callStarted = Date.now();
@@ -588,16 +609,6 @@ class RelayRun {
     let watch = this.agreementWatch(untilSlmAgrees, call.signal);
     this.lastLlmFed = 0;
     try {
-      const request: ContinueRequest = {
-        messages: this.o.messages,
-        partialAnswer,
-        maxTokens,
-        temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE,
-        seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
-        onTransport: (event) => wait.onTransport(event),
-        cacheKey: this.cacheKey,
-        seam: this.seam,
-      };
       const allowance = overrunAllowance(maxTokens);
       for await (const chunk of llm.continue(request, call.signal)) {
         wait.receiving();

@@ -3,7 +3,6 @@
  * a normal answer never meets them; a misbehaving model or server always does, and the
  * answer then ends with the ceiling's own reason, keeping what was written.
  */
-import { costOf } from '../providers/pricing';
 import type { ModelPrice } from '../providers/types';
 
 /** LLM calls per answer. The paper's command mode makes at most maxTurns - 1 (4). */
@@ -39,7 +38,27 @@ export interface AnswerLimits {
   maxStallMs: number;
 }
 
-/** The money ceiling: would the next call, at its most expensive, take the answer past it? */
+/**
+ * Tokens of framing per message that a request's text does not contain (role markers and
+ * separators: a handful on every API), counted generously.
+ */
+export const FRAMING_TOKENS_PER_MESSAGE = 16;
+
+/**
+ * The most input tokens a request sending `text` in `messages` messages can be billed for by
+ * a tokenizer that works on bytes, as every API's of today does: no token is shorter than a
+ * byte. The money ceiling's input before the provider's own count is known.
+ */
+export function inputTokenBound(text: string, messages: number): number {
+  return Buffer.byteLength(text, 'utf8') + FRAMING_TOKENS_PER_MESSAGE * (messages + 1);
+}
+
+/**
+ * The money ceiling: would the next call, at its most expensive, take the answer past it?
+ * `inputTokens` in the provider's count (MoneyLedger.worstInputTokens); each billed at the
+ * dearer of fresh input and a cache write, every allowed output token written (max_tokens
+ * also bounds hidden reasoning where an API bills it).
+ */
 export function callWouldExceedCost(
   spentUsd: number,
   next: { inputTokens: number; maxOutputTokens: number },
@@ -47,9 +66,8 @@ export function callWouldExceedCost(
   maxCostUsd: number | undefined,
 ): boolean {
   if (maxCostUsd === undefined || !price) return false;
-  // Worst case: no input from the cache, every allowed output token written.
-  const worst =
-    costOf({ inputTokens: next.inputTokens, outputTokens: next.maxOutputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true }, price) ?? 0;
+  const inputPerMTok = Math.max(price.inputPerMTok, price.cacheWritePerMTok ?? 0);
+  const worst = (next.inputTokens * inputPerMTok + next.maxOutputTokens * price.outputPerMTok) / 1_000_000;
   return spentUsd + worst > maxCostUsd;
 }
 

@@ -26,6 +26,11 @@ export const QUOTE_MARGIN = 0.05;
  * the two hardly depends on the tokenizers; a large margin only declines calls that fit.
  */
 export const UNCALIBRATED_MARGIN = 0.1;
+/**
+ * The money ceiling raises a call's input over the learned token ratio by this share: the
+ * ratio is an average, and one text's may lie above it.
+ */
+export const CEILING_RATIO_MARGIN = 0.25;
 
 /** LLM tokens per SLM token, learned from reported usage; shared by the answers of one SLM and LLM pair. */
 export class TokenRatios {
@@ -248,6 +253,19 @@ export class MoneyLedger {
     const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
     const usage = this.predict(localInput, tokens + reasoningPerCall);
     return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
+  }
+
+  /**
+   * The most input tokens (the provider's count) a call sending `localInput` tokens may be
+   * billed for, for the money ceiling. Before any call reported its usage: `bound`
+   * (inputTokenBound, which holds for any byte-level tokenizer). After: the learned ratio
+   * raised by CEILING_RATIO_MARGIN, within that bound. Never under the local count, which is
+   * what a call whose usage is not reported is booked at.
+   */
+  worstInputTokens(localInput: number, bound: number): number {
+    const cap = Math.max(bound, localInput);
+    if (!this.ratios.known) return cap;
+    return Math.min(cap, Math.max(localInput, localInput * this.inputRatio * (1 + CEILING_RATIO_MARGIN)));
   }
 
   /**

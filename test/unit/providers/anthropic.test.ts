@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import { CONTINUE_INSTRUCTION } from '../../../src/core/providers/seam';
 import { anthropicError, anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
@@ -119,4 +120,14 @@ test('anthropic: a base URL that already ends in /v1 is not doubled', async () =
   );
   assert.equal((await collect(p, REQUEST)).text, ' ok');
   assert.equal(server.lastRequest.path, '/v1/messages');
+});
+
+test('anthropic: the text a call may send, for the money ceiling, is the instructed form unless the model is known to take prefill', () => {
+  const partial = { ...REQUEST, partialAnswer: 'The capital of France is' };
+  const sent = (model: string) => provider({ model }).sentText?.(partial) ?? '';
+  assert.ok(sent('claude-3-5-haiku-latest').endsWith('The capital of France is'), 'prefill: the partial answer ends it');
+  for (const model of ['claude-sonnet-4-6', 'a-proxy-alias']) {
+    assert.ok(sent(model).endsWith(CONTINUE_INSTRUCTION), `${model}: refuses prefill, or may (and is then asked again by instruction)`);
+    assert.ok(sent(model).includes('What is the capital of France?'));
+  }
 });

@@ -164,6 +164,11 @@ export class DoubleProvider implements LlmProvider {
 
   constructor(private readonly replies: ScriptedReply[]) {}
 
+  /** A completions server: the messages and the partial answer, nothing more. */
+  sentText(request: ContinueRequest): string {
+    return [...request.messages.map((m) => m.content), request.partialAnswer].join('\n');
+  }
+
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk> {
     this.requests.push(request);
     const reply = this.replies[this.requests.length - 1];

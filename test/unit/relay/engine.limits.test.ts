@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
+import { FRAMING_TOKENS_PER_MESSAGE } from '../../../src/core/relay/limits';
+import { TokenRatios } from '../../../src/core/relay/money';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
@@ -108,20 +110,46 @@ test('the call ceiling ends the answer before the next call', async () => {
   assert.equal(answer.replace(/[^X]/g, ''), 'XXX', 'three spans of the LLM (the share cap lets the SLM write one token between)');
 });
 
-test('the money ceiling ends the answer before a call that could pass it (at its most expensive)', async () => {
-  const price = { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 }; // a dollar a token, easy to count
+// A dollar a token, easy to count; cache writes at 1.25x, as Anthropic's.
+const DOLLAR_A_TOKEN = { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000, cacheWritePerMTok: 1_250_000 };
+// What the double sends on the first call: 'Q' and an empty partial answer (2 bytes), in 3
+// messages' framing at most (the question, the partial answer, an instruction) plus the reply's.
+const FIRST_CALL_BOUND = 2 + FRAMING_TOKENS_PER_MESSAGE * 4;
+// Every call: the provider counts 30 tokens where the SLM counts 18 to 20, all written to its cache.
+const BILLED = { chunks: ['X'], usage: usage(30, 1, 0, 30) };
+const BILLED_USD = 30 * 1.25 + 1;
+
+test('the money ceiling holds when the provider counts more tokens than the SLM and bills cache writes above input', async () => {
   const slm = new DoubleRuntime(chars('abcdefghijkl', 0.1));
-  // Each call: input = prompt (18) + answer so far, output up to 1 token. Ceiling $45: the first
-  // call may cost 18 + 1, the second 19 + 1 more (total 39), the third would reach 59.
-  const o = options(slm, repeat({ chunks: ['X'], usage: usage(18, 1) }, 20), {
-    confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 },
-    price,
-    maxCostUsd: 45,
-  });
+  const o = options(slm, repeat(BILLED, 20), { confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 }, price: DOLLAR_A_TOKEN, maxCostUsd: 100 });
   const { stats } = await collectRelay(o);
+  // Call 1, before any report: every byte a token, at the write price: 66 x 1.25 + 1 = 83.5 fits.
+  // Call 2: 19 SLM tokens x the learned 30/18 x 1.25 margin, at the write price: 50.5 more, 89 fits.
+  // Call 3 would be quoted at 53 more (130 in all) and is not made. Counted in the SLM's tokens
+  // at the input price, as before, it was quoted at 21 and made: the answer cost 115.5.
   assert.equal(stats.finishReason, 'cost_limit');
   assert.equal(o.llm.requests.length, 2);
-  assert.ok((stats.costUsd ?? 0) <= 45);
+  assert.equal(stats.costUsd, 2 * BILLED_USD);
+  assert.ok((stats.costUsd ?? 0) <= 100);
+});
+
+test("before the provider's count is known a call is priced at a token per byte; a learned ratio prices it closer", async () => {
+  const ceiling = (FIRST_CALL_BOUND * 1.25 + 1) * 0.95; // the first call does not fit at a token per byte
+  const script = chars('abcdefghijkl', 0.1);
+  const settings = { confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 }, price: DOLLAR_A_TOKEN, maxCostUsd: ceiling };
+  const fresh = options(new DoubleRuntime(script), repeat(BILLED, 20), settings);
+  const first = await collectRelay(fresh);
+  assert.equal(first.stats.finishReason, 'cost_limit');
+  assert.equal(fresh.llm.requests.length, 0, 'not made: it could cost more than the ceiling');
+
+  // The same pair after a reported call (kept across answers): 18 x 30/18 x 1.25 = 37.5 tokens, 47.9 in all.
+  const ratios = new TokenRatios();
+  ratios.add({ localInput: 18, reportedInput: 30, localOutput: 1, reportedOutput: 1 });
+  const taught = options(new DoubleRuntime(script), repeat(BILLED, 20), { ...settings, tokenRatios: ratios });
+  const second = await collectRelay(taught);
+  assert.equal(second.stats.finishReason, 'cost_limit');
+  assert.equal(taught.llm.requests.length, 1, 'the first call fits; the second (38.5 + 50.5) does not');
+  assert.ok((second.stats.costUsd ?? 0) <= ceiling);
 });
 
 test('silence: no new token for maxStallMs ends the answer as stalled, keeping the partial answer', async () => {

@@ -6,7 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } from '../../../src/core/providers/billing';
-import { MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CEILING_RATIO_MARGIN, MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
+import { callWouldExceedCost, FRAMING_TOKENS_PER_MESSAGE, inputTokenBound } from '../../../src/core/relay/limits';
+import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
+import { QWEN3_TOKENIZER_DIR } from '../../fixtures/scriptedModel';
 import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy } from '../../../src/core/relay/policies/moneyAware';
 import type { Outcome, RelayState } from '../../../src/core/relay/policies/policy';
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
@@ -279,4 +284,41 @@ test('money-aware: where only one call fits, an isolated unsure token is left to
   // No call fits at all: asked for anyway, so that the engine declines it and says so.
   const none = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 500, ratio: 0.5 });
   assert.equal(new MoneyAwarePolicy(confidence).next(UNSURE_TURN, policyState(100, none)).do, 'llm');
+});
+
+test("the money ceiling's input bound holds for a real byte-level tokenizer, and a learned ratio stays within it", async () => {
+  const qwen = await SlmTokenizer.create(
+    JSON.parse(readFileSync(join(QWEN3_TOKENIZER_DIR, 'tokenizer.json'), 'utf8')),
+    JSON.parse(readFileSync(join(QWEN3_TOKENIZER_DIR, 'tokenizer_config.json'), 'utf8')),
+  );
+  const texts = [
+    'function add(a: number, b: number): number {\n\treturn a + b; // ü\n}\n',
+    '数学是科学的语言。数学是科学的语言。',
+    'emoji 🎉🧪🫠, 𠀋, 🇫🇷 and 👨‍👩‍👧 '.repeat(8),
+    '\u0000\u0001\u007f'.repeat(40),
+  ];
+  for (const text of texts) {
+    const tokens = qwen.encode(text).length;
+    // The bytes alone bound it (framing aside): counting characters would not (an emoji is 1-2 UTF-16 units, 4 bytes, 2-3 tokens).
+    assert.ok(tokens <= Buffer.byteLength(text), `${tokens} tokens <= ${Buffer.byteLength(text)} bytes`);
+    assert.ok(inputTokenBound(text, 1) >= tokens + 2 * FRAMING_TOKENS_PER_MESSAGE);
+  }
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {});
+  assert.equal(ledger.worstInputTokens(100, 400), 400, 'no report yet: the bound');
+  assert.equal(ledger.worstInputTokens(500, 400), 500, 'never under the local count (what an unreported call is booked at)');
+  const ratios = new TokenRatios();
+  ratios.add({ localInput: 100, reportedInput: 120, localOutput: 10, reportedOutput: 10 });
+  const taught = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
+  assert.equal(taught.worstInputTokens(100, 400), 100 * 1.2 * (1 + CEILING_RATIO_MARGIN));
+  assert.equal(taught.worstInputTokens(100, 130), 130, 'within the bound');
+});
+
+test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
+  const next = { inputTokens: 1_000_000, maxOutputTokens: 100_000 };
+  // $2.5 (writes) + $1 (output) = $3.5 at most: a ceiling of $3.6 lets it go, $3.4 does not.
+  assert.equal(callWouldExceedCost(0, next, PRICE, 3.6), false);
+  assert.equal(callWouldExceedCost(0, next, PRICE, 3.4), true);
+  assert.equal(callWouldExceedCost(0.2, next, PRICE, 3.6), true, 'what the answer spent counts');
+  assert.equal(callWouldExceedCost(0, next, { inputPerMTok: 2, outputPerMTok: 10 }, 3.1), false, 'no cache price: input at its own');
+  assert.equal(callWouldExceedCost(0, next, undefined, 0.001), false, 'no price: no money ceiling');
 });
