@@ -234,7 +234,7 @@ export class Conversation {
         return;
       case 'draft':
         // The next turn's prompt as far as it is written: read ahead while the user writes the rest.
-        if (this.view === 'chat') this.service.readAheadDraft([...this.history(), { role: 'user', content: message.text }]);
+        if (this.view === 'chat') void this.service.readAheadDraft([...this.history(), { role: 'user', content: message.text }]);
         return;
       case 'stop':
         this.service.stop();

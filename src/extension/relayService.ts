@@ -80,6 +80,11 @@ export interface AnswerOutcome {
 
 export class RelayService implements vscode.Disposable {
   private runtime: { key: string; runtime: ProcessRuntime } | undefined;
+  /** The SLM being loaded (slm()), for whoever needs it before it is ready. */
+  private loading: { key: string; promise: Promise<ProcessRuntime> } | undefined;
+  /** The chat's draft last seen, read once the SLM it started loading is ready. */
+  private latestDraft: ChatMessage[] | undefined;
+  private disposed = false;
   /** The onnx-local LLM, in a child process of its own like the SLM (never in the extension host). */
   private llmRuntime: { folder: string; runtime: ProcessRuntime } | undefined;
   private current: AbortController | undefined;
@@ -173,10 +178,25 @@ export class RelayService implements vscode.Disposable {
    * loops, and tokenising long contexts for every request stays off the host's event loop.
    * The server gets no API key (the served runtime sends no credentials at all).
    */
-  private async slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
-    const { server } = settings.slm;
+  private slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
     const key = runtimeKey(folder, settings);
+    if (this.runtime?.key === key) return Promise.resolve(this.runtime.runtime);
+    // One load at a time, shared by whoever needs it meanwhile (a draft's read-ahead, then Send).
+    if (this.loading?.key === key) return this.loading.promise;
+    const before = this.loading?.promise.catch(() => undefined);
+    const loading = { key, promise: this.load(folder, settings, key, before) };
+    this.loading = loading;
+    const done = (): void => {
+      if (this.loading === loading) this.loading = undefined;
+    };
+    loading.promise.then(done, done);
+    return loading.promise;
+  }
+
+  private async load(folder: string, settings: RelaySettings, key: string, before: Promise<unknown> | undefined): Promise<ProcessRuntime> {
+    await before;
     if (this.runtime?.key === key) return this.runtime.runtime;
+    const { server } = settings.slm;
     // A read-ahead reads into the runtime about to be replaced: it ends first.
     await this.readAhead.settle();
     await this.runtime?.runtime.dispose().catch(() => undefined);
@@ -194,6 +214,11 @@ export class RelayService implements vscode.Disposable {
           kvCacheBudgetMb: settings.slm.kvCacheBudgetMb,
           workerPath,
         });
+    if (this.disposed) {
+      // Closed while it loaded (a draft started the load): nothing may keep its process.
+      await runtime.dispose().catch(() => undefined);
+      throw new Error('Relay was closed while the small model loaded.');
+    }
     this.runtime = { key, runtime };
     return runtime;
   }
@@ -214,11 +239,14 @@ export class RelayService implements vscode.Disposable {
    * The chat's next message as far as the user has written it (`messages` ends with it): its
    * prompt is read into the SLM's cache in the background, up to the last finished word and then
    * whole, so that Send computes nothing if the text stays as it is, and only from the word
-   * being written if it does not. Only while idle, on the SLM already loaded for these
-   * settings, with a cache budget.
+   * being written if it does not. Only while idle, with a cache budget. The first draft of a
+   * session loads the SLM (the user is about to send; the load is then not waited for at
+   * Send), and the latest draft is read once it is loaded. Resolves once the read has begun,
+   * or was skipped; never throws (Send reports a model that does not load).
    */
-  readAheadDraft(messages: ChatMessage[]): void {
-    if (this.current || !this.runtime) return;
+  async readAheadDraft(messages: ChatMessage[]): Promise<void> {
+    this.latestDraft = messages;
+    if (this.current || this.disposed) return;
     let settings: RelaySettings;
     try {
       settings = readSettings();
@@ -226,7 +254,18 @@ export class RelayService implements vscode.Disposable {
       return;
     }
     const folder = this.slmFolder(settings);
-    if (!folder || settings.slm.server || settings.slm.kvCacheBudgetMb <= 0 || this.runtime.key !== runtimeKey(folder, settings)) return;
+    if (!folder || settings.slm.server || !existsSync(folder)) return;
+    const key = runtimeKey(folder, settings);
+    if (this.runtime?.key !== key) {
+      try {
+        await this.slm(folder, settings);
+      } catch {
+        return;
+      }
+      // A later draft, or Send, came while it loaded: that one is read (or computed) instead.
+      if (this.latestDraft !== messages || this.current || this.runtime?.key !== key) return;
+    }
+    if (settings.slm.kvCacheBudgetMb <= 0) return;
     const slm = this.runtime.runtime;
     const draft = messages.at(-1)?.content ?? '';
     this.readAhead.start(slm, () => draftReads(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
@@ -334,6 +373,7 @@ export class RelayService implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.current?.abort();
     void this.readAhead.settle();
     this.busyChanged.dispose();

@@ -110,6 +110,11 @@ async function disposeAndWait(harness: Harness | undefined): Promise<void> {
   harness.disposed = true;
   harness.service.dispose();
   harness.ext.dispose();
+  await noSlmProcessLeft();
+}
+
+/** Waits until the SLM processes of this test process have exited; fails (and ends them) when one is still running after EXIT_GRACE_MS. */
+async function noSlmProcessLeft(): Promise<void> {
   if (process.platform !== 'linux') return;
   const deadline = Date.now() + EXIT_GRACE_MS;
   while (slmWorkerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -350,6 +355,61 @@ describe('a chat turn read ahead', () => {
       `reused ${reusedAhead} tokens with reading ahead, ${reusedWithout} without; the first answer is ${script.firstAnswerSlmTokens} SLM tokens`,
     );
   });
+});
+
+describe("the chat's first draft loads the SLM", () => {
+  let server: FakeServer;
+  let harness: Harness | undefined;
+
+  before(async () => {
+    server = await startFakeServer(answering);
+  });
+  after(async () => {
+    await server?.close();
+    await disposeAndWait(harness);
+  });
+
+  /** A new service (no SLM loaded), the relay set up; disposed (its SLM process gone) after `body`. */
+  async function withService(body: (h: Harness) => Promise<void>): Promise<void> {
+    harness = newService();
+    resetSettings(relaySettings(`${server.url}/v1`));
+    try {
+      await body(harness);
+    } finally {
+      await disposeAndWait(harness);
+    }
+  }
+
+  test('a draft before any answer loads the SLM and is read once it is loaded: Send computes nothing', () =>
+    withService(async (h) => {
+      await h.service.readAheadDraft(QUESTION);
+      const outcome = await h.service.answer(QUESTION, recordingSink());
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      assert.ok(outcome.stats && outcome.stats.promptTokens > 0);
+      assert.equal(outcome.stats.reusedPromptTokens, outcome.stats.promptTokens, 'the whole prompt was read while the user paused');
+    }));
+
+  test('Send while that load is under way waits for it: one SLM process, and no draft read into a running answer', () =>
+    withService(async (h) => {
+      const drafting = h.service.readAheadDraft(QUESTION);
+      const outcome = await h.service.answer(QUESTION, recordingSink());
+      await drafting;
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      assert.equal(outcome.stats?.reusedPromptTokens ?? 0, 0, 'nothing was read before Send');
+      if (process.platform === 'linux') assert.equal(slmWorkerPids().length, 1, 'one SLM process');
+    }));
+
+  test('closed while a draft loads the SLM: its process does not outlive the service', { skip: process.platform !== 'linux' && 'reads /proc' }, () =>
+    withService(async (h) => {
+      const drafting = h.service.readAheadDraft(QUESTION);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      h.disposed = true;
+      h.service.dispose();
+      h.ext.dispose();
+      await drafting;
+      await noSlmProcessLeft();
+    }),
+  );
 });
 
 describe('setupWarning()', () => {
