@@ -43,7 +43,8 @@ import { DEFAULT_PREFILL_CHUNK } from '../src/core/slm/onnx/kvDecoder';
 import { readOrtProfile, type OrtRunProfile } from '../src/core/slm/onnx/ortProfile';
 import { physicalCoreCount } from '../src/core/slm/onnx/decoderSession';
 import { draftReads, followUpPrefix, ReadAhead } from '../src/core/slm/readAhead';
-import type { ChatMessage, GeneratedToken, OnnxVariant } from '../src/core/slm/types';
+import type { ChatMessage, GeneratedToken, OnnxVariant, SlmRuntime } from '../src/core/slm/types';
+import { createProcessRuntime } from '../src/core/slm/onnx/processRuntime';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,7 +61,7 @@ interface Answer {
 }
 
 /** Reads the prompt on a new session and generates; time to first token from the start of the prefill. The session is disposed (a reusing runtime keeps its cache). */
-async function answer(runtime: LocalRuntime, prompt: string, maxTokens: number): Promise<Answer> {
+async function answer(runtime: SlmRuntime, prompt: string, maxTokens: number): Promise<Answer> {
   const session = await runtime.createSession();
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
@@ -406,6 +407,71 @@ async function profileTurns(folder: string, variant: OnnxVariant, o: { turns: nu
   }
 }
 
+interface FirstMessage {
+  load_ms: number;
+  /** Send with no SLM loaded, as before the first draft loaded it: the load, the prompt rendered and read, the first token. */
+  cold_ms: number;
+  /** Send after the first draft loaded the SLM and read the message (the user wrote for longer than the load took). */
+  drafted_ms: number;
+  speedup: number;
+  prompt_tokens: number;
+  drafted_reused_tokens: number;
+  same_tokens: boolean;
+}
+
+/**
+ * The chat's first message of a session, in the SLM process the extension runs
+ * (processRuntime.ts): Send with no SLM loaded against Send after the first draft loaded it
+ * and read the message whole (relayService.readAheadDraft). Timed from Send to the first token.
+ */
+async function firstMessage(folder: string, variant: OnnxVariant, o: { user: number; generate: number }): Promise<FirstMessage> {
+  const writer = await createLocalRuntime(folder, { variant, kvCacheBudgetMb: 0 });
+  const messages: ChatMessage[] = [
+    { role: 'system', content: 'You are a helpful assistant inside a code editor.' },
+    { role: 'user', content: prose(writer, 1, o.user, 'Question 1:') },
+  ];
+  await writer.dispose();
+  const send = async (runtime: SlmRuntime, sent: number): Promise<Answer & { sendMs: number }> => {
+    const prompt = await runtime.renderChat(messages);
+    const reading = performance.now();
+    const a = await answer(runtime, prompt, o.generate);
+    // To the first token: what came before the prompt's reading, then answer()'s own time to it.
+    return { ...a, sendMs: reading - sent + a.ttftMs };
+  };
+  const sent = performance.now();
+  const cold = await createProcessRuntime(folder, { variant });
+  const loadMs = performance.now() - sent;
+  let coldAnswer: Answer & { sendMs: number };
+  try {
+    coldAnswer = await send(cold, sent);
+  } finally {
+    await cold.dispose();
+  }
+  const drafted = await createProcessRuntime(folder, { variant });
+  let draftedAnswer: Answer & { sendMs: number };
+  try {
+    const readAhead = new ReadAhead();
+    const reads = await draftReads(drafted, messages.slice(0, -1), messages[1].content);
+    readAhead.start(drafted, async () => reads);
+    await readAhead.settle(reads?.at(-1));
+    draftedAnswer = await send(drafted, performance.now());
+  } finally {
+    await drafted.dispose();
+  }
+  console.log(
+    `\nThe first message of a session (${coldAnswer.promptTokens} prompt tokens), in the SLM process: Send with no SLM loaded ${ms(coldAnswer.sendMs)} to the first token (the load ${ms(loadMs)}); after the first draft loaded it and read the message ${ms(draftedAnswer.sendMs)}.`,
+  );
+  return {
+    load_ms: Math.round(loadMs),
+    cold_ms: Math.round(coldAnswer.sendMs),
+    drafted_ms: Math.round(draftedAnswer.sendMs),
+    speedup: Number((coldAnswer.sendMs / draftedAnswer.sendMs).toFixed(1)),
+    prompt_tokens: coldAnswer.promptTokens,
+    drafted_reused_tokens: draftedAnswer.reusedTokens,
+    same_tokens: ids(coldAnswer) === ids(draftedAnswer),
+  };
+}
+
 async function main(): Promise<void> {
   const o = {
     turns: Number(arg('turns', '6')),
@@ -465,11 +531,13 @@ async function main(): Promise<void> {
   const ALL: Conversation['template'][] = ['chatml', 'qwen3', 'qwen3-read-ahead', 'qwen3-typing'];
   const wanted = arg('conversations', ALL.join(','))
     .split(',')
-    .map((t) => t.trim());
+    .map((t) => t.trim())
+    .filter((t) => t !== 'none');
   const unknown = wanted.filter((t) => !(ALL as string[]).includes(t));
   if (unknown.length > 0) throw new Error(`--conversations: ${unknown.join(', ')} unknown; choose from ${ALL.join(', ')}`);
   const done = new Map<Conversation['template'], Conversation>();
   for (const template of ALL) if (wanted.includes(template)) done.set(template, await best(template));
+  const first = await firstMessage(folder, variant, o);
   for (const c of done.values()) table(c);
   const keysOf = (template: Conversation['template']) => {
     const c = done.get(template);
@@ -488,6 +556,7 @@ async function main(): Promise<void> {
     qwen3_template: keysOf('qwen3'),
     qwen3_read_ahead: keysOf('qwen3-read-ahead'),
     qwen3_typing: keysOf('qwen3-typing'),
+    first_message: first,
     budget_mb: DEFAULT_KV_CACHE_BUDGET_MB,
     goals: { turn6_over_turn1: 1.3, turn6_speedup_vs_no_reuse: 4, retry_speedup: 10 },
     load_average: [Number(loadBefore.toFixed(2)), Number(loadavg()[0].toFixed(2))],
