@@ -298,7 +298,7 @@ describe('answer()', () => {
 
 const FOLLOW_UP = 'And why is that so?';
 
-describe('a chat turn read ahead', () => {
+describe('a chat turn read ahead, and the first draft that loads the SLM', () => {
   let server: FakeServer;
   let harness: Harness | undefined;
 
@@ -355,20 +355,8 @@ describe('a chat turn read ahead', () => {
       `reused ${reusedAhead} tokens with reading ahead, ${reusedWithout} without; the first answer is ${script.firstAnswerSlmTokens} SLM tokens`,
     );
   });
-});
 
-describe("the chat's first draft loads the SLM", () => {
-  let server: FakeServer;
-  let harness: Harness | undefined;
-
-  before(async () => {
-    server = await startFakeServer(answering);
-  });
-  after(async () => {
-    await server?.close();
-    await disposeAndWait(harness);
-  });
-
+  // The chat's first draft of a session loads the SLM.
   /** A new service (no SLM loaded), the relay set up; disposed (its SLM process gone) after `body`. */
   async function withService(body: (h: Harness) => Promise<void>): Promise<void> {
     harness = newService();
