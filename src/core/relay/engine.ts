@@ -41,12 +41,12 @@ import { MoneyLedger, type MoneyView, type TokenRatios } from './money';
 import { AgreementWatch, type AgreementStop } from './agreementWatch';
 import { EventChannel } from './eventChannel';
 import {
-  callWouldExceedCost,
   DEFAULT_MAX_COST_USD,
   DEFAULT_MAX_LLM_CALLS,
   DEFAULT_MAX_STALL_MS,
   inputTokenBound,
   MAX_EMPTY_LLM_CALLS,
+  outputTokensWithinCeiling,
   overrunAllowance,
   StallWatchdog,
   type AnswerLimits,
@@ -544,14 +544,24 @@ class RelayRun {
     return sampling.seed === undefined || this.turns === 0 ? sampling : { ...sampling, seed: deriveSeed(sampling.seed, this.turns) };
   }
 
-  /** Ends the answer before a call that would pass the call or money ceiling. */
-  private checkCeilings(request: ContinueRequest): void {
+  /**
+   * Ends the answer before a call that would pass the call or money ceiling. Returns the
+   * most output tokens (the provider's count) the call may write within the money ceiling:
+   * at least the span asked for, Infinity without a ceiling.
+   */
+  private checkCeilings(request: ContinueRequest): number {
     if (this.calls >= this.limits.maxLlmCalls) throw new AnswerEnds('call_limit');
-    if (!this.ledger || this.limits.maxCostUsd === undefined) return;
+    if (!this.ledger || this.limits.maxCostUsd === undefined) return Infinity;
     const inputTokens = this.ledger.worstInputTokens(this.localInput, inputTokenBound(this.sentText(request), request.messages.length + 2));
-    if (callWouldExceedCost(this.ledger.spentUsd, { inputTokens, maxOutputTokens: request.maxTokens }, this.o.price, this.limits.maxCostUsd)) {
-      throw new AnswerEnds('cost_limit');
-    }
+    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd);
+    if (room < request.maxTokens) throw new AnswerEnds('cost_limit');
+    return room;
+  }
+
+  /** Has a call that streamed `text` (`tokens` in the local count) written past `room`, the output its money ceiling allows? */
+  private pastMoneyRoom(room: number, tokens: number, text: string): boolean {
+    if (!this.ledger || room === Infinity) return false;
+    return this.ledger.worstOutputTokens(tokens, Buffer.byteLength(text, 'utf8')) > room;
   }
 
   /** What a call sends, as its provider says (a provider that cannot say: the messages, the partial answer and an instruction). */
@@ -588,7 +598,7 @@ class RelayRun {
       cacheKey: this.cacheKey,
       seam: this.seam,
     };
-    this.checkCeilings(request);
+    const moneyRoom = this.checkCeilings(request);
     const localInput = this.localInput;
     this.calls += 1;
     const callStarted = Date.now();
@@ -622,8 +632,9 @@ class RelayRun {
           this.solution += chunk.text;
           this.watchdog.progress();
           this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens: chunkTokens, callIndex, atMs: Date.now() - this.started });
-          if (tokens >= allowance || this.left <= 0) {
-            // Written past what was asked (or the budget): keep it, stop reading, close the request.
+          if (tokens >= allowance || this.left <= 0 || this.pastMoneyRoom(moneyRoom, tokens, text)) {
+            // Written past what was asked, the budget or the money ceiling (a server that ignores
+            // max_tokens): keep it, stop reading, close the request.
             overran = true;
             finish = 'length';
             break;

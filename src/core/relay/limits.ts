@@ -54,10 +54,24 @@ export function inputTokenBound(text: string, messages: number): number {
 }
 
 /**
- * The money ceiling: would the next call, at its most expensive, take the answer past it?
- * `inputTokens` in the provider's count (MoneyLedger.worstInputTokens); each billed at the
- * dearer of fresh input and a cache write, every allowed output token written (max_tokens
- * also bounds hidden reasoning where an API bills it).
+ * The money ceiling: how many output tokens (the provider's count) the next call may write
+ * before the answer passes it, once its input is paid at its most expensive: `inputTokens`
+ * in the provider's count (MoneyLedger.worstInputTokens), each billed at the dearer of fresh
+ * input and a cache write. Infinity without a ceiling or a price; negative when not even
+ * the input fits.
+ */
+export function outputTokensWithinCeiling(spentUsd: number, inputTokens: number, price: ModelPrice | undefined, maxCostUsd: number | undefined): number {
+  if (maxCostUsd === undefined || !price) return Infinity;
+  const inputPerMTok = Math.max(price.inputPerMTok, price.cacheWritePerMTok ?? 0);
+  const leftUsd = maxCostUsd - spentUsd - (inputTokens * inputPerMTok) / 1_000_000;
+  if (leftUsd < 0) return -1;
+  return price.outputPerMTok > 0 ? (leftUsd * 1_000_000) / price.outputPerMTok : Infinity;
+}
+
+/**
+ * Would the next call, at its most expensive, take the answer past the money ceiling? Every
+ * allowed output token counted as written (max_tokens also bounds hidden reasoning where an
+ * API bills it).
  */
 export function callWouldExceedCost(
   spentUsd: number,
@@ -65,10 +79,7 @@ export function callWouldExceedCost(
   price: ModelPrice | undefined,
   maxCostUsd: number | undefined,
 ): boolean {
-  if (maxCostUsd === undefined || !price) return false;
-  const inputPerMTok = Math.max(price.inputPerMTok, price.cacheWritePerMTok ?? 0);
-  const worst = (next.inputTokens * inputPerMTok + next.maxOutputTokens * price.outputPerMTok) / 1_000_000;
-  return spentUsd + worst > maxCostUsd;
+  return outputTokensWithinCeiling(spentUsd, next.inputTokens, price, maxCostUsd) < next.maxOutputTokens;
 }
 
 /** The most tokens (in the SLM's count) a call asked for `maxTokens` may write before it is cut. */

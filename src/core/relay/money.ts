@@ -263,9 +263,22 @@ export class MoneyLedger {
    * what a call whose usage is not reported is booked at.
    */
   worstInputTokens(localInput: number, bound: number): number {
-    const cap = Math.max(bound, localInput);
+    return this.worst(localInput, bound, this.inputRatio);
+  }
+
+  /**
+   * The most output tokens (the provider's count) a call may have written so far, having
+   * streamed `localOutput` tokens (local count) in `bytes` bytes, for the money ceiling while
+   * it streams: as worstInputTokens, with the output ratio.
+   */
+  worstOutputTokens(localOutput: number, bytes: number): number {
+    return this.worst(localOutput, bytes, this.outputRatio);
+  }
+
+  private worst(local: number, bound: number, ratio: number): number {
+    const cap = Math.max(bound, local);
     if (!this.ratios.known) return cap;
-    return Math.min(cap, Math.max(localInput, localInput * this.inputRatio * (1 + CEILING_RATIO_MARGIN)));
+    return Math.min(cap, Math.max(local, local * ratio * (1 + CEILING_RATIO_MARGIN)));
   }
 
   /**

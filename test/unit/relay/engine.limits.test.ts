@@ -175,6 +175,27 @@ test('a server that ignores max_tokens is cut near what was asked; its text is k
   assert.equal(stats.finishReason, 'eos', 'the SLM went on after the cut');
 });
 
+test('a server that ignores max_tokens is cut before its text could take the answer past the money ceiling', async () => {
+  const script = [...chars('a'), ...chars('<call>1</call>'), ...chars('b')];
+  const flood = repeat('0', 1000); // a character a chunk, 1000 for a 1-token span
+  // The call fits, input at a token per byte at the write price, with room for 5 output tokens.
+  const firstCallInput = 'a'.length + FIRST_CALL_BOUND;
+  const ceiling = firstCallInput * 1.25 + 5;
+  const o = options(new DoubleRuntime(script), [{ chunks: flood, ignoreMaxTokens: true }], { mode: 'command', price: DOLLAR_A_TOKEN, maxCostUsd: ceiling });
+  const { answer, stats, events } = await collectRelay(o);
+  const end = ofType(events, 'call-end')[0];
+  // Before, only the overrun cut applied: 24 tokens (8 x 1 + 16), 19 past what the ceiling allowed.
+  assert.equal(end.tokens, 6, 'cut at the first token past the 5 the ceiling leaves');
+  assert.equal(end.finishReason, 'length');
+  assert.equal(answer, 'a000000b', 'its text is kept and the SLM goes on');
+  assert.ok((stats.costUsd ?? Infinity) <= ceiling, `booked ${stats.costUsd} within ${ceiling}`);
+
+  // Under a ceiling far above, the same server is cut by the overrun rule only.
+  const free = options(new DoubleRuntime(script), [{ chunks: flood, ignoreMaxTokens: true }], { mode: 'command', price: DOLLAR_A_TOKEN, maxCostUsd: 1e9 });
+  const unbounded = ofType((await collectRelay(free)).events, 'call-end')[0];
+  assert.equal(unbounded.tokens, 24);
+});
+
 test('absurd usage from a server is replaced by the local count, marked estimated', async () => {
   const slm = new DoubleRuntime([...chars('a'), ...chars('<call>2</call>'), ...chars('b')]);
   const absurd = { inputTokens: -5, outputTokens: Number.NaN, cachedInputTokens: 1e9, cacheWriteTokens: 0, estimated: false };

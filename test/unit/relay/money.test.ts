@@ -9,7 +9,7 @@ import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } fro
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CEILING_RATIO_MARGIN, MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
-import { callWouldExceedCost, FRAMING_TOKENS_PER_MESSAGE, inputTokenBound } from '../../../src/core/relay/limits';
+import { callWouldExceedCost, FRAMING_TOKENS_PER_MESSAGE, inputTokenBound, outputTokensWithinCeiling } from '../../../src/core/relay/limits';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { QWEN3_TOKENIZER_DIR } from '../../fixtures/scriptedModel';
 import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy } from '../../../src/core/relay/policies/moneyAware';
@@ -311,6 +311,9 @@ test("the money ceiling's input bound holds for a real byte-level tokenizer, and
   const taught = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
   assert.equal(taught.worstInputTokens(100, 400), 100 * 1.2 * (1 + CEILING_RATIO_MARGIN));
   assert.equal(taught.worstInputTokens(100, 130), 130, 'within the bound');
+  // Output as it streams: bytes before a report, then the learned output ratio (here 1) raised by the margin.
+  assert.equal(ledger.worstOutputTokens(10, 37), 37);
+  assert.equal(taught.worstOutputTokens(10, 37), 10 * (1 + CEILING_RATIO_MARGIN));
 });
 
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
@@ -321,4 +324,9 @@ test('the money ceiling prices a call at the dearer of input and cache write, ev
   assert.equal(callWouldExceedCost(0.2, next, PRICE, 3.6), true, 'what the answer spent counts');
   assert.equal(callWouldExceedCost(0, next, { inputPerMTok: 2, outputPerMTok: 10 }, 3.1), false, 'no cache price: input at its own');
   assert.equal(callWouldExceedCost(0, next, undefined, 0.001), false, 'no price: no money ceiling');
+  // What the output may then write while it streams: $3.6 - $2.5 of input leaves $1.1, 110,000 tokens.
+  assert.ok(Math.abs(outputTokensWithinCeiling(0, next.inputTokens, PRICE, 3.6) - 110_000) < 1e-6);
+  assert.equal(outputTokensWithinCeiling(0, next.inputTokens, PRICE, 2), -1, 'not even the input fits');
+  assert.equal(outputTokensWithinCeiling(0, next.inputTokens, PRICE, undefined), Infinity);
+  assert.equal(outputTokensWithinCeiling(0, next.inputTokens, { inputPerMTok: 2, outputPerMTok: 0 }, 3), Infinity, 'free output');
 });
