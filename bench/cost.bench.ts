@@ -17,8 +17,11 @@
  * - Token ratios: as the product keeps one TokenRatios per SLM and LLM pair for the life of
  *   the process (src/core/compose.ts), every answer of one billing model shares one; a
  *   warm-up answer (fixed spans on a 12-line explain, not measured) runs first, so every
- *   measured row is calibrated. The uncalibrated first call (the first answer of a session)
- *   is probed on its own per trace, with fresh ratios and one call, and reported apart.
+ *   measured row is calibrated. The first call of a session is probed on its own per trace,
+ *   with fresh ratios and one call, and reported apart: counted in the SLM's tokens, except
+ *   where the server counts tokens for free as its service does (the Anthropic-format one:
+ *   count_tokens; the OpenAI-format ones are on 127.0.0.1, not api.openai.com, so the
+ *   provider does not ask), whose count of a sample text sets the input ratio first.
  *
  * Options: --traces a,b  --billing a,b (ids, default all). Prints tables and, last, one
  * JSON line.
@@ -65,8 +68,10 @@ interface Pair {
   billing: string;
   /** The measured rows, all with the billing model's shared (calibrated) token ratios. */
   rows: RowResult[];
-  /** The uncalibrated first call (fresh token ratios, one call). */
+  /** The first call of a session (fresh token ratios, one call). */
   firstCall: RowResult;
+  /** Whether the provider's token count of the sample text set its input ratio first (tokenCalibration.ts). */
+  firstCallCounted: boolean;
 }
 
 interface TargetRun {
@@ -81,7 +86,8 @@ async function runTarget(target: BenchTarget, traces: Trace[]): Promise<TargetRu
   const warmup = await target.run(buildWarmupTrace(), FIXED);
   const pairs: Pair[] = [];
   for (const trace of traces) {
-    const firstCall = await target.run(trace, FIRST_CALL, new TokenRatios());
+    const firstRatios = new TokenRatios();
+    const firstCall = await target.run(trace, FIRST_CALL, firstRatios);
     const rows: RowResult[] = [];
     rows.push(await target.run(trace, LLM_ONLY));
     rows.push(await target.run(trace, FIXED));
@@ -93,7 +99,7 @@ async function runTarget(target: BenchTarget, traces: Trace[]): Promise<TargetRu
       if (spent > 0) rows.push(await target.run(trace, { id: ceilingId(ratio), mode: 'confidence', maxLlmShare: 1, maxCostUsd: spent }));
       rows.push(await target.run(trace, agreeStop(ratio)));
     }
-    pairs.push({ trace, billing: target.billing.id, rows, firstCall });
+    pairs.push({ trace, billing: target.billing.id, rows, firstCall, firstCallCounted: firstRatios.counted > 0 });
   }
   return { pairs, warmup, ratios: target.ratios };
 }
@@ -373,8 +379,12 @@ async function main(): Promise<void> {
     console.log('No answer reported stats.billing (the engine does not predict calls yet).');
   }
 
-  // The uncalibrated first call: fresh token ratios, one call (what the first answer of a session predicts).
+  // The first call of a session: fresh token ratios, one call (what the first answer of a session predicts).
   const firstCalls = pairs.map((p) => p.firstCall).filter((r) => r.stats.billing && r.stats.billing.calls === 1);
+  const counted = (r: RowResult): boolean => pairs.some((p) => p.firstCall === r && p.firstCallCounted);
+  const firstCounted = predictionOf(firstCalls.filter(counted));
+  const firstUncounted = predictionOf(firstCalls.filter((r) => !counted(r)));
+  const countedBillings = [...new Set(pairs.filter((p) => p.firstCallCounted).map((p) => p.billing))];
   const firstError = (r: RowResult) => {
     const b = r.stats.billing!;
     return b.reportedUsd > 0 ? ((b.predictedUsd - b.reportedUsd) / b.reportedUsd) * 100 : 0;
@@ -387,10 +397,12 @@ async function main(): Promise<void> {
   const firstCold = predictionOf(firstCalls.filter((r) => !pairs.some((p) => p.trace.id === r.trace && p.trace.warm)));
   if (firstCalls.length > 0) {
     console.log(
-      "The uncalibrated first call (the first answer of a session: fresh token ratios, counts in the SLM's tokenizer): predicted against reported cost, signed (+ = over-predicted), " +
-        `one probe answer per trace and billing model with one call; the engine quotes it with a ${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% margin. ` +
+      "The first call of a session (fresh token ratios: counts in the SLM's tokenizer, except where the provider's free token count of a sample text set the input ratio first: " +
+        `${countedBillings.length > 0 ? countedBillings.join(', ') : 'none here'}): predicted against reported cost, signed (+ = over-predicted), ` +
+        `one probe answer per trace and billing model with one call; the engine quotes it with a ${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% margin (${(QUOTE_MARGIN * 100).toFixed(0)}% once counted). ` +
         `Over all ${firstCalls.length}: ${firstPrediction.errorPct === null ? 'n/a' : `${firstPrediction.errorPct.toFixed(2)}%`} (predicted ${usd(firstPrediction.predicted)}, reported ${usd(firstPrediction.reported)}); ` +
-        `without chat-3k-warm (its first call reads the previous turn's cache, which the engine cannot know): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}.`,
+        `without chat-3k-warm (its first call reads the previous turn's cache, which the engine cannot know): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}; ` +
+        `counted first: ${firstCounted.errorPct === null ? 'n/a' : `${firstCounted.errorPct.toFixed(2)}%`}, not counted: ${firstUncounted.errorPct === null ? 'n/a' : `${firstUncounted.errorPct.toFixed(2)}%`}.`,
     );
     console.log(
       table(
@@ -538,6 +550,9 @@ async function main(): Promise<void> {
       : null,
     prediction_first_call_worst: firstWorst ? { trace: firstWorst.trace, billing: firstWorst.billing, error_pct: round(firstError(firstWorst), 3) } : null,
     prediction_first_calls: firstCalls.length,
+    prediction_error_first_call_counted_pct: firstCounted.errorPct === null ? null : round(firstCounted.errorPct, 3),
+    prediction_error_first_call_uncounted_pct: firstUncounted.errorPct === null ? null : round(firstUncounted.errorPct, 3),
+    first_call_counted_billing: countedBillings,
     token_ratios: Object.fromEntries(
       runs.map((r) => [r.warmup.billing, { input: round(r.ratios.input), output: round(r.ratios.output), calls: r.ratios.calls }]),
     ),

@@ -19,7 +19,9 @@
  * or the assistant turn before Relay's "continue" instruction) and streams the next
  * max_tokens (max_completion_tokens) tokens of it, finishing with 'length', or 'stop' at
  * the end of the reference. A client that closes the connection is billed only for the
- * tokens streamed before it did. Every request is booked in `ledger`.
+ * tokens streamed before it did. Every request is booked in `ledger`. Token counts
+ * (POST /v1/messages/count_tokens, /v1/responses/input_tokens) are answered free, as the
+ * services do: the input a request of that body would be billed for, not booked.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -205,6 +207,11 @@ export class BillingServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
     const expected = this.options.format === 'openai' ? '/v1/chat/completions' : '/v1/messages';
+    const counting = this.options.format === 'openai' ? '/v1/responses/input_tokens' : '/v1/messages/count_tokens';
+    if (req.method === 'POST' && path === counting) {
+      await this.countTokens(req, res);
+      return;
+    }
     if (req.method !== 'POST' || path !== expected) {
       sendJson(res, 404, { error: { type: 'not_found_error', message: `No route ${req.method} ${path}; this server answers POST ${expected}.` } });
       return;
@@ -252,6 +259,22 @@ export class BillingServer {
     }
     if (this.options.format === 'openai') await this.streamOpenAi(res, parsed, call, pieces);
     else await this.streamAnthropic(res, parsed, call, pieces);
+  }
+
+  /** The free token count (Anthropic's count_tokens, OpenAI's input_tokens): the request's input as it would be billed, nothing booked. */
+  private async countTokens(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = await readBody(req);
+    try {
+      const body = JSON.parse(text ?? '');
+      if (this.options.format === 'openai') {
+        const input = typeof body?.input === 'string' ? [{ role: 'user', content: body.input }] : body?.input;
+        sendJson(res, 200, { object: 'response.input_tokens', input_tokens: this.parseOpenAi({ messages: input }).ids.length });
+      } else {
+        sendJson(res, 200, { input_tokens: this.parseAnthropic({ ...body, max_tokens: 1 }).ids.length });
+      }
+    } catch (error) {
+      sendJson(res, 400, { error: { type: 'invalid_request_error', message: error instanceof Error ? error.message : String(error) } });
+    }
   }
 
   private parseOpenAi(body: any): Parsed {

@@ -155,12 +155,21 @@ function requestLines(title: string, request: SentRequest): string[] {
   return [`### ${title}POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), ''];
 }
 
-/** The read-only document "Relay: Show What Was Sent" opens. */
+/** A provider's free token count (Anthropic's count_tokens, OpenAI's input_tokens), which Relay sends outside calls (tokenCalibration.ts). */
+function isTokenCount(request: SentRequest): boolean {
+  try {
+    return /\/(messages\/count_tokens|responses\/input_tokens)$/.test(new URL(request.url).pathname);
+  } catch {
+    return false;
+  }
+}
+
 /** "openai-chat gpt-4o at https://api.openai.com": the origin only, so a base URL's user:password never shows. */
 export function providerLabel(kind: string, model: string, url: URL | undefined): string {
   return `${kind} ${model}${url ? ` at ${url.origin}` : ''}`;
 }
 
+/** The read-only document "Relay: Show What Was Sent" opens. */
 export function renderSentDocument(answer: SentAnswer | undefined): string {
   if (!answer) {
     return '# What Relay sent to the LLM\n\nNo answer has been written in this window yet. Ask something, then run "Relay: Show What Was Sent" again.\n';
@@ -204,7 +213,10 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
   }
   if (answer.unattributed.length > 0) {
     lines.push('## Other requests', '');
-    for (const request of answer.unattributed) lines.push(...requestLines('', request));
+    for (const request of answer.unattributed) {
+      const title = isTokenCount(request) ? "Token count (free, nothing generated; Relay's own sample text, to price calls in the LLM's tokens): " : '';
+      lines.push(...requestLines(title, request));
+    }
   }
   if (answer.slmServer) {
     lines.push(`## Sent to the small model's server: ${answer.slmServer}`, '');

@@ -21,7 +21,15 @@
  * blocks split where earlier calls ended. A breakpoint whose prefix is shorter than the
  * model's minimum cacheable length would silently miss: it is left out.
  */
-import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
+import {
+  HttpProvider,
+  badResponseError,
+  errorFromStreamObject,
+  mapFinishReason,
+  truncatedStreamError,
+  type AttemptContext,
+  type TokenCountRequest,
+} from './base';
 import { postStream } from './http';
 import { anthropicModelTraits, learnedFacts, type AnthropicModelTraits, type LearnedFacts } from './modelCapabilities';
 import { sendAdapting, type Refusal } from './refusals';
@@ -230,13 +238,23 @@ export class AnthropicProvider extends HttpProvider {
     return true;
   }
 
-  private messagesUrl(): URL {
-    return /\/v1\/?$/.test(this.baseUrl.pathname) ? this.endpoint('/messages') : this.endpoint('/v1/messages');
+  private messagesUrl(suffix = ''): URL {
+    return /\/v1\/?$/.test(this.baseUrl.pathname) ? this.endpoint(`/messages${suffix}`) : this.endpoint(`/v1/messages${suffix}`);
+  }
+
+  private headers(key: string | undefined): Record<string, string> {
+    return { ...(key ? { 'x-api-key': key } : {}), 'anthropic-version': ANTHROPIC_VERSION };
+  }
+
+  /** The Messages API's own count (POST /v1/messages/count_tokens, free): a request's body without max_tokens. */
+  protected override tokenCountRequest(text: string): TokenCountRequest {
+    const body = { model: this.model, messages: [{ role: 'user', content: text }] };
+    return { url: this.messagesUrl('/count_tokens'), body, headers: (key) => this.headers(key) };
   }
 
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.messagesUrl();
-    const headers = { ...(context.key ? { 'x-api-key': context.key } : {}), 'anthropic-version': ANTHROPIC_VERSION };
+    const headers = this.headers(context.key);
     const { response, plan } = await sendAdapting(
       () => this.plan(request),
       (p) => postStream(this.streamRequest(context, url, p.body, headers)),

@@ -5,7 +5,8 @@
  */
 import { settingRef } from '../settingNames';
 import { ProviderError, missingKeyError } from './errors';
-import { callTimeoutError, createAgents, errorFromStatus, type HttpTimeouts, type StreamRequest } from './http';
+import { readBounded } from '../http/exchange';
+import { callTimeoutError, createAgents, errorFromStatus, postStream, type HttpTimeouts, type StreamRequest } from './http';
 import { withRetries, type Attempt, type RetryPolicy } from './retry';
 import type {
   ContinuationMethod,
@@ -44,6 +45,16 @@ export interface AttemptContext {
   /** For postStream: the first body byte arrived (the call may be billed, and is not retried). */
   onFirstByte: () => void;
 }
+
+/** A request to a service's free endpoint that counts a request's input tokens. */
+export interface TokenCountRequest {
+  url: URL;
+  body: unknown;
+  headers(key: string | undefined): Record<string, string>;
+}
+
+/** Most bytes of a token count's response read: its JSON is a few dozen. */
+const COUNT_BODY_LIMIT = 16 * 1024;
 
 export abstract class HttpProvider implements LlmProvider {
   abstract readonly kind: ProviderKind;
@@ -100,16 +111,57 @@ export abstract class HttpProvider implements LlmProvider {
   sentText(request: ContinueRequest): string {
     return this.inputText(request);
   }
+  /** Where the service counts a request's input tokens for free, if it can (subclasses that know say). */
+  protected tokenCountRequest(_text: string): TokenCountRequest | undefined {
+    return undefined;
+  }
+
+  /** LlmProvider.countInputTokens: one try, the call's timeouts, the same key rules as a call. */
+  async countInputTokens(text: string, signal?: AbortSignal): Promise<number> {
+    const plan = this.tokenCountRequest(text);
+    if (!plan) throw new ProviderError('bad_request', `The ${this.kind} provider at ${this.host} has no endpoint that counts tokens.`);
+    const key = await this.keyForCall();
+    const secrets = key ? [key] : [];
+    const response = await postStream({
+      url: plan.url,
+      headers: { ...this.extraHeaders, ...plan.headers(key) },
+      body: plan.body,
+      keyEnv: this.entry.keyEnv,
+      timeouts: this.timeouts,
+      signal,
+      secrets,
+      agents: this.agents,
+      onSend: this.onSend,
+    });
+    const { text: body } = await readBounded(response.body, COUNT_BODY_LIMIT, { stopAtLimit: true });
+    let count: unknown;
+    try {
+      count = (JSON.parse(body) as { input_tokens?: unknown }).input_tokens;
+    } catch {
+      count = undefined;
+    }
+    // What a server says is untrusted: only a plain positive count is one.
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0) {
+      throw new ProviderError('bad_response', `${this.host} answered a token count without a positive whole input_tokens.`, {}, secrets);
+    }
+    return count;
+  }
+
+  /** The key for the very origin this provider's requests go to (a key is bound to where it was given); throws where the service needs one and none may go. */
+  private async keyForCall(): Promise<string | undefined> {
+    const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
+    const key = decision.key?.trim() || undefined;
+    if (!key && this.entry.keyRequired(this.baseUrl))
+      throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
+    return key;
+  }
+
   /** One try: build the request with `streamRequest`, post it, read the stream. */
   protected abstract attempt(request: ContinueRequest, context: AttemptContext): AsyncIterable<ProviderChunk>;
 
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncGenerator<ProviderChunk> {
     checkRequest(request);
-    // The key for the very origin this call goes to (a key is bound to where it was given).
-    const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
-    const key = decision.key?.trim() || undefined;
-    if (!key && this.entry.keyRequired(this.baseUrl))
-      throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
+    const key = await this.keyForCall();
     const secrets = key ? [key] : [];
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);

@@ -108,6 +108,13 @@ export interface LlmProvider {
    * partial answer and the continuation instruction.
    */
   sentText?(request: ContinueRequest): string;
+  /**
+   * The service's own count of the input tokens of a request that sends `text` as one user
+   * message (its framing included), from a free endpoint that generates nothing. Absent, or
+   * rejecting, where the service has no such endpoint. The engine's token ratios learn from
+   * it before any call reported usage (money.ts).
+   */
+  countInputTokens?(text: string, signal?: AbortSignal): Promise<number>;
 }
 
 /**

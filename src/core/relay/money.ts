@@ -8,7 +8,8 @@
  * (reported input tokens over the local count of what was sent) and output (reported
  * output tokens, hidden reasoning excluded, over the local count of the text the LLM
  * wrote). They belong to the pair of tokenizers, so an adapter keeps them across answers;
- * before the first report both are 1. Hidden reasoning is predicted as the average per
+ * before the first report both are 1, except the input ratio where the provider counts
+ * tokens for free: its count of a sample text teaches it first (tokenCalibration.ts). Hidden reasoning is predicted as the average per
  * call of this answer.
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
@@ -40,6 +41,9 @@ export class TokenRatios {
   private localOut = 0;
   /** Calls whose usage taught these ratios. */
   calls = 0;
+  /** Token counts of a sample text by the provider's counting endpoint (no call) that taught the input ratio. */
+  counted = 0;
+  private countTry: Promise<void> | undefined;
 
   get input(): number {
     return this.localIn > 0 ? this.reportedIn / this.localIn : 1;
@@ -50,7 +54,12 @@ export class TokenRatios {
   }
 
   get known(): boolean {
-    return this.calls > 0;
+    return this.calls + this.counted > 0;
+  }
+
+  /** Whether a call's report taught the output ratio (a token count teaches only the input's). */
+  get outputKnown(): boolean {
+    return this.localOut > 0;
   }
 
   /** Told after each call that taught these ratios (a store that keeps them saves then). */
@@ -68,9 +77,44 @@ export class TokenRatios {
     this.onLearned?.();
   }
 
+  /**
+   * The input ratio from the provider's own count of a sample text (the local count of the
+   * same text beside it), while no call has reported usage. False when not taken: already
+   * known, or a ratio no two tokenizers give (what a server says is untrusted).
+   */
+  addCount(sample: { localInput: number; reportedInput: number }): boolean {
+    if (this.known || !(sample.localInput > 0 && sample.reportedInput > 0) || !plausibleRatio(sample.reportedInput / sample.localInput)) return false;
+    this.counted += 1;
+    this.reportedIn += sample.reportedInput;
+    this.localIn += sample.localInput;
+    this.onLearned?.();
+    return true;
+  }
+
+  /**
+   * Teaches the input ratio by `count` (addCount's sample) unless a call or a count already
+   * did: one try per pair and process (a service without a counting endpoint is not asked
+   * again), shared by the answers that start meanwhile.
+   */
+  calibrate(count: () => Promise<{ localInput: number; reportedInput: number }>): Promise<void> {
+    if (this.known) return Promise.resolve();
+    this.countTry ??= count().then(
+      (sample) => void this.addCount(sample),
+      () => undefined,
+    );
+    return this.countTry;
+  }
+
   /** The sums behind the ratios, as plain numbers (kept across sessions by TokenRatioStore). */
   snapshot(): TokenRatiosSnapshot {
-    return { calls: this.calls, reportedIn: this.reportedIn, localIn: this.localIn, reportedOut: this.reportedOut, localOut: this.localOut };
+    return {
+      calls: this.calls,
+      counted: this.counted,
+      reportedIn: this.reportedIn,
+      localIn: this.localIn,
+      reportedOut: this.reportedOut,
+      localOut: this.localOut,
+    };
   }
 
   /**
@@ -82,17 +126,18 @@ export class TokenRatios {
   static restore(value: unknown): TokenRatios | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const v = value as Record<string, unknown>;
-    const sums = [v.calls, v.reportedIn, v.localIn, v.reportedOut, v.localOut];
+    // Snapshots from before token counts have no `counted`.
+    const sums = [v.calls, v.counted ?? 0, v.reportedIn, v.localIn, v.reportedOut, v.localOut];
     if (!sums.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return undefined;
-    const [calls, reportedIn, localIn, reportedOut, localOut] = sums as number[];
-    if (!(calls >= 1 && reportedIn > 0 && localIn > 0)) return undefined;
+    const [calls, counted, reportedIn, localIn, reportedOut, localOut] = sums as number[];
+    if (!(calls + counted >= 1 && reportedIn > 0 && localIn > 0)) return undefined;
     const input = reportedIn / localIn;
     const output = localOut > 0 ? reportedOut / localOut : 1;
-    // A ratio far outside what any two tokenizers give is not a measurement.
-    if (!(input > 0.01 && input < 100 && output > 0.01 && output < 100)) return undefined;
-    const scale = Math.min(1, RESTORED_CALLS / calls);
+    if (!(plausibleRatio(input) && plausibleRatio(output))) return undefined;
+    const scale = Math.min(1, RESTORED_CALLS / (calls + counted));
     const ratios = new TokenRatios();
-    ratios.calls = Math.max(1, Math.round(calls * scale));
+    ratios.calls = calls > 0 ? Math.max(1, Math.round(calls * scale)) : 0;
+    ratios.counted = calls > 0 ? 0 : Math.max(1, Math.round(counted * scale));
     ratios.reportedIn = reportedIn * scale;
     ratios.localIn = localIn * scale;
     ratios.reportedOut = reportedOut * scale;
@@ -101,8 +146,14 @@ export class TokenRatios {
   }
 }
 
+/** A ratio far outside what any two tokenizers give is not a measurement. */
+function plausibleRatio(ratio: number): boolean {
+  return ratio > 0.01 && ratio < 100;
+}
+
 export interface TokenRatiosSnapshot {
   calls: number;
+  counted: number;
   reportedIn: number;
   localIn: number;
   reportedOut: number;
@@ -140,7 +191,11 @@ export interface MoneyView {
 }
 
 /** How the LLM-only estimate was computed, for the note beside the figure. */
-export type LlmOnlyBasis = { kind: 'slm-tokenizer' } | { kind: 'calibrated'; calls: number; outputRatio: number; inputRatio: number } | { kind: 'reported' };
+export type LlmOnlyBasis =
+  | { kind: 'slm-tokenizer' }
+  /** `calls` reported usage; with none, the input ratio is from the provider's count of a sample text (output counted locally). */
+  | { kind: 'calibrated'; calls: number; counted: number; outputRatio: number; inputRatio: number }
+  | { kind: 'reported' };
 
 /** Margins and tallies of the billing model's predictions against the provider's reports. */
 class PredictionTally {
@@ -263,21 +318,22 @@ export class MoneyLedger {
    * what a call whose usage is not reported is booked at.
    */
   worstInputTokens(localInput: number, bound: number): number {
-    return this.worst(localInput, bound, this.inputRatio);
+    return this.worst(localInput, bound, this.ratios.known ? this.inputRatio : undefined);
   }
 
   /**
    * The most output tokens (the provider's count) a call may have written so far, having
    * streamed `localOutput` tokens (local count) in `bytes` bytes, for the money ceiling while
-   * it streams: as worstInputTokens, with the output ratio.
+   * it streams: as worstInputTokens, with the output ratio (which only a call's report teaches).
    */
   worstOutputTokens(localOutput: number, bytes: number): number {
-    return this.worst(localOutput, bytes, this.outputRatio);
+    return this.worst(localOutput, bytes, this.ratios.outputKnown ? this.outputRatio : undefined);
   }
 
-  private worst(local: number, bound: number, ratio: number): number {
+  /** `bound` (never under `local`), or within it the ratio raised by CEILING_RATIO_MARGIN where one was learned. */
+  private worst(local: number, bound: number, ratio: number | undefined): number {
     const cap = Math.max(bound, local);
-    if (!this.ratios.known) return cap;
+    if (ratio === undefined) return cap;
     return Math.min(cap, Math.max(local, local * ratio * (1 + CEILING_RATIO_MARGIN)));
   }
 
@@ -331,7 +387,7 @@ export class MoneyLedger {
 
   llmOnlyBasis(): LlmOnlyBasis {
     return this.ratios.known
-      ? { kind: 'calibrated', calls: this.ratios.calls, outputRatio: this.outputRatio, inputRatio: this.inputRatio }
+      ? { kind: 'calibrated', calls: this.ratios.calls, counted: this.ratios.counted, outputRatio: this.outputRatio, inputRatio: this.inputRatio }
       : { kind: 'slm-tokenizer' };
   }
 

@@ -70,8 +70,14 @@ test('Claude 4.6 (no prefill): the answer continues by instruction, one request 
     const { code, json } = await solve(server, 'anthropic', 'claude-opus-4-6');
     assert.equal(code, 0, JSON.stringify(json));
     assert.ok(json.calls >= 1, 'the demo SLM called');
-    assert.equal(server.requests.length, json.calls, 'no refused request');
-    for (const request of server.requests) assert.equal(request.body.messages.at(-1).role, 'user', 'the conversation ends with a user turn');
+    // Besides the calls: the API's free token count of Relay's sample text, once for the new pair.
+    const calls = server.requests.filter((r) => r.path === '/v1/messages');
+    assert.deepEqual(
+      server.requests.filter((r) => r.path !== '/v1/messages').map((r) => r.path),
+      ['/v1/messages/count_tokens'],
+    );
+    assert.equal(calls.length, json.calls, 'no refused request');
+    for (const request of calls) assert.equal(request.body.messages.at(-1).role, 'user', 'the conversation ends with a user turn');
     assert.ok(json.answer.includes('282'));
     assert.ok(json.cost_usd > 0);
   } finally {
@@ -84,8 +90,9 @@ test('a Claude id newer than the table that refuses prefill: one refused (unbill
   try {
     const { code, json } = await solve(server, 'anthropic', 'claude-nova-latest');
     assert.equal(code, 0, JSON.stringify(json));
-    assert.equal(server.requests.length, json.calls + 1, 'one refusal in the whole answer');
-    const refused = server.requests[0];
+    const calls = server.requests.filter((r) => r.path === '/v1/messages');
+    assert.equal(calls.length, json.calls + 1, 'one refusal in the whole answer');
+    const refused = calls[0];
     assert.equal(refused.body.messages.at(-1).role, 'assistant', 'it tried prefill first');
     assert.equal(json.llm_input_tokens, 40 * json.calls, 'the refused request is not billed');
     assert.ok(PREFILL_REFUSED.length > 0);

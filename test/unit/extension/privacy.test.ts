@@ -7,8 +7,10 @@ import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderKind, SentRequest } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
+import { TokenRatios } from '../../../src/core/relay/money';
+import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
 import { providerLabel, renderSentDocument, SentRequestLog, SLM_REQUESTS_KEPT } from '../../../src/extension/sentRequests';
-import { anthropicStream } from '../providers/servers/anthropic';
+import { anthropicCountTokens, anthropicStream } from '../providers/servers/anthropic';
 import { collect, FAST, REQUEST } from '../providers/servers/collect';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { ollamaStream } from '../providers/servers/ollama';
@@ -149,6 +151,48 @@ describe('what was sent', () => {
       }
     });
   }
+
+  test("a new pair's token count: Relay's own sample text only, shown apart as a free count; local only sends not even that", async () => {
+    const fake = await startFakeServer(anthropicStream({ pieces: [' two', ' and three'], stopReason: 'max_tokens' }, KEY));
+    fake.enqueue(anthropicCountTokens(() => 600, KEY));
+    try {
+      const log = new SentRequestLog();
+      const claude = () =>
+        createProvider({ kind: 'anthropic', baseUrl: fake.url, model: 'claude-sonnet-4-5', ...FAST }, new MemoryKeySource({ anthropic: KEY }), {
+          onRequest: (request) => log.recordRequest(request),
+        });
+      const settings = { slm: slm.runtime, messages: QUESTION, slmSampling: { temperature: 0 }, price: { inputPerMTok: 3, outputPerMTok: 15 } };
+
+      log.begin({ mode: 'slm-only', provider: 'none (local only)', local: false, messages: QUESTION });
+      await collectRelay({ ...settings, mode: 'slm-only', llm: claude(), tokenRatios: new TokenRatios() }, (event) => log.onEvent(event));
+      assert.equal(fake.requests.length, 0, 'local only: not even a count');
+
+      const ratios = new TokenRatios();
+      log.begin({ mode: 'command', provider: 'anthropic claude-sonnet-4-5', local: false, messages: QUESTION });
+      const { stats } = await collectRelay({ ...settings, mode: 'command', llm: claude(), tokenRatios: ratios, llmTemperature: 0 }, (event) =>
+        log.onEvent(event),
+      );
+      assert.equal(stats.calls, 1);
+      assert.deepEqual(
+        fake.requests.map((r) => r.path),
+        ['/v1/messages/count_tokens', '/v1/messages'],
+      );
+      const count = fake.requests[0].body;
+      assert.deepEqual(count, { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: CALIBRATION_TEXT }] });
+      assert.ok(!JSON.stringify(count).includes(QUESTION[QUESTION.length - 1].content), 'nothing of the question');
+      assert.equal(ratios.counted, 1);
+      const document = renderSentDocument(log.last);
+      assert.match(document, /## Other requests/);
+      assert.match(
+        document,
+        /### Token count \(free, nothing generated; Relay's own sample text, to price calls in the LLM's tokens\): POST .*\/v1\/messages\/count_tokens/,
+      );
+      assert.match(document, /- Calls: 1; HTTP requests: 2/);
+      assert.ok(!document.includes(KEY));
+    } finally {
+      await fake.close();
+    }
+  });
 
   test("the record names the provider's origin, never a base URL's user:password", () => {
     const label = providerLabel('openai-completions', 'm', new URL('https://user:secret-pass@proxy.example:8443/v1'));

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { CONTINUE_INSTRUCTION } from '../../../src/core/providers/seam';
-import { anthropicError, anthropicStream } from './servers/anthropic';
+import { anthropicCountTokens, anthropicError, anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
 
@@ -130,4 +130,27 @@ test('anthropic: the text a call may send, for the money ceiling, is the instruc
     assert.ok(sent(model).endsWith(CONTINUE_INSTRUCTION), `${model}: refuses prefill, or may (and is then asked again by instruction)`);
     assert.ok(sent(model).includes('What is the capital of France?'));
   }
+});
+
+test("anthropic: the API's free token count (count_tokens) of a text as one user message, with the key and version; bad answers are errors", async () => {
+  const text = 'Explain this: const x = 1;';
+  server.enqueue(anthropicCountTokens((body) => 7 + body.messages[0].content.length, KEY));
+  assert.equal(await provider().countInputTokens!(text), 7 + text.length);
+  const sent = server.lastRequest;
+  assert.equal(sent.path, '/v1/messages/count_tokens');
+  assert.deepEqual(sent.body, { model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: text }] });
+  assert.equal(sent.headers['x-api-key'], KEY);
+
+  for (const answer of [{ input_tokens: -3 }, { input_tokens: 2.5 }, { tokens: 12 }, 'not json']) {
+    server.enqueue((_request, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(typeof answer === 'string' ? answer : JSON.stringify(answer));
+    });
+    await assert.rejects(provider().countInputTokens!(text), (error: any) => error.code === 'bad_response' && !String(error.message).includes(KEY));
+  }
+  server.enqueue(anthropicCountTokens(() => 1, KEY));
+  await assert.rejects(provider({}, 'sk-ant-wrong-key-000').countInputTokens!(text), (error: any) => error.code === 'auth');
+  const before = server.requests.length;
+  await assert.rejects(provider({}, null).countInputTokens!(text), (error: any) => error.code === 'auth', 'no key: fails before sending');
+  assert.equal(server.requests.length, before);
 });

@@ -13,7 +13,7 @@ import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilitie
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
 import { FakeServer, startFakeServer } from './servers/harness';
-import { openAiStream, refusesFields } from './servers/openai';
+import { openAiInputTokens, openAiStream, refusesFields } from './servers/openai';
 import { FAST, REQUEST, collect } from './servers/collect';
 
 const KEY = 'sk-test-reasoning-0123456789abcdef';
@@ -202,4 +202,20 @@ test('deepseek usage: prompt_cache_hit_tokens are the cached part of prompt_toke
   );
   const { out } = await call(provider('deepseek-chat', { assistantPrefix: 'on' }));
   assert.deepEqual(out.usage, { inputTokens: 1500, outputTokens: 1, cachedInputTokens: 1280, cacheWriteTokens: 0, estimated: false, reasoningTokens: 0 });
+});
+
+test('openai: the free token count (responses/input_tokens) on api.openai.com only; other chat services are not asked', async () => {
+  const text = 'Explain this: const x = 1;';
+  server.enqueue(openAiInputTokens((body) => 5 + body.input[0].content.length));
+  const hosted = provider('gpt-5-mini', { baseUrl: 'http://api.openai.com/v1' });
+  assert.equal(await hosted.countInputTokens!(text), 5 + text.length);
+  const sent = server.lastRequest;
+  assert.equal(sent.path, '/v1/responses/input_tokens');
+  assert.deepEqual(sent.body, { model: 'gpt-5-mini', input: [{ role: 'user', content: text }] });
+  assert.equal(sent.headers.authorization, `Bearer ${KEY}`);
+
+  const before = server.requests.length;
+  await assert.rejects(provider('gpt-5-mini').countInputTokens!(text), /no endpoint that counts tokens/);
+  await assert.rejects(provider('gpt-3.5-turbo-instruct', {}, 'openai-completions').countInputTokens!(text), /no endpoint that counts tokens/);
+  assert.equal(server.requests.length, before, 'a server that is not api.openai.com gets no count request');
 });

@@ -10,6 +10,8 @@ import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine'
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { FRAMING_TOKENS_PER_MESSAGE } from '../../../src/core/relay/limits';
 import { TokenRatios } from '../../../src/core/relay/money';
+import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
+import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
@@ -150,6 +152,46 @@ test("before the provider's count is known a call is priced at a token per byte;
   assert.equal(second.stats.finishReason, 'cost_limit');
   assert.equal(taught.llm.requests.length, 1, 'the first call fits; the second (38.5 + 50.5) does not');
   assert.ok((second.stats.costUsd ?? 0) <= ceiling);
+});
+
+test("a provider that counts tokens for free teaches a new pair's input ratio before its first call, from Relay's sample text only", async () => {
+  const ceiling = (FIRST_CALL_BOUND * 1.25 + 1) * 0.95; // as above: the first call does not fit at a token per byte
+  const settings = { confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 }, price: DOLLAR_A_TOKEN, maxCostUsd: ceiling };
+  const ratios = new TokenRatios();
+  const o = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(BILLED, 20), { ...settings, tokenRatios: ratios });
+  const counted: string[] = [];
+  // The provider counts 30 tokens where the SLM counts 18 (one per character here).
+  o.llm.countInputTokens = async (text) => {
+    counted.push(text);
+    return Math.round(([...text].length * 30) / 18);
+  };
+  const { stats } = await collectRelay(o);
+  assert.deepEqual(counted, [CALIBRATION_TEXT], 'one count, of the sample: nothing of the question');
+  assert.equal(o.llm.requests.length, 1, 'the first call fits, priced at the counted ratio');
+  assert.equal(stats.finishReason, 'cost_limit');
+  assert.ok((stats.costUsd ?? 0) <= ceiling);
+  assert.equal(ratios.counted, 1);
+  assert.match(stats.llmOnlyEstimateNote ?? '', /the ratios its call reported and its provider's count of a sample text/);
+  const basis = { kind: 'calibrated' as const, calls: 0, counted: 1, outputRatio: 1, inputRatio: 30 / 18 };
+  assert.match(
+    llmOnlyEstimateNote(basis),
+    /ratio from its provider's count of a sample text \(1\.67 input tokens per small-model token\), output counted in the small model's tokenizer/,
+  );
+
+  // A count that never answers: Stop ends the answer at once, nothing is sent.
+  const stopped = new AbortController();
+  const hanging = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(BILLED, 20), {
+    ...settings,
+    tokenRatios: new TokenRatios(),
+    signal: stopped.signal,
+  });
+  hanging.llm.countInputTokens = () => {
+    setTimeout(() => stopped.abort(), 20);
+    return new Promise<number>(() => undefined);
+  };
+  const { stats: ended } = await collectRelay(hanging);
+  assert.equal(ended.finishReason, 'cancelled');
+  assert.equal(hanging.llm.requests.length, 0);
 });
 
 test('silence: no new token for maxStallMs ends the answer as stalled, keeping the partial answer', async () => {

@@ -314,6 +314,11 @@ test("the money ceiling's input bound holds for a real byte-level tokenizer, and
   // Output as it streams: bytes before a report, then the learned output ratio (here 1) raised by the margin.
   assert.equal(ledger.worstOutputTokens(10, 37), 37);
   assert.equal(taught.worstOutputTokens(10, 37), 10 * (1 + CEILING_RATIO_MARGIN));
+  const counted = new TokenRatios();
+  counted.addCount({ localInput: 100, reportedInput: 120 });
+  const countedLedger = new MoneyLedger(PRICE, NO_CACHE, {}, counted);
+  assert.equal(countedLedger.worstInputTokens(100, 400), 100 * 1.2 * (1 + CEILING_RATIO_MARGIN), 'a token count teaches the input');
+  assert.equal(countedLedger.worstOutputTokens(10, 37), 37, 'but not the output: the bytes still bound it');
 });
 
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {

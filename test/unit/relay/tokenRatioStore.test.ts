@@ -83,6 +83,8 @@ test('what storage gives back is checked: anything but sums of a real measuremen
     { ...good, reportedOut: Number.NaN },
     { ...good, localOut: '25' },
     { ...good, reportedIn: 1e9 },
+    { ...good, calls: 0, counted: 0 },
+    { ...good, counted: -1 },
   ];
   for (const entry of bad) {
     const backing = new JsonBacking();
@@ -131,4 +133,43 @@ test('a storage that refuses writes costs only the saving: the ratios still lear
     assert.equal(ratios.input, 2);
   }
   await settle();
+});
+
+test("a provider's count of a sample text teaches the input ratio once, before any call, and is kept across sessions", async () => {
+  const backing = new JsonBacking();
+  const ratios = new TokenRatioStore(backing).of(PAIR);
+  let counts = 0;
+  const count = async () => {
+    counts += 1;
+    return { localInput: 500, reportedInput: 650 };
+  };
+  // Two answers that start at once share one count; a later one does not count again.
+  await Promise.all([ratios.calibrate(count), ratios.calibrate(count)]);
+  await ratios.calibrate(count);
+  assert.equal(counts, 1);
+  assert.equal(ratios.known, true);
+  assert.equal(ratios.calls, 0);
+  assert.equal(ratios.counted, 1);
+  assert.ok(Math.abs(ratios.input - 1.3) < 1e-12);
+  assert.equal(ratios.output, 1, 'output is not counted: as before any call');
+  await settle();
+  const restored = new TokenRatioStore(backing).of(PAIR);
+  assert.equal(restored.known, true, 'the next session starts with it');
+  assert.ok(Math.abs(restored.input - 1.3) < 1e-12);
+  assert.equal(restored.addCount({ localInput: 500, reportedInput: 600 }), false, 'known already: not counted again');
+
+  // What a server answers is untrusted; a failed count leaves the pair as it was, and is not retried.
+  const fresh = new TokenRatios();
+  assert.equal(fresh.addCount({ localInput: 500, reportedInput: 1e6 }), false);
+  assert.equal(fresh.addCount({ localInput: 0, reportedInput: 50 }), false);
+  assert.equal(fresh.known, false);
+  let tries = 0;
+  const failing = async (): Promise<{ localInput: number; reportedInput: number }> => {
+    tries += 1;
+    throw new Error('404');
+  };
+  await fresh.calibrate(failing);
+  await fresh.calibrate(failing);
+  assert.equal(tries, 1);
+  assert.equal(fresh.known, false);
 });

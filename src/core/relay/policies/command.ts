@@ -11,6 +11,7 @@ import type { Next, Outcome, RelayPolicy, RelayState } from './policy';
 
 export class CommandPolicy implements RelayPolicy {
   readonly usesSlm = true;
+  readonly usesLlm = true;
 
   constructor(
     private readonly maxTurns: number,

@@ -31,6 +31,7 @@ export const DEFAULT_CONFIDENCE: ConfidenceOptions = { threshold: 0.5, spanToken
 
 export class ConfidencePolicy implements RelayPolicy {
   readonly usesSlm = true;
+  readonly usesLlm = true;
   private readonly spanTokens: number;
 
   constructor(private readonly c: ConfidenceOptions) {

@@ -3,6 +3,7 @@ import type { Next, Outcome, RelayPolicy, RelayState } from './policy';
 
 export class LlmOnlyPolicy implements RelayPolicy {
   readonly usesSlm = false;
+  readonly usesLlm = true;
 
   constructor(readonly routedTo?: 'llm') {}
 

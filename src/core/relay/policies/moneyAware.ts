@@ -35,6 +35,7 @@ export const CLUSTER_GAP_TOKENS = 8;
 
 export class MoneyAwarePolicy implements RelayPolicy {
   readonly usesSlm = true;
+  readonly usesLlm = true;
   /** The shortest and the longest span of one call. */
   private readonly minSpan: number;
   private readonly maxSpan: number;

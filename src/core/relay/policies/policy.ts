@@ -62,6 +62,8 @@ export interface RelayState {
 export interface RelayPolicy {
   /** False for a policy the SLM takes no part in (llm-only): no SLM session, no window check. */
   readonly usesSlm: boolean;
+  /** False for a policy that never contacts the LLM (slm-only): nothing is sent to it, not even a token count. */
+  readonly usesLlm: boolean;
   /** random-router: where this query went. */
   readonly routedTo?: SpanSource;
   next(outcome: Outcome, state: RelayState): Next;

@@ -3,6 +3,7 @@ import { answerEndedBy, type Next, type Outcome, type RelayPolicy, type RelaySta
 
 export class SlmOnlyPolicy implements RelayPolicy {
   readonly usesSlm = true;
+  readonly usesLlm = false;
 
   constructor(readonly routedTo?: 'slm') {}
 

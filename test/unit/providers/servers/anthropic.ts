@@ -187,3 +187,22 @@ export function anthropicStream(script: AnthropicStreamScript, expectedKey?: str
     await writeFrames(res, frames, script);
   };
 }
+
+/**
+ * POST /v1/messages/count_tokens as the API documents it: a Messages body without
+ * max_tokens, answered with {input_tokens}; `count` stands for the model's tokenizer.
+ */
+export function anthropicCountTokens(count: (body: any) => number, expectedKey?: string): Responder {
+  return (request, res) => {
+    if (expectedKey !== undefined && request.headers['x-api-key'] !== expectedKey) {
+      return anthropicError(401, 'authentication_error', 'invalid x-api-key')(request, res);
+    }
+    if (request.path !== '/v1/messages/count_tokens' || !request.headers['anthropic-version']) {
+      return anthropicError(404, 'not_found_error', `no route ${request.path}`)(request, res);
+    }
+    if (!Array.isArray(request.body?.messages) || typeof request.body?.model !== 'string' || request.body.max_tokens !== undefined) {
+      return anthropicError(400, 'invalid_request_error', 'count_tokens takes model and messages, and no max_tokens')(request, res);
+    }
+    sendJson(res, 200, { input_tokens: count(request.body) });
+  };
+}

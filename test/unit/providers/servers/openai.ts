@@ -245,3 +245,15 @@ export function refusesFields(fields: string[], next: Responder): Responder {
     return next(request, res);
   };
 }
+
+/** POST /v1/responses/input_tokens as OpenAI documents it: a Responses body, answered with {object, input_tokens}. */
+export function openAiInputTokens(count: (body: any) => number): Responder {
+  return (request, res) => {
+    if (request.path !== '/v1/responses/input_tokens')
+      return sendJson(res, 404, { error: { message: `no route ${request.path}`, type: 'invalid_request_error', param: null, code: null } });
+    if (typeof request.body?.model !== 'string' || request.body?.input === undefined) {
+      return sendJson(res, 400, { error: { message: 'model and input are required', type: 'invalid_request_error', param: null, code: null } });
+    }
+    sendJson(res, 200, { object: 'response.input_tokens', input_tokens: count(request.body) });
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Learning the input token ratio (money.ts) before the first call of a new SLM and LLM
+ * pair: where the provider counts tokens for free (Anthropic's count_tokens, OpenAI's
+ * input_tokens), it counts a fixed sample text and the SLM counts the same text. Beyond the
+ * paper: without it the first call is priced at a token per byte by the money ceiling and
+ * in the SLM's tokens by the LLM-alone estimate, so a tight ceiling may never let a first
+ * call through and the first saving shown is off by the tokenizers' difference.
+ *
+ * The sample is Relay's own text, never the user's: a count is not a call, and an answer
+ * that makes no call sends nothing of the user's anywhere.
+ */
+import type { LlmProvider } from '../providers/types';
+import type { SlmRuntime } from '../slm/types';
+import type { TokenRatios } from './money';
+
+/** How long a count may take, the answer waiting meanwhile (it runs beside the SLM's prefill, once per pair and process). */
+export const CALIBRATION_TIMEOUT_MS = 4_000;
+
+/** Code and prose as an editor sends them, with some non-ASCII: about 550 tokens in a BPE tokenizer. */
+export const CALIBRATION_TEXT = `Explain what this function does and where it could fail.
+
+\`\`\`ts
+/** Splits an invoice total over the months of a contract, rounding each share to the cent. */
+export function monthlyShares(totalCents: number, months: number, startsOn: Date): Array<{ month: string; cents: number }> {
+  if (!Number.isInteger(totalCents) || totalCents < 0) throw new RangeError(\`totalCents must be a whole number >= 0, got \${totalCents}\`);
+  if (months < 1) return [];
+  const base = Math.floor(totalCents / months);
+  let rest = totalCents - base * months; // the cents rounding left over, given to the first months
+  const shares = [];
+  for (let i = 0; i < months; i++) {
+    const day = new Date(startsOn.getFullYear(), startsOn.getMonth() + i, 1);
+    const month = \`\${day.getFullYear()}-\${String(day.getMonth() + 1).padStart(2, '0')}\`;
+    shares.push({ month, cents: base + (rest > 0 ? 1 : 0) });
+    if (rest > 0) rest--;
+  }
+  return shares;
+}
+\`\`\`
+
+It gives every month the same whole number of cents and hands the remainder out one cent
+at a time from the start, so the shares always add up to the total: 100,00 € over 3 months
+is 33,34 + 33,33 + 33,33. Two things to check: \`months\` is not tested for being an
+integer (2.5 months loops three times), and the month labels use the local time zone, so a
+start date of 2026-03-01T00:30:00Z may read as February west of Greenwich. Größere Beträge
+(über 9.007.199.254.740.991 Cent) verlieren an Genauigkeit; 日本円のように小数点のない通貨でも
+同じ計算になります.
+`;
+
+/**
+ * Teaches `ratios` the input ratio from the provider's count of CALIBRATION_TEXT, unless a
+ * call or a count already did or the provider cannot count. Resolves when learned, failed
+ * or timed out (never rejects): pricing then goes on as before.
+ */
+export function calibrateTokenRatios(ratios: TokenRatios, llm: LlmProvider, slm: SlmRuntime): Promise<void> {
+  const count = llm.countInputTokens?.bind(llm);
+  if (ratios.known || !count) return Promise.resolve();
+  return ratios.calibrate(async () => {
+    const [reportedInput, localInput] = await Promise.all([
+      count(CALIBRATION_TEXT, AbortSignal.timeout(CALIBRATION_TIMEOUT_MS)),
+      slm.countTokens(CALIBRATION_TEXT),
+    ]);
+    return { localInput, reportedInput };
+  });
+}
