@@ -22,7 +22,7 @@ export function finishNote(finishReason: string): string | undefined {
     case 'call_limit':
       return `Stopped at the most large-model calls for one answer (${settingRef('maxLlmCalls')}): the answer may be incomplete.`;
     case 'cost_limit':
-      return `Stopped before a large-model call that could take this answer past its spending ceiling (${settingRef('maxCostUsd')}): the answer may be incomplete. (Until a provider has reported its token counts once, a call is priced at one token per byte of what it sends.)`;
+      return `Stopped before a large-model call that could take this answer past its spending ceiling (${settingRef('maxCostUsd')}): the answer may be incomplete. (Until a provider has counted or reported its tokens once, a call is priced at one token per byte of what it sends.)`;
     case 'stalled':
       return `Stopped: nothing new came for too long (${settingRef('maxStallSeconds')}). The answer may be incomplete.`;
     default:
