@@ -18,10 +18,10 @@
  *   the process (src/core/compose.ts), every answer of one billing model shares one; a
  *   warm-up answer (fixed spans on a 12-line explain, not measured) runs first, so every
  *   measured row is calibrated. The first call of a session is probed on its own per trace,
- *   with fresh ratios and one call, and reported apart: counted in the SLM's tokens, except
- *   where the server counts tokens for free as its service does (the Anthropic-format one:
- *   count_tokens; the OpenAI-format ones are on 127.0.0.1, not api.openai.com, so the
- *   provider does not ask), whose count of a sample text sets the input ratio first.
+ *   with fresh ratios and one call, and reported apart. Every server counts tokens for free
+ *   as its service does (Anthropic's count_tokens; OpenAI's responses/input_tokens, the
+ *   OpenAI-format servers standing for api.openai.com), so the provider's count of Relay's
+ *   sample text sets the input ratio before that first call, as in the product.
  *
  * Options: --traces a,b  --billing a,b (ids, default all). Prints tables and, last, one
  * JSON line.

@@ -15,7 +15,10 @@ import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/ev
 import { QUOTE_MARGIN, TokenRatios } from '../../src/core/relay/money';
 import { commonPrefixLength } from '../../src/core/relay/recentPrompts';
 import type { ChatMessage } from '../../src/core/slm/types';
+import * as http from 'node:http';
+import * as net from 'node:net';
 import { createProvider } from '../../src/core/providers/factory';
+import { OPENAI_DEFAULT_BASE_URL } from '../../src/core/providers/openai';
 import { MemoryKeySource } from '../../src/core/providers/secrets';
 import { NO_CACHE, OPENAI_CACHE, predictUsage, type CacheRule } from '../../src/core/providers/billing';
 import { costOf } from '../../src/core/providers/pricing';
@@ -144,11 +147,21 @@ export class BenchTarget {
     const server = await BillingServer.start({ format: billing.format, rule: billing.rule });
     // A dummy key: the provider is talking to 127.0.0.1, and the key source answers for any origin.
     const keys = new MemoryKeySource({ [billing.kind]: 'sk-bench-dummy-key-0000' });
+    // The OpenAI-format servers stand for api.openai.com (the provider then sends what it sends
+    // there, and asks its free token count); every connection goes to the server on 127.0.0.1.
+    const asOpenAi = billing.format === 'openai';
     const provider = createProvider(
-      { kind: billing.kind, baseUrl: server.baseUrl, model: billing.model, maxRetries: 0, idleTimeoutMs: 20_000, firstByteTimeoutMs: 20_000 },
+      {
+        kind: billing.kind,
+        baseUrl: asOpenAi ? OPENAI_DEFAULT_BASE_URL.replace('https:', 'http:') : server.baseUrl,
+        model: billing.model,
+        maxRetries: 0,
+        idleTimeoutMs: 20_000,
+        firstByteTimeoutMs: 20_000,
+      },
       keys,
       // As the extension does: the provider counts (where a server reports no usage) in the SLM's tokenizer.
-      { countTokens: slmCount },
+      { countTokens: slmCount, ...(asOpenAi ? { agents: { http: loopbackAgent(server.origin) } } : {}) },
     );
     return new BenchTarget(billing, server, provider);
   }
@@ -310,4 +323,12 @@ export function coldCall(
 async function warmPrefixTokens(slm: ScriptedSlm, messages: ChatMessage[], warm: { messages: ChatMessage[]; partialAnswer: string }): Promise<number> {
   const prompt = await slm.renderChat(messages);
   return slmCount(prompt.slice(0, commonPrefixLength(prompt, (await slm.renderChat(warm.messages)) + warm.partialAnswer)));
+}
+
+/** An HTTP agent that connects every request to `origin` (127.0.0.1), whatever host its URL names. */
+function loopbackAgent(origin: string): http.Agent {
+  const agent = new http.Agent({ keepAlive: true });
+  const port = Number(new URL(origin).port);
+  (agent as unknown as { createConnection: () => net.Socket }).createConnection = () => net.connect(port, '127.0.0.1');
+  return agent;
 }
