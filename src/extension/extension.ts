@@ -80,6 +80,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.languages.registerCodeActionsProvider({ scheme: 'untitled' }, new ExplainCodeActions(), { providedCodeActionKinds: ExplainCodeActions.kinds }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('relay')) void refreshSetup();
+      if (event.affectsConfiguration('relay.slm')) void service.preload();
     }),
   );
   const participant = registerChatParticipant(context.extensionUri, service);
@@ -87,6 +88,8 @@ export function activate(context: vscode.ExtensionContext): void {
   // Keys stored before they were bound to an origin move first, then the set-up is checked.
   const ready = service.migrateKeys().catch(() => undefined);
   void ready.then(refreshSetup);
+  // relay.slm.loadAtStartup: the model loads while the user gets to work.
+  void service.preload();
   void ready
     .then(() => service.setupWarning())
     .then((warning) => offerFirstRunSetup(context, warning))

@@ -271,6 +271,28 @@ export class RelayService implements vscode.Disposable {
     this.readAhead.start(slm, () => draftReads(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
   }
 
+  /**
+   * Loads the SLM in the background where relay.slm.loadAtStartup asks for it, so that the
+   * first answer does not wait for the load. Resolves once it is loaded or was not loaded;
+   * never throws (the first answer reports a model that does not load).
+   */
+  async preload(): Promise<void> {
+    if (this.current || this.disposed) return;
+    let settings: RelaySettings;
+    try {
+      settings = readSettings();
+    } catch {
+      return;
+    }
+    const folder = this.slmFolder(settings);
+    if (!settings.slm.loadAtStartup || !folder || !existsSync(folder)) return;
+    try {
+      await this.slm(folder, settings);
+    } catch {
+      // As above: the answer that needs the model says what is wrong.
+    }
+  }
+
   /** Runs one answer to its end (or until stopped); never throws. */
   async answer(messages: ChatMessage[], sink: AnswerSink, plan?: AnswerPlan, answerOptions: AnswerOptions = {}): Promise<AnswerOutcome> {
     if (this.current) return { answer: '', error: { message: 'Relay is already writing an answer. Stop it first ("Relay: Stop").' } };

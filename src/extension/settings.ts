@@ -16,7 +16,16 @@ export interface RelaySettings {
   provider: RelaySetup['provider'];
   prices: { inputPerMTok?: number; outputPerMTok?: number; cachedInputPerMTok?: number; cacheWritePerMTok?: number };
   /** `server`: the SLM runs there (relay.slm.kind other than onnx), modelFolder giving its tokenizer and chat template; absent: the ONNX folder runs in Relay. */
-  slm: { modelFolder: string; variant: OnnxVariant | undefined; q4Compute: Q4Compute; thinking: boolean; kvCacheBudgetMb: number; server?: SlmServerSettings };
+  slm: {
+    modelFolder: string;
+    variant: OnnxVariant | undefined;
+    q4Compute: Q4Compute;
+    thinking: boolean;
+    kvCacheBudgetMb: number;
+    /** Load the SLM when VS Code starts (relay.slm.loadAtStartup). */
+    loadAtStartup: boolean;
+    server?: SlmServerSettings;
+  };
   mode: RelayMode | 'auto';
   confidence: { threshold: number; spanTokens: number };
   maxLlmShare: number;
@@ -153,6 +162,7 @@ export function readSettings(): RelaySettings {
       q4Compute,
       thinking: thinking === 'on',
       kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true),
+      loadAtStartup: config.get<boolean>('slm.loadAtStartup', false) === true,
       ...slmServerOf(config),
     },
     mode: mode as RelaySettings['mode'],

@@ -388,6 +388,23 @@ describe('a chat turn read ahead, and the first draft that loads the SLM', () =>
       if (process.platform === 'linux') assert.equal(slmWorkerPids().length, 1, 'one SLM process');
     }));
 
+  test(
+    'relay.slm.loadAtStartup: preload() loads the SLM before any answer, and the first answer uses that process; off, it loads nothing',
+    { skip: process.platform !== 'linux' && 'reads /proc' },
+    () =>
+      withService(async (h) => {
+        await h.service.preload();
+        assert.deepEqual(slmWorkerPids(), [], 'off by default: no process');
+        setSettings({ 'relay.slm.loadAtStartup': true });
+        await h.service.preload();
+        const loaded = slmWorkerPids();
+        assert.equal(loaded.length, 1, 'loaded before any answer');
+        const outcome = await h.service.answer(QUESTION, recordingSink());
+        assert.equal(outcome.error, undefined, outcome.error?.message);
+        assert.deepEqual(slmWorkerPids(), loaded, 'the answer used it: no second load');
+      }),
+  );
+
   test('closed while a draft loads the SLM: its process does not outlive the service', { skip: process.platform !== 'linux' && 'reads /proc' }, () =>
     withService(async (h) => {
       const drafting = h.service.readAheadDraft(QUESTION);
