@@ -9,8 +9,8 @@
  * output tokens, hidden reasoning excluded, over the local count of the text the LLM
  * wrote). They belong to the pair of tokenizers, so an adapter keeps them across answers;
  * before the first report both are 1, except the input ratio where the provider counts
- * tokens for free: its count of a sample text teaches it first (tokenCalibration.ts). Hidden reasoning is predicted as the average per
- * call of this answer.
+ * tokens for free: its count of a sample text teaches it first (tokenCalibration.ts).
+ * Hidden reasoning is predicted as the average per call of this answer.
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
 import { costOf } from '../providers/pricing';
