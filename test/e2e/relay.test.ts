@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { startFakeServer, type FakeServer } from '../unit/providers/servers/harness';
 import { openAiStream, requireBearer } from '../unit/providers/servers/openai';
-import { anthropicStream } from '../unit/providers/servers/anthropic';
+import { anthropicCountTokens, anthropicStream } from '../unit/providers/servers/anthropic';
 import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, SECOND_QUESTION, type RelayScript } from './relayScript';
 import { VsCodeSession } from './vscodeSession';
 import { ScenarioTimer } from './scenarioTimer';
@@ -387,9 +387,13 @@ describe('Relay answers in VS Code (code-server)', () => {
   it(
     'a current Claude model, which refuses prefill, answers by instruction, marked approximate in the view',
     timed('claude', async () => {
-      const claude = await startFakeServer(
-        anthropicStream({ pieces: LLM_PIECES, stopReason: 'max_tokens', usage: { input_tokens: 40, output_tokens: LLM_PIECES.length } }, CLAUDE_KEY),
+      // The Messages API and its free token count, which a new pair asks once before its first call.
+      const messages = anthropicStream(
+        { pieces: LLM_PIECES, stopReason: 'max_tokens', usage: { input_tokens: 40, output_tokens: LLM_PIECES.length } },
+        CLAUDE_KEY,
       );
+      const counting = anthropicCountTokens(() => 500, CLAUDE_KEY);
+      const claude = await startFakeServer((request, res) => (request.path.endsWith('/count_tokens') ? counting : messages)(request, res));
       try {
         // No money ceiling and the user's prices again (see the user settings above): the scripted call is made.
         await vscode.updateSettings({
@@ -405,9 +409,14 @@ describe('Relay answers in VS Code (code-server)', () => {
         const turn = await solve(FIRST_QUESTION);
         await waitUntilFinished(turn);
         assert.equal(await turn.locator('.relay-error').count(), 0, 'no failed call');
-        assert.ok(claude.requests.length >= 1);
-        for (const request of claude.requests)
-          assert.equal(request.body.messages.at(-1).role, 'user', 'no prefill: the conversation ends with the instruction');
+        const calls = claude.requests.filter((request) => request.path === '/v1/messages');
+        assert.ok(calls.length >= 1);
+        for (const request of calls) assert.equal(request.body.messages.at(-1).role, 'user', 'no prefill: the conversation ends with the instruction');
+        assert.deepEqual(
+          claude.requests.filter((request) => request.path !== '/v1/messages').map((request) => request.path),
+          ['/v1/messages/count_tokens'],
+          'one token count for the new pair',
+        );
         assert.equal(squash((await turn.locator('.relay-llm').allTextContents()).join('')), squash(LLM_TEXT), "Claude's words are marked");
         const hover = (await turn.locator('.relay-llm').first().getAttribute('title')) ?? '';
         assert.match(hover, /claude-opus-4-6 at .* asked to continue \(approximate\)/);

@@ -55,10 +55,8 @@ export function calibrateTokenRatios(ratios: TokenRatios, llm: LlmProvider, slm:
   const count = llm.countInputTokens?.bind(llm);
   if (ratios.known || !count) return Promise.resolve();
   return ratios.calibrate(async () => {
-    const [reportedInput, localInput] = await Promise.all([
-      count(CALIBRATION_TEXT, AbortSignal.timeout(CALIBRATION_TIMEOUT_MS)),
-      slm.countTokens(CALIBRATION_TEXT),
-    ]);
-    return { localInput, reportedInput };
+    // The provider first: one that cannot count says so at once, and the SLM is not asked.
+    const reportedInput = await count(CALIBRATION_TEXT, AbortSignal.timeout(CALIBRATION_TIMEOUT_MS));
+    return { localInput: await slm.countTokens(CALIBRATION_TEXT), reportedInput };
   });
 }
