@@ -246,15 +246,9 @@ export class RelayService implements vscode.Disposable {
    */
   async readAheadDraft(messages: ChatMessage[]): Promise<void> {
     this.latestDraft = messages;
-    if (this.current || this.disposed) return;
-    let settings: RelaySettings;
-    try {
-      settings = readSettings();
-    } catch {
-      return;
-    }
-    const folder = this.slmFolder(settings);
-    if (!folder || settings.slm.server || !existsSync(folder)) return;
+    const idle = this.idleSlm();
+    if (!idle || idle.settings.slm.server) return;
+    const { settings, folder } = idle;
     const key = runtimeKey(folder, settings);
     if (this.runtime?.key !== key) {
       try {
@@ -277,20 +271,26 @@ export class RelayService implements vscode.Disposable {
    * never throws (the first answer reports a model that does not load).
    */
   async preload(): Promise<void> {
-    if (this.current || this.disposed) return;
+    const idle = this.idleSlm();
+    if (!idle?.settings.slm.loadAtStartup) return;
+    try {
+      await this.slm(idle.folder, idle.settings);
+    } catch {
+      // As above: the answer that needs the model says what is wrong.
+    }
+  }
+
+  /** The settings and the SLM's folder for work done while no answer runs; undefined when busy, closed, or the set-up is not usable. */
+  private idleSlm(): { settings: RelaySettings; folder: string } | undefined {
+    if (this.current || this.disposed) return undefined;
     let settings: RelaySettings;
     try {
       settings = readSettings();
     } catch {
-      return;
+      return undefined;
     }
     const folder = this.slmFolder(settings);
-    if (!settings.slm.loadAtStartup || !folder || !existsSync(folder)) return;
-    try {
-      await this.slm(folder, settings);
-    } catch {
-      // As above: the answer that needs the model says what is wrong.
-    }
+    return folder && existsSync(folder) ? { settings, folder } : undefined;
   }
 
   /** Runs one answer to its end (or until stopped); never throws. */
