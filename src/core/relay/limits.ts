@@ -58,7 +58,8 @@ export function inputTokenBound(text: string, messages: number): number {
  * before the answer passes it, once its input is paid at its most expensive: `inputTokens`
  * in the provider's count (MoneyLedger.worstInputTokens), each billed at the dearer of fresh
  * input and a cache write. Infinity without a ceiling or a price; negative when not even
- * the input fits.
+ * the input fits. A call whose max_tokens exceeds it is not made: every allowed output token
+ * counts as written (max_tokens also bounds hidden reasoning where an API bills it).
  */
 export function outputTokensWithinCeiling(spentUsd: number, inputTokens: number, price: ModelPrice | undefined, maxCostUsd: number | undefined): number {
   if (maxCostUsd === undefined || !price) return Infinity;
@@ -66,20 +67,6 @@ export function outputTokensWithinCeiling(spentUsd: number, inputTokens: number,
   const leftUsd = maxCostUsd - spentUsd - (inputTokens * inputPerMTok) / 1_000_000;
   if (leftUsd < 0) return -1;
   return price.outputPerMTok > 0 ? (leftUsd * 1_000_000) / price.outputPerMTok : Infinity;
-}
-
-/**
- * Would the next call, at its most expensive, take the answer past the money ceiling? Every
- * allowed output token counted as written (max_tokens also bounds hidden reasoning where an
- * API bills it).
- */
-export function callWouldExceedCost(
-  spentUsd: number,
-  next: { inputTokens: number; maxOutputTokens: number },
-  price: ModelPrice | undefined,
-  maxCostUsd: number | undefined,
-): boolean {
-  return outputTokensWithinCeiling(spentUsd, next.inputTokens, price, maxCostUsd) < next.maxOutputTokens;
 }
 
 /** The most tokens (in the SLM's count) a call asked for `maxTokens` may write before it is cut. */

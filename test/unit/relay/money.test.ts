@@ -9,14 +9,14 @@ import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } fro
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CEILING_RATIO_MARGIN, MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
-import { callWouldExceedCost, FRAMING_TOKENS_PER_MESSAGE, inputTokenBound, outputTokensWithinCeiling } from '../../../src/core/relay/limits';
+import { FRAMING_TOKENS_PER_MESSAGE, inputTokenBound, outputTokensWithinCeiling } from '../../../src/core/relay/limits';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { QWEN3_TOKENIZER_DIR } from '../../fixtures/scriptedModel';
 import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy } from '../../../src/core/relay/policies/moneyAware';
 import type { Outcome, RelayState } from '../../../src/core/relay/policies/policy';
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
-import type { ContinueRequest, LlmProvider, ProviderChunk, Usage } from '../../../src/core/providers/types';
+import type { ContinueRequest, LlmProvider, ModelPrice, ProviderChunk, Usage } from '../../../src/core/providers/types';
 import { chars, DoubleRuntime, type ScriptToken } from './doubles';
 
 const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1, cacheWritePerMTok: 2.5 };
@@ -323,12 +323,15 @@ test("the money ceiling's input bound holds for a real byte-level tokenizer, and
 
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
   const next = { inputTokens: 1_000_000, maxOutputTokens: 100_000 };
+  // As the engine decides: the call is not made when the room its input leaves is short of its max_tokens.
+  const callWouldExceedCost = (spentUsd: number, price: ModelPrice | undefined, maxCostUsd: number): boolean =>
+    outputTokensWithinCeiling(spentUsd, next.inputTokens, price, maxCostUsd) < next.maxOutputTokens;
   // $2.5 (writes) + $1 (output) = $3.5 at most: a ceiling of $3.6 lets it go, $3.4 does not.
-  assert.equal(callWouldExceedCost(0, next, PRICE, 3.6), false);
-  assert.equal(callWouldExceedCost(0, next, PRICE, 3.4), true);
-  assert.equal(callWouldExceedCost(0.2, next, PRICE, 3.6), true, 'what the answer spent counts');
-  assert.equal(callWouldExceedCost(0, next, { inputPerMTok: 2, outputPerMTok: 10 }, 3.1), false, 'no cache price: input at its own');
-  assert.equal(callWouldExceedCost(0, next, undefined, 0.001), false, 'no price: no money ceiling');
+  assert.equal(callWouldExceedCost(0, PRICE, 3.6), false);
+  assert.equal(callWouldExceedCost(0, PRICE, 3.4), true);
+  assert.equal(callWouldExceedCost(0.2, PRICE, 3.6), true, 'what the answer spent counts');
+  assert.equal(callWouldExceedCost(0, { inputPerMTok: 2, outputPerMTok: 10 }, 3.1), false, 'no cache price: input at its own');
+  assert.equal(callWouldExceedCost(0, undefined, 0.001), false, 'no price: no money ceiling');
   // What the output may then write while it streams: $3.6 - $2.5 of input leaves $1.1, 110,000 tokens.
   assert.ok(Math.abs(outputTokensWithinCeiling(0, next.inputTokens, PRICE, 3.6) - 110_000) < 1e-6);
   assert.equal(outputTokensWithinCeiling(0, next.inputTokens, PRICE, 2), -1, 'not even the input fits');
