@@ -565,10 +565,10 @@ class RelayRun {
     return room;
   }
 
-  /** Has a call that streamed `text` (`tokens` in the local count) written past `room`, the output its money ceiling allows? */
-  private pastMoneyRoom(room: number, tokens: number, text: string): boolean {
+  /** Has a call that streamed `tokens` (local count) in `bytes` bytes written past `room`, the output its money ceiling allows? */
+  private pastMoneyRoom(room: number, tokens: number, bytes: number): boolean {
     if (!this.ledger || room === Infinity) return false;
-    return this.ledger.worstOutputTokens(tokens, Buffer.byteLength(text, 'utf8')) > room;
+    return this.ledger.worstOutputTokens(tokens, bytes) > room;
   }
 
   /** What a call sends, as its provider says (a provider that cannot say: the messages, the partial answer and an instruction). */
@@ -617,6 +617,8 @@ class RelayRun {
     this.signal.addEventListener('abort', onAbort, { once: true });
     let text = '';
     let tokens = 0;
+    /** UTF-8 bytes of `text`, kept as it grows (the money ceiling's bound before the output ratio is known). */
+    let bytes = 0;
     let usage: Usage | undefined;
     let finish: LlmFinishReason | undefined;
     let failed = false;
@@ -634,12 +636,13 @@ class RelayRun {
           const chunkTokens = await this.o.slm.countTokens(chunk.text);
           text += chunk.text;
           tokens += chunkTokens;
+          bytes += Buffer.byteLength(chunk.text, 'utf8');
           this.llmTokens += chunkTokens;
           this.answer += chunk.text;
           this.solution += chunk.text;
           this.watchdog.progress();
           this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens: chunkTokens, callIndex, atMs: Date.now() - this.started });
-          if (tokens >= allowance || this.left <= 0 || this.pastMoneyRoom(moneyRoom, tokens, text)) {
+          if (tokens >= allowance || this.left <= 0 || this.pastMoneyRoom(moneyRoom, tokens, bytes)) {
             // Written past what was asked, the budget or the money ceiling (a server that ignores
             // max_tokens): keep it, stop reading, close the request.
             overran = true;
