@@ -66,6 +66,9 @@ export function llmOnlyEstimateNote(basis: LlmOnlyBasis, warmTokens = 0): string
   return estimateBasis(basis) + warm;
 }
 
+/** What every LLM-alone estimate is; how its tokens were counted follows. */
+const ESTIMATE = 'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices';
+
 function estimateBasis(basis: LlmOnlyBasis): string {
   switch (basis.kind) {
     case 'reported':
@@ -73,19 +76,17 @@ function estimateBasis(basis: LlmOnlyBasis): string {
     case 'calibrated':
       if (basis.calls === 0) {
         return (
-          'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices; ' +
-          `input converted to the LLM's own count with the ratio from its provider's count of a sample text (${basis.inputRatio.toFixed(2)} input tokens per small-model token), ` +
+          `${ESTIMATE}; input converted to the LLM's own count with the ratio from its provider's count of a sample text (${basis.inputRatio.toFixed(2)} input tokens per small-model token), ` +
           "output counted in the small model's tokenizer (no call reported the LLM's own counts)."
         );
       }
       return (
-        'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices; ' +
-        `token counts converted to the LLM's own with the ratios its ${basis.calls === 1 ? 'call' : `${basis.calls} calls`} reported` +
+        `${ESTIMATE}; token counts converted to the LLM's own with the ratios its ${basis.calls === 1 ? 'call' : `${basis.calls} calls`} reported` +
         `${basis.counted > 0 ? " and its provider's count of a sample text" : ''} ` +
         `(${basis.outputRatio.toFixed(2)} output and ${basis.inputRatio.toFixed(2)} input tokens per small-model token).`
       );
     default:
-      return "Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices, counted in the small model's tokenizer (no call reported the LLM's own counts).";
+      return `${ESTIMATE}, counted in the small model's tokenizer (no call reported the LLM's own counts).`;
   }
 }
 
