@@ -115,7 +115,7 @@ export class SentRequestLog {
 
 /** A request as the record keeps it: its own copy of the body, the URL without a login. */
 function recordedCopy(request: SentRequest): SentRequest {
-  return { url: withoutCredentials(request.url), body: structuredCloneSafe(request.body) };
+  return { url: withoutCredentials(request.url), body: structuredCloneSafe(request.body), ...(request.purpose ? { purpose: request.purpose } : {}) };
 }
 
 /** A URL with any user:password@ part removed (a base URL may carry one). */
@@ -153,15 +153,6 @@ function block(text: string, language = ''): string {
 /** A request in the document: its heading (`### <title>POST <url>`) and its JSON body. */
 function requestLines(title: string, request: SentRequest): string[] {
   return [`### ${title}POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), ''];
-}
-
-/** A provider's free token count (Anthropic's count_tokens, OpenAI's input_tokens), which Relay sends outside calls (tokenCalibration.ts). */
-function isTokenCount(request: SentRequest): boolean {
-  try {
-    return /\/(messages\/count_tokens|responses\/input_tokens)$/.test(new URL(request.url).pathname);
-  } catch {
-    return false;
-  }
 }
 
 /** "openai-chat gpt-4o at https://api.openai.com": the origin only, so a base URL's user:password never shows. */
@@ -214,7 +205,8 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
   if (answer.unattributed.length > 0) {
     lines.push('## Other requests', '');
     for (const request of answer.unattributed) {
-      const title = isTokenCount(request) ? "Token count (free, nothing generated; Relay's own sample text, to price calls in the LLM's tokens): " : '';
+      const title =
+        request.purpose === 'token-count' ? "Token count (free, nothing generated; Relay's own sample text, to price calls in the LLM's tokens): " : '';
       lines.push(...requestLines(title, request));
     }
   }

@@ -69,8 +69,10 @@ export abstract class HttpProvider implements LlmProvider {
   protected readonly agents: ReturnType<typeof createAgents>;
   protected readonly countTokens: TokenCounter;
   protected readonly extraHeaders: Record<string, string>;
-  /** Passed to postStream as onSend: reports each request's URL and body (ProviderOptions.onRequest). */
+  /** Passed to postStream as onSend: reports each call's request URL and body (ProviderOptions.onRequest). */
   protected readonly onSend: ((url: URL, body: unknown) => void) | undefined;
+  /** The same for token counts, marked as such. */
+  private readonly onCountSend: ((url: URL, body: unknown) => void) | undefined;
 
   constructor(
     protected readonly config: ProviderConfig,
@@ -103,6 +105,7 @@ export abstract class HttpProvider implements LlmProvider {
     this.extraHeaders = { ...(config.headers ?? {}) };
     const onRequest = options.onRequest;
     this.onSend = onRequest ? (url, body) => onRequest({ url: url.href, body }) : undefined;
+    this.onCountSend = onRequest ? (url, body) => onRequest({ url: url.href, body, purpose: 'token-count' }) : undefined;
   }
 
   /** The text whose tokens are the input, for the local count when usage is missing. */
@@ -111,6 +114,7 @@ export abstract class HttpProvider implements LlmProvider {
   sentText(request: ContinueRequest): string {
     return this.inputText(request);
   }
+
   /** Where the service counts a request's input tokens for free, if it can (subclasses that know say). */
   protected tokenCountRequest(_text: string): TokenCountRequest | undefined {
     return undefined;
@@ -131,7 +135,7 @@ export abstract class HttpProvider implements LlmProvider {
       signal,
       secrets,
       agents: this.agents,
-      onSend: this.onSend,
+      onSend: this.onCountSend,
     });
     const { text: body } = await readBounded(response.body, COUNT_BODY_LIMIT, { stopAtLimit: true });
     let count: unknown;

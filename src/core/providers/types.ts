@@ -195,6 +195,8 @@ export interface ProviderConfig {
 export interface SentRequest {
   url: string;
   body: unknown;
+  /** Set where the request is not an LLM call: 'token-count', the provider's free count of Relay's sample text (countInputTokens). */
+  purpose?: 'token-count';
 }
 
 export interface ProviderOptions {
