@@ -15,8 +15,7 @@ import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/ev
 import { QUOTE_MARGIN, TokenRatios } from '../../src/core/relay/money';
 import { commonPrefixLength } from '../../src/core/relay/recentPrompts';
 import type { ChatMessage } from '../../src/core/slm/types';
-import * as http from 'node:http';
-import * as net from 'node:net';
+import { loopbackAgent } from '../../test/unit/providers/servers/harness';
 import { createProvider } from '../../src/core/providers/factory';
 import { OPENAI_DEFAULT_BASE_URL } from '../../src/core/providers/openai';
 import { MemoryKeySource } from '../../src/core/providers/secrets';
@@ -161,7 +160,7 @@ export class BenchTarget {
       },
       keys,
       // As the extension does: the provider counts (where a server reports no usage) in the SLM's tokenizer.
-      { countTokens: slmCount, ...(asOpenAi ? { agents: { http: loopbackAgent(server.origin) } } : {}) },
+      { countTokens: slmCount, ...(asOpenAi ? { agents: { http: loopbackAgent(server.origin, { keepAlive: true }) } } : {}) },
     );
     return new BenchTarget(billing, server, provider);
   }
@@ -323,12 +322,4 @@ export function coldCall(
 async function warmPrefixTokens(slm: ScriptedSlm, messages: ChatMessage[], warm: { messages: ChatMessage[]; partialAnswer: string }): Promise<number> {
   const prompt = await slm.renderChat(messages);
   return slmCount(prompt.slice(0, commonPrefixLength(prompt, (await slm.renderChat(warm.messages)) + warm.partialAnswer)));
-}
-
-/** An HTTP agent that connects every request to `origin` (127.0.0.1), whatever host its URL names. */
-function loopbackAgent(origin: string): http.Agent {
-  const agent = new http.Agent({ keepAlive: true });
-  const port = Number(new URL(origin).port);
-  (agent as unknown as { createConnection: () => net.Socket }).createConnection = () => net.connect(port, '127.0.0.1');
-  return agent;
 }

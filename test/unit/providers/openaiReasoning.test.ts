@@ -5,14 +5,12 @@
  * api.openai.com and Azure; cached and written tokens read from each API's usage.
  */
 import assert from 'node:assert/strict';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
-import { FakeServer, startFakeServer } from './servers/harness';
+import { FakeServer, loopbackAgent, startFakeServer } from './servers/harness';
 import { openAiInputTokens, openAiStream, refusesFields } from './servers/openai';
 import { FAST, REQUEST, collect } from './servers/collect';
 
@@ -27,19 +25,11 @@ beforeEach(() => {
   server.queue.length = 0;
 });
 
-/** Sends every connection to the fake server, whatever host the URL names (to act as api.openai.com or Azure). */
-function loopAgent(): http.Agent {
-  const agent = new http.Agent({ keepAlive: false });
-  const port = Number(new URL(server.url).port);
-  (agent as any).createConnection = () => net.connect(port, '127.0.0.1');
-  return agent;
-}
-
 const provider = (model: string, extra: Partial<ProviderConfig> = {}, kind: 'openai-chat' | 'openai-completions' = 'openai-chat'): LlmProvider =>
   createProvider(
     { kind, baseUrl: `${server.url}/v1`, model, templateRenderer: (_m, partial) => `prompt: ${partial}`, ...FAST, ...extra },
     new MemoryKeySource({ 'openai-chat': KEY, 'openai-completions': KEY }),
-    extra.baseUrl && !extra.baseUrl.includes('127.0.0.1') ? { agents: { http: loopAgent() } } : {},
+    extra.baseUrl && !extra.baseUrl.includes('127.0.0.1') ? { agents: { http: loopbackAgent(server.url) } } : {},
   );
 
 async function call(p: LlmProvider, request: ContinueRequest = REQUEST) {

@@ -3,8 +3,8 @@
  * the next responder from a queue (or the fallback), and every request is recorded.
  * close() destroys every socket, so stalled streams never keep a test alive.
  */
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Agent, createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 
 export interface RecordedRequest {
   method: string;
@@ -126,3 +126,15 @@ export const hang: Responder = () => undefined;
 export const resetConnection: Responder = (_request, res) => {
   res.socket?.destroy();
 };
+
+/**
+ * An HTTP agent that connects every request to `origin` (a server of these tests on
+ * 127.0.0.1), whatever host its URL names: a provider then acts as it does toward that host
+ * (api.openai.com, Azure) while nothing leaves the machine.
+ */
+export function loopbackAgent(origin: string, options: { keepAlive?: boolean } = {}): Agent {
+  const agent = new Agent({ keepAlive: options.keepAlive ?? false });
+  const port = Number(new URL(origin).port);
+  (agent as unknown as { createConnection: () => Socket }).createConnection = () => connect(port, '127.0.0.1');
+  return agent;
+}
