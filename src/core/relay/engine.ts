@@ -37,7 +37,7 @@ import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from '
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
 import { NO_CACHE, type CacheRule } from '../providers/billing';
 import { costOf } from '../providers/pricing';
-import { MoneyLedger, TokenRatios, type MoneyView } from './money';
+import { MoneyLedger, type MoneyView, type TokenRatios } from './money';
 import { calibrateTokenRatios } from './tokenCalibration';
 import { AgreementWatch, type AgreementStop } from './agreementWatch';
 import { EventChannel } from './eventChannel';
@@ -239,8 +239,6 @@ class RelayRun {
   private usage: Usage = emptyUsage();
   /** The answer's money when the price is known (predictions, calibration, ceilings). */
   private readonly ledger: MoneyLedger | undefined;
-  /** The ledger's token ratios (the pair's, kept by the adapter, or this answer's own). */
-  private readonly ratios: TokenRatios | undefined;
   private declinedCalls = 0;
   /** Tokens a served SLM generated past where the answer stopped reading (GenerateResult.discardedTokens). */
   private slmDiscardedTokens = 0;
@@ -262,8 +260,7 @@ class RelayRun {
     if (o.price && o.llm) {
       // The ratio ceiling is for answers the SLM writes; the LLM alone costs what it costs.
       const maxCostRatio = this.policy.usesSlm ? o.maxCostRatio : undefined;
-      this.ratios = o.tokenRatios ?? new TokenRatios();
-      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, { maxCostRatio, maxCostUsd: this.limits.maxCostUsd }, this.ratios, o.warmTokens);
+      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, { maxCostRatio, maxCostUsd: this.limits.maxCostUsd }, o.tokenRatios, o.warmTokens);
     }
   }
 
@@ -316,7 +313,7 @@ class RelayRun {
   private async runMode(): Promise<FinishReason> {
     this.prompt = this.o.prompt ?? (await this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking }));
     // A new pair's provider counts a sample text while the SLM reads the prompt; calls are priced after.
-    const calibration = this.ratios && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ratios, this.o.llm, this.o.slm) : undefined;
+    const calibration = this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm) : undefined;
     if (this.policy.usesSlm) await this.openSession();
     else this.promptTokens = await this.o.slm.countTokens(this.prompt);
     if (calibration) await untilAborted(calibration, this.signal);

@@ -234,7 +234,8 @@ export class MoneyLedger {
     private readonly price: ModelPrice,
     private readonly rule: CacheRule,
     private readonly ceilings: MoneyCeilings,
-    private readonly ratios: TokenRatios = new TokenRatios(),
+    /** The pair's token ratios (the engine has them taught by a token count before the first call). */
+    readonly ratios: TokenRatios = new TokenRatios(),
     /**
      * Leading prompt tokens (local count) the provider's cache likely holds: `llmOnly`, what
      * the LLM alone would have sent a short while before (the previous chat turn, a Retry),
