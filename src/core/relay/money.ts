@@ -44,6 +44,9 @@ export class TokenRatios {
   /** Token counts of a sample text by the provider's counting endpoint (no call) that taught the input ratio. */
   counted = 0;
   private countTry: Promise<void> | undefined;
+  private countTries = 0;
+  /** When a count that failed in passing (calibrate's `retryable`) may be asked again; undefined: not again. */
+  private countAgainAt: number | undefined;
 
   get input(): number {
     return this.localIn > 0 ? this.reportedIn / this.localIn : 1;
@@ -93,16 +96,35 @@ export class TokenRatios {
 
   /**
    * Teaches the input ratio by `count` (addCount's sample) unless a call or a count already
-   * did: one try per pair and process (a service without a counting endpoint is not asked
-   * again), shared by the answers that start meanwhile.
+   * did. One try, shared by the answers that start meanwhile; a service without a counting
+   * endpoint, or one whose answer was not a count, is not asked again in this process. A
+   * count that failed in a way that may pass (`retryable`: no network yet, a busy server) is
+   * asked again by an answer that starts COUNT_RETRY_MS later, up to COUNT_TRIES tries.
    */
-  calibrate(count: () => Promise<{ localInput: number; reportedInput: number }>): Promise<void> {
+  calibrate(
+    count: () => Promise<{ localInput: number; reportedInput: number }>,
+    options: { retryable?: (error: unknown) => boolean; now?: () => number } = {},
+  ): Promise<void> {
     if (this.known) return Promise.resolve();
-    this.countTry ??= count().then(
-      (sample) => void this.addCount(sample),
-      () => undefined,
-    );
+    const now = options.now ?? Date.now;
+    if (this.countAgainAt !== undefined && now() >= this.countAgainAt) this.countTry = undefined;
+    this.countTry ??= this.tryCount(count, options.retryable ?? (() => false), now);
     return this.countTry;
+  }
+
+  private tryCount(
+    count: () => Promise<{ localInput: number; reportedInput: number }>,
+    retryable: (error: unknown) => boolean,
+    now: () => number,
+  ): Promise<void> {
+    this.countTries += 1;
+    this.countAgainAt = undefined;
+    return count().then(
+      (sample) => void this.addCount(sample),
+      (error: unknown) => {
+        if (this.countTries < COUNT_TRIES && retryable(error)) this.countAgainAt = now() + COUNT_RETRY_MS;
+      },
+    );
   }
 
   /** The sums behind the ratios, as plain numbers (kept across sessions by TokenRatioStore). */
@@ -145,6 +167,11 @@ export class TokenRatios {
     return ratios;
   }
 }
+
+/** The most token counts of one pair in one process (TokenRatios.calibrate). */
+export const COUNT_TRIES = 3;
+/** The wait after a count that failed in passing before an answer asks again. */
+export const COUNT_RETRY_MS = 60_000;
 
 /** A ratio far outside what any two tokenizers give is not a measurement. */
 function plausibleRatio(ratio: number): boolean {

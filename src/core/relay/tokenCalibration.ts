@@ -9,11 +9,12 @@
  * The sample is Relay's own text, never the user's: a count is not a call, and an answer
  * that makes no call sends nothing of the user's anywhere.
  */
+import { ProviderError } from '../providers/errors';
 import type { LlmProvider } from '../providers/types';
 import type { SlmRuntime } from '../slm/types';
 import type { TokenRatios } from './money';
 
-/** How long a count may take, the answer waiting meanwhile (it runs beside the SLM's prefill, once per pair and process). */
+/** How long a count may take, the answer waiting meanwhile (it runs beside the SLM's prefill; once per pair and process, unless it failed in passing: TokenRatios.calibrate). */
 export const CALIBRATION_TIMEOUT_MS = 4_000;
 
 /** Code and prose as an editor sends them, with some non-ASCII: about 550 tokens in a BPE tokenizer. */
@@ -51,12 +52,24 @@ start date of 2026-03-01T00:30:00Z may read as February west of Greenwich. Gr√∂√
  * call or a count already did or the provider cannot count. Resolves when learned, failed
  * or timed out (never rejects): pricing then goes on as before.
  */
-export function calibrateTokenRatios(ratios: TokenRatios, llm: LlmProvider, slm: SlmRuntime): Promise<void> {
+export function calibrateTokenRatios(ratios: TokenRatios, llm: LlmProvider, slm: SlmRuntime, now: () => number = Date.now): Promise<void> {
   const count = llm.countInputTokens?.bind(llm);
   if (ratios.known || !count) return Promise.resolve();
-  return ratios.calibrate(async () => {
-    // The provider first: one that cannot count says so at once, and the SLM is not asked.
-    const reportedInput = await count(CALIBRATION_TEXT, AbortSignal.timeout(CALIBRATION_TIMEOUT_MS));
-    return { localInput: await slm.countTokens(CALIBRATION_TEXT), reportedInput };
-  });
+  return ratios.calibrate(
+    async () => {
+      // The provider first: one that cannot count says so at once, and the SLM is not asked.
+      const reportedInput = await count(CALIBRATION_TEXT, AbortSignal.timeout(CALIBRATION_TIMEOUT_MS));
+      return { localInput: await slm.countTokens(CALIBRATION_TEXT), reportedInput };
+    },
+    { retryable: countMayPass, now },
+  );
+}
+
+/**
+ * A count that may succeed later: the network or the server (the provider's own judgement),
+ * or no answer within CALIBRATION_TIMEOUT_MS (the only signal it has, so 'cancelled' is that).
+ * Not: no endpoint, a refused key, a reply that was not a count.
+ */
+function countMayPass(error: unknown): boolean {
+  return error instanceof ProviderError && (error.retryable || error.code === 'cancelled');
 }

@@ -3,6 +3,9 @@ import { after, before, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { CONTINUE_INSTRUCTION } from '../../../src/core/providers/seam';
+import { COUNT_RETRY_MS, TokenRatios } from '../../../src/core/relay/money';
+import { calibrateTokenRatios } from '../../../src/core/relay/tokenCalibration';
+import { DoubleRuntime } from '../relay/doubles';
 import { anthropicCountTokens, anthropicError, anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer } from './servers/harness';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
@@ -130,6 +133,34 @@ test('anthropic: the text a call may send, for the money ceiling, is the instruc
     assert.ok(sent(model).endsWith(CONTINUE_INSTRUCTION), `${model}: refuses prefill, or may (and is then asked again by instruction)`);
     assert.ok(sent(model).includes('What is the capital of France?'));
   }
+});
+
+test('anthropic: a token count the API could not give now (overloaded) is asked again by an answer a minute later; a refused key is not', async () => {
+  let clock = 0;
+  const now = () => clock;
+  const slm = new DoubleRuntime([]);
+  const ratios = new TokenRatios();
+  const counts = () => server.requests.filter((request) => request.path === '/v1/messages/count_tokens').length;
+  const before = counts();
+  server.enqueue(anthropicError(529, 'overloaded_error', 'Overloaded'));
+  await calibrateTokenRatios(ratios, provider(), slm, now);
+  assert.equal(ratios.known, false);
+  await calibrateTokenRatios(ratios, provider(), slm, now);
+  assert.equal(counts() - before, 1, 'not again at once');
+  clock += COUNT_RETRY_MS;
+  server.enqueue(anthropicCountTokens((body) => 2 * [...body.messages[0].content].length, KEY));
+  await calibrateTokenRatios(ratios, provider(), slm, now);
+  assert.equal(counts() - before, 2);
+  assert.equal(ratios.known, true);
+  assert.equal(ratios.input, 2, 'the API counts two tokens where the SLM counts one');
+
+  const refused = new TokenRatios();
+  server.enqueue(anthropicCountTokens(() => 1, KEY));
+  await calibrateTokenRatios(refused, provider({}, 'sk-ant-wrong-key-000'), slm, now);
+  clock += COUNT_RETRY_MS * 10;
+  await calibrateTokenRatios(refused, provider({}, 'sk-ant-wrong-key-000'), slm, now);
+  assert.equal(counts() - before, 3, 'the refused key was asked once');
+  assert.equal(refused.known, false);
 });
 
 test("anthropic: the API's free token count (count_tokens) of a text as one user message, with the key and version; bad answers are errors", async () => {

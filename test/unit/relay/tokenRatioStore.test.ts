@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NO_CACHE } from '../../../src/core/providers/billing';
 import type { Usage } from '../../../src/core/providers/types';
-import { MoneyLedger, QUOTE_MARGIN, RESTORED_CALLS, TokenRatios, UNCALIBRATED_MARGIN } from '../../../src/core/relay/money';
+import { COUNT_RETRY_MS, COUNT_TRIES, MoneyLedger, QUOTE_MARGIN, RESTORED_CALLS, TokenRatios, UNCALIBRATED_MARGIN } from '../../../src/core/relay/money';
 import { MAX_TOKEN_RATIO_PAIRS, TOKEN_RATIOS_STATE_KEY, TokenRatioStore, type KeyValueBacking } from '../../../src/core/relay/tokenRatioStore';
 
 const PRICE = { inputPerMTok: 2, outputPerMTok: 10 };
@@ -158,7 +158,7 @@ test("a provider's count of a sample text teaches the input ratio once, before a
   assert.ok(Math.abs(restored.input - 1.3) < 1e-12);
   assert.equal(restored.addCount({ localInput: 500, reportedInput: 600 }), false, 'known already: not counted again');
 
-  // What a server answers is untrusted; a failed count leaves the pair as it was, and is not retried.
+  // What a server answers is untrusted; a failed count leaves the pair as it was, and one that cannot pass is not retried.
   const fresh = new TokenRatios();
   assert.equal(fresh.addCount({ localInput: 500, reportedInput: 1e6 }), false);
   assert.equal(fresh.addCount({ localInput: 0, reportedInput: 50 }), false);
@@ -172,4 +172,59 @@ test("a provider's count of a sample text teaches the input ratio once, before a
   await fresh.calibrate(failing);
   assert.equal(tries, 1);
   assert.equal(fresh.known, false);
+});
+
+test('a count that failed in passing is asked again by an answer a minute later, at most COUNT_TRIES times; one that cannot pass never', async () => {
+  let clock = 0;
+  const now = () => clock;
+  const ratios = new TokenRatios();
+  let tries = 0;
+  let answer: 'busy' | 'count' = 'busy';
+  const count = async () => {
+    tries += 1;
+    if (answer === 'busy') throw new Error('HTTP 503');
+    return { localInput: 500, reportedInput: 650 };
+  };
+  const options = { retryable: (error: unknown) => String(error).includes('503'), now };
+  await ratios.calibrate(count, options);
+  assert.equal(tries, 1);
+  clock += COUNT_RETRY_MS - 1;
+  await Promise.all([ratios.calibrate(count, options), ratios.calibrate(count, options)]);
+  assert.equal(tries, 1, 'not before the wait');
+  clock += 1;
+  await Promise.all([ratios.calibrate(count, options), ratios.calibrate(count, options)]);
+  assert.equal(tries, 2, 'after it, once for the answers that start together');
+  answer = 'count';
+  clock += COUNT_RETRY_MS;
+  await ratios.calibrate(count, options);
+  assert.equal(tries, 3);
+  assert.equal(ratios.known, true);
+  assert.ok(Math.abs(ratios.input - 1.3) < 1e-12);
+
+  // Failing every time: COUNT_TRIES tries, however long the process runs.
+  const never = new TokenRatios();
+  let neverTries = 0;
+  const busy = async (): Promise<{ localInput: number; reportedInput: number }> => {
+    neverTries += 1;
+    throw new Error('HTTP 503');
+  };
+  for (let i = 0; i < COUNT_TRIES + 3; i++) {
+    await never.calibrate(busy, options);
+    clock += COUNT_RETRY_MS;
+  }
+  assert.equal(neverTries, COUNT_TRIES);
+  assert.equal(never.known, false);
+
+  // A failure that cannot pass (no endpoint, a refused key): one try.
+  const once = new TokenRatios();
+  let onceTries = 0;
+  const missing = async (): Promise<{ localInput: number; reportedInput: number }> => {
+    onceTries += 1;
+    throw new Error('HTTP 404');
+  };
+  for (let i = 0; i < 3; i++) {
+    await once.calibrate(missing, options);
+    clock += COUNT_RETRY_MS * 10;
+  }
+  assert.equal(onceTries, 1);
 });
