@@ -43,7 +43,8 @@ Usage:
                                       paper's table, one command-mode row per training stage
   relay slm test                      ask the small model's server (--slm-kind, --slm-url, --slm-model) for a few tokens:
                                       latency, log-probabilities, exact tokens, its prefix cache
-  relay provider test                 send a tiny continuation to the configured LLM and report
+  relay provider test                 send a tiny continuation to the configured LLM and report; then its free token
+                                      count, where the service has one
   relay totals                        running totals of cost and savings
 
 Settings (flag | environment variable | ~/.relay/config.json key):

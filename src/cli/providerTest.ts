@@ -2,10 +2,12 @@
  * `relay provider test`: sends a tiny continuation to the configured provider and
  * prints latency, tokens and cost, or the error and what to do about it. While nothing
  * has come back it says so once a second, so a cold server does not look like a hang.
+ * Then, where the service counts tokens for free, its count of Relay's sample text.
  */
 import { settingRef } from '../core/settingNames';
 import { ProviderError, fixHint } from '../core/providers/errors';
 import { costOf } from '../core/providers/pricing';
+import { CALIBRATION_TEXT } from '../core/relay/tokenCalibration';
 import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from '../core/providers/types';
 import { WaitClock } from '../core/providers/waitClock';
 import { terminalSafe, waitLines } from './render';
@@ -88,5 +90,21 @@ export async function runProviderTest(
     write('FAILED: the provider answered but wrote no text.');
     return false;
   }
+  if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));
   return true;
+}
+
+/**
+ * Whether the service counts tokens for free, as a new pair's first answer asks it to
+ * (tokenCalibration.ts): the count of the same sample text, or why there is none. Not a
+ * failure of the test: the relay works without it.
+ */
+async function tokenCountLine(count: (text: string, signal?: AbortSignal) => Promise<number>, signal?: AbortSignal): Promise<string> {
+  try {
+    const tokens = await count(CALIBRATION_TEXT, signal);
+    return `Token count: ${tokens} input tokens for Relay's sample text (free; it prices a new model pair's first call)`;
+  } catch (error) {
+    const reason = error instanceof ProviderError ? `${error.code}: ${error.message}` : String((error as Error).message ?? error);
+    return `Token count: none (${reason}); a new model pair's first call is priced from the small model's count`;
+  }
 }

@@ -4,7 +4,8 @@ import { PROVIDER_TEST_REQUEST, runProviderTest } from '../../../src/cli/provide
 import { createProvider } from '../../../src/core/providers/factory';
 import { resolvePrice } from '../../../src/core/providers/pricing';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
-import { anthropicStream } from './servers/anthropic';
+import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
+import { anthropicCountTokens, anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer, type Responder } from './servers/harness';
 import { openAiErrors, openAiStream } from './servers/openai';
 import { FAST } from './servers/collect';
@@ -26,6 +27,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test('provider test: prints the continuation, latency, tokens and cost', async () => {
   server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], usage: { prompt_tokens: 1_000_000, completion_tokens: 1_000_000 } }));
   const lines: string[] = [];
+  const before = server.requests.length;
   const ok = await runProviderTest(provider(), resolvePrice('openai-chat', 'gpt-4o-mini'), (l) => lines.push(l));
   const report = lines.join('\n');
   assert.equal(ok, true, report);
@@ -34,6 +36,12 @@ test('provider test: prints the continuation, latency, tokens and cost', async (
   assert.match(report, /Latency: first text \d+ ms, total \d+ ms/);
   assert.match(report, /Tokens: 1000000 in, 1000000 out/);
   assert.match(report, /Cost: \$0\.750000/); // 0.15 + 0.60 per million
+  // A chat-completions server other than api.openai.com has no token count, and is not asked for one.
+  assert.match(
+    report,
+    /Token count: none \(bad_request: The openai-chat provider at 127\.0\.0\.1:\d+ has no endpoint that counts tokens\.\); a new model pair's first call is priced from the small model's count$/,
+  );
+  assert.equal(server.requests.length - before, 1, 'the continuation only');
 });
 
 test('provider test: an unknown price prints as unknown, estimated usage is flagged', async () => {
@@ -91,7 +99,9 @@ test('provider test: a retry is reported on the progress line with its reason', 
 
 test('provider test: passes against models that refuse prefill, sampling fields or max_tokens (from the table, or learned from the 400)', async () => {
   const KEY = 'sk-ant-provider-test-0123456789';
-  const anthropic = await startFakeServer(anthropicStream({ pieces: [' 4', ',', ' 5', ','], stopReason: 'max_tokens' }, KEY));
+  const continuing = anthropicStream({ pieces: [' 4', ',', ' 5', ','], stopReason: 'max_tokens' }, KEY);
+  const counting = anthropicCountTokens((body) => 100 + body.messages[0].content.length, KEY);
+  const anthropic = await startFakeServer((request, res) => (request.path.endsWith('/count_tokens') ? counting : continuing)(request, res));
   try {
     for (const [model, continuation, requests] of [
       ['claude-3-5-haiku-latest', 'assistant-prefix', 1],
@@ -107,7 +117,10 @@ test('provider test: passes against models that refuse prefill, sampling fields 
       const report = lines.join('\n');
       assert.match(report, new RegExp(`continuation: ${continuation}`), model);
       assert.match(report, /Continuation: "1, 2, 3," \+ " 4, 5,"/, model);
-      assert.equal(anthropic.requests.length - before, requests, model);
+      // Then the API's free count of the sample text a new pair's first answer has counted.
+      assert.match(report, new RegExp(`Token count: ${100 + CALIBRATION_TEXT.length} input tokens for Relay's sample text`), model);
+      assert.equal(anthropic.requests.length - before, requests + 1, model);
+      assert.equal(anthropic.lastRequest.path, '/v1/messages/count_tokens', model);
     }
   } finally {
     await anthropic.close();
