@@ -14,7 +14,7 @@ import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';
 import { demoPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
-import { runProviderTest } from './providerTest';
+import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { formatUsd, printableJson, terminalSafe, type Output } from './render';
@@ -160,11 +160,7 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       const deps = new CliDeps(config);
       try {
         const llm = await openLlmOnly(config, deps);
-        const ok = await runProviderTest(llm.provider, llm.price ?? null, (line) => io.stdout.write(line + '\n'), {
-          signal,
-          progress: (line) => io.stderr.write(`relay: ${line}\n`),
-        });
-        return ok ? 0 : 1;
+        return (await printProviderTest(llm.provider, llm.price ?? null, io, signal)) ? 0 : 1;
       } finally {
         await deps.dispose();
       }

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { ChatAnswerFormatter, historyToMessages, statsFooter, type HistoryTurn } from './chatMarkdown';
+import { fixCommand } from './fixCommands';
 import type { RelayService } from './relayService';
 import { promptReadingText } from '../shared/promptReading';
 
@@ -14,12 +15,6 @@ export const CHAT_PARTICIPANT_ID = 'relay.chat';
 interface RelayChatResult extends vscode.ChatResult {
   metadata: { answer: string };
 }
-
-const FIX_BUTTONS: Record<string, vscode.Command> = {
-  'set-key': { command: 'relay.setApiKey', title: 'Set API Key' },
-  'open-settings': { command: 'workbench.action.openSettings', title: 'Open Relay Settings', arguments: ['relay'] },
-  'pick-model': { command: 'relay.selectModel', title: 'Select Model' },
-};
 
 /** Plain text of an earlier response: our metadata when it is ours, else its Markdown. */
 function answerOf(turn: vscode.ChatResponseTurn): string {
@@ -73,7 +68,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       if (closing) stream.markdown(closing);
       if (outcome.error) {
         stream.markdown(`\n\n**Relay:** ${outcome.error.message.replace(/([*_`\\])/g, '\\$1')}`);
-        const fix = outcome.error.fix ? FIX_BUTTONS[outcome.error.fix] : undefined;
+        const fix = outcome.error.fix ? fixCommand(outcome.error.fix) : undefined;
         if (fix) stream.button(fix);
       }
       if (outcome.stats) {

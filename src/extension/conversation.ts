@@ -19,6 +19,7 @@ import {
   type StatsView,
   type WebviewMessage,
 } from '../shared/webviewProtocol';
+import { runFix } from './fixCommands';
 import { llmWroteAll } from './moneyText';
 import type { AnswerOutcome, AnswerPlan, RelayService } from './relayService';
 
@@ -308,15 +309,4 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     ...(llmWroteAll(stats) ? { llmWroteAll: true } : {}),
     ...(stats.llmOnlyEstimateNote ? { llmOnlyNote: stats.llmOnlyEstimateNote.slice(0, 500) } : {}),
   };
-}
-
-export function runFix(action: import('../shared/webviewProtocol').FixAction): void {
-  const command = {
-    'set-key': 'relay.setApiKey',
-    'open-settings': 'workbench.action.openSettings',
-    'pick-model': 'relay.selectModel',
-    retry: undefined,
-  }[action];
-  if (command === 'workbench.action.openSettings') void vscode.commands.executeCommand(command, 'relay.');
-  else if (command) void vscode.commands.executeCommand(command);
 }

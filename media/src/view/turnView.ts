@@ -34,6 +34,7 @@ const FIX_LABELS: Record<FixAction, string> = {
   'set-key': 'Set API Key',
   'open-settings': 'Open Settings',
   'pick-model': 'Select Model',
+  'llm-model': 'Set LLM Model',
   retry: 'Retry',
 };
 

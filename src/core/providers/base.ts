@@ -82,7 +82,7 @@ export abstract class HttpProvider implements LlmProvider {
     protected readonly entry: ProviderEntry,
   ) {
     if (!config.model || config.model.trim().length === 0) {
-      throw new ProviderError('bad_request', `No model is set for the ${config.kind} provider. Set ${settingRef('model')}.`, { fix: 'pick-model' });
+      throw new ProviderError('bad_request', `No model is set for the ${config.kind} provider. Set ${settingRef('model')}.`, { fix: 'llm-model' });
     }
     this.model = config.model.trim();
     this.baseUrl = parseBaseUrl(config.baseUrl?.trim() || (entry.defaultBaseUrl as string));

@@ -111,6 +111,8 @@ export function fixHint(fix: ProviderFix): string {
     case 'open-settings':
       return 'check the provider settings, relay.provider.* (CLI: --provider, --base-url, --model; see relay help)';
     case 'pick-model':
+      return "pick another small model with 'Relay: Select Model' (CLI: --slm)";
+    case 'llm-model':
       return `pick another model in ${settingRef('model')}`;
     case 'retry':
       return 'try again in a moment';
@@ -121,14 +123,14 @@ export function fixHint(fix: ProviderFix): string {
 
 /**
  * The fix of a provider or engine error code, for callers that only have the code (the
- * extension gets `{ code, message }` events). model_not_found opens the settings: the LLM
- * model is a setting, and the extension's 'pick-model' button picks the small model.
+ * extension gets `{ code, message }` events).
  */
 export function fixForCode(code: string): ProviderFix {
   switch (code) {
     case 'auth':
       return 'set-key';
     case 'model_not_found':
+      return 'llm-model';
     case 'bad_request':
     case 'bad_response':
     case 'quota':

@@ -336,7 +336,7 @@ export function errorFromStatus(
     return new ProviderError(
       'model_not_found',
       `The model is not available at ${host} (HTTP ${status}). Pick another model in ${model}.${server}`,
-      { fix: 'pick-model', status },
+      { fix: 'llm-model', status },
       secrets,
     );
   }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { slmTraining, toCsv } from '../../../src/cli/commands/evaluate';
-import { runProviderTest } from '../../../src/cli/providerTest';
+import { printProviderTest } from '../../../src/cli/commands/providerTest';
 import { printableJson, streamRenderer, terminalSafe, waitLines } from '../../../src/cli/render';
 import { ProviderError } from '../../../src/core/providers/errors';
 import type { ContinueRequest, LlmProvider, ProviderChunk } from '../../../src/core/providers/types';
@@ -80,17 +80,23 @@ function scriptedProvider(chunks: ProviderChunk[], failure?: Error): LlmProvider
   };
 }
 
+/** What `relay provider test` prints to stdout, line by line (stderr is checked with the wait lines above). */
+async function printedProviderTest(provider: LlmProvider): Promise<{ ok: boolean; lines: string[] }> {
+  let out = '';
+  const stdout = { isTTY: false, write: (text: string) => void (out += text) };
+  const stderr = { isTTY: false, write: () => undefined };
+  const ok = await printProviderTest(provider, null, { stdout, stderr });
+  return { ok, lines: out.split('\n').slice(0, -1) };
+}
+
 test('relay provider test prints the continuation and server messages without control sequences', async () => {
-  const lines: string[] = [];
   const usage = { inputTokens: 5, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
-  const ok = await runProviderTest(
+  const { ok, lines } = await printedProviderTest(
     scriptedProvider([
       { type: 'text', text: ` 4,${CLIPBOARD} 5,${C1_OSC_TITLE}` },
       { type: 'usage', usage },
       { type: 'done', finishReason: 'stop' },
     ]),
-    null,
-    (line) => lines.push(line),
   );
   assert.equal(ok, true, lines.join('\n'));
   for (const line of lines) assert.doesNotMatch(line, CONTROL, line);
@@ -99,17 +105,16 @@ test('relay provider test prints the continuation and server messages without co
     lines.join('\n'),
   );
 
-  const failed: string[] = [];
   const error = new ProviderError('server', `HTTP 500: ${TITLE}${ESC}]52;c;ZWNobyBoaQ==${BEL}down`);
-  assert.equal(await runProviderTest(scriptedProvider([], error), null, (line) => failed.push(line)), false);
+  const { ok: passed, lines: failed } = await printedProviderTest(scriptedProvider([], error));
+  assert.equal(passed, false);
   assert.ok(
     failed.some((line) => line.includes('HTTP 500: down')),
     failed.join('\n'),
   );
   for (const line of failed) assert.doesNotMatch(line, CONTROL, line);
 
-  const plainFailure: string[] = [];
-  await runProviderTest(scriptedProvider([], new Error(`socket closed ${CURSOR_UP}`)), null, (line) => plainFailure.push(line));
+  const { lines: plainFailure } = await printedProviderTest(scriptedProvider([], new Error(`socket closed ${CURSOR_UP}`)));
   assert.deepEqual(plainFailure.slice(1), ['FAILED: socket closed ']);
 });
 

@@ -15,11 +15,13 @@ import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, type RelayScript } from '../../e2e/relayScript';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
-import { openAiStream, requireBearer } from '../providers/servers/openai';
+import { openAiErrors, openAiStream, requireBearer } from '../providers/servers/openai';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { fixCommand } = require('../../../src/extension/fixCommands') as typeof import('../../../src/extension/fixCommands');
 type Service = InstanceType<typeof RelayService>;
 
 const REPO = join(__dirname, '..', '..', '..');
@@ -546,6 +548,17 @@ describe('errors carry their fix', () => {
     assert.match(outcome.error?.message ?? '', /rejected the API key \(HTTP 401\)/);
     assert.ok(!outcome.error?.message.includes(WRONG_KEY));
     assert.equal(outcome.answer, script.textBeforeCall, 'the SLM text before the call is kept');
+  });
+
+  test("an LLM model the server does not have (HTTP 404): 'llm-model', whose button opens relay.provider.model, not the small-model picker", async () => {
+    const { service } = harness;
+    await service.keys.store(KIND, server.url, RIGHT_KEY);
+    resetSettings(relaySettings(`${server.url}/v1`));
+    server.enqueue(openAiErrors.noModel(LLM_MODEL));
+    const outcome = await service.answer(QUESTION, recordingSink());
+    assert.equal(outcome.error?.fix, 'llm-model', outcome.error?.message);
+    assert.deepEqual(fixCommand('llm-model'), { command: 'workbench.action.openSettings', title: 'Set LLM Model', arguments: ['relay.provider.model'] });
+    assert.equal(fixCommand('pick-model')?.command, 'relay.selectModel', 'the small model: another button');
   });
 
   test("no LLM model: 'open-settings', and nothing is sent", async () => {

@@ -112,7 +112,7 @@ test('anthropic: 529 overloaded is retried; not_found_error names the model fix'
   server.enqueue(anthropicError(404, 'not_found_error', 'model: claude-9'));
   const error = await collectError(provider(), REQUEST);
   assert.equal(error.code, 'model_not_found');
-  assert.equal(error.fix, 'pick-model');
+  assert.equal(error.fix, 'llm-model');
 });
 
 test('anthropic: a base URL that already ends in /v1 is not doubled', async () => {

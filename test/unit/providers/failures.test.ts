@@ -74,7 +74,7 @@ test('no retry on 400, 401, 403, 404 or an exhausted quota; each error says what
       'auth',
       'set-key',
     ],
-    [openAiErrors.noModel('gpt-9'), 'model_not_found', 'pick-model'],
+    [openAiErrors.noModel('gpt-9'), 'model_not_found', 'llm-model'],
     [openAiErrors.quota(), 'quota', 'open-settings'],
     [
       (_r, res) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, before, test } from 'node:test';
-import { runProviderTest } from '../../../src/cli/providerTest';
+import { runProviderTest } from '../../../src/core/providers/providerTest';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ProviderKind } from '../../../src/core/providers/types';
@@ -101,7 +101,9 @@ test('connection refused and the provider test report do not show the key either
 
   server.enqueue(openAiError(401, `Incorrect API key provided: ${echo}`, 'invalid_request_error', 'invalid_api_key'));
   const lines: string[] = [];
-  assert.equal(await runProviderTest(provider('openai-chat'), null, (l) => lines.push(l)), false);
+  const result = await runProviderTest(provider('openai-chat'), null, (l) => lines.push(l));
+  assert.equal(result.ok, false);
+  assertNoKey('provider test summary', result.summary);
   assertNoKey('provider test', lines.join('\n'));
   assert.ok(
     lines.some((l) => /Fix: set the key/.test(l)),

@@ -66,7 +66,7 @@ test('ollama: model not found (404) says to pick another model', async () => {
   server.enqueue(ollamaError(404, 'model "qwen9" not found, try pulling it first'));
   const error = await collectError(provider(), REQUEST);
   assert.equal(error.code, 'model_not_found');
-  assert.equal(error.fix, 'pick-model');
+  assert.equal(error.fix, 'llm-model');
   assert.match(error.message, /qwen9/);
 });
 

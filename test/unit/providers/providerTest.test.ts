@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PROVIDER_TEST_REQUEST, runProviderTest } from '../../../src/cli/providerTest';
+import { PROVIDER_TEST_REQUEST, runProviderTest } from '../../../src/core/providers/providerTest';
+import { waitLines } from '../../../src/cli/render';
 import { createProvider } from '../../../src/core/providers/factory';
 import { resolvePrice } from '../../../src/core/providers/pricing';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
@@ -28,9 +29,10 @@ test('provider test: prints the continuation, latency, tokens and cost', async (
   server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], usage: { prompt_tokens: 1_000_000, completion_tokens: 1_000_000 } }));
   const lines: string[] = [];
   const before = server.requests.length;
-  const ok = await runProviderTest(provider(), resolvePrice('openai-chat', 'gpt-4o-mini'), (l) => lines.push(l));
+  const result = await runProviderTest(provider(), resolvePrice('openai-chat', 'gpt-4o-mini'), (l) => lines.push(l));
   const report = lines.join('\n');
-  assert.equal(ok, true, report);
+  assert.equal(result.ok, true, report);
+  assert.match(result.summary, /^gpt-4o-mini at 127\.0\.0\.1:\d+ answered: first text \d+ ms, total \d+ ms, cost \$0\.750000\.$/);
   assert.equal(server.lastRequest.body.max_tokens, PROVIDER_TEST_REQUEST.maxTokens);
   assert.match(report, /" 4, 5,"/);
   assert.match(report, /Latency: first text \d+ ms, total \d+ ms/);
@@ -47,7 +49,7 @@ test('provider test: prints the continuation, latency, tokens and cost', async (
 test('provider test: an unknown price prints as unknown, estimated usage is flagged', async () => {
   server.enqueue(openAiStream({ pieces: [' 4,'], usage: false }));
   const lines: string[] = [];
-  assert.equal(await runProviderTest(provider(), null, (l) => lines.push(l)), true);
+  assert.equal((await runProviderTest(provider(), null, (l) => lines.push(l))).ok, true);
   assert.match(lines.join('\n'), /Cost: unknown \(no price for this model; set relay\.prices\.\* \(CLI: --price-in/);
   assert.match(lines.join('\n'), /estimated/);
 });
@@ -55,7 +57,10 @@ test('provider test: an unknown price prints as unknown, estimated usage is flag
 test('provider test: an error prints its code, message and fix and returns false', async () => {
   server.enqueue(openAiErrors.noModel('gpt-4o-mini'));
   const lines: string[] = [];
-  assert.equal(await runProviderTest(provider(), null, (l) => lines.push(l)), false);
+  const result = await runProviderTest(provider(), null, (l) => lines.push(l));
+  assert.equal(result.ok, false);
+  assert.equal(result.fix, 'llm-model', 'the button that helps, for a notification: the LLM model setting');
+  assert.match(result.summary, /^FAILED \(model_not_found\)/);
   assert.match(lines.join('\n'), /FAILED \(model_not_found\)/);
   assert.match(lines.join('\n'), /Fix: pick another model in relay\.provider\.model \(CLI: --model\)\./);
 });
@@ -63,7 +68,7 @@ test('provider test: an error prints its code, message and fix and returns false
 test('provider test: a wrong key names the variables to set, and the fix names both ways', async () => {
   server.enqueue(openAiErrors.badKey('sk-wrong-key-000000'));
   const lines: string[] = [];
-  assert.equal(await runProviderTest(provider(), null, (l) => lines.push(l)), false);
+  assert.equal((await runProviderTest(provider(), null, (l) => lines.push(l))).ok, false);
   const report = lines.join('\n');
   assert.match(report, /FAILED \(auth\): .*\(CLI: set RELAY_API_KEY or OPENAI_API_KEY\)/);
   assert.match(report, /Fix: set the key with 'Relay: Set API Key' \(CLI: the RELAY_API_KEY environment variable or the provider's own\)\./);
@@ -79,7 +84,7 @@ test('provider test: while no byte has come it reports "waiting for <host>... N 
   server.enqueue(late);
   const p = provider();
   const progress: string[] = [];
-  assert.equal(await runProviderTest(p, null, () => undefined, { progress: (line) => progress.push(line) }), true);
+  assert.equal((await runProviderTest(p, null, () => undefined, { onWait: waitLines(p.host, (line) => progress.push(line)) })).ok, true);
   assert.ok(progress.length >= 1, 'at least one waiting line');
   assert.deepEqual(progress, [`waiting for ${p.host}... 1 s`]);
   const count = progress.length;
@@ -90,7 +95,8 @@ test('provider test: while no byte has come it reports "waiting for <host>... N 
 test('provider test: a retry is reported on the progress line with its reason', async () => {
   server.enqueue(openAiErrors.unavailable(), openAiStream({ pieces: [' 4,'] }));
   const progress: string[] = [];
-  assert.equal(await runProviderTest(provider({ maxRetries: 1 }), null, () => undefined, { progress: (line) => progress.push(line) }), true);
+  const retrying = provider({ maxRetries: 1 });
+  assert.equal((await runProviderTest(retrying, null, () => undefined, { onWait: waitLines(retrying.host, (line) => progress.push(line)) })).ok, true);
   assert.ok(
     progress.some((line) => /^127\.0\.0\.1:\d+: HTTP 503; trying again \(0 s so far\)$/.test(line)),
     progress.join('\n'),
@@ -113,7 +119,7 @@ test('provider test: passes against models that refuse prefill, sampling fields 
       const p = createProvider({ kind: 'anthropic', baseUrl: anthropic.url, model, maxRetries: 0, ...FAST }, new MemoryKeySource({ anthropic: KEY }));
       const lines: string[] = [];
       const before = anthropic.requests.length;
-      assert.equal(await runProviderTest(p, null, (l) => lines.push(l)), true, lines.join('\n'));
+      assert.equal((await runProviderTest(p, null, (l) => lines.push(l))).ok, true, lines.join('\n'));
       const report = lines.join('\n');
       assert.match(report, new RegExp(`continuation: ${continuation}`), model);
       assert.match(report, /Continuation: "1, 2, 3," \+ " 4, 5,"/, model);
@@ -128,7 +134,7 @@ test('provider test: passes against models that refuse prefill, sampling fields 
   for (const model of ['gpt-5-mini', 'gpt-5.1', 'o4-mini']) {
     server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], reasoning: { low: 2 } }));
     const lines: string[] = [];
-    assert.equal(await runProviderTest(provider({ model, assistantPrefix: 'off' }), null, (l) => lines.push(l)), true, lines.join('\n'));
+    assert.equal((await runProviderTest(provider({ model, assistantPrefix: 'off' }), null, (l) => lines.push(l))).ok, true, lines.join('\n'));
     const sent = server.lastRequest.body;
     assert.equal(sent.max_completion_tokens, PROVIDER_TEST_REQUEST.maxTokens, model);
     assert.equal(sent.max_tokens, undefined, model);

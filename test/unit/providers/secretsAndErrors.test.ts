@@ -81,7 +81,8 @@ test('backoff doubles per retry and jitters within the upper half', () => {
 
 test('fixHint: one text per fix, naming the VS Code way and the CLI way', () => {
   assert.equal(fixHint('set-key'), "set the key with 'Relay: Set API Key' (CLI: the RELAY_API_KEY environment variable or the provider's own)");
-  assert.equal(fixHint('pick-model'), 'pick another model in relay.provider.model (CLI: --model)');
+  assert.equal(fixHint('llm-model'), 'pick another model in relay.provider.model (CLI: --model)');
+  assert.equal(fixHint('pick-model'), "pick another small model with 'Relay: Select Model' (CLI: --slm)");
   assert.match(fixHint('open-settings'), /relay\.provider\.\* \(CLI: --provider, --base-url, --model/);
   assert.equal(fixHint('retry'), 'try again in a moment');
   assert.equal(fixHint(undefined), '');
@@ -91,7 +92,7 @@ test('fixForCode: provider and engine codes map to the button that fixes them', 
   const expected: Record<string, ProviderFix> = {
     auth: 'set-key',
     quota: 'open-settings',
-    model_not_found: 'open-settings',
+    model_not_found: 'llm-model',
     bad_request: 'open-settings',
     bad_response: 'open-settings',
     rate_limit: 'retry',

@@ -37,7 +37,7 @@ test('webview -> host: every well-formed message passes, reduced to its known fi
   assert.deepEqual(parseWebviewMessage({ type: 'draft', text: 'What is 2' }), { type: 'draft', text: 'What is 2' });
   assert.deepEqual(parseWebviewMessage({ type: 'draft', text: '' }), { type: 'draft', text: '' }, 'an emptied draft is a draft');
   for (const type of ['copy', 'insert', 'retry'] as const) assert.deepEqual(parseWebviewMessage({ type, turnId: 't1' }), { type, turnId: 't1' });
-  for (const action of ['set-key', 'open-settings', 'pick-model', 'retry'] as const) {
+  for (const action of ['set-key', 'open-settings', 'pick-model', 'llm-model', 'retry'] as const) {
     assert.deepEqual(parseWebviewMessage({ type: 'fix', action }), { type: 'fix', action });
   }
 });

@@ -1,16 +1,16 @@
 /**
- * `relay provider test`: sends a tiny continuation to the configured provider and
- * prints latency, tokens and cost, or the error and what to do about it. While nothing
- * has come back it says so once a second, so a cold server does not look like a hang.
- * Then, where the service counts tokens for free, its count of Relay's sample text.
+ * The provider test (`relay provider test`, "Relay: Test Provider"): a tiny continuation
+ * sent to the configured provider, reported as latency, tokens and cost, or as the error
+ * and what to do about it; then, where the service counts tokens for free, its count of
+ * Relay's sample text. The lines quote the server (its continuation, error bodies): an
+ * adapter that prints them to a terminal makes them safe first.
  */
-import { settingRef } from '../core/settingNames';
-import { ProviderError, fixHint } from '../core/providers/errors';
-import { costOf } from '../core/providers/pricing';
-import { CALIBRATION_TEXT } from '../core/relay/tokenCalibration';
-import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from '../core/providers/types';
-import { WaitClock } from '../core/providers/waitClock';
-import { terminalSafe, waitLines } from './render';
+import { settingRef } from '../settingNames';
+import { CALIBRATION_TEXT } from '../relay/tokenCalibration';
+import { ProviderError, fixHint, type ProviderFix } from './errors';
+import { costOf } from './pricing';
+import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from './types';
+import { WaitClock, type WaitTick } from './waitClock';
 
 /** A continuation any model can do in a few tokens. */
 export const PROVIDER_TEST_REQUEST: ContinueRequest = {
@@ -23,21 +23,31 @@ export const PROVIDER_TEST_REQUEST: ContinueRequest = {
 export interface ProviderTestOptions {
   signal?: AbortSignal;
   now?: () => number;
-  /** Progress lines while no byte has come ("waiting for api.openai.com... 3 s") and retries (e.g. stderr). */
-  progress?: (line: string) => void;
+  /** While no byte has come, about once a second, and when a retry is coming (waitClock.ts). */
+  onWait?: (tick: WaitTick) => void;
+}
+
+export interface ProviderTestResult {
+  ok: boolean;
+  /** One line for a notification: what answered and how fast, or what failed. */
+  summary: string;
+  /** The button that helps, where it failed. */
+  fix?: ProviderFix;
 }
 
 export async function runProviderTest(
   provider: LlmProvider,
   prices: ModelPrice | null,
-  writeLine: (line: string) => void,
+  write: (line: string) => void,
   options: ProviderTestOptions = {},
-): Promise<boolean> {
-  // Lines quote the server (its continuation, finish reason, error bodies): print them terminal-safe.
-  const write = (line: string): void => writeLine(terminalSafe(line));
+): Promise<ProviderTestResult> {
   const now = options.now ?? (() => performance.now());
+  const failed = (summary: string, fix?: ProviderFix): ProviderTestResult => {
+    write(summary);
+    return { ok: false, summary, ...(fix ? { fix } : {}) };
+  };
   write(`Testing ${provider.kind} model ${provider.model} at ${provider.host} (continuation: ${provider.continuation})...`);
-  const waiting = options.progress ? new WaitClock(waitLines(provider.host, options.progress)) : undefined;
+  const waiting = options.onWait ? new WaitClock(options.onWait) : undefined;
   const request: ContinueRequest = waiting ? { ...PROVIDER_TEST_REQUEST, onTransport: (event) => waiting.onTransport(event) } : PROVIDER_TEST_REQUEST;
   const started = now();
   let firstText: number | undefined;
@@ -58,23 +68,19 @@ export async function runProviderTest(
       }
     }
   } catch (error) {
-    if (error instanceof ProviderError) {
-      write(`FAILED (${error.code}): ${error.message}`);
-      if (error.fix) write(`Fix: ${fixHint(error.fix)}.`);
-    } else {
-      write(`FAILED: ${(error as Error).message ?? String(error)}`);
-    }
-    return false;
+    if (!(error instanceof ProviderError)) return failed(`FAILED: ${(error as Error).message ?? String(error)}`);
+    const result = failed(`FAILED (${error.code}): ${error.message}`, error.fix);
+    if (error.fix) write(`Fix: ${fixHint(error.fix)}.`);
+    return result;
   } finally {
     waiting?.stop();
   }
   const total = now() - started;
-  if (finish === 'cancelled') {
-    write('Cancelled.');
-    return false;
-  }
+  if (finish === 'cancelled') return failed('Cancelled.');
   write(`Continuation: ${JSON.stringify(PROVIDER_TEST_REQUEST.partialAnswer)} + ${JSON.stringify(text)} (finish: ${finish})`);
-  write(`Latency: first text ${firstText === undefined ? 'none' : `${Math.round(firstText - started)} ms`}, total ${Math.round(total)} ms`);
+  const latency = `first text ${firstText === undefined ? 'none' : `${Math.round(firstText - started)} ms`}, total ${Math.round(total)} ms`;
+  write(`Latency: ${latency}`);
+  let costText = '';
   if (usage) {
     const cached = usage.cachedInputTokens > 0 ? `, ${usage.cachedInputTokens} cached` : '';
     const written = usage.cacheWriteTokens > 0 ? `, ${usage.cacheWriteTokens} written to cache` : '';
@@ -83,15 +89,13 @@ export async function runProviderTest(
     );
     const cost = costOf(usage, prices);
     write(cost === null ? `Cost: unknown (no price for this model; set ${settingRef('prices')})` : `Cost: $${cost.toFixed(6)}`);
+    if (cost !== null) costText = `, cost $${cost.toFixed(6)}`;
   } else {
     write('Tokens: not reported');
   }
-  if (text.length === 0 && finish !== 'stop') {
-    write('FAILED: the provider answered but wrote no text.');
-    return false;
-  }
+  if (text.length === 0 && finish !== 'stop') return failed('FAILED: the provider answered but wrote no text.');
   if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));
-  return true;
+  return { ok: true, summary: `${provider.model} at ${provider.host} answered: ${latency}${costText}.` };
 }
 
 /**
