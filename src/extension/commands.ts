@@ -74,6 +74,11 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
     void vscode.window.showInformationMessage(`Relay: the API key for ${kind} at ${url.origin} was removed.`);
   } else {
     await keys.store(kind, url.origin, key.trim());
-    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored; it is sent only to ${url.origin}.`);
+    // The configured provider's key: offer to try it now rather than at the next answer.
+    const test = kind === current ? ['Test Provider'] : [];
+    // Not awaited: a notification nobody closes must not hold up the command.
+    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored; it is sent only to ${url.origin}.`, ...test).then((picked) => {
+      if (picked === 'Test Provider') void vscode.commands.executeCommand('relay.testProvider');
+    });
   }
 }

@@ -7,6 +7,7 @@ import { explainSelection, setApiKey, solveProblem } from './commands';
 import { Conversation } from './conversation';
 import { RelayDemo } from './demo/demo';
 import { TRY_DEMO_COMMAND } from './demo/demoPlan';
+import { testProvider } from './providerTestCommand';
 import { RelayService } from './relayService';
 import { resetSavings, showSavings } from './savingsView';
 import { selectModel, setHubToken } from './selectModel';
@@ -37,6 +38,15 @@ export function activate(context: vscode.ExtensionContext): void {
     for (const conversation of conversations) conversation.showSetupWarning(warning);
   };
   const afterAnswer = (): void => void refreshSetup();
+  // The Relay output channel, made when first written to (the provider test's report).
+  let channel: vscode.OutputChannel | undefined;
+  const output = (): vscode.OutputChannel => {
+    if (!channel) {
+      channel = vscode.window.createOutputChannel('Relay');
+      context.subscriptions.push(channel);
+    }
+    return channel;
+  };
 
   const chat = new Conversation('chat', service, afterAnswer, { state: context.workspaceState, key: 'relay.chat.turns' });
   const answers = new Conversation('answer', service, afterAnswer, { state: context.workspaceState, key: 'relay.answer.turns' });
@@ -70,6 +80,7 @@ export function activate(context: vscode.ExtensionContext): void {
       await refreshSetup();
     }),
     vscode.commands.registerCommand('relay.setHubToken', () => setHubToken(context)),
+    vscode.commands.registerCommand('relay.testProvider', () => testProvider(service, output())),
     ...registerSentToLlmView(service.sentRequests),
     vscode.commands.registerCommand('relay.showSavings', () => showSavings(service.totals)),
     vscode.commands.registerCommand('relay.resetSavings', () => resetSavings(service.totals)),

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
-import { RelayComposition } from '../core/compose';
+import { composeLlm, RelayComposition } from '../core/compose';
+import { PROVIDER_TEST_REQUEST, runProviderTest, type ProviderTestOptions, type ProviderTestResult } from '../core/providers/providerTest';
 import { RecentPrompts } from '../core/relay/recentPrompts';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
@@ -38,6 +39,17 @@ const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 
 /** The user's yes or no in a modal dialog (default: no). */
 const askModal: AskUser = async (question, detail, yes) => (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
+
+/** What failed, for the view: the message, and the fix the error carries (a provider's, or one passed through the SLM process), else by what failed. */
+function failureOf(error: unknown): { message: string; fix?: FixAction } {
+  const message = error instanceof Error ? error.message : String(error);
+  // A missing ONNX Runtime binding is fixed by installing another package, not by picking a model.
+  const runtimeMissing = error instanceof Error && error.name === 'OnnxRuntimeUnavailableError';
+  const carried = (error as { fix?: FixAction }).fix;
+  const modelProblem = !runtimeMissing && ((error instanceof Error && error.name === 'ModelFolderError') || /model folder|config\.json|onnx/i.test(message));
+  const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : (slmServerFix(message) ?? (modelProblem ? 'pick-model' : undefined)));
+  return { message, fix };
+}
 
 /**
  * The small model's server said no (unreachable, a model it does not serve, no
@@ -372,19 +384,56 @@ export class RelayService implements vscode.Disposable {
       if (stats && !plan) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
       return { answer, stats, error };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      // A missing ONNX Runtime binding is fixed by installing another package, not by picking a model.
-      const runtimeMissing = error instanceof Error && error.name === 'OnnxRuntimeUnavailableError';
-      // The fix the error carries (a provider's, or one passed through the SLM process), else by what failed.
-      const carried = (error as { fix?: FixAction }).fix;
-      const modelProblem =
-        !runtimeMissing && ((error instanceof Error && error.name === 'ModelFolderError') || /model folder|config\.json|onnx/i.test(message));
-      const fix = carried ?? (error instanceof SettingsError ? 'open-settings' : (slmServerFix(message) ?? (modelProblem ? 'pick-model' : undefined)));
-      return { answer, error: { message, fix } };
+      return { answer, error: failureOf(error) };
     } finally {
       this.current = undefined;
       this.hooks.onBusy(false);
       this.busyChanged.fire(false);
+    }
+  }
+
+  /**
+   * "Relay: Test Provider": the provider test (src/core/providers/providerTest.ts) on the
+   * configured LLM, with an answer's key rules (a key goes only to the origin it was stored
+   * for, or where the user said yes). A provider that is sent a raw prompt gets the test's
+   * rendered by the template an answer would use (the SLM's, or relay.provider.templateFolder's),
+   * in the SLM process. Never throws.
+   */
+  async testProvider(write: (line: string) => void, options: Pick<ProviderTestOptions, 'signal' | 'onWait'> = {}): Promise<ProviderTestResult> {
+    try {
+      const settings = readSettings();
+      const { kind, model, templateFolder } = settings.provider;
+      if (!model) return { ok: false, summary: 'No LLM model is set (relay.provider.model). Set it in Settings.', fix: 'open-settings' };
+      const entry = providerOf(kind);
+      const setup = relaySetupOf(settings);
+      let prompt = '';
+      if (entry.prompt !== 'messages' && !entry.inProcess) {
+        const folder = this.slmFolder(settings);
+        if (!folder)
+          return {
+            ok: false,
+            summary: `No small model is set: its chat template writes the ${kind} provider's prompt. Run "Relay: Select Model".`,
+            fix: 'pick-model',
+          };
+        const slm = await this.slm(folder, settings);
+        const { messages } = PROVIDER_TEST_REQUEST;
+        prompt = templateFolder
+          ? await slm.renderWithTemplate(templateFolder, messages, { thinking: setup.thinking })
+          : await slm.renderChat(messages, { addGenerationPrompt: true, thinking: setup.thinking });
+      }
+      const llm = await composeLlm(
+        setup,
+        { keys: this.keys, openLocalLlm: (folder) => this.localLlm(folder) },
+        (_messages, partialAnswer) => prompt + partialAnswer,
+      );
+      // Where the key may go is asked now, as before an answer.
+      const url = this.providerUrl(settings);
+      if (url && !entry.inProcess) await this.keys.keyFor(kind, url);
+      return await runProviderTest(llm.provider, llm.price ?? null, write, options);
+    } catch (error) {
+      const { message, fix } = failureOf(error);
+      write(`FAILED: ${message}`);
+      return { ok: false, summary: message, ...(fix ? { fix } : {}) };
     }
   }
 

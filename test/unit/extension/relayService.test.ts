@@ -8,7 +8,19 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { answerWarnings, createExtensionContext, resetSettings, setSettings, useVscodeStub, warningsShown, type StubExtensionContext } from './vscodeStub';
+import {
+  answerQuestions,
+  answerWarnings,
+  commandsRun,
+  createExtensionContext,
+  progressShown,
+  questionsAsked,
+  resetSettings,
+  setSettings,
+  useVscodeStub,
+  warningsShown,
+  type StubExtensionContext,
+} from './vscodeStub';
 import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
@@ -22,6 +34,8 @@ import { openAiErrors, openAiStream, requireBearer } from '../providers/servers/
 const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { fixCommand } = require('../../../src/extension/fixCommands') as typeof import('../../../src/extension/fixCommands');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { testProvider } = require('../../../src/extension/providerTestCommand') as typeof import('../../../src/extension/providerTestCommand');
 type Service = InstanceType<typeof RelayService>;
 
 const REPO = join(__dirname, '..', '..', '..');
@@ -518,6 +532,89 @@ describe('API keys', () => {
     assert.equal(warningsShown.at(-1)?.message, `Send your ${KIND} API key for ${serverA.url} to ${serverC.url}?`);
     assert.equal(serverC.lastRequest.headers.authorization, `Bearer ${KEY}`);
     assert.ok(!JSON.stringify(service.sentRequests.last).includes(KEY), 'the key is never in the record');
+  });
+});
+
+describe('"Relay: Test Provider"', () => {
+  const KEY = 'sk-relay-unit-test-provider-5555';
+  let server: FakeServer;
+  let harness: Harness;
+
+  before(async () => {
+    server = await startFakeServer(requireBearer(KEY, answering));
+    harness = newService();
+  });
+  after(async () => {
+    answerQuestions(() => undefined);
+    await server?.close();
+    await disposeAndWait(harness);
+  });
+
+  /** The output channel: its lines, and whether the user was shown it. */
+  const channel = () => {
+    const record = { lines: [] as string[], shown: 0, cleared: 0 };
+    return {
+      record,
+      clear: () => void (record.cleared += 1),
+      appendLine: (line: string) => void record.lines.push(line),
+      show: () => void (record.shown += 1),
+    };
+  };
+
+  test("sends the test's prompt rendered by the small model's template (a raw-completions provider) with the stored key, and reports in the channel and a notification", async () => {
+    const { service } = harness;
+    await service.keys.store(KIND, server.url, KEY);
+    resetSettings(relaySettings(`${server.url}/v1`));
+    const before = server.requests.length;
+    const output = channel();
+    answerQuestions((question) => (question.api === 'showInformationMessage' ? 'Show Details' : undefined));
+    const asked = questionsAsked.length;
+    await testProvider(service, output);
+
+    assert.equal(server.requests.length - before, 1, 'one continuation; this server is not api.openai.com, so no token count is asked');
+    const sent = server.lastRequest;
+    assert.equal(sent.headers.authorization, `Bearer ${KEY}`);
+    assert.equal(sent.body.model, LLM_MODEL);
+    // The scripted SLM's chat template (ChatML) around the test's question, then the partial answer to continue.
+    assert.match(sent.body.prompt, /<\|im_start\|>user\nCount from 1 to 10, separated by commas\.<\|im_end\|>\n<\|im_start\|>assistant\n/);
+    assert.ok(sent.body.prompt.endsWith('1, 2, 3,'), sent.body.prompt);
+    assert.equal(output.record.cleared, 1);
+    assert.match(output.record.lines.join('\n'), /^Testing openai-completions model relay-unit-llm at 127\.0\.0\.1:\d+/);
+    assert.ok(output.record.lines.includes(`Continuation: "1, 2, 3," + ${JSON.stringify(LLM_TEXT)} (finish: length)`), output.record.lines.join('\n'));
+    assert.match(output.record.lines.join('\n'), /Token count: none \(bad_request: .* has no endpoint that counts tokens\.\)/);
+    assert.deepEqual(progressShown.at(-1), { title: 'Relay: testing the LLM provider', cancellable: true });
+    const notice = questionsAsked.slice(asked).find((question) => question.api === 'showInformationMessage');
+    assert.match(notice?.text ?? '', /^Relay: relay-unit-llm at 127\.0\.0\.1:\d+ answered: first text \d+ ms, total \d+ ms, cost \$\d/);
+    assert.deepEqual(notice?.items, ['Show Details']);
+    assert.equal(output.record.shown, 1, '"Show Details" shows the report');
+  });
+
+  test("a model the server does not have: the error notification's button opens relay.provider.model; a refused key's, the key", async () => {
+    const { service } = harness;
+    await service.keys.store(KIND, server.url, KEY);
+    resetSettings(relaySettings(`${server.url}/v1`));
+    server.enqueue(openAiErrors.noModel(LLM_MODEL));
+    answerQuestions((question) => (question.api === 'showErrorMessage' ? 'Set LLM Model' : undefined));
+    const asked = questionsAsked.length;
+    const run = commandsRun.length;
+    const output = channel();
+    await testProvider(service, output);
+    const notice = questionsAsked.slice(asked).find((question) => question.api === 'showErrorMessage');
+    assert.match(
+      notice?.text ?? '',
+      /^Relay: the provider test failed\. FAILED \(model_not_found\): The model is not available at 127\.0\.0\.1:\d+ \(HTTP 404\)/,
+    );
+    assert.deepEqual(notice?.items, ['Set LLM Model', 'Show Details']);
+    assert.deepEqual(commandsRun.slice(run), [{ command: 'workbench.action.openSettings', args: ['relay.provider.model'] }]);
+    assert.match(output.record.lines.join('\n'), /Fix: pick another model in relay\.provider\.model/);
+
+    // Without a stored key the test goes without one (a server on this machine may need none); refused, its fix is the key.
+    await service.keys.remove(KIND, server.url);
+    answerQuestions(() => undefined);
+    const failed = await service.testProvider(() => undefined);
+    assert.equal(failed.ok, false);
+    assert.equal(failed.fix, 'set-key', failed.summary);
+    assert.equal(server.lastRequest.headers.authorization, undefined, 'no key was sent');
   });
 });
 

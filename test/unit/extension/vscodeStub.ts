@@ -169,6 +169,16 @@ export const env = {
   },
 };
 
+/** Commands the extension ran (commands.executeCommand), in order; none of them runs here. */
+export const commandsRun: { command: string; args: unknown[] }[] = [];
+
+export const commands = {
+  async executeCommand(command: string, ...args: unknown[]): Promise<undefined> {
+    commandsRun.push({ command, args });
+    return undefined;
+  },
+};
+
 export const window = {
   createStatusBarItem(id: string, alignment: number, priority?: number): StubStatusBarItem {
     const item: StubStatusBarItem = {
