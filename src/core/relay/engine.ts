@@ -31,7 +31,7 @@ import { WaitClock } from '../providers/waitClock';
 import { CONTINUE_INSTRUCTION } from '../providers/seam';
 
 /** Tokens around an instruction turn (end of the assistant turn, the user turn's markers, the next assistant's): about 8 in chat templates. */
-const INSTRUCTION_TURN_MARKERS = 8;
+export const INSTRUCTION_TURN_MARKERS = 8;
 import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events';
 import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
@@ -316,6 +316,8 @@ class RelayRun {
     const calibration = this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm) : undefined;
     if (this.policy.usesSlm) await this.openSession();
     else this.promptTokens = await this.o.slm.countTokens(this.prompt);
+    // Known before any call is priced: an instructed call sends it too (localInput).
+    if (this.ledger && this.o.llm) await this.instructionTokens();
     if (calibration) await untilAborted(calibration, this.signal);
     this.watchdog.start();
     return this.drive();
@@ -350,10 +352,21 @@ class RelayRun {
 
   /**
    * What the next call sends, in the SLM's count: the prompt and the answer so far without
-   * the SLM's commands. (The LLM gets the conversation in its own format; the ledger's
-   * calibration absorbs the difference.)
+   * the SLM's commands, and the instruction turn where the provider continues by instruction
+   * (on a short prompt it is a good part of the input). (The LLM gets the conversation in its
+   * own format; the ledger's calibration absorbs the difference.) The instruction only once
+   * the pair's token ratios are known: the SLM's own count of Relay's English instruction can
+   * be several times the LLM's (the demo model's one token per character: about 5x), and
+   * unlike the prompt nothing in the LLM-alone estimate is counted the same way to offset it.
+   * (The money ceiling bounds the first call by its bytes, instruction included.)
    */
   private get localInput(): number {
+    const instructed = this.o.llm?.continuation === 'instructed' && this.ledger?.ratios.known === true;
+    return this.conversationTokens + (instructed ? (this.instructionTokenCount ?? 0) : 0);
+  }
+
+  /** The prompt and the answer so far without the SLM's commands (SLM count): what every call sends. */
+  private get conversationTokens(): number {
     return this.promptTokens + this.used - this.commandTokens;
   }
 
@@ -603,7 +616,7 @@ class RelayRun {
       seam: this.seam,
     };
     const moneyRoom = this.checkCeilings(request);
-    const localInput = this.localInput;
+    const conversationTokens = this.conversationTokens;
     this.calls += 1;
     const callStarted = Date.now();
     this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host, continuation: llm.continuation });
@@ -680,13 +693,15 @@ class RelayRun {
       const rejected = failed && !this.signal.aborted && tokens === 0 && !wait.responseStarted;
       // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local count.
       const reported = usableUsage(usage);
+      // What it sent, by how it continued (a provider may have turned to an instruction during the call).
+      const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
+      const localInput = conversationTokens + localTail;
       // A call the SLM ended early reports nothing either; the provider may have written more than
       // arrived before the stream closed, so it is counted as its whole span, as it was priced.
       const unreported = (): Promise<Usage> | Usage =>
         agreed && this.ledger ? this.ledger.estimateUnreported(localInput, maxTokens) : this.estimateUsage(partialAnswer, agreed ? maxTokens : tokens);
       const callUsage = reported ?? (rejected ? emptyUsage() : await unreported());
       this.usage = addUsage(this.usage, callUsage);
-      const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
       const costUsd = this.ledger
         ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined, localTail })
         : costOf(callUsage, this.o.price);

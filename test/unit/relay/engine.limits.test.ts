@@ -6,10 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import { collectRelay, INSTRUCTION_TURN_MARKERS, type RelayOptions } from '../../../src/core/relay/engine';
+import { CONTINUE_INSTRUCTION } from '../../../src/core/providers/seam';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { FRAMING_TOKENS_PER_MESSAGE } from '../../../src/core/relay/limits';
-import { TokenRatios } from '../../../src/core/relay/money';
+import { QUOTE_MARGIN, TokenRatios } from '../../../src/core/relay/money';
 import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
 import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
@@ -192,6 +193,36 @@ test("a provider that counts tokens for free teaches a new pair's input ratio be
   const { stats: ended } = await collectRelay(hanging);
   assert.equal(ended.finishReason, 'cancelled');
   assert.equal(hanging.llm.requests.length, 0);
+});
+
+test('a call that continues by instruction is priced with the instruction turn it sends, once the token ratios are known', async () => {
+  /** The first quote of an answer whose every call is declined (a ratio ceiling no call fits), by the provider's way of continuing. */
+  const firstQuote = async (continuation: 'raw-completion' | 'instructed', ratios: TokenRatios): Promise<number> => {
+    const o = options(new DoubleRuntime(chars('abcd', 0.1)), [], {
+      mode: 'money-aware',
+      confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 },
+      price: DOLLAR_A_TOKEN,
+      maxCostRatio: 0.001,
+      tokenRatios: ratios,
+    });
+    (o.llm as { continuation: string }).continuation = continuation;
+    const { events } = await collectRelay(o);
+    assert.equal(o.llm.requests.length, 0);
+    return ofType(events, 'call-declined')[0].predictedUsd;
+  };
+  const known = (): TokenRatios => {
+    const ratios = new TokenRatios();
+    ratios.add({ localInput: 100, reportedInput: 50, localOutput: 10, reportedOutput: 10 });
+    return ratios;
+  };
+  // The instruction turn in the SLM's count (one token per character here) joins the prompt's, at the learned 0.5 per
+  // token (the provider's count is whole), with the quote's margin.
+  const instructionTokens = [...CONTINUE_INSTRUCTION].length + INSTRUCTION_TURN_MARKERS;
+  const instruction = (Math.ceil((PROMPT_CHARS + instructionTokens) * 0.5) - PROMPT_CHARS * 0.5) * (1 + QUOTE_MARGIN);
+  const difference = (await firstQuote('instructed', known())) - (await firstQuote('raw-completion', known()));
+  assert.ok(Math.abs(difference - instruction) < 1e-6, `${difference} vs ${instruction}`);
+  // Before any ratio is known the SLM's count of Relay's instruction is not used (it may be far from the LLM's).
+  assert.equal(await firstQuote('instructed', new TokenRatios()), await firstQuote('raw-completion', new TokenRatios()));
 });
 
 test('silence: no new token for maxStallMs ends the answer as stalled, keeping the partial answer', async () => {
