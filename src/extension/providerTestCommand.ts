@@ -39,7 +39,7 @@ export async function testProvider(service: Pick<RelayService, 'testProvider'>, 
     return;
   }
   const fix = result.fix ? fixCommand(result.fix) : undefined;
-  const picked = await vscode.window.showErrorMessage(`Relay: the provider test failed. ${result.summary}`, ...(fix ? [fix.title] : []), DETAILS);
+  const picked = await vscode.window.showErrorMessage(`Relay: provider test: ${result.summary}`, ...(fix ? [fix.title] : []), DETAILS);
   if (picked === DETAILS) output.show(true);
   else if (fix && result.fix && picked === fix.title) runFix(result.fix);
 }

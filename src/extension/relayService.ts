@@ -400,21 +400,20 @@ export class RelayService implements vscode.Disposable {
    * in the SLM process. Never throws.
    */
   async testProvider(write: (line: string) => void, options: Pick<ProviderTestOptions, 'signal' | 'onWait'> = {}): Promise<ProviderTestResult> {
+    const failed = (message: string, fix: FixAction | undefined): ProviderTestResult => {
+      write(`FAILED: ${message}`);
+      return { ok: false, summary: `FAILED: ${message}`, ...(fix ? { fix } : {}) };
+    };
     try {
       const settings = readSettings();
       const { kind, model, templateFolder } = settings.provider;
-      if (!model) return { ok: false, summary: 'No LLM model is set (relay.provider.model). Set it in Settings.', fix: 'open-settings' };
+      if (!model) return failed('No LLM model is set (relay.provider.model). Set it in Settings.', 'open-settings');
       const entry = providerOf(kind);
       const setup = relaySetupOf(settings);
       let prompt = '';
       if (entry.prompt !== 'messages' && !entry.inProcess) {
         const folder = this.slmFolder(settings);
-        if (!folder)
-          return {
-            ok: false,
-            summary: `No small model is set: its chat template writes the ${kind} provider's prompt. Run "Relay: Select Model".`,
-            fix: 'pick-model',
-          };
+        if (!folder) return failed(`No small model is set: its chat template writes the ${kind} provider's prompt. Run "Relay: Select Model".`, 'pick-model');
         const slm = await this.slm(folder, settings);
         const { messages } = PROVIDER_TEST_REQUEST;
         prompt = templateFolder
@@ -432,8 +431,7 @@ export class RelayService implements vscode.Disposable {
       return await runProviderTest(llm.provider, llm.price ?? null, write, options);
     } catch (error) {
       const { message, fix } = failureOf(error);
-      write(`FAILED: ${message}`);
-      return { ok: false, summary: message, ...(fix ? { fix } : {}) };
+      return failed(message, fix);
     }
   }
 

@@ -600,10 +600,7 @@ describe('"Relay: Test Provider"', () => {
     const output = channel();
     await testProvider(service, output);
     const notice = questionsAsked.slice(asked).find((question) => question.api === 'showErrorMessage');
-    assert.match(
-      notice?.text ?? '',
-      /^Relay: the provider test failed\. FAILED \(model_not_found\): The model is not available at 127\.0\.0\.1:\d+ \(HTTP 404\)/,
-    );
+    assert.match(notice?.text ?? '', /^Relay: provider test: FAILED \(model_not_found\): The model is not available at 127\.0\.0\.1:\d+ \(HTTP 404\)/);
     assert.deepEqual(notice?.items, ['Set LLM Model', 'Show Details']);
     assert.deepEqual(commandsRun.slice(run), [{ command: 'workbench.action.openSettings', args: ['relay.provider.model'] }]);
     assert.match(output.record.lines.join('\n'), /Fix: pick another model in relay\.provider\.model/);
@@ -615,6 +612,15 @@ describe('"Relay: Test Provider"', () => {
     assert.equal(failed.ok, false);
     assert.equal(failed.fix, 'set-key', failed.summary);
     assert.equal(server.lastRequest.headers.authorization, undefined, 'no key was sent');
+
+    // No LLM model set: said in the report as in the notification, the fix is Settings, nothing is sent.
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.provider.model': '' });
+    const lines: string[] = [];
+    const before = server.requests.length;
+    const unset = await service.testProvider((line) => lines.push(line));
+    assert.deepEqual(unset, { ok: false, summary: 'FAILED: No LLM model is set (relay.provider.model). Set it in Settings.', fix: 'open-settings' });
+    assert.deepEqual(lines, [unset.summary]);
+    assert.equal(server.requests.length, before);
   });
 });
 
