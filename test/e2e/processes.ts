@@ -59,10 +59,12 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitUntilGone(runId: string, ms: number): Promise<ProcessInfo[]> {
+/** Polls until no process of the run is left or `ms` passed; `each` goes to every process found on each poll. */
+async function waitUntilGone(runId: string, ms: number, each?: NodeJS.Signals): Promise<ProcessInfo[]> {
   const deadline = Date.now() + ms;
   let left = processesOfRun(runId);
   while (left.length > 0 && Date.now() < deadline) {
+    if (each) for (const p of left) signal(p.pid, each);
     await sleep(100);
     left = processesOfRun(runId);
   }
@@ -75,9 +77,11 @@ async function waitUntilGone(runId: string, ms: number): Promise<ProcessInfo[]> 
  */
 export async function stopRun(runId: string, graceMs = 5000): Promise<void> {
   for (const p of processesOfRun(runId)) signal(p.pid, 'SIGTERM');
-  let left = await waitUntilGone(runId, graceMs);
-  for (const p of left) signal(p.pid, 'SIGKILL');
-  left = await waitUntilGone(runId, 5000);
+  const lingering = await waitUntilGone(runId, graceMs);
+  for (const p of lingering) signal(p.pid, 'SIGKILL');
+  // SIGKILL again to whatever appears meanwhile: a parent killed a moment ago may have forked
+  // one more child first (code-server's file watcher, seen once on CI), which no list held.
+  const left = await waitUntilGone(runId, 5000, 'SIGKILL');
   if (left.length > 0) {
     throw new Error(`Processes of end-to-end run ${runId} survived SIGKILL: ${left.map((p) => `${p.pid} ${p.command}`).join('; ')}`);
   }
