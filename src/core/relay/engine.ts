@@ -316,8 +316,9 @@ class RelayRun {
     const calibration = this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm) : undefined;
     if (this.policy.usesSlm) await this.openSession();
     else this.promptTokens = await this.o.slm.countTokens(this.prompt);
-    // Known before any call is priced: an instructed call sends it too (localInput).
-    if (this.ledger && this.o.llm) await this.instructionTokens();
+    // Known before any call is priced: an instructed call sends it too (localInput). A provider
+    // that turns to an instruction during the answer has it counted when that call is booked.
+    if (this.ledger && this.policy.usesLlm && this.o.llm?.continuation === 'instructed') await this.instructionTokens();
     if (calibration) await untilAborted(calibration, this.signal);
     this.watchdog.start();
     return this.drive();
