@@ -343,14 +343,13 @@ export class RelayService implements vscode.Disposable {
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);
-      // Where the key may go is asked now, before the answer starts, not in the middle of it.
-      const inProcess = providerOf(settings.provider.kind).inProcess === true;
-      if (llm && url && !inProcess) await this.keys.keyFor(settings.provider.kind, url);
+      // Before the answer starts, not in the middle of it.
+      if (llm) await this.askWhereKeyGoes(settings);
       this.sentRequests.begin({
         mode: composition.mode,
         // The origin only: a base URL may carry user:password, which the record must not show.
         provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
-        local: inProcess,
+        local: providerOf(settings.provider.kind).inProcess === true,
         messages,
         // Where the served SLM's runtime sends its requests, as it resolved the address.
         ...(slm.info.backend.kind !== 'onnx' ? { slmServer: providerLabel(slm.info.backend.kind, slm.info.backend.model, new URL(slm.info.backend.url)) } : {}),
@@ -425,14 +424,18 @@ export class RelayService implements vscode.Disposable {
         { keys: this.keys, openLocalLlm: (folder) => this.localLlm(folder) },
         (_messages, partialAnswer) => prompt + partialAnswer,
       );
-      // Where the key may go is asked now, as before an answer.
-      const url = this.providerUrl(settings);
-      if (url && !entry.inProcess) await this.keys.keyFor(kind, url);
+      await this.askWhereKeyGoes(settings);
       return await runProviderTest(llm.provider, llm.price ?? null, write, options);
     } catch (error) {
       const { message, fix } = failureOf(error);
       return failed(message, fix);
     }
+  }
+
+  /** Asks now (once per origin) whether the configured provider's key may go where its requests go; nothing for onnx-local. */
+  private async askWhereKeyGoes(settings: RelaySettings): Promise<void> {
+    const url = this.providerUrl(settings);
+    if (url && !providerOf(settings.provider.kind).inProcess) await this.keys.keyFor(settings.provider.kind, url);
   }
 
   stop(): boolean {
