@@ -509,6 +509,32 @@ async function main(): Promise<void> {
     const worst = withRatio.sort((a, b) => b.ratio - a.ratio)[0];
     return worst ? { ...worst, ratio: round(worst.ratio) } : null;
   };
+  /**
+   * The LLM-alone estimate (llmOnlyCostUsd of the done event: what every saving shown is
+   * measured against) over what the llm-only answer really cost on the same server, signed
+   * (+ = the estimate is high, so a saving shown is larger than the real one), for every
+   * complete answer of a policy that uses the SLM.
+   */
+  const estimateErrors = all.flatMap((r) => {
+    if (r.policy === 'llm-only' || !(r.exact === 'yes' || r.exact === 'spaces') || r.stats.llmOnlyCostUsd == null) return [];
+    const pair = pairs.find((p) => p.trace.id === r.trace && p.billing === r.billing);
+    const measuredUsd = pair && row(pair, 'llm-only')?.stats.costUsd;
+    return measuredUsd
+      ? [{ trace: r.trace, billing: r.billing, policy: r.policy, calls: r.stats.calls, pct: (r.stats.llmOnlyCostUsd / measuredUsd - 1) * 100 }]
+      : [];
+  });
+  const estimateJson = (es: typeof estimateErrors) => {
+    if (es.length === 0) return null;
+    const over = [...es].sort((a, b) => b.pct - a.pct)[0];
+    const under = [...es].sort((a, b) => a.pct - b.pct)[0];
+    const at = (e: typeof over) => ({ trace: e.trace, billing: e.billing, policy: e.policy, error_pct: round(e.pct, 2) });
+    return {
+      answers: es.length,
+      mean_abs_pct: round(es.reduce((s, e) => s + Math.abs(e.pct), 0) / es.length, 2),
+      worst_over: at(over),
+      worst_under: at(under),
+    };
+  };
   /** (trace, billing) pairs of the editor-shaped traces where money-aware spent something: what a gain rests on. */
   const pairsWithSpend = (ratio: number) => equal.filter((e) => e.ratio === ratio && EDITOR_TRACES.includes(e.trace) && e.usd > 0).length;
   const nothingSpent = (ratio: number) =>
@@ -537,6 +563,8 @@ async function main(): Promise<void> {
       6,
     ),
     money_aware_max_vs_measured: maxVsMeasured(headline),
+    llm_only_estimate_error: estimateJson(estimateErrors),
+    llm_only_estimate_error_with_calls: estimateJson(estimateErrors.filter((e) => e.calls > 0)),
     money_aware_10_max_vs_measured: maxVsMeasured(neverMore),
     one_cold_call_vs_llm_only: coldShares,
     prediction_error_pct: predictionPct === null ? null : round(predictionPct, 3),
@@ -605,6 +633,27 @@ async function main(): Promise<void> {
     billing: billings.map((b) => b.id),
     elapsed_s: round((performance.now() - started) / 1000, 1),
   };
+  console.log(
+    'The LLM-alone estimate (what every saving shown is measured against) over what the llm-only answer really cost on the same server, signed (+ = the estimate is high: a saving shown larger than the real one), over the complete answers of every policy that uses the SLM. ' +
+      "Once a call of the answer reported, the estimate counts with the answer's own ratios (money.ts, estimateRatios); answers whose calls all ended early (agree-stop) or made none keep the pair's. " +
+      'breakpoints: the llm-only answer pays a cache write on its prompt (1.25x), which the estimate does not count; chat-3k-warm there: this server reads a cache only at a breakpoint of the same position (Anthropic also looks back up to 20 blocks), so its llm-only answer pays a write where the estimate reads the previous turn.',
+  );
+  console.log(
+    table(
+      ['trace', ...billings.map((b) => b.id)],
+      traces.map((t) => [
+        t.id,
+        ...billings.map((b) => {
+          const es = estimateErrors.filter((e) => e.trace === t.id && e.billing === b.id);
+          if (es.length === 0) return '-';
+          const mean = es.reduce((s, e) => s + e.pct, 0) / es.length;
+          const sign = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
+          return `${sign(mean)} (${sign(Math.min(...es.map((e) => e.pct)))} .. ${sign(Math.max(...es.map((e) => e.pct)))})`;
+        }),
+      ]),
+    ),
+  );
+  console.log('');
   console.log(JSON.stringify(json));
 }
 

@@ -81,13 +81,23 @@ function estimateBasis(basis: LlmOnlyBasis): string {
         );
       }
       return (
-        `${ESTIMATE}; token counts converted to the LLM's own with the ratios its ${basis.calls === 1 ? 'call' : `${basis.calls} calls`} reported` +
-        `${basis.counted > 0 ? " and its provider's count of a sample text" : ''} ` +
+        `${ESTIMATE}; token counts converted to the LLM's own with ${learnedRatios(basis.calls, basis.counted)} ` +
         `(${basis.outputRatio.toFixed(2)} output and ${basis.inputRatio.toFixed(2)} input tokens per small-model token).`
+      );
+    case 'own-text':
+      return (
+        `${ESTIMATE}; token counts converted to the LLM's own with this answer's own ratios, from the input its calls were billed for ` +
+        `(${basis.outputRatio.toFixed(2)} output and ${basis.inputRatio.toFixed(2)} input tokens per small-model token` +
+        `${basis.split ? '' : `: ${learnedRatios(basis.pairCalls, basis.pairCounted)}, moved to what this answer's call was billed for`}).`
       );
     default:
       return `${ESTIMATE}, counted in the small model's tokenizer (no call reported the LLM's own counts).`;
   }
+}
+
+/** Where a pair's ratios came from: `calls` reported calls and `counted` token counts of a sample text. */
+function learnedRatios(calls: number, counted: number): string {
+  return `the ratios its ${calls === 1 ? 'call' : `${calls} calls`} reported${counted > 0 ? " and its provider's count of a sample text" : ''}`;
 }
 
 /**

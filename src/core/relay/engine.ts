@@ -704,7 +704,7 @@ class RelayRun {
       const callUsage = reported ?? (rejected ? emptyUsage() : await unreported());
       this.usage = addUsage(this.usage, callUsage);
       const costUsd = this.ledger
-        ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined, localTail })
+        ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined, localTail, localPrompt: this.promptTokens })
         : costOf(callUsage, this.o.price);
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
       this.emit({

@@ -68,12 +68,17 @@ export class TokenRatios {
   /** Told after each call that taught these ratios (a store that keeps them saves then). */
   onLearned?: () => void;
 
+  /**
+   * Learns from a call's reported usage. A ratio no two tokenizers give is not learned (what a
+   * server reports is untrusted, and these ratios outlive the answer: one absurd report would
+   * price every later call and inflate every later LLM-alone estimate).
+   */
   add(call: { localInput: number; reportedInput: number; localOutput: number; reportedOutput: number }): void {
-    if (!(call.localInput > 0 && call.reportedInput > 0)) return;
+    if (!(call.localInput > 0 && call.reportedInput > 0) || !plausibleRatio(call.reportedInput / call.localInput)) return;
     this.calls += 1;
     this.reportedIn += call.reportedInput;
     this.localIn += call.localInput;
-    if (call.localOutput > 0 && call.reportedOutput > 0) {
+    if (call.localOutput > 0 && call.reportedOutput > 0 && plausibleRatio(call.reportedOutput / call.localOutput)) {
       this.reportedOut += call.reportedOutput;
       this.localOut += call.localOutput;
     }
@@ -187,6 +192,20 @@ export interface TokenRatiosSnapshot {
   localOut: number;
 }
 
+/**
+ * One reported call of an answer, for its own token ratios: the input it was billed for, and
+ * the local counts of its prompt side (the prompt and an instruction turn) and of the answer
+ * so far it sent.
+ */
+interface OwnTextReport {
+  reported: number;
+  promptSide: number;
+  answer: number;
+}
+
+/** The least answer (local tokens) between two reports of one answer that its own output ratio is read from. */
+export const OWN_RATIO_MIN_TOKENS = 64;
+
 /** The weight, in calls, of ratios restored from an earlier session. */
 export const RESTORED_CALLS = 20;
 
@@ -222,6 +241,12 @@ export type LlmOnlyBasis =
   | { kind: 'slm-tokenizer' }
   /** `calls` reported usage; with none, the input ratio is from the provider's count of a sample text (output counted locally). */
   | { kind: 'calibrated'; calls: number; counted: number; outputRatio: number; inputRatio: number }
+  /**
+   * The provider's count of this answer's own text (MoneyLedger.estimateRatios); `split`: from
+   * two reports, else the pair's ratios (from `pairCalls` reported calls and `pairCounted`
+   * token counts) moved to one.
+   */
+  | { kind: 'own-text'; inputRatio: number; outputRatio: number; split: boolean; pairCalls: number; pairCounted: number }
   | { kind: 'reported' };
 
 /** Margins and tallies of the billing model's predictions against the provider's reports. */
@@ -279,6 +304,47 @@ export class MoneyLedger {
 
   /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
   readonly llmOnlyWarm: number;
+
+  /**
+   * This answer's first and latest reported calls: the input each was billed for, and the
+   * local counts of what it sent (OwnTextReport). The LLM-alone estimate is of this very
+   * text, so once a call has reported, it is counted with this answer's own ratios instead
+   * of the pair's, which average other texts (estimateRatios).
+   */
+  private firstReport: OwnTextReport | undefined;
+  private lastReport: OwnTextReport | undefined;
+
+  /**
+   * The ratios the LLM-alone estimate counts the prompt (input) and the answer (output)
+   * with. Before a call of this answer reported: the pair's. Once two reports lie at least
+   * OWN_RATIO_MIN_TOKENS of answer apart, the answer's from what the provider billed for
+   * the text between them, and the prompt's from the first report less its answer. With
+   * one: the pair's, moved to what that call was billed for. (On bench:cost the
+   * pair's ratios read a maths answer 9% high and code explanations' answers 9% low, and
+   * the prompts a few percent high: the pair's come from other texts.)
+   */
+  private get estimateRatios(): { input: number; output: number; split?: boolean } {
+    const pair = { input: this.inputRatio, output: this.outputRatio };
+    const first = this.firstReport;
+    const last = this.lastReport;
+    if (!first || !last) return pair;
+    const between = last.answer - first.answer;
+    if (between >= OWN_RATIO_MIN_TOKENS && last.promptSide === first.promptSide) {
+      const output = (last.reported - first.reported) / between;
+      const input = first.promptSide > 0 ? (first.reported - output * first.answer) / first.promptSide : NaN;
+      if (plausibleRatio(output) && plausibleRatio(input)) return { input, output, split: true };
+    }
+    // One report, one equation for two ratios: its difference from the pair's prediction is
+    // shared in proportion to each part's share of that prediction, squared (a least-squares
+    // update with the same relative doubt in both ratios), so the prediction matches the report
+    // and a part the call barely sent keeps the pair's ratio.
+    const prompt = pair.input * last.promptSide;
+    const answer = pair.output * last.answer;
+    const miss = last.reported - (prompt + answer);
+    const weight = prompt * prompt + answer * answer;
+    const own = { input: pair.input * (1 + (miss * prompt) / weight), output: pair.output * (1 + (miss * answer) / weight) };
+    return weight > 0 && plausibleRatio(own.input) && plausibleRatio(own.output) ? own : pair;
+  }
 
   get spentUsd(): number {
     return this.spent;
@@ -369,7 +435,7 @@ export class MoneyLedger {
    * Books a finished call: `usage` as reported (or estimated), the local count of what it
    * sent and of the text it wrote.
    */
-  record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean; localTail?: number }): number {
+  record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean; localTail?: number; localPrompt?: number }): number {
     const cost = costOf(call.usage, this.price) ?? 0;
     this.spent += cost;
     this.calls += 1;
@@ -387,6 +453,11 @@ export class MoneyLedger {
         reportedOutput: call.usage.outputTokens - reasoning,
       });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
+      if (call.localPrompt !== undefined && call.usage.inputTokens > 0 && call.localInput > 0) {
+        const promptSide = Math.min(call.localInput, call.localPrompt + (call.localTail ?? 0));
+        this.lastReport = { reported: call.usage.inputTokens, promptSide, answer: call.localInput - promptSide };
+        this.firstReport ??= this.lastReport;
+      }
     } else if (call.usage.inputTokens > 0) {
       this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
     }
@@ -400,12 +471,13 @@ export class MoneyLedger {
    * more output tokens in the provider's count (a call's span, not yet in the answer).
    */
   llmOnlyUsd(localPrompt: number, localAnswer: number, llmTokens = 0): number {
-    const sent = localPrompt * this.inputRatio;
-    const warm = Math.min(localPrompt, this.llmOnlyWarm) * this.inputRatio;
+    const ratios = this.estimateRatios;
+    const sent = localPrompt * ratios.input;
+    const warm = Math.min(localPrompt, this.llmOnlyWarm) * ratios.input;
     const cached = warm > 0 ? Math.min(sent, predictUsage(this.rule, { sent, previous: warm, output: 0 }).cachedInputTokens) : 0;
     const usage: Usage = {
       inputTokens: sent,
-      outputTokens: localAnswer * this.outputRatio + llmTokens,
+      outputTokens: localAnswer * ratios.output + llmTokens,
       cachedInputTokens: cached,
       cacheWriteTokens: 0,
       estimated: true,
@@ -414,6 +486,17 @@ export class MoneyLedger {
   }
 
   llmOnlyBasis(): LlmOnlyBasis {
+    if (this.lastReport) {
+      const { input, output, split } = this.estimateRatios;
+      return {
+        kind: 'own-text',
+        inputRatio: input,
+        outputRatio: output,
+        split: split === true,
+        pairCalls: this.ratios.calls,
+        pairCounted: this.ratios.counted,
+      };
+    }
     return this.ratios.known
       ? { kind: 'calibrated', calls: this.ratios.calls, counted: this.ratios.counted, outputRatio: this.outputRatio, inputRatio: this.inputRatio }
       : { kind: 'slm-tokenizer' };
@@ -434,7 +517,7 @@ export class MoneyLedger {
 
   allowancePerTokenUsd(): number {
     const ratio = this.ceilings.maxCostRatio;
-    return ratio === undefined ? 0 : (ratio * this.price.outputPerMTok * this.outputRatio) / 1_000_000;
+    return ratio === undefined ? 0 : (ratio * this.price.outputPerMTok * this.estimateRatios.output) / 1_000_000;
   }
 
   outputUsdPerToken(): number {

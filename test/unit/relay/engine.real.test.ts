@@ -82,11 +82,21 @@ test('command mode: call at the scripted command, N honoured, commands stripped 
   assert.ok(Math.abs((stats.costUsd as number) - (20 * 1 + 10 * 0.1 + 3 * 2) / 1e6) < 1e-15);
   const promptTokens = slmA.expectation.promptIds.length;
   assert.equal(stats.promptTokens, promptTokens);
-  // LLM-only: the prompt once and the whole answer, converted to the LLM's counts with the ratios the call reported:
-  // 30 input tokens for the prompt and the answer before the call (commands removed), 3 output for its 3 tokens.
-  const inputRatio = 30 / (promptTokens + ids(slmA, 'First,') + ids(slmA, ' we add'));
-  assert.ok(Math.abs((stats.llmOnlyCostUsd as number) - (promptTokens * inputRatio * 1 + (slmTokens + 3) * 2) / 1e6) < 1e-15);
-  assert.match(stats.llmOnlyEstimateNote ?? '', /ratios its call reported \(1\.00 output and [\d.]+ input tokens/);
+  // LLM-only: the prompt once and the whole answer, converted to the LLM's counts with the ratios the call reported
+  // (30 input tokens for the prompt and the answer before the call, commands removed; 3 output for its 3 tokens),
+  // moved to this answer's own text: the call's 30 against their prediction of its prompt and answer parts, the
+  // miss shared by each part's share of the prediction, squared.
+  const answerBefore = ids(slmA, 'First,') + ids(slmA, ' we add');
+  const [pairIn, pairOut] = [30 / (promptTokens + answerBefore), 1];
+  const [promptPart, answerPart] = [promptTokens * pairIn, answerBefore * pairOut];
+  const miss = 30 - promptPart - answerPart;
+  const weight = promptPart ** 2 + answerPart ** 2;
+  const [ownIn, ownOut] = [pairIn * (1 + (miss * promptPart) / weight), pairOut * (1 + (miss * answerPart) / weight)];
+  assert.ok(Math.abs((stats.llmOnlyCostUsd as number) - (promptTokens * ownIn * 1 + (slmTokens + 3) * ownOut * 2) / 1e6) < 1e-15);
+  assert.match(
+    stats.llmOnlyEstimateNote ?? '',
+    /this answer's own ratios.*per small-model token: the ratios its call reported, moved to what this answer's call was billed for/,
+  );
   assert.equal(stats.llmTokenShare, 3 / (slmTokens + 3));
 });
 

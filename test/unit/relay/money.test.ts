@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } from '../../../src/core/providers/billing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
 import { CEILING_RATIO_MARGIN, MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
 import { FRAMING_TOKENS_PER_MESSAGE, inputTokenBound, outputTokensWithinCeiling } from '../../../src/core/relay/limits';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
@@ -98,11 +99,13 @@ class BillingLlm implements LlmProvider {
   constructor(
     private readonly promptChars: number,
     private readonly reference: string,
+    /** Input tokens per character of the partial answer (its text may tokenize unlike the prompt's). */
+    private readonly answerPerChar = 2,
   ) {}
 
   async *continue(request: ContinueRequest): AsyncIterable<ProviderChunk> {
     this.requests.push(request);
-    const input = 2 * (this.promptChars + request.partialAnswer.length);
+    const input = 2 * this.promptChars + this.answerPerChar * request.partialAnswer.length;
     const shared = Math.min(this.previousInput, input);
     const cached = shared >= 1024 ? 1024 + Math.floor((shared - 1024) / 128) * 128 : 0;
     this.previousInput = input;
@@ -204,6 +207,77 @@ test("the ratio ceiling holds in command mode too: the paper's protocol, a call 
     commandReplacement: '',
   });
   assert.equal(free.stats.calls, 1);
+});
+
+test("the LLM-alone estimate counts this answer's own text once its calls report: the answer's ratio from what two calls were billed for between them", () => {
+  // The pair's ratios, learned on other answers: 0.8 LLM tokens per local token in and out.
+  const ratios = new TokenRatios();
+  ratios.add({ localInput: 1000, reportedInput: 800, localOutput: 100, reportedOutput: 80 });
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, { maxCostRatio: 0.5 }, ratios);
+  const pairEstimate = (200 * 0.8 * 2 + 1000 * 0.8 * 10) / 1e6;
+  assert.ok(Math.abs(ledger.llmOnlyUsd(200, 1000) - pairEstimate) < 1e-15, 'before a report: the pair ratios');
+  // This answer's text tokenizes unlike the pair's average: its prompt at 0.9, its answer at 0.7.
+  const reported = (prompt: number, answer: number) => Math.round(prompt * 0.9 + answer * 0.7);
+  const call = (answer: number) => {
+    const usage: Usage = { inputTokens: reported(200, answer), outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+    ledger.record({ localInput: 200 + answer, localOutput: 10, usage, reported: true, localPrompt: 200 });
+  };
+  call(300);
+  // One report: the pair's ratios (now also taught by that call) moved so that they predict what it
+  // was billed for, the part with the larger share of the prediction moved more.
+  const one = ledger.llmOnlyBasis();
+  assert.ok(one.kind === 'own-text' && !one.split);
+  assert.ok(Math.abs(one.inputRatio * 200 + one.outputRatio * 300 - reported(200, 300)) < 1e-9, 'the report, predicted');
+  const moved = (own: number, pair: number) => own / pair - 1;
+  assert.ok(Math.abs(moved(one.inputRatio, ratios.input) / moved(one.outputRatio, ratios.output) - (200 * ratios.input) / (300 * ratios.output)) < 1e-9);
+  assert.ok(Math.abs(ledger.llmOnlyUsd(200, 1000) - (200 * one.inputRatio * 2 + 1000 * one.outputRatio * 10) / 1e6) < 1e-15);
+  // Two reports 200 answer tokens apart: the answer's ratio is read from the 140 billed between them, the prompt's from the rest.
+  call(500);
+  assert.ok(Math.abs(ledger.llmOnlyUsd(200, 1000) - (200 * 0.9 * 2 + 1000 * 0.7 * 10) / 1e6) < 1e-12, `${ledger.llmOnlyUsd(200, 1000)}`);
+  const basis = ledger.llmOnlyBasis();
+  assert.ok(basis.kind === 'own-text' && basis.split && Math.abs(basis.outputRatio - 0.7) < 1e-12 && Math.abs(basis.inputRatio - 0.9) < 1e-12);
+  assert.match(llmOnlyEstimateNote(basis), /this answer's own ratios.*0\.70 output and 0\.90 input/);
+  // The ceiling is held against the same estimate.
+  assert.ok(Math.abs(ledger.allowanceUsd(200, 1000) - (0.5 * ledger.llmOnlyUsd(200, 1000) - ledger.spentUsd)) < 1e-15);
+  assert.ok(Math.abs(ledger.allowancePerTokenUsd() - (0.5 * 10 * 0.7) / 1e6) < 1e-15, 'the allowance grows by the answer ratio per token');
+});
+
+test("the answer's own ratios ignore what no tokenizer gives and a call that changed its prompt side", () => {
+  const ratios = new TokenRatios();
+  ratios.add({ localInput: 1000, reportedInput: 800, localOutput: 100, reportedOutput: 80 });
+  const absurd = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
+  const before = absurd.llmOnlyUsd(200, 1000);
+  const huge: Usage = { inputTokens: 1e9, outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  absurd.record({ localInput: 500, localOutput: 10, usage: huge, reported: true, localPrompt: 200 });
+  assert.equal(absurd.llmOnlyUsd(200, 1000), before, 'a server claiming 1e9 tokens moves no estimate');
+  assert.equal(ratios.input, 0.8, 'nor the pair ratios, which outlive the answer');
+  assert.equal(ratios.calls, 1);
+  // A provider that turned to an instruction between two calls: the second sends an instruction turn
+  // the first did not, so the difference is not answer text: the last call alone moves the pair's ratios.
+  const turned = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
+  const usage = (input: number): Usage => ({ inputTokens: input, outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
+  turned.record({ localInput: 500, localOutput: 10, usage: usage(400), reported: true, localPrompt: 200 });
+  turned.record({ localInput: 800, localOutput: 10, usage: usage(700), reported: true, localPrompt: 200, localTail: 100 });
+  const basis = turned.llmOnlyBasis();
+  assert.ok(basis.kind === 'own-text' && !basis.split);
+  assert.ok(Math.abs(basis.inputRatio * 300 + basis.outputRatio * 500 - 700) < 1e-9);
+});
+
+test("a relay answer's LLM-alone estimate is what the LLM alone is billed, where its answer tokenizes unlike its prompt", async () => {
+  // The server counts the prompt at 2 tokens per character and the answer's text (as input and as output) at 1.
+  const relayed = moneyOptions('confidence', { confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 } });
+  (relayed as { llm: BillingLlm }).llm = new BillingLlm(PROMPT.length + 20, REFERENCE, 1);
+  const relay = await collectRelay(relayed);
+  assert.equal(relay.answer, REFERENCE);
+  assert.ok(relay.stats.calls >= 2);
+  const alone = moneyOptions('llm-only');
+  (alone as { llm: BillingLlm }).llm = new BillingLlm(PROMPT.length + 20, REFERENCE, 1);
+  const llmOnly = await collectRelay(alone);
+  assert.equal(llmOnly.answer, REFERENCE);
+  const billed = llmOnly.stats.costUsd ?? NaN;
+  const estimate = relay.stats.llmOnlyCostUsd ?? NaN;
+  assert.ok(Math.abs(estimate - billed) / billed < 1e-9, `estimate ${estimate} vs billed ${billed}`);
+  assert.match(relay.stats.llmOnlyEstimateNote ?? '', /this answer's own ratios/);
 });
 
 test('savings are never claimed for an LLM-only answer or a failed one', async () => {
