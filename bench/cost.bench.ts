@@ -636,7 +636,7 @@ async function main(): Promise<void> {
   console.log(
     'The LLM-alone estimate (what every saving shown is measured against) over what the llm-only answer really cost on the same server, signed (+ = the estimate is high: a saving shown larger than the real one), over the complete answers of every policy that uses the SLM. ' +
       "Once a call of the answer reported, the estimate counts with the answer's own ratios (money.ts, estimateRatios); answers whose calls all ended early (agree-stop) or made none keep the pair's. " +
-      'breakpoints: the llm-only answer pays a cache write on its prompt (1.25x), which the estimate does not count; chat-3k-warm there: this server reads a cache only at a breakpoint of the same position (Anthropic also looks back up to 20 blocks), so its llm-only answer pays a write where the estimate reads the previous turn.',
+      "breakpoints: the llm-only answer pays a cache write on its prompt (1.25x), which the estimate does not count (on chat-3k-warm on the part after the previous turn's conversation, which it reads by Anthropic's lookback; the estimate reads all the previous request sent, its answer so far too).",
   );
   console.log(
     table(

@@ -13,7 +13,7 @@
 import { collectRelay, type RelayOptions } from '../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
 import { QUOTE_MARGIN, TokenRatios } from '../../src/core/relay/money';
-import { commonPrefixLength } from '../../src/core/relay/recentPrompts';
+import { conversationOf, RecentPrompts } from '../../src/core/relay/recentPrompts';
 import type { ChatMessage } from '../../src/core/slm/types';
 import { loopbackAgent } from '../../test/unit/providers/servers/harness';
 import { createProvider } from '../../src/core/providers/factory';
@@ -184,8 +184,9 @@ export class BenchTarget {
     }
     const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
-    // As the extension's chat does (RecentPrompts): what the previous turn's last call sent is in the cache, for the relay and for the LLM alone.
-    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm) : 0;
+    // As the extension's chat does (RecentPrompts): what the previous turn's last call sent is in the cache, for the relay and for the LLM alone;
+    // under breakpoints, the part of it that call's breakpoint at the end of its conversation wrote.
+    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm) : { request: 0, conversation: 0 };
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
@@ -200,7 +201,7 @@ export class BenchTarget {
       price: this.billing.price,
       cacheRule: this.billing.cacheRule,
       tokenRatios: ratios,
-      warmTokens: { llmOnly: warm, relay: warm },
+      warmTokens: { llmOnly: warm.request, relay: warm.request, relayBreakpoint: warm.conversation },
       ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
     };
     const { answer, stats, events } = await collectRelay(options);
@@ -318,8 +319,19 @@ export function coldCall(
   return { share: call(0) / llmOnly(answerTokens), fitsFrom };
 }
 
-/** SLM tokens of the prompt `messages` that the previous turn's last request (`warm`) already began with. */
-async function warmPrefixTokens(slm: ScriptedSlm, messages: ChatMessage[], warm: { messages: ChatMessage[]; partialAnswer: string }): Promise<number> {
+/**
+ * SLM tokens of the prompt `messages` that the previous turn's last request (`warm`) already
+ * began with (`request`), and of those the part a breakpoint at the end of that request's
+ * conversation covers (`conversation`), as the product's RecentPrompts finds them.
+ */
+async function warmPrefixTokens(
+  slm: ScriptedSlm,
+  messages: ChatMessage[],
+  warm: { messages: ChatMessage[]; partialAnswer: string },
+): Promise<{ request: number; conversation: number }> {
+  const recent = new RecentPrompts();
+  recent.sent('llm', await slm.renderChat(warm.messages), warm.partialAnswer, conversationOf(warm.messages));
   const prompt = await slm.renderChat(messages);
-  return slmCount(prompt.slice(0, commonPrefixLength(prompt, (await slm.renderChat(warm.messages)) + warm.partialAnswer)));
+  const shared = recent.note('llm', prompt, conversationOf(messages));
+  return { request: slmCount(prompt.slice(0, shared.relay)), conversation: slmCount(prompt.slice(0, shared.relayBreakpoint)) };
 }

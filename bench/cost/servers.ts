@@ -8,9 +8,11 @@
  * - openai-prefix: prompts of 1,024 tokens or more; the cached prefix is 1,024 + a whole
  *   number of 128-token steps of the longest token prefix shared with any earlier request
  *   since begin() (the price of cached tokens, 50% or 90% off, is the client's business);
- * - breakpoints: Anthropic's explicit cache_control breakpoints: the longest prefix ending
- *   at one of this request's breakpoints (1,024 tokens or more) that an earlier request
- *   wrote is read; from there to the request's last breakpoint is written;
+ * - breakpoints: Anthropic's explicit cache_control breakpoints: the longest prefix that an
+ *   earlier request wrote (at one of its breakpoints, 1,024 tokens or more) and that ends at
+ *   one of this request's breakpoints or at one of the LOOKBACK_BLOCKS content block
+ *   boundaries before one is read (Anthropic looks back about 20 blocks from a breakpoint
+ *   for a hit); from there to the request's last breakpoint is written;
  * - none: no caching.
  * The server counts tokens with its own tokenizer (text.ts, serverTokens), not the SLM's.
  *
@@ -96,6 +98,9 @@ export class PrefixCache {
   }
 }
 
+/** How many content block boundaries before a breakpoint Anthropic checks for a cache hit ("about 20"). */
+export const LOOKBACK_BLOCKS = 20;
+
 /** Anthropic's explicit breakpoints over the requests seen since reset(). */
 export class BreakpointCache {
   private readonly written = new Set<string>();
@@ -108,13 +113,19 @@ export class BreakpointCache {
 
   /**
    * Read and written tokens of a request of these token ids with breakpoints after the
-   * given numbers of tokens; its breakpoints are then written.
+   * given numbers of tokens and content blocks ending at `blockEnds`; its breakpoints are
+   * then written (only breakpoints write; a hit may also end at a block boundary up to
+   * LOOKBACK_BLOCKS before one).
    */
-  bill(ids: Int32Array, breakpoints: number[]): { read: number; write: number } {
+  bill(ids: Int32Array, breakpoints: number[], blockEnds: number[] = []): { read: number; write: number } {
     const keys = prefixKeys(ids);
     const usable = [...new Set(breakpoints)].filter((b) => b >= this.minTokens && b <= ids.length).sort((a, b) => a - b);
+    const ends = [...new Set(blockEnds)].sort((a, b) => a - b);
     let read = 0;
-    for (const b of usable) if (this.written.has(keys(b))) read = Math.max(read, b);
+    for (const b of usable) {
+      const before = ends.filter((e) => e < b).slice(-LOOKBACK_BLOCKS);
+      for (const at of [b, ...before]) if (at >= this.minTokens && this.written.has(keys(at))) read = Math.max(read, at);
+    }
     const last = usable.length > 0 ? usable[usable.length - 1] : 0;
     const write = Math.max(0, last - read);
     for (const b of usable) this.written.add(keys(b));
@@ -144,6 +155,8 @@ export interface BillingServerOptions {
 interface Parsed {
   ids: Int32Array;
   breakpoints: number[];
+  /** Where each content block ends (token counts), for Anthropic's lookback. */
+  blockEnds: number[];
   partial: string;
   maxTokens: number;
   includeUsage: boolean;
@@ -233,7 +246,7 @@ export class BillingServer {
     let cached = 0;
     let written = 0;
     if (this.options.rule === 'openai-prefix') cached = this.prefix.bill(parsed.ids);
-    else if (this.options.rule === 'breakpoints') ({ read: cached, write: written } = this.breakpoints.bill(parsed.ids, parsed.breakpoints));
+    else if (this.options.rule === 'breakpoints') ({ read: cached, write: written } = this.breakpoints.bill(parsed.ids, parsed.breakpoints, parsed.blockEnds));
 
     // The answer: the reference after what the partial answer covers.
     const aligned = parsed.partial.length > 0 ? alignEnd(this.reference, 0, parsed.partial) : { end: 0, exact: true };
@@ -291,6 +304,7 @@ export class BillingServer {
     return {
       ids: this.ids(tokens),
       breakpoints: [],
+      blockEnds: [],
       partial,
       maxTokens: maxTokensOf(body.max_completion_tokens ?? body.max_tokens),
       includeUsage: body.stream_options?.include_usage === true,
@@ -304,6 +318,7 @@ export class BillingServer {
     if (typeof body.max_tokens !== 'number') throw new Error('max_tokens: Field required');
     const tokens: string[] = [];
     const breakpoints: number[] = [];
+    const blockEnds: number[] = [];
     const blocksOf = (content: unknown): Array<{ text: string; cache: boolean }> =>
       typeof content === 'string'
         ? [{ text: content, cache: false }]
@@ -317,6 +332,7 @@ export class BillingServer {
         // Each block is tokenized on its own: a block boundary is a token boundary, so the prefix up to a breakpoint is stable.
         tokens.push(...serverTokens(block.text));
         text += block.text;
+        blockEnds.push(tokens.length);
         if (block.cache) breakpoints.push(tokens.length);
       }
       return text;
@@ -331,6 +347,7 @@ export class BillingServer {
     return {
       ids: this.ids(tokens),
       breakpoints,
+      blockEnds,
       partial,
       maxTokens: maxTokensOf(body.max_tokens),
       includeUsage: true,

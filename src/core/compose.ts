@@ -15,7 +15,8 @@ import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/bil
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
 import { PROCESS_TOKEN_RATIOS, type TokenRatioStore } from './relay/tokenRatioStore';
-import type { RecentPrompts } from './relay/recentPrompts';
+import { conversationOf, type RecentPrompts } from './relay/recentPrompts';
+import type { WarmTokens } from './relay/money';
 import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
 import { policyOf } from './relay/policies/registry';
@@ -116,7 +117,7 @@ export class RelayComposition {
   ) {}
 
   /** Per conversation: leading prompt tokens the LLM's cache likely holds, for the LLM alone and for the relay (deps.recentPrompts). */
-  private readonly warm = new Map<string, { llmOnly: number; relay: number }>();
+  private readonly warm = new Map<string, WarmTokens>();
 
   /** Builds the composition; `mode` overrides the setting's (relay eval rows). */
   static async open(setup: RelaySetup, deps: CompositionDeps, mode?: RelayMode): Promise<RelayComposition> {
@@ -138,9 +139,9 @@ export class RelayComposition {
       this.prompts.slm.set(key, prompt);
     }
     if (this.llm && this.deps.recentPrompts && !this.warm.has(key)) {
-      const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt);
+      const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt, conversationOf(messages));
       const tokens = (chars: number) => (chars > 0 ? this.deps.slm.countTokens(prompt.slice(0, chars)) : 0);
-      this.warm.set(key, { llmOnly: await tokens(shared.llmOnly), relay: await tokens(shared.relay) });
+      this.warm.set(key, { llmOnly: await tokens(shared.llmOnly), relay: await tokens(shared.relay), relayBreakpoint: await tokens(shared.relayBreakpoint) });
     }
     const { templateFolder, kind } = this.setup.provider;
     if (this.llm && templateFolder && !providerOf(kind).inProcess && !this.prompts.llm.has(key)) {
@@ -152,7 +153,8 @@ export class RelayComposition {
   /** A call of this conversation's answer went out (an adapter's event loop says so): its prefix is in the provider's cache now. */
   noteSent(messages: ChatMessage[], partialAnswer: string): void {
     const prompt = this.prompts.slm.get(PromptBook.key(messages));
-    if (this.llm && this.deps.recentPrompts && prompt !== undefined) this.deps.recentPrompts.sent(this.cacheKey(), prompt + partialAnswer);
+    if (this.llm && this.deps.recentPrompts && prompt !== undefined)
+      this.deps.recentPrompts.sent(this.cacheKey(), prompt, partialAnswer, conversationOf(messages));
   }
 
   /** One cache per model at one destination. */

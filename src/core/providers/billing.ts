@@ -10,7 +10,10 @@
  * - breakpoints: Anthropic caches up to explicit cache_control breakpoints (Relay puts one
  *   where the previous call ended and one where this call ends): what the previous call
  *   wrote is read at 0.1x, the rest of this request is written at 1.25x; a prefix below
- *   the model's minimum cacheable length is neither written nor read.
+ *   the model's minimum cacheable length is neither written nor read. Anthropic also finds
+ *   a hit at a content block boundary up to about 20 blocks before a breakpoint, so an
+ *   answer's first call reads what an earlier request of the conversation wrote at the end
+ *   of its conversation (recentPrompts.ts, relayBreakpoint).
  * - server-prefix: a self-hosted server's prefix cache (vLLM, llama.cpp, Ollama) reuses
  *   the exact previous prefix; priced as the user says (cached price if set).
  * - none: every input token at the input price.

@@ -37,7 +37,7 @@ import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from '
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
 import { NO_CACHE, type CacheRule } from '../providers/billing';
 import { costOf } from '../providers/pricing';
-import { MoneyLedger, type MoneyView, type TokenRatios } from './money';
+import { MoneyLedger, type MoneyView, type TokenRatios, type WarmTokens } from './money';
 import { calibrateTokenRatios } from './tokenCalibration';
 import { AgreementWatch, type AgreementStop } from './agreementWatch';
 import { EventChannel } from './eventChannel';
@@ -95,9 +95,10 @@ export interface RelayOptions {
    * Leading prompt tokens (SLM count) the provider's cache likely holds (the adapter knows:
    * a previous chat turn, a Retry): `llmOnly`, what the LLM alone would have sent before (the
    * estimate the answer is compared with reads them from the cache); `relay`, what this
-   * conversation's calls really sent before (the first call is priced with them cached).
+   * conversation's calls really sent before (the first call is priced with them cached);
+   * `relayBreakpoint`, the part of that an Anthropic breakpoint covers (their conversation).
    */
-  warmTokens?: { llmOnly: number; relay: number };
+  warmTokens?: WarmTokens;
   /** Milliseconds without a new token before the answer ends as 'stalled' (default 180 000). */
   maxStallMs?: number;
   /** SLM sampling; default temperature 0.7 as in the paper (0 = greedy). */

@@ -209,6 +209,17 @@ export const OWN_RATIO_MIN_TOKENS = 64;
 /** The weight, in calls, of ratios restored from an earlier session. */
 export const RESTORED_CALLS = 20;
 
+/**
+ * Leading prompt tokens (local count) a provider's cache likely holds for an answer
+ * (recentPrompts.ts WarmPrefix, counted): for the LLM alone; for the relay's first call under
+ * a prefix cache; and under Anthropic's breakpoints (absent: none).
+ */
+export interface WarmTokens {
+  llmOnly: number;
+  relay: number;
+  relayBreakpoint?: number;
+}
+
 export interface MoneyCeilings {
   /** The most an answer may cost relative to the LLM-only estimate (e.g. 0.5); undefined: no such ceiling. */
   maxCostRatio?: number;
@@ -294,12 +305,13 @@ export class MoneyLedger {
      * read at the cached price in the LLM-alone estimate; `relay`, what this conversation's
      * calls sent before, the first call's cached prefix.
      */
-    warm: { llmOnly: number; relay: number } = { llmOnly: 0, relay: 0 },
+    warm: WarmTokens = { llmOnly: 0, relay: 0 },
   ) {
     this.llmOnlyWarm = warm.llmOnly;
-    // A prefix cache serves any earlier request's prefix; breakpoints only where one was set, and the
-    // previous answer's last breakpoint sat inside its unfinished answer: its first call is priced cold.
-    if (warm.relay > 0 && rule.kind !== 'breakpoints') this.previous = { sent: warm.relay * this.inputRatio, local: warm.relay, tail: 0 };
+    // A prefix cache serves any earlier request's prefix; breakpoints only what an earlier request
+    // wrote at one of its breakpoints and this one finds at a block boundary: its conversation.
+    const relay = rule.kind === 'breakpoints' ? (warm.relayBreakpoint ?? 0) : warm.relay;
+    if (relay > 0) this.previous = { sent: relay * this.inputRatio, local: relay, tail: 0 };
   }
 
   /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */

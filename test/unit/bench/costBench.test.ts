@@ -42,7 +42,7 @@ test('automatic prefix cache: 1,024 tokens, then 128-token steps of the longest 
   assert.equal(cache.bill(ids(...a)), 0, 'reset forgets');
 });
 
-test('breakpoints: the longest earlier-written prefix at one of this request breakpoints is read, the rest up to the last breakpoint written', () => {
+test('breakpoints: the longest earlier-written prefix at one of this request breakpoints, or a block boundary up to 20 before one, is read, the rest up to the last breakpoint written', () => {
   const cache = new BreakpointCache();
   const base = range(2000);
   // A breakpoint below 1,024 tokens does not count; the first request writes up to its last breakpoint.
@@ -55,6 +55,19 @@ test('breakpoints: the longest earlier-written prefix at one of this request bre
   assert.deepEqual(cache.bill(ids(...base.slice(0, 2000)), [2000]), { read: 0, write: 2000 });
   // Reading where the last breakpoint was written: nothing more to write.
   assert.deepEqual(cache.bill(ids(...base.slice(0, 2000)), [1500, 2000]), { read: 2000, write: 0 });
+  // Anthropic looks back up to 20 content blocks from a breakpoint: a chat's next turn with one breakpoint at its end
+  // reads what the previous turn wrote at the end of its conversation, a block boundary two blocks back...
+  const turns = new BreakpointCache();
+  turns.bill(ids(...base.slice(0, 1500)), [1500], [1000, 1500]);
+  assert.deepEqual(turns.bill(ids(...base.slice(0, 1900)), [1900], [1000, 1500, 1700, 1900]), { read: 1500, write: 400 });
+  // ...but not one more than 20 blocks back, nor one at a position that is no block boundary of this request.
+  const far = new BreakpointCache();
+  far.bill(ids(...base.slice(0, 1500)), [1500], [1500]);
+  const blocks = Array.from({ length: 21 }, (_, k) => 1500 + (k + 1) * 10);
+  assert.deepEqual(far.bill(ids(...base.slice(0, 1710)), [1710], [1500, ...blocks]), { read: 0, write: 1710 });
+  const unaligned = new BreakpointCache();
+  unaligned.bill(ids(...base.slice(0, 1500)), [1500], [1500]);
+  assert.deepEqual(unaligned.bill(ids(...base.slice(0, 1900)), [1900], [1400, 1900]), { read: 0, write: 1900 });
 });
 
 /** wa, wb, ... wba: one token each for the server (and the SLM). */

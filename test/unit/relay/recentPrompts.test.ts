@@ -19,16 +19,39 @@ const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1 };
 test('recent prompts: the prefix a prompt shares with one answered (LLM alone) or a request sent (relay) to the same LLM within the TTL', () => {
   let now = 0;
   const recent = new RecentPrompts(() => now);
-  assert.deepEqual(recent.note('a', 'system. history. question one'), { llmOnly: 0, relay: 0 }, 'nothing sent before');
+  const none = { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
+  assert.deepEqual(recent.note('a', 'system. history. question one'), none, 'nothing sent before');
   now += 60_000;
   // The first answer made no call: only the LLM alone would have sent its prompt.
-  assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: 'system. history. question '.length, relay: 0 });
-  recent.sent('a', 'system. history. question two. The answer so far');
-  assert.deepEqual(recent.note('b', 'system. history. question two'), { llmOnly: 0, relay: 0 }, 'another LLM has its own cache');
+  assert.deepEqual(recent.note('a', 'system. history. question two'), { ...none, llmOnly: 'system. history. question '.length });
+  recent.sent('a', 'system. history. question two', '. The answer so far');
+  assert.deepEqual(recent.note('b', 'system. history. question two'), none, 'another LLM has its own cache');
   const retry = 'system. history. question two'.length;
-  assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: retry, relay: retry }, 'a Retry: the whole prompt');
+  assert.deepEqual(recent.note('a', 'system. history. question two'), { ...none, llmOnly: retry, relay: retry }, 'a Retry: the whole prompt');
   now += PROMPT_CACHE_TTL_MS + 1;
-  assert.deepEqual(recent.note('a', 'system. history. question two'), { llmOnly: 0, relay: 0 }, 'expired');
+  assert.deepEqual(recent.note('a', 'system. history. question two'), none, 'expired');
+});
+
+test("recent prompts under Anthropic's breakpoints: the conversation of a request sent before, message for message, at most 20 messages back", () => {
+  const recent = new RecentPrompts(() => 0);
+  const turn1 = ['system\nBe brief.', 'user\nWhat is a monad?'];
+  const prompt1 = '[system]Be brief.[user]What is a monad?[assistant]';
+  recent.sent('a', prompt1, 'A monad is', turn1);
+  // The next turn: its conversation begins with the first's, so the first request's breakpoint at its end is read
+  // (not its answer so far, which went in blocks of its own); a prefix cache serves that too.
+  const turn2 = [...turn1, 'assistant\nA monad is a pattern.', 'user\nAn example?'];
+  const prompt2 = '[system]Be brief.[user]What is a monad?[assistant]A monad is a pattern.[user]An example?[assistant]';
+  const next = recent.note('a', prompt2, turn2);
+  assert.equal(next.relayBreakpoint, prompt1.length);
+  assert.equal(next.relay, (prompt1 + 'A monad is').length);
+  // An edited question shares a text prefix but no conversation: nothing at a breakpoint.
+  const edited = ['system\nBe brief.', 'user\nWhat is a monoid?'];
+  assert.equal(recent.note('a', '[system]Be brief.[user]What is a monoid?[assistant]', edited).relayBreakpoint, 0);
+  // More than 20 messages later the breakpoint is out of the lookback.
+  const long = [...turn1, ...Array.from({ length: 21 }, (_, i) => `user\nmore ${i}`)];
+  assert.equal(recent.note('a', prompt1 + long.slice(2).join(''), long).relayBreakpoint, 0);
+  const twenty = [...turn1, ...Array.from({ length: 20 }, (_, i) => `user\nmore ${i}`)];
+  assert.equal(recent.note('a', prompt1 + twenty.slice(2).join(''), twenty).relayBreakpoint, prompt1.length);
 });
 
 test("the ledger prices the LLM alone with the warm prefix read from the cache, under the provider's rule", () => {
@@ -43,6 +66,12 @@ test("the ledger prices the LLM alone with the warm prefix read from the cache, 
   // The relay's own earlier request: its first call is predicted with that prefix cached.
   assert.equal(new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios, { llmOnly: 0, relay: 1500 }).predict(2000, 5).cachedInputTokens, cached);
   assert.equal(cold.predict(2000, 5).cachedInputTokens, 0);
+  // Anthropic's breakpoints: only the earlier request's conversation, which its breakpoint wrote, is read; the rest written.
+  const breakpoints = { kind: 'breakpoints', minTokens: 1024 } as const;
+  const anthropic = new MoneyLedger(PRICE, breakpoints, {}, ratios, { llmOnly: 0, relay: 1500, relayBreakpoint: 1200 });
+  assert.deepEqual([anthropic.predict(2000, 5).cachedInputTokens, anthropic.predict(2000, 5).cacheWriteTokens], [1200, 800]);
+  const noConversation = new MoneyLedger(PRICE, breakpoints, {}, ratios, { llmOnly: 0, relay: 1500 });
+  assert.deepEqual([noConversation.predict(2000, 5).cachedInputTokens, noConversation.predict(2000, 5).cacheWriteTokens], [0, 2000]);
   // No caching at the provider: the same as cold.
   assert.equal(new MoneyLedger(PRICE, NO_CACHE, {}, ratios, { llmOnly: 1500, relay: 0 }).llmOnlyUsd(2000, answer), cold.llmOnlyUsd(2000, answer));
 });
@@ -80,14 +109,14 @@ test("a second chat turn through the composition: its LLM-alone estimate reads t
     return { options, run: await collectRelay({ ...options, slm: new DoubleRuntime([...chars('More.')]) }) };
   };
   const first = await turn(turn1);
-  assert.deepEqual(first.options.warmTokens, { llmOnly: 0, relay: 0 });
+  assert.deepEqual(first.options.warmTokens, { llmOnly: 0, relay: 0, relayBreakpoint: 0 });
   const second = await turn(turn2);
   // DoubleRuntime counts one token per character: the shared prefix is the first turn's rendered prompt up to where the turns differ.
   const rendered1 = await slm.renderChat(turn1);
   const rendered2 = await slm.renderChat(turn2);
   let shared = 0;
   while (rendered1[shared] === rendered2[shared]) shared += 1;
-  assert.deepEqual(second.options.warmTokens, { llmOnly: shared, relay: 0 }, "the first turn made no call: the relay's cache is cold");
+  assert.deepEqual(second.options.warmTokens, { llmOnly: shared, relay: 0, relayBreakpoint: 0 }, "the first turn made no call: the relay's cache is cold");
   assert.ok(shared > 3000);
   assert.match(second.run.stats.llmOnlyEstimateNote ?? '', new RegExp(`first ${shared} prompt tokens are priced as the provider's cache would serve them`));
   // A call of the second turn went out: a third turn (a Retry of the second) finds it for the relay too.
@@ -95,7 +124,7 @@ test("a second chat turn through the composition: its LLM-alone estimate reads t
   await composition.prepare(turn2);
   composition.noteSent(turn2, 'Mo');
   const retry = await turn(turn2);
-  assert.deepEqual(retry.options.warmTokens, { llmOnly: rendered2.length, relay: rendered2.length });
+  assert.deepEqual(retry.options.warmTokens, { llmOnly: rendered2.length, relay: rendered2.length, relayBreakpoint: rendered2.length });
   // Against the same answer priced cold, the estimate is lower: less saving claimed.
   const cold = await collectRelay({ ...second.options, warmTokens: { llmOnly: 0, relay: 0 }, slm: new DoubleRuntime([...chars('More.')]) });
   assert.ok((second.run.stats.llmOnlyCostUsd ?? Infinity) < (cold.stats.llmOnlyCostUsd ?? 0));
