@@ -85,6 +85,7 @@ export class OllamaProvider extends HttpProvider {
     let done = false;
     let output = '';
     let promptTokens: number | undefined;
+    let cachedTokens: number | undefined;
     let outputTokens: number | undefined;
 
     const handle = function* (value: any): Generator<ProviderChunk> {
@@ -99,6 +100,8 @@ export class OllamaProvider extends HttpProvider {
         finish = mapFinishReason(value.done_reason);
         // Ollama leaves prompt_eval_count out when the whole prompt came from its cache.
         if (typeof value.prompt_eval_count === 'number') promptTokens = value.prompt_eval_count;
+        // Prompt tokens read from its cache (docs.ollama.com/api/usage), part of prompt_eval_count.
+        if (typeof value.prompt_eval_cached_count === 'number') cachedTokens = value.prompt_eval_cached_count;
         if (typeof value.eval_count === 'number') outputTokens = value.eval_count;
       }
     };
@@ -116,8 +119,25 @@ export class OllamaProvider extends HttpProvider {
     if (!done) throw truncatedStreamError(url, context.secrets);
     yield {
       type: 'usage',
-      usage: completeUsage({ inputTokens: promptTokens, outputTokens }, this.inputText(request), output, this.countTokens),
+      usage: completeUsage(
+        { inputTokens: promptInput(promptTokens, cachedTokens), outputTokens, cachedInputTokens: cachedTokens },
+        this.inputText(request),
+        output,
+        this.countTokens,
+      ),
     };
     yield { type: 'done', finishReason: finish ?? 'stop' };
   }
+}
+
+/**
+ * The prompt's tokens from Ollama's counts. prompt_eval_count includes the cached ones, but
+ * some versions (0.30, llama-server runner) counted only those they evaluated: a prompt
+ * holds at least the tokens read from its cache, so a count below that is the evaluated
+ * part, and the cached are added. Neither reported: undefined (counted locally).
+ */
+function promptInput(evaluated: number | undefined, cached: number | undefined): number | undefined {
+  if (cached === undefined || !Number.isFinite(cached) || cached < 0) return evaluated;
+  if (evaluated === undefined) return undefined;
+  return evaluated < cached ? evaluated + cached : evaluated;
 }

@@ -57,6 +57,26 @@ test('ollama: prompt_eval_count left out (prompt cached) is counted locally and 
   assert.equal(out.usage?.estimated, true);
 });
 
+test("ollama: prompt tokens read from its cache (prompt_eval_cached_count) are reported as cached, within the prompt's count", async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: 900, promptEvalCachedCount: 850, evalCount: 1 }));
+  assert.deepEqual((await collect(provider(), REQUEST)).usage, {
+    inputTokens: 900,
+    outputTokens: 1,
+    cachedInputTokens: 850,
+    cacheWriteTokens: 0,
+    estimated: false,
+  });
+  // A version whose prompt_eval_count is only what it evaluated: fewer than the cached, so the cached are added.
+  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: 50, promptEvalCachedCount: 850, evalCount: 1 }));
+  assert.deepEqual((await collect(provider(), REQUEST)).usage, {
+    inputTokens: 900,
+    outputTokens: 1,
+    cachedInputTokens: 850,
+    cacheWriteTokens: 0,
+    estimated: false,
+  });
+});
+
 test('ollama: lines written one byte at a time, UTF-8 split', async () => {
   server.enqueue(ollamaStream({ pieces: [' Pa', 'rís', ' 世界 🚀'], chunkSize: 1 }));
   assert.equal((await collect(provider(), REQUEST)).text, ' París 世界 🚀');

@@ -9,6 +9,8 @@ export interface OllamaStreamScript extends StreamShape {
   pieces: string[];
   doneReason?: 'length' | 'stop';
   promptEvalCount?: number | null;
+  /** prompt_eval_cached_count (absent when undefined). */
+  promptEvalCachedCount?: number;
   evalCount?: number | null;
   errorAfterPieces?: { after: number; error: string };
 }
@@ -43,6 +45,7 @@ export function ollamaStream(script: OllamaStreamScript): Responder {
     if (chat) final.message = { role: 'assistant', content: '' };
     else final.response = '';
     if (script.promptEvalCount !== null) final.prompt_eval_count = script.promptEvalCount ?? 26;
+    if (script.promptEvalCachedCount !== undefined) final.prompt_eval_cached_count = script.promptEvalCachedCount;
     if (script.evalCount !== null) final.eval_count = script.evalCount ?? script.pieces.length;
     frames.push(line(final));
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
