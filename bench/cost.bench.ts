@@ -313,7 +313,7 @@ async function main(): Promise<void> {
     console.log(
       `One cold call (the prompt as the llm-only request sent it, in the server's tokens, nothing cached, written at the cache-write price where the rule writes; a ${GATE.spanTokens}-token span) ` +
         'over the LLM-only estimate (that prompt at the input price plus the whole answer at the output price). The ratio is held at every point of the answer against the LLM-only ' +
-        `estimate of the answer so far, with the calibrated ${(QUOTE_MARGIN * 100).toFixed(0)}% margin (${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% before any report), so such a call fits a ratio only once the SLM has written the share shown (chat-3k-warm's first call is quoted the same: the engine cannot know the previous turn's cache).`,
+        `estimate of the answer so far, with the calibrated ${(QUOTE_MARGIN * 100).toFixed(0)}% margin (${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% before any report), so such a call fits a ratio only once the SLM has written the share shown (chat-3k-warm is left out: its first call reads the previous turn's cache).`,
     );
     console.log(
       table(['trace', 'billing', 'prompt tokens', 'answer tokens', 'one cold call / LLM-only', ...RATIOS.map((r) => `fits ${ratioLabel(r)} from`)], coldRows),
@@ -393,7 +393,7 @@ async function main(): Promise<void> {
   const firstWorst = [...firstCalls].sort((a, b) => Math.abs(firstError(b)) - Math.abs(firstError(a)))[0];
   // Under-prediction is what lets a ceiling break (over-prediction only declines calls that fit).
   const firstWorstUnder = [...firstCalls].sort((a, b) => firstError(a) - firstError(b))[0];
-  // Without the warm chat, whose first call reads a cache the engine cannot know of (a different cause than the tokenizers).
+  // Without the warm chat, whose first call is mostly read from the cache: where the cached prefix ends rests on the sample's token ratio, and the few fresh tokens are most of its price.
   const firstCold = predictionOf(firstCalls.filter((r) => !pairs.some((p) => p.trace.id === r.trace && p.trace.warm)));
   if (firstCalls.length > 0) {
     console.log(
@@ -401,7 +401,7 @@ async function main(): Promise<void> {
         `${countedBillings.length > 0 ? countedBillings.join(', ') : 'none here'}): predicted against reported cost, signed (+ = over-predicted), ` +
         `one probe answer per trace and billing model with one call; the engine quotes it with a ${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% margin (${(QUOTE_MARGIN * 100).toFixed(0)}% once counted). ` +
         `Over all ${firstCalls.length}: ${firstPrediction.errorPct === null ? 'n/a' : `${firstPrediction.errorPct.toFixed(2)}%`} (predicted ${usd(firstPrediction.predicted)}, reported ${usd(firstPrediction.reported)}); ` +
-        `without chat-3k-warm (its first call reads the previous turn's cache, which the engine cannot know): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}; ` +
+        `without chat-3k-warm (its first call is mostly read from the previous turn's cache: where that prefix ends, in the provider's tokens, rests on the sample's token ratio, and the few fresh tokens are most of its price): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}; ` +
         `counted first: ${firstCounted.errorPct === null ? 'n/a' : `${firstCounted.errorPct.toFixed(2)}%`}, not counted: ${firstUncounted.errorPct === null ? 'n/a' : `${firstUncounted.errorPct.toFixed(2)}%`}.`,
     );
     console.log(

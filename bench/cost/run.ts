@@ -12,7 +12,7 @@
  */
 import { collectRelay, type RelayOptions } from '../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
-import { QUOTE_MARGIN, TokenRatios } from '../../src/core/relay/money';
+import { QUOTE_MARGIN, TokenRatios, type WarmTokens } from '../../src/core/relay/money';
 import { conversationOf, RecentPrompts } from '../../src/core/relay/recentPrompts';
 import type { ChatMessage } from '../../src/core/slm/types';
 import { loopbackAgent } from '../../test/unit/providers/servers/harness';
@@ -176,17 +176,19 @@ export class BenchTarget {
   async run(trace: Trace, policy: Policy, ratios: TokenRatios = this.ratios): Promise<RowResult> {
     this.server.begin(trace.reference);
     if (trace.warm) {
-      // The previous turn's last call fills the cache; its bill belongs to that turn.
-      for await (const _chunk of this.provider.continue({ ...trace.warm, maxTokens: 1, temperature: 0, cacheKey: `warm-${trace.id}` })) {
+      // The previous turn fills the cache as it was answered: by the relay, its last call (the
+      // answer so far as input); by the LLM alone, its prompt only (its answer was output, which
+      // no prompt cache holds). Its bill belongs to that turn.
+      const previousTurn = policy.mode === 'llm-only' ? { messages: trace.warm.messages, partialAnswer: '' } : trace.warm;
+      for await (const _chunk of this.provider.continue({ ...previousTurn, maxTokens: 1, temperature: 0, cacheKey: `warm-${trace.id}` })) {
         // drain
       }
       this.server.ledger.length = 0;
     }
     const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
-    // As the extension's chat does (RecentPrompts): what the previous turn's last call sent is in the cache, for the relay and for the LLM alone;
-    // under breakpoints, the part of it that call's breakpoint at the end of its conversation wrote.
-    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm) : { request: 0, conversation: 0 };
+    // As the extension's chat keeps them (RecentPrompts): the previous turn's prompt, answered (for the LLM alone), and its last call (for the relay).
+    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm) : { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
@@ -201,7 +203,7 @@ export class BenchTarget {
       price: this.billing.price,
       cacheRule: this.billing.cacheRule,
       tokenRatios: ratios,
-      warmTokens: { llmOnly: warm.request, relay: warm.request, relayBreakpoint: warm.conversation },
+      warmTokens: warm,
       ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
     };
     const { answer, stats, events } = await collectRelay(options);
@@ -320,18 +322,17 @@ export function coldCall(
 }
 
 /**
- * SLM tokens of the prompt `messages` that the previous turn's last request (`warm`) already
- * began with (`request`), and of those the part a breakpoint at the end of that request's
- * conversation covers (`conversation`), as the product's RecentPrompts finds them.
+ * SLM tokens of the prompt `messages` that the cache likely holds after the previous turn,
+ * whose prompt rendered `warm.messages` and whose last relay call also sent
+ * `warm.partialAnswer`, as the product's RecentPrompts finds them (WarmTokens).
  */
-async function warmPrefixTokens(
-  slm: ScriptedSlm,
-  messages: ChatMessage[],
-  warm: { messages: ChatMessage[]; partialAnswer: string },
-): Promise<{ request: number; conversation: number }> {
+async function warmPrefixTokens(slm: ScriptedSlm, messages: ChatMessage[], warm: { messages: ChatMessage[]; partialAnswer: string }): Promise<WarmTokens> {
   const recent = new RecentPrompts();
-  recent.sent('llm', await slm.renderChat(warm.messages), warm.partialAnswer, conversationOf(warm.messages));
+  const previous = await slm.renderChat(warm.messages);
+  recent.note('llm', previous, conversationOf(warm.messages));
+  recent.sent('llm', previous, warm.partialAnswer, conversationOf(warm.messages));
   const prompt = await slm.renderChat(messages);
   const shared = recent.note('llm', prompt, conversationOf(messages));
-  return { request: slmCount(prompt.slice(0, shared.relay)), conversation: slmCount(prompt.slice(0, shared.relayBreakpoint)) };
+  const tokens = (chars: number) => slmCount(prompt.slice(0, chars));
+  return { llmOnly: tokens(shared.llmOnly), relay: tokens(shared.relay), relayBreakpoint: tokens(shared.relayBreakpoint) };
 }

@@ -310,8 +310,20 @@ export class MoneyLedger {
     this.llmOnlyWarm = warm.llmOnly;
     // A prefix cache serves any earlier request's prefix; breakpoints only what an earlier request
     // wrote at one of its breakpoints and this one finds at a block boundary: its conversation.
-    const relay = rule.kind === 'breakpoints' ? (warm.relayBreakpoint ?? 0) : warm.relay;
-    if (relay > 0) this.previous = { sent: relay * this.inputRatio, local: relay, tail: 0 };
+    this.warmRelay = rule.kind === 'breakpoints' ? (warm.relayBreakpoint ?? 0) : warm.relay;
+  }
+
+  /** Leading prompt tokens (local count) an earlier request of the conversation left in the cache for the first call. */
+  private readonly warmRelay: number;
+
+  /**
+   * The request the next call extends: the previous call's, else the earlier request of the
+   * conversation that warmed the cache, counted with the ratio known now (a token count may
+   * teach it after the answer began).
+   */
+  private get extended(): { sent: number; local: number; tail: number } | undefined {
+    if (this.previous) return this.previous;
+    return this.warmRelay > 0 ? { sent: this.warmRelay * this.inputRatio, local: this.warmRelay, tail: 0 } : undefined;
   }
 
   /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
@@ -372,13 +384,15 @@ export class MoneyLedger {
 
   /** The input of a request that sends `localInput` tokens (local count), in the provider's count. */
   private sentFor(localInput: number): number {
-    if (!this.previous) return localInput * this.inputRatio;
-    return Math.max(0, this.previous.sent + (localInput - this.previous.local) * this.inputRatio);
+    const extended = this.extended;
+    if (!extended) return localInput * this.inputRatio;
+    return Math.max(0, extended.sent + (localInput - extended.local) * this.inputRatio);
   }
 
   /** The usage the provider will report for a call sending `localInput` tokens and writing `outputTokens` of its own. */
   predict(localInput: number, providerOutputTokens: number): Usage {
-    const shared = this.previous ? Math.max(0, this.previous.sent - this.previous.tail) : 0;
+    const extended = this.extended;
+    const shared = extended ? Math.max(0, extended.sent - extended.tail) : 0;
     return predictUsage(this.rule, { sent: this.sentFor(localInput), previous: shared, output: providerOutputTokens });
   }
 

@@ -66,6 +66,12 @@ test("the ledger prices the LLM alone with the warm prefix read from the cache, 
   // The relay's own earlier request: its first call is predicted with that prefix cached.
   assert.equal(new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios, { llmOnly: 0, relay: 1500 }).predict(2000, 5).cachedInputTokens, cached);
   assert.equal(cold.predict(2000, 5).cachedInputTokens, 0);
+  // A token count that teaches the ratio after the answer began (it runs beside the SLM's prefill) prices the warm prefix too:
+  // 1,500 local tokens are 1,200 of the provider's, not 1,500 at the ratio of 1 known when the ledger was made.
+  const counted = new TokenRatios();
+  const early = new MoneyLedger(PRICE, OPENAI_CACHE, {}, counted, { llmOnly: 0, relay: 1500 });
+  assert.ok(counted.addCount({ localInput: 100, reportedInput: 80 }));
+  assert.deepEqual([early.predict(2000, 5).inputTokens, early.predict(2000, 5).cachedInputTokens], [1600, 1024 + 128]);
   // Anthropic's breakpoints: only the earlier request's conversation, which its breakpoint wrote, is read; the rest written.
   const breakpoints = { kind: 'breakpoints', minTokens: 1024 } as const;
   const anthropic = new MoneyLedger(PRICE, breakpoints, {}, ratios, { llmOnly: 0, relay: 1500, relayBreakpoint: 1200 });
