@@ -174,6 +174,7 @@ function table(header: string[], rows: string[][]): string {
 const pct = (x: number | null, digits = 1): string => (x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
 const usd = (x: number | null): string => (x === null ? 'n/a' : `$${x.toFixed(4)}`);
 const round = (x: number, digits = 4): number => Math.round(x * 10 ** digits) / 10 ** digits;
+const signedPct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -181,6 +182,12 @@ async function main(): Promise<void> {
   const billingFilter = only('billing');
   const traces = buildTraces().filter((t) => !traceFilter || traceFilter.has(t.id));
   const billings = BILLING_MODELS.filter((b) => !billingFilter || billingFilter.has(b.id));
+  /** A table of one cell per trace (rows) and billing model (columns). */
+  const traceByBillingTable = (cell: (trace: string, billing: string) => string): string =>
+    table(
+      ['trace', ...billings.map((b) => b.id)],
+      traces.map((t) => [t.id, ...billings.map((b) => cell(t.id, b.id))]),
+    );
   const targets = await Promise.all(billings.map((b) => BenchTarget.start(b)));
   let runs: TargetRun[];
   try {
@@ -405,16 +412,10 @@ async function main(): Promise<void> {
         `counted first: ${firstCounted.errorPct === null ? 'n/a' : `${firstCounted.errorPct.toFixed(2)}%`}, not counted: ${firstUncounted.errorPct === null ? 'n/a' : `${firstUncounted.errorPct.toFixed(2)}%`}.`,
     );
     console.log(
-      table(
-        ['trace', ...billings.map((b) => b.id)],
-        traces.map((t) => [
-          t.id,
-          ...billings.map((b) => {
-            const r = firstCalls.find((f) => f.trace === t.id && f.billing === b.id);
-            return r ? `${firstError(r) >= 0 ? '+' : ''}${firstError(r).toFixed(1)}%` : 'n/a';
-          }),
-        ]),
-      ),
+      traceByBillingTable((trace, billing) => {
+        const r = firstCalls.find((f) => f.trace === trace && f.billing === billing);
+        return r ? signedPct(firstError(r)) : 'n/a';
+      }),
     );
     console.log('');
   }
@@ -636,22 +637,15 @@ async function main(): Promise<void> {
   console.log(
     'The LLM-alone estimate (what every saving shown is measured against) over what the llm-only answer really cost on the same server, signed (+ = the estimate is high: a saving shown larger than the real one), over the complete answers of every policy that uses the SLM. ' +
       "Once a call of the answer reported, the estimate counts with the answer's own ratios (money.ts, estimateRatios); answers whose calls all ended early (agree-stop) or made none keep the pair's. " +
-      "breakpoints: the llm-only answer pays a cache write on its prompt (1.25x), which the estimate does not count (on chat-3k-warm on the part after the previous turn's conversation, which it reads by Anthropic's lookback; the estimate reads all the previous request sent, its answer so far too).",
+      "breakpoints: the llm-only answer pays a cache write on its prompt (1.25x), which the estimate does not count (on chat-3k-warm only on the new turn's part: the previous turn's prompt it reads by Anthropic's lookback, as the estimate does).",
   );
   console.log(
-    table(
-      ['trace', ...billings.map((b) => b.id)],
-      traces.map((t) => [
-        t.id,
-        ...billings.map((b) => {
-          const es = estimateErrors.filter((e) => e.trace === t.id && e.billing === b.id);
-          if (es.length === 0) return '-';
-          const mean = es.reduce((s, e) => s + e.pct, 0) / es.length;
-          const sign = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
-          return `${sign(mean)} (${sign(Math.min(...es.map((e) => e.pct)))} .. ${sign(Math.max(...es.map((e) => e.pct)))})`;
-        }),
-      ]),
-    ),
+    traceByBillingTable((trace, billing) => {
+      const es = estimateErrors.filter((e) => e.trace === trace && e.billing === billing);
+      if (es.length === 0) return '-';
+      const pcts = es.map((e) => e.pct);
+      return `${signedPct(pcts.reduce((sum, x) => sum + x, 0) / pcts.length)} (${signedPct(Math.min(...pcts))} .. ${signedPct(Math.max(...pcts))})`;
+    }),
   );
   console.log('');
   console.log(JSON.stringify(json));

@@ -58,23 +58,17 @@ test('ollama: prompt_eval_count left out (prompt cached) is counted locally and 
 });
 
 test("ollama: prompt tokens read from its cache (prompt_eval_cached_count) are reported as cached, within the prompt's count", async () => {
-  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: 900, promptEvalCachedCount: 850, evalCount: 1 }));
-  assert.deepEqual((await collect(provider(), REQUEST)).usage, {
-    inputTokens: 900,
-    outputTokens: 1,
-    cachedInputTokens: 850,
-    cacheWriteTokens: 0,
-    estimated: false,
-  });
-  // A version whose prompt_eval_count is only what it evaluated: fewer than the cached, so the cached are added.
-  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: 50, promptEvalCachedCount: 850, evalCount: 1 }));
-  assert.deepEqual((await collect(provider(), REQUEST)).usage, {
-    inputTokens: 900,
-    outputTokens: 1,
-    cachedInputTokens: 850,
-    cacheWriteTokens: 0,
-    estimated: false,
-  });
+  // As documented (prompt_eval_count includes the cached), and from a version whose prompt_eval_count is only what it
+  // evaluated: fewer than the cached, so the cached are added.
+  for (const promptEvalCount of [900, 50]) {
+    server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount, promptEvalCachedCount: 850, evalCount: 1 }));
+    const { usage } = await collect(provider(), REQUEST);
+    assert.deepEqual(
+      usage,
+      { inputTokens: 900, outputTokens: 1, cachedInputTokens: 850, cacheWriteTokens: 0, estimated: false },
+      `prompt_eval_count ${promptEvalCount}`,
+    );
+  }
 });
 
 test('ollama: lines written one byte at a time, UTF-8 split', async () => {
