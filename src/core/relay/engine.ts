@@ -369,7 +369,16 @@ class RelayRun {
 
   /** The prompt and the answer so far without the SLM's commands (SLM count): what every call sends. */
   private get conversationTokens(): number {
-    return this.promptTokens + this.used - this.commandTokens;
+    return this.promptTokens + this.answerTokens;
+  }
+
+  /**
+   * The answer so far without the SLM's commands (SLM count): what the user reads, and what
+   * the LLM alone would have written (the commands count as the SLM's tokens in the paper's
+   * share, never as the LLM alone's output).
+   */
+  private get answerTokens(): number {
+    return this.used - this.commandTokens;
   }
 
   private money(): MoneyView | undefined {
@@ -378,8 +387,8 @@ class RelayRun {
     const localInput = this.localInput;
     return {
       spentUsd: ledger.spentUsd,
-      allowanceUsd: ledger.allowanceUsd(this.promptTokens, this.used),
-      allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, this.used, tokens),
+      allowanceUsd: ledger.allowanceUsd(this.promptTokens, this.answerTokens),
+      allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, this.answerTokens, tokens),
       allowancePerTokenUsd: ledger.allowancePerTokenUsd(),
       outputUsdPerToken: ledger.outputUsdPerToken(),
       quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens),
@@ -390,7 +399,7 @@ class RelayRun {
   private declined(span: number): Outcome | undefined {
     if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
     const predictedUsd = this.ledger.quoteUsd(this.localInput, span);
-    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.used, span);
+    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.answerTokens, span);
     if (predictedUsd <= allowanceUsd) return undefined;
     this.declinedCalls += 1;
     this.emit({ type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: span, atMs: Date.now() - this.started });
@@ -755,8 +764,8 @@ class RelayRun {
     const llmOnly = !this.policy.usesSlm
       ? costUsd
       : this.ledger
-        ? this.ledger.llmOnlyUsd(this.promptTokens, this.used)
-        : llmOnlyCostUsd(this.promptTokens, this.used, this.o.price);
+        ? this.ledger.llmOnlyUsd(this.promptTokens, this.answerTokens)
+        : llmOnlyCostUsd(this.promptTokens, this.answerTokens, this.o.price);
     // An answer that failed or wrote nothing saved nothing; what its calls cost is a loss.
     const savesNothing = finish === 'error' || this.answer.trim().length === 0;
     const billing = this.ledger?.billingCheck();

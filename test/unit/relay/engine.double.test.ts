@@ -274,7 +274,8 @@ test('cost: input re-sent on every call, cached input and the LLM-only estimate,
   // Uncached input 2010 - 800 - 800 = 410 at $2, cached 800 at $0.5, writes 800 at $2.5, output 4 at $10 (per million).
   const expected = (410 * 2 + 800 * 0.5 + 800 * 2.5 + 4 * 10) / 1e6;
   assert.ok(Math.abs((stats.costUsd ?? NaN) - expected) < 1e-15, `${stats.costUsd} vs ${expected}`);
-  // SLM wrote 2+14+2+14+1 = 33 tokens, LLM 4: LLM-only = 18 input + 37 output, in the LLM's counts: the calls sent
+  // SLM wrote 2+14+2+14+1 = 33 tokens (28 of them its commands), LLM 4: LLM-only = 18 input + 9 output (the answer
+  // 'abXYcdVWe': the LLM alone writes no commands), in the LLM's counts: the calls sent
   // 18+2 and 18+2+2+2 tokens (prompt and answer, commands removed) that the server counted as 1000 and 1010, and wrote
   // 2 tokens each as reported. The pair's ratios: 2010/44 in, 4/4 out. The answer's own: the last call (18 prompt and
   // 6 answer tokens) billed 1010, its miss from the pair's prediction shared by each part's share of it, squared.
@@ -286,7 +287,7 @@ test('cost: input re-sent on every call, cached input and the LLM-only estimate,
   const weight = prompt ** 2 + answerPart ** 2;
   const ownIn = pairIn * (1 + (miss * prompt) / weight);
   const ownOut = pairOut * (1 + (miss * answerPart) / weight);
-  const llmOnly = (18 * ownIn * 2 + 37 * ownOut * 10) / 1e6;
+  const llmOnly = (18 * ownIn * 2 + 9 * ownOut * 10) / 1e6;
   assert.ok(Math.abs((stats.llmOnlyCostUsd ?? NaN) - llmOnly) < 1e-15);
   assert.ok(Math.abs((stats.savedUsd ?? NaN) - (llmOnly - expected)) < 1e-15);
   assert.equal(stats.llmTokenShare, 4 / 37);

@@ -92,7 +92,8 @@ test('command mode: call at the scripted command, N honoured, commands stripped 
   const miss = 30 - promptPart - answerPart;
   const weight = promptPart ** 2 + answerPart ** 2;
   const [ownIn, ownOut] = [pairIn * (1 + (miss * promptPart) / weight), pairOut * (1 + (miss * answerPart) / weight)];
-  assert.ok(Math.abs((stats.llmOnlyCostUsd as number) - (promptTokens * ownIn * 1 + (slmTokens + 3) * ownOut * 2) / 1e6) < 1e-15);
+  // The whole answer as output: without the SLM's 14 command tokens, which the LLM alone would not write.
+  assert.ok(Math.abs((stats.llmOnlyCostUsd as number) - (promptTokens * ownIn * 1 + (slmTokens - 14 + 3) * ownOut * 2) / 1e6) < 1e-15);
   assert.match(
     stats.llmOnlyEstimateNote ?? '',
     /this answer's own ratios.*per small-model token: the ratios its call reported, moved to what this answer's call was billed for/,

@@ -17,8 +17,8 @@ const STATS = {
   llmTokenShare: 0.0357,
   calls: 2,
   costUsd: 0.00015,
-  llmOnlyCostUsd: 0.000595,
-  savedUsd: 0.000445,
+  llmOnlyCostUsd: 0.000315,
+  savedUsd: 0.000165,
   elapsedMs: 190,
   finishReason: 'eos',
   priceNote: 'the local LLM priced as gpt-4o, @pydantic/genai-prices of 2026-09-23',
@@ -128,7 +128,7 @@ describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
       { type: 'demo-result', turnId: 'd1', result: { answer: '161', correct: true } },
     );
     assert.deepEqual(await turn.locator('.relay-body .relay-llm').allInnerTexts(), ['3']);
-    assert.match(await turn.locator('.relay-stats').innerText(), /Saved\s*\$0\.00044 est\. \(the local LLM priced as gpt-4o/);
+    assert.match(await turn.locator('.relay-stats').innerText(), /Saved\s*\$0\.00016 est\. \(the local LLM priced as gpt-4o/);
     assert.equal(await turn.locator('.relay-demo-result.relay-demo-correct').innerText(), '161: correct (33*4+29 = 161)');
     assert.deepEqual(await turn.locator('.relay-actions button').allInnerTexts(), [
       'Ask another',
