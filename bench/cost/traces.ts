@@ -4,7 +4,8 @@
  * - explain-40: explain 40 lines of code (prompt about 700 SLM tokens, answer about 450);
  * - explain-200: explain 200 lines (prompt about 4,000 tokens, answer about 600);
  * - chat-3k: a chat turn after 3,000 tokens of history (answer about 400); chat-3k-warm:
- *   the same turn with the server's cache holding what the previous turn's last call sent;
+ *   the same turn with the server's cache holding what the previous turn sent (its last
+ *   relay call; for the llm-only row, its prompt);
  * - problem: a short problem (prompt about 80 tokens) with a 2,000-token reasoning answer.
  * Everything is generated from fixed seeds: the same traces on every run.
  *
@@ -30,8 +31,9 @@ export interface Trace {
   /** Indices (into pieces) of the low-confidence positions: top1 below LOW_TOP1. */
   low: number[];
   /**
-   * The previous turn's last LLM request, sent before the answer so that the server's
-   * cache holds what an editor session's earlier turn left there (its bill is not counted).
+   * The previous turn's last relay request, sent before the answer so that the server's
+   * cache holds what an editor session's earlier turn left there (its bill is not counted;
+   * before the llm-only row, its messages alone: the LLM alone's previous prompt).
    */
   warm?: { messages: ChatMessage[]; partialAnswer: string };
 }
