@@ -500,11 +500,15 @@ async function main(): Promise<void> {
   const ma10Ratio = maxRatio(neverMore);
   const coverageGain = gain(HEADLINE_RATIO, EDITOR_TRACES);
   const coverageGain10 = gain(1, EDITOR_TRACES);
-  /** The highest cost over what the llm-only answer really cost on the same server (its cache state included). */
+  /** What the llm-only answer of a row's trace really cost on the same server (its cache state included). */
+  const measuredLlmOnlyUsd = (r: RowResult): number | null | undefined => {
+    const pair = pairs.find((p) => p.trace.id === r.trace && p.billing === r.billing);
+    return pair && row(pair, 'llm-only')?.stats.costUsd;
+  };
+  /** The highest cost over what the llm-only answer really cost. */
   const maxVsMeasured = (rs: RowResult[]) => {
     const withRatio = rs.flatMap((r) => {
-      const pair = pairs.find((p) => p.trace.id === r.trace && p.billing === r.billing);
-      const measuredUsd = pair && row(pair, 'llm-only')?.stats.costUsd;
+      const measuredUsd = measuredLlmOnlyUsd(r);
       return measuredUsd ? [{ trace: r.trace, billing: r.billing, ratio: (r.stats.costUsd ?? 0) / measuredUsd }] : [];
     });
     const worst = withRatio.sort((a, b) => b.ratio - a.ratio)[0];
@@ -518,8 +522,7 @@ async function main(): Promise<void> {
    */
   const estimateErrors = all.flatMap((r) => {
     if (r.policy === 'llm-only' || !(r.exact === 'yes' || r.exact === 'spaces') || r.stats.llmOnlyCostUsd == null) return [];
-    const pair = pairs.find((p) => p.trace.id === r.trace && p.billing === r.billing);
-    const measuredUsd = pair && row(pair, 'llm-only')?.stats.costUsd;
+    const measuredUsd = measuredLlmOnlyUsd(r);
     return measuredUsd
       ? [{ trace: r.trace, billing: r.billing, policy: r.policy, calls: r.stats.calls, pct: (r.stats.llmOnlyCostUsd / measuredUsd - 1) * 100 }]
       : [];
