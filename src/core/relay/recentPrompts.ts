@@ -15,28 +15,36 @@
 export const PROMPT_CACHE_TTL_MS = 10 * 60_000;
 const KEPT_PER_LLM = 16;
 
-/** Texts and when they went, per LLM, within the TTL and bounded. */
-class SentTexts {
-  private readonly byLlm = new Map<string, { text: string; at: number }[]>();
+/** What went to each LLM and when, within the TTL and bounded; an item added again replaces its older copy. */
+class SentPerLlm<T> {
+  private readonly byLlm = new Map<string, { item: T; key: string; at: number }[]>();
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    /** Which items are the same (kept once). */
+    private readonly keyOf: (item: T) => string,
+  ) {}
 
-  /** How many leading characters of `text` one of the texts sent to `llm` within the TTL shares. */
-  shared(llm: string, text: string): number {
-    let shared = 0;
-    for (const p of this.recent(llm)) shared = Math.max(shared, commonPrefixLength(p.text, text));
-    return shared;
+  /** The items sent to `llm` within the TTL. */
+  recent(llm: string): T[] {
+    return this.entries(llm).map((e) => e.item);
   }
 
-  add(llm: string, text: string): void {
-    const kept = [...this.recent(llm).filter((p) => p.text !== text), { text, at: this.now() }].slice(-KEPT_PER_LLM);
+  add(llm: string, item: T): void {
+    const key = this.keyOf(item);
+    const kept = [...this.entries(llm).filter((e) => e.key !== key), { item, key, at: this.now() }].slice(-KEPT_PER_LLM);
     this.byLlm.set(llm, kept);
   }
 
-  private recent(llm: string): { text: string; at: number }[] {
+  private entries(llm: string): { item: T; key: string; at: number }[] {
     const at = this.now();
-    return (this.byLlm.get(llm) ?? []).filter((p) => at - p.at <= PROMPT_CACHE_TTL_MS);
+    return (this.byLlm.get(llm) ?? []).filter((e) => at - e.at <= PROMPT_CACHE_TTL_MS);
   }
+}
+
+/** How many leading characters of `text` the one of `texts` that shares most shares. */
+function longestShared(texts: readonly string[], text: string): number {
+  return texts.reduce((most, sent) => Math.max(most, commonPrefixLength(sent, text)), 0);
 }
 
 /**
@@ -47,36 +55,26 @@ class SentTexts {
  */
 export const BREAKPOINT_LOOKBACK_MESSAGES = 20;
 
-/** The conversations (one string per message) the relay's requests rendered, with their prompts, per LLM. */
-class SentConversations {
-  private readonly byLlm = new Map<string, { prompt: string; conversation: readonly string[]; at: number }[]>();
+/**
+ * Leading characters of `prompt` a breakpoint at the end of an earlier request's conversation
+ * covers: that conversation, message for message, begins `conversation`, at most
+ * BREAKPOINT_LOOKBACK_MESSAGES messages back.
+ */
+function atBreakpoint(sent: readonly SentConversation[], prompt: string, conversation: readonly string[]): number {
+  const readable = sent.filter((s) => {
+    const grown = conversation.length - s.conversation.length;
+    return grown >= 0 && grown <= BREAKPOINT_LOOKBACK_MESSAGES && s.conversation.every((m, i) => m === conversation[i]);
+  });
+  return longestShared(
+    readable.map((s) => s.prompt),
+    prompt,
+  );
+}
 
-  constructor(private readonly now: () => number) {}
-
-  /**
-   * Leading characters of `prompt` a breakpoint at the end of an earlier request's
-   * conversation covers: that conversation, message for message, begins `conversation`, at
-   * most BREAKPOINT_LOOKBACK_MESSAGES messages back.
-   */
-  atBreakpoint(llm: string, prompt: string, conversation: readonly string[]): number {
-    let shared = 0;
-    for (const sent of this.recent(llm)) {
-      const grown = conversation.length - sent.conversation.length;
-      if (grown < 0 || grown > BREAKPOINT_LOOKBACK_MESSAGES || !sent.conversation.every((m, i) => m === conversation[i])) continue;
-      shared = Math.max(shared, commonPrefixLength(sent.prompt, prompt));
-    }
-    return shared;
-  }
-
-  add(llm: string, prompt: string, conversation: readonly string[]): void {
-    const others = this.recent(llm).filter((s) => s.prompt !== prompt);
-    this.byLlm.set(llm, [...others, { prompt, conversation, at: this.now() }].slice(-KEPT_PER_LLM));
-  }
-
-  private recent(llm: string): { prompt: string; conversation: readonly string[]; at: number }[] {
-    const at = this.now();
-    return (this.byLlm.get(llm) ?? []).filter((s) => at - s.at <= PROMPT_CACHE_TTL_MS);
-  }
+/** A relay request's prompt and the conversation (one string per message) it rendered. */
+interface SentConversation {
+  prompt: string;
+  conversation: readonly string[];
 }
 
 /** Leading characters of a new prompt a provider's cache likely holds (RecentPrompts.note). */
@@ -95,16 +93,16 @@ export interface WarmPrefix {
 
 export class RecentPrompts {
   /** Every prompt answered (the LLM alone would have sent each). */
-  private readonly prompts: SentTexts;
+  private readonly prompts: SentPerLlm<string>;
   /** What the relay really sent (prompt and answer so far, per call). */
-  private readonly requests: SentTexts;
+  private readonly requests: SentPerLlm<string>;
   /** The conversations of those requests. */
-  private readonly conversations: SentConversations;
+  private readonly conversations: SentPerLlm<SentConversation>;
 
   constructor(now: () => number = Date.now) {
-    this.prompts = new SentTexts(now);
-    this.requests = new SentTexts(now);
-    this.conversations = new SentConversations(now);
+    this.prompts = new SentPerLlm(now, (text) => text);
+    this.requests = new SentPerLlm(now, (text) => text);
+    this.conversations = new SentPerLlm(now, (sent) => sent.prompt);
   }
 
   /**
@@ -113,9 +111,9 @@ export class RecentPrompts {
    */
   note(llm: string, prompt: string, conversation: readonly string[] = []): WarmPrefix {
     const warm = {
-      llmOnly: this.prompts.shared(llm, prompt),
-      relay: this.requests.shared(llm, prompt),
-      relayBreakpoint: conversation.length > 0 ? this.conversations.atBreakpoint(llm, prompt, conversation) : 0,
+      llmOnly: longestShared(this.prompts.recent(llm), prompt),
+      relay: longestShared(this.requests.recent(llm), prompt),
+      relayBreakpoint: conversation.length > 0 ? atBreakpoint(this.conversations.recent(llm), prompt, conversation) : 0,
     };
     this.prompts.add(llm, prompt);
     return warm;
@@ -124,7 +122,7 @@ export class RecentPrompts {
   /** A request the relay sent to `llm`: its prompt (rendering `conversation`) and the answer so far. */
   sent(llm: string, prompt: string, partialAnswer: string, conversation: readonly string[] = []): void {
     this.requests.add(llm, prompt + partialAnswer);
-    if (conversation.length > 0) this.conversations.add(llm, prompt, conversation);
+    if (conversation.length > 0) this.conversations.add(llm, { prompt, conversation });
   }
 }
 
