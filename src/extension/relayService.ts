@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
 import { composeLlm, RelayComposition } from '../core/compose';
-import { PROVIDER_TEST_REQUEST, runProviderTest, type ProviderTestOptions, type ProviderTestResult } from '../core/providers/providerTest';
+import { PROVIDER_TEST_REQUEST, runProviderTest, testFailed, type ProviderTestOptions, type ProviderTestResult } from '../core/providers/providerTest';
 import { RecentPrompts } from '../core/relay/recentPrompts';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
@@ -399,10 +399,7 @@ export class RelayService implements vscode.Disposable {
    * in the SLM process. Never throws.
    */
   async testProvider(write: (line: string) => void, options: Pick<ProviderTestOptions, 'signal' | 'onWait'> = {}): Promise<ProviderTestResult> {
-    const failed = (message: string, fix: FixAction | undefined): ProviderTestResult => {
-      write(`FAILED: ${message}`);
-      return { ok: false, summary: `FAILED: ${message}`, ...(fix ? { fix } : {}) };
-    };
+    const failed = (message: string, fix: FixAction | undefined): ProviderTestResult => testFailed(write, `FAILED: ${message}`, fix);
     try {
       const settings = readSettings();
       const { kind, model, templateFolder } = settings.provider;

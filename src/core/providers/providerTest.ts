@@ -42,10 +42,7 @@ export async function runProviderTest(
   options: ProviderTestOptions = {},
 ): Promise<ProviderTestResult> {
   const now = options.now ?? (() => performance.now());
-  const failed = (summary: string, fix?: ProviderFix): ProviderTestResult => {
-    write(summary);
-    return { ok: false, summary, ...(fix ? { fix } : {}) };
-  };
+  const failed = (summary: string, fix?: ProviderFix): ProviderTestResult => testFailed(write, summary, fix);
   write(`Testing ${provider.kind} model ${provider.model} at ${provider.host} (continuation: ${provider.continuation})...`);
   const waiting = options.onWait ? new WaitClock(options.onWait) : undefined;
   const request: ContinueRequest = waiting ? { ...PROVIDER_TEST_REQUEST, onTransport: (event) => waiting.onTransport(event) } : PROVIDER_TEST_REQUEST;
@@ -96,6 +93,12 @@ export async function runProviderTest(
   if (text.length === 0 && finish !== 'stop') return failed('FAILED: the provider answered but wrote no text.');
   if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));
   return { ok: true, summary: `${provider.model} at ${provider.host} answered: ${latency}${costText}.` };
+}
+
+/** A failed test: its summary written as the report's last line, and the button that helps. */
+export function testFailed(write: (line: string) => void, summary: string, fix?: ProviderFix): ProviderTestResult {
+  write(summary);
+  return { ok: false, summary, ...(fix ? { fix } : {}) };
 }
 
 /**
