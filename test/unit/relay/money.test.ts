@@ -13,7 +13,7 @@ import { CEILING_RATIO_MARGIN, MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRA
 import { FRAMING_TOKENS_PER_MESSAGE, inputTokenBound, outputTokensWithinCeiling } from '../../../src/core/relay/limits';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { QWEN3_TOKENIZER_DIR } from '../../fixtures/scriptedModel';
-import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy } from '../../../src/core/relay/policies/moneyAware';
+import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy, REQUOTE_TOKENS } from '../../../src/core/relay/policies/moneyAware';
 import type { Outcome, RelayState } from '../../../src/core/relay/policies/policy';
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
@@ -358,6 +358,23 @@ test('money-aware: where only one call fits, an isolated unsure token is left to
   // No call fits at all: asked for anyway, so that the engine declines it and says so.
   const none = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 500, ratio: 0.5 });
   assert.equal(new MoneyAwarePolicy(confidence).next(UNSURE_TURN, policyState(100, none)).do, 'llm');
+});
+
+test('money-aware: on a short context the allowance soon pays for a second call, so an isolated unsure token is called at once', () => {
+  const confidence = { threshold: 0.5, spanTokens: 1, maxSpanTokens: 64, maxLlmShare: 1 };
+  // $60 of context at $10 a token: a 6-token span, quoted (60 + 60) x 1.05 = $126; $230 allowed with it at
+  // ratio 0.5. Not two calls now ($252), but the allowance grows $5 a token of the answer: a second call
+  // fits after about 5 more tokens, well within REQUOTE_TOKENS, so nothing is saved by waiting for a cluster.
+  const short = moneyView({ inputUsd: 60, outputUsd: 10, allowanceUsd: 200, ratio: 0.5 });
+  const policy = new MoneyAwarePolicy(confidence);
+  const quote = short.quoteUsd(policy.spanFor(policyState(10, short)));
+  const allowance = short.allowanceForUsd(policy.spanFor(policyState(10, short)));
+  assert.ok(quote <= allowance && 2 * quote > allowance && (2 * quote - allowance) / short.allowancePerTokenUsd < REQUOTE_TOKENS);
+  const call = policy.next(UNSURE_TURN, policyState(10, short));
+  assert.ok(call.do === 'llm', `an isolated unsure token on a short context is called (got ${JSON.stringify(call)})`);
+  // The same room on a long context ($1,000 re-sent): the second call is hundreds of tokens away; the SLM writes it.
+  const long = moneyView({ inputUsd: 1000, outputUsd: 10, allowanceUsd: 1500, ratio: 0.5 });
+  assert.equal(new MoneyAwarePolicy(confidence).next(UNSURE_TURN, policyState(10, long)).do, 'slm');
 });
 
 test("the money ceiling's input bound holds for a real byte-level tokenizer, and a learned ratio stays within it", async () => {

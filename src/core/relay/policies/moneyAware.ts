@@ -9,11 +9,14 @@
  *   between `spanTokens` and `maxSpanTokens`. On a long context that means few, long
  *   spans, which also take in the unsure tokens that follow close behind (they come in
  *   clusters) in the same call.
- * - Where the answer can afford only one such call (under two), it is kept for a cluster:
- *   an unsure token with no other within CLUSTER_GAP_TOKENS before it is written by the SLM
- *   (gate open for that one token), and the call goes to the next unsure token close behind,
- *   whose span then takes in the rest of the cluster. Money is scarce exactly where the
- *   context is long, and one call there should cover several unsure tokens, not one.
+ * - Where the answer can afford only one such call (under two), and the allowance would not
+ *   pay for a second within REQUOTE_TOKENS more tokens of the answer, the call is kept for a
+ *   cluster: an unsure token with no other within CLUSTER_GAP_TOKENS before it is written by
+ *   the SLM (gate open for that one token), and the call goes to the next unsure token close
+ *   behind, whose span then takes in the rest of the cluster. Money is scarce exactly where
+ *   the context is long, and one call there should cover several unsure tokens, not one. On
+ *   a short context the allowance regrows to a call within a few tokens: nothing is scarce,
+ *   and waiting for a cluster that short answers seldom have left every unsure token to the SLM.
  * - The span is shortened to what the answer may still spend (the ratio and USD ceilings,
  *   money.ts); when even the shortest span does not fit, the engine declines the call
  *   (a 'call-declined' event says what it would have cost) and the gate stays closed
@@ -89,15 +92,18 @@ export class MoneyAwarePolicy implements RelayPolicy {
   }
 
   /**
-   * A call of `span` fits now, a second one would not. (One that does not fit at all goes to
-   * the engine, which declines it and says so.)
+   * A call of `span` fits now, a second one would not, and the allowance would not pay for it
+   * within REQUOTE_TOKENS more tokens either. (One that does not fit at all goes to the engine,
+   * which declines it and says so.)
    */
   private onlyOneCallFits(state: RelayState, span: number): boolean {
     const money = state.money;
     if (!money) return false;
     const quote = money.quoteUsd(span);
     const allowance = money.allowanceForUsd(span);
-    return quote <= allowance && 2 * quote > allowance;
+    if (quote > allowance || 2 * quote <= allowance) return false;
+    const growth = money.allowancePerTokenUsd;
+    return growth <= 0 || (2 * quote - allowance) / growth > REQUOTE_TOKENS;
   }
 
   /** Tokens the SLM must write before the allowance covers a call it could not afford now. */
