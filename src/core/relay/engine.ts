@@ -389,7 +389,7 @@ class RelayRun {
       spentUsd: ledger.spentUsd,
       allowanceUsd: ledger.allowanceUsd(this.promptTokens, this.answerTokens),
       allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, this.answerTokens, tokens),
-      allowancePerTokenUsd: ledger.allowancePerTokenUsd(),
+      allowancePerTokenUsd: ledger.allowancePerTokenUsd(this.promptTokens, this.answerTokens),
       outputUsdPerToken: ledger.outputUsdPerToken(),
       quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens),
     };

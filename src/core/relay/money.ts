@@ -239,7 +239,7 @@ export interface MoneyView {
    * its whole price from the quote but only the ratio's share from this.
    */
   allowanceForUsd(tokens: number): number;
-  /** How much the allowance grows per token the SLM writes (the LLM-only estimate grows with the answer). */
+  /** How much the allowance grows per token the SLM writes (the LLM-only estimate grows with the answer; not under a binding USD ceiling). */
   readonly allowancePerTokenUsd: number;
   /** The output price of one token (SLM count) written by the LLM. */
   readonly outputUsdPerToken: number;
@@ -541,9 +541,17 @@ export class MoneyLedger {
     return allowance;
   }
 
-  allowancePerTokenUsd(): number {
+  /**
+   * How much the allowance grows per token of the answer (local count): the ratio's share of its
+   * price in the LLM-only estimate; nothing where the USD ceiling is what binds at these lengths
+   * (its room does not grow with the answer).
+   */
+  allowancePerTokenUsd(localPrompt: number, localAnswer: number): number {
     const ratio = this.ceilings.maxCostRatio;
-    return ratio === undefined ? 0 : (ratio * this.price.outputPerMTok * this.estimateRatios.output) / 1_000_000;
+    if (ratio === undefined) return 0;
+    const maxUsd = this.ceilings.maxCostUsd;
+    if (maxUsd !== undefined && maxUsd <= ratio * this.llmOnlyUsd(localPrompt, localAnswer)) return 0;
+    return (ratio * this.price.outputPerMTok * this.estimateRatios.output) / 1_000_000;
   }
 
   outputUsdPerToken(): number {

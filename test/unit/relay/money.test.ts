@@ -239,7 +239,18 @@ test("the LLM-alone estimate counts this answer's own text once its calls report
   assert.match(llmOnlyEstimateNote(basis), /this answer's own ratios.*0\.70 output and 0\.90 input/);
   // The ceiling is held against the same estimate.
   assert.ok(Math.abs(ledger.allowanceUsd(200, 1000) - (0.5 * ledger.llmOnlyUsd(200, 1000) - ledger.spentUsd)) < 1e-15);
-  assert.ok(Math.abs(ledger.allowancePerTokenUsd() - (0.5 * 10 * 0.7) / 1e6) < 1e-15, 'the allowance grows by the answer ratio per token');
+  assert.ok(Math.abs(ledger.allowancePerTokenUsd(200, 1000) - (0.5 * 10 * 0.7) / 1e6) < 1e-15, 'the allowance grows by the answer ratio per token');
+});
+
+test('the allowance grows with the answer under the ratio ceiling, not where the USD ceiling binds', () => {
+  // Before any report the estimate counts one provider token per local token: 200 x $2 + 1,000 x $10 per M = $0.0104.
+  const growing = new MoneyLedger(PRICE, NO_CACHE, { maxCostRatio: 0.5, maxCostUsd: 1 });
+  assert.ok(Math.abs(growing.allowancePerTokenUsd(200, 1000) - (0.5 * 10) / 1e6) < 1e-15);
+  // $0.004 of room, under the ratio's $0.0052: more answer adds nothing to what may be spent.
+  const capped = new MoneyLedger(PRICE, NO_CACHE, { maxCostRatio: 0.5, maxCostUsd: 0.004 });
+  assert.equal(capped.allowancePerTokenUsd(200, 1000), 0);
+  assert.ok(capped.allowancePerTokenUsd(200, 100) > 0, 'a shorter answer: the ratio binds first');
+  assert.equal(new MoneyLedger(PRICE, NO_CACHE, { maxCostUsd: 1 }).allowancePerTokenUsd(200, 1000), 0, 'no ratio: nothing grows');
 });
 
 test("the answer's own ratios ignore what no tokenizer gives and a call that changed its prompt side", () => {
