@@ -418,10 +418,12 @@ export class RelayService implements vscode.Disposable {
       }
       const llm = await composeLlm(
         setup,
-        { keys: this.keys, openLocalLlm: (folder) => this.localLlm(folder) },
+        { keys: this.keys, openLocalLlm: (folder) => this.localLlm(folder), onRequest: (request) => this.sentRequests.recordTestRequest(request) },
         (_messages, partialAnswer) => prompt + partialAnswer,
       );
       await this.askWhereKeyGoes(settings);
+      // Shown by "Show What Was Sent" beside the last answer's record, which it leaves as it is.
+      this.sentRequests.beginTest({ provider: providerLabel(kind, model, this.providerUrl(settings)), local: entry.inProcess === true });
       return await runProviderTest(llm.provider, llm.price ?? null, write, options);
     } catch (error) {
       const { message, fix } = failureOf(error);

@@ -40,16 +40,32 @@ export interface SentAnswer {
   finished: boolean;
 }
 
+/** "Relay: Test Provider"'s last run: where it went and its requests as sent (the continuation, then the free token count). */
+export interface SentTest {
+  startedAt: Date;
+  /** Provider kind, model and origin. */
+  provider: string;
+  /** True for onnx-local: nothing leaves this machine. */
+  local: boolean;
+  requests: SentRequest[];
+}
+
 /** Requests to the small model's server kept per answer: each carries the whole context, and an answer may send hundreds. */
 export const SLM_REQUESTS_KEPT = 40;
 
 export class SentRequestLog {
   private current: SentAnswer | undefined;
+  private test: SentTest | undefined;
   private listeners: (() => void)[] = [];
 
   /** The last answer's record (the one being written, while it is). */
   get last(): SentAnswer | undefined {
     return this.current;
+  }
+
+  /** The last provider test's record. */
+  get lastTest(): SentTest | undefined {
+    return this.test;
   }
 
   /** Called when the record changes (an open view refreshes). */
@@ -73,6 +89,19 @@ export class SentRequestLog {
       slmRequestCount: 0,
       finished: false,
     };
+    this.changed();
+  }
+
+  /** A provider test starts: its requests are kept apart from the last answer's, which it does not replace. */
+  beginTest(info: { provider: string; local: boolean }): void {
+    this.test = { startedAt: new Date(), ...info, requests: [] };
+    this.changed();
+  }
+
+  /** A provider test's request, as sent. */
+  recordTestRequest(request: SentRequest): void {
+    if (!this.test) return;
+    this.test.requests.push(recordedCopy(request));
     this.changed();
   }
 
@@ -160,11 +189,28 @@ export function providerLabel(kind: string, model: string, url: URL | undefined)
   return `${kind} ${model}${url ? ` at ${url.origin}` : ''}`;
 }
 
-/** The read-only document "Relay: Show What Was Sent" opens. */
-export function renderSentDocument(answer: SentAnswer | undefined): string {
-  if (!answer) {
-    return '# What Relay sent to the LLM\n\nNo answer has been written in this window yet. Ask something, then run "Relay: Show What Was Sent" again.\n';
+/** The read-only document "Relay: Show What Was Sent" opens: the last answer, then the last provider test. */
+export function renderSentDocument(answer: SentAnswer | undefined, test?: SentTest): string {
+  const lines = answer
+    ? answerLines(answer)
+    : ['# What Relay sent to the LLM', '', 'No answer has been written in this window yet. Ask something, then run "Relay: Show What Was Sent" again.', ''];
+  if (test) lines.push(...testLines(test));
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+function testLines(test: SentTest): string[] {
+  const lines = [`## The last provider test ("Relay: Test Provider", ${test.startedAt.toISOString()})`, '', `- LLM: ${test.provider}`];
+  lines.push(`- HTTP requests: ${test.requests.length}`, '');
+  if (test.local) lines.push('The LLM is a local ONNX model (onnx-local): nothing left this machine.', '');
+  else if (test.requests.length === 0) lines.push('Nothing was sent.', '');
+  for (const request of test.requests) {
+    const title = request.purpose === 'token-count' ? "Token count (free, nothing generated; Relay's own sample text): " : 'Continuation: ';
+    lines.push(...requestLines(title, request));
   }
+  return lines;
+}
+
+function answerLines(answer: SentAnswer): string[] {
   const lines: string[] = [];
   const requestCount = answer.calls.reduce((sum, call) => sum + call.requests.length, 0) + answer.unattributed.length;
   lines.push(
@@ -225,5 +271,5 @@ export function renderSentDocument(answer: SentAnswer | undefined): string {
       lines.push(...requestLines(`Request ${first + index + 1}: `, request));
     });
   }
-  return `${lines.join('\n').trimEnd()}\n`;
+  return lines;
 }

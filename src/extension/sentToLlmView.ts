@@ -1,7 +1,7 @@
 /**
  * "Relay: Show What Was Sent": a read-only Markdown document (a content provider's
  * document cannot be edited or saved by accident) with exactly what went to the LLM for
- * the last answer. It refreshes when a new answer finishes.
+ * the last answer and the last provider test. It refreshes when either changes.
  */
 import * as vscode from 'vscode';
 import { renderSentDocument, type SentRequestLog } from './sentRequests';
@@ -19,7 +19,7 @@ class SentDocumentProvider implements vscode.TextDocumentContentProvider, vscode
   }
 
   provideTextDocumentContent(): string {
-    return renderSentDocument(this.log.last);
+    return renderSentDocument(this.log.last, this.log.lastTest);
   }
 
   dispose(): void {

@@ -25,6 +25,7 @@ import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
+import { renderSentDocument } from '../../../src/extension/sentRequests';
 import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, type RelayScript } from '../../e2e/relayScript';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiErrors, openAiStream, requireBearer } from '../providers/servers/openai';
@@ -587,6 +588,16 @@ describe('"Relay: Test Provider"', () => {
     assert.match(notice?.text ?? '', /^Relay: relay-unit-llm at 127\.0\.0\.1:\d+ answered: first text \d+ ms, total \d+ ms, cost \$\d/);
     assert.deepEqual(notice?.items, ['Show Details']);
     assert.equal(output.record.shown, 1, '"Show Details" shows the report');
+
+    // "Show What Was Sent" lists the test's request as it went out (the answer's record, if any, stays as it was).
+    const record = service.sentRequests.lastTest;
+    assert.equal(record?.requests.length, 1);
+    assert.equal(record?.requests[0].url, `${server.url}/v1/completions`);
+    assert.deepEqual(record?.requests[0].body, sent.body);
+    const document = renderSentDocument(service.sentRequests.last, record);
+    assert.match(document, /## The last provider test \("Relay: Test Provider", .*\)\n\n- LLM: openai-completions relay-unit-llm at http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(document, /### Continuation: POST http:\/\/127\.0\.0\.1:\d+\/v1\/completions/);
+    assert.ok(!document.includes(KEY), 'the key is in no line of it');
   });
 
   test("a model the server does not have: the error notification's button opens relay.provider.model; a refused key's, the key", async () => {
