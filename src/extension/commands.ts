@@ -52,7 +52,8 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
   const current = config.get<string>('provider.kind', DEFAULT_PROVIDER_KIND) as ProviderKind;
   const picked = await vscode.window.showQuickPick(
     KEYED_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
-    { title: 'Relay: Set API Key — for which provider?' },
+    // Kept open when focus leaves (the user goes to copy the key; a webview's fix button may take focus back as it opens).
+    { title: 'Relay: Set API Key — for which provider?', ignoreFocusOut: true },
   );
   if (!picked) return;
   const kind = picked.label as ProviderKind;
