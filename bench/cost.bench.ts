@@ -400,7 +400,7 @@ async function main(): Promise<void> {
   const firstWorst = [...firstCalls].sort((a, b) => Math.abs(firstError(b)) - Math.abs(firstError(a)))[0];
   // Under-prediction is what lets a ceiling break (over-prediction only declines calls that fit).
   const firstWorstUnder = [...firstCalls].sort((a, b) => firstError(a) - firstError(b))[0];
-  // Without the warm chat, whose first call is mostly read from the cache: where the cached prefix ends rests on the sample's token ratio, and the few fresh tokens are most of its price.
+  // Without the warm chat, whose first call is mostly read from the cache: the few fresh tokens past where the cached prefix ends are most of its price.
   const firstCold = predictionOf(firstCalls.filter((r) => !pairs.some((p) => p.trace.id === r.trace && p.trace.warm)));
   if (firstCalls.length > 0) {
     console.log(
@@ -408,7 +408,7 @@ async function main(): Promise<void> {
         `${countedBillings.length > 0 ? countedBillings.join(', ') : 'none here'}): predicted against reported cost, signed (+ = over-predicted), ` +
         `one probe answer per trace and billing model with one call; the engine quotes it with a ${(UNCALIBRATED_MARGIN * 100).toFixed(0)}% margin (${(QUOTE_MARGIN * 100).toFixed(0)}% once counted). ` +
         `Over all ${firstCalls.length}: ${firstPrediction.errorPct === null ? 'n/a' : `${firstPrediction.errorPct.toFixed(2)}%`} (predicted ${usd(firstPrediction.predicted)}, reported ${usd(firstPrediction.reported)}); ` +
-        `without chat-3k-warm (its first call is mostly read from the previous turn's cache: where that prefix ends, in the provider's tokens, rests on the sample's token ratio, and the few fresh tokens are most of its price): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}; ` +
+        `without chat-3k-warm (its first call is mostly read from the previous turn's cache, and the few fresh tokens past where that prefix ends are most of its price: the prefix is counted as the provider reported the previous turn's last call, except under breakpoints, where it is the conversation's, counted at the sample's ratio): ${firstCold.errorPct === null ? 'n/a' : `${firstCold.errorPct.toFixed(2)}%`}; ` +
         `counted first: ${firstCounted.errorPct === null ? 'n/a' : `${firstCounted.errorPct.toFixed(2)}%`}, not counted: ${firstUncounted.errorPct === null ? 'n/a' : `${firstUncounted.errorPct.toFixed(2)}%`}.`,
     );
     console.log(

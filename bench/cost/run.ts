@@ -10,7 +10,8 @@
  * one tokenizer pair) and passes it to every answer it runs; a probe of the uncalibrated
  * first call passes a fresh one instead.
  */
-import { collectRelay, type RelayOptions } from '../../src/core/relay/engine';
+import { collectRelay, INSTRUCTION_TURN_MARKERS, type RelayOptions } from '../../src/core/relay/engine';
+import { CONTINUE_INSTRUCTION } from '../../src/core/providers/seam';
 import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
 import { QUOTE_MARGIN, TokenRatios, type WarmTokens } from '../../src/core/relay/money';
 import { conversationOf, RecentPrompts } from '../../src/core/relay/recentPrompts';
@@ -175,20 +176,28 @@ export class BenchTarget {
    */
   async run(trace: Trace, policy: Policy, ratios: TokenRatios = this.ratios): Promise<RowResult> {
     this.server.begin(trace.reference);
+    // The provider's count of the text the previous turn's last relay call continued, as its call-end
+    // gave it to the extension's RecentPrompts (sentTextTokens: its input less an instruction turn).
+    let warmReported: number | undefined;
     if (trace.warm) {
       // The previous turn fills the cache as it was answered: by the relay, its last call (the
       // answer so far as input); by the LLM alone, its prompt only (its answer was output, which
       // no prompt cache holds). Its bill belongs to that turn.
       const previousTurn = policy.mode === 'llm-only' ? { messages: trace.warm.messages, partialAnswer: '' } : trace.warm;
-      for await (const _chunk of this.provider.continue({ ...previousTurn, maxTokens: 1, temperature: 0, cacheKey: `warm-${trace.id}` })) {
-        // drain
+      let input: number | undefined;
+      let continuation = this.provider.continuation;
+      for await (const chunk of this.provider.continue({ ...previousTurn, maxTokens: 1, temperature: 0, cacheKey: `warm-${trace.id}` })) {
+        if (chunk.type === 'usage' && !chunk.usage.estimated) input = chunk.usage.inputTokens;
+        if (chunk.type === 'done') continuation = chunk.continuation ?? continuation;
       }
       this.server.ledger.length = 0;
+      const instruction = continuation === 'instructed' ? (slmCount(CONTINUE_INSTRUCTION) + INSTRUCTION_TURN_MARKERS) * ratios.input : 0;
+      if (previousTurn === trace.warm && input !== undefined) warmReported = Math.max(0, input - instruction);
     }
     const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
     // As the extension's chat keeps them (RecentPrompts): the previous turn's prompt, answered (for the LLM alone), and its last call (for the relay).
-    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm) : { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
+    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm, warmReported) : { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,
@@ -326,13 +335,24 @@ export function coldCall(
  * whose prompt rendered `warm.messages` and whose last relay call also sent
  * `warm.partialAnswer`, as the product's RecentPrompts finds them (WarmTokens).
  */
-async function warmPrefixTokens(slm: ScriptedSlm, messages: ChatMessage[], warm: { messages: ChatMessage[]; partialAnswer: string }): Promise<WarmTokens> {
+async function warmPrefixTokens(
+  slm: ScriptedSlm,
+  messages: ChatMessage[],
+  warm: { messages: ChatMessage[]; partialAnswer: string },
+  reportedInput: number | undefined,
+): Promise<WarmTokens> {
   const recent = new RecentPrompts();
   const previous = await slm.renderChat(warm.messages);
   recent.note('llm', previous, conversationOf(warm.messages));
-  recent.sent('llm', previous, warm.partialAnswer, conversationOf(warm.messages));
+  recent.sent('llm', previous, warm.partialAnswer, conversationOf(warm.messages), reportedInput);
   const prompt = await slm.renderChat(messages);
   const shared = recent.note('llm', prompt, conversationOf(messages));
   const tokens = (chars: number) => slmCount(prompt.slice(0, chars));
-  return { llmOnly: tokens(shared.llmOnly), relay: tokens(shared.relay), relayBreakpoint: tokens(shared.relayBreakpoint) };
+  const reported = shared.relayReported;
+  return {
+    llmOnly: tokens(shared.llmOnly),
+    relay: tokens(shared.relay),
+    relayBreakpoint: tokens(shared.relayBreakpoint),
+    ...(reported ? { relayReported: { local: tokens(reported.chars), providerTokens: reported.providerTokens } } : {}),
+  };
 }

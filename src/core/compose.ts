@@ -141,7 +141,13 @@ export class RelayComposition {
     if (this.llm && this.deps.recentPrompts && !this.warm.has(key)) {
       const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt, conversationOf(messages));
       const tokens = (chars: number) => (chars > 0 ? this.deps.slm.countTokens(prompt.slice(0, chars)) : 0);
-      this.warm.set(key, { llmOnly: await tokens(shared.llmOnly), relay: await tokens(shared.relay), relayBreakpoint: await tokens(shared.relayBreakpoint) });
+      const reported = shared.relayReported;
+      this.warm.set(key, {
+        llmOnly: await tokens(shared.llmOnly),
+        relay: await tokens(shared.relay),
+        relayBreakpoint: await tokens(shared.relayBreakpoint),
+        ...(reported ? { relayReported: { local: await tokens(reported.chars), providerTokens: reported.providerTokens } } : {}),
+      });
     }
     const { templateFolder, kind } = this.setup.provider;
     if (this.llm && templateFolder && !providerOf(kind).inProcess && !this.prompts.llm.has(key)) {
@@ -150,11 +156,14 @@ export class RelayComposition {
     return prompt;
   }
 
-  /** A call of this conversation's answer went out (an adapter's event loop says so): its prefix is in the provider's cache now. */
-  noteSent(messages: ChatMessage[], partialAnswer: string): void {
+  /**
+   * A call of this conversation's answer went out (an adapter's event loop gives its call-end):
+   * its prefix is in the provider's cache now, with the provider's count of it where reported.
+   */
+  noteSent(messages: ChatMessage[], call: { sentPartialAnswer: string; sentTextTokens?: number }): void {
     const prompt = this.prompts.slm.get(PromptBook.key(messages));
     if (this.llm && this.deps.recentPrompts && prompt !== undefined)
-      this.deps.recentPrompts.sent(this.cacheKey(), prompt, partialAnswer, conversationOf(messages));
+      this.deps.recentPrompts.sent(this.cacheKey(), prompt, call.sentPartialAnswer, conversationOf(messages), call.sentTextTokens);
   }
 
   /** One cache per model at one destination. */

@@ -365,7 +365,7 @@ export class RelayService implements vscode.Disposable {
       const options = { ...composition.options(messages, prompt), ...(plan?.priceNote ? { priceNote: plan.priceNote } : {}) };
       for await (const event of runRelay({ ...options, signal: controller.signal })) {
         this.sentRequests.onEvent(event);
-        if (event.type === 'call-end' && event.finishReason !== 'error') composition.noteSent(messages, event.sentPartialAnswer);
+        if (event.type === 'call-end' && event.finishReason !== 'error') composition.noteSent(messages, event);
         sink.onEvent(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
         if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) ?? slmServerFix(event.message) };

@@ -728,6 +728,7 @@ class RelayRun {
         continuation,
         costUsd,
         ...(agreed ? { slmAgreed: true } : {}),
+        ...(reported && this.ledger?.lastReportedTextTokens !== undefined ? { sentTextTokens: this.ledger.lastReportedTextTokens } : {}),
       });
     }
     if (finish === undefined) {

@@ -126,6 +126,12 @@ export type RelayEvent =
       costUsd: number | null;
       /** The call was ended early: the SLM agreed with the LLM's last tokens (agreementWatch.ts). */
       slmAgreed?: boolean;
+      /**
+       * The provider's count of the conversation and answer so far this call sent (its reported
+       * input, less an instruction turn after them), where it reported usage and the price is
+       * known: a later request repeating that text finds this much of it cached (RecentPrompts).
+       */
+      sentTextTokens?: number;
     }
   /**
    * A call the answer's money ceilings did not allow here: it would have cost about

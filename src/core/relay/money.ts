@@ -218,6 +218,12 @@ export interface WarmTokens {
   llmOnly: number;
   relay: number;
   relayBreakpoint?: number;
+  /**
+   * An earlier request the prompt repeats whole, whose input the provider reported: its local
+   * count and the provider's. Under a prefix cache the first call's cached prefix is then counted
+   * in the provider's own tokens up to there, not with a ratio learned on other texts.
+   */
+  relayReported?: { local: number; providerTokens: number };
 }
 
 export interface MoneyCeilings {
@@ -311,10 +317,14 @@ export class MoneyLedger {
     // A prefix cache serves any earlier request's prefix; breakpoints only what an earlier request
     // wrote at one of its breakpoints and this one finds at a block boundary: its conversation.
     this.warmRelay = rule.kind === 'breakpoints' ? (warm.relayBreakpoint ?? 0) : warm.relay;
+    const reported = warm.relayReported;
+    this.warmReported = rule.kind !== 'breakpoints' && reported && reported.local <= this.warmRelay ? reported : undefined;
   }
 
   /** Leading prompt tokens (local count) an earlier request of the conversation left in the cache for the first call. */
   private readonly warmRelay: number;
+  /** The part of it an earlier request the provider reported on sent whole (WarmTokens.relayReported). */
+  private readonly warmReported: { local: number; providerTokens: number } | undefined;
 
   /**
    * The request the next call extends: the previous call's, else the earlier request of the
@@ -323,7 +333,10 @@ export class MoneyLedger {
    */
   private get extended(): { sent: number; local: number; tail: number } | undefined {
     if (this.previous) return this.previous;
-    return this.warmRelay > 0 ? { sent: this.warmRelay * this.inputRatio, local: this.warmRelay, tail: 0 } : undefined;
+    if (this.warmRelay <= 0) return undefined;
+    const reported = this.warmReported;
+    const sent = reported ? reported.providerTokens + (this.warmRelay - reported.local) * this.inputRatio : this.warmRelay * this.inputRatio;
+    return { sent, local: this.warmRelay, tail: 0 };
   }
 
   /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
@@ -479,15 +492,30 @@ export class MoneyLedger {
         reportedOutput: call.usage.outputTokens - reasoning,
       });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
+      this.reportedText = Math.max(0, this.previous.sent - this.previous.tail);
       if (call.localPrompt !== undefined && call.usage.inputTokens > 0 && call.localInput > 0) {
         const promptSide = Math.min(call.localInput, call.localPrompt + (call.localTail ?? 0));
         this.lastReport = { reported: call.usage.inputTokens, promptSide, answer: call.localInput - promptSide };
         this.firstReport ??= this.lastReport;
       }
-    } else if (call.usage.inputTokens > 0) {
-      this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
+    } else {
+      this.reportedText = undefined;
+      if (call.usage.inputTokens > 0) {
+        this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
+      }
     }
     return cost;
+  }
+
+  private reportedText: number | undefined;
+
+  /**
+   * The provider's count of the text the call just booked continued (the conversation and the
+   * answer so far: its reported input less an instruction turn after them), where it reported
+   * one. A later request that repeats that text has this much of it in the provider's cache.
+   */
+  get lastReportedTextTokens(): number | undefined {
+    return this.reportedText;
   }
 
   /**

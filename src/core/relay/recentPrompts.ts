@@ -48,6 +48,28 @@ function longestShared(texts: readonly string[], text: string): number {
 }
 
 /**
+ * The provider's input count of an earlier request that `text` repeats whole (the longest such
+ * with a count), or undefined. A chat turn's first call repeats the previous turn's last request
+ * whole: its reported count says exactly where the cached prefix ends in the provider's tokens,
+ * which a token ratio learned on other texts only estimates (and at 90% off cached input the
+ * few fresh tokens past that point are most of the call's price).
+ */
+function repeatedWhole(requests: readonly SentRequestText[], text: string): { chars: number; providerTokens: number } | undefined {
+  let best: { chars: number; providerTokens: number } | undefined;
+  for (const r of requests) {
+    if (r.providerTokens === undefined || r.text.length <= (best?.chars ?? 0) || !text.startsWith(r.text)) continue;
+    best = { chars: r.text.length, providerTokens: r.providerTokens };
+  }
+  return best;
+}
+
+/** A relay request as sent (prompt and answer so far), with the provider's count of its input where the provider reported it. */
+interface SentRequestText {
+  text: string;
+  providerTokens?: number;
+}
+
+/**
  * How many messages a conversation may have grown since a request whose breakpoint a new one
  * reads: Anthropic looks for a cache hit at the content block boundaries up to about 20
  * blocks before a breakpoint, and the first call of an answer has its breakpoint at the end
@@ -84,6 +106,11 @@ export interface WarmPrefix {
   /** For the relay under a prefix cache: a request it sent before (prompt and answer so far). */
   relay: number;
   /**
+   * Where this prompt repeats a request sent before whole, and the provider reported that
+   * request's input: its length (characters) and the provider's count of it.
+   */
+  relayReported?: { chars: number; providerTokens: number };
+  /**
    * For the relay under Anthropic's breakpoints: the conversation of a request it sent
    * before, which that request's breakpoint at its conversation's end wrote (its answer so
    * far was in blocks this prompt does not have).
@@ -95,13 +122,13 @@ export class RecentPrompts {
   /** Every prompt answered (the LLM alone would have sent each). */
   private readonly prompts: SentPerLlm<string>;
   /** What the relay really sent (prompt and answer so far, per call). */
-  private readonly requests: SentPerLlm<string>;
+  private readonly requests: SentPerLlm<SentRequestText>;
   /** The conversations of those requests. */
   private readonly conversations: SentPerLlm<SentConversation>;
 
   constructor(now: () => number = Date.now) {
     this.prompts = new SentPerLlm(now, (text) => text);
-    this.requests = new SentPerLlm(now, (text) => text);
+    this.requests = new SentPerLlm(now, (sent) => sent.text);
     this.conversations = new SentPerLlm(now, (sent) => sent.prompt);
   }
 
@@ -110,18 +137,27 @@ export class RecentPrompts {
    * provider's cache likely holds (WarmPrefix). Then records `prompt` as answered.
    */
   note(llm: string, prompt: string, conversation: readonly string[] = []): WarmPrefix {
-    const warm = {
+    const requests = this.requests.recent(llm);
+    const relayReported = repeatedWhole(requests, prompt);
+    const warm: WarmPrefix = {
       llmOnly: longestShared(this.prompts.recent(llm), prompt),
-      relay: longestShared(this.requests.recent(llm), prompt),
+      relay: longestShared(
+        requests.map((r) => r.text),
+        prompt,
+      ),
       relayBreakpoint: conversation.length > 0 ? atBreakpoint(this.conversations.recent(llm), prompt, conversation) : 0,
+      ...(relayReported ? { relayReported } : {}),
     };
     this.prompts.add(llm, prompt);
     return warm;
   }
 
-  /** A request the relay sent to `llm`: its prompt (rendering `conversation`) and the answer so far. */
-  sent(llm: string, prompt: string, partialAnswer: string, conversation: readonly string[] = []): void {
-    this.requests.add(llm, prompt + partialAnswer);
+  /**
+   * A request the relay sent to `llm`: its prompt (rendering `conversation`) and the answer so
+   * far; `providerTokens`, the provider's count of that text (the call-end's sentTextTokens).
+   */
+  sent(llm: string, prompt: string, partialAnswer: string, conversation: readonly string[] = [], providerTokens?: number): void {
+    this.requests.add(llm, { text: prompt + partialAnswer, ...(providerTokens !== undefined && providerTokens > 0 ? { providerTokens } : {}) });
     if (conversation.length > 0) this.conversations.add(llm, { prompt, conversation });
   }
 }

@@ -289,6 +289,9 @@ test("a relay answer's LLM-alone estimate is what the LLM alone is billed, where
   const estimate = relay.stats.llmOnlyCostUsd ?? NaN;
   assert.ok(Math.abs(estimate - billed) / billed < 1e-9, `estimate ${estimate} vs billed ${billed}`);
   assert.match(relay.stats.llmOnlyEstimateNote ?? '', /this answer's own ratios/);
+  // Each call-end says what the provider counted of the text it continued, for the next turn's first call (RecentPrompts).
+  const ends = relay.events.flatMap((e) => (e.type === 'call-end' ? [e] : []));
+  assert.ok(ends.length >= 2 && ends.every((e) => e.sentTextTokens === e.usage.inputTokens));
 });
 
 test('savings are never claimed for an LLM-only answer or a failed one', async () => {
@@ -316,6 +319,9 @@ test('an instructed call ends with the instruction turn, which the next request 
   ledger.record({ localInput: 1200, localOutput: 10, usage, reported: true, localTail: 80 });
   // Shared with the next request: 1,200 - 80 = 1,120 tokens, cached as 1,024 (the next 128-token step is not full).
   assert.equal(ledger.predict(1300, 5).cachedInputTokens, 1024);
+  assert.equal(ledger.lastReportedTextTokens, 1120, "the text it continued, in the provider's count: what a next turn repeats");
+  ledger.record({ localInput: 1300, localOutput: 10, usage: { ...usage, estimated: true }, reported: false });
+  assert.equal(ledger.lastReportedTextTokens, undefined, 'a call that reported nothing gives no count');
   const exact = new MoneyLedger(PRICE, OPENAI_CACHE, {});
   exact.record({ localInput: 1200, localOutput: 10, usage, reported: true });
   assert.equal(exact.predict(1300, 5).cachedInputTokens, 1152, 'an exact continuation shares all of it');

@@ -32,6 +32,21 @@ test('recent prompts: the prefix a prompt shares with one answered (LLM alone) o
   assert.deepEqual(recent.note('a', 'system. history. question two'), none, 'expired');
 });
 
+test("recent prompts: a request the new prompt repeats whole brings the provider's count of it, where the provider reported one", () => {
+  const recent = new RecentPrompts(() => 0);
+  const prompt1 = '[user]What is a monad?[assistant]';
+  recent.sent('a', prompt1, 'A monad is', [], 412);
+  const prompt2 = '[user]What is a monad?[assistant]A monad is a pattern.[user]An example?[assistant]';
+  assert.deepEqual(recent.note('a', prompt2).relayReported, { chars: (prompt1 + 'A monad is').length, providerTokens: 412 });
+  // Repeated only in part (an edited question): the count is of text this prompt does not send.
+  assert.equal(recent.note('a', '[user]What is a monoid?[assistant]').relayReported, undefined);
+  // A request sent without a count (its usage was estimated, or it added an instruction turn) brings none.
+  const other = new RecentPrompts(() => 0);
+  other.sent('a', prompt1, 'A monad is');
+  assert.equal(other.note('a', prompt2).relayReported, undefined);
+  assert.equal(other.note('a', prompt2).relay, (prompt1 + 'A monad is').length);
+});
+
 test("recent prompts under Anthropic's breakpoints: the conversation of a request sent before, message for message, at most 20 messages back", () => {
   const recent = new RecentPrompts(() => 0);
   const turn1 = ['system\nBe brief.', 'user\nWhat is a monad?'];
@@ -72,6 +87,13 @@ test("the ledger prices the LLM alone with the warm prefix read from the cache, 
   const early = new MoneyLedger(PRICE, OPENAI_CACHE, {}, counted, { llmOnly: 0, relay: 1500 });
   assert.ok(counted.addCount({ localInput: 100, reportedInput: 80 }));
   assert.deepEqual([early.predict(2000, 5).inputTokens, early.predict(2000, 5).cachedInputTokens], [1600, 1024 + 128]);
+  // Where the warm prefix is a request the provider reported on, its count is the provider's own: this text has 1,300 of
+  // its tokens in those 1,500 local ones, not the 1,200 the ratio learned on another text says (1,280 cached, not 1,152).
+  const reported = new MoneyLedger(PRICE, OPENAI_CACHE, {}, counted, { llmOnly: 0, relay: 1500, relayReported: { local: 1500, providerTokens: 1300 } });
+  assert.deepEqual([reported.predict(2000, 5).inputTokens, reported.predict(2000, 5).cachedInputTokens], [1300 + 500 * 0.8, 1024 + 2 * 128]);
+  // Shared beyond that request (another one without a count shares more): the rest at the ratio.
+  const beyond = new MoneyLedger(PRICE, OPENAI_CACHE, {}, counted, { llmOnly: 0, relay: 1500, relayReported: { local: 1400, providerTokens: 1250 } });
+  assert.deepEqual([beyond.predict(2000, 5).inputTokens, beyond.predict(2000, 5).cachedInputTokens], [1250 + 600 * 0.8, 1024 + 2 * 128]);
   // Anthropic's breakpoints: only the earlier request's conversation, which its breakpoint wrote, is read; the rest written.
   const breakpoints = { kind: 'breakpoints', minTokens: 1024 } as const;
   const anthropic = new MoneyLedger(PRICE, breakpoints, {}, ratios, { llmOnly: 0, relay: 1500, relayBreakpoint: 1200 });
@@ -128,9 +150,15 @@ test("a second chat turn through the composition: its LLM-alone estimate reads t
   // A call of the second turn went out: a third turn (a Retry of the second) finds it for the relay too.
   const composition = await RelayComposition.open(setup, deps, 'money-aware');
   await composition.prepare(turn2);
-  composition.noteSent(turn2, 'Mo');
+  composition.noteSent(turn2, { sentPartialAnswer: 'Mo' });
   const retry = await turn(turn2);
   assert.deepEqual(retry.options.warmTokens, { llmOnly: rendered2.length, relay: rendered2.length, relayBreakpoint: rendered2.length });
+  // A request the next prompt repeats whole brings the provider's count of it, where its call-end had one.
+  const turn3 = [...turn2, { role: 'assistant' as const, content: 'More.' }, { role: 'user' as const, content: 'And?' }];
+  const counted = await RelayComposition.open(setup, deps, 'money-aware');
+  await counted.prepare(turn2);
+  counted.noteSent(turn2, { sentPartialAnswer: '', sentTextTokens: 2345 });
+  assert.deepEqual((await turn(turn3)).options.warmTokens?.relayReported, { local: rendered2.length, providerTokens: 2345 });
   // Against the same answer priced cold, the estimate is lower: less saving claimed.
   const cold = await collectRelay({ ...second.options, warmTokens: { llmOnly: 0, relay: 0 }, slm: new DoubleRuntime([...chars('More.')]) });
   assert.ok((second.run.stats.llmOnlyCostUsd ?? Infinity) < (cold.stats.llmOnlyCostUsd ?? 0));
