@@ -308,7 +308,9 @@ export class TurnView {
 
   private statsStrip(stats: StatsView): HTMLElement {
     const strip = h('dl', { className: 'relay-stats', attrs: { 'aria-label': 'Answer statistics' } });
-    for (const item of statItems(stats)) {
+    // The demo's "small model alone" answer is the reference the relay is compared with: it has no LLM to save against.
+    const items = this.demo?.kind === 'slm-only' ? statItems(stats).filter((item) => item.label !== 'Saved') : statItems(stats);
+    for (const item of items) {
       const entry = h('div', { className: 'relay-stat' }, [h('dt', { text: item.label }), h('dd', { text: item.value })]);
       entry.title = item.hint;
       strip.append(entry);

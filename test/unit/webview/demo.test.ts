@@ -171,6 +171,11 @@ describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
       assert.equal(await pair.locator('article.relay-demo-relay button', { hasText: 'Ask another' }).count(), 1, when);
     };
     await check('after the comparison');
+    // The small model alone is the reference, with no LLM to save against: its stats say nothing of savings (not "unknown").
+    const terms = (kind: string) => page().locator(`.relay-demo-pair article.relay-demo-${kind} .relay-stats dt`).allInnerTexts();
+    assert.ok((await terms('relay')).includes('Saved'));
+    const alone = await terms('slm-only');
+    assert.ok(alone.includes('Cost') && !alone.includes('Saved') && !alone.includes('Loss'), alone.join(', '));
     await deliver({
       type: 'init',
       view: 'answer',
