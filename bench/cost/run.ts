@@ -10,11 +10,10 @@
  * one tokenizer pair) and passes it to every answer it runs; a probe of the uncalibrated
  * first call passes a fresh one instead.
  */
-import { collectRelay, INSTRUCTION_TURN_MARKERS, type RelayOptions } from '../../src/core/relay/engine';
-import { CONTINUE_INSTRUCTION } from '../../src/core/providers/seam';
+import { collectRelay, instructionTurnTokens, type RelayOptions } from '../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent, RelayMode } from '../../src/core/relay/events';
 import { QUOTE_MARGIN, TokenRatios, type WarmTokens } from '../../src/core/relay/money';
-import { conversationOf, RecentPrompts } from '../../src/core/relay/recentPrompts';
+import { conversationOf, RecentPrompts, warmTokensOf } from '../../src/core/relay/recentPrompts';
 import type { ChatMessage } from '../../src/core/slm/types';
 import { loopbackAgent } from '../../test/unit/providers/servers/harness';
 import { createProvider } from '../../src/core/providers/factory';
@@ -176,6 +175,7 @@ export class BenchTarget {
    */
   async run(trace: Trace, policy: Policy, ratios: TokenRatios = this.ratios): Promise<RowResult> {
     this.server.begin(trace.reference);
+    const slm = new ScriptedSlm(trace);
     // The provider's count of the text the previous turn's last relay call continued, as its call-end
     // gave it to the extension's RecentPrompts (sentTextTokens: its input less an instruction turn).
     let warmReported: number | undefined;
@@ -191,10 +191,9 @@ export class BenchTarget {
         if (chunk.type === 'done') continuation = chunk.continuation ?? continuation;
       }
       this.server.ledger.length = 0;
-      const instruction = continuation === 'instructed' ? (slmCount(CONTINUE_INSTRUCTION) + INSTRUCTION_TURN_MARKERS) * ratios.input : 0;
+      const instruction = continuation === 'instructed' ? (await instructionTurnTokens(slm)) * ratios.input : 0;
       if (previousTurn === trace.warm && input !== undefined) warmReported = Math.max(0, input - instruction);
     }
-    const slm = new ScriptedSlm(trace);
     const ratioCallsBefore = ratios.calls;
     // As the extension's chat keeps them (RecentPrompts): the previous turn's prompt, answered (for the LLM alone), and its last call (for the relay).
     const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm, warmReported) : { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
@@ -346,13 +345,5 @@ async function warmPrefixTokens(
   recent.note('llm', previous, conversationOf(warm.messages));
   recent.sent('llm', previous, warm.partialAnswer, conversationOf(warm.messages), reportedInput);
   const prompt = await slm.renderChat(messages);
-  const shared = recent.note('llm', prompt, conversationOf(messages));
-  const tokens = (chars: number) => slmCount(prompt.slice(0, chars));
-  const reported = shared.relayReported;
-  return {
-    llmOnly: tokens(shared.llmOnly),
-    relay: tokens(shared.relay),
-    relayBreakpoint: tokens(shared.relayBreakpoint),
-    ...(reported ? { relayReported: { local: tokens(reported.chars), providerTokens: reported.providerTokens } } : {}),
-  };
+  return warmTokensOf(recent.note('llm', prompt, conversationOf(messages)), prompt, slmCount);
 }

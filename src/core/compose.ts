@@ -15,7 +15,7 @@ import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/bil
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
 import { PROCESS_TOKEN_RATIOS, type TokenRatioStore } from './relay/tokenRatioStore';
-import { conversationOf, type RecentPrompts } from './relay/recentPrompts';
+import { conversationOf, warmTokensOf, type RecentPrompts } from './relay/recentPrompts';
 import type { WarmTokens } from './relay/money';
 import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
@@ -140,14 +140,7 @@ export class RelayComposition {
     }
     if (this.llm && this.deps.recentPrompts && !this.warm.has(key)) {
       const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt, conversationOf(messages));
-      const tokens = (chars: number) => (chars > 0 ? this.deps.slm.countTokens(prompt.slice(0, chars)) : 0);
-      const reported = shared.relayReported;
-      this.warm.set(key, {
-        llmOnly: await tokens(shared.llmOnly),
-        relay: await tokens(shared.relay),
-        relayBreakpoint: await tokens(shared.relayBreakpoint),
-        ...(reported ? { relayReported: { local: await tokens(reported.chars), providerTokens: reported.providerTokens } } : {}),
-      });
+      this.warm.set(key, await warmTokensOf(shared, prompt, (text) => this.deps.slm.countTokens(text)));
     }
     const { templateFolder, kind } = this.setup.provider;
     if (this.llm && templateFolder && !providerOf(kind).inProcess && !this.prompts.llm.has(key)) {

@@ -32,6 +32,11 @@ import { CONTINUE_INSTRUCTION } from '../providers/seam';
 
 /** Tokens around an instruction turn (end of the assistant turn, the user turn's markers, the next assistant's): about 8 in chat templates. */
 export const INSTRUCTION_TURN_MARKERS = 8;
+
+/** The instruction turn an instructed call ends with (the next call does not repeat it), with its role markers, in the SLM's count. */
+export async function instructionTurnTokens(slm: Pick<SlmRuntime, 'countTokens'>): Promise<number> {
+  return (await slm.countTokens(CONTINUE_INSTRUCTION)) + INSTRUCTION_TURN_MARKERS;
+}
 import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events';
 import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
@@ -728,7 +733,7 @@ class RelayRun {
         continuation,
         costUsd,
         ...(agreed ? { slmAgreed: true } : {}),
-        ...(reported && this.ledger?.lastReportedTextTokens !== undefined ? { sentTextTokens: this.ledger.lastReportedTextTokens } : {}),
+        ...(this.ledger?.lastReportedTextTokens !== undefined ? { sentTextTokens: this.ledger.lastReportedTextTokens } : {}),
       });
     }
     if (finish === undefined) {
@@ -740,9 +745,9 @@ class RelayRun {
 
   private instructionTokenCount: number | undefined;
 
-  /** The instruction turn an instructed call ends with (the next call does not repeat it), with its role markers, in the SLM's count. */
+  /** instructionTurnTokens, counted once per answer. */
   private async instructionTokens(): Promise<number> {
-    this.instructionTokenCount ??= (await this.o.slm.countTokens(CONTINUE_INSTRUCTION)) + INSTRUCTION_TURN_MARKERS;
+    this.instructionTokenCount ??= await instructionTurnTokens(this.o.slm);
     return this.instructionTokenCount;
   }
 

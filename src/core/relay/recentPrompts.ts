@@ -7,6 +7,8 @@
  * independent answers.
  */
 
+import type { WarmTokens } from './money';
+
 /**
  * How long a provider's cache is taken to keep a prompt. Anthropic keeps an entry 5 minutes
  * (refreshed on use), OpenAI 5-10 minutes and up to an hour: the longer, the smaller the
@@ -160,6 +162,18 @@ export class RecentPrompts {
     this.requests.add(llm, { text: prompt + partialAnswer, ...(providerTokens !== undefined && providerTokens > 0 ? { providerTokens } : {}) });
     if (conversation.length > 0) this.conversations.add(llm, { prompt, conversation });
   }
+}
+
+/** A WarmPrefix (characters of `prompt`) in tokens, as the engine takes it (WarmTokens), with `count` the SLM's count of a text. */
+export async function warmTokensOf(shared: WarmPrefix, prompt: string, count: (text: string) => number | Promise<number>): Promise<WarmTokens> {
+  const tokens = async (chars: number) => (chars > 0 ? count(prompt.slice(0, chars)) : 0);
+  const reported = shared.relayReported;
+  return {
+    llmOnly: await tokens(shared.llmOnly),
+    relay: await tokens(shared.relay),
+    relayBreakpoint: await tokens(shared.relayBreakpoint),
+    ...(reported ? { relayReported: { local: await tokens(reported.chars), providerTokens: reported.providerTokens } } : {}),
+  };
 }
 
 /** A conversation as RecentPrompts compares it: one string per message. */
