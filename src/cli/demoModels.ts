@@ -65,8 +65,10 @@ export function paperModes(models: DemoModels, cwd: string = process.cwd()): str
     `command=${folder(ABLATION_SLMS.grpoSimple)}`,
     `command=${folder(ABLATION_SLMS.grpoDifficulty)}`,
     'command',
-    // What a user gets by default once prices are known: the same relay under relay.maxCostRatio.
+    // What a user gets by default once prices are known: the same relay under relay.maxCostRatio;
+    // then under the loosest ceiling that still never costs more than the LLM alone.
     `auto@${DEFAULT_MAX_COST_RATIO}`,
+    'auto@1',
     `command=${folder(ABLATION_SLMS.unsureGrpoDifficulty)}`,
     `confidence@0.7=${base}`,
     `confidence@0.9=${base}`,
