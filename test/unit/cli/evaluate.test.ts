@@ -263,7 +263,7 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   const ablation = (name: string) => join(models.ablationsFolder, name);
   assert.deepEqual(
     json.summaries.map((s) => s.mode),
-    ['slm-only', 'llm-only', 'command', 'command', 'command', 'command', 'command', 'command', 'confidence', 'confidence', 'random-router'],
+    ['slm-only', 'llm-only', 'command', 'command', 'command', 'command', 'command', 'command', 'command', 'confidence', 'confidence', 'random-router'],
   );
   assert.deepEqual(
     [...json.slms].sort(),
@@ -279,10 +279,11 @@ test('relay eval --demo --modes paper: one row per training stage, each on its o
   // Each row is labelled with how its SLM was trained (config.json relay_training).
   const labels = json.summaries.map((s) => s.label);
   assert.match(labels[0], /^SLM alone \(.+\)$/);
-  assert.equal(new Set(labels.slice(2, 8)).size, 6, labels.join(' | '));
-  for (const label of labels.slice(2, 8)) assert.match(label, /^relay, command mode.*: .+/);
-  // The default relay under the money ceiling, beside the same SLM without it.
+  assert.equal(new Set(labels.slice(2, 9)).size, 7, labels.join(' | '));
+  for (const label of labels.slice(2, 9)) assert.match(label, /^relay, command mode.*: .+/);
+  // The default relay under the money ceiling, and under a ceiling of the LLM alone, beside the same SLM without it.
   assert.match(labels[6], /^relay, command mode \(auto\), cost <= 0.5x LLM alone: /);
+  assert.match(labels[7], /^relay, command mode \(auto\), cost <= 1x LLM alone: /);
 
   // A row with `=<folder>` runs that SLM: the same answers alone as in the table, other
   // answers than the shipped SLM's command row.
