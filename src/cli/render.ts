@@ -2,6 +2,7 @@
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate } from '../core/relay/cost';
+import { ratioSetting } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
 
@@ -102,7 +103,8 @@ export function declineReporter(err: Output): (event: RelayEvent) => void {
   return (event) => {
     if (event.type !== 'call-declined') return;
     const left = event.allowanceUsd > 0 ? `the answer could spend ${formatUsd(event.allowanceUsd)} more` : 'the answer has no money left for calls';
-    err.write(`relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} under ${settingRef('maxCostRatio')})\n`);
+    const needed = event.ratioNeeded !== undefined ? `; it needed ${ratioSetting(event.ratioNeeded)}` : '';
+    err.write(`relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} under ${settingRef('maxCostRatio')}${needed})\n`);
   };
 }
 
@@ -179,6 +181,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_only_cost_is_estimate: true,
     saved_usd: stats.savedUsd,
     declined_calls: stats.declinedCalls ?? 0,
+    least_ratio_to_call: stats.leastRatioToCall ?? null,
     slm_discarded_tokens: stats.slmDiscardedTokens ?? 0,
     predicted_cost_usd: stats.billing?.predictedUsd ?? null,
     prediction_error_pct:

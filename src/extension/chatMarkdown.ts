@@ -11,6 +11,7 @@
 import type { AnswerStats, RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
 import { cachedShareText, declinedDetail, formatUsd, llmWroteAll, savingPhrase } from './moneyText';
+import { skippedCallsNote } from '../core/relay/finishNotes';
 
 export interface LlmSpanNote {
   text: string;
@@ -27,6 +28,7 @@ export interface LlmSpanNote {
 export interface DeclinedNote {
   predictedUsd: number;
   allowanceUsd: number;
+  ratioNeeded?: number;
   after: string;
 }
 
@@ -111,7 +113,12 @@ export class ChatAnswerFormatter {
       case 'call-end':
         return this.flushLlm(event);
       case 'call-declined':
-        this.declined.push({ predictedUsd: event.predictedUsd, allowanceUsd: event.allowanceUsd, after: this.answer + this.pendingLlm });
+        this.declined.push({
+          predictedUsd: event.predictedUsd,
+          allowanceUsd: event.allowanceUsd,
+          ...(event.ratioNeeded !== undefined ? { ratioNeeded: event.ratioNeeded } : {}),
+          after: this.answer + this.pendingLlm,
+        });
         return '';
       case 'done':
         return this.flushLlm();
@@ -206,10 +213,12 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
     lines.push('', 'Calls skipped (they would have cost more than the answer could spend):');
     for (const call of declined.slice(0, 10)) {
       const where = call.after.trim() ? `after ${quoted(tail(call.after))}` : 'at the start';
-      lines.push(`- ${where}: ${declinedDetail(call.predictedUsd, call.allowanceUsd)}`);
+      lines.push(`- ${where}: ${declinedDetail(call.predictedUsd, call.allowanceUsd, call.ratioNeeded)}`);
     }
     if (declined.length > 10) lines.push(`- … and ${declined.length - 10} more`);
   }
+  const noCall = skippedCallsNote(stats);
+  if (noCall) lines.push('', noCall);
   if (stats.finishReason === 'cancelled') lines.push('', '_Stopped: the partial answer is kept._');
   return `${lines.join('\n')}\n`;
 }

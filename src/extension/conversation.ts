@@ -186,7 +186,11 @@ export class Conversation {
       this.endCall(turn, event);
     } else if (event.type === 'call-declined') {
       // A marker where the call would have been made: no text, so never part of the answer's text.
-      const declined = { predictedUsd: event.predictedUsd, allowanceUsd: event.allowanceUsd };
+      const declined = {
+        predictedUsd: event.predictedUsd,
+        allowanceUsd: event.allowanceUsd,
+        ...(event.ratioNeeded !== undefined ? { ratioNeeded: event.ratioNeeded } : {}),
+      };
       turn.spans.push({ source: 'slm', text: '', tokens: 0, declined });
       this.post({ type: 'call-declined', turnId: turn.id, ...declined });
     }
@@ -306,6 +310,7 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     ...(stats.calls > 0 && cacheHitRate(stats.llmUsage) !== undefined ? { cacheHitRate: cacheHitRate(stats.llmUsage) } : {}),
     ...(stats.llmUsage.reasoningTokens ? { reasoningTokens: stats.llmUsage.reasoningTokens } : {}),
     ...(stats.declinedCalls ? { declinedCalls: stats.declinedCalls } : {}),
+    ...(stats.leastRatioToCall !== undefined ? { leastRatioToCall: stats.leastRatioToCall } : {}),
     ...(llmWroteAll(stats) ? { llmWroteAll: true } : {}),
     ...(stats.llmOnlyEstimateNote ? { llmOnlyNote: stats.llmOnlyEstimateNote.slice(0, 500) } : {}),
   };

@@ -30,6 +30,8 @@ export interface StatsView {
   reasoningTokens?: number;
   /** Calls not made because they would have cost more than the answer could spend (relay.maxCostRatio). */
   declinedCalls?: number;
+  /** The least relay.maxCostRatio that would have let one of them through (AnswerStats.leastRatioToCall). */
+  leastRatioToCall?: number;
   /** The LLM wrote the whole answer (llm-only, or the router sent it there): it is the LLM-only answer, so it saves nothing by definition. */
   llmWroteAll?: boolean;
   /** How the LLM-only figure was estimated (the engine's llmOnlyEstimateNote), for the hover. */
@@ -42,6 +44,8 @@ export interface DeclinedCallView {
   predictedUsd: number;
   /** What the answer could still spend at that point, in USD (zero or less: nothing). */
   allowanceUsd: number;
+  /** The least relay.maxCostRatio under which it would have been made (absent where the USD ceiling refused it). */
+  ratioNeeded?: number;
 }
 
 /** A piece of an answer as it streams (a 'span' message), before its call's figures are known. */
@@ -236,8 +240,17 @@ export function isCallFigures(value: Record<string, unknown>): boolean {
 
 /** A skipped call: what it would have cost (not negative) and what the answer could still spend (may be negative). */
 export function isDeclinedCall(value: unknown): value is DeclinedCallView {
-  return isRecord(value) && isUsd(value.predictedUsd) && value.predictedUsd >= 0 && isUsd(value.allowanceUsd);
+  return (
+    isRecord(value) &&
+    isUsd(value.predictedUsd) &&
+    value.predictedUsd >= 0 &&
+    isUsd(value.allowanceUsd) &&
+    (value.ratioNeeded === undefined || isCostRatio(value.ratioNeeded))
+  );
 }
+
+/** A cost ratio against the LLM alone: finite and positive. */
+export const isCostRatio = (value: unknown): value is number => isUsd(value) && value > 0;
 
 /** A demo answer's check: the answer found (or null) and whether it is right. */
 export function isDemoResult(value: unknown): value is DemoResultView {

@@ -365,7 +365,7 @@ describe('Relay answers in VS Code (code-server)', () => {
       const hover = (await marker.getAttribute('title')) ?? '';
       assert.match(
         hover,
-        /^A call here would have cost \$0\.\d+; skipped \(the answer could spend (\$0\.\d+ more|nothing more) under relay\.maxCostRatio\)$/,
+        /^A call here would have cost \$0\.\d+; skipped \(the answer could spend (\$0\.\d+ more|nothing more) under relay\.maxCostRatio; it needed \d+\.\d\d\)$/,
         hover,
       );
       assert.equal(await marker.getAttribute('aria-label'), hover, 'a screen reader hears the same');
@@ -379,6 +379,12 @@ describe('Relay answers in VS Code (code-server)', () => {
       assert.ok(squash(await turn.locator('.relay-body').innerText()).startsWith('Steps: Start at two. Count three more: three, four, five.'));
       const stats = await statsOf(turn);
       assert.equal(stats.Calls, '0 · 1 call skipped');
+      // No call at all: the answer says why, and which ratio would have let the large model help.
+      const needed = /it needed (\d+\.\d\d)\)$/.exec(hover)?.[1];
+      assert.match(
+        await turn.locator('.relay-skipped-note').innerText(),
+        new RegExp(`^No call to the large model\\. The one call this answer wanted .* The cheapest needed ${needed?.replace('.', '\\.')}: raise the setting`),
+      );
       assert.match(stats.Saved, /^\$\d.* est\. \(prices: your settings\)$/, `no call, so the answer cost nothing: ${stats.Saved}`);
       await screenshotBothThemes('skipped-call', answerView());
     }),

@@ -1,5 +1,6 @@
 /** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
 import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
+import { ratioSetting } from '../../../src/core/relay/finishNotes';
 
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
@@ -104,7 +105,7 @@ export function statItems(stats: StatsView): StatItem[] {
 }
 
 /** The line for an answer that ended early: one text for the view and the CLI (src/core/relay/finishNotes.ts). */
-export { finishNote } from '../../../src/core/relay/finishNotes';
+export { finishNote, skippedCallsNote } from '../../../src/core/relay/finishNotes';
 
 /** "82% of the input from the cache": how much of what the calls sent again was billed at the cached price. */
 export function cachedShareText(share: number): string {
@@ -141,7 +142,8 @@ export function llmSpanTitle(span: SpanView | undefined): string {
 /** Hover text of a skipped call's marker. */
 export function declinedTitle(declined: DeclinedCallView): string {
   const more = declined.allowanceUsd > 0 ? `${formatUsd(declined.allowanceUsd)} more` : 'nothing more';
-  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio)`;
+  const needed = declined.ratioNeeded !== undefined ? `; it needed ${ratioSetting(declined.ratioNeeded)}` : '';
+  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${needed})`;
 }
 
 export interface CostPoint {

@@ -21,7 +21,7 @@ import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
 import { promptReadingText } from '../../../src/shared/promptReading';
 import { button, h, setRenderedHtml } from './dom';
-import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, statItems } from './format';
+import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, skippedCallsNote, statItems } from './format';
 
 type Span = SpanView;
 
@@ -195,7 +195,8 @@ export class TurnView {
   /** A call was skipped here (the money ceiling): a marker at the end of the text so far, never part of the text. */
   markDeclined(declined: DeclinedCallView): void {
     if (this.finished) return;
-    this.spans.push({ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: declined.predictedUsd, allowanceUsd: declined.allowanceUsd } });
+    const { predictedUsd, allowanceUsd, ratioNeeded } = declined;
+    this.spans.push({ source: 'slm', text: '', tokens: 0, declined: { predictedUsd, allowanceUsd, ...(ratioNeeded !== undefined ? { ratioNeeded } : {}) } });
     this.appendToTail(this.spans.length - 1, '');
   }
 
@@ -287,6 +288,8 @@ export class TurnView {
     if (this.error) parts.push(this.errorBox(this.error.message, this.error.fix));
     const note = this.stats && finishNote(this.stats.finishReason);
     if (note) parts.push(h('p', { className: 'relay-finish-note', text: note }));
+    const skipped = this.stats && skippedCallsNote(this.stats);
+    if (skipped) parts.push(h('p', { className: 'relay-finish-note relay-skipped-note', text: skipped }));
     if (this.stats) parts.push(this.statsStrip(this.stats));
     if (this.demo?.result) {
       const { text, correct } = demoResultLine(this.demo);

@@ -19,7 +19,7 @@ import {
   waitReporter,
   type Output,
 } from '../render';
-import { finishNote } from '../../core/relay/finishNotes';
+import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
 import { CliDeps, openComposition, openSlm } from '../setup';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
@@ -78,8 +78,12 @@ export async function runAsk(
       });
     }
     const note = finishNote(stats.finishReason);
-    if (options.json) io.stdout.write(printableJson(statsJson(stats, { answer, ...(note ? { finish_note: note } : {}) })) + '\n');
-    else io.stdout.write(`\n\n${note ? `${note}\n` : ''}${statsLine(stats, colour)}\n`);
+    const skipped = skippedCallsNote(stats);
+    if (options.json)
+      io.stdout.write(
+        printableJson(statsJson(stats, { answer, ...(note ? { finish_note: note } : {}), ...(skipped ? { skipped_note: skipped } : {}) })) + '\n',
+      );
+    else io.stdout.write(`\n\n${[note, skipped, statsLine(stats, colour)].filter((line) => line !== undefined).join('\n')}\n`);
     return exitCodeOf(stats.finishReason);
   } finally {
     await deps.dispose();

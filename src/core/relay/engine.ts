@@ -246,6 +246,8 @@ class RelayRun {
   /** The answer's money when the price is known (predictions, calibration, ceilings). */
   private readonly ledger: MoneyLedger | undefined;
   private declinedCalls = 0;
+  /** The smallest ratioNeeded of the calls declined so far (AnswerStats.leastRatioToCall). */
+  private leastRatioToCall: number | undefined;
   /** Tokens a served SLM generated past where the answer stopped reading (GenerateResult.discardedTokens). */
   private slmDiscardedTokens = 0;
 
@@ -407,7 +409,16 @@ class RelayRun {
     const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.answerTokens, span);
     if (predictedUsd <= allowanceUsd) return undefined;
     this.declinedCalls += 1;
-    this.emit({ type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: span, atMs: Date.now() - this.started });
+    const ratioNeeded = this.ledger.ratioNeededFor(this.promptTokens, this.answerTokens, span, predictedUsd);
+    if (ratioNeeded !== undefined) this.leastRatioToCall = Math.min(this.leastRatioToCall ?? Infinity, ratioNeeded);
+    this.emit({
+      type: 'call-declined',
+      predictedUsd,
+      allowanceUsd,
+      requestedTokens: span,
+      atMs: Date.now() - this.started,
+      ...(ratioNeeded !== undefined ? { ratioNeeded } : {}),
+    });
     // As after a call that added nothing: the SLM writes the next position itself.
     this.slmWritesNext = true;
     return { kind: 'declined', predictedUsd, allowanceUsd };
@@ -798,6 +809,7 @@ class RelayRun {
       ),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
       ...(this.declinedCalls > 0 ? { declinedCalls: this.declinedCalls } : {}),
+      ...(this.leastRatioToCall !== undefined ? { leastRatioToCall: this.leastRatioToCall } : {}),
       ...(this.slmDiscardedTokens > 0 ? { slmDiscardedTokens: this.slmDiscardedTokens } : {}),
       ...(billing ? { billing } : {}),
     };

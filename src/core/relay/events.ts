@@ -51,6 +51,12 @@ export interface AnswerStats {
   /** Calls skipped because they could not pay off under the answer's money ceilings ('call-declined' events). */
   declinedCalls?: number;
   /**
+   * The least relay.maxCostRatio that would have let one of the skipped calls through, at its
+   * point of the answer (the smallest 'call-declined' ratioNeeded); absent where no call was
+   * skipped for the ratio alone.
+   */
+  leastRatioToCall?: number;
+  /**
    * A served SLM's waste: tokens it generated that the answer does not keep (a server cannot
    * refuse a token before writing it: the gate's refused token and what arrived after it).
    * Not in slmTokens; absent when nothing was discarded.
@@ -137,7 +143,15 @@ export type RelayEvent =
    * A call the answer's money ceilings did not allow here: it would have cost about
    * `predictedUsd` while the answer could still spend `allowanceUsd`. The SLM went on alone.
    */
-  | { type: 'call-declined'; predictedUsd: number; allowanceUsd: number; requestedTokens: number; atMs: number }
+  | {
+      type: 'call-declined';
+      predictedUsd: number;
+      allowanceUsd: number;
+      requestedTokens: number;
+      atMs: number;
+      /** The least relay.maxCostRatio under which this call would have been made here (absent where the USD ceiling refused it). */
+      ratioNeeded?: number;
+    }
   /**
    * The SLM is reading a prompt too long for one step (a long selection, a long chat's first
    * turn): `done` of `total` tokens computed, `reusedTokens` more already held by a kept

@@ -4,6 +4,7 @@
  * Undefined for a complete answer or an error (whose own message is shown instead).
  */
 import { settingRef } from '../settingNames';
+import type { AnswerStats } from './events';
 
 export function finishNote(finishReason: string): string | undefined {
   switch (finishReason) {
@@ -28,4 +29,26 @@ export function finishNote(finishReason: string): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** A cost ratio as a value for relay.maxCostRatio that suffices: rounded up to two decimals. */
+export function ratioSetting(ratio: number): string {
+  return (Math.ceil(ratio * 100 - 1e-9) / 100).toFixed(2);
+}
+
+/**
+ * The line for an answer the large model did not help with because relay.maxCostRatio
+ * skipped every call it wanted: what would have let one through. Undefined for any other
+ * answer (one with calls shows its skipped calls in its figures and hovers).
+ */
+export function skippedCallsNote(stats: Pick<AnswerStats, 'calls' | 'declinedCalls' | 'leastRatioToCall'>): string | undefined {
+  const skipped = stats.declinedCalls ?? 0;
+  if (stats.calls > 0 || skipped === 0 || stats.leastRatioToCall === undefined) return undefined;
+  const which = skipped === 1 ? 'The one call this answer wanted' : `Each of the ${skipped} calls this answer wanted`;
+  const above = stats.leastRatioToCall > 1 ? ', more than the large model alone would cost' : '';
+  return (
+    `No call to the large model. ${which} would have cost more than ${settingRef('maxCostRatio')} allows at its point of the answer ` +
+    `(a call re-sends the whole prompt). The cheapest needed ${ratioSetting(stats.leastRatioToCall)}${above}: ` +
+    'raise the setting to that or more to let the large model help with answers like this one, or send less text.'
+  );
 }

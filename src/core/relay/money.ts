@@ -570,6 +570,19 @@ export class MoneyLedger {
   }
 
   /**
+   * The least relay.maxCostRatio under which a call quoted `quoteUsd` (writing up to
+   * `spanTokens`) would be made at this point of the answer: what was spent plus the quote,
+   * over the LLM-alone estimate so far. Undefined without a ratio ceiling, or where the USD
+   * ceiling alone refuses the call (no ratio would let it through).
+   */
+  ratioNeededFor(localPrompt: number, localAnswer: number, spanTokens: number, quoteUsd: number): number | undefined {
+    if (this.ceilings.maxCostRatio === undefined) return undefined;
+    if (this.ceilings.maxCostUsd !== undefined && quoteUsd > this.ceilings.maxCostUsd - this.spent) return undefined;
+    const llmOnly = this.llmOnlyUsd(localPrompt, localAnswer, spanTokens);
+    return llmOnly > 0 ? (this.spent + quoteUsd) / llmOnly : undefined;
+  }
+
+  /**
    * How much the allowance grows per token of the answer (local count): the ratio's share of its
    * price in the LLM-only estimate; nothing where the USD ceiling is what binds at these lengths
    * (its room does not grow with the answer).

@@ -165,13 +165,27 @@ test("by default a call that cannot pay off is skipped and said so on stderr; th
   assert.equal(server.requests.length, before, 'no request sent');
   assert.match(
     stderr,
-    /relay: a call here would have cost \$[\d.e-]+; skipped \(the answer could spend \$[\d.e-]+ more under relay\.maxCostRatio \(CLI: --max-cost-ratio\)\)/,
+    /relay: a call here would have cost \$[\d.e-]+; skipped \(the answer could spend \$[\d.e-]+ more under relay\.maxCostRatio \(CLI: --max-cost-ratio\); it needed \d+\.\d\d\)/,
   );
   const line = JSON.parse(stdout.trim().split('\n').pop() as string);
   assert.equal(line.calls, 0);
   assert.equal(line.declined_calls, 1);
   assert.equal(line.cost_usd, 0);
   assert.ok(line.saved_usd > 0, 'the SLM alone cost nothing');
+  // What would have let it through, said with the answer: and it does.
+  assert.ok(line.least_ratio_to_call > 0.5, `needed ${line.least_ratio_to_call}, over the default 0.5`);
+  const needed = (Math.ceil(line.least_ratio_to_call * 100 - 1e-9) / 100).toFixed(2);
+  assert.ok(line.skipped_note.startsWith('No call to the large model.'), line.skipped_note);
+  assert.ok(line.skipped_note.includes(`The cheapest needed ${needed}`), line.skipped_note);
+  const below = (Number(needed) - 0.01).toFixed(2);
+  const under = await run(['solve', QUESTION, '--json', ...flags, '--max-cost-ratio', below, '--totals', join(work, 'declined-totals.json')]);
+  assert.equal(JSON.parse(under.stdout.trim().split('\n').pop() as string).calls, 0, `still skipped at ${below}`);
+  const at = await run(['solve', QUESTION, '--json', ...flags, '--max-cost-ratio', needed, '--totals', join(work, 'declined-totals.json')]);
+  const made = JSON.parse(at.stdout.trim().split('\n').pop() as string);
+  assert.equal(made.calls, 1, `made at ${needed}`);
+  assert.equal(made.declined_calls, 0);
+  assert.equal(made.skipped_note, undefined);
+  assert.equal(server.requests.length, before + 1);
 });
 
 test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, totals recorded', async () => {

@@ -150,8 +150,8 @@ function callEndCosting(costUsd: number | null, inputTokens: number, cachedInput
     usage: { inputTokens, outputTokens: 2, cachedInputTokens, cacheWriteTokens: 0, estimated: false },
   };
 }
-function declinedCall(predictedUsd: number, allowanceUsd: number): RelayEvent {
-  return { type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: 8, atMs: 100 };
+function declinedCall(predictedUsd: number, allowanceUsd: number, ratioNeeded?: number): RelayEvent {
+  return { type: 'call-declined', predictedUsd, allowanceUsd, requestedTokens: 8, atMs: 100, ...(ratioNeeded !== undefined ? { ratioNeeded } : {}) };
 }
 
 test("skipped calls never touch the answer's Markdown: the footer lists them with what they would have cost, and each span its cost and cached share", () => {
@@ -163,13 +163,13 @@ test("skipped calls never touch the answer's Markdown: the footer lists them wit
     slm(' 310.'),
     { type: 'done', answer: '', stats: STATS } as RelayEvent,
   ];
-  const withSkips = [...events.slice(0, 4), declinedCall(0.004, 0.0012), ...events.slice(4, 5), declinedCall(0.005, -0.0002), ...events.slice(5)];
+  const withSkips = [...events.slice(0, 4), declinedCall(0.004, 0.0012, 0.7071), ...events.slice(4, 5), declinedCall(0.005, -0.0002), ...events.slice(5)];
   const plain = stream(events);
   const skipped = stream(withSkips);
   assert.equal(skipped.markdown, plain.markdown, 'the streamed answer is exactly the same');
   assert.equal(skipped.formatter.answer, 'So 47 times 6 is 282, plus 28 is 310.');
   assert.deepEqual(skipped.formatter.declined, [
-    { predictedUsd: 0.004, allowanceUsd: 0.0012, after: 'So 47 times 6 is 282, plus 28 is' },
+    { predictedUsd: 0.004, allowanceUsd: 0.0012, ratioNeeded: 0.7071, after: 'So 47 times 6 is 282, plus 28 is' },
     { predictedUsd: 0.005, allowanceUsd: -0.0002, after: 'So 47 times 6 is 282, plus 28 is 310.' },
   ]);
 
@@ -178,8 +178,11 @@ test("skipped calls never touch the answer's Markdown: the footer lists them wit
   assert.match(footer, /- gpt-4o-mini: “82” \(2 tokens, 120 ms, \$0\.0031, 82% of the input from the cache\)/);
   assert.match(
     footer,
-    /Calls skipped \(they would have cost more than the answer could spend\):\n- after “So 47 times 6 is 282, plus 28 is”: would have cost \$0\.0040; skipped \(the answer could spend \$0\.0012 more under relay\.maxCostRatio\)\n- after “…times 6 is 282, plus 28 is 310\.”: would have cost \$0\.0050; skipped \(the answer could spend nothing more under relay\.maxCostRatio\)/,
+    /Calls skipped \(they would have cost more than the answer could spend\):\n- after “So 47 times 6 is 282, plus 28 is”: would have cost \$0\.0040; skipped \(the answer could spend \$0\.0012 more under relay\.maxCostRatio; it needed 0\.71\)\n- after “…times 6 is 282, plus 28 is 310\.”: would have cost \$0\.0050; skipped \(the answer could spend nothing more under relay\.maxCostRatio\)/,
   );
+  assert.doesNotMatch(footer, /No call to the large model/, 'the large model did help');
+  const noCall = statsFooter({ ...STATS, calls: 0, llmTokens: 0, declinedCalls: 2, leastRatioToCall: 0.7071 }, [], skipped.formatter.declined);
+  assert.match(noCall, /\n\nNo call to the large model\. Each of the 2 calls .* The cheapest needed 0\.71: raise the setting/);
   const html = md.render(skipped.markdown + footer);
   assert.match(html, /<p>So 47 times 6 is 2<em>82<\/em>, plus 28 is 310\.<\/p>\s*<hr>/, 'the answer renders as before, the notes below the rule');
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { Usage } from '../../../src/core/providers/types';
 import { parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
-import { isTurn } from '../../../media/src/view/validate';
+import { isStats, isTurn } from '../../../media/src/view/validate';
 import { clipboardWrites, MemoryMemento, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 
@@ -50,12 +50,13 @@ const end = (callIndex: number, costUsd: number | null, callUsage: Usage, durati
   continuation: 'raw-completion',
   costUsd,
 });
-const declined = (predictedUsd: number, allowanceUsd: number): RelayEvent => ({
+const declined = (predictedUsd: number, allowanceUsd: number, ratioNeeded?: number): RelayEvent => ({
   type: 'call-declined',
   predictedUsd,
   allowanceUsd,
   requestedTokens: 8,
   atMs: 10,
+  ...(ratioNeeded !== undefined ? { ratioNeeded } : {}),
 });
 
 const STATS: AnswerStats = {
@@ -133,13 +134,19 @@ test('an unknown price stays unknown; estimated usage says so', async () => {
 });
 
 test('a skipped call is a marker where it happened, kept with the turn, never in the answer text', async () => {
-  const { conversation, posted, turnId, state } = await replay([slm('Count'), declined(0.004, 0.0012), slm(' three more'), declined(0.005, -0.0001), slm('.')]);
+  const { conversation, posted, turnId, state } = await replay([
+    slm('Count'),
+    declined(0.004, 0.0012, 0.62),
+    slm(' three more'),
+    declined(0.005, -0.0001),
+    slm('.'),
+  ]);
   const markers = posted.filter((message) => message.type === 'call-declined');
   assert.deepEqual(
-    markers.map(({ predictedUsd, allowanceUsd }) => [predictedUsd, allowanceUsd]),
+    markers.map(({ predictedUsd, allowanceUsd, ratioNeeded }) => [predictedUsd, allowanceUsd, ratioNeeded]),
     [
-      [0.004, 0.0012],
-      [0.005, -0.0001],
+      [0.004, 0.0012, 0.62],
+      [0.005, -0.0001, undefined],
     ],
   );
   for (const message of markers) assert.deepEqual(parseHostMessage(message), message);
@@ -179,6 +186,9 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
   );
   assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'slm' }).llmWroteAll, undefined);
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
+  assert.equal(toStatsView({ ...STATS, leastRatioToCall: 0.62 }).leastRatioToCall, 0.62, 'what ceiling would have let a call through');
+  assert.equal(view.leastRatioToCall, undefined);
+  assert.ok(isStats(toStatsView({ ...STATS, leastRatioToCall: 0.62 })));
 });
 
 /**

@@ -196,17 +196,47 @@ test("the ratio ceiling holds in command mode too: the paper's protocol, a call 
   assert.equal(stats.declinedCalls, 1);
   const declined = events.find((e) => e.type === 'call-declined');
   assert.ok(declined?.type === 'call-declined' && declined.requestedTokens === 4);
+  // It says what ceiling would have let the call through here, and that ceiling does.
+  const needed = declined.ratioNeeded;
+  assert.ok(needed !== undefined && needed > 0.5, `needed ${needed}`);
+  assert.equal(stats.leastRatioToCall, needed);
+  const withRatio = (maxCostRatio?: number) =>
+    collectRelay({
+      mode: 'command',
+      slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]),
+      llm: new BillingLlm(PROMPT.length, 'abWXYZcd'),
+      messages: [{ role: 'user', content: 'Q' }],
+      prompt: PROMPT,
+      price: PRICE,
+      ...(maxCostRatio !== undefined ? { maxCostRatio } : {}),
+      commandReplacement: '',
+    });
+  assert.equal((await withRatio(needed * 0.999)).stats.calls, 0, 'just under it: skipped');
+  const atNeeded = await withRatio(needed * 1.001);
+  assert.equal(atNeeded.stats.calls, 1, 'just over it: made');
+  assert.equal(atNeeded.stats.leastRatioToCall, undefined);
   // Without the ceiling the call is made (and costs more than the LLM alone).
-  const free = await collectRelay({
+  const free = await withRatio(undefined);
+  assert.equal(free.stats.calls, 1);
+});
+
+test('a call the USD ceiling refuses names no ratio: raising relay.maxCostRatio would not let it through', async () => {
+  const { stats, events } = await collectRelay({
     mode: 'command',
     slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]),
     llm: new BillingLlm(PROMPT.length, 'abWXYZcd'),
     messages: [{ role: 'user', content: 'Q' }],
     prompt: PROMPT,
     price: PRICE,
+    maxCostRatio: 0.5,
+    maxCostUsd: 1e-9,
     commandReplacement: '',
   });
-  assert.equal(free.stats.calls, 1);
+  const declined = events.find((e) => e.type === 'call-declined');
+  assert.ok(declined?.type === 'call-declined', 'declined');
+  assert.equal(declined.ratioNeeded, undefined);
+  assert.equal(stats.declinedCalls, 1);
+  assert.equal(stats.leastRatioToCall, undefined);
 });
 
 test("the LLM-alone estimate counts this answer's own text once its calls report: the answer's ratio from what two calls were billed for between them", () => {

@@ -181,6 +181,29 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     );
   });
 
+  it('says what relay.maxCostRatio would have let a call through, on each skipped call and under an answer with none', async () => {
+    await deliver(
+      { type: 'init', view: 'answer', busy: true, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'The answer ', tokens: 2 },
+      { type: 'call-declined', turnId: 'a1', predictedUsd: 0.004, allowanceUsd: 0.0012, ratioNeeded: 0.6213 },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'is 5.', tokens: 2 },
+      { type: 'turn-done', turnId: 'a1', stats: { ...STATS, llmTokens: 0, calls: 0, declinedCalls: 1, leastRatioToCall: 0.6213 } },
+    );
+    assert.match((await webview.page.locator('article .relay-declined').getAttribute('title')) ?? '', /under relay\.maxCostRatio; it needed 0\.63\)$/);
+    assert.match(
+      await webview.page.locator('article .relay-skipped-note').innerText(),
+      /^No call to the large model\. The one call this answer wanted .* The cheapest needed 0\.63: raise the setting to that or more/,
+    );
+    // An answer the large model helped with shows no such note.
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a2', source: 'llm', text: 'Yes.', tokens: 1, model: 'm' },
+      { type: 'turn-done', turnId: 'a2', stats: { ...STATS, declinedCalls: 1, leastRatioToCall: 0.7 } },
+    );
+    assert.equal(await webview.page.locator('article .relay-skipped-note').count(), 1);
+  });
+
   it('shows how far the small model has read a long prompt, and hides the line once it is read', async () => {
     await deliver(
       { type: 'init', view: 'answer', busy: true, turns: [] },

@@ -1,7 +1,8 @@
 // What the stats strip and the finish note say (pure formatting, under Node).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { declinedTitle, finishNote, formatUsd, llmSpanTitle, statItems } from '../../../media/src/view/format';
+import { declinedTitle, finishNote, formatUsd, llmSpanTitle, skippedCallsNote, statItems } from '../../../media/src/view/format';
+import { ratioSetting } from '../../../src/core/relay/finishNotes';
 
 const STATS = {
   slmTokens: 38,
@@ -111,6 +112,30 @@ test("a skipped call's marker says what the call would have cost and what the an
     declinedTitle({ predictedUsd: 0.004, allowanceUsd: -0.0003 }),
     'A call here would have cost $0.0040; skipped (the answer could spend nothing more under relay.maxCostRatio)',
   );
+  // The ceiling that would have let it through, rounded up so that it does.
+  assert.equal(
+    declinedTitle({ predictedUsd: 0.004, allowanceUsd: 0.0012, ratioNeeded: 0.6213 }),
+    'A call here would have cost $0.0040; skipped (the answer could spend $0.0012 more under relay.maxCostRatio; it needed 0.63)',
+  );
+});
+
+test('an answer whose every call was skipped says what relay.maxCostRatio would have let one through', () => {
+  const none = { calls: 0, declinedCalls: 3, leastRatioToCall: 0.5812 };
+  assert.equal(
+    skippedCallsNote(none),
+    'No call to the large model. Each of the 3 calls this answer wanted would have cost more than relay.maxCostRatio (CLI: --max-cost-ratio) ' +
+      'allows at its point of the answer (a call re-sends the whole prompt). The cheapest needed 0.59: raise the setting to that or more to let ' +
+      'the large model help with answers like this one, or send less text.',
+  );
+  assert.match(skippedCallsNote({ ...none, declinedCalls: 1 }) ?? '', /^No call to the large model\. The one call this answer wanted would/);
+  assert.match(skippedCallsNote({ ...none, leastRatioToCall: 1.3 }) ?? '', /needed 1\.30, more than the large model alone would cost:/);
+  // Nothing to say where the large model helped, nothing was skipped, or only the USD ceiling refused.
+  assert.equal(skippedCallsNote({ ...none, calls: 1 }), undefined);
+  assert.equal(skippedCallsNote({ calls: 0 }), undefined);
+  assert.equal(skippedCallsNote({ calls: 0, declinedCalls: 2 }), undefined);
+  // A ratio already on a step of 0.01 stays as it is.
+  assert.equal(ratioSetting(0.62), '0.62');
+  assert.equal(ratioSetting(0.620001), '0.63');
 });
 
 test('the strip says how many calls were skipped', () => {

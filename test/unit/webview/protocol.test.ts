@@ -187,6 +187,7 @@ test("host -> webview: a call's figures and a skipped call pass when well-formed
     { type: 'call-declined', turnId: 't', predictedUsd: -0.004, allowanceUsd: 0 },
     { type: 'call-declined', turnId: 't', predictedUsd: '0.004', allowanceUsd: 0 },
     { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: null },
+    { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: 0, ratioNeeded: Number.NaN },
     { type: 'call-declined', turnId: 't', predictedUsd: 0.004, allowanceUsd: Number.NEGATIVE_INFINITY },
     { type: 'call-declined', turnId: 7, predictedUsd: 0.004, allowanceUsd: 0 },
   ];
@@ -207,6 +208,8 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
   assert.ok(
     isStats({ ...STATS, declinedCalls: 2, llmWroteAll: false, llmOnlyNote: 'Estimate: the prompt once as LLM input plus the whole answer as LLM output.' }),
   );
+  assert.ok(isStats({ ...STATS, calls: 0, declinedCalls: 2, leastRatioToCall: 0.62 }));
+  assert.ok(isTurn({ ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0.0012, ratioNeeded: 0.62 } }] }));
   const badTurns: unknown[] = [
     { ...TURN, spans: [{ ...TURN.spans[1], costUsd: -1 }] },
     { ...TURN, spans: [{ ...TURN.spans[1], costUsd: '0.1' }] },
@@ -214,12 +217,17 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
     { ...TURN, spans: [{ ...TURN.spans[1], calls: -1 }] },
     { ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004 } }] },
     { ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: 'skipped' }] },
+    { ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0, ratioNeeded: -1 } }] },
+    { ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0, ratioNeeded: '0.6' } }] },
     // A marker carries no text: text in one would be text no model wrote.
     { ...TURN, spans: [{ source: 'slm', text: 'injected', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0 } }] },
   ];
   for (const turn of badTurns) assert.equal(isTurn(turn), false, `accepted ${JSON.stringify(turn)}`);
   const badStats: unknown[] = [
     { ...STATS, declinedCalls: -1 },
+    { ...STATS, leastRatioToCall: 0 },
+    { ...STATS, leastRatioToCall: Number.POSITIVE_INFINITY },
+    { ...STATS, leastRatioToCall: '0.6' },
     { ...STATS, llmWroteAll: 'yes' },
     { ...STATS, llmOnlyNote: 'x'.repeat(501) },
     { ...STATS, llmOnlyNote: 5 },
