@@ -383,7 +383,9 @@ describe('Relay answers in VS Code (code-server)', () => {
       const needed = /it needed (\d+\.\d\d)\)$/.exec(hover)?.[1];
       assert.match(
         await turn.locator('.relay-skipped-note').innerText(),
-        new RegExp(`^No call to the large model\\. The one call this answer wanted .* The cheapest needed ${needed?.replace('.', '\\.')}: raise the setting`),
+        new RegExp(
+          `^No call to the large model\\. The one call this answer wanted .* The cheapest needed ${needed?.replace('.', '\\.')}${Number(needed) > 1 ? ', more than the large model alone would have cost up to there' : ''}: raise the setting`,
+        ),
       );
       assert.match(stats.Saved, /^\$\d.* est\. \(prices: your settings\)$/, `no call, so the answer cost nothing: ${stats.Saved}`);
       await screenshotBothThemes('skipped-call', answerView());

@@ -45,7 +45,7 @@ export function skippedCallsNote(stats: Pick<AnswerStats, 'calls' | 'declinedCal
   const skipped = stats.declinedCalls ?? 0;
   if (stats.calls > 0 || skipped === 0 || stats.leastRatioToCall === undefined) return undefined;
   const which = skipped === 1 ? 'The one call this answer wanted' : `Each of the ${skipped} calls this answer wanted`;
-  const above = stats.leastRatioToCall > 1 ? ', more than the large model alone would cost' : '';
+  const above = stats.leastRatioToCall > 1 ? ', more than the large model alone would have cost up to there' : '';
   return (
     `No call to the large model. ${which} would have cost more than ${settingRef('maxCostRatio')} allows at its point of the answer ` +
     `(a call re-sends the whole prompt). The cheapest needed ${ratioSetting(stats.leastRatioToCall)}${above}: ` +

@@ -128,7 +128,7 @@ test('an answer whose every call was skipped says what relay.maxCostRatio would 
       'the large model help with answers like this one, or send less text.',
   );
   assert.match(skippedCallsNote({ ...none, declinedCalls: 1 }) ?? '', /^No call to the large model\. The one call this answer wanted would/);
-  assert.match(skippedCallsNote({ ...none, leastRatioToCall: 1.3 }) ?? '', /needed 1\.30, more than the large model alone would cost:/);
+  assert.match(skippedCallsNote({ ...none, leastRatioToCall: 1.3 }) ?? '', /needed 1\.30, more than the large model alone would have cost up to there:/);
   // Nothing to say where the large model helped, nothing was skipped, or only the USD ceiling refused.
   assert.equal(skippedCallsNote({ ...none, calls: 1 }), undefined);
   assert.equal(skippedCallsNote({ calls: 0 }), undefined);
