@@ -2,7 +2,7 @@
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate } from '../core/relay/cost';
-import { ratioSetting } from '../core/relay/finishNotes';
+import { ratioNeededClause } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
 
@@ -103,8 +103,9 @@ export function declineReporter(err: Output): (event: RelayEvent) => void {
   return (event) => {
     if (event.type !== 'call-declined') return;
     const left = event.allowanceUsd > 0 ? `the answer could spend ${formatUsd(event.allowanceUsd)} more` : 'the answer has no money left for calls';
-    const needed = event.ratioNeeded !== undefined ? `; it needed ${ratioSetting(event.ratioNeeded)}` : '';
-    err.write(`relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} under ${settingRef('maxCostRatio')}${needed})\n`);
+    err.write(
+      `relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} under ${settingRef('maxCostRatio')}${ratioNeededClause(event.ratioNeeded)})\n`,
+    );
   };
 }
 

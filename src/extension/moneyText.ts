@@ -5,7 +5,7 @@
  * ("cost $0.0040 more than the LLM alone"), never "saved -$0.004".
  */
 
-import { ratioSetting } from '../core/relay/finishNotes';
+import { ratioNeededClause } from '../core/relay/finishNotes';
 
 /** USD with the sign in front ("-$0.0040"); tiny amounts keep two significant digits. */
 export function formatUsd(value: number | null): string {
@@ -54,6 +54,5 @@ export function cachedShareText(share: number): string {
 /** A skipped call: "would have cost $0.0040; skipped (the answer could spend $0.0012 more under relay.maxCostRatio; it needed 0.62)". */
 export function declinedDetail(predictedUsd: number, allowanceUsd: number, ratioNeeded?: number): string {
   const more = allowanceUsd > 0 ? `${formatUsd(allowanceUsd)} more` : 'nothing more';
-  const needed = ratioNeeded !== undefined ? `; it needed ${ratioSetting(ratioNeeded)}` : '';
-  return `would have cost ${formatUsd(predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${needed})`;
+  return `would have cost ${formatUsd(predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${ratioNeededClause(ratioNeeded)})`;
 }

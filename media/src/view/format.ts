@@ -1,6 +1,6 @@
 /** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
 import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
-import { ratioSetting } from '../../../src/core/relay/finishNotes';
+import { ratioNeededClause } from '../../../src/core/relay/finishNotes';
 
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
@@ -142,8 +142,7 @@ export function llmSpanTitle(span: SpanView | undefined): string {
 /** Hover text of a skipped call's marker. */
 export function declinedTitle(declined: DeclinedCallView): string {
   const more = declined.allowanceUsd > 0 ? `${formatUsd(declined.allowanceUsd)} more` : 'nothing more';
-  const needed = declined.ratioNeeded !== undefined ? `; it needed ${ratioSetting(declined.ratioNeeded)}` : '';
-  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${needed})`;
+  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${ratioNeededClause(declined.ratioNeeded)})`;
 }
 
 export interface CostPoint {

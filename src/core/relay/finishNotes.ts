@@ -36,6 +36,11 @@ export function ratioSetting(ratio: number): string {
   return (Math.ceil(ratio * 100 - 1e-9) / 100).toFixed(2);
 }
 
+/** "; it needed 0.63": the end of a skipped call's reason, where a ratio would have let it through. */
+export function ratioNeededClause(ratioNeeded: number | undefined): string {
+  return ratioNeeded !== undefined ? `; it needed ${ratioSetting(ratioNeeded)}` : '';
+}
+
 /**
  * The line for an answer the large model did not help with because relay.maxCostRatio
  * skipped every call it wanted: what would have let one through. Undefined for any other
