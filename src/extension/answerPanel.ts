@@ -3,6 +3,14 @@ import * as vscode from 'vscode';
 import type { Conversation } from './conversation';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
+/**
+ * How long a view's script may take to say it is listening before the view is replaced by a
+ * new one (the first wait), and how long the new one may take (the second).
+ */
+export const VIEW_READY_TIMEOUTS_MS = [15_000, 30_000] as const;
+
+const RELOAD_WINDOW = 'Reload Window';
+
 export class AnswerPanel {
   private panel: vscode.WebviewPanel | undefined;
   private ready: Promise<void> | undefined;
@@ -11,10 +19,29 @@ export class AnswerPanel {
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly conversation: Conversation,
+    private readonly readyTimeoutsMs: readonly number[] = VIEW_READY_TIMEOUTS_MS,
   ) {}
 
-  /** Shows the panel (creating it if needed) and resolves once its script is listening. */
-  private show(): Promise<void> {
+  /**
+   * Shows the panel and resolves once its script is listening. A view whose content never
+   * loads (seen with a view VS Code reopened after a window reload, in VS Code for the web)
+   * would otherwise hold every later question forever: it is closed and a new one opened,
+   * which gets the answers so far from workspace state like any new view.
+   */
+  private async show(): Promise<void> {
+    for (const timeoutMs of this.readyTimeoutsMs) {
+      const ready = this.reveal();
+      let timer: NodeJS.Timeout | undefined;
+      const loaded = await Promise.race([ready.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
+      clearTimeout(timer);
+      if (loaded) return;
+      this.panel?.dispose();
+    }
+    throw new AnswerViewError();
+  }
+
+  /** The panel, created if needed; its promise resolves when its script is listening. */
+  private reveal(): Promise<void> {
     if (this.panel && this.ready) {
       this.panel.reveal(vscode.ViewColumn.Beside, true);
       return this.ready;
@@ -62,14 +89,34 @@ export class AnswerPanel {
   }
 
   /** Shows the view (creating it if needed), then runs `fn` on its conversation ("Relay: Try the Demo" asks with its own set-up). */
-  async withConversation<T>(fn: (conversation: Conversation) => Promise<T>): Promise<T> {
-    await this.show();
-    return fn(this.conversation);
+  async withConversation<T>(fn: (conversation: Conversation) => Promise<T>): Promise<T | undefined> {
+    return (await this.shown()) ? fn(this.conversation) : undefined;
   }
 
   async ask(question: string, editor: vscode.TextEditor | undefined): Promise<void> {
     this.sourceEditor = editor;
-    await this.show();
-    await this.conversation.ask(question);
+    if (await this.shown()) await this.conversation.ask(question);
+  }
+
+  /** show(), or where the view would not load, an error that says so with a button that reloads the window. */
+  private async shown(): Promise<boolean> {
+    try {
+      await this.show();
+      return true;
+    } catch (error) {
+      if (!(error instanceof AnswerViewError)) throw error;
+      void vscode.window.showErrorMessage(`Relay: ${error.message}`, RELOAD_WINDOW).then((choice) => {
+        if (choice === RELOAD_WINDOW) void vscode.commands.executeCommand('workbench.action.reloadWindow');
+      });
+      return false;
+    }
+  }
+}
+
+/** The answer view did not load even when opened anew: said, with the way out. */
+export class AnswerViewError extends Error {
+  constructor() {
+    super('The Relay answer view did not load, so nothing was asked. Reload the window (Developer: Reload Window) and ask again.');
+    this.name = 'AnswerViewError';
   }
 }

@@ -50,17 +50,30 @@ export const chat = {
   },
 };
 
-export const ViewColumn = { Active: -1 };
+export const ViewColumn = { Active: -1, Beside: -2 };
 
 /** A webview panel as created by window.createWebviewPanel: what the extension set on it. */
 export interface StubWebviewPanel {
   viewType: string;
   title: string;
   options: Record<string, unknown> | undefined;
-  webview: { html: string };
+  webview: {
+    html: string;
+    options: unknown;
+    cspSource: string;
+    /** What the extension posted to the webview. */
+    posted: unknown[];
+    asWebviewUri(uri: { path: string }): { path: string };
+    postMessage(message: unknown): Promise<boolean>;
+    onDidReceiveMessage(listener: (message: unknown) => void): { dispose(): void };
+  };
   revealed: number;
+  disposed: boolean;
   onDidDispose(listener: () => void): { dispose(): void };
   reveal(): void;
+  dispose(): void;
+  /** The webview's script posting `message` to the extension. */
+  fromWebview(message: unknown): void;
 }
 
 export const createdPanels: StubWebviewPanel[] = [];
@@ -244,15 +257,43 @@ export const window = {
     return task({ report() {} }, token);
   },
   createWebviewPanel(viewType: string, title: string, _column: unknown, options?: Record<string, unknown>): StubWebviewPanel {
+    const received: ((message: unknown) => void)[] = [];
+    const disposed: (() => void)[] = [];
     const panel: StubWebviewPanel = {
       viewType,
       title,
       options,
-      webview: { html: '' },
+      webview: {
+        html: '',
+        options: undefined,
+        cspSource: 'stub:',
+        posted: [],
+        asWebviewUri: (uri) => uri,
+        async postMessage(message) {
+          panel.webview.posted.push(message);
+          return !panel.disposed;
+        },
+        onDidReceiveMessage(listener) {
+          received.push(listener);
+          return { dispose() {} };
+        },
+      },
       revealed: 0,
-      onDidDispose: () => ({ dispose() {} }),
+      disposed: false,
+      onDidDispose(listener) {
+        disposed.push(listener);
+        return { dispose() {} };
+      },
       reveal() {
         panel.revealed++;
+      },
+      dispose() {
+        if (panel.disposed) return;
+        panel.disposed = true;
+        for (const listener of disposed) listener();
+      },
+      fromWebview(message) {
+        for (const listener of received) listener(message);
       },
     };
     createdPanels.push(panel);

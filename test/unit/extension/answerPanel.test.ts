@@ -1,0 +1,90 @@
+// The answer view VS Code reopens after a window reload may never load its script (seen in
+// VS Code for the web): a question must not wait for it forever.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { answerQuestions, commandsRun, createdPanels, questionsAsked, useVscodeStub, type StubWebviewPanel } from './vscodeStub';
+useVscodeStub();
+import type { Conversation } from '../../../src/extension/conversation';
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { AnswerPanel } = require('../../../src/extension/answerPanel') as typeof import('../../../src/extension/answerPanel');
+
+/** A conversation that records what it was asked and which view it posts to. */
+function fakeConversation() {
+  const asked: string[] = [];
+  const attached: unknown[] = [];
+  const conversation = {
+    attach: (view: unknown) => void attached.push(view),
+    receive: async () => {},
+    ask: async (question: string) => void asked.push(question),
+  };
+  return { conversation: conversation as unknown as Conversation, asked, attached };
+}
+
+const EXTENSION_URI = { path: '/ext', fsPath: '/ext', scheme: 'file' } as never;
+const TIMEOUTS = [40, 80];
+
+/** Resolves once a new panel is created; the test then decides whether its script says it is listening. */
+async function nextPanel(count: number): Promise<StubWebviewPanel> {
+  for (let i = 0; i < 200 && createdPanels.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  const panel = createdPanels[count - 1];
+  assert.ok(panel, `panel ${count} was created`);
+  return panel;
+}
+
+test('a reopened view that never loads is replaced by a new one, and the question is asked there', async () => {
+  const { conversation, asked } = fakeConversation();
+  const answers = new AnswerPanel(EXTENSION_URI, conversation, TIMEOUTS);
+  const before = createdPanels.length;
+  // What VS Code hands back after a reload: a panel whose script never says 'ready'.
+  const restored = createdPanelLike();
+  void answers.restore(restored as never);
+
+  const asking = answers.ask('What is 2+3?', undefined);
+  const fresh = await nextPanel(before + 1);
+  assert.equal(restored.disposed, true, 'the stuck view is closed');
+  assert.equal(asked.length, 0, 'nothing asked before the new view listens');
+  assert.match(fresh.webview.html, /data-view="answer"/);
+  fresh.fromWebview({ type: 'ready' });
+  await asking;
+  assert.deepEqual(asked, ['What is 2+3?']);
+
+  // A view that loaded is used as it is.
+  await answers.ask('And 2+4?', undefined);
+  assert.equal(createdPanels.length, before + 1, 'no other view');
+  assert.deepEqual(asked, ['What is 2+3?', 'And 2+4?']);
+});
+
+test('when a new view does not load either, the question is not asked and the user is told how to recover', async () => {
+  const { conversation, asked } = fakeConversation();
+  const answers = new AnswerPanel(EXTENSION_URI, conversation, TIMEOUTS);
+  const before = createdPanels.length;
+  answerQuestions((question) => (question.api === 'showErrorMessage' ? 'Reload Window' : undefined));
+  try {
+    await answers.ask('What is 2+3?', undefined);
+  } finally {
+    answerQuestions(() => undefined);
+  }
+  assert.equal(createdPanels.length, before + 2, 'a view, then a new one');
+  assert.ok(
+    createdPanels.slice(before).every((panel) => panel.disposed),
+    'neither is left open',
+  );
+  assert.deepEqual(asked, []);
+  const error = questionsAsked.at(-1);
+  assert.equal(error?.api, 'showErrorMessage');
+  assert.match(error.text, /^Relay: The Relay answer view did not load, so nothing was asked\. Reload the window/);
+  assert.deepEqual(error.items, ['Reload Window']);
+  for (let i = 0; i < 100 && commandsRun.at(-1)?.command !== 'workbench.action.reloadWindow'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(commandsRun.at(-1)?.command, 'workbench.action.reloadWindow', 'the button reloads the window');
+});
+
+/** A panel as VS Code restores one: created outside the extension, never listening. */
+function createdPanelLike(): StubWebviewPanel {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const vscode = require('vscode') as { window: { createWebviewPanel(...args: unknown[]): StubWebviewPanel } };
+  const panel = vscode.window.createWebviewPanel('relay.answer', 'Relay Answer', -2, {});
+  createdPanels.pop(); // not one the extension created
+  return panel;
+}
