@@ -178,19 +178,24 @@ test('money-aware: never past the ratio, declines what cannot pay off (and says 
   assert.ok((fixed.stats.savedUsd ?? 0) < 0, 'and it is shown as a loss');
 });
 
-test("the ratio ceiling holds in command mode too: the paper's protocol, a call that cannot fit is declined and the SLM writes on", async () => {
-  const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]);
+/** Command mode on a 1,200-token context whose SLM asks for 4 tokens after "ab", under these money ceilings. */
+async function commandRelay(ceilings: { maxCostRatio?: number; maxCostUsd?: number }) {
   const llm = new BillingLlm(PROMPT.length, 'abWXYZcd');
-  const { answer, stats, events } = await collectRelay({
+  const run = await collectRelay({
     mode: 'command',
-    slm,
+    slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]),
     llm,
     messages: [{ role: 'user', content: 'Q' }],
     prompt: PROMPT,
     price: PRICE,
-    maxCostRatio: 0.5,
+    ...ceilings,
     commandReplacement: '',
   });
+  return { ...run, llm };
+}
+
+test("the ratio ceiling holds in command mode too: the paper's protocol, a call that cannot fit is declined and the SLM writes on", async () => {
+  const { answer, stats, events, llm } = await commandRelay({ maxCostRatio: 0.5 });
   assert.equal(llm.requests.length, 0, 'a 1,200-token context for a 4-token span: no call');
   assert.equal(answer, 'abcd');
   assert.equal(stats.declinedCalls, 1);
@@ -200,38 +205,17 @@ test("the ratio ceiling holds in command mode too: the paper's protocol, a call 
   const needed = declined.ratioNeeded;
   assert.ok(needed !== undefined && needed > 0.5, `needed ${needed}`);
   assert.equal(stats.leastRatioToCall, needed);
-  const withRatio = (maxCostRatio?: number) =>
-    collectRelay({
-      mode: 'command',
-      slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]),
-      llm: new BillingLlm(PROMPT.length, 'abWXYZcd'),
-      messages: [{ role: 'user', content: 'Q' }],
-      prompt: PROMPT,
-      price: PRICE,
-      ...(maxCostRatio !== undefined ? { maxCostRatio } : {}),
-      commandReplacement: '',
-    });
-  assert.equal((await withRatio(needed * 0.999)).stats.calls, 0, 'just under it: skipped');
-  const atNeeded = await withRatio(needed * 1.001);
+  assert.equal((await commandRelay({ maxCostRatio: needed * 0.999 })).stats.calls, 0, 'just under it: skipped');
+  const atNeeded = await commandRelay({ maxCostRatio: needed * 1.001 });
   assert.equal(atNeeded.stats.calls, 1, 'just over it: made');
   assert.equal(atNeeded.stats.leastRatioToCall, undefined);
   // Without the ceiling the call is made (and costs more than the LLM alone).
-  const free = await withRatio(undefined);
+  const free = await commandRelay({});
   assert.equal(free.stats.calls, 1);
 });
 
 test('a call the USD ceiling refuses names no ratio: raising relay.maxCostRatio would not let it through', async () => {
-  const { stats, events } = await collectRelay({
-    mode: 'command',
-    slm: new DoubleRuntime([...chars('ab'), ...chars('<call>4</call>'), ...chars('cd')]),
-    llm: new BillingLlm(PROMPT.length, 'abWXYZcd'),
-    messages: [{ role: 'user', content: 'Q' }],
-    prompt: PROMPT,
-    price: PRICE,
-    maxCostRatio: 0.5,
-    maxCostUsd: 1e-9,
-    commandReplacement: '',
-  });
+  const { stats, events } = await commandRelay({ maxCostRatio: 0.5, maxCostUsd: 1e-9 });
   const declined = events.find((e) => e.type === 'call-declined');
   assert.ok(declined?.type === 'call-declined', 'declined');
   assert.equal(declined.ratioNeeded, undefined);
