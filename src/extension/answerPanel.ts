@@ -35,7 +35,13 @@ export class AnswerPanel {
       const loaded = await Promise.race([ready.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
       clearTimeout(timer);
       if (loaded) return;
-      this.panel?.dispose();
+      const stuck = this.panel;
+      stuck?.dispose();
+      // Forgotten here too, in case the dispose event comes later: the next round opens a new view.
+      if (this.panel === stuck) {
+        this.panel = undefined;
+        this.ready = undefined;
+      }
     }
     throw new AnswerViewError();
   }
