@@ -12,6 +12,7 @@ import type { AnswerStats, RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
 import { cachedShareText, declinedDetail, formatUsd, llmWroteAll, savingPhrase } from './moneyText';
 import { skippedCallsNote } from '../core/relay/finishNotes';
+import { declinedCallView } from '../shared/webviewProtocol';
 
 export interface LlmSpanNote {
   text: string;
@@ -113,12 +114,7 @@ export class ChatAnswerFormatter {
       case 'call-end':
         return this.flushLlm(event);
       case 'call-declined':
-        this.declined.push({
-          predictedUsd: event.predictedUsd,
-          allowanceUsd: event.allowanceUsd,
-          ...(event.ratioNeeded !== undefined ? { ratioNeeded: event.ratioNeeded } : {}),
-          after: this.answer + this.pendingLlm,
-        });
+        this.declined.push({ ...declinedCallView(event), after: this.answer + this.pendingLlm });
         return '';
       case 'done':
         return this.flushLlm();

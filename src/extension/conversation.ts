@@ -9,6 +9,7 @@ import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
 import {
+  declinedCallView,
   parseWebviewMessage,
   type ChatTurnView,
   type DemoAction,
@@ -186,11 +187,7 @@ export class Conversation {
       this.endCall(turn, event);
     } else if (event.type === 'call-declined') {
       // A marker where the call would have been made: no text, so never part of the answer's text.
-      const declined = {
-        predictedUsd: event.predictedUsd,
-        allowanceUsd: event.allowanceUsd,
-        ...(event.ratioNeeded !== undefined ? { ratioNeeded: event.ratioNeeded } : {}),
-      };
+      const declined = declinedCallView(event);
       turn.spans.push({ source: 'slm', text: '', tokens: 0, declined });
       this.post({ type: 'call-declined', turnId: turn.id, ...declined });
     }

@@ -48,6 +48,12 @@ export interface DeclinedCallView {
   ratioNeeded?: number;
 }
 
+/** The fields of a skipped call the views keep, from a 'call-declined' event or message (nothing else it carries). */
+export function declinedCallView(declined: DeclinedCallView): DeclinedCallView {
+  const { predictedUsd, allowanceUsd, ratioNeeded } = declined;
+  return { predictedUsd, allowanceUsd, ...(ratioNeeded !== undefined ? { ratioNeeded } : {}) };
+}
+
 /** A piece of an answer as it streams (a 'span' message), before its call's figures are known. */
 export interface StreamedSpan {
   source: SpanSource;

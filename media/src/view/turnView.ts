@@ -16,6 +16,7 @@ import type {
   StatsView,
   WebviewMessage,
 } from '../../../src/shared/webviewProtocol';
+import { declinedCallView } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
@@ -195,8 +196,7 @@ export class TurnView {
   /** A call was skipped here (the money ceiling): a marker at the end of the text so far, never part of the text. */
   markDeclined(declined: DeclinedCallView): void {
     if (this.finished) return;
-    const { predictedUsd, allowanceUsd, ratioNeeded } = declined;
-    this.spans.push({ source: 'slm', text: '', tokens: 0, declined: { predictedUsd, allowanceUsd, ...(ratioNeeded !== undefined ? { ratioNeeded } : {}) } });
+    this.spans.push({ source: 'slm', text: '', tokens: 0, declined: declinedCallView(declined) });
     this.appendToTail(this.spans.length - 1, '');
   }
 
