@@ -22,7 +22,8 @@ import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/proc
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
-import { KeyStore, type AskUser } from './keyStore';
+import { askModal } from './askModal';
+import { KeyStore } from './keyStore';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
 
@@ -36,9 +37,6 @@ function runtimeKey(folder: string, settings: RelaySettings): string {
 
 /** The kinds whose service takes a key (keys of these may have been stored before they were bound to an origin). */
 const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
-
-/** The user's yes or no in a modal dialog (default: no). */
-const askModal: AskUser = async (question, detail, yes) => (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
 
 /** What failed, for the view: the message, and the fix the error carries (a provider's, or one passed through the SLM process), else by what failed. */
 function failureOf(error: unknown): { message: string; fix?: FixAction } {

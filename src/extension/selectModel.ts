@@ -30,8 +30,9 @@ import {
   type CatalogPin,
 } from './modelCatalog';
 import { selectServedModel } from './selectServedModel';
+import { askModal } from './askModal';
+import { KeyStore, MODEL_HUB } from './keyStore';
 
-export const HUB_TOKEN_SECRET = 'relay.models.hubToken';
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const TOKEN_HINT = 'run "Relay: Set Model Hub Token"';
 
@@ -44,13 +45,24 @@ function hubEndpoint(): string {
   return value.replace(/\/+$/, '');
 }
 
+/** The hub token is kept as the providers' keys are: bound to the hub's origin it was entered for (keyStore.ts). */
+function tokens(context: vscode.ExtensionContext): KeyStore {
+  return new KeyStore(context.secrets, context.globalState, askModal);
+}
+
 async function hubContext(context: vscode.ExtensionContext, signal?: AbortSignal): Promise<HubContext> {
+  const endpoint = hubEndpoint();
+  const store = tokens(context);
+  // A token stored before tokens were bound to an origin belongs to the endpoint it was being sent to.
+  await store.migrateLegacy(MODEL_HUB, endpoint);
+  const decision = await store.keyFor(MODEL_HUB, normalizeEndpoint(endpoint));
   return {
-    endpoint: hubEndpoint(),
-    token: (await context.secrets.get(HUB_TOKEN_SECRET)) || undefined,
+    endpoint,
+    token: decision.key || undefined,
     signal,
     timeouts: DEFAULT_HUB_TIMEOUTS,
-    tokenHint: TOKEN_HINT,
+    // A gated model's message says why a stored token was not sent.
+    tokenHint: decision.withheld ? `${TOKEN_HINT}. ${decision.withheld.replace(/\.$/, '')}` : TOKEN_HINT,
   };
 }
 
@@ -341,19 +353,28 @@ async function showDownloadError(
 
 /** "Relay: Set Model Hub Token": an access token for gated repositories, in SecretStorage only. */
 export async function setHubToken(context: vscode.ExtensionContext): Promise<boolean> {
+  let origin: string;
+  try {
+    origin = normalizeEndpoint(hubEndpoint()).origin;
+  } catch (error) {
+    void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);
+    return false;
+  }
   const token = await vscode.window.showInputBox({
-    title: 'Relay: model hub access token',
-    prompt: "A read token from huggingface.co/settings/tokens, for gated or private models. Stored in VS Code's secret storage. Leave empty to remove it.",
+    title: `Relay: access token for ${origin}`,
+    prompt: `A read token from ${origin}/settings/tokens, for gated or private models. It goes to ${origin} only (relay.models.hubEndpoint), and is kept in VS Code's secret storage. Leave empty to remove it.`,
     password: true,
     ignoreFocusOut: true,
   });
   if (token === undefined) return false;
+  const store = tokens(context);
+  await store.migrateLegacy(MODEL_HUB, origin);
   if (token.trim() === '') {
-    await context.secrets.delete(HUB_TOKEN_SECRET);
-    void vscode.window.showInformationMessage('Relay: the model hub token was removed.');
+    await store.remove(MODEL_HUB, origin);
+    void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} was removed.`);
     return false;
   }
-  await context.secrets.store(HUB_TOKEN_SECRET, token.trim());
-  void vscode.window.showInformationMessage('Relay: the model hub token is stored.');
+  await store.store(MODEL_HUB, origin, token.trim());
+  void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} is stored.`);
   return true;
 }

@@ -78,16 +78,21 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
 }
 
 /** An http(s) address without a login, or the error that names relay.slm.serverUrl (also the model picker's input check). */
+/** An address the user typed, quoted in a message without its user:password part (a message may reach the status bar or a view). */
+function quoteAddress(text: string): string {
+  return `"${text.replace(/\/\/[^/@]*@/g, '//***@')}"`;
+}
+
 export function slmServerUrlProblem(text: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return `"${text}" is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
+    return `${quoteAddress(text)} is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${text}" is not an http:// or https:// address.`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quoteAddress(text)} is not an http:// or https:// address.`;
   // The SLM's server gets no key or login; a URL with one would put it in requests and records.
-  if (url.username || url.password) return `"${text}" carries a login (user:password@); the small model's server is sent none. Remove it.`;
+  if (url.username || url.password) return `${quoteAddress(text)} carries a login (user:password@); the small model's server is sent none. Remove it.`;
   return undefined;
 }
 
@@ -122,7 +127,7 @@ export function readSettings(): RelaySettings {
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
   const baseUrl = config.get<string>('provider.baseUrl', '').trim();
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
-    throw new SettingsError('provider.baseUrl', `"${baseUrl}" is not an http(s) URL, e.g. https://api.openai.com/v1.`);
+    throw new SettingsError('provider.baseUrl', `${quoteAddress(baseUrl)} is not an http(s) URL, e.g. https://api.openai.com/v1.`);
   }
   const mode = config.get<string>('mode', 'auto');
   if (!MODES.includes(mode)) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);

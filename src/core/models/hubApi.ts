@@ -7,6 +7,7 @@
  *   (`x-repo-commit`, `x-linked-etag` = LFS sha256, `x-linked-size`, `etag`); large files
  *   answer with a redirect to a CDN, which is not followed for metadata.
  */
+import { scrubSecrets } from '../providers/errors';
 import { ModelDownloadError } from './errors';
 import { header, hubRequest, readText, type HubResponse, type HubTimeouts } from './hubHttp';
 
@@ -132,7 +133,8 @@ export async function statusError(
     );
   }
   if (status === 416) return new ModelDownloadError('server', `${response.url.host} refused the byte range asked for ${file ?? what.repo} (HTTP 416).`, file);
-  const detail = text.trim().slice(0, 200);
+  // Scrubbed whole, then cut: a server may echo the request's Authorization header (the token) in its error body.
+  const detail = scrubSecrets(text.trim(), context.token ? [context.token] : []).slice(0, 200);
   return new ModelDownloadError(
     'server',
     `The model hub answered HTTP ${status} for ${file ? `${what.repo}/${file}` : what.repo}${detail ? `: ${detail}` : ''}. Try again later.`,

@@ -63,7 +63,11 @@ export async function hubRequest(options: HubRequestOptions): Promise<HubRespons
     response.body.resume(); // discard the redirect's body so the socket is freed
     url = next;
   }
-  throw new ModelDownloadError('server', `The model hub redirected ${options.url.href} more than ${MAX_REDIRECTS} times; try again later.`);
+  const shown = new URL(options.url.href);
+  // An endpoint may carry user:password (sent as Basic auth); a message must not show them.
+  shown.username = '';
+  shown.password = '';
+  throw new ModelDownloadError('server', `The model hub redirected ${shown.href} more than ${MAX_REDIRECTS} times; try again later.`);
 }
 
 function sendOnce(options: HubRequestOptions, url: URL): Promise<HubResponse> {

@@ -62,9 +62,9 @@ export function isProviderError(value: unknown): value is ProviderError {
 const REDACTED = '[redacted]';
 
 /**
- * Removes API keys from text: the known key values, anything shaped like a key
- * (sk-..., Bearer ...), header assignments (x-api-key: ..., api-key=...), and masked
- * fragments of a known key that servers echo back ("sk-abc***xyz").
+ * Removes API keys and tokens from text: the known values, anything shaped like one
+ * (sk-..., hf_..., Bearer ...), header assignments (x-api-key: ..., api-key=...), and
+ * masked fragments of a known key that servers echo back ("sk-abc***xyz").
  */
 export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
   let out = text;
@@ -74,7 +74,9 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
   out = out
     .replace(/\b(Bearer|Basic)\s+[^\s"',;}]+/gi, `$1 ${REDACTED}`)
     .replace(/((?:x-api-key|api-key|api_key|apikey|authorization|key)["']?\s*[:=]\s*["']?)[^\s"',;}&]+/gi, `$1${REDACTED}`)
-    .replace(/\bsk-[A-Za-z0-9_*.-]{4,}/g, REDACTED);
+    .replace(/\bsk-[A-Za-z0-9_*.-]{4,}/g, REDACTED)
+    // Hugging Face access tokens (the model hub's).
+    .replace(/\bhf_[A-Za-z0-9]{8,}/g, REDACTED);
   const known = secrets.filter((s) => s.length >= 8);
   if (known.length > 0) {
     out = out.replace(/[A-Za-z0-9_*.-]{6,}/g, (word) => {

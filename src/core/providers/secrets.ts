@@ -27,11 +27,16 @@ export function envVarsForKind(kind: ProviderKind): readonly string[] {
   return providerOf(kind).keyEnv;
 }
 
-/** Why a key was not sent in clear text, and how to allow it (the CLI's flag, the extension's question). */
-export function clearTextWithheld(url: URL, allowHow: string): string {
+/** Why a key (or the model hub's token) was not sent in clear text, and how to allow it (the CLI's flag, the extension's question). */
+export function clearTextWithheld(
+  url: URL,
+  allowHow: string,
+  what: { noun: string; setting: string } = { noun: 'API key', setting: settingRef('baseUrl') },
+): string {
+  const carried = what.noun === 'API key' ? 'the key and your code' : `the ${what.noun}`;
   return (
-    `Relay did not send your API key to ${url.origin}: it is plain HTTP to a host off this machine, so the key and your code would cross the network in clear text. ` +
-    `Use https:// in ${settingRef('baseUrl')}, or ${allowHow}.`
+    `Relay did not send your ${what.noun} to ${url.origin}: it is plain HTTP to a host off this machine, so ${carried} would cross the network in clear text. ` +
+    `Use https:// in ${what.setting}, or ${allowHow}.`
   );
 }
 

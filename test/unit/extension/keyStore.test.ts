@@ -2,7 +2,7 @@
 // user's answers scripted: what is sent where, what is asked, what is remembered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyStore, type MementoLike, type SecretStorageLike } from '../../../src/extension/keyStore';
+import { KeyStore, LEGACY_HUB_TOKEN_SECRET, MODEL_HUB, type MementoLike, type SecretStorageLike } from '../../../src/extension/keyStore';
 
 class MemorySecrets implements SecretStorageLike {
   readonly values = new Map<string, string>();
@@ -114,4 +114,43 @@ test('a key stored before origins were bound moves to the origin it was used wit
   await keys.remove('openai-chat', OPENAI.origin);
   assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), {});
   assert.equal(keys.hasKeyFor('openai-chat', OPENAI), false);
+});
+
+test("the model hub's token is bound to the hub it was entered for: a mirror asks first, plain HTTP off this machine too, and the messages name the hub's command and setting", async () => {
+  const { keys, questions, secrets } = setUp([false, false]);
+  const hub = new URL('https://huggingface.co');
+  const mirror = new URL('https://hf-mirror.example');
+  await keys.store(MODEL_HUB, hub.origin, 'hf_usertoken123');
+  assert.equal(secrets.values.get('relay.models.hubToken@https://huggingface.co'), 'hf_usertoken123');
+  assert.deepEqual(await keys.keyFor(MODEL_HUB, hub), { key: 'hf_usertoken123' });
+  assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), {}, 'no API key is the hub token');
+
+  const moved = await keys.keyFor(MODEL_HUB, mirror);
+  assert.equal(moved.key, undefined);
+  assert.deepEqual(questions, ['Send your model hub token for https://huggingface.co to https://hf-mirror.example?']);
+  assert.match(moved.withheld ?? '', /Store one for https:\/\/hf-mirror\.example with 'Relay: Set Model Hub Token', or point relay\.models\.hubEndpoint back/);
+
+  const lan = new URL('http://10.0.0.9:8080');
+  await keys.store(MODEL_HUB, lan.origin, 'hf_lantoken456');
+  const clear = await keys.keyFor(MODEL_HUB, lan);
+  assert.equal(clear.key, undefined);
+  assert.equal(questions[1], 'Send your model hub token to http://10.0.0.9:8080 over plain HTTP?');
+  assert.match(clear.withheld ?? '', /did not send your model hub token to http:\/\/10\.0\.0\.9:8080.*Use https:\/\/ in relay\.models\.hubEndpoint/);
+  // An API key's "yes" for that origin is not the token's.
+  const { keys: other, questions: asked } = setUp([true, false]);
+  await other.store('openai-completions', lan.origin, 'sk-lan');
+  await other.store(MODEL_HUB, lan.origin, 'hf_lantoken456');
+  assert.deepEqual(await other.keyFor('openai-completions', lan), { key: 'sk-lan' });
+  assert.equal((await other.keyFor(MODEL_HUB, lan)).key, undefined);
+  assert.equal(asked.length, 2, 'asked once for each');
+});
+
+test('a hub token stored before tokens were bound moves to the endpoint it was being sent to', async () => {
+  const { keys, secrets } = setUp();
+  secrets.values.set(LEGACY_HUB_TOKEN_SECRET, 'hf_oldtoken789');
+  await keys.migrateLegacy(MODEL_HUB, 'https://huggingface.co');
+  assert.equal(secrets.values.has(LEGACY_HUB_TOKEN_SECRET), false, 'the unbound name is gone');
+  assert.deepEqual(await keys.keyFor(MODEL_HUB, new URL('https://huggingface.co')), { key: 'hf_oldtoken789' });
+  await keys.remove(MODEL_HUB, 'https://huggingface.co');
+  assert.deepEqual(await keys.keyFor(MODEL_HUB, new URL('https://huggingface.co')), {});
 });

@@ -142,7 +142,15 @@ describe('RelayService with the small model on a server', () => {
         { 'relay.slm.serverUrl': 'ftp://127.0.0.1:8000' },
         /^Setting relay\.slm\.serverUrl: "ftp:\/\/127\.0\.0\.1:8000" is not an http:\/\/ or https:\/\/ address\.$/,
       ],
-      [{ 'relay.slm.serverUrl': 'http://user:secret@127.0.0.1:8000/v1' }, /^Setting relay\.slm\.serverUrl: .* carries a login/],
+      [
+        { 'relay.slm.serverUrl': 'http://user:secret@127.0.0.1:8000/v1' },
+        /^Setting relay\.slm\.serverUrl: "http:\/\/\*\*\*@127\.0\.0\.1:8000\/v1" carries a login/,
+      ],
+      // A login in a mistyped address is not quoted either (the message reaches the status bar and the view).
+      [
+        { 'relay.provider.baseUrl': 'htps://alice:secret@api.example.com/v1' },
+        /^Setting relay\.provider\.baseUrl: "htps:\/\/\*\*\*@api\.example\.com\/v1" is not an http\(s\) URL/,
+      ],
       [{ 'relay.slm.serverUrl': 'not a url' }, /^Setting relay\.slm\.serverUrl: "not a url" is not a URL/],
       [{ 'relay.slm.serverModel': ' ' }, /^Setting relay\.slm\.serverModel: is empty, and relay\.slm\.kind is completions-server/],
       [
@@ -155,6 +163,7 @@ describe('RelayService with the small model on a server', () => {
       assert.match((await service.setupWarning()) ?? '', expected);
       const outcome = await service.answer(QUESTION, sink());
       assert.match(outcome.error?.message ?? '', expected);
+      assert.ok(!outcome.error?.message.includes('secret'), 'no password in the message');
       assert.equal(outcome.error?.fix, 'open-settings');
     }
     // An empty URL is the kind's default; onnx ignores the server settings.

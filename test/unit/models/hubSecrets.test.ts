@@ -1,0 +1,66 @@
+// The hub's access token stays out of what the user is shown: a hub (or mirror) that echoes
+// the request's Authorization header in an error body, and an endpoint that carries
+// user:password, against real servers on 127.0.0.1.
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { readRepoText } from '../../../src/core/models/hubApi';
+import { DEFAULT_HUB_TIMEOUTS } from '../../../src/core/models/hubHttp';
+
+const TOKEN = 'hf_SECRETtoken1234567890abcdef';
+let server: http.Server;
+let base: string;
+/** What the next request is answered with. */
+let answer: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+let requests = 0;
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    requests += 1;
+    answer(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+async function failureOf(endpoint: string, token?: string): Promise<string> {
+  try {
+    await readRepoText({ endpoint, token, timeouts: DEFAULT_HUB_TIMEOUTS }, 'org/model', 'main', 'config.json');
+  } catch (error) {
+    return (error as Error).message;
+  }
+  assert.fail('the hub answered an error: the read must fail');
+}
+
+test('an error body that echoes the token, as a header, bare or cut at the quoted length, never reaches the message', async () => {
+  const bodies = [
+    (req: http.IncomingMessage) => `bad request while handling ${req.headers.authorization}`,
+    () => JSON.stringify({ error: 'invalid request', seen: { credential: TOKEN } }),
+    // The token straddles the 200 characters the message quotes.
+    () => `${'x'.repeat(190)} ${TOKEN}`,
+  ];
+  for (const body of bodies) {
+    answer = (req, res) => {
+      assert.equal(req.headers.authorization, `Bearer ${TOKEN}`, 'the hub itself gets the token');
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(body(req));
+    };
+    const message = await failureOf(base, TOKEN);
+    assert.match(message, /The model hub answered HTTP 400 for org\/model\/config\.json/);
+    assert.ok(!message.includes('SECRETtoken'), `no part of the token in: ${message}`);
+  }
+});
+
+test("a hub address's user:password is not quoted when its redirects never end", async () => {
+  requests = 0;
+  answer = (_req, res) => {
+    res.writeHead(302, { location: '/again' });
+    res.end();
+  };
+  const message = await failureOf(base.replace('http://', 'http://alice:pa55word@'));
+  assert.match(message, /redirected .* more than \d+ times/);
+  assert.ok(!message.includes('pa55word') && !message.includes('alice'), message);
+  assert.ok(requests > 1 && requests < 20, `the redirects are followed a bounded number of times (${requests})`);
+});
