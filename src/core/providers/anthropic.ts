@@ -267,7 +267,8 @@ export class AnthropicProvider extends HttpProvider {
       ? new InstructedSeamCleaner(request.partialAnswer, request.seam)
       : new WhitespaceSeam(splitTrailingWhitespace(request.partialAnswer).whitespace);
     const parser = new SseParser();
-    const reported: ReportedUsage = {};
+    // Shared with the base class: a call cancelled mid-stream keeps what message_start said.
+    const reported: ReportedUsage = context.reported;
     let finish: FinishReason | undefined;
     let stopped = false;
     let output = '';

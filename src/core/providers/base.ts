@@ -1,7 +1,8 @@
 /**
  * What every HTTP provider shares: request checks, the API key, the timeouts (each wait
  * on the wire, and the total of a call), retries, transport events, and turning
- * cancellation into a `done{cancelled}` chunk (with the usage counted so far).
+ * cancellation into a `done{cancelled}` chunk (with the usage known so far: none billed
+ * when no request went out, else what the server reported and the rest counted locally).
  */
 import { settingRef } from '../settingNames';
 import { ProviderError, missingKeyError } from './errors';
@@ -20,8 +21,9 @@ import type {
   KeySource,
   ProviderEntry,
   TransportEvent,
+  Usage,
 } from './types';
-import { completeUsage, estimateTokens, type TokenCounter } from './usage';
+import { cancelledUsage, estimateTokens, type ReportedUsage, type TokenCounter } from './usage';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60_000;
@@ -40,10 +42,18 @@ export interface AttemptContext {
   secrets: readonly string[];
   /** Which try this is, from 1. */
   attempt: number;
-  /** For postStream (see `streamRequest`): the request went out. */
+  /** For postStream (see `streamRequest`): a request of this try is about to go (one before it was refused, unbilled). */
+  onSending: () => void;
+  /** For postStream: the request went out. */
   onSent: () => void;
   /** For postStream: the first body byte arrived (the call may be billed, and is not retried). */
   onFirstByte: () => void;
+  /**
+   * Usage the server reported so far in this try, filled by the try as it reads the stream
+   * (Anthropic says the input and its cache split in message_start): what a call cancelled
+   * before its final usage reports.
+   */
+  reported: ReportedUsage;
 }
 
 /** A request to a service's free endpoint that counts a request's input tokens. */
@@ -170,10 +180,12 @@ export abstract class HttpProvider implements LlmProvider {
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);
     let current: Attempt | undefined;
+    let latest: TryState | undefined;
     let streamed = '';
     const run = (attempt: Attempt): AsyncIterable<ProviderChunk> => {
       current = attempt;
-      return this.tryOnce(request, attempt, { key, secrets, signal: call.signal, report });
+      latest = { reported: {}, sent: false, failed: false };
+      return this.tryOnce(request, attempt, latest, { key, secrets, signal: call.signal, report });
     };
     try {
       const chunks = withRetries(run, this.policy, {
@@ -193,7 +205,10 @@ export abstract class HttpProvider implements LlmProvider {
         throw timeout;
       }
       if (error.code === 'cancelled') {
-        yield { type: 'usage', usage: completeUsage({}, this.inputText(request), streamed, this.countTokens) };
+        // Cancelled while connecting, or after an error status (in a retry wait): nothing a server could bill went out.
+        const billable = latest !== undefined && latest.sent && !latest.failed;
+        const usage = billable ? cancelledUsage(latest!.reported, this.inputText(request), streamed, this.countTokens) : NOTHING_BILLED;
+        yield { type: 'usage', usage: { ...usage } };
         yield { type: 'done', finishReason: 'cancelled' };
         return;
       }
@@ -207,6 +222,7 @@ export abstract class HttpProvider implements LlmProvider {
   private async *tryOnce(
     request: ContinueRequest,
     attempt: Attempt,
+    state: TryState,
     call: { key: string | undefined; secrets: readonly string[]; signal: AbortSignal; report: (event: TransportEvent) => void },
   ): AsyncGenerator<ProviderChunk> {
     const own = new AbortController();
@@ -220,14 +236,25 @@ export abstract class HttpProvider implements LlmProvider {
       secrets: call.secrets,
       signal: own.signal,
       attempt: n,
-      onSent: () => call.report({ phase: 'waiting', attempt: n }),
+      onSending: () => {
+        state.sent = false;
+      },
+      onSent: () => {
+        state.sent = true;
+        call.report({ phase: 'waiting', attempt: n });
+      },
       onFirstByte: () => {
         attempt.responseStarted = true;
         call.report({ phase: 'receiving', attempt: n });
       },
+      reported: state.reported,
     };
     try {
       yield* this.attempt(request, context);
+    } catch (error) {
+      // A try that failed before its body started (an error status, a reset) generated nothing: not billed.
+      if (!(error instanceof ProviderError && error.code === 'cancelled') && !attempt.responseStarted) state.failed = true;
+      throw error;
     } finally {
       call.signal.removeEventListener('abort', stop);
       own.abort();
@@ -245,7 +272,10 @@ export abstract class HttpProvider implements LlmProvider {
       signal: context.signal,
       secrets: context.secrets,
       agents: this.agents,
-      onSend: this.onSend,
+      onSend: (sentUrl, sentBody) => {
+        context.onSending();
+        this.onSend?.(sentUrl, sentBody);
+      },
       onSent: context.onSent,
       onFirstByte: context.onFirstByte,
     };
@@ -262,6 +292,19 @@ export abstract class HttpProvider implements LlmProvider {
     return new URL(`${base}${path}`);
   }
 }
+
+/** What a call cancelled in the middle of one try needs to know of it. */
+interface TryState {
+  /** What the server reported of the usage so far (AttemptContext.reported). */
+  reported: ReportedUsage;
+  /** A request of this try went out (it may be billed from then on). */
+  sent: boolean;
+  /** The try failed before its response body started (its request was refused or lost: not billed). */
+  failed: boolean;
+}
+
+/** The usage of a call none of whose requests could be billed. */
+const NOTHING_BILLED: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
 
 /** Calls `onTransport` so that it can never break the call: a throw (or a rejected promise) is ignored. */
 function transportReporter(onTransport: ContinueRequest['onTransport']): (event: TransportEvent) => void {

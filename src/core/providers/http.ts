@@ -260,14 +260,26 @@ export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: re
   }
 }
 
-/** The error text and type of any of the JSON error shapes (OpenAI, Anthropic, Ollama). */
+/**
+ * The error text and type of any of the JSON error shapes (OpenAI, Anthropic, Ollama). A
+ * gateway's wrapper (OpenRouter: "Provider returned error" with the upstream's own body as a
+ * string in error.metadata.raw) is described with the upstream's words: they name what was
+ * refused (refusals.ts reads them) and what the user can fix.
+ */
 export function describeErrorBody(text: string): { message: string; type: string } {
   try {
     const body = JSON.parse(text) as any;
     const error = body?.error;
     if (typeof error === 'string') return { message: error, type: '' };
     if (error && typeof error === 'object') {
-      return { message: String(error.message ?? ''), type: String(error.code ?? error.type ?? '') };
+      const own = { message: String(error.message ?? ''), type: String(error.code ?? error.type ?? '') };
+      const raw = error.metadata?.raw;
+      if (typeof raw !== 'string' || raw.trim().length === 0) return own;
+      const upstream = describeErrorBody(raw);
+      if (!upstream.message) return own;
+      const provider = typeof error.metadata.provider_name === 'string' && error.metadata.provider_name ? `${error.metadata.provider_name}: ` : '';
+      const said = `${provider}${upstream.message}`;
+      return { message: own.message ? `${own.message} (${said})` : said, type: upstream.type || own.type };
     }
     if (typeof body?.message === 'string') return { message: body.message, type: String(body.type ?? '') };
     if (typeof body?.detail === 'string') return { message: body.detail, type: '' };

@@ -123,10 +123,16 @@ export interface OpenAiModelTraits {
 
 const PLAIN: OpenAiModelTraits = { reasoning: false, sampling: 'any', needsMaxCompletionTokens: false, reasoningUnavoidable: false };
 
-/** openai/gpt-5 (OpenRouter style) reads as gpt-5. */
+/**
+ * openai/gpt-5 (OpenRouter style) reads as gpt-5, and so do OpenRouter's variants of it
+ * (openai/gpt-5:nitro, :floor, :online, :free, :extended, :thinking, :exacto): the same
+ * model, routed or priced otherwise. Only an id with that one colon loses its suffix; a
+ * fine-tuned id (ft:gpt-4o-mini:org::id) has several and is left as it is.
+ */
 export function normalizeOpenAiModel(model: string): string {
   const id = model.trim().toLowerCase();
-  return id.slice(id.lastIndexOf('/') + 1);
+  const name = id.slice(id.lastIndexOf('/') + 1);
+  return name.replace(/^([^:]+):[a-z0-9-]+$/, '$1');
 }
 
 export function openAiModelTraits(model: string): OpenAiModelTraits {

@@ -38,3 +38,16 @@ export function completeUsage(reported: ReportedUsage, inputText: string, output
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
+
+/**
+ * The usage of a call cancelled in the middle of its response: the input as the server
+ * reported it (Anthropic says it, with its cache split, before the text), else counted; the
+ * output counted from the text received, or the server's running count where that is more
+ * (it may have written more than arrived). Estimated: the final count never came.
+ */
+export function cancelledUsage(reported: ReportedUsage, inputText: string, outputText: string, countTokens: TokenCounter = estimateTokens): Usage {
+  const { outputTokens: soFar, ...rest } = reported;
+  const usage = completeUsage(rest, inputText, outputText, countTokens);
+  if (isCount(soFar)) usage.outputTokens = Math.max(usage.outputTokens, soFar);
+  return { ...usage, estimated: true };
+}

@@ -8,7 +8,7 @@ import { calibrateTokenRatios } from '../../../src/core/relay/tokenCalibration';
 import { DoubleRuntime } from '../relay/doubles';
 import { anthropicCountTokens, anthropicError, anthropicStream } from './servers/anthropic';
 import { FakeServer, startFakeServer } from './servers/harness';
-import { FAST, REQUEST, collect, collectError } from './servers/collect';
+import { FAST, REQUEST, collect, collectError, within } from './servers/collect';
 
 const KEY = 'sk-ant-api03-test-0123456789';
 let server: FakeServer;
@@ -65,6 +65,41 @@ test('anthropic: usage from message_start and message_delta, cache reads and wri
   );
   const out = await collect(provider(), REQUEST);
   assert.deepEqual(out.usage, { inputTokens: 1230, outputTokens: 4, cachedInputTokens: 1000, cacheWriteTokens: 200, estimated: false });
+});
+
+test('anthropic: a call cancelled mid-stream keeps the input and cache split message_start reported; the output is counted from the text received', async () => {
+  // message_start (with the cache split), content_block_start, ping, one text delta; then the server stalls.
+  const text = ' Paris, on the Seine';
+  server.enqueue(
+    anthropicStream(
+      { pieces: [text], stallAfterFrames: 4, usage: { input_tokens: 30, output_tokens: 9, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200 } },
+      KEY,
+    ),
+  );
+  const controller = new AbortController();
+  const out = await within(
+    collect(provider(), REQUEST, controller.signal, (chunk) => {
+      if (chunk.type === 'text') controller.abort();
+    }),
+    5000,
+    'the cancelled call ending',
+  );
+  assert.equal(out.finishReason, 'cancelled');
+  assert.equal(out.text, text);
+  // Input 30 + 1000 read + 200 written, as the server said; output: 20 characters at four a token (the final count never came).
+  assert.deepEqual(out.usage, { inputTokens: 1230, outputTokens: 5, cachedInputTokens: 1000, cacheWriteTokens: 200, estimated: true });
+});
+
+test('anthropic: a call cancelled in the wait after a 529 reports no billed input (the overloaded request generated nothing)', async () => {
+  server.enqueue(anthropicError(529, 'overloaded_error', 'Overloaded', { 'retry-after': '60' }));
+  const controller = new AbortController();
+  const run = collect(provider({ maxRetryDelayMs: 120_000 }), REQUEST, controller.signal);
+  for (let i = 0; i < 1000 && server.queue.length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(server.queue.length, 0, 'the 529 was served');
+  setTimeout(() => controller.abort(), 20);
+  const out = await within(run, 5000, 'the abort ending the 60 s retry wait');
+  assert.equal(out.finishReason, 'cancelled');
+  assert.deepEqual(out.usage, { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
 });
 
 test('anthropic: stop_sequence maps to stop', async () => {

@@ -232,12 +232,30 @@ test('cancel: aborting during a retry wait stops at once; an aborted signal send
   setTimeout(() => controller.abort(), 20);
   const out = await within(run, 5000, 'the abort ending the 60 s retry wait');
   assert.equal(out.finishReason, 'cancelled');
+  const nothingBilled = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  assert.deepEqual(out.usage, nothingBilled, 'the 429 generated nothing, and no request followed it');
 
   const before = server.requests.length;
   const aborted = new AbortController();
   aborted.abort();
-  assert.equal((await collect(provider(), REQUEST, aborted.signal)).finishReason, 'cancelled');
+  const unsent = await collect(provider(), REQUEST, aborted.signal);
+  assert.equal(unsent.finishReason, 'cancelled');
+  assert.deepEqual(unsent.usage, nothingBilled);
   assert.equal(server.requests.length, before);
+});
+
+test('cancel: a call cancelled after its request went out (no answer yet) still counts the prompt: the server may bill it', async () => {
+  server.enqueue(hang);
+  const controller = new AbortController();
+  const run = collect(provider(), REQUEST, controller.signal);
+  const before = server.requests.length;
+  for (let i = 0; i < 1000 && server.requests.length === before && server.queue.length > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  controller.abort();
+  const out = await within(run, 5000, 'the abort ending the wait for an answer');
+  assert.equal(out.finishReason, 'cancelled');
+  assert.ok((out.usage?.inputTokens ?? 0) > 0);
+  assert.equal(out.usage?.outputTokens, 0);
+  assert.equal(out.usage?.estimated, true);
 });
 
 test('bad input: maxTokens must be a positive whole number; unknown kinds and bad URLs are named', async () => {

@@ -65,6 +65,14 @@ test('openai table: reasoning models, their lowest effort and what they refuse',
   assert.deepEqual(t('o3-mini'), [true, 'low', 'refused', true, false]);
   assert.deepEqual(t('o4-mini'), [true, 'low', 'refused', true, false]);
   assert.deepEqual(t('deepseek-chat'), [false, undefined, 'any', false, false]);
+  // OpenRouter variants are the model itself; fine-tuned ids and local tags keep their reading.
+  assert.deepEqual(t('openai/gpt-5:nitro'), t('gpt-5'));
+  assert.deepEqual(t('openai/gpt-5.1:thinking'), t('gpt-5.1'));
+  assert.deepEqual(t('openai/o3:online'), t('o3'));
+  assert.deepEqual(t('openai/gpt-4o-mini:extended'), t('gpt-4o-mini'));
+  assert.deepEqual(t('ft:gpt-4o-mini:org::abc123'), [false, undefined, 'any', false, false]);
+  assert.deepEqual(t('ft:gpt-4o-mini-2024-07-18:my-org:custom-suffix:abc123'), [false, undefined, 'any', false, false]);
+  assert.deepEqual(t('gpt-oss:20b'), [false, undefined, 'any', false, false]);
   assert.equal(lowestEffort(['medium', 'low', 'high']), 'low');
   assert.equal(lowestEffort(['banana']), undefined);
 });

@@ -9,10 +9,11 @@ import { after, before, beforeEach, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import type { OpenAiChatProvider } from '../../../src/core/providers/openai';
 import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
-import { FakeServer, loopbackAgent, startFakeServer } from './servers/harness';
-import { openAiInputTokens, openAiStream, refusesFields } from './servers/openai';
-import { FAST, REQUEST, collect } from './servers/collect';
+import { FakeServer, loopbackAgent, startFakeServer, type Responder } from './servers/harness';
+import { openAiInputTokens, openAiStream, openRouterError, refusesFields } from './servers/openai';
+import { FAST, REQUEST, collect, collectError } from './servers/collect';
 
 const KEY = 'sk-test-reasoning-0123456789abcdef';
 let server: FakeServer;
@@ -142,6 +143,60 @@ test('openai: a 400 about a value (not a refused field) is reported at once, as 
   const before = server.requests.length;
   await assert.rejects(collect(provider('gpt-4o-mini'), { ...REQUEST, temperature: 5 }), (error: any) => error.code === 'bad_request');
   assert.equal(server.requests.length - before, 1);
+});
+
+test('openrouter: an upstream refusal wrapped as "Provider returned error" (metadata.raw) is read: the call goes again once without the field', async () => {
+  const upstream = {
+    error: {
+      message: "Unsupported parameter: 'temperature' is not supported with this model.",
+      type: 'invalid_request_error',
+      param: 'temperature',
+      code: 'unsupported_parameter',
+    },
+  };
+  const refusesTemperature: Responder = (request, res) =>
+    request.body?.temperature !== undefined ? openRouterError(400, upstream)(request, res) : openAiStream({ pieces: [' Paris'] })(request, res);
+  server.enqueue(refusesTemperature, refusesTemperature);
+  const { out, sent } = await call(provider('acme/chat-model'));
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0].temperature, 0.7);
+  assert.equal(sent[1].temperature, undefined);
+  assert.equal(sent[1].top_p, 0.9, 'only the refused field goes');
+  assert.equal(out.text, ' Paris');
+});
+
+test("openrouter: a wrapped 400 that is not a refusal is reported once, in the upstream's words", async () => {
+  server.enqueue(
+    openRouterError(400, {
+      error: { message: "Invalid value for 'temperature': must be between 0 and 2.", type: 'invalid_request_error', param: 'temperature', code: null },
+    }),
+  );
+  const before = server.requests.length;
+  const error = await collectError(provider('acme/chat-model'), { ...REQUEST, temperature: 5 });
+  assert.equal(error.code, 'bad_request');
+  assert.match(error.message, /The server said: Provider returned error \(OpenAI: Invalid value for 'temperature': must be between 0 and 2\.\)/);
+  assert.equal(server.requests.length - before, 1);
+  // An upstream that answered in plain text is named as it is.
+  server.enqueue(openRouterError(400, 'model is warming up, not ready', 'Acme'));
+  assert.match((await collectError(provider('acme/chat-model'), REQUEST)).message, /Provider returned error \(Acme: model is warming up, not ready\)/);
+});
+
+test('openrouter: a model variant (openai/gpt-5:nitro, :online...) is shaped as the model itself', () => {
+  const body = (model: string) => {
+    const { model: _sent, ...rest } = (provider(model) as OpenAiChatProvider).buildBody(REQUEST);
+    return rest;
+  };
+  assert.equal(body('openai/gpt-5').reasoning_effort, 'minimal');
+  for (const [variant, model] of [
+    ['openai/gpt-5:nitro', 'openai/gpt-5'],
+    ['openai/gpt-5.1:floor', 'openai/gpt-5.1'],
+    ['openai/o3:online', 'openai/o3'],
+    ['openai/gpt-5-mini:free', 'openai/gpt-5-mini'],
+    ['openai/gpt-5:exacto', 'openai/gpt-5'],
+  ]) {
+    assert.deepEqual(body(variant), body(model), variant);
+  }
+  assert.equal((provider('openai/gpt-5:nitro') as OpenAiChatProvider).buildBody(REQUEST).model, 'openai/gpt-5:nitro', 'the id goes as given');
 });
 
 // ---- Prompt caching.

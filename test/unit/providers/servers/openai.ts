@@ -257,3 +257,14 @@ export function openAiInputTokens(count: (body: any) => number): Responder {
     sendJson(res, 200, { object: 'response.input_tokens', input_tokens: count(request.body) });
   };
 }
+
+/**
+ * An upstream error as OpenRouter passes it on: {"error":{"message":"Provider returned
+ * error","code":<status>,"metadata":{"raw":"<the upstream's body, as a string>",
+ * "provider_name":...}},"user_id":...}.
+ */
+export function openRouterError(status: number, upstream: unknown, providerName = 'OpenAI'): Responder {
+  const raw = typeof upstream === 'string' ? upstream : JSON.stringify(upstream, null, 2);
+  return (_request, res) =>
+    sendJson(res, status, { error: { message: 'Provider returned error', code: status, metadata: { raw, provider_name: providerName } }, user_id: 'user_1' });
+}
