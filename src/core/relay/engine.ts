@@ -250,6 +250,16 @@ class RelayRun {
   private leastRatioToCall: number | undefined;
   /** Tokens a served SLM generated past where the answer stopped reading (GenerateResult.discardedTokens). */
   private slmDiscardedTokens = 0;
+  /**
+   * Hides the SLM's commands across its turns: in the modes that hand off at any token a turn
+   * may end inside a tag or a command, which the next SLM turn finishes (resolveSlmText
+   * settles it before a call and at the end).
+   */
+  private readonly commands = new CommandFilter();
+  /** SLM tokens whose text the filter still holds back (counted in the span that shows it). */
+  private heldSlmTokens = 0;
+  /** A call ended because it wrote past the money ceiling's room. */
+  private cutByMoney = false;
 
   constructor(
     private readonly o: RelayOptions,
@@ -288,6 +298,12 @@ class RelayRun {
     }
     this.watchdog.stop();
     if (finish === 'cancelled' && this.endedBy) finish = this.endedBy;
+    try {
+      // What the SLM's last turn held back is shown; a command it left open is dropped.
+      await this.resolveSlmText();
+    } catch {
+      // The SLM could not count the dropped command (it died): the answer's figures go without it.
+    }
     try {
       await this.session?.dispose();
     } catch {
@@ -507,8 +523,11 @@ class RelayRun {
     if (span <= 0) return this.left <= 0 ? 'budget' : 'context_full';
     const declined = this.declined(span);
     if (declined) return declined;
+    await this.resolveSlmText();
     const finish = await this.llmCall(span, this.llmContext(next.context), next.untilSlmAgrees);
     if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
+    // The LLM alone has nothing to go on with once the money ceiling cut its call.
+    if (this.cutByMoney && !this.policy.usesSlm) throw new AnswerEnds('cost_limit');
     if (finish === 'stop' || !this.session || this.left <= 0 || this.lastLlmText.length === 0) return { kind: 'llm', finish };
     // The SLM's context gets the LLM's text right after the command (cache extended, not recomputed);
     // what the SLM read while scoring the stream is in it already.
@@ -538,25 +557,19 @@ class RelayRun {
     session: SlmSession,
     options: { maxTokens: number; stopStrings?: string[]; minTop1?: number },
   ): Promise<{ result: GenerateResult; command?: string }> {
-    const filter = new CommandFilter();
-    let pendingTokens = 0;
+    const filter = this.commands;
     let command: string | undefined;
     let stray = false;
-    const show = (text: string): void => {
-      if (text.length === 0) return;
-      this.answer += text;
-      this.emit({ type: 'span', source: 'slm', text, tokens: pendingTokens, atMs: Date.now() - this.started });
-      pendingTokens = 0;
-    };
+    const show = (text: string): void => this.showSlm(text);
     const onToken = (token: GeneratedToken): void => {
       this.slmTokens += 1;
-      pendingTokens += 1;
+      this.heldSlmTokens += 1;
       this.solution += token.text;
       this.watchdog.progress();
       const out = filter.push(token.text);
       if (out.command !== undefined) {
         command = out.command;
-        pendingTokens = 0;
+        this.heldSlmTokens = 0;
       }
       if (out.strayClose) stray = true;
       show(out.visible);
@@ -570,16 +583,38 @@ class RelayRun {
       );
     } catch (error) {
       if (this.signal.aborted) {
-        show(filter.flush().visible);
+        await this.resolveSlmText();
         return { result: { tokens: [], text: '', stopReason: 'cancelled', contextLength: this.contextTokens } };
       }
       throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
     }
-    show(filter.flush().visible);
+    // Nothing is flushed at a turn's end: a tag or a command the turn left unfinished goes on in
+    // the SLM's next turn, and resolveSlmText settles it before anyone else writes.
     this.slmDiscardedTokens += result.discardedTokens ?? 0;
     this.contextTokens = result.contextLength;
     if (command !== undefined) this.commandTokens += await this.o.slm.countTokens(command);
     return { result, command: stray && command === undefined ? undefined : command };
+  }
+
+  private showSlm(text: string): void {
+    if (text.length === 0) return;
+    this.answer += text;
+    this.emit({ type: 'span', source: 'slm', text, tokens: this.heldSlmTokens, atMs: Date.now() - this.started });
+    this.heldSlmTokens = 0;
+  }
+
+  /**
+   * Before the LLM writes, and when the answer ends: a command the SLM left open (the gate
+   * handed off inside it) is dropped, never shown nor executed, and taken out of the text
+   * every later call sends.
+   */
+  private async resolveSlmText(): Promise<void> {
+    const { visible, unterminatedCommand } = this.commands.flush();
+    this.showSlm(visible);
+    if (unterminatedCommand === undefined) return;
+    this.heldSlmTokens = 0;
+    if (this.solution.endsWith(unterminatedCommand)) this.solution = this.solution.slice(0, -unterminatedCommand.length);
+    this.commandTokens += await this.o.slm.countTokens(unterminatedCommand);
   }
 
   private sampling(): SamplingOptions {
@@ -662,7 +697,8 @@ class RelayRun {
     let overran = false;
     let agreed = false;
     let continuation: ContinuationMethod = llm.continuation;
-    let watch = this.agreementWatch(untilSlmAgrees, call.signal);
+    const watch = this.agreementWatch(untilSlmAgrees, call.signal);
+    let watching = watch !== undefined;
     this.lastLlmFed = 0;
     try {
       const allowance = overrunAllowance(maxTokens);
@@ -679,18 +715,22 @@ class RelayRun {
           this.solution += chunk.text;
           this.watchdog.progress();
           this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens: chunkTokens, callIndex, atMs: Date.now() - this.started });
-          if (tokens >= allowance || this.left <= 0 || this.pastMoneyRoom(moneyRoom, tokens, bytes)) {
+          const pastMoney = this.pastMoneyRoom(moneyRoom, tokens, bytes);
+          // Past the budget, not at it: a span that fills the budget exactly is a server keeping to
+          // its max_tokens, whose usage and finish are still to come.
+          if (tokens >= allowance || this.left < 0 || pastMoney) {
             // Written past what was asked, the budget or the money ceiling (a server that ignores
             // max_tokens): keep it, stop reading, close the request.
             overran = true;
+            this.cutByMoney ||= pastMoney;
             finish = 'length';
             break;
           }
           try {
-            agreed = watch !== undefined && (await watch.read(text));
+            agreed = watching && watch !== undefined && (await watch.read(text));
           } catch {
-            // Scoring is an optimisation: the SLM reads the rest after the call, as without it.
-            watch = undefined;
+            // Scoring is an optimisation: the SLM reads the rest after the call, as without it (what it read stays read).
+            watching = false;
           }
           if (agreed) {
             finish = 'length';
@@ -730,7 +770,15 @@ class RelayRun {
       const callUsage = reported ?? (rejected ? emptyUsage() : await unreported());
       this.usage = addUsage(this.usage, callUsage);
       const costUsd = this.ledger
-        ? this.ledger.record({ localInput, localOutput: tokens, usage: callUsage, reported: reported !== undefined, localTail, localPrompt: this.promptTokens })
+        ? this.ledger.record({
+            localInput,
+            localOutput: tokens,
+            usage: callUsage,
+            // A call cancelled before its request went out bills nothing: no report to learn from.
+            reported: reported !== undefined && reported.inputTokens > 0,
+            localTail,
+            localPrompt: this.promptTokens,
+          })
         : costOf(callUsage, this.o.price);
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
       this.emit({

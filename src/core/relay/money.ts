@@ -412,11 +412,12 @@ export class MoneyLedger {
   /**
    * The usage of a call the SLM ended early (its stream closed before the usage came): as
    * predicted from what was known before it (the cache, the token ratios, the reasoning seen
-   * so far), with the output given (the engine gives the whole span it priced).
+   * so far), with the output given in the provider's count (the engine gives the whole span
+   * it priced: the max_tokens it sent).
    */
-  estimateUnreported(localInput: number, localOutput: number): Usage {
+  estimateUnreported(localInput: number, providerOutputTokens: number): Usage {
     const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
-    const u = this.predict(localInput, localOutput * this.outputRatio + reasoningPerCall);
+    const u = this.predict(localInput, providerOutputTokens + reasoningPerCall);
     const round = Math.round;
     return {
       inputTokens: round(u.inputTokens),

@@ -11,6 +11,7 @@ import type { FakeServer } from '../providers/servers/harness';
 import type { LlmProvider } from '../../../src/core/providers/types';
 import { completionsProvider, disposeRuntimes, openAiStream, QUESTION, scriptedSlm, type ScriptedSlm } from './realParts';
 import { chars, DoubleProvider, DoubleRuntime } from './doubles';
+import { TokenRatios } from '../../../src/core/relay/money';
 
 const TIMELINE = [{ text: 'The sum is' }, { text: ' 5', source: 'external' as const, top1: 0.3 }, { text: ' in total, as the numbers say.' }];
 /** The LLM would go on to the end of the sentence (and past it) if it were read to the end. */
@@ -86,4 +87,47 @@ test('a call ended early is counted as its whole span (no usage came); the SLM o
   const llm2 = new DoubleProvider([{ chunks: [' is', ' forty', ' two', ', and', ' that'], finish: 'length' }]);
   const whole = await collectRelay({ ...options(4), slm: served, llm: llm2, prompt: 'P' });
   assert.equal(callEnds(whole.events)[0].slmAgreed, undefined);
+});
+
+test('a call ended early is booked at the max_tokens it sent, in the provider count, whatever the learned output ratio', async () => {
+  for (const outputRatio of [0.25, 1, 4]) {
+    const ratios = new TokenRatios();
+    ratios.add({ localInput: 100, reportedInput: 100, localOutput: 100, reportedOutput: 100 * outputRatio });
+    const script = [...chars('The answer'), { text: ' ', top1: 0.2 }, ...chars('is forty two, and that is all.')];
+    const llm = new DoubleProvider([{ chunks: [' is', ' forty', ' two', ', and', ' that'], finish: 'length' }]);
+    const run = await collectRelay({
+      ...options(4),
+      slm: new DoubleRuntime(script, { appendAdvances: true }),
+      llm,
+      prompt: 'P',
+      price: { inputPerMTok: 2, outputPerMTok: 10 },
+      maxCostRatio: 100,
+      tokenRatios: ratios,
+    });
+    const [end] = callEnds(run.events);
+    assert.equal(end.slmAgreed, true);
+    assert.equal(end.usage.outputTokens, llm.requests[0].maxTokens, `output ratio ${outputRatio}: max_tokens is already the provider's count`);
+  }
+});
+
+test('scoring that fails mid-span keeps what the SLM read: the rest of the span is appended once, not the whole of it again', async () => {
+  let generations = 0;
+  const script = [...chars('The answer'), { text: ' ', top1: 0.2 }, ...chars('is forty two.')];
+  const slm = new DoubleRuntime(script, {
+    appendAdvances: true,
+    onGenerate: async () => {
+      generations += 1;
+      if (generations === 4) throw new Error('a transient scoring failure');
+    },
+  });
+  const llm = new DoubleProvider([{ chunks: [' is', ' forty'], finish: 'length' }]);
+  const run = await collectRelay({
+    ...options(20),
+    slm,
+    llm,
+    prompt: 'P',
+    confidence: { threshold: 0.5, spanTokens: 9, maxSpanTokens: 64, maxLlmShare: 1, agreeStopTokens: 20 },
+  });
+  assert.equal(run.answer, 'The answer is forty two.');
+  assert.equal(slm.sessions[0].context, 'PThe answer is forty two.', "the SLM's context holds the LLM's text once");
 });

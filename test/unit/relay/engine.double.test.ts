@@ -384,6 +384,25 @@ test('confidence mode hides the commands a command-trained SLM writes, ignores t
   assert.equal(stats.commandTokens, 14);
 });
 
+test('confidence mode: a command split across SLM turns stays hidden; one left open at a hand-off is dropped from the view and from the LLM context', async () => {
+  // The gate hands off at '<call>'; the empty call makes the SLM write the next token alone, a
+  // turn of its own: the command goes on over three turns.
+  const split = new DoubleRuntime([...chars('ab'), { text: '<call>', top1: 0.3 }, ...chars('12'), ...chars('</call>'), ...chars('cd')]);
+  const o = options(split, [{ chunks: [], finish: 'length' }], { mode: 'confidence', confidence: { threshold: 0.5, spanTokens: 1, maxLlmShare: 1 } });
+  const run = await collectRelay(o);
+  assert.equal(run.answer, 'abcd', 'no piece of the command shown');
+  assert.equal(run.stats.finishReason, 'eos');
+  assert.equal(run.stats.commandTokens, '<call>12</call>'.length, 'counted as the command it is (the double counts characters)');
+  // The gate refuses the count inside a command: the LLM writes there, and the open command is dropped.
+  const open = new DoubleRuntime([...chars('ab'), ...chars('<call>'), { text: '7', top1: 0.3, external: true }, ...chars('cd')]);
+  const o2 = options(open, [{ chunks: ['X'] }], { mode: 'confidence', confidence: { threshold: 0.5, spanTokens: 1, maxLlmShare: 1 } });
+  const run2 = await collectRelay(o2);
+  assert.equal(o2.llm.requests[0].partialAnswer, 'ab', 'the open command is not in the LLM context');
+  assert.equal(run2.answer, 'abXcd');
+  assert.equal(spans(run2.events, 'slm'), 'abcd', 'the SLM showed no piece of it');
+  assert.equal(run2.stats.commandTokens, '<call>'.length, 'its tokens are not counted as the answer');
+});
+
 test('seeds: each SLM turn and each LLM call samples from its own seed of the stream', async () => {
   const seeds: (number | undefined)[] = [];
   const slm = new DoubleRuntime([

@@ -300,3 +300,48 @@ test('bad ceilings fail at once with a clear message', async () => {
   await assert.rejects(async () => collectRelay(options(slm, [], { maxCostUsd: -1 })), /maxCostUsd must be a positive number/);
   await assert.rejects(async () => collectRelay(options(slm, [], { maxStallMs: Number.NaN })), /maxStallMs must be a positive number/);
 });
+
+test('a span that fills the budget exactly is read to its end: the usage the server reports is booked and its end-of-sequence ends the answer', async () => {
+  // 17 SLM tokens ('ab' and the command) leave 12 of 29: the call asks for them and gets exactly them.
+  const slm = new DoubleRuntime([...chars('ab'), ...chars('<call>50</call>'), ...chars('cd')]);
+  const o = options(slm, [{ chunks: ['x'.repeat(12)], finish: 'stop', usage: usage(100, 12), ignoreMaxTokens: true }], {
+    mode: 'command',
+    tokenBudget: 29,
+    price: { inputPerMTok: 1, outputPerMTok: 1 },
+  });
+  const run = await collectRelay(o);
+  assert.equal(o.llm.requests[0].maxTokens, 12);
+  const [end] = ofType(run.events, 'call-end');
+  assert.equal(end.finishReason, 'stop');
+  assert.deepEqual([end.usage.estimated, end.usage.inputTokens, end.usage.outputTokens], [false, 100, 12], "the server's own usage");
+  assert.equal(run.stats.finishReason, 'llm_eos');
+  // One token more than asked is past the budget: cut there, as before.
+  const over = options(
+    new DoubleRuntime([...chars('ab'), ...chars('<call>50</call>')]),
+    [{ chunks: [...repeat('x', 13)], finish: 'stop', ignoreMaxTokens: true }],
+    {
+      mode: 'command',
+      tokenBudget: 29,
+    },
+  );
+  const cut = await collectRelay(over);
+  assert.equal(ofType(cut.events, 'call-end')[0].finishReason, 'length');
+  assert.equal(cut.stats.llmTokens, 13, 'the chunk that crossed the budget is kept');
+  assert.equal(cut.stats.finishReason, 'budget');
+});
+
+test('the LLM alone cut by the money ceiling ends as cost_limit (the note names the money, not the token budget)', async () => {
+  // $1 a token: the first call's input is bounded at a token per byte, the ceiling leaves room
+  // for 150 output tokens, and two-byte characters count as two until the output ratio is known.
+  const o = options(new DoubleRuntime([]), [{ chunks: repeat('é', 100), finish: 'stop', usage: usage(5, 100) }], {
+    mode: 'llm-only',
+    tokenBudget: 100,
+    price: { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 },
+    maxCostUsd: 66 + 150,
+  });
+  const run = await collectRelay(o);
+  const [end] = ofType(run.events, 'call-end');
+  assert.equal(end.finishReason, 'length');
+  assert.ok(end.tokens < 100, `cut by the money room (${end.tokens} of 100)`);
+  assert.equal(run.stats.finishReason, 'cost_limit');
+});
