@@ -26,6 +26,7 @@ import {
   badResponseError,
   errorFromStreamObject,
   mapFinishReason,
+  abnormalStopError,
   truncatedStreamError,
   type AttemptContext,
   type TokenCountRequest,
@@ -270,6 +271,7 @@ export class AnthropicProvider extends HttpProvider {
     // Shared with the base class: a call cancelled mid-stream keeps what message_start said.
     const reported: ReportedUsage = context.reported;
     let finish: FinishReason | undefined;
+    let rawStop: unknown;
     let stopped = false;
     let output = '';
 
@@ -292,7 +294,10 @@ export class AnthropicProvider extends HttpProvider {
           }
           break;
         case 'message_delta':
-          if (event.delta?.stop_reason) finish = mapFinishReason(event.delta.stop_reason);
+          if (event.delta?.stop_reason) {
+            finish = mapFinishReason(event.delta.stop_reason);
+            rawStop = event.delta.stop_reason;
+          }
           readUsage(event.usage, reported);
           break;
         case 'message_stop':
@@ -315,6 +320,8 @@ export class AnthropicProvider extends HttpProvider {
     const rest = seam.end?.() ?? '';
     if (rest.length > 0) yield { type: 'text', text: rest };
     yield { type: 'usage', usage: completeUsage(reported, this.inputText(request, plan.mode), output, this.countTokens) };
+    const abnormal = abnormalStopError(rawStop, url, context.secrets);
+    if (abnormal) throw abnormal;
     yield { type: 'done', finishReason: finish ?? 'stop', continuation: plan.mode === 'prefill' ? 'assistant-prefix' : 'instructed' };
   }
 }

@@ -394,6 +394,33 @@ export function mapFinishReason(raw: unknown): FinishReason {
   return raw === 'length' || raw === 'max_tokens' ? 'length' : 'stop';
 }
 
+/**
+ * Ends that are not the model's own end of text: its safety filter stopped it (Anthropic's
+ * `refusal`, OpenAI's `content_filter`) or its context window is full (Anthropic's
+ * `model_context_window_exceeded`). Read as an end-of-sequence they would end the answer as
+ * if it were complete, so they end it with an error that says why (the text so far is kept,
+ * and the usage, which comes first, is booked).
+ */
+export function abnormalStopError(raw: unknown, url: URL, secrets: readonly string[]): ProviderError | undefined {
+  if (raw === 'refusal' || raw === 'content_filter') {
+    return new ProviderError(
+      'bad_request',
+      `${url.host} stopped the answer: the model's safety filter ended it (${raw}). The text so far is kept; rephrase the question to ask again.`,
+      { summary: `stopped: ${raw}` },
+      secrets,
+    );
+  }
+  if (raw === 'model_context_window_exceeded') {
+    return new ProviderError(
+      'bad_request',
+      `${url.host} stopped the answer: the model's context window is full (${raw}). The text so far is kept; send less text (a shorter selection, or a new chat).`,
+      { summary: `stopped: ${raw}` },
+      secrets,
+    );
+  }
+  return undefined;
+}
+
 /** A JSON error object sent inside a stream, typed like the HTTP status it stands for. */
 export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], keyEnv: readonly string[]): ProviderError {
   const error = (body as any)?.error;

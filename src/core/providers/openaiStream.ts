@@ -3,7 +3,7 @@
  * deltas, the finish reason, the usage block sent after it (stream_options.include_usage),
  * `data: [DONE]`, and error objects sent mid-stream.
  */
-import { badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
+import { abnormalStopError, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
 import type { StreamResponse } from './http';
 import { SseParser } from './sse';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
@@ -45,6 +45,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
   const parser = new SseParser();
   let finish: FinishReason | undefined;
+  let rawFinish: unknown;
   let reported: ReportedUsage = {};
   let output = '';
   let sawDone = false;
@@ -70,7 +71,10 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
         const text = transform ? transform.push(raw) : raw;
         if (text.length > 0) yield { type: 'text', text };
       }
-      if (choice.finish_reason) finish = mapFinishReason(choice.finish_reason);
+      if (choice.finish_reason) {
+        finish = mapFinishReason(choice.finish_reason);
+        rawFinish = choice.finish_reason;
+      }
     }
   };
 
@@ -87,6 +91,8 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   const usage = completeUsage(reported, options.inputText, output, options.countTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
+  const abnormal = abnormalStopError(rawFinish, url, secrets);
+  if (abnormal) throw abnormal;
   yield doneChunk(finish ?? 'stop', options.continuation);
 }
 
@@ -132,5 +138,7 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   const usage = completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
+  const abnormal = abnormalStopError(choice.finish_reason, options.url, options.secrets);
+  if (abnormal) throw abnormal;
   yield doneChunk(mapFinishReason(choice.finish_reason), options.continuation);
 }

@@ -220,3 +220,28 @@ test("anthropic: the API's free token count (count_tokens) of a text as one user
   await assert.rejects(provider({}, null).countInputTokens!(text), (error: any) => error.code === 'auth', 'no key: fails before sending');
   assert.equal(server.requests.length, before);
 });
+
+test('anthropic: a stop that is not the end of the text (refusal, a full context window) ends with an error that says so, after its text and usage', async () => {
+  for (const [stopReason, said] of [
+    ['refusal', /safety filter ended it \(refusal\)/],
+    ['model_context_window_exceeded', /context window is full .* send less text/],
+  ] as const) {
+    server.enqueue(anthropicStream({ pieces: [' Paris', ' is'], stopReason, usage: { input_tokens: 30, output_tokens: 2 } }, KEY));
+    const chunks: string[] = [];
+    let usage: unknown;
+    let error: any;
+    try {
+      for await (const chunk of provider().continue(REQUEST)) {
+        if (chunk.type === 'text') chunks.push(chunk.text);
+        if (chunk.type === 'usage') usage = chunk.usage;
+        assert.notEqual(chunk.type, 'done', 'not read as the end of the answer');
+      }
+    } catch (e) {
+      error = e;
+    }
+    assert.equal(chunks.join(''), ' Paris is', 'the text so far came');
+    assert.deepEqual(usage, { inputTokens: 30, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false }, 'its usage is booked');
+    assert.match(String(error?.message), said);
+    assert.equal(error.retryable, false);
+  }
+});

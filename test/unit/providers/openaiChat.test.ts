@@ -161,3 +161,21 @@ test('openai-chat: a server that rejects stream_options is asked again without i
   assert.equal((await collect(p, REQUEST)).text, ' again');
   assert.equal(server.requests.length - before, 3);
 });
+
+test('openai-chat: a reply the content filter ended is not the end of the answer: an error says so, after its text and usage', async () => {
+  server.enqueue(requireBearer(KEY, openAiStream({ pieces: [' Paris', ' is'], finishReason: 'content_filter' })));
+  const seen: string[] = [];
+  let error: any;
+  try {
+    for await (const chunk of provider().continue(REQUEST)) seen.push(chunk.type);
+  } catch (e) {
+    error = e;
+  }
+  assert.deepEqual(
+    seen.filter((t) => t !== 'text'),
+    ['usage'],
+    'the usage came, no done',
+  );
+  assert.ok(seen.includes('text'));
+  assert.match(String(error?.message), /safety filter ended it \(content_filter\)/);
+});

@@ -18,7 +18,7 @@ import { sendJson, writeFrames, type Responder, type StreamShape } from './harne
 
 export interface AnthropicStreamScript extends StreamShape {
   pieces: string[];
-  stopReason?: 'max_tokens' | 'end_turn' | 'stop_sequence';
+  stopReason?: 'max_tokens' | 'end_turn' | 'stop_sequence' | 'refusal' | 'model_context_window_exceeded';
   usage?: { input_tokens: number; output_tokens: number; cache_read_input_tokens?: number; cache_creation_input_tokens?: number };
   /** An `event: error` frame after this many text pieces (e.g. overloaded_error). */
   errorAfterPieces?: { after: number; type: string; message: string };

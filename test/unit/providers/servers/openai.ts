@@ -17,7 +17,7 @@ import { sendJson, writeFrames, type RecordedRequest, type Responder, type Strea
 
 export interface OpenAiStreamScript extends StreamShape {
   pieces: string[];
-  finishReason?: 'length' | 'stop' | null;
+  finishReason?: 'length' | 'stop' | 'content_filter' | null;
   /** false: no usage chunk; an object: overrides. */
   usage?: false | { prompt_tokens: number; completion_tokens: number; cached_tokens?: number; cache_write_tokens?: number; reasoning_tokens?: number };
   /** Report usage as DeepSeek does: prompt_cache_hit_tokens / prompt_cache_miss_tokens (from cached_tokens). */
