@@ -117,17 +117,38 @@ export class OllamaProvider extends HttpProvider {
       throw error;
     }
     if (!done) throw truncatedStreamError(url, context.secrets);
+    const sent = this.inputText(request);
+    const read = promptInput(promptTokens, cachedTokens);
     yield {
       type: 'usage',
-      usage: completeUsage(
-        { inputTokens: promptInput(promptTokens, cachedTokens), outputTokens, cachedInputTokens: cachedTokens },
-        this.inputText(request),
-        output,
-        this.countTokens,
-      ),
+      usage: completeUsage({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, sent, output, this.countTokens),
     };
+    const cut = read === undefined ? undefined : promptCutError(url, read, this.countTokens(sent), request.maxTokens, context.secrets);
+    if (cut) throw cut;
     yield { type: 'done', finishReason: finish ?? 'stop' };
   }
+}
+
+/** Below this share of the prompt as counted here, Ollama read a prompt its context length cut. */
+const CUT_PROMPT_SHARE = 0.5;
+/** ...and by at least this many tokens (a local count is an estimate). */
+const CUT_PROMPT_MIN_TOKENS = 256;
+
+/**
+ * Ollama cuts the start of a prompt longer than its context length (num_ctx) without a word
+ * and continues what is left: the span was written without the system prompt and the start
+ * of the conversation. Seen in its count of the prompt, the answer ends here with the fix.
+ */
+function promptCutError(url: URL, read: number, counted: number, maxTokens: number, secrets: readonly string[]): ProviderError | undefined {
+  if (counted - read < CUT_PROMPT_MIN_TOKENS || read >= CUT_PROMPT_SHARE * counted) return undefined;
+  const needed = 2 ** Math.ceil(Math.log2(Math.max(8192, counted + maxTokens)));
+  return new ProviderError(
+    'bad_request',
+    `${url.host} (Ollama) read only ${read} of about ${counted} prompt tokens: its context length (num_ctx) cut the start of the prompt, so this span was written without it. ` +
+      `Give the model a longer context (start the server with OLLAMA_CONTEXT_LENGTH=${needed}, or set num_ctx in its Modelfile), or send less text.`,
+    { summary: 'prompt cut by num_ctx' },
+    secrets,
+  );
 }
 
 /**

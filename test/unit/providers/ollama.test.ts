@@ -99,3 +99,22 @@ test('ollama: a base URL ending in /api is not doubled', async () => {
   assert.equal((await collect(provider({ baseUrl: `${server.url}/api` }), REQUEST)).text, ' ok');
   assert.equal(server.lastRequest.path, '/api/generate');
 });
+
+test('ollama: a prompt its context length cut (prompt_eval_count far below the prompt) ends with an error naming num_ctx, after its text and usage', async () => {
+  // About 3,000 tokens of conversation; the server says it read 2,048 of them... then 1,024.
+  const long: ChatMessage[] = [{ role: 'user', content: 'word '.repeat(3000) }];
+  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: 2048, evalCount: 1 }));
+  const kept = await collect(provider(), { ...REQUEST, messages: long });
+  assert.equal(kept.finishReason, 'length', 'two thirds read: within what a local count can be off by');
+  server.enqueue(ollamaStream({ pieces: [' Paris'], promptEvalCount: 1024, evalCount: 1 }));
+  const chunks: string[] = [];
+  let error: any;
+  try {
+    for await (const chunk of provider().continue({ ...REQUEST, messages: long })) chunks.push(chunk.type);
+  } catch (e) {
+    error = e;
+  }
+  assert.deepEqual(chunks, ['text', 'usage'], 'the text and the usage came first, no done');
+  assert.match(String(error?.message), /read only 1024 of about \d+ prompt tokens: its context length \(num_ctx\) cut the start of the prompt/);
+  assert.match(String(error?.message), /OLLAMA_CONTEXT_LENGTH=8192/);
+});
