@@ -123,7 +123,10 @@ export class OllamaProvider extends HttpProvider {
       type: 'usage',
       usage: completeUsage({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, sent, output, this.countTokens),
     };
-    const cut = read === undefined ? undefined : promptCutError(url, read, this.countTokens(sent), request.maxTokens, context.secrets);
+    // Only where the server says what its cache served: Ollama 0.30's runner counted only the
+    // tokens it evaluated (ollama#16428), which a cached prefix makes look like a cut prompt.
+    const cut =
+      read === undefined || cachedTokens === undefined ? undefined : promptCutError(url, read, this.countTokens(sent), request.maxTokens, context.secrets);
     if (cut) throw cut;
     yield { type: 'done', finishReason: finish ?? 'stop' };
   }
@@ -137,7 +140,8 @@ const CUT_PROMPT_MIN_TOKENS = 256;
 /**
  * Ollama cuts the start of a prompt longer than its context length (num_ctx) without a word
  * and continues what is left: the span was written without the system prompt and the start
- * of the conversation. Seen in its count of the prompt, the answer ends here with the fix.
+ * of the conversation. Seen in its count of the prompt (which includes the cached tokens
+ * where it reports those, ollama#17943), the answer ends here with the fix.
  */
 function promptCutError(url: URL, read: number, counted: number, maxTokens: number, secrets: readonly string[]): ProviderError | undefined {
   if (counted - read < CUT_PROMPT_MIN_TOKENS || read >= CUT_PROMPT_SHARE * counted) return undefined;
