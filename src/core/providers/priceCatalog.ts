@@ -27,6 +27,11 @@ export interface CatalogMatch {
   provider: string;
   /** The catalog's model id the given id matched, e.g. "gpt-4o" for "gpt-4o-2024-08-06". */
   model: string;
+  /**
+   * Present when the catalog bills the model by time of day (DeepSeek): the price is then
+   * the rate of most hours of the day, and some hours are billed more or less.
+   */
+  byTimeOfDay?: true;
 }
 
 /**
@@ -51,8 +56,13 @@ export function catalogProviderFor(url: URL): string | undefined {
  * Where the catalog has several prices the standard one is taken:
  * - tiered prices (Anthropic above 200k prompt tokens, OpenAI gpt-5.4+ above 272k): the base
  *   tier, the price of prompts below the threshold;
- * - prices by time of day (DeepSeek's peak and off-peak hours): the highest (peak, the
- *   standard rate; an over- rather than an under-estimate off-peak);
+ * - prices by time of day (DeepSeek): the rate the catalog bills for most hours of the UTC
+ *   day of `at` (see standardPrice), never the rate of the hour of `at`: the price is looked
+ *   up once, when the provider is set up, and bills every answer after, at any hour. That is
+ *   the daytime rate of deepseek-chat and -reasoner (16 h of 24; their off-peak discount is
+ *   not used) and the off-peak rate of deepseek-v4-flash and -pro (17 h of 24; their peak
+ *   hours, 01:00-04:00 and 06:00-10:00 UTC, are billed at twice it). byTimeOfDay says so,
+ *   and so does the note beside the cost;
  * - prices by start date: the one in force on `at`;
  * - cache writes: the 5-minute TTL price (cache_write_mtok, 1.25x input on Anthropic), the
  *   TTL Relay uses, not the 1-hour one (2x);
@@ -68,38 +78,84 @@ export function catalogPrice(provider: string, model: string, at: Date = new Dat
   for (const candidate of ids) {
     const found = lookUp(provider, candidate);
     if (!found) continue;
-    const price = toRelayPrice(pricesAt(found.prices, at));
-    return price ? { price, provider: found.provider, model: found.model } : null;
+    const { prices, byTimeOfDay } = standardPrice(found.prices, found.priceAt, at);
+    const price = toRelayPrice(prices);
+    return price ? { price, provider: found.provider, model: found.model, ...(byTimeOfDay ? { byTimeOfDay } : {}) } : null;
   }
   return null;
 }
 
-function lookUp(provider: string, model: string): { provider: string; model: string; prices: ConditionalPrice[] | CatalogPrice } | null {
-  try {
-    // calcPrice does the catalog's own matching (snapshot dates, aliases, a provider's
-    // fallback providers); the usage is empty, only the matched model is used.
-    const result = calcPrice({}, model, { providerId: provider });
-    return result ? { provider: result.provider.id, model: result.model.id, prices: result.model.prices } : null;
-  } catch {
-    // A catalog entry the engine cannot price: as unknown as a missing one.
-    return null;
-  }
+interface Found {
+  provider: string;
+  model: string;
+  prices: ConditionalPrice[] | CatalogPrice;
+  /** The price the catalog itself bills at the instant `t` (its calcPrice with that timestamp). */
+  priceAt: (t: Date) => CatalogPrice | undefined;
 }
 
-/** The catalog's price in force on `at`; of prices by time of day the highest. */
-function pricesAt(prices: ConditionalPrice[] | CatalogPrice, at: Date): CatalogPrice {
-  if (!Array.isArray(prices)) return prices;
-  // As the catalog reads them: the last entry whose constraint holds wins, an unconstrained
-  // one always holds; time-of-day entries are the alternatives to it within a day.
-  const byTimeOfDay: CatalogPrice[] = [];
-  let inForce: CatalogPrice | undefined;
-  for (let i = prices.length - 1; i >= 0 && !inForce; i--) {
-    const { constraint, prices: p } = prices[i];
-    if (constraint?.type === 'time_of_date') byTimeOfDay.push(p);
-    else if (!constraint || at.getTime() >= Date.parse(`${constraint.start_date}T00:00:00Z`)) inForce = p;
+function lookUp(provider: string, model: string): Found | null {
+  // calcPrice does the catalog's own matching (snapshot dates, aliases, a provider's
+  // fallback providers); the usage is empty, only the matched model and its price are used.
+  const priceAt = (timestamp: Date): ReturnType<typeof calcPrice> => {
+    try {
+      return calcPrice({}, model, { providerId: provider, timestamp });
+    } catch {
+      // A catalog entry the engine cannot price: as unknown as a missing one.
+      return null;
+    }
+  };
+  const result = priceAt(new Date());
+  if (!result) return null;
+  return { provider: result.provider.id, model: result.model.id, prices: result.model.prices, priceAt: (t) => priceAt(t)?.model_price };
+}
+
+const DAY_S = 24 * 3600;
+
+/**
+ * The catalog's standard price on the UTC day of `at`: the price it bills for the most
+ * hours of that day (on a tie the dearer). Prices by start date are read as the catalog
+ * reads them, for that day. Where the catalog prices by time of day the day is cut at the
+ * windows' edges and each piece priced by the catalog's own calcPrice: deepseek-chat is
+ * billed its daytime rate from 00:30 to 16:30 UTC (16 h) and half of it the other 8 h, so
+ * the daytime rate is taken; deepseek-v4-flash its peak rate 01:00-04:00 and 06:00-10:00
+ * UTC (7 h) and half of it the other 17 h, so the off-peak rate is taken (DeepSeek also
+ * bills V4 off-peak all weekend, which the catalog cannot say). Before 2026-08-17
+ * the V4 models' catalog entry holds one flat rate all day, which is the one taken (the
+ * catalog's calcPrice bills those days' peak windows at the later peak rate, a limit its
+ * own notes state).
+ */
+function standardPrice(
+  prices: ConditionalPrice[] | CatalogPrice,
+  priceAt: (t: Date) => CatalogPrice | undefined,
+  at: Date,
+): { prices: CatalogPrice; byTimeOfDay: boolean } {
+  if (!Array.isArray(prices)) return { prices, byTimeOfDay: false };
+  const day = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
+  const edges = new Set([0, DAY_S]);
+  for (const { constraint } of prices) {
+    if (constraint?.type !== 'time_of_date') continue;
+    for (const time of [constraint.start_time, constraint.end_time]) {
+      const s = secondsOfDay(time);
+      if (s !== undefined) edges.add(s);
+    }
   }
-  const candidates = [inForce ?? prices[0].prices, ...byTimeOfDay];
-  return candidates.reduce((a, b) => ((perMTok(b.input_mtok) ?? -1) > (perMTok(a.input_mtok) ?? -1) ? b : a));
+  const cuts = [...edges].sort((a, b) => a - b);
+  const seconds = new Map<CatalogPrice, number>();
+  for (let i = 1; i < cuts.length; i++) {
+    const p = priceAt(new Date(day + ((cuts[i - 1] + cuts[i]) / 2) * 1000));
+    if (p) seconds.set(p, (seconds.get(p) ?? 0) + cuts[i] - cuts[i - 1]);
+  }
+  const input = (p: CatalogPrice): number => perMTok(p.input_mtok) ?? -1;
+  const [best] = [...seconds].sort(([p, s], [q, t]) => t - s || input(q) - input(p));
+  return { prices: best?.[0] ?? prices[0].prices, byTimeOfDay: seconds.size > 1 };
+}
+
+/** A catalog time of day ("06:00:00Z", "08:30:00+08:00") in seconds after 00:00 UTC, or undefined. */
+function secondsOfDay(time: string): number | undefined {
+  const m = /^(\d{2}):(\d{2}):(\d{2}(?:\.\d+)?)(?:Z|([+-])(\d{2}):(\d{2}))$/.exec(time);
+  if (!m) return undefined;
+  const offset = m[4] ? (m[4] === '+' ? 1 : -1) * (Number(m[5]) * 3600 + Number(m[6]) * 60) : 0;
+  return (((Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) - offset) % DAY_S) + DAY_S) % DAY_S;
 }
 
 /** A catalog price value per million tokens: a number, or the base of tiered prices. */

@@ -46,8 +46,8 @@ export interface ResolvedPrice {
   price: ModelPrice | null;
   /** catalog: all from the catalog; settings: all from the user's prices; mixed: the catalog's with some user fields; unknown: no price. */
   source: 'catalog' | 'settings' | 'mixed' | 'unknown';
-  /** The catalog's provider and model ids the price was found under, when it was. */
-  catalog?: { provider: string; model: string };
+  /** The catalog's provider and model ids the price was found under, when it was; byTimeOfDay: see CatalogMatch. */
+  catalog?: { provider: string; model: string; byTimeOfDay?: true };
 }
 
 /**
@@ -60,7 +60,8 @@ export function resolvePriceWithSource(kind: ProviderKind, model: string, overri
   const found = provider ? catalogPrice(provider, model, at) : null;
   if (found) {
     const overridden = Object.keys(given).length > 0;
-    return { price: { ...found.price, ...given }, source: overridden ? 'mixed' : 'catalog', catalog: { provider: found.provider, model: found.model } };
+    const { price, ...catalog } = found;
+    return { price: { ...price, ...given }, source: overridden ? 'mixed' : 'catalog', catalog };
   }
   if (given.inputPerMTok !== undefined && given.outputPerMTok !== undefined) return { price: given as ModelPrice, source: 'settings' };
   return { price: null, source: 'unknown' };
@@ -95,9 +96,11 @@ export function costOf(usage: Usage, price: ModelPrice | null | undefined): numb
 /**
  * Where an answer's prices came from, for the line beside every "saved" figure: the
  * catalog with its date, the user's settings, or both; undefined when the price is unknown.
+ * A model the catalog prices by time of day is priced at the rate of most hours of the day
+ * (priceCatalog.ts), and the note says so: some hours cost more or less than shown.
  */
 export function priceNote(resolved: ResolvedPrice): string | undefined {
-  const catalog = `${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}`;
+  const catalog = `${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}${resolved.catalog?.byTimeOfDay ? ', its rate for most hours of the day' : ''}`;
   switch (resolved.source) {
     case 'catalog':
       return `prices: ${catalog}`;

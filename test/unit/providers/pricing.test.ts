@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { calcPrice } from '@pydantic/genai-prices';
 import { PRICE_CATALOG, builtInPrice, costOf, priceNote, resolvePrice, resolvePriceWithSource } from '../../../src/core/providers/pricing';
 import type { Usage } from '../../../src/core/providers/types';
 
@@ -103,7 +104,8 @@ test('pricing: of several catalog prices the standard one is taken', () => {
   // Long-context tiers: the base tier (Anthropic below 200k prompt tokens, OpenAI gpt-5.4 below 272k).
   assert.deepEqual(builtInPrice('anthropic', 'claude-sonnet-4-5'), { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 });
   assert.deepEqual(builtInPrice('openai-chat', 'gpt-5.4'), { inputPerMTok: 2.5, outputPerMTok: 15, cachedInputPerMTok: 0.25 });
-  // By time of day (DeepSeek): the peak (standard) rate at every hour, never the off-peak discount.
+  // By time of day (DeepSeek): the rate of most hours of the day, whatever the hour. deepseek-chat:
+  // its daytime (standard) rate, 00:30-16:30 UTC, never the off-peak discount of the other 8 hours.
   for (const hour of ['03:00', '12:00', '20:00']) {
     assert.deepEqual(builtInPrice('openai-chat', 'deepseek-chat', 'https://api.deepseek.com', new Date(`2026-10-01T${hour}:00Z`)), {
       inputPerMTok: 0.27,
@@ -114,6 +116,52 @@ test('pricing: of several catalog prices the standard one is taken', () => {
   // By date: the price in force on the day (o3 was cut on 2025-06-10).
   assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-01T00:00:00Z'))?.inputPerMTok, 10);
   assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-10T00:00:00Z'))?.inputPerMTok, 2);
+});
+
+test('pricing: DeepSeek V4 is priced at its standard rate, never at its peak surcharge all day', () => {
+  const deepseek = 'https://api.deepseek.com';
+  const at = (time: string) => new Date(`2026-10-01T${time}Z`);
+  // V4 is billed twice its standard rate 01:00-04:00 and 06:00-10:00 UTC (7 h) and the standard
+  // rate the other 17 h: the standard rate is taken, inside the peak windows too.
+  for (const time of ['00:00', '02:30', '08:00', '12:00', '20:00', '23:59']) {
+    assert.deepEqual(
+      builtInPrice('openai-chat', 'deepseek-v4-flash', deepseek, at(time)),
+      { inputPerMTok: 0.22, outputPerMTok: 0.66, cachedInputPerMTok: 0.007 },
+      time,
+    );
+    assert.deepEqual(
+      builtInPrice('openai-chat', 'deepseek-v4-pro', deepseek, at(time)),
+      { inputPerMTok: 0.66, outputPerMTok: 1.98, cachedInputPerMTok: 0.022 },
+      time,
+    );
+  }
+  // Outside the peak windows, what the catalog's own calcPrice bills for the same tokens.
+  const tokens = { input_tokens: 1_000_000, output_tokens: 1_000_000 };
+  const billed = calcPrice(tokens, 'deepseek-v4-flash', { providerId: 'deepseek', timestamp: at('12:00') })!.total_price;
+  const shown = costOf(usage({ inputTokens: 1_000_000, outputTokens: 1_000_000 }), builtInPrice('openai-chat', 'deepseek-v4-flash', deepseek, at('12:00')))!;
+  assert.ok(Math.abs(shown - billed) < 1e-9, `shown ${shown}, billed ${billed}`);
+  // Before 2026-08-17: V4's one flat rate.
+  assert.deepEqual(builtInPrice('openai-chat', 'deepseek-v4-flash', deepseek, new Date('2026-08-01T08:00:00Z')), {
+    inputPerMTok: 0.14,
+    outputPerMTok: 0.28,
+    cachedInputPerMTok: 0.0028,
+  });
+  // deepseek-reasoner, like deepseek-chat: its daytime rate (16 h of 24), not the off-peak discount.
+  assert.equal(builtInPrice('openai-chat', 'deepseek-reasoner', deepseek, at('20:00'))?.inputPerMTok, 0.55);
+});
+
+test('pricing: the note of a price by time of day says it is the rate of most hours', () => {
+  const v4 = resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', {}, 'https://api.deepseek.com');
+  assert.deepEqual(v4.catalog, { provider: 'deepseek', model: 'deepseek-v4-flash', byTimeOfDay: true });
+  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, its rate for most hours of the day`;
+  assert.equal(priceNote(v4), note);
+  assert.ok(note.length <= 200, 'the webview takes a price note of up to 200 characters');
+  assert.equal(
+    priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, 'https://api.deepseek.com')),
+    `${note}, with your settings`,
+  );
+  // A price without hours has the plain note and no flag.
+  assert.deepEqual(resolvePriceWithSource('anthropic', 'claude-sonnet-4-5').catalog, { provider: 'anthropic', model: 'claude-sonnet-4-5' });
 });
 
 test("pricing: the user's prices win over the catalog, field by field, and say so", () => {
