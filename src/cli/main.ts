@@ -7,7 +7,7 @@ import { parseArgs, UsageError } from './args';
 import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
-import { TotalsStore } from '../core/relay/totalsStore';
+import { allUnpriced, roundUsd, TotalsStore } from '../core/relay/totalsStore';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
@@ -17,7 +17,7 @@ import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
-import { formatUsd, printableJson, terminalSafe, type Output } from './render';
+import { formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
 
@@ -174,9 +174,14 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       const store = new TotalsStore(config.totalsPath);
       const all = await store.summary();
       const today = await store.summary({ day: store.today() });
+      // Money only where a price is known (unpriced answers are unknown, not $0); a loss says so.
+      const money = (t: typeof all) =>
+        allUnpriced(t)
+          ? 'cost unknown (no price)'
+          : `cost ${formatUsd(roundUsd(t.costUsd))}, LLM-only estimate ${formatUsd(roundUsd(t.llmOnlyCostUsd))}, ${savingText(roundUsd(t.savedUsd))}` +
+            (t.unpricedAnswers ? ` (not counting ${t.unpricedAnswers} answers without a price)` : '');
       const line = (label: string, t: typeof all) =>
-        `${label}: ${t.answers} answers, ${t.calls} LLM calls, ${t.slmTokens} SLM + ${t.llmTokens} LLM tokens, cost ${formatUsd(t.costUsd)}, ` +
-        `LLM-only estimate ${formatUsd(t.llmOnlyCostUsd)}, saved ${formatUsd(t.savedUsd)}${t.unpricedAnswers ? ` (${t.unpricedAnswers} answers without a price)` : ''}`;
+        `${label}: ${t.answers} answers, ${t.calls} LLM calls, ${t.slmTokens} SLM + ${t.llmTokens} LLM tokens, ${money(t)}`;
       // The totals file is on disk, where anything may have written it.
       if (json) io.stdout.write(printableJson({ today, all, path: config.totalsPath }) + '\n');
       else io.stdout.write(terminalSafe(`${line('Today', today)}\n${line('All time', all)}\n(${config.totalsPath})`) + '\n');

@@ -148,7 +148,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: would not pay off)` : ''}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
-    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${stats.mode === 'llm-only' || stats.routedTo === 'llm' ? 'as billed' : 'estimate'})`,
+    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${(stats.mode === 'llm-only' || stats.routedTo === 'llm') && !u.estimated ? 'as billed' : 'estimate'})`,
     `${savingText(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
     `${(stats.elapsedMs / 1000).toFixed(2)} s`,
     `end: ${stats.finishReason}`,

@@ -174,12 +174,17 @@ function tail(text: string, max = 32): string {
 /** Text quoted in the footer: Markdown characters escaped, so it renders as written. */
 const quoted = (text: string): string => `“${text.replace(/([*_`\\[\]<>])/g, '\\$1')}”`;
 
-/** The saving in the footer: "saved $0.00030 vs LLM only", a loss, or none when the LLM wrote it all. */
+/**
+ * The saving in the footer: "saved $0.00030 vs LLM only (estimate; prices: …)", a loss, or
+ * none when the LLM wrote it all. The LLM alone is an estimate, and every figure says whose
+ * prices it is in, as in the answer view.
+ */
 function savingText(stats: AnswerStats): string | undefined {
   if (stats.savedUsd === null) return undefined;
   const facts = { savedUsd: stats.savedUsd, llmWroteAll: llmWroteAll(stats) };
-  if (!facts.llmWroteAll && stats.savedUsd > 0) return `saved ${formatUsd(stats.savedUsd)} vs LLM only`;
-  return savingPhrase(facts);
+  const said = !facts.llmWroteAll && stats.savedUsd > 0 ? `saved ${formatUsd(stats.savedUsd)} vs LLM only` : savingPhrase(facts);
+  const basis = [facts.llmWroteAll ? undefined : 'estimate', stats.priceNote].filter((part) => part !== undefined && part.length > 0).join('; ');
+  return basis ? `${said} (${basis})` : said;
 }
 
 /** The stats footer under an answer: shares, calls, cost, saving or loss, each LLM span and each skipped call. */

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
-import { totalsByPolicy, UNKNOWN_POLICY, type TotalsEntry, type TotalsFile, type TotalsStore } from '../core/relay/totalsStore';
+import { allUnpriced, roundUsd, totalsByPolicy, UNKNOWN_POLICY, type TotalsEntry, type TotalsFile, type TotalsStore } from '../core/relay/totalsStore';
 import { savingPhrase } from './moneyText';
 import { formatUsd, percent } from './statusBar';
 
@@ -27,12 +27,16 @@ function escapeHtml(text: string): string {
 // totals.json is a file on disk anyone could edit: every value it holds is inserted
 // escaped, and a value that is not a number shows as written instead of breaking the view.
 const text = (value: unknown): string => escapeHtml(String(value));
-const usd = (value: unknown): string => text(typeof value === 'number' ? formatUsd(value) : value);
+const usd = (value: unknown): string => text(typeof value === 'number' ? formatUsd(roundUsd(value)) : value);
 const share = (llmTokens: unknown, tokens: unknown): string =>
   typeof llmTokens === 'number' && typeof tokens === 'number' ? percent(tokens ? llmTokens / tokens : 0) : '?';
 /** A saving cell: "$0.0052", or "cost $0.0040 more" where the relay cost more than the LLM alone (never "-$0.004"). */
-const saving = (value: unknown): string =>
-  text(typeof value === 'number' && value < 0 ? `cost ${formatUsd(-value)} more` : typeof value === 'number' ? formatUsd(value) : value);
+const saving = (value: unknown): string => {
+  const sum = typeof value === 'number' ? roundUsd(value) : value;
+  return text(typeof sum === 'number' && sum < 0 ? `cost ${formatUsd(-sum)} more` : typeof sum === 'number' ? formatUsd(sum) : sum);
+};
+/** Answers none of which had a known price: their money is unknown, not $0. */
+const UNKNOWN = 'unknown';
 
 /** The cells of one totals entry, after its key cells. */
 function entryCells(entry: TotalsEntry): string[] {
@@ -42,9 +46,7 @@ function entryCells(entry: TotalsEntry): string[] {
     text(tokens),
     share(entry.llmTokens, tokens),
     text(entry.calls),
-    usd(entry.costUsd),
-    usd(entry.llmOnlyCostUsd),
-    saving(entry.savedUsd),
+    ...(allUnpriced(entry) ? [UNKNOWN, UNKNOWN, UNKNOWN] : [usd(entry.costUsd), usd(entry.llmOnlyCostUsd), saving(entry.savedUsd)]),
     text(entry.unpricedAnswers),
   ];
 }
@@ -93,15 +95,21 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry): string {
   }
   const policies = policyRows(file);
   const allTokens = all.slmTokens + all.llmTokens;
-  const allSaving = typeof all.savedUsd === 'number' ? savingPhrase({ savedUsd: all.savedUsd }, formatUsd) : String(all.savedUsd);
+  const allSaving = typeof all.savedUsd === 'number' ? savingPhrase({ savedUsd: roundUsd(all.savedUsd) }, formatUsd) : String(all.savedUsd);
+  // Money is said only for the answers with a price; those without one are named, never counted as $0.
+  const unpriced = typeof all.unpricedAnswers === 'number' && all.unpricedAnswers > 0 ? all.unpricedAnswers : 0;
+  const money = allUnpriced(all)
+    ? 'the price of their model is unknown, so what they cost and saved is unknown.'
+    : `relay cost ${usd(all.costUsd)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>` +
+      (unpriced > 0 ? ` (not counting ${text(unpriced)} ${unpriced === 1 ? 'answer' : 'answers'} whose price is unknown).` : '.');
   return `<!DOCTYPE html><html><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <style>body{font-family:var(--vscode-font-family);color:var(--vscode-foreground)}table{border-collapse:collapse}
 td,th{border:1px solid var(--vscode-panel-border);padding:4px 8px;text-align:right}td:nth-child(2),th:nth-child(2),td:first-child{text-align:left}
 a{color:var(--vscode-textLink-foreground)}</style></head><body>
 <h2>Relay savings</h2>
-<p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM,
-relay cost ${usd(all.costUsd)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>.</p>
+<p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM;
+${money}</p>
 <p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output, at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed or empty answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart.</small></p>
 <h3>Per day and model</h3>
 <table><thead><tr><th>Day</th><th>Model</th>${ENTRY_HEADERS}</tr></thead>

@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
+import { roundUsd } from '../core/relay/totalsStore';
 import { llmWroteAll, savingPhrase } from './moneyText';
 
 /** What the session's answers add up to (demo answers never count). */
@@ -28,7 +29,12 @@ export function emptySession(): SessionTotals {
 export function addToSession(session: SessionTotals, stats: AnswerStats): SessionTotals {
   const next = { ...session, slmTokens: session.slmTokens + stats.slmTokens, llmTokens: session.llmTokens + stats.llmTokens };
   if (stats.savedUsd === null) return { ...next, unpriced: next.unpriced + 1 };
-  return { ...next, savedUsd: next.savedUsd + stats.savedUsd, priced: next.priced + 1, llmWroteAll: next.llmWroteAll + (llmWroteAll(stats) ? 1 : 0) };
+  return {
+    ...next,
+    savedUsd: roundUsd(next.savedUsd + stats.savedUsd),
+    priced: next.priced + 1,
+    llmWroteAll: next.llmWroteAll + (llmWroteAll(stats) ? 1 : 0),
+  };
 }
 
 /** The session's saving as the status bar says it: "$0.42 saved", "cost $0.0040 more than the LLM alone", "no saving (the LLM wrote it all)". */

@@ -72,7 +72,9 @@ const ESTIMATE = 'Estimate: the prompt once as LLM input plus the whole answer a
 function estimateBasis(basis: LlmOnlyBasis): string {
   switch (basis.kind) {
     case 'reported':
-      return 'The LLM wrote the whole answer: this is its cost as billed, so nothing is saved.';
+      return basis.estimated
+        ? 'The LLM wrote the whole answer: this is its cost, estimated (the provider reported no usage), so nothing is saved.'
+        : 'The LLM wrote the whole answer: this is its cost as billed, so nothing is saved.';
     case 'calibrated':
       if (basis.calls === 0) {
         return (

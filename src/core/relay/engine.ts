@@ -831,7 +831,9 @@ class RelayRun {
       : this.ledger
         ? this.ledger.llmOnlyUsd(this.promptTokens, this.answerTokens)
         : llmOnlyCostUsd(this.promptTokens, this.answerTokens, this.o.price);
-    // An answer that failed or wrote nothing saved nothing; what its calls cost is a loss.
+    // An answer that failed or wrote nothing saved nothing; what its calls cost is a loss. Its
+    // LLM-alone figure is nothing either (nothing was delivered to compare with), so the
+    // figures add up wherever they are summed: saved = LLM alone - cost.
     const savesNothing = finish === 'error' || this.answer.trim().length === 0;
     const billing = this.ledger?.billingCheck();
     return {
@@ -842,7 +844,7 @@ class RelayRun {
       calls: this.calls,
       llmUsage: this.usage,
       costUsd,
-      llmOnlyCostUsd: llmOnly,
+      llmOnlyCostUsd: savesNothing && llmOnly !== null ? 0 : llmOnly,
       savedUsd: savesNothing ? (costUsd === null ? null : -costUsd) : savedUsd(costUsd, llmOnly),
       elapsedMs: Date.now() - this.started,
       finishReason: finish,
@@ -852,7 +854,7 @@ class RelayRun {
       turns: this.turns,
       routedTo: this.policy.routedTo,
       llmOnlyEstimateNote: llmOnlyEstimateNote(
-        !this.policy.usesSlm ? { kind: 'reported' } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }),
+        !this.policy.usesSlm ? { kind: 'reported', estimated: this.usage.estimated } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }),
         this.ledger?.llmOnlyWarm,
       ),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),

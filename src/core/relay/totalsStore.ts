@@ -67,7 +67,23 @@ export function emptyTotals(): TotalsEntry {
 export function addTotals(a: TotalsEntry, b: TotalsEntry): TotalsEntry {
   const out = emptyTotals();
   for (const key of Object.keys(out) as (keyof TotalsEntry)[]) out[key] = a[key] + b[key];
+  for (const key of MONEY_KEYS) out[key] = roundUsd(out[key]);
   return out;
+}
+
+const MONEY_KEYS = ['costUsd', 'llmOnlyCostUsd', 'savedUsd'] as const;
+
+/**
+ * A sum of dollars without floating-point leftovers (+0.1 + 0.2 - 0.3 is 5.6e-17, which would
+ * read "under $0.0001 saved"): to a billionth of a dollar, far below any price.
+ */
+export function roundUsd(value: number): number {
+  return Math.round(value * 1e9) / 1e9;
+}
+
+/** Every answer of these totals has no known price: their money figures are unknown, not $0. */
+export function allUnpriced(entry: TotalsEntry): boolean {
+  return entry.answers > 0 && entry.unpricedAnswers >= entry.answers;
 }
 
 export function totalsOfAnswer(stats: AnswerStats): TotalsEntry {

@@ -271,3 +271,36 @@ test('usage mistakes give a clear message', async () => {
   );
   assert.ok(existsSync(slmFolder));
 });
+
+test('relay totals: a loss is a loss, answers without a price are unknown and named apart, never $0', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'relay-cli-totals-'));
+  const entry = (extra: Record<string, number>) => ({
+    answers: 1,
+    calls: 1,
+    slmTokens: 10,
+    llmTokens: 1,
+    llmInputTokens: 50,
+    llmOutputTokens: 1,
+    llmCachedInputTokens: 0,
+    llmCacheWriteTokens: 0,
+    costUsd: 0,
+    llmOnlyCostUsd: 0,
+    savedUsd: 0,
+    unpricedAnswers: 0,
+    ...extra,
+  });
+  try {
+    writeFileSync(
+      join(home, 'totals.json'),
+      JSON.stringify({ version: 1, days: { '2000-01-01': { 'openai-chat:gpt-4o': entry({ costUsd: 0.03, llmOnlyCostUsd: 0.02, savedUsd: -0.01 }) } } }),
+    );
+    const lost = await run(['totals'], { RELAY_HOME: home });
+    assert.match(lost.stdout, /All time: 1 answers, .* cost \$0\.0300, LLM-only estimate \$0\.0200, lost \$0\.0100\b/);
+    assert.doesNotMatch(lost.stdout, /saved -/);
+    writeFileSync(join(home, 'totals.json'), JSON.stringify({ version: 1, days: { '2000-01-01': { 'openai-chat:mine': entry({ unpricedAnswers: 1 }) } } }));
+    const unknown = await run(['totals'], { RELAY_HOME: home });
+    assert.match(unknown.stdout, /All time: 1 answers, 1 LLM calls, 10 SLM \+ 1 LLM tokens, cost unknown \(no price\)/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});

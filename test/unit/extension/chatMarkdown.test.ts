@@ -114,7 +114,10 @@ test('the fence tracker follows open and close fences, tildes and longer fences'
 
 test('the footer gives the shares, calls, cost, savings and each LLM span with its model, tokens and time', () => {
   const footer = statsFooter(STATS, [{ text: '82', tokens: 2, durationMs: 120, model: 'gpt-4o-mini' }]);
-  assert.match(footer, /\*\*Relay\*\* · SLM 40 tokens · LLM 2 tokens \(4\.8%\) · 1 call · cost \$0\.000012 · saved \$0\.00030 vs LLM only · 1\.2 s/);
+  assert.match(footer, /\*\*Relay\*\* · SLM 40 tokens · LLM 2 tokens \(4\.8%\) · 1 call · cost \$0\.000012 · saved \$0\.00030 vs LLM only \(estimate\) · 1\.2 s/);
+  // Whose prices, as beside every other figure.
+  const priced = statsFooter({ ...STATS, priceNote: 'prices: @pydantic/genai-prices of 2026-09-23' }, []);
+  assert.match(priced, /saved \$0\.00030 vs LLM only \(estimate; prices: @pydantic\/genai-prices of 2026-09-23\)/);
   assert.match(footer, /- gpt-4o-mini: “82” \(2 tokens, 120 ms\)/);
   const unknown = statsFooter({ ...STATS, costUsd: null, savedUsd: null, finishReason: 'cancelled' }, []);
   assert.match(unknown, /cost unknown \(no price for this model\)/);
@@ -192,7 +195,7 @@ test("skipped calls never touch the answer's Markdown: the footer lists them wit
 
 test('the footer shows a loss as a loss, and nothing saved when the LLM wrote it all', () => {
   const loss = statsFooter({ ...STATS, costUsd: 0.0052, llmOnlyCostUsd: 0.0012, savedUsd: -0.004 }, []);
-  assert.match(loss, /cost \$0\.0052 · cost \$0\.0040 more than the LLM alone · 1\.2 s/);
+  assert.match(loss, /cost \$0\.0052 · cost \$0\.0040 more than the LLM alone \(estimate\) · 1\.2 s/);
   assert.doesNotMatch(loss, /saved|-\$|\$-/);
   const failed = statsFooter({ ...STATS, costUsd: 0.0003, savedUsd: -0.0003, finishReason: 'error' }, []);
   assert.match(failed, /cost \$0\.00030 more than the LLM alone/);

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createdPanels, useVscodeStub } from './vscodeStub';
 useVscodeStub();
-import { TotalsStore, emptyTotals } from '../../../src/core/relay/totalsStore';
+import { TotalsStore, addTotals, emptyTotals, type TotalsEntry } from '../../../src/core/relay/totalsStore';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { showSavings } = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
+const { showSavings, savingsHtml } = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
 
 const folder = mkdtempSync(join(tmpdir(), 'relay-savings-'));
 after(() => rmSync(folder, { recursive: true, force: true }));
@@ -46,4 +46,26 @@ test('a crafted totals file renders as text, and only the reset command is enabl
   for (const text of [escapedImg, escapedLink, MARKDOWN_LINK]) assert.ok(html.includes(`<td>${text}</td>`), `${text} shows as a cell's text`);
   assert.ok(html.includes(`<td>2025-01-01${escapedImg}</td>`), 'the day too');
   assert.equal(panel.revealed, 1);
+});
+
+test('money is said only where a price is known: unpriced answers are unknown, never $0, and named apart where others have a price', () => {
+  const unpriced: TotalsEntry = { ...emptyTotals(), answers: 2, calls: 4, slmTokens: 90, llmTokens: 10, unpricedAnswers: 2 };
+  const alone = savingsHtml({ version: 1, days: { '2026-12-03': { 'openai-chat:my-model': unpriced } } } as never, unpriced);
+  assert.match(alone, /the price of their model is unknown, so what they cost and saved is unknown/);
+  assert.doesNotMatch(alone, /relay cost \$0/);
+  assert.match(alone, /<td>4<\/td><td>unknown<\/td><td>unknown<\/td><td>unknown<\/td><td>2<\/td>/, 'the row says unknown');
+  const priced: TotalsEntry = { ...emptyTotals(), answers: 1, calls: 1, slmTokens: 45, llmTokens: 5, costUsd: 0.002, llmOnlyCostUsd: 0.005, savedUsd: 0.003 };
+  const both = addTotals(priced, unpriced);
+  const mixed = savingsHtml({ version: 1, days: { '2026-12-03': { 'openai-chat:gpt-4o': priced, 'openai-chat:my-model': unpriced } } } as never, both);
+  assert.match(
+    mixed,
+    /relay cost \$0\.0020 against an estimated \$0\.0050 for LLM-only answers: <strong>\$0\.0030 saved<\/strong> \(not counting 2 answers whose price is unknown\)/,
+  );
+});
+
+test('sums carry no floating-point leftovers: +0.1, +0.2 and -0.3 saved is no saving', () => {
+  const answer = (savedUsd: number): TotalsEntry => ({ ...emptyTotals(), answers: 1, costUsd: 1, llmOnlyCostUsd: 1 + savedUsd, savedUsd });
+  const all = [answer(0.1), answer(0.2), answer(-0.3)].reduce(addTotals, emptyTotals());
+  assert.equal(all.savedUsd, 0);
+  assert.match(savingsHtml({ version: 1, days: {} } as never, all), /<strong>no saving<\/strong>/);
 });

@@ -99,3 +99,8 @@ test('an llm-only answer that failed is no LLM-only answer: what it cost is a lo
   unpricedLlmOnly.recordAnswer(stats(null, { mode: 'llm-only' }));
   assert.match(item().tooltip ?? '', /; no saving \(the LLM wrote it all\)\./, 'the LLM-only answer saves nothing, price or not');
 });
+
+test('the session sum carries no floating-point leftovers: +0.1, +0.2 and -0.3 saved is no saving, not "under $0.0001 saved"', () => {
+  const session = [0.1, 0.2, -0.3].reduce((s, saved) => addToSession(s, stats(saved)), emptySession());
+  assert.equal(sessionSavingText(session), 'no saving');
+});

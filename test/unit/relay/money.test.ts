@@ -18,7 +18,8 @@ import type { Outcome, RelayState } from '../../../src/core/relay/policies/polic
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import type { ContinueRequest, LlmProvider, ModelPrice, ProviderChunk, Usage } from '../../../src/core/providers/types';
-import { chars, DoubleRuntime, type ScriptToken } from './doubles';
+import { chars, DoubleProvider, DoubleRuntime, type ScriptToken } from './doubles';
+import { ProviderError } from '../../../src/core/providers/errors';
 
 const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1, cacheWritePerMTok: 2.5 };
 
@@ -325,6 +326,27 @@ test('savings are never claimed for an LLM-only answer or a failed one', async (
   const failed = await collectRelay({ mode: 'llm-only', slm: new DoubleRuntime([]), llm: refused, messages: [{ role: 'user', content: 'Q' }], price: PRICE });
   assert.equal(failed.stats.finishReason, 'error');
   assert.equal(failed.stats.savedUsd, -0, 'a failure saves nothing');
+  // A relay answer whose call failed after it was billed: a loss, and its LLM-alone figure is
+  // nothing, so the figures add up wherever they are summed (saved = LLM alone - cost).
+  const broken = new DoubleProvider([
+    {
+      chunks: [' five'],
+      usage: { inputTokens: 40, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+      error: new ProviderError('server', 'the stream broke'),
+    },
+  ]);
+  const lost = await collectRelay({
+    mode: 'command',
+    slm: new DoubleRuntime([...chars('Two plus three is'), ...chars('<call>3</call>')]),
+    llm: broken,
+    messages: [{ role: 'user', content: 'Q' }],
+    price: PRICE,
+  });
+  assert.equal(lost.stats.finishReason, 'error');
+  assert.ok((lost.stats.costUsd ?? 0) > 0, 'the call was billed');
+  assert.equal(lost.stats.llmOnlyCostUsd, 0);
+  assert.equal(lost.stats.savedUsd, -(lost.stats.costUsd ?? 0));
+  assert.equal(lost.stats.savedUsd, (lost.stats.llmOnlyCostUsd ?? 0) - (lost.stats.costUsd ?? 0), 'the figures add up');
 });
 
 test('an instructed call ends with the instruction turn, which the next request does not repeat: the cache is predicted without it', () => {
