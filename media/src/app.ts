@@ -3,7 +3,7 @@
  * DOM (the host's body is empty), validates every host message, and posts typed
  * messages back. The view mode comes from `document.body.dataset.view`.
  */
-import { parseHostMessage, type FixAction, type HostMessage, type WebviewMessage } from '../../src/shared/webviewProtocol';
+import { MAX_MESSAGE_TEXT, parseHostMessage, type ChatTurnView, type FixAction, type HostMessage, type WebviewMessage } from '../../src/shared/webviewProtocol';
 import { button, h, svg } from './view/dom';
 import { cumulativeCosts, formatUsd, polylinePoints } from './view/format';
 import { TurnView } from './view/turnView';
@@ -37,6 +37,8 @@ class RelayApp {
     className: 'relay-input',
     attrs: { id: 'chat-input', rows: '3', placeholder: 'Ask Relay… (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Message' },
   });
+  /** Why the message in the input was not sent (too long): shown under it while it stands. */
+  private readonly inputError = h('div', { attrs: { id: 'chat-input-error' } });
   private readonly chart = h('figure', { className: 'relay-chart' });
   private busy = false;
   private setupWarning: string | undefined;
@@ -89,22 +91,48 @@ class RelayApp {
     });
     this.input.addEventListener('input', () => {
       this.vscode.setState({ draft: this.input.value });
+      if (this.input.value.length <= MAX_MESSAGE_TEXT) this.showInputError(undefined);
       this.scheduleDraft();
     });
-    return h('footer', { className: 'relay-composer' }, [this.input, h('div', { className: 'relay-composer-buttons' }, [this.sendButton])]);
+    return h('footer', { className: 'relay-composer' }, [this.input, this.inputError, h('div', { className: 'relay-composer-buttons' }, [this.sendButton])]);
+  }
+
+  /** Shows (or, undefined, removes) the reason the message in the input was not sent. */
+  private showInputError(message: string | undefined): void {
+    if (!message) {
+      this.inputError.replaceChildren();
+      this.input.removeAttribute('aria-invalid');
+      this.input.removeAttribute('aria-describedby');
+      return;
+    }
+    this.inputError.replaceChildren(
+      h('div', { className: 'relay-error', attrs: { role: 'alert' } }, [h('span', { className: 'relay-error-text', text: message })]),
+    );
+    this.input.setAttribute('aria-invalid', 'true');
+    this.input.setAttribute('aria-describedby', this.inputError.id);
   }
 
   /** Tells the host the draft once the user pauses (while idle: an answer being written is not slowed by reading ahead). */
   private scheduleDraft(): void {
     clearTimeout(this.draftTimer);
     this.draftTimer = setTimeout(() => {
-      if (!this.busy && this.input.value.trim()) this.post({ type: 'draft', text: this.input.value });
+      // A draft over the limit could never be sent: the host would refuse it.
+      if (!this.busy && this.input.value.trim() && this.input.value.length <= MAX_MESSAGE_TEXT) this.post({ type: 'draft', text: this.input.value });
     }, DRAFT_PAUSE_MS);
   }
 
   private send(): void {
     const text = this.input.value;
     if (this.busy || !text.trim()) return;
+    if (text.length > MAX_MESSAGE_TEXT) {
+      // The host refuses a longer message: keep it here, and say why it stays.
+      const count = (n: number) => n.toLocaleString('en-US');
+      this.showInputError(
+        `Not sent: this message is ${count(text.length)} characters long, and Relay takes at most ${count(MAX_MESSAGE_TEXT)}. Shorten it, then send it again.`,
+      );
+      return;
+    }
+    this.showInputError(undefined);
     clearTimeout(this.draftTimer);
     this.post({ type: 'send', text });
     this.input.value = '';
@@ -113,14 +141,24 @@ class RelayApp {
 
   private receive(message: HostMessage): void {
     switch (message.type) {
-      case 'init':
+      case 'init': {
         this.clear();
-        for (const turn of message.turns) if (isTurn(turn)) this.addTurn(TurnView.restored(turn, this.turnActions()), turn.demo?.pairOf);
+        const turns = message.turns.filter(isTurn);
+        const running = message.busy ? runningTurn(turns) : undefined;
+        for (const turn of turns) {
+          // The answer being written goes on streaming: the spans still to come append to it.
+          const view =
+            turn === running
+              ? new TurnView(turn.id, turn.role, turn.spans, this.turnActions(), { demo: turn.demo })
+              : TurnView.restored(turn, this.turnActions());
+          this.addTurn(view, turn.demo?.pairOf);
+        }
         this.showSetupWarning(message.setupWarning);
         this.setBusy(message.busy);
         this.afterTurnsChanged();
         this.scrollToEnd();
         return;
+      }
       case 'turn-start':
         if (!isTurn(message.turn) || this.turns.has(message.turn.id)) return;
         this.addTurn(
@@ -286,6 +324,16 @@ class RelayApp {
       ]),
     );
   }
+}
+
+/**
+ * The answer the host is writing, in an 'init' sent while it is busy (the view opened or
+ * reloaded mid-answer): the last turn, when it is an answer not yet ended (no stats, no
+ * error). An answer gets the last turn when it starts and keeps it until it ends.
+ */
+function runningTurn(turns: readonly ChatTurnView[]): ChatTurnView | undefined {
+  const last = turns[turns.length - 1];
+  return last?.role === 'assistant' && !last.stats && !last.error ? last : undefined;
 }
 
 function legend(): HTMLElement {

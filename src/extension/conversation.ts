@@ -9,7 +9,9 @@ import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
 import {
+  clipShortText,
   declinedCallView,
+  MAX_MESSAGE_TEXT,
   parseWebviewMessage,
   type ChatTurnView,
   type DemoAction,
@@ -167,8 +169,12 @@ export class Conversation {
     }
     if (event.type === 'span') {
       const llm = event.source === 'llm';
-      const spanModel = llm ? model : undefined;
-      const details = { ...(llm && destination ? { host: destination } : {}), ...(llm && this.callApproximate ? { approximate: true } : {}) };
+      // A name or host longer than the view takes is cut here, so the span's text always arrives.
+      const spanModel = llm ? clipShortText(model) : undefined;
+      const details = {
+        ...(llm && destination ? { host: clipShortText(destination) } : {}),
+        ...(llm && this.callApproximate ? { approximate: true } : {}),
+      };
       const last = turn.spans[turn.spans.length - 1];
       // Text never goes into a skipped call's marker: after one, a new span starts.
       if (last && last.source === event.source && !last.declined) {
@@ -180,7 +186,7 @@ export class Conversation {
       this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
-      this.post({ type: 'waiting', turnId: turn.id, host: event.host, waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });
+      this.post({ type: 'waiting', turnId: turn.id, host: clipShortText(event.host), waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });
     } else if (event.type === 'prompt-reading') {
       this.post({ type: 'reading', turnId: turn.id, done: event.done, total: event.total, reusedTokens: event.reusedTokens });
     } else if (event.type === 'call-end') {
@@ -227,7 +233,11 @@ export class Conversation {
   /** Handles a (validated) message from the webview. */
   async receive(raw: unknown): Promise<void> {
     const message: WebviewMessage | undefined = parseWebviewMessage(raw);
-    if (!message) return;
+    if (!message) {
+      const refused = refusedSend(raw);
+      if (refused) void vscode.window.showErrorMessage(refused);
+      return;
+    }
     switch (message.type) {
       case 'ready':
         return this.init();
@@ -289,6 +299,18 @@ export class Conversation {
     }
     await editor.edit((edit) => edit.replace(editor.selection.active, text));
   }
+}
+
+/**
+ * Why a 'send' the webview posted was refused, when it was refused for its length (the
+ * view checks it first; a message lost in silence would be lost for good): undefined for
+ * anything else, which only a broken view sends.
+ */
+function refusedSend(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { type, text } = raw as { type?: unknown; text?: unknown };
+  if (type !== 'send' || typeof text !== 'string' || text.length <= MAX_MESSAGE_TEXT) return undefined;
+  return `Relay did not send the message: it is ${text.length.toLocaleString('en-US')} characters long, over the limit of ${MAX_MESSAGE_TEXT.toLocaleString('en-US')}. Shorten it and send it again.`;
 }
 
 export function toStatsView(stats: import('../core/relay/events').AnswerStats): StatsView {

@@ -15,7 +15,8 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, k
     "default-src 'none'",
     `style-src ${webview.cspSource}`,
     `font-src ${webview.cspSource}`,
-    `img-src ${webview.cspSource} data:`,
+    // No data: images: the view draws none (its charts are inline SVG) and shows no image an answer links to.
+    `img-src ${webview.cspSource}`,
     `script-src 'nonce-${nonce}'`,
   ].join('; ');
   return `<!DOCTYPE html>

@@ -173,13 +173,21 @@ export type WebviewMessage =
   | { type: 'demo'; action: DemoAction; turnId?: string };
 
 export const FIX_ACTIONS: readonly FixAction[] = FIXES;
-const MAX_TEXT = 100_000;
+/** The longest message (and draft) the webview may send, in UTF-16 units: the view says so rather than send a longer one. */
+export const MAX_MESSAGE_TEXT = 100_000;
+/** The longest model name or host a span carries: the host clips longer ones before posting, the view clips too (clipShortText). */
+export const MAX_SHORT_TEXT = 200;
+
+/** `text` cut to MAX_SHORT_TEXT, its end marked with an ellipsis when cut. */
+export function clipShortText(text: string): string {
+  return text.length <= MAX_SHORT_TEXT ? text : `${text.slice(0, MAX_SHORT_TEXT - 1)}…`;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function isShortString(value: unknown, max = 200): value is string {
+function isShortString(value: unknown, max = MAX_SHORT_TEXT): value is string {
   return typeof value === 'string' && value.length <= max;
 }
 
@@ -195,9 +203,11 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
     case 'new-chat':
       return { type: value.type };
     case 'send':
-      return typeof value.text === 'string' && value.text.trim().length > 0 && value.text.length <= MAX_TEXT ? { type: 'send', text: value.text } : undefined;
+      return typeof value.text === 'string' && value.text.trim().length > 0 && value.text.length <= MAX_MESSAGE_TEXT
+        ? { type: 'send', text: value.text }
+        : undefined;
     case 'draft':
-      return typeof value.text === 'string' && value.text.length <= MAX_TEXT ? { type: 'draft', text: value.text } : undefined;
+      return typeof value.text === 'string' && value.text.length <= MAX_MESSAGE_TEXT ? { type: 'draft', text: value.text } : undefined;
     case 'copy':
     case 'insert':
     case 'retry':
@@ -263,6 +273,15 @@ export function isDemoResult(value: unknown): value is DemoResultView {
   return isRecord(value) && (value.answer === null || isShortString(value.answer)) && typeof value.correct === 'boolean';
 }
 
+/** `value` with its string `fields` clipped (clipShortText); `value` itself when none is too long. */
+function withShortFields(value: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  const long = fields.filter((field) => typeof value[field] === 'string' && (value[field] as string).length > MAX_SHORT_TEXT);
+  if (long.length === 0) return value;
+  const clipped = { ...value };
+  for (const field of long) clipped[field] = clipShortText(value[field] as string);
+  return clipped;
+}
+
 /** Webview side: accept only known message types with the fields each needs. */
 export function parseHostMessage(value: unknown): HostMessage | undefined {
   if (!isRecord(value) || typeof value.type !== 'string' || !HOST_TYPES.has(value.type)) return undefined;
@@ -277,15 +296,16 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
     case 'turn-start':
       return isRecord(value.turn) && isShortString(value.turn.id) ? (value as HostMessage) : undefined;
     case 'span':
+      // A long model name or host is cut (as the host cuts it), never a reason to lose the span's text.
       return isShortString(value.turnId) &&
         typeof value.text === 'string' &&
         (value.source === 'slm' || value.source === 'llm') &&
         isCount(value.tokens) &&
-        (value.model === undefined || isShortString(value.model)) &&
-        (value.host === undefined || isShortString(value.host)) &&
+        (value.model === undefined || typeof value.model === 'string') &&
+        (value.host === undefined || typeof value.host === 'string') &&
         (value.approximate === undefined || typeof value.approximate === 'boolean') &&
         (value.durationMs === undefined || isCount(value.durationMs))
-        ? (value as HostMessage)
+        ? (withShortFields(value, ['model', 'host']) as HostMessage)
         : undefined;
     case 'turn-done':
       return isShortString(value.turnId) && isRecord(value.stats) ? (value as HostMessage) : undefined;
@@ -294,10 +314,10 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return isShortString(value.turnId) && typeof value.message === 'string' && isFixOrAbsent(value.fix) ? (value as HostMessage) : undefined;
     case 'waiting':
       return isShortString(value.turnId) &&
-        isShortString(value.host) &&
+        typeof value.host === 'string' &&
         (value.waitedMs === null || isCount(value.waitedMs)) &&
         (value.retrying === undefined || isShortString(value.retrying, 300))
-        ? (value as HostMessage)
+        ? (withShortFields(value, ['host']) as HostMessage)
         : undefined;
     case 'reading':
       return isShortString(value.turnId) &&

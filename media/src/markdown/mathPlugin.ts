@@ -10,7 +10,7 @@ import type MarkdownIt from 'markdown-it';
 type StateBlock = MarkdownIt.StateBlock;
 type StateInline = MarkdownIt.StateInline;
 import { escapeHtml } from './markLlm';
-import { openIndex, sentinelsIn, stripSentinels } from './sentinels';
+import { openIndex, SENTINEL_PATTERN, sentinelsIn, stripSentinels } from './sentinels';
 
 interface Delimiter {
   open: string;
@@ -25,16 +25,91 @@ const INLINE_DELIMITERS: readonly Delimiter[] = [
   { open: '$', close: '$', display: false },
 ];
 
+/**
+ * What a model may not do in math: colour it (\colorbox and \fcolorbox paint a background
+ * that can pass for the LLM's highlight; \color and \textcolor, with a \rule, the same).
+ * Each keeps its content, in the theme's colours. A fresh copy per formula: KaTeX writes
+ * a formula's \gdef into this object, which would carry over to the next formula.
+ */
+function neutralMacros(): Record<string, string> {
+  return {
+    '\\colorbox': '\\@secondoftwo{#1}{\\text{#2}}',
+    '\\fcolorbox': '\\@secondoftwo{#1}{\\@secondoftwo{#2}{\\text{#3}}}',
+    '\\color': '\\@firstoftwo{}{#1}',
+    '\\textcolor': '\\@secondoftwo{#1}{#2}',
+  };
+}
+
+/** The largest size a formula may ask for (\rule, \kern...), in em; and the most macro expansions. */
+export const MATH_MAX_SIZE_EM = 10;
+export const MATH_MAX_EXPAND = 500;
+
 export function renderMath(raw: string, display: boolean): string {
   const tex = stripSentinels(raw).trim();
   const sentinels = sentinelsIn(raw);
   const firstOpen = [...sentinels].map(openIndex).find((index) => index !== undefined);
-  const html = katex.renderToString(tex, { displayMode: display, throwOnError: false, strict: 'ignore', output: 'htmlAndMathml' });
+  const html = katex
+    .renderToString(tex, {
+      displayMode: display,
+      throwOnError: false,
+      strict: 'ignore',
+      output: 'htmlAndMathml',
+      trust: false,
+      maxSize: MATH_MAX_SIZE_EM,
+      maxExpand: MATH_MAX_EXPAND,
+      macros: neutralMacros(),
+    })
+    // \char"E100 writes a sentinel: it would open a mark the formula's writer never had.
+    .replace(SENTINEL_PATTERN, '\uFFFD');
   const tag = display ? 'div' : 'span';
   const classes = `relay-math${display ? ' relay-math-display' : ''}${firstOpen !== undefined ? ' relay-llm' : ''}`;
   // The mark's data-span/title attributes are added by markLlmRanges when it meets the class.
   const spanAttr = firstOpen !== undefined ? ` data-span="${firstOpen}"` : '';
   return `<${tag} class="${classes}"${spanAttr} data-tex="${escapeHtml(tex)}">${html}</${tag}>${sentinels}`;
+}
+
+/**
+ * Work done looking for closing delimiters (characters scanned plus positions probed),
+ * for tests: it grows with the length of the text, not with its square.
+ */
+export const closingSearchWork = { steps: 0 };
+
+/**
+ * Where each inline closing delimiter can be, per inline source: found in one scan per
+ * delimiter, then searched. Looking from each opening `$` on to the end instead is a scan of
+ * the rest of the paragraph per `$`: "$a $a $a ..." of 60 KB took seconds.
+ */
+const closings = new WeakMap<StateInline, Map<Delimiter, number[]>>();
+
+/**
+ * Offsets where `delimiter` closes in `src`: every occurrence of its close (overlapping ones
+ * too); for `$`, only one right after something other than a space or a backslash.
+ */
+function closingOffsets(src: string, delimiter: Delimiter): number[] {
+  const offsets: number[] = [];
+  closingSearchWork.steps += src.length;
+  for (let at = src.indexOf(delimiter.close); at >= 0; at = src.indexOf(delimiter.close, at + 1)) {
+    if (delimiter.open === '$' && at > 0 && (src[at - 1] === '\\' || /\s/.test(src[at - 1]))) continue;
+    offsets.push(at);
+  }
+  return offsets;
+}
+
+/** The first offset at or after `from` where `delimiter` closes, or -1. */
+function firstClosing(state: StateInline, delimiter: Delimiter, from: number): number {
+  let table = closings.get(state);
+  if (!table) closings.set(state, (table = new Map()));
+  let offsets = table.get(delimiter);
+  if (!offsets) table.set(delimiter, (offsets = closingOffsets(state.src, delimiter)));
+  let low = 0;
+  let high = offsets.length;
+  while (low < high) {
+    closingSearchWork.steps++;
+    const middle = (low + high) >>> 1;
+    if (offsets[middle] < from) low = middle + 1;
+    else high = middle;
+  }
+  return low < offsets.length ? offsets[low] : -1;
 }
 
 function mathInline(state: StateInline, silent: boolean): boolean {
@@ -47,10 +122,7 @@ function mathInline(state: StateInline, silent: boolean): boolean {
       // "$5 and $10" is money, not math: no space just inside the dollars, no digit after.
       if (/\s/.test(src[contentStart] ?? ' ')) return false;
     }
-    let end = src.indexOf(delimiter.close, contentStart);
-    while (end > 0 && delimiter.open === '$' && (src[end - 1] === '\\' || /\s/.test(src[end - 1]))) {
-      end = src.indexOf(delimiter.close, end + 1);
-    }
+    const end = firstClosing(state, delimiter, contentStart);
     if (end < 0 || end === contentStart) return false;
     const after = end + delimiter.close.length;
     if (delimiter.open === '$' && /\d/.test(src[after] ?? '')) return false;
@@ -63,6 +135,29 @@ function mathInline(state: StateInline, silent: boolean): boolean {
     return true;
   }
   return false;
+}
+
+/** For each block source and closing delimiter: for each line, the first line from it on that ends with the delimiter. */
+const closingLines = new WeakMap<StateBlock, Map<string, Int32Array>>();
+
+/**
+ * The first line at or after `from` whose text ends with `close` (trailing spaces aside), or
+ * a line past the end. Read from the source's own lines: a line whose content (after a
+ * quote or list marker) ends with `close` ends with it in the source too, so a line found
+ * here for none means no closing line in any container.
+ */
+function nextClosingLine(state: StateBlock, close: string, from: number): number {
+  let table = closingLines.get(state);
+  if (!table) closingLines.set(state, (table = new Map()));
+  let next = table.get(close);
+  if (!next) {
+    const lines = state.src.split('\n');
+    closingSearchWork.steps += state.src.length;
+    next = new Int32Array(lines.length + 1).fill(lines.length);
+    for (let line = lines.length - 1; line >= 0; line--) next[line] = lines[line].trimEnd().endsWith(close) ? line : next[line + 1];
+    table.set(close, next);
+  }
+  return from < next.length ? next[from] : next.length;
 }
 
 function mathBlock(state: StateBlock, startLine: number, endLine: number, silent: boolean): boolean {
@@ -83,6 +178,8 @@ function mathBlock(state: StateBlock, startLine: number, endLine: number, silent
     const trimmed = afterOpen.trimEnd();
     content = trimmed.slice(0, trimmed.length - delimiter.close.length);
   } else {
+    // No line up to the end closes it: not math (known without reading the lines again for each opening line).
+    if (nextClosingLine(state, delimiter.close, startLine + 1) >= endLine) return false;
     const lines = [afterOpen];
     let closed = false;
     while (++nextLine < endLine) {

@@ -24,6 +24,9 @@ import { mathPlugin } from './mathPlugin';
 import { thinkingPlugin, withThinkingOpened } from './thinkingPlugin';
 import { DECLINED, SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
 
+/** A run of text without sentinels. */
+const BETWEEN_SENTINELS = /[^\uE000\uE001\uE100-\uF7FF]+/g;
+
 const LANGUAGES = { bash, cpp, css, go, java, javascript, json, python, rust, sql, typescript, xml };
 for (const [name, language] of Object.entries(LANGUAGES)) hljs.registerLanguage(name, language);
 hljs.registerAliases(['sh', 'shell', 'zsh'], { languageName: 'bash' });
@@ -49,6 +52,20 @@ const normalizeLink = md.normalizeLink.bind(md);
 md.normalizeLink = (url) => normalizeLink(stripSentinels(url));
 const validateLink = md.validateLink.bind(md);
 md.validateLink = (url) => validateLink(stripSentinels(url));
+// An autolink's text is its URL percent-decoded: %EE%84%80 would become a sentinel there. The
+// sentinels in the source stay (they say who wrote the link); one that decoding made becomes U+FFFD.
+const normalizeLinkText = md.normalizeLinkText.bind(md);
+md.normalizeLinkText = (url) => url.replace(BETWEEN_SENTINELS, (piece) => normalizeLinkText(piece).replace(SENTINEL_PATTERN, '\uFFFD'));
+
+/**
+ * No pictures in an answer: a model's image could look like anything, a highlight
+ * included. Its description shows instead, as text (marked like any text, so it says
+ * who wrote it), in a span whose hover says a picture was left out.
+ */
+md.renderer.rules.image = (tokens, index, options, env, self) => {
+  const alt = self.renderInline(tokens[index].children ?? [], options, env);
+  return `<span class="relay-image-alt" title="${IMAGE_NOT_SHOWN}">${alt || 'image'}</span>`;
+};
 
 // Sentinels in a fence's info string would hide its language: move them into the code.
 md.core.ruler.push('relay_fence_info', (state) => {
@@ -61,6 +78,9 @@ md.core.ruler.push('relay_fence_info', (state) => {
     }
   }
 });
+
+/** The hover of an image's description, shown in place of the image. */
+export const IMAGE_NOT_SHOWN = 'An image the answer linked to: answers show no images, only their description';
 
 /** When the markers in the HTML are not the segments' markers one for one (Markdown dropped or repeated one): a title that claims no figures. */
 export const GENERIC_DECLINED_TITLE = 'A call here was skipped: it would have cost more than the answer could spend under relay.maxCostRatio';

@@ -19,7 +19,10 @@ export function openSentinel(index: number): string {
 }
 
 export function isSentinel(ch: string): boolean {
-  const code = ch.charCodeAt(0);
+  return isSentinelCode(ch.charCodeAt(0));
+}
+
+function isSentinelCode(code: number): boolean {
   return code === 0xe000 || code === 0xe001 || (code >= OPEN_BASE && code <= 0xf7ff);
 }
 
@@ -38,6 +41,25 @@ export function stripSentinels(text: string): string {
   return text.replace(SENTINEL_PATTERN, '');
 }
 
+/** A numeric character reference, hex or decimal, any case, any number of digits (markdown-it decodes up to 8). */
+const NUMERIC_REFERENCE = /&#(?:[xX]([\da-fA-F]+)|(\d+));/g;
+
+/** What a reference to a sentinel becomes: U+FFFD, the character for one that cannot be shown. */
+export const NEUTRAL_REFERENCE = '&#xFFFD;';
+
+/**
+ * Markdown source with every numeric character reference to a sentinel (`&#xE100;`,
+ * `&#57344;`, `&#X0E001;`) replaced by NEUTRAL_REFERENCE. markdown-it decodes references in
+ * text, link titles, image labels and fence info after the raw sentinels were stripped, so
+ * one left in would open, close or place a mark that the text's writer never had.
+ */
+export function neutraliseSentinelReferences(source: string): string {
+  return source.replace(NUMERIC_REFERENCE, (reference: string, hex: string | undefined, decimal: string | undefined) => {
+    const code = hex !== undefined ? parseInt(hex, 16) : parseInt(decimal ?? '', 10);
+    return isSentinelCode(code) ? NEUTRAL_REFERENCE : reference;
+  });
+}
+
 export function sentinelsIn(text: string): string {
   return (text.match(SENTINEL_PATTERN) ?? []).join('');
 }
@@ -54,7 +76,8 @@ export interface SourceSegment {
 
 /**
  * Joins the segments into Markdown source with sentinels around LLM text (sentinels the
- * models wrote themselves are dropped first), then moves any
+ * models wrote themselves are dropped first, and references to sentinels neutralised,
+ * also those that only form across segments once the sentinels are out), then moves any
  * sentinel that would sit at the start of a line past that line's block syntax (list
  * marker, heading hashes, quote marker, fence line...) so Markdown still sees the block.
  */
@@ -69,7 +92,9 @@ export function sourceWithSentinels(segments: readonly SourceSegment[]): string 
     if (!text) continue;
     joined += segment.llmIndex === undefined ? text : openSentinel(segment.llmIndex) + text + CLOSE;
   }
-  return relocateLineStartSentinels(joined);
+  // On the joined text: a reference can form across segments ("&#xE1" + an LLM span of sentinels only + "00;").
+  // A real sentinel between its characters is no digit, so it never forms one.
+  return relocateLineStartSentinels(neutraliseSentinelReferences(joined));
 }
 
 const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})/;

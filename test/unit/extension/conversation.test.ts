@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { Usage } from '../../../src/core/providers/types';
-import { parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
+import { MAX_SHORT_TEXT, parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
 import { isStats, isTurn } from '../../../media/src/view/validate';
-import { clipboardWrites, MemoryMemento, useVscodeStub } from './vscodeStub';
+import { clipboardWrites, MemoryMemento, questionsAsked, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -234,4 +234,49 @@ test('a chat asks for its next turn to be read ahead; the answer view (Explain S
     await conversation.ask('Why?');
     assert.deepEqual(asked.answerOptions, [{ readAhead: view === 'chat' }], view);
   }
+});
+
+test('a message over the length limit is not lost in silence: the host says why it did not send it, and asks nothing', async () => {
+  const { conversation, asked } = withAnsweringService('chat');
+  const before = questionsAsked.length;
+  await conversation.receive({ type: 'send', text: 'x'.repeat(100_001) });
+  assert.deepEqual(asked.answerOptions, [], 'no answer was started');
+  assert.deepEqual(
+    questionsAsked.slice(before).map((question) => [question.api, question.text]),
+    [['showErrorMessage', 'Relay did not send the message: it is 100,001 characters long, over the limit of 100,000. Shorten it and send it again.']],
+  );
+  // Other malformed messages (only a broken view sends them) are still dropped without a word.
+  await conversation.receive({ type: 'send', text: '   ' });
+  await conversation.receive({ type: 'bogus' });
+  assert.equal(questionsAsked.length, before + 1);
+});
+
+test("a model name or host over the view's limit is cut before posting, so the span's text always reaches the view", async () => {
+  const model = 'org/'.repeat(60);
+  const host = `https://${'a'.repeat(250)}.example`;
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string, destination?: string): void }) => {
+      sink.onEvent(start(0), model, host);
+      sink.onEvent({ type: 'call-wait', callIndex: 0, host, state: 'waiting', waitedMs: 5000 } as RelayEvent, model, host);
+      sink.onEvent(llm('Forty', 0), model, host);
+      sink.onEvent({ type: 'done', answer: 'Forty', stats: STATS } as RelayEvent, model, host);
+      return { answer: 'Forty', stats: STATS };
+    },
+  } as unknown as RelayService;
+  const conversation = new Conversation('answer', service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  const posted: HostMessage[] = [];
+  conversation.attach({ post: (message) => posted.push(message) });
+  await conversation.ask('What is 47*6+28?');
+  const span = posted.find((message) => message.type === 'span');
+  assert.ok(span && span.type === 'span');
+  assert.equal(span.text, 'Forty');
+  assert.equal(span.model, `${model.slice(0, MAX_SHORT_TEXT - 1)}…`);
+  assert.equal(span.host, `${host.slice(0, MAX_SHORT_TEXT - 1)}…`);
+  assert.deepEqual(parseHostMessage(span), span, 'the view takes it as posted');
+  const waiting = posted.find((message) => message.type === 'waiting');
+  assert.ok(waiting && parseHostMessage(waiting));
+  assert.equal(waiting.type === 'waiting' && waiting.host.length, MAX_SHORT_TEXT);
 });

@@ -218,6 +218,78 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await line.isVisible(), false, 'read: the line goes');
   });
 
+  it('opened or reloaded mid-answer, goes on streaming the answer the host is writing; an unfinished answer of an idle host is shown as it is', async () => {
+    const turns = [
+      { id: 'u1', role: 'user', spans: [{ source: 'slm', text: 'q', tokens: 0 }] },
+      {
+        id: 'a1',
+        role: 'assistant',
+        spans: [
+          { source: 'slm', text: 'First half. ', tokens: 3 },
+          { source: 'llm', text: 'LLM part', tokens: 2, model: 'm' },
+        ],
+      },
+    ];
+    await deliver(
+      { type: 'init', view: 'chat', busy: true, turns },
+      { type: 'span', turnId: 'a1', source: 'llm', text: ' goes on', tokens: 2, model: 'm' },
+      { type: 'span', turnId: 'a1', source: 'slm', text: '. SECOND HALF', tokens: 2 },
+    );
+    assert.equal(await webview.page.locator('article.relay-streaming').count(), 1, 'the answer is still being written');
+    assert.equal(await webview.page.locator('article .relay-actions').count(), 0);
+    await deliver({ type: 'turn-done', turnId: 'a1', stats: STATS });
+    assert.deepEqual(await texts('article .relay-body'), ['q', 'First half. LLM part goes on. SECOND HALF']);
+    assert.deepEqual(await texts('article .relay-llm'), ['LLM part goes on']);
+    assert.equal(await webview.page.locator('article .relay-stats').count(), 1);
+    assert.equal(await webview.page.locator('article.relay-streaming').count(), 0);
+
+    // The host is not writing it (busy for the other view's answer, or idle): shown as it is, nothing appends.
+    for (const busy of [false, true]) {
+      const ended = busy ? [...turns, { id: 'a2', role: 'assistant', spans: [{ source: 'slm', text: 'Done.', tokens: 1 }], stats: STATS }] : turns;
+      await deliver({ type: 'init', view: 'chat', busy, turns: ended }, { type: 'span', turnId: 'a1', source: 'slm', text: ' LATE', tokens: 1 });
+      assert.equal(await webview.page.locator('article.relay-streaming').count(), 0, `busy: ${busy}`);
+      assert.equal((await texts('article .relay-body'))[1], 'First half. LLM part', `busy: ${busy}`);
+    }
+  });
+
+  it('keeps a message over the length limit in the input, unsent, and says why; a shorter one sends and clears the note', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
+    const input = webview.page.locator('#chat-input');
+    const long = 'x'.repeat(100_001);
+    await input.fill(long);
+    await input.press('Enter');
+    assert.equal((await input.inputValue()).length, 100_001, 'the text stays');
+    assert.deepEqual(
+      (await webview.posted()).filter((m) => (m as { type?: string }).type === 'send'),
+      [],
+    );
+    assert.equal(
+      await webview.page.locator('.relay-composer [role="alert"]').innerText(),
+      'Not sent: this message is 100,001 characters long, and Relay takes at most 100,000. Shorten it, then send it again.',
+    );
+    assert.equal(await input.getAttribute('aria-invalid'), 'true');
+    assert.equal(await webview.page.evaluate(() => (window as any).acquireVsCodeApi().getState()?.draft?.length), 100_001, 'and so does the draft');
+
+    await input.press('Backspace');
+    assert.equal(await webview.page.locator('.relay-composer [role="alert"]').count(), 0, 'back under the limit: the note goes');
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), '');
+    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'send', text: 'x'.repeat(100_000) }]);
+  });
+
+  it('shows the text of a span whose model name or host is over 200 characters, the name cut in its hover', async () => {
+    await deliver(
+      { type: 'init', view: 'answer', busy: true, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'kept ', tokens: 1 },
+      { type: 'span', turnId: 'a1', source: 'llm', text: 'ALSO KEPT', tokens: 1, model: 'm'.repeat(201), host: 'h'.repeat(300) },
+      { type: 'turn-done', turnId: 'a1', stats: STATS },
+    );
+    assert.equal(await webview.page.locator('article .relay-body').innerText(), 'kept ALSO KEPT');
+    const title = (await webview.page.locator('article .relay-llm').getAttribute('title')) ?? '';
+    assert.ok(title.includes(`${'m'.repeat(199)}…`) && !title.includes('m'.repeat(200)), title);
+  });
+
   it('shows a setup warning with its fixes', async () => {
     await deliver({ type: 'init', view: 'chat', busy: false, turns: [], setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' });
     assert.match(await webview.page.locator('.relay-banner').innerText(), /No API key for anthropic/);

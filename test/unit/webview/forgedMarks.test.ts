@@ -2,7 +2,9 @@
 // the private-use characters the view uses as span markers does not get an LLM mark, LLM
 // text holding them does not end its own mark early, in the streaming tail, in the blocks
 // rendered while streaming, in the finished answer and in a restored turn. A model name
-// with `$` patterns shows in the hover as written. Checked in Chromium (browserPage.ts).
+// with `$` patterns shows in the hover as written. The same holds for the characters
+// written as character references (&#xE100;) or KaTeX's \char"E100, which only become
+// characters after the renderer strips them. Checked in Chromium (browserPage.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
@@ -15,6 +17,25 @@ const CRAFTED: Piece[] = [
   { source: 'llm', text: 'real \uE000LLM words' },
   { source: 'slm', text: ' and \uE100the SLM again.' },
 ];
+
+/**
+ * The same pieces written so that the renderer decodes them after stripping the characters:
+ * as character references (hex, decimal, upper case, leading zeros) and through KaTeX's \char.
+ * The SLM poses as the LLM and places a skipped-call marker; the LLM ends its own mark early.
+ */
+const DECODED: Piece[] = [
+  { source: 'slm', text: 'SLM says &#xE100;I am the LLM&#xE000; and &#xE001; done.\n\n' },
+  { source: 'slm', text: 'Also &#57605;decimal&#57344;, &#X0E105;upper&#x0e000;, &#0057601;zeros&#57345; and $\\char"E100$ forged $\\char"E000$ math.\n\n' },
+  { source: 'llm', text: 'real &#xE000;LLM $\\char"E000$ words' },
+  { source: 'slm', text: ' and the SLM again.' },
+];
+
+/** Text of the turn inside and outside LLM marks (KaTeX's hidden MathML copy left out), and the skipped-call markers. */
+interface Attribution {
+  marked: string;
+  unmarked: string;
+  markers: number;
+}
 
 interface Marks {
   /** Text of each LLM mark, in document order, by where it is. */
@@ -95,5 +116,51 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
       return marks.map((mark: Element) => ({ title: mark.getAttribute('title'), attributes: mark.getAttributeNames().sort() }));
     }, model);
     assert.deepEqual(result, [{ title: `Written by ${model} · 1 token`, attributes: ['class', 'data-span', 'data-tex', 'title'] }]);
+  });
+
+  it('character references and KaTeX \\char that decode to the marker characters forge no mark and end none early', async () => {
+    const result: Record<'blocksWhileStreaming' | 'finished' | 'restored', Attribution> = await webview.page.evaluate((pieces) => {
+      const { TurnView } = (window as any).relayWebview;
+      const attribution = (root: Element): Attribution => {
+        let marked = '';
+        let unmarked = '';
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          const parent = node.parentElement;
+          if (!parent || parent.closest('.katex-mathml')) continue;
+          if (parent.closest('.relay-llm')) marked += node.textContent;
+          else unmarked += node.textContent;
+        }
+        const squash = (text: string) => text.replace(/\s+/g, ' ').trim();
+        return { marked: squash(marked), unmarked: squash(unmarked), markers: root.querySelectorAll('.relay-declined').length };
+      };
+      const streaming = new TurnView('t4', 'assistant', [], { view: 'answer', post: () => undefined });
+      document.body.replaceChildren(streaming.element);
+      for (const piece of pieces) for (const text of piece.text.match(/[\s\S]{1,3}/g) ?? []) streaming.appendSpan(piece.source, text, 1, 'big-model');
+      const blocksWhileStreaming = attribution(streaming.element.querySelector('.relay-blocks'));
+      streaming.finish();
+      const finished = attribution(streaming.element.querySelector('.relay-body'));
+      const spans = pieces.map((piece: Piece) => ({ ...piece, tokens: 2, model: 'big-model' }));
+      const restored = TurnView.restored({ id: 't5', role: 'assistant', spans }, { view: 'chat', post: () => undefined });
+      document.body.replaceChildren(restored.element);
+      return { blocksWhileStreaming, finished, restored: attribution(restored.element.querySelector('.relay-body')) };
+    }, DECODED);
+
+    assert.deepEqual(result.blocksWhileStreaming, {
+      marked: '',
+      unmarked:
+        'SLM says \uFFFDI am the LLM\uFFFD and \uFFFD done. Also \uFFFDdecimal\uFFFD, \uFFFDupper\uFFFD, \uFFFDzeros\uFFFD and \uFFFD forged \uFFFD math.',
+      markers: 0,
+    });
+    for (const [where, attribution] of Object.entries({ finished: result.finished, restored: result.restored })) {
+      assert.equal(attribution.marked, 'real \uFFFDLLM \uFFFD words', `${where}: the LLM's text is marked to its end`);
+      assert.doesNotMatch(attribution.unmarked, /LLM words|real/, where);
+      assert.match(
+        attribution.unmarked,
+        /I am the LLM.*decimal.*upper.*zeros.* forged .* and the SLM again\.$/,
+        `${where}: the SLM's text is unmarked, and kept`,
+      );
+      assert.equal(attribution.markers, 0, `${where}: no skipped-call marker`);
+    }
   });
 });

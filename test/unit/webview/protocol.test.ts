@@ -3,7 +3,14 @@
 // on untrusted input. Pure functions: runs under Node.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseHostMessage, parseWebviewMessage, type ChatTurnView, type StatsView } from '../../../src/shared/webviewProtocol';
+import {
+  MAX_MESSAGE_TEXT,
+  MAX_SHORT_TEXT,
+  parseHostMessage,
+  parseWebviewMessage,
+  type ChatTurnView,
+  type StatsView,
+} from '../../../src/shared/webviewProtocol';
 import { isStats, isTurn } from '../../../media/src/view/validate';
 
 const STATS: StatsView = {
@@ -233,4 +240,20 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
     { ...STATS, llmOnlyNote: 5 },
   ];
   for (const stats of badStats) assert.equal(isStats(stats), false, `accepted ${JSON.stringify(stats)}`);
+});
+
+test('host -> webview: a span (or wait) whose model name or host is too long is kept, the name cut, never dropped with its text', () => {
+  const long = { type: 'span', turnId: 't', source: 'llm', text: 'LLM text', tokens: 1, model: 'm'.repeat(201), host: 'h'.repeat(5000) };
+  assert.deepEqual(parseHostMessage(long), { ...long, model: `${'m'.repeat(MAX_SHORT_TEXT - 1)}…`, host: `${'h'.repeat(MAX_SHORT_TEXT - 1)}…` });
+  assert.equal((long.model as string).length, 201, 'the message itself is left as it came');
+  const atLimit = { type: 'span', turnId: 't', source: 'llm', text: 'x', tokens: 1, model: 'm'.repeat(MAX_SHORT_TEXT) };
+  assert.equal(parseHostMessage(atLimit), atLimit);
+  const waiting = { type: 'waiting', turnId: 't', host: 'h'.repeat(300), waitedMs: 12_000 };
+  assert.deepEqual(parseHostMessage(waiting), { ...waiting, host: `${'h'.repeat(MAX_SHORT_TEXT - 1)}…` });
+});
+
+test('webview -> host: a message over the length limit is refused (the view keeps it and says so instead of sending it)', () => {
+  assert.equal(MAX_MESSAGE_TEXT, 100_000);
+  assert.deepEqual(parseWebviewMessage({ type: 'send', text: 'x'.repeat(MAX_MESSAGE_TEXT) }), { type: 'send', text: 'x'.repeat(MAX_MESSAGE_TEXT) });
+  assert.equal(parseWebviewMessage({ type: 'send', text: 'x'.repeat(MAX_MESSAGE_TEXT + 1) }), undefined);
 });
