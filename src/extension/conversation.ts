@@ -264,8 +264,15 @@ export class Conversation {
       case 'insert':
         return this.insert(this.textOf(message.turnId));
       case 'retry': {
+        const extras = this.extras.get(message.turnId);
+        if (!extras && this.demoTurn(message.turnId)) {
+          // A demo answer restored from an earlier window: its plan (the embedded pair) was not
+          // kept, and the user's own models and paid LLM must not answer the demo's question.
+          await this.demoHandler?.('again', message.turnId);
+          return;
+        }
         const messages = this.prompts.get(message.turnId) ?? this.retryMessages(message.turnId);
-        if (messages) await this.answerTurn(messages, this.extras.get(message.turnId));
+        if (messages) await this.answerTurn(messages, extras);
         return;
       }
       case 'fix':

@@ -129,8 +129,9 @@ export interface DemoResultView {
 }
 
 /** What the demo's buttons ask for: another question, the SLM alone beside an answer, the set-up walkthrough, the README's table. */
-export type DemoAction = 'another' | 'compare' | 'setup' | 'paper-table';
-export const DEMO_ACTIONS: readonly DemoAction[] = ['another', 'compare', 'setup', 'paper-table'];
+/** 'again': a demo answer asked again (Retry on one restored from an earlier window), by the demo's models. */
+export type DemoAction = 'another' | 'compare' | 'setup' | 'paper-table' | 'again';
+export const DEMO_ACTIONS: readonly DemoAction[] = ['another', 'compare', 'setup', 'paper-table', 'again'];
 
 /** Host -> webview. */
 export type HostMessage =

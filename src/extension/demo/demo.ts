@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { DemoAction } from '../../shared/webviewProtocol';
+import type { DemoAction, DemoTurnView } from '../../shared/webviewProtocol';
 import type { AnswerPanel } from '../answerPanel';
 import type { AnsweredTurn, Conversation } from '../conversation';
 import type { RelayService } from '../relayService';
@@ -52,7 +52,20 @@ export class RelayDemo {
         return this.openWalkthrough();
       case 'paper-table':
         return this.openPaperTable();
+      case 'again':
+        return turnId ? this.again(turnId) : Promise.resolve();
     }
+  }
+
+  /** A demo answer asked again (Retry on one restored from an earlier window): by the demo's pair, as the first time. */
+  private async again(turnId: string): Promise<void> {
+    let demo: DemoTurnView | undefined;
+    await this.panel.withConversation(async (conversation) => {
+      demo = conversation.demoTurn(turnId);
+    });
+    if (!demo) return;
+    if (demo.kind === 'relay') return this.run(demo.question);
+    if (demo.pairOf) return this.compare(demo.pairOf);
   }
 
   /** The command: the demo's question, answered by the pair in the answer view. */

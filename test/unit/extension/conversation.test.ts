@@ -280,3 +280,33 @@ test("a model name or host over the view's limit is cut before posting, so the s
   assert.ok(waiting && parseHostMessage(waiting));
   assert.equal(waiting.type === 'waiting' && waiting.host.length, MAX_SHORT_TEXT);
 });
+
+test("Retry on a demo answer restored from an earlier window goes to the demo's pair, never to the user's own models", async () => {
+  const state = new MemoryMemento();
+  const answered: unknown[] = [];
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }) => {
+      answered.push(messages);
+      sink.onEvent(slm('33*4=132.'), MODEL);
+      sink.onEvent({ type: 'done', answer: '33*4=132.', stats: STATS } as RelayEvent, MODEL);
+      return { answer: '33*4=132.', stats: STATS };
+    },
+  } as unknown as RelayService;
+  const demo = { kind: 'relay' as const, question: '33*4+29=?', reference: '161', priceModel: 'gpt-4o' };
+  const first = new Conversation('answer', service, () => undefined, { state, key: 'turns' });
+  first.attach({ post: () => undefined });
+  const { turnId } = await first.ask(demo.question, undefined, { demo });
+  assert.equal(answered.length, 1);
+
+  // After a window reload: the turns come back from workspace state, the demo's plan does not.
+  const restored = new Conversation('answer', service, () => undefined, { state, key: 'turns' });
+  restored.attach({ post: () => undefined });
+  const demoActions: [string, string | undefined][] = [];
+  restored.setDemoHandler((action, id) => void demoActions.push([action, id]));
+  await restored.receive({ type: 'retry', turnId });
+  assert.equal(answered.length, 1, "the user's settings answered nothing");
+  assert.deepEqual(demoActions, [['again', turnId]]);
+});
