@@ -31,6 +31,7 @@ import {
   type AttemptContext,
   type TokenCountRequest,
 } from './base';
+import { ProviderError } from './errors';
 import { postStream } from './http';
 import { anthropicModelTraits, learnedFacts, type AnthropicModelTraits, type LearnedFacts } from './modelCapabilities';
 import { sendAdapting, type Refusal } from './refusals';
@@ -310,12 +311,19 @@ export class AnthropicProvider extends HttpProvider {
       }
     };
 
-    for await (const bytes of response.body) {
-      for (const event of parser.push(bytes)) if (!stopped) yield* handle(event.data);
-      if (stopped) break;
+    try {
+      for await (const bytes of response.body) {
+        for (const event of parser.push(bytes)) if (!stopped) yield* handle(event.data);
+        if (stopped) break;
+      }
+    } catch (error) {
+      // Once message_delta has said why the text ended and what it cost, only the closing
+      // message_stop is missing: a connection lost there loses nothing (the usage is kept).
+      if (finish === undefined || !(error instanceof ProviderError) || error.code !== 'network') throw error;
     }
     if (!stopped) for (const event of parser.end()) if (!stopped) yield* handle(event.data);
-    if (!stopped) throw truncatedStreamError(url, context.secrets);
+    // The same for a stream that ends there (as one that says its finish_reason without [DONE]).
+    if (!stopped && finish === undefined) throw truncatedStreamError(url, context.secrets);
 
     const rest = seam.end?.() ?? '';
     if (rest.length > 0) yield { type: 'text', text: rest };

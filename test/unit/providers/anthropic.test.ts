@@ -245,3 +245,15 @@ test('anthropic: a stop that is not the end of the text (refusal, a full context
     assert.equal(error.retryable, false);
   }
 });
+
+test('anthropic: a stream cut after message_delta (only message_stop missing) is whole, with its usage; one cut before it is truncated', async () => {
+  // Frames: message_start, content_block_start, ping, one delta, content_block_stop, message_delta, message_stop.
+  server.enqueue(anthropicStream({ pieces: [' Paris'], stopReason: 'end_turn', usage: { input_tokens: 30, output_tokens: 1 }, dropAfterFrames: 6 }, KEY));
+  const whole = await collect(provider(), REQUEST);
+  assert.equal(whole.text, ' Paris');
+  assert.equal(whole.finishReason, 'stop');
+  assert.deepEqual(whole.usage, { inputTokens: 30, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
+  server.enqueue(anthropicStream({ pieces: [' Paris'], dropAfterFrames: 5 }, KEY));
+  const cut = await collectError(provider(), REQUEST);
+  assert.match(String(cut?.message), /dropped in the middle of the answer/);
+});
