@@ -88,15 +88,44 @@ export interface AnswerOutcome {
   error?: { message: string; fix?: FixAction };
 }
 
+/** Ends as `promise` does, or when `signal` aborts (rejecting with StoppedError): "Relay: Stop" must end an answer even while the model it waits on hangs. */
+function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new StoppedError());
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(new StoppedError());
+    signal.addEventListener('abort', stop, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
+}
+
+/** The user stopped the answer before it began (while the model it needs loaded). */
+class StoppedError extends Error {
+  constructor() {
+    super('Stopped before the answer began: the small model was still loading.');
+    this.name = 'StoppedError';
+  }
+}
+
 export class RelayService implements vscode.Disposable {
   private runtime: { key: string; runtime: ProcessRuntime } | undefined;
-  /** The SLM being loaded (slm()), for whoever needs it before it is ready. */
-  private loading: { key: string; promise: Promise<ProcessRuntime> } | undefined;
+  /** The SLM being loaded (slm()), for whoever needs it before it is ready; `cancel` stops it (another model is wanted, or Relay closes). */
+  private loading: { key: string; promise: Promise<ProcessRuntime>; cancel: AbortController } | undefined;
+  /**
+   * The last load that failed, by runtime key: a draft's read-ahead or the preload does not
+   * try that model again (a model that crashes at load would start a process and a full load
+   * on every typing pause); an answer does. Another key (the settings changed) tries again.
+   */
+  private loadFailure: { key: string; error: unknown } | undefined;
   /** The chat's draft last seen, read once the SLM it started loading is ready. */
   private latestDraft: ChatMessage[] | undefined;
   private disposed = false;
   /** The onnx-local LLM, in a child process of its own like the SLM (never in the extension host). */
   private llmRuntime: { folder: string; runtime: ProcessRuntime } | undefined;
+  /** The onnx-local LLM being loaded, shared by whoever needs it meanwhile (one process per folder). */
+  private llmLoading: { folder: string; promise: Promise<ProcessRuntime> } | undefined;
+  /** Aborted by dispose(): a load of the LLM under way stops (its process goes) instead of being waited on. */
+  private readonly closing = new AbortController();
   private current: AbortController | undefined;
   readonly totals: TotalsStore;
   /** API keys, each bound to the origin it was entered for (keyStore.ts). */
@@ -188,22 +217,36 @@ export class RelayService implements vscode.Disposable {
    * loops, and tokenising long contexts for every request stays off the host's event loop.
    * The server gets no API key (the served runtime sends no credentials at all).
    */
-  private slm(folder: string, settings: RelaySettings): Promise<ProcessRuntime> {
+  private slm(folder: string, settings: RelaySettings, { retryFailed = true }: { retryFailed?: boolean } = {}): Promise<ProcessRuntime> {
     const key = runtimeKey(folder, settings);
     if (this.runtime?.key === key) return Promise.resolve(this.runtime.runtime);
     // One load at a time, shared by whoever needs it meanwhile (a draft's read-ahead, then Send).
     if (this.loading?.key === key) return this.loading.promise;
+    if (!retryFailed && this.loadFailure?.key === key) return Promise.reject(this.loadFailure.error);
+    // Another model is wanted now: the load under way (which may hang) is not waited for.
+    this.loading?.cancel.abort();
     const before = this.loading?.promise.catch(() => undefined);
-    const loading = { key, promise: this.load(folder, settings, key, before) };
+    const cancel = new AbortController();
+    const loading = { key, promise: this.load(folder, settings, key, before, cancel.signal), cancel };
     this.loading = loading;
     const done = (): void => {
       if (this.loading === loading) this.loading = undefined;
     };
-    loading.promise.then(done, done);
+    loading.promise.then(
+      () => {
+        if (this.loadFailure?.key === key) this.loadFailure = undefined;
+        done();
+      },
+      (error: unknown) => {
+        // Remembered unless it was called off (another model wanted, Relay closed): that says nothing of the model.
+        if (!cancel.signal.aborted) this.loadFailure = { key, error };
+        done();
+      },
+    );
     return loading.promise;
   }
 
-  private async load(folder: string, settings: RelaySettings, key: string, before: Promise<unknown> | undefined): Promise<ProcessRuntime> {
+  private async load(folder: string, settings: RelaySettings, key: string, before: Promise<unknown> | undefined, signal: AbortSignal): Promise<ProcessRuntime> {
     await before;
     if (this.runtime?.key === key) return this.runtime.runtime;
     const { server } = settings.slm;
@@ -215,6 +258,7 @@ export class RelayService implements vscode.Disposable {
     const runtime = server
       ? await createProcessRuntime(folder, {
           workerPath,
+          signal,
           served: { kind: server.kind, url: server.url, model: server.model },
           onServedRequest: (request) => this.sentRequests.recordSlmRequest(request),
         })
@@ -223,6 +267,7 @@ export class RelayService implements vscode.Disposable {
           q4Compute: settings.slm.q4Compute,
           kvCacheBudgetMb: settings.slm.kvCacheBudgetMb,
           workerPath,
+          signal,
         });
     if (this.disposed) {
       // Closed while it loaded (a draft started the load): nothing may keep its process.
@@ -233,16 +278,41 @@ export class RelayService implements vscode.Disposable {
     return runtime;
   }
 
-  /** The onnx-local LLM's runtime: in a child process of its own, like the SLM (never in the extension host). */
+  /**
+   * The onnx-local LLM's runtime: in a child process of its own, like the SLM (never in the
+   * extension host). One load per folder at a time, shared by whoever asks meanwhile, as slm().
+   */
   private async localLlm(folder: string): Promise<ProcessRuntime> {
     if (!existsSync(folder))
       throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
-    if (this.llmRuntime?.folder !== folder) {
-      await this.llmRuntime?.runtime.dispose().catch(() => undefined);
-      this.llmRuntime = undefined;
-      this.llmRuntime = { folder, runtime: await createProcessRuntime(folder, { workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js') }) };
+    if (this.llmRuntime?.folder === folder) return this.llmRuntime.runtime;
+    if (this.llmLoading?.folder === folder) return this.llmLoading.promise;
+    const before = this.llmLoading?.promise.catch(() => undefined);
+    const loading = { folder, promise: this.loadLocalLlm(folder, before) };
+    this.llmLoading = loading;
+    const done = (): void => {
+      if (this.llmLoading === loading) this.llmLoading = undefined;
+    };
+    loading.promise.then(done, done);
+    return loading.promise;
+  }
+
+  private async loadLocalLlm(folder: string, before: Promise<unknown> | undefined): Promise<ProcessRuntime> {
+    await before;
+    if (this.llmRuntime?.folder === folder) return this.llmRuntime.runtime;
+    await this.llmRuntime?.runtime.dispose().catch(() => undefined);
+    this.llmRuntime = undefined;
+    const runtime = await createProcessRuntime(folder, {
+      workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js'),
+      role: 'llm',
+      signal: this.closing.signal,
+    });
+    if (this.disposed) {
+      await runtime.dispose().catch(() => undefined);
+      throw new Error('Relay was closed while the large model loaded.');
     }
-    return this.llmRuntime.runtime;
+    this.llmRuntime = { folder, runtime };
+    return runtime;
   }
 
   /**
@@ -262,7 +332,8 @@ export class RelayService implements vscode.Disposable {
     const key = runtimeKey(folder, settings);
     if (this.runtime?.key !== key) {
       try {
-        await this.slm(folder, settings);
+        // A model whose load failed is not tried again at every typing pause: Send tries it.
+        await this.slm(folder, settings, { retryFailed: false });
       } catch {
         return;
       }
@@ -284,7 +355,7 @@ export class RelayService implements vscode.Disposable {
     const idle = this.idleSlm();
     if (!idle?.settings.slm.loadAtStartup) return;
     try {
-      await this.slm(idle.folder, idle.settings);
+      await this.slm(idle.folder, idle.settings, { retryFailed: false });
     } catch {
       // As above: the answer that needs the model says what is wrong.
     }
@@ -325,7 +396,8 @@ export class RelayService implements vscode.Disposable {
           },
         };
       }
-      const slm = await this.slm(folder, settings);
+      // Stop ends the answer even while the load it waits on hangs (the load itself has a deadline).
+      const slm = await untilStopped(this.slm(folder, settings), controller.signal);
       const composition = await RelayComposition.open(relaySetupOf(settings), {
         slm,
         slmFolder: folder,
@@ -381,6 +453,7 @@ export class RelayService implements vscode.Disposable {
       if (stats && !plan) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
       return { answer, stats, error };
     } catch (error) {
+      if (error instanceof StoppedError) return { answer, error: { message: error.message } };
       return { answer, error: failureOf(error) };
     } finally {
       this.current = undefined;
@@ -408,7 +481,7 @@ export class RelayService implements vscode.Disposable {
       if (entry.prompt !== 'messages' && !entry.inProcess) {
         const folder = this.slmFolder(settings);
         if (!folder) return failed(`No small model is set: its chat template writes the ${kind} provider's prompt. Run "Relay: Select Model".`, 'pick-model');
-        const slm = await this.slm(folder, settings);
+        const slm = await untilStopped(this.slm(folder, settings), options.signal);
         const { messages } = PROVIDER_TEST_REQUEST;
         prompt = templateFolder
           ? await slm.renderWithTemplate(templateFolder, messages, { thinking: setup.thinking })
@@ -443,6 +516,9 @@ export class RelayService implements vscode.Disposable {
 
   dispose(): void {
     this.disposed = true;
+    // Loads under way stop (their processes go) rather than finish for nobody.
+    this.loading?.cancel.abort();
+    this.closing.abort();
     this.current?.abort();
     void this.readAhead.settle();
     this.busyChanged.dispose();

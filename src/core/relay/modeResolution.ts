@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RelayMode } from './events';
+import { modelFileProblem } from '../slm/modelFolder';
 
 /** A mode as a user sets it: a concrete mode, or 'auto' (decided by the model folder). */
 export type RequestedMode = RelayMode | 'auto';
@@ -25,14 +26,16 @@ const LLM_CONTEXT: Record<string, string> = { commands_as_space: ' ', commands_r
 
 /**
  * Reads the relay fields of `folder`/config.json. A folder without a readable config.json
- * has no relay traits (the runtime reports a broken folder itself); a relay field with a
+ * (missing, not JSON, no regular file, too large: modelFileProblem) has no relay traits
+ * (the runtime reports a broken folder itself); a relay field with a
  * value this version does not know is an error naming the field and the values it takes.
  */
 export function readSlmRelayTraits(folder: string): SlmRelayTraits {
   const file = join(folder, 'config.json');
   let config: Record<string, unknown>;
   try {
-    config = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+    // Read in the extension host: a config.json that is no regular file (a FIFO would block, /dev/zero never ends) or is far too large is not read.
+    config = existsSync(file) && modelFileProblem(file) === undefined ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
   } catch {
     config = {};
   }

@@ -7,10 +7,29 @@ import type { Template } from '@huggingface/jinja' with { 'resolution-mode': 'im
 import { ModelFolderError, specialTokenText } from './modelFolder';
 import type { ChatMessage } from './types';
 
+/**
+ * Most characters a rendered prompt may have. A template is a program: one that doubles a
+ * string renders hundreds of millions of characters well within any render deadline (V8
+ * joins strings lazily), and they would cross the process boundary whole (about a second
+ * and most of a GB in the extension host). Prompts are far shorter (a context
+ * of a million tokens is a few million characters).
+ */
+export const MAX_RENDERED_PROMPT_CHARS = 16 * 2 ** 20;
+
+/** The problem of a rendered prompt over MAX_RENDERED_PROMPT_CHARS (undefined when within it). */
+export function renderedSizeProblem(rendered: string): string | undefined {
+  if (rendered.length <= MAX_RENDERED_PROMPT_CHARS) return undefined;
+  return (
+    `its chat template rendered ${rendered.length.toLocaleString('en-US')} characters, more than the ` +
+    `${MAX_RENDERED_PROMPT_CHARS.toLocaleString('en-US')} a prompt may have (a template is a program, and this one repeats text without bound).`
+  );
+}
+
 export class ChatTemplate {
   private constructor(
     private readonly template: Template,
     private readonly specialTokens: Record<string, string>,
+    private readonly file: string,
   ) {}
 
   static async create(source: string, tokenizerConfig: Record<string, unknown>, file: string): Promise<ChatTemplate> {
@@ -26,7 +45,7 @@ export class ChatTemplate {
       const text = specialTokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
     }
-    return new ChatTemplate(template, specialTokens);
+    return new ChatTemplate(template, specialTokens, file);
   }
 
   /**
@@ -35,12 +54,15 @@ export class ChatTemplate {
    * LLM continues the SLM's very prompt, so both must render it alike.
    */
   render(messages: ChatMessage[], options: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
-    return this.template.render({
+    const rendered = this.template.render({
       enable_thinking: false,
       ...this.specialTokens,
       ...options.variables,
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
     });
+    const problem = renderedSizeProblem(rendered);
+    if (problem) throw new ModelFolderError(this.file, `${problem} Use a model folder whose chat template renders.`);
+    return rendered;
   }
 }

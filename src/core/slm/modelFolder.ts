@@ -79,15 +79,59 @@ export interface ModelFolder {
   eosTokenIds: number[];
 }
 
+/**
+ * Most bytes Relay reads of each text file of a model folder: well above what published
+ * models carry (tokenizer.json: a few MB, up to ~35 MB for 256k-token vocabularies), so
+ * that a wrong file (a symlink to /dev/zero, a disk image renamed) is refused, not read
+ * into memory.
+ */
+export const MODEL_FILE_MAX_BYTES: Record<string, number> = {
+  'config.json': 8 * 2 ** 20,
+  'generation_config.json': 8 * 2 ** 20,
+  'tokenizer_config.json': 16 * 2 ** 20,
+  'chat_template.jinja': 16 * 2 ** 20,
+  'tokenizer.json': 64 * 2 ** 20,
+};
+
+const DEFAULT_MODEL_FILE_MAX_BYTES = 16 * 2 ** 20;
+
+/**
+ * What is wrong with reading `path` as a text file of a model folder, or undefined when it
+ * can be read: it must be a regular file (symlinks resolved: a FIFO would block the read for
+ * ever, a device never ends) of at most `maxBytes`. stat does not open the file. A symlink
+ * to a file elsewhere is fine (a Hugging Face cache's snapshot folder holds only those).
+ */
+export function modelFileProblem(path: string, maxBytes = MODEL_FILE_MAX_BYTES[basename(path)] ?? DEFAULT_MODEL_FILE_MAX_BYTES): string | undefined {
+  let stat;
+  try {
+    stat = statSync(realpathSync(path));
+  } catch (e) {
+    return `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); download the model again.`;
+  }
+  if (!stat.isFile()) return 'is not a regular file (a device, a pipe or a folder); replace it with the file of the model, or download the model again.';
+  if (stat.size > maxBytes) {
+    return `is ${(stat.size / 2 ** 20).toFixed(1)} MB, more than the ${maxBytes / 2 ** 20} MB such a file may have; it is not the model's file: download the model again.`;
+  }
+  return undefined;
+}
+
+/** A text file of a model folder, after modelFileProblem's checks (a ModelFolderError naming the file otherwise). */
+export function readModelFile(path: string, maxBytes?: number): string {
+  const problem = modelFileProblem(path, maxBytes);
+  if (problem) throw new ModelFolderError(path, problem);
+  return readFileSync(path, 'utf8');
+}
+
 function readJson(folder: string, name: string, required: boolean): Record<string, unknown> | undefined {
   const path = join(folder, name);
   if (!existsSync(path)) {
     if (!required) return undefined;
     throw new ModelFolderError(path, `missing. A model folder needs ${name}; download the model again or pick its root folder.`);
   }
+  const text = readModelFile(path);
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
     throw new ModelFolderError(path, `is not valid JSON (${(e as Error).message}); the file is corrupt, download it again.`);
   }
@@ -295,7 +339,7 @@ function readTokenizerFiles(folder: string, configRaw: Record<string, unknown>):
     if (named && typeof (named as { template?: unknown }).template === 'string') chatTemplate = (named as { template: string }).template;
   }
   const jinjaFile = join(folder, 'chat_template.jinja');
-  if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = readFileSync(jinjaFile, 'utf8');
+  if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = readModelFile(jinjaFile);
 
   const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(configRaw.eos_token_id)]);
   const eosText = specialTokenText(tokenizerConfig.eos_token);

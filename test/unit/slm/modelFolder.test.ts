@@ -1,6 +1,7 @@
 // Model folder loading: variant choice and the errors a broken folder gets (each names the file).
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +10,7 @@ import { writeDecoderFolder } from '../../fixtures/modelFolder';
 import { buildTinyTokenizer } from '../../fixtures/tinyTokenizer';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { ModelFolderError, readModelFolder } from '../../../src/core/slm/modelFolder';
+import { readSlmRelayTraits } from '../../../src/core/relay/modeResolution';
 
 let tiny: string;
 const scratch: string[] = [];
@@ -135,3 +137,83 @@ describe('broken folders', () => {
     await rejectsNaming(createLocalRuntime(dir, { variant: 'fp32' }), file, /corrupt/);
   });
 });
+
+/**
+ * readModelFolder and readSlmRelayTraits (which the extension host runs) on `dir`, in a
+ * child process: a read of a FIFO would block this one for ever, /dev/zero fill its memory.
+ * What each gave, or 'HUNG' when the child did not end within 30 s (it is then killed).
+ */
+function readInChild(dir: string): { folder: unknown; traits: unknown } | 'HUNG' {
+  const source = `
+    const { readModelFolder } = require(${JSON.stringify(join(__dirname, '../../../src/core/slm/modelFolder.ts'))});
+    const { readSlmRelayTraits } = require(${JSON.stringify(join(__dirname, '../../../src/core/relay/modeResolution.ts'))});
+    const outcome = (read) => { try { read(); return 'read'; } catch (e) { return { name: e.name, file: e.file, problem: e.problem ?? e.message }; } };
+    const folder = outcome(() => readModelFolder(${JSON.stringify(dir)}));
+    let traits; try { traits = readSlmRelayTraits(${JSON.stringify(dir)}); } catch (e) { traits = String(e); }
+    console.log(JSON.stringify({ folder, traits }));
+  `;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', source], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+  if (child.error || child.signal) return 'HUNG';
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { folder: unknown; traits: unknown };
+}
+
+describe(
+  'files that are no regular file, or far too large, are refused before they are read',
+  { skip: process.platform === 'win32' && 'FIFOs and /dev/zero' },
+  () => {
+    test('config.json a FIFO: the folder is refused naming the file (no read that blocks for ever); its relay traits read as none', () => {
+      const dir = copyOfTiny();
+      unlinkSync(join(dir, 'config.json'));
+      execFileSync('mkfifo', [join(dir, 'config.json')]);
+      assert.deepEqual(readInChild(dir), {
+        folder: {
+          name: 'ModelFolderError',
+          file: join(dir, 'config.json'),
+          problem: 'is not a regular file (a device, a pipe or a folder); replace it with the file of the model, or download the model again.',
+        },
+        traits: { trainedToCall: false },
+      });
+    });
+
+    test('config.json a symlink to /dev/zero: refused the same way (nothing read)', () => {
+      const dir = copyOfTiny();
+      unlinkSync(join(dir, 'config.json'));
+      symlinkSync('/dev/zero', join(dir, 'config.json'));
+      const read = readInChild(dir);
+      assert.notEqual(read, 'HUNG');
+      assert.deepEqual(read, {
+        folder: {
+          name: 'ModelFolderError',
+          file: join(dir, 'config.json'),
+          problem: 'is not a regular file (a device, a pipe or a folder); replace it with the file of the model, or download the model again.',
+        },
+        traits: { trainedToCall: false },
+      });
+    });
+
+    test('a tokenizer.json over 64 MB, a config.json over 8 MB: refused by size, naming the file; a symlink to a regular file elsewhere is read (a Hugging Face cache snapshot)', async () => {
+      const dir = copyOfTiny();
+      // Sparse: no disk written.
+      truncateSync(join(dir, 'tokenizer.json'), 64 * 2 ** 20 + 1);
+      await rejectsNaming(
+        createLocalRuntime(dir),
+        join(dir, 'tokenizer.json'),
+        /is 64\.0 MB, more than the 64 MB such a file may have; it is not the model's file/,
+      );
+      const config = join(dir, 'config.json');
+      const real = readFileSync(config, 'utf8');
+      truncateSync(config, 8 * 2 ** 20 + 1);
+      assert.throws(() => readModelFolder(dir), /config\.json: is 8\.0 MB, more than the 8 MB such a file may have/);
+      assert.deepEqual(readSlmRelayTraits(dir), { trainedToCall: false, commandReplacement: undefined });
+      // The Hugging Face cache's layout: the snapshot's files are symlinks to blobs outside it.
+      const blobs = mkdtempSync(join(tmpdir(), 'relay-slm-blobs-'));
+      scratch.push(blobs);
+      writeFileSync(join(blobs, 'config'), JSON.stringify({ ...JSON.parse(real), relay_trained: true }));
+      unlinkSync(config);
+      symlinkSync(join(blobs, 'config'), config);
+      assert.equal(readSlmRelayTraits(dir).trainedToCall, true);
+      cpSync(join(tiny, 'tokenizer.json'), join(dir, 'tokenizer.json'), { dereference: true });
+      assert.equal(readModelFolder(dir).config.raw.relay_trained, true);
+    });
+  },
+);

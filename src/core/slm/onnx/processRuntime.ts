@@ -3,7 +3,10 @@
  * one, talking to a forked worker (dist/slmWorker.js, or the TypeScript source through
  * tsx when run from source). If the process dies, every pending call rejects with an
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
- * a fresh process.
+ * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
+ * after its cancel, a load past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline, a
+ * shutdown not answered: each stops the process. The processes still running when this
+ * process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,10 +57,61 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   served?: Omit<ServedRuntimeOptions, 'folder' | 'onRequest'>;
   /** Told every HTTP request the served SLM sends to its server (Show What Was Sent). */
   onServedRequest?: (request: SentRequest) => void;
+  /**
+   * After a call is cancelled (its AbortSignal), the most milliseconds it may take to end
+   * before the SLM process is stopped (default DEFAULT_CANCEL_GRACE_MS): a native run that
+   * never returns, or a loop, must not keep a stopped answer waiting for ever.
+   */
+  cancelGraceMs?: number;
+  /** Most milliseconds a load of the model may take before its process is stopped (default DEFAULT_LOAD_TIMEOUT_MS). */
+  loadTimeoutMs?: number;
+  /** Stops the first load: its process is stopped and createProcessRuntime rejects. */
+  signal?: AbortSignal;
+  /** Which model this is, for the messages of a load that fails (default 'slm'). */
+  role?: 'slm' | 'llm';
 }
 
 /** Chat templates are programs (Jinja): one that renders for longer than this is stopped. */
 export const DEFAULT_RENDER_TIMEOUT_MS = 10_000;
+
+/**
+ * A cancelled call ends within a forward pass (a prefill chunk of 512 tokens takes a few
+ * seconds on a slow CPU); one still running this long after its cancel is taken as hung,
+ * and its process is stopped (the next call starts a new one).
+ */
+export const DEFAULT_CANCEL_GRACE_MS = 10_000;
+
+/** A model loads in seconds to a minute; one still loading after this is taken as hung (a stalled disk, a native hang). */
+export const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
+
+/** How long dispose() waits for the process to exit after asking it to shut down, before it is killed. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+function duration(ms: number): string {
+  return ms >= 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} minute${ms === 60_000 ? '' : 's'}` : `${ms / 1000} s`;
+}
+
+/**
+ * The SLM processes this process started and that still run: killed when this process
+ * exits (the extension host closing), so that none is left behind, e.g. one that cannot
+ * see its IPC channel close because it is inside a chat template's loop.
+ */
+const liveChildren = new Set<ChildProcess>();
+
+function killLiveChildren(): void {
+  for (const child of liveChildren) child.kill('SIGKILL');
+  liveChildren.clear();
+}
+
+function trackChild(child: ChildProcess): void {
+  if (liveChildren.size === 0) process.on('exit', killLiveChildren);
+  liveChildren.add(child);
+}
+
+function untrackChild(child: ChildProcess): void {
+  if (!liveChildren.delete(child)) return;
+  if (liveChildren.size === 0) process.off('exit', killLiveChildren);
+}
 
 export interface ProcessRuntime extends SlmRuntime {
   /**
@@ -137,31 +191,51 @@ class WorkerProcess {
   readonly pending = new Map<number, Pending>();
   private nextId = 1;
   exited = false;
+  /** Why the process ended (set once it has). */
+  endedBecause: string | undefined;
+  /** It was stopped from here (kill()), not ended on its own. */
+  stoppedHere = false;
 
   constructor(
     path: string,
     execArgv: string[],
     private readonly onExit: (why: string) => void,
     private readonly onServedRequest?: (request: SentRequest) => void,
+    private readonly cancelGraceMs = DEFAULT_CANCEL_GRACE_MS,
   ) {
     this.child = fork(path, [], {
       execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });
+    trackChild(this.child);
     this.child.on('message', (message: unknown) => {
       if (isWorkerToParentMessage(message)) this.receive(message);
     });
     this.child.on('error', (error) => this.fail(`could not be started or reached (${error.message})`));
-    this.child.on('exit', (code, signal) => this.fail(signal ? `was killed by ${signal}` : `exited with code ${code}`));
+    this.child.on('exit', (code, signal) => {
+      untrackChild(this.child);
+      this.fail(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+    });
   }
 
   call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, streamed: Streamed = {}, signal?: AbortSignal): Promise<ResultOf<M>> {
     if (this.exited) return Promise.reject(new SlmProcessError('The SLM process is not running.'));
     const id = this.nextId++;
     return new Promise<ResultOf<M>>((resolve, reject) => {
-      const cancel = () => this.post({ type: 'cancel', id });
-      const settle = () => signal?.removeEventListener('abort', cancel);
+      let grace: NodeJS.Timeout | undefined;
+      const cancel = () => {
+        this.post({ type: 'cancel', id });
+        // A process that cannot end the call (a native run that never returns, a loop that never
+        // reads the cancel) is stopped: its pending calls fail, and the next call starts a new one.
+        grace ??= setTimeout(() => {
+          if (this.pending.has(id)) this.kill(`did not end a cancelled ${method} call within ${duration(this.cancelGraceMs)} and was stopped`);
+        }, this.cancelGraceMs);
+      };
+      const settle = () => {
+        signal?.removeEventListener('abort', cancel);
+        clearTimeout(grace);
+      };
       this.pending.set(id, {
         resolve: (value) => {
           settle();
@@ -183,6 +257,7 @@ class WorkerProcess {
   /** Stops the process; it counts as gone at once, so the next call starts a new one instead of waiting on this. */
   kill(why = 'was stopped'): void {
     if (this.exited) return;
+    this.stoppedHere = true;
     this.child.kill('SIGKILL');
     this.fail(why);
   }
@@ -217,6 +292,7 @@ class WorkerProcess {
   private fail(why: string): void {
     if (this.exited) return;
     this.exited = true;
+    this.endedBecause = why;
     const count = this.pending.size;
     const error = new SlmProcessError(
       `The SLM process ${why}; ${count} pending call${count === 1 ? '' : 's'} failed. Its sessions (and their KV caches) are gone: ` +
@@ -233,7 +309,22 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const worker = options.workerPath
     ? { path: options.workerPath, execArgv: options.execArgv ?? (options.workerPath.endsWith('.ts') ? tsxArgv() : []) }
     : { ...defaultWorker(), ...(options.execArgv ? { execArgv: options.execArgv } : {}) };
-  const { workerPath: _w, execArgv: _e, renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS, served, onServedRequest, ...loadOptions } = options;
+  const {
+    workerPath: _w,
+    execArgv: _e,
+    renderTimeoutMs = DEFAULT_RENDER_TIMEOUT_MS,
+    cancelGraceMs = DEFAULT_CANCEL_GRACE_MS,
+    loadTimeoutMs = DEFAULT_LOAD_TIMEOUT_MS,
+    signal: firstLoadSignal,
+    role = 'slm',
+    served,
+    onServedRequest,
+    ...loadOptions
+  } = options;
+  const whose = role === 'llm' ? 'The large model' : 'The small model';
+  /** A model that does not load: another model helps (for the onnx-local LLM, its setting). */
+  const loadFix: Fix = role === 'llm' ? 'open-settings' : 'pick-model';
+  const pickAnother = role === 'llm' ? `set ${settingRef('model')} to another model folder` : 'pick another model ("Relay: Select Model")';
 
   /** A render that does not finish in time stops the process (the next call starts a new one) and says why. */
   const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string, fix: Fix): Promise<string> => {
@@ -261,6 +352,8 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
 
   let current: WorkerProcess | undefined;
   let starting: Promise<WorkerProcess> | undefined;
+  /** The process of the load under way (dispose() stops it rather than wait for it). */
+  let loadingProc: WorkerProcess | undefined;
   let generation = 0;
   let starts = 0;
   let disposed = false;
@@ -277,14 +370,41 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
           if (current === proc) current = undefined;
         },
         onServedRequest,
+        cancelGraceMs,
       );
+      loadingProc = proc;
       starts += 1;
+      let timedOut = false;
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        proc.kill(`was stopped: loading the model took more than ${duration(loadTimeoutMs)}`);
+      }, loadTimeoutMs);
       try {
         const loaded = served ? await proc.call('loadServed', { options: { ...served, folder } }) : await proc.call('load', { folder, options: loadOptions });
         info = loaded.info;
       } catch (e) {
+        // Why the process ended, before kill() below marks it as stopped here.
+        const crashed = proc.exited && !proc.stoppedHere;
         proc.kill();
+        if (timedOut) {
+          throw new SlmProcessError(
+            `${whose} in ${folder} did not finish loading within ${duration(loadTimeoutMs)}, and its process was stopped. ` +
+              `Its files may be on a slow or unresponsive disk (copy the folder to a local disk), or the model may be too large for this machine: ${pickAnother}.`,
+            loadFix,
+          );
+        }
+        if (crashed) {
+          throw new SlmProcessError(
+            `${whose} crashed while loading ${folder} (its process ${proc.endedBecause}). ` +
+              `Its files may be broken, or it may need more memory than is free: ${pickAnother}.`,
+            loadFix,
+          );
+        }
+        if (proc.stoppedHere && disposed) throw new SlmProcessError(`The SLM runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
         throw e;
+      } finally {
+        clearTimeout(deadline);
+        if (loadingProc === proc) loadingProc = undefined;
       }
       generation += 1;
       current = proc;
@@ -299,7 +419,21 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     if (disposed) throw new SlmProcessError('The SLM runtime was disposed; create a new one.');
   };
 
-  await start();
+  // The caller may give up on the first load (it closed, or no longer needs this model): its process goes.
+  if (firstLoadSignal?.aborted) throw new SlmProcessError(`Loading ${whose.toLowerCase()} in ${folder} was cancelled.`);
+  const abandon = () => {
+    disposed = true;
+    loadingProc?.kill('was stopped: its load was cancelled');
+  };
+  firstLoadSignal?.addEventListener('abort', abandon, { once: true });
+  try {
+    await start();
+  } catch (e) {
+    if (firstLoadSignal?.aborted) throw new SlmProcessError(`Loading ${whose.toLowerCase()} in ${folder} was cancelled.`);
+    throw e;
+  } finally {
+    firstLoadSignal?.removeEventListener('abort', abandon);
+  }
 
   const makeSession = (proc: WorkerProcess, sessionId: string, sessionGeneration: number): SlmSession => {
     const live = (): WorkerProcess => {
@@ -370,14 +504,19 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     async dispose() {
       if (disposed) return;
       disposed = true;
+      // A load under way is not waited for (it may never end): its process is stopped.
+      loadingProc?.kill('was stopped: the runtime was disposed while it loaded');
       const proc = current ?? (starting ? await starting.catch(() => undefined) : undefined);
       if (!proc || proc.exited) return;
       const exited = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()));
-      await proc.call('shutdown', {}).catch(() => undefined);
-      // The worker exits once it answered; make sure it does.
-      const timer = setTimeout(() => proc.kill(), 5000);
-      await exited;
-      clearTimeout(timer);
+      // The worker exits once it answered; one that does not answer (hung) is killed, so this always ends.
+      const timer = setTimeout(() => proc.kill(`did not exit within ${duration(SHUTDOWN_GRACE_MS)} of its shutdown and was stopped`), SHUTDOWN_GRACE_MS);
+      try {
+        await proc.call('shutdown', {}).catch(() => undefined);
+        if (proc.child.exitCode === null && proc.child.signalCode === null) await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

@@ -2,6 +2,7 @@
  * Entry of the SLM child process (bundled to dist/slmWorker.js). It runs the ONNX
  * session away from the extension host, whose event loop a forward pass would block.
  */
+import { Worker } from 'node:worker_threads';
 import { isParentToWorkerMessage } from './protocol';
 import { WorkerServer } from './workerServer';
 
@@ -20,3 +21,27 @@ process.on('message', (message: unknown) => {
 });
 // The parent is gone: nobody can use the model any more.
 process.on('disconnect', () => process.exit(0));
+
+/** How often the watchdog thread looks whether the parent still runs. */
+const PARENT_CHECK_MS = 1000;
+
+/**
+ * 'disconnect' reaches this process only between tasks of its event loop: inside a chat
+ * template that loops (synchronous Jinja) it never would, and a parent killed outright
+ * (SIGKILL) cannot stop it either. A thread of its own sees the parent go (this process is
+ * handed to another parent, so its parent pid changes; POSIX) and ends this process.
+ */
+function watchParent(): void {
+  const source = `
+    const { workerData } = require('node:worker_threads');
+    setInterval(() => {
+      if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL');
+    }, workerData.everyMs);
+  `;
+  // No execArgv: the thread needs none of the process's (tsx when run from source).
+  const watchdog = new Worker(source, { eval: true, execArgv: [], workerData: { ppid: process.ppid, pid: process.pid, everyMs: PARENT_CHECK_MS } });
+  // It never keeps the process alive by itself.
+  watchdog.unref();
+}
+
+if (process.platform !== 'win32') watchParent();

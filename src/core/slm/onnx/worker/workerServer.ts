@@ -6,6 +6,8 @@
  */
 import { createLocalRuntime } from '../localRuntime';
 import { ModelFolderError } from '../../modelFolder';
+import { renderedSizeProblem } from '../../chatTemplate';
+import { settingRef } from '../../../settingNames';
 import { createServedRuntime, type ServedRuntime } from '../../served/servedRuntime';
 import { checkServedSlm } from '../../served/serverCheck';
 import type { SlmRuntime, SlmSession } from '../../types';
@@ -77,8 +79,15 @@ export class WorkerServer {
           addGenerationPrompt: message.params.addGenerationPrompt,
           thinking: message.params.thinking,
         });
-      case 'renderTemplate':
-        return (await this.templateRenderer(message.params.path, message.params.thinking ?? false))(message.params.messages, '');
+      case 'renderTemplate': {
+        const { path } = message.params;
+        const rendered = (await this.templateRenderer(path, message.params.thinking ?? false))(message.params.messages, '');
+        const problem = renderedSizeProblem(rendered);
+        // Said here: a prompt that size must not cross to the client.
+        if (problem)
+          throw new ProviderError('bad_request', `${path}: ${problem} Set ${settingRef('templateFolder')} to another model.`, { fix: 'open-settings' });
+        return rendered;
+      }
       case 'countTokens':
         return this.requireRuntime().countTokens(message.params.text);
       case 'createSession': {
