@@ -450,7 +450,14 @@ export class RelayService implements vscode.Disposable {
         this.readAhead.start(slm, () => followUpPrefix(slm, messages, written, { thinking: settings.slm.thinking }));
       }
       if (stats && !plan) this.hooks.onAnswered(stats);
-      if (stats && !plan) await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch(() => undefined);
+      if (stats && !plan) {
+        // The answer stands either way; a total that could not be written says so (the error names the lock and the fix).
+        await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch((failure: unknown) => {
+          void vscode.window.showWarningMessage(
+            `Relay: this answer was not added to the savings totals: ${failure instanceof Error ? failure.message : String(failure)}`,
+          );
+        });
+      }
       return { answer, stats, error };
     } catch (error) {
       if (error instanceof StoppedError) return { answer, error: { message: error.message } };

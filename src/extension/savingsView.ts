@@ -122,8 +122,16 @@ ${money}</p>
 }
 
 export async function showSavings(totals: TotalsStore): Promise<void> {
-  const file = await totals.read();
-  const all = await totals.summary();
+  let file: TotalsFile;
+  let all: TotalsEntry;
+  try {
+    file = await totals.read();
+    all = await totals.summary();
+  } catch (error) {
+    // A damaged file is left for the user to look at: the message names it and what to do.
+    void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);
+    return;
+  }
   if (!panel) {
     panel = vscode.window.createWebviewPanel('relay.savings', 'Relay Savings', vscode.ViewColumn.Active, SAVINGS_PANEL_OPTIONS);
     panel.onDidDispose(() => (panel = undefined));

@@ -130,7 +130,7 @@ export class TotalsStore {
   record(modelKey: string, stats: AnswerStats): Promise<TotalsEntry> {
     return this.serialised(async () => {
       return this.withLock(async () => {
-        const file = await this.read();
+        const file = await this.read({ repair: true });
         const day = localDay(this.now());
         const answer = totalsOfAnswer(stats);
         const models = (file.days[day] ??= {});
@@ -152,8 +152,12 @@ export class TotalsStore {
     });
   }
 
-  /** The whole file; a missing file is empty; a corrupt one is moved aside (named in the error log) and starts over. */
-  async read(): Promise<TotalsFile> {
+  /**
+   * The whole file; a missing file is empty. One that is not a totals file is an error for
+   * whoever only reads it (a report never moves a file); `repair` (recording an answer) moves
+   * it aside, named in the error log, and starts over: its content is kept there.
+   */
+  async read(options: { repair?: boolean } = {}): Promise<TotalsFile> {
     let text: string;
     try {
       text = await fs.readFile(this.path, 'utf8');
@@ -166,6 +170,11 @@ export class TotalsStore {
       if (parsed?.version !== 1 || typeof parsed.days !== 'object' || parsed.days === null) throw new Error('unexpected shape');
       return parsed;
     } catch {
+      if (!options.repair) {
+        throw new Error(
+          `${this.path} is not a relay totals file (or it is damaged); it was left as it is. Move it away to start the totals over (Relay also does when it records the next answer).`,
+        );
+      }
       const aside = `${this.path}.corrupt-${Date.now()}`;
       await fs.rename(this.path, aside).catch(() => undefined);
       process.emitWarning(`The relay totals file ${this.path} was not valid; it was moved to ${aside} and totals start over.`);

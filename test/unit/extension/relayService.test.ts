@@ -5,7 +5,7 @@
 // and globalState. Only the VS Code API is a stand-in (vscodeStub.ts): settings,
 // the modal question, the ExtensionContext.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -249,6 +249,27 @@ describe('answer()', () => {
     assert.equal(Object.values(ratios ?? {})[0].calls, 1);
     assert.equal(Object.values(ratios ?? {})[0].reportedIn, PROMPT_TOKENS);
     assert.ok(!JSON.stringify(ratios).includes('relay-pass-7c1'));
+  });
+
+  test('an answer whose totals cannot be written (the file stays locked) is kept, and a warning says it was not added and how to fix it', async () => {
+    const { service } = harness;
+    resetSettings(relaySettings(`${server.url}/v1`));
+    const lock = join(harness.ext.globalStorage, 'totals.json.lock');
+    writeFileSync(lock, '');
+    const warned = warningsShown.length;
+    try {
+      const outcome = await service.answer(QUESTION, recordingSink());
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      assert.equal(outcome.answer, script.firstAnswer, 'the answer stands');
+      const warnings = warningsShown.slice(warned).map((w) => w.message);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(
+        warnings[0],
+        /^Relay: this answer was not added to the savings totals: The relay totals file .* stayed locked for \d+ ms; if no other Relay process is running, delete .*totals\.json\.lock\.$/,
+      );
+    } finally {
+      rmSync(lock, { force: true });
+    }
   });
 
   test('a second answer while one runs is refused with a clear message; stop() ends the running one and keeps the partial answer', async () => {

@@ -78,12 +78,14 @@ test('concurrent records in one process and from another process lose nothing', 
   }
 });
 
-test('a corrupt totals file is moved aside and totals start over', async () => {
+test('a corrupt totals file: a report leaves it where it is and says so; recording moves it aside (kept) and starts over', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
   try {
     const path = join(dir, 'totals.json');
     writeFileSync(path, '{ not json');
     const store = new TotalsStore(path);
+    await assert.rejects(store.summary(), /totals\.json is not a relay totals file \(or it is damaged\); it was left as it is/);
+    assert.equal(readFileSync(path, 'utf8'), '{ not json', 'a report moves nothing');
     await store.record('m', stats(0.001, 0.01));
     assert.equal((await store.summary()).answers, 1);
     assert.ok(readdirSync(dir).some((name) => name.startsWith('totals.json.corrupt-')));
