@@ -171,8 +171,13 @@ function tail(text: string, max = 32): string {
   return flat.length > max ? `…${flat.slice(flat.length - max + 1)}` : flat;
 }
 
-/** Text quoted in the footer: Markdown characters escaped, so it renders as written. */
-const quoted = (text: string): string => `“${text.replace(/([*_`\\[\]<>])/g, '\\$1')}”`;
+/** Text that must render as written (an error from a server, a quote from the answer): Markdown characters escaped, links and images included. */
+export function markdownLiteral(text: string): string {
+  return text.replace(/([*_`\\[\]<>!#|~])/g, '\\$1');
+}
+
+/** Text quoted in the footer. */
+const quoted = (text: string): string => `“${markdownLiteral(text)}”`;
 
 /**
  * The saving in the footer: "saved $0.00030 vs LLM only (estimate; prices: …)", a loss, or
@@ -237,7 +242,8 @@ export function historyToMessages(history: HistoryTurn[], prompt: string, maxTur
       messages.push({ role: 'assistant', content: turn.answer });
     }
   }
-  // A request without an answer (cancelled before a word) would leave two user turns in a row.
-  const paired = messages.filter((message, i) => !(message.role === 'user' && messages[i + 1]?.role === 'user'));
+  // A request without an answer (an error, or cancelled before a word) would leave two user
+  // turns in a row, the last one too (before the new prompt): it is dropped wherever it is.
+  const paired = messages.filter((message, i) => !(message.role === 'user' && (messages[i + 1]?.role ?? 'user') === 'user'));
   return [...paired.slice(-2 * maxTurns), { role: 'user', content: prompt }];
 }

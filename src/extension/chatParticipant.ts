@@ -5,7 +5,7 @@
  * Code, some forks), nothing is registered.
  */
 import * as vscode from 'vscode';
-import { ChatAnswerFormatter, historyToMessages, statsFooter, type HistoryTurn } from './chatMarkdown';
+import { ChatAnswerFormatter, historyToMessages, markdownLiteral, statsFooter, type HistoryTurn } from './chatMarkdown';
 import { fixCommand } from './fixCommands';
 import type { RelayService } from './relayService';
 import { promptReadingText } from '../shared/promptReading';
@@ -67,7 +67,8 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       const closing = formatter.closeOpenBlocks();
       if (closing) stream.markdown(closing);
       if (outcome.error) {
-        stream.markdown(`\n\n**Relay:** ${outcome.error.message.replace(/([*_`\\])/g, '\\$1')}`);
+        // The message may quote a server: it renders as written, never as a link or an image.
+        stream.markdown(`\n\n**Relay:** ${markdownLiteral(outcome.error.message)}`);
         const fix = outcome.error.fix ? fixCommand(outcome.error.fix) : undefined;
         if (fix) stream.button(fix);
       }

@@ -114,7 +114,10 @@ test('the fence tracker follows open and close fences, tildes and longer fences'
 
 test('the footer gives the shares, calls, cost, savings and each LLM span with its model, tokens and time', () => {
   const footer = statsFooter(STATS, [{ text: '82', tokens: 2, durationMs: 120, model: 'gpt-4o-mini' }]);
-  assert.match(footer, /\*\*Relay\*\* · SLM 40 tokens · LLM 2 tokens \(4\.8%\) · 1 call · cost \$0\.000012 · saved \$0\.00030 vs LLM only \(estimate\) · 1\.2 s/);
+  assert.match(
+    footer,
+    /\*\*Relay\*\* · SLM 40 tokens · LLM 2 tokens \(4\.8%\) · 1 call · cost \$0\.000012 · saved \$0\.00030 vs LLM only \(estimate\) · 1\.2 s/,
+  );
   // Whose prices, as beside every other figure.
   const priced = statsFooter({ ...STATS, priceNote: 'prices: @pydantic/genai-prices of 2026-09-23' }, []);
   assert.match(priced, /saved \$0\.00030 vs LLM only \(estimate; prices: @pydantic\/genai-prices of 2026-09-23\)/);
@@ -144,6 +147,17 @@ test('history: earlier @relay turns become user/assistant pairs; an unanswered r
     { role: 'assistant', content: '20' },
     { role: 'user', content: 'Minus 1?' },
   ]);
+  // The last request went unanswered (an error, or stopped before a word): not sent before the new one.
+  assert.deepEqual(
+    historyToMessages(
+      [
+        { kind: 'request', prompt: 'q1' },
+        { kind: 'response', answer: '' },
+      ],
+      'q2',
+    ),
+    [{ role: 'user', content: 'q2' }],
+  );
 });
 
 function callEndCosting(costUsd: number | null, inputTokens: number, cachedInputTokens: number, callIndex = 0): RelayEvent {

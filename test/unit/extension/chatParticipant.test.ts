@@ -2,6 +2,7 @@
 // engine, the openai-completions provider over HTTP to a local server); only the VS Code
 // API is a stand-in (vscodeStub.ts), since no chat view exists outside VS Code.
 import assert from 'node:assert/strict';
+import MarkdownIt from 'markdown-it';
 import { after, before, test } from 'node:test';
 import { useVscodeStub, registered, chat, ChatRequestTurn, ChatResponseTurn, ChatResponseMarkdownPart } from './vscodeStub';
 useVscodeStub();
@@ -169,6 +170,18 @@ test('an error is shown with the button that fixes it', async () => {
   await registered[0].handler({ prompt: 'hi' }, { history: [] }, stream, cancellationToken().token);
   assert.match(out.markdown, /\*\*Relay:\*\* The API key for openai-chat was refused/);
   assert.deepEqual(out.buttons, [{ command: 'relay.setApiKey', title: 'Set API Key' }]);
+});
+
+test("a server's words quoted in an error render as written: no link, no image", async () => {
+  const quoted = 'The server said: ![x](https://evil.example/p.png) [click](command:workbench.action.terminal.new) <b>';
+  const service = { answer: async () => ({ answer: '', error: { message: quoted } }), stop: () => false };
+  registered.length = 0;
+  registerChatParticipant({ path: '/ext' } as never, service as never);
+  const { out, stream } = recordingStream();
+  await registered[0].handler({ prompt: 'hi' }, { history: [] }, stream, cancellationToken().token);
+  const html = new MarkdownIt().render(out.markdown);
+  assert.doesNotMatch(html, /<img|<a |<b>/, html);
+  assert.match(html, /!\[x\]\(https:\/\/evil\.example\/p\.png\)/, 'the text itself is kept');
 });
 
 test('where the host has no chat API, nothing is registered and nothing throws', () => {
