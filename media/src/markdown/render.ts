@@ -18,7 +18,7 @@ import rust from 'highlight.js/lib/languages/rust';
 import sql from 'highlight.js/lib/languages/sql';
 import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
-import MarkdownIt from 'markdown-it';
+import MarkdownIt, { type Token } from 'markdown-it';
 import { highlightKeepingSentinels, markLlmRanges, type TitleFor } from './markLlm';
 import { mathPlugin } from './mathPlugin';
 import { thinkingPlugin, withThinkingOpened } from './thinkingPlugin';
@@ -52,6 +52,32 @@ const normalizeLink = md.normalizeLink.bind(md);
 md.normalizeLink = (url) => normalizeLink(stripSentinels(url));
 const validateLink = md.validateLink.bind(md);
 md.validateLink = (url) => validateLink(stripSentinels(url));
+
+/** The links a model may write: the web and mail. VS Code would open others (vscode:, command:, file:) itself. */
+const LINK_SCHEMES = /^(?:https?:|mailto:)/i;
+/** A token turned into nothing: a link's open or close tag dropped, its text kept. */
+function dropTag(token: Token): void {
+  token.type = 'text';
+  token.tag = '';
+  token.content = '';
+  token.attrs = null;
+  token.nesting = 0;
+}
+// A link to anything else shows as its text, without the link.
+md.core.ruler.push('relay_link_schemes', (state) => {
+  for (const block of state.tokens) {
+    const kept: boolean[] = [];
+    for (const token of block.children ?? []) {
+      if (token.type === 'link_open') {
+        const keep = LINK_SCHEMES.test(String(token.attrGet('href') ?? '').trim());
+        kept.push(keep);
+        if (!keep) dropTag(token);
+      } else if (token.type === 'link_close' && kept.pop() === false) {
+        dropTag(token);
+      }
+    }
+  }
+});
 // An autolink's text is its URL percent-decoded: %EE%84%80 would become a sentinel there. The
 // sentinels in the source stay (they say who wrote the link); one that decoding made becomes U+FFFD.
 const normalizeLinkText = md.normalizeLinkText.bind(md);

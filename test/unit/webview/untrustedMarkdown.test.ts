@@ -90,3 +90,16 @@ test('math still renders as before: inline, display, money is not math, an escap
   );
   assert.match(html, /<p>Cost \$5 and \$10\.<\/p>/);
 });
+
+test('a link from model text is one to the web or to mail; vscode:, command:, file: and relative targets show as text', () => {
+  assert.match(
+    render('[docs](https://example.com/a) and [mail](mailto:a@example.com)'),
+    /<a href="https:\/\/example\.com\/a">docs<\/a> and <a href="mailto:a@example\.com">mail<\/a>/,
+  );
+  for (const target of ['vscode://vscode.git/clone?url=https://evil.example/r', 'command:workbench.action.terminal.new', 'file:///etc/passwd', './README.md']) {
+    const html = render(`[click](${target})`);
+    assert.doesNotMatch(html, /<a /, `${target}: ${html}`);
+    // markdown-it itself refuses file: (the source shows as written); the others lose their link.
+    if (!target.startsWith('file:')) assert.equal(html, '<p>click</p>\n', 'the text stays');
+  }
+});
