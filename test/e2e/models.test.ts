@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from './packageExtension';
 import { VsCodeSession } from './vscodeSession';
-import { bytes, FakeHub } from '../unit/models/fakeHub';
+import { bytes, demoRepoFiles, FakeHub } from '../unit/models/fakeHub';
 import { startFakeServer, type FakeServer } from '../unit/providers/servers/harness';
 import { openAiStream } from '../unit/providers/servers/openai';
 
@@ -24,20 +24,7 @@ describe('models and privacy in VS Code', () => {
   let llm: FakeServer | undefined;
 
   before(async () => {
-    const file = (name: string) => readFileSync(join(DEMO, name));
-    hub = await FakeHub.start({
-      [REPO]: {
-        commit: 'c'.repeat(40),
-        files: {
-          'config.json': file('config.json'),
-          'generation_config.json': file('generation_config.json'),
-          'tokenizer.json': file('tokenizer.json'),
-          'tokenizer_config.json': file('tokenizer_config.json'),
-          'onnx/model_int8.onnx': file('onnx/model_int8.onnx'),
-          'onnx/model_fp16.onnx': bytes(2_000_000, 3),
-        },
-      },
-    });
+    hub = await FakeHub.start({ [REPO]: { commit: 'c'.repeat(40), files: { ...demoRepoFiles(), 'onnx/model_fp16.onnx': bytes(2_000_000, 3) } } });
     // The extension runs unpacked from the repository (as extensionHost.test.ts does): build it first.
     const build = spawnSync(process.execPath, ['esbuild.config.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
     assert.equal(build.status, 0, 'the extension builds');

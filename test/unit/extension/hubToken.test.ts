@@ -4,7 +4,7 @@
 // so, the gated error says why; "Set Model Hub Token" stores one for that hub, which then
 // downloads. Only the VS Code API is a stand-in.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -19,7 +19,7 @@ import {
   type StubExtensionContext,
 } from './vscodeStub';
 useVscodeStub();
-import { FakeHub } from '../models/fakeHub';
+import { demoRepoFiles, FakeHub } from '../models/fakeHub';
 import { KeyStore, MODEL_HUB } from '../../../src/extension/keyStore';
 
 // Loaded after the stub is in place (they import 'vscode').
@@ -27,7 +27,6 @@ import { KeyStore, MODEL_HUB } from '../../../src/extension/keyStore';
 const { selectModel, setHubToken } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
 
 const REPO_ROOT = join(__dirname, '..', '..', '..');
-const DEMO = join(REPO_ROOT, 'models', 'relay-demo-slm');
 const GATED = 'meta-like/Gated-ONNX';
 const GRANTED = 'hf_grantedToken4567';
 const ELSEWHERE = 'hf_storedForHuggingFace89';
@@ -36,20 +35,7 @@ let hub: FakeHub;
 let ext: StubExtensionContext;
 
 before(async () => {
-  const file = (name: string) => readFileSync(join(DEMO, name));
-  hub = await FakeHub.start({
-    [GATED]: {
-      commit: 'd'.repeat(40),
-      gated: { grantedToken: GRANTED },
-      files: {
-        'config.json': file('config.json'),
-        'generation_config.json': file('generation_config.json'),
-        'tokenizer.json': file('tokenizer.json'),
-        'tokenizer_config.json': file('tokenizer_config.json'),
-        'onnx/model_int8.onnx': file('onnx/model_int8.onnx'),
-      },
-    },
-  });
+  hub = await FakeHub.start({ [GATED]: { commit: 'd'.repeat(40), gated: { grantedToken: GRANTED }, files: demoRepoFiles() } });
   ext = createExtensionContext(join(REPO_ROOT, '.cache', 'test-hub-token'));
   resetSettings({ 'relay.models.hubEndpoint': hub.endpoint });
 });

@@ -14,6 +14,7 @@ useVscodeStub();
 import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { fakeWorkerStarts, writeFakeWorker } from '../slm/fakeWorker';
+import { within as settlesWithin } from '../providers/servers/collect';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -43,17 +44,8 @@ function modelFolder(name: string): string {
   return path;
 }
 
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`HUNG: ${what} did not end within ${ENDS_WITHIN_MS / 1000} s`)), ENDS_WITHIN_MS);
-  });
-  try {
-    return await Promise.race([promise, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** Settles as `promise` does, or rejects after ENDS_WITHIN_MS saying that it hung. */
+const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
 
 /** Runs `body` with a new service; then closes it and checks that no SLM process is left (any left is ended by pid). */
 async function withService(body: (service: Service) => Promise<void>): Promise<void> {

@@ -11,8 +11,17 @@
  * Every request is recorded; close() destroys every socket (stalled transfers included).
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
+
+/** The embedded demo SLM as a hub repository holds it: its JSON files and its int8 graph (a model the runtime loads). */
+export function demoRepoFiles(): Record<string, Buffer> {
+  const demo = join(__dirname, '..', '..', '..', 'models', 'relay-demo-slm');
+  const names = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model_int8.onnx'];
+  return Object.fromEntries(names.map((name) => [name, readFileSync(join(demo, name))]));
+}
 
 export interface RepoSpec {
   /** The 40-hex commit that `main` (and the commit itself) resolve to. */

@@ -15,6 +15,7 @@ import { ModelFolderError } from '../../../src/core/slm/modelFolder';
 import { createProcessRuntime, SlmProcessError, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import { fakeWorkerStarts, writeFakeWorker } from './fakeWorker';
 import { SCRIPT } from './script';
+import { within as settlesWithin } from '../providers/servers/collect';
 
 /** Far longer than any of these takes; reached only by a call that hangs. */
 const ENDS_WITHIN_MS = 30_000;
@@ -46,17 +47,7 @@ function fakePids(): number[] {
 }
 
 /** Settles as `promise` does, or rejects after ENDS_WITHIN_MS saying that it hung. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`HUNG: ${what} did not end within ${ENDS_WITHIN_MS / 1000} s`)), ENDS_WITHIN_MS);
-  });
-  try {
-    return await Promise.race([promise, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
 
 /** Whether process `pid` still runs (a zombie, ended but not yet reaped, counts as gone). */
 function running(pid: number): boolean {
