@@ -253,8 +253,10 @@ export function loadConfig(flags: Map<string, string | true>, env: NodeJS.Proces
     for (const [key, value] of flatten(parsed)) {
       const flag = FILE_KEYS[key];
       if (!flag) throw new UsageError(`${file}: unknown setting '${key}'. Known: ${Object.keys(FILE_KEYS).join(', ')}.`);
+      // null: no ceiling, as relay.maxCostRatio's null in VS Code (elsewhere null and "" leave the default).
+      if (value === null && flag === 'max-cost-ratio') config.limits.maxCostRatio = undefined;
       if (value === null || value === '') continue;
-      SETTERS[flag](config, String(value), `${file} (${key})`);
+      SETTERS[flag](config, fileValue(value, flag, `${file} (${key})`), `${file} (${key})`);
     }
   }
   for (const [name, flag] of Object.entries(ENV_NAMES)) {
@@ -267,6 +269,7 @@ export function loadConfig(flags: Map<string, string | true>, env: NodeJS.Proces
   return config;
 }
 
+/** The config file's leaves, as dotted keys; a known key's value stays whole (an object there is a wrong type, said as such). */
 function flatten(value: unknown, prefix = ''): [string, unknown][] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     if (prefix === '') throw new UsageError('The relay config file must hold a JSON object.');
@@ -274,8 +277,51 @@ function flatten(value: unknown, prefix = ''): [string, unknown][] {
   }
   return Object.entries(value).flatMap(([k, v]) => {
     const key = prefix ? `${prefix}.${k}` : k;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? flatten(v, key) : [[key, v] as [string, unknown]];
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && !(key in FILE_KEYS) ? flatten(v, key) : [[key, v] as [string, unknown]];
   });
+}
+
+/** The settings whose config-file value is a JSON number (the rest are strings, as in VS Code's settings). */
+const NUMBER_FLAGS: ReadonlySet<string> = new Set([
+  'kv-cache-mb',
+  'threshold',
+  'span-tokens',
+  'max-llm-share',
+  'agree-stop',
+  'max-turns',
+  'budget',
+  'max-calls',
+  'max-cost',
+  'max-cost-ratio',
+  'max-stall',
+  'connect-timeout',
+  'first-byte-timeout',
+  'idle-timeout',
+  'call-timeout',
+  'temperature',
+  'seed',
+  'llm-probability',
+  'price-in',
+  'price-out',
+  'price-cached',
+  'price-cache-write',
+]);
+
+/**
+ * A config-file value as the setter's text, when its JSON type is the setting's: a number
+ * for numeric settings (maxCostRatio also "off"), a string for the others. Arrays, objects,
+ * booleans and numbers-as-strings are refused, naming the key and the type it takes.
+ */
+function fileValue(value: unknown, flag: string, from: string): string {
+  const what = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `the ${typeof value} ${JSON.stringify(value)}`;
+  if (NUMBER_FLAGS.has(flag)) {
+    if (typeof value === 'number') return String(value);
+    if (flag === 'max-cost-ratio' && value === 'off') return value;
+    const expected = flag === 'max-cost-ratio' ? 'a number, or null (or "off") for no ceiling' : 'a number';
+    throw new UsageError(`${from}: must be ${expected}, not ${what}.`);
+  }
+  if (typeof value === 'string') return value;
+  throw new UsageError(`${from}: must be a string, not ${what}.`);
 }
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], from: string): T {

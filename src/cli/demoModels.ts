@@ -86,6 +86,11 @@ export function demoPriceNote(price: ModelPrice = demoPrice()): string {
   return `The local LLM costs nothing; it is priced as if it were OpenAI ${DEMO_PRICE_MODEL} ($${price.inputPerMTok}/M input, $${price.outputPerMTok}/M output tokens per ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}), so costs and savings are estimates.`;
 }
 
+/** The demo's price note beside its figures (stats line, JSON price_note), as the relay's own "prices: ..." notes. */
+export function demoStatsPriceNote(): string {
+  return `estimate: the local LLM priced at OpenAI ${DEMO_PRICE_MODEL}'s list price`;
+}
+
 /**
  * Finds models/relay-demo-{slm,llm}: next to the bundle (dist/cli.js -> ../models), the
  * sources (src/cli -> ../../models), or in $RELAY_DEMO_MODELS.

@@ -12,6 +12,7 @@
  * `=<folder>` after a row runs it with another SLM (e.g. an ablation checkpoint); the
  * matched router then uses the SLM of the slm-only row.
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { RelayMode } from '../core/relay/events';
 import { UsageError } from './args';
@@ -35,11 +36,21 @@ export interface EvalModeSpec {
 
 const KINDS = [...RELAY_MODES, 'auto', 'matched-router'] as const;
 
+/** Whether a path is a folder (the default check of a row's `=<folder>`). */
+export function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `expansions` adds named row sets besides `all` (e.g. `paper` with --demo: every
- * ablation SLM of training/ side by side).
+ * ablation SLM of training/ side by side). A row's `=<folder>` must be a folder
+ * (`folderExists`), so a mistyped one is said before any row runs.
  */
-export function parseModeSpecs(text: string, expansions: Record<string, string> = {}): EvalModeSpec[] {
+export function parseModeSpecs(text: string, expansions: Record<string, string> = {}, folderExists: (path: string) => boolean = isFolder): EvalModeSpec[] {
   const parts = text
     .split(',')
     .map((p) => p.trim())
@@ -47,7 +58,7 @@ export function parseModeSpecs(text: string, expansions: Record<string, string> 
   const sets: Record<string, string> = { all: ALL_MODES, ...expansions };
   const expanded = parts.flatMap((p) => (p in sets ? sets[p].split(',') : [p]));
   if (expanded.length === 0) throw new UsageError(`--modes is empty. Use e.g. --modes ${ALL_MODES} (or --modes all).`);
-  const specs = expanded.map(parseOne);
+  const specs = expanded.map((part) => parseOne(part, folderExists));
   const seen = new Set<string>();
   for (const s of specs) {
     if (seen.has(s.spec)) throw new UsageError(`--modes lists ${s.spec} twice.`);
@@ -62,7 +73,7 @@ export function parseModeSpecs(text: string, expansions: Record<string, string> 
   return specs;
 }
 
-function parseOne(text: string): EvalModeSpec {
+function parseOne(text: string, folderExists: (path: string) => boolean): EvalModeSpec {
   const eq = text.indexOf('=');
   const head = eq < 0 ? text : text.slice(0, eq);
   const folder = eq < 0 ? undefined : text.slice(eq + 1).trim();
@@ -71,7 +82,10 @@ function parseOne(text: string): EvalModeSpec {
   if (folder !== undefined && (parsed.kind === 'llm-only' || parsed.kind === 'matched-router')) {
     throw new UsageError(`--modes: '${text}': ${parsed.kind} takes no SLM folder (the matched router uses the slm-only row's SLM).`);
   }
-  return folder === undefined ? parsed : { ...parsed, slmFolder: resolve(folder) };
+  if (folder === undefined) return parsed;
+  const slmFolder = resolve(folder);
+  if (!folderExists(slmFolder)) throw new UsageError(`--modes: '${text}': the SLM folder ${slmFolder} does not exist (or is not a folder).`);
+  return { ...parsed, slmFolder };
 }
 
 function parseHead(head: string, text: string): EvalModeSpec {

@@ -21,6 +21,8 @@ export interface EvalRow {
   predicted: string | null;
   correct: boolean;
   stats: AnswerStats;
+  /** Why the answer failed (finishReason 'error'), where its error was recorded. */
+  error?: { code: string; message: string };
 }
 
 export type RowKind = EvalRowKind;
@@ -46,6 +48,8 @@ export interface ModeSummary {
   llmOnlyCostUsd: number | null;
   meanLatencyMs: number;
   errors: number;
+  /** The first recorded error of the row's failed answers (absent when none failed). */
+  firstError?: { code: string; message: string };
   /** Router rows: the LLM probability they ran with. */
   llmProbability?: number;
   /** Relay rows: 1 - LLM tokens / those of the router matched to this row's accuracy; null = n/a. */
@@ -104,12 +108,18 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
     llmOnlyCostUsd: known((s) => s.llmOnlyCostUsd),
     meanLatencyMs: n ? total((s) => s.elapsedMs) / n : 0,
     errors: rows.filter((r) => r.stats.finishReason === 'error').length,
+    ...firstErrorOf(rows),
     llmProbability,
     llmTokenReduction: null,
     costReduction: null,
     matchedRouterP: null,
     billing,
   };
+}
+
+function firstErrorOf(rows: EvalRow[]): { firstError?: { code: string; message: string } } {
+  const failed = rows.find((r) => r.stats.finishReason === 'error' && r.error);
+  return failed?.error ? { firstError: failed.error } : {};
 }
 
 /** The router's LLM probability that matches `accuracy` on average; null when the LLM is not better than the SLM. */

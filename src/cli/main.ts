@@ -7,12 +7,13 @@ import { parseArgs, UsageError } from './args';
 import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
+import { CACHING_CHOICES } from '../core/providers/billing';
 import { allUnpriced, roundUsd, TotalsStore } from '../core/relay/totalsStore';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';
-import { demoPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
+import { demoPriceNote, demoStatsPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
@@ -30,14 +31,19 @@ Usage:
              [--limit N] [--offset N] [--concurrency N] [--fresh] [--temperature t] [--seed n] [--out prefix]
                                       modes side by side: accuracy, LLM token share, calls, cost, cost per
                                       correct answer, latency, reduction vs a matched random router;
-                                      writes CSV + JSON + Markdown. Modes: slm-only, llm-only, command,
-                                      confidence[@threshold], random-router[@p], auto, matched-router
-                                      (a random router matched to the best relay row's accuracy), all;
-                                      a row may name its own SLM: command=<folder>. Data: JSONL, GSM8K
+                                      writes CSV + JSON + Markdown. Modes: slm-only, llm-only, command[@ratio],
+                                      confidence[@threshold], money-aware[@ratio] (calls only where they pay
+                                      off: at most ratio x the LLM alone's cost; default --max-cost-ratio),
+                                      random-router[@p], auto[@ratio], matched-router (a random router
+                                      matched to the best relay row's accuracy), all; @ratio on command and
+                                      auto: the same money ceiling; a row may name its own SLM:
+                                      command=<folder> (it must exist). Data: JSONL, GSM8K
                                       {question, answer "... #### 42"} or MATH500 {problem, answer|solution}.
                                       --concurrency N answers in flight (default 1; same answers);
                                       each answer is appended to <out>.answers.jsonl as it finishes, and
-                                      the same command with the same --out resumes there (--fresh: start over)
+                                      the same command with the same --out resumes there (--fresh: start over);
+                                      --out is a prefix of file names (results/run1 -> results/run1.csv ...).
+                                      Answers that failed (an error) are named on stderr and in the files; exit 1
   relay eval --demo [--modes all|paper]
                                       the same on the demo models' 500 held-out questions; paper: the
                                       paper's table, one command-mode row per training stage
@@ -64,7 +70,9 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --model <name>          RELAY_MODEL          provider.model        (onnx-local: the LLM's model folder)
   --template-folder <dir> RELAY_TEMPLATE_FOLDER provider.templateFolder
   --mode <mode>           RELAY_MODE           mode                  auto (default: command for SLMs trained to call, else
-                                                                      confidence) | ${RELAY_MODES.join(' | ')}
+                                                                      money-aware when the LLM's price is known, else confidence)
+                                                                      | ${RELAY_MODES.join(' | ')}; money-aware: a call only where
+                                                                      it pays off under --max-cost-ratio
   --threshold <0-1>       RELAY_THRESHOLD      confidence.threshold  (default 0.5, top-1 probability)
   --span-tokens <n>       RELAY_SPAN_TOKENS    confidence.spanTokens (default 2)
   --max-llm-share <0-1>   RELAY_MAX_LLM_SHARE  maxLlmShare           (default 0.2)
@@ -74,30 +82,80 @@ Settings (flag | environment variable | ~/.relay/config.json key):
   --budget <tokens>       RELAY_TOKEN_BUDGET   tokenBudget           (default 8192, as in the paper)
   --max-calls <n>         RELAY_MAX_CALLS      maxLlmCallsPerAnswer  (default 64) LLM calls per answer
   --max-cost <USD>        RELAY_MAX_COST       maxCostPerAnswerUsd   (default 1) spending per answer, when prices are known
+  --max-cost-ratio <r|off> RELAY_MAX_COST_RATIO maxCostRatio         (default 0.5) most an answer may cost relative to the LLM
+                                                                      alone, when prices are known: a call that would pass it is
+                                                                      skipped; off (config file: null) = no such ceiling
   --max-stall <s>         RELAY_MAX_STALL      maxSecondsWithoutProgress (default 180) seconds without a new token
   --connect-timeout <s>   RELAY_CONNECT_TIMEOUT provider.connectTimeoutSeconds     (default 10)
   --first-byte-timeout <s> RELAY_FIRST_BYTE_TIMEOUT provider.firstByteTimeoutSeconds (default 60; a cold server may need more)
   --idle-timeout <s>      RELAY_IDLE_TIMEOUT   provider.idleTimeoutSeconds        (default 30) between chunks of a response
   --call-timeout <s>      RELAY_CALL_TIMEOUT   provider.callTimeoutSeconds        (default 300) one LLM call, retries included
+  --caching <how>         RELAY_CACHING        provider.caching      how the service bills re-sent input, to price a call first:
+                                                                      auto (default) | ${CACHING_CHOICES.filter((c) => c !== 'auto').join(' | ')}
   --temperature <t>       RELAY_TEMPERATURE    temperature           (default 0.7; 0 = greedy)
   --seed <n>              RELAY_SEED           seed
   --llm-probability <p>   RELAY_LLM_PROBABILITY router.llmProbability (random-router)
-  --price-in/--price-out/--price-cached/--price-cache-write <USD per M tokens>   prices.*
+  --price-in/--price-out/--price-cached/--price-cache-write <USD per M tokens>
+                          RELAY_PRICE_IN, RELAY_PRICE_OUT   prices.inputPerMTok, prices.outputPerMTok,
+                                                            prices.cachedInputPerMTok, prices.cacheWritePerMTok
   --totals <file>         RELAY_TOTALS         totalsPath            (default ~/.relay/totals.json)
   --demo                  the embedded demo models: SLM, onnx-local LLM priced at gpt-4o's list price, plain prompt
   --plain-prompt          send the question as is (no "reason step by step ... \\boxed{}" suffix)
+Settings file: $RELAY_CONFIG, else $RELAY_HOME/config.json (RELAY_HOME: default ~/.relay, also the totals' folder).
+A command refuses flags it has no use for (relay demo takes only --json; relay totals --json and --totals).
 API keys come from environment variables, never from files or flags. RELAY_API_KEY goes wherever --base-url
 points; OPENAI_API_KEY and ANTHROPIC_API_KEY go only to api.openai.com and api.anthropic.com, unless
 --allow-key-host <host>[,<host>] names another host. No key goes over plain http:// to a host off this
 machine unless --allow-plain-http is given.
 Exit status: 0 when the answer ended by itself or at a limit you set (budget, turns, calls, money, the
-model's context window), 1 when it failed (an error, a server that sent nothing or added nothing), 130 when stopped.
+model's context window), 1 when it failed (an error, a server that sent nothing or added nothing; relay eval:
+any answer failed; provider test, slm test: the test failed), 2 for a usage mistake (an unknown command or flag,
+a bad value, a missing file, bare 'relay'), 130 when stopped (Ctrl-C).
 `;
 
 const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt', 'allow-plain-http', 'fresh']);
 /** The flags that choose models, which --demo sets itself. */
 const DEMO_MODEL_FLAGS = ['slm', 'provider', 'model', 'base-url', 'template-folder'];
+const EVAL_FLAGS = ['modes', 'limit', 'offset', 'concurrency', 'out', 'fresh'];
 const VALUE_FLAGS = new Set([...CONFIG_FLAGS, 'modes', 'limit', 'offset', 'concurrency', 'out']);
+
+/**
+ * The flags each command takes; any other is refused, naming the command, rather than
+ * silently ignored. The settings (CONFIG_FLAGS) go to every command that opens a model,
+ * as the same settings come from the config file and the environment.
+ */
+export const COMMAND_FLAGS: Readonly<Record<string, ReadonlySet<string>>> = {
+  demo: new Set(['json']),
+  solve: new Set([...CONFIG_FLAGS, 'json', 'demo', 'plain-prompt', 'allow-plain-http']),
+  explain: new Set([...CONFIG_FLAGS, 'json', 'demo', 'allow-plain-http']),
+  eval: new Set([...CONFIG_FLAGS, ...EVAL_FLAGS, 'demo', 'plain-prompt', 'allow-plain-http']),
+  provider: new Set([...CONFIG_FLAGS, 'demo', 'allow-plain-http']),
+  slm: new Set([...CONFIG_FLAGS]),
+  totals: new Set(['json', 'totals']),
+};
+
+const commandName = (command: string): string => (command === 'provider' || command === 'slm' ? `${command} test` : command);
+
+/** Refuses a flag the command has no use for, saying which commands take it. */
+function checkFlags(command: string, options: ReadonlyMap<string, string | true>): void {
+  const allowed = COMMAND_FLAGS[command];
+  for (const flag of options.keys()) {
+    if (allowed.has(flag)) continue;
+    const takers = Object.keys(COMMAND_FLAGS)
+      .filter((c) => COMMAND_FLAGS[c].has(flag))
+      .map((c) => `relay ${commandName(c)}`);
+    const where = CONFIG_FLAGS.has(flag)
+      ? ' (a setting of the commands that run your models)'
+      : takers.length > 0
+        ? ` (${takers.join(', ')} ${takers.length === 1 ? 'takes' : 'take'} it)`
+        : '';
+    const demo =
+      command === 'demo'
+        ? " relay demo runs the embedded demo models with their own settings; for other settings on those models: relay solve --demo '47*6+28=?' [flags]."
+        : '';
+    throw new UsageError(`relay ${commandName(command)} does not take --${flag}${where}.${demo}`);
+  }
+}
 
 export async function main(argv: string[], io: { stdout: Output; stderr: Output }, signal: AbortSignal): Promise<number> {
   const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS);
@@ -107,6 +165,8 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     io.stdout.write(HELP);
     return command || options.has('help') ? 0 : 2;
   }
+  if (!(command in COMMAND_FLAGS)) throw new UsageError(`Unknown command '${command}'. Run 'relay help'. (Settings file: ${configFilePath()})`);
+  checkFlags(command, options);
   if (command === 'demo') {
     if (rest.length > 1) throw new UsageError('Usage: relay demo ["47*6+28=?"] [--json] (quote the question)');
     return runDemo(io, { json, signal, question: rest[0] });
@@ -119,15 +179,18 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     throw new UsageError(`--demo runs the embedded demo models, so ${flags} would be ignored: drop --demo to use your own models, or drop ${flags}.`);
   }
   let config = loadConfig(options);
+  // The demo's own reference price, unless prices were set: its figures then say so, not "prices: your settings".
+  const demoPrices = demo && Object.keys(config.prices).length === 0;
   if (demo) config = useDemoModels(config);
   if (options.has('plain-prompt')) config = { ...config, plainPrompt: true };
   if (options.has('allow-plain-http')) config = { ...config, keys: { ...config.keys, allowPlainHttp: true } };
+  const priceNote = demoPrices ? demoStatsPriceNote() : undefined;
   switch (command) {
     case 'solve':
-      return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal });
+      return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal, priceNote });
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
-      return runAsk(explainMessages(rest[0]), config, io, { json, signal });
+      return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote });
     case 'eval': {
       const data = rest.length === 1 ? rest[0] : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
       if (data === undefined)
@@ -160,7 +223,9 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
       const deps = new CliDeps(config);
       try {
         const llm = await openLlmOnly(config, deps);
-        return (await printProviderTest(llm.provider, llm.price ?? null, io, signal)) ? 0 : 1;
+        const ok = await printProviderTest(llm.provider, llm.price ?? null, io, signal);
+        // Stopped (Ctrl-C) is not a failure of the provider: 130, as for an answer.
+        return signal.aborted ? 130 : ok ? 0 : 1;
       } finally {
         await deps.dispose();
       }
@@ -168,7 +233,8 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     case 'slm': {
       if (rest[0] !== 'test')
         throw new UsageError('Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
-      return (await runSlmTest(config, (line) => io.stdout.write(line + '\n'), signal)) ? 0 : 1;
+      const ok = await runSlmTest(config, (line) => io.stdout.write(line + '\n'), signal);
+      return signal.aborted ? 130 : ok ? 0 : 1;
     }
     case 'totals': {
       const store = new TotalsStore(config.totalsPath);

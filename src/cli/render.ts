@@ -109,6 +109,14 @@ export function declineReporter(err: Output): (event: RelayEvent) => void {
   };
 }
 
+/** An answer's error on stderr ("relay: error (code): message"), for when stdout holds JSON. */
+export function errorReporter(err: Output): (event: RelayEvent) => void {
+  return (event) => {
+    // Error messages may quote a server's response body.
+    if (event.type === 'error') err.write(`relay: error (${terminalSafe(event.code)}): ${terminalSafe(event.message)}\n`);
+  };
+}
+
 /** Both renderers at once. */
 export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event: RelayEvent) => void {
   return (event) => {
@@ -159,8 +167,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
 
 /** The machine-readable line (snake_case, stable keys). */
 export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    ...extra,
+  const fields: Record<string, unknown> = {
     mode: stats.mode,
     slm_tokens: stats.slmTokens,
     llm_tokens: stats.llmTokens,
@@ -193,4 +200,6 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     elapsed_ms: stats.elapsedMs,
     finish_reason: stats.finishReason,
   };
+  // The caller's keys come first in the line and win over the stats' own (the demo's price_note).
+  return { ...extra, ...fields, ...extra };
 }

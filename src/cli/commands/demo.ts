@@ -11,7 +11,7 @@ import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
 import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResolution';
 import type { RelayEvent } from '../../core/relay/events';
 import { UsageError } from '../args';
-import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, findDemoModels } from '../demoModels';
+import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, demoStatsPriceNote, findDemoModels } from '../demoModels';
 import { exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, terminalSafe, useColour, type Output } from '../render';
 import { solveMessages } from './ask';
 
@@ -55,7 +55,16 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
         '',
       ].join('\n'),
     );
-    const common = { slm, messages, prompt, price, slmSampling: { temperature: 0 }, llmTemperature: 0, signal: options.signal };
+    const common = {
+      slm,
+      messages,
+      prompt,
+      price,
+      priceNote: demoStatsPriceNote(),
+      slmSampling: { temperature: 0 },
+      llmTemperature: 0,
+      signal: options.signal,
+    };
     const { answer, stats } = await collectRelay(
       { ...common, mode, llm, commandReplacement: traits.commandReplacement },
       colour ? streamRenderer(out, true) : bracketRenderer(out),
@@ -82,7 +91,7 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
         slm_alone_answer: alone?.answer ?? null,
         slm_alone_correct: alone ? aloneCorrect : null,
         price_model: DEMO_PRICE_MODEL,
-        price_note: `estimate: the local LLM priced at OpenAI ${DEMO_PRICE_MODEL}'s list price`,
+        price_note: demoStatsPriceNote(),
       };
       out.write(printableJson(statsJson(stats, extra)) + '\n');
     }

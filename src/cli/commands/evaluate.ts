@@ -16,8 +16,8 @@
  * across the ceiling.
  */
 import { setMaxListeners } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
 import type { RelayMode } from '../../core/relay/events';
 import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
@@ -33,7 +33,7 @@ import { CliDeps, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { ModelPrice } from '../../core/providers/types';
 import type { PrefixCacheReport } from '../../core/slm/served/servedRuntime';
-import { AnswersLog, answersPath, questionHash, type AnswerLine } from '../eval/answersLog';
+import { AnswersLog, answersPath, questionHash, type AnswerError, type AnswerLine } from '../eval/answersLog';
 import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
@@ -98,6 +98,59 @@ export function toCsv(rows: EvalRow[]): string {
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+/** The files `relay eval --out <prefix>` writes. */
+export const outFiles = (outPrefix: string): string[] => [answersPath(outPrefix), `${outPrefix}.csv`, `${outPrefix}.json`, `${outPrefix}.md`];
+
+/**
+ * Checks `--out <prefix>` before anything runs, and makes its folder: a prefix names files
+ * (`results/run1` -> results/run1.csv ...), so it may not be empty or end in a separator;
+ * its folder must be a folder (made when missing) that can be written, and no file it
+ * names may be a folder.
+ */
+export function prepareOutPrefix(outPrefix: string): void {
+  const shownPrefix = terminalSafe(outPrefix);
+  const name = basename(outPrefix);
+  if (outPrefix.trim() === '' || /[\\/]$/.test(outPrefix) || outPrefix.endsWith(sep) || name === '.' || name === '..') {
+    throw new UsageError(
+      `--out '${shownPrefix}' names no file: it is the start of the files' names (--out results/run1 writes results/run1.csv, .json, .md and .answers.jsonl).`,
+    );
+  }
+  const folder = dirname(resolve(outPrefix));
+  // The nearest folder that exists must be a folder, not a file.
+  let existing = folder;
+  for (;;) {
+    let isFolder: boolean | undefined;
+    try {
+      isFolder = statSync(existing).isDirectory();
+    } catch {
+      isFolder = undefined;
+    }
+    if (isFolder === false) throw new UsageError(`--out '${shownPrefix}': ${terminalSafe(existing)} is a file, not a folder.`);
+    if (isFolder === true || dirname(existing) === existing) break;
+    existing = dirname(existing);
+  }
+  try {
+    mkdirSync(folder, { recursive: true });
+    accessSync(folder, constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`--out '${shownPrefix}': cannot write in ${terminalSafe(folder)} (${terminalSafe((error as Error).message)}).`);
+  }
+  for (const file of outFiles(outPrefix)) {
+    let isFolder = false;
+    try {
+      isFolder = statSync(file).isDirectory();
+    } catch {
+      continue;
+    }
+    if (isFolder) throw new UsageError(`--out '${shownPrefix}': ${terminalSafe(file)} is a folder; relay eval writes a file there. Choose another --out.`);
+    try {
+      accessSync(file, constants.W_OK);
+    } catch (error) {
+      throw new UsageError(`--out '${shownPrefix}': cannot write ${terminalSafe(file)} (${terminalSafe((error as Error).message)}).`);
+    }
+  }
 }
 
 export interface EvalOptions {
@@ -170,6 +223,9 @@ export function slmTraining(folder: string): string | undefined {
   }
 }
 
+/** An answer's error on one line, safe to print (its message may quote a server). */
+const errorText = (failure: AnswerError): string => `error (${terminalSafe(failure.code)}): ${terminalSafe(failure.message).replace(/\s*\n\s*/g, ' ')}`;
+
 const signedPct = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}%`;
 
 /** A row's money ceiling: its own @ratio; money-aware without one takes the configured ratio; other rows run without it. */
@@ -209,6 +265,8 @@ export async function runEval(
 ): Promise<number> {
   const started = Date.now();
   const items = readEvalData(dataPath, { limit: options.limit, offset: options.offset });
+  // A mistake in --out is said before any answer runs, not after the last.
+  prepareOutPrefix(options.outPrefix);
   const concurrency = options.concurrency ?? 1;
   // Every answer in flight listens to the one Stop signal (a few listeners each): not a leak, so no warning on stderr.
   setMaxListeners(Math.max(10, 4 * concurrency + 10), options.signal);
@@ -241,8 +299,7 @@ export async function runEval(
   const others = ordered.filter((s) => s.kind !== 'matched-router');
   const byIndex = new Map(items.map((item) => [item.index, item]));
 
-  // The answers file: what earlier runs with this --out finished is reused. --out may name a new folder.
-  mkdirSync(dirname(resolve(options.outPrefix)), { recursive: true });
+  // The answers file: what earlier runs with this --out finished is reused. --out may name a new folder (made above).
   const answersFile = answersPath(options.outPrefix);
   const opened = AnswersLog.open(
     answersFile,
@@ -286,6 +343,7 @@ export async function runEval(
       predicted,
       correct: answersMatch(predicted, item.reference),
       stats: line.stats,
+      ...(line.error ? { error: line.error } : {}),
     };
   };
   const rowsOf = (spec: EvalModeSpec, llmProbability: number | undefined): EvalRow[] =>
@@ -297,6 +355,17 @@ export async function runEval(
     spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
 
   const progress = new EvalProgress(io.stderr, items.length * ordered.length, items.length);
+  // Why answers fail, on stderr as it happens: each row's first error, each message once.
+  const failedRows = new Set<string>();
+  const saidErrors = new Set<string>();
+  const reportFailure = (spec: string, failure: AnswerError): void => {
+    if (failedRows.has(spec)) return;
+    failedRows.add(spec);
+    const text = errorText(failure);
+    if (saidErrors.has(text)) return;
+    saidErrors.add(text);
+    progress.line(`relay: ${spec}: an answer failed: ${text}`);
+  };
   const pendingOf = (spec: EvalModeSpec, llmProbability: number | undefined): Task[] => {
     const pending: Task[] = [];
     let resumed = 0;
@@ -348,7 +417,7 @@ export async function runEval(
         if (!messages) messagesOf.set(item.index, (messages = solveMessages(item.question, { plain: config.plainPrompt })));
         const questionSeed = deriveSeed(seed, item.index);
         const base = composition.options(messages, await composition.prepare(messages));
-        const { answer, stats } = await collectRelay({
+        const { answer, stats, events } = await collectRelay({
           ...base,
           slmSampling: { ...base.slmSampling, seed: questionSeed },
           llmSeed: questionSeed,
@@ -361,6 +430,9 @@ export async function runEval(
         if (stats.finishReason === 'cancelled') return;
         const predicted = extractAnswer(answer);
         const correct = answersMatch(predicted, item.reference);
+        const errorEvent = events.find((e) => e.type === 'error');
+        const failure: AnswerError | undefined = errorEvent?.type === 'error' ? { code: errorEvent.code, message: errorEvent.message } : undefined;
+        if (failure) reportFailure(spec.spec, failure);
         const line: Omit<AnswerLine, 'type'> = {
           spec: spec.spec,
           index: item.index,
@@ -376,6 +448,7 @@ export async function runEval(
           correct,
           answer,
           stats,
+          ...(failure ? { error: failure } : {}),
           finishedAt: new Date().toISOString(),
         };
         log.append(line);
@@ -489,15 +562,30 @@ export async function runEval(
     );
   }
   if (opened.unreadable > 0) notes.push(`${opened.unreadable} lines of ${shown(answersFile)} could not be read; their answers were run again.`);
+  const failed = summaries.filter((s) => s.errors > 0);
+  if (failed.length > 0) {
+    const each = failed.map((s) => `${s.spec} ${s.errors}/${s.questions}${s.firstError ? ` (first: ${errorText(s.firstError)})` : ''}`);
+    notes.push(`Failed answers (an error, not a wrong answer; run the same command again to retry them): ${each.join('; ')}.`);
+  }
   if (stopped.length > 0) notes.push(`Not complete: ${stopped.join(', ')} answers. Run the same command again to finish; finished answers are kept.`);
   const table = summaries.length > 0 ? formatTable(summaries) : '(no finished answers yet)';
   io.stdout.write(`${table}\n\n${notes.join('\n')}\n`);
-  writeFileSync(`${options.outPrefix}.csv`, toCsv(tableRows));
-  writeFileSync(
+  const write = (file: string, text: string): void => {
+    try {
+      writeFileSync(file, text);
+    } catch (error) {
+      // Checked before the run; something changed since (a folder made there, a full disk).
+      throw new Error(
+        `relay eval: could not write ${terminalSafe(file)} (--out ${terminalSafe(options.outPrefix)}): ${terminalSafe((error as Error).message)}. The answers are kept in ${terminalSafe(answersFile)}.`,
+      );
+    }
+  };
+  write(`${options.outPrefix}.csv`, toCsv(tableRows));
+  write(
     `${options.outPrefix}.md`,
     `${options.commandLine ? `Command: \`${options.commandLine}\`\n\n` : ''}${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
   );
-  writeFileSync(
+  write(
     `${options.outPrefix}.json`,
     printableJson(
       {
@@ -517,5 +605,7 @@ export async function runEval(
     ) + '\n',
   );
   io.stdout.write(`Wrote ${options.outPrefix}.csv, ${options.outPrefix}.json and ${options.outPrefix}.md\n`);
-  return options.signal.aborted ? 130 : 0;
+  if (options.signal.aborted) return 130;
+  // An answer that failed is not a result: exit 1, so scripts notice.
+  return failed.length > 0 ? 1 : 0;
 }

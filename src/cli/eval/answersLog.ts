@@ -52,7 +52,15 @@ export interface AnswerLine {
   correct: boolean;
   answer: string;
   stats: AnswerStats;
+  /** Why the answer failed (stats.finishReason 'error'): its error event. */
+  error?: AnswerError;
   finishedAt: string;
+}
+
+/** An answer's error event, as recorded: its code and message (the message may quote a server). */
+export interface AnswerError {
+  code: string;
+  message: string;
 }
 
 export const answersPath = (outPrefix: string): string => `${outPrefix}.answers.jsonl`;

@@ -231,7 +231,9 @@ test('--modes: the grammar, "all", and clear errors', () => {
 });
 
 test('--modes: a row with its own SLM folder, and named row sets', () => {
-  const specs = parseModeSpecs('slm-only=models/a, llm-only, command=models/b, command, matched-router');
+  // Folders that need not exist here: the check is stubbed (the next test checks it).
+  const anyFolder = () => true;
+  const specs = parseModeSpecs('slm-only=models/a, llm-only, command=models/b, command, matched-router', {}, anyFolder);
   assert.deepEqual(
     specs.map((s) => [s.spec, s.kind, s.slmFolder]),
     [
@@ -242,14 +244,28 @@ test('--modes: a row with its own SLM folder, and named row sets', () => {
       ['matched-router', 'matched-router', undefined],
     ],
   );
-  assert.deepEqual(parseModeSpecs('confidence@0.9=/m/base')[0], { spec: 'confidence@0.9=/m/base', kind: 'confidence', threshold: 0.9, slmFolder: '/m/base' });
-  assert.throws(() => parseModeSpecs('command='), /a folder must follow '='/);
-  assert.throws(() => parseModeSpecs('llm-only=/m/x'), /llm-only takes no SLM folder/);
-  assert.throws(() => parseModeSpecs('command=/m/x,command=/m/x'), /lists command=\/m\/x twice/);
+  assert.deepEqual(parseModeSpecs('confidence@0.9=/m/base', {}, anyFolder)[0], {
+    spec: 'confidence@0.9=/m/base',
+    kind: 'confidence',
+    threshold: 0.9,
+    slmFolder: '/m/base',
+  });
+  assert.throws(() => parseModeSpecs('command=', {}, anyFolder), /a folder must follow '='/);
+  assert.throws(() => parseModeSpecs('llm-only=/m/x', {}, anyFolder), /llm-only takes no SLM folder/);
+  assert.throws(() => parseModeSpecs('command=/m/x,command=/m/x', {}, anyFolder), /lists command=\/m\/x twice/);
   assert.deepEqual(
-    parseModeSpecs('set', { set: 'command=/m/x,command' }).map((s) => s.spec),
+    parseModeSpecs('set', { set: 'command=/m/x,command' }, anyFolder).map((s) => s.spec),
     ['command=/m/x', 'command'],
   );
+});
+
+test("--modes: a row's =<folder> that does not exist (or is a file) is refused while parsing, before any row runs", () => {
+  assert.throws(() => parseModeSpecs('slm-only,command=/nonexistent'), /--modes: 'command=\/nonexistent': the SLM folder \/nonexistent does not exist/);
+  const file = join(work, 'not-a-folder.txt');
+  writeFileSync(file, 'x');
+  assert.throws(() => parseModeSpecs(`command=${file}`), /does not exist \(or is not a folder\)/);
+  const folder = findDemoModels().slmFolder;
+  assert.equal(parseModeSpecs(`command=${folder}`)[0].slmFolder, folder);
 });
 
 test('relay eval --demo --modes paper: one row per training stage, each on its own SLM', async () => {

@@ -21,7 +21,9 @@ test('explain quotes the chosen lines of the file with its language', () => {
     assert.match(message.content, /lines 2-3/);
     assert.ok(message.content.includes('```py\ntwo\nthree\n```'));
     assert.ok(explainMessages(`${file}:4`)[0].content.includes('```py\nfour\n```'));
-    assert.throws(() => explainMessages(`${file}:9-12`), /outside .* \(5 lines\)/);
+    // The final newline ends line 4: the file has 4 lines, not 5.
+    assert.throws(() => explainMessages(`${file}:9-12`), /outside .* \(4 lines\)/);
+    assert.throws(() => explainMessages(`${file}:5`), /outside .* \(4 lines\)/);
     assert.throws(() => explainMessages(join(dir, 'missing.py')), /no such file/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,305 @@
+/**
+ * The CLI's contract at its edges: an answer's error in --json and on stderr, eval's failed
+ * answers (named, recorded, exit 1), --out checked before anything runs, Ctrl-C in the
+ * tests (130), the demo's price note, explain's files, the config file's types, the help
+ * text against the code, and flags a command has no use for. In-process, on a scripted
+ * ONNX SLM and HTTP servers on 127.0.0.1 that stop with the tests.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COMMAND_FLAGS, HELP, main } from '../../../src/cli/main';
+import { UsageError } from '../../../src/cli/args';
+import { explainMessages, solveMessages } from '../../../src/cli/commands/ask';
+import { ENV_NAMES, FILE_KEYS, CONFIG_FLAGS, loadConfig } from '../../../src/cli/config';
+import { demoStatsPriceNote } from '../../../src/cli/demoModels';
+import { statsJson } from '../../../src/cli/render';
+import { RELAY_MODES } from '../../../src/core/relay/policies/registry';
+import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
+import type { AnswerStats } from '../../../src/core/relay/events';
+import { ensureScriptedModel } from '../../fixtures/fixtures';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { hang, sendJson, startFakeServer, type FakeServer, type Responder } from '../providers/servers/harness';
+
+const REPO = join(__dirname, '..', '..', '..');
+const QUESTION = 'What is two plus three?';
+let work: string;
+let slmFolder: string;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'relay-cli-contract-'));
+  // A scripted SLM that calls the LLM once, for the prompt `relay solve` / `relay eval` render for QUESTION.
+  const bootstrap = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
+  const runtime = await createLocalRuntime(bootstrap);
+  const prompt = await runtime.renderChat(solveMessages(QUESTION), { addGenerationPrompt: true });
+  await runtime.dispose();
+  slmFolder = await ensureScriptedModel({
+    prompt,
+    timeline: [{ text: 'Two plus three is' }, { text: '<call>1</call>' }, { text: ' five', source: 'external' }, { text: ', so \\boxed{5}.' }],
+    endWithEos: true,
+  });
+});
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function capture() {
+  let text = '';
+  return { out: { write: (t: string) => void (text += t), isTTY: false }, text: () => text };
+}
+
+async function run(args: string[], options: { signal?: AbortSignal; env?: Record<string, string> } = {}) {
+  const stdout = capture();
+  const stderr = capture();
+  const saved = { ...process.env };
+  for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') }, options.env ?? {});
+  try {
+    const code = await main(args, { stdout: stdout.out, stderr: stderr.out }, options.signal ?? new AbortController().signal);
+    return { code, stdout: stdout.text(), stderr: stderr.text() };
+  } finally {
+    process.env = saved;
+  }
+}
+
+async function withServer<T>(responder: Responder, body: (server: FakeServer) => Promise<T>): Promise<T> {
+  const server = await startFakeServer(responder);
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+const llmFlags = (baseUrl: string) => [
+  '--slm',
+  slmFolder,
+  '--mode',
+  'command',
+  '--provider',
+  'openai-completions',
+  '--base-url',
+  baseUrl,
+  '--model',
+  'Qwen/Qwen3-8B',
+  '--temperature',
+  '0',
+  '--max-cost-ratio',
+  'off',
+  '--totals',
+  join(work, 'totals.json'),
+];
+
+const badRequest: Responder = (_request, res) =>
+  sendJson(res, 400, { error: { message: 'The model `Qwen/Qwen3-8B` does not exist.', type: 'invalid_request_error' } });
+
+test('relay solve --json: an error answer carries error {code, message} in its JSON line, and the message on stderr', async () => {
+  await withServer(badRequest, async (server) => {
+    const { code, stdout, stderr } = await run(['solve', QUESTION, '--json', ...llmFlags(`${server.url}/v1`)]);
+    assert.equal(code, 1);
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 1, 'stdout holds the JSON line alone');
+    const line = JSON.parse(lines[0]);
+    assert.equal(line.finish_reason, 'error');
+    assert.equal(typeof line.error?.code, 'string');
+    assert.match(line.error.message, /does not exist/);
+    assert.ok(stderr.includes(`relay: error (${line.error.code}): `), stderr);
+    assert.match(stderr, /does not exist/);
+  });
+});
+
+test('relay eval: failed answers are named on stderr (each message once), recorded in the files, and exit 1', async () => {
+  const data = join(work, 'two.jsonl');
+  const item = JSON.stringify({ question: QUESTION, answer: 'Two and three make five.\n#### 5' });
+  writeFileSync(data, `${item}\n${item}\n`);
+  const out = join(work, 'failing');
+  // Nothing listens on port 1: every call fails at once.
+  const { code, stdout, stderr } = await run(['eval', data, '--modes', 'command,llm-only', '--out', out, ...llmFlags('http://127.0.0.1:1/v1')]);
+  assert.equal(code, 1, 'an eval with failed answers is not a success');
+  const said = stderr.split('\n').filter((l) => l.startsWith('relay: ') && l.includes('an answer failed: error ('));
+  assert.equal(said.length, 1, `one line for the one distinct error:\n${stderr}`);
+  assert.match(said[0], /^relay: command: an answer failed: error \(/);
+  assert.match(stdout, /Failed answers \(an error, not a wrong answer; .*\): command 2\/2 \(first: error \(.*\); llm-only 2\/2 \(first: error \(/);
+  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8'));
+  const command = json.summaries.find((s: { spec: string }) => s.spec === 'command');
+  assert.equal(command.errors, 2);
+  assert.equal(typeof command.firstError.code, 'string');
+  assert.ok(said[0].includes(command.firstError.message), 'the message on stderr is the one in the JSON');
+  assert.ok(json.rows.every((r: { stats: AnswerStats; error?: unknown }) => r.stats.finishReason !== 'error' || r.error));
+  assert.match(readFileSync(`${out}.md`, 'utf8'), /- Failed answers .*command 2\/2/);
+  const answers = readFileSync(`${out}.answers.jsonl`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.ok(answers.filter((l) => l.type === 'answer' && l.spec === 'command').every((l) => l.error?.message === command.firstError.message));
+});
+
+test('relay eval --out: an empty prefix, a folder-like prefix, a file for a folder and a folder for a file are refused before any answer runs', async () => {
+  const data = join(work, 'one.jsonl');
+  writeFileSync(data, JSON.stringify({ question: QUESTION, answer: '5' }) + '\n');
+  const evalArgs = (out: string) => ['eval', data, '--modes', 'slm-only', '--slm', slmFolder, '--out', out];
+  const refused = async (out: string, pattern: RegExp) => {
+    await assert.rejects(run(evalArgs(out)), (error: Error) => {
+      assert.ok(error instanceof UsageError, `${out}: ${error.stack}`);
+      assert.match(error.message, /^--out /);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  };
+  const cwd = process.cwd();
+  const scratch = join(work, 'cwd');
+  mkdirSync(scratch);
+  process.chdir(scratch);
+  try {
+    await refused('', /names no file/);
+    await refused('results/', /names no file/);
+    await refused(join(work, 'res') + '/', /names no file/);
+  } finally {
+    process.chdir(cwd);
+  }
+  assert.equal(existsSync(join(scratch, '.answers.jsonl')) || existsSync(join(scratch, 'results')), false, 'no hidden files, no folder');
+  const w3 = join(work, 'w3');
+  mkdirSync(join(w3, 'x.csv'), { recursive: true });
+  await refused(join(w3, 'x'), /x\.csv is a folder/);
+  assert.equal(existsSync(join(w3, 'x.answers.jsonl')), false, 'nothing ran');
+  writeFileSync(join(work, 'plain-file'), 'x');
+  await refused(join(work, 'plain-file', 'sub', 'x'), /plain-file is a file, not a folder/);
+  // A folder that does not exist yet is still made.
+  const { code, stderr } = await run(evalArgs(join(work, 'new', 'deeper', 'r')));
+  assert.equal(code, 0, stderr);
+  assert.ok(existsSync(join(work, 'new', 'deeper', 'r.csv')));
+});
+
+test('relay provider test and relay slm test stopped (Ctrl-C) exit 130, not 1', async () => {
+  await withServer(hang, async (server) => {
+    const controller = new AbortController();
+    const stop = setInterval(() => {
+      if (server.requests.length > 0) controller.abort();
+    }, 20);
+    try {
+      const result = await run(
+        ['provider', 'test', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'm', '--template-folder', slmFolder],
+        { signal: controller.signal },
+      );
+      assert.equal(result.code, 130, result.stdout);
+    } finally {
+      clearInterval(stop);
+    }
+  });
+  const stopped = new AbortController();
+  stopped.abort();
+  const slm = await run(['slm', 'test', '--slm', slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'http://127.0.0.1:1/v1', '--slm-model', 'm'], {
+    signal: stopped.signal,
+  });
+  assert.equal(slm.code, 130, slm.stdout);
+});
+
+test("relay demo --json and relay solve --demo report the demo's own price note", async () => {
+  const demo = await run(['demo', '--json']);
+  assert.equal(demo.code, 0, demo.stderr);
+  const line = JSON.parse(demo.stdout.trim().split('\n').pop() as string);
+  assert.equal(line.price_note, demoStatsPriceNote());
+  assert.equal(line.price_model, 'gpt-4o');
+  const solved = await run(['solve', '--demo', '47*6+28=?', '--json']);
+  const solvedLine = JSON.parse(solved.stdout.trim().split('\n').pop() as string);
+  assert.equal(solvedLine.price_note, demoStatsPriceNote(), 'not "prices: your settings": the user set none');
+  const text = await run(['solve', '--demo', '47*6+28=?']);
+  assert.ok(text.stdout.includes(`(${demoStatsPriceNote()})`), text.stdout);
+  assert.doesNotMatch(text.stdout, /your settings/);
+  // Prices the user sets are the user's.
+  const priced = await run(['solve', '--demo', '47*6+28=?', '--json', '--price-in', '1', '--price-out', '2']);
+  assert.match(JSON.parse(priced.stdout.trim().split('\n').pop() as string).price_note, /your settings/);
+});
+
+test("statsJson: the caller's keys win over the stats' own", () => {
+  const stats = { mode: 'command', priceNote: 'prices: x', llmUsage: {} } as unknown as AnswerStats;
+  const json = statsJson(stats, { answer: 'a', price_note: 'mine' });
+  assert.equal(json.price_note, 'mine');
+  assert.equal(Object.keys(json)[0], 'answer', 'the caller keys first in the line');
+});
+
+test('relay explain: folders, empty and binary files are refused; the final newline starts no line; a backwards range says so', () => {
+  const dir = join(work, 'explain');
+  mkdirSync(dir, { recursive: true });
+  assert.throws(
+    () => explainMessages(dir),
+    (e: Error) => e instanceof UsageError && /is a folder/.test(e.message),
+  );
+  const file = join(dir, 'f.txt');
+  writeFileSync(file, 'a\nb\nc\n');
+  assert.match(explainMessages(file)[0].content, /\(lines 1-3\)/);
+  assert.match(explainMessages(`${file}:3`)[0].content, /\(lines 3-3\)[^]*```txt\nc\n```$/);
+  assert.throws(() => explainMessages(`${file}:4`), /lines 4-4 are outside .*f\.txt \(3 lines\)/);
+  assert.throws(() => explainMessages(`${file}:3-1`), /the range 3-1 ends before it starts/);
+  writeFileSync(join(dir, 'no-newline.txt'), 'a\nb');
+  assert.match(explainMessages(join(dir, 'no-newline.txt'))[0].content, /\(lines 1-2\)/);
+  writeFileSync(join(dir, 'bin.dat'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x00, 0x01]));
+  assert.throws(
+    () => explainMessages(join(dir, 'bin.dat')),
+    (e: Error) => e instanceof UsageError && /binary file/.test(e.message),
+  );
+  writeFileSync(join(dir, 'empty.txt'), '');
+  assert.throws(
+    () => explainMessages(join(dir, 'empty.txt')),
+    (e: Error) => e instanceof UsageError && /is empty/.test(e.message),
+  );
+});
+
+test('the config file: maxCostRatio null is no ceiling; arrays, objects and wrong types are refused, naming the key and the type', () => {
+  const file = join(work, 'config.json');
+  const env = { RELAY_HOME: work, RELAY_CONFIG: file };
+  const load = (value: unknown) => {
+    writeFileSync(file, JSON.stringify(value));
+    return loadConfig(new Map(), env);
+  };
+  assert.equal(load({}).limits.maxCostRatio, DEFAULT_MAX_COST_RATIO);
+  assert.equal(load({ maxCostRatio: null }).limits.maxCostRatio, undefined, 'null: no ceiling, as in VS Code');
+  assert.equal(load({ maxCostRatio: 'off' }).limits.maxCostRatio, undefined);
+  assert.equal(load({ maxCostRatio: 0.8 }).limits.maxCostRatio, 0.8);
+  assert.equal(loadConfig(new Map([['max-cost-ratio', '0.3']]), env).limits.maxCostRatio, 0.3, 'a flag still wins over the file');
+  assert.equal(load({ seed: null, temperature: 0.3 }).temperature, 0.3);
+  assert.throws(() => load({ temperature: [0.3] }), /\(temperature\): must be a number, not an array/);
+  assert.throws(() => load({ temperature: '0.3' }), /\(temperature\): must be a number, not the string "0\.3"/);
+  assert.throws(() => load({ provider: { baseUrl: ['a', 'b'] } }), /\(provider\.baseUrl\): must be a string, not an array/);
+  assert.throws(() => load({ slm: { modelFolder: 5 } }), /\(slm\.modelFolder\): must be a string, not the number 5/);
+  assert.throws(() => load({ slm: { thinking: true } }), /\(slm\.thinking\): must be a string, not the boolean true/);
+  assert.throws(() => load({ maxTurns: { n: 3 } }), /\(maxTurns\): must be a number, not an object/);
+  assert.throws(() => load({ maxCostRatio: [1] }), /\(maxCostRatio\): must be a number, or null \(or "off"\) for no ceiling, not an array/);
+});
+
+test('relay help names every flag, environment variable and config key the code reads, the eval modes, and the exit statuses', async () => {
+  const flags = new Set(Object.values(COMMAND_FLAGS).flatMap((set) => [...set]));
+  for (const flag of [...flags, ...CONFIG_FLAGS]) assert.match(HELP, new RegExp(`--${flag}\\b`), `--${flag}`);
+  for (const name of [...Object.keys(ENV_NAMES), 'RELAY_CONFIG', 'RELAY_HOME']) assert.ok(HELP.includes(name), name);
+  for (const key of Object.keys(FILE_KEYS)) assert.ok(HELP.includes(key), key);
+  for (const mode of [...RELAY_MODES, 'auto', 'matched-router']) assert.ok(HELP.includes(mode), mode);
+  assert.match(HELP, /--max-cost-ratio <r\|off>.*\(default 0\.5\)/);
+  assert.match(HELP, /2 for a usage mistake/);
+  assert.match(HELP, /130 when stopped/);
+  const bare = await run([]);
+  assert.equal(bare.code, 2, 'bare relay: the help, as a usage mistake');
+  assert.equal((await run(['help'])).code, 0);
+  // The README's command-line section says the same.
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  assert.match(readme, /exit status is 0 .* 1 .* 2 .* 130/s);
+});
+
+test('a flag the command has no use for is refused, naming the flag and the command', async () => {
+  const refused = (args: string[], pattern: RegExp) => assert.rejects(run(args), (e: Error) => e instanceof UsageError && pattern.test(e.message));
+  await refused(['demo', '--mode', 'slm-only'], /^relay demo does not take --mode .* relay solve --demo/);
+  await refused(['demo', '--temperature', '5'], /^relay demo does not take --temperature/);
+  await refused(['solve', QUESTION, '--limit', '3'], /^relay solve does not take --limit \(relay eval takes it\)\./);
+  for (const flag of ['--fresh', '--out=x', '--modes=all', '--offset=1', '--concurrency=2'])
+    await refused(['solve', QUESTION, flag], new RegExp(`^relay solve does not take ${flag.split('=')[0]} \\(relay eval takes it\\)`));
+  await refused(['eval', 'data.jsonl', '--json'], /^relay eval does not take --json \(relay demo, relay solve, relay explain, relay totals take it\)/);
+  await refused(['explain', 'f.txt', '--plain-prompt'], /^relay explain does not take --plain-prompt/);
+  await refused(['provider', 'test', '--json'], /^relay provider test does not take --json/);
+  await refused(['slm', 'test', '--demo'], /^relay slm test does not take --demo/);
+  await refused(['totals', '--mode', 'command'], /^relay totals does not take --mode/);
+  await assert.rejects(run(['frobnicate', '--json']), /Unknown command 'frobnicate'/);
+  // What each command uses still goes through.
+  const totals = await run(['totals', '--json', '--totals', join(work, 'no-totals.json')]);
+  assert.equal(totals.code, 0);
+  assert.equal(JSON.parse(totals.stdout).path, join(work, 'no-totals.json'));
+});
