@@ -2,6 +2,12 @@
  * Builds a PromptRenderer from a Hugging Face chat template (tokenizer_config.json's
  * chat_template, or a chat_template.jinja next to it), rendered with @huggingface/jinja:
  * the conversation with add_generation_prompt, then the partial answer appended.
+ *
+ * The prompt it renders goes to a server as text (openai-completions, Ollama raw), which
+ * tokenises it adding the tokenizer's BOS itself: vLLM (`add_special_tokens` defaults to
+ * true on /v1/completions), llama.cpp (`tokenize_input_prompts(..., add_special=true)`),
+ * Ollama raw mode. A template that renders `bos_token` would then give two, so one leading
+ * `bos_token` is left out of the text where the tokenizer adds BOS (textPromptBos).
  */
 import type { Template } from '@huggingface/jinja' with { 'resolution-mode': 'import' };
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -17,6 +23,38 @@ export interface ChatTemplateOptions {
    * non-thinking mode; templates that do not know the variable ignore it.
    */
   variables?: Record<string, unknown>;
+  /** The folder's tokenizer.json, whose post_processor may add BOS (textPromptBos); loadChatTemplateRenderer reads it. */
+  tokenizerJson?: Record<string, unknown>;
+}
+
+/**
+ * The BOS token's text where the tokenizer adds BOS itself when a server tokenises a text
+ * prompt (so a rendered prompt must not start with it), else undefined. tokenizer_config's
+ * `add_bos_token` decides where it is set (transformers' Llama and Gemma tokenizers rebuild
+ * their post-processor from it, and llama.cpp's GGUF conversion reads it); else the
+ * tokenizer.json post_processor (Llama 3's TemplateProcessing puts `<|begin_of_text|>`
+ * first).
+ */
+export function textPromptBos(tokenizerConfig: Record<string, unknown>, tokenizerJson?: Record<string, unknown>): string | undefined {
+  const bos = tokenText(tokenizerConfig.bos_token);
+  if (bos.length === 0) return undefined;
+  const add = typeof tokenizerConfig.add_bos_token === 'boolean' ? tokenizerConfig.add_bos_token : postProcessorAddsFirst(tokenizerJson?.post_processor, bos);
+  return add ? bos : undefined;
+}
+
+/** Whether a tokenizer.json post_processor puts `token` first in a single sequence. */
+function postProcessorAddsFirst(processor: unknown, token: string): boolean {
+  if (!processor || typeof processor !== 'object') return false;
+  const p = processor as Record<string, any>;
+  if (p.type === 'Sequence' && Array.isArray(p.processors)) return p.processors.some((q: unknown) => postProcessorAddsFirst(q, token));
+  if (p.type === 'TemplateProcessing' && Array.isArray(p.single)) return p.single[0]?.SpecialToken?.id === token;
+  if ((p.type === 'BertProcessing' || p.type === 'RobertaProcessing') && Array.isArray(p.cls)) return p.cls[0] === token;
+  return false;
+}
+
+/** `prompt` without one leading `bos` (the text a server that adds BOS itself is sent); as it is when `bos` is undefined. */
+export function withoutLeadingBos(prompt: string, bos: string | undefined): string {
+  return bos !== undefined && bos.length > 0 && prompt.startsWith(bos) ? prompt.slice(bos.length) : prompt;
 }
 
 /** A renderer from template source text; special tokens come from the tokenizer config. */
@@ -36,15 +74,18 @@ export async function rendererFromTemplate(
       { fix: 'open-settings' },
     );
   }
+  const { variables: extra, tokenizerJson } = options;
   const variables = {
     enable_thinking: false,
     bos_token: tokenText(tokenizerConfig.bos_token),
     eos_token: tokenText(tokenizerConfig.eos_token),
     pad_token: tokenText(tokenizerConfig.pad_token),
     unk_token: tokenText(tokenizerConfig.unk_token),
-    ...options.variables,
+    ...extra,
   };
-  return (messages: ChatMessage[], partialAnswer: string) => template.render({ ...variables, messages, add_generation_prompt: true }) + partialAnswer;
+  const bos = textPromptBos(tokenizerConfig, tokenizerJson);
+  return (messages: ChatMessage[], partialAnswer: string) =>
+    withoutLeadingBos(template.render({ ...variables, messages, add_generation_prompt: true }), bos) + partialAnswer;
 }
 
 /** A renderer from a model folder or a tokenizer_config.json path. */
@@ -74,7 +115,22 @@ export async function loadChatTemplateRenderer(path: string, options: ChatTempla
       { fix: 'open-settings' },
     );
   }
-  return rendererFromTemplate(source, config, options);
+  return rendererFromTemplate(source, config, { ...options, tokenizerJson: options.tokenizerJson ?? postProcessorSource(folder, config) });
+}
+
+/**
+ * The folder's tokenizer.json where whether BOS is added rests on its post_processor (a BOS
+ * token and no add_bos_token in the config); undefined otherwise or when it cannot be read.
+ */
+function postProcessorSource(folder: string, config: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (tokenText(config.bos_token).length === 0 || typeof config.add_bos_token === 'boolean') return undefined;
+  const file = join(folder, 'tokenizer.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** chat_template is a string, or a list of named templates of which 'default' is used. */

@@ -2,6 +2,12 @@
  * Ollama: POST /api/generate with `raw: true` and the prompt rendered by the chat
  * template (exact continuation), or /api/chat with the partial answer as the last
  * assistant turn when no template is given. NDJSON stream; N goes in options.num_predict.
+ *
+ * Both bodies carry `think: false`. Ollama turns thinking on for a thinking-capable model
+ * when the request leaves `think` out (server/routes.go), and then runs its `<think>` parser
+ * even on raw output: text before `</think>` goes to `thinking` (which Relay does not read)
+ * and leading whitespace is held back, and /api/chat spends num_predict on hidden
+ * reasoning. Only `think: true` is refused for a model that cannot think, so false is safe.
  */
 import { settingRef } from '../settingNames';
 import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
@@ -70,11 +76,11 @@ export class OllamaProvider extends HttpProvider {
     if (request.topP !== undefined) options.top_p = request.topP;
     if (request.seed !== undefined) options.seed = request.seed;
     if (this.render) {
-      return { model: this.model, prompt: this.render(request.messages, request.partialAnswer), raw: true, stream: true, options };
+      return { model: this.model, prompt: this.render(request.messages, request.partialAnswer), raw: true, stream: true, think: false, options };
     }
     const messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
     if (request.partialAnswer.length > 0) messages.push({ role: 'assistant', content: request.partialAnswer });
-    return { model: this.model, messages, stream: true, options };
+    return { model: this.model, messages, stream: true, think: false, options };
   }
 
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {

@@ -33,6 +33,17 @@ test('ollama (generate): raw prompt, num_predict and sampling; NDJSON text, eval
   assert.deepEqual(sent.body.options, { num_predict: 4, temperature: 0.7, top_p: 0.9, seed: 42 });
 });
 
+test('ollama: both endpoints send think: false (left out, Ollama thinks for a thinking model and moves raw text to `thinking`)', async () => {
+  server.enqueue(ollamaStream({ pieces: [' Paris'] }));
+  await collect(provider(), REQUEST);
+  assert.equal(server.lastRequest.path, '/api/generate');
+  assert.equal(server.lastRequest.body.think, false);
+  server.enqueue(ollamaStream({ pieces: [' Paris'] }));
+  await collect(provider({ templateRenderer: undefined }), REQUEST);
+  assert.equal(server.lastRequest.path, '/api/chat');
+  assert.equal(server.lastRequest.body.think, false);
+});
+
 test('ollama: done_reason stop ends the answer', async () => {
   server.enqueue(ollamaStream({ pieces: [' Paris.'], doneReason: 'stop' }));
   assert.equal((await collect(provider(), REQUEST)).finishReason, 'stop');

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChatTemplateRenderer } from '../../../src/core/providers/chatTemplate';
 import { createProvider } from '../../../src/core/providers/factory';
@@ -122,4 +124,51 @@ test('openai-completions: no template renderer is a clear configuration error', 
     () => createProvider({ kind: 'openai-completions', model: 'm' }, new MemoryKeySource()),
     (e: any) => e.code === 'bad_request' && e.fix === 'open-settings' && /chat template/.test(e.message),
   );
+});
+
+test('chat template: a Llama-3-style template renders bos_token, and the text prompt leaves it out where the tokenizer adds BOS itself', async () => {
+  // The server tokenises the text adding BOS (vLLM add_special_tokens, llama.cpp add_special): one in the text makes two.
+  const dir = mkdtempSync(join(tmpdir(), 'relay-llama3-template-'));
+  try {
+    const template =
+      "{{- bos_token }}{%- for m in messages %}{{- '<|start_header_id|>' + m.role + '<|end_header_id|>\\n\\n' + m.content + '<|eot_id|>' }}{%- endfor %}" +
+      "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
+    const config = { bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>', chat_template: template };
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    // Llama 3: no add_bos_token in the config; the tokenizer.json post_processor puts BOS first.
+    writeFileSync(
+      join(dir, 'tokenizer.json'),
+      JSON.stringify({
+        post_processor: {
+          type: 'Sequence',
+          processors: [
+            { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+            {
+              type: 'TemplateProcessing',
+              single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+              pair: [],
+              special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } },
+            },
+          ],
+        },
+      }),
+    );
+    const llama = await loadChatTemplateRenderer(dir);
+    const expected =
+      '<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is the capital of France?<|eot_id|>' +
+      '<|start_header_id|>assistant<|end_header_id|>\n\nThe capital of France is';
+    assert.equal(llama(REQUEST.messages, REQUEST.partialAnswer), expected);
+    server.enqueue(openAiStream({ pieces: [' Paris'] }));
+    await collect(provider({ templateRenderer: llama }), REQUEST);
+    assert.equal(server.lastRequest.body.prompt, expected, 'sent without the BOS the server adds');
+    // A tokenizer that does not add BOS (add_bos_token false): the template's BOS is the only one, and stays.
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, add_bos_token: false }));
+    assert.equal((await loadChatTemplateRenderer(dir))(REQUEST.messages, REQUEST.partialAnswer), `<|begin_of_text|>${expected}`);
+    // add_bos_token true (Mistral, Gemma, DeepSeek) without a tokenizer.json: left out.
+    rmSync(join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, add_bos_token: true }));
+    assert.equal((await loadChatTemplateRenderer(dir))(REQUEST.messages, REQUEST.partialAnswer), expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -7,9 +7,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { completionsServerWireForm } from '../../../src/core/slm/served/completionsServer';
 import { ollamaWireForm } from '../../../src/core/slm/served/ollamaServer';
 import { createServedRuntime } from '../../../src/core/slm/served/servedRuntime';
+import { checkServedSlm } from '../../../src/core/slm/served/serverCheck';
 import { confidenceOf } from '../../../src/core/slm/served/wireForm';
 import { readTokenizerFolder } from '../../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
@@ -55,7 +59,11 @@ test("vLLM's stream: token_id:N tokens and their alternatives; cached prompt tok
     piece?.tokens.map((t) => t.id),
     [11, 12],
   );
-  assert.deepEqual(piece?.tokens[0].topLogprobs.sort(), [-0.1, -0.1, -3].sort());
+  // The chosen token is in its top map already: counted once.
+  assert.deepEqual(
+    piece?.tokens.map((t) => [...t.topLogprobs].sort()),
+    [[-0.1, -3].sort(), [-0.2]],
+  );
   assert.equal(piece?.finish, undefined);
   assert.equal(piece?.cachedPromptTokens, undefined);
   const usage = completionsServerWireForm.parse({
@@ -67,6 +75,71 @@ test("vLLM's stream: token_id:N tokens and their alternatives; cached prompt tok
   assert.equal(completionsServerWireForm.parse({ choices: [{ text: '', finish_reason: 'length' }] })?.finish, 'length');
   assert.equal(completionsServerWireForm.parse({ choices: [{ text: '', finish_reason: 'stop' }] })?.finish, 'stop');
   assert.match(completionsServerWireForm.parse({ error: { message: 'boom' } })?.error ?? '', /boom/);
+});
+
+test('the chosen token is counted once: its top-1 margin is not 0; one outside the top k is added', () => {
+  const margin = (values: number[] | undefined) => confidenceOf(values ?? [])?.margin ?? 0;
+  const expected = Math.exp(-0.1) - Math.exp(-3);
+  // vLLM's legacy form (the map holds the chosen token when in the top k), and one whose map does not hold it.
+  const legacy = completionsServerWireForm.parse({
+    choices: [
+      {
+        text: 'ab',
+        logprobs: {
+          tokens: ['token_id:11', 'token_id:5'],
+          token_logprobs: [-0.1, -4],
+          top_logprobs: [
+            { 'token_id:11': -0.1, 'token_id:9': -3 },
+            { 'token_id:12': -0.2, 'token_id:9': -3 },
+          ],
+        },
+        finish_reason: null,
+      },
+    ],
+  });
+  assert.ok(Math.abs(margin(legacy?.tokens[0].topLogprobs) - expected) < 1e-12);
+  assert.deepEqual([...(legacy?.tokens[1].topLogprobs ?? [])].sort(), [-0.2, -3, -4].sort());
+  // llama.cpp's chat form: matched by id (two tokens may spell alike).
+  const chat = completionsServerWireForm.parse({
+    choices: [
+      {
+        text: 'x',
+        logprobs: {
+          content: [
+            {
+              id: 7,
+              token: 'x',
+              logprob: -0.1,
+              top_logprobs: [
+                { id: 7, token: 'x', logprob: -0.1 },
+                { id: 8, token: 'x', logprob: -3 },
+              ],
+            },
+          ],
+        },
+        finish_reason: null,
+      },
+    ],
+  });
+  assert.deepEqual(chat?.tokens[0].topLogprobs, [-0.1, -3]);
+  assert.ok(Math.abs(margin(chat?.tokens[0].topLogprobs) - expected) < 1e-12);
+  // Ollama: by the token's text.
+  const ollama = ollamaWireForm.parse({
+    response: ' x',
+    done: false,
+    logprobs: [
+      {
+        token: ' x',
+        logprob: -0.1,
+        top_logprobs: [
+          { token: ' x', logprob: -0.1 },
+          { token: ' y', logprob: -3 },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(ollama?.tokens[0].topLogprobs, [-0.1, -3]);
+  assert.ok(Math.abs(margin(ollama?.tokens[0].topLogprobs) - expected) < 1e-12);
 });
 
 test("llama.cpp's stream: chat-form logprobs with ids; its timings count only on the last piece", () => {
@@ -105,6 +178,38 @@ test("llama.cpp's stream: chat-form logprobs with ids; its timings count only on
   });
   assert.equal(last?.cachedPromptTokens, 30);
   assert.equal(last?.finish, 'stop');
+  // Without usage: timings.prompt_n counts only the tokens it evaluated; the prompt is those and the cached ones.
+  const timingsOnly = completionsServerWireForm.parse({
+    choices: [{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }],
+    timings: { cache_n: 30, prompt_n: 2 },
+  });
+  assert.equal(timingsOnly?.promptTokens, 32);
+  assert.equal(timingsOnly?.cachedPromptTokens, 30);
+});
+
+test('cached prompt tokens not reported: the check names the flags that make vLLM and SGLang report them', async () => {
+  assert.match(completionsServerWireForm.prefixCache, /--enable-prompt-tokens-details/);
+  assert.match(completionsServerWireForm.prefixCache, /--enable-cache-report/);
+  const [y] = tokenizer.encode(' y');
+  // vLLM without --enable-prompt-tokens-details: usage without prompt_tokens_details.
+  nextBody = sse([
+    {
+      choices: [
+        { text: ' y', logprobs: { tokens: [`token_id:${y}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${y}`]: -0.01 }] }, finish_reason: null },
+      ],
+    },
+    { choices: [{ text: '', finish_reason: 'length' }] },
+    { choices: [], usage: { prompt_tokens: 20, completion_tokens: 1 } },
+  ]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  try {
+    const check = await checkServedSlm(runtime);
+    assert.equal(check.cachedPromptTokens, undefined);
+    assert.equal(check.promptTokens, 20);
+    assert.match(check.cacheReport ?? '', /vLLM: .*--enable-prompt-tokens-details.*SGLang: .*--enable-cache-report/);
+  } finally {
+    await runtime.dispose();
+  }
 });
 
 test("Ollama's NDJSON: tokens by their text, done_reason", () => {
@@ -132,20 +237,39 @@ test("Ollama's NDJSON: tokens by their text, done_reason", () => {
   assert.match(ollamaWireForm.parse({ error: "model 'q' not found" })?.error ?? '', /not found/);
 });
 
+test("Ollama's body: raw with think: false (left out, a thinking model's raw output goes through the <think> parser)", () => {
+  const body = ollamaWireForm.body({ model: 'm', prompt: { text: 'x' }, maxTokens: 4, temperature: 0, topLogprobs: 5 }) as Record<string, unknown>;
+  assert.equal(body.raw, true);
+  assert.equal(body.think, false);
+});
+
 let folder: string;
 let server: Server;
 let url: string;
 let tokenizer: SlmTokenizer;
 /** The SSE body the next request gets. */
 let nextBody = '';
+/** Bodies of the requests, in order. */
+const requests: Record<string, any>[] = [];
+/** An HTTP error answer for a request (as a server that refuses it), else the SSE body. */
+let refuse: ((body: Record<string, any>) => { status: number; body: unknown } | undefined) | undefined;
 
 before(async () => {
   folder = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
   const files = readTokenizerFolder(folder);
   tokenizer = await SlmTokenizer.create(files.tokenizerJson, files.tokenizerConfig);
   server = createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      requests.push(body);
+      const refused = refuse?.(body);
+      if (refused) {
+        res.writeHead(refused.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(refused.body));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(nextBody);
     });
@@ -241,6 +365,168 @@ test('the stop string ends the generation where it appears, as the local runtime
     const result = await session.generate({ maxTokens: 50, stopStrings: ['</call>'] });
     assert.equal(result.stopReason, 'stop_string');
     assert.equal(result.text, ' so<call>5</call>');
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test("HTTP 400 to both prompt forms (prompt too long): the server's reason is shown, and the next request still sends ids", async () => {
+  // vLLM's words for a prompt longer than --max-model-len; the same for the text retry.
+  const tooLong = "This model's maximum context length is 32 tokens. However, you requested 40 tokens. Please reduce the length of the input.";
+  refuse = () => ({ status: 400, body: { object: 'error', message: tooLong, type: 'BadRequestError', code: 400 } });
+  nextBody = sse([
+    {
+      choices: [
+        { text: ' y', logprobs: { tokens: [`token_id:${tokenizer.encode(' y')[0]}`], token_logprobs: [-0.01], top_logprobs: [{}] }, finish_reason: null },
+      ],
+    },
+    { choices: [{ text: '', finish_reason: 'length' }] },
+  ]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  const start = requests.length;
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    await assert.rejects(session.generate({ maxTokens: 1 }), (e: Error) =>
+      /refused the request \(HTTP 400\)\. The server said: This model's maximum context length/.test(e.message),
+    );
+    assert.deepEqual(
+      requests.slice(start).map((r) => (Array.isArray(r.prompt) ? 'ids' : 'text')),
+      ['ids', 'text'],
+    );
+    refuse = undefined;
+    const result = await session.generate({ maxTokens: 1 });
+    assert.equal(result.text, ' y');
+    assert.ok(Array.isArray(requests[requests.length - 1].prompt), 'still sent as token ids');
+    assert.equal(runtime.exactTokens, true);
+  } finally {
+    refuse = undefined;
+    await runtime.dispose();
+  }
+});
+
+test("HTTP 400 to ids whose words name the prompt's type: text from then on, even when the text is refused too", async () => {
+  refuse = (body) =>
+    Array.isArray(body.prompt)
+      ? { status: 400, body: { error: { message: "'prompt' must be a string", type: 'invalid_request_error' } } }
+      : { status: 400, body: { error: { message: 'the request exceeds the available context size', type: 'exceed_context_size_error' } } };
+  nextBody = sse([
+    { choices: [{ text: ' y', logprobs: { tokens: [' y'], token_logprobs: [-0.01], top_logprobs: [{}] }, finish_reason: null }] },
+    { choices: [{ text: '', finish_reason: 'length' }] },
+  ]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  const start = requests.length;
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    await assert.rejects(session.generate({ maxTokens: 1 }), /exceeds the available context size/);
+    refuse = undefined;
+    await session.generate({ maxTokens: 1 });
+    assert.deepEqual(
+      requests.slice(start).map((r) => (Array.isArray(r.prompt) ? 'ids' : 'text')),
+      ['ids', 'text', 'text'],
+    );
+  } finally {
+    refuse = undefined;
+    await runtime.dispose();
+  }
+});
+
+test('a template that renders BOS, a tokenizer that adds it: text prompts leave it out (Ollama, the text fallback); ids keep the one', async () => {
+  // The scripted folder's tokenizer with a BOS token that the tokenizer adds (add_bos_token) and a template that renders it.
+  const dir = mkdtempSync(join(tmpdir(), 'relay-served-bos-'));
+  try {
+    for (const name of ['tokenizer.json', 'config.json']) copyFileSync(join(folder, name), join(dir, name));
+    const config = JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8'));
+    const template =
+      "{{- bos_token }}{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}{{- '<|im_start|>assistant\\n' }}";
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, bos_token: '<|endoftext|>', add_bos_token: true, chat_template: template }));
+    const bosId = tokenizer.encode('<|endoftext|>');
+    assert.equal(bosId.length, 1);
+    const question = [{ role: 'user' as const, content: 'Hi' }];
+    const generateOnce = async (kind: 'ollama' | 'completions-server') => {
+      const runtime = await createServedRuntime({ kind, url: kind === 'ollama' ? url.replace(/\/v1$/, '') : url, model: 'm', folder: dir });
+      try {
+        const prompt = await runtime.renderChat(question);
+        assert.ok(prompt.startsWith('<|endoftext|><|im_start|>user'), 'the template renders BOS');
+        const session = await runtime.createSession();
+        await session.prefill(prompt);
+        await session.generate({ maxTokens: 1 });
+        return requests[requests.length - 1].prompt;
+      } finally {
+        await runtime.dispose();
+      }
+    };
+    nextBody = `${JSON.stringify({ response: ' y', done: false })}\n${JSON.stringify({ response: '', done: true, done_reason: 'length' })}\n`;
+    assert.equal(await generateOnce('ollama'), '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n', 'Ollama raw adds BOS itself');
+    nextBody = sse([{ choices: [{ text: ' y', finish_reason: null }] }, { choices: [{ text: '', finish_reason: 'length' }] }]);
+    const ids = await generateOnce('completions-server');
+    assert.ok(Array.isArray(ids) && ids[0] === bosId[0] && ids[1] !== bosId[0], 'token ids: exactly the one BOS the template rendered');
+    refuse = (body) => (Array.isArray(body.prompt) ? { status: 400, body: { error: { message: "'prompt' must be a string" } } } : undefined);
+    assert.equal(await generateOnce('completions-server'), '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n', 'the text fallback leaves it out too');
+  } finally {
+    refuse = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("llama.cpp's stream of a character split across two tokens (only the second sent, with the whole character): the text is kept, not the ids", async () => {
+  // '🦩' is two tokens of this tokenizer, the first ending partway through the character. llama.cpp sends no piece
+  // for it (send_partial_response is inside `if (!incomplete)`); the next piece has the whole character and only its own token.
+  const split = tokenizer.encode('🦩');
+  assert.equal(split.length, 2);
+  const [ok] = tokenizer.encode(' ok');
+  assert.equal(tokenizer.encode(' ok').length, 1);
+  const piece = (text: string, id: number) => ({
+    choices: [
+      {
+        text,
+        index: 0,
+        logprobs: { content: [{ id, token: text, logprob: -0.01, top_logprobs: [{ id, token: text, logprob: -0.01 }] }] },
+        finish_reason: null,
+      },
+    ],
+  });
+  nextBody = sse([piece('🦩', split[1]), piece(' ok', ok), { choices: [{ text: '', index: 0, finish_reason: 'length' }] }]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    const result = await session.generate({ maxTokens: 5 });
+    assert.equal(result.text, '🦩 ok');
+    assert.deepEqual(
+      result.tokens.map((t) => [t.id, t.text]),
+      [
+        [-1, '🦩'],
+        [ok, ' ok'],
+      ],
+    );
+    assert.equal(result.contextLength, tokenizer.encode('Q:🦩 ok').length, 'the context counts both tokens of the character');
+    await session.generate({ maxTokens: 1 });
+    assert.equal(requests[requests.length - 1].prompt, 'Q:🦩 ok', 'the context goes as its text, not as ids that lost a token');
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test('vLLM holds a split character back (the first token with no text): its ids spell the text and are kept', async () => {
+  const split = tokenizer.encode('🦩');
+  const piece = (text: string, id: number) => ({
+    choices: [{ text, logprobs: { tokens: [`token_id:${id}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${id}`]: -0.01 }] }, finish_reason: null }],
+  });
+  nextBody = sse([piece('', split[0]), piece('🦩', split[1]), { choices: [{ text: '', finish_reason: 'length' }] }]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    const result = await session.generate({ maxTokens: 5 });
+    assert.equal(result.text, '🦩');
+    assert.deepEqual(
+      result.tokens.map((t) => t.id),
+      split,
+    );
+    await session.generate({ maxTokens: 1 });
+    assert.deepEqual(requests[requests.length - 1].prompt, [...tokenizer.encode('Q:'), ...split], 'still exact: sent as ids');
   } finally {
     await runtime.dispose();
   }

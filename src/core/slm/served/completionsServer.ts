@@ -9,7 +9,7 @@
  * for the same request, `cache_prompt` its prefix cache switch (on by default in recent
  * builds). Fields a server does not know are ignored by each of them.
  */
-import { finite, withPath, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
+import { finite, positionLogprobs, withPath, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
 
 const TOKEN_ID = /^token_id:(\d+)$/;
 
@@ -26,8 +26,12 @@ function legacyTokens(logprobs: Record<string, unknown>): ServedToken[] | undefi
   const tops = Array.isArray(logprobs.top_logprobs) ? logprobs.top_logprobs : [];
   const chosen = Array.isArray(logprobs.token_logprobs) ? logprobs.token_logprobs : [];
   return spelled.map((s, i) => {
-    const top = tops[i] && typeof tops[i] === 'object' ? Object.values(tops[i] as Record<string, unknown>) : [];
-    const values = [...top, chosen[i]].map(finite).filter((v): v is number => v !== undefined);
+    // The map's keys are spelled as the tokens are (token_id:N or the text): the chosen one is among them when in the top k.
+    const top = tops[i] && typeof tops[i] === 'object' ? Object.entries(tops[i] as Record<string, unknown>) : [];
+    const values = positionLogprobs(
+      { token: typeof s === 'string' ? s : undefined, logprob: chosen[i] },
+      top.map(([token, logprob]) => ({ token, logprob })),
+    );
     return { ...tokenOf(s), topLogprobs: values };
   });
 }
@@ -38,10 +42,18 @@ function contentTokens(logprobs: Record<string, unknown>): ServedToken[] | undef
   if (!Array.isArray(content)) return undefined;
   return content.map((entry: Record<string, unknown>) => {
     const alternatives = Array.isArray(entry?.top_logprobs) ? (entry.top_logprobs as Record<string, unknown>[]) : [];
-    const values = [entry?.logprob, ...alternatives.map((a) => a?.logprob)].map(finite).filter((v): v is number => v !== undefined);
-    const id = finite(entry?.id);
+    const idOf = (value: unknown) => {
+      const id = finite(value);
+      return id !== undefined && Number.isInteger(id) && id >= 0 ? id : undefined;
+    };
+    const spellingOf = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const values = positionLogprobs(
+      { id: idOf(entry?.id), token: spellingOf(entry?.token), logprob: entry?.logprob },
+      alternatives.map((a) => ({ id: idOf(a?.id), token: spellingOf(a?.token), logprob: a?.logprob })),
+    );
+    const id = idOf(entry?.id);
     const spelled = tokenOf(entry?.token);
-    return { id: id !== undefined && Number.isInteger(id) && id >= 0 ? id : spelled.id, piece: spelled.piece, topLogprobs: values };
+    return { id: id ?? spelled.id, piece: spelled.piece, topLogprobs: values };
   });
 }
 
@@ -55,10 +67,14 @@ function parse(event: unknown): ServedChunk | undefined {
   const choice = Array.isArray(body.choices) ? body.choices[0] : undefined;
   const reason = choice?.finish_reason;
   // Prompt counts from the last pieces only: vLLM's usage chunk, llama.cpp's final timings (it sends them with every piece).
+  // Cached tokens: vLLM reports them only with --enable-prompt-tokens-details, SGLang with --enable-cache-report (and only above 0).
   const usage = body.usage && typeof body.usage === 'object' ? body.usage : undefined;
   const final = usage !== undefined || (typeof reason === 'string' && reason.length > 0);
-  const cached = final ? (finite(usage?.prompt_tokens_details?.cached_tokens) ?? finite(body.timings?.cache_n)) : undefined;
-  const promptTokens = final ? (finite(usage?.prompt_tokens) ?? finite(body.timings?.prompt_n)) : undefined;
+  const cacheN = finite(body.timings?.cache_n);
+  const cached = final ? (finite(usage?.prompt_tokens_details?.cached_tokens) ?? cacheN) : undefined;
+  // llama.cpp's timings.prompt_n counts the tokens it evaluated; those its cache served (cache_n) are the rest of the prompt.
+  const promptN = finite(body.timings?.prompt_n);
+  const promptTokens = final ? (finite(usage?.prompt_tokens) ?? (promptN === undefined ? undefined : promptN + (cacheN ?? 0))) : undefined;
   const logprobs = choice?.logprobs && typeof choice.logprobs === 'object' ? choice.logprobs : undefined;
   const tokens: ServedToken[] = (logprobs && (legacyTokens(logprobs) ?? contentTokens(logprobs))) ?? [];
   // vLLM's return_token_ids: the ids of the piece's tokens beside their spelling.
@@ -104,5 +120,7 @@ export const completionsServerWireForm: ServedWireForm = {
     return Array.isArray(data) ? data.map((m) => (m as { id?: unknown })?.id).filter((id): id is string => typeof id === 'string') : [];
   },
   prefixCache:
-    'vLLM: --enable-prefix-caching (on by default since the V1 engine); SGLang: the radix cache (on unless --disable-radix-cache); llama.cpp: cache_prompt (sent with every request)',
+    'vLLM: --enable-prefix-caching (on by default since the V1 engine), and --enable-prompt-tokens-details to report cached tokens; ' +
+    'SGLang: the radix cache (on unless --disable-radix-cache), and --enable-cache-report to report cached tokens; ' +
+    'llama.cpp: cache_prompt (sent with every request; it reports cached tokens as timings.cache_n)',
 };

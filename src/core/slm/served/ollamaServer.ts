@@ -4,8 +4,11 @@
  * is re-tokenised by the server on every request; `logprobs` / `top_logprobs` (Ollama
  * 0.12.11 and later) report each token as {token, logprob, top_logprobs: [...]}. Ollama
  * keeps the evaluated prompt of the model loaded and reuses its longest common prefix.
+ * `think: false`: left out, Ollama thinks for a thinking-capable model (server/routes.go)
+ * and runs its `<think>` parser on raw output too, moving text to `thinking`, which is not
+ * read here (only `true` is refused for a model that cannot think).
  */
-import { finite, withPath, type ServedChunk, type ServedWireForm } from './wireForm';
+import { finite, positionLogprobs, withPath, type ServedChunk, type ServedWireForm } from './wireForm';
 
 function parse(event: unknown): ServedChunk | undefined {
   if (!event || typeof event !== 'object') return undefined;
@@ -14,7 +17,11 @@ function parse(event: unknown): ServedChunk | undefined {
   const logprobs = Array.isArray(body.logprobs) ? (body.logprobs as Record<string, any>[]) : [];
   const tokens = logprobs.map((entry) => {
     const alternatives = Array.isArray(entry?.top_logprobs) ? (entry.top_logprobs as Record<string, unknown>[]) : [];
-    const values = [entry?.logprob, ...alternatives.map((a) => a?.logprob)].map(finite).filter((v): v is number => v !== undefined);
+    const spellingOf = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    const values = positionLogprobs(
+      { token: spellingOf(entry?.token), logprob: entry?.logprob },
+      alternatives.map((a) => ({ token: spellingOf(a?.token), logprob: a?.logprob })),
+    );
     return { piece: typeof entry?.token === 'string' ? entry.token : undefined, topLogprobs: values };
   });
   const promptTokens = finite(body.prompt_eval_count);
@@ -39,6 +46,7 @@ export const ollamaWireForm: ServedWireForm = {
     prompt: r.prompt.text,
     raw: true,
     stream: true,
+    think: false,
     logprobs: true,
     top_logprobs: r.topLogprobs,
     options: {

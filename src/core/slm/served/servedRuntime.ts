@@ -33,6 +33,7 @@ import type {
   TokenConfidence,
 } from '../types';
 import { createAgents, postStream, type HttpTimeouts } from '../../providers/http';
+import { textPromptBos, withoutLeadingBos } from '../../providers/chatTemplate';
 import { isProviderError, type ProviderError } from '../../providers/errors';
 import type { SentRequest } from '../../providers/types';
 import { NdjsonParser } from '../../providers/ndjson';
@@ -108,6 +109,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     tokenizer,
     eos: new Set(files.eosTokenIds),
     eosTexts: new Set(files.eosTokenIds.map((id) => tokenizer.decode([id])).filter((t) => t.length > 0)),
+    textBos: textPromptBos(files.tokenizerConfig, files.tokenizerJson),
     // The model's vocabulary (config.json) may be padded past the tokenizer's ids; the model can still write those.
     vocabSize: Math.max(tokenizerSize(files.tokenizerJson), typeof vocabSize === 'number' ? vocabSize : 0),
     contextWindow: info.contextWindow,
@@ -184,6 +186,12 @@ interface Server {
   eos: Set<number>;
   /** The end-of-sequence tokens as a server that gives no ids spells them. */
   eosTexts: Set<string>;
+  /**
+   * The BOS text a prompt sent as text leaves out: the server's tokenizer adds BOS itself
+   * (vLLM's add_special_tokens, llama.cpp's add_special, Ollama raw), and the chat template
+   * rendered one. Ids go as they are (one BOS, from the rendered text).
+   */
+  textBos?: string;
   /** Ids at or above this are not the folder's model's (its config's vocab_size, or the tokenizer's when larger). */
   vocabSize: number;
   contextWindow?: number;
@@ -191,12 +199,28 @@ interface Server {
   topLogprobs: number;
   agents: ReturnType<typeof createAgents>;
   prefixCache: PrefixCacheReport;
-  /** The server answered a prompt of token ids with HTTP 400/422: prompts go as text. */
+  /** The server answered a prompt of token ids with HTTP 400/422 and took it as text (or named the prompt's type): prompts go as text. */
   refusesTokenIds: boolean;
   /** Whether the last tokens the server sent came with their ids. */
   idsReported: boolean;
   onRequest?: (request: SentRequest) => void;
 }
+
+/** A refusal that is about the prompt being a list (a server that wants a string), not about what it holds. */
+const PROMPT_TYPE_REFUSAL = /\b(?:string|str)\b/i;
+
+/** One token of a piece of the stream, with how it spells its text. */
+interface ServedPiece {
+  served: ServedToken;
+  id?: number;
+  /** Spelled through the detokenizer by its id (else by the server's text, not seen by the detokenizer). */
+  viaIds: boolean;
+  push(): string;
+  peek(): string;
+}
+
+/** Context tokens decoded before a piece's ids to check their text: room for a character's held bytes and a leading-space seed. */
+const SPELL_CONTEXT_TOKENS = 8;
 
 /** Unknown confidence (a server that sent no log-probabilities); only a gate could misread it, and a gate refuses to run without them. */
 const UNKNOWN_CONFIDENCE: TokenConfidence = { top1: 1, entropy: 0, margin: 1 };
@@ -208,6 +232,8 @@ class ServedSession implements SlmSession {
   private readonly ids: number[] = [];
   /** Whether `ids` are the very tokens of the context (false once a server token came without its id). */
   private exactIds = true;
+  /** Tokens of this generation whose text the server may still hold (idsSpell), after `seed`, the context before them. */
+  private spelling: { seed: number[]; ids: number[]; text: string } | undefined;
   private busy = false;
   private disposed = false;
 
@@ -266,7 +292,8 @@ class ServedSession implements SlmSession {
     const { wireForm } = server;
     const eos = new Set([...server.eos, ...(options.eosTokenIds ?? [])]);
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
-    const detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
+    let detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
+    this.spelling = undefined;
     const sampling = options.sampling ?? {};
     const tokens: GeneratedToken[] = [];
     let text = '';
@@ -278,7 +305,7 @@ class ServedSession implements SlmSession {
     const bodyOf = (asIds: boolean) =>
       wireForm.body({
         model: server.model,
-        prompt: { text: this.text, ids: asIds ? this.ids : undefined },
+        prompt: { text: withoutLeadingBos(this.text, server.textBos), ids: asIds ? this.ids : undefined },
         maxTokens,
         temperature: sampling.temperature ?? 0,
         seed: sampling.seed,
@@ -309,10 +336,21 @@ class ServedSession implements SlmSession {
       try {
         response = await send(asIds);
       } catch (error) {
-        // A server that takes only text as the prompt (HTTP 400 or 422 to a list of ids): sent as text from now on.
+        // HTTP 400 or 422 to a list of ids: a server that takes only text as the prompt, or one
+        // that refuses this request for another reason (vLLM, SGLang and llama.cpp take ids and
+        // answer 400 to a prompt longer than the model's context, to more logprobs than
+        // --max-logprobs, to exceed_context_size). Sent again as text: prompts go as text from
+        // now on only where that is taken, or where the server's words name the prompt's type.
         if (!asIds || !isProviderError(error) || (error.status !== 400 && error.status !== 422)) throw error;
+        const namesType = PROMPT_TYPE_REFUSAL.test(serverSaid(error) ?? '');
+        try {
+          response = await send(false);
+        } catch (again) {
+          if (namesType) server.refusesTokenIds = true;
+          // Both refused: the server's reason as it gave it for the prompt of ids (the one it takes).
+          throw namesType || !isProviderError(again) || again.code === 'cancelled' ? again : error;
+        }
         server.refusesTokenIds = true;
-        response = await send(false);
       }
       const reader = wireForm.framing === 'sse' ? sseEvents(response.body) : ndjsonEvents(response.body);
       reading: for await (const event of reader) {
@@ -321,6 +359,8 @@ class ServedSession implements SlmSession {
         if (chunk.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
         this.noteCache(chunk);
         const pieces = this.piecesOf(chunk, detokenizer);
+        // Tokens kept without going through the detokenizer: it is seeded again from the context after them.
+        let reseed = false;
         for (let i = 0; i < pieces.length; i++) {
           const piece = pieces[i];
           if (stopReason === undefined && signal?.aborted) stopReason = 'cancelled';
@@ -345,6 +385,7 @@ class ServedSession implements SlmSession {
             continue;
           }
           const tokenText = piece.push();
+          if (!piece.viaIds) reseed = true;
           const token: GeneratedToken = { id: piece.id ?? -1, text: tokenText, ...signals };
           tokens.push(token);
           text += tokenText;
@@ -359,6 +400,7 @@ class ServedSession implements SlmSession {
           if (tokenText && stopStrings.some((s) => text.includes(s, Math.max(0, text.length - tokenText.length - s.length + 1)))) stopReason = 'stop_string';
           else if (tokens.length >= maxTokens) stopReason = clampedByWindow ? 'context_full' : 'max_tokens';
         }
+        if (reseed) detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
         if (chunk.finish !== undefined) {
           // The server ended: read on to the end of the stream for its usage (a piece or two).
           stopReason ??= chunk.finish === 'length' ? (clampedByWindow ? 'context_full' : 'max_tokens') : 'eos';
@@ -399,27 +441,82 @@ class ServedSession implements SlmSession {
 
   /**
    * The tokens of one piece of the stream with how each spells its text: by its id through
-   * the folder's tokenizer where the server gave ids (exactly as the local runtime
-   * detokenises), else by the server's own spelling where it adds up to the piece's text,
-   * else the piece's text on its last token. A piece with text and no tokens (no
-   * log-probabilities) is re-tokenised.
+   * the folder's tokenizer where the server gave ids that spell the piece's text (exactly as
+   * the local runtime detokenises), else by the server's own spelling where it adds up to
+   * the piece's text, else the piece's text on its last token. A piece with text and no
+   * tokens (no log-probabilities) is re-tokenised.
+   *
+   * Ids that do not spell the piece's text are not kept: llama.cpp sends no piece for a
+   * token that ends partway through a UTF-8 character (send_partial_response is inside
+   * `if (!incomplete)` in tools/server/server-context.cpp) and the next piece carries the
+   * held bytes with only its own token, so the ids would lose a token (the server's prefix
+   * cache misses on the next request; a lone continuation byte decodes to U+FFFD). Such a
+   * piece is kept by its text and re-tokenised, and the context goes as text from then on.
    */
-  private piecesOf(chunk: ServedChunk, detokenizer: StreamingDetokenizer): { served: ServedToken; id?: number; push(): string; peek(): string }[] {
+  private piecesOf(chunk: ServedChunk, detokenizer: StreamingDetokenizer): ServedPiece[] {
     // An id the folder's tokenizer does not have (another model behind the server, or junk) is no id.
     const known = (id: number | undefined) => (id !== undefined && Number.isInteger(id) && id >= 0 && id < this.server.vocabSize ? id : undefined);
-    const served: ServedToken[] =
+    let served: ServedToken[] =
       chunk.tokens.length > 0
         ? chunk.tokens.map((t) => ({ ...t, id: known(t.id) }))
         : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
     const withIds = served.every((t) => t.id !== undefined);
     if (chunk.tokens.length > 0) this.server.idsReported = withIds;
+    // Tokens taken from the text, or by their text: the next check starts from the context after them.
+    if (!withIds || chunk.tokens.length === 0) this.spelling = undefined;
+    if (
+      withIds &&
+      (chunk.tokens.length === 0 ||
+        this.idsSpell(
+          served.map((t) => t.id as number),
+          chunk.text,
+        ))
+    ) {
+      return served.map((t) => ({
+        served: t,
+        id: t.id,
+        viaIds: true,
+        push: () => detokenizer.push(t.id as number),
+        peek: () => detokenizer.peek(t.id as number),
+      }));
+    }
+    // Ids that do not spell the text are no ids (nor is a spelling that is one token of the folder's tokenizer taken for one).
+    const trusted = !withIds;
+    if (!trusted) {
+      served = served.map((t) => ({ ...t, id: undefined }));
+      this.spelling = undefined;
+    }
     const spelled = served.map((t) => t.piece ?? '').join('') === chunk.text && served.every((t) => t.piece !== undefined);
     return served.map((t, i) => {
-      const id = t.id ?? this.singleId(t.piece);
-      if (withIds) return { served: t, id, push: () => detokenizer.push(t.id as number), peek: () => detokenizer.peek(t.id as number) };
       const own = spelled ? (t.piece as string) : i === served.length - 1 ? chunk.text : '';
-      return { served: t, id, push: () => own, peek: () => own };
+      return { served: t, id: t.id ?? (trusted ? this.singleId(t.piece) : undefined), viaIds: false, push: () => own, peek: () => own };
     });
+  }
+
+  /**
+   * Whether `ids` write `text` as a server's detokeniser does, after what came before them in
+   * this generation: a server holds back text that ends partway through a character and
+   * sends it with a later piece (vLLM sends such a token with no text, and the character
+   * with the next), and writes special tokens or skips them (vLLM and llama.cpp skip them by
+   * default). What is held is checked again with the next piece; once nothing is, the
+   * check starts afresh from the context.
+   */
+  private idsSpell(ids: readonly number[], text: string): boolean {
+    const { tokenizer } = this.server;
+    const since = (this.spelling ??= { seed: this.ids.slice(-SPELL_CONTEXT_TOKENS), ids: [], text: '' });
+    const all = [...since.ids, ...ids];
+    const written = since.text + text;
+    for (const skipSpecialTokens of [false, true]) {
+      const before = tokenizer.decode(since.seed, { skipSpecialTokens });
+      const after = tokenizer.decode([...since.seed, ...all], { skipSpecialTokens });
+      if (!after.startsWith(before) || !after.slice(before.length).startsWith(written)) continue;
+      const held = after.slice(before.length + written.length);
+      if (held.length === 0) this.spelling = undefined;
+      else if (held.endsWith('\uFFFD')) this.spelling = { seed: since.seed, ids: all, text: written };
+      else continue;
+      return true;
+    }
+    return false;
   }
 
   /** A server's spelling of a token that is one token of the folder's tokenizer: its id. */
@@ -464,7 +561,7 @@ function noLogprobsError(wireForm: ServedWireForm, endpoint: URL): Error {
 
 /** A transport or HTTP error, worded for the small model's server and its settings (the provider's wording names the LLM's). */
 function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: URL, model: string): Error {
-  const said = /The server said: (.*)$/s.exec(error.message)?.[1]?.trim();
+  const said = serverSaid(error);
   const server = said ? ` The server said: ${said.slice(0, 300)}` : '';
   const where = `${wireForm.label} at ${endpoint.host}`;
   switch (error.code) {
@@ -479,4 +576,9 @@ function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: U
         return new Error(`${where} has no ${endpoint.pathname} (HTTP 404). Check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.${server}`);
       return new Error(`${where} refused the request (${error.summary}).${server}`);
   }
+}
+
+/** The server's own words in an HTTP error, where it gave any. */
+function serverSaid(error: ProviderError): string | undefined {
+  return /The server said: (.*)$/s.exec(error.message)?.[1]?.trim();
 }

@@ -18,6 +18,12 @@ export interface ServedSlmCheck {
   exactTokens: boolean;
   /** Prompt tokens of the second request the server says it served from its prefix cache; undefined: not reported. */
   cachedPromptTokens: number | undefined;
+  /**
+   * Where the cached tokens were not reported: how the server's prefix cache is turned on and
+   * made to report them (vLLM reports them only with --enable-prompt-tokens-details, SGLang
+   * only with --enable-cache-report), to show beside "not reported".
+   */
+  cacheReport?: string;
   promptTokens: number | undefined;
 }
 
@@ -55,6 +61,7 @@ export async function checkServedSlm(runtime: ServedRuntime, options: { now?: ()
       logprobs,
       exactTokens: runtime.exactTokens,
       cachedPromptTokens: reported ? after.cachedPromptTokens - before.cachedPromptTokens : undefined,
+      ...(reported ? {} : { cacheReport: runtime.wireForm.prefixCache }),
       promptTokens: after.requests > before.requests ? after.promptTokens - before.promptTokens : undefined,
     };
   } finally {

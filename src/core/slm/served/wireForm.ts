@@ -92,6 +92,29 @@ export function confidenceOf(topLogprobs: readonly number[]): TokenConfidence | 
   return { top1: probs[0], entropy, margin: probs[0] - (probs[1] ?? 0) };
 }
 
+/** One reported alternative: its id and/or spelling where the server gives them, and its log-probability. */
+export interface Alternative {
+  id?: number;
+  token?: string;
+  logprob: unknown;
+}
+
+/**
+ * The log-probabilities of one position: the server's top list, and the chosen token's
+ * only where that list does not already hold it. Every server's top list includes the
+ * chosen token when it is among the top k (vLLM `_create_completion_logprobs`, llama.cpp
+ * `populate_token_probs` in tools/server/server-context.cpp, SGLang
+ * `to_openai_style_logprobs`, Ollama `convertLogprobs` in llm/llama_server.go); counting it
+ * twice would make the margin 0 whenever it is top-1. Matched by id where both have one,
+ * else by spelling; a chosen token with neither is taken as listed when the list is not empty.
+ */
+export function positionLogprobs(chosen: Alternative, top: readonly Alternative[]): number[] {
+  const listed = top.some((a) =>
+    chosen.id !== undefined && a.id !== undefined ? a.id === chosen.id : chosen.token !== undefined && a.token !== undefined ? a.token === chosen.token : true,
+  );
+  return [...top.map((a) => a.logprob), ...(listed ? [] : [chosen.logprob])].map(finite).filter((v): v is number => v !== undefined);
+}
+
 /** A finite number, else undefined (what a server sends is untrusted). */
 export function finite(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
