@@ -187,10 +187,10 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
   const priceNote = demoPrices ? demoStatsPriceNote() : undefined;
   switch (command) {
     case 'solve':
-      return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal, priceNote });
+      return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal, priceNote, demo });
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
-      return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote });
+      return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo });
     case 'eval': {
       const data = rest.length === 1 ? rest[0] : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
       if (data === undefined)

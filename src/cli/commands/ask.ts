@@ -80,7 +80,8 @@ export async function runAsk(
   messages: ChatMessage[],
   config: CliConfig,
   io: { stdout: Output; stderr: Output },
-  options: { json: boolean; signal: AbortSignal; priceNote?: string },
+  /** `demo`: the embedded demo models, whose figures (a local model priced as a hosted one) stay out of the running totals. */
+  options: { json: boolean; signal: AbortSignal; priceNote?: string; demo?: boolean },
 ): Promise<number> {
   const slm = await openSlm(config);
   const deps = new CliDeps(config, slm);
@@ -105,7 +106,7 @@ export async function runAsk(
       { ...relayOptions, ...(options.priceNote ? { priceNote: options.priceNote } : {}), signal: options.signal },
       render,
     );
-    if (llm) {
+    if (llm && !options.demo) {
       await new TotalsStore(config.totalsPath).record(llm.modelKey, stats).catch((error: Error) => {
         io.stderr.write(`relay: could not update the running totals: ${error.message}\n`);
       });

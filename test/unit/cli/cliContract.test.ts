@@ -195,7 +195,9 @@ test('relay provider test and relay slm test stopped (Ctrl-C) exit 130, not 1', 
   assert.equal(slm.code, 130, slm.stdout);
 });
 
-test("relay demo --json and relay solve --demo report the demo's own price note", async () => {
+test("relay demo --json and relay solve --demo report the demo's own price note, and record no totals", async () => {
+  const totalsPath = join(work, 'totals.json');
+  const totalsBefore = existsSync(totalsPath) ? readFileSync(totalsPath, 'utf8') : undefined;
   const demo = await run(['demo', '--json']);
   assert.equal(demo.code, 0, demo.stderr);
   const line = JSON.parse(demo.stdout.trim().split('\n').pop() as string);
@@ -210,6 +212,8 @@ test("relay demo --json and relay solve --demo report the demo's own price note"
   // Prices the user sets are the user's.
   const priced = await run(['solve', '--demo', '47*6+28=?', '--json', '--price-in', '1', '--price-out', '2']);
   assert.match(JSON.parse(priced.stdout.trim().split('\n').pop() as string).price_note, /your settings/);
+  // The demo's local LLM priced as a hosted one is no real saving: the running totals never hear of it.
+  assert.equal(existsSync(totalsPath) ? readFileSync(totalsPath, 'utf8') : undefined, totalsBefore, 'solve --demo records no totals');
 });
 
 test("statsJson: the caller's keys win over the stats' own", () => {
