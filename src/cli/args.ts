@@ -28,6 +28,10 @@ export function parseArgs(argv: string[], booleanFlags: ReadonlySet<string>, val
     } else if (valueFlags.has(name)) {
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value.`);
+      // `--model --json q` left the value out: the next option is not taken for it.
+      const next = eq < 0 && value.startsWith('--') ? value.slice(2).split('=')[0] : undefined;
+      if (next !== undefined && (booleanFlags.has(next) || valueFlags.has(next)))
+        throw new UsageError(`--${name} needs a value, and ${value} is an option. Write --${name}=${value} if you mean that value.`);
       options.set(name, value);
     } else {
       throw new UsageError(`Unknown option --${name}. Run 'relay help' for the options.`);

@@ -61,6 +61,10 @@ test('the argument parser rejects unknown options and missing values', () => {
   assert.equal(parsed.options.get('budget'), '10');
   assert.throws(() => parseArgs(['--nope'], new Set(), new Set()), UsageError);
   assert.throws(() => parseArgs(['--mode'], new Set(), new Set(['mode'])), /--mode needs a value/);
+  // A value left out is not taken from the next option; one written with = is the value.
+  assert.throws(() => parseArgs(['--model', '--json', 'q'], new Set(['json']), new Set(['model'])), /--model needs a value, and --json is an option/);
+  assert.equal(parseArgs(['--model=--json'], new Set(['json']), new Set(['model'])).options.get('model'), '--json');
+  assert.equal(parseArgs(['--model', '--not-a-flag'], new Set(['json']), new Set(['model'])).options.get('model'), '--not-a-flag');
 });
 
 test('ceilings and timeouts: defaults, flags, environment and config file, in seconds', () => {
