@@ -5,7 +5,10 @@
  * where the SLM runs, where keys come from, how another folder's chat template renders,
  * how a local LLM folder is opened.
  */
-import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { textPromptBos, withoutLeadingBos } from './providers/chatTemplate';
+import { modelFileProblem } from './slm/modelFolder';
 import { baseUrlOf } from './providers/endpoints';
 import { createProvider } from './providers/factory';
 import { OnnxLocalProvider } from './providers/onnxLocal';
@@ -93,12 +96,22 @@ class PromptBook {
   readonly slm = new Map<string, string>();
   readonly llm = new Map<string, string>();
 
-  readonly llmRenderer: PromptRenderer = (messages, partialAnswer) => {
+  /** `slmBos`: the BOS the SLM's template renders and its tokenizer adds again (textPromptBos), left out where the LLM gets the SLM's prompt as text. */
+  constructor(private readonly slmBos: string | undefined) {}
+
+  /** The prompt as a server gets it: it tokenises the text adding the tokenizer's BOS itself (vLLM, llama.cpp, Ollama raw), so one is left out. */
+  readonly llmRenderer: PromptRenderer = (messages, partialAnswer) => this.render(messages, partialAnswer, true);
+  /** The prompt exactly as rendered (an LLM run in this process tokenises it as the SLM does). */
+  readonly exactRenderer: PromptRenderer = (messages, partialAnswer) => this.render(messages, partialAnswer, false);
+
+  private render(messages: ChatMessage[], partialAnswer: string, forServer: boolean): string {
     const key = PromptBook.key(messages);
-    const prompt = this.llm.get(key) ?? this.slm.get(key);
+    const own = this.llm.get(key);
+    const slm = this.slm.get(key);
+    const prompt = own ?? (slm === undefined ? undefined : forServer ? withoutLeadingBos(slm, this.slmBos) : slm);
     if (prompt === undefined) throw new Error('Internal error: the prompt of this conversation was not prepared before the LLM call.');
     return prompt + partialAnswer;
-  };
+  }
 
   static key(messages: ChatMessage[]): string {
     return JSON.stringify(messages);
@@ -123,8 +136,8 @@ export class RelayComposition {
   static async open(setup: RelaySetup, deps: CompositionDeps, mode?: RelayMode): Promise<RelayComposition> {
     const traits = readSlmRelayTraits(deps.slmFolder);
     const chosen = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits));
-    const prompts = new PromptBook();
-    const llm = policyOf(chosen).needsLlm ? await composeLlm(setup, deps, prompts.llmRenderer) : undefined;
+    const prompts = new PromptBook(slmTextPromptBos(deps.slmFolder));
+    const llm = policyOf(chosen).needsLlm ? await composeLlm(setup, deps, prompts.llmRenderer, prompts.exactRenderer) : undefined;
     // 'auto' picks the money-aware relay for a model not trained to call once the price is known.
     const resolved = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits, { priceKnown: llm?.price !== undefined }));
     return new RelayComposition(setup, deps, prompts, resolved, traits, llm);
@@ -197,13 +210,15 @@ export class RelayComposition {
 
 /**
  * The LLM provider of the settings, its price and destination. `llmPrompt` renders the raw
- * prompt (raw-completion providers); the composition passes its prompt book, `relay
- * provider test` a template of its own.
+ * prompt (raw-completion providers) as a server is sent it, `exactPrompt` as an LLM in this
+ * process reads it; the composition passes its prompt book, `relay provider test` a template
+ * of its own.
  */
 export async function composeLlm(
   setup: RelaySetup,
   deps: Omit<CompositionDeps, 'slm' | 'slmFolder' | 'renderTemplate'>,
   llmPrompt: PromptRenderer,
+  exactPrompt: PromptRenderer = llmPrompt,
 ): Promise<ComposedLlm> {
   const { kind, baseUrl, model } = setup.provider;
   const resolved = resolvePriceWithSource(kind, model, setup.prices, baseUrl);
@@ -214,7 +229,7 @@ export async function composeLlm(
   if (providerOf(kind).inProcess) {
     const runtime = await deps.openLocalLlm(model);
     const name = basename(model);
-    const provider = new OnnxLocalProvider(runtime, name, { renderPrompt: async (request) => llmPrompt(request.messages, request.partialAnswer) });
+    const provider = new OnnxLocalProvider(runtime, name, { renderPrompt: async (request) => exactPrompt(request.messages, request.partialAnswer) });
     return { provider, ...price, modelKey: `${kind}:${name}`, destination: 'this machine', cacheRule };
   }
   const t = setup.provider.timeouts;
@@ -234,4 +249,19 @@ export async function composeLlm(
     { onRequest: deps.onRequest, countTokens: deps.countTokens },
   );
   return { provider, ...price, modelKey: `${kind}:${model}`, destination: url?.origin ?? baseUrl, cacheRule };
+}
+
+/**
+ * The BOS the SLM's chat template renders where its tokenizer adds one too (its
+ * tokenizer_config.json: bos_token and add_bos_token), for the text the LLM continues. Read in
+ * the extension host, so only a regular file of a sane size (modelFileProblem); else none.
+ */
+function slmTextPromptBos(folder: string): string | undefined {
+  const file = join(folder, 'tokenizer_config.json');
+  try {
+    if (!folder || !existsSync(file) || modelFileProblem(file) !== undefined) return undefined;
+    return textPromptBos(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+  } catch {
+    return undefined;
+  }
 }

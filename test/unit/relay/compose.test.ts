@@ -1,0 +1,64 @@
+// The composition's prompt book: the LLM continues the very prompt the SLM saw, and a server
+// that tokenises that text adding its tokenizer's BOS gets it without the BOS the template
+// rendered (one, not two); an LLM run in this process gets it exactly as rendered.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { RelayComposition, type RelaySetup } from '../../../src/core/compose';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import type { ChatMessage } from '../../../src/core/slm/types';
+import { DoubleRuntime } from './doubles';
+
+const BOS = '<|begin_of_text|>';
+
+/** A Llama-3-style SLM: its template renders BOS first. */
+class BosRuntime extends DoubleRuntime {
+  override async renderChat(messages: ChatMessage[]): Promise<string> {
+    return BOS + (await super.renderChat(messages));
+  }
+}
+
+const setup: RelaySetup = {
+  provider: {
+    kind: 'openai-completions',
+    baseUrl: 'http://127.0.0.1:9/v1',
+    model: 'meta-llama/Llama-3.1-8B',
+    templateFolder: '',
+    timeouts: { connect: 5, firstByte: 5, idle: 5, call: 5 },
+    caching: 'auto',
+  },
+  prices: { inputPerMTok: 1, outputPerMTok: 2 },
+  mode: 'confidence',
+  thinking: false,
+  confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
+  maxTurns: 5,
+  tokenBudget: 256,
+  temperature: 0,
+  limits: { maxLlmCalls: 8, maxCostUsd: 1, maxStallSeconds: 60 },
+};
+
+test("the LLM gets the SLM's prompt without the BOS its server adds again, where the SLM's tokenizer adds one", async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'relay-compose-'));
+  try {
+    const messages: ChatMessage[] = [{ role: 'user', content: 'Why?' }];
+    const prompted = async (addBos: boolean | undefined) => {
+      writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: BOS, ...(addBos === undefined ? {} : { add_bos_token: addBos }) }));
+      const slm = new BosRuntime([]);
+      const deps = { slm, slmFolder: folder, keys: new MemoryKeySource(), renderTemplate: async () => '', openLocalLlm: async () => slm };
+      const composition = await RelayComposition.open(setup, deps, 'confidence');
+      const prompt = await composition.prepare(messages);
+      // What the provider sends as its prompt (the same text its request body carries).
+      const llmPrompt = composition.llm?.provider.sentText?.({ messages, partialAnswer: 'Because', maxTokens: 4 });
+      return { slmPrompt: prompt, llmPrompt };
+    };
+    const adds = await prompted(true);
+    assert.ok(adds.slmPrompt.startsWith(BOS), 'the SLM reads it with its BOS');
+    assert.equal(adds.llmPrompt, `${adds.slmPrompt.slice(BOS.length)}Because`, 'the server adds its own');
+    const keeps = await prompted(undefined);
+    assert.equal(keeps.llmPrompt, `${keeps.slmPrompt}Because`, 'a tokenizer that adds none: the text as rendered');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
