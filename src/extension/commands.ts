@@ -43,6 +43,11 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
       })) ?? '';
   }
   if (!problem.trim()) return;
+  // The same bound as Explain Selection: a whole file selected is minutes of reading and a paid LLM's input.
+  if (problem.length > MAX_SELECTION_CHARS) {
+    void vscode.window.showWarningMessage(`Relay: the problem has ${problem.length} characters; select at most ${MAX_SELECTION_CHARS} to solve.`);
+    return;
+  }
   await panel.ask(problem, editor);
 }
 

@@ -89,11 +89,11 @@ export interface AnswerOutcome {
 }
 
 /** Ends as `promise` does, or when `signal` aborts (rejecting with StoppedError): "Relay: Stop" must end an answer even while the model it waits on hangs. */
-function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined, loading = 'the small model'): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(new StoppedError());
+  if (signal.aborted) return Promise.reject(new StoppedError(loading));
   return new Promise<T>((resolve, reject) => {
-    const stop = () => reject(new StoppedError());
+    const stop = () => reject(new StoppedError(loading));
     signal.addEventListener('abort', stop, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
   });
@@ -101,8 +101,8 @@ function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
 
 /** The user stopped the answer before it began (while the model it needs loaded). */
 class StoppedError extends Error {
-  constructor() {
-    super('Stopped before the answer began: the small model was still loading.');
+  constructor(loading: string) {
+    super(`Stopped before the answer began: ${loading} was still loading.`);
     this.name = 'StoppedError';
   }
 }
@@ -192,7 +192,13 @@ export class RelayService implements vscode.Disposable {
     const folder = this.slmFolder(settings);
     if (!folder) return 'No small model is set: run "Relay: Select Model".';
     if (!existsSync(folder)) return `The small model folder does not exist: ${folder}. Run "Relay: Select Model".`;
-    const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
+    let mode: RelayMode;
+    try {
+      mode = this.resolveMode(settings, readSlmRelayTraits(folder));
+    } catch (error) {
+      // A model folder whose config.json says something this version does not know: said here, not a view that never loads.
+      return `${(error as Error).message} Run "Relay: Select Model" to pick another model.`;
+    }
     if (!RELAY_POLICIES[mode].needsLlm) return undefined;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
     const url = this.providerUrl(settings);
@@ -398,17 +404,22 @@ export class RelayService implements vscode.Disposable {
       }
       // Stop ends the answer even while the load it waits on hangs (the load itself has a deadline).
       const slm = await untilStopped(this.slm(folder, settings), controller.signal);
-      const composition = await RelayComposition.open(relaySetupOf(settings), {
-        slm,
-        slmFolder: folder,
-        keys: this.keys,
-        // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
-        renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
-        openLocalLlm: (llmFolder) => this.localLlm(llmFolder),
-        onRequest: (request) => this.sentRequests.recordRequest(request),
-        recentPrompts: this.recentPrompts,
-        tokenRatios: this.tokenRatios,
-      });
+      // So does it while an onnx-local LLM loads (the composition opens it).
+      const composition = await untilStopped(
+        RelayComposition.open(relaySetupOf(settings), {
+          slm,
+          slmFolder: folder,
+          keys: this.keys,
+          // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
+          renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
+          openLocalLlm: (llmFolder) => this.localLlm(llmFolder),
+          onRequest: (request) => this.sentRequests.recordRequest(request),
+          recentPrompts: this.recentPrompts,
+          tokenRatios: this.tokenRatios,
+        }),
+        controller.signal,
+        'the large model',
+      );
       const prompt = await composition.prepare(messages);
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';

@@ -57,6 +57,22 @@ export class SettingsError extends Error {
   }
 }
 
+/** A text setting (its default when unset); another type in settings.json is an error that names the setting, not a crash. */
+function textSetting(config: vscode.WorkspaceConfiguration, key: string, fallback: string): string {
+  const value = config.get<unknown>(key);
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'string') throw new SettingsError(key, `${JSON.stringify(value)} is not text: write it in quotes. Fix it in Settings.`);
+  return value;
+}
+
+/** An on/off setting; "true" in quotes is not taken for false in silence (relay.localOnly keeps code on this machine). */
+function switchSetting(config: vscode.WorkspaceConfiguration, key: string, fallback: boolean): boolean {
+  const value = config.get<unknown>(key);
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'boolean') throw new SettingsError(key, `${JSON.stringify(value)} is not true or false (without quotes). Fix it in Settings.`);
+  return value;
+}
+
 function numberIn(config: vscode.WorkspaceConfiguration, key: string, min: number, max: number, integer = false): number {
   const value = config.get<unknown>(key);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
@@ -98,19 +114,19 @@ export function slmServerUrlProblem(text: string): string | undefined {
 
 /** relay.slm.kind and its server, validated; nothing for onnx (the folder runs in Relay). */
 function slmServerOf(config: vscode.WorkspaceConfiguration): { server?: SlmServerSettings } {
-  const kind = config.get<string>('slm.kind', 'onnx');
+  const kind = textSetting(config, 'slm.kind', 'onnx');
   if (!(SLM_KINDS as readonly string[]).includes(kind)) throw new SettingsError('slm.kind', `"${kind}" is not one of ${SLM_KINDS.join(', ')}.`);
   if (kind === 'onnx') return {};
-  const url = config.get<string>('slm.serverUrl', '').trim();
+  const url = textSetting(config, 'slm.serverUrl', '').trim();
   const urlProblem = url ? slmServerUrlProblem(url) : undefined;
   if (urlProblem) throw new SettingsError('slm.serverUrl', urlProblem);
-  const model = config.get<string>('slm.serverModel', '').trim();
+  const model = textSetting(config, 'slm.serverModel', '').trim();
   if (!model)
     throw new SettingsError(
       'slm.serverModel',
       `is empty, and relay.slm.kind is ${kind}: set it to the name the server serves the small model under (or run "Relay: Select Model").`,
     );
-  const folder = config.get<string>('slm.modelFolder', '').trim();
+  const folder = textSetting(config, 'slm.modelFolder', '').trim();
   // The embedded demo's tokenizer is not the server's model's: its folder must be named.
   if (!folder) {
     throw new SettingsError(
@@ -123,30 +139,30 @@ function slmServerOf(config: vscode.WorkspaceConfiguration): { server?: SlmServe
 
 export function readSettings(): RelaySettings {
   const config = vscode.workspace.getConfiguration('relay');
-  const kind = config.get<string>('provider.kind', DEFAULT_PROVIDER_KIND);
+  const kind = textSetting(config, 'provider.kind', DEFAULT_PROVIDER_KIND);
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
-  const baseUrl = config.get<string>('provider.baseUrl', '').trim();
+  const baseUrl = textSetting(config, 'provider.baseUrl', '').trim();
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
     throw new SettingsError('provider.baseUrl', `${quoteAddress(baseUrl)} is not an http(s) URL, e.g. https://api.openai.com/v1.`);
   }
-  const mode = config.get<string>('mode', 'auto');
+  const mode = textSetting(config, 'mode', 'auto');
   if (!MODES.includes(mode)) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
-  const variant = config.get<string>('slm.variant', 'auto');
+  const variant = textSetting(config, 'slm.variant', 'auto');
   if (!(VARIANT_CHOICES as readonly string[]).includes(variant))
     throw new SettingsError('slm.variant', `"${variant}" is not one of ${VARIANT_CHOICES.join(', ')}.`);
-  const thinking = config.get<string>('slm.thinking', 'off');
+  const thinking = textSetting(config, 'slm.thinking', 'off');
   if (thinking !== 'off' && thinking !== 'on') throw new SettingsError('slm.thinking', `"${thinking}" is not off or on.`);
-  const caching = config.get<string>('provider.caching', 'auto');
+  const caching = textSetting(config, 'provider.caching', 'auto');
   if (!(CACHING_CHOICES as readonly string[]).includes(caching))
     throw new SettingsError('provider.caching', `"${caching}" is not one of ${CACHING_CHOICES.join(', ')}.`);
-  const q4Compute = config.get<string>('slm.q4Compute', 'as-exported');
+  const q4Compute = textSetting(config, 'slm.q4Compute', 'as-exported');
   if (q4Compute !== 'as-exported' && q4Compute !== 'int8') throw new SettingsError('slm.q4Compute', `"${q4Compute}" is not as-exported or int8.`);
   return {
     provider: {
       kind: kind as ProviderKind,
       baseUrl,
-      model: config.get<string>('provider.model', '').trim(),
-      templateFolder: config.get<string>('provider.templateFolder', '').trim(),
+      model: textSetting(config, 'provider.model', '').trim(),
+      templateFolder: textSetting(config, 'provider.templateFolder', '').trim(),
       timeouts: {
         connect: numberIn(config, 'provider.connectTimeoutSeconds', 0.1, 3600),
         firstByte: numberIn(config, 'provider.firstByteTimeoutSeconds', 0.1, 3600),
@@ -162,12 +178,12 @@ export function readSettings(): RelaySettings {
       cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
     },
     slm: {
-      modelFolder: config.get<string>('slm.modelFolder', '').trim(),
+      modelFolder: textSetting(config, 'slm.modelFolder', '').trim(),
       variant: variant === 'auto' ? undefined : (variant as OnnxVariant),
       q4Compute,
       thinking: thinking === 'on',
       kvCacheBudgetMb: numberIn(config, 'slm.kvCacheBudgetMb', 0, 65536, true),
-      loadAtStartup: config.get<boolean>('slm.loadAtStartup', false) === true,
+      loadAtStartup: switchSetting(config, 'slm.loadAtStartup', false),
       ...slmServerOf(config),
     },
     mode: mode as RelaySettings['mode'],
@@ -183,7 +199,7 @@ export function readSettings(): RelaySettings {
       maxCostRatio: config.get<unknown>('maxCostRatio') === null ? undefined : numberIn(config, 'maxCostRatio', 0.01, 100),
     },
     temperature: numberIn(config, 'temperature', 0, 2),
-    localOnly: config.get<boolean>('localOnly', false) === true,
+    localOnly: switchSetting(config, 'localOnly', false),
   };
 }
 

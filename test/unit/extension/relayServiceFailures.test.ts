@@ -5,7 +5,7 @@
 // process). The SLM process here is a stand-in with the real protocol (test/unit/slm/fakeWorker.ts)
 // at <extension>/dist/slmWorker.js; only the VS Code API is a stand-in too (vscodeStub.ts).
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createExtensionContext, resetSettings, setSettings, useVscodeStub } from './vscodeStub';
@@ -120,7 +120,34 @@ describe('a model that crashes its process at load', { skip: process.platform !=
     }));
 });
 
+describe('a model folder whose config.json this version cannot read', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  test('the set-up warning names the field and the model picker (the views still load)', () =>
+    withService(async (service) => {
+      const folder = modelFolder('bad-config');
+      writeFileSync(join(folder, 'config.json'), JSON.stringify({ relay_llm_context: 'bogus' }));
+      resetSettings({ 'relay.slm.modelFolder': folder });
+      const warning = await within(service.setupWarning(), 'the set-up warning');
+      assert.match(warning ?? '', /relay_llm_context is "bogus"; it must be one of .* Run "Relay: Select Model" to pick another model\./);
+    }));
+});
+
 describe('the onnx-local LLM', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  test('Stop ends an answer waiting on its load: the answer says so, and the next one is not refused', () =>
+    withService(async (service) => {
+      resetSettings({
+        'relay.slm.modelFolder': modelFolder('ready-slm'),
+        'relay.provider.kind': 'onnx-local',
+        'relay.provider.model': modelFolder('hang-load-llm'),
+      });
+      const starts = fakeWorkerStarts(WORKER);
+      const answering = service.answer(QUESTION, sink);
+      await untilStarted(starts + 2); // the small model, then the large one, whose load hangs
+      assert.equal(service.stop(), true);
+      const outcome = await within(answering, 'the stopped answer');
+      assert.equal(outcome.error?.message, 'Stopped before the answer began: the large model was still loading.');
+      assert.equal(service.busy, false);
+    }));
+
   test('two callers during its first load share it: one process, closed with Relay', () =>
     withService(async (service) => {
       resetSettings({});
