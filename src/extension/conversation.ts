@@ -230,7 +230,11 @@ export class Conversation {
     });
   }
 
-  /** Handles a (validated) message from the webview. */
+  /**
+   * Handles a (validated) message from the webview. Never rejects: whatever goes wrong
+   * while handling one (an editor, the clipboard, a demo action) is shown to the user, not
+   * left as an unhandled rejection nobody sees.
+   */
   async receive(raw: unknown): Promise<void> {
     const message: WebviewMessage | undefined = parseWebviewMessage(raw);
     if (!message) {
@@ -238,6 +242,14 @@ export class Conversation {
       if (refused) void vscode.window.showErrorMessage(refused);
       return;
     }
+    try {
+      await this.dispatch(message);
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Relay: "${message.type}" from the ${this.view === 'chat' ? 'chat' : 'answer view'} failed: ${errorText(error)}`);
+    }
+  }
+
+  private async dispatch(message: WebviewMessage): Promise<void> {
     switch (message.type) {
       case 'ready':
         return this.init();
@@ -298,14 +310,35 @@ export class Conversation {
     );
   }
 
+  /**
+   * Inserts at the cursor of the editor the question came from, while it is still open and
+   * visible; else of the active or a visible editor. An edit VS Code refuses is said.
+   */
   private async insert(text: string): Promise<void> {
-    const editor = this.webview?.targetEditor?.() ?? vscode.window.visibleTextEditors[0];
+    const stored = this.webview?.targetEditor?.();
+    const editor = stored && isOpenAndVisible(stored) ? stored : (vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors[0]);
     if (!editor) {
       void vscode.window.showWarningMessage('Relay: open an editor to insert the answer into.');
       return;
     }
-    await editor.edit((edit) => edit.replace(editor.selection.active, text));
+    let applied: boolean;
+    try {
+      applied = await editor.edit((edit) => edit.replace(editor.selection.active, text));
+    } catch (error) {
+      void vscode.window.showWarningMessage(`Relay: could not insert the answer: ${errorText(error)}`);
+      return;
+    }
+    if (!applied) void vscode.window.showWarningMessage('Relay: could not insert the answer: the document did not take the text: it may be read-only.');
   }
+}
+
+/** An editor kept from earlier is usable while its document is open and it is still shown (a closed or switched tab's is neither). */
+function isOpenAndVisible(editor: vscode.TextEditor): boolean {
+  return !editor.document?.isClosed && vscode.window.visibleTextEditors.includes(editor);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -55,6 +55,8 @@ export class RelayStatusBar implements vscode.Disposable {
   private session = emptySession();
   private last: AnswerStats | undefined;
   private warning: string | undefined;
+  /** Whether an answer is running (setBusy). */
+  private busy = false;
   /** The last demo answer, shown until a real one comes; never added to the session. */
   private demo: { stats: AnswerStats; priceModel: string } | undefined;
 
@@ -70,12 +72,10 @@ export class RelayStatusBar implements vscode.Disposable {
     this.item.dispose();
   }
 
+  /** An answer is running: shown above anything else (set-up warnings, totals) until it ends. */
   setBusy(busy: boolean): void {
-    if (busy) {
-      this.item.text = '$(loading~spin) Relay: answering…';
-      this.item.tooltip = 'Relay is writing an answer. Run "Relay: Stop" to stop it.';
-      this.item.backgroundColor = undefined;
-    } else this.render();
+    this.busy = busy;
+    this.render();
   }
 
   setWarning(warning: string | undefined): void {
@@ -97,6 +97,13 @@ export class RelayStatusBar implements vscode.Disposable {
   }
 
   private render(): void {
+    if (this.busy) {
+      // Set-up changes and totals written mid-answer are kept, and shown once it ends.
+      this.item.text = '$(loading~spin) Relay: answering…';
+      this.item.tooltip = 'Relay is writing an answer. Run "Relay: Stop" to stop it.';
+      this.item.backgroundColor = undefined;
+      return;
+    }
     if (this.demo) {
       // The demo needs no set-up, so it is shown even while set-up is missing (the tooltip says what is).
       const { stats, priceModel } = this.demo;

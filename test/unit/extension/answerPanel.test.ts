@@ -2,7 +2,17 @@
 // VS Code for the web): a question must not wait for it forever.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { answerQuestions, commandsRun, createdPanels, questionsAsked, useVscodeStub, type StubWebviewPanel } from './vscodeStub';
+import {
+  answerQuestions,
+  commandsRun,
+  createdPanels,
+  MemoryMemento,
+  questionsAsked,
+  useVscodeStub,
+  warningsShown,
+  window as stubWindow,
+  type StubWebviewPanel,
+} from './vscodeStub';
 useVscodeStub();
 import type { Conversation } from '../../../src/extension/conversation';
 
@@ -78,6 +88,64 @@ test('when a new view does not load either, the question is not asked and the us
   assert.deepEqual(error.items, ['Reload Window']);
   for (let i = 0; i < 100 && commandsRun.at(-1)?.command !== 'workbench.action.reloadWindow'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.equal(commandsRun.at(-1)?.command, 'workbench.action.reloadWindow', 'the button reloads the window');
+});
+
+test('Insert after the source editor was closed goes to the editor shown, or says to open one: never a silent failure', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Conversation } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (_messages: unknown, sink: { onEvent(event: unknown, model: string): void }) => {
+      sink.onEvent({ type: 'span', source: 'slm', text: 'It adds.', tokens: 2 }, 'small');
+      return { answer: 'It adds.', stats: undefined };
+    },
+  };
+  const conversation = new Conversation('answer', service as never, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  const answers = new AnswerPanel(EXTENSION_URI, conversation, TIMEOUTS);
+  const before = createdPanels.length;
+  const inserted: string[] = [];
+  const editor = (closed: boolean) => ({
+    document: { isClosed: closed },
+    selection: { active: { line: 0, character: 0 } },
+    edit: async (build: (builder: { replace(at: unknown, text: string): void }) => void) => {
+      if (closed) throw new Error('TextEditor#edit not possible on closed editors');
+      build({ replace: (_at, text) => void inserted.push(text) });
+      return true;
+    },
+  });
+  const source = editor(false);
+  const asking = answers.ask('What does it do?', source as never);
+  const panel = await nextPanel(before + 1);
+  panel.fromWebview({ type: 'ready' });
+  await asking;
+  const turn = panel.webview.posted.find((message) => (message as { turn?: { role?: string } }).turn?.role === 'assistant') as { turn: { id: string } };
+  assert.ok(turn, 'the answer was shown');
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const visibleBefore = stubWindow.visibleTextEditors;
+  try {
+    source.document.isClosed = true; // the source tab was closed
+    const shown = editor(false);
+    stubWindow.visibleTextEditors = [shown];
+    panel.fromWebview({ type: 'insert', turnId: turn.turn.id });
+    for (let i = 0; i < 100 && inserted.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(inserted, ['It adds.'], 'the editor shown took the answer');
+
+    stubWindow.visibleTextEditors = [];
+    const warningsBefore = warningsShown.length;
+    panel.fromWebview({ type: 'insert', turnId: turn.turn.id });
+    for (let i = 0; i < 100 && warningsShown.length === warningsBefore; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(warningsShown.at(-1)?.message, 'Relay: open an editor to insert the answer into.');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    stubWindow.visibleTextEditors = visibleBefore;
+    process.off('unhandledRejection', onUnhandled);
+    panel.dispose();
+  }
 });
 
 /** A panel as VS Code restores one: created outside the extension, never listening. */

@@ -11,7 +11,7 @@ import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { Usage } from '../../../src/core/providers/types';
 import { MAX_SHORT_TEXT, parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
 import { isStats, isTurn } from '../../../media/src/view/validate';
-import { clipboardWrites, MemoryMemento, questionsAsked, useVscodeStub } from './vscodeStub';
+import { clipboardWrites, MemoryMemento, questionsAsked, useVscodeStub, warningsShown, window as stubWindow } from './vscodeStub';
 useVscodeStub();
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -309,4 +309,107 @@ test("Retry on a demo answer restored from an earlier window goes to the demo's 
   await restored.receive({ type: 'retry', turnId });
   assert.equal(answered.length, 1, "the user's settings answered nothing");
   assert.deepEqual(demoActions, [['again', turnId]]);
+});
+
+/** An editor as VS Code hands one out: what Insert wrote into it; `edit` as VS Code would answer (closed: it rejects). */
+function fakeEditor(name: string, edit: 'applies' | 'refuses' | 'closed' = 'applies') {
+  const inserted: string[] = [];
+  const editor = {
+    name,
+    document: { isClosed: edit === 'closed' },
+    selection: { active: { line: 0, character: 0 } },
+    edit: async (build: (builder: { replace(at: unknown, text: string): void }) => void) => {
+      if (edit === 'closed') throw new Error('TextEditor#edit not possible on closed editors');
+      const pending: string[] = [];
+      build({ replace: (_at, text) => void pending.push(text) });
+      if (edit === 'refuses') return false;
+      inserted.push(...pending);
+      return true;
+    },
+  };
+  return { editor: editor as unknown as import('vscode').TextEditor, inserted };
+}
+
+/** Runs `fn` with the editors VS Code shows set to `visible` (and the focused one to `active`), then puts them back. */
+async function withEditors(visible: unknown[], active: unknown, fn: () => Promise<void>): Promise<void> {
+  const before = { visible: stubWindow.visibleTextEditors, active: stubWindow.activeTextEditor };
+  stubWindow.visibleTextEditors = visible;
+  stubWindow.activeTextEditor = active;
+  try {
+    await fn();
+  } finally {
+    stubWindow.visibleTextEditors = before.visible;
+    stubWindow.activeTextEditor = before.active;
+  }
+}
+
+test('Insert goes to the editor the question came from while it is open and shown; a closed or hidden one is passed over, never left to fail in silence', async () => {
+  const { conversation, turnId } = await replay([slm('The answer.')]);
+  let target: import('vscode').TextEditor | undefined;
+  conversation.attach({ post: () => undefined, targetEditor: () => target });
+  const source = fakeEditor('source');
+  const other = fakeEditor('other');
+
+  // The source editor is shown: the answer goes there.
+  target = source.editor;
+  await withEditors([other.editor, source.editor], undefined, () => conversation.receive({ type: 'insert', turnId }));
+  assert.deepEqual(source.inserted, ['The answer.']);
+  assert.deepEqual(other.inserted, []);
+
+  // Its tab was closed: VS Code would reject the edit; the editor shown takes the answer instead.
+  const closed = fakeEditor('closed', 'closed');
+  target = closed.editor;
+  await withEditors([other.editor], undefined, () => conversation.receive({ type: 'insert', turnId }));
+  assert.deepEqual(other.inserted, ['The answer.']);
+
+  // Its tab was switched (the document still open elsewhere, this editor no longer shown): passed over too.
+  target = source.editor;
+  const active = fakeEditor('active');
+  await withEditors([other.editor, active.editor], active.editor, () => conversation.receive({ type: 'insert', turnId }));
+  assert.deepEqual(source.inserted, ['The answer.'], 'nothing more went to the hidden editor');
+  assert.deepEqual(active.inserted, ['The answer.'], 'the focused editor took it');
+
+  // No editor shown at all: the user is told to open one.
+  target = closed.editor;
+  const warningsBefore = warningsShown.length;
+  await withEditors([], undefined, () => conversation.receive({ type: 'insert', turnId }));
+  assert.deepEqual(
+    warningsShown.slice(warningsBefore).map((warning) => warning.message),
+    ['Relay: open an editor to insert the answer into.'],
+  );
+});
+
+test('an edit VS Code refuses or rejects is said as a warning; a message whose handling fails is shown, never an unhandled rejection', async () => {
+  const { conversation, turnId } = await replay([slm('The answer.')]);
+  const readOnly = fakeEditor('read-only', 'refuses');
+  const closing = fakeEditor('closing', 'closed');
+  // Closed between the check and the edit: VS Code rejects it.
+  const closingEditor = closing.editor as unknown as { document: { isClosed: boolean } };
+  closingEditor.document.isClosed = false;
+  let target = readOnly.editor;
+  conversation.attach({ post: () => undefined, targetEditor: () => target });
+  const warningsBefore = warningsShown.length;
+  await withEditors([readOnly.editor, closing.editor], undefined, async () => {
+    await conversation.receive({ type: 'insert', turnId });
+    target = closing.editor;
+    await conversation.receive({ type: 'insert', turnId });
+  });
+  assert.deepEqual(
+    warningsShown.slice(warningsBefore).map((warning) => warning.message),
+    [
+      'Relay: could not insert the answer: the document did not take the text: it may be read-only.',
+      'Relay: could not insert the answer: TextEditor#edit not possible on closed editors',
+    ],
+  );
+
+  // Any other message whose handling throws: receive still resolves, and the user sees why.
+  conversation.setDemoHandler(() => {
+    throw new Error('the demo models are missing');
+  });
+  const questionsBefore = questionsAsked.length;
+  await conversation.receive({ type: 'demo', action: 'another' });
+  assert.deepEqual(
+    questionsAsked.slice(questionsBefore).map((question) => [question.api, question.text]),
+    [['showErrorMessage', 'Relay: "demo" from the answer view failed: the demo models are missing']],
+  );
 });

@@ -193,6 +193,10 @@ export const commands = {
 };
 
 export const window = {
+  /** The editors shown (none unless a test puts some here), as VS Code lists them. */
+  visibleTextEditors: [] as unknown[],
+  /** The focused editor (none unless a test sets one). */
+  activeTextEditor: undefined as unknown,
   createStatusBarItem(id: string, alignment: number, priority?: number): StubStatusBarItem {
     const item: StubStatusBarItem = {
       id,
