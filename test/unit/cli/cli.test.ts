@@ -18,6 +18,7 @@ import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
+import { emptyTotals } from '../../../src/core/relay/totalsStore';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -275,18 +276,13 @@ test('usage mistakes give a clear message', async () => {
 test('relay totals: a loss is a loss, answers without a price are unknown and named apart, never $0', async () => {
   const home = mkdtempSync(join(tmpdir(), 'relay-cli-totals-'));
   const entry = (extra: Record<string, number>) => ({
+    ...emptyTotals(),
     answers: 1,
     calls: 1,
     slmTokens: 10,
     llmTokens: 1,
     llmInputTokens: 50,
     llmOutputTokens: 1,
-    llmCachedInputTokens: 0,
-    llmCacheWriteTokens: 0,
-    costUsd: 0,
-    llmOnlyCostUsd: 0,
-    savedUsd: 0,
-    unpricedAnswers: 0,
     ...extra,
   });
   try {

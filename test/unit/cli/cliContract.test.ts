@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COMMAND_FLAGS, HELP, main } from '../../../src/cli/main';
+import { COMMAND_FLAGS, HELP } from '../../../src/cli/main';
 import { UsageError } from '../../../src/cli/args';
 import { explainMessages, solveMessages } from '../../../src/cli/commands/ask';
 import { ENV_NAMES, FILE_KEYS, CONFIG_FLAGS, loadConfig } from '../../../src/cli/config';
@@ -21,7 +21,8 @@ import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
 import type { AnswerStats } from '../../../src/core/relay/events';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
-import { hang, sendJson, startFakeServer, type FakeServer, type Responder } from '../providers/servers/harness';
+import { hang, sendJson, type Responder } from '../providers/servers/harness';
+import { runCli, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 const QUESTION = 'What is two plus three?';
@@ -44,33 +45,7 @@ before(async () => {
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function capture() {
-  let text = '';
-  return { out: { write: (t: string) => void (text += t), isTTY: false }, text: () => text };
-}
-
-async function run(args: string[], options: { signal?: AbortSignal; env?: Record<string, string> } = {}) {
-  const stdout = capture();
-  const stderr = capture();
-  const saved = { ...process.env };
-  for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') }, options.env ?? {});
-  try {
-    const code = await main(args, { stdout: stdout.out, stderr: stderr.out }, options.signal ?? new AbortController().signal);
-    return { code, stdout: stdout.text(), stderr: stderr.text() };
-  } finally {
-    process.env = saved;
-  }
-}
-
-async function withServer<T>(responder: Responder, body: (server: FakeServer) => Promise<T>): Promise<T> {
-  const server = await startFakeServer(responder);
-  try {
-    return await body(server);
-  } finally {
-    await server.close();
-  }
-}
+const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string> } = {}) => runCli(args, work, options);
 
 const llmFlags = (baseUrl: string) => [
   '--slm',

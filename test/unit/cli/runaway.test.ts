@@ -11,10 +11,10 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main';
 import { findDemoModels } from '../../../src/cli/demoModels';
-import { startFakeServer, writeFrames, type FakeServer, type Responder } from '../providers/servers/harness';
+import { writeFrames, type Responder } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
+import { runCli, withServer } from './runCli';
 
 let work: string;
 const SLM = findDemoModels().slmFolder;
@@ -24,33 +24,7 @@ before(() => {
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function capture() {
-  let text = '';
-  return { out: { write: (t: string) => void (text += t), isTTY: false }, text: () => text };
-}
-
-async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = capture();
-  const stderr = capture();
-  const saved = { ...process.env };
-  for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') }, env);
-  try {
-    const code = await main(args, { stdout: stdout.out, stderr: stderr.out }, new AbortController().signal);
-    return { code, stdout: stdout.text(), stderr: stderr.text() };
-  } finally {
-    process.env = saved;
-  }
-}
-
-async function withServer<T>(responder: Responder, body: (server: FakeServer) => Promise<T>): Promise<T> {
-  const server = await startFakeServer(responder);
-  try {
-    return await body(server);
-  } finally {
-    await server.close();
-  }
-}
+const run = (args: string[], env: Record<string, string> = {}) => runCli(args, work, { env });
 
 const solve = (baseUrl: string, ...extra: string[]) => [
   'solve',

@@ -1,0 +1,44 @@
+/**
+ * Runs the CLI's main() in this process as a user's shell would, with its home in `home`
+ * and no provider key from the environment, capturing what it writes; and a fake server for
+ * the length of a test body.
+ */
+import { join } from 'node:path';
+import { main } from '../../../src/cli/main';
+import { startFakeServer, type FakeServer, type Responder } from '../providers/servers/harness';
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** An Output that keeps what is written (not a terminal). */
+export function capture() {
+  let text = '';
+  return { out: { write: (t: string) => void (text += t), isTTY: false }, text: () => text };
+}
+
+export async function runCli(args: string[], home: string, options: { signal?: AbortSignal; env?: Record<string, string> } = {}): Promise<CliRun> {
+  const stdout = capture();
+  const stderr = capture();
+  const saved = { ...process.env };
+  for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
+  Object.assign(process.env, { RELAY_HOME: home, RELAY_CONFIG: join(home, 'none.json') }, options.env ?? {});
+  try {
+    const code = await main(args, { stdout: stdout.out, stderr: stderr.out }, options.signal ?? new AbortController().signal);
+    return { code, stdout: stdout.text(), stderr: stderr.text() };
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** A fake server that lives as long as `body`. */
+export async function withServer<T>(responder: Responder, body: (server: FakeServer) => Promise<T>): Promise<T> {
+  const server = await startFakeServer(responder);
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
