@@ -11,14 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { main } from '../../../src/cli/main';
-import { solveMessages } from '../../../src/cli/commands/ask';
 import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoReference } from '../../../src/cli/demoModels';
 import { builtInPrice } from '../../../src/core/providers/pricing';
-import { ensureScriptedModel } from '../../fixtures/fixtures';
-import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 import { emptyTotals } from '../../../src/core/relay/totalsStore';
+import { scriptedSolveSlm } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -35,16 +33,7 @@ const QUESTION = 'What is two plus three?';
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'relay-cli-'));
   server = await startFakeServer(openAiStream({ pieces: [' five'], finishReason: 'length', usage: { prompt_tokens: 50, completion_tokens: 1 } }));
-  // A scripted SLM for the prompt `relay solve` / `relay eval` render for QUESTION.
-  const bootstrap = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
-  const runtime = await createLocalRuntime(bootstrap);
-  const prompt = await runtime.renderChat(solveMessages(QUESTION), { addGenerationPrompt: true });
-  await runtime.dispose();
-  slmFolder = await ensureScriptedModel({
-    prompt,
-    timeline: [{ text: 'Two plus three is' }, { text: '<call>1</call>' }, { text: ' five', source: 'external' }, { text: ', so \\boxed{5}.' }],
-    endWithEos: true,
-  });
+  slmFolder = await scriptedSolveSlm(QUESTION);
 });
 
 after(async () => {

@@ -12,17 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMMAND_FLAGS, HELP } from '../../../src/cli/main';
 import { UsageError } from '../../../src/cli/args';
-import { explainMessages, solveMessages } from '../../../src/cli/commands/ask';
+import { explainMessages } from '../../../src/cli/commands/ask';
 import { ENV_NAMES, FILE_KEYS, CONFIG_FLAGS, loadConfig } from '../../../src/cli/config';
 import { demoStatsPriceNote } from '../../../src/cli/demoModels';
 import { statsJson } from '../../../src/cli/render';
 import { RELAY_MODES } from '../../../src/core/relay/policies/registry';
 import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
 import type { AnswerStats } from '../../../src/core/relay/events';
-import { ensureScriptedModel } from '../../fixtures/fixtures';
-import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { hang, sendJson, type Responder } from '../providers/servers/harness';
-import { runCli, withServer } from './runCli';
+import { runCli, scriptedSolveSlm, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 const QUESTION = 'What is two plus three?';
@@ -31,16 +29,7 @@ let slmFolder: string;
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'relay-cli-contract-'));
-  // A scripted SLM that calls the LLM once, for the prompt `relay solve` / `relay eval` render for QUESTION.
-  const bootstrap = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
-  const runtime = await createLocalRuntime(bootstrap);
-  const prompt = await runtime.renderChat(solveMessages(QUESTION), { addGenerationPrompt: true });
-  await runtime.dispose();
-  slmFolder = await ensureScriptedModel({
-    prompt,
-    timeline: [{ text: 'Two plus three is' }, { text: '<call>1</call>' }, { text: ' five', source: 'external' }, { text: ', so \\boxed{5}.' }],
-    endWithEos: true,
-  });
+  slmFolder = await scriptedSolveSlm(QUESTION);
 });
 
 after(() => rmSync(work, { recursive: true, force: true }));

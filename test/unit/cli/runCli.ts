@@ -4,7 +4,10 @@
  * the length of a test body.
  */
 import { join } from 'node:path';
+import { solveMessages } from '../../../src/cli/commands/ask';
 import { main } from '../../../src/cli/main';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { startFakeServer, type FakeServer, type Responder } from '../providers/servers/harness';
 
 export interface CliRun {
@@ -41,4 +44,20 @@ export async function withServer<T>(responder: Responder, body: (server: FakeSer
   } finally {
     await server.close();
   }
+}
+
+/**
+ * A scripted SLM for the prompt `relay solve` / `relay eval` render for `question`: it writes
+ * "Two plus three is", calls the LLM for one token (" five"), then ", so \\boxed{5}.".
+ */
+export async function scriptedSolveSlm(question: string): Promise<string> {
+  const bootstrap = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
+  const runtime = await createLocalRuntime(bootstrap);
+  const prompt = await runtime.renderChat(solveMessages(question), { addGenerationPrompt: true });
+  await runtime.dispose();
+  return ensureScriptedModel({
+    prompt,
+    timeline: [{ text: 'Two plus three is' }, { text: '<call>1</call>' }, { text: ' five', source: 'external' }, { text: ', so \\boxed{5}.' }],
+    endWithEos: true,
+  });
 }
