@@ -16,7 +16,7 @@ import { builtInPrice } from '../../../src/core/providers/pricing';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 import { emptyTotals } from '../../../src/core/relay/totalsStore';
-import { scriptedSolveSlm } from './runCli';
+import { scriptedSolveFlags, scriptedSolveSlm } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -126,26 +126,7 @@ test('the bundled CLI runs `relay demo --json` on the trained demo models: the S
 
 // The scripted call comes four tokens into the answer: a 50-token prompt for a 1-token span, quoted with the 10% margin
 // of a first call, is more than the LLM alone's estimate of the answer so far: allowed under a ratio of 2.
-const providerFlags = () => [
-  '--slm',
-  slmFolder,
-  '--mode',
-  'command',
-  '--provider',
-  'openai-completions',
-  '--base-url',
-  `${server.url}/v1`,
-  '--model',
-  'Qwen/Qwen3-8B',
-  '--temperature',
-  '0',
-  '--price-in',
-  '1',
-  '--price-out',
-  '2',
-  '--max-cost-ratio',
-  '2',
-];
+const providerFlags = () => [...scriptedSolveFlags(slmFolder, `${server.url}/v1`), '--price-in', '1', '--price-out', '2', '--max-cost-ratio', '2'];
 
 test("by default a call that cannot pay off is skipped and said so on stderr; the answer is the SLM's", async () => {
   const before = server.requests.length;

@@ -20,7 +20,7 @@ import { RELAY_MODES } from '../../../src/core/relay/policies/registry';
 import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
 import type { AnswerStats } from '../../../src/core/relay/events';
 import { hang, sendJson, type Responder } from '../providers/servers/harness';
-import { runCli, scriptedSolveSlm, withServer } from './runCli';
+import { runCli, scriptedSolveFlags, scriptedSolveSlm, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 const QUESTION = 'What is two plus three?';
@@ -36,24 +36,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string> } = {}) => runCli(args, work, options);
 
-const llmFlags = (baseUrl: string) => [
-  '--slm',
-  slmFolder,
-  '--mode',
-  'command',
-  '--provider',
-  'openai-completions',
-  '--base-url',
-  baseUrl,
-  '--model',
-  'Qwen/Qwen3-8B',
-  '--temperature',
-  '0',
-  '--max-cost-ratio',
-  'off',
-  '--totals',
-  join(work, 'totals.json'),
-];
+const llmFlags = (baseUrl: string) => [...scriptedSolveFlags(slmFolder, baseUrl), '--max-cost-ratio', 'off', '--totals', join(work, 'totals.json')];
 
 const badRequest: Responder = (_request, res) =>
   sendJson(res, 400, { error: { message: 'The model `Qwen/Qwen3-8B` does not exist.', type: 'invalid_request_error' } });

@@ -61,3 +61,8 @@ export async function scriptedSolveSlm(question: string): Promise<string> {
     endWithEos: true,
   });
 }
+
+/** The flags that run scriptedSolveSlm in command mode against an OpenAI-compatible completions server at `baseUrl`, greedily. */
+export function scriptedSolveFlags(slmFolder: string, baseUrl: string): string[] {
+  return ['--slm', slmFolder, '--mode', 'command', '--provider', 'openai-completions', '--base-url', baseUrl, '--model', 'Qwen/Qwen3-8B', '--temperature', '0'];
+}
