@@ -8,7 +8,7 @@ import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
 import { CACHING_CHOICES } from '../core/providers/billing';
-import { allUnpriced, roundUsd, TotalsStore } from '../core/relay/totalsStore';
+import { allUnpriced, roundUsd, summariseTotals, TotalsStore } from '../core/relay/totalsStore';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
@@ -238,8 +238,9 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
     }
     case 'totals': {
       const store = new TotalsStore(config.totalsPath);
-      const all = await store.summary();
-      const today = await store.summary({ day: store.today() });
+      const file = await store.read();
+      const all = summariseTotals(file);
+      const today = summariseTotals(file, { day: store.today() });
       // Money only where a price is known (unpriced answers are unknown, not $0); a loss says so.
       const money = (t: typeof all) =>
         allUnpriced(t)

@@ -5,7 +5,18 @@
  */
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
-import { allUnpriced, roundUsd, totalsByPolicy, UNKNOWN_POLICY, type TotalsEntry, type TotalsFile, type TotalsStore } from '../core/relay/totalsStore';
+import {
+  addTotals,
+  allUnpriced,
+  emptyTotals,
+  roundUsd,
+  summariseTotals,
+  totalsByPolicy,
+  UNKNOWN_POLICY,
+  type TotalsEntry,
+  type TotalsFile,
+  type TotalsStore,
+} from '../core/relay/totalsStore';
 import { savingPhrase } from './moneyText';
 import { formatUsd, percent } from './statusBar';
 
@@ -65,7 +76,7 @@ function policyRows(file: TotalsFile): string[] {
   const byDay = totalsByPolicy(file);
   const allDays: Record<string, TotalsEntry> = {};
   for (const policies of Object.values(byDay)) {
-    for (const [policy, entry] of Object.entries(policies)) allDays[policy] = addEntries(allDays[policy], entry);
+    for (const [policy, entry] of Object.entries(policies)) allDays[policy] = addTotals(allDays[policy] ?? emptyTotals(), entry);
   }
   const rows = Object.entries(allDays)
     .sort(([, a], [, b]) => b.costUsd - a.costUsd)
@@ -75,13 +86,6 @@ function policyRows(file: TotalsFile): string[] {
       rows.push(row([text(day), text(policyLabel(policy)), ...entryCells(entry)]));
   }
   return rows;
-}
-
-function addEntries(a: TotalsEntry | undefined, b: TotalsEntry): TotalsEntry {
-  if (!a) return { ...b };
-  const out = { ...a };
-  for (const key of Object.keys(out) as (keyof TotalsEntry)[]) out[key] = a[key] + b[key];
-  return out;
 }
 
 /** The page for the totals `file` and their sum `all`. */
@@ -126,7 +130,7 @@ export async function showSavings(totals: TotalsStore): Promise<void> {
   let all: TotalsEntry;
   try {
     file = await totals.read();
-    all = await totals.summary();
+    all = summariseTotals(file);
   } catch (error) {
     // A damaged file is left for the user to look at: the message names it and what to do.
     void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);

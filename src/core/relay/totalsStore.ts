@@ -183,24 +183,8 @@ export class TotalsStore {
   }
 
   /** Totals over all days and models, or one day / one model / one policy. */
-  async summary(filter: { day?: string; modelKey?: string; mode?: string } = {}): Promise<TotalsEntry> {
-    const file = await this.read();
-    let total = emptyTotals();
-    if (filter.mode !== undefined) {
-      for (const [day, policies] of Object.entries(totalsByPolicy(file, { modelKey: filter.modelKey }))) {
-        if (filter.day && day !== filter.day) continue;
-        total = addTotals(total, policies[filter.mode] ?? emptyTotals());
-      }
-      return total;
-    }
-    for (const [day, models] of Object.entries(file.days)) {
-      if (filter.day && day !== filter.day) continue;
-      for (const [model, entry] of Object.entries(models)) {
-        if (filter.modelKey && model !== filter.modelKey) continue;
-        total = addTotals(total, entry);
-      }
-    }
-    return total;
+  async summary(filter: TotalsFilter = {}): Promise<TotalsEntry> {
+    return summariseTotals(await this.read(), filter);
   }
 
   today(): string {
@@ -273,6 +257,32 @@ function subtractTotals(a: TotalsEntry, b: TotalsEntry): TotalsEntry {
   const out = emptyTotals();
   for (const key of Object.keys(out) as (keyof TotalsEntry)[]) out[key] = a[key] - b[key];
   return out;
+}
+
+export interface TotalsFilter {
+  day?: string;
+  modelKey?: string;
+  mode?: string;
+}
+
+/** Totals of a file already read over all days and models, or one day / one model / one policy. */
+export function summariseTotals(file: TotalsFile, filter: TotalsFilter = {}): TotalsEntry {
+  let total = emptyTotals();
+  if (filter.mode !== undefined) {
+    for (const [day, policies] of Object.entries(totalsByPolicy(file, { modelKey: filter.modelKey }))) {
+      if (filter.day && day !== filter.day) continue;
+      total = addTotals(total, policies[filter.mode] ?? emptyTotals());
+    }
+    return total;
+  }
+  for (const [day, models] of Object.entries(file.days)) {
+    if (filter.day && day !== filter.day) continue;
+    for (const [model, entry] of Object.entries(models)) {
+      if (filter.modelKey && model !== filter.modelKey) continue;
+      total = addTotals(total, entry);
+    }
+  }
+  return total;
 }
 
 /**
