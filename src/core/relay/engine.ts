@@ -557,22 +557,20 @@ class RelayRun {
     session: SlmSession,
     options: { maxTokens: number; stopStrings?: string[]; minTop1?: number },
   ): Promise<{ result: GenerateResult; command?: string }> {
-    const filter = this.commands;
     let command: string | undefined;
     let stray = false;
-    const show = (text: string): void => this.showSlm(text);
     const onToken = (token: GeneratedToken): void => {
       this.slmTokens += 1;
       this.heldSlmTokens += 1;
       this.solution += token.text;
       this.watchdog.progress();
-      const out = filter.push(token.text);
+      const out = this.commands.push(token.text);
       if (out.command !== undefined) {
         command = out.command;
         this.heldSlmTokens = 0;
       }
       if (out.strayClose) stray = true;
-      show(out.visible);
+      this.showSlm(out.visible);
     };
     let result: GenerateResult;
     try {
@@ -582,10 +580,8 @@ class RelayRun {
         this.signal,
       );
     } catch (error) {
-      if (this.signal.aborted) {
-        await this.resolveSlmText();
-        return { result: { tokens: [], text: '', stopReason: 'cancelled', contextLength: this.contextTokens } };
-      }
+      // What the filter holds is settled when the answer ends (execute).
+      if (this.signal.aborted) return { result: { tokens: [], text: '', stopReason: 'cancelled', contextLength: this.contextTokens } };
       throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     // Nothing is flushed at a turn's end: a tag or a command the turn left unfinished goes on in
