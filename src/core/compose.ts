@@ -5,10 +5,10 @@
  * where the SLM runs, where keys come from, how another folder's chat template renders,
  * how a local LLM folder is opened.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { textPromptBos, withoutLeadingBos } from './providers/chatTemplate';
-import { modelFileProblem } from './slm/modelFolder';
+import { readModelFile } from './slm/modelFolder';
 import { baseUrlOf } from './providers/endpoints';
 import { createProvider } from './providers/factory';
 import { OnnxLocalProvider } from './providers/onnxLocal';
@@ -259,8 +259,8 @@ export async function composeLlm(
 function slmTextPromptBos(folder: string): string | undefined {
   const file = join(folder, 'tokenizer_config.json');
   try {
-    if (!folder || !existsSync(file) || modelFileProblem(file) !== undefined) return undefined;
-    return textPromptBos(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+    if (!folder || !existsSync(file)) return undefined;
+    return textPromptBos(JSON.parse(readModelFile(file)) as Record<string, unknown>);
   } catch {
     return undefined;
   }

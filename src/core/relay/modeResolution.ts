@@ -7,10 +7,10 @@
  *   'commands_as_space' (the paper: each command replaced by a space) or
  *   'commands_removed' (the demo models of training/). Absent: the paper's space.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RelayMode } from './events';
-import { modelFileProblem } from '../slm/modelFolder';
+import { readModelFile } from '../slm/modelFolder';
 
 /** A mode as a user sets it: a concrete mode, or 'auto' (decided by the model folder). */
 export type RequestedMode = RelayMode | 'auto';
@@ -35,7 +35,7 @@ export function readSlmRelayTraits(folder: string): SlmRelayTraits {
   let config: Record<string, unknown>;
   try {
     // Read in the extension host: a config.json that is no regular file (a FIFO would block, /dev/zero never ends) or is far too large is not read.
-    config = existsSync(file) && modelFileProblem(file) === undefined ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+    config = existsSync(file) ? (JSON.parse(readModelFile(file)) as Record<string, unknown>) : {};
   } catch {
     config = {};
   }
