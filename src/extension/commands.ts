@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import { baseUrlOf } from '../core/providers/endpoints';
+import { keyShapeProblem } from '../core/providers/keyShape';
 import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
@@ -73,6 +74,11 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
     prompt: `Sent only to ${url.origin}; stored in VS Code's secret storage, never in settings. Leave empty to remove the stored key.`,
     password: true,
     ignoreFocusOut: true,
+    // Empty removes; anything else must have a key's shape (the message never quotes it).
+    validateInput: (typed) => {
+      const problem = typed.trim() === '' ? undefined : keyShapeProblem(typed.trim());
+      return problem ? `The key ${problem}.` : undefined;
+    },
   });
   if (key === undefined) return;
   if (key.trim() === '') {

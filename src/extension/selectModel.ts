@@ -13,6 +13,7 @@ import { downloadModel, type DownloadProgress } from '../core/models/downloader'
 import { formatBytes, isModelDownloadError, ModelDownloadError } from '../core/models/errors';
 import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubContext, type HubFile } from '../core/models/hubApi';
 import { DEFAULT_HUB_TIMEOUTS } from '../core/models/hubHttp';
+import { keyShapeProblem } from '../core/providers/keyShape';
 import { modelStatus } from '../core/models/modelStore';
 import { availableVariants, filesForVariant } from '../core/models/variantFiles';
 import { readModelFolder, SUPPORTED_MODEL_TYPES } from '../core/slm/modelFolder';
@@ -365,6 +366,11 @@ export async function setHubToken(context: vscode.ExtensionContext): Promise<boo
     prompt: `A read token from ${origin}/settings/tokens, for gated or private models. It goes to ${origin} only (relay.models.hubEndpoint), and is kept in VS Code's secret storage. Leave empty to remove it.`,
     password: true,
     ignoreFocusOut: true,
+    // Empty removes; anything else must have a key's shape (the message never quotes it).
+    validateInput: (typed) => {
+      const problem = typed.trim() === '' ? undefined : keyShapeProblem(typed.trim());
+      return problem ? `The token ${problem}.` : undefined;
+    },
   });
   if (token === undefined) return false;
   const store = tokens(context);

@@ -5,7 +5,8 @@
  * when no request went out, else what the server reported and the rest counted locally).
  */
 import { settingRef } from '../settingNames';
-import { ProviderError, missingKeyError } from './errors';
+import { ProviderError, missingKeyError, setKeyHint } from './errors';
+import { keyShapeProblem } from './keyShape';
 import { readBounded } from '../http/exchange';
 import { callTimeoutError, createAgents, errorFromStatus, postStream, type HttpTimeouts, type StreamRequest } from './http';
 import { withRetries, type Attempt, type RetryPolicy } from './retry';
@@ -167,6 +168,8 @@ export abstract class HttpProvider implements LlmProvider {
     const key = decision.key?.trim() || undefined;
     if (!key && this.entry.keyRequired(this.baseUrl))
       throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
+    const problem = key === undefined ? undefined : keyShapeProblem(key);
+    if (problem) throw new ProviderError('auth', `The API key for the ${this.kind} provider ${problem}. ${setKeyHint(this.entry.keyEnv)}.`, { fix: 'set-key' });
     return key;
   }
 

@@ -100,3 +100,16 @@ test('a token stored for huggingface.co is not sent to another hub without a yes
     'the CDN never does',
   );
 });
+
+test('Set Model Hub Token will not take a pasted "Bearer hf_..." or a token broken by a line; it names the problem, never the token', async () => {
+  const endpoint = new URL(hub.endpoint);
+  for (const [typed, named] of [
+    [`Bearer ${GRANTED}`, /The token starts with 'Bearer '/],
+    [`${GRANTED.slice(0, 6)}\n${GRANTED.slice(6)}`, /The token contains a space or a line break/],
+  ] as const) {
+    answerQuestions((q) => (q.api === 'showInputBox' && q.text === `Relay: access token for ${endpoint.origin}` ? typed : undefined));
+    // The stand-in input box throws what VS Code would show under the box and keep it open with.
+    await assert.rejects(setHubToken(ext.context), (error: Error) => named.test(error.message) && !error.message.split(': ').pop()!.includes(GRANTED));
+  }
+  assert.equal(await ext.context.secrets.get(`relay.models.hubToken@${endpoint.origin}`), GRANTED, 'the stored token is unchanged');
+});
