@@ -39,7 +39,7 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
       (await vscode.window.showInputBox({
         title: 'Relay: Solve Problem',
         prompt: 'The problem to solve (the small model writes, the large model helps)',
-        placeHolder: 'e.g. What is 47*6+28?',
+        placeHolder: 'e.g. How many ways can 5 people sit at a round table?',
         ignoreFocusOut: true,
       })) ?? '';
   }

@@ -23,6 +23,7 @@ import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
+import { DEMO_TASK } from './demo/demoPlan';
 import { KeyStore } from './keyStore';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
@@ -199,14 +200,20 @@ export class RelayService implements vscode.Disposable {
       // A model folder whose config.json says something this version does not know: said here, not a view that never loads.
       return `${(error as Error).message} Run "Relay: Select Model" to pick another model.`;
     }
-    if (!RELAY_POLICIES[mode].needsLlm) return undefined;
+    // Said last, after the LLM's set-up (the walkthrough's order): the embedded model answers at
+    // once, but only its one toy task; a question or code explained with it gets nonsense.
+    const demoModel =
+      folder === this.embeddedSlm()
+        ? `The small model is the embedded demo: it knows one toy task (${DEMO_TASK}). Run "Relay: Select Model" for one that explains code and answers questions.`
+        : undefined;
+    if (!RELAY_POLICIES[mode].needsLlm) return demoModel;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
     const url = this.providerUrl(settings);
     // The same rule the provider applies before sending (its registry entry).
     if (url && providerOf(settings.provider.kind).keyRequired(url) && !this.keys.hasKeyFor(settings.provider.kind, url)) {
       return `No API key for ${settings.provider.kind} at ${url.origin}: run "Relay: Set API Key".`;
     }
-    return undefined;
+    return demoModel;
   }
 
   /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise (src/core). */

@@ -119,7 +119,8 @@ export class RelayStatusBar implements vscode.Disposable {
     }
     if (this.warning) {
       this.item.text = '$(warning) Relay: set up';
-      this.item.tooltip = `${this.warning}\nClick for savings; run "Relay: Select Model" or "Relay: Set API Key" to fix.`;
+      // The warning names its own fix (another command would be a guess: a model setting is fixed in Settings).
+      this.item.tooltip = `${this.warning}\nClick to show savings.`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
       return;
     }

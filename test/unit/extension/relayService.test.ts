@@ -491,6 +491,28 @@ describe('setupWarning()', () => {
     resetSettings({ ...hosted, 'relay.temperature': 5 });
     assert.match((await service.setupWarning()) ?? '', /^Setting relay\.temperature: 5 is not a number from 0 to 2/);
   });
+
+  test('the embedded demo model as the small model is named last, local only too: it knows one toy task', async () => {
+    // Installed as the extension is: the demo models under the extension's folder.
+    const installed = createExtensionContext(REPO);
+    const service = new RelayService(installed.context, { onBusy: () => undefined, onAnswered: () => undefined });
+    try {
+      const hosted = { ...relaySettings('https://api.openai.com/v1'), 'relay.slm.modelFolder': '', 'relay.mode': 'auto' };
+      resetSettings({ ...hosted, 'relay.provider.model': '' });
+      assert.match((await service.setupWarning()) ?? '', /^No LLM model is set/, "the LLM's set-up comes first");
+      resetSettings(hosted);
+      await service.keys.store(KIND, 'https://api.openai.com', 'sk-relay-unit-hosted-0000');
+      const demo = /^The small model is the embedded demo: it knows one toy task \(a\*b\+c=\? .*\)\. Run "Relay: Select Model" for one that explains code/;
+      assert.match((await service.setupWarning()) ?? '', demo);
+      resetSettings({ ...hosted, 'relay.localOnly': true });
+      assert.match((await service.setupWarning()) ?? '', demo, 'local only answers with it too');
+      resetSettings({ ...hosted, 'relay.slm.modelFolder': script.folder });
+      assert.equal(await service.setupWarning(), undefined, 'a model of your own: ready');
+    } finally {
+      service.dispose();
+      installed.dispose();
+    }
+  });
 });
 
 describe('API keys', () => {
