@@ -1,7 +1,8 @@
 // Builds every bundle of the project: the extension host, the SLM child process, the CLI
 // and the webview scripts. `--production` minifies; `--watch` rebuilds on change.
 import * as esbuild from 'esbuild';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -11,10 +12,13 @@ const out = outIndex > 0 && process.argv[outIndex + 1] ? process.argv[outIndex +
 
 const common = {
   bundle: true,
-  sourcemap: true,
+  // Production maps are written beside the bundles but not named in them: none ship.
+  sourcemap: production ? 'external' : true,
   minify: production,
   logLevel: 'warning',
+  // Licence texts go to ThirdPartyNotices.txt instead (written by the packaging from the list below).
   legalComments: 'none',
+  metafile: true,
 };
 
 /** Node bundles: the native ONNX runtime is loaded from node_modules, never bundled. */
@@ -23,7 +27,8 @@ const node = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['vscode', 'onnxruntime-node'],
+  // tsx: the dev-only loader a worker run from sources asks for; never in a bundle.
+  external: ['vscode', 'onnxruntime-node', 'tsx'],
 };
 
 const builds = [
@@ -53,6 +58,28 @@ if (watch) {
   console.log('esbuild: watching');
 } else {
   const started = Date.now();
-  await Promise.all(builds.map((b) => esbuild.build(b)));
+  const results = await Promise.all(builds.map((b) => esbuild.build(b)));
+  writeFileSync(`${out}/bundled-packages.json`, `${JSON.stringify(bundledPackages(results), null, 2)}\n`);
   console.log(`esbuild: built ${builds.length} bundles${production ? ' (production)' : ''} in ${Date.now() - started} ms`);
+}
+
+/**
+ * The npm packages each bundle took code from ({ "extension.js": ["node_modules/katex", ...] }):
+ * what the packaged extension redistributes, so its notices can name every one.
+ */
+function bundledPackages(results) {
+  const byBundle = {};
+  for (const result of results) {
+    for (const [output, { inputs }] of Object.entries(result.metafile.outputs)) {
+      if (output.endsWith('.map') || !output.endsWith('.js')) continue;
+      const packages = new Set();
+      for (const input of Object.keys(inputs)) {
+        // The innermost node_modules: a package nested in another's is a package of its own.
+        const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input.replace(/\\/g, '/'));
+        if (match) packages.add(match[1]);
+      }
+      byBundle[relative(resolve(out), resolve(output)).replace(/\\/g, '/')] = [...packages].sort();
+    }
+  }
+  return byBundle;
 }

@@ -11,6 +11,8 @@ export const VSIX_ROOT = 'extension/';
 /** Files every package needs at run time (relative to the extension folder). */
 export const REQUIRED_FILES: readonly string[] = [
   'package.json',
+  // The notices of the bundled and shipped third-party code (stage.ts).
+  'ThirdPartyNotices.txt',
   'dist/extension.js',
   'dist/slmWorker.js',
   'dist/media/chat.js',

@@ -4,7 +4,7 @@
  * leave out. node_modules holds onnxruntime-node (JS + this target's native files) and
  * onnxruntime-common; every other dependency is bundled by esbuild.
  */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NATIVE_DIR, type PackageTarget } from './targets';
 
@@ -37,6 +37,55 @@ export function stageManifest(rootManifest: Record<string, unknown>, ortVersion:
   // The only module loaded from node_modules at run time (esbuild leaves it external).
   manifest.dependencies = { 'onnxruntime-node': ortVersion };
   return manifest;
+}
+
+/** The notices of the code the package redistributes (bundled or shipped as files). */
+export const NOTICES_FILE = 'ThirdPartyNotices.txt';
+
+/** Bundles of the build that ship in the extension (the CLI's is for npm users). */
+const SHIPPED_BUNDLES = ['extension.js', 'slmWorker.js', 'media/chat.js', 'media/answer.js'];
+
+/** Shipped as files beside the bundles (stageExtension copies them), not bundled. */
+const SHIPPED_PACKAGES = ['node_modules/onnxruntime-node', 'node_modules/onnxruntime-common'];
+
+/**
+ * ThirdPartyNotices.txt: every package whose code the shipped bundles took (the build's
+ * bundled-packages.json, from esbuild's metafile) or that ships as files, with its version,
+ * declared licence and the licence files it publishes. MIT, BSD and Apache code may be
+ * redistributed only with its notices, and the bundles keep no comments.
+ */
+export function thirdPartyNotices(repoRoot: string, buildDir: string): string {
+  const listPath = join(buildDir, 'bundled-packages.json');
+  if (!existsSync(listPath)) throw new Error(`${listPath} is missing: build with esbuild.config.mjs, which writes it.`);
+  const byBundle = JSON.parse(readFileSync(listPath, 'utf8')) as Record<string, string[]>;
+  const packages = new Set<string>(SHIPPED_PACKAGES);
+  for (const bundle of SHIPPED_BUNDLES) {
+    if (!byBundle[bundle]) throw new Error(`${listPath} names no bundle ${bundle}: build again.`);
+    for (const dir of byBundle[bundle]) packages.add(dir);
+  }
+  const sections = [...packages].sort().map((dir) => {
+    const manifest = JSON.parse(readFileSync(join(repoRoot, dir, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+      license?: string;
+      homepage?: string;
+    };
+    const licenceFiles = readdirSync(join(repoRoot, dir))
+      .filter((name) => /^(licen[cs]e|copying|notice)/i.test(name))
+      .sort();
+    const texts = licenceFiles.map((name) => `--- ${name} ---\n${readFileSync(join(repoRoot, dir, name), 'utf8').trim()}`);
+    return [
+      `${manifest.name} ${manifest.version}`,
+      `License: ${manifest.license ?? 'not declared'}${manifest.homepage ? ` (${manifest.homepage})` : ''}`,
+      ...(texts.length > 0 ? texts : [`The package publishes no licence file; its package.json declares ${manifest.license ?? 'none'}.`]),
+    ].join('\n');
+  });
+  return (
+    'Relay includes the following third-party software. Each is listed with its version, its\n' +
+    'declared licence and the licence text it publishes.\n\n' +
+    sections.join(`\n\n${'='.repeat(78)}\n\n`) +
+    '\n'
+  );
 }
 
 export interface StageInput {
@@ -81,6 +130,8 @@ export function stageExtension({ repoRoot, buildDir, stageDir, target }: StageIn
   for (const file of target.nativeFiles) {
     copy(from(NATIVE_DIR, target.platform, target.arch, file), to(NATIVE_DIR, target.platform, target.arch, file));
   }
+
+  writeFileSync(to(NOTICES_FILE), thirdPartyNotices(repoRoot, buildDir));
 
   const commonDir = 'node_modules/onnxruntime-common';
   writeJson(to(commonDir, 'package.json'), Object.fromEntries(Object.entries(commonManifest).filter(([k]) => !['scripts', 'devDependencies'].includes(k))));

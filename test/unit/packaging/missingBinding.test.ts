@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as esbuild from 'esbuild';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
-import { loadOnnxRuntime, onnxBindingPath, OnnxRuntimeUnavailableError } from '../../../src/core/slm/onnx/onnxRuntimeLoader';
+import { loadOnnxRuntime, onnxBindingPath, OnnxRuntimeUnavailableError, onnxRuntimeUnavailableMessage } from '../../../src/core/slm/onnx/onnxRuntimeLoader';
 
 const REPO = resolve(__dirname, '..', '..', '..');
 const ORT_DIR = dirname(require.resolve('onnxruntime-node/package.json'));
@@ -70,6 +70,21 @@ describe('onnxruntime-node without a binding for the platform', () => {
       assert.ok(error.message.includes(`Install the Relay .vsix for ${here} (relay-decoding-${here}-<version>.vsix)`), error.message);
       return true;
     });
+  });
+
+  test('a binding that is there and that the system refuses: the fix is the system, not another package', async () => {
+    const refused = () => Promise.reject(new Error('libonnxruntime.so.1: cannot open shared object file: No such file or directory'));
+    await assert.rejects(loadOnnxRuntime({ importRuntime: refused }), (error: unknown) => {
+      assert.ok(error instanceof OnnxRuntimeUnavailableError);
+      assert.ok(error.bindingPresent);
+      assert.match(error.message, /loading .*onnxruntime_binding\.node failed \(libonnxruntime\.so\.1: cannot open shared object file/);
+      assert.doesNotMatch(error.message, /Install the Relay \.vsix/, "this platform's package is the one installed");
+      assert.match(error.message, process.platform === 'linux' ? /glibc 2\.28 or later.*reload the window/ : /reload the window/);
+      return true;
+    });
+    const windows = onnxRuntimeUnavailableMessage('win32-arm64', 'loading onnxruntime_binding.node failed (The specified module could not be found.)', true);
+    assert.match(windows, /needs the Microsoft Visual C\+\+ Redistributable: install it \(https:\/\/aka\.ms\/vs\/17\/release\/vc_redist\.arm64\.exe\)/);
+    assert.doesNotMatch(windows, /Install the Relay \.vsix/);
   });
 
   test('a binding of another platform present in the folder is not loaded into this process', async () => {

@@ -37,8 +37,18 @@ function fakeBuild(): string {
     mkdirSync(dirname(join(build, file)), { recursive: true });
     writeFileSync(join(build, file), '// built\n');
   }
+  writeFileSync(join(build, 'bundled-packages.json'), JSON.stringify(BUNDLED));
   return build;
 }
+
+/** What esbuild.config.mjs writes: the packages each bundle took code from (real folders of this checkout). */
+const BUNDLED: Record<string, string[]> = {
+  'extension.js': ['node_modules/@pydantic/genai-prices'],
+  'slmWorker.js': ['node_modules/@huggingface/tokenizers'],
+  'cli.js': ['node_modules/@huggingface/jinja'],
+  'media/chat.js': ['node_modules/katex', 'node_modules/punycode.js'],
+  'media/answer.js': ['node_modules/highlight.js'],
+};
 
 before(() => {
   scratch = mkdtempSync(join(tmpdir(), 'relay-package-check-'));
@@ -63,6 +73,34 @@ describe('staged platform folder', () => {
     assert.deepEqual(native, [`${NATIVE_DIR}/linux/arm64/libonnxruntime.so.1`, `${NATIVE_DIR}/linux/arm64/onnxruntime_binding.node`]);
     assert.ok(!files.some((f) => f.endsWith('.map') || f === 'dist/cli.js'));
     assert.ok(!files.some((f) => f.startsWith('node_modules/') && !/^node_modules\/onnxruntime-(node|common)\//.test(f)));
+  });
+
+  test('ThirdPartyNotices.txt names every package the shipped bundles took code from, and the shipped runtime, with the licence text each publishes', () => {
+    const notices = readFileSync(join(scratch, 'stage', 'ThirdPartyNotices.txt'), 'utf8');
+    const heads = [...notices.matchAll(/^(\S+) (\d+\.\d+\.\d+\S*)\nLicense: (\S+)/gm)].map((m) => `${m[1]} ${m[3]}`);
+    assert.deepEqual(heads, [
+      '@huggingface/tokenizers Apache-2.0',
+      '@pydantic/genai-prices MIT',
+      'highlight.js BSD-3-Clause',
+      'katex MIT',
+      'onnxruntime-common MIT',
+      'onnxruntime-node MIT',
+      'punycode.js MIT',
+    ]);
+    assert.ok(!notices.includes('@huggingface/jinja'), "the CLI's bundle does not ship");
+    assert.match(notices, /--- LICENSE ---\nThe MIT License \(MIT\)\s+Copyright \(c\) 2013-20\d\d Khan Academy/, "katex's own text");
+    assert.match(notices, /--- LICENSE-MIT\.txt ---\nCopyright Mathias Bynens/, 'licence files by any of their names');
+    assert.match(notices, /Apache License\s+Version 2\.0/);
+    assert.match(notices, /onnxruntime-node \S+\nLicense: MIT.*\nThe package publishes no licence file; its package\.json declares MIT\./);
+  });
+
+  test('a build without its bundled-packages.json is not staged (no package without notices)', () => {
+    const build = fakeBuild();
+    rmSync(join(build, 'bundled-packages.json'));
+    assert.throws(
+      () => stageExtension({ repoRoot: REPO, buildDir: build, stageDir: join(scratch, 'stage-no-list'), target }),
+      /bundled-packages\.json is missing: build with esbuild\.config\.mjs/,
+    );
   });
 
   test('the same folder fails the check of every other target', () => {

@@ -16,16 +16,34 @@ export class OnnxRuntimeUnavailableError extends Error {
   constructor(
     readonly target: string,
     readonly detail: string,
+    /** The binding is installed and the system refused to load it: another package would not help. */
+    readonly bindingPresent = false,
   ) {
-    super(onnxRuntimeUnavailableMessage(target, detail));
+    super(onnxRuntimeUnavailableMessage(target, detail, bindingPresent));
   }
 }
 
-export function onnxRuntimeUnavailableMessage(target: string, detail: string): string {
-  const fix = SUPPORTED_ORT_TARGETS.includes(target)
-    ? `Install the Relay .vsix for ${target} (relay-decoding-${target}-<version>.vsix), or install Relay from the Marketplace, which picks it for you.`
-    : `ONNX Runtime publishes no binding for ${target}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Install the .vsix for ${target} if one is made for it, or use Relay on one of those platforms.`;
+export function onnxRuntimeUnavailableMessage(target: string, detail: string, bindingPresent = false): string {
+  const fix = bindingPresent
+    ? systemFix(target)
+    : SUPPORTED_ORT_TARGETS.includes(target)
+      ? `Install the Relay .vsix for ${target} (relay-decoding-${target}-<version>.vsix), or install Relay from the Marketplace, which picks it for you.`
+      : `ONNX Runtime publishes no binding for ${target}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Install the .vsix for ${target} if one is made for it, or use Relay on one of those platforms.`;
   return `The local model runtime (ONNX Runtime) cannot load on ${target}: ${detail}. ${fix}`;
+}
+
+/** What the system lacks when this platform's own binding is there and does not load. */
+function systemFix(target: string): string {
+  if (target.startsWith('win32-')) {
+    // onnxruntime.dll imports MSVCP140.dll and VCRUNTIME140(_1).dll, which a fresh Windows may not have.
+    const arch = target.endsWith('arm64') ? 'arm64' : 'x64';
+    return `ONNX Runtime needs the Microsoft Visual C++ Redistributable: install it (https://aka.ms/vs/17/release/vc_redist.${arch}.exe), then reload the window.`;
+  }
+  if (target.startsWith('linux-')) {
+    // The highest GLIBC_ and GLIBCXX_ (3.4.22) versions libonnxruntime.so.1 imports (objdump -T).
+    return 'The error above names the library the system lacks or has too old (ONNX Runtime needs glibc 2.28 or later and libstdc++ from GCC 6 or later); install or update it, then reload the window.';
+  }
+  return 'The error above names what the system lacks; update macOS or install it, then reload the window.';
 }
 
 export interface OnnxRuntimeLoadOptions {
@@ -33,6 +51,8 @@ export interface OnnxRuntimeLoadOptions {
   arch?: string;
   /** Folder of the onnxruntime-node package; default: where Node resolves it from here. */
   packageDir?: string;
+  /** Imports the runtime (tests stand in for a system that refuses the native library). */
+  importRuntime?: () => Promise<typeof Ort>;
 }
 
 /** Where onnxruntime-node's dist/binding.js requires the native binding from (it hardcodes N-API v6). */
@@ -60,8 +80,8 @@ export async function loadOnnxRuntime(options: OnnxRuntimeLoadOptions = {}): Pro
     throw new OnnxRuntimeUnavailableError(target, `this process runs on ${process.platform}-${process.arch}, so a binding for ${target} cannot be loaded`);
   }
   try {
-    return await import('onnxruntime-node');
+    return await (options.importRuntime ?? (() => import('onnxruntime-node')))();
   } catch (error) {
-    throw new OnnxRuntimeUnavailableError(target, `loading ${binding} failed (${(error as Error).message})`);
+    throw new OnnxRuntimeUnavailableError(target, `loading ${binding} failed (${(error as Error).message})`, true);
   }
 }
