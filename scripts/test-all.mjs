@@ -22,8 +22,8 @@ function command(cmd, args) {
   return spawnSync(cmd, args, { stdio: 'inherit' }).status === 0;
 }
 
-async function tests(dir) {
-  const result = await runNodeTests(findTests(dir));
+async function tests(dir, options) {
+  const result = await runNodeTests(findTests(dir), options);
   passed += result.passed;
   failed += result.failed;
   skipped += result.skipped;
@@ -43,7 +43,10 @@ for (const [name, cmd, args] of [
   else failed += 1;
   ok &&= good;
 }
-ok = (await step('unit tests', () => tests('test/unit'))) && ok;
+// Two files at a time: a third of the unit step is starting processes and waiting on
+// servers, which the second core fills (measured: 320 s -> 208 s on 2 cores). Every test
+// owns its ports (0), temp folders and fixtures (built in a temp folder, then renamed).
+ok = (await step('unit tests', () => tests('test/unit', { concurrency: 2 }))) && ok;
 if (!onlyUnit) ok = (await step('end-to-end tests (code-server)', () => tests('test/e2e'))) && ok;
 
 console.log('\nTimings:\n  ' + timings.join('\n  '));
