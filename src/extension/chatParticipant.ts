@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { ChatAnswerFormatter, historyToMessages, markdownLiteral, statsFooter, type HistoryTurn } from './chatMarkdown';
 import { fixCommand } from './fixCommands';
 import type { RelayService } from './relayService';
+import { sentAnything } from './sentRequests';
 import { promptReadingText } from '../shared/promptReading';
 
 export const CHAT_PARTICIPANT_ID = 'relay.chat';
@@ -74,7 +75,9 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       }
       if (outcome.stats) {
         stream.markdown(statsFooter(outcome.stats, formatter.llmSpans, formatter.declined));
-        if (outcome.stats.calls > 0) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
+        // Whenever anything went out (a declined call's token count, the small model's server), not only on calls.
+        const record = service.sentRequests.last;
+        if (record && sentAnything(record)) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
       }
       return { metadata: { answer: formatter.answer } };
     } finally {

@@ -499,6 +499,13 @@ export class RelayService implements vscode.Disposable {
     try {
       const settings = readSettings();
       const { kind, model, templateFolder } = settings.provider;
+      // Local only means no LLM is contacted, by a test either (it sends the key and a prompt).
+      if (settings.localOnly && !providerOf(kind).inProcess) {
+        return failed(
+          'Local only is on (relay.localOnly): no LLM is contacted, so none is tested. Turn it off in Settings to test the provider.',
+          'open-settings',
+        );
+      }
       if (!model) return failed('No LLM model is set (relay.provider.model). Set it in Settings.', 'open-settings');
       const entry = providerOf(kind);
       const setup = relaySetupOf(settings);

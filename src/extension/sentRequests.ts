@@ -6,7 +6,7 @@
  * unit-tested with real providers.
  */
 import type { SentRequest } from '../core/providers/types';
-import type { RelayEvent, RelayMode } from '../core/relay/events';
+import type { FinishReason, RelayEvent, RelayMode } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
 
 export interface SentCall {
@@ -37,7 +37,16 @@ export interface SentAnswer {
   /** The last SLM_REQUESTS_KEPT requests sent to it, and how many were sent in all. */
   slmRequests: SentRequest[];
   slmRequestCount: number;
+  /** Calls the small model asked for that the money ceilings declined: nothing was sent for them. */
+  declinedCalls: number;
+  /** Why the answer ended, once it has. */
+  endReason?: FinishReason;
   finished: boolean;
+}
+
+/** Whether anything at all went out for an answer: a call, another request (a token count), or the small model's server. */
+export function sentAnything(answer: SentAnswer): boolean {
+  return answer.calls.some((call) => call.requests.length > 0) || answer.unattributed.length > 0 || answer.slmRequestCount > 0;
 }
 
 /** "Relay: Test Provider"'s last run: where it went and its requests as sent (the continuation, then the free token count). */
@@ -53,10 +62,14 @@ export interface SentTest {
 /** Requests to the small model's server kept per answer: each carries the whole context, and an answer may send hundreds. */
 export const SLM_REQUESTS_KEPT = 40;
 
+/** How often an open "Show What Was Sent" refreshes while an answer is written. */
+const CHANGE_INTERVAL_MS = 500;
+
 export class SentRequestLog {
   private current: SentAnswer | undefined;
   private test: SentTest | undefined;
   private listeners: (() => void)[] = [];
+  private pendingChange: NodeJS.Timeout | undefined;
 
   /** The last answer's record (the one being written, while it is). */
   get last(): SentAnswer | undefined {
@@ -75,7 +88,16 @@ export class SentRequestLog {
   }
 
   private changed(): void {
+    clearTimeout(this.pendingChange);
+    this.pendingChange = undefined;
     for (const listener of this.listeners) listener();
+  }
+
+  /** A change while an answer is written: an open view refreshes at most every CHANGE_INTERVAL_MS, not on every request. */
+  private changedSoon(): void {
+    if (this.pendingChange || this.listeners.length === 0) return;
+    this.pendingChange = setTimeout(() => this.changed(), CHANGE_INTERVAL_MS);
+    this.pendingChange.unref?.();
   }
 
   begin(info: { mode: RelayMode; provider: string; local: boolean; messages: ChatMessage[]; slmServer?: string }): void {
@@ -87,6 +109,7 @@ export class SentRequestLog {
       unattributed: [],
       slmRequests: [],
       slmRequestCount: 0,
+      declinedCalls: 0,
       finished: false,
     };
     this.changed();
@@ -112,6 +135,7 @@ export class SentRequestLog {
     answer.slmRequestCount += 1;
     answer.slmRequests.push(recordedCopy(request));
     if (answer.slmRequests.length > SLM_REQUESTS_KEPT) answer.slmRequests.shift();
+    this.changedSoon();
   }
 
   /** A provider's onRequest: attached to the call in progress. */
@@ -121,6 +145,7 @@ export class SentRequestLog {
     const call = this.current.calls[this.current.calls.length - 1];
     if (call && call.finishReason === undefined) call.requests.push(copy);
     else this.current.unattributed.push(copy);
+    this.changedSoon();
   }
 
   onEvent(event: RelayEvent): void {
@@ -128,6 +153,7 @@ export class SentRequestLog {
     if (!answer) return;
     if (event.type === 'call-start') {
       answer.calls.push({ callIndex: event.callIndex, model: event.model, requestedTokens: event.requestedTokens, requests: [] });
+      this.changedSoon();
     } else if (event.type === 'call-end') {
       const call = answer.calls.find((c) => c.callIndex === event.callIndex);
       if (call) {
@@ -135,8 +161,13 @@ export class SentRequestLog {
         call.tokensWritten = event.tokens;
         call.finishReason = event.finishReason;
       }
+      this.changedSoon();
+    } else if (event.type === 'call-declined') {
+      answer.declinedCalls += 1;
+      this.changedSoon();
     } else if (event.type === 'done') {
       answer.finished = true;
+      answer.endReason = event.stats.finishReason;
       this.changed();
     }
   }
@@ -226,10 +257,31 @@ function answerLines(answer: SentAnswer): string[] {
   lines.push('');
   if (answer.calls.length === 0 && answer.unattributed.length === 0) {
     const why =
-      answer.mode === 'slm-only' ? 'Local only (SLM only): the LLM is never contacted.' : 'The small model wrote the whole answer without asking for help.';
+      answer.mode === 'slm-only'
+        ? 'Local only (SLM only): the LLM is never contacted.'
+        : answer.declinedCalls > 0
+          ? `The small model asked for help ${answer.declinedCalls === 1 ? 'once' : `${answer.declinedCalls} times`}; the money ceilings (relay.maxCostRatio, relay.maxCostPerAnswerUsd) declined ${answer.declinedCalls === 1 ? 'the call' : 'every call'}.`
+          : answer.endReason === 'cost_limit'
+            ? 'The answer reached its money ceiling (relay.maxCostPerAnswerUsd) before any call.'
+            : answer.finished
+              ? 'The small model wrote the whole answer without asking for help.'
+              : 'No call so far.';
     lines.push(`**Nothing was sent to the LLM.** ${why}`, '');
+  } else if (answer.declinedCalls > 0) {
+    lines.push(
+      `${answer.declinedCalls} more call${answer.declinedCalls === 1 ? ' was' : 's were'} declined by the money ceilings: nothing was sent for ${answer.declinedCalls === 1 ? 'it' : 'them'}.`,
+      '',
+    );
   }
-  if (answer.local && answer.calls.length > 0) lines.push('The LLM is a local ONNX model (onnx-local): nothing left this machine.', '');
+  if (answer.local && answer.calls.length > 0) {
+    // The small model's server, listed below, is another matter: it gets every prompt.
+    lines.push(
+      answer.slmServer
+        ? "The LLM is a local ONNX model (onnx-local): no LLM request left this machine (the small model's server is listed below)."
+        : 'The LLM is a local ONNX model (onnx-local): nothing left this machine.',
+      '',
+    );
+  }
   lines.push('## The question (as the conversation given to the relay)', '');
   for (const message of answer.messages) lines.push(`**${message.role}:**`, '', block(message.content), '');
   for (const call of answer.calls) {

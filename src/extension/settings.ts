@@ -10,6 +10,7 @@ import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
 import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
+import { isLoopback } from '../core/providers/endpoints';
 
 export interface RelaySettings {
   /** As the composition root takes it. */
@@ -138,6 +139,28 @@ function slmServerOf(config: vscode.WorkspaceConfiguration): { server?: SlmServe
 }
 
 export function readSettings(): RelaySettings {
+  const settings = readEachSetting();
+  localOnlyKeptLocal(settings);
+  return settings;
+}
+
+/**
+ * Local only promises that nothing leaves the machine, and a small model on a server gets
+ * every prompt whole: that server must be on this machine too.
+ */
+function localOnlyKeptLocal(settings: RelaySettings): void {
+  const server = settings.slm.server;
+  if (!settings.localOnly || !server?.url) return;
+  const url = new URL(server.url);
+  if (isLoopback(url.hostname)) return;
+  throw new SettingsError(
+    'localOnly',
+    `is on, and the small model's server (relay.slm.serverUrl, ${url.origin}) is not on this machine: every prompt would go there. ` +
+      'Point relay.slm.serverUrl at a server on this machine (127.0.0.1), or turn relay.localOnly off.',
+  );
+}
+
+function readEachSetting(): RelaySettings {
   const config = vscode.workspace.getConfiguration('relay');
   const kind = textSetting(config, 'provider.kind', DEFAULT_PROVIDER_KIND);
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);

@@ -12,6 +12,7 @@ import type { ChatMessage } from '../../../src/core/slm/types';
 import { hang, type FakeServer } from '../providers/servers/harness';
 import { completionsProvider, disposeRuntimes, openAiStream, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
 import type { LlmProvider } from '../../../src/core/providers/types';
+import { SentRequestLog } from '../../../src/extension/sentRequests';
 
 // Loaded after the stub is in place (it imports 'vscode').
 const { registerChatParticipant, CHAT_PARTICIPANT_ID } =
@@ -28,6 +29,8 @@ const TIMELINE = [
 
 /** RelayService's answer/stop contract, on the real engine. */
 class EngineService {
+  /** As RelayService keeps it: what each answer sent (the provider's requests, the engine's events). */
+  readonly sentRequests = new SentRequestLog();
   stopCalls = 0;
   seenMessages: ChatMessage[][] = [];
   private controller: AbortController | undefined;
@@ -40,6 +43,8 @@ class EngineService {
     sink: { onEvent(event: RelayEvent, model: string): void },
   ): Promise<{ answer: string; stats?: AnswerStats; error?: { message: string; fix?: string } }> {
     this.seenMessages.push(messages);
+    this.sentRequests.begin({ mode: 'command', provider: this.llm.model, local: false, messages });
+    recordRequests = this.sentRequests;
     const controller = (this.controller = new AbortController());
     let stats: AnswerStats | undefined;
     let answer = '';
@@ -53,6 +58,7 @@ class EngineService {
       llmTemperature: 0,
       signal: controller.signal,
     })) {
+      this.sentRequests.onEvent(event);
       sink.onEvent(event, this.llm.model);
       if (event.type === 'done') {
         stats = event.stats;
@@ -93,13 +99,15 @@ function cancellationToken() {
   return { token, cancel: () => ((token.isCancellationRequested = true), [...listeners].forEach((l) => l())), listeners };
 }
 
+/** The log of the answer being written (the provider is made once, its requests go to that answer's service). */
+let recordRequests: SentRequestLog | undefined;
 let slm: ScriptedSlm;
 let server: FakeServer;
 let provider: LlmProvider;
 
 before(async () => {
   slm = await scriptedSlm(TIMELINE);
-  ({ server, provider } = await completionsProvider(slm.prompt));
+  ({ server, provider } = await completionsProvider(slm.prompt, (request) => recordRequests?.recordRequest(request)));
 });
 
 after(async () => {

@@ -9,7 +9,7 @@ import type { LlmProvider, ProviderKind, SentRequest } from '../../../src/core/p
 import { collectRelay } from '../../../src/core/relay/engine';
 import { TokenRatios } from '../../../src/core/relay/money';
 import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
-import { providerLabel, renderSentDocument, SentRequestLog, SLM_REQUESTS_KEPT } from '../../../src/extension/sentRequests';
+import { providerLabel, renderSentDocument, sentAnything, SentRequestLog, SLM_REQUESTS_KEPT } from '../../../src/extension/sentRequests';
 import { anthropicCountTokens, anthropicStream } from '../providers/servers/anthropic';
 import { collect, FAST, REQUEST } from '../providers/servers/collect';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
@@ -111,6 +111,65 @@ describe('what was sent', () => {
     assert.match(document, /"max_tokens": 3/);
     assert.match(document, /## Call 1: Qwen\/Qwen3-8B, at most 3 tokens/);
     assert.match(document, new RegExp(`### Request 1: POST ${server.url.replace(/\./g, '\\.')}/v1/completions`));
+  });
+
+  test('an answer the money ceiling ended before its call: nothing was sent, and the document says why instead of "never asked for help"', async () => {
+    const log = new SentRequestLog();
+    const before = server.requests.length;
+    log.begin({ mode: 'command', provider: 'openai-completions Qwen/Qwen3-8B', local: false, messages: QUESTION });
+    const { stats } = await collectRelay(
+      {
+        mode: 'command',
+        slm: slm.runtime,
+        llm: completions(log),
+        messages: QUESTION,
+        slmSampling: { temperature: 0 },
+        llmTemperature: 0,
+        price: { inputPerMTok: 3, outputPerMTok: 15 },
+        maxCostUsd: 0.000001,
+      },
+      (event) => log.onEvent(event),
+    );
+    assert.equal(server.requests.length, before, 'nothing reached the LLM');
+    assert.equal(stats.calls, 0);
+    const answer = log.last!;
+    assert.equal(sentAnything(answer), false);
+    const document = renderSentDocument(answer);
+    assert.doesNotMatch(document, /without asking for help/);
+    assert.equal(stats.finishReason, 'cost_limit', JSON.stringify({ finish: stats.finishReason, declined: stats.declinedCalls }));
+    assert.match(document, /\*\*Nothing was sent to the LLM\.\*\* The answer reached its money ceiling \(relay\.maxCostPerAnswerUsd\) before any call\./);
+  });
+
+  test('calls the money-aware policy declined are counted and said, with or without calls made', () => {
+    const log = new SentRequestLog();
+    const declined = { type: 'call-declined', predictedUsd: 0.004, allowanceUsd: 0.001, requestedTokens: 8, atMs: 5, ratioNeeded: 0.9 } as const;
+    log.begin({ mode: 'money-aware', provider: 'x', local: false, messages: QUESTION });
+    log.onEvent(declined);
+    log.onEvent({ type: 'done', answer: 'a', stats: { finishReason: 'eos' } as never });
+    assert.match(
+      renderSentDocument(log.last),
+      /\*\*Nothing was sent to the LLM\.\*\* The small model asked for help once; the money ceilings \(relay\.maxCostRatio, relay\.maxCostPerAnswerUsd\) declined the call\./,
+    );
+    log.begin({ mode: 'money-aware', provider: 'x', local: false, messages: QUESTION });
+    log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'llm.example', continuation: 'raw-completion' });
+    log.recordRequest({ url: 'https://llm.example/v1/completions', body: { prompt: 'p' } });
+    log.onEvent(declined);
+    log.onEvent(declined);
+    assert.match(renderSentDocument(log.last), /2 more calls were declined by the money ceilings: nothing was sent for them\./);
+  });
+
+  test('an open document refreshes while an answer is written (a call, its request), not only when it starts and ends', async () => {
+    const log = new SentRequestLog();
+    let changes = 0;
+    log.onChange(() => (changes += 1));
+    log.begin({ mode: 'command', provider: 'x', local: false, messages: QUESTION });
+    const afterBegin = changes;
+    log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'm', host: 'llm.example', continuation: 'raw-completion' });
+    log.recordRequest({ url: 'https://llm.example/v1/completions', body: { prompt: 'p' } });
+    assert.equal(sentAnything(log.last!), true);
+    // Coalesced: one refresh for the two, within the view's interval.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(changes, afterBegin + 1);
   });
 
   test('a retried request is recorded twice, the second marked as sent again', async () => {
@@ -233,6 +292,16 @@ describe('what was sent', () => {
     assert.ok(!document.includes('test-pass'), 'no login');
     log.beginTest({ provider: 'onnx-local llm', local: true });
     assert.match(renderSentDocument(log.last, log.lastTest), /nothing left this machine/);
+  });
+
+  test('an onnx-local LLM beside a small model on a server: the document does not say nothing left the machine', () => {
+    const log = new SentRequestLog();
+    log.begin({ mode: 'command', provider: 'onnx-local llm', local: true, messages: QUESTION, slmServer: 'completions-server qwen3 at http://10.0.0.5:8000' });
+    log.recordSlmRequest({ url: 'http://10.0.0.5:8000/v1/completions', body: { prompt: 'context' } });
+    log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'llm', host: 'this machine', continuation: 'raw-completion' });
+    const document = renderSentDocument(log.last);
+    assert.doesNotMatch(document, /nothing left this machine/);
+    assert.match(document, /no LLM request left this machine \(the small model's server is listed below\)/);
   });
 
   test("a served SLM's requests: counted, the last kept and shown apart from the LLM's, without a login; none after the answer ends", () => {

@@ -675,6 +675,17 @@ describe('"Relay: Test Provider"', () => {
     assert.deepEqual(unset, { ok: false, summary: 'FAILED: No LLM model is set (relay.provider.model). Set it in Settings.', fix: 'open-settings' });
     assert.deepEqual(lines, [unset.summary]);
     assert.equal(server.requests.length, before);
+
+    // Local only: no LLM is contacted, by the test either (it would carry the key and a prompt).
+    await service.keys.store(KIND, server.url, KEY);
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.localOnly': true });
+    const local = await service.testProvider(() => undefined);
+    assert.deepEqual(local, {
+      ok: false,
+      summary: 'FAILED: Local only is on (relay.localOnly): no LLM is contacted, so none is tested. Turn it off in Settings to test the provider.',
+      fix: 'open-settings',
+    });
+    assert.equal(server.requests.length, before, 'nothing went to the LLM');
   });
 });
 

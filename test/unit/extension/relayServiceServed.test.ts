@@ -152,6 +152,11 @@ describe('RelayService with the small model on a server', () => {
         /^Setting relay\.provider\.baseUrl: "htps:\/\/\*\*\*@api\.example\.com\/v1" is not an http\(s\) URL/,
       ],
       [{ 'relay.slm.serverUrl': 'not a url' }, /^Setting relay\.slm\.serverUrl: "not a url" is not a URL/],
+      // Local only: a server that is not on this machine would get every prompt whole.
+      [
+        { 'relay.localOnly': true, 'relay.slm.serverUrl': 'http://192.0.2.10:8000/v1' },
+        /^Setting relay\.localOnly: is on, and the small model's server \(relay\.slm\.serverUrl, http:\/\/192\.0\.2\.10:8000\) is not on this machine: every prompt would go there\. Point relay\.slm\.serverUrl at a server on this machine/,
+      ],
       [{ 'relay.slm.serverModel': ' ' }, /^Setting relay\.slm\.serverModel: is empty, and relay\.slm\.kind is completions-server/],
       [
         { 'relay.slm.modelFolder': '' },
@@ -168,6 +173,9 @@ describe('RelayService with the small model on a server', () => {
     }
     // An empty URL is the kind's default; onnx ignores the server settings.
     resetSettings(servedSettings({ 'relay.slm.serverUrl': '' }));
+    assert.equal(await service.setupWarning(), undefined);
+    // Local only with the server on this machine (this test's, at 127.0.0.1) is fine.
+    resetSettings(servedSettings({ 'relay.localOnly': true }));
     assert.equal(await service.setupWarning(), undefined);
     resetSettings(servedSettings({ 'relay.slm.kind': 'onnx', 'relay.slm.serverModel': '', 'relay.slm.serverUrl': 'not a url' }));
     assert.equal(await service.setupWarning(), undefined);

@@ -8,7 +8,7 @@ import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onn
 import type { GenerateOptions, GenerateResult, GeneratedToken, PrefillOptions, SlmSession } from '../../../src/core/slm/types';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
-import type { LlmProvider } from '../../../src/core/providers/types';
+import type { LlmProvider, SentRequest } from '../../../src/core/providers/types';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 
@@ -98,7 +98,10 @@ export async function scriptedSlm(timeline: ScriptSpec['timeline'], endWithEos =
 }
 
 /** An openai-completions provider on a fake local server; the prompt is the SLM's prompt + the partial answer, as in the paper. */
-export async function completionsProvider(slmPrompt: string): Promise<{ provider: LlmProvider; server: FakeServer }> {
+export async function completionsProvider(
+  slmPrompt: string,
+  onRequest?: (request: SentRequest) => void,
+): Promise<{ provider: LlmProvider; server: FakeServer }> {
   const server = await startFakeServer(openAiStream({ pieces: ['unused'] }));
   const provider = createProvider(
     {
@@ -110,6 +113,7 @@ export async function completionsProvider(slmPrompt: string): Promise<{ provider
       retryBaseDelayMs: 1,
     },
     new MemoryKeySource(),
+    { onRequest },
   );
   return { provider, server };
 }
