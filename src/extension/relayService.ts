@@ -19,6 +19,7 @@ import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
+import { modelWeightsFingerprint } from '../core/slm/modelFolder';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
@@ -28,12 +29,16 @@ import { KeyStore } from './keyStore';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
 
-/** What the SLM process is loaded for: another key loads another. */
+/**
+ * What the SLM process is loaded for: another key loads another. Weights written over in
+ * place (same path) count as another model: the running one would compute with a mix of old
+ * and new weights, and its kept caches hold what the old ones computed.
+ */
 function runtimeKey(folder: string, settings: RelaySettings): string {
   const { server } = settings.slm;
   return server
     ? `${folder}|${server.kind}|${server.url}|${server.model}`
-    : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}`;
+    : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;
 }
 
 /** The kinds whose service takes a key (keys of these may have been stored before they were bound to an origin). */
@@ -318,6 +323,8 @@ export class RelayService implements vscode.Disposable {
     const runtime = await createProcessRuntime(folder, {
       workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js'),
       role: 'llm',
+      // Its kept caches are held to the SLM's setting: one setting for the memory of kept caches.
+      kvCacheBudgetMb: readSettings().slm.kvCacheBudgetMb,
       signal: this.closing.signal,
     });
     if (this.disposed) {

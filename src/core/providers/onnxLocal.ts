@@ -20,7 +20,9 @@ export const onnxLocalEntry: ProviderEntry = {
   usesKey: false,
   keyRequired: () => false,
   pricedByHost: false,
-  // Each call prefills its whole prompt again and reports it as fresh input.
+  // A call may start from a KV cache the runtime kept (relay.slm.kvCacheBudgetMb): compute saved
+  // here, not money. Usage counts every prompt token as plain input: cachedInputTokens is the part
+  // billed at a cache price (costOf), and a local model has none, whatever price it is given.
   cacheRule: () => ({ kind: 'none' }),
   inProcess: true,
   // Its own folder's template, or another one given.

@@ -213,6 +213,32 @@ export function resolveExternalDataFile(onnxDir: string, location: string): Exte
   return isFile ? { ok: true, path } : { ok: false, path, problem: 'not-a-file' };
 }
 
+/**
+ * What identifies the files as they are now (device, inode, size, modification time, each):
+ * it changes when one is replaced, or written over in place (`cp` onto it keeps the inode).
+ */
+export function filesFingerprint(paths: readonly string[]): string {
+  return paths
+    .map((path) => {
+      try {
+        const s = statSync(path);
+        return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch {
+        return 'missing';
+      }
+    })
+    .join('|');
+}
+
+/** filesFingerprint of the weights of every variant in a folder (each .onnx and its external data files); '' when they cannot be listed. */
+export function modelWeightsFingerprint(folder: string): string {
+  try {
+    return filesFingerprint(listVariants(folder).flatMap((v) => [v.path, ...externalDataNames(v.path).map((name) => join(v.path, '..', name))]));
+  } catch {
+    return '';
+  }
+}
+
 /** Names of the external data files next to an .onnx file (`<name>_data*`, `<name>.data*`), a download's partial files left out. */
 function externalDataNames(onnxPath: string): string[] {
   const base = basename(onnxPath);

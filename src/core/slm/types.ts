@@ -170,6 +170,8 @@ export interface PrefillResult {
    * when it reports one). 0 or absent: the whole prompt was computed.
    */
   reusedTokens?: number;
+  /** Why the kept KV caches were dropped before this prompt (the model's files changed on disk since it was loaded); absent when they were not. */
+  keptCachesDropped?: string;
 }
 
 /** One conversation's decoding state (its KV cache lives with the model). */

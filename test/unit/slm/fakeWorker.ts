@@ -7,6 +7,7 @@
  * - `crash-load`: the process dies by SIGSEGV on the load (a native crash);
  * - `slow-load`: answers the load after 300 ms;
  * - `deaf`: never answers shutdown (as a process stuck in a run);
+ * - `slow-steps`: answers each prefill after SLOW_STEP_MS, a cancel or not (one long chunk);
  * - otherwise answers the load at once.
  * It answers createSession, prefill and countTokens, never generate (a hung run: cancel is
  * ignored). Each start appends a line to `starts.log` beside the script.
@@ -14,7 +15,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** How long a prefill of the `slow-steps` model takes. */
+export const SLOW_STEP_MS = 600;
+
 const SOURCE = `'use strict';
+const SLOW_STEP_MS = ${SLOW_STEP_MS};
 const { appendFileSync } = require('node:fs');
 const { join } = require('node:path');
 appendFileSync(join(__dirname, 'starts.log'), process.pid + '\\n');
@@ -29,8 +34,11 @@ process.on('message', (m) => {
     if (folder.includes('crash-load')) return process.kill(process.pid, 'SIGSEGV');
     setTimeout(() => ok(info()), folder.includes('slow-load') ? 300 : 0);
   } else if (m.method === 'createSession') ok({ sessionId: 's1' });
-  else if (m.method === 'prefill') ok({ tokenCount: 1, reusedTokens: 0 });
-  else if (m.method === 'countTokens') ok(1);
+  else if (m.method === 'prefill') {
+    const answer = () => ok({ tokenCount: 1, reusedTokens: 0 });
+    if (folder.includes('slow-steps')) setTimeout(answer, SLOW_STEP_MS);
+    else answer();
+  } else if (m.method === 'countTokens') ok(1);
   else if (m.method === 'disposeSession') ok(null);
   else if (m.method === 'shutdown') {
     if (folder.includes('deaf')) return;

@@ -13,7 +13,7 @@ import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { ChatTemplate, MAX_RENDERED_PROMPT_CHARS } from '../../../src/core/slm/chatTemplate';
 import { ModelFolderError } from '../../../src/core/slm/modelFolder';
 import { createProcessRuntime, SlmProcessError, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
-import { fakeWorkerStarts, writeFakeWorker } from './fakeWorker';
+import { fakeWorkerStarts, SLOW_STEP_MS, writeFakeWorker } from './fakeWorker';
 import { SCRIPT } from './script';
 import { within as settlesWithin } from '../providers/servers/collect';
 
@@ -97,6 +97,25 @@ describe('a process that does not answer', () => {
       await rt.createSession();
       assert.notEqual(rt.pid, pid);
       assert.equal(rt.starts, 2);
+    } finally {
+      await within(rt.dispose(), 'dispose()');
+    }
+  });
+
+  test('a cancel is given a few of the slowest steps the process took: a chunk slower than the grace alone is not taken for a hang', async () => {
+    const graceMs = SLOW_STEP_MS / 6;
+    const rt = await createProcessRuntime(folder('slow-steps'), { workerPath: fake, cancelGraceMs: graceMs });
+    try {
+      const pid = rt.pid!;
+      const session = await rt.createSession();
+      await session.prefill('a first prompt, one slow step');
+      const stop = new AbortController();
+      stop.abort();
+      // The step runs to its end (SLOW_STEP_MS), past the grace given alone.
+      const cancelled = await within(session.prefill('a second prompt', { signal: stop.signal }), 'the cancelled prefill');
+      assert.equal(cancelled.tokenCount, 1);
+      assert.equal(rt.pid, pid, 'the process was not stopped');
+      assert.equal(rt.starts, 1);
     } finally {
       await within(rt.dispose(), 'dispose()');
     }

@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
-import { ModelFolderError, resolveExternalDataFile } from '../modelFolder';
+import { filesFingerprint, ModelFolderError, resolveExternalDataFile } from '../modelFolder';
 import { applyAttentionInPlace, planAttentionInPlace } from './attentionInPlace';
 import { embeddingRanges, warmPageCache } from './embeddingPageCache';
 import { applyFloat32Compute, planFloat32Compute } from './float32Compute';
@@ -89,6 +89,10 @@ export interface LoadedDecoder {
   kvOutputs: { mode: KvOutputsMode; reason?: string };
   /** Whether a float16 graph runs with float32 activations (and the Casts it took), or why not. */
   float16Compute: { mode: Float16Compute; reason?: string; castInitializers?: number; castGathers?: number };
+  /** The files the weights are read from: the .onnx file and its external data files. */
+  weightFiles: string[];
+  /** filesFingerprint(weightFiles) as ONNX Runtime opened them. */
+  weightsFingerprint: string;
 }
 
 /** The layout of the cache the runtime keeps on a KV path: token-major for 'in-place', else the exports' head-major. */
@@ -210,16 +214,20 @@ function readModelBytes(onnxFile: string, slack: number): { buf: Buffer; length:
 /**
  * Every external data file of the model must be a regular file inside its folder, before
  * ONNX Runtime (or our page-cache read) opens any: a crafted model could otherwise name
- * /dev/zero, a FIFO or a file elsewhere on the disk.
+ * /dev/zero, a FIFO or a file elsewhere on the disk. Returns their paths.
  */
-function checkExternalDataFiles(onnxFile: string, graph: ModelGraph): void {
+function checkExternalDataFiles(onnxFile: string, graph: ModelGraph): string[] {
   const onnxDir = dirname(onnxFile);
   const checked = new Set<string>();
+  const files: string[] = [];
   for (const [tensor, { location }] of graph.externalData) {
     if (checked.has(location)) continue;
     checked.add(location);
     const file = resolveExternalDataFile(onnxDir, location);
-    if (file.ok) continue;
+    if (file.ok) {
+      files.push(file.path);
+      continue;
+    }
     if (file.problem === 'missing') {
       throw new ModelFolderError(file.path, `missing: ${onnxFile} keeps its weights in this external data file; download it too.`);
     }
@@ -232,6 +240,7 @@ function checkExternalDataFiles(onnxFile: string, graph: ModelGraph): void {
       `stores the tensor "${tensor}" in the external data file ${JSON.stringify(location)}, ${where}: this model file is damaged or was made to read other files. Delete it and download the model again from a source you trust.`,
     );
   }
+  return files;
 }
 
 export async function loadDecoderSession(
@@ -267,7 +276,9 @@ export async function loadDecoderSession(
       float16Compute = { mode: 'float32', castInitializers: plan.rewrite.castInitializers, castGathers: plan.rewrite.castGathers };
     } else float16Compute = { mode: 'as-exported', reason: plan.ok ? 'no room for the rewrite' : plan.reason };
   }
-  checkExternalDataFiles(onnxFile, graph);
+  const weightFiles = [onnxFile, ...checkExternalDataFiles(onnxFile, graph)];
+  // Before ONNX Runtime opens them: a change from here on shows as a different fingerprint.
+  const weightsFingerprint = filesFingerprint(weightFiles);
 
   let model: Uint8Array = buf.subarray(0, length);
   let lastPositionOnly = false;
@@ -356,5 +367,5 @@ export async function loadDecoderSession(
   const io = discoverIo(session, onnxFile, fallback, kvLayoutOf(kvOutputs.mode));
   // In the background: it only speeds up decode steps, and never rejects.
   void warmPageCache(embeddingRanges(graph, dirname(onnxFile)));
-  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvOutputs, float16Compute };
+  return { session, io, lastPositionOnly, rewriteSkipped, int8ComputeNodes, newTokenKvOutputs, kvOutputs, float16Compute, weightFiles, weightsFingerprint };
 }

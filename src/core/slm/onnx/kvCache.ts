@@ -32,8 +32,9 @@ interface BufferSet {
 export class KvBufferPool {
   private spare: BufferSet | undefined;
 
+  /** The spare set when it has room for `minCapacity` tokens and not far more: a short cache in a long one's buffers would hold (and be charged) all of them. */
   take(minCapacity: number): BufferSet | undefined {
-    if (!this.spare || this.spare.capacity < minCapacity) return undefined;
+    if (!this.spare || this.spare.capacity < minCapacity || this.spare.capacity > 2 * nextCapacity(minCapacity, 0)) return undefined;
     const set = this.spare;
     this.spare = undefined;
     return set;
@@ -41,6 +42,16 @@ export class KvBufferPool {
 
   give(set: BufferSet): void {
     if (!this.spare || this.spare.capacity < set.capacity) this.spare = set;
+  }
+
+  /** Bytes of the spare set (0 when there is none). */
+  get spareBytes(): number {
+    return this.spare ? bufferBytes(this.spare) : 0;
+  }
+
+  /** Lets the spare set go (the garbage collector frees it). */
+  dropSpare(): void {
+    this.spare = undefined;
   }
 }
 
@@ -56,9 +67,15 @@ export interface KvCacheStore {
   reserve(tokens: number): void;
   /** Hands the buffers to the pool for the next session. */
   release(): void;
+  /** Lets the buffers go without pooling them (a cache evicted to keep the budget must not live on as the pool's spare). */
+  discard(): void;
+  /** Moves the cache into buffers sized for its length when it holds more than twice that room (a cache cut short, or grown in a long one's buffers). */
+  fitCapacity(): void;
+  /** Bytes that clonePrefix(length) would hold. */
+  bytesOfPrefix(length: number): number;
   /** Forgets every token after the first `length` (a kept cache reused up to where a new prompt departs from it). */
   truncate(length: number): void;
-  /** A new cache holding a copy of the first `length` tokens (this one is left as it was). */
+  /** A new cache holding a copy of the first `length` tokens, in buffers sized for them (this one is left as it was). */
   clonePrefix(length: number): KvCacheStore;
   /** Bytes of the buffers this cache holds (its capacity, not only its length). */
   readonly bytes: number;
@@ -77,6 +94,10 @@ function checkRows(rows: ArrayLike<number>[], n: number, slots: number, heads: n
 function allocateRows(type: KvType, tokens: number, rowSize: number): KvArray {
   const n = tokens * rowSize;
   return type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+}
+
+function bufferBytes(set: BufferSet): number {
+  return set.buffers.reduce((sum, b) => sum + b.byteLength, 0);
 }
 
 /** Room for half as many tokens again: a prefill must not be followed by a regrowth (a copy of the cache) at the first generated token. */
@@ -108,13 +129,17 @@ abstract class PooledKvCache implements KvCacheStore {
   protected abstract sameKind(): PooledKvCache;
 
   get bytes(): number {
-    return this.set.buffers.reduce((sum, b) => sum + b.byteLength, 0);
+    return bufferBytes(this.set);
+  }
+
+  bytesOfPrefix(length: number): number {
+    return nextCapacity(length, 0) * this.rowSize * this.slots * (this.type === 'float16' ? 2 : 4);
   }
 
   clonePrefix(length: number): KvCacheStore {
     if (length > this.length) throw new RangeError(`internal: cannot copy ${length} tokens of a cache holding ${this.length}`);
     const copy = this.sameKind();
-    copy.reserve(length);
+    copy.set = this.allocate(nextCapacity(length, 0));
     for (let slot = 0; slot < this.slots; slot++) this.copyPrefixInto(copy.set.buffers, length, slot);
     copy.length = length;
     return copy;
@@ -122,8 +147,18 @@ abstract class PooledKvCache implements KvCacheStore {
 
   release(): void {
     if (this.set.capacity > 0) this.pool.give(this.set);
+    this.discard();
+  }
+
+  discard(): void {
     this.set = { capacity: 0, buffers: [] };
     this.length = 0;
+  }
+
+  fitCapacity(): void {
+    const fitting = nextCapacity(this.length, 0);
+    // Its own buffers are let go, not pooled: the pool would hand them to the next short cache.
+    if (this.set.capacity > 2 * fitting) this.set = this.moved(this.allocate(fitting));
   }
 
   protected tensor(data: KvArray, dims: number[]): Ort.Tensor {
@@ -134,15 +169,20 @@ abstract class PooledKvCache implements KvCacheStore {
     if (tokens > this.set.capacity) this.grow(tokens);
   }
 
-  /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
-  private grow(total: number): void {
-    const capacity = nextCapacity(total, this.set.capacity);
-    const next: BufferSet = this.pool.take(total) ?? {
-      capacity,
-      buffers: Array.from({ length: this.slots }, () => allocateRows(this.type, capacity, this.rowSize)),
-    };
+  private allocate(capacity: number): BufferSet {
+    return { capacity, buffers: Array.from({ length: this.slots }, () => allocateRows(this.type, capacity, this.rowSize)) };
+  }
+
+  /** `next` holding this cache's tokens (both layouts keep `length` tokens at the start of each slot's buffer). */
+  private moved(next: BufferSet): BufferSet {
     const used = this.length * this.rowSize;
     if (used > 0) this.set.buffers.forEach((buffer, slot) => next.buffers[slot].set(buffer.subarray(0, used)));
+    return next;
+  }
+
+  /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
+  private grow(total: number): void {
+    const next = this.moved(this.pool.take(total) ?? this.allocate(nextCapacity(total, this.set.capacity)));
     if (this.set.capacity > 0) this.pool.give(this.set);
     this.set = next;
   }

@@ -106,9 +106,15 @@ export class KvDecoderSession implements SlmSession {
   private readonly scratch = new Int64Scratch();
   private readonly calls = new AsyncLock();
   private disposed = false;
+  /** Told by the first prefill's result: why the kept caches were dropped as this session was created. */
+  private keptCachesDropped: string | undefined;
 
-  constructor(private readonly model: DecoderModel) {
+  constructor(
+    private readonly model: DecoderModel,
+    options: { keptCachesDropped?: string } = {},
+  ) {
     this.id = `s${nextSessionNumber++}`;
+    this.keptCachesDropped = options.keptCachesDropped;
     const { io } = model;
     if (model.newTokenKvOutputs) {
       const Store = model.kvLayout === 'token-major' ? TokenMajorKvCache : CompactKvCache;
@@ -139,7 +145,9 @@ export class KvDecoderSession implements SlmSession {
       if (this.model.prefixCache && this.logits && !this.checkpoints.some((k) => k.length === length)) {
         this.checkpoints = [...this.checkpoints, { length, logits: Float32Array.from(this.logits) }].slice(-MAX_CHECKPOINTS);
       }
-      return { tokenCount: ids.length, reusedTokens };
+      const dropped = this.keptCachesDropped;
+      this.keptCachesDropped = undefined;
+      return { tokenCount: ids.length, reusedTokens, ...(dropped ? { keptCachesDropped: dropped } : {}) };
     });
   }
 

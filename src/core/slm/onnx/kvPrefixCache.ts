@@ -6,9 +6,10 @@
  *
  * Matching is on token ids, never text: a cache that holds an LLM's spliced text holds the
  * ids its re-tokenisation gave, and is reused only as far as the new prompt has the same ids.
- * Within a memory budget, least recently used first out.
+ * Within a memory budget, least recently used first out; the budget also holds the spare
+ * buffer set of the model's pool (kvCache.ts), so what stays between answers is at most it.
  */
-import type { KvCacheStore } from './kvCache';
+import type { KvBufferPool, KvCacheStore } from './kvCache';
 
 /**
  * Default budget for kept caches. A Qwen3-0.6B (or 1.7B) float32 cache takes 224 KB a token,
@@ -44,6 +45,10 @@ export interface ReusedCache {
   checkpoints: LogitsCheckpoint[];
 }
 
+function keptBytes(c: KeptCache): number {
+  return c.kv.bytes + c.checkpoints.reduce((n, k) => n + k.logits.byteLength, 0);
+}
+
 function sharedPrefix(a: readonly number[], b: readonly number[]): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
@@ -56,11 +61,15 @@ export class KvPrefixCache {
   private clock = 0;
   private closed = false;
 
-  constructor(private readonly budgetBytes: number) {}
+  constructor(
+    private readonly budgetBytes: number,
+    /** The pool whose spare set counts against the budget too (it is let go before any kept cache). */
+    private readonly pool?: KvBufferPool,
+  ) {}
 
   /** Bytes held by kept caches. */
   get bytes(): number {
-    return this.kept.reduce((sum, c) => sum + c.kv.bytes + c.checkpoints.reduce((n, k) => n + k.logits.byteLength, 0), 0);
+    return this.kept.reduce((sum, c) => sum + keptBytes(c), 0);
   }
 
   /** Kept caches, most recently used first (for tests and diagnostics). */
@@ -111,22 +120,39 @@ export class KvPrefixCache {
 
   /**
    * Keeps a finished session's cache (`ids` are exactly the tokens in `kv`). Caches it makes
-   * redundant (a prefix of it) go; then the least recently used ones until the budget holds.
+   * redundant (a prefix of it) go; then the pool's spare set and the least recently used
+   * caches until the budget holds. A cache larger than the whole budget is cut to its longest
+   * prefix that fits it (a long chat goes on from there), and as the most recently used it
+   * stays while older ones go: it never evicts the others and then itself.
    */
   keep(ids: number[], kv: KvCacheStore, checkpoints: LogitsCheckpoint[] = []): void {
     if (this.closed || ids.length === 0 || kv.length !== ids.length) {
       kv.release();
+      this.fitBudget();
       return;
     }
-    const valid = checkpoints.filter((k) => k.length <= ids.length).slice(-MAX_CHECKPOINTS);
+    kv.fitCapacity();
+    let entry: KeptCache = {
+      ids,
+      kv,
+      checkpoints: checkpoints.filter((k) => k.length <= ids.length).slice(-MAX_CHECKPOINTS),
+      lastUsed: ++this.clock,
+    };
+    if (keptBytes(entry) > this.budgetBytes) {
+      const prefix = this.longestPrefixWithin(entry, this.budgetBytes);
+      kv.discard();
+      if (!prefix) {
+        this.fitBudget();
+        return;
+      }
+      entry = prefix;
+    }
     for (const c of [...this.kept]) {
-      const covered = c.checkpoints.every((k) => valid.some((v) => v.length === k.length));
-      if (covered && sharedPrefix(c.ids, ids) === c.ids.length) this.evict(c);
+      const covered = c.checkpoints.every((k) => entry.checkpoints.some((v) => v.length === k.length));
+      if (covered && sharedPrefix(c.ids, entry.ids) === c.ids.length) this.evict(c);
     }
-    this.kept.push({ ids, kv, checkpoints: valid, lastUsed: ++this.clock });
-    while (this.kept.length > 0 && this.bytes > this.budgetBytes) {
-      this.evict(this.kept.reduce((oldest, c) => (c.lastUsed < oldest.lastUsed ? c : oldest)));
-    }
+    this.kept.push(entry);
+    this.fitBudget(entry);
   }
 
   /** Frees every kept cache; later ones are released at once (the model is going away). */
@@ -135,8 +161,43 @@ export class KvPrefixCache {
     for (const c of [...this.kept]) this.evict(c);
   }
 
+  /** Frees every kept cache (they were computed by weights that are no longer the model's); later ones are kept again. */
+  clear(): void {
+    for (const c of [...this.kept]) this.evict(c);
+  }
+
+  /** A right-sized copy of the longest prefix of `c` holding at most `room` bytes, or undefined when not even one token fits. */
+  private longestPrefixWithin(c: KeptCache, room: number): KeptCache | undefined {
+    const bytesOf = (n: number) => c.kv.bytesOfPrefix(n) + c.checkpoints.reduce((sum, k) => sum + (k.length <= n ? k.logits.byteLength : 0), 0);
+    let low = 0;
+    let high = c.ids.length;
+    while (low < high) {
+      const mid = Math.ceil((low + high) / 2);
+      if (bytesOf(mid) <= room) low = mid;
+      else high = mid - 1;
+    }
+    if (low === 0) return undefined;
+    return { ids: c.ids.slice(0, low), kv: c.kv.clonePrefix(low), checkpoints: c.checkpoints.filter((k) => k.length <= low), lastUsed: c.lastUsed };
+  }
+
+  /** Lets the pool's spare go, then evicts the least recently used caches other than `keeping`, until the budget holds. */
+  private fitBudget(keeping?: KeptCache): void {
+    for (;;) {
+      const spare = this.pool?.spareBytes ?? 0;
+      if (this.bytes + spare <= this.budgetBytes) return;
+      if (spare > 0) {
+        this.pool!.dropSpare();
+        continue;
+      }
+      const others = this.kept.filter((c) => c !== keeping);
+      if (others.length === 0) return;
+      this.evict(others.reduce((oldest, c) => (c.lastUsed < oldest.lastUsed ? c : oldest)));
+    }
+  }
+
+  /** Its buffers are let go, not pooled: pooled, they would be held on top of the budget. */
   private evict(c: KeptCache): void {
     this.kept.splice(this.kept.indexOf(c), 1);
-    c.kv.release();
+    c.kv.discard();
   }
 }

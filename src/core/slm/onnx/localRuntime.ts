@@ -9,7 +9,7 @@ import { ChatTemplate } from '../chatTemplate';
 import { KvBufferPool } from './kvCache';
 import { DEFAULT_KV_CACHE_BUDGET_MB, KvPrefixCache } from './kvPrefixCache';
 import { AsyncLock, KvDecoderSession, type DecoderModel } from './kvDecoder';
-import { ModelFolderError, readModelFolder, type VariantChoice } from '../modelFolder';
+import { filesFingerprint, ModelFolderError, readModelFolder, type VariantChoice } from '../modelFolder';
 import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './decoderSession';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
 import { SlmTokenizer } from '../tokenizer';
@@ -82,6 +82,8 @@ export interface LocalRuntime extends SlmRuntime {
   readonly float16Compute: { mode: Float16Compute; reason?: string };
   /** KV caches kept for reuse, most recently used first (empty when reuse is off). */
   readonly keptKvCaches: { tokens: number; bytes: number }[];
+  /** Bytes of the spare KV buffer set kept for the next session (with a cache budget, counted in it). */
+  readonly spareKvBufferBytes: number;
   /** With `profileFilePrefix`: ends the profile and returns the file ONNX Runtime wrote (undefined without it). */
   endProfiling(): string | undefined;
 }
@@ -106,6 +108,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     },
   );
   const ort = await loadOnnxRuntime();
+  const kvPool = new KvBufferPool();
   const maxPositions = model.config.raw.max_position_embeddings;
   const decoderModel: DecoderModel = {
     ort,
@@ -117,12 +120,13 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     lock: new AsyncLock(),
     newTokenKvOutputs: loaded.newTokenKvOutputs,
     kvLayout: kvLayoutOf(loaded.kvOutputs.mode),
-    kvPool: new KvBufferPool(),
+    kvPool,
     prefillChunk: options.prefillChunkTokens,
   };
   const budgetMb = options.kvCacheBudgetMb ?? DEFAULT_KV_CACHE_BUDGET_MB;
   // Only where sessions own their cache buffers (not the whole-cache path, whose tensors ONNX Runtime owns).
-  if (loaded.newTokenKvOutputs && budgetMb > 0) decoderModel.prefixCache = new KvPrefixCache(budgetMb * 1024 * 1024);
+  if (loaded.newTokenKvOutputs && budgetMb > 0) decoderModel.prefixCache = new KvPrefixCache(budgetMb * 1024 * 1024, kvPool);
+  let weightsFingerprint = loaded.weightsFingerprint;
   const info: ModelInfo = {
     folder,
     modelType: model.config.modelType,
@@ -154,6 +158,9 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     get keptKvCaches() {
       return decoderModel.prefixCache?.entries ?? [];
     },
+    get spareKvBufferBytes() {
+      return kvPool.spareBytes;
+    },
     endProfiling() {
       if (!options.profileFilePrefix) return undefined;
       loaded.session.endProfiling();
@@ -174,7 +181,16 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     decode: (ids) => tokenizer.decode(ids),
     async createSession() {
       alive();
-      const session = new KvDecoderSession(decoderModel);
+      let keptCachesDropped: string | undefined;
+      // Weights written over in place change what the loaded model computes (ONNX Runtime maps
+      // external data files), and kept caches hold what the old weights computed: they go.
+      const weightsNow = decoderModel.prefixCache ? filesFingerprint(loaded.weightFiles) : weightsFingerprint;
+      if (weightsNow !== weightsFingerprint) {
+        weightsFingerprint = weightsNow;
+        decoderModel.prefixCache?.clear();
+        keptCachesDropped = `the model's files (${loaded.weightFiles.join(', ')}) changed since it was loaded; load it again to run the new ones`;
+      }
+      const session = new KvDecoderSession(decoderModel, { keptCachesDropped });
       sessions.add(session);
       const dispose = session.dispose.bind(session);
       session.dispose = async () => {

@@ -4,9 +4,9 @@
  * tsx when run from source). If the process dies, every pending call rejects with an
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
  * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
- * after its cancel, a load past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline, a
- * shutdown not answered: each stops the process. The processes still running when this
- * process exits are killed with it.
+ * (or a few of its slowest steps) after its cancel, a load past DEFAULT_LOAD_TIMEOUT_MS, a
+ * render past its deadline, a shutdown not answered: each stops the process. The processes
+ * still running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -59,8 +59,9 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   onServedRequest?: (request: SentRequest) => void;
   /**
    * After a call is cancelled (its AbortSignal), the most milliseconds it may take to end
-   * before the SLM process is stopped (default DEFAULT_CANCEL_GRACE_MS): a native run that
-   * never returns, or a loop, must not keep a stopped answer waiting for ever.
+   * before the SLM process is stopped (default DEFAULT_CANCEL_GRACE_MS), or CANCEL_GRACE_STEPS
+   * times the slowest step the process was seen to take, whichever is longer: a native run
+   * that never returns, or a loop, must not keep a stopped answer waiting for ever.
    */
   cancelGraceMs?: number;
   /** Most milliseconds a load of the model may take before its process is stopped (default DEFAULT_LOAD_TIMEOUT_MS). */
@@ -80,6 +81,19 @@ export const DEFAULT_RENDER_TIMEOUT_MS = 10_000;
  * and its process is stopped (the next call starts a new one).
  */
 export const DEFAULT_CANCEL_GRACE_MS = 10_000;
+
+/**
+ * A cancelled call is given at least this many times the slowest step (a prefill chunk, a
+ * decode step) its process took: a large model on a slow CPU may take longer than
+ * DEFAULT_CANCEL_GRACE_MS for one chunk, and stopping it then would lose every kept cache.
+ */
+export const CANCEL_GRACE_STEPS = 3;
+
+/** The step-based grace stops here: a gap between messages may include a wait behind another call, and a hung process must still go. */
+const MAX_STEP_GRACE_MS = 60_000;
+
+/** The calls whose messages (progress, tokens, the response) each follow one forward pass or more. */
+const STEPPED_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['prefill', 'generate']);
 
 /** A model loads in seconds to a minute; one still loading after this is taken as hung (a stalled disk, a native hang). */
 export const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
@@ -183,6 +197,8 @@ interface Streamed {
 interface Pending extends Streamed {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
+  /** For a stepped call: when it was sent or its last message came (performance.now()). */
+  lastMessageAt?: number;
 }
 
 /** One worker process and its in-flight requests. */
@@ -195,6 +211,8 @@ class WorkerProcess {
   endedBecause: string | undefined;
   /** It was stopped from here (kill()), not ended on its own. */
   stoppedHere = false;
+  /** Longest time between two messages of a stepped call: at least one step of this process. */
+  private slowestStepMs = 0;
 
   constructor(
     path: string,
@@ -228,9 +246,10 @@ class WorkerProcess {
         this.post({ type: 'cancel', id });
         // A process that cannot end the call (a native run that never returns, a loop that never
         // reads the cancel) is stopped: its pending calls fail, and the next call starts a new one.
+        const graceMs = Math.ceil(Math.max(this.cancelGraceMs, Math.min(MAX_STEP_GRACE_MS, CANCEL_GRACE_STEPS * this.slowestStepMs)));
         grace ??= setTimeout(() => {
-          if (this.pending.has(id)) this.kill(`did not end a cancelled ${method} call within ${duration(this.cancelGraceMs)} and was stopped`);
-        }, this.cancelGraceMs);
+          if (this.pending.has(id)) this.kill(`did not end a cancelled ${method} call within ${duration(graceMs)} and was stopped`);
+        }, graceMs);
       };
       const settle = () => {
         signal?.removeEventListener('abort', cancel);
@@ -246,6 +265,7 @@ class WorkerProcess {
           reject(error);
         },
         ...streamed,
+        lastMessageAt: STEPPED_METHODS.has(method) ? performance.now() : undefined,
       });
       this.post({ type: 'request', id, method, params } as ParentToWorkerMessage);
       // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
@@ -276,6 +296,11 @@ class WorkerProcess {
     }
     const pending = this.pending.get(message.id);
     if (!pending) return;
+    if (pending.lastMessageAt !== undefined) {
+      const now = performance.now();
+      this.slowestStepMs = Math.max(this.slowestStepMs, now - pending.lastMessageAt);
+      pending.lastMessageAt = now;
+    }
     if (message.type === 'token') {
       pending.onToken?.(message.token);
       return;

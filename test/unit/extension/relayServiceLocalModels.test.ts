@@ -1,0 +1,103 @@
+// RelayService's local models on the real SLM process (dist/slmWorker.js, bundled here with
+// esbuild into an extension folder of its own) and the tiny generated ONNX model: the
+// onnx-local LLM keeps its KV caches within relay.slm.kvCacheBudgetMb, and an SLM whose
+// weights are written over in place is loaded again. Only the VS Code API is a stand-in.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createExtensionContext, resetSettings, useVscodeStub } from './vscodeStub';
+import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
+useVscodeStub();
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
+
+// Loaded after the stub is in place (they import 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { readSettings } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
+type Service = InstanceType<typeof RelayService>;
+type Settings = ReturnType<typeof readSettings>;
+/** The service's loads, as its answers call them. */
+interface Loads {
+  localLlm(folder: string): Promise<ProcessRuntime>;
+  slm(folder: string, settings: Settings): Promise<ProcessRuntime>;
+}
+
+const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-relay-service-local-models');
+const PROMPT = '<|im_start|>user\nHello there, how are you today?<|im_end|>\n<|im_start|>assistant\n';
+const skip = process.platform !== 'linux' && 'reads /proc';
+
+let folder: string;
+const scratch: string[] = [];
+before(async () => {
+  await bundleSlmWorker(EXTENSION);
+  folder = await ensureTinyModel();
+});
+after(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `body` with a new service; then closes it, and ends any process it left (by pid). */
+async function withService(body: (service: Service, loads: Loads) => Promise<void>): Promise<void> {
+  const ext = createExtensionContext(EXTENSION);
+  const service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: () => undefined });
+  const loads = service as unknown as Loads;
+  try {
+    await body(service, { localLlm: loads.localLlm.bind(service), slm: loads.slm.bind(service) });
+  } finally {
+    service.dispose();
+    ext.dispose();
+    for (let i = 0; i < 250 && slmWorkerPids().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const pid of slmWorkerPids()) process.kill(pid, 'SIGKILL');
+  }
+}
+
+/** Reads `prompt` twice, each on a new session disposed after it: how many tokens the second read took from the first's kept cache. */
+async function reusedOnSecondRead(runtime: ProcessRuntime, prompt: string): Promise<number> {
+  let reused = 0;
+  for (let i = 0; i < 2; i++) {
+    const session = await runtime.createSession();
+    reused = (await session.prefill(prompt)).reusedTokens ?? 0;
+    await session.dispose();
+  }
+  return reused;
+}
+
+describe('the onnx-local LLM', { skip }, () => {
+  test('keeps no KV cache with relay.slm.kvCacheBudgetMb 0', () =>
+    withService(async (_service, { localLlm }) => {
+      resetSettings({ 'relay.slm.kvCacheBudgetMb': 0 });
+      assert.equal(await reusedOnSecondRead(await localLlm(folder), PROMPT), 0);
+    }));
+
+  test('keeps them with the default budget', () =>
+    withService(async (_service, { localLlm }) => {
+      resetSettings({});
+      assert.ok((await reusedOnSecondRead(await localLlm(folder), PROMPT)) > 0);
+    }));
+});
+
+describe('the SLM', { skip }, () => {
+  test('whose weights are written over in place is loaded again at the next request; untouched, it is not', () =>
+    withService(async (_service, { slm }) => {
+      const copy = mkdtempSync(join(tmpdir(), 'relay-slm-weights-'));
+      scratch.push(copy);
+      cpSync(await ensureTinyModel({ variants: ['fp32'], shardBytes: 1 << 30 }), copy, { recursive: true, dereference: true });
+      resetSettings({ 'relay.slm.modelFolder': copy });
+      const first = await slm(copy, readSettings());
+      assert.equal(await slm(copy, readSettings()), first, 'the same files: the same process');
+      const data = join(copy, 'onnx', 'model.onnx_data');
+      const before = statSync(data);
+      // As `cp` onto it: the same inode, written again.
+      writeFileSync(data, readFileSync(data));
+      assert.equal(statSync(data).ino, before.ino);
+      if (statSync(data).mtimeMs === before.mtimeMs) utimesSync(data, before.atime, new Date(before.mtimeMs + 1000));
+      const second = await slm(copy, readSettings());
+      assert.notEqual(second, first, 'loaded again');
+      assert.equal(first.pid, undefined, 'the old process was stopped');
+      assert.notEqual(second.pid, undefined);
+    }));
+});

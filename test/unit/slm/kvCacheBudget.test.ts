@@ -1,0 +1,151 @@
+// What the KV-cache budget (kvPrefixCache.ts) holds on real ONNX sessions of the tiny
+// generated model: a cache larger than the whole budget is cut to its longest prefix that
+// fits and kept as the most recently used (older ones go first); a short answer after long ones gets
+// buffers of its own size, not a long one's spare set; between answers, the kept caches and
+// the pool's spare set (kvCache.ts) hold at most the budget.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { ensureTinyModel } from '../../fixtures/fixtures';
+import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../src/core/slm/onnx/localRuntime';
+import { KvBufferPool, TokenMajorKvCache } from '../../../src/core/slm/onnx/kvCache';
+import { KvPrefixCache } from '../../../src/core/slm/onnx/kvPrefixCache';
+import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
+
+const MB = 2 ** 20;
+const CHAT_A = '<|im_start|>user\nfirst chat about cats<|im_end|>\n<|im_start|>assistant\n';
+const CHAT_B = '<|im_start|>user\nsecond chat about dogs<|im_end|>\n<|im_start|>assistant\n';
+const LONG_1 = 'alpha beta gamma delta '.repeat(60);
+const LONG_2 = 'zeta eta theta iota kappa '.repeat(60);
+const SHORT = 'hi';
+
+let folder: string;
+before(async () => {
+  folder = await ensureTinyModel();
+});
+
+const runtimes: LocalRuntime[] = [];
+after(async () => {
+  for (const r of runtimes) await r.dispose();
+});
+async function runtime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const r = await createLocalRuntime(folder, { variant: 'fp32', ...options });
+  runtimes.push(r);
+  return r;
+}
+
+/** Prefills `prompt` on a new session, generates greedily, disposes it (its cache is kept). */
+async function answer(rt: LocalRuntime, prompt: string, maxTokens = 2) {
+  const session = await rt.createSession();
+  const prefill = await session.prefill(prompt);
+  const logits = await session.nextLogits();
+  await session.generate({ maxTokens });
+  await session.dispose();
+  return { prefill, logits };
+}
+
+/** Bytes a token takes in every cache slot (float32 cache). */
+function bytesPerToken(rt: LocalRuntime): number {
+  const { numLayers, numKeyValueHeads, headDim } = rt.info.backend as { numLayers: number; numKeyValueHeads: number; headDim: number };
+  return numLayers * 2 * numKeyValueHeads * headDim * 4;
+}
+
+/** The kept caches' KV buffers and the spare set: what stays in memory between answers. */
+const heldBytes = (rt: LocalRuntime) => rt.keptKvCaches.reduce((sum, c) => sum + c.bytes, 0) + rt.spareKvBufferBytes;
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const layouts: { name: string; kvOutputs: KvOutputsMode }[] = [
+  { name: 'token-major', kvOutputs: 'in-place' },
+  { name: 'head-major', kvOutputs: 'new-tokens' },
+];
+
+describe('a cache larger than the whole budget', () => {
+  for (const { name, kvOutputs } of layouts) {
+    test(`${name}: its longest prefix that fits the budget is kept, older caches going first; it decodes as without reuse`, async () => {
+      const budget = 1 * MB;
+      const rt = await runtime({ kvOutputs, kvCacheBudgetMb: budget / MB });
+      const fresh = await runtime({ kvOutputs, kvCacheBudgetMb: 0 });
+      await answer(rt, CHAT_A);
+      await answer(rt, CHAT_B);
+      const chats = rt.keptKvCaches.map((c) => c.tokens);
+      assert.equal(chats.length, 2);
+      const big = 'alpha beta gamma delta '.repeat(110);
+      const bigTokens = rt.encode(big).length;
+      assert.ok(bigTokens * bytesPerToken(rt) > budget, `the long prompt's cache alone holds more than the budget (${bigTokens} tokens)`);
+      await answer(rt, big);
+      const kept = rt.keptKvCaches;
+      const prefix = kept[0].tokens;
+      assert.ok(prefix > 0 && prefix < bigTokens, `a prefix of the long one is kept, not nothing (${prefix} of ${bigTokens} tokens)`);
+      assert.ok(heldBytes(rt) <= budget, `${heldBytes(rt)} bytes held`);
+      // Least recently used first out: the chats made room for the newest (until 2026-12-04 all three went).
+      assert.deepEqual(
+        kept.map((c) => c.tokens),
+        [prefix],
+        `the chats (${chats.join(', ')} tokens) made room: ${JSON.stringify(kept.map((c) => c.tokens))}`,
+      );
+
+      const followUp = await answer(rt, big + 'and more');
+      assert.equal(followUp.prefill.reusedTokens, prefix, 'the long prompt again starts from its kept prefix');
+      const diff = maxAbsDiff(followUp.logits, (await answer(fresh, big + 'and more')).logits);
+      assert.ok(diff < 1e-4, `logits differ by ${diff}`);
+    });
+  }
+});
+
+describe('the spare buffer set', () => {
+  for (const { name, kvOutputs } of layouts) {
+    test(`${name}: a short answer after long ones is kept in buffers of its size beside the last long one; kept caches and the spare set stay within the budget`, async () => {
+      const budget = 1.2 * MB;
+      const rt = await runtime({ kvOutputs, kvCacheBudgetMb: budget / MB });
+      const longTokens = rt.encode(LONG_2).length;
+      assert.ok(2 * longTokens * bytesPerToken(rt) > budget, 'two long caches do not fit');
+      for (const prompt of [LONG_1, LONG_2, SHORT]) {
+        await answer(rt, prompt);
+        assert.ok(heldBytes(rt) <= budget, `after ${rt.encode(prompt).length} tokens: ${heldBytes(rt)} bytes held, budget ${budget}`);
+      }
+      const kept = rt.keptKvCaches;
+      assert.deepEqual(
+        kept.map((c) => c.tokens),
+        [rt.encode(SHORT).length + 1, longTokens + 1],
+        'the short cache and the last long one are kept',
+      );
+      // One capacity step (256 tokens) is the least a cache holds.
+      assert.ok(kept[0].bytes <= 256 * bytesPerToken(rt), `the short cache holds ${kept[0].bytes} bytes`);
+      const followUp = await answer(rt, LONG_2 + 'more', 1);
+      assert.ok(followUp.prefill.reusedTokens! >= longTokens - 1, `the long one is reused (${followUp.prefill.reusedTokens} of ${longTokens})`);
+    });
+  }
+
+  test('a long answer leaves its spare set for the next long one: a short answer does not take it', async () => {
+    const rt = await runtime({});
+    await answer(rt, LONG_1);
+    const spare = rt.spareKvBufferBytes;
+    assert.ok(spare > 256 * bytesPerToken(rt), `the long prompt grew its buffers, leaving a spare set of ${spare} bytes`);
+    await answer(rt, SHORT);
+    assert.equal(rt.spareKvBufferBytes, spare, 'the spare set is still there');
+    assert.ok(rt.keptKvCaches[0].bytes <= 256 * bytesPerToken(rt), `the short cache holds ${rt.keptKvCaches[0].bytes} bytes`);
+  });
+
+  test('a kept cache cut far below its capacity is kept in buffers of its length', () => {
+    const [slots, heads, headDim] = [4, 2, 16];
+    const store = new KvPrefixCache(8 * MB);
+    const cache = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', new KvBufferPool());
+    cache.append(
+      Array.from({ length: slots }, () => new Float32Array(heads * headDim * 1000)),
+      1000,
+    );
+    const longBytes = cache.bytes;
+    cache.truncate(10);
+    store.keep(
+      Array.from({ length: 10 }, (_, i) => i),
+      cache,
+    );
+    assert.deepEqual(store.entries, [{ tokens: 10, bytes: cache.bytesOfPrefix(10) }]);
+    assert.ok(cache.bytesOfPrefix(10) * 4 < longBytes);
+  });
+});
