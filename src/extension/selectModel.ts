@@ -12,7 +12,7 @@ import * as vscode from 'vscode';
 import { downloadModel, type DownloadProgress } from '../core/models/downloader';
 import { formatBytes, isModelDownloadError, ModelDownloadError } from '../core/models/errors';
 import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubContext, type HubFile } from '../core/models/hubApi';
-import { DEFAULT_HUB_TIMEOUTS } from '../core/models/hubHttp';
+import { DEFAULT_HUB_TIMEOUTS, withoutCredentials } from '../core/models/hubHttp';
 import { keyShapeProblem } from '../core/providers/keyShape';
 import { modelStatus } from '../core/models/modelStore';
 import { availableVariants, filesForVariant } from '../core/models/variantFiles';
@@ -186,26 +186,54 @@ async function pickLocalFolder(): Promise<void> {
   }
 }
 
+/** What reading a repository's file list came to. */
+interface ListingRead {
+  listing?: HubFile[];
+  /** Why the repository's model cannot run here, when that was checked and it cannot. */
+  unsupported?: string;
+  /** Why the list could not be read. */
+  error?: unknown;
+  cancelled?: boolean;
+}
+
+/**
+ * The file list of `repo`, and with `checkArchitecture` whether its model runs here (its
+ * config.json), both under one cancellable progress notification: a slow hub never leaves
+ * the user waiting on something they cannot stop.
+ */
+async function readListing(context: vscode.ExtensionContext, repo: string, revision: string, checkArchitecture: boolean): Promise<ListingRead> {
+  try {
+    const hub = await hubContext(context);
+    return await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Relay: reading the file list of ${repo}…`, cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        const cancel = token.onCancellationRequested(() => controller.abort());
+        try {
+          const cancellable = { ...hub, signal: controller.signal };
+          const listing = await listRepoFiles(cancellable, repo, revision);
+          // A listing without a variant is refused for that; its config.json would say nothing more.
+          if (!checkArchitecture || availableVariants(listing).length === 0) return { listing };
+          progress.report({ message: 'checking its config.json…' });
+          return { listing, unsupported: await unsupportedArchitecture(cancellable, repo, revision) };
+        } finally {
+          cancel.dispose();
+        }
+      },
+    );
+  } catch (error) {
+    if (isModelDownloadError(error) && error.code === 'cancelled') return { cancelled: true };
+    return { error };
+  }
+}
+
 /** `pin`: the catalog entry's pinned commit (= `revision`) and file hashes, which the download must match. */
 async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: string, revision: string, pin?: CatalogPin): Promise<void> {
   const root = storageRoot(context);
   const status = modelStatus(root, repo, revision);
-  let listing: HubFile[] | undefined;
-  let listingError: unknown;
-  try {
-    const hub = await hubContext(context);
-    listing = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Relay: reading the file list of ${repo}…`, cancellable: true },
-      async (_progress, token) => {
-        const controller = new AbortController();
-        token.onCancellationRequested(() => controller.abort());
-        return listRepoFiles({ ...hub, signal: controller.signal }, repo, revision);
-      },
-    );
-  } catch (error) {
-    listingError = error;
-    if (isModelDownloadError(error) && error.code === 'cancelled') return;
-  }
+  const read = await readListing(context, repo, revision, status.variants.length === 0);
+  if (read.cancelled) return;
+  const { listing, error: listingError } = read;
   if (listing && availableVariants(listing).length === 0) {
     try {
       filesForVariant(repo, listing, 'auto'); // throws the message that says what is missing
@@ -214,12 +242,9 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
       return;
     }
   }
-  if (listing && status.variants.length === 0) {
-    const unsupported = await unsupportedArchitecture(context, repo, revision);
-    if (unsupported) {
-      void vscode.window.showErrorMessage(`Relay: ${unsupported}`);
-      return;
-    }
+  if (read.unsupported) {
+    void vscode.window.showErrorMessage(`Relay: ${read.unsupported}`);
+    return;
   }
   const options = variantOptions({ listed: listing ? availableVariants(listing) : undefined, catalog: catalogModelForRepo(repo), downloaded: status.variants });
   if (!listing && status.variants.length === 0) {
@@ -230,7 +255,6 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
       revision,
       listingError ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`),
       'auto',
-      undefined,
       pin,
     );
     return;
@@ -254,12 +278,28 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
   await runDownload(context, repo, revision, variant, files, pin);
 }
 
+/** "Retry": the file list is read again, since a repository that moved on serves other files than the old list says. */
+async function downloadAgain(context: vscode.ExtensionContext, repo: string, revision: string, variant: OnnxVariant, pin?: CatalogPin): Promise<void> {
+  const read = await readListing(context, repo, revision, false);
+  if (read.cancelled) return;
+  let files: HubFile[];
+  try {
+    if (!read.listing) throw read.error ?? new ModelDownloadError('network', `The file list of ${repo} could not be read.`);
+    files = filesForVariant(repo, read.listing, variant).files;
+  } catch (error) {
+    await showDownloadError(context, repo, revision, error, variant, pin);
+    return;
+  }
+  await runDownload(context, repo, revision, variant, files, pin);
+}
+
 /** Why the repository's model cannot run here (its config.json's model_type), before gigabytes are fetched. */
-async function unsupportedArchitecture(context: vscode.ExtensionContext, repo: string, revision: string): Promise<string | undefined> {
+async function unsupportedArchitecture(hub: HubContext, repo: string, revision: string): Promise<string | undefined> {
   let modelType: unknown;
   try {
-    modelType = (JSON.parse(await readRepoText(await hubContext(context), repo, revision, 'config.json')) as { model_type?: unknown }).model_type;
-  } catch {
+    modelType = (JSON.parse(await readRepoText(hub, repo, revision, 'config.json')) as { model_type?: unknown }).model_type;
+  } catch (error) {
+    if (isModelDownloadError(error) && error.code === 'cancelled') throw error;
     return undefined; // the download itself reports what is wrong
   }
   if (typeof modelType === 'string' && (SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) return undefined;
@@ -317,7 +357,7 @@ async function runDownload(
     const fetched = result.bytesDownloaded > 0 ? `${formatBytes(result.bytesDownloaded)} downloaded` : 'already downloaded';
     await useFolder(result.folder, variant, `${repo} (${model.config.modelType}, ${variant}; ${fetched})`);
   } catch (error) {
-    await showDownloadError(context, repo, revision, error, variant, files, pin);
+    await showDownloadError(context, repo, revision, error, variant, pin);
   }
 }
 
@@ -327,7 +367,6 @@ async function showDownloadError(
   revision: string,
   error: unknown,
   variant: OnnxVariant | 'auto',
-  files?: HubFile[],
   pin?: CatalogPin,
 ): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
@@ -345,9 +384,10 @@ async function showDownloadError(
   if (choice === 'Set Model Hub Token') {
     if (await setHubToken(context)) await pickVariantAndDownload(context, repo, revision, pin);
   } else if (choice === 'Open Model Page') {
-    await vscode.env.openExternal(vscode.Uri.parse(`${hubEndpoint()}/${repo}`));
+    // The endpoint may carry user:password; a browser's address bar and history must not.
+    await vscode.env.openExternal(vscode.Uri.parse(new URL(repo, withoutCredentials(normalizeEndpoint(hubEndpoint()))).href));
   } else if (choice === 'Retry') {
-    if (files && variant !== 'auto') await runDownload(context, repo, revision, variant, files, pin);
+    if (variant !== 'auto') await downloadAgain(context, repo, revision, variant, pin);
     else await pickVariantAndDownload(context, repo, revision, pin);
   }
 }

@@ -31,6 +31,7 @@ import {
   normalizeEndpoint,
   resolveUrl,
   statusError,
+  type FileMetadata,
   type HubContext,
   type HubFile,
 } from './hubApi';
@@ -245,10 +246,22 @@ export async function downloadModel(request: DownloadRequest): Promise<DownloadR
   checkRevision(request.revision);
   normalizeEndpoint(request.endpoint);
   if (request.files.length === 0) throw new ModelDownloadError('bad_request', `No files were asked for from ${request.repo}.`);
-  for (const file of request.files) checkFilePath(file.path);
+  const paths = new Set<string>();
+  for (const file of request.files) {
+    checkFilePath(file.path);
+    // Two entries of one path would download one file twice, or into one .partial at once.
+    if (paths.has(file.path)) {
+      throw new ModelDownloadError('bad_request', `${file.path} is asked for twice in one download of ${request.repo}; list each file once.`, file.path);
+    }
+    paths.add(file.path);
+  }
   const checked = request.pinnedSha256 ? { ...request, files: applyPins(request, request.pinnedSha256) } : request;
   const folder = modelFolder(request.storageRoot, request.repo, request.revision);
-  await mkdir(folder, { recursive: true });
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (error) {
+    throw fileSystemError(error, folder) ?? error;
+  }
   const release = await acquireLock(folder, `${request.repo}@${request.revision}`);
   try {
     return await new ModelDownload(checked, folder).run();
@@ -270,6 +283,8 @@ class ModelDownload {
   /** Written before the first file is replaced or added in place (see modelStore). */
   private pendingRecorded = false;
   private plannedPaths: string[] = [];
+  /** Whether a file that was in the folder had other content and was removed to be downloaded again. */
+  private replacedExisting = false;
 
   constructor(
     private readonly request: DownloadRequest,
@@ -305,6 +320,16 @@ class ModelDownload {
   }
 
   async run(): Promise<DownloadResult> {
+    try {
+      return await this.steps();
+    } catch (error) {
+      if (this.signal?.aborted) throw cancelledError();
+      // The marker, the pending record, a rename: a disk's refusal says what to do, as a file's does.
+      throw fileSystemError(error, this.folder) ?? error;
+    }
+  }
+
+  private async steps(): Promise<DownloadResult> {
     const request = this.request;
     const marker = readMarker(this.folder);
     const fileCount = request.files.length;
@@ -325,7 +350,9 @@ class ModelDownload {
       }
       planned.push(await this.plan(file));
     }
-    if (marker?.commit && !this.commit) this.commit = marker.commit;
+    // Nothing to fetch: the files are the marker's, and so is their commit. Otherwise a hub
+    // that names no commit leaves it unknown: files of two commits are never merged below.
+    if (planned.length === 0 && marker?.commit && !this.commit) this.commit = marker.commit;
     this.plannedPaths = planned.map((file) => file.path);
 
     // 2. Files in place without a marker (an interrupted run) are checked, not trusted.
@@ -339,6 +366,7 @@ class ModelDownload {
           continue;
         }
         await this.recordPending();
+        this.replacedExisting = true;
         await rm(finalPath, { force: true });
       }
       file.resumable = await this.validPartialBytes(file);
@@ -366,9 +394,14 @@ class ModelDownload {
     }
 
     // 5. The marker, last: only now does the folder count as a whole model. Files and
-    //    variants of another commit are left out of it: they no longer make a model with these.
-    const files = mergeFiles(marker && marker.commit === this.commit ? marker : undefined, verified);
-    const variants = [...new Set([...(marker && marker.commit === this.commit ? marker.variants : []), ...(request.variants ?? [])])];
+    //    variants of another commit are left out of it: they no longer make a model with
+    //    these. When a commit is unknown (a hub that sends none), the earlier ones stay only
+    //    if no file they may share was replaced: then each variant's files are as verified.
+    const sameCommit = marker?.commit !== undefined && marker.commit === this.commit;
+    const commitUnknown = marker?.commit === undefined || this.commit === undefined;
+    const kept = marker && (sameCommit || (commitUnknown && !this.replacedExisting)) ? marker : undefined;
+    const files = mergeFiles(kept, verified);
+    const variants = [...new Set([...(kept?.variants ?? []), ...(request.variants ?? [])])];
     await writeMarker(this.folder, {
       format: 1,
       repo: request.repo,
@@ -404,19 +437,8 @@ class ModelDownload {
     if (!complete) {
       const head = await fileMetadata(this.context, repo, this.commit ?? revision, file.path);
       this.commit ??= head.commit;
-      const changed =
-        (sha256 && head.sha256 && sha256 !== head.sha256) ||
-        (!sha256 && !head.sha256 && gitOid && head.gitOid && gitOid !== head.gitOid) ||
-        (size !== undefined && head.size !== undefined && size !== head.size) ||
-        (this.request.pinnedSha256 !== undefined && head.commit !== undefined && head.commit !== this.commit);
-      if (changed) {
-        const expected = this.request.pinnedSha256 ? 'the pinned commit and sha256 say' : 'its listing said';
-        throw new ModelDownloadError(
-          'checksum',
-          `${repo}@${revision} now serves a different ${file.path} than ${expected} (size, checksum or commit changed). Download again to use the current listing.`,
-          file.path,
-        );
-      }
+      const changed = servesOtherContent(file, head) || (this.request.pinnedSha256 !== undefined && head.commit !== undefined && head.commit !== this.commit);
+      if (changed) throw this.staleListingError(file.path);
       size ??= head.size;
       sha256 ??= head.sha256;
       gitOid ??= head.gitOid;
@@ -436,6 +458,36 @@ class ModelDownload {
       );
     }
     return { path: file.path, size, sha256, gitOid, resumable: 0 };
+  }
+
+  private staleListingError(path: string): ModelDownloadError {
+    const { repo, revision } = this.request;
+    const expected = this.request.pinnedSha256 ? 'the pinned commit and sha256 say' : 'its listing said';
+    return new ModelDownloadError(
+      'checksum',
+      `${repo}@${revision} now serves a different ${path} than ${expected} (size, checksum or commit changed). Download again to use the current listing.`,
+      path,
+    );
+  }
+
+  /**
+   * After a file's bytes disagreed with what it should be: a HEAD says whether the hub now
+   * serves other content (the listing was read before the revision moved on: downloading
+   * again would fail the same way) or the transfer was damaged (worth one more try).
+   */
+  private async failIfListingStale(file: PlannedFile): Promise<void> {
+    let head: FileMetadata;
+    try {
+      head = await fileMetadata(this.context, this.request.repo, this.commit ?? this.request.revision, file.path);
+    } catch {
+      if (this.signal?.aborted) throw cancelledError();
+      return; // cannot tell: treated as damaged data
+    }
+    if (!servesOtherContent(file, head)) return;
+    const { partial, identity } = this.partialPaths(file);
+    await rm(partial, { force: true });
+    await rm(identity, { force: true });
+    throw this.staleListingError(file.path);
   }
 
   private partialPaths(file: PlannedFile): { partial: string; identity: string } {
@@ -477,7 +529,11 @@ class ModelDownload {
     const progress = { file: file.path, fileIndex, fileCount };
     let freshRetryUsed = false;
     let networkAttempts = 0;
-    if (file.resumable === 0) await this.startPartial(file);
+    try {
+      if (file.resumable === 0) await this.startPartial(file);
+    } catch (error) {
+      throw this.asDownloadError(error, file);
+    }
     for (;;) {
       this.checkCancelled();
       this.report({ phase: 'downloading', ...progress }, true);
@@ -485,14 +541,15 @@ class ModelDownload {
         if (file.resumable < file.size) await this.transfer(file, partial, progress);
       } catch (error) {
         const failure = this.asDownloadError(error, file);
+        if (failure.code === 'size') await this.failIfListingStale(file);
         if (failure.code !== 'network' && failure.code !== 'server') throw failure;
         networkAttempts += 1;
         if (networkAttempts >= maxAttempts) {
-          throw new ModelDownloadError(
-            failure.code,
-            `${failure.message} Gave up on ${file.path} after ${maxAttempts} tries; ${formatBytes(file.resumable)} of it is kept and the next download resumes it.`,
-            file.path,
-          );
+          const kept =
+            file.resumable > 0
+              ? `${formatBytes(file.resumable)} of it is kept and the next download resumes it`
+              : 'none of it is kept, so the next download starts it from the beginning';
+          throw new ModelDownloadError(failure.code, `${failure.message} Gave up on ${file.path} after ${maxAttempts} tries; ${kept}.`, file.path);
         }
         await sleep(Math.min(10_000, retryDelayMs * networkAttempts), this.signal);
         continue;
@@ -505,11 +562,17 @@ class ModelDownload {
       // plan() refused files without a checksum: no checksum here is never a pass.
       const good = onDisk === file.size && sum !== undefined && sum.value === expected;
       if (good) {
-        await this.recordPending();
-        await rename(partial, join(this.folder, file.path));
-        await rm(identity, { force: true });
+        try {
+          await this.recordPending();
+          await rename(partial, join(this.folder, file.path));
+          await rm(identity, { force: true });
+        } catch (error) {
+          throw this.asDownloadError(error, file);
+        }
         return;
       }
+      // Damaged in transit, or the hub serves other content now: only the first is worth a second download.
+      if (!freshRetryUsed) await this.failIfListingStale(file);
       await rm(partial, { force: true });
       this.bytesDone -= onDisk ?? 0;
       if (freshRetryUsed) {
@@ -523,7 +586,11 @@ class ModelDownload {
       }
       freshRetryUsed = true;
       file.resumable = 0;
-      await this.startPartial(file);
+      try {
+        await this.startPartial(file);
+      } catch (error) {
+        throw this.asDownloadError(error, file);
+      }
     }
   }
 
@@ -542,54 +609,66 @@ class ModelDownload {
       redirects: 'all',
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
     });
+    const announcedOtherSize = (total: number): ModelDownloadError =>
+      new ModelDownloadError('size', `${response.url.host} sends ${file.path} with ${total} bytes, where ${file.size} were expected.`, file.path);
+    // Error bodies are closed, not drained: they may never end, and the connection is this request's own.
     if (response.status === 416) {
-      response.body.resume();
+      response.body.destroy();
+      const whole = /^bytes \*\/(\d+)$/.exec(header(response.headers, 'content-range') ?? '');
+      if (whole && Number(whole[1]) !== file.size) throw announcedOtherSize(Number(whole[1]));
       await this.startPartial(file);
       throw new ModelDownloadError('server', `${response.url.host} refused to resume ${file.path} (HTTP 416); starting it over.`, file.path);
     }
     if (isRetryableStatus(response.status)) {
-      response.body.resume();
+      response.body.destroy();
       throw new ModelDownloadError('server', `${response.url.host} answered HTTP ${response.status} for ${file.path}.`, file.path);
     }
     if (response.status !== 200 && response.status !== 206) throw await statusError(response, this.context, { repo, revision, path: file.path });
 
     // Listen now: the body may arrive (or break off) while the partial file is prepared.
     const chunks = receivedChunks(response);
-    let start = 0;
-    if (response.status === 206) {
-      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range') ?? '');
-      start = range ? Number(range[1]) : -1;
-      if (start !== offset) {
-        response.body.destroy();
-        await this.startPartial(file);
-        throw new ModelDownloadError('server', `${response.url.host} sent ${file.path} from another position than asked; starting it over.`, file.path);
-      }
-    } else if (offset > 0) {
-      // The server ignored the Range header and sends the whole file: start over.
-      await this.startPartial(file);
-    }
-
-    const handle = await open(partial, start > 0 ? 'a' : 'w');
     try {
-      for await (const chunk of chunks) {
-        if (file.resumable + chunk.length > file.size) {
+      let start = 0;
+      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range') ?? '');
+      // Another size than expected: other content is coming (the revision moved on), not worth receiving.
+      const announced = announcedFileSize(response.status, range, header(response.headers, 'content-length'));
+      if (announced !== undefined && announced !== file.size) throw announcedOtherSize(announced);
+      if (response.status === 206) {
+        start = range ? Number(range[1]) : -1;
+        if (start !== offset) {
           response.body.destroy();
-          throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced.`, file.path);
+          await this.startPartial(file);
+          throw new ModelDownloadError('server', `${response.url.host} sent ${file.path} from another position than asked; starting it over.`, file.path);
         }
-        try {
-          await handle.write(chunk);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw diskFullError(this.folder, file.path);
-          throw error;
+      } else if (offset > 0) {
+        // The server ignored the Range header and sends the whole file: start over.
+        await this.startPartial(file);
+      }
+
+      const handle = await open(partial, start > 0 ? 'a' : 'w');
+      try {
+        for await (const chunk of chunks) {
+          if (file.resumable + chunk.length > file.size) {
+            throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced.`, file.path);
+          }
+          try {
+            await handle.write(chunk);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw diskFullError(this.folder, file.path);
+            throw error;
+          }
+          file.resumable += chunk.length;
+          this.bytesDone += chunk.length;
+          this.bytesDownloaded += chunk.length;
+          this.speed.add(this.bytesDownloaded);
+          this.report({ phase: 'downloading', ...progress }, false);
         }
-        file.resumable += chunk.length;
-        this.bytesDone += chunk.length;
-        this.bytesDownloaded += chunk.length;
-        this.speed.add(this.bytesDownloaded);
-        this.report({ phase: 'downloading', ...progress }, false);
+      } finally {
+        await handle.close();
       }
     } finally {
-      await handle.close();
+      // Whatever stopped the loop (disk full, too long, a file error), the transfer stops with it.
+      response.body.destroy();
     }
     if (file.resumable < file.size) {
       throw new ModelDownloadError(
@@ -606,6 +685,8 @@ class ModelDownload {
       if (error.code === 'size') void rm(this.partialPaths(file).partial, { force: true });
       return error;
     }
+    const onDisk = fileSystemError(error, this.folder, file.path);
+    if (onDisk) return onDisk;
     const errno = error as NodeJS.ErrnoException;
     if (errno?.code === 'ENOSPC') return diskFullError(this.folder, file.path);
     if (isDroppedConnection(errno)) {
@@ -619,6 +700,52 @@ class ModelDownload {
       return networkError(errno, resolveUrl(this.request.endpoint, this.request.repo, this.request.revision, file.path));
     }
     return new ModelDownloadError('network', `Downloading ${file.path} failed: ${errno?.message ?? String(error)}`, file.path);
+  }
+}
+
+/** The whole file's size as a 200 (Content-Length) or 206 (Content-Range's total) announces it, when it does. */
+function announcedFileSize(status: number, contentRange: RegExpExecArray | null, contentLength: string | undefined): number | undefined {
+  if (status === 206) return contentRange && contentRange[3] !== '*' ? Number(contentRange[3]) : undefined;
+  return contentLength !== undefined && /^\d+$/.test(contentLength) ? Number(contentLength) : undefined;
+}
+
+/** Whether a HEAD's size or checksum contradicts what `file` is expected to be. */
+function servesOtherContent(file: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>, head: FileMetadata): boolean {
+  if (file.sha256 && head.sha256 && file.sha256 !== head.sha256) return true;
+  if (!file.sha256 && !head.sha256 && file.gitOid && head.gitOid && file.gitOid !== head.gitOid) return true;
+  return file.size !== undefined && head.size !== undefined && file.size !== head.size;
+}
+
+/**
+ * A file-system error (one that names a path) as a download error that says what to do;
+ * undefined for any other error. `file`: the repository path concerned, when there is one.
+ */
+function fileSystemError(error: unknown, folder: string, file?: string): ModelDownloadError | undefined {
+  const errno = error as NodeJS.ErrnoException | undefined;
+  if (typeof errno?.code !== 'string' || typeof errno.path !== 'string') return undefined;
+  const what = file ?? 'the model';
+  switch (errno.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return diskFullError(folder, what);
+    case 'ENAMETOOLONG':
+      return new ModelDownloadError(
+        'bad_request',
+        `Cannot write ${what} in ${folder}: the path is longer than this system allows (ENAMETOOLONG). Pick a model or variant with shorter file names, or download it by hand into a folder with a short path and use "Use a local folder...".`,
+        file,
+      );
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+    case 'EISDIR':
+    case 'ENOTDIR':
+      return new ModelDownloadError('bad_request', `Cannot write ${what} in ${folder} (${errno.code}). Check the folder's permissions.`, file);
+    default:
+      return new ModelDownloadError(
+        'bad_request',
+        `Cannot write ${what} in ${folder} (${errno.code} on ${errno.syscall ?? 'a file operation'}). Check the folder and its disk, then download again.`,
+        file,
+      );
   }
 }
 

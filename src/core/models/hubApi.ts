@@ -9,7 +9,7 @@
  */
 import { scrubSecrets } from '../providers/errors';
 import { ModelDownloadError } from './errors';
-import { header, hubRequest, readText, type HubResponse, type HubTimeouts } from './hubHttp';
+import { header, hubRequest, networkError, readText, SMALL_READ_DEADLINE_MS, withoutCredentials, type HubResponse, type HubTimeouts } from './hubHttp';
 
 /** One file of a repository, with what is known to verify it. */
 export interface HubFile {
@@ -46,11 +46,24 @@ export function checkRevision(revision: string): void {
   }
 }
 
-/** A repository path we are willing to write under the model folder (no escaping it). */
+/** Most bytes of one file name on the disks models go to (ext4, APFS, NTFS). */
+const MAX_NAME_BYTES = 255;
+/** The longest suffix the downloader adds to a file's name while it downloads (`<name>.partial.json`, see downloader.ts). */
+const LONGEST_DOWNLOAD_SUFFIX = '.partial.json';
+
+/** A repository path we are willing to write under the model folder (no escaping it, every name short enough for a disk). */
 export function checkFilePath(path: string): void {
   const parts = path.split('/');
   if (path.length === 0 || path.startsWith('/') || path.includes('\\') || path.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')) {
     throw new ModelDownloadError('bad_request', `The model hub listed a file with an unsafe path (${JSON.stringify(path)}); it was not downloaded.`, path);
+  }
+  const longest = Math.max(...parts.slice(0, -1).map((part) => Buffer.byteLength(part)), Buffer.byteLength(parts[parts.length - 1] + LONGEST_DOWNLOAD_SUFFIX));
+  if (longest > MAX_NAME_BYTES) {
+    throw new ModelDownloadError(
+      'bad_request',
+      `${path} has a name too long to download: with the "${LONGEST_DOWNLOAD_SUFFIX}" it is kept under while it downloads, it is ${longest} bytes, and a disk allows ${MAX_NAME_BYTES}. Pick another variant, or download the file by hand into a folder of your own and use "Use a local folder...".`,
+      path,
+    );
   }
 }
 
@@ -91,10 +104,20 @@ export async function statusError(
 ): Promise<ModelDownloadError> {
   const text = await readText(response, 64 * 1024).catch(() => '');
   const code = header(response.headers, 'x-error-code') ?? '';
-  const repoPage = new URL(what.repo, normalizeEndpoint(context.endpoint)).href;
+  const endpoint = normalizeEndpoint(context.endpoint);
+  const publicEndpoint = withoutCredentials(endpoint);
+  const repoPage = new URL(what.repo, publicEndpoint).href;
   const tokenHint = context.tokenHint ?? 'give the downloader an access token';
   const status = response.status;
   const file = what.path;
+  // A 401/403 of another origin (the CDN a file redirects to, which never gets the token) says nothing of access to the repository.
+  if ((status === 401 || status === 403) && response.url.origin !== endpoint.origin) {
+    return new ModelDownloadError(
+      'server',
+      `The file server ${response.url.host} refused ${file ?? what.repo} of ${what.repo} with HTTP ${status}. A proxy or firewall may block ${response.url.host}, or the link it was sent to expired: allow that host, or try again later.`,
+      file,
+    );
+  }
   if (status === 401 || status === 403) {
     if (code === 'RepoNotFound') {
       return new ModelDownloadError(
@@ -112,7 +135,7 @@ export async function statusError(
     }
     return new ModelDownloadError(
       'gated',
-      `The model hub refused ${what.repo}${file ? ` (${file})` : ''} with HTTP 401: the repository is gated or private and needs an access token. Open ${repoPage}, accept its terms while signed in, create a read token at ${new URL('settings/tokens', normalizeEndpoint(context.endpoint)).href}, then ${tokenHint}.`,
+      `The model hub refused ${what.repo}${file ? ` (${file})` : ''} with HTTP 401: the repository is gated or private and needs an access token. Open ${repoPage}, accept its terms while signed in, create a read token at ${new URL('settings/tokens', publicEndpoint).href}, then ${tokenHint}.`,
       file,
     );
   }
@@ -133,13 +156,57 @@ export async function statusError(
     );
   }
   if (status === 416) return new ModelDownloadError('server', `${response.url.host} refused the byte range asked for ${file ?? what.repo} (HTTP 416).`, file);
-  // Scrubbed whole, then cut: a server may echo the request's Authorization header (the token) in its error body.
-  const detail = scrubSecrets(text.trim(), context.token ? [context.token] : []).slice(0, 200);
+  // Scrubbed whole, then cut: a server may echo the request's Authorization header (the token, or the endpoint's user:password) in its error body.
+  const detail = scrubSecrets(text.trim(), endpointSecrets(context)).slice(0, 200);
   return new ModelDownloadError(
     'server',
     `The model hub answered HTTP ${status} for ${file ? `${what.repo}/${file}` : what.repo}${detail ? `: ${detail}` : ''}. Try again later.`,
     file,
   );
+}
+
+/** What an error body must not quote: the token, and the endpoint's password as typed and as its Basic credentials. */
+function endpointSecrets(context: HubContext): string[] {
+  const secrets = context.token ? [context.token] : [];
+  const endpoint = normalizeEndpoint(context.endpoint);
+  if (endpoint.password) {
+    const password = decodeURIComponent(endpoint.password);
+    secrets.push(password, endpoint.password, Buffer.from(`${decodeURIComponent(endpoint.username)}:${password}`).toString('base64'));
+  }
+  return secrets;
+}
+
+/**
+ * Runs one small read (a listing page, config.json, a HEAD) under a total deadline: the
+ * idle timeout alone lets a server that trickles a byte now and then hold it forever.
+ */
+async function withReadDeadline<T>(context: HubContext, what: string, read: (context: HubContext) => Promise<T>): Promise<T> {
+  const deadlineMs = context.timeouts.smallReadDeadlineMs ?? SMALL_READ_DEADLINE_MS;
+  const controller = new AbortController();
+  const outer = context.signal;
+  const forwardCancel = (): void => controller.abort();
+  if (outer?.aborted) controller.abort();
+  else outer?.addEventListener('abort', forwardCancel, { once: true });
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort();
+  }, deadlineMs);
+  try {
+    return await read({ ...context, signal: controller.signal });
+  } catch (error) {
+    if (expired && !outer?.aborted) {
+      const host = normalizeEndpoint(context.endpoint).host;
+      throw new ModelDownloadError(
+        'network',
+        `${host} took more than ${deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`} to send ${what}; it was stopped. Check the network (a slow proxy?) and relay.models.hubEndpoint, then try again.`,
+      );
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', forwardCancel);
+  }
 }
 
 /** A retryable status: the hub or CDN is overloaded or restarting. */
@@ -163,47 +230,65 @@ function nextLink(linkHeader: string | undefined): string | undefined {
 
 const MAX_TREE_PAGES = 50;
 
-/** Every file of `repo` at `revision`, with sizes and checksums (the hub's tree API, paginated). */
+function listingError(repo: string, problem: string): ModelDownloadError {
+  return new ModelDownloadError('server', `The model hub's file listing of ${repo} ${problem}; check relay.models.hubEndpoint, or try again later.`);
+}
+
+/** Every file of `repo` at `revision`, with sizes and checksums (the hub's tree API, paginated), each path once. */
 export async function listRepoFiles(context: HubContext, repo: string, revision: string): Promise<HubFile[]> {
   checkRepoId(repo);
   checkRevision(revision);
   const hubOrigin = normalizeEndpoint(context.endpoint).origin;
-  const files: HubFile[] = [];
+  const files = new Map<string, HubFile>();
+  const pagesSeen = new Set<string>();
   let url: URL | undefined = treeUrl(context.endpoint, repo, revision);
-  for (let page = 0; url && page < MAX_TREE_PAGES; page += 1) {
-    const response = await hubRequest({
-      method: 'GET',
-      url,
-      token: context.token,
-      hubOrigin,
-      signal: context.signal,
-      timeouts: context.timeouts,
-      redirects: 'all',
-      headers: { accept: 'application/json' },
+  for (let page = 0; url; page += 1) {
+    if (page === MAX_TREE_PAGES)
+      throw listingError(repo, `goes on past ${MAX_TREE_PAGES} pages (${files.size} files so far), more than a model repository has`);
+    if (pagesSeen.has(url.href)) throw listingError(repo, `links back to a page it already sent (page ${page + 1})`);
+    pagesSeen.add(url.href);
+    const pageUrl: URL = url;
+    const { entries, next } = await withReadDeadline(context, `the file list of ${repo}`, async (bounded) => {
+      const response = await hubRequest({
+        method: 'GET',
+        url: pageUrl,
+        token: bounded.token,
+        hubOrigin,
+        signal: bounded.signal,
+        timeouts: bounded.timeouts,
+        redirects: 'all',
+        headers: { accept: 'application/json' },
+      });
+      if (response.status !== 200) throw await statusError(response, bounded, { repo, revision });
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readText(response));
+      } catch (error) {
+        if (error instanceof ModelDownloadError) throw error;
+        if (!(error instanceof SyntaxError)) throw networkError(error as NodeJS.ErrnoException, pageUrl);
+        throw listingError(repo, 'is not JSON');
+      }
+      return { entries: parsed, next: nextLink(header(response.headers, 'link')) };
     });
-    if (response.status !== 200) throw await statusError(response, context, { repo, revision });
-    let entries: unknown;
-    try {
-      entries = JSON.parse(await readText(response));
-    } catch {
-      throw new ModelDownloadError('server', `The model hub's file listing of ${repo} is not JSON; check relay.models.hubEndpoint.`);
-    }
-    if (!Array.isArray(entries))
-      throw new ModelDownloadError('server', `The model hub's file listing of ${repo} is not a list; check relay.models.hubEndpoint.`);
+    if (!Array.isArray(entries)) throw listingError(repo, 'is not a list');
     for (const entry of entries as TreeEntry[]) {
       if (entry.type !== 'file' || typeof entry.path !== 'string') continue;
       const lfsSha = entry.lfs?.oid ?? entry.lfs?.sha256;
-      files.push({
+      const file: HubFile = {
         path: entry.path,
         size: typeof entry.size === 'number' ? entry.size : typeof entry.lfs?.size === 'number' ? entry.lfs.size : undefined,
         sha256: typeof lfsSha === 'string' && /^[0-9a-f]{64}$/.test(lfsSha) ? lfsSha : undefined,
         gitOid: typeof entry.oid === 'string' && /^[0-9a-f]{40}$/.test(entry.oid) ? entry.oid : undefined,
-      });
+      };
+      const earlier = files.get(file.path);
+      if (earlier && (earlier.size !== file.size || earlier.sha256 !== file.sha256 || earlier.gitOid !== file.gitOid)) {
+        throw listingError(repo, `lists ${file.path} twice, with different sizes or checksums`);
+      }
+      files.set(file.path, file);
     }
-    const next = nextLink(header(response.headers, 'link'));
-    url = next ? new URL(next, url) : undefined;
+    url = next ? new URL(next, pageUrl) : undefined;
   }
-  return files;
+  return [...files.values()];
 }
 
 /** A small text file of the repository (e.g. config.json, to check the architecture before a large download). */
@@ -211,17 +296,19 @@ export async function readRepoText(context: HubContext, repo: string, revision: 
   checkRepoId(repo);
   checkRevision(revision);
   checkFilePath(path);
-  const response = await hubRequest({
-    method: 'GET',
-    url: resolveUrl(context.endpoint, repo, revision, path),
-    token: context.token,
-    hubOrigin: normalizeEndpoint(context.endpoint).origin,
-    signal: context.signal,
-    timeouts: context.timeouts,
-    redirects: 'all',
+  return withReadDeadline(context, `${path} of ${repo}`, async (bounded) => {
+    const response = await hubRequest({
+      method: 'GET',
+      url: resolveUrl(bounded.endpoint, repo, revision, path),
+      token: bounded.token,
+      hubOrigin: normalizeEndpoint(bounded.endpoint).origin,
+      signal: bounded.signal,
+      timeouts: bounded.timeouts,
+      redirects: 'all',
+    });
+    if (response.status !== 200) throw await statusError(response, bounded, { repo, revision, path });
+    return readText(response, limit);
   });
-  if (response.status !== 200) throw await statusError(response, context, { repo, revision, path });
-  return readText(response, limit);
 }
 
 export interface FileMetadata extends HubFile {
@@ -238,18 +325,22 @@ function unquoteEtag(value: string | undefined): string | undefined {
 /** A file's size, checksum and commit from a HEAD on its resolve URL (no CDN redirect followed). */
 export async function fileMetadata(context: HubContext, repo: string, revision: string, path: string): Promise<FileMetadata> {
   const hubOrigin = normalizeEndpoint(context.endpoint).origin;
-  const response = await hubRequest({
-    method: 'HEAD',
-    url: resolveUrl(context.endpoint, repo, revision, path),
-    token: context.token,
-    hubOrigin,
-    signal: context.signal,
-    timeouts: context.timeouts,
-    redirects: 'same-origin',
+  const response = await withReadDeadline(context, `the headers of ${path} of ${repo}`, async (bounded) => {
+    const answer = await hubRequest({
+      method: 'HEAD',
+      url: resolveUrl(bounded.endpoint, repo, revision, path),
+      token: bounded.token,
+      hubOrigin,
+      signal: bounded.signal,
+      timeouts: bounded.timeouts,
+      redirects: 'same-origin',
+    });
+    const isRedirect = answer.status >= 300 && answer.status < 400;
+    if (!isRedirect && answer.status !== 200) throw await statusError(answer, bounded, { repo, revision, path });
+    return answer;
   });
   const isCdnRedirect = response.status >= 300 && response.status < 400;
-  if (!isCdnRedirect && response.status !== 200) throw await statusError(response, context, { repo, revision, path });
-  response.body.resume();
+  response.body.destroy(); // a HEAD has no body to read
   const linked = unquoteEtag(header(response.headers, 'x-linked-etag'));
   const etag = linked ?? unquoteEtag(header(response.headers, 'etag'));
   const sizeText = header(response.headers, 'x-linked-size') ?? (isCdnRedirect ? undefined : header(response.headers, 'content-length'));

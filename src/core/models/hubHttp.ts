@@ -17,9 +17,17 @@ export interface HubTimeouts {
   connectTimeoutMs: number;
   /** Most milliseconds without a byte, before the headers and between body chunks. */
   idleTimeoutMs: number;
+  /**
+   * Most milliseconds for one small read (a listing page, config.json, a HEAD), from the
+   * request to the last byte: a server that trickles a byte now and then never trips the
+   * idle timeout. Default SMALL_READ_DEADLINE_MS.
+   */
+  smallReadDeadlineMs?: number;
 }
 
-export const DEFAULT_HUB_TIMEOUTS: HubTimeouts = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000 };
+export const SMALL_READ_DEADLINE_MS = 60_000;
+
+export const DEFAULT_HUB_TIMEOUTS: HubTimeouts = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, smallReadDeadlineMs: SMALL_READ_DEADLINE_MS };
 
 export interface HubRequestOptions {
   method: 'GET' | 'HEAD';
@@ -60,14 +68,19 @@ export async function hubRequest(options: HubRequestOptions): Promise<HubRespons
     if (!isRedirect) return response;
     const next = new URL(location, url);
     if (options.redirects === 'same-origin' && next.origin !== url.origin) return response;
-    response.body.resume(); // discard the redirect's body so the socket is freed
+    // Closed, not drained: a redirect's body may never end, and the connection is this request's own.
+    response.body.destroy();
     url = next;
   }
-  const shown = new URL(options.url.href);
-  // An endpoint may carry user:password (sent as Basic auth); a message must not show them.
+  throw new ModelDownloadError('server', `The model hub redirected ${withoutCredentials(options.url).href} more than ${MAX_REDIRECTS} times; try again later.`);
+}
+
+/** `url` without user:password (an endpoint may carry them, sent as Basic auth): what a message or a link may show. */
+export function withoutCredentials(url: URL): URL {
+  const shown = new URL(url.href);
   shown.username = '';
   shown.password = '';
-  throw new ModelDownloadError('server', `The model hub redirected ${shown.href} more than ${MAX_REDIRECTS} times; try again later.`);
+  return shown;
 }
 
 function sendOnce(options: HubRequestOptions, url: URL): Promise<HubResponse> {

@@ -7,7 +7,8 @@
  * file in place and removed when it completes: while it is there, the files it lists may
  * come from two commits (an update that did not finish), and the model loader refuses them.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelDownloadError } from './errors';
@@ -203,8 +204,17 @@ export async function writeMarker(folder: string, marker: CompletionMarker): Pro
   await writeJsonAtomically(join(folder, COMPLETION_MARKER), marker);
 }
 
-/** Folders of this process that are downloading now (a second download of one is refused). */
+/** Folders of this process that are downloading now, by real path (a second download of one is refused). */
 const activeFolders = new Set<string>();
+
+/** One key per folder however it is reached (a symbolic link, another letter case on a case-insensitive disk). */
+function folderKey(folder: string): string {
+  try {
+    return realpathSync.native(folder);
+  } catch {
+    return folder;
+  }
+}
 
 function processAlive(pid: number): boolean {
   try {
@@ -215,39 +225,83 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** The pid a lock names (its content is "<pid> <nonce>"; older locks hold the pid alone). */
+function lockOwner(content: string): number {
+  return Number(content.trim().split(/\s+/)[0]);
+}
+
 /**
- * Takes the folder's download lock (a file with the owner's pid), so that two windows
- * never write one `.partial` file at once. A lock left by a process that died is taken over.
+ * Takes the folder's download lock (a file with the owner's pid and a nonce), so that two
+ * windows never write one `.partial` file at once. A lock left by a process that died is
+ * taken over; one of this very process is never stale (the folder reached another way).
  */
 export async function acquireLock(folder: string, label: string): Promise<() => Promise<void>> {
   const path = join(folder, LOCK_FILE);
+  const key = folderKey(folder);
   const busy = (): ModelDownloadError =>
-    new ModelDownloadError('busy', `${label} is already being downloaded (in this or another VS Code window). Wait for it to finish, or cancel it there.`);
-  if (activeFolders.has(folder)) throw busy();
-  activeFolders.add(folder); // before any await: a second call in this process sees it at once
-  // The lock appears with its pid in it (a hard link of a finished file), never empty.
-  const temp = `${path}.${process.pid}.${Date.now()}`;
+    new ModelDownloadError(
+      'busy',
+      `${label} is already being downloaded (in this or another VS Code window). Wait for it to finish, or cancel it there. If no download of it is running (a window that crashed left its lock), delete ${path} and download again.`,
+    );
+  if (activeFolders.has(key)) throw busy();
+  activeFolders.add(key); // before any await: a second call in this process sees it at once
+  // Unique content: a release removes the lock only while it is still this one.
+  const content = `${process.pid} ${randomBytes(8).toString('hex')}`;
+  // The lock appears with its content in it (a hard link of a finished file), never empty.
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
-    await writeFile(temp, String(process.pid));
-    for (let attempt = 0; attempt < 2; attempt += 1) {
+    await writeFile(temp, content);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
         await link(temp, path);
         return async () => {
-          activeFolders.delete(folder);
-          await rm(path, { force: true });
+          activeFolders.delete(key);
+          await removeLockIfOurs(path, content);
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) throw busy();
-        await rm(path, { force: true }); // stale: its process is gone
       }
+      const seen = await readFile(path, 'utf8').catch(() => undefined);
+      if (seen === undefined) continue; // released meanwhile: try again
+      const owner = lockOwner(seen);
+      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || processAlive(owner))) throw busy();
+      if (!(await setStaleLockAside(path, seen))) throw busy();
     }
     throw busy();
   } catch (error) {
-    activeFolders.delete(folder);
+    activeFolders.delete(key);
     throw error;
   } finally {
     await rm(temp, { force: true });
   }
+}
+
+/**
+ * Removes the stale lock whose content is `stale`, atomically: it is renamed to a name of
+ * our own first, so of two processes taking it over at once only one moves it. False when
+ * what was moved was another process's fresh lock (it took the stale one over first): that
+ * lock is put back.
+ */
+async function setStaleLockAside(path: string, stale: string): Promise<boolean> {
+  const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // gone already: try to take the place
+    throw error;
+  }
+  try {
+    const moved = await readFile(aside, 'utf8').catch(() => undefined);
+    if (moved === undefined || moved === stale) return true;
+    await link(aside, path).catch(() => undefined); // fails only if a third process took the place meanwhile
+    return false;
+  } finally {
+    await rm(aside, { force: true });
+  }
+}
+
+/** Releases the lock only while it is still ours: never one another process holds now. */
+async function removeLockIfOurs(path: string, content: string): Promise<void> {
+  const now = await readFile(path, 'utf8').catch(() => undefined);
+  if (now === content) await rm(path, { force: true });
 }

@@ -7,7 +7,10 @@
  *   the CDN carrying X-Linked-Etag (sha256), X-Linked-Size and X-Repo-Commit; 401/403 for
  *   gated repos, 401 RepoNotFound / 404 RevisionNotFound / 404 EntryNotFound;
  * - cdn: `GET /blobs/<sha256>` with Range (206 + Content-Range) and faults: drop the
- *   connection after N bytes, stall after N bytes, corrupt the bytes, ignore Range.
+ *   connection after N bytes, stall after N bytes, corrupt the bytes, ignore Range, refuse
+ *   with a status;
+ * - misbehaving servers on request: redirects and 503s whose bodies never end, no
+ *   X-Repo-Commit header, plain files damaged on the way.
  * Every request is recorded; close() destroys every socket (stalled transfers included).
  */
 import { createHash } from 'node:crypto';
@@ -40,6 +43,8 @@ export interface CdnFault {
   corrupt?: boolean;
   /** Answer 200 with the whole file even when a Range was asked. */
   ignoreRange?: boolean;
+  /** Answer this status (e.g. 403 from a proxy or an expired link) with a short XML error body. */
+  status?: number;
 }
 
 export interface LoggedRequest {
@@ -90,9 +95,24 @@ export class FakeHub {
   readonly serverErrors = new Map<string, number>();
   /** Paths the hub gives no checksum for: no oid / lfs in the listing, no ETag in the headers (a poor mirror). */
   readonly withoutChecksums = new Set<string>();
+  /** Plain files whose bytes the hub serves with one byte flipped, its headers still describing the listed file (a proxy that damages them). */
+  readonly damagedOnTheWay = new Set<string>();
+  /** LFS files whose redirect to the CDN (on GET) comes with a body that never ends. */
+  readonly endlessRedirectBodies = new Set<string>();
+  /** Files answered 503 with a body that never ends on the next N GETs of their resolve URL, by path. */
+  readonly endlessErrorBodies = new Map<string, number>();
+  /** Plain files whose GET body comes one byte every 50 ms (a hub behind a slow proxy); after 10 s the rest comes at once. */
+  readonly trickledFiles = new Set<string>();
+  /** Called when a trickled file starts to be sent (lets a test cancel at that point). */
+  onTrickle: ((path: string) => void) | undefined;
+  /** No X-Repo-Commit header on any answer (a mirror that does not send it). */
+  withoutCommitHeader = false;
   /** Called when a stalled transfer has sent its bytes (lets a test cancel at that point). */
   onStall: ((path: string) => void) | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Never-ending bodies still being sent (their connection open). */
+  private readonly endless = new Set<ServerResponse>();
+  private endlessClosed: (() => void)[] = [];
   private constructor(
     private readonly hubServer: Server,
     private readonly cdnServer: Server,
@@ -125,6 +145,55 @@ export class FakeHub {
         (filter.method === undefined || entry.method === filter.method) &&
         (filter.pathIncludes === undefined || entry.path.includes(filter.pathIncludes)),
     );
+  }
+
+  /** How many never-ending bodies (endless or stalled) were started so far. */
+  endlessBodiesStarted = 0;
+
+  /** Resolves once every never-ending body (endless or stalled) started so far has lost its connection (the client closed it). */
+  endlessBodiesClosed(): Promise<void> {
+    if (this.endless.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.endlessClosed.push(resolve));
+  }
+
+  /** Counts `res` among the never-ending bodies until its connection closes. */
+  private trackUnending(res: ServerResponse): void {
+    this.endlessBodiesStarted += 1;
+    this.endless.add(res);
+    res.on('close', () => {
+      this.endless.delete(res);
+      if (this.endless.size > 0) return;
+      for (const resolve of this.endlessClosed.splice(0)) resolve();
+    });
+  }
+
+  /** Sends `data` one byte every 50 ms; the rest at once after 10 s (the bound of a test that waits for it in vain). */
+  private trickle(path: string, data: Buffer, res: ServerResponse): void {
+    const started = Date.now();
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return clearInterval(timer);
+      const end = Date.now() - started > 10_000 ? data.length : sent + 1;
+      res.write(data.subarray(sent, end));
+      sent = end;
+      if (sent >= data.length) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 50);
+    res.on('close', () => clearInterval(timer));
+    this.onTrickle?.(path);
+  }
+
+  /** Sends `res`'s body forever (as fast as the client reads), until the connection closes. */
+  private sendEndlessBody(res: ServerResponse): void {
+    this.trackUnending(res);
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const pump = (): void => {
+      while (!res.destroyed && res.write(chunk));
+    };
+    res.on('drain', pump);
+    pump();
   }
 
   async close(): Promise<void> {
@@ -214,22 +283,35 @@ export class FakeHub {
       this.serverErrors.set(path, failures - 1);
       return this.error(res, 500, 'Internal', 'internal error');
     }
-    const common = { 'x-repo-commit': spec.commit, 'accept-ranges': 'bytes' };
+    const endlessErrors = this.endlessErrorBodies.get(path) ?? 0;
+    if (req.method === 'GET' && endlessErrors > 0) {
+      this.endlessErrorBodies.set(path, endlessErrors - 1);
+      res.writeHead(503, { 'content-type': 'text/html' });
+      return this.sendEndlessBody(res);
+    }
+    const common: Record<string, string> = { 'accept-ranges': 'bytes', ...(this.withoutCommitHeader ? {} : { 'x-repo-commit': spec.commit }) };
     const unverifiable = this.withoutChecksums.has(path);
     if (isLfs(path)) {
+      const endlessBody = req.method === 'GET' && this.endlessRedirectBodies.has(path);
       res.writeHead(302, {
         ...common,
         location: `${this.cdn}/blobs/${sha256(data)}?path=${encodeURIComponent(path)}&repo=${encodeURIComponent(repo)}`,
         ...(unverifiable ? {} : { 'x-linked-etag': `"${sha256(data)}"`, etag: `"${gitOid(data)}"` }),
         'x-linked-size': String(data.length),
-        'content-length': '0',
+        ...(endlessBody ? {} : { 'content-length': '0' }),
       });
+      if (endlessBody) return this.sendEndlessBody(res);
       res.end();
       return;
     }
     const etag = unverifiable ? { etag: 'W/"weak"' } : { etag: `"${gitOid(data)}"` };
     res.writeHead(200, { ...common, ...etag, 'content-length': String(data.length), 'content-type': 'application/octet-stream' });
-    res.end(req.method === 'HEAD' ? undefined : data);
+    if (req.method === 'HEAD') return void res.end();
+    if (this.trickledFiles.has(path)) return this.trickle(path, data, res);
+    if (!this.damagedOnTheWay.has(path)) return void res.end(data);
+    const damaged = Buffer.from(data);
+    damaged[Math.floor(damaged.length / 2)] ^= 0xff;
+    res.end(damaged);
   }
 
   private handleCdn(req: IncomingMessage, res: ServerResponse): void {
@@ -244,6 +326,11 @@ export class FakeHub {
       return;
     }
     const fault = this.cdnFaults.get(path)?.shift();
+    if (fault?.status !== undefined) {
+      res.writeHead(fault.status, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+      return;
+    }
     let body = data;
     if (fault?.corrupt) {
       body = Buffer.from(data);
@@ -271,6 +358,7 @@ export class FakeHub {
       return;
     }
     if (fault?.stallAfterBytes !== undefined) {
+      this.trackUnending(res);
       res.write(body.subarray(0, fault.stallAfterBytes), () => this.onStall?.(path));
       return; // the socket stays open, silent, until the client aborts or close()
     }

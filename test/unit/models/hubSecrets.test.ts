@@ -64,3 +64,29 @@ test("a hub address's user:password is not quoted when its redirects never end",
   assert.ok(!message.includes('pa55word') && !message.includes('alice'), message);
   assert.ok(requests > 1 && requests < 20, `the redirects are followed a bounded number of times (${requests})`);
 });
+
+test("a hub address's user:password is not quoted in a 401 or 403 message, nor its page and token links", async () => {
+  const withCredentials = base.replace('http://', 'http://alice:pa55word@');
+  for (const status of [401, 403]) {
+    answer = (req, res) => {
+      assert.match(String(req.headers.authorization), /^Basic /, 'the hub itself gets user:password');
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end('{"error":"Access restricted"}');
+    };
+    const message = await failureOf(withCredentials);
+    assert.match(message, new RegExp(`with HTTP ${status}`));
+    assert.ok(message.includes(`${base}/org/model`), `the model page, without credentials: ${message}`);
+    assert.ok(!message.includes('pa55word') && !message.includes('alice'), message);
+  }
+});
+
+test("an error body that echoes the hub address's Basic credentials never reaches the message", async () => {
+  answer = (req, res) => {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end(`bad request: ${req.headers.authorization} (user alice, password pa55word)`);
+  };
+  const message = await failureOf(base.replace('http://', 'http://alice:pa55word@'));
+  assert.match(message, /The model hub answered HTTP 400/);
+  assert.ok(!message.includes('pa55word'), message);
+  assert.ok(!message.includes(Buffer.from('alice:pa55word').toString('base64')), message);
+});

@@ -1,0 +1,178 @@
+// "Relay: Select Model" when things go wrong, against a local hub (fakeHub: 127.0.0.1
+// servers that answer as huggingface.co and its CDN): "Retry" after the repository moved on
+// reads the file list again (the old one can only fail the same way), "Open Model Page"
+// never carries the endpoint's user:password to the browser, and the config.json check
+// before a download runs under the cancellable progress notification. Only the VS Code API
+// is a stand-in.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, test } from 'node:test';
+import {
+  answerQuestions,
+  createExtensionContext,
+  env,
+  questionsAsked,
+  resetSettings,
+  settings,
+  Uri,
+  useVscodeStub,
+  window,
+  type StubExtensionContext,
+} from './vscodeStub';
+useVscodeStub();
+import { demoRepoFiles, FakeHub } from '../models/fakeHub';
+
+// Loaded after the stub is in place (it imports 'vscode').
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { selectModel } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
+
+const REPO_ROOT = join(__dirname, '..', '..', '..');
+const REPO = 'onnx-community/Moving-ONNX';
+const GATED = 'meta-like/Gated-ONNX';
+const GRAPH = 'onnx/model_int8.onnx';
+
+let hub: FakeHub;
+const contexts: StubExtensionContext[] = [];
+/** URLs the extension asked VS Code to open in the browser. */
+const opened: string[] = [];
+
+before(async () => {
+  hub = await FakeHub.start({
+    [REPO]: { commit: 'a'.repeat(40), files: demoRepoFiles() },
+    [GATED]: { commit: 'd'.repeat(40), gated: { grantedToken: 'hf_grantedToken4567' }, files: demoRepoFiles() },
+  });
+  // The stand-in has no browser: record what would be opened.
+  Object.assign(Uri, { parse: (value: string) => ({ toString: () => value }) });
+  Object.assign(env, {
+    openExternal: async (uri: { toString(): string }) => {
+      opened.push(uri.toString());
+      return true;
+    },
+  });
+});
+afterEach(() => {
+  answerQuestions(() => undefined);
+  hub.log.length = 0;
+  hub.trickledFiles.clear();
+  hub.onTrickle = undefined;
+});
+after(async () => {
+  for (const ext of contexts) ext.dispose();
+  await hub.close();
+});
+
+function extensionContext(): StubExtensionContext {
+  const ext = createExtensionContext(join(REPO_ROOT, '.cache', 'test-select-model-recovery'));
+  contexts.push(ext);
+  return ext;
+}
+
+/** The user picks "Another model hub repository...", types `repo`, and takes its int8 variant (after `beforeVariant`). */
+function userDownloads(repo: string, beforeVariant: () => void = () => undefined, onError: (text: string) => string | undefined = () => undefined): void {
+  answerQuestions((q) => {
+    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Another model hub repository/.test(item.label));
+    if (q.api === 'showInputBox' && /model hub repository/.test(q.text)) return repo;
+    if (q.api === 'showQuickPick' && /which variant/.test(q.text)) {
+      beforeVariant();
+      return q.items.find((item) => item.option?.variant === 'int8');
+    }
+    if (q.api === 'showErrorMessage') return onError(q.text);
+    return undefined;
+  });
+}
+
+test('Retry after the repository moved on reads the file list again and downloads the current files', async () => {
+  const ext = extensionContext();
+  resetSettings({ 'relay.models.hubEndpoint': hub.endpoint });
+  const filesA = demoRepoFiles();
+  const graphB = Buffer.concat([filesA[GRAPH], Buffer.from('a newer export')]);
+  hub.repos.set(REPO, { commit: 'a'.repeat(40), files: filesA });
+  const errors: string[] = [];
+  userDownloads(
+    REPO,
+    // While the user picks the variant, main moves on to a new export of the graph.
+    () => hub.repos.set(REPO, { commit: 'b'.repeat(40), files: { ...filesA, [GRAPH]: graphB } }),
+    (text) => {
+      errors.push(text);
+      return errors.length === 1 ? 'Retry' : undefined;
+    },
+  );
+  await selectModel(ext.context);
+
+  assert.equal(errors.length, 1, `one error, then Retry succeeds: ${errors.join(' | ')}`);
+  assert.match(errors[0], /now serves a different onnx\/model_int8\.onnx than its listing said/);
+  assert.equal(hub.requests({ server: 'hub', method: 'GET', pathIncludes: '/api/models/' }).length, 2, 'Retry read the file list again');
+  const folder = settings.get('relay.slm.modelFolder');
+  assert.ok(typeof folder === 'string', 'the model was downloaded and set');
+  assert.ok(readFileSync(join(folder, GRAPH)).equals(graphB), 'the graph is the current one');
+});
+
+test("Open Model Page opens the model's page without the endpoint's user:password; the message does not show them either", async () => {
+  const ext = extensionContext();
+  const withCredentials = hub.endpoint.replace('http://', 'http://alice:pa55word@');
+  resetSettings({ 'relay.models.hubEndpoint': withCredentials });
+  const errors: string[] = [];
+  userDownloads(GATED, undefined, (text) => {
+    errors.push(text);
+    return 'Open Model Page';
+  });
+  opened.length = 0;
+  await selectModel(ext.context);
+
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /The model hub refused meta-like\/Gated-ONNX with HTTP 403/);
+  assert.deepEqual(opened, [`${hub.endpoint}/${GATED}`]);
+  for (const shown of [...errors, ...opened]) assert.ok(!shown.includes('pa55word') && !shown.includes('alice'), shown);
+});
+
+test('the config.json check before a download runs under the progress notification, and cancelling it stops there', async () => {
+  const ext = extensionContext();
+  resetSettings({ 'relay.models.hubEndpoint': hub.endpoint });
+  hub.repos.set(REPO, { commit: 'a'.repeat(40), files: demoRepoFiles() });
+  // A progress notification whose Cancel the test can press (the stand-in's never cancels).
+  const originalWithProgress = window.withProgress;
+  const shown: { title?: string; cancellable?: boolean }[] = [];
+  let pressCancel: (() => void) | undefined;
+  window.withProgress = async <R>(
+    options: { title?: string; cancellable?: boolean },
+    task: (progress: { report(value: unknown): void }, token: unknown) => Promise<R>,
+  ): Promise<R> => {
+    shown.push(options);
+    const listeners: (() => void)[] = [];
+    const token = {
+      isCancellationRequested: false,
+      onCancellationRequested: (listener: () => void) => (listeners.push(listener), { dispose() {} }),
+    };
+    pressCancel = () => {
+      token.isCancellationRequested = true;
+      for (const listener of listeners) listener();
+    };
+    try {
+      return await task({ report() {} }, token);
+    } finally {
+      pressCancel = undefined;
+    }
+  };
+  // config.json trickles in; the user presses Cancel as it starts.
+  hub.trickledFiles.add('config.json');
+  // Its first read is the check before the download (the download reads it again).
+  let cancellableAtCheck: boolean | undefined;
+  hub.onTrickle = () => {
+    cancellableAtCheck ??= pressCancel !== undefined;
+    pressCancel?.();
+  };
+  const from = questionsAsked.length;
+  userDownloads(REPO);
+  try {
+    await selectModel(ext.context);
+  } finally {
+    window.withProgress = originalWithProgress;
+  }
+
+  assert.equal(cancellableAtCheck, true, 'config.json was read while a progress notification was shown');
+  assert.ok(shown[0]?.cancellable, 'and that notification can be cancelled');
+  const asked = questionsAsked.slice(from);
+  assert.ok(!asked.some((q) => /which variant/.test(q.text)), 'after Cancel, no variant is offered');
+  assert.ok(!asked.some((q) => q.api === 'showErrorMessage'), 'and no error is shown');
+});
