@@ -127,9 +127,9 @@ export class RelayService implements vscode.Disposable {
   private latestDraft: ChatMessage[] | undefined;
   private disposed = false;
   /** The onnx-local LLM, in a child process of its own like the SLM (never in the extension host). */
-  private llmRuntime: { folder: string; runtime: ProcessRuntime } | undefined;
+  private llmRuntime: { key: string; runtime: ProcessRuntime } | undefined;
   /** The onnx-local LLM being loaded, shared by whoever needs it meanwhile (one process per folder). */
-  private llmLoading: { folder: string; promise: Promise<ProcessRuntime> } | undefined;
+  private llmLoading: { key: string; promise: Promise<ProcessRuntime> } | undefined;
   /** Aborted by dispose(): a load of the LLM under way stops (its process goes) instead of being waited on. */
   private readonly closing = new AbortController();
   private current: AbortController | undefined;
@@ -300,13 +300,15 @@ export class RelayService implements vscode.Disposable {
    * The onnx-local LLM's runtime: in a child process of its own, like the SLM (never in the
    * extension host). One load per folder at a time, shared by whoever asks meanwhile, as slm().
    */
-  private async localLlm(folder: string): Promise<ProcessRuntime> {
+  private async localLlm(folder: string, kvCacheBudgetMb: number): Promise<ProcessRuntime> {
     if (!existsSync(folder))
       throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
-    if (this.llmRuntime?.folder === folder) return this.llmRuntime.runtime;
-    if (this.llmLoading?.folder === folder) return this.llmLoading.promise;
+    // The budget is the answer's own (the demo reads no user setting): another budget loads again.
+    const key = `${folder}|${kvCacheBudgetMb}`;
+    if (this.llmRuntime?.key === key) return this.llmRuntime.runtime;
+    if (this.llmLoading?.key === key) return this.llmLoading.promise;
     const before = this.llmLoading?.promise.catch(() => undefined);
-    const loading = { folder, promise: this.loadLocalLlm(folder, before) };
+    const loading = { key, promise: this.loadLocalLlm(folder, kvCacheBudgetMb, key, before) };
     this.llmLoading = loading;
     const done = (): void => {
       if (this.llmLoading === loading) this.llmLoading = undefined;
@@ -315,23 +317,23 @@ export class RelayService implements vscode.Disposable {
     return loading.promise;
   }
 
-  private async loadLocalLlm(folder: string, before: Promise<unknown> | undefined): Promise<ProcessRuntime> {
+  private async loadLocalLlm(folder: string, kvCacheBudgetMb: number, key: string, before: Promise<unknown> | undefined): Promise<ProcessRuntime> {
     await before;
-    if (this.llmRuntime?.folder === folder) return this.llmRuntime.runtime;
+    if (this.llmRuntime?.key === key) return this.llmRuntime.runtime;
     await this.llmRuntime?.runtime.dispose().catch(() => undefined);
     this.llmRuntime = undefined;
     const runtime = await createProcessRuntime(folder, {
       workerPath: join(this.context.extensionPath, 'dist', 'slmWorker.js'),
       role: 'llm',
       // Its kept caches are held to the SLM's setting: one setting for the memory of kept caches.
-      kvCacheBudgetMb: readSettings().slm.kvCacheBudgetMb,
+      kvCacheBudgetMb,
       signal: this.closing.signal,
     });
     if (this.disposed) {
       await runtime.dispose().catch(() => undefined);
       throw new Error('Relay was closed while the large model loaded.');
     }
-    this.llmRuntime = { folder, runtime };
+    this.llmRuntime = { key, runtime };
     return runtime;
   }
 
@@ -426,7 +428,7 @@ export class RelayService implements vscode.Disposable {
           keys: this.keys,
           // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
           renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
-          openLocalLlm: (llmFolder) => this.localLlm(llmFolder),
+          openLocalLlm: (llmFolder) => this.localLlm(llmFolder, settings.slm.kvCacheBudgetMb),
           onRequest: (request) => this.sentRequests.recordRequest(request),
           recentPrompts: this.recentPrompts,
           tokenRatios: this.tokenRatios,
@@ -506,6 +508,8 @@ export class RelayService implements vscode.Disposable {
     try {
       const settings = readSettings();
       const { kind, model, templateFolder } = settings.provider;
+      // The test may load another model for its template, replacing the one an answer is using.
+      if (this.current) return failed('Relay is writing an answer: test the provider once it is done, or stop it first.', undefined);
       // Local only means no LLM is contacted, by a test either (it sends the key and a prompt).
       if (settings.localOnly && !providerOf(kind).inProcess) {
         return failed(
@@ -528,7 +532,11 @@ export class RelayService implements vscode.Disposable {
       }
       const llm = await composeLlm(
         setup,
-        { keys: this.keys, openLocalLlm: (folder) => this.localLlm(folder), onRequest: (request) => this.sentRequests.recordTestRequest(request) },
+        {
+          keys: this.keys,
+          openLocalLlm: (folder) => this.localLlm(folder, settings.slm.kvCacheBudgetMb),
+          onRequest: (request) => this.sentRequests.recordTestRequest(request),
+        },
         (_messages, partialAnswer) => prompt + partialAnswer,
       );
       await this.askWhereKeyGoes(settings);

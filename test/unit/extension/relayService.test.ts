@@ -272,6 +272,24 @@ describe('answer()', () => {
     }
   });
 
+  test('"Relay: Test Provider" while an answer runs is refused: it would load another SLM for its template and take the running answer\'s away', async () => {
+    const { service } = harness;
+    resetSettings(relaySettings(`${server.url}/v1`));
+    let tested: ReturnType<Service['testProvider']> | undefined;
+    const sink = recordingSink((event) => {
+      if (event.type === 'span' && event.source === 'llm' && tested === undefined) {
+        // A setting the SLM is loaded with changed meanwhile: the test would load it anew.
+        setSettings({ 'relay.slm.kvCacheBudgetMb': 64 });
+        tested = service.testProvider(() => undefined);
+      }
+    });
+    const outcome = await service.answer(QUESTION, sink);
+    assert.ok(tested, 'the LLM span arrived');
+    assert.deepEqual(await tested, { ok: false, summary: 'FAILED: Relay is writing an answer: test the provider once it is done, or stop it first.' });
+    assert.equal(outcome.error, undefined, 'the running answer kept its SLM');
+    assert.equal(outcome.stats?.calls, 1);
+  });
+
   test('a second answer while one runs is refused with a clear message; stop() ends the running one and keeps the partial answer', async () => {
     const { service } = harness;
     resetSettings(relaySettings(`${server.url}/v1`));

@@ -11,6 +11,7 @@ import { createExtensionContext, resetSettings, useVscodeStub } from './vscodeSt
 import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import { ensureTinyModel } from '../../fixtures/fixtures';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../../../src/core/slm/onnx/kvPrefixCache';
 import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 
 // Loaded after the stub is in place (they import 'vscode').
@@ -22,7 +23,7 @@ type Service = InstanceType<typeof RelayService>;
 type Settings = ReturnType<typeof readSettings>;
 /** The service's loads, as its answers call them. */
 interface Loads {
-  localLlm(folder: string): Promise<ProcessRuntime>;
+  localLlm(folder: string, kvCacheBudgetMb: number): Promise<ProcessRuntime>;
   slm(folder: string, settings: Settings): Promise<ProcessRuntime>;
 }
 
@@ -67,16 +68,20 @@ async function reusedOnSecondRead(runtime: ProcessRuntime, prompt: string): Prom
 }
 
 describe('the onnx-local LLM', { skip }, () => {
-  test('keeps no KV cache with relay.slm.kvCacheBudgetMb 0', () =>
+  // The answer's own budget (relay.slm.kvCacheBudgetMb, or the demo's): another budget loads it again.
+  test('keeps no KV cache with a budget of 0', () =>
     withService(async (_service, { localLlm }) => {
-      resetSettings({ 'relay.slm.kvCacheBudgetMb': 0 });
-      assert.equal(await reusedOnSecondRead(await localLlm(folder), PROMPT), 0);
+      assert.equal(await reusedOnSecondRead(await localLlm(folder, 0), PROMPT), 0);
     }));
 
-  test('keeps them with the default budget', () =>
+  test('keeps them with the default budget; another budget loads it again', () =>
     withService(async (_service, { localLlm }) => {
-      resetSettings({});
-      assert.ok((await reusedOnSecondRead(await localLlm(folder), PROMPT)) > 0);
+      const kept = await localLlm(folder, DEFAULT_KV_CACHE_BUDGET_MB);
+      assert.ok((await reusedOnSecondRead(kept, PROMPT)) > 0);
+      assert.equal(await localLlm(folder, DEFAULT_KV_CACHE_BUDGET_MB), kept, 'the same budget: the same process');
+      const none = await localLlm(folder, 0);
+      assert.notEqual(none, kept);
+      assert.equal(await reusedOnSecondRead(none, PROMPT), 0);
     }));
 });
 

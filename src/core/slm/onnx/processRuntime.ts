@@ -319,9 +319,10 @@ class WorkerProcess {
     this.exited = true;
     this.endedBecause = why;
     const count = this.pending.size;
+    // Read by users (an answer's error): what happened, and that asking again is the fix.
     const error = new SlmProcessError(
-      `The SLM process ${why}; ${count} pending call${count === 1 ? '' : 's'} failed. Its sessions (and their KV caches) are gone: ` +
-        'create a new session; the next call starts a new process.',
+      `The SLM process ${why}; ${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone. ` +
+        'What was written is kept; ask again (or Retry) and a new process starts.',
     );
     const pendings = [...this.pending.values()];
     this.pending.clear();
@@ -464,7 +465,9 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     const live = (): WorkerProcess => {
       alive();
       if (proc.exited || generation !== sessionGeneration) {
-        throw new SlmProcessError(`Session ${sessionId} belonged to an SLM process that is no longer running; its KV cache is gone. Create a new session.`);
+        throw new SlmProcessError(
+          `The SLM process ${proc.endedBecause ?? 'was replaced'} while this answer was written (session ${sessionId} belonged to it). What was written is kept; ask again (or Retry) and a new process starts.`,
+        );
       }
       return proc;
     };
