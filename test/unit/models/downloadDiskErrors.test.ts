@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
 import { ModelDownloadError } from '../../../src/core/models/errors';
-import { listRepoFiles } from '../../../src/core/models/hubApi';
 import { modelFolder } from '../../../src/core/models/modelStore';
-import { filesForVariant } from '../../../src/core/models/variantFiles';
 import { bytes, demoRepoFiles, FakeHub } from './fakeHub';
 
 const REPO = 'onnx-community/Disk-ONNX';
@@ -35,11 +33,7 @@ after(async () => {
   await hub.close();
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
-afterEach(() => {
-  hub.log.length = 0;
-  hub.cdnFaults.clear();
-  hub.serverErrors.clear();
-});
+afterEach(() => hub.reset());
 
 function storage(under = tmpdir()): string {
   const root = mkdtempSync(join(under, 'relay-disk-'));
@@ -47,20 +41,11 @@ function storage(under = tmpdir()): string {
   return root;
 }
 
+/** A download of one variant as listed now; the listing's requests are not in the log. */
 async function variantRequest(root: string, variant: 'int8' | 'q4', extra: Partial<DownloadRequest> = {}): Promise<DownloadRequest> {
-  const listing = await listRepoFiles({ endpoint: hub.endpoint, timeouts: TIMEOUTS }, REPO, 'main');
+  const request = await hub.variantRequest(REPO, root, variant, { timeouts: TIMEOUTS, progressIntervalMs: undefined, ...extra });
   hub.log.length = 0;
-  return {
-    endpoint: hub.endpoint,
-    repo: REPO,
-    revision: 'main',
-    files: filesForVariant(REPO, listing, variant).files,
-    storageRoot: root,
-    variants: [variant],
-    retryDelayMs: 0,
-    timeouts: TIMEOUTS,
-    ...extra,
-  };
+  return request;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<ModelDownloadError> {

@@ -45,28 +45,8 @@ function storage(): string {
   return dir;
 }
 
-async function variantRequest(
-  root: string,
-  variant: 'int8' | 'q4',
-  extra: Partial<DownloadRequest> = {},
-  repo = REPO,
-  revision = 'main',
-): Promise<DownloadRequest> {
-  const context = { endpoint: hub.endpoint, timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 10_000 } };
-  const listing = await listRepoFiles(context, repo, revision);
-  const choice = filesForVariant(repo, listing, variant);
-  return {
-    endpoint: hub.endpoint,
-    repo,
-    revision,
-    files: choice.files,
-    storageRoot: root,
-    variants: [variant],
-    retryDelayMs: 0,
-    progressIntervalMs: 0,
-    timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 10_000 },
-    ...extra,
-  };
+function variantRequest(root: string, variant: 'int8' | 'q4', extra: Partial<DownloadRequest> = {}, repo = REPO, revision = 'main'): Promise<DownloadRequest> {
+  return hub.variantRequest(repo, root, variant, extra, revision);
 }
 
 function partialFiles(folder: string): string[] {
@@ -106,14 +86,7 @@ after(async () => {
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
-afterEach(() => {
-  hub.log.length = 0;
-  hub.cdnFaults.clear();
-  hub.serverErrors.clear();
-  hub.withoutChecksums.clear();
-  hub.damagedOnTheWay.clear();
-  hub.onStall = undefined;
-});
+afterEach(() => hub.reset());
 
 describe('listing and variant files', () => {
   test('the tree listing gives sizes, git oids and LFS sha256; a variant takes its graph, data and the JSON files', async () => {

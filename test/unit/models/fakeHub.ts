@@ -18,6 +18,9 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import type { DownloadRequest } from '../../../src/core/models/downloader';
+import { listRepoFiles } from '../../../src/core/models/hubApi';
+import { filesForVariant } from '../../../src/core/models/variantFiles';
 
 /** The embedded demo SLM as a hub repository holds it: its JSON files and its int8 graph (a model the runtime loads). */
 export function demoRepoFiles(): Record<string, Buffer> {
@@ -110,6 +113,46 @@ export class FakeHub {
   /** Called when a stalled transfer has sent its bytes (lets a test cancel at that point). */
   onStall: ((path: string) => void) | undefined;
   private readonly sockets = new Set<Socket>();
+
+  /** Forgets the log and every fault set up by a test (the next test starts from a plain hub). */
+  reset(): void {
+    this.log.length = 0;
+    for (const faults of [
+      this.cdnFaults,
+      this.serverErrors,
+      this.withoutChecksums,
+      this.damagedOnTheWay,
+      this.endlessRedirectBodies,
+      this.endlessErrorBodies,
+      this.trickledFiles,
+    ])
+      faults.clear();
+    this.onTrickle = undefined;
+    this.onStall = undefined;
+    this.withoutCommitHeader = false;
+  }
+
+  /**
+   * A download of one variant of `repo` as the hub lists it now, into `root`; the listing's
+   * requests are in the log. `extra` overrides any field (timeouts, progress, attempts).
+   */
+  async variantRequest(repo: string, root: string, variant: 'int8' | 'q4', extra: Partial<DownloadRequest> = {}, revision = 'main'): Promise<DownloadRequest> {
+    const timeouts = { connectTimeoutMs: 5_000, idleTimeoutMs: 10_000, ...extra.timeouts };
+    const listing = await listRepoFiles({ endpoint: this.endpoint, timeouts }, repo, revision);
+    return {
+      endpoint: this.endpoint,
+      repo,
+      revision,
+      files: filesForVariant(repo, listing, variant).files,
+      storageRoot: root,
+      variants: [variant],
+      retryDelayMs: 0,
+      progressIntervalMs: 0,
+      timeouts,
+      ...extra,
+    };
+  }
+
   /** Never-ending bodies still being sent (their connection open). */
   private readonly endless = new Set<ServerResponse>();
   private endlessClosed: (() => void)[] = [];

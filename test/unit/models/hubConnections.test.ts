@@ -12,7 +12,6 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
 import { ModelDownloadError } from '../../../src/core/models/errors';
 import { listRepoFiles, readRepoText } from '../../../src/core/models/hubApi';
-import { filesForVariant } from '../../../src/core/models/variantFiles';
 import { demoRepoFiles, FakeHub } from './fakeHub';
 
 const REPO = 'onnx-community/Demo-ONNX';
@@ -31,28 +30,12 @@ after(async () => {
   await hub.close();
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
-afterEach(() => {
-  hub.log.length = 0;
-  hub.cdnFaults.clear();
-  hub.endlessRedirectBodies.clear();
-  hub.endlessErrorBodies.clear();
-});
+afterEach(() => hub.reset());
 
-async function int8Request(extra: Partial<DownloadRequest> = {}): Promise<DownloadRequest> {
-  const listing = await listRepoFiles({ endpoint: hub.endpoint, timeouts: TIMEOUTS }, REPO, 'main');
+function int8Request(extra: Partial<DownloadRequest> = {}): Promise<DownloadRequest> {
   const root = mkdtempSync(join(tmpdir(), 'relay-hub-connections-'));
   scratch.push(root);
-  return {
-    endpoint: hub.endpoint,
-    repo: REPO,
-    revision: 'main',
-    files: filesForVariant(REPO, listing, 'int8').files,
-    storageRoot: root,
-    variants: ['int8'],
-    retryDelayMs: 0,
-    timeouts: TIMEOUTS,
-    ...extra,
-  };
+  return hub.variantRequest(REPO, root, 'int8', { timeouts: TIMEOUTS, progressIntervalMs: undefined, ...extra });
 }
 
 /** Resolves when `closed` does; fails with `problem` if that has not happened within CLOSE_BOUND_MS. */

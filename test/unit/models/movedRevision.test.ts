@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
 import { ModelDownloadError } from '../../../src/core/models/errors';
-import { listRepoFiles } from '../../../src/core/models/hubApi';
 import { COMPLETION_MARKER, modelFolder, modelStatus } from '../../../src/core/models/modelStore';
-import { filesForVariant } from '../../../src/core/models/variantFiles';
 import { bytes, demoRepoFiles, FakeHub } from './fakeHub';
 
 const REPO = 'onnx-community/Moving-ONNX';
@@ -36,10 +34,7 @@ after(async () => {
   await hub.close();
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
-afterEach(() => {
-  hub.log.length = 0;
-  hub.withoutCommitHeader = false;
-});
+afterEach(() => hub.reset());
 
 function storage(): string {
   const root = mkdtempSync(join(tmpdir(), 'relay-moved-'));
@@ -47,18 +42,8 @@ function storage(): string {
   return root;
 }
 
-async function variantRequest(root: string, variant: 'int8' | 'q4'): Promise<DownloadRequest> {
-  const listing = await listRepoFiles({ endpoint: hub.endpoint, timeouts: TIMEOUTS }, REPO, 'main');
-  return {
-    endpoint: hub.endpoint,
-    repo: REPO,
-    revision: 'main',
-    files: filesForVariant(REPO, listing, variant).files,
-    storageRoot: root,
-    variants: [variant],
-    retryDelayMs: 0,
-    timeouts: TIMEOUTS,
-  };
+function variantRequest(root: string, variant: 'int8' | 'q4'): Promise<DownloadRequest> {
+  return hub.variantRequest(REPO, root, variant, { timeouts: TIMEOUTS, progressIntervalMs: undefined });
 }
 
 describe('main moves on between the listing and the download', () => {
