@@ -3,7 +3,7 @@
  * DOM (the host's body is empty), validates every host message, and posts typed
  * messages back. The view mode comes from `document.body.dataset.view`.
  */
-import { MAX_MESSAGE_TEXT, parseHostMessage, type ChatTurnView, type FixAction, type HostMessage, type WebviewMessage } from '../../src/shared/webviewProtocol';
+import { MAX_MESSAGE_TEXT, parseHostMessage, type FixAction, type HostMessage, type WebviewMessage } from '../../src/shared/webviewProtocol';
 import { button, h, svg } from './view/dom';
 import { cumulativeCosts, formatUsd, polylinePoints } from './view/format';
 import { TurnView } from './view/turnView';
@@ -144,7 +144,8 @@ class RelayApp {
       case 'init': {
         this.clear();
         const turns = message.turns.filter(isTurn);
-        const running = message.busy ? runningTurn(turns) : undefined;
+        // The host names the answer it is writing for this view: every other turn is shown as it is.
+        const running = message.busy && message.runningTurnId !== undefined ? turns.find((turn) => turn.id === message.runningTurnId) : undefined;
         for (const turn of turns) {
           // The answer being written goes on streaming: the spans still to come append to it.
           const view =
@@ -154,7 +155,7 @@ class RelayApp {
           this.addTurn(view, turn.demo?.pairOf);
         }
         this.showSetupWarning(message.setupWarning);
-        this.setBusy(message.busy);
+        this.setBusy(message.busy, message.busy && message.runningTurnId !== undefined);
         this.afterTurnsChanged();
         this.scrollToEnd();
         return;
@@ -167,6 +168,10 @@ class RelayApp {
         );
         this.afterTurnsChanged();
         this.scrollToEnd();
+        return;
+      case 'turns-removed':
+        for (const id of message.turnIds) this.removeTurn(id);
+        this.afterTurnsChanged();
         return;
       case 'span': {
         const stick = this.isNearEnd();
@@ -196,7 +201,7 @@ class RelayApp {
         this.afterTurnsChanged();
         return;
       case 'busy':
-        this.setBusy(message.busy);
+        this.setBusy(message.busy, message.own === true);
         return;
       case 'setup':
         this.showSetupWarning(message.setupWarning);
@@ -229,6 +234,16 @@ class RelayApp {
     } else this.turnList.append(turn.element);
   }
 
+  /** A turn goes (Retry on an earlier chat answer); a demo pair left empty goes with it. */
+  private removeTurn(id: string): void {
+    const turn = this.turns.get(id);
+    if (!turn) return;
+    this.turns.delete(id);
+    const parent = turn.element.parentElement;
+    turn.element.remove();
+    if (parent?.classList.contains('relay-demo-pair') && parent.childElementCount === 0) parent.remove();
+  }
+
   private clear(): void {
     this.turns.clear();
     this.turnList.replaceChildren();
@@ -240,11 +255,13 @@ class RelayApp {
     if (this.view === 'answer') this.renderChart();
   }
 
-  private setBusy(busy: boolean): void {
+  /** busy: an answer is being written (Send waits, one answer at a time); own: it is this view's (Stop stops it). */
+  private setBusy(busy: boolean, own = false): void {
     // What was written while an answer was being written is read once it ends.
     if (this.busy && !busy) this.scheduleDraft();
     this.busy = busy;
-    this.stopButton.disabled = !busy;
+    this.stopButton.disabled = !(busy && own);
+    this.stopButton.title = busy && !own ? 'The answer being written is not this view\'s: stop it where it was asked, or run "Relay: Stop"' : 'Stop generating';
     this.sendButton.disabled = busy;
     this.turnList.setAttribute('aria-busy', String(busy));
     document.body.classList.toggle('relay-busy', busy);
@@ -324,16 +341,6 @@ class RelayApp {
       ]),
     );
   }
-}
-
-/**
- * The answer the host is writing, in an 'init' sent while it is busy (the view opened or
- * reloaded mid-answer): the last turn, when it is an answer not yet ended (no stats, no
- * error). An answer gets the last turn when it starts and keeps it until it ends.
- */
-function runningTurn(turns: readonly ChatTurnView[]): ChatTurnView | undefined {
-  const last = turns[turns.length - 1];
-  return last?.role === 'assistant' && !last.stats && !last.error ? last : undefined;
 }
 
 function legend(): HTMLElement {

@@ -14,6 +14,8 @@ const RELOAD_WINDOW = 'Reload Window';
 export class AnswerPanel {
   private panel: vscode.WebviewPanel | undefined;
   private ready: Promise<void> | undefined;
+  /** Resolves when the panel is closed (by the user, or by VS Code). */
+  private closed: Promise<void> | undefined;
   private sourceEditor: vscode.TextEditor | undefined;
 
   constructor(
@@ -23,34 +25,37 @@ export class AnswerPanel {
   ) {}
 
   /**
-   * Shows the panel and resolves once its script is listening. A view whose content never
-   * loads (seen with a view VS Code reopened after a window reload, in VS Code for the web)
-   * would otherwise hold every later question forever: it is closed and a new one opened,
-   * which gets the answers so far from workspace state like any new view.
+   * Shows the panel; true once its script is listening, false when the user closed it
+   * before that (a cancel: nothing is to be asked). A view whose content never loads (seen
+   * with a view VS Code reopened after a window reload, in VS Code for the web) would
+   * otherwise hold every later question forever: it is closed and a new one opened, which
+   * gets the answers so far from workspace state like any new view.
    */
-  private async show(): Promise<void> {
+  private async show(): Promise<boolean> {
     for (const timeoutMs of this.readyTimeoutsMs) {
-      const ready = this.reveal();
+      const { ready, closed } = this.reveal();
       let timer: NodeJS.Timeout | undefined;
-      const loaded = await Promise.race([ready.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
+      const state = await Promise.race([
+        ready.then(() => 'loaded' as const),
+        closed.then(() => 'closed' as const),
+        new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), timeoutMs))),
+      ]);
       clearTimeout(timer);
-      if (loaded) return;
+      if (state === 'loaded') return true;
+      if (state === 'closed') return false;
       const stuck = this.panel;
       stuck?.dispose();
       // Forgotten here too, in case the dispose event comes later: the next round opens a new view.
-      if (this.panel === stuck) {
-        this.panel = undefined;
-        this.ready = undefined;
-      }
+      if (this.panel === stuck) this.forget();
     }
     throw new AnswerViewError();
   }
 
-  /** The panel, created if needed; its promise resolves when its script is listening. */
-  private reveal(): Promise<void> {
-    if (this.panel && this.ready) {
+  /** The panel, created if needed; `ready` resolves when its script is listening, `closed` when it is closed. */
+  private reveal(): { ready: Promise<void>; closed: Promise<void> } {
+    if (this.panel && this.ready && this.closed) {
       this.panel.reveal(vscode.ViewColumn.Beside, true);
-      return this.ready;
+      return { ready: this.ready, closed: this.closed };
     }
     const panel = vscode.window.createWebviewPanel(
       'relay.answer',
@@ -61,7 +66,14 @@ export class AnswerPanel {
         retainContextWhenHidden: true,
       },
     );
-    return this.wire(panel);
+    const ready = this.wire(panel);
+    return { ready, closed: this.closed ?? Promise.resolve() };
+  }
+
+  private forget(): void {
+    this.panel = undefined;
+    this.ready = undefined;
+    this.closed = undefined;
   }
 
   /** VS Code reopens the panel after a window reload; its answers come back from workspace state. */
@@ -76,6 +88,7 @@ export class AnswerPanel {
 
   private wire(panel: vscode.WebviewPanel): Promise<void> {
     this.panel = panel;
+    this.closed = new Promise((resolve) => panel.onDidDispose(() => resolve()));
     this.ready = new Promise((resolve) => {
       panel.webview.onDidReceiveMessage((message: unknown) => {
         void this.conversation.receive(message).then(() => {
@@ -87,8 +100,7 @@ export class AnswerPanel {
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'answer');
     panel.onDidDispose(() => {
       if (this.panel !== panel) return;
-      this.panel = undefined;
-      this.ready = undefined;
+      this.forget();
       this.conversation.attach(undefined);
     });
     return this.ready;
@@ -104,11 +116,10 @@ export class AnswerPanel {
     if (await this.shown()) await this.conversation.ask(question);
   }
 
-  /** show(), or where the view would not load, an error that says so with a button that reloads the window. */
+  /** show() (false: the user closed the view before it loaded), or where the view would not load, an error that says so with a button that reloads the window. */
   private async shown(): Promise<boolean> {
     try {
-      await this.show();
-      return true;
+      return await this.show();
     } catch (error) {
       if (!(error instanceof AnswerViewError)) throw error;
       void vscode.window.showErrorMessage(`Relay: ${error.message}`, RELOAD_WINDOW).then((choice) => {

@@ -27,6 +27,11 @@ import { llmWroteAll } from './moneyText';
 import type { AnswerOutcome, AnswerPlan, RelayService } from './relayService';
 
 const MAX_PERSISTED_TURNS = 200;
+/** While an answer is written, its text so far is saved at most this long after it changed (a crash keeps all but the last moments). */
+const SAVE_WHILE_WRITING_MS = 1000;
+
+/** What a restored answer that was still being written when the window went says (its text so far is kept). */
+export const INTERRUPTED_MESSAGE = 'Interrupted: the window was reloaded or closed while this answer was written; the part written is kept.';
 
 export interface ConversationHost {
   post(message: HostMessage): void;
@@ -40,7 +45,7 @@ export interface TurnExtras {
   demo?: DemoTurnView;
 }
 
-/** The assistant turn an ask wrote, and how it ended. */
+/** The assistant turn an ask wrote, and how it ended. turnId '': nothing was asked (another answer was running: the user was told). */
 export interface AnsweredTurn {
   turnId: string;
   outcome: AnswerOutcome;
@@ -55,6 +60,12 @@ export class Conversation {
   private readonly extras = new Map<string, TurnExtras>();
   /** Handles the demo's buttons (demo.ts); none: they are ignored. */
   private demoHandler: ((action: DemoAction, turnId?: string) => Promise<void> | void) | undefined;
+  /** The answer this conversation is writing: only it is what this view's Stop and New chat stop. */
+  private running: ChatTurnView | undefined;
+  /** The save of the running answer's text so far, once due. */
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The window is closing (close()): what was saved then stays, the answers it stops are not saved over it. */
+  private closed = false;
 
   constructor(
     readonly view: 'chat' | 'answer',
@@ -62,9 +73,9 @@ export class Conversation {
     private readonly onAnswer: (stats: StatsView | undefined) => void,
     private readonly storage?: { state: vscode.Memento; key: string },
   ) {
-    this.turns = storage?.state.get<ChatTurnView[]>(storage.key) ?? [];
-    // An answer in either view makes both busy (one answer at a time): keep Stop and Send in step.
-    service.onDidChangeBusy((busy) => this.post({ type: 'busy', busy }));
+    this.turns = restoredTurns(storage?.state.get<ChatTurnView[]>(storage.key));
+    // An answer in either view makes both busy (one answer at a time): Send follows in both, Stop only in the view whose answer it is.
+    service.onDidChangeBusy((busy) => this.post({ type: 'busy', busy, own: busy && this.running !== undefined }));
   }
 
   attach(host: ConversationHost | undefined): void {
@@ -73,7 +84,27 @@ export class Conversation {
 
   /** The webview asked for its state (first load or reload). */
   async init(): Promise<void> {
-    this.post({ type: 'init', view: this.view, turns: this.turns, busy: this.service.busy, setupWarning: await this.service.setupWarning() });
+    const setupWarning = await this.service.setupWarning();
+    // Read after the wait: an answer that ended meanwhile must not be sent as still being written.
+    this.post({
+      type: 'init',
+      view: this.view,
+      turns: this.turns,
+      busy: this.service.busy,
+      ...(this.running ? { runningTurnId: this.running.id } : {}),
+      setupWarning,
+    });
+  }
+
+  /**
+   * The window is closing (extension deactivate, before the service stops the answer in
+   * flight): the turns are saved as they stand, the answer being written with its text so
+   * far (the next window shows it as interrupted, with Retry). Resolves once saved.
+   */
+  async close(): Promise<void> {
+    const saved = this.persist();
+    this.closed = true;
+    await saved;
   }
 
   /** Set-up changed: the open webview updates its banner without a reload. */
@@ -85,29 +116,47 @@ export class Conversation {
     this.webview?.post(message);
   }
 
-  private persist(): void {
-    if (this.storage) void this.storage.state.update(this.storage.key, this.turns.slice(-MAX_PERSISTED_TURNS));
+  /** Saves the turns (a copy: later changes are saved by the next call); resolves once saved. */
+  private persist(): Thenable<void> | undefined {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    if (!this.storage || this.closed) return undefined;
+    return this.storage.state.update(this.storage.key, JSON.parse(JSON.stringify(this.turns.slice(-MAX_PERSISTED_TURNS))) as ChatTurnView[]);
   }
 
-  /** Chat history as messages for the model: earlier turns plus the new question. */
-  private history(): ChatMessage[] {
-    return this.turns
-      .filter((turn) => !turn.error || turn.role === 'user')
-      .map((turn) => ({ role: turn.role, content: turn.spans.map((span) => span.text).join('') }));
+  /** The running answer changed: saved shortly (a reload or crash keeps its text so far). */
+  private persistSoon(): void {
+    if (this.saveTimer || !this.storage || this.closed) return;
+    this.saveTimer = setTimeout(() => void this.persist(), SAVE_WHILE_WRITING_MS);
   }
 
   /** Asks a question: adds the user turn and streams the assistant's answer. `extras`: the demo's. */
   async ask(question: string, messages?: ChatMessage[], extras?: TurnExtras): Promise<AnsweredTurn> {
+    const refused = this.refuseWhileBusy('this question was not asked');
+    if (refused) return refused;
     const userTurn: ChatTurnView = { id: randomUUID(), role: 'user', spans: [{ source: 'slm', text: question, tokens: 0 }] };
     this.turns.push(userTurn);
     this.post({ type: 'turn-start', turn: userTurn });
-    const conversation = messages ?? (this.view === 'chat' ? this.history() : [{ role: 'user' as const, content: question }]);
+    const conversation = messages ?? (this.view === 'chat' ? alternatingMessages(this.turns) : [{ role: 'user' as const, content: question }]);
     return this.answerTurn(conversation, extras);
   }
 
   /** Answers again without a new question (the demo's "small model alone", beside the answer it compares with). */
-  answerWith(messages: ChatMessage[], extras: TurnExtras): Promise<AnsweredTurn> {
-    return this.answerTurn(messages, extras);
+  async answerWith(messages: ChatMessage[], extras: TurnExtras): Promise<AnsweredTurn> {
+    return this.refuseWhileBusy('this answer was not started') ?? this.answerTurn(messages, extras);
+  }
+
+  /**
+   * One answer at a time: while one is written (in this view, the other, or @relay) nothing
+   * is added here, so no turn ever lands after the running one. Undefined when idle; else
+   * the user is told what did not happen and how to go on.
+   */
+  private refuseWhileBusy(what: string): AnsweredTurn | undefined {
+    if (!this.service.busy) return undefined;
+    const where = this.running ? 'in this view' : 'in another view or in @relay';
+    const message = `Relay is still writing an answer (${where}), so ${what}. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").`;
+    void vscode.window.showInformationMessage(message);
+    return { turnId: '', outcome: { answer: '', error: { message } } };
   }
 
   /** A demo answer was checked against its reference: kept with the turn and shown. */
@@ -115,7 +164,7 @@ export class Conversation {
     const turn = this.turns.find((candidate) => candidate.id === turnId);
     if (!turn?.demo) return;
     turn.demo = { ...turn.demo, result };
-    this.persist();
+    void this.persist();
     this.post({ type: 'demo-result', turnId, result });
   }
 
@@ -134,14 +183,22 @@ export class Conversation {
     this.prompts.set(turn.id, messages);
     this.extras.set(turn.id, extras);
     this.turns.push(turn);
+    this.running = turn;
+    // Saved as it starts: a window closed before it ends shows the question, and this answer as interrupted.
+    void this.persist();
     this.post({ type: 'turn-start', turn });
-    const outcome = await this.service.answer(
-      messages,
-      { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) },
-      extras.plan,
-      // A chat is followed up: its next prompt is read while the user writes it.
-      { readAhead: this.view === 'chat' && !extras.plan },
-    );
+    let outcome: AnswerOutcome;
+    try {
+      outcome = await this.service.answer(
+        messages,
+        { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) },
+        extras.plan,
+        // A chat is followed up: its next prompt is read while the user writes it.
+        { readAhead: this.view === 'chat' && !extras.plan },
+      );
+    } finally {
+      if (this.running === turn) this.running = undefined;
+    }
     if (outcome.error) {
       turn.error = outcome.error;
       this.post({ type: 'turn-error', turnId: turn.id, message: outcome.error.message, fix: outcome.error.fix });
@@ -150,7 +207,7 @@ export class Conversation {
       turn.stats = toStatsView(outcome.stats);
       this.post({ type: 'turn-done', turnId: turn.id, stats: turn.stats });
     }
-    this.persist();
+    void this.persist();
     this.onAnswer(turn.stats);
     return { turnId: turn.id, outcome };
   }
@@ -183,6 +240,7 @@ export class Conversation {
         if (details.approximate) last.approximate = true;
       } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
       if (llm) this.callSpan = turn.spans[turn.spans.length - 1];
+      this.persistSoon();
       this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
@@ -258,15 +316,18 @@ export class Conversation {
         return;
       case 'draft':
         // The next turn's prompt as far as it is written: read ahead while the user writes the rest.
-        if (this.view === 'chat') void this.service.readAheadDraft([...this.history(), { role: 'user', content: message.text }]);
+        if (this.view === 'chat') void this.service.readAheadDraft(alternatingMessages([...this.turns, userTurnOf(message.text)]));
         return;
       case 'stop':
-        this.service.stop();
+        // Only this view's answer: another view's (or @relay's) is stopped there, or with "Relay: Stop".
+        if (this.running) this.service.stop();
         return;
       case 'new-chat':
-        if (this.service.busy) this.service.stop();
+        if (this.running) this.service.stop();
         this.turns = [];
-        this.persist();
+        this.prompts.clear();
+        this.extras.clear();
+        void this.persist();
         this.post({ type: 'cleared' });
         return;
       case 'copy':
@@ -275,18 +336,8 @@ export class Conversation {
         return;
       case 'insert':
         return this.insert(this.textOf(message.turnId));
-      case 'retry': {
-        const extras = this.extras.get(message.turnId);
-        if (!extras && this.demoTurn(message.turnId)) {
-          // A demo answer restored from an earlier window: its plan (the embedded pair) was not
-          // kept, and the user's own models and paid LLM must not answer the demo's question.
-          await this.demoHandler?.('again', message.turnId);
-          return;
-        }
-        const messages = this.prompts.get(message.turnId) ?? this.retryMessages(message.turnId);
-        if (messages) await this.answerTurn(messages, extras);
-        return;
-      }
+      case 'retry':
+        return this.retry(message.turnId);
       case 'fix':
         return runFix(message.action);
       case 'demo':
@@ -295,19 +346,72 @@ export class Conversation {
     }
   }
 
-  private retryMessages(turnId: string): ChatMessage[] | undefined {
-    const index = this.turns.findIndex((turn) => turn.id === turnId);
-    if (index <= 0) return undefined;
-    return this.turns.slice(0, index).map((turn) => ({ role: turn.role, content: turn.spans.map((span) => span.text).join('') }));
+  /**
+   * Retry on an answer. The answer view asks its question again (the question and the new
+   * answer come at the end, as a new Explain would; the other answers of the view are never
+   * sent). A chat goes back to that answer: it is replaced, the turns after it go (the user
+   * confirms first), so what the model is sent always alternates question and answer.
+   */
+  private async retry(turnId: string): Promise<void> {
+    const turn = this.turns.find((candidate) => candidate.id === turnId);
+    if (turn?.role !== 'assistant') return; // a turn of a chat cleared since: nothing to answer again
+    if (this.refuseWhileBusy('Retry did not start')) return;
+    const extras = this.extras.get(turnId);
+    if (!extras && turn.demo) {
+      // A demo answer restored from an earlier window: its plan (the embedded pair) was not
+      // kept, and the user's own models and paid LLM must not answer the demo's question.
+      await this.demoHandler?.('again', turnId);
+      return;
+    }
+    if (this.view === 'answer') return this.retryAnswer(turn, extras);
+    return this.retryChat(turn, extras);
+  }
+
+  private async retryAnswer(turn: ChatTurnView, extras: TurnExtras | undefined): Promise<void> {
+    const index = this.turns.indexOf(turn);
+    const question = [...this.turns.slice(0, index)].reverse().find((candidate) => candidate.role === 'user');
+    // The question exactly as the model saw it (kept in this window), else the turn's own question: never the view's other turns.
+    const messages = this.prompts.get(turn.id) ?? (question ? [{ role: 'user' as const, content: textOfTurn(question) }] : undefined);
+    if (!messages) {
+      void vscode.window.showWarningMessage('Relay: this answer cannot be retried: its question is no longer in the answer view. Ask it again.');
+      return;
+    }
+    // The demo's "small model alone" goes beside the answer it compares with, as the first time.
+    if (extras?.demo?.kind === 'slm-only') await this.answerTurn(messages, extras);
+    else await this.ask(question ? textOfTurn(question) : messages[messages.length - 1].content, messages, extras);
+  }
+
+  private async retryChat(turn: ChatTurnView, extras: TurnExtras | undefined): Promise<void> {
+    const later = this.turns.length - this.turns.indexOf(turn) - 1;
+    if (later > 0) {
+      const RETRY = 'Retry';
+      const choice = await vscode.window.showWarningMessage(
+        `Retry this answer? The chat goes back to it: the ${later === 1 ? 'message' : `${later} messages`} after it ${later === 1 ? 'is' : 'are'} removed.`,
+        { modal: true, detail: 'The answer is written again for its question, and the chat goes on from there.' },
+        RETRY,
+      );
+      if (choice !== RETRY) return;
+      // The chat may have changed while the user chose (New chat, another answer).
+      if (!this.turns.includes(turn) || this.refuseWhileBusy('Retry did not start')) return;
+    }
+    const index = this.turns.indexOf(turn);
+    const messages = this.prompts.get(turn.id) ?? alternatingMessages(this.turns.slice(0, index));
+    if (messages[messages.length - 1]?.role !== 'user') {
+      void vscode.window.showWarningMessage('Relay: this answer cannot be retried: no question of yours comes before it. Ask it again.');
+      return;
+    }
+    const removed = this.turns.splice(index);
+    for (const gone of removed) {
+      this.prompts.delete(gone.id);
+      this.extras.delete(gone.id);
+    }
+    this.post({ type: 'turns-removed', turnIds: removed.map((gone) => gone.id) });
+    await this.answerTurn(messages, extras);
   }
 
   private textOf(turnId: string): string {
-    return (
-      this.turns
-        .find((turn) => turn.id === turnId)
-        ?.spans.map((span) => span.text)
-        .join('') ?? ''
-    );
+    const turn = this.turns.find((candidate) => candidate.id === turnId);
+    return turn ? textOfTurn(turn) : '';
   }
 
   /**
@@ -330,6 +434,47 @@ export class Conversation {
     }
     if (!applied) void vscode.window.showWarningMessage('Relay: could not insert the answer: the document did not take the text: it may be read-only.');
   }
+}
+
+function textOfTurn(turn: ChatTurnView): string {
+  return turn.spans.map((span) => span.text).join('');
+}
+
+function userTurnOf(text: string): ChatTurnView {
+  return { id: '', role: 'user', spans: [{ source: 'slm', text, tokens: 0 }] };
+}
+
+/**
+ * A chat's turns as messages for the model, always alternating user and assistant: each
+ * question with its answer; a question whose answer failed (or was never written) is left
+ * out with it; an answer with no question of its own just before it (an older version's
+ * Retry) is left out; a question not answered yet (the new one) ends the list.
+ */
+export function alternatingMessages(turns: readonly ChatTurnView[]): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  let question: ChatTurnView | undefined;
+  for (const turn of turns) {
+    if (turn.role === 'user') question = turn;
+    else {
+      if (question && !turn.error) messages.push({ role: 'user', content: textOfTurn(question) }, { role: 'assistant', content: textOfTurn(turn) });
+      question = undefined;
+    }
+  }
+  if (question) messages.push({ role: 'user', content: textOfTurn(question) });
+  return messages;
+}
+
+/**
+ * Turns saved by an earlier window. An answer saved with neither stats nor error was still
+ * being written when the window went: it is shown as interrupted, its text so far kept, with Retry.
+ */
+function restoredTurns(saved: ChatTurnView[] | undefined): ChatTurnView[] {
+  if (!Array.isArray(saved)) return [];
+  return saved
+    .filter((turn) => typeof turn === 'object' && turn !== null)
+    .map((turn) =>
+      turn?.role === 'assistant' && !turn.stats && !turn.error ? { ...turn, error: { message: INTERRUPTED_MESSAGE, fix: 'retry' as const } } : turn,
+    );
 }
 
 /** An editor kept from earlier is usable while its document is open and it is still shown (a closed or switched tab's is neither). */

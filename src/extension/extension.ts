@@ -51,6 +51,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const chat = new Conversation('chat', service, afterAnswer, { state: context.workspaceState, key: 'relay.chat.turns' });
   const answers = new Conversation('answer', service, afterAnswer, { state: context.workspaceState, key: 'relay.answer.turns' });
   conversations = [chat, answers];
+  saveConversations = async () => void (await Promise.all(conversations.map((conversation) => conversation.close())));
   const answerPanel = new AnswerPanel(context.extensionUri, answers);
   // The demo runs the embedded pair with a set-up of its own: no account, no key, no network, no settings changed.
   const demo = new RelayDemo(context, answerPanel, service, statusBar);
@@ -107,6 +108,12 @@ export function activate(context: vscode.ExtensionContext): void {
     .catch(() => undefined);
 }
 
-export function deactivate(): void {
-  // Disposables registered on the context stop the SLM process and any answer in flight.
+/** Saves both views' turns as they stand (set by activate). */
+let saveConversations: (() => Promise<void>) | undefined;
+
+export async function deactivate(): Promise<void> {
+  // Before the context's disposables stop the answer in flight (and the SLM process): the
+  // answer being written is saved with its text so far, and shows as interrupted next time.
+  await saveConversations?.();
+  saveConversations = undefined;
 }

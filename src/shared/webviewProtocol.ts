@@ -135,8 +135,15 @@ export const DEMO_ACTIONS: readonly DemoAction[] = ['another', 'compare', 'setup
 
 /** Host -> webview. */
 export type HostMessage =
-  | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; setupWarning?: string }
+  /**
+   * The view's state (first load or reload). busy: an answer is being written (in any view,
+   * or @relay); runningTurnId: the one of these turns being written (it streams on), absent
+   * when none of them is: every turn is then shown as it is.
+   */
+  | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; runningTurnId?: string; setupWarning?: string }
   | { type: 'turn-start'; turn: ChatTurnView }
+  /** Retry on an earlier chat answer: that answer and the turns after it go (the new answer follows). */
+  | { type: 'turns-removed'; turnIds: string[] }
   | ({ type: 'span'; turnId: string } & StreamedSpan)
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
@@ -148,7 +155,8 @@ export type HostMessage =
   /** The small model is reading a long prompt: `done` of `total` tokens ("Reading 2,730 tokens of context… 40%"); done = total: the line goes. */
   | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number }
   | { type: 'cleared' }
-  | { type: 'busy'; busy: boolean }
+  /** An answer started or ended. own: it is this view's, so its Stop stops it (another view's or @relay's is stopped there, or with "Relay: Stop"). */
+  | { type: 'busy'; busy: boolean; own?: boolean }
   /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
   | { type: 'setup'; setupWarning?: string }
   /** A demo answer was checked against its reference. */
@@ -227,6 +235,7 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
 const HOST_TYPES = new Set([
   'init',
   'turn-start',
+  'turns-removed',
   'span',
   'turn-done',
   'turn-error',
@@ -291,11 +300,14 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return Array.isArray(value.turns) &&
         (value.view === 'chat' || value.view === 'answer') &&
         typeof value.busy === 'boolean' &&
+        (value.runningTurnId === undefined || isShortString(value.runningTurnId)) &&
         (value.setupWarning === undefined || isShortString(value.setupWarning, 2000))
         ? (value as HostMessage)
         : undefined;
     case 'turn-start':
       return isRecord(value.turn) && isShortString(value.turn.id) ? (value as HostMessage) : undefined;
+    case 'turns-removed':
+      return Array.isArray(value.turnIds) && value.turnIds.every((id) => isShortString(id)) ? (value as HostMessage) : undefined;
     case 'span':
       // A long model name or host is cut (as the host cuts it), never a reason to lose the span's text.
       return isShortString(value.turnId) &&
@@ -329,7 +341,7 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         ? (value as HostMessage)
         : undefined;
     case 'busy':
-      return typeof value.busy === 'boolean' ? (value as HostMessage) : undefined;
+      return typeof value.busy === 'boolean' && (value.own === undefined || typeof value.own === 'boolean') ? (value as HostMessage) : undefined;
     case 'setup':
       return value.setupWarning === undefined || isShortString(value.setupWarning, 2000) ? (value as HostMessage) : undefined;
     case 'demo-result':

@@ -90,6 +90,27 @@ test('when a new view does not load either, the question is not asked and the us
   assert.equal(commandsRun.at(-1)?.command, 'workbench.action.reloadWindow', 'the button reloads the window');
 });
 
+test('closing the view while it loads cancels: no other view opens, nothing is asked, no error; the next question opens a new view', async () => {
+  const { conversation, asked } = fakeConversation();
+  const answers = new AnswerPanel(EXTENSION_URI, conversation, TIMEOUTS);
+  const before = createdPanels.length;
+  const errorsBefore = questionsAsked.filter((question) => question.api === 'showErrorMessage').length;
+  const asking = answers.ask('Explain x', undefined);
+  const first = await nextPanel(before + 1);
+  first.dispose(); // the user closes the tab before its script said it listens
+  await asking;
+  assert.equal(createdPanels.length, before + 1, 'no view reopened');
+  assert.deepEqual(asked, []);
+  assert.equal(questionsAsked.filter((question) => question.api === 'showErrorMessage').length, errorsBefore, 'a cancel, not an error');
+
+  const again = answers.ask('Explain y', undefined);
+  const second = await nextPanel(before + 2);
+  second.fromWebview({ type: 'ready' });
+  await again;
+  assert.deepEqual(asked, ['Explain y']);
+  second.dispose();
+});
+
 test('Insert after the source editor was closed goes to the editor shown, or says to open one: never a silent failure', async () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Conversation } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');

@@ -122,7 +122,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await stop.isDisabled(), true);
     assert.equal(await send.isDisabled(), false);
 
-    await deliver({ type: 'busy', busy: true });
+    await deliver({ type: 'busy', busy: true, own: true });
     assert.equal(await stop.isDisabled(), false);
     assert.equal(await send.isDisabled(), true);
     await input.fill('queued question');
@@ -134,6 +134,52 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     await input.press('Enter');
     assert.equal(await input.inputValue(), '');
     assert.deepEqual((await webview.posted()).slice(1), [{ type: 'stop' }, { type: 'send', text: 'queued question' }]);
+  });
+
+  it("offers Stop only for this view's own answer: another view's (or @relay's) keeps Send off and Stop off, and says where to stop it", async () => {
+    await deliver({ type: 'init', view: 'chat', busy: true, turns: [] });
+    const stop = webview.page.locator('.relay-toolbar button', { hasText: 'Stop' });
+    const send = webview.page.locator('.relay-composer button', { hasText: 'Send' });
+    assert.equal(await stop.isDisabled(), true, 'busy, but none of this view is being written');
+    assert.equal(await send.isDisabled(), true, 'one answer at a time');
+    assert.match((await stop.getAttribute('title')) ?? '', /not this view's: stop it where it was asked, or run "Relay: Stop"/);
+    await deliver({ type: 'busy', busy: true, own: false });
+    assert.equal(await stop.isDisabled(), true);
+    await deliver({ type: 'busy', busy: false }, { type: 'busy', busy: true, own: true });
+    assert.equal(await stop.isDisabled(), false);
+    assert.equal(await stop.getAttribute('title'), 'Stop generating');
+    // Reloaded while its own answer is written: the init names it, and Stop is on.
+    await deliver({
+      type: 'init',
+      view: 'chat',
+      busy: true,
+      runningTurnId: 'a1',
+      turns: [{ id: 'a1', role: 'assistant', spans: [{ source: 'slm', text: 'So far', tokens: 1 }] }],
+    });
+    assert.equal(await stop.isDisabled(), false);
+  });
+
+  it('removes the turns the host removed (Retry on an earlier chat answer), and the new answer follows', async () => {
+    const turn = (id: string, role: string, text: string) => ({
+      id,
+      role,
+      spans: [{ source: 'slm', text, tokens: 1 }],
+      ...(role === 'assistant' ? { stats: STATS } : {}),
+    });
+    await deliver({
+      type: 'init',
+      view: 'chat',
+      busy: false,
+      turns: [turn('u1', 'user', 'Q1'), turn('a1', 'assistant', 'A1'), turn('u2', 'user', 'Q2'), turn('a2', 'assistant', 'A2')],
+    });
+    await deliver(
+      { type: 'turns-removed', turnIds: ['a1', 'u2', 'a2', 'unknown'] },
+      { type: 'turn-start', turn: { id: 'a3', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a3', source: 'slm', text: 'A1 again', tokens: 2 },
+      { type: 'span', turnId: 'a2', source: 'slm', text: ' LATE', tokens: 1 },
+      { type: 'turn-done', turnId: 'a3', stats: STATS },
+    );
+    assert.deepEqual(await texts('article .relay-body'), ['Q1', 'A1 again']);
   });
 
   it('tells the host the draft once the user pauses writing, while idle only (what was written meanwhile once the answer ends), and not what was sent', async () => {
@@ -231,7 +277,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
       },
     ];
     await deliver(
-      { type: 'init', view: 'chat', busy: true, turns },
+      { type: 'init', view: 'chat', busy: true, runningTurnId: 'a1', turns },
       { type: 'span', turnId: 'a1', source: 'llm', text: ' goes on', tokens: 2, model: 'm' },
       { type: 'span', turnId: 'a1', source: 'slm', text: '. SECOND HALF', tokens: 2 },
     );
@@ -242,6 +288,23 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.deepEqual(await texts('article .relay-llm'), ['LLM part goes on']);
     assert.equal(await webview.page.locator('article .relay-stats').count(), 1);
     assert.equal(await webview.page.locator('article.relay-streaming').count(), 0);
+
+    // The host names the turn it writes, wherever it is: a turn after it (an error an older
+    // version added) is shown as it is, and the running one streams on.
+    await deliver(
+      {
+        type: 'init',
+        view: 'answer',
+        busy: true,
+        runningTurnId: 'a1',
+        turns: [...turns, { id: 'a9', role: 'assistant', spans: [], error: { message: 'Relay is already writing an answer.' } }],
+      },
+      { type: 'span', turnId: 'a1', source: 'slm', text: ' and more.', tokens: 2 },
+      { type: 'turn-done', turnId: 'a1', stats: STATS },
+    );
+    assert.deepEqual(await texts('article .relay-body'), ['q', 'First half. LLM part and more.', '']);
+    assert.equal(await webview.page.locator('article').nth(1).locator('.relay-stats').count(), 1, 'the running answer finished with its stats');
+    assert.equal(await webview.page.locator('article').nth(2).locator('[role="alert"]').innerText(), 'Relay is already writing an answer.');
 
     // The host is not writing it (busy for the other view's answer, or idle): shown as it is, nothing appends.
     for (const busy of [false, true]) {

@@ -78,7 +78,10 @@ test('host -> webview: every well-formed message passes', () => {
   const good: unknown[] = [
     { type: 'init', view: 'chat', turns: [TURN], busy: false },
     { type: 'init', view: 'answer', turns: [], busy: true, setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' },
+    { type: 'init', view: 'chat', turns: [TURN], busy: true, runningTurnId: 't1' },
     { type: 'turn-start', turn: { id: 't2', role: 'assistant', spans: [] } },
+    { type: 'turns-removed', turnIds: ['t1', 't2'] },
+    { type: 'turns-removed', turnIds: [] },
     { type: 'span', turnId: 't2', source: 'slm', text: 'Hello', tokens: 1 },
     { type: 'span', turnId: 't2', source: 'llm', text: ' world', tokens: 1, model: 'gpt-x', durationMs: 40 },
     { type: 'span', turnId: 't2', source: 'llm', text: '!', tokens: 1, model: 'gpt-x', host: 'https://api.openai.com', approximate: true },
@@ -92,6 +95,8 @@ test('host -> webview: every well-formed message passes', () => {
     { type: 'reading', turnId: 't2', done: 2730, total: 2730, reusedTokens: 1200 },
     { type: 'cleared' },
     { type: 'busy', busy: true },
+    { type: 'busy', busy: true, own: true },
+    { type: 'busy', busy: false, own: false },
     { type: 'setup', setupWarning: 'No API key for anthropic: run "Relay: Set API Key".' },
     { type: 'setup' },
   ];
@@ -106,7 +111,12 @@ test('host -> webview: malformed messages are refused', () => {
     { type: 'init', view: 'sidebar', turns: [], busy: false },
     { type: 'init', view: 'chat', turns: [] },
     { type: 'init', view: 'chat', turns: [], busy: false, setupWarning: { html: '<b>x</b>' } },
+    { type: 'init', view: 'chat', turns: [], busy: true, runningTurnId: 7 },
+    { type: 'init', view: 'chat', turns: [], busy: true, runningTurnId: 'x'.repeat(201) },
     { type: 'turn-start' },
+    { type: 'turns-removed' },
+    { type: 'turns-removed', turnIds: 't1' },
+    { type: 'turns-removed', turnIds: ['t1', 2] },
     { type: 'turn-start', turn: { role: 'assistant', spans: [] } },
     { type: 'span', turnId: 't', source: 'gpt', text: 'x', tokens: 1 },
     { type: 'span', turnId: 't', source: 'slm', text: 5, tokens: 1 },
@@ -130,6 +140,7 @@ test('host -> webview: malformed messages are refused', () => {
     { type: 'reading', turnId: 't', done: 1, total: '5', reusedTokens: 0 },
     { type: 'busy' },
     { type: 'busy', busy: 'yes' },
+    { type: 'busy', busy: true, own: 'yes' },
     { type: 'setup', setupWarning: 42 },
   ];
   for (const message of malformed) assert.equal(parseHostMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
