@@ -3,7 +3,7 @@
 // messages without breaking, follows 'busy', and posts only typed messages back.
 import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
 
 const STATS = {
   slmTokens: 3,
@@ -30,22 +30,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
   after(closeBrowser);
 
   /** Delivers messages from the "host" and lets the app handle them. */
-  async function deliver(...messages: unknown[]): Promise<void> {
-    await webview.page.evaluate(async (messages) => {
-      for (const message of messages) window.postMessage(message, '*');
-      // postMessage is async: a marker message after them arrives last.
-      await new Promise<void>((resolve) => {
-        const onMessage = (event: MessageEvent) => {
-          if (event.data === 'relay-test-flush') {
-            window.removeEventListener('message', onMessage);
-            resolve();
-          }
-        };
-        window.addEventListener('message', onMessage);
-        window.postMessage('relay-test-flush', '*');
-      });
-    }, messages);
-  }
+  const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview.page, messages);
 
   const texts = (selector: string) => webview.page.locator(selector).allInnerTexts();
 

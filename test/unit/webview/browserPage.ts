@@ -44,6 +44,26 @@ export interface WebviewPage {
 }
 
 /**
+ * Posts `messages` to the page as the host would, and resolves once the app has handled
+ * them: postMessage is async, so a marker message posted after them arrives last.
+ */
+export async function deliverMessages(page: Page, messages: readonly unknown[]): Promise<void> {
+  await page.evaluate(async (messages) => {
+    for (const message of messages) window.postMessage(message, '*');
+    await new Promise<void>((resolve) => {
+      const onMessage = (event: MessageEvent) => {
+        if (event.data === 'relay-test-flush') {
+          window.removeEventListener('message', onMessage);
+          resolve();
+        }
+      };
+      window.addEventListener('message', onMessage);
+      window.postMessage('relay-test-flush', '*');
+    });
+  }, messages);
+}
+
+/**
  * Opens a blank page with the webview bundle loaded. `view` also sets body[data-view] and a
  * recording acquireVsCodeApi(), as VS Code's webview host provides, for startApp().
  */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it, test } from 'node:test';
 import { GENERIC_DECLINED_TITLE, renderMarkdown } from '../../../media/src/markdown/render';
 import type { SourceSegment } from '../../../media/src/markdown/sentinels';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
 
 const llmTitle = (index: number): string => `span ${index}`;
 const skipTitle = (index: number): string => `skipped ${index}`;
@@ -103,21 +103,7 @@ describe('the answer view shows what calls cost and where one was skipped', { sk
   });
   after(closeBrowser);
 
-  async function deliver(...messages: unknown[]): Promise<void> {
-    await webview.page.evaluate(async (messages) => {
-      for (const message of messages) window.postMessage(message, '*');
-      await new Promise<void>((resolve) => {
-        const onMessage = (event: MessageEvent) => {
-          if (event.data === 'relay-test-flush') {
-            window.removeEventListener('message', onMessage);
-            resolve();
-          }
-        };
-        window.addEventListener('message', onMessage);
-        window.postMessage('relay-test-flush', '*');
-      });
-    }, messages);
-  }
+  const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview.page, messages);
 
   const turn = () => webview.page.locator('article.relay-turn-assistant');
   const SKIP_TITLE = 'A call here would have cost $0.0040; skipped (the answer could spend $0.0012 more under relay.maxCostRatio)';

@@ -9,7 +9,7 @@ import { after, afterEach, beforeEach, describe, it, test } from 'node:test';
 import { parseHostMessage, parseWebviewMessage, type ChatTurnView } from '../../../src/shared/webviewProtocol';
 import { isTurn } from '../../../media/src/view/validate';
 import { demoResultLine } from '../../../media/src/view/format';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
 
 const STATS = {
   slmTokens: 54,
@@ -87,21 +87,7 @@ describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
   });
   after(closeBrowser);
 
-  async function deliver(...messages: unknown[]): Promise<void> {
-    await webview.page.evaluate(async (messages) => {
-      for (const message of messages) window.postMessage(message, '*');
-      await new Promise<void>((resolve) => {
-        const onMessage = (event: MessageEvent) => {
-          if (event.data === 'relay-test-flush') {
-            window.removeEventListener('message', onMessage);
-            resolve();
-          }
-        };
-        window.addEventListener('message', onMessage);
-        window.postMessage('relay-test-flush', '*');
-      });
-    }, messages);
-  }
+  const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview.page, messages);
 
   const page = () => webview.page;
   const warning = 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';

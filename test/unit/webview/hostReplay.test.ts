@@ -8,7 +8,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import type { HostMessage } from '../../../src/shared/webviewProtocol';
 import { FakeRelayService } from '../extension/fakeRelayService';
 import { answerWarnings, MemoryMemento, useVscodeStub } from '../extension/vscodeStub';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
 useVscodeStub();
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -38,22 +38,7 @@ describe('the host and the webview app together', { skip: NO_BROWSER }, () => {
   }
 
   /** Delivers what the host queued (and empties the queue), then lets the app handle it. */
-  async function deliver(page: WebviewPage, queued: HostMessage[]): Promise<void> {
-    const messages = queued.splice(0);
-    await page.page.evaluate(async (messages) => {
-      for (const message of messages) window.postMessage(message, '*');
-      await new Promise<void>((resolve) => {
-        const onMessage = (event: MessageEvent) => {
-          if (event.data === 'relay-test-flush') {
-            window.removeEventListener('message', onMessage);
-            resolve();
-          }
-        };
-        window.addEventListener('message', onMessage);
-        window.postMessage('relay-test-flush', '*');
-      });
-    }, messages);
-  }
+  const deliver = (page: WebviewPage, queued: HostMessage[]): Promise<void> => deliverMessages(page.page, queued.splice(0));
 
   const answers = (page: WebviewPage) => page.page.locator('article.relay-turn-assistant');
 
