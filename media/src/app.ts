@@ -44,6 +44,15 @@ class RelayApp {
   private setupWarning: string | undefined;
   /** The draft is told to the host once the user pauses (its start is read into the SLM's cache while they write). */
   private draftTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Whether the view follows the answer being written: true while the user is at the end,
+   * false once they scroll up. Kept by a scroll listener, so a span reads no layout.
+   */
+  private stickToEnd = true;
+  /** scrollTop at the last scroll event: a smaller one is the user scrolling up. */
+  private lastScrollTop = 0;
+  /** A scroll to the end is asked for the next animation frame (at most one per frame). */
+  private scrollPending = false;
 
   constructor(
     private readonly view: View,
@@ -69,6 +78,7 @@ class RelayApp {
     document.body.append(toolbar, main);
     if (this.view === 'chat') document.body.append(this.composer());
     this.setBusy(false);
+    window.addEventListener('scroll', () => this.onScroll(), { passive: true });
     window.addEventListener('message', (event: MessageEvent) => {
       const message = parseHostMessage(event.data);
       if (message) this.receive(message);
@@ -173,12 +183,10 @@ class RelayApp {
         for (const id of message.turnIds) this.removeTurn(id);
         this.afterTurnsChanged();
         return;
-      case 'span': {
-        const stick = this.isNearEnd();
+      case 'span':
         this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model, message.host, message.approximate);
-        if (stick) this.scrollToEnd();
+        if (this.stickToEnd) this.scheduleScrollToEnd();
         return;
-      }
       case 'waiting':
         this.turns.get(message.turnId)?.showWaiting(message.host, message.waitedMs, message.retrying);
         return;
@@ -297,9 +305,36 @@ class RelayApp {
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
   }
 
-  private scrollToEnd(): void {
+  /**
+   * At most one per frame (scroll events come with rendering): scrolling up leaves the end
+   * (unless still near it); scrolling down, ours included, keeps following, and comes back
+   * to it when the user reaches the end. Reads layout only when the answer is not followed
+   * or the view moved up, never per span.
+   */
+  private onScroll(): void {
     const scroller = document.scrollingElement ?? document.documentElement;
-    scroller.scrollTop = scroller.scrollHeight;
+    const top = scroller.scrollTop;
+    if (top < this.lastScrollTop || !this.stickToEnd) this.stickToEnd = this.isNearEnd();
+    this.lastScrollTop = top;
+  }
+
+  /** Follows the end from now on (a new turn, an init, an error) and goes there. */
+  private scrollToEnd(): void {
+    this.stickToEnd = true;
+    this.scheduleScrollToEnd();
+  }
+
+  /** Scrolls to the end on the next animation frame, once however many spans came meanwhile. */
+  private scheduleScrollToEnd(): void {
+    if (this.scrollPending) return;
+    this.scrollPending = true;
+    requestAnimationFrame(() => {
+      this.scrollPending = false;
+      if (!this.stickToEnd) return;
+      const scroller = document.scrollingElement ?? document.documentElement;
+      // Past the end is clamped to it: no scrollHeight read.
+      scroller.scrollTop = Number.MAX_SAFE_INTEGER;
+    });
   }
 
   /** Cumulative cost of the session's answers: relay versus an LLM-only estimate. */

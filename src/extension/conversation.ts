@@ -73,7 +73,7 @@ export class Conversation {
     private readonly onAnswer: (stats: StatsView | undefined) => void,
     private readonly storage?: { state: vscode.Memento; key: string },
   ) {
-    this.turns = restoredTurns(storage?.state.get<ChatTurnView[]>(storage.key));
+    this.turns = restoredTurns(withRunningTurn(storage?.state.get<ChatTurnView[]>(storage.key), storage?.state.get<ChatTurnView>(runningKey(storage.key))));
     // An answer in either view makes both busy (one answer at a time): Send follows in both, Stop only in the view whose answer it is.
     service.onDidChangeBusy((busy) => this.post({ type: 'busy', busy, own: busy && this.running !== undefined }));
   }
@@ -116,18 +116,32 @@ export class Conversation {
     this.webview?.post(message);
   }
 
-  /** Saves the turns (a copy: later changes are saved by the next call); resolves once saved. */
+  /**
+   * Saves the turns (a copy: later changes are saved by the next call), the running answer
+   * with them (its own record, saved while it is written, goes); resolves once saved.
+   */
   private persist(): Thenable<void> | undefined {
     clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
     if (!this.storage || this.closed) return undefined;
-    return this.storage.state.update(this.storage.key, JSON.parse(JSON.stringify(this.turns.slice(-MAX_PERSISTED_TURNS))) as ChatTurnView[]);
+    const { state, key } = this.storage;
+    const turns = state.update(key, JSON.parse(JSON.stringify(this.turns.slice(-MAX_PERSISTED_TURNS))) as ChatTurnView[]);
+    const running = state.update(runningKey(key), undefined);
+    return Promise.all([turns, running]).then(() => undefined);
   }
 
-  /** The running answer changed: saved shortly (a reload or crash keeps its text so far). */
-  private persistSoon(): void {
+  /**
+   * The running answer changed: saved shortly (a reload or crash keeps its text so far),
+   * alone under its own key: the list of turns, saved as it started, is not copied again
+   * every second while it is written.
+   */
+  private persistSoon(turn: ChatTurnView): void {
     if (this.saveTimer || !this.storage || this.closed) return;
-    this.saveTimer = setTimeout(() => void this.persist(), SAVE_WHILE_WRITING_MS);
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      if (!this.storage || this.closed || !this.turns.includes(turn)) return;
+      void this.storage.state.update(runningKey(this.storage.key), JSON.parse(JSON.stringify(turn)) as ChatTurnView);
+    }, SAVE_WHILE_WRITING_MS);
   }
 
   /** Asks a question: adds the user turn and streams the assistant's answer. `extras`: the demo's. */
@@ -138,7 +152,8 @@ export class Conversation {
     this.turns.push(userTurn);
     this.post({ type: 'turn-start', turn: userTurn });
     const conversation = messages ?? (this.view === 'chat' ? alternatingMessages(this.turns) : [{ role: 'user' as const, content: question }]);
-    return this.answerTurn(conversation, extras);
+    // A chat's own question is the chat before the answer: Retry builds it again from the turns.
+    return this.answerTurn(conversation, extras, messages !== undefined || this.view !== 'chat');
   }
 
   /** Answers again without a new question (the demo's "small model alone", beside the answer it compares with). */
@@ -178,9 +193,13 @@ export class Conversation {
     this.demoHandler = handler;
   }
 
-  private async answerTurn(messages: ChatMessage[], extras: TurnExtras = {}): Promise<AnsweredTurn> {
+  /**
+   * keepPrompt: the messages are kept for Retry. A chat's, built from its turns, are not
+   * (a copy of the whole chat per answer): Retry builds them again (a plan's are kept).
+   */
+  private async answerTurn(messages: ChatMessage[], extras: TurnExtras = {}, keepPrompt = true): Promise<AnsweredTurn> {
     const turn: ChatTurnView = { id: randomUUID(), role: 'assistant', spans: [], ...(extras.demo ? { demo: extras.demo } : {}) };
-    this.prompts.set(turn.id, messages);
+    if (keepPrompt || extras.plan) this.prompts.set(turn.id, messages);
     this.extras.set(turn.id, extras);
     this.turns.push(turn);
     this.running = turn;
@@ -207,9 +226,25 @@ export class Conversation {
       turn.stats = toStatsView(outcome.stats);
       this.post({ type: 'turn-done', turnId: turn.id, stats: turn.stats });
     }
+    this.trimTurns();
     void this.persist();
     this.onAnswer(turn.stats);
     return { turnId: turn.id, outcome };
+  }
+
+  /**
+   * Keeps the last MAX_PERSISTED_TURNS turns, as saved: the oldest go, with what was kept
+   * for them, and from the open view too (an init never sends more than a window keeps).
+   */
+  private trimTurns(): void {
+    const excess = this.turns.length - MAX_PERSISTED_TURNS;
+    if (excess <= 0) return;
+    const removed = this.turns.splice(0, excess);
+    for (const gone of removed) {
+      this.prompts.delete(gone.id);
+      this.extras.delete(gone.id);
+    }
+    this.post({ type: 'turns-removed', turnIds: removed.map((gone) => gone.id) });
   }
 
   /** Whether the LLM call in flight continues by instruction (approximate), for its spans' hover. */
@@ -240,7 +275,7 @@ export class Conversation {
         if (details.approximate) last.approximate = true;
       } else turn.spans.push({ source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
       if (llm) this.callSpan = turn.spans[turn.spans.length - 1];
-      this.persistSoon();
+      this.persistSoon(turn);
       this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
@@ -395,7 +430,8 @@ export class Conversation {
       if (!this.turns.includes(turn) || this.refuseWhileBusy('Retry did not start')) return;
     }
     const index = this.turns.indexOf(turn);
-    const messages = this.prompts.get(turn.id) ?? alternatingMessages(this.turns.slice(0, index));
+    const kept = this.prompts.get(turn.id);
+    const messages = kept ?? alternatingMessages(this.turns.slice(0, index));
     if (messages[messages.length - 1]?.role !== 'user') {
       void vscode.window.showWarningMessage('Relay: this answer cannot be retried: no question of yours comes before it. Ask it again.');
       return;
@@ -406,7 +442,7 @@ export class Conversation {
       this.extras.delete(gone.id);
     }
     this.post({ type: 'turns-removed', turnIds: removed.map((gone) => gone.id) });
-    await this.answerTurn(messages, extras);
+    await this.answerTurn(messages, extras, kept !== undefined);
   }
 
   private textOf(turnId: string): string {
@@ -462,6 +498,22 @@ export function alternatingMessages(turns: readonly ChatTurnView[]): ChatMessage
   }
   if (question) messages.push({ role: 'user', content: textOfTurn(question) });
   return messages;
+}
+
+/** Where the answer being written is saved while it is written (the turns are saved under `key`). */
+function runningKey(key: string): string {
+  return `${key}.running`;
+}
+
+/**
+ * The saved turns with the running answer's own record (its text as last saved) in its
+ * place; a record of an answer that ended (or is not in the list) is passed over.
+ */
+function withRunningTurn(saved: ChatTurnView[] | undefined, running: ChatTurnView | undefined): ChatTurnView[] | undefined {
+  if (!Array.isArray(saved) || typeof running !== 'object' || running === null) return saved;
+  const index = saved.findIndex((turn) => turn?.id === running.id);
+  if (index < 0 || saved[index].stats || saved[index].error) return saved;
+  return [...saved.slice(0, index), running, ...saved.slice(index + 1)];
 }
 
 /**

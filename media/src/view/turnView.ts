@@ -19,7 +19,7 @@ import type {
 import { declinedCallView } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
-import { lastBlockBoundary, sliceSegments } from '../markdown/streamBlocks';
+import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
 import { promptReadingText } from '../../../src/shared/promptReading';
 import { button, h, setRenderedHtml } from './dom';
 import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, skippedCallsNote, statItems } from './format';
@@ -50,6 +50,8 @@ export class TurnView {
   private readonly waiting: HTMLElement;
   private text = '';
   private frozenUpTo = 0;
+  /** Reads the text as it grows, each character once (a long code fence is not read again per line). */
+  private readonly blockScanner = new BlockBoundaryScanner();
   private stats: StatsView | undefined;
   private error: ChatTurnView['error'];
   private finished = false;
@@ -252,7 +254,7 @@ export class TurnView {
 
   /** Renders (once) every Markdown block that the text received so far has finished. */
   private freezeFinishedBlocks(): void {
-    const boundary = lastBlockBoundary(this.text, this.frozenUpTo);
+    const boundary = this.blockScanner.scan(this.text);
     if (boundary <= this.frozenUpTo) return;
     const block = h('div', { className: 'relay-block' });
     setRenderedHtml(block, renderMarkdown(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.titleFor, this.declinedTitleFor));
