@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { ChatAnswerFormatter, historyToMessages, markdownLiteral, statsFooter, type HistoryTurn } from './chatMarkdown';
+import { promptWithAttachments, readReferences } from './chatReferences';
 import { fixCommand } from './fixCommands';
 import type { RelayService } from './relayService';
 import { sentAnything } from './sentRequests';
@@ -42,6 +43,14 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       return { metadata: { answer: '' } };
     }
     if (token.isCancellationRequested) return { metadata: { answer: '' } };
+    // #file, #selection and dragged files: the answer is about them.
+    const references = await readReferences(request.references);
+    if (!references.ok) {
+      stream.markdown(`**Relay:** ${markdownLiteral(references.message)}`);
+      return { metadata: { answer: '' } };
+    }
+    // Said before the answer, as written (file names are the workspace's): what the answer does not see.
+    if (references.skipped.length > 0) stream.markdown(`_Not attached:_ ${markdownLiteral(references.skipped.join('; '))}\n\n`);
     const formatter = new ChatAnswerFormatter();
     stream.progress('The small model is writing…');
     let started = false;
@@ -52,7 +61,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
     try {
       started = true;
       const outcome = await service.answer(
-        historyToMessages(historyOf(context), prompt),
+        historyToMessages(historyOf(context), promptWithAttachments(prompt, references.attached)),
         {
           onEvent: (event, model) => {
             if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);

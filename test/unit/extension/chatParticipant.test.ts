@@ -4,7 +4,22 @@
 import assert from 'node:assert/strict';
 import MarkdownIt from 'markdown-it';
 import { after, before, test } from 'node:test';
-import { useVscodeStub, registered, chat, ChatRequestTurn, ChatResponseTurn, ChatResponseMarkdownPart } from './vscodeStub';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  useVscodeStub,
+  registered,
+  chat,
+  ChatRequestTurn,
+  ChatResponseTurn,
+  ChatResponseMarkdownPart,
+  fileUri,
+  Location,
+  Position,
+  Range,
+  setWorkspaceFolder,
+} from './vscodeStub';
 useVscodeStub();
 import { runRelay } from '../../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
@@ -165,6 +180,78 @@ test("stopping the chat request stops the answer mid-call; the partial answer an
   assert.equal(service.stopCalls, 1);
   assert.equal(result.metadata.answer, 'First, we add');
   assert.match(out.markdown, /Stopped: the partial answer is kept/);
+});
+
+/** A service that records the messages it is asked and answers "ok" (what is sent is the point here, not the relay). */
+function answersRecorded() {
+  const service = {
+    seenMessages: [] as ChatMessage[][],
+    answer: async (messages: ChatMessage[]) => {
+      service.seenMessages.push(messages);
+      return { answer: 'ok' };
+    },
+    stop: () => false,
+    sentRequests: { last: undefined },
+  };
+  registered.length = 0;
+  registerChatParticipant({ path: '/ext' } as never, service as never);
+  return service;
+}
+
+test('#file, #selection and attached text go after the question, each named and fenced; a binary file or a folder is named, not sent', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
+  try {
+    setWorkspaceFolder(dir);
+    writeFileSync(join(dir, 'a.ts'), 'export const answer = 42;\n// ```inner fence```\n');
+    writeFileSync(join(dir, 'b.py'), 'line one\ndef f():\n    return 1\nline four\n');
+    writeFileSync(join(dir, 'blob.bin'), Buffer.from([0x41, 0x00, 0x42]));
+    mkdirSync(join(dir, 'src'));
+    const service = answersRecorded();
+    const { out, stream } = recordingStream();
+    const references = [
+      { id: 'vscode.file', value: fileUri(join(dir, 'a.ts')) },
+      { id: 'vscode.selection', value: new Location(fileUri(join(dir, 'b.py')), new Range(new Position(1, 0), new Position(3, 0))) },
+      { id: 'note', value: 'plain attached text' },
+      { id: 'vscode.file', value: fileUri(join(dir, 'blob.bin')) },
+      { id: 'vscode.file', value: fileUri(join(dir, 'src')) },
+    ];
+    await registered[0].handler({ prompt: 'What does this do?', references }, { history: [] }, stream, cancellationToken().token);
+    const sent = service.seenMessages.at(-1)!;
+    assert.deepEqual(sent.at(-1), {
+      role: 'user',
+      content:
+        'What does this do?\n\n' +
+        'a.ts:\n\n````\nexport const answer = 42;\n// ```inner fence```\n\n````\n\n' +
+        'b.py:2-4:\n\n```\ndef f():\n    return 1\n\n```\n\n' +
+        'note:\n\n```\nplain attached text\n```',
+    });
+    assert.match(out.markdown, /^_Not attached:_ blob\.bin \(binary\); src \(EISDIR[^)]*\)\n\n$/, 'named before the answer');
+  } finally {
+    setWorkspaceFolder(undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('attached text over 20,000 characters is refused with the sizes, before anything is asked', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
+  try {
+    writeFileSync(join(dir, 'big.txt'), 'x'.repeat(20_001));
+    const service = answersRecorded();
+    const { out, stream } = recordingStream();
+    await registered[0].handler(
+      { prompt: 'Summarise', references: [{ id: 'vscode.file', value: fileUri(join(dir, 'big.txt')) }] },
+      { history: [] },
+      stream,
+      cancellationToken().token,
+    );
+    assert.equal(service.seenMessages.length, 0, 'nothing was asked');
+    assert.match(
+      out.markdown,
+      /^\*\*Relay:\*\* The attached text has 20,001 characters; attach at most 20,000 \(a part of a file: select it and use \\#selection\)\.$/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an error is shown with the button that fixes it', async () => {

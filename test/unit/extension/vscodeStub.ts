@@ -385,9 +385,52 @@ function configurationOf(section: string | undefined) {
   };
 }
 
+/** A position in a document: zero-based line and character. */
+export class Position {
+  constructor(
+    readonly line: number,
+    readonly character: number,
+  ) {}
+}
+
+export class Range {
+  constructor(
+    readonly start: Position,
+    readonly end: Position,
+  ) {}
+}
+
+export class Location {
+  constructor(
+    readonly uri: { fsPath: string; scheme: string; path: string },
+    readonly range: Range,
+  ) {}
+}
+
+/** A file URI as the host passes one (what the code under test reads of it). */
+export function fileUri(path: string): { fsPath: string; scheme: string; path: string } {
+  return { fsPath: path, scheme: 'file', path };
+}
+
+/** The folder workspace.asRelativePath makes paths relative to (none: paths stay absolute). */
+export let workspaceFolder: string | undefined;
+export function setWorkspaceFolder(folder: string | undefined): void {
+  workspaceFolder = folder;
+}
+
 export const workspace = {
   getConfiguration(section?: string) {
     return configurationOf(section);
+  },
+  /** Reads the file from disk as VS Code opens one: a folder or a missing file rejects. */
+  async openTextDocument(uri: { fsPath: string }) {
+    const text = readFileSync(uri.fsPath, 'utf8');
+    const lines = text.split('\n');
+    const offset = (p: Position) => lines.slice(0, p.line).reduce((sum, line) => sum + line.length + 1, 0) + p.character;
+    return { uri, getText: (range?: Range) => (range ? text.slice(offset(range.start), offset(range.end)) : text) };
+  },
+  asRelativePath(uri: { fsPath: string }): string {
+    return workspaceFolder && uri.fsPath.startsWith(`${workspaceFolder}/`) ? uri.fsPath.slice(workspaceFolder.length + 1) : uri.fsPath;
   },
 };
 
