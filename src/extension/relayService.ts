@@ -13,6 +13,7 @@ import { RecentPrompts } from '../core/relay/recentPrompts';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { runRelay } from '../core/relay/engine';
+import { fitConversation } from '../core/relay/fitConversation';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TokenRatioStore } from '../core/relay/tokenRatioStore';
 import { TotalsStore } from '../core/relay/totalsStore';
@@ -436,6 +437,24 @@ export class RelayService implements vscode.Disposable {
         controller.signal,
         'the large model',
       );
+      // A chat longer than the small model reads leaves out its oldest exchanges (said once), not the answer.
+      const window = slm.info.contextWindow;
+      const fitted =
+        window !== undefined && messages.length > 1
+          ? await fitConversation(messages, {
+              window,
+              answerRoom: settings.tokenBudget,
+              // The SLM's own rendering, as prepare() does it (prepare also notes the prompt for the LLM's cache: only the chosen one).
+              render: (conversation) => slm.renderChat(conversation, { addGenerationPrompt: true, thinking: settings.slm.thinking }),
+              countTokens: (text) => slm.countTokens(text),
+            })
+          : undefined;
+      if (fitted && fitted.leftOut > 0) {
+        messages = fitted.messages;
+        void vscode.window.showInformationMessage(
+          `Relay: this chat is longer than the small model reads (${window?.toLocaleString('en-US')} tokens with the answer): its first ${fitted.leftOut} messages were left out of this answer. New chat starts afresh.`,
+        );
+      }
       const prompt = await composition.prepare(messages);
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';

@@ -22,6 +22,7 @@ import {
   type StubExtensionContext,
 } from './vscodeStub';
 import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
+import { ensureTinyModel } from '../../fixtures/fixtures';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
@@ -288,6 +289,28 @@ describe('answer()', () => {
     assert.deepEqual(await tested, { ok: false, summary: 'FAILED: Relay is writing an answer: test the provider once it is done, or stop it first.' });
     assert.equal(outcome.error, undefined, 'the running answer kept its SLM');
     assert.equal(outcome.stats?.calls, 1);
+  });
+
+  test('a chat longer than the small model reads leaves out its oldest exchanges and says so, instead of failing as prompt_too_long', async () => {
+    const { service } = harness;
+    // The tiny generated model reads 4,096 positions; local only: the small model alone answers.
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.slm.modelFolder': await ensureTinyModel(), 'relay.localOnly': true, 'relay.tokenBudget': 16 });
+    const chat: ChatMessage[] = [];
+    for (let i = 0; i < 60; i++)
+      chat.push(
+        { role: 'user', content: `question ${i}: ${'alpha beta gamma '.repeat(12)}` },
+        { role: 'assistant', content: `answer ${i}: ${'delta epsilon '.repeat(15)}` },
+      );
+    chat.push({ role: 'user', content: 'And the last question?' });
+    const asked = questionsAsked.length;
+    const outcome = await service.answer(chat, recordingSink());
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    assert.ok((outcome.stats?.promptTokens ?? Infinity) < 4096, `${outcome.stats?.promptTokens} prompt tokens`);
+    const notice = questionsAsked.slice(asked).find((question) => question.api === 'showInformationMessage');
+    assert.match(
+      notice?.text ?? '',
+      /^Relay: this chat is longer than the small model reads \(4,096 tokens with the answer\): its first \d+ messages were left out of this answer\. New chat starts afresh\.$/,
+    );
   });
 
   test('a second answer while one runs is refused with a clear message; stop() ends the running one and keeps the partial answer', async () => {
