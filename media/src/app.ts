@@ -3,7 +3,7 @@
  * DOM (the host's body is empty), validates every host message, and posts typed
  * messages back. The view mode comes from `document.body.dataset.view`.
  */
-import { MAX_MESSAGE_TEXT, parseHostMessage, type FixAction, type HostMessage, type WebviewMessage } from '../../src/shared/webviewProtocol';
+import { MAX_MESSAGE_TEXT, parseHostMessage, type FixAction, type HostMessage, type StatsView, type WebviewMessage } from '../../src/shared/webviewProtocol';
 import { button, h, svg } from './view/dom';
 import { cumulativeCosts, formatUsd, polylinePoints } from './view/format';
 import { TurnView } from './view/turnView';
@@ -31,6 +31,11 @@ class RelayApp {
   private readonly turnList = h('div', { className: 'relay-turns', attrs: { role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' } });
   private readonly banner = h('div', { className: 'relay-banner', attrs: { role: 'status' } });
   private readonly emptyHint = h('p', { className: 'relay-empty-hint' });
+  /**
+   * Says once that an answer started and that it ended (the log itself is busy meanwhile, so
+   * no token is read out as it comes); visually hidden, outside the log.
+   */
+  private readonly announcer = h('div', { className: 'relay-announcer relay-sr-only', attrs: { role: 'status', 'aria-live': 'polite' } });
   private readonly stopButton = button('Stop', () => this.post({ type: 'stop' }), { title: 'Stop generating' });
   private readonly sendButton = button('Send', () => this.send(), { className: 'relay-button relay-button-primary' });
   private readonly input = h('textarea', {
@@ -74,7 +79,13 @@ class RelayApp {
     ]);
     this.banner.hidden = true;
     this.chart.hidden = true;
-    const main = h('main', { className: 'relay-main' }, [this.banner, this.emptyHint, this.turnList, this.view === 'answer' && this.chart]);
+    const main = h('main', { className: 'relay-main', attrs: { tabindex: '-1' } }, [
+      this.banner,
+      this.emptyHint,
+      this.turnList,
+      this.view === 'answer' && this.chart,
+      this.announcer,
+    ]);
     document.body.append(toolbar, main);
     if (this.view === 'chat') document.body.append(this.composer());
     this.setBusy(false);
@@ -147,6 +158,8 @@ class RelayApp {
     this.post({ type: 'send', text });
     this.input.value = '';
     this.vscode.setState({ draft: '' });
+    // Sent with the Send button: Send turns off while the answer is written, so focus goes back to where the next message is written.
+    this.input.focus();
   }
 
   private receive(message: HostMessage): void {
@@ -176,6 +189,7 @@ class RelayApp {
           new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions(), { demo: message.turn.demo }),
           message.turn.demo?.pairOf,
         );
+        if (message.turn.role === 'assistant') this.announce('Relay is answering…');
         this.afterTurnsChanged();
         this.scrollToEnd();
         return;
@@ -193,10 +207,14 @@ class RelayApp {
       case 'reading':
         this.turns.get(message.turnId)?.showReading(message.done, message.total, message.reusedTokens);
         return;
-      case 'turn-done':
-        this.turns.get(message.turnId)?.finish(isStats(message.stats) ? message.stats : undefined);
+      case 'turn-done': {
+        const turn = this.turns.get(message.turnId);
+        const stats = isStats(message.stats) ? message.stats : undefined;
+        turn?.finish(stats);
+        if (turn?.role === 'assistant') this.announce(finishedText(stats));
         this.afterTurnsChanged();
         return;
+      }
       case 'turn-error': {
         const turn = this.turns.get(message.turnId);
         turn?.fail(message.message, message.fix);
@@ -268,11 +286,30 @@ class RelayApp {
     // What was written while an answer was being written is read once it ends.
     if (this.busy && !busy) this.scheduleDraft();
     this.busy = busy;
+    const focused = document.activeElement;
     this.stopButton.disabled = !(busy && own);
     this.stopButton.title = busy && !own ? 'The answer being written is not this view\'s: stop it where it was asked, or run "Relay: Stop"' : 'Stop generating';
     this.sendButton.disabled = busy;
     this.turnList.setAttribute('aria-busy', String(busy));
     document.body.classList.toggle('relay-busy', busy);
+    // A button that turns off under the focus (Stop once the answer ends) would hold it, disabled: it goes on.
+    if ((focused === this.stopButton || focused === this.sendButton) && (focused as HTMLButtonElement).disabled) this.moveFocusOn();
+  }
+
+  /** Where focus goes from a button that turned off: the composer, or the last answer's first action. */
+  private moveFocusOn(): void {
+    if (this.view === 'chat') {
+      this.input.focus();
+      return;
+    }
+    const lastAnswer = [...this.turns.values()].filter((turn) => turn.role === 'assistant').pop();
+    const action = lastAnswer?.element.querySelector<HTMLElement>('.relay-actions button:not(:disabled)');
+    (action ?? (this.turnList.closest('main') as HTMLElement | null))?.focus();
+  }
+
+  /** Said once by the polite status ("answering" comes between two "finished", so each is a change). */
+  private announce(text: string): void {
+    this.announcer.textContent = text;
   }
 
   private showSetupWarning(warning: string | undefined): void {
@@ -378,8 +415,15 @@ class RelayApp {
   }
 }
 
+/** What the status says when an answer ends. */
+function finishedText(stats: StatsView | undefined): string {
+  if (!stats) return 'Answer finished.';
+  const percent = Math.round(stats.llmTokenShare * 100);
+  return percent > 0 ? `Answer finished; the large model wrote ${percent}% of it.` : 'Answer finished; the small model wrote all of it.';
+}
+
 function legend(): HTMLElement {
-  return h('div', { className: 'relay-legend', attrs: { 'aria-label': 'Colour legend' } }, [
+  return h('div', { className: 'relay-legend', attrs: { role: 'group', 'aria-label': 'Colour legend' } }, [
     h('span', { className: 'relay-key relay-key-slm', text: 'Small model (local)' }),
     h('span', { className: 'relay-key relay-key-llm', text: 'Large model' }),
   ]);

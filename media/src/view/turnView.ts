@@ -192,6 +192,8 @@ export class TurnView {
     if (figures.usageEstimated) span.usageEstimated = true;
     if (figures.approximate) span.approximate = true;
     const title = this.titleFor(index);
+    // The footer's list of the large model's parts carries the same details.
+    if (this.finished) this.renderFooter();
     for (const mark of this.body.querySelectorAll<HTMLElement>(`.relay-llm[data-span="${index}"], .relay-llm[data-tail-span="${index}"]`)) mark.title = title;
   }
 
@@ -233,6 +235,7 @@ export class TurnView {
     if (span.source === 'llm') {
       piece.className = 'relay-llm';
       piece.title = this.titleFor(spanIndex);
+      nameMarks(piece);
     }
     this.tail.append(piece);
   }
@@ -258,6 +261,7 @@ export class TurnView {
     if (boundary <= this.frozenUpTo) return;
     const block = h('div', { className: 'relay-block' });
     setRenderedHtml(block, renderMarkdown(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.titleFor, this.declinedTitleFor));
+    nameMarks(block);
     this.blocks.append(block);
     this.frozenUpTo = boundary;
     this.rebuildTail();
@@ -278,6 +282,7 @@ export class TurnView {
       this.element.classList.remove('relay-streaming');
       const rendered = h('div', { className: 'relay-block' });
       setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor, this.declinedTitleFor));
+      nameMarks(rendered);
       this.blocks.replaceChildren(rendered);
       this.tail.replaceChildren();
       if (!this.text && !this.error) this.tail.append(h('em', { className: 'relay-empty', text: 'No answer.' }));
@@ -293,12 +298,32 @@ export class TurnView {
     const skipped = this.stats && skippedCallsNote(this.stats);
     if (skipped) parts.push(h('p', { className: 'relay-finish-note relay-skipped-note', text: skipped }));
     if (this.stats) parts.push(this.statsStrip(this.stats));
+    const llmParts = this.finished && this.llmSummary();
+    if (llmParts) parts.push(llmParts);
     if (this.demo?.result) {
       const { text, correct } = demoResultLine(this.demo);
       parts.push(h('p', { className: `relay-demo-result ${correct ? 'relay-demo-correct' : 'relay-demo-wrong'}`, text }));
     }
     if (this.finished) parts.push(this.actionBar());
     this.footer.replaceChildren(...parts);
+  }
+
+  /**
+   * The parts the large model wrote, each with its hover details (model, tokens, time, cost),
+   * folded under the answer: a keyboard or screen-reader user reaches there what the marks'
+   * hovers say, without a stop at every mark of a long answer.
+   */
+  private llmSummary(): HTMLElement | undefined {
+    const items = this.spans.flatMap((span, index) =>
+      span.source === 'llm' && !span.declined && span.text.trim()
+        ? [h('li', {}, [h('q', { className: 'relay-llm-excerpt', text: excerpt(span.text) }), `: ${this.titleFor(index)}`])]
+        : [],
+    );
+    if (items.length === 0) return undefined;
+    return h('details', { className: 'relay-llm-summary' }, [
+      h('summary', { text: `Written by the large model: ${items.length} ${items.length === 1 ? 'part' : 'parts'}` }),
+      h('ul', { className: 'relay-llm-parts' }, items),
+    ]);
   }
 
   private errorBox(message: string, fix?: FixAction): HTMLElement {
@@ -353,5 +378,27 @@ export class TurnView {
     }
     buttons.push(button('Set up a real model', demo('setup'), { title: 'The set-up walkthrough: your own large model and small model' }));
     return buttons;
+  }
+}
+
+/** How much of a part the summary quotes. */
+const EXCERPT_CHARS = 80;
+
+function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > EXCERPT_CHARS ? `${flat.slice(0, EXCERPT_CHARS - 1)}…` : flat;
+}
+
+/**
+ * Names the large model's text marks for a screen reader: "large model" where each starts
+ * and ends (the mark role, as <mark> gets), so its text is known without colour or hover.
+ * Math keeps its own role (the footer's list names it).
+ */
+function nameMarks(root: HTMLElement): void {
+  const marks = root.matches('.relay-llm') ? [root] : [...root.querySelectorAll<HTMLElement>('.relay-llm')];
+  for (const mark of marks) {
+    if (mark.tagName !== 'SPAN' || mark.classList.contains('relay-math')) continue;
+    mark.setAttribute('role', 'mark');
+    mark.setAttribute('aria-roledescription', 'large model');
   }
 }
