@@ -304,8 +304,9 @@ export class RelayService implements vscode.Disposable {
   private async localLlm(folder: string, kvCacheBudgetMb: number): Promise<ProcessRuntime> {
     if (!existsSync(folder))
       throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
-    // The budget is the answer's own (the demo reads no user setting): another budget loads again.
-    const key = `${folder}|${kvCacheBudgetMb}`;
+    // The budget is the answer's own (the demo reads no user setting): another budget loads again,
+    // and so do weights written over in place (as for the SLM, runtimeKey).
+    const key = `${folder}|${kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;
     if (this.llmRuntime?.key === key) return this.llmRuntime.runtime;
     if (this.llmLoading?.key === key) return this.llmLoading.promise;
     const before = this.llmLoading?.promise.catch(() => undefined);

@@ -83,6 +83,22 @@ describe('the onnx-local LLM', { skip }, () => {
       assert.notEqual(none, kept);
       assert.equal(await reusedOnSecondRead(none, PROMPT), 0);
     }));
+
+  test('whose weights are written over in place is loaded again at the next call; untouched, it is not', () =>
+    withService(async (_service, { localLlm }) => {
+      const copy = mkdtempSync(join(tmpdir(), 'relay-llm-weights-'));
+      scratch.push(copy);
+      cpSync(await ensureTinyModel({ variants: ['fp32'], shardBytes: 1 << 30 }), copy, { recursive: true, dereference: true });
+      const first = await localLlm(copy, 0);
+      assert.equal(await localLlm(copy, 0), first, 'the same files: the same process');
+      const data = join(copy, 'onnx', 'model.onnx_data');
+      const before = statSync(data);
+      writeFileSync(data, readFileSync(data));
+      if (statSync(data).mtimeMs === before.mtimeMs) utimesSync(data, before.atime, new Date(before.mtimeMs + 1000));
+      const second = await localLlm(copy, 0);
+      assert.notEqual(second, first, 'loaded again');
+      assert.equal(first.pid, undefined, 'the old process was stopped');
+    }));
 });
 
 describe('the SLM', { skip }, () => {
