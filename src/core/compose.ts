@@ -65,6 +65,8 @@ export interface CompositionDeps {
   openLocalLlm(folder: string): Promise<SlmRuntime>;
   /** Told every HTTP request (the privacy view). */
   onRequest?(request: SentRequest): void;
+  /** Told when the request last told of never went out (ProviderOptions.onRequestNotSent). */
+  onRequestNotSent?(reason: string): void;
   /** Counts tokens where a server reports no usage (the SLM's tokenizer, when it is in this process). */
   countTokens?(text: string): number;
   /** The prompts this adapter sent recently (chat turns, Retry): the LLM-alone estimate reads what they share from the cache. */
@@ -246,7 +248,7 @@ export async function composeLlm(
       callTimeoutMs: t.call * 1000,
     },
     deps.keys,
-    { onRequest: deps.onRequest, countTokens: deps.countTokens },
+    { onRequest: deps.onRequest, onRequestNotSent: deps.onRequestNotSent, countTokens: deps.countTokens },
   );
   return { provider, ...price, modelKey: `${kind}:${model}`, destination: url?.origin ?? baseUrl, cacheRule };
 }

@@ -432,6 +432,7 @@ export class RelayService implements vscode.Disposable {
           renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
           openLocalLlm: (llmFolder) => this.localLlm(llmFolder, settings.slm.kvCacheBudgetMb),
           onRequest: (request) => this.sentRequests.recordRequest(request),
+          onRequestNotSent: (reason) => this.sentRequests.markNotSent(reason),
           recentPrompts: this.recentPrompts,
           tokenRatios: this.tokenRatios,
         }),

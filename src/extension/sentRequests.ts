@@ -39,6 +39,8 @@ export interface SentAnswer {
   slmRequestCount: number;
   /** Calls the small model asked for that the money ceilings declined: nothing was sent for them. */
   declinedCalls: number;
+  /** The request recorded last (a provider's onRequestNotSent refers to it). */
+  lastRecorded?: SentRequest;
   /** Why the answer ended, once it has. */
   endReason?: FinishReason;
   finished: boolean;
@@ -145,6 +147,14 @@ export class SentRequestLog {
     const call = this.current.calls[this.current.calls.length - 1];
     if (call && call.finishReason === undefined) call.requests.push(copy);
     else this.current.unattributed.push(copy);
+    this.current.lastRecorded = copy;
+    this.changedSoon();
+  }
+  /** A provider's onRequestNotSent: the request recorded last never went out (nothing listening, cancelled first). */
+  markNotSent(reason: string): void {
+    const request = this.current?.lastRecorded;
+    if (!request) return;
+    request.notSent = reason;
     this.changedSoon();
   }
 
@@ -212,7 +222,8 @@ function block(text: string, language = ''): string {
 
 /** A request in the document: its heading (`### <title>POST <url>`) and its JSON body. */
 function requestLines(title: string, request: SentRequest): string[] {
-  return [`### ${title}POST ${request.url}`, '', block(JSON.stringify(request.body, null, 2), 'json'), ''];
+  const notSent = request.notSent ? ` (not sent: ${request.notSent})` : '';
+  return [`### ${title}POST ${request.url}${notSent}`, '', block(JSON.stringify(request.body, null, 2), 'json'), ''];
 }
 
 /** "openai-chat gpt-4o at https://api.openai.com": the origin only, so a base URL's user:password never shows. */

@@ -82,6 +82,8 @@ export abstract class HttpProvider implements LlmProvider {
   protected readonly extraHeaders: Record<string, string>;
   /** Passed to postStream as onSend: reports each call's request URL and body (ProviderOptions.onRequest). */
   protected readonly onSend: ((url: URL, body: unknown) => void) | undefined;
+  /** ProviderOptions.onRequestNotSent: a try whose request never went out. */
+  private readonly onNotSent: ((reason: string) => void) | undefined;
   /** The same for token counts, marked as such. */
   private readonly onCountSend: ((url: URL, body: unknown) => void) | undefined;
 
@@ -117,6 +119,7 @@ export abstract class HttpProvider implements LlmProvider {
     const onRequest = options.onRequest;
     this.onSend = onRequest ? (url, body) => onRequest({ url: url.href, body }) : undefined;
     this.onCountSend = onRequest ? (url, body) => onRequest({ url: url.href, body, purpose: 'token-count' }) : undefined;
+    this.onNotSent = options.onRequestNotSent;
   }
 
   /** The text whose tokens are the input, for the local count when usage is missing. */
@@ -257,6 +260,8 @@ export abstract class HttpProvider implements LlmProvider {
     } catch (error) {
       // A try that failed before its body started (an error status, a reset) generated nothing: not billed.
       if (!(error instanceof ProviderError && error.code === 'cancelled') && !attempt.responseStarted) state.failed = true;
+      // Told as sent (onSending), its body never written (no onSent): the privacy record says so.
+      if (state.sent === false) this.onNotSent?.(error instanceof Error ? error.message : String(error));
       throw error;
     } finally {
       call.signal.removeEventListener('abort', stop);

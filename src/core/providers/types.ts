@@ -197,11 +197,15 @@ export interface SentRequest {
   body: unknown;
   /** Set where the request is not an LLM call: 'token-count', the provider's free count of Relay's sample text (countInputTokens). */
   purpose?: 'token-count';
+  /** Set (by ProviderOptions.onRequestNotSent) when the request never went out: why (connection refused, cancelled...). */
+  notSent?: string;
 }
 
 export interface ProviderOptions {
   /** Called with every HTTP request just before it is sent (retries included). */
   onRequest?: (request: SentRequest) => void;
+  /** Called when the request onRequest was last told of failed before its body went out (nothing listening, cancelled): why. */
+  onRequestNotSent?: (reason: string) => void;
   /** Counts tokens when a server omits usage (the SLM tokenizer); chars/4 otherwise. */
   countTokens?: (text: string) => number;
   /** The onnx-local provider, built elsewhere and injected (the factory does not build it). */

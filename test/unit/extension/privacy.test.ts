@@ -140,6 +140,46 @@ describe('what was sent', () => {
     assert.match(document, /\*\*Nothing was sent to the LLM\.\*\* The answer reached its money ceiling \(relay\.maxCostPerAnswerUsd\) before any call\./);
   });
 
+  test('a request that never went out (nothing listening) is listed as not sent; one the server received is not', async () => {
+    const closed = await startFakeServer(openAiStream({ pieces: [' x'] }));
+    const deadUrl = closed.url;
+    await closed.close();
+    const log = new SentRequestLog();
+    const provider = createProvider(
+      {
+        kind: 'openai-completions',
+        baseUrl: `${deadUrl}/v1`,
+        model: 'Qwen/Qwen3-8B',
+        templateRenderer: (_m, partial) => slm.prompt + partial,
+        ...FAST,
+        maxRetries: 0,
+      },
+      new MemoryKeySource({ 'openai-completions': KEY }),
+      { onRequest: (request) => log.recordRequest(request), onRequestNotSent: (reason) => log.markNotSent(reason) },
+    );
+    log.begin({ mode: 'command', provider: 'openai-completions Qwen/Qwen3-8B', local: false, messages: QUESTION });
+    await collectRelay({ mode: 'command', slm: slm.runtime, llm: provider, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) =>
+      log.onEvent(event),
+    );
+    const request = log.last!.calls[0].requests[0];
+    assert.match(request.notSent ?? '', /connection refused|Nothing is listening/i);
+    assert.match(renderSentDocument(log.last), new RegExp(`### Request 1: POST ${deadUrl.replace(/\./g, '\\.')}/v1/completions \\(not sent: `));
+
+    // A request the server received is never marked, whatever happens after.
+    const sentLog = new SentRequestLog();
+    sentLog.begin({ mode: 'command', provider: 'x', local: false, messages: QUESTION });
+    const reached = createProvider(
+      { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'Qwen/Qwen3-8B', templateRenderer: (_m, partial) => slm.prompt + partial, ...FAST },
+      new MemoryKeySource({ 'openai-completions': KEY }),
+      { onRequest: (r) => sentLog.recordRequest(r), onRequestNotSent: (reason) => sentLog.markNotSent(reason) },
+    );
+    await collectRelay({ mode: 'command', slm: slm.runtime, llm: reached, messages: QUESTION, slmSampling: { temperature: 0 }, llmTemperature: 0 }, (event) =>
+      sentLog.onEvent(event),
+    );
+    assert.equal(sentLog.last!.calls[0].requests[0].notSent, undefined);
+    assert.doesNotMatch(renderSentDocument(sentLog.last), /not sent/);
+  });
+
   test('calls the money-aware policy declined are counted and said, with or without calls made', () => {
     const log = new SentRequestLog();
     const declined = { type: 'call-declined', predictedUsd: 0.004, allowanceUsd: 0.001, requestedTokens: 8, atMs: 5, ratioNeeded: 0.9 } as const;
