@@ -145,14 +145,21 @@ export class RelayComposition {
     return new RelayComposition(setup, deps, prompts, resolved, traits, llm);
   }
 
-  /** Renders a conversation's prompts (the SLM's, and the LLM's template when it is another) and returns the SLM's. */
-  async prepare(messages: ChatMessage[]): Promise<string> {
+  /** The SLM's prompt of a conversation, rendered once (prepare() and any trial rendering share it); nothing else is noted. */
+  async slmPrompt(messages: ChatMessage[]): Promise<string> {
     const key = PromptBook.key(messages);
     let prompt = this.prompts.slm.get(key);
     if (prompt === undefined) {
       prompt = await this.deps.slm.renderChat(messages, { addGenerationPrompt: true, thinking: this.setup.thinking });
       this.prompts.slm.set(key, prompt);
     }
+    return prompt;
+  }
+
+  /** Renders a conversation's prompts (the SLM's, and the LLM's template when it is another) and returns the SLM's. */
+  async prepare(messages: ChatMessage[]): Promise<string> {
+    const key = PromptBook.key(messages);
+    const prompt = await this.slmPrompt(messages);
     if (this.llm && this.deps.recentPrompts && !this.warm.has(key)) {
       const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt, conversationOf(messages));
       this.warm.set(key, await warmTokensOf(shared, prompt, (text) => this.deps.slm.countTokens(text)));

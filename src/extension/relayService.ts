@@ -446,8 +446,8 @@ export class RelayService implements vscode.Disposable {
           ? await fitConversation(messages, {
               window,
               answerRoom: settings.tokenBudget,
-              // The SLM's own rendering, as prepare() does it (prepare also notes the prompt for the LLM's cache: only the chosen one).
-              render: (conversation) => slm.renderChat(conversation, { addGenerationPrompt: true, thinking: settings.slm.thinking }),
+              // Rendered once for prepare() below too; prepare() alone notes the prompt for the LLM's cache (only the chosen one).
+              render: (conversation) => composition.slmPrompt(conversation),
               countTokens: (text) => slm.countTokens(text),
             })
           : undefined;
