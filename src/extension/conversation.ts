@@ -238,8 +238,12 @@ export class Conversation {
    */
   private trimTurns(): void {
     const excess = this.turns.length - MAX_PERSISTED_TURNS;
-    if (excess <= 0) return;
-    const removed = this.turns.splice(0, excess);
+    if (excess > 0) this.removeTurns(0, excess);
+  }
+
+  /** Removes `count` turns from `start` (all after it when omitted), what was kept for them, and them from the open view. */
+  private removeTurns(start: number, count?: number): void {
+    const removed = count === undefined ? this.turns.splice(start) : this.turns.splice(start, count);
     for (const gone of removed) {
       this.prompts.delete(gone.id);
       this.extras.delete(gone.id);
@@ -436,12 +440,7 @@ export class Conversation {
       void vscode.window.showWarningMessage('Relay: this answer cannot be retried: no question of yours comes before it. Ask it again.');
       return;
     }
-    const removed = this.turns.splice(index);
-    for (const gone of removed) {
-      this.prompts.delete(gone.id);
-      this.extras.delete(gone.id);
-    }
-    this.post({ type: 'turns-removed', turnIds: removed.map((gone) => gone.id) });
+    this.removeTurns(index);
     await this.answerTurn(messages, extras, kept !== undefined);
   }
 
