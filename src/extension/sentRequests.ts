@@ -5,6 +5,7 @@
  * Headers are never recorded, so an API key cannot show up here. No VS Code import:
  * unit-tested with real providers.
  */
+import { withoutCredentials } from '../core/http/shownUrl';
 import type { SentRequest } from '../core/providers/types';
 import type { FinishReason, RelayEvent, RelayMode } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
@@ -185,17 +186,14 @@ export class SentRequestLog {
 
 /** A request as the record keeps it: its own copy of the body, the URL without a login. */
 function recordedCopy(request: SentRequest): SentRequest {
-  return { url: withoutCredentials(request.url), body: structuredCloneSafe(request.body), ...(request.purpose ? { purpose: request.purpose } : {}) };
+  return { url: shownUrl(request.url), body: structuredCloneSafe(request.body), ...(request.purpose ? { purpose: request.purpose } : {}) };
 }
 
-/** A URL with any user:password@ part removed (a base URL may carry one). */
-function withoutCredentials(text: string): string {
+/** A URL with any user:password@ part removed (a base URL may carry one); text that is no URL, or has none, as it is. */
+function shownUrl(text: string): string {
   try {
     const url = new URL(text);
-    if (!url.username && !url.password) return text;
-    url.username = '';
-    url.password = '';
-    return url.href;
+    return url.username || url.password ? withoutCredentials(url).href : text;
   } catch {
     return text;
   }

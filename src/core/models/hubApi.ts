@@ -9,7 +9,8 @@
  */
 import { scrubSecrets } from '../providers/errors';
 import { ModelDownloadError } from './errors';
-import { header, hubRequest, networkError, readText, SMALL_READ_DEADLINE_MS, withoutCredentials, type HubResponse, type HubTimeouts } from './hubHttp';
+import { withoutCredentials } from '../http/shownUrl';
+import { header, hubRequest, networkError, readText, SMALL_READ_DEADLINE_MS, type HubResponse, type HubTimeouts } from './hubHttp';
 
 /** One file of a repository, with what is known to verify it. */
 export interface HubFile {

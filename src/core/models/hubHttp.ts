@@ -7,6 +7,7 @@
 import type * as http from 'node:http';
 import { openExchange, readBounded } from '../http/exchange';
 import { classifyNetworkError } from '../http/networkErrors';
+import { withoutCredentials } from '../http/shownUrl';
 import { isModelDownloadError, ModelDownloadError } from './errors';
 
 /** The value of a header that may come as a list. */
@@ -73,14 +74,6 @@ export async function hubRequest(options: HubRequestOptions): Promise<HubRespons
     url = next;
   }
   throw new ModelDownloadError('server', `The model hub redirected ${withoutCredentials(options.url).href} more than ${MAX_REDIRECTS} times; try again later.`);
-}
-
-/** `url` without user:password (an endpoint may carry them, sent as Basic auth): what a message or a link may show. */
-export function withoutCredentials(url: URL): URL {
-  const shown = new URL(url.href);
-  shown.username = '';
-  shown.password = '';
-  return shown;
 }
 
 function sendOnce(options: HubRequestOptions, url: URL): Promise<HubResponse> {
