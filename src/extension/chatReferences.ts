@@ -5,9 +5,8 @@
  * bounded as a selection is, and what cannot be read as text is named, not sent.
  */
 import * as vscode from 'vscode';
-
-/** The most characters of attached text an answer takes (as a selection to explain). */
-export const MAX_ATTACHED_CHARS = 20_000;
+// Attached text is bounded as a selection to explain is.
+import { MAX_SELECTION_CHARS } from './commands';
 
 export interface AttachedText {
   /** Where it is from: a workspace-relative path, with its lines for a range. */
@@ -43,10 +42,10 @@ export async function readReferences(references: readonly vscode.ChatPromptRefer
     }
   }
   const total = attached.reduce((sum, item) => sum + item.text.length, 0);
-  if (total > MAX_ATTACHED_CHARS) {
+  if (total > MAX_SELECTION_CHARS) {
     return {
       ok: false,
-      message: `The attached ${attached.length === 1 ? 'text has' : `texts have`} ${total.toLocaleString('en-US')} characters; attach at most ${MAX_ATTACHED_CHARS.toLocaleString('en-US')} (a part of a file: select it and use #selection).`,
+      message: `The attached ${attached.length === 1 ? 'text has' : `texts have`} ${total.toLocaleString('en-US')} characters; attach at most ${MAX_SELECTION_CHARS.toLocaleString('en-US')} (a part of a file: select it and use #selection).`,
     };
   }
   return { ok: true, attached, skipped };

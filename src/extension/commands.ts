@@ -2,14 +2,16 @@
 import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import { baseUrlOf } from '../core/providers/endpoints';
-import { keyShapeProblem } from '../core/providers/keyShape';
+import { typedKeyProblem } from '../core/providers/keyShape';
 import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
 
 /** The kinds whose service takes a key ("Relay: Set API Key" offers them). */
 const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
-const MAX_SELECTION_CHARS = 20_000;
+
+/** The most characters of text sent as context: a selection to explain or solve, or what is attached to an @relay question. */
+export const MAX_SELECTION_CHARS = 20_000;
 
 function selectedText(editor: vscode.TextEditor | undefined): string {
   if (!editor || editor.selection.isEmpty) return '';
@@ -75,10 +77,7 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
     password: true,
     ignoreFocusOut: true,
     // Empty removes; anything else must have a key's shape (the message never quotes it).
-    validateInput: (typed) => {
-      const problem = typed.trim() === '' ? undefined : keyShapeProblem(typed.trim());
-      return problem ? `The key ${problem}.` : undefined;
-    },
+    validateInput: (typed) => typedKeyProblem(typed, 'key'),
   });
   if (key === undefined) return;
   if (key.trim() === '') {

@@ -14,7 +14,7 @@ import { formatBytes, isModelDownloadError, ModelDownloadError } from '../core/m
 import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubContext, type HubFile } from '../core/models/hubApi';
 import { withoutCredentials } from '../core/http/shownUrl';
 import { DEFAULT_HUB_TIMEOUTS } from '../core/models/hubHttp';
-import { keyShapeProblem } from '../core/providers/keyShape';
+import { typedKeyProblem } from '../core/providers/keyShape';
 import { modelStatus } from '../core/models/modelStore';
 import { availableVariants, filesForVariant } from '../core/models/variantFiles';
 import { readModelFolder, SUPPORTED_MODEL_TYPES } from '../core/slm/modelFolder';
@@ -408,10 +408,7 @@ export async function setHubToken(context: vscode.ExtensionContext): Promise<boo
     password: true,
     ignoreFocusOut: true,
     // Empty removes; anything else must have a key's shape (the message never quotes it).
-    validateInput: (typed) => {
-      const problem = typed.trim() === '' ? undefined : keyShapeProblem(typed.trim());
-      return problem ? `The token ${problem}.` : undefined;
-    },
+    validateInput: (typed) => typedKeyProblem(typed, 'token'),
   });
   if (token === undefined) return false;
   const store = tokens(context);

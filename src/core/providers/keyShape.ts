@@ -19,3 +19,9 @@ export function keyShapeProblem(key: string): string | undefined {
   }
   return undefined;
 }
+
+/** An input box's check of a typed key or token (`noun`: "key", "token"): empty is allowed (it removes the stored one). */
+export function typedKeyProblem(typed: string, noun: string): string | undefined {
+  const problem = typed.trim() === '' ? undefined : keyShapeProblem(typed.trim());
+  return problem ? `The ${noun} ${problem}.` : undefined;
+}
