@@ -187,9 +187,9 @@ export const MAX_MESSAGE_TEXT = 100_000;
 /** The longest model name or host a span carries: the host clips longer ones before posting, the view clips too (clipShortText). */
 export const MAX_SHORT_TEXT = 200;
 
-/** `text` cut to MAX_SHORT_TEXT, its end marked with an ellipsis when cut. */
-export function clipShortText(text: string): string {
-  return text.length <= MAX_SHORT_TEXT ? text : `${text.slice(0, MAX_SHORT_TEXT - 1)}…`;
+/** `text` cut to `max` (MAX_SHORT_TEXT) characters, its end marked with an ellipsis when cut. */
+export function clipShortText(text: string, max = MAX_SHORT_TEXT): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -16,7 +16,7 @@ import type {
   StatsView,
   WebviewMessage,
 } from '../../../src/shared/webviewProtocol';
-import { declinedCallView } from '../../../src/shared/webviewProtocol';
+import { clipShortText, declinedCallView } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
 import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
 import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
@@ -385,8 +385,7 @@ export class TurnView {
 const EXCERPT_CHARS = 80;
 
 function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > EXCERPT_CHARS ? `${flat.slice(0, EXCERPT_CHARS - 1)}…` : flat;
+  return clipShortText(text.replace(/\s+/g, ' ').trim(), EXCERPT_CHARS);
 }
 
 /**
