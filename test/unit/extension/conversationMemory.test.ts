@@ -4,29 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { parseHostMessage, type ChatTurnView, type HostMessage } from '../../../src/shared/webviewProtocol';
-import { FakeRelayService } from './fakeRelayService';
+import type { ChatTurnView } from '../../../src/shared/webviewProtocol';
+import { FakeRelayService, openConversation, turnText } from './fakeRelayService';
 import { MemoryMemento, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 
-// Loaded after the stub is in place (it imports 'vscode').
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Conversation } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');
 type Conversation = import('../../../src/extension/conversation').Conversation;
-
-const KEY = 'relay.turns';
-
-function open(view: 'chat' | 'answer', service: FakeRelayService, state = new MemoryMemento()) {
-  const conversation = new Conversation(view, service as never, () => undefined, { state, key: KEY });
-  const posted: HostMessage[] = [];
-  conversation.attach({
-    post: (message) => {
-      assert.deepEqual(parseHostMessage(message), message, `the webview would refuse ${JSON.stringify(message)}`);
-      posted.push(message);
-    },
-  });
-  return { conversation, posted, state };
-}
 
 /** The conversation's in-memory state (private fields). */
 function held(conversation: Conversation) {
@@ -34,12 +17,10 @@ function held(conversation: Conversation) {
   return { turns: inside.turns, prompts: inside.prompts, extras: inside.extras };
 }
 
-const text = (turn: ChatTurnView) => turn.spans.map((span) => span.text).join('');
-
 for (const view of ['chat', 'answer'] as const) {
   test(`${view}: 205 questions keep the last 200 turns in memory, with what is kept for them, and the view drops the older ones`, async () => {
     const service = new FakeRelayService();
-    const { conversation, posted } = open(view, service);
+    const { conversation, posted } = openConversation(view, service);
     const ids: string[] = [];
     for (let i = 0; i < 205; i++) {
       const answered = await conversation.ask(`Q${i}`);
@@ -61,16 +42,16 @@ for (const view of ['chat', 'answer'] as const) {
     const init = posted.at(-1);
     assert.ok(init?.type === 'init');
     assert.ok(init.turns.length <= 200, `init sends ${init.turns.length} turns`);
-    assert.equal(text(init.turns.at(-1)!), 'Answer 205, first half. Second half.');
+    assert.equal(turnText(init.turns.at(-1)!), 'Answer 205, first half. Second half.');
   });
 }
 
 test('chat: 60 questions of long answers keep no copy of the chat per answer, and Retry still sends the chat before the answer', async () => {
   const service = new FakeRelayService();
-  const { conversation } = open('chat', service);
+  const { conversation } = openConversation('chat', service);
   for (let i = 0; i < 60; i++) await conversation.ask(`Question ${i}: ${'x'.repeat(2000)}`);
   const { turns, prompts } = held(conversation);
-  const turnChars = turns.reduce((sum, turn) => sum + text(turn).length, 0);
+  const turnChars = turns.reduce((sum, turn) => sum + turnText(turn).length, 0);
   const promptChars = [...prompts.values()].reduce((sum, messages) => sum + messages.reduce((n, message) => n + message.content.length, 0), 0);
   assert.ok(promptChars <= 2 * turnChars, `prompts hold ${promptChars} characters for ${turnChars} in the turns`);
 
@@ -92,7 +73,7 @@ class CountingMemento extends MemoryMemento {
 test('while an answer is written, the save every second writes that answer only, not the whole chat; a window closed then shows its text so far', async () => {
   const service = new FakeRelayService();
   const state = new CountingMemento();
-  const { conversation } = open('chat', service, state);
+  const { conversation } = openConversation('chat', service, state);
   for (let i = 0; i < 40; i++) await conversation.ask(`Question ${i}: ${'x'.repeat(4000)}`);
   const hold = service.holdNext();
   const sending = conversation.ask('The last question');
@@ -107,16 +88,16 @@ test('while an answer is written, the save every second writes that answer only,
   assert.ok(state.written <= 4 * runningSize, `${state.written} characters written for an answer of ${runningSize}`);
 
   // The window goes now: the next one shows the question and the text so far, interrupted.
-  const nextWindow = open('chat', new FakeRelayService(), state);
+  const nextWindow = openConversation('chat', new FakeRelayService(), state);
   const restored = held(nextWindow.conversation).turns;
   assert.equal(restored.length, 82);
-  assert.equal(text(restored.at(-2)!), 'The last question');
-  assert.equal(text(restored.at(-1)!), 'Answer 41, first half.');
+  assert.equal(turnText(restored.at(-2)!), 'The last question');
+  assert.equal(turnText(restored.at(-1)!), 'Answer 41, first half.');
   assert.ok(restored.at(-1)!.error, 'shown as interrupted');
 
   hold.release();
   await sending;
-  const ended = held(open('chat', new FakeRelayService(), state).conversation).turns.at(-1)!;
-  assert.equal(text(ended), 'Answer 41, first half. Second half.', 'the ended answer is saved whole');
+  const ended = held(openConversation('chat', new FakeRelayService(), state).conversation).turns.at(-1)!;
+  assert.equal(turnText(ended), 'Answer 41, first half. Second half.', 'the ended answer is saved whole');
   assert.equal(ended.error, undefined);
 });

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { parseHostMessage, type ChatTurnView, type HostMessage } from '../../../src/shared/webviewProtocol';
-import { FakeRelayService } from './fakeRelayService';
+import type { ChatTurnView, HostMessage } from '../../../src/shared/webviewProtocol';
+import { CONVERSATION_KEY, FakeRelayService, openConversation, turnText } from './fakeRelayService';
 import { answerWarnings, MemoryMemento, questionsAsked, useVscodeStub, warningsShown } from './vscodeStub';
 useVscodeStub();
 
@@ -16,22 +16,7 @@ useVscodeStub();
 const { Conversation, INTERRUPTED_MESSAGE } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');
 type Conversation = import('../../../src/extension/conversation').Conversation;
 
-const KEY = 'relay.turns';
-
-function open(view: 'chat' | 'answer', service: FakeRelayService, state = new MemoryMemento()) {
-  const conversation = new Conversation(view, service as never, () => undefined, { state, key: KEY });
-  const posted: HostMessage[] = [];
-  conversation.attach({
-    post: (message) => {
-      assert.deepEqual(parseHostMessage(message), message, `the webview would refuse ${JSON.stringify(message)}`);
-      posted.push(JSON.parse(JSON.stringify(message)) as HostMessage);
-    },
-  });
-  return { conversation, posted, state };
-}
-
-const saved = (state: MemoryMemento) => state.get<ChatTurnView[]>(KEY) ?? [];
-const text = (turn: ChatTurnView) => turn.spans.map((span) => span.text).join('');
+const saved = (state: MemoryMemento) => state.get<ChatTurnView[]>(CONVERSATION_KEY) ?? [];
 const roles = (messages: ChatMessage[]) => messages.map((message) => `${message.role}:${message.content}`);
 const started = (posted: HostMessage[]) => posted.flatMap((message) => (message.type === 'turn-start' ? [message.turn] : []));
 const lastInfo = () => questionsAsked.filter((question) => question.api === 'showInformationMessage').at(-1)?.text;
@@ -45,22 +30,22 @@ function assertAlternating(messages: ChatMessage[], what: string): void {
 test('answer view: Retry after a window reload sends only the question of that answer, never the other answers of the view', async () => {
   const service = new FakeRelayService();
   const state = new MemoryMemento();
-  const before = open('answer', service, state);
+  const before = openConversation('answer', service, state);
   await before.conversation.ask('Explain this python code: print(1)');
   const second = await before.conversation.ask('What is 2+3?');
 
   // A window reload: a new Conversation over the same workspace state.
-  const after = open('answer', service, state);
+  const after = openConversation('answer', service, state);
   await after.conversation.receive({ type: 'retry', turnId: second.turnId });
   assert.deepEqual(roles(service.sent.at(-1) ?? []), ['user:What is 2+3?']);
   // The question comes again with its new answer, at the end (as a new Explain would).
   assert.deepEqual(
-    started(after.posted).map((turn) => `${turn.role}:${text(turn)}`),
+    started(after.posted).map((turn) => `${turn.role}:${turnText(turn)}`),
     ['user:What is 2+3?', 'assistant:'],
   );
 
   // Reloaded once more, Retry on the answer Retry wrote: still its own question only.
-  const again = open('answer', service, state);
+  const again = openConversation('answer', service, state);
   const retried = saved(state).at(-1);
   assert.equal(retried?.role, 'assistant');
   await again.conversation.receive({ type: 'retry', turnId: retried.id });
@@ -70,21 +55,21 @@ test('answer view: Retry after a window reload sends only the question of that a
 test('chat: Retry after a window reload sends the chat before that answer as the next question would, a failed answer and its question left out', async () => {
   const service = new FakeRelayService();
   const state = new MemoryMemento();
-  const chat = open('chat', service, state);
+  const chat = openConversation('chat', service, state);
   service.failWith = 'The LLM server refused the request (HTTP 500).';
   await chat.conversation.ask('Q1');
   service.failWith = undefined;
   const second = await chat.conversation.ask('Q2');
   assert.deepEqual(roles(service.sent.at(-1) ?? []), ['user:Q2'], 'the failed answer took its question with it');
 
-  const reloaded = open('chat', service, state);
+  const reloaded = openConversation('chat', service, state);
   await reloaded.conversation.receive({ type: 'retry', turnId: second.turnId });
   assert.deepEqual(roles(service.sent.at(-1) ?? []), ['user:Q2']);
 });
 
 test('chat: Retry on an earlier answer replaces it and, once confirmed, removes the turns after it; what the next question sends alternates', async () => {
   const service = new FakeRelayService();
-  const chat = open('chat', service);
+  const chat = openConversation('chat', service);
   const first = await chat.conversation.ask('Q1');
   await chat.conversation.ask('Q2');
   const idsBefore = started(chat.posted).map((turn) => turn.id);
@@ -129,14 +114,14 @@ test('chat: Retry on an earlier answer replaces it and, once confirmed, removes 
   await chat.conversation.receive({ type: 'retry', turnId: last.id });
   assert.equal(warningsShown.length, warningsBefore);
   assert.deepEqual(
-    saved(chat.state).map((turn) => `${turn.role}:${text(turn)}`),
+    saved(chat.state).map((turn) => `${turn.role}:${turnText(turn)}`),
     ['user:Q1', 'assistant:Answer 3, first half. Second half.', 'user:Q3', 'assistant:Answer 5, first half. Second half.'],
   );
 });
 
 test('chat: the next question after a failed answer sends no two questions in a row', async () => {
   const service = new FakeRelayService();
-  const chat = open('chat', service);
+  const chat = openConversation('chat', service);
   await chat.conversation.ask('Q1');
   service.failWith = 'The LLM server refused the request (HTTP 500).';
   await chat.conversation.ask('Q2');
@@ -147,9 +132,9 @@ test('chat: the next question after a failed answer sends no two questions in a 
 
 test("Stop and New chat in the chat stop only the chat's own answer, never the answer view's", async () => {
   const service = new FakeRelayService();
-  const chat = open('chat', service);
+  const chat = openConversation('chat', service);
   await chat.conversation.ask('Q1');
-  const answers = open('answer', service);
+  const answers = openConversation('answer', service);
   const held = service.holdNext();
   const asking = answers.conversation.ask('Explain this code: x = 1');
   await held.waiting;
@@ -187,7 +172,7 @@ test("Stop and New chat in the chat stop only the chat's own answer, never the a
 
 test('a request while an answer runs adds no turn (the running one stays last) and says why; the init names the running turn', async () => {
   const service = new FakeRelayService();
-  const answers = open('answer', service);
+  const answers = openConversation('answer', service);
   const first = await answers.conversation.ask('What is 2+3?');
   const held = service.holdNext();
   const running = answers.conversation.ask('What is 4+5?');
@@ -203,7 +188,7 @@ test('a request while an answer runs adds no turn (the running one stays last) a
     'Relay is still writing an answer (in this view), so Retry did not start. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").',
   );
   // Explain Selection while the chat (here: the same service) is busy.
-  const chat = open('chat', service);
+  const chat = openConversation('chat', service);
   const refused = await chat.conversation.ask('Q');
   assert.equal(refused.turnId, '');
   assert.equal(
@@ -238,19 +223,19 @@ test('a window closed mid-answer: the next window shows the question and the ans
   for (const how of ['saved while written', 'saved on close'] as const) {
     const service = new FakeRelayService();
     const state = new MemoryMemento();
-    const chat = open('chat', service, state);
+    const chat = openConversation('chat', service, state);
     await chat.conversation.ask('Q1');
     const held = service.holdNext();
     const sending = chat.conversation.ask('Q2');
     await held.waiting;
     // Saved as the answer started: the question and the (empty) answer.
     assert.deepEqual(
-      saved(state).map((turn) => `${turn.role}:${text(turn)}`),
+      saved(state).map((turn) => `${turn.role}:${turnText(turn)}`),
       ['user:Q1', 'assistant:Answer 1, first half. Second half.', 'user:Q2', 'assistant:'],
     );
     if (how === 'saved while written') {
       // Its text so far follows shortly (a bounded wait for the save, not a timing check).
-      for (let i = 0; i < 100 && text(saved(state).at(-1)!) === ''; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 100 && turnText(saved(state).at(-1)!) === ''; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     } else {
       // What deactivate() calls before the service stops the answer.
       await chat.conversation.close();
@@ -259,14 +244,14 @@ test('a window closed mid-answer: the next window shows the question and the ans
     }
     // The next window: its own service (nothing running), the turns from workspace state.
     const nextWindow = new FakeRelayService();
-    const reloaded = open('chat', nextWindow, state);
+    const reloaded = openConversation('chat', nextWindow, state);
     await reloaded.conversation.receive({ type: 'ready' });
     const init = reloaded.posted.at(-1);
     assert.ok(init?.type === 'init', how);
     assert.equal(init.runningTurnId, undefined, how);
     const answer = init.turns.at(-1);
     assert.equal(answer?.role, 'assistant', how);
-    assert.equal(text(answer), 'Answer 2, first half.', `${how}: the part written is kept`);
+    assert.equal(turnText(answer), 'Answer 2, first half.', `${how}: the part written is kept`);
     assert.deepEqual(answer.error, { message: INTERRUPTED_MESSAGE, fix: 'retry' }, how);
     assert.equal(answer.stats, undefined, how);
     assert.equal(INTERRUPTED_MESSAGE, 'Interrupted: the window was reloaded or closed while this answer was written; the part written is kept.');
@@ -278,7 +263,7 @@ test('a window closed mid-answer: the next window shows the question and the ans
       how,
     );
     assert.deepEqual(
-      saved(state).map((turn) => `${turn.role}:${text(turn)}${turn.error ? ' (error)' : ''}`),
+      saved(state).map((turn) => `${turn.role}:${turnText(turn)}${turn.error ? ' (error)' : ''}`),
       ['user:Q1', 'assistant:Answer 1, first half. Second half.', 'user:Q2', 'assistant:Answer 1, first half. Second half.'],
       `${how}: the interrupted answer replaced`,
     );

@@ -3,8 +3,11 @@
 // with its message), `busy` and onDidChangeBusy fired as an answer starts (before its first
 // await) and as it ends, stop() ending the answer in flight. Each answer writes its
 // scripted spans; a held answer then waits for release() or stop().
+import assert from 'node:assert/strict';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
+import { parseHostMessage, type ChatTurnView, type HostMessage } from '../../../src/shared/webviewProtocol';
+import { MemoryMemento } from './vscodeStub';
 
 export const FAKE_STATS: AnswerStats = {
   mode: 'money-aware',
@@ -109,3 +112,29 @@ export class FakeRelayService {
     return true;
   }
 }
+
+/** The workspace-state key conversations are saved under in these tests. */
+export const CONVERSATION_KEY = 'relay.turns';
+
+/**
+ * A real Conversation of `view` on `service`, saved in `state`, attached to a stand-in
+ * webview that checks every message as the webview would parse it and keeps a copy of it
+ * (as posted then). The caller has put the VS Code stand-in in place (useVscodeStub).
+ */
+export function openConversation(view: 'chat' | 'answer', service: FakeRelayService, state = new MemoryMemento()) {
+  // Loaded here, after the caller's stub is in place (it imports 'vscode').
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Conversation } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');
+  const conversation = new Conversation(view, service as never, () => undefined, { state, key: CONVERSATION_KEY });
+  const posted: HostMessage[] = [];
+  conversation.attach({
+    post: (message) => {
+      assert.deepEqual(parseHostMessage(message), message, `the webview would refuse ${JSON.stringify(message)}`);
+      posted.push(JSON.parse(JSON.stringify(message)) as HostMessage);
+    },
+  });
+  return { conversation, posted, state };
+}
+
+/** A turn's text. */
+export const turnText = (turn: ChatTurnView): string => turn.spans.map((span) => span.text).join('');
