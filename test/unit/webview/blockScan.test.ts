@@ -2,9 +2,9 @@
 // a long code fence is not read again at every newline (a 32k-token fence used to cost
 // hundreds of millions of characters read), and the cuts are the ones a full scan finds.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BlockBoundaryScanner, blockScanStats, lastBlockBoundary } from '../../../media/src/markdown/streamBlocks';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { NO_BROWSER, sharedWebviewPage } from './browserPage';
 
 const MIXED = [
   'Intro paragraph.\n\n',
@@ -40,21 +40,13 @@ describe('finding finished blocks while streaming', () => {
 });
 
 describe('streaming a long code fence into a turn', { skip: NO_BROWSER }, () => {
-  let webview: WebviewPage;
-
-  before(async () => {
-    webview = await openWebviewPage();
-  });
-  after(async () => {
-    await webview?.close();
-    await closeBrowser();
-  });
+  const webview = sharedWebviewPage();
 
   it('reads at most twice the text to find its blocks (2,000 lines in one fence)', async () => {
     let text = 'Here is the whole file:\n\n```ts\n';
     for (let i = 0; i < 2000; i++) text += `  const value${i} = compute(${i}, "x") + other${i};\n`;
     text += '```\n\nDone.\n';
-    const result = await webview.page.evaluate((text) => {
+    const result = await webview().page.evaluate((text) => {
       const { TurnView, blockScanStats } = (window as any).relayWebview;
       const view = new TurnView('t1', 'assistant', [], { view: 'answer', post: () => undefined });
       document.body.replaceChildren(view.element);

@@ -5,6 +5,7 @@
 // that need it skip and say how to get it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import * as esbuild from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -41,6 +42,25 @@ export interface WebviewPage {
   /** Messages the app posted to the host through the acquireVsCodeApi() stand-in. */
   posted(): Promise<unknown[]>;
   close(): Promise<void>;
+}
+
+/**
+ * One page for the tests of a describe block: opened before them, closed (with the browser)
+ * after them. Returns the page, for use inside the tests.
+ */
+export function sharedWebviewPage(view: 'chat' | 'answer' = 'answer'): () => WebviewPage {
+  let webview: WebviewPage | undefined;
+  before(async () => {
+    webview = await openWebviewPage(view);
+  });
+  after(async () => {
+    await webview?.close();
+    await closeBrowser();
+  });
+  return () => {
+    if (!webview) throw new Error('internal: the shared webview page is used before it was opened');
+    return webview;
+  };
 }
 
 /**

@@ -6,8 +6,8 @@
 // written as character references (&#xE100;) or KaTeX's \char"E100, which only become
 // characters after the renderer strips them. Checked in Chromium (browserPage.ts).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { describe, it } from 'node:test';
+import { NO_BROWSER, sharedWebviewPage } from './browserPage';
 
 type Piece = { source: 'slm' | 'llm'; text: string };
 
@@ -46,18 +46,10 @@ interface Marks {
 }
 
 describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER }, () => {
-  let webview: WebviewPage;
-
-  before(async () => {
-    webview = await openWebviewPage();
-  });
-  after(async () => {
-    await webview?.close();
-    await closeBrowser();
-  });
+  const webview = sharedWebviewPage();
 
   it('while streaming (tail and rendered blocks) and once finished', async () => {
-    const result: { streaming: Marks; finished: Marks } = await webview.page.evaluate((pieces) => {
+    const result: { streaming: Marks; finished: Marks } = await webview().page.evaluate((pieces) => {
       const { TurnView } = (window as any).relayWebview;
       const view = new TurnView('t1', 'assistant', [], { view: 'answer', post: () => undefined });
       document.body.replaceChildren(view.element);
@@ -83,7 +75,7 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
   });
 
   it('in a restored turn', async () => {
-    const result: Marks & { titles: string[] } = await webview.page.evaluate((pieces) => {
+    const result: Marks & { titles: string[] } = await webview().page.evaluate((pieces) => {
       const { TurnView } = (window as any).relayWebview;
       const spans = pieces.map((piece: Piece) => ({ ...piece, tokens: 2, model: 'big-model' }));
       const view = TurnView.restored({ id: 't2', role: 'assistant', spans }, { view: 'chat', post: () => undefined });
@@ -103,7 +95,7 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
 
   it("a model name with $' and $& shows in the hover of marked math as written, and adds no attribute", async () => {
     const model = "evil$'model$&$1";
-    const result = await webview.page.evaluate((model) => {
+    const result = await webview().page.evaluate((model) => {
       const { TurnView } = (window as any).relayWebview;
       const spans = [
         { source: 'slm', text: 'So ', tokens: 1 },
@@ -119,7 +111,7 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
   });
 
   it('character references and KaTeX \\char that decode to the marker characters forge no mark and end none early', async () => {
-    const result: Record<'blocksWhileStreaming' | 'finished' | 'restored', Attribution> = await webview.page.evaluate((pieces) => {
+    const result: Record<'blocksWhileStreaming' | 'finished' | 'restored', Attribution> = await webview().page.evaluate((pieces) => {
       const { TurnView } = (window as any).relayWebview;
       const attribution = (root: Element): Attribution => {
         let marked = '';

@@ -3,9 +3,9 @@
 // renderer is DOM-free, but "marked inside a list item" is a question about the DOM, so
 // the HTML is parsed by Chromium, the engine the webview runs in (browserPage.ts).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { SourceSegment } from '../../../media/src/markdown/sentinels';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { NO_BROWSER, sharedWebviewPage } from './browserPage';
 
 interface Rendered {
   /** Text of each mark, in document order. */
@@ -19,19 +19,11 @@ interface Rendered {
 }
 
 describe('Markdown rendering keeps LLM spans marked', { skip: NO_BROWSER }, () => {
-  let webview: WebviewPage;
-
-  before(async () => {
-    webview = await openWebviewPage();
-  });
-  after(async () => {
-    await webview?.close();
-    await closeBrowser();
-  });
+  const webview = sharedWebviewPage();
 
   /** Renders segments in the page (as TurnView does) and describes the marks. */
   function render(segments: SourceSegment[], query = '.relay-llm'): Promise<Rendered & { query: number }> {
-    return webview.page.evaluate(
+    return webview().page.evaluate(
       ({ segments, query }) => {
         const { renderMarkdown, setRenderedHtml } = (window as any).relayWebview;
         const container = document.createElement('div');
@@ -84,7 +76,7 @@ describe('Markdown rendering keeps LLM spans marked', { skip: NO_BROWSER }, () =
     assert.equal(out.marks.join(''), 'items.length;\nret');
     for (const ancestors of out.markAncestors) assert.ok(ancestors.includes('code') && ancestors.includes('pre'), `a mark outside the code: ${ancestors}`);
     assert.equal(out.text.trimEnd(), 'const total = items.length;\nreturn total;', 'the code reads exactly as written');
-    const keyword = await webview.page.evaluate(() => [...document.querySelectorAll('.hljs-keyword')].map((k) => k.textContent));
+    const keyword = await webview().page.evaluate(() => [...document.querySelectorAll('.hljs-keyword')].map((k) => k.textContent));
     assert.deepEqual(keyword, ['const', 'return'], 'the keyword split by the span boundary is one highlighted keyword');
     assert.doesNotMatch(out.html, NO_SENTINELS);
   });
@@ -110,11 +102,11 @@ describe('Markdown rendering keeps LLM spans marked', { skip: NO_BROWSER }, () =
   });
 
   it("KaTeX's layout styles bypass the CSP's ban on style attributes: deferred, then set through CSSOM", async () => {
-    const html: string = await webview.page.evaluate(() => (window as any).relayWebview.renderMarkdown([{ text: '$x^2$' }], () => ''));
+    const html: string = await webview().page.evaluate(() => (window as any).relayWebview.renderMarkdown([{ text: '$x^2$' }], () => ''));
     assert.doesNotMatch(html, / style="/, 'no style attribute for the CSP to block');
     const out = await render([{ text: '$x^2$' }], '.katex .katex-strut');
     assert.ok(out.query > 0);
-    const heights = await webview.page.evaluate(() => [...document.querySelectorAll<HTMLElement>('.katex-strut')].map((strut) => strut.style.height));
+    const heights = await webview().page.evaluate(() => [...document.querySelectorAll<HTMLElement>('.katex-strut')].map((strut) => strut.style.height));
     assert.ok(
       heights.every((height) => /em$/.test(height)),
       `struts without a height: ${heights}`,

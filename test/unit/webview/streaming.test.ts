@@ -3,8 +3,8 @@
 // finishing swaps in the whole answer once, and what the user reads does not change.
 // DOM changes are counted with a MutationObserver, drained after every token.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { closeBrowser, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { describe, it } from 'node:test';
+import { NO_BROWSER, sharedWebviewPage } from './browserPage';
 
 type Piece = { source: 'slm' | 'llm'; text: string };
 
@@ -46,19 +46,11 @@ interface StreamResult {
 }
 
 describe('streaming an answer into the DOM', { skip: NO_BROWSER }, () => {
-  let webview: WebviewPage;
-
-  before(async () => {
-    webview = await openWebviewPage();
-  });
-  after(async () => {
-    await webview?.close();
-    await closeBrowser();
-  });
+  const webview = sharedWebviewPage();
 
   it('appends each token to the tail, renders each finished block once, and finishes with one swap', async () => {
     const pieces = tokens();
-    const result: StreamResult = await webview.page.evaluate((pieces) => {
+    const result: StreamResult = await webview().page.evaluate((pieces) => {
       const { TurnView } = (window as any).relayWebview;
       const view = new TurnView('t1', 'assistant', [], { view: 'answer', post: () => undefined });
       document.body.replaceChildren(view.element);
@@ -166,7 +158,7 @@ describe('streaming an answer into the DOM', { skip: NO_BROWSER }, () => {
   });
 
   it('a span split mid-word across tokens keeps one mark per span in the tail', async () => {
-    const marks = await webview.page.evaluate(() => {
+    const marks = await webview().page.evaluate(() => {
       const { TurnView } = (window as any).relayWebview;
       const view = new TurnView('t2', 'assistant', [], { view: 'chat', post: () => undefined });
       document.body.replaceChildren(view.element);
