@@ -3,9 +3,10 @@ import * as vscode from 'vscode';
 import type { ProviderKind } from '../core/providers/types';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { typedKeyProblem } from '../core/providers/keyShape';
-import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS, providerOf } from '../core/providers/registry';
+import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
+import { providerAddressSettings } from './settings';
 
 /** The kinds whose service takes a key ("Relay: Set API Key" offers them). */
 const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
@@ -56,8 +57,16 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
 
 /** Stores (or removes) the key of a provider kind for the origin its requests go to: a key is bound to where it was entered. */
 export async function setApiKey(keys: KeyStore): Promise<void> {
-  const config = vscode.workspace.getConfiguration('relay');
-  const current = config.get<string>('provider.kind', DEFAULT_PROVIDER_KIND) as ProviderKind;
+  // The same checks as every answer's: an address without http(s):// would bind the key to the origin "null".
+  let configured: { kind: ProviderKind; baseUrl: string };
+  try {
+    configured = providerAddressSettings(vscode.workspace.getConfiguration('relay'));
+  } catch (error) {
+    const open = await vscode.window.showErrorMessage(`Relay: ${(error as Error).message} Then set the key.`, 'Open Settings');
+    if (open) void vscode.commands.executeCommand('workbench.action.openSettings', 'relay.provider');
+    return;
+  }
+  const current = configured.kind;
   const picked = await vscode.window.showQuickPick(
     KEYED_KINDS.map((kind) => ({ label: kind, description: kind === current ? 'current provider' : undefined })),
     // Kept open when focus leaves (the user goes to copy the key; a webview's fix button may take focus back as it opens).
@@ -66,9 +75,9 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
   if (!picked) return;
   const kind = picked.label as ProviderKind;
   // The configured server for the current kind; another kind's key is for that kind's own service.
-  const url = baseUrlOf(kind, kind === current ? config.get<string>('provider.baseUrl', '') : undefined);
+  const url = baseUrlOf(kind, kind === current ? configured.baseUrl : undefined);
   if (!url) {
-    void vscode.window.showErrorMessage(`Relay: relay.provider.baseUrl is not a URL; fix it in Settings, then set the key.`);
+    void vscode.window.showErrorMessage(`Relay: relay.provider.baseUrl is not an http(s) URL; fix it in Settings, then set the key.`);
     return;
   }
   const key = await vscode.window.showInputBox({

@@ -160,14 +160,29 @@ function localOnlyKeptLocal(settings: RelaySettings): void {
   );
 }
 
-function readEachSetting(): RelaySettings {
-  const config = vscode.workspace.getConfiguration('relay');
+/** relay.provider.kind and relay.provider.baseUrl, validated: what decides where a key is sent (also Set API Key's check). */
+export function providerAddressSettings(config: vscode.WorkspaceConfiguration): { kind: ProviderKind; baseUrl: string } {
   const kind = textSetting(config, 'provider.kind', DEFAULT_PROVIDER_KIND);
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
   const baseUrl = textSetting(config, 'provider.baseUrl', '').trim();
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
     throw new SettingsError('provider.baseUrl', `${quoteAddress(baseUrl)} is not an http(s) URL, e.g. https://api.openai.com/v1.`);
   }
+  return { kind, baseUrl };
+}
+
+/**
+ * A text setting's value as a picker shows it as the current choice; anything but text counts
+ * as unset, since the picker is how the user replaces it (readSettings names the bad value).
+ */
+export function currentText(config: vscode.WorkspaceConfiguration, key: string): string {
+  const value = config.get<unknown>(key);
+  return typeof value === 'string' ? value.trim() : '';
+}
+
+function readEachSetting(): RelaySettings {
+  const config = vscode.workspace.getConfiguration('relay');
+  const { kind, baseUrl } = providerAddressSettings(config);
   const mode = textSetting(config, 'mode', 'auto');
   if (!MODES.includes(mode)) throw new SettingsError('mode', `"${mode}" is not one of ${MODES.join(', ')}.`);
   const variant = textSetting(config, 'slm.variant', 'auto');

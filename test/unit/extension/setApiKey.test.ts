@@ -38,3 +38,35 @@ test('Set API Key: the box names what is wrong with a pasted key, and a good key
   assert.equal(validate(`  ${KEY}\n`), undefined, 'spaces around it are trimmed');
   assert.equal(await ext.context.secrets.get('relay.apiKey.openai-chat@https://api.example.test'), KEY);
 });
+
+test('Set API Key: an address without http(s):// is named as the setting to fix; no key is asked for or stored under the origin "null"', async () => {
+  resetSettings({ 'relay.provider.kind': 'openai-chat', 'relay.provider.baseUrl': 'localhost:8000/v1' });
+  const keys = new KeyStore(ext.context.secrets, ext.context.globalState, async () => false);
+  answerQuestions((q) => (q.api === 'showQuickPick' ? q.items.find((item) => item.label === 'openai-chat') : q.api === 'showInputBox' ? KEY : undefined));
+  const from = questionsAsked.length;
+  await setApiKey(keys);
+  const asked = questionsAsked.slice(from);
+  assert.equal(
+    asked.find((q) => q.api === 'showInputBox'),
+    undefined,
+    'no key is asked for',
+  );
+  const error = asked.find((q) => q.api === 'showErrorMessage');
+  assert.match(error?.text ?? '', /relay\.provider\.baseUrl: "localhost:8000\/v1" is not an http\(s\) URL/);
+  assert.equal(await ext.context.secrets.get('relay.apiKey.openai-chat@null'), undefined);
+});
+
+test("Set API Key: a provider kind that is not one of Relay's is named, and no key is stored for another kind's origin", async () => {
+  resetSettings({ 'relay.provider.kind': 'openai', 'relay.provider.baseUrl': 'https://api.example.test/v1' });
+  const keys = new KeyStore(ext.context.secrets, ext.context.globalState, async () => false);
+  answerQuestions((q) => (q.api === 'showQuickPick' ? q.items[0] : q.api === 'showInputBox' ? KEY : undefined));
+  const from = questionsAsked.length;
+  await setApiKey(keys);
+  const asked = questionsAsked.slice(from);
+  assert.equal(
+    asked.find((q) => q.api === 'showInputBox'),
+    undefined,
+    'no key is asked for',
+  );
+  assert.match(asked.find((q) => q.api === 'showErrorMessage')?.text ?? '', /relay\.provider\.kind: "openai" is not one of/);
+});

@@ -1,0 +1,18 @@
+// Where a key may travel is decided from the address alone: only http(s) addresses have an
+// origin a key can be bound to, and only names that cannot resolve elsewhere count as this machine.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { baseUrlOf, isClearTextRemote, isLoopback } from '../../../src/core/providers/endpoints';
+
+test('baseUrlOf: an address without http(s):// has no origin to bind a key to (new URL takes "localhost:" for a scheme)', () => {
+  assert.equal(baseUrlOf('openai-chat', 'localhost:8000/v1'), undefined);
+  assert.equal(baseUrlOf('openai-chat', 'ftp://files.example.test/v1'), undefined);
+  assert.equal(baseUrlOf('openai-chat', 'http://127.0.0.1:8000/v1')?.origin, 'http://127.0.0.1:8000');
+  assert.equal(baseUrlOf('openai-chat', '')?.origin, 'https://api.openai.com', 'unset: the kind default');
+});
+
+test('isLoopback: localhost, 127/8 and ::1 only; a *.localhost name goes to the system resolver, which may send it anywhere', () => {
+  for (const host of ['localhost', 'LOCALHOST', '127.0.0.1', '127.1.2.3', '[::1]']) assert.ok(isLoopback(host), host);
+  for (const host of ['evil.localhost', 'localhost.example.test', '128.0.0.1', '10.0.0.1']) assert.ok(!isLoopback(host), host);
+  assert.ok(isClearTextRemote(new URL('http://api.localhost:8000/v1')), 'a key over http to a *.localhost name counts as leaving the machine');
+});
