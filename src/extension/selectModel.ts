@@ -34,6 +34,7 @@ import {
 import { selectServedModel } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
+import { currentText, textSetting } from './settings';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const TOKEN_HINT = 'run "Relay: Set Model Hub Token"';
@@ -42,7 +43,7 @@ type PickId = { kind: 'catalog'; model: CatalogModel } | { kind: 'folder' } | { 
 
 /** The hub endpoint setting, validated (a bad value is an error naming the setting). */
 function hubEndpoint(): string {
-  const value = vscode.workspace.getConfiguration('relay').get<string>('models.hubEndpoint', DEFAULT_ENDPOINT).trim() || DEFAULT_ENDPOINT;
+  const value = textSetting(vscode.workspace.getConfiguration('relay'), 'models.hubEndpoint', DEFAULT_ENDPOINT).trim() || DEFAULT_ENDPOINT;
   normalizeEndpoint(value);
   return value.replace(/\/+$/, '');
 }
@@ -77,7 +78,7 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   await config.update('slm.modelFolder', folder, vscode.ConfigurationTarget.Global);
   await config.update('slm.variant', variant, vscode.ConfigurationTarget.Global);
   // An ONNX folder runs in Relay: off the server, if one was set (removed: the default, onnx).
-  if (config.get<string>('slm.kind', 'onnx') !== 'onnx') await config.update('slm.kind', undefined, vscode.ConfigurationTarget.Global);
+  if ((currentText(config, 'slm.kind') || 'onnx') !== 'onnx') await config.update('slm.kind', undefined, vscode.ConfigurationTarget.Global);
   void vscode.window.showInformationMessage(`Relay: the small model is now ${label}.`);
 }
 
@@ -85,10 +86,10 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
   const config = vscode.workspace.getConfiguration('relay');
   // On a server, no folder entry is the current model (the folder only lends its tokenizer).
   const servedNow =
-    config.get<string>('slm.kind', 'onnx') !== 'onnx'
-      ? `${config.get<string>('slm.serverModel', '')} at ${config.get<string>('slm.serverUrl', '') || 'the default address'}`
+    (currentText(config, 'slm.kind') || 'onnx') !== 'onnx'
+      ? `${currentText(config, 'slm.serverModel')} at ${currentText(config, 'slm.serverUrl') || 'the default address'}`
       : undefined;
-  const current = servedNow ? undefined : config.get<string>('slm.modelFolder', '').trim();
+  const current = servedNow ? undefined : currentText(config, 'slm.modelFolder');
   const root = storageRoot(context);
   const items: (vscode.QuickPickItem & { pick?: PickId })[] = [{ label: 'Curated models', kind: vscode.QuickPickItemKind.Separator }];
   for (const model of MODEL_CATALOG) {

@@ -15,7 +15,7 @@ import { readTokenizerFolder } from '../core/slm/modelFolder';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
-import { slmServerUrlProblem } from './settings';
+import { currentText, slmServerUrlProblem } from './settings';
 
 /** What the user answered so far (the next attempt starts from it). */
 interface ServedChoice {
@@ -36,9 +36,9 @@ const KIND_CHOICES: { slmKind: ServedSlmKind; label: string; description: string
 export async function selectServedModel(context: vscode.ExtensionContext): Promise<void> {
   const config = vscode.workspace.getConfiguration('relay');
   let previous: Partial<ServedChoice> = {
-    url: config.get<string>('slm.serverUrl', '').trim() || undefined,
-    model: config.get<string>('slm.serverModel', '').trim() || undefined,
-    folder: config.get<string>('slm.modelFolder', '').trim() || undefined,
+    url: currentText(config, 'slm.serverUrl') || undefined,
+    model: currentText(config, 'slm.serverModel') || undefined,
+    folder: currentText(config, 'slm.modelFolder') || undefined,
   };
   for (;;) {
     const choice = await askServedChoice(previous);

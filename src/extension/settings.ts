@@ -59,7 +59,7 @@ export class SettingsError extends Error {
 }
 
 /** A text setting (its default when unset); another type in settings.json is an error that names the setting, not a crash. */
-function textSetting(config: vscode.WorkspaceConfiguration, key: string, fallback: string): string {
+export function textSetting(config: vscode.WorkspaceConfiguration, key: string, fallback: string): string {
   const value = config.get<unknown>(key);
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'string') throw new SettingsError(key, `${JSON.stringify(value)} is not text: write it in quotes. Fix it in Settings.`);

@@ -199,4 +199,29 @@ describe('Select Model: a model on a server', () => {
     assert.equal(settings.has('relay.slm.kind'), false);
     assert.equal(settings.get('relay.slm.modelFolder'), folder);
   });
+
+  test('settings of the wrong type written by hand do not break the picker that replaces them (Select Model is the fix the status bar names)', async () => {
+    resetSettings({ 'relay.slm.kind': 'completions-server', 'relay.slm.serverModel': 7, 'relay.slm.serverUrl': false, 'relay.slm.modelFolder': 5 });
+    const from = questionsAsked.length;
+    answerQuestions((q: AskedQuestion) => {
+      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
+      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+      return undefined;
+    });
+    await selectModel(ext.context);
+    const picker = asked(from).find((q) => /Select the small model/.test(q.text));
+    assert.match(picker?.items.find((item) => /A model on a server/.test(item.label))?.description ?? '', / at the default address/);
+    assert.equal(settings.get('relay.slm.modelFolder'), folder);
+    assert.equal(settings.has('relay.slm.kind'), false);
+
+    resetSettings({ 'relay.slm.serverUrl': 12345, 'relay.slm.serverModel': ['a'], 'relay.slm.modelFolder': {} });
+    const served = questionsAsked.length;
+    answerQuestions((q: AskedQuestion) =>
+      q.api === 'showQuickPick' && /Select the small model/.test(q.text) ? q.items.find((item) => /A model on a server/.test(item.label)) : undefined,
+    );
+    await selectModel(ext.context);
+    const urlBox = asked(served).find((q) => q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text));
+    assert.ok(urlBox, 'the server entry asks for the address');
+    assert.ok(!String(urlBox.options.value ?? '').includes('12345'), 'a number is not offered as the address');
+  });
 });
