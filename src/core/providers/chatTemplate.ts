@@ -88,6 +88,17 @@ export async function rendererFromTemplate(
     withoutLeadingBos(template.render({ ...variables, messages, add_generation_prompt: true }), bos) + partialAnswer;
 }
 
+/**
+ * A chat_template.jinja file's text with its line endings made "\n". Git for Windows checks
+ * text files out with CRLF, and Jinja keeps template text verbatim, so every turn would get
+ * "\r\n" and the prompt a stray "\r"; transformers reads the file with universal newlines.
+ * (A template inside tokenizer_config.json is a JSON string: a checkout leaves its "\r\n"
+ * escapes alone, and transformers uses it verbatim, so it is not changed.)
+ */
+export function withLfLineEndings(template: string): string {
+  return template.replace(/\r\n?/g, '\n');
+}
+
 /** A renderer from a model folder or a tokenizer_config.json path. */
 export async function loadChatTemplateRenderer(path: string, options: ChatTemplateOptions = {}): Promise<PromptRenderer> {
   if (!existsSync(path)) {
@@ -145,7 +156,7 @@ function templateSource(value: unknown): string | undefined {
 
 function readJinja(folder: string): string | undefined {
   const file = join(folder, 'chat_template.jinja');
-  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  return existsSync(file) ? withLfLineEndings(readFileSync(file, 'utf8')) : undefined;
 }
 
 function tokenText(value: unknown): string {

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix, relative, resolve, win32 } from 'node:path';
 import { downloadedFolderProblem, PARTIAL_SUFFIX } from '../models/modelStore';
+import { withLfLineEndings } from '../providers/chatTemplate';
 import type { OnnxVariant } from './types';
 
 export type VariantChoice = OnnxVariant | 'auto';
@@ -365,7 +366,7 @@ function readTokenizerFiles(folder: string, configRaw: Record<string, unknown>):
     if (named && typeof (named as { template?: unknown }).template === 'string') chatTemplate = (named as { template: string }).template;
   }
   const jinjaFile = join(folder, 'chat_template.jinja');
-  if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = readModelFile(jinjaFile);
+  if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = withLfLineEndings(readModelFile(jinjaFile));
 
   const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(configRaw.eos_token_id)]);
   const eosText = specialTokenText(tokenizerConfig.eos_token);
