@@ -18,8 +18,9 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, statfs, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, open, rm, stat, statfs, writeFile, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { renameRetrying, rmRetrying } from '../fsRetry';
 import { isDroppedConnection } from '../http/networkErrors';
 import { formatBytes, ModelDownloadError } from './errors';
 import {
@@ -367,7 +368,7 @@ class ModelDownload {
         }
         await this.recordPending();
         this.replacedExisting = true;
-        await rm(finalPath, { force: true });
+        await rmRetrying(finalPath, { force: true });
       }
       file.resumable = await this.validPartialBytes(file);
       toDownload.push(file);
@@ -564,7 +565,7 @@ class ModelDownload {
       if (good) {
         try {
           await this.recordPending();
-          await rename(partial, join(this.folder, file.path));
+          await renameRetrying(partial, join(this.folder, file.path));
           await rm(identity, { force: true });
         } catch (error) {
           throw this.asDownloadError(error, file);
@@ -719,11 +720,21 @@ function servesOtherContent(file: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>, h
 /**
  * A file-system error (one that names a path) as a download error that says what to do;
  * undefined for any other error. `file`: the repository path concerned, when there is one.
+ * `platform`: default process.platform (tests inject it).
  */
-function fileSystemError(error: unknown, folder: string, file?: string): ModelDownloadError | undefined {
+export function fileSystemError(error: unknown, folder: string, file?: string, platform: NodeJS.Platform = process.platform): ModelDownloadError | undefined {
   const errno = error as NodeJS.ErrnoException | undefined;
   if (typeof errno?.code !== 'string' || typeof errno.path !== 'string') return undefined;
   const what = file ?? 'the model';
+  if (platform === 'win32' && isReplacingRefused(errno)) {
+    // Windows refuses to replace or delete a file another program holds open; renameRetrying
+    // already waited out brief holds, so this one is held for longer.
+    return new ModelDownloadError(
+      'bad_request',
+      `Cannot replace ${what} in ${folder} (${errno.code}): the file may be in use, by the loaded small model, an antivirus scan or another program. Close what uses it (the small model: run "Relay: Select Model", pick another, and reload the window), then download again.`,
+      file,
+    );
+  }
   switch (errno.code) {
     case 'ENOSPC':
     case 'EDQUOT':
@@ -747,6 +758,12 @@ function fileSystemError(error: unknown, folder: string, file?: string): ModelDo
         file,
       );
   }
+}
+
+/** Whether Windows refused to rename over or delete a file: what it does while another program holds the file open. */
+function isReplacingRefused(errno: NodeJS.ErrnoException): boolean {
+  if (errno.code === 'EBUSY') return true;
+  return errno.code === 'EPERM' && ['rename', 'unlink', 'rm', 'rmdir'].includes(errno.syscall ?? '');
 }
 
 function sameContent(a: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>, b: Pick<HubFile, 'size' | 'sha256' | 'gitOid'>): boolean {

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { renameRetrying } from '../fsRetry';
 import { ModelDownloadError } from './errors';
 import { checkRepoId, checkRevision, type HubFile } from './hubApi';
 
@@ -119,7 +120,7 @@ export function readPendingDownload(folder: string): PendingDownload | 'unreadab
 async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
   const temp = `${path}.tmp`;
   await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(temp, path);
+  await renameRetrying(temp, path);
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
+import { renameRetrying } from '../fsRetry';
 import type { AnswerStats } from './events';
 
 export interface TotalsEntry {
@@ -201,7 +202,7 @@ export class TotalsStore {
     await fs.mkdir(dirname(this.path), { recursive: true });
     const temp = `${this.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     await fs.writeFile(temp, JSON.stringify(file, null, 2) + '\n', 'utf8');
-    await fs.rename(temp, this.path);
+    await renameRetrying(temp, this.path);
   }
 
   private async withLock<T>(job: () => Promise<T>): Promise<T> {
