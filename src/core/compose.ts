@@ -17,6 +17,7 @@ import { providerOf, type ProviderKind } from './providers/registry';
 import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/billing';
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
+import { stallCeilingMs } from './relay/limits';
 import { PROCESS_TOKEN_RATIOS, type TokenRatioStore } from './relay/tokenRatioStore';
 import { conversationOf, warmTokensOf, type RecentPrompts } from './relay/recentPrompts';
 import type { WarmTokens } from './relay/money';
@@ -207,7 +208,13 @@ export class RelayComposition {
       cacheRule: this.llm?.cacheRule,
       tokenRatios: this.llm ? (this.deps.tokenRatios ?? PROCESS_TOKEN_RATIOS).of(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
       warmTokens: this.warm.get(PromptBook.key(messages)),
-      maxStallMs: s.limits.maxStallSeconds * 1000,
+      // A provider in this process has no connection to time out.
+      maxStallMs: stallCeilingMs(
+        s.limits.maxStallSeconds * 1000,
+        this.llm && !providerOf(s.provider.kind).inProcess
+          ? { connectTimeoutMs: s.provider.timeouts.connect * 1000, firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000 }
+          : undefined,
+      ),
       slmSampling: { temperature: s.temperature, seed: s.seed },
       llmTemperature: s.temperature,
       llmSeed: s.seed,

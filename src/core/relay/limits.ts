@@ -20,6 +20,19 @@ export const DEFAULT_MAX_COST_RATIO = 0.5;
  * so a slow server is reported by the provider's own timeout first.
  */
 export const DEFAULT_MAX_STALL_MS = 180_000;
+/** Room above a provider's two silent tries for the backoff between them and the report's way back. */
+const STALL_MARGIN_MS = 15_000;
+
+/**
+ * The silence ceiling an answer runs under: the setting, raised where it would end the answer
+ * before the provider's own timeout can report a silent server. A call waits at most connect +
+ * first byte per try, and a timeout is retried once (retry.ts); that report names the slow
+ * server and the setting to raise, where "stalled" names neither.
+ */
+export function stallCeilingMs(settingMs: number, provider?: { connectTimeoutMs: number; firstByteTimeoutMs: number }): number {
+  if (!provider) return settingMs;
+  return Math.max(settingMs, 2 * (provider.connectTimeoutMs + provider.firstByteTimeoutMs) + STALL_MARGIN_MS);
+}
 /** Consecutive LLM calls that add nothing before the answer ends ('llm_no_progress'). */
 export const MAX_EMPTY_LLM_CALLS = 2;
 /**

@@ -62,3 +62,28 @@ test("the LLM gets the SLM's prompt without the BOS its server adds again, where
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+test('the silence ceiling stays above the provider timeouts (two silent tries), so a silent server is reported by its own timeout, not as "stalled"', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'relay-compose-'));
+  try {
+    writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({}));
+    const messages: ChatMessage[] = [{ role: 'user', content: 'Why?' }];
+    const stallOf = async (maxStallSeconds: number, firstByte: number) => {
+      const slm = new DoubleRuntime([]);
+      const deps = { slm, slmFolder: folder, keys: new MemoryKeySource(), renderTemplate: async () => '', openLocalLlm: async () => slm };
+      const composed = {
+        ...setup,
+        provider: { ...setup.provider, timeouts: { ...setup.provider.timeouts, firstByte } },
+        limits: { ...setup.limits, maxStallSeconds },
+      };
+      const composition = await RelayComposition.open(composed, deps, 'confidence');
+      return composition.options(messages, await composition.prepare(messages)).maxStallMs;
+    };
+    // connect 5 s + first byte 120 s, twice (a timeout is retried once), plus the margin.
+    assert.equal(await stallOf(180, 120), 2 * (5 + 120) * 1000 + 15_000);
+    assert.equal(await stallOf(180, 60), 180_000, 'a setting already above them is kept');
+    assert.equal(await stallOf(1, 5), 2 * (5 + 5) * 1000 + 15_000);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
