@@ -19,6 +19,7 @@ export const SETTING_NAMES = {
   model: { setting: 'relay.provider.model', flag: '--model', env: 'RELAY_MODEL' },
   templateFolder: { setting: 'relay.provider.templateFolder', flag: '--template-folder', env: 'RELAY_TEMPLATE_FOLDER' },
   slmFolder: { setting: 'relay.slm.modelFolder', flag: '--slm', env: 'RELAY_SLM' },
+  slmVariant: { setting: 'relay.slm.variant', flag: '--variant', env: 'RELAY_VARIANT' },
   thinking: { setting: 'relay.slm.thinking', flag: '--thinking', env: 'RELAY_THINKING' },
   slmKind: { setting: 'relay.slm.kind', flag: '--slm-kind', env: 'RELAY_SLM_KIND' },
   slmServerUrl: { setting: 'relay.slm.serverUrl', flag: '--slm-url', env: 'RELAY_SLM_URL' },

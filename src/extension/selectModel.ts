@@ -80,6 +80,32 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   // An ONNX folder runs in Relay: off the server, if one was set (removed: the default, onnx).
   if ((currentText(config, 'slm.kind') || 'onnx') !== 'onnx') await config.update('slm.kind', undefined, vscode.ConfigurationTarget.Global);
   void vscode.window.showInformationMessage(`Relay: the small model is now ${label}.`);
+  offerToDropWorkspaceVariant(variant);
+}
+
+const REMOVE_WORKSPACE_VALUE = 'Remove It from This Workspace';
+
+/**
+ * relay.slm.variant may be set by a workspace (it picks a file of the user's folder), and a
+ * workspace value wins over the user's choice just saved: say so, and offer to remove it.
+ */
+function offerToDropWorkspaceVariant(chosen: OnnxVariant | 'auto'): void {
+  const config = vscode.workspace.getConfiguration('relay');
+  const inspected = config.inspect<string>('slm.variant');
+  const overriding = [
+    { value: inspected?.workspaceFolderValue, target: vscode.ConfigurationTarget.WorkspaceFolder, where: "this folder's settings" },
+    { value: inspected?.workspaceValue, target: vscode.ConfigurationTarget.Workspace, where: "this workspace's settings (.vscode/settings.json)" },
+  ].filter((o) => o.value !== undefined && o.value !== chosen);
+  if (overriding.length === 0) return;
+  // Not awaited: a notification nobody closes must not hold up the command.
+  void vscode.window
+    .showWarningMessage(
+      `Relay: ${overriding[0].where} set relay.slm.variant to ${JSON.stringify(overriding[0].value)}, which wins over the ${JSON.stringify(chosen)} just chosen.`,
+      REMOVE_WORKSPACE_VALUE,
+    )
+    .then(async (picked) => {
+      if (picked === REMOVE_WORKSPACE_VALUE) for (const o of overriding) await config.update('slm.variant', undefined, o.target);
+    });
 }
 
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {

@@ -10,6 +10,7 @@ import { basename, isAbsolute, join, posix, relative, resolve, win32 } from 'nod
 import { downloadedFolderProblem, PARTIAL_SUFFIX } from '../models/modelStore';
 import { withLfLineEndings } from '../providers/chatTemplate';
 import type { OnnxVariant } from './types';
+import { settingRef } from '../settingNames';
 
 export type VariantChoice = OnnxVariant | 'auto';
 
@@ -301,7 +302,7 @@ export function chooseVariant(folder: string, variants: OnnxVariantFile[], choic
   if (!hit) {
     throw new ModelFolderError(
       join(onnxDir, VARIANT_FILES[choice][0]),
-      `variant "${choice}" is not in this folder; available: ${variants.map((v) => v.variant).join(', ')} (or use "auto").`,
+      `variant "${choice}" is not in this folder; available: ${variants.map((v) => v.variant).join(', ')}. Set ${settingRef('slmVariant')} to one of them or to "auto".`,
     );
   }
   return hit;

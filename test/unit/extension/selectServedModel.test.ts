@@ -13,6 +13,9 @@ import {
   resetSettings,
   settings,
   useVscodeStub,
+  warningsShown,
+  answerWarnings,
+  workspaceSettings,
   type AskedQuestion,
   type StubExtensionContext,
 } from './vscodeStub';
@@ -223,5 +226,30 @@ describe('Select Model: a model on a server', () => {
     const urlBox = asked(served).find((q) => q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text));
     assert.ok(urlBox, 'the server entry asks for the address');
     assert.ok(!String(urlBox.options.value ?? '').includes('12345'), 'a number is not offered as the address');
+  });
+
+  test("a workspace's relay.slm.variant, which wins over the user's choice just saved, is named, with a button that removes it", async () => {
+    resetSettings();
+    workspaceSettings.set('relay.slm.variant', 'fp16');
+    const warned = warningsShown.length;
+    answerWarnings((w) => w.items.find((item) => /Remove/.test(item)));
+    answerQuestions((q: AskedQuestion) => {
+      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
+      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+      return undefined;
+    });
+    try {
+      await selectModel(ext.context);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      answerWarnings(undefined);
+    }
+    const warning = warningsShown.slice(warned).find((w) => /relay\.slm\.variant/.test(w.message));
+    assert.match(
+      warning?.message ?? '',
+      /this workspace's settings \(\.vscode\/settings\.json\) set relay\.slm\.variant to "fp16", which wins over the "auto" just chosen/,
+    );
+    assert.equal(settings.get('relay.slm.variant'), 'auto');
+    assert.equal(workspaceSettings.has('relay.slm.variant'), false, 'the workspace value was removed');
   });
 });

@@ -357,9 +357,13 @@ export function setSettings(values: Record<string, unknown>): void {
   }
 }
 
-/** Back to the contributed defaults only. */
+/** Values a workspace's .vscode/settings.json sets, by full name: they win over the user's (settings). */
+export const workspaceSettings = new Map<string, unknown>();
+
+/** Back to the contributed defaults only (no user or workspace values). */
 export function resetSettings(values: Record<string, unknown> = {}): void {
   settings.clear();
+  workspaceSettings.clear();
   setSettings(values);
 }
 
@@ -367,7 +371,12 @@ export const ConfigurationTarget = { Global: 1, Workspace: 2, WorkspaceFolder: 3
 
 function configurationOf(section: string | undefined) {
   const full = (key: string) => (section ? `${section}.${key}` : key);
-  const read = (key: string): unknown => (settings.has(full(key)) ? settings.get(full(key)) : CONTRIBUTED_DEFAULTS.get(full(key)));
+  const read = (key: string): unknown =>
+    workspaceSettings.has(full(key))
+      ? workspaceSettings.get(full(key))
+      : settings.has(full(key))
+        ? settings.get(full(key))
+        : CONTRIBUTED_DEFAULTS.get(full(key));
   return {
     get<T>(key: string, defaultValue?: T): T | undefined {
       const value = read(key);
@@ -377,10 +386,18 @@ function configurationOf(section: string | undefined) {
       return read(key) !== undefined;
     },
     inspect(key: string) {
-      return { key: full(key), defaultValue: CONTRIBUTED_DEFAULTS.get(full(key)), globalValue: settings.get(full(key)) };
+      return {
+        key: full(key),
+        defaultValue: CONTRIBUTED_DEFAULTS.get(full(key)),
+        globalValue: settings.get(full(key)),
+        workspaceValue: workspaceSettings.get(full(key)),
+      };
     },
-    async update(key: string, value: unknown): Promise<void> {
-      setSettings({ [full(key)]: value });
+    /** Global (the default, as VS Code's for a window without a folder) writes the user's value; Workspace the workspace's. */
+    async update(key: string, value: unknown, target: number = ConfigurationTarget.Global): Promise<void> {
+      if (target === ConfigurationTarget.Global) setSettings({ [full(key)]: value });
+      else if (value === undefined) workspaceSettings.delete(full(key));
+      else workspaceSettings.set(full(key), value);
     },
   };
 }

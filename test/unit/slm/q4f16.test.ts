@@ -106,7 +106,8 @@ describe('q4f16 variant', () => {
     assert.equal(readModelFolder(only).chosen.variant, 'q4f16');
     assert.throws(
       () => readModelFolder(only, 'q4'),
-      (e: unknown) => e instanceof ModelFolderError && /available: q4f16 \(or use "auto"\)/.test(e.message),
+      (e: unknown) =>
+        e instanceof ModelFolderError && /available: q4f16\. Set relay\.slm\.variant \(CLI: --variant\) to one of them or to "auto"/.test(e.message),
     );
     // Where int8 is smaller (a large embedding kept float16 next to a uint8 one), it is still the fewest bytes that wins.
     const withoutQ4f16 = folderWith(folder, ['model_q4.onnx', 'model_int8.onnx']);
