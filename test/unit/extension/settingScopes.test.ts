@@ -53,6 +53,11 @@ test('every setting that decides where data and keys go, what runs, prices or sp
   }
 });
 
+test("paths on this machine (and the variant chosen with the folder) are left out of Settings Sync: another machine's folder is elsewhere", () => {
+  const synced = manifest.contributes.configuration.properties as Record<string, { ignoreSync?: boolean }>;
+  for (const name of ['relay.slm.modelFolder', 'relay.slm.variant', 'relay.provider.templateFolder']) assert.equal(synced[name].ignoreSync, true, name);
+});
+
 test('Restricted Mode: supported with limits, and every non-workspace setting and the money knobs are restricted', () => {
   const untrusted = manifest.capabilities?.untrustedWorkspaces;
   assert.equal(untrusted?.supported, 'limited');
