@@ -1,7 +1,8 @@
 /**
  * The CLI's settings: built-in defaults, then ~/.relay/config.json (or $RELAY_CONFIG),
  * then environment variables, then command-line flags; later ones win. API keys are
- * never read from here: they come from environment variables only (EnvSecretStore).
+ * never read from here: they come from environment variables only (EnvKeySource,
+ * src/core/providers/secrets.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';

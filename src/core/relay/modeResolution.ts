@@ -2,7 +2,8 @@
  * What a small model's folder says about relaying, and the 'auto' mode built on it,
  * shared by the extension and the CLI. config.json may carry:
  * - `relay_trained: true`: the model was trained to write `<call>N</call>` (RelayLLM), so
- *   'auto' picks command mode; any other model gets confidence mode.
+ *   'auto' picks command mode; any other model gets money-aware mode where the LLM's price is
+ *   known, else confidence mode (resolveRelayMode).
  * - `relay_llm_context`: how its commands appeared in the LLM's context during training:
  *   'commands_as_space' (the paper: each command replaced by a space) or
  *   'commands_removed' (the demo models of training/). Absent: the paper's space.
