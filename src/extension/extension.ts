@@ -10,7 +10,7 @@ import { TRY_DEMO_COMMAND } from './demo/demoPlan';
 import { testProvider } from './providerTestCommand';
 import { RelayService } from './relayService';
 import { resetSavings, showSavings } from './savingsView';
-import { selectModel, setHubToken } from './selectModel';
+import { RELEASE_MODEL_FOLDER_COMMAND, selectModel, setHubToken } from './selectModel';
 import { registerSentToLlmView } from './sentToLlmView';
 import { RelayStatusBar } from './statusBar';
 import { offerFirstRunSetup } from './walkthrough/firstRun';
@@ -81,6 +81,7 @@ export function activate(context: vscode.ExtensionContext): void {
       await refreshSetup();
     }),
     vscode.commands.registerCommand('relay.setHubToken', () => setHubToken(context)),
+    vscode.commands.registerCommand(RELEASE_MODEL_FOLDER_COMMAND, (folder: string) => service.releaseFolder(folder)),
     vscode.commands.registerCommand('relay.testProvider', () => testProvider(service, output())),
     ...registerSentToLlmView(service.sentRequests),
     vscode.commands.registerCommand('relay.showSavings', () => showSavings(service.totals)),

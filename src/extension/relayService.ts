@@ -4,7 +4,7 @@
  * One answer at a time; "Relay: Stop" cancels it and the partial answer is kept.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { fixForCode } from '../core/providers/errors';
 import { composeLlm, RelayComposition } from '../core/compose';
@@ -115,9 +115,9 @@ class StoppedError extends Error {
 }
 
 export class RelayService implements vscode.Disposable {
-  private runtime: { key: string; runtime: ProcessRuntime } | undefined;
+  private runtime: { key: string; folder: string; runtime: ProcessRuntime } | undefined;
   /** The SLM being loaded (slm()), for whoever needs it before it is ready; `cancel` stops it (another model is wanted, or Relay closes). */
-  private loading: { key: string; promise: Promise<ProcessRuntime>; cancel: AbortController } | undefined;
+  private loading: { key: string; folder: string; promise: Promise<ProcessRuntime>; cancel: AbortController } | undefined;
   /**
    * The last load that failed, by runtime key: a draft's read-ahead or the preload does not
    * try that model again (a model that crashes at load would start a process and a full load
@@ -128,7 +128,7 @@ export class RelayService implements vscode.Disposable {
   private latestDraft: ChatMessage[] | undefined;
   private disposed = false;
   /** The onnx-local LLM, in a child process of its own like the SLM (never in the extension host). */
-  private llmRuntime: { key: string; runtime: ProcessRuntime } | undefined;
+  private llmRuntime: { key: string; folder: string; runtime: ProcessRuntime } | undefined;
   /** The onnx-local LLM being loaded, shared by whoever needs it meanwhile (one process per folder). */
   private llmLoading: { key: string; promise: Promise<ProcessRuntime> } | undefined;
   /** Aborted by dispose(): a load of the LLM under way stops (its process goes) instead of being waited on. */
@@ -246,7 +246,7 @@ export class RelayService implements vscode.Disposable {
     this.loading?.cancel.abort();
     const before = this.loading?.promise.catch(() => undefined);
     const cancel = new AbortController();
-    const loading = { key, promise: this.load(folder, settings, key, before, cancel.signal), cancel };
+    const loading = { key, folder, promise: this.load(folder, settings, key, before, cancel.signal), cancel };
     this.loading = loading;
     const done = (): void => {
       if (this.loading === loading) this.loading = undefined;
@@ -293,7 +293,7 @@ export class RelayService implements vscode.Disposable {
       await runtime.dispose().catch(() => undefined);
       throw new Error('Relay was closed while the small model loaded.');
     }
-    this.runtime = { key, runtime };
+    this.runtime = { key, folder, runtime };
     return runtime;
   }
 
@@ -335,8 +335,37 @@ export class RelayService implements vscode.Disposable {
       await runtime.dispose().catch(() => undefined);
       throw new Error('Relay was closed while the large model loaded.');
     }
-    this.llmRuntime = { key, runtime };
+    this.llmRuntime = { key, folder, runtime };
     return runtime;
+  }
+
+  /**
+   * Lets go of the models loaded from `folder` (the SLM, an onnx-local LLM), so that a download
+   * can replace their files: Windows refuses to replace or delete a file a process has mapped,
+   * and ONNX Runtime maps weights. The next answer loads them again. Not while an answer runs
+   * (false): the download then says which file is in use.
+   */
+  async releaseFolder(folder: string): Promise<boolean> {
+    if (this.current) return false;
+    const from = <T extends { folder: string }>(loaded: T | undefined): loaded is T => loaded !== undefined && resolve(loaded.folder) === resolve(folder);
+    const loading = this.loading;
+    if (from(loading)) {
+      loading.cancel.abort();
+      await loading.promise.catch(() => undefined);
+    }
+    await this.readAhead.settle();
+    const slm = this.runtime;
+    if (from(slm)) {
+      this.runtime = undefined;
+      await slm.runtime.dispose().catch(() => undefined);
+    }
+    await this.llmLoading?.promise.catch(() => undefined);
+    const llm = this.llmRuntime;
+    if (from(llm)) {
+      this.llmRuntime = undefined;
+      await llm.runtime.dispose().catch(() => undefined);
+    }
+    return true;
   }
 
   /**

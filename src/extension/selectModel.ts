@@ -15,7 +15,7 @@ import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubCo
 import { withoutCredentials } from '../core/http/shownUrl';
 import { DEFAULT_HUB_TIMEOUTS } from '../core/models/hubHttp';
 import { typedKeyProblem } from '../core/providers/keyShape';
-import { modelStatus } from '../core/models/modelStore';
+import { modelFolder, modelStatus } from '../core/models/modelStore';
 import { availableVariants, filesForVariant } from '../core/models/variantFiles';
 import { readModelFolder, SUPPORTED_MODEL_TYPES } from '../core/slm/modelFolder';
 import type { OnnxVariant } from '../core/slm/types';
@@ -37,6 +37,8 @@ import { KeyStore, MODEL_HUB } from './keyStore';
 import { currentText, textSetting } from './settings';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
+/** Lets go of a model loaded from a folder (RelayService.releaseFolder); not in the palette. */
+export const RELEASE_MODEL_FOLDER_COMMAND = 'relay.releaseModelFolder';
 const TOKEN_HINT = 'run "Relay: Set Model Hub Token"';
 
 type PickId = { kind: 'catalog'; model: CatalogModel } | { kind: 'folder' } | { kind: 'other-repo' } | { kind: 'server' };
@@ -352,6 +354,8 @@ async function runDownload(
 ): Promise<void> {
   const title = `Relay: downloading ${repo} (${variant})`;
   try {
+    // The files may be replaced, and Windows refuses that while the loaded model maps them.
+    await vscode.commands.executeCommand(RELEASE_MODEL_FOLDER_COMMAND, modelFolder(storageRoot(context), repo, revision)).then(undefined, () => undefined);
     const hub = await hubContext(context);
     const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       const controller = new AbortController();

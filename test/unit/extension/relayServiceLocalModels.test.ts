@@ -122,3 +122,23 @@ describe('the SLM', { skip }, () => {
       assert.notEqual(second.pid, undefined);
     }));
 });
+
+describe('releaseFolder (before a download replaces the files: Windows will not replace a mapped file)', { skip }, () => {
+  test("stops the processes of the SLM and the onnx-local LLM loaded from that folder, not another folder's; the next request loads it again", () =>
+    withService(async (service, { slm, localLlm }) => {
+      const copy = mkdtempSync(join(tmpdir(), 'relay-release-'));
+      scratch.push(copy);
+      cpSync(folder, copy, { recursive: true, dereference: true });
+      resetSettings({ 'relay.slm.modelFolder': copy });
+      const small = await slm(copy, readSettings());
+      const large = await localLlm(folder, 0);
+      assert.equal(await service.releaseFolder(join(copy, '.')), true);
+      assert.equal(small.pid, undefined, "the SLM's process was stopped");
+      assert.notEqual(large.pid, undefined, 'a model from another folder stays loaded');
+      assert.equal(await service.releaseFolder(folder), true);
+      assert.equal(large.pid, undefined, "the LLM's process was stopped");
+      const again = await slm(copy, readSettings());
+      assert.notEqual(again, small, 'loaded again');
+      assert.notEqual(again.pid, undefined);
+    }));
+});

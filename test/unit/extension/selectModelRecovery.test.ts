@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import {
   answerQuestions,
+  commands,
   createExtensionContext,
   env,
   questionsAsked,
@@ -25,7 +26,7 @@ import { demoRepoFiles, FakeHub } from '../models/fakeHub';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { selectModel } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
+const { RELEASE_MODEL_FOLDER_COMMAND, selectModel } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
 
 const REPO_ROOT = join(__dirname, '..', '..', '..');
 const REPO = 'onnx-community/Moving-ONNX';
@@ -175,4 +176,28 @@ test('the config.json check before a download runs under the progress notificati
   const asked = questionsAsked.slice(from);
   assert.ok(!asked.some((q) => /which variant/.test(q.text)), 'after Cancel, no variant is offered');
   assert.ok(!asked.some((q) => q.api === 'showErrorMessage'), 'and no error is shown');
+});
+
+test('a download first lets go of a model loaded from its folder (Windows will not replace a file a process maps), before the weights are fetched', async () => {
+  const ext = extensionContext();
+  resetSettings({ 'relay.models.hubEndpoint': hub.endpoint });
+  hub.repos.set(REPO, { commit: 'a'.repeat(40), files: demoRepoFiles() });
+  const released: { folder: unknown; filesFetchedBefore: number }[] = [];
+  const run = commands.executeCommand;
+  Object.assign(commands, {
+    executeCommand: async (command: string, ...args: unknown[]) => {
+      if (command === RELEASE_MODEL_FOLDER_COMMAND) released.push({ folder: args[0], filesFetchedBefore: hub.requests({ pathIncludes: GRAPH }).length });
+      return run(command, ...args);
+    },
+  });
+  try {
+    userDownloads(REPO);
+    await selectModel(ext.context);
+  } finally {
+    Object.assign(commands, { executeCommand: run });
+  }
+  const folder = settings.get('relay.slm.modelFolder');
+  assert.ok(typeof folder === 'string', 'the model was downloaded and set');
+  assert.deepEqual(released, [{ folder, filesFetchedBefore: 0 }]);
+  assert.ok(hub.requests({ pathIncludes: GRAPH }).length > 0, 'the weights were fetched after it');
 });
