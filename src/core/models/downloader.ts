@@ -731,7 +731,7 @@ export function fileSystemError(error: unknown, folder: string, file?: string, p
     // already waited out brief holds, so this one is held for longer.
     return new ModelDownloadError(
       'bad_request',
-      `Cannot replace ${what} in ${folder} (${errno.code}): the file may be in use, by the loaded small model, an antivirus scan or another program. Close what uses it (the small model: run "Relay: Select Model", pick another, and reload the window), then download again.`,
+      `Cannot replace ${what} in ${folder} (${errno.code}): the file may be in use, by the loaded small model, an antivirus scan or another program. Close what uses it (Relay lets go of its own model before a download, unless an answer is being written: stop it), then download again.`,
       file,
     );
   }
