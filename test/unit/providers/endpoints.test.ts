@@ -16,3 +16,11 @@ test('isLoopback: localhost, 127/8 and ::1 only; a *.localhost name goes to the 
   for (const host of ['evil.localhost', 'localhost.example.test', '128.0.0.1', '10.0.0.1']) assert.ok(!isLoopback(host), host);
   assert.ok(isClearTextRemote(new URL('http://api.localhost:8000/v1')), 'a key over http to a *.localhost name counts as leaving the machine');
 });
+
+test('isLoopback: a name that starts like a 127/8 address is a name, resolved anywhere; a key over http to it is clear text off the machine', () => {
+  // 127.0.0.1.nip.io resolves to 127.0.0.1 today, but through a public resolver; 127.0.0.1.evil.example to whatever its owner likes.
+  for (const host of ['127.0.0.1.evil.example', '127.0.0.1.nip.io', '127.1.2.3.example.test']) assert.ok(!isLoopback(host), host);
+  assert.ok(isClearTextRemote(new URL('http://127.0.0.1.evil.example/')), 'a key for http://127.0.0.1.evil.example/ would cross the network in clear text');
+  assert.ok(isClearTextRemote(new URL('http://127.0.0.1.nip.io:8000/v1')));
+  assert.ok(!isClearTextRemote(new URL('http://127.0.0.1:8000/v1')), 'the address itself stays on the machine');
+});

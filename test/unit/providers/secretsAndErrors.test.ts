@@ -41,6 +41,25 @@ test("the CLI's keys: a provider's own variable goes only to its own origin, REL
   assert.equal(apiKeyName('openai-chat', openai.origin), 'relay.apiKey.openai-chat@https://api.openai.com');
 });
 
+test("the CLI's --allow-key-host: host:port allows that port only; a bare name is the default port's", async () => {
+  // A key is bound to an origin (scheme, host and port): another port of the same name may be another
+  // service. The withheld message suggests `--allow-key-host <url.host>`, port included.
+  const env = { OPENAI_API_KEY: 'sk-openai' };
+  const onPort = new URL('https://collector.example:8443/v1');
+  const otherPort = new URL('https://collector.example:9443/v1');
+  const defaultPort = new URL('https://collector.example/v1');
+  const withPort = new EnvKeySource(env, { allowKeyHosts: ['Collector.Example:8443'] });
+  assert.deepEqual(await withPort.keyFor('openai-chat', onPort), { key: 'sk-openai' }, 'the named port');
+  assert.equal((await withPort.keyFor('openai-chat', otherPort)).key, undefined, 'not the same name on another port');
+  assert.equal((await withPort.keyFor('openai-chat', defaultPort)).key, undefined, 'nor on the default port');
+  const bare = new EnvKeySource(env, { allowKeyHosts: ['collector.example'] });
+  assert.deepEqual(await bare.keyFor('openai-chat', defaultPort), { key: 'sk-openai' });
+  assert.equal((await bare.keyFor('openai-chat', onPort)).key, undefined, 'a bare name does not cover other ports');
+  // What the message suggests for a port is what allows it.
+  const hint = (await new EnvKeySource(env).keyFor('openai-chat', onPort)).withheld ?? '';
+  assert.match(hint, /--allow-key-host collector\.example:8443 /);
+});
+
 test('scrubSecrets removes keys, key-shaped strings, auth headers and masked key fragments', () => {
   const key = 'sk-proj-AbCdEfGh1234567890XyZ';
   const text = `Incorrect API key provided: sk-pro***0XyZ. Authorization: Bearer ${key} x-api-key: ${key} api-key=abc123secret raw ${key} tail 7890XyZ`;

@@ -451,6 +451,29 @@ test('a call the provider rejects before writing anything (bad key) costs nothin
   assert.ok((partial.stats.costUsd ?? 0) > 0, 'text was written, so the call may have been billed');
 });
 
+test('a call cancelled while it waits for its first byte is estimated, not booked as a rejection: its request may have gone out', async () => {
+  // A provider that throws when cancelled (the double; the HTTP providers report what they know
+  // instead) leaves the engine unable to tell whether the request went out. Stopped by the user,
+  // the call may still be billed, so its input is estimated; only a provider's refusal (above,
+  // not cancelled) is free.
+  const price = { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 };
+  const slm = new DoubleRuntime([...chars('Hi '), ...chars('<call>9</call>'), ...chars('rest')]);
+  const controller = new AbortController();
+  const o = { ...options(slm, [{ chunks: [], hang: true }], { signal: controller.signal }), price, maxCostUsd: 1e9 };
+  o.llm.onHang = () => controller.abort();
+  const { stats, events } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 1);
+  assert.equal(stats.finishReason, 'cancelled');
+  const end = events.find((e) => e.type === 'call-end');
+  assert.ok(end?.type === 'call-end');
+  assert.equal(end.finishReason, 'cancelled');
+  assert.equal(end.tokens, 0, 'nothing arrived');
+  assert.equal(end.usage.estimated, true);
+  assert.equal(end.usage.inputTokens, PROMPT.length + 'Hi'.length, 'the prompt and the partial answer it sent, in the local count');
+  assert.equal(stats.llmUsage.inputTokens, PROMPT.length + 'Hi'.length);
+  assert.ok((stats.costUsd ?? 0) > 0, 'a cancelled call may have been billed');
+});
+
 test("a thinking model's <think>...</think> is counted in the stats (part of the tokens) and passed to the template", async () => {
   class AskedRuntime extends DoubleRuntime {
     asked: unknown;

@@ -236,6 +236,30 @@ test('silence: no new token for maxStallMs ends the answer as stalled, keeping t
   assert.equal(ofType(events, 'error').length, 0, 'a ceiling is not an error');
 });
 
+test('a call whose max_tokens could take the answer past the money ceiling is not made, though its input alone fits', async () => {
+  // A reasoning model bills hidden output the mid-stream cut never sees (no text arrives), so every
+  // output token the call is allowed (its max_tokens) is counted as written before it is made.
+  // Input at a cent a token, output at a dollar: the first call's input is bounded at 66 tokens
+  // ($0.66), its 20-token span at $20. A $10 ceiling leaves room for the input, not for the span.
+  const price = { inputPerMTok: 10_000, outputPerMTok: 1_000_000 };
+  const hidden = { chunks: [], finish: 'length' as const, usage: { ...usage(20, 20), reasoningTokens: 20 } };
+  const settings = { confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 20 }, price };
+  const ceiling = 10;
+  assert.ok(ceiling > FIRST_CALL_BOUND * 0.01 && ceiling < FIRST_CALL_BOUND * 0.01 + 20, 'the input fits, input + span does not');
+  const o = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(hidden, 5), { ...settings, maxCostUsd: ceiling });
+  const { stats } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 0, 'no request reaches the provider');
+  assert.equal(stats.finishReason, 'cost_limit');
+  assert.ok((stats.costUsd ?? 0) <= ceiling, `cost ${stats.costUsd} within ${ceiling}`);
+
+  // A ceiling above input + span lets the call go; it bills $20.20, and the next call no longer fits.
+  const roomy = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(hidden, 5), { ...settings, maxCostUsd: 21 });
+  const made = await collectRelay(roomy);
+  assert.equal(roomy.llm.requests.length, 1);
+  assert.equal(made.stats.finishReason, 'cost_limit');
+  assert.ok((made.stats.costUsd ?? 0) <= 21, `cost ${made.stats.costUsd} within 21`);
+});
+
 test('a server that ignores max_tokens is cut near what was asked; its text is kept', async () => {
   const slm = new DoubleRuntime([...chars('a'), ...chars('<call>1</call>'), ...chars('b')]);
   const flood = repeat('0123456789', 100); // 1000 characters for a 1-token span

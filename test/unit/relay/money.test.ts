@@ -465,6 +465,58 @@ test("the money ceiling's input bound holds for a real byte-level tokenizer, and
   assert.equal(countedLedger.worstOutputTokens(10, 37), 37, 'but not the output: the bytes still bound it');
 });
 
+test('the input bound counts UTF-8 bytes, not characters: every byte may be a token of its own', () => {
+  // '日本' is 2 characters (2 UTF-16 units) and 6 bytes; a byte-level tokenizer may bill 6 tokens for it.
+  assert.equal(inputTokenBound('日本', 1), 6 + 2 * FRAMING_TOKENS_PER_MESSAGE);
+  assert.equal(inputTokenBound('é🎉', 2), 2 + 4 + 3 * FRAMING_TOKENS_PER_MESSAGE);
+  assert.equal(inputTokenBound('ab', 1), 2 + 2 * FRAMING_TOKENS_PER_MESSAGE);
+});
+
+test('the USD allowance for the next call is what the ceiling leaves after the money already spent', () => {
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, { maxCostUsd: 0.01 });
+  assert.equal(ledger.allowanceUsd(200, 1000), 0.01, 'nothing spent yet: the whole ceiling');
+  const usage: Usage = { inputTokens: 1000, outputTokens: 100, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const cost = ledger.record({ localInput: 1000, localOutput: 100, usage, reported: true });
+  assert.ok(Math.abs(cost - 0.003) < 1e-15);
+  assert.ok(Math.abs(ledger.allowanceUsd(200, 1000) - (0.01 - 0.003)) < 1e-15, `${ledger.allowanceUsd(200, 1000)}`);
+  // Under a ratio far above, the USD ceiling binds, still less what was spent.
+  const both = new MoneyLedger(PRICE, NO_CACHE, { maxCostUsd: 0.01, maxCostRatio: 100 });
+  both.record({ localInput: 1000, localOutput: 100, usage, reported: true });
+  assert.ok(Math.abs(both.allowanceUsd(200, 1000) - 0.007) < 1e-15, `${both.allowanceUsd(200, 1000)}`);
+});
+
+test("hidden reasoning is billed output but does not teach the output ratio the LLM-alone estimate prices the answer's text with", () => {
+  // 10 local tokens of visible text came back as 20 of the provider's, plus 500 of hidden reasoning:
+  // the answer's text is priced at 2 provider tokens per local token, not 52.
+  const ratios = new TokenRatios();
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
+  const usage: Usage = { inputTokens: 100, outputTokens: 520, reasoningTokens: 500, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const cost = ledger.record({ localInput: 100, localOutput: 10, usage, reported: true });
+  assert.ok(Math.abs(cost - (100 * 2 + 520 * 10) / 1e6) < 1e-15, 'the reasoning is billed');
+  assert.equal(ratios.output, 2);
+  const basis = ledger.llmOnlyBasis();
+  assert.ok(basis.kind === 'calibrated');
+  assert.equal(basis.outputRatio, 20 / 10, 'visible output over the local output');
+  assert.ok(Math.abs(ledger.llmOnlyUsd(100, 1000) - (100 * 2 + 1000 * 2 * 10) / 1e6) < 1e-15, `${ledger.llmOnlyUsd(100, 1000)}`);
+});
+
+test('a call cut before its usage came (agreement stop, cancel) is booked with the hidden reasoning its calls have shown so far', () => {
+  // One reported call reasoned 500 tokens before its 10 visible ones: a call the SLM ends early is
+  // estimated at its span plus that reasoning, as its quote priced it.
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {});
+  const usage: Usage = { inputTokens: 100, outputTokens: 510, reasoningTokens: 500, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  ledger.record({ localInput: 100, localOutput: 10, usage, reported: true });
+  const cut = ledger.estimateUnreported(120, 10);
+  assert.equal(cut.outputTokens, 10 + 500);
+  assert.equal(cut.inputTokens, 120);
+  assert.equal(cut.estimated, true);
+  // Two calls, 500 and 0 reasoning tokens: 250 a call.
+  ledger.record({ localInput: 100, localOutput: 10, usage: { ...usage, outputTokens: 10, reasoningTokens: 0 }, reported: true });
+  assert.equal(ledger.estimateUnreported(120, 10).outputTokens, 10 + 250);
+  // Without reasoning seen, the span alone.
+  assert.equal(new MoneyLedger(PRICE, NO_CACHE, {}).estimateUnreported(120, 10).outputTokens, 10);
+});
+
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
   const next = { inputTokens: 1_000_000, maxOutputTokens: 100_000 };
   // As the engine decides: the call is not made when the room its input leaves is short of its max_tokens.
