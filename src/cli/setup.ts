@@ -4,6 +4,7 @@ import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRun
 import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/servedRuntime';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
+import { createAgents } from '../core/providers/http';
 import { EnvKeySource } from '../core/providers/secrets';
 import type { KeySource, PromptRenderer } from '../core/providers/types';
 import type { ChatMessage, SlmRuntime } from '../core/slm/types';
@@ -71,6 +72,8 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
   private readonly localLlms = new Map<string, Promise<LocalRuntime>>();
   readonly keys: KeySource;
   readonly countTokens?: (text: string) => number;
+  /** One connection pool for every answer of this run (relay eval makes hundreds), closed by dispose(). */
+  readonly agents = createAgents();
 
   constructor(
     private readonly config: CliConfig,
@@ -96,6 +99,8 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
   async dispose(): Promise<void> {
     for (const runtime of this.localLlms.values()) await (await runtime.catch(() => undefined))?.dispose();
     this.localLlms.clear();
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }
 
@@ -125,7 +130,7 @@ export async function openLlmOnly(config: CliConfig, deps: CliDeps): Promise<Com
 }
 
 function depsOf(deps: CliDeps): Omit<CompositionDeps, 'slm' | 'slmFolder'> {
-  return { keys: deps.keys, countTokens: deps.countTokens, renderTemplate: deps.renderTemplate, openLocalLlm: deps.openLocalLlm };
+  return { keys: deps.keys, countTokens: deps.countTokens, renderTemplate: deps.renderTemplate, openLocalLlm: deps.openLocalLlm, agents: deps.agents };
 }
 
 /** The configured mode with 'auto' decided by the SLM folder (src/core/relay/modeResolution.ts). */

@@ -6,6 +6,8 @@
  * how a local LLM folder is opened.
  */
 import { existsSync } from 'node:fs';
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import { basename, join } from 'node:path';
 import { textPromptBos, withoutLeadingBos } from './providers/chatTemplate';
 import { readModelFile } from './slm/modelFolder';
@@ -74,6 +76,11 @@ export interface CompositionDeps {
   recentPrompts?: RecentPrompts;
   /** Token ratios per SLM and LLM pair; the extension's outlive the session. Default: kept for the life of the process. */
   tokenRatios?: TokenRatioStore;
+  /**
+   * Keep-alive HTTP agents the adapter owns and destroys: every answer's provider uses the same
+   * connection pool. Default: each provider its own, which nobody closes (fine for one answer).
+   */
+  agents?: { http: HttpAgent; https: HttpsAgent };
 }
 
 export interface ComposedLlm {
@@ -262,7 +269,7 @@ export async function composeLlm(
       callTimeoutMs: t.call * 1000,
     },
     deps.keys,
-    { onRequest: deps.onRequest, onRequestNotSent: deps.onRequestNotSent, countTokens: deps.countTokens },
+    { onRequest: deps.onRequest, onRequestNotSent: deps.onRequestNotSent, countTokens: deps.countTokens, agents: deps.agents },
   );
   return { provider, ...price, modelKey: `${kind}:${model}`, destination: url?.origin ?? baseUrl, cacheRule };
 }

@@ -94,6 +94,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('relay')) void refreshSetup();
       if (event.affectsConfiguration('relay.slm')) void service.preload();
+      if (event.affectsConfiguration('relay.provider') || event.affectsConfiguration('relay.localOnly')) void service.releaseUnusedLlm();
     }),
   );
   const participant = registerChatParticipant(context.extensionUri, service);

@@ -11,6 +11,7 @@ import { composeLlm, RelayComposition } from '../core/compose';
 import { PROVIDER_TEST_REQUEST, runProviderTest, testFailed, type ProviderTestOptions, type ProviderTestResult } from '../core/providers/providerTest';
 import { RecentPrompts } from '../core/relay/recentPrompts';
 import { baseUrlOf } from '../core/providers/endpoints';
+import { createAgents } from '../core/providers/http';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { runRelay } from '../core/relay/engine';
 import { fitConversation } from '../core/relay/fitConversation';
@@ -40,6 +41,11 @@ function runtimeKey(folder: string, settings: RelaySettings): string {
   return server
     ? `${folder}|${server.kind}|${server.url}|${server.model}`
     : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;
+}
+
+/** Whether these settings' answers use an LLM run in a Relay process (onnx-local). */
+function usesLocalLlm(settings: RelaySettings): boolean {
+  return providerOf(settings.provider.kind).inProcess === true && !settings.localOnly;
 }
 
 /** The kinds whose service takes a key (keys of these may have been stored before they were bound to an origin). */
@@ -148,6 +154,8 @@ export class RelayService implements vscode.Disposable {
   private readonly tokenRatios: TokenRatioStore;
   /** Fires when an answer starts or ends, so every open view can enable Stop and Send. */
   readonly onDidChangeBusy = this.busyChanged.event;
+  /** One keep-alive connection pool for every answer's and test's provider (each would otherwise open its own, never closed). */
+  private readonly agents = createAgents();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -360,12 +368,31 @@ export class RelayService implements vscode.Disposable {
       await slm.runtime.dispose().catch(() => undefined);
     }
     await this.llmLoading?.promise.catch(() => undefined);
-    const llm = this.llmRuntime;
-    if (from(llm)) {
-      this.llmRuntime = undefined;
-      await llm.runtime.dispose().catch(() => undefined);
-    }
+    if (from(this.llmRuntime)) await this.releaseLocalLlm();
     return true;
+  }
+
+  /**
+   * Lets go of an onnx-local LLM the settings no longer use (another provider, local only):
+   * otherwise its process keeps a whole model in memory for the rest of the session. Not while
+   * an answer runs (the configuration handler calls it; an answer checks its own settings).
+   */
+  async releaseUnusedLlm(): Promise<void> {
+    if (this.current || !this.llmRuntime) return;
+    let settings: RelaySettings;
+    try {
+      settings = readSettings();
+    } catch {
+      return;
+    }
+    if (!usesLocalLlm(settings)) await this.releaseLocalLlm();
+  }
+
+  private async releaseLocalLlm(): Promise<void> {
+    await this.llmLoading?.promise.catch(() => undefined);
+    const llm = this.llmRuntime;
+    this.llmRuntime = undefined;
+    await llm?.runtime.dispose().catch(() => undefined);
   }
 
   /**
@@ -449,6 +476,7 @@ export class RelayService implements vscode.Disposable {
           },
         };
       }
+      if (this.llmRuntime && !(RELAY_POLICIES[mode].needsLlm && usesLocalLlm(settings))) await this.releaseLocalLlm();
       // Stop ends the answer even while the load it waits on hangs (the load itself has a deadline).
       const slm = await untilStopped(this.slm(folder, settings), controller.signal);
       // So does it while an onnx-local LLM loads (the composition opens it).
@@ -464,6 +492,7 @@ export class RelayService implements vscode.Disposable {
           onRequestNotSent: (reason) => this.sentRequests.markNotSent(reason),
           recentPrompts: this.recentPrompts,
           tokenRatios: this.tokenRatios,
+          agents: this.agents,
         }),
         controller.signal,
         'the large model',
@@ -586,6 +615,7 @@ export class RelayService implements vscode.Disposable {
           keys: this.keys,
           openLocalLlm: (folder) => this.localLlm(folder, settings.slm.kvCacheBudgetMb),
           onRequest: (request) => this.sentRequests.recordTestRequest(request),
+          agents: this.agents,
         },
         (_messages, partialAnswer) => prompt + partialAnswer,
       );
@@ -621,5 +651,7 @@ export class RelayService implements vscode.Disposable {
     this.busyChanged.dispose();
     void this.runtime?.runtime.dispose().catch(() => undefined);
     void this.llmRuntime?.runtime.dispose().catch(() => undefined);
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }

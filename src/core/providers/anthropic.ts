@@ -314,7 +314,10 @@ export class AnthropicProvider extends HttpProvider {
     try {
       for await (const bytes of response.body) {
         for (const event of parser.push(bytes)) if (!stopped) yield* handle(event.data);
-        if (stopped) break;
+        if (stopped) {
+          response.endOfStream();
+          break;
+        }
       }
     } catch (error) {
       // Once message_delta has said why the text ended and what it cost, only the closing

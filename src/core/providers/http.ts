@@ -48,7 +48,17 @@ export interface StreamResponse {
   headers: http.IncomingHttpHeaders;
   /** Body bytes; throws a typed ProviderError on a timeout, a drop or an abort. */
   body: AsyncIterable<Buffer>;
+  /**
+   * The reader saw the protocol's end ([DONE], message_stop, done): what may still come is the
+   * body's framing, so leaving the body then reads that briefly (up to END_TAIL_MS) instead of
+   * closing the connection, which the next call reuses. Leaving without it stops the transfer
+   * at once (a cancel: the server stops generating, and billing).
+   */
+  endOfStream(): void;
 }
+
+/** How long the framing after the protocol's end may take before the connection is closed after all. */
+const END_TAIL_MS = 1000;
 
 /** Raised into the request when the caller aborts; the providers turn it into done{cancelled}. */
 export function cancelledError(): ProviderError {
@@ -130,10 +140,15 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
       };
       res.on('readable', onReadable);
 
-      /** The success body, timed between chunks; the consumer's time with a chunk is not the server's silence. */
+      /**
+       * The success body, timed between chunks; the consumer's time with a chunk is not the
+       * server's silence. A consumer that leaves once it has what it needs (an SSE reader at
+       * [DONE]) must not destroy a response whose bytes all came: destroying it closes the
+       * connection, and the next call would open (and handshake) a new one.
+       */
       async function* readBody(): AsyncGenerator<Buffer> {
         try {
-          for await (const chunk of res) {
+          for await (const chunk of res.iterator({ destroyOnReturn: false })) {
             bodyArrived();
             exchange.disarm();
             yield chunk as Buffer;
@@ -147,13 +162,26 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
           throw networkError(error as NodeJS.ErrnoException, url, secrets);
         } finally {
           exchange.end();
-          // Stops the transfer if the consumer left early (break, or an error of its own).
-          if (!res.complete) res.destroy();
+          // A complete response, or one whose protocol ended, is read to its end, which hands the
+          // connection back to the agent; a consumer that left early (a cancel, an error of its
+          // own) stops the transfer.
+          if (res.complete) res.resume();
+          else if (protocolEnded) readTail(res);
+          else res.destroy();
         }
       }
-      exchange.resolve({ status, headers: res.headers, body: readBody() });
+      let protocolEnded = false;
+      exchange.resolve({ status, headers: res.headers, body: readBody(), endOfStream: () => void (protocolEnded = true) });
     },
   });
+}
+
+/** Reads what is left of a response for a short while, so its connection can be reused; then closes it if it has not ended. */
+function readTail(res: http.IncomingMessage): void {
+  const timer = setTimeout(() => res.destroy(), END_TAIL_MS);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+  res.resume();
 }
 
 // ---- Timeouts: each names the setting that changes it. ----

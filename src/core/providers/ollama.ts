@@ -115,7 +115,10 @@ export class OllamaProvider extends HttpProvider {
     try {
       for await (const bytes of response.body) {
         for (const value of parser.push(bytes)) if (!done) yield* handle(value);
-        if (done) break;
+        if (done) {
+          response.endOfStream();
+          break;
+        }
       }
       if (!done) for (const value of parser.end()) if (!done) yield* handle(value);
     } catch (error) {

@@ -81,7 +81,10 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   // Stops at [DONE] even if the server holds the connection open after it.
   for await (const bytes of response.body) {
     for (const event of parser.push(bytes)) if (!sawDone) yield* handle(event.data);
-    if (sawDone) break;
+    if (sawDone) {
+      response.endOfStream();
+      break;
+    }
   }
   if (!sawDone) for (const event of parser.end()) if (!sawDone) yield* handle(event.data);
   if (!finish && !sawDone) throw truncatedStreamError(url, secrets);

@@ -211,6 +211,27 @@ test('relay eval: modes side by side, the paper-style table, CSV and JSON files'
   assert.ok(csv[1].startsWith('command,command,0,5,5,true,'));
 });
 
+test("relay eval: every answer's calls go over one kept-alive connection, closed when the run ends (a server with no idle timeout never would)", async () => {
+  const idle = (
+    await startFakeServer(openAiStream({ pieces: [' five'], finishReason: 'length', usage: { prompt_tokens: 50, completion_tokens: 1 } }))
+  ).keepIdleConnections();
+  try {
+    const data = join(work, 'four.jsonl');
+    const item = JSON.stringify({ question: QUESTION, answer: 'Two and three make five.\n#### 5' });
+    writeFileSync(data, [item, item, item, item].join('\n') + '\n');
+    const flags = [...scriptedSolveFlags(slmFolder, `${idle.url}/v1`), '--price-in', '1', '--price-out', '2', '--max-cost-ratio', '2'];
+    const { code, stderr } = await run(['eval', data, '--modes', 'command', '--out', join(work, 'four'), ...flags]);
+    assert.equal(code, 0, stderr);
+    assert.equal(idle.requests.length, 4, 'one call per answer');
+    assert.equal(idle.connectionsOpened, 1, 'one connection, reused by every answer');
+    // Bounded: the client's close reaches the server at once; the loop only lets it arrive.
+    for (let i = 0; i < 100 && idle.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(idle.openConnections, 0, 'closed when the run ended');
+  } finally {
+    await idle.close();
+  }
+});
+
 test('relay provider test reports the continuation, or fails with the reason', async () => {
   const ok = await run(['provider', 'test', ...providerFlags()]);
   assert.equal(ok.code, 0, ok.stdout);

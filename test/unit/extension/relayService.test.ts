@@ -497,6 +497,29 @@ describe('a chat turn read ahead, and the first draft that loads the SLM', () =>
   );
 });
 
+describe('connections to the LLM', () => {
+  test("every answer's calls go over one kept-alive connection, which the service closes when it is disposed (a server with no idle timeout never would)", async () => {
+    const server = (await startFakeServer(answering)).keepIdleConnections();
+    const harness = newService();
+    try {
+      resetSettings(relaySettings(`${server.url}/v1`));
+      for (let i = 0; i < 3; i++) {
+        const outcome = await harness.service.answer(QUESTION, recordingSink());
+        assert.equal(outcome.error, undefined, outcome.error?.message);
+      }
+      assert.ok(server.requests.length >= 3, 'each answer called the LLM');
+      assert.equal(server.connectionsOpened, 1, 'one connection, reused by every answer');
+      await disposeAndWait(harness);
+      // Bounded: the client's close reaches the server at once; the loop only lets it arrive.
+      for (let i = 0; i < 100 && server.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(server.openConnections, 0, 'dispose() closed it');
+    } finally {
+      await disposeAndWait(harness);
+      await server.close();
+    }
+  });
+});
+
 describe('setupWarning()', () => {
   let harness: Harness;
   before(() => {

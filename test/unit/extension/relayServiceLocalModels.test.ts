@@ -142,3 +142,28 @@ describe('releaseFolder (before a download replaces the files: Windows will not 
       assert.notEqual(again.pid, undefined);
     }));
 });
+
+describe('an onnx-local LLM the settings no longer use', { skip }, () => {
+  test('is let go when the provider changes (the configuration handler) and when an answer runs without it; kept while it is configured', () =>
+    withService(async (service, { localLlm }) => {
+      resetSettings({ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': folder, 'relay.slm.modelFolder': folder });
+      const llm = await localLlm(folder, 0);
+      await service.releaseUnusedLlm();
+      assert.notEqual(llm.pid, undefined, 'still configured: kept');
+      resetSettings({ 'relay.provider.kind': 'openai-chat', 'relay.provider.model': 'gpt-4o', 'relay.slm.modelFolder': folder });
+      await service.releaseUnusedLlm();
+      assert.equal(llm.pid, undefined, 'another provider: its process was stopped');
+
+      const again = await localLlm(folder, 0);
+      resetSettings({
+        'relay.provider.kind': 'onnx-local',
+        'relay.provider.model': folder,
+        'relay.slm.modelFolder': folder,
+        'relay.localOnly': true,
+        'relay.tokenBudget': 16,
+      });
+      const outcome = await service.answer([{ role: 'user', content: 'Hello' }], { onEvent: () => undefined });
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      assert.equal(again.pid, undefined, 'an answer with local only (no LLM) let it go');
+    }));
+});

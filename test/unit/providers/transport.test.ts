@@ -8,6 +8,7 @@ import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
+import { createAgents } from '../../../src/core/providers/http';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderConfig, ProviderKind, TransportEvent } from '../../../src/core/providers/types';
@@ -272,4 +273,28 @@ test('host: the base URL host with its port; onnx-local runs on this machine', (
   assert.equal(provider('openai-chat').host, new URL(server.url).host);
   assert.equal(createProvider({ kind: 'anthropic', model: 'm' }, secrets()).host, 'api.anthropic.com');
   assert.equal(new OnnxLocalProvider({} as SlmRuntime, 'local').host, 'this machine');
+});
+
+test('calls one after another reuse the connection, for every HTTP kind: a reader that leaves at the end of the stream does not close it', async () => {
+  const idle = (await startFakeServer(openAiStream({ pieces: [' ok'] }))).keepIdleConnections();
+  const agents = createAgents();
+  try {
+    for (const kind of ['openai-chat', 'openai-completions', 'anthropic', 'ollama'] as const) {
+      idle.fallback =
+        kind === 'anthropic' ? anthropicStream({ pieces: [' ok'] }) : kind === 'ollama' ? ollamaStream({ pieces: [' ok'] }) : openAiStream({ pieces: [' ok'] });
+      const baseUrl = kind === 'anthropic' || kind === 'ollama' ? idle.url : `${idle.url}/v1`;
+      const llm = createProvider({ kind, baseUrl, model: 'm', templateRenderer: (_m, p) => `prompt ${p}`, assistantPrefix: 'on', ...FAST }, secrets(), {
+        agents,
+      });
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await collect(llm, REQUEST)).text, ' ok', kind);
+        // The small model writes between two calls: the connection is back in the pool by then (bounded wait, not a timing assertion).
+        for (let wait = 0; wait < 100 && Object.keys(agents.http.sockets).length > 0; wait++) await pause(10);
+      }
+      assert.equal(idle.connectionsOpened, 1, `${kind}: the one connection, reused`);
+    }
+  } finally {
+    agents.http.destroy();
+    await idle.close();
+  }
 });

@@ -19,6 +19,8 @@ export class FakeServer {
   readonly requests: RecordedRequest[] = [];
   readonly queue: Responder[] = [];
   private readonly sockets = new Set<Socket>();
+  /** Connections clients opened so far (a client that reuses its connection opens one). */
+  connectionsOpened = 0;
 
   constructor(
     private readonly server: Server,
@@ -26,9 +28,21 @@ export class FakeServer {
     public fallback: Responder,
   ) {
     server.on('connection', (socket) => {
+      this.connectionsOpened += 1;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
+  }
+
+  /** Connections open now. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Keeps idle connections open for ever, as a server without an idle timeout does (Ollama's); only the client can close them. */
+  keepIdleConnections(): this {
+    this.server.keepAliveTimeout = 0;
+    return this;
   }
 
   /** Queues responders for the next requests, in order. */
