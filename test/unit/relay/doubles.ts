@@ -149,6 +149,8 @@ export interface ScriptedReply {
   hang?: boolean;
   /** Milliseconds to wait before the first chunk (a slow server). */
   delayMs?: number;
+  /** Waited for before the first chunk: a slow server that answers when the test says (no race with the engine's timers). */
+  answerWhen?: Promise<void>;
   /** Stream every chunk whatever maxTokens says (a server ignoring max_tokens). */
   ignoreMaxTokens?: boolean;
 }
@@ -176,6 +178,7 @@ export class DoubleProvider implements LlmProvider {
     let left = request.maxTokens;
     let cut = false;
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    await reply.answerWhen;
     for (const chunk of reply.chunks) {
       if (signal?.aborted) {
         yield { type: 'done', finishReason: 'cancelled' };

@@ -306,8 +306,16 @@ test('absurd usage from a server is replaced by the local count, marked estimate
 
 test('while a server sends nothing, the wait is reported every second with its host, then closed', async () => {
   const slm = new DoubleRuntime([...chars('a'), ...chars('<call>2</call>'), ...chars('b')]);
-  const o = options(slm, [{ chunks: ['XY'], delayMs: 1300 }], { mode: 'command' });
-  const { events } = await collectRelay(o);
+  // The server answers once the first tick was shown: a fixed delay would race the tick on a busy machine.
+  let answer = (): void => undefined;
+  const answerWhen = new Promise<void>((resolve) => (answer = resolve));
+  // Bounded: with no tick at all the server answers after 10 s, and the assertions below fail.
+  const fallback = setTimeout(() => answer(), 10_000);
+  const o = options(slm, [{ chunks: ['XY'], answerWhen }], { mode: 'command' });
+  const { events } = await collectRelay(o, (event) => {
+    if (event.type === 'call-wait' && event.state === 'waiting') answer();
+  });
+  clearTimeout(fallback);
   const waits = ofType(events, 'call-wait');
   assert.ok(waits.length >= 2, 'at least one tick and the close');
   assert.equal(waits[0].state, 'waiting');
