@@ -276,22 +276,34 @@ function paperExpansion(modes: string, demo: boolean): Record<string, string> {
   return { paper: paperModes(findDemoModels()) };
 }
 
-function stream(s: NodeJS.WriteStream): Output {
-  return { write: (text) => void s.write(text), isTTY: Boolean(s.isTTY) };
+/** A process stream as the commands' Output; nothing more is written once its reader went away. */
+function stream(s: NodeJS.WriteStream, closed: () => boolean): Output {
+  return { write: (text) => void (closed() ? undefined : s.write(text)), isTTY: Boolean(s.isTTY) };
 }
 
 /** Entry point: Ctrl+C cancels the answer (the partial answer and its stats are still printed). */
 if (require.main === module) {
   const controller = new AbortController();
+  // A reader that went away (`relay demo | head`) stops the work, as SIGPIPE stops a shell tool,
+  // instead of an unhandled EPIPE and its stack trace; what eval wrote to its files is kept.
+  let readerGone = false;
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      readerGone = true;
+      controller.abort();
+    });
+  }
   let interrupted = false;
   process.on('SIGINT', () => {
     if (interrupted) process.exit(130);
     interrupted = true;
     controller.abort();
   });
-  main(process.argv.slice(2), { stdout: stream(process.stdout), stderr: stream(process.stderr) }, controller.signal).then(
+  const closed = () => readerGone;
+  main(process.argv.slice(2), { stdout: stream(process.stdout, closed), stderr: stream(process.stderr, closed) }, controller.signal).then(
     (code) => {
-      process.exitCode = code;
+      process.exitCode = readerGone ? 0 : code;
     },
     (error: unknown) => {
       if (error instanceof UsageError) {

@@ -124,6 +124,21 @@ test('the bundled CLI runs `relay demo --json` on the trained demo models: the S
   assert.ok(stats.saved_usd > 0);
 });
 
+test('`relay demo | head`: a reader that goes away ends the run quietly (exit 0), not in an unhandled EPIPE and its stack trace', async () => {
+  // The bundle the test above built.
+  const cli = join(REPO, '.cache', 'test-cli', 'cli.js');
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [cli, 'demo'], { env: { ...process.env, RELAY_HOME: work }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    // As `head -c 20` does: the first bytes read, then the pipe closed while the demo still writes.
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(result.stderr, '');
+  assert.equal(result.code, 0);
+});
+
 // The scripted call comes four tokens into the answer: a 50-token prompt for a 1-token span, quoted with the 10% margin
 // of a first call, is more than the LLM alone's estimate of the answer so far: allowed under a ratio of 2.
 const providerFlags = () => [...scriptedSolveFlags(slmFolder, `${server.url}/v1`), '--price-in', '1', '--price-out', '2', '--max-cost-ratio', '2'];
