@@ -66,8 +66,8 @@ export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent
 
 /**
  * The CLI's lines for a call's wait (src/core/providers/waitClock.ts), one per line so
- * they never garble an answer streaming on stdout: "waiting for <host>... N s" at 1 s and
- * then every 5 s, and a line at once when a retry is coming.
+ * they never garble an answer streaming on stdout: "waiting for <host>... N s" at the first
+ * tick (1 s, later on a busy machine) and then every 5 s, and a line at once when a retry is coming.
  */
 export function waitLines(host: string, write: (line: string) => void): (tick: WaitTick) => void {
   let lastShown = 0;
@@ -75,7 +75,7 @@ export function waitLines(host: string, write: (line: string) => void): (tick: W
     const seconds = Math.floor(tick.waitedMs / 1000);
     // A retry's note may quote the server.
     if (tick.state === 'retrying' && tick.note) return write(`${host}: ${terminalSafe(tick.note)}; trying again (${seconds} s so far)`);
-    if (tick.state !== 'waiting' || seconds <= lastShown || (seconds !== 1 && seconds % 5 !== 0)) return;
+    if (tick.state !== 'waiting' || seconds <= lastShown || (lastShown !== 0 && seconds % 5 !== 0)) return;
     lastShown = seconds;
     write(`waiting for ${host}... ${seconds} s`);
   };

@@ -22,12 +22,17 @@ export class WaitClock {
   private note: string | undefined;
   private told = false;
   private done = false;
+  /** Seconds ticked: the Nth tick says at least N s (Date.now() and the timers' clock differ by a millisecond either way). */
+  private ticks = 0;
   /** Bytes of a response body arrived (or a chunk did): the call may be billed even if it fails. */
   responseStarted = false;
 
   constructor(private readonly onTick: (tick: WaitTick) => void) {
     // Cleared when the call ends, whatever way it ends (stop()).
-    this.timer = setInterval(() => this.tell(), 1000);
+    this.timer = setInterval(() => {
+      this.ticks += 1;
+      this.tell();
+    }, 1000);
   }
 
   /** Feed it the provider's transport events (ContinueRequest.onTransport). */
@@ -59,6 +64,6 @@ export class WaitClock {
   private tell(): void {
     if (this.done) return;
     this.told = true;
-    this.onTick({ waitedMs: Date.now() - this.started, state: this.state, note: this.note });
+    this.onTick({ waitedMs: Math.max(Date.now() - this.started, this.ticks * 1000), state: this.state, note: this.note });
   }
 }

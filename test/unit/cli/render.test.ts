@@ -4,6 +4,13 @@ import assert from 'node:assert/strict';
 import { exitCodeOf, readingReporter, statsJson, statsLine, waitLines, waitReporter } from '../../../src/cli/render';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 
+test('a first tick that comes late (a busy machine) is still told: the first wait is always shown, then every 5 s', () => {
+  const lines: string[] = [];
+  const tell = waitLines('api.example.com', (line) => lines.push(line));
+  for (const ms of [2_100, 3_000, 4_000, 5_000]) tell({ waitedMs: ms, state: 'waiting' });
+  assert.deepEqual(lines, ['waiting for api.example.com... 2 s', 'waiting for api.example.com... 5 s']);
+});
+
 test('a wait is told at 1 s and then every 5 s, a retry at once, and nothing once bytes came', () => {
   const lines: string[] = [];
   const tell = waitLines('api.example.com', (line) => lines.push(line));
