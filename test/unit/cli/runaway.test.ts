@@ -117,7 +117,8 @@ test('3. a server that accepts and says nothing: the wait is shown, one retry, t
     assert.match(result.stdout, /error \(timeout\)/);
     assert.match(result.stdout, /relay\.provider\.firstByteTimeoutSeconds \(CLI: --first-byte-timeout\)/);
     assert.doesNotMatch(result.stdout, /\d{4,} ms/, 'seconds, not milliseconds');
-    assert.match(result.stderr, new RegExp(`relay: waiting for 127\\.0\\.0\\.1:${new URL(server.url).port}\\.\\.\\. 1 s`));
+    // The first tick's line (1 s, later on a busy machine).
+    assert.match(result.stderr, new RegExp(`relay: waiting for 127\\.0\\.0\\.1:${new URL(server.url).port}\\.\\.\\. \\d+ s`));
   });
 });
 

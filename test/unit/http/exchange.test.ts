@@ -96,8 +96,9 @@ test('a plain exchange: headers, body, and the timer disarmed once connected (by
     setTimeout(() => {
       res.writeHead(200, { 'set-cookie': ['first=1', 'second=2'], 'x-one': 'only' });
       res.end(`you sent ${req.method} ${req.headers['x-test']}`);
-    }, 400);
-  const { res } = await get(`${base}/a`, { headers: { 'x-test': 'yes' }, connectTimeoutMs: 200 });
+    }, 1500);
+  // 1 s to connect to 127.0.0.1, never near on a busy machine; the answer after 1.5 s is past it.
+  const { res } = await get(`${base}/a`, { headers: { 'x-test': 'yes' }, connectTimeoutMs: 1000 });
   assert.equal(res.statusCode, 200);
   assert.equal(headerValue(res.headers, 'X-One'), 'only');
   assert.equal(headerValue(res.headers, 'set-cookie'), 'first=1', 'the first of a list');

@@ -191,7 +191,7 @@ describe('downloadModel', () => {
   test('a transfer that stalls is cut by the idle timeout and resumed from where it stopped', async () => {
     const root = storage();
     hub.cdnFaults.set('onnx/model_q4.onnx_data', [{ stallAfterBytes: 70_000 }]);
-    const result = await downloadModel(await variantRequest(root, 'q4', { timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 300 } }));
+    const result = await downloadModel(await variantRequest(root, 'q4', { timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 1_000 } }));
     assert.deepEqual(
       hub.requests({ server: 'cdn', pathIncludes: 'model_q4.onnx_data' }).map((r) => r.range),
       [undefined, 'bytes=70000-'],

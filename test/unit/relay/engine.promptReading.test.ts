@@ -44,7 +44,6 @@ test('Stop while the prompt is read ends the answer at the next step, cancelled,
   const controller = new AbortController();
   // About 3,900 tokens, 8 steps: Stop reaches the engine through its event stream, a step or so late.
   const prompt = 'A prompt no kept cache starts with. ' + LONG + LONG;
-  const started = Date.now();
   const { stats, events, answer } = await collectRelay(
     { mode: 'slm-only', slm: runtime, messages: MESSAGES, prompt, tokenBudget: 4, signal: controller.signal },
     (event) => {
@@ -56,5 +55,4 @@ test('Stop while the prompt is read ends the answer at the next step, cancelled,
   const steps = reading(events);
   assert.ok(steps.length <= 4 && steps[steps.length - 1].done < steps[0].total, `reading stopped after Stop: ${JSON.stringify(steps)}`);
   assert.ok(!events.some((e) => e.type === 'span'));
-  assert.ok(Date.now() - started < 30_000);
 });

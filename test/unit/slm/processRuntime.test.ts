@@ -180,7 +180,8 @@ describe('child-process runtime', () => {
       } finally {
         clearInterval(ticking);
       }
-      assert.ok(ticks >= 5, `this process kept running while the template looped (${ticks} ticks)`);
+      // Two ticks of 100 ms in the 1.5 s the template looped: enough to show this process was not blocked, with room for a busy machine.
+      assert.ok(ticks >= 2, `this process kept running while the template looped (${ticks} ticks)`);
       assert.equal(await guarded.renderWithTemplate(good, messages), '<user>hi<assistant>', 'the next call starts a new SLM process');
       // A template folder that does not exist says so, with the fix that helps (the settings, not the model picker).
       await assert.rejects(guarded.renderWithTemplate(join(folders, 'missing'), messages), (e: unknown) => {
