@@ -19,13 +19,15 @@ import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
+import { commandLineProblem, readAllText } from './commandLine';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
 
 Usage:
   relay demo [question] [--json]      the relay on the embedded trained demo models (no account, no network);
                                       question like 47*6+28=? (the demo models' only task)
-  relay solve "question" [--json]     answer a question (LLM tokens coloured on a terminal), then a stats line
+  relay solve "question" [--json]     answer a question (LLM tokens coloured on a terminal), then a stats line;
+                                      no question (or -): read from standard input, for long text
   relay explain <file>[:a-b] [--json] explain a file or lines a-b of it
   relay eval <data.jsonl> [--modes all|slm-only,llm-only,command,confidence@0.9,matched-router,...]
              [--limit N] [--offset N] [--concurrency N] [--fresh] [--temperature t] [--seed n] [--out prefix]
@@ -157,7 +159,14 @@ function checkFlags(command: string, options: ReadonlyMap<string, string | true>
   }
 }
 
-export async function main(argv: string[], io: { stdout: Output; stderr: Output }, signal: AbortSignal): Promise<number> {
+export interface CliIo {
+  stdout: Output;
+  stderr: Output;
+  /** Standard input's text when it is not a terminal (a pipe, a file), else undefined; read only when a command asks for it. */
+  stdin?: () => Promise<string | undefined>;
+}
+
+export async function main(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS);
   const [command, ...rest] = positionals;
   const json = options.has('json');
@@ -186,8 +195,15 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output 
   if (options.has('allow-plain-http')) config = { ...config, keys: { ...config.keys, allowPlainHttp: true } };
   const priceNote = demoPrices ? demoStatsPriceNote() : undefined;
   switch (command) {
-    case 'solve':
-      return runAsk(solveMessages(rest.join(' '), { plain: config.plainPrompt }), config, io, { json, signal, priceNote, demo });
+    case 'solve': {
+      // No question, or '-': it comes on standard input (text too long for a command line).
+      const fromStdin = rest.length === 0 || (rest.length === 1 && rest[0] === '-');
+      // A file's last line break is not part of the question.
+      const question = fromStdin ? (await io.stdin?.())?.replace(/\s+$/, '') : rest.join(' ');
+      if (question === undefined && rest[0] === '-')
+        throw new UsageError('relay solve -: standard input is a terminal; pipe the question in (relay solve - < question.txt).');
+      return runAsk(solveMessages(question ?? '', { plain: config.plainPrompt }), config, io, { json, signal, priceNote, demo });
+    }
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
       return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo });
@@ -301,7 +317,12 @@ if (require.main === module) {
     controller.abort();
   });
   const closed = () => readerGone;
-  main(process.argv.slice(2), { stdout: stream(process.stdout, closed), stderr: stream(process.stderr, closed) }, controller.signal).then(
+  const stdin = async () => (process.stdin.isTTY ? undefined : readAllText(process.stdin));
+  const tooLong = commandLineProblem(process.argv);
+  (tooLong
+    ? Promise.reject(tooLong)
+    : main(process.argv.slice(2), { stdout: stream(process.stdout, closed), stderr: stream(process.stderr, closed), stdin }, controller.signal)
+  ).then(
     (code) => {
       process.exitCode = readerGone ? 0 : code;
     },

@@ -28,7 +28,8 @@ export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final an
 
 /** `plain`: the question as is (models trained on one prompt format, e.g. the demo models). */
 export function solveMessages(question: string, options: { plain?: boolean } = {}): ChatMessage[] {
-  if (question.trim() === '') throw new UsageError('relay solve needs a question, e.g. relay solve "What is 17 * 24?"');
+  if (question.trim() === '')
+    throw new UsageError('relay solve needs a question, e.g. relay solve "What is 17 * 24?" (or on standard input: relay solve < question.txt)');
   return [{ role: 'user', content: options.plain ? question : question + SOLVE_SUFFIX }];
 }
 

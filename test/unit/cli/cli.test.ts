@@ -139,6 +139,23 @@ test('`relay demo | head`: a reader that goes away ends the run quietly (exit 0)
   assert.equal(result.code, 0);
 });
 
+test('a question too long for the command line is refused with the way round it, not a segmentation fault in ONNX Runtime', async () => {
+  // The bundle the first test built. 30 KB: past where ONNX Runtime 1.30's start-up crashes (about 28 KB on Linux).
+  const cli = join(REPO, '.cache', 'test-cli', 'cli.js');
+  const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [cli, 'solve', '--demo', 'a'.repeat(30_000)], {
+      env: { ...process.env, RELAY_HOME: work },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  assert.equal(result.signal, null);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /relay: the command line is 29 KB.*relay solve < question\.txt/);
+});
+
 // The scripted call comes four tokens into the answer: a 50-token prompt for a 1-token span, quoted with the 10% margin
 // of a first call, is more than the LLM alone's estimate of the answer so far: allowed under a ratio of 2.
 const providerFlags = () => [...scriptedSolveFlags(slmFolder, `${server.url}/v1`), '--price-in', '1', '--price-out', '2', '--max-cost-ratio', '2'];

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMMAND_FLAGS, HELP } from '../../../src/cli/main';
 import { UsageError } from '../../../src/cli/args';
+import { commandLineProblem } from '../../../src/cli/commandLine';
 import { explainMessages } from '../../../src/cli/commands/ask';
 import { ENV_NAMES, FILE_KEYS, CONFIG_FLAGS, loadConfig } from '../../../src/cli/config';
 import { demoStatsPriceNote } from '../../../src/cli/demoModels';
@@ -34,7 +35,7 @@ before(async () => {
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string> } = {}) => runCli(args, work, options);
+const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string>; stdin?: string } = {}) => runCli(args, work, options);
 
 const llmFlags = (baseUrl: string) => [...scriptedSolveFlags(slmFolder, baseUrl), '--max-cost-ratio', 'off', '--totals', join(work, 'totals.json')];
 
@@ -161,6 +162,28 @@ test("relay demo --json and relay solve --demo report the demo's own price note,
   assert.match(JSON.parse(priced.stdout.trim().split('\n').pop() as string).price_note, /your settings/);
   // The demo's local LLM priced as a hosted one is no real saving: the running totals never hear of it.
   assert.equal(existsSync(totalsPath) ? readFileSync(totalsPath, 'utf8') : undefined, totalsBefore, 'solve --demo records no totals');
+});
+
+test('relay solve reads the question from standard input when none is given, or for -; - on a terminal is refused', async () => {
+  // Greedy: the same answer each run.
+  const piped = await run(['solve', '--demo', '--json', '--temperature', '0'], { stdin: '47*6+28=?\n' });
+  assert.equal(piped.code, 0, piped.stderr);
+  const lastLine = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop() as string);
+  const asArgument = lastLine((await run(['solve', '--demo', '47*6+28=?', '--json', '--temperature', '0'])).stdout);
+  const line = lastLine(piped.stdout);
+  assert.match(line.answer, /A: 310$/);
+  assert.equal(line.prompt_tokens, asArgument.prompt_tokens, "the same prompt: the file's last line break is not part of the question");
+  const dash = await run(['solve', '--demo', '-', '--json', '--temperature', '0'], { stdin: '47*6+28=?' });
+  assert.equal(lastLine(dash.stdout).answer, line.answer);
+  await assert.rejects(run(['solve', '--demo', '-']), /standard input is a terminal; pipe the question in/);
+  await assert.rejects(run(['solve', '--demo']), /needs a question, .*or on standard input: relay solve < question\.txt/);
+});
+
+test('a command line longer than ONNX Runtime survives at start-up is refused with its size and the way round it (standard input)', () => {
+  assert.equal(commandLineProblem(['node', 'cli.js', 'solve', 'x'.repeat(16_000)]), undefined);
+  const problem = commandLineProblem(['node', 'cli.js', 'solve', 'x'.repeat(30_000)]);
+  assert.ok(problem instanceof UsageError);
+  assert.match(problem.message, /the command line is 29 KB; ONNX Runtime crashes at start-up past about 28 KB.*relay solve < question\.txt/);
 });
 
 test("statsJson: the caller's keys win over the stats' own", () => {

@@ -22,14 +22,19 @@ export function capture() {
   return { out: { write: (t: string) => void (text += t), isTTY: false }, text: () => text };
 }
 
-export async function runCli(args: string[], home: string, options: { signal?: AbortSignal; env?: Record<string, string> } = {}): Promise<CliRun> {
+/** `stdin`: the text piped in (undefined: standard input is a terminal). */
+export async function runCli(
+  args: string[],
+  home: string,
+  options: { signal?: AbortSignal; env?: Record<string, string>; stdin?: string } = {},
+): Promise<CliRun> {
   const stdout = capture();
   const stderr = capture();
   const saved = { ...process.env };
   for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
   Object.assign(process.env, { RELAY_HOME: home, RELAY_CONFIG: join(home, 'none.json') }, options.env ?? {});
   try {
-    const code = await main(args, { stdout: stdout.out, stderr: stderr.out }, options.signal ?? new AbortController().signal);
+    const code = await main(args, { stdout: stdout.out, stderr: stderr.out, stdin: async () => options.stdin }, options.signal ?? new AbortController().signal);
     return { code, stdout: stdout.text(), stderr: stderr.text() };
   } finally {
     process.env = saved;
