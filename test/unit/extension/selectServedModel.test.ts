@@ -78,6 +78,15 @@ function user(script: Script): void {
 
 const asked = (from: number) => questionsAsked.slice(from);
 
+/** The user picks "Use a local folder..." and the scripted model's folder. */
+function userPicksLocalFolder(): void {
+  answerQuestions((q: AskedQuestion) => {
+    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
+    if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+    return undefined;
+  });
+}
+
 describe('Select Model: a model on a server', () => {
   test('a completions server: the address is checked as typed, the test runs with progress, its findings are shown, and the four settings are saved on yes', async () => {
     const server = await startServedSlmServer('completions-server', onnx, { model: MODEL });
@@ -190,11 +199,7 @@ describe('Select Model: a model on a server', () => {
   test('picking an ONNX folder afterwards turns the server off (relay.slm.kind back to its default, onnx)', async () => {
     resetSettings({ 'relay.slm.kind': 'completions-server', 'relay.slm.serverModel': MODEL, 'relay.slm.modelFolder': folder });
     const from = questionsAsked.length;
-    answerQuestions((q: AskedQuestion) => {
-      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
-      return undefined;
-    });
+    userPicksLocalFolder();
     await selectModel(ext.context);
     const picker = asked(from).find((q) => /Select the small model/.test(q.text));
     const serverEntry = picker?.items.find((item) => /A model on a server/.test(item.label));
@@ -206,11 +211,7 @@ describe('Select Model: a model on a server', () => {
   test('settings of the wrong type written by hand do not break the picker that replaces them (Select Model is the fix the status bar names)', async () => {
     resetSettings({ 'relay.slm.kind': 'completions-server', 'relay.slm.serverModel': 7, 'relay.slm.serverUrl': false, 'relay.slm.modelFolder': 5 });
     const from = questionsAsked.length;
-    answerQuestions((q: AskedQuestion) => {
-      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
-      return undefined;
-    });
+    userPicksLocalFolder();
     await selectModel(ext.context);
     const picker = asked(from).find((q) => /Select the small model/.test(q.text));
     assert.match(picker?.items.find((item) => /A model on a server/.test(item.label))?.description ?? '', / at the default address/);
@@ -233,11 +234,7 @@ describe('Select Model: a model on a server', () => {
     workspaceSettings.set('relay.slm.variant', 'fp16');
     const warned = warningsShown.length;
     answerWarnings((w) => w.items.find((item) => /Remove/.test(item)));
-    answerQuestions((q: AskedQuestion) => {
-      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
-      return undefined;
-    });
+    userPicksLocalFolder();
     try {
       await selectModel(ext.context);
       await new Promise((resolve) => setImmediate(resolve));

@@ -39,25 +39,9 @@ test('Set API Key: the box names what is wrong with a pasted key, and a good key
   assert.equal(await ext.context.secrets.get('relay.apiKey.openai-chat@https://api.example.test'), KEY);
 });
 
-test('Set API Key: an address without http(s):// is named as the setting to fix; no key is asked for or stored under the origin "null"', async () => {
-  resetSettings({ 'relay.provider.kind': 'openai-chat', 'relay.provider.baseUrl': 'localhost:8000/v1' });
-  const keys = new KeyStore(ext.context.secrets, ext.context.globalState, async () => false);
-  answerQuestions((q) => (q.api === 'showQuickPick' ? q.items.find((item) => item.label === 'openai-chat') : q.api === 'showInputBox' ? KEY : undefined));
-  const from = questionsAsked.length;
-  await setApiKey(keys);
-  const asked = questionsAsked.slice(from);
-  assert.equal(
-    asked.find((q) => q.api === 'showInputBox'),
-    undefined,
-    'no key is asked for',
-  );
-  const error = asked.find((q) => q.api === 'showErrorMessage');
-  assert.match(error?.text ?? '', /relay\.provider\.baseUrl: "localhost:8000\/v1" is not an http\(s\) URL/);
-  assert.equal(await ext.context.secrets.get('relay.apiKey.openai-chat@null'), undefined);
-});
-
-test("Set API Key: a provider kind that is not one of Relay's is named, and no key is stored for another kind's origin", async () => {
-  resetSettings({ 'relay.provider.kind': 'openai', 'relay.provider.baseUrl': 'https://api.example.test/v1' });
+/** Runs Set API Key on settings it must refuse: no key may be asked for; returns the error shown. */
+async function refusedBeforeAsking(settings: Record<string, unknown>): Promise<string> {
+  resetSettings(settings);
   const keys = new KeyStore(ext.context.secrets, ext.context.globalState, async () => false);
   answerQuestions((q) => (q.api === 'showQuickPick' ? q.items[0] : q.api === 'showInputBox' ? KEY : undefined));
   const from = questionsAsked.length;
@@ -68,5 +52,16 @@ test("Set API Key: a provider kind that is not one of Relay's is named, and no k
     undefined,
     'no key is asked for',
   );
-  assert.match(asked.find((q) => q.api === 'showErrorMessage')?.text ?? '', /relay\.provider\.kind: "openai" is not one of/);
+  return asked.find((q) => q.api === 'showErrorMessage')?.text ?? '';
+}
+
+test('Set API Key: an address without http(s):// is named as the setting to fix; no key is asked for or stored under the origin "null"', async () => {
+  const error = await refusedBeforeAsking({ 'relay.provider.kind': 'openai-chat', 'relay.provider.baseUrl': 'localhost:8000/v1' });
+  assert.match(error, /relay\.provider\.baseUrl: "localhost:8000\/v1" is not an http\(s\) URL/);
+  assert.equal(await ext.context.secrets.get('relay.apiKey.openai-chat@null'), undefined);
+});
+
+test("Set API Key: a provider kind that is not one of Relay's is named, and no key is stored for another kind's origin", async () => {
+  const error = await refusedBeforeAsking({ 'relay.provider.kind': 'openai', 'relay.provider.baseUrl': 'https://api.example.test/v1' });
+  assert.match(error, /relay\.provider\.kind: "openai" is not one of/);
 });
