@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 // Attached text is bounded as a selection to explain is.
 import { MAX_SELECTION_CHARS } from './commands';
+import { fencedCode } from '../core/codeFence';
 
 export interface AttachedText {
   /** Where it is from: a workspace-relative path, with its lines for a range. */
@@ -66,10 +67,6 @@ async function readReference(id: string, value: unknown): Promise<AttachedText |
 /** The question, then each attachment in a fence longer than any it holds. */
 export function promptWithAttachments(prompt: string, attached: readonly AttachedText[]): string {
   if (attached.length === 0) return prompt;
-  const blocks = attached.map(({ label, text }) => {
-    const longest = Math.max(2, ...[...text.matchAll(/`{3,}/g)].map((match) => match[0].length));
-    const fence = '`'.repeat(longest + 1);
-    return `${label}:\n\n${fence}\n${text}\n${fence}`;
-  });
+  const blocks = attached.map(({ label, text }) => `${label}:\n\n${fencedCode(text)}`);
   return `${prompt}\n\n${blocks.join('\n\n')}`;
 }

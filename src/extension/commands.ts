@@ -7,6 +7,7 @@ import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
 import { providerAddressSettings } from './settings';
+import { fencedCode } from '../core/codeFence';
 
 /** The kinds whose service takes a key ("Relay: Set API Key" offers them). */
 const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
@@ -31,7 +32,7 @@ export async function explainSelection(panel: AnswerPanel): Promise<void> {
     return;
   }
   const language = editor.document.languageId;
-  await panel.ask(`Explain this ${language} code:\n\n\`\`\`${language}\n${text}\n\`\`\``, editor);
+  await panel.ask(`Explain this ${language} code:\n\n${fencedCode(text, language)}`, editor);
 }
 
 export async function solveProblem(panel: AnswerPanel): Promise<void> {

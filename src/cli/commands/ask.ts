@@ -22,6 +22,7 @@ import {
 } from '../render';
 import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
 import { CliDeps, openComposition, openSlm } from '../setup';
+import { fencedCode } from '../../core/codeFence';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
 export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
@@ -72,7 +73,7 @@ export function explainMessages(spec: string): ChatMessage[] {
   return [
     {
       role: 'user',
-      content: `Explain what this code from ${file} (lines ${start}-${Math.min(end, lines.length)}) does, briefly and precisely.\n\n\`\`\`${lang}\n${code}\n\`\`\``,
+      content: `Explain what this code from ${file} (lines ${start}-${Math.min(end, lines.length)}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
     },
   ];
 }
