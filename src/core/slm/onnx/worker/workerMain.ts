@@ -28,14 +28,24 @@ const PARENT_CHECK_MS = 1000;
 /**
  * 'disconnect' reaches this process only between tasks of its event loop: inside a chat
  * template that loops (synchronous Jinja) it never would, and a parent killed outright
- * (SIGKILL) cannot stop it either. A thread of its own sees the parent go (this process is
- * handed to another parent, so its parent pid changes; POSIX) and ends this process.
+ * (SIGKILL) cannot stop it either. A thread of its own sees the parent go and ends this
+ * process: on POSIX this process is handed to another parent, so its parent pid changes; on
+ * Windows it keeps the old one, and signal 0 to it fails (ESRCH) once the parent is gone.
  */
 function watchParent(): void {
   const source = `
     const { workerData } = require('node:worker_threads');
+    const parentGone = () => {
+      if (process.ppid !== workerData.ppid) return true;
+      try {
+        process.kill(workerData.ppid, 0);
+        return false;
+      } catch (error) {
+        return error.code === 'ESRCH';
+      }
+    };
     setInterval(() => {
-      if (process.ppid !== workerData.ppid) process.kill(workerData.pid, 'SIGKILL');
+      if (parentGone()) process.kill(workerData.pid, 'SIGKILL');
     }, workerData.everyMs);
   `;
   // No execArgv: the thread needs none of the process's (tsx when run from source).
@@ -44,4 +54,4 @@ function watchParent(): void {
   watchdog.unref();
 }
 
-if (process.platform !== 'win32') watchParent();
+watchParent();
