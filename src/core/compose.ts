@@ -5,12 +5,10 @@
  * where the SLM runs, where keys come from, how another folder's chat template renders,
  * how a local LLM folder is opened.
  */
-import { existsSync } from 'node:fs';
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { basename, join } from 'node:path';
-import { textPromptBos, withoutLeadingBos } from './providers/chatTemplate';
-import { readModelFile } from './slm/modelFolder';
+import { basename } from 'node:path';
+import { withoutLeadingBos } from './providers/chatTemplate';
 import { baseUrlOf } from './providers/endpoints';
 import { createProvider } from './providers/factory';
 import { OnnxLocalProvider } from './providers/onnxLocal';
@@ -146,7 +144,7 @@ export class RelayComposition {
   static async open(setup: RelaySetup, deps: CompositionDeps, mode?: RelayMode): Promise<RelayComposition> {
     const traits = readSlmRelayTraits(deps.slmFolder);
     const chosen = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits));
-    const prompts = new PromptBook(slmTextPromptBos(deps.slmFolder));
+    const prompts = new PromptBook(deps.slm.info.promptBos);
     const llm = policyOf(chosen).needsLlm ? await composeLlm(setup, deps, prompts.llmRenderer, prompts.exactRenderer) : undefined;
     // 'auto' picks the money-aware relay for a model not trained to call once the price is known.
     const resolved = mode ?? (setup.localOnly ? 'slm-only' : resolveRelayMode(setup.mode, traits, { priceKnown: llm?.price !== undefined }));
@@ -272,19 +270,4 @@ export async function composeLlm(
     { onRequest: deps.onRequest, onRequestNotSent: deps.onRequestNotSent, countTokens: deps.countTokens, agents: deps.agents },
   );
   return { provider, ...price, modelKey: `${kind}:${model}`, destination: url?.origin ?? baseUrl, cacheRule };
-}
-
-/**
- * The BOS the SLM's chat template renders where its tokenizer adds one too (its
- * tokenizer_config.json: bos_token and add_bos_token), for the text the LLM continues. Read in
- * the extension host, so only a regular file of a sane size (modelFileProblem); else none.
- */
-function slmTextPromptBos(folder: string): string | undefined {
-  const file = join(folder, 'tokenizer_config.json');
-  try {
-    if (!folder || !existsSync(file)) return undefined;
-    return textPromptBos(JSON.parse(readModelFile(file)) as Record<string, unknown>);
-  } catch {
-    return undefined;
-  }
 }

@@ -137,6 +137,12 @@ export interface ModelInfo {
   hasChatTemplate: boolean;
   /** Most tokens the model reads at once (prompt and answer together); undefined when the folder does not say. */
   contextWindow?: number;
+  /**
+   * The BOS its chat template renders and its tokenizer adds again (tokenizer_config.json's
+   * add_bos_token, else tokenizer.json's post-processor: textPromptBos): a server given the
+   * prompt as text adds its own, so it is sent without this one. Undefined: none.
+   */
+  promptBos?: string;
   backend: SlmBackendInfo;
 }
 

@@ -43,9 +43,10 @@ test("the LLM gets the SLM's prompt without the BOS its server adds again, where
   const folder = mkdtempSync(join(tmpdir(), 'relay-compose-'));
   try {
     const messages: ChatMessage[] = [{ role: 'user', content: 'Why?' }];
-    const prompted = async (addBos: boolean | undefined) => {
-      writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: BOS, ...(addBos === undefined ? {} : { add_bos_token: addBos }) }));
+    // The runtime says which BOS its tokenizer adds again (its info.promptBos: see slm/promptBos.test.ts).
+    const prompted = async (tokenizerAddsBos: boolean) => {
       const slm = new BosRuntime([]);
+      slm.info.promptBos = tokenizerAddsBos ? BOS : undefined;
       const deps = { slm, slmFolder: folder, keys: new MemoryKeySource(), renderTemplate: async () => '', openLocalLlm: async () => slm };
       const composition = await RelayComposition.open(setup, deps, 'confidence');
       const prompt = await composition.prepare(messages);
@@ -56,7 +57,7 @@ test("the LLM gets the SLM's prompt without the BOS its server adds again, where
     const adds = await prompted(true);
     assert.ok(adds.slmPrompt.startsWith(BOS), 'the SLM reads it with its BOS');
     assert.equal(adds.llmPrompt, `${adds.slmPrompt.slice(BOS.length)}Because`, 'the server adds its own');
-    const keeps = await prompted(undefined);
+    const keeps = await prompted(false);
     assert.equal(keeps.llmPrompt, `${keeps.slmPrompt}Because`, 'a tokenizer that adds none: the text as rendered');
   } finally {
     rmSync(folder, { recursive: true, force: true });

@@ -14,6 +14,7 @@ import { kvLayoutOf, loadDecoderSession, type KvOutputsMode } from './decoderSes
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
 import { SlmTokenizer } from '../tokenizer';
 import type { ChatMessage, Float16Compute, ModelInfo, OnnxVariant, Q4Compute, RenderOptions, SlmRuntime } from '../types';
+import { textPromptBos } from '../../providers/chatTemplate';
 
 /**
  * q4f16 files run with float32 activations unless asked otherwise (faster on CPU and closer
@@ -134,6 +135,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     eosTokenIds: model.eosTokenIds,
     hasChatTemplate: template !== undefined,
     contextWindow: decoderModel.maxPositions,
+    promptBos: textPromptBos(model.tokenizerConfig, model.tokenizerJson),
     backend: {
       kind: 'onnx',
       variant: model.chosen.variant,

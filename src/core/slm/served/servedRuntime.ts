@@ -100,6 +100,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     eosTokenIds: files.eosTokenIds,
     hasChatTemplate: template !== undefined,
     contextWindow: typeof maxPositions === 'number' && maxPositions > 0 ? maxPositions : undefined,
+    promptBos: textPromptBos(files.tokenizerConfig, files.tokenizerJson),
     backend: { kind: options.kind, url: url.href, model: options.model },
   };
   const server: Server = {
@@ -109,7 +110,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     tokenizer,
     eos: new Set(files.eosTokenIds),
     eosTexts: new Set(files.eosTokenIds.map((id) => tokenizer.decode([id])).filter((t) => t.length > 0)),
-    textBos: textPromptBos(files.tokenizerConfig, files.tokenizerJson),
+    textBos: info.promptBos,
     // The model's vocabulary (config.json) may be padded past the tokenizer's ids; the model can still write those.
     vocabSize: Math.max(tokenizerSize(files.tokenizerJson), typeof vocabSize === 'number' ? vocabSize : 0),
     contextWindow: info.contextWindow,
