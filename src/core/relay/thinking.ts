@@ -16,7 +16,24 @@ export function thinkingOf(answer: string): { text: string; end: number; closed:
     if (close < 0) return { text: answer.slice(start), end: answer.length, closed: false };
     return { text: answer.slice(start, close), end: close + THINK_CLOSE.length, closed: true };
   }
-  // Opened by the prompt: everything before the first close was thinking.
-  if (close >= 0 && (open < 0 || close < open)) return { text: answer.slice(0, close), end: close + THINK_CLOSE.length, closed: true };
+  // Opened by the prompt: everything before the first close was thinking. Only a close the model
+  // wrote as a tag: one an explanation quotes (in code, or mid-sentence) is text of the answer.
+  if (close >= 0 && (open < 0 || close < open) && isTagPosition(answer, close))
+    return { text: answer.slice(0, close), end: close + THINK_CLOSE.length, closed: true };
   return null;
+}
+
+/** Whether the `</think>` at `at` stands as a tag: at the start or end of its line, outside code spans and fences. */
+function isTagPosition(answer: string, at: number): boolean {
+  const lineStart = answer.lastIndexOf('\n', at - 1) + 1;
+  const lineEnd = answer.indexOf('\n', at) < 0 ? answer.length : answer.indexOf('\n', at);
+  const before = answer.slice(lineStart, at);
+  const after = answer.slice(at + THINK_CLOSE.length, lineEnd);
+  if (before.trim() !== '' && after.trim() !== '') return false;
+  if ((before.match(/`/g) ?? []).length % 2 === 1) return false;
+  const fences = answer
+    .slice(0, lineStart)
+    .split('\n')
+    .filter((line) => /^ {0,3}(`{3,}|~{3,})/.test(line)).length;
+  return fences % 2 === 0;
 }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderMarkdown } from '../../../media/src/markdown/render';
 import { lastBlockBoundary } from '../../../media/src/markdown/streamBlocks';
+import { thinkingOf } from '../../../src/core/relay/thinking';
 
 const title = () => 'Written by the LLM';
 const render = (text: string) => renderMarkdown([{ text }], title);
@@ -38,6 +39,21 @@ test('a thinking opened by the prompt, unfinished thinking, and tags inside a li
     /^<details class="relay-thinking"><summary>Thinking<\/summary>\n<p>Quick thought<\/p>\n<\/details>\n<p>Answer<\/p>/,
   );
   assert.match(render('Use a <think> tag in text.'), /<p>Use a &lt;think&gt; tag in text\.<\/p>/, 'a tag in the middle of prose is prose');
+});
+
+test('a </think> the answer quotes (in code, mid-sentence, in a fence) is text, not the end of a thinking the prompt opened', () => {
+  for (const text of [
+    'The string `</think>` closes the reasoning, then the answer follows.',
+    'The template ends the reasoning with </think> and then answers.',
+    'The parser looks for:\n\n```\n</think>\n```\n\nand splits there.',
+  ]) {
+    const html = render(text);
+    assert.doesNotMatch(html, /relay-thinking/, text);
+    assert.equal(thinkingOf(text), null, text);
+  }
+  // As a model closes a thinking its prompt opened: at the end of a line, or on one of its own.
+  assert.deepEqual(thinkingOf('Reasoning.</think>\n\nFive.'), { text: 'Reasoning.', end: 'Reasoning.</think>'.length, closed: true });
+  assert.match(render('Reasoning.\n</think>\n\nFive.'), /^<details class="relay-thinking">/);
 });
 
 test('while streaming, no block is cut inside the thinking', () => {
