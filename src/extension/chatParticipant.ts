@@ -15,7 +15,8 @@ import { promptReadingText } from '../shared/promptReading';
 export const CHAT_PARTICIPANT_ID = 'relay.chat';
 
 interface RelayChatResult extends vscode.ChatResult {
-  metadata: { answer: string };
+  /** `prompt`: the user's message as the relay was sent it (trimmed, its attachments after it), for the follow-ups' history. */
+  metadata: { answer: string; prompt?: string };
 }
 
 /** Plain text of an earlier response: our metadata when it is ours, else its Markdown. */
@@ -25,12 +26,22 @@ function answerOf(turn: vscode.ChatResponseTurn): string {
   return turn.response.map((part) => (part instanceof vscode.ChatResponseMarkdownPart ? part.value.value : '')).join('');
 }
 
+/**
+ * The earlier turns as they were sent: a request as its answer's metadata recorded it (with
+ * its attachments: a follow-up about an attached file still sees it, and its prompt starts as
+ * the kept caches and the LLM's cache hold it), else as typed, trimmed as a new one is.
+ */
 function historyOf(context: vscode.ChatContext): HistoryTurn[] {
   const turns: HistoryTurn[] = [];
   for (const turn of context.history) {
     if (turn.participant !== CHAT_PARTICIPANT_ID) continue;
-    if (turn instanceof vscode.ChatRequestTurn) turns.push({ kind: 'request', prompt: turn.prompt });
-    else if (turn instanceof vscode.ChatResponseTurn) turns.push({ kind: 'response', answer: answerOf(turn) });
+    if (turn instanceof vscode.ChatRequestTurn) turns.push({ kind: 'request', prompt: turn.prompt.trim() });
+    else if (turn instanceof vscode.ChatResponseTurn) {
+      const sent = (turn.result as Partial<RelayChatResult>).metadata?.prompt;
+      const request = turns.at(-1);
+      if (typeof sent === 'string' && request?.kind === 'request') request.prompt = sent;
+      turns.push({ kind: 'response', answer: answerOf(turn) });
+    }
   }
   return turns;
 }
@@ -58,10 +69,11 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
     const cancel = token.onCancellationRequested(() => {
       if (started) service.stop();
     });
+    const sent = promptWithAttachments(prompt, references.attached);
     try {
       started = true;
       const outcome = await service.answer(
-        historyToMessages(historyOf(context), promptWithAttachments(prompt, references.attached)),
+        historyToMessages(historyOf(context), sent),
         {
           onEvent: (event, model) => {
             if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
@@ -88,7 +100,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
         const record = service.sentRequests.last;
         if (record && sentAnything(record)) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
       }
-      return { metadata: { answer: formatter.answer } };
+      return { metadata: { answer: formatter.answer, prompt: sent } };
     } finally {
       started = false;
       cancel.dispose();

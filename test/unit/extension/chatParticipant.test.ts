@@ -232,6 +232,42 @@ test('#file, #selection and attached text go after the question, each named and 
   }
 });
 
+test('a follow-up sees the earlier question as it was sent, its attachments included; an answer recorded before that, as typed and trimmed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
+  try {
+    setWorkspaceFolder(dir);
+    writeFileSync(join(dir, 'a.ts'), 'export const answer = 42;\n');
+    const service = answersRecorded();
+    const first = recordingStream();
+    const asked = { prompt: '  What does this do?  ', references: [{ id: 'vscode.file', value: fileUri(join(dir, 'a.ts')) }] };
+    const result = (await registered[0].handler(asked, { history: [] }, first.stream, cancellationToken().token)) as {
+      metadata: { answer: string; prompt?: string };
+    };
+    const sentFirst = service.seenMessages.at(-1)!.at(-1)!.content;
+    assert.equal(result.metadata.prompt, sentFirst);
+    const history = [
+      new ChatRequestTurn('  What does this do?  ', CHAT_PARTICIPANT_ID),
+      // The recording service streams no events: its answer is put in as the view would show it.
+      new ChatResponseTurn([new ChatResponseMarkdownPart('ok')], { metadata: { ...result.metadata, answer: 'ok' } }, CHAT_PARTICIPANT_ID),
+      new ChatRequestTurn('  And before?  ', CHAT_PARTICIPANT_ID),
+      // Recorded by an earlier Relay: no prompt in its metadata.
+      new ChatResponseTurn([new ChatResponseMarkdownPart('no idea')], { metadata: { answer: 'no idea' } }, CHAT_PARTICIPANT_ID),
+    ];
+    await registered[0].handler({ prompt: 'And line 1?' }, { history }, recordingStream().stream, cancellationToken().token);
+    assert.deepEqual(service.seenMessages.at(-1), [
+      { role: 'user', content: sentFirst },
+      { role: 'assistant', content: 'ok' },
+      { role: 'user', content: 'And before?' },
+      { role: 'assistant', content: 'no idea' },
+      { role: 'user', content: 'And line 1?' },
+    ]);
+    assert.match(sentFirst, /^What does this do\?\n\na\.ts:\n\n```\nexport const answer = 42;/);
+  } finally {
+    setWorkspaceFolder(undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('attached text over 20,000 characters is refused with the sizes, before anything is asked', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
   try {
