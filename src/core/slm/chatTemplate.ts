@@ -5,6 +5,7 @@
  */
 import type { Template } from '@huggingface/jinja' with { 'resolution-mode': 'import' };
 import { ModelFolderError, specialTokenText } from './modelFolder';
+import { addedTokenTexts, withAddedTokensAsText } from './addedTokens';
 import type { ChatMessage } from './types';
 
 /**
@@ -30,9 +31,11 @@ export class ChatTemplate {
     private readonly template: Template,
     private readonly specialTokens: Record<string, string>,
     private readonly file: string,
+    private readonly addedTokens: string[],
   ) {}
 
-  static async create(source: string, tokenizerConfig: Record<string, unknown>, file: string): Promise<ChatTemplate> {
+  /** `tokenizerJson`: its added tokens are kept as text in what the user sends, with tokenizer_config.json's (addedTokens.ts). */
+  static async create(source: string, tokenizerConfig: Record<string, unknown>, file: string, tokenizerJson?: Record<string, unknown>): Promise<ChatTemplate> {
     const { Template } = await import('@huggingface/jinja');
     let template: Template;
     try {
@@ -45,7 +48,7 @@ export class ChatTemplate {
       const text = specialTokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
     }
-    return new ChatTemplate(template, specialTokens, file);
+    return new ChatTemplate(template, specialTokens, file, addedTokenTexts(tokenizerConfig, tokenizerJson));
   }
 
   /**
@@ -58,7 +61,7 @@ export class ChatTemplate {
       enable_thinking: false,
       ...this.specialTokens,
       ...options.variables,
-      messages,
+      messages: withAddedTokensAsText(messages, this.addedTokens),
       add_generation_prompt: options.addGenerationPrompt ?? true,
     });
     const problem = renderedSizeProblem(rendered);

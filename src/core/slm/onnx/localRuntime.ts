@@ -95,7 +95,9 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   const model = readModelFolder(folder, options.variant ?? 'auto');
   const tokenizer = await SlmTokenizer.create(model.tokenizerJson, model.tokenizerConfig, join(folder, 'tokenizer.json'));
   const template =
-    model.chatTemplate === undefined ? undefined : await ChatTemplate.create(model.chatTemplate, model.tokenizerConfig, join(folder, 'tokenizer_config.json'));
+    model.chatTemplate === undefined
+      ? undefined
+      : await ChatTemplate.create(model.chatTemplate, model.tokenizerConfig, join(folder, 'tokenizer_config.json'), model.tokenizerJson);
   const loaded = await loadDecoderSession(
     model.chosen.path,
     { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },

@@ -90,7 +90,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
   const template =
     files.chatTemplate === undefined
       ? undefined
-      : await ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, join(options.folder, 'tokenizer_config.json'));
+      : await ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, join(options.folder, 'tokenizer_config.json'), files.tokenizerJson);
   const maxPositions = files.configRaw.max_position_embeddings;
   const vocabSize = files.configRaw.vocab_size;
   const info: ModelInfo = {
