@@ -124,11 +124,13 @@ interface Conversation {
   paused?: { reused: Answer; fresh: Answer; readMs: number };
 }
 
+/** `round`: which of the --rounds this is; it decides, with the turn, which runtime goes first. */
 async function converse(
   template: Conversation['template'],
   reuse: LocalRuntime,
   fresh: LocalRuntime,
   o: { turns: number; user: number; answer: number; generate: number },
+  round: number,
 ): Promise<Conversation> {
   const render = async (messages: ChatMessage[], withAnswer?: string): Promise<string> => {
     if (template === 'chatml') return withAnswer === undefined ? chatml(messages) : chatml(messages) + withAnswer;
@@ -149,8 +151,10 @@ async function converse(
       await readAhead.settle(reads?.at(-1));
       draftMs = performance.now() - started;
     }
-    // Alternate which runtime goes first: the CPU is shared, and a neighbour's burst should not always hit the same side.
-    const order = turn % 2 === 1 ? [reuse, fresh] : [fresh, reuse];
+    // Alternate which runtime goes first, by turn and by round: the CPU is shared, and a neighbour's burst (or the
+    // other side's freed buffers) should not always hit the same side; with the round in it, every turn's best of
+    // two rounds has each side measured first once.
+    const order = (turn + round) % 2 === 1 ? [reuse, fresh] : [fresh, reuse];
     const [a, b] = [await answer(order[0], prompt, o.generate), await answer(order[1], prompt, o.generate)];
     const [withReuse, without] = order[0] === reuse ? [a, b] : [b, a];
     const content = prose(reuse, turn + 100, o.answer, `Answer ${turn}:`);
@@ -267,7 +271,8 @@ function keys(c: Conversation) {
     turn6_over_turn1: Number((last.reused.ttftMs / firstTurnMs(c)).toFixed(3)),
     turn6_speedup_vs_no_reuse: Number((last.fresh.ttftMs / last.reused.ttftMs).toFixed(2)),
     retry_speedup: Number((last.fresh.ttftMs / c.retry.ttftMs).toFixed(1)),
-    same_tokens: c.rows.every((r) => ids(r.reused) === ids(r.fresh)),
+    // Both sides wrote tokens: two empty answers are not agreement.
+    same_tokens: c.rows.every((r) => r.reused.tokens.length > 0 && ids(r.reused) === ids(r.fresh)),
     // The same ratios in CPU time (steadier on a shared machine).
     ttft_cpu_reuse_ms: c.rows.map((r) => Math.round(r.reused.ttftCpuMs)),
     ttft_cpu_no_reuse_ms: c.rows.map((r) => Math.round(r.fresh.ttftCpuMs)),
@@ -486,7 +491,7 @@ async function main(): Promise<void> {
   const folder = await ensureQwen3Shaped();
   if (process.argv.includes('--profile')) return profileTurns(folder, variant, o);
   // Two runtimes per conversation (the second conversation must not find the first one's caches).
-  const run = async (template: Conversation['template']): Promise<Conversation> => {
+  const run = async (template: Conversation['template'], round: number): Promise<Conversation> => {
     const reuse = await createLocalRuntime(folder, { variant });
     const fresh = await createLocalRuntime(folder, { variant, kvCacheBudgetMb: 0 });
     try {
@@ -497,7 +502,7 @@ async function main(): Promise<void> {
         await warm.generate({ maxTokens: 2 });
         await warm.dispose();
       }
-      return await converse(template, reuse, fresh, o);
+      return await converse(template, reuse, fresh, o, round);
     } finally {
       await reuse.dispose();
       await fresh.dispose();
@@ -506,7 +511,7 @@ async function main(): Promise<void> {
   // Rounds (each on new runtimes), every time the best of them: the CPU is shared, and a neighbour's burst lands on one measurement.
   const best = async (template: Conversation['template']): Promise<Conversation> => {
     const rounds: Conversation[] = [];
-    for (let r = 0; r < o.rounds; r++) rounds.push(await run(template));
+    for (let r = 0; r < o.rounds; r++) rounds.push(await run(template, r));
     const fastest = (pick: (c: Conversation) => Answer): Answer => {
       const answers = rounds.map(pick);
       const wall = answers.reduce((a, b) => (b.ttftMs < a.ttftMs ? b : a));

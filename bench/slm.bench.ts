@@ -376,7 +376,8 @@ async function parent(): Promise<void> {
             prefill_ratio: Number((theirs.ttftMs / ours.ttftMs).toFixed(3)),
             decode_tps_ratio: Number((ours.decodeTps / theirs.decodeTps).toFixed(3)),
             rss_ratio: Number((ours.peakRssMb / theirs.peakRssMb).toFixed(3)),
-            same_tokens: JSON.stringify(ours.tokens) === JSON.stringify(theirs.tokens),
+            // Both sides wrote tokens: two empty outputs are not agreement.
+            same_tokens: ours.tokens.length > 0 && JSON.stringify(ours.tokens) === JSON.stringify(theirs.tokens),
           }
         : {}),
       ...(int8Compute
