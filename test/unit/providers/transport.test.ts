@@ -299,3 +299,27 @@ test('calls one after another reuse the connection, for every HTTP kind: a reade
     await idle.close();
   }
 });
+
+test('a server that holds the stream open after [DONE]: the call ends at [DONE], and the connection is closed a moment later, not kept half-read', async () => {
+  const held = await startFakeServer((_request, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const chunk = {
+      id: 'c',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'm',
+      choices: [{ index: 0, delta: { content: ' ok' }, finish_reason: 'stop' }],
+    };
+    res.write(`data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
+    // Never ends the response.
+  });
+  try {
+    const llm = createProvider({ kind: 'openai-chat', baseUrl: `${held.url}/v1`, model: 'm', ...FAST }, secrets());
+    assert.equal((await collect(llm, REQUEST)).text, ' ok', 'the answer came without waiting for the end');
+    // Bounded: the client gives the rest a moment (1 s), then closes it.
+    for (let i = 0; i < 100 && held.openConnections > 0; i++) await pause(50);
+    assert.equal(held.openConnections, 0);
+  } finally {
+    await held.close();
+  }
+});
