@@ -169,15 +169,31 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
 
   it('tells the host the draft once the user pauses writing, while idle only (what was written meanwhile once the answer ends), and not what was sent', async () => {
     await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
-    const input = webview.page.locator('#chat-input');
-    await input.pressSequentially('What is 2');
+    /**
+     * Types `text` a key at a time within one task of the page, then presses Enter if asked: a
+     * burst with no pause in it however busy the machine (keystrokes sent one by one from here
+     * could be 400 ms apart, the pause that sends a draft).
+     */
+    const typeBurst = (text: string, enter = false) =>
+      webview.page.evaluate(
+        ({ text, enter }) => {
+          const input = document.querySelector('#chat-input') as HTMLTextAreaElement;
+          for (const key of text) {
+            input.value += key;
+            input.dispatchEvent(new Event('input', { bubbles: true }));
+          }
+          if (enter) input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+        },
+        { text, enter },
+      );
+    await typeBurst('What is 2');
     const drafts = async () => (await webview.posted()).filter((m) => (m as { type?: string }).type === 'draft');
     // Bounded wait for the pause to pass (not a timing assertion: it only waits for the message).
     for (let i = 0; i < 100 && (await drafts()).length === 0; i++) await webview.page.waitForTimeout(50);
     assert.deepEqual(await drafts(), [{ type: 'draft', text: 'What is 2' }], 'one draft for the burst of typing');
     // While an answer is written nothing is read ahead: no draft.
     await deliver({ type: 'busy', busy: true });
-    await input.pressSequentially('+3?');
+    await typeBurst('+3?');
     await webview.page.waitForTimeout(1000);
     assert.equal((await drafts()).length, 1);
     // The answer ends: what was written meanwhile is told after the pause.
@@ -185,8 +201,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     for (let i = 0; i < 100 && (await drafts()).length === 1; i++) await webview.page.waitForTimeout(50);
     assert.deepEqual((await drafts()).slice(1), [{ type: 'draft', text: 'What is 2+3?' }]);
     // Send right after typing: the pending draft is dropped, the message sent.
-    await input.pressSequentially(' ');
-    await input.press('Enter');
+    await typeBurst(' ', true);
     await webview.page.waitForTimeout(1000);
     assert.equal((await drafts()).length, 2);
     assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'send', text: 'What is 2+3? ' }]);
