@@ -108,6 +108,13 @@ export class KvDecoderSession implements SlmSession {
   private disposed = false;
   /** Told by the first prefill's result: why the kept caches were dropped as this session was created. */
   private keptCachesDropped: string | undefined;
+  /**
+   * The last generate's detokenizer, while nothing was fed after it: a character whose first
+   * bytes that call wrote (a 1-token step, a refusal) ends in the next call, which must continue
+   * where it stopped, or the held bytes are lost and the rest comes out as U+FFFD or half a
+   * surrogate pair.
+   */
+  private carried: StreamingDetokenizer | undefined;
 
   constructor(
     private readonly model: DecoderModel,
@@ -222,7 +229,8 @@ export class KvDecoderSession implements SlmSession {
     const rng = new SeededRng(seed);
     const eos = new Set([...this.model.eosTokenIds, ...(options.eosTokenIds ?? [])]);
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
-    const detokenizer = new StreamingDetokenizer(this.model.tokenizer, this.contextIds);
+    const detokenizer = this.carried ?? new StreamingDetokenizer(this.model.tokenizer, this.contextIds);
+    this.carried = detokenizer;
     const tokens: GeneratedToken[] = [];
     let text = '';
     let refusedToken: GeneratedToken | undefined;
@@ -285,7 +293,11 @@ export class KvDecoderSession implements SlmSession {
       this.contextIds.push(id);
       this.pendingIds.push(id);
     }
-    if (ids.length > 0) this.logitsValid = false;
+    if (ids.length > 0) {
+      this.logitsValid = false;
+      // Text from elsewhere follows what the model wrote: the next generate starts a detokenizer of its own.
+      this.carried = undefined;
+    }
     await this.ensureLogits(options, reusedTokens);
   }
 

@@ -235,6 +235,8 @@ class ServedSession implements SlmSession {
   private exactIds = true;
   /** Tokens of this generation whose text the server may still hold (idsSpell), after `seed`, the context before them. */
   private spelling: { seed: number[]; ids: number[]; text: string } | undefined;
+  /** The last generation's detokenizer, while nothing was added after it: a character it began ends in the next one (as kvDecoder.ts). */
+  private carried: StreamingDetokenizer | undefined;
   private busy = false;
   private disposed = false;
 
@@ -257,6 +259,7 @@ class ServedSession implements SlmSession {
     }
     this.text += text;
     this.ids.push(...ids);
+    if (ids.length > 0) this.carried = undefined;
     return ids.length;
   }
 
@@ -293,7 +296,10 @@ class ServedSession implements SlmSession {
     const { wireForm } = server;
     const eos = new Set([...server.eos, ...(options.eosTokenIds ?? [])]);
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
-    let detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
+    // Only where the server continues these very ids: given the text, it writes the whole character again.
+    const continuesIds = wireForm.sendsTokenIds && this.exactIds && !server.refusesTokenIds;
+    let detokenizer = (continuesIds ? this.carried : undefined) ?? new StreamingDetokenizer(server.tokenizer, this.ids);
+    this.carried = undefined;
     this.spelling = undefined;
     const sampling = options.sampling ?? {};
     const tokens: GeneratedToken[] = [];
@@ -314,7 +320,7 @@ class ServedSession implements SlmSession {
         topK: sampling.topK,
         topLogprobs: server.topLogprobs,
       });
-    const asIds = wireForm.sendsTokenIds && this.exactIds && !server.refusesTokenIds;
+    const asIds = continuesIds;
     const call = new AbortController();
     const onAbort = (): void => call.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -425,6 +431,7 @@ class ServedSession implements SlmSession {
       // Closes the request where the answer stopped reading: the server stops generating when it notices.
       call.abort();
     }
+    this.carried = detokenizer;
     return { tokens, text, stopReason, refusedToken, contextLength: this.ids.length, ...(discarded > 0 ? { discardedTokens: discarded } : {}) };
   }
 
