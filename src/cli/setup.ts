@@ -28,7 +28,8 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
         `The small model on a server (--slm-kind ${config.slm.kind}) still needs its folder for the tokenizer and chat template: pass --slm <folder> (the model's Hugging Face files: tokenizer.json, tokenizer_config.json, config.json).`,
       );
     }
-    if (!existsSync(config.slm.folder)) throw new UsageError(`The small model folder does not exist: ${config.slm.folder}`);
+    if (!existsSync(config.slm.folder))
+      throw new UsageError(`The small model folder does not exist: ${config.slm.folder}. Pass --slm <the served model's folder> (or set RELAY_SLM).`);
     if (!config.slm.serverModel)
       throw new UsageError(`No model name is set for the small model's server. Pass --slm-model <name> (the name the server serves it under).`);
     return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
@@ -38,7 +39,10 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
       "No small model folder is set. Pass --slm <folder> (an ONNX export such as onnx-community/Qwen3-0.6B-ONNX), set RELAY_SLM or slm.modelFolder in ~/.relay/config.json, or try 'relay demo'.",
     );
   }
-  if (!existsSync(config.slm.folder)) throw new UsageError(`The small model folder does not exist: ${config.slm.folder}`);
+  if (!existsSync(config.slm.folder))
+    throw new UsageError(
+      `The small model folder does not exist: ${config.slm.folder}. Pass --slm <an ONNX export's folder> (or set RELAY_SLM), or try 'relay demo'.`,
+    );
   return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute, kvCacheBudgetMb: config.slm.kvCacheBudgetMb });
 }
 

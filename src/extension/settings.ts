@@ -11,6 +11,7 @@ import { SETTINGS_MODES } from '../core/relay/policies/registry';
 import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 import { isLoopback } from '../core/providers/endpoints';
+import { quotedAddress } from '../core/http/shownUrl';
 
 export interface RelaySettings {
   /** As the composition root takes it. */
@@ -95,21 +96,17 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
 }
 
 /** An http(s) address without a login, or the error that names relay.slm.serverUrl (also the model picker's input check). */
-/** An address the user typed, quoted in a message without its user:password part (a message may reach the status bar or a view). */
-function quoteAddress(text: string): string {
-  return `"${text.replace(/\/\/[^/@]*@/g, '//***@')}"`;
-}
 
 export function slmServerUrlProblem(text: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return `${quoteAddress(text)} is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
+    return `${quotedAddress(text)} is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quoteAddress(text)} is not an http:// or https:// address.`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quotedAddress(text)} is not an http:// or https:// address.`;
   // The SLM's server gets no key or login; a URL with one would put it in requests and records.
-  if (url.username || url.password) return `${quoteAddress(text)} carries a login (user:password@); the small model's server is sent none. Remove it.`;
+  if (url.username || url.password) return `${quotedAddress(text)} carries a login (user:password@); the small model's server is sent none. Remove it.`;
   return undefined;
 }
 
@@ -166,7 +163,7 @@ export function providerAddressSettings(config: vscode.WorkspaceConfiguration): 
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
   const baseUrl = textSetting(config, 'provider.baseUrl', '').trim();
   if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
-    throw new SettingsError('provider.baseUrl', `${quoteAddress(baseUrl)} is not an http(s) URL, e.g. https://api.openai.com/v1.`);
+    throw new SettingsError('provider.baseUrl', `${quotedAddress(baseUrl)} is not an http(s) URL, e.g. https://api.openai.com/v1.`);
   }
   return { kind, baseUrl };
 }

@@ -5,3 +5,8 @@ export function withoutCredentials(url: URL): URL {
   shown.password = '';
   return shown;
 }
+
+/** An address as the user wrote it, quoted in a message without its user:password part (it may not even parse as a URL). */
+export function quotedAddress(text: string): string {
+  return `"${text.replace(/\/\/[^/@]*@/g, '//***@')}"`;
+}

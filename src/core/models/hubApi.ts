@@ -11,6 +11,7 @@ import { scrubSecrets } from '../providers/errors';
 import { ModelDownloadError } from './errors';
 import { withoutCredentials } from '../http/shownUrl';
 import { header, hubRequest, networkError, readText, SMALL_READ_DEADLINE_MS, type HubResponse, type HubTimeouts } from './hubHttp';
+import { quotedAddress } from '../http/shownUrl';
 
 /** One file of a repository, with what is known to verify it. */
 export interface HubFile {
@@ -73,7 +74,10 @@ export function normalizeEndpoint(endpoint: string): URL {
   try {
     url = new URL(endpoint.trim());
   } catch {
-    throw new ModelDownloadError('bad_request', `relay.models.hubEndpoint is not a URL: "${endpoint}". Use https://huggingface.co or a mirror's address.`);
+    throw new ModelDownloadError(
+      'bad_request',
+      `relay.models.hubEndpoint is not a URL: ${quotedAddress(endpoint)}. Use https://huggingface.co or a mirror's address.`,
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new ModelDownloadError('bad_request', `relay.models.hubEndpoint must start with https:// or http:// (got ${url.protocol}).`);

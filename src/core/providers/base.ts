@@ -25,6 +25,7 @@ import type {
   Usage,
 } from './types';
 import { cancelledUsage, estimateTokens, type ReportedUsage, type TokenCounter } from './usage';
+import { quotedAddress } from '../http/shownUrl';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60_000;
@@ -385,12 +386,14 @@ export function parseBaseUrl(text: string): URL {
   } catch {
     throw new ProviderError(
       'bad_request',
-      `${settingRef('baseUrl')} is not a URL: "${text}". Use e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.`,
+      `${settingRef('baseUrl')} is not a URL: ${quotedAddress(text)}. Use e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.`,
       { fix: 'open-settings' },
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ProviderError('bad_request', `${settingRef('baseUrl')} must start with http:// or https:// (got ${url.protocol}).`, { fix: 'open-settings' });
+    // "localhost:8000/v1" parses, with "localhost:" as its scheme.
+    const fix = text.includes('://') ? 'Use an http:// or https:// address' : `Write it with its scheme, e.g. http://${text}`;
+    throw new ProviderError('bad_request', `${settingRef('baseUrl')} ${quotedAddress(text)} has no http:// or https://. ${fix}.`, { fix: 'open-settings' });
   }
   url.search = '';
   url.hash = '';

@@ -168,7 +168,9 @@ export class TotalsStore {
     }
     try {
       const parsed = JSON.parse(text) as TotalsFile;
-      if (parsed?.version !== 1 || typeof parsed.days !== 'object' || parsed.days === null) throw new Error('unexpected shape');
+      if (parsed?.version !== 1 || !isRecord(parsed.days)) throw new Error('unexpected shape');
+      // Every day a map of models, every model's totals an object: a null there (a hand edit) broke the sums.
+      if (!Object.values(parsed.days).every((day) => isRecord(day) && Object.values(day).every(isRecord))) throw new Error('unexpected shape');
       return parsed;
     } catch {
       if (!options.repair) {

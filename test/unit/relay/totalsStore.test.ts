@@ -78,6 +78,21 @@ test('concurrent records in one process and from another process lose nothing', 
   }
 });
 
+test('a totals file edited by hand to hold null for a day or a model is named as damaged, not a JavaScript TypeError', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    for (const days of [{ '2024-01-01': null }, { '2024-01-01': { m: null } }, { '2024-01-01': 3 }]) {
+      writeFileSync(path, JSON.stringify({ version: 1, days }));
+      await assert.rejects(new TotalsStore(path).summary(), /totals\.json is not a relay totals file \(or it is damaged\)/, JSON.stringify(days));
+    }
+    await new TotalsStore(path).record('m', stats(0.001, 0.01));
+    assert.equal((await new TotalsStore(path).summary()).answers, 1, 'recording moved it aside and started over');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a corrupt totals file: a report leaves it where it is and says so; recording moves it aside (kept) and starts over', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
   try {

@@ -41,6 +41,7 @@ import { SseParser } from '../../providers/sse';
 import { settingRef } from '../../settingNames';
 import { wireFormOf } from './registry';
 import { confidenceOf, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
+import { quotedAddress } from '../../http/shownUrl';
 
 export interface ServedRuntimeOptions {
   kind: ServedSlmKind;
@@ -171,7 +172,7 @@ function parseServerUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new Error(`The small model's server address '${text}' is not a URL (e.g. http://127.0.0.1:8000/v1). Fix ${settingRef('slmServerUrl')}.`);
+    throw new Error(`The small model's server address ${quotedAddress(text)} is not a URL (e.g. http://127.0.0.1:8000/v1). Fix ${settingRef('slmServerUrl')}.`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new Error(`The small model's server address must be http:// or https:// (got ${url.protocol}). Fix ${settingRef('slmServerUrl')}.`);
