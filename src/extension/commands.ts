@@ -94,7 +94,12 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
     await keys.remove(kind, url.origin);
     void vscode.window.showInformationMessage(`Relay: the API key for ${kind} at ${url.origin} was removed.`);
   } else {
-    await keys.store(kind, url.origin, key.trim());
+    try {
+      await keys.store(kind, url.origin, key.trim());
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Relay: the API key for ${kind} was not stored. ${(error as Error).message}`);
+      return;
+    }
     // The configured provider's key: offer to try it now rather than at the next answer.
     const test = kind === current ? ['Test Provider'] : [];
     // Not awaited: a notification nobody closes must not hold up the command.

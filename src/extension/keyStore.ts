@@ -87,7 +87,14 @@ export class KeyStore implements KeySource {
 
   /** Stores the key for `kind` at `origin` (replacing one there); earlier answers about sending keys to or from there no longer apply. */
   async store(kind: CredentialKind, origin: string, key: string): Promise<void> {
-    await this.secrets.store(termsOf(kind).secretName(origin), key);
+    try {
+      await this.secrets.store(termsOf(kind).secretName(origin), key);
+    } catch (error) {
+      // Linux without a keyring (or a locked one) refuses here: say so, not "the command failed".
+      throw new Error(
+        `VS Code could not save it in its secret storage (${(error as Error).message}). On Linux that storage needs a keyring (GNOME Keyring, KWallet; or start VS Code with --password-store=basic): fix that, then set it again.`,
+      );
+    }
     const origins = this.origins(kind);
     if (!origins.includes(origin)) await this.setOrigins(kind, [...origins, origin]);
     await this.forgetAnswersAbout(origin);

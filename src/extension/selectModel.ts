@@ -449,7 +449,12 @@ export async function setHubToken(context: vscode.ExtensionContext): Promise<boo
     void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} was removed.`);
     return false;
   }
-  await store.store(MODEL_HUB, origin, token.trim());
+  try {
+    await store.store(MODEL_HUB, origin, token.trim());
+  } catch (error) {
+    void vscode.window.showErrorMessage(`Relay: the model hub token was not stored. ${(error as Error).message}`);
+    return false;
+  }
   void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} is stored.`);
   return true;
 }

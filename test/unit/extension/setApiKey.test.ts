@@ -65,3 +65,22 @@ test("Set API Key: a provider kind that is not one of Relay's is named, and no k
   const error = await refusedBeforeAsking({ 'relay.provider.kind': 'openai', 'relay.provider.baseUrl': 'https://api.example.test/v1' });
   assert.match(error, /relay\.provider\.kind: "openai" is not one of/);
 });
+
+test('Set API Key where the secret storage refuses (Linux without a keyring): the message says so and what to do; no "command failed"', async () => {
+  resetSettings({ 'relay.provider.kind': 'openai-chat', 'relay.provider.baseUrl': 'https://api.example.test/v1' });
+  const refusing = Object.assign(Object.create(ext.context.secrets), {
+    store: async () => {
+      throw new Error('Cannot create an item in a locked collection');
+    },
+  });
+  const keys = new KeyStore(refusing as never, ext.context.globalState, async () => false);
+  answerQuestions((q) => (q.api === 'showQuickPick' ? q.items.find((item) => item.label === 'openai-chat') : q.api === 'showInputBox' ? KEY : undefined));
+  const from = questionsAsked.length;
+  await setApiKey(keys);
+  const error = questionsAsked.slice(from).find((q) => q.api === 'showErrorMessage');
+  assert.match(
+    error?.text ?? '',
+    /the API key for openai-chat was not stored\. VS Code could not save it in its secret storage \(Cannot create an item in a locked collection\)\. On Linux that storage needs a keyring/,
+  );
+  assert.ok(!(error?.text ?? '').includes(KEY.slice(8)), 'never quotes the key');
+});
