@@ -36,7 +36,9 @@ export function readSlmRelayTraits(folder: string): SlmRelayTraits {
   let config: Record<string, unknown>;
   try {
     // Read in the extension host: a config.json that is no regular file (a FIFO would block, /dev/zero never ends) or is far too large is not read.
-    config = existsSync(file) ? (JSON.parse(readModelFile(file)) as Record<string, unknown>) : {};
+    const parsed: unknown = existsSync(file) ? JSON.parse(readModelFile(file)) : {};
+    // null or an array is no config (the model folder's loader says so); it has no relay fields.
+    config = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
   } catch {
     config = {};
   }

@@ -48,3 +48,15 @@ test("relay_llm_context: the paper's space, or an unknown value named with the v
     rmSync(bad, { recursive: true, force: true });
   }
 });
+
+test('a config.json that holds null or an array has no relay fields (the folder loader names it), not a TypeError', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-traits-'));
+  try {
+    for (const text of ['null', '[1, 2]']) {
+      writeFileSync(join(dir, 'config.json'), text);
+      assert.deepEqual(readSlmRelayTraits(dir), { trainedToCall: false, commandReplacement: undefined }, text);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
