@@ -187,9 +187,13 @@ export const MAX_MESSAGE_TEXT = 100_000;
 /** The longest model name or host a span carries: the host clips longer ones before posting, the view clips too (clipShortText). */
 export const MAX_SHORT_TEXT = 200;
 
-/** `text` cut to `max` (MAX_SHORT_TEXT) characters, its end marked with an ellipsis when cut. */
+/** `text` cut to `max` (MAX_SHORT_TEXT) characters, its end marked with an ellipsis when cut; never inside a surrogate pair (an emoji). */
 export function clipShortText(text: string, max = MAX_SHORT_TEXT): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  if (text.length <= max) return text;
+  let end = max - 1;
+  // A high surrogate left at the end would be half a character (shown as U+FFFD, escaped in JSON).
+  if (end > 0 && /[\uD800-\uDBFF]/.test(text[end - 1])) end -= 1;
+  return `${text.slice(0, end)}…`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  clipShortText,
   MAX_MESSAGE_TEXT,
   MAX_SHORT_TEXT,
   parseHostMessage,
@@ -267,4 +268,14 @@ test('webview -> host: a message over the length limit is refused (the view keep
   assert.equal(MAX_MESSAGE_TEXT, 100_000);
   assert.deepEqual(parseWebviewMessage({ type: 'send', text: 'x'.repeat(MAX_MESSAGE_TEXT) }), { type: 'send', text: 'x'.repeat(MAX_MESSAGE_TEXT) });
   assert.equal(parseWebviewMessage({ type: 'send', text: 'x'.repeat(MAX_MESSAGE_TEXT + 1) }), undefined);
+});
+
+test('clipShortText never cuts an emoji in half: a cut that would leave a high surrogate leaves it out', () => {
+  const name = `${'a'.repeat(198)}🦜🦜`;
+  const clipped = clipShortText(name);
+  assert.equal(clipped, `${'a'.repeat(198)}…`);
+  assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(clipped), 'no lone high surrogate');
+  assert.equal(clipShortText(`${'x'.repeat(78)}😀 and more`, 80), `${'x'.repeat(78)}…`);
+  assert.equal(clipShortText('short'), 'short');
+  assert.equal(clipShortText('abcdef', 4), 'abc…');
 });
