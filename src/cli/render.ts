@@ -29,13 +29,19 @@ const CSI_SEQUENCE = /(?:\u001b\[|\u009b)[\u0030-\u003f]*[\u0020-\u002f]*[\u0040
 const ESC_SEQUENCE = /\u001b[\u0020-\u002f]*[\u0030-\u007e]?/;
 /** Whatever control character is left: C0 but tab and newline, DEL, C1. */
 const CONTROL_CHARACTER = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
-const TERMINAL_CONTROL = new RegExp([STRING_SEQUENCE, CSI_SEQUENCE, ESC_SEQUENCE, CONTROL_CHARACTER].map((part) => part.source).join('|'), 'g');
+/**
+ * Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they make a
+ * terminal show text in another order than it is ("Trojan Source"). Right-to-left text needs
+ * none of them (the marks U+200E/U+200F stay).
+ */
+const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069]/;
+const TERMINAL_CONTROL = new RegExp([STRING_SEQUENCE, CSI_SEQUENCE, ESC_SEQUENCE, CONTROL_CHARACTER, BIDI_CONTROL].map((part) => part.source).join('|'), 'g');
 
 /**
  * Text a model or a server wrote (answer spans, error messages quoting a response body,
  * the provider test's continuation), made safe to print: without its control sequences it
- * cannot set the clipboard (OSC 52), the window title, move the cursor or recolour the
- * terminal. Every such text goes through here before it is printed; Relay adds its own
+ * cannot set the clipboard (OSC 52), the window title, move the cursor, recolour the
+ * terminal or reorder what is shown. Every such text goes through here before it is printed; Relay adds its own
  * colour afterwards. Newlines and tabs stay.
  */
 export function terminalSafe(text: string): string {

@@ -25,6 +25,11 @@ const DCS = `${ESC}Pq#0;2;0;0;0${ESC}\\`;
 /** Every control character but newline and tab: none may reach the terminal from model or server text. */
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
+test('terminalSafe removes bidi overrides and isolates, which show text in another order than it is; right-to-left text and its marks stay', () => {
+  assert.equal(terminalSafe('if (user !== "admin\u202e \u2066// check later\u2069 \u2066") {'), 'if (user !== "admin // check later ") {');
+  assert.equal(terminalSafe('שלום עולם \u200f(hello)'), 'שלום עולם \u200f(hello)');
+});
+
 test('terminalSafe removes OSC, CSI, DCS and C1 sequences and stray controls, keeps text, newlines and tabs', () => {
   assert.equal(terminalSafe(`a${CLIPBOARD}b${TITLE}c`), 'abc');
   assert.equal(terminalSafe(`x${CURSOR_UP}y${C1_CSI_CLEAR}z`), 'xyz');
