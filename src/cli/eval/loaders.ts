@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { extractBoxed } from '../../core/relay/answerExtraction';
 import { UsageError } from '../args';
+import { fileErrorInWords } from '../../core/fileErrors';
 
 export type EvalFormat = 'gsm8k' | 'math' | 'plain';
 
@@ -90,7 +91,7 @@ export function readEvalData(path: string, options: LoadOptions = {}): EvalItem[
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`relay eval: cannot read ${path}: ${(error as Error).message}`);
+    throw new UsageError(`relay eval: cannot read ${path}: ${fileErrorInWords(error)}.`);
   }
   const offset = options.offset ?? 0;
   const end = options.limit === undefined ? Infinity : offset + options.limit;

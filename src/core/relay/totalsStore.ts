@@ -12,6 +12,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
+import { fileErrorInWords } from '../fileErrors';
 import { renameRetrying } from '../fsRetry';
 import type { AnswerStats } from './events';
 
@@ -164,7 +165,7 @@ export class TotalsStore {
       text = await fs.readFile(this.path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, days: {} };
-      throw new Error(`Cannot read the relay totals at ${this.path}: ${(error as Error).message}`);
+      throw new Error(`Cannot read the relay totals at ${this.path}: ${fileErrorInWords(error)}.`);
     }
     try {
       const parsed = JSON.parse(text) as TotalsFile;

@@ -104,7 +104,9 @@ test('errors name the line and the keys expected', () => {
   assert.throws(bad(['[1, 2]']), /line 1 is not a JSON object/);
   assert.throws(bad(['', '{"question": "q", "answer": ']), /bad\.jsonl line 2 is not JSON/);
   assert.throws(bad(['']), /has no questions/);
-  assert.throws(() => readEvalData(join(work, 'missing.jsonl')), /cannot read/);
+  // In words, not "ENOENT: no such file or directory, open '...'".
+  assert.throws(() => readEvalData(join(work, 'missing.jsonl')), /cannot read .*missing\.jsonl: there is no such file\.$/);
+  assert.throws(() => readEvalData(work), /: it is a folder, not a file\.$/);
   assert.throws(() => parseEvalLine(null, 'x line 1'), /x line 1 is not a JSON object/);
 });
 

@@ -93,6 +93,15 @@ test('a totals file edited by hand to hold null for a day or a model is named as
   }
 });
 
+test('a totals path that is a folder is named in words, not as EISDIR', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    await assert.rejects(new TotalsStore(dir).summary(), /Cannot read the relay totals at .*: it is a folder, not a file\.$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a corrupt totals file: a report leaves it where it is and says so; recording moves it aside (kept) and starts over', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
   try {
