@@ -19,6 +19,7 @@ import {
 } from '../core/relay/totalsStore';
 import { savingPhrase } from './moneyText';
 import { formatUsd, percent } from './statusBar';
+import { fileErrorInWords } from '../core/fileErrors';
 
 let panel: vscode.WebviewPanel | undefined;
 
@@ -147,6 +148,13 @@ export async function showSavings(totals: TotalsStore): Promise<void> {
 export async function resetSavings(totals: TotalsStore): Promise<void> {
   const choice = await vscode.window.showWarningMessage('Reset all Relay savings totals?', { modal: true }, 'Reset');
   if (choice !== 'Reset') return;
-  await fs.rm(totals.path, { force: true });
+  try {
+    await fs.rm(totals.path, { force: true });
+  } catch (error) {
+    void vscode.window.showErrorMessage(
+      `Relay: the totals were not reset: ${totals.path} could not be removed (${fileErrorInWords(error)}). Remove it by hand to start over.`,
+    );
+    return;
+  }
   if (panel) await showSavings(totals);
 }

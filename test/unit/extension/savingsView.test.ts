@@ -1,17 +1,17 @@
 // "Relay: Show Savings" renders totals.json, a file on disk anyone could edit: whatever it
 // holds shows as text, and the only command link the panel enables is its own reset.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createdPanels, useVscodeStub } from './vscodeStub';
+import { answerWarnings, createdPanels, questionsAsked, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 import { TotalsStore, addTotals, emptyTotals, type TotalsEntry } from '../../../src/core/relay/totalsStore';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { showSavings, savingsHtml } = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
+const { resetSavings, showSavings, savingsHtml } = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
 
 const folder = mkdtempSync(join(tmpdir(), 'relay-savings-'));
 after(() => rmSync(folder, { recursive: true, force: true }));
@@ -68,4 +68,19 @@ test('sums carry no floating-point leftovers: +0.1, +0.2 and -0.3 saved is no sa
   const all = [answer(0.1), answer(0.2), answer(-0.3)].reduce(addTotals, emptyTotals());
   assert.equal(all.savedUsd, 0);
   assert.match(savingsHtml({ version: 1, days: {} } as never, all), /<strong>no saving<\/strong>/);
+});
+
+test('Reset where the totals file cannot be removed: says so, with the path and what to do, instead of "command failed"', async () => {
+  // A folder where the file should be: removing it fails.
+  const path = join(folder, 'totals-as-folder');
+  mkdirSync(join(path, 'inside'), { recursive: true });
+  answerWarnings('Reset');
+  try {
+    const from = questionsAsked.length;
+    await resetSavings(new TotalsStore(path));
+    const error = questionsAsked.slice(from).find((q) => q.api === 'showErrorMessage');
+    assert.match(error?.text ?? '', /the totals were not reset: .*totals-as-folder could not be removed \(.*\)\. Remove it by hand to start over\./);
+  } finally {
+    answerWarnings(undefined);
+  }
 });
