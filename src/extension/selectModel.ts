@@ -34,7 +34,7 @@ import {
 import { selectServedModel } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
-import { currentText, textSetting } from './settings';
+import { currentText, saveUserSettings, textSetting } from './settings';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 /** Lets go of a model loaded from a folder (RelayService.releaseFolder); not in the palette. */
@@ -77,10 +77,9 @@ function storageRoot(context: vscode.ExtensionContext): string {
 
 async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: string): Promise<void> {
   const config = vscode.workspace.getConfiguration('relay');
-  await config.update('slm.modelFolder', folder, vscode.ConfigurationTarget.Global);
-  await config.update('slm.variant', variant, vscode.ConfigurationTarget.Global);
   // An ONNX folder runs in Relay: off the server, if one was set (removed: the default, onnx).
-  if ((currentText(config, 'slm.kind') || 'onnx') !== 'onnx') await config.update('slm.kind', undefined, vscode.ConfigurationTarget.Global);
+  const offServer = (currentText(config, 'slm.kind') || 'onnx') !== 'onnx' ? { 'slm.kind': undefined } : {};
+  if (!(await saveUserSettings({ 'slm.modelFolder': folder, 'slm.variant': variant, ...offServer }))) return;
   void vscode.window.showInformationMessage(`Relay: the small model is now ${label}.`);
   offerToDropWorkspaceVariant(variant);
 }

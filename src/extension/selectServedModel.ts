@@ -15,7 +15,7 @@ import { readTokenizerFolder } from '../core/slm/modelFolder';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
-import { currentText, slmServerUrlProblem } from './settings';
+import { currentText, saveUserSettings, slmServerUrlProblem } from './settings';
 
 /** What the user answered so far (the next attempt starts from it). */
 interface ServedChoice {
@@ -57,10 +57,8 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
       USE_SERVED_MODEL,
     );
     if (use !== USE_SERVED_MODEL) return;
-    await config.update('slm.kind', choice.kind, vscode.ConfigurationTarget.Global);
-    await config.update('slm.serverUrl', choice.url, vscode.ConfigurationTarget.Global);
-    await config.update('slm.serverModel', choice.model, vscode.ConfigurationTarget.Global);
-    await config.update('slm.modelFolder', choice.folder, vscode.ConfigurationTarget.Global);
+    if (!(await saveUserSettings({ 'slm.kind': choice.kind, 'slm.serverUrl': choice.url, 'slm.serverModel': choice.model, 'slm.modelFolder': choice.folder })))
+      return;
     void vscode.window.showInformationMessage(`Relay: the small model is now ${choice.model} at ${choice.url}.`);
     return;
   }

@@ -169,6 +169,24 @@ export function providerAddressSettings(config: vscode.WorkspaceConfiguration): 
 }
 
 /**
+ * Saves a picker's choice in the user's settings (relay.* keys without the prefix; undefined
+ * removes one). A settings.json VS Code cannot write (it has errors) is said, with the fix;
+ * false then, and the caller says nothing more.
+ */
+export async function saveUserSettings(values: Record<string, unknown>): Promise<boolean> {
+  const config = vscode.workspace.getConfiguration('relay');
+  try {
+    for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
+    return true;
+  } catch (error) {
+    void vscode.window.showErrorMessage(
+      `Relay: the choice was not saved: VS Code could not write your user settings (${(error as Error).message}). Fix settings.json ("Preferences: Open User Settings (JSON)"), then choose again.`,
+    );
+    return false;
+  }
+}
+
+/**
  * A text setting's value as a picker shows it as the current choice; anything but text counts
  * as unset, since the picker is how the user replaces it (readSettings names the bad value).
  */

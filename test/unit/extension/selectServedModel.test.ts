@@ -16,6 +16,7 @@ import {
   warningsShown,
   answerWarnings,
   workspaceSettings,
+  workspace,
   type AskedQuestion,
   type StubExtensionContext,
 } from './vscodeStub';
@@ -248,5 +249,30 @@ describe('Select Model: a model on a server', () => {
     );
     assert.equal(settings.get('relay.slm.variant'), 'auto');
     assert.equal(workspaceSettings.has('relay.slm.variant'), false, 'the workspace value was removed');
+  });
+
+  test('a settings.json VS Code cannot write: the choice is said not to be saved, with the fix; the folder is not blamed', async () => {
+    resetSettings();
+    const getConfiguration = workspace.getConfiguration;
+    workspace.getConfiguration = (section?: string) => ({
+      ...getConfiguration(section),
+      update: async () => {
+        throw new Error('Unable to write into user settings. Please open the user settings to correct errors/warnings in it and try again.');
+      },
+    });
+    const from = questionsAsked.length;
+    userPicksLocalFolder();
+    try {
+      await selectModel(ext.context);
+    } finally {
+      workspace.getConfiguration = getConfiguration;
+    }
+    const errors = asked(from).filter((q) => q.api === 'showErrorMessage');
+    assert.equal(errors.length, 1, errors.map((q) => q.text).join(' | '));
+    assert.match(
+      errors[0].text,
+      /the choice was not saved: VS Code could not write your user settings \(Unable to write into user settings\..*\)\. Fix settings\.json/,
+    );
+    assert.ok(!asked(from).some((q) => q.api === 'showInformationMessage' && /the small model is now/.test(q.text)), 'no success message');
   });
 });
