@@ -6,19 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
-
-const STATS = {
-  slmTokens: 3,
-  llmTokens: 1,
-  llmTokenShare: 0.25,
-  calls: 1,
-  costUsd: 0.0001,
-  llmOnlyCostUsd: 0.001,
-  savedUsd: 0.0009,
-  elapsedMs: 200,
-  finishReason: 'eos',
-};
+import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, STATS, type WebviewPage } from './browserPage';
 
 const CSS = readFileSync(join(__dirname, '..', '..', '..', 'media', 'styles', 'relay.css'), 'utf8');
 

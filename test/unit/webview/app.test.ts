@@ -3,19 +3,7 @@
 // messages without breaking, follows 'busy', and posts only typed messages back.
 import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
-
-const STATS = {
-  slmTokens: 3,
-  llmTokens: 1,
-  llmTokenShare: 0.25,
-  calls: 1,
-  costUsd: 0.0001,
-  llmOnlyCostUsd: 0.001,
-  savedUsd: 0.0009,
-  elapsedMs: 200,
-  finishReason: 'eos',
-};
+import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, STATS, type WebviewPage } from './browserPage';
 
 describe('the webview app', { skip: NO_BROWSER }, () => {
   let webview: WebviewPage;

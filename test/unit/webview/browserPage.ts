@@ -37,6 +37,19 @@ function webviewBundle(): Promise<string> {
   return bundle;
 }
 
+/** A finished answer's stats as the host posts them (turn-done), for the tests that need some. */
+export const STATS = {
+  slmTokens: 3,
+  llmTokens: 1,
+  llmTokenShare: 0.25,
+  calls: 1,
+  costUsd: 0.0001,
+  llmOnlyCostUsd: 0.001,
+  savedUsd: 0.0009,
+  elapsedMs: 200,
+  finishReason: 'eos',
+};
+
 export interface WebviewPage {
   page: Page;
   /** Messages the app posted to the host through the acquireVsCodeApi() stand-in. */
