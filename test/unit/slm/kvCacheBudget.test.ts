@@ -4,10 +4,10 @@
 // buffers of its own size, not a long one's spare set; between answers, the kept caches and
 // the pool's spare set (kvCache.ts) hold at most the budget.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { ensureTinyModel } from '../../fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../src/core/slm/onnx/localRuntime';
+import { tinyRuntimes } from './tinyRuntimes';
+import type { LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { KvBufferPool, TokenMajorKvCache } from '../../../src/core/slm/onnx/kvCache';
 import { KvPrefixCache } from '../../../src/core/slm/onnx/kvPrefixCache';
 import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
@@ -19,20 +19,7 @@ const LONG_1 = 'alpha beta gamma delta '.repeat(60);
 const LONG_2 = 'zeta eta theta iota kappa '.repeat(60);
 const SHORT = 'hi';
 
-let folder: string;
-before(async () => {
-  folder = await ensureTinyModel();
-});
-
-const runtimes: LocalRuntime[] = [];
-after(async () => {
-  for (const r of runtimes) await r.dispose();
-});
-async function runtime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
-  const r = await createLocalRuntime(folder, { variant: 'fp32', ...options });
-  runtimes.push(r);
-  return r;
-}
+const { runtime } = tinyRuntimes({ variant: 'fp32' });
 
 /** Prefills `prompt` on a new session, generates greedily, disposes it (its cache is kept). */
 async function answer(rt: LocalRuntime, prompt: string, maxTokens = 2) {

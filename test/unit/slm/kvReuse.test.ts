@@ -4,9 +4,9 @@
 // budget evicts the least recently used; caches never cross variants; spliced text is reused
 // only as far as its ids match; long prompts report progress and stop between chunks.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { ensureTinyModel } from '../../fixtures/fixtures';
-import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../src/core/slm/onnx/localRuntime';
+import { describe, test } from 'node:test';
+import { tinyRuntimes } from './tinyRuntimes';
+import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
 import type { OnnxVariant, PrefillProgress } from '../../../src/core/slm/types';
@@ -15,20 +15,8 @@ import { join } from 'node:path';
 const PROMPT = '<|im_start|>user\nHello there, how are you today?<|im_end|>\n<|im_start|>assistant\n';
 const turn = (text: string) => `<|im_end|>\n<|im_start|>user\n${text}<|im_end|>\n<|im_start|>assistant\n`;
 
-let folder: string;
-before(async () => {
-  folder = await ensureTinyModel();
-});
-
-const runtimes: LocalRuntime[] = [];
-after(async () => {
-  for (const r of runtimes) await r.dispose();
-});
-async function runtime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
-  const r = await createLocalRuntime(folder, options);
-  runtimes.push(r);
-  return r;
-}
+const tiny = tinyRuntimes();
+const runtime = tiny.runtime;
 
 function sharedPrefix(a: readonly number[], b: readonly number[]): number {
   let i = 0;
@@ -247,11 +235,11 @@ describe('long prompts', () => {
       [0, 1024, rt.encode(long).length],
     );
     await session.dispose();
-    await assert.rejects(createLocalRuntime(folder, { prefillChunkTokens: 0 }), /prefillChunkTokens must be a positive integer/);
+    await assert.rejects(createLocalRuntime(tiny.folder(), { prefillChunkTokens: 0 }), /prefillChunkTokens must be a positive integer/);
   });
 
   test('through the SLM process: reused tokens, progress and Stop cross it', async () => {
-    const rt = await createProcessRuntime(folder, { variant: 'fp32', workerPath: join(__dirname, '../../../src/core/slm/onnx/worker/workerMain.ts') });
+    const rt = await createProcessRuntime(tiny.folder(), { variant: 'fp32', workerPath: join(__dirname, '../../../src/core/slm/onnx/worker/workerMain.ts') });
     try {
       const first = await rt.createSession();
       const seen: PrefillProgress[] = [];
