@@ -198,10 +198,20 @@ function answersRecorded() {
   return service;
 }
 
-test('#file, #selection and attached text go after the question, each named and fenced; a binary file or a folder is named, not sent', async () => {
+/** Runs `body` with a new folder open as the workspace (attachments are named relative to it), removed after. */
+async function inWorkspace(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
+  setWorkspaceFolder(dir);
   try {
-    setWorkspaceFolder(dir);
+    await body(dir);
+  } finally {
+    setWorkspaceFolder(undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('#file, #selection and attached text go after the question, each named and fenced; a binary file or a folder is named, not sent', async () => {
+  await inWorkspace(async (dir) => {
     writeFileSync(join(dir, 'a.ts'), 'export const answer = 42;\n// ```inner fence```\n');
     writeFileSync(join(dir, 'b.py'), 'line one\ndef f():\n    return 1\nline four\n');
     writeFileSync(join(dir, 'blob.bin'), Buffer.from([0x41, 0x00, 0x42]));
@@ -226,16 +236,11 @@ test('#file, #selection and attached text go after the question, each named and 
         'note:\n\n```\nplain attached text\n```',
     });
     assert.match(out.markdown, /^_Not attached:_ blob\.bin \(binary\); src \(EISDIR[^)]*\)\n\n$/, 'named before the answer');
-  } finally {
-    setWorkspaceFolder(undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a follow-up sees the earlier question as it was sent, its attachments included; an answer recorded before that, as typed and trimmed', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
-  try {
-    setWorkspaceFolder(dir);
+  await inWorkspace(async (dir) => {
     writeFileSync(join(dir, 'a.ts'), 'export const answer = 42;\n');
     const service = answersRecorded();
     const first = recordingStream();
@@ -262,10 +267,7 @@ test('a follow-up sees the earlier question as it was sent, its attachments incl
       { role: 'user', content: 'And line 1?' },
     ]);
     assert.match(sentFirst, /^What does this do\?\n\na\.ts:\n\n```\nexport const answer = 42;/);
-  } finally {
-    setWorkspaceFolder(undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('attached text over 20,000 characters is refused with the sizes, before anything is asked', async () => {
