@@ -15,6 +15,7 @@ import { ensureQwen3Shaped } from '../test/fixtures/fixtures';
 import { createLocalRuntime, type LocalRuntimeOptions } from '../src/core/slm/onnx/localRuntime';
 import { readModelFolder } from '../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../src/core/slm/tokenizer';
+import { maxAbsDiff } from '../test/fixtures/referenceForward';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,12 +74,6 @@ async function transformersJs(folder: string, ids: number[], decode: number): Pr
 }
 
 const firstDifference = (a: number[], b: number[]) => a.findIndex((x, i) => x !== b[i]);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 async function main(): Promise<void> {
   const promptLength = Number(arg('prompt', '2048'));

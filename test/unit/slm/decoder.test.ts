@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 import { DataType } from '../../fixtures/onnx/onnxBuilder';
 import { readOnnxModel } from '../../fixtures/onnx/onnxReader';
-import { ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
+import { maxAbsDiff, ReferenceDecoder, relativeError } from '../../fixtures/referenceForward';
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { assertSameDecoding, GROWTH_CHUNKS } from './sameDecoding';
 import { readFileSync } from 'node:fs';
@@ -40,13 +40,6 @@ before(async () => {
 after(async () => {
   await fp32?.dispose();
 });
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const PROMPT = [3, 41, 7, 200, 19, 88, 150, 61, 9, 300, 2, 77];
 

@@ -11,6 +11,7 @@ import type { LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { KvBufferPool, TokenMajorKvCache } from '../../../src/core/slm/onnx/kvCache';
 import { KvPrefixCache } from '../../../src/core/slm/onnx/kvPrefixCache';
 import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
+import { maxAbsDiff } from '../../fixtures/referenceForward';
 
 const MB = 2 ** 20;
 const CHAT_A = '<|im_start|>user\nfirst chat about cats<|im_end|>\n<|im_start|>assistant\n';
@@ -39,12 +40,6 @@ function bytesPerToken(rt: LocalRuntime): number {
 
 /** The kept caches' KV buffers and the spare set: what stays in memory between answers. */
 const heldBytes = (rt: LocalRuntime) => rt.keptKvCaches.reduce((sum, c) => sum + c.bytes, 0) + rt.spareKvBufferBytes;
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const layouts: { name: string; kvOutputs: KvOutputsMode }[] = [
   { name: 'token-major', kvOutputs: 'in-place' },

@@ -11,6 +11,7 @@ import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime'
 import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
 import type { OnnxVariant, PrefillProgress } from '../../../src/core/slm/types';
 import { join } from 'node:path';
+import { maxAbsDiff } from '../../fixtures/referenceForward';
 
 const PROMPT = '<|im_start|>user\nHello there, how are you today?<|im_end|>\n<|im_start|>assistant\n';
 const turn = (text: string) => `<|im_end|>\n<|im_start|>user\n${text}<|im_end|>\n<|im_start|>assistant\n`;
@@ -33,12 +34,6 @@ async function answer(rt: LocalRuntime, prompt: string, maxTokens: number) {
   const ids = [...session.tokenIds];
   await session.dispose();
   return { prefill, logits, tokens: result.tokens.map((t) => t.id), text: result.text, ids };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const layouts: { variant: OnnxVariant; kvOutputs: KvOutputsMode }[] = [
