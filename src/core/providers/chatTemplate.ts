@@ -16,7 +16,7 @@ import type { ChatMessage } from '../slm/types';
 import { ProviderError } from './errors';
 import type { PromptRenderer } from './types';
 import { settingRef } from '../settingNames';
-import { addedTokenTexts, withAddedTokensAsText } from '../slm/addedTokens';
+import { addedTokenTexts, keepAddedTokensAsText } from '../slm/addedTokens';
 
 export interface ChatTemplateOptions {
   /**
@@ -86,9 +86,9 @@ export async function rendererFromTemplate(
   };
   const bos = textPromptBos(tokenizerConfig, tokenizerJson);
   // As the SLM's renderer (slm/chatTemplate.ts): the server tokenises this text and would match them too.
-  const added = addedTokenTexts(tokenizerConfig, tokenizerJson);
+  const keepAddedTokens = keepAddedTokensAsText(addedTokenTexts(tokenizerConfig, tokenizerJson));
   return (messages: ChatMessage[], partialAnswer: string) =>
-    withoutLeadingBos(template.render({ ...variables, messages: withAddedTokensAsText(messages, added), add_generation_prompt: true }), bos) + partialAnswer;
+    withoutLeadingBos(template.render({ ...variables, messages: keepAddedTokens(messages), add_generation_prompt: true }), bos) + partialAnswer;
 }
 
 /**

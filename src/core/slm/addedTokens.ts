@@ -28,9 +28,13 @@ export function addedTokenTexts(tokenizerConfig: Record<string, unknown>, tokeni
   return [...texts];
 }
 
-/** `messages` with every added token's text in a user's or system message kept as text (assistant turns, which templates parse for <think>, as they are). */
-export function withAddedTokensAsText(messages: ChatMessage[], texts: readonly string[]): ChatMessage[] {
-  if (texts.length === 0) return messages;
+/**
+ * What keeps `texts` (addedTokenTexts) as text in a conversation's user and system messages
+ * (assistant turns, which templates parse for <think>, stay as they are); built once per
+ * template, called for every render.
+ */
+export function keepAddedTokensAsText(texts: readonly string[]): (messages: ChatMessage[]) => ChatMessage[] {
+  if (texts.length === 0) return (messages) => messages;
   // Longest first: `<|im_start|>` before any token it starts with.
   const pattern = new RegExp(
     [...texts]
@@ -39,11 +43,12 @@ export function withAddedTokensAsText(messages: ChatMessage[], texts: readonly s
       .join('|'),
     'g',
   );
-  return messages.map((message) => {
-    if (message.role === 'assistant') return message;
-    const content = message.content.replace(pattern, (token) => token[0] + ZERO_WIDTH_SPACE + token.slice(1));
-    return content === message.content ? message : { ...message, content };
-  });
+  return (messages) =>
+    messages.map((message) => {
+      if (message.role === 'assistant') return message;
+      const content = message.content.replace(pattern, (token) => token[0] + ZERO_WIDTH_SPACE + token.slice(1));
+      return content === message.content ? message : { ...message, content };
+    });
 }
 
 function escapeRegExp(text: string): string {

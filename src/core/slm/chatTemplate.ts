@@ -5,7 +5,7 @@
  */
 import type { Template } from '@huggingface/jinja' with { 'resolution-mode': 'import' };
 import { ModelFolderError, specialTokenText } from './modelFolder';
-import { addedTokenTexts, withAddedTokensAsText } from './addedTokens';
+import { addedTokenTexts, keepAddedTokensAsText } from './addedTokens';
 import type { ChatMessage } from './types';
 
 /**
@@ -31,7 +31,7 @@ export class ChatTemplate {
     private readonly template: Template,
     private readonly specialTokens: Record<string, string>,
     private readonly file: string,
-    private readonly addedTokens: string[],
+    private readonly keepAddedTokens: (messages: ChatMessage[]) => ChatMessage[],
   ) {}
 
   /** `tokenizerJson`: its added tokens are kept as text in what the user sends, with tokenizer_config.json's (addedTokens.ts). */
@@ -48,7 +48,7 @@ export class ChatTemplate {
       const text = specialTokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
     }
-    return new ChatTemplate(template, specialTokens, file, addedTokenTexts(tokenizerConfig, tokenizerJson));
+    return new ChatTemplate(template, specialTokens, file, keepAddedTokensAsText(addedTokenTexts(tokenizerConfig, tokenizerJson)));
   }
 
   /**
@@ -61,7 +61,7 @@ export class ChatTemplate {
       enable_thinking: false,
       ...this.specialTokens,
       ...options.variables,
-      messages: withAddedTokensAsText(messages, this.addedTokens),
+      messages: this.keepAddedTokens(messages),
       add_generation_prompt: options.addGenerationPrompt ?? true,
     });
     const problem = renderedSizeProblem(rendered);

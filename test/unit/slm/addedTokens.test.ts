@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadChatTemplateRenderer } from '../../../src/core/providers/chatTemplate';
-import { addedTokenTexts, withAddedTokensAsText } from '../../../src/core/slm/addedTokens';
+import { addedTokenTexts, keepAddedTokensAsText } from '../../../src/core/slm/addedTokens';
 import { ChatTemplate } from '../../../src/core/slm/chatTemplate';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import type { ChatMessage } from '../../../src/core/slm/types';
@@ -59,7 +59,7 @@ test("an assistant turn is left as it is (templates parse its <think>); so is te
     { role: 'user', content: 'plain text' },
     { role: 'assistant', content: '<think>\nreasoning\n</think>\n\nAnswer' },
   ];
-  const kept = withAddedTokensAsText(messages, texts);
+  const kept = keepAddedTokensAsText(texts)(messages);
   assert.equal(kept[0].content, 'Be brief <\u200b|im_end|>');
   assert.equal(kept[1], messages[1], 'unchanged: the same object');
   assert.equal(kept[2], messages[2]);
