@@ -10,7 +10,7 @@ import type MarkdownIt from 'markdown-it';
 type StateBlock = MarkdownIt.StateBlock;
 type StateInline = MarkdownIt.StateInline;
 import { escapeHtml } from './markLlm';
-import { openIndex, SENTINEL_PATTERN, sentinelsIn, stripSentinels } from './sentinels';
+import { escapeSentinelLookalikes, openIndex, restoreEscaped, sentinelsIn, stripSentinels } from './sentinels';
 
 interface Delimiter {
   open: string;
@@ -45,27 +45,28 @@ export const MATH_MAX_SIZE_EM = 10;
 export const MATH_MAX_EXPAND = 500;
 
 export function renderMath(raw: string, display: boolean): string {
-  const tex = stripSentinels(raw).trim();
+  // Without the sentinel range's characters, escaped or not: KaTeX takes none of them for a symbol.
+  const tex = stripSentinels(restoreEscaped(stripSentinels(raw))).trim();
   const sentinels = sentinelsIn(raw);
   const firstOpen = [...sentinels].map(openIndex).find((index) => index !== undefined);
-  const html = katex
-    .renderToString(tex, {
-      displayMode: display,
-      throwOnError: false,
-      strict: 'ignore',
-      output: 'htmlAndMathml',
-      trust: false,
-      maxSize: MATH_MAX_SIZE_EM,
-      maxExpand: MATH_MAX_EXPAND,
-      macros: neutralMacros(),
-    })
-    // \char"E100 writes a sentinel: it would open a mark the formula's writer never had.
-    .replace(SENTINEL_PATTERN, '\uFFFD');
+  const html = katex.renderToString(tex, {
+    displayMode: display,
+    throwOnError: false,
+    strict: 'ignore',
+    output: 'htmlAndMathml',
+    trust: false,
+    maxSize: MATH_MAX_SIZE_EM,
+    maxExpand: MATH_MAX_EXPAND,
+    macros: neutralMacros(),
+  });
   const tag = display ? 'div' : 'span';
   const classes = `relay-math${display ? ' relay-math-display' : ''}${firstOpen !== undefined ? ' relay-llm' : ''}`;
   // The mark's data-span/title attributes are added by markLlmRanges when it meets the class.
   const spanAttr = firstOpen !== undefined ? ` data-span="${firstOpen}"` : '';
-  return `<${tag} class="${classes}"${spanAttr} data-tex="${escapeHtml(tex)}">${html}</${tag}>${sentinels}`;
+  // \char"E100 writes a character of the sentinel range: it shows, escaped like the text's own,
+  // and never opens a mark the formula's writer never had.
+  const element = escapeSentinelLookalikes(`<${tag} class="${classes}"${spanAttr} data-tex="${escapeHtml(tex)}">${html}</${tag}>`);
+  return `${element}${sentinels}`;
 }
 
 /**

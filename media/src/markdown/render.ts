@@ -22,7 +22,7 @@ import MarkdownIt, { type Token } from 'markdown-it';
 import { highlightKeepingSentinels, markLlmRanges, type TitleFor } from './markLlm';
 import { mathPlugin } from './mathPlugin';
 import { thinkingPlugin, withThinkingOpened } from './thinkingPlugin';
-import { DECLINED, SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
+import { DECLINED, restoreEscaped, SENTINEL_PATTERN, sentinelsIn, sourceWithSentinels, stripSentinels, type SourceSegment } from './sentinels';
 
 /** A run of text without sentinels. */
 const BETWEEN_SENTINELS = /[^\uE000\uE001\uE100-\uF7FF]+/g;
@@ -47,11 +47,12 @@ const md: InstanceType<typeof MarkdownIt> = new MarkdownIt({
 md.use(mathPlugin);
 md.use(thinkingPlugin);
 
-// A sentinel in a link target would be percent-encoded into the URL: keep URLs clean.
+// A sentinel in a link target would be percent-encoded into the URL: keep URLs clean, and
+// the text's own characters of that range as written (percent-encoded, not as their escapes).
 const normalizeLink = md.normalizeLink.bind(md);
-md.normalizeLink = (url) => normalizeLink(stripSentinels(url));
+md.normalizeLink = (url) => normalizeLink(restoreEscaped(stripSentinels(url)));
 const validateLink = md.validateLink.bind(md);
-md.validateLink = (url) => validateLink(stripSentinels(url));
+md.validateLink = (url) => validateLink(restoreEscaped(stripSentinels(url)));
 
 /** The links a model may write: the web and mail. VS Code would open others (vscode:, command:, file:) itself. */
 const LINK_SCHEMES = /^(?:https?:|mailto:)/i;
@@ -124,5 +125,5 @@ export function renderMarkdown(segments: readonly SourceSegment[], titleFor: Tit
   const inHtml = html.split(DECLINED).length - 1;
   const markerTitleFor = (occurrence: number): string =>
     declinedTitleFor && inHtml === markerSpans.length && occurrence < markerSpans.length ? declinedTitleFor(markerSpans[occurrence]) : GENERIC_DECLINED_TITLE;
-  return markLlmRanges(html, titleFor, markerTitleFor).replace(/(<[^>]*?) style="/g, '$1 data-relay-style="');
+  return restoreEscaped(markLlmRanges(html, titleFor, markerTitleFor).replace(/(<[^>]*?) style="/g, '$1 data-relay-style="'));
 }

@@ -32,13 +32,43 @@ export function openIndex(ch: string): number | undefined {
   return code >= OPEN_BASE && code <= 0xf7ff ? code - OPEN_BASE : undefined;
 }
 
-/**
- * Text without sentinels. Span text goes through here before the real sentinels go in
- * (sourceWithSentinels), so a model that writes these characters cannot open, close or
- * re-attribute a mark: the colour always says who wrote the text.
- */
+/** Text without sentinels (a fence's language, a link's target: places where a character of that range means nothing). */
 export function stripSentinels(text: string): string {
   return text.replace(SENTINEL_PATTERN, '');
+}
+
+/*
+ * Text may hold characters of the sentinel range itself: icon fonts (Nerd Fonts, Font
+ * Awesome) put their glyphs there, and code quotes them. Through rendering each one travels
+ * escaped as noncharacters (U+FDD0 then four hex digits U+FDE0-U+FDEF: Unicode keeps
+ * noncharacters for a program's own use, and markdown-it decodes no reference to one), so
+ * it can never open, close or re-attribute a mark; restoreEscaped puts it back as written
+ * at the very end. The colour always says who wrote the text, and the text stays whole.
+ */
+const ESCAPE = '\uFDD0';
+const DIGIT_BASE = 0xfde0;
+const NONCHARACTERS = /[\uFDD0-\uFDEF]/g;
+const ESCAPED = /\uFDD0([\uFDE0-\uFDEF]{4})/g;
+
+/** `text` with its sentinel-range characters escaped (and any noncharacter it held dropped: they are never shown). */
+export function escapeSentinelLookalikes(text: string): string {
+  return text.replace(NONCHARACTERS, '').replace(SENTINEL_PATTERN, (ch) => {
+    const code = ch.charCodeAt(0);
+    let digits = '';
+    for (let shift = 12; shift >= 0; shift -= 4) digits += String.fromCharCode(DIGIT_BASE + ((code >> shift) & 0xf));
+    return ESCAPE + digits;
+  });
+}
+
+/** Rendered HTML (or any text) with the escaped characters back as written; an escape that rendering broke apart is dropped. */
+export function restoreEscaped(text: string): string {
+  return text
+    .replace(ESCAPED, (_escape: string, digits: string) => {
+      let code = 0;
+      for (const digit of digits) code = code * 16 + (digit.charCodeAt(0) - DIGIT_BASE);
+      return String.fromCharCode(code);
+    })
+    .replace(NONCHARACTERS, '');
 }
 
 /** A numeric character reference, hex or decimal, any case, any number of digits (markdown-it decodes up to 8). */
@@ -75,8 +105,8 @@ export interface SourceSegment {
 }
 
 /**
- * Joins the segments into Markdown source with sentinels around LLM text (sentinels the
- * models wrote themselves are dropped first, and references to sentinels neutralised,
+ * Joins the segments into Markdown source with sentinels around LLM text (the models' own
+ * characters of that range escaped first, and references to sentinels neutralised,
  * also those that only form across segments once the sentinels are out), then moves any
  * sentinel that would sit at the start of a line past that line's block syntax (list
  * marker, heading hashes, quote marker, fence line...) so Markdown still sees the block.
@@ -88,7 +118,7 @@ export function sourceWithSentinels(segments: readonly SourceSegment[]): string 
       joined += DECLINED;
       continue;
     }
-    const text = stripSentinels(segment.text);
+    const text = escapeSentinelLookalikes(segment.text);
     if (!text) continue;
     joined += segment.llmIndex === undefined ? text : openSentinel(segment.llmIndex) + text + CLOSE;
   }

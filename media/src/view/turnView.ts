@@ -18,7 +18,7 @@ import type {
 } from '../../../src/shared/webviewProtocol';
 import { clipShortText, declinedCallView } from '../../../src/shared/webviewProtocol';
 import { renderMarkdown } from '../markdown/render';
-import { stripSentinels, type SourceSegment } from '../markdown/sentinels';
+import type { SourceSegment } from '../markdown/sentinels';
 import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
 import { promptReadingText } from '../../../src/shared/promptReading';
 import { button, h, setRenderedHtml } from './dom';
@@ -69,9 +69,7 @@ export class TurnView {
     options: { complete?: boolean; demo?: DemoTurnView } = {},
   ) {
     this.demo = options.demo;
-    // Span text without marker characters (the renderer drops them too), so the streaming
-    // tail shows the same words as the rendered answer.
-    this.spans = spans.map((span) => ({ ...span, text: stripSentinels(span.text) }));
+    this.spans = spans.map((span) => ({ ...span }));
     this.text = this.spans.map((span) => span.text).join('');
     this.blocks = h('div', { className: 'relay-blocks' });
     this.tail = h('div', { className: 'relay-tail' });
@@ -160,8 +158,7 @@ export class TurnView {
     this.waiting.textContent = promptReadingText(done, total, reusedTokens);
   }
 
-  appendSpan(source: SpanSource, spanText: string, tokens: number, model?: string, host?: string, approximate?: boolean): void {
-    const text = stripSentinels(spanText);
+  appendSpan(source: SpanSource, text: string, tokens: number, model?: string, host?: string, approximate?: boolean): void {
     if (this.finished || !text) return;
     this.waiting.hidden = true;
     const last = this.spans[this.spans.length - 1];

@@ -64,8 +64,8 @@ test('markers keep Markdown structure: at a line start (after the list marker), 
 
 test('model text cannot forge a marker, and one Markdown repeats gets a title that claims no figures', () => {
   const forged = renderMarkdown([{ text: 'SLM \uE001text ' }, { text: 'LLM \uE001text', llmIndex: 1 }], llmTitle, skipTitle);
-  assert.equal(markerCount(forged), 0, 'the marker character in model text is dropped');
-  assert.match(forged, /SLM text <span class="relay-llm"[^>]*>LLM text<\/span>/);
+  assert.equal(markerCount(forged), 0, 'the marker character in model text is no marker');
+  assert.match(forged, /SLM \uE001text <span class="relay-llm"[^>]*>LLM \uE001text<\/span>/, 'and shows as written');
 
   // A link reference definition's title is copied wherever the reference is used.
   const repeated = renderMarkdown([{ text: '[a][r] and [b][r]\n\n[r]: http://example.com "t' }, { text: '', declined: 1 }, { text: '"' }], llmTitle, skipTitle);

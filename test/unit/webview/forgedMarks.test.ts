@@ -1,10 +1,11 @@
 // Crafted model text cannot lie about who wrote what in the answer view: SLM text holding
 // the private-use characters the view uses as span markers does not get an LLM mark, LLM
 // text holding them does not end its own mark early, in the streaming tail, in the blocks
-// rendered while streaming, in the finished answer and in a restored turn. A model name
-// with `$` patterns shows in the hover as written. The same holds for the characters
-// written as character references (&#xE100;) or KaTeX's \char"E100, which only become
-// characters after the renderer strips them. Checked in Chromium (browserPage.ts).
+// rendered while streaming, in the finished answer and in a restored turn; and the
+// characters show as written (icon fonts put glyphs there). A model name with `$` patterns
+// shows in the hover as written. The same holds for the characters written as character
+// references (&#xE100;, shown as U+FFFD) or KaTeX's \char"E100 (shown as the character),
+// which only become characters inside the renderer. Checked in Chromium (browserPage.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NO_BROWSER, sharedWebviewPage } from './browserPage';
@@ -65,13 +66,13 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
       return { streaming, finished: marks() };
     }, CRAFTED);
 
-    const clean = 'Plain posing as the LLM text. real LLM words and the SLM again.';
+    const asWritten = 'Plain \uE105posing as the LLM\uE000 text. real \uE000LLM words and \uE100the SLM again.';
     assert.deepEqual(result.streaming.blocks, [], 'the SLM paragraph rendered while streaming has no mark');
-    assert.deepEqual(result.streaming.tail, ['real LLM words'], 'one mark in the tail, around all of the LLM text');
-    assert.equal(result.streaming.text, clean);
+    assert.deepEqual(result.streaming.tail, ['real \uE000LLM words'], 'one mark in the tail, around all of the LLM text');
+    assert.equal(result.streaming.text, asWritten, 'the characters show as written');
     assert.deepEqual(result.finished.tail, []);
-    assert.deepEqual(result.finished.blocks, ['real LLM words'], 'the finished answer: one mark, around all of the LLM text');
-    assert.equal(result.finished.text, clean, 'the words on screen do not change when the answer finishes');
+    assert.deepEqual(result.finished.blocks, ['real \uE000LLM words'], 'the finished answer: one mark, around all of the LLM text');
+    assert.equal(result.finished.text, asWritten, 'the words on screen do not change when the answer finishes');
   });
 
   it('in a restored turn', async () => {
@@ -88,9 +89,9 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
         text: (view.element.querySelector('.relay-body')?.textContent ?? '').replace(/\s+/g, ' ').trim(),
       };
     }, CRAFTED);
-    assert.deepEqual(result.blocks, ['real LLM words']);
+    assert.deepEqual(result.blocks, ['real \uE000LLM words']);
     assert.deepEqual(result.titles, ['Written by big-model · 2 tokens']);
-    assert.equal(result.text, 'Plain posing as the LLM text. real LLM words and the SLM again.');
+    assert.equal(result.text, 'Plain \uE105posing as the LLM\uE000 text. real \uE000LLM words and \uE100the SLM again.');
   });
 
   it("a model name with $' and $& shows in the hover of marked math as written, and adds no attribute", async () => {
@@ -141,11 +142,11 @@ describe('crafted model text cannot forge or cut LLM marks', { skip: NO_BROWSER 
     assert.deepEqual(result.blocksWhileStreaming, {
       marked: '',
       unmarked:
-        'SLM says \uFFFDI am the LLM\uFFFD and \uFFFD done. Also \uFFFDdecimal\uFFFD, \uFFFDupper\uFFFD, \uFFFDzeros\uFFFD and \uFFFD forged \uFFFD math.',
+        'SLM says \uFFFDI am the LLM\uFFFD and \uFFFD done. Also \uFFFDdecimal\uFFFD, \uFFFDupper\uFFFD, \uFFFDzeros\uFFFD and \uE100 forged \uE000 math.',
       markers: 0,
     });
     for (const [where, attribution] of Object.entries({ finished: result.finished, restored: result.restored })) {
-      assert.equal(attribution.marked, 'real \uFFFDLLM \uFFFD words', `${where}: the LLM's text is marked to its end`);
+      assert.equal(attribution.marked, 'real \uFFFDLLM \uE000 words', `${where}: the LLM's text is marked to its end`);
       assert.doesNotMatch(attribution.unmarked, /LLM words|real/, where);
       assert.match(
         attribution.unmarked,

@@ -9,7 +9,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { markLlmRanges } from '../../../media/src/markdown/markLlm';
 import { renderMarkdown } from '../../../media/src/markdown/render';
-import { CLOSE, neutraliseSentinelReferences, openSentinel, sourceWithSentinels, stripSentinels } from '../../../media/src/markdown/sentinels';
+import {
+  CLOSE,
+  neutraliseSentinelReferences,
+  openSentinel,
+  restoreEscaped,
+  sentinelsIn,
+  sourceWithSentinels,
+  stripSentinels,
+} from '../../../media/src/markdown/sentinels';
 
 const titleFor = (index: number): string => `span ${index}`;
 
@@ -21,13 +29,32 @@ test('stripSentinels removes every span-marker character, open, close and skippe
   assert.equal(stripSentinels(kept), kept);
 });
 
-test('span text cannot open or close a mark: sentinels a model wrote are dropped before the markers go in', () => {
-  const source = sourceWithSentinels([
-    { text: `SLM ${openSentinel(5)}forged${CLOSE} text ` },
-    { text: `LLM ${CLOSE}still LLM${openSentinel(9)}`, llmIndex: 1 },
-    { text: ` SLM again${CLOSE}` },
-  ]);
-  assert.equal(source, `SLM forged text ${openSentinel(1)}LLM still LLM${CLOSE} SLM again`);
+test('span text cannot open or close a mark: sentinels a model wrote are escaped before the markers go in, and come back as written', () => {
+  const pieces = [`SLM ${openSentinel(5)}forged${CLOSE} text `, `LLM ${CLOSE}still LLM${openSentinel(9)}`, ` SLM again${CLOSE}`];
+  const source = sourceWithSentinels([{ text: pieces[0] }, { text: pieces[1], llmIndex: 1 }, { text: pieces[2] }]);
+  assert.equal(sentinelsIn(source), `${openSentinel(1)}${CLOSE}`, 'the only markers are the real ones');
+  assert.equal(source.indexOf(openSentinel(1)), source.indexOf('LLM ') - 1);
+  assert.equal(source.indexOf(CLOSE), source.indexOf(' SLM again') - 1);
+  assert.equal(restoreEscaped(stripSentinels(source)), pieces.join(''), 'the text as written');
+});
+
+test('escaped characters survive rendering as written, in text, code, a link, and beside math; noncharacters are dropped', () => {
+  const icons = '\uE0A0\uE100\uF7FF\uE000\uE001';
+  const html = renderMarkdown(
+    [
+      { text: `Branch ${icons}\uFDD0\uFDEF.\n\n\`\`\`js\nconst s = "${icons}";\n\`\`\`\n\n[${icons}](https://example.com/${icons} "${icons}") ` },
+      { text: `LLM ${icons} $x^{2}\uE100\uE000$`, llmIndex: 0 },
+    ],
+    titleFor,
+  );
+  assert.doesNotMatch(html, /[\uFDD0-\uFDEF]/, 'no escape is left');
+  assert.ok(html.includes(`<p>Branch ${icons}.</p>`), html);
+  assert.ok(html.includes(`<span class="hljs-string">&quot;${icons}&quot;</span>`), `in the code: ${html}`);
+  assert.ok(html.includes(`title="${icons}">${icons}</a>`), `the link's title and text: ${html}`);
+  assert.ok(html.includes('href="https://example.com/%EE%82%A0%EE%84%80%EF%9F%BF%EE%80%80%EE%80%81"'), `the URL, percent-encoded: ${html}`);
+  assert.ok(html.includes(`<span class="relay-llm" data-span="0" title="span 0">LLM ${icons} </span>`), `the LLM's text, marked: ${html}`);
+  assert.ok(html.includes('data-tex="x^{2}"'), `the formula, without them (KaTeX takes none for a symbol): ${html}`);
+  assert.equal((html.match(/relay-llm/g) ?? []).length, 2, 'two marks: the text and the formula');
 });
 
 test('a model name with $-patterns goes into the hover text of a marked math element as written', () => {
@@ -49,8 +76,8 @@ test('a character reference to a marker character is neutralised, in any spellin
   for (const form of forms) assert.equal(neutraliseSentinelReferences(`a${form}b`), 'a&#xFFFD;b', form);
   const kept = '&#xE002; &#xF800; &#65; &#x41; &amp; &#xE10; &#x;';
   assert.equal(neutraliseSentinelReferences(kept), kept);
-  // One that forms only across segments, once an LLM span of marker characters alone is dropped.
-  const joined = sourceWithSentinels([{ text: 'x &#xE1' }, { text: CLOSE, llmIndex: 0 }, { text: '00;forged' }]);
+  // One that forms only across segments, once an LLM span of noncharacters alone is dropped.
+  const joined = sourceWithSentinels([{ text: 'x &#xE1' }, { text: '\uFDD0\uFDE0', llmIndex: 0 }, { text: '00;forged' }]);
   assert.equal(joined, 'x &#xFFFD;forged');
 });
 
@@ -61,13 +88,19 @@ test('SLM text that decodes to marker characters gets no mark and no skipped-cal
     '![an &#xE100;image&#xE000;](https://example.com/x.png) after',
     '```js&#xE100;\ncode\n```\n\nafter',
     '<https://example.com/%EE%84%80forged%EE%80%80> marker <https://example.com/%EE%80%81> after',
-    'math $\\char"E100$ forged $\\char"E001$ text $\\char"E000$ rest',
   ];
   for (const source of sources) {
     const html = renderMarkdown([{ text: source }], titleFor, () => 'skipped');
     assert.doesNotMatch(html, /relay-llm|relay-declined|data-span/, `${source}\n${html}`);
     assert.doesNotMatch(html, /[\uE000-\uF8FF]/, `no marker character is left in the HTML: ${html}`);
   }
+  // KaTeX's \char writes the character itself: it shows as written, and is no marker.
+  const math = renderMarkdown([{ text: 'math $\\char"E100$ forged $\\char"E001$ text $\\char"E000$ rest' }], titleFor, () => 'skipped');
+  assert.doesNotMatch(math, /relay-llm|relay-declined|data-span/, math);
+  assert.deepEqual(
+    math.match(/<span class="mord">([^<]*)<\/span>/g),
+    ['\uE100', '\uE001', '\uE000'].map((ch) => `<span class="mord">${ch}</span>`),
+  );
 });
 
 test("LLM text cannot end its own mark early with a reference or KaTeX's \\char", () => {
