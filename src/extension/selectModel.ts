@@ -91,6 +91,8 @@ const REMOVE_WORKSPACE_VALUE = 'Remove It from This Workspace';
  * workspace value wins over the user's choice just saved: say so, and offer to remove it.
  */
 function offerToDropWorkspaceVariant(chosen: OnnxVariant | 'auto'): void {
+  // In Restricted Mode VS Code ignores a workspace's value (relay.slm.variant is restricted): nothing wins over the choice.
+  if (!vscode.workspace.isTrusted) return;
   const config = vscode.workspace.getConfiguration('relay');
   const inspected = config.inspect<string>('slm.variant');
   const overriding = [
@@ -105,7 +107,14 @@ function offerToDropWorkspaceVariant(chosen: OnnxVariant | 'auto'): void {
       REMOVE_WORKSPACE_VALUE,
     )
     .then(async (picked) => {
-      if (picked === REMOVE_WORKSPACE_VALUE) for (const o of overriding) await config.update('slm.variant', undefined, o.target);
+      if (picked !== REMOVE_WORKSPACE_VALUE) return;
+      try {
+        for (const o of overriding) await config.update('slm.variant', undefined, o.target);
+      } catch (error) {
+        void vscode.window.showErrorMessage(
+          `Relay: could not remove relay.slm.variant from ${overriding[0].where} (${error instanceof Error ? error.message : String(error)}). Remove it there by hand.`,
+        );
+      }
     });
 }
 

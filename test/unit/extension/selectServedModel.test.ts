@@ -251,6 +251,57 @@ describe('Select Model: a model on a server', () => {
     assert.equal(workspaceSettings.has('relay.slm.variant'), false, 'the workspace value was removed');
   });
 
+  test("in Restricted Mode a workspace's relay.slm.variant is ignored (restricted), so nothing is said about it", async () => {
+    resetSettings();
+    workspaceSettings.set('relay.slm.variant', 'fp16');
+    const warned = warningsShown.length;
+    workspace.isTrusted = false;
+    userPicksLocalFolder();
+    try {
+      await selectModel(ext.context);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      workspace.isTrusted = true;
+    }
+    assert.deepEqual(
+      warningsShown.slice(warned).filter((w) => /relay\.slm\.variant/.test(w.message)),
+      [],
+    );
+    assert.equal(settings.get('relay.slm.variant'), 'auto');
+  });
+
+  test("removing a workspace's relay.slm.variant that VS Code cannot write says so, with the fix", async () => {
+    resetSettings();
+    workspaceSettings.set('relay.slm.variant', 'fp16');
+    answerWarnings((w) => w.items.find((item) => /Remove/.test(item)));
+    const getConfiguration = workspace.getConfiguration;
+    workspace.getConfiguration = (section?: string) => {
+      const config = getConfiguration(section);
+      return {
+        ...config,
+        update: async (key: string, value: unknown, target?: unknown) => {
+          if (value === undefined) throw new Error('Unable to write into workspace settings.');
+          return config.update(key, value, target as never);
+        },
+      };
+    };
+    const from = questionsAsked.length;
+    userPicksLocalFolder();
+    try {
+      await selectModel(ext.context);
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      workspace.getConfiguration = getConfiguration;
+      answerWarnings(undefined);
+    }
+    const errors = asked(from).filter((q) => q.api === 'showErrorMessage');
+    assert.equal(errors.length, 1, errors.map((q) => q.text).join(' | '));
+    assert.match(
+      errors[0].text,
+      /could not remove relay\.slm\.variant from this workspace's settings .*Unable to write into workspace settings\..*Remove it there by hand/,
+    );
+  });
+
   test('a settings.json VS Code cannot write: the choice is said not to be saved, with the fix; the folder is not blamed', async () => {
     resetSettings();
     const getConfiguration = workspace.getConfiguration;

@@ -17,9 +17,10 @@ const settings: Record<string, { scope?: string }> = manifest.contributes.config
 
 /** Settings a workspace may set, and why that is safe. */
 const WORKSPACE_SETTINGS: Record<string, string> = {
-  'relay.slm.variant': 'picks a file inside the model folder the user chose',
-  'relay.slm.q4Compute': "the arithmetic of the user's own model",
-  'relay.temperature': 'sampling only',
+  // Restricted: an untrusted workspace could pick fp32 (4-8x the memory) or a temperature that spoils billed answers.
+  'relay.slm.variant': 'picks a file inside the model folder the user chose (restricted)',
+  'relay.slm.q4Compute': "the arithmetic of the user's own model (restricted)",
+  'relay.temperature': 'sampling only (restricted)',
   'relay.confidence.threshold': "how the answer is shared between the user's models, within the user's ceilings (restricted)",
   'relay.confidence.spanTokens': 'as above (restricted)',
   'relay.maxLlmShare': 'as above (restricted)',

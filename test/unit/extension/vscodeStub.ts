@@ -436,6 +436,8 @@ export function setWorkspaceFolder(folder: string | undefined): void {
 }
 
 export const workspace = {
+  /** Workspace Trust: false is Restricted Mode. */
+  isTrusted: true,
   getConfiguration(section?: string) {
     return configurationOf(section);
   },
