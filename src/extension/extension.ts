@@ -89,8 +89,12 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('relay.stop', () => {
       if (!service.stop()) void vscode.window.setStatusBarMessage('Relay: nothing to stop', 2000);
     }),
-    vscode.languages.registerCodeActionsProvider({ scheme: 'file' }, new ExplainCodeActions(), { providedCodeActionKinds: ExplainCodeActions.kinds }),
-    vscode.languages.registerCodeActionsProvider({ scheme: 'untitled' }, new ExplainCodeActions(), { providedCodeActionKinds: ExplainCodeActions.kinds }),
+    // Where code is edited: files, new files, notebook cells, virtual workspaces (GitHub Repositories); not output or diff views.
+    vscode.languages.registerCodeActionsProvider(
+      ['file', 'untitled', 'vscode-notebook-cell', 'vscode-vfs'].map((scheme) => ({ scheme })),
+      new ExplainCodeActions(),
+      { providedCodeActionKinds: ExplainCodeActions.kinds },
+    ),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('relay')) void refreshSetup();
       if (event.affectsConfiguration('relay.slm')) void service.preload();
