@@ -238,6 +238,14 @@ class RelayApp {
       case 'call-figures':
         this.turns.get(message.turnId)?.setCallFigures(message);
         return;
+      case 'not-sent': {
+        // Back where it was written, before anything typed since, so nothing the user wrote is lost.
+        const since = this.input.value;
+        this.input.value = since.trim() ? `${message.text}\n${since}` : message.text;
+        this.vscode.setState({ draft: this.input.value });
+        this.showInputError(`Not sent: ${message.reason}`);
+        return;
+      }
       case 'call-declined':
         this.turns.get(message.turnId)?.markDeclined(message);
         return;

@@ -350,9 +350,12 @@ export class Conversation {
     switch (message.type) {
       case 'ready':
         return this.init();
-      case 'send':
-        await this.ask(message.text);
+      case 'send': {
+        const asked = await this.ask(message.text);
+        // Refused (an answer was being written elsewhere when it was sent): the view cleared its input, so the text goes back.
+        if (asked.turnId === '' && asked.outcome.error) this.post({ type: 'not-sent', text: message.text, reason: asked.outcome.error.message });
         return;
+      }
       case 'draft':
         // The next turn's prompt as far as it is written: read ahead while the user writes the rest.
         if (this.view === 'chat') void this.service.readAheadDraft(alternatingMessages([...this.turns, userTurnOf(message.text)]));

@@ -164,7 +164,9 @@ export type HostMessage =
   /** A call that wrote into the turn's last LLM span ended: the span's figures for its hover. */
   | ({ type: 'call-figures'; turnId: string } & CallFiguresView)
   /** A call was skipped here (the money ceiling): a marker at the end of the text so far. */
-  | ({ type: 'call-declined'; turnId: string } & DeclinedCallView);
+  | ({ type: 'call-declined'; turnId: string } & DeclinedCallView)
+  /** A message the view sent was not asked (an answer was being written elsewhere): it goes back into the input, with why. */
+  | { type: 'not-sent'; text: string; reason: string };
 
 /** Webview -> host. */
 export type WebviewMessage =
@@ -251,6 +253,7 @@ const HOST_TYPES = new Set([
   'demo-result',
   'call-figures',
   'call-declined',
+  'not-sent',
 ]);
 
 const isUsd = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
@@ -356,6 +359,8 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         : undefined;
     case 'call-declined':
       return isShortString(value.turnId) && isDeclinedCall(value) ? (value as unknown as HostMessage) : undefined;
+    case 'not-sent':
+      return typeof value.text === 'string' && isShortString(value.reason, 2000) ? (value as HostMessage) : undefined;
     default:
       return value as HostMessage;
   }

@@ -195,7 +195,19 @@ test('a request while an answer runs adds no turn (the running one stays last) a
     lastInfo(),
     'Relay is still writing an answer (in another view or in @relay), so this question was not asked. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").',
   );
+  await chat.conversation.receive({ type: 'send', text: 'Typed in the chat' });
+  assert.deepEqual(
+    chat.posted.at(-1),
+    {
+      type: 'not-sent',
+      text: 'Typed in the chat',
+      reason:
+        'Relay is still writing an answer (in another view or in @relay), so this question was not asked. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").',
+    },
+    'the view cleared its input when it sent: the text goes back',
+  );
   await answers.conversation.receive({ type: 'send', text: 'Another question' });
+  assert.equal(answers.posted.at(-1)?.type, 'not-sent');
   assert.equal(started(answers.posted).length, turnsBefore, 'no turn added');
   assert.equal(started(chat.posted).length, 0);
   assert.equal(service.sent.length, sentBefore, 'nothing was sent');

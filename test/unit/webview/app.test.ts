@@ -109,6 +109,24 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.deepEqual((await webview.posted()).slice(1), [{ type: 'stop' }, { type: 'send', text: 'queued question' }]);
   });
 
+  it('a message the host did not ask (an answer was being written elsewhere) goes back into the input, before what was typed since, with why', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
+    const input = webview.page.locator('#chat-input');
+    await input.fill('my long question');
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), '', 'sent, so cleared');
+    const reason = 'Relay is still writing an answer (in another view or in @relay), so this question was not asked.';
+    await deliver({ type: 'not-sent', text: 'my long question', reason });
+    assert.equal(await input.inputValue(), 'my long question');
+    assert.equal(await webview.page.locator('#chat-input-error [role="alert"]').innerText(), `Not sent: ${reason}`);
+    assert.equal(await input.getAttribute('aria-invalid'), 'true');
+    await input.fill('typed since');
+    await deliver({ type: 'not-sent', text: 'an earlier one', reason });
+    assert.equal(await input.inputValue(), 'an earlier one\ntyped since', 'nothing typed since is lost');
+    await deliver({ type: 'not-sent', text: 42, reason });
+    assert.equal(await input.inputValue(), 'an earlier one\ntyped since', 'a malformed one is ignored');
+  });
+
   it("offers Stop only for this view's own answer: another view's (or @relay's) keeps Send off and Stop off, and says where to stop it", async () => {
     await deliver({ type: 'init', view: 'chat', busy: true, turns: [] });
     const stop = webview.page.locator('.relay-toolbar button', { hasText: 'Stop' });
