@@ -2,6 +2,7 @@
 // binding, a GPU provider library or a stray module fails with the file named; the zip
 // reader reads what vsce's zip writer (yazl) writes.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -115,6 +116,17 @@ describe('staged platform folder', () => {
         other.name,
       );
     }
+  });
+
+  test('a bare `vsce package` at the root stops before packaging, naming `npm run package`; the staged manifest has no such step', () => {
+    const root = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const prepublish = root.scripts['vscode:prepublish'];
+    assert.ok(prepublish, 'vsce runs vscode:prepublish before it packages');
+    const [command, ...args] = prepublish.split(' ');
+    const run = spawnSync(command === 'node' ? process.execPath : command, args, { cwd: REPO, encoding: 'utf8' });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /npm run package/);
+    assert.equal((stageManifest(root, '1.30.0') as { scripts?: unknown }).scripts, undefined, 'the packaging script is not refused');
   });
 
   test('the manifest keeps the marketplace fields and drops the build-only ones', () => {
