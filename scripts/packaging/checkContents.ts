@@ -64,8 +64,8 @@ export function extensionFiles(zipEntryNames: readonly string[]): string[] {
 export function checkPackageContents(files: readonly string[], target: PackageTarget): ContentProblem[] {
   const problems: ContentProblem[] = [];
   const present = new Set(files);
-  const ownDir = `${NATIVE_DIR}/${target.platform}/${target.arch}/`;
-  for (const file of [...REQUIRED_FILES, ...target.nativeFiles.map((f) => ownDir + f)]) {
+  const ownDir = target.native ? `${NATIVE_DIR}/${target.native.platform}/${target.native.arch}/` : undefined;
+  for (const file of [...REQUIRED_FILES, ...(ownDir ? target.nativeFiles.map((f) => ownDir + f) : [])]) {
     if (!present.has(file)) problems.push({ file, problem: 'required but missing' });
   }
   for (const file of files) {
@@ -76,13 +76,13 @@ export function checkPackageContents(files: readonly string[], target: PackageTa
 }
 
 /** Why `file` must not be in the package of `target`, or undefined when it may. */
-function slippedIn(file: string, target: PackageTarget, ownDir: string): string | undefined {
-  const foreign = TARGETS.find((t) => t !== target && file.startsWith(`${NATIVE_DIR}/${t.platform}/${t.arch}/`));
+function slippedIn(file: string, target: PackageTarget, ownDir: string | undefined): string | undefined {
+  const foreign = TARGETS.find((t) => t !== target && t.native && file.startsWith(`${NATIVE_DIR}/${t.native.platform}/${t.native.arch}/`));
   if (foreign) return `belongs to ${foreign.name}, not ${target.name}`;
   const forbidden = FORBIDDEN.find((f) => f.pattern.test(file));
   if (forbidden) return `must not be shipped: ${forbidden.why}`;
   if (file.startsWith(`${NATIVE_DIR}/`)) {
-    const needed = file.startsWith(ownDir) && target.nativeFiles.includes(file.slice(ownDir.length));
+    const needed = ownDir !== undefined && file.startsWith(ownDir) && target.nativeFiles.includes(file.slice(ownDir.length));
     return needed ? undefined : `is not one of the native files ${target.name} needs (${target.nativeFiles.join(', ')})`;
   }
   return NATIVE_FILE.test(file) ? "a native library outside onnxruntime-node's binding folder" : undefined;

@@ -127,8 +127,9 @@ export function stageExtension({ repoRoot, buildDir, stageDir, target }: StageIn
   });
   copy(from(ortDir, 'README.md'), to(ortDir, 'README.md'));
   copyFiltered(from(ortDir, 'dist'), to(ortDir, 'dist'), (f) => f.endsWith('.js'));
-  for (const file of target.nativeFiles) {
-    copy(from(NATIVE_DIR, target.platform, target.arch, file), to(NATIVE_DIR, target.platform, target.arch, file));
+  if (target.native) {
+    const { platform, arch } = target.native;
+    for (const file of target.nativeFiles) copy(from(NATIVE_DIR, platform, arch, file), to(NATIVE_DIR, platform, arch, file));
   }
 
   writeFileSync(to(NOTICES_FILE), thirdPartyNotices(repoRoot, buildDir));

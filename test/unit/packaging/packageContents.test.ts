@@ -111,11 +111,26 @@ describe('staged platform folder', () => {
         problems.some((p) => p.problem === `belongs to linux-arm64, not ${other.name}`),
         other.name,
       );
-      assert.ok(
-        problems.some((p) => p.problem === 'required but missing' && p.file.includes(`/${other.platform}/${other.arch}/`)),
-        other.name,
-      );
+      if (other.native)
+        assert.ok(
+          problems.some((p) => p.problem === 'required but missing' && p.file.includes(`/${other.native?.platform}/${other.native?.arch}/`)),
+          other.name,
+        );
     }
+  });
+
+  test('the universal package (where no platform package matches: an Intel Mac) carries no native file, and passes its own check', () => {
+    const universal = findTarget('universal');
+    const stageDir = join(scratch, 'stage-universal');
+    stageExtension({ repoRoot: REPO, buildDir: fakeBuild(), stageDir, target: universal });
+    const staged = listFiles(stageDir).filter((f) => f !== '.vscodeignore');
+    assert.deepEqual(checkPackageContents(staged, universal), []);
+    assert.deepEqual(
+      staged.filter((f) => f.startsWith(`${NATIVE_DIR}/`) || /\.(node|so(\.\d+)*|dylib|dll)$/.test(f)),
+      [],
+    );
+    assert.ok(staged.includes('node_modules/onnxruntime-node/dist/index.js'), 'its JS stays: the loader names the missing binding');
+    assert.ok(staged.includes('ThirdPartyNotices.txt'));
   });
 
   test('a bare `vsce package` at the root stops before packaging, naming `npm run package`; the staged manifest has no such step', () => {

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
+import { settingRef } from '../../settingNames';
 
 /** The platforms whose binding the pinned onnxruntime-node ships (scripts/packaging/targets.ts packages each). */
 export const SUPPORTED_ORT_TARGETS: readonly string[] = ['linux-x64', 'linux-arm64', 'darwin-arm64', 'win32-x64', 'win32-arm64'];
@@ -28,7 +29,7 @@ export function onnxRuntimeUnavailableMessage(target: string, detail: string, bi
     ? systemFix(target)
     : SUPPORTED_ORT_TARGETS.includes(target)
       ? `Install the Relay .vsix for ${target} (relay-decoding-${target}-<version>.vsix), or install Relay from the Marketplace, which picks it for you.`
-      : `ONNX Runtime publishes no binding for ${target}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Install the .vsix for ${target} if one is made for it, or use Relay on one of those platforms.`;
+      : `ONNX Runtime publishes no binding for ${target}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Run the small model on a server instead: set ${settingRef('slmKind')} to completions-server (vLLM, llama.cpp) or ollama, or in VS Code run "Relay: Select Model" and pick "A model on a server". Or use Relay on one of those platforms.`;
   return `The local model runtime (ONNX Runtime) cannot load on ${target}: ${detail}. ${fix}`;
 }
 
