@@ -518,8 +518,8 @@ class ServedSession implements SlmSession {
     for (const skipSpecialTokens of [false, true]) {
       const before = tokenizer.decode(since.seed, { skipSpecialTokens });
       const after = tokenizer.decode([...since.seed, ...all], { skipSpecialTokens });
-      if (!after.startsWith(before) || !after.slice(before.length).startsWith(written)) continue;
-      const held = after.slice(before.length + written.length);
+      const held = heldAfter(before, after, written);
+      if (held === undefined) continue;
       if (held.length === 0) this.spelling = undefined;
       else if (held.endsWith('\uFFFD')) this.spelling = { seed: since.seed, ids: all, text: written };
       else continue;
@@ -538,6 +538,35 @@ class ServedSession implements SlmSession {
   async dispose(): Promise<void> {
     this.disposed = true;
   }
+}
+
+/** Half a surrogate pair or U+FFFD: how a server writes bytes of a character it did not see begin. */
+const BROKEN_CHARACTER = /^[\uFFFD\uD800-\uDFFF]+/;
+
+/**
+ * What the ids' text (`after` less the context's `before`) holds back past the server's
+ * `written` text, or undefined where `written` is not how they begin. The context may end
+ * partway through a character (an earlier call stopped inside it; `before` ends in U+FFFD):
+ * the server was given its first bytes in the prompt, so it cannot spell it (vLLM leaves it
+ * out, others write its rest, there or a piece later, as U+FFFD or half a surrogate pair).
+ * Such leftovers are no text the ids lack; a real character they lack still fails.
+ */
+function heldAfter(before: string, after: string, written: string): string | undefined {
+  let ours: string;
+  let straddling = '';
+  if (after.startsWith(before)) ours = after.slice(before.length);
+  else {
+    const whole = before.replace(/\uFFFD+$/, '');
+    if (whole.length === before.length || !after.startsWith(whole)) return undefined;
+    ours = after.slice(whole.length);
+    const first = String.fromCodePoint(ours.codePointAt(0) ?? 0xfffd);
+    if (first !== '\uFFFD') straddling = first;
+  }
+  const unbroken = written.replace(BROKEN_CHARACTER, '');
+  // The character the server could not spell first: its text may hold none of it yet.
+  const readings = [...(straddling && !written.startsWith(straddling) ? [straddling + unbroken] : []), written, unbroken];
+  const reading = readings.find((candidate) => ours.startsWith(candidate));
+  return reading === undefined ? undefined : ours.slice(reading.length);
 }
 
 async function* sseEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
