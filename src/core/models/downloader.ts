@@ -18,9 +18,10 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, rm, stat, statfs, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, open, rm, stat, statfs, writeFile, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { renameRetrying, rmRetrying } from '../fsRetry';
+import { parseRetryAfter } from '../http/headers';
 import { isDroppedConnection } from '../http/networkErrors';
 import { formatBytes, ModelDownloadError } from './errors';
 import {
@@ -29,14 +30,18 @@ import {
   checkRevision,
   fileMetadata,
   isRetryableStatus,
+  MAX_RETRY_AFTER_MS,
   normalizeEndpoint,
+  rateLimitedError,
   resolveUrl,
+  RetryableAnswerError,
+  retryWaitMs,
   statusError,
   type FileMetadata,
   type HubContext,
   type HubFile,
 } from './hubApi';
-import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, type HubTimeouts } from './hubHttp';
+import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, sleep, type HubTimeouts } from './hubHttp';
 import {
   acquireLock,
   modelFolder,
@@ -88,10 +93,16 @@ export interface DownloadRequest {
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
   timeouts?: Partial<HubTimeouts>;
-  /** Tries per file after network errors, each resuming where the last stopped. Default 5. */
+  /**
+   * Tries in a row that get (almost) nothing of a file before it is given up on; a try that
+   * gets at least PROGRESS_BYTES starts the count over, each resuming where the last stopped.
+   * Default 5.
+   */
   maxAttemptsPerFile?: number;
-  /** Wait before a retry, times the attempt number (capped at 10 s). Default 1000. */
+  /** Wait before a retry, times the number of tries in a row without progress (capped at 10 s); a Retry-After replaces it. Default 1000. */
   retryDelayMs?: number;
+  /** Longest Retry-After waited out; a server that asks for longer is given up on at once. Default MAX_RETRY_AFTER_MS (60 s). */
+  maxRetryAfterMs?: number;
   /** Most milliseconds between progress reports while bytes flow. Default 250. */
   progressIntervalMs?: number;
   /** Free bytes where the model goes (default: statfs); undefined skips the check. */
@@ -128,6 +139,32 @@ interface PartialIdentity {
 
 const SPEED_WINDOW_MS = 5_000;
 
+/**
+ * Bytes a try must add to a file to count as progress (or the rest of the file, when less).
+ * Progress starts the count of failed tries over, so a link that drops every few megabytes
+ * still finishes; a try that adds less counts as failed, so a server that sends a byte or a
+ * few per connection is given up on after maxAttemptsPerFile tries in a row. The tries of a
+ * file are so bounded by maxAttemptsPerFile * (size / PROGRESS_BYTES + 1).
+ */
+const PROGRESS_BYTES = 64 * 1024;
+
+/** Errors of the connection, not of the disk: a transfer that fails with one is resumed. */
+const SOCKET_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENOTCONN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPROTO',
+]);
+
 /** Speed over a sliding window of recent byte counts. */
 class SpeedMeter {
   private samples: { at: number; bytes: number }[] = [];
@@ -143,21 +180,6 @@ class SpeedMeter {
     const seconds = (last.at - first.at) / 1000;
     return seconds > 0 ? Math.max(0, (last.bytes - first.bytes) / seconds) : 0;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancelledError());
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(cancelledError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 async function defaultFreeBytes(folder: string): Promise<number | undefined> {
@@ -292,7 +314,15 @@ class ModelDownload {
     private readonly folder: string,
   ) {
     this.timeouts = { ...DEFAULT_HUB_TIMEOUTS, ...(request.timeouts ?? {}) };
-    this.context = { endpoint: request.endpoint, token: request.token, signal: request.signal, timeouts: this.timeouts, tokenHint: request.tokenHint };
+    this.context = {
+      endpoint: request.endpoint,
+      token: request.token,
+      signal: request.signal,
+      timeouts: this.timeouts,
+      tokenHint: request.tokenHint,
+      retryDelayMs: request.retryDelayMs,
+      maxRetryAfterMs: request.maxRetryAfterMs,
+    };
     // A pinned download is of that very commit (checked in applyPins).
     if (request.pinnedSha256) this.commit = request.revision;
   }
@@ -526,10 +556,20 @@ class ModelDownload {
   private async downloadFile(file: PlannedFile, fileIndex: number, fileCount: number): Promise<void> {
     const maxAttempts = Math.max(1, this.request.maxAttemptsPerFile ?? 5);
     const retryDelayMs = Math.max(0, this.request.retryDelayMs ?? 1000);
+    const maxRetryAfterMs = Math.max(0, this.request.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS);
     const { partial, identity } = this.partialPaths(file);
     const progress = { file: file.path, fileIndex, fileCount };
     let freshRetryUsed = false;
-    let networkAttempts = 0;
+    /** Tries in a row that added less than PROGRESS_BYTES (see there); only they bring giving up closer. */
+    let triesWithoutProgress = 0;
+    let tries = 0;
+    const giveUp = (failure: ModelDownloadError, why: string): ModelDownloadError => {
+      const kept =
+        file.resumable > 0
+          ? `${formatBytes(file.resumable)} of it is kept and the next download resumes it`
+          : 'none of it is kept, so the next download starts it from the beginning';
+      return new ModelDownloadError(failure.code, `${failure.message} Gave up on ${file.path} ${why}; ${kept}.`, file.path);
+    };
     try {
       if (file.resumable === 0) await this.startPartial(file);
     } catch (error) {
@@ -538,21 +578,28 @@ class ModelDownload {
     for (;;) {
       this.checkCancelled();
       this.report({ phase: 'downloading', ...progress }, true);
+      const downloadedBefore = this.bytesDownloaded;
+      const missingBefore = file.size - file.resumable;
       try {
+        tries += 1;
         if (file.resumable < file.size) await this.transfer(file, partial, progress);
       } catch (error) {
         const failure = this.asDownloadError(error, file);
         if (failure.code === 'size') await this.failIfListingStale(file);
         if (failure.code !== 'network' && failure.code !== 'server') throw failure;
-        networkAttempts += 1;
-        if (networkAttempts >= maxAttempts) {
-          const kept =
-            file.resumable > 0
-              ? `${formatBytes(file.resumable)} of it is kept and the next download resumes it`
-              : 'none of it is kept, so the next download starts it from the beginning';
-          throw new ModelDownloadError(failure.code, `${failure.message} Gave up on ${file.path} after ${maxAttempts} tries; ${kept}.`, file.path);
+        const added = this.bytesDownloaded - downloadedBefore;
+        triesWithoutProgress = added >= Math.min(PROGRESS_BYTES, missingBefore) ? 0 : triesWithoutProgress + 1;
+        if (triesWithoutProgress >= maxAttempts) {
+          const inARow = tries > triesWithoutProgress ? `, the last ${triesWithoutProgress} in a row without progress` : '';
+          throw giveUp(failure, `after ${tries} tries${inARow}`);
         }
-        await sleep(Math.min(10_000, retryDelayMs * networkAttempts), this.signal);
+        let waitMs: number;
+        try {
+          waitMs = retryWaitMs(failure, Math.max(1, triesWithoutProgress), retryDelayMs, maxRetryAfterMs);
+        } catch (tooLong) {
+          throw giveUp(tooLong as ModelDownloadError, tries > 1 ? `after ${tries} tries` : 'at once');
+        }
+        await sleep(waitMs, this.signal);
         continue;
       }
 
@@ -622,7 +669,12 @@ class ModelDownload {
     }
     if (isRetryableStatus(response.status)) {
       response.body.destroy();
-      throw new ModelDownloadError('server', `${response.url.host} answered HTTP ${response.status} for ${file.path}.`, file.path);
+      const retryAfterMs = parseRetryAfter(response.headers);
+      const error =
+        response.status === 429
+          ? rateLimitedError(response.url.host, `${repo}/${file.path}`, retryAfterMs, this.context, file.path)
+          : new ModelDownloadError('server', `${response.url.host} answered HTTP ${response.status} for ${file.path}.`, file.path);
+      throw new RetryableAnswerError(error, response.status, retryAfterMs);
     }
     if (response.status !== 200 && response.status !== 206) throw await statusError(response, this.context, { repo, revision, path: file.path });
 
@@ -652,15 +704,7 @@ class ModelDownload {
           if (file.resumable + chunk.length > file.size) {
             throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced.`, file.path);
           }
-          try {
-            await handle.write(chunk);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw diskFullError(this.folder, file.path);
-            throw error;
-          }
-          file.resumable += chunk.length;
-          this.bytesDone += chunk.length;
-          this.bytesDownloaded += chunk.length;
+          await this.writeChunk(handle, chunk, file, partial);
           this.speed.add(this.bytesDownloaded);
           this.report({ phase: 'downloading', ...progress }, false);
         }
@@ -680,6 +724,32 @@ class ModelDownload {
     }
   }
 
+  /**
+   * Writes all of `chunk` to the end of the partial file and counts what was written. A
+   * write may take only part of a chunk (at a file-size limit, before its EFBIG): the rest
+   * is written on, so the file never has a gap, and the bytes it took are counted, so a
+   * resume asks for exactly what follows them. A write's error names the partial file (the
+   * file system's errors say nothing of it), so it is reported as the disk's, not retried.
+   */
+  private async writeChunk(handle: FileHandle, chunk: Buffer, file: PlannedFile, partial: string): Promise<void> {
+    for (let offset = 0; offset < chunk.length;) {
+      let written: number;
+      try {
+        ({ bytesWritten: written } = await handle.write(chunk, offset, chunk.length - offset));
+      } catch (error) {
+        const errno = error as NodeJS.ErrnoException;
+        if (errno?.code !== undefined && errno.path === undefined) errno.path = partial;
+        throw error;
+      }
+      // Nothing written and no error: a disk that takes no more would loop here forever.
+      if (written <= 0) throw Object.assign(new Error(`write of ${partial} took no bytes`), { code: 'EIO', syscall: 'write', path: partial });
+      offset += written;
+      file.resumable += written;
+      this.bytesDone += written;
+      this.bytesDownloaded += written;
+    }
+  }
+
   private asDownloadError(error: unknown, file: PlannedFile): ModelDownloadError {
     if (this.signal?.aborted) return cancelledError();
     if (error instanceof ModelDownloadError) {
@@ -693,12 +763,13 @@ class ModelDownload {
     if (isDroppedConnection(errno)) {
       return new ModelDownloadError('network', `The connection dropped after ${formatBytes(file.resumable)} of ${file.path}.`, file.path);
     }
-    if (typeof errno?.code === 'string' && /^E[A-Z]+$/.test(errno.code) && !errno.code.startsWith('ERR_')) {
-      // A file-system error (EACCES, EROFS...) is not retried.
-      if (['EACCES', 'EPERM', 'EROFS', 'EISDIR', 'ENOTDIR'].includes(errno.code)) {
-        return new ModelDownloadError('bad_request', `Cannot write ${file.path} in ${this.folder} (${errno.code}). Check the folder's permissions.`, file.path);
-      }
+    if (typeof errno?.code === 'string' && SOCKET_ERROR_CODES.has(errno.code)) {
       return networkError(errno, resolveUrl(this.request.endpoint, this.request.repo, this.request.revision, file.path));
+    }
+    if (typeof errno?.code === 'string' && /^E[A-Z]+$/.test(errno.code)) {
+      // Any other system error (EIO, EFBIG, EACCES... without a path) is the disk's: not retried, it names the partial file.
+      const onTheDisk = fileSystemError({ ...errno, code: errno.code, message: errno.message, path: this.partialPaths(file).partial }, this.folder, file.path);
+      if (onTheDisk) return onTheDisk;
     }
     return new ModelDownloadError('network', `Downloading ${file.path} failed: ${errno?.message ?? String(error)}`, file.path);
   }
@@ -739,6 +810,12 @@ export function fileSystemError(error: unknown, folder: string, file?: string, p
     case 'ENOSPC':
     case 'EDQUOT':
       return diskFullError(folder, what);
+    case 'EFBIG':
+      return new ModelDownloadError(
+        'bad_request',
+        `Cannot write ${what} in ${folder}: the file is larger than that volume allows for one file (EFBIG; FAT32, common on USB drives and SD cards, allows at most 4 GB, and a process may also be limited by ulimit -f). Download the model by hand into a folder on another volume (NTFS, exFAT, APFS, ext4) and use "Use a local folder...", or move VS Code's data off that volume.`,
+        file,
+      );
     case 'ENAMETOOLONG':
       return new ModelDownloadError(
         'bad_request',

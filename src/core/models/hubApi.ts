@@ -8,9 +8,10 @@
  *   answer with a redirect to a CDN, which is not followed for metadata.
  */
 import { scrubSecrets } from '../providers/errors';
-import { ModelDownloadError } from './errors';
+import { parseRetryAfter } from '../http/headers';
+import { formatDuration, ModelDownloadError } from './errors';
 import { withoutCredentials } from '../http/shownUrl';
-import { header, hubRequest, networkError, readText, SMALL_READ_DEADLINE_MS, type HubResponse, type HubTimeouts } from './hubHttp';
+import { cancelledError, header, hubRequest, networkError, readText, sleep, SMALL_READ_DEADLINE_MS, type HubResponse, type HubTimeouts } from './hubHttp';
 import { quotedAddress } from '../http/shownUrl';
 
 /** One file of a repository, with what is known to verify it. */
@@ -31,7 +32,23 @@ export interface HubContext {
   timeouts: HubTimeouts;
   /** How the user sets a token, for the gated-repo message (e.g. 'run "Relay: Set Model Hub Token"'). */
   tokenHint?: string;
+  /** Wait before another try of a listing page or HEAD, times the try number (at most 10 s); a Retry-After replaces it. Default 1000. */
+  retryDelayMs?: number;
+  /** Longest Retry-After waited out; a server that asks for longer is given up on at once. Default MAX_RETRY_AFTER_MS. */
+  maxRetryAfterMs?: number;
 }
+
+/** The command that stores, replaces or removes the hub token (src/extension/selectModel.ts). */
+const SET_HUB_TOKEN_COMMAND = 'Relay: Set Model Hub Token';
+
+/** Longest Retry-After waited out by default: longer, and the user is better told when to try again. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** Longest wait of the backoff (retryDelayMs times the try number) when the server names none. */
+const MAX_BACKOFF_MS = 10_000;
+
+/** Tries of one listing page or HEAD: enough to ride out a brief 502 or 429, few enough to fail fast when the hub is down. */
+const SMALL_READ_TRIES = 3;
 
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
@@ -115,6 +132,9 @@ export async function statusError(
   const tokenHint = context.tokenHint ?? 'give the downloader an access token';
   const status = response.status;
   const file = what.path;
+  // The hub's own word on a refusal (huggingface.co: "Invalid credentials in Authorization header"), scrubbed: it may echo what was sent.
+  const serverMessage = scrubSecrets((header(response.headers, 'x-error-message') ?? '').trim(), endpointSecrets(context)).slice(0, 200);
+  const quotedServerMessage = serverMessage ? ` ("${serverMessage}")` : '';
   // A 401/403 of another origin (the CDN a file redirects to, which never gets the token) says nothing of access to the repository.
   if ((status === 401 || status === 403) && response.url.origin !== endpoint.origin) {
     return new ModelDownloadError(
@@ -131,10 +151,19 @@ export async function statusError(
         file,
       );
     }
+    // huggingface.co answers 401 to an expired or revoked token even for a public repository: no terms to accept would help.
+    const tokenRefused = code !== 'GatedRepo' && (status === 401 || INVALID_CREDENTIALS.test(serverMessage));
+    if (context.token && tokenRefused) {
+      return new ModelDownloadError(
+        'gated',
+        `The model hub refused the hub token stored for ${publicEndpoint.origin} with HTTP ${status}${quotedServerMessage}: the token is invalid, expired or revoked. Create a read token at ${new URL('settings/tokens', publicEndpoint).href} and run "${SET_HUB_TOKEN_COMMAND}" to replace it, or run it and leave the box empty to remove the token (public models need none), then download again.`,
+        file,
+      );
+    }
     if (status === 403 || context.token) {
       return new ModelDownloadError(
         'gated',
-        `The model hub refused ${what.repo}${file ? ` (${file})` : ''} with HTTP ${status}: ${context.token ? 'the access token was refused or has not been granted access to this gated repository' : 'access is not granted'}. Open ${repoPage}, accept its terms while signed in with the account of your token, check that the token can read gated repositories, then download again.`,
+        `The model hub refused ${what.repo}${file ? ` (${file})` : ''} with HTTP ${status}: ${context.token ? 'the access token was refused or has not been granted access to this gated repository' : 'access is not granted'}. Open ${repoPage}, accept its terms while signed in with the account of your token, check that the token can read gated repositories, then download again.${serverMessage ? ` The hub said: "${serverMessage}".` : ''}`,
         file,
       );
     }
@@ -160,6 +189,7 @@ export async function statusError(
       `The model hub has no repository ${what.repo} at revision ${what.revision} (HTTP 404). Check the repository id.`,
     );
   }
+  if (status === 429) return rateLimitedError(response.url.host, file ? `${what.repo}/${file}` : what.repo, parseRetryAfter(response.headers), context, file);
   if (status === 416) return new ModelDownloadError('server', `${response.url.host} refused the byte range asked for ${file ?? what.repo} (HTTP 416).`, file);
   // Scrubbed whole, then cut: a server may echo the request's Authorization header (the token, or the endpoint's user:password) in its error body.
   const detail = scrubSecrets(text.trim(), endpointSecrets(context)).slice(0, 200);
@@ -168,6 +198,80 @@ export async function statusError(
     `The model hub answered HTTP ${status} for ${file ? `${what.repo}/${file}` : what.repo}${detail ? `: ${detail}` : ''}. Try again later.`,
     file,
   );
+}
+
+/** What huggingface.co says of a token it does not accept (x-error-message). */
+const INVALID_CREDENTIALS = /invalid (credentials|token|username or password)|token.*(expired|revoked)/i;
+
+/**
+ * A 429 the tries did not outlast: the hub limits requests per IP address, and more for
+ * a signed-in account, so a token helps where none was sent.
+ */
+export function rateLimitedError(host: string, what: string, retryAfterMs: number | undefined, context: HubContext, file?: string): ModelDownloadError {
+  const asked = retryAfterMs !== undefined ? ` and asks to wait ${formatDuration(retryAfterMs)}` : '';
+  const when = retryAfterMs !== undefined ? 'after that' : 'in a few minutes';
+  const advice = context.token
+    ? `Try again ${when}: the hub token sent has reached its limit too.`
+    : `Try again ${when}, or set a hub token, which raises the limit: ${context.tokenHint ?? `run "${SET_HUB_TOKEN_COMMAND}"`}.`;
+  return new ModelDownloadError('server', `${host} is rate limiting downloads from the model hub (HTTP 429 for ${what})${asked}. ${advice}`, file);
+}
+
+/** An answer worth another try (408, 429, 5xx): its error, and how long the server asked to wait (Retry-After). */
+export class RetryableAnswerError extends ModelDownloadError {
+  constructor(
+    error: ModelDownloadError,
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(error.code, error.message, error.file);
+  }
+}
+
+/**
+ * How long to wait before try number `tries + 1` after `failure`: the server's Retry-After
+ * when it sent one, else `retryDelayMs` times `tries` (at most MAX_BACKOFF_MS). A server
+ * that asks for longer than `maxRetryAfterMs` is not waited for: the error thrown says how
+ * long it asked.
+ */
+export function retryWaitMs(failure: ModelDownloadError, tries: number, retryDelayMs: number, maxRetryAfterMs: number): number {
+  const asked = failure instanceof RetryableAnswerError ? failure.retryAfterMs : undefined;
+  if (asked === undefined) return Math.min(MAX_BACKOFF_MS, Math.max(0, retryDelayMs) * tries);
+  if (asked <= maxRetryAfterMs) return asked;
+  // A 429's message already says how long; any other says it here.
+  if ((failure as RetryableAnswerError).status === 429) throw new ModelDownloadError(failure.code, failure.message, failure.file);
+  throw new ModelDownloadError(
+    failure.code,
+    `${failure.message} The server asked to wait ${formatDuration(asked)} before another try, longer than Relay waits (${formatDuration(maxRetryAfterMs)}): try again then.`,
+    failure.file,
+  );
+}
+
+/** Deadline errors of small reads: the read already took its whole deadline, so it is not tried again. */
+const deadlineErrors = new WeakSet<Error>();
+
+/**
+ * Runs one small read (a listing page, a HEAD) up to SMALL_READ_TRIES times: a dropped
+ * connection or a 408/429/5xx of a briefly overloaded hub is tried again after a wait (its
+ * Retry-After within the cap, else a short backoff) instead of failing the whole download.
+ */
+async function withRetries<T>(context: HubContext, read: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries += 1) {
+    try {
+      return await read();
+    } catch (error) {
+      if (context.signal?.aborted) throw cancelledError();
+      const retryable =
+        error instanceof RetryableAnswerError || (error instanceof ModelDownloadError && error.code === 'network' && !deadlineErrors.has(error));
+      if (!retryable || tries >= SMALL_READ_TRIES) throw error;
+      await sleep(retryWaitMs(error, tries, context.retryDelayMs ?? 1000, context.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS), context.signal);
+    }
+  }
+}
+
+/** The error of a hub answer that is not what was asked: one worth another try says so, with its Retry-After. */
+async function answerError(response: HubResponse, context: HubContext, what: { repo: string; revision: string; path?: string }): Promise<ModelDownloadError> {
+  const error = await statusError(response, context, what);
+  return isRetryableStatus(response.status) ? new RetryableAnswerError(error, response.status, parseRetryAfter(response.headers)) : error;
 }
 
 /** What an error body must not quote: the token, and the endpoint's password as typed and as its Basic credentials. */
@@ -202,10 +306,12 @@ async function withReadDeadline<T>(context: HubContext, what: string, read: (con
   } catch (error) {
     if (expired && !outer?.aborted) {
       const host = normalizeEndpoint(context.endpoint).host;
-      throw new ModelDownloadError(
+      const deadlineError = new ModelDownloadError(
         'network',
         `${host} took more than ${deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`} to send ${what}; it was stopped. Check the network (a slow proxy?) and relay.models.hubEndpoint, then try again.`,
       );
+      deadlineErrors.add(deadlineError);
+      throw deadlineError;
     }
     throw error;
   } finally {
@@ -253,28 +359,30 @@ export async function listRepoFiles(context: HubContext, repo: string, revision:
     if (pagesSeen.has(url.href)) throw listingError(repo, `links back to a page it already sent (page ${page + 1})`);
     pagesSeen.add(url.href);
     const pageUrl: URL = url;
-    const { entries, next } = await withReadDeadline(context, `the file list of ${repo}`, async (bounded) => {
-      const response = await hubRequest({
-        method: 'GET',
-        url: pageUrl,
-        token: bounded.token,
-        hubOrigin,
-        signal: bounded.signal,
-        timeouts: bounded.timeouts,
-        redirects: 'all',
-        headers: { accept: 'application/json' },
-      });
-      if (response.status !== 200) throw await statusError(response, bounded, { repo, revision });
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(await readText(response));
-      } catch (error) {
-        if (error instanceof ModelDownloadError) throw error;
-        if (!(error instanceof SyntaxError)) throw networkError(error as NodeJS.ErrnoException, pageUrl);
-        throw listingError(repo, 'is not JSON');
-      }
-      return { entries: parsed, next: nextLink(header(response.headers, 'link')) };
-    });
+    const { entries, next } = await withRetries(context, () =>
+      withReadDeadline(context, `the file list of ${repo}`, async (bounded) => {
+        const response = await hubRequest({
+          method: 'GET',
+          url: pageUrl,
+          token: bounded.token,
+          hubOrigin,
+          signal: bounded.signal,
+          timeouts: bounded.timeouts,
+          redirects: 'all',
+          headers: { accept: 'application/json' },
+        });
+        if (response.status !== 200) throw await answerError(response, bounded, { repo, revision });
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(await readText(response));
+        } catch (error) {
+          if (error instanceof ModelDownloadError) throw error;
+          if (!(error instanceof SyntaxError)) throw networkError(error as NodeJS.ErrnoException, pageUrl);
+          throw listingError(repo, 'is not JSON');
+        }
+        return { entries: parsed, next: nextLink(header(response.headers, 'link')) };
+      }),
+    );
     if (!Array.isArray(entries)) throw listingError(repo, 'is not a list');
     for (const entry of entries as TreeEntry[]) {
       if (entry.type !== 'file' || typeof entry.path !== 'string') continue;
@@ -330,20 +438,22 @@ function unquoteEtag(value: string | undefined): string | undefined {
 /** A file's size, checksum and commit from a HEAD on its resolve URL (no CDN redirect followed). */
 export async function fileMetadata(context: HubContext, repo: string, revision: string, path: string): Promise<FileMetadata> {
   const hubOrigin = normalizeEndpoint(context.endpoint).origin;
-  const response = await withReadDeadline(context, `the headers of ${path} of ${repo}`, async (bounded) => {
-    const answer = await hubRequest({
-      method: 'HEAD',
-      url: resolveUrl(bounded.endpoint, repo, revision, path),
-      token: bounded.token,
-      hubOrigin,
-      signal: bounded.signal,
-      timeouts: bounded.timeouts,
-      redirects: 'same-origin',
-    });
-    const isRedirect = answer.status >= 300 && answer.status < 400;
-    if (!isRedirect && answer.status !== 200) throw await statusError(answer, bounded, { repo, revision, path });
-    return answer;
-  });
+  const response = await withRetries(context, () =>
+    withReadDeadline(context, `the headers of ${path} of ${repo}`, async (bounded) => {
+      const answer = await hubRequest({
+        method: 'HEAD',
+        url: resolveUrl(bounded.endpoint, repo, revision, path),
+        token: bounded.token,
+        hubOrigin,
+        signal: bounded.signal,
+        timeouts: bounded.timeouts,
+        redirects: 'same-origin',
+      });
+      const isRedirect = answer.status >= 300 && answer.status < 400;
+      if (!isRedirect && answer.status !== 200) throw await answerError(answer, bounded, { repo, revision, path });
+      return answer;
+    }),
+  );
   const isCdnRedirect = response.status >= 300 && response.status < 400;
   response.body.destroy(); // a HEAD has no body to read
   const linked = unquoteEtag(header(response.headers, 'x-linked-etag'));

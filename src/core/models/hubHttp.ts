@@ -59,6 +59,22 @@ export function cancelledError(): ModelDownloadError {
   return new ModelDownloadError('cancelled', 'The download was cancelled; what was downloaded is kept and the next download resumes it.');
 }
 
+/** Waits `ms`; an AbortSignal ends the wait at once with the cancelled error. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelledError());
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(cancelledError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Sends one request and follows redirects; resolves with the first non-redirect response. */
 export async function hubRequest(options: HubRequestOptions): Promise<HubResponse> {
   let url = options.url;

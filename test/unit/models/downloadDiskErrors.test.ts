@@ -1,14 +1,16 @@
 // What the disk can refuse while a model downloads, against a local hub (fakeHub.ts, real
 // servers on 127.0.0.1): a file name too long for the disk is refused before any request,
 // a path too long for the system and a full disk become download errors that say what to
-// do (never a raw file-system error), the transfer stops with them, and a download that
-// gives up says truthfully whether anything of the file was kept.
+// do (never a raw file-system error), the transfer stops with them, a file-size limit
+// (EFBIG) leaves no gap in the partial file and is not retried as if the network failed, and
+// a download that gives up says truthfully whether anything of the file was kept.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
+import { downloadModel, fileSystemError, type DownloadRequest } from '../../../src/core/models/downloader';
 import { ModelDownloadError } from '../../../src/core/models/errors';
 import { modelFolder } from '../../../src/core/models/modelStore';
 import { bytes, demoRepoFiles, FakeHub } from './fakeHub';
@@ -109,4 +111,47 @@ test('a download that gives up on a file it kept nothing of says so, not "0 B of
   assert.equal(error.code, 'server', error.message);
   assert.match(error.message, /Gave up on onnx\/model_int8\.onnx after 2 tries; none of it is kept, so the next download starts it from the beginning\.$/);
   assert.doesNotMatch(error.message, /0 B of it is kept/);
+});
+
+test(
+  'a file-size limit (EFBIG) midway through a file: what was written has no gap, the download is not retried, and the error names the limit and the fix',
+  { skip: process.platform === 'win32' || !existsSync('/bin/bash') },
+  async () => {
+    // The int8 graph (535 KB) passes this limit, every other file of the variant stays under it.
+    const limitBlocks = 300;
+    const limitBytes = limitBlocks * 1024;
+    const root = storage();
+    const request = await variantRequest(root, 'int8');
+    // The hub runs in this process: the child is awaited, not run synchronously. Killed after a minute (a bound, not a measurement).
+    const child = spawn(
+      '/bin/bash',
+      ['-c', `ulimit -f ${limitBlocks} && exec "$0" --import tsx "$1" "$2"`, process.execPath, join(__dirname, 'fileSizeLimited.ts'), JSON.stringify(request)],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const lastLine = stdout.trim().split('\n').pop() ?? '';
+    const outcome = (lastLine.startsWith('{') ? JSON.parse(lastLine) : {}) as { code?: string; file?: string; message?: string };
+    assert.equal(outcome.code, 'bad_request', `${outcome.message ?? ''} ${stderr}`);
+    assert.equal(outcome.file, GRAPH);
+    assert.match(outcome.message ?? '', /larger than that volume allows for one file \(EFBIG; FAT32, .* at most 4 GB/);
+    assert.match(outcome.message ?? '', /into a folder on another volume/);
+    assert.equal(hub.requests({ server: 'cdn', method: 'GET', pathIncludes: 'model_int8' }).length, 1, 'a full file is not the network: no retry');
+    // A write cut short at the limit was finished, not skipped: the partial file is the graph's first bytes, all of them.
+    const partial = readFileSync(join(modelFolder(root, REPO, 'main'), `${GRAPH}.partial`));
+    assert.equal(partial.length, limitBytes);
+    assert.ok(partial.equals(demoRepoFiles()[GRAPH].subarray(0, limitBytes)), 'the partial file has no gap');
+  },
+);
+
+test('a quota (EDQUOT) on a write says the disk is full; a file-size limit (EFBIG) names the limit', () => {
+  const writeError = (code: string): NodeJS.ErrnoException =>
+    Object.assign(new Error(code), { code, syscall: 'write', path: '/models/m/onnx/model.onnx.partial' });
+  const quota = fileSystemError(writeError('EDQUOT'), '/models/m', GRAPH);
+  assert.equal(quota?.code, 'disk_full');
+  assert.match(quota?.message ?? '', /Not enough disk space in \/models\/m to download onnx\/model_int8\.onnx/);
+  assert.match(fileSystemError(writeError('EFBIG'), '/models/m', GRAPH)?.message ?? '', /EFBIG; FAT32/);
 });

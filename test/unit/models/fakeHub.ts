@@ -112,6 +112,8 @@ export class FakeHub {
   withoutCommitHeader = false;
   /** Called when a stalled transfer has sent its bytes (lets a test cancel at that point). */
   onStall: ((path: string) => void) | undefined;
+  /** Answers a request before the hub or CDN does (a test's own fault: a 429, a 502); returns true when it answered. */
+  intercept: ((server: 'hub' | 'cdn', req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   private readonly sockets = new Set<Socket>();
 
   /** Forgets the log and every fault set up by a test (the next test starts from a plain hub). */
@@ -129,6 +131,7 @@ export class FakeHub {
       faults.clear();
     this.onTrickle = undefined;
     this.onStall = undefined;
+    this.intercept = undefined;
     this.withoutCommitHeader = false;
   }
 
@@ -270,6 +273,7 @@ export class FakeHub {
 
   private handleHub(req: IncomingMessage, res: ServerResponse): void {
     this.record('hub', req);
+    if (this.intercept?.('hub', req, res)) return;
     const url = new URL(req.url ?? '/', this.endpoint);
     const path = decodeURIComponent(url.pathname);
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(path);
@@ -359,6 +363,7 @@ export class FakeHub {
 
   private handleCdn(req: IncomingMessage, res: ServerResponse): void {
     this.record('cdn', req);
+    if (this.intercept?.('cdn', req, res)) return;
     const url = new URL(req.url ?? '/', this.cdn);
     const repo = url.searchParams.get('repo') ?? '';
     const path = url.searchParams.get('path') ?? '';

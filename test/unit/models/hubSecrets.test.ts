@@ -1,6 +1,7 @@
 // The hub's access token stays out of what the user is shown: a hub (or mirror) that echoes
-// the request's Authorization header in an error body, and an endpoint that carries
-// user:password, against real servers on 127.0.0.1.
+// the request's Authorization header in an error body or header, and an endpoint that
+// carries user:password, against real servers on 127.0.0.1. A token the hub no longer
+// accepts is named as such (not taken for a gated repository), with how to replace it.
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,4 +90,39 @@ test("an error body that echoes the hub address's Basic credentials never reache
   assert.match(message, /The model hub answered HTTP 400/);
   assert.ok(!message.includes('pa55word'), message);
   assert.ok(!message.includes(Buffer.from('alice:pa55word').toString('base64')), message);
+});
+
+test('a 401 to a token the hub no longer accepts says the stored token is invalid or expired and how to replace or remove it, quoting the hub, never the token', async () => {
+  const refusals = ['Invalid credentials in Authorization header', `Invalid credentials in Authorization header: Bearer ${TOKEN}`];
+  for (const refusal of refusals) {
+    answer = (_req, res) => {
+      // As huggingface.co answers an expired or revoked token, even for a public repository.
+      res.writeHead(401, { 'content-type': 'application/json', 'x-error-message': refusal });
+      res.end(JSON.stringify({ error: refusal }));
+    };
+    const message = await failureOf(base, TOKEN);
+    assert.match(message, /refused the hub token stored for http:\/\/127\.0\.0\.1:\d+ with HTTP 401 \("Invalid credentials in Authorization header/);
+    assert.match(message, /the token is invalid, expired or revoked/);
+    assert.match(message, /run "Relay: Set Model Hub Token" to replace it, or run it and leave the box empty to remove the token/);
+    assert.doesNotMatch(message, /accept its terms|gated/);
+    assert.ok(!message.includes('SECRETtoken'), `no part of the token in: ${message}`);
+  }
+});
+
+test("a 403, or a 401 the hub marks GatedRepo, to a token still says to accept the repository's terms, quoting the hub", async () => {
+  for (const [status, code] of [
+    [403, undefined],
+    [401, 'GatedRepo'],
+  ] as const) {
+    answer = (_req, res) => {
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-error-message': 'Access to model org/model is restricted.' };
+      if (code) headers['x-error-code'] = code;
+      res.writeHead(status, headers);
+      res.end('{}');
+    };
+    const message = await failureOf(base, TOKEN);
+    assert.match(message, new RegExp(`refused org/model \\(config\\.json\\) with HTTP ${status}: the access token was refused or has not been granted access`));
+    assert.match(message, /accept its terms while signed in with the account of your token/);
+    assert.match(message, /The hub said: "Access to model org\/model is restricted\."/);
+  }
 });
