@@ -133,7 +133,8 @@ export class RelayStatusBar implements vscode.Disposable {
     const sessionTotal = this.session.slmTokens + this.session.llmTokens;
     const sessionShare = sessionTotal > 0 ? this.session.llmTokens / sessionTotal : 0;
     const saved = sessionSavingText(this.session);
-    this.item.text = `$(pulse) Relay ${percent(this.last.llmTokenShare)} LLM · ${saved}`;
+    // Both figures of the session (the last answer's are in the tooltip): one scope, so they read together.
+    this.item.text = `$(pulse) Relay ${percent(sessionShare)} LLM · ${saved}`;
     const skipped = this.last.declinedCalls ? `, ${this.last.declinedCalls} skipped (relay.maxCostRatio)` : '';
     const unpriced = this.session.unpriced > 0 && this.session.priced > 0 ? ` ${this.session.unpriced} answer(s) without a price are not counted.` : '';
     this.item.tooltip = [

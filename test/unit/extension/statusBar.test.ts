@@ -64,7 +64,9 @@ test('a failed answer saves nothing: what it cost is a loss; an answer the LLM w
   assert.equal(sessionSavingText(addToSession(emptySession(), stats(0, { mode: 'random-router', routedTo: 'llm' }))), 'no saving (the LLM wrote it all)');
   // Once a relayed answer saved something, the session's saving is real money again.
   llmOnly.recordAnswer(stats(0.02));
-  assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.02 saved');
+  // The share is the session's too (45 of 140 tokens), as the money is: not the last answer's 5.0% beside the session's saving.
+  assert.equal(item().text, '$(pulse) Relay 32% LLM · $0.02 saved');
+  assert.match(item().tooltip ?? '', /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\)/m);
 });
 
 test('unknown prices are unknown, and only priced answers add up', () => {
