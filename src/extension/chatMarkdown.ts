@@ -198,7 +198,9 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
   const parts = [`SLM ${stats.slmTokens} tokens`, `LLM ${stats.llmTokens} tokens (${share})`, `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`];
   const skipped = stats.declinedCalls ?? declined.length;
   if (skipped > 0) parts.push(`${skipped} ${skipped === 1 ? 'call' : 'calls'} skipped`);
-  parts.push(`cost ${costText(stats.costUsd)}`);
+  // Counted here, not reported by the server: said, as the answer view says it.
+  const counted = stats.calls > 0 && stats.llmUsage.estimated && stats.costUsd !== null ? ' est. (usage not reported)' : '';
+  parts.push(`cost ${costText(stats.costUsd)}${counted}`);
   const saving = savingText(stats);
   if (saving) parts.push(saving);
   parts.push(`${(stats.elapsedMs / 1000).toFixed(1)} s`);

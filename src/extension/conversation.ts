@@ -565,7 +565,9 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     finishReason: stats.finishReason,
     ...(stats.thinkingTokens ? { thinkingTokens: stats.thinkingTokens } : {}),
     ...(stats.priceNote ? { priceNote: stats.priceNote } : {}),
-    ...(stats.calls > 0 && cacheHitRate(stats.llmUsage) !== undefined ? { cacheHitRate: cacheHitRate(stats.llmUsage) } : {}),
+    // A cache share of counted usage would claim a figure no server reported (counted input has no cached part).
+    ...(stats.calls > 0 && !stats.llmUsage.estimated && cacheHitRate(stats.llmUsage) !== undefined ? { cacheHitRate: cacheHitRate(stats.llmUsage) } : {}),
+    ...(stats.calls > 0 && stats.llmUsage.estimated ? { usageEstimated: true } : {}),
     ...(stats.llmUsage.reasoningTokens ? { reasoningTokens: stats.llmUsage.reasoningTokens } : {}),
     ...(stats.declinedCalls ? { declinedCalls: stats.declinedCalls } : {}),
     ...(stats.leastRatioToCall !== undefined ? { leastRatioToCall: stats.leastRatioToCall } : {}),

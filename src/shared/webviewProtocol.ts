@@ -28,6 +28,8 @@ export interface StatsView {
   cacheHitRate?: number;
   /** Hidden reasoning tokens the LLM billed as output. */
   reasoningTokens?: number;
+  /** A call's usage was counted here (its server reported none, or it was stopped before it did): the cost is an estimate. */
+  usageEstimated?: boolean;
   /** Calls not made because they would have cost more than the answer could spend (relay.maxCostRatio). */
   declinedCalls?: number;
   /** The least relay.maxCostRatio that would have let one of them through (AnswerStats.leastRatioToCall). */

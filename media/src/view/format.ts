@@ -35,8 +35,12 @@ export interface StatItem {
  * The saving against the LLM alone, honestly: unknown without a price, none when the LLM
  * wrote it all, and a loss (never a negative saving) when the relay cost more.
  */
+/** Why a cost is marked est.: what the provider did not report. */
+export const USAGE_ESTIMATED =
+  "Estimated: at least one call's server reported no token usage (or the call was stopped before it did), so its tokens were counted here";
+
 export function savingItem(stats: StatsView): StatItem {
-  const estimate = stats.llmOnlyNote ? ` ${stats.llmOnlyNote}` : '';
+  const estimate = `${stats.llmOnlyNote ? ` ${stats.llmOnlyNote}` : ''}${stats.usageEstimated ? ` ${USAGE_ESTIMATED}.` : ''}`;
   const saved = stats.savedUsd;
   if (stats.llmWroteAll) {
     return {
@@ -84,11 +88,13 @@ export function statItems(stats: StatsView): StatItem[] {
     },
     {
       label: 'Cost',
-      value: formatUsd(stats.costUsd),
+      value: `${formatUsd(stats.costUsd)}${stats.usageEstimated && stats.costUsd !== null ? ' est.' : ''}`,
       hint:
         stats.costUsd === null
           ? 'Unknown: set the model prices in settings'
-          : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}`,
+          : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}${
+              stats.usageEstimated ? `. ${USAGE_ESTIMATED}` : ''
+            }`,
     },
     ...(stats.cacheHitRate !== undefined
       ? [

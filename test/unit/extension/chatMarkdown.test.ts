@@ -122,6 +122,9 @@ test('the footer gives the shares, calls, cost, savings and each LLM span with i
   const priced = statsFooter({ ...STATS, priceNote: 'prices: @pydantic/genai-prices of 2026-09-23' }, []);
   assert.match(priced, /saved \$0\.00030 vs LLM only \(estimate; prices: @pydantic\/genai-prices of 2026-09-23\)/);
   assert.match(footer, /- gpt-4o-mini: “82” \(2 tokens, 120 ms\)/);
+  assert.doesNotMatch(footer, /est\./);
+  const counted = statsFooter({ ...STATS, llmUsage: { ...STATS.llmUsage, estimated: true } }, []);
+  assert.match(counted, /· cost \$0\.000012 est\. \(usage not reported\) ·/, 'a cost from counted usage says so');
   const unknown = statsFooter({ ...STATS, costUsd: null, savedUsd: null, finishReason: 'cancelled' }, []);
   assert.match(unknown, /cost unknown \(no price for this model\)/);
   assert.doesNotMatch(unknown, /saved/);

@@ -188,6 +188,12 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
   assert.equal(toStatsView({ ...STATS, leastRatioToCall: 0.62 }).leastRatioToCall, 0.62, 'what ceiling would have let a call through');
   assert.equal(view.leastRatioToCall, undefined);
+  // Usage counted here (the server reported none): the cost is said to be an estimate, and no cache share is claimed.
+  assert.equal(view.usageEstimated, undefined);
+  assert.equal(typeof view.cacheHitRate, 'number');
+  const counted = toStatsView({ ...STATS, llmUsage: { ...STATS.llmUsage, estimated: true } });
+  assert.equal(counted.usageEstimated, true);
+  assert.equal(counted.cacheHitRate, undefined);
   assert.ok(isStats(toStatsView({ ...STATS, leastRatioToCall: 0.62 })));
 });
 

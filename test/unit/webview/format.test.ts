@@ -51,6 +51,15 @@ test('the saving says where its prices came from', () => {
   assert.equal(saved?.value, '$0.00052 est. (prices: @pydantic/genai-prices of 2026-09-23)');
 });
 
+test("a cost from usage the server did not report is marked est., in the strip and in the saving's hover", () => {
+  const items = statItems({ ...STATS, usageEstimated: true });
+  const cost = items.find((item) => item.label === 'Cost');
+  assert.match(cost?.value ?? '', / est\.$/);
+  assert.match(cost?.hint ?? '', /reported no token usage/);
+  assert.match(items.find((item) => item.label === 'Saved' || item.label === 'Loss')?.hint ?? '', /reported no token usage/);
+  assert.doesNotMatch(statItems(STATS).find((item) => item.label === 'Cost')?.value ?? '', /est\./);
+});
+
 test('the strip shows the cache hit rate and says when hidden reasoning was billed; the hover says when a span was asked for', () => {
   const items = statItems({ ...STATS, cacheHitRate: 0.873, reasoningTokens: 12 });
   assert.equal(items.find((item) => item.label === 'Cache')?.value, '87.3% hit');
