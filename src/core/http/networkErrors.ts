@@ -20,6 +20,8 @@ export type NetworkFailure =
   | 'reset'
   /** EPIPE, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH: the network failed on the way. */
   | 'unreachable'
+  /** HPE_*: Node's HTTP parser could not read the response (a Content-Length shorter than the body, a broken proxy). */
+  | 'malformed-response'
   | 'other';
 
 function isPlainHttpAnswerToTls(error: NodeJS.ErrnoException): boolean {
@@ -35,6 +37,7 @@ const UNREACHABLE = new Set(['EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH'
 /** `reusedConnection`: the request went out on a kept-alive connection (which the server may have closed meanwhile). */
 export function classifyNetworkError(error: NodeJS.ErrnoException, url: URL, reusedConnection = false): NetworkFailure {
   if (url.protocol === 'https:' && isPlainHttpAnswerToTls(error)) return 'plain-http-answer-to-tls';
+  if (typeof error.code === 'string' && error.code.startsWith('HPE_')) return 'malformed-response';
   switch (error.code) {
     case 'ECONNREFUSED':
       return 'refused';

@@ -25,8 +25,8 @@ import {
   HttpProvider,
   badResponseError,
   errorFromStreamObject,
-  mapFinishReason,
-  abnormalStopError,
+  finishReasonOf,
+  streamReadError,
   truncatedStreamError,
   type AttemptContext,
   type TokenCountRequest,
@@ -37,7 +37,7 @@ import { anthropicModelTraits, learnedFacts, type AnthropicModelTraits, type Lea
 import { sendAdapting, type Refusal } from './refusals';
 import { CONTINUE_INSTRUCTION, InstructedSeamCleaner, WhitespaceSeam, splitTrailingWhitespace } from './seam';
 import { SseParser } from './sse';
-import type { ContinuationMethod, ContinueRequest, FinishReason, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
+import type { ContinuationMethod, ContinueRequest, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
@@ -271,7 +271,7 @@ export class AnthropicProvider extends HttpProvider {
     const parser = new SseParser();
     // Shared with the base class: a call cancelled mid-stream keeps what message_start said.
     const reported: ReportedUsage = context.reported;
-    let finish: FinishReason | undefined;
+    const counts: AnthropicCounts = {};
     let rawStop: unknown;
     let stopped = false;
     let output = '';
@@ -285,7 +285,7 @@ export class AnthropicProvider extends HttpProvider {
       }
       switch (event?.type) {
         case 'message_start':
-          readUsage(event.message?.usage, reported);
+          readUsage(event.message?.usage, counts, reported);
           break;
         case 'content_block_delta':
           if (event.delta?.type === 'text_delta' && typeof event.delta.text === 'string') {
@@ -295,11 +295,8 @@ export class AnthropicProvider extends HttpProvider {
           }
           break;
         case 'message_delta':
-          if (event.delta?.stop_reason) {
-            finish = mapFinishReason(event.delta.stop_reason);
-            rawStop = event.delta.stop_reason;
-          }
-          readUsage(event.usage, reported);
+          if (event.delta?.stop_reason) rawStop = event.delta.stop_reason;
+          readUsage(event.usage, counts, reported);
           break;
         case 'message_stop':
           stopped = true;
@@ -319,40 +316,63 @@ export class AnthropicProvider extends HttpProvider {
           break;
         }
       }
-    } catch (error) {
+    } catch (thrown) {
+      const error = streamReadError(thrown, url, context.secrets);
       // Once message_delta has said why the text ended and what it cost, only the closing
       // message_stop is missing: a connection lost there loses nothing (the usage is kept).
-      if (finish === undefined || !(error instanceof ProviderError) || error.code !== 'network') throw error;
+      if (!rawStop || !(error instanceof ProviderError) || error.code !== 'network') throw error;
     }
-    if (!stopped) for (const event of parser.end()) if (!stopped) yield* handle(event.data);
-    // The same for a stream that ends there (as one that says its finish_reason without [DONE]).
-    if (!stopped && finish === undefined) throw truncatedStreamError(url, context.secrets);
+    try {
+      if (!stopped) for (const event of parser.end()) if (!stopped) yield* handle(event.data);
+    } catch (error) {
+      throw streamReadError(error, url, context.secrets);
+    }
+    // The same for a stream that ends there (as one that says its finish_reason without [DONE]);
+    // message_stop alone does not say why the text ended, so without a stop_reason it is truncated too.
+    if (!rawStop) throw truncatedStreamError(url, context.secrets);
 
     const rest = seam.end?.() ?? '';
     if (rest.length > 0) yield { type: 'text', text: rest };
-    yield { type: 'usage', usage: completeUsage(reported, this.inputText(request, plan.mode), output, this.countTokens) };
-    const abnormal = abnormalStopError(rawStop, url, context.secrets);
-    if (abnormal) throw abnormal;
-    yield { type: 'done', finishReason: finish ?? 'stop', continuation: plan.mode === 'prefill' ? 'assistant-prefix' : 'instructed' };
+    yield { type: 'usage', usage: completeUsage(reported, this.inputText(request, plan.mode), output, this.countTokens, request.maxTokens) };
+    yield {
+      type: 'done',
+      finishReason: finishReasonOf(rawStop, url, context.secrets),
+      continuation: plan.mode === 'prefill' ? 'assistant-prefix' : 'instructed',
+    };
   }
+}
+
+/** Anthropic's usage fields as sent, each the largest seen so far in the stream. */
+interface AnthropicCounts {
+  input?: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+  output?: number;
 }
 
 /**
  * Anthropic's input_tokens leaves out cached and cache-written tokens; ours counts all
- * input, so they are added back. message_delta carries cumulative counts.
+ * input, so they are added back. message_delta carries cumulative counts, so none of them
+ * can shrink: a smaller one (SGLang sends input_tokens: 0 there) is not a correction, and
+ * each field keeps the largest value seen.
  */
-function readUsage(usage: any, into: ReportedUsage): void {
+function readUsage(usage: any, counts: AnthropicCounts, into: ReportedUsage): void {
   if (!usage || typeof usage !== 'object') return;
-  const read = num(usage.cache_read_input_tokens);
-  const write = num(usage.cache_creation_input_tokens);
-  if (read !== undefined) into.cachedInputTokens = read;
-  if (write !== undefined) into.cacheWriteTokens = write;
-  const fresh = num(usage.input_tokens);
-  if (fresh !== undefined) into.inputTokens = fresh + (into.cachedInputTokens ?? 0) + (into.cacheWriteTokens ?? 0);
-  const out = num(usage.output_tokens);
-  if (out !== undefined) into.outputTokens = out;
+  counts.input = larger(counts.input, num(usage.input_tokens));
+  counts.cacheRead = larger(counts.cacheRead, num(usage.cache_read_input_tokens));
+  counts.cacheWrite = larger(counts.cacheWrite, num(usage.cache_creation_input_tokens));
+  counts.output = larger(counts.output, num(usage.output_tokens));
+  if (counts.cacheRead !== undefined) into.cachedInputTokens = counts.cacheRead;
+  if (counts.cacheWrite !== undefined) into.cacheWriteTokens = counts.cacheWrite;
+  if (counts.input !== undefined) into.inputTokens = counts.input + (counts.cacheRead ?? 0) + (counts.cacheWrite ?? 0);
+  if (counts.output !== undefined) into.outputTokens = counts.output;
 }
 
+function larger(kept: number | undefined, sent: number | undefined): number | undefined {
+  return sent === undefined ? kept : Math.max(kept ?? 0, sent);
+}
+
+/** A token count: a whole number of 0 or more, no larger than a double holds exactly. */
 function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }

@@ -26,6 +26,7 @@ import type {
 } from './types';
 import { cancelledUsage, estimateTokens, type ReportedUsage, type TokenCounter } from './usage';
 import { quotedAddress } from '../http/shownUrl';
+import { StreamLineTooLongError, formatMiB } from './streamLimits';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60_000;
@@ -140,7 +141,7 @@ export abstract class HttpProvider implements LlmProvider {
     const plan = this.tokenCountRequest(text);
     if (!plan) throw new ProviderError('bad_request', `The ${this.kind} provider at ${this.host} has no endpoint that counts tokens.`);
     const key = await this.keyForCall();
-    const secrets = key ? [key] : [];
+    const secrets = this.secretsOf(key);
     const response = await postStream({
       url: plan.url,
       headers: { ...this.extraHeaders, ...plan.headers(key) },
@@ -166,6 +167,18 @@ export abstract class HttpProvider implements LlmProvider {
     return count;
   }
 
+  /** What no message may show: the key, and a password written into the base URL (http://user:pass@host), as typed and decoded. */
+  private secretsOf(key: string | undefined): string[] {
+    const password = this.baseUrl.password;
+    let decoded = password;
+    try {
+      decoded = decodeURIComponent(password);
+    } catch {
+      // A stray % in the password: the raw form is scrubbed alone.
+    }
+    return [key, password, decoded].filter((secret): secret is string => secret !== undefined && secret.length > 0);
+  }
+
   /** The key for the very origin this provider's requests go to (a key is bound to where it was given); throws where the service needs one and none may go. */
   private async keyForCall(): Promise<string | undefined> {
     const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
@@ -183,7 +196,7 @@ export abstract class HttpProvider implements LlmProvider {
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncGenerator<ProviderChunk> {
     checkRequest(request);
     const key = await this.keyForCall();
-    const secrets = key ? [key] : [];
+    const secrets = this.secretsOf(key);
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);
     let current: Attempt | undefined;
@@ -214,7 +227,7 @@ export abstract class HttpProvider implements LlmProvider {
       if (error.code === 'cancelled') {
         // Cancelled while connecting, or after an error status (in a retry wait): nothing a server could bill went out.
         const billable = latest !== undefined && latest.sent && !latest.failed;
-        const usage = billable ? cancelledUsage(latest!.reported, this.inputText(request), streamed, this.countTokens) : NOTHING_BILLED;
+        const usage = billable ? cancelledUsage(latest!.reported, this.inputText(request), streamed, this.countTokens, request.maxTokens) : NOTHING_BILLED;
         yield { type: 'usage', usage: { ...usage } };
         yield { type: 'done', finishReason: 'cancelled' };
         return;
@@ -400,19 +413,40 @@ export function parseBaseUrl(text: string): URL {
   return url;
 }
 
-/** length / max_tokens -> 'length'; every other end (stop, end_turn, stop_sequence...) -> 'stop'. */
-export function mapFinishReason(raw: unknown): FinishReason {
-  return raw === 'length' || raw === 'max_tokens' ? 'length' : 'stop';
+/** The model's own end of text, by the names servers give it (TGI's older OpenAI route says eos_token). */
+const NATURAL_ENDS: ReadonlySet<string> = new Set(['stop', 'end_turn', 'stop_sequence', 'eos_token']);
+/** The request's max_tokens was reached. */
+const LENGTH_ENDS: ReadonlySet<string> = new Set(['length', 'max_tokens']);
+
+/**
+ * What a finish reason the server gave means for the answer, or the error that ends it.
+ * Only a natural end is 'stop' (the answer is complete) and only the token limit is
+ * 'length'; an end that is neither (a server that gave up: vLLM's `abort`, OpenRouter's
+ * `error`, Ollama's `load`, or a name Relay does not know) must not pass as the model's end
+ * of text, so it is an error naming the reason. Called after the usage is yielded (the text
+ * so far is kept and the call booked).
+ */
+export function finishReasonOf(raw: unknown, url: URL, secrets: readonly string[]): FinishReason {
+  if (typeof raw === 'string' && NATURAL_ENDS.has(raw)) return 'stop';
+  if (typeof raw === 'string' && LENGTH_ENDS.has(raw)) return 'length';
+  const abnormal = abnormalStopError(raw, url, secrets);
+  if (abnormal) throw abnormal;
+  const said = typeof raw === 'string' ? raw.slice(0, 80) : JSON.stringify(raw)?.slice(0, 80);
+  throw new ProviderError(
+    'bad_response',
+    `${url.host} ended the answer with the finish reason ${JSON.stringify(said)}, which is not the model's end of text: the server stopped it (aborted, failed or unknown). The text so far is kept; try again, and check the server's log if it repeats.`,
+    { fix: 'retry', summary: `stopped: ${said}` },
+    secrets,
+  );
 }
 
 /**
  * Ends that are not the model's own end of text: its safety filter stopped it (Anthropic's
  * `refusal`, OpenAI's `content_filter`) or its context window is full (Anthropic's
  * `model_context_window_exceeded`). Read as an end-of-sequence they would end the answer as
- * if it were complete, so they end it with an error that says why (the text so far is kept,
- * and the usage, which comes first, is booked).
+ * if it were complete, so they end it with an error that says why.
  */
-export function abnormalStopError(raw: unknown, url: URL, secrets: readonly string[]): ProviderError | undefined {
+function abnormalStopError(raw: unknown, url: URL, secrets: readonly string[]): ProviderError | undefined {
   if (raw === 'refusal' || raw === 'content_filter') {
     return new ProviderError(
       'bad_request',
@@ -465,4 +499,19 @@ export function badResponseError(url: URL, detail: string, secrets: readonly str
     { fix: 'open-settings' },
     secrets,
   );
+}
+
+/** A line, event or body longer than a model's stream ever sends: a wrong address (a file, a proxy's page) or a broken server. */
+export function oversizedResponseError(url: URL, what: string, limitBytes: number, secrets: readonly string[]): ProviderError {
+  return new ProviderError(
+    'bad_response',
+    `${url.host} sent ${what} of more than ${formatMiB(limitBytes)}: not a model's stream. Check ${settingRef('baseUrl')}.`,
+    { fix: 'open-settings', summary: `${what} over ${formatMiB(limitBytes)}` },
+    secrets,
+  );
+}
+
+/** What a stream reader throws for a parser's error: an over-long line becomes the bad-response error, the rest pass. */
+export function streamReadError(error: unknown, url: URL, secrets: readonly string[]): unknown {
+  return error instanceof StreamLineTooLongError ? oversizedResponseError(url, 'a line', error.limitChars, secrets) : error;
 }

@@ -74,7 +74,7 @@ const ERROR_BODY_LIMIT = 64 * 1024;
 
 /**
  * Sends a JSON POST and resolves once the response headers arrived. A status >= 400 is
- * read (bounded) and thrown as a typed ProviderError. One timer at a time guards the
+ * read (bounded) and thrown as a typed ProviderError; a redirect (3xx) is not followed. One timer at a time guards the
  * exchange: connect, then first byte (running on past the headers of a success status),
  * then idle between body chunks.
  */
@@ -113,6 +113,20 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
     response: (res, exchange) => {
       const armIdle = () => exchange.arm(timeouts.idleTimeoutMs, () => idleTimeoutError(url, timeouts.idleTimeoutMs, secrets));
       const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400) {
+        // Never followed: the request carries the key, and the body of a redirect is no answer.
+        // Its body is drained (bounded) so the connection can be reused.
+        armIdle();
+        const redirect = redirectError(status, res.headers.location, url, secrets);
+        readBounded(res, ERROR_BODY_LIMIT, { onChunk: armIdle }).then(
+          () => {
+            exchange.end();
+            exchange.reject(redirect);
+          },
+          () => exchange.fail(redirect),
+        );
+        return;
+      }
       if (status >= 400) {
         armIdle();
         readBounded(res, ERROR_BODY_LIMIT, { onChunk: armIdle }).then(
@@ -270,6 +284,14 @@ export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: re
       );
     case 'reset':
       return reset(`The connection to ${where} failed (ECONNRESET). Check the network and try again.`);
+    case 'malformed-response':
+      // The server answered (and may have billed the call): trying again could bill it twice.
+      return new ProviderError(
+        'bad_response',
+        `${where} sent a malformed HTTP response (${error.code}); it is not retried, since the server may have billed the call. Check ${baseUrl}: a proxy between Relay and the model server may be breaking its responses.`,
+        { fix: 'open-settings', summary: 'malformed HTTP response' },
+        secrets,
+      );
     case 'dns-unavailable':
     case 'unreachable':
       return new ProviderError(
@@ -315,6 +337,32 @@ export function describeErrorBody(text: string): { message: string; type: string
     // Not JSON: fall through to the raw text.
   }
   return { message: text.trim().slice(0, 300), type: '' };
+}
+
+/**
+ * A 3xx answer. Relay does not follow redirects: the request carries the API key, which must
+ * go only where it was given. Names where the server pointed (its origin only: a path or
+ * query may hold a token) so the user can put that address in the setting.
+ */
+export function redirectError(status: number, location: string | string[] | undefined, url: URL, secrets: readonly string[]): ProviderError {
+  const baseUrl = settingRef('baseUrl');
+  let target: URL | undefined;
+  try {
+    target = typeof location === 'string' && location.trim().length > 0 ? new URL(location.trim(), url) : undefined;
+  } catch {
+    target = undefined;
+  }
+  if (target && target.protocol !== 'http:' && target.protocol !== 'https:') target = undefined;
+  const where = target ? `to ${target.origin}` : 'without saying where';
+  const fix = target
+    ? `If that is the service, put its address (${target.origin}/...) in ${baseUrl}.`
+    : `Check ${baseUrl}: it should be the service's API address itself.`;
+  return new ProviderError(
+    'bad_request',
+    `${url.host} redirected the request ${where} (HTTP ${status}). Relay does not follow redirects with your key. ${fix}`,
+    { fix: 'open-settings', status, summary: `redirect (HTTP ${status})` },
+    secrets,
+  );
 }
 
 /** What TLS servers (nginx, Go, Caddy) answer to plain HTTP on their port. */

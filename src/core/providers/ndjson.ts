@@ -1,7 +1,9 @@
 /**
  * Newline-delimited JSON parser fed raw bytes: a value may be split at any byte, UTF-8
- * characters included; CRLF and blank lines are tolerated.
+ * characters included; CRLF and blank lines are tolerated. A line longer than its bound
+ * throws StreamLineTooLongError.
  */
+import { MAX_STREAM_LINE_CHARS, StreamLineTooLongError } from './streamLimits';
 
 export class NdjsonParseError extends Error {
   constructor(readonly line: string) {
@@ -14,16 +16,27 @@ export class NdjsonParser {
   private readonly decoder = new TextDecoder('utf-8');
   private buffer = '';
 
+  constructor(private readonly maxLineChars: number = MAX_STREAM_LINE_CHARS) {}
+
   /** Feeds bytes (or text) and returns the values of the lines they complete. */
   push(chunk: Uint8Array | string): unknown[] {
-    this.buffer += typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    const text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
     const values: unknown[] = [];
-    let newline = this.buffer.indexOf('\n');
-    while (newline !== -1) {
-      this.parseLine(this.buffer.slice(0, newline), values);
-      this.buffer = this.buffer.slice(newline + 1);
-      newline = this.buffer.indexOf('\n');
+    // The buffer holds no newline: only the new text is searched, so a long line costs its
+    // length once, not once per chunk.
+    let newline = text.indexOf('\n');
+    if (newline === -1) {
+      this.buffer += text;
+    } else {
+      this.parseLine(this.buffer + text.slice(0, newline), values);
+      let lineStart = newline + 1;
+      while ((newline = text.indexOf('\n', lineStart)) !== -1) {
+        this.parseLine(text.slice(lineStart, newline), values);
+        lineStart = newline + 1;
+      }
+      this.buffer = text.slice(lineStart);
     }
+    if (this.buffer.length > this.maxLineChars) throw new StreamLineTooLongError(this.maxLineChars);
     return values;
   }
 
@@ -37,6 +50,7 @@ export class NdjsonParser {
   }
 
   private parseLine(raw: string, values: unknown[]): void {
+    if (raw.length > this.maxLineChars) throw new StreamLineTooLongError(this.maxLineChars);
     const line = raw.trim();
     if (line.length === 0) return;
     try {

@@ -10,21 +10,11 @@
  * reasoning. Only `think: true` is refused for a model that cannot think, so false is safe.
  */
 import { settingRef } from '../settingNames';
-import { HttpProvider, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError, type AttemptContext } from './base';
+import { HttpProvider, badResponseError, errorFromStreamObject, finishReasonOf, streamReadError, truncatedStreamError, type AttemptContext } from './base';
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
-import type {
-  ContinuationMethod,
-  ContinueRequest,
-  FinishReason,
-  PromptRenderer,
-  ProviderChunk,
-  ProviderConfig,
-  ProviderOptions,
-  KeySource,
-  ProviderEntry,
-} from './types';
+import type { ContinuationMethod, ContinueRequest, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage } from './usage';
 
 export const OLLAMA_DEFAULT_BASE_URL = 'http://127.0.0.1:11434';
@@ -87,7 +77,7 @@ export class OllamaProvider extends HttpProvider {
     const url = this.apiUrl(this.render ? 'generate' : 'chat');
     const response = await postStream(this.streamRequest(context, url, this.buildBody(request), context.key ? { authorization: `Bearer ${context.key}` } : {}));
     const parser = new NdjsonParser();
-    let finish: FinishReason | undefined;
+    let rawFinish: unknown;
     let done = false;
     let output = '';
     let promptTokens: number | undefined;
@@ -95,7 +85,8 @@ export class OllamaProvider extends HttpProvider {
     let outputTokens: number | undefined;
 
     const handle = function* (value: any): Generator<ProviderChunk> {
-      if (value?.error) throw errorFromStreamObject({ error: { message: String(value.error) } }, url, context.secrets, ollamaEntry.keyEnv);
+      // An error string, or an object ({ message, code }) that errorFromStreamObject describes as it does any error body.
+      if (value?.error) throw errorFromStreamObject({ error: value.error }, url, context.secrets, ollamaEntry.keyEnv);
       const piece = value?.response ?? value?.message?.content;
       if (typeof piece === 'string' && piece.length > 0) {
         output += piece;
@@ -103,7 +94,8 @@ export class OllamaProvider extends HttpProvider {
       }
       if (value?.done === true) {
         done = true;
-        finish = mapFinishReason(value.done_reason);
+        // Ollama before done_reason existed ended every answer with done alone.
+        rawFinish = value.done_reason ?? 'stop';
         // Ollama leaves prompt_eval_count out when the whole prompt came from its cache.
         if (typeof value.prompt_eval_count === 'number') promptTokens = value.prompt_eval_count;
         // Prompt tokens read from its cache (docs.ollama.com/api/usage), part of prompt_eval_count.
@@ -123,21 +115,21 @@ export class OllamaProvider extends HttpProvider {
       if (!done) for (const value of parser.end()) if (!done) yield* handle(value);
     } catch (error) {
       if (error instanceof NdjsonParseError) throw badResponseError(url, 'a line that is not JSON', context.secrets);
-      throw error;
+      throw streamReadError(error, url, context.secrets);
     }
     if (!done) throw truncatedStreamError(url, context.secrets);
     const sent = this.inputText(request);
     const read = promptInput(promptTokens, cachedTokens);
     yield {
       type: 'usage',
-      usage: completeUsage({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, sent, output, this.countTokens),
+      usage: completeUsage({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, sent, output, this.countTokens, request.maxTokens),
     };
     // Only where the server says what its cache served: Ollama 0.30's runner counted only the
     // tokens it evaluated (ollama#16428), which a cached prefix makes look like a cut prompt.
     const cut =
       read === undefined || cachedTokens === undefined ? undefined : promptCutError(url, read, this.countTokens(sent), request.maxTokens, context.secrets);
     if (cut) throw cut;
-    yield { type: 'done', finishReason: finish ?? 'stop' };
+    yield { type: 'done', finishReason: finishReasonOf(rawFinish, url, context.secrets) };
   }
 }
 

@@ -242,6 +242,7 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
       secrets: context.secrets,
       pickText: (choice) => choice?.text,
       inputText: prompt,
+      maxTokens: request.maxTokens,
       countTokens: this.countTokens,
       continuation: this.continuation,
     });
@@ -319,6 +320,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
       secrets: context.secrets,
       pickText: (choice) => choice?.delta?.content,
       inputText: this.inputText(request),
+      maxTokens: request.maxTokens,
       countTokens: this.countTokens,
       transform: instructed ? new InstructedSeamCleaner(request.partialAnswer, request.seam) : undefined,
       continuation: this.continuation,

@@ -3,9 +3,11 @@
  * deltas, the finish reason, the usage block sent after it (stream_options.include_usage),
  * `data: [DONE]`, and error objects sent mid-stream.
  */
-import { abnormalStopError, badResponseError, errorFromStreamObject, mapFinishReason, truncatedStreamError } from './base';
+import { readBounded } from '../http/exchange';
+import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, streamReadError, truncatedStreamError } from './base';
 import type { StreamResponse } from './http';
 import { SseParser } from './sse';
+import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
 import { completeUsage, type ReportedUsage, type TokenCounter } from './usage';
 
@@ -22,6 +24,8 @@ export interface OpenAiStreamOptions {
   /** The text of one streamed choice (choices[0].text or choices[0].delta.content). */
   pickText: (choice: any) => unknown;
   inputText: string;
+  /** The request's max_tokens: a reported output far past it is counted locally instead (completeUsage). */
+  maxTokens?: number;
   countTokens: TokenCounter;
   transform?: TextTransform;
   /** Said on the done chunk: how this call continued the answer. */
@@ -44,7 +48,6 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   }
   if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
   const parser = new SseParser();
-  let finish: FinishReason | undefined;
   let rawFinish: unknown;
   let reported: ReportedUsage = {};
   let output = '';
@@ -71,32 +74,32 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
         const text = transform ? transform.push(raw) : raw;
         if (text.length > 0) yield { type: 'text', text };
       }
-      if (choice.finish_reason) {
-        finish = mapFinishReason(choice.finish_reason);
-        rawFinish = choice.finish_reason;
-      }
+      if (choice.finish_reason) rawFinish = choice.finish_reason;
     }
   };
 
-  // Stops at [DONE] even if the server holds the connection open after it.
-  for await (const bytes of response.body) {
-    for (const event of parser.push(bytes)) if (!sawDone) yield* handle(event.data);
-    if (sawDone) {
-      response.endOfStream();
-      break;
+  try {
+    // Stops at [DONE] even if the server holds the connection open after it.
+    for await (const bytes of response.body) {
+      for (const event of parser.push(bytes)) if (!sawDone) yield* handle(event.data);
+      if (sawDone) {
+        response.endOfStream();
+        break;
+      }
     }
+    if (!sawDone) for (const event of parser.end()) if (!sawDone) yield* handle(event.data);
+  } catch (error) {
+    throw streamReadError(error, url, secrets);
   }
-  if (!sawDone) for (const event of parser.end()) if (!sawDone) yield* handle(event.data);
-  if (!finish && !sawDone) throw truncatedStreamError(url, secrets);
+  // [DONE] alone does not say the model finished: a server that gave up may send it too.
+  if (!rawFinish) throw truncatedStreamError(url, secrets);
 
   const rest = transform?.end?.() ?? '';
   if (rest.length > 0) yield { type: 'text', text: rest };
-  const usage = completeUsage(reported, options.inputText, output, options.countTokens);
+  const usage = completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
-  const abnormal = abnormalStopError(rawFinish, url, secrets);
-  if (abnormal) throw abnormal;
-  yield doneChunk(finish ?? 'stop', options.continuation);
+  yield doneChunk(finishReasonOf(rawFinish, url, secrets), options.continuation);
 }
 
 /**
@@ -123,11 +126,11 @@ export function readOpenAiUsage(usage: any): ReportedUsage {
 }
 
 async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
-  const parts: Buffer[] = [];
-  for await (const bytes of response.body) parts.push(bytes);
+  const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true });
+  if (overflowed) throw oversizedResponseError(options.url, 'a JSON body', MAX_WHOLE_BODY_BYTES, options.secrets);
   let body: any;
   try {
-    body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+    body = JSON.parse(whole);
   } catch {
     throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
   }
@@ -138,10 +141,8 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   const output = typeof raw === 'string' ? raw : '';
   const text = options.transform ? options.transform.push(output) + (options.transform.end?.() ?? '') : output;
   if (text.length > 0) yield { type: 'text', text };
-  const usage = completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens);
+  const usage = completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens, options.maxTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
-  const abnormal = abnormalStopError(choice.finish_reason, options.url, options.secrets);
-  if (abnormal) throw abnormal;
-  yield doneChunk(mapFinishReason(choice.finish_reason), options.continuation);
+  yield doneChunk(finishReasonOf(choice.finish_reason, options.url, options.secrets), options.continuation);
 }

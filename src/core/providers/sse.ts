@@ -1,7 +1,9 @@
 /**
  * Server-sent events parser (the WHATWG event-stream format) that is fed raw bytes as
  * they arrive: events and lines may be split at any byte, UTF-8 characters included.
+ * A line or an event longer than its bound throws StreamLineTooLongError.
  */
+import { MAX_STREAM_LINE_CHARS, StreamLineTooLongError } from './streamLimits';
 
 export interface SseEvent {
   /** The `event:` field; 'message' when absent. */
@@ -12,12 +14,16 @@ export interface SseEvent {
 }
 
 export class SseParser {
+  constructor(private readonly maxLineChars: number = MAX_STREAM_LINE_CHARS) {}
+
   private readonly decoder = new TextDecoder('utf-8');
   private line = '';
   /** A CR ended the previous chunk: an LF at the start of the next one belongs to it. */
   private pendingCr = false;
   private eventType = '';
   private dataLines: string[] = [];
+  /** Characters of the event's data so far, against the bound. */
+  private dataChars = 0;
   private hasData = false;
   private lastId: string | undefined;
 
@@ -72,10 +78,12 @@ export class SseParser {
       }
     }
     if (start < text.length) this.line += text.slice(start);
+    if (this.line.length > this.maxLineChars) throw new StreamLineTooLongError(this.maxLineChars);
     return events;
   }
 
   private processLine(line: string, events: SseEvent[]): void {
+    if (line.length > this.maxLineChars) throw new StreamLineTooLongError(this.maxLineChars);
     if (line.length === 0) {
       this.dispatch(events);
       return;
@@ -89,6 +97,9 @@ export class SseParser {
       case 'data':
         this.dataLines.push(value);
         this.hasData = true;
+        // Many data lines without the blank line that ends the event add up the same way.
+        this.dataChars += value.length + 1;
+        if (this.dataChars > this.maxLineChars) throw new StreamLineTooLongError(this.maxLineChars);
         break;
       case 'event':
         this.eventType = value;
@@ -107,6 +118,7 @@ export class SseParser {
     }
     this.eventType = '';
     this.dataLines = [];
+    this.dataChars = 0;
     this.hasData = false;
   }
 }

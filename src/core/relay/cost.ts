@@ -6,6 +6,7 @@
  */
 import type { ModelPrice, Usage } from '../providers/types';
 import { costOf } from '../providers/pricing';
+import { overrunAllowance } from './limits';
 import type { LlmOnlyBasis } from './money';
 
 export function emptyUsage(): Usage {
@@ -14,14 +15,17 @@ export function emptyUsage(): Usage {
 
 /**
  * Usage as reported, if it can be trusted: input and output are whole numbers of 0 or
- * more; the cached and cache-written parts are clamped into the input. Undefined when the
- * report is missing or absurd (NaN, negative, not a number), so the caller counts instead.
+ * more that a double holds exactly; the cached and cache-written parts are clamped into
+ * the input. With `askedTokens` (the call's max_tokens), an output far past it
+ * (overrunAllowance) is absurd too. Undefined when the report is missing or absurd (NaN,
+ * negative, fractional, 1e300, not a number), so the caller counts instead.
  */
-export function usableUsage(reported: Usage | undefined): Usage | undefined {
+export function usableUsage(reported: Usage | undefined, askedTokens?: number): Usage | undefined {
   if (!reported || typeof reported !== 'object') return undefined;
-  const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined);
+  const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined);
   const inputTokens = count(reported.inputTokens);
   const outputTokens = count(reported.outputTokens);
+  if (outputTokens !== undefined && askedTokens !== undefined && outputTokens > overrunAllowance(askedTokens)) return undefined;
   if (inputTokens === undefined || outputTokens === undefined) return undefined;
   const cachedInputTokens = Math.min(count(reported.cachedInputTokens) ?? 0, inputTokens);
   const cacheWriteTokens = Math.min(count(reported.cacheWriteTokens) ?? 0, inputTokens - cachedInputTokens);

@@ -26,18 +26,19 @@ const provider = (extra: Record<string, unknown> = {}) =>
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('provider test: prints the continuation, latency, tokens and cost', async () => {
-  server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], usage: { prompt_tokens: 1_000_000, completion_tokens: 1_000_000 } }));
+  server.enqueue(openAiStream({ pieces: [' 4', ',', ' 5', ','], usage: { prompt_tokens: 1_000_000, completion_tokens: 50 } }));
   const lines: string[] = [];
   const before = server.requests.length;
   const result = await runProviderTest(provider(), resolvePrice('openai-chat', 'gpt-4o-mini'), (l) => lines.push(l));
   const report = lines.join('\n');
   assert.equal(result.ok, true, report);
-  assert.match(result.summary, /^gpt-4o-mini at 127\.0\.0\.1:\d+ answered: first text \d+ ms, total \d+ ms, cost \$0\.750000\.$/);
+  assert.match(result.summary, /^gpt-4o-mini at 127\.0\.0\.1:\d+ answered: first text \d+ ms, total \d+ ms, cost \$0\.150030\.$/);
   assert.equal(server.lastRequest.body.max_tokens, PROVIDER_TEST_REQUEST.maxTokens);
   assert.match(report, /" 4, 5,"/);
   assert.match(report, /Latency: first text \d+ ms, total \d+ ms/);
-  assert.match(report, /Tokens: 1000000 in, 1000000 out/);
-  assert.match(report, /Cost: \$0\.750000/); // 0.15 + 0.60 per million
+  assert.match(report, /Tokens: 1000000 in, 50 out/);
+  // 0.15 + 0.60 per million; an output count far past max_tokens (8) would be counted locally instead.
+  assert.match(report, /Cost: \$0\.150030/);
   // A chat-completions server other than api.openai.com has no token count, and is not asked for one.
   assert.match(
     report,
