@@ -5,6 +5,7 @@ import { cacheHitRate } from '../core/relay/cost';
 import { ratioNeededClause } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
+import { significantUsd } from '../shared/usd';
 
 export interface Output {
   write(text: string): void;
@@ -144,7 +145,7 @@ export function formatUsd(value: number | null): string {
   if (value === null) return 'unknown';
   if (value === 0) return '$0';
   if (value < 0) return `-${formatUsd(-value)}`;
-  return value < 0.01 ? `$${value.toPrecision(3)}` : `$${value.toFixed(4)}`;
+  return value < 0.01 ? `$${significantUsd(value, 3)}` : `$${value.toFixed(4)}`;
 }
 
 /** "saved $0.0120", or "lost $0.0040" when the relay cost more than the LLM alone would have (never a negative saving). */

@@ -6,6 +6,7 @@
  */
 
 import { ratioNeededClause } from '../core/relay/finishNotes';
+import { significantUsd } from '../shared/usd';
 
 /** USD with the sign in front ("-$0.0040"); tiny amounts keep two significant digits. */
 export function formatUsd(value: number | null): string {
@@ -14,7 +15,7 @@ export function formatUsd(value: number | null): string {
   if (value === 0) return '$0';
   const sign = value < 0 ? '-' : '';
   const abs = Math.abs(value);
-  return `${sign}$${abs >= 0.01 ? abs.toFixed(2) : abs.toPrecision(2)}`;
+  return `${sign}$${abs >= 0.01 ? abs.toFixed(2) : significantUsd(abs, 2)}`;
 }
 
 export interface SavingFacts {

@@ -1,6 +1,7 @@
 /** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
 import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
 import { ratioNeededClause } from '../../../src/core/relay/finishNotes';
+import { significantUsd } from '../../../src/shared/usd';
 
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
@@ -10,7 +11,7 @@ export function formatUsd(value: number | null | undefined): string {
   const abs = Math.abs(value);
   if (abs >= 1) return `${sign}$${abs.toFixed(2)}`;
   if (abs >= 0.01) return `${sign}$${abs.toFixed(3)}`;
-  return `${sign}$${abs.toPrecision(2)}`;
+  return `${sign}$${significantUsd(abs, 2)}`;
 }
 
 export function formatPercent(share: number): string {
