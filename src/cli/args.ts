@@ -16,6 +16,11 @@ export function parseArgs(argv: string[], booleanFlags: ReadonlySet<string>, val
       positionals.push(...argv.slice(i + 1));
       break;
     }
+    // -h: the help, as most tools take it.
+    if (arg === '-h') {
+      options.set('help', true);
+      continue;
+    }
     if (!arg.startsWith('--') || arg === '-') {
       positionals.push(arg);
       continue;
@@ -33,11 +38,52 @@ export function parseArgs(argv: string[], booleanFlags: ReadonlySet<string>, val
       if (next !== undefined && (booleanFlags.has(next) || valueFlags.has(next)))
         throw new UsageError(`--${name} needs a value, and ${value} is an option. Write --${name}=${value} if you mean that value.`);
       options.set(name, value);
+    } else if (KEY_FLAGS.has(name)) {
+      // The value (a key) is not repeated: it is on the user's screen already, and in their shell history.
+      throw new UsageError(`--${name}: ${KEYS_COME_FROM}`);
     } else {
-      throw new UsageError(`Unknown option --${name}. Run 'relay help' for the options.`);
+      const suggestion = didYouMean(name, [...booleanFlags, ...valueFlags]);
+      throw new UsageError(`Unknown option --${name}.${suggestion ? ` Did you mean --${suggestion}?` : ''} Run 'relay help' for the options.`);
     }
   }
   return { positionals, options };
+}
+
+/** Flags people try for an API key. */
+const KEY_FLAGS: ReadonlySet<string> = new Set(['api-key', 'apikey', 'key', 'token', 'openai-api-key', 'anthropic-api-key']);
+
+/** Where the CLI takes API keys from (README, "The command line"). */
+export const KEYS_COME_FROM =
+  'Relay takes API keys from environment variables only, never from flags or files (which end up in shell history and backups): ' +
+  'set RELAY_API_KEY (sent wherever --base-url points), OPENAI_API_KEY (api.openai.com) or ANTHROPIC_API_KEY (api.anthropic.com).';
+
+/**
+ * The known name nearest to `name`, when it is near enough to be a typo (a few edits, well
+ * under the name's length); else undefined.
+ */
+export function didYouMean(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.min(3, Math.floor(name.length / 3)));
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance <= bestDistance && (best === undefined || distance < editDistance(name.toLowerCase(), best.toLowerCase()))) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Edit distance counting insertions, deletions, substitutions and swaps of neighbours ("slove" is one from "solve"). */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+    }
+  }
+  return rows[a.length][b.length];
 }
 
 /** A mistake in how the CLI was called: printed without a stack trace, exit code 2. */

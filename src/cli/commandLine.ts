@@ -7,6 +7,7 @@
  * no message, once the command line passes about 28 KB (8 MB stack). Long text goes on
  * standard input instead.
  */
+import { addAbortSignal, type Readable } from 'node:stream';
 import { UsageError } from './args';
 
 /** The longest command line taken, in bytes: well under where ONNX Runtime's start-up crashes. */
@@ -25,15 +26,36 @@ export function commandLineProblem(argv: readonly string[]): UsageError | undefi
   );
 }
 
-/** Reads a readable stream whole as UTF-8, refusing more than `maxBytes`. */
-export async function readAllText(input: AsyncIterable<Buffer | string>, maxBytes = MAX_STDIN_BYTES): Promise<string> {
+/**
+ * Reads a stream whole as UTF-8, refusing more than `maxBytes` and text in another encoding.
+ * `signal` stops the read (Ctrl-C while a pipe stays open): the stream is destroyed and the
+ * promise rejects with an AbortError.
+ */
+export async function readAllText(input: Readable, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<string> {
+  const maxBytes = options.maxBytes ?? MAX_STDIN_BYTES;
+  if (options.signal) addAbortSignal(options.signal, input);
   const parts: Buffer[] = [];
   let bytes = 0;
-  for await (const chunk of input) {
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
     const part = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     bytes += part.length;
     if (bytes > maxBytes) throw new UsageError(`standard input has more than ${Math.round(maxBytes / (1024 * 1024))} MB; a question is far shorter.`);
     parts.push(part);
   }
-  return Buffer.concat(parts).toString('utf8');
+  return decodeUtf8(Buffer.concat(parts), 'standard input');
+}
+
+/**
+ * `bytes` as UTF-8 text. Text in another encoding (Latin-1, UTF-16) is refused rather than
+ * read with U+FFFD in place of its letters, which a model would answer about silently.
+ * `what`: the file ('name' quoted) or "standard input".
+ */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(
+      `${what} is not UTF-8 text (another encoding, such as Latin-1 or UTF-16). Save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.txt > out.txt) and try again.`,
+    );
+  }
 }

@@ -4,16 +4,16 @@
  * never read from here: they come from environment variables only (EnvKeySource,
  * src/core/providers/secrets.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type Q4Compute, type SlmKind } from '../core/slm/types';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS } from '../core/providers/registry';
-import { UsageError } from './args';
+import { didYouMean, KEYS_COME_FROM, UsageError } from './args';
 import { DEFAULT_MAX_COST_RATIO, DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../core/providers/base';
@@ -65,7 +65,7 @@ export interface CliConfig {
 }
 
 export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.RELAY_HOME || join(homedir(), '.relay');
+  return env.RELAY_HOME ? expandPath(env.RELAY_HOME) : join(homedir(), '.relay');
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
@@ -237,38 +237,107 @@ export const FILE_KEYS: Record<string, string> = {
   totalsPath: 'totals',
 };
 
-export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.RELAY_CONFIG || join(relayHome(env), 'config.json');
+/**
+ * A path setting as the user meant it: a leading `~/` (or `~` alone) is the home folder, as a
+ * shell would have expanded it had the value not been quoted or come from a file; a relative
+ * path from the config file is relative to that file's folder (`baseFolder`), not to wherever
+ * the command runs. Other relative paths stay relative to the current folder.
+ */
+export function expandPath(path: string, baseFolder?: string): string {
+  if (path === '~') return homedir();
+  if (path.startsWith('~/') || (process.platform === 'win32' && path.startsWith('~\\'))) return join(homedir(), path.slice(2));
+  return baseFolder !== undefined && !isAbsolute(path) ? resolve(baseFolder, path) : path;
 }
 
+/** The settings that are paths (slm.modelFolder, provider.templateFolder, totalsPath); --model too for onnx-local. */
+const PATH_FLAGS: ReadonlySet<string> = new Set(['slm', 'template-folder', 'totals']);
+
+export function configFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RELAY_CONFIG ? expandPath(env.RELAY_CONFIG) : join(relayHome(env), 'config.json');
+}
+
+/** A setting's value as given, before it is checked: a flag's or variable's text, or the config file's JSON value. */
+interface RawSetting {
+  value: unknown;
+  /** Where it came from, as errors name it: --flag, $VARIABLE or file (key). */
+  from: string;
+  /** The config file's folder, for a value from the file. */
+  fileFolder?: string;
+}
+
+/**
+ * The settings: the file's, then the environment's, then the flags' values, merged before
+ * any is checked, so that a bad value a later layer overrides (RELAY_TEMPERATURE=5 with
+ * --temperature 0) is no error; the value that wins is checked and named where it came from.
+ */
 export function loadConfig(flags: Map<string, string | true>, env: NodeJS.ProcessEnv = process.env): CliConfig {
   const config = defaultConfig(env);
+  const winners = new Map<string, RawSetting>();
   const file = configFilePath(env);
-  if (existsSync(file)) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (error) {
-      throw new UsageError(`${file} is not valid JSON (${(error as Error).message}). Fix it or delete it.`);
-    }
-    for (const [key, value] of flatten(parsed)) {
-      const flag = FILE_KEYS[key];
-      if (!flag) throw new UsageError(`${file}: unknown setting '${key}'. Known: ${Object.keys(FILE_KEYS).join(', ')}.`);
-      // null: no ceiling, as relay.maxCostRatio's null in VS Code (elsewhere null and "" leave the default).
-      if (value === null && flag === 'max-cost-ratio') config.limits.maxCostRatio = undefined;
-      if (value === null || value === '') continue;
-      SETTERS[flag](config, fileValue(value, flag, `${file} (${key})`), `${file} (${key})`);
-    }
-  }
+  for (const [key, setting] of readConfigFile(file, env)) winners.set(key, setting);
   for (const [name, flag] of Object.entries(ENV_NAMES)) {
     const value = env[name];
-    if (value !== undefined && value !== '') SETTERS[flag](config, value, `$${name}`);
+    if (value !== undefined && value !== '') winners.set(flag, { value, from: `$${name}` });
   }
   for (const [flag, value] of flags) {
-    if (SETTERS[flag] && typeof value === 'string') SETTERS[flag](config, value, `--${flag}`);
+    if (SETTERS[flag] && typeof value === 'string') winners.set(flag, { value, from: `--${flag}` });
+  }
+  // onnx-local's --model is the LLM's folder; other providers' is a name.
+  const provider = winners.get('provider');
+  const modelIsFolder = provider !== undefined && provider.value === 'onnx-local';
+  for (const [flag, { value, from, fileFolder }] of winners) {
+    // null: no ceiling, as relay.maxCostRatio's null in VS Code.
+    if (value === null && flag === 'max-cost-ratio') {
+      config.limits.maxCostRatio = undefined;
+      continue;
+    }
+    let text = fileFolder === undefined ? (value as string) : fileValue(value, flag, from);
+    if (PATH_FLAGS.has(flag) || (flag === 'model' && modelIsFolder)) text = expandPath(text, fileFolder);
+    SETTERS[flag](config, text, from);
   }
   return config;
 }
+
+/** The config file's settings by flag name (none when there is no file); refuses a file that is no JSON object or names unknown keys. */
+function readConfigFile(file: string, env: NodeJS.ProcessEnv): Map<string, RawSetting> {
+  const settings = new Map<string, RawSetting>();
+  let stats;
+  try {
+    stats = statSync(file);
+  } catch {
+    if (env.RELAY_CONFIG)
+      throw new UsageError(
+        `$RELAY_CONFIG names ${file}, which does not exist. Create it, or unset RELAY_CONFIG to use ${join(relayHome(env), 'config.json')}.`,
+      );
+    return settings;
+  }
+  if (stats.isDirectory())
+    throw new UsageError(`${file} is a folder, not a config file. Move it away, or write the settings as a JSON object in a file of that name.`);
+  let parsed: unknown;
+  try {
+    // A leading byte order mark (Notepad writes one) is not JSON, but it is no mistake either.
+    parsed = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+  } catch (error) {
+    throw new UsageError(`${file} is not valid JSON (${(error as Error).message}). Fix it or delete it.`);
+  }
+  for (const [key, value] of flatten(parsed)) {
+    const flag = FILE_KEYS[settingKey(key)];
+    if (!flag && /key|token|secret|password/i.test(key)) throw new UsageError(`${file}: unknown setting '${key}'. ${KEYS_COME_FROM}`);
+    if (!flag) {
+      const suggestion = didYouMean(settingKey(key), Object.keys(FILE_KEYS));
+      throw new UsageError(
+        `${file}: unknown setting '${key}'.${suggestion ? ` Did you mean '${suggestion}'?` : ''} Known: ${Object.keys(FILE_KEYS).join(', ')}.`,
+      );
+    }
+    // null and "" leave the default (but maxCostRatio's null: no ceiling).
+    if ((value === null && flag !== 'max-cost-ratio') || value === '') continue;
+    settings.set(flag, { value, from: `${file} (${key})`, fileFolder: dirname(file) });
+  }
+  return settings;
+}
+
+/** A config-file key without the `relay.` of the VS Code setting it was copied from. */
+const settingKey = (key: string): string => key.replace(/^relay\./, '');
 
 /** The config file's leaves, as dotted keys; a known key's value stays whole (an object there is a wrong type, said as such). */
 function flatten(value: unknown, prefix = ''): [string, unknown][] {
@@ -278,7 +347,7 @@ function flatten(value: unknown, prefix = ''): [string, unknown][] {
   }
   return Object.entries(value).flatMap(([k, v]) => {
     const key = prefix ? `${prefix}.${k}` : k;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) && !(key in FILE_KEYS) ? flatten(v, key) : [[key, v] as [string, unknown]];
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && !(settingKey(key) in FILE_KEYS) ? flatten(v, key) : [[key, v] as [string, unknown]];
   });
 }
 

@@ -3,10 +3,11 @@
  * Settings: ~/.relay/config.json, RELAY_* environment variables, flags (later wins).
  * API keys: environment variables only (RELAY_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY).
  */
-import { parseArgs, UsageError } from './args';
+import { didYouMean, parseArgs, UsageError } from './args';
+import { version } from '../../package.json';
 import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
-import { CONFIG_FLAGS, configFilePath, loadConfig } from './config';
+import { CONFIG_FLAGS, configFilePath, expandPath, loadConfig } from './config';
 import { CACHING_CHOICES } from '../core/providers/billing';
 import { allUnpriced, roundUsd, summariseTotals, TotalsStore } from '../core/relay/totalsStore';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
@@ -54,6 +55,7 @@ Usage:
   relay provider test                 send a tiny continuation to the configured LLM and report; then its free token
                                       count, where the service has one
   relay totals                        running totals of cost and savings
+  relay help (-h, --help) | --version this text | the version
 
 Settings (flag | environment variable | ~/.relay/config.json key):
   --slm <folder>          RELAY_SLM            slm.modelFolder       small model (ONNX export folder)
@@ -115,7 +117,7 @@ any answer failed; provider test, slm test: the test failed), 2 for a usage mist
 a bad value, a missing file, bare 'relay'), 130 when stopped (Ctrl-C).
 `;
 
-const BOOLEAN_FLAGS = new Set(['json', 'help', 'demo', 'plain-prompt', 'allow-plain-http', 'fresh']);
+const BOOLEAN_FLAGS = new Set(['json', 'help', 'version', 'demo', 'plain-prompt', 'allow-plain-http', 'fresh']);
 /** The flags that choose models, which --demo sets itself. */
 const DEMO_MODEL_FLAGS = ['slm', 'provider', 'model', 'base-url', 'template-folder'];
 const EVAL_FLAGS = ['modes', 'limit', 'offset', 'concurrency', 'out', 'fresh'];
@@ -170,11 +172,20 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
   const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS);
   const [command, ...rest] = positionals;
   const json = options.has('json');
+  if (options.has('version')) {
+    io.stdout.write(`relay ${version}\n`);
+    return 0;
+  }
   if (!command || command === 'help' || options.has('help')) {
     io.stdout.write(HELP);
     return command || options.has('help') ? 0 : 2;
   }
-  if (!(command in COMMAND_FLAGS)) throw new UsageError(`Unknown command '${command}'. Run 'relay help'. (Settings file: ${configFilePath()})`);
+  if (!(command in COMMAND_FLAGS)) {
+    const suggestion = didYouMean(command, [...Object.keys(COMMAND_FLAGS), 'help']);
+    throw new UsageError(
+      `Unknown command '${command}'.${suggestion ? ` Did you mean 'relay ${suggestion}'?` : ''} Run 'relay help'. (Settings file: ${configFilePath()})`,
+    );
+  }
   checkFlags(command, options);
   if (command === 'demo') {
     if (rest.length > 1) throw new UsageError('Usage: relay demo ["47*6+28=?"] [--json] (quote the question)');
@@ -197,9 +208,21 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
   switch (command) {
     case 'solve': {
       // No question, or '-': it comes on standard input (text too long for a command line).
-      const fromStdin = rest.length === 0 || (rest.length === 1 && rest[0] === '-');
+      if (rest[0] === '-' && rest.length > 1)
+        throw new UsageError(
+          `relay solve - reads the question from standard input, so it takes no more words (got: - ${rest.slice(1).join(' ')}). Put the whole question on standard input, or quote it: relay solve "...".`,
+        );
+      const fromStdin = rest.length === 0 || rest[0] === '-';
+      let piped: string | undefined;
+      try {
+        piped = fromStdin ? await io.stdin?.() : undefined;
+      } catch (error) {
+        // Ctrl-C while waiting on a pipe that stays open.
+        if (signal.aborted) return 130;
+        throw error;
+      }
       // A file's last line break is not part of the question.
-      const question = fromStdin ? (await io.stdin?.())?.replace(/\s+$/, '') : rest.join(' ');
+      const question = fromStdin ? piped?.replace(/\s+$/, '') : rest.join(' ');
       if (question === undefined && rest[0] === '-')
         throw new UsageError('relay solve -: standard input is a terminal; pipe the question in (relay solve - < question.txt).');
       return runAsk(solveMessages(question ?? '', { plain: config.plainPrompt }), config, io, { json, signal, priceNote, demo });
@@ -221,7 +244,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const concurrency = wholeNumber(options.get('concurrency'), '--concurrency', 1);
       if (concurrency !== undefined && concurrency > 1024) throw new UsageError('--concurrency is at most 1024.');
       const outFlag = options.get('out');
-      const outPrefix = typeof outFlag === 'string' ? outFlag : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const outPrefix = typeof outFlag === 'string' ? expandPath(outFlag) : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const commandLine = ['relay', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
       return runEval(data, specs, config, io, {
         limit,
@@ -249,7 +272,12 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
     case 'slm': {
       if (rest[0] !== 'test')
         throw new UsageError('Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
-      const ok = await runSlmTest(config, (line) => io.stdout.write(line + '\n'), signal);
+      const ok = await runSlmTest(
+        config,
+        (line) => io.stdout.write(line + '\n'),
+        signal,
+        (line) => io.stderr.write(`relay: ${line}\n`),
+      );
       return signal.aborted ? 130 : ok ? 0 : 1;
     }
     case 'totals': {
@@ -317,7 +345,7 @@ if (require.main === module) {
     controller.abort();
   });
   const closed = () => readerGone;
-  const stdin = async () => (process.stdin.isTTY ? undefined : readAllText(process.stdin));
+  const stdin = async () => (process.stdin.isTTY ? undefined : readAllText(process.stdin, { signal: controller.signal }));
   const tooLong = commandLineProblem(process.argv);
   (tooLong
     ? Promise.reject(tooLong)

@@ -1,5 +1,7 @@
 /** The CLI's adapter to the composition root: its small model, keys, templates and settings. */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { parseBaseUrl } from '../core/providers/base';
+import { settingRef } from '../core/settingNames';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRuntime';
 import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/servedRuntime';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
@@ -21,7 +23,53 @@ import type { CliConfig } from './config';
  */
 export type CliSlm = SlmRuntime & { encode(text: string): number[]; readonly prefixCache?: PrefixCacheReport };
 
+/**
+ * The settings that name a model or a server, checked before anything opens, so that a
+ * malformed address or a folder that holds no model is a usage mistake (exit 2) said with
+ * its flag, not a failure (exit 1) found after a model has loaded.
+ */
+export function checkModelSettings(config: CliConfig): void {
+  const { baseUrl, kind } = config.provider;
+  if (baseUrl.trim() !== '' && !providerOf(kind).inProcess) {
+    try {
+      parseBaseUrl(baseUrl.trim());
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  if (config.slm.kind !== 'onnx' && config.slm.serverUrl.trim() !== '') checkServerUrl(config.slm.serverUrl.trim());
+  if (config.slm.folder) checkModelFolder(config.slm.folder, config.slm.kind === 'onnx' ? "an ONNX export's folder" : "the served model's folder");
+}
+
+function checkServerUrl(text: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  const fix = `Fix ${settingRef('slmServerUrl')}, e.g. http://127.0.0.1:8000/v1.`;
+  if (url === undefined) throw new UsageError(`The small model's server address '${text}' is not a URL. ${fix}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`The small model's server address '${text}' has no http:// or https://. ${fix}`);
+  if (url.username || url.password) throw new UsageError(`The small model's server address must not carry credentials. ${fix}`);
+}
+
+/** A model folder that is a folder and holds something (a missing one is said by its caller, with its own advice). */
+function checkModelFolder(folder: string, what: string): void {
+  let stats: Stats;
+  try {
+    stats = statSync(folder);
+  } catch {
+    return;
+  }
+  if (!stats.isDirectory()) throw new UsageError(`The small model folder ${folder} is a file, not a folder. Pass --slm <${what}> (or set RELAY_SLM).`);
+  if (readdirSync(folder).length === 0)
+    throw new UsageError(`The small model folder ${folder} is empty: download the model's files into it, or pass --slm <${what}>.`);
+}
+
 export async function openSlm(config: CliConfig): Promise<CliSlm> {
+  checkModelSettings(config);
   if (config.slm.kind !== 'onnx') {
     if (!config.slm.folder) {
       throw new UsageError(
@@ -120,6 +168,7 @@ export async function openComposition(config: CliConfig, slm: CliSlm, deps: CliD
 /** The LLM alone (relay provider test): its raw prompt rendered by --template-folder or the SLM folder's template. */
 export async function openLlmOnly(config: CliConfig, deps: CliDeps): Promise<ComposedLlm> {
   const { kind, model, templateFolder } = config.provider;
+  checkModelSettings(config);
   if (!model) throw new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL).`);
   const folder = templateFolder || config.slm.folder;
   let renderer: PromptRenderer | undefined;

@@ -9,22 +9,30 @@ import { checkServedSlm } from '../core/slm/served/serverCheck';
 import { createServedRuntime } from '../core/slm/served/servedRuntime';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
+import { checkModelSettings } from './setup';
 import { terminalSafe } from './render';
 
-export async function runSlmTest(config: CliConfig, writeLine: (line: string) => void, signal?: AbortSignal): Promise<boolean> {
+/** `writeFailure`: the FAILED line (the CLI: on stderr, where a redirected report cannot hide it). */
+export async function runSlmTest(
+  config: CliConfig,
+  writeLine: (line: string) => void,
+  signal?: AbortSignal,
+  writeFailure: (line: string) => void = writeLine,
+): Promise<boolean> {
   const { kind, serverUrl, serverModel, folder } = config.slm;
   if (kind === 'onnx')
     throw new UsageError(
       `relay slm test checks a small model on a server: pass --slm-kind completions-server or ollama (${settingRef('slmKind')}), --slm-url and --slm-model.`,
     );
   if (!folder) throw new UsageError('The small model on a server needs its folder for the tokenizer and chat template: pass --slm <folder>.');
+  checkModelSettings(config);
   // Lines quote the server (its text, its errors): terminal-safe.
   const write = (line: string): void => writeLine(terminalSafe(line));
   let runtime;
   try {
     runtime = await createServedRuntime({ kind, url: serverUrl, model: serverModel, folder });
   } catch (error) {
-    write(`FAILED: ${(error as Error).message}`);
+    writeFailure(terminalSafe(`FAILED: ${(error as Error).message}`));
     return false;
   }
   try {
@@ -53,7 +61,7 @@ export async function runSlmTest(config: CliConfig, writeLine: (line: string) =>
     );
     return true;
   } catch (error) {
-    write(`FAILED: ${(error as Error).message}`);
+    writeFailure(terminalSafe(`FAILED: ${(error as Error).message}`));
     return false;
   } finally {
     await runtime.dispose();

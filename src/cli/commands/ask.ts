@@ -1,10 +1,11 @@
 /** `relay solve "question"` and `relay explain <file>[:a-b]`: one answer streamed to the terminal. */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import type { ChatMessage } from '../../core/slm/types';
 import { collectRelay } from '../../core/relay/engine';
 import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
+import { decodeUtf8, MAX_STDIN_BYTES } from '../commandLine';
 import type { CliConfig } from '../config';
 import {
   allOf,
@@ -36,35 +37,41 @@ export function solveMessages(question: string, options: { plain?: boolean } = {
 
 /**
  * `file`, `file:12` or `file:12-40` (1-based, inclusive). A file's last line is the one
- * its final newline ends (a file of "a\nb\n" has 2 lines); folders, empty files and
- * binary files (NUL bytes) are refused with a message.
+ * its final newline ends (a file of "a\nb\n" has 2 lines); folders, devices, empty files,
+ * binary files (NUL bytes), text that is not UTF-8 and whole files over MAX_STDIN_BYTES are
+ * refused with a message. A range reads the file only up to its last line.
  */
 export function explainMessages(spec: string): ChatMessage[] {
   const match = /^(.*?)(?::(\d+)(?:-(\d+))?)?$/.exec(spec);
   const file = match?.[1] ?? spec;
   const usage = 'Usage: relay explain <file>[:start-end]';
-  let kind: 'file' | 'folder' | 'missing' = 'missing';
+  let stats: Stats | undefined;
   try {
-    kind = file ? (statSync(file).isDirectory() ? 'folder' : 'file') : 'missing';
+    stats = file ? statSync(file) : undefined;
   } catch {
-    kind = 'missing';
+    stats = undefined;
   }
-  if (kind === 'missing') throw new UsageError(`relay explain: no such file '${file}'. ${usage}`);
-  if (kind === 'folder') throw new UsageError(`relay explain: '${file}' is a folder; name a file in it. ${usage}`);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`relay explain: cannot read '${file}' (${(error as Error).message}).`);
-  }
-  if (text.includes('\u0000')) throw new UsageError(`relay explain: '${file}' looks like a binary file (it holds NUL bytes); name a text file.`);
+  if (!stats) throw new UsageError(`relay explain: no such file '${file}'. ${usage}`);
+  if (stats.isDirectory()) throw new UsageError(`relay explain: '${file}' is a folder; name a file in it. ${usage}`);
+  // A device (/dev/zero) or a pipe never ends: reading it whole would exhaust memory.
+  if (!stats.isFile()) throw new UsageError(`relay explain: '${file}' is not a regular file (a device, a pipe or a socket); name a text file.`);
+  const start = match?.[2] ? Number(match[2]) : 1;
+  const lastAsked = match?.[3] ? Number(match[3]) : match?.[2] ? start : undefined;
+  if (lastAsked !== undefined && lastAsked < start)
+    throw new UsageError(`relay explain: the range ${start}-${lastAsked} ends before it starts; write it as ${lastAsked}-${start}.`);
+  if (lastAsked === undefined && stats.size > MAX_STDIN_BYTES)
+    throw new UsageError(
+      `relay explain: '${file}' is ${megabytes(stats.size)}, more than the ${megabytes(MAX_STDIN_BYTES)} Relay explains at once; ` +
+        `select the lines to explain: relay explain ${file}:10-40.`,
+    );
+  const bytes = readLeadingLines(file, lastAsked);
+  if (bytes.includes(0)) throw new UsageError(`relay explain: '${file}' looks like a binary file (it holds NUL bytes); name a text file.`);
+  const text = decodeUtf8(bytes, `relay explain: '${file}'`);
   if (text.trim() === '') throw new UsageError(`relay explain: '${file}' is empty; there is nothing to explain.`);
   const lines = text.split('\n');
   // The newline that ends the last line starts no line of its own.
   if (text.endsWith('\n')) lines.pop();
-  const start = match?.[2] ? Number(match[2]) : 1;
-  const end = match?.[3] ? Number(match[3]) : match?.[2] ? start : lines.length;
-  if (end < start) throw new UsageError(`relay explain: the range ${start}-${end} ends before it starts; write it as ${end}-${start}.`);
+  const end = lastAsked ?? lines.length;
   if (start < 1 || start > lines.length) {
     throw new UsageError(`relay explain: lines ${start}-${end} are outside ${file} (${lines.length} lines).`);
   }
@@ -76,6 +83,48 @@ export function explainMessages(spec: string): ChatMessage[] {
       content: `Explain what this code from ${file} (lines ${start}-${Math.min(end, lines.length)}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
     },
   ];
+}
+
+const megabytes = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MB`;
+
+/**
+ * The file's text up to the end of line `lastLine` (the whole file when undefined), read in
+ * chunks so that lines near the top of a huge file cost only what precedes them; at most
+ * MAX_STDIN_BYTES, as a question on standard input.
+ */
+function readLeadingLines(file: string, lastLine: number | undefined): Buffer {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let newlines = 0;
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const chunk = Buffer.alloc(64 * 1024);
+    for (;;) {
+      const read = readSync(fd, chunk, 0, chunk.length, null);
+      if (read === 0) break;
+      let part = Buffer.from(chunk.subarray(0, read));
+      if (lastLine !== undefined) {
+        // Cut after the newline that ends line `lastLine`: nothing after it is needed.
+        let at = -1;
+        while (newlines < lastLine && (at = part.indexOf(0x0a, at + 1)) >= 0) newlines++;
+        if (newlines >= lastLine) part = part.subarray(0, at + 1);
+      }
+      bytes += part.length;
+      if (bytes > MAX_STDIN_BYTES)
+        throw new UsageError(
+          `relay explain: the lines asked of '${file}' run past its first ${megabytes(MAX_STDIN_BYTES)}, more than Relay explains at once; select fewer lines (relay explain ${file}:10-40).`,
+        );
+      chunks.push(part);
+      if (lastLine !== undefined && newlines >= lastLine) break;
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`relay explain: cannot read '${file}' (${(error as Error).message}).`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return Buffer.concat(chunks);
 }
 
 export async function runAsk(
@@ -93,9 +142,14 @@ export async function runAsk(
     const prompt = await composition.prepare(messages);
     const colour = useColour(io.stdout);
     let failure: { code: string; message: string } | undefined;
+    const answerRenderer = streamRenderer(io.stdout, colour);
+    // The error goes to stderr, where `relay solve ... > answer.txt` cannot hide it; on a terminal it
+    // follows the answer inline instead (once: not again on stderr when that is the terminal too).
+    // With --json stdout holds the JSON line alone (the error is in it, and on stderr).
+    const inline = !options.json && io.stdout.isTTY;
     const render = allOf(
-      // With --json stdout holds the JSON line alone: the error goes to stderr, and into that line.
-      options.json ? errorReporter(io.stderr) : streamRenderer(io.stdout, colour),
+      options.json ? () => undefined : (event) => (event.type !== 'error' || inline ? answerRenderer(event) : undefined),
+      inline && io.stderr.isTTY ? () => undefined : errorReporter(io.stderr),
       (event) => {
         if (event.type === 'error') failure ??= { code: event.code, message: event.message };
       },

@@ -57,6 +57,13 @@ export class ChatTemplate {
    * LLM continues the SLM's very prompt, so both must render it alike.
    */
   render(messages: ChatMessage[], options: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
+    // Input over the limit by itself is the input's fault, not the template's: said before rendering it.
+    const inputChars = messages.reduce((sum, message) => sum + message.content.length, 0);
+    if (inputChars > MAX_RENDERED_PROMPT_CHARS)
+      throw new Error(
+        `the input is too long: its messages alone are ${inputChars.toLocaleString('en-US')} characters, more than the ` +
+          `${MAX_RENDERED_PROMPT_CHARS.toLocaleString('en-US')} a prompt may have. Send a shorter text.`,
+      );
     const rendered = this.template.render({
       enable_thinking: false,
       ...this.specialTokens,

@@ -16,7 +16,7 @@ import { builtInPrice } from '../../../src/core/providers/pricing';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 import { emptyTotals } from '../../../src/core/relay/totalsStore';
-import { scriptedSolveFlags, scriptedSolveSlm } from './runCli';
+import { scriptedSolveFlags, scriptedSolveSlm, noSettingsFile } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -45,7 +45,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   const stdout = capture();
   const stderr = capture();
   const saved = { ...process.env };
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') }, env);
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work) }, env);
   return main(args, { stdout: stdout.out, stderr: stderr.out }, new AbortController().signal).then(
     (code) => {
       process.env = saved;
@@ -213,7 +213,7 @@ test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, t
 test('relay solve on a terminal colours the LLM span and prints a stats line', async () => {
   const stdout = capture(true);
   const saved = { ...process.env };
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json'), NO_COLOR: '' });
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work), NO_COLOR: '' });
   try {
     const code = await main(['solve', QUESTION, ...providerFlags()], { stdout: stdout.out, stderr: capture().out }, new AbortController().signal);
     assert.equal(code, 0);

@@ -111,7 +111,8 @@ test('every flag and variable that messages name (src/core/settingNames.ts) is o
 test('a small model on a server: kind, address and name from flags, environment or config file; a bad kind lists the kinds', () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-cfg-slm-'));
   try {
-    const env = { RELAY_HOME: dir, RELAY_CONFIG: join(dir, 'config.json') };
+    // The config file is RELAY_HOME's, written below (RELAY_CONFIG must name a file that exists).
+    const env = { RELAY_HOME: dir };
     assert.deepEqual(
       (({ kind, serverUrl, serverModel }) => ({ kind, serverUrl, serverModel }))(loadConfig(new Map(), env).slm),
       { kind: 'onnx', serverUrl: '', serverModel: '' },
@@ -129,7 +130,7 @@ test('a small model on a server: kind, address and name from flags, environment 
     assert.equal(flags.serverUrl, 'http://gpu:8001/v1');
     assert.equal(flags.serverModel, 'HINT-lab/RelayLLM-1.7B-Simple');
     assert.equal(loadConfig(new Map(), { ...env, RELAY_SLM_KIND: 'ollama', RELAY_SLM_MODEL: 'qwen3:1.7b' }).slm.serverModel, 'qwen3:1.7b');
-    writeFileSync(env.RELAY_CONFIG, JSON.stringify({ slm: { kind: 'ollama', serverUrl: 'http://127.0.0.1:11434' } }));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ slm: { kind: 'ollama', serverUrl: 'http://127.0.0.1:11434' } }));
     assert.equal(loadConfig(new Map(), env).slm.kind, 'ollama');
     assert.throws(() => loadConfig(new Map([['slm-kind', 'vllm']]), env), /--slm-kind: 'vllm' is not one of onnx, completions-server, ollama/);
   } finally {

@@ -16,6 +16,7 @@ import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilitie
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { anthropicStream, PREFILL_REFUSED } from '../providers/servers/anthropic';
 import { openAiStream } from '../providers/servers/openai';
+import { noSettingsFile } from './runCli';
 
 let work: string;
 const SLM = findDemoModels().slmFolder;
@@ -30,7 +31,7 @@ async function solve(server: FakeServer, provider: string, model: string): Promi
   let stdout = '';
   const out = { write: (t: string) => void (stdout += t), isTTY: false };
   const saved = { ...process.env };
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json'), RELAY_API_KEY: KEY });
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work), RELAY_API_KEY: KEY });
   forgetLearnedFacts();
   try {
     const base = provider === 'anthropic' ? server.url : `${server.url}/v1`;

@@ -13,6 +13,7 @@ import { isRelayRow, parseModeSpecs, rowKindOf } from '../../../src/cli/evalMode
 import { policyOf, RELAY_MODES } from '../../../src/core/relay/policies/registry';
 import { compareWithMatchedRouters, type EvalRow, type ModeSummary } from '../../../src/cli/evalTable';
 import { demoPrice, findDemoModels } from '../../../src/cli/demoModels';
+import { noSettingsFile } from './runCli';
 
 let work: string;
 before(() => {
@@ -24,7 +25,7 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   let stdout = '';
   let stderr = '';
   const saved = { ...process.env };
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') });
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work) });
   try {
     const code = await main(
       args,
@@ -360,7 +361,7 @@ async function runWith(args: string[], signal: AbortSignal, onProgress: (line: s
   let stdout = '';
   let stderr = '';
   const saved = { ...process.env };
-  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: join(work, 'none.json') });
+  Object.assign(process.env, { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work) });
   try {
     const err = {
       write: (t: string) => {

@@ -3,6 +3,7 @@
  * and no provider key from the environment, capturing what it writes; and a fake server for
  * the length of a test body.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { solveMessages } from '../../../src/cli/commands/ask';
 import { main } from '../../../src/cli/main';
@@ -22,6 +23,16 @@ export function capture() {
   return { out: { write: (t: string) => void (text += t), isTTY: false }, text: () => text };
 }
 
+/**
+ * An empty config file in `folder`, for RELAY_CONFIG: the user's own settings stay out of a
+ * test, and a RELAY_CONFIG naming a missing file would be refused.
+ */
+export function noSettingsFile(folder: string): string {
+  const file = join(folder, 'no-settings.json');
+  writeFileSync(file, '{}');
+  return file;
+}
+
 /** `stdin`: the text piped in (undefined: standard input is a terminal). */
 export async function runCli(
   args: string[],
@@ -32,7 +43,7 @@ export async function runCli(
   const stderr = capture();
   const saved = { ...process.env };
   for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
-  Object.assign(process.env, { RELAY_HOME: home, RELAY_CONFIG: join(home, 'none.json') }, options.env ?? {});
+  Object.assign(process.env, { RELAY_HOME: home, RELAY_CONFIG: noSettingsFile(home) }, options.env ?? {});
   try {
     const code = await main(args, { stdout: stdout.out, stderr: stderr.out, stdin: async () => options.stdin }, options.signal ?? new AbortController().signal);
     return { code, stdout: stdout.text(), stderr: stderr.text() };

@@ -76,7 +76,7 @@ test('2a. a selection longer than the SLM reads is refused before any call, with
     ]);
     assert.equal(server.requests.length, 0, 'nothing was sent');
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /error \(prompt_too_long\): The prompt is [\d,]+ tokens; the small model reads at most 128/);
+    assert.match(result.stderr, /error \(prompt_too_long\): The prompt is [\d,]+ tokens; the small model reads at most 128/);
   });
 });
 
@@ -114,9 +114,10 @@ test('3. a server that accepts and says nothing: the wait is shown, one retry, t
     const result = await run([...solve(`${server.url}/v1`, '--provider', 'openai-chat', '--mode', 'llm-only', '--first-byte-timeout', '1.2')]);
     assert.equal(server.requests.length, 2, 'the first try and one retry');
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /error \(timeout\)/);
-    assert.match(result.stdout, /relay\.provider\.firstByteTimeoutSeconds \(CLI: --first-byte-timeout\)/);
-    assert.doesNotMatch(result.stdout, /\d{4,} ms/, 'seconds, not milliseconds');
+    // An answer's error is on stderr (stdout here is no terminal: it holds the answer alone).
+    assert.match(result.stderr, /error \(timeout\)/);
+    assert.match(result.stderr, /relay\.provider\.firstByteTimeoutSeconds \(CLI: --first-byte-timeout\)/);
+    assert.doesNotMatch(result.stderr, /\d{4,} ms/, 'seconds, not milliseconds');
     // The first tick's line (1 s, later on a busy machine).
     assert.match(result.stderr, new RegExp(`relay: waiting for 127\\.0\\.0\\.1:${new URL(server.url).port}\\.\\.\\. \\d+ s`));
   });
@@ -128,7 +129,7 @@ test('4. a chat stream cut mid-way after text is never retried (it is billed)', 
     const result = await run([...solve(`${server.url}/v1`, '--provider', 'openai-chat', '--mode', 'llm-only')]);
     assert.equal(server.requests.length, 1);
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /error \(network\)/);
+    assert.match(result.stderr, /error \(network\)/);
   });
 });
 
@@ -142,8 +143,8 @@ test('5. errors name the fix for the CLI: the key variables on a 401, http:// fo
       RELAY_API_KEY: 'sk-test-not-a-real-key-123456',
     });
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /RELAY_API_KEY/);
-    assert.match(result.stdout, /OPENAI_API_KEY/);
+    assert.match(result.stderr, /RELAY_API_KEY/);
+    assert.match(result.stderr, /OPENAI_API_KEY/);
     assert.doesNotMatch(result.stdout + result.stderr, /sk-test-not-a-real-key-123456/);
   });
   // A plain HTTP server reached with https://.
@@ -153,9 +154,9 @@ test('5. errors name the fix for the CLI: the key variables on a 401, http:// fo
     const port = (plain.address() as AddressInfo).port;
     const result = await run([...solve(`https://127.0.0.1:${port}/v1`, '--provider', 'openai-completions', '--mode', 'llm-only')]);
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /does not speak TLS/);
-    assert.match(result.stdout, new RegExp(`http://127\\.0\\.0\\.1:${port}`));
-    assert.match(result.stdout, /--base-url/);
+    assert.match(result.stderr, /does not speak TLS/);
+    assert.match(result.stderr, new RegExp(`http://127\\.0\\.0\\.1:${port}`));
+    assert.match(result.stderr, /--base-url/);
   } finally {
     plain.closeAllConnections();
     await new Promise<void>((resolve) => plain.close(() => resolve()));
@@ -176,6 +177,6 @@ test('a stream that trickles bytes forever is ended by the call timeout, and the
     const result = await run([...solve(`${server.url}/v1`, '--provider', 'openai-completions', '--mode', 'llm-only', '--call-timeout', '1')]);
     assert.equal(server.requests.length, 1);
     assert.equal(result.code, 1);
-    assert.match(result.stdout, /relay\.provider\.callTimeoutSeconds \(CLI: --call-timeout\)/);
+    assert.match(result.stderr, /relay\.provider\.callTimeoutSeconds \(CLI: --call-timeout\)/);
   });
 });

@@ -1,0 +1,286 @@
+/**
+ * The CLI at its edges: where an answer's error goes, paths in settings, files too big to
+ * explain, settings overridden by a later layer, a missing config file, bad model addresses,
+ * Ctrl-C on standard input, config files with a BOM, text that is not UTF-8, and the help a
+ * mistyped command gets. In-process on a scripted ONNX SLM and HTTP servers on 127.0.0.1.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { UsageError } from '../../../src/cli/args';
+import { readAllText } from '../../../src/cli/commandLine';
+import { explainMessages } from '../../../src/cli/commands/ask';
+import { loadConfig } from '../../../src/cli/config';
+import { HELP } from '../../../src/cli/main';
+import { ChatTemplate, MAX_RENDERED_PROMPT_CHARS } from '../../../src/core/slm/chatTemplate';
+import { sendJson, type Responder } from '../providers/servers/harness';
+import { runCli, scriptedSolveFlags, scriptedSolveSlm, withServer } from './runCli';
+
+const REPO = join(__dirname, '..', '..', '..');
+
+const QUESTION = 'What is two plus three?';
+let work: string;
+let slmFolder: string;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'relay-cli-edges-'));
+  slmFolder = await scriptedSolveSlm(QUESTION);
+});
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string>; stdin?: string } = {}) => runCli(args, work, options);
+
+const llmFlags = (baseUrl: string) => [...scriptedSolveFlags(slmFolder, baseUrl), '--max-cost-ratio', 'off', '--totals', join(work, 'totals.json')];
+
+const badRequest: Responder = (_request, res) =>
+  sendJson(res, 400, { error: { message: 'The model `Qwen/Qwen3-8B` does not exist.', type: 'invalid_request_error' } });
+
+test('relay solve without --json: an answer that failed names its error on stderr, where a redirected stdout cannot hide it', async () => {
+  await withServer(badRequest, async (server) => {
+    const { code, stdout, stderr } = await run(['solve', QUESTION, ...llmFlags(`${server.url}/v1`)]);
+    assert.equal(code, 1);
+    assert.match(stderr, /relay: error \([^)]+\): .*does not exist/);
+    // stdout is a file here (not a terminal): it keeps the answer and the stats, not a copy of the error.
+    assert.doesNotMatch(stdout, /does not exist/);
+  });
+});
+
+/** A UsageError (exit 2) whose message matches `pattern`. */
+const usageError = (pattern: RegExp) => (e: unknown) => e instanceof UsageError && pattern.test(e.message);
+
+const CLI = join(REPO, 'src', 'cli', 'main.ts');
+/** tsx by its path: a child running in a temp folder would not find the package by name. */
+const TSX = pathToFileURL(join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+
+/** The CLI in a process of its own (as a user runs it), ended if it runs past a minute; resolves with its exit code and output. */
+async function spawnCli(
+  args: string[],
+  options: { env: Record<string, string>; cwd: string },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  try {
+    const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(limit);
+  }
+}
+
+test('relay explain: a whole file over the standard-input limit is refused with its size and the fix; a range reads only up to its lines', () => {
+  const dir = join(work, 'explain-big');
+  mkdirSync(dir, { recursive: true });
+  const big = join(dir, 'big.js');
+  writeFileSync(big, 'const x = 1;\n'.repeat(420_000)); // 5.2 MB
+  assert.throws(() => explainMessages(big), usageError(/big\.js' is 5\.2 MB, more than the 4 MB .*select the lines to explain: relay explain .*big\.js:10-40/));
+  assert.match(explainMessages(`${big}:1-3`)[0].content, /\(lines 1-3\)/);
+  // What follows the range is not read: a NUL byte there does not make the file binary to the range.
+  const tail = join(dir, 'tail.txt');
+  writeFileSync(tail, Buffer.concat([Buffer.from('one\ntwo\nthree\n'), Buffer.from([0, 1, 2, 0xff])]));
+  assert.match(explainMessages(`${tail}:2-3`)[0].content, /\(lines 2-3\)[^]*two\nthree/);
+  assert.throws(() => explainMessages(tail), usageError(/binary file/));
+});
+
+test('relay explain: a device is refused as no regular file, not read without end', { skip: process.platform === 'win32' && 'no /dev/null' }, () => {
+  assert.throws(() => explainMessages('/dev/null'), usageError(/'\/dev\/null' is not a regular file/));
+  assert.throws(() => explainMessages('/dev/zero:1-3'), usageError(/not a regular file/));
+});
+
+test('a chat template given messages already over the prompt limit says the input is too long, not that the template repeats text', async () => {
+  const template = await ChatTemplate.create('{{ messages[0].content }}', {}, join(work, 'tokenizer_config.json'));
+  assert.throws(
+    () => template.render([{ role: 'user', content: 'x'.repeat(MAX_RENDERED_PROMPT_CHARS + 1) }]),
+    (e: Error) => /the input is too long/.test(e.message) && !/chat template rendered/.test(e.message),
+  );
+});
+
+test("paths: ~ is the home folder in every path setting and --out; the config file's relative paths are relative to its folder", async () => {
+  const home = join(work, 'home');
+  const settings = join(work, 'settings');
+  mkdirSync(home, { recursive: true });
+  mkdirSync(settings, { recursive: true });
+  writeFileSync(
+    join(settings, 'config.json'),
+    JSON.stringify({ slm: { modelFolder: 'models/slm' }, provider: { templateFolder: '~/tpl' }, totalsPath: '~/t.json' }),
+  );
+  const env = { RELAY_HOME: settings };
+  const config = loadConfig(new Map(), env);
+  assert.equal(config.slm.folder, join(settings, 'models', 'slm'), 'relative to the config file');
+  assert.equal(config.provider.templateFolder, join(homedir(), 'tpl'));
+  assert.equal(config.totalsPath, join(homedir(), 't.json'));
+  assert.equal(loadConfig(new Map([['slm', '~/m']]), env).slm.folder, join(homedir(), 'm'), 'a quoted ~ on a flag');
+  assert.equal(loadConfig(new Map([['slm', 'rel/m']]), env).slm.folder, 'rel/m', "a flag's relative path stays relative to the current folder");
+  assert.equal(
+    loadConfig(
+      new Map([
+        ['provider', 'onnx-local'],
+        ['model', '~/llm'],
+      ]),
+      env,
+    ).provider.model,
+    join(homedir(), 'llm'),
+    "onnx-local's --model is a folder",
+  );
+  assert.equal(loadConfig(new Map([['model', '~/llm']]), env).provider.model, '~/llm', "another provider's --model is a name");
+  // --out: the folder is made under the home folder, not as a folder named ~ here.
+  const data = join(work, 'one.jsonl');
+  writeFileSync(data, JSON.stringify({ question: QUESTION, answer: '5' }) + '\n');
+  const { code, stderr } = await spawnCli(['eval', data, '--out', '~/res/run1', '--slm', join(work, 'no-such-slm')], {
+    env: { HOME: home, RELAY_HOME: settings },
+    cwd: work,
+  });
+  assert.equal(code, 2, stderr);
+  assert.match(stderr, /does not exist/);
+  assert.equal(existsSync(join(home, 'res')), true, 'made under the home folder');
+  assert.equal(existsSync(join(work, '~')), false, 'no folder named ~');
+});
+
+test('model addresses and folders: a malformed URL, a file or an empty folder as --slm are usage mistakes (exit 2) said before anything opens', async () => {
+  const common = ['--mode', 'command', '--model', 'm', '--temperature', '0'];
+  await assert.rejects(
+    run(['solve', QUESTION, '--slm', slmFolder, '--provider', 'openai-completions', '--base-url', 'not a url', ...common]),
+    usageError(/is not a URL/),
+  );
+  await assert.rejects(
+    run(['solve', QUESTION, '--slm', slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'localhost:8000/v1', '--slm-model', 's', ...common]),
+    usageError(/server address 'localhost:8000\/v1' has no http:\/\/ or https:\/\//),
+  );
+  const file = join(work, 'file.txt');
+  writeFileSync(file, 'not a model');
+  await assert.rejects(run(['solve', QUESTION, '--slm', file, ...common]), usageError(/is a file, not a folder/));
+  const empty = join(work, 'empty-slm');
+  mkdirSync(empty, { recursive: true });
+  await assert.rejects(run(['solve', QUESTION, '--slm', empty, ...common]), usageError(/is empty/));
+});
+
+test('relay slm test: its FAILED line goes to stderr, exit 1', async () => {
+  // Nothing listens on port 1.
+  const { code, stdout, stderr } = await run([
+    'slm',
+    'test',
+    '--slm',
+    slmFolder,
+    '--slm-kind',
+    'completions-server',
+    '--slm-url',
+    'http://127.0.0.1:1/v1',
+    '--slm-model',
+    's',
+  ]);
+  assert.equal(code, 1);
+  assert.match(stderr, /relay: FAILED: /);
+  assert.doesNotMatch(stdout, /FAILED/);
+});
+
+test('settings: a bad value overridden by a later layer is no error; the winning bad value is named where it came from', () => {
+  const dir = mkdtempSync(join(work, 'layers-'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ temperature: 'hot', maxTurns: 3 }));
+  const env = { RELAY_HOME: dir, RELAY_TEMPERATURE: '5' };
+  const config = loadConfig(new Map([['temperature', '0']]), env);
+  assert.equal(config.temperature, 0, 'the flag wins over a bad variable and a bad file value');
+  assert.equal(config.maxTurns, 3);
+  assert.throws(() => loadConfig(new Map(), env), usageError(/^\$RELAY_TEMPERATURE: '5' must be a number from 0 to 2/));
+  assert.throws(() => loadConfig(new Map(), { RELAY_HOME: dir }), usageError(/config\.json \(temperature\): must be a number, not the string "hot"/));
+});
+
+test('RELAY_CONFIG naming a missing file is refused, naming the variable and the path', () => {
+  const missing = join(work, 'missing-config.json');
+  assert.throws(
+    () => loadConfig(new Map(), { RELAY_HOME: work, RELAY_CONFIG: missing }),
+    usageError(/\$RELAY_CONFIG names .*missing-config\.json, which does not exist/),
+  );
+});
+
+test(
+  'Ctrl-C while the question is still coming on standard input stops at once with exit 130',
+  { skip: process.platform === 'win32' && 'POSIX signals' },
+  async () => {
+    const dir = mkdtempSync(join(work, 'sigint-'));
+    // Says READY once the CLI's SIGINT handler is in place and main() waits on standard input.
+    const hook = join(dir, 'ready.cjs');
+    writeFileSync(hook, "process.on('newListener', (event) => { if (event === 'SIGINT') setImmediate(() => process.stderr.write('READY\\n')); });\n");
+    const child = spawn(process.execPath, ['-r', hook, '--import', TSX, CLI, 'solve'], {
+      cwd: REPO,
+      env: { ...process.env, RELAY_HOME: dir, RELAY_CONFIG: '' },
+      // stdin stays an open pipe: the question never ends.
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes('READY')) resolve();
+        });
+        child.on('exit', () => reject(new Error(`exited before it was ready: ${stderr}`)));
+      });
+      child.kill('SIGINT');
+      assert.equal(await exited, 130, stderr);
+    } finally {
+      clearTimeout(limit);
+      child.kill('SIGKILL');
+      child.stdin.destroy();
+    }
+  },
+);
+
+test('a config file with a byte order mark is read; a folder in its place is named as such', () => {
+  const dir = mkdtempSync(join(work, 'bom-'));
+  writeFileSync(join(dir, 'config.json'), '\uFEFF{ "temperature": 0.3 }');
+  assert.equal(loadConfig(new Map(), { RELAY_HOME: dir }).temperature, 0.3);
+  const folderHome = mkdtempSync(join(work, 'folder-'));
+  mkdirSync(join(folderHome, 'config.json'));
+  assert.throws(() => loadConfig(new Map(), { RELAY_HOME: folderHome }), usageError(/config\.json is a folder, not a config file/));
+});
+
+test('relay solve - takes no more words; text that is not UTF-8 is refused, naming where it came from and the fix', async () => {
+  await assert.rejects(
+    run(['solve', '-', 'extra'], { stdin: QUESTION }),
+    usageError(/relay solve - reads the question from standard input, so it takes no more words/),
+  );
+  const latin1 = Buffer.from('caf\xe9 au lait\n', 'latin1');
+  await assert.rejects(readAllText(Readable.from([latin1])), usageError(/^standard input is not UTF-8 text .*Save it as UTF-8/));
+  const file = join(work, 'latin1.txt');
+  writeFileSync(file, latin1);
+  assert.throws(() => explainMessages(file), usageError(/latin1\.txt' is not UTF-8 text .*Save it as UTF-8/));
+});
+
+test('-h is the help, --version the version; a typo gets a suggestion; a key on a flag or a VS Code key in the config file is said how to fix', async () => {
+  for (const args of [['-h'], ['demo', '-h']]) {
+    const { code, stdout } = await run(args);
+    assert.equal(code, 0, args.join(' '));
+    assert.equal(stdout, HELP);
+  }
+  const version = await run(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^relay \d+\.\d+\.\d+/);
+  await assert.rejects(run(['slove', QUESTION]), usageError(/Unknown command 'slove'\. Did you mean 'relay solve'\?/));
+  await assert.rejects(run(['solve', '--temprature', '0', QUESTION]), usageError(/Unknown option --temprature\. Did you mean --temperature\?/));
+  await assert.rejects(
+    run(['solve', '--api-key', 'sk-secret-123', QUESTION]),
+    (e: unknown) => usageError(/environment variables only.*RELAY_API_KEY/)(e) && !(e as Error).message.includes('sk-secret-123'),
+  );
+  const dir = mkdtempSync(join(work, 'vscode-keys-'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ 'relay.temperature': 0.2, relay: { slm: { variant: 'q4' } } }));
+  const config = loadConfig(new Map(), { RELAY_HOME: dir });
+  assert.equal(config.temperature, 0.2);
+  assert.equal(config.slm.variant, 'q4');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ temprature: 0.2 }));
+  assert.throws(() => loadConfig(new Map(), { RELAY_HOME: dir }), usageError(/unknown setting 'temprature'\. Did you mean 'temperature'\?/));
+});
