@@ -101,12 +101,19 @@ export interface AnswerOutcome {
   error?: { message: string; fix?: FixAction };
 }
 
+/** What an answer stopped before it began was waiting for: the small model's first load, */
+const SLM_LOADING = 'the small model was still loading';
+/** or a new process of the small model, after its last one ended (a crash, the OOM killer). */
+const SLM_RESTARTING =
+  'the small model was restarting (its process had ended, and a new one loads the model again). It goes on loading in the background; ask again once it is ready';
+
 /** Ends as `promise` does, or when `signal` aborts (rejecting with StoppedError): "Relay: Stop" must end an answer even while the model it waits on hangs. */
-function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined, loading = 'the small model'): Promise<T> {
+function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined, waitingFor: string | (() => string) = SLM_LOADING): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(new StoppedError(loading));
+  const stopped = () => new StoppedError(typeof waitingFor === 'string' ? waitingFor : waitingFor());
+  if (signal.aborted) return Promise.reject(stopped());
   return new Promise<T>((resolve, reject) => {
-    const stop = () => reject(new StoppedError(loading));
+    const stop = () => reject(stopped());
     signal.addEventListener('abort', stop, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
   });
@@ -114,8 +121,8 @@ function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined, l
 
 /** The user stopped the answer before it began (while the model it needs loaded). */
 class StoppedError extends Error {
-  constructor(loading: string) {
-    super(`Stopped before the answer began: ${loading} was still loading.`);
+  constructor(waitingFor: string) {
+    super(`Stopped before the answer began: ${waitingFor}.`);
     this.name = 'StoppedError';
   }
 }
@@ -362,12 +369,15 @@ export class RelayService implements vscode.Disposable {
       await loading.promise.catch(() => undefined);
     }
     await this.readAhead.settle();
+    // An answer may have started while this waited: its models are not taken from under it.
+    if (this.current) return false;
     const slm = this.runtime;
     if (from(slm)) {
       this.runtime = undefined;
       await slm.runtime.dispose().catch(() => undefined);
     }
     await this.llmLoading?.promise.catch(() => undefined);
+    if (this.current) return false;
     if (from(this.llmRuntime)) await this.releaseLocalLlm();
     return true;
   }
@@ -495,19 +505,27 @@ export class RelayService implements vscode.Disposable {
           agents: this.agents,
         }),
         controller.signal,
-        'the large model',
+        'the large model was still loading',
       );
+      // A process that ended since the last answer starts again here and reloads its model (minutes for a large one).
+      if (slm.pid === undefined) await untilStopped(slm.ensureStarted(), controller.signal, SLM_RESTARTING);
       // A chat longer than the small model reads leaves out its oldest exchanges (said once), not the answer.
       const window = slm.info.contextWindow;
+      // Under Stop too: the process may end meanwhile, and the call that finds it gone waits on a new one's load.
+      const reading = (): string => (slm.pid === undefined ? SLM_RESTARTING : 'the small model was still reading the conversation');
       const fitted =
         window !== undefined && messages.length > 1
-          ? await fitConversation(messages, {
-              window,
-              answerRoom: settings.tokenBudget,
-              // Rendered once for prepare() below too; prepare() alone notes the prompt for the LLM's cache (only the chosen one).
-              render: (conversation) => composition.slmPrompt(conversation),
-              countTokens: (text) => slm.countTokens(text),
-            })
+          ? await untilStopped(
+              fitConversation(messages, {
+                window,
+                answerRoom: settings.tokenBudget,
+                // Rendered once for prepare() below too; prepare() alone notes the prompt for the LLM's cache (only the chosen one).
+                render: (conversation) => composition.slmPrompt(conversation),
+                countTokens: (text) => slm.countTokens(text),
+              }),
+              controller.signal,
+              reading,
+            )
           : undefined;
       if (fitted && fitted.leftOut > 0) {
         messages = fitted.messages;
@@ -515,7 +533,7 @@ export class RelayService implements vscode.Disposable {
           `Relay: this chat is longer than the small model reads (${window?.toLocaleString('en-US')} tokens with the answer): its first ${fitted.leftOut} messages were left out of this answer. New chat starts afresh.`,
         );
       }
-      const prompt = await composition.prepare(messages);
+      const prompt = await untilStopped(composition.prepare(messages), controller.signal, reading);
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);

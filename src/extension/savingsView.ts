@@ -3,7 +3,6 @@
  * relay mode each answer ran in), resettable. Money is what the answers cost; a saving is
  * only claimed where it happened, and a negative one is shown as what it is, a loss.
  */
-import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
 import {
   addTotals,
@@ -149,7 +148,7 @@ export async function resetSavings(totals: TotalsStore): Promise<void> {
   const choice = await vscode.window.showWarningMessage('Reset all Relay savings totals?', { modal: true }, 'Reset');
   if (choice !== 'Reset') return;
   try {
-    await fs.rm(totals.path, { force: true });
+    await totals.reset();
   } catch (error) {
     void vscode.window.showErrorMessage(
       `Relay: the totals were not reset: ${totals.path} could not be removed (${fileErrorInWords(error)}). Remove it by hand to start over.`,

@@ -66,10 +66,20 @@ export class OnnxLocalProvider implements LlmProvider {
     try {
       let tokenCount: number;
       try {
-        ({ tokenCount } = await session.prefill(prompt));
+        // Stop and the stall watchdog end a long prompt's reading between its chunks.
+        ({ tokenCount } = await session.prefill(prompt, { signal }));
       } catch (error) {
+        if (signal?.aborted) {
+          yield { type: 'done', finishReason: 'cancelled' };
+          return;
+        }
+        if (processEnded(error)) throw this.processFailure(error);
         // Typically a context longer than the model supports: a clear provider error, not an internal one.
         throw new ProviderError('bad_request', `The local LLM model (${this.model}) cannot read the prompt: ${(error as Error)?.message ?? String(error)}`);
+      }
+      if (signal?.aborted) {
+        yield { type: 'done', finishReason: 'cancelled' };
+        return;
       }
       const generation = session
         .generate(
@@ -100,6 +110,7 @@ export class OnnxLocalProvider implements LlmProvider {
           yield { type: 'done', finishReason: 'cancelled' };
           return;
         }
+        if (processEnded(done.error)) throw this.processFailure(done.error);
         throw new ProviderError('server', `The local LLM model (${this.model}) failed: ${(done.error as Error)?.message ?? String(done.error)}`);
       }
       const result = done.result as GenerateResult;
@@ -114,4 +125,18 @@ export class OnnxLocalProvider implements LlmProvider {
       await session.dispose();
     }
   }
+
+  /** Its process died (out of memory, a native crash): asking again starts a new one, so Retry is the fix, not the settings. */
+  private processFailure(error: Error): ProviderError {
+    return new ProviderError('server', `The local LLM model (${this.model}) stopped: ${error.message}`, {
+      retryable: true,
+      fix: 'retry',
+      summary: 'its process ended',
+    });
+  }
+}
+
+/** The runtime's process ended under the call (processRuntime.ts's SlmProcessError, known by name: this module runs in-process runtimes too). */
+function processEnded(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'SlmProcessError';
 }

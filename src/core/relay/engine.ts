@@ -298,9 +298,12 @@ class RelayRun {
     }
     this.watchdog.stop();
     if (finish === 'cancelled' && this.endedBy) finish = this.endedBy;
+    // An answer that failed or was stopped is not counted through the SLM: its process may have
+    // died, and a count would start a new one and load the model again (minutes) before 'done'.
+    const countsThroughSlm = finish !== 'error' && !this.signal.aborted;
     try {
       // What the SLM's last turn held back is shown; a command it left open is dropped.
-      await this.resolveSlmText();
+      await this.resolveSlmText(countsThroughSlm);
     } catch {
       // The SLM could not count the dropped command (it died): the answer's figures go without it.
     }
@@ -311,7 +314,7 @@ class RelayRun {
     }
     let stats: AnswerStats;
     try {
-      stats = await this.stats(finish);
+      stats = countsThroughSlm ? await this.stats(finish) : this.statsWithout(finish);
     } catch (error) {
       finish = this.failure(error);
       stats = this.statsWithout(finish);
@@ -604,13 +607,16 @@ class RelayRun {
    * handed off inside it) is dropped, never shown nor executed, and taken out of the text
    * every later call sends.
    */
-  private async resolveSlmText(): Promise<void> {
+  private async resolveSlmText(countsThroughSlm = true): Promise<void> {
     const { visible, unterminatedCommand } = this.commands.flush();
+    const heldTokens = this.heldSlmTokens;
     this.showSlm(visible);
     if (unterminatedCommand === undefined) return;
     this.heldSlmTokens = 0;
     if (this.solution.endsWith(unterminatedCommand)) this.solution = this.solution.slice(0, -unterminatedCommand.length);
-    this.commandTokens += await this.o.slm.countTokens(unterminatedCommand);
+    // Without the SLM (an answer that failed or was stopped): the tokens it held back for the command, where nothing else was held with them.
+    if (!countsThroughSlm) this.commandTokens += visible.length === 0 ? heldTokens : 0;
+    else this.commandTokens += await this.o.slm.countTokens(unterminatedCommand);
   }
 
   private sampling(): SamplingOptions {

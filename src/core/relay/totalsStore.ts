@@ -155,6 +155,15 @@ export class TotalsStore {
   }
 
   /**
+   * Removes every total, in turn with record() (its queue, then the file's lock): a record
+   * in flight, of this window or another, finishes first instead of writing the old totals
+   * back over the reset.
+   */
+  reset(): Promise<void> {
+    return this.serialised(() => this.withLock(() => fs.rm(this.path, { force: true })));
+  }
+
+  /**
    * The whole file; a missing file is empty. One that is not a totals file is an error for
    * whoever only reads it (a report never moves a file); `repair` (recording an answer) moves
    * it aside, named in the error log, and starts over: its content is kept there.

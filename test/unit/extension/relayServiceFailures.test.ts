@@ -13,7 +13,7 @@ import { slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { fakeWorkerStarts, writeFakeWorker } from '../slm/fakeWorker';
+import { ANSWER_TOKEN, CRASH_TOKEN, fakeWorkerStarts, writeFakeWorker } from '../slm/fakeWorker';
 import { within as settlesWithin } from '../providers/servers/collect';
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -68,8 +68,17 @@ async function withService(body: (service: Service) => Promise<void>): Promise<v
   assert.deepEqual(left, [], 'closing Relay stops every process it started');
 }
 
+/** Waits until `condition` holds; fails saying `what` if it does not within ENDS_WITHIN_MS. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + ENDS_WITHIN_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function untilStarted(count: number): Promise<void> {
-  while (fakeWorkerStarts(WORKER) < count) await new Promise((resolve) => setTimeout(resolve, 20));
+  await until(() => fakeWorkerStarts(WORKER) >= count, `start ${count} of the SLM process`);
 }
 
 describe('a load that hangs', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
@@ -117,6 +126,62 @@ describe('a model that crashes its process at load', { skip: process.platform !=
       setSettings({ 'relay.slm.variant': 'int8' });
       await service.readAheadDraft(QUESTION);
       assert.equal(fakeWorkerStarts(WORKER), starts + 3);
+    }));
+});
+
+describe('the SLM process dies', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  test('between answers: Stop ends the next answer while a new process reloads the model, saying so; the reload goes on and closing Relay stops it', () =>
+    withService(async (service) => {
+      // Its reload hangs: a large model that takes minutes to load again.
+      const folder = modelFolder('hang-reload');
+      rmSync(join(folder, 'loaded-once'), { force: true });
+      resetSettings({ 'relay.slm.modelFolder': folder, 'relay.localOnly': true, 'relay.slm.loadAtStartup': true });
+      await within(service.preload(), 'the first load');
+      const slm = (service as unknown as { runtime: { runtime: ProcessRuntime } }).runtime.runtime;
+      process.kill(slm.pid!, 'SIGKILL'); // the OOM killer, between answers
+      await until(() => slm.pid === undefined, 'the runtime seeing its process gone');
+      const starts = fakeWorkerStarts(WORKER);
+      const answering = service.answer(QUESTION, sink);
+      await untilStarted(starts + 1); // the new process, whose load hangs
+      assert.equal(service.stop(), true);
+      const outcome = await within(answering, 'the answer stopped during the reload');
+      assert.match(outcome.error?.message ?? '', /^Stopped before the answer began: the small model was restarting \(its process had ended/);
+      assert.equal(service.busy, false);
+      assert.equal(slmWorkerPids().length, 1, 'the reload goes on for the next answer (withService checks that closing stops it)');
+    }));
+
+  test('mid-answer: the answer ends at once with what was written and honest figures, without starting the process again to count', () =>
+    withService(async (service) => {
+      // Its reload would hang: an answer that waited on one to count its figures would never end.
+      const folder = modelFolder('crash-generate-hang-reload');
+      rmSync(join(folder, 'loaded-once'), { force: true });
+      resetSettings({ 'relay.slm.modelFolder': folder, 'relay.localOnly': true });
+      const starts = fakeWorkerStarts(WORKER);
+      const outcome = await within(service.answer(QUESTION, sink), 'the answer whose SLM died');
+      assert.match(outcome.error?.message ?? '', /The small model's process was killed by SIGKILL/);
+      assert.equal(outcome.answer, CRASH_TOKEN.slice(0, CRASH_TOKEN.indexOf('<call>')), 'what was written is kept; the open command is dropped');
+      assert.equal(outcome.stats?.finishReason, 'error');
+      assert.ok((outcome.stats?.savedUsd ?? 0) <= 0 && !outcome.stats?.llmOnlyCostUsd, 'an answer that failed saved nothing');
+      assert.equal(outcome.stats?.thinkingTokens, undefined, 'not counted by a process started again');
+      assert.equal(service.busy, false);
+      assert.equal(fakeWorkerStarts(WORKER), starts + 1, 'no process was started again for the figures');
+    }));
+});
+
+describe('letting go of a model folder (a download replaces its files)', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  test('an answer that starts while Relay lets go keeps its small model: the release says no (the download says the file is in use)', () =>
+    withService(async (service) => {
+      const folder = modelFolder('answers');
+      resetSettings({ 'relay.slm.modelFolder': folder, 'relay.localOnly': true, 'relay.slm.loadAtStartup': true });
+      await within(service.preload(), 'the load');
+      // The release waits (for a read-ahead to end) before it lets go; Send comes meanwhile.
+      const releasing = service.releaseFolder(folder);
+      const answering = service.answer(QUESTION, sink);
+      assert.equal(await within(releasing, 'the release'), false, 'not released under a running answer');
+      const outcome = await within(answering, 'the answer');
+      assert.equal(outcome.error, undefined);
+      assert.equal(outcome.answer, ANSWER_TOKEN);
+      assert.equal(slmWorkerPids().length, 1, 'its process still runs');
     }));
 });
 

@@ -2,10 +2,11 @@
 // holds shows as text, and the only command link the panel enables is its own reset.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AnswerStats } from '../../../src/core/relay/events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { answerWarnings, createdPanels, questionsAsked, useVscodeStub } from './vscodeStub';
+import { answerWarnings, createdPanels, questionsAsked, useVscodeStub, warningsShown } from './vscodeStub';
 useVscodeStub();
 import { TotalsStore, addTotals, emptyTotals, type TotalsEntry } from '../../../src/core/relay/totalsStore';
 
@@ -83,4 +84,35 @@ test('Reset where the totals file cannot be removed: says so, with the path and 
   } finally {
     answerWarnings(undefined);
   }
+});
+
+test('Reset while an answer is being recorded (the file locked meanwhile): the reset goes after the record, which does not write the old totals back', async () => {
+  const path = join(folder, 'reset-race', 'totals.json');
+  const store = new TotalsStore(path);
+  const answer = { mode: 'command', slmTokens: 9, llmTokens: 1, llmTokenShare: 0.1, calls: 1, costUsd: 0.001, llmOnlyCostUsd: 0.01, savedUsd: 0.009 } as const;
+  const stats = {
+    ...answer,
+    llmUsage: { inputTokens: 5, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0 },
+    elapsedMs: 1,
+    finishReason: 'eos',
+  } as AnswerStats;
+  await store.record('m', stats);
+  // Another window holds the file's lock: this window's next record waits for it.
+  const lock = `${path}.lock`;
+  writeFileSync(lock, '');
+  const recording = store.record('m', stats);
+  answerWarnings('Reset');
+  try {
+    const asked = warningsShown.length;
+    const resetting = resetSavings(store);
+    for (let tick = 0; tick < 1000 && warningsShown.length === asked; tick++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(warningsShown.length, asked + 1, 'Reset was asked');
+    // Time for a reset that does not wait its turn to remove the file under the record.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    rmSync(lock);
+    await Promise.all([recording, resetting]);
+  } finally {
+    answerWarnings(undefined);
+  }
+  assert.equal((await store.summary()).answers, 0, 'nothing is left after a reset');
 });

@@ -1,11 +1,17 @@
 /** The onnx-local provider (a second local model as the LLM) on the scripted ONNX fixture. */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
+import { isProviderError } from '../../../src/core/providers/errors';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ProviderChunk } from '../../../src/core/providers/types';
 import { disposeRuntimes, QUESTION, renderedQuestion, scriptedSlm, type ScriptedSlm } from './realParts';
+import { writeFakeWorker } from '../slm/fakeWorker';
+import { within } from '../providers/servers/collect';
 
 let llm: ScriptedSlm;
 
@@ -78,4 +84,69 @@ test('the trained demo LLM continues the demo SLM prompt; a prompt past its cont
   } finally {
     await runtime.dispose();
   }
+});
+
+// In its own process (as Relay runs it), with the stand-in worker (test/unit/slm/fakeWorker.ts) for what a real model cannot be made to do on demand.
+describe('the large model in its process', () => {
+  /** Far longer than any of these takes; reached only by a call that hangs. */
+  const ENDS_WITHIN_MS = 30_000;
+  let dir: string;
+  let fake: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'relay-onnx-local-'));
+    fake = join(dir, 'fakeWorker.js');
+    writeFakeWorker(fake);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A runtime of the stand-in, as the large model (its behaviour is chosen by the folder's name). */
+  async function largeModel(name: string) {
+    const folder = join(dir, name);
+    mkdirSync(folder, { recursive: true });
+    return createProcessRuntime(folder, { workerPath: fake, role: 'llm' });
+  }
+
+  test('Stop while it reads a long prompt ends the call at once: done with cancelled, not an error', async () => {
+    const runtime = await largeModel('endless-prefill');
+    try {
+      const stop = new AbortController();
+      const call = new OnnxLocalProvider(runtime, 'big-local-llm').continue({ messages: QUESTION, partialAnswer: '', maxTokens: 8 }, stop.signal);
+      const chunks: ProviderChunk[] = [];
+      const reading = (async () => {
+        for await (const chunk of call) chunks.push(chunk);
+      })();
+      // The call has begun (past its first check) and goes on to read the prompt, which never ends unless stopped.
+      stop.abort();
+      await within(reading, ENDS_WITHIN_MS, 'HUNG: the call stopped while the prompt was read');
+      assert.deepEqual(chunks, [{ type: 'done', finishReason: 'cancelled' }]);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+
+  test("its process dies while it reads the prompt: a server error with Retry that names the large model's process, not a bad request", async () => {
+    const runtime = await largeModel('crash-prefill');
+    try {
+      const call = new OnnxLocalProvider(runtime, 'my-7b-llm').continue({ messages: QUESTION, partialAnswer: '', maxTokens: 8 });
+      await assert.rejects(
+        within(
+          (async () => {
+            for await (const chunk of call) void chunk;
+          })(),
+          ENDS_WITHIN_MS,
+          'HUNG: the call whose process died',
+        ),
+        (error: unknown) => {
+          assert.ok(isProviderError(error), String(error));
+          assert.equal(error.code, 'server');
+          assert.equal(error.retryable, true);
+          assert.equal(error.fix, 'retry');
+          assert.match(error.message, /^The local LLM model \(my-7b-llm\) stopped: The large model's process was killed by SIGKILL; .* ask again \(or Retry\)/);
+          return true;
+        },
+      );
+    } finally {
+      await runtime.dispose();
+    }
+  });
 });

@@ -8,9 +8,17 @@
  * - `slow-load`: answers the load after 300 ms;
  * - `deaf`: never answers shutdown (as a process stuck in a run);
  * - `slow-steps`: answers each prefill after SLOW_STEP_MS, a cancel or not (one long chunk);
+ * - `hang-reload`: answers the first load of the folder, never a later one (a process started
+ *   again after a crash, reloading a large model);
+ * - `crash-generate`: generate streams CRASH_TOKEN (thinking, then a command left open), then
+ *   the process dies by SIGKILL (the OOM killer mid-answer);
+ * - `answers`: generate writes ANSWER_TOKEN and ends (end of sequence);
+ * - `crash-prefill`: the process dies by SIGKILL on a prefill;
+ * - `endless-prefill`: a prefill reads until it is cancelled (a very long prompt on a slow CPU),
+ *   then fails as the real worker's does (AbortError);
  * - otherwise answers the load at once.
- * It answers createSession, prefill and countTokens, never generate (a hung run: cancel is
- * ignored). Each start appends a line to `starts.log` beside the script.
+ * It answers createSession, prefill, countTokens and renderChat, never generate but as above
+ * (a hung run: cancel is ignored). Each start appends a line to `starts.log` beside the script.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,27 +26,57 @@ import { join } from 'node:path';
 /** How long a prefill of the `slow-steps` model takes. */
 export const SLOW_STEP_MS = 600;
 
+/** What the `answers` model writes. */
+export const ANSWER_TOKEN = '5';
+
+/** What the `crash-generate` model writes before its process dies. */
+export const CRASH_TOKEN = '<think>hmm</think>Hello <call>1';
+
 const SOURCE = `'use strict';
 const SLOW_STEP_MS = ${SLOW_STEP_MS};
-const { appendFileSync } = require('node:fs');
+const CRASH_TOKEN = ${JSON.stringify(CRASH_TOKEN)};
+const ANSWER_TOKEN = ${JSON.stringify(ANSWER_TOKEN)};
+const { appendFileSync, existsSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 appendFileSync(join(__dirname, 'starts.log'), process.pid + '\\n');
 let folder = '';
 const info = () => ({ info: { folder, modelType: 'fake', vocabSize: 1, eosTokenIds: [], hasChatTemplate: false, backend: { kind: 'onnx' } } });
+/** Ids of the endless prefills under way. */
+const reading = new Set();
 process.on('message', (m) => {
+  if (m && m.type === 'cancel' && reading.delete(m.id)) {
+    const error = { name: 'AbortError', message: 'The prompt was not read to the end: cancelled.' };
+    return process.send({ type: 'response', id: m.id, ok: false, error });
+  }
   if (!m || m.type !== 'request') return;
   const ok = (result) => process.send({ type: 'response', id: m.id, ok: true, result });
   if (m.method === 'load') {
     folder = m.params.folder;
     if (folder.includes('hang-load')) return;
     if (folder.includes('crash-load')) return process.kill(process.pid, 'SIGSEGV');
+    if (folder.includes('hang-reload')) {
+      const loadedOnce = join(folder, 'loaded-once');
+      if (existsSync(loadedOnce)) return;
+      writeFileSync(loadedOnce, '');
+    }
     setTimeout(() => ok(info()), folder.includes('slow-load') ? 300 : 0);
   } else if (m.method === 'createSession') ok({ sessionId: 's1' });
   else if (m.method === 'prefill') {
     const answer = () => ok({ tokenCount: 1, reusedTokens: 0 });
     if (folder.includes('slow-steps')) setTimeout(answer, SLOW_STEP_MS);
+    else if (folder.includes('crash-prefill')) process.kill(process.pid, 'SIGKILL');
+    else if (folder.includes('endless-prefill')) reading.add(m.id);
     else answer();
   } else if (m.method === 'countTokens') ok(1);
+  else if (m.method === 'renderChat') ok(m.params.messages.map((x) => x.role + ': ' + x.content).join('\\n') + '\\nassistant: ');
+  else if (m.method === 'generate' && folder.includes('answers')) {
+    const token = { id: 5, text: ANSWER_TOKEN, logprob: -0.1, top1: 0.9 };
+    process.send({ type: 'token', id: m.id, token });
+    ok({ tokens: [token], text: ANSWER_TOKEN, stopReason: 'eos', contextLength: 2 });
+  } else if (m.method === 'generate' && folder.includes('crash-generate')) {
+    process.send({ type: 'token', id: m.id, token: { id: 5, text: CRASH_TOKEN, logprob: -0.1, top1: 0.9 } });
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20);
+  }
   else if (m.method === 'disposeSession') ok(null);
   else if (m.method === 'shutdown') {
     if (folder.includes('deaf')) return;

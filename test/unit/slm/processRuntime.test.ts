@@ -98,14 +98,14 @@ describe('child-process runtime', () => {
       });
       await assert.rejects(pending, (e: unknown) => {
         assert.ok(e instanceof SlmProcessError);
-        assert.match(e.message, /SLM process was killed by SIGKILL; 1 pending call failed/);
+        assert.match(e.message, /The small model's process was killed by SIGKILL; 1 pending call failed/);
         assert.match(e.message, /its KV caches\) is gone\. What was written is kept; ask again \(or Retry\) and a new process starts\./);
         return true;
       });
       // The old session is gone and says so.
       await assert.rejects(
         s.generate({ maxTokens: 1 }),
-        /The SLM process was killed by SIGKILL while this answer was written \(session \S+ belonged to it\)\. What was written is kept; ask again \(or Retry\) and a new process starts\.$/,
+        /The small model's process was killed by SIGKILL while this answer was written \(session \S+ belonged to it\)\. What was written is kept; ask again \(or Retry\) and a new process starts\.$/,
       );
       // The next call starts a new process that works.
       const again = await rt.createSession();

@@ -89,7 +89,7 @@ describe('a process that does not answer', () => {
       stop.abort();
       await assert.rejects(within(generating, 'the cancelled generate'), (e: unknown) => {
         assert.ok(e instanceof SlmProcessError, String(e));
-        assert.match(e.message, /The SLM process did not end a cancelled generate call within 0\.2 s and was stopped; 1 pending call failed/);
+        assert.match(e.message, /The small model's process did not end a cancelled generate call within 0\.2 s and was stopped; 1 pending call failed/);
         assert.match(e.message, /ask again \(or Retry\) and a new process starts/);
         return true;
       });

@@ -140,11 +140,20 @@ export interface ProcessRuntime extends SlmRuntime {
    * first within the template deadline, so a template that loops is stopped, not waited on.
    */
   checkServer(signal?: AbortSignal): Promise<ServedSlmCheck>;
+  /**
+   * Starts a process if none runs (the last one died or was stopped) and loads the model in it;
+   * resolves once one runs. A caller that stops waiting leaves the start going on for the next
+   * call (dispose() stops it).
+   */
+  ensureStarted(): Promise<void>;
   /** Process id of the current worker (undefined while none runs). */
   readonly pid: number | undefined;
   /** How many times a worker was started (1 after creation). */
   readonly starts: number;
 }
+
+/** How messages name the process of each role (an onnx-local LLM runs in a process like the SLM's). */
+const PROCESS_NAME = { slm: "The small model's process", llm: "The large model's process" } as const;
 
 /** The SLM process failed (died, or could not start). */
 export class SlmProcessError extends Error {
@@ -220,6 +229,8 @@ class WorkerProcess {
     private readonly onExit: (why: string) => void,
     private readonly onServedRequest?: (request: SentRequest) => void,
     private readonly cancelGraceMs = DEFAULT_CANCEL_GRACE_MS,
+    /** How its messages name it: "The small model's process" (the SLM) or "The large model's process" (an onnx-local LLM). */
+    readonly name: string = PROCESS_NAME.slm,
   ) {
     this.child = fork(path, [], {
       execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
@@ -238,7 +249,7 @@ class WorkerProcess {
   }
 
   call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, streamed: Streamed = {}, signal?: AbortSignal): Promise<ResultOf<M>> {
-    if (this.exited) return Promise.reject(new SlmProcessError('The SLM process is not running.'));
+    if (this.exited) return Promise.reject(new SlmProcessError(`${this.name} is not running; ask again (or Retry) and a new one starts.`));
     const id = this.nextId++;
     return new Promise<ResultOf<M>>((resolve, reject) => {
       let grace: NodeJS.Timeout | undefined;
@@ -321,7 +332,7 @@ class WorkerProcess {
     const count = this.pending.size;
     // Read by users (an answer's error): what happened, and that asking again is the fix.
     const error = new SlmProcessError(
-      `The SLM process ${why}; ${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone. ` +
+      `${this.name} ${why}; ${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone. ` +
         'What was written is kept; ask again (or Retry) and a new process starts.',
     );
     const pendings = [...this.pending.values()];
@@ -397,6 +408,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
         },
         onServedRequest,
         cancelGraceMs,
+        PROCESS_NAME[role],
       );
       loadingProc = proc;
       starts += 1;
@@ -426,7 +438,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
             loadFix,
           );
         }
-        if (proc.stoppedHere && disposed) throw new SlmProcessError(`The SLM runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
+        if (proc.stoppedHere && disposed) throw new SlmProcessError(`The runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
         throw e;
       } finally {
         clearTimeout(deadline);
@@ -442,7 +454,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   };
 
   const alive = () => {
-    if (disposed) throw new SlmProcessError('The SLM runtime was disposed; create a new one.');
+    if (disposed) throw new SlmProcessError(`The runtime of ${whose.toLowerCase()} was disposed; create a new one.`);
   };
 
   // The caller may give up on the first load (it closed, or no longer needs this model): its process goes.
@@ -466,7 +478,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
       alive();
       if (proc.exited || generation !== sessionGeneration) {
         throw new SlmProcessError(
-          `The SLM process ${proc.endedBecause ?? 'was replaced'} while this answer was written (session ${sessionId} belonged to it). What was written is kept; ask again (or Retry) and a new process starts.`,
+          `${proc.name} ${proc.endedBecause ?? 'was replaced'} while this answer was written (session ${sessionId} belonged to it). What was written is kept; ask again (or Retry) and a new process starts.`,
         );
       }
       return proc;
@@ -497,6 +509,10 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     get starts() {
       return starts;
+    },
+    async ensureStarted() {
+      alive();
+      await start();
     },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
