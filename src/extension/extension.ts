@@ -10,6 +10,7 @@ import { TRY_DEMO_COMMAND } from './demo/demoPlan';
 import { testProvider } from './providerTestCommand';
 import { RelayService } from './relayService';
 import { resetSavings, showSavings } from './savingsView';
+import { REMOVE_DOWNLOADED_MODELS_COMMAND, removeDownloadedModels } from './removeModels';
 import { RELEASE_MODEL_FOLDER_COMMAND, selectModel, setHubToken } from './selectModel';
 import { registerSentToLlmView } from './sentToLlmView';
 import { RelayStatusBar } from './statusBar';
@@ -81,6 +82,10 @@ export function activate(context: vscode.ExtensionContext): void {
       await refreshSetup();
     }),
     vscode.commands.registerCommand('relay.setHubToken', () => setHubToken(context)),
+    vscode.commands.registerCommand(REMOVE_DOWNLOADED_MODELS_COMMAND, async () => {
+      await removeDownloadedModels(context);
+      await refreshSetup();
+    }),
     vscode.commands.registerCommand(RELEASE_MODEL_FOLDER_COMMAND, (folder: string) => service.releaseFolder(folder)),
     vscode.commands.registerCommand('relay.testProvider', () => testProvider(service, output())),
     ...registerSentToLlmView(service.sentRequests),

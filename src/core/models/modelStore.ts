@@ -232,6 +232,21 @@ function lockOwner(content: string): number {
 }
 
 /**
+ * The pid of the live process that holds the folder's download lock (this one included),
+ * or undefined when none does: no lock, or one left by a process that died.
+ */
+export function downloadLockHolder(folder: string): number | undefined {
+  let content: string;
+  try {
+    content = readFileSync(join(folder, LOCK_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const owner = lockOwner(content);
+  return Number.isInteger(owner) && owner > 0 && (owner === process.pid || processAlive(owner)) ? owner : undefined;
+}
+
+/**
  * Takes the folder's download lock (a file with the owner's pid and a nonce), so that two
  * windows never write one `.partial` file at once. A lock left by a process that died is
  * taken over; one of this very process is never stale (the folder reached another way).

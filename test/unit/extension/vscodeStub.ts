@@ -245,7 +245,10 @@ export const window = {
     const list = await items;
     const answer = ask('showQuickPick', options.title ?? '', options, list);
     if (answer === undefined) return undefined;
-    if (!list.includes(answer)) throw new Error(`The quick pick "${options.title}" offers no such item: ${JSON.stringify(answer)}`);
+    // canPickMany: the answer is the list of items picked.
+    for (const item of Array.isArray(answer) ? answer : [answer]) {
+      if (!list.includes(item)) throw new Error(`The quick pick "${options.title}" offers no such item: ${JSON.stringify(item)}`);
+    }
     return answer;
   },
   async showOpenDialog(options: { title?: string } = {}): Promise<unknown> {
