@@ -5,7 +5,7 @@
  */
 import { MAX_MESSAGE_TEXT, parseHostMessage, type FixAction, type HostMessage, type StatsView, type WebviewMessage } from '../../src/shared/webviewProtocol';
 import { button, h, svg } from './view/dom';
-import { cumulativeCosts, formatUsd, polylinePoints } from './view/format';
+import { cumulativeCosts, finishNote, formatUsd, polylinePoints } from './view/format';
 import { TurnView } from './view/turnView';
 import { isStats, isTurn } from './view/validate';
 
@@ -20,6 +20,11 @@ type View = 'chat' | 'answer';
 
 /** How long the user pauses writing before the draft goes to the host. */
 const DRAFT_PAUSE_MS = 400;
+
+/** Why Enter did nothing while an answer is written (Send is off then; a keyboard user sees no button turn off). */
+const STILL_ANSWERING_ERROR = 'Relay is still answering: send this when it ends, or press Escape to stop it.';
+/** The same, when the answer is another view's: Escape cannot stop it from here. */
+const STILL_ANSWERING_ELSEWHERE_ERROR = 'Relay is still answering in another view: send this when it ends.';
 
 export function startApp(): void {
   const view: View = document.body.dataset.view === 'answer' ? 'answer' : 'chat';
@@ -44,6 +49,10 @@ class RelayApp {
   });
   /** Why the message in the input was not sent (too long): shown under it while it stands. */
   private readonly inputError = h('div', { attrs: { id: 'chat-input-error' } });
+  /** The input error says only that an answer is being written: it goes when the answer ends. */
+  private inputErrorIsBusy = false;
+  /** The announcement waiting for the next frame (the announcer is emptied first, so the same text twice is read twice). */
+  private announceFrame: number | undefined;
   private readonly chart = h('figure', { className: 'relay-chart' });
   private busy = false;
   private setupWarning: string | undefined;
@@ -90,6 +99,7 @@ class RelayApp {
     if (this.view === 'chat') document.body.append(this.composer());
     this.setBusy(false);
     window.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    document.addEventListener('keydown', (event) => this.onKeyDown(event));
     window.addEventListener('message', (event: MessageEvent) => {
       const message = parseHostMessage(event.data);
       if (message) this.receive(message);
@@ -99,6 +109,19 @@ class RelayApp {
 
   private post(message: WebviewMessage): void {
     this.vscode.postMessage(message);
+  }
+
+  /**
+   * Escape stops this view's answer (as Stop does) from the composer or anywhere else, except
+   * in a text field that uses Escape itself: Stop is far from the input by Tab.
+   */
+  private onKeyDown(event: KeyboardEvent): void {
+    if (event.key !== 'Escape' || event.isComposing || event.defaultPrevented || this.stopButton.disabled) return;
+    const target = event.target;
+    const otherTextField = target !== this.input && target instanceof HTMLElement && (target.isContentEditable || target.matches('input, textarea, select'));
+    if (otherTextField) return;
+    event.preventDefault();
+    this.post({ type: 'stop' });
   }
 
   private composer(): HTMLElement {
@@ -120,6 +143,7 @@ class RelayApp {
 
   /** Shows (or, undefined, removes) the reason the message in the input was not sent. */
   private showInputError(message: string | undefined): void {
+    this.inputErrorIsBusy = false;
     if (!message) {
       this.inputError.replaceChildren();
       this.input.removeAttribute('aria-invalid');
@@ -144,7 +168,12 @@ class RelayApp {
 
   private send(): void {
     const text = this.input.value;
-    if (this.busy || !text.trim()) return;
+    if (!text.trim()) return;
+    if (this.busy) {
+      this.showInputError(this.stopButton.disabled ? STILL_ANSWERING_ELSEWHERE_ERROR : STILL_ANSWERING_ERROR);
+      this.inputErrorIsBusy = true;
+      return;
+    }
     if (text.length > MAX_MESSAGE_TEXT) {
       // The host refuses a longer message: keep it here, and say why it stays.
       const count = (n: number) => n.toLocaleString('en-US');
@@ -211,7 +240,9 @@ class RelayApp {
         const turn = this.turns.get(message.turnId);
         const stats = isStats(message.stats) ? message.stats : undefined;
         turn?.finish(stats);
-        if (turn?.role === 'assistant') this.announce(finishedText(stats));
+        // A failed answer was announced by its turn-error: "finished" would contradict it.
+        const finished = finishedText(stats);
+        if (turn?.role === 'assistant' && finished) this.announce(finished);
         this.afterTurnsChanged();
         return;
       }
@@ -219,6 +250,7 @@ class RelayApp {
         const turn = this.turns.get(message.turnId);
         turn?.fail(message.message, message.fix);
         turn?.finish();
+        if (turn?.role === 'assistant') this.announce(`Answer failed: ${message.message}`);
         this.scrollToEnd();
         return;
       }
@@ -253,7 +285,7 @@ class RelayApp {
   }
 
   private turnActions() {
-    return { view: this.view, post: (message: WebviewMessage) => this.post(message) };
+    return { view: this.view, post: (message: WebviewMessage) => this.post(message), announce: (text: string) => this.announce(text) };
   }
 
   /** Appends a turn; a demo's "small model alone" answer goes beside the answer it is compared with. */
@@ -262,9 +294,12 @@ class RelayApp {
     this.turns.set(turn.id, turn);
     if (twin && !twin.element.parentElement?.classList.contains('relay-demo-pair')) {
       const pair = h('div', { className: 'relay-demo-pair', attrs: { role: 'group', 'aria-label': 'The demo answer beside the small model alone' } });
+      // Moving the answer drops the focus it holds (Compare, pressed): it comes back to the same action, or the first.
+      const focusedAction = focusedLabelIn(twin.element);
       twin.element.replaceWith(pair);
       pair.append(twin.element, turn.element);
       twin.markPaired();
+      if (focusedAction !== undefined) twin.focusAction(focusedAction);
     } else this.turnList.append(turn.element);
   }
 
@@ -274,13 +309,26 @@ class RelayApp {
     if (!turn) return;
     this.turns.delete(id);
     const parent = turn.element.parentElement;
+    const hadFocus = turn.element.contains(document.activeElement);
     turn.element.remove();
     if (parent?.classList.contains('relay-demo-pair') && parent.childElementCount === 0) parent.remove();
+    if (hadFocus) this.focusAfterRemoval();
   }
 
   private clear(): void {
+    const hadFocus = this.turnList.contains(document.activeElement);
     this.turns.clear();
     this.turnList.replaceChildren();
+    if (hadFocus) this.focusAfterRemoval();
+  }
+
+  /**
+   * Where focus goes when the turn holding it went (Retry, a new chat): the composer, or in the
+   * answer view the main region (the answer that replaces it has no actions until it ends).
+   */
+  private focusAfterRemoval(): void {
+    if (this.view === 'chat') this.input.focus();
+    else (this.turnList.closest('main') as HTMLElement | null)?.focus();
   }
 
   private afterTurnsChanged(): void {
@@ -293,6 +341,7 @@ class RelayApp {
   private setBusy(busy: boolean, own = false): void {
     // What was written while an answer was being written is read once it ends.
     if (this.busy && !busy) this.scheduleDraft();
+    if (!busy && this.inputErrorIsBusy) this.showInputError(undefined);
     this.busy = busy;
     const focused = document.activeElement;
     this.stopButton.disabled = !(busy && own);
@@ -315,9 +364,17 @@ class RelayApp {
     (action ?? (this.turnList.closest('main') as HTMLElement | null))?.focus();
   }
 
-  /** Said once by the polite status ("answering" comes between two "finished", so each is a change). */
+  /**
+   * Said once by the polite status. Emptied now and set on the next frame: a screen reader
+   * reads a change, so the same text twice in a row (two calls waiting) is read twice.
+   */
   private announce(text: string): void {
-    this.announcer.textContent = text;
+    this.announcer.textContent = '';
+    if (this.announceFrame !== undefined) cancelAnimationFrame(this.announceFrame);
+    this.announceFrame = requestAnimationFrame(() => {
+      this.announceFrame = undefined;
+      this.announcer.textContent = text;
+    });
   }
 
   private showSetupWarning(warning: string | undefined): void {
@@ -423,11 +480,22 @@ class RelayApp {
   }
 }
 
-/** What the status says when an answer ends. */
-function finishedText(stats: StatsView | undefined): string {
+/** What the status says when an answer ends; nothing for a failed one (its error is announced). */
+function finishedText(stats: StatsView | undefined): string | undefined {
   if (!stats) return 'Answer finished.';
+  if (stats.finishReason === 'error') return undefined;
+  if (stats.finishReason === 'cancelled') return 'Answer stopped.';
+  // Ended early by a limit: its note under the answer says which.
+  if (finishNote(stats.finishReason)) return 'Answer stopped early; the note under it says why.';
   const percent = Math.round(stats.llmTokenShare * 100);
   return percent > 0 ? `Answer finished; the large model wrote ${percent}% of it.` : 'Answer finished; the small model wrote all of it.';
+}
+
+/** The label of the button or summary that holds focus inside `root`, or undefined when focus is elsewhere. */
+function focusedLabelIn(root: HTMLElement): string | undefined {
+  const focused = document.activeElement;
+  if (!(focused instanceof HTMLElement) || !root.contains(focused)) return undefined;
+  return (focused.textContent ?? '').trim();
 }
 
 function legend(): HTMLElement {

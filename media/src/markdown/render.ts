@@ -94,6 +94,12 @@ md.renderer.rules.image = (tokens, index, options, env, self) => {
   return `<span class="relay-image-alt" title="${IMAGE_NOT_SHOWN}">${alt || 'image'}</span>`;
 };
 
+// A wide table scrolls in its own box (a narrow panel would squeeze or spill it); the box takes
+// focus, so a keyboard scrolls it too, and is named for a screen reader.
+md.renderer.rules.table_open = (tokens, index, options, _env, self) =>
+  `<div class="relay-table-scroll" tabindex="0" role="region" aria-label="Table">${self.renderToken(tokens, index, options)}`;
+md.renderer.rules.table_close = (tokens, index, options, _env, self) => `${self.renderToken(tokens, index, options)}</div>\n`;
+
 // Sentinels in a fence's info string would hide its language: move them into the code.
 md.core.ruler.push('relay_fence_info', (state) => {
   for (const token of state.tokens) {

@@ -29,6 +29,8 @@ type Span = SpanView;
 export interface TurnActions {
   view: 'chat' | 'answer';
   post(message: Extract<WebviewMessage, { type: 'copy' | 'insert' | 'retry' | 'fix' | 'demo' }>): void;
+  /** Says `text` once through the app's polite status. */
+  announce(text: string): void;
 }
 
 const FIX_LABELS: Record<FixAction, string> = {
@@ -46,8 +48,13 @@ export class TurnView {
   private readonly blocks: HTMLElement;
   private readonly tail: HTMLElement;
   private readonly footer: HTMLElement;
-  /** "Waiting for <host>... 12 s" while the large model's server sends nothing. */
+  /**
+   * "Waiting for <host>... 12 s" while the large model's server sends nothing. No live region:
+   * it changes every second; its start and each retry are announced once instead.
+   */
   private readonly waiting: HTMLElement;
+  /** What the waiting line last announced: a tick of the same wait says nothing new. */
+  private waitingAnnounced: string | undefined;
   private text = '';
   private frozenUpTo = 0;
   /** Reads the text as it grows, each character once (a long code fence is not read again per line). */
@@ -75,7 +82,7 @@ export class TurnView {
     this.tail = h('div', { className: 'relay-tail' });
     this.body = h('div', { className: 'relay-body' }, [this.blocks, this.tail]);
     this.footer = h('div', { className: 'relay-footer' });
-    this.waiting = h('p', { className: 'relay-waiting', attrs: { role: 'status' } });
+    this.waiting = h('p', { className: 'relay-waiting' });
     this.waiting.hidden = true;
     const who = role === 'user' ? 'You' : this.demo ? demoTitle(this.demo) : 'Relay';
     this.element = h('article', { className: `relay-turn relay-turn-${role}`, attrs: { 'aria-label': `${who} said` } }, [
@@ -145,22 +152,36 @@ export class TurnView {
 
   /** Shows how long the large model's server has been silent; null hides the line. */
   showWaiting(host: string, waitedMs: number | null, retrying?: string): void {
-    this.waiting.hidden = this.finished || waitedMs === null;
+    this.setWaitingHidden(this.finished || waitedMs === null);
     if (this.waiting.hidden || waitedMs === null) return;
     const again = retrying ? ` (trying again after: ${retrying})` : '';
     this.waiting.textContent = `Waiting for ${host}… ${Math.floor(waitedMs / 1000)} s${again}`;
+    this.announceWaiting(`Waiting for ${host}…${again}`);
   }
 
   /** How far the small model has read a long prompt ("Reading 2,730 tokens of context… 40%"); the line goes once it is read. */
   showReading(done: number, total: number, reusedTokens: number): void {
-    this.waiting.hidden = this.finished || total === 0 || done >= total;
+    this.setWaitingHidden(this.finished || total === 0 || done >= total);
     if (this.waiting.hidden) return;
     this.waiting.textContent = promptReadingText(done, total, reusedTokens);
+    this.announceWaiting(`Reading ${total.toLocaleString('en-US')} tokens of context…`);
+  }
+
+  private setWaitingHidden(hidden: boolean): void {
+    this.waiting.hidden = hidden;
+    if (hidden) this.waitingAnnounced = undefined;
+  }
+
+  /** Announces a wait when it starts or changes (a retry), not its every tick. */
+  private announceWaiting(text: string): void {
+    if (text === this.waitingAnnounced) return;
+    this.waitingAnnounced = text;
+    this.actions.announce(text);
   }
 
   appendSpan(source: SpanSource, text: string, tokens: number, model?: string, host?: string, approximate?: boolean): void {
     if (this.finished || !text) return;
-    this.waiting.hidden = true;
+    this.setWaitingHidden(true);
     const last = this.spans[this.spans.length - 1];
     // Text never goes into a skipped call's marker: after one, a new span starts.
     if (last && last.source === source && !last.declined) {
@@ -275,7 +296,7 @@ export class TurnView {
     if (this.role === 'user') return;
     if (!this.finished) {
       this.finished = true;
-      this.waiting.hidden = true;
+      this.setWaitingHidden(true);
       this.element.classList.remove('relay-streaming');
       const rendered = h('div', { className: 'relay-block' });
       setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor, this.declinedTitleFor));
@@ -287,7 +308,25 @@ export class TurnView {
     this.renderFooter();
   }
 
+  /**
+   * Focuses the footer's button or disclosure labelled `label`, else its first action;
+   * false when there is none to focus (the answer is not finished).
+   */
+  focusAction(label?: string): boolean {
+    const controls = [...this.footer.querySelectorAll<HTMLElement>('button:not(:disabled), summary')];
+    const target =
+      controls.find((control) => label !== undefined && (control.textContent ?? '').trim() === label) ??
+      this.footer.querySelector<HTMLElement>('.relay-actions button:not(:disabled)') ??
+      controls[0];
+    target?.focus();
+    return target !== undefined;
+  }
+
   private renderFooter(): void {
+    // The footer is built anew: focus on one of its controls comes back to the same one (or the first action).
+    const focused = document.activeElement;
+    const focusedLabel = focused instanceof HTMLElement && this.footer.contains(focused) ? (focused.textContent ?? '').trim() : undefined;
+    const summaryWasOpen = this.footer.querySelector<HTMLDetailsElement>('.relay-llm-summary')?.open === true;
     const parts: HTMLElement[] = [];
     if (this.error) parts.push(this.errorBox(this.error.message, this.error.fix));
     const note = this.stats && finishNote(this.stats.finishReason);
@@ -303,6 +342,9 @@ export class TurnView {
     }
     if (this.finished) parts.push(this.actionBar());
     this.footer.replaceChildren(...parts);
+    const summary = this.footer.querySelector<HTMLDetailsElement>('.relay-llm-summary');
+    if (summary && summaryWasOpen) summary.open = true;
+    if (focusedLabel !== undefined) this.focusAction(focusedLabel);
   }
 
   /**
@@ -311,14 +353,23 @@ export class TurnView {
    * hovers say, without a stop at every mark of a long answer.
    */
   private llmSummary(): HTMLElement | undefined {
-    const items = this.spans.flatMap((span, index) =>
-      span.source === 'llm' && !span.declined && span.text.trim()
-        ? [h('li', {}, [h('q', { className: 'relay-llm-excerpt', text: excerpt(span.text) }), `: ${this.titleFor(index)}`])]
-        : [],
-    );
+    let parts = 0;
+    let skipped = 0;
+    const items = this.spans.flatMap((span, index) => {
+      // A skipped call's marker says what it would have cost only in its hover: the list says it too.
+      if (span.declined) {
+        skipped++;
+        return [h('li', { className: 'relay-skipped-call', text: `Skipped call: ${this.declinedTitleFor(index)}` })];
+      }
+      if (span.source !== 'llm' || !span.text.trim()) return [];
+      parts++;
+      return [h('li', {}, [h('q', { className: 'relay-llm-excerpt', text: excerpt(span.text) }), `: ${this.titleFor(index)}`])];
+    });
     if (items.length === 0) return undefined;
+    const written = parts > 0 ? `Written by the large model: ${parts} ${parts === 1 ? 'part' : 'parts'}` : 'Large model';
+    const skippedText = skipped > 0 ? `${skipped} ${skipped === 1 ? 'call' : 'calls'} skipped` : '';
     return h('details', { className: 'relay-llm-summary' }, [
-      h('summary', { text: `Written by the large model: ${items.length} ${items.length === 1 ? 'part' : 'parts'}` }),
+      h('summary', { text: [written, skippedText].filter(Boolean).join(parts > 0 ? '; ' : ': ') }),
       h('ul', { className: 'relay-llm-parts' }, items),
     ]);
   }
