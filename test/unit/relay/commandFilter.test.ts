@@ -49,7 +49,9 @@ test('an unterminated command is dropped at the end and returned by flush', () =
   const got = feed(['ok <call>', '3']);
   assert.equal(got.visible, 'ok ');
   assert.equal(got.leftover, '<call>3');
-  assert.equal(feed(['ends with <ca']).visible, 'ends with <ca', 'a mere prefix is released at the end');
+  assert.equal(feed(['ends with <ca']).visible, 'ends with ', 'a tag cut off by the end of the stream is no text');
+  assert.equal(feed(['cut at </cal']).visible, 'cut at ');
+  assert.equal(feed(['so x <']).visible, 'so x <', 'a lone < is text');
 });
 
 test('N is parsed as the paper does; no digits gives null', () => {
