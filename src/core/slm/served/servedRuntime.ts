@@ -540,8 +540,8 @@ class ServedSession implements SlmSession {
   }
 }
 
-/** Half a surrogate pair or U+FFFD: how a server writes bytes of a character it did not see begin. */
-const BROKEN_CHARACTER = /^[\uFFFD\uD800-\uDFFF]+/;
+/** Half a surrogate pair (alone: `u` reads a whole pair as one character outside the range) or U+FFFD: how a server writes bytes of a character it did not see begin. */
+const BROKEN_CHARACTER = /^[\uFFFD\uD800-\uDFFF]+/u;
 
 /**
  * What the ids' text (`after` less the context's `before`) holds back past the server's
