@@ -56,7 +56,11 @@ describe('onnxruntime-node without a binding for the platform', () => {
       assert.match(error.message, /cannot load on linux-riscv64/);
       assert.ok(error.message.includes(onnxBindingPath(ORT_DIR, 'linux', 'riscv64')), error.message);
       assert.match(error.message, /runs on linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64/);
-      assert.match(error.message, /Run the small model on a server instead: set relay\.slm\.kind \(CLI: --slm-kind\) to completions-server/, 'the way that works there');
+      assert.match(
+        error.message,
+        /Run the small model on a server instead: set relay\.slm\.kind \(CLI: --slm-kind\) to completions-server/,
+        'the way that works there',
+      );
       return true;
     });
   });
