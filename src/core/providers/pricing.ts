@@ -76,9 +76,22 @@ export function resolvePrice(kind: ProviderKind, model: string, overrides: Price
 }
 
 /**
+ * What a cache write costs over plain input where no cache-write price is given: what
+ * Anthropic bills its 5-minute writes and OpenAI its GPT-5.6 family's. Billing writes as
+ * plain input read a cache-writing answer low; a provider that bills no writes reports (and
+ * is predicted) none, so this prices nothing there.
+ */
+export const UNPRICED_CACHE_WRITE_MULTIPLIER = 1.25;
+
+/** USD per million cache-written tokens: the given price, else UNPRICED_CACHE_WRITE_MULTIPLIER times input. */
+export function cacheWritePerMTokOf(price: ModelPrice): number {
+  return price.cacheWritePerMTok ?? price.inputPerMTok * UNPRICED_CACHE_WRITE_MULTIPLIER;
+}
+
+/**
  * Cost of a usage in US dollars, or null when the price is unknown. Cached input is billed
- * at cachedInputPerMTok and cache writes at cacheWritePerMTok; where those are not given
- * they are billed as plain input (an over- rather than an under-estimate).
+ * at cachedInputPerMTok (plain input where not given: an over- rather than an
+ * under-estimate) and cache writes at cacheWritePerMTokOf.
  */
 export function costOf(usage: Usage, price: ModelPrice | null | undefined): number | null {
   if (!price) return null;
@@ -88,7 +101,7 @@ export function costOf(usage: Usage, price: ModelPrice | null | undefined): numb
   const dollars =
     fresh * price.inputPerMTok +
     cached * (price.cachedInputPerMTok ?? price.inputPerMTok) +
-    written * (price.cacheWritePerMTok ?? price.inputPerMTok) +
+    written * cacheWritePerMTokOf(price) +
     usage.outputTokens * price.outputPerMTok;
   return dollars / 1_000_000;
 }

@@ -61,7 +61,7 @@ import { deriveSeed } from './random';
 import type { ConfidenceOptions } from './policies/confidence';
 import type { LlmContext, Next, Outcome, RelayPolicy, RelayState } from './policies/policy';
 import { policyOf, RELAY_MODES, RELAY_POLICIES } from './policies/registry';
-import { thinkingOf } from './thinking';
+import { THINK_OPEN, thinkingOf } from './thinking';
 
 export { DEFAULT_CONFIDENCE, type ConfidenceOptions } from './policies/confidence';
 export { DEFAULT_MAX_TURNS } from './policies/registry';
@@ -226,6 +226,8 @@ class RelayRun {
   private solution = '';
   /** What the user sees. */
   private answer = '';
+  /** Each shown span's end in `answer` and its tokens (SLM count), for the tokens of the thinking part. */
+  private readonly shownSpans: { end: number; tokens: number }[] = [];
   private slmTokens = 0;
   private llmTokens = 0;
   private commandTokens = 0;
@@ -407,28 +409,76 @@ class RelayRun {
     return this.used - this.commandTokens;
   }
 
+  /**
+   * The answer the LLM alone would have written (SLM count), for the LLM-alone estimate and
+   * the allowance it gives: without the thinking part, tags included. Relay asks a reasoning
+   * LLM for its lowest effort, and the LLM alone would never write the SLM's visible thinking,
+   * so pricing it as the LLM's output would claim savings (and allow calls) that are not real.
+   */
+  private get baselineAnswerTokens(): number {
+    return Math.max(0, this.answerTokens - this.thinkingPartTokens());
+  }
+
+  /** Whether the answer is still inside its thinking part (its tokens add nothing to the LLM-alone estimate yet). */
+  private get thinkingOpen(): boolean {
+    return this.thinkingPart().open;
+  }
+
+  /** Where the answer's thinking part ends in `answer`, and whether it is still open. */
+  private thinkingPart(): { end: number; open: boolean } {
+    const thinking = thinkingOf(this.answer);
+    if (thinking) return { end: thinking.end, open: !thinking.closed };
+    // A template that opened <think> in the prompt: the answer thinks until it writes the close.
+    if (this.prompt.trimEnd().endsWith(THINK_OPEN)) return { end: this.answer.length, open: true };
+    return { end: 0, open: false };
+  }
+
+  /** Tokens (SLM count) of the shown spans up to the thinking part's end; a span across it counts by its share of characters. */
+  private thinkingPartTokens(): number {
+    const { end } = this.thinkingPart();
+    let tokens = 0;
+    let start = 0;
+    for (const span of this.shownSpans) {
+      if (start >= end) break;
+      const inside = Math.min(span.end, end) - start;
+      tokens += span.end - start > 0 ? (span.tokens * inside) / (span.end - start) : 0;
+      start = span.end;
+    }
+    return tokens;
+  }
+
   private money(): MoneyView | undefined {
     const ledger = this.ledger;
     if (!ledger) return undefined;
     const localInput = this.localInput;
+    const answerTokens = this.baselineAnswerTokens;
+    const spanCredit = this.spanCredit();
     return {
       spentUsd: ledger.spentUsd,
-      allowanceUsd: ledger.allowanceUsd(this.promptTokens, this.answerTokens),
-      allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, this.answerTokens, tokens),
-      allowancePerTokenUsd: ledger.allowancePerTokenUsd(this.promptTokens, this.answerTokens),
+      allowanceUsd: ledger.allowanceUsd(this.promptTokens, answerTokens),
+      allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, answerTokens, spanCredit(tokens)),
+      allowancePerTokenUsd: ledger.allowancePerTokenUsd(this.promptTokens, answerTokens),
       outputUsdPerToken: ledger.outputUsdPerToken(),
       quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens),
     };
+  }
+
+  /** The span tokens a call's allowance may count as the LLM alone's output: none while the answer thinks (they would be thinking too). */
+  private spanCredit(): (tokens: number) => number {
+    const thinking = this.thinkingOpen;
+    return (tokens) => (thinking ? 0 : tokens);
   }
 
   /** A call the ratio ceiling does not allow here: said, and not made. */
   private declined(span: number): Outcome | undefined {
     if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
     const predictedUsd = this.ledger.quoteUsd(this.localInput, span);
-    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, this.answerTokens, span);
+    const answerTokens = this.baselineAnswerTokens;
+    const credited = this.spanCredit()(span);
+    const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, answerTokens, credited);
     if (predictedUsd <= allowanceUsd) return undefined;
     this.declinedCalls += 1;
-    const ratioNeeded = this.ledger.ratioNeededFor(this.promptTokens, this.answerTokens, span, predictedUsd);
+    const ratioNeeded = this.ledger.ratioNeededFor(this.promptTokens, answerTokens, credited, predictedUsd);
     if (ratioNeeded !== undefined) this.leastRatioToCall = Math.min(this.leastRatioToCall ?? Infinity, ratioNeeded);
     this.emit({
       type: 'call-declined',
@@ -598,6 +648,7 @@ class RelayRun {
   private showSlm(text: string): void {
     if (text.length === 0) return;
     this.answer += text;
+    this.shownSpans.push({ end: this.answer.length, tokens: this.heldSlmTokens });
     this.emit({ type: 'span', source: 'slm', text, tokens: this.heldSlmTokens, atMs: Date.now() - this.started });
     this.heldSlmTokens = 0;
   }
@@ -634,7 +685,8 @@ class RelayRun {
     if (this.calls >= this.limits.maxLlmCalls) throw new AnswerEnds('call_limit');
     if (!this.ledger || this.limits.maxCostUsd === undefined) return Infinity;
     const inputTokens = this.ledger.worstInputTokens(this.localInput, inputTokenBound(this.sentText(request), request.messages.length + 2));
-    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd);
+    const writesCache = this.o.cacheRule?.kind === 'breakpoints';
+    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd, writesCache);
     if (room < request.maxTokens) throw new AnswerEnds('cost_limit');
     return room;
   }
@@ -714,6 +766,7 @@ class RelayRun {
           bytes += Buffer.byteLength(chunk.text, 'utf8');
           this.llmTokens += chunkTokens;
           this.answer += chunk.text;
+          this.shownSpans.push({ end: this.answer.length, tokens: chunkTokens });
           this.solution += chunk.text;
           this.watchdog.progress();
           this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens: chunkTokens, callIndex, atMs: Date.now() - this.started });
@@ -760,24 +813,33 @@ class RelayRun {
       // A request the provider rejected before writing anything (bad key, quota, unknown model) is
       // not billed; one cancelled, cut or failed after it started may have been, so it is estimated.
       const rejected = failed && !this.signal.aborted && tokens === 0 && !wait.responseStarted;
-      // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local count.
-      const reported = usableUsage(usage);
+      // Usage a server reports is untrusted: missing or absurd numbers (an output far past what
+      // was asked among them) are replaced by the local count.
+      const reported = usableUsage(usage, maxTokens);
       // What it sent, by how it continued (a provider may have turned to an instruction during the call).
       const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
       const localInput = conversationTokens + localTail;
       // A call the SLM ended early reports nothing either; the provider may have written more than
-      // arrived before the stream closed, so it is counted as its whole span, as it was priced.
+      // arrived before the stream closed, so it is counted as its whole span, as it was priced. A
+      // call cut for writing past its room reports nothing: what arrived, with the reasoning seen so far.
+      const cutShort = (agreed || overran) && this.ledger !== undefined;
       const unreported = (): Promise<Usage> | Usage =>
-        agreed && this.ledger ? this.ledger.estimateUnreported(localInput, maxTokens) : this.estimateUsage(partialAnswer, agreed ? maxTokens : tokens);
-      const callUsage = reported ?? (rejected ? emptyUsage() : await unreported());
+        cutShort && this.ledger
+          ? this.ledger.estimateUnreported(localInput, agreed ? maxTokens : tokens)
+          : this.estimateUsage(partialAnswer, agreed ? maxTokens : tokens);
+      const counted = reported ?? (rejected ? emptyUsage() : await unreported());
+      // An estimate (a cancelled or broken call) sees no hidden reasoning: the calls' average is added.
+      const callUsage = this.ledger && !(cutShort && reported === undefined) ? this.ledger.withReasoningEstimate(counted) : counted;
       this.usage = addUsage(this.usage, callUsage);
       const costUsd = this.ledger
         ? this.ledger.record({
             localInput,
             localOutput: tokens,
             usage: callUsage,
+            // Only what the server reported teaches the token ratios, which outlive the answer: a
+            // provider's own estimate (no usage sent, a cancelled call) is a local count, not the LLM's.
             // A call cancelled before its request went out bills nothing: no report to learn from.
-            reported: reported !== undefined && reported.inputTokens > 0,
+            reported: reported !== undefined && !reported.estimated && reported.inputTokens > 0,
             localTail,
             localPrompt: this.promptTokens,
           })
@@ -831,12 +893,13 @@ class RelayRun {
     const llmOnly = !this.policy.usesSlm
       ? costUsd
       : this.ledger
-        ? this.ledger.llmOnlyUsd(this.promptTokens, this.answerTokens)
-        : llmOnlyCostUsd(this.promptTokens, this.answerTokens, this.o.price);
-    // An answer that failed or wrote nothing saved nothing; what its calls cost is a loss. Its
-    // LLM-alone figure is nothing either (nothing was delivered to compare with), so the
-    // figures add up wherever they are summed: saved = LLM alone - cost.
-    const savesNothing = finish === 'error' || this.answer.trim().length === 0;
+        ? this.ledger.llmOnlyUsd(this.promptTokens, this.baselineAnswerTokens)
+        : llmOnlyCostUsd(this.promptTokens, this.baselineAnswerTokens, this.o.price);
+    // An answer that failed, was stopped, stalled or wrote nothing saved nothing; what its calls
+    // cost is a loss. Its LLM-alone figure is nothing either (no whole answer was delivered to
+    // compare with: a Stop then Retry would count the prompt twice), so the figures add up
+    // wherever they are summed: saved = LLM alone - cost.
+    const savesNothing = ENDS_THAT_SAVE_NOTHING.has(finish) || this.answer.trim().length === 0;
     const billing = this.ledger?.billingCheck();
     return {
       mode: this.o.mode,
@@ -867,6 +930,9 @@ class RelayRun {
     };
   }
 }
+
+/** Ends that deliver no finished answer: the user's Stop, a failure, and the watchdogs' ends. */
+const ENDS_THAT_SAVE_NOTHING: ReadonlySet<FinishReason> = new Set<FinishReason>(['error', 'cancelled', 'stalled', 'llm_no_progress', 'slm_no_progress']);
 
 function errorEvent(code: string, message: string, fix: ProviderFix): RelayEvent {
   return fix ? { type: 'error', code, message, fix } : { type: 'error', code, message };

@@ -4,6 +4,7 @@
  * answer then ends with the ceiling's own reason, keeping what was written.
  */
 import type { ModelPrice } from '../providers/types';
+import { cacheWritePerMTokOf } from '../providers/pricing';
 
 /** LLM calls per answer. The paper's command mode makes at most maxTurns - 1 (4). */
 export const DEFAULT_MAX_LLM_CALLS = 64;
@@ -74,9 +75,17 @@ export function inputTokenBound(text: string, messages: number): number {
  * the input fits. A call whose max_tokens exceeds it is not made: every allowed output token
  * counts as written (max_tokens also bounds hidden reasoning where an API bills it).
  */
-export function outputTokensWithinCeiling(spentUsd: number, inputTokens: number, price: ModelPrice | undefined, maxCostUsd: number | undefined): number {
+export function outputTokensWithinCeiling(
+  spentUsd: number,
+  inputTokens: number,
+  price: ModelPrice | undefined,
+  maxCostUsd: number | undefined,
+  /** The cache rule writes (breakpoints): a write without its own price costs what pricing.costOf bills it. */
+  writesCache = false,
+): number {
   if (maxCostUsd === undefined || !price) return Infinity;
-  const inputPerMTok = Math.max(price.inputPerMTok, price.cacheWritePerMTok ?? 0);
+  const writePerMTok = writesCache ? cacheWritePerMTokOf(price) : (price.cacheWritePerMTok ?? 0);
+  const inputPerMTok = Math.max(price.inputPerMTok, writePerMTok);
   const leftUsd = maxCostUsd - spentUsd - (inputTokens * inputPerMTok) / 1_000_000;
   if (leftUsd < 0) return -1;
   return price.outputPerMTok > 0 ? (leftUsd * 1_000_000) / price.outputPerMTok : Infinity;

@@ -417,16 +417,33 @@ export class MoneyLedger {
    * it priced: the max_tokens it sent).
    */
   estimateUnreported(localInput: number, providerOutputTokens: number): Usage {
-    const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
-    const u = this.predict(localInput, providerOutputTokens + reasoningPerCall);
+    const reasoning = Math.round(this.reasoningPerCall);
+    const u = this.predict(localInput, providerOutputTokens + reasoning);
     const round = Math.round;
-    return {
+    const usage: Usage = {
       inputTokens: round(u.inputTokens),
       outputTokens: round(u.outputTokens),
       cachedInputTokens: round(u.cachedInputTokens),
       cacheWriteTokens: round(u.cacheWriteTokens),
       estimated: true,
     };
+    return reasoning > 0 ? { ...usage, reasoningTokens: reasoning } : usage;
+  }
+
+  /**
+   * An estimated usage (a call cancelled or broken off, counted by its provider or locally)
+   * with the hidden reasoning its calls have shown so far added to its output, where it counts
+   * none: a stopped call of a reasoning model was billed for the reasoning it did before.
+   */
+  withReasoningEstimate(usage: Usage): Usage {
+    const reasoning = Math.round(this.reasoningPerCall);
+    if (!usage.estimated || usage.reasoningTokens !== undefined || reasoning <= 0) return usage;
+    return { ...usage, outputTokens: usage.outputTokens + reasoning, reasoningTokens: reasoning };
+  }
+
+  /** Hidden reasoning tokens per call of this answer so far, from the calls that reported them. */
+  private get reasoningPerCall(): number {
+    return this.calls > 0 ? this.reasoning / this.calls : 0;
   }
 
   /** How much a prediction is raised: the calibrated error plus QUOTE_MARGIN, or UNCALIBRATED_MARGIN before any report. */
@@ -440,8 +457,7 @@ export class MoneyLedger {
    * it as written: a call is asked for its span and usually writes it whole.
    */
   quoteUsd(localInput: number, tokens: number): number {
-    const reasoningPerCall = this.calls > 0 ? this.reasoning / this.calls : 0;
-    const usage = this.predict(localInput, tokens + reasoningPerCall);
+    const usage = this.predict(localInput, tokens + this.reasoningPerCall);
     return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
   }
 

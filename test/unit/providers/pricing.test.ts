@@ -41,6 +41,15 @@ test('pricing: cached input and cache writes are billed at their own prices', ()
   assert.ok(Math.abs(costOf(usage({ inputTokens: 1_000_000, cachedInputTokens: 1_000_000 }), { inputPerMTok: 2, outputPerMTok: 8 })! - 2) < 1e-9);
 });
 
+test('pricing: a cache write without its own price is billed at 1.25x input (Anthropic 5-minute writes, GPT-5.6), not as plain input', () => {
+  const price = { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3 };
+  // 1M input: 600k read, 400k written.
+  const cost = costOf(usage({ inputTokens: 1_000_000, cachedInputTokens: 600_000, cacheWriteTokens: 400_000 }), price)!;
+  assert.ok(Math.abs(cost - (0.6 * 0.3 + 0.4 * 3 * 1.25)) < 1e-9, `cost ${cost}`);
+  assert.equal(costOf(usage({ inputTokens: 1_000_000 }), price), 3, 'no write, no surcharge');
+  assert.equal(costOf(usage({ inputTokens: 1_000_000, cacheWriteTokens: 1_000_000 }), { ...price, cacheWritePerMTok: 3 }), 3, 'a given write price is kept');
+});
+
 // The prices below are those of the bundled catalog (PRICE_CATALOG): a new catalog version
 // that changes one of them fails here, to be looked at before it ships.
 

@@ -226,8 +226,8 @@ function checkInvariants(mode: RelayMode, s: Schedule, run: { events: RelayEvent
   if (s.priced) {
     assert.ok(stats.costUsd !== null && stats.costUsd >= 0, `cost ${stats.costUsd} >= 0`);
     assert.ok(stats.llmOnlyCostUsd !== null && stats.savedUsd !== null);
-    // A failed or empty answer saves nothing (its calls are a loss); the LLM alone saves nothing by definition.
-    const savesNothing = stats.finishReason === 'error' || answer.trim() === '';
+    // A failed, stopped, stalled or empty answer saves nothing (its calls are a loss); the LLM alone saves nothing by definition.
+    const savesNothing = ['error', 'cancelled', 'stalled', 'llm_no_progress', 'slm_no_progress'].includes(stats.finishReason) || answer.trim() === '';
     const expectedSaving = savesNothing ? -stats.costUsd : stats.llmOnlyCostUsd - stats.costUsd;
     assert.ok(Math.abs(stats.savedUsd - expectedSaving) < 1e-9, `saved ${stats.savedUsd} = ${savesNothing ? '-cost' : 'LLM-only - cost'}`);
     if (mode === 'llm-only' || stats.routedTo === 'llm') assert.ok(Math.abs(stats.savedUsd) < 1e-12 || savesNothing, 'the LLM alone saves nothing');

@@ -15,10 +15,10 @@ import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { QWEN3_TOKENIZER_DIR } from '../../fixtures/scriptedModel';
 import { CLUSTER_GAP_TOKENS, MoneyAwarePolicy, REQUOTE_TOKENS } from '../../../src/core/relay/policies/moneyAware';
 import type { Outcome, RelayState } from '../../../src/core/relay/policies/policy';
-import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
-import type { RelayEvent } from '../../../src/core/relay/events';
+import { collectRelay, runRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ContinueRequest, LlmProvider, ModelPrice, ProviderChunk, Usage } from '../../../src/core/providers/types';
-import { chars, DoubleProvider, DoubleRuntime, type ScriptToken } from './doubles';
+import { chars, DoubleProvider, DoubleRuntime, type ScriptedReply, type ScriptToken } from './doubles';
 import { ProviderError } from '../../../src/core/providers/errors';
 
 const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1, cacheWritePerMTok: 2.5 };
@@ -349,6 +349,108 @@ test('savings are never claimed for an LLM-only answer or a failed one', async (
   assert.equal(lost.stats.savedUsd, (lost.stats.llmOnlyCostUsd ?? 0) - (lost.stats.costUsd ?? 0), 'the figures add up');
 });
 
+test('an answer stopped by the user, or ended by a watchdog, saves nothing: its LLM-alone figure is nothing and its cost a loss', async () => {
+  // A long prompt stopped after three tokens: before, the whole prompt's LLM-alone price was "saved".
+  const controller = new AbortController();
+  const o = moneyOptions('confidence', { signal: controller.signal });
+  let spans = 0;
+  let stopped: AnswerStats | undefined;
+  for await (const event of runRelay(o)) {
+    if (event.type === 'span' && ++spans === 3) controller.abort();
+    if (event.type === 'done') stopped = event.stats;
+  }
+  assert.ok(stopped);
+  assert.equal(stopped.finishReason, 'cancelled');
+  assert.equal(stopped.llmOnlyCostUsd, 0, 'no whole answer was delivered to compare with');
+  assert.equal(stopped.savedUsd, -(stopped.costUsd ?? NaN));
+  // Two calls that add nothing end the answer (llm_no_progress): billed, and a loss.
+  const empty = {
+    chunks: [],
+    finish: 'length' as const,
+    usage: { inputTokens: 40, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+  };
+  const stuck = await collectRelay({
+    mode: 'confidence',
+    slm: new DoubleRuntime(chars('abcdefgh', 0.1)),
+    llm: new DoubleProvider([empty, empty]),
+    messages: [{ role: 'user', content: 'Q'.repeat(2000) }],
+    slmSampling: { temperature: 0 },
+    confidence: { threshold: 0.9, maxLlmShare: 1 },
+    price: PRICE,
+  });
+  assert.equal(stuck.stats.finishReason, 'llm_no_progress');
+  assert.ok((stuck.stats.costUsd ?? 0) > 0, 'its calls were billed');
+  assert.equal(stuck.stats.llmOnlyCostUsd, 0);
+  assert.equal(stuck.stats.savedUsd, -(stuck.stats.costUsd ?? NaN));
+});
+
+test("the SLM's visible thinking is not priced as the LLM alone's output, nor spendable under the ratio ceiling", async () => {
+  // The LLM alone would not write the SLM's <think>...</think> (Relay asks a reasoning LLM for its
+  // lowest effort): 2,000 thinking tokens once made the LLM-alone estimate 45 times the answer's.
+  const price = { inputPerMTok: 2.5, outputPerMTok: 10 };
+  const thinking = `<think>${'hmm '.repeat(500)}</think>`;
+  const unsure: ScriptToken = { text: ' 4', top1: 0.1 };
+  const run = (think: string) =>
+    collectRelay({
+      mode: 'confidence',
+      slm: new DoubleRuntime([...chars(think + 'The answer is'), unsure, ...chars('2.')]),
+      llm: new DoubleProvider([{ chunks: [' 42'], usage: { inputTokens: 200, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false } }]),
+      messages: [{ role: 'user', content: 'Q'.repeat(100) }],
+      slmSampling: { temperature: 0 },
+      confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
+      maxCostRatio: 0.5,
+      price,
+    });
+  const plain = await run('');
+  const thought = await run(thinking);
+  assert.equal(thought.stats.thinkingTokens, 2000);
+  assert.equal(thought.stats.llmOnlyCostUsd, plain.stats.llmOnlyCostUsd, 'the same visible answer, the same LLM-alone estimate');
+  // The call at the unsure token: the allowance is what the visible answer gives, not the thinking.
+  const declined = (events: RelayEvent[]) => events.flatMap((e) => (e.type === 'call-declined' ? [e] : []));
+  assert.equal(declined(plain.events).length, 1);
+  assert.equal(declined(thought.events).length, 1, 'the thinking does not pay for a call');
+  assert.equal(declined(thought.events)[0].allowanceUsd, declined(plain.events)[0].allowanceUsd);
+});
+
+test("usage a provider estimated (the server sent none) is booked but never teaches the pair's token ratios", async () => {
+  // A provider that got no usage counts characters / 4 and marks it estimated: not the LLM's count.
+  const ratios = new TokenRatios();
+  const estimated = { inputTokens: 1005, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true };
+  const { stats } = await collectRelay({
+    mode: 'command',
+    slm: new DoubleRuntime([...chars('Answer: '), ...chars('<call>4</call>'), ...chars(' done.')]),
+    llm: new DoubleProvider([{ chunks: ['ABCD'], usage: estimated }]),
+    messages: [{ role: 'user', content: 'Q'.repeat(4000) }],
+    slmSampling: { temperature: 0 },
+    tokenRatios: ratios,
+    price: PRICE,
+  });
+  assert.equal(stats.calls, 1);
+  assert.equal(stats.llmUsage.estimated, true);
+  assert.equal(stats.llmUsage.inputTokens, 1005, 'the estimate is what the call is booked at');
+  assert.equal(ratios.calls, 0, 'nothing learned');
+  assert.equal(ratios.known, false);
+  assert.match(stats.llmOnlyEstimateNote ?? '', /counted in the small model's tokenizer/, "the LLM-alone estimate does not claim the LLM's counts");
+});
+
+test('an output count far past what the call asked for is not billed: the engine counts the call locally', async () => {
+  const absurd = { inputTokens: 50, outputTokens: 1_000_000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const ratios = new TokenRatios();
+  const { stats } = await collectRelay({
+    mode: 'command',
+    slm: new DoubleRuntime([...chars('Answer: '), ...chars('<call>4</call>'), ...chars(' done.')]),
+    llm: new DoubleProvider([{ chunks: ['ABCD'], usage: absurd }]),
+    messages: [{ role: 'user', content: 'Q' }],
+    slmSampling: { temperature: 0 },
+    tokenRatios: ratios,
+    price: PRICE,
+  });
+  assert.equal(stats.llmUsage.outputTokens, 4, 'the four tokens that arrived');
+  assert.equal(stats.llmUsage.estimated, true);
+  assert.ok((stats.costUsd ?? Infinity) < 0.001, `cost ${stats.costUsd}`);
+  assert.equal(ratios.calls, 0, 'an absurd report teaches nothing');
+});
+
 test('an instructed call ends with the instruction turn, which the next request does not repeat: the cache is predicted without it', () => {
   const ledger = new MoneyLedger(PRICE, OPENAI_CACHE, {});
   const usage: Usage = { inputTokens: 1200, outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
@@ -508,6 +610,7 @@ test('a call cut before its usage came (agreement stop, cancel) is booked with t
   ledger.record({ localInput: 100, localOutput: 10, usage, reported: true });
   const cut = ledger.estimateUnreported(120, 10);
   assert.equal(cut.outputTokens, 10 + 500);
+  assert.equal(cut.reasoningTokens, 500, 'said as reasoning, as a report would');
   assert.equal(cut.inputTokens, 120);
   assert.equal(cut.estimated, true);
   // Two calls, 500 and 0 reasoning tokens: 250 a call.
@@ -515,6 +618,40 @@ test('a call cut before its usage came (agreement stop, cancel) is booked with t
   assert.equal(ledger.estimateUnreported(120, 10).outputTokens, 10 + 250);
   // Without reasoning seen, the span alone.
   assert.equal(new MoneyLedger(PRICE, NO_CACHE, {}).estimateUnreported(120, 10).outputTokens, 10);
+});
+
+test("a reasoning model's call that was stopped, or cut for writing past its ask, is booked with the reasoning its calls have shown", async () => {
+  const reasoned = { inputTokens: 30, outputTokens: 504, reasoningTokens: 500, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const answer = (second: ScriptedReply, signal?: AbortSignal) => {
+    const llm = new DoubleProvider([{ chunks: ['xyzw'], usage: reasoned }, second]);
+    const o: RelayOptions = {
+      mode: 'command',
+      // The first call may reason (its max_tokens bounds the reasoning too); the second is asked for 4.
+      slm: new DoubleRuntime([...chars('A'), ...chars('<call>600</call>'), ...chars('B'), ...chars('<call>4</call>'), ...chars('C')]),
+      llm,
+      messages: [{ role: 'user', content: 'Q' }],
+      slmSampling: { temperature: 0 },
+      price: PRICE,
+      signal,
+    };
+    return { o, llm };
+  };
+  // Stopped while the second call streamed: the first call's 500 reasoning tokens a call are added.
+  const controller = new AbortController();
+  const stopped = answer({ chunks: ['ab'], hang: true }, controller.signal);
+  stopped.llm.onHang = () => controller.abort();
+  const { stats } = await collectRelay(stopped.o);
+  assert.equal(stats.finishReason, 'cancelled');
+  assert.equal(stats.calls, 2);
+  assert.equal(stats.llmUsage.reasoningTokens, 1000);
+  assert.equal(stats.llmUsage.outputTokens, 504 + 2 + 500);
+  // A server that ignores max_tokens is cut: what arrived, and the reasoning.
+  const cut = answer({ chunks: ['a'.repeat(100)], ignoreMaxTokens: true });
+  const overran = await collectRelay(cut.o);
+  const end = overran.events.flatMap((e) => (e.type === 'call-end' ? [e] : []))[1];
+  assert.equal(end.tokens, 100);
+  assert.equal(end.usage.reasoningTokens, 500);
+  assert.equal(end.usage.outputTokens, 100 + 500);
 });
 
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
@@ -527,6 +664,11 @@ test('the money ceiling prices a call at the dearer of input and cache write, ev
   assert.equal(callWouldExceedCost(0, PRICE, 3.4), true);
   assert.equal(callWouldExceedCost(0.2, PRICE, 3.6), true, 'what the answer spent counts');
   assert.equal(callWouldExceedCost(0, { inputPerMTok: 2, outputPerMTok: 10 }, 3.1), false, 'no cache price: input at its own');
+  // No cache-write price under a rule that writes (breakpoints): a write at 1.25x input, as Anthropic bills it ($2.5 + $1).
+  const writing = (maxCostUsd: number): boolean =>
+    outputTokensWithinCeiling(0, next.inputTokens, { inputPerMTok: 2, outputPerMTok: 10 }, maxCostUsd, true) < next.maxOutputTokens;
+  assert.equal(writing(3.6), false);
+  assert.equal(writing(3.4), true, 'no cache-write price: not billed as plain input');
   assert.equal(callWouldExceedCost(0, undefined, 0.001), false, 'no price: no money ceiling');
   // What the output may then write while it streams: $3.6 - $2.5 of input leaves $1.1, 110,000 tokens.
   assert.ok(Math.abs(outputTokensWithinCeiling(0, next.inputTokens, PRICE, 3.6) - 110_000) < 1e-6);
