@@ -16,6 +16,7 @@
  */
 import type { OnnxVariant } from '../core/slm/types';
 import { VARIANT_FILES } from '../core/slm/modelFolder';
+import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { formatBytes } from '../core/models/errors';
 
 /** Where a catalog fact was read. */
@@ -74,7 +75,7 @@ export interface CatalogModel {
   pin?: CatalogPin;
   /** Architecture (config.json model_type), one the runtime supports. */
   modelType: string;
-  /** Trained to write <call>N</call> (command mode); otherwise confidence mode. */
+  /** Trained to write <call>N</call> (command mode); otherwise auto runs it in money-aware or confidence mode. */
   relayTrained: boolean;
   /** The variants the repository is known to publish (each with its source); the picker offers those the runtime loads. */
   variants: CatalogVariant[];
@@ -92,6 +93,14 @@ const MB = 1_000_000;
 const GB = 1_000_000_000;
 
 export const EMBEDDED_DEMO_ID = 'embedded-demo';
+
+/**
+ * What a model not trained to call needs, after the memory of its file: the kept caches come on
+ * top of it (relay.slm.kvCacheBudgetMb), and auto picks the mode by whether prices are known.
+ */
+function offTheShelfNeeds(memory: string): string {
+  return `${memory}, plus up to ${DEFAULT_KV_CACHE_BUDGET_MB.toLocaleString('en-US')} MB of kept caches (relay.slm.kvCacheBudgetMb; 0 keeps none); auto runs it in money-aware mode when the LLM's prices are known, else in confidence mode`;
+}
 
 /** The hub's file listing of a repository's onnx/ folder on main, as a public web index stored it. */
 function hubListing(repo: string, shows: string): CatalogSource {
@@ -181,8 +190,8 @@ export const MODEL_CATALOG: CatalogModel[] = [
       'fp16, fp32, uint8, bnb4: no source seen',
       'the onnx/ listing itself: its hub page was not among the stored pages',
     ],
-    needs: 'memory for the file chosen (q4: 919 MB) and its context; confidence mode',
-    note: "The paper's small model (RelayLLM's SLM base); pairs with a Qwen3 LLM such as Qwen3-8B.",
+    needs: offTheShelfNeeds('memory for the file chosen (q4f16: 570 MB, q4: 919 MB) and its context'),
+    note: "Recommended for a laptop, in q4f16 (570 MB). The paper's small model (RelayLLM's SLM base); pairs with a Qwen3 LLM such as Qwen3-8B.",
   },
   {
     id: 'qwen3-1.7b',
@@ -197,7 +206,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
       'files: one such note quotes the onnx/ listing (2026-09-15): q4f16 about 1.43 GB, q4 about 2.15 GB; whether q4 has external data files is not known',
       'fp16, fp32, int8, bnb4: no source seen',
     ],
-    needs: 'about three times the memory of Qwen3-0.6B (an estimate from the parameter count); confidence mode',
+    needs: offTheShelfNeeds('about three times the memory of Qwen3-0.6B (an estimate from the parameter count)'),
     note: "The paper's larger small model (the base of HINT-lab/RelayLLM-1.7B-Simple); better answers, slower per token.",
   },
   {
@@ -212,7 +221,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
     unconfirmed: [
       "the JSON files at the repository root: not in the listing seen (other projects' manifests list config.json, tokenizer.json and tokenizer_config.json)",
     ],
-    needs: 'memory for the file chosen (int8: 512 MB) and its context; confidence mode',
+    needs: offTheShelfNeeds('memory for the file chosen (int8: 512 MB) and its context'),
     note: 'Small and quick; pairs with Qwen2.5 LLMs (the same model family).',
   },
   {
@@ -229,7 +238,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
       withData(QWEN25_15_LISTING, 'fp32', 'onnx/model.onnx', 1.06 * MB, 6.21 * GB),
     ],
     unconfirmed: ['the JSON files at the repository root: not in the listing seen'],
-    needs: 'memory for the file chosen (int8: 1.58 GB) and its context; confidence mode',
+    needs: offTheShelfNeeds('memory for the file chosen (int8: 1.58 GB) and its context'),
     note: 'Three times the parameters of Qwen2.5-0.5B; pairs with Qwen2.5 LLMs (the same model family).',
   },
   {
@@ -246,7 +255,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
       withData(LLAMA_LISTING, 'fp32', 'onnx/model.onnx', 524 * KB, 4.94 * GB),
     ],
     unconfirmed: ['the JSON files at the repository root: not in the listing seen'],
-    needs: 'memory for the file chosen (int8: 1.24 GB) and its context; confidence mode',
+    needs: offTheShelfNeeds('memory for the file chosen (int8: 1.24 GB) and its context'),
     note: 'Pairs with Llama LLMs (Llama-3.1-8B/70B on Ollama, vLLM or a hosted API). Llama 3.2 Community License (the hub page names llama3.2).',
   },
   {
@@ -262,7 +271,7 @@ export const MODEL_CATALOG: CatalogModel[] = [
       "int8 and bnb4: not in the listing seen (other projects' code names onnx/model_int8.onnx; it may have been added later)",
       "the JSON files at the repository root: not in the listing seen (transformers.js's docs load the repository directly)",
     ],
-    needs: 'memory for the file chosen (q4: 417 MB) and its context; confidence mode',
+    needs: offTheShelfNeeds('memory for the file chosen (q4: 417 MB) and its context'),
     note: 'The smallest: fast on any laptop; the LLM has more to fix.',
   },
 ];

@@ -26,7 +26,7 @@ import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
-import { DEMO_TASK } from './demo/demoPlan';
+import { DEMO_MODEL_NOTE, DEMO_QUESTION, DEMO_TASK, demoQuestionProblem } from './demo/demoPlan';
 import { KeyStore } from './keyStore';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
@@ -223,18 +223,24 @@ export class RelayService implements vscode.Disposable {
     }
     // Said last, after the LLM's set-up (the walkthrough's order): the embedded model answers at
     // once, but only its one toy task; a question or code explained with it gets nonsense.
-    const demoModel =
-      folder === this.embeddedSlm()
-        ? `The small model is the embedded demo: it knows one toy task (${DEMO_TASK}). Run "Relay: Select Model" for one that explains code and answers questions.`
-        : undefined;
+    const demoModel = this.isEmbeddedSlm(folder) ? DEMO_MODEL_NOTE : undefined;
     if (!RELAY_POLICIES[mode].needsLlm) return demoModel;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
-    const url = this.providerUrl(settings);
-    // The same rule the provider applies before sending (its registry entry).
-    if (url && providerOf(settings.provider.kind).keyRequired(url) && !this.keys.hasKeyFor(settings.provider.kind, url)) {
-      return `No API key for ${settings.provider.kind} at ${url.origin}: run "Relay: Set API Key".`;
-    }
+    const keyless = this.originWithoutKey(settings);
+    if (keyless) return `No API key for ${settings.provider.kind} at ${keyless.origin}: run "Relay: Set API Key".`;
     return demoModel;
+  }
+
+  /** Where the configured provider's requests go when it needs a key and none is stored for that origin (the rule the provider applies before sending: its registry entry). */
+  private originWithoutKey(settings: RelaySettings): URL | undefined {
+    const url = this.providerUrl(settings);
+    return url && providerOf(settings.provider.kind).keyRequired(url) && !this.keys.hasKeyFor(settings.provider.kind, url) ? url : undefined;
+  }
+
+  /** Whether `folder` is the embedded demo SLM (the default, or the same folder set in relay.slm.modelFolder). */
+  private isEmbeddedSlm(folder: string): boolean {
+    const embedded = this.embeddedSlm();
+    return embedded !== undefined && resolve(folder) === resolve(embedded);
   }
 
   /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise (src/core). */
@@ -482,7 +488,25 @@ export class RelayService implements vscode.Disposable {
           answer,
           error: {
             message: 'No LLM model is set (relay.provider.model). Set it in Settings, or turn on relay.localOnly to answer with the small model alone.',
-            fix: 'open-settings',
+            fix: 'llm-model',
+          },
+        };
+      }
+      // Said before the small model loads and writes, not at the LLM's first call mid-answer.
+      const keyless = RELAY_POLICIES[mode].needsLlm ? this.originWithoutKey(settings) : undefined;
+      if (keyless) {
+        return {
+          answer,
+          error: { message: `No API key for ${settings.provider.kind} at ${keyless.origin}. Run "Relay: Set API Key" to store one.`, fix: 'set-key' },
+        };
+      }
+      // The embedded demo model writes nonsense (or nothing) for anything but its one task, without an error of its own.
+      if (!plan && this.isEmbeddedSlm(folder) && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
+        return {
+          answer,
+          error: {
+            message: `The small model is the embedded demo, which only knows questions like ${DEMO_QUESTION} (${DEMO_TASK}). Pick a real small model with "Relay: Select Model", or run "Relay: Try the Demo".`,
+            fix: 'pick-model',
           },
         };
       }
@@ -498,8 +522,9 @@ export class RelayService implements vscode.Disposable {
           // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
           renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
           openLocalLlm: (llmFolder) => this.localLlm(llmFolder, settings.slm.kvCacheBudgetMb),
-          onRequest: (request) => this.sentRequests.recordRequest(request),
-          onRequestNotSent: (reason) => this.sentRequests.markNotSent(reason),
+          // A demo answer is not recorded: "Show What Was Sent" keeps the user's last real answer.
+          onRequest: (request) => void (plan ? undefined : this.sentRequests.recordRequest(request)),
+          onRequestNotSent: (reason) => void (plan ? undefined : this.sentRequests.markNotSent(reason)),
           recentPrompts: this.recentPrompts,
           tokenRatios: this.tokenRatios,
           agents: this.agents,
@@ -539,15 +564,19 @@ export class RelayService implements vscode.Disposable {
       const url = this.providerUrl(settings);
       // Before the answer starts, not in the middle of it.
       if (llm) await this.askWhereKeyGoes(settings);
-      this.sentRequests.begin({
-        mode: composition.mode,
-        // The origin only: a base URL may carry user:password, which the record must not show.
-        provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
-        local: providerOf(settings.provider.kind).inProcess === true,
-        messages,
-        // Where the served SLM's runtime sends its requests, as it resolved the address.
-        ...(slm.info.backend.kind !== 'onnx' ? { slmServer: providerLabel(slm.info.backend.kind, slm.info.backend.model, new URL(slm.info.backend.url)) } : {}),
-      });
+      if (!plan) {
+        this.sentRequests.begin({
+          mode: composition.mode,
+          // The origin only: a base URL may carry user:password, which the record must not show.
+          provider: llm ? providerLabel(settings.provider.kind, settings.provider.model, url) : 'none (local only)',
+          local: providerOf(settings.provider.kind).inProcess === true,
+          messages,
+          // Where the served SLM's runtime sends its requests, as it resolved the address.
+          ...(slm.info.backend.kind !== 'onnx'
+            ? { slmServer: providerLabel(slm.info.backend.kind, slm.info.backend.model, new URL(slm.info.backend.url)) }
+            : {}),
+        });
+      }
       let stats: AnswerStats | undefined;
       let error: AnswerOutcome['error'];
       // The start of this prompt may still be being read into the SLM's cache (the previous chat turn's read-ahead): shown as the prompt's reading.
@@ -558,7 +587,7 @@ export class RelayService implements vscode.Disposable {
       });
       const options = { ...composition.options(messages, prompt), ...(plan?.priceNote ? { priceNote: plan.priceNote } : {}) };
       for await (const event of runRelay({ ...options, signal: controller.signal })) {
-        this.sentRequests.onEvent(event);
+        if (!plan) this.sentRequests.onEvent(event);
         if (event.type === 'call-end' && event.finishReason !== 'error') composition.noteSent(messages, event);
         sink.onEvent(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
@@ -569,7 +598,7 @@ export class RelayService implements vscode.Disposable {
         }
       }
       // The ONNX runtime computes prompts here (a server's prefix cache does this on its own), and keeps caches only with a budget.
-      if (answerOptions.readAhead && stats && stats.finishReason !== 'error' && !settings.slm.server && settings.slm.kvCacheBudgetMb > 0) {
+      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error' && !settings.slm.server && settings.slm.kvCacheBudgetMb > 0) {
         const written = answer;
         this.readAhead.start(slm, () => followUpPrefix(slm, messages, written, { thinking: settings.slm.thinking }));
       }
@@ -587,10 +616,48 @@ export class RelayService implements vscode.Disposable {
       if (error instanceof StoppedError) return { answer, error: { message: error.message } };
       return { answer, error: failureOf(error) };
     } finally {
+      // Before the answer counts as ended: no other answer can start on the models being let go.
+      if (plan) await this.releaseDemoModels();
       this.current = undefined;
       this.hooks.onBusy(false);
       this.busyChanged.fire(false);
+      // The demo's load replaced the model relay.slm.loadAtStartup keeps ready: it loads again.
+      if (plan) void this.preload();
     }
+  }
+
+  /**
+   * After a demo answer: its models (an SLM and an LLM process) would otherwise stay in memory
+   * for the rest of the session, until a real answer replaces them. Kept only where the
+   * user's own settings load the very same model (the embedded SLM is their default).
+   */
+  private async releaseDemoModels(): Promise<void> {
+    let settings: RelaySettings | undefined;
+    try {
+      settings = readSettings();
+    } catch {
+      settings = undefined;
+    }
+    const userSlmKey = (): string | undefined => {
+      const folder = settings && this.slmFolder(settings);
+      try {
+        return settings && folder && existsSync(folder) ? runtimeKey(folder, settings) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const userKey = userSlmKey();
+    // A demo answer stopped while its model loaded: the load is called off, not left to keep a process.
+    if (this.loading && this.loading.key !== userKey) this.loading.cancel.abort();
+    const slm = this.runtime;
+    if (slm && slm.key !== userKey) {
+      await this.readAhead.settle();
+      this.runtime = undefined;
+      await slm.runtime.dispose().catch(() => undefined);
+    }
+    const llm = this.llmRuntime;
+    const userLlmFolder = settings && usesLocalLlm(settings) ? resolve(settings.provider.model) : undefined;
+    if (llm && resolve(llm.folder) !== userLlmFolder) await this.releaseLocalLlm();
   }
 
   /**
@@ -614,7 +681,7 @@ export class RelayService implements vscode.Disposable {
           'open-settings',
         );
       }
-      if (!model) return failed('No LLM model is set (relay.provider.model). Set it in Settings.', 'open-settings');
+      if (!model) return failed('No LLM model is set (relay.provider.model). Set it in Settings.', 'llm-model');
       const entry = providerOf(kind);
       const setup = relaySetupOf(settings);
       let prompt = '';

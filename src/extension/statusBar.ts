@@ -6,7 +6,22 @@
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
 import { roundUsd } from '../core/relay/totalsStore';
+import { DEMO_MODEL_NOTE } from './demo/demoPlan';
 import { llmWroteAll, savingPhrase } from './moneyText';
+import { WALKTHROUGH_ID } from './walkthrough/firstRun';
+
+/** Relay's extension id (package.json's publisher.name; the unit test checks it): the walkthrough is opened by it. */
+const EXTENSION_ID = 'relay-decoding.relay-decoding';
+
+/** A click while set-up is missing: the walkthrough, whose steps fix it (the savings view would be empty). */
+export const OPEN_SETUP_WALKTHROUGH: vscode.Command = {
+  command: 'workbench.action.openWalkthrough',
+  title: 'Set Up Relay',
+  arguments: [`${EXTENSION_ID}#${WALKTHROUGH_ID}`, false],
+};
+
+/** A click otherwise: the totals per day, model and policy. */
+const SHOW_SAVINGS = 'relay.showSavings';
 
 /** What the session's answers add up to (demo answers never count). */
 export interface SessionTotals {
@@ -63,7 +78,6 @@ export class RelayStatusBar implements vscode.Disposable {
   constructor() {
     this.item = vscode.window.createStatusBarItem('relay.status', vscode.StatusBarAlignment.Right, 100);
     this.item.name = 'Relay';
-    this.item.command = 'relay.showSavings';
     this.render();
     this.item.show();
   }
@@ -102,12 +116,14 @@ export class RelayStatusBar implements vscode.Disposable {
       this.item.text = '$(loading~spin) Relay: answering…';
       this.item.tooltip = 'Relay is writing an answer. Run "Relay: Stop" to stop it.';
       this.item.backgroundColor = undefined;
+      this.item.command = SHOW_SAVINGS;
       return;
     }
     if (this.demo) {
       // The demo needs no set-up, so it is shown even while set-up is missing (the tooltip says what is).
       const { stats, priceModel } = this.demo;
       this.item.backgroundColor = undefined;
+      this.item.command = SHOW_SAVINGS;
       this.item.text = `$(beaker) Relay demo ${percent(stats.llmTokenShare)} LLM · ${answerSavingText(stats)} (est.)`;
       this.item.tooltip = [
         `Demo answer: ${stats.llmTokens} of ${stats.slmTokens + stats.llmTokens} tokens by the LLM (${percent(stats.llmTokenShare)}), ${stats.calls} call(s).`,
@@ -118,13 +134,17 @@ export class RelayStatusBar implements vscode.Disposable {
       return;
     }
     if (this.warning) {
-      this.item.text = '$(warning) Relay: set up';
-      // The warning names its own fix (another command would be a guess: a model setting is fixed in Settings).
-      this.item.tooltip = `${this.warning}\nClick to show savings.`;
-      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+      // The embedded demo model answers its own task: a note on what to do next, not a fault to colour.
+      const demoModel = this.warning === DEMO_MODEL_NOTE;
+      this.item.text = demoModel ? '$(info) Relay: demo model' : '$(warning) Relay: set up';
+      // The warning names its own fix; the walkthrough has a step for each.
+      this.item.tooltip = `${this.warning}\nClick to open the set-up walkthrough.`;
+      this.item.backgroundColor = demoModel ? undefined : new vscode.ThemeColor('statusBarItem.warningBackground');
+      this.item.command = OPEN_SETUP_WALKTHROUGH;
       return;
     }
     this.item.backgroundColor = undefined;
+    this.item.command = SHOW_SAVINGS;
     if (!this.last) {
       this.item.text = '$(pulse) Relay: idle';
       this.item.tooltip = 'Relay decoding: a local small model writes, a large model helps with a few tokens.\nClick to show savings.';

@@ -29,6 +29,12 @@ export const PAPER_TABLE_HEADING = "## The paper's table, in miniature";
 /** What the demo models know, for the question box and its errors. */
 export const DEMO_TASK = 'a*b+c=? with a and c from 10 to 99 and b from 2 to 9, e.g. 47*6+28=?';
 
+/**
+ * The set-up note while the small model is the embedded demo: not a fault (it answers its task
+ * at once), so the status bar shows it without the warning colour.
+ */
+export const DEMO_MODEL_NOTE = `The small model is the embedded demo: it knows one toy task (${DEMO_TASK}). Run "Relay: Select Model" for one that explains code and answers questions.`;
+
 export interface DemoModelFolders {
   slmFolder: string;
   llmFolder: string;

@@ -5,7 +5,7 @@
 // bundled price catalog. It writes what `relay demo` prints, reads none of the user's
 // settings, changes none, and adds nothing to the savings totals.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createExtensionContext, resetSettings, settings, useVscodeStub, type StubExtensionContext } from './vscodeStub';
@@ -154,6 +154,8 @@ describe('RelayService runs the demo plan', () => {
     const events: RelayEvent[] = [];
     const labels = new Set<string>();
     const destinations = new Set<string | undefined>();
+    /** The model processes running as the answer ended (they are let go after it). */
+    let processesAtDone = -1;
     const outcome = await service.answer(
       [{ role: 'user', content: DEMO_QUESTION }],
       {
@@ -161,12 +163,13 @@ describe('RelayService runs the demo plan', () => {
           events.push(event);
           labels.add(model);
           destinations.add(destination);
+          if (event.type === 'done' && process.platform === 'linux') processesAtDone = slmWorkerPids().length;
         },
       },
       demoPlan(models, kind),
     );
     const spans = events.filter((e): e is Extract<RelayEvent, { type: 'span' }> => e.type === 'span');
-    return { outcome, spans, labels, destinations, llmText: spans.filter((s) => s.source === 'llm').map((s) => s.text) };
+    return { outcome, spans, labels, destinations, processesAtDone, llmText: spans.filter((s) => s.source === 'llm').map((s) => s.text) };
   }
 
   test("writes what `relay demo` prints, the LLM's characters marked, priced as the named model, in two child processes; settings neither read nor changed, totals untouched", async () => {
@@ -175,7 +178,7 @@ describe('RelayService runs the demo plan', () => {
     assert.throws(() => readSettings(), /relay\.provider\.kind/);
     const settingsBefore = JSON.stringify([...settings]);
 
-    const { outcome, spans, llmText, labels, destinations } = await run('relay');
+    const { outcome, spans, llmText, labels, destinations, processesAtDone } = await run('relay');
     assert.equal(outcome.error, undefined, outcome.error?.message);
     // The output of `npm run demo` (greedy): 33*4=1[3]2. 132+29=1[6]1. A: 161
     assert.equal(outcome.answer, '33*4=132. 132+29=161. A: 161');
@@ -196,7 +199,7 @@ describe('RelayService runs the demo plan', () => {
     assert.ok(stats.costUsd !== null && Math.abs(stats.costUsd - expected) < 1e-12, `cost ${stats.costUsd}, expected ${expected}`);
     assert.ok(stats.savedUsd !== null && stats.savedUsd > 0);
 
-    if (process.platform === 'linux') assert.equal(slmWorkerPids().length, 2, 'the SLM and the LLM each ran in a child process');
+    if (process.platform === 'linux') assert.equal(processesAtDone, 2, 'the SLM and the LLM each ran in a child process');
     assert.equal(JSON.stringify([...settings]), settingsBefore, 'no setting changed');
     assert.deepEqual(answered, [], 'the onAnswered hook (status bar totals) is not told');
     assert.ok(!existsSync(join(ext.globalStorage, 'totals.json')), 'the savings totals are untouched');
@@ -210,5 +213,99 @@ describe('RelayService runs the demo plan', () => {
     assert.deepEqual(labels, new Set(['small model']));
     assert.equal(outcome.stats?.calls, 0);
     assert.deepEqual(checkDemoAnswer(outcome.answer, '161'), { answer: '151', correct: false });
+  });
+});
+
+/** Waits (at most 15 s) until `count` model processes of this test process run; returns their pids. */
+async function modelProcessesSettleAt(count: number): Promise<number[]> {
+  const deadline = Date.now() + 15_000;
+  while (slmWorkerPids().length !== count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return slmWorkerPids();
+}
+
+describe('the embedded demo model as the small model of real answers', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  /** Installed as the extension is: dist/slmWorker.js and the demo models under the extension's folder. */
+  const INSTALLED = join(REPO, '.cache', 'test-relay-demo-installed');
+  let ext: StubExtensionContext;
+  let service: InstanceType<typeof RelayService>;
+  const sink = { onEvent: (): void => undefined };
+  // Greedy, so the small model alone writes the answer `relay demo` reports for it.
+  const userSettings = { 'relay.localOnly': true, 'relay.temperature': 0 };
+  const ask = (content: string) => service.answer([{ role: 'user', content }], sink);
+  /** The demo's models as the installed extension finds them. */
+  const installedModels = () => embeddedDemoModels(INSTALLED);
+
+  before(async () => {
+    await bundleSlmWorker(INSTALLED);
+    rmSync(join(INSTALLED, 'models'), { recursive: true, force: true });
+    symlinkSync(join(REPO, 'models'), join(INSTALLED, 'models'));
+    ext = createExtensionContext(INSTALLED);
+    service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: () => undefined });
+  });
+
+  after(async () => {
+    service?.dispose();
+    ext?.dispose();
+    const left = await modelProcessesSettleAt(0);
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    assert.deepEqual(left, [], 'dispose() stops the model processes');
+  });
+
+  test('a question it does not know is refused at once, naming its task and the model picker; nothing is loaded', async () => {
+    // The defaults: no model picked, so the embedded demo model; local only, so no LLM is needed.
+    resetSettings(userSettings);
+    for (const question of ['What is 2+2?', 'How many ways can 5 people sit at a round table?']) {
+      const outcome = await ask(question);
+      assert.equal(outcome.answer, '');
+      assert.equal(outcome.error?.fix, 'pick-model', outcome.error?.message);
+      assert.match(outcome.error?.message ?? '', /^The small model is the embedded demo, which only knows questions like 33\*4\+29=\? \(a\*b\+c=\?/);
+      assert.match(outcome.error?.message ?? '', /"Relay: Select Model", or run "Relay: Try the Demo"\.$/);
+    }
+    assert.deepEqual(slmWorkerPids(), [], 'the small model was not loaded');
+  });
+
+  test('a question of its task is answered by it', async () => {
+    resetSettings(userSettings);
+    const outcome = await ask(DEMO_QUESTION);
+    assert.equal(outcome.error, undefined, outcome.error?.message);
+    assert.equal(outcome.answer, '33*4=132. 132+29=151. A: 151');
+    assert.equal(service.sentRequests.last?.messages[0].content, DEMO_QUESTION);
+  });
+
+  test('a demo answer leaves "Show What Was Sent" as the last real answer left it, and lets go of its LLM; the small model, the user\'s own, is kept', async () => {
+    const models = installedModels();
+    assert.ok(models);
+    resetSettings(userSettings);
+    const recorded = service.sentRequests.last;
+    assert.equal(recorded?.mode, 'slm-only');
+    const [userSlm] = await modelProcessesSettleAt(1);
+
+    const demo = await service.answer([{ role: 'user', content: '47*6+28=?' }], sink, demoPlan(models, 'relay'));
+    assert.equal(demo.error, undefined, demo.error?.message);
+    assert.equal(demo.stats?.mode, 'command');
+    assert.equal(service.sentRequests.last, recorded, "the real answer's record stays");
+    assert.equal(recorded?.messages[0].content, DEMO_QUESTION);
+    assert.deepEqual(await modelProcessesSettleAt(1), [userSlm], "the demo LLM's process is gone; the SLM's is the user's and stays");
+
+    // The user's next answer uses the model kept: no process is started.
+    const next = await ask('12*3+45=?');
+    assert.equal(next.error, undefined, next.error?.message);
+    assert.deepEqual(slmWorkerPids(), [userSlm]);
+  });
+
+  test('with a small model of their own, the demo lets go of both its processes once it has answered', async () => {
+    const models = installedModels();
+    assert.ok(models);
+    // Whatever the user's settings say (here: ones that no answer could run with), the demo's models are not kept for them.
+    resetSettings({ 'relay.provider.kind': 'not-a-provider', 'relay.slm.modelFolder': '/nonexistent/model' });
+    let processesAtDone = -1;
+    const demo = await service.answer(
+      [{ role: 'user', content: DEMO_QUESTION }],
+      { onEvent: (event) => void (event.type === 'done' && (processesAtDone = slmWorkerPids().length)) },
+      demoPlan(models, 'relay'),
+    );
+    assert.equal(demo.error, undefined, demo.error?.message);
+    assert.equal(processesAtDone, 2, 'the demo ran in two processes');
+    assert.deepEqual(await modelProcessesSettleAt(0), [], 'none is left once it has answered');
   });
 });

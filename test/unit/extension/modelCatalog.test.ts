@@ -49,6 +49,23 @@ test('every curated model has a unique id, a valid hub id, a runtime-supported a
   }
 });
 
+test("what each model needs says the mode auto picks (money-aware with prices, as by default) and the kept caches' memory; one is recommended for a laptop", () => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const cacheBudgetMb: number = manifest.contributes.configuration.properties['relay.slm.kvCacheBudgetMb'].default;
+  for (const model of HUB_ENTRIES) {
+    assert.ok(!model.relayTrained, model.label);
+    assert.match(model.needs, /auto runs it in money-aware mode when the LLM's prices are known, else in confidence mode$/, model.label);
+    assert.ok(model.needs.includes(`up to ${cacheBudgetMb.toLocaleString('en-US')} MB of kept caches (relay.slm.kvCacheBudgetMb`), model.needs);
+  }
+  const recommended = MODEL_CATALOG.filter((model) => /recommended for a laptop/i.test(model.note));
+  assert.deepEqual(
+    recommended.map((model) => model.id),
+    ['qwen3-0.6b'],
+  );
+  const variant = /in (\w+) \(/.exec(recommended[0].note)?.[1];
+  assert.ok(variant && runtimeVariants(recommended[0]).some((v) => v.variant === variant), `the recommended variant ${variant} is one the picker offers`);
+});
+
 test('the catalog offers the small chat models people run in browsers, under the repositories they are published in', () => {
   const repos = HUB_ENTRIES.map((m) => m.hubRepo);
   for (const repo of [

@@ -731,12 +731,12 @@ describe('"Relay: Test Provider"', () => {
     assert.equal(failed.fix, 'set-key', failed.summary);
     assert.equal(server.lastRequest.headers.authorization, undefined, 'no key was sent');
 
-    // No LLM model set: said in the report as in the notification, the fix is Settings, nothing is sent.
+    // No LLM model set: said in the report as in the notification, the fix opens relay.provider.model, nothing is sent.
     resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.provider.model': '' });
     const lines: string[] = [];
     const before = server.requests.length;
     const unset = await service.testProvider((line) => lines.push(line));
-    assert.deepEqual(unset, { ok: false, summary: 'FAILED: No LLM model is set (relay.provider.model). Set it in Settings.', fix: 'open-settings' });
+    assert.deepEqual(unset, { ok: false, summary: 'FAILED: No LLM model is set (relay.provider.model). Set it in Settings.', fix: 'llm-model' });
     assert.deepEqual(lines, [unset.summary]);
     assert.equal(server.requests.length, before);
 
@@ -793,14 +793,34 @@ describe('errors carry their fix', () => {
     assert.equal(fixCommand('pick-model')?.command, 'relay.selectModel', 'the small model: another button');
   });
 
-  test("no LLM model: 'open-settings', and nothing is sent", async () => {
+  test("no LLM model: 'llm-model' (its button opens relay.provider.model), and nothing is sent", async () => {
     resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.provider.model': '' });
     const before = server.requests.length;
     const outcome = await harness.service.answer(QUESTION, recordingSink());
-    assert.equal(outcome.error?.fix, 'open-settings');
+    assert.equal(outcome.error?.fix, 'llm-model');
     assert.match(outcome.error?.message ?? '', /No LLM model is set \(relay\.provider\.model\)/);
     assert.equal(server.requests.length, before);
     assert.equal(harness.service.busy, false);
+  });
+
+  test("no API key for a hosted LLM: 'set-key' before the small model loads, not at the LLM's first call mid-answer", async () => {
+    // A service of its own, so that no SLM is loaded yet (this block's checks the processes at its end).
+    const fresh = newService();
+    try {
+      resetSettings(relaySettings('https://api.openai.com/v1'));
+      const processes = slmWorkerPids().length;
+      const sink = recordingSink();
+      const outcome = await fresh.service.answer(QUESTION, sink);
+      assert.equal(outcome.error?.fix, 'set-key', outcome.error?.message);
+      assert.equal(outcome.error?.message, `No API key for ${KIND} at https://api.openai.com. Run "Relay: Set API Key" to store one.`);
+      assert.equal(outcome.answer, '', 'the small model wrote nothing');
+      assert.deepEqual(sink.events, []);
+      if (process.platform === 'linux') assert.equal(slmWorkerPids().length, processes, 'the small model was not loaded');
+      assert.equal(fresh.service.busy, false);
+    } finally {
+      fresh.service.dispose();
+      fresh.ext.dispose();
+    }
   });
 
   test("a template folder that does not exist: 'open-settings' (the setting), not the model picker", async () => {

@@ -3,10 +3,13 @@
 // price is unknown; the demo's estimate is shown the same way. Driven through the VS Code
 // stub's status bar item, as the extension creates it.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeEach, test } from 'node:test';
 import type { AnswerStats } from '../../../src/core/relay/events';
-import { createdStatusBarItems, useVscodeStub } from './vscodeStub';
+import { createdStatusBarItems, ThemeColor, useVscodeStub } from './vscodeStub';
 useVscodeStub();
+import { DEMO_MODEL_NOTE } from '../../../src/extension/demo/demoPlan';
 
 // Loaded after the stub is in place (it imports 'vscode').
 const { RelayStatusBar, addToSession, emptySession, formatUsd, sessionSavingText } =
@@ -129,5 +132,36 @@ test('while an answer runs the bar says so, whatever set-up changes or totals co
   assert.equal(item().text, '$(loading~spin) Relay: answering…');
   plain.setBusy(false);
   assert.equal(item().text, '$(warning) Relay: set up');
-  assert.equal(item().tooltip, 'No API key for the LLM.\nClick to show savings.', 'the warning names its own fix; no other command is guessed');
+  assert.equal(item().tooltip, 'No API key for the LLM.\nClick to open the set-up walkthrough.', 'the warning names its own fix');
+});
+
+/** The walkthrough's id as VS Code forms it: package.json's publisher.name, then its walkthrough. */
+function walkthroughId(): string {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
+  return `${manifest.publisher}.${manifest.name}#${manifest.contributes.walkthroughs[0].id}`;
+}
+
+test('while set-up is missing a click opens the set-up walkthrough (the savings view would be empty); once it is done, the savings', () => {
+  const openWalkthrough = { command: 'workbench.action.openWalkthrough', title: 'Set Up Relay', arguments: [walkthroughId(), false] };
+  bar.setWarning('No API key for openai-chat at https://api.openai.com: run "Relay: Set API Key".');
+  assert.equal(item().text, '$(warning) Relay: set up');
+  assert.deepEqual(item().command, openWalkthrough);
+  assert.deepEqual(item().backgroundColor, new ThemeColor('statusBarItem.warningBackground'));
+
+  // The embedded demo model is no fault: said without the warning colour, the click still leads to a model of one's own.
+  bar.setWarning(DEMO_MODEL_NOTE);
+  assert.equal(item().text, '$(info) Relay: demo model');
+  assert.equal(item().tooltip, `${DEMO_MODEL_NOTE}\nClick to open the set-up walkthrough.`);
+  assert.equal(item().backgroundColor, undefined);
+  assert.deepEqual(item().command, openWalkthrough);
+
+  bar.setWarning(undefined);
+  assert.equal(item().text, '$(pulse) Relay: idle');
+  assert.equal(item().command, 'relay.showSavings');
+  bar.recordAnswer(stats(0.0123));
+  assert.equal(item().command, 'relay.showSavings');
+  // A demo answer shows the savings estimate: a click shows the savings, as its tooltip says.
+  bar.setWarning(DEMO_MODEL_NOTE);
+  bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
+  assert.equal(item().command, 'relay.showSavings');
 });

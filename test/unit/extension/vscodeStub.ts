@@ -152,7 +152,8 @@ export interface StubStatusBarItem {
   name?: string;
   text: string;
   tooltip?: string;
-  command?: string;
+  /** A command id, or a command with its arguments (vscode.Command). */
+  command?: string | { command: string; title: string; arguments?: unknown[] };
   backgroundColor?: unknown;
   shown: boolean;
   show(): void;
