@@ -114,7 +114,7 @@ a{color:var(--vscode-textLink-foreground)}</style></head><body>
 <h2>Relay savings</h2>
 <p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM;
 ${money}</p>
-<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output, at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed or empty answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart.</small></p>
+<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart.</small></p>
 <h3>Per day and model</h3>
 <table><thead><tr><th>Day</th><th>Model</th>${ENTRY_HEADERS}</tr></thead>
 <tbody>${rows.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>

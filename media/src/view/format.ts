@@ -56,7 +56,7 @@ export function savingItem(stats: StatsView): StatItem {
     return {
       label: 'Loss',
       value: `cost ${formatUsd(-saved)} more than the LLM alone, est.${prices}`,
-      hint: `This answer cost more than an estimated answer written only by the large model (a failed or empty answer saves nothing: what it cost is lost).${estimate}`,
+      hint: `This answer cost more than an estimated answer written only by the large model (a failed, empty, stopped or stalled answer saves nothing: what it cost is lost).${estimate}`,
     };
   }
   return { label: 'Saved', value: `${formatUsd(saved)} est.${prices}`, hint: `Estimated saving against an answer written only by the large model.${estimate}` };

@@ -71,7 +71,7 @@ export function llmOnlyEstimateNote(basis: LlmOnlyBasis, warmTokens = 0): string
 }
 
 /** What every LLM-alone estimate is; how its tokens were counted follows. */
-const ESTIMATE = 'Estimate: the prompt once as LLM input plus the whole answer as LLM output, at the same prices';
+const ESTIMATE = "Estimate: the prompt once as LLM input plus the whole answer as LLM output (the small model's visible thinking left out), at the same prices";
 
 function estimateBasis(basis: LlmOnlyBasis): string {
   switch (basis.kind) {
