@@ -77,7 +77,7 @@ class RelayApp {
     document.body.classList.add(`relay-view-${this.view}`);
     this.emptyHint.textContent =
       this.view === 'chat'
-        ? 'Ask anything. The small model answers on this machine; the large model writes only the few tokens it is asked for.'
+        ? 'Ask anything. The small model answers on this machine; the large model writes only the few tokens it is asked for. New to Relay? "Relay: Try the Demo" shows the idea with no set-up.'
         : 'Select code and run "Relay: Explain Selection" or "Relay: Solve Problem"; "Relay: Try the Demo" shows the idea with no set-up.';
     const toolbar = h('header', { className: 'relay-toolbar' }, [
       legend(),
@@ -398,6 +398,8 @@ class RelayApp {
         fix('set-key', 'Set API Key'),
         fix('pick-model', 'Select Model'),
         fix('open-settings', 'Open Settings'),
+        // Nothing set up yet: the demo shows what Relay does meanwhile (it needs no account, no network).
+        fix('try-demo', 'Try the Demo'),
       ]),
     );
   }

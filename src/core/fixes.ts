@@ -6,7 +6,8 @@
  * - pick-model: the small model ("Relay: Select Model").
  * - llm-model: the large model's name at its provider (relay.provider.model).
  * - retry: the same again.
+ * - try-demo: the embedded demo ("Relay: Try the Demo"), for a set-up not done yet.
  */
-export const FIXES = ['set-key', 'open-settings', 'pick-model', 'llm-model', 'retry'] as const;
+export const FIXES = ['set-key', 'open-settings', 'pick-model', 'llm-model', 'retry', 'try-demo'] as const;
 
 export type Fix = (typeof FIXES)[number];

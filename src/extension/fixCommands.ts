@@ -8,6 +8,7 @@ export const FIX_COMMANDS: Record<Exclude<Fix, 'retry'>, vscode.Command> = {
   'open-settings': { command: 'workbench.action.openSettings', title: 'Open Relay Settings', arguments: ['relay.'] },
   'pick-model': { command: 'relay.selectModel', title: 'Select Model' },
   'llm-model': { command: 'workbench.action.openSettings', title: 'Set LLM Model', arguments: ['relay.provider.model'] },
+  'try-demo': { command: 'relay.tryDemo', title: 'Try the Demo' },
 };
 
 /** The fix's command, or undefined for 'retry'. */

@@ -39,6 +39,7 @@ const FIX_LABELS: Record<FixAction, string> = {
   'pick-model': 'Select Model',
   'llm-model': 'Set LLM Model',
   retry: 'Retry',
+  'try-demo': 'Try the Demo',
 };
 
 export class TurnView {

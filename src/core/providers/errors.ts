@@ -118,6 +118,8 @@ export function fixHint(fix: ProviderFix): string {
       return `pick another model in ${settingRef('model')}`;
     case 'retry':
       return 'try again in a moment';
+    case 'try-demo':
+      return "see the idea with no set-up: 'Relay: Try the Demo' (CLI: relay demo)";
     default:
       return '';
   }

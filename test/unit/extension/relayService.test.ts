@@ -791,6 +791,7 @@ describe('errors carry their fix', () => {
     assert.equal(outcome.error?.fix, 'llm-model', outcome.error?.message);
     assert.deepEqual(fixCommand('llm-model'), { command: 'workbench.action.openSettings', title: 'Set LLM Model', arguments: ['relay.provider.model'] });
     assert.equal(fixCommand('pick-model')?.command, 'relay.selectModel', 'the small model: another button');
+    assert.equal(fixCommand('try-demo')?.command, 'relay.tryDemo', "the set-up banner's demo button runs the demo command");
   });
 
   test("no LLM model: 'llm-model' (its button opens relay.provider.model), and nothing is sent", async () => {

@@ -364,5 +364,9 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.match(await webview.page.locator('.relay-banner').innerText(), /No API key for anthropic/);
     await webview.page.locator('.relay-banner button', { hasText: 'Open Settings' }).click();
     assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'open-settings' }]);
+    // Nothing set up yet: the demo, which needs none, is one click away from the chat too.
+    await webview.page.locator('.relay-banner button', { hasText: 'Try the Demo' }).click();
+    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'try-demo' }]);
+    assert.match(await webview.page.locator('.relay-empty-hint').innerText(), /"Relay: Try the Demo" shows the idea with no set-up/);
   });
 });
