@@ -413,8 +413,8 @@ export function parseBaseUrl(text: string): URL {
   return url;
 }
 
-/** The model's own end of text, by the names servers give it (TGI's older OpenAI route says eos_token). */
-const NATURAL_ENDS: ReadonlySet<string> = new Set(['stop', 'end_turn', 'stop_sequence', 'eos_token']);
+/** The model's own end of text, by the names servers give it (TGI's older OpenAI route says eos_token, Together eos). */
+const NATURAL_ENDS: ReadonlySet<string> = new Set(['stop', 'end_turn', 'stop_sequence', 'eos_token', 'eos']);
 /** The request's max_tokens was reached. */
 const LENGTH_ENDS: ReadonlySet<string> = new Set(['length', 'max_tokens']);
 

@@ -77,13 +77,14 @@ export class CommandFilter {
   }
 
   /**
-   * Ends the stream: releases held-back text that turned out not to be a tag. A tag cut off
-   * by the end (`<ca`, `</cal`: the stream ended at a limit while the model wrote one) is
-   * dropped as the command it began would have been; a lone `<` is text (`x <`). An
-   * unterminated command is dropped (never shown, never executed) and returned.
+   * Ends the SLM's stream: releases held-back text that turned out not to be a tag (another
+   * writer follows: the LLM may go on `</` with `div>`, so it is text). At the answer's end
+   * (`endOfAnswer`) a tag cut off there (`<ca`, `</cal`: the stream ended at a limit while the
+   * model wrote one) is dropped as the command it began would have been; a lone `<` is text
+   * (`x <`). An unterminated command is dropped (never shown, never executed) and returned.
    */
-  flush(): { visible: string; unterminatedCommand?: string } {
-    const visible = this.held.length >= 2 ? '' : this.held;
+  flush(endOfAnswer = false): { visible: string; unterminatedCommand?: string } {
+    const visible = endOfAnswer && this.held.length >= 2 ? '' : this.held;
     const unterminatedCommand = this.command ?? undefined;
     this.held = '';
     this.command = null;

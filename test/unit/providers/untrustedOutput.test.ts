@@ -85,6 +85,15 @@ test("finish: vLLM's finish_reason 'abort' is an error naming it, not the end of
   assert.match(error.message, /finish reason "abort"/);
 });
 
+test("finish: the natural ends servers name otherwise are the end of the answer (TGI's eos_token, Together's eos)", async () => {
+  for (const reason of ['eos', 'eos_token', 'stop_sequence']) {
+    server.enqueue(openAiSse([{ choices: [{ text: ' Paris', finish_reason: null }] }, { choices: [{ text: '', finish_reason: reason }] }]));
+    const out = await collect(openAiCompletions(), REQUEST);
+    assert.equal(out.finishReason, 'stop', reason);
+    assert.equal(out.text, ' Paris', reason);
+  }
+});
+
 test("finish: OpenRouter's finish_reason 'error' (no error object) is an error naming it", async () => {
   server.enqueue(openAiSse([{ choices: [{ delta: { content: ' Paris' }, finish_reason: 'error' }] }]));
   const error = await collectError(openAiChat(), REQUEST);

@@ -14,7 +14,7 @@ function feed(pieces: string[]): { visible: string; commands: string[]; stray: n
     if (out.command) commands.push(out.command);
     if (out.strayClose) stray += 1;
   }
-  const rest = filter.flush();
+  const rest = filter.flush(true);
   return { visible: visible + rest.visible, commands, stray, leftover: rest.unterminatedCommand };
 }
 
@@ -52,6 +52,10 @@ test('an unterminated command is dropped at the end and returned by flush', () =
   assert.equal(feed(['ends with <ca']).visible, 'ends with ', 'a tag cut off by the end of the stream is no text');
   assert.equal(feed(['cut at </cal']).visible, 'cut at ');
   assert.equal(feed(['so x <']).visible, 'so x <', 'a lone < is text');
+  // Before the LLM takes over, the SLM's stream ends but the answer goes on: `</` may become `</div>`.
+  const handOff = new CommandFilter();
+  assert.equal(handOff.push('Close it with </').visible, 'Close it with ');
+  assert.equal(handOff.flush().visible, '</', 'released: the LLM continues it');
 });
 
 test('N is parsed as the paper does; no digits gives null', () => {

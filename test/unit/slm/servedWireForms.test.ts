@@ -509,6 +509,28 @@ test("llama.cpp's stream of a character split across two tokens (only the second
   }
 });
 
+test('a piece whose text holds a U+FFFD its ids do not spell (no character straddled the prompt) is kept by its text, not its ids', async () => {
+  const [ok] = tokenizer.encode(' ok');
+  const piece = (text: string, id: number) => ({
+    choices: [{ text, logprobs: { tokens: [`token_id:${id}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${id}`]: -0.01 }] }, finish_reason: null }],
+  });
+  nextBody = sse([piece('\uFFFD ok', ok), { choices: [{ text: '', finish_reason: 'length' }] }]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    const result = await session.generate({ maxTokens: 5 });
+    assert.equal(result.text, '\uFFFD ok');
+    assert.deepEqual(
+      result.tokens.map((t) => t.id),
+      [-1],
+      'ids that lack a token are no ids',
+    );
+  } finally {
+    await runtime.dispose();
+  }
+});
+
 test('vLLM holds a split character back (the first token with no text): its ids spell the text and are kept', async () => {
   const split = tokenizer.encode('🦩');
   const piece = (text: string, id: number) => ({

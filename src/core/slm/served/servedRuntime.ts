@@ -238,6 +238,8 @@ class ServedSession implements SlmSession {
   private spelling: { seed: number[]; ids: number[]; text: string } | undefined;
   /** The last generation's detokenizer, while nothing was added after it: a character it began ends in the next one (as kvDecoder.ts). */
   private carried: StreamingDetokenizer | undefined;
+  /** This generation began partway through a character (its first bytes in the prompt): the server may write leftovers of it (heldAfter). */
+  private startedInsideCharacter = false;
   private busy = false;
   private disposed = false;
 
@@ -299,6 +301,7 @@ class ServedSession implements SlmSession {
     const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
     // Only where the server continues these very ids: given the text, it writes the whole character again.
     const continuesIds = wireForm.sendsTokenIds && this.exactIds && !server.refusesTokenIds;
+    this.startedInsideCharacter = continuesIds && server.tokenizer.decode(this.ids.slice(-SPELL_CONTEXT_TOKENS)).endsWith('\uFFFD');
     let detokenizer = (continuesIds ? this.carried : undefined) ?? new StreamingDetokenizer(server.tokenizer, this.ids);
     this.carried = undefined;
     this.spelling = undefined;
@@ -518,7 +521,7 @@ class ServedSession implements SlmSession {
     for (const skipSpecialTokens of [false, true]) {
       const before = tokenizer.decode(since.seed, { skipSpecialTokens });
       const after = tokenizer.decode([...since.seed, ...all], { skipSpecialTokens });
-      const held = heldAfter(before, after, written);
+      const held = heldAfter(before, after, written, this.startedInsideCharacter);
       if (held === undefined) continue;
       if (held.length === 0) this.spelling = undefined;
       else if (held.endsWith('\uFFFD')) this.spelling = { seed: since.seed, ids: all, text: written };
@@ -551,7 +554,7 @@ const BROKEN_CHARACTER = /^[\uFFFD\uD800-\uDFFF]+/u;
  * out, others write its rest, there or a piece later, as U+FFFD or half a surrogate pair).
  * Such leftovers are no text the ids lack; a real character they lack still fails.
  */
-function heldAfter(before: string, after: string, written: string): string | undefined {
+function heldAfter(before: string, after: string, written: string, leftoversExpected: boolean): string | undefined {
   let ours: string;
   let straddling = '';
   if (after.startsWith(before)) ours = after.slice(before.length);
@@ -562,7 +565,8 @@ function heldAfter(before: string, after: string, written: string): string | und
     const first = String.fromCodePoint(ours.codePointAt(0) ?? 0xfffd);
     if (first !== '\uFFFD') straddling = first;
   }
-  const unbroken = written.replace(BROKEN_CHARACTER, '');
+  // Leftovers only where a character straddled this generation's start: elsewhere a U+FFFD the ids do not spell is a token they lack.
+  const unbroken = straddling || leftoversExpected ? written.replace(BROKEN_CHARACTER, '') : written;
   // The character the server could not spell first: its text may hold none of it yet.
   const readings = [...(straddling && !written.startsWith(straddling) ? [straddling + unbroken] : []), written, unbroken];
   const reading = readings.find((candidate) => ours.startsWith(candidate));
