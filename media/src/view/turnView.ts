@@ -328,13 +328,14 @@ export class TurnView {
     const focused = document.activeElement;
     const focusedLabel = focused instanceof HTMLElement && this.footer.contains(focused) ? (focused.textContent ?? '').trim() : undefined;
     const summaryWasOpen = this.footer.querySelector<HTMLDetailsElement>('.relay-llm-summary')?.open === true;
+    const notesWereOpen = this.footer.querySelector<HTMLDetailsElement>('.relay-stats-notes')?.open === true;
     const parts: HTMLElement[] = [];
     if (this.error) parts.push(this.errorBox(this.error.message, this.error.fix));
     const note = this.stats && finishNote(this.stats.finishReason);
     if (note) parts.push(h('p', { className: 'relay-finish-note', text: note }));
     const skipped = this.stats && skippedCallsNote(this.stats);
     if (skipped) parts.push(h('p', { className: 'relay-finish-note relay-skipped-note', text: skipped }));
-    if (this.stats) parts.push(this.statsStrip(this.stats));
+    if (this.stats) parts.push(this.statsStrip(this.stats), this.statsNotes(this.stats));
     const llmParts = this.finished && this.llmSummary();
     if (llmParts) parts.push(llmParts);
     if (this.demo?.result) {
@@ -345,6 +346,8 @@ export class TurnView {
     this.footer.replaceChildren(...parts);
     const summary = this.footer.querySelector<HTMLDetailsElement>('.relay-llm-summary');
     if (summary && summaryWasOpen) summary.open = true;
+    const notes = this.footer.querySelector<HTMLDetailsElement>('.relay-stats-notes');
+    if (notes && notesWereOpen) notes.open = true;
     if (focusedLabel !== undefined) this.focusAction(focusedLabel);
   }
 
@@ -385,16 +388,26 @@ export class TurnView {
     return box;
   }
 
+  /** The strip's figures: the demo's "small model alone" answer is the reference the relay is compared with, so it has no LLM to save against. */
+  private shownStatItems(stats: StatsView): ReturnType<typeof statItems> {
+    return this.demo?.kind === 'slm-only' ? statItems(stats).filter((item) => item.label !== 'Saved') : statItems(stats);
+  }
+
   private statsStrip(stats: StatsView): HTMLElement {
     const strip = h('dl', { className: 'relay-stats', attrs: { 'aria-label': 'Answer statistics' } });
-    // The demo's "small model alone" answer is the reference the relay is compared with: it has no LLM to save against.
-    const items = this.demo?.kind === 'slm-only' ? statItems(stats).filter((item) => item.label !== 'Saved') : statItems(stats);
+    const items = this.shownStatItems(stats);
     for (const item of items) {
       const entry = h('div', { className: 'relay-stat' }, [h('dt', { text: item.label }), h('dd', { text: item.value })]);
       entry.title = item.hint;
       strip.append(entry);
     }
     return strip;
+  }
+
+  /** What each figure of the strip means (its hover), folded under it: where a keyboard and a screen reader reach it too. */
+  private statsNotes(stats: StatsView): HTMLElement {
+    const items = this.shownStatItems(stats).map((item) => h('li', {}, [h('strong', { text: `${item.label}: ` }), item.hint]));
+    return h('details', { className: 'relay-stats-notes' }, [h('summary', { text: 'What these figures mean' }), h('ul', {}, items)]);
   }
 
   private actionBar(): HTMLElement {

@@ -468,4 +468,27 @@ describe('accessibility of the webview app', { skip: NO_BROWSER }, () => {
     const marker = await webview.page.locator('.relay-declined').getAttribute('title');
     assert.deepEqual(await webview.page.locator('.relay-llm-summary li').allTextContents(), ['five: Written by m · 1 token', `Skipped call: ${marker}`]);
   });
+
+  it("says what each figure of the strip means where a keyboard reaches it, not only in the figures' hovers", async () => {
+    await open('chat');
+    await deliver({
+      type: 'init',
+      view: 'chat',
+      busy: false,
+      turns: [{ id: 'a1', role: 'assistant', spans: [{ source: 'slm', text: 'It is five', tokens: 3 }], stats: { ...STATS, usageEstimated: true } }],
+    });
+    const hovers = await webview.page
+      .locator('.relay-stat')
+      .evaluateAll((items) => items.map((item) => `${item.querySelector('dt')?.textContent}: ${item.getAttribute('title')}`));
+    const summary = webview.page.locator('.relay-stats-notes > summary');
+    assert.equal(await summary.innerText(), 'What these figures mean');
+    await summary.focus();
+    await webview.page.keyboard.press('Enter');
+    assert.equal(await webview.page.locator('.relay-stats-notes').getAttribute('open'), '');
+    assert.deepEqual(await webview.page.locator('.relay-stats-notes li').allTextContents(), hovers, 'every hover, as text');
+    assert.ok(
+      hovers.some((line) => /^Cost: .*reported no token usage/.test(line)),
+      hovers.join('\n'),
+    );
+  });
 });
