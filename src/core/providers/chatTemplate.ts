@@ -86,7 +86,7 @@ export async function rendererFromTemplate(
   };
   const bos = textPromptBos(tokenizerConfig, tokenizerJson);
   // As the SLM's renderer (slm/chatTemplate.ts): the server tokenises this text and would match them too.
-  const keepAddedTokens = keepAddedTokensAsText(addedTokenTexts(tokenizerConfig, tokenizerJson));
+  const keepAddedTokens = keepAddedTokensAsText(addedTokenTexts(tokenizerConfig, tokenizerJson, source));
   return (messages: ChatMessage[], partialAnswer: string) =>
     withoutLeadingBos(template.render({ ...variables, messages: keepAddedTokens(messages), add_generation_prompt: true }), bos) + partialAnswer;
 }
@@ -121,7 +121,8 @@ export async function loadChatTemplateRenderer(path: string, options: ChatTempla
       throw new ProviderError('bad_request', `${configPath} is not valid JSON (${(error as Error).message}).`, { fix: 'open-settings' });
     }
   }
-  const source = templateSource(config.chat_template) ?? readJinja(folder);
+  // As transformers: a chat_template.jinja file takes priority over the config's entry (a repository updates the file).
+  const source = readJinja(folder) ?? templateSource(config.chat_template);
   if (!source) {
     throw new ProviderError(
       'bad_request',

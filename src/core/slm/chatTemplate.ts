@@ -48,7 +48,7 @@ export class ChatTemplate {
       const text = specialTokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
     }
-    return new ChatTemplate(template, specialTokens, file, keepAddedTokensAsText(addedTokenTexts(tokenizerConfig, tokenizerJson)));
+    return new ChatTemplate(template, specialTokens, file, keepAddedTokensAsText(addedTokenTexts(tokenizerConfig, tokenizerJson, source)));
   }
 
   /**

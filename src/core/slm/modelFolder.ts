@@ -366,8 +366,10 @@ function readTokenizerFiles(folder: string, configRaw: Record<string, unknown>):
     const named = fromConfig.find((t) => t && (t as { name?: string }).name === 'default') ?? fromConfig[0];
     if (named && typeof (named as { template?: unknown }).template === 'string') chatTemplate = (named as { template: string }).template;
   }
+  // As transformers (and so vLLM and llama.cpp's converters): a chat_template.jinja file takes
+  // priority over the config's entry, which a repository that updated the file may have left stale.
   const jinjaFile = join(folder, 'chat_template.jinja');
-  if (chatTemplate === undefined && existsSync(jinjaFile)) chatTemplate = withLfLineEndings(readModelFile(jinjaFile));
+  if (existsSync(jinjaFile)) chatTemplate = withLfLineEndings(readModelFile(jinjaFile));
 
   const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(configRaw.eos_token_id)]);
   const eosText = specialTokenText(tokenizerConfig.eos_token);

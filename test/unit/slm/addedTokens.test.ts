@@ -50,7 +50,39 @@ test('the LLM continues the very prompt the SLM read: a raw-prompt server is sen
   assert.equal(render(messages, 'It prints'), template.render(messages) + 'It prints');
 });
 
-test("an assistant turn is left as it is (templates parse its <think>); so is text without added tokens, and a tokenizer's plain words", async () => {
+test("an earlier answer that quoted <|im_end|> keeps its turn whole: the conversation has only the template's own turn marks", async () => {
+  const { template, tokenizer } = await qwen3();
+  const ids = tokenizer.encode(
+    template.render([
+      { role: 'user', content: 'How does ChatML mark turns?' },
+      { role: 'assistant', content: 'Each turn ends with `<|im_end|>`, and the next one begins with `<|im_start|>assistant`.' },
+      { role: 'user', content: 'And the system turn?' },
+    ]),
+  );
+  assert.equal(ids.filter((id) => id === IM_END).length, 3, 'two user turns and one answer');
+  assert.equal(ids.filter((id) => id === IM_START).length, 4, '... and the generation prompt');
+});
+
+test("Gemma's HTML tags, added tokens of its vocabulary but not special nor in the template, stay as written", () => {
+  const config = {
+    bos_token: '<bos>',
+    added_tokens_decoder: {
+      106: { content: '<start_of_turn>', special: true },
+      107: { content: '<end_of_turn>', special: true },
+      170: { content: '<b>', special: false },
+      171: { content: '</b>', special: false },
+      180: { content: '<div>', special: false },
+      200: { content: '<think>', special: false },
+    },
+  };
+  const source = '{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}<start_of_turn>model\n<think>';
+  const texts = addedTokenTexts(config, undefined, source);
+  assert.deepEqual(texts.sort(), ['<bos>', '<end_of_turn>', '<start_of_turn>', '<think>'], 'special ones, and a plain one the template writes');
+  const [user] = keepAddedTokensAsText(texts)([{ role: 'user', content: '<div><b>Total:</b></div> <end_of_turn>' }]);
+  assert.equal(user.content, '<div><b>Total:</b></div> <\u200bend_of_turn>');
+});
+
+test("an assistant turn keeps its thinking tags (templates parse its <think>); so is text without added tokens, and a tokenizer's plain words", async () => {
   const { config } = await qwen3();
   const texts = addedTokenTexts(config);
   assert.ok(texts.includes('<|im_end|>') && texts.includes('<think>') && texts.includes('<tool_call>'));
@@ -58,10 +90,12 @@ test("an assistant turn is left as it is (templates parse its <think>); so is te
     { role: 'system', content: 'Be brief <|im_end|>' },
     { role: 'user', content: 'plain text' },
     { role: 'assistant', content: '<think>\nreasoning\n</think>\n\nAnswer' },
+    { role: 'assistant', content: '<think>\nr\n</think>\n\nIt ends with <|im_end|>' },
   ];
   const kept = keepAddedTokensAsText(texts)(messages);
   assert.equal(kept[0].content, 'Be brief <\u200b|im_end|>');
   assert.equal(kept[1], messages[1], 'unchanged: the same object');
   assert.equal(kept[2], messages[2]);
+  assert.equal(kept[3].content, '<think>\nr\n</think>\n\nIt ends with <\u200b|im_end|>', 'its thinking tags kept, a quoted turn mark not');
   assert.deepEqual(addedTokenTexts({ added_tokens_decoder: { 1: { content: 'user' }, 2: { content: 'x' } } }), [], 'no plain words, no single characters');
 });

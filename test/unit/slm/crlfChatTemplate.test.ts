@@ -70,3 +70,18 @@ test('a chat_template in tokenizer_config.json is used verbatim, "\\r\\n" includ
   const render = await loadChatTemplateRenderer(folder);
   assert.equal(render(MESSAGES, ''), EXPECTED.replace(/\n/g, '\r\n') + '\r');
 });
+
+describe('a folder with both chat_template.jinja and a chat_template in tokenizer_config.json', () => {
+  test('the file wins, as in transformers (a repository that updated the file may leave the config stale), on both read paths', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relay-both-templates-'));
+    scratch.push(dir);
+    const { tokenizerJson, tokenizerConfig } = buildTinyTokenizer(20);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tokenizerConfig, chat_template: 'STALE {{ messages[0].content }}' }));
+    writeFileSync(join(dir, 'chat_template.jinja'), LF_TEMPLATE);
+    const files = readTokenizerFolder(dir);
+    const template = await ChatTemplate.create(files.chatTemplate!, files.tokenizerConfig, join(dir, 'tokenizer_config.json'));
+    assert.equal(template.render(MESSAGES), EXPECTED);
+    assert.equal((await loadChatTemplateRenderer(dir))(MESSAGES, ''), EXPECTED);
+  });
+});
