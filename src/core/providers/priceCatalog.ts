@@ -9,7 +9,7 @@
  * fails until the version matches the installed package).
  */
 import { calcPrice, findProvider, type ConditionalPrice, type ModelPrice as CatalogPrice } from '@pydantic/genai-prices';
-import type { ModelPrice } from './types';
+import type { ModelPrice, PriceTier } from './types';
 
 /** Which catalog the built-in prices come from, and the date of its data (shown next to "saved" figures). */
 export const PRICE_CATALOG = Object.freeze({
@@ -54,8 +54,9 @@ export function catalogProviderFor(url: URL): string | undefined {
  * "claude-3-5-haiku-latest" -> Claude Haiku 3.5).
  *
  * Where the catalog has several prices the standard one is taken:
- * - tiered prices (Anthropic above 200k prompt tokens, OpenAI gpt-5.4+ above 272k): the base
- *   tier, the price of prompts below the threshold;
+ * - tiered prices (Anthropic's and Gemini 2.5 Pro's above 200k prompt tokens, OpenAI
+ *   gpt-5.4+ above 272k): the base price (below the threshold) with the long-context tiers
+ *   in ModelPrice.tiers, which pricing.costOf bills a call by its input tokens;
  * - prices by time of day (DeepSeek): the rate the catalog bills for most hours of the UTC
  *   day of `at` (see standardPrice), never the rate of the hour of `at`: the price is looked
  *   up once, when the provider is set up, and bills every answer after, at any hour. That is
@@ -161,8 +162,29 @@ function secondsOfDay(time: string): number | undefined {
 /** A catalog price value per million tokens: a number, or the base of tiered prices. */
 function perMTok(value: CatalogPrice[string]): number | undefined {
   const n = typeof value === 'number' ? value : value && typeof value === 'object' ? (value as { base?: unknown }).base : undefined;
-  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
+  return validPrice(n) ? n : undefined;
 }
+
+function validPrice(n: unknown): n is number {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
+}
+
+/** The long-context tiers of a catalog price value ({ base, tiers: [{ start, price }] }): each tier's threshold and price; none for a number. */
+function tiersOf(value: CatalogPrice[string]): { start: number; price: number }[] {
+  const tiers = value && typeof value === 'object' ? (value as { tiers?: unknown }).tiers : undefined;
+  if (!Array.isArray(tiers)) return [];
+  return tiers
+    .map((t: unknown) => (t && typeof t === 'object' ? (t as { start?: unknown; price?: unknown }) : {}))
+    .filter((t): t is { start: number; price: number } => validPrice(t.start) && validPrice(t.price))
+    .sort((a, b) => a.start - b.start);
+}
+
+const FIELDS = [
+  ['inputPerMTok', 'input_mtok'],
+  ['outputPerMTok', 'output_mtok'],
+  ['cachedInputPerMTok', 'cache_read_mtok'],
+  ['cacheWritePerMTok', 'cache_write_mtok'],
+] as const;
 
 function toRelayPrice(p: CatalogPrice): ModelPrice | null {
   const inputPerMTok = perMTok(p.input_mtok);
@@ -173,5 +195,21 @@ function toRelayPrice(p: CatalogPrice): ModelPrice | null {
   const written = perMTok(p.cache_write_mtok);
   if (cached !== undefined) price.cachedInputPerMTok = cached;
   if (written !== undefined) price.cacheWritePerMTok = written;
+  // Long-context tiers, as the catalog's calcPrice bills them: a call whose input_tokens (its
+  // whole input, cached and written included) exceed a tier's start pays that tier's price for
+  // every token of the kind, output included. Each kind may have its own thresholds: a tier
+  // starts at each one, with every kind's price in force above it.
+  const starts = [...new Set(FIELDS.flatMap(([field, key]) => (price[field] === undefined ? [] : tiersOf(p[key]).map((t) => t.start))))].sort((a, b) => a - b);
+  if (starts.length > 0) {
+    price.tiers = starts.map((start) => {
+      const tier: PriceTier = { aboveInputTokens: start, inputPerMTok, outputPerMTok };
+      for (const [field, key] of FIELDS) {
+        const base = price[field];
+        if (base === undefined) continue;
+        tier[field] = tiersOf(p[key]).reduce((at, t) => (t.start <= start ? t.price : at), base);
+      }
+      return tier;
+    });
+  }
   return price;
 }

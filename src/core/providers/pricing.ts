@@ -9,7 +9,7 @@
 import { catalogPrice, catalogProviderFor, PRICE_CATALOG } from './priceCatalog';
 import { baseUrlOf } from './endpoints';
 import { providerOf } from './registry';
-import type { ModelPrice, ProviderKind, Usage } from './types';
+import type { ModelPrice, PriceTier, ProviderKind, Usage } from './types';
 
 export { PRICE_CATALOG } from './priceCatalog';
 
@@ -39,7 +39,7 @@ export function builtInPrice(kind: ProviderKind, model: string, baseUrl?: string
 }
 
 /** User settings (relay.prices.*); null or undefined fields fall back to the catalog. */
-export type PriceOverrides = { [K in keyof ModelPrice]?: number | null };
+export type PriceOverrides = { [K in Exclude<keyof ModelPrice, 'tiers'>]?: number | null };
 
 /** A resolved price and where it came from (for showing the catalog's date only where it applies). */
 export interface ResolvedPrice {
@@ -53,6 +53,8 @@ export interface ResolvedPrice {
 /**
  * The price to bill with its source: the catalog's with the user's fields on top. Without
  * a catalog price the user must give at least input and output prices, else it is unknown.
+ * A price the user sets is flat: it overrides the catalog's long-context tiers of that kind
+ * too (a field not set keeps the catalog's tiers).
  */
 export function resolvePriceWithSource(kind: ProviderKind, model: string, overrides: PriceOverrides = {}, baseUrl?: string, at?: Date): ResolvedPrice {
   const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) as Partial<ModelPrice>;
@@ -61,7 +63,14 @@ export function resolvePriceWithSource(kind: ProviderKind, model: string, overri
   if (found) {
     const overridden = Object.keys(given).length > 0;
     const { price, ...catalog } = found;
-    return { price: { ...price, ...given }, source: overridden ? 'mixed' : 'catalog', catalog };
+    const flat: ModelPrice = { ...price, ...given };
+    delete flat.tiers;
+    const tiers = price.tiers?.map((tier) => ({ ...tier, ...given }));
+    // Tiers the user's prices made all the same as the base price bill nothing more: dropped.
+    const same = (t: PriceTier): boolean =>
+      (['inputPerMTok', 'outputPerMTok', 'cachedInputPerMTok', 'cacheWritePerMTok'] as const).every((k) => t[k] === flat[k]);
+    if (tiers && !tiers.every(same)) flat.tiers = tiers;
+    return { price: flat, source: overridden ? 'mixed' : 'catalog', catalog };
   }
   if (given.inputPerMTok !== undefined && given.outputPerMTok !== undefined) return { price: given as ModelPrice, source: 'settings' };
   return { price: null, source: 'unknown' };
@@ -89,12 +98,42 @@ export function cacheWritePerMTokOf(price: ModelPrice): number {
 }
 
 /**
- * Cost of a usage in US dollars, or null when the price is unknown. Cached input is billed
- * at cachedInputPerMTok (plain input where not given: an over- rather than an
+ * The flat prices a call with `inputTokens` input tokens (all of them, cached and
+ * cache-written included) is billed at: the last long-context tier it passes, else the base
+ * price. The whole call is billed at that tier, its output too, as the catalog's own
+ * calcPrice bills it. A price without tiers is returned as it is.
+ */
+export function priceForInput(price: ModelPrice, inputTokens: number): ModelPrice {
+  if (!price.tiers?.length) return price;
+  let at: ModelPrice | PriceTier = price;
+  for (const tier of price.tiers) if (inputTokens > tier.aboveInputTokens) at = tier;
+  const { inputPerMTok, outputPerMTok, cachedInputPerMTok, cacheWritePerMTok } = at;
+  return {
+    inputPerMTok,
+    outputPerMTok,
+    ...(cachedInputPerMTok !== undefined ? { cachedInputPerMTok } : {}),
+    ...(cacheWritePerMTok !== undefined ? { cacheWritePerMTok } : {}),
+  };
+}
+
+/**
+ * Every flat price a call with at most `inputTokens` input tokens may be billed at (the base
+ * price and each tier it could reach), for a worst case over them (the money ceiling).
+ */
+export function pricesUpTo(price: ModelPrice, inputTokens: number): ModelPrice[] {
+  const thresholds = (price.tiers ?? []).filter((t) => inputTokens > t.aboveInputTokens).map((t) => t.aboveInputTokens + 1);
+  return [priceForInput(price, 0), ...thresholds.map((n) => priceForInput(price, n))];
+}
+
+/**
+ * Cost of a usage in US dollars, or null when the price is unknown. The usage is one call's:
+ * it is billed at the long-context tier its input tokens reach (priceForInput). Cached input
+ * is billed at cachedInputPerMTok (plain input where not given: an over- rather than an
  * under-estimate) and cache writes at cacheWritePerMTokOf.
  */
-export function costOf(usage: Usage, price: ModelPrice | null | undefined): number | null {
-  if (!price) return null;
+export function costOf(usage: Usage, tieredPrice: ModelPrice | null | undefined): number | null {
+  if (!tieredPrice) return null;
+  const price = priceForInput(tieredPrice, usage.inputTokens);
   const cached = Math.max(0, usage.cachedInputTokens);
   const written = Math.max(0, usage.cacheWriteTokens);
   const fresh = Math.max(0, usage.inputTokens - cached - written);

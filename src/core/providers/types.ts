@@ -141,6 +141,23 @@ export interface ModelPrice {
   outputPerMTok: number;
   cachedInputPerMTok?: number;
   cacheWritePerMTok?: number;
+  /**
+   * Long-context prices from the catalog (Gemini 2.5 Pro and Claude Sonnet 4.5 above 200k
+   * input tokens, OpenAI gpt-5.4 above 272k), ascending: a call whose input tokens (all of
+   * them, cached and cache-written ones included) exceed a tier's aboveInputTokens is billed
+   * whole at that tier's prices, its output too (pricing.priceForInput). Absent: one flat
+   * price at any length, as every price the user sets is.
+   */
+  tiers?: PriceTier[];
+}
+
+/** A long-context price tier: the prices of a call whose input exceeds aboveInputTokens (ModelPrice.tiers). */
+export interface PriceTier {
+  aboveInputTokens: number;
+  inputPerMTok: number;
+  outputPerMTok: number;
+  cachedInputPerMTok?: number;
+  cacheWritePerMTok?: number;
 }
 
 // ---- Added by the providers work (issue 4); additive only. ----

@@ -29,6 +29,7 @@ import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usag
 import { isProviderError, type ProviderFix } from '../providers/errors';
 import { WaitClock } from '../providers/waitClock';
 import { CONTINUE_INSTRUCTION } from '../providers/seam';
+import { estimateTokens } from '../providers/usage';
 
 /** Tokens around an instruction turn (end of the assistant turn, the user turn's markers, the next assistant's): about 8 in chat templates. */
 export const INSTRUCTION_TURN_MARKERS = 8;
@@ -262,6 +263,8 @@ class RelayRun {
   private heldSlmTokens = 0;
   /** A call ended because it wrote past the money ceiling's room. */
   private cutByMoney = false;
+  /** Some count of this answer is the character estimate (the SLM could not be asked): no call of it teaches the token ratios. */
+  private countedWithoutSlm = false;
 
   constructor(
     private readonly o: RelayOptions,
@@ -302,10 +305,11 @@ class RelayRun {
     if (finish === 'cancelled' && this.endedBy) finish = this.endedBy;
     // An answer that failed or was stopped is not counted through the SLM: its process may have
     // died, and a count would start a new one and load the model again (minutes) before 'done'.
-    const countsThroughSlm = finish !== 'error' && !this.signal.aborted;
+    // Nor is one whose SLM process is known to have ended (during an LLM call, in llm-only mode).
+    const countsThroughSlm = finish !== 'error' && !this.signal.aborted && slmCanCount(this.o.slm);
     try {
       // What the SLM's last turn held back is shown; a command it left open is dropped.
-      await this.resolveSlmText(countsThroughSlm);
+      await this.resolveSlmText(countsThroughSlm, true);
     } catch {
       // The SLM could not count the dropped command (it died): the answer's figures go without it.
     }
@@ -326,6 +330,11 @@ class RelayRun {
 
   private failure(error: unknown): FinishReason {
     if (error instanceof AnswerEnds) return error.reason;
+    if (error instanceof StoppedWhileSlmRestarts) {
+      // A Stop, said: the answer waited on the small model's reload, not on nothing.
+      this.emit({ type: 'error', code: 'cancelled', message: error.message });
+      return 'cancelled';
+    }
     if (this.signal.aborted) return 'cancelled';
     if (error instanceof RunError) {
       this.emit(errorEvent(error.code, error.message, error.fix));
@@ -340,11 +349,12 @@ class RelayRun {
   }
 
   private async runMode(): Promise<FinishReason> {
-    this.prompt = this.o.prompt ?? (await this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking }));
+    this.prompt =
+      this.o.prompt ?? (await this.beforeAnswer(() => this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking })));
     // A new pair's provider counts a sample text while the SLM reads the prompt; calls are priced after.
     const calibration = this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm) : undefined;
     if (this.policy.usesSlm) await this.openSession();
-    else this.promptTokens = await this.o.slm.countTokens(this.prompt);
+    else this.promptTokens = await this.beforeAnswer(() => this.o.slm.countTokens(this.prompt));
     // Known before any call is priced: an instructed call sends it too (localInput). A provider
     // that turns to an instruction during the answer has it counted when that call is booked.
     if (this.ledger && this.policy.usesLlm && this.o.llm?.continuation === 'instructed') await this.instructionTokens();
@@ -532,7 +542,7 @@ class RelayRun {
     const window = this.o.slm.info.contextWindow;
     if (window !== undefined) {
       // Refused before any work: the sizes say what to change.
-      const tokens = await this.o.slm.countTokens(this.prompt);
+      const tokens = await this.beforeAnswer(() => this.o.slm.countTokens(this.prompt));
       if (tokens >= window) {
         this.promptTokens = tokens;
         throw new RunError(
@@ -543,7 +553,11 @@ class RelayRun {
         );
       }
     }
-    this.session = await this.o.slm.createSession();
+    // A session opened after Stop (the process was restarting) is let go at once.
+    this.session = await this.beforeAnswer(
+      () => this.o.slm.createSession(),
+      (late) => void late.dispose().catch(() => undefined),
+    );
     // A long prompt says how far it is read, and Stop ends the reading between steps.
     const { tokenCount, reusedTokens = 0 } = await this.session.prefill(this.prompt, {
       signal: this.signal,
@@ -553,6 +567,45 @@ class RelayRun {
     this.reusedPromptTokens = reusedTokens;
     this.contextTokens = tokenCount;
     return this.session;
+  }
+
+  /**
+   * SLM work before the answer begins (the prompt's render and count, the session's opening).
+   * Its process may have ended since the adapter looked (after composition.prepare(), say):
+   * the work then waits on a new process loading the model (minutes). Stop ends the answer
+   * there, saying so; the load goes on in the background, and what the work makes after Stop
+   * is handed to `drop` (a session is disposed).
+   */
+  private beforeAnswer<T>(work: () => Promise<T>, drop?: (late: T) => void): Promise<T> {
+    if (this.signal.aborted) return Promise.reject(new AnswerEnds('cancelled'));
+    const restartedBefore = !slmCanCount(this.o.slm);
+    const working = work();
+    return new Promise<T>((resolve, reject) => {
+      const stop = (): void => {
+        if (drop) void working.then(drop, () => undefined);
+        reject(restartedBefore || !slmCanCount(this.o.slm) ? new StoppedWhileSlmRestarts() : new AnswerEnds('cancelled'));
+      };
+      this.signal.addEventListener('abort', stop, { once: true });
+      void working.then(resolve, reject).finally(() => this.signal.removeEventListener('abort', stop));
+    });
+  }
+
+  /**
+   * Tokens of `text` in the SLM's count; where its process ended (before or during the count),
+   * the character estimate the providers use without a tokenizer: a count would start a new
+   * process and load the model again (minutes) before the call could end or Stop take effect.
+   */
+  private async countTokens(text: string): Promise<{ tokens: number; estimated: boolean }> {
+    if (slmCanCount(this.o.slm)) {
+      try {
+        return { tokens: await this.o.slm.countTokens(text), estimated: false };
+      } catch (error) {
+        // Its process ended under the count: estimated as where it had ended before.
+        if (slmCanCount(this.o.slm)) throw error;
+      }
+    }
+    this.countedWithoutSlm = true;
+    return { tokens: estimateTokens(text), estimated: true };
   }
 
   /** The SLM writes one turn; its outcome goes to the policy. */
@@ -586,9 +639,17 @@ class RelayRun {
     // what the SLM read while scoring the stream is in it already.
     const rest = this.lastLlmText.slice(this.lastLlmFed);
     if (rest.length === 0) return { kind: 'llm', finish };
-    const tokens = await this.o.slm.countTokens(rest);
+    // Its process ended during the call, and the session with it: append says so at once, where a
+    // count would first start a new process and load the model again.
+    const tokens = slmCanCount(this.o.slm) ? await this.o.slm.countTokens(rest) : 0;
     if (tokens > this.room) return 'context_full';
-    const appended = await this.session.append(rest);
+    let appended: { tokenCount: number };
+    try {
+      appended = await this.session.append(rest);
+    } catch (error) {
+      if (this.signal.aborted) return 'cancelled';
+      throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
     this.contextTokens += appended.tokenCount;
     return { kind: 'llm', finish };
   }
@@ -641,7 +702,7 @@ class RelayRun {
     // the SLM's next turn, and resolveSlmText settles it before anyone else writes.
     this.slmDiscardedTokens += result.discardedTokens ?? 0;
     this.contextTokens = result.contextLength;
-    if (command !== undefined) this.commandTokens += await this.o.slm.countTokens(command);
+    if (command !== undefined) this.commandTokens += (await this.countTokens(command)).tokens;
     return { result, command: stray && command === undefined ? undefined : command };
   }
 
@@ -658,15 +719,15 @@ class RelayRun {
    * handed off inside it) is dropped, never shown nor executed, and taken out of the text
    * every later call sends.
    */
-  private async resolveSlmText(countsThroughSlm = true): Promise<void> {
-    const { visible, unterminatedCommand } = this.commands.flush();
+  private async resolveSlmText(countsThroughSlm = true, endOfAnswer = false): Promise<void> {
+    const { visible, unterminatedCommand } = this.commands.flush(endOfAnswer);
     const heldTokens = this.heldSlmTokens;
     this.showSlm(visible);
     if (unterminatedCommand === undefined) return;
     this.heldSlmTokens = 0;
     if (this.solution.endsWith(unterminatedCommand)) this.solution = this.solution.slice(0, -unterminatedCommand.length);
-    // Without the SLM (an answer that failed or was stopped): the tokens it held back for the command, where nothing else was held with them.
-    if (!countsThroughSlm) this.commandTokens += visible.length === 0 ? heldTokens : 0;
+    // Without the SLM (an answer that failed or was stopped, or its process ended): the tokens it held back for the command, where nothing else was held with them.
+    if (!countsThroughSlm || !slmCanCount(this.o.slm)) this.commandTokens += visible.length === 0 ? heldTokens : 0;
     else this.commandTokens += await this.o.slm.countTokens(unterminatedCommand);
   }
 
@@ -760,7 +821,7 @@ class RelayRun {
         wait.receiving();
         if (chunk.type === 'text') {
           if (typeof chunk.text !== 'string' || chunk.text.length === 0) continue;
-          const chunkTokens = await this.o.slm.countTokens(chunk.text);
+          const { tokens: chunkTokens } = await this.countTokens(chunk.text);
           text += chunk.text;
           tokens += chunkTokens;
           bytes += Buffer.byteLength(chunk.text, 'utf8');
@@ -816,6 +877,8 @@ class RelayRun {
       // Usage a server reports is untrusted: missing or absurd numbers (an output far past what
       // was asked among them) are replaced by the local count.
       const reported = usableUsage(usage, maxTokens);
+      // Counted without the SLM where its process ended (this.countTokens): a count would start a
+      // new one and load the model again before the call could end or Stop take effect.
       // What it sent, by how it continued (a provider may have turned to an instruction during the call).
       const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
       const localInput = conversationTokens + localTail;
@@ -839,7 +902,8 @@ class RelayRun {
             // Only what the server reported teaches the token ratios, which outlive the answer: a
             // provider's own estimate (no usage sent, a cancelled call) is a local count, not the LLM's.
             // A call cancelled before its request went out bills nothing: no report to learn from.
-            reported: reported !== undefined && !reported.estimated && reported.inputTokens > 0,
+            // Nor does one whose local counts are the character estimate (the SLM could not count them).
+            reported: reported !== undefined && !reported.estimated && reported.inputTokens > 0 && !this.countedWithoutSlm,
             localTail,
             localPrompt: this.promptTokens,
           })
@@ -868,15 +932,24 @@ class RelayRun {
 
   private instructionTokenCount: number | undefined;
 
-  /** instructionTurnTokens, counted once per answer. */
+  /** instructionTurnTokens, counted once per answer (estimated, and not kept, where the SLM cannot count: countTokens). */
   private async instructionTokens(): Promise<number> {
-    this.instructionTokenCount ??= await instructionTurnTokens(this.o.slm);
-    return this.instructionTokenCount;
+    if (this.instructionTokenCount !== undefined) return this.instructionTokenCount;
+    let estimated = false;
+    const tokens = await instructionTurnTokens({
+      countTokens: async (text) => {
+        const counted = await this.countTokens(text);
+        estimated = counted.estimated;
+        return counted.tokens;
+      },
+    });
+    if (!estimated) this.instructionTokenCount = tokens;
+    return tokens;
   }
 
-  /** When a server reports no usage: the input and output counted in the SLM tokenizer. */
+  /** When a server reports no usage: the input and output counted in the SLM tokenizer (or estimated: countTokens). */
   private async estimateUsage(partialAnswer: string, outputTokens: number): Promise<Usage> {
-    const input = await this.o.slm.countTokens(this.prompt + partialAnswer);
+    const { tokens: input } = await this.countTokens(this.prompt + partialAnswer);
     return { inputTokens: input, outputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true };
   }
 
@@ -888,7 +961,9 @@ class RelayRun {
   }
 
   private statsWithout(finish: FinishReason): AnswerStats {
-    const costUsd = relayCostUsd(this.usage, this.calls, this.o.price);
+    // A long-context tier is chosen per call (by its own input), so a tiered price sums the
+    // calls' costs as the ledger booked them rather than pricing the calls' summed usage.
+    const costUsd = this.ledger && this.o.price?.tiers?.length ? this.ledger.spentUsd : relayCostUsd(this.usage, this.calls, this.o.price);
     // The LLM alone: what this answer cost when the LLM wrote all of it; else the estimate (calibrated once a call reported usage).
     const llmOnly = !this.policy.usesSlm
       ? costUsd
@@ -928,6 +1003,26 @@ class RelayRun {
       ...(this.slmDiscardedTokens > 0 ? { slmDiscardedTokens: this.slmDiscardedTokens } : {}),
       ...(billing ? { billing } : {}),
     };
+  }
+}
+
+/**
+ * Whether the SLM counts without starting anything: a runtime in a child process
+ * (processRuntime.ts) says `running: false` once its process ended and while a new one loads,
+ * when a count would wait on the model's load (minutes). Others always count.
+ */
+function slmCanCount(slm: SlmRuntime): boolean {
+  return (slm as { readonly running?: unknown }).running !== false;
+}
+
+/** What the answer waited on when stopped there (the words of relayService.ts's SLM_RESTARTING, which says so before the engine starts). */
+const SLM_RESTARTING =
+  'the small model was restarting (its process had ended, and a new one loads the model again). It goes on loading in the background; ask again once it is ready';
+
+/** Stop while the SLM's process restarted before the answer began: the answer ends as stopped, and says why it had waited. */
+class StoppedWhileSlmRestarts extends Error {
+  constructor() {
+    super(`Stopped before the answer began: ${SLM_RESTARTING}.`);
   }
 }
 

@@ -4,7 +4,7 @@
  * answer then ends with the ceiling's own reason, keeping what was written.
  */
 import type { ModelPrice } from '../providers/types';
-import { cacheWritePerMTokOf } from '../providers/pricing';
+import { cacheWritePerMTokOf, pricesUpTo } from '../providers/pricing';
 
 /** LLM calls per answer. The paper's command mode makes at most maxTurns - 1 (4). */
 export const DEFAULT_MAX_LLM_CALLS = 64;
@@ -71,8 +71,8 @@ export function inputTokenBound(text: string, messages: number): number {
  * The money ceiling: how many output tokens (the provider's count) the next call may write
  * before the answer passes it, once its input is paid at its most expensive: `inputTokens`
  * in the provider's count (MoneyLedger.worstInputTokens), each billed at the dearer of fresh
- * input and a cache write. Infinity without a ceiling or a price; negative when not even
- * the input fits. A call whose max_tokens exceeds it is not made: every allowed output token
+ * input and a cache write, at the long-context tier that input reaches (pricing.priceForInput).
+ * Infinity without a ceiling or a price; negative when not even the input fits. A call whose max_tokens exceeds it is not made: every allowed output token
  * counts as written (max_tokens also bounds hidden reasoning where an API bills it).
  */
 export function outputTokensWithinCeiling(
@@ -84,11 +84,17 @@ export function outputTokensWithinCeiling(
   writesCache = false,
 ): number {
   if (maxCostUsd === undefined || !price) return Infinity;
-  const writePerMTok = writesCache ? cacheWritePerMTokOf(price) : (price.cacheWritePerMTok ?? 0);
-  const inputPerMTok = Math.max(price.inputPerMTok, writePerMTok);
-  const leftUsd = maxCostUsd - spentUsd - (inputTokens * inputPerMTok) / 1_000_000;
-  if (leftUsd < 0) return -1;
-  return price.outputPerMTok > 0 ? (leftUsd * 1_000_000) / price.outputPerMTok : Infinity;
+  // A long-context tier bills the whole call dearer once its input passes the threshold: the
+  // room is the least under any price a call of at most `inputTokens` input may be billed at.
+  let room = Infinity;
+  for (const p of pricesUpTo(price, inputTokens)) {
+    const writePerMTok = writesCache ? cacheWritePerMTokOf(p) : (p.cacheWritePerMTok ?? 0);
+    const inputPerMTok = Math.max(p.inputPerMTok, writePerMTok);
+    const leftUsd = maxCostUsd - spentUsd - (inputTokens * inputPerMTok) / 1_000_000;
+    if (leftUsd < 0) return -1;
+    if (p.outputPerMTok > 0) room = Math.min(room, (leftUsd * 1_000_000) / p.outputPerMTok);
+  }
+  return room;
 }
 
 /** The most tokens (in the SLM's count) a call asked for `maxTokens` may write before it is cut. */

@@ -13,7 +13,7 @@
  * Hidden reasoning is predicted as the average per call of this answer.
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
-import { costOf } from '../providers/pricing';
+import { costOf, priceForInput } from '../providers/pricing';
 import type { ModelPrice, Usage } from '../providers/types';
 
 /**
@@ -454,7 +454,8 @@ export class MoneyLedger {
   /**
    * Predicted cost of a call sending `localInput` tokens (local count) with max_tokens
    * `tokens`, margin included. max_tokens is the provider's count, so the quote bills all of
-   * it as written: a call is asked for its span and usually writes it whole.
+   * it as written: a call is asked for its span and usually writes it whole. Priced at the
+   * long-context tier its predicted input reaches (costOf).
    */
   quoteUsd(localInput: number, tokens: number): number {
     const usage = this.predict(localInput, tokens + this.reasoningPerCall);
@@ -540,7 +541,8 @@ export class MoneyLedger {
    * The LLM alone: the prompt once as input (what an earlier request of the conversation
    * sent read from the cache, as the provider's rule serves it; no cache write counted),
    * the whole answer as output, both in the provider's count as calibrated; `llmTokens`
-   * more output tokens in the provider's count (a call's span, not yet in the answer).
+   * more output tokens in the provider's count (a call's span, not yet in the answer). One
+   * request: the whole of it at the long-context tier the prompt reaches (costOf).
    */
   llmOnlyUsd(localPrompt: number, localAnswer: number, llmTokens = 0): number {
     const ratios = this.estimateRatios;
@@ -610,7 +612,9 @@ export class MoneyLedger {
     if (ratio === undefined) return 0;
     const maxUsd = this.ceilings.maxCostUsd;
     if (maxUsd !== undefined && maxUsd <= ratio * this.llmOnlyUsd(localPrompt, localAnswer)) return 0;
-    return (ratio * this.price.outputPerMTok * this.estimateRatios.output) / 1_000_000;
+    // At the long-context tier of the LLM-alone prompt, as llmOnlyUsd prices it.
+    const { input, output } = this.estimateRatios;
+    return (ratio * priceForInput(this.price, localPrompt * input).outputPerMTok * output) / 1_000_000;
   }
 
   outputUsdPerToken(): number {

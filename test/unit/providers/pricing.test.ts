@@ -110,9 +110,20 @@ test('pricing: openai-chat is priced by the address it reaches', () => {
 });
 
 test('pricing: of several catalog prices the standard one is taken', () => {
-  // Long-context tiers: the base tier (Anthropic below 200k prompt tokens, OpenAI gpt-5.4 below 272k).
-  assert.deepEqual(builtInPrice('anthropic', 'claude-sonnet-4-5'), { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 });
-  assert.deepEqual(builtInPrice('openai-chat', 'gpt-5.4'), { inputPerMTok: 2.5, outputPerMTok: 15, cachedInputPerMTok: 0.25 });
+  // Long-context tiers: the base price (Anthropic below 200k prompt tokens, OpenAI gpt-5.4 below 272k), the tiers beside it.
+  assert.deepEqual(builtInPrice('anthropic', 'claude-sonnet-4-5'), {
+    inputPerMTok: 3,
+    outputPerMTok: 15,
+    cachedInputPerMTok: 0.3,
+    cacheWritePerMTok: 3.75,
+    tiers: [{ aboveInputTokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5 }],
+  });
+  assert.deepEqual(builtInPrice('openai-chat', 'gpt-5.4'), {
+    inputPerMTok: 2.5,
+    outputPerMTok: 15,
+    cachedInputPerMTok: 0.25,
+    tiers: [{ aboveInputTokens: 271_999, inputPerMTok: 5, outputPerMTok: 22.5, cachedInputPerMTok: 0.5 }],
+  });
   // By time of day (DeepSeek): the rate of most hours of the day, whatever the hour. deepseek-chat:
   // its daytime (standard) rate, 00:30-16:30 UTC, never the off-peak discount of the other 8 hours.
   for (const hour of ['03:00', '12:00', '20:00']) {
@@ -125,6 +136,61 @@ test('pricing: of several catalog prices the standard one is taken', () => {
   // By date: the price in force on the day (o3 was cut on 2025-06-10).
   assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-01T00:00:00Z'))?.inputPerMTok, 10);
   assert.equal(builtInPrice('openai-chat', 'o3', undefined, new Date('2025-06-10T00:00:00Z'))?.inputPerMTok, 2);
+});
+
+const GEMINI = 'https://generativelanguage.googleapis.com/v1beta/openai';
+
+test('pricing: a long-context tier bills the whole call once its input passes the threshold, as the catalog does', () => {
+  const gemini = builtInPrice('openai-chat', 'gemini-2.5-pro', GEMINI)!;
+  assert.deepEqual(gemini.tiers, [{ aboveInputTokens: 200_000, inputPerMTok: 2.5, outputPerMTok: 15, cachedInputPerMTok: 0.25 }]);
+  const close = (a: number | null, b: number) => assert.ok(a !== null && Math.abs(a - b) < 1e-12, `${a} != ${b}`);
+  // 100k input tokens: the base price ($1.25 in, $10 out per million).
+  close(costOf(usage({ inputTokens: 100_000, outputTokens: 8 }), gemini), (100_000 * 1.25 + 8 * 10) / 1e6);
+  // 250k: every token at the tier's price ($2.5 in, $15 out), output too: $0.625, not $0.3125.
+  close(costOf(usage({ inputTokens: 250_000, outputTokens: 8 }), gemini), (250_000 * 2.5 + 8 * 15) / 1e6);
+  // Cached input counts toward the threshold and is billed at the tier's cached price.
+  close(costOf(usage({ inputTokens: 250_000, cachedInputTokens: 50_000, outputTokens: 1000 }), gemini), (200_000 * 2.5 + 50_000 * 0.25 + 1000 * 15) / 1e6);
+  // The threshold itself is the base price; one token more is the tier.
+  close(costOf(usage({ inputTokens: 200_000 }), gemini), 0.25);
+  close(costOf(usage({ inputTokens: 200_001 }), gemini), (200_001 * 2.5) / 1e6);
+  // What the catalog's own calcPrice bills, for every tiered model the audit priced.
+  const cases = [
+    ['google', 'openai-chat', 'gemini-2.5-pro', GEMINI],
+    ['anthropic', 'anthropic', 'claude-sonnet-4-5', undefined],
+    ['openai', 'openai-chat', 'gpt-5.4', undefined],
+  ] as const;
+  for (const [provider, kind, model, url] of cases) {
+    const price = builtInPrice(kind, model, url)!;
+    for (const [input, cached, written, output] of [
+      [100_000, 0, 0, 8],
+      [250_000, 0, 0, 8],
+      [250_000, 50_000, 0, 1000],
+      [300_000, 0, 100_000, 10],
+    ]) {
+      if (written > 0 && price.cacheWritePerMTok === undefined) continue;
+      const billed = calcPrice({ input_tokens: input, cache_read_tokens: cached, cache_write_tokens: written, output_tokens: output }, model, {
+        providerId: provider,
+      });
+      close(costOf(usage({ inputTokens: input, cachedInputTokens: cached, cacheWriteTokens: written, outputTokens: output }), price), billed!.total_price);
+    }
+  }
+  close(costOf(usage({ inputTokens: 250_000, outputTokens: 8 }), builtInPrice('anthropic', 'claude-sonnet-4-5')), 1.50018);
+});
+
+test("pricing: a user's price is flat at any length, overriding the catalog's tiers of that kind", () => {
+  const at250k = usage({ inputTokens: 250_000, cachedInputTokens: 50_000, outputTokens: 1000 });
+  // Input and output set: flat; the cached price the user left to the catalog keeps its tier.
+  const mixed = resolvePriceWithSource('openai-chat', 'gemini-2.5-pro', { inputPerMTok: 1, outputPerMTok: 10 }, GEMINI);
+  assert.equal(mixed.source, 'mixed');
+  assert.ok(Math.abs(costOf(at250k, mixed.price)! - (200_000 * 1 + 50_000 * 0.25 + 1000 * 10) / 1e6) < 1e-12);
+  // Every price the catalog has set by the user: no tiers left.
+  const all = resolvePrice('openai-chat', 'gemini-2.5-pro', { inputPerMTok: 1, outputPerMTok: 10, cachedInputPerMTok: 0.1 }, GEMINI)!;
+  assert.equal(all.tiers, undefined);
+  assert.ok(Math.abs(costOf(at250k, all)! - (200_000 * 1 + 50_000 * 0.1 + 1000 * 10) / 1e6) < 1e-12);
+  // A model the catalog does not price, priced by the user: flat.
+  const own = resolvePrice('openai-chat', 'gemini-2.5-pro', { inputPerMTok: 1, outputPerMTok: 10 }, 'http://127.0.0.1:8000/v1')!;
+  assert.deepEqual(own, { inputPerMTok: 1, outputPerMTok: 10 });
+  assert.equal(costOf(usage({ inputTokens: 250_000 }), own), 0.25);
 });
 
 test('pricing: DeepSeek V4 is priced at its standard rate, never at its peak surcharge all day', () => {

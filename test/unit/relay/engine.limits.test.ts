@@ -136,6 +136,34 @@ test('the money ceiling holds when the provider counts more tokens than the SLM 
   assert.ok((stats.costUsd ?? 0) <= 100);
 });
 
+// DOLLAR_A_TOKEN with a long-context tier at twice its prices above 40 input tokens (as Gemini 2.5 Pro's above 200k).
+const TIERED = { ...DOLLAR_A_TOKEN, tiers: [{ aboveInputTokens: 40, inputPerMTok: 2_000_000, outputPerMTok: 2_000_000, cacheWritePerMTok: 2_500_000 }] };
+
+test('the money ceiling refuses a call whose long-context tier passes it although its base price would not', async () => {
+  // The first call's worst case: 66 input tokens (a token per byte), past the tier: 66 x 2.5 + 2 = 167, not 83.5.
+  const ceiling = 120;
+  const settings = { confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 }, maxCostUsd: ceiling };
+  const tiered = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(BILLED, 20), { ...settings, price: TIERED });
+  const { stats } = await collectRelay(tiered);
+  assert.equal(stats.finishReason, 'cost_limit');
+  assert.equal(tiered.llm.requests.length, 0, 'not made: at its tier it could cost more than the ceiling');
+  const flat = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(BILLED, 20), { ...settings, price: DOLLAR_A_TOKEN });
+  await collectRelay(flat);
+  assert.ok(flat.llm.requests.length > 0, 'at the base price the same call is made');
+});
+
+test("an answer's calls are each billed at their own tier, not at the tier of their summed input", async () => {
+  // Every call is billed 30 input tokens, under the tier's 40: each at the base price, however many calls.
+  const o = options(new DoubleRuntime(chars('abcdefghijkl', 0.1)), repeat(BILLED, 20), {
+    confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 },
+    price: TIERED,
+    maxCostUsd: 400,
+  });
+  const { stats } = await collectRelay(o);
+  assert.ok(o.llm.requests.length >= 2);
+  assert.equal(stats.costUsd, o.llm.requests.length * BILLED_USD);
+});
+
 test("before the provider's count is known a call is priced at a token per byte; a learned ratio prices it closer", async () => {
   const ceiling = (FIRST_CALL_BOUND * 1.25 + 1) * 0.95; // the first call does not fit at a token per byte
   const script = chars('abcdefghijkl', 0.1);

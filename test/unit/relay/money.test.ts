@@ -654,6 +654,46 @@ test("a reasoning model's call that was stopped, or cut for writing past its ask
   assert.equal(end.usage.outputTokens, 100 + 500);
 });
 
+// Gemini 2.5 Pro as the catalog prices it: every token of a call with more than 200k input tokens at the long-context tier.
+const TIERED: ModelPrice = {
+  inputPerMTok: 1.25,
+  outputPerMTok: 10,
+  cachedInputPerMTok: 0.125,
+  tiers: [{ aboveInputTokens: 200_000, inputPerMTok: 2.5, outputPerMTok: 15, cachedInputPerMTok: 0.25 }],
+};
+
+test('the money ceiling prices a call at the long-context tier its input reaches, refusing one its base price would let through', () => {
+  const refused = (inputTokens: number, maxCostUsd: number): boolean => outputTokensWithinCeiling(0, inputTokens, TIERED, maxCostUsd) < 1000;
+  // 250k input, 1,000 output: $0.3225 at the base price, $0.64 as billed.
+  assert.equal(refused(250_000, 0.5), true, 'billed $0.64: over a $0.50 ceiling');
+  assert.equal(refused(250_000, 0.65), false);
+  assert.ok(Math.abs(outputTokensWithinCeiling(0, 250_000, TIERED, 0.65) - 1666.667) < 0.01, '$0.025 left at $15 per million');
+  // 100k: the base price ($0.135).
+  assert.equal(refused(100_000, 0.14), false);
+  assert.equal(refused(100_000, 0.13), true);
+  // The ledger's quote and the LLM-alone estimate: the whole prompt at its tier.
+  const ledger = new MoneyLedger(TIERED, NO_CACHE, { maxCostUsd: 0.5 });
+  const margin = 1 + UNCALIBRATED_MARGIN;
+  assert.ok(Math.abs(ledger.quoteUsd(100_000, 1000) - 0.135 * margin) < 1e-12);
+  assert.ok(Math.abs(ledger.quoteUsd(250_000, 1000) - 0.64 * margin) < 1e-12);
+  assert.ok(Math.abs(ledger.llmOnlyUsd(250_000, 1000) - 0.64) < 1e-12);
+  assert.ok(Math.abs(ledger.llmOnlyUsd(100_000, 1000) - 0.135) < 1e-12);
+  // What it books: each call at its own tier, not the answer's summed input.
+  ledger.record({
+    localInput: 150_000,
+    localOutput: 10,
+    usage: { inputTokens: 150_000, outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    reported: true,
+  });
+  ledger.record({
+    localInput: 150_000,
+    localOutput: 10,
+    usage: { inputTokens: 150_000, outputTokens: 10, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    reported: true,
+  });
+  assert.ok(Math.abs(ledger.spentUsd - (2 * (150_000 * 1.25 + 10 * 10)) / 1e6) < 1e-12);
+});
+
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
   const next = { inputTokens: 1_000_000, maxOutputTokens: 100_000 };
   // As the engine decides: the call is not made when the room its input leaves is short of its max_tokens.

@@ -13,6 +13,8 @@
  * - `crash-generate`: generate streams CRASH_TOKEN (thinking, then a command left open), then
  *   the process dies by SIGKILL (the OOM killer mid-answer);
  * - `answers`: generate writes ANSWER_TOKEN and ends (end of sequence);
+ * - `hands-off`: generate writes HANDOFF_TOKEN (a command asking the LLM for 8 tokens) and
+ *   stops at its close (stop_string), as command mode asks; append reads text;
  * - `crash-prefill`: the process dies by SIGKILL on a prefill;
  * - `endless-prefill`: a prefill reads until it is cancelled (a very long prompt on a slow CPU),
  *   then fails as the real worker's does (AbortError);
@@ -29,6 +31,9 @@ export const SLOW_STEP_MS = 600;
 /** What the `answers` model writes. */
 export const ANSWER_TOKEN = '5';
 
+/** What the `hands-off` model writes: text, then a command that hands off to the LLM. */
+export const HANDOFF_TOKEN = 'Hello <call>8</call>';
+
 /** What the `crash-generate` model writes before its process dies. */
 export const CRASH_TOKEN = '<think>hmm</think>Hello <call>1';
 
@@ -36,6 +41,7 @@ const SOURCE = `'use strict';
 const SLOW_STEP_MS = ${SLOW_STEP_MS};
 const CRASH_TOKEN = ${JSON.stringify(CRASH_TOKEN)};
 const ANSWER_TOKEN = ${JSON.stringify(ANSWER_TOKEN)};
+const HANDOFF_TOKEN = ${JSON.stringify(HANDOFF_TOKEN)};
 const { appendFileSync, existsSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 appendFileSync(join(__dirname, 'starts.log'), process.pid + '\\n');
@@ -73,7 +79,12 @@ process.on('message', (m) => {
     const token = { id: 5, text: ANSWER_TOKEN, logprob: -0.1, top1: 0.9 };
     process.send({ type: 'token', id: m.id, token });
     ok({ tokens: [token], text: ANSWER_TOKEN, stopReason: 'eos', contextLength: 2 });
-  } else if (m.method === 'generate' && folder.includes('crash-generate')) {
+  } else if (m.method === 'generate' && folder.includes('hands-off')) {
+    const token = { id: 7, text: HANDOFF_TOKEN, logprob: -0.1, top1: 0.9 };
+    process.send({ type: 'token', id: m.id, token });
+    ok({ tokens: [token], text: HANDOFF_TOKEN, stopReason: 'stop_string', contextLength: 2 });
+  } else if (m.method === 'append' && folder.includes('hands-off')) ok({ tokenCount: 1 });
+  else if (m.method === 'generate' && folder.includes('crash-generate')) {
     process.send({ type: 'token', id: m.id, token: { id: 5, text: CRASH_TOKEN, logprob: -0.1, top1: 0.9 } });
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20);
   }

@@ -148,6 +148,12 @@ export interface ProcessRuntime extends SlmRuntime {
   ensureStarted(): Promise<void>;
   /** Process id of the current worker (undefined while none runs). */
   readonly pid: number | undefined;
+  /**
+   * Whether a process runs with the model loaded, so that a call is answered without a load:
+   * false once it ended (a crash, the OOM killer) and while a new one loads, and after dispose().
+   * Reading it starts nothing (a caller that must not wait on a reload asks this first).
+   */
+  readonly running: boolean;
   /** How many times a worker was started (1 after creation). */
   readonly starts: number;
 }
@@ -506,6 +512,9 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     get pid() {
       return current && !current.exited ? current.child.pid : undefined;
+    },
+    get running() {
+      return !disposed && current !== undefined && !current.exited;
     },
     get starts() {
       return starts;
