@@ -33,23 +33,53 @@ export interface DeclinedNote {
   after: string;
 }
 
-const FENCE = /^( {0,3})(`{3,}|~{3,})/;
+/** A fence: up to 3 spaces in (any indentation inside a list item, see FenceTracker), then 3+ backticks or tildes. */
+const FENCE = /^([ \t]*)(`{3,}|~{3,})(.*)$/;
+/** A list item's marker: a bullet or 1. / 1), then a space or the end of the line. */
+const LIST_ITEM = /^[ \t]*(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)/;
+
+/** Columns of a line's leading whitespace (a tab counts 4, as CommonMark's tab stops at the start of a line). */
+function indentOf(line: string): number {
+  let width = 0;
+  for (const char of line) {
+    if (char === ' ') width += 1;
+    else if (char === '\t') width += 4 - (width % 4);
+    else break;
+  }
+  return width;
+}
 
 /**
- * Tracks where the Markdown written so far stands: inside a fenced code block or not, and
- * what the current paragraph holds (emphasis we add must not pair with an asterisk of the
- * answer's own, nor land inside an inline code span).
+ * Tracks where the Markdown written so far stands: inside a fenced code block or not (a
+ * list item's fence may be indented any amount), inside a list or not, and what the current
+ * paragraph holds (emphasis we add must not pair with an asterisk of the answer's own, land
+ * inside an inline code span, a link's target, an autolink or URL, or inline math).
  */
 export class FenceTracker {
   private line = '';
-  private open: string | undefined;
+  private open: { marker: string; indent: string; inList: boolean } | undefined;
   private paragraph = '';
+  private inList = false;
+  private afterBlank = true;
+  private inMathBlock = false;
+  private lastChar = '';
+
+  /** The last character written ('' before any). */
+  get last(): string {
+    return this.lastChar;
+  }
 
   get inFence(): boolean {
     return this.open !== undefined;
   }
 
+  /** The line that closes the open fence (its marker, indented as it was opened); undefined outside a fence. */
+  get closingFence(): string | undefined {
+    return this.open && `${this.open.indent}${this.open.marker}`;
+  }
+
   push(text: string): void {
+    if (text.length > 0) this.lastChar = text.at(-1) ?? '';
     for (const char of text) {
       if (char === '\n') {
         this.endLine(this.line);
@@ -61,29 +91,83 @@ export class FenceTracker {
     }
   }
 
-  /** Italics may be added here: outside code, no lone asterisk or open inline code in this paragraph. */
+  /**
+   * Italics may be added here: outside code (a fence, an indented code block), outside a
+   * link's target, an autolink, a URL and inline math, with no lone asterisk or open inline
+   * code in this paragraph.
+   */
   get canEmphasize(): boolean {
-    if (this.inFence || FENCE.test(this.line)) return false;
-    const text = (this.paragraph + this.line).replace(/^( {0,3})[*+-](?=\s)/gm, '$1'); // list bullets are not emphasis
+    if (this.inFence || this.inMathBlock || this.fenceAt(this.line)) return false;
+    // Four spaces or a tab in, outside a list: an indented code block (or a paragraph's line, left alone too).
+    if (!this.inList && (indentOf(this.line) >= 4 || this.line.startsWith('\t'))) return false;
+    const text = (this.paragraph + this.line).replace(/^([ \t]*)(?:[*+-]|\d{1,9}[.)])(?=\s)/gm, '$1'); // list bullets are not emphasis
     const backticks = (text.match(/`/g) ?? []).length;
-    return !text.includes('*') && backticks % 2 === 0;
+    if (text.includes('*') || backticks % 2 !== 0) return false;
+    // An unclosed link target: [docs](https://exa|
+    const target = text.lastIndexOf('](');
+    if (target >= 0) {
+      let depth = 1;
+      for (const char of text.slice(target + 2)) depth += char === '(' ? 1 : char === ')' ? -1 : 0;
+      if (depth > 0) return false;
+    }
+    // An unclosed autolink or HTML tag: <https://github.com/| or <a href="x|
+    if (/<[A-Za-z/!?][^>]*$/.test(text)) return false;
+    // A URL or an e-mail address running up to here (linkified as GFM does).
+    if (/(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/|www\.)\S*$|[\w.+-]+@[\w.-]*$/.test(text)) return false;
+    // Inline math open on this line: $\pi r^2 + |
+    const dollars = (this.line.match(/(?<!\\)\$/g) ?? []).length;
+    return dollars % 2 === 0;
+  }
+
+  /** The fence that `line` opens or closes, if it is one here: up to 3 spaces in, any indentation inside a list. */
+  private fenceAt(line: string): RegExpExecArray | undefined {
+    const match = FENCE.exec(line);
+    if (!match) return undefined;
+    if (!this.inList && indentOf(line) > 3) return undefined;
+    // A backtick fence's info string has no backtick (```a``` is inline code).
+    if (match[2][0] === '`' && match[3].includes('`')) return undefined;
+    return match;
   }
 
   private endLine(line: string): void {
-    const match = FENCE.exec(line);
+    const blank = line.trim() === '';
+    const indent = indentOf(line);
+    // A line at the margin after a blank one, or one that opens another block, ends a list (and a fence inside it).
+    if (!blank && indent === 0 && !LIST_ITEM.test(line) && (this.afterBlank || /^(?:#|`{3}|~{3}|>|<)/.test(line) || this.open?.inList)) {
+      this.inList = false;
+      if (this.open?.inList) this.open = undefined;
+    }
+    this.afterBlank = blank;
+    const match = this.fenceAt(line);
+    if (this.open === undefined && !match) {
+      if (LIST_ITEM.test(line)) this.inList = true;
+      if (line.trim() === '$$') this.inMathBlock = !this.inMathBlock;
+      return;
+    }
     if (!match) return;
     const marker = match[2];
-    if (this.open === undefined) this.open = marker;
-    else if (marker[0] === this.open[0] && marker.length >= this.open.length && line.trim() === marker) this.open = undefined;
+    if (this.open === undefined) this.open = { marker, indent: match[1], inList: this.inList };
+    else if (marker[0] === this.open.marker[0] && marker.length >= this.open.marker.length && line.trim() === marker) this.open = undefined;
   }
 }
 
-/** Italics around an LLM span when it cannot break the Markdown around it; else the text as is. */
-export function markLlmSpan(text: string, unsafeHere: boolean): string {
+/** ASCII and Unicode punctuation and symbols: an emphasis mark beside them may not open or close. */
+const PUNCTUATION = /[\p{P}\p{S}]/u;
+
+/**
+ * Italics around an LLM span when it cannot break the Markdown around it; else the text as is.
+ * Spaces and punctuation at either end stay outside the asterisks (`3.*14159*`, `f(*x*)`:
+ * an asterisk beside punctuation may not open or close); `before` is the last character
+ * written before the span (after a backslash, an asterisk would be escaped).
+ */
+export function markLlmSpan(text: string, unsafeHere: boolean, before = ''): string {
   if (unsafeHere) return text;
-  const match = /^(\s*)([\s\S]*?)(\s*)$/.exec(text);
+  const match = /^([\s\p{P}\p{S}]*)([\s\S]*?)([\s\p{P}\p{S}]*)$/u.exec(text);
   const [, lead, core, trail] = match ?? ['', '', text, ''];
-  if (core.length === 0 || /[\n*_`~\\[\]<>#|]/.test(core)) return text;
+  // Markdown characters of its own, or a new line before it (where other blocks may start): as it is.
+  if (core.length === 0 || /[\n*_`~\\[\]<>#|$]/.test(core + lead + trail.trimEnd()) || lead.includes('\n')) return text;
+  if (lead === '' && before === '\\') return text;
+  if (PUNCTUATION.test(core[0]) || PUNCTUATION.test(core.at(-1) ?? '')) return text;
   return `${lead}*${core}*${trail}`;
 }
 
@@ -142,15 +226,17 @@ export class ChatAnswerFormatter {
     this.llmSpans.push({ text, tokens: this.pendingTokens, model: this.pendingModel, ...figures });
     this.pendingLlm = '';
     this.pendingTokens = 0;
-    const shown = markLlmSpan(text, !this.fences.canEmphasize);
+    const shown = markLlmSpan(text, !this.fences.canEmphasize, this.fences.last);
     this.fences.push(text);
     return shown;
   }
 
   /** Closes a code block the answer left open, so the footer renders as text. */
   closeOpenBlocks(): string {
-    if (!this.fences.inFence) return '';
-    const close = '\n```\n';
+    const fence = this.fences.closingFence;
+    if (fence === undefined) return '';
+    // With its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened.
+    const close = `\n${fence}\n`;
     this.fences.push(close);
     return close;
   }
@@ -192,11 +278,11 @@ function savingText(stats: AnswerStats): string | undefined {
   return basis ? `${said} (${basis})` : said;
 }
 
-/** The stats footer under an answer: shares, calls, cost, saving or loss, each LLM span and each skipped call. */
-export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: DeclinedNote[] = []): string {
+/** The footer's figures on one line: shares, calls, skipped calls, cost, saving or loss, time (also said where a stopped answer's footer is lost). */
+export function statsSummary(stats: AnswerStats, declinedCount = 0): string {
   const share = `${(stats.llmTokenShare * 100).toFixed(1)}%`;
   const parts = [`SLM ${stats.slmTokens} tokens`, `LLM ${stats.llmTokens} tokens (${share})`, `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`];
-  const skipped = stats.declinedCalls ?? declined.length;
+  const skipped = stats.declinedCalls ?? declinedCount;
   if (skipped > 0) parts.push(`${skipped} ${skipped === 1 ? 'call' : 'calls'} skipped`);
   // Counted here, not reported by the server: said, as the answer view says it.
   const counted = stats.calls > 0 && stats.llmUsage.estimated && stats.costUsd !== null ? ' est. (usage not reported)' : '';
@@ -204,9 +290,14 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
   const saving = savingText(stats);
   if (saving) parts.push(saving);
   parts.push(`${(stats.elapsedMs / 1000).toFixed(1)} s`);
-  const lines = ['', '', '---', `**Relay** · ${parts.join(' · ')}`];
+  return parts.join(' · ');
+}
+
+/** The stats footer under an answer: shares, calls, cost, saving or loss, each LLM span and each skipped call. */
+export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: DeclinedNote[] = []): string {
+  const lines = ['', '', '---', `**Relay** · ${statsSummary(stats, declined.length)}`];
   if (spans.length > 0) {
-    lines.push('', 'Written by the LLM (in italics above):');
+    lines.push('', 'Written by the LLM (listed below; in italics above where the Markdown allowed):');
     for (const span of spans.slice(0, 10)) {
       const figures = [`${span.tokens} tokens`];
       if (span.durationMs !== undefined) figures.push(`${span.durationMs} ms`);
@@ -234,8 +325,12 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
 /** One turn of chat history as the participant sees it. */
 export type HistoryTurn = { kind: 'request'; prompt: string } | { kind: 'response'; answer: string };
 
-/** The relay's messages: earlier turns of this participant, then the new prompt. */
-export function historyToMessages(history: HistoryTurn[], prompt: string, maxTurns = 20): ChatMessage[] {
+/**
+ * The relay's messages: earlier turns of this participant, then the new prompt. Every turn is
+ * kept (no count of turns is cut: the relay fits the conversation to the model's context by
+ * tokens and says so, and a history that starts as the last one did keeps its cached prefix).
+ */
+export function historyToMessages(history: HistoryTurn[], prompt: string): ChatMessage[] {
   const messages: ChatMessage[] = [];
   for (const turn of history) {
     if (turn.kind === 'request') {
@@ -247,5 +342,30 @@ export function historyToMessages(history: HistoryTurn[], prompt: string, maxTur
   // A request without an answer (an error, or cancelled before a word) would leave two user
   // turns in a row, the last one too (before the new prompt): it is dropped wherever it is.
   const paired = messages.filter((message, i) => !(message.role === 'user' && (messages[i + 1]?.role ?? 'user') === 'user'));
-  return [...paired.slice(-2 * maxTurns), { role: 'user', content: prompt }];
+  return [...paired, { role: 'user', content: prompt }];
+}
+
+/**
+ * An earlier answer read back from the Markdown the Chat view kept of it, where nothing else
+ * recorded it (a stopped answer, from before VS Code was reloaded): Relay's own notices (what
+ * was not attached, an error, the footer) are dropped and its italics taken off outside code.
+ * A best effort: the answer's own *emphasis* of plain words loses its asterisks too.
+ */
+export function answerFromMarkdown(markdown: string): string {
+  let text = markdown.replace(/^_Not attached:_ [^\n]*\n\n/, '');
+  const notice = text.search(/(?:^|\n\n)(?:\*\*Relay:\*\* |---\n\*\*Relay\*\* · )/);
+  if (notice >= 0) text = text.slice(0, notice);
+  const fences = new FenceTracker();
+  const lines = text.split('\n').map((line, i) => {
+    if (i > 0) fences.push('\n');
+    const code = fences.inFence;
+    fences.push(line);
+    if (code) return line;
+    // Outside inline code (the odd pieces between backtick runs), `*plain words*` as markLlmSpan writes it.
+    return line
+      .split(/(`+[^`]*`+)/)
+      .map((piece, j) => (j % 2 === 1 ? piece : piece.replace(/(?<![*\\])\*(?=[^\s*])([^\n*_`~\\[\]<>#|$]*?[^\s*])\*(?!\*)/g, '$1')))
+      .join('');
+  });
+  return lines.join('\n');
 }

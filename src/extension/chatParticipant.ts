@@ -5,7 +5,7 @@
  * Code, some forks), nothing is registered.
  */
 import * as vscode from 'vscode';
-import { ChatAnswerFormatter, historyToMessages, markdownLiteral, statsFooter, type HistoryTurn } from './chatMarkdown';
+import { ChatAnswerFormatter, answerFromMarkdown, historyToMessages, markdownLiteral, statsFooter, statsSummary, type HistoryTurn } from './chatMarkdown';
 import { promptWithAttachments, readReferences } from './chatReferences';
 import { fixCommand } from './fixCommands';
 import type { RelayService } from './relayService';
@@ -19,34 +19,84 @@ interface RelayChatResult extends vscode.ChatResult {
   metadata: { answer: string; prompt?: string };
 }
 
-/** Plain text of an earlier response: our metadata when it is ours, else its Markdown. */
-function answerOf(turn: vscode.ChatResponseTurn): string {
-  const metadata = (turn.result as Partial<RelayChatResult>).metadata;
-  if (metadata && typeof metadata.answer === 'string') return metadata.answer;
+/**
+ * What a response streamed, kept for its follow-ups: after Stop, VS Code keeps only the
+ * Markdown streamed before it (no result, so no metadata), and the next question's history
+ * is read from that Markdown, notices and italics included. The Markdown is looked up here to
+ * find the answer as it was and the prompt as it was sent.
+ */
+interface StreamedResponse {
+  /** The request as typed, trimmed (several answers may stream the same Markdown). */
+  typed: string;
+  /** The prompt as the relay was sent it. */
+  prompt: string;
+  /** Everything streamed before the stop (VS Code drops what comes after). */
+  markdown: string;
+  /** The plain answer at the last write. */
+  answer: string;
+  /** After each write: the Markdown's length then, and the answer's (the view may have kept fewer writes than were made). */
+  writes: { markdownLength: number; answerLength: number }[];
+}
+
+/** The last responses streamed in this window, oldest first. */
+class StreamedResponses {
+  private readonly kept: StreamedResponse[] = [];
+  constructor(private readonly max = 50) {}
+
+  begin(typed: string, prompt: string): StreamedResponse {
+    const response: StreamedResponse = { typed, prompt, markdown: '', answer: '', writes: [] };
+    this.kept.push(response);
+    if (this.kept.length > this.max) this.kept.splice(0, this.kept.length - this.max);
+    return response;
+  }
+
+  /** The answer and prompt behind `markdown` as the view kept it (a request's response, up to some write), if it was streamed here. */
+  find(typed: string, markdown: string): { answer: string; prompt: string } | undefined {
+    if (!markdown) return undefined;
+    for (let i = this.kept.length - 1; i >= 0; i -= 1) {
+      const response = this.kept[i];
+      if (response.typed !== typed || !response.markdown.startsWith(markdown)) continue;
+      const write = response.writes.find((w) => w.markdownLength === markdown.length);
+      if (write) return { answer: response.answer.slice(0, write.answerLength), prompt: response.prompt };
+    }
+    return undefined;
+  }
+}
+
+/** The Markdown the view kept of an earlier response. */
+function markdownOf(turn: vscode.ChatResponseTurn): string {
   return turn.response.map((part) => (part instanceof vscode.ChatResponseMarkdownPart ? part.value.value : '')).join('');
 }
 
 /**
  * The earlier turns as they were sent: a request as its answer's metadata recorded it (with
  * its attachments: a follow-up about an attached file still sees it, and its prompt starts as
- * the kept caches and the LLM's cache hold it), else as typed, trimmed as a new one is.
+ * the kept caches and the LLM's cache hold it), else as typed, trimmed as a new one is. A
+ * response without metadata (stopped) is found by its Markdown among those streamed here,
+ * else read back from that Markdown without Relay's notices and italics.
  */
-function historyOf(context: vscode.ChatContext): HistoryTurn[] {
+function historyOf(context: vscode.ChatContext, streamed: StreamedResponses): HistoryTurn[] {
   const turns: HistoryTurn[] = [];
   for (const turn of context.history) {
     if (turn.participant !== CHAT_PARTICIPANT_ID) continue;
     if (turn instanceof vscode.ChatRequestTurn) turns.push({ kind: 'request', prompt: turn.prompt.trim() });
     else if (turn instanceof vscode.ChatResponseTurn) {
-      const sent = (turn.result as Partial<RelayChatResult>).metadata?.prompt;
       const request = turns.at(-1);
-      if (typeof sent === 'string' && request?.kind === 'request') request.prompt = sent;
-      turns.push({ kind: 'response', answer: answerOf(turn) });
+      const metadata = (turn.result as Partial<RelayChatResult> | undefined)?.metadata;
+      const markdown = markdownOf(turn);
+      const kept =
+        metadata && typeof metadata.answer === 'string'
+          ? metadata
+          : (streamed.find(request?.kind === 'request' ? request.prompt : '', markdown) ?? { answer: answerFromMarkdown(markdown) });
+      if (typeof kept.prompt === 'string' && request?.kind === 'request') request.prompt = kept.prompt;
+      turns.push({ kind: 'response', answer: kept.answer });
     }
   }
   return turns;
 }
 
 function handlerFor(service: RelayService): vscode.ChatRequestHandler {
+  const streamed = new StreamedResponses();
   return async (request, context, stream, token): Promise<RelayChatResult> => {
     const prompt = request.prompt.trim();
     if (!prompt) {
@@ -60,26 +110,36 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       stream.markdown(`**Relay:** ${markdownLiteral(references.message)}`);
       return { metadata: { answer: '' } };
     }
-    // Said before the answer, as written (file names are the workspace's): what the answer does not see.
-    if (references.skipped.length > 0) stream.markdown(`_Not attached:_ ${markdownLiteral(references.skipped.join('; '))}\n\n`);
+    const sent = promptWithAttachments(prompt, references.attached);
+    const messages = historyToMessages(historyOf(context, streamed), sent);
     const formatter = new ChatAnswerFormatter();
+    const record = streamed.begin(prompt, sent);
+    /** Streams `markdown`, and records it while the view still keeps what is streamed (not after Stop). */
+    const say = (markdown: string): void => {
+      stream.markdown(markdown);
+      if (token.isCancellationRequested) return;
+      record.markdown += markdown;
+      record.answer = formatter.answer;
+      record.writes.push({ markdownLength: record.markdown.length, answerLength: formatter.answer.length });
+    };
+    // Said before the answer, as written (file names are the workspace's): what the answer does not see.
+    if (references.skipped.length > 0) say(`_Not attached:_ ${markdownLiteral(references.skipped.join('; '))}\n\n`);
     stream.progress('The small model is writing…');
     let started = false;
     // Stop only our own answer: the listener goes away as soon as it ends.
     const cancel = token.onCancellationRequested(() => {
       if (started) service.stop();
     });
-    const sent = promptWithAttachments(prompt, references.attached);
     try {
       started = true;
       const outcome = await service.answer(
-        historyToMessages(historyOf(context), sent),
+        messages,
         {
           onEvent: (event, model) => {
             if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
             if (event.type === 'prompt-reading' && event.done < event.total) stream.progress(promptReadingText(event.done, event.total, event.reusedTokens));
             const markdown = formatter.push(event, model);
-            if (markdown) stream.markdown(markdown);
+            if (markdown) say(markdown);
           },
         },
         undefined,
@@ -87,18 +147,21 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       );
       started = false;
       const closing = formatter.closeOpenBlocks();
-      if (closing) stream.markdown(closing);
+      if (closing) say(closing);
       if (outcome.error) {
         // The message may quote a server: it renders as written, never as a link or an image.
-        stream.markdown(`\n\n**Relay:** ${markdownLiteral(outcome.error.message)}`);
+        say(`\n\n**Relay:** ${markdownLiteral(outcome.error.message)}`);
         const fix = outcome.error.fix ? fixCommand(outcome.error.fix) : undefined;
         if (fix) stream.button(fix);
       }
       if (outcome.stats) {
-        stream.markdown(statsFooter(outcome.stats, formatter.llmSpans, formatter.declined));
+        say(statsFooter(outcome.stats, formatter.llmSpans, formatter.declined));
         // Whenever anything went out (a declined call's token count, the small model's server), not only on calls.
-        const record = service.sentRequests.last;
-        if (record && sentAnything(record)) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
+        const sentRecord = service.sentRequests.last;
+        const showSent = sentRecord !== undefined && sentAnything(sentRecord);
+        if (showSent) stream.button({ command: 'relay.showSentToLlm', title: 'Show What Was Sent' });
+        // After Stop the view drops the footer and the button: the figures are said where they survive.
+        if (token.isCancellationRequested) stoppedNotice(statsSummary(outcome.stats, formatter.declined.length), showSent);
       }
       return { metadata: { answer: formatter.answer, prompt: sent } };
     } finally {
@@ -106,6 +169,14 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       cancel.dispose();
     }
   };
+}
+
+/** A stopped answer's figures, as a notification (with Show What Was Sent when anything went out). */
+function stoppedNotice(summary: string, showSent: boolean): void {
+  const show = 'Show What Was Sent';
+  void vscode.window.showInformationMessage(`Relay: @relay's answer stopped. ${summary}.`, ...(showSent ? [show] : [])).then((choice) => {
+    if (choice === show) void vscode.commands.executeCommand('relay.showSentToLlm');
+  });
 }
 
 /** Registers `@relay` when the host has the chat API; undefined (and no error) where it has not. */

@@ -26,12 +26,33 @@ function isLocation(value: unknown): value is vscode.Location {
   return typeof value === 'object' && value !== null && isUri((value as vscode.Location).uri) && typeof (value as vscode.Location).range === 'object';
 }
 
+/**
+ * VS Code's implicit context (`vscode.implicit.viewport`, `.selection`, `.file`): the editor
+ * the user has open, sent by the Chat view without being attached. Only what the user
+ * attaches goes out (#file, #selection, a dragged file): these are named, never read or sent.
+ */
+function isImplicit(id: string): boolean {
+  return id === 'vscode.implicit' || id.startsWith('vscode.implicit.');
+}
+
+/** Where an implicit reference points, for the "Not attached" line. */
+function implicitLabel(value: unknown): string {
+  const uri = isLocation(value) ? value.uri : isUri(value) ? value : undefined;
+  return uri ? vscode.workspace.asRelativePath(uri) : 'the editor';
+}
+
 /** Reads every reference of the request; refuses (with the sizes) more attached text than an answer takes. */
 export async function readReferences(references: readonly vscode.ChatPromptReference[] | undefined): Promise<ReadReferences> {
   const attached: AttachedText[] = [];
   const skipped: string[] = [];
   for (const reference of references ?? []) {
     const { value } = reference;
+    if (isImplicit(reference.id)) {
+      // The viewport, the selection and the file of one editor: named once.
+      const note = `${implicitLabel(value)} (open in the editor, not attached: attach it with #file or #selection)`;
+      if (!skipped.includes(note)) skipped.push(note);
+      continue;
+    }
     try {
       const item = await readReference(reference.id, value);
       if (!item) skipped.push(`${reference.id} (not a file or text)`);
@@ -58,7 +79,9 @@ async function readReference(id: string, value: unknown): Promise<AttachedText |
   if (isLocation(value)) {
     const document = await vscode.workspace.openTextDocument(value.uri);
     const { start, end } = value.range;
-    return { label: `${vscode.workspace.asRelativePath(value.uri)}:${start.line + 1}-${end.line + 1}`, text: document.getText(value.range) };
+    // A selection of whole lines ends at the next line's start: that line is not in it.
+    const last = end.character === 0 && end.line > start.line ? end.line : end.line + 1;
+    return { label: `${vscode.workspace.asRelativePath(value.uri)}:${start.line + 1}-${last}`, text: document.getText(value.range) };
   }
   if (isUri(value)) return { label: vscode.workspace.asRelativePath(value), text: (await vscode.workspace.openTextDocument(value)).getText() };
   return undefined;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import MarkdownIt from 'markdown-it';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
-import { ChatAnswerFormatter, FenceTracker, historyToMessages, markLlmSpan, statsFooter } from '../../../src/extension/chatMarkdown';
+import { ChatAnswerFormatter, FenceTracker, answerFromMarkdown, historyToMessages, markLlmSpan, statsFooter } from '../../../src/extension/chatMarkdown';
 
 const md = new MarkdownIt();
 
@@ -219,4 +219,198 @@ test('the footer shows a loss as a loss, and nothing saved when the LLM wrote it
   const llmOnly = statsFooter({ ...STATS, mode: 'llm-only', savedUsd: 0, llmOnlyEstimateNote: 'The LLM wrote the whole answer.' }, []);
   assert.match(llmOnly, /no saving \(the LLM wrote it all\)/);
   assert.doesNotMatch(llmOnly, /saved \$/);
+});
+
+/** The answer `parts` stream as (s: the small model, l: the LLM), rendered as VS Code's chat renders it (URLs linkified as GFM). */
+function rendered(parts: [string, string][]): { markdown: string; html: string } {
+  const events: RelayEvent[] = [];
+  for (const [source, text] of parts) events.push(...(source === 's' ? [slm(text)] : [llm(text), callEnd()]));
+  const { markdown } = stream([...events, { type: 'done', answer: '', stats: STATS }]);
+  return { markdown, html: new MarkdownIt({ linkify: true }).render(markdown) };
+}
+
+test("inside a list item's fence indented 4 or more, a ~~~ fence, or an indented code block, the LLM span is left as it is; list prose is still marked", () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'a blank line inside a list fence',
+      [
+        ['s', '- Do this:\n\n    ```python\n    import os\n\n    x = '],
+        ['l', 'getcwd'],
+        ['s', '()\n    ```\n'],
+      ],
+      /<code class="language-python">import os\n\nx = getcwd\(\)\n<\/code>/,
+    ],
+    [
+      'a ~~~ list fence',
+      [
+        ['s', '- Do this:\n\n    ~~~python\n    x = '],
+        ['l', '42'],
+        ['s', '\n    ~~~\n'],
+      ],
+      /<code class="language-python">x = 42\n<\/code>/,
+    ],
+    [
+      'a nested list fence',
+      [
+        ['s', '1. Step\n   - sub:\n\n     ```js\n\n     const x = '],
+        ['l', '42'],
+        ['s', ';\n     ```\n'],
+      ],
+      /<code class="language-js">\nconst x = 42;\n<\/code>/,
+    ],
+    [
+      'an indented code block',
+      [
+        ['s', 'Example:\n\n    const x = '],
+        ['l', '42'],
+        ['s', ';\n\nDone.'],
+      ],
+      /<pre><code>const x = 42;\n<\/code><\/pre>/,
+    ],
+    [
+      'a tab-indented code block',
+      [
+        ['s', 'Example:\n\n\tconst x = '],
+        ['l', '42'],
+        ['s', ';\n\nDone.'],
+      ],
+      /<pre><code>const x = 42;\n<\/code><\/pre>/,
+    ],
+  ];
+  for (const [name, parts, code] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.match(html, code, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // Outside code the list and what follows it are marked as before.
+  const prose = rendered([
+    ['s', '- Do this:\n\n    ```sh\n    ls\n    ```\n- Then 2'],
+    ['l', '82'],
+    ['s', '.\n\nAfter the list 3'],
+    ['l', '10'],
+    ['s', '.'],
+  ]);
+  assert.match(prose.html, /<li>\s*<p>Then 2<em>82<\/em>\.<\/p>\s*<\/li>/);
+  assert.match(prose.html, /<p>After the list 3<em>10<\/em>\.<\/p>/);
+});
+
+test('italics never break a link target, an autolink, a URL, inline math or an escape, and punctuation at either end of a span stays outside them', () => {
+  const cases: [[string, string][], RegExp][] = [
+    [
+      [
+        ['s', 'See [the docs](https://exa'],
+        ['l', 'mple'],
+        ['s', '.com/guide).'],
+      ],
+      /<a href="https:\/\/example\.com\/guide">the docs<\/a>/,
+    ],
+    [
+      [
+        ['s', 'See <https://github.com/'],
+        ['l', 'nodejs'],
+        ['s', '/node>.'],
+      ],
+      /<a href="https:\/\/github\.com\/nodejs\/node">https:\/\/github\.com\/nodejs\/node<\/a>/,
+    ],
+    [
+      [
+        ['s', 'See https://github.com/'],
+        ['l', 'nodejs'],
+        ['s', '/node for more.'],
+      ],
+      /<a href="https:\/\/github\.com\/nodejs\/node">https:\/\/github\.com\/nodejs\/node<\/a> for more/,
+    ],
+    [
+      [
+        ['s', 'Write to someone@exa'],
+        ['l', 'mple'],
+        ['s', '.com today.'],
+      ],
+      /<a href="mailto:someone@example\.com">someone@example\.com<\/a>/,
+    ],
+    [
+      [
+        ['s', 'The area is $\\pi r^2 + '],
+        ['l', 'x'],
+        ['s', '$ here.'],
+      ],
+      /<p>The area is \$\\pi r\^2 \+ x\$ here\.<\/p>/,
+    ],
+    [
+      [
+        ['s', 'Open C:\\'],
+        ['l', 'Users'],
+        ['s', ' folder.'],
+      ],
+      /<p>Open C:\\Users folder\.<\/p>/,
+    ],
+    [
+      [
+        ['s', 'Pi is 3'],
+        ['l', '.14159'],
+        ['s', ' roughly.'],
+      ],
+      /<p>Pi is 3\.<em>14159<\/em> roughly\.<\/p>/,
+    ],
+    [
+      [
+        ['s', 'Call f'],
+        ['l', '(x)'],
+        ['s', ' now.'],
+      ],
+      /<p>Call f\(<em>x<\/em>\) now\.<\/p>/,
+    ],
+    [
+      [
+        ['s', 'Use '],
+        ['l', 'numpy.'],
+        ['s', 'array here.'],
+      ],
+      /<p>Use <em>numpy<\/em>\.array here\.<\/p>/,
+    ],
+    [
+      [
+        ['s', '| a | b |\n|--'],
+        ['l', '--'],
+        ['s', '|---|\n| 1 | 2 |\n'],
+      ],
+      /<table>/,
+    ],
+  ];
+  for (const [parts, expected] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.match(html, expected, markdown);
+    assert.doesNotMatch(html.replace(/<code>[^<]*<\/code>/g, ''), /\*/, `no literal asterisk: ${markdown}`);
+  }
+  assert.equal(markLlmSpan('Users', false, '\\'), 'Users');
+  assert.equal(markLlmSpan('...', false), '...');
+});
+
+test('an answer that stops inside a ~~~ fence, a ```` fence or an indented list fence gets it closed with its own marker before the footer', () => {
+  for (const open of ['~~~python', '````markdown\n```js', '- Step:\n\n    ```python']) {
+    const { markdown } = stream([slm(`Here:\n${open}\nprint(1`)]);
+    const html = md.render(markdown + statsFooter(STATS, []));
+    assert.match(html, /<strong>Relay<\/strong>/, `the footer renders as text after ${JSON.stringify(open)}`);
+  }
+});
+
+test('history keeps every exchange, not only the last 20 (the relay fits it to the context by tokens)', () => {
+  const history = Array.from({ length: 25 }, (_, i) => [
+    { kind: 'request' as const, prompt: `q${i}` },
+    { kind: 'response' as const, answer: `a${i}` },
+  ]).flat();
+  const messages = historyToMessages(history, 'last');
+  assert.equal(messages.length, 51);
+  assert.deepEqual(messages[0], { role: 'user', content: 'q0' });
+});
+
+test('the footer says the italics are where the Markdown allowed, the list is complete', () => {
+  const footer = statsFooter(STATS, [{ text: '82', tokens: 2, model: 'gpt-4o-mini' }]);
+  assert.match(footer, /Written by the LLM \(listed below; in italics above where the Markdown allowed\):/);
+});
+
+test("an answer read back from the Markdown the view kept: Relay's notices and italics off, code as written", () => {
+  const markdown =
+    '_Not attached:_ blob.bin (binary)\n\nFirst, we add *two and three* to `a*b*`\n```\nx = *y*\n```\nand *z*.\n\n**Relay:** The server stopped.\n\n---\n**Relay** · SLM 4 tokens';
+  assert.equal(answerFromMarkdown(markdown), 'First, we add two and three to `a*b*`\n```\nx = *y*\n```\nand z.');
 });

@@ -19,6 +19,9 @@ import {
   Position,
   Range,
   setWorkspaceFolder,
+  questionsAsked,
+  answerQuestions,
+  commandsRun,
 } from './vscodeStub';
 useVscodeStub();
 import { runRelay } from '../../../src/core/relay/engine';
@@ -89,15 +92,20 @@ class EngineService {
   }
 }
 
-/** A ChatResponseStream that records what the handler streamed. */
-function recordingStream() {
-  const out = { markdown: '', progress: [] as string[], buttons: [] as { command: string; title: string }[] };
+/**
+ * A ChatResponseStream that records what the handler streamed. As VS Code's, it drops what is
+ * streamed once the request's token is cancelled (Stop): the view keeps only what came before.
+ * `parts`: each markdown write, as the view's response parts hold them.
+ */
+function recordingStream(token?: { isCancellationRequested: boolean }) {
+  const out = { markdown: '', parts: [] as string[], progress: [] as string[], buttons: [] as { command: string; title: string }[] };
+  const kept = () => !token?.isCancellationRequested;
   return {
     out,
     stream: {
-      markdown: (text: string) => void (out.markdown += text),
-      progress: (text: string) => void out.progress.push(text),
-      button: (command: { command: string; title: string }) => void out.buttons.push(command),
+      markdown: (text: string) => void (kept() && ((out.markdown += text), out.parts.push(text))),
+      progress: (text: string) => void (kept() && out.progress.push(text)),
+      button: (command: { command: string; title: string }) => void (kept() && out.buttons.push(command)),
     },
   };
 }
@@ -164,22 +172,154 @@ test('streams the relay answer with the LLM span in italics, a stats footer and 
   assert.equal(listeners.length, 0, 'the cancellation listener is removed when the answer ends');
 });
 
-test("stopping the chat request stops the answer mid-call; the partial answer and a 'Stopped' footer remain", async () => {
+test('stopping the chat request stops the answer mid-call; the view keeps the partial answer, and the figures are said in a notification', async () => {
   server.enqueue(hang);
   const service = new EngineService(slm, provider);
   const handler = handlerFor(service);
-  const { out, stream } = recordingStream();
   const { token, cancel } = cancellationToken();
+  const { out, stream } = recordingStream(token);
   // Cancel as soon as the LLM call starts: the server never answers, so only the stop ends it.
   const progress = stream.progress;
   stream.progress = (text: string) => {
     progress(text);
     if (/is writing up to/.test(text)) cancel();
   };
-  const result = (await handler({ prompt: 'What is two plus three?' }, { history: [] }, stream, token)) as { metadata: { answer: string } };
+  questionsAsked.length = 0;
+  const result = (await handler({ prompt: ' What is two plus three? ' }, { history: [] }, stream, token)) as { metadata: { answer: string } };
   assert.equal(service.stopCalls, 1);
   assert.equal(result.metadata.answer, 'First, we add');
-  assert.match(out.markdown, /Stopped: the partial answer is kept/);
+  // As VS Code: the footer and its "Stopped" line came after the stop, and are gone.
+  assert.equal(out.markdown, 'First, we add');
+  const notice = questionsAsked.find((q) => q.api === 'showInformationMessage');
+  assert.ok(notice, 'the figures are said in a notification');
+  assert.match(notice.text, /stopped\. SLM \d+ tokens · LLM \d+ tokens \(\d+\.\d%\) · 1 call · cost unknown \(no price for this model\) · \d+\.\d s\.$/);
+});
+
+/** A service whose answer streams `events`, calling `during(i)` before event i (to stop it there). */
+function scriptedService(events: RelayEvent[], stats: AnswerStats, during: (i: number) => void = () => {}) {
+  // A call's request went out: Show What Was Sent is offered.
+  const sentRecord = { calls: [{ requests: [{}] }], unattributed: [], slmRequestCount: 0 };
+  const service = {
+    seenMessages: [] as ChatMessage[][],
+    answer: async (messages: ChatMessage[], sink: { onEvent(event: RelayEvent, model: string): void }) => {
+      service.seenMessages.push(messages);
+      let answer = '';
+      for (const [i, event] of events.entries()) {
+        during(i);
+        if (event.type === 'span') answer += event.text;
+        sink.onEvent(event, 'gpt-4o-mini');
+      }
+      return { answer, stats };
+    },
+    stop: () => true,
+    sentRequests: { last: sentRecord },
+  };
+  registered.length = 0;
+  registerChatParticipant({ path: '/ext' } as never, service as never);
+  return service;
+}
+
+const STOPPED_STATS: AnswerStats = {
+  mode: 'command',
+  slmTokens: 6,
+  llmTokens: 3,
+  llmTokenShare: 1 / 3,
+  calls: 1,
+  llmUsage: { inputTokens: 10, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+  costUsd: 0.0012,
+  llmOnlyCostUsd: 0.002,
+  savedUsd: 0.0008,
+  elapsedMs: 900,
+  finishReason: 'cancelled',
+};
+
+test("after Stop, the follow-up's history is the answer the view kept, without Relay's notices or italics, and the question as it was sent", async () => {
+  await inWorkspace(async (dir) => {
+    writeFileSync(join(dir, 'a.ts'), 'export const answer = 42;\n');
+    writeFileSync(join(dir, 'blob.bin'), Buffer.from([0x41, 0x00, 0x42]));
+    const events: RelayEvent[] = [
+      { type: 'span', source: 'slm', text: 'First, we add', tokens: 3 },
+      { type: 'span', source: 'llm', text: ' two and three', tokens: 3, callIndex: 0 },
+      {
+        type: 'call-end',
+        callIndex: 0,
+        tokens: 3,
+        durationMs: 50,
+        finishReason: 'length',
+        usage: { inputTokens: 10, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+        sentPartialAnswer: '',
+        continuation: 'raw-completion',
+        costUsd: 0.0012,
+      },
+      { type: 'span', source: 'slm', text: ' to', tokens: 1 },
+      { type: 'span', source: 'slm', text: ' get five.', tokens: 2 },
+    ];
+    const { token, cancel } = cancellationToken();
+    // Stopped before " get five.": VS Code keeps what came before.
+    const service = scriptedService(events, STOPPED_STATS, (i) => i === 4 && cancel());
+    const { out, stream } = recordingStream(token);
+    const references = [
+      { id: 'vscode.file', value: fileUri(join(dir, 'a.ts')) },
+      { id: 'vscode.file', value: fileUri(join(dir, 'blob.bin')) },
+    ];
+    questionsAsked.length = 0;
+    commandsRun.length = 0;
+    answerQuestions((question) => (question.api === 'showInformationMessage' ? 'Show What Was Sent' : undefined));
+    try {
+      await registered[0].handler({ prompt: 'What is 2+3?', references }, { history: [] }, stream, token);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      answerQuestions(() => undefined);
+    }
+    const sentFirst = service.seenMessages[0].at(-1)!.content;
+    assert.equal(out.markdown, '_Not attached:_ blob.bin (binary)\n\nFirst, we add *two and three* to');
+    assert.doesNotMatch(out.markdown, /Relay\*\* ·|Stopped/, 'the footer is dropped, as VS Code drops it');
+    assert.deepEqual(out.buttons, [], 'and its button');
+    // Where the figures survive: a notification, with the button's action.
+    assert.deepEqual(
+      questionsAsked.map((q) => [q.api, q.text, q.items]),
+      [
+        [
+          'showInformationMessage',
+          "Relay: @relay's answer stopped. SLM 6 tokens · LLM 3 tokens (33.3%) · 1 call · cost $0.0012 · saved $0.00080 vs LLM only (estimate) · 0.9 s.",
+          ['Show What Was Sent'],
+        ],
+      ],
+    );
+    assert.deepEqual(
+      commandsRun.map((c) => c.command),
+      ['relay.showSentToLlm'],
+    );
+
+    const followUp = async (parts: string[]) => {
+      const history = [
+        new ChatRequestTurn('What is 2+3?', CHAT_PARTICIPANT_ID),
+        new ChatResponseTurn(
+          parts.map((part) => new ChatResponseMarkdownPart(part)),
+          {},
+          CHAT_PARTICIPANT_ID,
+        ),
+      ];
+      await registered[0].handler({ prompt: 'Go on' }, { history }, recordingStream().stream, cancellationToken().token);
+      return service.seenMessages.at(-1)!;
+    };
+    assert.deepEqual(await followUp(out.parts), [
+      { role: 'user', content: sentFirst },
+      { role: 'assistant', content: 'First, we add two and three to' },
+      { role: 'user', content: 'Go on' },
+    ]);
+    // The view may have dropped a write made just before the stop reached this side: the answer up to the writes it kept.
+    assert.deepEqual((await followUp(out.parts.slice(0, -1))).slice(0, 2), [
+      { role: 'user', content: sentFirst },
+      { role: 'assistant', content: 'First, we add two and three' },
+    ]);
+    // Not streamed in this window (VS Code was reloaded since): read back from the Markdown, notices and italics taken off.
+    const fresh = await followUp(['_Not attached:_ blob.bin (binary)\n\n', 'Then *four* and `a*b*`']);
+    assert.deepEqual(fresh.slice(0, 2), [
+      { role: 'user', content: 'What is 2+3?' },
+      { role: 'assistant', content: 'Then four and `a*b*`' },
+    ]);
+  });
 });
 
 /** A service that records the messages it is asked and answers "ok" (what is sent is the point here, not the relay). */
@@ -232,10 +372,43 @@ test('#file, #selection and attached text go after the question, each named and 
       content:
         'What does this do?\n\n' +
         'a.ts:\n\n````\nexport const answer = 42;\n// ```inner fence```\n\n````\n\n' +
-        'b.py:2-4:\n\n```\ndef f():\n    return 1\n\n```\n\n' +
+        'b.py:2-3:\n\n```\ndef f():\n    return 1\n\n```\n\n' +
         'note:\n\n```\nplain attached text\n```',
     });
     assert.match(out.markdown, /^_Not attached:_ blob\.bin \(binary\); src \(EISDIR[^)]*\)\n\n$/, 'named before the answer');
+  });
+});
+
+test("VS Code's implicit context (the editor open beside the chat) is named, not read or sent; what the user attaches is sent", async () => {
+  await inWorkspace(async (dir) => {
+    writeFileSync(join(dir, 'secret.env.ts'), 'const API = "sk-live-123";\nexport {};\n');
+    writeFileSync(join(dir, 'bundle.min.js'), 'x'.repeat(30_000) + '\n');
+    writeFileSync(join(dir, 'b.py'), 'line one\ndef f():\n    return 1\nline four\n');
+    const service = answersRecorded();
+    const secret = fileUri(join(dir, 'secret.env.ts'));
+    const { out, stream } = recordingStream();
+    const references = [
+      { id: 'vscode.implicit.viewport', value: new Location(secret, new Range(new Position(0, 0), new Position(2, 0))) },
+      { id: 'vscode.implicit.selection', value: new Location(secret, new Range(new Position(0, 0), new Position(0, 5))) },
+      { id: 'vscode.implicit.file', value: secret },
+      // Attached by the user: sent (a selection ending inside line 4 has lines 2 to 4).
+      { id: 'vscode.selection', value: new Location(fileUri(join(dir, 'b.py')), new Range(new Position(1, 0), new Position(3, 4))) },
+    ];
+    await registered[0].handler({ prompt: 'What is 2+2?', references }, { history: [] }, stream, cancellationToken().token);
+    const sent = service.seenMessages.at(-1)!.at(-1)!.content;
+    assert.doesNotMatch(sent, /sk-live|secret/);
+    assert.equal(sent, 'What is 2+2?\n\nb.py:2-4:\n\n```\ndef f():\n    return 1\nline\n```');
+    assert.equal(out.markdown, '_Not attached:_ secret.env.ts (open in the editor, not attached: attach it with \\#file or \\#selection)\n\n');
+
+    // A large file open in the editor does not count toward the limit: the question is asked.
+    const big = recordingStream();
+    const viewport = {
+      id: 'vscode.implicit.viewport',
+      value: new Location(fileUri(join(dir, 'bundle.min.js')), new Range(new Position(0, 0), new Position(1, 0))),
+    };
+    await registered[0].handler({ prompt: 'What is 2+2?', references: [viewport] }, { history: [] }, big.stream, cancellationToken().token);
+    assert.deepEqual(service.seenMessages.at(-1), [{ role: 'user', content: 'What is 2+2?' }]);
+    assert.match(big.out.markdown, /^_Not attached:_ bundle\.min\.js \(open in the editor/);
   });
 });
 
