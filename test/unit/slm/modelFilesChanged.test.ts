@@ -15,13 +15,14 @@ import { filesFingerprint, modelWeightsFingerprint } from '../../../src/core/slm
 const PROMPT = '<|im_start|>user\nHello there, how are you today?<|im_end|>\n<|im_start|>assistant\n';
 
 let root: string;
-/** Two folders of the same shapes, other weights: `b`'s data file is written over `a`'s. */
+/** Folders of the same shapes, other weights: `b`'s data file is written over `a`'s, `c`'s over `b`'s. */
 let folderA: string;
 let folderB: string;
+let folderC: string;
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'relay-weights-changed-'));
   const tokenizer = buildTinyTokenizer();
-  [folderA, folderB] = [7, 8].map((seed, i) => {
+  [folderA, folderB, folderC] = [7, 8, 9].map((seed, i) => {
     const spec = { ...tinyModelSpec(), seed };
     const folder = join(root, `model-${i}`);
     mkdirSync(join(folder, 'onnx'), { recursive: true });
@@ -87,4 +88,18 @@ test('the fingerprint of files: the same while untouched, another once one is wr
   assert.match(first, /\|missing$/);
   writeOver(file, join(folderB, 'config.json'));
   assert.notEqual(filesFingerprint([file, join(root, 'nothing')]), first);
+});
+
+test('a session open while the weights are written over does not leave its old-weights cache to be reused when it ends', async () => {
+  await rt?.dispose();
+  rt = await createLocalRuntime(folderB, { variant: 'fp32' });
+  const open = await rt.createSession();
+  await open.prefill(PROMPT);
+  writeOver(join(folderB, 'onnx', 'model.onnx_data'), join(folderC, 'onnx', 'model.onnx_data'));
+  // A session created after the change drops the kept caches; the one still open holds KV of the old weights.
+  const other = await rt.createSession();
+  await other.dispose();
+  await open.dispose();
+  const after = await prefill(PROMPT + 'Fine');
+  assert.equal(after.reusedTokens, 0, 'the cache the open session computed with the old weights is not reused');
 });

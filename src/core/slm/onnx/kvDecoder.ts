@@ -108,6 +108,8 @@ export class KvDecoderSession implements SlmSession {
   private disposed = false;
   /** Told by the first prefill's result: why the kept caches were dropped as this session was created. */
   private keptCachesDropped: string | undefined;
+  /** The kept caches' generation (KvPrefixCache.generation) when this session opened: its cache is kept only if the weights did not change since. */
+  private readonly weightsGeneration: number;
   /**
    * The last generate's detokenizer, while nothing was fed after it: a character whose first
    * bytes that call wrote (a 1-token step, a refusal) ends in the next call, which must continue
@@ -122,6 +124,7 @@ export class KvDecoderSession implements SlmSession {
   ) {
     this.id = `s${nextSessionNumber++}`;
     this.keptCachesDropped = options.keptCachesDropped;
+    this.weightsGeneration = model.prefixCache?.generation ?? 0;
     const { io } = model;
     if (model.newTokenKvOutputs) {
       const Store = model.kvLayout === 'token-major' ? TokenMajorKvCache : CompactKvCache;
@@ -210,7 +213,7 @@ export class KvDecoderSession implements SlmSession {
       const kv = this.kv;
       this.kv = undefined;
       // What the cache holds (pending ids never reached it) is kept for a later prompt that starts the same way.
-      if (kv && this.model.prefixCache) this.model.prefixCache.keep(this.contextIds.slice(0, this.pastLength), kv, this.checkpoints);
+      if (kv && this.model.prefixCache) this.model.prefixCache.keep(this.contextIds.slice(0, this.pastLength), kv, this.checkpoints, this.weightsGeneration);
       else kv?.release();
       this.logits = undefined;
     });

@@ -60,6 +60,13 @@ export class KvPrefixCache {
   private readonly kept: KeptCache[] = [];
   private clock = 0;
   private closed = false;
+  /** Counts clear()s: a session opened before one holds KV of the old weights, and keep() refuses it. */
+  private weightsGeneration = 0;
+
+  /** What a session notes when it opens and gives back to keep(). */
+  get generation(): number {
+    return this.weightsGeneration;
+  }
 
   constructor(
     private readonly budgetBytes: number,
@@ -125,8 +132,9 @@ export class KvPrefixCache {
    * prefix that fits it (a long chat goes on from there), and as the most recently used it
    * stays while older ones go: it never evicts the others and then itself.
    */
-  keep(ids: number[], kv: KvCacheStore, checkpoints: LogitsCheckpoint[] = []): void {
-    if (this.closed || ids.length === 0 || kv.length !== ids.length) {
+  keep(ids: number[], kv: KvCacheStore, checkpoints: LogitsCheckpoint[] = [], generation = this.weightsGeneration): void {
+    // A session that was open while the weights changed computed its KV with the old ones.
+    if (this.closed || generation !== this.weightsGeneration || ids.length === 0 || kv.length !== ids.length) {
       kv.release();
       this.fitBudget();
       return;
@@ -163,6 +171,7 @@ export class KvPrefixCache {
 
   /** Frees every kept cache (they were computed by weights that are no longer the model's); later ones are kept again. */
   clear(): void {
+    this.weightsGeneration++;
     for (const c of [...this.kept]) this.evict(c);
   }
 
