@@ -12,7 +12,7 @@ import { collectRelay } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { createProcessRuntime, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { fakeWorkerStarts, HANDOFF_TOKEN, writeFakeWorker } from '../slm/fakeWorker';
+import { fakeWorkerStarts, HANDOFF_TOKEN, killFakeWorkers, writeFakeWorker } from '../slm/fakeWorker';
 import { within as settlesWithin } from '../providers/servers/collect';
 import { DoubleProvider } from './doubles';
 
@@ -32,14 +32,7 @@ before(() => {
   writeFakeWorker(fake);
 });
 after(() => {
-  // A failing test may leave one (its runtime's dispose() stops them all otherwise).
-  for (const pid of readFileSync(join(dir, 'starts.log'), 'utf8').split('\n').filter(Boolean).map(Number)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
+  killFakeWorkers(fake);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -105,6 +105,20 @@ export function writeFakeWorker(path: string): void {
   writeFileSync(join(path, '..', 'starts.log'), '');
 }
 
+/** Kills every process the fake worker at `path` started (a failing test may leave one; its runtime's dispose() stops them otherwise). */
+export function killFakeWorkers(path: string): void {
+  for (const pid of readFileSync(join(path, '..', 'starts.log'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
 /** How many times the fake worker at `path` was started. */
 export function fakeWorkerStarts(path: string): number {
   return readFileSync(join(path, '..', 'starts.log'), 'utf8')

@@ -2,12 +2,12 @@
 // before it counts, so that a dead process is not started again (a reload takes minutes) just to
 // count an answer's figures. Reading it starts nothing. Real child processes (the fake worker).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
-import { fakeWorkerStarts, writeFakeWorker } from './fakeWorker';
+import { fakeWorkerStarts, killFakeWorkers, writeFakeWorker } from './fakeWorker';
 
 /** Far longer than any of these takes; reached only by something that hangs. */
 const ENDS_WITHIN_MS = 30_000;
@@ -21,13 +21,7 @@ before(() => {
   writeFakeWorker(fake);
 });
 after(() => {
-  for (const pid of readFileSync(join(dir, 'starts.log'), 'utf8').split('\n').filter(Boolean).map(Number)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
+  killFakeWorkers(fake);
   rmSync(dir, { recursive: true, force: true });
 });
 
