@@ -406,7 +406,9 @@ export class TurnView {
 
   /** What each figure of the strip means (its hover), folded under it: where a keyboard and a screen reader reach it too. */
   private statsNotes(stats: StatsView): HTMLElement {
-    const items = this.shownStatItems(stats).map((item) => h('li', {}, [h('strong', { text: `${item.label}: ` }), item.hint]));
+    const items = this.shownStatItems(stats).map((item) =>
+      h('li', {}, [h('span', { className: 'relay-stats-note-label', text: `${item.label}: ` }), item.hint]),
+    );
     return h('details', { className: 'relay-stats-notes' }, [h('summary', { text: 'What these figures mean' }), h('ul', {}, items)]);
   }
 
