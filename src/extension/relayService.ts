@@ -13,7 +13,7 @@ import { RecentPrompts } from '../core/relay/recentPrompts';
 import { baseUrlOf } from '../core/providers/endpoints';
 import { createAgents } from '../core/providers/http';
 import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
-import { runRelay } from '../core/relay/engine';
+import { runRelay, SLM_RESTARTING } from '../core/relay/engine';
 import { fitConversation } from '../core/relay/fitConversation';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TokenRatioStore } from '../core/relay/tokenRatioStore';
@@ -101,11 +101,8 @@ export interface AnswerOutcome {
   error?: { message: string; fix?: FixAction };
 }
 
-/** What an answer stopped before it began was waiting for: the small model's first load, */
+/** What an answer stopped before it began was waiting for: the small model's first load (or a new process of it: SLM_RESTARTING). */
 const SLM_LOADING = 'the small model was still loading';
-/** or a new process of the small model, after its last one ended (a crash, the OOM killer). */
-const SLM_RESTARTING =
-  'the small model was restarting (its process had ended, and a new one loads the model again). It goes on loading in the background; ask again once it is ready';
 
 /** Ends as `promise` does, or when `signal` aborts (rejecting with StoppedError): "Relay: Stop" must end an answer even while the model it waits on hangs. */
 function untilStopped<T>(promise: Promise<T>, signal: AbortSignal | undefined, waitingFor: string | (() => string) = SLM_LOADING): Promise<T> {

@@ -1015,8 +1015,8 @@ function slmCanCount(slm: SlmRuntime): boolean {
   return (slm as { readonly running?: unknown }).running !== false;
 }
 
-/** What the answer waited on when stopped there (the words of relayService.ts's SLM_RESTARTING, which says so before the engine starts). */
-const SLM_RESTARTING =
+/** What an answer stopped before it began waited on when its small model's process had ended (a crash, the OOM killer); the extension says it too, before the engine starts. */
+export const SLM_RESTARTING =
   'the small model was restarting (its process had ended, and a new one loads the model again). It goes on loading in the background; ask again once it is ready';
 
 /** Stop while the SLM's process restarted before the answer began: the answer ends as stopped, and says why it had waited. */
