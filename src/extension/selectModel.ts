@@ -10,7 +10,7 @@
  */
 import * as vscode from 'vscode';
 import { downloadModel, type DownloadProgress } from '../core/models/downloader';
-import { formatBytes, isModelDownloadError, ModelDownloadError } from '../core/models/errors';
+import { formatBytes, isModelDownloadError, ModelDownloadError, type ModelDownloadErrorCode } from '../core/models/errors';
 import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubContext, type HubFile } from '../core/models/hubApi';
 import { withoutCredentials } from '../core/http/shownUrl';
 import { DEFAULT_HUB_TIMEOUTS } from '../core/models/hubHttp';
@@ -416,13 +416,12 @@ async function showDownloadError(
     );
     return;
   }
-  const actions: string[] = [];
   const code = isModelDownloadError(error) ? error.code : undefined;
-  if (code === 'gated') actions.push('Set Model Hub Token', 'Open Model Page');
-  if (code === 'network' || code === 'server' || code === 'disk_full' || code === 'checksum') actions.push('Retry');
-  const choice = await vscode.window.showErrorMessage(`Relay: ${message}`, ...actions);
+  const choice = await vscode.window.showErrorMessage(`Relay: ${message}`, ...downloadErrorActions(code));
   if (choice === 'Set Model Hub Token') {
-    if (await setHubToken(context)) await pickVariantAndDownload(context, repo, revision, pin);
+    const outcome = await askHubToken(context);
+    // A refused token may be replaced or removed (public models need none): either is worth another try.
+    if (outcome === 'stored' || (outcome === 'removed' && code === 'token_refused')) await pickVariantAndDownload(context, repo, revision, pin);
   } else if (choice === 'Open Model Page') {
     // The endpoint may carry user:password; a browser's address bar and history must not.
     await vscode.env.openExternal(vscode.Uri.parse(new URL(repo, withoutCredentials(normalizeEndpoint(hubEndpoint()))).href));
@@ -432,14 +431,46 @@ async function showDownloadError(
   }
 }
 
-/** "Relay: Set Model Hub Token": an access token for gated repositories, in SecretStorage only. */
+/**
+ * The buttons of a failed download's notification. Every code is named (the switch is
+ * exhaustive), so a new one cannot fall through to another's buttons: a refused token is
+ * fixed by the token alone, a gated repository also by accepting its terms on its page.
+ */
+function downloadErrorActions(code: ModelDownloadErrorCode | undefined): string[] {
+  switch (code) {
+    case 'gated':
+      return ['Set Model Hub Token', 'Open Model Page'];
+    case 'token_refused':
+      return ['Set Model Hub Token'];
+    case 'network':
+    case 'server':
+    case 'disk_full':
+    case 'checksum':
+      return ['Retry'];
+    case 'bad_request':
+    case 'not_found':
+    case 'unverifiable':
+    case 'size':
+    case 'busy':
+    case 'cancelled':
+    case undefined:
+      return [];
+  }
+}
+
+/** "Relay: Set Model Hub Token": an access token for gated repositories, in SecretStorage only. True when one was stored. */
 export async function setHubToken(context: vscode.ExtensionContext): Promise<boolean> {
+  return (await askHubToken(context)) === 'stored';
+}
+
+/** Asks for the hub token and stores it, or removes the stored one when the box is left empty; undefined when nothing changed. */
+async function askHubToken(context: vscode.ExtensionContext): Promise<'stored' | 'removed' | undefined> {
   let origin: string;
   try {
     origin = normalizeEndpoint(hubEndpoint()).origin;
   } catch (error) {
     void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);
-    return false;
+    return undefined;
   }
   const token = await vscode.window.showInputBox({
     title: `Relay: access token for ${origin}`,
@@ -449,20 +480,20 @@ export async function setHubToken(context: vscode.ExtensionContext): Promise<boo
     // Empty removes; anything else must have a key's shape (the message never quotes it).
     validateInput: (typed) => typedKeyProblem(typed, 'token'),
   });
-  if (token === undefined) return false;
+  if (token === undefined) return undefined;
   const store = tokens(context);
   await store.migrateLegacy(MODEL_HUB, origin);
   if (token.trim() === '') {
     await store.remove(MODEL_HUB, origin);
     void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} was removed.`);
-    return false;
+    return 'removed';
   }
   try {
     await store.store(MODEL_HUB, origin, token.trim());
   } catch (error) {
     void vscode.window.showErrorMessage(`Relay: the model hub token was not stored. ${(error as Error).message}`);
-    return false;
+    return undefined;
   }
   void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} is stored.`);
-  return true;
+  return 'stored';
 }

@@ -5,7 +5,8 @@
 export type ModelDownloadErrorCode =
   | 'bad_request' // a repo id, revision or file path we refuse to use
   | 'not_found' // 404 (or the hub's RepoNotFound): repo, revision or file missing
-  | 'gated' // 401/403: gated or private repo, token missing, wrong or not granted
+  | 'gated' // 401/403: gated or private repo, token missing or not granted access
+  | 'token_refused' // 401 (or "Invalid credentials") to the token sent: invalid, expired or revoked; replace or remove it
   | 'network' // connection refused, reset, dropped or idle after the retries
   | 'server' // 5xx / 429 after the retries, or a response we cannot use
   | 'checksum' // sha256 / git oid still wrong after one fresh retry, or not the pinned one

@@ -155,7 +155,7 @@ export async function statusError(
     const tokenRefused = code !== 'GatedRepo' && (status === 401 || INVALID_CREDENTIALS.test(serverMessage));
     if (context.token && tokenRefused) {
       return new ModelDownloadError(
-        'gated',
+        'token_refused',
         `The model hub refused the hub token stored for ${publicEndpoint.origin} with HTTP ${status}${quotedServerMessage}: the token is invalid, expired or revoked. Create a read token at ${new URL('settings/tokens', publicEndpoint).href} and run "${SET_HUB_TOKEN_COMMAND}" to replace it, or run it and leave the box empty to remove the token (public models need none), then download again.`,
         file,
       );

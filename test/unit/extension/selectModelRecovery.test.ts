@@ -1,11 +1,12 @@
 // "Relay: Select Model" when things go wrong, against a local hub (fakeHub: 127.0.0.1
 // servers that answer as huggingface.co and its CDN): "Retry" after the repository moved on
 // reads the file list again (the old one can only fail the same way), "Open Model Page"
-// never carries the endpoint's user:password to the browser, and the config.json check
+// never carries the endpoint's user:password to the browser, a hub token the hub refuses is
+// offered "Set Model Hub Token" only (no page to open), and the config.json check
 // before a download runs under the cancellable progress notification. Only the VS Code API
 // is a stand-in.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import {
@@ -23,6 +24,7 @@ import {
 } from './vscodeStub';
 useVscodeStub();
 import { demoRepoFiles, FakeHub } from '../models/fakeHub';
+import { KeyStore, MODEL_HUB } from '../../../src/extension/keyStore';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -125,6 +127,54 @@ test("Open Model Page opens the model's page without the endpoint's user:passwor
   assert.match(errors[0], /The model hub refused meta-like\/Gated-ONNX with HTTP 403/);
   assert.deepEqual(opened, [`${hub.endpoint}/${GATED}`]);
   for (const shown of [...errors, ...opened]) assert.ok(!shown.includes('pa55word') && !shown.includes('alice'), shown);
+});
+
+test('a hub token the hub no longer accepts offers Set Model Hub Token, not Open Model Page; leaving the box empty removes it and downloads the public model', async () => {
+  const ext = extensionContext();
+  resetSettings({ 'relay.models.hubEndpoint': hub.endpoint });
+  const origin = new URL(hub.endpoint).origin;
+  const EXPIRED = 'hf_expiredToken98765';
+  await new KeyStore(ext.context.secrets, ext.context.globalState, async () => false).store(MODEL_HUB, origin, EXPIRED);
+  hub.repos.set(REPO, { commit: 'a'.repeat(40), files: demoRepoFiles() });
+  // As huggingface.co answers an expired or revoked token, even for a public repository.
+  hub.intercept = (server, req, res) => {
+    if (server !== 'hub' || req.headers.authorization !== `Bearer ${EXPIRED}`) return false;
+    res.writeHead(401, { 'content-type': 'application/json', 'x-error-message': 'Invalid credentials in Authorization header' });
+    res.end(JSON.stringify({ error: 'Invalid credentials in Authorization header' }));
+    return true;
+  };
+  const errors: { text: string; buttons: string[] }[] = [];
+  answerQuestions((q) => {
+    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Another model hub repository/.test(item.label));
+    if (q.api === 'showInputBox' && /model hub repository/.test(q.text)) return REPO;
+    if (q.api === 'showQuickPick' && /which variant/.test(q.text)) return q.items.find((item) => item.option?.variant === 'int8');
+    if (q.api === 'showErrorMessage') {
+      errors.push({ text: q.text, buttons: q.items });
+      return 'Set Model Hub Token';
+    }
+    // "Relay: Set Model Hub Token", left empty: the token is removed (public models need none).
+    if (q.api === 'showInputBox' && q.text === `Relay: access token for ${origin}`) return '';
+    return undefined;
+  });
+  const from = questionsAsked.length;
+  try {
+    await selectModel(ext.context);
+  } finally {
+    hub.intercept = undefined;
+  }
+
+  assert.equal(errors.length, 1, errors.map((e) => e.text).join(' | '));
+  assert.match(errors[0].text, /refused the hub token stored for http:\/\/127\.0\.0\.1:\d+ with HTTP 401/);
+  assert.deepEqual(errors[0].buttons, ['Set Model Hub Token'], 'the token is the fix: no model page to open');
+  const box = questionsAsked.slice(from).find((q) => q.api === 'showInputBox' && q.text === `Relay: access token for ${origin}`);
+  assert.ok(box, 'Set Model Hub Token asked for the token');
+  assert.equal(await ext.context.secrets.get(`relay.models.hubToken@${origin}`), undefined, 'the empty box removed the refused token');
+  const folder = settings.get('relay.slm.modelFolder');
+  assert.ok(typeof folder === 'string' && existsSync(join(folder, GRAPH)), `then the public model downloaded without a token (${String(folder)})`);
+  assert.ok(
+    hub.requests({ pathIncludes: GRAPH }).every((r) => r.authorization === undefined),
+    'the weights were fetched without it',
+  );
 });
 
 test('the config.json check before a download runs under the progress notification, and cancelling it stops there', async () => {

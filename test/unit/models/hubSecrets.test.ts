@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { readRepoText } from '../../../src/core/models/hubApi';
+import { ModelDownloadError } from '../../../src/core/models/errors';
 import { DEFAULT_HUB_TIMEOUTS } from '../../../src/core/models/hubHttp';
 
 const TOKEN = 'hf_SECRETtoken1234567890abcdef';
@@ -27,10 +28,15 @@ before(async () => {
 after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 async function failureOf(endpoint: string, token?: string): Promise<string> {
+  return (await errorOf(endpoint, token)).message;
+}
+
+async function errorOf(endpoint: string, token?: string): Promise<ModelDownloadError> {
   try {
     await readRepoText({ endpoint, token, timeouts: DEFAULT_HUB_TIMEOUTS }, 'org/model', 'main', 'config.json');
   } catch (error) {
-    return (error as Error).message;
+    assert.ok(error instanceof ModelDownloadError, String(error));
+    return error;
   }
   assert.fail('the hub answered an error: the read must fail');
 }
@@ -100,7 +106,10 @@ test('a 401 to a token the hub no longer accepts says the stored token is invali
       res.writeHead(401, { 'content-type': 'application/json', 'x-error-message': refusal });
       res.end(JSON.stringify({ error: refusal }));
     };
-    const message = await failureOf(base, TOKEN);
+    const error = await errorOf(base, TOKEN);
+    // Its own code: the extension offers to replace the token, not the repository's page (no terms to accept).
+    assert.equal(error.code, 'token_refused');
+    const message = error.message;
     assert.match(message, /refused the hub token stored for http:\/\/127\.0\.0\.1:\d+ with HTTP 401 \("Invalid credentials in Authorization header/);
     assert.match(message, /the token is invalid, expired or revoked/);
     assert.match(message, /run "Relay: Set Model Hub Token" to replace it, or run it and leave the box empty to remove the token/);
@@ -120,7 +129,9 @@ test("a 403, or a 401 the hub marks GatedRepo, to a token still says to accept t
       res.writeHead(status, headers);
       res.end('{}');
     };
-    const message = await failureOf(base, TOKEN);
+    const error = await errorOf(base, TOKEN);
+    assert.equal(error.code, 'gated', `HTTP ${status}`);
+    const message = error.message;
     assert.match(message, new RegExp(`refused org/model \\(config\\.json\\) with HTTP ${status}: the access token was refused or has not been granted access`));
     assert.match(message, /accept its terms while signed in with the account of your token/);
     assert.match(message, /The hub said: "Access to model org\/model is restricted\."/);
