@@ -9,13 +9,15 @@
  *     other rows ran, to match the most accurate relay row (as in the paper's table):
  *     p = (acc_relay - acc_SLM) / (acc_LLM - acc_SLM); needs slm-only and llm-only.
  *   all: slm-only, llm-only, command, confidence@0.7, confidence@0.9, matched-router.
- * `=<folder>` after a row runs it with another SLM (e.g. an ablation checkpoint); the
- * matched router then uses the SLM of the slm-only row.
+ * `=<folder>` after a row runs it with another SLM (e.g. an ablation checkpoint; a leading `~`
+ * is the home folder, as in the path settings); the matched router then uses the SLM of the
+ * slm-only row.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { RelayMode } from '../core/relay/events';
 import { UsageError } from './args';
+import { expandPath } from './config';
 import { policyOf, RELAY_MODES, type EvalRowKind, type EvalValue } from '../core/relay/policies/registry';
 
 export const ALL_MODES = 'slm-only,llm-only,command,confidence@0.7,confidence@0.9,matched-router';
@@ -83,7 +85,8 @@ function parseOne(text: string, folderExists: (path: string) => boolean): EvalMo
     throw new UsageError(`--modes: '${text}': ${parsed.kind} takes no SLM folder (the matched router uses the slm-only row's SLM).`);
   }
   if (folder === undefined) return parsed;
-  const slmFolder = resolve(folder);
+  // A shell mostly leaves a ~ after '=' as it is (slm-only=~/models/slm): expanded here as in the path settings.
+  const slmFolder = resolve(expandPath(folder));
   if (!folderExists(slmFolder)) throw new UsageError(`--modes: '${text}': the SLM folder ${slmFolder} does not exist (or is not a folder).`);
   return { ...parsed, slmFolder };
 }

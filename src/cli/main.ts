@@ -231,7 +231,8 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
       return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo });
     case 'eval': {
-      const data = rest.length === 1 ? rest[0] : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
+      // A quoted ~ ("~/data.jsonl") reaches here unexpanded: the home folder, as in --out.
+      const data = rest.length === 1 ? expandPath(rest[0]) : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
       if (data === undefined)
         throw new UsageError(
           'Usage: relay eval <data.jsonl> [--modes all|command,slm-only,...] [--limit N] [--offset N] [--concurrency N] [--out prefix] [--fresh] (or relay eval --demo)',

@@ -124,6 +124,25 @@ export function errorReporter(err: Output): (event: RelayEvent) => void {
   };
 }
 
+/**
+ * An answer's renderer (`answer`, on stdout) with its error where it cannot be missed: on
+ * stderr, where a redirected stdout (`relay solve ... > answer.txt`) cannot hide it; on a
+ * terminal it follows the answer inline instead, and is not said again on stderr when that is
+ * the terminal too. With `json` stdout is for machines: the error goes to stderr only.
+ */
+export function answerWithError(
+  io: { stdout: Output; stderr: Output },
+  answer: (event: RelayEvent) => void,
+  options: { json: boolean },
+): (event: RelayEvent) => void {
+  const inline = !options.json && io.stdout.isTTY;
+  const report = inline && io.stderr.isTTY ? undefined : errorReporter(io.stderr);
+  return (event) => {
+    if (event.type !== 'error' || inline) answer(event);
+    report?.(event);
+  };
+}
+
 /** Both renderers at once. */
 export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event: RelayEvent) => void {
   return (event) => {

@@ -1,5 +1,6 @@
 /** The CLI's adapter to the composition root: its small model, keys, templates and settings. */
-import { existsSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { basename } from 'node:path';
 import { parseBaseUrl } from '../core/providers/base';
 import { settingRef } from '../core/settingNames';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRuntime';
@@ -39,6 +40,8 @@ export function checkModelSettings(config: CliConfig): void {
   }
   if (config.slm.kind !== 'onnx' && config.slm.serverUrl.trim() !== '') checkServerUrl(config.slm.serverUrl.trim());
   if (config.slm.folder) checkModelFolder(config.slm.folder, config.slm.kind === 'onnx' ? "an ONNX export's folder" : "the served model's folder");
+  // An in-process LLM (onnx-local) renders with its own template: --template-folder is not used there.
+  if (config.provider.templateFolder && !providerOf(kind).inProcess) checkTemplatePath(config.provider.templateFolder);
 }
 
 function checkServerUrl(text: string): void {
@@ -67,6 +70,47 @@ function checkModelFolder(folder: string, what: string): void {
   if (readdirSync(folder).length === 0)
     throw new UsageError(`The small model folder ${folder} is empty: download the model's files into it, or pass --slm <${what}>.`);
 }
+
+/** The most a tokenizer_config.json is taken to be: a bigger file (model weights) is not read to find out it is not one. */
+const MAX_TOKENIZER_CONFIG_BYTES = 64 * 1024 * 1024;
+
+/**
+ * --template-folder as loadChatTemplateRenderer (src/core/providers/chatTemplate.ts) can use
+ * it: a folder holding tokenizer_config.json or chat_template.jinja, or a tokenizer_config.json
+ * (a JSON file, of any name; the chat_template.jinja beside it wins, as in the loader). A
+ * chat_template.jinja named itself, another file or an empty folder is refused here.
+ */
+function checkTemplatePath(path: string): void {
+  const fix = `Pass --template-folder <a model folder, or its tokenizer_config.json> (or set RELAY_TEMPLATE_FOLDER).`;
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    throw new UsageError(`The chat template path ${path} does not exist. ${fix}`);
+  }
+  if (stats.isDirectory()) {
+    const entries = readdirSync(path);
+    if (entries.length === 0)
+      throw new UsageError(`The chat template folder ${path} is empty: download the model's tokenizer_config.json into it, or ${lowerFirst(fix)}`);
+    if (!entries.includes('tokenizer_config.json') && !entries.includes('chat_template.jinja'))
+      throw new UsageError(`The chat template folder ${path} holds no tokenizer_config.json (nor chat_template.jinja). ${fix}`);
+    return;
+  }
+  if (basename(path) === 'chat_template.jinja')
+    throw new UsageError(`--template-folder names the template file ${path}; pass the folder that holds it instead (or its tokenizer_config.json).`);
+  let isJson = false;
+  if (stats.isFile() && stats.size <= MAX_TOKENIZER_CONFIG_BYTES) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+      isJson = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+    } catch {
+      isJson = false;
+    }
+  }
+  if (!isJson) throw new UsageError(`The chat template path ${path} is a file that is not a tokenizer_config.json (a JSON object). ${fix}`);
+}
+
+const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text.slice(1);
 
 export async function openSlm(config: CliConfig): Promise<CliSlm> {
   checkModelSettings(config);

@@ -9,8 +9,8 @@ import { decodeUtf8, MAX_STDIN_BYTES } from '../commandLine';
 import type { CliConfig } from '../config';
 import {
   allOf,
+  answerWithError,
   declineReporter,
-  errorReporter,
   exitCodeOf,
   printableJson,
   readingReporter,
@@ -142,14 +142,9 @@ export async function runAsk(
     const prompt = await composition.prepare(messages);
     const colour = useColour(io.stdout);
     let failure: { code: string; message: string } | undefined;
-    const answerRenderer = streamRenderer(io.stdout, colour);
-    // The error goes to stderr, where `relay solve ... > answer.txt` cannot hide it; on a terminal it
-    // follows the answer inline instead (once: not again on stderr when that is the terminal too).
-    // With --json stdout holds the JSON line alone (the error is in it, and on stderr).
-    const inline = !options.json && io.stdout.isTTY;
     const render = allOf(
-      options.json ? () => undefined : (event) => (event.type !== 'error' || inline ? answerRenderer(event) : undefined),
-      inline && io.stderr.isTTY ? () => undefined : errorReporter(io.stderr),
+      // With --json stdout holds the JSON line alone (the error is in it, and on stderr).
+      answerWithError(io, options.json ? () => undefined : streamRenderer(io.stdout, colour), { json: options.json }),
       (event) => {
         if (event.type === 'error') failure ??= { code: event.code, message: event.message };
       },

@@ -12,7 +12,7 @@ import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResol
 import type { RelayEvent } from '../../core/relay/events';
 import { UsageError } from '../args';
 import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, demoStatsPriceNote, findDemoModels } from '../demoModels';
-import { exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, terminalSafe, useColour, type Output } from '../render';
+import { answerWithError, exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, terminalSafe, useColour, type Output } from '../render';
 import { solveMessages } from './ask';
 
 export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
@@ -67,7 +67,8 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
     };
     const { answer, stats } = await collectRelay(
       { ...common, mode, llm, commandReplacement: traits.commandReplacement },
-      colour ? streamRenderer(out, true) : bracketRenderer(out),
+      // The error as solve's: on stderr, where `relay demo > out.txt` cannot hide it; inline on a terminal.
+      answerWithError(io, colour ? streamRenderer(out, true) : bracketRenderer(out), { json: options.json }),
     );
     const predicted = extractAnswer(answer);
     const correct = answersMatch(predicted, reference);

@@ -1,8 +1,9 @@
 /**
  * The CLI at its edges: where an answer's error goes, paths in settings, files too big to
  * explain, settings overridden by a later layer, a missing config file, bad model addresses,
- * Ctrl-C on standard input, config files with a BOM, text that is not UTF-8, and the help a
- * mistyped command gets. In-process on a scripted ONNX SLM and HTTP servers on 127.0.0.1.
+ * Ctrl-C on standard input, config files with a BOM, text that is not UTF-8, the help a
+ * mistyped command gets, --template-folder checked up front, the demo's error on stderr and ~ in
+ * relay eval's paths. In-process on a scripted ONNX SLM and HTTP servers on 127.0.0.1.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,11 +16,16 @@ import { pathToFileURL } from 'node:url';
 import { UsageError } from '../../../src/cli/args';
 import { readAllText } from '../../../src/cli/commandLine';
 import { explainMessages } from '../../../src/cli/commands/ask';
+import { runDemo } from '../../../src/cli/commands/demo';
 import { loadConfig } from '../../../src/cli/config';
+import { parseModeSpecs } from '../../../src/cli/evalModes';
 import { HELP } from '../../../src/cli/main';
+import { checkModelSettings } from '../../../src/cli/setup';
+import { ProviderError } from '../../../src/core/providers/errors';
+import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
 import { ChatTemplate, MAX_RENDERED_PROMPT_CHARS } from '../../../src/core/slm/chatTemplate';
 import { sendJson, type Responder } from '../providers/servers/harness';
-import { runCli, scriptedSolveFlags, scriptedSolveSlm, withServer } from './runCli';
+import { capture, noSettingsFile, runCli, scriptedSolveFlags, scriptedSolveSlm, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -283,4 +289,84 @@ test('-h is the help, --version the version; a typo gets a suggestion; a key on 
   assert.equal(config.slm.variant, 'q4');
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ temprature: 0.2 }));
   assert.throws(() => loadConfig(new Map(), { RELAY_HOME: dir }), usageError(/unknown setting 'temprature'\. Did you mean 'temperature'\?/));
+});
+
+test('--template-folder: a file that is no tokenizer_config.json, a chat_template.jinja or an empty folder is a usage mistake (exit 2) said before anything opens', async () => {
+  const env = { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work) };
+  const check = (templateFolder: string, provider = 'openai-completions') =>
+    checkModelSettings(
+      loadConfig(
+        new Map([
+          ['provider', provider],
+          ['template-folder', templateFolder],
+        ]),
+        env,
+      ),
+    );
+  const dir = join(work, 'templates');
+  mkdirSync(join(dir, 'empty'), { recursive: true });
+  mkdirSync(join(dir, 'other'), { recursive: true });
+  writeFileSync(join(dir, 'other', 'README.md'), 'no template here');
+  writeFileSync(join(dir, 'notes.txt'), 'not JSON');
+  writeFileSync(join(dir, 'chat_template.jinja'), '{{ messages[0].content }}');
+  writeFileSync(join(dir, 'my_config.json'), JSON.stringify({ chat_template: '{{ messages[0].content }}' }));
+  assert.throws(() => check(join(dir, 'notes.txt')), usageError(/notes\.txt is a file that is not a tokenizer_config\.json.*--template-folder/));
+  assert.throws(() => check(join(dir, 'empty')), usageError(/empty is empty.*--template-folder/));
+  assert.throws(() => check(join(dir, 'other')), usageError(/holds no tokenizer_config\.json.*--template-folder/));
+  assert.throws(() => check(join(dir, 'chat_template.jinja')), usageError(/--template-folder names the template file .*pass the folder that holds it/));
+  assert.throws(() => check(join(dir, 'missing')), usageError(/does not exist.*--template-folder/));
+  // What loadChatTemplateRenderer takes: a model folder, its tokenizer_config.json, any JSON file of that form.
+  check(slmFolder);
+  check(join(slmFolder, 'tokenizer_config.json'));
+  check(join(dir, 'my_config.json'));
+  // onnx-local renders with its own template: the setting is not used, so not checked.
+  check(join(dir, 'notes.txt'), 'onnx-local');
+  // The command refuses it before the SLM opens or the server is called (nothing listens on port 1).
+  await assert.rejects(
+    run([
+      'provider',
+      'test',
+      '--provider',
+      'openai-completions',
+      '--base-url',
+      'http://127.0.0.1:1/v1',
+      '--model',
+      'm',
+      '--template-folder',
+      join(dir, 'empty'),
+    ]),
+    usageError(/is empty/),
+  );
+});
+
+test('relay demo: an answer that failed names its error on stderr when stdout is redirected, not only on stdout', async () => {
+  // The demo LLM fails on its first call.
+  const original = OnnxLocalProvider.prototype.continue;
+  OnnxLocalProvider.prototype.continue = async function* () {
+    throw new ProviderError('bad_request', 'the demo LLM broke');
+  };
+  try {
+    const stdout = capture();
+    const stderr = capture();
+    const code = await runDemo({ stdout: stdout.out, stderr: stderr.out }, { json: false, signal: new AbortController().signal });
+    assert.equal(code, 1);
+    assert.match(stderr.text(), /relay: error \([^)]+\): .*the demo LLM broke/);
+    // stdout is a file here (not a terminal): it keeps the answer and the stats, not a copy of the error.
+    assert.doesNotMatch(stdout.text(), /the demo LLM broke/);
+    assert.match(stdout.text(), /Reference: /);
+  } finally {
+    OnnxLocalProvider.prototype.continue = original;
+  }
+});
+
+test("relay eval: a ~ in a row's =<folder> and in the data file's path is the home folder", async () => {
+  const seen: string[] = [];
+  const [row] = parseModeSpecs('slm-only=~/models/slm', {}, (path) => (seen.push(path), true));
+  assert.equal(row.slmFolder, join(homedir(), 'models', 'slm'));
+  assert.deepEqual(seen, [join(homedir(), 'models', 'slm')]);
+  assert.equal(parseModeSpecs('command=rel/slm', {}, () => true)[0].slmFolder, join(process.cwd(), 'rel', 'slm'), 'a relative folder: from the current folder');
+  await assert.rejects(
+    run(['eval', '~/relay-no-such-data.jsonl', '--slm', slmFolder]),
+    usageError(new RegExp(`cannot read ${join(homedir(), 'relay-no-such-data.jsonl').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`)),
+  );
 });
