@@ -269,14 +269,25 @@ export async function downloadModel(request: DownloadRequest): Promise<DownloadR
   checkRevision(request.revision);
   normalizeEndpoint(request.endpoint);
   if (request.files.length === 0) throw new ModelDownloadError('bad_request', `No files were asked for from ${request.repo}.`);
-  const paths = new Set<string>();
+  /** Each path as the file systems of macOS and Windows compare names: case and Unicode form aside. */
+  const paths = new Map<string, string>();
   for (const file of request.files) {
     checkFilePath(file.path);
+    const key = file.path.normalize('NFC').toLowerCase();
+    const earlier = paths.get(key);
     // Two entries of one path would download one file twice, or into one .partial at once.
-    if (paths.has(file.path)) {
+    if (earlier === file.path) {
       throw new ModelDownloadError('bad_request', `${file.path} is asked for twice in one download of ${request.repo}; list each file once.`, file.path);
     }
-    paths.add(file.path);
+    // On macOS and Windows they are one file: the later would overwrite the earlier, and both would be listed as there.
+    if (earlier !== undefined) {
+      throw new ModelDownloadError(
+        'bad_request',
+        `${request.repo} lists ${earlier} and ${file.path}, names that differ only in case: on macOS and Windows they are one file. Pick another model, or download it by hand.`,
+        file.path,
+      );
+    }
+    paths.set(key, file.path);
   }
   const checked = request.pinnedSha256 ? { ...request, files: applyPins(request, request.pinnedSha256) } : request;
   const folder = modelFolder(request.storageRoot, request.repo, request.revision);

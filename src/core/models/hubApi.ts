@@ -71,10 +71,24 @@ const MAX_NAME_BYTES = 255;
 const LONGEST_DOWNLOAD_SUFFIX = '.partial.json';
 
 /** A repository path we are willing to write under the model folder (no escaping it, every name short enough for a disk). */
+/** Characters no Windows file name may hold, control characters included. */
+const WINDOWS_INVALID = /[<>:"|?*\u0000-\u001f]/;
+/** Device names Windows reserves, with or without an extension. */
+const WINDOWS_RESERVED = /^(?:con|prn|aux|nul|com[1-9]|lpt[1-9])(?:\..*)?$/i;
+
 export function checkFilePath(path: string): void {
   const parts = path.split('/');
   if (path.length === 0 || path.startsWith('/') || path.includes('\\') || path.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')) {
     throw new ModelDownloadError('bad_request', `The model hub listed a file with an unsafe path (${JSON.stringify(path)}); it was not downloaded.`, path);
+  }
+  // A name Windows cannot hold, or holds as another file (`x.` is `x`, `x:y` a stream of `x`, `nul` a device).
+  const unportable = parts.find((part) => WINDOWS_INVALID.test(part) || /[. ]$/.test(part) || WINDOWS_RESERVED.test(part));
+  if (unportable !== undefined) {
+    throw new ModelDownloadError(
+      'bad_request',
+      `The model hub listed a file whose name ${JSON.stringify(unportable)} Windows cannot keep as it is (${JSON.stringify(path)}); it was not downloaded. Pick another model, or download it by hand.`,
+      path,
+    );
   }
   const longest = Math.max(...parts.slice(0, -1).map((part) => Buffer.byteLength(part)), Buffer.byteLength(parts[parts.length - 1] + LONGEST_DOWNLOAD_SUFFIX));
   if (longest > MAX_NAME_BYTES) {

@@ -435,6 +435,20 @@ describe('downloadModel', () => {
       'bad_request',
       /must start with https:\/\/ or http:\/\//,
     );
+    // Names Windows cannot keep as they are (a trailing dot is the same file, a colon a stream of another, nul a device).
+    for (const path of ['onnx/model.onnx_data_1.', 'onnx/model.onnx_data:evil', 'onnx/a<b>.json', 'nul.json', 'onnx/COM1', 'onnx/x ']) {
+      await rejectsWith(
+        downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path }], storageRoot: root }),
+        'bad_request',
+        /Windows cannot keep as it is/,
+      );
+    }
+    // Names that differ only in case are one file on macOS and Windows.
+    await rejectsWith(
+      downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: 'config.json' }, { path: 'Config.json' }], storageRoot: root }),
+      'bad_request',
+      /lists config\.json and Config\.json, names that differ only in case/,
+    );
     assert.equal(hub.log.length, 0);
   });
 
