@@ -33,7 +33,10 @@ async function answer(rt: LocalRuntime, prompt: string, maxTokens: number) {
   const result = await session.generate({ maxTokens });
   const ids = [...session.tokenIds];
   await session.dispose();
-  return { prefill, logits, tokens: result.tokens.map((t) => t.id), text: result.text, ids };
+  // The last sampled token is never fed to the model: the kept cache (most recently used
+  // first) holds the ids before it, and a later prompt can reuse no more than those.
+  const cachedIds = ids.slice(0, rt.keptKvCaches[0]?.tokens ?? 0);
+  return { prefill, logits, tokens: result.tokens.map((t) => t.id), text: result.text, ids, cachedIds };
 }
 
 const layouts: { variant: OnnxVariant; kvOutputs: KvOutputsMode }[] = [
@@ -76,7 +79,7 @@ describe('a new prompt starts from a kept cache', () => {
         } else {
           assert.ok(diff < 1e-4, `turn ${i + 1}: logits differ by ${diff}`);
         }
-        previous = withReuse.ids;
+        previous = withReuse.cachedIds;
         previousPromptLength = promptIds.length;
         prompt += withReuse.text + turn(message);
       }
