@@ -143,6 +143,27 @@ export function answerWithError(
   };
 }
 
+/** An answer's error as its JSON line carries it: the code and message that stderr says ("relay: error (code): message"). */
+export interface AnswerError {
+  code: string;
+  message: string;
+}
+
+/**
+ * Keeps an answer's first error for its JSON line (solve, explain and demo alike): `record`
+ * sees the answer's events; `json()` is `{ error: {code, message} }` for an answer that
+ * failed, else nothing (the line's other keys stay as they are).
+ */
+export function errorKeeper(): { record: (event: RelayEvent) => void; json: () => { error?: AnswerError } } {
+  let first: AnswerError | undefined;
+  return {
+    record: (event) => {
+      if (event.type === 'error') first ??= { code: event.code, message: event.message };
+    },
+    json: () => (first ? { error: first } : {}),
+  };
+}
+
 /** Both renderers at once. */
 export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event: RelayEvent) => void {
   return (event) => {

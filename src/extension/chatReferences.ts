@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 // Attached text is bounded as a selection to explain is.
 import { MAX_SELECTION_CHARS } from './commands';
 import { fencedCode } from '../core/codeFence';
+import { lineSpan } from '../shared/lineRange';
 
 export interface AttachedText {
   /** Where it is from: a workspace-relative path, with its lines for a range. */
@@ -81,7 +82,7 @@ async function readReference(id: string, value: unknown): Promise<AttachedText |
     const { start, end } = value.range;
     // A selection of whole lines ends at the next line's start: that line is not in it.
     const last = end.character === 0 && end.line > start.line ? end.line : end.line + 1;
-    return { label: `${vscode.workspace.asRelativePath(value.uri)}:${start.line + 1}-${last}`, text: document.getText(value.range) };
+    return { label: `${vscode.workspace.asRelativePath(value.uri)}:${lineSpan(start.line + 1, last)}`, text: document.getText(value.range) };
   }
   if (isUri(value)) return { label: vscode.workspace.asRelativePath(value), text: (await vscode.workspace.openTextDocument(value)).getText() };
   return undefined;

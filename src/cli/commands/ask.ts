@@ -11,6 +11,7 @@ import {
   allOf,
   answerWithError,
   declineReporter,
+  errorKeeper,
   exitCodeOf,
   printableJson,
   readingReporter,
@@ -24,6 +25,7 @@ import {
 import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
 import { CliDeps, openComposition, openSlm } from '../setup';
 import { fencedCode } from '../../core/codeFence';
+import { linesLabel } from '../../shared/lineRange';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
 export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
@@ -73,14 +75,14 @@ export function explainMessages(spec: string): ChatMessage[] {
   if (text.endsWith('\n')) lines.pop();
   const end = lastAsked ?? lines.length;
   if (start < 1 || start > lines.length) {
-    throw new UsageError(`relay explain: lines ${start}-${end} are outside ${file} (${lines.length} lines).`);
+    throw new UsageError(`relay explain: ${linesLabel(start, end)} ${start === end ? 'is' : 'are'} outside ${file} (${lines.length} lines).`);
   }
   const code = lines.slice(start - 1, Math.min(end, lines.length)).join('\n');
   const lang = extname(file).slice(1);
   return [
     {
       role: 'user',
-      content: `Explain what this code from ${file} (lines ${start}-${Math.min(end, lines.length)}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
+      content: `Explain what this code from ${file} (${linesLabel(start, Math.min(end, lines.length))}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
     },
   ];
 }
@@ -141,13 +143,11 @@ export async function runAsk(
     const llm = composition.llm;
     const prompt = await composition.prepare(messages);
     const colour = useColour(io.stdout);
-    let failure: { code: string; message: string } | undefined;
+    const failure = errorKeeper();
     const render = allOf(
       // With --json stdout holds the JSON line alone (the error is in it, and on stderr).
       answerWithError(io, options.json ? () => undefined : streamRenderer(io.stdout, colour), { json: options.json }),
-      (event) => {
-        if (event.type === 'error') failure ??= { code: event.code, message: event.message };
-      },
+      failure.record,
       readingReporter(io.stderr),
       waitReporter(io.stderr),
       declineReporter(io.stderr),
@@ -171,7 +171,7 @@ export async function runAsk(
             answer,
             ...(note ? { finish_note: note } : {}),
             ...(skipped ? { skipped_note: skipped } : {}),
-            ...(failure ? { error: failure } : {}),
+            ...failure.json(),
           }),
         ) + '\n',
       );

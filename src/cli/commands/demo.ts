@@ -12,7 +12,19 @@ import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResol
 import type { RelayEvent } from '../../core/relay/events';
 import { UsageError } from '../args';
 import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, demoStatsPriceNote, findDemoModels } from '../demoModels';
-import { answerWithError, exitCodeOf, printableJson, statsJson, statsLine, streamRenderer, terminalSafe, useColour, type Output } from '../render';
+import {
+  allOf,
+  answerWithError,
+  errorKeeper,
+  exitCodeOf,
+  printableJson,
+  statsJson,
+  statsLine,
+  streamRenderer,
+  terminalSafe,
+  useColour,
+  type Output,
+} from '../render';
 import { solveMessages } from './ask';
 
 export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
@@ -65,10 +77,15 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
       llmTemperature: 0,
       signal: options.signal,
     };
+    const failure = errorKeeper();
     const { answer, stats } = await collectRelay(
       { ...common, mode, llm, commandReplacement: traits.commandReplacement },
-      // The error as solve's: on stderr, where `relay demo > out.txt` cannot hide it; inline on a terminal.
-      answerWithError(io, colour ? streamRenderer(out, true) : bracketRenderer(out), { json: options.json }),
+      allOf(
+        // The error as solve's: on stderr, where `relay demo > out.txt` cannot hide it; inline on a terminal.
+        answerWithError(io, colour ? streamRenderer(out, true) : bracketRenderer(out), { json: options.json }),
+        // ... and in the JSON line, as solve's.
+        failure.record,
+      ),
     );
     const predicted = extractAnswer(answer);
     const correct = answersMatch(predicted, reference);
@@ -93,6 +110,7 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
         slm_alone_correct: alone ? aloneCorrect : null,
         price_model: DEMO_PRICE_MODEL,
         price_note: demoStatsPriceNote(),
+        ...failure.json(),
       };
       out.write(printableJson(statsJson(stats, extra)) + '\n');
     }

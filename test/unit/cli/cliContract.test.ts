@@ -193,6 +193,28 @@ test("statsJson: the caller's keys win over the stats' own", () => {
   assert.equal(Object.keys(json)[0], 'answer', 'the caller keys first in the line');
 });
 
+test('relay explain: one line is named "line N", never "lines N-N" (file:N, file:N-N, a range cut at the last line, a one-line file)', () => {
+  const dir = join(work, 'explain-one-line');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'f.txt');
+  writeFileSync(file, 'a\nb\nc\n');
+  const prompt = (spec: string) => explainMessages(spec)[0].content;
+  assert.match(prompt(`${file}:2`), /from .*f\.txt \(line 2\) does/);
+  assert.match(prompt(`${file}:2-2`), /\(line 2\)/);
+  assert.match(prompt(`${file}:3-9`), /\(line 3\)[^]*```txt\nc\n```$/, 'a range past the end is cut at the last line: one line');
+  assert.match(prompt(`${file}:2-3`), /\(lines 2-3\)/, 'several lines stay a range');
+  writeFileSync(join(dir, 'one.txt'), 'only\n');
+  assert.match(prompt(join(dir, 'one.txt')), /\(line 1\)/);
+  for (const spec of [`${file}:2`, `${file}:2-2`, `${file}:3-9`, join(dir, 'one.txt')]) assert.doesNotMatch(prompt(spec), /lines? (\d+)-\1\b/);
+  const outside = (spec: string, words: RegExp) =>
+    assert.throws(
+      () => explainMessages(spec),
+      (e: Error) => e instanceof UsageError && words.test(e.message),
+    );
+  outside(`${file}:5`, /^relay explain: line 5 is outside .*f\.txt \(3 lines\)\.$/);
+  outside(`${file}:5-6`, /^relay explain: lines 5-6 are outside .*f\.txt \(3 lines\)\.$/);
+});
+
 test('relay explain: folders, empty and binary files are refused; the final newline starts no line; a backwards range says so', () => {
   const dir = join(work, 'explain');
   mkdirSync(dir, { recursive: true });
@@ -203,8 +225,8 @@ test('relay explain: folders, empty and binary files are refused; the final newl
   const file = join(dir, 'f.txt');
   writeFileSync(file, 'a\nb\nc\n');
   assert.match(explainMessages(file)[0].content, /\(lines 1-3\)/);
-  assert.match(explainMessages(`${file}:3`)[0].content, /\(lines 3-3\)[^]*```txt\nc\n```$/);
-  assert.throws(() => explainMessages(`${file}:4`), /lines 4-4 are outside .*f\.txt \(3 lines\)/);
+  assert.match(explainMessages(`${file}:3`)[0].content, /\(line 3\)[^]*```txt\nc\n```$/);
+  assert.throws(() => explainMessages(`${file}:4`), /line 4 is outside .*f\.txt \(3 lines\)/);
   assert.throws(() => explainMessages(`${file}:3-1`), /the range 3-1 ends before it starts/);
   writeFileSync(join(dir, 'no-newline.txt'), 'a\nb');
   assert.match(explainMessages(join(dir, 'no-newline.txt'))[0].content, /\(lines 1-2\)/);

@@ -359,6 +359,30 @@ test('relay demo: an answer that failed names its error on stderr when stdout is
   }
 });
 
+test('relay demo --json: an answer that failed carries error {code, message} in its JSON line (the words stderr says), and exits 1', async () => {
+  // The demo LLM fails on its first call.
+  const original = OnnxLocalProvider.prototype.continue;
+  OnnxLocalProvider.prototype.continue = async function* () {
+    throw new ProviderError('bad_request', 'the demo LLM broke');
+  };
+  try {
+    const stdout = capture();
+    const stderr = capture();
+    const code = await runDemo({ stdout: stdout.out, stderr: stderr.out }, { json: true, signal: new AbortController().signal });
+    assert.equal(code, 1, 'as without --json');
+    const line = JSON.parse(stdout.text().trim().split('\n').pop() as string);
+    assert.equal(line.finish_reason, 'error');
+    assert.deepEqual(line.error, { code: 'bad_request', message: 'the demo LLM broke' });
+    assert.ok(stderr.text().includes(`relay: error (${line.error.code}): ${line.error.message}\n`), stderr.text());
+    // The demo's own keys are kept.
+    assert.equal(line.demo, true);
+    assert.equal(typeof line.reference, 'string');
+    assert.doesNotMatch(stdout.text().slice(0, stdout.text().lastIndexOf('\n{')), /the demo LLM broke/, 'stdout holds the error in the JSON line only');
+  } finally {
+    OnnxLocalProvider.prototype.continue = original;
+  }
+});
+
 test("relay eval: a ~ in a row's =<folder> and in the data file's path is the home folder", async () => {
   const seen: string[] = [];
   const [row] = parseModeSpecs('slm-only=~/models/slm', {}, (path) => (seen.push(path), true));

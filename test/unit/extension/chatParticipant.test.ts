@@ -379,6 +379,23 @@ test('#file, #selection and attached text go after the question, each named and 
   });
 });
 
+test("#selection of one line is named path:N, not path:N-N (within a line, or the whole line to the next one's start); several lines stay path:N-M", async () => {
+  await inWorkspace(async (dir) => {
+    writeFileSync(join(dir, 'b.py'), 'line one\ndef f():\n    return 1\nline four\n');
+    const service = answersRecorded();
+    const b = fileUri(join(dir, 'b.py'));
+    const selection = (from: [number, number], to: [number, number]) => ({
+      id: 'vscode.selection',
+      value: new Location(b, new Range(new Position(...from), new Position(...to))),
+    });
+    const references = [selection([1, 4], [1, 7]), selection([2, 0], [3, 0]), selection([0, 0], [1, 3])];
+    await registered[0].handler({ prompt: 'What is this?', references }, { history: [] }, recordingStream().stream, cancellationToken().token);
+    const sent = service.seenMessages.at(-1)!.at(-1)!.content;
+    assert.equal(sent, 'What is this?\n\nb.py:2:\n\n```\nf()\n```\n\nb.py:3:\n\n```\n    return 1\n\n```\n\nb.py:1-2:\n\n```\nline one\ndef\n```');
+    assert.doesNotMatch(sent, /:(\d+)-\1:/);
+  });
+});
+
 test("VS Code's implicit context (the editor open beside the chat) is named, not read or sent; what the user attaches is sent", async () => {
   await inWorkspace(async (dir) => {
     writeFileSync(join(dir, 'secret.env.ts'), 'const API = "sk-live-123";\nexport {};\n');
