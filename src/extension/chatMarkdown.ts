@@ -2,7 +2,7 @@
  * Turns a relay answer's events into Markdown for VS Code's Chat view (the `@relay`
  * participant), and chat history into the relay's messages. No VS Code import: unit-tested.
  *
- * LLM spans are shown in italics where that is safe (outside code, one line, no Markdown
+ * LLM spans are shown in italics where that is safe (outside code and HTML, one line, no Markdown
  * characters of their own, no asterisk of the answer's in the same paragraph), and a footer lists every LLM span with its model,
  * tokens, time and cost, so the marking never depends on rendering alone. Calls the money
  * ceiling skipped are listed in the footer only, with the text they came after: nothing is
@@ -33,10 +33,25 @@ export interface DeclinedNote {
   after: string;
 }
 
-/** A fence: up to 3 spaces in (any indentation inside a list item, see FenceTracker), then 3+ backticks or tildes. */
+/** A fence: up to 3 spaces in (from the margin or a list item's content, see FenceTracker), then 3+ backticks or tildes. */
 const FENCE = /^([ \t]*)(`{3,}|~{3,})(.*)$/;
 /** A list item's marker: a bullet or 1. / 1), then a space or the end of the line. */
 const LIST_ITEM = /^[ \t]*(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)/;
+/** A line's list markers (`- 1. `), before the item's content. */
+const LIST_MARKERS = /^(?:[ \t]*(?:[*+-]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*/;
+/**
+ * CommonMark's HTML blocks: how a line starts one, and the line that ends it. Types 6 and 7
+ * are read as any tag at the start of a line (one with text after it on its line opens a
+ * paragraph, left alone too); they end at a blank line.
+ */
+const HTML_BLOCKS: [start: RegExp, end: RegExp][] = [
+  [/^<(?:pre|script|style|textarea)(?:[\s>]|$)/i, /<\/(?:pre|script|style|textarea)>/i],
+  [/^<!--/, /-->/],
+  [/^<\?/, /\?>/],
+  [/^<![A-Za-z]/, />/],
+  [/^<!\[CDATA\[/, /\]\]>/],
+  [/^<\/?[A-Za-z][A-Za-z0-9-]*(?:[\s>]|\/>|$)/, /^[ \t]*$/],
+];
 
 /** Columns of a line's leading whitespace (a tab counts 4, as CommonMark's tab stops at the start of a line). */
 function indentOf(line: string): number {
@@ -50,8 +65,21 @@ function indentOf(line: string): number {
 }
 
 /**
- * Tracks where the Markdown written so far stands: inside a fenced code block or not (a
- * list item's fence may be indented any amount), inside a list or not, and what the current
+ * A list item line's columns: its content's (after the marker and 1 to 4 spaces; 1 when there
+ * are more) and its text's (4 or more past the content's: indented code in the item).
+ */
+function listItemColumns(line: string): { content: number; text: number } {
+  const [, marker = '', gap = ''] = /^([ \t]*(?:[*+-]|\d{1,9}[.)]))([ \t]*)/.exec(line) ?? [];
+  const markerEnd = indentOf(line) + marker.trimStart().length;
+  const spaces = indentOf(' '.repeat(markerEnd) + gap) - markerEnd;
+  const hasText = marker.length + gap.length < line.length;
+  return { content: markerEnd + (spaces >= 1 && spaces <= 4 && hasText ? spaces : 1), text: markerEnd + spaces };
+}
+
+/**
+ * Tracks where the Markdown written so far stands: inside a fenced code block or not, inside
+ * an HTML block or not, inside which list items (their content's column: a fence or code
+ * block in an item is indented from there), and what the current
  * paragraph holds (emphasis we add must not pair with an asterisk of the answer's own, land
  * inside an inline code span, a link's target, an autolink or URL, or inline math).
  */
@@ -59,7 +87,10 @@ export class FenceTracker {
   private line = '';
   private open: { marker: string; indent: string; inList: boolean } | undefined;
   private paragraph = '';
-  private inList = false;
+  /** The content columns of the list items the current line may belong to, outermost first. */
+  private listColumns: number[] = [];
+  /** The line that ends the HTML block we are in; undefined outside one. */
+  private htmlBlockEnd: RegExp | undefined;
   private afterBlank = true;
   private inMathBlock = false;
   private lastChar = '';
@@ -71,6 +102,10 @@ export class FenceTracker {
 
   get inFence(): boolean {
     return this.open !== undefined;
+  }
+
+  private get inList(): boolean {
+    return this.listColumns.length > 0;
   }
 
   /** The line that closes the open fence (its marker, indented as it was opened); undefined outside a fence. */
@@ -92,14 +127,18 @@ export class FenceTracker {
   }
 
   /**
-   * Italics may be added here: outside code (a fence, an indented code block), outside a
-   * link's target, an autolink, a URL and inline math, with no lone asterisk or open inline
+   * Italics may be added here: outside code (a fence, an indented code block), outside HTML,
+   * a link's target, an autolink, a URL and inline math, with no lone asterisk or open inline
    * code in this paragraph.
    */
   get canEmphasize(): boolean {
     if (this.inFence || this.inMathBlock || this.fenceAt(this.line)) return false;
-    // Four spaces or a tab in, outside a list: an indented code block (or a paragraph's line, left alone too).
-    if (!this.inList && (indentOf(this.line) >= 4 || this.line.startsWith('\t'))) return false;
+    if (this.htmlBlockEnd !== undefined || this.htmlBlockAt(this.line)) return false;
+    // Four columns in from the margin or the list item's content, or an item's text 5 spaces past its marker: an
+    // indented code block (or a paragraph's line, left alone too).
+    if (this.relativeIndent(this.line) >= 4) return false;
+    const item = LIST_ITEM.test(this.line) ? listItemColumns(this.line) : undefined;
+    if (item && item.text - item.content >= 4) return false;
     const text = (this.paragraph + this.line).replace(/^([ \t]*)(?:[*+-]|\d{1,9}[.)])(?=\s)/gm, '$1'); // list bullets are not emphasis
     const backticks = (text.match(/`/g) ?? []).length;
     if (text.includes('*') || backticks % 2 !== 0) return false;
@@ -119,29 +158,52 @@ export class FenceTracker {
     return dollars % 2 === 0;
   }
 
-  /** The fence that `line` opens or closes, if it is one here: up to 3 spaces in, any indentation inside a list. */
+  /** How far `line` is indented from the margin or from the content of the list item it is in. */
+  private relativeIndent(line: string): number {
+    const indent = indentOf(line);
+    return indent - (this.listColumns.filter((column) => column <= indent).at(-1) ?? 0);
+  }
+
+  /** The fence that `line` opens or closes, if it is one here: up to 3 spaces in from the margin or the list item's content. */
   private fenceAt(line: string): RegExpExecArray | undefined {
     const match = FENCE.exec(line);
     if (!match) return undefined;
-    if (!this.inList && indentOf(line) > 3) return undefined;
+    if (this.relativeIndent(line) > 3) return undefined;
     // A backtick fence's info string has no backtick (```a``` is inline code).
     if (match[2][0] === '`' && match[3].includes('`')) return undefined;
     return match;
   }
 
+  /** The end of the HTML block that `line` starts, if it starts one: up to 3 spaces in, after any list markers. */
+  private htmlBlockAt(line: string): RegExp | undefined {
+    if (this.relativeIndent(line) > 3) return undefined;
+    const content = line.replace(LIST_MARKERS, '');
+    return HTML_BLOCKS.find(([start]) => start.test(content))?.[1];
+  }
+
   private endLine(line: string): void {
     const blank = line.trim() === '';
     const indent = indentOf(line);
-    // A line at the margin after a blank one, or one that opens another block, ends a list (and a fence inside it).
-    if (!blank && indent === 0 && !LIST_ITEM.test(line) && (this.afterBlank || /^(?:#|`{3}|~{3}|>|<)/.test(line) || this.open?.inList)) {
-      this.inList = false;
-      if (this.open?.inList) this.open = undefined;
+    // A list item's marker, unless it is a line of indented code.
+    const listItem = LIST_ITEM.test(line) && this.relativeIndent(line) < 4;
+    // A line left of a list item's content after a blank one, or one that opens another block, ends that item; at the margin, the list (and a fence inside it).
+    if (!blank && !listItem && (this.afterBlank || /^[ \t]*(?:#|`{3}|~{3}|>|<)/.test(line) || (indent === 0 && this.open?.inList))) {
+      this.listColumns = this.listColumns.filter((column) => column <= indent);
+      if (indent === 0 && this.open?.inList) this.open = undefined;
     }
     this.afterBlank = blank;
+    if (this.htmlBlockEnd !== undefined) {
+      // Raw HTML to its end: no fence, list or math starts inside it.
+      if (this.htmlBlockEnd.test(line)) this.htmlBlockEnd = undefined;
+      return;
+    }
     const match = this.fenceAt(line);
     if (this.open === undefined && !match) {
-      if (LIST_ITEM.test(line)) this.inList = true;
+      if (listItem) this.listColumns = [...this.listColumns.filter((column) => column <= indent), listItemColumns(line).content];
       if (line.trim() === '$$') this.inMathBlock = !this.inMathBlock;
+      // Types 1 to 5 may end on the line that starts them.
+      const end = this.inMathBlock ? undefined : this.htmlBlockAt(line);
+      if (end && !end.test(line)) this.htmlBlockEnd = end;
       return;
     }
     if (!match) return;
@@ -226,8 +288,12 @@ export class ChatAnswerFormatter {
     this.llmSpans.push({ text, tokens: this.pendingTokens, model: this.pendingModel, ...figures });
     this.pendingLlm = '';
     this.pendingTokens = 0;
-    const shown = markLlmSpan(text, !this.fences.canEmphasize, this.fences.last);
-    this.fences.push(text);
+    // Spaces it starts with count first: at a line's start they may indent it into code.
+    const spaces = /^[ \t]*/.exec(text)?.[0] ?? '';
+    this.fences.push(spaces);
+    const rest = text.slice(spaces.length);
+    const shown = spaces + markLlmSpan(rest, !this.fences.canEmphasize, this.fences.last);
+    this.fences.push(rest);
     return shown;
   }
 
@@ -348,24 +414,26 @@ export function historyToMessages(history: HistoryTurn[], prompt: string): ChatM
 /**
  * An earlier answer read back from the Markdown the Chat view kept of it, where nothing else
  * recorded it (a stopped answer, from before VS Code was reloaded): Relay's own notices (what
- * was not attached, an error, the footer) are dropped and its italics taken off outside code.
- * A best effort: the answer's own *emphasis* of plain words loses its asterisks too.
+ * was not attached, an error, the footer) are dropped and its italics taken off. Only where
+ * ChatAnswerFormatter could have written them (the same FenceTracker says so): the answer's
+ * own asterisks elsewhere (after another of its own, in code, math or HTML) are kept. A best
+ * effort: the answer's own *emphasis* of plain words where italics could have been loses its
+ * asterisks too (the Markdown cannot tell the two apart).
  */
 export function answerFromMarkdown(markdown: string): string {
   let text = markdown.replace(/^_Not attached:_ [^\n]*\n\n/, '');
   const notice = text.search(/(?:^|\n\n)(?:\*\*Relay:\*\* |---\n\*\*Relay\*\* · )/);
   if (notice >= 0) text = text.slice(0, notice);
   const fences = new FenceTracker();
-  const lines = text.split('\n').map((line, i) => {
-    if (i > 0) fences.push('\n');
-    const code = fences.inFence;
-    fences.push(line);
-    if (code) return line;
-    // Outside inline code (the odd pieces between backtick runs), `*plain words*` as markLlmSpan writes it.
-    return line
-      .split(/(`+[^`]*`+)/)
-      .map((piece, j) => (j % 2 === 1 ? piece : piece.replace(/(?<![*\\])\*(?=[^\s*])([^\n*_`~\\[\]<>#|$]*?[^\s*])\*(?!\*)/g, '$1')))
-      .join('');
-  });
-  return lines.join('\n');
+  let answer = '';
+  for (let i = 0; i < text.length;) {
+    // `*plain words*` as markLlmSpan writes it, not part of a longer run of asterisks.
+    const italics = text[i] === '*' && text[i - 1] !== '*' ? /^\*([^\s*][^\n*]*?)\*(?!\*)/.exec(text.slice(i)) : null;
+    const ours = italics !== null && fences.canEmphasize && markLlmSpan(italics[1], false, fences.last) === italics[0];
+    const written = ours ? italics[1] : text[i];
+    fences.push(written);
+    answer += written;
+    i += ours ? italics[0].length : 1;
+  }
+  return answer;
 }

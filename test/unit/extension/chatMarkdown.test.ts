@@ -411,6 +411,158 @@ test('the footer says the italics are where the Markdown allowed, the list is co
 
 test("an answer read back from the Markdown the view kept: Relay's notices and italics off, code as written", () => {
   const markdown =
-    '_Not attached:_ blob.bin (binary)\n\nFirst, we add *two and three* to `a*b*`\n```\nx = *y*\n```\nand *z*.\n\n**Relay:** The server stopped.\n\n---\n**Relay** · SLM 4 tokens';
-  assert.equal(answerFromMarkdown(markdown), 'First, we add two and three to `a*b*`\n```\nx = *y*\n```\nand z.');
+    '_Not attached:_ blob.bin (binary)\n\nFirst, we add *two and three* to `a*b*`\n```\nx = *y*\n```\n\nand *z*.\n\n**Relay:** The server stopped.\n\n---\n**Relay** · SLM 4 tokens';
+  assert.equal(answerFromMarkdown(markdown), 'First, we add two and three to `a*b*`\n```\nx = *y*\n```\n\nand z.');
+});
+
+test("code indented 4 past a list item's content (6 spaces under '- ', 7 under '1. ') is an indented code block: the LLM span is left as it is, and nothing is added to close it", () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'under a bullet',
+      [
+        ['s', '- Step:\n\n      const x = '],
+        ['l', '42'],
+        ['s', ';\n'],
+      ],
+      /<pre><code>const x = 42;\n<\/code><\/pre>/,
+    ],
+    [
+      'under a number',
+      [
+        ['s', '1. Step:\n\n       const x = '],
+        ['l', '42'],
+        ['s', ';\n'],
+      ],
+      /<pre><code>const x = 42;\n<\/code><\/pre>/,
+    ],
+    [
+      'under an outer item, after its nested list ended',
+      [
+        ['s', '- a\n  - b\n\n  more a\n\n      const x = '],
+        ['l', '42'],
+        ['s', ';\n'],
+      ],
+      /<p>more a<\/p>\s*<pre><code>const x = 42;\n<\/code><\/pre>/,
+    ],
+    [
+      'text 5 spaces after its bullet',
+      [
+        ['s', '-     const x = '],
+        ['l', '42'],
+        ['s', ';\n'],
+      ],
+      /<li>\s*<pre><code>const x = 42;\n<\/code><\/pre>/,
+    ],
+    [
+      'a span whose own spaces indent its line',
+      [
+        ['s', '- Step:\n\n     '],
+        ['l', ' x = 42'],
+        ['s', '\n'],
+      ],
+      /<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a bullet inside an indented code block',
+      [
+        ['s', 'Example:\n\n    - item\n    x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<pre><code>- item\nx = 42\n<\/code><\/pre>/,
+    ],
+  ];
+  for (const [name, parts, code] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.match(html, code, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // A ``` indented so is a line of that code, not a fence: an answer stopping there gets no closing ``` added to its code.
+  const stopped = '- Step:\n\n      ```\n      print(1';
+  assert.equal(stream([slm(stopped)]).markdown, stopped);
+  // The item's own prose after its code is still marked.
+  const prose = rendered([
+    ['s', '- Step:\n\n      ls\n\n  Then 2'],
+    ['l', '82'],
+    ['s', '.'],
+  ]);
+  assert.match(prose.html, /<p>Then 2<em>82<\/em>\.<\/p>/);
+});
+
+test('inside an HTML block (a line starting with a tag, a comment, <pre> across blank lines, in a list item too) the LLM span is left as it is; after it, marked again', () => {
+  const html = new MarkdownIt({ html: true });
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'a <div> on its own line',
+      [
+        ['s', '<div>\nThe answer is 2'],
+        ['l', '82'],
+        ['s', '.\n</div>\n'],
+      ],
+      /<div>\nThe answer is 282\.\n<\/div>/,
+    ],
+    [
+      'text after the tag on its line',
+      [
+        ['s', '<div>The answer is 2'],
+        ['l', '82'],
+        ['s', '.</div>\n'],
+      ],
+      /<div>The answer is 282\.<\/div>/,
+    ],
+    [
+      'a <pre> block across a blank line',
+      [
+        ['s', '<pre>\nx = 1\n\ny = '],
+        ['l', '42'],
+        ['s', '\n</pre>\n'],
+      ],
+      /<pre>\nx = 1\n\ny = 42\n<\/pre>/,
+    ],
+    [
+      'a comment across a blank line',
+      [
+        ['s', '<!--\nnote\n\nis 2'],
+        ['l', '82'],
+        ['s', ' -->\n'],
+      ],
+      /<!--\nnote\n\nis 282 -->/,
+    ],
+    [
+      'in a list item',
+      [
+        ['s', '- <div>\n  x is 2'],
+        ['l', '82'],
+        ['s', '\n  </div>\n'],
+      ],
+      /<li>\s*<div>\nx is 282\n<\/div>\s*<\/li>/,
+    ],
+  ];
+  for (const [name, parts, block] of cases) {
+    const { markdown } = rendered(parts);
+    assert.match(html.render(markdown), block, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  const after = rendered([
+    ['s', '<div>\nx\n</div>\n\nThen 2'],
+    ['l', '82'],
+    ['s', '.'],
+  ]);
+  assert.match(html.render(after.markdown), /<p>Then 2<em>82<\/em>\.<\/p>/);
+});
+
+test("an answer read back from the Markdown keeps the model's own *emphasis* where no italics could have been added (after its own asterisk, in indented code, in HTML)", () => {
+  const answer = stream([slm('So 47 times 6 is 2'), llm('82'), callEnd(), slm(', **not** *283*.\n\nExample:\n\n    x = *y*\n\n<div>\n*z* here\n</div>\n')]);
+  assert.equal(answer.markdown, 'So 47 times 6 is 2*82*, **not** *283*.\n\nExample:\n\n    x = *y*\n\n<div>\n*z* here\n</div>\n');
+  assert.equal(answerFromMarkdown(answer.markdown), answer.formatter.answer);
+});
+
+test("a fence indented less than its list item's text stands alone: its unindented code does not close it, and nothing is added after its own closing fence", () => {
+  // "10. " puts the item's text 4 columns in: a fence 3 spaces in is not in the item, so
+  // "def f():" at the margin is code, and the footer after "That is all." is text.
+  const answer = '10. Add the helper:\n   ```python\ndef f():\n    return 1\n   ```\nThat is all.';
+  const { markdown } = stream([slm(answer)]);
+  assert.equal(markdown, answer);
+  const html = md.render(markdown + statsFooter(STATS, []));
+  assert.match(html, /<strong>Relay<\/strong>/, 'the footer is rendered as text, not inside a code block');
 });
