@@ -199,6 +199,13 @@ export const CLI_EVAL_MODELS: EvalModels = {
   },
 };
 
+/** A price in the eval's notes: per million tokens in and out, and each long-context tier a call is billed at above its threshold. */
+export function priceWords(price: ModelPrice): string {
+  const flat = (p: { inputPerMTok: number; outputPerMTok: number }) => `$${p.inputPerMTok}/M in, $${p.outputPerMTok}/M out`;
+  const tiers = (price.tiers ?? []).map((t) => `; above ${t.aboveInputTokens.toLocaleString('en-US')} input tokens, the whole call at ${flat(t)}`);
+  return flat(price) + tiers.join('');
+}
+
 /** What a served SLM's prefix cache did in this run, as far as the server reported it. */
 export function prefixCacheNote(model: string, report: PrefixCacheReport): string {
   const name = terminalSafe(model);
@@ -541,7 +548,7 @@ export async function runEval(
   const notes = [
     `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
-    `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? `$${price.inputPerMTok}/M in, $${price.outputPerMTok}/M out` : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
+    `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? priceWords(price) : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
     "Reductions vs matched router: 1 - the row's LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.",
     `Wall time ${wallSeconds.toFixed(1)} s${concurrency > 1 ? `, ${concurrency} answers in flight` : ''}.`,
     `Answers: ${shown(answersFile)}${opened.resumed ? ` (${tableRows.length - freshCount} from earlier runs, ${freshCount} new)` : ''}.`,

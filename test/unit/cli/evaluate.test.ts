@@ -14,6 +14,7 @@ import { policyOf, RELAY_MODES } from '../../../src/core/relay/policies/registry
 import { compareWithMatchedRouters, type EvalRow, type ModeSummary } from '../../../src/cli/evalTable';
 import { demoPrice, findDemoModels } from '../../../src/cli/demoModels';
 import { noSettingsFile } from './runCli';
+import { priceWords } from '../../../src/cli/commands/evaluate';
 
 let work: string;
 before(() => {
@@ -568,4 +569,11 @@ test('relay eval --out may name a folder that does not exist yet: it is made', a
   const { code, stderr } = await run(['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--out', out]);
   assert.equal(code, 0, stderr);
   for (const ext of ['.csv', '.json', '.md', '.answers.jsonl']) assert.ok(readFileSync(`${out}${ext}`, 'utf8').length > 0, ext);
+});
+
+test("the eval's cost note quotes each long-context tier a call is billed at, not the base price alone", () => {
+  const base = { inputPerMTok: 1.25, outputPerMTok: 10 };
+  assert.equal(priceWords(base), '$1.25/M in, $10/M out');
+  const tiered = { ...base, tiers: [{ aboveInputTokens: 200_000, inputPerMTok: 2.5, outputPerMTok: 15 }] };
+  assert.equal(priceWords(tiered), '$1.25/M in, $10/M out; above 200,000 input tokens, the whole call at $2.5/M in, $15/M out');
 });
