@@ -264,12 +264,27 @@ function applyPins(request: DownloadRequest, pins: Record<string, string>): HubF
   });
 }
 
+/**
+ * How two listed paths that are not equal name one file: Windows (NTFS) compares names
+ * without case; macOS (APFS, HFS+) without case and without Unicode normalisation form, so
+ * an "é" written as one character (NFC) and as "e" and a combining accent (NFD) are one name there.
+ */
+function sameFileNames(earlier: string, later: string): string {
+  if (earlier.normalize('NFC') === later.normalize('NFC')) {
+    return `${later} twice, in two Unicode forms (composed and decomposed characters, NFC and NFD): on macOS they are one file.`;
+  }
+  if (earlier.toLowerCase() === later.toLowerCase()) {
+    return `${earlier} and ${later}, names that differ only in case: on macOS and Windows they are one file.`;
+  }
+  return `${earlier} and ${later}, names that differ only in case and Unicode form (composed and decomposed characters, NFC and NFD): on macOS they are one file.`;
+}
+
 export async function downloadModel(request: DownloadRequest): Promise<DownloadResult> {
   checkRepoId(request.repo);
   checkRevision(request.revision);
   normalizeEndpoint(request.endpoint);
   if (request.files.length === 0) throw new ModelDownloadError('bad_request', `No files were asked for from ${request.repo}.`);
-  /** Each path as the file systems of macOS and Windows compare names: case and Unicode form aside. */
+  /** Each path as macOS compares names (case and Unicode form aside; Windows sets case aside only): one key, one file there. */
   const paths = new Map<string, string>();
   for (const file of request.files) {
     checkFilePath(file.path);
@@ -279,11 +294,11 @@ export async function downloadModel(request: DownloadRequest): Promise<DownloadR
     if (earlier === file.path) {
       throw new ModelDownloadError('bad_request', `${file.path} is asked for twice in one download of ${request.repo}; list each file once.`, file.path);
     }
-    // On macOS and Windows they are one file: the later would overwrite the earlier, and both would be listed as there.
+    // One file where the disk compares names so: the later would overwrite the earlier, and both would be listed as there.
     if (earlier !== undefined) {
       throw new ModelDownloadError(
         'bad_request',
-        `${request.repo} lists ${earlier} and ${file.path}, names that differ only in case: on macOS and Windows they are one file. Pick another model, or download it by hand.`,
+        `${request.repo} lists ${sameFileNames(earlier, file.path)} Pick another model, or download it by hand.`,
         file.path,
       );
     }

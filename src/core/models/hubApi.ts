@@ -70,12 +70,16 @@ const MAX_NAME_BYTES = 255;
 /** The longest suffix the downloader adds to a file's name while it downloads (`<name>.partial.json`, see downloader.ts). */
 const LONGEST_DOWNLOAD_SUFFIX = '.partial.json';
 
-/** A repository path we are willing to write under the model folder (no escaping it, every name short enough for a disk). */
 /** Characters no Windows file name may hold, control characters included. */
 const WINDOWS_INVALID = /[<>:"|?*\u0000-\u001f]/;
-/** Device names Windows reserves, with or without an extension. */
-const WINDOWS_RESERVED = /^(?:con|prn|aux|nul|com[1-9]|lpt[1-9])(?:\..*)?$/i;
+/**
+ * Device names Windows reserves, with or without an extension, in any case: Microsoft's
+ * "Naming Files, Paths, and Namespaces" lists COM0-9 and LPT0-9 with the superscript digits
+ * ¹ ² ³ (which Windows reads as digits), and CONIN$ and CONOUT$ are the console's.
+ */
+const WINDOWS_RESERVED = /^(?:con|prn|aux|nul|conin\$|conout\$|(?:com|lpt)[0-9\u00b9\u00b2\u00b3])(?:\..*)?$/i;
 
+/** A repository path we are willing to write under the model folder (no escaping it, every name short enough for a disk). */
 export function checkFilePath(path: string): void {
   const parts = path.split('/');
   if (path.length === 0 || path.startsWith('/') || path.includes('\\') || path.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')) {

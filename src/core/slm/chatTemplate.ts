@@ -4,7 +4,7 @@
  * transformers' apply_chat_template does.
  */
 import type { Template } from '@huggingface/jinja' with { 'resolution-mode': 'import' };
-import { ModelFolderError, specialTokenText } from './modelFolder';
+import { ModelFolderError, specialTokenText, type TokenizerFolder } from './modelFolder';
 import { addedTokenTexts, keepAddedTokensAsText } from './addedTokens';
 import type { ChatMessage } from './types';
 
@@ -34,6 +34,18 @@ export class ChatTemplate {
     private readonly keepAddedTokens: (messages: ChatMessage[]) => ChatMessage[],
   ) {}
 
+  /**
+   * The chat template of a model folder as read (readModelFolder, readTokenizerFolder), its
+   * errors naming the file it came from (chat_template.jinja or tokenizer_config.json);
+   * undefined when the folder has none.
+   */
+  static async ofFolder(
+    files: Pick<TokenizerFolder, 'chatTemplate' | 'chatTemplateFile' | 'tokenizerConfig' | 'tokenizerJson'>,
+  ): Promise<ChatTemplate | undefined> {
+    if (files.chatTemplate === undefined) return undefined;
+    return ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, files.chatTemplateFile!, files.tokenizerJson);
+  }
+
   /** `tokenizerJson`: its added tokens are kept as text in what the user sends, with tokenizer_config.json's (addedTokens.ts). */
   static async create(source: string, tokenizerConfig: Record<string, unknown>, file: string, tokenizerJson?: Record<string, unknown>): Promise<ChatTemplate> {
     const { Template } = await import('@huggingface/jinja');
@@ -41,7 +53,7 @@ export class ChatTemplate {
     try {
       template = new Template(source);
     } catch (e) {
-      throw new ModelFolderError(file, `chat_template does not parse as Jinja (${(e as Error).message}).`);
+      throw new ModelFolderError(file, `chat_template does not parse as Jinja (${(e as Error).message}). Use a model folder whose chat template parses.`);
     }
     const specialTokens: Record<string, string> = {};
     for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token', 'sep_token', 'cls_token', 'mask_token']) {

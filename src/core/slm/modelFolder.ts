@@ -74,8 +74,10 @@ export interface ModelFolder {
   generationConfig: Record<string, unknown>;
   tokenizerJson: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
-  /** Chat template (tokenizer_config.json's chat_template, or chat_template.jinja). */
+  /** Chat template (chat_template.jinja, or tokenizer_config.json's chat_template). */
   chatTemplate?: string;
+  /** The file chatTemplate was read from, which its errors name (set exactly when chatTemplate is). */
+  chatTemplateFile?: string;
   variants: OnnxVariantFile[];
   chosen: OnnxVariantFile;
   eosTokenIds: number[];
@@ -330,7 +332,10 @@ export interface TokenizerFolder {
   generationConfig: Record<string, unknown>;
   tokenizerJson: Record<string, unknown>;
   tokenizerConfig: Record<string, unknown>;
+  /** Chat template (chat_template.jinja, or tokenizer_config.json's chat_template). */
   chatTemplate?: string;
+  /** The file chatTemplate was read from, which its errors name (set exactly when chatTemplate is). */
+  chatTemplateFile?: string;
   eosTokenIds: number[];
 }
 
@@ -366,10 +371,14 @@ function readTokenizerFiles(folder: string, configRaw: Record<string, unknown>):
     const named = fromConfig.find((t) => t && (t as { name?: string }).name === 'default') ?? fromConfig[0];
     if (named && typeof (named as { template?: unknown }).template === 'string') chatTemplate = (named as { template: string }).template;
   }
+  let chatTemplateFile = chatTemplate === undefined ? undefined : join(folder, 'tokenizer_config.json');
   // As transformers (and so vLLM and llama.cpp's converters): a chat_template.jinja file takes
   // priority over the config's entry, which a repository that updated the file may have left stale.
   const jinjaFile = join(folder, 'chat_template.jinja');
-  if (existsSync(jinjaFile)) chatTemplate = withLfLineEndings(readModelFile(jinjaFile));
+  if (existsSync(jinjaFile)) {
+    chatTemplate = withLfLineEndings(readModelFile(jinjaFile));
+    chatTemplateFile = jinjaFile;
+  }
 
   const eos = new Set<number>([...idsOf(generationConfig.eos_token_id), ...idsOf(configRaw.eos_token_id)]);
   const eosText = specialTokenText(tokenizerConfig.eos_token);
@@ -378,5 +387,5 @@ function readTokenizerFiles(folder: string, configRaw: Record<string, unknown>):
     const hit = added.find((t) => t.content === eosText);
     if (hit) eos.add(hit.id);
   }
-  return { generationConfig, tokenizerJson, tokenizerConfig, chatTemplate, eosTokenIds: [...eos].sort((a, b) => a - b) };
+  return { generationConfig, tokenizerJson, tokenizerConfig, chatTemplate, chatTemplateFile, eosTokenIds: [...eos].sort((a, b) => a - b) };
 }

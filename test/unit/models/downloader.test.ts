@@ -452,6 +452,44 @@ describe('downloadModel', () => {
     assert.equal(hub.log.length, 0);
   });
 
+  test('two names that differ only in Unicode form (NFC and NFD) are refused as one file on macOS, not as names that differ in case', async () => {
+    const root = storage();
+    const composed = 'onnx/caf\u00e9.json';
+    const decomposed = 'onnx/cafe\u0301.json';
+    const formOnly = await rejectsWith(
+      downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: composed }, { path: decomposed }], storageRoot: root }),
+      'bad_request',
+      /lists onnx\/caf(?:\u00e9|e\u0301)\.json twice, in two Unicode forms \(composed and decomposed characters, NFC and NFD\): on macOS they are one file\. Pick another model, or download it by hand\./,
+      decomposed,
+    );
+    // Windows keeps both names (NTFS does not normalise): the message must not blame it, nor call it case.
+    assert.doesNotMatch(formOnly.message, /Windows|differ only in case:/, 'an NFC/NFD pair is one file on macOS only, and differs in Unicode form, not case');
+    // Case and form both: one file on macOS (case- and form-insensitive), two on Windows (case-insensitive only).
+    const both = await rejectsWith(
+      downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path: 'onnx/CAFE\u0301.json' }, { path: composed }], storageRoot: root }),
+      'bad_request',
+      /names that differ only in case and Unicode form \(composed and decomposed characters, NFC and NFD\): on macOS they are one file\. Pick another model/,
+    );
+    assert.doesNotMatch(both.message, /Windows/, 'a pair that also differs in Unicode form is two files on Windows');
+    assert.equal(hub.log.length, 0);
+  });
+
+  test('the device names Windows also reserves (CONIN$, CONOUT$, COM0, LPT0, COM¹-³, LPT¹-³) are refused, in any case, with or without an extension', async () => {
+    const root = storage();
+    const names = ['CONIN$', 'conout$', 'COM0', 'lpt0', 'COM\u00b9', 'com\u00b2', 'Com\u00b3', 'LPT\u00b9', 'lpt\u00b2', 'LpT\u00b3'];
+    for (const name of names) {
+      for (const path of [`onnx/${name}`, `${name}.json`]) {
+        await rejectsWith(
+          downloadModel({ endpoint: hub.endpoint, repo: REPO, revision: 'main', files: [{ path }], storageRoot: root }),
+          'bad_request',
+          /Windows cannot keep as it is .*it was not downloaded\. Pick another model, or download it by hand\./,
+          path,
+        );
+      }
+    }
+    assert.equal(hub.log.length, 0, 'refused before any request');
+  });
+
   test('two downloads of one model at once: the second is refused as busy, the first completes', async () => {
     const root = storage();
     const [one, two] = [await variantRequest(root, 'int8'), await variantRequest(root, 'int8')];

@@ -136,6 +136,25 @@ describe('broken folders', () => {
     writeFileSync(file, Buffer.from('this is not a protobuf at all, just text\n'.repeat(20)));
     await rejectsNaming(createLocalRuntime(dir, { variant: 'fp32' }), file, /corrupt/);
   });
+
+  test('a chat template that does not parse names the file it came from: chat_template.jinja (which wins), else tokenizer_config.json', async () => {
+    const dir = copyOfTiny();
+    const configFile = join(dir, 'tokenizer_config.json');
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
+    // A template in the config that parses, and a chat_template.jinja (used instead) that does not.
+    writeFileSync(configFile, JSON.stringify({ ...config, chat_template: '{{ messages[0].content }}' }));
+    const jinjaFile = join(dir, 'chat_template.jinja');
+    writeFileSync(jinjaFile, '{% for m in messages %}{{ m.content }');
+    await rejectsNaming(
+      createLocalRuntime(dir, { variant: 'fp32' }),
+      jinjaFile,
+      /chat_template does not parse as Jinja .*Use a model folder whose chat template parses\./,
+    );
+    // Without the file, the config's own broken template is named by the config.
+    unlinkSync(jinjaFile);
+    writeFileSync(configFile, JSON.stringify({ ...config, chat_template: '{% for %}' }));
+    await rejectsNaming(createLocalRuntime(dir, { variant: 'fp32' }), configFile, /chat_template does not parse as Jinja/);
+  });
 });
 
 /**

@@ -15,7 +15,7 @@ import { ollamaWireForm } from '../../../src/core/slm/served/ollamaServer';
 import { createServedRuntime } from '../../../src/core/slm/served/servedRuntime';
 import { checkServedSlm } from '../../../src/core/slm/served/serverCheck';
 import { confidenceOf } from '../../../src/core/slm/served/wireForm';
-import { readTokenizerFolder } from '../../../src/core/slm/modelFolder';
+import { ModelFolderError, readTokenizerFolder } from '../../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
 
@@ -466,6 +466,33 @@ test('a template that renders BOS, a tokenizer that adds it: text prompts leave 
     assert.equal(await generateOnce('completions-server'), '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n', 'the text fallback leaves it out too');
   } finally {
     refuse = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a chat template that does not parse names the file it came from: chat_template.jinja (which wins), else tokenizer_config.json', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-served-jinja-'));
+  try {
+    for (const name of ['tokenizer.json', 'config.json']) copyFileSync(join(folder, name), join(dir, name));
+    const configFile = join(dir, 'tokenizer_config.json');
+    const config = JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8'));
+    const rejectsNaming = (file: string) =>
+      assert.rejects(createServedRuntime({ kind: 'completions-server', url, model: 'm', folder: dir }), (e: unknown) => {
+        assert.ok(e instanceof ModelFolderError, `expected a ModelFolderError, got ${String(e)}`);
+        assert.equal(e.file, file, 'the error names the file the template came from');
+        assert.match(e.message, /chat_template does not parse as Jinja .*Use a model folder whose chat template parses\./);
+        return true;
+      });
+    // A template in the config that parses, and a chat_template.jinja (used instead) that does not.
+    writeFileSync(configFile, JSON.stringify({ ...config, chat_template: '{{ messages[0].content }}' }));
+    const jinjaFile = join(dir, 'chat_template.jinja');
+    writeFileSync(jinjaFile, '{% for m in messages %}{{ m.content }');
+    await rejectsNaming(jinjaFile);
+    // Without the file, the config's own broken template is named by the config.
+    rmSync(jinjaFile);
+    writeFileSync(configFile, JSON.stringify({ ...config, chat_template: '{% for %}' }));
+    await rejectsNaming(configFile);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

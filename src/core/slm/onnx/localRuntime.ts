@@ -94,10 +94,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   if (chunk !== undefined && !(Number.isInteger(chunk) && chunk > 0)) throw new RangeError(`prefillChunkTokens must be a positive integer (got ${chunk}).`);
   const model = readModelFolder(folder, options.variant ?? 'auto');
   const tokenizer = await SlmTokenizer.create(model.tokenizerJson, model.tokenizerConfig, join(folder, 'tokenizer.json'));
-  const template =
-    model.chatTemplate === undefined
-      ? undefined
-      : await ChatTemplate.create(model.chatTemplate, model.tokenizerConfig, join(folder, 'tokenizer_config.json'), model.tokenizerJson);
+  const template = await ChatTemplate.ofFolder(model);
   const loaded = await loadDecoderSession(
     model.chosen.path,
     { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },

@@ -88,10 +88,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
   const url = parseServerUrl(options.url || wireForm.defaultUrl);
   const files = readTokenizerFolder(options.folder);
   const tokenizer = await SlmTokenizer.create(files.tokenizerJson, files.tokenizerConfig, join(options.folder, 'tokenizer.json'));
-  const template =
-    files.chatTemplate === undefined
-      ? undefined
-      : await ChatTemplate.create(files.chatTemplate, files.tokenizerConfig, join(options.folder, 'tokenizer_config.json'), files.tokenizerJson);
+  const template = await ChatTemplate.ofFolder(files);
   const maxPositions = files.configRaw.max_position_embeddings;
   const vocabSize = files.configRaw.vocab_size;
   const info: ModelInfo = {
