@@ -35,7 +35,8 @@ export interface CatalogSource {
 
 /**
  * A variant as transformers.js names an export's files (onnx/model<_suffix>.onnx): the
- * runtime's own variants, and the 4-bit ones published that it does not load yet.
+ * runtime's own variants (q4f16 and bnb4 among them now), named here too so that a catalog
+ * entry may list a published variant before the runtime loads it.
  */
 export type ExportVariant = OnnxVariant | 'q4f16' | 'bnb4';
 
@@ -286,7 +287,7 @@ export function runtimeVariants(model: CatalogModel): RuntimeCatalogVariant[] {
   return model.variants.filter((v): v is RuntimeCatalogVariant => isRuntimeVariant(v.variant));
 }
 
-/** The entry's published variants the runtime does not load yet (q4f16, bnb4 until it does). */
+/** The entry's published variants the runtime does not load (none today: q4f16 and bnb4 load). */
 export function pendingVariants(model: CatalogModel): CatalogVariant[] {
   return model.variants.filter((v) => !isRuntimeVariant(v.variant));
 }

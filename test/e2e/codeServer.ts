@@ -1,6 +1,6 @@
 // Installs code-server 4.100.3 (a real VS Code 1.100 workbench served over HTTP) into a
 // cache folder outside the repository, offline: only the npm registry and Debian apt are
-// reachable (see shared/notes/vscode-e2e-offline.md for why each step is needed).
+// reachable (test/e2e/README.md says what comes from where; each step below says why).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
