@@ -479,6 +479,17 @@ export class RelayService implements vscode.Disposable {
       const settings = plan?.settings ?? readSettings();
       const folder = this.slmFolder(settings);
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
+      // The embedded demo model writes nonsense (or nothing) for anything but its one task, without an error of its own;
+      // said first: setting up an LLM would not help it.
+      if (!plan && this.isEmbeddedSlm(folder) && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
+        return {
+          answer,
+          error: {
+            message: `The small model is the embedded demo, which only knows questions like ${DEMO_QUESTION} (${DEMO_TASK}). Pick a real small model with "Relay: Select Model", or run "Relay: Try the Demo".`,
+            fix: 'pick-model',
+          },
+        };
+      }
       const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
       if (RELAY_POLICIES[mode].needsLlm && !settings.provider.model) {
         return {
@@ -495,16 +506,6 @@ export class RelayService implements vscode.Disposable {
         return {
           answer,
           error: { message: `No API key for ${settings.provider.kind} at ${keyless.origin}. Run "Relay: Set API Key" to store one.`, fix: 'set-key' },
-        };
-      }
-      // The embedded demo model writes nonsense (or nothing) for anything but its one task, without an error of its own.
-      if (!plan && this.isEmbeddedSlm(folder) && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
-        return {
-          answer,
-          error: {
-            message: `The small model is the embedded demo, which only knows questions like ${DEMO_QUESTION} (${DEMO_TASK}). Pick a real small model with "Relay: Select Model", or run "Relay: Try the Demo".`,
-            fix: 'pick-model',
-          },
         };
       }
       if (this.llmRuntime && !(RELAY_POLICIES[mode].needsLlm && usesLocalLlm(settings))) await this.releaseLocalLlm();

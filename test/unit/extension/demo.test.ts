@@ -264,6 +264,14 @@ describe('the embedded demo model as the small model of real answers', { skip: p
     assert.deepEqual(slmWorkerPids(), [], 'the small model was not loaded');
   });
 
+  test('on a fresh install (no LLM model, no key) the demo model is named first: setting up an LLM would not make it answer', async () => {
+    resetSettings({});
+    const outcome = await ask('Explain this function.');
+    assert.equal(outcome.error?.fix, 'pick-model', outcome.error?.message);
+    assert.match(outcome.error?.message ?? '', /^The small model is the embedded demo/);
+    assert.deepEqual(slmWorkerPids(), [], 'the small model was not loaded');
+  });
+
   test('a question of its task is answered by it', async () => {
     resetSettings(userSettings);
     const outcome = await ask(DEMO_QUESTION);
