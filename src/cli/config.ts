@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { expandHome } from '../core/homePath';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type Q4Compute, type SlmKind } from '../core/slm/types';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
@@ -238,15 +239,14 @@ export const FILE_KEYS: Record<string, string> = {
 };
 
 /**
- * A path setting as the user meant it: a leading `~/` (or `~` alone) is the home folder, as a
- * shell would have expanded it had the value not been quoted or come from a file; a relative
- * path from the config file is relative to that file's folder (`baseFolder`), not to wherever
- * the command runs. Other relative paths stay relative to the current folder.
+ * A path setting as the user meant it: a leading `~/` (or `~` alone) is the home folder
+ * (expandHome, as VS Code's path settings read it); a relative path from the config file is
+ * relative to that file's folder (`baseFolder`), not to wherever the command runs. Other
+ * relative paths stay relative to the current folder.
  */
 export function expandPath(path: string, baseFolder?: string): string {
-  if (path === '~') return homedir();
-  if (path.startsWith('~/') || (process.platform === 'win32' && path.startsWith('~\\'))) return join(homedir(), path.slice(2));
-  return baseFolder !== undefined && !isAbsolute(path) ? resolve(baseFolder, path) : path;
+  const expanded = expandHome(path);
+  return baseFolder !== undefined && !isAbsolute(expanded) ? resolve(baseFolder, expanded) : expanded;
 }
 
 /** The settings that are paths (slm.modelFolder, provider.templateFolder, totalsPath); --model too for onnx-local. */

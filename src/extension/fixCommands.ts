@@ -1,8 +1,9 @@
 /** The command behind each fix (src/core/fixes.ts) in VS Code: one map for the views' buttons, the chat's and the notifications'. */
 import * as vscode from 'vscode';
 import type { Fix } from '../core/fixes';
+import { settingsProblem, type SettingSource } from './settings';
 
-/** 'retry' has none: each place that offers it runs its own work again. */
+/** 'retry' has none: each place that offers it runs its own work again. 'open-settings' opens the refused setting where there is one (fixCommand). */
 export const FIX_COMMANDS: Record<Exclude<Fix, 'retry'>, vscode.Command> = {
   'set-key': { command: 'relay.setApiKey', title: 'Set API Key' },
   'open-settings': { command: 'workbench.action.openSettings', title: 'Open Relay Settings', arguments: ['relay.'] },
@@ -11,9 +12,37 @@ export const FIX_COMMANDS: Record<Exclude<Fix, 'retry'>, vscode.Command> = {
   'try-demo': { command: 'relay.tryDemo', title: 'Try the Demo' },
 };
 
-/** The fix's command, or undefined for 'retry'. */
+/**
+ * The Settings editor filtered to one setting (`relay.maxTurns`), on the tab of the settings
+ * its value is written in: a workspace's value is fixed there, not under User, where the
+ * value shown is not the one in effect. Unset: the user's settings, where every relay.*
+ * setting may be written (the application-scoped ones only there).
+ */
+export function settingCommand(setting: string, source: SettingSource | undefined): vscode.Command {
+  const options = { query: `@id:${setting}` };
+  switch (source) {
+    case 'workspace':
+      return { command: 'workbench.action.openWorkspaceSettings', title: `Open ${setting} (Workspace)`, arguments: [options] };
+    case 'workspaceFolder':
+      // VS Code asks which folder, in a window of several.
+      return { command: 'workbench.action.openFolderSettings', title: `Open ${setting} (Folder)`, arguments: [options] };
+    default:
+      return { command: 'workbench.action.openGlobalSettings', title: `Open ${setting}`, arguments: [options] };
+  }
+}
+
+/**
+ * The fix's command, or undefined for 'retry'. 'open-settings' opens the setting that
+ * readSettings refuses now, where its value is written (SettingsError.source); all of the
+ * Relay settings when none is refused (a provider's error: the address, a template folder).
+ */
 export function fixCommand(fix: Fix): vscode.Command | undefined {
-  return fix === 'retry' ? undefined : FIX_COMMANDS[fix];
+  if (fix === 'retry') return undefined;
+  if (fix === 'open-settings') {
+    const problem = settingsProblem();
+    if (problem) return settingCommand(`relay.${problem.setting}`, problem.source);
+  }
+  return FIX_COMMANDS[fix];
 }
 
 export function runFix(fix: Fix): void {

@@ -7,6 +7,7 @@
  * is cleared, and the report says so and what was freed, or per folder why not.
  */
 import * as vscode from 'vscode';
+import { expandHome } from '../core/homePath';
 import { formatBytes } from '../core/models/errors';
 import {
   listStoredModels,
@@ -32,8 +33,10 @@ type RemovalItem = vscode.QuickPickItem & ({ model: StoredModel } | { partialsOf
 /** The settings that name a model folder now: the SLM's, and the LLM's when onnx-local runs one. */
 function foldersInUse(): FolderUse[] {
   const config = vscode.workspace.getConfiguration('relay');
-  const uses: FolderUse[] = [{ setting: SLM_FOLDER_SETTING, path: currentText(config, 'slm.modelFolder') }];
-  if (currentText(config, 'provider.kind') === 'onnx-local') uses.push({ setting: LLM_FOLDER_SETTING, path: currentText(config, 'provider.model') });
+  // ~ as readSettings expands it: a folder written ~/... is in use all the same.
+  const uses: FolderUse[] = [{ setting: SLM_FOLDER_SETTING, path: expandHome(currentText(config, 'slm.modelFolder')) }];
+  if (currentText(config, 'provider.kind') === 'onnx-local')
+    uses.push({ setting: LLM_FOLDER_SETTING, path: expandHome(currentText(config, 'provider.model')) });
   return uses.filter((use) => use.path !== '');
 }
 

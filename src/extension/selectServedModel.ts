@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { expandHome } from '../core/homePath';
 import { createProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { readTokenizerFolder } from '../core/slm/modelFolder';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
@@ -38,7 +39,7 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
   let previous: Partial<ServedChoice> = {
     url: currentText(config, 'slm.serverUrl') || undefined,
     model: currentText(config, 'slm.serverModel') || undefined,
-    folder: currentText(config, 'slm.modelFolder') || undefined,
+    folder: expandHome(currentText(config, 'slm.modelFolder')) || undefined,
   };
   for (;;) {
     const choice = await askServedChoice(previous);

@@ -2,13 +2,15 @@
  * Reads and validates the `relay.*` settings. A bad value becomes a message that names
  * the setting and the fix, never a silent default.
  */
+import { basename, isAbsolute } from 'node:path';
 import * as vscode from 'vscode';
 import type { RelaySetup } from '../core/compose';
+import { expandHome } from '../core/homePath';
 import type { ProviderKind } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type OnnxVariant, type Q4Compute, type ServedSlmKind } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { SETTINGS_MODES } from '../core/relay/policies/registry';
-import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS } from '../core/providers/registry';
+import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 import { isLoopback } from '../core/providers/endpoints';
 import { quotedAddress } from '../core/http/shownUrl';
@@ -49,13 +51,51 @@ export interface SlmServerSettings {
 
 const MODES: readonly string[] = ['auto', ...SETTINGS_MODES];
 
+/**
+ * Where the value of a relay.* setting in effect is written: the most specific of a workspace
+ * folder's settings, the workspace's (.vscode/settings.json, or the .code-workspace file) and
+ * the user's; undefined when none sets it (its default).
+ */
+export type SettingSource = 'workspaceFolder' | 'workspace' | 'user';
+
+/** `key` without the `relay.` prefix. */
+export function settingSource(key: string): SettingSource | undefined {
+  const inspected = vscode.workspace.getConfiguration('relay').inspect(key);
+  if (inspected?.workspaceFolderValue !== undefined) return 'workspaceFolder';
+  if (inspected?.workspaceValue !== undefined) return 'workspace';
+  if (inspected?.globalValue !== undefined) return 'user';
+  return undefined;
+}
+
+/** "in the workspace settings (.vscode/settings.json)", as a message names where a value is written. */
+function sourceText(source: SettingSource): string {
+  switch (source) {
+    case 'workspaceFolder':
+      return "in the workspace folder settings (the folder's .vscode/settings.json)";
+    case 'workspace': {
+      const file = vscode.workspace.workspaceFile;
+      return `in the workspace settings (${file ? basename(file.path) : '.vscode/settings.json'})`;
+    }
+    case 'user':
+      return 'in your user settings';
+  }
+}
+
+/**
+ * A setting whose value is refused: the message names the setting and where its value is
+ * written (a workspace's .vscode/settings.json wins over the user's settings, unseen there);
+ * `source` is where the fix opens the Settings editor (fixCommands.ts).
+ */
 export class SettingsError extends Error {
+  readonly source: SettingSource | undefined;
   constructor(
     readonly setting: string,
     message: string,
   ) {
-    super(`Setting relay.${setting}: ${message}`);
+    const source = settingSource(setting);
+    super(`Setting relay.${setting}${source ? ` ${sourceText(source)}` : ''}: ${message}`);
     this.name = 'SettingsError';
+    this.source = source;
   }
 }
 
@@ -65,6 +105,25 @@ export function textSetting(config: vscode.WorkspaceConfiguration, key: string, 
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'string') throw new SettingsError(key, `${JSON.stringify(value)} is not text: write it in quotes. Fix it in Settings.`);
   return value;
+}
+
+/**
+ * A path setting (relay.slm.modelFolder, relay.provider.templateFolder, onnx-local's
+ * relay.provider.model), trimmed, `~` expanded as the CLI expands it (src/core/homePath.ts);
+ * empty when unset. A relative path is refused: the extension host's working folder is no
+ * folder the user chose, and a workspace's is not where these user settings belong.
+ */
+function pathSetting(config: vscode.WorkspaceConfiguration, key: string): string {
+  const written = textSetting(config, key, '').trim();
+  if (!written) return '';
+  const path = expandHome(written);
+  if (!isAbsolute(path)) {
+    throw new SettingsError(
+      key,
+      `${JSON.stringify(written)} is a relative path: use an absolute path (e.g. ${process.platform === 'win32' ? 'C:\\models\\my-model' : '/home/me/models/my-model'}, or ~/models/my-model in your home folder). VS Code has no folder it would be relative to.`,
+    );
+  }
+  return path;
 }
 
 /** An on/off setting; "true" in quotes is not taken for false in silence (relay.localOnly keeps code on this machine). */
@@ -95,6 +154,14 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
   return value;
 }
 
+/**
+ * What relay.provider.baseUrl and relay.slm.serverUrl take, as written (spaces around are
+ * trimmed): empty, or http:// or https:// and no spaces. package.json gives both settings
+ * this `pattern`, so the Settings editor marks what readSettings refuses.
+ */
+export const HTTP_URL_PATTERN = String.raw`^\s*(https?://\S+)?\s*$`;
+const HTTP_URL = new RegExp(HTTP_URL_PATTERN);
+
 /** An http(s) address without a login, or the error that names relay.slm.serverUrl (also the model picker's input check). */
 
 export function slmServerUrlProblem(text: string): string | undefined {
@@ -105,6 +172,9 @@ export function slmServerUrlProblem(text: string): string | undefined {
     return `${quotedAddress(text)} is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quotedAddress(text)} is not an http:// or https:// address.`;
+  // What the URL parser forgives (HTTP://, http:host, spaces in the path) the Settings editor's pattern marks: one rule for both.
+  if (!HTTP_URL.test(text))
+    return `${quotedAddress(text)} is not written as http://host... or https://host... (lower case, no spaces), e.g. http://127.0.0.1:8000/v1.`;
   // The SLM's server gets no key or login; a URL with one would put it in requests and records.
   if (url.username || url.password) return `${quotedAddress(text)} carries a login (user:password@); the small model's server is sent none. Remove it.`;
   return undefined;
@@ -124,7 +194,7 @@ function slmServerOf(config: vscode.WorkspaceConfiguration): { server?: SlmServe
       'slm.serverModel',
       `is empty, and relay.slm.kind is ${kind}: set it to the name the server serves the small model under (or run "Relay: Select Model").`,
     );
-  const folder = textSetting(config, 'slm.modelFolder', '').trim();
+  const folder = pathSetting(config, 'slm.modelFolder');
   // The embedded demo's tokenizer is not the server's model's: its folder must be named.
   if (!folder) {
     throw new SettingsError(
@@ -139,6 +209,16 @@ export function readSettings(): RelaySettings {
   const settings = readEachSetting();
   localOnlyKeptLocal(settings);
   return settings;
+}
+
+/** The setting readSettings refuses now, if any: what the 'open-settings' fix opens (fixCommands.ts). */
+export function settingsProblem(): SettingsError | undefined {
+  try {
+    readSettings();
+    return undefined;
+  } catch (error) {
+    return error instanceof SettingsError ? error : undefined;
+  }
 }
 
 /**
@@ -162,7 +242,7 @@ export function providerAddressSettings(config: vscode.WorkspaceConfiguration): 
   const kind = textSetting(config, 'provider.kind', DEFAULT_PROVIDER_KIND);
   if (!isProviderKind(kind)) throw new SettingsError('provider.kind', `"${kind}" is not one of ${PROVIDER_KINDS.join(', ')}.`);
   const baseUrl = textSetting(config, 'provider.baseUrl', '').trim();
-  if (baseUrl && !/^https?:\/\/[^\s]+$/.test(baseUrl)) {
+  if (baseUrl && !HTTP_URL.test(baseUrl)) {
     throw new SettingsError('provider.baseUrl', `${quotedAddress(baseUrl)} is not an http(s) URL, e.g. https://api.openai.com/v1.`);
   }
   return { kind, baseUrl };
@@ -214,8 +294,9 @@ function readEachSetting(): RelaySettings {
     provider: {
       kind: kind as ProviderKind,
       baseUrl,
-      model: textSetting(config, 'provider.model', '').trim(),
-      templateFolder: textSetting(config, 'provider.templateFolder', '').trim(),
+      // onnx-local's model is its folder.
+      model: providerOf(kind).inProcess ? pathSetting(config, 'provider.model') : textSetting(config, 'provider.model', '').trim(),
+      templateFolder: pathSetting(config, 'provider.templateFolder'),
       timeouts: {
         connect: numberIn(config, 'provider.connectTimeoutSeconds', 0.1, 3600),
         firstByte: numberIn(config, 'provider.firstByteTimeoutSeconds', 0.1, 3600),
@@ -231,7 +312,7 @@ function readEachSetting(): RelaySettings {
       cacheWritePerMTok: optionalPrice(config, 'prices.cacheWritePerMTok'),
     },
     slm: {
-      modelFolder: textSetting(config, 'slm.modelFolder', '').trim(),
+      modelFolder: pathSetting(config, 'slm.modelFolder'),
       variant: variant === 'auto' ? undefined : (variant as OnnxVariant),
       q4Compute,
       thinking: thinking === 'on',

@@ -553,7 +553,7 @@ describe('setupWarning()', () => {
 
     // A bad setting is named.
     resetSettings({ ...hosted, 'relay.temperature': 5 });
-    assert.match((await service.setupWarning()) ?? '', /^Setting relay\.temperature: 5 is not a number from 0 to 2/);
+    assert.match((await service.setupWarning()) ?? '', /^Setting relay\.temperature in your user settings: 5 is not a number from 0 to 2/);
   });
 
   test('the embedded demo model as the small model is named last, local only too: it knows one toy task', async () => {
@@ -839,7 +839,7 @@ describe('errors carry their fix', () => {
     resetSettings({ ...relaySettings(''), 'relay.provider.kind': 'onnx-local', 'relay.provider.model': missing });
     const outcome = await harness.service.answer(QUESTION, recordingSink());
     assert.equal(outcome.error?.fix, 'open-settings', outcome.error?.message);
-    assert.match(outcome.error?.message ?? '', /^Setting relay\.provider\.model: /);
+    assert.match(outcome.error?.message ?? '', /^Setting relay\.provider\.model in your user settings: /);
   });
 
   test("no small model (none set, none embedded in the extension): 'pick-model'", async () => {

@@ -137,30 +137,30 @@ describe('RelayService with the small model on a server', () => {
   test('settings: a bad kind, URL, missing model name or folder is refused naming the setting, before anything is sent', async () => {
     const before = slmServer.requests.length;
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ 'relay.slm.kind': 'vllm' }, /^Setting relay\.slm\.kind: "vllm" is not one of onnx, completions-server, ollama\.$/],
+      [{ 'relay.slm.kind': 'vllm' }, /^Setting relay\.slm\.kind in your user settings: "vllm" is not one of onnx, completions-server, ollama\.$/],
       [
         { 'relay.slm.serverUrl': 'ftp://127.0.0.1:8000' },
-        /^Setting relay\.slm\.serverUrl: "ftp:\/\/127\.0\.0\.1:8000" is not an http:\/\/ or https:\/\/ address\.$/,
+        /^Setting relay\.slm\.serverUrl in your user settings: "ftp:\/\/127\.0\.0\.1:8000" is not an http:\/\/ or https:\/\/ address\.$/,
       ],
       [
         { 'relay.slm.serverUrl': 'http://user:secret@127.0.0.1:8000/v1' },
-        /^Setting relay\.slm\.serverUrl: "http:\/\/\*\*\*@127\.0\.0\.1:8000\/v1" carries a login/,
+        /^Setting relay\.slm\.serverUrl in your user settings: "http:\/\/\*\*\*@127\.0\.0\.1:8000\/v1" carries a login/,
       ],
       // A login in a mistyped address is not quoted either (the message reaches the status bar and the view).
       [
         { 'relay.provider.baseUrl': 'htps://alice:secret@api.example.com/v1' },
-        /^Setting relay\.provider\.baseUrl: "htps:\/\/\*\*\*@api\.example\.com\/v1" is not an http\(s\) URL/,
+        /^Setting relay\.provider\.baseUrl in your user settings: "htps:\/\/\*\*\*@api\.example\.com\/v1" is not an http\(s\) URL/,
       ],
-      [{ 'relay.slm.serverUrl': 'not a url' }, /^Setting relay\.slm\.serverUrl: "not a url" is not a URL/],
+      [{ 'relay.slm.serverUrl': 'not a url' }, /^Setting relay\.slm\.serverUrl in your user settings: "not a url" is not a URL/],
       // Local only: a server that is not on this machine would get every prompt whole.
       [
         { 'relay.localOnly': true, 'relay.slm.serverUrl': 'http://192.0.2.10:8000/v1' },
-        /^Setting relay\.localOnly: is on, and the small model's server \(relay\.slm\.serverUrl, http:\/\/192\.0\.2\.10:8000\) is not on this machine: every prompt would go there\. Point relay\.slm\.serverUrl at a server on this machine/,
+        /^Setting relay\.localOnly in your user settings: is on, and the small model's server \(relay\.slm\.serverUrl, http:\/\/192\.0\.2\.10:8000\) is not on this machine: every prompt would go there\. Point relay\.slm\.serverUrl at a server on this machine/,
       ],
-      [{ 'relay.slm.serverModel': ' ' }, /^Setting relay\.slm\.serverModel: is empty, and relay\.slm\.kind is completions-server/],
+      [{ 'relay.slm.serverModel': ' ' }, /^Setting relay\.slm\.serverModel in your user settings: is empty, and relay\.slm\.kind is completions-server/],
       [
         { 'relay.slm.modelFolder': '' },
-        /^Setting relay\.slm\.modelFolder: is empty, and relay\.slm\.kind is completions-server: set it to the served model's folder/,
+        /^Setting relay\.slm\.modelFolder in your user settings: is empty, and relay\.slm\.kind is completions-server: set it to the served model's folder/,
       ],
     ];
     for (const [overrides, expected] of cases) {

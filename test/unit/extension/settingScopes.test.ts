@@ -111,3 +111,17 @@ test('every settings enum that repeats a registry equals it (npm run manifest wr
   const variant = settings['relay.slm.variant'] as { enum: string[] };
   assert.ok(variant.enum.includes('q4f16') && variant.enum[0] === 'auto', 'the variants come from the registry');
 });
+
+test('descriptions say where a setting acts: the modes of the hand-off knobs, the models a temperature reaches, the machine of a path or address', () => {
+  const described = settings as Record<string, { description?: string; markdownDescription?: string }>;
+  const text = (name: string) => described[name].description ?? described[name].markdownDescription ?? '';
+  // maxTurns is read by command mode alone (policies/registry.ts); the confidence gate and span also drive money-aware.
+  assert.match(text('relay.maxTurns'), /^Command mode only\b/);
+  assert.match(text('relay.confidence.threshold'), /^Confidence and money-aware modes:/);
+  assert.match(text('relay.confidence.spanTokens'), /^Confidence mode: .*Money-aware mode: the fewest/);
+  // Anthropic takes [0, 1] (anthropic.ts); models that refuse sampling are sent no temperature (modelCapabilities.ts).
+  assert.match(text('relay.temperature'), /Anthropic takes at most 1/);
+  assert.match(text('relay.temperature'), /Models that refuse a temperature are sent none.*gpt-5.*Claude from 4\.7 on/);
+  for (const name of ['relay.slm.modelFolder', 'relay.slm.serverUrl'])
+    assert.match(text(name), /In a remote window \(Remote-SSH[^)]*\) Relay runs on the remote machine/, name);
+});

@@ -1,23 +1,29 @@
 // Settings of the wrong type in settings.json, and the commands' bounds on what they send:
 // each names the problem (and the setting) instead of a crash or a silent default.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { resetSettings, useVscodeStub, warningsShown, window } from './vscodeStub';
+import { expandPath } from '../../../src/cli/config';
+import { commandsRun, resetSettings, useVscodeStub, warningsShown, window, workspaceFolderSettings, workspaceSettings } from './vscodeStub';
 useVscodeStub();
 
 // Loaded after the stub is in place (they import 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { readSettings } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
+const { readSettings, HTTP_URL_PATTERN } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { fixCommand, runFix } = require('../../../src/extension/fixCommands') as typeof import('../../../src/extension/fixCommands');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { solveProblem } = require('../../../src/extension/commands') as typeof import('../../../src/extension/commands');
 
 test('a text or on/off setting of another type names the setting; "true" in quotes is not taken for false', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ 'relay.provider.model': 42 }, /Setting relay\.provider\.model: 42 is not text: write it in quotes/],
-    [{ 'relay.provider.baseUrl': 123 }, /Setting relay\.provider\.baseUrl: 123 is not text/],
-    [{ 'relay.slm.modelFolder': ['a'] }, /Setting relay\.slm\.modelFolder: \["a"\] is not text/],
-    [{ 'relay.localOnly': 'true' }, /Setting relay\.localOnly: "true" is not true or false \(without quotes\)/],
-    [{ 'relay.slm.loadAtStartup': 1 }, /Setting relay\.slm\.loadAtStartup: 1 is not true or false/],
+    [{ 'relay.provider.model': 42 }, /Setting relay\.provider\.model in your user settings: 42 is not text: write it in quotes/],
+    [{ 'relay.provider.baseUrl': 123 }, /Setting relay\.provider\.baseUrl in your user settings: 123 is not text/],
+    [{ 'relay.slm.modelFolder': ['a'] }, /Setting relay\.slm\.modelFolder in your user settings: \["a"\] is not text/],
+    [{ 'relay.localOnly': 'true' }, /Setting relay\.localOnly in your user settings: "true" is not true or false \(without quotes\)/],
+    [{ 'relay.slm.loadAtStartup': 1 }, /Setting relay\.slm\.loadAtStartup in your user settings: 1 is not true or false/],
   ];
   for (const [settings, expected] of cases) {
     resetSettings(settings);
@@ -43,4 +49,154 @@ test('Solve Problem refuses a selection too long to send, as Explain Selection d
   }
   assert.deepEqual(asked, []);
   assert.match(warningsShown[before]?.message ?? '', /the problem has 25000 characters; select at most 20000 to solve/);
+});
+
+const MANIFEST_SETTINGS = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).contributes.configuration.properties as Record<
+  string,
+  { pattern?: string; patternErrorMessage?: string }
+>;
+
+/** The message readSettings refuses the settings with (it must refuse them). */
+function refusal(): string {
+  try {
+    readSettings();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  assert.fail('readSettings accepted the settings');
+}
+
+test('~ in a path setting is the home folder, as the CLI reads it; a model name (not onnx-local) stays as written', () => {
+  resetSettings({
+    'relay.slm.modelFolder': '~/models/Qwen3-0.6B-ONNX',
+    'relay.provider.templateFolder': ' ~ ',
+    'relay.provider.kind': 'onnx-local',
+    'relay.provider.model': '~/models/llm',
+  });
+  const read = readSettings();
+  assert.equal(read.slm.modelFolder, join(homedir(), 'models', 'Qwen3-0.6B-ONNX'));
+  assert.equal(read.slm.modelFolder, expandPath('~/models/Qwen3-0.6B-ONNX'), "the CLI's --slm reads it alike");
+  assert.equal(read.provider.templateFolder, homedir());
+  assert.equal(read.provider.model, join(homedir(), 'models', 'llm'), "onnx-local's model is its folder");
+  resetSettings({ 'relay.provider.kind': 'openai-chat', 'relay.provider.model': '~/not-a-folder' });
+  assert.equal(readSettings().provider.model, '~/not-a-folder', "another provider's model is a name");
+  resetSettings({});
+});
+
+test('a relative path in a path setting is refused, naming the setting and asking for an absolute path; its fix opens that setting', () => {
+  const cases: [Record<string, unknown>, string, string][] = [
+    [{ 'relay.slm.modelFolder': 'models/Qwen3-0.6B-ONNX' }, 'slm.modelFolder', 'models/Qwen3-0.6B-ONNX'],
+    [{ 'relay.provider.templateFolder': './template' }, 'provider.templateFolder', './template'],
+    [{ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': 'llm-folder' }, 'provider.model', 'llm-folder'],
+    // The served small model's folder (its tokenizer) too.
+    [{ 'relay.slm.kind': 'completions-server', 'relay.slm.serverModel': 'qwen', 'relay.slm.modelFolder': 'tokenizer' }, 'slm.modelFolder', 'tokenizer'],
+  ];
+  for (const [settings, key, written] of cases) {
+    resetSettings(settings);
+    const message = refusal();
+    assert.ok(
+      message.startsWith(`Setting relay.${key} in your user settings: ${JSON.stringify(written)} is a relative path: use an absolute path (e.g. `),
+      message,
+    );
+    assert.match(message, /~\/models\/my-model in your home folder\)\. VS Code has no folder it would be relative to\.$/);
+    assert.deepEqual(fixCommand('open-settings'), {
+      command: 'workbench.action.openGlobalSettings',
+      title: `Open relay.${key}`,
+      arguments: [{ query: `@id:relay.${key}` }],
+    });
+  }
+  resetSettings({});
+});
+
+test('a bad value says where it is written (workspace, folder or user settings), and the fix opens the Settings editor at that setting there', () => {
+  resetSettings({});
+  workspaceSettings.set('relay.maxTurns', 0);
+  assert.equal(
+    refusal(),
+    'Setting relay.maxTurns in the workspace settings (.vscode/settings.json): 0 is not a whole number from 1 to 100. Fix it in Settings.',
+  );
+  const workspace = {
+    command: 'workbench.action.openWorkspaceSettings',
+    title: 'Open relay.maxTurns (Workspace)',
+    arguments: [{ query: '@id:relay.maxTurns' }],
+  };
+  assert.deepEqual(fixCommand('open-settings'), workspace);
+  // The button of the views, the chat and the notifications runs it (runFix).
+  const run = commandsRun.length;
+  runFix('open-settings');
+  assert.deepEqual(commandsRun.slice(run), [{ command: workspace.command, args: workspace.arguments }]);
+
+  // A good workspace value hides the user's bad one: nothing is refused.
+  resetSettings({ 'relay.maxTurns': 0 });
+  workspaceSettings.set('relay.maxTurns', 5);
+  assert.equal(readSettings().maxTurns, 5);
+  assert.deepEqual(fixCommand('open-settings'), { command: 'workbench.action.openSettings', title: 'Open Relay Settings', arguments: ['relay.'] });
+
+  // A workspace folder's value wins over the workspace's.
+  workspaceFolderSettings.set('relay.maxTurns', 1.5);
+  assert.equal(
+    refusal(),
+    "Setting relay.maxTurns in the workspace folder settings (the folder's .vscode/settings.json): 1.5 is not a whole number from 1 to 100. Fix it in Settings.",
+  );
+  assert.deepEqual(fixCommand('open-settings'), {
+    command: 'workbench.action.openFolderSettings',
+    title: 'Open relay.maxTurns (Folder)',
+    arguments: [{ query: '@id:relay.maxTurns' }],
+  });
+
+  resetSettings({ 'relay.tokenBudget': 200000 });
+  assert.equal(refusal(), 'Setting relay.tokenBudget in your user settings: 200000 is not a whole number from 16 to 131072. Fix it in Settings.');
+  assert.deepEqual(fixCommand('open-settings'), {
+    command: 'workbench.action.openGlobalSettings',
+    title: 'Open relay.tokenBudget',
+    arguments: [{ query: '@id:relay.tokenBudget' }],
+  });
+  resetSettings({});
+});
+
+test("relay.provider.baseUrl and relay.slm.serverUrl carry settings.ts's URL rule as their pattern: the Settings editor marks what Relay refuses", () => {
+  for (const name of ['relay.provider.baseUrl', 'relay.slm.serverUrl']) {
+    assert.equal(MANIFEST_SETTINGS[name].pattern, HTTP_URL_PATTERN, name);
+    assert.match(MANIFEST_SETTINGS[name].patternErrorMessage ?? '', /^Give an http:\/\/ or https:\/\/ URL without spaces, e\.g\. http/, name);
+  }
+  // As VS Code compiles a `pattern`.
+  const pattern = new RegExp(MANIFEST_SETTINGS['relay.provider.baseUrl'].pattern ?? '(?!)', 'u');
+  const served = (url: string) => ({
+    'relay.slm.kind': 'completions-server',
+    'relay.slm.serverModel': 'qwen',
+    'relay.slm.modelFolder': join(homedir(), 'tokenizer'),
+    'relay.slm.serverUrl': url,
+  });
+  const accepts = (settings: Record<string, unknown>): boolean => {
+    resetSettings(settings);
+    try {
+      readSettings();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const urls = [
+    '',
+    'http://127.0.0.1:8000/v1',
+    ' https://api.example.com/v1 ',
+    'http://[::1]:11434',
+    'ftp://127.0.0.1:8000',
+    'HTTP://127.0.0.1:8000/v1',
+    'http:127.0.0.1:8000',
+    'http://127.0.0.1:8000/v 1',
+    'https://',
+    '127.0.0.1:8000',
+    'not a url',
+  ];
+  for (const url of urls) {
+    const matches = pattern.test(url);
+    assert.equal(
+      accepts({ 'relay.provider.baseUrl': url }),
+      matches,
+      `relay.provider.baseUrl ${JSON.stringify(url)}: the pattern ${matches ? 'takes' : 'marks'} it`,
+    );
+    assert.equal(accepts(served(url)), matches, `relay.slm.serverUrl ${JSON.stringify(url)}: the pattern ${matches ? 'takes' : 'marks'} it`);
+  }
+  resetSettings({});
 });

@@ -364,10 +364,14 @@ export function setSettings(values: Record<string, unknown>): void {
 /** Values a workspace's .vscode/settings.json sets, by full name: they win over the user's (settings). */
 export const workspaceSettings = new Map<string, unknown>();
 
-/** Back to the contributed defaults only (no user or workspace values). */
+/** Values a workspace folder's .vscode/settings.json sets (a window of several folders), by full name: they win over both. */
+export const workspaceFolderSettings = new Map<string, unknown>();
+
+/** Back to the contributed defaults only (no user, workspace or folder values). */
 export function resetSettings(values: Record<string, unknown> = {}): void {
   settings.clear();
   workspaceSettings.clear();
+  workspaceFolderSettings.clear();
   setSettings(values);
 }
 
@@ -376,11 +380,13 @@ export const ConfigurationTarget = { Global: 1, Workspace: 2, WorkspaceFolder: 3
 function configurationOf(section: string | undefined) {
   const full = (key: string) => (section ? `${section}.${key}` : key);
   const read = (key: string): unknown =>
-    workspaceSettings.has(full(key))
-      ? workspaceSettings.get(full(key))
-      : settings.has(full(key))
-        ? settings.get(full(key))
-        : CONTRIBUTED_DEFAULTS.get(full(key));
+    workspaceFolderSettings.has(full(key))
+      ? workspaceFolderSettings.get(full(key))
+      : workspaceSettings.has(full(key))
+        ? workspaceSettings.get(full(key))
+        : settings.has(full(key))
+          ? settings.get(full(key))
+          : CONTRIBUTED_DEFAULTS.get(full(key));
   return {
     get<T>(key: string, defaultValue?: T): T | undefined {
       const value = read(key);
@@ -395,6 +401,7 @@ function configurationOf(section: string | undefined) {
         defaultValue: CONTRIBUTED_DEFAULTS.get(full(key)),
         globalValue: settings.get(full(key)),
         workspaceValue: workspaceSettings.get(full(key)),
+        workspaceFolderValue: workspaceFolderSettings.get(full(key)),
       };
     },
     /** Global (the default, as VS Code's for a window without a folder) writes the user's value; Workspace the workspace's. */
