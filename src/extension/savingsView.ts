@@ -48,6 +48,8 @@ const saving = (value: unknown): string => {
 };
 /** Answers none of which had a known price: their money is unknown, not $0. */
 const UNKNOWN = 'unknown';
+/** A relay cost some of whose answers' LLM usage was counted locally (the provider reported none): an estimate. */
+const cost = (entry: TotalsEntry): string => usd(entry.costUsd) + (entry.usageEstimatedAnswers > 0 ? ' (est.)' : '');
 
 /** The cells of one totals entry, after its key cells. */
 function entryCells(entry: TotalsEntry): string[] {
@@ -57,7 +59,7 @@ function entryCells(entry: TotalsEntry): string[] {
     text(tokens),
     share(entry.llmTokens, tokens),
     text(entry.calls),
-    ...(allUnpriced(entry) ? [UNKNOWN, UNKNOWN, UNKNOWN] : [usd(entry.costUsd), usd(entry.llmOnlyCostUsd), saving(entry.savedUsd)]),
+    ...(allUnpriced(entry) ? [UNKNOWN, UNKNOWN, UNKNOWN] : [cost(entry), usd(entry.llmOnlyCostUsd), saving(entry.savedUsd)]),
     text(entry.unpricedAnswers),
   ];
 }
@@ -88,8 +90,8 @@ function policyRows(file: TotalsFile): string[] {
   return rows;
 }
 
-/** The page for the totals `file` and their sum `all`. */
-export function savingsHtml(file: TotalsFile, all: TotalsEntry): string {
+/** The page for the totals `file` and their sum `all`; `keptAside`: copies of damaged totals files recording kept aside (TotalsStore.keptAside). */
+export function savingsHtml(file: TotalsFile, all: TotalsEntry, keptAside: string[] = []): string {
   const rows: string[] = [];
   for (const day of Object.keys(file.days).sort().reverse()) {
     for (const [model, entry] of Object.entries(file.days[day] ?? {})) {
@@ -104,8 +106,15 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry): string {
   const unpriced = typeof all.unpricedAnswers === 'number' && all.unpricedAnswers > 0 ? all.unpricedAnswers : 0;
   const money = allUnpriced(all)
     ? 'the price of their model is unknown, so what they cost and saved is unknown.'
-    : `relay cost ${usd(all.costUsd)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>` +
-      (unpriced > 0 ? ` (not counting ${text(unpriced)} ${unpriced === 1 ? 'answer' : 'answers'} whose price is unknown).` : '.');
+    : `relay cost ${cost(all)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>` +
+      (unpriced > 0 ? ` (not counting ${text(unpriced)} ${unpriced === 1 ? 'answer' : 'answers'} whose price is unknown).` : '.') +
+      (all.usageEstimatedAnswers > 0
+        ? ` The LLM usage of ${text(all.usageEstimatedAnswers)} ${all.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally (the provider reported none), so the relay cost is partly an estimate.`
+        : '');
+  const aside =
+    keptAside.length > 0
+      ? `<p>Damaged totals files were kept aside, as they were, when an answer was recorded: ${keptAside.map((path) => `<code>${text(path)}</code>`).join(', ')}. Relay went on with the totals it could read of them; the rest is only there.</p>`
+      : '';
   return `<!DOCTYPE html><html><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <style>body{font-family:var(--vscode-font-family);color:var(--vscode-foreground)}table{border-collapse:collapse}
@@ -114,7 +123,8 @@ a{color:var(--vscode-textLink-foreground)}</style></head><body>
 <h2>Relay savings</h2>
 <p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM;
 ${money}</p>
-<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart.</small></p>
+${aside}
+<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart. A relay cost marked (est.) includes answers whose LLM usage was counted locally because the provider reported none.</small></p>
 <h3>Per day and model</h3>
 <table><thead><tr><th>Day</th><th>Model</th>${ENTRY_HEADERS}</tr></thead>
 <tbody>${rows.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>
@@ -128,9 +138,11 @@ ${money}</p>
 export async function showSavings(totals: TotalsStore): Promise<void> {
   let file: TotalsFile;
   let all: TotalsEntry;
+  let keptAside: string[];
   try {
     file = await totals.read();
     all = summariseTotals(file);
+    keptAside = await totals.keptAside();
   } catch (error) {
     // A damaged file is left for the user to look at: the message names it and what to do.
     void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);
@@ -140,7 +152,7 @@ export async function showSavings(totals: TotalsStore): Promise<void> {
     panel = vscode.window.createWebviewPanel('relay.savings', 'Relay Savings', vscode.ViewColumn.Active, SAVINGS_PANEL_OPTIONS);
     panel.onDidDispose(() => (panel = undefined));
   }
-  panel.webview.html = savingsHtml(file, all);
+  panel.webview.html = savingsHtml(file, all, keptAside);
   panel.reveal();
 }
 

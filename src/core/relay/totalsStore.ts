@@ -10,8 +10,8 @@
  * 'unknown'), and an older Relay that writes the file keeps the field (it rewrites the
  * object it read) while its own answers land in `days` only, so they too count as 'unknown'.
  */
-import { promises as fs } from 'node:fs';
-import { dirname } from 'node:path';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileErrorInWords } from '../fileErrors';
 import { renameRetrying } from '../fsRetry';
 import type { AnswerStats } from './events';
@@ -31,8 +31,13 @@ export interface TotalsEntry {
   llmOnlyCostUsd: number;
   /** Sum over answers where both were known. */
   savedUsd: number;
-  /** Answers whose cost could not be priced (unknown model price). */
+  /**
+   * Answers whose cost or saving could not be priced (unknown model price): in none of the
+   * money sums. One with no LLM call cost $0, but what the LLM alone would have cost is unknown.
+   */
   unpricedAnswers: number;
+  /** Answers whose LLM usage was counted locally (the provider reported none): their cost is an estimate. */
+  usageEstimatedAnswers: number;
 }
 
 export interface TotalsFile {
@@ -63,6 +68,7 @@ export function emptyTotals(): TotalsEntry {
     llmOnlyCostUsd: 0,
     savedUsd: 0,
     unpricedAnswers: 0,
+    usageEstimatedAnswers: 0,
   };
 }
 
@@ -89,6 +95,8 @@ export function allUnpriced(entry: TotalsEntry): boolean {
 }
 
 export function totalsOfAnswer(stats: AnswerStats): TotalsEntry {
+  // Priced: the saving is known (a failed answer's is its cost, lost). Else no money of it is summed.
+  const priced = stats.costUsd !== null && stats.savedUsd !== null;
   return {
     answers: 1,
     calls: stats.calls,
@@ -98,16 +106,17 @@ export function totalsOfAnswer(stats: AnswerStats): TotalsEntry {
     llmOutputTokens: stats.llmUsage.outputTokens,
     llmCachedInputTokens: stats.llmUsage.cachedInputTokens,
     llmCacheWriteTokens: stats.llmUsage.cacheWriteTokens,
-    costUsd: stats.costUsd ?? 0,
-    llmOnlyCostUsd: stats.llmOnlyCostUsd ?? 0,
-    savedUsd: stats.savedUsd ?? 0,
-    unpricedAnswers: stats.costUsd === null ? 1 : 0,
+    costUsd: priced ? (stats.costUsd ?? 0) : 0,
+    llmOnlyCostUsd: priced ? (stats.llmOnlyCostUsd ?? 0) : 0,
+    savedUsd: priced ? (stats.savedUsd ?? 0) : 0,
+    unpricedAnswers: priced ? 0 : 1,
+    usageEstimatedAnswers: stats.calls > 0 && stats.llmUsage.estimated ? 1 : 0,
   };
 }
 
 export interface TotalsStoreOptions {
   now?: () => Date;
-  /** Longest wait for another process's lock before giving up with an error. */
+  /** Longest wait for another process's lock before giving up with an error (default: 2 s past staleLockMs). */
   lockTimeoutMs?: number;
   /** A lock older than this is taken to be left by a crashed process and removed. */
   staleLockMs?: number;
@@ -124,8 +133,9 @@ export class TotalsStore {
     options: TotalsStoreOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());
-    this.lockTimeoutMs = options.lockTimeoutMs ?? 5000;
     this.staleLockMs = options.staleLockMs ?? 10_000;
+    // Longer than a lock takes to go stale: a lock a crashed process left is outwaited and removed, no answer lost.
+    this.lockTimeoutMs = options.lockTimeoutMs ?? this.staleLockMs + 2_000;
   }
 
   /** Adds one answer to today's totals of `modelKey` and of its policy (stats.mode); returns today's totals of that model. */
@@ -164,9 +174,11 @@ export class TotalsStore {
   }
 
   /**
-   * The whole file; a missing file is empty. One that is not a totals file is an error for
-   * whoever only reads it (a report never moves a file); `repair` (recording an answer) moves
-   * it aside, named in the error log, and starts over: its content is kept there.
+   * The whole file; a missing file is empty. One that is not a totals file, or holds a total
+   * that is not a count or an amount (a hand edit), is an error for whoever only reads it (a
+   * report never moves a file); `repair` (recording an answer) keeps a copy of it aside as it
+   * is, named in the error log and by keptAside(), and goes on with the totals it could read
+   * (none if it is not JSON). A field an older or hand-written entry lacks counts as 0.
    */
   async read(options: { repair?: boolean } = {}): Promise<TotalsFile> {
     let text: string;
@@ -176,23 +188,41 @@ export class TotalsStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, days: {} };
       throw new Error(`Cannot read the relay totals at ${this.path}: ${fileErrorInWords(error)}.`);
     }
+    let parsed: TotalsFile = { version: 1, days: {} };
+    let problems: string[];
     try {
-      const parsed = JSON.parse(text) as TotalsFile;
-      if (parsed?.version !== 1 || !isRecord(parsed.days)) throw new Error('unexpected shape');
-      // Every day a map of models, every model's totals an object: a null there (a hand edit) broke the sums.
-      if (!Object.values(parsed.days).every((day) => isRecord(day) && Object.values(day).every(isRecord))) throw new Error('unexpected shape');
-      return parsed;
-    } catch {
-      if (!options.repair) {
-        throw new Error(
-          `${this.path} is not a relay totals file (or it is damaged); it was left as it is. Move it away to start the totals over (Relay also does when it records the next answer).`,
-        );
-      }
-      const aside = `${this.path}.corrupt-${Date.now()}`;
-      await fs.rename(this.path, aside).catch(() => undefined);
-      process.emitWarning(`The relay totals file ${this.path} was not valid; it was moved to ${aside} and totals start over.`);
-      return { version: 1, days: {} };
+      parsed = JSON.parse(text) as TotalsFile;
+      problems = parsed?.version === 1 && isRecord(parsed.days) ? checkTotals(parsed) : ['It holds no "version": 1 with "days"'];
+    } catch (error) {
+      problems = [`It is not JSON (${(error as Error).message})`];
     }
+    if (problems.length === 0) return parsed;
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+    if (!options.repair) {
+      throw new Error(
+        `${this.path} is not a relay totals file (or it is damaged); it was left as it is. ${problems[0]}${more}. Move it away to start the totals over (Relay also keeps a copy aside when it records the next answer, and goes on with what it could read).`,
+      );
+    }
+    const aside = `${this.path}.corrupt-${Date.now()}`;
+    // Copied, and replaced only by the record's write: never overwritten before a copy is kept (one that
+    // cannot be made stops the record), and still there, to repair again, when that write fails.
+    await fs.copyFile(this.path, aside, fsConstants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw new Error(`The relay totals file ${this.path} is damaged and could not be kept aside: ${fileErrorInWords(error)}.`);
+    });
+    process.emitWarning(
+      `The relay totals file ${this.path} was not valid (${problems[0]}${more}); it was kept as it was at ${aside}, and totals go on with what could be read.`,
+    );
+    return isRecord(parsed) && parsed.version === 1 && isRecord(parsed.days) ? withoutDamage(parsed) : { version: 1, days: {} };
+  }
+
+  /** Copies of damaged totals files that recording kept aside (as they were), oldest first. */
+  async keptAside(): Promise<string[]> {
+    const prefix = `${basename(this.path)}.corrupt-`;
+    const names = await fs.readdir(dirname(this.path)).catch(() => [] as string[]);
+    return names
+      .filter((name) => name.startsWith(prefix))
+      .sort()
+      .map((name) => join(dirname(this.path), name));
   }
 
   /** Totals over all days and models, or one day / one model / one policy. */
@@ -213,8 +243,14 @@ export class TotalsStore {
   private async writeAtomic(file: TotalsFile): Promise<void> {
     await fs.mkdir(dirname(this.path), { recursive: true });
     const temp = `${this.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await fs.writeFile(temp, JSON.stringify(file, null, 2) + '\n', 'utf8');
-    await renameRetrying(temp, this.path);
+    try {
+      await fs.writeFile(temp, JSON.stringify(file, null, 2) + '\n', 'utf8');
+      await renameRetrying(temp, this.path);
+    } catch (error) {
+      // A full disk or a refused rename: the totals file is as it was, and no part-written temp file is left behind.
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw error;
+    }
   }
 
   private async withLock<T>(job: () => Promise<T>): Promise<T> {
@@ -233,7 +269,7 @@ export class TotalsStore {
           () => 0,
         );
         if (age > this.staleLockMs) {
-          await fs.rm(lock, { force: true });
+          await this.removeStaleLock(lock);
           continue;
         }
         if (Date.now() > deadline) {
@@ -250,6 +286,34 @@ export class TotalsStore {
       await fs.rm(lock, { force: true });
     }
   }
+
+  /**
+   * Removes a lock left by a crashed process, one process at a time (a second lock file),
+   * seeing it stale again meanwhile: two that found it stale must not both remove it, or the
+   * later would remove the lock the first took since, and both would write.
+   */
+  private async removeStaleLock(lock: string): Promise<void> {
+    const breaking = `${lock}.break`;
+    const age = async (path: string): Promise<number> =>
+      fs.stat(path).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+    try {
+      await (await fs.open(breaking, 'wx')).close();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // Another process is removing it; a crash in that moment leaves this file, stale in turn.
+      if ((await age(breaking)) > this.staleLockMs) await fs.rm(breaking, { force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+      return;
+    }
+    try {
+      if ((await age(lock)) > this.staleLockMs) await fs.rm(lock, { force: true });
+    } finally {
+      await fs.rm(breaking, { force: true });
+    }
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, any> {
@@ -257,6 +321,63 @@ function isRecord(value: unknown): value is Record<string, any> {
 }
 
 const isFiniteCount = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** A value a totals field can hold: a finite number, and only a saving may be negative (a loss). */
+const isTotal = (key: string, value: unknown): boolean => isFiniteCount(value) && (value >= 0 || key === 'savedUsd');
+
+/** A day's or a model's name quoted for a message (JSON escapes control characters), shortened. */
+const quoted = (value: unknown): string => {
+  const json = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+  return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+};
+
+/**
+ * What is wrong with the days of a parsed version-1 file, in words: a day that is not a map
+ * of models, a model's totals that are not an object, a field that is not a total (isTotal).
+ * A field the entry lacks is set to 0.
+ */
+function checkTotals(file: TotalsFile): string[] {
+  const problems: string[] = [];
+  for (const [day, models] of Object.entries(file.days)) {
+    if (!isRecord(models)) {
+      problems.push(`Day ${quoted(day)} holds ${quoted(models)}, not its models`);
+      continue;
+    }
+    for (const [model, entry] of Object.entries(models)) {
+      if (!isRecord(entry)) {
+        problems.push(`Day ${quoted(day)}, model ${quoted(model)} holds ${quoted(entry)}, not its totals`);
+        continue;
+      }
+      for (const key of Object.keys(emptyTotals()) as (keyof TotalsEntry)[]) {
+        const value: unknown = entry[key];
+        if (value === undefined) entry[key] = 0;
+        else if (!isTotal(key, value))
+          problems.push(
+            `Day ${quoted(day)}, model ${quoted(model)}: ${key} is ${quoted(value)}, not a ${key === 'savedUsd' ? 'number' : 'number of 0 or more'}`,
+          );
+      }
+    }
+  }
+  return problems;
+}
+
+/** The file less what checkTotals found damaged: a damaged day, or a day's model with its per-policy totals. */
+function withoutDamage(file: TotalsFile): TotalsFile {
+  const modes = isRecord(file.modes) ? file.modes : {};
+  for (const [day, models] of Object.entries(file.days)) {
+    if (!isRecord(models)) {
+      delete file.days[day];
+      delete modes[day];
+      continue;
+    }
+    for (const [model, entry] of Object.entries(models)) {
+      if (isRecord(entry) && (Object.keys(emptyTotals()) as (keyof TotalsEntry)[]).every((key) => isTotal(key, entry[key]))) continue;
+      delete models[model];
+      if (isRecord(modes[day])) delete modes[day][model];
+    }
+  }
+  return file;
+}
 
 /** An entry read from the file (anyone may have edited it) with every field a finite number: anything else counts as 0. */
 export function numericTotals(entry: unknown): TotalsEntry {

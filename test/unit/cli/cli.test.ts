@@ -316,6 +316,16 @@ test('relay totals: a loss is a loss, answers without a price are unknown and na
     const lost = await run(['totals'], { RELAY_HOME: home });
     assert.match(lost.stdout, /All time: 1 answers, .* cost \$0\.0300, LLM-only estimate \$0\.0200, lost \$0\.0100\b/);
     assert.doesNotMatch(lost.stdout, /saved -/);
+    assert.doesNotMatch(lost.stdout, /est\./, 'usage the provider reported is no estimate');
+    writeFileSync(
+      join(home, 'totals.json'),
+      JSON.stringify({
+        version: 1,
+        days: { '2000-01-01': { 'openai-chat:gpt-4o': entry({ costUsd: 0.03, llmOnlyCostUsd: 0.02, savedUsd: -0.01, usageEstimatedAnswers: 1 }) } },
+      }),
+    );
+    const estimated = await run(['totals'], { RELAY_HOME: home });
+    assert.match(estimated.stdout, /All time: .* cost \$0\.0300 \(est\.: the LLM usage of 1 answers was counted locally\), LLM-only/);
     writeFileSync(join(home, 'totals.json'), JSON.stringify({ version: 1, days: { '2000-01-01': { 'openai-chat:mine': entry({ unpricedAnswers: 1 }) } } }));
     const unknown = await run(['totals'], { RELAY_HOME: home });
     assert.match(unknown.stdout, /All time: 1 answers, 1 LLM calls, 10 SLM \+ 1 LLM tokens, cost unknown \(no price\)/);

@@ -23,30 +23,46 @@ const MARKDOWN_LINK = '[x](command:workbench.action.terminal.new)';
 
 test('a crafted totals file renders as text, and only the reset command is enabled', async () => {
   const path = join(folder, 'totals.json');
-  const crafted = {
-    version: 1,
+  // Names are any text; values that are not numbers make the file damaged (reported, not rendered), so they are
+  // checked on savingsHtml itself, which still shows whatever it is given as text.
+  const crafted = (values: boolean) => ({
+    version: 1 as const,
     days: {
       [`2025-01-01${IMG}`]: {
-        [IMG]: { ...emptyTotals(), answers: TERMINAL_LINK, calls: IMG, unpricedAnswers: MARKDOWN_LINK },
-        [MARKDOWN_LINK]: { ...emptyTotals(), answers: 1, slmTokens: 3, llmTokens: 1, costUsd: IMG, llmOnlyCostUsd: 0.5, savedUsd: 0.25 },
+        [IMG]: { ...emptyTotals(), ...(values ? { answers: TERMINAL_LINK, calls: IMG, unpricedAnswers: MARKDOWN_LINK } : { answers: 2 }) },
+        [MARKDOWN_LINK]: { ...emptyTotals(), answers: 1, slmTokens: 3, llmTokens: 1, costUsd: values ? IMG : 0.25, llmOnlyCostUsd: 0.5, savedUsd: 0.25 },
         [TERMINAL_LINK]: emptyTotals(),
       },
     },
-  };
-  writeFileSync(path, JSON.stringify(crafted));
+  });
+  writeFileSync(path, JSON.stringify(crafted(false)));
   await showSavings(new TotalsStore(path));
 
   const panel = createdPanels.at(-1);
   assert.ok(panel, 'the panel was created');
   assert.deepEqual(panel.options?.enableCommandUris, ['relay.resetSavings'], 'command links: the reset only');
-  const html = panel.webview.html;
-  assert.doesNotMatch(html, /<(img|script|b)\b/i, 'no element from the file');
-  assert.deepEqual(html.match(/<a\b[^>]*>/g), ['<a href="command:relay.resetSavings">'], 'one link: the reset');
+  assert.equal(panel.revealed, 1);
   const escapedImg = '&lt;img src=x onerror=alert(1)&gt;';
   const escapedLink = '&lt;a href=&quot;command:workbench.action.terminal.new&quot;&gt;open a terminal&lt;/a&gt;';
-  for (const text of [escapedImg, escapedLink, MARKDOWN_LINK]) assert.ok(html.includes(`<td>${text}</td>`), `${text} shows as a cell's text`);
-  assert.ok(html.includes(`<td>2025-01-01${escapedImg}</td>`), 'the day too');
-  assert.equal(panel.revealed, 1);
+  const values = crafted(true);
+  for (const html of [panel.webview.html, savingsHtml(values as never, values.days[`2025-01-01${IMG}`][IMG] as never)]) {
+    assert.doesNotMatch(html, /<(img|script|b)\b/i, 'no element from the file');
+    assert.deepEqual(html.match(/<a\b[^>]*>/g), ['<a href="command:relay.resetSavings">'], 'one link: the reset');
+    for (const text of [escapedImg, escapedLink, MARKDOWN_LINK]) assert.ok(html.includes(`<td>${text}</td>`), `${text} shows as a cell's text`);
+    assert.ok(html.includes(`<td>2025-01-01${escapedImg}</td>`), 'the day too');
+  }
+
+  // The same values in the file: named as damage, in a plain-text message; no page is made of them.
+  writeFileSync(path, JSON.stringify(values));
+  const from = questionsAsked.length;
+  const panels = createdPanels.length;
+  await showSavings(new TotalsStore(path));
+  const error = questionsAsked.slice(from).find((q) => q.api === 'showErrorMessage');
+  assert.match(
+    error?.text ?? '',
+    /totals\.json is not a relay totals file \(or it is damaged\); it was left as it is\. Day .*: answers is .*, not a number of 0 or more \(and 3 more\)\./,
+  );
+  assert.equal(createdPanels.length, panels);
 });
 
 test('money is said only where a price is known: unpriced answers are unknown, never $0, and named apart where others have a price', () => {
@@ -116,3 +132,50 @@ test('Reset while an answer is being recorded (the file locked meanwhile): the r
   }
   assert.equal((await store.summary()).answers, 0, 'nothing is left after a reset');
 });
+
+test('a damaged totals file that recording kept aside is named on the page, with what could be read of it counted', async () => {
+  const path = join(folder, 'kept-aside', 'totals.json');
+  mkdirSync(join(folder, 'kept-aside'));
+  const good = { ...emptyTotals(), answers: 4, costUsd: 0.01, llmOnlyCostUsd: 0.03, savedUsd: 0.02 };
+  writeFileSync(path, JSON.stringify({ version: 1, days: { '2026-01-01': { good, bad: { ...good, costUsd: 'lots' } } } }));
+  const store = new TotalsStore(path);
+  await store.record('m', answerStats({}));
+  await showSavings(store);
+  const html = createdPanels.at(-1)!.webview.html;
+  const [aside] = await store.keptAside();
+  assert.ok(aside, 'kept aside');
+  assert.ok(
+    html.includes(`Damaged totals files were kept aside, as they were, when an answer was recorded: <code>${aside}</code>`),
+    'the page names the file kept aside',
+  );
+  assert.match(html, /All time: 5 answers/, 'the good totals and the new answer');
+});
+
+test('a relay cost that includes answers whose LLM usage was counted locally (none reported) is marked as an estimate', async () => {
+  const path = join(folder, 'estimated', 'totals.json');
+  const store = new TotalsStore(path, { now: () => new Date(2026, 0, 5, 12) });
+  await store.record('openai-chat:served', answerStats({ estimated: true }));
+  await store.record('openai-chat:served', answerStats({}));
+  assert.equal((await store.summary()).usageEstimatedAnswers, 1);
+  await showSavings(store);
+  const html = createdPanels.at(-1)!.webview.html;
+  assert.match(html, /<tr><td>2026-01-05<\/td><td>openai-chat:served<\/td><td>2<\/td><td>20<\/td><td>10%<\/td><td>2<\/td><td>\$0\.0020 \(est\.\)<\/td>/);
+  assert.match(html, /relay cost \$0\.0020 \(est\.\) against/);
+  assert.match(html, /The LLM usage of 1 answer was counted locally \(the provider reported none\), so the relay cost is partly an estimate\./);
+});
+
+function answerStats(usage: { estimated?: boolean }): AnswerStats {
+  return {
+    mode: 'command',
+    slmTokens: 9,
+    llmTokens: 1,
+    llmTokenShare: 0.1,
+    calls: 1,
+    llmUsage: { inputTokens: 5, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: usage.estimated ?? false },
+    costUsd: 0.001,
+    llmOnlyCostUsd: 0.01,
+    savedUsd: 0.009,
+    elapsedMs: 1,
+    finishReason: 'eos',
+  };
+}

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, promises as fsPromises, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { TotalsStore } from '../../../src/core/relay/totalsStore';
+import { allUnpriced, emptyTotals, TotalsStore } from '../../../src/core/relay/totalsStore';
 import type { AnswerStats } from '../../../src/core/relay/events';
 
 function stats(cost: number | null, llmOnly: number | null, calls = 1): AnswerStats {
@@ -113,6 +113,167 @@ test('a corrupt totals file: a report leaves it where it is and says so; recordi
     await store.record('m', stats(0.001, 0.01));
     assert.equal((await store.summary()).answers, 1);
     assert.ok(readdirSync(dir).some((name) => name.startsWith('totals.json.corrupt-')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a hand-edited total that is no count or amount (text, null, negative, 1e999) is named, never summed as text or NaN; recording keeps the file aside and goes on with the good totals', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    const good = { ...emptyTotals(), answers: 10, costUsd: 1, llmOnlyCostUsd: 3, savedUsd: 2 };
+    const day = new Date(2026, 0, 2, 12);
+    const cases: [string, string, RegExp][] = [
+      ['costUsd', '"0.5"', /"bad": costUsd is "0\.5", not a number of 0 or more/],
+      ['answers', '"5"', /"bad": answers is "5", not a number of 0 or more/],
+      ['answers', '-3', /"bad": answers is -3, not a number of 0 or more/],
+      ['llmTokens', 'null', /"bad": llmTokens is null, not a number of 0 or more/],
+      ['savedUsd', '1e999', /"bad": savedUsd is Infinity, not a number\./],
+    ];
+    for (const [key, value, named] of cases) {
+      const badEntry = JSON.stringify({ ...good, [key]: 0 }).replace(`"${key}":0`, `"${key}":${value}`);
+      const text = `{"version":1,"days":{"2026-01-01":{"good":${JSON.stringify(good)},"bad":${badEntry}}},"modes":{"2026-01-01":{"bad":{"command":${badEntry}}}}}`;
+      writeFileSync(path, text);
+      const store = new TotalsStore(path, { now: () => day });
+      await assert.rejects(
+        store.summary(),
+        (error: Error) => named.test(error.message) && /is not a relay totals file \(or it is damaged\); it was left as it is/.test(error.message),
+        `${key}: ${value}`,
+      );
+      assert.equal(readFileSync(path, 'utf8'), text, 'a report moves nothing');
+
+      await store.record('m', stats(0.001, 0.01));
+      const aside = await store.keptAside();
+      assert.equal(aside.length, 1, `${key}: ${value}: a copy was kept aside`);
+      assert.equal(readFileSync(aside[0], 'utf8'), text, 'kept as it was');
+      rmSync(aside[0]);
+      const file = await store.read();
+      assert.deepEqual(file.days['2026-01-01'], { good }, 'the good totals go on; the damaged one is left out');
+      assert.equal(file.modes?.['2026-01-01']?.bad, undefined, 'with its per-policy totals');
+      const all = await store.summary();
+      assert.equal(all.answers, 11);
+      assert.ok(Math.abs(all.costUsd - 1.001) < 1e-12, String(all.costUsd));
+    }
+    // A field an entry lacks (a hand-written one) counts as 0, not as NaN.
+    writeFileSync(path, JSON.stringify({ version: 1, days: { '2026-01-01': { good, sparse: { answers: 2 } } } }));
+    const all = await new TotalsStore(path).summary();
+    assert.equal(all.answers, 12);
+    assert.equal(all.costUsd, 1);
+    assert.equal(all.llmTokens, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an answer with no LLM call whose LLM price is unknown is unpriced (its saving is unknown), not $0 saved; a failed one with a known cost is a loss', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const store = new TotalsStore(join(dir, 'totals.json'));
+    // The small model wrote it all: no call, so it cost $0, but what the LLM alone would have cost is unknown.
+    await store.record('custom', { ...stats(0, null, 0), savedUsd: null });
+    const unpriced = await store.summary();
+    assert.equal(unpriced.unpricedAnswers, 1);
+    assert.ok(allUnpriced(unpriced), 'its money is unknown, not "$0, no saving"');
+    // A failed answer: what its calls cost is lost (the engine gives its saving as -cost, its LLM-alone figure none).
+    await store.record('priced', { ...stats(0.004, null), savedUsd: -0.004, finishReason: 'error' });
+    const loss = await store.summary({ modelKey: 'priced' });
+    assert.equal(loss.unpricedAnswers, 0);
+    assert.equal(loss.savedUsd, -0.004);
+    assert.equal(loss.costUsd, 0.004);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lock left by a crashed process is removed once: writers that find it stale at the same moment lose no answer', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    for (let trial = 0; trial < 40; trial++) {
+      const path = join(dir, `totals-${trial}.json`);
+      writeFileSync(`${path}.lock`, '');
+      const longAgo = new Date(Date.now() - 60_000);
+      utimesSync(`${path}.lock`, longAgo, longAgo);
+      // Three windows (a store each), starting a few turns of the event loop apart.
+      const writers = [0, 1, 2].map(async (i) => {
+        for (let turn = 0; turn < (trial % 4) * i; turn++) await new Promise((resolve) => setImmediate(resolve));
+        await new TotalsStore(path).record('m', stats(0.001, 0.01));
+      });
+      await Promise.all(writers);
+      assert.equal((await new TotalsStore(path).summary()).answers, 3, `trial ${trial}`);
+    }
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => !name.endsWith('.json')),
+      [],
+      'no lock or temp file left',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a write that fails half-way (a full disk) leaves the totals as they were and no part-written temp file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  const writeFile = fsPromises.writeFile;
+  try {
+    const path = join(dir, 'totals.json');
+    const store = new TotalsStore(path);
+    await store.record('m', stats(0.001, 0.01));
+    const before = readFileSync(path, 'utf8');
+    fsPromises.writeFile = (async (file: string, data: string) => {
+      await writeFile(file, data.slice(0, 10));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }) as typeof writeFile;
+    await assert.rejects(store.record('m', stats(0.001, 0.01)), /ENOSPC/);
+    fsPromises.writeFile = writeFile;
+    assert.equal(readFileSync(path, 'utf8'), before);
+    assert.deepEqual(readdirSync(dir), ['totals.json'], 'no temp file left');
+  } finally {
+    fsPromises.writeFile = writeFile;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged totals file is kept aside before anything overwrites it: a copy that cannot be made stops the record; a write that then fails leaves it to repair again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  const { copyFile, writeFile } = fsPromises;
+  try {
+    const path = join(dir, 'totals.json');
+    const good = { ...emptyTotals(), answers: 10, costUsd: 1 };
+    const text = JSON.stringify({ version: 1, days: { '2026-01-01': { good, bad: { ...good, answers: 'ten' } } } });
+    writeFileSync(path, text);
+    fsPromises.copyFile = (async () => {
+      throw Object.assign(new Error('EBUSY: resource busy or locked'), { code: 'EBUSY' });
+    }) as typeof copyFile;
+    await assert.rejects(new TotalsStore(path).record('m', stats(0.001, 0.01)), /totals\.json is damaged and could not be kept aside/);
+    fsPromises.copyFile = copyFile;
+    assert.equal(readFileSync(path, 'utf8'), text, 'the damaged file is as it was');
+
+    // A full disk after the copy: the damaged file is still there, and the next record keeps its good totals.
+    fsPromises.writeFile = (async () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }) as typeof writeFile;
+    await assert.rejects(new TotalsStore(path).record('m', stats(0.001, 0.01)), /ENOSPC/);
+    fsPromises.writeFile = writeFile;
+    assert.equal(readFileSync(path, 'utf8'), text, 'still there');
+    await new TotalsStore(path).record('m', stats(0.001, 0.01));
+    assert.equal((await new TotalsStore(path).summary()).answers, 11, 'the good totals and the answer');
+  } finally {
+    Object.assign(fsPromises, { copyFile, writeFile });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lock a crashed process left just now is outwaited: the record waits until it is stale and removes it, and the answer is counted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    // Fresh: it goes stale only after staleLockMs (5.5 s here, above the 5 s the wait once was).
+    writeFileSync(`${path}.lock`, '');
+    const store = new TotalsStore(path, { staleLockMs: 5_500 });
+    await store.record('m', stats(0.001, 0.01));
+    assert.equal((await store.summary()).answers, 1);
+    assert.deepEqual(readdirSync(dir).sort(), ['totals.json'], 'no lock left');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
