@@ -53,15 +53,16 @@ const HTML_BLOCKS: [start: RegExp, end: RegExp][] = [
   [/^<\/?[A-Za-z][A-Za-z0-9-]*(?:[\s>]|\/>|$)/, /^[ \t]*$/],
 ];
 
+/** The column `text` ends at when it starts at column `start` (a tab stops at the next multiple of 4, as CommonMark's do). */
+function columnAfter(text: string, start = 0): number {
+  let column = start;
+  for (const char of text) column += char === '\t' ? 4 - (column % 4) : 1;
+  return column;
+}
+
 /** Columns of a line's leading whitespace (a tab counts 4, as CommonMark's tab stops at the start of a line). */
 function indentOf(line: string): number {
-  let width = 0;
-  for (const char of line) {
-    if (char === ' ') width += 1;
-    else if (char === '\t') width += 4 - (width % 4);
-    else break;
-  }
-  return width;
+  return columnAfter(/^[ \t]*/.exec(line)?.[0] ?? '');
 }
 
 /**
@@ -76,8 +77,79 @@ function listItemColumns(line: string): { content: number; text: number } {
   return { content: markerEnd + (spaces >= 1 && spaces <= 4 && hasText ? spaces : 1), text: markerEnd + spaces };
 }
 
+/** A thematic break (a rule): `---`, `* * *`, `___`. */
+const THEMATIC_BREAK = /^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
+/** A line's start that opens a block of its own (a fence, heading, list item, rule, HTML or math), so it cannot continue a paragraph lazily. */
+const OPENS_BLOCK = /^(?:`{3,}|~{3,}|#{1,6}(?:[ \t]|$)|[*+-](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|\$\$)/;
+
+/** A line that may continue the paragraph before it without that paragraph's blockquote markers (a lazy line), `indent` in from the list item it is in. */
+function continuesParagraph(line: string, indent: number): boolean {
+  const text = line.trimStart();
+  if (text === '') return false;
+  // Indented code cannot start there: the line is the paragraph's.
+  if (indent >= 4) return true;
+  return !OPENS_BLOCK.test(text) && !THEMATIC_BREAK.test(text) && !HTML_BLOCKS.some(([start]) => start.test(text));
+}
+
+/** What is open inside one blockquote (or the document, outside any), as FenceTracker follows it. */
+interface QuoteLevel {
+  /** What continues this blockquote on a line: its `>`, as far in as it opened ('' for the document). */
+  prefix: string;
+  /** The content column of the list item it is in, in the text around it (0 outside lists): a `>` left of it starts another. */
+  within: number;
+  /** The open fence: its marker, its indent, and the content column of the list item it is in (0 outside lists). */
+  open: { marker: string; indent: string; listColumn: number } | undefined;
+  /** The content columns of the list items the current line may belong to, outermost first. */
+  listColumns: number[];
+  /** The line that ends the HTML block we are in; undefined outside one. */
+  htmlBlockEnd: RegExp | undefined;
+  afterBlank: boolean;
+  inMathBlock: boolean;
+  /** Its last line was a paragraph's: a line without this blockquote's `>` may still continue it. */
+  inParagraph: boolean;
+}
+
+function quoteLevel(prefix = '', within = 0): QuoteLevel {
+  return { prefix, within, open: undefined, listColumns: [], htmlBlockEnd: undefined, afterBlank: true, inMathBlock: false, inParagraph: false };
+}
+
+/** `line` is left of the content of the list item a fence was opened in: it ends the item, and the fence. */
+function endsListFence(level: QuoteLevel, line: string): boolean {
+  return level.open !== undefined && line.trim() !== '' && indentOf(line) < level.open.listColumn;
+}
+
+/** A blockquote marker on a line: see FenceTracker.quoteAt. */
+interface QuoteMarker {
+  prefix: string;
+  rest: string;
+  /** The column the rest starts at, from the line's start. */
+  start: number;
+  /** The `>`'s column in the text it was found in. */
+  column: number;
+  within: number;
+  /** After a list item's marker: a new item, so a new blockquote. */
+  afterItemMarker: boolean;
+  /** 4 or more in from the margin or a list item's content. */
+  indented: boolean;
+}
+
 /**
- * Tracks where the Markdown written so far stands: inside a fenced code block or not, inside
+ * Where a line goes: `views[i]` is the line as blockquote level i sees it (level 0, the
+ * document, sees it whole; each level after, the text after its `>`), `markers` the markers
+ * it has, `kept` how many of the open quotes they continue (the others end, unless the line
+ * is `lazy`: it continues the innermost quote's paragraph without their markers).
+ */
+interface LineRoute {
+  views: string[];
+  markers: QuoteMarker[];
+  kept: number;
+  lazy: boolean;
+}
+
+/**
+ * Tracks where the Markdown written so far stands: inside which blockquotes (each `>` is taken
+ * off a line before the rules below apply to the rest; a quote ends at a line without its `>`
+ * unless that line continues a paragraph), inside a fenced code block or not, inside
  * an HTML block or not, inside which list items (their content's column: a fence or code
  * block in an item is indented from there), and what the current
  * paragraph holds (emphasis we add must not pair with an asterisk of the answer's own, land
@@ -85,14 +157,9 @@ function listItemColumns(line: string): { content: number; text: number } {
  */
 export class FenceTracker {
   private line = '';
-  private open: { marker: string; indent: string; inList: boolean } | undefined;
+  /** The document, then each blockquote open in the one before it. */
+  private levels: QuoteLevel[] = [quoteLevel()];
   private paragraph = '';
-  /** The content columns of the list items the current line may belong to, outermost first. */
-  private listColumns: number[] = [];
-  /** The line that ends the HTML block we are in; undefined outside one. */
-  private htmlBlockEnd: RegExp | undefined;
-  private afterBlank = true;
-  private inMathBlock = false;
   private lastChar = '';
 
   /** The last character written ('' before any). */
@@ -100,25 +167,36 @@ export class FenceTracker {
     return this.lastChar;
   }
 
+  private get innermost(): QuoteLevel {
+    return this.levels[this.levels.length - 1];
+  }
+
   get inFence(): boolean {
-    return this.open !== undefined;
+    return this.innermost.open !== undefined;
   }
 
-  private get inList(): boolean {
-    return this.listColumns.length > 0;
-  }
-
-  /** The line that closes the open fence (its marker, indented as it was opened); undefined outside a fence. */
+  /**
+   * The line that closes the fence open at the end (its blockquotes' markers, then its marker
+   * indented as it was opened); undefined outside a fence. An unfinished last line counts as
+   * ended: it may open a fence, or end the list or blockquote one was in.
+   */
   get closingFence(): string | undefined {
-    return this.open && `${this.open.indent}${this.open.marker}`;
+    if (this.line !== '') {
+      const ended = new FenceTracker();
+      ended.levels = structuredClone(this.levels);
+      ended.push(`${this.line}\n`);
+      return ended.closingFence;
+    }
+    const { open } = this.innermost;
+    return open && `${this.levels.map((level) => level.prefix).join('')}${open.indent}${open.marker}`;
   }
 
   push(text: string): void {
     if (text.length > 0) this.lastChar = text.at(-1) ?? '';
     for (const char of text) {
       if (char === '\n') {
-        this.endLine(this.line);
-        this.paragraph = this.line.trim() === '' ? '' : `${this.paragraph}${this.line}\n`;
+        const { content, sameParagraph } = this.endLine(this.line);
+        this.paragraph = content.trim() === '' ? '' : `${sameParagraph ? this.paragraph : ''}${content}\n`;
         this.line = '';
       } else {
         this.line += char;
@@ -129,17 +207,19 @@ export class FenceTracker {
   /**
    * Italics may be added here: outside code (a fence, an indented code block), outside HTML,
    * a link's target, an autolink, a URL and inline math, with no lone asterisk or open inline
-   * code in this paragraph.
+   * code in this paragraph; in a blockquote, by the same rules for the text after its `>`.
    */
   get canEmphasize(): boolean {
-    if (this.inFence || this.inMathBlock || this.fenceAt(this.line)) return false;
-    if (this.htmlBlockEnd !== undefined || this.htmlBlockAt(this.line)) return false;
+    const { level, content, sameParagraph } = this.place(this.line);
+    // (A fence in a list item ends at a line left of the item's content.)
+    if ((level.open && !endsListFence(level, content)) || level.inMathBlock || this.fenceAt(level, content)) return false;
+    if (level.htmlBlockEnd !== undefined || this.htmlBlockAt(level, content)) return false;
     // Four columns in from the margin or the list item's content, or an item's text 5 spaces past its marker: an
     // indented code block (or a paragraph's line, left alone too).
-    if (this.relativeIndent(this.line) >= 4) return false;
-    const item = LIST_ITEM.test(this.line) ? listItemColumns(this.line) : undefined;
+    if (this.relativeIndent(level, content) >= 4) return false;
+    const item = LIST_ITEM.test(content) ? listItemColumns(content) : undefined;
     if (item && item.text - item.content >= 4) return false;
-    const text = (this.paragraph + this.line).replace(/^([ \t]*)(?:[*+-]|\d{1,9}[.)])(?=\s)/gm, '$1'); // list bullets are not emphasis
+    const text = ((sameParagraph ? this.paragraph : '') + content).replace(/^([ \t]*)(?:[*+-]|\d{1,9}[.)])(?=\s)/gm, '$1'); // list bullets are not emphasis
     const backticks = (text.match(/`/g) ?? []).length;
     if (text.includes('*') || backticks % 2 !== 0) return false;
     // An unclosed link target: [docs](https://exa|
@@ -149,67 +229,175 @@ export class FenceTracker {
       for (const char of text.slice(target + 2)) depth += char === '(' ? 1 : char === ')' ? -1 : 0;
       if (depth > 0) return false;
     }
-    // An unclosed autolink or HTML tag: <https://github.com/| or <a href="x|
-    if (/<[A-Za-z/!?][^>]*$/.test(text)) return false;
+    // An unclosed autolink or HTML tag: <https://github.com/| or <a href="x| or <|
+    if (/<(?:[A-Za-z/!?][^>]*)?$/.test(text)) return false;
     // A URL or an e-mail address running up to here (linkified as GFM does).
     if (/(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/|www\.)\S*$|[\w.+-]+@[\w.-]*$/.test(text)) return false;
     // Inline math open on this line: $\pi r^2 + |
-    const dollars = (this.line.match(/(?<!\\)\$/g) ?? []).length;
+    const dollars = (content.match(/(?<!\\)\$/g) ?? []).length;
     return dollars % 2 === 0;
   }
 
   /** How far `line` is indented from the margin or from the content of the list item it is in. */
-  private relativeIndent(line: string): number {
+  private relativeIndent(level: QuoteLevel, line: string): number {
     const indent = indentOf(line);
-    return indent - (this.listColumns.filter((column) => column <= indent).at(-1) ?? 0);
+    return indent - (level.listColumns.filter((column) => column <= indent).at(-1) ?? 0);
   }
 
-  /** The fence that `line` opens or closes, if it is one here: up to 3 spaces in from the margin or the list item's content. */
-  private fenceAt(line: string): RegExpExecArray | undefined {
-    const match = FENCE.exec(line);
+  /**
+   * The fence that `line` opens or closes, if it is one here: up to 3 spaces in from the margin
+   * or the list item's content, or right after a list item's marker (its indent then the item's text's).
+   */
+  private fenceAt(level: QuoteLevel, line: string): RegExpExecArray | undefined {
+    const markers = LIST_ITEM.test(line) ? (LIST_MARKERS.exec(line)?.[0] ?? '') : '';
+    const item = markers !== '' && this.relativeIndent(level, line) < 4 ? listItemColumns(line) : undefined;
+    const afterMarker = item !== undefined && item.text - item.content < 4;
+    const match = FENCE.exec(afterMarker ? ' '.repeat(columnAfter(markers)) + line.slice(markers.length) : line);
     if (!match) return undefined;
-    if (this.relativeIndent(line) > 3) return undefined;
+    if (!afterMarker && this.relativeIndent(level, line) > 3) return undefined;
     // A backtick fence's info string has no backtick (```a``` is inline code).
     if (match[2][0] === '`' && match[3].includes('`')) return undefined;
     return match;
   }
 
   /** The end of the HTML block that `line` starts, if it starts one: up to 3 spaces in, after any list markers. */
-  private htmlBlockAt(line: string): RegExp | undefined {
-    if (this.relativeIndent(line) > 3) return undefined;
+  private htmlBlockAt(level: QuoteLevel, line: string): RegExp | undefined {
+    if (this.relativeIndent(level, line) > 3) return undefined;
     const content = line.replace(LIST_MARKERS, '');
     return HTML_BLOCKS.find(([start]) => start.test(content))?.[1];
   }
 
-  private endLine(line: string): void {
+  /**
+   * The blockquote marker `line` opens with at `level` (its text starting at column `start`),
+   * if it has one: `>` (after the markers on a list item's own line), with the one space after
+   * it that belongs to the marker; `indented` when it is 4 or more in from the margin or the
+   * item's content (code, unless it continues an open quote: see route).
+   */
+  private quoteAt(level: QuoteLevel, line: string, start: number): QuoteMarker | undefined {
+    // Code, HTML and math take the line as it is (not a fence's in a list item that this line ends).
+    if ((level.open && !endsListFence(level, line)) || level.htmlBlockEnd || level.inMathBlock) return undefined;
+    const before = LIST_MARKERS.exec(line)?.[0] ?? '';
+    if (line[before.length] !== '>') return undefined;
+    const column = columnAfter(before, start) - start;
+    const afterItemMarker = LIST_ITEM.test(line);
+    const within = afterItemMarker ? listItemColumns(line).content : indentOf(line) - this.relativeIndent(level, line);
+    if (afterItemMarker && (this.relativeIndent(level, line) > 3 || column - within > 3)) return undefined; // code
+    const markerEnd = columnAfter(line.slice(0, before.length + 1), start);
+    const after = line.slice(before.length + 1);
+    const spaces = /^[ \t]*/.exec(after)?.[0] ?? '';
+    const width = columnAfter(spaces, markerEnd) - markerEnd;
+    // The rest's indent in spaces (what is left of a tab counts), so the rules after see its columns.
+    const rest = ' '.repeat(Math.max(0, width - 1)) + after.slice(spaces.length);
+    return { prefix: `${' '.repeat(column)}> `, rest, start: markerEnd + Math.min(width, 1), column, within, afterItemMarker, indented: column - within > 3 };
+  }
+
+  /**
+   * Which blockquote levels `line` reaches (the ones open, or new ones it opens), and whether
+   * it is lazy. `unfinished`: more text goes on the line (a span about to be written), so a
+   * line blank so far will not end a quote's paragraph.
+   */
+  private route(line: string, unfinished = false): LineRoute {
+    const views = [line];
+    const markers: QuoteMarker[] = [];
+    let kept = 0;
+    for (let start = 0; ;) {
+      const depth = views.length - 1;
+      // A level this line opens starts empty.
+      const quote = this.quoteAt(depth === kept ? this.levels[depth] : quoteLevel(), views[depth], start);
+      if (!quote) break;
+      // An open quote goes on at a `>` no further left than it opened, not after a new item's marker; markdown-it takes one
+      // indented any further as its marker too (CommonMark: code, or a lazy line: no italics either way).
+      const inner = depth === kept ? this.levels[depth + 1] : undefined;
+      const continues = inner !== undefined && !quote.afterItemMarker && quote.column >= inner.within;
+      if (quote.indented && !continues) break;
+      if (continues) kept++;
+      views.push(quote.rest);
+      markers.push(quote);
+      start = quote.start;
+    }
+    const reached = views.length - 1;
+    const text = views[reached];
+    const lazy =
+      kept === reached &&
+      reached < this.levels.length - 1 &&
+      this.innermost.inParagraph &&
+      ((unfinished && text.trim() === '') || continuesParagraph(text, this.relativeIndent(this.levels[reached], text)));
+    return { views, markers, kept, lazy };
+  }
+
+  /** Where `line`, unfinished, stands without changing anything: the level whose rules apply, the text they apply to, and whether the paragraph goes on. */
+  private place(line: string): { level: QuoteLevel; content: string; sameParagraph: boolean } {
+    const { views, kept, lazy } = this.route(line, true);
+    const reached = views.length - 1;
+    const content = views[reached];
+    if (lazy || (kept === reached && reached === this.levels.length - 1)) return { level: this.innermost, content, sameParagraph: true };
+    return { level: kept === reached ? this.levels[reached] : quoteLevel(), content, sameParagraph: false };
+  }
+
+  /** Ends `line`: each level it reaches takes its view of it; quotes it lacks the `>` of end, unless it is lazy. */
+  private endLine(line: string): { content: string; sameParagraph: boolean } {
+    const { views, markers, kept, lazy } = this.route(line);
+    const reached = views.length - 1;
+    const sameParagraph = lazy || (kept === reached && reached === this.levels.length - 1);
+    if (!lazy) {
+      // A quote without its marker here ends, and what was open in it (a fence too).
+      this.levels = this.levels.slice(0, kept + 1);
+      for (const { prefix, within } of markers.slice(kept)) this.levels.push(quoteLevel(prefix, within));
+    }
+    // The levels outside see a blockquote's line (it may end a list item of theirs).
+    for (let i = 0; i < reached; i++) {
+      this.endLineAt(this.levels[i], views[i]);
+      this.levels[i].inParagraph = false;
+    }
+    if (lazy) {
+      // Text of the innermost paragraph, whatever it starts with: nothing else changes.
+      this.innermost.afterBlank = false;
+    } else {
+      this.endLineAt(this.levels[reached], views[reached]);
+    }
+    return { content: views[reached], sameParagraph };
+  }
+
+  private endLineAt(level: QuoteLevel, line: string): void {
+    const wasParagraph = level.inParagraph;
+    level.inParagraph = false;
     const blank = line.trim() === '';
     const indent = indentOf(line);
     // A list item's marker, unless it is a line of indented code.
-    const listItem = LIST_ITEM.test(line) && this.relativeIndent(line) < 4;
-    // A line left of a list item's content after a blank one, or one that opens another block, ends that item; at the margin, the list (and a fence inside it).
-    if (!blank && !listItem && (this.afterBlank || /^[ \t]*(?:#|`{3}|~{3}|>|<)/.test(line) || (indent === 0 && this.open?.inList))) {
-      this.listColumns = this.listColumns.filter((column) => column <= indent);
-      if (indent === 0 && this.open?.inList) this.open = undefined;
+    const listItem = LIST_ITEM.test(line) && this.relativeIndent(level, line) < 4;
+    // A line left of a list item's content ends that item unless it is a lazy line of the item's paragraph (not after a
+    // blank line, not a block of its own); any line left of it ends a fence in it.
+    const endsFence = endsListFence(level, line);
+    if (endsFence) level.open = undefined;
+    if (!blank && !listItem && (level.afterBlank || !wasParagraph || /^[ \t]*(?:#|`{3}|~{3}|>|<)/.test(line) || THEMATIC_BREAK.test(line) || endsFence)) {
+      level.listColumns = level.listColumns.filter((column) => column <= indent);
     }
-    this.afterBlank = blank;
-    if (this.htmlBlockEnd !== undefined) {
+    level.afterBlank = blank;
+    if (level.htmlBlockEnd !== undefined) {
       // Raw HTML to its end: no fence, list or math starts inside it.
-      if (this.htmlBlockEnd.test(line)) this.htmlBlockEnd = undefined;
+      if (level.htmlBlockEnd.test(line)) level.htmlBlockEnd = undefined;
       return;
     }
-    const match = this.fenceAt(line);
-    if (this.open === undefined && !match) {
-      if (listItem) this.listColumns = [...this.listColumns.filter((column) => column <= indent), listItemColumns(line).content];
-      if (line.trim() === '$$') this.inMathBlock = !this.inMathBlock;
+    // A fence right after the item's marker is in the item.
+    if (listItem && level.open === undefined) level.listColumns = [...level.listColumns.filter((column) => column <= indent), listItemColumns(line).content];
+    const match = this.fenceAt(level, line);
+    if (level.open === undefined && !match) {
+      const mathLine = line.trim() === '$$';
+      if (mathLine) level.inMathBlock = !level.inMathBlock;
       // Types 1 to 5 may end on the line that starts them.
-      const end = this.inMathBlock ? undefined : this.htmlBlockAt(line);
-      if (end && !end.test(line)) this.htmlBlockEnd = end;
+      const end = level.inMathBlock ? undefined : this.htmlBlockAt(level, line);
+      if (end && !end.test(line)) level.htmlBlockEnd = end;
+      // Text that a line without the quote's `>` may go on with (indented code and headings may not).
+      const codeLine = this.relativeIndent(level, line) >= 4 && !wasParagraph;
+      level.inParagraph =
+        !blank && !mathLine && !level.inMathBlock && !end && !codeLine && !/^[ \t]*#{1,6}(?:[ \t]|$)/.test(line) && !THEMATIC_BREAK.test(line);
       return;
     }
     if (!match) return;
     const marker = match[2];
-    if (this.open === undefined) this.open = { marker, indent: match[1], inList: this.inList };
-    else if (marker[0] === this.open.marker[0] && marker.length >= this.open.marker.length && line.trim() === marker) this.open = undefined;
+    if (level.open === undefined)
+      level.open = { marker, indent: match[1], listColumn: level.listColumns.filter((column) => column <= indentOf(match[1])).at(-1) ?? 0 };
+    else if (marker[0] === level.open.marker[0] && marker.length >= level.open.marker.length && line.trim() === marker) level.open = undefined;
   }
 }
 
@@ -301,7 +489,7 @@ export class ChatAnswerFormatter {
   closeOpenBlocks(): string {
     const fence = this.fences.closingFence;
     if (fence === undefined) return '';
-    // With its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened.
+    // With its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened, in its blockquotes.
     const close = `\n${fence}\n`;
     this.fences.push(close);
     return close;

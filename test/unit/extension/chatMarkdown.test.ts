@@ -566,3 +566,189 @@ test("a fence indented less than its list item's text stands alone: its unindent
   const html = md.render(markdown + statsFooter(STATS, []));
   assert.match(html, /<strong>Relay<\/strong>/, 'the footer is rendered as text, not inside a code block');
 });
+
+test("inside a blockquote, code (a fence, indented code, a list item's fence or code), HTML and math get no italics; its prose, lazy lines and the text after it ends are marked", () => {
+  const html = new MarkdownIt({ html: true });
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'a ~~~ fence',
+      [
+        ['s', '> Example:\n>\n> ~~~\n> x = '],
+        ['l', '42'],
+        ['s', '\n> ~~~\n'],
+      ],
+      /<blockquote>\n<p>Example:<\/p>\n<pre><code>x = 42\n<\/code><\/pre>\n<\/blockquote>/,
+    ],
+    [
+      'indented code',
+      [
+        ['s', '> Example:\n>\n>     x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<blockquote>\n<p>Example:<\/p>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'an HTML block',
+      [
+        ['s', '> <div>\n> x is 2'],
+        ['l', '82'],
+        ['s', '\n> </div>\n'],
+      ],
+      /<blockquote>\n<div>\nx is 282\n<\/div>\n<\/blockquote>/,
+    ],
+    [
+      "a list item's fence",
+      [
+        ['s', '> - Step:\n>\n>   ~~~\n>   x = '],
+        ['l', '42'],
+        ['s', '\n>   ~~~\n'],
+      ],
+      /<li>\n<p>Step:<\/p>\n<pre><code>x = 42\n<\/code><\/pre>\n<\/li>/,
+    ],
+    [
+      "code indented under a list item's text",
+      [
+        ['s', '> - Step:\n>\n>       x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<li>\n<p>Step:<\/p>\n<pre><code>x = 42\n<\/code><\/pre>\n<\/li>/,
+    ],
+    [
+      'a nested quote',
+      [
+        ['s', '> > ~~~\n> > x = '],
+        ['l', '42'],
+        ['s', '\n> > ~~~\n'],
+      ],
+      /<blockquote>\n<blockquote>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a quote in a list item',
+      [
+        ['s', '- Step:\n\n  > ~~~\n  > x = '],
+        ['l', '42'],
+        ['s', '\n  > ~~~\n'],
+      ],
+      /<li>\n<p>Step:<\/p>\n<blockquote>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'math',
+      [
+        ['s', '> $$\n> x = '],
+        ['l', '42'],
+        ['s', '\n> $$\n'],
+      ],
+      /<blockquote>\n<p>\$\$\nx = 42\n\$\$<\/p>/,
+    ],
+  ];
+  for (const [name, parts, block] of cases) {
+    const { markdown } = rendered(parts);
+    assert.match(html.render(markdown), block, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // The quote's prose, a list item in it, a lazy line (no `>`, still the item's paragraph), and the text after a quoted fence.
+  const prose = rendered([
+    ['s', '> Note: 6 times 47 is 2'],
+    ['l', '82'],
+    ['s', '\n> - and 3'],
+    ['l', '10'],
+    ['s', ' more\n    lazy 4'],
+    ['l', '2'],
+    ['s', '.\n\n> ~~~\n> x\n\nThen 2'],
+    ['l', '82'],
+    ['s', '.'],
+  ]);
+  assert.match(prose.html, /<blockquote>\n<p>Note: 6 times 47 is 2<em>82<\/em><\/p>\n<ul>\n<li>and 3<em>10<\/em> more\nlazy 4<em>2<\/em>\.<\/li>/);
+  assert.match(prose.html, /<\/blockquote>\n<p>Then 2<em>82<\/em>\.<\/p>/);
+});
+
+test("an answer that stops inside a blockquote's fence gets it closed with the quote's markers (nested, in a list item), so the code stays in the quote and the footer is text", () => {
+  const cases: [string, string, RegExp][] = [
+    ['> Run:\n> ~~~python\n> print(1', '\n> ~~~\n', /<blockquote>\n<p>Run:<\/p>\n<pre><code class="language-python">print\(1\n<\/code><\/pre>\n<\/blockquote>/],
+    ['> > ```\n> > x', '\n> > ```\n', /<blockquote>\n<blockquote>\n<pre><code>x\n<\/code><\/pre>\n<\/blockquote>\n<\/blockquote>/],
+    ['> - Step:\n>\n>   ```sh\n>   ls', '\n>   ```\n', /<li>\n<p>Step:<\/p>\n<pre><code class="language-sh">ls\n<\/code><\/pre>\n<\/li>/],
+    ['- Step:\n\n  > ~~~\n  > ls', '\n  > ~~~\n', /<li>\n<p>Step:<\/p>\n<blockquote>\n<pre><code>ls\n<\/code><\/pre>\n<\/blockquote>\n<\/li>/],
+  ];
+  for (const [answer, closing, code] of cases) {
+    const { markdown } = stream([slm(answer)]);
+    assert.equal(markdown, answer + closing);
+    const html = md.render(markdown + statsFooter(STATS, []));
+    assert.match(html, code, answer);
+    assert.match(html, /<p><strong>Relay<\/strong>/, `the footer renders as text after ${JSON.stringify(answer)}`);
+  }
+});
+
+test("an answer read back from the Markdown keeps the model's own asterisks in a blockquote's code, and takes Relay's italics off its prose", () => {
+  const answer = stream([slm('> ~~~\n> x = *y*\n> ~~~\n>\n>     a = *b*\n>\n> So 2'), llm('82'), callEnd(), slm('.')]);
+  assert.equal(answer.markdown, '> ~~~\n> x = *y*\n> ~~~\n>\n>     a = *b*\n>\n> So 2*82*.');
+  assert.equal(answerFromMarkdown(answer.markdown), answer.formatter.answer);
+});
+
+test('an answer that stops on the line that opens a fence, before its line break, gets that fence closed before the footer', () => {
+  for (const answer of ['Here:\n```python', '> Here:\n> ~~~', '- Step:\n\n  ```sh']) {
+    const { markdown } = stream([slm(answer)]);
+    const html = md.render(markdown + statsFooter(STATS, []));
+    assert.match(html, /<p><strong>Relay<\/strong>/, `the footer renders as text after ${JSON.stringify(answer)}`);
+  }
+});
+
+test("a fence right after a list item's marker is the item's code; a line left of an item's content ends a fence in it, and a rule or a line after code ends the item", () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      "a fence on the item's own line",
+      [
+        ['s', '- ~~~\n  x = '],
+        ['l', '42'],
+        ['s', '\n  ~~~\n'],
+      ],
+      /<li>\n<pre><code>x = 42\n<\/code><\/pre>\n<\/li>/,
+    ],
+    [
+      'a line left of the content ends the fence: the next ~~~ opens one',
+      [
+        ['s', '- Step:\n\n  ~~~\n  ls\n Done.\n  ~~~\n  x = '],
+        ['l', '42'],
+        ['s', '\n  ~~~\n'],
+      ],
+      /<p>Done\.<\/p>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a line after the fence closed is not lazy: the list ends',
+      [
+        ['s', '- Step:\n\n  ~~~\n  ls\n  ~~~\nDone.\n\n    x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<p>Done\.<\/p>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a rule ends the list',
+      [
+        ['s', '- Step\n---\n    x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<hr>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+  ];
+  for (const [name, parts, code] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.match(html, code, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // Stopped inside the item's own-line fence: closed at the item's content, the footer is text.
+  const stopped = stream([slm('1. ```js\n   print(1')]);
+  assert.equal(stopped.markdown, '1. ```js\n   print(1\n   ```\n');
+});
+
+test("a span right after a lone '<' (a tag's name to come) gets no italics", () => {
+  const { markdown, html } = rendered([
+    ['s', 'Wrap it in <'],
+    ['l', 'div'],
+    ['s', '> tags.'],
+  ]);
+  assert.equal(markdown, 'Wrap it in <div> tags.');
+  assert.doesNotMatch(html, /\*/);
+});
