@@ -362,6 +362,13 @@ export async function runEval(
     spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
 
   const progress = new EvalProgress(io.stderr, items.length * ordered.length, items.length);
+  // Said before anything runs (Ctrl-C is still cheap): lines of the file that are not reused, and why.
+  const { unreadable } = opened;
+  const unreadableNote =
+    unreadable.length === 0
+      ? undefined
+      : `${unreadable.length === 1 ? '1 line' : `${unreadable.length} lines`} of ${shown(answersFile)} cannot be reused (${terminalSafe(unreadable.slice(0, 5).join('; '))}${unreadable.length > 5 ? '; ...' : ''}); their answers are run again.`;
+  if (unreadableNote) progress.line(`relay: ${unreadableNote}`);
   // Why answers fail, on stderr as it happens: each row's first error, each message once.
   const failedRows = new Set<string>();
   const saidErrors = new Set<string>();
@@ -568,7 +575,7 @@ export async function runEval(
       `Served SLM waste: ${discarded} tokens generated and discarded (${((100 * discarded) / Math.max(1, written + discarded)).toFixed(1)}% of what it generated): a server cannot refuse a token before writing it, so the stream is cut at the gate's refused token and what had come after is dropped.`,
     );
   }
-  if (opened.unreadable > 0) notes.push(`${opened.unreadable} lines of ${shown(answersFile)} could not be read; their answers were run again.`);
+  if (unreadableNote) notes.push(unreadableNote);
   const failed = summaries.filter((s) => s.errors > 0);
   if (failed.length > 0) {
     const each = failed.map((s) => `${s.spec} ${s.errors}/${s.questions}${s.firstError ? ` (first: ${errorText(s.firstError)})` : ''}`);

@@ -10,9 +10,13 @@
  * refused (with the settings that differ), and `--fresh` starts the file over. Changing
  * `--limit`, `--offset`, `--concurrency` or `--modes` is fine: rows and questions not in
  * the file are run, those in it are reused.
+ *
+ * One run at a time writes the file: `<answers file>.lock` names the process that does, and a
+ * second run on the same `--out` is refused (a lock left by a killed run is taken over).
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, linkSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { AnswerStats, RelayMode } from '../../core/relay/events';
 import type { ModelPrice } from '../../core/providers/types';
 import { UsageError } from '../args';
@@ -85,9 +89,108 @@ export interface OpenedLog {
   log: AnswersLog;
   /** Answer lines already in the file, in file order (a later line of the same answer wins). */
   previous: AnswerLine[];
-  /** Lines that could not be read (a file edited by hand); their answers are run again. */
-  unreadable: number;
+  /** Lines that could not be used, each as "line 7: why" (a hand edit, another version's line, a line cut short by a crash); their answers are run again. */
+  unreadable: string[];
   resumed: boolean;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * Why a parsed line is not an answer line this relay can reuse (edited by hand, or written by
+ * another version), or undefined when it is one: every field the resume and the table read is
+ * checked, so such a line is named rather than crashing the run halfway.
+ */
+export function answerLineProblem(v: unknown): string | undefined {
+  if (!isRecord(v)) return 'not a JSON object';
+  if (v.type !== 'answer') return `type ${JSON.stringify(v.type) ?? 'missing'}, not "answer" or "run"`;
+  const wrong = (field: string, what: string): string =>
+    `${field} is ${field.split('.').reduce<unknown>((o, k) => (isRecord(o) ? o[k] : undefined), v) === undefined ? 'missing' : `not ${what}`}`;
+  for (const field of ['spec', 'id', 'questionHash', 'slm', 'mode', 'answer'] as const) if (typeof v[field] !== 'string') return wrong(field, 'a string');
+  if (!(Number.isInteger(v.index) && (v.index as number) >= 0)) return wrong('index', 'a whole number');
+  if (!(v.llm === null || typeof v.llm === 'string')) return wrong('llm', 'a string or null');
+  if (!(v.price === null || (isRecord(v.price) && isNumber(v.price.inputPerMTok) && isNumber(v.price.outputPerMTok)))) return wrong('price', 'a price or null');
+  if (!(v.llmProbability === undefined || isNumber(v.llmProbability))) return wrong('llmProbability', 'a number');
+  if (!(v.error === undefined || (isRecord(v.error) && typeof v.error.code === 'string' && typeof v.error.message === 'string')))
+    return wrong('error', 'a code and a message');
+  const stats = v.stats;
+  if (!isRecord(stats)) return wrong('stats', 'an object');
+  for (const field of ['slmTokens', 'llmTokens', 'llmTokenShare', 'calls', 'elapsedMs'] as const)
+    if (!isNumber(stats[field])) return wrong(`stats.${field}`, 'a number');
+  for (const field of ['costUsd', 'llmOnlyCostUsd'] as const)
+    if (!(stats[field] === null || isNumber(stats[field]))) return wrong(`stats.${field}`, 'a number or null');
+  if (typeof stats.finishReason !== 'string') return wrong('stats.finishReason', 'a string');
+  if (!(isRecord(stats.llmUsage) && isNumber(stats.llmUsage.inputTokens) && isNumber(stats.llmUsage.outputTokens)))
+    return wrong('stats.llmUsage', 'token counts');
+  if (!(stats.slmDiscardedTokens === undefined || isNumber(stats.slmDiscardedTokens))) return wrong('stats.slmDiscardedTokens', 'a number');
+  const billing = stats.billing;
+  if (!(billing === undefined || (isRecord(billing) && isNumber(billing.predictedUsd) && isNumber(billing.reportedUsd) && isNumber(billing.calls))))
+    return wrong('stats.billing', 'a prediction and what was reported');
+  return undefined;
+}
+
+/** How every run line starts (printableJson of a RunLine): the start of a file whose first write was cut. */
+const RUN_LINE_START = '{"type":"run"';
+
+/** The process that writes an answers file, recorded in its lock. */
+interface LockOwner {
+  pid: number;
+  host: string;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `<path>.lock` for this process. Two runs appending to one answers file would answer the
+ * same questions twice (paying twice), and with --fresh one would cut the other's answers off.
+ * A lock whose process is gone (a run killed, a machine that lost power) is taken over.
+ */
+function takeLock(path: string): string {
+  const lock = `${path}.lock`;
+  const owner: LockOwner = { pid: process.pid, host: hostname() };
+  // Written aside, then linked into place: a lock is never seen half written, and the link fails when one exists.
+  const aside = `${lock}.${process.pid}.${Date.now()}`;
+  writeFileSync(aside, JSON.stringify(owner) + '\n');
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(aside, lock);
+        return lock;
+      } catch (error) {
+        // Taken again after a stale lock was removed: the new holder is checked (and named) below.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 1) throw error;
+      }
+      let held: Partial<LockOwner> | undefined;
+      try {
+        held = JSON.parse(readFileSync(lock, 'utf8')) as Partial<LockOwner>;
+      } catch {
+        held = undefined; // empty after a power loss, or removed meanwhile: nobody holds it
+      }
+      if (held !== undefined && typeof held.pid === 'number' && (held.host !== owner.host || processIsAlive(held.pid))) {
+        const who = held.host === owner.host ? `process ${held.pid}` : `process ${held.pid} on ${terminalSafe(String(held.host))}`;
+        throw new UsageError(
+          `relay eval: another relay eval (${who}) is writing ${terminalSafe(path)}; two runs on one --out would answer the same questions twice. ` +
+            `Wait for it to end, or choose another --out. If no relay eval is running, delete ${terminalSafe(lock)} and run again.`,
+        );
+      }
+      try {
+        unlinkSync(lock);
+      } catch {
+        // removed meanwhile
+      }
+    }
+  } finally {
+    unlinkSync(aside);
+  }
 }
 
 export class AnswersLog {
@@ -96,6 +199,7 @@ export class AnswersLog {
   private constructor(
     readonly path: string,
     fd: number,
+    private readonly lock: string,
   ) {
     this.fd = fd;
   }
@@ -103,22 +207,36 @@ export class AnswersLog {
   /**
    * Opens `path` for appending: a new file (or `fresh`) starts with this session's run line;
    * an existing one must hold the same settings, and its answers come back in `previous`.
+   * Refused while another run writes it.
    */
   static open(path: string, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean } = {}): OpenedLog {
+    const lock = takeLock(path);
+    try {
+      return AnswersLog.openLocked(path, lock, run, options);
+    } catch (error) {
+      unlinkSync(lock);
+      throw error;
+    }
+  }
+
+  private static openLocked(path: string, lock: string, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean }): OpenedLog {
     const line: RunLine = { type: 'run', format: ANSWERS_FORMAT, ...run };
-    if (options.fresh || !existsSync(path)) {
+    const bytes = !options.fresh && existsSync(path) ? readFileSync(path) : undefined;
+    // Counted in bytes, not characters (a hand edit may not be UTF-8): a line cut short by a crash is dropped, the file truncated after its last whole line.
+    const wholeLength = bytes ? bytes.lastIndexOf(0x0a) + 1 : 0;
+    const cut = bytes ? bytes.subarray(wholeLength).toString('utf8').replace(/\0/g, '') : '';
+    // No whole line, and empty or the start of a run line: the first write was cut (a power loss can leave the file empty); nothing to resume.
+    const firstWriteCut = bytes !== undefined && wholeLength === 0 && (RUN_LINE_START.startsWith(cut) || cut.startsWith(RUN_LINE_START));
+    if (bytes === undefined || firstWriteCut) {
       const fd = openSync(path, 'w');
       writeSync(fd, printableJson(line) + '\n');
-      return { log: new AnswersLog(path, fd), previous: [], unreadable: 0, resumed: false };
+      return { log: new AnswersLog(path, fd, lock), previous: [], unreadable: [], resumed: false };
     }
-    const text = readFileSync(path, 'utf8');
-    // A line cut short by a crash is dropped: the file is truncated after its last whole line.
-    const whole = text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1);
-    const lines = whole.split('\n').filter((l) => l.trim() !== '');
+    const lines = bytes.subarray(0, wholeLength).toString('utf8').split('\n');
     const shown = terminalSafe(path);
     let first: RunLine | undefined;
     try {
-      first = JSON.parse(lines[0] ?? '') as RunLine;
+      first = JSON.parse(lines[0]) as RunLine;
     } catch {
       first = undefined;
     }
@@ -138,22 +256,30 @@ export class AnswersLog {
       );
     }
     const previous: AnswerLine[] = [];
-    let unreadable = 0;
-    for (const l of lines.slice(1)) {
+    const unreadable: string[] = [];
+    lines.forEach((text, i) => {
+      if (i === 0 || text.trim() === '') return;
+      let parsed: unknown;
       try {
-        const parsed = JSON.parse(l) as AnswerLine | RunLine;
-        if (parsed.type === 'answer' && typeof parsed.spec === 'string' && Number.isInteger(parsed.index) && parsed.stats) previous.push(parsed);
-        else if (parsed.type !== 'run') unreadable++;
+        parsed = JSON.parse(text);
       } catch {
-        unreadable++;
+        unreadable.push(`line ${i + 1}: not JSON`);
+        return;
       }
-    }
+      if (isRecord(parsed) && parsed.type === 'run') return;
+      const problem = answerLineProblem(parsed);
+      if (problem) unreadable.push(`line ${i + 1}: ${problem}`);
+      else previous.push(parsed as AnswerLine);
+    });
     const fd = openSync(path, 'r+');
-    if (whole.length !== text.length) ftruncateSync(fd, Buffer.byteLength(whole));
+    if (wholeLength !== bytes.length) {
+      ftruncateSync(fd, wholeLength);
+      unreadable.push(`line ${lines.length}: cut short by a run that stopped while writing it (dropped)`);
+    }
     closeSync(fd);
     const append = openSync(path, 'a');
     writeSync(append, printableJson(line) + '\n');
-    return { log: new AnswersLog(path, append), previous, unreadable, resumed: true };
+    return { log: new AnswersLog(path, append, lock), previous, unreadable, resumed: true };
   }
 
   /** One answer, written at once (a single write of a whole line). */
@@ -162,8 +288,15 @@ export class AnswersLog {
     writeSync(this.fd, printableJson({ type: 'answer', ...line }) + '\n');
   }
 
+  /** Closes the file and lets the next run take it. */
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
     this.fd = undefined;
+    try {
+      unlinkSync(this.lock);
+    } catch {
+      // deleted by hand meanwhile: nothing to release
+    }
   }
 }

@@ -4,11 +4,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPool } from '../../../src/cli/eval/pool';
-import { AnswersLog, questionHash, settingsDifferences, type AnswerLine } from '../../../src/cli/eval/answersLog';
+import { AnswersLog, answerLineProblem, questionHash, settingsDifferences, type AnswerLine } from '../../../src/cli/eval/answersLog';
 import { EvalProgress, formatDuration } from '../../../src/cli/eval/progress';
 import type { AnswerStats } from '../../../src/core/relay/events';
 
@@ -144,7 +145,7 @@ test('the answers file: appended line by line, resumed with the same settings, r
   assert.equal(readFileSync(path, 'utf8').trim().split('\n').length, 1);
 });
 
-test('the answers file: a line cut short by a crash is dropped, an unreadable line is counted, a foreign file is refused', () => {
+test('the answers file: a line cut short by a crash is dropped, an unreadable line is named, a foreign file is refused', () => {
   const path = join(work, 'crash.answers.jsonl');
   const settings = { seed: 1 };
   const log = AnswersLog.open(path, { command: null, settings, startedAt: 't0' }).log;
@@ -156,7 +157,7 @@ test('the answers file: a line cut short by a crash is dropped, an unreadable li
     resumed.previous.map((l) => l.index),
     [0],
   );
-  assert.equal(resumed.unreadable, 1);
+  assert.deepEqual(resumed.unreadable, ['line 3: not JSON', 'line 4: cut short by a run that stopped while writing it (dropped)']);
   resumed.log.append(answer(1));
   resumed.log.close();
   const again = AnswersLog.open(path, { command: null, settings, startedAt: 't2' });
@@ -175,6 +176,119 @@ test('the answers file: a line cut short by a crash is dropped, an unreadable li
   );
   writeFileSync(foreign, JSON.stringify({ type: 'run', format: 99, settings }) + '\n');
   assert.throws(() => AnswersLog.open(foreign, { command: null, settings, startedAt: 't' }), /answers format 99; this relay writes format 1/);
+});
+
+test('the answers file: a line cut short after a line that is not UTF-8 is cut at its bytes, not at its characters', () => {
+  const path = join(work, 'latin1.answers.jsonl');
+  const settings = { seed: 1 };
+  const log = AnswersLog.open(path, { command: null, settings, startedAt: 't0' }).log;
+  log.close();
+  // An answer edited in Latin-1 (é as one byte, 0xe9), then a line cut short by a crash.
+  const edited = JSON.stringify({ type: 'answer', ...answer(0), answer: 'caf\u00e9 \\boxed{72}' });
+  appendFileSync(path, Buffer.from(edited + '\n', 'latin1'));
+  appendFileSync(path, JSON.stringify({ type: 'answer', ...answer(1) }).slice(0, 40));
+  AnswersLog.open(path, { command: null, settings, startedAt: 't1' }).log.close();
+  const again = AnswersLog.open(path, { command: null, settings, startedAt: 't2' });
+  again.log.close();
+  assert.deepEqual(again.unreadable, [], "the cut line is gone whole: the next run's line is not glued to what was left of it");
+  assert.deepEqual(
+    readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).type),
+    ['run', 'answer', 'run', 'run'],
+  );
+});
+
+test('the answers file: an empty file or a cut first line (a crash or power loss at its first write) starts over', () => {
+  const settings = { seed: 1 };
+  for (const [name, text] of [
+    ['empty', ''],
+    ['cut', '{"type":"run","format":1,"comm'],
+    ['zeros', '\0\0\0\0'],
+  ]) {
+    const path = join(work, `${name}.answers.jsonl`);
+    writeFileSync(path, text);
+    const opened = AnswersLog.open(path, { command: null, settings, startedAt: 't0' });
+    opened.log.close();
+    assert.equal(opened.resumed, false, name);
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).type, 'run', name);
+  }
+  // Anything else without a whole line is not ours to replace.
+  const other = join(work, 'notes.answers.jsonl');
+  writeFileSync(other, 'my notes');
+  assert.throws(() => AnswersLog.open(other, { command: null, settings, startedAt: 't' }), /is not an answers file of relay eval/);
+  assert.equal(readFileSync(other, 'utf8'), 'my notes');
+});
+
+test('the answers file: a line edited by hand or from another version is named and its answer run again, never a crash later', () => {
+  const path = join(work, 'edited.answers.jsonl');
+  const settings = { seed: 1 };
+  AnswersLog.open(path, { command: null, settings, startedAt: 't0' }).log.close();
+  const edits: Record<string, unknown>[] = [
+    { ...answer(0), answer: undefined },
+    { ...answer(1), questionHash: undefined },
+    { ...answer(2), stats: { ...stats(), llmUsage: undefined } },
+    { ...answer(3), stats: { ...stats(), costUsd: '0.1' } },
+    { ...answer(4), index: -1 },
+  ];
+  appendFileSync(
+    path,
+    edits.map((e) => JSON.stringify({ type: 'answer', ...e }) + '\n').join('') + 'null\n' + JSON.stringify({ type: 'answer', ...answer(5) }) + '\n',
+  );
+  const opened = AnswersLog.open(path, { command: null, settings, startedAt: 't1' });
+  opened.log.close();
+  assert.deepEqual(opened.unreadable, [
+    'line 2: answer is missing',
+    'line 3: questionHash is missing',
+    'line 4: stats.llmUsage is missing',
+    'line 5: stats.costUsd is not a number or null',
+    'line 6: index is not a whole number',
+    'line 7: not a JSON object',
+  ]);
+  assert.deepEqual(
+    opened.previous.map((l) => l.index),
+    [5],
+  );
+  assert.equal(answerLineProblem({ type: 'answer', ...answer(0) }), undefined);
+  assert.equal(answerLineProblem({ type: 'result' }), 'type "result", not "answer" or "run"');
+});
+
+test('the answers file: one run writes it at a time; a lock left by a killed run is taken over', () => {
+  const path = join(work, 'locked.answers.jsonl');
+  const settings = { seed: 1 };
+  const first = AnswersLog.open(path, { command: null, settings, startedAt: 't0' });
+  first.log.append(answer(0));
+  const refused = new RegExp(
+    `another relay eval \\(process ${process.pid}\\) is writing .*locked\\.answers\\.jsonl; two runs on one --out would answer the same questions twice\\. Wait for it to end, or choose another --out\\. If no relay eval is running, delete .*locked\\.answers\\.jsonl\\.lock`,
+  );
+  assert.throws(() => AnswersLog.open(path, { command: null, settings, startedAt: 't1' }), refused);
+  assert.throws(() => AnswersLog.open(path, { command: null, settings, startedAt: 't1' }, { fresh: true }), refused, '--fresh may not cut a running eval off');
+  first.log.append(answer(1));
+  first.log.close();
+  assert.equal(existsSync(`${path}.lock`), false, 'released on close');
+  const after = AnswersLog.open(path, { command: null, settings, startedAt: 't2' });
+  after.log.close();
+  assert.deepEqual(
+    after.previous.map((l) => l.index),
+    [0, 1],
+  );
+  // Refused for other settings: the lock is released all the same.
+  assert.throws(() => AnswersLog.open(path, { command: null, settings: { seed: 2 }, startedAt: 't3' }), /other settings/);
+  assert.equal(existsSync(`${path}.lock`), false);
+
+  // A run killed with SIGKILL (its process gone), or a lock left empty by a power loss: taken over.
+  const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
+  for (const stale of [JSON.stringify({ pid: gone, host: hostname() }), '']) {
+    writeFileSync(`${path}.lock`, stale);
+    const taken = AnswersLog.open(path, { command: null, settings, startedAt: 't4' });
+    assert.equal(taken.resumed, true);
+    taken.log.close();
+  }
+  // A lock of another machine (a shared folder) cannot be checked: refused, with the way out.
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: gone, host: 'other-machine' }));
+  assert.throws(() => AnswersLog.open(path, { command: null, settings, startedAt: 't5' }), /another relay eval \(process \d+ on other-machine\) is writing/);
+  rmSync(`${path}.lock`);
 });
 
 test('settings differences name the leaf that differs', () => {

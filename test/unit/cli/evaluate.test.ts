@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main } from '../../../src/cli/main';
@@ -455,6 +455,7 @@ test('relay eval, interrupted: every finished answer is kept, and the same comma
     if (done && Number(done[1]) >= 13) controller.abort();
   });
   assert.equal(cut.code, 130);
+  assert.equal(existsSync(`${out}.answers.jsonl.lock`), false, 'the next run may take the file');
   const kept = answerLines(out).filter((l) => l.type === 'answer');
   assert.ok(kept.length >= 13 && kept.length < 30, `${kept.length} answers kept`);
   assert.ok(
@@ -493,6 +494,33 @@ test('relay eval, interrupted: every finished answer is kept, and the same comma
   const fresh = await run([...common.slice(0, -1), '5', '--limit', '2', '--fresh', '--out', out]);
   assert.equal(fresh.code, 0, fresh.stderr);
   assert.equal(answerLines(out).filter((l) => l.type === 'answer').length, 6);
+});
+
+test('relay eval resumes a file killed mid-write and edited by hand: the bad lines named, their answers run again, the same table', async () => {
+  const common = ['eval', '--demo', '--modes', 'slm-only,command', '--limit', '3', '--temperature', '0.7', '--seed', '4'];
+  const out = join(work, 'edited');
+  const whole = await run([...common, '--out', out]);
+  assert.equal(whole.code, 0, whole.stderr);
+  const file = `${out}.answers.jsonl`;
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  // An older or hand-edited answer without its token counts, and the last answer cut halfway by SIGKILL.
+  const edited = JSON.parse(lines[1]);
+  delete edited.stats.llmUsage;
+  const last = lines.length - 1;
+  writeFileSync(file, [lines[0], JSON.stringify(edited), ...lines.slice(2, last)].join('\n') + '\n' + lines[last].slice(0, 50));
+  const resumed = await run([...common, '--out', out]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(
+    resumed.stderr,
+    /relay: 2 lines of \S*edited\.answers\.jsonl cannot be reused \(line 2: stats\.llmUsage is missing; line 7: cut short by a run that stopped while writing it \(dropped\)\); their answers are run again\./,
+  );
+  assert.match(resumed.stdout, /\(4 from earlier runs, 2 new\)/);
+  const table = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('|'))
+      .map((l) => l.replace(/\| [\d.]+ m?s +\|/, '|'));
+  assert.deepEqual(table(resumed.stdout), table(whole.stdout));
 });
 
 test('relay eval on GSM8K- and MATH500-style files: the same questions give the same answers, --offset keeps each question its seed', async () => {
