@@ -156,10 +156,10 @@ function optionalPrice(config: vscode.WorkspaceConfiguration, key: string): numb
 
 /**
  * What relay.provider.baseUrl and relay.slm.serverUrl take, as written (spaces around are
- * trimmed): empty, or http:// or https:// and no spaces. package.json gives both settings
+ * trimmed): empty, or http:// or https:// (in any case, as URLs take it) and no spaces. package.json gives both settings
  * this `pattern`, so the Settings editor marks what readSettings refuses.
  */
-export const HTTP_URL_PATTERN = String.raw`^\s*(https?://\S+)?\s*$`;
+export const HTTP_URL_PATTERN = String.raw`^\s*([hH][tT][tT][pP][sS]?://\S+)?\s*$`;
 const HTTP_URL = new RegExp(HTTP_URL_PATTERN);
 
 /** An http(s) address without a login, or the error that names relay.slm.serverUrl (also the model picker's input check). */
@@ -172,9 +172,8 @@ export function slmServerUrlProblem(text: string): string | undefined {
     return `${quotedAddress(text)} is not a URL: give the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, llama.cpp, LM Studio) or http://127.0.0.1:11434 (Ollama).`;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${quotedAddress(text)} is not an http:// or https:// address.`;
-  // What the URL parser forgives (HTTP://, http:host, spaces in the path) the Settings editor's pattern marks: one rule for both.
-  if (!HTTP_URL.test(text))
-    return `${quotedAddress(text)} is not written as http://host... or https://host... (lower case, no spaces), e.g. http://127.0.0.1:8000/v1.`;
+  // What the URL parser forgives (http:host, spaces in the path) the Settings editor's pattern marks: one rule for both.
+  if (!HTTP_URL.test(text)) return `${quotedAddress(text)} is not written as http://host... or https://host... (no spaces), e.g. http://127.0.0.1:8000/v1.`;
   // The SLM's server gets no key or login; a URL with one would put it in requests and records.
   if (url.username || url.password) return `${quotedAddress(text)} carries a login (user:password@); the small model's server is sent none. Remove it.`;
   return undefined;
@@ -296,7 +295,10 @@ function readEachSetting(): RelaySettings {
       baseUrl,
       // onnx-local's model is its folder.
       model: providerOf(kind).inProcess ? pathSetting(config, 'provider.model') : textSetting(config, 'provider.model', '').trim(),
-      templateFolder: pathSetting(config, 'provider.templateFolder'),
+      // Unused by onnx-local (compose.ts renders it for the other kinds): a stale value there blocks nothing.
+      templateFolder: providerOf(kind).inProcess
+        ? expandHome(textSetting(config, 'provider.templateFolder', '').trim())
+        : pathSetting(config, 'provider.templateFolder'),
       timeouts: {
         connect: numberIn(config, 'provider.connectTimeoutSeconds', 0.1, 3600),
         firstByte: numberIn(config, 'provider.firstByteTimeoutSeconds', 0.1, 3600),

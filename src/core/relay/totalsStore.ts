@@ -36,7 +36,7 @@ export interface TotalsEntry {
    * money sums. One with no LLM call cost $0, but what the LLM alone would have cost is unknown.
    */
   unpricedAnswers: number;
-  /** Answers whose LLM usage was counted locally (the provider reported none): their cost is an estimate. */
+  /** Priced answers whose LLM usage was counted locally (the provider reported none): their cost, in costUsd, is an estimate. */
   usageEstimatedAnswers: number;
 }
 
@@ -110,7 +110,8 @@ export function totalsOfAnswer(stats: AnswerStats): TotalsEntry {
     llmOnlyCostUsd: priced ? (stats.llmOnlyCostUsd ?? 0) : 0,
     savedUsd: priced ? (stats.savedUsd ?? 0) : 0,
     unpricedAnswers: priced ? 0 : 1,
-    usageEstimatedAnswers: stats.calls > 0 && stats.llmUsage.estimated ? 1 : 0,
+    // Only where its cost is in the sums: an unpriced answer's estimated usage makes no summed cost an estimate.
+    usageEstimatedAnswers: priced && stats.calls > 0 && stats.llmUsage.estimated ? 1 : 0,
   };
 }
 

@@ -105,6 +105,9 @@ test('a relative path in a path setting is refused, naming the setting and askin
       arguments: [{ query: `@id:relay.${key}` }],
     });
   }
+  // onnx-local renders no template: a stale relative value there blocks no answer.
+  resetSettings({ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': join(homedir(), 'llm'), 'relay.provider.templateFolder': './template' });
+  assert.equal(readSettings().provider.templateFolder, './template');
   resetSettings({});
 });
 
@@ -197,6 +200,11 @@ test("relay.provider.baseUrl and relay.slm.serverUrl carry settings.ts's URL rul
       `relay.provider.baseUrl ${JSON.stringify(url)}: the pattern ${matches ? 'takes' : 'marks'} it`,
     );
     assert.equal(accepts(served(url)), matches, `relay.slm.serverUrl ${JSON.stringify(url)}: the pattern ${matches ? 'takes' : 'marks'} it`);
+  }
+  // A scheme in capitals is a URL as any other (the CLI's --slm-url takes it): what worked before the pattern still does.
+  for (const url of ['HTTP://127.0.0.1:8000/v1', 'Https://api.example.com/v1']) {
+    assert.ok(accepts(served(url)), `relay.slm.serverUrl ${url}`);
+    assert.ok(accepts({ 'relay.provider.baseUrl': url }), `relay.provider.baseUrl ${url}`);
   }
   resetSettings({});
 });

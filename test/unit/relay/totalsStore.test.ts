@@ -4,7 +4,7 @@ import { mkdtempSync, promises as fsPromises, readFileSync, readdirSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { allUnpriced, emptyTotals, TotalsStore } from '../../../src/core/relay/totalsStore';
+import { allUnpriced, emptyTotals, totalsOfAnswer, TotalsStore } from '../../../src/core/relay/totalsStore';
 import type { AnswerStats } from '../../../src/core/relay/events';
 
 function stats(cost: number | null, llmOnly: number | null, calls = 1): AnswerStats {
@@ -277,4 +277,11 @@ test('a lock a crashed process left just now is outwaited: the record waits unti
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a cost is marked estimated only by priced answers whose usage was counted locally: an unpriced one is in no summed cost', () => {
+  const estimated = (answer: AnswerStats): AnswerStats => ({ ...answer, llmUsage: { ...answer.llmUsage, estimated: true } });
+  assert.equal(totalsOfAnswer(estimated(stats(0.001, 0.01))).usageEstimatedAnswers, 1);
+  assert.equal(totalsOfAnswer(estimated(stats(null, null))).usageEstimatedAnswers, 0, 'its cost is unknown, not an estimate in the sums');
+  assert.equal(totalsOfAnswer(stats(0.001, 0.01)).usageEstimatedAnswers, 0, 'reported usage');
 });
