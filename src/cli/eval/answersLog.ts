@@ -21,6 +21,7 @@ import type { AnswerStats, RelayMode } from '../../core/relay/events';
 import type { ModelPrice } from '../../core/providers/types';
 import { UsageError } from '../args';
 import { printableJson, terminalSafe } from '../render';
+import { processAlive } from '../../core/processAlive';
 
 export const ANSWERS_FORMAT = 1;
 
@@ -139,16 +140,6 @@ interface LockOwner {
   host: string;
 }
 
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Takes `<path>.lock` for this process. Two runs appending to one answers file would answer the
  * same questions twice (paying twice), and with --fresh one would cut the other's answers off.
@@ -175,7 +166,7 @@ function takeLock(path: string): string {
       } catch {
         held = undefined; // empty after a power loss, or removed meanwhile: nobody holds it
       }
-      if (held !== undefined && typeof held.pid === 'number' && (held.host !== owner.host || processIsAlive(held.pid))) {
+      if (held !== undefined && typeof held.pid === 'number' && (held.host !== owner.host || processAlive(held.pid))) {
         const who = held.host === owner.host ? `process ${held.pid}` : `process ${held.pid} on ${terminalSafe(String(held.host))}`;
         throw new UsageError(
           `relay eval: another relay eval (${who}) is writing ${terminalSafe(path)}; two runs on one --out would answer the same questions twice. ` +

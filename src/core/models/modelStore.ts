@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { renameRetrying } from '../fsRetry';
 import { ModelDownloadError } from './errors';
 import { checkRepoId, checkRevision, type HubFile } from './hubApi';
+import { processAlive } from '../processAlive';
 
 export const COMPLETION_MARKER = '.relay-model.json';
 export const LOCK_FILE = '.relay-download.lock';
@@ -214,15 +215,6 @@ function folderKey(folder: string): string {
     return realpathSync.native(folder);
   } catch {
     return folder;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -339,13 +339,21 @@ test('--template-folder: a file that is no tokenizer_config.json, a chat_templat
   );
 });
 
-test('relay demo: an answer that failed names its error on stderr when stdout is redirected, not only on stdout', async () => {
-  // The demo LLM fails on its first call.
+/** Runs `check` while the demo LLM fails on its first call. */
+async function withFailingDemoLlm(check: () => Promise<void>): Promise<void> {
   const original = OnnxLocalProvider.prototype.continue;
   OnnxLocalProvider.prototype.continue = async function* () {
     throw new ProviderError('bad_request', 'the demo LLM broke');
   };
   try {
+    await check();
+  } finally {
+    OnnxLocalProvider.prototype.continue = original;
+  }
+}
+
+test('relay demo: an answer that failed names its error on stderr when stdout is redirected, not only on stdout', async () => {
+  await withFailingDemoLlm(async () => {
     const stdout = capture();
     const stderr = capture();
     const code = await runDemo({ stdout: stdout.out, stderr: stderr.out }, { json: false, signal: new AbortController().signal });
@@ -354,18 +362,11 @@ test('relay demo: an answer that failed names its error on stderr when stdout is
     // stdout is a file here (not a terminal): it keeps the answer and the stats, not a copy of the error.
     assert.doesNotMatch(stdout.text(), /the demo LLM broke/);
     assert.match(stdout.text(), /Reference: /);
-  } finally {
-    OnnxLocalProvider.prototype.continue = original;
-  }
+  });
 });
 
 test('relay demo --json: an answer that failed carries error {code, message} in its JSON line (the words stderr says), and exits 1', async () => {
-  // The demo LLM fails on its first call.
-  const original = OnnxLocalProvider.prototype.continue;
-  OnnxLocalProvider.prototype.continue = async function* () {
-    throw new ProviderError('bad_request', 'the demo LLM broke');
-  };
-  try {
+  await withFailingDemoLlm(async () => {
     const stdout = capture();
     const stderr = capture();
     const code = await runDemo({ stdout: stdout.out, stderr: stderr.out }, { json: true, signal: new AbortController().signal });
@@ -378,9 +379,7 @@ test('relay demo --json: an answer that failed carries error {code, message} in 
     assert.equal(line.demo, true);
     assert.equal(typeof line.reference, 'string');
     assert.doesNotMatch(stdout.text().slice(0, stdout.text().lastIndexOf('\n{')), /the demo LLM broke/, 'stdout holds the error in the JSON line only');
-  } finally {
-    OnnxLocalProvider.prototype.continue = original;
-  }
+  });
 });
 
 test("relay eval: a ~ in a row's =<folder> and in the data file's path is the home folder", async () => {
