@@ -39,18 +39,32 @@ const FENCE = /^([ \t]*)(`{3,}|~{3,})(.*)$/;
 const LIST_ITEM = /^[ \t]*(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)/;
 /** A line's list markers (`- 1. `), before the item's content. */
 const LIST_MARKERS = /^(?:[ \t]*(?:[*+-]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*/;
+/** A line's block markers (blockquotes' `>` and list markers: `> - 2. `), before its text. */
+const BLOCK_MARKERS = /^(?:[ \t]*(?:>|(?:[*+-]|\d{1,9}[.)])(?=[ \t]|$)))*[ \t]*/;
+/** A line that is block markers then a number so far: a `.` or `)` after it would make it a list item's marker. */
+const UNFINISHED_ITEM_NUMBER = new RegExp(`${BLOCK_MARKERS.source}\\d{1,9}$`);
+/** A kind of HTML block: how a line starts one, the line that ends it, and what to write to end it ('' for a blank line). */
+interface HtmlBlockKind {
+  start: RegExp;
+  end: RegExp;
+  closer: string;
+}
+
 /**
- * CommonMark's HTML blocks: how a line starts one, and the line that ends it. Types 6 and 7
- * are read as any tag at the start of a line (one with text after it on its line opens a
- * paragraph, left alone too); they end at a blank line.
+ * CommonMark's HTML blocks. Types 6 and 7 are read as any tag at the start of a line (one with
+ * text after it on its line opens a paragraph, left alone too); they end at a blank line.
  */
-const HTML_BLOCKS: [start: RegExp, end: RegExp][] = [
-  [/^<(?:pre|script|style|textarea)(?:[\s>]|$)/i, /<\/(?:pre|script|style|textarea)>/i],
-  [/^<!--/, /-->/],
-  [/^<\?/, /\?>/],
-  [/^<![A-Za-z]/, />/],
-  [/^<!\[CDATA\[/, /\]\]>/],
-  [/^<\/?[A-Za-z][A-Za-z0-9-]*(?:[\s>]|\/>|$)/, /^[ \t]*$/],
+const HTML_BLOCKS: HtmlBlockKind[] = [
+  ...['pre', 'script', 'style', 'textarea'].map((tag) => ({
+    start: new RegExp(`^<${tag}(?:[\\s>]|$)`, 'i'),
+    end: /<\/(?:pre|script|style|textarea)>/i,
+    closer: `</${tag}>`,
+  })),
+  { start: /^<!--/, end: /-->/, closer: '-->' },
+  { start: /^<\?/, end: /\?>/, closer: '?>' },
+  { start: /^<![A-Za-z]/, end: />/, closer: '>' },
+  { start: /^<!\[CDATA\[/, end: /\]\]>/, closer: ']]>' },
+  { start: /^<\/?[A-Za-z][A-Za-z0-9-]*(?:[\s>]|\/>|$)/, end: /^[ \t]*$/, closer: '' },
 ];
 
 /** The column `text` ends at when it starts at column `start` (a tab stops at the next multiple of 4, as CommonMark's do). */
@@ -88,7 +102,7 @@ function continuesParagraph(line: string, indent: number): boolean {
   if (text === '') return false;
   // Indented code cannot start there: the line is the paragraph's.
   if (indent >= 4) return true;
-  return !OPENS_BLOCK.test(text) && !THEMATIC_BREAK.test(text) && !HTML_BLOCKS.some(([start]) => start.test(text));
+  return !OPENS_BLOCK.test(text) && !THEMATIC_BREAK.test(text) && !HTML_BLOCKS.some(({ start }) => start.test(text));
 }
 
 /** What is open inside one blockquote (or the document, outside any), as FenceTracker follows it. */
@@ -101,8 +115,8 @@ interface QuoteLevel {
   open: { marker: string; indent: string; listColumn: number } | undefined;
   /** The content columns of the list items the current line may belong to, outermost first. */
   listColumns: number[];
-  /** The line that ends the HTML block we are in; undefined outside one. */
-  htmlBlockEnd: RegExp | undefined;
+  /** The HTML block we are in: the line that ends it, and what closes it at the content of the list item it is in ('' for a blank line). */
+  htmlBlock: { end: RegExp; closer: string } | undefined;
   afterBlank: boolean;
   inMathBlock: boolean;
   /** Its last line was a paragraph's: a line without this blockquote's `>` may still continue it. */
@@ -110,7 +124,7 @@ interface QuoteLevel {
 }
 
 function quoteLevel(prefix = '', within = 0): QuoteLevel {
-  return { prefix, within, open: undefined, listColumns: [], htmlBlockEnd: undefined, afterBlank: true, inMathBlock: false, inParagraph: false };
+  return { prefix, within, open: undefined, listColumns: [], htmlBlock: undefined, afterBlank: true, inMathBlock: false, inParagraph: false };
 }
 
 /** `line` is left of the content of the list item a fence was opened in: it ends the item, and the fence. */
@@ -167,6 +181,11 @@ export class FenceTracker {
     return this.lastChar;
   }
 
+  /** The line written so far ('' at a line's start). */
+  get currentLine(): string {
+    return this.line;
+  }
+
   private get innermost(): QuoteLevel {
     return this.levels[this.levels.length - 1];
   }
@@ -176,19 +195,23 @@ export class FenceTracker {
   }
 
   /**
-   * The line that closes the fence open at the end (its blockquotes' markers, then its marker
-   * indented as it was opened); undefined outside a fence. An unfinished last line counts as
-   * ended: it may open a fence, or end the list or blockquote one was in.
+   * The line that closes the fence or HTML block open at the end, after its blockquotes' markers:
+   * the fence's marker indented as it was opened, or what ends the HTML block (`-->`, `</pre>`);
+   * undefined outside both, and in an HTML block that a blank line ends (what follows an answer
+   * starts with one). An unfinished last line counts as ended: it may open a block, end one, or
+   * end the list or blockquote one was in.
    */
-  get closingFence(): string | undefined {
+  get closingLine(): string | undefined {
     if (this.line !== '') {
       const ended = new FenceTracker();
       ended.levels = structuredClone(this.levels);
       ended.push(`${this.line}\n`);
-      return ended.closingFence;
+      return ended.closingLine;
     }
-    const { open } = this.innermost;
-    return open && `${this.levels.map((level) => level.prefix).join('')}${open.indent}${open.marker}`;
+    const { open, htmlBlock } = this.innermost;
+    const quotes = this.levels.map((level) => level.prefix).join('');
+    if (open) return `${quotes}${open.indent}${open.marker}`;
+    return htmlBlock?.closer ? `${quotes}${htmlBlock.closer}` : undefined;
   }
 
   push(text: string): void {
@@ -213,7 +236,7 @@ export class FenceTracker {
     const { level, content, sameParagraph } = this.place(this.line);
     // (A fence in a list item ends at a line left of the item's content.)
     if ((level.open && !endsListFence(level, content)) || level.inMathBlock || this.fenceAt(level, content)) return false;
-    if (level.htmlBlockEnd !== undefined || this.htmlBlockAt(level, content)) return false;
+    if (level.htmlBlock !== undefined || this.htmlBlockAt(level, content)) return false;
     // Four columns in from the margin or the list item's content, or an item's text 5 spaces past its marker: an
     // indented code block (or a paragraph's line, left alone too).
     if (this.relativeIndent(level, content) >= 4) return false;
@@ -260,11 +283,11 @@ export class FenceTracker {
     return match;
   }
 
-  /** The end of the HTML block that `line` starts, if it starts one: up to 3 spaces in, after any list markers. */
-  private htmlBlockAt(level: QuoteLevel, line: string): RegExp | undefined {
+  /** The kind of HTML block that `line` starts, if it starts one: up to 3 spaces in, after any list markers. */
+  private htmlBlockAt(level: QuoteLevel, line: string): HtmlBlockKind | undefined {
     if (this.relativeIndent(level, line) > 3) return undefined;
     const content = line.replace(LIST_MARKERS, '');
-    return HTML_BLOCKS.find(([start]) => start.test(content))?.[1];
+    return HTML_BLOCKS.find(({ start }) => start.test(content));
   }
 
   /**
@@ -275,7 +298,7 @@ export class FenceTracker {
    */
   private quoteAt(level: QuoteLevel, line: string, start: number): QuoteMarker | undefined {
     // Code, HTML and math take the line as it is (not a fence's in a list item that this line ends).
-    if ((level.open && !endsListFence(level, line)) || level.htmlBlockEnd || level.inMathBlock) return undefined;
+    if ((level.open && !endsListFence(level, line)) || level.htmlBlock || level.inMathBlock) return undefined;
     const before = LIST_MARKERS.exec(line)?.[0] ?? '';
     if (line[before.length] !== '>') return undefined;
     const column = columnAfter(before, start) - start;
@@ -373,9 +396,9 @@ export class FenceTracker {
       level.listColumns = level.listColumns.filter((column) => column <= indent);
     }
     level.afterBlank = blank;
-    if (level.htmlBlockEnd !== undefined) {
+    if (level.htmlBlock !== undefined) {
       // Raw HTML to its end: no fence, list or math starts inside it.
-      if (level.htmlBlockEnd.test(line)) level.htmlBlockEnd = undefined;
+      if (level.htmlBlock.end.test(line)) level.htmlBlock = undefined;
       return;
     }
     // A fence right after the item's marker is in the item.
@@ -385,12 +408,14 @@ export class FenceTracker {
       const mathLine = line.trim() === '$$';
       if (mathLine) level.inMathBlock = !level.inMathBlock;
       // Types 1 to 5 may end on the line that starts them.
-      const end = level.inMathBlock ? undefined : this.htmlBlockAt(level, line);
-      if (end && !end.test(line)) level.htmlBlockEnd = end;
+      const html = level.inMathBlock ? undefined : this.htmlBlockAt(level, line);
+      // Its closer at the content of the list item it is in (further left, it would end the item instead).
+      const itemIndent = ' '.repeat(level.listColumns.at(-1) ?? 0);
+      if (html && !html.end.test(line)) level.htmlBlock = { end: html.end, closer: html.closer && `${itemIndent}${html.closer}` };
       // Text that a line without the quote's `>` may go on with (indented code and headings may not).
       const codeLine = this.relativeIndent(level, line) >= 4 && !wasParagraph;
       level.inParagraph =
-        !blank && !mathLine && !level.inMathBlock && !end && !codeLine && !/^[ \t]*#{1,6}(?:[ \t]|$)/.test(line) && !THEMATIC_BREAK.test(line);
+        !blank && !mathLine && !level.inMathBlock && !html && !codeLine && !/^[ \t]*#{1,6}(?:[ \t]|$)/.test(line) && !THEMATIC_BREAK.test(line);
       return;
     }
     if (!match) return;
@@ -405,15 +430,30 @@ export class FenceTracker {
 const PUNCTUATION = /[\p{P}\p{S}]/u;
 
 /**
- * Italics around an LLM span when it cannot break the Markdown around it; else the text as is.
- * Spaces and punctuation at either end stay outside the asterisks (`3.*14159*`, `f(*x*)`:
- * an asterisk beside punctuation may not open or close); `before` is the last character
- * written before the span (after a backslash, an asterisk would be escaped).
+ * What of an LLM span stays outside its asterisks at its start, written after `line` (the line
+ * so far): the block markers it writes or finishes there (`2. `, `- `: after an asterisk they
+ * would be text, and the list item lost), then spaces and punctuation (an asterisk beside them
+ * may not open or close). All of it when the line ends in a number that a `.` to come would
+ * make a list item's marker.
  */
-export function markLlmSpan(text: string, unsafeHere: boolean, before = ''): string {
+function spanLead(text: string, line = ''): string {
+  const upToBreak = line + text.split('\n')[0];
+  if (UNFINISHED_ITEM_NUMBER.test(upToBreak)) return text;
+  const markers = text.slice(0, Math.max(0, (BLOCK_MARKERS.exec(upToBreak)?.[0] ?? '').length - line.length));
+  return markers + (/^[\s\p{P}\p{S}]*/u.exec(text.slice(markers.length))?.[0] ?? '');
+}
+
+/**
+ * Italics around an LLM span when it cannot break the Markdown around it; else the text as is.
+ * Its lead (see spanLead) and the spaces and punctuation at its end stay outside the asterisks
+ * (`3.*14159*`, `f(*x*)`, `2. *two*`); `before` is the last character written before the span
+ * (after a backslash, an asterisk would be escaped), `line` the line written so far.
+ */
+export function markLlmSpan(text: string, unsafeHere: boolean, before = '', line = ''): string {
   if (unsafeHere) return text;
-  const match = /^([\s\p{P}\p{S}]*)([\s\S]*?)([\s\p{P}\p{S}]*)$/u.exec(text);
-  const [, lead, core, trail] = match ?? ['', '', text, ''];
+  const lead = spanLead(text, line);
+  const match = /^([\s\S]*?)([\s\p{P}\p{S}]*)$/u.exec(text.slice(lead.length));
+  const [, core, trail] = match ?? ['', text.slice(lead.length), ''];
   // Markdown characters of its own, or a new line before it (where other blocks may start): as it is.
   if (core.length === 0 || /[\n*_`~\\[\]<>#|$]/.test(core + lead + trail.trimEnd()) || lead.includes('\n')) return text;
   if (lead === '' && before === '\\') return text;
@@ -476,21 +516,24 @@ export class ChatAnswerFormatter {
     this.llmSpans.push({ text, tokens: this.pendingTokens, model: this.pendingModel, ...figures });
     this.pendingLlm = '';
     this.pendingTokens = 0;
-    // Spaces it starts with count first: at a line's start they may indent it into code.
-    const spaces = /^[ \t]*/.exec(text)?.[0] ?? '';
-    this.fences.push(spaces);
-    const rest = text.slice(spaces.length);
-    const shown = spaces + markLlmSpan(rest, !this.fences.canEmphasize, this.fences.last);
-    this.fences.push(rest);
+    // What stays outside the asterisks counts first: spaces may indent the line into code, a `(` open a link's target.
+    const before = this.fences.last;
+    const line = this.fences.currentLine;
+    const lead = spanLead(text, line);
+    this.fences.push(lead);
+    const shown = markLlmSpan(text, !this.fences.canEmphasize, before, line);
+    this.fences.push(text.slice(lead.length));
     return shown;
   }
 
-  /** Closes a code block the answer left open, so the footer renders as text. */
+  /** Closes a code or HTML block the answer left open, so the footer renders as text (not code, nor hidden in a comment). */
   closeOpenBlocks(): string {
-    const fence = this.fences.closingFence;
-    if (fence === undefined) return '';
-    // With its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened, in its blockquotes.
-    const close = `\n${fence}\n`;
+    const closing = this.fences.closingLine;
+    if (closing === undefined) return '';
+    // A fence with its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened, or
+    // an HTML block with its end; in its blockquotes, on a line of its own. (The footer and notices after start with a blank
+    // line: that ends an HTML block a blank line ends.)
+    const close = `${this.fences.currentLine === '' ? '' : '\n'}${closing}\n`;
     this.fences.push(close);
     return close;
   }
@@ -617,7 +660,7 @@ export function answerFromMarkdown(markdown: string): string {
   for (let i = 0; i < text.length;) {
     // `*plain words*` as markLlmSpan writes it, not part of a longer run of asterisks.
     const italics = text[i] === '*' && text[i - 1] !== '*' ? /^\*([^\s*][^\n*]*?)\*(?!\*)/.exec(text.slice(i)) : null;
-    const ours = italics !== null && fences.canEmphasize && markLlmSpan(italics[1], false, fences.last) === italics[0];
+    const ours = italics !== null && fences.canEmphasize && markLlmSpan(italics[1], false, fences.last, fences.currentLine) === italics[0];
     const written = ours ? italics[1] : text[i];
     fences.push(written);
     answer += written;

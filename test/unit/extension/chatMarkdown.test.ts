@@ -752,3 +752,95 @@ test("a span right after a lone '<' (a tag's name to come) gets no italics", () 
   assert.equal(markdown, 'Wrap it in <div> tags.');
   assert.doesNotMatch(html, /\*/);
 });
+
+test("what a span keeps outside its italics counts before it is marked: a '(' that opens a link's target, a list marker whose spaces indent the item's text into code", () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      "a link's target",
+      [
+        ['s', 'A [link]'],
+        ['l', '(http://ex'],
+        ['s', 'ample.com) words'],
+      ],
+      /<p>A <a href="http:\/\/example\.com">link<\/a> words<\/p>/,
+    ],
+    [
+      "code 5 spaces past an item's marker",
+      [
+        ['l', '-     code'],
+        ['s', ' here\n'],
+      ],
+      /<li>\n<pre><code>code here\n<\/code><\/pre>\n<\/li>/,
+    ],
+  ];
+  for (const [name, parts, expected] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.match(html, expected, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+});
+
+test("a list item's marker that a span writes or finishes at a line's start stays outside its italics (a number that may become one is left unmarked), so the item is kept", () => {
+  const cases: [[string, string][], string][] = [
+    [
+      [
+        ['s', '1. one\n'],
+        ['l', '2. two'],
+      ],
+      '1. one\n2. *two*',
+    ],
+    [
+      [
+        ['s', '> 1. one\n> '],
+        ['l', '2) two'],
+      ],
+      '> 1. one\n> 2) *two*',
+    ],
+    [
+      [
+        ['s', '1'],
+        ['l', '0. ten'],
+      ],
+      '10. *ten*',
+    ],
+    [
+      [
+        ['s', '1. one\n'],
+        ['l', '2'],
+        ['s', '. two'],
+      ],
+      '1. one\n2. two',
+    ],
+  ];
+  for (const [parts, expected] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.equal(markdown, expected);
+    const plain = parts.map(([, text]) => text).join('');
+    assert.equal(html.replace(/<\/?em>/g, ''), new MarkdownIt({ linkify: true }).render(plain), `the items render as without italics: ${markdown}`);
+  }
+});
+
+test('an answer that stops inside an HTML block (a comment, <pre>, <script>, <?, <!X, CDATA; in a blockquote or a list item) gets it closed, so the footer and "Stopped" render as text', () => {
+  const html = new MarkdownIt({ html: true });
+  const cases: [string, string][] = [
+    ['Text\n\n<!-- a note', '\n-->\n'],
+    ['See:\n\n<pre>\nx = 1', '\n</pre>\n'],
+    ['See:\n\n<pre>\nx = 1\n', '</pre>\n'],
+    ['<script>\nlet a', '\n</script>\n'],
+    ['<?php echo 1', '\n?>\n'],
+    ['<!DOCTYPE html', '\n>\n'],
+    ['<![CDATA[ x', '\n]]>\n'],
+    ['> <!-- hidden\n> still', '\n> -->\n'],
+    ['- Step:\n\n  <textarea>\n  x', '\n  </textarea>\n'],
+    // Ended by the blank line the footer starts with.
+    ['<div>\nwords', ''],
+  ];
+  for (const [answer, closing] of cases) {
+    const { markdown } = stream([slm(answer)]);
+    assert.equal(markdown, answer + closing);
+    const page = html.render(markdown + statsFooter({ ...STATS, finishReason: 'cancelled' }, []));
+    assert.match(page, /<p><strong>Relay<\/strong>/, `the footer renders as text after ${JSON.stringify(answer)}`);
+    assert.match(page, /<p><em>Stopped: the partial answer is kept\.<\/em><\/p>/, answer);
+  }
+  assert.match(html.render(stream([slm('> <!-- hidden\n> still')]).markdown), /<blockquote>\n<!-- hidden\nstill\n-->\n<\/blockquote>/, 'closed in the quote');
+});
