@@ -9,7 +9,7 @@ import { RelayDemo } from './demo/demo';
 import { TRY_DEMO_COMMAND } from './demo/demoPlan';
 import { testProvider } from './providerTestCommand';
 import { RelayService } from './relayService';
-import { resetSavings, showSavings } from './savingsView';
+import { RESET_COMMAND, resetSavings, showSavings } from './savingsView';
 import { REMOVE_DOWNLOADED_MODELS_COMMAND, removeDownloadedModels } from './removeModels';
 import { RELEASE_MODEL_FOLDER_COMMAND, selectModel, setHubToken } from './selectModel';
 import { registerSentToLlmView } from './sentToLlmView';
@@ -90,7 +90,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('relay.testProvider', () => testProvider(service, output())),
     ...registerSentToLlmView(service.sentRequests),
     vscode.commands.registerCommand('relay.showSavings', () => showSavings(service.totals)),
-    vscode.commands.registerCommand('relay.resetSavings', () => resetSavings(service.totals)),
+    vscode.commands.registerCommand(RESET_COMMAND, () => resetSavings(service.totals)),
     vscode.commands.registerCommand('relay.stop', () => {
       if (!service.stop()) void vscode.window.setStatusBarMessage('Relay: nothing to stop', 2000);
     }),

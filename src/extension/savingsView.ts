@@ -22,8 +22,8 @@ import { fileErrorInWords } from '../core/fileErrors';
 
 let panel: vscode.WebviewPanel | undefined;
 
-/** The panel's own command, the only one its links may run. */
-const RESET_COMMAND = 'relay.resetSavings';
+/** The panel's own command, the only one its links may run; also "Relay: Reset Savings" in the palette. It asks first. */
+export const RESET_COMMAND = 'relay.resetSavings';
 
 /**
  * The panel's options: command links enabled for the reset only, so HTML that got into

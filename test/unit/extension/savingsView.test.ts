@@ -1,7 +1,7 @@
 // "Relay: Show Savings" renders totals.json, a file on disk anyone could edit: whatever it
 // holds shows as text, and the only command link the panel enables is its own reset.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AnswerStats } from '../../../src/core/relay/events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { TotalsStore, addTotals, emptyTotals, type TotalsEntry } from '../../../
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { resetSavings, showSavings, savingsHtml } = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
+const savingsView = require('../../../src/extension/savingsView') as typeof import('../../../src/extension/savingsView');
+const { RESET_COMMAND, resetSavings, showSavings, savingsHtml } = savingsView;
 
 const folder = mkdtempSync(join(tmpdir(), 'relay-savings-'));
 after(() => rmSync(folder, { recursive: true, force: true }));
@@ -179,3 +180,12 @@ function answerStats(usage: { estimated?: boolean }): AnswerStats {
     finishReason: 'eos',
   };
 }
+
+test('"Relay: Reset Savings" is in the palette, the command the view\'s link runs (registered once, asking first)', () => {
+  const repo = join(__dirname, '..', '..', '..');
+  const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+  const contributed = manifest.contributes.commands.find((c: { command: string }) => c.command === RESET_COMMAND);
+  assert.deepEqual(contributed, { command: 'relay.resetSavings', title: 'Reset Savings', category: 'Relay' });
+  assert.match(readFileSync(join(repo, 'src/extension/extension.ts'), 'utf8'), /registerCommand\(RESET_COMMAND,/);
+  assert.match(readFileSync(join(repo, 'README.md'), 'utf8'), /\*\*Relay: Reset Savings\*\*/);
+});
