@@ -5,7 +5,7 @@
 // and globalState. Only the VS Code API is a stand-in (vscodeStub.ts): settings,
 // the modal question, the ExtensionContext.
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -257,6 +257,8 @@ describe('answer()', () => {
     resetSettings(relaySettings(`${server.url}/v1`));
     const lock = join(harness.ext.globalStorage, 'totals.json.lock');
     writeFileSync(lock, '');
+    // Held by a live writer: touched as it would be, so it never goes stale (a stale one is taken over).
+    const holding = setInterval(() => utimesSync(lock, new Date(), new Date()), 1000);
     const warned = warningsShown.length;
     try {
       const outcome = await service.answer(QUESTION, recordingSink());
@@ -269,6 +271,7 @@ describe('answer()', () => {
         /^Relay: this answer was not added to the savings totals: The relay totals file .* stayed locked for \d+ ms; if no other Relay process is running, delete .*totals\.json\.lock\.$/,
       );
     } finally {
+      clearInterval(holding);
       rmSync(lock, { force: true });
     }
   });

@@ -57,13 +57,13 @@ async function refusedBeforeAsking(settings: Record<string, unknown>): Promise<s
 
 test('Set API Key: an address without http(s):// is named as the setting to fix; no key is asked for or stored under the origin "null"', async () => {
   const error = await refusedBeforeAsking({ 'relay.provider.kind': 'openai-chat', 'relay.provider.baseUrl': 'localhost:8000/v1' });
-  assert.match(error, /relay\.provider\.baseUrl: "localhost:8000\/v1" is not an http\(s\) URL/);
+  assert.match(error, /relay\.provider\.baseUrl in your user settings: "localhost:8000\/v1" is not an http\(s\) URL/);
   assert.equal(await ext.context.secrets.get('relay.apiKey.openai-chat@null'), undefined);
 });
 
 test("Set API Key: a provider kind that is not one of Relay's is named, and no key is stored for another kind's origin", async () => {
   const error = await refusedBeforeAsking({ 'relay.provider.kind': 'openai', 'relay.provider.baseUrl': 'https://api.example.test/v1' });
-  assert.match(error, /relay\.provider\.kind: "openai" is not one of/);
+  assert.match(error, /relay\.provider\.kind in your user settings: "openai" is not one of/);
 });
 
 test('Set API Key where the secret storage refuses (Linux without a keyring): the message says so and what to do; no "command failed"', async () => {
