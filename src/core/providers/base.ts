@@ -204,7 +204,7 @@ export abstract class HttpProvider implements LlmProvider {
     let streamed = '';
     const run = (attempt: Attempt): AsyncIterable<ProviderChunk> => {
       current = attempt;
-      latest = { reported: {}, sent: false, failed: false };
+      latest = { reported: {}, sent: undefined, failed: false };
       return this.tryOnce(request, attempt, latest, { key, secrets, signal: call.signal, report });
     };
     try {
@@ -319,8 +319,12 @@ export abstract class HttpProvider implements LlmProvider {
 interface TryState {
   /** What the server reported of the usage so far (AttemptContext.reported). */
   reported: ReportedUsage;
-  /** A request of this try went out (it may be billed from then on). */
-  sent: boolean;
+  /**
+   * A request of this try went out (true: it may be billed from then on), was recorded as going
+   * but never went (false), or none was recorded yet (undefined: a try that fails then, say
+   * cancelled while the key is read, marks no request as not sent: the last recorded one went).
+   */
+  sent: boolean | undefined;
   /** The try failed before its response body started (its request was refused or lost: not billed). */
   failed: boolean;
 }

@@ -180,6 +180,39 @@ describe('what was sent', () => {
     assert.doesNotMatch(renderSentDocument(sentLog.last), /not sent/);
   });
 
+  test('a call stopped before its request was recorded (Stop while its key is read) marks no request as not sent: the one before it went', async () => {
+    const openai = await startFakeServer(openAiStream({ pieces: [' Paris'], finishReason: 'length' }));
+    try {
+      const log = new SentRequestLog();
+      const stopWhileReadingKey = new AbortController();
+      let stopArmed = false;
+      // A key read that takes a moment (SecretStorage is an IPC round trip), the user pressing Stop meanwhile.
+      const keys = {
+        async keyFor() {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (stopArmed) stopWhileReadingKey.abort();
+          return { key: KEY };
+        },
+      };
+      const provider = createProvider({ kind: 'openai-chat', baseUrl: `${openai.url}/v1`, model: 'gpt-x', ...FAST }, keys as unknown as MemoryKeySource, {
+        onRequest: (request) => log.recordRequest(request),
+        onRequestNotSent: (reason) => log.markNotSent(reason),
+      });
+      log.begin({ mode: 'confidence', provider: 'openai-chat gpt-x', local: false, messages: REQUEST.messages });
+      log.onEvent({ type: 'call-start', callIndex: 0, requestedTokens: 2, model: 'gpt-x', host: 'h', continuation: 'instructed' });
+      await collect(provider, REQUEST);
+      log.onEvent({ type: 'call-start', callIndex: 1, requestedTokens: 2, model: 'gpt-x', host: 'h', continuation: 'instructed' });
+      stopArmed = true;
+      const stopped = await collect(provider, REQUEST, stopWhileReadingKey.signal);
+      assert.equal(stopped.finishReason, 'cancelled');
+      assert.equal(openai.requests.length, 1, 'the second call sent nothing');
+      assert.equal(log.last!.calls[0].requests[0].notSent, undefined, "the first call's request went out");
+      assert.doesNotMatch(renderSentDocument(log.last), /not sent/);
+    } finally {
+      await openai.close();
+    }
+  });
+
   test('calls the money-aware policy declined are counted and said, with or without calls made', () => {
     const log = new SentRequestLog();
     const declined = { type: 'call-declined', predictedUsd: 0.004, allowanceUsd: 0.001, requestedTokens: 8, atMs: 5, ratioNeeded: 0.9 } as const;
