@@ -630,6 +630,8 @@ class RelayRun {
     const declined = this.declined(span);
     if (declined) return declined;
     await this.resolveSlmText();
+    // Stop may land while the SLM counts what it held back: no call starts after it.
+    if (this.signal.aborted) return 'cancelled';
     const finish = await this.llmCall(span, this.llmContext(next.context), next.untilSlmAgrees);
     if (finish === 'cancelled' || this.signal.aborted) return 'cancelled';
     // The LLM alone has nothing to go on with once the money ceiling cut its call.

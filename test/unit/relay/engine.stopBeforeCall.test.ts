@@ -1,0 +1,79 @@
+// Stop pressed in the moment between the SLM's hand-off and the LLM call: the engine first
+// settles what the SLM held back (an unfinished `<call>`, counted by the SLM: an await), and a
+// Stop landing there must keep the call from starting. Real parts: the scripted ONNX SLM and a
+// server on 127.0.0.1 that speaks OpenAI's completions stream.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { createProvider } from '../../../src/core/providers/factory';
+import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import { collectRelay } from '../../../src/core/relay/engine';
+import type { GenerateOptions, GenerateResult, GeneratedToken } from '../../../src/core/slm/types';
+import type { LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { startFakeServer } from '../providers/servers/harness';
+import { openAiStream } from '../providers/servers/openai';
+import { disposeRuntimes, QUESTION, scriptedSlm } from './realParts';
+
+after(disposeRuntimes);
+
+test('Stop while the SLM counts the command it held back: no LLM call starts, nothing is sent', async () => {
+  const slm = await scriptedSlm([{ text: 'First, <call>' }, { text: '3</call>' }, { text: ' two', source: 'external' }, { text: ' done.' }]);
+  const server = await startFakeServer(openAiStream({ pieces: [' two', ' and'], finishReason: 'length' }));
+  try {
+    const provider = createProvider(
+      { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: (_m, partial) => slm.prompt + partial, maxRetries: 0 },
+      new MemoryKeySource(),
+      {},
+    );
+    const stop = new AbortController();
+    const runtime: LocalRuntime = Object.create(slm.runtime);
+    // The first turn stops unsure right after `<call>` (confidence mode hands off there, the unfinished command held back).
+    let first = true;
+    runtime.createSession = async () => {
+      const session = await slm.runtime.createSession();
+      const generate = session.generate.bind(session);
+      session.generate = async (options: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> => {
+        if (!first) return generate(options, onToken, signal);
+        first = false;
+        const cut = new AbortController();
+        let text = '';
+        const result = await generate(
+          options,
+          (token) => {
+            text += token.text;
+            onToken?.(token);
+            if (text.includes('<call>')) cut.abort();
+          },
+          cut.signal,
+        );
+        return { ...result, stopReason: 'low_confidence', refusedToken: { id: 0, text: '3', top1: 0.1, entropy: 1, margin: 0 } };
+      };
+      return session;
+    };
+    // The user presses Stop while the held-back command is counted.
+    runtime.countTokens = async (text: string) => {
+      if (text.startsWith('<call>')) stop.abort();
+      return slm.runtime.countTokens(text);
+    };
+    const { stats, events } = await collectRelay({
+      mode: 'confidence',
+      slm: runtime,
+      llm: provider,
+      messages: QUESTION,
+      slmSampling: { temperature: 0 },
+      llmTemperature: 0,
+      confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
+      signal: stop.signal,
+    });
+    assert.ok(stop.signal.aborted, 'Stop was pressed while the command was counted');
+    assert.equal(stats.finishReason, 'cancelled');
+    assert.equal(server.requests.length, 0, 'nothing reached the LLM after Stop');
+    assert.deepEqual(
+      events.filter((e) => e.type === 'call-start'),
+      [],
+      'no call started',
+    );
+    assert.equal(stats.calls, 0);
+  } finally {
+    await server.close();
+  }
+});
