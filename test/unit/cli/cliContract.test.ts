@@ -5,10 +5,9 @@
  * text against the code, and flags a command has no use for. In-process, on a scripted
  * ONNX SLM and HTTP servers on 127.0.0.1 that stop with the tests.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMAND_FLAGS, HELP } from '../../../src/cli/main';
 import { UsageError } from '../../../src/cli/args';
@@ -20,27 +19,14 @@ import { statsJson } from '../../../src/cli/render';
 import { RELAY_MODES } from '../../../src/core/relay/policies/registry';
 import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
 import type { AnswerStats } from '../../../src/core/relay/events';
-import { hang, sendJson, type Responder } from '../providers/servers/harness';
-import { runCli, scriptedSolveFlags, scriptedSolveSlm, withServer } from './runCli';
+import { hang } from '../providers/servers/harness';
+import { MODEL_NOT_FOUND, scriptedSolveCli, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 const QUESTION = 'What is two plus three?';
-let work: string;
-let slmFolder: string;
-
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'relay-cli-contract-'));
-  slmFolder = await scriptedSolveSlm(QUESTION);
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
-
-const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string>; stdin?: string } = {}) => runCli(args, work, options);
-
-const llmFlags = (baseUrl: string) => [...scriptedSolveFlags(slmFolder, baseUrl), '--max-cost-ratio', 'off', '--totals', join(work, 'totals.json')];
-
-const badRequest: Responder = (_request, res) =>
-  sendJson(res, 400, { error: { message: 'The model `Qwen/Qwen3-8B` does not exist.', type: 'invalid_request_error' } });
+const cli = scriptedSolveCli('relay-cli-contract-', QUESTION);
+const { run, llmFlags } = cli;
+const badRequest = MODEL_NOT_FOUND;
 
 test('relay solve --json: an error answer carries error {code, message} in its JSON line, and the message on stderr', async () => {
   await withServer(badRequest, async (server) => {
@@ -58,10 +44,10 @@ test('relay solve --json: an error answer carries error {code, message} in its J
 });
 
 test('relay eval: failed answers are named on stderr (each message once), recorded in the files, and exit 1', async () => {
-  const data = join(work, 'two.jsonl');
+  const data = join(cli.work, 'two.jsonl');
   const item = JSON.stringify({ question: QUESTION, answer: 'Two and three make five.\n#### 5' });
   writeFileSync(data, `${item}\n${item}\n`);
-  const out = join(work, 'failing');
+  const out = join(cli.work, 'failing');
   // Nothing listens on port 1: every call fails at once.
   const { code, stdout, stderr } = await run(['eval', data, '--modes', 'command,llm-only', '--out', out, ...llmFlags('http://127.0.0.1:1/v1')]);
   assert.equal(code, 1, 'an eval with failed answers is not a success');
@@ -84,9 +70,9 @@ test('relay eval: failed answers are named on stderr (each message once), record
 });
 
 test('relay eval --out: an empty prefix, a folder-like prefix, a file for a folder and a folder for a file are refused before any answer runs', async () => {
-  const data = join(work, 'one.jsonl');
+  const data = join(cli.work, 'one.jsonl');
   writeFileSync(data, JSON.stringify({ question: QUESTION, answer: '5' }) + '\n');
-  const evalArgs = (out: string) => ['eval', data, '--modes', 'slm-only', '--slm', slmFolder, '--out', out];
+  const evalArgs = (out: string) => ['eval', data, '--modes', 'slm-only', '--slm', cli.slmFolder, '--out', out];
   const refused = async (out: string, pattern: RegExp) => {
     await assert.rejects(run(evalArgs(out)), (error: Error) => {
       assert.ok(error instanceof UsageError, `${out}: ${error.stack}`);
@@ -96,27 +82,27 @@ test('relay eval --out: an empty prefix, a folder-like prefix, a file for a fold
     });
   };
   const cwd = process.cwd();
-  const scratch = join(work, 'cwd');
+  const scratch = join(cli.work, 'cwd');
   mkdirSync(scratch);
   process.chdir(scratch);
   try {
     await refused('', /names no file/);
     await refused('results/', /names no file/);
-    await refused(join(work, 'res') + '/', /names no file/);
+    await refused(join(cli.work, 'res') + '/', /names no file/);
   } finally {
     process.chdir(cwd);
   }
   assert.equal(existsSync(join(scratch, '.answers.jsonl')) || existsSync(join(scratch, 'results')), false, 'no hidden files, no folder');
-  const w3 = join(work, 'w3');
+  const w3 = join(cli.work, 'w3');
   mkdirSync(join(w3, 'x.csv'), { recursive: true });
   await refused(join(w3, 'x'), /x\.csv is a folder/);
   assert.equal(existsSync(join(w3, 'x.answers.jsonl')), false, 'nothing ran');
-  writeFileSync(join(work, 'plain-file'), 'x');
-  await refused(join(work, 'plain-file', 'sub', 'x'), /plain-file is a file, not a folder/);
+  writeFileSync(join(cli.work, 'plain-file'), 'x');
+  await refused(join(cli.work, 'plain-file', 'sub', 'x'), /plain-file is a file, not a folder/);
   // A folder that does not exist yet is still made.
-  const { code, stderr } = await run(evalArgs(join(work, 'new', 'deeper', 'r')));
+  const { code, stderr } = await run(evalArgs(join(cli.work, 'new', 'deeper', 'r')));
   assert.equal(code, 0, stderr);
-  assert.ok(existsSync(join(work, 'new', 'deeper', 'r.csv')));
+  assert.ok(existsSync(join(cli.work, 'new', 'deeper', 'r.csv')));
 });
 
 test('relay provider test and relay slm test stopped (Ctrl-C) exit 130, not 1', async () => {
@@ -127,7 +113,7 @@ test('relay provider test and relay slm test stopped (Ctrl-C) exit 130, not 1', 
     }, 20);
     try {
       const result = await run(
-        ['provider', 'test', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'm', '--template-folder', slmFolder],
+        ['provider', 'test', '--provider', 'openai-completions', '--base-url', `${server.url}/v1`, '--model', 'm', '--template-folder', cli.slmFolder],
         { signal: controller.signal },
       );
       assert.equal(result.code, 130, result.stdout);
@@ -137,14 +123,14 @@ test('relay provider test and relay slm test stopped (Ctrl-C) exit 130, not 1', 
   });
   const stopped = new AbortController();
   stopped.abort();
-  const slm = await run(['slm', 'test', '--slm', slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'http://127.0.0.1:1/v1', '--slm-model', 'm'], {
+  const slm = await run(['slm', 'test', '--slm', cli.slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'http://127.0.0.1:1/v1', '--slm-model', 'm'], {
     signal: stopped.signal,
   });
   assert.equal(slm.code, 130, slm.stdout);
 });
 
 test("relay demo --json and relay solve --demo report the demo's own price note, and record no totals", async () => {
-  const totalsPath = join(work, 'totals.json');
+  const totalsPath = join(cli.work, 'totals.json');
   const totalsBefore = existsSync(totalsPath) ? readFileSync(totalsPath, 'utf8') : undefined;
   const demo = await run(['demo', '--json']);
   assert.equal(demo.code, 0, demo.stderr);
@@ -194,7 +180,7 @@ test("statsJson: the caller's keys win over the stats' own", () => {
 });
 
 test('relay explain: one line is named "line N", never "lines N-N" (file:N, file:N-N, a range cut at the last line, a one-line file)', () => {
-  const dir = join(work, 'explain-one-line');
+  const dir = join(cli.work, 'explain-one-line');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'f.txt');
   writeFileSync(file, 'a\nb\nc\n');
@@ -216,7 +202,7 @@ test('relay explain: one line is named "line N", never "lines N-N" (file:N, file
 });
 
 test('relay explain: folders, empty and binary files are refused; the final newline starts no line; a backwards range says so', () => {
-  const dir = join(work, 'explain');
+  const dir = join(cli.work, 'explain');
   mkdirSync(dir, { recursive: true });
   assert.throws(
     () => explainMessages(dir),
@@ -243,8 +229,8 @@ test('relay explain: folders, empty and binary files are refused; the final newl
 });
 
 test('the config file: maxCostRatio null is no ceiling; arrays, objects and wrong types are refused, naming the key and the type', () => {
-  const file = join(work, 'config.json');
-  const env = { RELAY_HOME: work, RELAY_CONFIG: file };
+  const file = join(cli.work, 'config.json');
+  const env = { RELAY_HOME: cli.work, RELAY_CONFIG: file };
   const load = (value: unknown) => {
     writeFileSync(file, JSON.stringify(value));
     return loadConfig(new Map(), env);
@@ -295,7 +281,7 @@ test('a flag the command has no use for is refused, naming the flag and the comm
   await refused(['totals', '--mode', 'command'], /^relay totals does not take --mode/);
   await assert.rejects(run(['frobnicate', '--json']), /Unknown command 'frobnicate'/);
   // What each command uses still goes through.
-  const totals = await run(['totals', '--json', '--totals', join(work, 'no-totals.json')]);
+  const totals = await run(['totals', '--json', '--totals', join(cli.work, 'no-totals.json')]);
   assert.equal(totals.code, 0);
-  assert.equal(JSON.parse(totals.stdout).path, join(work, 'no-totals.json'));
+  assert.equal(JSON.parse(totals.stdout).path, join(cli.work, 'no-totals.json'));
 });

@@ -5,11 +5,11 @@
  * mistyped command gets, --template-folder checked up front, the demo's error on stderr and ~ in
  * relay eval's paths. In-process on a scripted ONNX SLM and HTTP servers on 127.0.0.1.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -24,28 +24,14 @@ import { checkModelSettings } from '../../../src/cli/setup';
 import { ProviderError } from '../../../src/core/providers/errors';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
 import { ChatTemplate, MAX_RENDERED_PROMPT_CHARS } from '../../../src/core/slm/chatTemplate';
-import { sendJson, type Responder } from '../providers/servers/harness';
-import { capture, noSettingsFile, runCli, scriptedSolveFlags, scriptedSolveSlm, withServer } from './runCli';
+import { capture, MODEL_NOT_FOUND, noSettingsFile, scriptedSolveCli, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
 const QUESTION = 'What is two plus three?';
-let work: string;
-let slmFolder: string;
-
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'relay-cli-edges-'));
-  slmFolder = await scriptedSolveSlm(QUESTION);
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
-
-const run = (args: string[], options: { signal?: AbortSignal; env?: Record<string, string>; stdin?: string } = {}) => runCli(args, work, options);
-
-const llmFlags = (baseUrl: string) => [...scriptedSolveFlags(slmFolder, baseUrl), '--max-cost-ratio', 'off', '--totals', join(work, 'totals.json')];
-
-const badRequest: Responder = (_request, res) =>
-  sendJson(res, 400, { error: { message: 'The model `Qwen/Qwen3-8B` does not exist.', type: 'invalid_request_error' } });
+const cli = scriptedSolveCli('relay-cli-edges-', QUESTION);
+const { run, llmFlags } = cli;
+const badRequest = MODEL_NOT_FOUND;
 
 test('relay solve without --json: an answer that failed names its error on stderr, where a redirected stdout cannot hide it', async () => {
   await withServer(badRequest, async (server) => {
@@ -88,7 +74,7 @@ async function spawnCli(
 }
 
 test('relay explain: a whole file over the standard-input limit is refused with its size and the fix; a range reads only up to its lines', () => {
-  const dir = join(work, 'explain-big');
+  const dir = join(cli.work, 'explain-big');
   mkdirSync(dir, { recursive: true });
   const big = join(dir, 'big.js');
   writeFileSync(big, 'const x = 1;\n'.repeat(420_000)); // 5.2 MB
@@ -107,7 +93,7 @@ test('relay explain: a device is refused as no regular file, not read without en
 });
 
 test('a chat template given messages already over the prompt limit says the input is too long, not that the template repeats text', async () => {
-  const template = await ChatTemplate.create('{{ messages[0].content }}', {}, join(work, 'tokenizer_config.json'));
+  const template = await ChatTemplate.create('{{ messages[0].content }}', {}, join(cli.work, 'tokenizer_config.json'));
   assert.throws(
     () => template.render([{ role: 'user', content: 'x'.repeat(MAX_RENDERED_PROMPT_CHARS + 1) }]),
     (e: Error) => /the input is too long/.test(e.message) && !/chat template rendered/.test(e.message),
@@ -115,8 +101,8 @@ test('a chat template given messages already over the prompt limit says the inpu
 });
 
 test("paths: ~ is the home folder in every path setting and --out; the config file's relative paths are relative to its folder", async () => {
-  const home = join(work, 'home');
-  const settings = join(work, 'settings');
+  const home = join(cli.work, 'home');
+  const settings = join(cli.work, 'settings');
   mkdirSync(home, { recursive: true });
   mkdirSync(settings, { recursive: true });
   writeFileSync(
@@ -143,32 +129,32 @@ test("paths: ~ is the home folder in every path setting and --out; the config fi
   );
   assert.equal(loadConfig(new Map([['model', '~/llm']]), env).provider.model, '~/llm', "another provider's --model is a name");
   // --out: the folder is made under the home folder, not as a folder named ~ here.
-  const data = join(work, 'one.jsonl');
+  const data = join(cli.work, 'one.jsonl');
   writeFileSync(data, JSON.stringify({ question: QUESTION, answer: '5' }) + '\n');
-  const { code, stderr } = await spawnCli(['eval', data, '--out', '~/res/run1', '--slm', join(work, 'no-such-slm')], {
+  const { code, stderr } = await spawnCli(['eval', data, '--out', '~/res/run1', '--slm', join(cli.work, 'no-such-slm')], {
     env: { HOME: home, RELAY_HOME: settings },
-    cwd: work,
+    cwd: cli.work,
   });
   assert.equal(code, 2, stderr);
   assert.match(stderr, /does not exist/);
   assert.equal(existsSync(join(home, 'res')), true, 'made under the home folder');
-  assert.equal(existsSync(join(work, '~')), false, 'no folder named ~');
+  assert.equal(existsSync(join(cli.work, '~')), false, 'no folder named ~');
 });
 
 test('model addresses and folders: a malformed URL, a file or an empty folder as --slm are usage mistakes (exit 2) said before anything opens', async () => {
   const common = ['--mode', 'command', '--model', 'm', '--temperature', '0'];
   await assert.rejects(
-    run(['solve', QUESTION, '--slm', slmFolder, '--provider', 'openai-completions', '--base-url', 'not a url', ...common]),
+    run(['solve', QUESTION, '--slm', cli.slmFolder, '--provider', 'openai-completions', '--base-url', 'not a url', ...common]),
     usageError(/is not a URL/),
   );
   await assert.rejects(
-    run(['solve', QUESTION, '--slm', slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'localhost:8000/v1', '--slm-model', 's', ...common]),
+    run(['solve', QUESTION, '--slm', cli.slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'localhost:8000/v1', '--slm-model', 's', ...common]),
     usageError(/server address 'localhost:8000\/v1' has no http:\/\/ or https:\/\//),
   );
-  const file = join(work, 'file.txt');
+  const file = join(cli.work, 'file.txt');
   writeFileSync(file, 'not a model');
   await assert.rejects(run(['solve', QUESTION, '--slm', file, ...common]), usageError(/is a file, not a folder/));
-  const empty = join(work, 'empty-slm');
+  const empty = join(cli.work, 'empty-slm');
   mkdirSync(empty, { recursive: true });
   await assert.rejects(run(['solve', QUESTION, '--slm', empty, ...common]), usageError(/is empty/));
 });
@@ -179,7 +165,7 @@ test('relay slm test: its FAILED line goes to stderr, exit 1', async () => {
     'slm',
     'test',
     '--slm',
-    slmFolder,
+    cli.slmFolder,
     '--slm-kind',
     'completions-server',
     '--slm-url',
@@ -193,7 +179,7 @@ test('relay slm test: its FAILED line goes to stderr, exit 1', async () => {
 });
 
 test('settings: a bad value overridden by a later layer is no error; the winning bad value is named where it came from', () => {
-  const dir = mkdtempSync(join(work, 'layers-'));
+  const dir = mkdtempSync(join(cli.work, 'layers-'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ temperature: 'hot', maxTurns: 3 }));
   const env = { RELAY_HOME: dir, RELAY_TEMPERATURE: '5' };
   const config = loadConfig(new Map([['temperature', '0']]), env);
@@ -204,9 +190,9 @@ test('settings: a bad value overridden by a later layer is no error; the winning
 });
 
 test('RELAY_CONFIG naming a missing file is refused, naming the variable and the path', () => {
-  const missing = join(work, 'missing-config.json');
+  const missing = join(cli.work, 'missing-config.json');
   assert.throws(
-    () => loadConfig(new Map(), { RELAY_HOME: work, RELAY_CONFIG: missing }),
+    () => loadConfig(new Map(), { RELAY_HOME: cli.work, RELAY_CONFIG: missing }),
     usageError(/\$RELAY_CONFIG names .*missing-config\.json, which does not exist/),
   );
 });
@@ -215,7 +201,7 @@ test(
   'Ctrl-C while the question is still coming on standard input stops at once with exit 130',
   { skip: process.platform === 'win32' && 'POSIX signals' },
   async () => {
-    const dir = mkdtempSync(join(work, 'sigint-'));
+    const dir = mkdtempSync(join(cli.work, 'sigint-'));
     // Says READY once the CLI's SIGINT handler is in place and main() waits on standard input.
     const hook = join(dir, 'ready.cjs');
     writeFileSync(hook, "process.on('newListener', (event) => { if (event === 'SIGINT') setImmediate(() => process.stderr.write('READY\\n')); });\n");
@@ -247,10 +233,10 @@ test(
 );
 
 test('a config file with a byte order mark is read; a folder in its place is named as such', () => {
-  const dir = mkdtempSync(join(work, 'bom-'));
+  const dir = mkdtempSync(join(cli.work, 'bom-'));
   writeFileSync(join(dir, 'config.json'), '\uFEFF{ "temperature": 0.3 }');
   assert.equal(loadConfig(new Map(), { RELAY_HOME: dir }).temperature, 0.3);
-  const folderHome = mkdtempSync(join(work, 'folder-'));
+  const folderHome = mkdtempSync(join(cli.work, 'folder-'));
   mkdirSync(join(folderHome, 'config.json'));
   assert.throws(() => loadConfig(new Map(), { RELAY_HOME: folderHome }), usageError(/config\.json is a folder, not a config file/));
 });
@@ -262,7 +248,7 @@ test('relay solve - takes no more words; text that is not UTF-8 is refused, nami
   );
   const latin1 = Buffer.from('caf\xe9 au lait\n', 'latin1');
   await assert.rejects(readAllText(Readable.from([latin1])), usageError(/^standard input is not UTF-8 text .*Save it as UTF-8/));
-  const file = join(work, 'latin1.txt');
+  const file = join(cli.work, 'latin1.txt');
   writeFileSync(file, latin1);
   assert.throws(() => explainMessages(file), usageError(/latin1\.txt' is not UTF-8 text .*Save it as UTF-8/));
 });
@@ -282,7 +268,7 @@ test('-h is the help, --version the version; a typo gets a suggestion; a key on 
     run(['solve', '--api-key', 'sk-secret-123', QUESTION]),
     (e: unknown) => usageError(/environment variables only.*RELAY_API_KEY/)(e) && !(e as Error).message.includes('sk-secret-123'),
   );
-  const dir = mkdtempSync(join(work, 'vscode-keys-'));
+  const dir = mkdtempSync(join(cli.work, 'vscode-keys-'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ 'relay.temperature': 0.2, relay: { slm: { variant: 'q4' } } }));
   const config = loadConfig(new Map(), { RELAY_HOME: dir });
   assert.equal(config.temperature, 0.2);
@@ -292,7 +278,7 @@ test('-h is the help, --version the version; a typo gets a suggestion; a key on 
 });
 
 test('--template-folder: a file that is no tokenizer_config.json, a chat_template.jinja or an empty folder is a usage mistake (exit 2) said before anything opens', async () => {
-  const env = { RELAY_HOME: work, RELAY_CONFIG: noSettingsFile(work) };
+  const env = { RELAY_HOME: cli.work, RELAY_CONFIG: noSettingsFile(cli.work) };
   const check = (templateFolder: string, provider = 'openai-completions') =>
     checkModelSettings(
       loadConfig(
@@ -303,7 +289,7 @@ test('--template-folder: a file that is no tokenizer_config.json, a chat_templat
         env,
       ),
     );
-  const dir = join(work, 'templates');
+  const dir = join(cli.work, 'templates');
   mkdirSync(join(dir, 'empty'), { recursive: true });
   mkdirSync(join(dir, 'other'), { recursive: true });
   writeFileSync(join(dir, 'other', 'README.md'), 'no template here');
@@ -316,8 +302,8 @@ test('--template-folder: a file that is no tokenizer_config.json, a chat_templat
   assert.throws(() => check(join(dir, 'chat_template.jinja')), usageError(/--template-folder names the template file .*pass the folder that holds it/));
   assert.throws(() => check(join(dir, 'missing')), usageError(/does not exist.*--template-folder/));
   // What loadChatTemplateRenderer takes: a model folder, its tokenizer_config.json, any JSON file of that form.
-  check(slmFolder);
-  check(join(slmFolder, 'tokenizer_config.json'));
+  check(cli.slmFolder);
+  check(join(cli.slmFolder, 'tokenizer_config.json'));
   check(join(dir, 'my_config.json'));
   // onnx-local renders with its own template: the setting is not used, so not checked.
   check(join(dir, 'notes.txt'), 'onnx-local');
@@ -389,7 +375,7 @@ test("relay eval: a ~ in a row's =<folder> and in the data file's path is the ho
   assert.deepEqual(seen, [join(homedir(), 'models', 'slm')]);
   assert.equal(parseModeSpecs('command=rel/slm', {}, () => true)[0].slmFolder, join(process.cwd(), 'rel', 'slm'), 'a relative folder: from the current folder');
   await assert.rejects(
-    run(['eval', '~/relay-no-such-data.jsonl', '--slm', slmFolder]),
+    run(['eval', '~/relay-no-such-data.jsonl', '--slm', cli.slmFolder]),
     usageError(new RegExp(`cannot read ${join(homedir(), 'relay-no-such-data.jsonl').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`)),
   );
 });

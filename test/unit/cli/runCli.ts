@@ -3,13 +3,15 @@
  * and no provider key from the environment, capturing what it writes; and a fake server for
  * the length of a test body.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { solveMessages } from '../../../src/cli/commands/ask';
 import { main } from '../../../src/cli/main';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
-import { startFakeServer, type FakeServer, type Responder } from '../providers/servers/harness';
+import { sendJson, startFakeServer, type FakeServer, type Responder } from '../providers/servers/harness';
 
 export interface CliRun {
   code: number;
@@ -81,4 +83,35 @@ export async function scriptedSolveSlm(question: string): Promise<string> {
 /** The flags that run scriptedSolveSlm in command mode against an OpenAI-compatible completions server at `baseUrl`, greedily. */
 export function scriptedSolveFlags(slmFolder: string, baseUrl: string): string[] {
   return ['--slm', slmFolder, '--mode', 'command', '--provider', 'openai-completions', '--base-url', baseUrl, '--model', 'Qwen/Qwen3-8B', '--temperature', '0'];
+}
+
+/** An LLM server's answer for a model it does not have (HTTP 400, OpenAI's words). */
+export const MODEL_NOT_FOUND: Responder = (_request, res) =>
+  sendJson(res, 400, { error: { message: 'The model `Qwen/Qwen3-8B` does not exist.', type: 'invalid_request_error' } });
+
+/**
+ * A CLI test file's set-up (before and after hooks of the file): a temp home, the scripted SLM
+ * that answers `question` with the LLM's help, run() in that home, and the flags for an LLM at
+ * a base URL (no money ceiling, totals in the home).
+ */
+export function scriptedSolveCli(prefix: string, question: string) {
+  let work = '';
+  let slmFolder = '';
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), prefix));
+    slmFolder = await scriptedSolveSlm(question);
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+  return {
+    /** The temp home. */
+    get work(): string {
+      return work;
+    },
+    /** The scripted SLM's folder. */
+    get slmFolder(): string {
+      return slmFolder;
+    },
+    run: (args: string[], options: { signal?: AbortSignal; env?: Record<string, string>; stdin?: string } = {}) => runCli(args, work, options),
+    llmFlags: (baseUrl: string) => [...scriptedSolveFlags(slmFolder, baseUrl), '--max-cost-ratio', 'off', '--totals', join(work, 'totals.json')],
+  };
 }
