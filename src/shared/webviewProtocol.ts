@@ -6,6 +6,7 @@
 
 export type SpanSource = 'slm' | 'llm';
 import { FIXES, type Fix } from '../core/fixes';
+import { isRecord } from './isRecord';
 
 /** The button that fixes an error (src/core/fixes.ts). */
 export type FixAction = Fix;
@@ -198,10 +199,6 @@ export function clipShortText(text: string, max = MAX_SHORT_TEXT): string {
   // A high surrogate left at the end would be half a character (shown as U+FFFD, escaped in JSON).
   if (end > 0 && /[\uD800-\uDBFF]/.test(text[end - 1])) end -= 1;
   return `${text.slice(0, end)}…`;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isShortString(value: unknown, max = MAX_SHORT_TEXT): value is string {

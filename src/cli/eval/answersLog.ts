@@ -22,6 +22,7 @@ import type { ModelPrice } from '../../core/providers/types';
 import { UsageError } from '../args';
 import { printableJson, terminalSafe } from '../render';
 import { processAlive } from '../../core/processAlive';
+import { isRecord } from '../../shared/isRecord';
 
 export const ANSWERS_FORMAT = 1;
 
@@ -76,8 +77,7 @@ export function questionHash(question: string): string {
 
 /** Leaf paths whose values differ, as "seed: 3 in the file, 7 now". */
 export function settingsDifferences(before: unknown, now: unknown, path = ''): string[] {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (isObject(before) && isObject(now)) {
+  if (isRecord(before) && isRecord(now)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(now)])];
     return keys.flatMap((k) => settingsDifferences(before[k], now[k], path ? `${path}.${k}` : k));
   }
@@ -95,7 +95,6 @@ export interface OpenedLog {
   resumed: boolean;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /**

@@ -15,6 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileErrorInWords } from '../fileErrors';
 import { renameRetrying } from '../fsRetry';
 import type { AnswerStats } from './events';
+import { isRecord } from '../../shared/isRecord';
 
 export interface TotalsEntry {
   answers: number;
@@ -265,11 +266,7 @@ export class TotalsStore {
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const age = await fs.stat(lock).then(
-          (s) => Date.now() - s.mtimeMs,
-          () => 0,
-        );
-        if (age > this.staleLockMs) {
+        if ((await lockAgeMs(lock)) > this.staleLockMs) {
           await this.removeStaleLock(lock);
           continue;
         }
@@ -295,30 +292,29 @@ export class TotalsStore {
    */
   private async removeStaleLock(lock: string): Promise<void> {
     const breaking = `${lock}.break`;
-    const age = async (path: string): Promise<number> =>
-      fs.stat(path).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
     try {
       await (await fs.open(breaking, 'wx')).close();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // Another process is removing it; a crash in that moment leaves this file, stale in turn.
-      if ((await age(breaking)) > this.staleLockMs) await fs.rm(breaking, { force: true });
+      if ((await lockAgeMs(breaking)) > this.staleLockMs) await fs.rm(breaking, { force: true });
       else await new Promise((resolve) => setTimeout(resolve, 5));
       return;
     }
     try {
-      if ((await age(lock)) > this.staleLockMs) await fs.rm(lock, { force: true });
+      if ((await lockAgeMs(lock)) > this.staleLockMs) await fs.rm(lock, { force: true });
     } finally {
       await fs.rm(breaking, { force: true });
     }
   }
 }
 
-function isRecord(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** How long ago a lock file was last written; 0 when it is gone (removed meanwhile: nothing stale to remove). */
+async function lockAgeMs(path: string): Promise<number> {
+  return fs.stat(path).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  );
 }
 
 const isFiniteCount = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
