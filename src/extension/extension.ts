@@ -29,7 +29,11 @@ class ExplainCodeActions implements vscode.CodeActionProvider {
 export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new RelayStatusBar();
   const service = new RelayService(context, {
-    onBusy: (busy) => statusBar.setBusy(busy),
+    onBusy: (busy) => {
+      statusBar.setBusy(busy);
+      // Shows Relay: Stop in the answer view's and the chat view's title bars while an answer runs.
+      void vscode.commands.executeCommand('setContext', 'relay.answering', busy);
+    },
     onAnswered: (stats) => statusBar.recordAnswer(stats),
   });
   let conversations: Conversation[] = [];

@@ -235,6 +235,9 @@ describe('Relay answers in VS Code (code-server)', () => {
       await turn.locator('.relay-llm', { hasText: LLM_PIECES[0].trim() }).waitFor({ state: 'visible' });
       assert.ok(await turn.evaluate((element) => element.classList.contains('relay-streaming')), 'still streaming while the LLM stalls');
       await vscode.statusBarItem('Relay: answering').waitFor({ state: 'visible' });
+      // Relay: Stop is in the answer view's title bar while it answers, and only then.
+      const titleStop = vscode.page.locator('.editor-actions .action-label[aria-label="Stop"]');
+      await titleStop.waitFor({ state: 'visible' });
       await answerView().locator('.relay-toolbar button', { hasText: 'Stop' }).click();
       await waitUntilFinished(turn);
 
@@ -245,6 +248,7 @@ describe('Relay answers in VS Code (code-server)', () => {
       assert.equal((await statsOf(turn)).Calls, '1');
       await answerView().locator('.relay-toolbar button:disabled', { hasText: 'Stop' }).waitFor({ state: 'attached' });
       await vscode.statusBarItem('Relay: answering').waitFor({ state: 'hidden' });
+      await titleStop.waitFor({ state: 'hidden' });
       await screenshotBothThemes('stop-mid-answer', answerView());
     }),
   );

@@ -63,6 +63,34 @@ describe('Relay in VS Code (code-server)', () => {
   );
 
   it(
+    "the editor's context menu on a selection names Relay: its submenu offers Explain Selection and Solve Problem",
+    timed('contextMenu', async () => {
+      await vscode.openFile('problem.md');
+      const lines = vscode.page.locator('.editor-instance .monaco-editor .view-lines');
+      await lines.click();
+      await vscode.page.keyboard.press('ControlOrMeta+A');
+      await lines.click({ button: 'right' });
+      const menu = vscode.page.locator('.monaco-menu-container');
+      const relay = menu.locator('.action-item', { hasText: /^\s*Relay\s*$/ });
+      await relay.waitFor({ state: 'visible' });
+      assert.equal(
+        await menu.locator('.action-label', { hasText: /^Explain Selection$/ }).count(),
+        0,
+        'no bare "Explain Selection" beside the editor\'s own entries',
+      );
+      await relay.hover();
+      const submenu = vscode.page.locator('.monaco-submenu');
+      for (const title of ['Explain Selection', 'Solve Problem']) {
+        await submenu.locator('.action-label', { hasText: title }).waitFor({ state: 'visible' });
+      }
+      await vscode.screenshot('editor-context-menu');
+      await vscode.page.keyboard.press('Escape');
+      await vscode.page.keyboard.press('Escape');
+      await menu.waitFor({ state: 'hidden' });
+    }),
+  );
+
+  it(
     '"Relay: Open Chat" shows the chat view with its input box',
     timed('openChat', async () => {
       await vscode.runCommand('Relay: Open Chat');
