@@ -14,14 +14,14 @@
  * One run at a time writes the file: `<answers file>.lock` names the process that does, and a
  * second run on the same `--out` is refused (a lock left by a killed run is taken over).
  */
-import { closeSync, existsSync, ftruncateSync, linkSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AnswerStats, RelayMode } from '../../core/relay/events';
 import type { ModelPrice } from '../../core/providers/types';
 import { UsageError } from '../args';
 import { printableJson, terminalSafe } from '../render';
-import { processAlive } from '../../core/processAlive';
+import { takeOwnerLock } from '../../core/ownerLock';
 import { isRecord } from '../../shared/isRecord';
 
 export const ANSWERS_FORMAT = 1;
@@ -133,54 +133,27 @@ export function answerLineProblem(v: unknown): string | undefined {
 /** How every run line starts (printableJson of a RunLine): the start of a file whose first write was cut. */
 const RUN_LINE_START = '{"type":"run"';
 
-/** The process that writes an answers file, recorded in its lock. */
-interface LockOwner {
-  pid: number;
-  host: string;
-}
-
 /**
- * Takes `<path>.lock` for this process. Two runs appending to one answers file would answer the
- * same questions twice (paying twice), and with --fresh one would cut the other's answers off.
- * A lock whose process is gone (a run killed, a machine that lost power) is taken over.
+ * Takes `<path>.lock` for this process (ownerLock.ts). Two runs appending to one answers file
+ * would answer the same questions twice (paying twice), and with --fresh one would cut the
+ * other's answers off. A lock whose process is gone (a run killed, a machine that lost power)
+ * is taken over.
  */
-function takeLock(path: string): string {
+function takeLock(path: string): () => void {
   const lock = `${path}.lock`;
-  const owner: LockOwner = { pid: process.pid, host: hostname() };
-  // Written aside, then linked into place: a lock is never seen half written, and the link fails when one exists.
-  const aside = `${lock}.${process.pid}.${Date.now()}`;
-  writeFileSync(aside, JSON.stringify(owner) + '\n');
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        linkSync(aside, lock);
-        return lock;
-      } catch (error) {
-        // Taken again after a stale lock was removed: the new holder is checked (and named) below.
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 1) throw error;
-      }
-      let held: Partial<LockOwner> | undefined;
-      try {
-        held = JSON.parse(readFileSync(lock, 'utf8')) as Partial<LockOwner>;
-      } catch {
-        held = undefined; // empty after a power loss, or removed meanwhile: nobody holds it
-      }
-      if (held !== undefined && typeof held.pid === 'number' && (held.host !== owner.host || processAlive(held.pid))) {
-        const who = held.host === owner.host ? `process ${held.pid}` : `process ${held.pid} on ${terminalSafe(String(held.host))}`;
-        throw new UsageError(
-          `relay eval: another relay eval (${who}) is writing ${terminalSafe(path)}; two runs on one --out would answer the same questions twice. ` +
-            `Wait for it to end, or choose another --out. If no relay eval is running, delete ${terminalSafe(lock)} and run again.`,
-        );
-      }
-      try {
-        unlinkSync(lock);
-      } catch {
-        // removed meanwhile
-      }
-    }
-  } finally {
-    unlinkSync(aside);
-  }
+  const attempt = takeOwnerLock(lock);
+  if (attempt.taken) return attempt.release;
+  const held = attempt.heldBy;
+  const who =
+    held === undefined
+      ? 'another process'
+      : held.host === undefined || held.host === hostname()
+        ? `process ${held.pid}`
+        : `process ${held.pid} on ${terminalSafe(held.host)}`;
+  throw new UsageError(
+    `relay eval: another relay eval (${who}) is writing ${terminalSafe(path)}; two runs on one --out would answer the same questions twice. ` +
+      `Wait for it to end, or choose another --out. If no relay eval is running, delete ${terminalSafe(lock)} and run again.`,
+  );
 }
 
 export class AnswersLog {
@@ -189,7 +162,7 @@ export class AnswersLog {
   private constructor(
     readonly path: string,
     fd: number,
-    private readonly lock: string,
+    private readonly releaseLock: () => void,
   ) {
     this.fd = fd;
   }
@@ -200,16 +173,16 @@ export class AnswersLog {
    * Refused while another run writes it.
    */
   static open(path: string, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean } = {}): OpenedLog {
-    const lock = takeLock(path);
+    const release = takeLock(path);
     try {
-      return AnswersLog.openLocked(path, lock, run, options);
+      return AnswersLog.openLocked(path, release, run, options);
     } catch (error) {
-      unlinkSync(lock);
+      release();
       throw error;
     }
   }
 
-  private static openLocked(path: string, lock: string, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean }): OpenedLog {
+  private static openLocked(path: string, releaseLock: () => void, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean }): OpenedLog {
     const line: RunLine = { type: 'run', format: ANSWERS_FORMAT, ...run };
     const bytes = !options.fresh && existsSync(path) ? readFileSync(path) : undefined;
     // Counted in bytes, not characters (a hand edit may not be UTF-8): a line cut short by a crash is dropped, the file truncated after its last whole line.
@@ -220,7 +193,7 @@ export class AnswersLog {
     if (bytes === undefined || firstWriteCut) {
       const fd = openSync(path, 'w');
       writeSync(fd, printableJson(line) + '\n');
-      return { log: new AnswersLog(path, fd, lock), previous: [], unreadable: [], resumed: false };
+      return { log: new AnswersLog(path, fd, releaseLock), previous: [], unreadable: [], resumed: false };
     }
     const lines = bytes.subarray(0, wholeLength).toString('utf8').split('\n');
     const shown = terminalSafe(path);
@@ -269,7 +242,7 @@ export class AnswersLog {
     closeSync(fd);
     const append = openSync(path, 'a');
     writeSync(append, printableJson(line) + '\n');
-    return { log: new AnswersLog(path, append, lock), previous, unreadable, resumed: true };
+    return { log: new AnswersLog(path, append, releaseLock), previous, unreadable, resumed: true };
   }
 
   /** One answer, written at once (a single write of a whole line). */
@@ -283,10 +256,6 @@ export class AnswersLog {
     if (this.fd === undefined) return;
     closeSync(this.fd);
     this.fd = undefined;
-    try {
-      unlinkSync(this.lock);
-    } catch {
-      // deleted by hand meanwhile: nothing to release
-    }
+    this.releaseLock();
   }
 }

@@ -7,14 +7,13 @@
  * file in place and removed when it completes: while it is there, the files it lists may
  * come from two commits (an update that did not finish), and the model loader refuses them.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renameRetrying } from '../fsRetry';
 import { ModelDownloadError } from './errors';
 import { checkRepoId, checkRevision, type HubFile } from './hubApi';
-import { processAlive } from '../processAlive';
+import { liveLockOwner, takeOwnerLock } from '../ownerLock';
 
 export const COMPLETION_MARKER = '.relay-model.json';
 export const LOCK_FILE = '.relay-download.lock';
@@ -218,30 +217,18 @@ function folderKey(folder: string): string {
   }
 }
 
-/** The pid a lock names (its content is "<pid> <nonce>"; older locks hold the pid alone). */
-function lockOwner(content: string): number {
-  return Number(content.trim().split(/\s+/)[0]);
-}
-
 /**
  * The pid of the live process that holds the folder's download lock (this one included),
  * or undefined when none does: no lock, or one left by a process that died.
  */
 export function downloadLockHolder(folder: string): number | undefined {
-  let content: string;
-  try {
-    content = readFileSync(join(folder, LOCK_FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
-  const owner = lockOwner(content);
-  return Number.isInteger(owner) && owner > 0 && (owner === process.pid || processAlive(owner)) ? owner : undefined;
+  return liveLockOwner(join(folder, LOCK_FILE))?.pid;
 }
 
 /**
- * Takes the folder's download lock (a file with the owner's pid and a nonce), so that two
- * windows never write one `.partial` file at once. A lock left by a process that died is
- * taken over; one of this very process is never stale (the folder reached another way).
+ * Takes the folder's download lock (ownerLock.ts), so that two windows never write one
+ * `.partial` file at once. A lock left by a process that died is taken over; one of this very
+ * process is never stale (the folder reached another way).
  */
 export async function acquireLock(folder: string, label: string): Promise<() => Promise<void>> {
   const path = join(folder, LOCK_FILE);
@@ -253,63 +240,15 @@ export async function acquireLock(folder: string, label: string): Promise<() => 
     );
   if (activeFolders.has(key)) throw busy();
   activeFolders.add(key); // before any await: a second call in this process sees it at once
-  // Unique content: a release removes the lock only while it is still this one.
-  const content = `${process.pid} ${randomBytes(8).toString('hex')}`;
-  // The lock appears with its content in it (a hard link of a finished file), never empty.
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
-    await writeFile(temp, content);
-    for (let attempt = 0; attempt < 3; attempt += 1) {
-      try {
-        await link(temp, path);
-        return async () => {
-          activeFolders.delete(key);
-          await removeLockIfOurs(path, content);
-        };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const seen = await readFile(path, 'utf8').catch(() => undefined);
-      if (seen === undefined) continue; // released meanwhile: try again
-      const owner = lockOwner(seen);
-      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid || processAlive(owner))) throw busy();
-      if (!(await setStaleLockAside(path, seen))) throw busy();
-    }
-    throw busy();
+    const attempt = takeOwnerLock(path);
+    if (!attempt.taken) throw busy();
+    return async () => {
+      activeFolders.delete(key);
+      attempt.release();
+    };
   } catch (error) {
     activeFolders.delete(key);
     throw error;
-  } finally {
-    await rm(temp, { force: true });
   }
-}
-
-/**
- * Removes the stale lock whose content is `stale`, atomically: it is renamed to a name of
- * our own first, so of two processes taking it over at once only one moves it. False when
- * what was moved was another process's fresh lock (it took the stale one over first): that
- * lock is put back.
- */
-async function setStaleLockAside(path: string, stale: string): Promise<boolean> {
-  const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    await rename(path, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // gone already: try to take the place
-    throw error;
-  }
-  try {
-    const moved = await readFile(aside, 'utf8').catch(() => undefined);
-    if (moved === undefined || moved === stale) return true;
-    await link(aside, path).catch(() => undefined); // fails only if a third process took the place meanwhile
-    return false;
-  } finally {
-    await rm(aside, { force: true });
-  }
-}
-
-/** Releases the lock only while it is still ours: never one another process holds now. */
-async function removeLockIfOurs(path: string, content: string): Promise<void> {
-  const now = await readFile(path, 'utf8').catch(() => undefined);
-  if (now === content) await rm(path, { force: true });
 }

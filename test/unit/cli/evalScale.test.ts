@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPool } from '../../../src/cli/eval/pool';
@@ -277,10 +277,12 @@ test('the answers file: one run writes it at a time; a lock left by a killed run
   assert.throws(() => AnswersLog.open(path, { command: null, settings: { seed: 2 }, startedAt: 't3' }), /other settings/);
   assert.equal(existsSync(`${path}.lock`), false);
 
-  // A run killed with SIGKILL (its process gone), or a lock left empty by a power loss: taken over.
+  // A run killed with SIGKILL (its process gone), or a lock left empty by a power loss (some time ago): taken over.
   const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
   for (const stale of [JSON.stringify({ pid: gone, host: hostname() }), '']) {
     writeFileSync(`${path}.lock`, stale);
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, longAgo, longAgo);
     const taken = AnswersLog.open(path, { command: null, settings, startedAt: 't4' });
     assert.equal(taken.resumed, true);
     taken.log.close();

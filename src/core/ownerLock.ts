@@ -1,0 +1,154 @@
+/**
+ * A lock file that names the process holding it, for work that one process at a time may do
+ * and that may last long (a model download, a relay eval run writing its answers file): a
+ * lock whose process is gone (a window that crashed, a run killed) is taken over, while one
+ * whose process runs, or that another machine holds (a network drive: its processes cannot
+ * be seen from here), is left alone. (The savings totals are written in milliseconds under a
+ * lock of their own that goes stale by age: totalsStore.ts.)
+ */
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+/** The process a lock names; `host` is absent in locks written before it was recorded. */
+export interface LockOwner {
+  pid: number;
+  host?: string;
+}
+
+export type LockAttempt = { taken: true; release: () => void } | { taken: false; heldBy: LockOwner | undefined };
+
+/**
+ * A lock file the filesystem could not create with its content in place (no hard links: FAT,
+ * exFAT, some network drives) is empty for a moment; this young, it is being written, not stale.
+ */
+const BEING_WRITTEN_MS = 5_000;
+
+/** The owner a lock's content names: `{"pid":…,"host":…,"nonce":…}`, or the older "<pid> <nonce>" and "<pid>". */
+export function parseLockOwner(content: string): LockOwner | undefined {
+  const text = content.trim();
+  if (text.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(text) as { pid?: unknown; host?: unknown };
+      if (typeof parsed.pid !== 'number' || !Number.isInteger(parsed.pid) || parsed.pid <= 0) return undefined;
+      return typeof parsed.host === 'string' ? { pid: parsed.pid, host: parsed.host } : { pid: parsed.pid };
+    } catch {
+      return undefined;
+    }
+  }
+  const pid = Number(text.split(/\s+/)[0]);
+  return Number.isInteger(pid) && pid > 0 ? { pid } : undefined;
+}
+
+/** Whether a process with this id runs on this machine. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the owner may still hold the lock: this process, a live one here, or any on another machine. */
+function ownerAlive(owner: LockOwner): boolean {
+  if (owner.host !== undefined && owner.host !== hostname()) return true;
+  return owner.pid === process.pid || processAlive(owner.pid);
+}
+
+function readLock(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function beingWritten(path: string, content: string): boolean {
+  if (content.trim() !== '') return false;
+  try {
+    return Date.now() - statSync(path).mtimeMs < BEING_WRITTEN_MS;
+  } catch {
+    return false;
+  }
+}
+
+/** The live owner of the lock at `path` (this process included), or undefined: no lock, or one left by a process that died. */
+export function liveLockOwner(path: string): LockOwner | undefined {
+  const content = readLock(path);
+  const owner = content === undefined ? undefined : parseLockOwner(content);
+  return owner && ownerAlive(owner) ? owner : undefined;
+}
+
+/**
+ * Takes the lock at `path` for this process, or says who holds it. The lock appears with its
+ * content in it (a hard link of a finished file), so no one reads it half written; its
+ * content is unique, so a release removes it only while it is still this one.
+ */
+export function takeOwnerLock(path: string): LockAttempt {
+  const content = JSON.stringify({ pid: process.pid, host: hostname(), nonce: randomBytes(8).toString('hex') }) + '\n';
+  const release = (): void => {
+    if (readLock(path) === content) rmSync(path, { force: true });
+  };
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(temp, content);
+  try {
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if (create(path, temp, content)) return { taken: true, release };
+      const seen = readLock(path);
+      if (seen === undefined) continue; // released meanwhile: try again
+      const owner = parseLockOwner(seen);
+      if (owner && ownerAlive(owner)) return { taken: false, heldBy: owner };
+      if (beingWritten(path, seen)) return { taken: false, heldBy: undefined };
+      if (!setStaleLockAside(path, seen)) return { taken: false, heldBy: liveLockOwner(path) };
+    }
+    return { taken: false, heldBy: liveLockOwner(path) };
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+/** Creates the lock from `temp`; false when one exists. Without hard links, an exclusive create and a write. */
+function create(path: string, temp: string, content: string): boolean {
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw error;
+  }
+  try {
+    writeFileSync(path, content, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/**
+ * Removes the stale lock whose content is `stale`, atomically: it is renamed to a name of our
+ * own first, so of two processes taking it over at once only one moves it. False when what
+ * was moved was another process's fresh lock (it took the stale one over first): that lock is
+ * put back.
+ */
+function setStaleLockAside(path: string, stale: string): boolean {
+  const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // gone already: try to take the place
+    throw error;
+  }
+  try {
+    const moved = readLock(aside);
+    if (moved === undefined || moved === stale) return true;
+    // Put back where no third process took the place meanwhile.
+    create(path, aside, moved);
+    return false;
+  } finally {
+    rmSync(aside, { force: true });
+  }
+}
