@@ -25,6 +25,13 @@ const DRAFT_PAUSE_MS = 400;
 const STILL_ANSWERING_ERROR = 'Relay is still answering: send this when it ends, or press Escape to stop it.';
 /** The same, when the answer is another view's: Escape cannot stop it from here. */
 const STILL_ANSWERING_ELSEWHERE_ERROR = 'Relay is still answering in another view: send this when it ends.';
+/** Why Stop does nothing while another view's answer is written: its hover, and its description for a screen reader. */
+const STOP_ELSEWHERE_REASON = 'The answer being written is not this view\'s: stop it where it was asked, or run "Relay: Stop"';
+/**
+ * How the host words an answer the user stopped before it began (relayService.ts and
+ * engine.ts StoppedError): a turn-error, but stopped, not failed.
+ */
+const STOPPED_BEFORE_START = 'Stopped before the answer began';
 
 export function startApp(): void {
   const view: View = document.body.dataset.view === 'answer' ? 'answer' : 'chat';
@@ -33,15 +40,34 @@ export function startApp(): void {
 
 class RelayApp {
   private readonly turns = new Map<string, TurnView>();
-  private readonly turnList = h('div', { className: 'relay-turns', attrs: { role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' } });
+  /**
+   * No live region: the host ends the busy state before the answer's last render (its whole
+   * text, stats and buttons) and 'init' restores the whole history, so a live log would read
+   * every answer again once it ends and the history at every load (keeping it busy through
+   * those would hang on the order of the host's messages). While an answer streams it is not
+   * read either way (a busy log is quiet, and token by token it would be noise): the
+   * announcer says when it starts and ends, and the answer is read where it stands.
+   */
+  private readonly turnList = h('div', { className: 'relay-turns', attrs: { role: 'region', 'aria-label': 'Conversation' } });
   private readonly banner = h('div', { className: 'relay-banner', attrs: { role: 'status' } });
+  /** The warning the banner shows now: the same one is not drawn again (a status re-read, a focused button lost). */
+  private bannerWarning: string | undefined;
   private readonly emptyHint = h('p', { className: 'relay-empty-hint' });
   /**
-   * Says once that an answer started and that it ended (the log itself is busy meanwhile, so
-   * no token is read out as it comes); visually hidden, outside the log.
+   * Says once that an answer started and that it ended (the conversation is no live region,
+   * so no token is read out as it comes); visually hidden, outside the conversation.
    */
   private readonly announcer = h('div', { className: 'relay-announcer relay-sr-only', attrs: { role: 'status', 'aria-live': 'polite' } });
-  private readonly stopButton = button('Stop', () => this.post({ type: 'stop' }), { title: 'Stop generating' });
+  private readonly stopButton = button('Stop', () => this.stop(), { title: 'Stop generating' });
+  /** Why Stop does nothing (another view's answer): its description, so a keyboard and a screen reader reach it, not only its hover. */
+  private readonly stopReason = h('span', { className: 'relay-sr-only', attrs: { id: 'relay-stop-reason' } });
+  /** This view's answer is being written: Stop (and Escape) stop it. */
+  private canStop = false;
+  /**
+   * Focus went from Stop, turned off, to the main region while the answer it stopped had no
+   * buttons yet (the host says busy ends before the answer's turn-done): its first action takes it then.
+   */
+  private focusOnFinish = false;
   private readonly sendButton = button('Send', () => this.send(), { className: 'relay-button relay-button-primary' });
   private readonly input = h('textarea', {
     className: 'relay-input',
@@ -83,6 +109,7 @@ class RelayApp {
       legend(),
       h('div', { className: 'relay-toolbar-buttons' }, [
         this.stopButton,
+        this.stopReason,
         this.view === 'chat' && button('New chat', () => this.post({ type: 'new-chat' }), { title: 'Start a new conversation' }),
       ]),
     ]);
@@ -111,17 +138,22 @@ class RelayApp {
     this.vscode.postMessage(message);
   }
 
+  /** Stop: stops this view's answer; does nothing while another view's is written (the button is aria-disabled then). */
+  private stop(): void {
+    if (this.canStop) this.post({ type: 'stop' });
+  }
+
   /**
    * Escape stops this view's answer (as Stop does) from the composer or anywhere else, except
    * in a text field that uses Escape itself: Stop is far from the input by Tab.
    */
   private onKeyDown(event: KeyboardEvent): void {
-    if (event.key !== 'Escape' || event.isComposing || event.defaultPrevented || this.stopButton.disabled) return;
+    if (event.key !== 'Escape' || event.isComposing || event.defaultPrevented || !this.canStop) return;
     const target = event.target;
     const otherTextField = target !== this.input && target instanceof HTMLElement && (target.isContentEditable || target.matches('input, textarea, select'));
     if (otherTextField) return;
     event.preventDefault();
-    this.post({ type: 'stop' });
+    this.stop();
   }
 
   private composer(): HTMLElement {
@@ -170,7 +202,7 @@ class RelayApp {
     const text = this.input.value;
     if (!text.trim()) return;
     if (this.busy) {
-      this.showInputError(this.stopButton.disabled ? STILL_ANSWERING_ELSEWHERE_ERROR : STILL_ANSWERING_ERROR);
+      this.showInputError(this.canStop ? STILL_ANSWERING_ERROR : STILL_ANSWERING_ELSEWHERE_ERROR);
       this.inputErrorIsBusy = true;
       return;
     }
@@ -243,6 +275,7 @@ class RelayApp {
         // A failed answer was announced by its turn-error: "finished" would contradict it.
         const finished = finishedText(stats);
         if (turn?.role === 'assistant' && finished) this.announce(finished);
+        if (turn) this.focusFinished(turn);
         this.afterTurnsChanged();
         return;
       }
@@ -250,7 +283,9 @@ class RelayApp {
         const turn = this.turns.get(message.turnId);
         turn?.fail(message.message, message.fix);
         turn?.finish();
-        if (turn?.role === 'assistant') this.announce(`Answer failed: ${message.message}`);
+        // Said here only (the error box under the answer is no alert): read once, not again whenever its footer is drawn.
+        if (turn?.role === 'assistant') this.announce(message.message.startsWith(STOPPED_BEFORE_START) ? message.message : `Answer failed: ${message.message}`);
+        if (turn) this.focusFinished(turn);
         this.scrollToEnd();
         return;
       }
@@ -316,6 +351,7 @@ class RelayApp {
   }
 
   private clear(): void {
+    this.focusOnFinish = false;
     const hadFocus = this.turnList.contains(document.activeElement);
     this.turns.clear();
     this.turnList.replaceChildren();
@@ -344,8 +380,19 @@ class RelayApp {
     if (!busy && this.inputErrorIsBusy) this.showInputError(undefined);
     this.busy = busy;
     const focused = document.activeElement;
-    this.stopButton.disabled = !(busy && own);
-    this.stopButton.title = busy && !own ? 'The answer being written is not this view\'s: stop it where it was asked, or run "Relay: Stop"' : 'Stop generating';
+    this.canStop = busy && own;
+    // Another view's answer: Stop stays focusable (aria-disabled, a click does nothing), so its reason is reached by Tab and read as its description.
+    const elsewhere = busy && !own;
+    this.stopButton.disabled = !busy;
+    this.stopButton.title = elsewhere ? STOP_ELSEWHERE_REASON : 'Stop generating';
+    this.stopReason.textContent = elsewhere ? STOP_ELSEWHERE_REASON : '';
+    if (elsewhere) {
+      this.stopButton.setAttribute('aria-disabled', 'true');
+      this.stopButton.setAttribute('aria-describedby', this.stopReason.id);
+    } else {
+      this.stopButton.removeAttribute('aria-disabled');
+      this.stopButton.removeAttribute('aria-describedby');
+    }
     this.sendButton.disabled = busy;
     this.turnList.setAttribute('aria-busy', String(busy));
     document.body.classList.toggle('relay-busy', busy);
@@ -361,7 +408,25 @@ class RelayApp {
     }
     const lastAnswer = [...this.turns.values()].filter((turn) => turn.role === 'assistant').pop();
     const action = lastAnswer?.element.querySelector<HTMLElement>('.relay-actions button:not(:disabled)');
-    (action ?? (this.turnList.closest('main') as HTMLElement | null))?.focus();
+    if (action) {
+      action.focus();
+      return;
+    }
+    // The answer is not finished yet (busy ends before its turn-done): main holds focus until it is.
+    this.mainRegion()?.focus();
+    this.focusOnFinish = lastAnswer !== undefined;
+  }
+
+  /** An answer finished while focus waited on main for it (moveFocusOn): its first action takes focus, unless the user moved it meanwhile. */
+  private focusFinished(turn: TurnView): void {
+    if (!this.focusOnFinish || turn.role !== 'assistant') return;
+    this.focusOnFinish = false;
+    const active = document.activeElement;
+    if (active === this.mainRegion() || active === document.body || active === null) turn.focusAction();
+  }
+
+  private mainRegion(): HTMLElement | null {
+    return this.turnList.closest('main');
   }
 
   /**
@@ -390,7 +455,9 @@ class RelayApp {
     const warning = this.setupWarning;
     const lastAnswer = [...this.turns.values()].filter((turn) => turn.role === 'assistant').pop();
     this.banner.hidden = !warning || lastAnswer?.demoView !== undefined;
-    if (this.banner.hidden || !warning) return;
+    // Drawn again only when the warning changed: the same one redrawn is a status read again, and a button holding focus lost.
+    if (this.banner.hidden || !warning || warning === this.bannerWarning) return;
+    this.bannerWarning = warning;
     const fix = (action: FixAction, label: string) => button(label, () => this.post({ type: 'fix', action }));
     this.banner.replaceChildren(
       h('span', { className: 'relay-banner-text', text: warning }),
@@ -482,15 +549,20 @@ class RelayApp {
   }
 }
 
-/** What the status says when an answer ends; nothing for a failed one (its error is announced). */
+/**
+ * What the status says when an answer ends, with the calls skipped in it (relay.maxCostRatio:
+ * only a small ring marks each in the text); nothing for a failed one (its error is announced).
+ */
 function finishedText(stats: StatsView | undefined): string | undefined {
   if (!stats) return 'Answer finished.';
   if (stats.finishReason === 'error') return undefined;
-  if (stats.finishReason === 'cancelled') return 'Answer stopped.';
+  const declined = stats.declinedCalls ?? 0;
+  const skipped = declined > 0 ? ` ${declined} large-model ${declined === 1 ? 'call' : 'calls'} skipped (over the cost limit).` : '';
+  if (stats.finishReason === 'cancelled') return `Answer stopped.${skipped}`;
   // Ended early by a limit: its note under the answer says which.
-  if (finishNote(stats.finishReason)) return 'Answer stopped early; the note under it says why.';
+  if (finishNote(stats.finishReason)) return `Answer stopped early; the note under it says why.${skipped}`;
   const percent = Math.round(stats.llmTokenShare * 100);
-  return percent > 0 ? `Answer finished; the large model wrote ${percent}% of it.` : 'Answer finished; the small model wrote all of it.';
+  return (percent > 0 ? `Answer finished; the large model wrote ${percent}% of it.` : 'Answer finished; the small model wrote all of it.') + skipped;
 }
 
 /** The label of the button or summary that holds focus inside `root`, or undefined when focus is elsewhere. */

@@ -115,7 +115,7 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry, keptAside: strin
     keptAside.length > 0
       ? `<p>Damaged totals files were kept aside, as they were, when an answer was recorded: ${keptAside.map((path) => `<code>${text(path)}</code>`).join(', ')}. Relay went on with the totals it could read of them; the rest is only there.</p>`
       : '';
-  return `<!DOCTYPE html><html><head><meta charset="UTF-8">
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>Relay savings</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <style>body{font-family:var(--vscode-font-family);color:var(--vscode-foreground)}table{border-collapse:collapse}
 td,th{border:1px solid var(--vscode-panel-border);padding:4px 8px;text-align:right}td:nth-child(2),th:nth-child(2),td:first-child{text-align:left}

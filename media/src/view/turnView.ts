@@ -302,7 +302,14 @@ export class TurnView {
       const rendered = h('div', { className: 'relay-block' });
       setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor, this.declinedTitleFor));
       nameMarks(rendered);
+      // The blocks are drawn anew: focus on a link, table or Thinking in them, and each Thinking opened, stay as they were.
+      const focusedAt = focusables(this.blocks).indexOf(document.activeElement as HTMLElement);
+      const opened = [...this.blocks.querySelectorAll<HTMLDetailsElement>('details.relay-thinking')].map((details) => details.open);
       this.blocks.replaceChildren(rendered);
+      rendered.querySelectorAll<HTMLDetailsElement>('details.relay-thinking').forEach((details, index) => {
+        if (opened[index]) details.open = true;
+      });
+      if (focusedAt >= 0) focusables(rendered)[focusedAt]?.focus();
       this.tail.replaceChildren();
       if (!this.text && !this.error) this.tail.append(h('em', { className: 'relay-empty', text: 'No answer.' }));
     }
@@ -379,7 +386,8 @@ export class TurnView {
   }
 
   private errorBox(message: string, fix?: FixAction): HTMLElement {
-    const box = h('div', { className: 'relay-error', attrs: { role: 'alert' } }, [h('span', { className: 'relay-error-text', text: message })]);
+    // No alert: the app announces the error once (an alert here would be read again whenever the footer is drawn, and on every load).
+    const box = h('div', { className: 'relay-error' }, [h('span', { className: 'relay-error-text', text: message })]);
     if (fix) {
       // Retrying needs the turn; the other fixes are commands of the host.
       const run = fix === 'retry' ? () => this.actions.post({ type: 'retry', turnId: this.id }) : () => this.actions.post({ type: 'fix', action: fix });
@@ -450,6 +458,11 @@ const EXCERPT_CHARS = 80;
 
 function excerpt(text: string): string {
   return clipShortText(text.replace(/\s+/g, ' ').trim(), EXCERPT_CHARS);
+}
+
+/** What in rendered Markdown takes focus (links, table regions, Thinking summaries), in document order. */
+function focusables(root: HTMLElement): HTMLElement[] {
+  return [...root.querySelectorAll<HTMLElement>('a[href], button, summary, [tabindex]:not([tabindex="-1"])')];
 }
 
 /**

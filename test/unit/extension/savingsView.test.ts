@@ -189,3 +189,9 @@ test('"Relay: Reset Savings" is in the palette, the command the view\'s link run
   assert.match(readFileSync(join(repo, 'src/extension/extension.ts'), 'utf8'), /registerCommand\(RESET_COMMAND,/);
   assert.match(readFileSync(join(repo, 'README.md'), 'utf8'), /\*\*Relay: Reset Savings\*\*/);
 });
+
+test('the page says its language and has a title, for a screen reader', () => {
+  const html = savingsHtml({ version: 1, days: {} } as never, emptyTotals());
+  assert.match(html, /^<!DOCTYPE html><html lang="en">/);
+  assert.match(html, /<head>[^]*<title>Relay savings<\/title>[^]*<\/head>/);
+});

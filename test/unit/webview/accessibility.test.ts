@@ -130,17 +130,254 @@ describe('accessibility of the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await focused(), 'textarea#chat-input:', 'after Stop turned off');
   });
 
-  it("in the answer view, moves focus from Stop to the finished answer's first action", async () => {
+  // The host's order (conversation.ts answerTurn, relayService.ts answer): turn-start, busy; the answer's
+  // busy ends (relayService's finally) before its turn-error and turn-done are posted.
+  it("in the answer view, moves focus from Stop to the finished answer's first action (busy ends before turn-done, as the host posts them)", async () => {
     await open('answer');
     await deliver(
-      { type: 'busy', busy: true, own: true },
       { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'busy', busy: true, own: true },
       { type: 'span', turnId: 'a1', source: 'slm', text: 'Half', tokens: 1 },
     );
     await webview.page.locator('.relay-toolbar button', { hasText: 'Stop' }).focus();
     await webview.page.keyboard.press('Enter');
-    await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'stopped' } }, { type: 'busy', busy: false });
+    await deliver({ type: 'busy', busy: false });
+    assert.equal(await webview.page.evaluate(() => document.activeElement?.tagName), 'MAIN', 'off the body while the answer has no buttons yet');
+    await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'cancelled' } });
     assert.equal(await focused(), 'button:Copy');
+
+    // Stopped before the answer began: a turn-error, and no turn-done.
+    await deliver({ type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } }, { type: 'busy', busy: true, own: true });
+    await webview.page.locator('.relay-toolbar button', { hasText: 'Stop' }).focus();
+    await webview.page.keyboard.press('Enter');
+    await deliver(
+      { type: 'busy', busy: false },
+      { type: 'turn-error', turnId: 'a2', message: 'Stopped before the answer began: the small model was still loading.' },
+    );
+    assert.equal(await focused(), 'button:Copy');
+    assert.equal(
+      await webview.page.evaluate(() => document.activeElement?.closest('article') === document.querySelectorAll('article')[1]),
+      true,
+      "the stopped answer's",
+    );
+  });
+
+  it('leaves focus where the user put it while the stopped answer had no buttons yet', async () => {
+    await open('answer');
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'busy', busy: true, own: true },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'Half', tokens: 1 },
+    );
+    await webview.page.locator('.relay-toolbar button', { hasText: 'Stop' }).focus();
+    await webview.page.keyboard.press('Enter');
+    await deliver({ type: 'busy', busy: false });
+    await webview.page.locator('.relay-legend').evaluate((legend) => {
+      legend.tabIndex = 0;
+      legend.focus();
+    });
+    await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'cancelled' } });
+    assert.equal(await webview.page.evaluate(() => document.activeElement?.className), 'relay-legend');
+  });
+
+  it('keeps the conversation out of live regions: a finished answer and a restored history are not read out again', async () => {
+    await open('chat');
+    const LIVE = '[aria-live]:not([aria-live="off"]), [role=log], [role=status], [role=alert], [role=marquee], [role=timer]';
+    const liveAround = () => webview.page.locator('article').evaluateAll((turns, live) => turns.map((turn) => turn.closest(live)?.className ?? null), LIVE);
+    await deliver({
+      type: 'init',
+      view: 'chat',
+      busy: false,
+      turns: [
+        { id: 'u1', role: 'user', spans: [{ source: 'slm', text: 'Old question', tokens: 0 }] },
+        { id: 'a1', role: 'assistant', spans: [{ source: 'slm', text: 'Old answer', tokens: 2 }], stats: STATS },
+      ],
+    });
+    assert.deepEqual(await liveAround(), [null, null], 'the restored history');
+    await deliver(
+      { type: 'turn-start', turn: { id: 'u2', role: 'user', spans: [{ source: 'slm', text: 'q', tokens: 0 }] } },
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'busy', busy: true, own: true },
+      { type: 'span', turnId: 'a2', source: 'slm', text: 'New answer', tokens: 2 },
+      { type: 'busy', busy: false },
+      { type: 'turn-done', turnId: 'a2', stats: STATS },
+    );
+    assert.deepEqual(await liveAround(), [null, null, null, null], 'the answer rendered again once busy ended');
+    assert.equal(await webview.page.locator('article').evaluateAll((turns, live) => turns.filter((turn) => turn.querySelector(live)).length, LIVE), 0);
+    const list = webview.page.locator('.relay-turns');
+    assert.deepEqual([await list.getAttribute('role'), await list.getAttribute('aria-label')], ['region', 'Conversation'], 'still a landmark to go to');
+  });
+
+  it("keeps focus and each opened Thinking when a finished answer's blocks are drawn whole", async () => {
+    await open('answer');
+    const text = 'See [docs](https://example.com).\n\n<think>\nreason\n</think>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nMore';
+    const stream = async (id: string) => {
+      await deliver(
+        { type: 'turn-start', turn: { id, role: 'assistant', spans: [] } },
+        { type: 'busy', busy: true, own: true },
+        { type: 'span', turnId: id, source: 'slm', text, tokens: 9 },
+      );
+      return webview.page.locator(`article:last-of-type`);
+    };
+    const finish = (id: string) => deliver({ type: 'busy', busy: false }, { type: 'turn-done', turnId: id, stats: STATS });
+    const thinkingOpen = (answer: Awaited<ReturnType<typeof stream>>) =>
+      answer.locator('details.relay-thinking').evaluate((details) => (details as HTMLDetailsElement).open);
+
+    let answer = await stream('a1');
+    await answer.locator('.relay-thinking > summary').focus();
+    await webview.page.keyboard.press('Enter');
+    await answer.locator('.relay-blocks a').focus();
+    await finish('a1');
+    assert.equal(await focused(), 'a:docs', 'the link');
+    assert.equal(await thinkingOpen(answer), true, 'the Thinking opened while streaming');
+
+    answer = await stream('a2');
+    await answer.locator('.relay-thinking > summary').focus();
+    await finish('a2');
+    assert.equal(await focused(), 'summary:Thinking');
+    assert.equal(await thinkingOpen(answer), false, 'one left closed stays closed');
+
+    answer = await stream('a3');
+    await answer.locator('.relay-table-scroll').focus();
+    await finish('a3');
+    assert.equal(await webview.page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Table');
+    assert.equal(await webview.page.evaluate(() => document.activeElement?.closest('article') === document.querySelector('article:last-of-type')), true);
+  });
+
+  it('draws the set-up banner again only when its warning changes: a button in it keeps focus, the status is not read again', async () => {
+    await open('chat');
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [], setupWarning: 'No API key is set.' });
+    await webview.page.evaluate(() => {
+      (window as any).bannerRedrawn = 0;
+      new MutationObserver(() => (window as any).bannerRedrawn++).observe(document.querySelector('.relay-banner')!, {
+        childList: true,
+        subtree: true,
+        characterData: true,
+      });
+    });
+    await webview.page.locator('.relay-banner button', { hasText: 'Set API Key' }).focus();
+    await deliver(
+      { type: 'turn-start', turn: { id: 'u1', role: 'user', spans: [{ source: 'slm', text: 'hi', tokens: 0 }] } },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'busy', busy: true, own: true },
+      { type: 'busy', busy: false },
+      { type: 'turn-done', turnId: 'a1', stats: STATS },
+      { type: 'setup', setupWarning: 'No API key is set.' },
+    );
+    assert.equal(await focused(), 'button:Set API Key');
+    assert.equal(await webview.page.evaluate(() => (window as any).bannerRedrawn), 0);
+    await deliver({ type: 'setup', setupWarning: 'No model is selected.' });
+    assert.equal(await webview.page.locator('.relay-banner-text').innerText(), 'No model is selected.', 'a new warning is shown');
+  });
+
+  it('says a failed answer once, by the announcer (no alert under it, drawn again with its footer), and a stop before it began as stopped', async () => {
+    await open('answer');
+    await recordAnnouncements();
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'busy', busy: true, own: true },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'partial', tokens: 1 },
+      { type: 'busy', busy: false },
+      { type: 'turn-error', turnId: 'a1', message: 'The server returned 500', fix: 'retry' },
+      { type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'error', llmTokenShare: 0 } },
+    );
+    assert.equal(await webview.page.locator('article .relay-error-text').innerText(), 'The server returned 500', 'shown under the answer');
+    assert.equal(await webview.page.locator('[role=alert]').count(), 0, 'and said only by the announcer');
+    // Once: the turn-done after it, which draws the footer again, says nothing more (within a frame only the last text is set).
+    assert.deepEqual((await announcements()).filter(Boolean), ['Answer failed: The server returned 500']);
+
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'busy', busy: true, own: true },
+      { type: 'busy', busy: false },
+      { type: 'turn-error', turnId: 'a2', message: 'Stopped before the answer began: the small model was still loading.' },
+    );
+    assert.equal(await announced(), 'Stopped before the answer began: the small model was still loading.');
+  });
+
+  it('says how many large-model calls were skipped when the answer ends', async () => {
+    await open('chat');
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'It is five', tokens: 3 },
+      { type: 'call-declined', turnId: 'a1', predictedUsd: 0.01, allowanceUsd: 0.001, ratioNeeded: 2 },
+      { type: 'turn-done', turnId: 'a1', stats: { ...STATS, declinedCalls: 1 } },
+    );
+    assert.equal(await announced(), 'Answer finished; the large model wrote 25% of it. 1 large-model call skipped (over the cost limit).');
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'turn-done', turnId: 'a2', stats: { ...STATS, calls: 0, llmTokenShare: 0, finishReason: 'cancelled', declinedCalls: 2 } },
+    );
+    assert.equal(await announced(), 'Answer stopped. 2 large-model calls skipped (over the cost limit).');
+  });
+
+  it("lets a keyboard reach Stop while another view's answer is written, and says why it does nothing", async () => {
+    await open('chat');
+    const stop = webview.page.locator('.relay-toolbar button', { hasText: 'Stop' });
+    const description = async () => {
+      const client = await webview.page.context().newCDPSession(webview.page);
+      const { nodes } = (await client.send('Accessibility.getFullAXTree')) as {
+        nodes: { role?: { value?: string }; name?: { value?: string }; description?: { value?: string } }[];
+      };
+      await client.detach();
+      return nodes.find((node) => node.role?.value === 'button' && node.name?.value === 'Stop')?.description?.value ?? '';
+    };
+    await deliver({ type: 'busy', busy: true, own: false });
+    await webview.page.locator('.relay-legend').evaluate((legend) => {
+      legend.tabIndex = -1;
+      legend.focus();
+    });
+    await webview.page.keyboard.press('Tab');
+    assert.equal(await focused(), 'button:Stop', 'Tab reaches it');
+    assert.equal(await stop.getAttribute('aria-disabled'), 'true');
+    assert.match(await description(), /not this view's: stop it where it was asked, or run "Relay: Stop"/);
+    await webview.page.keyboard.press('Enter');
+    // force: Playwright waits for an aria-disabled button to be enabled; a user's click comes anyway.
+    await stop.click({ force: true });
+    assert.deepEqual(
+      (await webview.posted()).filter((message) => (message as { type: string }).type === 'stop'),
+      [],
+      'it stops nothing',
+    );
+    assert.equal(await stop.evaluate((button) => getComputedStyle(button).opacity), '0.5', 'it looks off');
+
+    await deliver({ type: 'busy', busy: false });
+    assert.equal(await stop.evaluate((button) => (button as HTMLButtonElement).disabled), true, 'idle: off as before');
+    assert.equal(await stop.getAttribute('aria-disabled'), null);
+    assert.doesNotMatch(await description(), /not this view's/);
+  });
+
+  it("stops the streaming cursor's blinking under VS Code's Reduce Motion", async () => {
+    await open('chat');
+    await deliver({ type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } });
+    const animation = () => webview.page.evaluate(() => getComputedStyle(document.querySelector('.relay-streaming .relay-tail')!, '::after').animationName);
+    assert.equal(await animation(), 'relay-blink');
+    await webview.page.evaluate(() => document.body.classList.add('vscode-reduce-motion'));
+    assert.equal(await animation(), 'none');
+  });
+
+  it("underlines the large model's text at 3:1 or more on a light theme, and as before on a dark one", async () => {
+    await open('chat');
+    await webview.page.addStyleTag({ content: ':root { --vscode-charts-orange: #d18616; --vscode-editor-background: #ffffff; }' });
+    await deliver({
+      type: 'init',
+      view: 'chat',
+      busy: false,
+      turns: [{ id: 'a1', role: 'assistant', spans: [{ source: 'llm', text: 'five', tokens: 1, model: 'm' }], stats: STATS }],
+    });
+    const underline = () => webview.page.locator('.relay-llm').evaluate((mark) => getComputedStyle(mark).borderBottomColor);
+    const contrastOnWhite = (rgb: string) => {
+      const [r, g, b] = (rgb.match(/\d+/g) ?? []).map((c) => {
+        const v = Number(c) / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      });
+      return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05);
+    };
+    await webview.page.evaluate(() => document.body.classList.add('vscode-light'));
+    const light = await underline();
+    assert.ok(contrastOnWhite(light) >= 3, `${light} on white: ${contrastOnWhite(light).toFixed(2)}:1`);
+    await webview.page.evaluate(() => document.body.classList.replace('vscode-light', 'vscode-dark'));
+    assert.equal(await underline(), 'rgb(209, 134, 22)', 'the theme orange on a dark theme');
   });
 
   it('marks the large model in the legend as in the text under a high-contrast theme (an outline, not a colour alone)', async () => {

@@ -81,10 +81,10 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
       { type: 'turn-error', turnId: 'a2', message: 'bogus', fix: 'format-disk' },
     );
     const first = webview.page.locator('article').nth(0);
-    assert.equal(await first.locator('[role="alert"] .relay-error-text').innerText(), '127.0.0.1 rejected the API key (HTTP 401).');
-    await first.locator('[role="alert"] button', { hasText: 'Set API Key' }).click();
+    assert.equal(await first.locator('.relay-error .relay-error-text').innerText(), '127.0.0.1 rejected the API key (HTTP 401).');
+    await first.locator('.relay-error button', { hasText: 'Set API Key' }).click();
     assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'set-key' }]);
-    assert.equal(await webview.page.locator('article').nth(1).locator('[role="alert"]').count(), 0, 'the message with an unknown fix was refused');
+    assert.equal(await webview.page.locator('article').nth(1).locator('.relay-error').count(), 0, 'the message with an unknown fix was refused');
   });
 
   it('follows busy: Stop and Send swap, Enter sends only when idle', async () => {
@@ -310,7 +310,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     );
     assert.deepEqual(await texts('article .relay-body'), ['q', 'First half. LLM part and more.', '']);
     assert.equal(await webview.page.locator('article').nth(1).locator('.relay-stats').count(), 1, 'the running answer finished with its stats');
-    assert.equal(await webview.page.locator('article').nth(2).locator('[role="alert"]').innerText(), 'Relay is already writing an answer.');
+    assert.equal(await webview.page.locator('article').nth(2).locator('.relay-error').innerText(), 'Relay is already writing an answer.');
 
     // The host is not writing it (busy for the other view's answer, or idle): shown as it is, nothing appends.
     for (const busy of [false, true]) {

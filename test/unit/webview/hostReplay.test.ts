@@ -66,7 +66,7 @@ describe('the host and the webview app together', { skip: NO_BROWSER }, () => {
     assert.deepEqual(await answers(page).locator('.relay-body').allInnerTexts(), ['Answer 1, first half. Second half.', 'Answer 2, first half. Second half.']);
     assert.equal(await page.page.locator('article.relay-streaming').count(), 0);
     assert.equal(await answers(page).nth(1).locator('.relay-stats').count(), 1);
-    assert.equal(await page.page.locator('[role="alert"]').count(), 0);
+    assert.equal(await page.page.locator('.relay-error').count(), 0);
   });
 
   it('after a window closed mid-answer, the answer shows as interrupted with its text so far, and Retry asks again', async () => {
@@ -87,11 +87,11 @@ describe('the host and the webview app together', { skip: NO_BROWSER }, () => {
     const answer = answers(page).first();
     assert.equal(await answer.locator('.relay-body').innerText(), 'Answer 1, first half.');
     assert.equal(
-      await answer.locator('[role="alert"] .relay-error-text').innerText(),
+      await answer.locator('.relay-error .relay-error-text').innerText(),
       'Interrupted: the window was reloaded or closed while this answer was written; the part written is kept.',
     );
     assert.equal(await page.page.locator('article.relay-streaming').count(), 0, 'not shown as still being written');
-    await answer.locator('[role="alert"] button', { hasText: 'Retry' }).click();
+    await answer.locator('.relay-error button', { hasText: 'Retry' }).click();
     const retry = (await page.posted()).at(-1);
     await nextWindow.conversation.receive(retry);
     await deliver(page, nextWindow.queued);
