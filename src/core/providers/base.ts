@@ -39,6 +39,8 @@ export const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
 /** One try of a call: streams text chunks, then usage and done. */
 export interface AttemptContext {
   key: string | undefined;
+  /** Why no key goes with this try (undefined when one does): named if the server asks for one. */
+  noKey?: string;
   /** Aborted when the caller cancels, when the call's time is up, and when this try ends. */
   signal: AbortSignal;
   /** Values to scrub from error messages. */
@@ -140,13 +142,14 @@ export abstract class HttpProvider implements LlmProvider {
   async countInputTokens(text: string, signal?: AbortSignal): Promise<number> {
     const plan = this.tokenCountRequest(text);
     if (!plan) throw new ProviderError('bad_request', `The ${this.kind} provider at ${this.host} has no endpoint that counts tokens.`);
-    const key = await this.keyForCall();
+    const { key, noKey } = await this.keyForCall();
     const secrets = this.secretsOf(key);
     const response = await postStream({
       url: plan.url,
       headers: { ...this.extraHeaders, ...plan.headers(key) },
       body: plan.body,
       keyEnv: this.entry.keyEnv,
+      noKey,
       timeouts: this.timeouts,
       signal,
       secrets,
@@ -179,15 +182,19 @@ export abstract class HttpProvider implements LlmProvider {
     return [key, password, decoded].filter((secret): secret is string => secret !== undefined && secret.length > 0);
   }
 
-  /** The key for the very origin this provider's requests go to (a key is bound to where it was given); throws where the service needs one and none may go. */
-  private async keyForCall(): Promise<string | undefined> {
+  /**
+   * The key for the very origin this provider's requests go to (a key is bound to where it was
+   * given); throws where the service needs one and none may go. Without one, `noKey` says why,
+   * for a server that then asks for a key (HTTP 401) after all.
+   */
+  private async keyForCall(): Promise<{ key: string | undefined; noKey: string | undefined }> {
     const decision = await this.keys.keyFor(this.kind, this.requestOrigin());
     const key = decision.key?.trim() || undefined;
     if (!key && this.entry.keyRequired(this.baseUrl))
       throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
     const problem = key === undefined ? undefined : keyShapeProblem(key);
     if (problem) throw new ProviderError('auth', `The API key for the ${this.kind} provider ${problem}. ${setKeyHint(this.entry.keyEnv)}.`, { fix: 'set-key' });
-    return key;
+    return { key, noKey: key ? undefined : (decision.withheld ?? `no API key is set for the ${this.kind} provider. ${setKeyHint(this.entry.keyEnv)}.`) };
   }
 
   /** One try: build the request with `streamRequest`, post it, read the stream. */
@@ -195,7 +202,7 @@ export abstract class HttpProvider implements LlmProvider {
 
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncGenerator<ProviderChunk> {
     checkRequest(request);
-    const key = await this.keyForCall();
+    const { key, noKey } = await this.keyForCall();
     const secrets = this.secretsOf(key);
     const report = transportReporter(request.onTransport);
     const call = new CallLimit(this.callTimeoutMs, signal);
@@ -205,7 +212,7 @@ export abstract class HttpProvider implements LlmProvider {
     const run = (attempt: Attempt): AsyncIterable<ProviderChunk> => {
       current = attempt;
       latest = { reported: {}, sent: undefined, failed: false };
-      return this.tryOnce(request, attempt, latest, { key, secrets, signal: call.signal, report });
+      return this.tryOnce(request, attempt, latest, { key, noKey, secrets, signal: call.signal, report });
     };
     try {
       const chunks = withRetries(run, this.policy, {
@@ -243,7 +250,7 @@ export abstract class HttpProvider implements LlmProvider {
     request: ContinueRequest,
     attempt: Attempt,
     state: TryState,
-    call: { key: string | undefined; secrets: readonly string[]; signal: AbortSignal; report: (event: TransportEvent) => void },
+    call: { key: string | undefined; noKey: string | undefined; secrets: readonly string[]; signal: AbortSignal; report: (event: TransportEvent) => void },
   ): AsyncGenerator<ProviderChunk> {
     const own = new AbortController();
     const stop = () => own.abort();
@@ -253,6 +260,7 @@ export abstract class HttpProvider implements LlmProvider {
     call.report({ phase: 'connecting', attempt: n });
     const context: AttemptContext = {
       key: call.key,
+      noKey: call.noKey,
       secrets: call.secrets,
       signal: own.signal,
       attempt: n,
@@ -290,6 +298,7 @@ export abstract class HttpProvider implements LlmProvider {
       headers: { ...this.extraHeaders, ...headers },
       body,
       keyEnv: this.entry.keyEnv,
+      noKey: context.noKey,
       timeouts: this.timeouts,
       signal: context.signal,
       secrets: context.secrets,

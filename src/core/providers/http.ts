@@ -29,6 +29,8 @@ export interface StreamRequest {
   body: unknown;
   /** The provider's key variables, named in errors (where its API key comes from). */
   keyEnv: readonly string[];
+  /** Why no API key goes with this request (undefined when one does): a 401 then says so, not that the key was rejected. */
+  noKey?: string;
   timeouts: HttpTimeouts;
   signal?: AbortSignal;
   /** Values scrubbed from every error message. */
@@ -132,7 +134,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         readBounded(res, ERROR_BODY_LIMIT, { onChunk: armIdle }).then(
           ({ text }) => {
             exchange.end();
-            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.keyEnv));
+            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.keyEnv, request.noKey));
           },
           (error: unknown) => exchange.fail(error instanceof ProviderError ? error : networkError(error as NodeJS.ErrnoException, url, secrets)),
         );
@@ -376,6 +378,7 @@ export function errorFromStatus(
   url: URL,
   secrets: readonly string[],
   keyEnv: readonly string[],
+  noKey?: string,
 ): ProviderError {
   const { message: said, type } = describeErrorBody(bodyText);
   const server = said ? ` The server said: ${said}` : '';
@@ -385,6 +388,9 @@ export function errorFromStatus(
   const baseUrl = settingRef('baseUrl');
   const model = settingRef('model');
 
+  if ((status === 401 || status === 403) && noKey !== undefined) {
+    return new ProviderError('auth', `${host} asks for an API key (HTTP ${status}), and none was sent: ${noKey}${server}`, { fix: 'set-key', status }, secrets);
+  }
   if (status === 401 || status === 403) {
     return new ProviderError('auth', `${host} rejected the API key (HTTP ${status}). ${setKeyHint(keyEnv)}.${server}`, { fix: 'set-key', status }, secrets);
   }

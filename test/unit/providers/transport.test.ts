@@ -10,7 +10,7 @@ import { after, before, beforeEach, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { createAgents } from '../../../src/core/providers/http';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
-import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import { EnvKeySource, MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderConfig, ProviderKind, TransportEvent } from '../../../src/core/providers/types';
 import type { SlmRuntime } from '../../../src/core/slm/types';
 import { anthropicError, anthropicStream } from './servers/anthropic';
@@ -234,6 +234,40 @@ test("401 and 403 name RELAY_API_KEY and the kind's own variable", async () => {
     assert.match(error.message, variables, kind);
     server.queue.length = 0;
   }
+});
+
+test('a 401 or 403 to a request that carried no key says none was sent, and why (not that a key was rejected)', async () => {
+  const headers: Array<string | undefined> = [];
+  const noKey: Responder = (req, res) => {
+    headers.push(req.headers.authorization);
+    return openAiError(401, "You didn't provide an API key.", 'invalid_request_error', null)(req, res);
+  };
+  // OPENAI_API_KEY is set, but goes only to api.openai.com: withheld from this local server.
+  const withheld = createProvider(
+    { kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'm', ...FAST },
+    new EnvKeySource({ OPENAI_API_KEY: 'sk-openai-0123456789abcdef' }),
+  );
+  server.enqueue(noKey);
+  const error = await collectError(withheld, REQUEST);
+  assert.equal(headers[0], undefined, 'no key went');
+  assert.equal(error.code, 'auth');
+  assert.equal(error.fix, 'set-key');
+  assert.match(
+    error.message,
+    /^127\.0\.0\.1:\d+ asks for an API key \(HTTP 401\), and none was sent: OPENAI_API_KEY is only sent to https:\/\/api\.openai\.com/,
+  );
+  assert.match(error.message, /Set RELAY_API_KEY to the key for 127\.0\.0\.1:\d+, or pass --allow-key-host 127\.0\.0\.1:\d+/);
+  assert.doesNotMatch(error.message, /rejected/);
+
+  // No key at all (a local server needs none by default): the same, with how to set one.
+  server.enqueue(noKey);
+  const none = await collectError(createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'm', ...FAST }, new MemoryKeySource()), REQUEST);
+  assert.match(
+    none.message,
+    /asks for an API key \(HTTP 401\), and none was sent: no API key is set for the openai-chat provider\. Set the key with 'Relay: Set API Key' \(CLI: set RELAY_API_KEY or OPENAI_API_KEY\)\./,
+  );
+  assert.equal(headers.length, 2);
+  assert.equal(headers[1], undefined);
 });
 
 test('https:// to a plain HTTP server says to use http://, naming the setting and the flag', async () => {
