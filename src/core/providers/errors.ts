@@ -60,6 +60,12 @@ export function isProviderError(value: unknown): value is ProviderError {
 }
 
 const REDACTED = '[redacted]';
+/** A known secret this long is scrubbed wherever it appears, inside other text too; a shorter one only as a whole word. */
+const SUBSTRING_SECRET_CHARS = 8;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 /**
  * Removes API keys and tokens from text: the known values, anything shaped like one
@@ -69,10 +75,13 @@ const REDACTED = '[redacted]';
 export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
   let out = text;
   for (const secret of secrets) {
-    if (secret.length > 0) out = out.split(secret).join(REDACTED);
+    if (secret.length >= SUBSTRING_SECRET_CHARS) out = out.split(secret).join(REDACTED);
+    // A short one (a test key such as "x") only where it stands alone: inside words it would garble the message, not hide a key.
+    else if (secret.length > 0) out = out.replace(new RegExp(`(?<![A-Za-z0-9_-])${escapeRegExp(secret)}(?![A-Za-z0-9_-])`, 'g'), REDACTED);
   }
   out = out
-    .replace(/\b(Bearer|Basic)\s+[^\s"',;}]+/gi, `$1 ${REDACTED}`)
+    // A scheme followed by a word in lower case is prose ("missing bearer token"), not a credential.
+    .replace(/\b(Bearer|Basic)\s+([^\s"',;}]+)/gi, (found, scheme: string, token: string) => (/^[a-z]+$/.test(token) ? found : `${scheme} ${REDACTED}`))
     .replace(/((?:x-api-key|api-key|api_key|apikey|authorization|key)["']?\s*[:=]\s*["']?)[^\s"',;}&]+/gi, `$1${REDACTED}`)
     .replace(/\bsk-[A-Za-z0-9_*.-]{4,}/g, REDACTED)
     // Hugging Face access tokens (the model hub's).

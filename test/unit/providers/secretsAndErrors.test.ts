@@ -70,6 +70,18 @@ test('scrubSecrets removes keys, key-shaped strings, auth headers and masked key
   assert.ok(out.includes('Incorrect API key provided'), out);
 });
 
+test('a short key (RELAY_API_KEY=x) is scrubbed where it stands alone, not out of other words; prose after Bearer is kept', () => {
+  assert.equal(
+    scrubSecrets('Start the server or fix relay.provider.baseUrl; the key was x, then "x".', ['x']),
+    'Start the server or fix relay.provider.baseUrl; the key was [redacted], then "[redacted]".',
+  );
+  assert.equal(scrubSecrets('http://user:pw@127.0.0.1:8000/v1', ['pw']), 'http://user:[redacted]@127.0.0.1:8000/v1');
+  assert.equal(scrubSecrets('Missing bearer token in the request', []), 'Missing bearer token in the request');
+  assert.equal(scrubSecrets('got Bearer abc123XYZ and bearer Tok9', []), 'got Bearer [redacted] and bearer [redacted]');
+  const long = 'k3y-0123456789';
+  assert.equal(scrubSecrets(`inside${long}text`, [long]), 'inside[redacted]text', 'a long key goes wherever it appears');
+});
+
 test('ProviderError scrubs its message, stack and JSON', () => {
   const key = 'my-very-secret-key-123456';
   const error = new ProviderError('auth', `rejected ${key}`, { fix: 'set-key' }, [key]);
