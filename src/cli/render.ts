@@ -2,7 +2,7 @@
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate } from '../core/relay/cost';
-import { ratioNeededClause } from '../core/relay/finishNotes';
+import { declinedUnder } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
 import { significantUsd } from '../shared/usd';
@@ -111,7 +111,7 @@ export function declineReporter(err: Output): (event: RelayEvent) => void {
     if (event.type !== 'call-declined') return;
     const left = event.allowanceUsd > 0 ? `the answer could spend ${formatUsd(event.allowanceUsd)} more` : 'the answer has no money left for calls';
     err.write(
-      `relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} under ${settingRef('maxCostRatio')}${ratioNeededClause(event.ratioNeeded)})\n`,
+      `relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} ${declinedUnder(event, settingRef)})\n`,
     );
   };
 }
@@ -200,7 +200,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   const u = stats.llmUsage;
   const parts = [
     `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})${stats.slmDiscardedTokens ? ` + ${stats.slmDiscardedTokens} the SLM's server wrote past the gate (discarded)` : ''}`,
-    `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: would not pay off)` : ''}`,
+    `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: over the cost ceilings)` : ''}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${u.estimated ? ' (estimated)' : ''}`,
     `cost ${formatUsd(stats.costUsd)}`,
     `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${(stats.mode === 'llm-only' || stats.routedTo === 'llm') && !u.estimated ? 'as billed' : 'estimate'})`,

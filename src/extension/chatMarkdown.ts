@@ -30,6 +30,7 @@ export interface DeclinedNote {
   predictedUsd: number;
   allowanceUsd: number;
   ratioNeeded?: number;
+  byUsdCeiling?: true;
   after: string;
 }
 
@@ -609,7 +610,7 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
     lines.push('', 'Calls skipped (they would have cost more than the answer could spend):');
     for (const call of declined.slice(0, 10)) {
       const where = call.after.trim() ? `after ${quoted(tail(call.after))}` : 'at the start';
-      lines.push(`- ${where}: ${declinedDetail(call.predictedUsd, call.allowanceUsd, call.ratioNeeded)}`);
+      lines.push(`- ${where}: ${declinedDetail(call)}`);
     }
     if (declined.length > 10) lines.push(`- … and ${declined.length - 10} more`);
   }

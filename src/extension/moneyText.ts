@@ -5,8 +5,9 @@
  * ("cost $0.0040 more than the LLM alone"), never "saved -$0.004".
  */
 
-import { ratioNeededClause } from '../core/relay/finishNotes';
+import { declinedUnder } from '../core/relay/finishNotes';
 import { significantUsd } from '../shared/usd';
+import type { DeclinedCallView } from '../shared/webviewProtocol';
 
 /** USD with the sign in front ("-$0.0040"); tiny amounts keep two significant digits. */
 export function formatUsd(value: number | null): string {
@@ -53,7 +54,7 @@ export function cachedShareText(share: number): string {
 }
 
 /** A skipped call: "would have cost $0.0040; skipped (the answer could spend $0.0012 more under relay.maxCostRatio; it needed 0.62)". */
-export function declinedDetail(predictedUsd: number, allowanceUsd: number, ratioNeeded?: number): string {
-  const more = allowanceUsd > 0 ? `${formatUsd(allowanceUsd)} more` : 'nothing more';
-  return `would have cost ${formatUsd(predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${ratioNeededClause(ratioNeeded)})`;
+export function declinedDetail(declined: DeclinedCallView): string {
+  const more = declined.allowanceUsd > 0 ? `${formatUsd(declined.allowanceUsd)} more` : 'nothing more';
+  return `would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} ${declinedUnder(declined)})`;
 }

@@ -49,12 +49,14 @@ export interface DeclinedCallView {
   allowanceUsd: number;
   /** The least relay.maxCostRatio under which it would have been made (absent where the USD ceiling refused it). */
   ratioNeeded?: number;
+  /** relay.maxCostPerAnswerUsd refused it, not relay.maxCostRatio. */
+  byUsdCeiling?: true;
 }
 
 /** The fields of a skipped call the views keep, from a 'call-declined' event or message (nothing else it carries). */
 export function declinedCallView(declined: DeclinedCallView): DeclinedCallView {
-  const { predictedUsd, allowanceUsd, ratioNeeded } = declined;
-  return { predictedUsd, allowanceUsd, ...(ratioNeeded !== undefined ? { ratioNeeded } : {}) };
+  const { predictedUsd, allowanceUsd, ratioNeeded, byUsdCeiling } = declined;
+  return { predictedUsd, allowanceUsd, ...(ratioNeeded !== undefined ? { ratioNeeded } : {}), ...(byUsdCeiling === true ? { byUsdCeiling } : {}) };
 }
 
 /** A piece of an answer as it streams (a 'span' message), before its call's figures are known. */
@@ -277,7 +279,8 @@ export function isDeclinedCall(value: unknown): value is DeclinedCallView {
     isUsd(value.predictedUsd) &&
     value.predictedUsd >= 0 &&
     isUsd(value.allowanceUsd) &&
-    (value.ratioNeeded === undefined || isCostRatio(value.ratioNeeded))
+    (value.ratioNeeded === undefined || isCostRatio(value.ratioNeeded)) &&
+    (value.byUsdCeiling === undefined || value.byUsdCeiling === true)
   );
 }
 

@@ -116,7 +116,8 @@ md.core.ruler.push('relay_fence_info', (state) => {
 export const IMAGE_NOT_SHOWN = 'An image the answer linked to: answers show no images, only their description';
 
 /** When the markers in the HTML are not the segments' markers one for one (Markdown dropped or repeated one): a title that claims no figures. */
-export const GENERIC_DECLINED_TITLE = 'A call here was skipped: it would have cost more than the answer could spend under relay.maxCostRatio';
+export const GENERIC_DECLINED_TITLE =
+  'A call here was skipped: it would have cost more than the answer could spend under relay.maxCostRatio or relay.maxCostPerAnswerUsd';
 
 /**
  * Renders Markdown `segments` to HTML with every LLM-written piece inside a `relay-llm`

@@ -1,6 +1,6 @@
 /** Pure formatting of answer statistics and mark hover text (DOM-free, unit-tested). */
 import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
-import { ratioNeededClause } from '../../../src/core/relay/finishNotes';
+import { declinedUnder } from '../../../src/core/relay/finishNotes';
 import { significantUsd } from '../../../src/shared/usd';
 
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
@@ -84,7 +84,7 @@ export function statItems(stats: StatsView): StatItem[] {
       label: 'Calls',
       value: `${stats.calls}${skipped}`,
       hint: skipped
-        ? 'Calls made to the large model; skipped: calls not made because they would have cost more than the answer could spend under relay.maxCostRatio (the small rings in the answer)'
+        ? 'Calls made to the large model; skipped: calls not made because they would have cost more than the answer could spend under relay.maxCostRatio or relay.maxCostPerAnswerUsd (the small rings in the answer)'
         : 'Calls made to the large model',
     },
     {
@@ -149,7 +149,7 @@ export function llmSpanTitle(span: SpanView | undefined): string {
 /** Hover text of a skipped call's marker. */
 export function declinedTitle(declined: DeclinedCallView): string {
   const more = declined.allowanceUsd > 0 ? `${formatUsd(declined.allowanceUsd)} more` : 'nothing more';
-  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} under relay.maxCostRatio${ratioNeededClause(declined.ratioNeeded)})`;
+  return `A call here would have cost ${formatUsd(declined.predictedUsd)}; skipped (the answer could spend ${more} ${declinedUnder(declined)})`;
 }
 
 export interface CostPoint {

@@ -490,6 +490,8 @@ class RelayRun {
     this.declinedCalls += 1;
     const ratioNeeded = this.ledger.ratioNeededFor(this.promptTokens, answerTokens, credited, predictedUsd);
     if (ratioNeeded !== undefined) this.leastRatioToCall = Math.min(this.leastRatioToCall ?? Infinity, ratioNeeded);
+    const maxCostUsd = this.limits.maxCostUsd;
+    const byUsdCeiling = maxCostUsd !== undefined && predictedUsd > maxCostUsd - this.ledger.spentUsd;
     this.emit({
       type: 'call-declined',
       predictedUsd,
@@ -497,6 +499,7 @@ class RelayRun {
       requestedTokens: span,
       atMs: Date.now() - this.started,
       ...(ratioNeeded !== undefined ? { ratioNeeded } : {}),
+      ...(byUsdCeiling ? { byUsdCeiling: true as const } : {}),
     });
     // As after a call that added nothing: the SLM writes the next position itself.
     this.slmWritesNext = true;

@@ -151,6 +151,8 @@ export type RelayEvent =
       atMs: number;
       /** The least relay.maxCostRatio under which this call would have been made here (absent where the USD ceiling refused it). */
       ratioNeeded?: number;
+      /** The per-answer USD ceiling (relay.maxCostPerAnswerUsd) refused it, whatever the ratio: absent where relay.maxCostRatio did. */
+      byUsdCeiling?: true;
     }
   /**
    * The SLM is reading a prompt too long for one step (a long selection, a long chat's first

@@ -3,7 +3,7 @@
  * command line: what stopped it and, where a setting did, which one (and its CLI flag).
  * Undefined for a complete answer or an error (whose own message is shown instead).
  */
-import { settingRef } from '../settingNames';
+import { SETTING_NAMES, settingRef } from '../settingNames';
 import type { AnswerStats } from './events';
 
 export function finishNote(finishReason: string): string | undefined {
@@ -36,9 +36,17 @@ export function ratioSetting(ratio: number): string {
   return (Math.ceil(ratio * 100 - 1e-9) / 100).toFixed(2);
 }
 
-/** "; it needed 0.63": the end of a skipped call's reason, where a ratio would have let it through. */
-export function ratioNeededClause(ratioNeeded: number | undefined): string {
-  return ratioNeeded !== undefined ? `; it needed ${ratioSetting(ratioNeeded)}` : '';
+/**
+ * The ceiling that skipped a call, as the end of its reason: "under relay.maxCostRatio; it
+ * needed 0.63" (where a ratio would have let it through), or "under relay.maxCostPerAnswerUsd".
+ * `name` writes a setting's name (the CLI adds its flag).
+ */
+export function declinedUnder(
+  declined: { ratioNeeded?: number; byUsdCeiling?: true },
+  name: (id: 'maxCostRatio' | 'maxCostUsd') => string = (id) => SETTING_NAMES[id].setting,
+): string {
+  if (declined.byUsdCeiling) return `under ${name('maxCostUsd')}`;
+  return `under ${name('maxCostRatio')}${declined.ratioNeeded !== undefined ? `; it needed ${ratioSetting(declined.ratioNeeded)}` : ''}`;
 }
 
 /**

@@ -20,6 +20,10 @@ import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ContinueRequest, LlmProvider, ModelPrice, ProviderChunk, Usage } from '../../../src/core/providers/types';
 import { chars, DoubleProvider, DoubleRuntime, type ScriptedReply, type ScriptToken } from './doubles';
 import { ProviderError } from '../../../src/core/providers/errors';
+import { declinedCallView } from '../../../src/shared/webviewProtocol';
+import { declinedTitle } from '../../../media/src/view/format';
+import { declinedDetail } from '../../../src/extension/moneyText';
+import { declineReporter } from '../../../src/cli/render';
 
 const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1, cacheWritePerMTok: 2.5 };
 
@@ -220,8 +224,23 @@ test('a call the USD ceiling refuses names no ratio: raising relay.maxCostRatio 
   const declined = events.find((e) => e.type === 'call-declined');
   assert.ok(declined?.type === 'call-declined', 'declined');
   assert.equal(declined.ratioNeeded, undefined);
+  assert.equal(declined.byUsdCeiling, true, 'the USD ceiling is named as what refused it');
   assert.equal(stats.declinedCalls, 1);
   assert.equal(stats.leastRatioToCall, undefined);
+  // Every view names that ceiling, not relay.maxCostRatio, which raising would change nothing.
+  const view = declinedCallView(declined);
+  assert.equal(view.byUsdCeiling, true);
+  assert.match(declinedTitle(view), /skipped \(the answer could spend \$0\.0000000010 more under relay\.maxCostPerAnswerUsd\)$/);
+  assert.match(declinedDetail(view), /under relay\.maxCostPerAnswerUsd\)$/);
+  const err: string[] = [];
+  declineReporter({ write: (text: string) => void err.push(text) } as never)(declined);
+  assert.match(err.join(''), /under relay\.maxCostPerAnswerUsd \(CLI: --max-cost\)\)\n$/);
+  assert.doesNotMatch(err.join(''), /maxCostRatio/);
+
+  // The ratio refusing it: named as before, with the ratio that would have let it through.
+  const byRatio = (await commandRelay({ maxCostRatio: 0.5, maxCostUsd: 1 })).events.find((e) => e.type === 'call-declined');
+  assert.ok(byRatio?.type === 'call-declined' && byRatio.byUsdCeiling === undefined && byRatio.ratioNeeded !== undefined);
+  assert.match(declinedTitle(declinedCallView(byRatio)), /under relay\.maxCostRatio; it needed \d\.\d\d\)$/);
 });
 
 test("the LLM-alone estimate counts this answer's own text once its calls report: the answer's ratio from what two calls were billed for between them", () => {
