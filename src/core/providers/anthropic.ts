@@ -27,7 +27,7 @@ import {
   errorFromStreamObject,
   finishReasonOf,
   streamReadError,
-  truncatedStreamError,
+  unfinishedStreamError,
   type AttemptContext,
   type TokenCountRequest,
 } from './base';
@@ -329,7 +329,7 @@ export class AnthropicProvider extends HttpProvider {
     }
     // The same for a stream that ends there (as one that says its finish_reason without [DONE]);
     // message_stop alone does not say why the text ended, so without a stop_reason it is truncated too.
-    if (!rawStop) throw truncatedStreamError(url, context.secrets);
+    if (!rawStop) throw unfinishedStreamError(parser, url, context.secrets);
 
     const rest = seam.end?.() ?? '';
     if (rest.length > 0) yield { type: 'text', text: rest };

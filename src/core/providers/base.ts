@@ -8,6 +8,7 @@ import { settingRef } from '../settingNames';
 import { ProviderError, missingKeyError, setKeyHint } from './errors';
 import { keyShapeProblem } from './keyShape';
 import { readBounded } from '../http/exchange';
+import type { SseParser } from './sse';
 import { callTimeoutError, createAgents, errorFromStatus, postStream, type HttpTimeouts, type StreamRequest } from './http';
 import { withRetries, type Attempt, type RetryPolicy } from './retry';
 import type {
@@ -499,6 +500,15 @@ const STATUS_OF_ERROR_TYPE: Record<string, number> = {
   invalid_request_error: 400,
   insufficient_quota: 429,
 };
+
+/**
+ * An event stream that ended without its final event: retryable where the connection dropped
+ * or the server gave up, but not where the body was no event stream at all (a plain-text
+ * page from a proxy, another service on that port): that is the address or the kind.
+ */
+export function unfinishedStreamError(parser: SseParser, url: URL, secrets: readonly string[]): ProviderError {
+  return parser.notAnEventStream ? badResponseError(url, 'a text that is not an event stream', secrets) : truncatedStreamError(url, secrets);
+}
 
 /** A stream that ended without its final event: the connection dropped or the server gave up. */
 export function truncatedStreamError(url: URL, secrets: readonly string[]): ProviderError {

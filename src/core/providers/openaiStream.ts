@@ -4,7 +4,7 @@
  * `data: [DONE]`, and error objects sent mid-stream.
  */
 import { readBounded } from '../http/exchange';
-import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, streamReadError, truncatedStreamError } from './base';
+import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, streamReadError, unfinishedStreamError } from './base';
 import type { StreamResponse } from './http';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
@@ -92,7 +92,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     throw streamReadError(error, url, secrets);
   }
   // [DONE] alone does not say the model finished: a server that gave up may send it too.
-  if (!rawFinish) throw truncatedStreamError(url, secrets);
+  if (!rawFinish) throw unfinishedStreamError(parser, url, secrets);
 
   const rest = transform?.end?.() ?? '';
   if (rest.length > 0) yield { type: 'text', text: rest };

@@ -26,6 +26,15 @@ export class SseParser {
   private dataChars = 0;
   private hasData = false;
   private lastId: string | undefined;
+  /** A line that is no field of the format came (a plain-text body, not an event stream). */
+  private sawForeignLine = false;
+  /** Events delivered so far. */
+  private delivered = 0;
+
+  /** The body was something else than an event stream: lines that are no field of it, and not one event. */
+  get notAnEventStream(): boolean {
+    return this.sawForeignLine && this.delivered === 0;
+  }
 
   /** Feeds bytes (or already decoded text) and returns the events they complete. */
   push(chunk: Uint8Array | string): SseEvent[] {
@@ -107,14 +116,18 @@ export class SseParser {
       case 'id':
         if (!value.includes('\0')) this.lastId = value;
         break;
+      case 'retry':
+        break;
       default:
-        break; // 'retry' and unknown fields are ignored
+        this.sawForeignLine = true;
+        break; // unknown fields are ignored
     }
   }
 
   private dispatch(events: SseEvent[]): void {
     if (this.hasData) {
       events.push({ event: this.eventType || 'message', data: this.dataLines.join('\n'), id: this.lastId });
+      this.delivered += 1;
     }
     this.eventType = '';
     this.dataLines = [];

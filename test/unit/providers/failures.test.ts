@@ -201,6 +201,39 @@ test('bad response: an HTML page instead of a stream is reported, not retried', 
   server.queue.length = 0;
 });
 
+test('bad response: a plain-text body with status 200 (no event in it) is reported as the wrong service or kind, not retried; a stream cut short still is', async () => {
+  const plainText: Responder = (_r, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('Service is up. Use /api/generate for completions.\n');
+  };
+  for (const kind of ['openai-chat', 'anthropic'] as const) {
+    server.enqueue(plainText, openAiStream({ pieces: [' x'] }));
+    let error: any;
+    const p = createProvider(
+      { kind, baseUrl: kind === 'anthropic' ? server.url : `${server.url}/v1`, model: 'm', maxRetries: 2, ...FAST },
+      new MemoryKeySource({ anthropic: 'sk-ant-test-0123456789' }),
+    );
+    assert.equal(await requestsOf(async () => (error = await collectError(p, REQUEST))), 1, kind);
+    assert.equal(error.code, 'bad_response', kind);
+    assert.equal(error.fix, 'open-settings', kind);
+    assert.match(error.message, /sent a response Relay cannot read \(a text that is not an event stream\)\. Check that relay\.provider\.kind/, kind);
+    server.queue.length = 0;
+  }
+  // An event stream that stops before its end is the network's: the error offers a retry (the call is not retried itself: text had come).
+  server.enqueue((_r, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end('data: {"choices":[{"delta":{"content":" Par"}}]}\n\n');
+  });
+  try {
+    const cut = await collectError(provider(), REQUEST);
+    assert.equal(cut.code, 'network');
+    assert.equal(cut.fix, 'retry');
+    assert.match(cut.message, /ended before the answer finished/);
+  } finally {
+    server.queue.length = 0;
+  }
+});
+
 test('cancel: aborting mid-stream closes the connection at once and ends with done{cancelled} and estimated usage', async () => {
   let serverSawClose!: () => void;
   const closedOnServer = new Promise<void>((resolve) => (serverSawClose = resolve));
