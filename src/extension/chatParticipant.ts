@@ -151,7 +151,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       if (outcome.error) {
         // The message may quote a server: it renders as written, never as a link or an image.
         say(`\n\n**Relay:** ${markdownLiteral(outcome.error.message)}`);
-        const fix = outcome.error.fix ? fixCommand(outcome.error.fix) : undefined;
+        const fix = outcome.error.fix ? fixCommand(outcome.error.fix, outcome.error.message) : undefined;
         if (fix) stream.button(fix);
       }
       if (outcome.stats) {

@@ -53,6 +53,8 @@ export interface AnsweredTurn {
 
 export class Conversation {
   private turns: ChatTurnView[];
+  /** The set-up warning the banner shows, whose fix button opens the setting it names. */
+  private setupWarning: string | undefined;
   private webview: ConversationHost | undefined;
   /** Each turn's question as the model saw it (the chat panel sends it as typed). */
   private readonly prompts = new Map<string, ChatMessage[]>();
@@ -85,6 +87,7 @@ export class Conversation {
   /** The webview asked for its state (first load or reload). */
   async init(): Promise<void> {
     const setupWarning = await this.service.setupWarning();
+    this.setupWarning = setupWarning;
     // Read after the wait: an answer that ended meanwhile must not be sent as still being written.
     this.post({
       type: 'init',
@@ -109,6 +112,7 @@ export class Conversation {
 
   /** Set-up changed: the open webview updates its banner without a reload. */
   showSetupWarning(setupWarning: string | undefined): void {
+    this.setupWarning = setupWarning;
     this.post({ type: 'setup', setupWarning });
   }
 
@@ -381,7 +385,8 @@ export class Conversation {
       case 'retry':
         return this.retry(message.turnId);
       case 'fix':
-        return runFix(message.action);
+        // The error it fixes names the setting to open: the turn's, or the banner's set-up warning.
+        return runFix(message.action, message.turnId !== undefined ? this.turns.find((turn) => turn.id === message.turnId)?.error?.message : this.setupWarning);
       case 'demo':
         await this.demoHandler?.(message.action, message.turnId);
         return;

@@ -1,7 +1,8 @@
 /** The command behind each fix (src/core/fixes.ts) in VS Code: one map for the views' buttons, the chat's and the notifications'. */
 import * as vscode from 'vscode';
 import type { Fix } from '../core/fixes';
-import { settingsProblem, type SettingSource } from './settings';
+import { SETTING_NAMES } from '../core/settingNames';
+import { settingSource, settingsProblem, type SettingSource } from './settings';
 
 /** 'retry' has none: each place that offers it runs its own work again. 'open-settings' opens the refused setting where there is one (fixCommand). */
 export const FIX_COMMANDS: Record<Exclude<Fix, 'retry'>, vscode.Command> = {
@@ -32,20 +33,39 @@ export function settingCommand(setting: string, source: SettingSource | undefine
 }
 
 /**
- * The fix's command, or undefined for 'retry'. 'open-settings' opens the setting that
- * readSettings refuses now, where its value is written (SettingsError.source); all of the
- * Relay settings when none is refused (a provider's error: the address, a template folder).
+ * The setting an error's message names first (a provider's error names the one to change:
+ * "… in relay.provider.baseUrl (CLI: --base-url)"), among those messages name (settingNames.ts).
  */
-export function fixCommand(fix: Fix): vscode.Command | undefined {
+export function settingNamedIn(message: string | undefined): string | undefined {
+  if (!message) return undefined;
+  let first: { setting: string; at: number } | undefined;
+  for (const { setting } of Object.values(SETTING_NAMES)) {
+    if (setting.endsWith('*')) continue;
+    const at = message.search(new RegExp(`\\b${setting.replace(/\./g, '\\.')}(?!\\w|\\.\\w)`));
+    if (at >= 0 && (first === undefined || at < first.at)) first = { setting, at };
+  }
+  return first?.setting;
+}
+
+/**
+ * The fix's command, or undefined for 'retry'. 'open-settings' opens the setting that
+ * readSettings refuses now, where its value is written (SettingsError.source); else the one
+ * the error's message names (a provider's error: the address, a template folder), where its
+ * value is written; else all of the Relay settings.
+ */
+export function fixCommand(fix: Fix, message?: string): vscode.Command | undefined {
   if (fix === 'retry') return undefined;
   if (fix === 'open-settings') {
     const problem = settingsProblem();
     if (problem) return settingCommand(`relay.${problem.setting}`, problem.source);
+    const named = settingNamedIn(message);
+    if (named) return settingCommand(named, settingSource(named.slice('relay.'.length)));
   }
   return FIX_COMMANDS[fix];
 }
 
-export function runFix(fix: Fix): void {
-  const command = fixCommand(fix);
+/** Runs the fix; `message` is the error it fixes (which setting to open). */
+export function runFix(fix: Fix, message?: string): void {
+  const command = fixCommand(fix, message);
   if (command) void vscode.commands.executeCommand(command.command, ...(command.arguments ?? []));
 }

@@ -38,10 +38,10 @@ export async function testProvider(service: Pick<RelayService, 'testProvider'>, 
     if ((await vscode.window.showInformationMessage(`Relay: ${result.summary}`, DETAILS)) === DETAILS) output.show(true);
     return;
   }
-  const fix = result.fix ? fixCommand(result.fix) : undefined;
+  const fix = result.fix ? fixCommand(result.fix, result.summary) : undefined;
   const picked = await vscode.window.showErrorMessage(`Relay: provider test: ${result.summary}`, ...(fix ? [fix.title] : []), DETAILS);
   if (picked === DETAILS) output.show(true);
-  else if (fix && result.fix && picked === fix.title) runFix(result.fix);
+  else if (fix && result.fix && picked === fix.title) runFix(result.fix, result.summary);
 }
 
 /** "waiting for an answer… 5 s", the retry's reason (the provider's words, scrubbed of keys), or "receiving…". */

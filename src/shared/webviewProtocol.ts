@@ -184,7 +184,8 @@ export type WebviewMessage =
   | { type: 'copy'; turnId: string }
   | { type: 'insert'; turnId: string }
   | { type: 'retry'; turnId: string }
-  | { type: 'fix'; action: FixAction }
+  /** A fix's button: under an answer's error (`turnId`: the error names what to fix), or in the set-up banner. */
+  | { type: 'fix'; action: FixAction; turnId?: string }
   /** A demo button; `compare` names the relay answer to compare with. */
   | { type: 'demo'; action: DemoAction; turnId?: string };
 
@@ -229,7 +230,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
     case 'retry':
       return isShortString(value.turnId) ? { type: value.type, turnId: value.turnId } : undefined;
     case 'fix':
-      return FIX_ACTIONS.includes(value.action as FixAction) ? { type: 'fix', action: value.action as FixAction } : undefined;
+      if (!FIX_ACTIONS.includes(value.action as FixAction) || !(value.turnId === undefined || isShortString(value.turnId))) return undefined;
+      return { type: 'fix', action: value.action as FixAction, ...(value.turnId !== undefined ? { turnId: value.turnId } : {}) };
     case 'demo':
       if (!DEMO_ACTIONS.includes(value.action as DemoAction)) return undefined;
       if (value.action === 'compare') return isShortString(value.turnId) ? { type: 'demo', action: 'compare', turnId: value.turnId } : undefined;

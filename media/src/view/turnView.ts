@@ -390,7 +390,8 @@ export class TurnView {
     const box = h('div', { className: 'relay-error' }, [h('span', { className: 'relay-error-text', text: message })]);
     if (fix) {
       // Retrying needs the turn; the other fixes are commands of the host.
-      const run = fix === 'retry' ? () => this.actions.post({ type: 'retry', turnId: this.id }) : () => this.actions.post({ type: 'fix', action: fix });
+      const run =
+        fix === 'retry' ? () => this.actions.post({ type: 'retry', turnId: this.id }) : () => this.actions.post({ type: 'fix', action: fix, turnId: this.id });
       box.append(button(FIX_LABELS[fix], run, { className: 'relay-button relay-button-primary' }));
     }
     return box;

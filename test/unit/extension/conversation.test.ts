@@ -11,7 +11,17 @@ import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { Usage } from '../../../src/core/providers/types';
 import { MAX_SHORT_TEXT, parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
 import { isStats, isTurn } from '../../../media/src/view/validate';
-import { clipboardWrites, MemoryMemento, questionsAsked, useVscodeStub, warningsShown, window as stubWindow } from './vscodeStub';
+import {
+  clipboardWrites,
+  commandsRun,
+  MemoryMemento,
+  questionsAsked,
+  resetSettings,
+  useVscodeStub,
+  warningsShown,
+  window as stubWindow,
+  workspaceSettings,
+} from './vscodeStub';
 useVscodeStub();
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -418,4 +428,32 @@ test('an edit VS Code refuses or rejects is said as a warning; a message whose h
     questionsAsked.slice(questionsBefore).map((question) => [question.api, question.text]),
     [['showErrorMessage', 'Relay: "demo" from the answer view failed: the demo models are missing']],
   );
+});
+
+test("an error's Open Settings button opens the setting the error names, where its value is written; the set-up banner's, the one its warning names", async () => {
+  const refused = 'Nothing listens at 127.0.0.1:9. Start the server, or fix relay.provider.baseUrl (CLI: --base-url).';
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async () => ({ answer: '', error: { message: refused, fix: 'open-settings' } }),
+  } as unknown as RelayService;
+  const conversation = new Conversation('answer', service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  conversation.attach({ post: () => undefined });
+  const { turnId } = await conversation.ask('Explain this');
+  resetSettings({});
+  workspaceSettings.set('relay.provider.baseUrl', 'http://127.0.0.1:9/v1');
+  try {
+    await conversation.receive({ type: 'fix', action: 'open-settings', turnId });
+    assert.deepEqual(commandsRun.at(-1), { command: 'workbench.action.openWorkspaceSettings', args: [{ query: '@id:relay.provider.baseUrl' }] });
+  } finally {
+    resetSettings({});
+  }
+  conversation.showSetupWarning('No LLM model is set: set relay.provider.model in Settings.');
+  await conversation.receive({ type: 'fix', action: 'open-settings' });
+  assert.deepEqual(commandsRun.at(-1), { command: 'workbench.action.openGlobalSettings', args: [{ query: '@id:relay.provider.model' }] });
+  // An error that names no setting: all of Relay's.
+  conversation.showSetupWarning('Something is not set up.');
+  await conversation.receive({ type: 'fix', action: 'open-settings' });
+  assert.deepEqual(commandsRun.at(-1), { command: 'workbench.action.openSettings', args: ['relay.'] });
 });

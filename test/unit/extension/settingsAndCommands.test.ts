@@ -13,7 +13,7 @@ useVscodeStub();
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { readSettings, HTTP_URL_PATTERN } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { fixCommand, runFix } = require('../../../src/extension/fixCommands') as typeof import('../../../src/extension/fixCommands');
+const { fixCommand, runFix, settingNamedIn } = require('../../../src/extension/fixCommands') as typeof import('../../../src/extension/fixCommands');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { solveProblem } = require('../../../src/extension/commands') as typeof import('../../../src/extension/commands');
 
@@ -207,4 +207,19 @@ test("relay.provider.baseUrl and relay.slm.serverUrl carry settings.ts's URL rul
     assert.ok(accepts({ 'relay.provider.baseUrl': url }), `relay.provider.baseUrl ${url}`);
   }
   resetSettings({});
+});
+
+test('the setting an error names is the first whole setting name in it, not a longer name or a prefix of one', () => {
+  assert.equal(settingNamedIn('Start the server or fix relay.provider.baseUrl (CLI: --base-url), or relay.provider.kind.'), 'relay.provider.baseUrl');
+  assert.equal(settingNamedIn('Check that relay.provider.kind (CLI: --provider) matches the service, then relay.provider.baseUrl.'), 'relay.provider.kind');
+  assert.equal(settingNamedIn('relay.provider.modelFolder is no setting; relay.slm.modelFolder is.'), 'relay.slm.modelFolder');
+  assert.equal(settingNamedIn('Pick another model in relay.provider.model.'), 'relay.provider.model', 'a full stop after it');
+  assert.equal(settingNamedIn('nothing to open here'), undefined);
+  assert.equal(settingNamedIn(undefined), undefined);
+  resetSettings({});
+  assert.deepEqual(fixCommand('open-settings', 'fix relay.provider.templateFolder (CLI: --template-folder)'), {
+    command: 'workbench.action.openGlobalSettings',
+    title: 'Open relay.provider.templateFolder',
+    arguments: [{ query: '@id:relay.provider.templateFolder' }],
+  });
 });

@@ -83,7 +83,7 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     const first = webview.page.locator('article').nth(0);
     assert.equal(await first.locator('.relay-error .relay-error-text').innerText(), '127.0.0.1 rejected the API key (HTTP 401).');
     await first.locator('.relay-error button', { hasText: 'Set API Key' }).click();
-    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'set-key' }]);
+    assert.deepEqual((await webview.posted()).slice(-1), [{ type: 'fix', action: 'set-key', turnId: 'a1' }], 'with its turn: the error names what to fix');
     assert.equal(await webview.page.locator('article').nth(1).locator('.relay-error').count(), 0, 'the message with an unknown fix was refused');
   });
 

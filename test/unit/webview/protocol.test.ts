@@ -47,6 +47,7 @@ test('webview -> host: every well-formed message passes, reduced to its known fi
   for (const type of ['copy', 'insert', 'retry'] as const) assert.deepEqual(parseWebviewMessage({ type, turnId: 't1' }), { type, turnId: 't1' });
   for (const action of ['set-key', 'open-settings', 'pick-model', 'llm-model', 'retry'] as const) {
     assert.deepEqual(parseWebviewMessage({ type: 'fix', action }), { type: 'fix', action });
+    assert.deepEqual(parseWebviewMessage({ type: 'fix', action, turnId: 't1' }), { type: 'fix', action, turnId: 't1' });
   }
 });
 
@@ -71,6 +72,8 @@ test('webview -> host: malformed messages are refused', () => {
     { type: 'fix' },
     { type: 'fix', action: 'run-command' },
     { type: 'fix', action: 'workbench.action.openSettings' },
+    { type: 'fix', action: 'open-settings', turnId: 7 },
+    { type: 'fix', action: 'open-settings', turnId: 'x'.repeat(201) },
   ];
   for (const message of malformed) assert.equal(parseWebviewMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
 });
