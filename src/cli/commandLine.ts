@@ -59,3 +59,12 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
     );
   }
 }
+
+/**
+ * `arg` as a POSIX shell reads it back whole, for a command the CLI suggests: as it is when
+ * it holds only characters no shell treats specially, else in single quotes (a ' inside
+ * written as '\'').
+ */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
+}

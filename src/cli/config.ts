@@ -63,6 +63,27 @@ export interface CliConfig {
   plainPrompt: boolean;
   /** Where environment keys may go beyond their own origin (--allow-key-host), and clear-text consent (--allow-plain-http). */
   keys: { allowKeyHosts: string[]; allowPlainHttp: boolean };
+  /**
+   * Where each setting that was given came from, by flag name, with the value it set (a
+   * message about a bad value names the file and key, or the variable, it came from; a value
+   * changed since, such as --demo's or a row's own SLM, is no longer that origin's).
+   */
+  origins?: Record<string, SettingOrigin>;
+}
+
+export interface SettingOrigin {
+  /** As errors name it: --flag, $VARIABLE or "<file> (key)". */
+  from: string;
+  /** The value it set (a path expanded). */
+  value: string;
+  /** A value from the config file: the file and its key as written there. */
+  file?: { path: string; key: string };
+}
+
+/** The origin of `flag`'s value when the config still holds the value it set (`current`). */
+export function originOf(config: CliConfig, flag: string, current: string): SettingOrigin | undefined {
+  const origin = config.origins?.[flag];
+  return origin !== undefined && origin.value === current ? origin : undefined;
 }
 
 export function relayHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -133,7 +154,7 @@ const SETTERS: Record<string, (c: CliConfig, v: string, from: string) => void> =
   budget: (c, v, from) => (c.tokenBudget = int(v, from, 16, 131072)),
   'max-calls': (c, v, from) => (c.limits.maxLlmCalls = int(v, from, 1, 10_000)),
   'max-cost': (c, v, from) => (c.limits.maxCostUsd = num(v, from, 0.000001, 10_000)),
-  'max-cost-ratio': (c, v, from) => (c.limits.maxCostRatio = v.trim() === 'off' ? undefined : num(v, from, 0.01, 100)),
+  'max-cost-ratio': (c, v, from) => (c.limits.maxCostRatio = v.trim() === 'off' ? undefined : num(v, from, 0.01, 100, ', or off (no such ceiling)')),
   caching: (c, v, from) => (c.provider.caching = oneOf(v, CACHING_CHOICES, from)),
   'max-stall': (c, v, from) => (c.limits.maxStallSeconds = num(v, from, 1, 86_400)),
   'connect-timeout': (c, v, from) => (c.timeouts.connectSeconds = num(v, from, 0.1, 3600)),
@@ -263,6 +284,8 @@ interface RawSetting {
   from: string;
   /** The config file's folder, for a value from the file. */
   fileFolder?: string;
+  /** The config file and the key as written there, for a value from the file. */
+  file?: { path: string; key: string };
 }
 
 /**
@@ -285,7 +308,8 @@ export function loadConfig(flags: Map<string, string | true>, env: NodeJS.Proces
   // onnx-local's --model is the LLM's folder; other providers' is a name.
   const provider = winners.get('provider');
   const modelIsFolder = provider !== undefined && provider.value === 'onnx-local';
-  for (const [flag, { value, from, fileFolder }] of winners) {
+  const origins: Record<string, SettingOrigin> = {};
+  for (const [flag, { value, from, fileFolder, file: inFile }] of winners) {
     // null: no ceiling, as relay.maxCostRatio's null in VS Code.
     if (value === null && flag === 'max-cost-ratio') {
       config.limits.maxCostRatio = undefined;
@@ -294,8 +318,9 @@ export function loadConfig(flags: Map<string, string | true>, env: NodeJS.Proces
     let text = fileFolder === undefined ? (value as string) : fileValue(value, flag, from);
     if (PATH_FLAGS.has(flag) || (flag === 'model' && modelIsFolder)) text = expandPath(text, fileFolder);
     SETTERS[flag](config, text, from);
+    origins[flag] = { from, value: text, ...(inFile ? { file: inFile } : {}) };
   }
-  return config;
+  return { ...config, origins };
 }
 
 /** The config file's settings by flag name (none when there is no file); refuses a file that is no JSON object or names unknown keys. */
@@ -331,7 +356,7 @@ function readConfigFile(file: string, env: NodeJS.ProcessEnv): Map<string, RawSe
     }
     // null and "" leave the default (but maxCostRatio's null: no ceiling).
     if ((value === null && flag !== 'max-cost-ratio') || value === '') continue;
-    settings.set(flag, { value, from: `${file} (${key})`, fileFolder: dirname(file) });
+    settings.set(flag, { value, from: `${file} (${key})`, fileFolder: dirname(file), file: { path: file, key } });
   }
   return settings;
 }
@@ -399,9 +424,11 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], from: str
   return value as T;
 }
 
-function num(value: string, from: string, min: number, max: number): number {
+/** `orElse`: what else the setting takes, said after the range (", or off (no such ceiling)"). */
+function num(value: string, from: string, min: number, max: number, orElse = ''): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${from}: '${value}' must be a number from ${min} to ${max}.`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`${from}: '${value}' must be a number from ${min} to ${max}${orElse}.`);
   return n;
 }
 

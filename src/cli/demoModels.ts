@@ -12,6 +12,7 @@ import { builtInPrice, PRICE_CATALOG } from '../core/providers/pricing';
 import type { ModelPrice } from '../core/providers/types';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
+import { terminalSafe } from './render';
 
 /** The reference price of the demo's LLM: OpenAI gpt-4o's list price, from the price table. */
 export const DEMO_PRICE_MODEL = 'gpt-4o';
@@ -134,3 +135,16 @@ export function demoReference(question: string): string | null {
   const match = /^([1-9]\d)\*([2-9])\+([1-9]\d)=\?$/.exec(question.trim());
   return match ? String(Number(match[1]) * Number(match[2]) + Number(match[3])) : null;
 }
+
+/** What the demo models can answer, as a refusal says it. */
+export const DEMO_TASK_WORDS = `The demo models know one task: questions like ${DEMO_QUESTION} (a*b+c=? with a, c in 10..99 and b in 2..9).`;
+
+/** `relay demo` and `relay solve --demo` refuse another question in these words (the question shown short, on one line). */
+export function demoTaskProblem(question: string): string {
+  const oneLine = terminalSafe(question).trim().replace(/\s+/g, ' ');
+  const shown = oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+  return `${DEMO_TASK_WORDS} Got '${shown}'.`;
+}
+
+/** What `--demo` on solve and explain adds to the refusal: the way to ask anything else. */
+export const DEMO_OTHER_QUESTIONS = 'Drop --demo to ask your own models (--slm, --provider, --model; see relay help).';

@@ -35,7 +35,11 @@ export interface ModeSummary {
   mode: RelayMode;
   questions: number;
   correct: number;
-  accuracy: number;
+  /**
+   * Correct answers / answers that did not fail: a failed answer (an error, counted in
+   * `errors`) is no answer, so neither right nor wrong; null when every answer failed.
+   */
+  accuracy: number | null;
   slmTokens: number;
   llmTokens: number;
   /** The paper's call ratio over the set: LLM tokens / all tokens (commands included). */
@@ -81,6 +85,7 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
   const calls = total((s) => s.calls);
   const cost = known((s) => s.costUsd);
   const n = rows.length;
+  const errors = rows.filter((r) => r.stats.finishReason === 'error').length;
   const billed = rows.flatMap((r) => (r.stats.billing && r.stats.billing.calls > 0 ? [r.stats.billing] : []));
   const billing =
     billed.length === 0
@@ -97,7 +102,7 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
     mode,
     questions: n,
     correct,
-    accuracy: n ? correct / n : 0,
+    accuracy: accuracyOf(correct, n, errors),
     slmTokens,
     llmTokens,
     llmTokenShare: slmTokens + llmTokens === 0 ? 0 : llmTokens / (slmTokens + llmTokens),
@@ -107,7 +112,7 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
     costPerCorrectUsd: cost === null || correct === 0 ? null : cost / correct,
     llmOnlyCostUsd: known((s) => s.llmOnlyCostUsd),
     meanLatencyMs: n ? total((s) => s.elapsedMs) / n : 0,
-    errors: rows.filter((r) => r.stats.finishReason === 'error').length,
+    errors,
     ...firstErrorOf(rows),
     llmProbability,
     llmTokenReduction: null,
@@ -117,13 +122,23 @@ export function summarise(spec: string, label: string, kind: RowKind, mode: Rela
   };
 }
 
+/** Correct answers / answers that did not fail; null when none is left (every answer failed, or none ran). */
+export function accuracyOf(correct: number, answers: number, failed: number): number | null {
+  const judged = answers - failed;
+  return judged > 0 ? correct / judged : null;
+}
+
 function firstErrorOf(rows: EvalRow[]): { firstError?: { code: string; message: string } } {
   const failed = rows.find((r) => r.stats.finishReason === 'error' && r.error);
   return failed?.error ? { firstError: failed.error } : {};
 }
 
-/** The router's LLM probability that matches `accuracy` on average; null when the LLM is not better than the SLM. */
-export function matchedRouterProbability(slm: ModeSummary, llm: ModeSummary, accuracy: number): number | null {
+/**
+ * The router's LLM probability that matches `accuracy` on average; null when the LLM is not
+ * better than the SLM, or when an accuracy is unknown (every answer of its row failed).
+ */
+export function matchedRouterProbability(slm: ModeSummary, llm: ModeSummary, accuracy: number | null): number | null {
+  if (accuracy === null || slm.accuracy === null || llm.accuracy === null) return null;
   const gap = llm.accuracy - slm.accuracy;
   if (!(gap > 0)) return null;
   return Math.min(1, Math.max(0, (accuracy - slm.accuracy) / gap));
@@ -132,7 +147,7 @@ export function matchedRouterProbability(slm: ModeSummary, llm: ModeSummary, acc
 /**
  * Fills the reductions of the relay rows against the router matched to each row's own
  * accuracy; n/a (null) where the row is no more accurate than the SLM alone (no router
- * needed) or where the baselines are missing.
+ * needed) or where the baselines are missing or have no accuracy (every answer failed).
  */
 export function compareWithMatchedRouters(summaries: ModeSummary[]): void {
   const slm = summaries.find((s) => s.kind === 'baseline-slm');

@@ -14,13 +14,23 @@ import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
 import { runEval } from './commands/evaluate';
-import { demoPriceNote, demoStatsPriceNote, findDemoModels, paperModes, useDemoModels } from './demoModels';
+import {
+  DEMO_OTHER_QUESTIONS,
+  DEMO_TASK_WORDS,
+  demoPriceNote,
+  demoReference,
+  demoStatsPriceNote,
+  demoTaskProblem,
+  findDemoModels,
+  paperModes,
+  useDemoModels,
+} from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
-import { commandLineProblem, readAllText } from './commandLine';
+import { commandLineProblem, readAllText, shellQuote } from './commandLine';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
 
@@ -176,15 +186,16 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
     io.stdout.write(`relay ${version}\n`);
     return 0;
   }
-  if (!command || command === 'help' || options.has('help')) {
-    io.stdout.write(HELP);
-    return command || options.has('help') ? 0 : 2;
-  }
-  if (!(command in COMMAND_FLAGS)) {
+  // An unknown command is a mistake with or without --help after it (relay models --help): said first.
+  if (command && command !== 'help' && !(command in COMMAND_FLAGS)) {
     const suggestion = didYouMean(command, [...Object.keys(COMMAND_FLAGS), 'help']);
     throw new UsageError(
       `Unknown command '${command}'.${suggestion ? ` Did you mean 'relay ${suggestion}'?` : ''} Run 'relay help'. (Settings file: ${configFilePath()})`,
     );
+  }
+  if (!command || command === 'help' || options.has('help')) {
+    io.stdout.write(HELP);
+    return command || options.has('help') ? 0 : 2;
   }
   checkFlags(command, options);
   if (command === 'demo') {
@@ -225,10 +236,14 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const question = fromStdin ? piped?.replace(/\s+$/, '') : rest.join(' ');
       if (question === undefined && rest[0] === '-')
         throw new UsageError('relay solve -: standard input is a terminal; pipe the question in (relay solve - < question.txt).');
-      return runAsk(solveMessages(question ?? '', { plain: config.plainPrompt }), config, io, { json, signal, priceNote, demo });
+      const messages = solveMessages(question ?? '', { plain: config.plainPrompt });
+      // The demo models write nonsense for anything but their one task: refused as relay demo refuses it.
+      if (demo && demoReference(question ?? '') === null) throw new UsageError(`${demoTaskProblem(question ?? '')} ${DEMO_OTHER_QUESTIONS}`);
+      return runAsk(messages, config, io, { json, signal, priceNote, demo });
     }
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
+      if (demo) throw new UsageError(`relay explain --demo: ${DEMO_TASK_WORDS} They cannot explain a file. ${DEMO_OTHER_QUESTIONS}`);
       return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo });
     case 'eval': {
       // A quoted ~ ("~/data.jsonl") reaches here unexpanded: the home folder, as in --out.
@@ -246,7 +261,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       if (concurrency !== undefined && concurrency > 1024) throw new UsageError('--concurrency is at most 1024.');
       const outFlag = options.get('out');
       const outPrefix = typeof outFlag === 'string' ? expandPath(outFlag) : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      const commandLine = ['relay', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+      const commandLine = ['relay', ...argv].map(shellQuote).join(' ');
       return runEval(data, specs, config, io, {
         limit,
         offset,

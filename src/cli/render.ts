@@ -74,15 +74,23 @@ export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent
 /**
  * The CLI's lines for a call's wait (src/core/providers/waitClock.ts), one per line so
  * they never garble an answer streaming on stdout: "waiting for <host>... N s" at the first
- * tick (1 s, later on a busy machine) and then every 5 s, and a line at once when a retry is coming.
+ * tick (1 s, later on a busy machine) and then every 5 s, and a line at once when a retry is
+ * coming. The clock ticks every second with the retry's note until bytes come: the note is
+ * said once, when it is new, and the wait goes on every 5 s as before.
  */
 export function waitLines(host: string, write: (line: string) => void): (tick: WaitTick) => void {
   let lastShown = 0;
+  let lastNote: string | undefined;
   return (tick) => {
     const seconds = Math.floor(tick.waitedMs / 1000);
-    // A retry's note may quote the server.
-    if (tick.state === 'retrying' && tick.note) return write(`${host}: ${terminalSafe(tick.note)}; trying again (${seconds} s so far)`);
-    if (tick.state !== 'waiting' || seconds <= lastShown || (lastShown !== 0 && seconds % 5 !== 0)) return;
+    if (tick.state === 'receiving') return;
+    if (tick.state === 'retrying' && tick.note && tick.note !== lastNote) {
+      lastNote = tick.note;
+      if (seconds > lastShown) lastShown = seconds;
+      // A retry's note may quote the server.
+      return write(`${host}: ${terminalSafe(tick.note)}; trying again (${seconds} s so far)`);
+    }
+    if (seconds <= lastShown || (lastShown !== 0 && seconds % 5 !== 0)) return;
     lastShown = seconds;
     write(`waiting for ${host}... ${seconds} s`);
   };
@@ -110,9 +118,7 @@ export function declineReporter(err: Output): (event: RelayEvent) => void {
   return (event) => {
     if (event.type !== 'call-declined') return;
     const left = event.allowanceUsd > 0 ? `the answer could spend ${formatUsd(event.allowanceUsd)} more` : 'the answer has no money left for calls';
-    err.write(
-      `relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} ${declinedUnder(event, settingRef)})\n`,
-    );
+    err.write(`relay: a call here would have cost ${formatUsd(event.predictedUsd)}; skipped (${left} ${declinedUnder(event, settingRef)})\n`);
   };
 }
 

@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { parseBaseUrl } from '../core/providers/base';
 import { settingRef } from '../core/settingNames';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRuntime';
+import { chooseVariant, listVariants, ModelFolderError } from '../core/slm/modelFolder';
 import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/servedRuntime';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
@@ -16,7 +17,7 @@ import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResoluti
 import { policyOf } from '../core/relay/policies/registry';
 import { providerOf } from '../core/providers/registry';
 import { UsageError } from './args';
-import type { CliConfig } from './config';
+import { configFilePath, originOf, type CliConfig } from './config';
 
 /**
  * The CLI's SLM: in this process or on a server; either tokenises here (token counts, the
@@ -39,7 +40,7 @@ export function checkModelSettings(config: CliConfig): void {
     }
   }
   if (config.slm.kind !== 'onnx' && config.slm.serverUrl.trim() !== '') checkServerUrl(config.slm.serverUrl.trim());
-  if (config.slm.folder) checkModelFolder(config.slm.folder, config.slm.kind === 'onnx' ? "an ONNX export's folder" : "the served model's folder");
+  if (config.slm.folder) checkModelFolder(config, config.slm.kind === 'onnx' ? "an ONNX export's folder" : "the served model's folder");
   // An in-process LLM (onnx-local) renders with its own template: --template-folder is not used there.
   if (config.provider.templateFolder && !providerOf(kind).inProcess) checkTemplatePath(config.provider.templateFolder);
 }
@@ -58,17 +59,38 @@ function checkServerUrl(text: string): void {
   if (url.username || url.password) throw new UsageError(`The small model's server address must not carry credentials. ${fix}`);
 }
 
+/** The SLM folder as a message names it: with the config file and key, or the variable, it came from. */
+function slmFolderWords(config: CliConfig): string {
+  const origin = originOf(config, 'slm', config.slm.folder);
+  return origin?.file || origin?.from.startsWith('$') ? `${config.slm.folder} (from ${origin.from})` : config.slm.folder;
+}
+
+/** How to fix the SLM folder where it was set: the config file's key, the variable, else the flag. `what`: the folder it must be. */
+function slmFolderFix(config: CliConfig, what: string): string {
+  const origin = originOf(config, 'slm', config.slm.folder);
+  if (origin?.file) return `Fix ${origin.file.key} in ${origin.file.path}, or pass --slm <${what}>.`;
+  if (origin?.from === '$RELAY_SLM') return `Fix RELAY_SLM, or pass --slm <${what}>.`;
+  return `Pass --slm <${what}> (or set RELAY_SLM).`;
+}
+
+/** The SLM folder does not exist: named with where it was set, and the fix there. `orElse`: another way out, after the fix. */
+export function noSuchSlmFolder(config: CliConfig, what: string, orElse = ''): UsageError {
+  return new UsageError(`The small model folder does not exist: ${slmFolderWords(config)}. ${slmFolderFix(config, what).replace(/\.$/, '')}${orElse}.`);
+}
+
 /** A model folder that is a folder and holds something (a missing one is said by its caller, with its own advice). */
-function checkModelFolder(folder: string, what: string): void {
+function checkModelFolder(config: CliConfig, what: string): void {
   let stats: Stats;
   try {
-    stats = statSync(folder);
+    stats = statSync(config.slm.folder);
   } catch {
     return;
   }
-  if (!stats.isDirectory()) throw new UsageError(`The small model folder ${folder} is a file, not a folder. Pass --slm <${what}> (or set RELAY_SLM).`);
-  if (readdirSync(folder).length === 0)
-    throw new UsageError(`The small model folder ${folder} is empty: download the model's files into it, or pass --slm <${what}>.`);
+  if (!stats.isDirectory()) throw new UsageError(`The small model folder ${slmFolderWords(config)} is a file, not a folder. ${slmFolderFix(config, what)}`);
+  if (readdirSync(config.slm.folder).length === 0)
+    throw new UsageError(
+      `The small model folder ${slmFolderWords(config)} is empty: download the model's files into it, or ${lowerFirst(slmFolderFix(config, what))}`,
+    );
 }
 
 /** The most a tokenizer_config.json is taken to be: a bigger file (model weights) is not read to find out it is not one. */
@@ -120,22 +142,34 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
         `The small model on a server (--slm-kind ${config.slm.kind}) still needs its folder for the tokenizer and chat template: pass --slm <folder> (the model's Hugging Face files: tokenizer.json, tokenizer_config.json, config.json).`,
       );
     }
-    if (!existsSync(config.slm.folder))
-      throw new UsageError(`The small model folder does not exist: ${config.slm.folder}. Pass --slm <the served model's folder> (or set RELAY_SLM).`);
-    if (!config.slm.serverModel)
-      throw new UsageError(`No model name is set for the small model's server. Pass --slm-model <name> (the name the server serves it under).`);
+    if (!existsSync(config.slm.folder)) throw noSuchSlmFolder(config, "the served model's folder");
+    if (!config.slm.serverModel) throw new UsageError(NO_SERVER_MODEL);
     return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
   }
   if (!config.slm.folder) {
     throw new UsageError(
-      "No small model folder is set. Pass --slm <folder> (an ONNX export such as onnx-community/Qwen3-0.6B-ONNX), set RELAY_SLM or slm.modelFolder in ~/.relay/config.json, or try 'relay demo'.",
+      `No small model folder is set. Pass --slm <folder> (an ONNX export such as onnx-community/Qwen3-0.6B-ONNX), set RELAY_SLM or slm.modelFolder in ${configFilePath()}, or try 'relay demo'.`,
     );
   }
-  if (!existsSync(config.slm.folder))
-    throw new UsageError(
-      `The small model folder does not exist: ${config.slm.folder}. Pass --slm <an ONNX export's folder> (or set RELAY_SLM), or try 'relay demo'.`,
-    );
+  if (!existsSync(config.slm.folder)) throw noSuchSlmFolder(config, "an ONNX export's folder", ", or try 'relay demo'");
+  checkVariant(config);
   return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute, kvCacheBudgetMb: config.slm.kvCacheBudgetMb });
+}
+
+/** Said when a served SLM has no model name (relay solve, relay slm test alike). */
+export const NO_SERVER_MODEL = "No model name is set for the small model's server. Pass --slm-model <name> (the name the server serves it under).";
+
+/**
+ * The ONNX file --variant asks for (or, under auto, any) is in the folder: a variant the
+ * folder lacks is a bad value (exit 2) said before anything loads, as a folder that is missing.
+ */
+function checkVariant(config: CliConfig): void {
+  try {
+    chooseVariant(config.slm.folder, listVariants(config.slm.folder), config.slm.variant);
+  } catch (error) {
+    if (error instanceof ModelFolderError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /** The CLI's settings as the composition root takes them (src/core/compose.ts). */

@@ -4,12 +4,13 @@
  * log-probabilities (confidence and money-aware modes need them), whether tokens go both
  * ways as ids (exact), and what its prefix cache served, or the error and what to change.
  */
+import { existsSync } from 'node:fs';
 import { settingRef } from '../core/settingNames';
 import { checkServedSlm } from '../core/slm/served/serverCheck';
 import { createServedRuntime } from '../core/slm/served/servedRuntime';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
-import { checkModelSettings } from './setup';
+import { checkModelSettings, NO_SERVER_MODEL, noSuchSlmFolder } from './setup';
 import { terminalSafe } from './render';
 
 /** `writeFailure`: the FAILED line (the CLI: on stderr, where a redirected report cannot hide it). */
@@ -26,14 +27,17 @@ export async function runSlmTest(
     );
   if (!folder) throw new UsageError('The small model on a server needs its folder for the tokenizer and chat template: pass --slm <folder>.');
   checkModelSettings(config);
+  // A missing setting or a bad value is a usage mistake (exit 2), as in relay provider test; FAILED (exit 1) is the server's.
+  if (!existsSync(folder)) throw noSuchSlmFolder(config, "the served model's folder");
+  if (!serverModel) throw new UsageError(NO_SERVER_MODEL);
   // Lines quote the server (its text, its errors): terminal-safe.
   const write = (line: string): void => writeLine(terminalSafe(line));
   let runtime;
   try {
     runtime = await createServedRuntime({ kind, url: serverUrl, model: serverModel, folder });
   } catch (error) {
-    writeFailure(terminalSafe(`FAILED: ${(error as Error).message}`));
-    return false;
+    // Nothing is asked of the server yet: what fails here is a setting (the address, the folder's tokenizer files).
+    throw new UsageError(terminalSafe((error as Error).message));
   }
   try {
     const where = runtime.info.backend.kind === 'onnx' ? '' : runtime.info.backend.url;

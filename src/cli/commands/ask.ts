@@ -5,7 +5,7 @@ import type { ChatMessage } from '../../core/slm/types';
 import { collectRelay } from '../../core/relay/engine';
 import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
-import { decodeUtf8, MAX_STDIN_BYTES } from '../commandLine';
+import { decodeUtf8, MAX_STDIN_BYTES, shellQuote } from '../commandLine';
 import type { CliConfig } from '../config';
 import {
   allOf,
@@ -61,13 +61,15 @@ export function explainMessages(spec: string): ChatMessage[] {
   const lastAsked = match?.[3] ? Number(match[3]) : match?.[2] ? start : undefined;
   if (lastAsked !== undefined && lastAsked < start)
     throw new UsageError(`relay explain: the range ${start}-${lastAsked} ends before it starts; write it as ${lastAsked}-${start}.`);
-  if (lastAsked === undefined && stats.size > MAX_STDIN_BYTES)
+  if (lastAsked === undefined && stats.size > MAX_STDIN_BYTES) {
+    // A big binary file (a library, a model) has no lines to select: said before a range is suggested.
+    if (startsBinary(file)) throw binaryFile(file);
     throw new UsageError(
       `relay explain: '${file}' is ${megabytes(stats.size)}, more than the ${megabytes(MAX_STDIN_BYTES)} Relay explains at once; ` +
-        `select the lines to explain: relay explain ${file}:10-40.`,
+        `select the lines to explain: ${rangeCommand(file)}.`,
     );
+  }
   const bytes = readLeadingLines(file, lastAsked);
-  if (bytes.includes(0)) throw new UsageError(`relay explain: '${file}' looks like a binary file (it holds NUL bytes); name a text file.`);
   const text = decodeUtf8(bytes, `relay explain: '${file}'`);
   if (text.trim() === '') throw new UsageError(`relay explain: '${file}' is empty; there is nothing to explain.`);
   const lines = text.split('\n');
@@ -85,6 +87,29 @@ export function explainMessages(spec: string): ChatMessage[] {
       content: `Explain what this code from ${file} (${linesLabel(start, Math.min(end, lines.length))}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
     },
   ];
+}
+
+const binaryFile = (file: string): UsageError => new UsageError(`relay explain: '${file}' looks like a binary file (it holds NUL bytes); name a text file.`);
+
+/** The command that explains lines 10-40 of `file`, its path quoted for a shell where it needs it (spaces, $, quotes...). */
+const rangeCommand = (file: string): string => `relay explain ${shellQuote(`${file}:10-40`)}`;
+
+/** How much of a file's start is read to tell a binary file: NUL bytes there (as git and grep tell one). */
+const BINARY_SNIFF_BYTES = 64 * 1024;
+
+/** Whether the first block of `file` holds a NUL byte (unreadable: false, its reading says why). */
+function startsBinary(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const block = Buffer.alloc(BINARY_SNIFF_BYTES);
+    const read = readSync(fd, block, 0, block.length, 0);
+    return block.subarray(0, read).includes(0);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 const megabytes = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MB`;
@@ -112,10 +137,12 @@ function readLeadingLines(file: string, lastLine: number | undefined): Buffer {
         while (newlines < lastLine && (at = part.indexOf(0x0a, at + 1)) >= 0) newlines++;
         if (newlines >= lastLine) part = part.subarray(0, at + 1);
       }
+      // A binary file is said as such at its first NUL, before its lines run past the limit.
+      if (part.includes(0)) throw binaryFile(file);
       bytes += part.length;
       if (bytes > MAX_STDIN_BYTES)
         throw new UsageError(
-          `relay explain: the lines asked of '${file}' run past its first ${megabytes(MAX_STDIN_BYTES)}, more than Relay explains at once; select fewer lines (relay explain ${file}:10-40).`,
+          `relay explain: the lines asked of '${file}' run past its first ${megabytes(MAX_STDIN_BYTES)}, more than Relay explains at once; select fewer lines (${rangeCommand(file)}).`,
         );
       chunks.push(part);
       if (lastLine !== undefined && newlines >= lastLine) break;

@@ -11,7 +11,7 @@ import { answersMatch, extractAnswer } from '../../core/relay/answerExtraction';
 import { readSlmRelayTraits, resolveRelayMode } from '../../core/relay/modeResolution';
 import type { RelayEvent } from '../../core/relay/events';
 import { UsageError } from '../args';
-import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, demoStatsPriceNote, findDemoModels } from '../demoModels';
+import { DEMO_PRICE_MODEL, DEMO_QUESTION, demoPrice, demoPriceNote, demoReference, demoStatsPriceNote, demoTaskProblem, findDemoModels } from '../demoModels';
 import {
   allOf,
   answerWithError,
@@ -40,7 +40,7 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
   const question = options.question ?? DEMO_QUESTION;
   const reference = demoReference(question);
   if (reference === null) {
-    throw new UsageError(`The demo models know one task: questions like ${DEMO_QUESTION} (a*b+c=? with a, c in 10..99 and b in 2..9). Got '${question}'.`);
+    throw new UsageError(demoTaskProblem(question));
   }
   const models = findDemoModels();
   const price = demoPrice();

@@ -100,6 +100,14 @@ function shown(path: string): string {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The files `relay eval --out <prefix>` writes. */
 export const outFiles = (outPrefix: string): string[] => [answersPath(outPrefix), `${outPrefix}.csv`, `${outPrefix}.json`, `${outPrefix}.md`];
 
@@ -131,8 +139,22 @@ export function prepareOutPrefix(outPrefix: string): void {
     if (isFolder === true || dirname(existing) === existing) break;
     existing = dirname(existing);
   }
+  // The missing folders are made one level at a time below the one that exists: a recursive
+  // mkdir under a file system that refuses new folders without saying so (/proc) never returns on Node 20.
+  const missing: string[] = [];
+  for (let dir = folder; dir !== existing; dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      // Made meanwhile (another run with the same --out) is no mistake.
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && isDirectory(dir)) continue;
+      throw new UsageError(
+        `--out '${shownPrefix}': cannot make the folder ${terminalSafe(dir)} in ${terminalSafe(dirname(dir))} (${terminalSafe((error as Error).message)}). Choose another --out.`,
+      );
+    }
+  }
   try {
-    mkdirSync(folder, { recursive: true });
     accessSync(folder, constants.W_OK);
   } catch (error) {
     throw new UsageError(`--out '${shownPrefix}': cannot write in ${terminalSafe(folder)} (${terminalSafe((error as Error).message)}).`);
@@ -242,11 +264,11 @@ function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | un
 
 /**
  * The settings that decide the answers, recorded in the answers file: a resumed run must
- * have the same (timeouts, where totals go, keys and the stall limit do not change an
- * answer; --modes, --limit, --offset and --concurrency may change between runs).
+ * have the same (timeouts, where totals go, keys, the stall limit and where a setting came
+ * from do not change an answer; --modes, --limit, --offset and --concurrency may change between runs).
  */
 export function answerSettings(config: CliConfig, dataPath: string): Record<string, unknown> {
-  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, limits, slm, ...rest } = config;
+  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, origins: _origins, limits, slm, ...rest } = config;
   const { maxStallSeconds: _stall, ...answerLimits } = limits;
   // Where the SLM's server listens does not decide the answers (its model does): a restarted server on another port resumes.
   // An ONNX SLM's record has no server fields, as before servers.
@@ -468,7 +490,7 @@ export async function runEval(
         log.append(line);
         freshCount++;
         results.set(keyOf(spec.spec, item.index), { type: 'answer', ...line });
-        progress.answered(spec.spec, correct);
+        progress.answered(spec.spec, correct, failure !== undefined || stats.finishReason === 'error');
       },
       options.signal,
     );
@@ -477,6 +499,8 @@ export async function runEval(
   const summaries: ModeSummary[] = [];
   const tableRows: EvalRow[] = [];
   const stopped: string[] = [];
+  /** Matched routers that could not be matched (a baseline row without an accuracy). */
+  const unmatched: string[] = [];
   const addRow = (spec: EvalModeSpec, rows: EvalRow[], llmProbability?: number, matchedTo?: string): ModeSummary | undefined => {
     if (rows.length < items.length) stopped.push(`${spec.spec} ${rows.length}/${items.length}`);
     if (rows.length === 0) return undefined;
@@ -504,12 +528,17 @@ export async function runEval(
       // The matched router needs every other row complete: its p comes from their accuracies.
       const complete = others.every((spec) => rowsOf(spec, probabilityOf(spec)).length === items.length);
       for (const spec of routers) {
-        const best = summaries
-          .filter((s) => s.kind === 'relay')
-          .reduce<ModeSummary | undefined>((a, b) => (a === undefined || b.accuracy > a.accuracy ? b : a), undefined);
+        const relays = summaries.filter((s) => s.kind === 'relay');
         const slmRow = summaries.find((s) => s.kind === 'baseline-slm');
         const llmRow = summaries.find((s) => s.kind === 'baseline-llm');
-        if (!complete || !best || !slmRow || !llmRow) {
+        // Accuracies leave failed answers out (evalTable.ts accuracyOf): a row whose every answer failed has none to match.
+        const best = relays
+          .filter((s) => s.accuracy !== null)
+          .reduce<ModeSummary | undefined>((a, b) => (a === undefined || (b.accuracy ?? 0) > (a.accuracy ?? 0) ? b : a), undefined);
+        const noAccuracy = [slmRow, llmRow, ...(best ? [] : relays)].filter((s) => s !== undefined && s.accuracy === null).map((s) => s?.spec);
+        if (complete && noAccuracy.length > 0)
+          unmatched.push(`${spec.spec} did not run: every answer of ${noAccuracy.join(', ')} failed, so there is no accuracy to match it to`);
+        if (!complete || !best || !slmRow || !llmRow || noAccuracy.length > 0) {
           stopped.push(`${spec.spec} 0/${items.length}`);
           continue;
         }
@@ -554,6 +583,7 @@ export async function runEval(
   const range = offset > 0 ? `questions ${offset + 1}-${offset + items.length}` : `${items.length} questions`;
   const notes = [
     `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
+    'Accuracy: correct answers / answers that did not fail; a failed answer (an error, counted under errors) is left out, neither right nor wrong; n/a where every answer of a row failed.',
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
     `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? priceWords(price) : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
     "Reductions vs matched router: 1 - the row's LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.",
@@ -581,6 +611,7 @@ export async function runEval(
     const each = failed.map((s) => `${s.spec} ${s.errors}/${s.questions}${s.firstError ? ` (first: ${errorText(s.firstError)})` : ''}`);
     notes.push(`Failed answers (an error, not a wrong answer; run the same command again to retry them): ${each.join('; ')}.`);
   }
+  if (unmatched.length > 0) notes.push(`Matched router: ${unmatched.join('; ')}.`);
   if (stopped.length > 0) notes.push(`Not complete: ${stopped.join(', ')} answers. Run the same command again to finish; finished answers are kept.`);
   const table = summaries.length > 0 ? formatTable(summaries) : '(no finished answers yet)';
   io.stdout.write(`${table}\n\n${notes.join('\n')}\n`);

@@ -16,6 +16,8 @@ export function formatDuration(seconds: number): string {
 interface RowState {
   done: number;
   correct: number;
+  /** Answers of this session that failed (an error): neither right nor wrong. */
+  failed: number;
   resumed: number;
   /** When this session's first answer of the row started (ms). */
   startedAt?: number;
@@ -39,7 +41,7 @@ export class EvalProgress {
   private row(spec: string): RowState {
     let row = this.rows.get(spec);
     if (!row) {
-      row = { done: 0, correct: 0, resumed: 0 };
+      row = { done: 0, correct: 0, failed: 0, resumed: 0 };
       this.rows.set(spec, row);
     }
     return row;
@@ -61,14 +63,15 @@ export class EvalProgress {
     this.row(spec).startedAt ??= t;
   }
 
-  /** One answer of this session finished. */
-  answered(spec: string, correct: boolean): void {
+  /** One answer of this session finished; `failed`: with an error (left out of the row's accuracy). */
+  answered(spec: string, correct: boolean, failed = false): void {
     const row = this.row(spec);
     row.done += 1;
     if (correct) row.correct += 1;
+    if (failed) row.failed += 1;
     this.done += 1;
     this.fresh += 1;
-    this.draw(`${spec} ${row.correct}/${row.done} correct${this.rate()}`);
+    this.draw(`${spec} ${row.correct}/${row.done} correct${row.failed > 0 ? ` (${row.failed} failed)` : ''}${this.rate()}`);
     if (row.done === this.perRow) this.rowDone(spec, row);
   }
 
@@ -88,7 +91,11 @@ export class EvalProgress {
     const seconds = row.startedAt === undefined ? 0 : (this.now() - row.startedAt) / 1000;
     const timing = fresh > 0 && seconds > 0 ? `, ${formatDuration(seconds)}, ${((fresh / seconds) * 60).toFixed(1)} answers/min` : '';
     const resumed = row.resumed > 0 ? ` (${row.resumed} from the answers file)` : '';
-    this.line(`${spec}: ${row.done} answers${resumed}, ${row.correct} correct (${((row.correct / row.done) * 100).toFixed(1)}%)${timing}`);
+    // As the table's accuracy: failed answers are left out (evalTable.ts accuracyOf).
+    const judged = row.done - row.failed;
+    const accuracy = judged > 0 ? `${((row.correct / judged) * 100).toFixed(1)}%` : 'n/a';
+    const failed = row.failed > 0 ? `, ${row.failed} failed` : '';
+    this.line(`${spec}: ${row.done} answers${resumed}${failed}, ${row.correct} correct (${accuracy})${timing}`);
   }
 
   /** A line of its own (the bar is redrawn by the next answer). */

@@ -69,6 +69,30 @@ test('relay eval: failed answers are named on stderr (each message once), record
   assert.ok(answers.filter((l) => l.type === 'answer' && l.spec === 'command').every((l) => l.error?.message === command.firstError.message));
 });
 
+test('relay eval: a failed answer is left out of the accuracy (n/a when all failed), in the table, the JSON and the matched router', async () => {
+  const data = join(cli.work, 'two-for-accuracy.jsonl');
+  const item = JSON.stringify({ question: QUESTION, answer: 'Two and three make five.\n#### 5' });
+  writeFileSync(data, `${item}\n${item}\n`);
+  const out = join(cli.work, 'accuracy');
+  // Nothing listens on port 1: every answer that calls the LLM fails; the SLM alone answers.
+  const { code, stdout } = await run(['eval', data, '--modes', 'slm-only,llm-only,command,matched-router', '--out', out, ...llmFlags('http://127.0.0.1:1/v1')]);
+  assert.equal(code, 1);
+  const json = JSON.parse(readFileSync(`${out}.json`, 'utf8'));
+  const summary = (spec: string) => json.summaries.find((s: { spec: string }) => s.spec === spec);
+  assert.equal(summary('llm-only').errors, 2);
+  assert.equal(summary('llm-only').accuracy, null, 'every answer failed: no accuracy, not 0');
+  assert.equal(summary('command').accuracy, null);
+  const slmAccuracy = summary('slm-only').accuracy;
+  assert.equal(typeof slmAccuracy, 'number');
+  const tableRow = (label: string) => stdout.split('\n').find((l) => l.startsWith(`| ${label} `)) ?? '';
+  assert.match(tableRow(summary('llm-only').label), /^\| [^|]+\| n\/a +\|/, stdout);
+  assert.match(tableRow(summary('slm-only').label), new RegExp(`^\\| [^|]+\\| ${(slmAccuracy * 100).toFixed(1)}% +\\|`), stdout);
+  assert.match(stdout, /Accuracy: correct answers \/ answers that did not fail; a failed answer .* is left out/);
+  // No router matched to an accuracy that failed answers made up.
+  assert.equal(summary('matched-router'), undefined, stdout);
+  assert.match(stdout, /Matched router: matched-router did not run: every answer of llm-only, command failed/);
+});
+
 test('relay eval --out: an empty prefix, a folder-like prefix, a file for a folder and a folder for a file are refused before any answer runs', async () => {
   const data = join(cli.work, 'one.jsonl');
   writeFileSync(data, JSON.stringify({ question: QUESTION, answer: '5' }) + '\n');
@@ -163,6 +187,25 @@ test('relay solve reads the question from standard input when none is given, or 
   assert.equal(lastLine(dash.stdout).answer, line.answer);
   await assert.rejects(run(['solve', '--demo', '-']), /standard input is a terminal; pipe the question in/);
   await assert.rejects(run(['solve', '--demo']), /needs a question, .*or on standard input: relay solve < question\.txt/);
+});
+
+test('relay solve --demo and relay explain --demo refuse what the demo models cannot do, as relay demo does (a usage mistake: exit 2)', async () => {
+  const refused = (args: string[], pattern: RegExp, options: { stdin?: string } = {}) =>
+    assert.rejects(run(args, options), (e: Error) => {
+      assert.ok(e instanceof UsageError, e.stack);
+      assert.match(e.message, pattern);
+      return true;
+    });
+  const task = /The demo models know one task: questions like 33\*4\+29=\? \(a\*b\+c=\? with a, c in 10\.\.99 and b in 2\.\.9\)\./;
+  await refused(['demo', 'What is the capital of France?'], new RegExp(`^${task.source} Got 'What is the capital of France\\?'\\.$`));
+  await refused(
+    ['solve', '--demo', 'What is the capital of France?'],
+    new RegExp(`^${task.source} Got 'What is the capital of France\\?'\\. Drop --demo to ask your own models`),
+  );
+  await refused(['solve', '--demo', '--json'], /^The demo models know one task: .* Got 'What is 17 \* 24\?'\. Drop --demo/, { stdin: 'What is 17 * 24?\n' });
+  const file = join(cli.work, 'explain-demo.py');
+  writeFileSync(file, 'print(1)\n');
+  await refused(['explain', '--demo', file], new RegExp(`^relay explain --demo: ${task.source} They cannot explain a file\\. Drop --demo`));
 });
 
 test('a command line longer than ONNX Runtime survives at start-up is refused with its size and the way round it (standard input)', () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from '../../../src/cli/args';
-import { readAllText } from '../../../src/cli/commandLine';
+import { readAllText, shellQuote } from '../../../src/cli/commandLine';
 import { explainMessages } from '../../../src/cli/commands/ask';
 import { runDemo } from '../../../src/cli/commands/demo';
 import { loadConfig } from '../../../src/cli/config';
@@ -24,7 +24,7 @@ import { checkModelSettings } from '../../../src/cli/setup';
 import { ProviderError } from '../../../src/core/providers/errors';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
 import { ChatTemplate, MAX_RENDERED_PROMPT_CHARS } from '../../../src/core/slm/chatTemplate';
-import { capture, MODEL_NOT_FOUND, noSettingsFile, scriptedSolveCli, withServer } from './runCli';
+import { capture, MODEL_NOT_FOUND, noSettingsFile, runCli, scriptedSolveCli, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -87,6 +87,36 @@ test('relay explain: a whole file over the standard-input limit is refused with 
   assert.throws(() => explainMessages(tail), usageError(/binary file/));
 });
 
+test('relay explain: a big binary file is said to be binary, not given a line range to try; a suggested path is quoted for the shell', () => {
+  const dir = join(cli.work, "explain big's files");
+  mkdirSync(dir, { recursive: true });
+  // A library: over the limit, NUL bytes from its first block, hardly a newline.
+  const library = join(dir, 'libexample.so.1');
+  const block = Buffer.alloc(64 * 1024, 0x41);
+  block[100] = 0;
+  writeFileSync(library, Buffer.concat(Array.from({ length: 80 }, () => block))); // 5 MB
+  const binary = usageError(/^relay explain: '.*libexample\.so\.1' looks like a binary file \(it holds NUL bytes\); name a text file\.$/);
+  assert.throws(() => explainMessages(library), binary);
+  assert.throws(() => explainMessages(`${library}:10-40`), binary, 'a range of a binary file: binary, not "select fewer lines"');
+  // A text file over the limit in a folder whose name a shell splits: the suggestion can be pasted as it is.
+  const big = join(dir, 'big file.js');
+  writeFileSync(big, 'const x = 1;\n'.repeat(420_000));
+  const quoted = `'${big.replace(/'/g, "'\\''")}:10-40'`;
+  assert.throws(
+    () => explainMessages(big),
+    (e: unknown) => e instanceof UsageError && e.message.endsWith(`select the lines to explain: relay explain ${quoted}.`),
+  );
+  // One line longer than the limit: the range suggested is quoted too.
+  const oneLine = join(dir, 'one line.txt');
+  writeFileSync(oneLine, 'x'.repeat(5 * 1024 * 1024));
+  assert.throws(
+    () => explainMessages(`${oneLine}:1`),
+    (e: unknown) => e instanceof UsageError && e.message.endsWith(`select fewer lines (relay explain '${oneLine.replace(/'/g, "'\\''")}:10-40').`),
+  );
+  assert.equal(shellQuote('/tmp/plain/big.js:10-40'), '/tmp/plain/big.js:10-40', 'a path a shell leaves whole stays as it is');
+  assert.equal(shellQuote('a b$c'), "'a b$c'");
+});
+
 test('relay explain: a device is refused as no regular file, not read without end', { skip: process.platform === 'win32' && 'no /dev/null' }, () => {
   assert.throws(() => explainMessages('/dev/null'), usageError(/'\/dev\/null' is not a regular file/));
   assert.throws(() => explainMessages('/dev/zero:1-3'), usageError(/not a regular file/));
@@ -141,6 +171,26 @@ test("paths: ~ is the home folder in every path setting and --out; the config fi
   assert.equal(existsSync(join(cli.work, '~')), false, 'no folder named ~');
 });
 
+test(
+  'relay eval --out under /proc (no folder can be made there): a clear error and exit 2, not a mkdir that never returns',
+  { skip: !(process.platform === 'linux' && existsSync('/proc/self')) && 'no /proc' },
+  async () => {
+    const data = join(cli.work, 'one-for-proc.jsonl');
+    writeFileSync(data, JSON.stringify({ question: QUESTION, answer: '5' }) + '\n');
+    const out = '/proc/relay-no-such-folder/deeper/run1';
+    // In a process of its own, ended after a minute if it hangs (as Node 20's recursive mkdir does there).
+    const { code, stderr } = await spawnCli(['eval', data, '--modes', 'slm-only', '--slm', cli.slmFolder, '--out', out], {
+      env: { RELAY_HOME: cli.work, RELAY_CONFIG: noSettingsFile(cli.work) },
+      cwd: cli.work,
+    });
+    assert.equal(code, 2, stderr);
+    assert.match(
+      stderr,
+      /^relay: --out '\/proc\/relay-no-such-folder\/deeper\/run1': cannot make the folder \/proc\/relay-no-such-folder in \/proc \(.+\)\. Choose another --out\.\n$/,
+    );
+  },
+);
+
 test('model addresses and folders: a malformed URL, a file or an empty folder as --slm are usage mistakes (exit 2) said before anything opens', async () => {
   const common = ['--mode', 'command', '--model', 'm', '--temperature', '0'];
   await assert.rejects(
@@ -157,6 +207,74 @@ test('model addresses and folders: a malformed URL, a file or an empty folder as
   const empty = join(cli.work, 'empty-slm');
   mkdirSync(empty, { recursive: true });
   await assert.rejects(run(['solve', QUESTION, '--slm', empty, ...common]), usageError(/is empty/));
+});
+
+test("the small model's folder: messages name the config file in use, and the file and key (or the variable) a bad folder came from", async () => {
+  const common = ['--mode', 'slm-only', '--temperature', '0'];
+  const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // No folder set: the settings file named is the one in use (RELAY_HOME's here), not ~/.relay/config.json.
+  const home = mkdtempSync(join(cli.work, 'slm-home-'));
+  await assert.rejects(
+    runCli(['solve', QUESTION, ...common], home, { env: { RELAY_CONFIG: '' } }),
+    usageError(new RegExp(`set RELAY_SLM or slm\\.modelFolder in ${escaped(join(home, 'config.json'))}, or try 'relay demo'\\.$`)),
+  );
+  const settings = join(home, 'settings.json');
+  writeFileSync(settings, '{}');
+  await assert.rejects(
+    runCli(['solve', QUESTION, ...common], home, { env: { RELAY_CONFIG: settings } }),
+    usageError(new RegExp(`slm\\.modelFolder in ${escaped(settings)},`)),
+  );
+  // A folder from the config file that does not exist, or is a file: the file and its key are named, and the fix is there.
+  writeFileSync(settings, JSON.stringify({ slm: { modelFolder: 'no-such-slm' } }));
+  const missing = join(home, 'no-such-slm');
+  await assert.rejects(
+    runCli(['solve', QUESTION, ...common], home, { env: { RELAY_CONFIG: settings } }),
+    usageError(
+      new RegExp(
+        `^The small model folder does not exist: ${escaped(missing)} \\(from ${escaped(settings)} \\(slm\\.modelFolder\\)\\)\\. Fix slm\\.modelFolder in ${escaped(settings)}, or pass --slm <an ONNX export's folder>, or try 'relay demo'\\.$`,
+      ),
+    ),
+  );
+  writeFileSync(join(home, 'a-file'), 'not a model');
+  writeFileSync(settings, JSON.stringify({ 'relay.slm.modelFolder': 'a-file' }));
+  await assert.rejects(
+    runCli(['solve', QUESTION, ...common], home, { env: { RELAY_CONFIG: settings } }),
+    usageError(new RegExp(`is a file, not a folder\\. Fix relay\\.slm\\.modelFolder in ${escaped(settings)}, or pass --slm`)),
+  );
+  // From the variable: the variable is named; from the flag: the flag's advice as before.
+  await assert.rejects(
+    runCli(['solve', QUESTION, ...common], home, { env: { RELAY_CONFIG: settings, RELAY_SLM: missing } }),
+    usageError(/\(from \$RELAY_SLM\)\. Fix RELAY_SLM, or pass --slm/),
+  );
+  await assert.rejects(
+    runCli(['solve', QUESTION, ...common, '--slm', missing], home, { env: { RELAY_CONFIG: settings } }),
+    usageError(new RegExp(`does not exist: ${escaped(missing)}\\. Pass --slm <an ONNX export's folder> \\(or set RELAY_SLM\\), or try 'relay demo'\\.$`)),
+  );
+});
+
+test('a missing required flag or a bad value is a usage mistake (exit 2) in every command: slm test as provider test, --variant as --slm', async () => {
+  const served = ['slm', 'test', '--slm', cli.slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'http://127.0.0.1:1/v1'];
+  await assert.rejects(run(served), usageError(/^No model name is set for the small model's server\. Pass --slm-model <name>/));
+  await assert.rejects(
+    run(['provider', 'test', '--provider', 'openai-completions', '--base-url', 'http://127.0.0.1:1/v1']),
+    usageError(/^No LLM model is set/),
+  );
+  // The folder's tokenizer files are read before the server is asked: a folder without them is the setting's mistake.
+  const noTokenizer = join(cli.work, 'no-tokenizer');
+  mkdirSync(noTokenizer, { recursive: true });
+  writeFileSync(join(noTokenizer, 'config.json'), '{}');
+  await assert.rejects(run([...served.slice(0, 3), noTokenizer, ...served.slice(4), '--slm-model', 's']), usageError(/tokenizer/));
+  await assert.rejects(
+    run([...served.slice(0, 3), join(cli.work, 'no-such-served-slm'), ...served.slice(4), '--slm-model', 's']),
+    usageError(/^The small model folder does not exist: .*no-such-served-slm\. Pass --slm <the served model's folder>/),
+  );
+  // A variant the folder does not have (it holds model.onnx, fp32 only): said before anything loads.
+  await assert.rejects(
+    run(['solve', QUESTION, '--slm', cli.slmFolder, '--variant', 'q4', '--mode', 'slm-only']),
+    usageError(
+      /model_q4\.onnx: variant "q4" is not in this folder; available: fp32\. Set relay\.slm\.variant \(CLI: --variant\) to one of them or to "auto"\./,
+    ),
+  );
 });
 
 test('relay slm test: its FAILED line goes to stderr, exit 1', async () => {
@@ -263,6 +381,11 @@ test('-h is the help, --version the version; a typo gets a suggestion; a key on 
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^relay \d+\.\d+\.\d+/);
   await assert.rejects(run(['slove', QUESTION]), usageError(/Unknown command 'slove'\. Did you mean 'relay solve'\?/));
+  // An unknown command with --help is the same mistake as without it (exit 2), not the help and 0.
+  for (const args of [['models', '--help'], ['chat', '-h'], ['models']]) {
+    await assert.rejects(run(args), usageError(new RegExp(`^Unknown command '${args[0]}'\\. .*Run 'relay help'\\.`)), args.join(' '));
+  }
+  assert.equal((await run(['help', '--help'])).code, 0);
   await assert.rejects(run(['solve', '--temprature', '0', QUESTION]), usageError(/Unknown option --temprature\. Did you mean --temperature\?/));
   await assert.rejects(
     run(['solve', '--api-key', 'sk-secret-123', QUESTION]),

@@ -89,6 +89,17 @@ test('ceilings and timeouts: defaults, flags, environment and config file, in se
     assert.equal(loadConfig(new Map([['max-cost-ratio', 'off']]), { RELAY_HOME: dir }).limits.maxCostRatio, undefined, "'off' lifts the ratio ceiling");
     assert.equal(loadConfig(new Map(), { RELAY_HOME: dir, RELAY_MAX_COST_RATIO: '0.8' }).limits.maxCostRatio, 0.8);
     assert.throws(() => loadConfig(new Map([['max-cost-ratio', '0']]), { RELAY_HOME: dir }), /--max-cost-ratio: '0' must be a number from 0.01/);
+    // A value that is neither says that off is taken too.
+    assert.throws(
+      () => loadConfig(new Map([['max-cost-ratio', 'banana']]), { RELAY_HOME: dir }),
+      (e: Error) => e.message === "--max-cost-ratio: 'banana' must be a number from 0.01 to 100, or off (no such ceiling).",
+    );
+    assert.throws(() => loadConfig(new Map(), { RELAY_HOME: dir, RELAY_MAX_COST_RATIO: 'none' }), /\$RELAY_MAX_COST_RATIO: 'none' must be .*, or off/);
+    assert.throws(
+      () => loadConfig(new Map([['max-calls', 'x']]), { RELAY_HOME: dir }),
+      (e: Error) => !/ or off/.test(e.message),
+      'only where off is taken',
+    );
     assert.throws(() => loadConfig(new Map([['caching', 'magic']]), { RELAY_HOME: dir }), /--caching/);
     assert.deepEqual(set.timeouts, { connectSeconds: 10, firstByteSeconds: 120, idleSeconds: 12, callSeconds: 90 });
     assert.throws(() => loadConfig(new Map([['max-calls', '0']]), { RELAY_HOME: dir }), /--max-calls: '0' must be a number from 1/);

@@ -326,6 +326,19 @@ test('progress: the bar, the rate of this session, the ETA, resumed answers and 
   live.starting('command');
   live.answered('command', true);
   assert.match(tty, /^\r\[#{15}\.{15}\] 1\/2 command 1\/1 correct\u001b\[K$/, 'no rate before time passed');
+  // Failed answers (an error) are left out of the row's accuracy, as in the table.
+  let failing = '';
+  const failed = new EvalProgress({ write: (t) => void (failing += t), isTTY: false }, 4, 4, () => 0);
+  failed.answered('llm-only', true);
+  failed.answered('llm-only', false, true);
+  failed.answered('llm-only', false, true);
+  failed.answered('llm-only', false);
+  assert.match(failing, /4\/4 llm-only 1\/4 correct \(2 failed\)\n/);
+  assert.match(failing, /llm-only: 4 answers, 2 failed, 1 correct \(50\.0%\)\n/);
+  let allFailed = '';
+  const dead = new EvalProgress({ write: (t) => void (allFailed += t), isTTY: false }, 1, 1, () => 0);
+  dead.answered('llm-only', false, true);
+  assert.match(allFailed, /llm-only: 1 answers, 1 failed, 0 correct \(n\/a\)\n/);
   assert.equal(formatDuration(3 * 3600 + 7 * 60 + 5), '3h 07m');
   assert.equal(formatDuration(59.4), '59s');
 });

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { main } from '../../../src/cli/main';
 import { isRelayRow, parseModeSpecs, rowKindOf } from '../../../src/cli/evalModes';
 import { policyOf, RELAY_MODES } from '../../../src/core/relay/policies/registry';
-import { compareWithMatchedRouters, type EvalRow, type ModeSummary } from '../../../src/cli/evalTable';
+import { compareWithMatchedRouters, formatTable, matchedRouterProbability, summarise, type EvalRow, type ModeSummary } from '../../../src/cli/evalTable';
+import type { AnswerStats } from '../../../src/core/relay/events';
 import { demoPrice, findDemoModels } from '../../../src/cli/demoModels';
 import { noSettingsFile } from './runCli';
 import { priceWords } from '../../../src/cli/commands/evaluate';
@@ -101,16 +102,18 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
   assert.ok(command.llmTokenShare > 0 && command.llmTokenShare < 0.2);
   // The matched router: p from the most accurate relay row, and run for real.
   const relays = json.summaries.filter((s) => s.kind === 'relay');
-  const best = relays.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
-  const p = llmRow.accuracy > slmRow.accuracy ? Math.min(1, Math.max(0, (best.accuracy - slmRow.accuracy) / (llmRow.accuracy - slmRow.accuracy))) : 1;
+  // No answer failed here: every row has an accuracy.
+  const acc = (s: ModeSummary): number => s.accuracy as number;
+  const best = relays.reduce((a, b) => (acc(b) > acc(a) ? b : a));
+  const p = acc(llmRow) > acc(slmRow) ? Math.min(1, Math.max(0, (acc(best) - acc(slmRow)) / (acc(llmRow) - acc(slmRow)))) : 1;
   close(router.llmProbability ?? null, p, 'router p');
   assert.ok(router.label.includes(`matched to ${best.spec}`), router.label);
   const routed = json.rows.filter((r) => r.spec === 'matched-router');
   for (const r of routed) assert.ok(r.stats.routedTo === 'llm' ? r.stats.llmTokenShare === 1 : r.stats.llmTokens === 0);
   // Reductions of each relay row against the router matched to its own accuracy.
   for (const s of relays) {
-    const q = (s.accuracy - slmRow.accuracy) / (llmRow.accuracy - slmRow.accuracy);
-    if (!(llmRow.accuracy > slmRow.accuracy) || q <= 0) {
+    const q = (acc(s) - acc(slmRow)) / (acc(llmRow) - acc(slmRow));
+    if (!(acc(llmRow) > acc(slmRow)) || q <= 0) {
       assert.equal(s.llmTokenReduction, null);
       continue;
     }
@@ -123,7 +126,7 @@ test('relay eval --demo --modes all: every row through the engine, the table rec
     stdout,
     /\| protocol\s+\| accuracy \| LLM token share \| calls\/q \| cost\s+\| cost\/correct \| latency\/q \| LLM-token reduction vs matched router \| cost reduction vs matched router \| errors \|/,
   );
-  assert.ok(stdout.includes(`| ${command.label} `) && stdout.includes(`${(command.accuracy * 100).toFixed(1)}%`));
+  assert.ok(stdout.includes(`| ${command.label} `) && stdout.includes(`${(acc(command) * 100).toFixed(1)}%`));
   assert.match(command.label, /^relay, command mode: .*shipped/, "the shipped SLM's training is named (config.json relay_training)");
   assert.match(stdout, /priced as if it were OpenAI gpt-4o/);
   // The billing model's prediction against the reported usage, per row that made calls (the demo LLM counts with the SLM's tokenizer: exact).
@@ -202,6 +205,46 @@ test('matched router arithmetic by hand', () => {
   close(summaries[4].matchedRouterP, 1, 'p capped at 1');
   close(summaries[4].llmTokenReduction, 1 - 100 / 1000, 'tokens at p = 1');
   assert.equal(summaries[0].llmTokenReduction, null, 'baselines are n/a');
+});
+
+test('accuracy leaves failed answers out: 1 right, 1 wrong and 2 failed is 50%, all failed is n/a, and no router is matched to it', () => {
+  const stats = (finishReason: AnswerStats['finishReason']): AnswerStats => ({
+    mode: 'llm-only',
+    slmTokens: 0,
+    llmTokens: 4,
+    llmTokenShare: 1,
+    calls: 1,
+    llmUsage: { inputTokens: 10, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    costUsd: 0.001,
+    llmOnlyCostUsd: 0.001,
+    savedUsd: 0,
+    elapsedMs: 10,
+    finishReason,
+  });
+  const answer = (index: number, correct: boolean, failed = false): EvalRow => ({
+    spec: 'llm-only',
+    index,
+    answer: failed ? '' : correct ? '5' : '6',
+    reference: '5',
+    predicted: failed ? null : correct ? '5' : '6',
+    correct,
+    stats: stats(failed ? 'error' : 'eos'),
+    ...(failed ? { error: { code: 'network', message: 'Nothing is listening' } } : {}),
+  });
+  const some = summarise('llm-only', 'LLM alone', 'baseline-llm', 'llm-only', [
+    answer(0, true),
+    answer(1, false),
+    answer(2, false, true),
+    answer(3, false, true),
+  ]);
+  assert.equal(some.errors, 2);
+  assert.equal(some.accuracy, 0.5, 'correct / answers that did not fail');
+  const none = summarise('llm-only', 'LLM alone', 'baseline-llm', 'llm-only', [answer(0, false, true), answer(1, false, true)]);
+  assert.equal(none.accuracy, null, 'every answer failed: no accuracy, not 0%');
+  assert.match(formatTable([none]).split('\n')[2], /^\| LLM alone \| n\/a +\|/);
+  const slm = { ...none, spec: 'slm-only', kind: 'baseline-slm' as const, accuracy: 0.5 };
+  assert.equal(matchedRouterProbability(slm, none, 0.7), null, 'no router matched to an LLM row whose answers all failed');
+  assert.equal(matchedRouterProbability(slm, { ...some, accuracy: 0.9 }, null), null);
 });
 
 test('--modes: the grammar, "all", and clear errors', () => {

@@ -17,16 +17,36 @@ test('a wait is told at 1 s and then every 5 s, a retry at once, and nothing onc
   for (let s = 1; s <= 11; s++) tell({ waitedMs: s * 1000 + 3, state: 'waiting' });
   tell({ waitedMs: 11_500, state: 'retrying', note: 'HTTP 503' });
   tell({ waitedMs: 12_000, state: 'retrying', note: 'HTTP 503' });
-  tell({ waitedMs: 15_000, state: 'waiting' });
+  tell({ waitedMs: 15_000, state: 'retrying', note: 'HTTP 503' });
   tell({ waitedMs: 15_200, state: 'receiving' });
   assert.deepEqual(lines, [
     'waiting for api.example.com... 1 s',
     'waiting for api.example.com... 5 s',
     'waiting for api.example.com... 10 s',
     'api.example.com: HTTP 503; trying again (11 s so far)',
-    'api.example.com: HTTP 503; trying again (12 s so far)',
     'waiting for api.example.com... 15 s',
   ]);
+});
+
+test("a retry's note is said once, not on every tick after it: the wait goes back to a line every 5 s", () => {
+  // The clock ticks every second with the retry's note until bytes come (a server that accepts and never answers).
+  const lines: string[] = [];
+  const tell = waitLines('127.0.0.1:18006', (line) => lines.push(line));
+  for (let s = 1; s < 60; s++) tell({ waitedMs: s * 1000, state: 'waiting' });
+  tell({ waitedMs: 60_004, state: 'retrying', note: 'no response for 60 s' });
+  for (let s = 61; s <= 72; s++) tell({ waitedMs: s * 1000, state: 'retrying', note: 'no response for 60 s' });
+  tell({ waitedMs: 72_300, state: 'retrying', note: 'HTTP 503' });
+  for (let s = 73; s <= 80; s++) tell({ waitedMs: s * 1000, state: 'retrying', note: 'HTTP 503' });
+  assert.deepEqual(lines.slice(-7), [
+    'waiting for 127.0.0.1:18006... 55 s',
+    '127.0.0.1:18006: no response for 60 s; trying again (60 s so far)',
+    'waiting for 127.0.0.1:18006... 65 s',
+    'waiting for 127.0.0.1:18006... 70 s',
+    '127.0.0.1:18006: HTTP 503; trying again (72 s so far)',
+    'waiting for 127.0.0.1:18006... 75 s',
+    'waiting for 127.0.0.1:18006... 80 s',
+  ]);
+  assert.equal(lines.length, 18, lines.join('\n'));
 });
 
 test("each call's wait is reported on stderr with its host", () => {
