@@ -48,8 +48,15 @@ export function readSlmRelayTraits(folder: string): SlmRelayTraits {
       `${file}: relay_llm_context is ${JSON.stringify(context)}; it must be one of ${Object.keys(LLM_CONTEXT).join(', ')} (or left out for the paper's space).`,
     );
   }
+  // "yes" or 1 would silently leave a trained model in confidence mode: a value other than true or false is named.
+  const trained = config.relay_trained;
+  if (trained !== undefined && typeof trained !== 'boolean') {
+    throw new Error(
+      `${file}: relay_trained is ${JSON.stringify(trained)}; it must be true or false (without quotes), or left out for a model not trained to call.`,
+    );
+  }
   return {
-    trainedToCall: config.relay_trained === true,
+    trainedToCall: trained === true,
     commandReplacement: typeof context === 'string' ? LLM_CONTEXT[context] : undefined,
   };
 }

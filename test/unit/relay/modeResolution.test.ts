@@ -49,6 +49,28 @@ test("relay_llm_context: the paper's space, or an unknown value named with the v
   }
 });
 
+test('relay_trained: true or false; "yes", 1 or "true" are named, not taken for false', () => {
+  for (const value of ['yes', 1, 'true', null]) {
+    const folder = folderWith({ relay_trained: value });
+    try {
+      assert.throws(
+        () => readSlmRelayTraits(folder),
+        new RegExp(`relay_trained is ${JSON.stringify(JSON.stringify(value)).slice(1, -1)}; it must be true or false \\(without quotes\\)`),
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }
+  for (const value of [true, false]) {
+    const folder = folderWith({ relay_trained: value });
+    try {
+      assert.equal(readSlmRelayTraits(folder).trainedToCall, value);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }
+});
+
 test('a config.json that holds null or an array has no relay fields (the folder loader names it), not a TypeError', () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-traits-'));
   try {
