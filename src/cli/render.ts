@@ -75,17 +75,19 @@ export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent
  * The CLI's lines for a call's wait (src/core/providers/waitClock.ts), one per line so
  * they never garble an answer streaming on stdout: "waiting for <host>... N s" at the first
  * tick (1 s, later on a busy machine) and then every 5 s, and a line at once when a retry is
- * coming. The clock ticks every second with the retry's note until bytes come: the note is
- * said once, when it is new, and the wait goes on every 5 s as before.
+ * coming. The clock ticks every second with the retry's note until bytes come: each retry's
+ * note is said once, and the wait goes on every 5 s as before.
  */
 export function waitLines(host: string, write: (line: string) => void): (tick: WaitTick) => void {
   let lastShown = 0;
-  let lastNote: string | undefined;
+  let lastRetry: number | string | undefined;
   return (tick) => {
     const seconds = Math.floor(tick.waitedMs / 1000);
     if (tick.state === 'receiving') return;
-    if (tick.state === 'retrying' && tick.note && tick.note !== lastNote) {
-      lastNote = tick.note;
+    // Each retry once (a tick without its number: each new note once).
+    const retry = tick.retry ?? tick.note;
+    if (tick.state === 'retrying' && tick.note && retry !== lastRetry) {
+      lastRetry = retry;
       if (seconds > lastShown) lastShown = seconds;
       // A retry's note may quote the server.
       return write(`${host}: ${terminalSafe(tick.note)}; trying again (${seconds} s so far)`);

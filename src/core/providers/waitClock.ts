@@ -13,6 +13,8 @@ export interface WaitTick {
   state: WaitState;
   /** Why a retry is coming ("HTTP 503", "no response for 60 s"). */
   note?: string;
+  /** Which retry the note is of (1, 2, ...): two for the same reason are two retries. */
+  retry?: number;
 }
 
 export class WaitClock {
@@ -20,6 +22,7 @@ export class WaitClock {
   private timer: ReturnType<typeof setInterval> | undefined;
   private state: 'waiting' | 'retrying' = 'waiting';
   private note: string | undefined;
+  private retries = 0;
   private told = false;
   private done = false;
   /** Seconds ticked: the Nth tick says at least N s (Date.now() and the timers' clock differ by a millisecond either way). */
@@ -43,6 +46,7 @@ export class WaitClock {
       // Told at once; the next try's wait keeps the reason beside it.
       this.state = 'retrying';
       this.note = event.reason;
+      this.retries += 1;
       this.tell();
     }
   }
@@ -64,6 +68,7 @@ export class WaitClock {
   private tell(): void {
     if (this.done) return;
     this.told = true;
-    this.onTick({ waitedMs: Math.max(Date.now() - this.started, this.ticks * 1000), state: this.state, note: this.note });
+    const waitedMs = Math.max(Date.now() - this.started, this.ticks * 1000);
+    this.onTick(this.state === 'retrying' ? { waitedMs, state: this.state, note: this.note, retry: this.retries } : { waitedMs, state: this.state });
   }
 }

@@ -47,6 +47,16 @@ test("a retry's note is said once, not on every tick after it: the wait goes bac
     'waiting for 127.0.0.1:18006... 80 s',
   ]);
   assert.equal(lines.length, 18, lines.join('\n'));
+
+  // Retries numbered by the wait clock: a second one for the same reason is a second line.
+  const numbered: string[] = [];
+  const tellNumbered = waitLines('h', (line) => numbered.push(line));
+  for (let s = 60; s <= 62; s++) tellNumbered({ waitedMs: s * 1000, state: 'retrying', note: 'no response for 60 s', retry: 1 });
+  for (let s = 120; s <= 122; s++) tellNumbered({ waitedMs: s * 1000, state: 'retrying', note: 'no response for 60 s', retry: 2 });
+  assert.deepEqual(
+    numbered.filter((line) => line.includes('trying again')),
+    ['h: no response for 60 s; trying again (60 s so far)', 'h: no response for 60 s; trying again (120 s so far)'],
+  );
 });
 
 test("each call's wait is reported on stderr with its host", () => {

@@ -21,3 +21,21 @@ test('the first tick says 1 s though Date.now() counts 999 ms by then', async ()
     dateNow.mock.restore();
   }
 });
+
+test('each retry is numbered, so two for the same reason read as two; a wait before any retry carries no note', () => {
+  const ticks: WaitTick[] = [];
+  const clock = new WaitClock((tick) => ticks.push(tick));
+  try {
+    clock.onTransport({ phase: 'retrying', attempt: 1, delayMs: 0, reason: 'no response for 60 s' });
+    clock.onTransport({ phase: 'retrying', attempt: 2, delayMs: 0, reason: 'no response for 60 s' });
+    assert.deepEqual(
+      ticks.map((tick) => [tick.state, tick.note, tick.retry]),
+      [
+        ['retrying', 'no response for 60 s', 1],
+        ['retrying', 'no response for 60 s', 2],
+      ],
+    );
+  } finally {
+    clock.stop();
+  }
+});
