@@ -5,8 +5,10 @@
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
  * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
  * (or a few of its slowest steps) after its cancel, a load past DEFAULT_LOAD_TIMEOUT_MS, a
- * render past its deadline, a shutdown not answered: each stops the process. The processes
- * still running when this process exits are killed with it.
+ * render past its deadline (counted from when the process starts it, not while it waits behind
+ * a forward pass), a render kept waiting by a process that says nothing for longer than a few of
+ * its slowest steps, a shutdown not answered: each stops the process. The processes still
+ * running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -46,7 +48,11 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
   workerPath?: string;
   /** Node options of the child; default none for .js, tsx's loader for .ts. */
   execArgv?: string[];
-  /** Most milliseconds a chat template may take to render before the SLM process is stopped (default 10 000). */
+  /**
+   * Most milliseconds a chat template may take to render before the SLM process is stopped
+   * (default 10 000): counted from when the process starts the render, not while the request
+   * waits behind another call (a prefill chunk holds the process for seconds).
+   */
   renderTimeoutMs?: number;
   /**
    * The model runs on this server (relay.slm.kind other than onnx); the folder gives its
@@ -89,7 +95,10 @@ export const DEFAULT_CANCEL_GRACE_MS = 10_000;
  */
 export const CANCEL_GRACE_STEPS = 3;
 
-/** The step-based grace stops here: a gap between messages may include a wait behind another call, and a hung process must still go. */
+/**
+ * The step-based grace stops here: a gap between messages may include a wait behind another call, and a hung process must still go.
+ * It is also the grace of a render waiting behind a process that has not finished a step yet (its steps' length is unknown).
+ */
 const MAX_STEP_GRACE_MS = 60_000;
 
 /** The calls whose messages (progress, tokens, the response) each follow one forward pass or more. */
@@ -207,6 +216,8 @@ function tsxArgv(): string[] {
 interface Streamed {
   onToken?: (token: GeneratedToken) => void;
   onProgress?: (progress: PrefillProgress) => void;
+  /** A render: the process began it (it may have waited behind a forward pass until now). */
+  onStarted?: () => void;
 }
 
 interface Pending extends Streamed {
@@ -228,6 +239,8 @@ class WorkerProcess {
   stoppedHere = false;
   /** Longest time between two messages of a stepped call: at least one step of this process. */
   private slowestStepMs = 0;
+  /** When the process last sent a message of any kind (performance.now(); 0 before the first). */
+  lastHeardAt = 0;
 
   constructor(
     path: string,
@@ -263,7 +276,7 @@ class WorkerProcess {
         this.post({ type: 'cancel', id });
         // A process that cannot end the call (a native run that never returns, a loop that never
         // reads the cancel) is stopped: its pending calls fail, and the next call starts a new one.
-        const graceMs = Math.ceil(Math.max(this.cancelGraceMs, Math.min(MAX_STEP_GRACE_MS, CANCEL_GRACE_STEPS * this.slowestStepMs)));
+        const graceMs = this.stepGraceMs();
         grace ??= setTimeout(() => {
           if (this.pending.has(id)) this.kill(`did not end a cancelled ${method} call within ${duration(graceMs)} and was stopped`);
         }, graceMs);
@@ -291,6 +304,16 @@ class WorkerProcess {
     });
   }
 
+  /**
+   * How long a step of this process may take before it counts as hung: DEFAULT_CANCEL_GRACE_MS
+   * (cancelGraceMs), or CANCEL_GRACE_STEPS of its slowest step so far, whichever is longer, at
+   * most MAX_STEP_GRACE_MS. `unknownStepMs`: the grace while no step was seen yet.
+   */
+  stepGraceMs(unknownStepMs = 0): number {
+    const steps = this.slowestStepMs > 0 ? Math.min(MAX_STEP_GRACE_MS, CANCEL_GRACE_STEPS * this.slowestStepMs) : unknownStepMs;
+    return Math.ceil(Math.max(this.cancelGraceMs, steps));
+  }
+
   /** Stops the process; it counts as gone at once, so the next call starts a new one instead of waiting on this. */
   kill(why = 'was stopped'): void {
     if (this.exited) return;
@@ -308,11 +331,17 @@ class WorkerProcess {
 
   private receive(message: WorkerToParentMessage): void {
     if (message.type === 'served-request') {
+      this.lastHeardAt = performance.now();
       this.onServedRequest?.(message.request);
       return;
     }
+    this.lastHeardAt = performance.now();
     const pending = this.pending.get(message.id);
     if (!pending) return;
+    if (message.type === 'started') {
+      pending.onStarted?.();
+      return;
+    }
     if (pending.lastMessageAt !== undefined) {
       const now = performance.now();
       this.slowestStepMs = Math.max(this.slowestStepMs, now - pending.lastMessageAt);
@@ -369,28 +398,83 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const loadFix: Fix = role === 'llm' ? 'open-settings' : 'pick-model';
   const pickAnother = role === 'llm' ? `set ${settingRef('model')} to another model folder` : 'pick another model ("Relay: Select Model")';
 
-  /** A render that does not finish in time stops the process (the next call starts a new one) and says why. */
-  const renderWithin = async (render: (proc: WorkerProcess) => Promise<string>, whose: string, fix: Fix): Promise<string> => {
+  /**
+   * A render that does not finish in time stops the process (the next call starts a new one) and
+   * says why. Its deadline counts from when the process starts it (`started`): until then it
+   * waits behind the process's other calls, a forward pass holding the process's event loop for
+   * a whole prefill chunk (seconds on a slow CPU, a read-ahead in the background), which is not
+   * the template's time. A process that keeps it waiting while it says nothing for longer than a
+   * few of its slowest steps is taken as hung and stopped, as a cancelled call's would be.
+   */
+  const renderWithin = async <M extends 'renderChat' | 'renderTemplate'>(method: M, params: ParamsOf<M>, whose: string, fix: Fix): Promise<string> => {
     const proc = await start();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Said first, so the caller hears why; then the process goes (its pending calls fail after this).
-        reject(
+    return new Promise<string>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let startedAt: number | undefined;
+      const sentAt = performance.now();
+      let ended = false;
+      const end = (error?: Error, rendered?: string): void => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(rendered as string);
+      };
+      const check = (): void => {
+        if (ended) return;
+        const now = performance.now();
+        if (startedAt !== undefined) {
+          if (now - startedAt < renderTimeoutMs) {
+            timer = setTimeout(check, startedAt + renderTimeoutMs - now);
+            return;
+          }
+          // Said first, so the caller hears why; then the process goes (its pending calls fail after this).
+          end(
+            new SlmProcessError(
+              `${whose} took more than ${renderTimeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
+                `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`,
+              fix,
+            ),
+          );
+          proc.kill('was stopped: a chat template took too long to render');
+          return;
+        }
+        // Not begun yet: it waits behind another call as long as the process shows it works (each
+        // step sends a message), or its own deadline while nothing else is under way.
+        const behind = proc.pending.size > 1;
+        const waitMs = behind ? Math.max(renderTimeoutMs, proc.stepGraceMs(MAX_STEP_GRACE_MS)) : renderTimeoutMs;
+        const quietSince = Math.max(sentAt, proc.lastHeardAt);
+        if (now - quietSince < waitMs) {
+          timer = setTimeout(check, quietSince + waitMs - now);
+          return;
+        }
+        if (!behind) {
+          // A process that never says it began (it renders without saying so): the deadline as ever.
+          startedAt = sentAt;
+          check();
+          return;
+        }
+        end(
           new SlmProcessError(
-            `${whose} took more than ${renderTimeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
-              `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`,
-            fix,
+            `${whose} could not render: ${proc.name} said nothing for ${duration(waitMs)} while it ran another call (a forward pass that does not end), and was stopped. ` +
+              'What was written is kept; ask again (or Retry) and a new process starts.',
+            'retry',
           ),
         );
-        proc.kill('was stopped: a chat template took too long to render');
-      }, renderTimeoutMs);
+        proc.kill(`was stopped: it said nothing for ${duration(waitMs)} while a chat template waited to render`);
+      };
+      const onStarted = (): void => {
+        if (ended || startedAt !== undefined) return;
+        startedAt = performance.now();
+        clearTimeout(timer);
+        timer = setTimeout(check, renderTimeoutMs);
+      };
+      (proc.call(method, params, { onStarted }) as Promise<string>).then(
+        (rendered) => end(undefined, rendered),
+        (error: Error) => end(error),
+      );
+      timer = setTimeout(check, renderTimeoutMs);
     });
-    try {
-      return await Promise.race([render(proc), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
   };
 
   let current: WorkerProcess | undefined;
@@ -526,14 +610,15 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
       return renderWithin(
-        (proc) => proc.call('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }),
+        'renderChat',
+        { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking },
         "The small model's chat template",
         'pick-model',
       );
     },
     async renderWithTemplate(path: string, messages: ChatMessage[], opts?: { thinking?: boolean }) {
       alive();
-      return renderWithin((proc) => proc.call('renderTemplate', { path, messages, thinking: opts?.thinking }), `The chat template of ${path}`, 'open-settings');
+      return renderWithin('renderTemplate', { path, messages, thinking: opts?.thinking }, `The chat template of ${path}`, 'open-settings');
     },
     async countTokens(text: string) {
       alive();
@@ -541,11 +626,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async checkServer(signal?: AbortSignal) {
       alive();
-      await renderWithin(
-        (proc) => proc.call('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }),
-        "The small model's chat template",
-        'pick-model',
-      );
+      await renderWithin('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }, "The small model's chat template", 'pick-model');
       return (await start()).call('checkServed', {}, {}, signal);
     },
     async createSession() {

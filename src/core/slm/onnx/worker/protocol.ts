@@ -62,6 +62,12 @@ export type WorkerToParentMessage =
   | { type: 'response'; id: number; ok: false; error: SerializedError }
   | { type: 'token'; id: number; token: GeneratedToken }
   | { type: 'progress'; id: number; progress: PrefillProgress }
+  /**
+   * A render (renderChat, renderTemplate) begins now: sent as it starts, not as it arrives. It
+   * may wait behind a forward pass (ONNX Runtime's run() holds this process's event loop for a
+   * whole prefill chunk), and its deadline counts from here, so that the wait is not its time.
+   */
+  | { type: 'started'; id: number }
   /** A request a served SLM sent to its server (of whichever call made it: the client has one answer at a time). */
   | { type: 'served-request'; request: SentRequest };
 
@@ -73,5 +79,5 @@ export function isParentToWorkerMessage(value: unknown): value is ParentToWorker
 export function isWorkerToParentMessage(value: unknown): value is WorkerToParentMessage {
   const v = value as { type?: unknown; id?: unknown; request?: { url?: unknown } } | null;
   if (v?.type === 'served-request') return typeof v.request === 'object' && v.request !== null && typeof v.request.url === 'string';
-  return !!v && (v.type === 'response' || v.type === 'token' || v.type === 'progress') && typeof v.id === 'number';
+  return !!v && (v.type === 'response' || v.type === 'token' || v.type === 'progress' || v.type === 'started') && typeof v.id === 'number';
 }

@@ -23,6 +23,9 @@ export function serializeError(e: unknown): SerializedError {
   return { name: 'Error', message: String(e) };
 }
 
+/** The calls that run a chat template (a program): each says when it starts (protocol.ts, `started`). */
+const RENDER_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['renderChat', 'renderTemplate']);
+
 export class WorkerServer {
   private runtime: SlmRuntime | undefined;
   /** The same runtime when it is a served one (checkServed needs it). */
@@ -44,6 +47,9 @@ export class WorkerServer {
     }
     const controller = new AbortController();
     this.inFlight.set(message.id, controller);
+    // Its deadline starts now: until here it waited behind whatever held this process (a forward pass).
+    // The template then runs synchronously: no forward pass runs between this and its end.
+    if (RENDER_METHODS.has(message.method)) this.send({ type: 'started', id: message.id });
     this.dispatch(message, controller.signal)
       .then(
         (result) => this.send({ type: 'response', id: message.id, ok: true, result }),
