@@ -20,7 +20,11 @@ export const MAX_TOKEN_RATIO_PAIRS = 32;
 
 export class TokenRatioStore {
   private readonly ratios = new Map<string, TokenRatios>();
-  private record?: Record<string, unknown>;
+  /**
+   * What this store wrote and the backing may not show yet (a write applies later), by pair:
+   * read over the backing's record until its write has ended.
+   */
+  private readonly unsaved = new Map<string, TokenRatiosSnapshot>();
 
   constructor(private readonly backing?: KeyValueBacking) {}
 
@@ -40,31 +44,47 @@ export class TokenRatioStore {
     return ratios;
   }
 
-  /** The backing's record as this store last wrote it (read once: a write may apply later). */
+  /**
+   * The backing's record as it is now, read at every use: other windows (other extension hosts)
+   * share it and write their pairs to it, so a copy read once would give their pairs back stale
+   * or drop them when written whole. This store's own writes not yet shown are laid over it.
+   */
   private stored(): Record<string, unknown> {
-    if (!this.record) {
-      let value: unknown;
-      try {
-        value = this.backing?.get(TOKEN_RATIOS_STATE_KEY);
-      } catch {
-        value = undefined;
-      }
-      this.record = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...(value as Record<string, unknown>) } : {};
+    let value: unknown;
+    try {
+      value = this.backing?.get(TOKEN_RATIOS_STATE_KEY);
+    } catch {
+      value = undefined;
     }
-    return this.record;
+    const record = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...(value as Record<string, unknown>) } : {};
+    // Taught here after what the backing shows, in the order they were taught.
+    for (const [pair, snapshot] of this.unsaved) {
+      delete record[pair];
+      record[pair] = snapshot;
+    }
+    return record;
   }
 
+  /** Writes the pair this store taught into the backing's current record: the other pairs stay as the backing has them. */
   private save(pair: string, snapshot: TokenRatiosSnapshot): void {
     const record = this.stored();
     delete record[pair];
     record[pair] = snapshot;
     const pairs = Object.keys(record);
-    for (const old of pairs.slice(0, Math.max(0, pairs.length - MAX_TOKEN_RATIO_PAIRS))) delete record[old];
+    for (const old of pairs.slice(0, Math.max(0, pairs.length - MAX_TOKEN_RATIO_PAIRS))) {
+      delete record[old];
+      this.unsaved.delete(old);
+    }
+    this.unsaved.delete(pair);
+    this.unsaved.set(pair, snapshot);
+    const written = () => {
+      if (this.unsaved.get(pair) === snapshot) this.unsaved.delete(pair);
+    };
     // Ratios that were not saved are learned again; a failed write must not fail an answer.
     try {
-      Promise.resolve(this.backing?.update(TOKEN_RATIOS_STATE_KEY, { ...record })).catch(() => undefined);
+      Promise.resolve(this.backing?.update(TOKEN_RATIOS_STATE_KEY, record)).then(written, written);
     } catch {
-      // As above.
+      written();
     }
   }
 }

@@ -228,3 +228,52 @@ test('a count that failed in passing is asked again by an answer a minute later,
   }
   assert.equal(onceTries, 1);
 });
+
+test('two windows share the backing: each saves its pair into the record as it is now, never a copy read earlier', async () => {
+  const backing = new JsonBacking();
+  const gpt = '/models/qwen3|openai-chat:gpt-5';
+  const claude = '/models/qwen3|anthropic:claude-sonnet-4-6';
+  backing.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify({ [gpt]: { calls: 1, reportedIn: 1100, localIn: 1000, reportedOut: 11, localOut: 10 } }));
+  const windowA = new TokenRatioStore(backing);
+  const windowB = new TokenRatioStore(backing);
+  // Each window's first answer reads the record: B sees the gpt-5 pair at 1.1.
+  const a = windowA.of(gpt);
+  const b = windowB.of(claude);
+  assert.ok(Math.abs(windowB.of(gpt).input - 1.1) < 1e-12);
+  // Window A learns a new gpt-5 ratio and saves it, then window B learns its own pair and saves it.
+  for (let i = 0; i < 20; i++) teach(a, 1.5);
+  await settle();
+  teach(b, 1.2);
+  await settle();
+  const record = backing.get(TOKEN_RATIOS_STATE_KEY) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(record).sort(), [claude, gpt].sort(), "B's save kept A's pair");
+  // The next session sees A's gpt-5 ratio, not the 1.1 B had read before A saved.
+  const restarted = new TokenRatioStore(backing);
+  assert.ok(Math.abs(restarted.of(gpt).input - a.input) < 1e-12, `gpt-5 restored at ${restarted.of(gpt).input}, A learned ${a.input}`);
+  assert.ok(Math.abs(restarted.of(claude).input - 1.2) < 1e-12);
+  // A pair first used after another window saved it starts with what that window learned.
+  const windowC = new TokenRatioStore(backing);
+  windowC.of('/models/other|openai-chat:gpt-5');
+  teach(windowA.of('/models/late|openai-chat:gpt-5'), 1.7);
+  await settle();
+  assert.ok(Math.abs(windowC.of('/models/late|openai-chat:gpt-5').input - 1.7) < 1e-12);
+});
+
+test('a pair saved while an earlier write has not applied yet keeps both pairs', async () => {
+  /** A backing whose writes show only once they have ended (a later tick). */
+  class LateBacking extends JsonBacking {
+    override async update(key: string, value: unknown): Promise<void> {
+      this.writes += 1;
+      const text = JSON.stringify(value);
+      await settle();
+      this.values.set(key, text);
+    }
+  }
+  const backing = new LateBacking();
+  const store = new TokenRatioStore(backing);
+  teach(store.of('/models/a|openai-chat:gpt-5'), 1.5);
+  teach(store.of('/models/b|openai-chat:gpt-5'), 1.2);
+  await settle();
+  await settle();
+  assert.deepEqual(Object.keys(backing.get(TOKEN_RATIOS_STATE_KEY) as object), ['/models/a|openai-chat:gpt-5', '/models/b|openai-chat:gpt-5']);
+});
