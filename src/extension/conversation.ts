@@ -24,7 +24,7 @@ import {
 } from '../shared/webviewProtocol';
 import { runFix } from './fixCommands';
 import { llmWroteAll } from './moneyText';
-import type { AnswerOutcome, AnswerPlan, RelayService } from './relayService';
+import { providerTestRunning, type AnswerOutcome, type AnswerPlan, type RelayService } from './relayService';
 
 const MAX_PERSISTED_TURNS = 200;
 /** While an answer is written, its text so far is saved at most this long after it changed (a crash keeps all but the last moments). */
@@ -173,7 +173,10 @@ export class Conversation {
   private refuseWhileBusy(what: string): AnsweredTurn | undefined {
     if (!this.service.busy) return undefined;
     const where = this.running ? 'in this view' : 'in another view or in @relay';
-    const message = `Relay is still writing an answer (${where}), so ${what}. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").`;
+    // A provider test is no answer: Stop does not end it, its notification does.
+    const message = this.service.testingProvider
+      ? providerTestRunning(what)
+      : `Relay is still writing an answer (${where}), so ${what}. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").`;
     void vscode.window.showInformationMessage(message);
     return { turnId: '', outcome: { answer: '', error: { message } } };
   }

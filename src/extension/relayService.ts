@@ -101,6 +101,13 @@ export interface AnswerOutcome {
   error?: { message: string; fix?: FixAction };
 }
 
+/** Why an answer (the demo's too) does not start while "Relay: Test Provider" runs: it might call off the SLM load the test waits on. */
+/** Why nothing else runs while "Relay: Test Provider" does; `what` says what did not happen. */
+export function providerTestRunning(what?: string): string {
+  return `Relay is testing the provider ("Relay: Test Provider"), which may be loading the small model${what ? `, so ${what}` : ''}. Try again when the test ends, or cancel it first (its notification).`;
+}
+export const PROVIDER_TEST_RUNNING = providerTestRunning();
+
 /** What an answer stopped before it began was waiting for: the small model's first load (or a new process of it: SLM_RESTARTING). */
 const SLM_LOADING = 'the small model was still loading';
 
@@ -144,6 +151,11 @@ export class RelayService implements vscode.Disposable {
   /** Aborted by dispose(): a load of the LLM under way stops (its process goes) instead of being waited on. */
   private readonly closing = new AbortController();
   private current: AbortController | undefined;
+  /**
+   * "Relay: Test Provider" runs: it may load the SLM for its template, and an answer (the demo's
+   * too) that loads another model meanwhile would call that load off and fail the test.
+   */
+  private testing = false;
   readonly totals: TotalsStore;
   /** API keys, each bound to the origin it was entered for (keyStore.ts). */
   readonly keys: KeyStore;
@@ -186,8 +198,14 @@ export class RelayService implements vscode.Disposable {
     return baseUrlOf(settings.provider.kind, settings.provider.baseUrl);
   }
 
+  /** An answer is written, or the provider is tested ("Relay: Test Provider"): no other answer starts. */
   get busy(): boolean {
-    return this.current !== undefined;
+    return this.current !== undefined || this.testing;
+  }
+
+  /** Whether the provider is being tested ("Relay: Test Provider"), which makes the service busy. */
+  get testingProvider(): boolean {
+    return this.testing;
   }
 
   /** The embedded demo model shipped inside the extension, if any. */
@@ -456,7 +474,7 @@ export class RelayService implements vscode.Disposable {
 
   /** The settings and the SLM's folder for work done while no answer runs; undefined when busy, closed, or the set-up is not usable. */
   private idleSlm(): { settings: RelaySettings; folder: string } | undefined {
-    if (this.current || this.disposed) return undefined;
+    if (this.busy || this.disposed) return undefined;
     let settings: RelaySettings;
     try {
       settings = readSettings();
@@ -470,6 +488,7 @@ export class RelayService implements vscode.Disposable {
   /** Runs one answer to its end (or until stopped); never throws. */
   async answer(messages: ChatMessage[], sink: AnswerSink, plan?: AnswerPlan, answerOptions: AnswerOptions = {}): Promise<AnswerOutcome> {
     if (this.current) return { answer: '', error: { message: 'Relay is already writing an answer. Stop it first ("Relay: Stop").' } };
+    if (this.testing) return { answer: '', error: { message: PROVIDER_TEST_RUNNING } };
     const controller = new AbortController();
     this.current = controller;
     this.hooks.onBusy(true);
@@ -667,11 +686,19 @@ export class RelayService implements vscode.Disposable {
    */
   async testProvider(write: (line: string) => void, options: Pick<ProviderTestOptions, 'signal' | 'onWait'> = {}): Promise<ProviderTestResult> {
     const failed = (message: string, fix: FixAction | undefined): ProviderTestResult => testFailed(write, `FAILED: ${message}`, fix);
+    /** Ends this test's hold on the service (set once it holds it). */
+    let release = (): void => undefined;
     try {
       const settings = readSettings();
       const { kind, model, templateFolder } = settings.provider;
       // The test may load another model for its template, replacing the one an answer is using.
       if (this.current) return failed('Relay is writing an answer: test the provider once it is done, or stop it first.', undefined);
+      // Another test may load another model (the settings changed since) and call this one's load off.
+      if (this.testing) return failed('The provider is being tested already: wait for that test to end, or cancel it first.', undefined);
+      this.testing = true;
+      release = () => {
+        this.testing = false;
+      };
       // Local only means no LLM is contacted, by a test either (it sends the key and a prompt).
       if (settings.localOnly && !providerOf(kind).inProcess) {
         return failed(
@@ -709,6 +736,8 @@ export class RelayService implements vscode.Disposable {
     } catch (error) {
       const { message, fix } = failureOf(error);
       return failed(message, fix);
+    } finally {
+      release();
     }
   }
 

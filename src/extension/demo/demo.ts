@@ -147,6 +147,13 @@ export class RelayDemo {
       );
       return undefined;
     }
+    // A provider test counts too: the demo's models would call off the SLM load the test waits on.
+    if (this.service.testingProvider) {
+      void vscode.window.showInformationMessage(
+        'Relay is testing the provider ("Relay: Test Provider"), which may be loading the small model. Try the demo when the test ends, or cancel it first (its notification).',
+      );
+      return undefined;
+    }
     if (this.service.busy) {
       void vscode.window.showInformationMessage('Relay is writing an answer. Stop it first ("Relay: Stop"), then try the demo.');
       return undefined;

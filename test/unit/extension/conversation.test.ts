@@ -457,3 +457,21 @@ test("an error's Open Settings button opens the setting the error names, where i
   await conversation.receive({ type: 'fix', action: 'open-settings' });
   assert.deepEqual(commandsRun.at(-1), { command: 'workbench.action.openSettings', args: ['relay.'] });
 });
+
+test('while a provider test runs, a question is refused naming the test and how to end it, not an answer and Stop', async () => {
+  const service = {
+    busy: true,
+    testingProvider: true,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async () => assert.fail('nothing is asked while the test runs'),
+  } as unknown as RelayService;
+  const conversation = new Conversation('chat', service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  conversation.attach({ post: () => undefined });
+  const { turnId, outcome } = await conversation.ask('What is 2+3?');
+  assert.equal(turnId, '');
+  assert.equal(
+    outcome.error?.message,
+    'Relay is testing the provider ("Relay: Test Provider"), which may be loading the small model, so this question was not asked. Try again when the test ends, or cancel it first (its notification).',
+  );
+});

@@ -8,17 +8,20 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createExtensionContext, resetSettings, setSettings, useVscodeStub } from './vscodeStub';
+import { createExtensionContext, questionsAsked, resetSettings, setSettings, useVscodeStub } from './vscodeStub';
 import { slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { ANSWER_TOKEN, CRASH_TOKEN, fakeWorkerStarts, writeFakeWorker } from '../slm/fakeWorker';
 import { within as settlesWithin } from '../providers/servers/collect';
+import { DEMO_QUESTION, demoPlan, embeddedDemoModels } from '../../../src/extension/demo/demoPlan';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+const { RelayService, PROVIDER_TEST_RUNNING } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { RelayDemo } = require('../../../src/extension/demo/demo') as typeof import('../../../src/extension/demo/demo');
 type Service = InstanceType<typeof RelayService>;
 
 const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-relay-service-failures');
@@ -223,5 +226,67 @@ describe('the onnx-local LLM', { skip: process.platform !== 'linux' && 'reads /p
       assert.equal(first, second, 'the same runtime');
       assert.equal(fakeWorkerStarts(WORKER), starts + 1, 'one load');
       assert.equal(slmWorkerPids().length, 1, 'one process');
+    }));
+});
+
+describe('"Relay: Test Provider" loads the small model for its template', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  test('while it runs Relay is busy: an answer and the demo are refused instead of calling off the load the test waits on', () =>
+    withService(async (service) => {
+      // A raw-completions provider: its prompt is rendered by the SLM's template, so the test loads the SLM (a load that hangs here).
+      resetSettings({
+        'relay.slm.modelFolder': modelFolder('hang-load'),
+        'relay.provider.kind': 'openai-completions',
+        'relay.provider.baseUrl': 'http://127.0.0.1:9/v1',
+        'relay.provider.model': 'm',
+        'relay.slm.loadAtStartup': false,
+      });
+      const starts = fakeWorkerStarts(WORKER);
+      const cancel = new AbortController();
+      const testing = service.testProvider(() => undefined, { signal: cancel.signal });
+      await untilStarted(starts + 1);
+      assert.equal(service.busy, true, 'a provider test counts as busy');
+      assert.equal(service.testingProvider, true);
+      // The demo's answer, which would load the demo's SLM and call the test's load off.
+      const repo = join(__dirname, '..', '..', '..');
+      const models = embeddedDemoModels(repo);
+      assert.ok(models, 'the demo models are in the repository');
+      const demo = await within(service.answer([{ role: 'user', content: DEMO_QUESTION }], sink, demoPlan(models, 'relay')), 'the demo answer');
+      assert.equal(demo.error?.message, PROVIDER_TEST_RUNNING);
+      assert.equal(demo.answer, '');
+      const answer = await within(service.answer(QUESTION, sink), 'the answer');
+      assert.equal(answer.error?.message, PROVIDER_TEST_RUNNING);
+      // "Relay: Try the Demo" says so before it asks for an answer.
+      const asked = questionsAsked.length;
+      const panel = {
+        withConversation: () => assert.fail('the demo started an answer during the provider test'),
+      } as unknown as ConstructorParameters<typeof RelayDemo>[1];
+      await new RelayDemo({ extensionPath: repo } as never, panel, service, {} as never).run();
+      assert.deepEqual(
+        questionsAsked.slice(asked).map((q) => [q.api, q.text]),
+        [
+          [
+            'showInformationMessage',
+            'Relay is testing the provider ("Relay: Test Provider"), which may be loading the small model. Try the demo when the test ends, or cancel it first (its notification).',
+          ],
+        ],
+      );
+      // A second test too (changed settings would load another model and call this one's load off).
+      assert.deepEqual(
+        await within(
+          service.testProvider(() => undefined),
+          'the second test',
+        ),
+        {
+          ok: false,
+          summary: 'FAILED: The provider is being tested already: wait for that test to end, or cancel it first.',
+        },
+      );
+      assert.equal(fakeWorkerStarts(WORKER), starts + 1, 'nothing else was loaded: the test still waits on its own load');
+      // Cancelled, the test ends and Relay is free again.
+      cancel.abort();
+      const result = await within(testing, 'the cancelled test');
+      assert.equal(result.ok, false);
+      assert.equal(service.busy, false);
+      assert.equal(service.testingProvider, false);
     }));
 });
