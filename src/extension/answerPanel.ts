@@ -111,9 +111,18 @@ export class AnswerPanel {
     return (await this.shown()) ? fn(this.conversation) : undefined;
   }
 
+  /**
+   * Asks `question`, which came from `editor`: "Insert at cursor" of its answer goes there. A
+   * question refused (an answer is still being written) leaves the editor of the answer
+   * being written, whose Insert must not move to where the refused one came from.
+   */
   async ask(question: string, editor: vscode.TextEditor | undefined): Promise<void> {
+    if (!(await this.shown())) return;
+    const previous = this.sourceEditor;
+    // Set before the answer starts (its Insert may be used while it is written); a refusal comes at once.
     this.sourceEditor = editor;
-    if (await this.shown()) await this.conversation.ask(question);
+    const { turnId } = await this.conversation.ask(question);
+    if (turnId === '' && this.sourceEditor === editor) this.sourceEditor = previous;
   }
 
   /** show() (false: the user closed the view before it loaded), or where the view would not load, an error that says so with a button that reloads the window. */

@@ -27,7 +27,10 @@ function fakeConversation() {
   const conversation = {
     attach: (view: unknown) => void attached.push(view),
     receive: async () => {},
-    ask: async (question: string) => void asked.push(question),
+    ask: async (question: string) => {
+      asked.push(question);
+      return { turnId: `turn-${asked.length}`, outcome: { answer: '' } };
+    },
   };
   return { conversation: conversation as unknown as Conversation, asked, attached };
 }
@@ -166,6 +169,67 @@ test('Insert after the source editor was closed goes to the editor shown, or say
     stubWindow.visibleTextEditors = visibleBefore;
     process.off('unhandledRejection', onUnhandled);
     panel.dispose();
+  }
+});
+
+test('a second Explain refused while the first answer is written leaves Insert of that answer in the editor it came from', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Conversation } = require('../../../src/extension/conversation') as typeof import('../../../src/extension/conversation');
+  let finish: () => void = () => undefined;
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (_messages: unknown, sink: { onEvent(event: unknown, model: string): void }) => {
+      service.busy = true;
+      sink.onEvent({ type: 'span', source: 'slm', text: 'It adds.', tokens: 2 }, 'small');
+      await new Promise<void>((resolve) => (finish = resolve));
+      service.busy = false;
+      return { answer: 'It adds.', stats: undefined };
+    },
+  };
+  const conversation = new Conversation('answer', service as never, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  const answers = new AnswerPanel(EXTENSION_URI, conversation, TIMEOUTS);
+  const before = createdPanels.length;
+  const inserted: [string, string][] = [];
+  const editor = (name: string) => ({
+    document: { isClosed: false },
+    selection: { active: { line: 0, character: 0 } },
+    edit: async (build: (builder: { replace(at: unknown, text: string): void }) => void) => {
+      build({ replace: (_at, text) => void inserted.push([name, text]) });
+      return true;
+    },
+  });
+  const first = editor('first');
+  const second = editor('second');
+  const visibleBefore = stubWindow.visibleTextEditors;
+  stubWindow.visibleTextEditors = [first, second] as never;
+  const infoBefore = questionsAsked.length;
+  try {
+    const asking = answers.ask('What does it do?', first as never);
+    const panel = await nextPanel(before + 1);
+    panel.fromWebview({ type: 'ready' });
+    for (let i = 0; i < 200 && !service.busy; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(service.busy, true, 'the first answer is being written');
+    // Explain in another editor: refused, as an answer is being written.
+    await answers.ask('And this?', second as never);
+    assert.match(
+      questionsAsked
+        .slice(infoBefore)
+        .map((question) => question.text)
+        .join('\n'),
+      /Relay is still writing an answer/,
+    );
+    finish();
+    await asking;
+    const turn = panel.webview.posted.find((message) => (message as { turn?: { role?: string } }).turn?.role === 'assistant') as { turn: { id: string } };
+    panel.fromWebview({ type: 'insert', turnId: turn.turn.id });
+    for (let i = 0; i < 100 && inserted.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(inserted, [['first', 'It adds.']], 'inserted where its question came from');
+    panel.dispose();
+  } finally {
+    stubWindow.visibleTextEditors = visibleBefore;
+    finish();
   }
 });
 
