@@ -599,7 +599,7 @@ class ModelDownload {
     try {
       if (file.resumable === 0) await this.startPartial(file);
     } catch (error) {
-      throw this.asDownloadError(error, file);
+      throw await this.asDownloadError(error, file);
     }
     for (;;) {
       this.checkCancelled();
@@ -610,7 +610,7 @@ class ModelDownload {
         tries += 1;
         if (file.resumable < file.size) await this.transfer(file, partial, progress);
       } catch (error) {
-        const failure = this.asDownloadError(error, file);
+        const failure = await this.asDownloadError(error, file);
         if (failure.code === 'size') await this.failIfListingStale(file);
         if (failure.code !== 'network' && failure.code !== 'server') throw failure;
         const added = this.bytesDownloaded - downloadedBefore;
@@ -641,7 +641,7 @@ class ModelDownload {
           await renameRetrying(partial, join(this.folder, file.path));
           await rm(identity, { force: true });
         } catch (error) {
-          throw this.asDownloadError(error, file);
+          throw await this.asDownloadError(error, file);
         }
         return;
       }
@@ -663,7 +663,7 @@ class ModelDownload {
       try {
         await this.startPartial(file);
       } catch (error) {
-        throw this.asDownloadError(error, file);
+        throw await this.asDownloadError(error, file);
       }
     }
   }
@@ -776,10 +776,14 @@ class ModelDownload {
     }
   }
 
-  private asDownloadError(error: unknown, file: PlannedFile): ModelDownloadError {
+  private async asDownloadError(error: unknown, file: PlannedFile): Promise<ModelDownloadError> {
     if (this.signal?.aborted) return cancelledError();
     if (error instanceof ModelDownloadError) {
-      if (error.code === 'size') void rm(this.partialPaths(file).partial, { force: true });
+      // Longer than announced: its bytes are not this file's, so the next download starts it over.
+      // Removed before the download ends, so within its lock; a removal refused (a file Windows
+      // holds open past rmRetrying's wait) leaves it for the next download to find too long, and
+      // must not become an unhandled rejection.
+      if (error.code === 'size') await rmRetrying(this.partialPaths(file).partial, { force: true }).catch(() => undefined);
       return error;
     }
     const onDisk = fileSystemError(error, this.folder, file.path);
