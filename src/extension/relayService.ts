@@ -696,8 +696,12 @@ export class RelayService implements vscode.Disposable {
       // Another test may load another model (the settings changed since) and call this one's load off.
       if (this.testing) return failed('The provider is being tested already: wait for that test to end, or cancel it first.', undefined);
       this.testing = true;
+      // The views hear it (Send waits, a view loaded meanwhile is told when it ends); the status
+      // bar and the title-bar Stop do not (onBusy): Stop does not end a test, its notification does.
+      this.busyChanged.fire(true);
       release = () => {
         this.testing = false;
+        this.busyChanged.fire(this.busy);
       };
       // Local only means no LLM is contacted, by a test either (it sends the key and a prompt).
       if (settings.localOnly && !providerOf(kind).inProcess) {

@@ -242,6 +242,8 @@ describe('"Relay: Test Provider" loads the small model for its template', { skip
       });
       const starts = fakeWorkerStarts(WORKER);
       const cancel = new AbortController();
+      const busyHeard: boolean[] = [];
+      service.onDidChangeBusy((busy) => busyHeard.push(busy));
       const testing = service.testProvider(() => undefined, { signal: cancel.signal });
       await untilStarted(starts + 1);
       assert.equal(service.busy, true, 'a provider test counts as busy');
@@ -288,5 +290,6 @@ describe('"Relay: Test Provider" loads the small model for its template', { skip
       assert.equal(result.ok, false);
       assert.equal(service.busy, false);
       assert.equal(service.testingProvider, false);
+      assert.deepEqual(busyHeard, [true, false], 'the views hear the test begin and end (Send waits, then is free again)');
     }));
 });
