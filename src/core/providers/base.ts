@@ -195,7 +195,13 @@ export abstract class HttpProvider implements LlmProvider {
       throw decision.withheld ? new ProviderError('auth', decision.withheld, { fix: 'set-key' }) : missingKeyError(this.kind, this.entry.keyEnv);
     const problem = key === undefined ? undefined : keyShapeProblem(key);
     if (problem) throw new ProviderError('auth', `The API key for the ${this.kind} provider ${problem}. ${setKeyHint(this.entry.keyEnv)}.`, { fix: 'set-key' });
-    return { key, noKey: key ? undefined : (decision.withheld ?? `no API key is set for the ${this.kind} provider. ${setKeyHint(this.entry.keyEnv)}.`) };
+    // Credentials of another kind went (user:password in the base URL, an auth header of its own): a 401 is theirs.
+    const otherCredentials =
+      this.baseUrl.username !== '' ||
+      this.baseUrl.password !== '' ||
+      Object.keys(this.extraHeaders).some((name) => /^(authorization|x-api-key|api-key)$/i.test(name));
+    if (key || otherCredentials) return { key, noKey: undefined };
+    return { key, noKey: decision.withheld ?? `no API key is set for the ${this.kind} provider. ${setKeyHint(this.entry.keyEnv)}.` };
   }
 
   /** One try: build the request with `streamRequest`, post it, read the stream. */
@@ -481,11 +487,11 @@ function abnormalStopError(raw: unknown, url: URL, secrets: readonly string[]): 
 }
 
 /** A JSON error object sent inside a stream, typed like the HTTP status it stands for. */
-export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], keyEnv: readonly string[]): ProviderError {
+export function errorFromStreamObject(body: unknown, url: URL, secrets: readonly string[], keyEnv: readonly string[], noKey?: string): ProviderError {
   const error = (body as any)?.error;
   const type = String(typeof error === 'object' && error ? (error.type ?? error.code ?? '') : '');
   const status = STATUS_OF_ERROR_TYPE[type] ?? (typeof error === 'object' && typeof error?.status === 'number' ? error.status : 500);
-  return errorFromStatus(status, {}, JSON.stringify(body), url, secrets, keyEnv);
+  return errorFromStatus(status, {}, JSON.stringify(body), url, secrets, keyEnv, noKey);
 }
 
 const STATUS_OF_ERROR_TYPE: Record<string, number> = {
@@ -507,7 +513,14 @@ const STATUS_OF_ERROR_TYPE: Record<string, number> = {
  * page from a proxy, another service on that port): that is the address or the kind.
  */
 export function unfinishedStreamError(parser: SseParser, url: URL, secrets: readonly string[]): ProviderError {
-  return parser.notAnEventStream ? badResponseError(url, 'a text that is not an event stream', secrets) : truncatedStreamError(url, secrets);
+  if (!parser.notAnEventStream) return truncatedStreamError(url, secrets);
+  return new ProviderError(
+    'bad_response',
+    `${url.host} sent a response Relay cannot read (a text that is not an event stream): another service may answer at that address. ` +
+      `Check that ${settingRef('baseUrl')} is the service's API and ${settingRef('providerKind')} matches it.`,
+    { fix: 'open-settings' },
+    secrets,
+  );
 }
 
 /** A stream that ended without its final event: the connection dropped or the server gave up. */

@@ -86,7 +86,7 @@ export class OllamaProvider extends HttpProvider {
 
     const handle = function* (value: any): Generator<ProviderChunk> {
       // An error string, or an object ({ message, code }) that errorFromStreamObject describes as it does any error body.
-      if (value?.error) throw errorFromStreamObject({ error: value.error }, url, context.secrets, ollamaEntry.keyEnv);
+      if (value?.error) throw errorFromStreamObject({ error: value.error }, url, context.secrets, ollamaEntry.keyEnv, context.noKey);
       const piece = value?.response ?? value?.message?.content;
       if (typeof piece === 'string' && piece.length > 0) {
         output += piece;

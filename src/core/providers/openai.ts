@@ -239,6 +239,7 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
     yield* readOpenAiStream(response, {
       url,
       keyEnv: this.entry.keyEnv,
+      noKey: context.noKey,
       secrets: context.secrets,
       pickText: (choice) => choice?.text,
       inputText: prompt,
@@ -317,6 +318,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
     yield* readOpenAiStream(response, {
       url,
       keyEnv: this.entry.keyEnv,
+      noKey: context.noKey,
       secrets: context.secrets,
       pickText: (choice) => choice?.delta?.content,
       inputText: this.inputText(request),

@@ -20,6 +20,8 @@ export interface OpenAiStreamOptions {
   url: URL;
   /** The provider's key variables, named in errors sent inside the stream (where the key comes from). */
   keyEnv: readonly string[];
+  /** Why no API key went with the request (AttemptContext.noKey): an error object saying 401 then says so. */
+  noKey?: string;
   secrets: readonly string[];
   /** The text of one streamed choice (choices[0].text or choices[0].delta.content). */
   pickText: (choice: any) => unknown;
@@ -64,7 +66,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     } catch {
       throw badResponseError(url, 'an event that is not JSON', secrets);
     }
-    if (body?.error) throw errorFromStreamObject(body, url, secrets, keyEnv);
+    if (body?.error) throw errorFromStreamObject(body, url, secrets, keyEnv, options.noKey);
     if (body?.usage) reported = readOpenAiUsage(body.usage);
     const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
     if (choice) {
@@ -134,7 +136,7 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   } catch {
     throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
   }
-  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets, options.keyEnv);
+  if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets, options.keyEnv, options.noKey);
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
   const raw = options.pickText(choice) ?? choice?.message?.content ?? '';

@@ -216,7 +216,11 @@ test('bad response: a plain-text body with status 200 (no event in it) is report
     assert.equal(await requestsOf(async () => (error = await collectError(p, REQUEST))), 1, kind);
     assert.equal(error.code, 'bad_response', kind);
     assert.equal(error.fix, 'open-settings', kind);
-    assert.match(error.message, /sent a response Relay cannot read \(a text that is not an event stream\)\. Check that relay\.provider\.kind/, kind);
+    assert.match(
+      error.message,
+      /sent a response Relay cannot read \(a text that is not an event stream\): another service may answer at that address\. Check that relay\.provider\.baseUrl \(CLI: --base-url\) is the service's API and relay\.provider\.kind/,
+      kind,
+    );
     server.queue.length = 0;
   }
   // An event stream that stops before its end is the network's: the error offers a retry (the call is not retried itself: text had come).

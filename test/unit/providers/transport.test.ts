@@ -268,6 +268,26 @@ test('a 401 or 403 to a request that carried no key says none was sent, and why 
   );
   assert.equal(headers.length, 2);
   assert.equal(headers[1], undefined);
+
+  // The same said as an error object in a 200 body (a server that ignores stream:true).
+  server.enqueue((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: 'Unauthorized', type: 'authentication_error' } }));
+  });
+  const inBody = await collectError(createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'm', ...FAST }, new MemoryKeySource()), REQUEST);
+  assert.match(inBody.message, /asks for an API key \(HTTP 401\), and none was sent: no API key is set/);
+
+  // user:password in the base URL went as Basic auth: a 401 is about those, the usual "rejected" message.
+  server.enqueue(noKey);
+  const basic = await collectError(
+    createProvider(
+      { kind: 'openai-chat', baseUrl: server.url.replace('http://', 'http://alice:wrongpw@') + '/v1', model: 'm', ...FAST },
+      new MemoryKeySource(),
+    ),
+    REQUEST,
+  );
+  assert.match(headers[2] ?? '', /^Basic /);
+  assert.match(basic.message, /rejected the API key \(HTTP 401\)/);
 });
 
 test('https:// to a plain HTTP server says to use http://, naming the setting and the flag', async () => {
