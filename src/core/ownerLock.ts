@@ -2,9 +2,13 @@
  * A lock file that names the process holding it, for work that one process at a time may do
  * and that may last long (a model download, a relay eval run writing its answers file): a
  * lock whose process is gone (a window that crashed, a run killed) is taken over, while one
- * whose process runs, or that another machine holds (a network drive: its processes cannot
- * be seen from here), is left alone. (The savings totals are written in milliseconds under a
- * lock of their own that goes stale by age: totalsStore.ts.)
+ * whose process runs is left alone. A lock that several machines may share (an answers file on
+ * a network drive: `shared`) names its host too, and another host's is never taken for stale
+ * (its processes cannot be seen from here); one on this machine's own disk (the model store)
+ * names the pid alone, as a host name can change under a running machine (macOS renames it by
+ * network). Each keeps the format it always had, so a window of an older version reads it.
+ * (The savings totals are written in milliseconds under a lock of their own that goes stale by
+ * age: totalsStore.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -17,6 +21,11 @@ export interface LockOwner {
 }
 
 export type LockAttempt = { taken: true; release: () => void } | { taken: false; heldBy: LockOwner | undefined };
+
+export interface OwnerLockOptions {
+  /** Several machines may take the lock (a network drive): the host is recorded, and another host's lock is live. */
+  shared?: boolean;
+}
 
 /**
  * A lock file the filesystem could not create with its content in place (no hard links: FAT,
@@ -51,9 +60,9 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Whether the owner may still hold the lock: this process, a live one here, or any on another machine. */
-function ownerAlive(owner: LockOwner): boolean {
-  if (owner.host !== undefined && owner.host !== hostname()) return true;
+/** Whether the owner may still hold the lock: this process, a live one here, or (a shared lock) any on another machine. */
+function ownerAlive(owner: LockOwner, options: OwnerLockOptions): boolean {
+  if (options.shared && owner.host !== undefined && owner.host !== hostname()) return true;
   return owner.pid === process.pid || processAlive(owner.pid);
 }
 
@@ -75,10 +84,10 @@ function beingWritten(path: string, content: string): boolean {
 }
 
 /** The live owner of the lock at `path` (this process included), or undefined: no lock, or one left by a process that died. */
-export function liveLockOwner(path: string): LockOwner | undefined {
+export function liveLockOwner(path: string, options: OwnerLockOptions = {}): LockOwner | undefined {
   const content = readLock(path);
   const owner = content === undefined ? undefined : parseLockOwner(content);
-  return owner && ownerAlive(owner) ? owner : undefined;
+  return owner && ownerAlive(owner, options) ? owner : undefined;
 }
 
 /**
@@ -86,8 +95,9 @@ export function liveLockOwner(path: string): LockOwner | undefined {
  * content in it (a hard link of a finished file), so no one reads it half written; its
  * content is unique, so a release removes it only while it is still this one.
  */
-export function takeOwnerLock(path: string): LockAttempt {
-  const content = JSON.stringify({ pid: process.pid, host: hostname(), nonce: randomBytes(8).toString('hex') }) + '\n';
+export function takeOwnerLock(path: string, options: OwnerLockOptions = {}): LockAttempt {
+  const nonce = randomBytes(8).toString('hex');
+  const content = options.shared ? JSON.stringify({ pid: process.pid, host: hostname(), nonce }) + '\n' : `${process.pid} ${nonce}`;
   const release = (): void => {
     if (readLock(path) === content) rmSync(path, { force: true });
   };
@@ -99,11 +109,11 @@ export function takeOwnerLock(path: string): LockAttempt {
       const seen = readLock(path);
       if (seen === undefined) continue; // released meanwhile: try again
       const owner = parseLockOwner(seen);
-      if (owner && ownerAlive(owner)) return { taken: false, heldBy: owner };
+      if (owner && ownerAlive(owner, options)) return { taken: false, heldBy: owner };
       if (beingWritten(path, seen)) return { taken: false, heldBy: undefined };
-      if (!setStaleLockAside(path, seen)) return { taken: false, heldBy: liveLockOwner(path) };
+      if (!setStaleLockAside(path, seen)) return { taken: false, heldBy: liveLockOwner(path, options) };
     }
-    return { taken: false, heldBy: liveLockOwner(path) };
+    return { taken: false, heldBy: liveLockOwner(path, options) };
   } finally {
     rmSync(temp, { force: true });
   }
@@ -117,7 +127,10 @@ function create(path: string, temp: string, content: string): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw error;
+    // Windows names FAT's and exFAT's refusal EISDIR (ERROR_INVALID_FUNCTION).
+    const noHardLinks =
+      code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS' || code === 'EOPNOTSUPP' || (process.platform === 'win32' && code === 'EISDIR');
+    if (!noHardLinks) throw error;
   }
   try {
     writeFileSync(path, content, { flag: 'wx' });

@@ -34,19 +34,24 @@ test('the owner is read from every format a lock has been written in; anything e
   }
 });
 
-test('taken, it names this process and host; a second take is refused naming it; released, it is gone and can be taken again', () => {
-  const path = join(dir, 'a.lock');
-  const first = takeOwnerLock(path);
-  assert.ok(first.taken);
-  assert.deepEqual(liveLockOwner(path), { pid: process.pid, host: hostname() });
-  const second = takeOwnerLock(path);
-  assert.deepEqual(second, { taken: false, heldBy: { pid: process.pid, host: hostname() } });
-  first.release();
-  assert.equal(existsSync(path), false);
-  assert.equal(liveLockOwner(path), undefined);
-  const again = takeOwnerLock(path);
-  assert.ok(again.taken);
-  again.release();
+test('taken, it names this process (and host, where shared); a second take is refused naming it; released, it is gone and can be taken again', () => {
+  for (const options of [{}, { shared: true }]) {
+    const path = join(dir, 'a.lock');
+    const first = takeOwnerLock(path, options);
+    assert.ok(first.taken);
+    const owner = options.shared ? { pid: process.pid, host: hostname() } : { pid: process.pid };
+    assert.deepEqual(liveLockOwner(path, options), owner);
+    // The format each always had, which a window of an older version reads: "<pid> <nonce>" (model store), JSON (answers file).
+    assert.match(readFileSync(path, 'utf8'), options.shared ? /^\{"pid":\d+,"host":".*","nonce":"[0-9a-f]{16}"\}\n$/ : /^\d+ [0-9a-f]{16}$/);
+    const second = takeOwnerLock(path, options);
+    assert.deepEqual(second, { taken: false, heldBy: owner });
+    first.release();
+    assert.equal(existsSync(path), false);
+    assert.equal(liveLockOwner(path, options), undefined);
+    const again = takeOwnerLock(path, options);
+    assert.ok(again.taken);
+    again.release();
+  }
 });
 
 test('a release leaves alone a lock that is no longer its own (taken over after it was thought stale, or rewritten by hand)', () => {
@@ -73,13 +78,15 @@ test('a lock whose process died is taken over, in every format; one empty for a 
   }
 });
 
-test('a lock of another machine (a network drive) is never taken for stale: its processes cannot be seen from here', () => {
+test("a shared lock of another machine (a network drive) is never taken for stale; an unshared one's host is not read (a host renamed under a running machine)", () => {
   const path = join(dir, 'd.lock');
   writeOld(path, JSON.stringify({ pid: deadPid(), host: 'other-machine' }));
-  const attempt = takeOwnerLock(path);
+  const attempt = takeOwnerLock(path, { shared: true });
   assert.equal(attempt.taken, false);
   assert.equal(!attempt.taken && attempt.heldBy?.host, 'other-machine');
-  rmSync(path);
+  const unshared = takeOwnerLock(path);
+  assert.ok(unshared.taken, 'its pid is dead here: taken over');
+  unshared.release();
 });
 
 test('an empty lock written a moment ago is being written (a filesystem without hard links), not stale: refused, no owner named', () => {
@@ -90,13 +97,14 @@ test('an empty lock written a moment ago is being written (a filesystem without 
   rmSync(path);
 });
 
-test("a model download's lock is this lock: a download running on another machine keeps the folder busy", async () => {
+test("a model download's lock is this lock, on this machine's disk: a crashed window's lock under another host name (macOS renames the host by network) is taken over; a live one keeps the folder busy", async () => {
   const folder = mkdtempSync(join(dir, 'model-'));
-  writeOld(join(folder, LOCK_FILE), JSON.stringify({ pid: deadPid(), host: 'other-machine' }));
-  await assert.rejects(acquireLock(folder, 'org/model@main'), /org\/model@main is already being downloaded/);
-  rmSync(join(folder, LOCK_FILE));
+  writeOld(join(folder, LOCK_FILE), JSON.stringify({ pid: deadPid(), host: `${hostname()}.lan` }));
   const release = await acquireLock(folder, 'org/model@main');
-  assert.equal(liveLockOwner(join(folder, LOCK_FILE))?.pid, process.pid);
+  assert.match(readFileSync(join(folder, LOCK_FILE), 'utf8'), new RegExp(`^${process.pid} [0-9a-f]{16}$`), 'the pid first, as older versions read it');
   await release();
   assert.equal(existsSync(join(folder, LOCK_FILE)), false);
+  writeFileSync(join(folder, LOCK_FILE), `${process.ppid} 0123abcd`);
+  await assert.rejects(acquireLock(folder, 'org/model@main'), /org\/model@main is already being downloaded/);
+  rmSync(join(folder, LOCK_FILE));
 });

@@ -141,7 +141,8 @@ const RUN_LINE_START = '{"type":"run"';
  */
 function takeLock(path: string): () => void {
   const lock = `${path}.lock`;
-  const attempt = takeOwnerLock(lock);
+  // An answers file may lie on a network drive: the lock names its host.
+  const attempt = takeOwnerLock(lock, { shared: true });
   if (attempt.taken) return attempt.release;
   const held = attempt.heldBy;
   const who =
