@@ -155,7 +155,7 @@ export class RelayStatusBar implements vscode.Disposable {
     const saved = sessionSavingText(this.session);
     // Both figures of the session (the last answer's are in the tooltip): one scope, so they read together.
     this.item.text = `$(pulse) Relay ${percent(sessionShare)} LLM · ${saved}`;
-    const skipped = this.last.declinedCalls ? `, ${this.last.declinedCalls} skipped (relay.maxCostRatio)` : '';
+    const skipped = this.last.declinedCalls ? `, ${this.last.declinedCalls} skipped (over the cost ceilings)` : '';
     const unpriced = this.session.unpriced > 0 && this.session.priced > 0 ? ` ${this.session.unpriced} answer(s) without a price are not counted.` : '';
     this.item.tooltip = [
       `Last answer: ${this.last.llmTokens} of ${this.last.slmTokens + this.last.llmTokens} tokens by the LLM (${percent(this.last.llmTokenShare)}), ${this.last.calls} call(s)${skipped}; ${answerSavingText(this.last)}.`,

@@ -49,7 +49,7 @@ test('a saving is shown as saved; a session whose total is negative says it cost
   const tooltip = item().tooltip ?? '';
   assert.match(
     tooltip,
-    /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\), 2 call\(s\), 3 skipped \(relay\.maxCostRatio\); cost \$0\.02 more than the LLM alone\.$/m,
+    /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\), 2 call\(s\), 3 skipped \(over the cost ceilings\); cost \$0\.02 more than the LLM alone\.$/m,
   );
   assert.match(tooltip, /^This session: 5\.0% of 200 tokens by the LLM; cost \$0\.0040 more than the LLM alone \(estimate against LLM-only answers\)\.$/m);
   assert.match(tooltip, /per day, model and policy/);
