@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { downloadModel, fileSystemError, type DownloadRequest } from '../../../src/core/models/downloader';
-import { ModelDownloadError } from '../../../src/core/models/errors';
 import { modelFolder } from '../../../src/core/models/modelStore';
-import { bytes, demoRepoFiles, FakeHub } from './fakeHub';
+import { bytes, demoRepoFiles, downloadFailure, FakeHub } from './fakeHub';
 
 const REPO = 'onnx-community/Disk-ONNX';
 const GRAPH = 'onnx/model_int8.onnx';
@@ -50,20 +49,10 @@ async function variantRequest(root: string, variant: 'int8' | 'q4', extra: Parti
   return request;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ModelDownloadError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ModelDownloadError, `a download error, not ${String(error)}`);
-    return error;
-  }
-  assert.fail('the download must fail');
-}
-
 test('a file whose name with ".partial.json" is longer than a disk allows is refused before any request, naming it', async () => {
   const tooLong = `onnx/model_q4.onnx_data_${'y'.repeat(250 - 'model_q4.onnx_data_'.length)}`;
   const request = await variantRequest(storage(), 'q4');
-  const error = await rejection(downloadModel({ ...request, files: [...request.files, { path: tooLong, size: 10, sha256: 'e'.repeat(64) }] }));
+  const error = await downloadFailure(downloadModel({ ...request, files: [...request.files, { path: tooLong, size: 10, sha256: 'e'.repeat(64) }] }));
   assert.equal(error.code, 'bad_request', error.message);
   assert.equal(error.file, tooLong);
   assert.match(error.message, /has a name too long to download: .*263 bytes, and a disk allows 255/);
@@ -75,7 +64,7 @@ test('a path longer than the system allows (ENAMETOOLONG) is a download error th
   let deep = storage();
   while (deep.length < 3_840) deep = join(deep, 'd'.repeat(200));
   mkdirSync(deep, { recursive: true });
-  const error = await rejection(downloadModel(await variantRequest(deep, 'q4')));
+  const error = await downloadFailure(downloadModel(await variantRequest(deep, 'q4')));
   assert.equal(error.code, 'bad_request', error.message);
   assert.equal(error.file, LONG_DATA);
   assert.match(error.message, /the path is longer than this system allows \(ENAMETOOLONG\)\. Pick a model or variant with shorter file names/);
@@ -90,7 +79,7 @@ test('a full disk stops the transfer at once: the download fails as disk_full an
   // The CDN sends part of the graph, then holds the connection open until the client closes it.
   hub.cdnFaults.set(GRAPH, [{ stallAfterBytes: 100_000 }]);
   const started = hub.endlessBodiesStarted;
-  const error = await rejection(downloadModel(await variantRequest(root, 'int8')));
+  const error = await downloadFailure(downloadModel(await variantRequest(root, 'int8')));
   assert.equal(error.code, 'disk_full', error.message);
   assert.equal(error.file, GRAPH);
   assert.equal(hub.endlessBodiesStarted - started, 1);
@@ -107,7 +96,7 @@ test('a full disk stops the transfer at once: the download fails as disk_full an
 
 test('a download that gives up on a file it kept nothing of says so, not "0 B of it is kept"', async () => {
   hub.serverErrors.set(GRAPH, 2);
-  const error = await rejection(downloadModel(await variantRequest(storage(), 'int8', { maxAttemptsPerFile: 2 })));
+  const error = await downloadFailure(downloadModel(await variantRequest(storage(), 'int8', { maxAttemptsPerFile: 2 })));
   assert.equal(error.code, 'server', error.message);
   assert.match(error.message, /Gave up on onnx\/model_int8\.onnx after 2 tries; none of it is kept, so the next download starts it from the beginning\.$/);
   assert.doesNotMatch(error.message, /0 B of it is kept/);

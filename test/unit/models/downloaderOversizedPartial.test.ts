@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
-import { ModelDownloadError } from '../../../src/core/models/errors';
 import { LOCK_FILE, modelFolder } from '../../../src/core/models/modelStore';
-import { bytes, demoRepoFiles, FakeHub } from './fakeHub';
+import { bytes, demoRepoFiles, downloadFailure, FakeHub } from './fakeHub';
 
 // The module object the downloader's `rm` is read from at each call (it is compiled to CommonJS).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -52,16 +51,6 @@ function sendTooLong(): void {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ModelDownloadError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ModelDownloadError, `a download error, not ${String(error)}`);
-    return error;
-  }
-  assert.fail('the download must fail');
-}
-
 async function request(root: string): Promise<DownloadRequest> {
   return hub.variantRequest(REPO, root, 'q4', { maxAttemptsPerFile: 1 });
 }
@@ -69,7 +58,7 @@ async function request(root: string): Promise<DownloadRequest> {
 test('a file longer than announced: its partial is gone when the download fails', async () => {
   sendTooLong();
   const root = storage();
-  const error = await rejection(downloadModel(await request(root)));
+  const error = await downloadFailure(downloadModel(await request(root)));
   assert.equal(error.code, 'size', error.message);
   assert.match(error.message, /onnx\/model_q4\.onnx is longer than the 200000 bytes the hub announced/);
   assert.equal(existsSync(join(modelFolder(root, REPO, 'main'), `${GRAPH}.partial`)), false, 'its partial was removed');
@@ -93,7 +82,7 @@ test('a removal of that partial the disk refuses (EPERM) is waited for within th
   };
   process.on('unhandledRejection', onUnhandled);
   try {
-    const error = await rejection(downloadModel(await request(root)));
+    const error = await downloadFailure(downloadModel(await request(root)));
     events.push('download failed');
     assert.equal(error.code, 'size', error.message);
     assert.match(error.message, /is longer than the 200000 bytes the hub announced/);

@@ -13,12 +13,14 @@
  *   X-Repo-Commit header, plain files damaged on the way.
  * Every request is recorded; close() destroys every socket (stalled transfers included).
  */
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { DownloadRequest } from '../../../src/core/models/downloader';
+import { ModelDownloadError } from '../../../src/core/models/errors';
 import { listRepoFiles } from '../../../src/core/models/hubApi';
 import { filesForVariant } from '../../../src/core/models/variantFiles';
 
@@ -56,6 +58,17 @@ export interface LoggedRequest {
   path: string;
   range?: string;
   authorization?: string;
+}
+
+/** The ModelDownloadError a download fails with (it must fail, with that type). */
+export async function downloadFailure(promise: Promise<unknown>): Promise<ModelDownloadError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof ModelDownloadError, `a download error, not ${String(error)}`);
+    return error;
+  }
+  assert.fail('the download must fail');
 }
 
 export function sha256(data: Buffer): string {

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
-import { ModelDownloadError } from '../../../src/core/models/errors';
 import { listRepoFiles } from '../../../src/core/models/hubApi';
-import { bytes, demoRepoFiles, FakeHub } from './fakeHub';
+import { bytes, demoRepoFiles, downloadFailure, FakeHub } from './fakeHub';
 
 const REPO = 'onnx-community/Busy-ONNX';
 const GRAPH = 'onnx/model_q4.onnx';
@@ -54,16 +53,6 @@ async function q4Request(extra: Partial<DownloadRequest> = {}): Promise<Download
   return request;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ModelDownloadError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ModelDownloadError, `a download error, not ${String(error)}`);
-    return error;
-  }
-  assert.fail('the download must fail');
-}
-
 /** Whether `req` is the hub's GET of the graph (the request a download sends for its bytes). */
 function isGraphGet(server: 'hub' | 'cdn', req: IncomingMessage): boolean {
   return server === 'hub' && req.method === 'GET' && /\/resolve\/[^/]+\/onnx\/model_q4\.onnx$/.test(req.url ?? '');
@@ -91,7 +80,7 @@ test('a file answered 429 with Retry-After is tried again only after the wait th
 
 test('a Retry-After longer than the cap is not waited out: the download stops at once, says the hub is rate limiting, how long it asked, and how a token raises the limit', async () => {
   hub.intercept = (server, req, res) => isGraphGet(server, req) && answer(res, 429, { 'retry-after': '3600' });
-  const error = await rejection(downloadModel(await q4Request()));
+  const error = await downloadFailure(downloadModel(await q4Request()));
   assert.equal(error.code, 'server', error.message);
   assert.equal(error.file, GRAPH);
   assert.match(
@@ -105,7 +94,7 @@ test('a Retry-After longer than the cap is not waited out: the download stops at
 
 test('a 429 without Retry-After that outlasts the tries says the hub is rate limiting, not only its status', async () => {
   hub.intercept = (server, req, res) => isGraphGet(server, req) && answer(res, 429);
-  const error = await rejection(downloadModel(await q4Request({ maxAttemptsPerFile: 2 })));
+  const error = await downloadFailure(downloadModel(await q4Request({ maxAttemptsPerFile: 2 })));
   assert.equal(error.code, 'server', error.message);
   assert.match(
     error.message,
@@ -124,7 +113,7 @@ test('a download waiting out a Retry-After is cancelled at once', async () => {
   let timer: NodeJS.Timeout | undefined;
   try {
     const error = await Promise.race([
-      rejection(downloadModel(await q4Request({ signal: controller.signal }))),
+      downloadFailure(downloadModel(await q4Request({ signal: controller.signal }))),
       new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('still waiting after the cancel')), CANCEL_BOUND_MS))),
     ]);
     assert.equal(error.code, 'cancelled', error.message);
@@ -153,14 +142,14 @@ test('the listing is tried again after a 502, and after a 429 only once its Retr
 test('a listing that keeps failing gives up after 3 tries with the status; one asking to wait past the cap gives up at once', async () => {
   hub.intercept = (_server, req, res) => (req.url ?? '').startsWith('/api/models/') && answer(res, 503);
   const context = { endpoint: hub.endpoint, timeouts: TIMEOUTS, retryDelayMs: 0 };
-  const unavailable = await rejection(listRepoFiles(context, REPO, 'main'));
+  const unavailable = await downloadFailure(listRepoFiles(context, REPO, 'main'));
   assert.equal(unavailable.code, 'server', unavailable.message);
   assert.match(unavailable.message, /answered HTTP 503 for onnx-community\/Busy-ONNX/);
   assert.equal(hub.requests({ pathIncludes: '/api/models/' }).length, 3);
 
   hub.log.length = 0;
   hub.intercept = (_server, req, res) => (req.url ?? '').startsWith('/api/models/') && answer(res, 429, { 'retry-after': '7200' });
-  const limited = await rejection(listRepoFiles({ ...context, tokenHint: 'run "Relay: Set Model Hub Token"' }, REPO, 'main'));
+  const limited = await downloadFailure(listRepoFiles({ ...context, tokenHint: 'run "Relay: Set Model Hub Token"' }, REPO, 'main'));
   assert.match(limited.message, /is rate limiting downloads from the model hub \(HTTP 429 for onnx-community\/Busy-ONNX\) and asks to wait 2 h\./);
   assert.match(limited.message, /run "Relay: Set Model Hub Token"/);
   assert.equal(hub.requests({ pathIncludes: '/api/models/' }).length, 1);
@@ -192,7 +181,7 @@ test('a link that drops every 150 KB still finishes: each try that brings bytes 
 
 test('a server that sends a few bytes per connection is given up on: tries that bring almost nothing count, after those that brought progress', async () => {
   hub.cdnFaults.set(GRAPH, [{ dropAfterBytes: 150_000 }, { dropAfterBytes: 150_000 }, ...Array.from({ length: 20 }, () => ({ dropAfterBytes: 100 }))]);
-  const error = await rejection(downloadModel(await q4Request({ maxAttemptsPerFile: 3 })));
+  const error = await downloadFailure(downloadModel(await q4Request({ maxAttemptsPerFile: 3 })));
   assert.equal(error.code, 'network', error.message);
   assert.match(error.message, /Gave up on onnx\/model_q4\.onnx after 5 tries, the last 3 in a row without progress; 300 KB of it is kept/);
   assert.equal(hub.requests({ server: 'cdn', method: 'GET', pathIncludes: encodeURIComponent(GRAPH) }).length, 5);
