@@ -53,9 +53,11 @@ export async function runSlmTest(
         : 'Log-probabilities: NO (command mode only; confidence and money-aware modes need a server that reports them)',
     );
     write(
-      check.exactTokens
-        ? 'Tokens: exact (the context goes as token ids, generated tokens come back with their ids)'
-        : 'Tokens: as text (the server re-tokenises the context: where a seam reads back as other tokens, answers can differ from the ONNX runtime)',
+      check.idsMismatch
+        ? "Tokens: the server's token ids do not spell the text it sent: the model folder (--slm, relay.slm.modelFolder) is probably not the served model's, and Relay renders prompts with its chat template and counts with its tokenizer. Point it at the served model's own folder"
+        : check.exactTokens
+          ? 'Tokens: exact (the context goes as token ids, generated tokens come back with their ids)'
+          : 'Tokens: as text (the server re-tokenises the context: where a seam reads back as other tokens, answers can differ from the ONNX runtime)',
     );
     write('Stop strings: found by Relay on the stream (</call> closes the request there; nothing needed from the server)');
     write(

@@ -25,6 +25,7 @@ import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
 import { policyOf } from './relay/policies/registry';
 import type { ChatMessage, SlmRuntime } from './slm/types';
+import { SERVED_SLM_TIMEOUTS } from './slm/served/timeouts';
 
 /** The settings an answer is built from (the extension's relay.* settings, the CLI's flags and config file). */
 export interface RelaySetup {
@@ -213,12 +214,15 @@ export class RelayComposition {
       cacheRule: this.llm?.cacheRule,
       tokenRatios: this.llm ? (this.deps.tokenRatios ?? PROCESS_TOKEN_RATIOS).of(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
       warmTokens: this.warm.get(PromptBook.key(messages)),
-      // A provider in this process has no connection to time out.
-      maxStallMs: stallCeilingMs(
-        s.limits.maxStallSeconds * 1000,
-        this.llm && !providerOf(s.provider.kind).inProcess
-          ? { connectTimeoutMs: s.provider.timeouts.connect * 1000, firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000 }
-          : undefined,
+      // A provider in this process has no connection to time out; the SLM on a server has its own waits.
+      maxStallMs: Math.max(
+        stallCeilingMs(
+          s.limits.maxStallSeconds * 1000,
+          this.llm && !providerOf(s.provider.kind).inProcess
+            ? { connectTimeoutMs: s.provider.timeouts.connect * 1000, firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000 }
+            : undefined,
+        ),
+        stallCeilingMs(s.limits.maxStallSeconds * 1000, this.deps.slm.info.backend.kind !== 'onnx' ? SERVED_SLM_TIMEOUTS : undefined),
       ),
       slmSampling: { temperature: s.temperature, seed: s.seed },
       llmTemperature: s.temperature,

@@ -32,7 +32,7 @@ import type {
   SlmSession,
   TokenConfidence,
 } from '../types';
-import { createAgents, postStream, type HttpTimeouts } from '../../providers/http';
+import { createAgents, describeErrorBody, postStream, type HttpTimeouts } from '../../providers/http';
 import { textPromptBos, withoutLeadingBos } from '../../providers/chatTemplate';
 import { isProviderError, type ProviderError } from '../../providers/errors';
 import type { SentRequest } from '../../providers/types';
@@ -42,6 +42,7 @@ import { settingRef } from '../../settingNames';
 import { wireFormOf } from './registry';
 import { confidenceOf, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
 import { quotedAddress } from '../../http/shownUrl';
+import { SERVED_SLM_TIMEOUTS } from './timeouts';
 
 export interface ServedRuntimeOptions {
   kind: ServedSlmKind;
@@ -74,12 +75,22 @@ export interface ServedRuntime extends SlmRuntime {
   readonly prefixCache: PrefixCacheReport;
   /** Whether the context goes to the server as token ids and its tokens come back with their ids (as of the last response). */
   readonly exactTokens: boolean;
+  /**
+   * Pieces of the stream whose token ids were not kept because they are not the folder's
+   * tokenizer's: they did not spell the piece's text, or are past its vocabulary (another
+   * model behind the server than the folder's). Counted since the runtime was created.
+   */
+  readonly idMismatches: number;
 }
 
 /** Bounded waits: a cold server may load its model before the first byte; a busy one queues. */
-const DEFAULT_TIMEOUTS: HttpTimeouts = { connectTimeoutMs: 10_000, firstByteTimeoutMs: 300_000, idleTimeoutMs: 60_000 };
+const DEFAULT_TIMEOUTS: HttpTimeouts = SERVED_SLM_TIMEOUTS;
 const DEFAULT_TOP_LOGPROBS = 5;
-/** Tokens read past max_tokens (or an end of sequence) waiting for the server's end of stream before the request is closed. */
+/**
+ * Tokens read past max_tokens (or an end of sequence) waiting for the server's end of stream
+ * before the request is closed; and pieces read after the server said it ended (its usage
+ * comes in one or two) before the request is closed, where the server goes on writing.
+ */
 const LIMIT_OVERRUN = 8;
 
 export async function createServedRuntime(options: ServedRuntimeOptions): Promise<ServedRuntime> {
@@ -118,6 +129,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     prefixCache: { requests: 0, promptTokens: 0, cachedPromptTokens: 0, reported: 0 },
     refusesTokenIds: false,
     idsReported: false,
+    idMismatches: 0,
     onRequest: options.onRequest,
   };
   let disposed = false;
@@ -130,6 +142,9 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     prefixCache: server.prefixCache,
     get exactTokens() {
       return wireForm.sendsTokenIds && !server.refusesTokenIds && server.idsReported;
+    },
+    get idMismatches() {
+      return server.idMismatches;
     },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
@@ -200,8 +215,10 @@ interface Server {
   prefixCache: PrefixCacheReport;
   /** The server answered a prompt of token ids with HTTP 400/422 and took it as text (or named the prompt's type): prompts go as text. */
   refusesTokenIds: boolean;
-  /** Whether the last tokens the server sent came with their ids. */
+  /** Whether the tokens of the last response came with their ids, and those were kept (they spelled the text). */
   idsReported: boolean;
+  /** ServedRuntime.idMismatches. */
+  idMismatches: number;
   onRequest?: (request: SentRequest) => void;
 }
 
@@ -233,6 +250,8 @@ class ServedSession implements SlmSession {
   private exactIds = true;
   /** Tokens of this generation whose text the server may still hold (idsSpell), after `seed`, the context before them. */
   private spelling: { seed: number[]; ids: number[]; text: string } | undefined;
+  /** Whether every token of this generation so far came with an id that was kept; undefined before its first token. */
+  private idsKept: boolean | undefined;
   /** The last generation's detokenizer, while nothing was added after it: a character it began ends in the next one (as kvDecoder.ts). */
   private carried: StreamingDetokenizer | undefined;
   /** This generation began partway through a character (its first bytes in the prompt): the server may write leftovers of it (heldAfter). */
@@ -302,6 +321,7 @@ class ServedSession implements SlmSession {
     let detokenizer = (continuesIds ? this.carried : undefined) ?? new StreamingDetokenizer(server.tokenizer, this.ids);
     this.carried = undefined;
     this.spelling = undefined;
+    this.idsKept = undefined;
     const sampling = options.sampling ?? {};
     const tokens: GeneratedToken[] = [];
     let text = '';
@@ -309,6 +329,8 @@ class ServedSession implements SlmSession {
     let stopReason: GenerationStopReason | undefined;
     let discarded = 0;
     let serverEnded = false;
+    /** Pieces of the stream read since the server said it ended. */
+    let afterEnd = 0;
     const endpoint = wireForm.endpoint(server.url);
     const bodyOf = (asIds: boolean) =>
       wireForm.body({
@@ -360,8 +382,10 @@ class ServedSession implements SlmSession {
         }
         server.refusesTokenIds = true;
       }
-      const reader = wireForm.framing === 'sse' ? sseEvents(response.body) : ndjsonEvents(response.body);
+      const reader = wireForm.framing === 'sse' ? sseEvents(response.body, `${wireForm.label} at ${endpoint.host}`) : ndjsonEvents(response.body);
       reading: for await (const event of reader) {
+        // A server that goes on writing after it ended (tokens, keep-alives) would hold the answer: what comes after its usage is not read.
+        if (serverEnded && ++afterEnd > LIMIT_OVERRUN) break reading;
         const chunk = wireForm.parse(event);
         if (!chunk) continue;
         if (chunk.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
@@ -410,7 +434,7 @@ class ServedSession implements SlmSession {
         }
         if (reseed) detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
         if (chunk.finish !== undefined) {
-          // The server ended: read on to the end of the stream for its usage (a piece or two).
+          // The server ended: read on to the end of the stream for its usage (a piece or two; at most LIMIT_OVERRUN).
           stopReason ??= chunk.finish === 'length' ? (clampedByWindow ? 'context_full' : 'max_tokens') : 'eos';
           serverEnded = true;
         }
@@ -470,17 +494,21 @@ class ServedSession implements SlmSession {
         ? chunk.tokens.map((t) => ({ ...t, id: known(t.id) }))
         : this.server.tokenizer.encode(chunk.text).map((id) => ({ id, topLogprobs: [] }));
     const withIds = served.every((t) => t.id !== undefined);
-    if (chunk.tokens.length > 0) this.server.idsReported = withIds;
     // Tokens taken from the text, or by their text: the next check starts from the context after them.
     if (!withIds || chunk.tokens.length === 0) this.spelling = undefined;
-    if (
+    const kept =
       withIds &&
       (chunk.tokens.length === 0 ||
         this.idsSpell(
           served.map((t) => t.id as number),
           chunk.text,
-        ))
-    ) {
+        ));
+    if (chunk.tokens.length > 0) {
+      this.idsKept = (this.idsKept ?? true) && kept;
+      this.server.idsReported = this.idsKept;
+      if (!kept && chunk.tokens.some((t) => t.id !== undefined)) this.server.idMismatches++;
+    }
+    if (kept) {
       return served.map((t) => ({
         served: t,
         id: t.id,
@@ -570,11 +598,63 @@ function heldAfter(before: string, after: string, written: string, leftoversExpe
   return reading === undefined ? undefined : ours.slice(reading.length);
 }
 
-async function* sseEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
+/** Bytes of a body kept to say what it was where it was no event stream. */
+const NOT_A_STREAM_HEAD_BYTES = 4096;
+
+/** `where`: the server, as errors name it. */
+async function* sseEvents(body: AsyncIterable<Buffer>, where: string): AsyncGenerator<unknown> {
   const parser = new SseParser();
+  const head: Buffer[] = [];
+  let headBytes = 0;
   const parsed = (events: { data: string }[]) => events.filter((e) => e.data !== '[DONE]' && e.data.trim() !== '').map((e) => parseJson(e.data));
-  for await (const bytes of body) yield* parsed(parser.push(bytes));
+  for await (const bytes of body) {
+    if (headBytes < NOT_A_STREAM_HEAD_BYTES) {
+      head.push(bytes);
+      headBytes += bytes.length;
+    }
+    yield* parsed(parser.push(bytes));
+  }
   yield* parsed(parser.end());
+  if (parser.notAnEventStream) throw notAStreamError(Buffer.concat(head).toString('utf8'), where);
+}
+
+/**
+ * A 200 whose body was no event stream: the server's error in a plain JSON body (vLLM and
+ * llama.cpp answer some failures so, e.g. out of GPU memory), one whole completion (the
+ * server or a proxy ignored stream: true), or another service's page.
+ */
+function notAStreamError(head: string, where: string): Error {
+  let body: unknown;
+  try {
+    body = JSON.parse(head);
+  } catch {
+    body = undefined;
+  }
+  const fields = body && typeof body === 'object' ? (body as Record<string, unknown>) : undefined;
+  if (fields && ('error' in fields || 'message' in fields || 'detail' in fields)) {
+    const said = shownServerText(describeErrorBody(head).message);
+    return new Error(`${where} answered with an error instead of a stream${said ? `: ${said}` : ' (it gave no reason)'}.`);
+  }
+  // A completion longer than the head kept is no JSON here, but still says what it is.
+  if (fields ? 'choices' in fields : /^\s*\{[^]*"choices"\s*:/.test(head)) {
+    return new Error(
+      `${where} sent the whole completion at once, not a stream: it (or a proxy in front of it) ignored "stream": true, and Relay reads the tokens as they come. ` +
+        `Use a server that streams, or check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.`,
+    );
+  }
+  const begins = shownServerText(head, 120);
+  return new Error(
+    `${where} sent a response that is not an event stream${begins ? ` (it begins: ${JSON.stringify(begins)})` : ''}: another service may answer at that address. ` +
+      `Check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.`,
+  );
+}
+
+/** A server's text as errors show it: bounded, without control or bidirectional-override characters. */
+function shownServerText(text: string, max = 300): string {
+  return text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' ')
+    .trim()
+    .slice(0, max);
 }
 
 async function* ndjsonEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
@@ -611,6 +691,11 @@ function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: U
     case 'model_not_found':
       return new Error(`${where} does not serve the model '${model}'. Set ${settingRef('slmServerModel')} to a model it serves.${server}`);
     default:
+      if (error.status === 401)
+        return new Error(
+          `${where} refused the request (HTTP 401): it asks for an API key, and Relay sends the small model's server none, by design. ` +
+            `Run the server on this machine without --api-key, or put it behind a local proxy that adds the key.${server}`,
+        );
       if (error.status === 404)
         return new Error(`${where} has no ${endpoint.pathname} (HTTP 404). Check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')}.${server}`);
       return new Error(`${where} refused the request (${error.summary}).${server}`);

@@ -16,6 +16,13 @@ export interface ServedSlmCheck {
   logprobs: boolean;
   /** Whether the context goes as token ids and generated ids come back (exact), or as text. */
   exactTokens: boolean;
+  /**
+   * The server sent token ids that are not the folder's tokenizer's (they did not spell its
+   * text, or are past its vocabulary): relay.slm.modelFolder is probably not the served
+   * model's folder, so prompts are rendered with another model's chat template and counted
+   * with another tokenizer. The ids were not used (exactTokens is false).
+   */
+  idsMismatch: boolean;
   /** Prompt tokens of the second request the server says it served from its prefix cache; undefined: not reported. */
   cachedPromptTokens: number | undefined;
   /**
@@ -34,6 +41,7 @@ export async function checkServedSlm(runtime: ServedRuntime, options: { now?: ()
   const now = options.now ?? (() => performance.now());
   const prompt = await runtime.renderChat(SERVED_CHECK_PROMPT, { addGenerationPrompt: true });
   const session = await runtime.createSession();
+  const mismatchesBefore = runtime.idMismatches;
   try {
     await session.prefill(prompt);
     const started = now();
@@ -60,6 +68,7 @@ export async function checkServedSlm(runtime: ServedRuntime, options: { now?: ()
       tokens: result.tokens.length,
       logprobs,
       exactTokens: runtime.exactTokens,
+      idsMismatch: runtime.idMismatches > mismatchesBefore,
       cachedPromptTokens: reported ? after.cachedPromptTokens - before.cachedPromptTokens : undefined,
       ...(reported ? {} : { cacheReport: runtime.wireForm.prefixCache }),
       promptTokens: after.requests > before.requests ? after.promptTokens - before.promptTokens : undefined,
