@@ -40,6 +40,16 @@ test('confidence from top log-probabilities: top-1 and margin exact, entropy ove
   assert.equal(confidenceOf([Number.NaN, 3]), undefined, 'junk is not a probability');
 });
 
+test("a top-1 log-probability a little above 0 (a server's float rounding) is a certain token, not one left out; a clearly positive one still is", () => {
+  const rounded = confidenceOf([1e-6, -9]);
+  assert.ok(rounded);
+  assert.equal(rounded.top1, 1, 'the rounded token stays top-1');
+  assert.ok(Math.abs(rounded.margin - (1 - Math.exp(-9))) < 1e-12);
+  assert.equal(confidenceOf([1e-3])?.top1, 1);
+  assert.equal(confidenceOf([0.5]), undefined, 'no log-probability');
+  assert.ok(Math.abs((confidenceOf([0.5, -1])?.top1 ?? 0) - Math.exp(-1)) < 1e-12);
+});
+
 test("vLLM's stream: token_id:N tokens and their alternatives; cached prompt tokens from the usage chunk only", () => {
   const piece = completionsServerWireForm.parse({
     choices: [

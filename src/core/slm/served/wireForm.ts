@@ -75,12 +75,20 @@ export function withPath(url: URL, suffix: string): URL {
 }
 
 /**
+ * Log-probabilities a little above 0 that a server's float rounding gives a certain token
+ * (log-softmax in float32 or half precision): taken as 0. Above it a value is no
+ * log-probability and is left out.
+ */
+const LOGPROB_ROUNDING = 1e-3;
+
+/**
  * The confidence signals of one position from the top log-probabilities a server reports:
  * top-1 and margin exactly (when two or more are reported), the entropy over the reported
  * tokens with the rest of the mass as one more outcome (a lower bound of the true entropy).
  */
 export function confidenceOf(topLogprobs: readonly number[]): TokenConfidence | undefined {
   const probs = topLogprobs
+    .map((lp) => (lp > 0 && lp <= LOGPROB_ROUNDING ? 0 : lp))
     .filter((lp) => Number.isFinite(lp) && lp <= 0)
     .map((lp) => Math.exp(lp))
     .sort((a, b) => b - a);
