@@ -16,7 +16,7 @@ import { readTokenizerFolder } from '../core/slm/modelFolder';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
-import { currentText, saveUserSettings, slmServerUrlProblem } from './settings';
+import { currentText, localOnlyServerProblem, saveUserSettings, slmServerUrlProblem } from './settings';
 
 /** What the user answered so far (the next attempt starts from it). */
 interface ServedChoice {
@@ -74,7 +74,11 @@ async function askServedChoice(previous: Partial<ServedChoice>): Promise<ServedC
       value: previous.url ?? SERVED_WIRE_FORMS['completions-server'].defaultUrl,
       placeHolder: `${SERVED_WIRE_FORMS['completions-server'].defaultUrl} (vLLM, SGLang, llama.cpp, LM Studio) or ${SERVED_WIRE_FORMS.ollama.defaultUrl} (Ollama)`,
       ignoreFocusOut: true,
-      validateInput: (value) => (value.trim() ? slmServerUrlProblem(value.trim()) : "Give the server's address."),
+      // Local only: the test's prompt would leave the machine, and every answer would then refuse the address saved.
+      validateInput: (value) =>
+        value.trim()
+          ? (slmServerUrlProblem(value.trim()) ?? localOnlyServerProblem(vscode.workspace.getConfiguration('relay'), value.trim()))
+          : "Give the server's address.",
     })
   )?.trim();
   if (!url) return undefined;
@@ -88,6 +92,7 @@ async function askServedChoice(previous: Partial<ServedChoice>): Promise<ServedC
       prompt: kind === 'ollama' ? 'As `ollama list` shows it, e.g. qwen3:1.7b' : 'As /v1/models lists it, e.g. HINT-lab/RelayLLM-1.7B-Simple',
       value: previous.model ?? '',
       ignoreFocusOut: true,
+      // Local only: the test's prompt would leave the machine, and every answer would then refuse the address saved.
       validateInput: (value) => (value.trim() ? undefined : 'Give the name the server serves the model under.'),
     })
   )?.trim();
@@ -174,9 +179,11 @@ export function servedCheckSummary(check: ServedSlmCheck): string {
     check.logprobs
       ? 'Log-probabilities: yes. Every mode works: command, confidence and money-aware.'
       : 'Log-probabilities: no. Command mode only (relay.mode command, or auto with a model trained to call); confidence and money-aware modes need them.',
-    check.exactTokens
-      ? 'Token ids: yes. The context goes as token ids and tokens come back with theirs: the same tokens as a local run.'
-      : 'Token ids: no. The server re-tokenises the text: where a seam reads back as other tokens, answers can differ from a local run.',
+    check.idsMismatch
+      ? "Token ids: they do not match the folder's tokenizer (the server's ids did not spell its text): relay.slm.modelFolder is probably not the served model's folder, and Relay renders the prompts with that folder's chat template and counts tokens with its tokenizer. Choose the served model's own folder."
+      : check.exactTokens
+        ? 'Token ids: yes. The context goes as token ids and tokens come back with theirs: the same tokens as a local run.'
+        : 'Token ids: no. The server re-tokenises the text: where a seam reads back as other tokens, answers can differ from a local run.',
     'Stop strings: yes. Relay finds </call> on the stream and closes the request there, whatever the server does with stop strings.',
     check.cachedPromptTokens === undefined
       ? 'Prefix cache: not reported by the server.'

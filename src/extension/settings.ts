@@ -229,11 +229,36 @@ function localOnlyKeptLocal(settings: RelaySettings): void {
   if (!settings.localOnly || !server?.url) return;
   const url = new URL(server.url);
   if (isLoopback(url.hostname)) return;
-  throw new SettingsError(
-    'localOnly',
+  throw new SettingsError('localOnly', localOnlyServerRefusal(url));
+}
+
+function localOnlyServerRefusal(url: URL): string {
+  return (
     `is on, and the small model's server (relay.slm.serverUrl, ${url.origin}) is not on this machine: every prompt would go there. ` +
-      'Point relay.slm.serverUrl at a server on this machine (127.0.0.1), or turn relay.localOnly off.',
+    'Point relay.slm.serverUrl at a server on this machine (127.0.0.1), or turn relay.localOnly off.'
   );
+}
+
+/**
+ * Why a small model's server at `address` may not be used while relay.localOnly is on (as
+ * readSettings refuses it), for a picker to say before it sends the server anything; a
+ * relay.localOnly that is not a plain true or false counts as on.
+ */
+export function localOnlyServerProblem(config: vscode.WorkspaceConfiguration, address: string): string | undefined {
+  let localOnly: boolean;
+  try {
+    localOnly = switchSetting(config, 'localOnly', false);
+  } catch {
+    localOnly = true;
+  }
+  if (!localOnly) return undefined;
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return undefined;
+  }
+  return isLoopback(url.hostname) ? undefined : `relay.localOnly ${localOnlyServerRefusal(url)}`;
 }
 
 /** relay.provider.kind and relay.provider.baseUrl, validated: what decides where a key is sent (also Set API Key's check). */

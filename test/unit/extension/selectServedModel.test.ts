@@ -32,7 +32,8 @@ import { bundleSlmWorker } from './slmWorkerBundle';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { selectModel } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { USE_SERVED_MODEL, TRY_AGAIN } = require('../../../src/extension/selectServedModel') as typeof import('../../../src/extension/selectServedModel');
+const served = require('../../../src/extension/selectServedModel') as typeof import('../../../src/extension/selectServedModel');
+const { USE_SERVED_MODEL, TRY_AGAIN, servedCheckSummary } = served;
 
 const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-select-served-model');
 const MODEL = 'relay-slm';
@@ -300,6 +301,63 @@ describe('Select Model: a model on a server', () => {
       errors[0].text,
       /could not remove relay\.slm\.variant from this workspace's settings .*Unable to write into workspace settings\..*Remove it there by hand/,
     );
+  });
+
+  test("relay.localOnly on: the address box refuses a server not on this machine, in the settings' own words, before anything is sent", async () => {
+    const server = await startServedSlmServer('completions-server', onnx, { model: MODEL });
+    try {
+      resetSettings({ 'relay.localOnly': true });
+      const remote = 'http://192.0.2.10:8000/v1';
+      const from = questionsAsked.length;
+      const progress = progressShown.length;
+      // The user backs out at the address (the box would not take the remote one).
+      answerQuestions((q: AskedQuestion) =>
+        q.api === 'showQuickPick' && /Select the small model/.test(q.text) ? q.items.find((item) => /A model on a server/.test(item.label)) : undefined,
+      );
+      await selectModel(ext.context);
+      const urlBox = asked(from).find((q) => q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text));
+      assert.ok(urlBox);
+      const validate = urlBox.options.validateInput as (value: string) => string | undefined;
+      assert.match(
+        validate(remote) ?? '',
+        /^relay\.localOnly is on, and the small model's server \(relay\.slm\.serverUrl, http:\/\/192\.0\.2\.10:8000\) is not on this machine: every prompt would go there\. Point relay\.slm\.serverUrl at a server on this machine \(127\.0\.0\.1\), or turn relay\.localOnly off\.$/,
+      );
+      assert.equal(validate(server.url), undefined, 'a server on this machine is fine');
+      assert.equal(validate('http://localhost:8000/v1'), undefined);
+      assert.deepEqual(progressShown.slice(progress), [], 'not tested');
+
+      // The same answers with a server on this machine pass, and are saved.
+      user({ url: server.url, kind: 'completions-server', confirm: USE_SERVED_MODEL });
+      await selectModel(ext.context);
+      assert.ok(server.requests.length >= 2, 'tested');
+      assert.equal(settings.get('relay.slm.serverUrl'), server.url);
+
+      resetSettings({ 'relay.localOnly': false });
+      assert.equal(validate(remote), undefined, 'local only off: any server');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("the test's findings: ids that did not spell the server's text name relay.slm.modelFolder as probably not the served model's", () => {
+    const check = {
+      firstTokenMs: 5,
+      totalMs: 9,
+      text: ' 1,',
+      tokens: 3,
+      logprobs: true,
+      exactTokens: false,
+      idsMismatch: true,
+      cachedPromptTokens: undefined,
+      promptTokens: undefined,
+    };
+    const summary = servedCheckSummary(check);
+    assert.match(
+      summary,
+      /Token ids: they do not match the folder's tokenizer \(the server's ids did not spell its text\): relay\.slm\.modelFolder is probably not the served model's folder/,
+    );
+    assert.doesNotMatch(summary, /Token ids: no\./);
+    assert.match(servedCheckSummary({ ...check, idsMismatch: false }), /Token ids: no\. The server re-tokenises the text/);
   });
 
   test('a settings.json VS Code cannot write: the choice is said not to be saved, with the fix; the folder is not blamed', async () => {
