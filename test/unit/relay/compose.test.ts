@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { RelayComposition, type RelaySetup } from '../../../src/core/compose';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ChatMessage } from '../../../src/core/slm/types';
+import { SERVED_SLM_TIMEOUTS } from '../../../src/core/slm/served/timeouts';
 import { DoubleRuntime } from './doubles';
 
 const BOS = '<|begin_of_text|>';
@@ -84,6 +85,29 @@ test('the silence ceiling stays above the provider timeouts (two silent tries), 
     assert.equal(await stallOf(180, 120), 2 * (5 + 120) * 1000 + 15_000);
     assert.equal(await stallOf(180, 60), 180_000, 'a setting already above them is kept');
     assert.equal(await stallOf(1, 5), 2 * (5 + 5) * 1000 + 15_000);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test("the silence ceiling stays above a served SLM's own connect and first-byte waits too; an ONNX SLM's leaves the setting as it is", async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'relay-compose-'));
+  try {
+    writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({}));
+    const messages: ChatMessage[] = [{ role: 'user', content: 'Why?' }];
+    const stallOf = async (served: boolean, mode: 'confidence' | 'slm-only') => {
+      const slm = new DoubleRuntime([]);
+      if (served) slm.info.backend = { kind: 'completions-server', url: 'http://127.0.0.1:8000/v1', model: 'm' };
+      const deps = { slm, slmFolder: folder, keys: new MemoryKeySource(), renderTemplate: async () => '', openLocalLlm: async () => slm };
+      const composition = await RelayComposition.open({ ...setup, limits: { ...setup.limits, maxStallSeconds: 180 } }, deps, mode);
+      return composition.options(messages, await composition.prepare(messages)).maxStallMs;
+    };
+    const servedWaits = SERVED_SLM_TIMEOUTS.connectTimeoutMs + SERVED_SLM_TIMEOUTS.firstByteTimeoutMs;
+    assert.ok(servedWaits > 180_000, 'the served waits are above the default ceiling');
+    for (const mode of ['confidence', 'slm-only'] as const) {
+      assert.ok(((await stallOf(true, mode)) ?? 0) > servedWaits, `${mode}: a cold server is reported by its own timeout, not as "stalled"`);
+      assert.equal(await stallOf(false, mode), 180_000, `${mode}: an ONNX SLM leaves the setting as it is`);
+    }
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
