@@ -132,7 +132,8 @@ describe('accessibility of the webview app', { skip: NO_BROWSER }, () => {
 
   // The host's order (conversation.ts answerTurn, relayService.ts answer): turn-start, busy; the answer's
   // busy ends (relayService's finally) before its turn-error and turn-done are posted.
-  it("in the answer view, moves focus from Stop to the finished answer's first action (busy ends before turn-done, as the host posts them)", async () => {
+  /** In the answer view, answer a1 streams, Stop is pressed from the keyboard, and busy ends (its turn-done not yet posted). */
+  async function stopHalfAnswer(): Promise<void> {
     await open('answer');
     await deliver(
       { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
@@ -142,6 +143,10 @@ describe('accessibility of the webview app', { skip: NO_BROWSER }, () => {
     await webview.page.locator('.relay-toolbar button', { hasText: 'Stop' }).focus();
     await webview.page.keyboard.press('Enter');
     await deliver({ type: 'busy', busy: false });
+  }
+
+  it("in the answer view, moves focus from Stop to the finished answer's first action (busy ends before turn-done, as the host posts them)", async () => {
+    await stopHalfAnswer();
     assert.equal(await webview.page.evaluate(() => document.activeElement?.tagName), 'MAIN', 'off the body while the answer has no buttons yet');
     await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'cancelled' } });
     assert.equal(await focused(), 'button:Copy');
@@ -163,15 +168,7 @@ describe('accessibility of the webview app', { skip: NO_BROWSER }, () => {
   });
 
   it('leaves focus where the user put it while the stopped answer had no buttons yet', async () => {
-    await open('answer');
-    await deliver(
-      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
-      { type: 'busy', busy: true, own: true },
-      { type: 'span', turnId: 'a1', source: 'slm', text: 'Half', tokens: 1 },
-    );
-    await webview.page.locator('.relay-toolbar button', { hasText: 'Stop' }).focus();
-    await webview.page.keyboard.press('Enter');
-    await deliver({ type: 'busy', busy: false });
+    await stopHalfAnswer();
     await webview.page.locator('.relay-legend').evaluate((legend) => {
       legend.tabIndex = 0;
       legend.focus();
