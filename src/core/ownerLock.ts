@@ -50,7 +50,7 @@ export function parseLockOwner(content: string): LockOwner | undefined {
 }
 
 /** Whether a process with this id runs on this machine. */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

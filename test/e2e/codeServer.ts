@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../../src/core/ownerLock';
 
 export const CODE_SERVER_VERSION = '4.100.3';
 /** What code-server 4.100.3's @vscode/ripgrep looks for before it tries GitHub. */
@@ -66,15 +67,6 @@ function ripgrepTarget(): string {
   throw new Error(`No ripgrep build known for linux-${process.arch}; the end-to-end suite supports x64 and arm64 Linux.`);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * A lock folder (mkdir is atomic) holding the owner's pid, so two runs never install at
  * once; a lock whose owner died is taken over. Waits at most LOCK_WAIT_MS.
@@ -95,7 +87,7 @@ async function withInstallLock<T>(lockDir: string, fn: () => Promise<T> | T): Pr
       } catch {
         // The owner is between mkdir and writing its pid: give it a moment.
       }
-      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
         log(`taking over the lock of process ${owner}, which is gone`);
         rmSync(lockDir, { recursive: true, force: true });
         continue;
