@@ -490,8 +490,7 @@ class RelayRun {
     this.declinedCalls += 1;
     const ratioNeeded = this.ledger.ratioNeededFor(this.promptTokens, answerTokens, credited, predictedUsd);
     if (ratioNeeded !== undefined) this.leastRatioToCall = Math.min(this.leastRatioToCall ?? Infinity, ratioNeeded);
-    const maxCostUsd = this.limits.maxCostUsd;
-    const byUsdCeiling = maxCostUsd !== undefined && predictedUsd > maxCostUsd - this.ledger.spentUsd;
+    const byUsdCeiling = this.ledger.passesUsdCeiling(predictedUsd);
     this.emit({
       type: 'call-declined',
       predictedUsd,

@@ -589,6 +589,11 @@ export class MoneyLedger {
     return allowance;
   }
 
+  /** Whether a call quoted `quoteUsd` would take the answer past the USD ceiling (relay.maxCostPerAnswerUsd), whatever the ratio. */
+  passesUsdCeiling(quoteUsd: number): boolean {
+    return this.ceilings.maxCostUsd !== undefined && quoteUsd > this.ceilings.maxCostUsd - this.spent;
+  }
+
   /**
    * The least relay.maxCostRatio under which a call quoted `quoteUsd` (writing up to
    * `spanTokens`) would be made at this point of the answer: what was spent plus the quote,
@@ -597,7 +602,7 @@ export class MoneyLedger {
    */
   ratioNeededFor(localPrompt: number, localAnswer: number, spanTokens: number, quoteUsd: number): number | undefined {
     if (this.ceilings.maxCostRatio === undefined) return undefined;
-    if (this.ceilings.maxCostUsd !== undefined && quoteUsd > this.ceilings.maxCostUsd - this.spent) return undefined;
+    if (this.passesUsdCeiling(quoteUsd)) return undefined;
     const llmOnly = this.llmOnlyUsd(localPrompt, localAnswer, spanTokens);
     return llmOnly > 0 ? (this.spent + quoteUsd) / llmOnly : undefined;
   }
