@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { Fix } from '../core/fixes';
 import { SETTING_NAMES } from '../core/settingNames';
 import { settingSource, settingsProblem, type SettingSource } from './settings';
+import { escapeRegExp } from '../shared/escapeRegExp';
 
 /** 'retry' has none: each place that offers it runs its own work again. 'open-settings' opens the refused setting where there is one (fixCommand). */
 export const FIX_COMMANDS: Record<Exclude<Fix, 'retry'>, vscode.Command> = {
@@ -41,7 +42,7 @@ export function settingNamedIn(message: string | undefined): string | undefined 
   let first: { setting: string; at: number } | undefined;
   for (const { setting } of Object.values(SETTING_NAMES)) {
     if (setting.endsWith('*')) continue;
-    const at = message.search(new RegExp(`\\b${setting.replace(/\./g, '\\.')}(?!\\w|\\.\\w)`));
+    const at = message.search(new RegExp(`\\b${escapeRegExp(setting)}(?!\\w|\\.\\w)`));
     if (at >= 0 && (first === undefined || at < first.at)) first = { setting, at };
   }
   return first?.setting;

@@ -5,6 +5,7 @@
  */
 import type { Fix } from '../fixes';
 import { settingRef } from '../settingNames';
+import { escapeRegExp } from '../../shared/escapeRegExp';
 
 export type ProviderErrorCode =
   'auth' | 'rate_limit' | 'quota' | 'model_not_found' | 'network' | 'timeout' | 'bad_response' | 'bad_request' | 'cancelled' | 'server';
@@ -62,10 +63,6 @@ export function isProviderError(value: unknown): value is ProviderError {
 const REDACTED = '[redacted]';
 /** A known secret this long is scrubbed wherever it appears, inside other text too; a shorter one only as a whole word. */
 const SUBSTRING_SECRET_CHARS = 8;
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /**
  * Removes API keys and tokens from text: the known values, anything shaped like one

@@ -10,6 +10,7 @@
  */
 import { THINK_CLOSE, THINK_OPEN } from '../relay/thinking';
 import type { ChatMessage } from './types';
+import { escapeRegExp } from '../../shared/escapeRegExp';
 
 const ZERO_WIDTH_SPACE = '\u200b';
 /** The special-token keys of tokenizer_config.json (their text is an added token too). */
@@ -68,8 +69,4 @@ function patternOf(texts: readonly string[]): RegExp {
       .join('|'),
     'g',
   );
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
