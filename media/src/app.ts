@@ -25,8 +25,12 @@ const DRAFT_PAUSE_MS = 400;
 const STILL_ANSWERING_ERROR = 'Relay is still answering: send this when it ends, or press Escape to stop it.';
 /** The same, when the answer is another view's: Escape cannot stop it from here. */
 const STILL_ANSWERING_ELSEWHERE_ERROR = 'Relay is still answering in another view: send this when it ends.';
+/** The same, while "Relay: Test Provider" runs: no answer is being written, and no Stop ends a test. */
+const TESTING_PROVIDER_ERROR = 'Relay is testing the provider ("Relay: Test Provider"): send this when the test ends.';
 /** Why Stop does nothing while another view's answer is written: its hover, and its description for a screen reader. */
 const STOP_ELSEWHERE_REASON = 'The answer being written is not this view\'s: stop it where it was asked, or run "Relay: Stop"';
+/** Why Stop does nothing during a provider test: the test is no answer; its notification cancels it. */
+const STOP_DURING_TEST_REASON = 'Relay is testing the provider, not writing an answer: the test ends on its own, or cancel it in its notification';
 /**
  * How the host words an answer the user stopped before it began (relayService.ts and
  * engine.ts StoppedError): a turn-error, but stopped, not failed.
@@ -81,6 +85,8 @@ class RelayApp {
   private announceFrame: number | undefined;
   private readonly chart = h('figure', { className: 'relay-chart' });
   private busy = false;
+  /** Relay is busy with "Relay: Test Provider", not an answer (Send's and Stop's reasons say so). */
+  private testingProvider = false;
   private setupWarning: string | undefined;
   /** The draft is told to the host once the user pauses (its start is read into the SLM's cache while they write). */
   private draftTimer: ReturnType<typeof setTimeout> | undefined;
@@ -202,7 +208,7 @@ class RelayApp {
     const text = this.input.value;
     if (!text.trim()) return;
     if (this.busy) {
-      this.showInputError(this.canStop ? STILL_ANSWERING_ERROR : STILL_ANSWERING_ELSEWHERE_ERROR);
+      this.showInputError(this.canStop ? STILL_ANSWERING_ERROR : this.testingProvider ? TESTING_PROVIDER_ERROR : STILL_ANSWERING_ELSEWHERE_ERROR);
       this.inputErrorIsBusy = true;
       return;
     }
@@ -239,7 +245,7 @@ class RelayApp {
           this.addTurn(view, turn.demo?.pairOf);
         }
         this.showSetupWarning(message.setupWarning);
-        this.setBusy(message.busy, message.busy && message.runningTurnId !== undefined);
+        this.setBusy(message.busy, message.busy && message.runningTurnId !== undefined, message.testingProvider === true);
         this.afterTurnsChanged();
         this.scrollToEnd();
         return;
@@ -294,7 +300,7 @@ class RelayApp {
         this.afterTurnsChanged();
         return;
       case 'busy':
-        this.setBusy(message.busy, message.own === true);
+        this.setBusy(message.busy, message.own === true, message.testingProvider === true);
         return;
       case 'setup':
         this.showSetupWarning(message.setupWarning);
@@ -373,19 +379,24 @@ class RelayApp {
     if (this.view === 'answer') this.renderChart();
   }
 
-  /** busy: an answer is being written (Send waits, one answer at a time); own: it is this view's (Stop stops it). */
-  private setBusy(busy: boolean, own = false): void {
+  /**
+   * busy: an answer is being written (Send waits, one answer at a time); own: it is this view's
+   * (Stop stops it); testingProvider: what keeps Relay busy is a provider test, not an answer.
+   */
+  private setBusy(busy: boolean, own = false, testingProvider = false): void {
     // What was written while an answer was being written is read once it ends.
     if (this.busy && !busy) this.scheduleDraft();
     if (!busy && this.inputErrorIsBusy) this.showInputError(undefined);
     this.busy = busy;
     const focused = document.activeElement;
     this.canStop = busy && own;
+    this.testingProvider = busy && testingProvider;
     // Another view's answer: Stop stays focusable (aria-disabled, a click does nothing), so its reason is reached by Tab and read as its description.
     const elsewhere = busy && !own;
     this.stopButton.disabled = !busy;
-    this.stopButton.title = elsewhere ? STOP_ELSEWHERE_REASON : 'Stop generating';
-    this.stopReason.textContent = elsewhere ? STOP_ELSEWHERE_REASON : '';
+    const reason = this.testingProvider ? STOP_DURING_TEST_REASON : STOP_ELSEWHERE_REASON;
+    this.stopButton.title = elsewhere ? reason : 'Stop generating';
+    this.stopReason.textContent = elsewhere ? reason : '';
     if (elsewhere) {
       this.stopButton.setAttribute('aria-disabled', 'true');
       this.stopButton.setAttribute('aria-describedby', this.stopReason.id);

@@ -77,7 +77,9 @@ export class Conversation {
   ) {
     this.turns = restoredTurns(withRunningTurn(storage?.state.get<ChatTurnView[]>(storage.key), storage?.state.get<ChatTurnView>(runningKey(storage.key))));
     // An answer in either view makes both busy (one answer at a time): Send follows in both, Stop only in the view whose answer it is.
-    service.onDidChangeBusy((busy) => this.post({ type: 'busy', busy, own: busy && this.running !== undefined }));
+    service.onDidChangeBusy((busy) =>
+      this.post({ type: 'busy', busy, own: busy && this.running !== undefined, ...(busy && service.testingProvider ? { testingProvider: true } : {}) }),
+    );
   }
 
   attach(host: ConversationHost | undefined): void {
@@ -94,6 +96,7 @@ export class Conversation {
       view: this.view,
       turns: this.turns,
       busy: this.service.busy,
+      ...(this.service.busy && this.service.testingProvider ? { testingProvider: true } : {}),
       ...(this.running ? { runningTurnId: this.running.id } : {}),
       setupWarning,
     });

@@ -143,9 +143,10 @@ export type HostMessage =
   /**
    * The view's state (first load or reload). busy: an answer is being written (in any view,
    * or @relay); runningTurnId: the one of these turns being written (it streams on), absent
-   * when none of them is: every turn is then shown as it is.
+   * when none of them is: every turn is then shown as it is. testingProvider: what keeps
+   * Relay busy is "Relay: Test Provider", not an answer.
    */
-  | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; runningTurnId?: string; setupWarning?: string }
+  | { type: 'init'; view: 'chat' | 'answer'; turns: ChatTurnView[]; busy: boolean; testingProvider?: boolean; runningTurnId?: string; setupWarning?: string }
   | { type: 'turn-start'; turn: ChatTurnView }
   /** Retry on an earlier chat answer: that answer and the turns after it go (the new answer follows). */
   | { type: 'turns-removed'; turnIds: string[] }
@@ -160,8 +161,12 @@ export type HostMessage =
   /** The small model is reading a long prompt: `done` of `total` tokens ("Reading 2,730 tokens of context… 40%"); done = total: the line goes. */
   | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number }
   | { type: 'cleared' }
-  /** An answer started or ended. own: it is this view's, so its Stop stops it (another view's or @relay's is stopped there, or with "Relay: Stop"). */
-  | { type: 'busy'; busy: boolean; own?: boolean }
+  /**
+   * An answer (or a provider test) started or ended. own: it is this view's, so its Stop stops it
+   * (another view's or @relay's is stopped there, or with "Relay: Stop"); testingProvider: it is
+   * "Relay: Test Provider", which no Stop ends (its notification does).
+   */
+  | { type: 'busy'; busy: boolean; own?: boolean; testingProvider?: boolean }
   /** Set-up changed (key stored, model picked, settings edited): the banner follows. */
   | { type: 'setup'; setupWarning?: string }
   /** A demo answer was checked against its reference. */
@@ -311,6 +316,7 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return Array.isArray(value.turns) &&
         (value.view === 'chat' || value.view === 'answer') &&
         typeof value.busy === 'boolean' &&
+        (value.testingProvider === undefined || typeof value.testingProvider === 'boolean') &&
         (value.runningTurnId === undefined || isShortString(value.runningTurnId)) &&
         (value.setupWarning === undefined || isShortString(value.setupWarning, 2000))
         ? (value as HostMessage)
@@ -352,7 +358,11 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         ? (value as HostMessage)
         : undefined;
     case 'busy':
-      return typeof value.busy === 'boolean' && (value.own === undefined || typeof value.own === 'boolean') ? (value as HostMessage) : undefined;
+      return typeof value.busy === 'boolean' &&
+        (value.own === undefined || typeof value.own === 'boolean') &&
+        (value.testingProvider === undefined || typeof value.testingProvider === 'boolean')
+        ? (value as HostMessage)
+        : undefined;
     case 'setup':
       return value.setupWarning === undefined || isShortString(value.setupWarning, 2000) ? (value as HostMessage) : undefined;
     case 'demo-result':

@@ -475,3 +475,27 @@ test('while a provider test runs, a question is refused naming the test and how 
     'Relay is testing the provider ("Relay: Test Provider"), which may be loading the small model, so this question was not asked. Try again when the test ends, or cancel it first (its notification).',
   );
 });
+
+test('tells its view when what keeps Relay busy is a provider test, as it begins and at a reload, so Send and Stop say so', async () => {
+  let onBusy: (busy: boolean) => void = () => assert.fail('no listener');
+  const service = {
+    busy: false,
+    testingProvider: false,
+    onDidChangeBusy: (listener: (busy: boolean) => void) => {
+      onBusy = listener;
+      return { dispose() {} };
+    },
+    setupWarning: async () => undefined,
+  };
+  const posted: HostMessage[] = [];
+  const conversation = new Conversation('chat', service as unknown as RelayService, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  conversation.attach({ post: (message) => posted.push(message) });
+  Object.assign(service, { busy: true, testingProvider: true });
+  onBusy(true);
+  assert.deepEqual(posted.at(-1), { type: 'busy', busy: true, own: false, testingProvider: true });
+  await conversation.init();
+  assert.equal((posted.at(-1) as Extract<HostMessage, { type: 'init' }>).testingProvider, true);
+  Object.assign(service, { busy: true, testingProvider: false });
+  onBusy(true);
+  assert.deepEqual(posted.at(-1), { type: 'busy', busy: true, own: false }, 'an answer elsewhere: no test named');
+});

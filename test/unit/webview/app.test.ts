@@ -150,6 +150,26 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await stop.isDisabled(), false);
   });
 
+  it('while a provider test keeps Relay busy, Send and Stop say it is the test (no answer to stop), on a busy message and at a reload', async () => {
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [] });
+    await deliver({ type: 'busy', busy: true, own: false, testingProvider: true });
+    const stop = webview.page.locator('.relay-toolbar button', { hasText: 'Stop' });
+    assert.equal(await stop.getAttribute('aria-disabled'), 'true');
+    assert.match((await stop.getAttribute('title')) ?? '', /testing the provider, not writing an answer: .*cancel it in its notification/);
+    const input = webview.page.locator('#chat-input');
+    await input.fill('next question');
+    await input.press('Enter');
+    const alert = webview.page.locator('#chat-input-error [role=alert]');
+    assert.equal(await alert.innerText(), 'Relay is testing the provider ("Relay: Test Provider"): send this when the test ends.');
+    // The test ends and an answer in another view begins: that is what Send and Stop speak of.
+    await deliver({ type: 'busy', busy: false }, { type: 'busy', busy: true, own: false });
+    assert.match((await stop.getAttribute('title')) ?? '', /not this view's/);
+    await input.press('Enter');
+    assert.equal(await alert.innerText(), 'Relay is still answering in another view: send this when it ends.');
+    await deliver({ type: 'init', view: 'chat', busy: true, testingProvider: true, turns: [] });
+    assert.match((await stop.getAttribute('title')) ?? '', /testing the provider/);
+  });
+
   it('removes the turns the host removed (Retry on an earlier chat answer), and the new answer follows', async () => {
     const turn = (id: string, role: string, text: string) => ({
       id,
