@@ -244,6 +244,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_only_cost_is_estimate: true,
     saved_usd: stats.savedUsd,
     declined_calls: stats.declinedCalls ?? 0,
+    declined_by_usd_ceiling: stats.declinedByUsdCeiling ?? 0,
     least_ratio_to_call: stats.leastRatioToCall ?? null,
     slm_discarded_tokens: stats.slmDiscardedTokens ?? 0,
     predicted_cost_usd: stats.billing?.predictedUsd ?? null,

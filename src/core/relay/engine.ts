@@ -249,6 +249,8 @@ class RelayRun {
   /** The answer's money when the price is known (predictions, calibration, ceilings). */
   private readonly ledger: MoneyLedger | undefined;
   private declinedCalls = 0;
+  /** Of those, the ones relay.maxCostPerAnswerUsd refused (AnswerStats.declinedByUsdCeiling). */
+  private declinedByUsdCeiling = 0;
   /** The smallest ratioNeeded of the calls declined so far (AnswerStats.leastRatioToCall). */
   private leastRatioToCall: number | undefined;
   /** Tokens a served SLM generated past where the answer stopped reading (GenerateResult.discardedTokens). */
@@ -491,6 +493,7 @@ class RelayRun {
     const ratioNeeded = this.ledger.ratioNeededFor(this.promptTokens, answerTokens, credited, predictedUsd);
     if (ratioNeeded !== undefined) this.leastRatioToCall = Math.min(this.leastRatioToCall ?? Infinity, ratioNeeded);
     const byUsdCeiling = this.ledger.passesUsdCeiling(predictedUsd);
+    if (byUsdCeiling) this.declinedByUsdCeiling += 1;
     this.emit({
       type: 'call-declined',
       predictedUsd,
@@ -1004,6 +1007,7 @@ class RelayRun {
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),
       ...(this.declinedCalls > 0 ? { declinedCalls: this.declinedCalls } : {}),
       ...(this.leastRatioToCall !== undefined ? { leastRatioToCall: this.leastRatioToCall } : {}),
+      ...(this.declinedByUsdCeiling > 0 ? { declinedByUsdCeiling: this.declinedByUsdCeiling } : {}),
       ...(this.slmDiscardedTokens > 0 ? { slmDiscardedTokens: this.slmDiscardedTokens } : {}),
       ...(billing ? { billing } : {}),
     };

@@ -56,6 +56,8 @@ export interface AnswerStats {
    * skipped for the ratio alone.
    */
   leastRatioToCall?: number;
+  /** Of declinedCalls, those relay.maxCostPerAnswerUsd refused (no ratio would have let them through); absent when none. */
+  declinedByUsdCeiling?: number;
   /**
    * A served SLM's waste: tokens it generated that the answer does not keep (a server cannot
    * refuse a token before writing it: the gate's refused token and what arrived after it).

@@ -50,18 +50,31 @@ export function declinedUnder(
 }
 
 /**
- * The line for an answer the large model did not help with because relay.maxCostRatio
- * skipped every call it wanted: what would have let one through. Undefined for any other
- * answer (one with calls shows its skipped calls in its figures and hovers).
+ * The line for an answer the large model did not help with because the money ceilings skipped
+ * every call it wanted: which ceiling skipped them, and what would have let one through.
+ * Undefined for any other answer (one with calls shows its skipped calls in its figures and hovers).
  */
-export function skippedCallsNote(stats: Pick<AnswerStats, 'calls' | 'declinedCalls' | 'leastRatioToCall'>): string | undefined {
+export function skippedCallsNote(stats: Pick<AnswerStats, 'calls' | 'declinedCalls' | 'leastRatioToCall' | 'declinedByUsdCeiling'>): string | undefined {
   const skipped = stats.declinedCalls ?? 0;
-  if (stats.calls > 0 || skipped === 0 || stats.leastRatioToCall === undefined) return undefined;
-  const which = skipped === 1 ? 'The one call this answer wanted' : `Each of the ${skipped} calls this answer wanted`;
+  if (stats.calls > 0 || skipped === 0) return undefined;
+  const byUsd = Math.min(stats.declinedByUsdCeiling ?? 0, skipped);
+  const byRatio = skipped - byUsd;
+  if (byRatio === 0) {
+    const which = skipped === 1 ? 'The one call this answer wanted' : `Each of the ${skipped} calls this answer wanted`;
+    return (
+      `No call to the large model. ${which} would have cost more than ${settingRef('maxCostUsd')} leaves for it ` +
+      '(a call re-sends the whole prompt): raise that ceiling to let the large model help with answers like this one, or send less text.'
+    );
+  }
+  if (stats.leastRatioToCall === undefined) return undefined;
+  const which =
+    byUsd > 0
+      ? `Of the ${skipped} calls this answer wanted, ${byUsd} would have cost more than ${settingRef('maxCostUsd')} leaves and ${byRatio} more than ${settingRef('maxCostRatio')} allows at ${byRatio === 1 ? 'its' : 'their'} point of the answer`
+      : `${skipped === 1 ? 'The one call this answer wanted' : `Each of the ${skipped} calls this answer wanted`} would have cost more than ${settingRef('maxCostRatio')} allows at its point of the answer`;
   const above = stats.leastRatioToCall > 1 ? ', more than the large model alone would have cost up to there' : '';
+  const cheapest = byRatio === 1 && byUsd > 0 ? 'That call needed' : 'The cheapest needed';
   return (
-    `No call to the large model. ${which} would have cost more than ${settingRef('maxCostRatio')} allows at its point of the answer ` +
-    `(a call re-sends the whole prompt). The cheapest needed ${ratioSetting(stats.leastRatioToCall)}${above}: ` +
-    'raise the setting to that or more to let the large model help with answers like this one, or send less text.'
+    `No call to the large model. ${which} (a call re-sends the whole prompt). ${cheapest} ${ratioSetting(stats.leastRatioToCall)}${above}: ` +
+    `raise ${byUsd > 0 ? SETTING_NAMES.maxCostRatio.setting : 'the setting'} to that or more to let the large model help with answers like this one, or send less text.`
   );
 }

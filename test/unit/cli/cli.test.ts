@@ -191,6 +191,28 @@ test("by default a call that cannot pay off is skipped and said so on stderr; th
   assert.equal(server.requests.length, before + 1);
 });
 
+test('a call skipped by the USD ceiling is counted as such, and the note names that ceiling, not relay.maxCostRatio', async () => {
+  const before = server.requests.length;
+  const { code, stdout, stderr } = await run([
+    'solve',
+    QUESTION,
+    '--json',
+    ...providerFlags(),
+    '--max-cost',
+    '0.000001',
+    '--totals',
+    join(work, 'usd-totals.json'),
+  ]);
+  assert.equal(code, 0, stderr);
+  assert.equal(server.requests.length, before, 'no request sent');
+  const line = JSON.parse(stdout.trim().split('\n').pop() as string);
+  assert.equal(line.calls, 0);
+  assert.ok(line.declined_calls >= 1);
+  assert.equal(line.declined_by_usd_ceiling, line.declined_calls);
+  assert.match(line.skipped_note, /^No call to the large model\. .* more than relay\.maxCostPerAnswerUsd \(CLI: --max-cost\) leaves/);
+  assert.doesNotMatch(line.skipped_note, /maxCostRatio/);
+});
+
 test('relay solve --json: the relay answer, the SLM prompt reused for the LLM, totals recorded', async () => {
   const { code, stdout } = await run(['solve', QUESTION, '--json', ...providerFlags()]);
   assert.equal(code, 0);
