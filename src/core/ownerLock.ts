@@ -7,8 +7,8 @@
  * (its processes cannot be seen from here); one on this machine's own disk (the model store)
  * names the pid alone, as a host name can change under a running machine (macOS renames it by
  * network). Each keeps the format it always had, so a window of an older version reads it.
- * (The savings totals are written in milliseconds under a lock of their own that goes stale by
- * age: totalsStore.ts.)
+ * A lock held a moment at a time (the savings totals, totalsStore.ts) also goes stale by age
+ * (`staleAfterMs`), whoever holds it.
  */
 import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,13 @@ export type LockAttempt = { taken: true; release: () => void } | { taken: false;
 export interface OwnerLockOptions {
   /** Several machines may take the lock (a network drive): the host is recorded, and another host's lock is live. */
   shared?: boolean;
+  /**
+   * For a lock held a moment at a time: one this old is taken over even while its process runs
+   * (hung, or dead with its pid reused), and one that names no owner (empty, as an older
+   * version wrote it) is left alone until this old rather than BEING_WRITTEN_MS. Absent, a live
+   * owner's lock is never taken.
+   */
+  staleAfterMs?: number;
 }
 
 /**
@@ -74,13 +81,27 @@ function readLock(path: string): string | undefined {
   }
 }
 
-function beingWritten(path: string, content: string): boolean {
-  if (content.trim() !== '') return false;
+/** Milliseconds since the lock at `path` was written; undefined when it is gone. */
+function lockAgeMs(path: string): number | undefined {
   try {
-    return Date.now() - statSync(path).mtimeMs < BEING_WRITTEN_MS;
+    return Date.now() - statSync(path).mtimeMs;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether a lock that names no owner is still too young to be taken for stale. */
+function ownerlessLockFresh(path: string, content: string, options: OwnerLockOptions): boolean {
+  if (options.staleAfterMs === undefined && content.trim() !== '') return false;
+  const age = lockAgeMs(path);
+  return age !== undefined && age < (options.staleAfterMs ?? BEING_WRITTEN_MS);
+}
+
+/** Whether a live owner's lock has been held past `staleAfterMs` (never, without it). */
+function heldTooLong(path: string, options: OwnerLockOptions): boolean {
+  if (options.staleAfterMs === undefined) return false;
+  const age = lockAgeMs(path);
+  return age !== undefined && age >= options.staleAfterMs;
 }
 
 /** The live owner of the lock at `path` (this process included), or undefined: no lock, or one left by a process that died. */
@@ -109,8 +130,8 @@ export function takeOwnerLock(path: string, options: OwnerLockOptions = {}): Loc
       const seen = readLock(path);
       if (seen === undefined) continue; // released meanwhile: try again
       const owner = parseLockOwner(seen);
-      if (owner && ownerAlive(owner, options)) return { taken: false, heldBy: owner };
-      if (beingWritten(path, seen)) return { taken: false, heldBy: undefined };
+      if (owner && ownerAlive(owner, options) && !heldTooLong(path, options)) return { taken: false, heldBy: owner };
+      if (!owner && ownerlessLockFresh(path, seen, options)) return { taken: false, heldBy: undefined };
       if (!setStaleLockAside(path, seen)) return { taken: false, heldBy: liveLockOwner(path, options) };
     }
     return { taken: false, heldBy: liveLockOwner(path, options) };

@@ -108,3 +108,31 @@ test("a model download's lock is this lock, on this machine's disk: a crashed wi
   await assert.rejects(acquireLock(folder, 'org/model@main'), /org\/model@main is already being downloaded/);
   rmSync(join(folder, LOCK_FILE));
 });
+
+test('with staleAfterMs (a lock held a moment at a time): a live owner keeps it until that old, then it is taken over; one naming no owner waits that long too; a dead one is taken at once', () => {
+  const path = join(dir, 'f.lock');
+  const options = { staleAfterMs: 30_000 };
+  const live = `${process.ppid} 0123abcd`;
+  writeFileSync(path, live);
+  assert.deepEqual(takeOwnerLock(path, options), { taken: false, heldBy: { pid: process.ppid } });
+  writeOld(path, live);
+  const hung = takeOwnerLock(path, options);
+  assert.ok(hung.taken, 'held for a minute: taken over though its process runs');
+  hung.release();
+  // Written 10 s ago: past BEING_WRITTEN_MS, yet an older version's empty lock is left alone until staleAfterMs.
+  for (const ownerless of ['', 'garbage']) {
+    writeFileSync(path, ownerless);
+    const tenSecondsAgo = new Date(Date.now() - 10_000);
+    utimesSync(path, tenSecondsAgo, tenSecondsAgo);
+    assert.deepEqual(takeOwnerLock(path, options), { taken: false, heldBy: undefined }, JSON.stringify(ownerless));
+    assert.equal(readFileSync(path, 'utf8'), ownerless, 'left as it was');
+    writeOld(path, ownerless);
+    const old = takeOwnerLock(path, options);
+    assert.ok(old.taken, `${JSON.stringify(ownerless)}: taken once a minute old`);
+    old.release();
+  }
+  writeFileSync(path, `${deadPid()} 0123abcd`);
+  const dead = takeOwnerLock(path, options);
+  assert.ok(dead.taken, 'a dead owner: at once');
+  dead.release();
+});

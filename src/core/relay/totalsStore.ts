@@ -1,9 +1,9 @@
 /**
  * Running totals of relay costs that survive restarts and model switches: a small JSON
  * file keyed by day and by LLM model, and by day, model and policy (the answer's relay
- * mode). Writes are atomic (temp file + rename) and serialised: in-process by a queue,
- * across processes (CLI and extension at once) by a lock file with a bounded wait and
- * stale-lock recovery.
+ * mode). Writes are atomic and durable (temp file, fsync, rename) and serialised: in-process
+ * by a queue, across processes (CLI and extension at once) by the owner lock (ownerLock.ts)
+ * with a bounded wait.
  *
  * The per-policy totals (`modes`) came later, beside `days` in the same version-1 file:
  * files written before them stay readable as they are (their answers count as policy
@@ -13,7 +13,8 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileErrorInWords } from '../fileErrors';
-import { renameRetrying } from '../fsRetry';
+import { renameRetrying, rmRetrying } from '../fsRetry';
+import { takeOwnerLock } from '../ownerLock';
 import type { AnswerStats } from './events';
 import { isRecord } from '../../shared/isRecord';
 
@@ -120,7 +121,10 @@ export interface TotalsStoreOptions {
   now?: () => Date;
   /** Longest wait for another process's lock before giving up with an error (default: 2 s past staleLockMs). */
   lockTimeoutMs?: number;
-  /** A lock older than this is taken to be left by a crashed process and removed. */
+  /**
+   * A lock held this long is taken over even though its process runs (hung, or its pid reused);
+   * so is one an older Relay left (naming no process) once this old. A dead process's lock is taken over at once.
+   */
   staleLockMs?: number;
 }
 
@@ -136,7 +140,7 @@ export class TotalsStore {
   ) {
     this.now = options.now ?? (() => new Date());
     this.staleLockMs = options.staleLockMs ?? 10_000;
-    // Longer than a lock takes to go stale: a lock a crashed process left is outwaited and removed, no answer lost.
+    // Longer than a lock takes to go stale: a hung process's lock is outwaited and taken over, no answer lost.
     this.lockTimeoutMs = options.lockTimeoutMs ?? this.staleLockMs + 2_000;
   }
 
@@ -172,7 +176,7 @@ export class TotalsStore {
    * back over the reset.
    */
   reset(): Promise<void> {
-    return this.serialised(() => this.withLock(() => fs.rm(this.path, { force: true })));
+    return this.serialised(() => this.withLock(() => rmRetrying(this.path, { force: true })));
   }
 
   /**
@@ -243,78 +247,75 @@ export class TotalsStore {
   }
 
   private async writeAtomic(file: TotalsFile): Promise<void> {
-    await fs.mkdir(dirname(this.path), { recursive: true });
+    const folder = dirname(this.path);
+    await fs.mkdir(folder, { recursive: true });
     const temp = `${this.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await fs.writeFile(temp, JSON.stringify(file, null, 2) + '\n', 'utf8');
+      const handle = await fs.open(temp, 'wx');
+      try {
+        await handle.writeFile(JSON.stringify(file, null, 2) + '\n', 'utf8');
+        // On disk before the rename: after a power loss, some filesystems keep the rename but not the data (an empty file).
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await renameRetrying(temp, this.path);
     } catch (error) {
       // A full disk or a refused rename: the totals file is as it was, and no part-written temp file is left behind.
-      await fs.rm(temp, { force: true }).catch(() => undefined);
+      await rmRetrying(temp, { force: true }).catch(() => undefined);
       throw error;
     }
+    await syncFolder(folder);
   }
 
+  /**
+   * Runs `job` holding `${path}.lock` (ownerLock.ts), waiting up to lockTimeoutMs for it. A lock
+   * whose process died is taken over at once. One whose process runs is taken over only once
+   * staleLockMs old: a write holds it for milliseconds, so a lock that old is a hung process's
+   * or a dead one's whose pid was reused (Windows reuses them soon), and waiting for ever would
+   * lose every answer after it; taking it risks at most the hung process's own answer.
+   */
   private async withLock<T>(job: () => Promise<T>): Promise<T> {
     await fs.mkdir(dirname(this.path), { recursive: true });
     const lock = `${this.path}.lock`;
     const deadline = Date.now() + this.lockTimeoutMs;
     for (;;) {
-      try {
-        const handle = await fs.open(lock, 'wx');
-        await handle.close();
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        if ((await lockAgeMs(lock)) > this.staleLockMs) {
-          await this.removeStaleLock(lock);
-          continue;
+      const attempt = takeOwnerLock(lock, { staleAfterMs: this.staleLockMs });
+      if (attempt.taken) {
+        try {
+          return await job();
+        } finally {
+          releaseLock(lock, attempt.release);
         }
-        if (Date.now() > deadline) {
-          throw new Error(
-            `The relay totals file ${this.path} stayed locked for ${this.lockTimeoutMs} ms; if no other Relay process is running, delete ${lock}.`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
       }
-    }
-    try {
-      return await job();
-    } finally {
-      await fs.rm(lock, { force: true });
-    }
-  }
-
-  /**
-   * Removes a lock left by a crashed process, one process at a time (a second lock file),
-   * seeing it stale again meanwhile: two that found it stale must not both remove it, or the
-   * later would remove the lock the first took since, and both would write.
-   */
-  private async removeStaleLock(lock: string): Promise<void> {
-    const breaking = `${lock}.break`;
-    try {
-      await (await fs.open(breaking, 'wx')).close();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // Another process is removing it; a crash in that moment leaves this file, stale in turn.
-      if ((await lockAgeMs(breaking)) > this.staleLockMs) await fs.rm(breaking, { force: true });
-      else await new Promise((resolve) => setTimeout(resolve, 5));
-      return;
-    }
-    try {
-      if ((await lockAgeMs(lock)) > this.staleLockMs) await fs.rm(lock, { force: true });
-    } finally {
-      await fs.rm(breaking, { force: true });
+      if (Date.now() > deadline) {
+        const holder = attempt.heldBy ? `process ${attempt.heldBy.pid}` : 'a process that did not name itself (an older Relay)';
+        throw new Error(
+          `The relay totals file ${this.path} stayed locked for ${this.lockTimeoutMs} ms by ${holder}, another Relay (a VS Code window or the relay CLI) writing it. ` +
+            `If that process hangs, end it; if no other Relay is running, delete ${lock}.`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 }
 
-/** How long ago a lock file was last written; 0 when it is gone (removed meanwhile: nothing stale to remove). */
-async function lockAgeMs(path: string): Promise<number> {
-  return fs.stat(path).then(
-    (s) => Date.now() - s.mtimeMs,
-    () => 0,
-  );
+/** Releases the lock after the job; a release refused (a file briefly locked on Windows) leaves a lock that goes stale, not a failed record. */
+function releaseLock(lock: string, release: () => void): void {
+  try {
+    release();
+  } catch (error) {
+    process.emitWarning(`The relay totals lock ${lock} could not be removed (${fileErrorInWords(error)}); it is taken over once stale.`);
+  }
+}
+
+/** Makes a rename in `folder` durable, where the platform allows (POSIX; Windows cannot open a folder): best effort. */
+async function syncFolder(folder: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const handle = await fs.open(folder, 'r').catch(() => undefined);
+  if (!handle) return;
+  await handle.sync().catch(() => undefined);
+  await handle.close().catch(() => undefined);
 }
 
 const isFiniteCount = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);

@@ -1,11 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, promises as fsPromises, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fsPromises, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { basename, join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { allUnpriced, emptyTotals, totalsOfAnswer, TotalsStore } from '../../../src/core/relay/totalsStore';
 import type { AnswerStats } from '../../../src/core/relay/events';
+
+/** Makes every file write of the store fail half-way, as on a full disk, until the returned function restores it. */
+function fullDisk(): () => void {
+  const open = fsPromises.open;
+  fsPromises.open = (async (...args: Parameters<typeof open>) => {
+    const handle = await open(...args);
+    const writeFile = handle.writeFile.bind(handle);
+    handle.writeFile = async (data: string | Uint8Array) => {
+      await writeFile(data.slice(0, 10));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    return handle;
+  }) as typeof open;
+  return () => (fsPromises.open = open);
+}
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '0']).pid as number;
+}
 
 function stats(cost: number | null, llmOnly: number | null, calls = 1): AnswerStats {
   return {
@@ -214,29 +234,27 @@ test('a lock left by a crashed process is removed once: writers that find it sta
 
 test('a write that fails half-way (a full disk) leaves the totals as they were and no part-written temp file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
-  const writeFile = fsPromises.writeFile;
+  let restore = (): void => undefined;
   try {
     const path = join(dir, 'totals.json');
     const store = new TotalsStore(path);
     await store.record('m', stats(0.001, 0.01));
     const before = readFileSync(path, 'utf8');
-    fsPromises.writeFile = (async (file: string, data: string) => {
-      await writeFile(file, data.slice(0, 10));
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    }) as typeof writeFile;
+    restore = fullDisk();
     await assert.rejects(store.record('m', stats(0.001, 0.01)), /ENOSPC/);
-    fsPromises.writeFile = writeFile;
+    restore();
     assert.equal(readFileSync(path, 'utf8'), before);
     assert.deepEqual(readdirSync(dir), ['totals.json'], 'no temp file left');
   } finally {
-    fsPromises.writeFile = writeFile;
+    restore();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('a damaged totals file is kept aside before anything overwrites it: a copy that cannot be made stops the record; a write that then fails leaves it to repair again', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
-  const { copyFile, writeFile } = fsPromises;
+  const { copyFile } = fsPromises;
+  let restore = (): void => undefined;
   try {
     const path = join(dir, 'totals.json');
     const good = { ...emptyTotals(), answers: 10, costUsd: 1 };
@@ -250,16 +268,15 @@ test('a damaged totals file is kept aside before anything overwrites it: a copy 
     assert.equal(readFileSync(path, 'utf8'), text, 'the damaged file is as it was');
 
     // A full disk after the copy: the damaged file is still there, and the next record keeps its good totals.
-    fsPromises.writeFile = (async () => {
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    }) as typeof writeFile;
+    restore = fullDisk();
     await assert.rejects(new TotalsStore(path).record('m', stats(0.001, 0.01)), /ENOSPC/);
-    fsPromises.writeFile = writeFile;
+    restore();
     assert.equal(readFileSync(path, 'utf8'), text, 'still there');
     await new TotalsStore(path).record('m', stats(0.001, 0.01));
     assert.equal((await new TotalsStore(path).summary()).answers, 11, 'the good totals and the answer');
   } finally {
-    Object.assign(fsPromises, { copyFile, writeFile });
+    fsPromises.copyFile = copyFile;
+    restore();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -284,4 +301,128 @@ test('a cost is marked estimated only by priced answers whose usage was counted 
   assert.equal(totalsOfAnswer(estimated(stats(0.001, 0.01))).usageEstimatedAnswers, 1);
   assert.equal(totalsOfAnswer(estimated(stats(null, null))).usageEstimatedAnswers, 0, 'its cost is unknown, not an estimate in the sums');
   assert.equal(totalsOfAnswer(stats(0.001, 0.01)).usageEstimatedAnswers, 0, 'reported usage');
+});
+
+test('a lock whose process died is taken over at once, long before it is stale, and the answer is counted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    writeFileSync(`${path}.lock`, `${deadPid()} 0123abcd`);
+    // Fresh and far from stale: only the dead pid lets it be taken within the wait.
+    const store = new TotalsStore(path, { staleLockMs: 600_000, lockTimeoutMs: 5_000 });
+    await store.record('m', stats(0.001, 0.01));
+    assert.equal((await store.summary()).answers, 1);
+    assert.deepEqual(readdirSync(dir), ['totals.json'], 'no lock left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lock a live process holds is waited for, then the record fails naming the file, the process and what to do; the lock is left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    const held = `${process.ppid} 0123abcd`;
+    writeFileSync(`${path}.lock`, held);
+    const store = new TotalsStore(path, { lockTimeoutMs: 200 });
+    await assert.rejects(store.record('m', stats(0.001, 0.01)), (error: Error) => {
+      assert.ok(error.message.includes(`The relay totals file ${path} stayed locked for 200 ms by process ${process.ppid}`), error.message);
+      assert.ok(error.message.includes(`If that process hangs, end it; if no other Relay is running, delete ${path}.lock.`), error.message);
+      return true;
+    });
+    assert.equal(readFileSync(`${path}.lock`, 'utf8'), held, 'a live process keeps its lock');
+    assert.equal(existsSync(path), false, 'nothing written without the lock');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a lock older than staleLockMs is taken over: an older Relay's (empty, naming no process) and a hung live process's", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    for (const content of ['', `${process.ppid} 0123abcd`]) {
+      writeFileSync(`${path}.lock`, content);
+      const longAgo = new Date(Date.now() - 60_000);
+      utimesSync(`${path}.lock`, longAgo, longAgo);
+      await new TotalsStore(path, { staleLockMs: 30_000, lockTimeoutMs: 5_000 }).record('m', stats(0.001, 0.01));
+      assert.equal(existsSync(`${path}.lock`), false, `${JSON.stringify(content)}: taken over and released`);
+    }
+    assert.equal((await new TotalsStore(path).summary()).answers, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two stores of one file recording at once (two windows) count every answer', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    const [first, second] = [new TotalsStore(path), new TotalsStore(path)];
+    await Promise.all(Array.from({ length: 50 }, () => [first.record('m', stats(0.001, 0.01)), second.record('m', stats(0.001, 0.01))]).flat());
+    assert.equal((await first.summary()).answers, 100);
+    assert.deepEqual(readdirSync(dir), ['totals.json'], 'no lock or temp file left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a write is synced to disk before its rename, and the folder after it, so a power loss cannot leave an empty totals file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  const { open, rename } = fsPromises;
+  const steps: string[] = [];
+  try {
+    const path = join(dir, 'totals.json');
+    fsPromises.open = (async (...args: Parameters<typeof open>) => {
+      const handle = await open(...args);
+      const name = basename(String(args[0]));
+      const sync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        steps.push(`sync ${name}`);
+        return sync();
+      };
+      return handle;
+    }) as typeof open;
+    fsPromises.rename = (async (from: string, to: string) => {
+      steps.push(`rename ${basename(from)} to ${basename(to)}`);
+      return rename(from, to);
+    }) as typeof rename;
+    await new TotalsStore(path).record('m', stats(0.001, 0.01));
+    const temp = /^totals\.json\.\d+\.\w+\.tmp$/;
+    assert.equal(steps.length >= 2, true, steps.join(', '));
+    assert.match(steps[0], /^sync /);
+    assert.match(steps[0].slice('sync '.length), temp);
+    assert.equal(steps[1], `rename ${steps[0].slice('sync '.length)} to totals.json`);
+    if (process.platform !== 'win32') assert.deepEqual(steps.slice(2), [`sync ${basename(dir)}`]);
+    assert.equal((await new TotalsStore(path).summary()).answers, 1);
+  } finally {
+    Object.assign(fsPromises, { open, rename });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('reset removes the file with the retry that outlasts a brief Windows lock (an antivirus scan)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  const rm = fsPromises.rm;
+  const platform = Object.getOwnPropertyDescriptor(process, 'platform') as PropertyDescriptor;
+  try {
+    const path = join(dir, 'totals.json');
+    const store = new TotalsStore(path);
+    await store.record('m', stats(0.001, 0.01));
+    let refusals = 0;
+    fsPromises.rm = (async (target: string, options?: Parameters<typeof rm>[1]) => {
+      if (target === path && ++refusals <= 2) throw Object.assign(new Error(`EBUSY: resource busy or locked, unlink '${path}'`), { code: 'EBUSY' });
+      return rm(target, options);
+    }) as typeof rm;
+    Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+    await store.reset();
+    Object.defineProperty(process, 'platform', platform);
+    assert.equal(refusals, 3, 'refused twice, then removed');
+    assert.equal(existsSync(path), false);
+    assert.equal((await store.summary()).answers, 0);
+  } finally {
+    Object.defineProperty(process, 'platform', platform);
+    fsPromises.rm = rm;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
