@@ -32,8 +32,10 @@ import { printableJson, terminalSafe, type Output } from '../render';
 import { CliDeps, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { ModelPrice } from '../../core/providers/types';
+import { resolvePrice } from '../../core/providers/pricing';
+import { chooseVariant, filesRead, listVariants, MODEL_FILE_MAX_BYTES, type VariantChoice } from '../../core/slm/modelFolder';
 import type { PrefixCacheReport } from '../../core/slm/served/servedRuntime';
-import { AnswersLog, answersPath, questionHash, type AnswerError, type AnswerLine } from '../eval/answersLog';
+import { AnswersLog, answersPath, questionHash, type AnswerError, type AnswerLine, type ModelFiles } from '../eval/answersLog';
 import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
@@ -264,17 +266,57 @@ function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | un
 
 /**
  * The settings that decide the answers, recorded in the answers file: a resumed run must
- * have the same (timeouts, where totals go, keys, the stall limit and where a setting came
- * from do not change an answer; --modes, --limit, --offset and --concurrency may change between runs).
+ * have the same (timeouts, where totals go, keys, the stall limit, the KV-cache reuse budget
+ * and where a setting came from do not change an answer; --modes, --limit, --offset and
+ * --concurrency may change between runs). The LLM's price is recorded as resolved: the
+ * catalog of another Relay version may price the same model otherwise, and costs would mix.
  */
 export function answerSettings(config: CliConfig, dataPath: string): Record<string, unknown> {
   const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, origins: _origins, limits, slm, ...rest } = config;
   const { maxStallSeconds: _stall, ...answerLimits } = limits;
   // Where the SLM's server listens does not decide the answers (its model does): a restarted server on another port resumes.
   // An ONNX SLM's record has no server fields, as before servers.
-  const { serverUrl: _serverUrl, kind, serverModel, ...folderSlm } = slm;
+  const { serverUrl: _serverUrl, kvCacheBudgetMb: _kvCache, kind, serverModel, ...folderSlm } = slm;
   const answerSlm = kind === 'onnx' ? folderSlm : { ...folderSlm, kind, serverModel };
-  return { data: resolve(dataPath), ...rest, slm: answerSlm, limits: answerLimits };
+  const { kind: llmKind, model, baseUrl } = config.provider;
+  const llmPrice = resolvePrice(llmKind, model, config.prices, baseUrl);
+  return { data: resolve(dataPath), ...rest, slm: answerSlm, limits: answerLimits, llmPrice };
+}
+
+/**
+ * What identifies the model of each SLM folder the rows read in this process, recorded in
+ * the answers file so that a model exported again into the same folder is noticed. None for a
+ * served SLM: its folder gives only the tokenizer, and its model is recorded by name.
+ */
+export function slmModelFiles(config: CliConfig, folders: string[]): Record<string, ModelFiles> | undefined {
+  if (config.slm.kind !== 'onnx') return undefined;
+  return Object.fromEntries(folders.map((folder) => [folder, modelFilesOf(folder, config.slm.variant)]));
+}
+
+/**
+ * The size and modification time of the files of `folder` that decide its answers: those a
+ * load reads (modelFolder.ts filesRead: the text files, the chosen variant's graph and its
+ * external data). Stat only: weights of gigabytes are not read.
+ */
+function modelFilesOf(folder: string, variant: VariantChoice): ModelFiles {
+  let names: string[];
+  try {
+    names = filesRead(folder, chooseVariant(folder, listVariants(folder), variant));
+  } catch {
+    // No such variant: opening the folder says so, before any answer runs.
+    names = Object.keys(MODEL_FILE_MAX_BYTES);
+  }
+  const files: ModelFiles = {};
+  for (const name of names) {
+    try {
+      const stat = statSync(join(folder, name));
+      // Whole seconds: what every file system keeps, and a time put back (touch -r, a copy that keeps times) keeps exactly.
+      files[name] = { bytes: stat.size, modifiedMs: Math.floor(stat.mtimeMs / 1000) * 1000 };
+    } catch {
+      // Not in this folder (generation_config.json and chat_template.jinja are optional).
+    }
+  }
+  return files;
 }
 
 interface Task {
@@ -332,7 +374,12 @@ export async function runEval(
   const answersFile = answersPath(options.outPrefix);
   const opened = AnswersLog.open(
     answersFile,
-    { command: options.commandLine ?? null, settings: answerSettings(config, dataPath), startedAt: new Date().toISOString() },
+    {
+      command: options.commandLine ?? null,
+      settings: answerSettings(config, dataPath),
+      models: slmModelFiles(config, [...new Set(ordered.map(folderOf))]),
+      startedAt: new Date().toISOString(),
+    },
     { fresh: options.fresh },
   );
   const { log } = opened;
@@ -391,6 +438,11 @@ export async function runEval(
       ? undefined
       : `${unreadable.length === 1 ? '1 line' : `${unreadable.length} lines`} of ${shown(answersFile)} cannot be reused (${terminalSafe(unreadable.slice(0, 5).join('; '))}${unreadable.length > 5 ? '; ...' : ''}); their answers are run again.`;
   if (unreadableNote) progress.line(`relay: ${unreadableNote}`);
+  // Said once: this run records the models, so the next one checks them.
+  if (opened.uncheckedModels.length > 0)
+    progress.line(
+      `relay: ${shown(answersFile)} was written by an earlier relay that did not record the model in ${opened.uncheckedModels.map((f) => terminalSafe(shown(f))).join(', ')}; its answers are reused as they are. If that model was exported again since, pass --fresh.`,
+    );
   // Why answers fail, on stderr as it happens: each row's first error, each message once.
   const failedRows = new Set<string>();
   const saidErrors = new Set<string>();

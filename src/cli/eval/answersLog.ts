@@ -4,12 +4,14 @@
  * run with the same `--out` resumes where it stopped.
  *
  * The file starts with a `run` line holding the settings that decide the answers (data
- * file, models, sampling, limits); each later session appends its own `run` line, then one
- * `answer` line per answer. Resuming is the default: a run whose `--out` names an existing
- * answers file of the same settings skips the answers already there; other settings are
- * refused (with the settings that differ), and `--fresh` starts the file over. Changing
- * `--limit`, `--offset`, `--concurrency` or `--modes` is fine: rows and questions not in
- * the file are run, those in it are reused.
+ * file, models, the LLM's price, sampling, limits) and the files of each SLM folder's model;
+ * each later session appends its own `run` line, then one `answer` line per answer.
+ * Resuming is the default: a run whose `--out` names an existing answers file of the same
+ * settings skips the answers already there; other settings are refused (with the settings
+ * that differ), as is a model exported again into a folder whose answers the file holds
+ * (with the files that changed), and `--fresh` starts the file over. Changing `--limit`,
+ * `--offset`, `--concurrency` or `--modes` is fine: rows and questions not in the file are
+ * run, those in it are reused.
  *
  * One run at a time writes the file: `<answers file>.lock` names the process that does, and a
  * second run on the same `--out` is refused (a lock left by a killed run is taken over).
@@ -33,8 +35,17 @@ export interface RunLine {
   command: string | null;
   /** The settings that decide the answers; a resumed run must have the same. */
   settings: Record<string, unknown>;
+  /** The model files of each SLM folder in this process the rows read, by folder; absent for a served SLM and in files of earlier relays. */
+  models?: Record<string, ModelFiles>;
   startedAt: string;
 }
+
+/**
+ * The files of a model folder that decide its answers, by path in the folder ('/'-separated),
+ * each with its size and modification time: taken without reading the files, and changed by
+ * exporting or downloading the model again.
+ */
+export type ModelFiles = Record<string, { bytes: number; modifiedMs: number }>;
 
 export interface AnswerLine {
   type: 'answer';
@@ -86,16 +97,76 @@ export function settingsDifferences(before: unknown, now: unknown, path = ''): s
   return a === b ? [] : [`${path}: ${a} in the file, ${b} now`];
 }
 
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** How the files of a model differ, in words ("onnx/model.onnx: 10 bytes then, 12 now"). */
+export function modelFilesChanges(before: ModelFiles, now: ModelFiles): string[] {
+  const when = (ms: number): string => new Date(ms).toISOString();
+  return [...new Set([...Object.keys(before), ...Object.keys(now)])].flatMap((name) => {
+    const [a, b] = [before[name], now[name]];
+    if (a === undefined) return [`${name}: not there then`];
+    if (b === undefined) return [`${name}: gone`];
+    if (a.bytes !== b.bytes) return [`${name}: ${a.bytes} bytes then, ${b.bytes} now`];
+    return a.modifiedMs === b.modifiedMs ? [] : [`${name}: modified since (${when(a.modifiedMs)} then, ${when(b.modifiedMs)} now)`];
+  });
+}
+
+const isModelFiles = (v: unknown): v is ModelFiles => isRecord(v) && Object.values(v).every((f) => isRecord(f) && isNumber(f.bytes) && isNumber(f.modifiedMs));
+
+/**
+ * A file's settings as this relay compares them with its own. slm.kvCacheBudgetMb, which
+ * earlier relays recorded, is left out: the KV-cache reuse budget changes speed, not answers.
+ * llmPrice, which they did not record, is the price the file's LLM answers were billed at
+ * (AnswerLine.price); without such answers there is no cost to mix.
+ */
+function comparableSettings(recorded: Record<string, unknown>, previous: AnswerLine[], now: Record<string, unknown>): Record<string, unknown> {
+  const comparable = structuredClone(recorded);
+  if (isRecord(comparable.slm)) delete comparable.slm.kvCacheBudgetMb;
+  if (!('llmPrice' in comparable) && 'llmPrice' in now) {
+    const billed = previous.filter((l) => l.llm !== null).map((l) => l.price);
+    comparable.llmPrice = billed.find((price) => settingsDifferences(price, now.llmPrice).length > 0) ?? now.llmPrice;
+  }
+  return comparable;
+}
+
+/**
+ * Checks the model of each SLM folder the file holds answers of against the latest run line
+ * that recorded its files: a model exported again into the same folder would mix the answers
+ * of two models. Returns the folders no run line recorded (a file of an earlier relay): unknown.
+ */
+function checkModels(path: string, runs: unknown[], previous: AnswerLine[], now: Record<string, ModelFiles> | undefined): string[] {
+  const unchecked: string[] = [];
+  for (const [folder, files] of Object.entries(now ?? {})) {
+    if (!previous.some((l) => l.slm === folder)) continue;
+    const recorded = runs
+      .map((r) => (isRecord(r) && isRecord(r.models) ? r.models[folder] : undefined))
+      .filter(isModelFiles)
+      .pop();
+    if (recorded === undefined) {
+      unchecked.push(folder);
+      continue;
+    }
+    const changes = modelFilesChanges(recorded, files);
+    if (changes.length > 0) {
+      throw new UsageError(
+        `relay eval: the model in ${terminalSafe(folder)} changed since the run of ${terminalSafe(path)} began (${terminalSafe(changes.slice(0, 5).join('; '))}${changes.length > 5 ? '; ...' : ''}), so its answers there cannot be resumed with it. ` +
+          'Put that model back, choose another --out, or pass --fresh to start it over.',
+      );
+    }
+  }
+  return unchecked;
+}
+
 export interface OpenedLog {
   log: AnswersLog;
   /** Answer lines already in the file, in file order (a later line of the same answer wins). */
   previous: AnswerLine[];
   /** Lines that could not be used, each as "line 7: why" (a hand edit, another version's line, a line cut short by a crash); their answers are run again. */
   unreadable: string[];
+  /** SLM folders the file holds answers of whose model no run line recorded (written by an earlier relay): reused unchecked. */
+  uncheckedModels: string[];
   resumed: boolean;
 }
-
-const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /**
  * Why a parsed line is not an answer line this relay can reuse (edited by hand, or written by
@@ -194,7 +265,7 @@ export class AnswersLog {
     if (bytes === undefined || firstWriteCut) {
       const fd = openSync(path, 'w');
       writeSync(fd, printableJson(line) + '\n');
-      return { log: new AnswersLog(path, fd, releaseLock), previous: [], unreadable: [], resumed: false };
+      return { log: new AnswersLog(path, fd, releaseLock), previous: [], unreadable: [], uncheckedModels: [], resumed: false };
     }
     const lines = bytes.subarray(0, wholeLength).toString('utf8').split('\n');
     const shown = terminalSafe(path);
@@ -204,7 +275,7 @@ export class AnswersLog {
     } catch {
       first = undefined;
     }
-    if (first?.type !== 'run' || typeof first.settings !== 'object') {
+    if (first?.type !== 'run' || !isRecord(first.settings)) {
       throw new UsageError(`relay eval: ${shown} exists and is not an answers file of relay eval. Choose another --out, or pass --fresh to replace it.`);
     }
     if (first.format !== ANSWERS_FORMAT) {
@@ -212,15 +283,9 @@ export class AnswersLog {
         `relay eval: ${shown} was written in answers format ${terminalSafe(String(first.format))}; this relay writes format ${ANSWERS_FORMAT}. Choose another --out, or pass --fresh to replace it.`,
       );
     }
-    const differences = settingsDifferences(first.settings, run.settings);
-    if (differences.length > 0) {
-      throw new UsageError(
-        `relay eval: ${shown} holds the answers of a run with other settings, so they cannot be resumed here:\n  ${terminalSafe(differences.slice(0, 8).join('\n  '))}\n` +
-          'Run with the same settings to resume it, choose another --out, or pass --fresh to start it over.',
-      );
-    }
     const previous: AnswerLine[] = [];
     const unreadable: string[] = [];
+    const runs: unknown[] = [first];
     lines.forEach((text, i) => {
       if (i === 0 || text.trim() === '') return;
       let parsed: unknown;
@@ -230,11 +295,22 @@ export class AnswersLog {
         unreadable.push(`line ${i + 1}: not JSON`);
         return;
       }
-      if (isRecord(parsed) && parsed.type === 'run') return;
+      if (isRecord(parsed) && parsed.type === 'run') {
+        runs.push(parsed);
+        return;
+      }
       const problem = answerLineProblem(parsed);
       if (problem) unreadable.push(`line ${i + 1}: ${problem}`);
       else previous.push(parsed as AnswerLine);
     });
+    const differences = settingsDifferences(comparableSettings(first.settings, previous, run.settings), run.settings);
+    if (differences.length > 0) {
+      throw new UsageError(
+        `relay eval: ${shown} holds the answers of a run with other settings, so they cannot be resumed here:\n  ${terminalSafe(differences.slice(0, 8).join('\n  '))}\n` +
+          'Run with the same settings to resume it, choose another --out, or pass --fresh to start it over.',
+      );
+    }
+    const uncheckedModels = checkModels(path, runs, previous, run.models);
     const fd = openSync(path, 'r+');
     if (wholeLength !== bytes.length) {
       ftruncateSync(fd, wholeLength);
@@ -243,7 +319,7 @@ export class AnswersLog {
     closeSync(fd);
     const append = openSync(path, 'a');
     writeSync(append, printableJson(line) + '\n');
-    return { log: new AnswersLog(path, append, releaseLock), previous, unreadable, resumed: true };
+    return { log: new AnswersLog(path, append, releaseLock), previous, unreadable, uncheckedModels, resumed: true };
   }
 
   /** One answer, written at once (a single write of a whole line). */

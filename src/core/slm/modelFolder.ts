@@ -261,7 +261,7 @@ function externalDataBytes(onnxPath: string): number {
 }
 
 /** The files (repository paths, '/'-separated) a model load reads: the JSON files present and the chosen graph with its data. */
-function filesRead(folder: string, chosen: OnnxVariantFile): string[] {
+export function filesRead(folder: string, chosen: OnnxVariantFile): string[] {
   const graph = relative(folder, chosen.path).split(/[\\/]/).join('/');
   const graphDir = graph.includes('/') ? graph.slice(0, graph.lastIndexOf('/') + 1) : '';
   const json = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja'].filter((name) =>
