@@ -6,6 +6,8 @@ import { settingRef } from '../core/settingNames';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRuntime';
 import { chooseVariant, listVariants, ModelFolderError } from '../core/slm/modelFolder';
 import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/servedRuntime';
+import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clearTextServer';
+import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { createAgents } from '../core/providers/http';
@@ -154,6 +156,17 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
   if (!existsSync(config.slm.folder)) throw noSuchSlmFolder(config, "an ONNX export's folder", ", or try 'relay demo'");
   checkVariant(config);
   return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute, kvCacheBudgetMb: config.slm.kvCacheBudgetMb });
+}
+
+/**
+ * The warning for a served SLM on another machine over plain http:// (every prompt, the
+ * user's code in it, crosses the network unencrypted), said on stderr before anything is
+ * sent; undefined for an ONNX SLM or a server reached safely.
+ */
+export function clearTextSlmWarning(config: CliConfig): string | undefined {
+  if (config.slm.kind === 'onnx') return undefined;
+  const server = clearTextServer(config.slm.serverUrl.trim() || SERVED_WIRE_FORMS[config.slm.kind].defaultUrl);
+  return server ? `relay: warning: ${clearTextServerWarning(server)}` : undefined;
 }
 
 /** Said when a served SLM has no model name (relay solve, relay slm test alike). */

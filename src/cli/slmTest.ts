@@ -3,9 +3,12 @@
  * ollama) for two short generations and reports latency, whether it reports
  * log-probabilities (confidence and money-aware modes need them), whether tokens go both
  * ways as ids (exact), and what its prefix cache served, or the error and what to change.
+ * A server on another machine over plain http:// is named on stderr first: the test prompt,
+ * and every prompt after it, crosses the network unencrypted.
  */
 import { existsSync } from 'node:fs';
 import { settingRef } from '../core/settingNames';
+import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clearTextServer';
 import { checkServedSlm } from '../core/slm/served/serverCheck';
 import { createServedRuntime } from '../core/slm/served/servedRuntime';
 import { UsageError } from './args';
@@ -13,12 +16,12 @@ import type { CliConfig } from './config';
 import { checkModelSettings, NO_SERVER_MODEL, noSuchSlmFolder } from './setup';
 import { terminalSafe } from './render';
 
-/** `writeFailure`: the FAILED line (the CLI: on stderr, where a redirected report cannot hide it). */
+/** `writeStderr`: the FAILED line and warnings (the CLI: on stderr, where a redirected report cannot hide them). */
 export async function runSlmTest(
   config: CliConfig,
   writeLine: (line: string) => void,
   signal?: AbortSignal,
-  writeFailure: (line: string) => void = writeLine,
+  writeStderr: (line: string) => void = writeLine,
 ): Promise<boolean> {
   const { kind, serverUrl, serverModel, folder } = config.slm;
   if (kind === 'onnx')
@@ -41,6 +44,8 @@ export async function runSlmTest(
   }
   try {
     const where = runtime.info.backend.kind === 'onnx' ? '' : runtime.info.backend.url;
+    const inClear = clearTextServer(where);
+    if (inClear) writeStderr(terminalSafe(`warning: ${clearTextServerWarning(inClear)}`));
     write(`Testing ${runtime.wireForm.label}: model ${serverModel} at ${where}...`);
     const check = await checkServedSlm(runtime, { signal });
     write(`Wrote: ${JSON.stringify(check.text)} (${check.tokens} tokens)`);
@@ -67,7 +72,7 @@ export async function runSlmTest(
     );
     return true;
   } catch (error) {
-    writeFailure(terminalSafe(`FAILED: ${(error as Error).message}`));
+    writeStderr(terminalSafe(`FAILED: ${(error as Error).message}`));
     return false;
   } finally {
     await runtime.dispose();

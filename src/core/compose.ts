@@ -17,7 +17,7 @@ import { providerOf, type ProviderKind } from './providers/registry';
 import { cacheRuleOf, type CacheRule, type CachingChoice } from './providers/billing';
 import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } from './providers/types';
 import type { RelayOptions } from './relay/engine';
-import { stallCeilingMs } from './relay/limits';
+import { LLM_SILENT_TRIES, stallCeilingMs } from './relay/limits';
 import { PROCESS_TOKEN_RATIOS, type TokenRatioStore } from './relay/tokenRatioStore';
 import { conversationOf, warmTokensOf, type RecentPrompts } from './relay/recentPrompts';
 import type { WarmTokens } from './relay/money';
@@ -25,7 +25,7 @@ import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
 import { policyOf } from './relay/policies/registry';
 import type { ChatMessage, SlmRuntime } from './slm/types';
-import { SERVED_SLM_TIMEOUTS } from './slm/served/timeouts';
+import { SERVED_SLM_SILENT_TRIES, SERVED_SLM_TIMEOUTS } from './slm/served/timeouts';
 
 /** The settings an answer is built from (the extension's relay.* settings, the CLI's flags and config file). */
 export interface RelaySetup {
@@ -219,10 +219,13 @@ export class RelayComposition {
         stallCeilingMs(
           s.limits.maxStallSeconds * 1000,
           this.llm && !providerOf(s.provider.kind).inProcess
-            ? { connectTimeoutMs: s.provider.timeouts.connect * 1000, firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000 }
+            ? { connectTimeoutMs: s.provider.timeouts.connect * 1000, firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000, tries: LLM_SILENT_TRIES }
             : undefined,
         ),
-        stallCeilingMs(s.limits.maxStallSeconds * 1000, this.deps.slm.info.backend.kind !== 'onnx' ? SERVED_SLM_TIMEOUTS : undefined),
+        stallCeilingMs(
+          s.limits.maxStallSeconds * 1000,
+          this.deps.slm.info.backend.kind !== 'onnx' ? { ...SERVED_SLM_TIMEOUTS, tries: SERVED_SLM_SILENT_TRIES } : undefined,
+        ),
       ),
       slmSampling: { temperature: s.temperature, seed: s.seed },
       llmTemperature: s.temperature,

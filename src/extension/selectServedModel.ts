@@ -5,7 +5,8 @@
  * answer: the folder's template is a program), shows the latency and what works, and only
  * then saves relay.slm.kind, relay.slm.serverUrl, relay.slm.serverModel and
  * relay.slm.modelFolder in the user's settings. A failed test offers to try again with the
- * same answers filled in.
+ * same answers filled in. A server on another machine over plain http:// is sent nothing
+ * before the user says prompts may cross the network unencrypted.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import * as vscode from 'vscode';
 import { expandHome } from '../core/homePath';
 import { createProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { readTokenizerFolder } from '../core/slm/modelFolder';
+import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clearTextServer';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
@@ -28,6 +30,7 @@ interface ServedChoice {
 
 export const USE_SERVED_MODEL = 'Use This Model';
 export const TRY_AGAIN = 'Try Again';
+export const SEND_ANYWAY = 'Send Anyway';
 
 const KIND_CHOICES: { slmKind: ServedSlmKind; label: string; description: string }[] = [
   { slmKind: 'completions-server', label: 'Completions server', description: `${SERVED_WIRE_FORMS['completions-server'].label}: POST /v1/completions` },
@@ -41,10 +44,16 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
     model: currentText(config, 'slm.serverModel') || undefined,
     folder: expandHome(currentText(config, 'slm.modelFolder')) || undefined,
   };
+  /** Addresses the user let prompts go to unencrypted in this run: a Try Again does not ask again. */
+  const sendsInClear = new Set<string>();
   for (;;) {
     const choice = await askServedChoice(previous);
     if (!choice) return;
     previous = choice;
+    if (!sendsInClear.has(choice.url)) {
+      if (!(await mayPromptsGoTo(choice.url))) return;
+      sendsInClear.add(choice.url);
+    }
     const outcome = await checkWithProgress(context, choice);
     if (outcome === 'cancelled') return;
     if (outcome instanceof Error) {
@@ -63,6 +72,21 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
     void vscode.window.showInformationMessage(`Relay: the small model is now ${choice.model} at ${choice.url}.`);
     return;
   }
+}
+
+/**
+ * Whether prompts may go to `url`: yes where they stay on this machine or are encrypted,
+ * else as the user answers a modal question that names the server and the ways out.
+ */
+export async function mayPromptsGoTo(url: string): Promise<boolean> {
+  const server = clearTextServer(url);
+  if (!server) return true;
+  const answer = await vscode.window.showWarningMessage(
+    `Relay: send prompts to ${server.host} over plain HTTP?`,
+    { modal: true, detail: clearTextServerWarning(server) },
+    SEND_ANYWAY,
+  );
+  return answer === SEND_ANYWAY;
 }
 
 /** The four answers, each step pre-filled from the last attempt (or the settings); undefined when the user backs out. */

@@ -18,12 +18,13 @@ import {
   statsJson,
   statsLine,
   streamRenderer,
+  terminalSafe,
   useColour,
   waitReporter,
   type Output,
 } from '../render';
 import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
-import { CliDeps, openComposition, openSlm } from '../setup';
+import { CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
 import { fencedCode } from '../../core/codeFence';
 import { linesLabel } from '../../shared/lineRange';
 
@@ -164,6 +165,8 @@ export async function runAsk(
   options: { json: boolean; signal: AbortSignal; priceNote?: string; demo?: boolean },
 ): Promise<number> {
   const slm = await openSlm(config);
+  const inClear = clearTextSlmWarning(config);
+  if (inClear) io.stderr.write(`${terminalSafe(inClear)}\n`);
   const deps = new CliDeps(config, slm);
   try {
     const composition = await openComposition(config, slm, deps);

@@ -29,7 +29,7 @@ import type { CliConfig } from '../config';
 import { rowKindOf, type EvalModeSpec } from '../evalModes';
 import { compareWithMatchedRouters, formatTable, matchedRouterProbability, predictionErrorPct, summarise, type EvalRow, type ModeSummary } from '../evalTable';
 import { printableJson, terminalSafe, type Output } from '../render';
-import { CliDeps, openComposition, openSlm } from '../setup';
+import { CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { ModelPrice } from '../../core/providers/types';
 import { resolvePrice } from '../../core/providers/pricing';
@@ -431,6 +431,8 @@ export async function runEval(
     spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
 
   const progress = new EvalProgress(io.stderr, items.length * ordered.length, items.length);
+  const inClear = clearTextSlmWarning(config);
+  if (inClear) progress.line(terminalSafe(inClear));
   // Said before anything runs (Ctrl-C is still cheap): lines of the file that are not reused, and why.
   const { unreadable } = opened;
   const unreadableNote =

@@ -21,18 +21,26 @@ export const DEFAULT_MAX_COST_RATIO = 0.5;
  * so a slow server is reported by the provider's own timeout first.
  */
 export const DEFAULT_MAX_STALL_MS = 180_000;
-/** Room above a provider's two silent tries for the backoff between them and the report's way back. */
+/** Room above a server's silent tries for the backoff between them and the report's way back. */
 const STALL_MARGIN_MS = 15_000;
+/** Tries an LLM call makes at a silent server: a timeout is retried once (retry.ts). */
+export const LLM_SILENT_TRIES = 2;
+
+/** How long a caller waits for a silent server: connect + first byte per try, and the tries it makes. */
+export interface SilentServerWaits {
+  connectTimeoutMs: number;
+  firstByteTimeoutMs: number;
+  tries: number;
+}
 
 /**
  * The silence ceiling an answer runs under: the setting, raised where it would end the answer
- * before the provider's own timeout can report a silent server. A call waits at most connect +
- * first byte per try, and a timeout is retried once (retry.ts); that report names the slow
+ * before the caller's own timeout can report a silent server. That report names the slow
  * server and the setting to raise, where "stalled" names neither.
  */
-export function stallCeilingMs(settingMs: number, provider?: { connectTimeoutMs: number; firstByteTimeoutMs: number }): number {
-  if (!provider) return settingMs;
-  return Math.max(settingMs, 2 * (provider.connectTimeoutMs + provider.firstByteTimeoutMs) + STALL_MARGIN_MS);
+export function stallCeilingMs(settingMs: number, waits?: SilentServerWaits): number {
+  if (!waits) return settingMs;
+  return Math.max(settingMs, waits.tries * (waits.connectTimeoutMs + waits.firstByteTimeoutMs) + STALL_MARGIN_MS);
 }
 /** Consecutive LLM calls that add nothing before the answer ends ('llm_no_progress'). */
 export const MAX_EMPTY_LLM_CALLS = 2;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, type CliConfig } from '../../../src/cli/config';
 import { runSlmTest } from '../../../src/cli/slmTest';
+import { clearTextSlmWarning } from '../../../src/cli/setup';
 import { SERVED_CHECK_PROMPT } from '../../../src/core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../../../src/core/slm/types';
 import { startServedSlmServer } from '../../fixtures/servedSlmServers';
@@ -82,4 +83,39 @@ test('no server: FAILED with the setting to change; an ONNX SLM is not a server'
     runSlmTest(onnx, () => undefined),
     /checks a small model on a server/,
   );
+});
+
+test('a server on another machine over plain http: one warning on stderr before the test prompt goes, naming it, with https and an SSH tunnel; none for this machine or https', async () => {
+  // Stopped before it starts: nothing is sent (no address is looked up), and the warning still comes first.
+  const stopped = new AbortController();
+  stopped.abort();
+  const warnings = async (url: string) => {
+    const stderr: string[] = [];
+    await runSlmTest(
+      config('completions-server', url),
+      () => undefined,
+      stopped.signal,
+      (line) => stderr.push(line),
+    );
+    return stderr.filter((line) => line.startsWith('warning:'));
+  };
+  assert.deepEqual(await warnings('http://gpu-box.lan:8000/v1'), [
+    "warning: The small model's server gpu-box.lan:8000 is not on this machine and does not use https: every prompt, with your code, crosses the network unencrypted. " +
+      'Serve it over https://, or reach it through an SSH tunnel (ssh -N -L 8000:127.0.0.1:8000 gpu-box.lan) at http://127.0.0.1:8000/v1.',
+  ]);
+  // Port 80: the tunnel's local end on a port that needs no root.
+  assert.match((await warnings('http://gpu-box.lan/v1'))[0] ?? '', /\(ssh -N -L 8080:127\.0\.0\.1:80 gpu-box\.lan\) at http:\/\/127\.0\.0\.1:8080\/v1\.$/);
+  for (const quiet of ['http://127.0.0.1:8000/v1', 'http://localhost:11434', 'http://[::1]:8000/v1', 'https://gpu-box.lan/v1'])
+    assert.deepEqual(await warnings(quiet), [], quiet);
+});
+
+test("relay solve and relay eval with a served SLM warn the same way on stderr (the server set, else its kind's default); an ONNX SLM never", () => {
+  assert.match(
+    clearTextSlmWarning(config('ollama', 'http://gpu-box.lan:11434')) ?? '',
+    /^relay: warning: The small model's server gpu-box\.lan:11434 is not on this machine/,
+  );
+  assert.equal(clearTextSlmWarning(config('ollama', '')), undefined, "Ollama's default is this machine");
+  assert.equal(clearTextSlmWarning(config('completions-server', 'https://gpu-box.lan/v1')), undefined);
+  const onnx = config('completions-server', 'http://gpu-box.lan:8000/v1');
+  assert.equal(clearTextSlmWarning({ ...onnx, slm: { ...onnx.slm, kind: 'onnx' } }), undefined, 'no server is asked');
 });

@@ -127,10 +127,13 @@ describe('RelayService with the small model on a server', () => {
     assert.equal(outcome.answer, '');
   });
 
-  test('a model the server does not serve: named, with relay.slm.serverModel to fix', async () => {
+  test('a model the server does not serve: named, with the models it serves and relay.slm.serverModel to fix', async () => {
     resetSettings(servedSettings({ 'relay.slm.serverModel': 'no-such-model' }));
     const outcome = await service.answer(QUESTION, sink());
-    assert.match(outcome.error?.message ?? '', /does not serve the model 'no-such-model'\. Set relay\.slm\.serverModel/);
+    assert.match(
+      outcome.error?.message ?? '',
+      new RegExp(`does not serve the model 'no-such-model'; it serves: ${SLM_MODEL}\\. Set relay\\.slm\\.serverModel .*to one of them\\.`),
+    );
     assert.equal(outcome.error?.fix, 'open-settings');
   });
 

@@ -33,7 +33,7 @@ import { bundleSlmWorker } from './slmWorkerBundle';
 const { selectModel } = require('../../../src/extension/selectModel') as typeof import('../../../src/extension/selectModel');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const served = require('../../../src/extension/selectServedModel') as typeof import('../../../src/extension/selectServedModel');
-const { USE_SERVED_MODEL, TRY_AGAIN, servedCheckSummary } = served;
+const { USE_SERVED_MODEL, TRY_AGAIN, SEND_ANYWAY, servedCheckSummary, mayPromptsGoTo } = served;
 
 const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-select-served-model');
 const MODEL = 'relay-slm';
@@ -336,6 +336,41 @@ describe('Select Model: a model on a server', () => {
       assert.equal(validate(remote), undefined, 'local only off: any server');
     } finally {
       await server.close();
+    }
+  });
+
+  test('a server on another machine over plain http: asked before the test prompt goes, naming it, with https and an SSH tunnel; no: nothing sent, nothing saved', async () => {
+    resetSettings({ 'relay.localOnly': false });
+    const remote = 'http://192.0.2.10:8000/v1';
+    const warned = warningsShown.length;
+    const progress = progressShown.length;
+    user({ url: remote, kind: 'completions-server', confirm: USE_SERVED_MODEL });
+    answerWarnings(undefined);
+    await selectModel(ext.context);
+    const warnings = warningsShown.slice(warned);
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0].message, 'Relay: send prompts to 192.0.2.10:8000 over plain HTTP?');
+    assert.equal(warnings[0].options?.modal, true);
+    assert.deepEqual(warnings[0].items, [SEND_ANYWAY]);
+    assert.equal(
+      warnings[0].options?.detail,
+      "The small model's server 192.0.2.10:8000 is not on this machine and does not use https: every prompt, with your code, crosses the network unencrypted. " +
+        'Serve it over https://, or reach it through an SSH tunnel (ssh -N -L 8000:127.0.0.1:8000 192.0.2.10) at http://127.0.0.1:8000/v1.',
+    );
+    assert.deepEqual(progressShown.slice(progress), [], 'not tested: nothing was sent');
+    assert.equal(settings.has('relay.slm.serverUrl'), false, 'nothing saved');
+
+    // "Send Anyway" lets the test go; this machine and https are not asked about.
+    answerWarnings(SEND_ANYWAY);
+    try {
+      assert.equal(await mayPromptsGoTo(remote), true);
+      const asked = warningsShown.length;
+      answerWarnings(undefined);
+      for (const quiet of ['http://127.0.0.1:8000/v1', 'http://localhost:11434', 'https://gpu-box.lan/v1'])
+        assert.equal(await mayPromptsGoTo(quiet), true, quiet);
+      assert.equal(warningsShown.length, asked);
+    } finally {
+      answerWarnings(undefined);
     }
   });
 

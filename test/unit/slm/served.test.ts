@@ -80,11 +80,11 @@ function relay(slm: SlmRuntime, extra: Partial<RelayOptions>): RelayOptions {
 async function served(
   kind: ServedSlmKind,
   local: ScriptedSlm,
-  options: { logprobs?: boolean; model?: string } = {},
+  options: { logprobs?: boolean } = {},
 ): Promise<{ runtime: ServedRuntime; server: ServedSlmServer }> {
   // The server decodes with the same (unwrapped) runtime the local path uses.
   const server = await startServedSlmServer(kind, await runtimeFor(local.folder), { logprobs: options.logprobs });
-  const runtime = await createServedRuntime({ kind, url: server.url, model: options.model ?? 'relay-slm', folder: local.folder });
+  const runtime = await createServedRuntime({ kind, url: server.url, model: 'relay-slm', folder: local.folder });
   return { runtime, server };
 }
 
@@ -161,16 +161,29 @@ for (const kind of KINDS) {
       }
     });
 
-    test('a model the server does not serve, and no server at all: errors name the setting to change', async () => {
-      const { runtime, server } = await served(kind, command, { model: 'no-such-model' });
+    test('a model the server does not serve: the error names a few it serves (cleaned) and the setting; no server at all: the setting to change', async () => {
+      // A list as a hostile server could give it: control and bidirectional-override characters, an endless name, many names.
+      const listed = ['evil\u001b[31mname\u202e', 'x'.repeat(500), ...Array.from({ length: 10 }, (_, i) => `m${i}`)];
+      const server = await startServedSlmServer(kind, await runtimeFor(command.folder), { listedModels: listed });
+      const runtime = await createServedRuntime({ kind, url: server.url, model: 'no-such-model', folder: command.folder });
       try {
         const session = await runtime.createSession();
         await session.prefill(command.prompt);
-        await assert.rejects(session.generate({ maxTokens: 2 }), /does not serve the model 'no-such-model'. Set relay\.slm\.serverModel/);
+        await assert.rejects(session.generate({ maxTokens: 2 }), (error: Error) => {
+          assert.match(
+            error.message,
+            new RegExp(
+              `does not serve the model 'no-such-model'; it serves: relay-slm, evil \\[31mname, ${'x'.repeat(80)}, m0, m1, m2, m3, m4 \\(and 5 more\\)\\. ` +
+                `Set relay\\.slm\\.serverModel \\(CLI: --slm-model\\) to one of them\\.`,
+            ),
+          );
+          assert.doesNotMatch(error.message, /[\u001b\u202e]/);
+          return true;
+        });
       } finally {
         await runtime.dispose();
+        await server.close();
       }
-      await server.close();
       const gone = await createServedRuntime({ kind, url: server.url, model: 'relay-slm', folder: command.folder });
       try {
         const session = await gone.createSession();

@@ -1,6 +1,8 @@
 /**
  * How a served SLM's request ends where the server misbehaves: it goes on writing after it
- * said it ended (the request is closed a few pieces later), answers 200 with something that
+ * said it ended (the request is closed a few pieces later), sends keep-alives and pieces
+ * with no text and never finishes (closed, with an error that says so, in a check and in
+ * an answer alike), answers 200 with something that
  * is no event stream (its error, or one whole completion), asks for an API key (Relay sends
  * the SLM's server none), or sends ids of another model's tokenizer (the check says the
  * folder is probably not the served model's). (The answer's silence ceiling, which leaves room
@@ -14,6 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServedRuntime } from '../../../src/core/slm/served/servedRuntime';
+import type { HttpTimeouts } from '../../../src/core/providers/http';
+import { collectRelay } from '../../../src/core/relay/engine';
 import { checkServedSlm } from '../../../src/core/slm/served/serverCheck';
 import { readTokenizerFolder } from '../../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
@@ -73,8 +77,48 @@ function writeOnAndOn(res: ServerResponse, line: (i: number) => string): Promise
 
 const sseLine = (event: unknown) => `data: ${JSON.stringify(event)}\n\n`;
 
-async function generateWith(kind: ServedSlmKind, maxTokens: number) {
-  const runtime = await createServedRuntime({ kind, url: kind === 'ollama' ? origin : `${origin}/v1`, model: 'm', folder });
+/** Pieces a keep-alive server writes at most, and for how long: it stops itself after either, whoever reads. */
+const KEEP_ALIVE_PIECES = 20_000;
+const KEEP_ALIVE_MS = 30_000;
+
+/**
+ * Answers as a server that is up and never generates: keep-alives (SSE comments, empty
+ * `data:` events; blank NDJSON lines) and pieces with no text and no finish, one every
+ * `everyMs` (0: as fast as it can), after `first` (a piece of the caller's). Resolves with
+ * how many it wrote before the client closed the request or its own bounds ended it.
+ */
+function keepAlive(kind: ServedSlmKind, res: ServerResponse, everyMs = 0, first?: string): Promise<number> {
+  res.writeHead(200, { 'content-type': kind === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
+  if (first) res.write(first);
+  const pieces =
+    kind === 'ollama'
+      ? ['\n', `${JSON.stringify({ model: 'm', response: '', done: false })}\n`]
+      : [': keep-alive\n\n', 'data: \n\n', sseLine({ choices: [{ index: 0, text: '', finish_reason: null }] })];
+  const started = Date.now();
+  return new Promise((resolve) => {
+    let i = 0;
+    let closed = false;
+    res.on('close', () => (closed = true));
+    const next = (): void => {
+      if (closed || i >= KEEP_ALIVE_PIECES || Date.now() - started > KEEP_ALIVE_MS) {
+        res.end();
+        resolve(i);
+        return;
+      }
+      res.write(pieces[i++ % pieces.length]);
+      if (everyMs > 0) setTimeout(next, everyMs);
+      else setImmediate(next);
+    };
+    next();
+  });
+}
+
+/** The error of a server that answers and never generates, at the address it was given. */
+const STARVED =
+  /^.* at http:\/\/127\.0\.0\.1:\d+\/(?:v1)? sent (\d+) pieces with no text in [\d.]+ s and never finished \(keep-alives or empty pieces, no token\), so the request was closed\. Check the server's log/;
+
+async function generateWith(kind: ServedSlmKind, maxTokens: number, timeouts?: Partial<HttpTimeouts>) {
+  const runtime = await createServedRuntime({ kind, url: kind === 'ollama' ? origin : `${origin}/v1`, model: 'm', folder, timeouts });
   try {
     const session = await runtime.createSession();
     await session.prefill('Q:');
@@ -210,4 +254,104 @@ test("relay slm test says so too: the ids do not spell the text, so the folder i
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
+});
+
+for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
+  test(`${kind}: a server that sends keep-alives and pieces with no text and never finishes: the request is closed, and the error says what it did`, async () => {
+    let written: Promise<number> = Promise.resolve(0);
+    handler = (_req, res) => void (written = keepAlive(kind, res));
+    await assert.rejects(generateWith(kind, 50), (error: Error) => {
+      assert.match(error.message, STARVED);
+      return true;
+    });
+    assert.ok((await written) < KEEP_ALIVE_PIECES, 'the server saw the request closed');
+  });
+}
+
+test("keep-alives too slow to reach the bound on pieces: the request is closed once the server has had the transport's waits for a token (connect and first byte; idle after a token)", async () => {
+  const id = tokenizer.encode(' one')[0];
+  const token = sseLine({
+    choices: [
+      { text: ' one', logprobs: { tokens: [`token_id:${id}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${id}`]: -0.01 }] }, finish_reason: null },
+    ],
+  });
+  for (const first of [undefined, token]) {
+    let written: Promise<number> = Promise.resolve(0);
+    handler = (_req, res) => void (written = keepAlive('completions-server', res, 20, first));
+    // Before a token the server has connect + first byte; after one, the idle wait (the other is far off).
+    const timeouts = first
+      ? { connectTimeoutMs: 100, firstByteTimeoutMs: 60_000, idleTimeoutMs: 400 }
+      : { connectTimeoutMs: 100, firstByteTimeoutMs: 300, idleTimeoutMs: 60_000 };
+    await assert.rejects(generateWith('completions-server', 50, timeouts), (error: Error) => {
+      const pieces = Number(STARVED.exec(error.message)?.[1]);
+      assert.ok(pieces > 0 && pieces < 1000, `${error.message}: closed by its wait, not by the bound on pieces`);
+      return true;
+    });
+    assert.ok((await written) < KEEP_ALIVE_PIECES, 'the server saw the request closed');
+  }
+});
+
+test("an answer with a server that sends only keep-alives ends: 'stalled' by the answer's silence ceiling where it comes first, else with the server's error", async () => {
+  const runtime = await createServedRuntime({ kind: 'completions-server', url: `${origin}/v1`, model: 'm', folder });
+  const answer = (maxStallMs?: number) =>
+    collectRelay({ mode: 'slm-only', slm: runtime, messages: [{ role: 'user', content: 'Q' }], prompt: 'Q:', slmSampling: { temperature: 0 }, maxStallMs });
+  try {
+    // Slow keep-alives: the watchdog counts tokens, not bytes.
+    let written: Promise<number> = Promise.resolve(0);
+    handler = (_req, res) => void (written = keepAlive('completions-server', res, 20));
+    const stalled = await answer(300);
+    assert.equal(stalled.stats.finishReason, 'stalled');
+    assert.ok((await written) < KEEP_ALIVE_PIECES, 'the server saw the request closed');
+
+    // Fast ones, under the default ceiling: the server's own error, with what it did.
+    handler = (_req, res) => void (written = keepAlive('completions-server', res));
+    const failed = await answer();
+    assert.equal(failed.stats.finishReason, 'error');
+    const error = failed.events.find((e) => e.type === 'error');
+    assert.match(error?.type === 'error' ? error.message : '', STARVED);
+    assert.ok((await written) < KEEP_ALIVE_PIECES, 'the server saw the request closed');
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test('relay slm test with a server that sends only keep-alives: FAILED with what the server did, not held', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'relay-slm-keepalive-'));
+  let written: Promise<number> = Promise.resolve(0);
+  handler = (_req, res) => void (written = keepAlive('completions-server', res));
+  try {
+    const base = defaultConfig({ RELAY_HOME: home });
+    const config = { ...base, slm: { ...base.slm, folder, kind: 'completions-server' as const, serverUrl: `${origin}/v1`, serverModel: 'm' } };
+    const lines: string[] = [];
+    const failures: string[] = [];
+    assert.equal(
+      await runSlmTest(
+        config,
+        (line) => lines.push(line),
+        undefined,
+        (line) => failures.push(line),
+      ),
+      false,
+    );
+    assert.equal(failures.length, 1, failures.join('\n'));
+    assert.match(failures[0].replace(/^FAILED: /, ''), STARVED);
+    assert.ok((await written) < KEEP_ALIVE_PIECES, 'the server saw the request closed');
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('a model the server does not serve, and a model list that never comes: the error comes anyway, without the list, once its short wait is over', async () => {
+  let listAsked = false;
+  handler = (req, res) => {
+    // Never answered: the client's deadline closes it (and the server closes every connection after the tests).
+    if (req.method === 'GET') return void (listAsked = req.url === '/v1/models');
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: 'The model `m` does not exist.', type: 'NotFoundError', code: 404 } }));
+  };
+  await assert.rejects(
+    generateWith('completions-server', 5),
+    /does not serve the model 'm'\. Set relay\.slm\.serverModel \(CLI: --slm-model\) to a model it serves\. The server said: The model `m` does not exist\.$/,
+  );
+  assert.ok(listAsked, 'the list was asked for');
 });

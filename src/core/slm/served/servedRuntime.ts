@@ -40,7 +40,9 @@ import { NdjsonParser } from '../../providers/ndjson';
 import { SseParser } from '../../providers/sse';
 import { settingRef } from '../../settingNames';
 import { wireFormOf } from './registry';
-import { confidenceOf, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
+import { confidenceOf, shownServerText, type ServedChunk, type ServedToken, type ServedWireForm } from './wireForm';
+import { servedModels, type ServedModelList } from './servedModels';
+import { formatSeconds } from '../../providers/errors';
 import { quotedAddress } from '../../http/shownUrl';
 import { SERVED_SLM_TIMEOUTS } from './timeouts';
 
@@ -92,6 +94,13 @@ const DEFAULT_TOP_LOGPROBS = 5;
  * comes in one or two) before the request is closed, where the server goes on writing.
  */
 const LIMIT_OVERRUN = 8;
+/**
+ * Pieces of the body (as they arrive) without a token in a row before the request is
+ * closed: a server that sends keep-alives or empty pieces and never generates would hold
+ * the answer for ever, since bytes keep the transport's idle timeout from firing. Far above
+ * what a generating server sends between two tokens (a piece or two, a few for a large one).
+ */
+const QUIET_PIECE_LIMIT = 1000;
 
 export async function createServedRuntime(options: ServedRuntimeOptions): Promise<ServedRuntime> {
   const wireForm = wireFormOf(options.kind);
@@ -331,6 +340,9 @@ class ServedSession implements SlmSession {
     let serverEnded = false;
     /** Pieces of the stream read since the server said it ended. */
     let afterEnd = 0;
+    /** Pieces of the body read since the last token (or the server's end), and since when: keep-alives and empty pieces are no progress. */
+    let quietPieces = 0;
+    let quietSince = Date.now();
     const endpoint = wireForm.endpoint(server.url);
     const bodyOf = (asIds: boolean) =>
       wireForm.body({
@@ -350,6 +362,7 @@ class ServedSession implements SlmSession {
     try {
       const send = (ids: boolean) => {
         const body = bodyOf(ids);
+        quietSince = Date.now();
         server.onRequest?.({ url: String(endpoint), body });
         return postStream({
           url: endpoint,
@@ -382,7 +395,23 @@ class ServedSession implements SlmSession {
         }
         server.refusesTokenIds = true;
       }
-      const reader = wireForm.framing === 'sse' ? sseEvents(response.body, `${wireForm.label} at ${endpoint.host}`) : ndjsonEvents(response.body);
+      // The same waits for a token as the transport gives bytes (connect and first byte, then idle), and a bound on pieces.
+      const { timeouts } = server;
+      const progressing = async function* (body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+        for await (const bytes of body) {
+          quietPieces++;
+          const quietMs = Date.now() - quietSince;
+          const tooLong = quietMs > (tokens.length === 0 ? timeouts.connectTimeoutMs + timeouts.firstByteTimeoutMs : timeouts.idleTimeoutMs);
+          // Once the answer has its stop, only the server's end (and usage) is waited for: a few pieces.
+          if (serverEnded || stopReason !== undefined ? tooLong || quietPieces > LIMIT_OVERRUN : tooLong || quietPieces > QUIET_PIECE_LIMIT) {
+            // Thrown, not returned: the parsers would read a piece cut short as a whole one.
+            throw new ReadingStopped(quietPieces, quietMs);
+          }
+          yield bytes;
+        }
+      };
+      const body = progressing(response.body);
+      const reader = wireForm.framing === 'sse' ? sseEvents(body, `${wireForm.label} at ${endpoint.host}`) : ndjsonEvents(body);
       reading: for await (const event of reader) {
         // A server that goes on writing after it ended (tokens, keep-alives) would hold the answer: what comes after its usage is not read.
         if (serverEnded && ++afterEnd > LIMIT_OVERRUN) break reading;
@@ -391,6 +420,10 @@ class ServedSession implements SlmSession {
         if (chunk.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
         this.noteCache(chunk);
         const pieces = this.piecesOf(chunk, detokenizer);
+        if (pieces.length > 0 || chunk.finish !== undefined) {
+          quietPieces = 0;
+          quietSince = Date.now();
+        }
         // Tokens kept without going through the detokenizer: it is seeded again from the context after them.
         let reseed = false;
         for (let i = 0; i < pieces.length; i++) {
@@ -449,8 +482,15 @@ class ServedSession implements SlmSession {
         else throw new Error(`${wireForm.label} at ${endpoint.host} ended its stream without saying why it stopped.`);
       }
     } catch (error) {
-      if (signal?.aborted || (isProviderError(error) && error.code === 'cancelled')) stopReason = 'cancelled';
-      else throw isProviderError(error) ? serverError(error, wireForm, endpoint, server.model) : error;
+      if (error instanceof ReadingStopped) {
+        // Without its stop, the answer was starved: the server sent pieces and no token.
+        if (stopReason === undefined) throw starvedError(wireForm, server.url, error);
+      } else if (signal?.aborted || (isProviderError(error) && error.code === 'cancelled')) stopReason = 'cancelled';
+      else if (!isProviderError(error)) throw error;
+      else {
+        const served = error.code === 'model_not_found' ? await servedModels(wireForm, server.url, signal) : undefined;
+        throw serverError(error, wireForm, endpoint, server.model, served);
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // Closes the request where the answer stopped reading: the server stops generating when it notices.
@@ -649,14 +689,6 @@ function notAStreamError(head: string, where: string): Error {
   );
 }
 
-/** A server's text as errors show it: bounded, without control or bidirectional-override characters. */
-function shownServerText(text: string, max = 300): string {
-  return text
-    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' ')
-    .trim()
-    .slice(0, max);
-}
-
 async function* ndjsonEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
   const parser = new NdjsonParser();
   for await (const bytes of body) yield* parser.push(bytes);
@@ -678,8 +710,33 @@ function noLogprobsError(wireForm: ServedWireForm, endpoint: URL): Error {
   );
 }
 
-/** A transport or HTTP error, worded for the small model's server and its settings (the provider's wording names the LLM's). */
-function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: URL, model: string): Error {
+/**
+ * Reading the body was stopped (the answer has its stop, or the server sends no tokens):
+ * after `pieces` pieces without a token in `ms` milliseconds.
+ */
+class ReadingStopped extends Error {
+  constructor(
+    readonly pieces: number,
+    readonly ms: number,
+  ) {
+    super('reading stopped');
+  }
+}
+
+/** A server that answers but does not generate: what it sent, and what to look at. */
+function starvedError(wireForm: ServedWireForm, url: URL, starved: ReadingStopped): Error {
+  return new Error(
+    `${wireForm.label} at ${url.href} sent ${starved.pieces} pieces with no text in ${formatSeconds(starved.ms)} and never finished (keep-alives or empty pieces, no token), so the request was closed. ` +
+      `Check the server's log: the model may be stuck or out of memory; restart the server, or check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')} (another service may answer there).`,
+  );
+}
+
+/**
+ * A transport or HTTP error, worded for the small model's server and its settings (the
+ * provider's wording names the LLM's). `served`: the models the server lists, where it said
+ * it does not serve the one set and its list could be had.
+ */
+function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: URL, model: string, served?: ServedModelList): Error {
   const said = serverSaid(error);
   const server = said ? ` The server said: ${said.slice(0, 300)}` : '';
   const where = `${wireForm.label} at ${endpoint.host}`;
@@ -688,8 +745,14 @@ function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: U
       return new Error(`${where} could not be reached (${error.summary}). Start the server, or fix ${settingRef('slmServerUrl')}.`);
     case 'timeout':
       return new Error(`${where}: ${error.summary}. The server may be overloaded or still loading the model; try again.`);
-    case 'model_not_found':
-      return new Error(`${where} does not serve the model '${model}'. Set ${settingRef('slmServerModel')} to a model it serves.${server}`);
+    case 'model_not_found': {
+      if (served === undefined || served.names.length === 0)
+        return new Error(`${where} does not serve the model '${model}'. Set ${settingRef('slmServerModel')} to a model it serves.${server}`);
+      const more = served.more > 0 ? ` (and ${served.more} more)` : '';
+      return new Error(
+        `${where} does not serve the model '${model}'; it serves: ${served.names.join(', ')}${more}. Set ${settingRef('slmServerModel')} to one of them.${server}`,
+      );
+    }
     default:
       if (error.status === 401)
         return new Error(

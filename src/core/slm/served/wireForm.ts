@@ -51,7 +51,7 @@ export interface ServedWireForm {
   defaultUrl: string;
   /** The generation endpoint for a configured address. */
   endpoint(url: URL): URL;
-  /** Where the server lists its models (the connection test). */
+  /** Where the server lists its models (asked when it says it does not serve the one set: servedModels.ts). */
   modelsEndpoint(url: URL): URL;
   /** Whether a request carries the context as token ids (exact: the server does not re-tokenise the seams). */
   sendsTokenIds: boolean;
@@ -59,7 +59,7 @@ export interface ServedWireForm {
   body(request: ServedRequest): unknown;
   /** Reads one parsed event of the stream; undefined: nothing to read (a keep-alive, [DONE]). */
   parse(event: unknown): ServedChunk | undefined;
-  /** The names a model list answer holds. */
+  /** The names a model list answer holds (untrusted: the caller bounds and cleans them for showing). */
   modelNames(body: unknown): string[];
   /** How the server's prefix cache is turned on, for the docs and the connection test. */
   prefixCache: string;
@@ -126,4 +126,12 @@ export function positionLogprobs(chosen: Alternative, top: readonly Alternative[
 /** A finite number, else undefined (what a server sends is untrusted). */
 export function finite(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/** A server's text as messages show it: bounded, without control or bidirectional-override characters (what a server sends is untrusted). */
+export function shownServerText(text: string, max = 300): string {
+  return text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' ')
+    .trim()
+    .slice(0, max);
 }
