@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import type { Fix } from '../core/fixes';
 import { SETTING_NAMES } from '../core/settingNames';
-import { settingSource, settingsProblem, type SettingSource } from './settings';
+import { settingSource, settingsProblem, userSettingsTab, type SettingSource } from './settings';
 import { escapeRegExp } from '../shared/escapeRegExp';
 
 /** 'retry' has none: each place that offers it runs its own work again. 'open-settings' opens the refused setting where there is one (fixCommand). */
@@ -17,18 +17,22 @@ export const FIX_COMMANDS: Record<Exclude<Fix, 'retry'>, vscode.Command> = {
 /**
  * The Settings editor filtered to one setting (`relay.maxTurns`), on the tab of the settings
  * its value is written in: a workspace's value is fixed there, not under User, where the
- * value shown is not the one in effect. Unset: the user's settings, where every relay.*
- * setting may be written (the application-scoped ones only there).
+ * value shown is not the one in effect. Unset: the user-level tab a value of it is read from
+ * (userSettingsTab: in a remote window the Remote tab for the small model's folder and
+ * server); the User tab where it may be either.
  */
 export function settingCommand(setting: string, source: SettingSource | undefined): vscode.Command {
   const options = { query: `@id:${setting}` };
-  switch (source) {
+  switch (source ?? userSettingsTab(setting.slice('relay.'.length))) {
     case 'workspace':
       return { command: 'workbench.action.openWorkspaceSettings', title: `Open ${setting} (Workspace)`, arguments: [options] };
     case 'workspaceFolder':
       // VS Code asks which folder, in a window of several.
       return { command: 'workbench.action.openFolderSettings', title: `Open ${setting} (Folder)`, arguments: [options] };
-    default:
+    case 'remote':
+      return { command: 'workbench.action.openRemoteSettings', title: `Open ${setting} (Remote)`, arguments: [options] };
+    case 'user':
+    case 'userOrRemote':
       return { command: 'workbench.action.openGlobalSettings', title: `Open ${setting}`, arguments: [options] };
   }
 }

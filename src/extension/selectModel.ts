@@ -35,7 +35,7 @@ import {
 import { selectServedModel } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
-import { currentText, saveUserSettings, textSetting } from './settings';
+import { currentText, saveUserSettings, settingSourceText, textSetting, userSettingsTab } from './settings';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 /** Lets go of a model loaded from a folder (RelayService.releaseFolder); not in the palette. */
@@ -81,7 +81,9 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   // An ONNX folder runs in Relay: off the server, if one was set (removed: the default, onnx).
   const offServer = (currentText(config, 'slm.kind') || 'onnx') !== 'onnx' ? { 'slm.kind': undefined } : {};
   if (!(await saveUserSettings({ 'slm.modelFolder': folder, 'slm.variant': variant, ...offServer }))) return;
-  void vscode.window.showInformationMessage(`Relay: the small model is now ${label}.`);
+  // In a remote window the folder is the remote machine's, and so is the choice: windows on other machines keep theirs.
+  const where = userSettingsTab('slm.modelFolder') === 'remote' ? `, saved ${settingSourceText('remote')} for the windows on that machine` : '';
+  void vscode.window.showInformationMessage(`Relay: the small model is now ${label}${where}.`);
   offerToDropWorkspaceVariant(variant);
 }
 

@@ -14,6 +14,7 @@ import { DEFAULT_PROVIDER_KIND, isProviderKind, PROVIDER_KINDS, providerOf } fro
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
 import { isLoopback } from '../core/providers/endpoints';
 import { quotedAddress } from '../core/http/shownUrl';
+import { contributes } from '../../package.json';
 
 export interface RelaySettings {
   /** As the composition root takes it. */
@@ -54,21 +55,39 @@ const MODES: readonly string[] = ['auto', ...SETTINGS_MODES];
 /**
  * Where the value of a relay.* setting in effect is written: the most specific of a workspace
  * folder's settings, the workspace's (.vscode/settings.json, or the .code-workspace file) and
- * the user's; undefined when none sets it (its default).
+ * the user-level ones (UserSettingsTab); undefined when none sets it (its default).
  */
-export type SettingSource = 'workspaceFolder' | 'workspace' | 'user';
+export type SettingSource = 'workspaceFolder' | 'workspace' | UserSettingsTab;
+
+/**
+ * The user-level settings a relay.* setting is read from in this window: the user's, or in a
+ * remote window (Remote-SSH, WSL, Dev Containers) the remote machine's ('remote') for a
+ * machine-scoped setting, the local user's for an application-scoped one, and either
+ * ('userOrRemote', the remote's winning) for the others. VS Code's inspect() gives one
+ * globalValue for both, so the scope tells (VS Code's LOCAL_MACHINE_SCOPES and
+ * REMOTE_MACHINE_SCOPES). ConfigurationTarget.Global writes a machine-scoped one there too.
+ */
+export type UserSettingsTab = 'user' | 'remote' | 'userOrRemote';
+
+/** `key` without the `relay.` prefix. */
+export function userSettingsTab(key: string): UserSettingsTab {
+  if (!vscode.env.remoteName) return 'user';
+  const scope = (contributes.configuration.properties as Record<string, { scope?: string }>)[`relay.${key}`]?.scope;
+  if (scope === 'application') return 'user';
+  return scope === 'machine' || scope === 'machine-overridable' ? 'remote' : 'userOrRemote';
+}
 
 /** `key` without the `relay.` prefix. */
 export function settingSource(key: string): SettingSource | undefined {
   const inspected = vscode.workspace.getConfiguration('relay').inspect(key);
   if (inspected?.workspaceFolderValue !== undefined) return 'workspaceFolder';
   if (inspected?.workspaceValue !== undefined) return 'workspace';
-  if (inspected?.globalValue !== undefined) return 'user';
+  if (inspected?.globalValue !== undefined) return userSettingsTab(key);
   return undefined;
 }
 
 /** "in the workspace settings (.vscode/settings.json)", as a message names where a value is written. */
-function sourceText(source: SettingSource): string {
+export function settingSourceText(source: SettingSource): string {
   switch (source) {
     case 'workspaceFolder':
       return "in the workspace folder settings (the folder's .vscode/settings.json)";
@@ -78,6 +97,10 @@ function sourceText(source: SettingSource): string {
     }
     case 'user':
       return 'in your user settings';
+    case 'remote':
+      return `in your remote settings (${vscode.env.remoteName})`;
+    case 'userOrRemote':
+      return `in your user or remote settings (${vscode.env.remoteName})`;
   }
 }
 
@@ -93,7 +116,7 @@ export class SettingsError extends Error {
     message: string,
   ) {
     const source = settingSource(setting);
-    super(`Setting relay.${setting}${source ? ` ${sourceText(source)}` : ''}: ${message}`);
+    super(`Setting relay.${setting}${source ? ` ${settingSourceText(source)}` : ''}: ${message}`);
     this.name = 'SettingsError';
     this.source = source;
   }
@@ -274,8 +297,10 @@ export function providerAddressSettings(config: vscode.WorkspaceConfiguration): 
 
 /**
  * Saves a picker's choice in the user's settings (relay.* keys without the prefix; undefined
- * removes one). A settings.json VS Code cannot write (it has errors) is said, with the fix;
- * false then, and the caller says nothing more.
+ * removes one); in a remote window VS Code puts a machine-scoped one (the small model's folder
+ * and server) in the remote machine's, where the model runs (userSettingsTab). A settings.json
+ * VS Code cannot write (it has errors) is said, with the fix; false then, and the caller says
+ * nothing more.
  */
 export async function saveUserSettings(values: Record<string, unknown>): Promise<boolean> {
   const config = vscode.workspace.getConfiguration('relay');
@@ -283,9 +308,11 @@ export async function saveUserSettings(values: Record<string, unknown>): Promise
     for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
     return true;
   } catch (error) {
-    void vscode.window.showErrorMessage(
-      `Relay: the choice was not saved: VS Code could not write your user settings (${(error as Error).message}). Fix settings.json ("Preferences: Open User Settings (JSON)"), then choose again.`,
-    );
+    const remote = Object.keys(values).some((key) => userSettingsTab(key) !== 'user');
+    const files = remote
+      ? `your user or remote settings (${(error as Error).message}). Fix that settings.json ("Preferences: Open User Settings (JSON)" or "Preferences: Open Remote Settings (JSON)")`
+      : `your user settings (${(error as Error).message}). Fix settings.json ("Preferences: Open User Settings (JSON)")`;
+    void vscode.window.showErrorMessage(`Relay: the choice was not saved: VS Code could not write ${files}, then choose again.`);
     return false;
   }
 }

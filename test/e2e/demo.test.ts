@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
 import type { FrameLocator, Locator } from 'playwright-core';
@@ -95,7 +95,7 @@ describe('"Relay: Try the Demo" in a fresh VS Code (code-server), offline', () =
         RELAY_E2E_NET_LOG: NET_LOG,
       },
     });
-    settingsAtStart = readFileSync(settingsPath(), 'utf8');
+    settingsAtStart = settingsText();
   });
 
   after(async () => {
@@ -105,8 +105,9 @@ describe('"Relay: Try the Demo" in a fresh VS Code (code-server), offline', () =
     if (line) console.log(line);
   });
 
-  function settingsPath(): string {
-    return join(dirname(vscode.workspace), 'user-data', 'User', 'settings.json');
+  /** The user's and the machine's settings, as one text: the demo changes neither. */
+  function settingsText(): string {
+    return [vscode.userSettingsPath, vscode.machineSettingsPath].map((path) => readFileSync(path, 'utf8')).join('\n');
   }
 
   const answerView = (): FrameLocator => vscode.webviewFrame('webviewPanel');
@@ -267,7 +268,7 @@ describe('"Relay: Try the Demo" in a fresh VS Code (code-server), offline', () =
       const fromModels = records.filter((r) => r.event !== 'process' && workers.some((w) => w.pid === r.pid));
       assert.deepEqual(fromModels.map(describeRecord), [], 'the model processes opened no connection at all');
 
-      assert.equal(readFileSync(settingsPath(), 'utf8'), settingsAtStart, 'no setting changed');
+      assert.equal(settingsText(), settingsAtStart, 'no setting changed');
       await screenshotBothThemes('demo-answer', answerView());
     }),
   );
@@ -338,7 +339,7 @@ describe('"Relay: Try the Demo" in a fresh VS Code (code-server), offline', () =
       await walkthrough.locator('.step-title', { hasText: 'Try the demo: no account, no network' }).first().waitFor({ state: 'visible', timeout: 30_000 });
       assert.ok((await walkthrough.locator('.step-title', { hasText: 'Choose the large model (LLM)' }).count()) > 0);
       await vscode.screenshot('demo-walkthrough');
-      assert.equal(readFileSync(settingsPath(), 'utf8'), settingsAtStart, 'no setting changed by the demo');
+      assert.equal(settingsText(), settingsAtStart, 'no setting changed by the demo');
       assertNothingLeftTheMachine();
     }),
   );

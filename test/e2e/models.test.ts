@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from './packageExtension';
 import { VsCodeSession } from './vscodeSession';
@@ -58,8 +58,13 @@ describe('models and privacy in VS Code', () => {
     await page.locator('.notifications-toasts', { hasText: 'the small model is now' }).waitFor({ state: 'visible', timeout: 60_000 });
     await vscode.screenshot('select-model-downloaded');
 
-    const settingsPath = join(dirname(vscode.workspace), 'user-data', 'User', 'settings.json');
-    const settings = JSON.parse(readFileSync(settingsPath, 'utf8')) as Record<string, string>;
+    // code-server's window is a remote one: Select Model saves the folder in the machine's settings (the Remote tab).
+    const settings = JSON.parse(readFileSync(vscode.machineSettingsPath, 'utf8')) as Record<string, string>;
+    assert.equal(
+      (JSON.parse(readFileSync(vscode.userSettingsPath, 'utf8')) as Record<string, string>)['relay.slm.modelFolder'],
+      undefined,
+      "not in the user's settings",
+    );
     const folder = settings['relay.slm.modelFolder'];
     assert.match(folder, /globalStorage.*models[\\/]onnx-community[\\/]Tiny-ONNX@main$/);
     assert.equal(settings['relay.slm.variant'], 'int8');

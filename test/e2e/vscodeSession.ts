@@ -13,7 +13,20 @@ import { MemorySampler, processesOfRun, RUN_MARKER_VARIABLE, stopRun, type Proce
 
 export const RESULTS_DIR = join(REPO_ROOT, 'test-results', 'e2e');
 const CHROMIUM = '/usr/bin/chromium';
-const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { publisher: string; name: string };
+const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  publisher: string;
+  name: string;
+  contributes: { configuration: { properties: Record<string, { scope?: string }> } };
+};
+/**
+ * code-server's window is a remote one: a machine-scoped setting (the small model's folder and
+ * server) is read from the machine's settings (user-data/Machine), never from the user's.
+ */
+const MACHINE_SCOPED = new Set(
+  Object.entries(manifest.contributes.configuration.properties)
+    .filter(([, property]) => property.scope === 'machine' || property.scope === 'machine-overridable')
+    .map(([key]) => key),
+);
 /** VS Code's id of the extension, as it appears in its webviews' URLs. */
 export const EXTENSION_ID = `${manifest.publisher}.${manifest.name}`;
 const START_TIMEOUT_MS = 90_000;
@@ -165,9 +178,11 @@ export class VsCodeSession {
 
     this.root = mkdtempSync(join(tmpdir(), `relay-e2e-${name}-`));
     const workspace = (this.workspace = join(this.root, 'workspace'));
-    for (const dir of ['home', 'tmp', 'user-data/User', 'extensions', 'workspace']) mkdirSync(join(this.root, dir), { recursive: true });
+    for (const dir of ['home', 'tmp', 'user-data/User', 'user-data/Machine', 'extensions', 'workspace']) mkdirSync(join(this.root, dir), { recursive: true });
     writeFileSync(join(this.root, 'config.yaml'), 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
-    writeFileSync(join(this.root, 'user-data', 'User', 'settings.json'), JSON.stringify({ ...BASE_SETTINGS, ...settings }, null, 2));
+    const { user, machine } = splitByScope({ ...BASE_SETTINGS, ...settings });
+    writeFileSync(this.userSettingsPath, JSON.stringify(user, null, 2));
+    writeFileSync(this.machineSettingsPath, JSON.stringify(machine, null, 2));
     for (const [path, text] of Object.entries(workspaceFiles)) {
       mkdirSync(dirname(join(workspace, path)), { recursive: true });
       writeFileSync(join(workspace, path), text);
@@ -271,14 +286,31 @@ export class VsCodeSession {
     }
   }
 
+  /** The user's settings.json (what the User tab shows). */
+  get userSettingsPath(): string {
+    return join(this.root, 'user-data', 'User', 'settings.json');
+  }
+
+  /** The machine's settings.json (the Remote tab): where machine-scoped settings are read and written. */
+  get machineSettingsPath(): string {
+    return join(this.root, 'user-data', 'Machine', 'settings.json');
+  }
+
   /**
-   * Merges `settings` into the user settings file and reloads the window, which is how
-   * code-server's browser workbench reliably picks them up (it does not watch the file).
+   * Merges `settings` into the user and machine settings files (each setting where its scope
+   * is read) and reloads the window, which is how code-server's browser workbench reliably
+   * picks them up (it does not watch the files).
    */
   async updateSettings(settings: Record<string, unknown>): Promise<void> {
-    const path = join(this.root, 'user-data', 'User', 'settings.json');
-    const current = await this.settledUserSettings(path);
-    writeFileSync(path, JSON.stringify({ ...current, ...settings }, null, 2));
+    const { user, machine } = splitByScope(settings);
+    for (const [path, values] of [
+      [this.userSettingsPath, user],
+      [this.machineSettingsPath, machine],
+    ] as const) {
+      if (Object.keys(values).length === 0) continue;
+      const current = await this.settledUserSettings(path);
+      writeFileSync(path, JSON.stringify({ ...current, ...values }, null, 2));
+    }
     await this.reload();
   }
 
@@ -555,4 +587,12 @@ export class VsCodeSession {
       .join(', ');
     return `[e2e ${this.options.name}] ${steps}; peak memory ${this.peakMemoryMiB} MiB (code-server, Chromium and the test runner, PSS)`;
   }
+}
+
+/** Settings split into those read from the user's settings and the machine-scoped ones (MACHINE_SCOPED). */
+function splitByScope(settings: Record<string, unknown>): { user: Record<string, unknown>; machine: Record<string, unknown> } {
+  const user: Record<string, unknown> = {};
+  const machine: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) (MACHINE_SCOPED.has(key) ? machine : user)[key] = value;
+  return { user, machine };
 }

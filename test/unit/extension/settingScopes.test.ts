@@ -1,6 +1,7 @@
-// Which settings a workspace may set: read from the manifest VS Code enforces, checked
-// against the rule (where data and keys go, what runs, prices and spending ceilings come
-// from the user only) and against the README's settings table.
+// Which settings a workspace may set, and which are the machine's: read from the manifest VS
+// Code enforces, checked against the rule (where data and keys go, what runs, prices and
+// spending ceilings come from the user only; where the small model runs and the paths it
+// reads are the extension host's machine's) and against the README's settings table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ const settings: Record<string, { scope?: string }> = manifest.contributes.config
 /** Settings a workspace may set, and why that is safe. */
 const WORKSPACE_SETTINGS: Record<string, string> = {
   // Restricted: an untrusted workspace could pick fp32 (4-8x the memory) or a temperature that spoils billed answers.
-  'relay.slm.variant': 'picks a file inside the model folder the user chose (restricted)',
+  'relay.slm.variant': 'picks a file inside the model folder the user chose (restricted); per machine, as that folder (machine-overridable)',
   'relay.slm.q4Compute': "the arithmetic of the user's own model (restricted)",
   'relay.temperature': 'sampling only (restricted)',
   'relay.confidence.threshold': "how the answer is shared between the user's models, within the user's ceilings (restricted)",
@@ -29,29 +30,30 @@ const WORKSPACE_SETTINGS: Record<string, string> = {
   'relay.slm.thinking': 'more tokens of the same models, within the ceilings (restricted)',
 };
 
-test('every setting that decides where data and keys go, what runs, prices or spending is application scoped', () => {
+/**
+ * Where the small model runs and the paths Relay reads: the extension host's machine, which in
+ * a remote window (Remote-SSH, WSL, Dev Containers) is the remote one. Machine-scoped, VS Code
+ * reads them there from the remote machine's settings alone and writes "Relay: Select Model"'s
+ * choice there, so no window points at another machine's folder or 127.0.0.1; no workspace
+ * sets them either. (Not 'application-machine': an extension's manifest has no such scope,
+ * VS Code reads it as window, which a workspace may set.)
+ */
+const MACHINE_SETTINGS = ['relay.slm.modelFolder', 'relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.provider.templateFolder'];
+
+test("every setting that decides where data and keys go, what runs, prices or spending is application scoped, or machine scoped where it is the machine's", () => {
   for (const [name, setting] of Object.entries(settings)) {
     if (name in WORKSPACE_SETTINGS) {
-      assert.equal(setting.scope, undefined, `${name} stays window-scoped: ${WORKSPACE_SETTINGS[name]}`);
+      const expected = /machine-overridable/.test(WORKSPACE_SETTINGS[name]) ? 'machine-overridable' : undefined;
+      assert.equal(setting.scope, expected, `${name} a workspace may set: ${WORKSPACE_SETTINGS[name]}`);
       continue;
     }
-    // Not 'machine': in a remote window (Remote-SSH, code-server) VS Code ignores user values of machine-scoped settings.
-    assert.equal(setting.scope, 'application', `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
+    const expected = MACHINE_SETTINGS.includes(name) ? 'machine' : 'application';
+    assert.equal(setting.scope, expected, `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
   }
-  for (const name of [
-    'relay.provider.baseUrl',
-    'relay.provider.kind',
-    'relay.models.hubEndpoint',
-    'relay.slm.modelFolder',
-    'relay.slm.kind',
-    'relay.slm.serverUrl',
-    'relay.slm.serverModel',
-    'relay.provider.templateFolder',
-    'relay.localOnly',
-    'relay.mode',
-  ]) {
+  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.localOnly', 'relay.mode']) {
     assert.equal(settings[name].scope, 'application', name);
   }
+  for (const name of MACHINE_SETTINGS) assert.equal(settings[name].scope, 'machine', name);
 });
 
 test("paths on this machine (and the variant chosen with the folder) are left out of Settings Sync: another machine's folder is elsewhere", () => {
@@ -76,8 +78,8 @@ test("the README's settings table says each setting's scope", () => {
     const row = rows.find((line) => line.split('|')[1].includes(`\`${name}\``));
     assert.ok(row, `${name} has a row`);
     const scope = row.split('|')[2].trim();
-    const expected = setting.scope ?? (/restricted/.test(WORKSPACE_SETTINGS[name] ?? '') ? 'workspace, restricted' : 'workspace');
-    assert.equal(scope, expected, name);
+    const restricted = /restricted/.test(WORKSPACE_SETTINGS[name] ?? '') ? ', restricted' : '';
+    assert.equal(scope, `${setting.scope ?? 'workspace'}${restricted}`, name);
   }
 });
 

@@ -6,12 +6,22 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { expandPath } from '../../../src/cli/config';
-import { commandsRun, resetSettings, useVscodeStub, warningsShown, window, workspaceFolderSettings, workspaceSettings } from './vscodeStub';
+import {
+  commandsRun,
+  env,
+  remoteSettings,
+  resetSettings,
+  useVscodeStub,
+  warningsShown,
+  window,
+  workspaceFolderSettings,
+  workspaceSettings,
+} from './vscodeStub';
 useVscodeStub();
 
 // Loaded after the stub is in place (they import 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { readSettings, HTTP_URL_PATTERN } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
+const { readSettings, HTTP_URL_PATTERN, SettingsError } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { fixCommand, runFix, settingNamedIn } = require('../../../src/extension/fixCommands') as typeof import('../../../src/extension/fixCommands');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -222,4 +232,64 @@ test('the setting an error names is the first whole setting name in it, not a lo
     title: 'Open relay.provider.templateFolder',
     arguments: [{ query: '@id:relay.provider.templateFolder' }],
   });
+});
+
+test("in a remote window, a bad value from the remote machine's settings says so, and the fix opens the Remote tab at that setting", () => {
+  env.remoteName = 'ssh-remote';
+  try {
+    // The small model's folder is the remote machine's (machine scope): its value can only come from there.
+    resetSettings({});
+    remoteSettings.set('relay.slm.modelFolder', 'models/qwen');
+    assert.match(refusal(), /^Setting relay\.slm\.modelFolder in your remote settings \(ssh-remote\): "models\/qwen" is a relative path/);
+    const remote = {
+      command: 'workbench.action.openRemoteSettings',
+      title: 'Open relay.slm.modelFolder (Remote)',
+      arguments: [{ query: '@id:relay.slm.modelFolder' }],
+    };
+    assert.deepEqual(fixCommand('open-settings'), remote);
+    const run = commandsRun.length;
+    runFix('open-settings');
+    assert.deepEqual(commandsRun.slice(run), [{ command: remote.command, args: remote.arguments }]);
+
+    // An unset machine-scoped setting an error names is set there too.
+    resetSettings({});
+    assert.deepEqual(fixCommand('open-settings', 'fix relay.provider.templateFolder (CLI: --template-folder)'), {
+      command: 'workbench.action.openRemoteSettings',
+      title: 'Open relay.provider.templateFolder (Remote)',
+      arguments: [{ query: '@id:relay.provider.templateFolder' }],
+    });
+
+    // An application-scoped setting is read from the user settings alone, in a remote window too.
+    resetSettings({ 'relay.maxLlmCallsPerAnswer': 0 });
+    assert.equal(refusal(), 'Setting relay.maxLlmCallsPerAnswer in your user settings: 0 is not a whole number from 1 to 10000. Fix it in Settings.');
+    assert.deepEqual(fixCommand('open-settings'), {
+      command: 'workbench.action.openGlobalSettings',
+      title: 'Open relay.maxLlmCallsPerAnswer',
+      arguments: [{ query: '@id:relay.maxLlmCallsPerAnswer' }],
+    });
+
+    // Another may be in either (VS Code's inspect() tells them apart no more than that): both are named.
+    resetSettings({});
+    remoteSettings.set('relay.maxTurns', 0);
+    assert.equal(refusal(), 'Setting relay.maxTurns in your user or remote settings (ssh-remote): 0 is not a whole number from 1 to 100. Fix it in Settings.');
+    assert.equal(fixCommand('open-settings')?.command, 'workbench.action.openGlobalSettings');
+  } finally {
+    env.remoteName = undefined;
+    resetSettings({});
+  }
+});
+
+test("an onnx-local LLM folder that does not exist: the fix opens relay.provider.model, not all of Relay's settings", () => {
+  resetSettings({ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': join(homedir(), 'no-such-llm-folder') });
+  // As RelayService refuses it when it would load the folder (readSettings takes any absolute path).
+  const message = new SettingsError(
+    'provider.model',
+    `for onnx-local it is the large model's folder, and ${join(homedir(), 'no-such-llm-folder')} does not exist.`,
+  ).message;
+  assert.deepEqual(fixCommand('open-settings', message), {
+    command: 'workbench.action.openGlobalSettings',
+    title: 'Open relay.provider.model',
+    arguments: [{ query: '@id:relay.provider.model' }],
+  });
+  resetSettings({});
 });

@@ -173,6 +173,8 @@ export class ThemeColor {
 export const clipboardWrites: string[] = [];
 
 export const env = {
+  /** Set: a remote window (Remote-SSH 'ssh-remote', 'wsl', 'dev-container'), whose settings read as VS Code's do there (see remoteSettings). */
+  remoteName: undefined as string | undefined,
   clipboard: {
     async writeText(value: string): Promise<void> {
       clipboardWrites.push(value);
@@ -350,6 +352,14 @@ const CONTRIBUTED_DEFAULTS: ReadonlyMap<string, unknown> = (() => {
   return defaults;
 })();
 
+/** The `scope` package.json gives each `relay.*` setting (none: VS Code's default, window). */
+const CONTRIBUTED_SCOPES: ReadonlyMap<string, string | undefined> = (() => {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+    contributes: { configuration: { properties: Record<string, { scope?: string }> } };
+  };
+  return new Map(Object.entries(manifest.contributes.configuration.properties).map(([key, property]) => [key, property.scope]));
+})();
+
 /** Settings a test set, by full name ('relay.provider.model'); anything else reads as its contributed default. */
 export const settings = new Map<string, unknown>();
 
@@ -367,9 +377,32 @@ export const workspaceSettings = new Map<string, unknown>();
 /** Values a workspace folder's .vscode/settings.json sets (a window of several folders), by full name: they win over both. */
 export const workspaceFolderSettings = new Map<string, unknown>();
 
+/**
+ * The remote machine's settings (the Remote tab), by full name: read only while env.remoteName is
+ * set, as VS Code reads them in a remote window. There it reads a `machine` or
+ * `machine-overridable` setting from these alone, an `application` one from the local user
+ * settings (settings) alone, any other from both, these winning; and an update with
+ * ConfigurationTarget.Global writes here for a machine-scoped setting or one that has a value
+ * here (LOCAL_MACHINE_SCOPES, REMOTE_MACHINE_SCOPES and toEditableConfigurationTarget in VS
+ * Code's workbench/services/configuration).
+ */
+export const remoteSettings = new Map<string, unknown>();
+
+const MACHINE_SCOPES: readonly (string | undefined)[] = ['machine', 'machine-overridable'];
+
+/** The user-level value of `key` in effect: the local user settings', or in a remote window what VS Code merges of them and the remote's. */
+function userValue(key: string): unknown {
+  if (env.remoteName === undefined) return settings.get(key);
+  const scope = CONTRIBUTED_SCOPES.get(key);
+  const local = MACHINE_SCOPES.includes(scope) ? undefined : settings.get(key);
+  const remote = scope === 'application' ? undefined : remoteSettings.get(key);
+  return remote !== undefined ? remote : local;
+}
+
 /** Back to the contributed defaults only (no user, workspace or folder values). */
 export function resetSettings(values: Record<string, unknown> = {}): void {
   settings.clear();
+  remoteSettings.clear();
   workspaceSettings.clear();
   workspaceFolderSettings.clear();
   setSettings(values);
@@ -384,8 +417,8 @@ function configurationOf(section: string | undefined) {
       ? workspaceFolderSettings.get(full(key))
       : workspaceSettings.has(full(key))
         ? workspaceSettings.get(full(key))
-        : settings.has(full(key))
-          ? settings.get(full(key))
+        : userValue(full(key)) !== undefined
+          ? userValue(full(key))
           : CONTRIBUTED_DEFAULTS.get(full(key));
   return {
     get<T>(key: string, defaultValue?: T): T | undefined {
@@ -399,15 +432,20 @@ function configurationOf(section: string | undefined) {
       return {
         key: full(key),
         defaultValue: CONTRIBUTED_DEFAULTS.get(full(key)),
-        globalValue: settings.get(full(key)),
+        // As VS Code's: one value for the local user settings and the remote's together.
+        globalValue: userValue(full(key)),
         workspaceValue: workspaceSettings.get(full(key)),
         workspaceFolderValue: workspaceFolderSettings.get(full(key)),
       };
     },
-    /** Global (the default, as VS Code's for a window without a folder) writes the user's value; Workspace the workspace's. */
+    /** Global (the default, as VS Code's for a window without a folder) writes the user's value (in a remote window, see remoteSettings); Workspace the workspace's. */
     async update(key: string, value: unknown, target: number = ConfigurationTarget.Global): Promise<void> {
-      if (target === ConfigurationTarget.Global) setSettings({ [full(key)]: value });
-      else if (value === undefined) workspaceSettings.delete(full(key));
+      if (target === ConfigurationTarget.Global) {
+        const toRemote = env.remoteName !== undefined && (MACHINE_SCOPES.includes(CONTRIBUTED_SCOPES.get(full(key))) || remoteSettings.has(full(key)));
+        if (!toRemote) setSettings({ [full(key)]: value });
+        else if (value === undefined) remoteSettings.delete(full(key));
+        else remoteSettings.set(full(key), value);
+      } else if (value === undefined) workspaceSettings.delete(full(key));
       else workspaceSettings.set(full(key), value);
     },
   };
