@@ -36,36 +36,44 @@ export interface DeclinedNote {
 
 /** A fence: up to 3 spaces in (from the margin or a list item's content, see FenceTracker), then 3+ backticks or tildes. */
 const FENCE = /^([ \t]*)(`{3,}|~{3,})(.*)$/;
-/** A list item's marker: a bullet or 1. / 1), then a space or the end of the line. */
-const LIST_ITEM = /^[ \t]*(?:[*+-]|\d{1,9}[.)])(?:[ \t]|$)/;
-/** A line's list markers (`- 1. `), before the item's content. */
-const LIST_MARKERS = /^(?:[ \t]*(?:[*+-]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*/;
+/** A list item's marker after its indent: a bullet or 1. / 1), then a space or the end of the line. */
+const ITEM_MARKER = /^([ \t]*)([*+-]|\d{1,9}[.)])(?=[ \t]|$)/;
 /** A line's block markers (blockquotes' `>` and list markers: `> - 2. `), before its text. */
 const BLOCK_MARKERS = /^(?:[ \t]*(?:>|(?:[*+-]|\d{1,9}[.)])(?=[ \t]|$)))*[ \t]*/;
 /** A line that is block markers then a number so far: a `.` or `)` after it would make it a list item's marker. */
 const UNFINISHED_ITEM_NUMBER = new RegExp(`${BLOCK_MARKERS.source}\\d{1,9}$`);
-/** A kind of HTML block: how a line starts one, the line that ends it, and what to write to end it ('' for a blank line). */
+/** A kind of HTML block: how a line starts one, the line that ends it, what to write to end it ('' for a blank line), and whether it may interrupt a paragraph. */
 interface HtmlBlockKind {
   start: RegExp;
   end: RegExp;
   closer: string;
+  interrupts: boolean;
 }
 
+/** CommonMark's block-level tag names: a line starting with one of these tags starts an HTML block (type 6). */
+const BLOCK_TAGS =
+  'address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|header|hr|html|iframe|legend|li|link|main|menu|menuitem|nav|noframes|ol|optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul';
+/** A complete open tag (attributes and all) or closing tag, as CommonMark's type 7 needs it. */
+const WHOLE_TAG =
+  /<[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^"'=<>`\x00-\x20]+|'[^']*'|"[^"]*"))?)*\s*\/?>|<\/[A-Za-z][A-Za-z0-9-]*\s*>/;
+
 /**
- * CommonMark's HTML blocks. Types 6 and 7 are read as any tag at the start of a line (one with
- * text after it on its line opens a paragraph, left alone too); they end at a blank line.
+ * CommonMark's HTML blocks, types 1 to 7. Types 6 and 7 end at a blank line; type 7 (any other
+ * tag, alone on its line) cannot interrupt a paragraph.
  */
 const HTML_BLOCKS: HtmlBlockKind[] = [
   ...['pre', 'script', 'style', 'textarea'].map((tag) => ({
     start: new RegExp(`^<${tag}(?:[\\s>]|$)`, 'i'),
     end: /<\/(?:pre|script|style|textarea)>/i,
     closer: `</${tag}>`,
+    interrupts: true,
   })),
-  { start: /^<!--/, end: /-->/, closer: '-->' },
-  { start: /^<\?/, end: /\?>/, closer: '?>' },
-  { start: /^<![A-Za-z]/, end: />/, closer: '>' },
-  { start: /^<!\[CDATA\[/, end: /\]\]>/, closer: ']]>' },
-  { start: /^<\/?[A-Za-z][A-Za-z0-9-]*(?:[\s>]|\/>|$)/, end: /^[ \t]*$/, closer: '' },
+  { start: /^<!--/, end: /-->/, closer: '-->', interrupts: true },
+  { start: /^<\?/, end: /\?>/, closer: '?>', interrupts: true },
+  { start: /^<![A-Za-z]/, end: />/, closer: '>', interrupts: true },
+  { start: /^<!\[CDATA\[/, end: /\]\]>/, closer: ']]>', interrupts: true },
+  { start: new RegExp(`^<\\/?(?:${BLOCK_TAGS})(?:[\\s>]|\\/>|$)`, 'i'), end: /^[ \t]*$/, closer: '', interrupts: true },
+  { start: new RegExp(`^(?:${WHOLE_TAG.source})\\s*$`), end: /^[ \t]*$/, closer: '', interrupts: false },
 ];
 
 /** The column `text` ends at when it starts at column `start` (a tab stops at the next multiple of 4, as CommonMark's do). */
@@ -75,35 +83,78 @@ function columnAfter(text: string, start = 0): number {
   return column;
 }
 
+/** `text` with each tab written as the spaces up to its tab stop, `text` starting at column `start`. */
+function expandTabs(text: string, start: number): string {
+  let column = start;
+  let expanded = '';
+  for (const char of text) {
+    const width = char === '\t' ? 4 - (column % 4) : 1;
+    expanded += char === '\t' ? ' '.repeat(width) : char;
+    column += width;
+  }
+  return expanded;
+}
+
 /** Columns of a line's leading whitespace (a tab counts 4, as CommonMark's tab stops at the start of a line). */
 function indentOf(line: string): number {
   return columnAfter(/^[ \t]*/.exec(line)?.[0] ?? '');
 }
 
-/**
- * A list item line's columns: its content's (after the marker and 1 to 4 spaces; 1 when there
- * are more) and its text's (4 or more past the content's: indented code in the item).
- */
-function listItemColumns(line: string): { content: number; text: number } {
-  const [, marker = '', gap = ''] = /^([ \t]*(?:[*+-]|\d{1,9}[.)]))([ \t]*)/.exec(line) ?? [];
-  const markerEnd = indentOf(line) + marker.trimStart().length;
-  const spaces = indentOf(' '.repeat(markerEnd) + gap) - markerEnd;
-  const hasText = marker.length + gap.length < line.length;
-  return { content: markerEnd + (spaces >= 1 && spaces <= 4 && hasText ? spaces : 1), text: markerEnd + spaces };
-}
-
 /** A thematic break (a rule): `---`, `* * *`, `___`. */
 const THEMATIC_BREAK = /^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
-/** A line's start that opens a block of its own (a fence, heading, list item, rule, HTML or math), so it cannot continue a paragraph lazily. */
-const OPENS_BLOCK = /^(?:`{3,}|~{3,}|#{1,6}(?:[ \t]|$)|[*+-](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|\$\$)/;
 
-/** A line that may continue the paragraph before it without that paragraph's blockquote markers (a lazy line), `indent` in from the list item it is in. */
+/** A list item on a line: its content's column (after the marker and 1 to 4 spaces; 1 when there are more) and its text's (4 or more past the content's: indented code in the item). */
+interface ListItemColumns {
+  content: number;
+  text: number;
+  /** No text follows its marker. */
+  empty: boolean;
+  /** Its marker is a number other than 1, or it is empty: it cannot interrupt a paragraph (CommonMark). */
+  cannotInterrupt: boolean;
+}
+
+/**
+ * The list items whose markers open `line`, outermost first (`- 1. x` opens two: an item's
+ * content may start with another's marker), and the line's text up to the last one's content.
+ * A rule (`- - -`, or `* * *` as an item's content) is no item; a marker 5 or more spaces past
+ * another is the outer item's indented code. `unfinished`: more text comes on the line, so no item is empty.
+ */
+function listItemsOn(line: string, unfinished = false): { markers: string; items: ListItemColumns[] } {
+  const items: ListItemColumns[] = [];
+  let used = 0;
+  let column = 0;
+  for (;;) {
+    const rest = line.slice(used);
+    const marker = THEMATIC_BREAK.test(rest) ? null : ITEM_MARKER.exec(rest);
+    if (!marker || (items.length > 0 && marker[1] !== '')) break;
+    const markerEnd = columnAfter(marker[0], column);
+    const gap = /^[ \t]*/.exec(rest.slice(marker[0].length))?.[0] ?? '';
+    const spaces = columnAfter(gap, markerEnd) - markerEnd;
+    const hasText = unfinished || marker[0].length + gap.length < rest.length;
+    const code = spaces > 4;
+    const cannotInterrupt = !hasText || (/^\d/.test(marker[2]) && Number.parseInt(marker[2], 10) !== 1);
+    items.push({ content: markerEnd + (hasText && !code ? spaces : 1), text: markerEnd + spaces, empty: !hasText, cannotInterrupt });
+    used += marker[0].length + gap.length;
+    column = markerEnd + spaces;
+    if (!hasText || code || used === line.length) break;
+  }
+  return { markers: line.slice(0, used), items };
+}
+
+/** A line's start that opens a block of its own (a fence, heading, quote, list item, rule, HTML or math), so it cannot continue a paragraph lazily. */
+const OPENS_BLOCK = /^(?:`{3,}|~{3,}|#{1,6}(?:[ \t]|$)|>|[*+-](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|\$\$)/;
+
+/**
+ * A line that may continue the paragraph before it where it is not in the paragraph's
+ * blockquote or list item (a lazy line), `indent` in from the list item it is in: not one that
+ * opens a block (a list item's marker always does there, as markdown-it reads it).
+ */
 function continuesParagraph(line: string, indent: number): boolean {
   const text = line.trimStart();
   if (text === '') return false;
   // Indented code cannot start there: the line is the paragraph's.
   if (indent >= 4) return true;
-  return !OPENS_BLOCK.test(text) && !THEMATIC_BREAK.test(text) && !HTML_BLOCKS.some(({ start }) => start.test(text));
+  return !OPENS_BLOCK.test(text) && !THEMATIC_BREAK.test(text) && !HTML_BLOCKS.some(({ start, interrupts }) => interrupts && start.test(text));
 }
 
 /** What is open inside one blockquote (or the document, outside any), as FenceTracker follows it. */
@@ -116,8 +167,10 @@ interface QuoteLevel {
   open: { marker: string; indent: string; listColumn: number } | undefined;
   /** The content columns of the list items the current line may belong to, outermost first. */
   listColumns: number[];
-  /** The HTML block we are in: the line that ends it, and what closes it at the content of the list item it is in ('' for a blank line). */
-  htmlBlock: { end: RegExp; closer: string } | undefined;
+  /** The content column of an item the last line opened empty: a blank line next ends it (an item starts with one blank line at most). */
+  emptyItem: number | undefined;
+  /** The HTML block we are in: the line that ends it, what closes it at the content of the list item it is in ('' for a blank line), and that content's column (0 outside lists). */
+  htmlBlock: { end: RegExp; closer: string; listColumn: number } | undefined;
   afterBlank: boolean;
   inMathBlock: boolean;
   /** Its last line was a paragraph's: a line without this blockquote's `>` may still continue it. */
@@ -125,12 +178,23 @@ interface QuoteLevel {
 }
 
 function quoteLevel(prefix = '', within = 0): QuoteLevel {
-  return { prefix, within, open: undefined, listColumns: [], htmlBlock: undefined, afterBlank: true, inMathBlock: false, inParagraph: false };
+  return {
+    prefix,
+    within,
+    open: undefined,
+    listColumns: [],
+    emptyItem: undefined,
+    htmlBlock: undefined,
+    afterBlank: true,
+    inMathBlock: false,
+    inParagraph: false,
+  };
 }
 
-/** `line` is left of the content of the list item a fence was opened in: it ends the item, and the fence. */
-function endsListFence(level: QuoteLevel, line: string): boolean {
-  return level.open !== undefined && line.trim() !== '' && indentOf(line) < level.open.listColumn;
+/** `line` is left of the content of the list item the open fence or HTML block was opened in: it ends the item, and the block. */
+function endsListBlock(level: QuoteLevel, line: string): boolean {
+  const block = level.open ?? level.htmlBlock;
+  return block !== undefined && line.trim() !== '' && indentOf(line) < block.listColumn;
 }
 
 /** A blockquote marker on a line: see FenceTracker.quoteAt. */
@@ -234,15 +298,19 @@ export class FenceTracker {
    * code in this paragraph; in a blockquote, by the same rules for the text after its `>`.
    */
   get canEmphasize(): boolean {
-    const { level, content, sameParagraph } = this.place(this.line);
-    // (A fence in a list item ends at a line left of the item's content.)
-    if ((level.open && !endsListFence(level, content)) || level.inMathBlock || this.fenceAt(level, content)) return false;
-    if (level.htmlBlock !== undefined || this.htmlBlockAt(level, content)) return false;
-    // Four columns in from the margin or the list item's content, or an item's text 5 spaces past its marker: an
-    // indented code block (or a paragraph's line, left alone too).
-    if (this.relativeIndent(level, content) >= 4) return false;
-    const item = LIST_ITEM.test(content) ? listItemColumns(content) : undefined;
-    if (item && item.text - item.content >= 4) return false;
+    const { level, content, sameParagraph, lazy } = this.place(this.line);
+    // A lazy line is the paragraph's text whatever its indent, in none of the quote's list items or code.
+    if (!lazy) {
+      const { inParagraph } = level;
+      // (A fence or HTML block in a list item ends at a line left of the item's content.)
+      if (((level.open || level.htmlBlock) && !endsListBlock(level, content)) || level.inMathBlock) return false;
+      if (this.fenceAt(level, content, inParagraph) || this.htmlBlockAt(level, content, inParagraph)) return false;
+      // Four columns in from the margin or the list item's content, or an item's text 5 spaces past its marker: an
+      // indented code block (or a paragraph's line, left alone too).
+      if (this.relativeIndent(level, content) >= 4) return false;
+      const item = this.listItemsAt(level, content, inParagraph, true).items.at(-1);
+      if (item && item.text - item.content >= 4) return false;
+    }
     const text = ((sameParagraph ? this.paragraph : '') + content).replace(/^([ \t]*)(?:[*+-]|\d{1,9}[.)])(?=\s)/gm, '$1'); // list bullets are not emphasis
     const backticks = (text.match(/`/g) ?? []).length;
     if (text.includes('*') || backticks % 2 !== 0) return false;
@@ -269,12 +337,25 @@ export class FenceTracker {
   }
 
   /**
+   * The list items `line` opens at `level` (see listItemsOn): none in indented code, nor where
+   * the first cannot interrupt the paragraph the line would otherwise go on (`inParagraph`, and
+   * the line not left of the content of the list item that paragraph is in): `2. x` is its text.
+   */
+  private listItemsAt(level: QuoteLevel, line: string, inParagraph: boolean, unfinished = false): ReturnType<typeof listItemsOn> {
+    const none = { markers: '', items: [] };
+    if (this.relativeIndent(level, line) >= 4) return none;
+    const found = listItemsOn(line, unfinished);
+    const interrupts = inParagraph && indentOf(line) >= (level.listColumns.at(-1) ?? 0);
+    return interrupts && found.items[0]?.cannotInterrupt ? none : found;
+  }
+
+  /**
    * The fence that `line` opens or closes, if it is one here: up to 3 spaces in from the margin
    * or the list item's content, or right after a list item's marker (its indent then the item's text's).
    */
-  private fenceAt(level: QuoteLevel, line: string): RegExpExecArray | undefined {
-    const markers = LIST_ITEM.test(line) ? (LIST_MARKERS.exec(line)?.[0] ?? '') : '';
-    const item = markers !== '' && this.relativeIndent(level, line) < 4 ? listItemColumns(line) : undefined;
+  private fenceAt(level: QuoteLevel, line: string, inParagraph: boolean): RegExpExecArray | undefined {
+    const { markers, items } = this.listItemsAt(level, line, inParagraph);
+    const item = items.at(-1);
     const afterMarker = item !== undefined && item.text - item.content < 4;
     const match = FENCE.exec(afterMarker ? ' '.repeat(columnAfter(markers)) + line.slice(markers.length) : line);
     if (!match) return undefined;
@@ -284,11 +365,13 @@ export class FenceTracker {
     return match;
   }
 
-  /** The kind of HTML block that `line` starts, if it starts one: up to 3 spaces in, after any list markers. */
-  private htmlBlockAt(level: QuoteLevel, line: string): HtmlBlockKind | undefined {
+  /** The kind of HTML block that `line` starts, if it starts one: up to 3 spaces in, after any list markers; not one that cannot interrupt the paragraph it is in. */
+  private htmlBlockAt(level: QuoteLevel, line: string, inParagraph: boolean): HtmlBlockKind | undefined {
     if (this.relativeIndent(level, line) > 3) return undefined;
-    const content = line.replace(LIST_MARKERS, '');
-    return HTML_BLOCKS.find(({ start }) => start.test(content));
+    const { markers } = this.listItemsAt(level, line, inParagraph);
+    const content = line.slice(markers.length).trimStart();
+    // A new list item's content starts no paragraph: it may start any.
+    return HTML_BLOCKS.find(({ start, interrupts }) => start.test(content) && (interrupts || !inParagraph || markers !== ''));
   }
 
   /**
@@ -298,20 +381,23 @@ export class FenceTracker {
    * item's content (code, unless it continues an open quote: see route).
    */
   private quoteAt(level: QuoteLevel, line: string, start: number): QuoteMarker | undefined {
-    // Code, HTML and math take the line as it is (not a fence's in a list item that this line ends).
-    if ((level.open && !endsListFence(level, line)) || level.htmlBlock || level.inMathBlock) return undefined;
-    const before = LIST_MARKERS.exec(line)?.[0] ?? '';
+    // Code, HTML and math take the line as it is (not a fence's or HTML block's in a list item that this line ends).
+    if (((level.open || level.htmlBlock) && !endsListBlock(level, line)) || level.inMathBlock) return undefined;
+    const { markers, items } = this.listItemsAt(level, line, level.inParagraph);
+    const before = markers || (/^[ \t]*/.exec(line)?.[0] ?? '');
     if (line[before.length] !== '>') return undefined;
     const column = columnAfter(before, start) - start;
-    const afterItemMarker = LIST_ITEM.test(line);
-    const within = afterItemMarker ? listItemColumns(line).content : indentOf(line) - this.relativeIndent(level, line);
-    if (afterItemMarker && (this.relativeIndent(level, line) > 3 || column - within > 3)) return undefined; // code
+    const afterItemMarker = items.length > 0;
+    const within = items.at(-1)?.content ?? indentOf(line) - this.relativeIndent(level, line);
+    if (afterItemMarker && column - within > 3) return undefined; // code
     const markerEnd = columnAfter(line.slice(0, before.length + 1), start);
     const after = line.slice(before.length + 1);
     const spaces = /^[ \t]*/.exec(after)?.[0] ?? '';
     const width = columnAfter(spaces, markerEnd) - markerEnd;
-    // The rest's indent in spaces (what is left of a tab counts), so the rules after see its columns.
-    const rest = ' '.repeat(Math.max(0, width - 1)) + after.slice(spaces.length);
+    // The rest with its tabs in spaces (tab stops are the line's, not the rest's: `> - \tx` puts x 5 past the `-`), so the
+    // rules after see its columns; the marker takes one column of the whitespace after it.
+    const expanded = expandTabs(after, markerEnd);
+    const rest = width > 0 ? expanded.slice(1) : expanded;
     return { prefix: `${' '.repeat(column)}> `, rest, start: markerEnd + Math.min(width, 1), column, within, afterItemMarker, indented: column - within > 3 };
   }
 
@@ -341,21 +427,25 @@ export class FenceTracker {
     }
     const reached = views.length - 1;
     const text = views[reached];
+    // markdown-it takes a line that goes on two quotes or more lazily, 4 or more in, out of them when its text would open a
+    // block (`> > a` then `    - b`: code after the quotes; CommonMark: the paragraph's text): taken so here too.
+    const lazyQuotes = this.levels.length - 1 - reached;
     const lazy =
       kept === reached &&
-      reached < this.levels.length - 1 &&
+      lazyQuotes > 0 &&
       this.innermost.inParagraph &&
-      ((unfinished && text.trim() === '') || continuesParagraph(text, this.relativeIndent(this.levels[reached], text)));
+      ((unfinished && text.trim() === '') ||
+        (continuesParagraph(text, this.relativeIndent(this.levels[reached], text)) && (lazyQuotes < 2 || continuesParagraph(text, 0))));
     return { views, markers, kept, lazy };
   }
 
-  /** Where `line`, unfinished, stands without changing anything: the level whose rules apply, the text they apply to, and whether the paragraph goes on. */
-  private place(line: string): { level: QuoteLevel; content: string; sameParagraph: boolean } {
+  /** Where `line`, unfinished, stands without changing anything: the level whose rules apply, the text they apply to, whether the paragraph goes on, and whether lazily. */
+  private place(line: string): { level: QuoteLevel; content: string; sameParagraph: boolean; lazy: boolean } {
     const { views, kept, lazy } = this.route(line, true);
     const reached = views.length - 1;
     const content = views[reached];
-    if (lazy || (kept === reached && reached === this.levels.length - 1)) return { level: this.innermost, content, sameParagraph: true };
-    return { level: kept === reached ? this.levels[reached] : quoteLevel(), content, sameParagraph: false };
+    if (lazy || (kept === reached && reached === this.levels.length - 1)) return { level: this.innermost, content, sameParagraph: true, lazy };
+    return { level: kept === reached ? this.levels[reached] : quoteLevel(), content, sameParagraph: false, lazy };
   }
 
   /** Ends `line`: each level it reaches takes its view of it; quotes it lacks the `>` of end, unless it is lazy. */
@@ -387,13 +477,27 @@ export class FenceTracker {
     level.inParagraph = false;
     const blank = line.trim() === '';
     const indent = indentOf(line);
-    // A list item's marker, unless it is a line of indented code.
-    const listItem = LIST_ITEM.test(line) && this.relativeIndent(level, line) < 4;
+    const { emptyItem } = level;
+    level.emptyItem = undefined;
+    if (blank && emptyItem !== undefined) level.listColumns = level.listColumns.filter((column) => column < emptyItem);
+    // A setext heading's underline (`---`, `===`, `-`) in the paragraph's own list item: it ends the paragraph, and is no item or rule.
+    const paragraphColumn = level.listColumns.at(-1) ?? 0;
+    if (wasParagraph && indent >= paragraphColumn && indent - paragraphColumn < 4 && /^[ \t]*(?:=+|-+)[ \t]*$/.test(line)) {
+      level.afterBlank = false;
+      return;
+    }
+    // List items' markers, unless they are a line of indented code or text of the paragraph.
+    const { markers, items } = this.listItemsAt(level, line, wasParagraph);
+    const listItem = items.length > 0;
     // A line left of a list item's content ends that item unless it is a lazy line of the item's paragraph (not after a
-    // blank line, not a block of its own); any line left of it ends a fence in it.
-    const endsFence = endsListFence(level, line);
-    if (endsFence) level.open = undefined;
-    if (!blank && !listItem && (level.afterBlank || !wasParagraph || /^[ \t]*(?:#|`{3}|~{3}|>|<)/.test(line) || THEMATIC_BREAK.test(line) || endsFence)) {
+    // blank line, not a block of its own however far in: markdown-it ends the item at `    # h` under `  2. a`); any line
+    // left of it ends a fence or HTML block in it.
+    const endsBlock = endsListBlock(level, line);
+    if (endsBlock) {
+      level.open = undefined;
+      level.htmlBlock = undefined;
+    }
+    if (!blank && !listItem && (level.afterBlank || !wasParagraph || !continuesParagraph(line, 0) || endsBlock)) {
       level.listColumns = level.listColumns.filter((column) => column <= indent);
     }
     level.afterBlank = blank;
@@ -403,20 +507,26 @@ export class FenceTracker {
       return;
     }
     // A fence right after the item's marker is in the item.
-    if (listItem && level.open === undefined) level.listColumns = [...level.listColumns.filter((column) => column <= indent), listItemColumns(line).content];
-    const match = this.fenceAt(level, line);
+    if (listItem && level.open === undefined) {
+      level.listColumns = [...level.listColumns.filter((column) => column <= indent), ...items.map((item) => item.content)];
+      if (items.at(-1)?.empty) level.emptyItem = items.at(-1)?.content;
+    }
+    const match = this.fenceAt(level, line, wasParagraph);
     if (level.open === undefined && !match) {
       const mathLine = line.trim() === '$$';
       if (mathLine) level.inMathBlock = !level.inMathBlock;
       // Types 1 to 5 may end on the line that starts them.
-      const html = level.inMathBlock ? undefined : this.htmlBlockAt(level, line);
+      const html = level.inMathBlock ? undefined : this.htmlBlockAt(level, line, wasParagraph);
       // Its closer at the content of the list item it is in (further left, it would end the item instead).
-      const itemIndent = ' '.repeat(level.listColumns.at(-1) ?? 0);
-      if (html && !html.end.test(line)) level.htmlBlock = { end: html.end, closer: html.closer && `${itemIndent}${html.closer}` };
-      // Text that a line without the quote's `>` may go on with (indented code and headings may not).
-      const codeLine = this.relativeIndent(level, line) >= 4 && !wasParagraph;
+      const listColumn = level.listColumns.at(-1) ?? 0;
+      if (html && !html.end.test(line)) level.htmlBlock = { end: html.end, closer: html.closer && `${' '.repeat(listColumn)}${html.closer}`, listColumn };
+      // Text that a line without the quote's `>` may go on with (indented code, in an item too, and headings may not).
+      const item = items.at(-1);
+      const codeLine = (this.relativeIndent(level, line) >= 4 && !wasParagraph) || (item !== undefined && item.text - item.content >= 4);
+      // (An item's text: an empty item holds no paragraph.)
+      const text = line.slice(markers.length);
       level.inParagraph =
-        !blank && !mathLine && !level.inMathBlock && !html && !codeLine && !/^[ \t]*#{1,6}(?:[ \t]|$)/.test(line) && !THEMATIC_BREAK.test(line);
+        text.trim() !== '' && !mathLine && !level.inMathBlock && !html && !codeLine && !/^[ \t]*#{1,6}(?:[ \t]|$)/.test(text) && !THEMATIC_BREAK.test(text);
       return;
     }
     if (!match) return;
@@ -448,18 +558,36 @@ function spanLead(text: string, line = ''): string {
  * Italics around an LLM span when it cannot break the Markdown around it; else the text as is.
  * Its lead (see spanLead) and the spaces and punctuation at its end stay outside the asterisks
  * (`3.*14159*`, `f(*x*)`, `2. *two*`); `before` is the last character written before the span
- * (after a backslash, an asterisk would be escaped), `line` the line written so far.
+ * (after a backslash, an asterisk would be escaped; after an `_`, it would let that `_` close
+ * emphasis), `line` the line written so far. What follows the span is not known here: see
+ * ChatAnswerFormatter.release.
  */
 export function markLlmSpan(text: string, unsafeHere: boolean, before = '', line = ''): string {
-  if (unsafeHere) return text;
+  const parts = emphasisParts(text, unsafeHere, before, line);
+  return parts ? `${parts.lead}*${parts.core}*${parts.trail}` : text;
+}
+
+/** An LLM span as markLlmSpan marks it: what goes before its asterisks, between them and after them; undefined when it is left as it is. */
+function emphasisParts(text: string, unsafeHere: boolean, before: string, line: string): { lead: string; core: string; trail: string } | undefined {
+  if (unsafeHere) return undefined;
   const lead = spanLead(text, line);
   const match = /^([\s\S]*?)([\s\p{P}\p{S}]*)$/u.exec(text.slice(lead.length));
   const [, core, trail] = match ?? ['', text.slice(lead.length), ''];
   // Markdown characters of its own, or a new line before it (where other blocks may start): as it is.
-  if (core.length === 0 || /[\n*_`~\\[\]<>#|$]/.test(core + lead + trail.trimEnd()) || lead.includes('\n')) return text;
-  if (lead === '' && before === '\\') return text;
-  if (PUNCTUATION.test(core[0]) || PUNCTUATION.test(core.at(-1) ?? '')) return text;
-  return `${lead}*${core}*${trail}`;
+  if (core.length === 0 || /[\n*_`~\\[\]<>#|$]/.test(core + lead + trail.trimEnd()) || lead.includes('\n')) return undefined;
+  if (lead === '' && (before === '\\' || before === '_')) return undefined;
+  if (PUNCTUATION.test(core[0]) || PUNCTUATION.test(core.at(-1) ?? '')) return undefined;
+  return { lead, core, trail };
+}
+
+/**
+ * Where a closing `*` may go in `core` (a marked span's text) short of its end: after its last
+ * character but one that is neither a space nor punctuation (it may close there), so that one
+ * or more characters stand between it and the text after the span; 0 when there is no such place.
+ */
+function earlierClose(core: string): number {
+  for (let at = core.length - 1; at >= 1; at--) if (!/[\s\p{P}\p{S}]/u.test(core[at - 1])) return at;
+  return 0;
 }
 
 /** Builds the streamed Markdown of one answer from its events. */
@@ -468,6 +596,11 @@ export class ChatAnswerFormatter {
   private pendingLlm = '';
   private pendingModel = '';
   private pendingTokens = 0;
+  /**
+   * The end of a marked span whose closing `*` would touch the text after it, held until that text
+   * is known (see release): `rest`, what of its text is not shown yet, and whether its opening `*` is.
+   */
+  private held: { rest: string; opened: boolean } | undefined;
   readonly llmSpans: LlmSpanNote[] = [];
   /** Calls skipped under the money ceiling, in order (shown in the footer, never in the answer). */
   readonly declined: DeclinedNote[] = [];
@@ -492,15 +625,31 @@ export class ChatAnswerFormatter {
         this.declined.push({ ...declinedCallView(event), after: this.answer + this.pendingLlm });
         return '';
       case 'done':
-        return this.flushLlm();
+        return this.flushLlm() + this.release('');
       default:
         return '';
     }
   }
 
   private write(text: string): string {
+    if (text === '') return '';
     this.fences.push(text);
-    return text;
+    return this.release(text) + text;
+  }
+
+  /**
+   * The rest of the held span, now that what follows it is known (`next`; '' at the answer's end),
+   * or '' when none is held. A `*` or `_` of the answer's own at its start would pair with the
+   * closing `*` beside it (`2*82**bold*`) or open after it (`*82*_c_`): the span closes before its
+   * held characters then (`2*8*2*bold*`), or, with none to close before, is shown unmarked.
+   */
+  private release(next: string): string {
+    const held = this.held;
+    this.held = undefined;
+    if (held === undefined) return '';
+    const touches = /^[*_]/.test(next);
+    if (held.opened) return touches ? `*${held.rest}` : `${held.rest}*`;
+    return touches ? held.rest : `*${held.rest}*`;
   }
 
   private flushLlm(callEnd?: Extract<RelayEvent, { type: 'call-end' }>): string {
@@ -522,21 +671,34 @@ export class ChatAnswerFormatter {
     const line = this.fences.currentLine;
     const lead = spanLead(text, line);
     this.fences.push(lead);
-    const shown = markLlmSpan(text, !this.fences.canEmphasize, before, line);
+    const parts = emphasisParts(text, !this.fences.canEmphasize, before, line);
     this.fences.push(text.slice(lead.length));
-    return shown;
+    // A span held before this one is followed by what this one shows first.
+    if (!parts || parts.trail !== '') {
+      const shown = parts ? `${parts.lead}*${parts.core}*${parts.trail}` : text;
+      return this.release(shown) + shown;
+    }
+    // Its closing `*` would touch the text after it, not known yet: the characters after the place where it may close
+    // instead are held (all of them, the opening `*` too, where there is no such place: taken as an asterisk before).
+    const at = earlierClose(parts.core);
+    const shown = at > 0 ? `${parts.lead}*${parts.core.slice(0, at)}` : parts.lead;
+    const previous = this.release(shown || '*');
+    this.held = { rest: parts.core.slice(at), opened: at > 0 };
+    return previous + shown;
   }
 
   /** Closes a code or HTML block the answer left open, so the footer renders as text (not code, nor hidden in a comment). */
   closeOpenBlocks(): string {
+    // The answer ends here: a span still held is shown marked (what follows starts a line, or a blank one).
+    const held = this.release('');
     const closing = this.fences.closingLine;
-    if (closing === undefined) return '';
+    if (closing === undefined) return held;
     // A fence with its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened, or
     // an HTML block with its end; in its blockquotes, on a line of its own. (The footer and notices after start with a blank
     // line: that ends an HTML block a blank line ends.)
     const close = `${this.fences.currentLine === '' ? '' : '\n'}${closing}\n`;
     this.fences.push(close);
-    return close;
+    return held + close;
   }
 }
 

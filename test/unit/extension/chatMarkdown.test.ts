@@ -844,3 +844,327 @@ test('an answer that stops inside an HTML block (a comment, <pre>, <script>, <?,
   }
   assert.match(html.render(stream([slm('> <!-- hidden\n> still')]).markdown), /<blockquote>\n<!-- hidden\nstill\n-->\n<\/blockquote>/, 'closed in the quote');
 });
+
+/** `markdown` (an answer as streamed, its blocks closed) and the footer after it, as markdown-it renders them with HTML on. */
+function renderedWithFooter(markdown: string): string {
+  return new MarkdownIt({ html: true }).render(markdown + statsFooter(STATS, []));
+}
+
+test('an ordered item numbered other than 1, or an empty one, cannot interrupt a paragraph (CommonMark): it is text, and the code after it is read from the margin', () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'a fence 3 in after "2. foo"',
+      [
+        ['s', 'Para\n2. foo\n   ~~~\nx = '],
+        ['l', '42'],
+        ['s', '\n   ~~~\n'],
+      ],
+      /<p>Para\n2\. foo<\/p>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'indented code after "2. foo"',
+      [
+        ['s', 'Para\n2. foo\n\n    x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a fence after an empty "1."',
+      [
+        ['s', 'Para\n1.\n   ~~~\nx = '],
+        ['l', '42'],
+        ['s', '\n   ~~~\n'],
+      ],
+      /<p>Para\n1\.<\/p>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'code 4 past an item\'s content, after "2. b" in the item\'s paragraph',
+      [
+        ['s', '1. a\n   2. b\n\n       x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<p>a\n2\. b<\/p>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+  ];
+  for (const [name, parts, code] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.match(html, code, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // Stopped in that fence: it is closed as it opened (3 in, at the margin's column), so the footer is text.
+  const stopped = stream([slm('Para\n2. foo\n   ~~~\nx = 1')]).markdown;
+  assert.equal(stopped, 'Para\n2. foo\n   ~~~\nx = 1\n   ~~~\n');
+  assert.match(renderedWithFooter(stopped), /<p><strong>Relay<\/strong>/);
+  // A next item of the list, and a new list left of an item's content, are items still: their prose is marked.
+  const items = rendered([
+    ['s', '1. one\n2. two 2'],
+    ['l', '82'],
+    ['s', '\n- a\n3. three 3'],
+    ['l', '10'],
+  ]);
+  assert.match(items.html, /<li>two 2<em>82<\/em><\/li>/);
+  assert.match(items.html, /<ol start="3">\n<li>three 3<em>10<\/em><\/li>/);
+});
+
+test('a line that is only an inline tag (HTML block type 7) cannot interrupt a paragraph, and a tag with text after it starts none: a fence after either is code', () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'a <span> line after a paragraph',
+      [
+        ['s', 'Para\n<span>\n```\nx\n\ny = '],
+        ['l', '42'],
+        ['s', '\n```\n'],
+      ],
+      /<pre><code>x\n\ny = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a <span> with text after it',
+      [
+        ['s', '<span> text\n~~~\nx\n\ny = '],
+        ['l', '42'],
+        ['s', '\n~~~\n'],
+      ],
+      /<pre><code>x\n\ny = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a <span> line alone (an HTML block: its text is raw)',
+      [
+        ['s', 'Para\n\n<span>\nx is 2'],
+        ['l', '82'],
+        ['s', '\n'],
+      ],
+      /<span>\nx is 282\n/,
+    ],
+  ];
+  for (const [name, parts, block] of cases) {
+    const { markdown } = rendered(parts);
+    assert.match(new MarkdownIt({ html: true }).render(markdown), block, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // Stopped in such a fence: closed (in the quote, which the lazy <span> did not end); in the list item (which it did not end
+  // either) a line left of the item's content has ended it, so nothing is added. The footer is text.
+  const stopped: [string, string][] = [
+    ['Para\n<span>\n```\nx', '\n```\n'],
+    ['> Para\n<span>\n> ~~~\n> x = 1', '\n> ~~~\n'],
+    ['- a\n<span>\n\n  ~~~\n x = 1', ''],
+  ];
+  for (const [answer, closing] of stopped) {
+    const { markdown } = stream([slm(answer)]);
+    assert.equal(markdown, answer + closing);
+    assert.match(renderedWithFooter(markdown), /<p><strong>Relay<\/strong>/, answer);
+  }
+});
+
+test("a lazy line is its paragraph's text whatever its indent (marked), except one that markdown-it takes out of two quotes or more as code (its text would open a block), and the lines after it", () => {
+  const lazy = rendered([
+    ['s', '> > text 2'],
+    ['l', '82'],
+    ['s', '\n    more 4'],
+    ['l', '2'],
+    ['s', '.\n\n> - item\n      lazy 1'],
+    ['l', '0'],
+  ]);
+  assert.match(lazy.html, /<blockquote>\n<blockquote>\n<p>text 2<em>82<\/em>\nmore 4<em>2<\/em>\.<\/p>/);
+  assert.match(lazy.html, /<li>item\nlazy 1<em>0<\/em><\/li>/);
+  for (const answer of ['> > text\n    1. v', '> > - - x\n    1. v', '> > text\n    ``` v', '> > text\n    - a\n    x = ', '> > text\n    # a\n>     x = ']) {
+    const { markdown, html } = rendered([
+      ['s', answer],
+      ['l', '42'],
+      ['s', '\n'],
+    ]);
+    assert.match(html, /<pre><code>[^<]*42\n<\/code><\/pre>/, answer);
+    assert.doesNotMatch(markdown, /\*/, answer);
+  }
+});
+
+test("a list item whose content starts with another (`- - x`) opens both: code and fences are measured from the inner item's content", () => {
+  const code = rendered([
+    ['s', '- - x\n\n      ```\n      y\n\n    w = '],
+    ['l', '42'],
+    ['s', '\n'],
+  ]);
+  assert.match(code.html, /<pre><code>y\n\nw = 42\n<\/code><\/pre>/);
+  assert.doesNotMatch(code.markdown, /\*/);
+  // Text 2 past the inner item's content is its paragraph: marked.
+  const prose = rendered([
+    ['s', '- - x\n\n      more 2'],
+    ['l', '82'],
+    ['s', '\n'],
+  ]);
+  assert.match(prose.html, /<p>more 2<em>82<\/em><\/p>/);
+  // A line left of the inner item's content ends its fence: nothing is added that would open another.
+  const stopped = stream([slm('- - x\n\n    ```\n    a\n   b')]).markdown;
+  assert.equal(stopped, '- - x\n\n    ```\n    a\n   b');
+  assert.match(renderedWithFooter(stopped), /<p><strong>Relay<\/strong>/);
+});
+
+test("the model's own * or _ right after a span (or its _ right before it) would pair with the italics: the end of the span is held until the next text shows, and the italics close before it", () => {
+  const cases: [[string, string][], string, string][] = [
+    [
+      [
+        ['s', 'So 2'],
+        ['l', '82'],
+        ['s', '*bold* here'],
+      ],
+      'So 2*8*2*bold* here',
+      '<p>So 2<em>8</em>2<em>bold</em> here</p>\n',
+    ],
+    [
+      [
+        ['s', 'x '],
+        ['l', '82'],
+        ['s', '_c_'],
+      ],
+      'x *8*2_c_',
+      '<p>x <em>8</em>2_c_</p>\n',
+    ],
+    [
+      [
+        ['s', 'We add'],
+        ['l', ' two and a'],
+        ['s', '*b*'],
+      ],
+      'We add *two and* a*b*',
+      '<p>We add <em>two and</em> a<em>b</em></p>\n',
+    ],
+    // Two calls in a row: the first is followed by the second's italics.
+    [
+      [
+        ['s', 'So 2'],
+        ['l', '82'],
+        ['l', '10'],
+        ['s', ' here'],
+      ],
+      'So 2*8*2*10* here',
+      '<p>So 2<em>8</em>2<em>10</em> here</p>\n',
+    ],
+    // One character: nowhere to close before it, so it is left unmarked.
+    [
+      [
+        ['s', 'So 28'],
+        ['l', '2'],
+        ['s', '*bold*'],
+      ],
+      'So 282*bold*',
+      '<p>So 282<em>bold</em></p>\n',
+    ],
+    // Right after the model's `_`, an asterisk would let that `_` close emphasis.
+    [
+      [
+        ['s', 'Say _a x_'],
+        ['l', '82'],
+        ['s', ' now'],
+      ],
+      'Say _a x_82 now',
+      '<p>Say _a x_82 now</p>\n',
+    ],
+  ];
+  for (const [parts, expected, page] of cases) {
+    const { markdown, html } = rendered(parts);
+    assert.equal(markdown, expected);
+    assert.equal(html, page, markdown);
+  }
+  // Held, never lost nor reordered: shown with the next text, or at the end of the answer (done, or the blocks closed without it).
+  const formatter = new ChatAnswerFormatter();
+  assert.equal(formatter.push(slm('So 2'), 'm'), 'So 2');
+  assert.equal(formatter.push(llm('82'), 'm'), '');
+  assert.equal(formatter.push(callEnd(), 'm'), '*8');
+  assert.equal(formatter.push(slm(', then'), 'm'), '2*, then');
+  formatter.push(llm(' 10'), 'm');
+  assert.equal(formatter.push(callEnd(), 'm'), ' *1');
+  assert.equal(formatter.push({ type: 'done', answer: '', stats: STATS }, 'm'), '0*');
+  const stopped = new ChatAnswerFormatter();
+  stopped.push(slm('Is 2'), 'm');
+  stopped.push(llm('82'), 'm');
+  assert.equal(stopped.push(callEnd(), 'm'), '*8');
+  assert.equal(stopped.closeOpenBlocks(), '2*');
+});
+
+test('also read as markdown-it reads them: an HTML block or code in a list item, an empty item, a setext underline, a block opener under an item, a tab after a quoted item', () => {
+  const cases: [string, [string, string][], RegExp][] = [
+    [
+      'an HTML block in a list item ends with the item: the fence after it is code',
+      [
+        ['s', '- text\n- <div>\n```\nx = '],
+        ['l', '42'],
+        ['s', '\n```\n'],
+      ],
+      /<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'an item opened empty ends at a blank line: the line after is not in it',
+      [
+        ['s', '1.\n\n    x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a setext underline ends the paragraph: a tag line after it starts an HTML block',
+      [
+        ['s', 'Title\n-\n<span>\nx is 2'],
+        ['l', '82'],
+        ['s', '\n'],
+      ],
+      /<span>\nx is 282\n/,
+    ],
+    [
+      "an item whose text is indented code holds no paragraph: a line without the quote's > is not lazy",
+      [
+        ['s', '> -     code\n    x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<\/blockquote>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      "a heading's # left of an item's content ends the item, 4 in or not",
+      [
+        ['s', '  2. foo\n    # h\n      1. x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<pre><code># h\n {2}1\. x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      "an empty item holds no paragraph: a line without its quote's > is not lazy",
+      [
+        ['s', '> > 1.\n>      x = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<pre><code> x = 42\n<\/code><\/pre>/,
+    ],
+    [
+      'a bullet after a paragraph with text to come 5 spaces past it: code',
+      [
+        ['s', 'Para\n-     '],
+        ['l', 'code'],
+        ['s', '\n'],
+      ],
+      /<li>\n<pre><code>code\n<\/code><\/pre>/,
+    ],
+    [
+      "a tab after a quoted item's marker counts to the line's tab stop: its text is code",
+      [
+        ['s', '> - \tx = '],
+        ['l', '42'],
+        ['s', '\n'],
+      ],
+      /<li>\n<pre><code>x = 42\n<\/code><\/pre>/,
+    ],
+  ];
+  for (const [name, parts, expected] of cases) {
+    const { markdown } = rendered(parts);
+    assert.match(new MarkdownIt({ html: true }).render(markdown), expected, name);
+    assert.doesNotMatch(markdown, /\*/, name);
+  }
+  // Stopped in an HTML block of an item that a line has ended: nothing is added; in a fence after it, the fence is closed.
+  const stopped = stream([slm('- <pre>\nx\n```\ncode')]).markdown;
+  assert.equal(stopped, '- <pre>\nx\n```\ncode\n```\n');
+  assert.match(renderedWithFooter(stopped), /<p><strong>Relay<\/strong>/);
+});
