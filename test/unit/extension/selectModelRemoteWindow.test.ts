@@ -21,17 +21,22 @@ const LOCAL_FOLDER = join(REPO_ROOT, '.cache', 'the-local-machines-model');
 const ext = createExtensionContext(join(REPO_ROOT, '.cache', 'test-select-model-remote-window'));
 after(() => ext.dispose());
 
+/** Runs Select Model and answers its questions as a user who picks "Use a local folder..." and `folder`. */
+async function selectLocalFolder(folder: string): Promise<void> {
+  answerQuestions((q) => {
+    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
+    if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+    return undefined;
+  });
+  await selectModel(ext.context);
+}
+
 test("in a remote window, the folder chosen is saved in the remote machine's settings; the user settings keep the local machine's", async () => {
   resetSettings({ 'relay.slm.modelFolder': LOCAL_FOLDER, 'relay.slm.variant': 'q4' });
   env.remoteName = 'ssh-remote';
   const asked = questionsAsked.length;
   try {
-    answerQuestions((q) => {
-      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-      if (q.api === 'showOpenDialog') return [{ fsPath: DEMO_FOLDER }];
-      return undefined;
-    });
-    await selectModel(ext.context);
+    await selectLocalFolder(DEMO_FOLDER);
 
     assert.equal(remoteSettings.get('relay.slm.modelFolder'), DEMO_FOLDER, 'the folder is where the model runs');
     assert.equal(remoteSettings.get('relay.slm.variant'), 'auto', 'the variant goes with its folder');
@@ -54,12 +59,7 @@ test('in a local window, the folder chosen is saved in the user settings, as bef
   resetSettings({ 'relay.slm.modelFolder': LOCAL_FOLDER });
   const asked = questionsAsked.length;
   try {
-    answerQuestions((q) => {
-      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-      if (q.api === 'showOpenDialog') return [{ fsPath: DEMO_FOLDER }];
-      return undefined;
-    });
-    await selectModel(ext.context);
+    await selectLocalFolder(DEMO_FOLDER);
     assert.equal(settings.get('relay.slm.modelFolder'), DEMO_FOLDER);
     assert.equal(remoteSettings.size, 0);
     const saved = questionsAsked.slice(asked).find((q) => q.api === 'showInformationMessage');
