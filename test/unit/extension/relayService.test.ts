@@ -256,7 +256,7 @@ describe('answer()', () => {
     const { service } = harness;
     resetSettings(relaySettings(`${server.url}/v1`));
     const lock = join(harness.ext.globalStorage, 'totals.json.lock');
-    writeFileSync(lock, '');
+    writeFileSync(lock, `${process.pid} another-writer`);
     // Held by a live writer: touched as it would be, so it never goes stale (a stale one is taken over).
     const holding = setInterval(() => utimesSync(lock, new Date(), new Date()), 1000);
     const warned = warningsShown.length;
@@ -268,7 +268,10 @@ describe('answer()', () => {
       assert.equal(warnings.length, 1, warnings.join('\n'));
       assert.match(
         warnings[0],
-        /^Relay: this answer was not added to the savings totals: The relay totals file .* stayed locked for \d+ ms; if no other Relay process is running, delete .*totals\.json\.lock\.$/,
+        new RegExp(
+          `^Relay: this answer was not added to the savings totals: The relay totals file .* stayed locked for \\d+ ms by process ${process.pid}, another Relay .*` +
+            'If that process hangs, end it; if no other Relay is running, delete .*totals\\.json\\.lock\\.$',
+        ),
       );
     } finally {
       clearInterval(holding);
