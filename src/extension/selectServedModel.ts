@@ -4,7 +4,8 @@
  * chat template, tests the server (two short generations, in the SLM process like every
  * answer: the folder's template is a program), shows the latency and what works, and only
  * then saves relay.slm.kind, relay.slm.serverUrl, relay.slm.serverModel and
- * relay.slm.modelFolder in the user's settings. A failed test offers to try again with the
+ * relay.slm.modelFolder in the user's settings (the folder, a path on the machine Relay runs
+ * on, in a remote window's machine settings). A failed test offers to try again with the
  * same answers filled in. A server on another machine over plain http:// is sent nothing
  * before the user says prompts may cross the network unencrypted.
  */

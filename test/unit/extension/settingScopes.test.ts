@@ -31,14 +31,16 @@ const WORKSPACE_SETTINGS: Record<string, string> = {
 };
 
 /**
- * Where the small model runs and the paths Relay reads: the extension host's machine, which in
- * a remote window (Remote-SSH, WSL, Dev Containers) is the remote one. Machine-scoped, VS Code
- * reads them there from the remote machine's settings alone and writes "Relay: Select Model"'s
- * choice there, so no window points at another machine's folder or 127.0.0.1; no workspace
- * sets them either. (Not 'application-machine': an extension's manifest has no such scope,
- * VS Code reads it as window, which a workspace may set.)
+ * The paths Relay reads on the extension host's machine, which in a remote window (Remote-SSH,
+ * WSL, Dev Containers) is the remote one. Machine-scoped, VS Code reads them there from the
+ * remote machine's settings alone and writes "Relay: Select Model"'s choice there, so no
+ * window points at another machine's folder; no workspace sets them either. (Not
+ * 'application-machine': an extension's manifest has no such scope, VS Code reads it as
+ * window, which a workspace may set.) Where the prompts go (relay.slm.kind, serverUrl,
+ * serverModel) stays application-scoped: a dev container's devcontainer.json, which the
+ * repository writes, sets machine settings.
  */
-const MACHINE_SETTINGS = ['relay.slm.modelFolder', 'relay.slm.kind', 'relay.slm.serverUrl', 'relay.slm.serverModel', 'relay.provider.templateFolder'];
+const MACHINE_SETTINGS = ['relay.slm.modelFolder', 'relay.provider.templateFolder'];
 
 test("every setting that decides where data and keys go, what runs, prices or spending is application scoped, or machine scoped where it is the machine's", () => {
   for (const [name, setting] of Object.entries(settings)) {
@@ -50,7 +52,7 @@ test("every setting that decides where data and keys go, what runs, prices or sp
     const expected = MACHINE_SETTINGS.includes(name) ? 'machine' : 'application';
     assert.equal(setting.scope, expected, `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
   }
-  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.localOnly', 'relay.mode']) {
+  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.localOnly', 'relay.mode', 'relay.slm.kind', 'relay.slm.serverUrl']) {
     assert.equal(settings[name].scope, 'application', name);
   }
   for (const name of MACHINE_SETTINGS) assert.equal(settings[name].scope, 'machine', name);
