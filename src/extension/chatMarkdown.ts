@@ -563,31 +563,16 @@ function spanLead(text: string, line = ''): string {
  * ChatAnswerFormatter.release.
  */
 export function markLlmSpan(text: string, unsafeHere: boolean, before = '', line = ''): string {
-  const parts = emphasisParts(text, unsafeHere, before, line);
-  return parts ? `${parts.lead}*${parts.core}*${parts.trail}` : text;
-}
-
-/** An LLM span as markLlmSpan marks it: what goes before its asterisks, between them and after them; undefined when it is left as it is. */
-function emphasisParts(text: string, unsafeHere: boolean, before: string, line: string): { lead: string; core: string; trail: string } | undefined {
-  if (unsafeHere) return undefined;
+  if (unsafeHere) return text;
   const lead = spanLead(text, line);
   const match = /^([\s\S]*?)([\s\p{P}\p{S}]*)$/u.exec(text.slice(lead.length));
   const [, core, trail] = match ?? ['', text.slice(lead.length), ''];
   // Markdown characters of its own, or a new line before it (where other blocks may start): as it is.
-  if (core.length === 0 || /[\n*_`~\\[\]<>#|$]/.test(core + lead + trail.trimEnd()) || lead.includes('\n')) return undefined;
-  if (lead === '' && (before === '\\' || before === '_')) return undefined;
-  if (PUNCTUATION.test(core[0]) || PUNCTUATION.test(core.at(-1) ?? '')) return undefined;
-  return { lead, core, trail };
-}
-
-/**
- * Where a closing `*` may go in `core` (a marked span's text) short of its end: after its last
- * character but one that is neither a space nor punctuation (it may close there), so that one
- * or more characters stand between it and the text after the span; 0 when there is no such place.
- */
-function earlierClose(core: string): number {
-  for (let at = core.length - 1; at >= 1; at--) if (!/[\s\p{P}\p{S}]/u.test(core[at - 1])) return at;
-  return 0;
+  if (core.length === 0 || /[\n*_`~\\[\]<>#|$]/.test(core + lead + trail.trimEnd()) || lead.includes('\n')) return text;
+  // After a backslash an asterisk is escaped; after the model's own `_` it would let that `_` close emphasis.
+  if (lead === '' && (before === '\\' || before === '_')) return text;
+  if (PUNCTUATION.test(core[0]) || PUNCTUATION.test(core.at(-1) ?? '')) return text;
+  return `${lead}*${core}*${trail}`;
 }
 
 /** Builds the streamed Markdown of one answer from its events. */
@@ -596,11 +581,6 @@ export class ChatAnswerFormatter {
   private pendingLlm = '';
   private pendingModel = '';
   private pendingTokens = 0;
-  /**
-   * The end of a marked span whose closing `*` would touch the text after it, held until that text
-   * is known (see release): `rest`, what of its text is not shown yet, and whether its opening `*` is.
-   */
-  private held: { rest: string; opened: boolean } | undefined;
   readonly llmSpans: LlmSpanNote[] = [];
   /** Calls skipped under the money ceiling, in order (shown in the footer, never in the answer). */
   readonly declined: DeclinedNote[] = [];
@@ -625,31 +605,15 @@ export class ChatAnswerFormatter {
         this.declined.push({ ...declinedCallView(event), after: this.answer + this.pendingLlm });
         return '';
       case 'done':
-        return this.flushLlm() + this.release('');
+        return this.flushLlm();
       default:
         return '';
     }
   }
 
   private write(text: string): string {
-    if (text === '') return '';
     this.fences.push(text);
-    return this.release(text) + text;
-  }
-
-  /**
-   * The rest of the held span, now that what follows it is known (`next`; '' at the answer's end),
-   * or '' when none is held. A `*` or `_` of the answer's own at its start would pair with the
-   * closing `*` beside it (`2*82**bold*`) or open after it (`*82*_c_`): the span closes before its
-   * held characters then (`2*8*2*bold*`), or, with none to close before, is shown unmarked.
-   */
-  private release(next: string): string {
-    const held = this.held;
-    this.held = undefined;
-    if (held === undefined) return '';
-    const touches = /^[*_]/.test(next);
-    if (held.opened) return touches ? `*${held.rest}` : `${held.rest}*`;
-    return touches ? held.rest : `*${held.rest}*`;
+    return text;
   }
 
   private flushLlm(callEnd?: Extract<RelayEvent, { type: 'call-end' }>): string {
@@ -671,34 +635,21 @@ export class ChatAnswerFormatter {
     const line = this.fences.currentLine;
     const lead = spanLead(text, line);
     this.fences.push(lead);
-    const parts = emphasisParts(text, !this.fences.canEmphasize, before, line);
+    const shown = markLlmSpan(text, !this.fences.canEmphasize, before, line);
     this.fences.push(text.slice(lead.length));
-    // A span held before this one is followed by what this one shows first.
-    if (!parts || parts.trail !== '') {
-      const shown = parts ? `${parts.lead}*${parts.core}*${parts.trail}` : text;
-      return this.release(shown) + shown;
-    }
-    // Its closing `*` would touch the text after it, not known yet: the characters after the place where it may close
-    // instead are held (all of them, the opening `*` too, where there is no such place: taken as an asterisk before).
-    const at = earlierClose(parts.core);
-    const shown = at > 0 ? `${parts.lead}*${parts.core.slice(0, at)}` : parts.lead;
-    const previous = this.release(shown || '*');
-    this.held = { rest: parts.core.slice(at), opened: at > 0 };
-    return previous + shown;
+    return shown;
   }
 
   /** Closes a code or HTML block the answer left open, so the footer renders as text (not code, nor hidden in a comment). */
   closeOpenBlocks(): string {
-    // The answer ends here: a span still held is shown marked (what follows starts a line, or a blank one).
-    const held = this.release('');
     const closing = this.fences.closingLine;
-    if (closing === undefined) return held;
+    if (closing === undefined) return '';
     // A fence with its own marker (~~~ or a longer run of backticks would not be closed by ```), as indented as it opened, or
     // an HTML block with its end; in its blockquotes, on a line of its own. (The footer and notices after start with a blank
     // line: that ends an HTML block a blank line ends.)
     const close = `${this.fences.currentLine === '' ? '' : '\n'}${closing}\n`;
     this.fences.push(close);
-    return held + close;
+    return close;
   }
 }
 
