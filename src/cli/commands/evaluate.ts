@@ -33,12 +33,14 @@ import { CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup
 import type { RelayComposition } from '../../core/compose';
 import type { ModelPrice } from '../../core/providers/types';
 import { resolvePrice } from '../../core/providers/pricing';
+import { isProviderKind, providerOf } from '../../core/providers/registry';
 import { chooseVariant, filesRead, listVariants, MODEL_FILE_MAX_BYTES, type VariantChoice } from '../../core/slm/modelFolder';
 import type { PrefixCacheReport } from '../../core/slm/served/servedRuntime';
-import { AnswersLog, answersPath, questionHash, type AnswerError, type AnswerLine, type ModelFiles } from '../eval/answersLog';
+import { AnswersLog, answersPath, questionHash, type AnswerError, type AnswerLine, type ModelFiles, type RunLine } from '../eval/answersLog';
 import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
+import { isRecord } from '../../shared/isRecord';
 import { solveMessages } from './ask';
 
 export { readEvalData, type EvalItem } from '../eval/loaders';
@@ -284,6 +286,17 @@ export function answerSettings(config: CliConfig, dataPath: string): Record<stri
 }
 
 /**
+ * The LLM's price that the settings recorded in an answers file (answerSettings; untrusted: a
+ * hand edit, another version's) give with this relay's price list, or undefined when they do
+ * not say: another price than the file's answers were billed at cannot be had again.
+ */
+function llmPriceOfRecorded(settings: Record<string, unknown>): unknown {
+  const { provider, prices } = settings;
+  if (!isRecord(provider) || !isProviderKind(provider.kind) || typeof provider.model !== 'string' || !isRecord(prices)) return undefined;
+  return resolvePrice(provider.kind, provider.model, prices, typeof provider.baseUrl === 'string' ? provider.baseUrl : undefined);
+}
+
+/**
  * What identifies the model of each SLM folder the rows read in this process, recorded in
  * the answers file so that a model exported again into the same folder is noticed. None for a
  * served SLM: its folder gives only the tokenizer, and its model is recorded by name.
@@ -291,6 +304,18 @@ export function answerSettings(config: CliConfig, dataPath: string): Record<stri
 export function slmModelFiles(config: CliConfig, folders: string[]): Record<string, ModelFiles> | undefined {
   if (config.slm.kind !== 'onnx') return undefined;
   return Object.fromEntries(folders.map((folder) => [folder, modelFilesOf(folder, config.slm.variant)]));
+}
+
+/**
+ * What identifies the model of an in-process LLM (onnx-local: provider.model is its folder),
+ * recorded like the SLM folders' so that a model exported again into it is noticed. None for
+ * a served LLM: it is recorded by name.
+ */
+function llmModelFiles(config: CliConfig): RunLine['llmModel'] {
+  const { kind, model } = config.provider;
+  if (!providerOf(kind).inProcess || model === '') return undefined;
+  // Loaded with the variant chosen by default (setup.ts openLocalLlm).
+  return { folder: model, files: modelFilesOf(model, 'auto') };
 }
 
 /**
@@ -378,9 +403,10 @@ export async function runEval(
       command: options.commandLine ?? null,
       settings: answerSettings(config, dataPath),
       models: slmModelFiles(config, [...new Set(ordered.map(folderOf))]),
+      llmModel: llmModelFiles(config),
       startedAt: new Date().toISOString(),
     },
-    { fresh: options.fresh },
+    { fresh: options.fresh, llmPriceOf: llmPriceOfRecorded },
   );
   const { log } = opened;
   /** The latest line of each (row, question) of this run's questions. */

@@ -4,14 +4,16 @@
  * run with the same `--out` resumes where it stopped.
  *
  * The file starts with a `run` line holding the settings that decide the answers (data
- * file, models, the LLM's price, sampling, limits) and the files of each SLM folder's model;
+ * file, models, the LLM's price, sampling, limits) and the files of each SLM folder's model
+ * and of an in-process LLM's;
  * each later session appends its own `run` line, then one `answer` line per answer.
  * Resuming is the default: a run whose `--out` names an existing answers file of the same
  * settings skips the answers already there; other settings are refused (with the settings
- * that differ), as is a model exported again into a folder whose answers the file holds
- * (with the files that changed), and `--fresh` starts the file over. Changing `--limit`,
- * `--offset`, `--concurrency` or `--modes` is fine: rows and questions not in the file are
- * run, those in it are reused.
+ * that differ; an LLM price that no settings give again, as such), as is a model exported
+ * again into a folder whose answers the file holds, the SLM's or the LLM's (with the files
+ * that changed), and `--fresh` starts the file over. Changing `--limit`, `--offset`,
+ * `--concurrency` or `--modes` is fine: rows and questions not in the file are run, those in
+ * it are reused.
  *
  * One run at a time writes the file: `<answers file>.lock` names the process that does, and a
  * second run on the same `--out` is refused (a lock left by a killed run is taken over).
@@ -37,6 +39,8 @@ export interface RunLine {
   settings: Record<string, unknown>;
   /** The model files of each SLM folder in this process the rows read, by folder; absent for a served SLM and in files of earlier relays. */
   models?: Record<string, ModelFiles>;
+  /** The model files of an in-process LLM's folder (onnx-local: provider.model); absent for a served LLM and in files of earlier relays. */
+  llmModel?: { folder: string; files: ModelFiles };
   startedAt: string;
 }
 
@@ -129,32 +133,63 @@ function comparableSettings(recorded: Record<string, unknown>, previous: AnswerL
   return comparable;
 }
 
+/** The files of a model as the latest run line that recorded them had them; undefined when none did (a file of an earlier relay). */
+function recordedFiles(runs: unknown[], filesOf: (run: Record<string, unknown>) => unknown): ModelFiles | undefined {
+  return runs
+    .map((r) => (isRecord(r) ? filesOf(r) : undefined))
+    .filter(isModelFiles)
+    .pop();
+}
+
+/** Refuses a model whose files changed since they were recorded: resumed, the file would mix the answers of two models. */
+function refuseChangedModel(path: string, model: string, answers: string, recorded: ModelFiles, now: ModelFiles): void {
+  const changes = modelFilesChanges(recorded, now);
+  if (changes.length === 0) return;
+  throw new UsageError(
+    `relay eval: ${model} changed since the run of ${terminalSafe(path)} began (${terminalSafe(changes.slice(0, 5).join('; '))}${changes.length > 5 ? '; ...' : ''}), so ${answers} cannot be resumed with it. ` +
+      'Put that model back, choose another --out, or pass --fresh to start it over.',
+  );
+}
+
 /**
- * Checks the model of each SLM folder the file holds answers of against the latest run line
- * that recorded its files: a model exported again into the same folder would mix the answers
- * of two models. Returns the folders no run line recorded (a file of an earlier relay): unknown.
+ * Checks the model of each SLM folder the file holds answers of, and of an in-process LLM
+ * when it holds answers that called one, against the latest run line that recorded its files.
+ * Returns the folders no run line recorded (a file of an earlier relay): unknown.
  */
-function checkModels(path: string, runs: unknown[], previous: AnswerLine[], now: Record<string, ModelFiles> | undefined): string[] {
-  const unchecked: string[] = [];
-  for (const [folder, files] of Object.entries(now ?? {})) {
+function checkModels(path: string, runs: unknown[], previous: AnswerLine[], now: Pick<RunLine, 'models' | 'llmModel'>): string[] {
+  const unchecked = new Set<string>();
+  for (const [folder, files] of Object.entries(now.models ?? {})) {
     if (!previous.some((l) => l.slm === folder)) continue;
-    const recorded = runs
-      .map((r) => (isRecord(r) && isRecord(r.models) ? r.models[folder] : undefined))
-      .filter(isModelFiles)
-      .pop();
-    if (recorded === undefined) {
-      unchecked.push(folder);
-      continue;
-    }
-    const changes = modelFilesChanges(recorded, files);
-    if (changes.length > 0) {
-      throw new UsageError(
-        `relay eval: the model in ${terminalSafe(folder)} changed since the run of ${terminalSafe(path)} began (${terminalSafe(changes.slice(0, 5).join('; '))}${changes.length > 5 ? '; ...' : ''}), so its answers there cannot be resumed with it. ` +
-          'Put that model back, choose another --out, or pass --fresh to start it over.',
-      );
-    }
+    const recorded = recordedFiles(runs, (r) => (isRecord(r.models) ? r.models[folder] : undefined));
+    if (recorded === undefined) unchecked.add(folder);
+    else refuseChangedModel(path, `the model in ${terminalSafe(folder)}`, 'its answers there', recorded, files);
   }
-  return unchecked;
+  const llm = now.llmModel;
+  if (llm !== undefined && previous.some((l) => l.llm !== null)) {
+    const recorded = recordedFiles(runs, (r) => (isRecord(r.llmModel) && r.llmModel.folder === llm.folder ? r.llmModel.files : undefined));
+    if (recorded === undefined) unchecked.add(llm.folder);
+    else refuseChangedModel(path, `the LLM's model in ${terminalSafe(llm.folder)}`, 'the answers that called it', recorded, llm.files);
+  }
+  return [...unchecked];
+}
+
+/**
+ * Whether no settings can resume the file: its answers were billed at an LLM price that its
+ * own settings, priced by this relay, no longer give (the price list changed: a Relay update,
+ * a dated price change), and pinning that price with --price-in changes the recorded prices,
+ * refused too. `priceNow` undefined: the file's settings do not say (a hand edit).
+ */
+function billedPriceGone(recorded: Record<string, unknown>, previous: AnswerLine[], priceNow: unknown): boolean {
+  if (priceNow === undefined) return false;
+  const billed = 'llmPrice' in recorded ? [recorded.llmPrice] : previous.filter((l) => l.llm !== null).map((l) => l.price);
+  return billed.some((price) => settingsDifferences(price, priceNow).length > 0);
+}
+
+export interface OpenOptions {
+  /** Starts the file over. */
+  fresh?: boolean;
+  /** The LLM's price that recorded settings (untrusted) give with this relay's price list; undefined when they do not say. */
+  llmPriceOf?: (settings: Record<string, unknown>) => unknown;
 }
 
 export interface OpenedLog {
@@ -163,7 +198,7 @@ export interface OpenedLog {
   previous: AnswerLine[];
   /** Lines that could not be used, each as "line 7: why" (a hand edit, another version's line, a line cut short by a crash); their answers are run again. */
   unreadable: string[];
-  /** SLM folders the file holds answers of whose model no run line recorded (written by an earlier relay): reused unchecked. */
+  /** Model folders (SLM, in-process LLM) the file holds answers of whose model no run line recorded (written by an earlier relay): reused unchecked. */
   uncheckedModels: string[];
   resumed: boolean;
 }
@@ -244,7 +279,7 @@ export class AnswersLog {
    * an existing one must hold the same settings, and its answers come back in `previous`.
    * Refused while another run writes it.
    */
-  static open(path: string, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean } = {}): OpenedLog {
+  static open(path: string, run: Omit<RunLine, 'type' | 'format'>, options: OpenOptions = {}): OpenedLog {
     const release = takeLock(path);
     try {
       return AnswersLog.openLocked(path, release, run, options);
@@ -254,7 +289,7 @@ export class AnswersLog {
     }
   }
 
-  private static openLocked(path: string, releaseLock: () => void, run: Omit<RunLine, 'type' | 'format'>, options: { fresh?: boolean }): OpenedLog {
+  private static openLocked(path: string, releaseLock: () => void, run: Omit<RunLine, 'type' | 'format'>, options: OpenOptions): OpenedLog {
     const line: RunLine = { type: 'run', format: ANSWERS_FORMAT, ...run };
     const bytes = !options.fresh && existsSync(path) ? readFileSync(path) : undefined;
     // Counted in bytes, not characters (a hand edit may not be UTF-8): a line cut short by a crash is dropped, the file truncated after its last whole line.
@@ -305,12 +340,16 @@ export class AnswersLog {
     });
     const differences = settingsDifferences(comparableSettings(first.settings, previous, run.settings), run.settings);
     if (differences.length > 0) {
+      const priceGone = options.llmPriceOf !== undefined && billedPriceGone(first.settings, previous, options.llmPriceOf(first.settings));
       throw new UsageError(
         `relay eval: ${shown} holds the answers of a run with other settings, so they cannot be resumed here:\n  ${terminalSafe(differences.slice(0, 8).join('\n  '))}\n` +
-          'Run with the same settings to resume it, choose another --out, or pass --fresh to start it over.',
+          (priceGone
+            ? "The LLM's price is not the one the file's answers were billed at (this relay prices the same LLM otherwise: its price list was updated, or the price changed on a date), " +
+              'and no setting brings that price back: choose another --out, or pass --fresh to start it over.'
+            : 'Run with the same settings to resume it, choose another --out, or pass --fresh to start it over.'),
       );
     }
-    const uncheckedModels = checkModels(path, runs, previous, run.models);
+    const uncheckedModels = checkModels(path, runs, previous, run);
     const fd = openSync(path, 'r+');
     if (wholeLength !== bytes.length) {
       ftruncateSync(fd, wholeLength);

@@ -1,7 +1,7 @@
 /**
  * What `relay eval` checks before it resumes an answers file, on the demo models copied to a
- * temporary folder: the model in each SLM folder (a re-export into the same folder is
- * refused, in words), the LLM's price as resolved (a catalog that changed between versions),
+ * temporary folder: the model in each SLM folder and in an in-process LLM's (a re-export into
+ * the same folder is refused, in words), the LLM's price as resolved (a catalog that changed between versions),
  * settings that do not decide answers (the KV-cache budget), and files of earlier relays.
  */
 import { after, before, test } from 'node:test';
@@ -128,14 +128,25 @@ test('the LLM price from the catalog is a recorded setting: a price that changed
   const common = ['eval', '--demo', '--modes', 'slm-only,llm-only', '--limit', '2', '--seed', '3', '--out', out];
   assert.equal((await run(common)).code, 0);
   const price = demoPrice();
-  // As another Relay's catalog would have priced it.
+  // Another price given: the file's own settings give its price back.
+  await assert.rejects(
+    run([...common, '--price-in', '1']),
+    new RegExp(
+      `\\n {2}prices\\.inputPerMTok: ${price.inputPerMTok} in the file, 1 now\\n {2}llmPrice\\.inputPerMTok: ${price.inputPerMTok} in the file, 1 now\\nRun with the same settings to resume it`,
+    ),
+  );
+  // As another Relay's price list would have priced it: no settings give that price again (--price-in changes the recorded prices),
+  // so the refusal says what happened and the two ways that work.
   rewrite(out, (line) => {
     if (line.type === 'run') (line.settings?.llmPrice as { inputPerMTok: number }).inputPerMTok = 1;
   });
-  await assert.rejects(
-    run(common),
-    new RegExp(`other settings, so they cannot be resumed here:\\n {2}llmPrice\\.inputPerMTok: 1 in the file, ${price.inputPerMTok} now\\n`),
-  );
+  const priceRefusal = (differences: string): RegExp =>
+    new RegExp(
+      `other settings, so they cannot be resumed here:\\n {2}${differences}\\nThe LLM's price is not the one the file's answers were billed at \\(this relay prices the same LLM otherwise: .*\\), and no setting brings that price back: choose another --out, or pass --fresh to start it over\\.$`,
+    );
+  await assert.rejects(run(common), priceRefusal(`llmPrice\\.inputPerMTok: 1 in the file, ${price.inputPerMTok} now`));
+  // The old price pinned: refused as well, and said the same way.
+  await assert.rejects(run([...common, '--price-in', '1']), priceRefusal(`prices\\.inputPerMTok: ${price.inputPerMTok} in the file, 1 now`));
 
   // Written before the price was recorded: the price its LLM answers were billed at decides.
   rewrite(out, (line) => delete line.settings?.llmPrice);
@@ -146,7 +157,7 @@ test('the LLM price from the catalog is a recorded setting: a price that changed
     if (line.type === 'run') delete line.settings?.llmPrice;
     if (line.type === 'answer' && line.price !== null) (line.price as { outputPerMTok: number }).outputPerMTok = 3;
   });
-  await assert.rejects(run(common), new RegExp(`llmPrice\\.outputPerMTok: 3 in the file, ${price.outputPerMTok} now`));
+  await assert.rejects(run(common), priceRefusal(`llmPrice\\.outputPerMTok: 3 in the file, ${price.outputPerMTok} now`));
 });
 
 test('relay eval: the KV-cache reuse budget only changes speed: another --kv-cache-mb resumes, as does a file of an earlier relay that recorded it', async () => {
@@ -163,4 +174,43 @@ test('relay eval: the KV-cache reuse budget only changes speed: another --kv-cac
   const earlier = await run([...common, '--kv-cache-mb', '128']);
   assert.equal(earlier.code, 0, earlier.stderr);
   assert.match(earlier.stdout, /\(2 from earlier runs, 0 new\)/);
+});
+
+test('relay eval: a model exported again into the folder of an in-process LLM whose answers the file holds is refused; a file of an earlier relay resumes, saying so once', async () => {
+  const llm = join(models, 'relay-demo-llm');
+  const out = join(work, 'llm');
+  const common = ['eval', '--demo', '--modes', 'slm-only,llm-only', '--limit', '2', '--seed', '5', '--out', out];
+  assert.equal((await run(common)).code, 0);
+  // A file without answers that called the LLM has nothing of it to mix.
+  const slmOnly = ['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--seed', '5', '--out', join(work, 'llm-unused')];
+  assert.equal((await run(slmOnly)).code, 0);
+  const config = join(llm, 'tokenizer_config.json');
+  const { atime, mtime } = statSync(config);
+  const text = readFileSync(config, 'utf8');
+  writeFileSync(config, text + '\n');
+  try {
+    await assert.rejects(
+      run(common),
+      new RegExp(
+        `the LLM's model in ${escapeRegExp(llm)} changed since the run of \\S*llm\\.answers\\.jsonl began \\(tokenizer_config\\.json: ${Buffer.byteLength(text)} bytes then, ${Buffer.byteLength(text) + 1} now\\), so the answers that called it cannot be resumed with it\\. Put that model back, choose another --out, or pass --fresh`,
+      ),
+    );
+    const unmixed = await run(slmOnly);
+    assert.equal(unmixed.code, 0, unmixed.stderr);
+    assert.match(unmixed.stdout, /\(2 from earlier runs, 0 new\)/);
+  } finally {
+    writeFileSync(config, text);
+    utimesSync(config, atime, mtime);
+  }
+  const back = await run(common);
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(back.stdout, /\(4 from earlier runs, 0 new\)/);
+
+  // Written by an earlier relay, which recorded no LLM folder: resumed, said once.
+  rewrite(out, (line) => delete line.llmModel);
+  const earlier = await run(common);
+  assert.equal(earlier.code, 0, earlier.stderr);
+  assert.match(earlier.stdout, /\(4 from earlier runs, 0 new\)/);
+  assert.match(earlier.stderr, /did not record the model in \S*relay-demo-llm; its answers are reused as they are/);
+  assert.doesNotMatch((await run(common)).stderr, /did not record the model/);
 });
