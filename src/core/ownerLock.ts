@@ -20,7 +20,18 @@ export interface LockOwner {
   host?: string;
 }
 
-export type LockAttempt = { taken: true; release: () => void } | { taken: false; heldBy: LockOwner | undefined };
+/**
+ * A lock this process took. `held` says whether the lock is still this one (not released,
+ * nor taken over as stale since: a holder slow past `staleAfterMs`); `release` removes it
+ * only then.
+ */
+export interface TakenLock {
+  taken: true;
+  release: () => void;
+  held: () => boolean;
+}
+
+export type LockAttempt = TakenLock | { taken: false; heldBy: LockOwner | undefined };
 
 export interface OwnerLockOptions {
   /** Several machines may take the lock (a network drive): the host is recorded, and another host's lock is live. */
@@ -114,19 +125,20 @@ export function liveLockOwner(path: string, options: OwnerLockOptions = {}): Loc
 /**
  * Takes the lock at `path` for this process, or says who holds it. The lock appears with its
  * content in it (a hard link of a finished file), so no one reads it half written; its
- * content is unique, so a release removes it only while it is still this one.
+ * content is unique, so `held` tells whether it is still this one, and a release removes it only then.
  */
 export function takeOwnerLock(path: string, options: OwnerLockOptions = {}): LockAttempt {
   const nonce = randomBytes(8).toString('hex');
   const content = options.shared ? JSON.stringify({ pid: process.pid, host: hostname(), nonce }) + '\n' : `${process.pid} ${nonce}`;
+  const held = (): boolean => readLock(path) === content;
   const release = (): void => {
-    if (readLock(path) === content) rmSync(path, { force: true });
+    if (held()) rmSync(path, { force: true });
   };
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   writeFileSync(temp, content);
   try {
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      if (create(path, temp, content)) return { taken: true, release };
+      if (create(path, temp, content)) return { taken: true, release, held };
       const seen = readLock(path);
       if (seen === undefined) continue; // released meanwhile: try again
       const owner = parseLockOwner(seen);

@@ -136,3 +136,22 @@ test('with staleAfterMs (a lock held a moment at a time): a live owner keeps it 
   assert.ok(dead.taken, 'a dead owner: at once');
   dead.release();
 });
+
+test('held says whether the lock is still the one taken: no longer once taken over as stale (its holder slow, not dead), nor once released', () => {
+  const path = join(dir, 'g.lock');
+  for (const options of [{ staleAfterMs: 30_000 }, { shared: true, staleAfterMs: 30_000 }]) {
+    const slow = takeOwnerLock(path, options);
+    assert.ok(slow.taken);
+    assert.equal(slow.held(), true);
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(path, longAgo, longAgo);
+    const other = takeOwnerLock(path, options);
+    assert.ok(other.taken, 'held a minute: taken over');
+    assert.equal(slow.held(), false, 'the slow holder can tell');
+    assert.equal(other.held(), true);
+    slow.release();
+    assert.equal(other.held(), true, "the slow holder's release leaves the new one's lock");
+    other.release();
+    assert.equal(other.held(), false);
+  }
+});

@@ -11,10 +11,11 @@
  * object it read) while its own answers land in `days` only, so they too count as 'unknown'.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileErrorInWords } from '../fileErrors';
 import { renameRetrying, rmRetrying } from '../fsRetry';
-import { takeOwnerLock } from '../ownerLock';
+import { takeOwnerLock, type TakenLock } from '../ownerLock';
 import type { AnswerStats } from './events';
 import { isRecord } from '../../shared/isRecord';
 
@@ -122,8 +123,9 @@ export interface TotalsStoreOptions {
   /** Longest wait for another process's lock before giving up with an error (default: 2 s past staleLockMs). */
   lockTimeoutMs?: number;
   /**
-   * A lock held this long is taken over even though its process runs (hung, or its pid reused);
-   * so is one an older Relay left (naming no process) once this old. A dead process's lock is taken over at once.
+   * A lock held this long is taken over even though its process runs (hung, or its pid reused)
+   * or runs on another machine (a home folder on a network drive); so is one an older Relay left
+   * (naming no process) once this old. A dead process's lock of this machine is taken over at once.
    */
   staleLockMs?: number;
 }
@@ -147,7 +149,7 @@ export class TotalsStore {
   /** Adds one answer to today's totals of `modelKey` and of its policy (stats.mode); returns today's totals of that model. */
   record(modelKey: string, stats: AnswerStats): Promise<TotalsEntry> {
     return this.serialised(async () => {
-      return this.withLock(async () => {
+      return this.withLock(async (assertHeld) => {
         const file = await this.read({ repair: true });
         const day = localDay(this.now());
         const answer = totalsOfAnswer(stats);
@@ -164,7 +166,7 @@ export class TotalsStore {
         }
         const mode = stats.mode || UNKNOWN_POLICY;
         policies[mode] = addTotals(numericTotals(policies[mode]), answer);
-        await this.writeAtomic(file);
+        await this.writeAtomic(file, assertHeld);
         return models[modelKey];
       });
     });
@@ -176,7 +178,12 @@ export class TotalsStore {
    * back over the reset.
    */
   reset(): Promise<void> {
-    return this.serialised(() => this.withLock(() => rmRetrying(this.path, { force: true })));
+    return this.serialised(() =>
+      this.withLock(async (assertHeld) => {
+        assertHeld();
+        await rmRetrying(this.path, { force: true });
+      }),
+    );
   }
 
   /**
@@ -246,7 +253,8 @@ export class TotalsStore {
     return next;
   }
 
-  private async writeAtomic(file: TotalsFile): Promise<void> {
+  /** Writes `file` in place of the totals, if `assertHeld` (called just before the rename) does not throw. */
+  private async writeAtomic(file: TotalsFile, assertHeld: () => void): Promise<void> {
     const folder = dirname(this.path);
     await fs.mkdir(folder, { recursive: true });
     const temp = `${this.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
@@ -259,6 +267,11 @@ export class TotalsStore {
       } finally {
         await handle.close();
       }
+      // A lock taken over meanwhile (this process was slow, not dead): renaming would drop the answer
+      // of the process that took it. A takeover can still land between this check and the rename, but
+      // only if this write reaches staleLockMs in those microseconds; no plain filesystem offers a
+      // rename on a condition that would close it.
+      assertHeld();
       await renameRetrying(temp, this.path);
     } catch (error) {
       // A full disk or a refused rename: the totals file is as it was, and no part-written temp file is left behind.
@@ -269,36 +282,72 @@ export class TotalsStore {
   }
 
   /**
-   * Runs `job` holding `${path}.lock` (ownerLock.ts), waiting up to lockTimeoutMs for it. A lock
-   * whose process died is taken over at once. One whose process runs is taken over only once
-   * staleLockMs old: a write holds it for milliseconds, so a lock that old is a hung process's
-   * or a dead one's whose pid was reused (Windows reuses them soon), and waiting for ever would
-   * lose every answer after it; taking it risks at most the hung process's own answer.
+   * Runs `job` holding `${path}.lock` (ownerLock.ts). The lock names its host (the file may sit
+   * in a home folder that several machines share): a lock of this machine whose process died is
+   * taken over at once, one whose process runs, or that another machine holds, only once
+   * staleLockMs old. A write holds it for milliseconds, so a lock that old is a hung process's,
+   * a dead one's whose pid was reused (Windows reuses them soon) or a dead machine's, and
+   * waiting for ever would lose every answer after it. If its holder was merely slow, the
+   * `assertHeld` it calls before writing finds the lock taken over and throws, and the job is
+   * redone under a new lock (LOCK_LOST_TRIES times at most): both answers are counted.
    */
-  private async withLock<T>(job: () => Promise<T>): Promise<T> {
+  private async withLock<T>(job: (assertHeld: () => void) => Promise<T>): Promise<T> {
     await fs.mkdir(dirname(this.path), { recursive: true });
     const lock = `${this.path}.lock`;
-    const deadline = Date.now() + this.lockTimeoutMs;
-    for (;;) {
-      const attempt = takeOwnerLock(lock, { staleAfterMs: this.staleLockMs });
-      if (attempt.taken) {
-        try {
-          return await job();
-        } finally {
-          releaseLock(lock, attempt.release);
+    for (let tries = 1; ; tries += 1) {
+      const taken = await this.takeLock(lock);
+      try {
+        return await job(() => {
+          if (!taken.held()) throw new LockTakenOver();
+        });
+      } catch (error) {
+        if (!(error instanceof LockTakenOver)) throw error;
+        if (tries >= LOCK_LOST_TRIES) {
+          throw new Error(
+            `The relay totals file ${this.path} was not written: another Relay (a VS Code window or the relay CLI) took its lock over ${tries} times while this one still wrote it, ` +
+              `each time after ${this.staleLockMs} ms. Check that the disk holding it answers (a network drive that stalls?).`,
+          );
         }
+      } finally {
+        releaseLock(lock, taken.release);
       }
-      if (Date.now() > deadline) {
-        const holder = attempt.heldBy ? `process ${attempt.heldBy.pid}` : 'a process that did not name itself (an older Relay)';
+    }
+  }
+
+  /**
+   * Takes the lock, waiting up to lockTimeoutMs. Each try writes and removes a file with
+   * blocking calls (in the extension host), so the wait between tries grows from
+   * FIRST_LOCK_POLL_MS to MAX_LOCK_POLL_MS: a full wait of 12 s costs about fifty tries, not six hundred.
+   */
+  private async takeLock(lock: string): Promise<TakenLock> {
+    const deadline = Date.now() + this.lockTimeoutMs;
+    let delay = FIRST_LOCK_POLL_MS;
+    for (;;) {
+      const attempt = takeOwnerLock(lock, { shared: true, staleAfterMs: this.staleLockMs });
+      if (attempt.taken) return attempt;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const owner = attempt.heldBy;
+        const onHost = owner?.host !== undefined && owner.host !== hostname() ? ` on ${quoted(owner.host)}` : '';
+        const holder = owner ? `process ${owner.pid}${onHost}` : 'a process that did not name itself (an older Relay)';
         throw new Error(
           `The relay totals file ${this.path} stayed locked for ${this.lockTimeoutMs} ms by ${holder}, another Relay (a VS Code window or the relay CLI) writing it. ` +
             `If that process hangs, end it; if no other Relay is running, delete ${lock}.`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+      delay = Math.min(delay * 2, MAX_LOCK_POLL_MS);
     }
   }
 }
+
+/** Thrown by a job's assertHeld: its lock was taken over as stale, so its write would drop another's answer. */
+class LockTakenOver extends Error {}
+
+/** How many times a job whose lock was taken over is run before it gives up (a disk slower than staleLockMs every time). */
+const LOCK_LOST_TRIES = 3;
+const FIRST_LOCK_POLL_MS = 20;
+const MAX_LOCK_POLL_MS = 250;
 
 /** Releases the lock after the job; a release refused (a file briefly locked on Windows) leaves a lock that goes stale, not a failed record. */
 function releaseLock(lock: string, release: () => void): void {
@@ -323,7 +372,7 @@ const isFiniteCount = (value: unknown): value is number => typeof value === 'num
 /** A value a totals field can hold: a finite number, and only a saving may be negative (a loss). */
 const isTotal = (key: string, value: unknown): boolean => isFiniteCount(value) && (value >= 0 || key === 'savedUsd');
 
-/** A day's or a model's name quoted for a message (JSON escapes control characters), shortened. */
+/** A name read from a file (a day, a model, a lock's host) quoted for a message (JSON escapes control characters), shortened. */
 const quoted = (value: unknown): string => {
   const json = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
   return json.length > 60 ? `${json.slice(0, 57)}...` : json;

@@ -52,7 +52,15 @@ test("every setting that decides where data and keys go, what runs, prices or sp
     const expected = MACHINE_SETTINGS.includes(name) ? 'machine' : 'application';
     assert.equal(setting.scope, expected, `${name} has scope ${setting.scope ?? 'window'}: classify it (a workspace could set it)`);
   }
-  for (const name of ['relay.provider.baseUrl', 'relay.provider.kind', 'relay.models.hubEndpoint', 'relay.localOnly', 'relay.mode', 'relay.slm.kind', 'relay.slm.serverUrl']) {
+  for (const name of [
+    'relay.provider.baseUrl',
+    'relay.provider.kind',
+    'relay.models.hubEndpoint',
+    'relay.localOnly',
+    'relay.mode',
+    'relay.slm.kind',
+    'relay.slm.serverUrl',
+  ]) {
     assert.equal(settings[name].scope, 'application', name);
   }
   for (const name of MACHINE_SETTINGS) assert.equal(settings[name].scope, 'machine', name);

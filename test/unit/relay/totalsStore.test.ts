@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, promises as fsPromises, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdtempSync, promises as fsPromises, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -423,6 +423,131 @@ test('reset removes the file with the retry that outlasts a brief Windows lock (
   } finally {
     Object.defineProperty(process, 'platform', platform);
     fsPromises.rm = rm;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a fresh lock of another machine (a home folder several machines share) is waited for though no process here has its pid, and taken over once stale', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    const pid = deadPid();
+    const theirs = JSON.stringify({ pid, host: 'other-host', nonce: '0123abcd' }) + '\n';
+    writeFileSync(`${path}.lock`, theirs);
+    await assert.rejects(new TotalsStore(path, { staleLockMs: 60_000, lockTimeoutMs: 300 }).record('m', stats(0.001, 0.01)), (error: Error) => {
+      assert.ok(error.message.includes(`stayed locked for 300 ms by process ${pid} on "other-host"`), error.message);
+      return true;
+    });
+    assert.equal(readFileSync(`${path}.lock`, 'utf8'), theirs, 'its lock is left');
+    assert.equal(existsSync(path), false, 'nothing written without the lock');
+    // That machine hung or died: once staleLockMs old, its lock is taken over and the answer counted.
+    await new TotalsStore(path, { staleLockMs: 1_000, lockTimeoutMs: 30_000 }).record('m', stats(0.001, 0.01));
+    assert.equal((await new TotalsStore(path).summary()).answers, 1);
+    assert.deepEqual(readdirSync(dir), ['totals.json'], 'no lock left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs `onSync` when a totals temp file is synced, just before its rename (the seam of a slow disk). */
+function onTempSync(onSync: () => Promise<void> | void): () => void {
+  const open = fsPromises.open;
+  fsPromises.open = (async (...args: Parameters<typeof open>) => {
+    const handle = await open(...args);
+    if (String(args[0]).endsWith('.tmp')) {
+      const sync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        await onSync();
+        return sync();
+      };
+    }
+    return handle;
+  }) as typeof open;
+  return () => (fsPromises.open = open);
+}
+
+test('a holder slow past staleLockMs, its lock taken over meanwhile, redoes its record under a new lock: both answers are counted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  let restore = (): void => undefined;
+  try {
+    const path = join(dir, 'totals.json');
+    const [slow, other] = [new TotalsStore(path), new TotalsStore(path)];
+    await slow.record('m', stats(0.001, 0.01));
+    let stalled = (): void => undefined;
+    const reachedSync = new Promise<void>((resolve) => (stalled = resolve));
+    let resume = (): void => undefined;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    let syncs = 0;
+    restore = onTempSync(async () => {
+      if (++syncs > 1) return;
+      stalled();
+      await resumed;
+    });
+    const slowRecord = slow.record('m', stats(0.001, 0.01));
+    await reachedSync;
+    // The slow one's temp file is written, not yet renamed; its lock now looks staleLockMs old: the other store takes it over and writes.
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(`${path}.lock`, longAgo, longAgo);
+    await other.record('m', stats(0.001, 0.01));
+    resume();
+    await slowRecord;
+    restore();
+    assert.equal((await other.summary()).answers, 3, "the first answer, the other store's and the slow one's");
+    assert.deepEqual(readdirSync(dir), ['totals.json'], 'no lock or temp file left');
+  } finally {
+    restore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a record whose lock is taken over at every try gives up after a few with an error naming the file and what to check; the totals are as they were', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  let restore = (): void => undefined;
+  try {
+    const path = join(dir, 'totals.json');
+    const store = new TotalsStore(path, { staleLockMs: 5_000 });
+    await store.record('m', stats(0.001, 0.01));
+    const before = readFileSync(path, 'utf8');
+    let syncs = 0;
+    // Another Relay takes the lock over (and is done with it) while each write is synced.
+    restore = onTempSync(() => {
+      syncs += 1;
+      rmSync(`${path}.lock`);
+    });
+    await assert.rejects(store.record('m', stats(0.001, 0.01)), (error: Error) => {
+      assert.ok(error.message.startsWith(`The relay totals file ${path} was not written: another Relay`), error.message);
+      assert.ok(error.message.includes('took its lock over 3 times while this one still wrote it, each time after 5000 ms'), error.message);
+      assert.ok(error.message.includes('Check that the disk holding it answers'), error.message);
+      return true;
+    });
+    restore();
+    assert.equal(syncs, 3, 'tried three times');
+    assert.equal(readFileSync(path, 'utf8'), before, "never renamed over the other Relay's write");
+    assert.deepEqual(readdirSync(dir), ['totals.json'], 'no temp file left');
+  } finally {
+    restore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a record waiting for a lock tries it less and less often: each try writes and removes a file with blocking calls in the extension host', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  const write = fs.writeFileSync;
+  try {
+    const path = join(dir, 'totals.json');
+    writeFileSync(`${path}.lock`, `${process.ppid} 0123abcd`);
+    let tries = 0;
+    // Each try of the owner lock starts by writing its lock file's content beside it (ownerLock.ts).
+    fs.writeFileSync = ((file: Parameters<typeof write>[0], ...rest: unknown[]) => {
+      if (String(file).startsWith(`${path}.lock.`)) tries += 1;
+      return (write as (...args: unknown[]) => void)(file, ...rest);
+    }) as typeof write;
+    await assert.rejects(new TotalsStore(path, { lockTimeoutMs: 1_000 }).record('m', stats(0.001, 0.01)), /stayed locked for 1000 ms/);
+    fs.writeFileSync = write;
+    // Waits of 20 ms doubling to 250 ms fill 1 s in 8 (9 tries); polling every 20 ms would try about 50 times.
+    assert.ok(tries >= 2 && tries <= 12, `${tries} tries`);
+  } finally {
+    fs.writeFileSync = write;
     rmSync(dir, { recursive: true, force: true });
   }
 });
