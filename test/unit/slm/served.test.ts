@@ -162,8 +162,16 @@ for (const kind of KINDS) {
     });
 
     test('a model the server does not serve: the error names a few it serves (cleaned) and the setting; no server at all: the setting to change', async () => {
-      // A list as a hostile server could give it: control and bidirectional-override characters, an endless name, many names.
-      const listed = ['evil\u001b[31mname\u202e', 'x'.repeat(500), ...Array.from({ length: 10 }, (_, i) => `m${i}`)];
+      // A list as a hostile server could give it: control, bidirectional-override and zero-width characters, endless names
+      // (two alike up to the cut: both count), a name twice, many names.
+      const listed = [
+        'evil\u001b[31mname\u202e',
+        'zero\u200bwidth\ufeff',
+        'x'.repeat(500),
+        `${'x'.repeat(499)}y`,
+        'm0',
+        ...Array.from({ length: 10 }, (_, i) => `m${i}`),
+      ];
       const server = await startServedSlmServer(kind, await runtimeFor(command.folder), { listedModels: listed });
       const runtime = await createServedRuntime({ kind, url: server.url, model: 'no-such-model', folder: command.folder });
       try {
@@ -173,11 +181,11 @@ for (const kind of KINDS) {
           assert.match(
             error.message,
             new RegExp(
-              `does not serve the model 'no-such-model'; it serves: relay-slm, evil \\[31mname, ${'x'.repeat(80)}, m0, m1, m2, m3, m4 \\(and 5 more\\)\\. ` +
+              `does not serve the model 'no-such-model'; it serves: relay-slm, evil \\[31mname, zerowidth, ${'x'.repeat(79)}…, ${'x'.repeat(79)}…, m0, m1, m2 \\(and 7 more\\)\\. ` +
                 `Set relay\\.slm\\.serverModel \\(CLI: --slm-model\\) to one of them\\.`,
             ),
           );
-          assert.doesNotMatch(error.message, /[\u001b\u202e]/);
+          assert.doesNotMatch(error.message, /[\u001b\u202e\u200b\ufeff]/);
           return true;
         });
       } finally {

@@ -1,8 +1,10 @@
 /**
  * How a served SLM's request ends where the server misbehaves: it goes on writing after it
  * said it ended (the request is closed a few pieces later), sends keep-alives and pieces
- * with no text and never finishes (closed, with an error that says so, in a check and in
- * an answer alike), answers 200 with something that
+ * with no text and never finishes (closed after 1,000 such events, however the transport
+ * splits them, or after the waits for a token, with an error that says so, in a check and
+ * in an answer alike), says it does not serve the model (its list asked for within a
+ * deadline of its own; a Stop meanwhile is a Stop), answers 200 with something that
  * is no event stream (its error, or one whole completion), asks for an API key (Relay sends
  * the SLM's server none), or sends ids of another model's tokenizer (the check says the
  * folder is probably not the served model's). (The answer's silence ceiling, which leaves room
@@ -16,6 +18,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServedRuntime } from '../../../src/core/slm/served/servedRuntime';
+import { servedModels } from '../../../src/core/slm/served/servedModels';
+import { completionsServerWireForm } from '../../../src/core/slm/served/completionsServer';
 import type { HttpTimeouts } from '../../../src/core/providers/http';
 import { collectRelay } from '../../../src/core/relay/engine';
 import { checkServedSlm } from '../../../src/core/slm/served/serverCheck';
@@ -113,16 +117,22 @@ function keepAlive(kind: ServedSlmKind, res: ServerResponse, everyMs = 0, first?
   });
 }
 
-/** The error of a server that answers and never generates, at the address it was given. */
+/**
+ * The error of a server that answers and never generates, at the address it was given:
+ * closed by the bound on events (their count captured) or by the waits for a token.
+ */
 const STARVED =
-  /^.* at http:\/\/127\.0\.0\.1:\d+\/(?:v1)? sent (\d+) pieces with no text in [\d.]+ s and never finished \(keep-alives or empty pieces, no token\), so the request was closed\. Check the server's log/;
+  /^.* at http:\/\/127\.0\.0\.1:\d+\/(?:v1)? sent (?:(\d+) events in a row with no token \(keep-alives or empty pieces\) in [\d.]+ s|no (?:further )?token in [\d.]+ s, only keep-alives or empty pieces), so the request was closed\. (?:It may still be reading a very long prompt .*Otherwise check|Check) the server's log: the model may be stuck or out of memory/;
+/** What the error adds before the first token: the server may be reading a long prompt. */
+const LONG_PROMPT =
+  /It may still be reading a very long prompt \(a slow server sends keep-alives until its first token\): send less text, or use a faster server\. Otherwise check the server's log/;
 
-async function generateWith(kind: ServedSlmKind, maxTokens: number, timeouts?: Partial<HttpTimeouts>) {
+async function generateWith(kind: ServedSlmKind, maxTokens: number, timeouts?: Partial<HttpTimeouts>, signal?: AbortSignal) {
   const runtime = await createServedRuntime({ kind, url: kind === 'ollama' ? origin : `${origin}/v1`, model: 'm', folder, timeouts });
   try {
     const session = await runtime.createSession();
     await session.prefill('Q:');
-    return await session.generate({ maxTokens });
+    return await session.generate({ maxTokens }, undefined, signal);
   } finally {
     await runtime.dispose();
   }
@@ -166,6 +176,7 @@ test("HTTP 200 with a plain JSON error (no event stream): the server's error is 
     assert.match(e.message, /at 127\.0\.0\.1:\d+ answered with an error instead of a stream: CUDA out of memory /);
     assert.doesNotMatch(e.message, /\u001b/);
     assert.ok(!e.message.includes('x'.repeat(400)), 'bounded');
+    assert.match(e.message, /x…\.$/, 'the cut is marked');
     return true;
   });
 });
@@ -283,8 +294,11 @@ test("keep-alives too slow to reach the bound on pieces: the request is closed o
       ? { connectTimeoutMs: 100, firstByteTimeoutMs: 60_000, idleTimeoutMs: 400 }
       : { connectTimeoutMs: 100, firstByteTimeoutMs: 300, idleTimeoutMs: 60_000 };
     await assert.rejects(generateWith('completions-server', 50, timeouts), (error: Error) => {
-      const pieces = Number(STARVED.exec(error.message)?.[1]);
-      assert.ok(pieces > 0 && pieces < 1000, `${error.message}: closed by its wait, not by the bound on pieces`);
+      assert.match(error.message, STARVED);
+      assert.equal(STARVED.exec(error.message)?.[1], undefined, `${error.message}: closed by its wait, not by the bound on events`);
+      // Before the first token the server may be reading a very long prompt; after one it has read it.
+      if (first) assert.doesNotMatch(error.message, LONG_PROMPT);
+      else assert.match(error.message, LONG_PROMPT);
       return true;
     });
     assert.ok((await written) < KEEP_ALIVE_PIECES, 'the server saw the request closed');
@@ -341,11 +355,36 @@ test('relay slm test with a server that sends only keep-alives: FAILED with what
   }
 });
 
-test('a model the server does not serve, and a model list that never comes: the error comes anyway, without the list, once its short wait is over', async () => {
+for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
+  test(`${kind}: keep-alive events that arrive many to a read are counted one by one: closed at the 1,000th, whatever the reads`, async () => {
+    // Batches of events with no token (SSE comments among them, which are no events): a few
+    // dozen reads hold them all, so a bound on reads would let the server run out its own.
+    const batch =
+      kind === 'ollama'
+        ? `\n${JSON.stringify({ model: 'm', response: '', done: false })}\n`.repeat(100)
+        : `: keep-alive\n\ndata: \n\n${sseLine({ choices: [{ index: 0, text: '', finish_reason: null }] })}`.repeat(50);
+    let batches: Promise<number> = Promise.resolve(0);
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': kind === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
+      batches = writeOnAndOn(res, () => batch);
+    };
+    await assert.rejects(generateWith(kind, 50), (error: Error) => {
+      assert.match(error.message, STARVED);
+      assert.equal(STARVED.exec(error.message)?.[1], '1000', error.message);
+      assert.match(error.message, LONG_PROMPT);
+      return true;
+    });
+    assert.ok((await batches) < SERVER_PIECES, 'the server saw the request closed');
+  });
+}
+
+test('a model the server does not serve, and a model list that cannot be had: the error comes anyway, without the list', async () => {
   let listAsked = false;
   handler = (req, res) => {
-    // Never answered: the client's deadline closes it (and the server closes every connection after the tests).
-    if (req.method === 'GET') return void (listAsked = req.url === '/v1/models');
+    if (req.method === 'GET') {
+      listAsked = req.url === '/v1/models';
+      return void req.socket.destroy();
+    }
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { message: 'The model `m` does not exist.', type: 'NotFoundError', code: 404 } }));
   };
@@ -354,4 +393,44 @@ test('a model the server does not serve, and a model list that never comes: the 
     /does not serve the model 'm'\. Set relay\.slm\.serverModel \(CLI: --slm-model\) to a model it serves\. The server said: The model `m` does not exist\.$/,
   );
   assert.ok(listAsked, 'the list was asked for');
+});
+
+/** How long a held model list waits before it answers anyway: past the short deadline below, before the default 5 s (a deadline not honoured reads the list). */
+const LATE_LIST_MS = 2_000;
+
+test("a model list that does not come within the list's deadline is not waited for (the request is closed), and the list it would have given is not read", async () => {
+  let closedFirst: Promise<boolean> = Promise.resolve(false);
+  handler = (_req, res) => {
+    closedFirst = new Promise((resolve) => {
+      const late = setTimeout(() => {
+        resolve(false);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model' }] }));
+      }, LATE_LIST_MS);
+      res.on('close', () => {
+        clearTimeout(late);
+        resolve(true);
+      });
+    });
+  };
+  assert.equal(await servedModels(completionsServerWireForm, new URL(`${origin}/v1`), { deadlineMs: 100 }), undefined);
+  assert.equal(await closedFirst, true, 'the client closed the request before the list came');
+});
+
+test('a Stop while the model list is asked for (after the server said it does not serve the model): the answer is cancelled, not an error', async () => {
+  const stop = new AbortController();
+  let listAsked = false;
+  handler = (req, res) => {
+    if (req.method === 'GET') {
+      // Held (the server closes every connection after the tests): the Stop comes meanwhile.
+      listAsked = true;
+      return void stop.abort();
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: 'The model `m` does not exist.', type: 'NotFoundError', code: 404 } }));
+  };
+  const result = await generateWith('completions-server', 5, undefined, stop.signal);
+  assert.ok(listAsked, 'the list was asked for');
+  assert.equal(result.stopReason, 'cancelled');
+  assert.equal(result.text, '');
 });

@@ -14,7 +14,7 @@ import { completionsServerWireForm } from '../../../src/core/slm/served/completi
 import { ollamaWireForm } from '../../../src/core/slm/served/ollamaServer';
 import { createServedRuntime } from '../../../src/core/slm/served/servedRuntime';
 import { checkServedSlm } from '../../../src/core/slm/served/serverCheck';
-import { confidenceOf } from '../../../src/core/slm/served/wireForm';
+import { confidenceOf, shownServerText } from '../../../src/core/slm/served/wireForm';
 import { ModelFolderError, readTokenizerFolder } from '../../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
@@ -38,6 +38,14 @@ test('confidence from top log-probabilities: top-1 and margin exact, entropy ove
   assert.ok(Math.abs(c.entropy - expected) < 1e-12);
   assert.equal(confidenceOf([]), undefined);
   assert.equal(confidenceOf([Number.NaN, 3]), undefined, 'junk is not a probability');
+});
+
+test("a server's text as shown: no control, bidirectional or zero-width characters; a cut one ends in … within its bound, never half a character", () => {
+  assert.equal(shownServerText('a\u001b[31mb\u202ec\u2066'), 'a [31mb c');
+  assert.equal(shownServerText('zero\u200bwidth\u200c\u200d\u2060\ufeffname'), 'zerowidthname', 'what is shown is what a user can copy');
+  assert.equal(shownServerText('abcdef', 6), 'abcdef', 'whole: no mark');
+  assert.equal(shownServerText('abcdefg', 6), 'abcde…');
+  assert.equal(shownServerText('abcd😀fg', 6), 'abcd…', 'the cut falls inside a surrogate pair: the half is dropped');
 });
 
 test("a top-1 log-probability a little above 0 (a server's float rounding) is a certain token, not one left out; a clearly positive one still is", () => {

@@ -16,13 +16,20 @@ export const MODEL_NAMES_SHOWN = 8;
 const MODEL_NAME_CHARS = 80;
 
 export interface ServedModelList {
-  /** At most MODEL_NAMES_SHOWN names, cleaned and bounded. */
+  /** At most MODEL_NAMES_SHOWN names, cleaned and bounded (a cut one ends in "…"). */
   names: string[];
   /** Names listed besides those. */
   more: number;
 }
 
-export async function servedModels(wireForm: ServedWireForm, url: URL, signal?: AbortSignal): Promise<ServedModelList | undefined> {
+export interface ServedModelsOptions {
+  signal?: AbortSignal;
+  /** The whole request's deadline (default MODEL_LIST_DEADLINE_MS). */
+  deadlineMs?: number;
+}
+
+export async function servedModels(wireForm: ServedWireForm, url: URL, options: ServedModelsOptions = {}): Promise<ServedModelList | undefined> {
+  const { signal, deadlineMs = MODEL_LIST_DEADLINE_MS } = options;
   const endpoint = wireForm.modelsEndpoint(url);
   let text: string;
   try {
@@ -34,7 +41,7 @@ export async function servedModels(wireForm: ServedWireForm, url: URL, signal?: 
       agent: false,
       signal,
       // One deadline for the whole exchange: the timer armed here runs on past the connection.
-      connectTimeoutMs: MODEL_LIST_DEADLINE_MS,
+      connectTimeoutMs: deadlineMs,
       connected: () => undefined,
       errors: {
         own: (_error): _error is Error => false,
@@ -67,6 +74,7 @@ export async function servedModels(wireForm: ServedWireForm, url: URL, signal?: 
   } catch {
     return undefined;
   }
-  const names = [...new Set(wireForm.modelNames(body).map((name) => shownServerText(name, MODEL_NAME_CHARS)))].filter((name) => name.length > 0);
+  // Distinct names before they are cut, so that two which differ only past the cut both count.
+  const names = [...new Set(wireForm.modelNames(body))].map((name) => shownServerText(name, MODEL_NAME_CHARS)).filter((name) => name.length > 0);
   return { names: names.slice(0, MODEL_NAMES_SHOWN), more: Math.max(0, names.length - MODEL_NAMES_SHOWN) };
 }

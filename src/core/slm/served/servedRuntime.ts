@@ -90,17 +90,21 @@ const DEFAULT_TIMEOUTS: HttpTimeouts = SERVED_SLM_TIMEOUTS;
 const DEFAULT_TOP_LOGPROBS = 5;
 /**
  * Tokens read past max_tokens (or an end of sequence) waiting for the server's end of stream
- * before the request is closed; and pieces read after the server said it ended (its usage
- * comes in one or two) before the request is closed, where the server goes on writing.
+ * before the request is closed; events read after the server said it ended (its usage
+ * comes in one or two), and reads of the body once the answer has its stop, before the
+ * request is closed, where the server goes on writing.
  */
 const LIMIT_OVERRUN = 8;
 /**
- * Pieces of the body (as they arrive) without a token in a row before the request is
- * closed: a server that sends keep-alives or empty pieces and never generates would hold
- * the answer for ever, since bytes keep the transport's idle timeout from firing. Far above
- * what a generating server sends between two tokens (a piece or two, a few for a large one).
+ * Events of the stream (SSE events, empty `data:` ones included; NDJSON lines) without a
+ * token in a row that close the request: a server that sends keep-alive events or
+ * empty pieces and never generates would hold the answer for ever, since bytes keep the
+ * transport's idle timeout from firing. Counted as the parser reads them, not as the
+ * transport splits the bytes. SSE comments and blank lines are no events: the time bound
+ * alone ends a server that sends only those. Far above what a generating server sends
+ * between two tokens (an event or two).
  */
-const QUIET_PIECE_LIMIT = 1000;
+const QUIET_EVENT_LIMIT = 1000;
 
 export async function createServedRuntime(options: ServedRuntimeOptions): Promise<ServedRuntime> {
   const wireForm = wireFormOf(options.kind);
@@ -338,11 +342,13 @@ class ServedSession implements SlmSession {
     let stopReason: GenerationStopReason | undefined;
     let discarded = 0;
     let serverEnded = false;
-    /** Pieces of the stream read since the server said it ended. */
+    /** Events of the stream read since the server said it ended. */
     let afterEnd = 0;
-    /** Pieces of the body read since the last token (or the server's end), and since when: keep-alives and empty pieces are no progress. */
-    let quietPieces = 0;
+    /** Events of the stream read since the last token (or the server's end), and since when: keep-alives and empty pieces are no progress. */
+    let quietEvents = 0;
     let quietSince = Date.now();
+    /** Reads of the body since the answer had its stop. */
+    let readsAfterStop = 0;
     const endpoint = wireForm.endpoint(server.url);
     const bodyOf = (asIds: boolean) =>
       wireForm.body({
@@ -395,17 +401,17 @@ class ServedSession implements SlmSession {
         }
         server.refusesTokenIds = true;
       }
-      // The same waits for a token as the transport gives bytes (connect and first byte, then idle), and a bound on pieces.
+      // The same waits for a token as the transport gives bytes (connect and first byte, then idle); the bound on events is the reading loop's.
       const { timeouts } = server;
       const progressing = async function* (body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
         for await (const bytes of body) {
-          quietPieces++;
           const quietMs = Date.now() - quietSince;
           const tooLong = quietMs > (tokens.length === 0 ? timeouts.connectTimeoutMs + timeouts.firstByteTimeoutMs : timeouts.idleTimeoutMs);
-          // Once the answer has its stop, only the server's end (and usage) is waited for: a few pieces.
-          if (serverEnded || stopReason !== undefined ? tooLong || quietPieces > LIMIT_OVERRUN : tooLong || quietPieces > QUIET_PIECE_LIMIT) {
+          // Once the answer has its stop, only the server's end (and usage) is waited for: a read or two, whatever they hold.
+          const stopped = serverEnded || stopReason !== undefined;
+          if (tooLong || (stopped && ++readsAfterStop > LIMIT_OVERRUN)) {
             // Thrown, not returned: the parsers would read a piece cut short as a whole one.
-            throw new ReadingStopped(quietPieces, quietMs);
+            throw new ReadingStopped({ events: quietEvents, ms: quietMs, beforeFirstToken: tokens.length === 0, byCount: false });
           }
           yield bytes;
         }
@@ -416,14 +422,16 @@ class ServedSession implements SlmSession {
         // A server that goes on writing after it ended (tokens, keep-alives) would hold the answer: what comes after its usage is not read.
         if (serverEnded && ++afterEnd > LIMIT_OVERRUN) break reading;
         const chunk = wireForm.parse(event);
-        if (!chunk) continue;
-        if (chunk.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
-        this.noteCache(chunk);
-        const pieces = this.piecesOf(chunk, detokenizer);
-        if (pieces.length > 0 || chunk.finish !== undefined) {
-          quietPieces = 0;
+        if (chunk?.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
+        if (chunk) this.noteCache(chunk);
+        const pieces = chunk ? this.piecesOf(chunk, detokenizer) : [];
+        if (pieces.length > 0 || chunk?.finish !== undefined) {
+          quietEvents = 0;
           quietSince = Date.now();
+        } else if (++quietEvents >= QUIET_EVENT_LIMIT) {
+          throw new ReadingStopped({ events: quietEvents, ms: Date.now() - quietSince, beforeFirstToken: tokens.length === 0, byCount: true });
         }
+        if (!chunk) continue;
         // Tokens kept without going through the detokenizer: it is seeded again from the context after them.
         let reseed = false;
         for (let i = 0; i < pieces.length; i++) {
@@ -483,13 +491,15 @@ class ServedSession implements SlmSession {
       }
     } catch (error) {
       if (error instanceof ReadingStopped) {
-        // Without its stop, the answer was starved: the server sent pieces and no token.
-        if (stopReason === undefined) throw starvedError(wireForm, server.url, error);
+        // Without its stop, the answer was starved: the server sent keep-alives or empty pieces and no token.
+        if (stopReason === undefined) throw starvedError(wireForm, server.url, error.quiet);
       } else if (signal?.aborted || (isProviderError(error) && error.code === 'cancelled')) stopReason = 'cancelled';
       else if (!isProviderError(error)) throw error;
       else {
-        const served = error.code === 'model_not_found' ? await servedModels(wireForm, server.url, signal) : undefined;
-        throw serverError(error, wireForm, endpoint, server.model, served);
+        const served = error.code === 'model_not_found' ? await servedModels(wireForm, server.url, { signal }) : undefined;
+        // A Stop while the model list was asked for: cancelled, as a Stop anywhere else.
+        if (signal?.aborted) stopReason = 'cancelled';
+        else throw serverError(error, wireForm, endpoint, server.model, served);
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -646,7 +656,8 @@ async function* sseEvents(body: AsyncIterable<Buffer>, where: string): AsyncGene
   const parser = new SseParser();
   const head: Buffer[] = [];
   let headBytes = 0;
-  const parsed = (events: { data: string }[]) => events.filter((e) => e.data !== '[DONE]' && e.data.trim() !== '').map((e) => parseJson(e.data));
+  // An event with no data (a keep-alive) or [DONE] is still one: null, which no wire form reads, so that it counts as no token.
+  const parsed = (events: { data: string }[]) => events.map((e) => (e.data === '[DONE]' || e.data.trim() === '' ? null : parseJson(e.data)));
   for await (const bytes of body) {
     if (headBytes < NOT_A_STREAM_HEAD_BYTES) {
       head.push(bytes);
@@ -710,24 +721,37 @@ function noLogprobsError(wireForm: ServedWireForm, endpoint: URL): Error {
   );
 }
 
-/**
- * Reading the body was stopped (the answer has its stop, or the server sends no tokens):
- * after `pieces` pieces without a token in `ms` milliseconds.
- */
+/** Where reading the body stopped without a token: `events` without one in a row, in `ms`; `byCount`: QUIET_EVENT_LIMIT ended it, else the time bound. */
+interface QuietStretch {
+  events: number;
+  ms: number;
+  beforeFirstToken: boolean;
+  byCount: boolean;
+}
+
+/** Reading the body was stopped (the answer has its stop, or the server sends no tokens). */
 class ReadingStopped extends Error {
-  constructor(
-    readonly pieces: number,
-    readonly ms: number,
-  ) {
+  constructor(readonly quiet: QuietStretch) {
     super('reading stopped');
   }
 }
 
-/** A server that answers but does not generate: what it sent, and what to look at. */
-function starvedError(wireForm: ServedWireForm, url: URL, starved: ReadingStopped): Error {
+/**
+ * A server that answers but sends no token: what it sent, and what to look at. Before the
+ * first token it may be reading a very long prompt, slowly, with keep-alives: the waits have
+ * no setting, so less text or a faster server is the fix.
+ */
+function starvedError(wireForm: ServedWireForm, url: URL, quiet: QuietStretch): Error {
+  const took = formatSeconds(quiet.ms);
+  const sent = quiet.byCount
+    ? `sent ${quiet.events} events in a row with no token (keep-alives or empty pieces) in ${took}`
+    : `sent no ${quiet.beforeFirstToken ? '' : 'further '}token in ${took}, only keep-alives or empty pieces`;
+  const longPrompt = quiet.beforeFirstToken
+    ? 'It may still be reading a very long prompt (a slow server sends keep-alives until its first token): send less text, or use a faster server. Otherwise check'
+    : 'Check';
   return new Error(
-    `${wireForm.label} at ${url.href} sent ${starved.pieces} pieces with no text in ${formatSeconds(starved.ms)} and never finished (keep-alives or empty pieces, no token), so the request was closed. ` +
-      `Check the server's log: the model may be stuck or out of memory; restart the server, or check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')} (another service may answer there).`,
+    `${wireForm.label} at ${url.href} ${sent}, so the request was closed. ` +
+      `${longPrompt} the server's log: the model may be stuck or out of memory; restart the server, or check ${settingRef('slmServerUrl')} and ${settingRef('slmKind')} (another service may answer there).`,
   );
 }
 

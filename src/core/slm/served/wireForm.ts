@@ -128,10 +128,21 @@ export function finite(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-/** A server's text as messages show it: bounded, without control or bidirectional-override characters (what a server sends is untrusted). */
+/**
+ * A server's text as messages show it (what a server sends is untrusted): without control or
+ * bidirectional-override characters, nor zero-width ones (they would hide in a name a user
+ * copies), and at most `max` characters, a cut one ending in "…" so it is not taken as whole.
+ */
 export function shownServerText(text: string, max = 300): string {
-  return text
+  const shown = text
     .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' ')
-    .trim()
-    .slice(0, max);
+    .replace(/[\u200b-\u200d\u2060\ufeff]+/g, '')
+    .trim();
+  // Not half a surrogate pair before the mark.
+  return shown.length <= max
+    ? shown
+    : `${shown
+        .slice(0, max - 1)
+        .replace(/[\uD800-\uDBFF]$/, '')
+        .trimEnd()}…`;
 }
