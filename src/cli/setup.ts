@@ -233,7 +233,8 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
     if (!existsSync(folder)) throw new UsageError(`For the onnx-local provider, --model is the LLM's model folder; it does not exist: ${folder}`);
     let runtime = this.localLlms.get(folder);
     if (!runtime) {
-      runtime = createLocalRuntime(folder);
+      // Held to the SLM's KV-cache budget, as in the extension (--kv-cache-mb 0 keeps none).
+      runtime = createLocalRuntime(folder, { kvCacheBudgetMb: this.config.slm.kvCacheBudgetMb });
       this.localLlms.set(folder, runtime);
     }
     return runtime;

@@ -119,7 +119,9 @@ const isModelFiles = (v: unknown): v is ModelFiles => isRecord(v) && Object.valu
 
 /**
  * A file's settings as this relay compares them with its own. slm.kvCacheBudgetMb, which
- * earlier relays recorded, is left out: the KV-cache reuse budget changes speed, not answers.
+ * earlier relays recorded, is left out: the KV-cache reuse budget changes speed (and, for an
+ * int8 file, the rounding of a reused prompt, as the order answers run in does, which
+ * --concurrency changes too: int8 answers are not bit-for-bit repeatable across runs anyway).
  * llmPrice, which they did not record, is the price the file's LLM answers were billed at
  * (AnswerLine.price); without such answers there is no cost to mix.
  */
