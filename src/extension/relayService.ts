@@ -23,7 +23,7 @@ import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { modelWeightsFingerprint } from '../core/slm/modelFolder';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
-import type { ChatMessage } from '../core/slm/types';
+import { keepsKvCaches, type ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
 import { DEMO_MODEL_NOTE, DEMO_QUESTION, DEMO_TASK, demoQuestionProblem } from './demo/demoPlan';
@@ -430,7 +430,8 @@ export class RelayService implements vscode.Disposable {
    * The chat's next message as far as the user has written it (`messages` ends with it): its
    * prompt is read into the SLM's cache in the background, up to the last finished word and then
    * whole, so that Send computes nothing if the text stays as it is, and only from the word
-   * being written if it does not. Only while idle, with a cache budget. The first draft of a
+   * being written if it does not. Only while idle, on a runtime that keeps KV caches (a budget,
+   * and not the whole-cache path: there the read would be lost, and Send would wait for it). The first draft of a
    * session loads the SLM (the user is about to send; the load is then not waited for at
    * Send), and the latest draft is read once it is loaded. Resolves once the read has begun,
    * or was skipped; never throws (Send reports a model that does not load).
@@ -451,8 +452,8 @@ export class RelayService implements vscode.Disposable {
       // A later draft, or Send, came while it loaded: that one is read (or computed) instead.
       if (this.latestDraft !== messages || this.current || this.runtime?.key !== key) return;
     }
-    if (settings.slm.kvCacheBudgetMb <= 0) return;
     const slm = this.runtime.runtime;
+    if (!keepsKvCaches(slm.info)) return;
     const draft = messages.at(-1)?.content ?? '';
     this.readAhead.start(slm, () => draftReads(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
   }
@@ -614,8 +615,8 @@ export class RelayService implements vscode.Disposable {
           answer = event.answer;
         }
       }
-      // The ONNX runtime computes prompts here (a server's prefix cache does this on its own), and keeps caches only with a budget.
-      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error' && !settings.slm.server && settings.slm.kvCacheBudgetMb > 0) {
+      // Only into caches the runtime keeps (a server's prefix cache does this on its own; none with a budget of 0 or on the whole-cache path).
+      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error' && keepsKvCaches(slm.info)) {
         const written = answer;
         this.readAhead.start(slm, () => followUpPrefix(slm, messages, written, { thinking: settings.slm.thinking }));
       }

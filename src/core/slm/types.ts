@@ -109,6 +109,12 @@ export interface OnnxBackendInfo {
   numLayers: number;
   numKeyValueHeads: number;
   headDim: number;
+  /**
+   * Whether finished sessions' KV caches are kept for a later prompt that starts the same way
+   * (onnx/kvPrefixCache.ts): not with a budget of 0, nor on the whole-cache path. Where none
+   * are kept, reading a prompt ahead is work the answer does again. Absent: none kept.
+   */
+  keepsKvCaches?: boolean;
 }
 
 /** A model on a server: where, and under which name. */
@@ -125,6 +131,11 @@ export type SlmBackendInfo = OnnxBackendInfo | ServedBackendInfo;
 export function onnxBackendOf(info: ModelInfo): OnnxBackendInfo {
   if (info.backend.kind !== 'onnx') throw new Error(`The small model runs on a server (${info.backend.kind}), not from an ONNX file.`);
   return info.backend;
+}
+
+/** Whether the runtime keeps KV caches for later prompts, so that a prompt read ahead serves the next answer (a server's prefix cache is its own). */
+export function keepsKvCaches(info: ModelInfo): boolean {
+  return info.backend.kind === 'onnx' && info.backend.keepsKvCaches === true;
 }
 
 /** What any SLM backend tells the engine; backend specifics are in `backend`. */

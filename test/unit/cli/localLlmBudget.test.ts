@@ -21,7 +21,7 @@ async function keptAfterTwoCalls(budgetMb: number): Promise<{ reused: number; ke
     let reused = 0;
     for (let call = 0; call < 2; call++) {
       const session = await llm.createSession();
-      reused = (await session.prefill(PROMPT)).reusedTokens;
+      reused = (await session.prefill(PROMPT)).reusedTokens ?? 0;
       await session.generate({ maxTokens: 3 });
       await session.dispose();
     }

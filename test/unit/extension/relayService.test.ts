@@ -5,8 +5,9 @@
 // and globalState. Only the VS Code API is a stand-in (vscodeStub.ts): settings,
 // the modal question, the ExtensionContext.
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   answerQuestions,
@@ -27,6 +28,8 @@ useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { renderSentDocument } from '../../../src/extension/sentRequests';
+import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { fieldString, readFields } from '../../../src/core/slm/onnx/protobufWire';
 import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, type RelayScript } from '../../e2e/relayScript';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiErrors, openAiStream, requireBearer } from '../providers/servers/openai';
@@ -501,6 +504,97 @@ describe('a chat turn read ahead, and the first draft that loads the SLM', () =>
       await noSlmProcessLeft();
     }),
   );
+});
+
+/**
+ * A copy of the scripted SLM whose cache appends put the new rows first: its predictions are
+ * the same (they depend on the position only), but no graph rewrite finds the append, so it
+ * runs on the whole-cache path and keeps no caches, as packed-QKV or partial-rotary exports do.
+ */
+function wholeCacheCopy(folder: string, into: string): void {
+  cpSync(folder, into, { recursive: true });
+  const file = join(into, 'onnx', 'model.onnx');
+  const bytes = readFileSync(file);
+  const graph = [...readFields(bytes, 0, bytes.length)].find((f) => f.field === 7); // ModelProto.graph
+  assert.ok(graph, 'the scripted model has a graph');
+  let swapped = 0;
+  for (const node of readFields(bytes, graph.valueStart, graph.end)) {
+    if (node.field !== 1) continue; // GraphProto.node
+    const fields = [...readFields(bytes, node.valueStart, node.end)];
+    if (!fields.some((f) => f.field === 2 && fieldString(bytes, f).startsWith('present.'))) continue; // NodeProto.output
+    const [past, fresh] = fields.filter((f) => f.field === 1); // NodeProto.input, one after the other: swapped in place
+    assert.equal(past.end, fresh.start);
+    Buffer.concat([bytes.subarray(fresh.start, fresh.end), bytes.subarray(past.start, past.end)]).copy(bytes, past.start);
+    swapped++;
+  }
+  assert.ok(swapped > 0, 'the cache appends were found');
+  writeFileSync(file, bytes);
+}
+
+describe('an SLM that keeps no KV caches (the whole-cache path) is not read ahead', () => {
+  let server: FakeServer;
+  let wholeCache: string;
+
+  before(async () => {
+    server = await startFakeServer(answering);
+    wholeCache = join(mkdtempSync(join(tmpdir(), 'relay-whole-cache-')), 'scripted');
+    wholeCacheCopy(script.folder, wholeCache);
+    const loaded = await createLocalRuntime(wholeCache);
+    try {
+      assert.equal(loaded.kvOutputs.mode, 'whole-cache', loaded.kvOutputs.reason);
+    } finally {
+      await loaded.dispose();
+    }
+  });
+  after(async () => {
+    await server?.close();
+    if (wholeCache) rmSync(dirname(wholeCache), { recursive: true, force: true });
+  });
+
+  /** Longer than a prefill step (512 tokens): its reading reports progress, read ahead or at Send. */
+  const LONG_QUESTION = `${FIRST_QUESTION} ${'Show each step. '.repeat(200)}`;
+
+  /** A chat of two turns, the first drafted before Send, each answer read ahead after; per answer, its stats and the prompt reading it reported. */
+  async function chat(folder: string) {
+    const harness = newService();
+    try {
+      resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.slm.modelFolder': folder });
+      const first: ChatMessage[] = [{ role: 'user', content: LONG_QUESTION }];
+      await harness.service.readAheadDraft(first);
+      const turns = [];
+      let messages = first;
+      for (const next of [FOLLOW_UP, undefined]) {
+        const sink = recordingSink();
+        const outcome = await harness.service.answer(messages, sink, undefined, { readAhead: true });
+        assert.equal(outcome.error, undefined, outcome.error?.message);
+        assert.ok(outcome.stats);
+        const reading = sink.events.filter((e): e is Extract<RelayEvent, { type: 'prompt-reading' }> => e.type === 'prompt-reading');
+        turns.push({ stats: outcome.stats, reading });
+        if (next !== undefined) messages = [...messages, { role: 'assistant', content: outcome.answer }, { role: 'user', content: next }];
+      }
+      return turns;
+    } finally {
+      await disposeAndWait(harness);
+    }
+  }
+
+  test('neither the draft nor the follow-up: each answer waits for no other reading and reads its prompt itself; a model that keeps caches is read ahead', async () => {
+    for (const [i, { stats, reading }] of (await chat(wholeCache)).entries()) {
+      const prompt = stats.promptTokens ?? 0;
+      assert.equal(stats.reusedPromptTokens ?? 0, 0, `answer ${i + 1}`);
+      // Only the answer's own reading, from 0 to its whole prompt: a read-ahead's would come first (Send waiting for it).
+      assert.ok(
+        reading.length >= 2 &&
+          reading[0].done === 0 &&
+          reading.every((e, j) => e.total === prompt && e.reusedTokens === 0 && (j === 0 || e.done > reading[j - 1].done)),
+        `answer ${i + 1} (${prompt} prompt tokens) heard ${JSON.stringify(reading)}`,
+      );
+      assert.equal(reading.at(-1)?.done, prompt);
+    }
+    const [drafted, followUp] = await chat(script.folder);
+    assert.equal(drafted.stats.reusedPromptTokens, drafted.stats.promptTokens, 'the draft was read before Send');
+    assert.ok((followUp.stats.reusedPromptTokens ?? 0) >= (drafted.stats.promptTokens ?? 0), 'the follow-up starts after the whole first prompt');
+  });
 });
 
 describe('connections to the LLM', () => {

@@ -2,7 +2,7 @@
 // generated model: a cache larger than the whole budget is cut to its longest prefix that
 // fits and kept as the most recently used (older ones go first); a short answer after long ones gets
 // buffers of its own size, not a long one's spare set; between answers, the kept caches and
-// the pool's spare set (kvCache.ts) hold at most the budget.
+// the pool's spare set (kvCache.ts) hold at most the budget, and nothing at 0.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -100,6 +100,18 @@ describe('the spare buffer set', () => {
       assert.ok(kept[0].bytes <= 256 * bytesPerToken(rt), `the short cache holds ${kept[0].bytes} bytes`);
       const followUp = await answer(rt, LONG_2 + 'more', 1);
       assert.ok(followUp.prefill.reusedTokens! >= longTokens - 1, `the long one is reused (${followUp.prefill.reusedTokens} of ${longTokens})`);
+    });
+  }
+
+  for (const { name, kvOutputs } of layouts) {
+    test(`${name}: with a budget of 0 nothing stays between answers, not even a spare set`, async () => {
+      const rt = await runtime({ kvOutputs, kvCacheBudgetMb: 0 });
+      for (const prompt of [LONG_1, SHORT]) {
+        // LONG_1 grows its buffers past the first capacity step: the old and the final set both went to the pool.
+        await answer(rt, prompt);
+        assert.deepEqual(rt.keptKvCaches, []);
+        assert.equal(rt.spareKvBufferBytes, 0, `after ${rt.encode(prompt).length} tokens`);
+      }
     });
   }
 

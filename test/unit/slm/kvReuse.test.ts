@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { tinyRuntimes } from './tinyRuntimes';
-import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { createLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '../../../src/core/slm/onnx/localRuntime';
 import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { KvOutputsMode } from '../../../src/core/slm/onnx/decoderSession';
-import type { OnnxVariant, PrefillProgress } from '../../../src/core/slm/types';
+import { keepsKvCaches, type OnnxVariant, type PrefillProgress } from '../../../src/core/slm/types';
 import { join } from 'node:path';
 import { maxAbsDiff } from '../../fixtures/referenceForward';
 
@@ -168,6 +168,33 @@ describe('kept caches', () => {
       await answer(rt, PROMPT, 3);
       assert.deepEqual(rt.keptKvCaches, []);
       assert.equal((await answer(rt, PROMPT, 3)).prefill.reusedTokens, 0);
+    }
+  });
+
+  test('the runtime says whether it keeps them, through the SLM process too (the extension reads ahead only where it does)', async () => {
+    const cases: { options: LocalRuntimeOptions; keeps: boolean }[] = [
+      { options: { kvOutputs: 'in-place' }, keeps: true },
+      { options: { kvOutputs: 'new-tokens' }, keeps: true },
+      { options: { kvOutputs: 'whole-cache' }, keeps: false },
+      { options: { kvCacheBudgetMb: 0 }, keeps: false },
+    ];
+    for (const { options, keeps } of cases) {
+      const rt = await runtime({ variant: 'fp32', ...options });
+      assert.equal(keepsKvCaches(rt.info), keeps, JSON.stringify(options));
+      await answer(rt, PROMPT, 3);
+      assert.equal(rt.keptKvCaches.length > 0, keeps, `${JSON.stringify(options)}: it says what it does`);
+    }
+    for (const kvOutputs of ['in-place', 'whole-cache'] as const) {
+      const rt = await createProcessRuntime(tiny.folder(), {
+        variant: 'fp32',
+        kvOutputs,
+        workerPath: join(__dirname, '../../../src/core/slm/onnx/worker/workerMain.ts'),
+      });
+      try {
+        assert.equal(keepsKvCaches(rt.info), kvOutputs === 'in-place', kvOutputs);
+      } finally {
+        await rt.dispose();
+      }
     }
   });
 

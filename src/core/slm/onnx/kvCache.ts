@@ -27,10 +27,14 @@ interface BufferSet {
 /**
  * One spare buffer set per model, handed from a disposed cache to the next one: sessions
  * come and go per answer, and waiting for the garbage collector to free hundreds of MB of
- * typed arrays would let peak memory pile up.
+ * typed arrays would let peak memory pile up. It stays between answers, so it is held to the
+ * KV cache budget: a set larger than `budgetBytes` is let go (all of them at 0), and the kept
+ * caches (kvPrefixCache.ts) let the spare go first when together they exceed it.
  */
 export class KvBufferPool {
   private spare: BufferSet | undefined;
+
+  constructor(private readonly budgetBytes = Infinity) {}
 
   /** The spare set when it has room for `minCapacity` tokens and not far more: a short cache in a long one's buffers would hold (and be charged) all of them. */
   take(minCapacity: number): BufferSet | undefined {
@@ -41,6 +45,7 @@ export class KvBufferPool {
   }
 
   give(set: BufferSet): void {
+    if (bufferBytes(set) > this.budgetBytes) return;
     if (!this.spare || this.spare.capacity < set.capacity) this.spare = set;
   }
 

@@ -83,7 +83,7 @@ export interface LocalRuntime extends SlmRuntime {
   readonly float16Compute: { mode: Float16Compute; reason?: string };
   /** KV caches kept for reuse, most recently used first (empty when reuse is off). */
   readonly keptKvCaches: { tokens: number; bytes: number }[];
-  /** Bytes of the spare KV buffer set kept for the next session (with a cache budget, counted in it). */
+  /** Bytes of the spare KV buffer set kept for the next session (counted in the cache budget: none at 0). */
   readonly spareKvBufferBytes: number;
   /** With `profileFilePrefix`: ends the profile and returns the file ONNX Runtime wrote (undefined without it). */
   endProfiling(): string | undefined;
@@ -108,7 +108,9 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     },
   );
   const ort = await loadOnnxRuntime();
-  const kvPool = new KvBufferPool();
+  const budgetBytes = (options.kvCacheBudgetMb ?? DEFAULT_KV_CACHE_BUDGET_MB) * 1024 * 1024;
+  // Its spare set stays between answers, so it is held to the budget too (none at 0).
+  const kvPool = new KvBufferPool(budgetBytes);
   const maxPositions = model.config.raw.max_position_embeddings;
   const decoderModel: DecoderModel = {
     ort,
@@ -123,9 +125,8 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
     kvPool,
     prefillChunk: options.prefillChunkTokens,
   };
-  const budgetMb = options.kvCacheBudgetMb ?? DEFAULT_KV_CACHE_BUDGET_MB;
   // Only where sessions own their cache buffers (not the whole-cache path, whose tensors ONNX Runtime owns).
-  if (loaded.newTokenKvOutputs && budgetMb > 0) decoderModel.prefixCache = new KvPrefixCache(budgetMb * 1024 * 1024, kvPool);
+  if (loaded.newTokenKvOutputs && budgetBytes > 0) decoderModel.prefixCache = new KvPrefixCache(budgetBytes, kvPool);
   let weightsFingerprint = loaded.weightsFingerprint;
   const info: ModelInfo = {
     folder,
@@ -142,6 +143,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
       numLayers: loaded.io.layers.length,
       numKeyValueHeads: loaded.io.kvHeads,
       headDim: loaded.io.headDim,
+      keepsKvCaches: decoderModel.prefixCache !== undefined,
     },
   };
   const sessions = new Set<KvDecoderSession>();
