@@ -26,7 +26,7 @@ import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import { keepsKvCaches, type ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
-import { DEMO_MODEL_NOTE, DEMO_QUESTION, DEMO_TASK, demoQuestionProblem } from './demo/demoPlan';
+import { DEMO_QUESTION, DEMO_TASK, demoModelNote, demoQuestionProblem } from './demo/demoPlan';
 import { KeyStore } from './keyStore';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
@@ -238,7 +238,7 @@ export class RelayService implements vscode.Disposable {
     }
     // Said last, after the LLM's set-up (the walkthrough's order): the embedded model answers at
     // once, but only its one toy task; a question or code explained with it gets nonsense.
-    const demoModel = this.isEmbeddedSlm(folder) ? DEMO_MODEL_NOTE : undefined;
+    const demoModel = this.isEmbeddedSlm(folder) ? demoModelNote(vscode.env.remoteName) : undefined;
     if (!RELAY_POLICIES[mode].needsLlm) return demoModel;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
     const keyless = this.originWithoutKey(settings);

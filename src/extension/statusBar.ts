@@ -135,7 +135,7 @@ export class RelayStatusBar implements vscode.Disposable {
     }
     if (this.warning) {
       // The embedded demo model answers its own task: a note on what to do next, not a fault to colour.
-      const demoModel = this.warning === DEMO_MODEL_NOTE;
+      const demoModel = this.warning.startsWith(DEMO_MODEL_NOTE);
       this.item.text = demoModel ? '$(info) Relay: demo model' : '$(warning) Relay: set up';
       // The warning names its own fix; the walkthrough has a step for each.
       this.item.tooltip = `${this.warning}\nClick to open the set-up walkthrough.`;

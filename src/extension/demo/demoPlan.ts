@@ -35,6 +35,16 @@ export const DEMO_TASK = 'a*b+c=? with a and c from 10 to 99 and b from 2 to 9, 
  */
 export const DEMO_MODEL_NOTE = `The small model is the embedded demo: it knows one toy task (${DEMO_TASK}). Run "Relay: Select Model" for one that explains code and answers questions.`;
 
+/**
+ * DEMO_MODEL_NOTE, and in a remote window where the folder is read from: the remote machine's
+ * settings, so a folder picked in a local window (or set in the user settings before it was
+ * the machine's) is not this window's.
+ */
+export function demoModelNote(remoteName: string | undefined): string {
+  if (!remoteName) return DEMO_MODEL_NOTE;
+  return `${DEMO_MODEL_NOTE} In this remote window (${remoteName}) Relay runs on the remote machine, which keeps its own folder in its settings (the Remote tab): pick it here.`;
+}
+
 export interface DemoModelFolders {
   slmFolder: string;
   llmFolder: string;

@@ -14,6 +14,7 @@ import {
   answerWarnings,
   commandsRun,
   createExtensionContext,
+  env,
   progressShown,
   questionsAsked,
   resetSettings,
@@ -670,6 +671,16 @@ describe('setupWarning()', () => {
       assert.match((await service.setupWarning()) ?? '', demo);
       resetSettings({ ...hosted, 'relay.localOnly': true });
       assert.match((await service.setupWarning()) ?? '', demo, 'local only answers with it too');
+      // In a remote window the folder is the remote machine's: one picked elsewhere is not this window's.
+      env.remoteName = 'ssh-remote';
+      try {
+        assert.match(
+          (await service.setupWarning()) ?? '',
+          /In this remote window \(ssh-remote\) Relay runs on the remote machine, .*\(the Remote tab\): pick it here\.$/,
+        );
+      } finally {
+        env.remoteName = undefined;
+      }
       resetSettings({ ...hosted, 'relay.slm.modelFolder': script.folder });
       assert.equal(await service.setupWarning(), undefined, 'a model of your own: ready');
     } finally {
