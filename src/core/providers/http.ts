@@ -324,7 +324,9 @@ export function describeErrorBody(text: string): { message: string; type: string
     const error = body?.error;
     if (typeof error === 'string') return { message: error, type: '' };
     if (error && typeof error === 'object') {
-      const own = { message: String(error.message ?? ''), type: String(error.code ?? error.type ?? '') };
+      // A number in error.code (llama.cpp, OpenRouter; LiteLLM's as a string) is the HTTP status again: the type says more.
+      const code = typeof error.code === 'string' && !/^\d*$/.test(error.code) ? error.code : undefined;
+      const own = { message: String(error.message ?? ''), type: String(code ?? error.type ?? '') };
       const raw = error.metadata?.raw;
       if (typeof raw !== 'string' || raw.trim().length === 0) return own;
       const upstream = describeErrorBody(raw);
@@ -370,6 +372,34 @@ export function redirectError(status: number, location: string | string[] | unde
 /** What TLS servers (nginx, Go, Caddy) answer to plain HTTP on their port. */
 const PLAIN_HTTP_TO_TLS_PORT = /plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server/i;
 
+/** Error codes (OpenAI's error.code, Anthropic's error.type) of an account with no credit or quota left: waiting does not help. */
+const OUT_OF_CREDIT_CODES = new Set(['insufficient_quota', 'billing_not_active', 'billing_hard_limit_reached', 'billing_error']);
+/** Codes of a 429 that asks to wait (OpenAI's older bodies: type requests or tokens, no code). */
+const RATE_LIMIT_CODES = new Set(['rate_limit_exceeded', 'rate_limit_error', 'requests', 'tokens']);
+/**
+ * Words of a 429 whose code Relay does not know that say the money ran out, not the pace. Read
+ * without the addresses in it: OpenAI's rate-limit text links to .../account/billing.
+ */
+const OUT_OF_CREDIT_WORDS = /quota|billing|credit|insufficient/i;
+const ADDRESS = /\bhttps?:\/\/\S+/gi;
+/** Anthropic answers an empty balance with a 400 invalid_request_error in these words. */
+const CREDIT_TOO_LOW = /credit balance is too low/i;
+/**
+ * A prompt longer than the model's context, as servers say it: OpenAI's code, "maximum context
+ * length" (OpenAI, OpenRouter, vLLM), "prompt is too long" and "exceed context limit"
+ * (Anthropic), "exceeds the available context size" (llama.cpp).
+ */
+const PROMPT_TOO_LONG =
+  /context_length_exceeded|exceed_context_size|maximum context length|prompt is too long|exceeds? (?:the )?(?:available )?context (?:size|limit|length|window)/i;
+
+/** Whether the account is out of credit or quota. A 429's code decides; its words only where the code says neither. */
+function isOutOfCredit(status: number, type: string, said: string): boolean {
+  if (status === 402 || OUT_OF_CREDIT_CODES.has(type)) return true;
+  if (status === 400) return CREDIT_TOO_LOW.test(said);
+  if (status !== 429 || RATE_LIMIT_CODES.has(type)) return false;
+  return OUT_OF_CREDIT_WORDS.test(said.replace(ADDRESS, ' '));
+}
+
 /** Maps an HTTP error status (and body) to a typed error whose message says what to do. */
 export function errorFromStatus(
   status: number,
@@ -402,7 +432,7 @@ export function errorFromStatus(
       secrets,
     );
   }
-  if (status === 402 || (status === 429 && /quota|billing|credit|insufficient/.test(lowered))) {
+  if (isOutOfCredit(status, type, said)) {
     return new ProviderError(
       'quota',
       `The account at ${host} is out of credit or quota (HTTP ${status}). Add credit or raise the limit on the provider's site, or pick another model in ${model}.${server}`,
@@ -415,6 +445,15 @@ export function errorFromStatus(
       'rate_limit',
       `${host} is rate-limiting requests (HTTP 429). Wait a moment and try again.${server}`,
       { fix: 'retry', status, retryable: true, retryAfterMs },
+      secrets,
+    );
+  }
+  // Not retried, whatever the status (llama.cpp has sent it as a 500): the same prompt would not fit again.
+  if (PROMPT_TOO_LONG.test(`${type} ${said}`)) {
+    return new ProviderError(
+      'bad_request',
+      `The prompt is too long for the model at ${host} (HTTP ${status}). Send less text (a shorter selection, or a new chat), or pick a model with a longer context in ${model}.${server}`,
+      { fix: 'llm-model', status },
       secrets,
     );
   }
