@@ -3,6 +3,9 @@ import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../
 import { declinedUnder } from '../../../src/core/relay/finishNotes';
 import { significantUsd } from '../../../src/shared/usd';
 
+/** A figure without a price: and without one, neither money ceiling (relay.maxCostRatio, relay.maxCostPerAnswerUsd) applies. */
+const NO_PRICE_HINT = 'Unknown: no price for this model, so no money ceiling applies; set relay.prices.* in settings';
+
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return 'unknown';
@@ -50,7 +53,7 @@ export function savingItem(stats: StatsView): StatItem {
       hint: 'The large model wrote the whole answer: this is the LLM-only answer, so nothing is saved.',
     };
   }
-  if (saved === null) return { label: 'Saved', value: 'unknown', hint: 'Unknown: set the model prices in settings' };
+  if (saved === null) return { label: 'Saved', value: 'unknown', hint: NO_PRICE_HINT };
   const prices = stats.priceNote ? ` (${stats.priceNote})` : '';
   if (saved < 0) {
     return {
@@ -92,7 +95,7 @@ export function statItems(stats: StatsView): StatItem[] {
       value: `${formatUsd(stats.costUsd)}${stats.usageEstimated && stats.costUsd !== null ? ' est.' : ''}`,
       hint:
         stats.costUsd === null
-          ? 'Unknown: set the model prices in settings'
+          ? NO_PRICE_HINT
           : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}${
               stats.usageEstimated ? `. ${USAGE_ESTIMATED}` : ''
             }`,

@@ -32,6 +32,12 @@ export interface CatalogMatch {
    * the rate of most hours of the day, and some hours are billed more or less.
    */
   byTimeOfDay?: true;
+  /**
+   * Present when the catalog knows the id only without its trailing snapshot date or
+   * version tag: what was removed ("-2026-08-07" for gpt-5-mini-2026-08-07, priced as
+   * gpt-5-mini). The snapshot may be billed otherwise than the model the catalog lists.
+   */
+  withoutSuffix?: string;
 }
 
 /**
@@ -49,9 +55,11 @@ export function catalogProviderFor(url: URL): string | undefined {
 /**
  * The catalog's price of `model` at `provider` on the date `at`, or null when the catalog
  * has none (or none per input and output token). The id is tried as given, then without a
- * vendor prefix ("openai/gpt-4o" -> "gpt-4o"); the catalog matches dated snapshots and
- * aliases to their model ("gpt-4o-2024-08-06" -> gpt-4o, "claude-3-5-haiku-20241022" and
- * "claude-3-5-haiku-latest" -> Claude Haiku 3.5).
+ * vendor prefix ("openai/gpt-4o" -> "gpt-4o"); the catalog matches the dated snapshots and
+ * aliases it lists to their model ("gpt-4o-2024-08-06" -> gpt-4o, "claude-3-5-haiku-20241022"
+ * and "claude-3-5-haiku-latest" -> Claude Haiku 3.5). A snapshot newer than the catalog
+ * ("gpt-5-mini-2026-08-07") is then tried without its trailing date or version tag (see
+ * withoutSnapshotSuffixes), and the match says so (withoutSuffix).
  *
  * Where the catalog has several prices the standard one is taken:
  * - tiered prices (Anthropic's and Gemini 2.5 Pro's above 200k prompt tokens, OpenAI
@@ -76,14 +84,44 @@ export function catalogPrice(provider: string, model: string, at: Date = new Dat
   const ids = [id];
   const bare = id.replace(/^[^/]+\//, '');
   if (bare !== id && bare) ids.push(bare);
-  for (const candidate of ids) {
+  // The ids as given first: the catalog lists some snapshots at prices of their own (gpt-4o-2024-05-13).
+  const tries: { candidate: string; suffix: string }[] = ids.map((candidate) => ({ candidate, suffix: '' }));
+  const shortened = ids.map(withoutSnapshotSuffixes);
+  for (let depth = 0; depth < MAX_SUFFIXES; depth++) for (const forms of shortened) if (forms[depth]) tries.push(forms[depth]);
+  for (const { candidate, suffix } of tries) {
     const found = lookUp(provider, candidate);
     if (!found) continue;
     const { prices, byTimeOfDay } = standardPrice(found.prices, found.priceAt, at);
     const price = toRelayPrice(prices);
-    return price ? { price, provider: found.provider, model: found.model, ...(byTimeOfDay ? { byTimeOfDay } : {}) } : null;
+    if (!price) return null;
+    return { price, provider: found.provider, model: found.model, ...(byTimeOfDay ? { byTimeOfDay } : {}), ...(suffix ? { withoutSuffix: suffix } : {}) };
   }
   return null;
+}
+
+/**
+ * A trailing snapshot date or version tag: -YYYY-MM-DD and -YYYYMMDD (OpenAI, Anthropic),
+ * @YYYYMMDD (Vertex AI), -v1 and :0 (Bedrock's "-v1:0"). Nothing else is removed: a shorter
+ * id by a prefix alone is another model (gpt-5 is not gpt-5-mini), -v2 and :1 name another
+ * model version (Bedrock's anthropic.claude-v2:1 is Claude 2.1), and OpenRouter's :free or
+ * :nitro variants are billed otherwise.
+ */
+const SNAPSHOT_SUFFIX = /(?:[-@]20\d\d(?:-[01]\d-[0-3]\d|[01]\d[0-3]\d)|-v1|:0)$/i;
+
+/** At most this many suffixes are removed: a date, -v1 and :0 ("...-20250929-v1:0"). */
+const MAX_SUFFIXES = 3;
+
+/** `id` without 1, 2... trailing snapshot suffixes, each with all that was removed ("gpt-5-mini-2026-08-07" -> gpt-5-mini, "-2026-08-07"). */
+function withoutSnapshotSuffixes(id: string): { candidate: string; suffix: string }[] {
+  const forms: { candidate: string; suffix: string }[] = [];
+  let candidate = id;
+  while (forms.length < MAX_SUFFIXES) {
+    const shorter = candidate.replace(SNAPSHOT_SUFFIX, '');
+    if (shorter === candidate || !shorter) break;
+    candidate = shorter;
+    forms.push({ candidate, suffix: id.slice(candidate.length) });
+  }
+  return forms;
 }
 
 interface Found {

@@ -46,8 +46,8 @@ export interface ResolvedPrice {
   price: ModelPrice | null;
   /** catalog: all from the catalog; settings: all from the user's prices; mixed: the catalog's with some user fields; unknown: no price. */
   source: 'catalog' | 'settings' | 'mixed' | 'unknown';
-  /** The catalog's provider and model ids the price was found under, when it was; byTimeOfDay: see CatalogMatch. */
-  catalog?: { provider: string; model: string; byTimeOfDay?: true };
+  /** The catalog's provider and model ids the price was found under, when it was; byTimeOfDay, withoutSuffix: see CatalogMatch. */
+  catalog?: { provider: string; model: string; byTimeOfDay?: true; withoutSuffix?: string };
 }
 
 /**
@@ -145,19 +145,33 @@ export function costOf(usage: Usage, tieredPrice: ModelPrice | null | undefined)
   return dollars / 1_000_000;
 }
 
+/** The longest price note the answer view accepts (media/src/view/validate.ts): a longer one loses the answer's figures there. */
+export const PRICE_NOTE_MAX_CHARS = 200;
+
 /**
  * Where an answer's prices came from, for the line beside every "saved" figure: the
  * catalog with its date, the user's settings, or both; undefined when the price is unknown.
  * A model the catalog prices by time of day is priced at the rate of most hours of the day
- * (priceCatalog.ts), and the note says so: some hours cost more or less than shown.
+ * (priceCatalog.ts), and the note says so: some hours cost more or less than shown. A
+ * snapshot the catalog knows only without its date or version tag is priced as that model,
+ * and the note names it and what was removed (never the configured id itself: a workspace
+ * may set it, and the chat footer shows the note as Markdown).
  */
 export function priceNote(resolved: ResolvedPrice): string | undefined {
-  const catalog = `${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}${resolved.catalog?.byTimeOfDay ? ', its rate for most hours of the day' : ''}`;
+  const found = resolved.catalog;
+  const parts = [
+    `${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}`,
+    found?.withoutSuffix ? ` for ${found.model} (the model id without ${found.withoutSuffix})` : '',
+    found?.byTimeOfDay ? ', its rate for most hours of the day' : '',
+    resolved.source === 'mixed' ? ', with your settings' : '',
+  ];
+  // A catalog id long enough to pass the limit is left out, not the whole note.
+  if (`prices: ${parts.join('')}`.length > PRICE_NOTE_MAX_CHARS) parts[1] = ' for the model id without its date or version tag';
+  const catalog = parts.join('');
   switch (resolved.source) {
     case 'catalog':
-      return `prices: ${catalog}`;
     case 'mixed':
-      return `prices: ${catalog}, with your settings`;
+      return `prices: ${catalog}`;
     case 'settings':
       return 'prices: your settings';
     default:

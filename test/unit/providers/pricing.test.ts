@@ -3,7 +3,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { calcPrice } from '@pydantic/genai-prices';
-import { PRICE_CATALOG, builtInPrice, costOf, priceNote, resolvePrice, resolvePriceWithSource } from '../../../src/core/providers/pricing';
+import {
+  PRICE_CATALOG,
+  PRICE_NOTE_MAX_CHARS,
+  builtInPrice,
+  costOf,
+  priceNote,
+  resolvePrice,
+  resolvePriceWithSource,
+} from '../../../src/core/providers/pricing';
 import type { Usage } from '../../../src/core/providers/types';
 
 const usage = (u: Partial<Usage>): Usage => ({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, ...u });
@@ -70,6 +78,68 @@ test('pricing: a dated snapshot id resolves to its model', () => {
   assert.deepEqual(sonnet.catalog, { provider: 'anthropic', model: 'claude-sonnet-4-5' });
   assert.equal(sonnet.source, 'catalog');
   assert.deepEqual(resolvePriceWithSource('openai-chat', 'gpt-4o-mini-2024-07-18').catalog, { provider: 'openai', model: 'gpt-4o-mini' });
+});
+
+test('pricing: a snapshot newer than the catalog is priced as its model, and the note says so', () => {
+  // The catalog lists gpt-5-mini and gpt-5-mini-2025-08-07 only: a later snapshot had no price, so no money ceiling.
+  const mini = resolvePriceWithSource('openai-chat', 'gpt-5-mini-2026-08-07');
+  assert.deepEqual(mini.price, builtInPrice('openai-chat', 'gpt-5-mini'));
+  assert.deepEqual(mini.catalog, { provider: 'openai', model: 'gpt-5-mini', withoutSuffix: '-2026-08-07' });
+  assert.equal(priceNote(mini), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date} for gpt-5-mini (the model id without -2026-08-07)`);
+  assert.equal(
+    priceNote(resolvePriceWithSource('openai-chat', 'gpt-5-mini-2026-08-07', { outputPerMTok: 3 })),
+    `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date} for gpt-5-mini (the model id without -2026-08-07), with your settings`,
+  );
+  // Each suffix form, alone and as Bedrock stacks them; the shortest removal wins.
+  const model = (id: string, baseUrl?: string): string | undefined => {
+    const found = resolvePriceWithSource('openai-chat', id, {}, baseUrl).catalog;
+    return found && `${found.model} ${found.withoutSuffix}`;
+  };
+  assert.equal(model('gpt-5-mini-20260807'), 'gpt-5-mini -20260807');
+  assert.equal(model('gpt-5-mini@20260807'), 'gpt-5-mini @20260807');
+  assert.equal(model('gpt-4.1-mini-2026-01-01-v1:0'), 'gpt-4.1-mini -2026-01-01-v1:0');
+  assert.equal(model('gpt-4.1-mini-v1'), 'gpt-4.1-mini -v1');
+  assert.equal(model('openai/gpt-5-mini-2026-08-07', 'https://openrouter.ai/api/v1'), 'openai/gpt-5-mini -2026-08-07');
+  assert.equal(model('anthropic/claude-sonnet-4.6-20261001', 'https://openrouter.ai/api/v1'), 'anthropic/claude-sonnet-4.6 -20261001');
+  // A snapshot the catalog lists keeps its own price (gpt-4o-2024-05-13 cost twice gpt-4o).
+  assert.deepEqual(resolvePriceWithSource('openai-chat', 'gpt-4o-2024-05-13').catalog, { provider: 'openai', model: 'gpt-4o-2024-05-13' });
+});
+
+test('pricing: removing a snapshot suffix never prices another model', () => {
+  // gpt-5 costs 5x gpt-5-mini: a dated id of either is priced as itself, never as the other.
+  assert.equal(resolvePriceWithSource('openai-chat', 'gpt-5-2026-08-07').catalog?.model, 'gpt-5');
+  assert.equal(resolvePriceWithSource('openai-chat', 'gpt-5-mini-2026-08-07').catalog?.model, 'gpt-5-mini');
+  // Only a whole trailing date or version tag is removed, never a name part.
+  for (const id of [
+    'gpt-5-mini-2026-08',
+    'gpt-5-mini-0807',
+    'gpt-5-mini-v2',
+    'gpt-5-mini:1',
+    'gpt-5-mini-latest',
+    'gpt-5-turbo-2026-08-07',
+    'gpt-5-mini2026-08-07',
+  ]) {
+    assert.equal(builtInPrice('openai-chat', id), null, id);
+  }
+  // OpenRouter's variants are billed otherwise (:free at $0): not priced as the model.
+  assert.equal(builtInPrice('openai-chat', 'openai/gpt-5-mini:free', 'https://openrouter.ai/api/v1'), null);
+  // A local server stays unpriced, dated or not.
+  assert.equal(builtInPrice('openai-chat', 'gpt-5-mini-2026-08-07', 'http://127.0.0.1:8000/v1'), null);
+});
+
+test('pricing: the note of a snapshot priced as its model fits the answer view', () => {
+  const note = (model: string, withoutSuffix: string, byTimeOfDay?: true): string =>
+    priceNote({
+      price: { inputPerMTok: 1, outputPerMTok: 1 },
+      source: 'mixed',
+      catalog: { provider: 'p', model, withoutSuffix, ...(byTimeOfDay ? { byTimeOfDay } : {}) },
+    })!;
+  // The catalog's longest id today (61 characters) with the most suffix a snapshot can lose.
+  const longest = 'cognitivecomputations/dolphin-mistral-24b-venice-edition:free';
+  assert.ok(note(longest, '-2026-08-07-v1:0').length <= PRICE_NOTE_MAX_CHARS);
+  const past = note(`${longest}${'x'.repeat(100)}`, '-2026-08-07-v1:0', true);
+  assert.ok(past.length <= PRICE_NOTE_MAX_CHARS, past);
+  assert.match(past, /without its date or version tag.*most hours of the day, with your settings$/);
 });
 
 test('pricing: unknown models, local servers and local kinds have an unknown price (null), never zero', () => {
