@@ -4,7 +4,7 @@
  * it cannot import them: `npm run manifest` writes them, and a unit test fails while the
  * manifest differs. Adding a provider or a policy stays one file plus one registry entry.
  */
-import { CACHING_CHOICES } from '../src/core/providers/billing';
+import { CACHING_CHOICES, CACHING_DESCRIPTIONS } from '../src/core/providers/billing';
 import { PROVIDER_KINDS, PROVIDERS } from '../src/core/providers/registry';
 import { RELAY_POLICIES, SETTINGS_MODES } from '../src/core/relay/policies/registry';
 import { SERVED_WIRE_FORMS } from '../src/core/slm/served/registry';
@@ -26,7 +26,7 @@ function derivedEnums(current: Record<string, EnumSetting>): Record<string, Enum
     'relay.mode': { enum: ['auto', ...SETTINGS_MODES], enumDescriptions: [autoDescription, ...SETTINGS_MODES.map((m) => RELAY_POLICIES[m].description)] },
     'relay.slm.variant': { enum: [...VARIANT_CHOICES] },
     'relay.slm.kind': { enum: [...SLM_KINDS], enumDescriptions: SLM_KINDS.map((k) => (k === 'onnx' ? ONNX_KIND_DESCRIPTION : SERVED_WIRE_FORMS[k].label)) },
-    'relay.provider.caching': { enum: [...CACHING_CHOICES] },
+    'relay.provider.caching': { enum: [...CACHING_CHOICES], enumDescriptions: CACHING_CHOICES.map((c) => CACHING_DESCRIPTIONS[c]) },
   };
 }
 

@@ -252,8 +252,15 @@ export async function composeLlm(
   const resolved = resolvePriceWithSource(kind, model, setup.prices, baseUrl);
   const price = { price: resolved.price ?? undefined, priceNote: priceNote(resolved) };
   const url = baseUrlOf(kind, baseUrl);
-  const byAddress = url ? providerOf(kind).cacheRule?.(url, model) : providerOf(kind).cacheRule?.(new URL('http://localhost'), model);
-  const cacheRule = cacheRuleOf(setup.provider.caching, byAddress, price.price?.cachedInputPerMTok !== undefined);
+  const entry = providerOf(kind);
+  const cacheRule = cacheRuleOf(setup.provider.caching, {
+    kind,
+    url,
+    model,
+    byProvider: entry.cacheRule?.(url ?? new URL('http://localhost'), model),
+    userPriced: !entry.pricedByHost,
+    cachedPriceSet: price.price?.cachedInputPerMTok !== undefined,
+  });
   if (providerOf(kind).inProcess) {
     const runtime = await deps.openLocalLlm(model);
     const name = basename(model);

@@ -35,7 +35,10 @@ export async function testProvider(service: Pick<RelayService, 'testProvider'>, 
     },
   );
   if (result.ok) {
-    if ((await vscode.window.showInformationMessage(`Relay: ${result.summary}`, DETAILS)) === DETAILS) output.show(true);
+    const shown = result.warning
+      ? vscode.window.showWarningMessage(`Relay: ${result.summary} ${result.warning}`, DETAILS)
+      : vscode.window.showInformationMessage(`Relay: ${result.summary}`, DETAILS);
+    if ((await shown) === DETAILS) output.show(true);
     return;
   }
   const fix = result.fix ? fixCommand(result.fix, result.summary) : undefined;

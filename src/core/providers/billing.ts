@@ -10,20 +10,33 @@
  * - breakpoints: Anthropic caches up to explicit cache_control breakpoints (Relay puts one
  *   where the previous call ended and one where this call ends): what the previous call
  *   wrote is read at 0.1x, the rest of this request is written at 1.25x; a prefix below
- *   the model's minimum cacheable length is neither written nor read. Anthropic also finds
+ *   the model's minimum cacheable length is neither written nor read. Where reports of that
+ *   minimum disagree (Sonnet 4.6: 1,024 documented, 2,048 observed), a write is predicted
+ *   from the lower (Relay places breakpoints there) and a read only from the higher, so the
+ *   quote never counts on a read that may not happen. Only the anthropic provider sends
+ *   cache_control (openai-chat never does, so Claude via OpenRouter is uncached). Anthropic also finds
  *   a hit at a content block boundary up to about 20 blocks before a breakpoint, so an
  *   answer's first call reads what an earlier request of the conversation wrote at the end
  *   of its conversation (recentPrompts.ts, relayBreakpoint).
  * - server-prefix: a self-hosted server's prefix cache (vLLM, llama.cpp, Ollama) reuses
- *   the exact previous prefix; priced as the user says (cached price if set).
+ *   the exact previous prefix; priced as the user says (cached price if set). Never assumed
+ *   of a hosted service: a catalog's cached-input price says nothing of its minimum length.
  * - none: every input token at the input price.
  * Numbers are from shared/notes/llm-apis-late-2026.md (OpenAI's prompt-caching guide,
  * Anthropic's prompt-caching docs, DeepSeek's context caching).
  */
+import { settingRef } from '../settingNames';
+import { isLoopback } from './endpoints';
+import { ProviderError } from './errors';
+import { anthropicModelTraits } from './modelCapabilities';
 import type { Usage } from './types';
 
 export type CacheRule =
-  { kind: 'automatic-prefix'; minTokens: number; step: number } | { kind: 'breakpoints'; minTokens: number } | { kind: 'server-prefix' } | { kind: 'none' };
+  | { kind: 'automatic-prefix'; minTokens: number; step: number }
+  /** minTokens: where breakpoints go (writes predicted from there); readMinTokens: reads predicted only from there (default minTokens). */
+  | { kind: 'breakpoints'; minTokens: number; readMinTokens?: number }
+  | { kind: 'server-prefix' }
+  | { kind: 'none' };
 
 export const OPENAI_CACHE: CacheRule = { kind: 'automatic-prefix', minTokens: 1024, step: 128 };
 export const DEEPSEEK_CACHE: CacheRule = { kind: 'automatic-prefix', minTokens: 64, step: 64 };
@@ -49,7 +62,7 @@ export function predictUsage(rule: CacheRule, shape: CallShape): Usage {
       if (shared >= rule.minTokens) cached = rule.minTokens + Math.floor((shared - rule.minTokens) / rule.step) * rule.step;
       break;
     case 'breakpoints':
-      if (shared >= rule.minTokens) cached = shared;
+      if (shared >= Math.max(rule.minTokens, rule.readMinTokens ?? 0)) cached = shared;
       // This call writes up to its own end when that prefix is long enough to cache.
       if (sent >= rule.minTokens) written = sent - cached;
       break;
@@ -67,28 +80,94 @@ export const CACHING_CHOICES = ['auto', 'openai', 'deepseek', 'anthropic', 'pref
 export type CachingChoice = (typeof CACHING_CHOICES)[number];
 
 export const CACHING_DESCRIPTIONS: Record<CachingChoice, string> = {
-  auto: "By the provider and its address: OpenAI's, DeepSeek's and Anthropic's documented caching; another server's prefix cache when a cached-input price is set, else none.",
+  auto: "By the service: OpenAI's, DeepSeek's and Anthropic's documented caching (on OpenRouter by the model's vendor: openai/*, deepseek/*; others uncached); a self-hosted server's prefix cache when a cached-input price is set; else none.",
   openai: 'Automatic prefix caching from 1,024 tokens, in 128-token steps (OpenAI, Azure OpenAI).',
   deepseek: 'Automatic prefix caching in 64-token units (DeepSeek).',
-  anthropic: 'Explicit breakpoints, read at the cached price and written at the cache-write price, from 1,024 tokens.',
+  anthropic:
+    "Explicit breakpoints (provider kind anthropic only), read at the cached price and written at the cache-write price, from the model's minimum cacheable length.",
   prefix: "A server that keeps the previous request's prefix (vLLM, llama.cpp, SGLang), at the cached-input price.",
   none: 'No caching: every input token at the input price.',
 };
 
-/** The rule a user's choice names (auto: `byAddress`, else a prefix cache when a cached price is set, else none). */
-export function cacheRuleOf(choice: CachingChoice, byAddress: CacheRule | undefined, cachedPriceSet: boolean): CacheRule {
+/** The configured LLM service, as far as its caching goes (compose.ts fills it in). */
+export interface CachingService {
+  /** The provider kind, named in a refusal. */
+  kind: string;
+  /** Its address; undefined for a model run in this process. */
+  url: URL | undefined;
+  model: string;
+  /** The rule the provider knows for this address and model (ProviderEntry.cacheRule); breakpoints: it sends cache_control. */
+  byProvider: CacheRule | undefined;
+  /** Only the user prices this kind (a server Relay has no catalog for: openai-completions, ollama). */
+  userPriced: boolean;
+  cachedPriceSet: boolean;
+}
+
+/**
+ * The rule a user's choice names. auto: the provider's rule for the address, else
+ * OpenRouter's by the model's vendor, else a prefix cache for a self-hosted server with a
+ * cached price, else none. `anthropic` on a provider that sends no cache_control is refused.
+ */
+export function cacheRuleOf(choice: CachingChoice, service: CachingService): CacheRule {
   switch (choice) {
     case 'openai':
       return OPENAI_CACHE;
     case 'deepseek':
       return DEEPSEEK_CACHE;
     case 'anthropic':
-      return { kind: 'breakpoints', minTokens: 1024 };
+      if (service.byProvider?.kind !== 'breakpoints') {
+        throw new ProviderError(
+          'bad_request',
+          `${settingRef('caching')} is "anthropic", but the ${service.kind} provider never sends Anthropic's cache_control breakpoints, so nothing would be cached that way. Set it to auto (or none), or use provider kind anthropic.`,
+          { fix: 'open-settings' },
+        );
+      }
+      return anthropicCacheRule(service.model);
     case 'prefix':
       return { kind: 'server-prefix' };
     case 'none':
       return NO_CACHE;
     default:
-      return byAddress ?? (cachedPriceSet ? { kind: 'server-prefix' } : NO_CACHE);
+      if (service.byProvider?.kind === 'breakpoints') return anthropicCacheRule(service.model);
+      return service.byProvider ?? unlistedServiceRule(service);
   }
+}
+
+/** Anthropic's breakpoints for `model`: placed from its lowest reported minimum, read from its highest. */
+export function anthropicCacheRule(model: string): CacheRule {
+  const traits = anthropicModelTraits(model);
+  return { kind: 'breakpoints', minTokens: traits.minCacheTokens, readMinTokens: traits.sureMinCacheTokens };
+}
+
+/** auto where the provider knows no rule for the address. */
+function unlistedServiceRule(service: CachingService): CacheRule {
+  const host = service.url?.hostname.toLowerCase();
+  if (host === 'openrouter.ai' || host?.endsWith('.openrouter.ai')) return openRouterCacheRule(service.model);
+  const selfHosted = service.userPriced || (service.url !== undefined && isSelfHostedAddress(service.url));
+  return selfHosted && service.cachedPriceSet ? { kind: 'server-prefix' } : NO_CACHE;
+}
+
+/**
+ * OpenRouter passes the request on to the model's vendor, whose caching applies: OpenAI's
+ * and DeepSeek's automatic. Anthropic's needs cache_control, which openai-chat never sends;
+ * other vendors' rules are not known here (relay.provider.caching says them).
+ */
+function openRouterCacheRule(model: string): CacheRule {
+  const vendor = model.trim().toLowerCase().split('/')[0];
+  if (vendor === 'openai') return OPENAI_CACHE;
+  if (vendor === 'deepseek') return DEEPSEEK_CACHE;
+  return NO_CACHE;
+}
+
+/** Loopback, a private or link-local network, or a name only a local network resolves (a container's, gpu-box, *.local). */
+function isSelfHostedAddress(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (isLoopback(host)) return true;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
+  }
+  if (host.includes(':')) return /^f[cd]/.test(host) || /^fe[89ab]/.test(host);
+  return !host.includes('.') || /\.(local|internal|lan|home\.arpa)$/.test(host);
 }

@@ -28,7 +28,8 @@
  *   reported as 1,024 (docs quoted in anthropic-sdk-python#1194) and 2,048 (docs.orq.ai,
  *   observed): a breakpoint below the real minimum is a silent miss that costs nothing
  *   (no write is billed), while a breakpoint skipped above it loses a cache, so where the
- *   reports disagree the lower number is used.
+ *   reports disagree breakpoints go from the lower number; a price counts on a cache read
+ *   only from the higher (billing.ts), as a read predicted that never happens quotes low.
  * - OpenAI reasoning models: gpt-5, gpt-5-mini, gpt-5-nano and the o-series refuse
  *   `temperature` other than 1 and `top_p`, and `max_tokens` ("Use 'max_completion_tokens'
  *   instead"); gpt-5 takes reasoning_effort "minimal"; gpt-5.1 and later take "none" (their
@@ -39,6 +40,8 @@
  *   BerriAI/litellm#16658 and #17011, openai/openai-agents-python#2089 for the 400 text).
  *   gpt-5-chat* is not a reasoning model (vercel/ai openai-language-model-capabilities.ts).
  */
+
+import type { Usage } from './types';
 
 /** The effort values OpenAI knows, lowest first. */
 export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'] as const;
@@ -59,8 +62,10 @@ export interface AnthropicModelTraits {
   prefill: 'yes' | 'no' | 'unknown';
   /** any: temperature and top_p as asked; one: not both (temperature is kept); none: neither is accepted. */
   sampling: 'any' | 'one' | 'none';
-  /** Fewest prompt tokens before a cache breakpoint for the API to cache there (below: a silent miss). */
+  /** Fewest prompt tokens before a cache breakpoint for the API to cache there (below: a silent miss); the lowest reported. */
   minCacheTokens: number;
+  /** The highest reported minimum: from here a breakpoint surely caches (Sonnet 4.6: 2,048 observed, 1,024 documented). */
+  sureMinCacheTokens: number;
 }
 
 /** Reads claude-3-5-haiku-20241022, claude-sonnet-4-5-20250929, claude-opus-4-6, claude-opus-4.6, anthropic.claude-opus-4-6-v1, claude-fable-5... */
@@ -85,10 +90,13 @@ function is(v: ClaudeVersion, family: string, major: number, minor: number): boo
 
 export function anthropicModelTraits(model: string): AnthropicModelTraits {
   const version = parseClaudeVersion(model);
-  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024 };
+  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024, sureMinCacheTokens: 1024 };
   const prefill = atLeast(version, 4, 6) ? 'no' : 'yes';
   const sampling = atLeast(version, 4, 7) ? 'none' : atLeast(version, 4, 1) ? 'one' : 'any';
-  return { version, prefill, sampling, minCacheTokens: claudeMinCacheTokens(version) };
+  const minCacheTokens = claudeMinCacheTokens(version);
+  // Sonnet 4.6: 1,024 in the docs, 2,048 observed (see the sources above).
+  const sureMinCacheTokens = is(version, 'sonnet', 4, 6) ? 2048 : minCacheTokens;
+  return { version, prefill, sampling, minCacheTokens, sureMinCacheTokens };
 }
 
 function claudeMinCacheTokens(v: ClaudeVersion): number {
@@ -117,7 +125,11 @@ export interface OpenAiModelTraits {
   sampling: 'any' | 'refused' | 'with-effort-none';
   /** The model refuses max_tokens (reasoning models): N goes in max_completion_tokens on every host. */
   needsMaxCompletionTokens: boolean;
-  /** Reasoning cannot be turned down (gpt-5-pro: "high" only): a short span may come back empty and still be billed. */
+  /**
+   * Hidden reasoning cannot be turned off (no effort "none": the o-series, gpt-5, -mini, -nano
+   * at "minimal", gpt-5-pro at "high" only): a span shorter than what it reasons comes back
+   * empty and is still billed.
+   */
   reasoningUnavoidable: boolean;
 }
 
@@ -137,12 +149,12 @@ export function normalizeOpenAiModel(model: string): string {
 
 export function openAiModelTraits(model: string): OpenAiModelTraits {
   const id = normalizeOpenAiModel(model);
-  const reasoning = (lowestEffort: ReasoningEffort | undefined, sampling: OpenAiModelTraits['sampling'], unavoidable = false): OpenAiModelTraits => ({
+  const reasoning = (lowestEffort: ReasoningEffort | undefined, sampling: OpenAiModelTraits['sampling']): OpenAiModelTraits => ({
     reasoning: true,
     lowestEffort,
     sampling,
     needsMaxCompletionTokens: true,
-    reasoningUnavoidable: unavoidable,
+    reasoningUnavoidable: lowestEffort !== 'none',
   });
   // o-series: o1, o1-mini, o1-preview, o3, o3-mini, o3-pro, o4-mini...
   const o = /^o(\d+)(?:-|$)/.exec(id);
@@ -158,7 +170,7 @@ export function openAiModelTraits(model: string): OpenAiModelTraits {
   if (major < 5) return PLAIN;
   // gpt-5-chat-latest is the non-reasoning chat model.
   if (major === 5 && minor === 0 && /^gpt-5-chat/.test(id)) return PLAIN;
-  if (/-pro(?=$|-)/.test(id)) return reasoning(undefined, 'refused', true);
+  if (/-pro(?=$|-)/.test(id)) return reasoning(undefined, 'refused');
   if (major === 5 && minor === 0) return reasoning('minimal', 'refused');
   // gpt-5.1 and later (and gpt-6...): "none" is the default and lets sampling through.
   return reasoning('none', 'with-effort-none');
@@ -168,6 +180,68 @@ export function openAiModelTraits(model: string): OpenAiModelTraits {
 export function lowestEffort(supported: readonly string[]): ReasoningEffort | undefined {
   for (const effort of REASONING_EFFORTS) if (supported.includes(effort)) return effort;
   return undefined;
+}
+
+// ---------------------------------------------------------------- Hidden reasoning, said to the user
+
+/** A call whose hidden reasoning took the whole span it asked for. */
+export interface SpanSpentOnReasoning {
+  /** The tokens asked for (max_completion_tokens). */
+  span: number;
+  /** The reasoning tokens the server reported, billed as output. */
+  reasoningTokens: number;
+}
+
+/**
+ * max_completion_tokens bounds hidden reasoning too: a small limit can return no visible
+ * text and still be billed (notes, OpenAI). Such a call ends with 'length', wrote nothing,
+ * and reported at least as many reasoning tokens as it asked for; undefined for any other.
+ */
+export function spanSpentOnReasoning(call: {
+  finish: string | undefined;
+  wroteText: boolean;
+  span: number;
+  usage: Usage | undefined;
+}): SpanSpentOnReasoning | undefined {
+  const reasoningTokens = call.usage && !call.usage.estimated ? (call.usage.reasoningTokens ?? 0) : 0;
+  if (call.finish !== 'length' || call.wroteText || call.span <= 0 || reasoningTokens < call.span) return undefined;
+  return { span: call.span, reasoningTokens };
+}
+
+/** confidence.spanTokens has no entry in settingNames.ts yet; the CLI flag is src/cli/config.ts's. */
+const SPAN_TOKENS_SETTING = 'relay.confidence.spanTokens (CLI: --span-tokens)';
+
+/** What avoids paying for spans spent on reasoning, as Relay supports it (openAiModelTraits: gpt-5.1 and later are sent effort "none"). */
+const HIDDEN_REASONING_FIXES =
+  'Pick a model that does not reason (e.g. gpt-4.1-mini, gpt-5-chat-latest) or gpt-5.1 or later (Relay sends them reasoning effort "none", which turns reasoning off), ' +
+  `or ask for longer spans (${SPAN_TOKENS_SETTING}, up to 64; they help only where the model reasons for fewer tokens than that).`;
+
+/** Why the model reasons although Relay asks for as little as it takes. */
+function whyItReasons(model: string): string {
+  const traits = openAiModelTraits(model);
+  if (!traits.reasoning) return '';
+  if (traits.lowestEffort === undefined) return ' Its reasoning cannot be turned down.';
+  if (traits.lowestEffort === 'none') return ' Relay sent it reasoning effort "none"; the server reasoned anyway.';
+  return ` It reasons even at the lowest effort it takes ("${traits.lowestEffort}"), which Relay sends.`;
+}
+
+/** The error for calls that came back empty because reasoning took their span: the cause, the bill, and the fixes. */
+export function spanSpentOnReasoningMessage(model: string, spent: SpanSpentOnReasoning): string {
+  return (
+    `The large model (${model}) spent all ${spent.span} token${spent.span === 1 ? '' : 's'} it was asked for on hidden reasoning and wrote no text ` +
+    `(${spent.reasoningTokens} reasoning tokens, billed as output).${whyItReasons(model)} ${HIDDEN_REASONING_FIXES}`
+  );
+}
+
+/** The provider test's warning for a model whose hidden reasoning cannot be turned off; undefined for any other. */
+export function unavoidableReasoningWarning(model: string): string | undefined {
+  const traits = openAiModelTraits(model);
+  if (!traits.reasoningUnavoidable) return undefined;
+  const effort = traits.lowestEffort ? ` (Relay sends the lowest effort it takes, "${traits.lowestEffort}")` : '';
+  return (
+    `Warning: ${model} reasons before it writes and that cannot be turned off${effort}. The hidden reasoning is billed as output and comes out of each span, ` +
+    `so a short span (confidence mode asks for 2 tokens by default) can come back empty and still be billed. ${HIDDEN_REASONING_FIXES}`
+  );
 }
 
 // ---------------------------------------------------------------- What servers told us

@@ -8,6 +8,7 @@
 import { settingRef } from '../settingNames';
 import { CALIBRATION_TEXT } from '../relay/tokenCalibration';
 import { ProviderError, fixHint, type ProviderFix } from './errors';
+import { spanSpentOnReasoning, spanSpentOnReasoningMessage, unavoidableReasoningWarning } from './modelCapabilities';
 import { costOf } from './pricing';
 import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from './types';
 import { WaitClock, type WaitTick } from './waitClock';
@@ -33,6 +34,8 @@ export interface ProviderTestResult {
   summary: string;
   /** The button that helps, where it failed. */
   fix?: ProviderFix;
+  /** Where it passed with a catch (a model whose hidden reasoning cannot be turned off): a few words for the notification. */
+  warning?: string;
 }
 
 export async function runProviderTest(
@@ -90,9 +93,17 @@ export async function runProviderTest(
   } else {
     write('Tokens: not reported');
   }
+  const spent = spanSpentOnReasoning({ finish, wroteText: text.length > 0, span: request.maxTokens, usage });
+  if (spent) return failed(`FAILED: ${spanSpentOnReasoningMessage(provider.model, spent)}`, 'llm-model');
   if (text.length === 0 && finish !== 'stop') return failed('FAILED: the provider answered but wrote no text.');
   if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));
-  return { ok: true, summary: `${provider.model} at ${provider.host} answered: ${latency}${costText}.` };
+  // The OpenAI model table shapes chat requests only (openai.ts): other kinds' ids say nothing about reasoning.
+  const warning = provider.kind === 'openai-chat' ? unavoidableReasoningWarning(provider.model) : undefined;
+  if (warning) write(warning);
+  const summary = `${provider.model} at ${provider.host} answered: ${latency}${costText}.`;
+  return warning
+    ? { ok: true, summary, warning: 'Its hidden reasoning cannot be turned off: short spans may come back empty and still be billed.' }
+    : { ok: true, summary };
 }
 
 /** A failed test: its summary written as the report's last line, and the button that helps. */

@@ -27,6 +27,7 @@ import type { ChatMessage, GeneratedToken, GenerateResult, SamplingOptions, SlmR
 import { randomUUID } from 'node:crypto';
 import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError, type ProviderFix } from '../providers/errors';
+import { spanSpentOnReasoning, spanSpentOnReasoningMessage, type SpanSpentOnReasoning } from '../providers/modelCapabilities';
 import { WaitClock } from '../providers/waitClock';
 import { CONTINUE_INSTRUCTION } from '../providers/seam';
 import { estimateTokens } from '../providers/usage';
@@ -236,6 +237,8 @@ class RelayRun {
   private turns = 0;
   /** LLM calls in a row that added nothing. */
   private emptyLlmCalls = 0;
+  /** The last LLM call wrote nothing because hidden reasoning took its whole span (billed): the cause to name if the answer stalls. */
+  private lastSpanSpentOnReasoning: SpanSpentOnReasoning | undefined;
   /** After a call that added nothing, the SLM writes the next position itself (confidence mode). */
   private slmWritesNext = false;
   private lastLlmText = '';
@@ -519,7 +522,7 @@ class RelayRun {
     for (;;) {
       if (this.signal.aborted) return 'cancelled';
       let next: Next = this.policy.next(outcome, this.state());
-      if (next.do === 'end') return next.reason;
+      if (next.do === 'end') return next.reason === 'llm_no_progress' ? this.llmNoProgress() : next.reason;
       if (next.do === 'fail') throw new RunError(next.code, next.message);
       if (this.left <= 0) return 'budget';
       if (this.slmWritesNext && next.do === 'slm' && next.gate) next = { ...next, maxTokens: 1, gate: undefined };
@@ -534,13 +537,20 @@ class RelayRun {
       if (called && this.llmTokens > before.llmTokens) this.emptyLlmCalls = 0;
       else if (called && outcome.kind === 'llm' && outcome.finish === 'length') {
         this.emptyLlmCalls += 1;
-        if (this.emptyLlmCalls >= MAX_EMPTY_LLM_CALLS) return 'llm_no_progress';
+        if (this.emptyLlmCalls >= MAX_EMPTY_LLM_CALLS) return this.llmNoProgress();
         this.slmWritesNext = true;
       }
       // A step may add nothing (the gate refused the first token; then an empty call), never three in a row.
       stepsWithoutProgress = this.used > before.used ? 0 : stepsWithoutProgress + 1;
-      if (stepsWithoutProgress >= 3) return outcome.kind === 'llm' ? 'llm_no_progress' : 'slm_no_progress';
+      if (stepsWithoutProgress >= 3) return outcome.kind === 'llm' ? this.llmNoProgress() : 'slm_no_progress';
     }
+  }
+
+  /** The end for LLM calls that add nothing; where hidden reasoning took the last one's span, an error that names it and the fix. */
+  private llmNoProgress(): FinishReason {
+    const spent = this.lastSpanSpentOnReasoning;
+    if (spent) throw new RunError('llm_hidden_reasoning', spanSpentOnReasoningMessage((this.o.llm as LlmProvider).model, spent), 'llm-model');
+    return 'llm_no_progress';
   }
 
   private async openSession(): Promise<SlmSession> {
@@ -884,6 +894,7 @@ class RelayRun {
       // Usage a server reports is untrusted: missing or absurd numbers (an output far past what
       // was asked among them) are replaced by the local count.
       const reported = usableUsage(usage, maxTokens);
+      this.lastSpanSpentOnReasoning = spanSpentOnReasoning({ finish: failed ? undefined : finish, wroteText: tokens > 0, span: maxTokens, usage: reported });
       // Counted without the SLM where its process ended (this.countTokens): a count would start a
       // new one and load the model again before the call could end or Stop take effect.
       // What it sent, by how it continued (a provider may have turned to an instruction during the call).

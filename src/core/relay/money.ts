@@ -454,11 +454,13 @@ export class MoneyLedger {
   /**
    * Predicted cost of a call sending `localInput` tokens (local count) with max_tokens
    * `tokens`, margin included. max_tokens is the provider's count, so the quote bills all of
-   * it as written: a call is asked for its span and usually writes it whole. Priced at the
-   * long-context tier its predicted input reaches (costOf).
+   * it as written: a call is asked for its span and usually writes it whole. Hidden reasoning
+   * is added at this answer's average per call, unless `limitBoundsReasoning`: N went in
+   * max_completion_tokens, which bounds the reasoning too, so the call bills at most N.
+   * Priced at the long-context tier its predicted input reaches (costOf).
    */
-  quoteUsd(localInput: number, tokens: number): number {
-    const usage = this.predict(localInput, tokens + this.reasoningPerCall);
+  quoteUsd(localInput: number, tokens: number, limitBoundsReasoning = false): number {
+    const usage = this.predict(localInput, limitBoundsReasoning ? tokens : tokens + this.reasoningPerCall);
     return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
   }
 

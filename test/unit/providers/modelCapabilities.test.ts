@@ -45,25 +45,25 @@ test('anthropic table: prefill up to 4.5, refused from 4.6; sampling any / one /
   assert.deepEqual(t('claude-nova-latest'), ['unknown', 'any', 1024]);
 });
 
-test('openai table: reasoning models, their lowest effort and what they refuse', () => {
+test('openai table: reasoning models, their lowest effort, what they refuse, and whether reasoning can be turned off (only with "none")', () => {
   const t = (id: string) => {
     const { reasoning, lowestEffort: effort, sampling, needsMaxCompletionTokens, reasoningUnavoidable } = openAiModelTraits(id);
     return [reasoning, effort, sampling, needsMaxCompletionTokens, reasoningUnavoidable];
   };
   assert.deepEqual(t('gpt-4o-mini'), [false, undefined, 'any', false, false]);
   assert.deepEqual(t('gpt-4.1'), [false, undefined, 'any', false, false]);
-  assert.deepEqual(t('gpt-5'), [true, 'minimal', 'refused', true, false]);
-  assert.deepEqual(t('gpt-5-mini-2025-08-07'), [true, 'minimal', 'refused', true, false]);
-  assert.deepEqual(t('openai/gpt-5-nano'), [true, 'minimal', 'refused', true, false]);
+  assert.deepEqual(t('gpt-5'), [true, 'minimal', 'refused', true, true]);
+  assert.deepEqual(t('gpt-5-mini-2025-08-07'), [true, 'minimal', 'refused', true, true]);
+  assert.deepEqual(t('openai/gpt-5-nano'), [true, 'minimal', 'refused', true, true]);
   assert.deepEqual(t('gpt-5-chat-latest'), [false, undefined, 'any', false, false]);
   assert.deepEqual(t('gpt-5-pro'), [true, undefined, 'refused', true, true]);
   assert.deepEqual(t('gpt-5.1'), [true, 'none', 'with-effort-none', true, false]);
   assert.deepEqual(t('gpt-5.2-2025-12-11'), [true, 'none', 'with-effort-none', true, false]);
   assert.deepEqual(t('gpt-5.5'), [true, 'none', 'with-effort-none', true, false]);
-  assert.deepEqual(t('o1'), [true, 'low', 'refused', true, false]);
-  assert.deepEqual(t('o1-mini'), [true, undefined, 'refused', true, false]);
-  assert.deepEqual(t('o3-mini'), [true, 'low', 'refused', true, false]);
-  assert.deepEqual(t('o4-mini'), [true, 'low', 'refused', true, false]);
+  assert.deepEqual(t('o1'), [true, 'low', 'refused', true, true]);
+  assert.deepEqual(t('o1-mini'), [true, undefined, 'refused', true, true]);
+  assert.deepEqual(t('o3-mini'), [true, 'low', 'refused', true, true]);
+  assert.deepEqual(t('o4-mini'), [true, 'low', 'refused', true, true]);
   assert.deepEqual(t('deepseek-chat'), [false, undefined, 'any', false, false]);
   // OpenRouter variants are the model itself; fine-tuned ids and local tags keep their reading.
   assert.deepEqual(t('openai/gpt-5:nitro'), t('gpt-5'));

@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
+import { printProviderTest } from '../../../src/cli/commands/providerTest';
 import { createProvider } from '../../../src/core/providers/factory';
 import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
+import { runProviderTest } from '../../../src/core/providers/providerTest';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { OpenAiChatProvider } from '../../../src/core/providers/openai';
 import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
@@ -263,4 +265,49 @@ test('openai: the free token count (responses/input_tokens) on api.openai.com on
   await assert.rejects(provider('gpt-5-mini').countInputTokens!(text), /no endpoint that counts tokens/);
   await assert.rejects(provider('gpt-3.5-turbo-instruct', {}, 'openai-completions').countInputTokens!(text), /no endpoint that counts tokens/);
   assert.equal(server.requests.length, before, 'a server that is not api.openai.com gets no count request');
+});
+
+// ---- The provider test (`relay provider test`, "Relay: Test Provider") on reasoning models.
+
+const output = () => {
+  const lines: string[] = [];
+  return { lines, io: { stdout: { write: (text: string) => lines.push(text), isTTY: false }, stderr: { write: () => {}, isTTY: false } } };
+};
+
+test('provider test: a model whose reasoning took the whole test span fails naming the cause, the bill and the fixes Relay supports', async () => {
+  // o4-mini at "low" reasons 16 tokens: all 8 of the test's span, no text.
+  const lines: string[] = [];
+  const result = await runProviderTest(provider('o4-mini'), null, (line) => lines.push(line));
+  assert.equal(result.ok, false);
+  assert.equal(result.fix, 'llm-model');
+  assert.match(
+    result.summary,
+    /^FAILED: The large model \(o4-mini\) spent all 8 tokens it was asked for on hidden reasoning and wrote no text \(8 reasoning tokens, billed as output\)\./,
+  );
+  assert.match(result.summary, /It reasons even at the lowest effort it takes \("low"\), which Relay sends\./);
+  assert.match(result.summary, /a model that does not reason .*gpt-5\.1 or later \(Relay sends them reasoning effort "none"/);
+  assert.match(result.summary, /relay\.confidence\.spanTokens \(CLI: --span-tokens\)/);
+  assert.equal(lines.at(-1), result.summary);
+});
+
+test('relay provider test: a model whose hidden reasoning cannot be turned off passes with a warning; gpt-5.1 and non-reasoning models get none', async () => {
+  // gpt-5-mini at "minimal" reasons 0 tokens here: the test passes, and its catch is said.
+  const mini = output();
+  assert.equal(await printProviderTest(provider('gpt-5-mini'), null, mini.io), true);
+  const report = mini.lines.join('');
+  assert.match(report, /Continuation: "1, 2, 3," \+ " Paris is a city"/);
+  assert.match(
+    report,
+    /Warning: gpt-5-mini reasons before it writes and that cannot be turned off \(Relay sends the lowest effort it takes, "minimal"\)\. The hidden reasoning is billed as output .* can come back empty and still be billed\. .*gpt-5\.1 or later/,
+  );
+  const result = await runProviderTest(provider('gpt-5-mini'), null, () => {});
+  assert.equal(result.ok, true);
+  assert.match(result.warning ?? '', /hidden reasoning cannot be turned off/, 'the notification says it too');
+
+  for (const model of ['gpt-5.1', 'gpt-4o-mini']) {
+    const quiet = output();
+    assert.equal(await printProviderTest(provider(model), null, quiet.io), true, model);
+    assert.doesNotMatch(quiet.lines.join(''), /Warning|reasoning/, model);
+    assert.equal((await runProviderTest(provider(model), null, () => {})).warning, undefined, model);
+  }
 });

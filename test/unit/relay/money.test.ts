@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE } from '../../../src/core/providers/billing';
+import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE, type CacheRule } from '../../../src/core/providers/billing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
@@ -45,11 +45,14 @@ test('billing models: what each provider serves from its cache, by hand', () => 
   assert.deepEqual(pick(predictUsage(breakpoints, { sent: 900, previous: 0, output: 7 })), [900, 7, 0, 0], 'a request below the minimum writes nothing');
   assert.deepEqual(pick(predictUsage({ kind: 'server-prefix' }, shape)), [3000, 7, 2500, 0]);
   assert.deepEqual(pick(predictUsage(NO_CACHE, shape)), [3000, 7, 0, 0]);
-  // The user's choice, and auto: the address's rule, else a prefix cache only when a cached price is set.
-  assert.deepEqual(cacheRuleOf('auto', OPENAI_CACHE, false), OPENAI_CACHE);
-  assert.deepEqual(cacheRuleOf('auto', undefined, true), { kind: 'server-prefix' });
-  assert.deepEqual(cacheRuleOf('auto', undefined, false), NO_CACHE);
-  assert.deepEqual(cacheRuleOf('none', OPENAI_CACHE, true), NO_CACHE);
+  // The user's choice, and auto: the address's rule, else a prefix cache only for a self-hosted server with a cached price.
+  const service = (url: string, byProvider: CacheRule | undefined, cachedPriceSet: boolean) =>
+    ({ kind: 'openai-chat', url: new URL(url), model: 'm', byProvider, userPriced: false, cachedPriceSet }) as const;
+  assert.deepEqual(cacheRuleOf('auto', service('https://api.openai.com/v1', OPENAI_CACHE, false)), OPENAI_CACHE);
+  assert.deepEqual(cacheRuleOf('auto', service('http://127.0.0.1:8000/v1', undefined, true)), { kind: 'server-prefix' });
+  assert.deepEqual(cacheRuleOf('auto', service('https://api.example.com/v1', undefined, true)), NO_CACHE);
+  assert.deepEqual(cacheRuleOf('auto', service('http://127.0.0.1:8000/v1', undefined, false)), NO_CACHE);
+  assert.deepEqual(cacheRuleOf('none', service('https://api.openai.com/v1', OPENAI_CACHE, true)), NO_CACHE);
 });
 
 function pick(u: Usage): number[] {
@@ -637,6 +640,18 @@ test('a call cut before its usage came (agreement stop, cancel) is booked with t
   assert.equal(ledger.estimateUnreported(120, 10).outputTokens, 10 + 250);
   // Without reasoning seen, the span alone.
   assert.equal(new MoneyLedger(PRICE, NO_CACHE, {}).estimateUnreported(120, 10).outputTokens, 10);
+});
+
+test('a span asked for in max_completion_tokens, which bounds hidden reasoning too, is quoted at most N output tokens', () => {
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {});
+  const usage: Usage = { inputTokens: 100, outputTokens: 510, reasoningTokens: 500, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  ledger.record({ localInput: 100, localOutput: 10, usage, reported: true });
+  const margin = 1 + QUOTE_MARGIN;
+  const input = 100 * 2;
+  // Where N bounds only the visible text (max_tokens on a server that reasons past it), the average reasoning is added.
+  assert.ok(Math.abs(ledger.quoteUsd(100, 10) - ((input + (10 + 500) * 10) / 1e6) * margin) < 1e-15, `${ledger.quoteUsd(100, 10)}`);
+  // In max_completion_tokens the call bills at most N output tokens, reasoning included.
+  assert.ok(Math.abs(ledger.quoteUsd(100, 10, true) - ((input + 10 * 10) / 1e6) * margin) < 1e-15, `${ledger.quoteUsd(100, 10, true)}`);
 });
 
 test("a reasoning model's call that was stopped, or cut for writing past its ask, is booked with the reasoning its calls have shown", async () => {
