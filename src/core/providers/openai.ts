@@ -255,6 +255,11 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
  * key variable, default address, prices) is a subclass that passes its kind and entry.
  */
 export class OpenAiChatProvider extends OpenAiStyleProvider {
+  /** max_completion_tokens bounds the hidden reasoning with the text (max_tokens, where a server takes it, may not). */
+  get limitBoundsReasoning(): boolean {
+    return this.shape(true).tokenField === 'max_completion_tokens';
+  }
+
   readonly kind: ProviderKind;
   readonly continuation: ContinuationMethod;
   private readonly usePrefix: boolean;

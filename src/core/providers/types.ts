@@ -115,6 +115,11 @@ export interface LlmProvider {
    * it before any call reported usage (money.ts).
    */
   countInputTokens?(text: string, signal?: AbortSignal): Promise<number>;
+  /**
+   * The span's N goes where it bounds hidden reasoning too (OpenAI's max_completion_tokens):
+   * a call bills at most N output tokens, so its quote adds no reasoning on top. Absent: false.
+   */
+  readonly limitBoundsReasoning?: boolean;
 }
 
 /**

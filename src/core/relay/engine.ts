@@ -474,7 +474,7 @@ class RelayRun {
       allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, answerTokens, spanCredit(tokens)),
       allowancePerTokenUsd: ledger.allowancePerTokenUsd(this.promptTokens, answerTokens),
       outputUsdPerToken: ledger.outputUsdPerToken(),
-      quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens),
+      quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens, this.o.llm?.limitBoundsReasoning === true),
     };
   }
 
@@ -487,7 +487,7 @@ class RelayRun {
   /** A call the ratio ceiling does not allow here: said, and not made. */
   private declined(span: number): Outcome | undefined {
     if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
-    const predictedUsd = this.ledger.quoteUsd(this.localInput, span);
+    const predictedUsd = this.ledger.quoteUsd(this.localInput, span, this.o.llm?.limitBoundsReasoning === true);
     const answerTokens = this.baselineAnswerTokens;
     const credited = this.spanCredit()(span);
     const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, answerTokens, credited);

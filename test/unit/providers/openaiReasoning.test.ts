@@ -54,6 +54,13 @@ test('openai gpt-5-mini: the lowest effort (minimal), N in max_completion_tokens
   assert.deepEqual(out.usage, { inputTokens: 40, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 0 });
 });
 
+test('a call is quoted with its hidden reasoning bounded by N only where N goes in max_completion_tokens (a max_tokens server may reason past it)', () => {
+  assert.equal(provider('gpt-5-mini').limitBoundsReasoning, true, 'a reasoning model: max_completion_tokens on any host');
+  assert.equal(provider('o4-mini').limitBoundsReasoning, true);
+  assert.equal(provider('qwen3-32b').limitBoundsReasoning, false, 'a server of its own takes max_tokens');
+  assert.equal(provider('gpt-5-mini', {}, 'openai-completions').limitBoundsReasoning ?? false, false, '/completions sends max_tokens');
+});
+
 test('openai gpt-5.1 / gpt-5.2: effort "none" (no reasoning), so temperature and top_p go as asked', async () => {
   for (const model of ['gpt-5.1', 'gpt-5.2']) {
     const { out, sent } = await call(provider(model));
