@@ -31,6 +31,7 @@ export const SETTING_NAMES = {
   maxCostUsd: { setting: 'relay.maxCostPerAnswerUsd', flag: '--max-cost', env: 'RELAY_MAX_COST' },
   maxCostRatio: { setting: 'relay.maxCostRatio', flag: '--max-cost-ratio', env: 'RELAY_MAX_COST_RATIO' },
   caching: { setting: 'relay.provider.caching', flag: '--caching', env: 'RELAY_CACHING' },
+  spanTokens: { setting: 'relay.confidence.spanTokens', flag: '--span-tokens', env: 'RELAY_SPAN_TOKENS' },
   maxStallSeconds: { setting: 'relay.maxSecondsWithoutProgress', flag: '--max-stall', env: 'RELAY_MAX_STALL' },
   connectTimeout: { setting: 'relay.provider.connectTimeoutSeconds', flag: '--connect-timeout', env: 'RELAY_CONNECT_TIMEOUT' },
   firstByteTimeout: { setting: 'relay.provider.firstByteTimeoutSeconds', flag: '--first-byte-timeout', env: 'RELAY_FIRST_BYTE_TIMEOUT' },

@@ -42,6 +42,7 @@
  */
 
 import type { Usage } from './types';
+import { settingRef } from '../settingNames';
 
 /** The effort values OpenAI knows, lowest first. */
 export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'] as const;
@@ -208,13 +209,10 @@ export function spanSpentOnReasoning(call: {
   return { span: call.span, reasoningTokens };
 }
 
-/** confidence.spanTokens has no entry in settingNames.ts yet; the CLI flag is src/cli/config.ts's. */
-const SPAN_TOKENS_SETTING = 'relay.confidence.spanTokens (CLI: --span-tokens)';
-
 /** What avoids paying for spans spent on reasoning, as Relay supports it (openAiModelTraits: gpt-5.1 and later are sent effort "none"). */
 const HIDDEN_REASONING_FIXES =
   'Pick a model that does not reason (e.g. gpt-4.1-mini, gpt-5-chat-latest) or gpt-5.1 or later (Relay sends them reasoning effort "none", which turns reasoning off), ' +
-  `or ask for longer spans (${SPAN_TOKENS_SETTING}, up to 64; they help only where the model reasons for fewer tokens than that).`;
+  `or ask for longer spans (${settingRef('spanTokens')}, up to 64; they help only where the model reasons for fewer tokens than that).`;
 
 /** Why the model reasons although Relay asks for as little as it takes. */
 function whyItReasons(model: string): string {
