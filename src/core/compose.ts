@@ -19,7 +19,7 @@ import type { KeySource, LlmProvider, ModelPrice, PromptRenderer, SentRequest } 
 import type { RelayOptions } from './relay/engine';
 import { LLM_SILENT_TRIES, stallCeilingMs } from './relay/limits';
 import { PROCESS_TOKEN_RATIOS, type TokenRatioStore } from './relay/tokenRatioStore';
-import { conversationOf, warmTokensOf, type RecentPrompts } from './relay/recentPrompts';
+import { conversationCacheKey, conversationOf, warmTokensOf, type RecentPrompts } from './relay/recentPrompts';
 import type { WarmTokens } from './relay/money';
 import type { RelayMode } from './relay/events';
 import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelayTraits } from './relay/modeResolution';
@@ -214,6 +214,7 @@ export class RelayComposition {
       cacheRule: this.llm?.cacheRule,
       tokenRatios: this.llm ? (this.deps.tokenRatios ?? PROCESS_TOKEN_RATIOS).of(`${this.deps.slmFolder}|${this.llm.modelKey}`) : undefined,
       warmTokens: this.warm.get(PromptBook.key(messages)),
+      promptCacheKey: conversationCacheKey(messages, this.cacheKey()),
       // A provider in this process has no connection to time out; the SLM on a server has its own waits.
       maxStallMs: Math.max(
         stallCeilingMs(

@@ -11,7 +11,7 @@
  * sampling fields they refuse, N in max_completion_tokens. What a server refuses anyway
  * (an HTTP 400 naming a field) is fixed and the call sent again, once per field, and
  * remembered for the model at that origin (refusals.ts). On api.openai.com and Azure
- * OpenAI the answer's `cacheKey` goes out as prompt_cache_key.
+ * OpenAI the conversation's `cacheKey` goes out as prompt_cache_key.
  */
 import { DEEPSEEK_CACHE, OPENAI_CACHE, type CacheRule } from './billing';
 import { createHash } from 'node:crypto';

@@ -106,6 +106,12 @@ export interface RelayOptions {
    * `relayBreakpoint`, the part of that an Anthropic breakpoint covers (their conversation).
    */
   warmTokens?: WarmTokens;
+  /**
+   * The prompt-cache routing key of every call (OpenAI's prompt_cache_key): one per
+   * conversation, so a chat's next turn or a Retry is routed where its prefix is cached, as
+   * warmTokens assumes. Absent: one new key for this answer.
+   */
+  promptCacheKey?: string;
   /** Milliseconds without a new token before the answer ends as 'stalled' (default 180 000). */
   maxStallMs?: number;
   /** SLM sampling; default temperature 0.7 as in the paper (0 = greedy). */
@@ -246,8 +252,8 @@ class RelayRun {
   private lastLlmFed = 0;
   /** The SLM's own next token where it handed off (the one it was unsure of): whether a new word starts there. */
   private seam: 'space' | 'none' | undefined;
-  /** One prompt-cache routing key for every call of this answer (OpenAI's prompt_cache_key). */
-  private readonly cacheKey = `relay-${randomUUID()}`;
+  /** One prompt-cache routing key for every call of this answer (OpenAI's prompt_cache_key): the conversation's, where the adapter gives one. */
+  private readonly cacheKey: string;
   private usage: Usage = emptyUsage();
   /** The answer's money when the price is known (predictions, calibration, ceilings). */
   private readonly ledger: MoneyLedger | undefined;
@@ -277,6 +283,7 @@ class RelayRun {
     private readonly emit: (event: RelayEvent) => void,
   ) {
     this.signal = controller.signal;
+    this.cacheKey = o.promptCacheKey ?? `relay-${randomUUID()}`;
     this.budget = o.tokenBudget ?? DEFAULT_TOKEN_BUDGET;
     this.policy = RELAY_POLICIES[o.mode].create(o);
     this.limits = {

@@ -7,6 +7,7 @@
  * independent answers.
  */
 
+import { createHash } from 'node:crypto';
 import type { WarmTokens } from './money';
 
 /**
@@ -174,6 +175,21 @@ export async function warmTokensOf(shared: WarmPrefix, prompt: string, count: (t
     relayBreakpoint: await tokens(shared.relayBreakpoint),
     ...(reported ? { relayReported: { local: await tokens(reported.chars), providerTokens: reported.providerTokens } } : {}),
   };
+}
+
+/**
+ * The prompt-cache routing key of a conversation (OpenAI's prompt_cache_key, at most 64
+ * characters): a hash of its first messages (the system prompt and the first question, which
+ * every later turn and a Retry repeat) and of the model at its destination. Requests with one
+ * key go to the machines holding their prefix; a new key per answer could miss the cache a
+ * chat's next turn is priced with. The text itself is not in the key.
+ */
+export function conversationCacheKey(messages: readonly { role: string; content: string }[], modelAtDestination: string): string {
+  const opening = conversationOf(messages.slice(0, messages[0]?.role === 'system' ? 2 : 1));
+  const hash = createHash('sha256')
+    .update([modelAtDestination, ...opening].join('\u0000'))
+    .digest('base64url');
+  return `relay-${hash.slice(0, 32)}`;
 }
 
 /** A conversation as RecentPrompts compares it: one string per message. */

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROMPT_CACHE_TTL_MS, RecentPrompts } from '../../../src/core/relay/recentPrompts';
+import { conversationCacheKey, PROMPT_CACHE_TTL_MS, RecentPrompts } from '../../../src/core/relay/recentPrompts';
 import { MoneyLedger, TokenRatios } from '../../../src/core/relay/money';
 import { OPENAI_CACHE, NO_CACHE } from '../../../src/core/providers/billing';
 import { RelayComposition } from '../../../src/core/compose';
@@ -153,6 +153,10 @@ test("a second chat turn through the composition: its LLM-alone estimate reads t
   composition.noteSent(turn2, { sentPartialAnswer: 'Mo' });
   const retry = await turn(turn2);
   assert.deepEqual(retry.options.warmTokens, { llmOnly: rendered2.length, relay: rendered2.length, relayBreakpoint: rendered2.length });
+  // Priced as cached, so routed where it is: one prompt-cache key for the conversation's turns and its Retry.
+  assert.ok(first.options.promptCacheKey && first.options.promptCacheKey.length <= 64, first.options.promptCacheKey);
+  assert.equal(second.options.promptCacheKey, first.options.promptCacheKey);
+  assert.equal(retry.options.promptCacheKey, first.options.promptCacheKey);
   // A request the next prompt repeats whole brings the provider's count of it, where its call-end had one.
   const turn3 = [...turn2, { role: 'assistant' as const, content: 'More.' }, { role: 'user' as const, content: 'And?' }];
   const counted = await RelayComposition.open(setup, deps, 'money-aware');
@@ -162,4 +166,37 @@ test("a second chat turn through the composition: its LLM-alone estimate reads t
   // Against the same answer priced cold, the estimate is lower: less saving claimed.
   const cold = await collectRelay({ ...second.options, warmTokens: { llmOnly: 0, relay: 0 }, slm: new DoubleRuntime([...chars('More.')]) });
   assert.ok((second.run.stats.llmOnlyCostUsd ?? Infinity) < (cold.stats.llmOnlyCostUsd ?? 0));
+});
+
+test("a conversation's prompt-cache key: the same for its later turns, another for another opening question or model, never its text", () => {
+  const opening: ChatMessage[] = [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'What is 2+3?' },
+  ];
+  const key = conversationCacheKey(opening, 'gpt-5-mini@https://api.openai.com');
+  assert.match(key, /^relay-[\w-]{32}$/);
+  const later = [...opening, { role: 'assistant' as const, content: '5' }, { role: 'user' as const, content: 'And 2+4?' }];
+  assert.equal(conversationCacheKey(later, 'gpt-5-mini@https://api.openai.com'), key);
+  assert.notEqual(conversationCacheKey([opening[0], { role: 'user', content: 'What is 2+4?' }], 'gpt-5-mini@https://api.openai.com'), key);
+  assert.notEqual(conversationCacheKey(opening, 'gpt-5@https://api.openai.com'), key);
+  assert.notEqual(conversationCacheKey(opening.slice(1), 'gpt-5-mini@https://api.openai.com'), key, 'no system prompt: another opening');
+  assert.ok(!key.includes('2+3'));
+});
+
+test("every call of an answer carries the conversation's prompt-cache key the adapter gives, else one of the answer's own", async () => {
+  const answer = async (promptCacheKey?: string) => {
+    const llm = new DoubleProvider([{ chunks: ['xy'] }]);
+    await collectRelay({
+      mode: 'command',
+      slm: new DoubleRuntime([...chars('A'), ...chars('<call>2</call>'), ...chars('B')]),
+      llm,
+      messages: [{ role: 'user', content: 'Q' }],
+      slmSampling: { temperature: 0 },
+      ...(promptCacheKey ? { promptCacheKey } : {}),
+    });
+    return llm.requests.map((request) => request.cacheKey);
+  };
+  assert.deepEqual(await answer('relay-conversation'), ['relay-conversation']);
+  const [own] = await answer();
+  assert.match(own ?? '', /^relay-[0-9a-f-]{36}$/);
 });
