@@ -448,6 +448,15 @@ export function errorFromStatus(
       secrets,
     );
   }
+  // Larger than the service takes at all (Anthropic: 32 MB; a proxy's body limit): the same request would be refused again.
+  if (status === 413 || type === 'request_too_large') {
+    return new ProviderError(
+      'bad_request',
+      `The request is larger than ${host} accepts (HTTP ${status}). Send less text (a shorter selection, or a new chat).${server}`,
+      { status },
+      secrets,
+    );
+  }
   // Not retried, whatever the status (llama.cpp has sent it as a 500): the same prompt would not fit again.
   if (PROMPT_TOO_LONG.test(`${type} ${said}`)) {
     return new ProviderError(

@@ -154,6 +154,19 @@ test('400: Anthropic "prompt is too long" says to send less text', async () => {
   assertPromptTooLong(requests, result, 400);
 });
 
+test('413: a request larger than the service takes says to send less text, and is not retried', async () => {
+  anthropic.enqueue(
+    anthropicError(413, 'request_too_large', 'Request exceeds the maximum allowed number of bytes.'),
+    anthropicStream({ pieces: [' never'] }, ANTHROPIC_KEY),
+  );
+  const { requests, result } = await call(anthropic, () => collectError(anthropicProvider(), REQUEST));
+  assert.equal(requests, 1);
+  assert.equal(result.code, 'bad_request');
+  assert.equal(result.retryable, false);
+  assert.match(result.message, /larger than .* accepts \(HTTP 413\)\. Send less text/);
+  assert.doesNotMatch(result.message, /baseUrl/);
+});
+
 test('400: Anthropic "credit balance is too low" is out of credit, not a refused request', async () => {
   anthropic.enqueue(anthropicError(400, 'invalid_request_error', ANTHROPIC_NO_CREDIT), anthropicStream({ pieces: [' never'] }, ANTHROPIC_KEY));
   const { requests, result } = await call(anthropic, () => collectError(anthropicProvider(), REQUEST));
