@@ -123,13 +123,16 @@ const isModelFiles = (v: unknown): v is ModelFiles => isRecord(v) && Object.valu
  * int8 file, the rounding of a reused prompt, as the order answers run in does, which
  * --concurrency changes too: int8 answers are not bit-for-bit repeatable across runs anyway).
  * llmPrice, which they did not record, is the price the file's LLM answers were billed at
- * (AnswerLine.price); without such answers there is no cost to mix.
+ * (AnswerLine.price); without such answers (an slm-only run) there is no cost to mix, and a
+ * recorded price that differs (a Relay update repriced the LLM) does not refuse the resume.
  */
 function comparableSettings(recorded: Record<string, unknown>, previous: AnswerLine[], now: Record<string, unknown>): Record<string, unknown> {
   const comparable = structuredClone(recorded);
   if (isRecord(comparable.slm)) delete comparable.slm.kvCacheBudgetMb;
-  if (!('llmPrice' in comparable) && 'llmPrice' in now) {
-    const billed = previous.filter((l) => l.llm !== null).map((l) => l.price);
+  const billed = previous.filter((l) => l.llm !== null).map((l) => l.price);
+  // No answer that called the LLM: no cost to mix, whatever price the file recorded.
+  if (billed.length === 0 && 'llmPrice' in now) comparable.llmPrice = now.llmPrice;
+  else if (!('llmPrice' in comparable) && 'llmPrice' in now) {
     comparable.llmPrice = billed.find((price) => settingsDifferences(price, now.llmPrice).length > 0) ?? now.llmPrice;
   }
   return comparable;

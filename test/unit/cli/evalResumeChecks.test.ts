@@ -160,6 +160,18 @@ test('the LLM price from the catalog is a recorded setting: a price that changed
   await assert.rejects(run(common), priceRefusal(`llmPrice\\.outputPerMTok: 3 in the file, ${price.outputPerMTok} now`));
 });
 
+test('relay eval: a file of answers that never called the LLM resumes though the LLM is priced otherwise now (no cost to mix)', async () => {
+  const out = join(work, 'slm-only-price');
+  const common = ['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--seed', '5', '--out', out];
+  assert.equal((await run(common)).code, 0);
+  rewrite(out, (line) => {
+    if (line.type === 'run') (line.settings?.llmPrice as { inputPerMTok: number }).inputPerMTok = 1;
+  });
+  const resumed = await run(common);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /\(2 from earlier runs, 0 new\)/);
+});
+
 test('relay eval: the KV-cache reuse budget only changes speed: another --kv-cache-mb resumes, as does a file of an earlier relay that recorded it', async () => {
   const out = join(work, 'kv');
   const common = ['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--seed', '4', '--out', out];
