@@ -12,8 +12,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +26,7 @@ import { readTokenizerFolder } from '../../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import type { ServedSlmKind } from '../../../src/core/slm/types';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
+import { startJsonBodyServer, type JsonBodyServer } from '../../fixtures/servedSlmServers';
 import { defaultConfig } from '../../../src/cli/config';
 import { runSlmTest } from '../../../src/cli/slmTest';
 
@@ -35,7 +35,7 @@ const SERVER_PIECES = 400;
 
 let folder: string;
 let tokenizer: SlmTokenizer;
-let server: Server;
+let server: JsonBodyServer;
 let origin: string;
 /** Answers the next request. */
 let handler: (req: IncomingMessage, res: ServerResponse, body: Record<string, any>) => void = (_req, res) => res.end();
@@ -44,19 +44,11 @@ before(async () => {
   folder = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
   const files = readTokenizerFolder(folder);
   tokenizer = await SlmTokenizer.create(files.tokenizerJson, files.tokenizerConfig);
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handler(req, res, JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startJsonBodyServer((req, res, body) => handler(req, res, body));
+  origin = server.origin;
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => server.close());
 
 /** Writes `piece(i)` for i = 0, 1, ... until the client closes the request or SERVER_PIECES were written; resolves with how many were. */
 function writeOnAndOn(res: ServerResponse, line: (i: number) => string): Promise<number> {

@@ -5,8 +5,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +16,7 @@ import { confidenceOf, shownServerText } from '../../../src/core/slm/served/wire
 import { ModelFolderError, readTokenizerFolder } from '../../../src/core/slm/modelFolder';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
+import { startJsonBodyServer, type JsonBodyServer } from '../../fixtures/servedSlmServers';
 
 test('addresses: a configured /v1 is kept, a bare origin gets it; Ollama its /api paths', () => {
   const c = completionsServerWireForm;
@@ -262,7 +261,7 @@ test("Ollama's body: raw with think: false (left out, a thinking model's raw out
 });
 
 let folder: string;
-let server: Server;
+let server: JsonBodyServer;
 let url: string;
 let tokenizer: SlmTokenizer;
 /** The SSE body the next request gets. */
@@ -276,30 +275,21 @@ before(async () => {
   folder = await ensureScriptedModel({ prompt: 'x', timeline: [{ text: ' y' }], endWithEos: true });
   const files = readTokenizerFolder(folder);
   tokenizer = await SlmTokenizer.create(files.tokenizerJson, files.tokenizerConfig);
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-      requests.push(body);
-      const refused = refuse?.(body);
-      if (refused) {
-        res.writeHead(refused.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(refused.body));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(nextBody);
-    });
+  server = await startJsonBodyServer((_req, res, body) => {
+    requests.push(body);
+    const refused = refuse?.(body);
+    if (refused) {
+      res.writeHead(refused.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(refused.body));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(nextBody);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  url = `${server.origin}/v1`;
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+after(() => server.close());
 
 const sse = (events: unknown[]) => events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') + 'data: [DONE]\n\n';
 
