@@ -23,7 +23,7 @@ import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { modelWeightsFingerprint } from '../core/slm/modelFolder';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
-import { keepsKvCaches, type ChatMessage } from '../core/slm/types';
+import type { ChatMessage } from '../core/slm/types';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
 import { DEMO_QUESTION, DEMO_TASK, demoModelNote, demoQuestionProblem } from './demo/demoPlan';
@@ -453,7 +453,6 @@ export class RelayService implements vscode.Disposable {
       if (this.latestDraft !== messages || this.current || this.runtime?.key !== key) return;
     }
     const slm = this.runtime.runtime;
-    if (!keepsKvCaches(slm.info)) return;
     const draft = messages.at(-1)?.content ?? '';
     this.readAhead.start(slm, () => draftReads(slm, messages.slice(0, -1), draft, { thinking: settings.slm.thinking }));
   }
@@ -615,8 +614,8 @@ export class RelayService implements vscode.Disposable {
           answer = event.answer;
         }
       }
-      // Only into caches the runtime keeps (a server's prefix cache does this on its own; none with a budget of 0 or on the whole-cache path).
-      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error' && keepsKvCaches(slm.info)) {
+      // Only into caches the runtime keeps: start reads nothing on one that keeps none (a server's prefix cache does this on its own).
+      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error') {
         const written = answer;
         this.readAhead.start(slm, () => followUpPrefix(slm, messages, written, { thinking: settings.slm.thinking }));
       }

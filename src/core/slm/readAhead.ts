@@ -7,7 +7,7 @@
  * prompt tokenises it. Without reading ahead the next turn computes the previous answer
  * again before its own message; with it, only its own message.
  */
-import type { ChatMessage, PrefillProgress, RenderOptions, SlmRuntime } from './types';
+import { keepsKvCaches, type ChatMessage, type PrefillProgress, type RenderOptions, type SlmRuntime } from './types';
 
 /**
  * The text every prompt of `history` and a next user message starting with `userStart`
@@ -94,8 +94,12 @@ export class ReadAhead {
       }
     | undefined;
 
-  /** Reads what `text` resolves to (one text, or texts each extending the last; undefined: nothing) into a kept cache of `runtime`, in the background. */
-  start(runtime: Pick<SlmRuntime, 'createSession'>, text: (signal: AbortSignal) => Promise<string | readonly string[] | undefined>): void {
+  /**
+   * Reads what `text` resolves to (one text, or texts each extending the last; undefined: nothing) into a kept cache of `runtime`, in the background.
+   * Nothing (not even `text` is asked) on a runtime that keeps no KV caches (a budget of 0, the whole-cache path, a server): the read would be lost, and the next answer would wait for it.
+   */
+  start(runtime: Pick<SlmRuntime, 'createSession' | 'info'>, text: (signal: AbortSignal) => Promise<string | readonly string[] | undefined>): void {
+    if (!keepsKvCaches(runtime.info)) return;
     const controller = new AbortController();
     const previous = this.current;
     previous?.controller.abort();

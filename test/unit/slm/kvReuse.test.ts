@@ -106,19 +106,26 @@ describe('a new prompt starts from a kept cache', () => {
     assert.equal(rt.keptKvCaches.length, 1, 'the first cache, mostly the selection, was handed over and came back with the second question');
   });
 
-  test('a prompt sharing less than half of a kept cache gets a copy of that part, and the kept cache stays', async () => {
+  test('a prompt sharing less than half of a kept cache gets a copy of that part, and the kept cache stays; a copy that wrote the same tokens again is not kept beside it', async () => {
     const rt = await runtime({ variant: 'fp32' });
+    const fresh = await runtime({ variant: 'fp32', kvCacheBudgetMb: 0 });
+    const promptTokens = rt.encode(PROMPT).length;
     const long = await answer(rt, PROMPT, 60);
-    assert.ok(rt.encode(PROMPT).length * 2 < long.ids.length - 1);
+    assert.ok(promptTokens * 2 < long.ids.length - 1);
+    const kept = rt.keptKvCaches;
+    assert.equal(kept.length, 1);
     const retry = await answer(rt, PROMPT, 5);
-    assert.equal(retry.prefill.reusedTokens, rt.encode(PROMPT).length);
+    assert.equal(retry.prefill.reusedTokens, promptTokens);
     assert.deepEqual(retry.logits, long.logits);
     assert.deepEqual(retry.tokens, long.tokens.slice(0, 5));
-    assert.deepEqual(
-      rt.keptKvCaches.map((c) => c.tokens),
-      [rt.encode(PROMPT).length + 4, long.ids.length - 1],
-      'the copy came back as a cache of its own; the long one is still there',
-    );
+    // The copy holds the long cache's first tokens and the same logits: the long one serves all it would, so the budget holds them once.
+    assert.deepEqual(rt.keptKvCaches, kept, 'the long one alone, as it was');
+    const again = await answer(rt, PROMPT, 5);
+    assert.equal(again.prefill.reusedTokens, promptTokens, 'a Retry of the copy computes nothing either');
+    assert.deepEqual(again.logits, long.logits);
+    assert.deepEqual(again.tokens, retry.tokens);
+    assert.deepEqual(again.tokens, (await answer(fresh, PROMPT, 5)).tokens, 'the same greedy tokens as without reuse');
+    assert.deepEqual(rt.keptKvCaches, kept);
   });
 });
 
@@ -160,6 +167,31 @@ describe('kept caches', () => {
     assert.equal(rt.keptKvCaches.length, 1, 'the older cache went');
     assert.equal((await answer(rt, a, 4)).prefill.reusedTokens, 0, 'evicted: computed again');
     assert.ok((await answer(rt, a, 4)).prefill.reusedTokens! > 0, 'kept again');
+  });
+
+  test("a Retry's copy is not kept beside the longer cache it came from: a budget that holds two conversations keeps both", async () => {
+    const other = '<|im_start|>user\nSomething else entirely.<|im_end|>\n<|im_start|>assistant\n';
+    /** Another conversation, then a long answer, then its Retry, which copies the long cache's prompt and writes its first tokens again. */
+    const run = async (rt: LocalRuntime) => {
+      const first = await answer(rt, other, 4);
+      const long = await answer(rt, PROMPT, 60);
+      assert.ok(rt.encode(PROMPT).length * 2 < long.ids.length - 1, 'a copy, not the long cache handed over');
+      const sizes = rt.keptKvCaches.map((c) => c.bytes);
+      const retry = await answer(rt, PROMPT, 5);
+      assert.deepEqual(retry.tokens, long.tokens.slice(0, 5));
+      return { first, sizes };
+    };
+    const roomyRuntime = await runtime({ variant: 'fp32' });
+    const roomy = await run(roomyRuntime);
+    // Room for the two caches and their logits (one position each), less than a third cache's buffers.
+    const logitsBytes = 4 * roomyRuntime.info.vocabSize;
+    const budget = roomy.sizes.reduce((a, b) => a + b, 0) + 2 * logitsBytes + Math.min(...roomy.sizes) / 2;
+    const rt = await runtime({ variant: 'fp32', kvCacheBudgetMb: budget / 2 ** 20 });
+    await run(rt);
+    assert.equal(rt.keptKvCaches.length, 2, JSON.stringify(rt.keptKvCaches));
+    const back = await answer(rt, other, 4);
+    assert.equal(back.prefill.reusedTokens, back.prefill.tokenCount, 'the other conversation was not evicted for the copy');
+    assert.deepEqual(back.tokens, roomy.first.tokens);
   });
 
   test('a budget of 0 keeps none; the whole-cache path keeps none', async () => {

@@ -160,7 +160,8 @@ test('settle() stops a read-ahead in flight between chunks; what it read is kept
   // Several prefill chunks (512 tokens each) of this model's 4,096-token window.
   const long = (await rt.renderChat(FIRST)) + 'word '.repeat(700);
   // A runtime whose sessions say when their prefill has read its first chunk.
-  const watched: Pick<SlmRuntime, 'createSession'> = {
+  const watched: Pick<SlmRuntime, 'createSession' | 'info'> = {
+    info: rt.info,
     async createSession() {
       const session = await rt.createSession();
       return {
@@ -219,4 +220,34 @@ test('an answer waiting for a long read-ahead hears its progress, as a prompt be
   });
   const rest = await secondTurn(other, `${long} and more`);
   assert.ok(rest.reused > 0 && rest.reused <= rest.total - 512, `stopped part way: ${rest.reused} of ${rest.total} read ahead`);
+});
+
+test('start reads nothing on a runtime that keeps no KV caches (a budget of 0): not even its text is asked, and the answer waits for nothing', async () => {
+  const long = (await (await runtime()).renderChat(FIRST)) + 'word '.repeat(700);
+  /** The runtime with its sessions and the texts asked of the read-ahead counted. */
+  const counted = (rt: LocalRuntime) => {
+    const count = { sessions: 0, texts: 0 };
+    const counting: Pick<SlmRuntime, 'createSession' | 'info'> = {
+      info: rt.info,
+      createSession: () => {
+        count.sessions++;
+        return rt.createSession();
+      },
+    };
+    const readAhead = new ReadAhead();
+    readAhead.start(counting, async () => {
+      count.texts++;
+      return long;
+    });
+    return { count, readAhead };
+  };
+  const none = counted(await runtime(0));
+  const heard: number[] = [];
+  await none.readAhead.settle(`${long} and more`, { onProgress: (p) => heard.push(p.done) });
+  assert.deepEqual(none.count, { sessions: 0, texts: 0 }, 'nothing rendered, no session opened');
+  assert.deepEqual(heard, [], 'no reading for the answer to wait for');
+  // The same read on a runtime that keeps them is read.
+  const keeping = counted(await runtime());
+  await keeping.readAhead.settle(`${long} and more`);
+  assert.deepEqual(keeping.count, { sessions: 1, texts: 1 });
 });

@@ -56,6 +56,13 @@ function sharedPrefix(a: readonly number[], b: readonly number[]): number {
   return i;
 }
 
+/** Whether `longer` serves every prompt `shorter` would: its ids begin with all of `shorter`'s, and it holds the logits `shorter` holds (a Retry of either computes nothing). */
+function serves(longer: KeptCache, shorter: KeptCache): boolean {
+  return (
+    sharedPrefix(longer.ids, shorter.ids) === shorter.ids.length && shorter.checkpoints.every((k) => longer.checkpoints.some((v) => v.length === k.length))
+  );
+}
+
 export class KvPrefixCache {
   private readonly kept: KeptCache[] = [];
   private clock = 0;
@@ -127,7 +134,8 @@ export class KvPrefixCache {
 
   /**
    * Keeps a finished session's cache (`ids` are exactly the tokens in `kv`). Caches it makes
-   * redundant (a prefix of it) go; then the pool's spare set and the least recently used
+   * redundant (a prefix of it) go, and it is not kept where a kept cache makes it redundant
+   * (that one counts as just used); then the pool's spare set and the least recently used
    * caches until the budget holds. A cache larger than the whole budget is cut to its longest
    * prefix that fits it (a long chat goes on from there), and as the most recently used it
    * stays while older ones go: it never evicts the others and then itself.
@@ -156,8 +164,15 @@ export class KvPrefixCache {
       entry = prefix;
     }
     for (const c of [...this.kept]) {
-      const covered = c.checkpoints.every((k) => entry.checkpoints.some((v) => v.length === k.length));
-      if (covered && sharedPrefix(c.ids, entry.ids) === c.ids.length) this.evict(c);
+      if (serves(entry, c)) this.evict(c);
+    }
+    // A prefix of a kept cache (a Retry's copy that wrote the same tokens again): the longer one serves every prompt it would, take() cutting or copying its prefix.
+    const longer = this.kept.find((c) => serves(c, entry));
+    if (longer) {
+      longer.lastUsed = entry.lastUsed;
+      entry.kv.release();
+      this.fitBudget(longer);
+      return;
     }
     this.kept.push(entry);
     this.fitBudget(entry);
