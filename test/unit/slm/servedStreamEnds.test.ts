@@ -1,8 +1,9 @@
 /**
  * How a served SLM's request ends where the server misbehaves: it goes on writing after it
  * said it ended (the request is closed a few pieces later), sends keep-alives and pieces
- * with no text and never finishes (closed after 1,000 such events, however the transport
- * splits them, or after the waits for a token, with an error that says so, in a check and
+ * with no text and never finishes (closed after 1,000 such events in a row, however the
+ * transport splits them, SSE comments and blank NDJSON lines counted too, or after the waits
+ * for a token, with an error that says so, in a check and
  * in an answer alike), says it does not serve the model (its list asked for within a
  * deadline of its own; a Stop meanwhile is a Stop), answers 200 with something that
  * is no event stream (its error, or one whole completion), asks for an API key (Relay sends
@@ -349,8 +350,8 @@ test('relay slm test with a server that sends only keep-alives: FAILED with what
 
 for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
   test(`${kind}: keep-alive events that arrive many to a read are counted one by one: closed at the 1,000th, whatever the reads`, async () => {
-    // Batches of events with no token (SSE comments among them, which are no events): a few
-    // dozen reads hold them all, so a bound on reads would let the server run out its own.
+    // Batches of events with no token (SSE comments and blank lines among them, a line each): a
+    // few dozen reads hold them all, so a bound on reads would let the server run out its own.
     const batch =
       kind === 'ollama'
         ? `\n${JSON.stringify({ model: 'm', response: '', done: false })}\n`.repeat(100)
@@ -367,6 +368,51 @@ for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
       return true;
     });
     assert.ok((await batches) < SERVER_PIECES, 'the server saw the request closed');
+  });
+}
+
+/** A line the parser drops, as a server writes it to keep the connection alive: an SSE comment, a blank NDJSON line. */
+const keepAliveLine = (kind: ServedSlmKind) => (kind === 'ollama' ? '\n' : ': keep-alive\n');
+
+for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
+  test(`${kind}: a server that sends only ${kind === 'ollama' ? 'blank lines' : 'SSE comments'} and never a token: closed at the 1,000th, not after the minutes of the waits for a token`, async () => {
+    let pieces: Promise<number> = Promise.resolve(0);
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': kind === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
+      // Ten to a piece (SSE lines ending in LF, CRLF or CR: one each): the server runs out its own bound (4,000 lines) if they are not counted.
+      const lines = kind === 'ollama' ? ['\n', '\r\n'] : [': keep-alive\n', ':\r\n', ': ping\r'];
+      pieces = writeOnAndOn(res, (i) => Array.from({ length: 10 }, (_, j) => lines[(i * 10 + j) % lines.length]).join(''));
+    };
+    await assert.rejects(generateWith(kind, 50), (error: Error) => {
+      assert.match(error.message, STARVED);
+      assert.equal(STARVED.exec(error.message)?.[1], '1000', error.message);
+      assert.match(error.message, LONG_PROMPT);
+      return true;
+    });
+    assert.ok((await pieces) < SERVER_PIECES, 'the server saw the request closed');
+  });
+
+  test(`${kind}: ${kind === 'ollama' ? 'blank lines' : 'SSE comments'} between tokens, 999 in a row before each, are no failure: the count starts again at each token`, async () => {
+    const id = tokenizer.encode(' one')[0];
+    const token = (last: boolean) =>
+      kind === 'ollama'
+        ? `${JSON.stringify({ response: ' one', done: last, logprobs: [{ token: ' one', logprob: -0.01, top_logprobs: [] }] })}\n`
+        : sseLine({
+            choices: [
+              {
+                text: ' one',
+                logprobs: { tokens: [`token_id:${id}`], token_logprobs: [-0.01], top_logprobs: [{ [`token_id:${id}`]: -0.01 }] },
+                finish_reason: last ? 'stop' : null,
+              },
+            ],
+          });
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': kind === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
+      void writeOnAndOn(res, (i) => (i < 3 ? keepAliveLine(kind).repeat(999) + token(i === 2) : ''));
+    };
+    const result = await generateWith(kind, 50);
+    assert.equal(result.stopReason, 'eos');
+    assert.equal(result.text, ' one one one');
   });
 }
 

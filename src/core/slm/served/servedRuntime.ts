@@ -45,6 +45,7 @@ import { servedModels, type ServedModelList } from './servedModels';
 import { formatSeconds } from '../../providers/errors';
 import { quotedAddress } from '../../http/shownUrl';
 import { SERVED_SLM_TIMEOUTS } from './timeouts';
+import { LineCutter } from './lineCutter';
 
 export interface ServedRuntimeOptions {
   kind: ServedSlmKind;
@@ -100,9 +101,10 @@ const LIMIT_OVERRUN = 8;
  * token in a row that close the request: a server that sends keep-alive events or
  * empty pieces and never generates would hold the answer for ever, since bytes keep the
  * transport's idle timeout from firing. Counted as the parser reads them, not as the
- * transport splits the bytes. SSE comments and blank lines are no events: the time bound
- * alone ends a server that sends only those. Far above what a generating server sends
- * between two tokens (an event or two).
+ * transport splits the bytes. Lines the parsers drop count as one event each (SSE comments
+ * and blank lines that end no event; blank NDJSON lines), or a server that sends only
+ * those would be ended by the time bound alone (minutes). Far above what a generating
+ * server sends between two tokens (an event or two).
  */
 const QUIET_EVENT_LIMIT = 1000;
 
@@ -651,9 +653,12 @@ function heldAfter(before: string, after: string, written: string, leftoversExpe
 /** Bytes of a body kept to say what it was where it was no event stream. */
 const NOT_A_STREAM_HEAD_BYTES = 4096;
 
+const COLON = 0x3a;
+
 /** `where`: the server, as errors name it. */
 async function* sseEvents(body: AsyncIterable<Buffer>, where: string): AsyncGenerator<unknown> {
   const parser = new SseParser();
+  const lines = new LineCutter(true);
   const head: Buffer[] = [];
   let headBytes = 0;
   // An event with no data (a keep-alive) or [DONE] is still one: null, which no wire form reads, so that it counts as no token.
@@ -663,7 +668,12 @@ async function* sseEvents(body: AsyncIterable<Buffer>, where: string): AsyncGene
       head.push(bytes);
       headBytes += bytes.length;
     }
-    yield* parsed(parser.push(bytes));
+    for (const piece of lines.cut(bytes)) {
+      const events = parser.push(piece.bytes);
+      yield* parsed(events);
+      // A comment, or a blank line that ends no event: a keep-alive the parser drops, counted as an event with no token.
+      if (piece.endsLine && events.length === 0 && (piece.firstByte === undefined || piece.firstByte === COLON)) yield null;
+    }
   }
   yield* parsed(parser.end());
   if (parser.notAnEventStream) throw notAStreamError(Buffer.concat(head).toString('utf8'), where);
@@ -702,7 +712,15 @@ function notAStreamError(head: string, where: string): Error {
 
 async function* ndjsonEvents(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
   const parser = new NdjsonParser();
-  for await (const bytes of body) yield* parser.push(bytes);
+  const lines = new LineCutter(false);
+  for await (const bytes of body) {
+    for (const piece of lines.cut(bytes)) {
+      const values = parser.push(piece.bytes);
+      yield* values;
+      // A line that gives no value is blank: a keep-alive the parser drops, counted as an event with no token.
+      if (piece.endsLine && values.length === 0) yield null;
+    }
+  }
   yield* parser.end();
 }
 
