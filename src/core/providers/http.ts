@@ -320,13 +320,15 @@ export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: re
  */
 export function describeErrorBody(text: string): { message: string; type: string } {
   try {
-    const body = JSON.parse(text) as any;
+    const body = errorBodyOf(text);
     const error = body?.error;
     if (typeof error === 'string') return { message: error, type: '' };
     if (error && typeof error === 'object') {
       // A number in error.code (llama.cpp, OpenRouter; LiteLLM's as a string) is the HTTP status again: the type says more.
       const code = typeof error.code === 'string' && !/^\d*$/.test(error.code) ? error.code : undefined;
-      const own = { message: String(error.message ?? ''), type: String(code ?? error.type ?? '') };
+      // Google's bodies name the kind in error.status (RESOURCE_EXHAUSTED, INVALID_ARGUMENT).
+      const status = typeof error.status === 'string' ? error.status : undefined;
+      const own = { message: String(error.message ?? ''), type: String(code ?? error.type ?? status ?? '') };
       const raw = error.metadata?.raw;
       if (typeof raw !== 'string' || raw.trim().length === 0) return own;
       const upstream = describeErrorBody(raw);
@@ -341,6 +343,16 @@ export function describeErrorBody(text: string): { message: string; type: string
     // Not JSON: fall through to the raw text.
   }
   return { message: text.trim().slice(0, 300), type: '' };
+}
+
+/**
+ * The parsed JSON of an error body. Gemini's OpenAI-compatible endpoint sends Google's error
+ * object inside a one-element list (`[{"error": {...}}]`, n4ze3m/page-assist#406): its first
+ * element is read. Throws where the text is no JSON.
+ */
+function errorBodyOf(text: string): any {
+  const body = JSON.parse(text) as unknown;
+  return Array.isArray(body) ? body[0] : body;
 }
 
 /**
@@ -392,11 +404,60 @@ const CREDIT_TOO_LOW = /credit balance is too low/i;
 const PROMPT_TOO_LONG =
   /context_length_exceeded|exceed_context_size|maximum context length|prompt is too long|exceeds? (?:the )?(?:available )?context (?:size|limit|length|window)/i;
 
-/** Whether the account is out of credit or quota. A 429's code decides; its words only where the code says neither. */
-function isOutOfCredit(status: number, type: string, said: string): boolean {
+/**
+ * A request for more output than the model writes in one response, as servers say it: OpenAI's
+ * "max_tokens is too large: 20480. This model supports at most 16384 completion tokens" (and
+ * the same of max_completion_tokens), vLLM's "'max_tokens' or 'max_completion_tokens' is too
+ * large: 64000. This model's maximum context length is ...", Anthropic's "max_tokens: 8192 >
+ * 4096, which is the maximum allowed number of output tokens for ...".
+ */
+const OUTPUT_LIMIT_EXCEEDED =
+  /\bmax_(?:completion_)?tokens'? (?:or '?max_completion_tokens'? )?is too large|supports at most \d+ completion tokens|maximum allowed number of output tokens/i;
+
+/**
+ * What a Google 429 says about waiting: the Gemini API (its OpenAI-compatible endpoint too)
+ * answers every 429 with status RESOURCE_EXHAUSTED and, for a per-minute limit as for a used-up
+ * quota, the same words ("You exceeded your current quota, please check your plan and billing
+ * details"), which read as out of credit. Its `details` (Google's error model, google.rpc.Status:
+ * QuotaFailure, ErrorInfo, RetryInfo; ai.google.dev/gemini-api/docs/troubleshooting lists 429
+ * RESOURCE_EXHAUSTED as "You've exceeded the rate limit") tell them apart, as gemini-cli's
+ * classifyGoogleError reads them: a violated quota counted per day (quotaId
+ * GenerateRequestsPerDayPerProjectPerModel-FreeTier), one of 0 ("limit: 0": none on this tier),
+ * or an ErrorInfo reason about billing or credits does not come back by waiting; anything else
+ * (per minute, RetryInfo, no details) is a rate limit, retried after RetryInfo's retryDelay
+ * ("22s"; "Clients should wait until retry_delay amount of time has passed"). Undefined for
+ * a body that is not Google's RESOURCE_EXHAUSTED.
+ */
+function googleResourceExhausted(bodyText: string): { quotaUsedUp: boolean; retryAfterMs?: number } | undefined {
+  let error: any;
+  try {
+    error = errorBodyOf(bodyText)?.error;
+  } catch {
+    return undefined;
+  }
+  if (error?.status !== 'RESOURCE_EXHAUSTED') return undefined;
+  const details: any[] = Array.isArray(error.details) ? error.details.filter((d: unknown) => d && typeof d === 'object') : [];
+  const ofType = (name: string) => details.filter((d) => d['@type'] === `type.googleapis.com/google.rpc.${name}`);
+  const violations = ofType('QuotaFailure').flatMap((d) => (Array.isArray(d.violations) ? d.violations : []));
+  const quotaUsedUp =
+    violations.some((v: any) => /PerDay|Daily/.test(String(v?.quotaId ?? '')) || String(v?.quotaValue ?? '') === '0') ||
+    ofType('ErrorInfo').some((d) => /BILLING|CREDIT/i.test(String(d.reason ?? ''))) ||
+    /\blimit: 0\b/.test(String(error.message ?? ''));
+  const delay = ofType('RetryInfo')
+    .map((d) => /^(\d+(?:\.\d+)?)s$/.exec(String(d.retryDelay ?? '').trim()))
+    .find((m) => m !== null);
+  return { quotaUsedUp, ...(delay ? { retryAfterMs: Math.ceil(Number(delay[1]) * 1000) } : {}) };
+}
+
+/**
+ * Whether the account is out of credit or quota. A 429's code decides (Google's: its details);
+ * its words only where the code says neither.
+ */
+function isOutOfCredit(status: number, type: string, said: string, google: { quotaUsedUp: boolean } | undefined): boolean {
   if (status === 402 || OUT_OF_CREDIT_CODES.has(type)) return true;
   if (status === 400) return CREDIT_TOO_LOW.test(said);
   if (status !== 429 || RATE_LIMIT_CODES.has(type)) return false;
+  if (google) return google.quotaUsedUp;
   return OUT_OF_CREDIT_WORDS.test(said.replace(ADDRESS, ' '));
 }
 
@@ -412,7 +473,8 @@ export function errorFromStatus(
 ): ProviderError {
   const { message: said, type } = describeErrorBody(bodyText);
   const server = said ? ` The server said: ${said}` : '';
-  const retryAfterMs = parseRetryAfter(headers);
+  const google = status === 429 ? googleResourceExhausted(bodyText) : undefined;
+  const retryAfterMs = parseRetryAfter(headers) ?? google?.retryAfterMs;
   const host = url.host;
   const lowered = `${type} ${said}`.toLowerCase();
   const baseUrl = settingRef('baseUrl');
@@ -432,7 +494,7 @@ export function errorFromStatus(
       secrets,
     );
   }
-  if (isOutOfCredit(status, type, said)) {
+  if (isOutOfCredit(status, type, said, google)) {
     return new ProviderError(
       'quota',
       `The account at ${host} is out of credit or quota (HTTP ${status}). Add credit or raise the limit on the provider's site, or pick another model in ${model}.${server}`,
@@ -454,6 +516,16 @@ export function errorFromStatus(
       'bad_request',
       `The request is larger than ${host} accepts (HTTP ${status}). Send less text (a shorter selection, or a new chat).${server}`,
       { status },
+      secrets,
+    );
+  }
+  // Before the prompt's length: vLLM's words for it name the context too. A call asks for at most
+  // what the answer's token budget has left (an LLM-only answer: all of it, in one call).
+  if (OUTPUT_LIMIT_EXCEEDED.test(said)) {
+    return new ProviderError(
+      'bad_request',
+      `The request asks the model at ${host} for more output tokens (max_tokens) than it writes in one response, or than its context has room for after the prompt (HTTP ${status}). Lower ${settingRef('tokenBudget')}: a call never asks for more than the answer's budget has left. Or pick a model with a larger output limit in ${model}.${server}`,
+      { fix: 'open-settings', status },
       secrets,
     );
   }

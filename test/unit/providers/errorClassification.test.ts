@@ -176,3 +176,108 @@ test('400: Anthropic "credit balance is too low" is out of credit, not a refused
   assert.match(result.message, /out of credit or quota \(HTTP 400\)\. Add credit/);
   assert.doesNotMatch(result.message, /refused the request/);
 });
+
+// ---- A request for more output than the model writes in one response.
+
+/** Asserts the error of a max_tokens over the model's output limit: not retried, names the token budget and the model, not the prompt's length. */
+function assertOutputLimit(requests: number, error: any): void {
+  assert.equal(requests, 1, 'not retried: the same max_tokens would be refused again');
+  assert.equal(error.code, 'bad_request');
+  assert.equal(error.fix, 'open-settings');
+  assert.match(error.message, /for more output tokens \(max_tokens\) than it writes in one response/);
+  assert.match(error.message, /Lower relay\.tokenBudget \(CLI: --budget\)/);
+  assert.match(error.message, /pick a model with a larger output limit in relay\.provider\.model/);
+  assert.doesNotMatch(error.message, /prompt is too long|Check the provider settings/);
+}
+
+test('400: OpenAI "max_tokens is too large" names the token budget and a model with a larger output limit', async () => {
+  const tooLarge = (field: string) =>
+    openAiError(
+      400,
+      `${field} is too large: 20480. This model supports at most 16384 completion tokens, whereas you provided 20480.`,
+      'invalid_request_error',
+      'invalid_value',
+    );
+  for (const field of ['max_tokens', 'max_completion_tokens']) {
+    openai.enqueue(tooLarge(field), openAiStream({ pieces: [' never'] }));
+    const { requests, result } = await call(openai, () => collectError(openAiProvider(), { ...REQUEST, maxTokens: 20480 }));
+    assertOutputLimit(requests, result);
+  }
+});
+
+test("400: vLLM's max_tokens over what the context leaves, and Anthropic's over the model's output limit, say the same", async () => {
+  const vllm: Responder = (_request, res) =>
+    sendJson(res, 400, {
+      object: 'error',
+      message:
+        "'max_tokens' or 'max_completion_tokens' is too large: 64000. This model's maximum context length is 64001 tokens and your request has 24235 input tokens (64000 > 64001 - 24235). None",
+      type: 'BadRequestError',
+      param: null,
+      code: 400,
+    });
+  openai.enqueue(vllm, openAiStream({ pieces: [' never'] }));
+  const fromVllm = await call(openai, () => collectError(openAiProvider(), REQUEST));
+  assertOutputLimit(fromVllm.requests, fromVllm.result);
+  anthropic.enqueue(
+    anthropicError(400, 'invalid_request_error', 'max_tokens: 8192 > 4096, which is the maximum allowed number of output tokens for claude-3-haiku-20240307'),
+    anthropicStream({ pieces: [' never'] }, ANTHROPIC_KEY),
+  );
+  const fromAnthropic = await call(anthropic, () => collectError(anthropicProvider(), REQUEST));
+  assertOutputLimit(fromAnthropic.requests, fromAnthropic.result);
+});
+
+// ---- Gemini's OpenAI-compatible endpoint: Google's error object in a one-element list, every 429 RESOURCE_EXHAUSTED.
+
+const GEMINI_QUOTA_WORDS =
+  'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.';
+
+/** Gemini's 429 as its OpenAI-compatible endpoint sends it (n4ze3m/page-assist#406): Google's error model, in a list. */
+function geminiExhausted(message: string, details: unknown[]): Responder {
+  return (_request, res) => sendJson(res, 429, [{ error: { code: 429, message, status: 'RESOURCE_EXHAUSTED', ...(details.length ? { details } : {}) } }]);
+}
+const violation = (quotaId: string, quotaValue = '10') => ({
+  '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+  violations: [
+    {
+      quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
+      quotaId,
+      quotaDimensions: { location: 'global', model: 'gemini-2.5-flash' },
+      quotaValue,
+    },
+  ],
+});
+const retryAfter = (retryDelay: string) => ({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay });
+
+test('429: Gemini per-minute RESOURCE_EXHAUSTED (quota words, QuotaFailure per minute) is a rate limit, retried after its retryDelay', async () => {
+  const perMinute = (delay: string) =>
+    geminiExhausted(GEMINI_QUOTA_WORDS, [violation('GenerateRequestsPerMinutePerProjectPerModel-FreeTier'), retryAfter(delay)]);
+  openai.enqueue(perMinute('0.01s'), openAiStream({ pieces: [' ok'] }));
+  const retried = await call(openai, () => collect(openAiProvider(), REQUEST));
+  assert.equal(retried.requests, 2, 'the 429 was tried again');
+  assert.equal(retried.result.text, ' ok');
+  // RetryInfo is read as the wait: one longer than Relay's most is reported with it.
+  openai.enqueue(perMinute('43s'));
+  const { requests, result } = await call(openai, () => collectError(openAiProvider(), REQUEST));
+  assert.equal(requests, 1);
+  assert.equal(result.code, 'rate_limit');
+  assert.match(result.message, /rate-limiting requests .*wait 43 s/);
+  assert.doesNotMatch(result.message, /out of credit/);
+  // No details at all ("Resource has been exhausted (e.g. check quota).") is Google's rate limit too.
+  openai.enqueue(geminiExhausted('Resource has been exhausted (e.g. check quota).', []), openAiStream({ pieces: [' ok'] }));
+  assert.equal((await call(openai, () => collect(openAiProvider(), REQUEST))).requests, 2);
+});
+
+test('429: Gemini daily quota or none on the tier (limit 0) is out of quota: not retried, and says so', async () => {
+  for (const exhausted of [
+    geminiExhausted(GEMINI_QUOTA_WORDS, [violation('GenerateRequestsPerDayPerProjectPerModel-FreeTier', '250'), retryAfter('0.01s')]),
+    geminiExhausted(GEMINI_QUOTA_WORDS, [violation('GenerateRequestsPerMinutePerProjectPerModel-FreeTier', '0'), retryAfter('0.01s')]),
+  ]) {
+    openai.enqueue(exhausted, openAiStream({ pieces: [' never'] }));
+    const { requests, result } = await call(openai, () => collectError(openAiProvider(), REQUEST));
+    assert.equal(requests, 1);
+    assert.equal(result.code, 'quota');
+    assert.equal(result.retryable, false);
+    assert.match(result.message, /out of credit or quota \(HTTP 429\)\. Add credit or raise the limit/);
+    assert.match(result.message, /The server said: You exceeded your current quota/, "Google's own words, read out of the list");
+  }
+});
