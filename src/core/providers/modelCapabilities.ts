@@ -30,6 +30,8 @@
  *   (no write is billed), while a breakpoint skipped above it loses a cache, so where the
  *   reports disagree breakpoints go from the lower number; a price counts on a cache read
  *   only from the higher (billing.ts), as a read predicted that never happens quotes low.
+ *   A model none of these lists (a new id, an alias) is counted on for reads only from the
+ *   largest minimum of all (4,096).
  * - OpenAI reasoning models: gpt-5, gpt-5-mini, gpt-5-nano and the o-series refuse
  *   `temperature` other than 1 and `top_p`, and `max_tokens` ("Use 'max_completion_tokens'
  *   instead"); gpt-5 takes reasoning_effort "minimal"; gpt-5.1 and later take "none" (their
@@ -65,7 +67,10 @@ export interface AnthropicModelTraits {
   sampling: 'any' | 'one' | 'none';
   /** Fewest prompt tokens before a cache breakpoint for the API to cache there (below: a silent miss); the lowest reported. */
   minCacheTokens: number;
-  /** The highest reported minimum: from here a breakpoint surely caches (Sonnet 4.6: 2,048 observed, 1,024 documented). */
+  /**
+   * The highest reported minimum: from here a breakpoint surely caches (Sonnet 4.6: 2,048
+   * observed, 1,024 documented); for a model the sources do not list, the largest of any Claude.
+   */
   sureMinCacheTokens: number;
 }
 
@@ -91,23 +96,44 @@ function is(v: ClaudeVersion, family: string, major: number, minor: number): boo
 
 export function anthropicModelTraits(model: string): AnthropicModelTraits {
   const version = parseClaudeVersion(model);
-  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024, sureMinCacheTokens: 1024 };
+  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024, sureMinCacheTokens: LARGEST_MIN_CACHE_TOKENS };
   const prefill = atLeast(version, 4, 6) ? 'no' : 'yes';
   const sampling = atLeast(version, 4, 7) ? 'none' : atLeast(version, 4, 1) ? 'one' : 'any';
-  const minCacheTokens = claudeMinCacheTokens(version);
-  // Sonnet 4.6: 1,024 in the docs, 2,048 observed (see the sources above).
-  const sureMinCacheTokens = is(version, 'sonnet', 4, 6) ? 2048 : minCacheTokens;
-  return { version, prefill, sampling, minCacheTokens, sureMinCacheTokens };
+  const listed = listedMinCacheTokens(version);
+  // Unlisted: breakpoints go from a guess (one under the real minimum is a free miss), reads are counted on only from the largest.
+  const minCacheTokens = listed?.lowest ?? (version.major >= 5 ? 512 : 1024);
+  return { version, prefill, sampling, minCacheTokens, sureMinCacheTokens: listed?.highest ?? LARGEST_MIN_CACHE_TOKENS };
 }
 
-function claudeMinCacheTokens(v: ClaudeVersion): number {
-  if (v.family === 'haiku' && v.major === 3) return 2048;
-  if (is(v, 'haiku', 4, 5)) return 4096;
-  if (v.family === 'opus' && v.major === 4 && v.minor >= 5 && v.minor <= 7) return 4096;
-  if (is(v, 'sonnet', 5, 0)) return 1024;
-  // Opus 5, Fable 5, Mythos 5: 512. Later ids are unknown: the lower guess costs nothing when wrong.
-  if (v.major >= 5) return 512;
-  return 1024;
+/**
+ * The largest minimum cacheable prefix of any Claude model (Haiku 4.5, Opus 4.5 to 4.7): where
+ * reads are counted on for a model the sources do not list. Not its family's largest: the
+ * minimum has moved within a family (Opus: 1,024 for 4.1, 4,096 for 4.5, 512 for 5), and a
+ * read predicted that never happens quotes a call low, past the money ceilings.
+ */
+export const LARGEST_MIN_CACHE_TOKENS = 4096;
+
+/** The minimum cacheable prefix the sources (above) give a Claude model, lowest and highest reported; undefined for one they do not list. */
+function listedMinCacheTokens(v: ClaudeVersion): { lowest: number; highest: number } | undefined {
+  const both = (tokens: number) => ({ lowest: tokens, highest: tokens });
+  if (v.family === 'haiku') {
+    if (v.major === 3 && (v.minor === 0 || v.minor === 5)) return both(2048);
+    return is(v, 'haiku', 4, 5) ? both(4096) : undefined;
+  }
+  if (v.family === 'sonnet') {
+    // Sonnet 4.6: 1,024 in the docs, 2,048 observed.
+    if (is(v, 'sonnet', 4, 6)) return { lowest: 1024, highest: 2048 };
+    const listed = ['3.7', '4.0', '4.5', '5.0'];
+    return listed.includes(`${v.major}.${v.minor}`) ? both(1024) : undefined;
+  }
+  if (v.family === 'opus') {
+    if (v.major === 4 && v.minor >= 5 && v.minor <= 7) return both(4096);
+    if (is(v, 'opus', 5, 0)) return both(512);
+    const listed = ['3.0', '4.0', '4.1', '4.8'];
+    return listed.includes(`${v.major}.${v.minor}`) ? both(1024) : undefined;
+  }
+  if ((v.family === 'fable' || v.family === 'mythos') && v.major === 5 && v.minor === 0) return both(512);
+  return undefined;
 }
 
 // ---------------------------------------------------------------- OpenAI

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { AnthropicProvider } from '../../../src/core/providers/anthropic';
 import { createProvider } from '../../../src/core/providers/factory';
-import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
+import { anthropicCacheRule, predictUsage } from '../../../src/core/providers/billing';
+import { LARGEST_MIN_CACHE_TOKENS, anthropicModelTraits, forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
+import { costOf } from '../../../src/core/providers/pricing';
 import { CONTINUE_INSTRUCTION } from '../../../src/core/providers/seam';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ContinueRequest } from '../../../src/core/providers/types';
@@ -232,4 +234,32 @@ test("anthropic caching: a breakpoint whose prefix is under the model's minimum 
   server.enqueue(anthropicStream({ pieces: [' Its'] }, KEY));
   const { sent } = await call(provider('claude-opus-4-6'), cachedRequest(P1));
   assert.deepEqual(marks(sent[0].body), [], 'about 1,700 tokens: every breakpoint would silently miss');
+});
+
+test('anthropic caching, a model id the table cannot place: its quote counts on no cache read under the largest minimum of any Claude, so it is never under the bill', async () => {
+  const cache = new AnthropicPromptCache();
+  const model = 'claude-vela-latest'; // the fake caches it from 4,096 tokens
+  const p = provider(model);
+  server.enqueue(anthropicStream({ pieces: [' Its'], cache }, KEY), anthropicStream({ pieces: [' river'], cache }, KEY));
+  const first = (await call(p, cachedRequest(P1))).out.usage!;
+  const billed = (await call(p, cachedRequest(P2))).out.usage!;
+  assert.ok(
+    first.inputTokens > 1024 && billed.inputTokens < 4096,
+    `between the minimum guessed for placing breakpoints and the real one (${billed.inputTokens})`,
+  );
+  assert.equal(billed.cachedInputTokens, 0, "under the model's minimum: nothing was read");
+  // The quote of the second call, as the money ceilings make it, against what the server billed.
+  const price = { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 };
+  const quoted = predictUsage(anthropicCacheRule(model), { sent: billed.inputTokens, previous: first.inputTokens, output: billed.outputTokens });
+  assert.ok(costOf(quoted, price)! >= costOf(billed, price)!, `quoted ${costOf(quoted, price)} < billed ${costOf(billed, price)}`);
+  assert.equal(quoted.cachedInputTokens, 0);
+  // Unlisted ids, whatever their naming, read from the largest minimum; listed ones keep theirs.
+  for (const id of ['claude-vela-latest', 'claude-opus-4-9', 'claude-haiku-5', 'claude-sonnet-5-5', 'claude-3-sonnet-20240229']) {
+    assert.equal(anthropicModelTraits(id).sureMinCacheTokens, LARGEST_MIN_CACHE_TOKENS, id);
+  }
+  const listed = ['claude-sonnet-4-5', 'claude-sonnet-4-6', 'claude-3-5-haiku-latest', 'claude-opus-4-6', 'claude-opus-5'];
+  assert.deepEqual(
+    listed.map((id) => anthropicModelTraits(id).sureMinCacheTokens),
+    [1024, 2048, 2048, 4096, 512],
+  );
 });

@@ -46,6 +46,8 @@ export const FAKE_CLAUDES: Record<string, FakeClaude> = {
   // prefill, the other every sampling field.
   'claude-nova-latest': { prefill: false, sampling: 'any', minCacheTokens: 1024 },
   'claude-lyra-latest': { prefill: true, sampling: 'none', minCacheTokens: 1024 },
+  // An id the table cannot place whose minimum cacheable prefix is the largest of any Claude.
+  'claude-vela-latest': { prefill: true, sampling: 'any', minCacheTokens: 4096 },
 };
 
 export const PREFILL_REFUSED = 'This model does not support assistant message prefill. The conversation must end with a user message.';
