@@ -5,8 +5,12 @@
  * cache is (a rounding of) the longest earlier prefix it still holds.
  *
  * - automatic-prefix: OpenAI caches prompts of 1,024 tokens or more, the cached prefix in
- *   128-token steps past the first 1,024, no write fee (DeepSeek: 64-token units, any
- *   length); cached tokens at the cached-input price.
+ *   128-token steps past the first 1,024 (DeepSeek: 64-token units, any length); cached
+ *   tokens at the cached-input price. Writes are free before the GPT-5.6 family; from it on
+ *   they cost 1.25x input ("For GPT-5.6 models and later model families, cache writes cost
+ *   1.25x the uncached input token rate", OpenAI's prompt-caching guide, which the notes'
+ *   "no write fee" predates), so its rule predicts the uncached part of a prompt long enough
+ *   to cache as written (`writes`): the most it can be billed, never less.
  * - breakpoints: Anthropic caches up to explicit cache_control breakpoints (Relay puts one
  *   where the previous call ended and one where this call ends): what the previous call
  *   wrote is read at 0.1x, the rest of this request is written at 1.25x; a prefix below
@@ -28,17 +32,25 @@
 import { settingRef } from '../settingNames';
 import { isLoopback } from './endpoints';
 import { ProviderError } from './errors';
-import { anthropicModelTraits } from './modelCapabilities';
+import { anthropicModelTraits, normalizeOpenAiModel } from './modelCapabilities';
 import type { Usage } from './types';
 
 export type CacheRule =
-  | { kind: 'automatic-prefix'; minTokens: number; step: number }
+  /** writes: the uncached part of a prompt of minTokens or more is written at the cache-write price (OpenAI from GPT-5.6 on). */
+  | { kind: 'automatic-prefix'; minTokens: number; step: number; writes?: true }
   /** minTokens: where breakpoints go (writes predicted from there); readMinTokens: reads predicted only from there (default minTokens). */
   | { kind: 'breakpoints'; minTokens: number; readMinTokens?: number }
   | { kind: 'server-prefix' }
   | { kind: 'none' };
 
+/** Whether a call under `rule` may be billed cache writes (breakpoints; OpenAI's caching from GPT-5.6 on). */
+export function billsCacheWrites(rule: CacheRule | undefined): boolean {
+  return rule?.kind === 'breakpoints' || (rule?.kind === 'automatic-prefix' && rule.writes === true);
+}
+
 export const OPENAI_CACHE: CacheRule = { kind: 'automatic-prefix', minTokens: 1024, step: 128 };
+/** OpenAI's caching from the GPT-5.6 family on: the same prefixes, and the writes billed. */
+export const OPENAI_WRITING_CACHE: CacheRule = { ...OPENAI_CACHE, writes: true };
 export const DEEPSEEK_CACHE: CacheRule = { kind: 'automatic-prefix', minTokens: 64, step: 64 };
 export const NO_CACHE: CacheRule = { kind: 'none' };
 
@@ -60,6 +72,7 @@ export function predictUsage(rule: CacheRule, shape: CallShape): Usage {
   switch (rule.kind) {
     case 'automatic-prefix':
       if (shared >= rule.minTokens) cached = rule.minTokens + Math.floor((shared - rule.minTokens) / rule.step) * rule.step;
+      if (rule.writes && sent >= rule.minTokens) written = sent - cached;
       break;
     case 'breakpoints':
       if (shared >= Math.max(rule.minTokens, rule.readMinTokens ?? 0)) cached = shared;
@@ -81,7 +94,8 @@ export type CachingChoice = (typeof CACHING_CHOICES)[number];
 
 export const CACHING_DESCRIPTIONS: Record<CachingChoice, string> = {
   auto: "By the service: OpenAI's, DeepSeek's and Anthropic's documented caching (on OpenRouter by the model's vendor: openai/*, deepseek/*; others uncached); a self-hosted server's prefix cache when a cached-input price is set; else none.",
-  openai: 'Automatic prefix caching from 1,024 tokens, in 128-token steps (OpenAI, Azure OpenAI).',
+  openai:
+    'Automatic prefix caching from 1,024 tokens, in 128-token steps (OpenAI, Azure OpenAI); from GPT-5.6 on, what a prompt adds is written at the cache-write price.',
   deepseek: 'Automatic prefix caching in 64-token units (DeepSeek).',
   anthropic:
     "Explicit breakpoints (provider kind anthropic only), read at the cached price and written at the cache-write price, from the model's minimum cacheable length.",
@@ -111,7 +125,7 @@ export interface CachingService {
 export function cacheRuleOf(choice: CachingChoice, service: CachingService): CacheRule {
   switch (choice) {
     case 'openai':
-      return OPENAI_CACHE;
+      return openAiCacheRule(service.model);
     case 'deepseek':
       return DEEPSEEK_CACHE;
     case 'anthropic':
@@ -131,6 +145,31 @@ export function cacheRuleOf(choice: CachingChoice, service: CachingService): Cac
       if (service.byProvider?.kind === 'breakpoints') return anthropicCacheRule(service.model);
       return service.byProvider ?? unlistedServiceRule(service);
   }
+}
+
+/**
+ * Whether OpenAI bills `model`'s cache writes: "Cache writes have no additional fee on models
+ * before the GPT-5.6 family" (OpenAI's prompt-caching guide; Azure OpenAI's says the same).
+ * The models before it are a closed set of names (gpt-3.5 to gpt-5.5, the o-series,
+ * chatgpt-4o, codex-mini, their fine-tunes); any other id, a later family or a deployment name
+ * Relay cannot read, is counted as writing: a write predicted that is free quotes a call high,
+ * a write missed quotes it low.
+ */
+export function openAiBillsCacheWrites(model: string): boolean {
+  const normalized = normalizeOpenAiModel(model);
+  // A fine-tune (ft:gpt-4o-mini:org::id) is billed as its base model.
+  const id = /^ft:([^:]+):/.exec(normalized)?.[1] ?? normalized;
+  const gpt = /^gpt-(\d+)(?:\.(\d+))?/.exec(id);
+  if (gpt) {
+    const [major, minor] = [Number(gpt[1]), Number(gpt[2] ?? 0)];
+    return major > 5 || (major === 5 && minor >= 6);
+  }
+  return !/^(?:o\d|chatgpt-|codex-mini|davinci-|babbage-|computer-use-)/.test(id);
+}
+
+/** OpenAI's automatic caching for `model`, its writes billed from GPT-5.6 on. */
+export function openAiCacheRule(model: string): CacheRule {
+  return openAiBillsCacheWrites(model) ? OPENAI_WRITING_CACHE : OPENAI_CACHE;
 }
 
 /** Anthropic's breakpoints for `model`: placed from its lowest reported minimum, read from its highest. */
@@ -154,7 +193,7 @@ function unlistedServiceRule(service: CachingService): CacheRule {
  */
 function openRouterCacheRule(model: string): CacheRule {
   const vendor = model.trim().toLowerCase().split('/')[0];
-  if (vendor === 'openai') return OPENAI_CACHE;
+  if (vendor === 'openai') return openAiCacheRule(model);
   if (vendor === 'deepseek') return DEEPSEEK_CACHE;
   return NO_CACHE;
 }

@@ -42,7 +42,7 @@ export async function instructionTurnTokens(slm: Pick<SlmRuntime, 'countTokens'>
 import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events';
 import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
-import { NO_CACHE, type CacheRule } from '../providers/billing';
+import { billsCacheWrites, NO_CACHE, type CacheRule } from '../providers/billing';
 import { costOf } from '../providers/pricing';
 import { MoneyLedger, type MoneyView, type TokenRatios, type WarmTokens } from './money';
 import { calibrateTokenRatios } from './tokenCalibration';
@@ -770,8 +770,7 @@ class RelayRun {
     if (this.calls >= this.limits.maxLlmCalls) throw new AnswerEnds('call_limit');
     if (!this.ledger || this.limits.maxCostUsd === undefined) return Infinity;
     const inputTokens = this.ledger.worstInputTokens(this.localInput, inputTokenBound(this.sentText(request), request.messages.length + 2));
-    const writesCache = this.o.cacheRule?.kind === 'breakpoints';
-    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd, writesCache);
+    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd, billsCacheWrites(this.o.cacheRule));
     if (room < request.maxTokens) throw new AnswerEnds('cost_limit');
     return room;
   }

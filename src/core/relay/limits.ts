@@ -88,7 +88,7 @@ export function outputTokensWithinCeiling(
   inputTokens: number,
   price: ModelPrice | undefined,
   maxCostUsd: number | undefined,
-  /** The cache rule writes (breakpoints): a write without its own price costs what pricing.costOf bills it. */
+  /** The cache rule bills writes (billing.ts billsCacheWrites): a write without its own price costs what pricing.costOf bills it. */
   writesCache = false,
 ): number {
   if (maxCostUsd === undefined || !price) return Infinity;

@@ -7,11 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { composeLlm, type RelaySetup } from '../../../src/core/compose';
-import { DEEPSEEK_CACHE, NO_CACHE, OPENAI_CACHE, predictUsage, type CachingChoice } from '../../../src/core/providers/billing';
+import { DEEPSEEK_CACHE, NO_CACHE, OPENAI_CACHE, OPENAI_WRITING_CACHE, predictUsage, type CachingChoice } from '../../../src/core/providers/billing';
+import { createProvider } from '../../../src/core/providers/factory';
 import { isProviderError } from '../../../src/core/providers/errors';
 import { costOf, type PriceOverrides } from '../../../src/core/providers/pricing';
 import type { ProviderKind } from '../../../src/core/providers/registry';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import { FAST, REQUEST, collect } from './servers/collect';
+import { startFakeServer } from './servers/harness';
+import { openAiStream } from './servers/openai';
 
 const OPENROUTER = 'https://openrouter.ai/api/v1';
 
@@ -111,5 +115,49 @@ test('caching "anthropic" uses the model\'s minimum, and is refused where the pr
       assert.match(error.message, /Set it to auto/);
       return true;
     },
+  );
+});
+
+test('OpenAI from GPT-5.6 on bills cache writes (1.25x input): a quote counts them, never under what the server reports', async () => {
+  const openai = 'https://api.openai.com/v1';
+  const sol = await composed('openai-chat', openai, 'gpt-5.6-sol');
+  assert.equal(sol.price!.cacheWritePerMTok, sol.price!.inputPerMTok * 1.25, "the catalog's write price, as OpenAI's prompt-caching guide gives it");
+  // Two calls of one answer, reported as OpenAI reports them (prompt_tokens_details.cache_write_tokens):
+  // the first writes its whole prompt, the second reads 1,024 + 15 * 128 tokens and writes the rest.
+  const server = await startFakeServer(openAiStream({ pieces: [' ok'] }));
+  try {
+    server.enqueue(
+      openAiStream({ pieces: [' ok'], usage: { prompt_tokens: 3000, completion_tokens: 8, cached_tokens: 0, cache_write_tokens: 3000 } }),
+      openAiStream({ pieces: [' ok'], usage: { prompt_tokens: 3050, completion_tokens: 8, cached_tokens: 2944, cache_write_tokens: 106 } }),
+    );
+    const provider = createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-5.6-sol', ...FAST }, new MemoryKeySource());
+    const bills = [(await collect(provider, REQUEST)).usage!, (await collect(provider, REQUEST)).usage!];
+    const quotes = [
+      predictUsage(sol.cacheRule, { sent: 3000, previous: 0, output: 8 }),
+      predictUsage(sol.cacheRule, { sent: 3050, previous: 3000, output: 8 }),
+    ];
+    bills.forEach((bill, i) => {
+      assert.equal(bill.cacheWriteTokens, [3000, 106][i], 'the write the server reported is read');
+      assert.ok(
+        costOf(quotes[i], sol.price)! >= costOf(bill, sol.price)!,
+        `call ${i + 1}: quoted ${costOf(quotes[i], sol.price)} < billed ${costOf(bill, sol.price)}`,
+      );
+    });
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(sol.cacheRule, OPENAI_WRITING_CACHE);
+  // Models before the family write for free: no write is predicted (nor priced by the catalog).
+  for (const model of ['gpt-5.5', 'gpt-5-mini', 'gpt-4o', 'o4-mini', 'ft:gpt-4o-mini-2024-07-18:org::abc']) {
+    assert.deepEqual((await composed('openai-chat', openai, model)).cacheRule, OPENAI_CACHE, model);
+  }
+  // Later families, and ids Relay cannot place (an Azure deployment name), are counted as writing; so is GPT-5.6 through OpenRouter.
+  assert.deepEqual((await composed('openai-chat', openai, 'gpt-6')).cacheRule, OPENAI_WRITING_CACHE);
+  assert.deepEqual((await composed('openai-chat', 'https://team.openai.azure.com/openai', 'team-deployment')).cacheRule, OPENAI_WRITING_CACHE);
+  assert.deepEqual((await composed('openai-chat', OPENROUTER, 'openai/gpt-5.6-terra')).cacheRule, OPENAI_WRITING_CACHE);
+  assert.deepEqual(
+    (await composed('openai-chat', 'https://example.com/v1', 'gpt-5.6-sol', 'openai')).cacheRule,
+    OPENAI_WRITING_CACHE,
+    'caching "openai" by the model too',
   );
 });
