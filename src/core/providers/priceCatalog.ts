@@ -6,7 +6,8 @@
  *
  * To update the prices: `npm install --save-exact @pydantic/genai-prices@<new version>`,
  * then set PRICE_CATALOG.version and .date below (test/unit/providers/pricing.test.ts
- * fails until the version matches the installed package).
+ * fails until the version matches the installed package), and drop any of
+ * CATALOG_CORRECTIONS the new data gets right.
  */
 import { calcPrice, findProvider, type ConditionalPrice, type ModelPrice as CatalogPrice } from '@pydantic/genai-prices';
 import type { ModelPrice, PriceTier } from './types';
@@ -38,6 +39,56 @@ export interface CatalogMatch {
    * gpt-5-mini). The snapshot may be billed otherwise than the model the catalog lists.
    */
   withoutSuffix?: string;
+  /**
+   * Present when the catalog's own price of the model is out of date and Relay's correction
+   * (CATALOG_CORRECTIONS) was taken instead: a few words for the price note, naming the
+   * vendor's price list it follows.
+   */
+  corrected?: string;
+}
+
+/**
+ * Where the bundled catalog's price of a model is out of date, the vendor's own price list, by
+ * the date it took effect (the latest one in force on `at` applies; before the first, the
+ * catalog's). Dates are taken at the next UTC midnight where a change came within a day and
+ * lowered the price, so a quote is never lower than the bill. Either a flat price, or
+ * `servedBy`: the model that now answers the id, billed at that model's catalog price.
+ */
+interface CatalogCorrection {
+  from: string;
+  price?: ModelPrice;
+  servedBy?: string;
+  /** For the price note: whose price list this is. */
+  note: string;
+}
+
+/**
+ * @pydantic/genai-prices 0.1.8 still bills deepseek-chat and deepseek-reasoner at DeepSeek's
+ * V3 prices of early 2025 ($0.27 a million input, $0.07 cached: a cache hit at 26% of a miss,
+ * with an off-peak discount), which ended on 2025-09-05. DeepSeek's pricing page: "Starting
+ * from 16:00 UTC Time on Sept 5th, 2025, we will apply the following price list and cancel the
+ * nighttime discount" ($0.07 hit, $0.56 miss, $1.68 output, both ids); its API news of
+ * 2025-09-29 (V3.2-Exp, "API prices drop 50%+, effective immediately"): $0.028 hit, $0.28
+ * miss, $0.42 output, a cache hit at a tenth of a miss, as the notes say; from V4's release
+ * (2026-04-24) both ids answer with V4-Flash (non-thinking and thinking), at its prices, until
+ * DeepSeek retires them (2026-07-24).
+ */
+const DEEPSEEK_LEGACY: CatalogCorrection[] = [
+  { from: '2025-09-05T16:00:00Z', price: { inputPerMTok: 0.56, outputPerMTok: 1.68, cachedInputPerMTok: 0.07 }, note: "DeepSeek's price list of 2025-09-05" },
+  { from: '2025-09-30T00:00:00Z', price: { inputPerMTok: 0.28, outputPerMTok: 0.42, cachedInputPerMTok: 0.028 }, note: "DeepSeek's price list of 2025-09-29" },
+  { from: '2026-04-25T00:00:00Z', servedBy: 'deepseek-v4-flash', note: "deepseek-v4-flash's prices (it answers that id since 2026-04-24)" },
+];
+
+/** By the catalog's provider and model ids. */
+const CATALOG_CORRECTIONS: Record<string, Record<string, CatalogCorrection[]>> = {
+  deepseek: { 'deepseek-chat': DEEPSEEK_LEGACY, 'deepseek-reasoner': DEEPSEEK_LEGACY },
+};
+
+/** The correction of the catalog's `provider`/`model` in force on `at`, if any. */
+function correctionAt(provider: string, model: string, at: Date): CatalogCorrection | undefined {
+  const corrections = Object.hasOwn(CATALOG_CORRECTIONS, provider) ? CATALOG_CORRECTIONS[provider] : undefined;
+  const list = corrections && Object.hasOwn(corrections, model) ? corrections[model] : [];
+  return list.filter((c) => Date.parse(c.from) <= at.getTime()).at(-1);
 }
 
 /**
@@ -76,7 +127,9 @@ export function catalogProviderFor(url: URL): string | undefined {
  * - cache writes: the 5-minute TTL price (cache_write_mtok, 1.25x input on Anthropic), the
  *   TTL Relay uses, not the 1-hour one (2x);
  * - OpenAI's flex and priority processing and batch prices are not in the catalog's
- *   standard entries and are not used.
+ *   standard entries and are not used;
+ * - a price the catalog has out of date (CATALOG_CORRECTIONS: DeepSeek's legacy ids): the
+ *   vendor's own of the day, and the match says so (corrected).
  */
 export function catalogPrice(provider: string, model: string, at: Date = new Date()): CatalogMatch | null {
   const id = model.trim();
@@ -91,10 +144,20 @@ export function catalogPrice(provider: string, model: string, at: Date = new Dat
   for (const { candidate, suffix } of tries) {
     const found = lookUp(provider, candidate);
     if (!found) continue;
-    const { prices, byTimeOfDay } = standardPrice(found.prices, found.priceAt, at);
+    const correction = correctionAt(found.provider, found.model, at);
+    const named = {
+      provider: found.provider,
+      model: found.model,
+      ...(suffix ? { withoutSuffix: suffix } : {}),
+      ...(correction ? { corrected: correction.note } : {}),
+    };
+    if (correction?.price) return { price: { ...correction.price }, ...named };
+    const billedAs = correction?.servedBy ? lookUp(found.provider, correction.servedBy) : found;
+    if (!billedAs) return null;
+    const { prices, byTimeOfDay } = standardPrice(billedAs.prices, billedAs.priceAt, at);
     const price = toRelayPrice(prices);
     if (!price) return null;
-    return { price, provider: found.provider, model: found.model, ...(byTimeOfDay ? { byTimeOfDay } : {}), ...(suffix ? { withoutSuffix: suffix } : {}) };
+    return { price, ...named, ...(byTimeOfDay ? { byTimeOfDay } : {}) };
   }
   return null;
 }

@@ -46,8 +46,8 @@ export interface ResolvedPrice {
   price: ModelPrice | null;
   /** catalog: all from the catalog; settings: all from the user's prices; mixed: the catalog's with some user fields; unknown: no price. */
   source: 'catalog' | 'settings' | 'mixed' | 'unknown';
-  /** The catalog's provider and model ids the price was found under, when it was; byTimeOfDay, withoutSuffix: see CatalogMatch. */
-  catalog?: { provider: string; model: string; byTimeOfDay?: true; withoutSuffix?: string };
+  /** The catalog's provider and model ids the price was found under, when it was; byTimeOfDay, withoutSuffix, corrected: see CatalogMatch. */
+  catalog?: { provider: string; model: string; byTimeOfDay?: true; withoutSuffix?: string; corrected?: string };
 }
 
 /**
@@ -162,6 +162,8 @@ export function priceNote(resolved: ResolvedPrice): string | undefined {
   const parts = [
     `${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}`,
     found?.withoutSuffix ? ` for ${found.model} (the model id without ${found.withoutSuffix})` : '',
+    // Relay's own table, not the configured id: a workspace cannot put text here.
+    found?.corrected ? `, ${found.model} at ${found.corrected}` : '',
     found?.byTimeOfDay ? ', its rate for most hours of the day' : '',
     resolved.source === 'mixed' ? ', with your settings' : '',
   ];

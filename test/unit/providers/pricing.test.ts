@@ -194,10 +194,10 @@ test('pricing: of several catalog prices the standard one is taken', () => {
     cachedInputPerMTok: 0.25,
     tiers: [{ aboveInputTokens: 271_999, inputPerMTok: 5, outputPerMTok: 22.5, cachedInputPerMTok: 0.5 }],
   });
-  // By time of day (DeepSeek): the rate of most hours of the day, whatever the hour. deepseek-chat:
-  // its daytime (standard) rate, 00:30-16:30 UTC, never the off-peak discount of the other 8 hours.
+  // By time of day (DeepSeek): the rate of most hours of the day, whatever the hour. deepseek-chat
+  // until 2025-09-05: its daytime (standard) rate, 00:30-16:30 UTC, never the off-peak discount of the other 8 hours.
   for (const hour of ['03:00', '12:00', '20:00']) {
-    assert.deepEqual(builtInPrice('openai-chat', 'deepseek-chat', 'https://api.deepseek.com', new Date(`2026-10-01T${hour}:00Z`)), {
+    assert.deepEqual(builtInPrice('openai-chat', 'deepseek-chat', 'https://api.deepseek.com', new Date(`2025-06-01T${hour}:00Z`)), {
       inputPerMTok: 0.27,
       outputPerMTok: 1.1,
       cachedInputPerMTok: 0.07,
@@ -291,8 +291,32 @@ test('pricing: DeepSeek V4 is priced at its standard rate, never at its peak sur
     outputPerMTok: 0.28,
     cachedInputPerMTok: 0.0028,
   });
-  // deepseek-reasoner, like deepseek-chat: its daytime rate (16 h of 24), not the off-peak discount.
-  assert.equal(builtInPrice('openai-chat', 'deepseek-reasoner', deepseek, at('20:00'))?.inputPerMTok, 0.55);
+  // deepseek-reasoner until 2025-09-05, like deepseek-chat: its daytime rate (16 h of 24), not the off-peak discount.
+  assert.equal(builtInPrice('openai-chat', 'deepseek-reasoner', deepseek, new Date('2025-06-01T20:00:00Z'))?.inputPerMTok, 0.55);
+});
+
+test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own price list of the day, not the catalog's of early 2025", () => {
+  const deepseek = 'https://api.deepseek.com';
+  const price = (model: string, day: string) => builtInPrice('openai-chat', model, deepseek, new Date(`${day}T12:00:00Z`));
+  for (const model of ['deepseek-chat', 'deepseek-reasoner']) {
+    // From 2025-09-05 16:00 UTC: one price all day (the night discount ended).
+    assert.deepEqual(price(model, '2025-09-10'), { inputPerMTok: 0.56, outputPerMTok: 1.68, cachedInputPerMTok: 0.07 }, model);
+    // V3.2 (2025-09-29): a cache hit at a tenth of a miss, as DeepSeek documents it.
+    const v32 = price(model, '2025-10-15')!;
+    assert.deepEqual(v32, { inputPerMTok: 0.28, outputPerMTok: 0.42, cachedInputPerMTok: 0.028 }, model);
+    assert.ok(Math.abs(v32.cachedInputPerMTok! / v32.inputPerMTok - 0.1) < 1e-9, `${model}: a cache hit costs a tenth of a miss`);
+    // From V4 (2026-04-24) the ids are answered by V4-Flash, billed as it is.
+    for (const day of ['2026-05-01', '2026-10-01']) assert.deepEqual(price(model, day), price('deepseek-v4-flash', day), `${model} on ${day}`);
+  }
+  // The note says where the price came from: DeepSeek's list, not the catalog's entry for the id.
+  const corrected = resolvePriceWithSource('openai-chat', 'deepseek-chat', {}, deepseek, new Date('2025-10-15T12:00:00Z'));
+  assert.equal(priceNote(corrected), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, deepseek-chat at DeepSeek's price list of 2025-09-29`);
+  const served = priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, deepseek, new Date('2026-10-01T12:00:00Z')))!;
+  assert.match(
+    served,
+    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), its rate for most hours of the day, with your settings$/,
+  );
+  assert.ok(served.length <= PRICE_NOTE_MAX_CHARS);
 });
 
 test('pricing: the note of a price by time of day says it is the rate of most hours', () => {
@@ -302,7 +326,7 @@ test('pricing: the note of a price by time of day says it is the rate of most ho
   assert.equal(priceNote(v4), note);
   assert.ok(note.length <= 200, 'the webview takes a price note of up to 200 characters');
   assert.equal(
-    priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, 'https://api.deepseek.com')),
+    priceNote(resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', { outputPerMTok: 1 }, 'https://api.deepseek.com')),
     `${note}, with your settings`,
   );
   // A price without hours has the plain note and no flag.
