@@ -26,7 +26,7 @@ export interface OpenAiStreamOptions {
   /** The text of one streamed choice (choices[0].text or choices[0].delta.content). */
   pickText: (choice: any) => unknown;
   inputText: string;
-  /** The request's max_tokens: a reported output far past it is counted locally instead (completeUsage). */
+  /** The request's max_tokens: what a reported output is believed up to (completeUsage). */
   maxTokens?: number;
   countTokens: TokenCounter;
   transform?: TextTransform;

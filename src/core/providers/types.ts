@@ -74,6 +74,12 @@ export interface Usage {
    * the server did not say.
    */
   reasoningTokens?: number;
+  /**
+   * Present when the server reported more output than one call is believed to write
+   * (usage.ts, MAX_BELIEVED_OUTPUT_TOKENS): outputTokens is that ceiling, not its count, and
+   * the usage is estimated.
+   */
+  outputCapped?: true;
 }
 
 export type FinishReason = 'length' | 'stop' | 'cancelled';
@@ -120,6 +126,12 @@ export interface LlmProvider {
    * a call bills at most N output tokens, so its quote adds no reasoning on top. Absent: false.
    */
   readonly limitBoundsReasoning?: boolean;
+  /**
+   * The temperature a call's body carries when `asked` is asked, as far as this process knows
+   * the model now: a number (clamped where the API takes a narrower range), or null where none
+   * is sent (the model refuses one and samples at its own default). Absent: the asked one.
+   */
+  sentTemperature?(asked: number): number | null;
 }
 
 /**

@@ -19,10 +19,27 @@ export interface ReportedUsage {
 }
 
 /**
- * Fills what the server left out by counting the prompt and the output text locally. With
- * `askedTokens` (the request's max_tokens, which bounds hidden reasoning too), an output
- * count far past it (overrunAllowance) is no count the call could have been billed for: it
- * is counted locally as well, so a broken or hostile server cannot inflate the totals.
+ * The most output tokens one call's report is taken for. Where max_tokens bounds only the
+ * visible text (a host that takes max_tokens while the model reasons before it, unbounded), a
+ * call asked for 2 tokens is billed every hidden reasoning token, and the report is the only
+ * record of them: a count far past what was asked is still what the bill says, and dropping it
+ * would show less than was spent. So a count is believed up to the longest output a hosted
+ * model writes in one response (128K tokens, the documented maximum of GPT-5 and Claude Opus
+ * 4.6), or up to what was asked if that is more (overrunAllowance: tokenizers differ). A larger
+ * count is a broken or hostile server's: it is capped there, and the usage says so
+ * (`outputCapped`, estimated), so no report can make a figure absurd.
+ */
+export const MAX_BELIEVED_OUTPUT_TOKENS = 128 * 1024;
+
+/** The most output tokens a report of a call asked for `askedTokens` (its max_tokens) is believed for. */
+export function believedOutputCeiling(askedTokens?: number): number {
+  return Math.max(MAX_BELIEVED_OUTPUT_TOKENS, askedTokens === undefined ? 0 : overrunAllowance(askedTokens));
+}
+
+/**
+ * Fills what the server left out by counting the prompt and the output text locally. The
+ * output it reports, hidden reasoning included, is taken up to believedOutputCeiling(askedTokens)
+ * and capped there (estimated, outputCapped).
  */
 export function completeUsage(
   reported: ReportedUsage,
@@ -31,20 +48,22 @@ export function completeUsage(
   countTokens: TokenCounter = estimateTokens,
   askedTokens?: number,
 ): Usage {
-  const plausible = (value: unknown): value is number => isCount(value) && (askedTokens === undefined || value <= overrunAllowance(askedTokens));
   const inputKnown = isCount(reported.inputTokens);
-  const outputKnown = plausible(reported.outputTokens) && (reported.reasoningTokens === undefined || plausible(reported.reasoningTokens));
+  const outputKnown = isCount(reported.outputTokens);
   const reasoning = outputKnown && isCount(reported.reasoningTokens) ? reported.reasoningTokens : undefined;
-  const output = outputKnown ? reported.outputTokens! : countTokens(outputText);
+  // Reasoning is billed as output: never report less output than the reasoning alone.
+  const output = outputKnown ? Math.max(reported.outputTokens!, reasoning ?? 0) : countTokens(outputText);
+  const ceiling = believedOutputCeiling(askedTokens);
+  const capped = output > ceiling;
   const usage: Usage = {
     inputTokens: inputKnown ? reported.inputTokens! : countTokens(inputText),
-    // Reasoning is billed as output: never report less output than the reasoning alone.
-    outputTokens: Math.max(output, reasoning ?? 0),
+    outputTokens: Math.min(output, ceiling),
     cachedInputTokens: isCount(reported.cachedInputTokens) ? reported.cachedInputTokens! : 0,
     cacheWriteTokens: isCount(reported.cacheWriteTokens) ? reported.cacheWriteTokens! : 0,
-    estimated: !inputKnown || !outputKnown,
+    estimated: !inputKnown || !outputKnown || capped,
   };
-  if (reasoning !== undefined) usage.reasoningTokens = reasoning;
+  if (reasoning !== undefined) usage.reasoningTokens = Math.min(reasoning, usage.outputTokens);
+  if (capped) usage.outputCapped = true;
   return usage;
 }
 
@@ -68,6 +87,10 @@ export function cancelledUsage(
 ): Usage {
   const { outputTokens: soFar, ...rest } = reported;
   const usage = completeUsage(rest, inputText, outputText, countTokens, askedTokens);
-  if (isCount(soFar) && (askedTokens === undefined || soFar <= overrunAllowance(askedTokens))) usage.outputTokens = Math.max(usage.outputTokens, soFar);
+  if (isCount(soFar)) {
+    const ceiling = believedOutputCeiling(askedTokens);
+    usage.outputTokens = Math.max(usage.outputTokens, Math.min(soFar, ceiling));
+    if (soFar > ceiling) usage.outputCapped = true;
+  }
   return { ...usage, estimated: true };
 }

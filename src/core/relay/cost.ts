@@ -6,7 +6,7 @@
  */
 import type { ModelPrice, Usage } from '../providers/types';
 import { costOf } from '../providers/pricing';
-import { overrunAllowance } from './limits';
+import { believedOutputCeiling } from '../providers/usage';
 import type { LlmOnlyBasis } from './money';
 
 export function emptyUsage(): Usage {
@@ -16,21 +16,26 @@ export function emptyUsage(): Usage {
 /**
  * Usage as reported, if it can be trusted: input and output are whole numbers of 0 or
  * more that a double holds exactly; the cached and cache-written parts are clamped into
- * the input. With `askedTokens` (the call's max_tokens), an output far past it
- * (overrunAllowance) is absurd too. Undefined when the report is missing or absurd (NaN,
- * negative, fractional, 1e300, not a number), so the caller counts instead.
+ * the input. An output past what one call is believed to write (usage.ts,
+ * believedOutputCeiling of `askedTokens`, the call's max_tokens) is capped there, estimated
+ * and marked outputCapped: far past max_tokens it may still be billed hidden reasoning.
+ * Undefined when the report is missing or absurd (NaN, negative, fractional, 1e300, not a
+ * number), so the caller counts instead.
  */
 export function usableUsage(reported: Usage | undefined, askedTokens?: number): Usage | undefined {
   if (!reported || typeof reported !== 'object') return undefined;
   const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined);
   const inputTokens = count(reported.inputTokens);
-  const outputTokens = count(reported.outputTokens);
-  if (outputTokens !== undefined && askedTokens !== undefined && outputTokens > overrunAllowance(askedTokens)) return undefined;
-  if (inputTokens === undefined || outputTokens === undefined) return undefined;
+  const reportedOutput = count(reported.outputTokens);
+  if (inputTokens === undefined || reportedOutput === undefined) return undefined;
+  const ceiling = believedOutputCeiling(askedTokens);
+  const capped = reportedOutput > ceiling || reported.outputCapped === true;
+  const outputTokens = Math.min(reportedOutput, ceiling);
   const cachedInputTokens = Math.min(count(reported.cachedInputTokens) ?? 0, inputTokens);
   const cacheWriteTokens = Math.min(count(reported.cacheWriteTokens) ?? 0, inputTokens - cachedInputTokens);
   const reasoning = count(reported.reasoningTokens);
-  const usage: Usage = { inputTokens, outputTokens, cachedInputTokens, cacheWriteTokens, estimated: reported.estimated === true };
+  const usage: Usage = { inputTokens, outputTokens, cachedInputTokens, cacheWriteTokens, estimated: reported.estimated === true || capped };
+  if (capped) usage.outputCapped = true;
   // Hidden reasoning is part of the billed output, never more than it.
   return reasoning ? { ...usage, reasoningTokens: Math.min(reasoning, outputTokens) } : usage;
 }
@@ -43,6 +48,7 @@ export function addUsage(total: Usage, more: Usage): Usage {
     cacheWriteTokens: total.cacheWriteTokens + more.cacheWriteTokens,
     estimated: total.estimated || more.estimated,
   };
+  if (total.outputCapped || more.outputCapped) sum.outputCapped = true;
   const reasoning = (total.reasoningTokens ?? 0) + (more.reasoningTokens ?? 0);
   return reasoning > 0 ? { ...sum, reasoningTokens: reasoning } : sum;
 }

@@ -14,6 +14,7 @@
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
 import { costOf, priceForInput } from '../providers/pricing';
+import { overrunAllowance } from './limits';
 import type { ModelPrice, Usage } from '../providers/types';
 
 /**
@@ -506,11 +507,15 @@ export class MoneyLedger {
       if (this.ratios.known) this.calibrated.add(predicted, cost);
       this.reasoning += call.usage.reasoningTokens ?? 0;
       const reasoning = call.usage.reasoningTokens ?? 0;
+      const visible = call.usage.outputTokens - reasoning;
       this.ratios.add({
         localInput: call.localInput,
         reportedInput: call.usage.inputTokens,
         localOutput: call.localOutput,
-        reportedOutput: call.usage.outputTokens - reasoning,
+        // More than the text it wrote is in any tokenizer: hidden reasoning a host billed without
+        // saying so (usage.ts believes it as billed), no tokenizer's ratio. Learned, it would
+        // inflate every LLM-alone estimate, and the saving shown with it.
+        reportedOutput: visible <= overrunAllowance(call.localOutput) ? visible : 0,
       });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
       this.reportedText = Math.max(0, this.previous.sent - this.previous.tail);

@@ -12,6 +12,7 @@ import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { SseParser } from '../../../src/core/providers/sse';
 import { NdjsonParser } from '../../../src/core/providers/ndjson';
 import { StreamLineTooLongError } from '../../../src/core/providers/streamLimits';
+import { MAX_BELIEVED_OUTPUT_TOKENS } from '../../../src/core/providers/usage';
 import { FakeServer, startFakeServer, type Responder } from './servers/harness';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
 
@@ -148,14 +149,57 @@ test('usage: a count that is no whole number a double holds (1e300) is counted l
   assert.equal(out.usage!.estimated, true);
 });
 
-test('usage: an output count far past max_tokens (4,000 for 4 asked) is counted locally from the text', async () => {
+test('usage: an output count far past max_tokens (hidden reasoning a host did not bound by it) is billed as reported', async () => {
+  // A host that takes max_tokens for the visible text only: 4 asked, 3,990 reasoning tokens before ' Paris'.
+  server.enqueue(
+    openAiSse([
+      { choices: [{ delta: { content: ' Paris' }, finish_reason: 'stop' }] },
+      { choices: [], usage: { prompt_tokens: 30, completion_tokens: 4000, completion_tokens_details: { reasoning_tokens: 3990 } } },
+    ]),
+  );
+  const out = await collect(openAiChat(), REQUEST);
+  assert.equal(server.lastRequest.body.max_tokens, 4);
+  assert.deepEqual(out.usage, { inputTokens: 30, outputTokens: 4000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 3990 });
+  // The same count without a reasoning breakdown is believed too: it is what the bill says.
   server.enqueue(
     openAiSse([{ choices: [{ delta: { content: ' Paris' }, finish_reason: 'stop' }] }, { choices: [], usage: { prompt_tokens: 30, completion_tokens: 4000 } }]),
   );
+  assert.equal((await collect(openAiChat(), REQUEST)).usage!.outputTokens, 4000);
+});
+
+test('usage: an output count past what any call writes (a billion tokens) is capped at MAX_BELIEVED_OUTPUT_TOKENS, estimated, and says so', async () => {
+  server.enqueue(
+    openAiSse([
+      { choices: [{ delta: { content: ' Paris' }, finish_reason: 'stop' }] },
+      { choices: [], usage: { prompt_tokens: 30, completion_tokens: 1_000_000_000, completion_tokens_details: { reasoning_tokens: 999_999_990 } } },
+    ]),
+  );
   const out = await collect(openAiChat(), REQUEST);
-  assert.equal(out.usage!.inputTokens, 30);
-  assert.equal(out.usage!.outputTokens, 2, "' Paris' counted locally (about four characters a token)");
-  assert.equal(out.usage!.estimated, true);
+  assert.deepEqual(out.usage, {
+    inputTokens: 30,
+    outputTokens: MAX_BELIEVED_OUTPUT_TOKENS,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    estimated: true,
+    reasoningTokens: MAX_BELIEVED_OUTPUT_TOKENS,
+    outputCapped: true,
+  });
+  // Anthropic's cumulative count of a call cancelled mid-stream: capped the same way.
+  const controller = new AbortController();
+  server.enqueue(
+    anthropicSse([
+      {
+        type: 'message_start',
+        message: { id: 'm', type: 'message', role: 'assistant', content: [], model: 'x', usage: { input_tokens: 30, output_tokens: 1 } },
+      },
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      { type: 'message_delta', delta: {}, usage: { output_tokens: 1_000_000_000 } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: ' Paris' } },
+    ]),
+  );
+  const cancelled = await collect(anthropic(), REQUEST, controller.signal, (chunk) => chunk.type === 'text' && controller.abort());
+  assert.equal(cancelled.usage?.outputTokens, MAX_BELIEVED_OUTPUT_TOKENS);
+  assert.equal(cancelled.usage?.outputCapped, true);
 });
 
 // ---- Size: a line, event or body of megabytes is no model's stream. ----

@@ -5,7 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OPENAI_CACHE, NO_CACHE, predictUsage, cacheRuleOf, DEEPSEEK_CACHE, type CacheRule } from '../../../src/core/providers/billing';
+import {
+  OPENAI_CACHE,
+  NO_CACHE,
+  predictUsage,
+  cacheRuleOf,
+  DEEPSEEK_CACHE,
+  billsCacheWrites,
+  openAiCacheRule,
+  type CacheRule,
+} from '../../../src/core/providers/billing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
@@ -20,6 +29,8 @@ import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import type { ContinueRequest, LlmProvider, ModelPrice, ProviderChunk, Usage } from '../../../src/core/providers/types';
 import { chars, DoubleProvider, DoubleRuntime, type ScriptedReply, type ScriptToken } from './doubles';
 import { ProviderError } from '../../../src/core/providers/errors';
+import { costOf } from '../../../src/core/providers/pricing';
+import { MAX_BELIEVED_OUTPUT_TOKENS } from '../../../src/core/providers/usage';
 import { declinedCallView } from '../../../src/shared/webviewProtocol';
 import { declinedTitle } from '../../../media/src/view/format';
 import { declinedDetail } from '../../../src/extension/moneyText';
@@ -311,6 +322,19 @@ test("the answer's own ratios ignore what no tokenizer gives and a call that cha
   assert.ok(Math.abs(basis.inputRatio * 300 + basis.outputRatio * 500 - 700) < 1e-9);
 });
 
+test('output billed far past the text a call wrote (hidden reasoning the host did not split out) teaches no output ratio', () => {
+  const ratios = new TokenRatios();
+  ratios.add({ localInput: 1000, reportedInput: 800, localOutput: 100, reportedOutput: 80 });
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {}, ratios);
+  const before = ledger.llmOnlyUsd(200, 1000);
+  // 2 visible tokens, 150 billed, no reasoning_tokens: a ratio of 75 is "plausible" for a tokenizer pair, but it is reasoning.
+  const usage: Usage = { inputTokens: 400, outputTokens: 150, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const cost = ledger.record({ localInput: 500, localOutput: 2, usage, reported: true, localPrompt: 200 });
+  assert.equal(cost, costOf(usage, PRICE), 'billed as reported');
+  assert.equal(ratios.output, 0.8, 'the pair output ratio is unchanged');
+  assert.ok(ledger.llmOnlyUsd(200, 1000) <= before * 1.25, `the LLM-alone estimate is not inflated: ${ledger.llmOnlyUsd(200, 1000)} against ${before}`);
+});
+
 test("a relay answer's LLM-alone estimate is what the LLM alone is billed, where its answer tokenizes unlike its prompt", async () => {
   // The server counts the prompt at 2 tokens per character and the answer's text (as input and as output) at 1.
   const relayed = moneyOptions('confidence', { confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 } });
@@ -455,7 +479,7 @@ test("usage a provider estimated (the server sent none) is booked but never teac
   assert.match(stats.llmOnlyEstimateNote ?? '', /counted in the small model's tokenizer/, "the LLM-alone estimate does not claim the LLM's counts");
 });
 
-test('an output count far past what the call asked for is not billed: the engine counts the call locally', async () => {
+test('an output count past what any call writes is billed at MAX_BELIEVED_OUTPUT_TOKENS, estimated and marked capped', async () => {
   const absurd = { inputTokens: 50, outputTokens: 1_000_000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
   const ratios = new TokenRatios();
   const { stats } = await collectRelay({
@@ -467,9 +491,11 @@ test('an output count far past what the call asked for is not billed: the engine
     tokenRatios: ratios,
     price: PRICE,
   });
-  assert.equal(stats.llmUsage.outputTokens, 4, 'the four tokens that arrived');
+  // Far past the 4 asked it may still be hidden reasoning the host billed: kept, up to the ceiling.
+  assert.equal(stats.llmUsage.outputTokens, MAX_BELIEVED_OUTPUT_TOKENS);
+  assert.equal(stats.llmUsage.outputCapped, true);
   assert.equal(stats.llmUsage.estimated, true);
-  assert.ok((stats.costUsd ?? Infinity) < 0.001, `cost ${stats.costUsd}`);
+  assert.equal(stats.costUsd, costOf(stats.llmUsage, PRICE));
   assert.equal(ratios.calls, 0, 'an absurd report teaches nothing');
 });
 
@@ -726,6 +752,25 @@ test('the money ceiling prices a call at the long-context tier its input reaches
     reported: true,
   });
   assert.ok(Math.abs(ledger.spentUsd - (2 * (150_000 * 1.25 + 10 * 10)) / 1e6) < 1e-12);
+});
+
+test("the USD ceiling prices a call's input as written where OpenAI bills writes (GPT-5.6 on) and no cache-write price is set", async () => {
+  const price = { inputPerMTok: 2, outputPerMTok: 10 };
+  const firstCallMade = async (cacheRule: CacheRule, maxCostUsd: number) =>
+    (await collectRelay(moneyOptions('confidence', { price, cacheRule, maxCostUsd }))).stats.calls > 0;
+  // The least ceiling (to 0.1%) at which the first call goes where writes are free.
+  let [low, high] = [0, 0.01];
+  assert.ok(await firstCallMade(OPENAI_CACHE, high));
+  while (high - low > high * 0.001) {
+    const mid = (low + high) / 2;
+    if (await firstCallMade(OPENAI_CACHE, mid)) high = mid;
+    else low = mid;
+  }
+  assert.equal(billsCacheWrites(openAiCacheRule('gpt-5.6')), true);
+  assert.equal(billsCacheWrites(openAiCacheRule('gpt-4o')), false);
+  // Under a rule that bills writes its input may cost 1.25x: the same ceiling does not let it go.
+  assert.equal(await firstCallMade(openAiCacheRule('gpt-5.6'), high * 1.1), false);
+  assert.equal(await firstCallMade(openAiCacheRule('gpt-5.6'), high * 1.3), true);
 });
 
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
