@@ -31,15 +31,25 @@ import { compareWithMatchedRouters, formatTable, matchedRouterProbability, predi
 import { printableJson, terminalSafe, type Output } from '../render';
 import { CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
-import type { ModelPrice } from '../../core/providers/types';
+import type { LlmProvider, ModelPrice } from '../../core/providers/types';
 import { resolvePrice } from '../../core/providers/pricing';
 import { isProviderKind, providerOf } from '../../core/providers/registry';
 import { chooseVariant, filesRead, listVariants, MODEL_FILE_MAX_BYTES, type VariantChoice } from '../../core/slm/modelFolder';
 import type { PrefixCacheReport } from '../../core/slm/served/servedRuntime';
-import { AnswersLog, answersPath, questionHash, type AnswerError, type AnswerLine, type ModelFiles, type RunLine } from '../eval/answersLog';
+import {
+  AnswersLog,
+  answersPath,
+  questionHash,
+  type AnswerError,
+  type AnswerLine,
+  type ModelFiles,
+  type RunLine,
+  type UncheckedModels,
+} from '../eval/answersLog';
 import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
+import { llmTemperatureSent, llmTemperatureWords, type SentTemperature } from '../eval/llmTemperature';
 import { isRecord } from '../../shared/isRecord';
 import { solveMessages } from './ask';
 
@@ -344,6 +354,45 @@ function modelFilesOf(folder: string, variant: VariantChoice): ModelFiles {
   return files;
 }
 
+/** The once-note on the models a file of an earlier relay did not record, each named as the SLM's or the LLM's; undefined when none. */
+function uncheckedModelsNote(file: string, unchecked: UncheckedModels): string | undefined {
+  const folders = (list: string[]): string => list.map((f) => terminalSafe(shown(f))).join(', ');
+  const models = [
+    ...(unchecked.slm.length === 0 ? [] : [`${unchecked.slm.length === 1 ? "the SLM's model in" : "the SLMs' models in"} ${folders(unchecked.slm)}`]),
+    ...(unchecked.llm === undefined ? [] : [`the LLM's model in ${folders([unchecked.llm])}`]),
+  ];
+  if (models.length === 0) return undefined;
+  const which = unchecked.slm.length + (unchecked.llm === undefined ? 0 : 1) > 1 ? 'one of these models' : 'that model';
+  return `${file} was written by an earlier relay that did not record ${models.join(' or ')}; its answers are reused as they are. If ${which} was exported again since, pass --fresh.`;
+}
+
+/** The temperatures the LLM ran at in `answered` (those that used it), each with its count; an answer of an earlier relay, which did not record it, as `unrecorded` says. */
+function llmTemperaturesOf(answered: AnswerLine[], unrecorded: () => SentTemperature): { sent: SentTemperature; answers: number }[] {
+  const counts = new Map<SentTemperature, number>();
+  for (const line of answered.filter((l) => l.llm !== null)) {
+    const sent = line.llmTemperature === undefined ? unrecorded() : line.llmTemperature;
+    counts.set(sent, (counts.get(sent) ?? 0) + 1);
+  }
+  return [...counts].map(([sent, answers]) => ({ sent, answers }));
+}
+
+/** The JSON's llmTemperature: a number, "default" (none sent: the model's own), "mixed" (answers differ; the notes say how), or null (no answer used the LLM). */
+function llmTemperatureJson(temperatures: { sent: SentTemperature }[]): number | 'default' | 'mixed' | null {
+  if (temperatures.length === 0) return null;
+  if (temperatures.length > 1) return 'mixed';
+  return temperatures[0].sent ?? 'default';
+}
+
+/** The notes' temperature: one where both models ran at the one asked, else each model's. */
+function temperatureNote(asked: number, llm: { sent: SentTemperature; answers: number }[], model: string): string {
+  if (llm.every((t) => t.sent === asked)) return `temperature ${asked}`;
+  const each =
+    llm.length === 1
+      ? llmTemperatureWords(llm[0].sent, asked, model)
+      : llm.map((t) => `${llmTemperatureWords(t.sent, asked, model)} in ${t.answers} answer${t.answers === 1 ? '' : 's'}`).join(', ');
+  return `the SLM at temperature ${asked}, the LLM at ${each}`;
+}
+
 interface Task {
   spec: EvalModeSpec;
   item: EvalItem;
@@ -467,10 +516,19 @@ export async function runEval(
       : `${unreadable.length === 1 ? '1 line' : `${unreadable.length} lines`} of ${shown(answersFile)} cannot be reused (${terminalSafe(unreadable.slice(0, 5).join('; '))}${unreadable.length > 5 ? '; ...' : ''}); their answers are run again.`;
   if (unreadableNote) progress.line(`relay: ${unreadableNote}`);
   // Said once: this run records the models, so the next one checks them.
-  if (opened.uncheckedModels.length > 0)
+  const unchecked = uncheckedModelsNote(shown(answersFile), opened.uncheckedModels);
+  if (unchecked) progress.line(`relay: ${unchecked}`);
+  // Said once that the LLM is not sampled at the temperature asked: here where the model tables tell, else after the run (refused at run time).
+  let saidTemperature = false;
+  const sayLlmTemperature = (sent: SentTemperature): void => {
+    if (saidTemperature || sent === config.temperature) return;
+    saidTemperature = true;
     progress.line(
-      `relay: ${shown(answersFile)} was written by an earlier relay that did not record the model in ${opened.uncheckedModels.map((f) => terminalSafe(shown(f))).join(', ')}; its answers are reused as they are. If that model was exported again since, pass --fresh.`,
+      `relay: the LLM runs at ${llmTemperatureWords(sent, config.temperature, terminalSafe(config.provider.model))}, not at the ${config.temperature} asked; the SLM runs at ${config.temperature}.`,
     );
+  };
+  /** The LLM's provider, once a row that calls it is composed: it says the temperature it sends. */
+  let llmProvider: LlmProvider | undefined;
   // Why answers fail, on stderr as it happens: each row's first error, each message once.
   const failedRows = new Set<string>();
   const saidErrors = new Set<string>();
@@ -520,7 +578,11 @@ export async function runEval(
     const rowModels = await openFolder(folder);
     const compositions = new Map<string, RelayComposition>();
     for (const task of tasks) {
-      if (!compositions.has(task.spec.spec)) compositions.set(task.spec.spec, await rowModels.compose(modeOf(task.spec)));
+      if (compositions.has(task.spec.spec)) continue;
+      const composition = await rowModels.compose(modeOf(task.spec));
+      compositions.set(task.spec.spec, composition);
+      // Said before the LLM's first answer where the provider's model tables tell; else after the run (refused at run time).
+      if (composition.llm && !llmProvider) sayLlmTemperature(llmTemperatureSent((llmProvider = composition.llm.provider), config.temperature));
     }
     const messagesOf = new Map<number, ReturnType<typeof solveMessages>>();
     await runPool(
@@ -558,6 +620,8 @@ export async function runEval(
           mode: stats.mode,
           llm: composition.llm?.modelKey ?? null,
           price: composition.llm?.price ?? null,
+          // After the answer: a refusal of the temperature during its calls is known by then.
+          ...(composition.llm ? { llmTemperature: llmTemperatureSent(composition.llm.provider, config.temperature) } : {}),
           ...(llmProbability === undefined ? {} : { llmProbability }),
           reference: item.reference,
           predicted,
@@ -635,10 +699,18 @@ export async function runEval(
   compareWithMatchedRouters(summaries);
   const wallSeconds = (Date.now() - started) / 1000;
   const offset = options.offset ?? 0;
+  // The LLM and its price, as the answers recorded them (resumed answers included).
+  const answered = ordered.flatMap((spec) => items.map((item) => results.get(keyOf(spec.spec, item.index)))).filter((l): l is AnswerLine => l !== undefined);
+  // Answers of an earlier relay recorded none: as this run's provider sends it (none ran: as asked, as they were labelled).
+  const llmTemperatures = llmTemperaturesOf(answered, () => (llmProvider ? llmTemperatureSent(llmProvider, config.temperature) : config.temperature));
+  if (llmTemperatures.length === 1) sayLlmTemperature(llmTemperatures[0].sent);
   const settings = {
     questions: items.length,
     offset,
+    /** Asked (--temperature); the SLM ran at it, the LLM at llmTemperature. */
     temperature: config.temperature,
+    slmTemperature: config.temperature,
+    llmTemperature: llmTemperatureJson(llmTemperatures),
     seed,
     confidenceSpanTokens: confidence.spanTokens,
     maxLlmShare: confidence.maxLlmShare,
@@ -648,8 +720,6 @@ export async function runEval(
     concurrency,
   };
   const usedFolders = [...new Set(ordered.filter((s) => summaries.some((m) => m.spec === s.spec)).map(folderOf))];
-  // The LLM and its price, as the answers recorded them (resumed answers included).
-  const answered = ordered.flatMap((spec) => items.map((item) => results.get(keyOf(spec.spec, item.index)))).filter((l): l is AnswerLine => l !== undefined);
   const llmKey =
     answered
       .map((l) => l.llm)
@@ -662,7 +732,7 @@ export async function runEval(
       .pop() ?? null;
   const range = offset > 0 ? `questions ${offset + 1}-${offset + items.length}` : `${items.length} questions`;
   const notes = [
-    `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey ?? 'none'}; temperature ${config.temperature}, seed ${seed}.`,
+    `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey === null ? 'none' : terminalSafe(llmKey)}; ${temperatureNote(config.temperature, llmTemperatures, terminalSafe(config.provider.model))}, seed ${seed}.`,
     'Accuracy: correct answers / answers that did not fail; a failed answer (an error, counted under errors) is left out, neither right nor wrong; n/a where every answer of a row failed.',
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
     `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? priceWords(price) : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),

@@ -9,7 +9,8 @@
  * each later session appends its own `run` line, then one `answer` line per answer.
  * Resuming is the default: a run whose `--out` names an existing answers file of the same
  * settings skips the answers already there; other settings are refused (with the settings
- * that differ; an LLM price that no settings give again, as such), as is a model exported
+ * that differ; an LLM price that no settings give again, as such; the LLM's price is that of
+ * the answers that called it, see comparableSettings), as is a model exported
  * again into a folder whose answers the file holds, the SLM's or the LLM's (with the files
  * that changed), and `--fresh` starts the file over. Changing `--limit`, `--offset`,
  * `--concurrency` or `--modes` is fine: rows and questions not in the file are run, those in
@@ -66,6 +67,12 @@ export interface AnswerLine {
   /** The LLM (provider kind and model) and its price; null when the row used none. */
   llm: string | null;
   price: ModelPrice | null;
+  /**
+   * The temperature the LLM was sent (llmTemperature.ts): a number, or null when none was (the
+   * model refuses one and sampled at its own default). Absent where the row used no LLM, and
+   * in files of earlier relays.
+   */
+  llmTemperature?: number | null;
   /** Router rows: the LLM probability the answer was routed with. */
   llmProbability?: number;
   reference: string;
@@ -117,24 +124,24 @@ export function modelFilesChanges(before: ModelFiles, now: ModelFiles): string[]
 
 const isModelFiles = (v: unknown): v is ModelFiles => isRecord(v) && Object.values(v).every((f) => isRecord(f) && isNumber(f.bytes) && isNumber(f.modifiedMs));
 
+/** The prices the file's answers that called the LLM were billed at (AnswerLine.price), one per answer. */
+const billedPrices = (previous: AnswerLine[]): unknown[] => previous.filter((l) => l.llm !== null).map((l) => l.price);
+
 /**
  * A file's settings as this relay compares them with its own. slm.kvCacheBudgetMb, which
  * earlier relays recorded, is left out: the KV-cache reuse budget changes speed (and, for an
  * int8 file, the rounding of a reused prompt, as the order answers run in does, which
  * --concurrency changes too: int8 answers are not bit-for-bit repeatable across runs anyway).
- * llmPrice, which they did not record, is the price the file's LLM answers were billed at
- * (AnswerLine.price); without such answers (an slm-only run) there is no cost to mix, and a
- * recorded price that differs (a Relay update repriced the LLM) does not refuse the resume.
+ * llmPrice is the price the file's LLM answers were billed at (AnswerLine.price; one that
+ * differs from now's where they were billed at several), not the first run line's: that line
+ * may predate them (an slm-only file resumed under a new price, then given LLM answers at
+ * it), and earlier relays did not record it. Without such answers there is no cost to mix,
+ * and a recorded price that differs (a Relay update repriced the LLM) does not refuse the resume.
  */
 function comparableSettings(recorded: Record<string, unknown>, previous: AnswerLine[], now: Record<string, unknown>): Record<string, unknown> {
   const comparable = structuredClone(recorded);
   if (isRecord(comparable.slm)) delete comparable.slm.kvCacheBudgetMb;
-  const billed = previous.filter((l) => l.llm !== null).map((l) => l.price);
-  // No answer that called the LLM: no cost to mix, whatever price the file recorded.
-  if (billed.length === 0 && 'llmPrice' in now) comparable.llmPrice = now.llmPrice;
-  else if (!('llmPrice' in comparable) && 'llmPrice' in now) {
-    comparable.llmPrice = billed.find((price) => settingsDifferences(price, now.llmPrice).length > 0) ?? now.llmPrice;
-  }
+  if ('llmPrice' in now) comparable.llmPrice = billedPrices(previous).find((price) => settingsDifferences(price, now.llmPrice).length > 0) ?? now.llmPrice;
   return comparable;
 }
 
@@ -156,26 +163,34 @@ function refuseChangedModel(path: string, model: string, answers: string, record
   );
 }
 
+/** Model folders whose answers a file holds but whose model no run line recorded (a file of an earlier relay). */
+export interface UncheckedModels {
+  /** SLM folders. */
+  slm: string[];
+  /** The in-process LLM's folder. */
+  llm?: string;
+}
+
 /**
  * Checks the model of each SLM folder the file holds answers of, and of an in-process LLM
  * when it holds answers that called one, against the latest run line that recorded its files.
  * Returns the folders no run line recorded (a file of an earlier relay): unknown.
  */
-function checkModels(path: string, runs: unknown[], previous: AnswerLine[], now: Pick<RunLine, 'models' | 'llmModel'>): string[] {
-  const unchecked = new Set<string>();
+function checkModels(path: string, runs: unknown[], previous: AnswerLine[], now: Pick<RunLine, 'models' | 'llmModel'>): UncheckedModels {
+  const unchecked: UncheckedModels = { slm: [] };
   for (const [folder, files] of Object.entries(now.models ?? {})) {
     if (!previous.some((l) => l.slm === folder)) continue;
     const recorded = recordedFiles(runs, (r) => (isRecord(r.models) ? r.models[folder] : undefined));
-    if (recorded === undefined) unchecked.add(folder);
+    if (recorded === undefined) unchecked.slm.push(folder);
     else refuseChangedModel(path, `the model in ${terminalSafe(folder)}`, 'its answers there', recorded, files);
   }
   const llm = now.llmModel;
   if (llm !== undefined && previous.some((l) => l.llm !== null)) {
     const recorded = recordedFiles(runs, (r) => (isRecord(r.llmModel) && r.llmModel.folder === llm.folder ? r.llmModel.files : undefined));
-    if (recorded === undefined) unchecked.add(llm.folder);
+    if (recorded === undefined) unchecked.llm = llm.folder;
     else refuseChangedModel(path, `the LLM's model in ${terminalSafe(llm.folder)}`, 'the answers that called it', recorded, llm.files);
   }
-  return [...unchecked];
+  return unchecked;
 }
 
 /**
@@ -184,10 +199,9 @@ function checkModels(path: string, runs: unknown[], previous: AnswerLine[], now:
  * a dated price change), and pinning that price with --price-in changes the recorded prices,
  * refused too. `priceNow` undefined: the file's settings do not say (a hand edit).
  */
-function billedPriceGone(recorded: Record<string, unknown>, previous: AnswerLine[], priceNow: unknown): boolean {
+function billedPriceGone(previous: AnswerLine[], priceNow: unknown): boolean {
   if (priceNow === undefined) return false;
-  const billed = 'llmPrice' in recorded ? [recorded.llmPrice] : previous.filter((l) => l.llm !== null).map((l) => l.price);
-  return billed.some((price) => settingsDifferences(price, priceNow).length > 0);
+  return billedPrices(previous).some((price) => settingsDifferences(price, priceNow).length > 0);
 }
 
 export interface OpenOptions {
@@ -204,7 +218,7 @@ export interface OpenedLog {
   /** Lines that could not be used, each as "line 7: why" (a hand edit, another version's line, a line cut short by a crash); their answers are run again. */
   unreadable: string[];
   /** Model folders (SLM, in-process LLM) the file holds answers of whose model no run line recorded (written by an earlier relay): reused unchecked. */
-  uncheckedModels: string[];
+  uncheckedModels: UncheckedModels;
   resumed: boolean;
 }
 
@@ -223,6 +237,7 @@ export function answerLineProblem(v: unknown): string | undefined {
   if (!(v.llm === null || typeof v.llm === 'string')) return wrong('llm', 'a string or null');
   if (!(v.price === null || (isRecord(v.price) && isNumber(v.price.inputPerMTok) && isNumber(v.price.outputPerMTok)))) return wrong('price', 'a price or null');
   if (!(v.llmProbability === undefined || isNumber(v.llmProbability))) return wrong('llmProbability', 'a number');
+  if (!(v.llmTemperature === undefined || v.llmTemperature === null || isNumber(v.llmTemperature))) return wrong('llmTemperature', 'a number or null');
   if (!(v.error === undefined || (isRecord(v.error) && typeof v.error.code === 'string' && typeof v.error.message === 'string')))
     return wrong('error', 'a code and a message');
   const stats = v.stats;
@@ -305,7 +320,7 @@ export class AnswersLog {
     if (bytes === undefined || firstWriteCut) {
       const fd = openSync(path, 'w');
       writeSync(fd, printableJson(line) + '\n');
-      return { log: new AnswersLog(path, fd, releaseLock), previous: [], unreadable: [], uncheckedModels: [], resumed: false };
+      return { log: new AnswersLog(path, fd, releaseLock), previous: [], unreadable: [], uncheckedModels: { slm: [] }, resumed: false };
     }
     const lines = bytes.subarray(0, wholeLength).toString('utf8').split('\n');
     const shown = terminalSafe(path);
@@ -345,7 +360,7 @@ export class AnswersLog {
     });
     const differences = settingsDifferences(comparableSettings(first.settings, previous, run.settings), run.settings);
     if (differences.length > 0) {
-      const priceGone = options.llmPriceOf !== undefined && billedPriceGone(first.settings, previous, options.llmPriceOf(first.settings));
+      const priceGone = options.llmPriceOf !== undefined && billedPriceGone(previous, options.llmPriceOf(first.settings));
       throw new UsageError(
         `relay eval: ${shown} holds the answers of a run with other settings, so they cannot be resumed here:\n  ${terminalSafe(differences.slice(0, 8).join('\n  '))}\n` +
           (priceGone

@@ -120,6 +120,11 @@ export class AnthropicProvider extends HttpProvider {
     return this.inputText(request, this.traits.prefill === 'yes' ? this.mode() : 'instructed');
   }
 
+  sentTemperature(asked: number): number | null {
+    // Anthropic accepts temperatures in [0, 1] only.
+    return this.traits.sampling !== 'none' && !this.facts().dropped.has('temperature') ? Math.min(1, Math.max(0, asked)) : null;
+  }
+
   /** The request body for the model as far as we know it now (exposed for tests and the docs). */
   buildBody(request: ContinueRequest): Record<string, unknown> {
     return this.plan(request).body;
@@ -177,8 +182,8 @@ export class AnthropicProvider extends HttpProvider {
     if (system.length > 0) body.system = system;
     const sampling = this.traits.sampling;
     const keep = (field: string) => sampling !== 'none' && !facts.dropped.has(field);
-    // Anthropic accepts temperatures in [0, 1] only.
-    if (request.temperature !== undefined && keep('temperature')) body.temperature = Math.min(1, Math.max(0, request.temperature));
+    const temperature = request.temperature === undefined ? null : this.sentTemperature(request.temperature);
+    if (temperature !== null) body.temperature = temperature;
     // From Opus 4.1 / Sonnet 4.5 on, not both: the temperature (the engine's knob) wins.
     if (request.topP !== undefined && keep('top_p') && !(sampling === 'one' && body.temperature !== undefined)) body.top_p = request.topP;
     return { body, mode, sentPartial: partial };

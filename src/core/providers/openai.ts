@@ -13,7 +13,7 @@
  * remembered for the model at that origin (refusals.ts). On api.openai.com and Azure
  * OpenAI the conversation's `cacheKey` goes out as prompt_cache_key.
  */
-import { DEEPSEEK_CACHE, OPENAI_CACHE, type CacheRule } from './billing';
+import { DEEPSEEK_CACHE, openAiCacheRule, type CacheRule } from './billing';
 import { createHash } from 'node:crypto';
 import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext, type TokenCountRequest } from './base';
@@ -81,7 +81,8 @@ interface Shape {
 function shapeFields(request: ContinueRequest, shape: Shape): Record<string, unknown> {
   const out: Record<string, unknown> = { [shape.tokenField]: request.maxTokens };
   const keep = (field: string) => !shape.dropped.has(field);
-  if (shape.sampling && request.temperature !== undefined && keep('temperature')) out.temperature = request.temperature;
+  const temperature = request.temperature === undefined ? null : temperatureSent(shape, request.temperature);
+  if (temperature !== null) out.temperature = temperature;
   if (shape.sampling && request.topP !== undefined && keep('top_p')) out.top_p = request.topP;
   if (request.seed !== undefined && keep('seed')) out.seed = request.seed;
   if (shape.effort !== undefined && keep('reasoning_effort')) out.reasoning_effort = shape.effort;
@@ -89,6 +90,11 @@ function shapeFields(request: ContinueRequest, shape: Shape): Record<string, unk
   out.stream = true;
   if (keep('stream_options')) out.stream_options = { include_usage: true };
   return out;
+}
+
+/** The temperature a body of `shape` carries when `asked` is asked; null: none. */
+function temperatureSent(shape: Shape, asked: number): number | null {
+  return shape.sampling && !shape.dropped.has('temperature') ? asked : null;
 }
 
 /** Records what a refusal taught; false when there is nothing new to change (the error then stands). */
@@ -117,9 +123,9 @@ function hostedOpenAiStyle(url: URL): boolean {
 }
 
 /** The documented caching of the services we know by address (billing.ts); others are the user's to say. */
-function hostCacheRule(url: URL): CacheRule | undefined {
+function hostCacheRule(url: URL, model: string): CacheRule | undefined {
   const host = url.hostname.toLowerCase();
-  if (host === 'api.openai.com' || host.endsWith('.openai.azure.com')) return OPENAI_CACHE;
+  if (host === 'api.openai.com' || host.endsWith('.openai.azure.com')) return openAiCacheRule(model);
   if (host === 'api.deepseek.com') return DEEPSEEK_CACHE;
   return undefined;
 }
@@ -228,6 +234,10 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
     this.render = config.templateRenderer;
   }
 
+  sentTemperature(asked: number): number | null {
+    return temperatureSent(this.shape(false), asked);
+  }
+
   protected inputText(request: ContinueRequest): string {
     return this.render(request.messages, request.partialAnswer);
   }
@@ -255,6 +265,10 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
  * key variable, default address, prices) is a subclass that passes its kind and entry.
  */
 export class OpenAiChatProvider extends OpenAiStyleProvider {
+  sentTemperature(asked: number): number | null {
+    return temperatureSent(this.shape(true), asked);
+  }
+
   /** max_completion_tokens bounds the hidden reasoning with the text (max_tokens, where a server takes it, may not). */
   get limitBoundsReasoning(): boolean {
     return this.shape(true).tokenField === 'max_completion_tokens';

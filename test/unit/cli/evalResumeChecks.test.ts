@@ -109,12 +109,12 @@ test('relay eval: an answers file of an earlier relay (no model files recorded) 
   assert.match(resumed.stdout, /\(2 from earlier runs, 0 new\)/);
   assert.match(
     resumed.stderr,
-    /relay: \S*earlier\.answers\.jsonl was written by an earlier relay that did not record the model in \S*relay-demo-slm; its answers are reused as they are\. If that model was exported again since, pass --fresh\./,
+    /relay: \S*earlier\.answers\.jsonl was written by an earlier relay that did not record the SLM's model in \S*relay-demo-slm; its answers are reused as they are\. If that model was exported again since, pass --fresh\./,
   );
   // That run recorded the model: the next one checks it, and says nothing.
   const again = await run(common);
   assert.equal(again.code, 0, again.stderr);
-  assert.doesNotMatch(again.stderr, /did not record the model/);
+  assert.doesNotMatch(again.stderr, /did not record/);
 });
 
 test('the LLM price from the catalog is a recorded setting: a price that changed between versions is refused, in an earlier file as read from its answers', async () => {
@@ -135,11 +135,13 @@ test('the LLM price from the catalog is a recorded setting: a price that changed
       `\\n {2}prices\\.inputPerMTok: ${price.inputPerMTok} in the file, 1 now\\n {2}llmPrice\\.inputPerMTok: ${price.inputPerMTok} in the file, 1 now\\nRun with the same settings to resume it`,
     ),
   );
-  // As another Relay's price list would have priced it: no settings give that price again (--price-in changes the recorded prices),
-  // so the refusal says what happened and the two ways that work.
-  rewrite(out, (line) => {
-    if (line.type === 'run') (line.settings?.llmPrice as { inputPerMTok: number }).inputPerMTok = 1;
-  });
+  // As another Relay's price list would have priced it (the run line and the answers that called the LLM): no settings give that
+  // price again (--price-in changes the recorded prices), so the refusal says what happened and the two ways that work.
+  const reprice = (line: Line, inputPerMTok: number): void => {
+    if (line.type === 'run') (line.settings?.llmPrice as { inputPerMTok: number }).inputPerMTok = inputPerMTok;
+    if (line.type === 'answer' && line.price !== null) (line.price as { inputPerMTok: number }).inputPerMTok = inputPerMTok;
+  };
+  rewrite(out, (line) => reprice(line, 1));
   const priceRefusal = (differences: string): RegExp =>
     new RegExp(
       `other settings, so they cannot be resumed here:\\n {2}${differences}\\nThe LLM's price is not the one the file's answers were billed at \\(this relay prices the same LLM otherwise: .*\\), and no setting brings that price back: choose another --out, or pass --fresh to start it over\\.$`,
@@ -149,6 +151,7 @@ test('the LLM price from the catalog is a recorded setting: a price that changed
   await assert.rejects(run([...common, '--price-in', '1']), priceRefusal(`prices\\.inputPerMTok: ${price.inputPerMTok} in the file, 1 now`));
 
   // Written before the price was recorded: the price its LLM answers were billed at decides.
+  rewrite(out, (line) => reprice(line, price.inputPerMTok));
   rewrite(out, (line) => delete line.settings?.llmPrice);
   const resumed = await run(common);
   assert.equal(resumed.code, 0, resumed.stderr);
@@ -170,6 +173,38 @@ test('relay eval: a file of answers that never called the LLM resumes though the
   const resumed = await run(common);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /\(2 from earlier runs, 0 new\)/);
+});
+
+test('relay eval: an slm-only file resumed under a new LLM price and given LLM answers at it resumes again; answers billed at two prices are refused', async () => {
+  const out = join(work, 'repriced');
+  const slmOnly = ['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--seed', '6', '--out', out];
+  assert.equal((await run(slmOnly)).code, 0);
+  // Written when the price list priced the LLM otherwise: its run line says so, and no answer called the LLM.
+  rewrite(out, (line) => {
+    if (line.type === 'run') (line.settings?.llmPrice as { inputPerMTok: number }).inputPerMTok = 1;
+  });
+  const both = ['eval', '--demo', '--modes', 'slm-only,llm-only', '--limit', '2', '--seed', '6', '--out', out];
+  const added = await run(both);
+  assert.equal(added.code, 0, added.stderr);
+  assert.match(added.stdout, /\(2 from earlier runs, 2 new\)/);
+  // Its LLM answers were billed at today's price, as the resume is: nothing to mix, though the first run line says 1.
+  const again = await run(both);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /\(4 from earlier runs, 0 new\)/);
+
+  // One LLM answer billed at another price: a real mix, refused.
+  let first = true;
+  rewrite(out, (line) => {
+    if (line.type !== 'answer' || line.price === null || !first) return;
+    first = false;
+    (line.price as { inputPerMTok: number }).inputPerMTok = 1;
+  });
+  await assert.rejects(
+    run(both),
+    new RegExp(
+      `\\n {2}llmPrice\\.inputPerMTok: 1 in the file, ${demoPrice().inputPerMTok} now\\nThe LLM's price is not the one the file's answers were billed at`,
+    ),
+  );
 });
 
 test('relay eval: the KV-cache reuse budget only changes speed: another --kv-cache-mb resumes, as does a file of an earlier relay that recorded it', async () => {
@@ -223,6 +258,22 @@ test('relay eval: a model exported again into the folder of an in-process LLM wh
   const earlier = await run(common);
   assert.equal(earlier.code, 0, earlier.stderr);
   assert.match(earlier.stdout, /\(4 from earlier runs, 0 new\)/);
-  assert.match(earlier.stderr, /did not record the model in \S*relay-demo-llm; its answers are reused as they are/);
-  assert.doesNotMatch((await run(common)).stderr, /did not record the model/);
+  assert.match(
+    earlier.stderr,
+    /did not record the LLM's model in \S*relay-demo-llm; its answers are reused as they are\. If that model was exported again since, pass --fresh\./,
+  );
+  assert.doesNotMatch((await run(common)).stderr, /did not record/);
+  // Neither model recorded: both folders named, each as whose it is, in one note.
+  rewrite(out, (line) => {
+    delete line.models;
+    delete line.llmModel;
+  });
+  const neither = await run(common);
+  assert.equal(neither.code, 0, neither.stderr);
+  const notes = neither.stderr.match(/did not record .*/g) ?? [];
+  assert.equal(notes.length, 1, neither.stderr);
+  assert.match(
+    notes[0],
+    /did not record the SLM's model in \S*relay-demo-slm or the LLM's model in \S*relay-demo-llm; its answers are reused as they are\. If one of these models was exported again since, pass --fresh\./,
+  );
 });
