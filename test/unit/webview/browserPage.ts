@@ -16,6 +16,20 @@ export const NO_BROWSER = existsSync(CHROMIUM)
   ? undefined
   : `no Chromium at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set RELAY_CHROMIUM to its path`;
 
+/**
+ * RELAY_WEBVIEW_CPU_SLOWDOWN=20 runs the pages' scripts 20 times slower (Chromium's CPU throttling), as on a loaded CI
+ * machine, which draws a frame between any two posted messages: a test that assumes otherwise fails at will here (the
+ * failed-answer announcement test before d7f7d42 failed 7 runs in 10 at 20, none without).
+ */
+const CPU_SLOWDOWN = cpuSlowdown(process.env.RELAY_WEBVIEW_CPU_SLOWDOWN);
+
+function cpuSlowdown(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  const rate = Number(value);
+  if (!Number.isFinite(rate) || rate < 1) throw new Error(`RELAY_WEBVIEW_CPU_SLOWDOWN=${value}: give how many times slower, a number of 1 or more (e.g. 20)`);
+  return rate;
+}
+
 let bundle: Promise<string> | undefined;
 /** One browser per test file (a launch costs about a second); each page gets its own context. */
 let browser: Promise<Browser> | undefined;
@@ -110,6 +124,7 @@ export async function openWebviewPage(view: 'chat' | 'answer' = 'answer'): Promi
   try {
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
+    if (CPU_SLOWDOWN > 1) await (await context.newCDPSession(page)).send('Emulation.setCPUThrottlingRate', { rate: CPU_SLOWDOWN });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.setContent(`<!DOCTYPE html><html><head><meta charset="UTF-8"></head><body data-view="${view}"></body></html>`);
