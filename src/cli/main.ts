@@ -305,7 +305,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const money = (t: typeof all) =>
         allUnpriced(t)
           ? 'cost unknown (no price)'
-          : `cost ${formatUsd(roundUsd(t.costUsd))}${t.usageEstimatedAnswers > 0 ? ` (est.: the LLM usage of ${t.usageEstimatedAnswers} ${t.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally)` : ''}, LLM-only estimate ${formatUsd(roundUsd(t.llmOnlyCostUsd))}, ${savingText(roundUsd(t.savedUsd))}` +
+          : `cost ${formatUsd(roundUsd(t.costUsd))}${t.usageEstimatedAnswers > 0 ? ` (est.: the LLM usage of ${t.usageEstimatedAnswers} ${t.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally, or capped at the most one call can write)` : ''}, LLM-only estimate ${formatUsd(roundUsd(t.llmOnlyCostUsd))}, ${savingText(roundUsd(t.savedUsd))}` +
             (t.unpricedAnswers ? ` (not counting ${t.unpricedAnswers} answers without a price)` : '');
       const line = (label: string, t: typeof all) =>
         `${label}: ${t.answers} answers, ${t.calls} LLM calls, ${t.slmTokens} SLM + ${t.llmTokens} LLM tokens, ${money(t)}`;

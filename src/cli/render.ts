@@ -6,6 +6,7 @@ import { declinedUnder } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
 import { significantUsd } from '../shared/usd';
+import { OUTPUT_CAPPED } from '../shared/outputCapped';
 
 export interface Output {
   write(text: string): void;
@@ -202,6 +203,12 @@ export function savingText(saved: number | null): string {
   return saved < 0 ? `lost ${formatUsd(-saved)}` : `saved ${formatUsd(saved)}`;
 }
 
+/** Why the LLM usage is not as reported: capped (the server reported more than a call can write), or counted here. */
+function usageEstimateText(usage: AnswerStats['llmUsage']): string {
+  if (usage.outputCapped) return ` (${OUTPUT_CAPPED})`;
+  return usage.estimated ? ' (estimated)' : '';
+}
+
 /** One line: tokens by source, calls, LLM usage, cost, savings (labelled estimate), time. */
 export function statsLine(stats: AnswerStats, colour: boolean): string {
   const share = (stats.llmTokenShare * 100).toFixed(1);
@@ -209,7 +216,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   const parts = [
     `${stats.slmTokens} SLM + ${stats.llmTokens} LLM tokens (${share}% LLM${stats.thinkingTokens ? `, ${stats.thinkingTokens} thinking` : ''})${stats.slmDiscardedTokens ? ` + ${stats.slmDiscardedTokens} the SLM's server wrote past the gate (discarded)` : ''}`,
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: over the cost ceilings)` : ''}`,
-    `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${u.estimated ? ' (estimated)' : ''}`,
+    `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${usageEstimateText(u)}`,
     `cost ${formatUsd(stats.costUsd)}`,
     `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${(stats.mode === 'llm-only' || stats.routedTo === 'llm') && !u.estimated ? 'as billed' : 'estimate'})`,
     `${savingText(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
@@ -239,6 +246,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_reasoning_tokens: stats.llmUsage.reasoningTokens ?? 0,
     cache_hit_rate: cacheHitRate(stats.llmUsage) ?? null,
     llm_usage_estimated: stats.llmUsage.estimated,
+    llm_output_capped: stats.llmUsage.outputCapped === true,
     cost_usd: stats.costUsd,
     llm_only_cost_usd: stats.llmOnlyCostUsd,
     llm_only_cost_is_estimate: true,

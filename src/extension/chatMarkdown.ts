@@ -13,6 +13,7 @@ import type { ChatMessage } from '../core/slm/types';
 import { cachedShareText, declinedDetail, formatUsd, llmWroteAll, savingPhrase } from './moneyText';
 import { skippedCallsNote } from '../core/relay/finishNotes';
 import { declinedCallView } from '../shared/webviewProtocol';
+import { OUTPUT_CAPPED } from '../shared/outputCapped';
 
 export interface LlmSpanNote {
   text: string;
@@ -695,9 +696,10 @@ export function statsSummary(stats: AnswerStats, declinedCount = 0): string {
   const parts = [`SLM ${stats.slmTokens} tokens`, `LLM ${stats.llmTokens} tokens (${share})`, `${stats.calls} ${stats.calls === 1 ? 'call' : 'calls'}`];
   const skipped = stats.declinedCalls ?? declinedCount;
   if (skipped > 0) parts.push(`${skipped} ${skipped === 1 ? 'call' : 'calls'} skipped`);
-  // Counted here, not reported by the server: said, as the answer view says it.
-  const counted = stats.calls > 0 && stats.llmUsage.estimated && stats.costUsd !== null ? ' est. (usage not reported)' : '';
-  parts.push(`cost ${costText(stats.costUsd)}${counted}`);
+  // Counted here (not reported by the server) or capped (reported past what a call can write): said, as the answer view says it.
+  const estimated = stats.calls > 0 && stats.llmUsage.estimated && stats.costUsd !== null;
+  const estimate = !estimated ? '' : stats.llmUsage.outputCapped ? ` est. (${OUTPUT_CAPPED})` : ' est. (usage not reported)';
+  parts.push(`cost ${costText(stats.costUsd)}${estimate}`);
   const saving = savingText(stats);
   if (saving) parts.push(saving);
   parts.push(`${(stats.elapsedMs / 1000).toFixed(1)} s`);

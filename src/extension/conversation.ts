@@ -325,6 +325,7 @@ export class Conversation {
     this.spanInput.set(span, input);
     if (input.input > 0) span.cachedShare = Math.min(1, Math.max(0, input.cached / input.input));
     if (event.usage.estimated) span.usageEstimated = true;
+    if (event.usage.outputCapped) span.outputCapped = true;
     this.post({
       type: 'call-figures',
       turnId: turn.id,
@@ -333,6 +334,7 @@ export class Conversation {
       costUsd: span.costUsd,
       ...(span.cachedShare !== undefined ? { cachedShare: span.cachedShare } : {}),
       ...(span.usageEstimated ? { usageEstimated: true } : {}),
+      ...(span.outputCapped ? { outputCapped: true } : {}),
       ...(span.approximate ? { approximate: true } : {}),
     });
   }
@@ -579,6 +581,7 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     // A cache share of counted usage would claim a figure no server reported (counted input has no cached part).
     ...(stats.calls > 0 && !stats.llmUsage.estimated && cacheHitRate(stats.llmUsage) !== undefined ? { cacheHitRate: cacheHitRate(stats.llmUsage) } : {}),
     ...(stats.calls > 0 && stats.llmUsage.estimated ? { usageEstimated: true } : {}),
+    ...(stats.calls > 0 && stats.llmUsage.outputCapped ? { outputCapped: true } : {}),
     ...(stats.llmUsage.reasoningTokens ? { reasoningTokens: stats.llmUsage.reasoningTokens } : {}),
     ...(stats.declinedCalls ? { declinedCalls: stats.declinedCalls } : {}),
     ...(stats.leastRatioToCall !== undefined ? { leastRatioToCall: stats.leastRatioToCall } : {}),

@@ -48,7 +48,7 @@ const saving = (value: unknown): string => {
 };
 /** Answers none of which had a known price: their money is unknown, not $0. */
 const UNKNOWN = 'unknown';
-/** A relay cost some of whose answers' LLM usage was counted locally (the provider reported none): an estimate. */
+/** A relay cost some of whose answers' LLM usage was counted locally (the provider reported none) or capped: an estimate. */
 const cost = (entry: TotalsEntry): string => usd(entry.costUsd) + (entry.usageEstimatedAnswers > 0 ? ' (est.)' : '');
 
 /** The cells of one totals entry, after its key cells. */
@@ -109,7 +109,7 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry, keptAside: strin
     : `relay cost ${cost(all)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>` +
       (unpriced > 0 ? ` (not counting ${text(unpriced)} ${unpriced === 1 ? 'answer' : 'answers'} whose price is unknown).` : '.') +
       (all.usageEstimatedAnswers > 0
-        ? ` The LLM usage of ${text(all.usageEstimatedAnswers)} ${all.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally (the provider reported none), so the relay cost is partly an estimate.`
+        ? ` The LLM usage of ${text(all.usageEstimatedAnswers)} ${all.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally (the provider reported none) or capped (it reported more output than one call can write), so the relay cost is partly an estimate.`
         : '');
   const aside =
     keptAside.length > 0
@@ -124,7 +124,7 @@ a{color:var(--vscode-textLink-foreground)}</style></head><body>
 <p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM;
 ${money}</p>
 ${aside}
-<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart. A relay cost marked (est.) includes answers whose LLM usage was counted locally because the provider reported none.</small></p>
+<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart. A relay cost marked (est.) includes answers whose LLM usage was counted locally because the provider reported none, or capped because it reported more output than one call can write.</small></p>
 <h3>Per day and model</h3>
 <table><thead><tr><th>Day</th><th>Model</th>${ENTRY_HEADERS}</tr></thead>
 <tbody>${rows.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>

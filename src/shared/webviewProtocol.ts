@@ -29,8 +29,10 @@ export interface StatsView {
   cacheHitRate?: number;
   /** Hidden reasoning tokens the LLM billed as output. */
   reasoningTokens?: number;
-  /** A call's usage was counted here (its server reported none, or it was stopped before it did): the cost is an estimate. */
+  /** A call's usage was counted here (its server reported none, or it was stopped before it did), or capped: the cost is an estimate. */
   usageEstimated?: boolean;
+  /** A call's server reported more output than one call can write (Usage.outputCapped): it was billed at that ceiling. */
+  outputCapped?: boolean;
   /** Calls not made because they would have cost more than the answer could spend (relay.maxCostRatio). */
   declinedCalls?: number;
   /** The least relay.maxCostRatio that would have let one of them through (AnswerStats.leastRatioToCall). */
@@ -82,8 +84,10 @@ export interface SpanView extends StreamedSpan {
   costUsd?: number | null;
   /** Cached share of the input those calls sent, 0 to 1 (absent when they sent none). */
   cachedShare?: number;
-  /** The server reported no usage: the cost is the local estimate. */
+  /** The server reported no usage (the cost is the local estimate), or more output than a call can write (outputCapped). */
   usageEstimated?: boolean;
+  /** A call's server reported more output than one call can write (Usage.outputCapped): it was billed at that ceiling. */
+  outputCapped?: boolean;
   /** Not text: a marker of a call skipped here (its text is always ''). Never part of the answer's text. */
   declined?: DeclinedCallView;
 }
@@ -95,6 +99,7 @@ export interface CallFiguresView {
   costUsd: number | null;
   cachedShare?: number;
   usageEstimated?: boolean;
+  outputCapped?: boolean;
   approximate?: boolean;
 }
 
@@ -275,6 +280,7 @@ export function isCallFigures(value: Record<string, unknown>): boolean {
     (value.costUsd === undefined || value.costUsd === null || (isUsd(value.costUsd) && value.costUsd >= 0)) &&
     (value.cachedShare === undefined || isShare(value.cachedShare)) &&
     (value.usageEstimated === undefined || typeof value.usageEstimated === 'boolean') &&
+    (value.outputCapped === undefined || typeof value.outputCapped === 'boolean') &&
     (value.approximate === undefined || typeof value.approximate === 'boolean')
   );
 }

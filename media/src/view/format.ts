@@ -2,6 +2,7 @@
 import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
 import { declinedUnder } from '../../../src/core/relay/finishNotes';
 import { significantUsd } from '../../../src/shared/usd';
+import { OUTPUT_CAPPED } from '../../../src/shared/outputCapped';
 
 /** A figure without a price: and without one, neither money ceiling (relay.maxCostRatio, relay.maxCostPerAnswerUsd) applies. */
 const NO_PRICE_HINT = 'Unknown: no price for this model, so no money ceiling applies; set relay.prices.* in settings';
@@ -43,8 +44,18 @@ export interface StatItem {
 export const USAGE_ESTIMATED =
   "Estimated: at least one call's server reported no token usage (or the call was stopped before it did), so its tokens were counted here";
 
+/** Why a cost is marked est. when a report was capped (Usage.outputCapped): the server reported more, not nothing. */
+export const USAGE_CAPPED =
+  "Estimated: at least one call's server reported more output tokens than one call can write, so Relay billed its output at that ceiling";
+
+/** The words for an estimated usage: capped, or counted here; undefined when the usage was as reported. */
+function usageNote(estimate: { usageEstimated?: boolean; outputCapped?: boolean }): string | undefined {
+  return estimate.outputCapped ? USAGE_CAPPED : estimate.usageEstimated ? USAGE_ESTIMATED : undefined;
+}
+
 export function savingItem(stats: StatsView): StatItem {
-  const estimate = `${stats.llmOnlyNote ? ` ${stats.llmOnlyNote}` : ''}${stats.usageEstimated ? ` ${USAGE_ESTIMATED}.` : ''}`;
+  const usage = usageNote(stats);
+  const estimate = `${stats.llmOnlyNote ? ` ${stats.llmOnlyNote}` : ''}${usage ? ` ${usage}.` : ''}`;
   const saved = stats.savedUsd;
   if (stats.llmWroteAll) {
     return {
@@ -66,6 +77,7 @@ export function savingItem(stats: StatsView): StatItem {
 }
 
 export function statItems(stats: StatsView): StatItem[] {
+  const usage = usageNote(stats);
   const skipped = stats.declinedCalls ? ` · ${stats.declinedCalls} ${stats.declinedCalls === 1 ? 'call' : 'calls'} skipped` : '';
   return [
     { label: 'SLM', value: `${stats.slmTokens} tok`, hint: 'Tokens written by the small local model' },
@@ -92,12 +104,12 @@ export function statItems(stats: StatsView): StatItem[] {
     },
     {
       label: 'Cost',
-      value: `${formatUsd(stats.costUsd)}${stats.usageEstimated && stats.costUsd !== null ? ' est.' : ''}`,
+      value: `${formatUsd(stats.costUsd)}${stats.costUsd === null ? '' : stats.outputCapped ? ' est. (output capped)' : stats.usageEstimated ? ' est.' : ''}`,
       hint:
         stats.costUsd === null
           ? NO_PRICE_HINT
           : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}${
-              stats.usageEstimated ? `. ${USAGE_ESTIMATED}` : ''
+              usage ? `. ${usage}` : ''
             }`,
     },
     ...(stats.cacheHitRate !== undefined
@@ -128,11 +140,13 @@ export function cachedShareText(share: number): string {
 export function callCostText(span: SpanView): string | undefined {
   if (span.costUsd === undefined) return undefined;
   if (span.costUsd === null) return 'cost unknown (no price)';
-  const detail = span.usageEstimated
-    ? 'estimated: the server reported no usage'
-    : span.cachedShare !== undefined
-      ? cachedShareText(span.cachedShare)
-      : undefined;
+  const detail = span.outputCapped
+    ? OUTPUT_CAPPED
+    : span.usageEstimated
+      ? 'estimated: the server reported no usage'
+      : span.cachedShare !== undefined
+        ? cachedShareText(span.cachedShare)
+        : undefined;
   return `${formatUsd(span.costUsd)}${detail ? ` (${detail})` : ''}`;
 }
 

@@ -209,6 +209,7 @@ export class TurnView {
     if (figures.cachedShare !== undefined) span.cachedShare = figures.cachedShare;
     else delete span.cachedShare;
     if (figures.usageEstimated) span.usageEstimated = true;
+    if (figures.outputCapped) span.outputCapped = true;
     if (figures.approximate) span.approximate = true;
     const title = this.titleFor(index);
     // The footer's list of the large model's parts carries the same details.

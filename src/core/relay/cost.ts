@@ -8,6 +8,7 @@ import type { ModelPrice, Usage } from '../providers/types';
 import { costOf } from '../providers/pricing';
 import { believedOutputCeiling } from '../providers/usage';
 import type { LlmOnlyBasis } from './money';
+import { OUTPUT_CAPPED } from '../../shared/outputCapped';
 
 export function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
@@ -82,6 +83,7 @@ const ESTIMATE = "Estimate: the prompt once as LLM input plus the whole answer a
 function estimateBasis(basis: LlmOnlyBasis): string {
   switch (basis.kind) {
     case 'reported':
+      if (basis.outputCapped) return `The LLM wrote the whole answer: this is its cost, ${OUTPUT_CAPPED}, so nothing is saved.`;
       return basis.estimated
         ? 'The LLM wrote the whole answer: this is its cost, estimated (the provider reported no usage), so nothing is saved.'
         : 'The LLM wrote the whole answer: this is its cost as billed, so nothing is saved.';

@@ -1018,7 +1018,9 @@ class RelayRun {
       turns: this.turns,
       routedTo: this.policy.routedTo,
       llmOnlyEstimateNote: llmOnlyEstimateNote(
-        !this.policy.usesSlm ? { kind: 'reported', estimated: this.usage.estimated } : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }),
+        !this.policy.usesSlm
+          ? { kind: 'reported', estimated: this.usage.estimated, ...(this.usage.outputCapped ? { outputCapped: true } : {}) }
+          : (this.ledger?.llmOnlyBasis() ?? { kind: 'slm-tokenizer' }),
         this.ledger?.llmOnlyWarm,
       ),
       ...(this.o.priceNote && this.o.price ? { priceNote: this.o.priceNote } : {}),

@@ -265,8 +265,8 @@ export type LlmOnlyBasis =
    * token counts) moved to one.
    */
   | { kind: 'own-text'; inputRatio: number; outputRatio: number; split: boolean; pairCalls: number; pairCounted: number }
-  /** The LLM wrote the whole answer: its cost is the answer's own (`estimated`: counted here, the provider reported no usage). */
-  | { kind: 'reported'; estimated: boolean };
+  /** The LLM wrote the whole answer: its cost is the answer's own (`estimated`: counted here, the provider reported no usage; `outputCapped`: its report was capped, usage.ts). */
+  | { kind: 'reported'; estimated: boolean; outputCapped?: boolean };
 
 /** Margins and tallies of the billing model's predictions against the provider's reports. */
 class PredictionTally {

@@ -39,7 +39,11 @@ export interface TotalsEntry {
    * money sums. One with no LLM call cost $0, but what the LLM alone would have cost is unknown.
    */
   unpricedAnswers: number;
-  /** Priced answers whose LLM usage was counted locally (the provider reported none): their cost, in costUsd, is an estimate. */
+  /**
+   * Priced answers whose LLM usage was estimated: counted locally (the provider reported none), or
+   * capped (it reported more output than one call can write, Usage.outputCapped). Their cost, in
+   * costUsd, is an estimate. One count for both, so the file keeps its fields.
+   */
   usageEstimatedAnswers: number;
 }
 

@@ -31,6 +31,7 @@ import { chars, DoubleProvider, DoubleRuntime, type ScriptedReply, type ScriptTo
 import { ProviderError } from '../../../src/core/providers/errors';
 import { costOf } from '../../../src/core/providers/pricing';
 import { MAX_BELIEVED_OUTPUT_TOKENS } from '../../../src/core/providers/usage';
+import { OUTPUT_CAPPED } from '../../../src/shared/outputCapped';
 import { declinedCallView } from '../../../src/shared/webviewProtocol';
 import { declinedTitle } from '../../../media/src/view/format';
 import { declinedDetail } from '../../../src/extension/moneyText';
@@ -497,6 +498,17 @@ test('an output count past what any call writes is billed at MAX_BELIEVED_OUTPUT
   assert.equal(stats.llmUsage.estimated, true);
   assert.equal(stats.costUsd, costOf(stats.llmUsage, PRICE));
   assert.equal(ratios.calls, 0, 'an absurd report teaches nothing');
+  // The LLM alone, so capped: its note says capped, not "reported no usage".
+  const alone = await collectRelay({
+    mode: 'llm-only',
+    slm: new DoubleRuntime([]),
+    llm: new DoubleProvider([{ chunks: ['ABCD'], usage: absurd }]),
+    messages: [{ role: 'user', content: 'Q' }],
+    slmSampling: { temperature: 0 },
+    price: PRICE,
+  });
+  assert.equal(alone.stats.llmUsage.outputCapped, true);
+  assert.ok((alone.stats.llmOnlyEstimateNote ?? '').includes(OUTPUT_CAPPED), alone.stats.llmOnlyEstimateNote);
 });
 
 test('an instructed call ends with the instruction turn, which the next request does not repeat: the cache is predicted without it', () => {
