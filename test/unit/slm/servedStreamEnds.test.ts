@@ -371,6 +371,21 @@ for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
   });
 }
 
+test('completions-server: a server that sends only SSE field lines that add no data (event:, id:, retry:) and never a token: closed at the 1,000th', async () => {
+  let pieces: Promise<number> = Promise.resolve(0);
+  handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const lines = ['event: ping\n', 'id: 7\r\n', 'retry: 100\r'];
+    pieces = writeOnAndOn(res, (i) => Array.from({ length: 10 }, (_, j) => lines[(i * 10 + j) % lines.length]).join(''));
+  };
+  await assert.rejects(generateWith('completions-server', 50), (error: Error) => {
+    assert.match(error.message, STARVED);
+    assert.equal(STARVED.exec(error.message)?.[1], '1000', error.message);
+    return true;
+  });
+  assert.ok((await pieces) < SERVER_PIECES, 'the server saw the request closed');
+});
+
 /** A line the parser drops, as a server writes it to keep the connection alive: an SSE comment, a blank NDJSON line. */
 const keepAliveLine = (kind: ServedSlmKind) => (kind === 'ollama' ? '\n' : ': keep-alive\n');
 

@@ -101,9 +101,9 @@ const LIMIT_OVERRUN = 8;
  * token in a row that close the request: a server that sends keep-alive events or
  * empty pieces and never generates would hold the answer for ever, since bytes keep the
  * transport's idle timeout from firing. Counted as the parser reads them, not as the
- * transport splits the bytes. Lines the parsers drop count as one event each (SSE comments
- * and blank lines that end no event; blank NDJSON lines), or a server that sends only
- * those would be ended by the time bound alone (minutes). Far above what a generating
+ * transport splits the bytes. Lines the parsers drop count as one event each (SSE comments,
+ * field lines other than data, blank lines that end no event; blank NDJSON lines), or a
+ * server that sends only those would be ended by the time bound alone (minutes). Far above what a generating
  * server sends between two tokens (an event or two).
  */
 const QUIET_EVENT_LIMIT = 1000;
@@ -653,7 +653,8 @@ function heldAfter(before: string, after: string, written: string, leftoversExpe
 /** Bytes of a body kept to say what it was where it was no event stream. */
 const NOT_A_STREAM_HEAD_BYTES = 4096;
 
-const COLON = 0x3a;
+/** An SSE line of the `data` field ("data" alone, or "data:" and its value). */
+const isDataLine = (head: string): boolean => head === 'data' || head.startsWith('data:');
 
 /** `where`: the server, as errors name it. */
 async function* sseEvents(body: AsyncIterable<Buffer>, where: string): AsyncGenerator<unknown> {
@@ -671,8 +672,9 @@ async function* sseEvents(body: AsyncIterable<Buffer>, where: string): AsyncGene
     for (const piece of lines.cut(bytes)) {
       const events = parser.push(piece.bytes);
       yield* parsed(events);
-      // A comment, or a blank line that ends no event: a keep-alive the parser drops, counted as an event with no token.
-      if (piece.endsLine && events.length === 0 && (piece.firstByte === undefined || piece.firstByte === COLON)) yield null;
+      // A line that completes no event and adds no data to one (a comment, an event:, id: or retry: line, a blank line
+      // that ends no event): one the parser drops, counted as an event with no token. A data line is its event's, counted with it.
+      if (piece.endsLine && events.length === 0 && !isDataLine(piece.head ?? '')) yield null;
     }
   }
   yield* parsed(parser.end());
