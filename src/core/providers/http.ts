@@ -443,10 +443,12 @@ function googleResourceExhausted(bodyText: string): { quotaUsedUp: boolean; retr
     violations.some((v: any) => /PerDay|Daily/.test(String(v?.quotaId ?? '')) || String(v?.quotaValue ?? '') === '0') ||
     ofType('ErrorInfo').some((d) => /BILLING|CREDIT/i.test(String(d.reason ?? ''))) ||
     /\blimit: 0\b/.test(String(error.message ?? ''));
-  const delay = ofType('RetryInfo')
+  // A delay too long for a number (400 nines) is no wait: the usual backoff applies, as to an unreadable Retry-After.
+  const retryAfterMs = ofType('RetryInfo')
     .map((d) => /^(\d+(?:\.\d+)?)s$/.exec(String(d.retryDelay ?? '').trim()))
-    .find((m) => m !== null);
-  return { quotaUsedUp, ...(delay ? { retryAfterMs: Math.ceil(Number(delay[1]) * 1000) } : {}) };
+    .map((m) => (m ? Math.ceil(Number(m[1]) * 1000) : NaN))
+    .find((ms) => Number.isFinite(ms));
+  return { quotaUsedUp, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
 }
 
 /**

@@ -262,6 +262,9 @@ test('429: Gemini per-minute RESOURCE_EXHAUSTED (quota words, QuotaFailure per m
   assert.equal(result.code, 'rate_limit');
   assert.match(result.message, /rate-limiting requests .*wait 43 s/);
   assert.doesNotMatch(result.message, /out of credit/);
+  // A delay too long for a number is no wait: retried after the usual backoff, not "wait Infinity s".
+  openai.enqueue(perMinute(`${'9'.repeat(400)}s`), openAiStream({ pieces: [' ok'] }));
+  assert.equal((await call(openai, () => collect(openAiProvider(), REQUEST))).requests, 2);
   // No details at all ("Resource has been exhausted (e.g. check quota).") is Google's rate limit too.
   openai.enqueue(geminiExhausted('Resource has been exhausted (e.g. check quota).', []), openAiStream({ pieces: [' ok'] }));
   assert.equal((await call(openai, () => collect(openAiProvider(), REQUEST))).requests, 2);
