@@ -771,8 +771,11 @@ class RelayRun {
     if (!this.ledger || this.limits.maxCostUsd === undefined) return Infinity;
     const inputTokens = this.ledger.worstInputTokens(this.localInput, inputTokenBound(this.sentText(request), request.messages.length + 2));
     const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd, billsCacheWrites(this.o.cacheRule));
-    if (room < request.maxTokens) throw new AnswerEnds('cost_limit');
-    return room;
+    // Where max_tokens does not bound hidden reasoning, the calls' average reasoning so far is held
+    // back too: it is billed as output (one call's own may be more; nothing bounds it there).
+    const reasoning = this.o.llm?.limitBoundsReasoning ? 0 : Math.ceil(this.ledger.reasoningPerCall);
+    if (room - reasoning < request.maxTokens) throw new AnswerEnds('cost_limit');
+    return room - reasoning;
   }
 
   /** Has a call that streamed `tokens` (local count) in `bytes` bytes written past `room`, the output its money ceiling allows? */
@@ -897,8 +900,8 @@ class RelayRun {
       // A request the provider rejected before writing anything (bad key, quota, unknown model) is
       // not billed; one cancelled, cut or failed after it started may have been, so it is estimated.
       const rejected = failed && !this.signal.aborted && tokens === 0 && !wait.responseStarted;
-      // Usage a server reports is untrusted: missing or absurd numbers (an output far past what
-      // was asked among them) are replaced by the local count.
+      // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local
+      // count, and an output past what one call can write is capped (usage.ts).
       const reported = usableUsage(usage, maxTokens);
       this.lastSpanSpentOnReasoning = spanSpentOnReasoning({ finish: failed ? undefined : finish, wroteText: tokens > 0, span: maxTokens, usage: reported });
       // Counted without the SLM where its process ended (this.countTokens): a count would start a

@@ -81,7 +81,8 @@ export function inputTokenBound(text: string, messages: number): number {
  * in the provider's count (MoneyLedger.worstInputTokens), each billed at the dearer of fresh
  * input and a cache write, at the long-context tier that input reaches (pricing.priceForInput).
  * Infinity without a ceiling or a price; negative when not even the input fits. A call whose max_tokens exceeds it is not made: every allowed output token
- * counts as written (max_tokens also bounds hidden reasoning where an API bills it).
+ * counts as written. Where max_tokens bounds hidden reasoning too (max_completion_tokens) that is
+ * all a call can bill; elsewhere the engine also holds back the answer's average reasoning per call.
  */
 export function outputTokensWithinCeiling(
   spentUsd: number,

@@ -14,7 +14,6 @@
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
 import { costOf, priceForInput } from '../providers/pricing';
-import { overrunAllowance } from './limits';
 import type { ModelPrice, Usage } from '../providers/types';
 
 /**
@@ -178,6 +177,16 @@ export class TokenRatios {
 export const COUNT_TRIES = 3;
 /** The wait after a count that failed in passing before an answer asks again. */
 export const COUNT_RETRY_MS = 60_000;
+
+/**
+ * The most output tokens a call that wrote `localOutput` tokens of text (local count) is
+ * counted as by a tokenizer whose ratio on the same call's input was `inputRatio`: twice that
+ * ratio, and 2 tokens for rounding (answer text tokenizes a little unlike a prompt; reasoning
+ * billed unsaid is many times the text).
+ */
+function outputWithinInputRatio(localOutput: number, inputRatio: number): number {
+  return Number.isFinite(inputRatio) ? 2 * inputRatio * localOutput + 2 : 0;
+}
 
 /** A ratio far outside what any two tokenizers give is not a measurement. */
 function plausibleRatio(ratio: number): boolean {
@@ -438,12 +447,13 @@ export class MoneyLedger {
    */
   withReasoningEstimate(usage: Usage): Usage {
     const reasoning = Math.round(this.reasoningPerCall);
-    if (!usage.estimated || usage.reasoningTokens !== undefined || reasoning <= 0) return usage;
+    // A capped report is at the most a call is billed for already.
+    if (!usage.estimated || usage.outputCapped || usage.reasoningTokens !== undefined || reasoning <= 0) return usage;
     return { ...usage, outputTokens: usage.outputTokens + reasoning, reasoningTokens: reasoning };
   }
 
   /** Hidden reasoning tokens per call of this answer so far, from the calls that reported them. */
-  private get reasoningPerCall(): number {
+  get reasoningPerCall(): number {
     return this.calls > 0 ? this.reasoning / this.calls : 0;
   }
 
@@ -512,10 +522,10 @@ export class MoneyLedger {
         localInput: call.localInput,
         reportedInput: call.usage.inputTokens,
         localOutput: call.localOutput,
-        // More than the text it wrote is in any tokenizer: hidden reasoning a host billed without
-        // saying so (usage.ts believes it as billed), no tokenizer's ratio. Learned, it would
-        // inflate every LLM-alone estimate, and the saving shown with it.
-        reportedOutput: visible <= overrunAllowance(call.localOutput) ? visible : 0,
+        // Output counted well above the input's own ratio is hidden reasoning a host billed without
+        // saying so (usage.ts believes it as billed), not the tokenizer: the same tokenizer counted
+        // both. Learned, it would inflate every LLM-alone estimate, and the saving shown with it.
+        reportedOutput: visible <= outputWithinInputRatio(call.localOutput, call.usage.inputTokens / call.localInput) ? visible : 0,
       });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
       this.reportedText = Math.max(0, this.previous.sent - this.previous.tail);

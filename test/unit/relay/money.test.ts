@@ -17,7 +17,7 @@ import {
 } from '../../../src/core/providers/billing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
+import { llmOnlyEstimateNote, usableUsage } from '../../../src/core/relay/cost';
 import { CEILING_RATIO_MARGIN, MoneyLedger, QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN, type MoneyView } from '../../../src/core/relay/money';
 import { FRAMING_TOKENS_PER_MESSAGE, inputTokenBound, outputTokensWithinCeiling } from '../../../src/core/relay/limits';
 import { SlmTokenizer } from '../../../src/core/slm/tokenizer';
@@ -334,6 +334,16 @@ test('output billed far past the text a call wrote (hidden reasoning the host di
   assert.equal(cost, costOf(usage, PRICE), 'billed as reported');
   assert.equal(ratios.output, 0.8, 'the pair output ratio is unchanged');
   assert.ok(ledger.llmOnlyUsd(200, 1000) <= before * 1.25, `the LLM-alone estimate is not inflated: ${ledger.llmOnlyUsd(200, 1000)} against ${before}`);
+  // Nor within 8N+16 of the text: 100 tokens written, 700 billed, where the same call's input counts 0.8 a local token.
+  const longer: Usage = { inputTokens: 400, outputTokens: 700, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  ledger.record({ localInput: 500, localOutput: 100, usage: longer, reported: true, localPrompt: 200 });
+  assert.equal(ratios.output, 0.8, 'reasoning billed unsaid teaches no output ratio');
+  // A capped report is at the most a call is billed already: the answer's average reasoning is not added on top.
+  const reasoned: Usage = { inputTokens: 400, outputTokens: 20_016, reasoningTokens: 20_000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  ledger.record({ localInput: 500, localOutput: 16, usage: reasoned, reported: true, localPrompt: 200 });
+  const capped = usableUsage({ inputTokens: 400, outputTokens: 1e7, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false }, 16);
+  assert.ok(capped?.outputCapped);
+  assert.equal(ledger.withReasoningEstimate(capped).outputTokens, MAX_BELIEVED_OUTPUT_TOKENS);
 });
 
 test("a relay answer's LLM-alone estimate is what the LLM alone is billed, where its answer tokenizes unlike its prompt", async () => {
@@ -783,6 +793,38 @@ test("the USD ceiling prices a call's input as written where OpenAI bills writes
   // Under a rule that bills writes its input may cost 1.25x: the same ceiling does not let it go.
   assert.equal(await firstCallMade(openAiCacheRule('gpt-5.6'), high * 1.1), false);
   assert.equal(await firstCallMade(openAiCacheRule('gpt-5.6'), high * 1.3), true);
+});
+
+test('the USD ceiling holds back the average hidden reasoning per call where max_tokens does not bound it', async () => {
+  const reasoned = { inputTokens: 50, outputTokens: 1004, reasoningTokens: 1000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const secondCallMade = async (maxCostUsd: number, limitBoundsReasoning: boolean) => {
+    const llm = new DoubleProvider([
+      { chunks: ['ABCD'], usage: reasoned },
+      { chunks: ['EFGH'], usage: reasoned },
+    ]);
+    if (limitBoundsReasoning) Object.assign(llm, { limitBoundsReasoning: true });
+    const { stats } = await collectRelay({
+      mode: 'command',
+      slm: new DoubleRuntime([...chars('A: '), ...chars('<call>4</call>'), ...chars(' and '), ...chars('<call>4</call>'), ...chars(' done.')]),
+      llm,
+      messages: [{ role: 'user', content: 'Q' }],
+      slmSampling: { temperature: 0 },
+      price: { inputPerMTok: 2, outputPerMTok: 10 },
+      maxCostUsd,
+    });
+    return stats.calls === 2;
+  };
+  // The least ceiling (to 0.1%) at which the second call goes where max_tokens bounds the reasoning too.
+  let [low, high] = [0, 0.1];
+  assert.ok(await secondCallMade(high, true));
+  while (high - low > high * 0.001) {
+    const mid = (low + high) / 2;
+    if (await secondCallMade(mid, true)) high = mid;
+    else low = mid;
+  }
+  // Where it does not: the 1,000 reasoning tokens the first call was billed ($0.01) are held back for the second.
+  assert.equal(await secondCallMade(high, false), false);
+  assert.equal(await secondCallMade(high + 0.0101, false), true);
 });
 
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
