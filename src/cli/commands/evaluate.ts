@@ -704,6 +704,11 @@ export async function runEval(
   // Answers of an earlier relay recorded none: as this run's provider sends it (none ran: as asked, as they were labelled).
   const llmTemperatures = llmTemperaturesOf(answered, () => (llmProvider ? llmTemperatureSent(llmProvider, config.temperature) : config.temperature));
   if (llmTemperatures.length === 1) sayLlmTemperature(llmTemperatures[0].sent);
+  else if (llmTemperatures.length > 1 && !saidTemperature) {
+    // Answers that ran at different temperatures (a server that refused it after some were written, another run resumed).
+    saidTemperature = true;
+    progress.line(`relay: ${temperatureNote(config.temperature, llmTemperatures, terminalSafe(config.provider.model))}.`);
+  }
   const settings = {
     questions: items.length,
     offset,

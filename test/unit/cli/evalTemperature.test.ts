@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findDemoModels } from '../../../src/cli/demoModels';
@@ -86,6 +86,25 @@ test('relay eval: a deployment name the tables cannot place refuses the temperat
     assert.equal(resumed.settings.llmTemperature, 'default');
     assert.match(resumed.stdout, /the LLM at its own default temperature/);
     assert.equal(resumed.stderr.match(SAID_ONCE)?.length, 1, resumed.stderr);
+  });
+});
+
+test('relay eval: answers that ran at different temperatures are counted apart, and stderr says so once', async () => {
+  await withServer(LLM_ANSWER, async (server) => {
+    const out = join(work, 'mixed');
+    await evalAt(`${server.url}/v1`, 'gpt-5-mini', out);
+    // One answer of an earlier run that was sent 0.7 (its server took it then).
+    const file = `${out}.answers.jsonl`;
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    const first = lines.findIndex((l) => (JSON.parse(l) as { llmTemperature?: unknown }).llmTemperature === null);
+    lines[first] = JSON.stringify({ ...JSON.parse(lines[first]), llmTemperature: 0.7 });
+    writeFileSync(file, lines.join('\n') + '\n');
+    const resumed = await evalAt(`${server.url}/v1`, 'gpt-5-mini', out);
+    assert.equal(resumed.settings.llmTemperature, 'mixed');
+    const said =
+      /^relay: the SLM at temperature 0\.7, the LLM at temperature 0\.7 in 1 answer, its own default temperature \(gpt-5-mini takes none, so none was sent\) in 1 answer\.$/m;
+    assert.match(resumed.stderr, said);
+    assert.equal(resumed.stderr.match(/^relay: .*temperature/gm)?.length, 1, resumed.stderr);
   });
 });
 
