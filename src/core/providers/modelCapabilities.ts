@@ -41,6 +41,18 @@
  *   @azure/ai-projects ReasoningEffort; langchain-ai/langchain#35424, vercel/ai#10942,
  *   BerriAI/litellm#16658 and #17011, openai/openai-agents-python#2089 for the 400 text).
  *   gpt-5-chat* is not a reasoning model (vercel/ai openai-language-model-capabilities.ts).
+ * - OpenAI Responses-only models: /chat/completions answers them with HTTP 404 "This model
+ *   is only supported in v1/responses and not in v1/chat/completions." The pro models
+ *   (o1-pro, o3-pro: sigoden/aichat#1318, JocysCom/VsAiCompanion#26; gpt-5-pro and the later
+ *   gpt-5.x-pro: docs.auriko.ai response_api_only) and the codex models (gpt-5-codex: OpenAI's
+ *   gpt-5-codex prompting guide, quoted in CopilotC-Nvim/CopilotChat.nvim#1442;
+ *   gpt-5.1-codex-max: promptfoo/promptfoo#6539; gpt-5.2-codex: iOfficeAI/AionUi#818; Azure
+ *   answers gpt-5.1-codex on chat with "The chatCompletion operation does not work with the
+ *   specified model": langgenius/dify-plugin-sdks#264; codex-mini-latest). Their efforts:
+ *   gpt-5-pro only "high"; gpt-5.4-pro and gpt-5.5-pro medium to xhigh, gpt-5.3-codex low
+ *   to xhigh (anomalyco/models.dev#2296); gpt-5.1-codex low/medium/high, not "none"
+ *   (openai/codex#6647); gpt-5.1-codex-mini medium/high (router-for-me/CLIProxyAPI#249). They
+ *   refuse temperature and top_p like the other reasoning models.
  */
 
 import type { Usage } from './types';
@@ -158,9 +170,11 @@ export interface OpenAiModelTraits {
    * empty and is still billed.
    */
   reasoningUnavoidable: boolean;
+  /** Served on OpenAI's Responses API only (/v1/responses): /chat/completions answers HTTP 404. */
+  responsesOnly: boolean;
 }
 
-const PLAIN: OpenAiModelTraits = { reasoning: false, sampling: 'any', needsMaxCompletionTokens: false, reasoningUnavoidable: false };
+const PLAIN: OpenAiModelTraits = { reasoning: false, sampling: 'any', needsMaxCompletionTokens: false, reasoningUnavoidable: false, responsesOnly: false };
 
 /**
  * openai/gpt-5 (OpenRouter style) reads as gpt-5, and so do OpenRouter's variants of it
@@ -176,19 +190,23 @@ export function normalizeOpenAiModel(model: string): string {
 
 export function openAiModelTraits(model: string): OpenAiModelTraits {
   const id = normalizeOpenAiModel(model);
-  const reasoning = (lowestEffort: ReasoningEffort | undefined, sampling: OpenAiModelTraits['sampling']): OpenAiModelTraits => ({
+  const reasoning = (lowestEffort: ReasoningEffort | undefined, sampling: OpenAiModelTraits['sampling'], responsesOnly = false): OpenAiModelTraits => ({
     reasoning: true,
     lowestEffort,
     sampling,
     needsMaxCompletionTokens: true,
     reasoningUnavoidable: lowestEffort !== 'none',
+    responsesOnly,
   });
+  const pro = /-pro(?=$|-)/.test(id);
+  // codex-mini-latest (o4-mini tuned for Codex): low, medium, high.
+  if (/^codex-mini/.test(id)) return reasoning('low', 'refused', true);
   // o-series: o1, o1-mini, o1-preview, o3, o3-mini, o3-pro, o4-mini...
   const o = /^o(\d+)(?:-|$)/.exec(id);
   if (o) {
     // o1-mini and o1-preview predate reasoning_effort (they refuse the parameter).
     if (/^o1-(mini|preview)/.test(id)) return reasoning(undefined, 'refused');
-    return reasoning('low', 'refused');
+    return reasoning('low', 'refused', pro);
   }
   const gpt = /^gpt-(\d+)(?:\.(\d+))?(?=$|-)/.exec(id);
   if (!gpt) return PLAIN;
@@ -197,7 +215,10 @@ export function openAiModelTraits(model: string): OpenAiModelTraits {
   if (major < 5) return PLAIN;
   // gpt-5-chat-latest is the non-reasoning chat model.
   if (major === 5 && minor === 0 && /^gpt-5-chat/.test(id)) return PLAIN;
-  if (/-pro(?=$|-)/.test(id)) return reasoning(undefined, 'refused');
+  // gpt-5-pro takes only "high"; the later pro models medium, high and xhigh.
+  if (pro) return reasoning(major === 5 && minor === 0 ? 'high' : 'medium', 'refused', true);
+  // The codex models reason always (no "none", no "minimal"); the -mini ones from "medium".
+  if (/-codex(?=$|-)/.test(id)) return reasoning(/-codex-mini(?=$|-)/.test(id) ? 'medium' : 'low', 'refused', true);
   if (major === 5 && minor === 0) return reasoning('minimal', 'refused');
   // gpt-5.1 and later (and gpt-6...): "none" is the default and lets sampling through.
   return reasoning('none', 'with-effort-none');
@@ -280,6 +301,8 @@ export interface LearnedFacts {
   tokenField?: 'max_tokens' | 'max_completion_tokens';
   /** OpenAI-style: the reasoning_effort to send, chosen from the values the server said it supports. */
   effort?: ReasoningEffort;
+  /** OpenAI / Azure: /chat/completions refused the model as served on /responses only; it goes there. */
+  responsesOnly?: boolean;
 }
 
 const LEARNED = new Map<string, LearnedFacts>();

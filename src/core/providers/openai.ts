@@ -4,7 +4,9 @@
  *   the partial answer appended (exact continuation, the paper's set-up).
  * - openai-chat: POST /chat/completions; continues a `prefix: true` assistant message
  *   where the service supports it (DeepSeek, Mistral), otherwise asks for only the
- *   continuation and cleans the seam.
+ *   continuation and cleans the seam. On api.openai.com and Azure OpenAI, a model served on
+ *   the Responses API only (the table's, or one whose chat request was refused so: retried
+ *   there once and remembered) goes to POST /responses instead (openaiResponses.ts), instructed.
  *
  * Both shape each request for the model (modelCapabilities.ts): reasoning models get the
  * lowest reasoning_effort they take (a relay span must not pay for hidden reasoning), no
@@ -20,6 +22,7 @@ import { HttpProvider, type AttemptContext, type TokenCountRequest } from './bas
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { learnedFacts, openAiModelTraits, type LearnedFacts, type OpenAiModelTraits } from './modelCapabilities';
+import { readResponsesStream, refusalView, responsesBody, RESPONSES_MIN_OUTPUT_TOKENS } from './openaiResponses';
 import { readOpenAiStream } from './openaiStream';
 import { sendAdapting, type Refusal } from './refusals';
 import { CONTINUE_INSTRUCTION, InstructedSeamCleaner } from './seam';
@@ -54,6 +57,8 @@ const PREFIX_HOSTS = [/(^|\.)api\.deepseek\.com$/, /(^|\.)api\.mistral\.ai$/];
  * pydantic-based proxies) refuse unknown fields, and they cache by prefix anyway.
  */
 const CACHE_KEY_HOSTS = [OPENAI_HOST, AZURE_HOST];
+/** Services that serve OpenAI's Responses API (/v1/responses; Azure: /openai/v1/responses), where Responses-only models go. */
+const RESPONSES_HOSTS = [OPENAI_HOST, AZURE_HOST];
 /** OpenAI and Azure refuse a prompt_cache_key over 64 characters (theopenco/llmgateway#3110). */
 const MAX_CACHE_KEY_LENGTH = 64;
 
@@ -97,9 +102,29 @@ function temperatureSent(shape: Shape, asked: number): number | null {
   return shape.sampling && !shape.dropped.has('temperature') ? asked : null;
 }
 
-/** Records what a refusal taught; false when there is nothing new to change (the error then stands). */
-function learnFrom(facts: LearnedFacts, refusal: Refusal, body: Record<string, unknown>): boolean {
+/**
+ * One request as it goes: where, the body on the wire, and the body as refusals read it (chat's
+ * field names: the same object on chat, refusalView of it on /responses).
+ */
+interface RequestPlan {
+  url: URL;
+  wire: Record<string, unknown>;
+  body: Record<string, unknown>;
+  responses: boolean;
+}
+
+/**
+ * Records what a refusal taught; false when there is nothing new to change (the error then
+ * stands). `responsesHost`: the service serves /responses too (a chat request refused for it
+ * goes there, once).
+ */
+function learnFrom(facts: LearnedFacts, refusal: Refusal, plan: RequestPlan, responsesHost: boolean): boolean {
+  const body = plan.body;
   switch (refusal.type) {
+    case 'responses-only':
+      if (!responsesHost || plan.responses || facts.responsesOnly) return false;
+      facts.responsesOnly = true;
+      return true;
     case 'drop':
       if (facts.dropped.has(refusal.field) || body[refusal.field] === undefined) return false;
       facts.dropped.add(refusal.field);
@@ -193,15 +218,20 @@ abstract class OpenAiStyleProvider extends HttpProvider {
     return { tokenField, effort: effortSent, sampling, dropped: facts.dropped, cacheKey: this.sendsCacheKey() };
   }
 
-  /** Posts, fixing refused fields (each once, remembered); returns the response and the body that went. */
-  protected async post(context: AttemptContext, url: URL, build: () => Record<string, unknown>) {
+  /** The service serves OpenAI's Responses API too (api.openai.com, Azure OpenAI). */
+  protected servesResponses(): boolean {
+    return RESPONSES_HOSTS.some((host) => host.test(this.baseUrl.hostname));
+  }
+
+  /** Posts, fixing refused fields (each once, remembered); returns the response and the plan that went. */
+  protected async post(context: AttemptContext, build: () => RequestPlan) {
     const facts = this.facts();
-    const { response, plan } = await sendAdapting(
-      () => ({ body: build() }),
-      (plan) => postStream(this.streamRequest(context, url, plan.body, authHeaders(url, context.key))),
-      (refusal, plan) => learnFrom(facts, refusal, plan.body),
+    const responsesHost = this.servesResponses();
+    return sendAdapting(
+      build,
+      (plan) => postStream(this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key))),
+      (refusal, plan) => learnFrom(facts, refusal, plan, responsesHost),
     );
-    return { response, body: plan.body };
   }
 
   /**
@@ -245,7 +275,10 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.endpoint('/completions');
     const prompt = this.render(request.messages, request.partialAnswer);
-    const { response } = await this.post(context, url, () => ({ model: this.model, prompt, ...shapeFields(request, this.shape(false)) }));
+    const { response } = await this.post(context, () => {
+      const body = { model: this.model, prompt, ...shapeFields(request, this.shape(false)) };
+      return { url, wire: body, body, responses: false };
+    });
     yield* readOpenAiStream(response, {
       url,
       keyEnv: this.entry.keyEnv,
@@ -269,13 +302,20 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
     return temperatureSent(this.shape(true), asked);
   }
 
-  /** max_completion_tokens bounds the hidden reasoning with the text (max_tokens, where a server takes it, may not). */
+  /**
+   * max_completion_tokens bounds the hidden reasoning with the text (max_tokens, where a server
+   * takes it, may not); so does max_output_tokens on /responses.
+   */
   get limitBoundsReasoning(): boolean {
-    return this.shape(true).tokenField === 'max_completion_tokens';
+    return this.usesResponses() || this.shape(true).tokenField === 'max_completion_tokens';
+  }
+
+  /** /responses refuses a max_output_tokens under 16: a shorter span is asked (and may be billed) as 16. */
+  get minOutputTokens(): number | undefined {
+    return this.usesResponses() ? RESPONSES_MIN_OUTPUT_TOKENS : undefined;
   }
 
   readonly kind: ProviderKind;
-  readonly continuation: ContinuationMethod;
   private readonly usePrefix: boolean;
 
   constructor(
@@ -288,20 +328,51 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
     this.kind = own.kind;
     const mode = config.assistantPrefix ?? 'auto';
     this.usePrefix = mode === 'on' || (mode === 'auto' && PREFIX_HOSTS.some((host) => host.test(this.baseUrl.hostname)));
-    this.continuation = this.usePrefix ? 'assistant-prefix' : 'instructed';
+  }
+
+  /** The Responses API has no assistant prefill: there the answer is continued by instruction. */
+  get continuation(): ContinuationMethod {
+    return this.usePrefix && !this.usesResponses() ? 'assistant-prefix' : 'instructed';
+  }
+
+  /**
+   * The next call goes to /responses: the service serves it (the key goes only where the base
+   * URL points) and the model is served there only, by the table or as a server said.
+   */
+  usesResponses(): boolean {
+    return this.servesResponses() && (this.traits.responsesOnly || this.facts().responsesOnly === true);
   }
 
   /** The messages sent for a request (exposed for tests and the docs). */
   buildMessages(request: ContinueRequest): Array<ChatMessage & { prefix?: boolean }> {
     const messages: Array<ChatMessage & { prefix?: boolean }> = request.messages.map((m) => ({ role: m.role, content: m.content }));
     if (request.partialAnswer.length === 0) return messages;
-    if (this.usePrefix) return [...messages, { role: 'assistant', content: request.partialAnswer, prefix: true }];
+    if (this.continuation === 'assistant-prefix') return [...messages, { role: 'assistant', content: request.partialAnswer, prefix: true }];
     return [...messages, { role: 'assistant', content: request.partialAnswer }, { role: 'user', content: CONTINUE_INSTRUCTION }];
   }
 
   /** The request body for the model as far as we know it now (exposed for tests and the docs). */
   buildBody(request: ContinueRequest): Record<string, unknown> {
-    return { model: this.model, messages: this.buildMessages(request), ...shapeFields(request, this.shape(true)) };
+    return this.plan(request).wire;
+  }
+
+  /** Where the next request goes and what it carries: chat, or /responses for a Responses-only model. */
+  private plan(request: ContinueRequest): RequestPlan {
+    const shape = this.shape(true);
+    if (!this.usesResponses()) {
+      const body = { model: this.model, messages: this.buildMessages(request), ...shapeFields(request, shape) };
+      return { url: this.chatUrl(), wire: body, body, responses: false };
+    }
+    const keep = (field: string) => !shape.dropped.has(field);
+    const temperature = request.temperature === undefined ? null : temperatureSent(shape, request.temperature);
+    const wire = responsesBody(this.model, this.buildMessages(request), {
+      maxTokens: request.maxTokens,
+      effort: shape.effort,
+      temperature: temperature ?? undefined,
+      topP: shape.sampling && keep('top_p') ? request.topP : undefined,
+      cacheKey: shape.cacheKey && request.cacheKey && keep('prompt_cache_key') ? promptCacheKey(request.cacheKey) : undefined,
+    });
+    return { url: this.responsesUrl(), wire, body: refusalView(wire), responses: true };
   }
 
   protected inputText(request: ContinueRequest): string {
@@ -330,22 +401,29 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
     return this.endpoint('/chat/completions');
   }
 
+  /** Where a Responses request goes, on the base URL's origin (public for tests and the docs). */
+  responsesUrl(): URL {
+    // Azure serves Responses on its v1 API only, without a deployment in the path (the deployment is the model).
+    if (AZURE_HOST.test(this.baseUrl.hostname)) return new URL('/openai/v1/responses', this.baseUrl.origin);
+    return this.endpoint('/responses');
+  }
+
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
-    const url = this.chatUrl();
-    const { response, body } = await this.post(context, url, () => this.buildBody(request));
-    const instructed = !this.usePrefix && request.partialAnswer.length > 0;
-    yield* readOpenAiStream(response, {
-      url,
+    const { response, plan } = await this.post(context, () => this.plan(request));
+    const continuation: ContinuationMethod = plan.responses || !this.usePrefix ? 'instructed' : 'assistant-prefix';
+    const options = {
+      url: plan.url,
       keyEnv: this.entry.keyEnv,
       noKey: context.noKey,
       secrets: context.secrets,
-      pickText: (choice) => choice?.delta?.content,
       inputText: this.inputText(request),
       maxTokens: request.maxTokens,
       countTokens: this.countTokens,
-      transform: instructed ? new InstructedSeamCleaner(request.partialAnswer, request.seam) : undefined,
-      continuation: this.continuation,
-      onUsage: (usage) => this.noticeReasoning(usage, body),
-    });
+      transform: continuation === 'instructed' && request.partialAnswer.length > 0 ? new InstructedSeamCleaner(request.partialAnswer, request.seam) : undefined,
+      continuation,
+      onUsage: (usage: Usage) => this.noticeReasoning(usage, plan.body),
+    };
+    if (plan.responses) yield* readResponsesStream(response, options);
+    else yield* readOpenAiStream(response, { ...options, pickText: (choice) => choice?.delta?.content });
   }
 }

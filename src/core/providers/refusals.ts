@@ -3,7 +3,8 @@
  * send the same call again without it. Nothing was generated, so the refused request is
  * not billed. Only refusals of something the request really carried count, and only in
  * the words servers use for "this model does not take that" (not "that value is out of
- * range": a temperature of 5 stays an error the user must see).
+ * range": a temperature of 5 stays an error the user must see). One refusal is of the
+ * endpoint, not of a field: OpenAI's Responses-only models on /chat/completions (HTTP 404).
  */
 import { ProviderError } from './errors';
 import type { StreamResponse } from './http';
@@ -17,7 +18,16 @@ export type Refusal =
   /** Carry N in the other field ("Use 'max_completion_tokens' instead"). */
   | { type: 'token-field'; use: 'max_tokens' | 'max_completion_tokens' }
   /** Send this reasoning_effort instead (the lowest the server listed). */
-  | { type: 'effort'; effort: ReasoningEffort };
+  | { type: 'effort'; effort: ReasoningEffort }
+  /** Send the call to /responses: the model is not served on /chat/completions (OpenAI's 404, Azure's 400). */
+  | { type: 'responses-only' };
+
+/**
+ * OpenAI's words for a Responses-only model on /chat/completions (HTTP 404; the model is named
+ * by its own 404 so errorFromStatus calls it model_not_found), and Azure OpenAI's (HTTP 400
+ * OperationNotSupported), in the sources of modelCapabilities.ts.
+ */
+const RESPONSES_ONLY = /only supported in v1\/responses|chatCompletion operation does not work with the specified model/i;
 
 /** Words of a refusal of a parameter as such (OpenAI, Anthropic, vLLM/pydantic, LiteLLM...). */
 const REFUSED =
@@ -45,12 +55,17 @@ function position(text: string, field: string): number {
  * that was sent (its top-level fields are what can be dropped).
  */
 export function refusalOf(error: unknown, body: Record<string, unknown>): Refusal | undefined {
-  if (!(error instanceof ProviderError) || error.code !== 'bad_request') return undefined;
-  if (error.status !== 400 && error.status !== 422) return undefined;
+  if (!(error instanceof ProviderError)) return undefined;
   // The server's own words (errorFromStatus puts them after "The server said:").
   const said = error.message.indexOf('The server said:');
   const text = said >= 0 ? error.message.slice(said + 'The server said:'.length) : error.message;
   const sent = (field: string) => body[field] !== undefined;
+  // A chat request (it has messages) the server refused for the endpoint, not for a field.
+  const endpointRefused = (error.status === 404 || error.status === 400) && (error.code === 'model_not_found' || error.code === 'bad_request');
+  if (endpointRefused && sent('messages') && RESPONSES_ONLY.test(text)) return { type: 'responses-only' };
+
+  if (error.code !== 'bad_request') return undefined;
+  if (error.status !== 400 && error.status !== 422) return undefined;
 
   if (/does not support assistant message prefill|conversation must end with a user message/i.test(text)) {
     const messages = body.messages as Array<{ role?: string }> | undefined;

@@ -127,6 +127,12 @@ export interface LlmProvider {
    */
   readonly limitBoundsReasoning?: boolean;
   /**
+   * The fewest output tokens a call asks for (OpenAI's Responses API refuses a
+   * max_output_tokens under 16): a smaller N goes as this, so a call may be billed up to it.
+   * Absent: N as asked.
+   */
+  readonly minOutputTokens?: number;
+  /**
    * The temperature a call's body carries when `asked` is asked, as far as this process knows
    * the model now: a number (clamped where the API takes a narrower range), or null where none
    * is sent (the model refuses one and samples at its own default). Absent: the asked one.

@@ -481,8 +481,13 @@ class RelayRun {
       allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, answerTokens, spanCredit(tokens)),
       allowancePerTokenUsd: ledger.allowancePerTokenUsd(this.promptTokens, answerTokens),
       outputUsdPerToken: ledger.outputUsdPerToken(),
-      quoteUsd: (tokens) => ledger.quoteUsd(localInput, tokens, this.o.llm?.limitBoundsReasoning === true),
+      quoteUsd: (tokens) => ledger.quoteUsd(localInput, this.billedSpan(tokens), this.o.llm?.limitBoundsReasoning === true),
     };
+  }
+
+  /** The most output tokens a call asked for `tokens` may be billed: no fewer than the provider asks for at least (LlmProvider.minOutputTokens). */
+  private billedSpan(tokens: number): number {
+    return Math.max(tokens, this.o.llm?.minOutputTokens ?? 0);
   }
 
   /** The span tokens a call's allowance may count as the LLM alone's output: none while the answer thinks (they would be thinking too). */
@@ -494,7 +499,7 @@ class RelayRun {
   /** A call the ratio ceiling does not allow here: said, and not made. */
   private declined(span: number): Outcome | undefined {
     if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
-    const predictedUsd = this.ledger.quoteUsd(this.localInput, span, this.o.llm?.limitBoundsReasoning === true);
+    const predictedUsd = this.ledger.quoteUsd(this.localInput, this.billedSpan(span), this.o.llm?.limitBoundsReasoning === true);
     const answerTokens = this.baselineAnswerTokens;
     const credited = this.spanCredit()(span);
     const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, answerTokens, credited);
@@ -774,7 +779,7 @@ class RelayRun {
     // Where max_tokens does not bound hidden reasoning, the calls' average reasoning so far is held
     // back too: it is billed as output (one call's own may be more; nothing bounds it there).
     const reasoning = this.o.llm?.limitBoundsReasoning ? 0 : Math.ceil(this.ledger.reasoningPerCall);
-    if (room - reasoning < request.maxTokens) throw new AnswerEnds('cost_limit');
+    if (room - reasoning < this.billedSpan(request.maxTokens)) throw new AnswerEnds('cost_limit');
     return room - reasoning;
   }
 

@@ -56,7 +56,7 @@ test('openai table: reasoning models, their lowest effort, what they refuse, and
   assert.deepEqual(t('gpt-5-mini-2025-08-07'), [true, 'minimal', 'refused', true, true]);
   assert.deepEqual(t('openai/gpt-5-nano'), [true, 'minimal', 'refused', true, true]);
   assert.deepEqual(t('gpt-5-chat-latest'), [false, undefined, 'any', false, false]);
-  assert.deepEqual(t('gpt-5-pro'), [true, undefined, 'refused', true, true]);
+  assert.deepEqual(t('gpt-5-pro'), [true, 'high', 'refused', true, true]);
   assert.deepEqual(t('gpt-5.1'), [true, 'none', 'with-effort-none', true, false]);
   assert.deepEqual(t('gpt-5.2-2025-12-11'), [true, 'none', 'with-effort-none', true, false]);
   assert.deepEqual(t('gpt-5.5'), [true, 'none', 'with-effort-none', true, false]);

@@ -827,6 +827,35 @@ test('the USD ceiling holds back the average hidden reasoning per call where max
   assert.equal(await secondCallMade(high + 0.0101, false), true);
 });
 
+test('a provider that asks for at least 16 output tokens (OpenAI /responses) is held to the USD ceiling at 16, however short the span', async () => {
+  const usage = { inputTokens: 50, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const price = { inputPerMTok: 2, outputPerMTok: 1000 };
+  const callMade = async (maxCostUsd: number, minOutputTokens?: number) => {
+    const llm = new DoubleProvider([{ chunks: ['AB'], usage }]);
+    Object.assign(llm, { limitBoundsReasoning: true, ...(minOutputTokens ? { minOutputTokens } : {}) });
+    const { stats } = await collectRelay({
+      mode: 'command',
+      slm: new DoubleRuntime([...chars('A: '), ...chars('<call>2</call>'), ...chars(' done.')]),
+      llm,
+      messages: [{ role: 'user', content: 'Q' }],
+      slmSampling: { temperature: 0 },
+      price,
+      maxCostUsd,
+    });
+    return stats.calls === 1;
+  };
+  let [low, high] = [0, 0.1];
+  assert.ok(await callMade(high));
+  while (high - low > high * 0.001) {
+    const mid = (low + high) / 2;
+    if (await callMade(mid)) high = mid;
+    else low = mid;
+  }
+  // 14 more output tokens at $1,000 a million: $0.014.
+  assert.equal(await callMade(high, 16), false);
+  assert.equal(await callMade(high + 0.0141, 16), true);
+});
+
 test('the money ceiling prices a call at the dearer of input and cache write, every allowed output token written', () => {
   const next = { inputTokens: 1_000_000, maxOutputTokens: 100_000 };
   // As the engine decides: the call is not made when the room its input leaves is short of its max_tokens.

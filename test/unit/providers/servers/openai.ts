@@ -11,6 +11,15 @@
  * short limit returns no text, finish "length", and is billed) and reported in
  * usage.completion_tokens_details.reasoning_tokens, part of completion_tokens. Each piece
  * of text is one token. Other model ids are served without these checks.
+ *
+ * POST .../responses speaks OpenAI's Responses API (writeResponsesStream): typed events
+ * (`event: response.output_text.delta` ...), `response.completed` with the usage (input_tokens,
+ * input_tokens_details, output_tokens, output_tokens_details), `response.incomplete` at
+ * max_output_tokens, no [DONE]; unknown fields and max_output_tokens under 16 are refused as
+ * the API refuses them. Models of RESPONSES_ONLY_GPTS are served there only: chat answers them
+ * with OpenAI's 404 "This model is only supported in v1/responses...". They reason as
+ * FAKE_GPTS do, with the efforts they take under `reasoning.effort`, and refuse temperature
+ * and top_p.
  */
 import type { ServerResponse } from 'node:http';
 import { sendJson, writeFrames, type RecordedRequest, type Responder, type StreamShape } from './harness';
@@ -51,6 +60,32 @@ export const FAKE_GPTS: Record<string, FakeGpt> = {
   // An Azure deployment of gpt-5-mini under a name of its own: Relay's table cannot place it.
   'team-gpt5-deployment': { efforts: ['minimal', 'low', 'medium', 'high'], defaultEffort: 'medium', sampling: 'refused' },
 };
+
+/** Responses-only models (modelCapabilities.ts has the sources), and one the table cannot place. */
+export const RESPONSES_ONLY_GPTS: Record<string, { efforts: string[]; defaultEffort: string }> = {
+  'gpt-5-pro': { efforts: ['high'], defaultEffort: 'high' },
+  'o3-pro': { efforts: ['low', 'medium', 'high'], defaultEffort: 'medium' },
+  'gpt-5.1-codex': { efforts: ['low', 'medium', 'high'], defaultEffort: 'medium' },
+  // An Azure deployment of a codex model under a name of its own.
+  'team-reviewer': { efforts: ['low', 'medium', 'high'], defaultEffort: 'medium' },
+};
+
+/** OpenAI's answer to a Responses-only model on /chat/completions. */
+export const RESPONSES_ONLY_MESSAGE = 'This model is only supported in v1/responses and not in v1/chat/completions.';
+
+/** The fields a Responses request may carry here (the API takes more; Relay sends no others). */
+const RESPONSES_FIELDS = new Set([
+  'model',
+  'input',
+  'instructions',
+  'max_output_tokens',
+  'reasoning',
+  'temperature',
+  'top_p',
+  'prompt_cache_key',
+  'stream',
+  'store',
+]);
 
 const REASONING_SPENT: Record<string, number> = { none: 0, minimal: 0, low: 16, medium: 64, high: 256, xhigh: 1024 };
 
@@ -95,11 +130,19 @@ function isChat(request: RecordedRequest): boolean {
   return request.path.includes('/chat/completions');
 }
 
+function isResponses(request: RecordedRequest): boolean {
+  return /\/responses$/.test(request.path);
+}
+
 export function openAiStream(script: OpenAiStreamScript): Responder {
   return (request, res) => writeOpenAiStream(request, res, script);
 }
 
 async function writeOpenAiStream(request: RecordedRequest, res: ServerResponse, script: OpenAiStreamScript): Promise<void> {
+  if (isResponses(request)) return writeResponsesStream(request, res, script);
+  if (RESPONSES_ONLY_GPTS[request.body?.model]) {
+    return sendJson(res, 404, { error: { message: RESPONSES_ONLY_MESSAGE, type: 'invalid_request_error', param: 'model', code: null } });
+  }
   const refused = reasoningRefusal(request.body);
   if (refused) return sendJson(res, 400, { error: { message: refused.message, type: 'invalid_request_error', param: refused.param, code: refused.code } });
   const chat = isChat(request);
@@ -184,6 +227,120 @@ async function writeOpenAiStream(request: RecordedRequest, res: ServerResponse, 
     );
   }
   if (!script.omitDone) frames.push(frame('[DONE]'));
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': 'req_1' });
+  await writeFrames(res, frames, script);
+}
+
+/** The 400 the Responses API sends for a request it refuses; undefined when the request passes. */
+function responsesRefusal(body: any): { message: string; param: string | null; code: string } | undefined {
+  const unknown = Object.keys(body ?? {}).find((field) => !RESPONSES_FIELDS.has(field));
+  if (unknown) return { message: `Unknown parameter: '${unknown}'.`, param: unknown, code: 'unknown_parameter' };
+  if (typeof body?.model !== 'string' || body.input === undefined)
+    return { message: "Missing required parameter: 'input'.", param: 'input', code: 'missing_required_parameter' };
+  if (typeof body.max_output_tokens === 'number' && body.max_output_tokens < 16) {
+    return {
+      message: `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${body.max_output_tokens} instead.`,
+      param: 'max_output_tokens',
+      code: 'integer_below_min_value',
+    };
+  }
+  const model = RESPONSES_ONLY_GPTS[body.model];
+  if (!model) return undefined;
+  const effort = body.reasoning?.effort ?? model.defaultEffort;
+  if (!model.efforts.includes(effort)) {
+    return {
+      message: `Unsupported value: '${effort}' is not supported with the '${body.model}' model. Supported values are: ${quoteList(model.efforts)}.`,
+      param: 'reasoning.effort',
+      code: 'unsupported_value',
+    };
+  }
+  for (const field of ['temperature', 'top_p']) {
+    if (body[field] !== undefined)
+      return { message: `Unsupported parameter: '${field}' is not supported with this model.`, param: field, code: 'unsupported_parameter' };
+  }
+  return undefined;
+}
+
+/**
+ * POST /responses, streamed as OpenAI streams it: each event as `event: <type>` and its JSON
+ * with a sequence_number. The script's pieces are the text (one token each), its usage (in chat's
+ * names) the bill; `finishReason: 'content_filter'` ends incomplete for that reason, null with no
+ * final event; `errorAfterPieces.error` is written as an event of its own `type`.
+ */
+async function writeResponsesStream(request: RecordedRequest, res: ServerResponse, script: OpenAiStreamScript): Promise<void> {
+  const refused = responsesRefusal(request.body);
+  if (refused) return sendJson(res, 400, { error: { message: refused.message, type: 'invalid_request_error', param: refused.param, code: refused.code } });
+  const body = request.body;
+  const gpt = RESPONSES_ONLY_GPTS[body.model];
+  const limit = Number(body.max_output_tokens ?? Infinity);
+  const effort = body.reasoning?.effort ?? gpt?.defaultEffort;
+  const reasoning = gpt ? Math.min(limit, script.reasoning?.[effort] ?? REASONING_SPENT[effort] ?? 0) : undefined;
+  const visible = Math.max(0, limit - (reasoning ?? 0));
+  const pieces = script.pieces.slice(0, visible);
+  const incomplete = script.finishReason === 'content_filter' ? 'content_filter' : pieces.length < script.pieces.length ? 'max_output_tokens' : undefined;
+  const given = script.usage || undefined;
+  const usage = {
+    input_tokens: given?.prompt_tokens ?? 40,
+    input_tokens_details: {
+      cached_tokens: given?.cached_tokens ?? 0,
+      ...(given?.cache_write_tokens !== undefined ? { cache_write_tokens: given.cache_write_tokens } : {}),
+    },
+    output_tokens: given?.completion_tokens ?? pieces.length + (reasoning ?? 0),
+    output_tokens_details: { reasoning_tokens: given?.reasoning_tokens ?? reasoning ?? 0 },
+    total_tokens: 0,
+  };
+  usage.total_tokens = usage.input_tokens + usage.output_tokens;
+  const eol = script.crlf ? '\r\n' : '\n';
+  let sequence = 0;
+  const event = (data: Record<string, unknown>) =>
+    `event: ${String(data.type)}${eol}data: ${JSON.stringify({ ...data, sequence_number: sequence++ })}${eol}${eol}`;
+  const response = (status: string, extra: Record<string, unknown> = {}) => ({
+    id: 'resp_1',
+    object: 'response',
+    created_at: 1,
+    model: body.model,
+    status,
+    store: body.store ?? true,
+    output: [],
+    usage: null,
+    ...extra,
+  });
+  const item = { id: 'msg_1', type: 'message', role: 'assistant', status: 'in_progress', content: [] };
+  const frames = [
+    event({ type: 'response.created', response: response('in_progress') }),
+    event({ type: 'response.in_progress', response: response('in_progress') }),
+    event({ type: 'response.output_item.added', output_index: 0, item: { id: 'rs_1', type: 'reasoning', summary: [] } }),
+    event({ type: 'response.output_item.done', output_index: 0, item: { id: 'rs_1', type: 'reasoning', summary: [] } }),
+    event({ type: 'response.output_item.added', output_index: 1, item }),
+    event({
+      type: 'response.content_part.added',
+      item_id: 'msg_1',
+      output_index: 1,
+      content_index: 0,
+      part: { type: 'output_text', text: '', annotations: [] },
+    }),
+  ];
+  pieces.forEach((piece, i) => {
+    if (script.errorAfterPieces && i === script.errorAfterPieces.after) frames.push(event(script.errorAfterPieces.error as Record<string, unknown>));
+    frames.push(event({ type: 'response.output_text.delta', item_id: 'msg_1', output_index: 1, content_index: 0, delta: piece }));
+    if (script.keepAlive) frames.push(`: keep-alive${eol}${eol}`);
+  });
+  if (script.errorAfterPieces && script.errorAfterPieces.after >= pieces.length) frames.push(event(script.errorAfterPieces.error as Record<string, unknown>));
+  const text = pieces.join('');
+  const part = { type: 'output_text', text, annotations: [] };
+  frames.push(
+    event({ type: 'response.output_text.done', item_id: 'msg_1', output_index: 1, content_index: 0, text }),
+    event({ type: 'response.content_part.done', item_id: 'msg_1', output_index: 1, content_index: 0, part }),
+    event({ type: 'response.output_item.done', output_index: 1, item: { ...item, status: incomplete ? 'incomplete' : 'completed', content: [part] } }),
+  );
+  const output = [{ ...item, status: incomplete ? 'incomplete' : 'completed', content: [part] }];
+  if (script.finishReason !== null) {
+    frames.push(
+      incomplete
+        ? event({ type: 'response.incomplete', response: response('incomplete', { output, usage, incomplete_details: { reason: incomplete } }) })
+        : event({ type: 'response.completed', response: response('completed', { output, usage }) }),
+    );
+  }
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': 'req_1' });
   await writeFrames(res, frames, script);
 }
