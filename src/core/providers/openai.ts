@@ -92,8 +92,9 @@ function shapeFields(request: ContinueRequest, shape: Shape): Record<string, unk
   if (request.seed !== undefined && keep('seed')) out.seed = request.seed;
   if (shape.effort !== undefined && keep('reasoning_effort')) out.reasoning_effort = shape.effort;
   if (shape.cacheKey && request.cacheKey && keep('prompt_cache_key')) out.prompt_cache_key = promptCacheKey(request.cacheKey);
-  out.stream = true;
-  if (keep('stream_options')) out.stream_options = { include_usage: true };
+  // A server that refused streaming for the model answers with one JSON body, read whole (readOpenAiStream).
+  if (keep('stream')) out.stream = true;
+  if (keep('stream') && keep('stream_options')) out.stream_options = { include_usage: true };
   return out;
 }
 
@@ -111,6 +112,9 @@ interface RequestPlan {
   wire: Record<string, unknown>;
   body: Record<string, unknown>;
   responses: boolean;
+  /** The call's N and the most output tokens it may be billed (ContinueRequest.maxBilledOutputTokens). */
+  maxTokens: number;
+  maxBilledOutputTokens?: number;
 }
 
 /**
@@ -124,6 +128,14 @@ function learnFrom(facts: LearnedFacts, refusal: Refusal, plan: RequestPlan, res
     case 'responses-only':
       if (!responsesHost || plan.responses || facts.responsesOnly) return false;
       facts.responsesOnly = true;
+      // /responses asks for at least 16 tokens, which this call was not quoted and checked at: not where its USD ceiling leaves fewer.
+      if (Math.max(plan.maxTokens, RESPONSES_MIN_OUTPUT_TOKENS) > (plan.maxBilledOutputTokens ?? Infinity)) {
+        throw new ProviderError(
+          'bad_request',
+          `The model is served by OpenAI's Responses API only, which asks for at least ${RESPONSES_MIN_OUTPUT_TOKENS} output tokens a call: more than ${settingRef('maxCostUsd')} leaves this answer. Nothing was billed. Relay now quotes this model's calls at ${RESPONSES_MIN_OUTPUT_TOKENS} tokens: ask again, or raise the ceiling.`,
+          { fix: 'open-settings' },
+        );
+      }
       return true;
     case 'drop':
       if (facts.dropped.has(refusal.field) || body[refusal.field] === undefined) return false;
@@ -277,7 +289,7 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
     const prompt = this.render(request.messages, request.partialAnswer);
     const { response } = await this.post(context, () => {
       const body = { model: this.model, prompt, ...shapeFields(request, this.shape(false)) };
-      return { url, wire: body, body, responses: false };
+      return { url, wire: body, body, responses: false, maxTokens: request.maxTokens };
     });
     yield* readOpenAiStream(response, {
       url,
@@ -361,7 +373,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
     const shape = this.shape(true);
     if (!this.usesResponses()) {
       const body = { model: this.model, messages: this.buildMessages(request), ...shapeFields(request, shape) };
-      return { url: this.chatUrl(), wire: body, body, responses: false };
+      return { url: this.chatUrl(), wire: body, body, responses: false, maxTokens: request.maxTokens, maxBilledOutputTokens: request.maxBilledOutputTokens };
     }
     const keep = (field: string) => !shape.dropped.has(field);
     const temperature = request.temperature === undefined ? null : temperatureSent(shape, request.temperature);
@@ -371,8 +383,16 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
       temperature: temperature ?? undefined,
       topP: shape.sampling && keep('top_p') ? request.topP : undefined,
       cacheKey: shape.cacheKey && request.cacheKey && keep('prompt_cache_key') ? promptCacheKey(request.cacheKey) : undefined,
+      noStream: !keep('stream'),
     });
-    return { url: this.responsesUrl(), wire, body: refusalView(wire), responses: true };
+    return {
+      url: this.responsesUrl(),
+      wire,
+      body: refusalView(wire),
+      responses: true,
+      maxTokens: request.maxTokens,
+      maxBilledOutputTokens: request.maxBilledOutputTokens,
+    };
   }
 
   protected inputText(request: ContinueRequest): string {

@@ -19,6 +19,7 @@ import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ChatMessage } from '../slm/types';
 import type { ProviderChunk } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
+import { isRecord } from '../../shared/isRecord';
 
 /**
  * The fewest tokens max_output_tokens takes: a smaller value is refused with HTTP 400 "Invalid
@@ -34,6 +35,8 @@ export interface ResponsesFields {
   temperature?: number;
   topP?: number;
   cacheKey?: string;
+  /** The server refused `stream` for the model (pro models, an unverified organization): the whole Response comes as JSON. */
+  noStream?: boolean;
 }
 
 /**
@@ -52,7 +55,7 @@ export function responsesBody(model: string, messages: readonly ChatMessage[], f
   if (fields.temperature !== undefined) body.temperature = fields.temperature;
   if (fields.topP !== undefined) body.top_p = fields.topP;
   if (fields.cacheKey !== undefined) body.prompt_cache_key = fields.cacheKey;
-  body.stream = true;
+  if (!fields.noStream) body.stream = true;
   body.store = false;
   return body;
 }
@@ -90,13 +93,17 @@ export type ResponsesStreamOptions = Omit<OpenAiStreamOptions, 'pickText'>;
 /**
  * How a finished response ended, in the finish-reason words finishReasonOf reads: completed is
  * the model's end ('stop', or 'refusal' where it refused instead of answering); incomplete at
- * max_output_tokens is 'length', any other reason (content_filter...) passes as said.
+ * max_output_tokens is 'length', any other reason (content_filter...) passes as said; any other
+ * status (in_progress, queued, cancelled: no finished answer) passes as said too, which
+ * finishReasonOf refuses as a bad response rather than keep a cut answer as whole.
  */
 function endOf(response: any, refused: boolean): unknown {
-  if (response?.status === 'incomplete') {
+  const status = response?.status;
+  if (status === 'incomplete') {
     const reason = response?.incomplete_details?.reason;
     return reason === 'max_output_tokens' ? 'length' : (reason ?? 'incomplete');
   }
+  if (status !== undefined && status !== 'completed') return status;
   return refused ? 'refusal' : 'stop';
 }
 
@@ -143,7 +150,7 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
         return;
       case 'response.completed':
       case 'response.incomplete':
-        final = event.response ?? {};
+        final = isRecord(event.response) ? { ...event.response } : {};
         if (event.type === 'response.incomplete' && final.status === undefined) final.status = 'incomplete';
         return;
       case 'response.failed':

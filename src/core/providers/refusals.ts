@@ -89,6 +89,9 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
     return { type: 'token-field', use: 'max_completion_tokens' };
   if (refused && sent('max_completion_tokens') && names(text, 'max_completion_tokens')) return { type: 'token-field', use: 'max_tokens' };
 
+  // Streaming refused for the model (OpenAI: "Your organization must be verified to stream this model",
+  // o1's "'stream' does not support true with this model", pro models that do not stream): the answer comes whole.
+  if (sent('stream') && names(text, 'stream') && (refused || /verified to stream/i.test(text))) return { type: 'drop', field: 'stream' };
   for (const field of OWN_FIELDS) if (sent(field) && names(text, field)) return { type: 'drop', field };
   if (/cache_control/i.test(text) && refused && JSON.stringify(body).includes('"cache_control"')) return { type: 'drop', field: 'cache_control' };
   if (!refused) return undefined;

@@ -22,6 +22,12 @@ export interface ContinueRequest {
   partialAnswer: string;
   /** N: the most tokens the LLM may write. */
   maxTokens: number;
+  /**
+   * The most output tokens this call may be billed within the answer's USD ceiling (the
+   * engine's room; absent: no ceiling). A provider that would raise N mid-call (a minimum of
+   * another endpoint it turns to) does not where that passes it.
+   */
+  maxBilledOutputTokens?: number;
   temperature?: number;
   topP?: number;
   seed?: number;

@@ -824,6 +824,7 @@ class RelayRun {
       seam: this.seam,
     };
     const moneyRoom = this.checkCeilings(request);
+    if (Number.isFinite(moneyRoom)) request.maxBilledOutputTokens = Math.floor(moneyRoom);
     const conversationTokens = this.conversationTokens;
     this.calls += 1;
     const callStarted = Date.now();

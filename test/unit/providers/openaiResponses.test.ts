@@ -13,7 +13,7 @@ import { CONTINUE_INSTRUCTION, type OpenAiChatProvider } from '../../../src/core
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
-import { DoubleRuntime } from '../relay/doubles';
+import { chars, DoubleRuntime } from '../relay/doubles';
 import { FakeServer, loopbackAgent, sendJson, startFakeServer, type Responder } from './servers/harness';
 import { RESPONSES_ONLY_MESSAGE, openAiStream } from './servers/openai';
 import { FAST, REQUEST, collect, collectError, within } from './servers/collect';
@@ -262,4 +262,91 @@ test("an `error` event or response.failed mid-stream is an error in the server's
   const failed = await collectError(provider('gpt-5-pro', OPENAI), REQUEST);
   assert.equal(failed.code, 'rate_limit');
   assert.match(failed.message, /Slow down\./);
+});
+
+test('a model learned Responses-only mid-call is not sent 16 tokens its USD ceiling does not leave: nothing is billed, and the next answer is quoted at 16', async () => {
+  const price = { inputPerMTok: 2, outputPerMTok: 1000 };
+  // Room for about 6 output tokens after the input: a 2-token span fits, the 16 /responses asks for do not.
+  const maxCostUsd = 0.0068;
+  const answer = () =>
+    collectRelay({
+      mode: 'command',
+      slm: new DoubleRuntime([...chars('A: '), ...chars('<call>2</call>'), ...chars(' done.')]),
+      llm: provider('team-reviewer', AZURE),
+      messages: [{ role: 'user', content: 'Q' }],
+      slmSampling: { temperature: 0 },
+      price,
+      maxCostUsd,
+    });
+  const before = server.requests.length;
+  const first = await answer();
+  assert.deepEqual(
+    server.requests.slice(before).map((r) => r.path),
+    ['/openai/v1/chat/completions'],
+    'refused on chat; not sent again on /responses',
+  );
+  assert.equal(first.stats.finishReason, 'error');
+  assert.equal(first.stats.costUsd, 0);
+  const error = first.events.find((e) => e.type === 'error');
+  assert.ok(error?.type === 'error');
+  assert.match(error.message, /Responses API only, which asks for at least 16 output tokens a call: more than relay\.maxCostPerAnswerUsd/);
+  // Learned: the next answer quotes the call at 16 and does not make it.
+  const next = await answer();
+  assert.equal(next.stats.calls, 0);
+  assert.equal(next.stats.finishReason, 'cost_limit');
+  assert.equal(server.requests.length, before + 1, 'no request');
+});
+
+test('a response that ends in a status other than completed or incomplete (cancelled, in_progress) is a bad response, not a whole answer', async () => {
+  for (const status of ['cancelled', 'in_progress']) {
+    server.enqueue((_request, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const event = (data: unknown) => `event: ${(data as { type: string }).type}\ndata: ${JSON.stringify(data)}\n\n`;
+      res.end(
+        event({ type: 'response.output_text.delta', delta: ' Paris' }) +
+          event({ type: 'response.completed', response: { status, usage: { input_tokens: 40, output_tokens: 1 } } }),
+      );
+    });
+    const error = await collectError(provider('gpt-5-pro', OPENAI), REQUEST);
+    assert.equal(error.code, 'bad_response', status);
+  }
+});
+
+test('a model the server will not stream for (an unverified organization, a pro model) is asked again without stream, read whole, and remembered', async () => {
+  const bodies: Record<string, unknown>[] = [];
+  const refuseStream: Responder = (request, res) => {
+    bodies.push(request.body);
+    sendJson(res, 400, {
+      error: {
+        message:
+          'Your organization must be verified to stream this model. Please go to: https://platform.openai.com/settings/organization/general and click on Verify Organization.',
+        type: 'invalid_request_error',
+        param: 'stream',
+        code: 'unsupported_value',
+      },
+    });
+  };
+  const whole: Responder = (request, res) => {
+    bodies.push(request.body);
+    sendJson(res, 200, {
+      status: 'completed',
+      output: [
+        { type: 'reasoning', summary: [] },
+        { type: 'message', content: [{ type: 'output_text', text: ' Paris is a city' }] },
+      ],
+      usage: { input_tokens: 40, output_tokens: 20, output_tokens_details: { reasoning_tokens: 16 } },
+    });
+  };
+  server.enqueue(refuseStream, whole, whole);
+  const first = await call(provider('gpt-5-pro', OPENAI));
+  assert.equal(first.out.text, ' Paris is a city');
+  assert.equal(first.out.finishReason, 'stop');
+  assert.equal(first.out.usage?.reasoningTokens, 16);
+  assert.deepEqual(
+    bodies.map((b) => b.stream),
+    [true, undefined],
+  );
+  const again = await call(provider('gpt-5-pro', OPENAI));
+  assert.equal(again.sent.length, 1, 'remembered: no stream asked');
+  assert.equal(bodies[2].stream, undefined);
 });
