@@ -11,9 +11,9 @@
  * is framing and is skipped.
  */
 import { readBounded } from '../http/exchange';
-import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, streamReadError, unfinishedStreamError } from './base';
+import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, unfinishedStreamError } from './base';
 import type { StreamResponse } from './http';
-import type { OpenAiStreamOptions } from './openaiStream';
+import { doneChunk, readEventsUntil, type OpenAiStreamOptions } from './openaiStream';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ChatMessage } from '../slm/types';
@@ -162,19 +162,8 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
     }
   };
 
-  try {
-    // Stops at the final event even if the server holds the connection open after it.
-    for await (const bytes of response.body) {
-      for (const event of parser.push(bytes)) if (!final) yield* handle(event.data);
-      if (final) {
-        response.endOfStream();
-        break;
-      }
-    }
-    if (!final) for (const event of parser.end()) if (!final) yield* handle(event.data);
-  } catch (error) {
-    throw streamReadError(error, url, secrets);
-  }
+  // Stops at the final event even if the server holds the connection open after it.
+  yield* readEventsUntil(response, parser, handle, () => final !== undefined, url, secrets);
   if (!final) throw unfinishedStreamError(parser, url, secrets);
 
   const rest = transform?.end?.() ?? '';
@@ -189,7 +178,7 @@ function* finish(final: any, refused: boolean, output: string, options: Response
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
   const finishReason = finishReasonOf(endOf(final, refused), options.url, options.secrets);
-  yield options.continuation ? { type: 'done', finishReason, continuation: options.continuation } : { type: 'done', finishReason };
+  yield doneChunk(finishReason, options.continuation);
 }
 
 async function* readWholeResponse(response: StreamResponse, options: ResponsesStreamOptions): AsyncGenerator<ProviderChunk> {

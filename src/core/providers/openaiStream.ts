@@ -36,7 +36,34 @@ export interface OpenAiStreamOptions {
   onUsage?: (usage: Usage) => void;
 }
 
-function doneChunk(finishReason: FinishReason, continuation: ContinuationMethod | undefined): ProviderChunk {
+/**
+ * Feeds each event of an SSE body to `handle` until `ended` says the server's end came (the
+ * connection is then let go, even where the server holds it open), or the body ends. A read
+ * that fails is a streamReadError.
+ */
+export async function* readEventsUntil(
+  response: StreamResponse,
+  parser: SseParser,
+  handle: (data: string) => Generator<ProviderChunk>,
+  ended: () => boolean,
+  url: URL,
+  secrets: readonly string[],
+): AsyncGenerator<ProviderChunk> {
+  try {
+    for await (const bytes of response.body) {
+      for (const event of parser.push(bytes)) if (!ended()) yield* handle(event.data);
+      if (ended()) {
+        response.endOfStream();
+        return;
+      }
+    }
+    for (const event of parser.end()) if (!ended()) yield* handle(event.data);
+  } catch (error) {
+    throw streamReadError(error, url, secrets);
+  }
+}
+
+export function doneChunk(finishReason: FinishReason, continuation: ContinuationMethod | undefined): ProviderChunk {
   return continuation ? { type: 'done', finishReason, continuation } : { type: 'done', finishReason };
 }
 
@@ -80,19 +107,8 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     }
   };
 
-  try {
-    // Stops at [DONE] even if the server holds the connection open after it.
-    for await (const bytes of response.body) {
-      for (const event of parser.push(bytes)) if (!sawDone) yield* handle(event.data);
-      if (sawDone) {
-        response.endOfStream();
-        break;
-      }
-    }
-    if (!sawDone) for (const event of parser.end()) if (!sawDone) yield* handle(event.data);
-  } catch (error) {
-    throw streamReadError(error, url, secrets);
-  }
+  // Stops at [DONE] even if the server holds the connection open after it.
+  yield* readEventsUntil(response, parser, handle, () => sawDone, url, secrets);
   // [DONE] alone does not say the model finished: a server that gave up may send it too.
   if (!rawFinish) throw unfinishedStreamError(parser, url, secrets);
 
