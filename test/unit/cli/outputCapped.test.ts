@@ -7,54 +7,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { statsJson, statsLine } from '../../../src/cli/render';
-import type { Usage } from '../../../src/core/providers/types';
 import { MAX_BELIEVED_OUTPUT_TOKENS } from '../../../src/core/providers/usage';
-import type { AnswerStats } from '../../../src/core/relay/events';
 import { TotalsStore } from '../../../src/core/relay/totalsStore';
 import { runCli } from './runCli';
+import { CAPPED, COUNTED, REPORTED, statsWith } from '../../fixtures/cappedUsage';
 
 const home = mkdtempSync(join(tmpdir(), 'relay-cli-capped-'));
 after(() => rmSync(home, { recursive: true, force: true }));
 
-const REPORTED: Usage = { inputTokens: 30, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
-// What usage.ts makes of a report of a billion output tokens.
-const CAPPED: Usage = { ...REPORTED, outputTokens: MAX_BELIEVED_OUTPUT_TOKENS, estimated: true, outputCapped: true };
-const COUNTED: Usage = { ...REPORTED, estimated: true };
-
-const stats = (llmUsage: Usage): AnswerStats => ({
-  mode: 'money-aware',
-  slmTokens: 20,
-  llmTokens: 2,
-  llmTokenShare: 2 / 22,
-  calls: 1,
-  llmUsage,
-  costUsd: 1.31,
-  llmOnlyCostUsd: 0.01,
-  savedUsd: -1.3,
-  elapsedMs: 900,
-  finishReason: 'eos',
-});
-
 test('the stats line says the output was capped, not estimated; the JSON says llm_output_capped', () => {
-  const line = statsLine(stats(CAPPED), false);
+  const line = statsLine(statsWith(CAPPED), false);
   assert.ok(line.includes(`LLM in 30 / out ${MAX_BELIEVED_OUTPUT_TOKENS} (output capped: the server reported more than one call can write) |`), line);
-  assert.ok(statsLine(stats(COUNTED), false).includes('LLM in 30 / out 2 (estimated) |'), 'usage not reported keeps its words');
-  assert.ok(statsLine(stats(REPORTED), false).includes('LLM in 30 / out 2 |'));
+  assert.ok(statsLine(statsWith(COUNTED), false).includes('LLM in 30 / out 2 (estimated) |'), 'usage not reported keeps its words');
+  assert.ok(statsLine(statsWith(REPORTED), false).includes('LLM in 30 / out 2 |'));
 
-  const json = statsJson(stats(CAPPED));
+  const json = statsJson(statsWith(CAPPED));
   assert.equal(json.llm_output_capped, true);
   assert.equal(json.llm_usage_estimated, true, 'still an estimate');
   assert.deepEqual(Object.keys(json).slice(Object.keys(json).indexOf('llm_usage_estimated'), Object.keys(json).indexOf('llm_usage_estimated') + 2), [
     'llm_usage_estimated',
     'llm_output_capped',
   ]);
-  assert.equal(statsJson(stats(COUNTED)).llm_output_capped, false);
-  assert.equal(statsJson(stats(REPORTED)).llm_output_capped, false);
+  assert.equal(statsJson(statsWith(COUNTED)).llm_output_capped, false);
+  assert.equal(statsJson(statsWith(REPORTED)).llm_output_capped, false);
 });
 
 test('relay totals: an answer whose output was capped is an estimate, and the line says it may have been capped', async () => {
   const store = new TotalsStore(join(home, 'totals.json'));
-  await store.record('openai-chat:gpt-4o', stats(CAPPED));
+  await store.record('openai-chat:gpt-4o', statsWith(CAPPED));
   const run = await runCli(['totals'], home);
   assert.equal(run.code, 0, run.stderr);
   assert.match(

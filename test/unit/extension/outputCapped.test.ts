@@ -7,13 +7,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import type { RelayEvent } from '../../../src/core/relay/events';
 import type { Usage } from '../../../src/core/providers/types';
-import { MAX_BELIEVED_OUTPUT_TOKENS } from '../../../src/core/providers/usage';
 import { emptyTotals, TotalsStore } from '../../../src/core/relay/totalsStore';
 import { statsFooter } from '../../../src/extension/chatMarkdown';
 import { parseHostMessage, type HostMessage } from '../../../src/shared/webviewProtocol';
 import { createdPanels, MemoryMemento, useVscodeStub } from './vscodeStub';
+import { CAPPED, COUNTED, REPORTED, statsWith } from '../../fixtures/cappedUsage';
 useVscodeStub();
 
 // Loaded after the stub is in place (they import 'vscode').
@@ -25,25 +25,6 @@ type RelayService = import('../../../src/extension/relayService').RelayService;
 
 const folder = mkdtempSync(join(tmpdir(), 'relay-capped-'));
 after(() => rmSync(folder, { recursive: true, force: true }));
-
-const REPORTED: Usage = { inputTokens: 30, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
-// What usage.ts makes of a report of a billion output tokens.
-const CAPPED: Usage = { ...REPORTED, outputTokens: MAX_BELIEVED_OUTPUT_TOKENS, estimated: true, outputCapped: true };
-const COUNTED: Usage = { ...REPORTED, estimated: true };
-
-const stats = (llmUsage: Usage): AnswerStats => ({
-  mode: 'money-aware',
-  slmTokens: 20,
-  llmTokens: 2,
-  llmTokenShare: 2 / 22,
-  calls: 1,
-  llmUsage,
-  costUsd: 1.31,
-  llmOnlyCostUsd: 0.01,
-  savedUsd: -1.3,
-  elapsedMs: 900,
-  finishReason: 'eos',
-});
 
 /** The messages a Conversation posts for an answer of one LLM call that ended with `usage`. */
 async function postedFor(usage: Usage): Promise<HostMessage[]> {
@@ -69,8 +50,8 @@ async function postedFor(usage: Usage): Promise<HostMessage[]> {
     onDidChangeBusy: () => ({ dispose() {} }),
     setupWarning: async () => undefined,
     answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string, destination?: string): void }) => {
-      for (const event of [...events, { type: 'done', answer, stats: stats(usage) } as RelayEvent]) sink.onEvent(event, 'gpt-4o', 'https://api.openai.com');
-      return { answer, stats: stats(usage) };
+      for (const event of [...events, { type: 'done', answer, stats: statsWith(usage) } as RelayEvent]) sink.onEvent(event, 'gpt-4o', 'https://api.openai.com');
+      return { answer, stats: statsWith(usage) };
     },
   } as unknown as RelayService;
   const conversation = new Conversation('answer', service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
@@ -93,22 +74,22 @@ test("the answer view is told a call's output was capped, in its figures and in 
   const counted = (await postedFor(COUNTED)).find((message) => message.type === 'call-figures');
   assert.ok(counted && counted.type === 'call-figures');
   assert.equal(counted.outputCapped, undefined, 'usage not reported is not capped');
-  assert.equal(toStatsView(stats(COUNTED)).outputCapped, undefined);
-  assert.equal(toStatsView({ ...stats(CAPPED), calls: 0 }).outputCapped, undefined, 'no call: no usage to explain');
+  assert.equal(toStatsView(statsWith(COUNTED)).outputCapped, undefined);
+  assert.equal(toStatsView({ ...statsWith(CAPPED), calls: 0 }).outputCapped, undefined, 'no call: no usage to explain');
 });
 
 test('the @relay footer says a capped cost was capped, and usage not reported keeps its words', () => {
-  const capped = statsFooter(stats(CAPPED), []);
+  const capped = statsFooter(statsWith(CAPPED), []);
   assert.match(capped, /· cost \$1\.31 est\. \(output capped: the server reported more than one call can write\) ·/);
   assert.doesNotMatch(capped, /not reported/);
-  assert.match(statsFooter(stats(COUNTED), []), /· cost \$1\.31 est\. \(usage not reported\) ·/);
-  assert.doesNotMatch(statsFooter(stats(REPORTED), []), /est\. \(/);
+  assert.match(statsFooter(statsWith(COUNTED), []), /· cost \$1\.31 est\. \(usage not reported\) ·/);
+  assert.doesNotMatch(statsFooter(statsWith(REPORTED), []), /est\. \(/);
 });
 
 test('"Relay: Show Savings" counts a capped answer as estimated and says so truly; the totals file keeps its fields', async () => {
   const path = join(folder, 'totals.json');
   const store = new TotalsStore(path, { now: () => new Date(2026, 0, 5, 12) });
-  await store.record('openai-chat:gpt-4o', stats(CAPPED));
+  await store.record('openai-chat:gpt-4o', statsWith(CAPPED));
   assert.equal((await store.summary()).usageEstimatedAnswers, 1);
   // One count for both kinds of estimate: the entry has exactly the fields every Relay reads.
   const file = JSON.parse(readFileSync(path, 'utf8'));
