@@ -179,13 +179,15 @@ export const COUNT_TRIES = 3;
 export const COUNT_RETRY_MS = 60_000;
 
 /**
- * The most output tokens a call that wrote `localOutput` tokens of text (local count) is
- * counted as by a tokenizer whose ratio on the same call's input was `inputRatio`: twice that
- * ratio, and 2 tokens for rounding (answer text tokenizes a little unlike a prompt; reasoning
- * billed unsaid is many times the text).
+ * The most output tokens a call that wrote `localOutput` tokens of text (local count) is taken
+ * to have been counted by the LLM's tokenizer, not billed for reasoning it did not report:
+ * twice that count, or twice the same call's input ratio where that is higher, and 2 tokens
+ * for rounding. Two tokenizers rarely differ by more on the same text, while reasoning billed
+ * unsaid is many times a span. Not from the input ratio alone: a prompt can tokenize far
+ * denser than its answer (bench:cost's problem trace: 0.35 in, 0.73 out).
  */
 function outputWithinInputRatio(localOutput: number, inputRatio: number): number {
-  return Number.isFinite(inputRatio) ? 2 * inputRatio * localOutput + 2 : 0;
+  return Number.isFinite(inputRatio) ? 2 * Math.max(1, inputRatio) * localOutput + 2 : 0;
 }
 
 /** A ratio far outside what any two tokenizers give is not a measurement. */
@@ -522,9 +524,9 @@ export class MoneyLedger {
         localInput: call.localInput,
         reportedInput: call.usage.inputTokens,
         localOutput: call.localOutput,
-        // Output counted well above the input's own ratio is hidden reasoning a host billed without
-        // saying so (usage.ts believes it as billed), not the tokenizer: the same tokenizer counted
-        // both. Learned, it would inflate every LLM-alone estimate, and the saving shown with it.
+        // Output counted well above the text it wrote is hidden reasoning a host billed without
+        // saying so (usage.ts believes it as billed), not the tokenizer. Learned, it would
+        // inflate every LLM-alone estimate, and the saving shown with it.
         reportedOutput: visible <= outputWithinInputRatio(call.localOutput, call.usage.inputTokens / call.localInput) ? visible : 0,
       });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };

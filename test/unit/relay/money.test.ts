@@ -338,6 +338,15 @@ test('output billed far past the text a call wrote (hidden reasoning the host di
   const longer: Usage = { inputTokens: 400, outputTokens: 700, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
   ledger.record({ localInput: 500, localOutput: 100, usage: longer, reported: true, localPrompt: 200 });
   assert.equal(ratios.output, 0.8, 'reasoning billed unsaid teaches no output ratio');
+  // A prompt that tokenizes far denser than its answer (0.35 in, 0.73 out, as bench:cost's problem trace) still teaches it.
+  const dense = new TokenRatios();
+  new MoneyLedger(PRICE, NO_CACHE, {}, dense).record({
+    localInput: 165,
+    localOutput: 2054,
+    usage: { inputTokens: 57, outputTokens: 1491, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    reported: true,
+  });
+  assert.equal(dense.output, 1491 / 2054);
   // A capped report is at the most a call is billed already: the answer's average reasoning is not added on top.
   const reasoned: Usage = { inputTokens: 400, outputTokens: 20_016, reasoningTokens: 20_000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
   ledger.record({ localInput: 500, localOutput: 16, usage: reasoned, reported: true, localPrompt: 200 });
