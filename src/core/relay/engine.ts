@@ -921,8 +921,8 @@ class RelayRun {
       const cutShort = (agreed || overran) && this.ledger !== undefined;
       const unreported = (): Promise<Usage> | Usage =>
         cutShort && this.ledger
-          ? this.ledger.estimateUnreported(localInput, agreed ? maxTokens : tokens)
-          : this.estimateUsage(partialAnswer, agreed ? maxTokens : tokens);
+          ? this.ledger.estimateUnreported(localInput, agreed ? this.billedSpan(maxTokens) : tokens)
+          : this.estimateUsage(partialAnswer, agreed ? this.billedSpan(maxTokens) : tokens);
       const counted = reported ?? (rejected ? emptyUsage() : await unreported());
       // An estimate (a cancelled or broken call) sees no hidden reasoning: the calls' average is added.
       const callUsage = this.ledger && !(cutShort && reported === undefined) ? this.ledger.withReasoningEstimate(counted) : counted;

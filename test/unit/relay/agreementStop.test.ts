@@ -81,6 +81,21 @@ test('a call ended early is counted as its whole span (no usage came); the SLM o
   assert.equal(end.usage.estimated, true);
   assert.equal(end.usage.outputTokens, requested, 'the whole span it asked for, as priced (the provider may have written more than arrived)');
   assert.ok(end.tokens < requested);
+  // A provider that asks for more than N (OpenAI /responses: at least 16) may bill that much: so it is booked.
+  const floored = new DoubleProvider([{ chunks: [' is', ' forty', ' two', ', and', ' that'], finish: 'length' }]);
+  Object.assign(floored, { minOutputTokens: 200 });
+  const atFloor = await collectRelay({
+    ...options(4),
+    slm: new DoubleRuntime(script, { appendAdvances: true }),
+    llm: floored,
+    prompt: 'P',
+    price,
+    maxCostRatio: 100,
+  });
+  const [flooredEnd] = callEnds(atFloor.events);
+  assert.equal(flooredEnd.slmAgreed, true);
+  assert.ok(floored.requests[0].maxTokens < 200);
+  assert.equal(flooredEnd.usage.outputTokens, 200);
   // A served SLM would pay a request per token scored: no watching there, the span is read whole.
   const served = new DoubleRuntime(script, { appendAdvances: true });
   Object.assign(served.info, { backend: { kind: 'server', url: 'http://127.0.0.1:1', model: 'm' } });
