@@ -31,15 +31,19 @@ export interface ReportedUsage {
  */
 export const MAX_BELIEVED_OUTPUT_TOKENS = 128 * 1024;
 
-/** The most output tokens a report of a call asked for `askedTokens` (its max_tokens) is believed for. */
-export function believedOutputCeiling(askedTokens?: number): number {
-  return Math.max(MAX_BELIEVED_OUTPUT_TOKENS, askedTokens === undefined ? 0 : overrunAllowance(askedTokens));
+/**
+ * A reported output count of a call asked for `askedTokens` (its max_tokens) as believed: up to
+ * MAX_BELIEVED_OUTPUT_TOKENS, or what was asked if that is more, and whether it was capped there.
+ */
+export function believedOutput(count: number, askedTokens?: number): { tokens: number; capped: boolean } {
+  const ceiling = Math.max(MAX_BELIEVED_OUTPUT_TOKENS, askedTokens === undefined ? 0 : overrunAllowance(askedTokens));
+  return { tokens: Math.min(count, ceiling), capped: count > ceiling };
 }
 
 /**
  * Fills what the server left out by counting the prompt and the output text locally. The
- * output it reports, hidden reasoning included, is taken up to believedOutputCeiling(askedTokens)
- * and capped there (estimated, outputCapped).
+ * output it reports, hidden reasoning included, is taken as believedOutput(…, askedTokens) takes
+ * it, and said where capped (estimated, outputCapped).
  */
 export function completeUsage(
   reported: ReportedUsage,
@@ -52,12 +56,11 @@ export function completeUsage(
   const outputKnown = isCount(reported.outputTokens);
   const reasoning = outputKnown && isCount(reported.reasoningTokens) ? reported.reasoningTokens : undefined;
   // Reasoning is billed as output: never report less output than the reasoning alone.
-  const output = outputKnown ? Math.max(reported.outputTokens!, reasoning ?? 0) : countTokens(outputText);
-  const ceiling = believedOutputCeiling(askedTokens);
-  const capped = output > ceiling;
+  const output = believedOutput(outputKnown ? Math.max(reported.outputTokens!, reasoning ?? 0) : countTokens(outputText), askedTokens);
+  const capped = output.capped;
   const usage: Usage = {
     inputTokens: inputKnown ? reported.inputTokens! : countTokens(inputText),
-    outputTokens: Math.min(output, ceiling),
+    outputTokens: output.tokens,
     cachedInputTokens: isCount(reported.cachedInputTokens) ? reported.cachedInputTokens! : 0,
     cacheWriteTokens: isCount(reported.cacheWriteTokens) ? reported.cacheWriteTokens! : 0,
     estimated: !inputKnown || !outputKnown || capped,
@@ -68,7 +71,7 @@ export function completeUsage(
 }
 
 /** A token count: a whole number of 0 or more that a double holds exactly (1e300 is no count). */
-function isCount(value: unknown): value is number {
+export function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
@@ -88,9 +91,9 @@ export function cancelledUsage(
   const { outputTokens: soFar, ...rest } = reported;
   const usage = completeUsage(rest, inputText, outputText, countTokens, askedTokens);
   if (isCount(soFar)) {
-    const ceiling = believedOutputCeiling(askedTokens);
-    usage.outputTokens = Math.max(usage.outputTokens, Math.min(soFar, ceiling));
-    if (soFar > ceiling) usage.outputCapped = true;
+    const output = believedOutput(soFar, askedTokens);
+    usage.outputTokens = Math.max(usage.outputTokens, output.tokens);
+    if (output.capped) usage.outputCapped = true;
   }
   return { ...usage, estimated: true };
 }

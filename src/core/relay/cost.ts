@@ -6,7 +6,7 @@
  */
 import type { ModelPrice, Usage } from '../providers/types';
 import { costOf } from '../providers/pricing';
-import { believedOutputCeiling } from '../providers/usage';
+import { believedOutput, isCount } from '../providers/usage';
 import type { LlmOnlyBasis } from './money';
 import { OUTPUT_CAPPED } from '../../shared/outputCapped';
 
@@ -17,21 +17,21 @@ export function emptyUsage(): Usage {
 /**
  * Usage as reported, if it can be trusted: input and output are whole numbers of 0 or
  * more that a double holds exactly; the cached and cache-written parts are clamped into
- * the input. An output past what one call is believed to write (usage.ts,
- * believedOutputCeiling of `askedTokens`, the call's max_tokens) is capped there, estimated
+ * the input. An output past what one call is believed to write (usage.ts believedOutput,
+ * with `askedTokens`, the call's max_tokens) is capped there, estimated
  * and marked outputCapped: far past max_tokens it may still be billed hidden reasoning.
  * Undefined when the report is missing or absurd (NaN, negative, fractional, 1e300, not a
  * number), so the caller counts instead.
  */
 export function usableUsage(reported: Usage | undefined, askedTokens?: number): Usage | undefined {
   if (!reported || typeof reported !== 'object') return undefined;
-  const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined);
+  const count = (value: unknown): number | undefined => (isCount(value) ? value : undefined);
   const inputTokens = count(reported.inputTokens);
   const reportedOutput = count(reported.outputTokens);
   if (inputTokens === undefined || reportedOutput === undefined) return undefined;
-  const ceiling = believedOutputCeiling(askedTokens);
-  const capped = reportedOutput > ceiling || reported.outputCapped === true;
-  const outputTokens = Math.min(reportedOutput, ceiling);
+  const believed = believedOutput(reportedOutput, askedTokens);
+  const capped = believed.capped || reported.outputCapped === true;
+  const outputTokens = believed.tokens;
   const cachedInputTokens = Math.min(count(reported.cachedInputTokens) ?? 0, inputTokens);
   const cacheWriteTokens = Math.min(count(reported.cacheWriteTokens) ?? 0, inputTokens - cachedInputTokens);
   const reasoning = count(reported.reasoningTokens);
