@@ -13,7 +13,7 @@
 import { readBounded } from '../http/exchange';
 import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, unfinishedStreamError } from './base';
 import type { StreamResponse } from './http';
-import { doneChunk, readEventsUntil, type OpenAiStreamOptions } from './openaiStream';
+import { doneChunk, isWholeJsonBody, readEventsUntil, type OpenAiStreamOptions } from './openaiStream';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ChatMessage } from '../slm/types';
@@ -116,13 +116,11 @@ function errorObject(event: any): { error: unknown } {
 
 export async function* readResponsesStream(response: StreamResponse, options: ResponsesStreamOptions): AsyncGenerator<ProviderChunk> {
   const { url, secrets, keyEnv, transform } = options;
-  const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
-  if (contentType.includes('application/json')) {
-    // A server that ignores stream:true answers with the Response object: read it whole.
+  if (isWholeJsonBody(response, url, secrets)) {
+    // The Response object.
     yield* readWholeResponse(response, options);
     return;
   }
-  if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
   const parser = new SseParser();
   let output = '';
   let refused = false;

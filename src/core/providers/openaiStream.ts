@@ -63,19 +63,27 @@ export async function* readEventsUntil(
   }
 }
 
+/**
+ * Whether a streamed call's response is one JSON body to read whole (a server that ignored
+ * stream: true, or was asked without it); an HTML page (a proxy's or a login page) is an error.
+ */
+export function isWholeJsonBody(response: StreamResponse, url: URL, secrets: readonly string[]): boolean {
+  const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
+  if (contentType.includes('application/json')) return true;
+  if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
+  return false;
+}
+
 export function doneChunk(finishReason: FinishReason, continuation: ContinuationMethod | undefined): ProviderChunk {
   return continuation ? { type: 'done', finishReason, continuation } : { type: 'done', finishReason };
 }
 
 export async function* readOpenAiStream(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
   const { url, secrets, keyEnv, transform } = options;
-  const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
-  if (contentType.includes('application/json')) {
-    // A server that ignores stream:true answers with one JSON body: read it whole.
+  if (isWholeJsonBody(response, url, secrets)) {
     yield* readWholeJson(response, options);
     return;
   }
-  if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
   const parser = new SseParser();
   let rawFinish: unknown;
   let reported: ReportedUsage = {};
