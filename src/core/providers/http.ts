@@ -43,6 +43,13 @@ export interface StreamRequest {
   onSent?: () => void;
   /** Told once, when the first byte of a success response's body arrived: from here on the call may be billed. */
   onFirstByte?: () => void;
+  /**
+   * The model may send nothing but framing for this long before its output starts (it reasons
+   * first, silently: OpenAI's pro models, for minutes). Until the reader calls
+   * StreamResponse.outputStarted(), this one wait, from the connection on, replaces the
+   * first-byte and idle timeouts; the provider gives its call timeout. Undefined: the usual waits.
+   */
+  quietUntilOutputMs?: number;
 }
 
 export interface StreamResponse {
@@ -57,6 +64,8 @@ export interface StreamResponse {
    * at once (a cancel: the server stops generating, and billing).
    */
   endOfStream(): void;
+  /** The reader saw the model's output begin (text): from here on the idle timeout bounds each silence (StreamRequest.quietUntilOutputMs). */
+  outputStarted(): void;
 }
 
 /** How long the framing after the protocol's end may take before the connection is closed after all. */
@@ -86,6 +95,9 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
   const payload = Buffer.from(JSON.stringify(request.body));
   request.onSend?.(url, request.body);
   let bodyStarted = false;
+  const quietMs = request.quietUntilOutputMs;
+  /** While set, the output has not started: when the one wait before it ends (quietMs from the connection). */
+  let quietUntil: number | undefined;
 
   return openExchange<ProviderError, StreamResponse>({
     url,
@@ -111,9 +123,18 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         if (!exchange.ended) request.onSent?.();
       });
     },
-    connected: (exchange) => exchange.arm(timeouts.firstByteTimeoutMs, () => firstByteTimeoutError(url, timeouts.firstByteTimeoutMs, secrets)),
+    connected: (exchange) => {
+      if (quietMs === undefined) return exchange.arm(timeouts.firstByteTimeoutMs, () => firstByteTimeoutError(url, timeouts.firstByteTimeoutMs, secrets));
+      quietUntil = Date.now() + quietMs;
+      exchange.arm(quietMs, () => quietTimeoutError(url, quietMs, secrets));
+    },
     response: (res, exchange) => {
       const armIdle = () => exchange.arm(timeouts.idleTimeoutMs, () => idleTimeoutError(url, timeouts.idleTimeoutMs, secrets));
+      /** The wait for the success body's next bytes: what is left of the quiet wait until the output started, then the idle timeout. */
+      const armBodyWait = () => {
+        if (quietUntil === undefined || quietMs === undefined) return armIdle();
+        exchange.arm(Math.max(0, quietUntil - Date.now()), () => quietTimeoutError(url, quietMs, secrets));
+      };
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400) {
         // Never followed: the request carries the key, and the body of a redirect is no answer.
@@ -144,7 +165,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
       const bodyArrived = () => {
         if (bodyStarted || exchange.ended) return;
         bodyStarted = true;
-        armIdle();
+        armBodyWait();
         request.onFirstByte?.();
       };
       // Noticed when bytes arrive, not when the consumer reads them: a drop right after them
@@ -168,7 +189,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
             bodyArrived();
             exchange.disarm();
             yield chunk as Buffer;
-            armIdle();
+            armBodyWait();
           }
           // An 'aborted' response may end without an error on some Node versions.
           if (!res.complete) throw droppedError(url, bodyStarted, secrets);
@@ -187,7 +208,13 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         }
       }
       let protocolEnded = false;
-      exchange.resolve({ status, headers: res.headers, body: readBody(), endOfStream: () => void (protocolEnded = true) });
+      exchange.resolve({
+        status,
+        headers: res.headers,
+        body: readBody(),
+        endOfStream: () => void (protocolEnded = true),
+        outputStarted: () => void (quietUntil = undefined),
+      });
     },
   });
 }
@@ -229,10 +256,23 @@ export function idleTimeoutError(url: URL, ms: number, secrets: readonly string[
   );
 }
 
+/**
+ * The quiet wait (StreamRequest.quietUntilOutputMs) ran out: the model wrote nothing. The
+ * provider's call timeout is that wait and ends the call first; this bounds postStream alone.
+ */
+export function quietTimeoutError(url: URL, ms: number, secrets: readonly string[] = []): ProviderError {
+  return new ProviderError(
+    'timeout',
+    `${url.host} sent no output for ${formatSeconds(ms)} after the request; the request was stopped. The model may reason that long before it writes (OpenAI's pro models can take minutes): if so, raise ${settingRef('callTimeout')}.`,
+    { fix: 'retry', summary: `no output for ${formatSeconds(ms)}` },
+    secrets,
+  );
+}
+
 export function callTimeoutError(host: string, ms: number): ProviderError {
   return new ProviderError(
     'timeout',
-    `The call to ${host} took more than ${formatSeconds(ms)} in all (tries and retry waits included) and was stopped. If the model is that slow, raise ${settingRef('callTimeout')}.`,
+    `The call to ${host} took more than ${formatSeconds(ms)} in all (tries and retry waits included) and was stopped. If the model is that slow (reasoning models, OpenAI's pro models above all, can think for minutes before they write), raise ${settingRef('callTimeout')}.`,
     { fix: 'retry', summary: `call longer than ${formatSeconds(ms)}` },
   );
 }

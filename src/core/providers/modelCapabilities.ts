@@ -53,6 +53,10 @@
  *   to xhigh (anomalyco/models.dev#2296); gpt-5.1-codex low/medium/high, not "none"
  *   (openai/codex#6647); gpt-5.1-codex-mini medium/high (router-for-me/CLIProxyAPI#249). They
  *   refuse temperature and top_p like the other reasoning models.
+ * - OpenAI pro models reason for minutes, silently: gpt-5-pro's first output commonly comes
+ *   after more than 60 s (lobehub/lobehub#9603), and a Responses stream without reasoning
+ *   summaries sends nothing while the model thinks (BerriAI/litellm#36992). Plain gpt-5 showed
+ *   a 32 s silence at its default effort (2389-research/tracker#577); Relay sends the lowest.
  */
 
 import type { Usage } from './types';
@@ -172,9 +176,22 @@ export interface OpenAiModelTraits {
   reasoningUnavoidable: boolean;
   /** Served on OpenAI's Responses API only (/v1/responses): /chat/completions answers HTTP 404. */
   responsesOnly: boolean;
+  /**
+   * Reasons for minutes before it writes, even at the lowest effort Relay sends, and its stream
+   * is silent meanwhile (the pro models): the wait for its output is bounded by the call timeout,
+   * not the first-byte and idle timeouts. The others reason briefly at that effort.
+   */
+  reasonsForMinutes: boolean;
 }
 
-const PLAIN: OpenAiModelTraits = { reasoning: false, sampling: 'any', needsMaxCompletionTokens: false, reasoningUnavoidable: false, responsesOnly: false };
+const PLAIN: OpenAiModelTraits = {
+  reasoning: false,
+  sampling: 'any',
+  needsMaxCompletionTokens: false,
+  reasoningUnavoidable: false,
+  responsesOnly: false,
+  reasonsForMinutes: false,
+};
 
 /**
  * openai/gpt-5 (OpenRouter style) reads as gpt-5, and so do OpenRouter's variants of it
@@ -190,6 +207,7 @@ export function normalizeOpenAiModel(model: string): string {
 
 export function openAiModelTraits(model: string): OpenAiModelTraits {
   const id = normalizeOpenAiModel(model);
+  const pro = /-pro(?=$|-)/.test(id);
   const reasoning = (lowestEffort: ReasoningEffort | undefined, sampling: OpenAiModelTraits['sampling'], responsesOnly = false): OpenAiModelTraits => ({
     reasoning: true,
     lowestEffort,
@@ -197,8 +215,8 @@ export function openAiModelTraits(model: string): OpenAiModelTraits {
     needsMaxCompletionTokens: true,
     reasoningUnavoidable: lowestEffort !== 'none',
     responsesOnly,
+    reasonsForMinutes: pro,
   });
-  const pro = /-pro(?=$|-)/.test(id);
   // codex-mini-latest (o4-mini tuned for Codex): low, medium, high.
   if (/^codex-mini/.test(id)) return reasoning('low', 'refused', true);
   // o-series: o1, o1-mini, o1-preview, o3, o3-mini, o3-pro, o4-mini...

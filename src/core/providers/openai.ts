@@ -235,13 +235,18 @@ abstract class OpenAiStyleProvider extends HttpProvider {
     return RESPONSES_HOSTS.some((host) => host.test(this.baseUrl.hostname));
   }
 
-  /** Posts, fixing refused fields (each once, remembered); returns the response and the plan that went. */
+  /**
+   * Posts, fixing refused fields (each once, remembered); returns the response and the plan that
+   * went. A model that reasons for minutes before it writes is waited for up to the call timeout
+   * (which ends it with its own error), not the first-byte and idle timeouts, until its text flows.
+   */
   protected async post(context: AttemptContext, build: () => RequestPlan) {
     const facts = this.facts();
     const responsesHost = this.servesResponses();
+    const quiet = this.traits.reasonsForMinutes ? { quietUntilOutputMs: this.callTimeoutMs } : {};
     return sendAdapting(
       build,
-      (plan) => postStream(this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key))),
+      (plan) => postStream({ ...this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key)), ...quiet }),
       (refusal, plan) => learnFrom(facts, refusal, plan, responsesHost),
     );
   }

@@ -137,6 +137,7 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
       case 'response.output_text.delta': {
         const raw = event.delta;
         if (typeof raw !== 'string' || raw.length === 0) return;
+        response.outputStarted();
         output += raw;
         const text = transform ? transform.push(raw) : raw;
         if (text.length > 0) yield { type: 'text', text };
@@ -145,6 +146,7 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
       case 'response.refusal.delta':
         // The model's refusal words are not the answer (chat's delta.refusal is not read either).
         refused = true;
+        response.outputStarted();
         return;
       case 'response.completed':
       case 'response.incomplete':
@@ -180,7 +182,8 @@ function* finish(final: any, refused: boolean, output: string, options: Response
 }
 
 async function* readWholeResponse(response: StreamResponse, options: ResponsesStreamOptions): AsyncGenerator<ProviderChunk> {
-  const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true });
+  // Its first byte comes when the model is done: the rest of it flows at once.
+  const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true, onChunk: () => response.outputStarted() });
   if (overflowed) throw oversizedResponseError(options.url, 'a JSON body', MAX_WHOLE_BODY_BYTES, options.secrets);
   let body: any;
   try {

@@ -107,6 +107,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     if (choice) {
       const raw = options.pickText(choice);
       if (typeof raw === 'string' && raw.length > 0) {
+        response.outputStarted();
         output += raw;
         const text = transform ? transform.push(raw) : raw;
         if (text.length > 0) yield { type: 'text', text };
@@ -152,7 +153,8 @@ export function readOpenAiUsage(usage: any): ReportedUsage {
 }
 
 async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
-  const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true });
+  // Its first byte comes when the model is done: the rest of it flows at once.
+  const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true, onChunk: () => response.outputStarted() });
   if (overflowed) throw oversizedResponseError(options.url, 'a JSON body', MAX_WHOLE_BODY_BYTES, options.secrets);
   let body: any;
   try {
