@@ -1,13 +1,20 @@
 /**
  * A small argv parser: positional arguments and `--name value` / `--name=value` /
- * boolean `--flag` options. Unknown options are an error that names them.
+ * boolean `--flag` options. Unknown options are an error that names them; so is a flag typed
+ * with one dash or a long dash (-json, —json), which would otherwise become words of the question.
  */
 export interface ParsedArgs {
   positionals: string[];
   options: Map<string, string | true>;
 }
 
-export function parseArgs(argv: string[], booleanFlags: ReadonlySet<string>, valueFlags: ReadonlySet<string>): ParsedArgs {
+/** `flagsOf`: the flags the command (the first positional) takes, to tell a mistyped flag from a word; default: all. */
+export function parseArgs(
+  argv: string[],
+  booleanFlags: ReadonlySet<string>,
+  valueFlags: ReadonlySet<string>,
+  flagsOf: (command: string) => ReadonlySet<string> | undefined = () => undefined,
+): ParsedArgs {
   const positionals: string[] = [];
   const options = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
@@ -22,6 +29,9 @@ export function parseArgs(argv: string[], booleanFlags: ReadonlySet<string>, val
       continue;
     }
     if (!arg.startsWith('--') || arg === '-') {
+      const commandFlags = positionals.length > 0 ? flagsOf(positionals[0]) : undefined;
+      const mistake = mistypedFlag(arg, [...(commandFlags ?? [...booleanFlags, ...valueFlags]), 'help', 'version']);
+      if (mistake) throw mistake;
       positionals.push(arg);
       continue;
     }
@@ -47,6 +57,24 @@ export function parseArgs(argv: string[], booleanFlags: ReadonlySet<string>, val
     }
   }
   return { positionals, options };
+}
+
+/**
+ * A flag typed with one dash (-json) or with a long dash (—json, –json: pasted from a web page,
+ * or "--" turned into a dash by a text editor), when its name is a flag of `known` or near one:
+ * the mistake, else undefined (a word such as "-", "-5+3=?" or "-x" stays a word of the question).
+ */
+function mistypedFlag(arg: string, known: readonly string[]): UsageError | undefined {
+  const match = /^(-|[\u2014\u2013]{1,2})([a-z][a-z0-9-]*)(=\S*)?$/i.exec(arg);
+  if (!match) return undefined;
+  const [, dash, name, value = ''] = match;
+  // Its value (a key) would otherwise go to the LLM as part of the question: not repeated here either.
+  if (KEY_FLAGS.has(name.toLowerCase())) return new UsageError(`${dash}${name}: ${KEYS_COME_FROM}`);
+  const flag = known.includes(name) ? name : didYouMean(name, known);
+  if (!flag) return undefined;
+  const fix = `--${flag}${value}`;
+  const typed = dash === '-' ? `'${arg}' has one dash: write ${fix}.` : `'${arg}' starts with a long dash (${dash}), pasted from a web page? Write ${fix}.`;
+  return new UsageError(`${typed} (If it belongs to the question, quote the whole question.)`);
 }
 
 /** Flags people try for an API key. */

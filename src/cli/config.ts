@@ -424,16 +424,29 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], from: str
   return value as T;
 }
 
+/**
+ * A number written in decimal (12, -0.5, .5, 1e-6: a config file's numbers read back as
+ * text), else NaN: JavaScript's Number() also takes 0x20, 0b11 and 0o7, which nobody means
+ * for a budget or a price.
+ */
+export function decimalNumber(text: string): number {
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim()) ? Number(text) : NaN;
+}
+
+/** A whole number in plain decimal digits (32, not 0x20 nor 3.2e1), else NaN. */
+export function decimalInteger(text: string): number {
+  return /^[+-]?\d+$/.test(text.trim()) ? Number(text) : NaN;
+}
+
 /** `orElse`: what else the setting takes, said after the range (", or off (no such ceiling)"). */
 function num(value: string, from: string, min: number, max: number, orElse = ''): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`${from}: '${value}' must be a number from ${min} to ${max}${orElse}.`);
+  const n = decimalNumber(value);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${from}: '${value}' must be a number from ${min} to ${max}${orElse}.`);
   return n;
 }
 
 function int(value: string, from: string, min: number, max: number): number {
   const n = num(value, from, min, max);
-  if (!Number.isInteger(n)) throw new UsageError(`${from}: '${value}' must be a whole number.`);
+  if (!Number.isInteger(decimalInteger(value))) throw new UsageError(`${from}: '${value}' must be a whole number.`);
   return n;
 }

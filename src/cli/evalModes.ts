@@ -17,7 +17,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { RelayMode } from '../core/relay/events';
 import { UsageError } from './args';
-import { expandPath } from './config';
+import { decimalNumber, expandPath } from './config';
 import { policyOf, RELAY_MODES, type EvalRowKind, type EvalValue } from '../core/relay/policies/registry';
 
 export const ALL_MODES = 'slm-only,llm-only,command,confidence@0.7,confidence@0.9,matched-router';
@@ -98,17 +98,15 @@ function parseHead(head: string, text: string): EvalModeSpec {
   }
   const kind = name as EvalModeSpec['kind'];
   if (value === undefined) return { spec: text, kind };
-  const n = Number(value);
+  const n = decimalNumber(value);
   const meaning = evalValueOf(kind);
   switch (meaning) {
     case 'cost-ratio':
-      if (value.trim() === '' || !Number.isFinite(n) || n < 0.01 || n > 100)
-        throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
+      if (!Number.isFinite(n) || n < 0.01 || n > 100) throw new UsageError(`--modes: '${text}': the cost ratio after @ must be a number from 0.01 to 100.`);
       return { spec: text, kind, maxCostRatio: n };
     case 'threshold':
     case 'probability': {
-      if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
-        throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
+      if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--modes: '${text}': the value after @ must be a number from 0 to 1.`);
       return meaning === 'threshold' ? { spec: text, kind, threshold: n } : { spec: text, kind, llmProbability: n };
     }
     default:

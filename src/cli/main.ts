@@ -7,7 +7,7 @@ import { didYouMean, parseArgs, UsageError } from './args';
 import { version } from '../../package.json';
 import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
-import { CONFIG_FLAGS, configFilePath, expandPath, loadConfig } from './config';
+import { CONFIG_FLAGS, configFilePath, decimalInteger, expandPath, loadConfig } from './config';
 import { CACHING_CHOICES } from '../core/providers/billing';
 import { allUnpriced, roundUsd, summariseTotals, TotalsStore } from '../core/relay/totalsStore';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
@@ -148,6 +148,9 @@ export const COMMAND_FLAGS: Readonly<Record<string, ReadonlySet<string>>> = {
   totals: new Set(['json', 'totals']),
 };
 
+/** The flags `command` takes; undefined for no command of ours (not even Object's own properties: 'constructor'). */
+const flagsOf = (command: string): ReadonlySet<string> | undefined => (Object.hasOwn(COMMAND_FLAGS, command) ? COMMAND_FLAGS[command] : undefined);
+
 const commandName = (command: string): string => (command === 'provider' || command === 'slm' ? `${command} test` : command);
 
 /** Refuses a flag the command has no use for, saying which commands take it. */
@@ -179,7 +182,7 @@ export interface CliIo {
 }
 
 export async function main(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
-  const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS);
+  const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS, flagsOf);
   const [command, ...rest] = positionals;
   const json = options.has('json');
   if (options.has('version')) {
@@ -187,7 +190,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
     return 0;
   }
   // An unknown command is a mistake with or without --help after it (relay models --help): said first.
-  if (command && command !== 'help' && !(command in COMMAND_FLAGS)) {
+  if (command && command !== 'help' && !flagsOf(command)) {
     const suggestion = didYouMean(command, [...Object.keys(COMMAND_FLAGS), 'help']);
     throw new UsageError(
       `Unknown command '${command}'.${suggestion ? ` Did you mean 'relay ${suggestion}'?` : ''} Run 'relay help'. (Settings file: ${configFilePath()})`,
@@ -274,7 +277,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       });
     }
     case 'provider': {
-      if (rest[0] !== 'test') throw new UsageError('Usage: relay provider test');
+      checkSubcommand('provider', rest, 'Usage: relay provider test');
       const deps = new CliDeps(config);
       try {
         const llm = await openLlmOnly(config, deps);
@@ -286,8 +289,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       }
     }
     case 'slm': {
-      if (rest[0] !== 'test')
-        throw new UsageError('Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
+      checkSubcommand('slm', rest, 'Usage: relay slm test --slm <folder> --slm-kind completions-server|ollama --slm-url <url> --slm-model <name>');
       const ok = await runSlmTest(
         config,
         (line) => io.stdout.write(line + '\n'),
@@ -319,12 +321,23 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
   }
 }
 
+/** `relay provider test`, `relay slm test`: their one subcommand, and no more words; a mistyped one is named. */
+function checkSubcommand(command: string, rest: string[], usage: string): void {
+  const [sub, ...extra] = rest;
+  if (sub === 'test' && extra.length === 0) return;
+  if (sub === undefined) throw new UsageError(`relay ${command} needs a subcommand. ${usage}`);
+  if (sub !== 'test') {
+    const suggestion = didYouMean(sub, ['test']);
+    throw new UsageError(`Unknown subcommand '${sub}' of relay ${command}.${suggestion ? ` Did you mean 'relay ${command} ${suggestion}'?` : ''} ${usage}`);
+  }
+  throw new UsageError(`relay ${command} test takes no more words (got: ${extra.join(' ')}); its settings are flags. ${usage}`);
+}
+
 /** A whole-number flag of at least `min`; undefined when not given. */
 function wholeNumber(flag: string | true | undefined, name: string, min: number): number | undefined {
   if (typeof flag !== 'string') return undefined;
-  const n = Number(flag);
-  if (flag.trim() === '' || !(Number.isInteger(n) && n >= min))
-    throw new UsageError(`${name} must be a whole number${min > 0 ? ' of at least ' + min : ''} (got ${flag}).`);
+  const n = decimalInteger(flag);
+  if (!(Number.isInteger(n) && n >= min)) throw new UsageError(`${name} must be a whole number${min > 0 ? ' of at least ' + min : ''} (got ${flag}).`);
   return n;
 }
 

@@ -11,8 +11,10 @@ import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
 import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { createAgents } from '../core/providers/http';
-import { EnvKeySource } from '../core/providers/secrets';
-import type { KeySource, PromptRenderer } from '../core/providers/types';
+import { missingKeyError, setKeyHint } from '../core/providers/errors';
+import { EnvKeySource, envVarsForKind } from '../core/providers/secrets';
+import type { KeySource, PromptRenderer, ProviderKind } from '../core/providers/types';
+import { llmOriginWithoutKey } from '../core/llmKeyCheck';
 import type { ChatMessage, SlmRuntime } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
 import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
@@ -136,7 +138,8 @@ function checkTemplatePath(path: string): void {
 
 const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text.slice(1);
 
-export async function openSlm(config: CliConfig): Promise<CliSlm> {
+/** The small model's settings as far as they can be checked before it loads: its folder, its server's model name, its variant. */
+export function checkSlmSettings(config: CliConfig): void {
   checkModelSettings(config);
   if (config.slm.kind !== 'onnx') {
     if (!config.slm.folder) {
@@ -146,7 +149,7 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
     }
     if (!existsSync(config.slm.folder)) throw noSuchSlmFolder(config, "the served model's folder");
     if (!config.slm.serverModel) throw new UsageError(NO_SERVER_MODEL);
-    return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
+    return;
   }
   if (!config.slm.folder) {
     throw new UsageError(
@@ -155,8 +158,58 @@ export async function openSlm(config: CliConfig): Promise<CliSlm> {
   }
   if (!existsSync(config.slm.folder)) throw noSuchSlmFolder(config, "an ONNX export's folder", ", or try 'relay demo'");
   checkVariant(config);
+}
+
+export async function openSlm(config: CliConfig): Promise<CliSlm> {
+  checkSlmSettings(config);
+  if (config.slm.kind !== 'onnx')
+    return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
   return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute, kvCacheBudgetMb: config.slm.kvCacheBudgetMb });
 }
+
+/**
+ * The LLM's settings that would otherwise fail only at its first call, after the small model
+ * has loaded and written: its model name and its key (an answer that made no call would end
+ * with a saving against an LLM it could never reach). Checked before anything loads, for the
+ * modes that will run.
+ */
+export async function checkLlmReady(config: CliConfig, modes: readonly RelayMode[]): Promise<void> {
+  if (modes.some((mode) => policyOf(mode).needsLlm) && !config.provider.model) throw noLlmModel(config.provider.kind);
+  await checkLlmKey(config, modes);
+}
+
+/** No --model where a mode needs the LLM (said before the SLM loads, and again where a composition opens). */
+const noLlmModel = (kind: ProviderKind): UsageError =>
+  new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL), or use --mode slm-only.`);
+
+/**
+ * A key from the environment for where the LLM's requests go (src/core/llmKeyCheck.ts): else a
+ * usage mistake that says why one was held back, or which variable to set.
+ */
+async function checkLlmKey(config: CliConfig, modes: readonly RelayMode[]): Promise<void> {
+  const keys = envKeys(config);
+  const keyless = await llmOriginWithoutKey(modes, config.provider, async (kind, url) => (await keys.keyFor(kind, url)).key !== undefined);
+  if (!keyless) return;
+  const { withheld } = await keys.keyFor(config.provider.kind, keyless);
+  throw new UsageError(withheld ?? noKeyInEnvironment(config.provider.kind, keyless));
+}
+
+/**
+ * The provider's no-key message with the CLI's fix in place of the extension's command: the
+ * variable that would go to `url` (the provider's own at its own origin, else RELAY_API_KEY).
+ */
+function noKeyInEnvironment(kind: ProviderKind, url: URL): string {
+  const keyEnv = envVarsForKind(kind);
+  const [, ownVar] = keyEnv;
+  const fix =
+    ownVar && url.origin === providerOf(kind).keyHome
+      ? `Set ${ownVar} (or RELAY_API_KEY) in the environment`
+      : `Set RELAY_API_KEY in the environment to the key for ${url.host}`;
+  return missingKeyError(kind, keyEnv).message.replace(setKeyHint(keyEnv), fix);
+}
+
+/** The CLI's keys: environment variables, sent where --allow-key-host and --allow-plain-http allow. */
+const envKeys = (config: CliConfig): EnvKeySource => new EnvKeySource(process.env, config.keys);
 
 /**
  * The warning for a served SLM on another machine over plain http:// (every prompt, the
@@ -222,7 +275,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
     private readonly config: CliConfig,
     slm?: CliSlm,
   ) {
-    this.keys = new EnvKeySource(process.env, config.keys);
+    this.keys = envKeys(config);
     this.countTokens = slm ? (text) => slm.encode(text).length : undefined;
   }
 
@@ -251,9 +304,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
 /** The composition of one SLM with the configured LLM: checks the settings the CLI needs first, with its flags. */
 export async function openComposition(config: CliConfig, slm: CliSlm, deps: CliDeps, mode?: RelayMode): Promise<RelayComposition> {
   const resolved = mode ?? resolvedMode(config);
-  if (policyOf(resolved).needsLlm && !config.provider.model) {
-    throw new UsageError(`No LLM model is set for the ${config.provider.kind} provider. Pass --model <name> (or set RELAY_MODEL), or use --mode slm-only.`);
-  }
+  if (policyOf(resolved).needsLlm && !config.provider.model) throw noLlmModel(config.provider.kind);
   return RelayComposition.open(relaySetupOf(config), { ...depsOf(deps), slm, slmFolder: config.slm.folder }, mode);
 }
 
@@ -262,6 +313,7 @@ export async function openLlmOnly(config: CliConfig, deps: CliDeps): Promise<Com
   const { kind, model, templateFolder } = config.provider;
   checkModelSettings(config);
   if (!model) throw new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL).`);
+  await checkLlmKey(config, ['llm-only']);
   const folder = templateFolder || config.slm.folder;
   let renderer: PromptRenderer | undefined;
   const entry = providerOf(kind);

@@ -20,6 +20,7 @@ import { TokenRatioStore } from '../core/relay/tokenRatioStore';
 import { TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
+import { llmOriginWithoutKey } from '../core/llmKeyCheck';
 import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { modelWeightsFingerprint } from '../core/slm/modelFolder';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
@@ -241,15 +242,14 @@ export class RelayService implements vscode.Disposable {
     const demoModel = this.isEmbeddedSlm(folder) ? demoModelNote(vscode.env.remoteName) : undefined;
     if (!RELAY_POLICIES[mode].needsLlm) return demoModel;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
-    const keyless = this.originWithoutKey(settings);
+    const keyless = await this.originWithoutKey(mode, settings);
     if (keyless) return `No API key for ${settings.provider.kind} at ${keyless.origin}: run "Relay: Set API Key".`;
     return demoModel;
   }
 
-  /** Where the configured provider's requests go when it needs a key and none is stored for that origin (the rule the provider applies before sending: its registry entry). */
-  private originWithoutKey(settings: RelaySettings): URL | undefined {
-    const url = this.providerUrl(settings);
-    return url && providerOf(settings.provider.kind).keyRequired(url) && !this.keys.hasKeyFor(settings.provider.kind, url) ? url : undefined;
+  /** Where the configured provider's requests go when `mode` needs the LLM, it needs a key there and none is stored for that origin (src/core/llmKeyCheck.ts). */
+  private originWithoutKey(mode: RelayMode, settings: RelaySettings): Promise<URL | undefined> {
+    return llmOriginWithoutKey([mode], settings.provider, (kind, url) => this.keys.hasKeyFor(kind, url));
   }
 
   /** Whether `folder` is the embedded demo SLM (the default, or the same folder set in relay.slm.modelFolder). */
@@ -520,7 +520,7 @@ export class RelayService implements vscode.Disposable {
         };
       }
       // Said before the small model loads and writes, not at the LLM's first call mid-answer.
-      const keyless = RELAY_POLICIES[mode].needsLlm ? this.originWithoutKey(settings) : undefined;
+      const keyless = await this.originWithoutKey(mode, settings);
       if (keyless) {
         return {
           answer,

@@ -24,9 +24,9 @@ import {
   type Output,
 } from '../render';
 import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
-import { CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
+import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComposition, openSlm, resolvedMode } from '../setup';
 import { fencedCode } from '../../core/codeFence';
-import { linesLabel } from '../../shared/lineRange';
+import { lineSpan, linesLabel } from '../../shared/lineRange';
 
 /** The paper's evaluation prompt suffix (eval/generate_withhelp.py). */
 export const SOLVE_SUFFIX = '\nPlease reason step by step, and put your final answer within \\boxed{}.';
@@ -60,6 +60,7 @@ export function explainMessages(spec: string): ChatMessage[] {
   if (!stats.isFile()) throw new UsageError(`relay explain: '${file}' is not a regular file (a device, a pipe or a socket); name a text file.`);
   const start = match?.[2] ? Number(match[2]) : 1;
   const lastAsked = match?.[3] ? Number(match[3]) : match?.[2] ? start : undefined;
+  if (start < 1) throw new UsageError(`relay explain: lines count from 1; write ${rangeSpec(file, 1, Math.max(1, lastAsked ?? 1))}.`);
   if (lastAsked !== undefined && lastAsked < start)
     throw new UsageError(`relay explain: the range ${start}-${lastAsked} ends before it starts; write it as ${lastAsked}-${start}.`);
   if (lastAsked === undefined && stats.size > MAX_STDIN_BYTES) {
@@ -72,25 +73,36 @@ export function explainMessages(spec: string): ChatMessage[] {
   }
   const bytes = readLeadingLines(file, lastAsked);
   const text = decodeUtf8(bytes, `relay explain: '${file}'`);
-  if (text.trim() === '') throw new UsageError(`relay explain: '${file}' is empty; there is nothing to explain.`);
-  const lines = text.split('\n');
+  const lines = text === '' ? [] : text.split('\n');
   // The newline that ends the last line starts no line of its own.
   if (text.endsWith('\n')) lines.pop();
+  // Fewer lines than the range's end: the whole file was read, and these are all its lines.
+  const wholeFile = lastAsked === undefined || lines.length < lastAsked;
+  if (wholeFile && text.trim() === '') throw new UsageError(`relay explain: '${file}' is empty; there is nothing to explain.`);
   const end = lastAsked ?? lines.length;
-  if (start < 1 || start > lines.length) {
-    throw new UsageError(`relay explain: ${linesLabel(start, end)} ${start === end ? 'is' : 'are'} outside ${file} (${lines.length} lines).`);
+  if (start > lines.length) {
+    const count = `${lines.length} ${lines.length === 1 ? 'line' : 'lines'}`;
+    throw new UsageError(
+      `relay explain: ${linesLabel(start, end)} ${start === end ? 'is' : 'are'} outside ${file} (${count}); write ${rangeSpec(file, 1, lines.length)}.`,
+    );
   }
-  const code = lines.slice(start - 1, Math.min(end, lines.length)).join('\n');
+  const last = Math.min(end, lines.length);
+  const code = lines.slice(start - 1, last).join('\n');
+  if (code.trim() === '')
+    throw new UsageError(`relay explain: ${linesLabel(start, last)} of ${file} ${start === last ? 'is' : 'are'} blank; there is nothing to explain.`);
   const lang = extname(file).slice(1);
   return [
     {
       role: 'user',
-      content: `Explain what this code from ${file} (${linesLabel(start, Math.min(end, lines.length))}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
+      content: `Explain what this code from ${file} (${linesLabel(start, last)}) does, briefly and precisely.\n\n${fencedCode(code, lang)}`,
     },
   ];
 }
 
 const binaryFile = (file: string): UsageError => new UsageError(`relay explain: '${file}' looks like a binary file (it holds NUL bytes); name a text file.`);
+
+/** `file:a-b` (`file:a` for one line), quoted for a shell where the path needs it. */
+const rangeSpec = (file: string, first: number, last: number): string => shellQuote(`${file}:${lineSpan(first, last)}`);
 
 /** The command that explains lines 10-40 of `file`, its path quoted for a shell where it needs it (spaces, $, quotes...). */
 const rangeCommand = (file: string): string => `relay explain ${shellQuote(`${file}:10-40`)}`;
@@ -164,6 +176,9 @@ export async function runAsk(
   /** `demo`: the embedded demo models, whose figures (a local model priced as a hosted one) stay out of the running totals. */
   options: { json: boolean; signal: AbortSignal; priceNote?: string; demo?: boolean },
 ): Promise<number> {
+  // The LLM's model and key are checked before the small model loads and writes, not at the LLM's first call.
+  checkSlmSettings(config);
+  await checkLlmReady(config, [resolvedMode(config)]);
   const slm = await openSlm(config);
   const inClear = clearTextSlmWarning(config);
   if (inClear) io.stderr.write(`${terminalSafe(inClear)}\n`);

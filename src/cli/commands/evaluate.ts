@@ -29,7 +29,7 @@ import type { CliConfig } from '../config';
 import { rowKindOf, type EvalModeSpec } from '../evalModes';
 import { compareWithMatchedRouters, formatTable, matchedRouterProbability, predictionErrorPct, summarise, type EvalRow, type ModeSummary } from '../evalTable';
 import { printableJson, terminalSafe, type Output } from '../render';
-import { CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
+import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { LlmProvider, ModelPrice } from '../../core/providers/types';
 import { resolvePrice } from '../../core/providers/pricing';
@@ -424,6 +424,11 @@ export async function runEval(
   const folderOf = (spec: EvalModeSpec): string => spec.slmFolder ?? (spec.kind === 'matched-router' ? slmOnlyFolder : undefined) ?? config.slm.folder;
   const modeOf = (spec: EvalModeSpec): RelayMode =>
     spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', readSlmRelayTraits(folderOf(spec))) : spec.kind;
+  /** The settings of the rows of one SLM folder. */
+  const configOf = (folder: string): CliConfig => ({ ...config, slm: { ...config.slm, folder } });
+  // The SLMs' settings, then the LLM's model and key: said before the first question's SLM loads and writes, not at the LLM's first call.
+  for (const folder of new Set(specs.map(folderOf))) checkSlmSettings(configOf(folder));
+  await checkLlmReady(config, specs.map(modeOf));
   const label = (spec: EvalModeSpec, mode: RelayMode, training: string | undefined, p?: number, matchedTo?: string): string => {
     const rowRatio = maxCostRatioOf(spec);
     const facts: EvalRowFacts = {
@@ -568,7 +573,7 @@ export async function runEval(
   const openFolder = async (folder: string): Promise<OpenRowModels> => {
     if (open?.folder !== folder) {
       await close();
-      open = { folder, models: await models.open({ ...config, slm: { ...config.slm, folder } }) };
+      open = { folder, models: await models.open(configOf(folder)) };
     }
     return open.models;
   };

@@ -157,7 +157,12 @@ function readConfig(folder: string): ModelConfig {
   const file = join(folder, 'config.json');
   const raw = readJson(folder, 'config.json', true)!;
   const modelType = raw.model_type;
-  if (typeof modelType !== 'string') throw new ModelFolderError(file, 'has no "model_type".');
+  if (typeof modelType !== 'string')
+    throw new ModelFolderError(
+      file,
+      'has no "model_type", so it is not the config.json of a causal language model from Hugging Face. ' +
+        'The folder must hold an ONNX export of one (e.g. onnx-community/Qwen3-0.6B-ONNX): download it again, or point at the folder whose config.json names its "model_type".',
+    );
   if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
     throw new ModelFolderError(file, `model_type "${modelType}" is not supported; supported decoder types: ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
   }

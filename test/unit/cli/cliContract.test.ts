@@ -240,8 +240,8 @@ test('relay explain: one line is named "line N", never "lines N-N" (file:N, file
       () => explainMessages(spec),
       (e: Error) => e instanceof UsageError && words.test(e.message),
     );
-  outside(`${file}:5`, /^relay explain: line 5 is outside .*f\.txt \(3 lines\)\.$/);
-  outside(`${file}:5-6`, /^relay explain: lines 5-6 are outside .*f\.txt \(3 lines\)\.$/);
+  outside(`${file}:5`, /^relay explain: line 5 is outside .*f\.txt \(3 lines\); write .*f\.txt:1-3\.$/);
+  outside(`${file}:5-6`, /^relay explain: lines 5-6 are outside .*f\.txt \(3 lines\); write .*f\.txt:1-3\.$/);
 });
 
 test('relay explain: folders, empty and binary files are refused; the final newline starts no line; a backwards range says so', () => {

@@ -12,7 +12,6 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
 import { UsageError } from '../../../src/cli/args';
 import { readAllText, shellQuote } from '../../../src/cli/commandLine';
 import { explainMessages } from '../../../src/cli/commands/ask';
@@ -24,7 +23,7 @@ import { checkModelSettings } from '../../../src/cli/setup';
 import { ProviderError } from '../../../src/core/providers/errors';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
 import { ChatTemplate, MAX_RENDERED_PROMPT_CHARS } from '../../../src/core/slm/chatTemplate';
-import { capture, MODEL_NOT_FOUND, noSettingsFile, runCli, scriptedSolveCli, withServer } from './runCli';
+import { capture, CLI, MODEL_NOT_FOUND, noSettingsFile, runCli, scriptedSolveCli, spawnCli, TSX, withServer } from './runCli';
 
 const REPO = join(__dirname, '..', '..', '..');
 
@@ -45,33 +44,6 @@ test('relay solve without --json: an answer that failed names its error on stder
 
 /** A UsageError (exit 2) whose message matches `pattern`. */
 const usageError = (pattern: RegExp) => (e: unknown) => e instanceof UsageError && pattern.test(e.message);
-
-const CLI = join(REPO, 'src', 'cli', 'main.ts');
-/** tsx by its path: a child running in a temp folder would not find the package by name. */
-const TSX = pathToFileURL(join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-
-/** The CLI in a process of its own (as a user runs it), ended if it runs past a minute; resolves with its exit code and output. */
-async function spawnCli(
-  args: string[],
-  options: { env: Record<string, string>; cwd: string },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-    cwd: options.cwd,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-  const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  try {
-    const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(limit);
-  }
-}
 
 test('relay explain: a whole file over the standard-input limit is refused with its size and the fix; a range reads only up to its lines', () => {
   const dir = join(cli.work, 'explain-big');

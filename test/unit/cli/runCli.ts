@@ -3,9 +3,11 @@
  * and no provider key from the environment, capturing what it writes; and a fake server for
  * the length of a test body.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before } from 'node:test';
 import { solveMessages } from '../../../src/cli/commands/ask';
 import { main } from '../../../src/cli/main';
@@ -35,6 +37,43 @@ export function noSettingsFile(folder: string): string {
   return file;
 }
 
+const REPO = join(__dirname, '..', '..', '..');
+/** The CLI's entry point, run by tsx. */
+export const CLI = join(REPO, 'src', 'cli', 'main.ts');
+/** tsx by its path: a child running in a temp folder would not find the package by name. */
+export const TSX = pathToFileURL(join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+
+/** The provider keys a user's environment may hold, kept out of every test's CLI. */
+const KEY_VARIABLES = ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY'];
+
+/**
+ * The CLI in a process of its own (as a user runs it), with no provider key from this
+ * environment (`env` may give one), ended if it runs past a minute; resolves with its exit code and output.
+ */
+export async function spawnCli(
+  args: string[],
+  options: { env: Record<string, string>; cwd: string },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const name of KEY_VARIABLES) delete env[name];
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  try {
+    const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(limit);
+  }
+}
+
 /** `stdin`: the text piped in (undefined: standard input is a terminal). */
 export async function runCli(
   args: string[],
@@ -44,7 +83,7 @@ export async function runCli(
   const stdout = capture();
   const stderr = capture();
   const saved = { ...process.env };
-  for (const name of ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) delete process.env[name];
+  for (const name of KEY_VARIABLES) delete process.env[name];
   Object.assign(process.env, { RELAY_HOME: home, RELAY_CONFIG: noSettingsFile(home) }, options.env ?? {});
   try {
     const code = await main(args, { stdout: stdout.out, stderr: stderr.out, stdin: async () => options.stdin }, options.signal ?? new AbortController().signal);
