@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Conversation } from './conversation';
 import { webviewHtml, webviewOptions } from './webviewHtml';
+import { showError } from './notifications';
 
 /**
  * How long a view's script may take to say it is listening before the view is replaced by a
@@ -131,7 +132,7 @@ export class AnswerPanel {
       return await this.show();
     } catch (error) {
       if (!(error instanceof AnswerViewError)) throw error;
-      void vscode.window.showErrorMessage(`Relay: ${error.message}`, RELOAD_WINDOW).then((choice) => {
+      void showError(`Relay: ${error.message}`, RELOAD_WINDOW).then((choice) => {
         if (choice === RELOAD_WINDOW) void vscode.commands.executeCommand('workbench.action.reloadWindow');
       });
       return false;

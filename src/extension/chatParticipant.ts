@@ -5,6 +5,7 @@
  * Code, some forks), nothing is registered.
  */
 import * as vscode from 'vscode';
+import { showInformation } from './notifications';
 import { ChatAnswerFormatter, answerFromMarkdown, historyToMessages, markdownLiteral, statsFooter, statsSummary, type HistoryTurn } from './chatMarkdown';
 import { promptWithAttachments, readReferences } from './chatReferences';
 import { fixCommand } from './fixCommands';
@@ -174,7 +175,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
 /** A stopped answer's figures, as a notification (with Show What Was Sent when anything went out). */
 function stoppedNotice(summary: string, showSent: boolean): void {
   const show = 'Show What Was Sent';
-  void vscode.window.showInformationMessage(`Relay: @relay's answer stopped. ${summary}.`, ...(showSent ? [show] : [])).then((choice) => {
+  void showInformation(`Relay: @relay's answer stopped. ${summary}.`, ...(showSent ? [show] : [])).then((choice) => {
     if (choice === show) void vscode.commands.executeCommand('relay.showSentToLlm');
   });
 }

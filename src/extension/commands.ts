@@ -7,6 +7,7 @@ import { PROVIDER_KINDS, providerOf } from '../core/providers/registry';
 import type { AnswerPanel } from './answerPanel';
 import type { KeyStore } from './keyStore';
 import { providerAddressSettings } from './settings';
+import { showError, showInformation, showWarning } from './notifications';
 import { fencedCode } from '../core/codeFence';
 
 /** The kinds whose service takes a key ("Relay: Set API Key" offers them). */
@@ -24,11 +25,11 @@ export async function explainSelection(panel: AnswerPanel): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   const text = selectedText(editor);
   if (!editor || !text.trim()) {
-    void vscode.window.showInformationMessage('Relay: select some code or text to explain first.');
+    void showInformation('Relay: select some code or text to explain first.');
     return;
   }
   if (text.length > MAX_SELECTION_CHARS) {
-    void vscode.window.showWarningMessage(`Relay: the selection has ${text.length} characters; select at most ${MAX_SELECTION_CHARS} to explain.`);
+    void showWarning(`Relay: the selection has ${text.length} characters; select at most ${MAX_SELECTION_CHARS} to explain.`);
     return;
   }
   const language = editor.document.languageId;
@@ -50,7 +51,7 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
   if (!problem.trim()) return;
   // The same bound as Explain Selection: a whole file selected is minutes of reading and a paid LLM's input.
   if (problem.length > MAX_SELECTION_CHARS) {
-    void vscode.window.showWarningMessage(`Relay: the problem has ${problem.length} characters; select at most ${MAX_SELECTION_CHARS} to solve.`);
+    void showWarning(`Relay: the problem has ${problem.length} characters; select at most ${MAX_SELECTION_CHARS} to solve.`);
     return;
   }
   await panel.ask(problem, editor);
@@ -63,7 +64,7 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
   try {
     configured = providerAddressSettings(vscode.workspace.getConfiguration('relay'));
   } catch (error) {
-    const open = await vscode.window.showErrorMessage(`Relay: ${(error as Error).message} Then set the key.`, 'Open Settings');
+    const open = await showError(`Relay: ${(error as Error).message} Then set the key.`, 'Open Settings');
     if (open) void vscode.commands.executeCommand('workbench.action.openSettings', 'relay.provider');
     return;
   }
@@ -78,7 +79,7 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
   // The configured server for the current kind; another kind's key is for that kind's own service.
   const url = baseUrlOf(kind, kind === current ? configured.baseUrl : undefined);
   if (!url) {
-    void vscode.window.showErrorMessage(`Relay: relay.provider.baseUrl is not an http(s) URL; fix it in Settings, then set the key.`);
+    void showError(`Relay: relay.provider.baseUrl is not an http(s) URL; fix it in Settings, then set the key.`);
     return;
   }
   const key = await vscode.window.showInputBox({
@@ -92,18 +93,18 @@ export async function setApiKey(keys: KeyStore): Promise<void> {
   if (key === undefined) return;
   if (key.trim() === '') {
     await keys.remove(kind, url.origin);
-    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} at ${url.origin} was removed.`);
+    void showInformation(`Relay: the API key for ${kind} at ${url.origin} was removed.`);
   } else {
     try {
       await keys.store(kind, url.origin, key.trim());
     } catch (error) {
-      void vscode.window.showErrorMessage(`Relay: the API key for ${kind} was not stored. ${(error as Error).message}`);
+      void showError(`Relay: the API key for ${kind} was not stored. ${(error as Error).message}`);
       return;
     }
     // The configured provider's key: offer to try it now rather than at the next answer.
     const test = kind === current ? ['Test Provider'] : [];
     // Not awaited: a notification nobody closes must not hold up the command.
-    void vscode.window.showInformationMessage(`Relay: the API key for ${kind} is stored; it is sent only to ${url.origin}.`, ...test).then((picked) => {
+    void showInformation(`Relay: the API key for ${kind} is stored; it is sent only to ${url.origin}.`, ...test).then((picked) => {
       if (picked === 'Test Provider') void vscode.commands.executeCommand('relay.testProvider');
     });
   }

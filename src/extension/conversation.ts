@@ -25,6 +25,7 @@ import {
 import { runFix } from './fixCommands';
 import { llmWroteAll } from './moneyText';
 import { providerTestRunning, type AnswerOutcome, type AnswerPlan, type RelayService } from './relayService';
+import { showError, showInformation, showWarning } from './notifications';
 
 const MAX_PERSISTED_TURNS = 200;
 /** While an answer is written, its text so far is saved at most this long after it changed (a crash keeps all but the last moments). */
@@ -180,7 +181,7 @@ export class Conversation {
     const message = this.service.testingProvider
       ? providerTestRunning(what)
       : `Relay is still writing an answer (${where}), so ${what}. Try again when it ends, or stop it first (its Stop button, or "Relay: Stop").`;
-    void vscode.window.showInformationMessage(message);
+    void showInformation(message);
     return { turnId: '', outcome: { answer: '', error: { message } } };
   }
 
@@ -348,13 +349,13 @@ export class Conversation {
     const message: WebviewMessage | undefined = parseWebviewMessage(raw);
     if (!message) {
       const refused = refusedSend(raw);
-      if (refused) void vscode.window.showErrorMessage(refused);
+      if (refused) void showError(refused);
       return;
     }
     try {
       await this.dispatch(message);
     } catch (error) {
-      void vscode.window.showErrorMessage(`Relay: "${message.type}" from the ${this.view === 'chat' ? 'chat' : 'answer view'} failed: ${errorText(error)}`);
+      void showError(`Relay: "${message.type}" from the ${this.view === 'chat' ? 'chat' : 'answer view'} failed: ${errorText(error)}`);
     }
   }
 
@@ -428,7 +429,7 @@ export class Conversation {
     // The question exactly as the model saw it (kept in this window), else the turn's own question: never the view's other turns.
     const messages = this.prompts.get(turn.id) ?? (question ? [{ role: 'user' as const, content: textOfTurn(question) }] : undefined);
     if (!messages) {
-      void vscode.window.showWarningMessage('Relay: this answer cannot be retried: its question is no longer in the answer view. Ask it again.');
+      void showWarning('Relay: this answer cannot be retried: its question is no longer in the answer view. Ask it again.');
       return;
     }
     // The demo's "small model alone" goes beside the answer it compares with, as the first time.
@@ -440,7 +441,7 @@ export class Conversation {
     const later = this.turns.length - this.turns.indexOf(turn) - 1;
     if (later > 0) {
       const RETRY = 'Retry';
-      const choice = await vscode.window.showWarningMessage(
+      const choice = await showWarning(
         `Retry this answer? The chat goes back to it: the ${later === 1 ? 'message' : `${later} messages`} after it ${later === 1 ? 'is' : 'are'} removed.`,
         { modal: true, detail: 'The answer is written again for its question, and the chat goes on from there.' },
         RETRY,
@@ -453,7 +454,7 @@ export class Conversation {
     const kept = this.prompts.get(turn.id);
     const messages = kept ?? alternatingMessages(this.turns.slice(0, index));
     if (messages[messages.length - 1]?.role !== 'user') {
-      void vscode.window.showWarningMessage('Relay: this answer cannot be retried: no question of yours comes before it. Ask it again.');
+      void showWarning('Relay: this answer cannot be retried: no question of yours comes before it. Ask it again.');
       return;
     }
     this.removeTurns(index);
@@ -473,17 +474,17 @@ export class Conversation {
     const stored = this.webview?.targetEditor?.();
     const editor = stored && isOpenAndVisible(stored) ? stored : (vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors[0]);
     if (!editor) {
-      void vscode.window.showWarningMessage('Relay: open an editor to insert the answer into.');
+      void showWarning('Relay: open an editor to insert the answer into.');
       return;
     }
     let applied: boolean;
     try {
       applied = await editor.edit((edit) => edit.replace(editor.selection.active, text));
     } catch (error) {
-      void vscode.window.showWarningMessage(`Relay: could not insert the answer: ${errorText(error)}`);
+      void showWarning(`Relay: could not insert the answer: ${errorText(error)}`);
       return;
     }
-    if (!applied) void vscode.window.showWarningMessage('Relay: could not insert the answer: the document did not take the text: it may be read-only.');
+    if (!applied) void showWarning('Relay: could not insert the answer: the document did not take the text: it may be read-only.');
   }
 }
 

@@ -3,9 +3,9 @@
  * depends on it (RelayService.testProvider). The report goes to the Relay output channel;
  * a notification says how it went, with the button that fixes a failure. Cancellable.
  */
-import * as vscode from 'vscode';
 import type { WaitTick } from '../core/providers/waitClock';
 import { fixCommand, runFix } from './fixCommands';
+import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 import type { RelayService } from './relayService';
 
 /** The part of an output channel the report uses. */
@@ -19,30 +19,25 @@ const DETAILS = 'Show Details';
 
 export async function testProvider(service: Pick<RelayService, 'testProvider'>, output: ReportChannel): Promise<void> {
   output.clear();
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'Relay: testing the LLM provider', cancellable: true },
-    async (progress, token) => {
-      const controller = new AbortController();
-      const cancelled = token.onCancellationRequested(() => controller.abort());
-      try {
-        return await service.testProvider((line) => output.appendLine(line), {
-          signal: controller.signal,
-          onWait: (tick) => progress.report({ message: waitText(tick) }),
-        });
-      } finally {
-        cancelled.dispose();
-      }
-    },
-  );
+  const result = await withProgressNotification({ title: 'Relay: testing the LLM provider', cancellable: true }, async (progress, token) => {
+    const controller = new AbortController();
+    const cancelled = token.onCancellationRequested(() => controller.abort());
+    try {
+      return await service.testProvider((line) => output.appendLine(line), {
+        signal: controller.signal,
+        onWait: (tick) => progress.report({ message: waitText(tick) }),
+      });
+    } finally {
+      cancelled.dispose();
+    }
+  });
   if (result.ok) {
-    const shown = result.warning
-      ? vscode.window.showWarningMessage(`Relay: ${result.summary} ${result.warning}`, DETAILS)
-      : vscode.window.showInformationMessage(`Relay: ${result.summary}`, DETAILS);
+    const shown = result.warning ? showWarning(`Relay: ${result.summary} ${result.warning}`, DETAILS) : showInformation(`Relay: ${result.summary}`, DETAILS);
     if ((await shown) === DETAILS) output.show(true);
     return;
   }
   const fix = result.fix ? fixCommand(result.fix, result.summary) : undefined;
-  const picked = await vscode.window.showErrorMessage(`Relay: provider test: ${result.summary}`, ...(fix ? [fix.title] : []), DETAILS);
+  const picked = await showError(`Relay: provider test: ${result.summary}`, ...(fix ? [fix.title] : []), DETAILS);
   if (picked === DETAILS) output.show(true);
   else if (fix && result.fix && picked === fix.title) runFix(result.fix, result.summary);
 }

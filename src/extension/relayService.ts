@@ -29,6 +29,7 @@ import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
 import { DEMO_QUESTION, DEMO_TASK, demoModelNote, demoQuestionProblem } from './demo/demoPlan';
 import { KeyStore } from './keyStore';
+import { showInformation, showWarning } from './notifications';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
 
@@ -571,7 +572,7 @@ export class RelayService implements vscode.Disposable {
           : undefined;
       if (fitted && fitted.leftOut > 0) {
         messages = fitted.messages;
-        void vscode.window.showInformationMessage(
+        void showInformation(
           `Relay: this chat is longer than the small model reads (${window?.toLocaleString('en-US')} tokens with the answer): its first ${fitted.leftOut} messages were left out of this answer. New chat starts afresh.`,
         );
       }
@@ -623,9 +624,7 @@ export class RelayService implements vscode.Disposable {
       if (stats && !plan) {
         // The answer stands either way; a total that could not be written says so (the error names the lock and the fix).
         await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch((failure: unknown) => {
-          void vscode.window.showWarningMessage(
-            `Relay: this answer was not added to the savings totals: ${failure instanceof Error ? failure.message : String(failure)}`,
-          );
+          void showWarning(`Relay: this answer was not added to the savings totals: ${failure instanceof Error ? failure.message : String(failure)}`);
         });
       }
       return { answer, stats, error };

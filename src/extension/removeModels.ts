@@ -20,6 +20,7 @@ import {
 } from '../core/models/storedModels';
 import { RELEASE_MODEL_FOLDER_COMMAND } from './selectModel';
 import { currentText, saveUserSettings } from './settings';
+import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 export const REMOVE_DOWNLOADED_MODELS_COMMAND = 'relay.removeDownloadedModels';
 const TITLE = 'Relay: Remove Downloaded Models';
@@ -84,13 +85,13 @@ export async function removeDownloadedModels(context: vscode.ExtensionContext): 
   try {
     models = await listStoredModels(storageRoot, foldersInUse());
   } catch (error) {
-    void vscode.window.showErrorMessage(
+    void showError(
       `Relay: cannot read the model store ${store} (${(error as Error).message}). Check the folder's permissions, or remove models there by hand.`,
     );
     return;
   }
   if (models.length === 0) {
-    void vscode.window.showInformationMessage(
+    void showInformation(
       `Relay: no downloaded models to remove: the model store (${store}) is empty or does not exist yet. "Relay: Select Model" downloads models there.`,
     );
     return;
@@ -121,21 +122,18 @@ export async function removeDownloadedModels(context: vscode.ExtensionContext): 
     ...partialsOnly.map((model) => `${model.label}: ${formatBytes(model.partialBytes)} of partial downloads (its download starts those files over)`),
     ...folders.flatMap((model) => model.usedBy.map((setting) => `\n${consequence(model, setting)}`)),
   ].join('\n');
-  const answer = await vscode.window.showWarningMessage(`Remove ${what} and free ${formatBytes(total)}?`, { modal: true, detail }, REMOVE);
+  const answer = await showWarning(`Remove ${what} and free ${formatBytes(total)}?`, { modal: true, detail }, REMOVE);
   if (answer !== REMOVE) return;
 
-  const outcomes = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'Relay: removing downloaded models' },
-    async () => {
-      const done: RemovalOutcome[] = [];
-      for (const model of folders) done.push(await removeFolder(storageRoot, model));
-      for (const model of partialsOnly) {
-        const outcome = await removeStoredPartials(storageRoot, model);
-        done.push({ ...outcome, label: `the partial downloads of ${model.label}` });
-      }
-      return done;
-    },
-  );
+  const outcomes = await withProgressNotification({ title: 'Relay: removing downloaded models' }, async () => {
+    const done: RemovalOutcome[] = [];
+    for (const model of folders) done.push(await removeFolder(storageRoot, model));
+    for (const model of partialsOnly) {
+      const outcome = await removeStoredPartials(storageRoot, model);
+      done.push({ ...outcome, label: `the partial downloads of ${model.label}` });
+    }
+    return done;
+  });
   const cleared = await clearSettingsOfRemoved(folders, outcomes);
   report(outcomes, cleared);
 }
@@ -192,14 +190,12 @@ function report(outcomes: RemovalOutcome[], cleared: string[]): void {
   };
   if (failed.length === 0) {
     const names = outcomes.map((outcome) => outcome.label).join(', ');
-    void vscode.window.showInformationMessage([`Relay: removed ${names}; ${formatBytes(freed)} freed.`, ...notes].join(' '), ...actions).then(pick);
+    void showInformation([`Relay: removed ${names}; ${formatBytes(freed)} freed.`, ...notes].join(' '), ...actions).then(pick);
     return;
   }
   const problems = failed.map((outcome) => `${outcome.label}: ${outcome.problem}`);
-  void vscode.window
-    .showErrorMessage(
-      [`Relay: ${formatBytes(freed)} freed; ${failed.length} of ${outcomes.length} could not be removed (wholly or at all).`, ...problems, ...notes].join(' '),
-      ...actions,
-    )
-    .then(pick);
+  void showError(
+    [`Relay: ${formatBytes(freed)} freed; ${failed.length} of ${outcomes.length} could not be removed (wholly or at all).`, ...problems, ...notes].join(' '),
+    ...actions,
+  ).then(pick);
 }

@@ -4,6 +4,7 @@
  * only claimed where it happened, and a negative one is shown as what it is, a loss.
  */
 import * as vscode from 'vscode';
+import { showError, showWarning } from './notifications';
 import {
   addTotals,
   allUnpriced,
@@ -145,7 +146,7 @@ export async function showSavings(totals: TotalsStore): Promise<void> {
     keptAside = await totals.keptAside();
   } catch (error) {
     // A damaged file is left for the user to look at: the message names it and what to do.
-    void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);
+    void showError(`Relay: ${error instanceof Error ? error.message : String(error)}`);
     return;
   }
   if (!panel) {
@@ -157,14 +158,12 @@ export async function showSavings(totals: TotalsStore): Promise<void> {
 }
 
 export async function resetSavings(totals: TotalsStore): Promise<void> {
-  const choice = await vscode.window.showWarningMessage('Reset all Relay savings totals?', { modal: true }, 'Reset');
+  const choice = await showWarning('Reset all Relay savings totals?', { modal: true }, 'Reset');
   if (choice !== 'Reset') return;
   try {
     await totals.reset();
   } catch (error) {
-    void vscode.window.showErrorMessage(
-      `Relay: the totals were not reset: ${totals.path} could not be removed (${fileErrorInWords(error)}). Remove it by hand to start over.`,
-    );
+    void showError(`Relay: the totals were not reset: ${totals.path} could not be removed (${fileErrorInWords(error)}). Remove it by hand to start over.`);
     return;
   }
   if (panel) await showSavings(totals);

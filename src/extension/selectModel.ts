@@ -36,6 +36,7 @@ import { selectServedModel } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
 import { currentText, saveUserSettings, settingSourceText, textSetting, userSettingsTab } from './settings';
+import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 /** Lets go of a model loaded from a folder (RelayService.releaseFolder); not in the palette. */
@@ -83,7 +84,7 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   if (!(await saveUserSettings({ 'slm.modelFolder': folder, 'slm.variant': variant, ...offServer }))) return;
   // In a remote window the folder is the remote machine's, and so is the choice: windows on other machines keep theirs.
   const where = userSettingsTab('slm.modelFolder') === 'remote' ? `, saved ${settingSourceText('remote')} for the windows on that machine` : '';
-  void vscode.window.showInformationMessage(`Relay: the small model is now ${label}${where}.`);
+  void showInformation(`Relay: the small model is now ${label}${where}.`);
   offerToDropWorkspaceVariant(variant);
 }
 
@@ -104,21 +105,19 @@ function offerToDropWorkspaceVariant(chosen: OnnxVariant | 'auto'): void {
   ].filter((o) => o.value !== undefined && o.value !== chosen);
   if (overriding.length === 0) return;
   // Not awaited: a notification nobody closes must not hold up the command.
-  void vscode.window
-    .showWarningMessage(
-      `Relay: ${overriding[0].where} set relay.slm.variant to ${JSON.stringify(overriding[0].value)}, which wins over the ${JSON.stringify(chosen)} just chosen.`,
-      REMOVE_WORKSPACE_VALUE,
-    )
-    .then(async (picked) => {
-      if (picked !== REMOVE_WORKSPACE_VALUE) return;
-      try {
-        for (const o of overriding) await config.update('slm.variant', undefined, o.target);
-      } catch (error) {
-        void vscode.window.showErrorMessage(
-          `Relay: could not remove relay.slm.variant from ${overriding[0].where} (${error instanceof Error ? error.message : String(error)}). Remove it there by hand.`,
-        );
-      }
-    });
+  void showWarning(
+    `Relay: ${overriding[0].where} set relay.slm.variant to ${JSON.stringify(overriding[0].value)}, which wins over the ${JSON.stringify(chosen)} just chosen.`,
+    REMOVE_WORKSPACE_VALUE,
+  ).then(async (picked) => {
+    if (picked !== REMOVE_WORKSPACE_VALUE) return;
+    try {
+      for (const o of overriding) await config.update('slm.variant', undefined, o.target);
+    } catch (error) {
+      void showError(
+        `Relay: could not remove relay.slm.variant from ${overriding[0].where} (${error instanceof Error ? error.message : String(error)}). Remove it there by hand.`,
+      );
+    }
+  });
 }
 
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
@@ -221,7 +220,7 @@ async function pickLocalFolder(): Promise<void> {
       await useFolder(path, 'auto', `${path} (${model.config.modelType}, ${model.chosen.variant})`);
       return;
     } catch (error) {
-      const again = await vscode.window.showErrorMessage(`Relay cannot use this folder as a small model: ${(error as Error).message}`, 'Choose Another Folder');
+      const again = await showError(`Relay cannot use this folder as a small model: ${(error as Error).message}`, 'Choose Another Folder');
       if (again !== 'Choose Another Folder') return;
     }
   }
@@ -245,23 +244,20 @@ interface ListingRead {
 async function readListing(context: vscode.ExtensionContext, repo: string, revision: string, checkArchitecture: boolean): Promise<ListingRead> {
   try {
     const hub = await hubContext(context);
-    return await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Relay: reading the file list of ${repo}…`, cancellable: true },
-      async (progress, token) => {
-        const controller = new AbortController();
-        const cancel = token.onCancellationRequested(() => controller.abort());
-        try {
-          const cancellable = { ...hub, signal: controller.signal };
-          const listing = await listRepoFiles(cancellable, repo, revision);
-          // A listing without a variant is refused for that; its config.json would say nothing more.
-          if (!checkArchitecture || availableVariants(listing).length === 0) return { listing };
-          progress.report({ message: 'checking its config.json…' });
-          return { listing, unsupported: await unsupportedArchitecture(cancellable, repo, revision) };
-        } finally {
-          cancel.dispose();
-        }
-      },
-    );
+    return await withProgressNotification({ title: `Relay: reading the file list of ${repo}…`, cancellable: true }, async (progress, token) => {
+      const controller = new AbortController();
+      const cancel = token.onCancellationRequested(() => controller.abort());
+      try {
+        const cancellable = { ...hub, signal: controller.signal };
+        const listing = await listRepoFiles(cancellable, repo, revision);
+        // A listing without a variant is refused for that; its config.json would say nothing more.
+        if (!checkArchitecture || availableVariants(listing).length === 0) return { listing };
+        progress.report({ message: 'checking its config.json…' });
+        return { listing, unsupported: await unsupportedArchitecture(cancellable, repo, revision) };
+      } finally {
+        cancel.dispose();
+      }
+    });
   } catch (error) {
     if (isModelDownloadError(error) && error.code === 'cancelled') return { cancelled: true };
     return { error };
@@ -279,12 +275,12 @@ async function pickVariantAndDownload(context: vscode.ExtensionContext, repo: st
     try {
       filesForVariant(repo, listing, 'auto'); // throws the message that says what is missing
     } catch (error) {
-      void vscode.window.showErrorMessage(`Relay: ${(error as Error).message}`);
+      void showError(`Relay: ${(error as Error).message}`);
       return;
     }
   }
   if (read.unsupported) {
-    void vscode.window.showErrorMessage(`Relay: ${read.unsupported}`);
+    void showError(`Relay: ${read.unsupported}`);
     return;
   }
   const options = variantOptions({ listed: listing ? availableVariants(listing) : undefined, catalog: catalogModelForRepo(repo), downloaded: status.variants });
@@ -368,7 +364,7 @@ async function runDownload(
     // The files may be replaced, and Windows refuses that while the loaded model maps them.
     await vscode.commands.executeCommand(RELEASE_MODEL_FOLDER_COMMAND, modelFolder(storageRoot(context), repo, revision)).then(undefined, () => undefined);
     const hub = await hubContext(context);
-    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+    const result = await withProgressNotification({ title, cancellable: true }, async (progress, token) => {
       const controller = new AbortController();
       const cancel = token.onCancellationRequested(() => controller.abort());
       let reportedPercent = 0;
@@ -414,13 +410,11 @@ async function showDownloadError(
 ): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   if (isModelDownloadError(error) && error.code === 'cancelled') {
-    void vscode.window.showInformationMessage(
-      `Relay: the download of ${repo} was cancelled. What was downloaded is kept; selecting the model again resumes it.`,
-    );
+    void showInformation(`Relay: the download of ${repo} was cancelled. What was downloaded is kept; selecting the model again resumes it.`);
     return;
   }
   const code = isModelDownloadError(error) ? error.code : undefined;
-  const choice = await vscode.window.showErrorMessage(`Relay: ${message}`, ...downloadErrorActions(code));
+  const choice = await showError(`Relay: ${message}`, ...downloadErrorActions(code));
   if (choice === 'Set Model Hub Token') {
     const outcome = await askHubToken(context);
     // A refused token may be replaced or removed (public models need none): either is worth another try.
@@ -472,7 +466,7 @@ async function askHubToken(context: vscode.ExtensionContext): Promise<'stored' |
   try {
     origin = normalizeEndpoint(hubEndpoint()).origin;
   } catch (error) {
-    void vscode.window.showErrorMessage(`Relay: ${error instanceof Error ? error.message : String(error)}`);
+    void showError(`Relay: ${error instanceof Error ? error.message : String(error)}`);
     return undefined;
   }
   const token = await vscode.window.showInputBox({
@@ -488,15 +482,15 @@ async function askHubToken(context: vscode.ExtensionContext): Promise<'stored' |
   await store.migrateLegacy(MODEL_HUB, origin);
   if (token.trim() === '') {
     await store.remove(MODEL_HUB, origin);
-    void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} was removed.`);
+    void showInformation(`Relay: the model hub token for ${origin} was removed.`);
     return 'removed';
   }
   try {
     await store.store(MODEL_HUB, origin, token.trim());
   } catch (error) {
-    void vscode.window.showErrorMessage(`Relay: the model hub token was not stored. ${(error as Error).message}`);
+    void showError(`Relay: the model hub token was not stored. ${(error as Error).message}`);
     return undefined;
   }
-  void vscode.window.showInformationMessage(`Relay: the model hub token for ${origin} is stored.`);
+  void showInformation(`Relay: the model hub token for ${origin} is stored.`);
   return 'stored';
 }

@@ -20,6 +20,7 @@ import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
 import { currentText, localOnlyServerProblem, saveUserSettings, slmServerUrlProblem } from './settings';
+import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 /** What the user answered so far (the next attempt starts from it). */
 interface ServedChoice {
@@ -58,11 +59,11 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
     const outcome = await checkWithProgress(context, choice);
     if (outcome === 'cancelled') return;
     if (outcome instanceof Error) {
-      const again = await vscode.window.showErrorMessage(`Relay: the small model's server did not pass the test. ${outcome.message}`, TRY_AGAIN);
+      const again = await showError(`Relay: the small model's server did not pass the test. ${outcome.message}`, TRY_AGAIN);
       if (again === TRY_AGAIN) continue;
       return;
     }
-    const use = await vscode.window.showInformationMessage(
+    const use = await showInformation(
       `Relay: ${choice.model} at ${choice.url} works as the small model.`,
       { modal: true, detail: servedCheckSummary(outcome) },
       USE_SERVED_MODEL,
@@ -70,7 +71,7 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
     if (use !== USE_SERVED_MODEL) return;
     if (!(await saveUserSettings({ 'slm.kind': choice.kind, 'slm.serverUrl': choice.url, 'slm.serverModel': choice.model, 'slm.modelFolder': choice.folder })))
       return;
-    void vscode.window.showInformationMessage(`Relay: the small model is now ${choice.model} at ${choice.url}.`);
+    void showInformation(`Relay: the small model is now ${choice.model} at ${choice.url}.`);
     return;
   }
 }
@@ -82,7 +83,7 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
 export async function mayPromptsGoTo(url: string): Promise<boolean> {
   const server = clearTextServer(url);
   if (!server) return true;
-  const answer = await vscode.window.showWarningMessage(
+  const answer = await showWarning(
     `Relay: send prompts to ${server.host} over plain HTTP?`,
     { modal: true, detail: clearTextServerWarning(server) },
     SEND_ANYWAY,
@@ -161,10 +162,7 @@ async function askTokenizerFolder(current: string | undefined): Promise<string |
       readTokenizerFolder(path);
       return path;
     } catch (error) {
-      const again = await vscode.window.showErrorMessage(
-        `Relay cannot read the tokenizer of this folder: ${(error as Error).message}`,
-        'Choose Another Folder',
-      );
+      const again = await showError(`Relay cannot read the tokenizer of this folder: ${(error as Error).message}`, 'Choose Another Folder');
       if (again !== 'Choose Another Folder') return undefined;
     }
   }
@@ -174,22 +172,19 @@ async function askTokenizerFolder(current: string | undefined): Promise<string |
 async function checkWithProgress(context: vscode.ExtensionContext, choice: ServedChoice): Promise<ServedSlmCheck | Error | 'cancelled'> {
   const stop = new AbortController();
   try {
-    return await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Relay: testing ${choice.model} at ${choice.url}…`, cancellable: true },
-      async (_progress, token) => {
-        const cancel = token.onCancellationRequested(() => stop.abort());
-        const runtime = await createProcessRuntime(choice.folder, {
-          served: { kind: choice.kind, url: choice.url, model: choice.model },
-          workerPath: join(context.extensionPath, 'dist', 'slmWorker.js'),
-        });
-        try {
-          return await runtime.checkServer(stop.signal);
-        } finally {
-          cancel.dispose();
-          await runtime.dispose().catch(() => undefined);
-        }
-      },
-    );
+    return await withProgressNotification({ title: `Relay: testing ${choice.model} at ${choice.url}…`, cancellable: true }, async (_progress, token) => {
+      const cancel = token.onCancellationRequested(() => stop.abort());
+      const runtime = await createProcessRuntime(choice.folder, {
+        served: { kind: choice.kind, url: choice.url, model: choice.model },
+        workerPath: join(context.extensionPath, 'dist', 'slmWorker.js'),
+      });
+      try {
+        return await runtime.checkServer(stop.signal);
+      } finally {
+        cancel.dispose();
+        await runtime.dispose().catch(() => undefined);
+      }
+    });
   } catch (error) {
     if (stop.signal.aborted) return 'cancelled';
     return error instanceof Error ? error : new Error(String(error));

@@ -4,6 +4,7 @@
  */
 import { basename, isAbsolute } from 'node:path';
 import * as vscode from 'vscode';
+import { showError } from './notifications';
 import type { RelaySetup } from '../core/compose';
 import { expandHome } from '../core/homePath';
 import type { ProviderKind } from '../core/providers/types';
@@ -312,7 +313,7 @@ export async function saveUserSettings(values: Record<string, unknown>): Promise
     const files = remote
       ? `your user or remote settings (${(error as Error).message}). Fix that settings.json ("Preferences: Open User Settings (JSON)" or "Preferences: Open Remote Settings (JSON)")`
       : `your user settings (${(error as Error).message}). Fix settings.json ("Preferences: Open User Settings (JSON)")`;
-    void vscode.window.showErrorMessage(`Relay: the choice was not saved: VS Code could not write ${files}, then choose again.`);
+    void showError(`Relay: the choice was not saved: VS Code could not write ${files}, then choose again.`);
     return false;
   }
 }

@@ -6,7 +6,37 @@ export function withoutCredentials(url: URL): URL {
   return shown;
 }
 
+/**
+ * What of `url`'s user:password no message may show: the password as written and decoded,
+ * and the Basic auth value Node sends for it (base64 of the decoded "user:password"), which a
+ * server may echo back. None when the URL carries no password.
+ */
+export function loginSecrets(url: URL): string[] {
+  if (!url.password) return [];
+  const user = decodedPart(url.username);
+  const password = decodedPart(url.password);
+  return [url.password, password, Buffer.from(`${user}:${password}`).toString('base64')];
+}
+
+/** A user or password part percent-decoded, as Node decodes it for Basic auth; as written where it has a stray %. */
+function decodedPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+/**
+ * Where the URL parser reads a login: after "//" (or "\\"), or right after an http(s)-like
+ * scheme with any slashes ("http:alice:pw@host" is http://alice:pw@host/), up to the LAST @
+ * before the path ("alice:p@ss@host" is alice with the password "p@ss").
+ */
+const LOGIN = /^([\x00-\x20]*[a-z][a-z\d+.-]*:[/\\]*)[^/]*@|(\/\/|\\\\)[^/]*@/gi;
+
 /** An address as the user wrote it, quoted in a message without its user:password part (it may not even parse as a URL). */
 export function quotedAddress(text: string): string {
-  return `"${text.replace(/\/\/[^/@]*@/g, '//***@')}"`;
+  // Tabs and newlines go first, as the URL parser drops them ("ht\ttp://a:b@host" is http://a:b@host/).
+  const read = text.replace(/[\t\n\r]/g, '');
+  return `"${read.replace(LOGIN, (_login, schemeStart: string | undefined, slashes: string | undefined) => `${schemeStart ?? slashes}***@`)}"`;
 }

@@ -10,7 +10,7 @@
 import { scrubSecrets } from '../providers/errors';
 import { parseRetryAfter } from '../http/headers';
 import { formatDuration, ModelDownloadError } from './errors';
-import { withoutCredentials } from '../http/shownUrl';
+import { loginSecrets, withoutCredentials } from '../http/shownUrl';
 import { cancelledError, header, hubRequest, networkError, readText, sleep, SMALL_READ_DEADLINE_MS, type HubResponse, type HubTimeouts } from './hubHttp';
 import { quotedAddress } from '../http/shownUrl';
 
@@ -294,13 +294,7 @@ async function answerError(response: HubResponse, context: HubContext, what: { r
 
 /** What an error body must not quote: the token, and the endpoint's password as typed and as its Basic credentials. */
 function endpointSecrets(context: HubContext): string[] {
-  const secrets = context.token ? [context.token] : [];
-  const endpoint = normalizeEndpoint(context.endpoint);
-  if (endpoint.password) {
-    const password = decodeURIComponent(endpoint.password);
-    secrets.push(password, endpoint.password, Buffer.from(`${decodeURIComponent(endpoint.username)}:${password}`).toString('base64'));
-  }
-  return secrets;
+  return [...(context.token ? [context.token] : []), ...loginSecrets(normalizeEndpoint(context.endpoint))];
 }
 
 /**

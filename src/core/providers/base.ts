@@ -26,7 +26,7 @@ import type {
   Usage,
 } from './types';
 import { cancelledUsage, estimateTokens, type ReportedUsage, type TokenCounter } from './usage';
-import { quotedAddress } from '../http/shownUrl';
+import { loginSecrets, quotedAddress } from '../http/shownUrl';
 import { StreamLineTooLongError, formatMiB } from './streamLimits';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -171,16 +171,9 @@ export abstract class HttpProvider implements LlmProvider {
     return count;
   }
 
-  /** What no message may show: the key, and a password written into the base URL (http://user:pass@host), as typed and decoded. */
+  /** What no message may show: the key, and a login written into the base URL (http://user:pass@host) in every form a server may echo. */
   private secretsOf(key: string | undefined): string[] {
-    const password = this.baseUrl.password;
-    let decoded = password;
-    try {
-      decoded = decodeURIComponent(password);
-    } catch {
-      // A stray % in the password: the raw form is scrubbed alone.
-    }
-    return [key, password, decoded].filter((secret): secret is string => secret !== undefined && secret.length > 0);
+    return [key, ...loginSecrets(this.baseUrl)].filter((secret): secret is string => secret !== undefined && secret.length > 0);
   }
 
   /**

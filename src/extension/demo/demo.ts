@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { showError, showInformation } from '../notifications';
 import type { DemoAction, DemoTurnView } from '../../shared/webviewProtocol';
 import type { AnswerPanel } from '../answerPanel';
 import type { AnsweredTurn, Conversation } from '../conversation';
@@ -134,7 +135,7 @@ export class RelayDemo {
       const editor = await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: true, selection: heading });
       editor.revealRange(heading, vscode.TextEditorRevealType.AtTop);
     } catch (error) {
-      void vscode.window.showErrorMessage(`Relay: could not open the README of the extension (${(error as Error).message}).`);
+      void showError(`Relay: could not open the README of the extension (${(error as Error).message}).`);
     }
   }
 
@@ -142,20 +143,18 @@ export class RelayDemo {
   private ready(): DemoModelFolders | undefined {
     const models = embeddedDemoModels(this.context.extensionPath);
     if (!models) {
-      void vscode.window.showErrorMessage(
-        'Relay: the demo models (models/relay-demo-slm and models/relay-demo-llm) are missing from this installation. Reinstall the extension.',
-      );
+      void showError('Relay: the demo models (models/relay-demo-slm and models/relay-demo-llm) are missing from this installation. Reinstall the extension.');
       return undefined;
     }
     // A provider test counts too: the demo's models would call off the SLM load the test waits on.
     if (this.service.testingProvider) {
-      void vscode.window.showInformationMessage(
+      void showInformation(
         'Relay is testing the provider ("Relay: Test Provider"), which may be loading the small model. Try the demo when the test ends, or cancel it first (its notification).',
       );
       return undefined;
     }
     if (this.service.busy) {
-      void vscode.window.showInformationMessage('Relay is writing an answer. Stop it first ("Relay: Stop"), then try the demo.');
+      void showInformation('Relay is writing an answer. Stop it first ("Relay: Stop"), then try the demo.');
       return undefined;
     }
     return models;

@@ -4,6 +4,7 @@
  * the walkthrough.
  */
 import * as vscode from 'vscode';
+import { showInformation } from '../notifications';
 import { TRY_DEMO_COMMAND } from '../demo/demoPlan';
 import { FIRST_RUN_STATE_KEY, SETUP_CHOICES, setupPromptMessage, shouldOfferSetup } from './setupPrompt';
 
@@ -29,12 +30,7 @@ export async function offerFirstRunSetup(context: vscode.ExtensionContext, setup
   if (!shouldOfferSetup(facts) || setupWarning === undefined) return;
   // Marked first: closing the window while the prompt shows must not bring it back.
   await context.globalState.update(FIRST_RUN_STATE_KEY, true);
-  const choice = await vscode.window.showInformationMessage(
-    setupPromptMessage(setupWarning),
-    SETUP_CHOICES.demo,
-    SETUP_CHOICES.walkthrough,
-    SETUP_CHOICES.later,
-  );
+  const choice = await showInformation(setupPromptMessage(setupWarning), SETUP_CHOICES.demo, SETUP_CHOICES.walkthrough, SETUP_CHOICES.later);
   if (choice === SETUP_CHOICES.demo) {
     await vscode.commands.executeCommand(TRY_DEMO_COMMAND);
   } else if (choice === SETUP_CHOICES.walkthrough) {
