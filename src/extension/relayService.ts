@@ -344,7 +344,13 @@ export class RelayService implements vscode.Disposable {
     // The budget is the answer's own (the demo reads no user setting): another budget loads again,
     // and so do weights written over in place (as for the SLM, runtimeKey).
     const key = `${folder}|${kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;
-    if (this.llmRuntime?.key === key) return this.llmRuntime.runtime;
+    if (this.llmRuntime?.key === key) {
+      const { runtime } = this.llmRuntime;
+      // A process that ended since the last answer (out of memory) starts again here, before the
+      // answer, where Stop ends the wait, as the small model's does; not inside an LLM call.
+      if (!runtime.running) await runtime.ensureStarted();
+      return runtime;
+    }
     if (this.llmLoading?.key === key) return this.llmLoading.promise;
     const before = this.llmLoading?.promise.catch(() => undefined);
     const loading = { key, promise: this.loadLocalLlm(folder, kvCacheBudgetMb, key, before) };

@@ -50,10 +50,21 @@ export class OnnxLocalProvider implements LlmProvider {
       yield { type: 'done', finishReason: 'cancelled' };
       return;
     }
-    const prompt = this.options.renderPrompt
-      ? await this.options.renderPrompt(request)
-      : (await this.runtime.renderChat(request.messages, { addGenerationPrompt: true })) + request.partialAnswer;
-    const session = await this.runtime.createSession();
+    // Its process may have ended since the last call (out of memory): these then wait on a new
+    // one loading the model (minutes). Stop and the silence ceiling end the call there; the load
+    // goes on for the next call, and a session it opens too late is let go.
+    const prompt = await unlessAborted(
+      this.options.renderPrompt
+        ? this.options.renderPrompt(request)
+        : this.runtime.renderChat(request.messages, { addGenerationPrompt: true }).then((rendered) => rendered + request.partialAnswer),
+      signal,
+    );
+    const session =
+      prompt === undefined ? undefined : await unlessAborted(this.runtime.createSession(), signal, (late) => void late.dispose().catch(() => undefined));
+    if (prompt === undefined || session === undefined) {
+      yield { type: 'done', finishReason: 'cancelled' };
+      return;
+    }
     // Tokens arrive through a callback; a small queue hands them to this generator.
     const pending: string[] = [];
     let wake: (() => void) | null = null;
@@ -134,6 +145,26 @@ export class OnnxLocalProvider implements LlmProvider {
       summary: 'its process ended',
     });
   }
+}
+
+/**
+ * `work`'s value, or undefined once `signal` aborts (the work goes on unawaited; what it makes
+ * after that is handed to `drop`). A failure of the work is thrown as ever.
+ */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, drop?: (late: T) => void): Promise<T | undefined> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    void work.then(drop, () => undefined);
+    return Promise.resolve(undefined);
+  }
+  return new Promise<T | undefined>((resolve, reject) => {
+    const stop = (): void => {
+      void work.then(drop, () => undefined);
+      resolve(undefined);
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }
 
 /** The runtime's process ended under the call (processRuntime.ts's SlmProcessError, known by name: this module runs in-process runtimes too). */

@@ -99,6 +99,18 @@ describe('the onnx-local LLM', { skip }, () => {
       assert.notEqual(second, first, 'loaded again');
       assert.equal(first.pid, undefined, 'the old process was stopped');
     }));
+
+  // Before the answer, where Stop ends the wait; not inside an LLM call, where Stop and the silence ceiling could not.
+  test('whose process ended between answers (out of memory) is started again before it is handed out', () =>
+    withService(async (_service, { localLlm }) => {
+      const kept = await localLlm(folder, 0);
+      process.kill(kept.pid as number, 'SIGKILL');
+      for (let i = 0; i < 1500 && kept.running; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(kept.running, false, 'the runtime saw its process end');
+      assert.equal(await localLlm(folder, 0), kept, 'the same runtime');
+      assert.equal(kept.running, true, 'its process runs again, the model loaded');
+      assert.equal(kept.starts, 2);
+    }));
 });
 
 describe('the SLM', { skip }, () => {

@@ -11,6 +11,8 @@ import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime'
 import type { ProviderChunk } from '../../../src/core/providers/types';
 import { disposeRuntimes, QUESTION, renderedQuestion, scriptedSlm, type ScriptedSlm } from './realParts';
 import { writeFakeWorker } from '../slm/fakeWorker';
+import { chars, DoubleRuntime, DoubleSession } from './doubles';
+import type { SlmSession } from '../../../src/core/slm/types';
 import { within } from '../providers/servers/collect';
 
 let llm: ScriptedSlm;
@@ -84,6 +86,32 @@ test('the trained demo LLM continues the demo SLM prompt; a prompt past its cont
   } finally {
     await runtime.dispose();
   }
+});
+
+test('Stop while the session opens (a process loading the model again) ends the call at once: done with cancelled; the session that opens late is let go', async () => {
+  const late = new DoubleSession(chars('x'), true);
+  const letGo = new Promise<void>((resolve) => (late.dispose = async () => resolve()));
+  let open!: (session: SlmSession) => void;
+  const runtime = new DoubleRuntime(chars('x'));
+  const asked = new Promise<void>((resolve) => {
+    runtime.createSession = () => {
+      resolve();
+      return new Promise<SlmSession>((opened) => (open = opened));
+    };
+  });
+  const stop = new AbortController();
+  const chunks: ProviderChunk[] = [];
+  const call = (async () => {
+    for await (const chunk of new OnnxLocalProvider(runtime, 'big-local-llm').continue({ messages: QUESTION, partialAnswer: '', maxTokens: 8 }, stop.signal))
+      chunks.push(chunk);
+  })();
+  await within(asked, 30_000, 'HUNG: the call asking for its session');
+  stop.abort();
+  await within(call, 30_000, 'HUNG: the call stopped while its session opened');
+  assert.deepEqual(chunks, [{ type: 'done', finishReason: 'cancelled' }]);
+  open(late);
+  await within(letGo, 30_000, 'HUNG: the session that opened late being let go');
+  assert.equal(late.context, '', 'nothing was read into it');
 });
 
 // In its own process (as Relay runs it), with the stand-in worker (test/unit/slm/fakeWorker.ts) for what a real model cannot be made to do on demand.

@@ -15,6 +15,8 @@
  * - `answers`: generate writes ANSWER_TOKEN and ends (end of sequence);
  * - `hands-off`: generate writes HANDOFF_TOKEN (a command asking the LLM for 8 tokens) and
  *   stops at its close (stop_string), as command mode asks; append reads text;
+ * - `hang-append` (with `hands-off`): append never returns (a forward pass over the LLM's text
+ *   that hangs natively); its arrival writes `append-pending` in the model folder;
  * - `crash-prefill`: the process dies by SIGKILL on a prefill;
  * - `endless-prefill`: a prefill reads until it is cancelled (a very long prompt on a slow CPU),
  *   then fails as the real worker's does (AbortError);
@@ -83,7 +85,8 @@ process.on('message', (m) => {
     const token = { id: 7, text: HANDOFF_TOKEN, logprob: -0.1, top1: 0.9 };
     process.send({ type: 'token', id: m.id, token });
     ok({ tokens: [token], text: HANDOFF_TOKEN, stopReason: 'stop_string', contextLength: 2 });
-  } else if (m.method === 'append' && folder.includes('hands-off')) ok({ tokenCount: 1 });
+  } else if (m.method === 'append' && folder.includes('hang-append')) writeFileSync(join(folder, 'append-pending'), '');
+  else if (m.method === 'append' && folder.includes('hands-off')) ok({ tokenCount: 1 });
   else if (m.method === 'generate' && folder.includes('crash-generate')) {
     process.send({ type: 'token', id: m.id, token: { id: 5, text: CRASH_TOKEN, logprob: -0.1, top1: 0.9 } });
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20);

@@ -4,7 +4,8 @@
  * tsx when run from source). If the process dies, every pending call rejects with an
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
  * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
- * (or a few of its slowest steps) after its cancel, a load past DEFAULT_LOAD_TIMEOUT_MS, a
+ * (or a few of its slowest steps) after its cancel (a short call given none, an append or a
+ * count, after a cancel of another call of its process), a load past DEFAULT_LOAD_TIMEOUT_MS, a
  * render past its deadline (counted from when the process starts it, not while it waits behind
  * a forward pass), a render kept waiting by a process that says nothing for longer than a few of
  * its slowest steps, a shutdown not answered: each stops the process. The processes still
@@ -103,6 +104,12 @@ const MAX_STEP_GRACE_MS = 60_000;
 
 /** The calls whose messages (progress, tokens, the response) each follow one forward pass or more. */
 const STEPPED_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['prefill', 'generate']);
+
+/**
+ * Short calls an answer awaits without a signal: a cancel of another call of their process bounds
+ * them too (hearStops). Renders, the load and shutdown have deadlines of their own.
+ */
+const BOUNDED_BY_A_CANCEL: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['append', 'countTokens', 'createSession', 'disposeSession']);
 
 /** A model loads in seconds to a minute; one still loading after this is taken as hung (a stalled disk, a native hang). */
 export const DEFAULT_LOAD_TIMEOUT_MS = 5 * 60_000;
@@ -225,6 +232,8 @@ interface Pending extends Streamed {
   reject: (error: Error) => void;
   /** For a stepped call: when it was sent or its last message came (performance.now()). */
   lastMessageAt?: number;
+  /** A call given no signal (BOUNDED_BY_A_CANCEL): arms its grace when another call's signal aborts (hearStops). */
+  graceAfterStop?: () => void;
 }
 
 /** One worker process and its in-flight requests. */
@@ -241,6 +250,8 @@ class WorkerProcess {
   private slowestStepMs = 0;
   /** When the process last sent a message of any kind (performance.now(); 0 before the first). */
   lastHeardAt = 0;
+  /** The signals its calls were given, each listened to once (hearStops). */
+  private readonly heardSignals = new WeakSet<AbortSignal>();
 
   constructor(
     path: string,
@@ -272,14 +283,17 @@ class WorkerProcess {
     const id = this.nextId++;
     return new Promise<ResultOf<M>>((resolve, reject) => {
       let grace: NodeJS.Timeout | undefined;
-      const cancel = () => {
-        this.post({ type: 'cancel', id });
-        // A process that cannot end the call (a native run that never returns, a loop that never
-        // reads the cancel) is stopped: its pending calls fail, and the next call starts a new one.
+      // A process that cannot end the call (a native run that never returns, a loop that never
+      // reads the cancel) is stopped: its pending calls fail, and the next call starts a new one.
+      const armGrace = (which: string, after = '') => {
         const graceMs = this.stepGraceMs();
         grace ??= setTimeout(() => {
-          if (this.pending.has(id)) this.kill(`did not end a cancelled ${method} call within ${duration(graceMs)} and was stopped`);
+          if (this.pending.has(id)) this.kill(`did not end ${which} ${method} call within ${duration(graceMs)}${after} and was stopped`);
         }, graceMs);
+      };
+      const cancel = () => {
+        this.post({ type: 'cancel', id });
+        armGrace('a cancelled');
       };
       const settle = () => {
         signal?.removeEventListener('abort', cancel);
@@ -296,12 +310,30 @@ class WorkerProcess {
         },
         ...streamed,
         lastMessageAt: STEPPED_METHODS.has(method) ? performance.now() : undefined,
+        graceAfterStop: !signal && BOUNDED_BY_A_CANCEL.has(method) ? () => armGrace('a pending', ' of a cancel') : undefined,
       });
       this.post({ type: 'request', id, method, params } as ParentToWorkerMessage);
       // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
       if (signal?.aborted) cancel();
       else signal?.addEventListener('abort', cancel, { once: true });
+      if (signal) this.hearStops(signal);
     });
+  }
+
+  /**
+   * A cancel (Stop, an answer's silence ceiling) also bounds the calls given no signal that the
+   * process holds then: an answer awaits the append of the LLM's text or a count without one,
+   * and a forward pass that never returns there would keep the stopped answer waiting for ever.
+   * Each must end within the grace of a cancelled call, or the process is stopped.
+   */
+  private hearStops(signal: AbortSignal): void {
+    if (this.heardSignals.has(signal)) return;
+    this.heardSignals.add(signal);
+    const stopped = (): void => {
+      for (const pending of [...this.pending.values()]) pending.graceAfterStop?.();
+    };
+    if (signal.aborted) stopped();
+    else signal.addEventListener('abort', stopped, { once: true });
   }
 
   /**
