@@ -17,7 +17,7 @@ import { DEFAULT_PROVIDER_KIND, PROVIDER_KINDS } from '../core/providers/registr
 import { didYouMean, KEYS_COME_FROM, UsageError } from './args';
 import { DEFAULT_MAX_COST_RATIO, DEFAULT_MAX_COST_USD, DEFAULT_MAX_LLM_CALLS, DEFAULT_MAX_STALL_MS } from '../core/relay/limits';
 import { CACHING_CHOICES, type CachingChoice } from '../core/providers/billing';
-import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../core/providers/base';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '../core/providers/callDefaults';
 
 export interface CliConfig {
   provider: {

@@ -220,7 +220,13 @@ export class RelayComposition {
         stallCeilingMs(
           s.limits.maxStallSeconds * 1000,
           this.llm && !providerOf(s.provider.kind).inProcess
-            ? { connectTimeoutMs: s.provider.timeouts.connect * 1000, firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000, tries: LLM_SILENT_TRIES }
+            ? {
+                connectTimeoutMs: s.provider.timeouts.connect * 1000,
+                firstByteTimeoutMs: s.provider.timeouts.firstByte * 1000,
+                tries: LLM_SILENT_TRIES,
+                // A model that reasons silently for minutes (OpenAI's pro models) is waited for up to its call timeout.
+                quietUntilOutputMs: this.llm.provider.quietUntilOutputMs,
+              }
             : undefined,
         ),
         stallCeilingMs(

@@ -29,13 +29,15 @@ import { cancelledUsage, estimateTokens, type ReportedUsage, type TokenCounter }
 import { loginSecrets, quotedAddress } from '../http/shownUrl';
 import { StreamLineTooLongError, formatMiB } from './streamLimits';
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 60_000;
-export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
-export const DEFAULT_CALL_TIMEOUT_MS = 300_000;
-export const DEFAULT_MAX_RETRIES = 2;
-export const DEFAULT_RETRY_BASE_DELAY_MS = 500;
-export const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
+import {
+  DEFAULT_CALL_TIMEOUT_MS,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_MAX_RETRY_DELAY_MS,
+  DEFAULT_RETRY_BASE_DELAY_MS,
+} from './callDefaults';
 
 /** One try of a call: streams text chunks, then usage and done. */
 export interface AttemptContext {
@@ -79,8 +81,8 @@ export abstract class HttpProvider implements LlmProvider {
   readonly host: string;
   protected readonly baseUrl: URL;
   protected readonly timeouts: HttpTimeouts;
-  /** Most milliseconds for a whole call, tries and retry waits included. */
-  protected readonly callTimeoutMs: number;
+  /** LlmProvider.callTimeoutMs: most milliseconds for a whole call, tries and retry waits included. */
+  readonly callTimeoutMs: number;
   protected readonly policy: RetryPolicy;
   protected readonly agents: ReturnType<typeof createAgents>;
   protected readonly countTokens: TokenCounter;

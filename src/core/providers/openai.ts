@@ -235,6 +235,11 @@ abstract class OpenAiStyleProvider extends HttpProvider {
     return RESPONSES_HOSTS.some((host) => host.test(this.baseUrl.hostname));
   }
 
+  /** LlmProvider.quietUntilOutputMs: a model that reasons for minutes first is waited for up to the call timeout. */
+  get quietUntilOutputMs(): number | undefined {
+    return this.traits.reasonsForMinutes ? this.callTimeoutMs : undefined;
+  }
+
   /**
    * Posts, fixing refused fields (each once, remembered); returns the response and the plan that
    * went. A model that reasons for minutes before it writes is waited for up to the call timeout
@@ -243,7 +248,7 @@ abstract class OpenAiStyleProvider extends HttpProvider {
   protected async post(context: AttemptContext, build: () => RequestPlan) {
     const facts = this.facts();
     const responsesHost = this.servesResponses();
-    const quiet = this.traits.reasonsForMinutes ? { quietUntilOutputMs: this.callTimeoutMs } : {};
+    const quiet = { quietUntilOutputMs: this.quietUntilOutputMs };
     return sendAdapting(
       build,
       (plan) => postStream({ ...this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key)), ...quiet }),

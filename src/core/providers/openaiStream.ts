@@ -1,6 +1,7 @@
 /**
  * Reads an OpenAI-style SSE stream (/v1/completions and /v1/chat/completions): text
- * deltas, the finish reason, the usage block sent after it (stream_options.include_usage),
+ * deltas, the reasoning a host streams beside them (its own chunks: counted, never shown),
+ * the finish reason, the usage block sent after it (stream_options.include_usage),
  * `data: [DONE]`, and error objects sent mid-stream.
  */
 import { readBounded } from '../http/exchange';
@@ -105,6 +106,9 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     if (body?.usage) reported = readOpenAiUsage(body.usage);
     const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
     if (choice) {
+      // A delta that carries both: the reasoning came first.
+      const reasoning = streamedReasoning(choice);
+      if (reasoning.length > 0) yield { type: 'reasoning', text: reasoning };
       const raw = options.pickText(choice);
       if (typeof raw === 'string' && raw.length > 0) {
         response.outputStarted();
@@ -127,6 +131,17 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
   yield doneChunk(finishReasonOf(rawFinish, url, secrets), options.continuation);
+}
+
+/**
+ * The reasoning a chat delta carries visibly: `reasoning_content` (DeepSeek, vLLM and SGLang
+ * with a reasoning parser) or `reasoning` (OpenRouter, Groq, newer vLLM). One of them only: a
+ * host in transition may send both with the same text. '' where none.
+ */
+function streamedReasoning(choice: any): string {
+  const delta = choice?.delta;
+  for (const raw of [delta?.reasoning_content, delta?.reasoning]) if (typeof raw === 'string' && raw.length > 0) return raw;
+  return '';
 }
 
 /**

@@ -10,7 +10,7 @@
  * CATALOG_CORRECTIONS the new data gets right.
  */
 import { calcPrice, findProvider, type ConditionalPrice, type ModelPrice as CatalogPrice } from '@pydantic/genai-prices';
-import type { ModelPrice, PriceTier } from './types';
+import type { HourPrice, ModelPrice, PriceTier } from './types';
 
 /** Which catalog the built-in prices come from, and the date of its data (shown next to "saved" figures). */
 export const PRICE_CATALOG = Object.freeze({
@@ -29,8 +29,8 @@ export interface CatalogMatch {
   /** The catalog's model id the given id matched, e.g. "gpt-4o" for "gpt-4o-2024-08-06". */
   model: string;
   /**
-   * Present when the catalog bills the model by time of day (DeepSeek): the price is then
-   * the rate of most hours of the day, and some hours are billed more or less.
+   * Present when the catalog bills the model by time of day (DeepSeek): the price's flat
+   * fields are the rate of most hours of the day, its `hours` the others.
    */
   byTimeOfDay?: true;
   /**
@@ -117,12 +117,11 @@ export function catalogProviderFor(url: URL): string | undefined {
  *   gpt-5.4+ above 272k): the base price (below the threshold) with the long-context tiers
  *   in ModelPrice.tiers, which pricing.costOf bills a call by its input tokens;
  * - prices by time of day (DeepSeek): the rate the catalog bills for most hours of the UTC
- *   day of `at` (see standardPrice), never the rate of the hour of `at`: the price is looked
- *   up once, when the provider is set up, and bills every answer after, at any hour. That is
- *   the daytime rate of deepseek-chat and -reasoner (16 h of 24; their off-peak discount is
- *   not used) and the off-peak rate of deepseek-v4-flash and -pro (17 h of 24; their peak
- *   hours, 01:00-04:00 and 06:00-10:00 UTC, are billed at twice it). byTimeOfDay says so,
- *   and so does the note beside the cost;
+ *   day of `at` as the flat fields, and the rates of the other hours in ModelPrice.hours
+ *   (see standardPrice), which pricing.priceAtTime bills a call by its time: the price is
+ *   looked up once, when the provider is set up, and bills every answer after, at any hour.
+ *   deepseek-v4-flash and -pro: the off-peak rate (17 h of 24), and twice it 01:00-04:00 and
+ *   06:00-10:00 UTC. byTimeOfDay says so, and so does the note beside the cost;
  * - prices by start date: the one in force on `at`;
  * - cache writes: the 5-minute TTL price (cache_write_mtok, 1.25x input on Anthropic), the
  *   TTL Relay uses, not the 1-hour one (2x);
@@ -154,10 +153,15 @@ export function catalogPrice(provider: string, model: string, at: Date = new Dat
     if (correction?.price) return { price: { ...correction.price }, ...named };
     const billedAs = correction?.servedBy ? lookUp(found.provider, correction.servedBy) : found;
     if (!billedAs) return null;
-    const { prices, byTimeOfDay } = standardPrice(billedAs.prices, billedAs.priceAt, at);
+    const { prices, pieces } = standardPrice(billedAs.prices, billedAs.priceAt, at);
     const price = toRelayPrice(prices);
     if (!price) return null;
-    return { price, ...named, ...(byTimeOfDay ? { byTimeOfDay } : {}) };
+    const hours = mergedHours(
+      pieces.flatMap((piece) => hourPrice(piece)),
+      price,
+    );
+    if (hours.length > 0) price.hours = hours;
+    return { price, ...named, ...(hours.length > 0 ? { byTimeOfDay: true } : {}) };
   }
   return null;
 }
@@ -213,25 +217,31 @@ function lookUp(provider: string, model: string): Found | null {
 
 const DAY_S = 24 * 3600;
 
+/** A piece of the UTC day, in seconds after 00:00 UTC, and the catalog's price of it. */
+interface DayPiece {
+  from: number;
+  to: number;
+  prices: CatalogPrice;
+}
+
 /**
  * The catalog's standard price on the UTC day of `at`: the price it bills for the most
- * hours of that day (on a tie the dearer). Prices by start date are read as the catalog
- * reads them, for that day. Where the catalog prices by time of day the day is cut at the
- * windows' edges and each piece priced by the catalog's own calcPrice: deepseek-chat is
- * billed its daytime rate from 00:30 to 16:30 UTC (16 h) and half of it the other 8 h, so
- * the daytime rate is taken; deepseek-v4-flash its peak rate 01:00-04:00 and 06:00-10:00
- * UTC (7 h) and half of it the other 17 h, so the off-peak rate is taken (DeepSeek also
- * bills V4 off-peak all weekend, which the catalog cannot say). Before 2026-08-17
- * the V4 models' catalog entry holds one flat rate all day, which is the one taken (the
- * catalog's calcPrice bills those days' peak windows at the later peak rate, a limit its
- * own notes state).
+ * hours of that day (on a tie the dearer), and the day's pieces, each with the price the
+ * catalog bills in it. Prices by start date are read as the catalog reads them, for that
+ * day. Where the catalog prices by time of day the day is cut at the windows' edges and
+ * each piece priced by the catalog's own calcPrice: deepseek-v4-flash is billed its peak
+ * rate 01:00-04:00 and 06:00-10:00 UTC (7 h) and half of it the other 17 h, so the off-peak
+ * rate is the standard one. DeepSeek also bills V4 off-peak all weekend, which the catalog
+ * cannot say: weekend peak hours are priced at the peak rate, over the bill. Before
+ * 2026-08-17 the catalog's calcPrice bills V4's peak windows at the later peak rate (a limit
+ * its own notes state), and so does Relay: over the bill of those days, never under it.
  */
 function standardPrice(
   prices: ConditionalPrice[] | CatalogPrice,
   priceAt: (t: Date) => CatalogPrice | undefined,
   at: Date,
-): { prices: CatalogPrice; byTimeOfDay: boolean } {
-  if (!Array.isArray(prices)) return { prices, byTimeOfDay: false };
+): { prices: CatalogPrice; pieces: DayPiece[] } {
+  if (!Array.isArray(prices)) return { prices, pieces: [] };
   const day = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
   const edges = new Set([0, DAY_S]);
   for (const { constraint } of prices) {
@@ -242,14 +252,57 @@ function standardPrice(
     }
   }
   const cuts = [...edges].sort((a, b) => a - b);
+  const pieces: DayPiece[] = [];
   const seconds = new Map<CatalogPrice, number>();
   for (let i = 1; i < cuts.length; i++) {
     const p = priceAt(new Date(day + ((cuts[i - 1] + cuts[i]) / 2) * 1000));
-    if (p) seconds.set(p, (seconds.get(p) ?? 0) + cuts[i] - cuts[i - 1]);
+    if (!p) continue;
+    pieces.push({ from: cuts[i - 1], to: cuts[i], prices: p });
+    seconds.set(p, (seconds.get(p) ?? 0) + cuts[i] - cuts[i - 1]);
   }
   const input = (p: CatalogPrice): number => perMTok(p.input_mtok) ?? -1;
   const [best] = [...seconds].sort(([p, s], [q, t]) => t - s || input(q) - input(p));
-  return { prices: best?.[0] ?? prices[0].prices, byTimeOfDay: seconds.size > 1 };
+  return { prices: best?.[0] ?? prices[0].prices, pieces: seconds.size > 1 ? pieces : [] };
+}
+
+/** A piece of the day as a window of ModelPrice.hours; none where the catalog's price of it has no input or output price. */
+function hourPrice(piece: DayPiece): HourPrice[] {
+  const price = toRelayPrice(piece.prices);
+  return price ? [{ fromUtcSecond: piece.from, toUtcSecond: piece.to, ...perMTokFields(price) }] : [];
+}
+
+/** The four prices per million tokens a flat price, a tier and a window of hours have. */
+export type PerMTok = Pick<ModelPrice, 'inputPerMTok' | 'outputPerMTok' | 'cachedInputPerMTok' | 'cacheWritePerMTok'>;
+
+/** Those of `p` alone (no tiers, no hours), without the ones it leaves unset. */
+export function perMTokFields(p: PerMTok): PerMTok {
+  const { inputPerMTok, outputPerMTok, cachedInputPerMTok, cacheWritePerMTok } = p;
+  return {
+    inputPerMTok,
+    outputPerMTok,
+    ...(cachedInputPerMTok !== undefined ? { cachedInputPerMTok } : {}),
+    ...(cacheWritePerMTok !== undefined ? { cacheWritePerMTok } : {}),
+  };
+}
+
+/** Whether two prices bill every kind of token alike. */
+export function samePerMTok(a: PerMTok, b: PerMTok): boolean {
+  return FIELDS.every(([field]) => a[field] === b[field]);
+}
+
+/**
+ * Windows of hours as ModelPrice.hours holds them: in order, without the ones billed as
+ * `flat` (the price outside every window), adjacent ones of one price merged.
+ */
+export function mergedHours(hours: HourPrice[], flat: PerMTok): HourPrice[] {
+  const merged: HourPrice[] = [];
+  for (const window of [...hours].sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
+    if (samePerMTok(window, flat)) continue;
+    const last = merged.at(-1);
+    if (last && last.toUtcSecond === window.fromUtcSecond && samePerMTok(last, window)) last.toUtcSecond = window.toUtcSecond;
+    else merged.push({ ...window });
+  }
+  return merged;
 }
 
 /** A catalog time of day ("06:00:00Z", "08:30:00+08:00") in seconds after 00:00 UTC, or undefined. */

@@ -6,7 +6,7 @@
  * catalog, a local server, not priced by the user) has an unknown price: its cost is null,
  * never zero.
  */
-import { catalogPrice, catalogProviderFor, PRICE_CATALOG } from './priceCatalog';
+import { catalogPrice, catalogProviderFor, mergedHours, perMTokFields, PRICE_CATALOG, samePerMTok } from './priceCatalog';
 import { baseUrlOf } from './endpoints';
 import { providerOf } from './registry';
 import type { ModelPrice, PriceTier, ProviderKind, Usage } from './types';
@@ -31,7 +31,7 @@ function catalogProviderOf(kind: ProviderKind, baseUrl?: string): string | undef
  * The built-in (catalog) price of a model, or null when unknown. `baseUrl` is the
  * configured base URL (relay.provider.baseUrl, --base-url); without it the kind's default
  * address is assumed (api.openai.com for openai-chat). `at` picks prices that changed by
- * date (default: now).
+ * date (default: now); prices by time of day come with all their hours (ModelPrice.hours).
  */
 export function builtInPrice(kind: ProviderKind, model: string, baseUrl?: string, at?: Date): ModelPrice | null {
   const provider = catalogProviderOf(kind, baseUrl);
@@ -39,7 +39,7 @@ export function builtInPrice(kind: ProviderKind, model: string, baseUrl?: string
 }
 
 /** User settings (relay.prices.*); null or undefined fields fall back to the catalog. */
-export type PriceOverrides = { [K in Exclude<keyof ModelPrice, 'tiers'>]?: number | null };
+export type PriceOverrides = { [K in Exclude<keyof ModelPrice, 'tiers' | 'hours'>]?: number | null };
 
 /** A resolved price and where it came from (for showing the catalog's date only where it applies). */
 export interface ResolvedPrice {
@@ -53,8 +53,8 @@ export interface ResolvedPrice {
 /**
  * The price to bill with its source: the catalog's with the user's fields on top. Without
  * a catalog price the user must give at least input and output prices, else it is unknown.
- * A price the user sets is flat: it overrides the catalog's long-context tiers of that kind
- * too (a field not set keeps the catalog's tiers).
+ * A price the user sets is flat: it overrides the catalog's long-context tiers and its
+ * rates by time of day of that kind too (a field not set keeps the catalog's).
  */
 export function resolvePriceWithSource(kind: ProviderKind, model: string, overrides: PriceOverrides = {}, baseUrl?: string, at?: Date): ResolvedPrice {
   const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) as Partial<ModelPrice>;
@@ -65,11 +65,17 @@ export function resolvePriceWithSource(kind: ProviderKind, model: string, overri
     const { price, ...catalog } = found;
     const flat: ModelPrice = { ...price, ...given };
     delete flat.tiers;
+    delete flat.hours;
     const tiers = price.tiers?.map((tier) => ({ ...tier, ...given }));
     // Tiers the user's prices made all the same as the base price bill nothing more: dropped.
-    const same = (t: PriceTier): boolean =>
-      (['inputPerMTok', 'outputPerMTok', 'cachedInputPerMTok', 'cacheWritePerMTok'] as const).every((k) => t[k] === flat[k]);
-    if (tiers && !tiers.every(same)) flat.tiers = tiers;
+    if (tiers && !tiers.every((tier) => samePerMTok(tier, flat))) flat.tiers = tiers;
+    // So are hours they made the same as the rest of the day.
+    const hours = mergedHours(
+      (price.hours ?? []).map((window) => ({ ...window, ...given })),
+      flat,
+    );
+    if (hours.length > 0) flat.hours = hours;
+    else delete catalog.byTimeOfDay;
     return { price: flat, source: overridden ? 'mixed' : 'catalog', catalog };
   }
   if (given.inputPerMTok !== undefined && given.outputPerMTok !== undefined) return { price: given as ModelPrice, source: 'settings' };
@@ -107,13 +113,42 @@ export function priceForInput(price: ModelPrice, inputTokens: number): ModelPric
   if (!price.tiers?.length) return price;
   let at: ModelPrice | PriceTier = price;
   for (const tier of price.tiers) if (inputTokens > tier.aboveInputTokens) at = tier;
-  const { inputPerMTok, outputPerMTok, cachedInputPerMTok, cacheWritePerMTok } = at;
-  return {
-    inputPerMTok,
-    outputPerMTok,
-    ...(cachedInputPerMTok !== undefined ? { cachedInputPerMTok } : {}),
-    ...(cacheWritePerMTok !== undefined ? { cacheWritePerMTok } : {}),
-  };
+  return perMTokFields(at);
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The price in force at `at`: where the price has rates by time of day (ModelPrice.hours),
+ * the window the UTC time of `at` falls in replaces the flat fields (the long-context tiers
+ * are kept), and outside every window the flat fields bill; the result has no hours. A
+ * price without hours is returned as it is. What bills or quotes a call picks its time
+ * with this: costOf itself bills the flat fields.
+ */
+export function priceAtTime(price: ModelPrice, at: Date): ModelPrice {
+  if (!price.hours?.length) return price;
+  const { hours, ...flat } = price;
+  const second = (((at.getTime() % DAY_MS) + DAY_MS) % DAY_MS) / 1000;
+  const window = hours.find((w) => w.fromUtcSecond <= second && second < w.toUtcSecond);
+  return window ? { ...perMTokFields(window), ...(flat.tiers ? { tiers: flat.tiers } : {}) } : flat;
+}
+
+/**
+ * Every price (priceAtTime) in force at some instant from `fromMs` to `toMs` (milliseconds
+ * since the epoch), for a worst case over them (the money ceiling of a call that may run
+ * that long). A span of a day or more, or one not given (NaN, infinite), has every price
+ * of the day.
+ */
+export function pricesBetween(price: ModelPrice, fromMs: number, toMs: number): ModelPrice[] {
+  if (!price.hours?.length) return [price];
+  if (!(toMs - fromMs < DAY_MS)) [fromMs, toMs] = [0, DAY_MS];
+  const found = [priceAtTime(price, new Date(fromMs))];
+  // The price changes only at a window's edges: those in the span bring every other one.
+  const edges = price.hours.flatMap((w) => [w.fromUtcSecond * 1000, w.toUtcSecond * 1000]);
+  for (let day = Math.floor(fromMs / DAY_MS) * DAY_MS; day <= toMs; day += DAY_MS) {
+    for (const edge of edges) if (day + edge > fromMs && day + edge <= toMs) found.push(priceAtTime(price, new Date(day + edge)));
+  }
+  return found.filter((p, i) => found.findIndex((q) => samePerMTok(p, q)) === i);
 }
 
 /**
@@ -151,8 +186,8 @@ export const PRICE_NOTE_MAX_CHARS = 200;
 /**
  * Where an answer's prices came from, for the line beside every "saved" figure: the
  * catalog with its date, the user's settings, or both; undefined when the price is unknown.
- * A model the catalog prices by time of day is priced at the rate of most hours of the day
- * (priceCatalog.ts), and the note says so: some hours cost more or less than shown. A
+ * A model the catalog prices by time of day has each call billed at the rate of its hour
+ * (ModelPrice.hours, priceAtTime), and the note says so. A
  * snapshot the catalog knows only without its date or version tag is priced as that model,
  * and the note names it and what was removed (never the configured id itself: a workspace
  * may set it, and the chat footer shows the note as Markdown).
@@ -164,7 +199,7 @@ export function priceNote(resolved: ResolvedPrice): string | undefined {
     found?.withoutSuffix ? ` for ${found.model} (the model id without ${found.withoutSuffix})` : '',
     // Relay's own table, not the configured id: a workspace cannot put text here.
     found?.corrected ? `, ${found.model} at ${found.corrected}` : '',
-    found?.byTimeOfDay ? ', its rate for most hours of the day' : '',
+    found?.byTimeOfDay ? ', each call at the rate of its hour (UTC)' : '',
     resolved.source === 'mixed' ? ', with your settings' : '',
   ];
   // A catalog id long enough to pass the limit is left out, not the whole note.

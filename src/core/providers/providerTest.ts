@@ -7,9 +7,9 @@
  */
 import { settingRef } from '../settingNames';
 import { CALIBRATION_TEXT } from '../relay/tokenCalibration';
-import { ProviderError, fixHint, type ProviderFix } from './errors';
+import { ProviderError, fixHint, formatSeconds, type ProviderFix } from './errors';
 import { spanSpentOnReasoning, spanSpentOnReasoningMessage, unavoidableReasoningWarning } from './modelCapabilities';
-import { costOf } from './pricing';
+import { costOf, priceAtTime } from './pricing';
 import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from './types';
 import { WaitClock, type WaitTick } from './waitClock';
 
@@ -24,6 +24,8 @@ export const PROVIDER_TEST_REQUEST: ContinueRequest = {
 export interface ProviderTestOptions {
   signal?: AbortSignal;
   now?: () => number;
+  /** The time the call's cost is priced at, for a price by time of day (ms since the epoch; default Date.now). */
+  pricedAt?: () => number;
   /** While no byte has come, about once a second, and when a retry is coming (waitClock.ts). */
   onWait?: (tick: WaitTick) => void;
 }
@@ -47,6 +49,9 @@ export async function runProviderTest(
   const now = options.now ?? (() => performance.now());
   const failed = (summary: string, fix?: ProviderFix): ProviderTestResult => testFailed(write, summary, fix);
   write(`Testing ${provider.kind} model ${provider.model} at ${provider.host} (continuation: ${provider.continuation})...`);
+  // Said before the wait, which may be all there is: the stream sends nothing while the model reasons.
+  if (provider.quietUntilOutputMs !== undefined)
+    write(`${provider.model} reasons for minutes before it writes: this test may take up to ${formatSeconds(provider.quietUntilOutputMs)}.`);
   const waiting = options.onWait ? new WaitClock(options.onWait) : undefined;
   const request: ContinueRequest = waiting ? { ...PROVIDER_TEST_REQUEST, onTransport: (event) => waiting.onTransport(event) } : PROVIDER_TEST_REQUEST;
   const started = now();
@@ -63,7 +68,8 @@ export async function runProviderTest(
         text += chunk.text;
       } else if (chunk.type === 'usage') {
         usage = chunk.usage;
-      } else {
+      } else if (chunk.type === 'done') {
+        // Streamed reasoning is no text of the continuation; its tokens are in the usage.
         finish = chunk.finishReason;
       }
     }
@@ -87,7 +93,7 @@ export async function runProviderTest(
     write(
       `Tokens: ${usage.inputTokens} in${cached}${written}, ${usage.outputTokens} out${usage.estimated ? ' (estimated: the server did not report usage)' : ''}`,
     );
-    const cost = costOf(usage, prices);
+    const cost = costOf(usage, prices && priceAtTime(prices, new Date((options.pricedAt ?? Date.now)())));
     write(cost === null ? `Cost: unknown (no price for this model; set ${settingRef('prices')})` : `Cost: $${cost.toFixed(6)}`);
     if (cost !== null) costText = `, cost $${cost.toFixed(6)}`;
   } else {
@@ -98,12 +104,29 @@ export async function runProviderTest(
   if (text.length === 0 && finish !== 'stop') return failed('FAILED: the provider answered but wrote no text.');
   if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));
   // The OpenAI model table shapes chat requests only (openai.ts): other kinds' ids say nothing about reasoning.
-  const warning = provider.kind === 'openai-chat' ? unavoidableReasoningWarning(provider.model) : undefined;
-  if (warning) write(warning);
+  const reasoning = provider.kind === 'openai-chat' ? unavoidableReasoningWarning(provider.model) : undefined;
+  const slow = silentForMinutesWarning(provider, reasoning !== undefined);
+  if (reasoning || slow) write([reasoning, slow?.line].filter(Boolean).join(' '));
   const summary = `${provider.model} at ${provider.host} answered: ${latency}${costText}.`;
-  return warning
-    ? { ok: true, summary, warning: 'Its hidden reasoning cannot be turned off: short spans may come back empty and still be billed.' }
-    : { ok: true, summary };
+  const short = [reasoning && 'Its hidden reasoning cannot be turned off: short spans may come back empty and still be billed.', slow?.short].filter(Boolean);
+  return short.length > 0 ? { ok: true, summary, warning: short.join(' ') } : { ok: true, summary };
+}
+
+/**
+ * For a model that may send nothing for minutes before its text (LlmProvider.quietUntilOutputMs:
+ * OpenAI's pro models reason first): the report's sentence, after the reasoning warning where
+ * there is one, and the notification's.
+ */
+function silentForMinutesWarning(provider: LlmProvider, afterReasoningWarning: boolean): { line: string; short: string } | undefined {
+  const quietMs = provider.quietUntilOutputMs;
+  if (quietMs === undefined) return undefined;
+  const subject = afterReasoningWarning ? 'It also reasons' : `Warning: ${provider.model} reasons`;
+  return {
+    line:
+      `${subject} for minutes before it writes, sending nothing meanwhile: Relay waits for its text up to ${settingRef('callTimeout')}, now ${formatSeconds(quietMs)}, ` +
+      'so each call, and this test, may take minutes.',
+    short: 'It reasons for minutes before it writes: each call may take minutes.',
+  };
 }
 
 /** A failed test: its summary written as the report's last line, and the button that helps. */

@@ -92,6 +92,13 @@ export type FinishReason = 'length' | 'stop' | 'cancelled';
 
 export type ProviderChunk =
   | { type: 'text'; text: string }
+  /**
+   * Reasoning a host streams visibly beside the text (DeepSeek's and vLLM's
+   * delta.reasoning_content, OpenRouter's delta.reasoning): not part of the answer, but billed
+   * as output, and where max_tokens does not bound it, its arrival is the only sign of a call's
+   * cost growing before the usage comes. Consumers that only show or count text skip it.
+   */
+  | { type: 'reasoning'; text: string }
   | { type: 'usage'; usage: Usage }
   /**
    * `continuation`: how this very call continued the answer, where a provider can change it
@@ -139,6 +146,19 @@ export interface LlmProvider {
    */
   readonly minOutputTokens?: number;
   /**
+   * The most milliseconds one call may take, its tries and retry waits included (the call
+   * timeout): a price by time of day is held to the dearest rate in force until then
+   * (limits.ts outputTokensWithinCeiling). Absent: callDefaults.ts DEFAULT_CALL_TIMEOUT_MS.
+   */
+  readonly callTimeoutMs?: number;
+  /**
+   * How long a call may send no output before its text: the model reasons silently first
+   * (OpenAI's pro models, for minutes), and the call waits that long (its call timeout)
+   * instead of its first-byte and idle timeouts. The answer's silence ceiling stays above it,
+   * so the call's own error, naming its setting, comes first. Absent: the usual waits.
+   */
+  readonly quietUntilOutputMs?: number;
+  /**
    * The temperature a call's body carries when `asked` is asked, as far as this process knows
    * the model now: a number (clamped where the API takes a narrower range), or null where none
    * is sent (the model refuses one and samples at its own default). Absent: the asked one.
@@ -178,6 +198,24 @@ export interface ModelPrice {
    * price at any length, as every price the user sets is.
    */
   tiers?: PriceTier[];
+  /**
+   * The catalog's rates by time of the UTC day where they differ from the fields above
+   * (DeepSeek V4: twice them 01:00-04:00 and 06:00-10:00 UTC), ascending and apart: a call
+   * is billed at the window its time falls in (pricing.priceAtTime), the fields above
+   * outside every window. Absent: one price all day, as every price the user sets is.
+   */
+  hours?: HourPrice[];
+}
+
+/** A rate of some hours of every UTC day (ModelPrice.hours): from fromUtcSecond up to, not including, toUtcSecond. */
+export interface HourPrice {
+  /** Seconds after 00:00 UTC, 0 to 86 400; a window never crosses midnight (one that does is two). */
+  fromUtcSecond: number;
+  toUtcSecond: number;
+  inputPerMTok: number;
+  outputPerMTok: number;
+  cachedInputPerMTok?: number;
+  cacheWritePerMTok?: number;
 }
 
 /** A long-context price tier: the prices of a call whose input exceeds aboveInputTokens (ModelPrice.tiers). */

@@ -1,5 +1,5 @@
 /** Usage numbers: the server's when it reports them, counted locally (and marked) when not. */
-import { overrunAllowance } from '../relay/limits';
+import { overrunAllowance } from '../relay/overrun';
 import type { Usage } from './types';
 
 export type TokenCounter = (text: string) => number;

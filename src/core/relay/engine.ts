@@ -43,7 +43,7 @@ import type { AnswerStats, FinishReason, RelayEvent, RelayMode } from './events'
 import { CALL_CLOSE, CommandFilter, removeCommands, stripCommandsForLlm } from './commandFilter';
 import { addUsage, emptyUsage, llmOnlyCostUsd, llmOnlyEstimateNote, llmTokenShare, relayCostUsd, savedUsd, usableUsage } from './cost';
 import { billsCacheWrites, NO_CACHE, type CacheRule } from '../providers/billing';
-import { costOf } from '../providers/pricing';
+import { costOf, priceAtTime } from '../providers/pricing';
 import { MoneyLedger, type MoneyView, type TokenRatios, type WarmTokens } from './money';
 import { calibrateTokenRatios } from './tokenCalibration';
 import { AgreementWatch, type AgreementStop } from './agreementWatch';
@@ -125,6 +125,8 @@ export interface RelayOptions {
   price?: ModelPrice;
   /** Where the price came from ("prices: @pydantic/genai-prices of 2026-09-23"), shown beside the savings. */
   priceNote?: string;
+  /** The time a price by time of day (ModelPrice.hours) is read at, in ms since the epoch; default Date.now (tests set the hour). */
+  now?: () => number;
   /**
    * Command mode: what replaces each command in the LLM's context. Default ' ' (the
    * paper); '' for models trained with the commands removed (the demo models, whose
@@ -257,6 +259,8 @@ class RelayRun {
   private usage: Usage = emptyUsage();
   /** The answer's money when the price is known (predictions, calibration, ceilings). */
   private readonly ledger: MoneyLedger | undefined;
+  /** The time prices by time of day are read at (RelayOptions.now). */
+  private readonly priceClock: () => number;
   private declinedCalls = 0;
   /** Of those, the ones relay.maxCostPerAnswerUsd refused (AnswerStats.declinedByUsdCeiling). */
   private declinedByUsdCeiling = 0;
@@ -292,10 +296,12 @@ class RelayRun {
       maxStallMs: o.maxStallMs ?? DEFAULT_MAX_STALL_MS,
     };
     this.watchdog = new StallWatchdog(this.limits.maxStallMs, () => this.endNow('stalled'));
+    this.priceClock = o.now ?? Date.now;
     if (o.price && o.llm) {
       // The ratio ceiling is for answers the SLM writes; the LLM alone costs what it costs.
       const maxCostRatio = this.policy.usesSlm ? o.maxCostRatio : undefined;
-      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, { maxCostRatio, maxCostUsd: this.limits.maxCostUsd }, o.tokenRatios, o.warmTokens);
+      const ceilings = { maxCostRatio, maxCostUsd: this.limits.maxCostUsd };
+      this.ledger = new MoneyLedger(o.price, o.cacheRule ?? NO_CACHE, ceilings, o.tokenRatios, o.warmTokens, this.priceClock);
     }
   }
 
@@ -775,12 +781,19 @@ class RelayRun {
     if (this.calls >= this.limits.maxLlmCalls) throw new AnswerEnds('call_limit');
     if (!this.ledger || this.limits.maxCostUsd === undefined) return Infinity;
     const inputTokens = this.ledger.worstInputTokens(this.localInput, inputTokenBound(this.sentText(request), request.messages.length + 2));
-    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, this.limits.maxCostUsd, billsCacheWrites(this.o.cacheRule));
+    const writes = billsCacheWrites(this.o.cacheRule);
+    const { maxCostUsd } = this.limits;
+    const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, maxCostUsd, writes, this.priceClock(), this.o.llm?.callTimeoutMs);
     // Where max_tokens does not bound hidden reasoning, the calls' average reasoning so far is held
     // back too: it is billed as output (one call's own may be more; nothing bounds it there).
     const reasoning = this.o.llm?.limitBoundsReasoning ? 0 : Math.ceil(this.ledger.reasoningPerCall);
     if (room - reasoning < this.billedSpan(request.maxTokens)) throw new AnswerEnds('cost_limit');
     return room - reasoning;
+  }
+
+  /** The LLM's price in force now (pricing.priceAtTime); undefined where unknown. */
+  private priceNow(): ModelPrice | undefined {
+    return this.o.price && priceAtTime(this.o.price, new Date(this.priceClock()));
   }
 
   /** Has a call that streamed `tokens` (local count) in `bytes` bytes written past `room`, the output its money ceiling allows? */
@@ -838,6 +851,9 @@ class RelayRun {
     let tokens = 0;
     /** UTF-8 bytes of `text`, kept as it grows (the money ceiling's bound before the output ratio is known). */
     let bytes = 0;
+    /** The reasoning the host streamed beside the text (local count, UTF-8 bytes): billed as output, never shown. */
+    let reasoningTokens = 0;
+    let reasoningBytes = 0;
     let usage: Usage | undefined;
     let finish: LlmFinishReason | undefined;
     let failed = false;
@@ -863,7 +879,7 @@ class RelayRun {
           this.solution += chunk.text;
           this.watchdog.progress();
           this.emit({ type: 'span', source: 'llm', text: chunk.text, tokens: chunkTokens, callIndex, atMs: Date.now() - this.started });
-          const pastMoney = this.pastMoneyRoom(moneyRoom, tokens, bytes);
+          const pastMoney = this.pastMoneyRoom(moneyRoom, tokens + reasoningTokens, bytes + reasoningBytes);
           // Past the budget, not at it: a span that fills the budget exactly is a server keeping to
           // its max_tokens, whose usage and finish are still to come.
           if (tokens >= allowance || this.left < 0 || pastMoney) {
@@ -881,6 +897,18 @@ class RelayRun {
             watching = false;
           }
           if (agreed) {
+            finish = 'length';
+            break;
+          }
+        } else if (chunk.type === 'reasoning') {
+          // Billed as output, and unbounded where max_tokens bounds only the text: it counts toward
+          // the money room, cut as text past it is. It is not the answer moving (no watchdog progress).
+          if (typeof chunk.text !== 'string' || chunk.text.length === 0) continue;
+          reasoningTokens += (await this.countTokens(chunk.text)).tokens;
+          reasoningBytes += Buffer.byteLength(chunk.text, 'utf8');
+          if (this.pastMoneyRoom(moneyRoom, tokens + reasoningTokens, bytes + reasoningBytes)) {
+            overran = true;
+            this.cutByMoney = true;
             finish = 'length';
             break;
           }
@@ -925,7 +953,10 @@ class RelayRun {
           : this.estimateUsage(partialAnswer, agreed ? this.billedSpan(maxTokens) : tokens);
       const counted = reported ?? (rejected ? emptyUsage() : await unreported());
       // An estimate (a cancelled or broken call) sees no hidden reasoning: the calls' average is added.
-      const callUsage = this.ledger && !(cutShort && reported === undefined) ? this.ledger.withReasoningEstimate(counted) : counted;
+      const averaged = this.ledger && !(cutShort && reported === undefined) ? this.ledger.withReasoningEstimate(counted) : counted;
+      // Reasoning the host streamed was billed: an estimate holds at least what arrived (the average where more).
+      const unseenReasoning = averaged.estimated && !averaged.outputCapped ? reasoningTokens - (averaged.reasoningTokens ?? 0) : 0;
+      const callUsage = unseenReasoning > 0 ? { ...averaged, outputTokens: averaged.outputTokens + unseenReasoning, reasoningTokens } : averaged;
       this.usage = addUsage(this.usage, callUsage);
       const costUsd = this.ledger
         ? this.ledger.record({
@@ -940,7 +971,7 @@ class RelayRun {
             localTail,
             localPrompt: this.promptTokens,
           })
-        : costOf(callUsage, this.o.price);
+        : costOf(callUsage, this.priceNow());
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).
       this.emit({
         type: 'call-end',
@@ -994,15 +1025,17 @@ class RelayRun {
   }
 
   private statsWithout(finish: FinishReason): AnswerStats {
-    // A long-context tier is chosen per call (by its own input), so a tiered price sums the
-    // calls' costs as the ledger booked them rather than pricing the calls' summed usage.
-    const costUsd = this.ledger && this.o.price?.tiers?.length ? this.ledger.spentUsd : relayCostUsd(this.usage, this.calls, this.o.price);
+    // A long-context tier is chosen per call (by its own input), and so is a rate by time of day
+    // (by its time): such a price sums the calls' costs as the ledger booked them rather than
+    // pricing the calls' summed usage.
+    const perCall = this.o.price?.tiers?.length || this.o.price?.hours?.length;
+    const costUsd = this.ledger && perCall ? this.ledger.spentUsd : relayCostUsd(this.usage, this.calls, this.priceNow());
     // The LLM alone: what this answer cost when the LLM wrote all of it; else the estimate (calibrated once a call reported usage).
     const llmOnly = !this.policy.usesSlm
       ? costUsd
       : this.ledger
         ? this.ledger.llmOnlyUsd(this.promptTokens, this.baselineAnswerTokens)
-        : llmOnlyCostUsd(this.promptTokens, this.baselineAnswerTokens, this.o.price);
+        : llmOnlyCostUsd(this.promptTokens, this.baselineAnswerTokens, this.priceNow());
     // An answer that failed, was stopped, stalled or wrote nothing saved nothing; what its calls
     // cost is a loss. Its LLM-alone figure is nothing either (no whole answer was delivered to
     // compare with: a Stop then Retry would count the prompt twice), so the figures add up

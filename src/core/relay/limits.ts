@@ -4,7 +4,8 @@
  * answer then ends with the ceiling's own reason, keeping what was written.
  */
 import type { ModelPrice } from '../providers/types';
-import { cacheWritePerMTokOf, pricesUpTo } from '../providers/pricing';
+import { DEFAULT_CALL_TIMEOUT_MS } from '../providers/callDefaults';
+import { cacheWritePerMTokOf, pricesBetween, pricesUpTo } from '../providers/pricing';
 
 /** LLM calls per answer. The paper's command mode makes at most maxTurns - 1 (4). */
 export const DEFAULT_MAX_LLM_CALLS = 64;
@@ -31,27 +32,23 @@ export interface SilentServerWaits {
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
   tries: number;
+  /** A model that reasons silently first is waited for this long instead, all tries together (LlmProvider.quietUntilOutputMs). */
+  quietUntilOutputMs?: number;
 }
 
 /**
  * The silence ceiling an answer runs under: the setting, raised where it would end the answer
- * before the caller's own timeout can report a silent server. That report names the slow
- * server and the setting to raise, where "stalled" names neither.
+ * before the caller's own timeout can report a silent server or a model still reasoning. That
+ * report names the slow server and the setting to raise, where "stalled" names neither.
  */
 export function stallCeilingMs(settingMs: number, waits?: SilentServerWaits): number {
   if (!waits) return settingMs;
-  return Math.max(settingMs, waits.tries * (waits.connectTimeoutMs + waits.firstByteTimeoutMs) + STALL_MARGIN_MS);
+  const silentMs = Math.max(waits.tries * (waits.connectTimeoutMs + waits.firstByteTimeoutMs), waits.quietUntilOutputMs ?? 0);
+  return Math.max(settingMs, silentMs + STALL_MARGIN_MS);
 }
 /** Consecutive LLM calls that add nothing before the answer ends ('llm_no_progress'). */
 export const MAX_EMPTY_LLM_CALLS = 2;
-/**
- * A call whose text, counted in the SLM's tokenizer, grows past this many times the
- * tokens it was asked for (plus a margin) is cut: the server ignores max_tokens. The
- * ratio is generous because tokenizers differ (a character-level SLM counts about four
- * tokens for one of a BPE LLM's).
- */
-export const OVERRUN_RATIO = 8;
-export const OVERRUN_MARGIN = 16;
+export { OVERRUN_MARGIN, OVERRUN_RATIO, overrunAllowance } from './overrun';
 
 export interface AnswerLimits {
   maxLlmCalls: number;
@@ -79,7 +76,10 @@ export function inputTokenBound(text: string, messages: number): number {
  * The money ceiling: how many output tokens (the provider's count) the next call may write
  * before the answer passes it, once its input is paid at its most expensive: `inputTokens`
  * in the provider's count (MoneyLedger.worstInputTokens), each billed at the dearer of fresh
- * input and a cache write, at the long-context tier that input reaches (pricing.priceForInput).
+ * input and a cache write, at the long-context tier that input reaches (pricing.priceForInput),
+ * at the dearest rate by time of day (ModelPrice.hours) in force from `startsAtMs` until the
+ * call may have ended (`callTimeoutMs` later: a call that starts just before a peak window
+ * may be billed at its rate); without `startsAtMs`, the dearest of the day.
  * Infinity without a ceiling or a price; negative when not even the input fits. A call whose max_tokens exceeds it is not made: every allowed output token
  * counts as written. Where max_tokens bounds hidden reasoning too (max_completion_tokens) that is
  * all a call can bill; elsewhere the engine also holds back the answer's average reasoning per call.
@@ -91,12 +91,18 @@ export function outputTokensWithinCeiling(
   maxCostUsd: number | undefined,
   /** The cache rule bills writes (billing.ts billsCacheWrites): a write without its own price costs what pricing.costOf bills it. */
   writesCache = false,
+  /** When the call starts (ms since the epoch). */
+  startsAtMs?: number,
+  /** The longest a call may take, retries included (LlmProvider.callTimeoutMs); undefined: the default. */
+  callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
 ): number {
   if (maxCostUsd === undefined || !price) return Infinity;
   // A long-context tier bills the whole call dearer once its input passes the threshold: the
-  // room is the least under any price a call of at most `inputTokens` input may be billed at.
+  // room is the least under any price a call of at most `inputTokens` input may be billed at,
+  // at any hour it may be billed at.
+  const timed = startsAtMs === undefined ? pricesBetween(price, NaN, NaN) : pricesBetween(price, startsAtMs, startsAtMs + callTimeoutMs);
   let room = Infinity;
-  for (const p of pricesUpTo(price, inputTokens)) {
+  for (const p of timed.flatMap((t) => pricesUpTo(t, inputTokens))) {
     const writePerMTok = writesCache ? cacheWritePerMTokOf(p) : (p.cacheWritePerMTok ?? 0);
     const inputPerMTok = Math.max(p.inputPerMTok, writePerMTok);
     const leftUsd = maxCostUsd - spentUsd - (inputTokens * inputPerMTok) / 1_000_000;
@@ -104,11 +110,6 @@ export function outputTokensWithinCeiling(
     if (p.outputPerMTok > 0) room = Math.min(room, (leftUsd * 1_000_000) / p.outputPerMTok);
   }
   return room;
-}
-
-/** The most tokens (in the SLM's count) a call asked for `maxTokens` may write before it is cut. */
-export function overrunAllowance(maxTokens: number): number {
-  return maxTokens * OVERRUN_RATIO + OVERRUN_MARGIN;
 }
 
 /**

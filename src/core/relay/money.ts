@@ -10,10 +10,11 @@
  * wrote). They belong to the pair of tokenizers, so an adapter keeps them across answers;
  * before the first report both are 1, except the input ratio where the provider counts
  * tokens for free: its count of a sample text teaches it first (tokenCalibration.ts).
- * Hidden reasoning is predicted as the average per call of this answer.
+ * Hidden reasoning is predicted as the average per call of this answer. A price by time of
+ * day (ModelPrice.hours) quotes and books each call at the rate of the ledger's clock.
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
-import { costOf, priceForInput } from '../providers/pricing';
+import { costOf, priceAtTime, priceForInput } from '../providers/pricing';
 import type { ModelPrice, Usage } from '../providers/types';
 
 /**
@@ -325,6 +326,8 @@ export class MoneyLedger {
      * calls sent before, the first call's cached prefix.
      */
     warm: WarmTokens = { llmOnly: 0, relay: 0 },
+    /** The time the prices are read at (ms since the epoch; tests set the hour). */
+    private readonly now: () => number = Date.now,
   ) {
     this.llmOnlyWarm = warm.llmOnly;
     // A prefix cache serves any earlier request's prefix; breakpoints only what an earlier request
@@ -398,6 +401,11 @@ export class MoneyLedger {
 
   get spentUsd(): number {
     return this.spent;
+  }
+
+  /** The price in force now (pricing.priceAtTime): the rate of this hour where the price has hours. */
+  private get priceNow(): ModelPrice {
+    return priceAtTime(this.price, new Date(this.now()));
   }
 
   private get inputRatio(): number {
@@ -474,7 +482,7 @@ export class MoneyLedger {
    */
   quoteUsd(localInput: number, tokens: number, limitBoundsReasoning = false): number {
     const usage = this.predict(localInput, limitBoundsReasoning ? tokens : tokens + this.reasoningPerCall);
-    return (costOf(usage, this.price) ?? 0) * (1 + this.margin());
+    return (costOf(usage, this.priceNow) ?? 0) * (1 + this.margin());
   }
 
   /**
@@ -506,15 +514,16 @@ export class MoneyLedger {
 
   /**
    * Books a finished call: `usage` as reported (or estimated), the local count of what it
-   * sent and of the text it wrote.
+   * sent and of the text it wrote, at the price in force now (the call's end).
    */
   record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean; localTail?: number; localPrompt?: number }): number {
-    const cost = costOf(call.usage, this.price) ?? 0;
+    const price = this.priceNow;
+    const cost = costOf(call.usage, price) ?? 0;
     this.spent += cost;
     this.calls += 1;
     if (call.reported) {
       // Predicted from what was known before the call, with the output it really wrote.
-      const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), this.price) ?? 0;
+      const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), price) ?? 0;
       this.all.add(predicted, cost);
       if (this.ratios.known) this.calibrated.add(predicted, cost);
       this.reasoning += call.usage.reasoningTokens ?? 0;
@@ -561,7 +570,8 @@ export class MoneyLedger {
    * sent read from the cache, as the provider's rule serves it; no cache write counted),
    * the whole answer as output, both in the provider's count as calibrated; `llmTokens`
    * more output tokens in the provider's count (a call's span, not yet in the answer). One
-   * request: the whole of it at the long-context tier the prompt reaches (costOf).
+   * request: the whole of it at the long-context tier the prompt reaches (costOf), at the
+   * price in force now.
    */
   llmOnlyUsd(localPrompt: number, localAnswer: number, llmTokens = 0): number {
     const ratios = this.estimateRatios;
@@ -575,7 +585,7 @@ export class MoneyLedger {
       cacheWriteTokens: 0,
       estimated: true,
     };
-    return costOf(usage, this.price) ?? 0;
+    return costOf(usage, this.priceNow) ?? 0;
   }
 
   llmOnlyBasis(): LlmOnlyBasis {
@@ -638,11 +648,11 @@ export class MoneyLedger {
     if (maxUsd !== undefined && maxUsd <= ratio * this.llmOnlyUsd(localPrompt, localAnswer)) return 0;
     // At the long-context tier of the LLM-alone prompt, as llmOnlyUsd prices it.
     const { input, output } = this.estimateRatios;
-    return (ratio * priceForInput(this.price, localPrompt * input).outputPerMTok * output) / 1_000_000;
+    return (ratio * priceForInput(this.priceNow, localPrompt * input).outputPerMTok * output) / 1_000_000;
   }
 
   outputUsdPerToken(): number {
-    return (this.price.outputPerMTok * this.outputRatio) / 1_000_000;
+    return (this.priceNow.outputPerMTok * this.outputRatio) / 1_000_000;
   }
 
   /** The billing model against the provider's reports, for stats (undefined before any reported call). */

@@ -8,7 +8,9 @@ import {
   PRICE_NOTE_MAX_CHARS,
   builtInPrice,
   costOf,
+  priceAtTime,
   priceNote,
+  pricesBetween,
   resolvePrice,
   resolvePriceWithSource,
 } from '../../../src/core/providers/pricing';
@@ -139,7 +141,7 @@ test('pricing: the note of a snapshot priced as its model fits the answer view',
   assert.ok(note(longest, '-2026-08-07-v1:0').length <= PRICE_NOTE_MAX_CHARS);
   const past = note(`${longest}${'x'.repeat(100)}`, '-2026-08-07-v1:0', true);
   assert.ok(past.length <= PRICE_NOTE_MAX_CHARS, past);
-  assert.match(past, /without its date or version tag.*most hours of the day, with your settings$/);
+  assert.match(past, /without its date or version tag.*each call at the rate of its hour \(UTC\), with your settings$/);
 });
 
 test('pricing: unknown models, local servers and local kinds have an unknown price (null), never zero', () => {
@@ -194,13 +196,19 @@ test('pricing: of several catalog prices the standard one is taken', () => {
     cachedInputPerMTok: 0.25,
     tiers: [{ aboveInputTokens: 271_999, inputPerMTok: 5, outputPerMTok: 22.5, cachedInputPerMTok: 0.5 }],
   });
-  // By time of day (DeepSeek): the rate of most hours of the day, whatever the hour. deepseek-chat
-  // until 2025-09-05: its daytime (standard) rate, 00:30-16:30 UTC, never the off-peak discount of the other 8 hours.
+  // By time of day (DeepSeek), whatever the hour it is looked up at: the rate of most hours of
+  // the day, and the others' by hours of the UTC day. deepseek-chat until 2025-09-05: its daytime
+  // rate 00:30-16:30 UTC, its off-peak discount the other 8 hours (cut at midnight: no window wraps).
+  const offPeak = { inputPerMTok: 0.135, outputPerMTok: 0.55, cachedInputPerMTok: 0.035 };
   for (const hour of ['03:00', '12:00', '20:00']) {
     assert.deepEqual(builtInPrice('openai-chat', 'deepseek-chat', 'https://api.deepseek.com', new Date(`2025-06-01T${hour}:00Z`)), {
       inputPerMTok: 0.27,
       outputPerMTok: 1.1,
       cachedInputPerMTok: 0.07,
+      hours: [
+        { fromUtcSecond: 0, toUtcSecond: 1800, ...offPeak },
+        { fromUtcSecond: 59_400, toUtcSecond: 86_400, ...offPeak },
+      ],
     });
   }
   // By date: the price in force on the day (o3 was cut on 2025-06-10).
@@ -263,36 +271,111 @@ test("pricing: a user's price is flat at any length, overriding the catalog's ti
   assert.equal(costOf(usage({ inputTokens: 250_000 }), own), 0.25);
 });
 
-test('pricing: DeepSeek V4 is priced at its standard rate, never at its peak surcharge all day', () => {
-  const deepseek = 'https://api.deepseek.com';
-  const at = (time: string) => new Date(`2026-10-01T${time}Z`);
-  // V4 is billed twice its standard rate 01:00-04:00 and 06:00-10:00 UTC (7 h) and the standard
-  // rate the other 17 h: the standard rate is taken, inside the peak windows too.
-  for (const time of ['00:00', '02:30', '08:00', '12:00', '20:00', '23:59']) {
-    assert.deepEqual(
-      builtInPrice('openai-chat', 'deepseek-v4-flash', deepseek, at(time)),
-      { inputPerMTok: 0.22, outputPerMTok: 0.66, cachedInputPerMTok: 0.007 },
-      time,
-    );
-    assert.deepEqual(
-      builtInPrice('openai-chat', 'deepseek-v4-pro', deepseek, at(time)),
-      { inputPerMTok: 0.66, outputPerMTok: 1.98, cachedInputPerMTok: 0.022 },
-      time,
-    );
+const DEEPSEEK = 'https://api.deepseek.com';
+const PEAK = [3600, 14_400, 21_600, 36_000];
+
+test('pricing: DeepSeek V4 bills each call at the rate of its hour, twice the standard one in the peak windows, as the catalog does', () => {
+  const at = (time: string, day = '2026-10-01') => new Date(`${day}T${time}Z`);
+  // The standard rate (17 h of 24) as the flat fields, twice it 01:00-04:00 and 06:00-10:00 UTC.
+  for (const [model, flat] of [
+    ['deepseek-v4-flash', { inputPerMTok: 0.22, outputPerMTok: 0.66, cachedInputPerMTok: 0.007 }],
+    ['deepseek-v4-pro', { inputPerMTok: 0.66, outputPerMTok: 1.98, cachedInputPerMTok: 0.022 }],
+  ] as const) {
+    const peak = { inputPerMTok: 2 * flat.inputPerMTok, outputPerMTok: 2 * flat.outputPerMTok, cachedInputPerMTok: 2 * flat.cachedInputPerMTok };
+    const expected = {
+      ...flat,
+      hours: [
+        { fromUtcSecond: PEAK[0], toUtcSecond: PEAK[1], ...peak },
+        { fromUtcSecond: PEAK[2], toUtcSecond: PEAK[3], ...peak },
+      ],
+    };
+    // Whatever the hour the provider is set up at.
+    for (const time of ['02:30', '12:00']) assert.deepEqual(builtInPrice('openai-chat', model, DEEPSEEK, at(time)), expected, `${model} at ${time}`);
   }
-  // Outside the peak windows, what the catalog's own calcPrice bills for the same tokens.
-  const tokens = { input_tokens: 1_000_000, output_tokens: 1_000_000 };
-  const billed = calcPrice(tokens, 'deepseek-v4-flash', { providerId: 'deepseek', timestamp: at('12:00') })!.total_price;
-  const shown = costOf(usage({ inputTokens: 1_000_000, outputTokens: 1_000_000 }), builtInPrice('openai-chat', 'deepseek-v4-flash', deepseek, at('12:00')))!;
-  assert.ok(Math.abs(shown - billed) < 1e-9, `shown ${shown}, billed ${billed}`);
-  // Before 2026-08-17: V4's one flat rate.
-  assert.deepEqual(builtInPrice('openai-chat', 'deepseek-v4-flash', deepseek, new Date('2026-08-01T08:00:00Z')), {
-    inputPerMTok: 0.14,
-    outputPerMTok: 0.28,
-    cachedInputPerMTok: 0.0028,
-  });
-  // deepseek-reasoner until 2025-09-05, like deepseek-chat: its daytime rate (16 h of 24), not the off-peak discount.
-  assert.equal(builtInPrice('openai-chat', 'deepseek-reasoner', deepseek, new Date('2025-06-01T20:00:00Z'))?.inputPerMTok, 0.55);
+  // A usage costs what the catalog's own calcPrice bills at its time, at the edges of the windows too.
+  const tokens = { input_tokens: 1_000_000, cache_read_tokens: 400_000, output_tokens: 1_000_000 };
+  const used = usage({ inputTokens: 1_000_000, cachedInputTokens: 400_000, outputTokens: 1_000_000 });
+  const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: shown ${a}, billed ${b}`);
+  // deepseek-chat is billed as deepseek-v4-flash since 2026-04-24 (CATALOG_CORRECTIONS).
+  for (const [model, billedAs] of [
+    ['deepseek-v4-flash', 'deepseek-v4-flash'],
+    ['deepseek-v4-pro', 'deepseek-v4-pro'],
+    ['deepseek-chat', 'deepseek-v4-flash'],
+  ]) {
+    const price = builtInPrice('openai-chat', model, DEEPSEEK, at('12:00'))!;
+    for (const time of ['00:00', '00:59:59', '01:00', '02:30', '03:59:59', '04:00', '08:00', '09:59:59', '10:00', '12:00', '23:59:59']) {
+      const billed = calcPrice(tokens, billedAs, { providerId: 'deepseek', timestamp: at(time) })!.total_price;
+      close(costOf(used, priceAtTime(price, at(time)))!, billed, `${model} at ${time}`);
+    }
+  }
+  // At 02:30 UTC (10:30 in Beijing) twice what the same tokens cost at 12:00.
+  const flash = builtInPrice('openai-chat', 'deepseek-v4-flash', DEEPSEEK, at('12:00'))!;
+  close(costOf(used, priceAtTime(flash, at('02:30')))!, 2 * costOf(used, priceAtTime(flash, at('12:00')))!, 'peak');
+  // costOf itself is time-free: the flat (standard) fields.
+  assert.equal(costOf(used, flash), costOf(used, priceAtTime(flash, at('12:00'))));
+  // deepseek-reasoner until 2025-09-05, like deepseek-chat: its daytime rate (16 h of 24) flat, its off-peak discount by the hour.
+  const reasoner = builtInPrice('openai-chat', 'deepseek-reasoner', DEEPSEEK, new Date('2025-06-01T20:00:00Z'))!;
+  assert.equal(reasoner.inputPerMTok, 0.55);
+  assert.equal(priceAtTime(reasoner, new Date('2025-06-01T20:00:00Z')).inputPerMTok, 0.135);
+});
+
+test('pricing: the price in force at a time keeps the long-context tiers; a price without hours is itself at any time', () => {
+  const tiers = [{ aboveInputTokens: 100, inputPerMTok: 9, outputPerMTok: 9 }];
+  const price = {
+    inputPerMTok: 1,
+    outputPerMTok: 2,
+    cachedInputPerMTok: 0.1,
+    tiers,
+    hours: [{ fromUtcSecond: 3600, toUtcSecond: 7200, inputPerMTok: 3, outputPerMTok: 4 }],
+  };
+  // The window's fields replace the flat ones, all four: no cached price of its own is none.
+  assert.deepEqual(priceAtTime(price, new Date('2026-10-01T01:30:00Z')), { inputPerMTok: 3, outputPerMTok: 4, tiers });
+  assert.deepEqual(priceAtTime(price, new Date('2026-10-01T02:00:00Z')), { inputPerMTok: 1, outputPerMTok: 2, cachedInputPerMTok: 0.1, tiers });
+  const flat = builtInPrice('anthropic', 'claude-sonnet-4-5')!;
+  assert.equal(priceAtTime(flat, new Date('2026-10-01T02:00:00Z')), flat);
+  assert.deepEqual(pricesBetween(flat, 0, 1e15), [flat]);
+});
+
+test('pricing: the prices a call may be billed at are those in force from its start to its timeout, across midnight too', () => {
+  const flash = builtInPrice('openai-chat', 'deepseek-v4-flash', DEEPSEEK, new Date('2026-10-01T12:00:00Z'))!;
+  const ms = (time: string, day = '2026-10-01') => Date.parse(`${day}T${time}Z`);
+  const inputs = (from: number, to: number) => pricesBetween(flash, from, to).map((p) => p.inputPerMTok);
+  assert.deepEqual(inputs(ms('00:58'), ms('01:03')), [0.22, 0.44], 'two minutes before the peak: both');
+  assert.deepEqual(inputs(ms('00:50'), ms('00:55')), [0.22], 'ends before the peak');
+  assert.deepEqual(inputs(ms('03:58'), ms('04:03')), [0.44, 0.22]);
+  assert.deepEqual(inputs(ms('12:00'), ms('12:05')), [0.22]);
+  assert.deepEqual(inputs(ms('00:58', '2026-10-02'), ms('01:03', '2026-10-02')), [0.22, 0.44], 'any day');
+  assert.deepEqual(inputs(NaN, NaN), [0.22, 0.44], 'no time: every rate of the day');
+  // deepseek-chat of early 2025: its off-peak discount 16:30-00:30 UTC, cut at midnight.
+  const chat = builtInPrice('openai-chat', 'deepseek-chat', DEEPSEEK, new Date('2025-06-01T12:00:00Z'))!;
+  assert.deepEqual(
+    pricesBetween(chat, ms('23:58', '2025-06-01'), ms('00:03', '2025-06-02')).map((p) => p.inputPerMTok),
+    [0.135],
+  );
+  assert.deepEqual(
+    pricesBetween(chat, ms('00:28', '2025-06-02'), ms('00:33', '2025-06-02')).map((p) => p.inputPerMTok),
+    [0.135, 0.27],
+  );
+});
+
+test("pricing: the user's prices apply inside the hours too, and hours they made the day's price are dropped", () => {
+  const at = (time: string) => new Date(`2026-10-01T${time}Z`);
+  const output = resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', { outputPerMTok: 1 }, DEEPSEEK, at('12:00'));
+  // The output price set, in the peak windows too; input keeps the catalog's rate of the hour.
+  assert.deepEqual(priceAtTime(output.price!, at('02:30')), { inputPerMTok: 0.44, outputPerMTok: 1, cachedInputPerMTok: 0.014 });
+  assert.deepEqual(priceAtTime(output.price!, at('12:00')), { inputPerMTok: 0.22, outputPerMTok: 1, cachedInputPerMTok: 0.007 });
+  assert.equal(output.catalog?.byTimeOfDay, true);
+  // Every price set: one price all day, and the note no longer speaks of hours.
+  const all = resolvePriceWithSource(
+    'openai-chat',
+    'deepseek-v4-flash',
+    { inputPerMTok: 0.3, outputPerMTok: 1, cachedInputPerMTok: 0.01 },
+    DEEPSEEK,
+    at('12:00'),
+  );
+  assert.deepEqual(all.price, { inputPerMTok: 0.3, outputPerMTok: 1, cachedInputPerMTok: 0.01 });
+  assert.deepEqual(all.catalog, { provider: 'deepseek', model: 'deepseek-v4-flash' });
+  assert.equal(priceNote(all), `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, with your settings`);
 });
 
 test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own price list of the day, not the catalog's of early 2025", () => {
@@ -314,15 +397,15 @@ test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own 
   const served = priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, deepseek, new Date('2026-10-01T12:00:00Z')))!;
   assert.match(
     served,
-    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), its rate for most hours of the day, with your settings$/,
+    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), each call at the rate of its hour \(UTC\), with your settings$/,
   );
   assert.ok(served.length <= PRICE_NOTE_MAX_CHARS);
 });
 
-test('pricing: the note of a price by time of day says it is the rate of most hours', () => {
+test('pricing: the note of a price by time of day says each call is billed at the rate of its hour', () => {
   const v4 = resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', {}, 'https://api.deepseek.com');
   assert.deepEqual(v4.catalog, { provider: 'deepseek', model: 'deepseek-v4-flash', byTimeOfDay: true });
-  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, its rate for most hours of the day`;
+  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, each call at the rate of its hour (UTC)`;
   assert.equal(priceNote(v4), note);
   assert.ok(note.length <= 200, 'the webview takes a price note of up to 200 characters');
   assert.equal(
