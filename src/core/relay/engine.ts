@@ -591,11 +591,18 @@ class RelayRun {
       () => this.o.slm.createSession(),
       (late) => void late.dispose().catch(() => undefined),
     );
-    // A long prompt says how far it is read, and Stop ends the reading between steps.
+    // A long prompt says how far it is read, and Stop ends the reading between steps. The silence
+    // ceiling holds here too (a forward pass that never returns, in `relay eval` where no one
+    // presses Stop): each step read is progress. Stopped after, for the waits before the answer.
+    this.watchdog.start();
     const { tokenCount, reusedTokens = 0 } = await this.session.prefill(this.prompt, {
       signal: this.signal,
-      onProgress: (p) => this.emit({ type: 'prompt-reading', done: p.done, total: p.total, reusedTokens: p.reusedTokens, atMs: Date.now() - this.started }),
+      onProgress: (p) => {
+        this.watchdog.progress();
+        this.emit({ type: 'prompt-reading', done: p.done, total: p.total, reusedTokens: p.reusedTokens, atMs: Date.now() - this.started });
+      },
     });
+    this.watchdog.stop();
     this.promptTokens = tokenCount;
     this.reusedPromptTokens = reusedTokens;
     this.contextTokens = tokenCount;

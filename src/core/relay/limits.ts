@@ -128,6 +128,7 @@ export class StallWatchdog {
   ) {}
 
   start(): void {
+    if (this.timer) clearTimeout(this.timer);
     this.stopped = false;
     this.lastProgress = Date.now();
     this.arm(this.limitMs);

@@ -13,6 +13,7 @@ import { FRAMING_TOKENS_PER_MESSAGE } from '../../../src/core/relay/limits';
 import { QUOTE_MARGIN, TokenRatios } from '../../../src/core/relay/money';
 import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
 import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
+import type { PrefillOptions } from '../../../src/core/slm/types';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
@@ -262,6 +263,55 @@ test('silence: no new token for maxStallMs ends the answer as stalled, keeping t
   const end = ofType(events, 'call-end')[0];
   assert.equal(end.finishReason, 'cancelled', 'the silent call was stopped');
   assert.equal(ofType(events, 'error').length, 0, 'a ceiling is not an error');
+});
+
+/** A runtime whose prompt reading takes `steps` steps, each reported, each waiting for `step()`; never returns when `steps` is Infinity. */
+class SlowPrefillRuntime extends DoubleRuntime {
+  prefillEnded: 'cancelled' | 'done' | undefined;
+  constructor(
+    script: ReturnType<typeof chars>,
+    private readonly steps: number,
+    private readonly step: () => Promise<void>,
+  ) {
+    super(script);
+  }
+  override async createSession() {
+    const session = await super.createSession();
+    const read = session.prefill.bind(session);
+    session.prefill = async (text: string, prefillOptions?: PrefillOptions) => {
+      for (let done = 0; done < this.steps; done++) {
+        if (prefillOptions?.signal?.aborted) {
+          this.prefillEnded = 'cancelled';
+          throw new Error('prefill cancelled');
+        }
+        await Promise.race([this.step(), new Promise((resolve) => prefillOptions?.signal?.addEventListener('abort', resolve, { once: true }))]);
+        prefillOptions?.onProgress?.({ done: done + 1, total: this.steps, reusedTokens: 0 });
+      }
+      this.prefillEnded = 'done';
+      return read(text);
+    };
+    return session;
+  }
+}
+
+test('silence: a prompt reading that never returns is ended by the silence ceiling (relay eval has no Stop)', async () => {
+  const forever = new Promise<void>(() => undefined);
+  const slm = new SlowPrefillRuntime(chars('Hi'), Infinity, () => forever);
+  // A guard, not a timing: without the ceiling here the answer never ends.
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<never>((_, reject) => (guard = setTimeout(() => reject(new Error('the answer never ended')), 20_000)));
+  const { stats } = await Promise.race([collectRelay(options(slm, [], { mode: 'slm-only', maxStallMs: 150 })), hung]).finally(() => clearTimeout(guard));
+  assert.equal(stats.finishReason, 'stalled');
+  assert.equal(slm.prefillEnded, 'cancelled', 'the reading was cancelled');
+});
+
+test('silence: a long prompt read step by step is progress, however long it takes in all', async () => {
+  // 60 steps of 25 ms each: 1.5 s in all, past the 1 s ceiling, never near 1 s without a step.
+  const slm = new SlowPrefillRuntime(chars('Hi'), 60, () => new Promise((resolve) => setTimeout(resolve, 25)));
+  const { answer, stats } = await collectRelay(options(slm, [], { mode: 'slm-only', maxStallMs: 1000 }));
+  assert.equal(slm.prefillEnded, 'done');
+  assert.equal(stats.finishReason, 'eos');
+  assert.equal(answer, 'Hi');
 });
 
 test('a call whose max_tokens could take the answer past the money ceiling is not made, though its input alone fits', async () => {
