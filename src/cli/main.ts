@@ -31,6 +31,7 @@ import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
 import { commandLineProblem, readAllText, shellQuote } from './commandLine';
+import { maskedLogin } from '../core/http/shownUrl';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
 
@@ -181,6 +182,19 @@ export interface CliIo {
   stdin?: () => Promise<string | undefined>;
 }
 
+/**
+ * The command line as relay eval records it in its files: every argument (a --flag=value's
+ * value too) with an address's user:password masked, a secret sent as Basic auth
+ * (--base-url https://alice:pw@gw/v1).
+ */
+export function recordedCommandLine(argv: readonly string[]): string {
+  const recorded = (arg: string): string => {
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    return eq < 0 ? maskedLogin(arg) : arg.slice(0, eq + 1) + maskedLogin(arg.slice(eq + 1));
+  };
+  return ['relay', ...argv.map(recorded)].map(shellQuote).join(' ');
+}
+
 export async function main(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { positionals, options } = parseArgs(argv, BOOLEAN_FLAGS, VALUE_FLAGS, flagsOf);
   const [command, ...rest] = positionals;
@@ -264,7 +278,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       if (concurrency !== undefined && concurrency > 1024) throw new UsageError('--concurrency is at most 1024.');
       const outFlag = options.get('out');
       const outPrefix = typeof outFlag === 'string' ? expandPath(outFlag) : `relay-eval-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      const commandLine = ['relay', ...argv].map(shellQuote).join(' ');
+      const commandLine = recordedCommandLine(argv);
       return runEval(data, specs, config, io, {
         limit,
         offset,

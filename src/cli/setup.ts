@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename } from 'node:path';
 import { parseBaseUrl } from '../core/providers/base';
+import { quotedAddress } from '../core/http/shownUrl';
 import { settingRef } from '../core/settingNames';
 import { createLocalRuntime, type LocalRuntime } from '../core/slm/onnx/localRuntime';
 import { chooseVariant, listVariants, ModelFolderError } from '../core/slm/modelFolder';
@@ -57,9 +58,10 @@ function checkServerUrl(text: string): void {
     url = undefined;
   }
   const fix = `Fix ${settingRef('slmServerUrl')}, e.g. http://127.0.0.1:8000/v1.`;
-  if (url === undefined) throw new UsageError(`The small model's server address '${text}' is not a URL. ${fix}`);
+  // Quoted without a login: a user:password written there is a secret, refused below even where it parses.
+  if (url === undefined) throw new UsageError(`The small model's server address ${quotedAddress(text)} is not a URL. ${fix}`);
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new UsageError(`The small model's server address '${text}' has no http:// or https://. ${fix}`);
+    throw new UsageError(`The small model's server address ${quotedAddress(text)} has no http:// or https://. ${fix}`);
   if (url.username || url.password) throw new UsageError(`The small model's server address must not carry credentials. ${fix}`);
 }
 

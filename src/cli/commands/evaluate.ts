@@ -33,6 +33,7 @@ import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComp
 import type { RelayComposition } from '../../core/compose';
 import type { LlmProvider, ModelPrice } from '../../core/providers/types';
 import { resolvePrice } from '../../core/providers/pricing';
+import { addressWithoutLogin } from '../../core/http/shownUrl';
 import { isProviderKind, providerOf } from '../../core/providers/registry';
 import { chooseVariant, filesRead, listVariants, MODEL_FILE_MAX_BYTES, type VariantChoice } from '../../core/slm/modelFolder';
 import type { PrefixCacheReport } from '../../core/slm/served/servedRuntime';
@@ -199,7 +200,7 @@ export interface EvalOptions {
   fresh?: boolean;
   outPrefix: string;
   signal: AbortSignal;
-  /** The command line, recorded in the files. */
+  /** The command line, recorded in the files: with every address's user:password masked (main.ts recordedCommandLine). */
   commandLine?: string;
   /** A sentence about the LLM's price shown under the table (e.g. the demo's reference price). */
   priceNote?: string;
@@ -235,12 +236,40 @@ export const CLI_EVAL_MODELS: EvalModels = {
   },
 };
 
-/** A price in the eval's notes: per million tokens in and out, and each long-context tier a call is billed at above its threshold. */
+/**
+ * A price in the eval's notes: per million tokens in and out, each long-context tier a call
+ * is billed at above its threshold, and the hours of the UTC day billed at other rates
+ * (ModelPrice.hours), windows of one rate together: "...; 01:00-04:00 and 06:00-10:00 UTC: $0.44/M in, $1.32/M out".
+ */
 export function priceWords(price: ModelPrice): string {
   const flat = (p: { inputPerMTok: number; outputPerMTok: number }) => `$${p.inputPerMTok}/M in, $${p.outputPerMTok}/M out`;
   const tiers = (price.tiers ?? []).map((t) => `; above ${t.aboveInputTokens.toLocaleString('en-US')} input tokens, the whole call at ${flat(t)}`);
-  return flat(price) + tiers.join('');
+  // The price may come from an answers file (a hand edit): windows that are not numbers are left out, not a crash.
+  const windows = (Array.isArray(price.hours) ? price.hours : []).filter(
+    (w) => isRecord(w) && [w.fromUtcSecond, w.toUtcSecond, w.inputPerMTok, w.outputPerMTok].every(Number.isFinite),
+  );
+  /** The windows of each rate as written, in order of the day; adjacent windows of one rate as one. */
+  const byRate = new Map<string, Array<{ from: number; to: number }>>();
+  for (const w of windows.sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
+    const spans = byRate.get(flat(w)) ?? [];
+    const last = spans.at(-1);
+    if (last?.to === w.fromUtcSecond) last.to = w.toUtcSecond;
+    else spans.push({ from: w.fromUtcSecond, to: w.toUtcSecond });
+    byRate.set(flat(w), spans);
+  }
+  const hours = [...byRate].map(([rate, spans]) => `; ${listWords(spans.map((s) => `${timeOfDay(s.from)}-${timeOfDay(s.to)}`))} UTC: ${rate}`);
+  return flat(price) + tiers.join('') + hours.join('');
 }
+
+/** Seconds after 00:00 as HH:MM (HH:MM:SS where the seconds are not whole minutes); 86 400 is 24:00. */
+function timeOfDay(seconds: number): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const whole = Math.round(seconds);
+  return `${two(Math.floor(whole / 3600))}:${two(Math.floor(whole / 60) % 60)}${whole % 60 === 0 ? '' : `:${two(whole % 60)}`}`;
+}
+
+/** "a", "a and b", "a, b and c". */
+const listWords = (items: string[]): string => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
 /** What a served SLM's prefix cache did in this run, as far as the server reported it. */
 export function prefixCacheNote(model: string, report: PrefixCacheReport): string {
@@ -284,15 +313,17 @@ function maxCostRatioFor(config: CliConfig): (spec: EvalModeSpec) => number | un
  * catalog of another Relay version may price the same model otherwise, and costs would mix.
  */
 export function answerSettings(config: CliConfig, dataPath: string): Record<string, unknown> {
-  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, origins: _origins, limits, slm, ...rest } = config;
+  const { timeouts: _timeouts, totalsPath: _totals, keys: _keys, mode: _mode, origins: _origins, limits, slm, provider, ...rest } = config;
   const { maxStallSeconds: _stall, ...answerLimits } = limits;
   // Where the SLM's server listens does not decide the answers (its model does): a restarted server on another port resumes.
   // An ONNX SLM's record has no server fields, as before servers.
   const { serverUrl: _serverUrl, kvCacheBudgetMb: _kvCache, kind, serverModel, ...folderSlm } = slm;
   const answerSlm = kind === 'onnx' ? folderSlm : { ...folderSlm, kind, serverModel };
-  const { kind: llmKind, model, baseUrl } = config.provider;
+  const { kind: llmKind, model, baseUrl } = provider;
   const llmPrice = resolvePrice(llmKind, model, config.prices, baseUrl);
-  return { data: resolve(dataPath), ...rest, slm: answerSlm, limits: answerLimits, llmPrice };
+  // The base URL's user:password is a secret (sent as Basic auth) and does not change the answers: recorded without it.
+  const answerProvider = { ...provider, baseUrl: addressWithoutLogin(baseUrl) };
+  return { data: resolve(dataPath), provider: answerProvider, ...rest, slm: answerSlm, limits: answerLimits, llmPrice };
 }
 
 /**

@@ -28,6 +28,7 @@ import { UsageError } from '../args';
 import { printableJson, terminalSafe } from '../render';
 import { takeOwnerLock } from '../../core/ownerLock';
 import { isRecord } from '../../shared/isRecord';
+import { addressWithoutLogin } from '../../core/http/shownUrl';
 
 export const ANSWERS_FORMAT = 1;
 
@@ -137,10 +138,15 @@ const billedPrices = (previous: AnswerLine[]): unknown[] => previous.filter((l) 
  * may predate them (an slm-only file resumed under a new price, then given LLM answers at
  * it), and earlier relays did not record it. Without such answers there is no cost to mix,
  * and a recorded price that differs (a Relay update repriced the LLM) does not refuse the resume.
+ * provider.baseUrl is compared as answerSettings records it now, without user:password:
+ * earlier relays recorded the address as written, login included, and a login does not
+ * change the answers (nor is a difference in it, a secret, to be printed).
  */
 function comparableSettings(recorded: Record<string, unknown>, previous: AnswerLine[], now: Record<string, unknown>): Record<string, unknown> {
   const comparable = structuredClone(recorded);
   if (isRecord(comparable.slm)) delete comparable.slm.kvCacheBudgetMb;
+  if (isRecord(comparable.provider) && typeof comparable.provider.baseUrl === 'string')
+    comparable.provider.baseUrl = addressWithoutLogin(comparable.provider.baseUrl);
   if ('llmPrice' in now) comparable.llmPrice = billedPrices(previous).find((price) => settingsDifferences(price, now.llmPrice).length > 0) ?? now.llmPrice;
   return comparable;
 }

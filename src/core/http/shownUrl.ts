@@ -36,7 +36,43 @@ const LOGIN = /^([\x00-\x20]*[a-z][a-z\d+.-]*:[/\\]*)[^/]*@|(\/\/|\\\\)[^/]*@/gi
 
 /** An address as the user wrote it, quoted in a message without its user:password part (it may not even parse as a URL). */
 export function quotedAddress(text: string): string {
-  // Tabs and newlines go first, as the URL parser drops them ("ht\ttp://a:b@host" is http://a:b@host/).
-  const read = text.replace(/[\t\n\r]/g, '');
-  return `"${read.replace(LOGIN, (_login, schemeStart: string | undefined, slashes: string | undefined) => `${schemeStart ?? slashes}***@`)}"`;
+  return `"${loginMasked(asParsed(text))}"`;
 }
+
+/**
+ * `text` (a command-line argument, a setting) as a record of what the user wrote may keep it:
+ * where it holds a user:password the URL parser would read, or it does not parse and looks
+ * like it does, that part masked as quotedAddress masks it (unquoted); else as written.
+ */
+export function maskedLogin(text: string): string {
+  const read = asParsed(text);
+  const masked = loginMasked(read);
+  if (masked === read) return text;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  // The pattern reads more than the parser: "C:\Users\me@corp\data.jsonl" and "https://gw?to=a@b" parse with no login.
+  return url !== undefined && !url.username && !url.password ? text : masked;
+}
+
+/**
+ * An address as a record that is compared keeps it: where it parses, as the URL parser reads
+ * it without user:password (which do not change what the server is, and are secret); where
+ * it does not, as maskedLogin shows it.
+ */
+export function addressWithoutLogin(text: string): string {
+  try {
+    return withoutCredentials(new URL(text)).href;
+  } catch {
+    return maskedLogin(text);
+  }
+}
+
+/** `text` without the tabs and newlines that the URL parser drops ("ht\ttp://a:b@host" is http://a:b@host/). */
+const asParsed = (text: string): string => text.replace(/[\t\n\r]/g, '');
+
+const loginMasked = (text: string): string =>
+  text.replace(LOGIN, (_login, schemeStart: string | undefined, slashes: string | undefined) => `${schemeStart ?? slashes}***@`);

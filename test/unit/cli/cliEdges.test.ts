@@ -171,7 +171,7 @@ test('model addresses and folders: a malformed URL, a file or an empty folder as
   );
   await assert.rejects(
     run(['solve', QUESTION, '--slm', cli.slmFolder, '--slm-kind', 'completions-server', '--slm-url', 'localhost:8000/v1', '--slm-model', 's', ...common]),
-    usageError(/server address 'localhost:8000\/v1' has no http:\/\/ or https:\/\//),
+    usageError(/server address "localhost:8000\/v1" has no http:\/\/ or https:\/\//),
   );
   const file = join(cli.work, 'file.txt');
   writeFileSync(file, 'not a model');

@@ -1,0 +1,36 @@
+// What a record keeps of an address the user wrote: maskedLogin (a command line's argument)
+// masks a login the URL parser reads, and leaves everything else as written;
+// addressWithoutLogin (a setting compared between runs) drops it, so two logins compare equal.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { addressWithoutLogin, maskedLogin } from '../../../src/core/http/shownUrl';
+
+const SECRET = 'ssw0rd-Secret';
+
+test('maskedLogin and addressWithoutLogin keep no part of a password the URL parser reads', () => {
+  const addresses = [
+    `https://alice:p@${SECRET}@gw.example/v1`,
+    `http:alice:p@${SECRET}@127.0.0.1:8000/v1`,
+    `http:\\\\alice:p@${SECRET}@127.0.0.1:8000/v1`,
+    ` https:/alice:p@${SECRET}@gw.example/v1`,
+    `ht\ttps://alice:p@${SECRET}@gw.example/v1`,
+    `https://alice:p@${SECRET}@gw.example?x=1`,
+    `https://alice:p@${SECRET}@[::1/v1`,
+  ];
+  for (const address of addresses) {
+    for (const kept of [maskedLogin(address), addressWithoutLogin(address)]) {
+      assert.ok(!kept.includes('Secret') && !kept.includes('p@'), `${JSON.stringify(address)} kept as ${kept}`);
+      assert.match(kept, /gw\.example|127\.0\.0\.1|::1/, `the host is kept: ${kept}`);
+    }
+    assert.match(maskedLogin(address), /\*\*\*@/);
+  }
+  assert.equal(addressWithoutLogin(`https://alice:${SECRET}@gw.example/v1`), 'https://gw.example/v1');
+  assert.equal(addressWithoutLogin(`https://alice:${SECRET}@gw.example`), addressWithoutLogin('https://gw.example'), 'compared as the parser reads it');
+});
+
+test('maskedLogin leaves what has no login as written: paths, a query with an @, any argument', () => {
+  for (const text of ['https://api.openai.com/v1', 'https://gw.example?to=a@b', 'C:\\Users\\me@corp\\data.jsonl', 'data.jsonl', '--modes', 'a\tb', '']) {
+    assert.equal(maskedLogin(text), text);
+  }
+  assert.equal(addressWithoutLogin(''), '');
+});
