@@ -14,7 +14,7 @@
  * day (ModelPrice.hours) quotes and books each call at the rate of the ledger's clock.
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
-import { costOf, priceAtTime, priceForInput } from '../providers/pricing';
+import { costOf, priceAtTime, priceForInput, pricesBetween } from '../providers/pricing';
 import type { ModelPrice, Usage } from '../providers/types';
 
 /**
@@ -297,6 +297,13 @@ class PredictionTally {
   }
 }
 
+/** Of `prices`, the one that bills `usage` most (the first where several bill the same). */
+function dearestPrice(prices: readonly ModelPrice[], usage: Usage): ModelPrice {
+  let dearest = prices[0];
+  for (const p of prices) if ((costOf(usage, p) ?? 0) > (costOf(usage, dearest) ?? 0)) dearest = p;
+  return dearest;
+}
+
 export class MoneyLedger {
   private spent = 0;
   private reasoning = 0;
@@ -330,6 +337,7 @@ export class MoneyLedger {
     private readonly now: () => number = Date.now,
   ) {
     this.llmOnlyWarm = warm.llmOnly;
+    this.startedAt = now();
     // A prefix cache serves any earlier request's prefix; breakpoints only what an earlier request
     // wrote at one of its breakpoints and this one finds at a block boundary: its conversation.
     this.warmRelay = rule.kind === 'breakpoints' ? (warm.relayBreakpoint ?? 0) : warm.relay;
@@ -407,6 +415,9 @@ export class MoneyLedger {
   private get priceNow(): ModelPrice {
     return priceAtTime(this.price, new Date(this.now()));
   }
+
+  /** When the answer began (the ledger's clock): its LLM-alone estimate is priced over its whole span. */
+  private readonly startedAt: number;
 
   private get inputRatio(): number {
     return this.ratios.input;
@@ -516,8 +527,20 @@ export class MoneyLedger {
    * Books a finished call: `usage` as reported (or estimated), the local count of what it
    * sent and of the text it wrote, at the price in force now (the call's end).
    */
-  record(call: { localInput: number; localOutput: number; usage: Usage; reported: boolean; localTail?: number; localPrompt?: number }): number {
-    const price = this.priceNow;
+  record(call: {
+    localInput: number;
+    localOutput: number;
+    usage: Usage;
+    reported: boolean;
+    localTail?: number;
+    localPrompt?: number;
+    /** When the call was sent (the ledger's clock); absent: now. */
+    sentAt?: number;
+  }): number {
+    // A call that ran across a change of rate by time of day is booked at the dearer one: which
+    // instant the provider bills by is not documented, and a booking under the bill would leave
+    // the later calls' USD room too large.
+    const price = dearestPrice(pricesBetween(this.price, call.sentAt ?? this.now(), this.now()), call.usage);
     const cost = costOf(call.usage, price) ?? 0;
     this.spent += cost;
     this.calls += 1;
@@ -585,7 +608,9 @@ export class MoneyLedger {
       cacheWriteTokens: 0,
       estimated: true,
     };
-    return costOf(usage, this.priceNow) ?? 0;
+    // An answer that ran across a change of rate is compared at the cheaper one: a saving shown is never more than real.
+    const cheapest = pricesBetween(this.price, this.startedAt, this.now()).map((p) => costOf(usage, p) ?? 0);
+    return Math.min(...cheapest);
   }
 
   llmOnlyBasis(): LlmOnlyBasis {

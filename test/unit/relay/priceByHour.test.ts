@@ -1,7 +1,8 @@
 /**
  * Prices by time of day (DeepSeek V4: twice the standard rate 01:00-04:00 and 06:00-10:00 UTC):
- * every call is quoted, booked and held to the USD ceiling at the rate of its hour, and the
- * answer's cost and LLM-only estimate are at the rates its calls were billed at. The hour is
+ * every call is quoted, booked and held to the USD ceiling at the rate of its hour (a call that
+ * runs across a change of rate at the dearer), and the answer's cost is the sum of its calls'
+ * (its LLM-only estimate at the cheapest rate of its span). The hour is
  * set by the clock each part is given, never the hour the suite runs at.
  */
 import { test } from 'node:test';
@@ -34,6 +35,21 @@ test('the ledger books and quotes a call at the rate of its clock: at 02:30 UTC 
   close(peak.record(call), billed(1_000_000, 1_000_000, '02:30'), 'booked at 02:30');
   close(noon.record(call), billed(1_000_000, 1_000_000, '12:00'), 'booked at 12:00');
   close(peak.spentUsd, 2 * noon.spentUsd, 'spent');
+});
+
+test('a call that runs across a change of rate is booked at the dearer; an answer that does is compared with the LLM alone at the cheaper', () => {
+  const call = { localInput: 1000, localOutput: 10, usage: usage(1_000_000, 1_000_000), reported: false };
+  // Sent in the peak, ended after it (04:00 UTC): the peak's rate, whichever instant the provider bills by.
+  let time = at('03:59:59');
+  const ledger = new MoneyLedger(FLASH, NO_CACHE, {}, undefined, undefined, () => time);
+  const sentAt = time;
+  time = at('04:00:01');
+  close(ledger.record({ ...call, sentAt }), billed(1_000_000, 1_000_000, '03:59:59'), 'booked at the peak rate');
+  // Sent and ended after it: the standard rate.
+  close(ledger.record({ ...call, sentAt: time }), billed(1_000_000, 1_000_000, '04:00:01'), 'booked at the standard rate');
+  // The answer began in the peak and ended after it: its LLM-alone figure at the standard (cheaper) rate,
+  // so the saving shown is never more than real.
+  close(ledger.llmOnlyUsd(1000, 100), new MoneyLedger(FLASH, NO_CACHE, {}, undefined, undefined, clock('12:00')).llmOnlyUsd(1000, 100), 'LLM alone');
 });
 
 test('the USD ceiling of a call that starts 2 minutes before the peak holds at the peak rate, and only near it', () => {
@@ -72,6 +88,25 @@ test("an answer during the peak reports its calls' cost and its LLM-only estimat
   assert.ok((atNoon.stats.llmOnlyCostUsd ?? 0) > 0);
   close(atPeak.stats.llmOnlyCostUsd, 2 * atNoon.stats.llmOnlyCostUsd!, 'LLM alone: twice noon');
   close(atPeak.stats.savedUsd, 2 * atNoon.stats.savedUsd!, 'saved: twice noon');
+});
+
+test('through the engine, a call sent in the peak that ends after it is booked at the peak rate', async () => {
+  let time = at('03:59:59');
+  const o = options([{ chunks: ['X'], usage: usage(30, 1) }], {
+    confidence: { threshold: 0.9, maxLlmShare: 1, spanTokens: 1 },
+    price: FLASH,
+    maxLlmCalls: 1,
+    now: () => time,
+  });
+  // The clock passes 04:00 while the call runs.
+  const send = o.llm.continue.bind(o.llm);
+  o.llm.continue = (request, signal) => {
+    time = at('04:00:01');
+    return send(request, signal);
+  };
+  const { stats } = await collectRelay(o);
+  assert.equal(o.llm.requests.length, 1);
+  close(stats.costUsd, billed(30, 1, '03:59:59'), 'the peak rate');
 });
 
 test('the engine refuses a call 2 minutes before the peak that only fits at the standard rate', async () => {
