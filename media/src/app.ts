@@ -269,7 +269,7 @@ class RelayApp {
         if (this.stickToEnd) this.scheduleScrollToEnd();
         return;
       case 'waiting':
-        this.turns.get(message.turnId)?.showWaiting(message.host, message.waitedMs, message.retrying);
+        this.turns.get(message.turnId)?.showWaiting(message.host, message.waitedMs, message.retrying, message.reasoningModel);
         return;
       case 'reading':
         this.turns.get(message.turnId)?.showReading(message.done, message.total, message.reusedTokens);

@@ -5,6 +5,7 @@ import { cacheHitRate } from '../core/relay/cost';
 import { declinedUnder } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
+import { reasoningWaitText } from '../shared/reasoningWait';
 import { significantUsd } from '../shared/usd';
 import { OUTPUT_CAPPED } from '../shared/outputCapped';
 
@@ -77,14 +78,23 @@ export function streamRenderer(out: Output, colour: boolean): (event: RelayEvent
  * they never garble an answer streaming on stdout: "waiting for <host>... N s" at the first
  * tick (1 s, later on a busy machine) and then every 5 s, and a line at once when a retry is
  * coming. The clock ticks every second with the retry's note until bytes come: each retry's
- * note is said once, and the wait goes on every 5 s as before.
+ * note is said once, and the wait goes on every 5 s as before. A model that reasons before it
+ * writes is said at once when its response begins ("<host>: gpt-5-pro is reasoning... 45 s"),
+ * then every 5 s until its text comes.
  */
 export function waitLines(host: string, write: (line: string) => void): (tick: WaitTick) => void {
   let lastShown = 0;
   let lastRetry: number | string | undefined;
+  let reasoningSaid = false;
   return (tick) => {
     const seconds = Math.floor(tick.waitedMs / 1000);
     if (tick.state === 'receiving') return;
+    if (tick.state === 'reasoning') {
+      if (reasoningSaid && (seconds <= lastShown || seconds % 5 !== 0)) return;
+      reasoningSaid = true;
+      lastShown = Math.max(lastShown, seconds);
+      return write(`${host}: ${reasoningWaitText(terminalSafe(tick.model ?? 'the model'), seconds).replace('…', '...')}`);
+    }
     // Each retry once (a tick without its number: each new note once).
     const retry = tick.retry ?? tick.note;
     if (tick.state === 'retrying' && tick.note && retry !== lastRetry) {

@@ -294,7 +294,15 @@ export class Conversation {
       this.post({ type: 'span', turnId: turn.id, source: event.source, text: event.text, tokens: event.tokens, model: spanModel, ...details });
     } else if (event.type === 'call-wait') {
       const waitedMs = event.state === 'receiving' ? null : event.waitedMs;
-      this.post({ type: 'waiting', turnId: turn.id, host: clipShortText(event.host), waitedMs, retrying: event.state === 'retrying' ? event.note : undefined });
+      const reasoningModel = event.state === 'reasoning' && event.model ? clipShortText(event.model) : undefined;
+      this.post({
+        type: 'waiting',
+        turnId: turn.id,
+        host: clipShortText(event.host),
+        waitedMs,
+        retrying: event.state === 'retrying' ? event.note : undefined,
+        ...(reasoningModel ? { reasoningModel } : {}),
+      });
     } else if (event.type === 'prompt-reading') {
       this.post({ type: 'reading', turnId: turn.id, done: event.done, total: event.total, reusedTokens: event.reusedTokens });
     } else if (event.type === 'call-end') {

@@ -4,6 +4,7 @@
  * a notification says how it went, with the button that fixes a failure. Cancellable.
  */
 import type { WaitTick } from '../core/providers/waitClock';
+import { reasoningWaitText } from '../shared/reasoningWait';
 import { fixCommand, runFix } from './fixCommands';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 import type { RelayService } from './relayService';
@@ -42,9 +43,10 @@ export async function testProvider(service: Pick<RelayService, 'testProvider'>, 
   else if (fix && result.fix && picked === fix.title) runFix(result.fix, result.summary);
 }
 
-/** "waiting for an answer… 5 s", the retry's reason (the provider's words, scrubbed of keys), or "receiving…". */
+/** "waiting for an answer… 5 s", the retry's reason (the provider's words, scrubbed of keys), the model reasoning first, or "receiving…". */
 function waitText(tick: WaitTick): string {
   const seconds = Math.floor(tick.waitedMs / 1000);
   if (tick.state === 'receiving') return 'receiving…';
+  if (tick.state === 'reasoning') return reasoningWaitText(tick.model ?? 'the model', seconds);
   return tick.state === 'retrying' && tick.note ? `${tick.note}; trying again (${seconds} s so far)` : `waiting for an answer… ${seconds} s`;
 }

@@ -160,9 +160,11 @@ export type HostMessage =
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
   /**
    * The large model's server has sent nothing for `waitedMs` ("waiting for <host>... 12 s");
-   * `retrying` says why a new attempt comes; waitedMs null: bytes came, the line goes.
+   * `retrying` says why a new attempt comes; `reasoningModel`: its response began, but that
+   * model reasons before it writes (OpenAI's pro models, for minutes); waitedMs null: bytes
+   * (after reasoning: the text) came, the line goes.
    */
-  | { type: 'waiting'; turnId: string; host: string; waitedMs: number | null; retrying?: string }
+  | { type: 'waiting'; turnId: string; host: string; waitedMs: number | null; retrying?: string; reasoningModel?: string }
   /** The small model is reading a long prompt: `done` of `total` tokens ("Reading 2,730 tokens of context… 40%"); done = total: the line goes. */
   | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number }
   | { type: 'cleared' }
@@ -352,8 +354,9 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return isShortString(value.turnId) &&
         typeof value.host === 'string' &&
         (value.waitedMs === null || isCount(value.waitedMs)) &&
-        (value.retrying === undefined || isShortString(value.retrying, 300))
-        ? (withShortFields(value, ['host']) as HostMessage)
+        (value.retrying === undefined || isShortString(value.retrying, 300)) &&
+        (value.reasoningModel === undefined || typeof value.reasoningModel === 'string')
+        ? (withShortFields(value, ['host', 'reasoningModel']) as HostMessage)
         : undefined;
     case 'reading':
       return isShortString(value.turnId) &&

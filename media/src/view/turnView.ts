@@ -21,6 +21,7 @@ import { renderMarkdown } from '../markdown/render';
 import type { SourceSegment } from '../markdown/sentinels';
 import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
 import { promptReadingText } from '../../../src/shared/promptReading';
+import { reasoningWaitText } from '../../../src/shared/reasoningWait';
 import { button, h, setRenderedHtml } from './dom';
 import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, skippedCallsNote, statItems } from './format';
 
@@ -50,7 +51,8 @@ export class TurnView {
   private readonly tail: HTMLElement;
   private readonly footer: HTMLElement;
   /**
-   * "Waiting for <host>... 12 s" while the large model's server sends nothing. No live region:
+   * "Waiting for <host>... 12 s" while the large model's server sends nothing ("<host>: <model>
+   * is reasoning… 45 s" while its response began but its text has not). No live region:
    * it changes every second; its start and each retry are announced once instead.
    */
   private readonly waiting: HTMLElement;
@@ -151,12 +153,18 @@ export class TurnView {
     return note;
   }
 
-  /** Shows how long the large model's server has been silent; null hides the line. */
-  showWaiting(host: string, waitedMs: number | null, retrying?: string): void {
+  /** Shows how long the large model's server has been silent, or its model reasoning before it writes; null hides the line. */
+  showWaiting(host: string, waitedMs: number | null, retrying?: string, reasoningModel?: string): void {
     this.setWaitingHidden(this.finished || waitedMs === null);
     if (this.waiting.hidden || waitedMs === null) return;
+    const seconds = Math.floor(waitedMs / 1000);
+    if (reasoningModel) {
+      this.waiting.textContent = `${host}: ${reasoningWaitText(reasoningModel, seconds)}`;
+      this.announceWaiting(`${host}: ${reasoningWaitText(reasoningModel)}`);
+      return;
+    }
     const again = retrying ? ` (trying again after: ${retrying})` : '';
-    this.waiting.textContent = `Waiting for ${host}… ${Math.floor(waitedMs / 1000)} s${again}`;
+    this.waiting.textContent = `Waiting for ${host}… ${seconds} s${again}`;
     this.announceWaiting(`Waiting for ${host}…${again}`);
   }
 

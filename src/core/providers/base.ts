@@ -54,8 +54,10 @@ export interface AttemptContext {
   onSending: () => void;
   /** For postStream: the request went out. */
   onSent: () => void;
-  /** For postStream: the first body byte arrived (the call may be billed, and is not retried). */
-  onFirstByte: () => void;
+  /** For postStream: the first body byte arrived (the call may be billed, and is not retried); `outputPending`: the model reasons first, silently. */
+  onFirstByte: (outputPending: boolean) => void;
+  /** For postStream: after a first byte with the output pending, the output began. */
+  onOutputStarted: () => void;
   /**
    * Usage the server reported so far in this try, filled by the try as it reads the stream
    * (Anthropic says the input and its cache split in message_start): what a call cancelled
@@ -273,10 +275,11 @@ export abstract class HttpProvider implements LlmProvider {
         state.sent = true;
         call.report({ phase: 'waiting', attempt: n });
       },
-      onFirstByte: () => {
+      onFirstByte: (outputPending) => {
         attempt.responseStarted = true;
-        call.report({ phase: 'receiving', attempt: n });
+        call.report(outputPending ? { phase: 'receiving', attempt: n, outputPending } : { phase: 'receiving', attempt: n });
       },
+      onOutputStarted: () => call.report({ phase: 'output', attempt: n }),
       reported: state.reported,
     };
     try {
@@ -311,6 +314,7 @@ export abstract class HttpProvider implements LlmProvider {
       },
       onSent: context.onSent,
       onFirstByte: context.onFirstByte,
+      onOutputStarted: context.onOutputStarted,
     };
   }
 

@@ -41,8 +41,13 @@ export interface StreamRequest {
   onSend?: (url: URL, body: unknown) => void;
   /** Told when the request went out on an open connection. */
   onSent?: () => void;
-  /** Told once, when the first byte of a success response's body arrived: from here on the call may be billed. */
-  onFirstByte?: () => void;
+  /**
+   * Told once, when the first byte of a success response's body arrived: from here on the call may be billed.
+   * `outputPending`: a quiet wait (quietUntilOutputMs) runs on, the model's output not begun; onOutputStarted follows.
+   */
+  onFirstByte?: (outputPending: boolean) => void;
+  /** Told once, where onFirstByte said the output was pending, when the reader saw it begin (StreamResponse.outputStarted). */
+  onOutputStarted?: () => void;
   /**
    * The model may send nothing but framing for this long before its output starts (it reasons
    * first, silently: OpenAI's pro models, for minutes). Until the reader calls
@@ -166,7 +171,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         if (bodyStarted || exchange.ended) return;
         bodyStarted = true;
         armBodyWait();
-        request.onFirstByte?.();
+        request.onFirstByte?.(quietUntil !== undefined);
       };
       // Noticed when bytes arrive, not when the consumer reads them: a drop right after them
       // destroys the response, and buffered bytes are never read, but they were sent (and billed).
@@ -213,7 +218,11 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         headers: res.headers,
         body: readBody(),
         endOfStream: () => void (protocolEnded = true),
-        outputStarted: () => void (quietUntil = undefined),
+        outputStarted: () => {
+          if (quietUntil === undefined) return;
+          quietUntil = undefined;
+          if (bodyStarted) request.onOutputStarted?.();
+        },
       });
     },
   });

@@ -26,7 +26,7 @@ export interface ProviderTestOptions {
   now?: () => number;
   /** The time the call's cost is priced at, for a price by time of day (ms since the epoch; default Date.now). */
   pricedAt?: () => number;
-  /** While no byte has come, about once a second, and when a retry is coming (waitClock.ts). */
+  /** While no byte (for a model that reasons first: no output) has come, about once a second, and when a retry is coming (waitClock.ts). */
   onWait?: (tick: WaitTick) => void;
 }
 
@@ -52,7 +52,7 @@ export async function runProviderTest(
   // Said before the wait, which may be all there is: the stream sends nothing while the model reasons.
   if (provider.quietUntilOutputMs !== undefined)
     write(`${provider.model} reasons for minutes before it writes: this test may take up to ${formatSeconds(provider.quietUntilOutputMs)}.`);
-  const waiting = options.onWait ? new WaitClock(options.onWait) : undefined;
+  const waiting = options.onWait ? new WaitClock(options.onWait, provider.model) : undefined;
   const request: ContinueRequest = waiting ? { ...PROVIDER_TEST_REQUEST, onTransport: (event) => waiting.onTransport(event) } : PROVIDER_TEST_REQUEST;
   const started = now();
   let firstText: number | undefined;
@@ -61,8 +61,7 @@ export async function runProviderTest(
   let finish = '';
   try {
     for await (const chunk of provider.continue(request, options.signal)) {
-      // Providers without a wire (onnx-local) send no transport events: their first chunk ends the wait.
-      waiting?.receiving();
+      waiting?.chunkArrived(chunk);
       if (chunk.type === 'text') {
         firstText ??= now();
         text += chunk.text;

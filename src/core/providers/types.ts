@@ -60,8 +60,14 @@ export type TransportEvent =
   | { phase: 'connecting'; attempt: number }
   /** Connected and sent; no byte of the response body yet. */
   | { phase: 'waiting'; attempt: number }
-  /** The first byte of the response body arrived: from here on the call may be billed and is never retried. */
-  | { phase: 'receiving'; attempt: number }
+  /**
+   * The first byte of the response body arrived: from here on the call may be billed and is never retried.
+   * `outputPending`: the response began but the model's output has not; it reasons first, silently, and
+   * is waited for (LlmProvider.quietUntilOutputMs: OpenAI's pro models, for minutes). 'output' follows.
+   */
+  | { phase: 'receiving'; attempt: number; outputPending?: true }
+  /** After a 'receiving' with `outputPending`: the model's output began. */
+  | { phase: 'output'; attempt: number }
   /** The attempt failed before any body byte; the next one starts after `delayMs`. */
   | { phase: 'retrying'; attempt: number; delayMs: number; reason: string };
 

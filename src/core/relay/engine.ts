@@ -848,8 +848,10 @@ class RelayRun {
     const conversationTokens = this.conversationTokens;
     this.calls += 1;
     const callStarted = Date.now();
+    // When the call was sent, on the clock prices by time of day are read at (RelayOptions.now).
+    const sentAt = this.priceClock();
     this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host, continuation: llm.continuation });
-    const wait = new WaitClock((tick) => this.emit({ type: 'call-wait', callIndex, host: llm.host, ...tick }));
+    const wait = new WaitClock((tick) => this.emit({ type: 'call-wait', callIndex, host: llm.host, ...tick }), llm.model);
     // The call's own signal: a server that ignores max_tokens is cut without cancelling the answer.
     const call = new AbortController();
     const onAbort = (): void => call.abort();
@@ -873,7 +875,7 @@ class RelayRun {
     try {
       const allowance = overrunAllowance(maxTokens);
       for await (const chunk of llm.continue(request, call.signal)) {
-        wait.receiving();
+        wait.chunkArrived(chunk);
         if (chunk.type === 'text') {
           if (typeof chunk.text !== 'string' || chunk.text.length === 0) continue;
           const { tokens: chunkTokens } = await this.countTokens(chunk.text);
@@ -977,6 +979,7 @@ class RelayRun {
             reported: reported !== undefined && !reported.estimated && reported.inputTokens > 0 && !this.countedWithoutSlm,
             localTail,
             localPrompt: this.promptTokens,
+            sentAt,
           })
         : costOf(callUsage, this.priceNow());
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).

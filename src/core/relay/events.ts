@@ -114,10 +114,19 @@ export type RelayEvent =
   | { type: 'call-start'; callIndex: number; requestedTokens: number; model: string; host: string; continuation: ContinuationMethod }
   /**
    * An LLM call has had no response byte for `waitedMs` (sent once per second from the
-   * first second on; `retrying` says why a new attempt is coming). 'receiving' closes the
-   * wait once bytes come.
+   * first second on; `retrying` says why a new attempt is coming). 'reasoning': its response
+   * began but `model` reasons before it writes (OpenAI's pro models, for minutes), and the
+   * wait goes on. 'receiving' closes the wait once bytes (or, after 'reasoning', the output) come.
    */
-  | { type: 'call-wait'; callIndex: number; host: string; waitedMs: number; state: 'waiting' | 'retrying' | 'receiving'; note?: string }
+  | {
+      type: 'call-wait';
+      callIndex: number;
+      host: string;
+      waitedMs: number;
+      state: 'waiting' | 'retrying' | 'reasoning' | 'receiving';
+      note?: string;
+      model?: string;
+    }
   | {
       type: 'call-end';
       callIndex: number;

@@ -59,6 +59,21 @@ test("a retry's note is said once, not on every tick after it: the wait goes bac
   );
 });
 
+test('a model reasoning before it writes is said at once when its response begins, then every 5 s, until its text comes', () => {
+  const lines: string[] = [];
+  const tell = waitLines('api.openai.com', (line) => lines.push(line));
+  tell({ waitedMs: 1000, state: 'waiting' });
+  tell({ waitedMs: 1400, state: 'reasoning', model: 'gpt-5-pro' });
+  for (let s = 2; s <= 11; s++) tell({ waitedMs: s * 1000, state: 'reasoning', model: 'gpt-5-pro' });
+  tell({ waitedMs: 11_200, state: 'receiving' });
+  assert.deepEqual(lines, [
+    'waiting for api.openai.com... 1 s',
+    'api.openai.com: gpt-5-pro is reasoning... 1 s (it can take minutes)',
+    'api.openai.com: gpt-5-pro is reasoning... 5 s (it can take minutes)',
+    'api.openai.com: gpt-5-pro is reasoning... 10 s (it can take minutes)',
+  ]);
+});
+
 test("each call's wait is reported on stderr with its host", () => {
   let err = '';
   const report = waitReporter({ write: (text) => void (err += text), isTTY: false });

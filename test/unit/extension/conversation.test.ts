@@ -277,6 +277,7 @@ test("a model name or host over the view's limit is cut before posting, so the s
     answer: async (_messages: unknown, sink: { onEvent(event: RelayEvent, model: string, destination?: string): void }) => {
       sink.onEvent(start(0), model, host);
       sink.onEvent({ type: 'call-wait', callIndex: 0, host, state: 'waiting', waitedMs: 5000 } as RelayEvent, model, host);
+      sink.onEvent({ type: 'call-wait', callIndex: 0, host, state: 'reasoning', waitedMs: 6000, model } as RelayEvent, model, host);
       sink.onEvent(llm('Forty', 0), model, host);
       sink.onEvent({ type: 'done', answer: 'Forty', stats: STATS } as RelayEvent, model, host);
       return { answer: 'Forty', stats: STATS };
@@ -295,6 +296,9 @@ test("a model name or host over the view's limit is cut before posting, so the s
   const waiting = posted.find((message) => message.type === 'waiting');
   assert.ok(waiting && parseHostMessage(waiting));
   assert.equal(waiting.type === 'waiting' && waiting.host.length, MAX_SHORT_TEXT);
+  const reasoning = posted.find((message) => message.type === 'waiting' && message.reasoningModel !== undefined);
+  assert.ok(reasoning && parseHostMessage(reasoning), 'a model reasoning is posted as such');
+  assert.equal(reasoning.type === 'waiting' && reasoning.reasoningModel, `${model.slice(0, MAX_SHORT_TEXT - 1)}…`);
 });
 
 test("Retry on a demo answer restored from an earlier window goes to the demo's pair, never to the user's own models", async () => {

@@ -9,7 +9,7 @@ test('the first tick says 1 s though Date.now() counts 999 ms by then', async ()
   let now = 1_000_000;
   const dateNow = mock.method(Date, 'now', () => now);
   const ticks: WaitTick[] = [];
-  const clock = new WaitClock((tick) => ticks.push(tick));
+  const clock = new WaitClock((tick) => ticks.push(tick), 'm');
   try {
     now += 999;
     // Bounded: the real one-second timer fires once; the loop only waits for it.
@@ -24,7 +24,7 @@ test('the first tick says 1 s though Date.now() counts 999 ms by then', async ()
 
 test('each retry is numbered, so two for the same reason read as two; a wait before any retry carries no note', () => {
   const ticks: WaitTick[] = [];
-  const clock = new WaitClock((tick) => ticks.push(tick));
+  const clock = new WaitClock((tick) => ticks.push(tick), 'm');
   try {
     clock.onTransport({ phase: 'retrying', attempt: 1, delayMs: 0, reason: 'no response for 60 s' });
     clock.onTransport({ phase: 'retrying', attempt: 2, delayMs: 0, reason: 'no response for 60 s' });

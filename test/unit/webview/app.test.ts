@@ -253,6 +253,11 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await waiting.innerText(), 'Waiting for api.example.com… 61 s (trying again after: no response for 60 s)');
     await deliver({ type: 'span', turnId: 'a1', source: 'llm', text: 'is', tokens: 1, model: 'm' });
     assert.equal(await waiting.isVisible(), false, 'text came: the wait line goes');
+    // A pro model whose response began: the line says it reasons, until its text comes.
+    await deliver({ type: 'waiting', turnId: 'a1', host: 'api.openai.com', waitedMs: 45_300, reasoningModel: 'gpt-5-pro' });
+    assert.equal(await waiting.innerText(), 'api.openai.com: gpt-5-pro is reasoning… 45 s (it can take minutes)');
+    await deliver({ type: 'waiting', turnId: 'a1', host: 'api.openai.com', waitedMs: null });
+    assert.equal(await waiting.isVisible(), false, 'its text came: the line goes');
     await deliver({ type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'call_limit' } });
     assert.match(
       await webview.page.locator('article .relay-finish-note').innerText(),

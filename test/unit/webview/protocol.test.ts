@@ -95,6 +95,7 @@ test('host -> webview: every well-formed message passes', () => {
     { type: 'waiting', turnId: 't2', host: 'api.openai.com', waitedMs: 3000 },
     { type: 'waiting', turnId: 't2', host: '127.0.0.1:8000', waitedMs: 61000, retrying: 'HTTP 503' },
     { type: 'waiting', turnId: 't2', host: '127.0.0.1:8000', waitedMs: null },
+    { type: 'waiting', turnId: 't2', host: 'api.openai.com', waitedMs: 45_000, reasoningModel: 'gpt-5-pro' },
     { type: 'reading', turnId: 't2', done: 1024, total: 2730, reusedTokens: 0 },
     { type: 'reading', turnId: 't2', done: 2730, total: 2730, reusedTokens: 1200 },
     { type: 'cleared' },
@@ -139,6 +140,7 @@ test('host -> webview: malformed messages are refused', () => {
     { type: 'waiting', turnId: 't', host: 'h', waitedMs: -1 },
     { type: 'waiting', turnId: 't', host: { html: '<b>' }, waitedMs: 1 },
     { type: 'waiting', turnId: 't', host: 'h', waitedMs: 1, retrying: 7 },
+    { type: 'waiting', turnId: 't', host: 'h', waitedMs: 1, reasoningModel: { html: '<b>' } },
     { type: 'reading', turnId: 't', done: 10, total: 5 },
     { type: 'reading', turnId: 't', done: -1, total: 5, reusedTokens: 0 },
     { type: 'reading', turnId: 't', done: 1, total: '5', reusedTokens: 0 },
@@ -265,6 +267,8 @@ test('host -> webview: a span (or wait) whose model name or host is too long is 
   assert.equal(parseHostMessage(atLimit), atLimit);
   const waiting = { type: 'waiting', turnId: 't', host: 'h'.repeat(300), waitedMs: 12_000 };
   assert.deepEqual(parseHostMessage(waiting), { ...waiting, host: `${'h'.repeat(MAX_SHORT_TEXT - 1)}…` });
+  const reasoning = { type: 'waiting', turnId: 't', host: 'h', waitedMs: 12_000, reasoningModel: 'm'.repeat(300) };
+  assert.deepEqual(parseHostMessage(reasoning), { ...reasoning, reasoningModel: `${'m'.repeat(MAX_SHORT_TEXT - 1)}…` });
 });
 
 test('webview -> host: a message over the length limit is refused (the view keeps it and says so instead of sending it)', () => {
