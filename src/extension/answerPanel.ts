@@ -12,6 +12,9 @@ export const VIEW_READY_TIMEOUTS_MS = [15_000, 30_000] as const;
 
 const RELOAD_WINDOW = 'Reload Window';
 
+/** "Relay: Show Answers": the answer view with its answers, the one being written included; nothing is asked. */
+export const SHOW_ANSWERS_COMMAND = 'relay.showAnswers';
+
 export class AnswerPanel {
   private panel: vscode.WebviewPanel | undefined;
   private ready: Promise<void> | undefined;
@@ -115,15 +118,27 @@ export class AnswerPanel {
   /**
    * Asks `question`, which came from `editor`: "Insert at cursor" of its answer goes there. A
    * question refused (an answer is still being written) leaves the editor of the answer
-   * being written, whose Insert must not move to where the refused one came from.
+   * being written, whose Insert must not move to where the refused one came from. False
+   * when it was not asked (refused, or the view closed or did not load): the caller keeps what was typed.
    */
-  async ask(question: string, editor: vscode.TextEditor | undefined): Promise<void> {
-    if (!(await this.shown())) return;
+  async ask(question: string, editor: vscode.TextEditor | undefined): Promise<boolean> {
+    if (!(await this.shown())) return false;
     const previous = this.sourceEditor;
     // Set before the answer starts (its Insert may be used while it is written); a refusal comes at once.
     this.sourceEditor = editor;
     const { turnId } = await this.conversation.ask(question);
     if (turnId === '' && this.sourceEditor === editor) this.sourceEditor = previous;
+    return turnId !== '';
+  }
+
+  /** "Relay: Show Answers": the view, opened again if it was closed, with the answers so far (the one being written goes on there). */
+  async showAnswers(): Promise<void> {
+    await this.shown();
+  }
+
+  /** While an answer runs (or the provider is tested), says that `what` did not happen, as a refused question does; true then. */
+  refuseWhileBusy(what: string): boolean {
+    return this.conversation.refuseWhileBusy(what) !== undefined;
   }
 
   /** show() (false: the user closed the view before it loaded), or where the view would not load, an error that says so with a button that reloads the window. */

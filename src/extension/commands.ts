@@ -36,25 +36,37 @@ export async function explainSelection(panel: AnswerPanel): Promise<void> {
   await panel.ask(`Explain this ${language} code:\n\n${fencedCode(text, language)}`, editor);
 }
 
+/** A problem typed into Solve Problem's box that was not asked (an answer started meanwhile, or it was too long): the next box opens with it. */
+const unaskedProblems = new WeakMap<AnswerPanel, string>();
+
 export async function solveProblem(panel: AnswerPanel): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   let problem = selectedText(editor);
-  if (!problem.trim()) {
+  const typed = !problem.trim();
+  if (typed) {
+    // Said before the box opens: a problem typed while an answer runs would only be refused.
+    if (panel.refuseWhileBusy('Solve Problem did not start')) return;
+    const unasked = unaskedProblems.get(panel);
+    unaskedProblems.delete(panel);
     problem =
       (await vscode.window.showInputBox({
         title: 'Relay: Solve Problem',
         prompt: 'The problem to solve (the small model writes, the large model helps)',
         placeHolder: 'e.g. How many ways can 5 people sit at a round table?',
+        value: unasked,
         ignoreFocusOut: true,
       })) ?? '';
   }
   if (!problem.trim()) return;
   // The same bound as Explain Selection: a whole file selected is minutes of reading and a paid LLM's input.
   if (problem.length > MAX_SELECTION_CHARS) {
-    void showWarning(`Relay: the problem has ${problem.length} characters; select at most ${MAX_SELECTION_CHARS} to solve.`);
+    if (typed) unaskedProblems.set(panel, problem);
+    void showWarning(`Relay: the problem has ${problem.length} characters; ${typed ? 'shorten it to' : 'select'} at most ${MAX_SELECTION_CHARS} to solve.`);
     return;
   }
-  await panel.ask(problem, editor);
+  const asked = await panel.ask(problem, editor);
+  // A selection is still there to ask again; typed text is kept for the next box.
+  if (!asked && typed) unaskedProblems.set(panel, problem);
 }
 
 /** Stores (or removes) the key of a provider kind for the origin its requests go to: a key is bound to where it was entered. */

@@ -169,12 +169,18 @@ export class Conversation {
     return this.refuseWhileBusy('this answer was not started') ?? this.answerTurn(messages, extras);
   }
 
+  /** Whether the answer being written is this conversation's (the status bar's click shows it here). */
+  get answering(): boolean {
+    return this.running !== undefined;
+  }
+
   /**
    * One answer at a time: while one is written (in this view, the other, or @relay) nothing
    * is added here, so no turn ever lands after the running one. Undefined when idle; else
-   * the user is told what did not happen and how to go on.
+   * the user is told what did not happen and how to go on. Commands call it too, before
+   * they ask for text that would be refused.
    */
-  private refuseWhileBusy(what: string): AnsweredTurn | undefined {
+  refuseWhileBusy(what: string): AnsweredTurn | undefined {
     if (!this.service.busy) return undefined;
     const where = this.running ? 'in this view' : 'in another view or in @relay';
     // A provider test is no answer: Stop does not end it, its notification does.

@@ -1,6 +1,6 @@
 /** Activation: wires the VS Code adapter (commands, views, status bar) to the relay engine. */
 import * as vscode from 'vscode';
-import { AnswerPanel } from './answerPanel';
+import { AnswerPanel, SHOW_ANSWERS_COMMAND } from './answerPanel';
 import { ChatViewProvider } from './chatView';
 import { registerChatParticipant } from './chatParticipant';
 import { explainSelection, setApiKey, solveProblem } from './commands';
@@ -13,7 +13,7 @@ import { RESET_COMMAND, resetSavings, showSavings } from './savingsView';
 import { REMOVE_DOWNLOADED_MODELS_COMMAND, removeDownloadedModels } from './removeModels';
 import { RELEASE_MODEL_FOLDER_COMMAND, selectModel, setHubToken } from './selectModel';
 import { registerSentToLlmView } from './sentToLlmView';
-import { RelayStatusBar } from './statusBar';
+import { RelayStatusBar, runningAnswerPlace } from './statusBar';
 import { offerFirstRunSetup } from './walkthrough/firstRun';
 
 class ExplainCodeActions implements vscode.CodeActionProvider {
@@ -30,7 +30,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new RelayStatusBar();
   const service = new RelayService(context, {
     onBusy: (busy) => {
-      statusBar.setBusy(busy);
+      // Called as the answer starts, once its conversation (if any) holds it: a click on the status bar shows it there.
+      statusBar.setBusy(busy ? runningAnswerPlace({ answer: answers, chat }) : undefined);
       // Shows Relay: Stop in the answer view's and the chat view's title bars while an answer runs.
       void vscode.commands.executeCommand('setContext', 'relay.answering', busy);
     },
@@ -77,6 +78,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('relay.solveProblem', () => solveProblem(answerPanel)),
     vscode.commands.registerCommand(TRY_DEMO_COMMAND, () => demo.run()),
     vscode.commands.registerCommand('relay.openChat', () => vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`)),
+    vscode.commands.registerCommand(SHOW_ANSWERS_COMMAND, () => answerPanel.showAnswers()),
     vscode.commands.registerCommand('relay.setApiKey', async () => {
       await setApiKey(service.keys);
       await refreshSetup();

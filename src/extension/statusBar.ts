@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
 import { roundUsd } from '../core/relay/totalsStore';
+import { SHOW_ANSWERS_COMMAND } from './answerPanel';
 import { DEMO_MODEL_NOTE } from './demo/demoPlan';
 import { llmWroteAll, savingPhrase } from './moneyText';
 import { WALKTHROUGH_ID } from './walkthrough/firstRun';
@@ -22,6 +23,22 @@ export const OPEN_SETUP_WALKTHROUGH: vscode.Command = {
 
 /** A click otherwise: the totals per day, model and policy. */
 const SHOW_SAVINGS = 'relay.showSavings';
+
+/** Where the answer being written is shown: the answer view, the Relay chat, or @relay in VS Code's Chat. */
+export type AnswerPlace = 'answer-view' | 'chat-view' | 'vscode-chat';
+
+/** While an answer runs, a click shows it where it is written (a closed view opens again with it). */
+const SHOW_RUNNING: Record<AnswerPlace, { command: string; where: string }> = {
+  'answer-view': { command: SHOW_ANSWERS_COMMAND, where: 'in the answer view' },
+  'chat-view': { command: 'relay.openChat', where: 'in the Relay chat' },
+  'vscode-chat': { command: 'workbench.action.chat.open', where: "for @relay in VS Code's Chat" },
+};
+
+/** The place of the answer being written: a view's conversation that is answering, else @relay (which has no conversation of its own). */
+export function runningAnswerPlace(views: { answer: { answering: boolean }; chat: { answering: boolean } }): AnswerPlace {
+  if (views.answer.answering) return 'answer-view';
+  return views.chat.answering ? 'chat-view' : 'vscode-chat';
+}
 
 /** What the session's answers add up to (demo answers never count). */
 export interface SessionTotals {
@@ -70,8 +87,8 @@ export class RelayStatusBar implements vscode.Disposable {
   private session = emptySession();
   private last: AnswerStats | undefined;
   private warning: string | undefined;
-  /** Whether an answer is running (setBusy). */
-  private busy = false;
+  /** Where the answer being written is shown; undefined while none runs (setBusy). */
+  private running: AnswerPlace | undefined;
   /** The last demo answer, shown until a real one comes; never added to the session. */
   private demo: { stats: AnswerStats; priceModel: string } | undefined;
 
@@ -86,9 +103,9 @@ export class RelayStatusBar implements vscode.Disposable {
     this.item.dispose();
   }
 
-  /** An answer is running: shown above anything else (set-up warnings, totals) until it ends. */
-  setBusy(busy: boolean): void {
-    this.busy = busy;
+  /** An answer is running (where it is shown), or none (undefined): shown above anything else (set-up warnings, totals) until it ends. */
+  setBusy(running: AnswerPlace | undefined): void {
+    this.running = running;
     this.render();
   }
 
@@ -111,12 +128,13 @@ export class RelayStatusBar implements vscode.Disposable {
   }
 
   private render(): void {
-    if (this.busy) {
+    if (this.running) {
       // Set-up changes and totals written mid-answer are kept, and shown once it ends.
+      const { command, where } = SHOW_RUNNING[this.running];
       this.item.text = '$(loading~spin) Relay: answering…';
-      this.item.tooltip = 'Relay is writing an answer. Run "Relay: Stop" to stop it.';
+      this.item.tooltip = `Relay is writing an answer ${where}. Click to show it there; run "Relay: Stop" to stop it.`;
       this.item.backgroundColor = undefined;
-      this.item.command = SHOW_SAVINGS;
+      this.item.command = command;
       return;
     }
     if (this.demo) {

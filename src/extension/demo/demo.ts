@@ -34,6 +34,8 @@ import {
 export class RelayDemo {
   /** Questions shown in this window: "Ask another" offers one not seen yet. */
   private readonly asked = new Set<string>();
+  /** A question typed into "Ask another" that was not asked (an answer started meanwhile): the next box opens with it. */
+  private unasked: string | undefined;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -65,21 +67,23 @@ export class RelayDemo {
       demo = conversation.demoTurn(turnId);
     });
     if (!demo) return;
-    if (demo.kind === 'relay') return this.run(demo.question);
-    if (demo.pairOf) return this.compare(demo.pairOf);
+    if (demo.kind === 'relay') await this.run(demo.question);
+    else if (demo.pairOf) await this.compare(demo.pairOf);
   }
 
-  /** The command: the demo's question, answered by the pair in the answer view. */
-  async run(question: string = DEMO_QUESTION): Promise<void> {
+  /** The command: the demo's question, answered by the pair in the answer view. False: it was not asked (the user was told why, or closed the view). */
+  async run(question: string = DEMO_QUESTION): Promise<boolean> {
     const models = this.ready();
-    if (!models) return;
+    if (!models) return false;
     const demo = demoTurn(question, 'relay');
     this.asked.add(demo.question);
-    await this.panel.withConversation(async (conversation) => {
+    const asked = await this.panel.withConversation(async (conversation) => {
       const answered = await conversation.ask(demo.question, undefined, { plan: demoPlan(models, 'relay'), demo });
       this.checked(conversation, answered, demo.reference);
       if (answered.outcome.stats) this.statusBar.recordDemoAnswer(answered.outcome.stats, DEMO_PRICE_MODEL);
+      return answered.turnId !== '';
     });
+    return asked === true;
   }
 
   /** The same question, answered by the same SLM alone, beside the relay's answer. */
@@ -97,16 +101,19 @@ export class RelayDemo {
 
   /** A fresh held-out question, offered in an input box where the user may type their own. */
   private async askAnother(): Promise<void> {
-    const suggestion = pickHeldOutQuestion(this.asked);
+    // Said before the box opens: a question typed while an answer runs would only be refused.
+    if (!this.ready()) return;
+    const value = this.unasked ?? pickHeldOutQuestion(this.asked);
+    this.unasked = undefined;
     const question = await vscode.window.showInputBox({
       title: 'Relay demo: another question',
       prompt: `A held-out question the demo models never saw in training: press Enter, or type your own (${DEMO_TASK}).`,
-      value: suggestion,
+      value,
       ignoreFocusOut: true,
       validateInput: (text) => demoQuestionProblem(text),
     });
     if (question === undefined || demoQuestionProblem(question)) return;
-    await this.run(question.trim());
+    if (!(await this.run(question.trim()))) this.unasked = question.trim();
   }
 
   private async openWalkthrough(): Promise<void> {

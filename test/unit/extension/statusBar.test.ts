@@ -111,26 +111,26 @@ test('the session sum carries no floating-point leftovers: +0.1, +0.2 and -0.3 s
 });
 
 test('while an answer runs the bar says so, whatever set-up changes or totals come in; the warning and totals show once it ends', () => {
-  bar.setBusy(true);
+  bar.setBusy('answer-view');
   assert.equal(item().text, '$(loading~spin) Relay: answering…');
   // Set API Key, Select Model or a relay.* setting changed mid-answer.
   bar.setWarning('No API key for the LLM.');
   assert.equal(item().text, '$(loading~spin) Relay: answering…');
-  assert.match(item().tooltip ?? '', /Run "Relay: Stop" to stop it\./);
+  assert.match(item().tooltip ?? '', /run "Relay: Stop" to stop it\./);
   assert.equal(item().backgroundColor, undefined);
   bar.recordAnswer(stats(0.0123));
   bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
   assert.equal(item().text, '$(loading~spin) Relay: answering…');
-  bar.setBusy(false);
+  bar.setBusy(undefined);
   // The demo answer came last: it is shown, the warning in its tooltip.
   assert.equal(item().text, '$(beaker) Relay demo 5.0% LLM · $0.0004 saved (est.)');
   assert.match(item().tooltip ?? '', /For your own questions: No API key for the LLM\./);
 
   const plain = new RelayStatusBar();
-  plain.setBusy(true);
+  plain.setBusy('chat-view');
   plain.setWarning('No API key for the LLM.');
   assert.equal(item().text, '$(loading~spin) Relay: answering…');
-  plain.setBusy(false);
+  plain.setBusy(undefined);
   assert.equal(item().text, '$(warning) Relay: set up');
   assert.equal(item().tooltip, 'No API key for the LLM.\nClick to open the set-up walkthrough.', 'the warning names its own fix');
 });
