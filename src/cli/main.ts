@@ -183,16 +183,29 @@ export interface CliIo {
 }
 
 /**
- * The command line as relay eval records it in its files: every argument (a --flag=value's
- * value too) with an address's user:password masked, a secret sent as Basic auth
- * (--base-url https://alice:pw@gw/v1).
+ * The command line as relay eval records it in its files: an argument (a --flag=value's value
+ * too) that is an http(s) address with a user:password, a secret sent as Basic auth
+ * (--base-url https://alice:pw@gw/v1), with that part masked; every other argument as written
+ * (a path such as ./data//me@corp.jsonl holds no login). A --base-url that does not parse is
+ * refused before anything is written.
  */
 export function recordedCommandLine(argv: readonly string[]): string {
   const recorded = (arg: string): string => {
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    return eq < 0 ? maskedLogin(arg) : arg.slice(0, eq + 1) + maskedLogin(arg.slice(eq + 1));
+    return eq < 0 ? loginMaskedIfAddress(arg) : arg.slice(0, eq + 1) + loginMaskedIfAddress(arg.slice(eq + 1));
   };
   return ['relay', ...argv.map(recorded)].map(shellQuote).join(' ');
+}
+
+/** `text` with its login masked (maskedLogin) where it parses as an http(s) address with one; else as written. */
+function loginMaskedIfAddress(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && (url.username !== '' || url.password !== '') ? maskedLogin(text) : text;
 }
 
 export async function main(argv: string[], io: CliIo, signal: AbortSignal): Promise<number> {

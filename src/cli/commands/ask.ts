@@ -60,7 +60,9 @@ export function explainMessages(spec: string): ChatMessage[] {
   if (!stats.isFile()) throw new UsageError(`relay explain: '${file}' is not a regular file (a device, a pipe or a socket); name a text file.`);
   const start = match?.[2] ? Number(match[2]) : 1;
   const lastAsked = match?.[3] ? Number(match[3]) : match?.[2] ? start : undefined;
-  if (start < 1) throw new UsageError(`relay explain: lines count from 1; write ${rangeSpec(file, 1, Math.max(1, lastAsked ?? 1))}.`);
+  // Either end at 0 (file:0, file:0-3, file:1-0): from line 1 to the larger end.
+  if (start < 1 || (lastAsked ?? 1) < 1)
+    throw new UsageError(`relay explain: lines count from 1; write ${rangeSpec(file, 1, Math.max(1, start, lastAsked ?? 1))}.`);
   if (lastAsked !== undefined && lastAsked < start)
     throw new UsageError(`relay explain: the range ${start}-${lastAsked} ends before it starts; write it as ${lastAsked}-${start}.`);
   if (lastAsked === undefined && stats.size > MAX_STDIN_BYTES) {

@@ -16,7 +16,7 @@
  * across the ceiling.
  */
 import { setMaxListeners } from 'node:events';
-import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { collectRelay } from '../../core/relay/engine';
 import type { RelayMode } from '../../core/relay/events';
@@ -457,9 +457,14 @@ export async function runEval(
     spec.kind === 'matched-router' ? 'random-router' : spec.kind === 'auto' ? resolveRelayMode('auto', readSlmRelayTraits(folderOf(spec))) : spec.kind;
   /** The settings of the rows of one SLM folder. */
   const configOf = (folder: string): CliConfig => ({ ...config, slm: { ...config.slm, folder } });
-  // The SLMs' settings, then the LLM's model and key: said before the first question's SLM loads and writes, not at the LLM's first call.
+  // The SLMs' settings: said before the first question's SLM loads and writes.
   for (const folder of new Set(specs.map(folderOf))) checkSlmSettings(configOf(folder));
-  await checkLlmReady(config, specs.map(modeOf));
+  // The LLM's model and key too, not at its first call, for the rows with questions left: where the answers file
+  // can give no answer, before it is written; else once it says which rows are done (a finished run's reports are
+  // rebuilt without a key that no call would use).
+  const answersFile = answersPath(options.outPrefix);
+  const reusesNothing = options.fresh === true || !existsSync(answersFile);
+  if (reusesNothing) await checkLlmReady(config, specs.map(modeOf));
   const label = (spec: EvalModeSpec, mode: RelayMode, training: string | undefined, p?: number, matchedTo?: string): string => {
     const rowRatio = maxCostRatioOf(spec);
     const facts: EvalRowFacts = {
@@ -481,7 +486,6 @@ export async function runEval(
   const byIndex = new Map(items.map((item) => [item.index, item]));
 
   // The answers file: what earlier runs with this --out finished is reused. --out may name a new folder (made above).
-  const answersFile = answersPath(options.outPrefix);
   const opened = AnswersLog.open(
     answersFile,
     {
@@ -540,6 +544,19 @@ export async function runEval(
     });
   const probabilityOf = (spec: EvalModeSpec): number | undefined =>
     spec.llmProbability ?? (spec.kind === 'random-router' ? config.router.llmProbability : undefined);
+  if (!reusesNothing) {
+    const unfinished = (spec: EvalModeSpec, llmProbability: number | undefined): boolean =>
+      items.some((item) => !reusable(lineOf(spec, item.index, llmProbability)));
+    const othersLeft = others.filter((spec) => unfinished(spec, probabilityOf(spec)));
+    // A matched router's p comes from the other rows' accuracies: it has questions left while they do (undefined: any p).
+    const rowsLeft = [...othersLeft, ...routers.filter((spec) => othersLeft.length > 0 || unfinished(spec, undefined))];
+    try {
+      await checkLlmReady(config, rowsLeft.map(modeOf));
+    } catch (error) {
+      log.close();
+      throw error;
+    }
+  }
 
   const progress = new EvalProgress(io.stderr, items.length * ordered.length, items.length);
   const inClear = clearTextSlmWarning(config);

@@ -25,7 +25,7 @@ const { run } = cli;
 /** A UsageError (exit 2) whose message matches `pattern`. */
 const usageError = (pattern: RegExp) => (e: unknown) => e instanceof UsageError && pattern.test(e.message);
 
-test("relay explain: lines count from 1 (file:0, file:0-3 name the range to write); a range past the end names the file's real line count", () => {
+test("relay explain: lines count from 1 (file:0, file:0-3, file:1-0 name the range to write); a range past the end names the file's real line count", () => {
   const dir = join(cli.work, 'explain-ranges');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'small.txt');
@@ -34,6 +34,9 @@ test("relay explain: lines count from 1 (file:0, file:0-3 name the range to writ
   refused(`${file}:0`, /^relay explain: lines count from 1; write .*small\.txt:1\.$/);
   refused(`${file}:0-3`, /^relay explain: lines count from 1; write .*small\.txt:1-3\.$/);
   refused(`${file}:0-0`, /lines count from 1; write .*small\.txt:1\.$/);
+  // An end at 0 is not a range written backwards: "0-1" would be refused in turn.
+  refused(`${file}:1-0`, /^relay explain: lines count from 1; write .*small\.txt:1\.$/);
+  refused(`${file}:3-0`, /^relay explain: lines count from 1; write .*small\.txt:1-3\.$/);
   // The final newline ends line 20: the file has 20 lines, and the fix is the whole of them.
   refused(`${file}:25-30`, /^relay explain: lines 25-30 are outside .*small\.txt \(20 lines\); write .*small\.txt:1-20\.$/);
   refused(`${file}:21`, /^relay explain: line 21 is outside .*small\.txt \(20 lines\); write .*small\.txt:1-20\.$/);

@@ -31,6 +31,29 @@ test('quotedAddress shows no part of a password the URL parser reads, whatever t
   }
 });
 
+test('quotedAddress of an address that does not parse hides up to its LAST @, across "/" (a base64 password holds "/")', () => {
+  for (const [address, shown] of [
+    ['https://alice:Zm9v/YmFy+cXV4@gw.example/v1', '"https://***@gw.example/v1"'],
+    ['https://alice:Zm9v/Ym?Fy#cXV4@gw.example/v1', '"https://***@gw.example/v1"'],
+    ['//alice:Zm9v/YmFy@gw.example/v1', '"//***@gw.example/v1"'],
+  ]) {
+    assert.throws(() => new URL(address), TypeError, `${address} does not parse`);
+    assert.equal(quotedAddress(address), shown);
+  }
+  // As the provider's error quotes it.
+  assert.throws(
+    () => parseBaseUrl('https://alice:Zm9v/YmFy+cXV4@gw.example/v1'),
+    (error: Error) => !error.message.includes('YmFy') && error.message.includes('"https://***@gw.example/v1"'),
+  );
+});
+
+test('quotedAddress of an address that parses reads no login after its host ends ("/", "?", "#", and "\\" for http(s))', () => {
+  for (const address of ['https://gw.example?to=a@b', 'https://gw.example/v1?to=a@b', 'https://gw.example#a@b', 'https://gw.example\\v1@b']) {
+    assert.equal(quotedAddress(address), `"${address}"`);
+  }
+  assert.equal(quotedAddress(`https://alice:${SECRET}@gw.example?to=a@b`), '"https://***@gw.example?to=a@b"');
+});
+
 test('quotedAddress leaves an address without a login as written', () => {
   for (const address of ['https://api.openai.com/v1', 'localhost:8000/v1', 'gw.example:8443/v1?x=1', 'http://[::1:8000/v1', '']) {
     assert.equal(quotedAddress(address), `"${address}"`);

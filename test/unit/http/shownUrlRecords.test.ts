@@ -28,8 +28,25 @@ test('maskedLogin and addressWithoutLogin keep no part of a password the URL par
   assert.equal(addressWithoutLogin(`https://alice:${SECRET}@gw.example`), addressWithoutLogin('https://gw.example'), 'compared as the parser reads it');
 });
 
+test('maskedLogin and addressWithoutLogin of an address that does not parse hide up to its LAST @, across "/"', () => {
+  for (const address of ['https://alice:Zm9v/YmFy+cXV4@gw.example/v1', 'https://alice:Zm9v/Ym?Fy@gw.example/v1']) {
+    assert.equal(maskedLogin(address), 'https://***@gw.example/v1');
+    assert.equal(addressWithoutLogin(address), 'https://***@gw.example/v1');
+  }
+  assert.equal(maskedLogin('https://tok_5ecret@gw.example/v1'), 'https://***@gw.example/v1', 'a username alone is a login');
+});
+
 test('maskedLogin leaves what has no login as written: paths, a query with an @, any argument', () => {
-  for (const text of ['https://api.openai.com/v1', 'https://gw.example?to=a@b', 'C:\\Users\\me@corp\\data.jsonl', 'data.jsonl', '--modes', 'a\tb', '']) {
+  for (const text of [
+    'https://api.openai.com/v1',
+    'https://gw.example?to=a@b',
+    'https://gw.example#a@b',
+    'C:\\Users\\me@corp\\data.jsonl',
+    'data.jsonl',
+    '--modes',
+    'a\tb',
+    '',
+  ]) {
     assert.equal(maskedLogin(text), text);
   }
   assert.equal(addressWithoutLogin(''), '');

@@ -48,9 +48,30 @@ test("an echoed Basic auth header of the base URL's login is scrubbed from the e
   }
 });
 
-test("loginSecrets: a URL's password as written and decoded, and its Basic credentials; none without a password; a stray % does not throw", () => {
+test('a username alone (https://TOKEN@gw, sent as Basic base64("TOKEN:")) echoed by the server is scrubbed from the error', async () => {
+  // A token, one of 4 characters (scrubbed where it stands alone, as a short key is), and one too short to be a secret.
+  for (const user of ['gw_tok_5ecretValue123', 't0k3', 'a']) {
+    const address = new URL(server.url);
+    address.username = user;
+    const basic = Buffer.from(`${user}:`).toString('base64');
+    const error = await collectError(
+      createProvider({ kind: 'openai-chat', baseUrl: `${address.href}v1`, model: 'm', maxRetries: 0, ...FAST }, new MemoryKeySource({})),
+      REQUEST,
+    );
+    assert.equal(server.requests.at(-1)?.headers.authorization, `Basic ${basic}`, 'the username went as a login');
+    assert.match(error.message, /are not valid for this proxy/, `${user}: the server's words are still quoted`);
+    for (const text of [error.message, String(error.stack), JSON.stringify(error), inspect(error, { depth: 10, showHidden: true })]) {
+      assert.ok(!text.includes(basic), `${user}: the Basic credentials appear in ${text}`);
+      if (user.length >= 4) assert.ok(!text.includes(user), `${user}: the username appears in ${text}`);
+    }
+  }
+});
+
+test("loginSecrets: a URL's password as written and decoded (with none, a username of 4+ characters), and its Basic credentials; none without a login; a stray % does not throw", () => {
   assert.deepEqual(loginSecrets(new URL('http://alice:p%40ss%3Aw@h/')), ['p%40ss%3Aw', 'p@ss:w', Buffer.from('alice:p@ss:w').toString('base64')]);
-  assert.deepEqual(loginSecrets(new URL('http://alice@h/')), []);
+  assert.deepEqual(loginSecrets(new URL('http://t%40ken@h/')), ['t%40ken', 't@ken', Buffer.from('t@ken:').toString('base64')]);
+  assert.deepEqual(loginSecrets(new URL('http://me@h/')), [Buffer.from('me:').toString('base64')], 'a short name is no secret; its Basic value is');
+  assert.deepEqual(loginSecrets(new URL('http://:pw@h/')), ['pw', Buffer.from(':pw').toString('base64')]);
   assert.deepEqual(loginSecrets(new URL('http://h/')), []);
-  assert.deepEqual(loginSecrets(new URL('http://al%zz:p%zz@h/')), ['p%zz', 'p%zz', Buffer.from('al%zz:p%zz').toString('base64')]);
+  assert.deepEqual(loginSecrets(new URL('http://al%zz:p%zz@h/')), ['p%zz', Buffer.from('al%zz:p%zz').toString('base64')]);
 });
