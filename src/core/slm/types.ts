@@ -200,9 +200,10 @@ export interface SlmSession {
   generate(options: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult>;
   /**
    * Append externally written text (e.g. the LLM's tokens), re-tokenised, by prefilling
-   * only the new tokens; the existing cache is never recomputed.
+   * only the new tokens; the existing cache is never recomputed. It has no signal (the text
+   * enters whole); `onProgress` is told as prefill's is, for a text longer than one step.
    */
-  append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }>;
+  append(text: string, options?: Pick<PrefillOptions, 'onProgress'>): Promise<{ tokenCount: number; recomputedTokens: number }>;
   dispose(): Promise<void>;
 }
 

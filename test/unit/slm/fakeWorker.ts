@@ -19,16 +19,25 @@
  *   that hangs natively); its arrival writes `append-pending` in the model folder;
  * - `crash-prefill`: the process dies by SIGKILL on a prefill;
  * - `endless-prefill`: a prefill reads until it is cancelled (a very long prompt on a slow CPU),
- *   then fails as the real worker's does (AbortError);
+ *   saying so every STEP_MS as the real worker does after each chunk, then fails as the real
+ *   worker's does (AbortError);
+ * - `held-append`: append writes `append-pending` in the model folder on arrival and answers
+ *   once the test writes `release-append` there (a long LLM text, or one that waits behind
+ *   another session's steps); it says nothing meanwhile, unless with `stepping-append`: then it
+ *   reports a step read every STEP_MS, as the real worker does for a text longer than one step;
  * - otherwise answers the load at once.
- * It answers createSession, prefill, countTokens and renderChat, never generate but as above
- * (a hung run: cancel is ignored). Each start appends a line to `starts.log` beside the script.
+ * It answers createSession (a new session id each time), prefill, countTokens and renderChat,
+ * never generate but as above (a hung run: cancel is ignored). Each start appends a line to
+ * `starts.log` beside the script.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** How long a prefill of the `slow-steps` model takes. */
 export const SLOW_STEP_MS = 600;
+
+/** How often an `endless-prefill` or `stepping-append` model says it read a step. */
+export const STEP_MS = 50;
 
 /** What the `answers` model writes. */
 export const ANSWER_TOKEN = '5';
@@ -41,6 +50,7 @@ export const CRASH_TOKEN = '<think>hmm</think>Hello <call>1';
 
 const SOURCE = `'use strict';
 const SLOW_STEP_MS = ${SLOW_STEP_MS};
+const STEP_MS = ${STEP_MS};
 const CRASH_TOKEN = ${JSON.stringify(CRASH_TOKEN)};
 const ANSWER_TOKEN = ${JSON.stringify(ANSWER_TOKEN)};
 const HANDOFF_TOKEN = ${JSON.stringify(HANDOFF_TOKEN)};
@@ -49,10 +59,17 @@ const { join } = require('node:path');
 appendFileSync(join(__dirname, 'starts.log'), process.pid + '\\n');
 let folder = '';
 const info = () => ({ info: { folder, modelType: 'fake', vocabSize: 1, eosTokenIds: [], hasChatTemplate: false, backend: { kind: 'onnx' } } });
-/** Ids of the endless prefills under way. */
-const reading = new Set();
+/** The endless prefills under way: their step timers by id. */
+const reading = new Map();
+/** Says a step of call id was read every STEP_MS; returns the timer. */
+const stepping = (id) => {
+  let done = 0;
+  return setInterval(() => process.send({ type: 'progress', id, progress: { done: ++done, total: 1e9, reusedTokens: 0 } }), STEP_MS);
+};
 process.on('message', (m) => {
-  if (m && m.type === 'cancel' && reading.delete(m.id)) {
+  if (m && m.type === 'cancel' && reading.has(m.id)) {
+    clearInterval(reading.get(m.id));
+    reading.delete(m.id);
     const error = { name: 'AbortError', message: 'The prompt was not read to the end: cancelled.' };
     return process.send({ type: 'response', id: m.id, ok: false, error });
   }
@@ -68,12 +85,12 @@ process.on('message', (m) => {
       writeFileSync(loadedOnce, '');
     }
     setTimeout(() => ok(info()), folder.includes('slow-load') ? 300 : 0);
-  } else if (m.method === 'createSession') ok({ sessionId: 's1' });
+  } else if (m.method === 'createSession') ok({ sessionId: 's' + m.id });
   else if (m.method === 'prefill') {
     const answer = () => ok({ tokenCount: 1, reusedTokens: 0 });
     if (folder.includes('slow-steps')) setTimeout(answer, SLOW_STEP_MS);
     else if (folder.includes('crash-prefill')) process.kill(process.pid, 'SIGKILL');
-    else if (folder.includes('endless-prefill')) reading.add(m.id);
+    else if (folder.includes('endless-prefill')) reading.set(m.id, stepping(m.id));
     else answer();
   } else if (m.method === 'countTokens') ok(1);
   else if (m.method === 'renderChat') ok(m.params.messages.map((x) => x.role + ': ' + x.content).join('\\n') + '\\nassistant: ');
@@ -86,6 +103,16 @@ process.on('message', (m) => {
     process.send({ type: 'token', id: m.id, token });
     ok({ tokens: [token], text: HANDOFF_TOKEN, stopReason: 'stop_string', contextLength: 2 });
   } else if (m.method === 'append' && folder.includes('hang-append')) writeFileSync(join(folder, 'append-pending'), '');
+  else if (m.method === 'append' && folder.includes('held-append')) {
+    writeFileSync(join(folder, 'append-pending'), '');
+    const steps = folder.includes('stepping-append') ? stepping(m.id) : undefined;
+    const held = setInterval(() => {
+      if (!existsSync(join(folder, 'release-append'))) return;
+      clearInterval(held);
+      clearInterval(steps);
+      ok({ tokenCount: 2000, recomputedTokens: 0 });
+    }, 20);
+  }
   else if (m.method === 'append' && folder.includes('hands-off')) ok({ tokenCount: 1 });
   else if (m.method === 'generate' && folder.includes('crash-generate')) {
     process.send({ type: 'token', id: m.id, token: { id: 5, text: CRASH_TOKEN, logprob: -0.1, top1: 0.9 } });

@@ -320,4 +320,21 @@ describe('long prompts', () => {
       await rt.dispose();
     }
   });
+
+  test("through the SLM process, an append of a long text (the LLM's) reports its steps as a prefill does: its process's sign of life", async () => {
+    const rt = await createProcessRuntime(tiny.folder(), { variant: 'fp32', workerPath: join(__dirname, '../../../src/core/slm/onnx/worker/workerMain.ts') });
+    try {
+      const session = await rt.createSession();
+      await session.prefill('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+      const seen: PrefillProgress[] = [];
+      const { tokenCount } = await session.append(long, { onProgress: (p) => seen.push(p) });
+      assert.ok(seen.length >= 3, `its steps reported (${JSON.stringify(seen)})`);
+      assert.equal(seen[0].done, 0);
+      assert.equal(seen[seen.length - 1].done, tokenCount);
+      assert.ok(seen.every((p, i) => p.total === tokenCount && (i === 0 || p.done > seen[i - 1].done)));
+      await session.dispose();
+    } finally {
+      await rt.dispose();
+    }
+  });
 });

@@ -177,10 +177,10 @@ export class KvDecoderSession implements SlmSession {
     return reused.ids.length;
   }
 
-  append(text: string): Promise<{ tokenCount: number; recomputedTokens: number }> {
+  append(text: string, options: Pick<PrefillOptions, 'onProgress'> = {}): Promise<{ tokenCount: number; recomputedTokens: number }> {
     return this.calls.run(async () => {
       const ids = this.model.tokenizer.encode(text);
-      await this.feed(ids);
+      await this.feed(ids, { onProgress: options.onProgress });
       return { tokenCount: ids.length, recomputedTokens: 0 };
     });
   }

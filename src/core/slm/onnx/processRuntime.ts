@@ -4,12 +4,12 @@
  * tsx when run from source). If the process dies, every pending call rejects with an
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
  * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
- * (or a few of its slowest steps) after its cancel (a short call given none, an append or a
- * count, after a cancel of another call of its process), a load past DEFAULT_LOAD_TIMEOUT_MS, a
- * render past its deadline (counted from when the process starts it, not while it waits behind
- * a forward pass), a render kept waiting by a process that says nothing for longer than a few of
- * its slowest steps, a shutdown not answered: each stops the process. The processes still
- * running when this process exits are killed with it.
+ * (or a few of its slowest steps) after its cancel, a short call given none (an append, a count)
+ * still pending after its answer stopped while the process says nothing for as long, a load
+ * past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline (counted from when the process starts
+ * it, not while it waits behind a forward pass), a render kept waiting by a process that says
+ * nothing for longer than a few of its slowest steps, a shutdown not answered: each stops the
+ * process. The processes still running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -68,7 +68,9 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
    * After a call is cancelled (its AbortSignal), the most milliseconds it may take to end
    * before the SLM process is stopped (default DEFAULT_CANCEL_GRACE_MS), or CANCEL_GRACE_STEPS
    * times the slowest step the process was seen to take, whichever is longer: a native run
-   * that never returns, or a loop, must not keep a stopped answer waiting for ever.
+   * that never returns, or a loop, must not keep a stopped answer waiting for ever. The same
+   * grace bounds how long the process may say nothing while a call of a stopped answer that
+   * has no signal (an append, a count) waits.
    */
   cancelGraceMs?: number;
   /** Most milliseconds a load of the model may take before its process is stopped (default DEFAULT_LOAD_TIMEOUT_MS). */
@@ -103,11 +105,11 @@ export const CANCEL_GRACE_STEPS = 3;
 const MAX_STEP_GRACE_MS = 60_000;
 
 /** The calls whose messages (progress, tokens, the response) each follow one forward pass or more. */
-const STEPPED_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['prefill', 'generate']);
+const STEPPED_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['prefill', 'generate', 'append']);
 
 /**
- * Short calls an answer awaits without a signal: a cancel of another call of their process bounds
- * them too (hearStops). Renders, the load and shutdown have deadlines of their own.
+ * Short calls an answer awaits without a signal: a stop of their answer bounds them too
+ * (hearStops). Renders, the load and shutdown have deadlines of their own.
  */
 const BOUNDED_BY_A_CANCEL: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['append', 'countTokens', 'createSession', 'disposeSession']);
 
@@ -232,8 +234,16 @@ interface Pending extends Streamed {
   reject: (error: Error) => void;
   /** For a stepped call: when it was sent or its last message came (performance.now()). */
   lastMessageAt?: number;
-  /** A call given no signal (BOUNDED_BY_A_CANCEL): arms its grace when another call's signal aborts (hearStops). */
-  graceAfterStop?: () => void;
+  /** The session the call is of (prefill, generate, append, disposeSession); none for a count or a session's opening. */
+  sessionId?: string;
+  /** A call given no signal (BOUNDED_BY_A_CANCEL): watched for silence once its answer stops (hearStops). */
+  watchAfterStop?: () => void;
+}
+
+/** The session a call's params name, if any. */
+function sessionOf(params: unknown): string | undefined {
+  const id = (params as { sessionId?: unknown }).sessionId;
+  return typeof id === 'string' ? id : undefined;
 }
 
 /** One worker process and its in-flight requests. */
@@ -250,8 +260,8 @@ class WorkerProcess {
   private slowestStepMs = 0;
   /** When the process last sent a message of any kind (performance.now(); 0 before the first). */
   lastHeardAt = 0;
-  /** The signals its calls were given, each listened to once (hearStops). */
-  private readonly heardSignals = new WeakSet<AbortSignal>();
+  /** The signals its calls were given, each listened to once, and the sessions each was given for (hearStops). */
+  private readonly heardSignals = new WeakMap<AbortSignal, Set<string>>();
 
   constructor(
     path: string,
@@ -285,20 +295,35 @@ class WorkerProcess {
       let grace: NodeJS.Timeout | undefined;
       // A process that cannot end the call (a native run that never returns, a loop that never
       // reads the cancel) is stopped: its pending calls fail, and the next call starts a new one.
-      const armGrace = (which: string, after = '') => {
-        const graceMs = this.stepGraceMs();
-        grace ??= setTimeout(() => {
-          if (this.pending.has(id)) this.kill(`did not end ${which} ${method} call within ${duration(graceMs)}${after} and was stopped`);
-        }, graceMs);
-      };
       const cancel = () => {
         this.post({ type: 'cancel', id });
-        armGrace('a cancelled');
+        const graceMs = this.stepGraceMs();
+        grace ??= setTimeout(() => {
+          if (this.pending.has(id)) this.kill(`did not end a cancelled ${method} call within ${duration(graceMs)} and was stopped`);
+        }, graceMs);
+      };
+      // A call that cannot be cancelled may rightly take long (an append of a long text, one
+      // waiting behind another session's steps): the process is stopped only once it says nothing
+      // at all (no step of any call) for the grace of a step while the call waits.
+      let watchedSince: number | undefined;
+      const watchSilence = (): void => {
+        if (watchedSince !== undefined) return;
+        watchedSince = performance.now();
+        const check = (): void => {
+          if (!this.pending.has(id)) return;
+          const graceMs = this.stepGraceMs();
+          const quietSince = Math.max(watchedSince as number, this.lastHeardAt);
+          const left = quietSince + graceMs - performance.now();
+          if (left > 0) grace = setTimeout(check, left);
+          else this.kill(`said nothing for ${duration(graceMs)} after a stop while its ${method} call waited, and was stopped`);
+        };
+        check();
       };
       const settle = () => {
         signal?.removeEventListener('abort', cancel);
         clearTimeout(grace);
       };
+      const sessionId = sessionOf(params);
       this.pending.set(id, {
         resolve: (value) => {
           settle();
@@ -310,30 +335,42 @@ class WorkerProcess {
         },
         ...streamed,
         lastMessageAt: STEPPED_METHODS.has(method) ? performance.now() : undefined,
-        graceAfterStop: !signal && BOUNDED_BY_A_CANCEL.has(method) ? () => armGrace('a pending', ' of a cancel') : undefined,
+        sessionId,
+        watchAfterStop: !signal && BOUNDED_BY_A_CANCEL.has(method) ? watchSilence : undefined,
       });
       this.post({ type: 'request', id, method, params } as ParentToWorkerMessage);
       // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
       if (signal?.aborted) cancel();
       else signal?.addEventListener('abort', cancel, { once: true });
-      if (signal) this.hearStops(signal);
+      if (signal) this.hearStops(signal, sessionId);
     });
   }
 
   /**
    * A cancel (Stop, an answer's silence ceiling) also bounds the calls given no signal that the
-   * process holds then: an answer awaits the append of the LLM's text or a count without one,
-   * and a forward pass that never returns there would keep the stopped answer waiting for ever.
-   * Each must end within the grace of a cancelled call, or the process is stopped.
+   * answer's session has pending then, and the calls of no session (a count, a session's
+   * opening): an answer awaits the append of the LLM's text or a count without one, and a
+   * forward pass that never returns there would keep the stopped answer waiting for ever. Never
+   * another session's calls: a cut of one answer's call (an agreement stop) or a Stop of one of
+   * two answers must not stop a process that works for the other. Each is watched for silence
+   * (call: watchSilence), so that a long append that makes progress is not taken for a hang.
    */
-  private hearStops(signal: AbortSignal): void {
-    if (this.heardSignals.has(signal)) return;
-    this.heardSignals.add(signal);
+  private hearStops(signal: AbortSignal, sessionId: string | undefined): void {
+    let sessions = this.heardSignals.get(signal);
+    const heard = sessions !== undefined;
+    sessions ??= new Set<string>();
+    if (sessionId !== undefined) sessions.add(sessionId);
+    const stoppedSessions = sessions;
     const stopped = (): void => {
-      for (const pending of [...this.pending.values()]) pending.graceAfterStop?.();
+      for (const pending of [...this.pending.values()]) {
+        if (pending.sessionId === undefined || stoppedSessions.has(pending.sessionId)) pending.watchAfterStop?.();
+      }
     };
     if (signal.aborted) stopped();
-    else signal.addEventListener('abort', stopped, { once: true });
+    else if (!heard) {
+      this.heardSignals.set(signal, sessions);
+      signal.addEventListener('abort', stopped, { once: true });
+    }
   }
 
   /**
@@ -613,8 +650,8 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
       async generate(opts: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
         return live().call('generate', { sessionId, options: opts }, { onToken }, signal);
       },
-      async append(text: string) {
-        return live().call('append', { sessionId, text });
+      async append(text: string, opts: Pick<PrefillOptions, 'onProgress'> = {}) {
+        return live().call('append', { sessionId, text }, { onProgress: opts.onProgress });
       },
       async dispose() {
         if (!proc.exited && generation === sessionGeneration) await proc.call('disposeSession', { sessionId });

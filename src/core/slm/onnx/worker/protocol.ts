@@ -25,6 +25,7 @@ export interface WorkerMethods {
   prefill: { params: { sessionId: string; text: string }; result: PrefillResult };
   /** Streams `token` messages, then answers with the result (stopReason 'cancelled' after a cancel). */
   generate: { params: { sessionId: string; options: GenerateOptions }; result: GenerateResult };
+  /** Streams `progress` messages while a text longer than one step is read, as prefill does; it has no cancel. */
   append: { params: { sessionId: string; text: string }; result: { tokenCount: number; recomputedTokens: number } };
   disposeSession: { params: { sessionId: string }; result: null };
   /** Releases the model; the process exits after answering. */

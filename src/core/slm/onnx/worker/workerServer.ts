@@ -10,7 +10,7 @@ import { renderedSizeProblem } from '../../chatTemplate';
 import { settingRef } from '../../../settingNames';
 import { createServedRuntime, type ServedRuntime } from '../../served/servedRuntime';
 import { checkServedSlm } from '../../served/serverCheck';
-import type { SlmRuntime, SlmSession } from '../../types';
+import type { PrefillProgress, SlmRuntime, SlmSession } from '../../types';
 import { loadChatTemplateRenderer } from '../../../providers/chatTemplate';
 import { ProviderError } from '../../../providers/errors';
 import type { PromptRenderer } from '../../../providers/types';
@@ -102,12 +102,10 @@ export class WorkerServer {
         return { sessionId: s.id };
       }
       case 'prefill':
-        return this.session(message.params.sessionId).prefill(message.params.text, {
-          signal,
-          onProgress: (progress) => this.send({ type: 'progress', id: message.id, progress }),
-        });
+        return this.session(message.params.sessionId).prefill(message.params.text, { signal, onProgress: this.progressOf(message.id) });
       case 'append':
-        return this.session(message.params.sessionId).append(message.params.text);
+        // No cancel: its steps are how the client tells a long append from a hung one.
+        return this.session(message.params.sessionId).append(message.params.text, { onProgress: this.progressOf(message.id) });
       case 'generate':
         return this.session(message.params.sessionId).generate(message.params.options, (token) => this.send({ type: 'token', id: message.id, token }), signal);
       case 'disposeSession': {
@@ -122,6 +120,11 @@ export class WorkerServer {
         this.served = undefined;
         return null;
     }
+  }
+
+  /** Streams a call's steps read (prefill, append) as `progress` messages. */
+  private progressOf(id: number): (progress: PrefillProgress) => void {
+    return (progress) => this.send({ type: 'progress', id, progress });
   }
 
   private templateRenderer(path: string, thinking: boolean): Promise<PromptRenderer> {

@@ -1,0 +1,151 @@
+// A Stop (or the silence ceiling, or an agreement stop's cut) ends one answer's calls; the
+// SLM process it shares with other sessions goes on. Calls that carry no signal (an append of
+// the LLM's text) are watched only for the stopped answer's session, and its process is
+// stopped only once it says nothing at all for the grace: a long append that reads step after
+// step, or one that waits behind another session's steps, is not taken for a hang (stopping
+// the process would lose every kept KV cache and reload the model). Real child processes (the
+// fake worker); HOLD_MS holds an append past the grace, and the 30 s bounds only tell "ends"
+// from "hangs".
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createProcessRuntime, SlmProcessError, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
+import { killFakeWorkers, writeFakeWorker } from './fakeWorker';
+import { within as settlesWithin } from '../providers/servers/collect';
+
+/** Far longer than any of these takes; reached only by a call that hangs. */
+const ENDS_WITHIN_MS = 30_000;
+/** The grace of a stopped answer's calls: many of the fake worker's steps (STEP_MS). */
+const CANCEL_GRACE_MS = 1000;
+/** How long an append is held after the stop: past the grace, so that a process wrongly taken as hung is stopped before. */
+const HOLD_MS = 2.5 * CANCEL_GRACE_MS;
+
+let dir: string;
+let fake: string;
+const runtimes: ProcessRuntime[] = [];
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'relay-slm-stop-scope-'));
+  fake = join(dir, 'fakeWorker.js');
+  writeFakeWorker(fake);
+});
+after(async () => {
+  for (const rt of runtimes) await rt.dispose().catch(() => undefined);
+  killFakeWorkers(fake);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + ENDS_WITHIN_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
+    await sleep(20);
+  }
+}
+
+/** A model of the fake worker in its process (its behaviour is chosen by the folder's name). */
+async function model(name: string): Promise<{ rt: ProcessRuntime; folder: string }> {
+  const folder = join(dir, name);
+  mkdirSync(folder, { recursive: true });
+  const rt = await createProcessRuntime(folder, { workerPath: fake, cancelGraceMs: CANCEL_GRACE_MS });
+  runtimes.push(rt);
+  return { rt, folder };
+}
+
+/** A call's outcome, held without an unhandled rejection until the test looks. */
+interface Outcome<T> {
+  done: Promise<{ value?: T; error?: unknown }>;
+  settled: boolean;
+}
+function watch<T>(promise: Promise<T>): Outcome<T> {
+  const outcome: Outcome<T> = { settled: false, done: undefined as never };
+  outcome.done = promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  void outcome.done.finally(() => (outcome.settled = true));
+  return outcome;
+}
+
+/** Holds the fake worker's append past the grace after a stop, then lets it answer; resolves with its result. */
+async function holdThenRelease<T>(folder: string, appending: Outcome<T>): Promise<T> {
+  await sleep(HOLD_MS);
+  writeFileSync(join(folder, 'release-append'), '');
+  const { value, error } = await within(appending.done, 'the released append');
+  if (error !== undefined) throw error;
+  return value as T;
+}
+
+test("Stop of one answer while another answer's append is under way: the append ends, the process stays", async () => {
+  const { rt, folder } = await model('endless-prefill-held-append-a');
+  const pid = rt.pid;
+  const a = await rt.createSession();
+  const b = await rt.createSession();
+  const stopA = new AbortController();
+  const reading = a.prefill('a long prompt', { signal: stopA.signal });
+  const appending = watch(b.append('the LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), "B's append arriving");
+  stopA.abort();
+  await assert.rejects(within(reading, "A's stopped prefill"), { name: 'AbortError' });
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+  assert.equal(rt.starts, 1);
+});
+
+test("an agreement stop (the cut of one session's generate signal) while another session's append is under way: no kill", async () => {
+  const { rt, folder } = await model('answers-held-append-b');
+  const pid = rt.pid;
+  const a = await rt.createSession();
+  const b = await rt.createSession();
+  const call = new AbortController();
+  await a.generate({ maxTokens: 1 }, undefined, call.signal);
+  const appending = watch(b.append('the LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), "B's append arriving");
+  call.abort(); // the engine closes the call once the SLM agrees
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});
+
+test("the stopped answer's own append that reads step after step is not taken for a hang", async () => {
+  const { rt, folder } = await model('answers-held-append-stepping-append-c');
+  const pid = rt.pid;
+  const session = await rt.createSession();
+  const stop = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, stop.signal);
+  let steps = 0;
+  const appending = watch(session.append('a long LLM text', { onProgress: () => (steps += 1) }));
+  await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
+  stop.abort();
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.ok(steps > 0, 'its steps reached the caller');
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});
+
+test("the stopped answer's append waiting behind another session's steps is not taken for a hang; once the process says nothing, it is", async () => {
+  const { rt, folder } = await model('answers-endless-prefill-held-append-d');
+  const pid = rt.pid;
+  const other = await rt.createSession();
+  const stopOther = new AbortController();
+  const reading = other.prefill('a long prompt', { signal: stopOther.signal });
+  const session = await rt.createSession();
+  const stop = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, stop.signal);
+  const appending = watch(session.append('the LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
+  stop.abort();
+  await sleep(HOLD_MS);
+  assert.equal(appending.settled, false, 'the append still waits');
+  assert.equal(rt.pid, pid, 'the process was not stopped while it read the other prompt');
+  // The other session's reading ends: nothing more comes from the process, and the append never answers.
+  stopOther.abort();
+  await assert.rejects(within(reading, 'the other prefill'), { name: 'AbortError' });
+  const { error } = await within(appending.done, 'the append of a process that says nothing');
+  assert.ok(error instanceof SlmProcessError, String(error));
+  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
+  assert.equal(rt.running, false);
+});
