@@ -10,10 +10,14 @@
  *
  * Sampling is reproducible: question i of the data file (whatever --offset) samples with
  * seed deriveSeed(seed, i) in every row, so answers do not depend on the order they run
- * in, nor on N. One exception: rows under a money ceiling price each call with LLM/SLM
+ * in, nor on N. Two exceptions. Rows under a money ceiling price each call with LLM/SLM
  * token ratios learned from the calls before (src/core/relay/money.ts TokenRatios); where
  * the LLM's tokenizer differs from the SLM's, the order answers finish in can move a call
- * across the ceiling.
+ * across the ceiling. And an LLM priced by time of day (ModelPrice.hours: DeepSeek V4) bills
+ * each call at the rate of its UTC hour (pricing.ts priceAtTime): what an answer costs, and
+ * where a money ceiling stops its calls (so its text), depend on when it runs. Rows run one
+ * after another, so they may have run at different rates: each answer records its start,
+ * and the notes count each row's answers in the hours at another rate (eval/ratesByHour.ts).
  */
 import { setMaxListeners } from 'node:events';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -51,6 +55,7 @@ import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
 import { llmTemperatureSent, llmTemperatureWords, type SentTemperature } from '../eval/llmTemperature';
+import { hourWindowsOf, listWords, ratesByHour, timeOfDay } from '../eval/ratesByHour';
 import { isRecord } from '../../shared/isRecord';
 import { solveMessages } from './ask';
 
@@ -245,9 +250,7 @@ export function priceWords(price: ModelPrice): string {
   const flat = (p: { inputPerMTok: number; outputPerMTok: number }) => `$${p.inputPerMTok}/M in, $${p.outputPerMTok}/M out`;
   const tiers = (price.tiers ?? []).map((t) => `; above ${t.aboveInputTokens.toLocaleString('en-US')} input tokens, the whole call at ${flat(t)}`);
   // The price may come from an answers file (a hand edit): windows that are not numbers are left out, not a crash.
-  const windows = (Array.isArray(price.hours) ? price.hours : []).filter(
-    (w) => isRecord(w) && [w.fromUtcSecond, w.toUtcSecond, w.inputPerMTok, w.outputPerMTok].every(Number.isFinite),
-  );
+  const windows = hourWindowsOf(price);
   /** The windows of each rate as written, in order of the day; adjacent windows of one rate as one. */
   const byRate = new Map<string, Array<{ from: number; to: number }>>();
   for (const w of windows.sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
@@ -260,16 +263,6 @@ export function priceWords(price: ModelPrice): string {
   const hours = [...byRate].map(([rate, spans]) => `; ${listWords(spans.map((s) => `${timeOfDay(s.from)}-${timeOfDay(s.to)}`))} UTC: ${rate}`);
   return flat(price) + tiers.join('') + hours.join('');
 }
-
-/** Seconds after 00:00 as HH:MM (HH:MM:SS where the seconds are not whole minutes); 86 400 is 24:00. */
-function timeOfDay(seconds: number): string {
-  const two = (n: number): string => String(n).padStart(2, '0');
-  const whole = Math.round(seconds);
-  return `${two(Math.floor(whole / 3600))}:${two(Math.floor(whole / 60) % 60)}${whole % 60 === 0 ? '' : `:${two(whole % 60)}`}`;
-}
-
-/** "a", "a and b", "a, b and c". */
-const listWords = (items: string[]): string => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
 /** What a served SLM's prefix cache did in this run, as far as the server reported it. */
 export function prefixCacheNote(model: string, report: PrefixCacheReport): string {
@@ -648,8 +641,12 @@ export async function runEval(
         if (!messages) messagesOf.set(item.index, (messages = solveMessages(item.question, { plain: config.plainPrompt })));
         const questionSeed = deriveSeed(seed, item.index);
         const base = composition.options(messages, await composition.prepare(messages));
+        // The clock the engine prices by time of day on (RelayOptions.now: Date.now, unless a test composes one): the answer's start on it is recorded.
+        const clock = base.now ?? Date.now;
+        const startedAt = new Date(clock()).toISOString();
         const { answer, stats, events } = await collectRelay({
           ...base,
+          now: clock,
           slmSampling: { ...base.slmSampling, seed: questionSeed },
           llmSeed: questionSeed,
           confidence: { ...base.confidence, threshold: spec.threshold ?? confidence.threshold },
@@ -682,6 +679,7 @@ export async function runEval(
           answer,
           stats,
           ...(failure ? { error: failure } : {}),
+          startedAt,
           finishedAt: new Date().toISOString(),
         };
         log.append(line);
@@ -788,12 +786,21 @@ export async function runEval(
       .map((l) => l.price)
       .filter((p) => p !== null)
       .pop() ?? null;
+  // Each row's answers as the table counts them, for the hours they were billed in.
+  const hours = ratesByHour(
+    price,
+    summaries.map((s) => {
+      const spec = ordered.find((o) => o.spec === s.spec) as EvalModeSpec;
+      return { spec: s.spec, lines: items.flatMap((item) => lineOf(spec, item.index, s.llmProbability) ?? []) };
+    }),
+  );
   const range = offset > 0 ? `questions ${offset + 1}-${offset + items.length}` : `${items.length} questions`;
   const notes = [
     `${range} of ${shown(dataPath)}; SLM ${usedFolders.map(shown).join(', ')}; LLM ${llmKey === null ? 'none' : terminalSafe(llmKey)}; ${temperatureNote(config.temperature, llmTemperatures, terminalSafe(config.provider.model))}, seed ${seed}.`,
     'Accuracy: correct answers / answers that did not fail; a failed answer (an error, counted under errors) is left out, neither right nor wrong; n/a where every answer of a row failed.',
     'LLM token share: tokens written by the LLM / all tokens of the answers (commands included), counted in the SLM tokenizer, summed over the questions.',
     `Cost: the LLM's input (re-sent on every call) and output tokens at ${price ? priceWords(price) : 'an unknown price'}; the SLM's tokens cost $0. ${options.priceNote ?? ''}`.trim(),
+    ...(hours?.notes ?? []),
     "Reductions vs matched router: 1 - the row's LLM tokens (or cost) / those of a random query router sending (acc - acc_SLM) / (acc_LLM - acc_SLM) of the questions to the LLM; n/a where the row is no more accurate than the SLM alone.",
     `Wall time ${wallSeconds.toFixed(1)} s${concurrency > 1 ? `, ${concurrency} answers in flight` : ''}.`,
     `Answers: ${shown(answersFile)}${opened.resumed ? ` (${tableRows.length - freshCount} from earlier runs, ${freshCount} new)` : ''}.`,
@@ -849,6 +856,7 @@ export async function runEval(
         slms: usedFolders,
         llm: llmKey,
         price,
+        ratesByHour: hours,
         settings,
         wallSeconds,
         summaries,

@@ -83,6 +83,12 @@ export interface AnswerLine {
   stats: AnswerStats;
   /** Why the answer failed (stats.finishReason 'error'): its error event. */
   error?: AnswerError;
+  /**
+   * When the answer started (ISO, UTC) on the clock its LLM calls were priced at: with a price
+   * by time of day (price.hours), which rate its hour bills (ratesByHour.ts). Absent in files
+   * of earlier relays; not checked on resume (untrusted: read where used, one that is no time is unknown).
+   */
+  startedAt?: string;
   finishedAt: string;
 }
 
