@@ -149,3 +149,59 @@ test("the stopped answer's append waiting behind another session's steps is not 
   assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
   assert.equal(rt.running, false);
 });
+
+// Stop may land before a call given no signal is sent (during the engine's count before its
+// append of the LLM's text): that call is watched from when it is sent, by the same rule.
+test("a stopped answer's append sent after the stop that hangs: the process is stopped and the append fails", async () => {
+  const { rt } = await model('answers-hang-append-e');
+  const session = await rt.createSession();
+  const stop = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, stop.signal);
+  stop.abort();
+  const { error } = await within(watch(session.append('the LLM text')).done, 'an append sent after the stop to a process that says nothing');
+  assert.ok(error instanceof SlmProcessError, String(error));
+  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
+  assert.equal(rt.running, false);
+});
+
+test("a stopped answer's append sent after the stop that reads step after step is not taken for a hang", async () => {
+  const { rt, folder } = await model('answers-held-append-stepping-append-f');
+  const pid = rt.pid;
+  const session = await rt.createSession();
+  const stop = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, stop.signal);
+  stop.abort();
+  const appending = watch(session.append('a long LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});
+
+test("after a Stop of one answer, another answer's append sent then is not watched", async () => {
+  const { rt, folder } = await model('answers-held-append-g');
+  const pid = rt.pid;
+  const a = await rt.createSession();
+  const b = await rt.createSession();
+  const stopA = new AbortController();
+  await a.generate({ maxTokens: 1 }, undefined, stopA.signal);
+  await b.generate({ maxTokens: 1 }, undefined, new AbortController().signal);
+  stopA.abort();
+  const appending = watch(b.append('the LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), "B's append arriving");
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});
+
+test('a session whose call was cut (an agreement stop) and that is given a live signal again: its later append is not watched', async () => {
+  const { rt, folder } = await model('answers-held-append-h');
+  const pid = rt.pid;
+  const session = await rt.createSession();
+  const call = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, call.signal);
+  call.abort(); // the engine closes the LLM call once the SLM agrees; the answer goes on
+  await session.generate({ maxTokens: 1 }, undefined, new AbortController().signal);
+  const appending = watch(session.append('the LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});

@@ -5,11 +5,11 @@
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
  * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
  * (or a few of its slowest steps) after its cancel, a short call given none (an append, a count)
- * still pending after its answer stopped while the process says nothing for as long, a load
- * past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline (counted from when the process starts
- * it, not while it waits behind a forward pass), a render kept waiting by a process that says
- * nothing for longer than a few of its slowest steps, a shutdown not answered: each stops the
- * process. The processes still running when this process exits are killed with it.
+ * pending when its answer stopped, or sent after, while the process says nothing for as long,
+ * a load past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline (counted from when the process
+ * starts it, not while it waits behind a forward pass), a render kept waiting by a process that
+ * says nothing for longer than a few of its slowest steps, a shutdown not answered: each stops
+ * the process. The processes still running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -240,9 +240,9 @@ interface Pending extends Streamed {
   watchAfterStop?: () => void;
 }
 
-/** The session a call's params name, if any. */
+/** The session a call's params (or a createSession's result) name, if any. */
 function sessionOf(params: unknown): string | undefined {
-  const id = (params as { sessionId?: unknown }).sessionId;
+  const id = (params as { sessionId?: unknown } | null | undefined)?.sessionId;
   return typeof id === 'string' ? id : undefined;
 }
 
@@ -262,6 +262,11 @@ class WorkerProcess {
   lastHeardAt = 0;
   /** The signals its calls were given, each listened to once, and the sessions each was given for (hearStops). */
   private readonly heardSignals = new WeakMap<AbortSignal, Set<string>>();
+  /**
+   * The sessions open in the process (createSession answered, no disposeSession since), each
+   * with whether its answer stopped (hearStops): as many as the process holds, none once it ended.
+   */
+  private readonly sessions = new Map<string, { stopped: boolean }>();
 
   constructor(
     path: string,
@@ -319,14 +324,18 @@ class WorkerProcess {
         };
         check();
       };
+      const sessionId = sessionOf(params);
       const settle = () => {
         signal?.removeEventListener('abort', cancel);
         clearTimeout(grace);
+        // The worker lets the session go whether its disposal answers or fails.
+        if (method === 'disposeSession' && sessionId !== undefined) this.sessions.delete(sessionId);
       };
-      const sessionId = sessionOf(params);
       this.pending.set(id, {
         resolve: (value) => {
           settle();
+          const opened = method === 'createSession' ? sessionOf(value) : undefined;
+          if (opened !== undefined) this.sessions.set(opened, { stopped: false });
           resolve(value as ResultOf<M>);
         },
         reject: (error) => {
@@ -339,6 +348,8 @@ class WorkerProcess {
         watchAfterStop: !signal && BOUNDED_BY_A_CANCEL.has(method) ? watchSilence : undefined,
       });
       this.post({ type: 'request', id, method, params } as ParentToWorkerMessage);
+      // Sent after its answer stopped (Stop landed during the count before an append): watched from now.
+      if (!signal && BOUNDED_BY_A_CANCEL.has(method) && sessionId !== undefined && this.sessions.get(sessionId)?.stopped) watchSilence();
       // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
       if (signal?.aborted) cancel();
       else signal?.addEventListener('abort', cancel, { once: true });
@@ -354,14 +365,25 @@ class WorkerProcess {
    * another session's calls: a cut of one answer's call (an agreement stop) or a Stop of one of
    * two answers must not stop a process that works for the other. Each is watched for silence
    * (call: watchSilence), so that a long append that makes progress is not taken for a hang.
+   * The session is remembered as stopped, so that such a call sent later is watched too, until
+   * a call of it is given a signal that has not aborted (an agreement stop cut only its last
+   * call; the answer goes on), it is disposed, or the process ends.
    */
   private hearStops(signal: AbortSignal, sessionId: string | undefined): void {
     let sessions = this.heardSignals.get(signal);
     const heard = sessions !== undefined;
     sessions ??= new Set<string>();
-    if (sessionId !== undefined) sessions.add(sessionId);
+    if (sessionId !== undefined) {
+      sessions.add(sessionId);
+      const open = this.sessions.get(sessionId);
+      if (open && !signal.aborted) open.stopped = false;
+    }
     const stoppedSessions = sessions;
     const stopped = (): void => {
+      for (const stoppedId of stoppedSessions) {
+        const open = this.sessions.get(stoppedId);
+        if (open) open.stopped = true;
+      }
       for (const pending of [...this.pending.values()]) {
         if (pending.sessionId === undefined || stoppedSessions.has(pending.sessionId)) pending.watchAfterStop?.();
       }
@@ -433,6 +455,7 @@ class WorkerProcess {
     if (this.exited) return;
     this.exited = true;
     this.endedBecause = why;
+    this.sessions.clear();
     const count = this.pending.size;
     // Read by users (an answer's error): what happened, and that asking again is the fix.
     const error = new SlmProcessError(
