@@ -274,6 +274,9 @@ class RelayApp {
       case 'reading':
         this.turns.get(message.turnId)?.showReading(message.done, message.total, message.reusedTokens);
         return;
+      case 'loading':
+        this.turns.get(message.turnId)?.showLoading(message, message.waitedMs);
+        return;
       case 'turn-done': {
         const turn = this.turns.get(message.turnId);
         const stats = isStats(message.stats) ? message.stats : undefined;

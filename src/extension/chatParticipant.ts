@@ -11,7 +11,9 @@ import { promptWithAttachments, readReferences } from './chatReferences';
 import { fixCommand } from './fixCommands';
 import type { RelayService } from './relayService';
 import { sentAnything } from './sentRequests';
+import { modelLoadingText } from '../shared/modelLoading';
 import { promptReadingText } from '../shared/promptReading';
+import { reasoningWaitText } from '../shared/reasoningWait';
 
 export const CHAT_PARTICIPANT_ID = 'relay.chat';
 
@@ -127,6 +129,10 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
     if (references.skipped.length > 0) say(`_Not attached:_ ${markdownLiteral(references.skipped.join('; '))}\n\n`);
     stream.progress('The small model is writing…');
     let started = false;
+    /** The load the answer waits on was said (once per load, not per tick). */
+    let loadTold = false;
+    /** The LLM call in flight was said to reason (once per call, not per tick). */
+    let reasoningTold = false;
     // Stop only our own answer: the listener goes away as soon as it ends.
     const cancel = token.onCancellationRequested(() => {
       if (started) service.stop();
@@ -137,10 +143,23 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
         messages,
         {
           onEvent: (event, model) => {
-            if (event.type === 'call-start') stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
+            if (event.type === 'call-start') {
+              reasoningTold = false;
+              stream.progress(`${event.model} is writing up to ${event.requestedTokens} tokens…`);
+            }
+            // A pro model reasons for minutes before it writes: said once, as the answer view says it.
+            if (event.type === 'call-wait' && event.state === 'reasoning' && event.model && !reasoningTold) {
+              reasoningTold = true;
+              stream.progress(`${event.host}: ${reasoningWaitText(event.model)}`);
+            }
             if (event.type === 'prompt-reading' && event.done < event.total) stream.progress(promptReadingText(event.done, event.total, event.reusedTokens));
             const markdown = formatter.push(event, model);
             if (markdown) say(markdown);
+          },
+          // The first answer of a session (or one after the model's process ended) waits on a load: said, not "writing".
+          onLoading: (load, waitedMs) => {
+            if (waitedMs !== null && !loadTold) stream.progress(modelLoadingText(load));
+            loadTold = waitedMs !== null;
           },
         },
         undefined,

@@ -8,7 +8,9 @@ import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import type { ChatMessage } from '../core/slm/types';
+import type { ModelLoad } from '../shared/modelLoading';
 import {
+  clipNotice,
   clipShortText,
   declinedCallView,
   MAX_MESSAGE_TEXT,
@@ -99,7 +101,7 @@ export class Conversation {
       busy: this.service.busy,
       ...(this.service.busy && this.service.testingProvider ? { testingProvider: true } : {}),
       ...(this.running ? { runningTurnId: this.running.id } : {}),
-      setupWarning,
+      setupWarning: setupWarning === undefined ? undefined : clipNotice(setupWarning),
     });
   }
 
@@ -117,7 +119,7 @@ export class Conversation {
   /** Set-up changed: the open webview updates its banner without a reload. */
   showSetupWarning(setupWarning: string | undefined): void {
     this.setupWarning = setupWarning;
-    this.post({ type: 'setup', setupWarning });
+    this.post({ type: 'setup', setupWarning: setupWarning === undefined ? undefined : clipNotice(setupWarning) });
   }
 
   private post(message: HostMessage): void {
@@ -227,7 +229,10 @@ export class Conversation {
     try {
       outcome = await this.service.answer(
         messages,
-        { onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination) },
+        {
+          onEvent: (event, model, destination) => this.onEvent(turn, event, model, destination),
+          onLoading: (load, waitedMs) => this.onLoading(turn, load, waitedMs),
+        },
         extras.plan,
         // A chat is followed up: its next prompt is read while the user writes it.
         { readAhead: this.view === 'chat' && !extras.plan },
@@ -274,6 +279,12 @@ export class Conversation {
   private callSpan: SpanView | undefined;
   /** Input and cached input tokens of the calls behind each LLM span, for its cached share. */
   private readonly spanInput = new WeakMap<SpanView, { input: number; cached: number }>();
+
+  /** The answer waits on a model's load: the view's waiting line says so, with the seconds (a name longer than the view takes is cut here). */
+  private onLoading(turn: ChatTurnView, load: ModelLoad, waitedMs: number | null): void {
+    const { model, name, restarting } = load;
+    this.post({ type: 'loading', turnId: turn.id, model, name: clipShortText(name), ...(restarting ? { restarting } : {}), waitedMs });
+  }
 
   private onEvent(turn: ChatTurnView, event: RelayEvent, model: string, destination?: string): void {
     if (event.type === 'call-start') {

@@ -25,6 +25,7 @@ import { createProcessRuntime, type ProcessRuntime } from '../core/slm/onnx/proc
 import { modelWeightsFingerprint } from '../core/slm/modelFolder';
 import { draftReads, followUpPrefix, ReadAhead } from '../core/slm/readAhead';
 import type { ChatMessage } from '../core/slm/types';
+import { modelFolderName, type ModelLoad } from '../shared/modelLoading';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
 import { DEMO_QUESTION, DEMO_TASK, demoModelNote, demoQuestionProblem } from './demo/demoPlan';
@@ -76,6 +77,50 @@ function slmServerFix(message: string): FixAction | undefined {
 export interface AnswerSink {
   /** `destination`: where the LLM's requests went (an origin such as https://api.openai.com, or 'this machine'). */
   onEvent(event: RelayEvent, model: string, destination?: string): void;
+  /**
+   * The answer waits on a model's load (told only when one is needed): at once (waitedMs 0),
+   * once a second after, and once more with null when the wait ends (loaded, failed or stopped).
+   */
+  onLoading?(load: ModelLoad, waitedMs: number | null): void;
+}
+
+/** Wraps the wait on a model's load: `wait` itself, or it told to the answer's sink (toldWhileLoading). */
+type LoadWait = <T>(load: ModelLoad, wait: Promise<T>) => Promise<T>;
+const untold: LoadWait = (_load, wait) => wait;
+
+/** How often a load under way is told again (its seconds tick in the views). */
+const LOADING_TICK_MS = 1000;
+
+/**
+ * `wait`, told to `sink` while it lasts: at once, each LOADING_TICK_MS, and (null) once it
+ * settles or the answer is stopped (the load may go on, for nobody to hear of).
+ */
+function toldWhileLoading<T>(wait: Promise<T>, load: ModelLoad, sink: AnswerSink, signal: AbortSignal): Promise<T> {
+  const onLoading = sink.onLoading?.bind(sink);
+  if (!onLoading || signal.aborted) return wait;
+  // Told from a timer too: a view that cannot be told (closed meanwhile) neither ends the wait nor throws where nothing catches it.
+  const tell = (waitedMs: number | null): void => {
+    try {
+      onLoading(load, waitedMs);
+    } catch {
+      // The answer goes on; its outcome is said where it ends.
+    }
+  };
+  const started = Date.now();
+  let ticks = 0;
+  let ended = false;
+  tell(0);
+  // The Nth tick says at least N s (Date.now() and the timers' clock differ by a millisecond either way).
+  const timer = setInterval(() => tell(Math.max((ticks += 1) * LOADING_TICK_MS, Date.now() - started)), LOADING_TICK_MS);
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    clearInterval(timer);
+    signal.removeEventListener('abort', end);
+    tell(null);
+  };
+  signal.addEventListener('abort', end, { once: true });
+  return wait.finally(end);
 }
 
 /**
@@ -302,6 +347,11 @@ export class RelayService implements vscode.Disposable {
     return loading.promise;
   }
 
+  /** Whether the SLM these settings use is loaded (its process may have ended since: ProcessRuntime.pid). */
+  private slmLoaded(folder: string, settings: RelaySettings): boolean {
+    return this.runtime?.key === runtimeKey(folder, settings);
+  }
+
   private async load(folder: string, settings: RelaySettings, key: string, before: Promise<unknown> | undefined, signal: AbortSignal): Promise<ProcessRuntime> {
     await before;
     if (this.runtime?.key === key) return this.runtime.runtime;
@@ -338,20 +388,21 @@ export class RelayService implements vscode.Disposable {
    * The onnx-local LLM's runtime: in a child process of its own, like the SLM (never in the
    * extension host). One load per folder at a time, shared by whoever asks meanwhile, as slm().
    */
-  private async localLlm(folder: string, kvCacheBudgetMb: number): Promise<ProcessRuntime> {
+  private async localLlm(folder: string, kvCacheBudgetMb: number, whileLoading: LoadWait = untold): Promise<ProcessRuntime> {
     if (!existsSync(folder))
       throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
     // The budget is the answer's own (the demo reads no user setting): another budget loads again,
     // and so do weights written over in place (as for the SLM, runtimeKey).
     const key = `${folder}|${kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;
+    const load: ModelLoad = { model: 'large', name: modelFolderName(folder) };
     if (this.llmRuntime?.key === key) {
       const { runtime } = this.llmRuntime;
       // A process that ended since the last answer (out of memory) starts again here, before the
       // answer, where Stop ends the wait, as the small model's does; not inside an LLM call.
-      if (!runtime.running) await runtime.ensureStarted();
+      if (!runtime.running) await whileLoading({ ...load, restarting: true }, runtime.ensureStarted());
       return runtime;
     }
-    if (this.llmLoading?.key === key) return this.llmLoading.promise;
+    if (this.llmLoading?.key === key) return whileLoading(load, this.llmLoading.promise);
     const before = this.llmLoading?.promise.catch(() => undefined);
     const loading = { key, promise: this.loadLocalLlm(folder, kvCacheBudgetMb, key, before) };
     this.llmLoading = loading;
@@ -359,7 +410,7 @@ export class RelayService implements vscode.Disposable {
       if (this.llmLoading === loading) this.llmLoading = undefined;
     };
     loading.promise.then(done, done);
-    return loading.promise;
+    return whileLoading(load, loading.promise);
   }
 
   private async loadLocalLlm(folder: string, kvCacheBudgetMb: number, key: string, before: Promise<unknown> | undefined): Promise<ProcessRuntime> {
@@ -535,8 +586,13 @@ export class RelayService implements vscode.Disposable {
         };
       }
       if (this.llmRuntime && !(RELAY_POLICIES[mode].needsLlm && usesLocalLlm(settings))) await this.releaseLocalLlm();
+      // A load the answer waits on is told to the sink (the first answer of a session can wait minutes with nothing written).
+      const whileLoading: LoadWait = (load, wait) => toldWhileLoading(wait, load, sink, controller.signal);
+      const smallModel: ModelLoad = { model: 'small', name: modelFolderName(folder) };
+      const loaded = this.slmLoaded(folder, settings);
+      const slmWait = this.slm(folder, settings);
       // Stop ends the answer even while the load it waits on hangs (the load itself has a deadline).
-      const slm = await untilStopped(this.slm(folder, settings), controller.signal);
+      const slm = await untilStopped(loaded ? slmWait : whileLoading(smallModel, slmWait), controller.signal);
       // So does it while an onnx-local LLM loads (the composition opens it).
       const composition = await untilStopped(
         RelayComposition.open(relaySetupOf(settings), {
@@ -545,7 +601,7 @@ export class RelayService implements vscode.Disposable {
           keys: this.keys,
           // Another folder's template renders in the SLM process (a template is a program: it must not block the extension host).
           renderTemplate: (path, conversation, thinking) => slm.renderWithTemplate(path, conversation, { thinking }),
-          openLocalLlm: (llmFolder) => this.localLlm(llmFolder, settings.slm.kvCacheBudgetMb),
+          openLocalLlm: (llmFolder) => this.localLlm(llmFolder, settings.slm.kvCacheBudgetMb, whileLoading),
           // A demo answer is not recorded: "Show What Was Sent" keeps the user's last real answer.
           onRequest: (request) => void (plan ? undefined : this.sentRequests.recordRequest(request)),
           onRequestNotSent: (reason) => void (plan ? undefined : this.sentRequests.markNotSent(reason)),
@@ -557,7 +613,7 @@ export class RelayService implements vscode.Disposable {
         'the large model was still loading',
       );
       // A process that ended since the last answer starts again here and reloads its model (minutes for a large one).
-      if (slm.pid === undefined) await untilStopped(slm.ensureStarted(), controller.signal, SLM_RESTARTING);
+      if (slm.pid === undefined) await untilStopped(whileLoading({ ...smallModel, restarting: true }, slm.ensureStarted()), controller.signal, SLM_RESTARTING);
       // A chat longer than the small model reads leaves out its oldest exchanges (said once), not the answer.
       const window = slm.info.contextWindow;
       // Under Stop too: the process may end meanwhile, and the call that finds it gone waits on a new one's load.

@@ -7,6 +7,7 @@
 export type SpanSource = 'slm' | 'llm';
 import { FIXES, type Fix } from '../core/fixes';
 import { isRecord } from './isRecord';
+import type { ModelLoad } from './modelLoading';
 
 /** The button that fixes an error (src/core/fixes.ts). */
 export type FixAction = Fix;
@@ -167,6 +168,11 @@ export type HostMessage =
   | { type: 'waiting'; turnId: string; host: string; waitedMs: number | null; retrying?: string; reasoningModel?: string }
   /** The small model is reading a long prompt: `done` of `total` tokens ("Reading 2,730 tokens of context… 40%"); done = total: the line goes. */
   | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number }
+  /**
+   * The answer waits on a model's load for `waitedMs` ("Loading the small model (Qwen3-0.6B)… 12 s"),
+   * told once a second; waitedMs null: the wait ended (loaded, failed or stopped), the line goes.
+   */
+  | ({ type: 'loading'; turnId: string; waitedMs: number | null } & ModelLoad)
   | { type: 'cleared' }
   /**
    * An answer (or a provider test) started or ended. own: it is this view's, so its Stop stops it
@@ -206,14 +212,29 @@ export const FIX_ACTIONS: readonly FixAction[] = FIXES;
 export const MAX_MESSAGE_TEXT = 100_000;
 /** The longest model name or host a span carries: the host clips longer ones before posting, the view clips too (clipShortText). */
 export const MAX_SHORT_TEXT = 200;
+/**
+ * The longest set-up warning (and refusal reason) the views show: the host clips a longer one
+ * before posting (a settings error quotes the value, a pasted curl command and all), the view
+ * clips too, so an init is never refused for it (its turns would be lost from the view).
+ */
+export const MAX_NOTICE_TEXT = 2000;
 
-/** `text` cut to `max` (MAX_SHORT_TEXT) characters, its end marked with an ellipsis when cut; never inside a surrogate pair (an emoji). */
-export function clipShortText(text: string, max = MAX_SHORT_TEXT): string {
+/**
+ * `text` cut to `max` (MAX_SHORT_TEXT) characters, the cut marked with an ellipsis; never
+ * inside a surrogate pair (an emoji). Cut at its end, or with `keepEnd` in its middle: a
+ * message's start says what is wrong, its end how to fix it.
+ */
+export function clipShortText(text: string, max = MAX_SHORT_TEXT, { keepEnd = false }: { keepEnd?: boolean } = {}): string {
   if (text.length <= max) return text;
-  let end = max - 1;
-  // A high surrogate left at the end would be half a character (shown as U+FFFD, escaped in JSON).
-  if (end > 0 && /[\uD800-\uDBFF]/.test(text[end - 1])) end -= 1;
-  return `${text.slice(0, end)}…`;
+  const kept = max - 1;
+  let headEnd = keepEnd ? Math.ceil(kept / 2) : kept;
+  // A high surrogate left at the end of the head would be half a character (shown as U+FFFD, escaped in JSON).
+  if (headEnd > 0 && /[\uD800-\uDBFF]/.test(text[headEnd - 1])) headEnd -= 1;
+  if (!keepEnd) return `${text.slice(0, headEnd)}…`;
+  let tailStart = text.length - (kept - Math.ceil(kept / 2));
+  // So would a low surrogate at the start of the tail.
+  if (tailStart < text.length && /[\uDC00-\uDFFF]/.test(text[tailStart])) tailStart += 1;
+  return `${text.slice(0, headEnd)}…${text.slice(tailStart)}`;
 }
 
 function isShortString(value: unknown, max = MAX_SHORT_TEXT): value is string {
@@ -262,6 +283,7 @@ const HOST_TYPES = new Set([
   'turn-error',
   'waiting',
   'reading',
+  'loading',
   'cleared',
   'busy',
   'setup',
@@ -307,14 +329,23 @@ export function isDemoResult(value: unknown): value is DemoResultView {
   return isRecord(value) && (value.answer === null || isShortString(value.answer)) && typeof value.correct === 'boolean';
 }
 
-/** `value` with its string `fields` clipped (clipShortText); `value` itself when none is too long. */
-function withShortFields(value: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
-  const long = fields.filter((field) => typeof value[field] === 'string' && (value[field] as string).length > MAX_SHORT_TEXT);
+/** `value` with its string `fields` clipped (clipShortText, to `max`); `value` itself when none is too long. */
+function withShortFields(value: Record<string, unknown>, fields: readonly string[], max = MAX_SHORT_TEXT, keepEnd = false): Record<string, unknown> {
+  const long = fields.filter((field) => typeof value[field] === 'string' && (value[field] as string).length > max);
   if (long.length === 0) return value;
   const clipped = { ...value };
-  for (const field of long) clipped[field] = clipShortText(value[field] as string);
+  for (const field of long) clipped[field] = clipShortText(value[field] as string, max, { keepEnd });
   return clipped;
 }
+
+/** A set-up warning (or a refusal's reason) clipped to MAX_NOTICE_TEXT, its start and end kept: the host's before posting, the view's on receipt. */
+export function clipNotice(text: string): string {
+  return clipShortText(text, MAX_NOTICE_TEXT, { keepEnd: true });
+}
+
+/** `value` with its notice `fields` clipped (clipNotice). */
+const withShortNotices = (value: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> =>
+  withShortFields(value, fields, MAX_NOTICE_TEXT, true);
 
 /** Webview side: accept only known message types with the fields each needs. */
 export function parseHostMessage(value: unknown): HostMessage | undefined {
@@ -326,8 +357,9 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         typeof value.busy === 'boolean' &&
         (value.testingProvider === undefined || typeof value.testingProvider === 'boolean') &&
         (value.runningTurnId === undefined || isShortString(value.runningTurnId)) &&
-        (value.setupWarning === undefined || isShortString(value.setupWarning, 2000))
-        ? (value as HostMessage)
+        // A long warning is cut (as the host cuts it), never a reason to refuse the turns with it.
+        (value.setupWarning === undefined || typeof value.setupWarning === 'string')
+        ? (withShortNotices(value, ['setupWarning']) as HostMessage)
         : undefined;
     case 'turn-start':
       return isRecord(value.turn) && isShortString(value.turn.id) ? (value as HostMessage) : undefined;
@@ -366,6 +398,14 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         (value.done as number) <= (value.total as number)
         ? (value as HostMessage)
         : undefined;
+    case 'loading':
+      return isShortString(value.turnId) &&
+        (value.model === 'small' || value.model === 'large') &&
+        typeof value.name === 'string' &&
+        (value.restarting === undefined || typeof value.restarting === 'boolean') &&
+        (value.waitedMs === null || isCount(value.waitedMs))
+        ? (withShortFields(value, ['name']) as HostMessage)
+        : undefined;
     case 'busy':
       return typeof value.busy === 'boolean' &&
         (value.own === undefined || typeof value.own === 'boolean') &&
@@ -373,7 +413,9 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         ? (value as HostMessage)
         : undefined;
     case 'setup':
-      return value.setupWarning === undefined || isShortString(value.setupWarning, 2000) ? (value as HostMessage) : undefined;
+      return value.setupWarning === undefined || typeof value.setupWarning === 'string'
+        ? (withShortNotices(value, ['setupWarning']) as HostMessage)
+        : undefined;
     case 'demo-result':
       return isShortString(value.turnId) && isDemoResult(value.result) ? (value as HostMessage) : undefined;
     case 'call-figures':
@@ -383,7 +425,8 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
     case 'call-declined':
       return isShortString(value.turnId) && isDeclinedCall(value) ? (value as unknown as HostMessage) : undefined;
     case 'not-sent':
-      return typeof value.text === 'string' && isShortString(value.reason, 2000) ? (value as HostMessage) : undefined;
+      // The text goes back into the input: a long reason is cut, never a reason to lose what the user wrote.
+      return typeof value.text === 'string' && typeof value.reason === 'string' ? (withShortNotices(value, ['reason']) as HostMessage) : undefined;
     default:
       return value as HostMessage;
   }

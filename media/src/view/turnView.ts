@@ -22,6 +22,7 @@ import type { SourceSegment } from '../markdown/sentinels';
 import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
 import { promptReadingText } from '../../../src/shared/promptReading';
 import { reasoningWaitText } from '../../../src/shared/reasoningWait';
+import { modelLoadingText, type ModelLoad } from '../../../src/shared/modelLoading';
 import { button, h, setRenderedHtml } from './dom';
 import { declinedTitle, demoNote, demoResultLine, demoTitle, finishNote, llmSpanTitle, skippedCallsNote, statItems } from './format';
 
@@ -52,7 +53,8 @@ export class TurnView {
   private readonly footer: HTMLElement;
   /**
    * "Waiting for <host>... 12 s" while the large model's server sends nothing ("<host>: <model>
-   * is reasoning… 45 s" while its response began but its text has not). No live region:
+   * is reasoning… 45 s" while its response began but its text has not; "Loading the small
+   * model (<name>)… 12 s" while the answer waits on a load). No live region:
    * it changes every second; its start and each retry are announced once instead.
    */
   private readonly waiting: HTMLElement;
@@ -166,6 +168,14 @@ export class TurnView {
     const again = retrying ? ` (trying again after: ${retrying})` : '';
     this.waiting.textContent = `Waiting for ${host}… ${seconds} s${again}`;
     this.announceWaiting(`Waiting for ${host}…${again}`);
+  }
+
+  /** How long the answer has waited on a model's load; null (the wait ended) hides the line, as the first text or reading does. */
+  showLoading(load: ModelLoad, waitedMs: number | null): void {
+    this.setWaitingHidden(this.finished || waitedMs === null);
+    if (this.waiting.hidden || waitedMs === null) return;
+    this.waiting.textContent = modelLoadingText(load, Math.floor(waitedMs / 1000));
+    this.announceWaiting(modelLoadingText(load));
   }
 
   /** How far the small model has read a long prompt ("Reading 2,730 tokens of context… 40%"); the line goes once it is read. */

@@ -172,6 +172,56 @@ test('streams the relay answer with the LLM span in italics, a stats footer and 
   assert.equal(listeners.length, 0, 'the cancellation listener is removed when the answer ends');
 });
 
+test("says once what the answer waits on: each model's load (not each second of it), and each call whose pro model reasons before it writes", async () => {
+  const reasoning = (callIndex: number, waitedMs: number): RelayEvent => ({
+    type: 'call-wait',
+    callIndex,
+    host: 'api.openai.com',
+    waitedMs,
+    state: 'reasoning',
+    model: 'gpt-5-pro',
+  });
+  const call = (callIndex: number): RelayEvent[] => [
+    { type: 'call-start', callIndex, requestedTokens: 3, model: 'gpt-5-pro', host: 'api.openai.com', continuation: 'raw-completion' },
+    reasoning(callIndex, 1000),
+    reasoning(callIndex, 2000),
+    reasoning(callIndex, 3000),
+    { type: 'call-wait', callIndex, host: 'api.openai.com', waitedMs: 3500, state: 'receiving' },
+    { type: 'span', source: 'llm', text: ' two', tokens: 1, callIndex },
+  ];
+  const service = {
+    answer: async (
+      _messages: ChatMessage[],
+      sink: {
+        onEvent(event: RelayEvent, model: string): void;
+        onLoading?(load: { model: 'small' | 'large'; name: string; restarting?: boolean }, waitedMs: number | null): void;
+      },
+    ) => {
+      // As RelayService tells a load: at once, each second, and null when it ends.
+      for (const waitedMs of [0, 1000, 2000, null]) sink.onLoading?.({ model: 'small', name: 'Qwen3-0.6B' }, waitedMs);
+      for (const waitedMs of [0, 1000, null]) sink.onLoading?.({ model: 'large', name: 'relay-demo-llm' }, waitedMs);
+      sink.onEvent({ type: 'span', source: 'slm', text: 'First,', tokens: 1 }, 'gpt-5-pro');
+      for (const event of [...call(0), ...call(1)]) sink.onEvent(event, 'gpt-5-pro');
+      return { answer: 'First, two two' };
+    },
+    stop: () => true,
+    sentRequests: { last: undefined },
+  };
+  registered.length = 0;
+  registerChatParticipant({ path: '/ext' } as never, service as never);
+  const { out, stream } = recordingStream();
+  await registered[0].handler({ prompt: 'What is 2+3?' }, { history: [] }, stream, cancellationToken().token);
+  assert.deepEqual(out.progress, [
+    'The small model is writing…',
+    'Loading the small model (Qwen3-0.6B)…',
+    'Loading the large model (relay-demo-llm)…',
+    'gpt-5-pro is writing up to 3 tokens…',
+    'api.openai.com: gpt-5-pro is reasoning… (it can take minutes)',
+    'gpt-5-pro is writing up to 3 tokens…',
+    'api.openai.com: gpt-5-pro is reasoning… (it can take minutes)',
+  ]);
+});
+
 test('stopping the chat request stops the answer mid-call; the view keeps the partial answer, and the figures are said in a notification', async () => {
   server.enqueue(hang);
   const service = new EngineService(slm, provider);

@@ -22,6 +22,7 @@ import {
   window as stubWindow,
   workspaceSettings,
 } from './vscodeStub';
+import { FakeRelayService, openConversation } from './fakeRelayService';
 useVscodeStub();
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -502,4 +503,23 @@ test('tells its view when what keeps Relay busy is a provider test, as it begins
   Object.assign(service, { busy: true, testingProvider: false });
   onBusy(true);
   assert.deepEqual(posted.at(-1), { type: 'busy', busy: true, own: false }, 'an answer elsewhere: no test named');
+});
+
+test("a set-up warning over the views' limit (a settings error quoting a pasted curl command) is clipped before posting, its start and end kept: the saved turns still reach the view", async () => {
+  const state = new MemoryMemento();
+  const saved = [{ id: 'u', role: 'user', spans: [{ source: 'slm', text: 'old question', tokens: 0 }] }];
+  await state.update('relay.turns', saved);
+  const service = new FakeRelayService();
+  const warning = `Setting relay.provider.baseUrl in your user settings: "curl ${'q'.repeat(2450)}" is not a URL. Set it in Settings.`;
+  service.setupWarning = async () => warning;
+  // openConversation checks each message as the webview parses it: one it would have to cut (or refuse) fails here.
+  const { conversation, posted } = openConversation('chat', service, state);
+  await conversation.receive({ type: 'ready' });
+  const init = posted.find((message) => message.type === 'init');
+  assert.ok(init?.type === 'init');
+  assert.deepEqual(init.turns, saved);
+  assert.ok((init.setupWarning?.length ?? 0) <= 2000, `${init.setupWarning?.length} characters`);
+  assert.match(init.setupWarning ?? '', /^Setting relay\.provider\.baseUrl in your user settings: "curl q+…q+" is not a URL\. Set it in Settings\.$/);
+  conversation.showSetupWarning(warning);
+  assert.deepEqual(posted.at(-1), { type: 'setup', setupWarning: init.setupWarning });
 });

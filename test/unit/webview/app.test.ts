@@ -288,6 +288,38 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await webview.page.locator('article .relay-skipped-note').count(), 1);
   });
 
+  it('says which model the answer waits on while it loads, with the seconds, and hides the line at the first text or reading', async () => {
+    await deliver(
+      { type: 'init', view: 'chat', busy: true, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'loading', turnId: 'a1', model: 'small', name: 'Qwen3-0.6B', waitedMs: 0 },
+    );
+    const line = webview.page.locator('article .relay-waiting');
+    assert.equal(await line.innerText(), 'Loading the small model (Qwen3-0.6B)… 0 s');
+    await deliver({ type: 'loading', turnId: 'a1', model: 'small', name: 'Qwen3-0.6B', waitedMs: 12_400 });
+    assert.equal(await line.innerText(), 'Loading the small model (Qwen3-0.6B)… 12 s');
+    await deliver({ type: 'span', turnId: 'a1', source: 'slm', text: 'The answer ', tokens: 2 });
+    assert.equal(await line.isVisible(), false, 'text came: the line goes');
+    // A restart of its process, then the prompt read: the reading line takes its place.
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'loading', turnId: 'a2', model: 'small', name: 'Qwen3-0.6B', restarting: true, waitedMs: 3_000 },
+    );
+    const second = webview.page.locator('article').nth(1).locator('.relay-waiting');
+    assert.equal(await second.innerText(), 'Restarting the small model (Qwen3-0.6B)… 3 s');
+    await deliver({ type: 'reading', turnId: 'a2', done: 1092, total: 2730, reusedTokens: 0 });
+    assert.equal(await second.innerText(), 'Reading 2,730 tokens of context… 40%');
+    // The demo's large model: the wait ends (null) before anything is written, and the line goes.
+    await deliver(
+      { type: 'turn-start', turn: { id: 'a3', role: 'assistant', spans: [] } },
+      { type: 'loading', turnId: 'a3', model: 'large', name: 'relay-demo-llm', waitedMs: 2_000 },
+    );
+    const third = webview.page.locator('article').nth(2).locator('.relay-waiting');
+    assert.equal(await third.innerText(), 'Loading the large model (relay-demo-llm)… 2 s');
+    await deliver({ type: 'loading', turnId: 'a3', model: 'large', name: 'relay-demo-llm', waitedMs: null });
+    assert.equal(await third.isVisible(), false);
+  });
+
   it('shows how far the small model has read a long prompt, and hides the line once it is read', async () => {
     await deliver(
       { type: 'init', view: 'answer', busy: true, turns: [] },
@@ -389,6 +421,20 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await webview.page.locator('article .relay-body').innerText(), 'kept ALSO KEPT');
     const title = (await webview.page.locator('article .relay-llm').getAttribute('title')) ?? '';
     assert.ok(title.includes(`${'m'.repeat(199)}…`) && !title.includes('m'.repeat(200)), title);
+  });
+
+  it('an init whose set-up warning is very long (a settings error quoting a pasted command) still shows its turns, and the banner clipped', async () => {
+    const warning = `Setting relay.provider.baseUrl: "curl ${'q'.repeat(2450)}" is not a URL. Set it in Settings.`;
+    assert.ok(warning.length > 2500);
+    const turn = { id: 'u1', role: 'user', spans: [{ source: 'slm', text: 'earlier question', tokens: 0 }] };
+    await deliver({ type: 'init', view: 'chat', busy: false, turns: [turn], setupWarning: warning });
+    assert.deepEqual(await texts('article .relay-body'), ['earlier question'], 'the saved turns are shown');
+    const banner = await webview.page.locator('.relay-banner').innerText();
+    assert.match(banner, /^Setting relay\.provider\.baseUrl: "curl q+…q+" is not a URL\. Set it in Settings\./);
+    assert.ok(banner.length < 2100, `clipped: ${banner.length} characters`);
+    // A 'setup' that long replaces the banner, clipped too.
+    await deliver({ type: 'setup', setupWarning: `No API key: ${'k'.repeat(3000)} run "Relay: Set API Key".` });
+    assert.match(await webview.page.locator('.relay-banner').innerText(), /^No API key: k+…k+ run "Relay: Set API Key"\./);
   });
 
   it('shows a setup warning with its fixes', async () => {

@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  clipNotice,
   clipShortText,
   MAX_MESSAGE_TEXT,
+  MAX_NOTICE_TEXT,
   MAX_SHORT_TEXT,
   parseHostMessage,
   parseWebviewMessage,
@@ -98,6 +100,9 @@ test('host -> webview: every well-formed message passes', () => {
     { type: 'waiting', turnId: 't2', host: 'api.openai.com', waitedMs: 45_000, reasoningModel: 'gpt-5-pro' },
     { type: 'reading', turnId: 't2', done: 1024, total: 2730, reusedTokens: 0 },
     { type: 'reading', turnId: 't2', done: 2730, total: 2730, reusedTokens: 1200 },
+    { type: 'loading', turnId: 't2', model: 'small', name: 'Qwen3-0.6B', waitedMs: 0 },
+    { type: 'loading', turnId: 't2', model: 'small', name: 'Qwen3-0.6B', restarting: true, waitedMs: 12_000 },
+    { type: 'loading', turnId: 't2', model: 'large', name: 'relay-demo-llm', waitedMs: null },
     { type: 'cleared' },
     { type: 'busy', busy: true },
     { type: 'busy', busy: true, own: true },
@@ -144,10 +149,16 @@ test('host -> webview: malformed messages are refused', () => {
     { type: 'reading', turnId: 't', done: 10, total: 5 },
     { type: 'reading', turnId: 't', done: -1, total: 5, reusedTokens: 0 },
     { type: 'reading', turnId: 't', done: 1, total: '5', reusedTokens: 0 },
+    { type: 'loading', turnId: 't', model: 'medium', name: 'm', waitedMs: 0 },
+    { type: 'loading', turnId: 't', model: 'small', name: { html: '<b>' }, waitedMs: 0 },
+    { type: 'loading', turnId: 't', model: 'small', name: 'm', waitedMs: -1 },
+    { type: 'loading', turnId: 't', model: 'small', name: 'm' },
+    { type: 'loading', turnId: 't', model: 'small', name: 'm', waitedMs: 0, restarting: 'yes' },
     { type: 'busy' },
     { type: 'busy', busy: 'yes' },
     { type: 'busy', busy: true, own: 'yes' },
     { type: 'setup', setupWarning: 42 },
+    { type: 'not-sent', text: 'typed', reason: 7 },
   ];
   for (const message of malformed) assert.equal(parseHostMessage(message), undefined, `accepted ${JSON.stringify(message)}`);
 });
@@ -269,6 +280,39 @@ test('host -> webview: a span (or wait) whose model name or host is too long is 
   assert.deepEqual(parseHostMessage(waiting), { ...waiting, host: `${'h'.repeat(MAX_SHORT_TEXT - 1)}…` });
   const reasoning = { type: 'waiting', turnId: 't', host: 'h', waitedMs: 12_000, reasoningModel: 'm'.repeat(300) };
   assert.deepEqual(parseHostMessage(reasoning), { ...reasoning, reasoningModel: `${'m'.repeat(MAX_SHORT_TEXT - 1)}…` });
+});
+
+test("host -> webview: a set-up warning (or a refusal's reason) over the limit is cut in its middle, never a reason to refuse the turns or the text with it", () => {
+  const warning = `Setting relay.provider.baseUrl: "curl ${'q'.repeat(2450)}" is not a URL. Set it in Settings.`;
+  const init = { type: 'init', view: 'chat', turns: [TURN], busy: false, setupWarning: warning };
+  const parsed = parseHostMessage(init);
+  assert.ok(parsed?.type === 'init', 'the init is kept');
+  assert.deepEqual(parsed.turns, [TURN]);
+  assert.equal(parsed.setupWarning, clipNotice(warning));
+  assert.equal(parsed.setupWarning?.length, MAX_NOTICE_TEXT);
+  assert.match(parsed.setupWarning ?? '', /^Setting relay\.provider\.baseUrl: "curl q+…q+" is not a URL\. Set it in Settings\.$/);
+  assert.equal(init.setupWarning, warning, 'the message itself is left as it came');
+  assert.deepEqual(parseHostMessage({ type: 'setup', setupWarning: warning }), { type: 'setup', setupWarning: clipNotice(warning) });
+  const notSent = { type: 'not-sent', text: 'what the user typed', reason: 'r'.repeat(5000) };
+  assert.deepEqual(parseHostMessage(notSent), { ...notSent, reason: clipNotice(notSent.reason) });
+  const atLimit = { type: 'setup', setupWarning: 'w'.repeat(MAX_NOTICE_TEXT) };
+  assert.equal(parseHostMessage(atLimit), atLimit);
+  const loading = { type: 'loading', turnId: 't', model: 'small', name: 'n'.repeat(300), waitedMs: 1000 };
+  assert.deepEqual(parseHostMessage(loading), { ...loading, name: `${'n'.repeat(MAX_SHORT_TEXT - 1)}…` });
+});
+
+test('clipShortText keeping the end: the start and the end around one ellipsis, at most the limit, no emoji cut in half', () => {
+  assert.equal(clipShortText('abcdefghij', 5, { keepEnd: true }), 'ab…ij');
+  assert.equal(clipShortText('abcdefghij', 6, { keepEnd: true }), 'abc…ij');
+  assert.equal(clipShortText('abcdef', 6, { keepEnd: true }), 'abcdef');
+  // A pair at either cut is left out whole.
+  assert.equal(clipShortText('a😀bcdefgh😀z', 6, { keepEnd: true }), 'a😀…z');
+  assert.equal(clipShortText('a😀bcdefgh😀z', 5, { keepEnd: true }), 'a…z');
+  for (const max of [4, 5, 6, 7, 8]) {
+    const clipped = clipShortText('😀😀😀😀😀😀😀😀', max, { keepEnd: true });
+    assert.ok(clipped.length <= max, clipped);
+    assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(clipped), `no lone surrogate: ${JSON.stringify(clipped)}`);
+  }
 });
 
 test('webview -> host: a message over the length limit is refused (the view keeps it and says so instead of sending it)', () => {
