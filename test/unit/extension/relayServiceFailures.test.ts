@@ -5,80 +5,29 @@
 // process). The SLM process here is a stand-in with the real protocol (test/unit/slm/fakeWorker.ts)
 // at <extension>/dist/slmWorker.js; only the VS Code API is a stand-in too (vscodeStub.ts).
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { createExtensionContext, questionsAsked, resetSettings, setSettings, useVscodeStub } from './vscodeStub';
+import { describe, test } from 'node:test';
+import { questionsAsked, resetSettings, setSettings, useVscodeStub } from './vscodeStub';
 import { slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { ANSWER_TOKEN, CRASH_TOKEN, fakeWorkerStarts, writeFakeWorker } from '../slm/fakeWorker';
-import { within as settlesWithin } from '../providers/servers/collect';
+import { ANSWER_TOKEN, CRASH_TOKEN, fakeWorkerStarts } from '../slm/fakeWorker';
+import { until, within } from '../slm/fakeWorkerSetup';
 import { DEMO_QUESTION, demoPlan, embeddedDemoModels } from '../../../src/extension/demo/demoPlan';
+import { useFakeWorkerExtension } from './fakeWorkerService';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { RelayService, PROVIDER_TEST_RUNNING } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
+const { PROVIDER_TEST_RUNNING } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { RelayDemo } = require('../../../src/extension/demo/demo') as typeof import('../../../src/extension/demo/demo');
-type Service = InstanceType<typeof RelayService>;
 
-const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-relay-service-failures');
-const WORKER = join(EXTENSION, 'dist', 'slmWorker.js');
 const QUESTION: ChatMessage[] = [{ role: 'user', content: 'What is 2+3?' }];
-/** Far longer than any of these takes; reached only by what hangs. */
-const ENDS_WITHIN_MS = 30_000;
 const sink = { onEvent: () => undefined };
 
-before(() => {
-  mkdirSync(join(EXTENSION, 'dist'), { recursive: true });
-  writeFakeWorker(WORKER);
-});
-after(() => {
-  for (const pid of slmWorkerPids()) process.kill(pid, 'SIGKILL');
-  rmSync(join(EXTENSION, 'models'), { recursive: true, force: true });
-});
-
-/** A model folder for the stand-in (its behaviour is chosen by the folder's name). */
-function modelFolder(name: string): string {
-  const path = join(EXTENSION, 'models', name);
-  mkdirSync(path, { recursive: true });
-  return path;
-}
-
-/** Settles as `promise` does, or rejects after ENDS_WITHIN_MS saying that it hung. */
-const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
-
-/** Runs `body` with a new service; then closes it and checks that no SLM process is left (any left is ended by pid). */
-async function withService(body: (service: Service) => Promise<void>): Promise<void> {
-  const ext = createExtensionContext(EXTENSION);
-  const service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: () => undefined });
-  let failure: unknown;
-  try {
-    await body(service);
-  } catch (e) {
-    failure = e;
-  }
-  service.dispose();
-  ext.dispose();
-  const deadline = Date.now() + (failure ? 0 : ENDS_WITHIN_MS);
-  while (slmWorkerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  const left = slmWorkerPids();
-  for (const pid of left) process.kill(pid, 'SIGKILL');
-  // The body's own failure first: it says more than what it left behind.
-  if (failure) throw failure;
-  assert.deepEqual(left, [], 'closing Relay stops every process it started');
-}
-
-/** Waits until `condition` holds; fails saying `what` if it does not within ENDS_WITHIN_MS. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + ENDS_WITHIN_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const { worker: WORKER, modelFolder, withService, slmDiedBetweenAnswers, onnxLocalLoadHangs } = useFakeWorkerExtension('relay-service-failures-');
 
 async function untilStarted(count: number): Promise<void> {
   await until(() => fakeWorkerStarts(WORKER) >= count, `start ${count} of the SLM process`);
@@ -136,13 +85,7 @@ describe('the SLM process dies', { skip: process.platform !== 'linux' && 'reads 
   test('between answers: Stop ends the next answer while a new process reloads the model, saying so; the reload goes on and closing Relay stops it', () =>
     withService(async (service) => {
       // Its reload hangs: a large model that takes minutes to load again.
-      const folder = modelFolder('hang-reload');
-      rmSync(join(folder, 'loaded-once'), { force: true });
-      resetSettings({ 'relay.slm.modelFolder': folder, 'relay.localOnly': true, 'relay.slm.loadAtStartup': true });
-      await within(service.preload(), 'the first load');
-      const slm = (service as unknown as { runtime: { runtime: ProcessRuntime } }).runtime.runtime;
-      process.kill(slm.pid!, 'SIGKILL'); // the OOM killer, between answers
-      await until(() => slm.pid === undefined, 'the runtime seeing its process gone');
+      await slmDiedBetweenAnswers(service);
       const starts = fakeWorkerStarts(WORKER);
       const answering = service.answer(QUESTION, sink);
       await untilStarted(starts + 1); // the new process, whose load hangs
@@ -202,11 +145,7 @@ describe('a model folder whose config.json this version cannot read', { skip: pr
 describe('the onnx-local LLM', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
   test('Stop ends an answer waiting on its load: the answer says so, and the next one is not refused', () =>
     withService(async (service) => {
-      resetSettings({
-        'relay.slm.modelFolder': modelFolder('ready-slm'),
-        'relay.provider.kind': 'onnx-local',
-        'relay.provider.model': modelFolder('hang-load-llm'),
-      });
+      onnxLocalLoadHangs();
       const starts = fakeWorkerStarts(WORKER);
       const answering = service.answer(QUESTION, sink);
       await untilStarted(starts + 2); // the small model, then the large one, whose load hangs

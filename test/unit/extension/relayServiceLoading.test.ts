@@ -5,72 +5,21 @@
 // <extension>/dist/slmWorker.js, whose behaviour is chosen by the model folder's name; only
 // the VS Code API is a stand-in too (vscodeStub.ts).
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { createExtensionContext, resetSettings, useVscodeStub } from './vscodeStub';
-import { slmWorkerPids } from './slmWorkerBundle';
+import { describe, test } from 'node:test';
+import { resetSettings, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 import type { RelayEvent } from '../../../src/core/relay/events';
-import type { ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import type { ModelLoad } from '../../../src/shared/modelLoading';
-import { ANSWER_TOKEN, fakeWorkerStarts, writeFakeWorker } from '../slm/fakeWorker';
-import { within as settlesWithin } from '../providers/servers/collect';
+import { ANSWER_TOKEN, fakeWorkerStarts } from '../slm/fakeWorker';
+import { until, within } from '../slm/fakeWorkerSetup';
 import { openConversation, type FakeRelayService } from './fakeRelayService';
+import { useFakeWorkerExtension } from './fakeWorkerService';
 
-// Loaded after the stub is in place (it imports 'vscode').
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
-type Service = InstanceType<typeof RelayService>;
-
-const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-relay-service-loading');
-const WORKER = join(EXTENSION, 'dist', 'slmWorker.js');
 const QUESTION: ChatMessage[] = [{ role: 'user', content: 'What is 2+3?' }];
-/** Far longer than any of these takes; reached only by what hangs. */
-const ENDS_WITHIN_MS = 30_000;
 const skip = process.platform !== 'linux' && 'reads /proc';
 
-before(() => {
-  mkdirSync(join(EXTENSION, 'dist'), { recursive: true });
-  writeFakeWorker(WORKER);
-});
-after(() => {
-  for (const pid of slmWorkerPids()) process.kill(pid, 'SIGKILL');
-  rmSync(join(EXTENSION, 'models'), { recursive: true, force: true });
-});
-
-/** A model folder for the stand-in (its behaviour is chosen by the folder's name). */
-function modelFolder(name: string): string {
-  const path = join(EXTENSION, 'models', name);
-  mkdirSync(path, { recursive: true });
-  return path;
-}
-
-const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + ENDS_WITHIN_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Runs `body` with a new service; then closes it and ends any process it left (by pid). */
-async function withService(body: (service: Service) => Promise<void>): Promise<void> {
-  const ext = createExtensionContext(EXTENSION);
-  const service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: () => undefined });
-  try {
-    await body(service);
-  } finally {
-    service.dispose();
-    ext.dispose();
-    const deadline = Date.now() + ENDS_WITHIN_MS;
-    while (slmWorkerPids().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    for (const pid of slmWorkerPids()) process.kill(pid, 'SIGKILL');
-  }
-}
+const { worker: WORKER, modelFolder, withService, slmDiedBetweenAnswers, onnxLocalLoadHangs } = useFakeWorkerExtension('relay-service-loading-');
 
 type Told = { kind: 'event'; type: RelayEvent['type'] } | { kind: 'loading'; load: ModelLoad; waitedMs: number | null };
 
@@ -126,13 +75,7 @@ describe('an answer that waits on a load', { skip }, () => {
 
   test("a restart of the small model's process (it ended between answers) is told as a restart", () =>
     withService(async (service) => {
-      const folder = modelFolder('hang-reload');
-      rmSync(join(folder, 'loaded-once'), { force: true });
-      resetSettings({ 'relay.slm.modelFolder': folder, 'relay.localOnly': true, 'relay.slm.loadAtStartup': true });
-      await within(service.preload(), 'the first load');
-      const slm = (service as unknown as { runtime: { runtime: ProcessRuntime } }).runtime.runtime;
-      process.kill(slm.pid!, 'SIGKILL'); // the OOM killer, between answers
-      await until(() => slm.pid === undefined, 'the runtime seeing its process gone');
+      await slmDiedBetweenAnswers(service);
       const { told, loads, sink } = recordingSink();
       const answering = service.answer(QUESTION, sink);
       await until(() => loads().length > 0, 'the restart told');
@@ -144,11 +87,7 @@ describe('an answer that waits on a load', { skip }, () => {
 
   test("an onnx-local large model's load is told after the small model's, each ended before the next", () =>
     withService(async (service) => {
-      resetSettings({
-        'relay.slm.modelFolder': modelFolder('ready-slm'),
-        'relay.provider.kind': 'onnx-local',
-        'relay.provider.model': modelFolder('hang-load-llm'),
-      });
+      onnxLocalLoadHangs();
       const starts = fakeWorkerStarts(WORKER);
       const { told, loads, sink } = recordingSink();
       const answering = service.answer(QUESTION, sink);

@@ -4,19 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addressWithoutLogin, maskedLogin } from '../../../src/core/http/shownUrl';
-
-const SECRET = 'ssw0rd-Secret';
+import { ADDRESSES_WITH_PASSWORD, SECRET } from './loginAddresses';
 
 test('maskedLogin and addressWithoutLogin keep no part of a password the URL parser reads', () => {
-  const addresses = [
-    `https://alice:p@${SECRET}@gw.example/v1`,
-    `http:alice:p@${SECRET}@127.0.0.1:8000/v1`,
-    `http:\\\\alice:p@${SECRET}@127.0.0.1:8000/v1`,
-    ` https:/alice:p@${SECRET}@gw.example/v1`,
-    `ht\ttps://alice:p@${SECRET}@gw.example/v1`,
-    `https://alice:p@${SECRET}@gw.example?x=1`,
-    `https://alice:p@${SECRET}@[::1/v1`,
-  ];
+  const addresses = [...ADDRESSES_WITH_PASSWORD, `https://alice:p@${SECRET}@[::1/v1`];
   for (const address of addresses) {
     for (const kept of [maskedLogin(address), addressWithoutLogin(address)]) {
       assert.ok(!kept.includes('Secret') && !kept.includes('p@'), `${JSON.stringify(address)} kept as ${kept}`);

@@ -6,40 +6,21 @@
  * the ticks it waits for (bounded): only events are asserted, no times.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
-import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
 import { runProviderTest } from '../../../src/core/providers/providerTest';
-import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider, ProviderConfig, TransportEvent } from '../../../src/core/providers/types';
 import type { WaitTick } from '../../../src/core/providers/waitClock';
-import { FakeServer, loopbackAgent, sendJson, startFakeServer } from './servers/harness';
-import { Gate, reasonsUntil } from './servers/proReasoning';
+import { sendJson } from './servers/harness';
+import { countingTokens, Gate, openAiKeys, reasonsUntil, useOpenAiServer } from './servers/proReasoning';
 import { REQUEST, collect, within } from './servers/collect';
 
-const KEY = 'sk-test-pro-wait-0123456789abcdef';
-const OPENAI = 'http://api.openai.com/v1';
 const TEXT = [' Paris', ' is', ' a', ' city'];
 const TIMEOUTS = { connectTimeoutMs: 10_000, firstByteTimeoutMs: 60_000, idleTimeoutMs: 60_000, callTimeoutMs: 120_000, maxRetries: 0 };
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer((request, res) => {
-    // Test Provider's token count, after the continuation.
-    if (request.path.endsWith('/responses/input_tokens')) return sendJson(res, 200, { object: 'response.input_tokens', input_tokens: 40 });
-    sendJson(res, 500, { error: { message: 'no responder queued' } });
-  });
-});
-after(() => server.close());
-beforeEach(() => {
-  forgetLearnedFacts();
-  server.queue.length = 0;
-});
-
-const provider = (model: string, extra: Partial<ProviderConfig> = {}): LlmProvider =>
-  createProvider({ kind: 'openai-chat', baseUrl: OPENAI, model, ...TIMEOUTS, ...extra }, new MemoryKeySource({ 'openai-chat': KEY }), {
-    agents: { http: loopbackAgent(server.url) },
-  });
+// Test Provider's token count comes after the continuation; no other request is expected.
+const openAi = useOpenAiServer(countingTokens((_request, res) => sendJson(res, 500, { error: { message: 'no responder queued' } })));
+const provider = (model: string, extra: Partial<ProviderConfig> = {}): LlmProvider => openAi.provider(model, { ...TIMEOUTS, ...extra });
 
 /** A gate already open: the text follows the prelude at once. */
 const openGate = (): Gate => {
@@ -52,7 +33,7 @@ const openGate = (): Gate => {
 const fromReasoning = (ticks: readonly WaitTick[]) => ticks.slice(ticks.findIndex((tick) => tick.state === 'reasoning'));
 
 test("transport: a pro model's first byte (still where it was) says its output is pending, and 'output' follows when the text begins; an ordinary model's events are as before", async () => {
-  server.enqueue(reasonsUntil(openGate(), TEXT));
+  openAi.server.enqueue(reasonsUntil(openGate(), TEXT));
   const pro: TransportEvent[] = [];
   const out = await within(collect(provider('gpt-5-pro'), { ...REQUEST, maxTokens: 100, onTransport: (e) => pro.push(e) }), 20_000, 'the pro call');
   assert.equal(out.text, TEXT.join(''));
@@ -63,7 +44,7 @@ test("transport: a pro model's first byte (still where it was) says its output i
     { phase: 'output', attempt: 1 },
   ]);
 
-  server.enqueue(reasonsUntil(openGate(), TEXT));
+  openAi.server.enqueue(reasonsUntil(openGate(), TEXT));
   const ordinary: TransportEvent[] = [];
   await within(collect(provider('gpt-5.1-codex'), { ...REQUEST, maxTokens: 100, onTransport: (e) => ordinary.push(e) }), 20_000, 'the codex call');
   assert.deepEqual(ordinary, [
@@ -75,7 +56,7 @@ test("transport: a pro model's first byte (still where it was) says its output i
 
 test('Test Provider: after the first byte the wait goes on ticking as gpt-5-pro reasoning, and ends once its text comes', async () => {
   const gate = new Gate();
-  server.enqueue(reasonsUntil(gate, TEXT));
+  openAi.server.enqueue(reasonsUntil(gate, TEXT));
   const ticks: WaitTick[] = [];
   const onWait = (tick: WaitTick) => {
     ticks.push(tick);
@@ -101,16 +82,13 @@ test("a pro model served on chat that streams its reasoning (OpenRouter's delta.
   const gate = new Gate();
   const chunk = (delta: Record<string, string>, finish: string | null = null) =>
     `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-  server.enqueue(async (_request, res) => {
+  openAi.server.enqueue(async (_request, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write(chunk({ reasoning: 'Thinking about France.' }));
     await gate.opened(15_000);
     if (!res.destroyed) res.end(TEXT.map((text) => chunk({ content: text })).join('') + chunk({}, 'stop') + 'data: [DONE]\n\n');
   });
-  const chat = createProvider(
-    { kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'openai/o3-pro', ...TIMEOUTS },
-    new MemoryKeySource({ 'openai-chat': KEY }),
-  );
+  const chat = createProvider({ kind: 'openai-chat', baseUrl: `${openAi.server.url}/v1`, model: 'openai/o3-pro', ...TIMEOUTS }, openAiKeys());
   const ticks: WaitTick[] = [];
   const onWait = (tick: WaitTick) => {
     ticks.push(tick);

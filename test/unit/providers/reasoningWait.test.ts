@@ -9,52 +9,25 @@
  */
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { createAgents, postStream } from '../../../src/core/providers/http';
-import { forgetLearnedFacts, openAiModelTraits } from '../../../src/core/providers/modelCapabilities';
-import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import { openAiModelTraits } from '../../../src/core/providers/modelCapabilities';
 import type { LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
-import { FakeServer, loopbackAgent, sendJson, startFakeServer, type Responder } from './servers/harness';
+import { sendJson, type Responder } from './servers/harness';
 import { openAiStream } from './servers/openai';
+import { openAiKeys, PRO_PRELUDE, PRO_USAGE, proText, proTextBegins, proTextEnds, useOpenAiServer } from './servers/proReasoning';
 import { REQUEST, collect, collectError, within } from './servers/collect';
 
-const KEY = 'sk-test-quiet-0123456789abcdef';
-const OPENAI = 'http://api.openai.com/v1';
 /** The waits under test, scaled down; the gaps are three times as long. */
 const SHORT = { connectTimeoutMs: 5000, firstByteTimeoutMs: 200, idleTimeoutMs: 200, callTimeoutMs: 30_000, retryBaseDelayMs: 1, maxRetries: 0 };
 const GAP_MS = 600;
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer(openAiStream({ pieces: [' unused'] }));
-});
-after(() => server.close());
-beforeEach(() => {
-  forgetLearnedFacts();
-  server.queue.length = 0;
-});
-
-const provider = (model: string, extra: Partial<ProviderConfig> = {}): LlmProvider =>
-  createProvider({ kind: 'openai-chat', baseUrl: OPENAI, model, ...SHORT, ...extra }, new MemoryKeySource({ 'openai-chat': KEY }), {
-    agents: { http: loopbackAgent(server.url) },
-  });
+const openAi = useOpenAiServer(openAiStream({ pieces: [' unused'] }));
+const provider = (model: string, extra: Partial<ProviderConfig> = {}): LlmProvider => openAi.provider(model, { ...SHORT, ...extra });
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const event = (data: Record<string, unknown>) => `event: ${String(data.type)}\ndata: ${JSON.stringify(data)}\n\n`;
-const USAGE = { input_tokens: 40, output_tokens: 300, output_tokens_details: { reasoning_tokens: 296 } };
 const TEXT = [' Paris', ' is', ' a', ' city'];
-
-/** What OpenAI sends at once: the response opened, and a reasoning item with no summary. */
-const PRELUDE =
-  event({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } }) +
-  event({ type: 'response.in_progress', response: { id: 'resp_1', status: 'in_progress' } }) +
-  event({ type: 'response.output_item.added', output_index: 0, item: { id: 'rs_1', type: 'reasoning', summary: [] } });
-const MESSAGE_OPENS =
-  event({ type: 'response.output_item.done', output_index: 0, item: { id: 'rs_1', type: 'reasoning', summary: [] } }) +
-  event({ type: 'response.output_item.added', output_index: 1, item: { id: 'msg_1', type: 'message', role: 'assistant', content: [] } });
-const delta = (text: string) => event({ type: 'response.output_text.delta', item_id: 'msg_1', output_index: 1, content_index: 0, delta: text });
-const COMPLETED = event({ type: 'response.completed', response: { id: 'resp_1', status: 'completed', usage: USAGE } });
 
 /** Writes unless the client has gone. */
 const write = (res: ServerResponse, text: string) => {
@@ -68,13 +41,13 @@ const write = (res: ServerResponse, text: string) => {
 function reasonsThenWrites(reasonMs: number, pauseAfterFirstMs?: number): Responder {
   return async (_request, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-    write(res, PRELUDE);
+    write(res, PRO_PRELUDE);
     if (reasonMs === Infinity) return;
     await pause(reasonMs);
-    if (pauseAfterFirstMs === undefined) return void (res.destroyed || res.end(MESSAGE_OPENS + TEXT.map(delta).join('') + COMPLETED));
-    write(res, MESSAGE_OPENS + delta(TEXT[0]));
+    if (pauseAfterFirstMs === undefined) return void (res.destroyed || res.end(proText(TEXT)));
+    write(res, proTextBegins(TEXT.slice(0, 1)));
     await pause(pauseAfterFirstMs);
-    if (!res.destroyed) res.end(TEXT.slice(1).map(delta).join('') + COMPLETED);
+    if (!res.destroyed) res.end(proTextEnds(TEXT.slice(1)));
   };
 }
 
@@ -86,7 +59,7 @@ test('the table: the pro models reason for minutes; the other reasoning models, 
 });
 
 test('gpt-5-pro silent while it reasons, longer than the idle and first-byte timeouts: the call waits for its text and completes', async () => {
-  server.enqueue(reasonsThenWrites(GAP_MS));
+  openAi.server.enqueue(reasonsThenWrites(GAP_MS));
   const out = await within(collect(provider('gpt-5-pro'), { ...REQUEST, partialAnswer: '', maxTokens: 100 }), 20_000, 'the call');
   assert.equal(out.text, TEXT.join(''));
   assert.equal(out.finishReason, 'stop');
@@ -94,18 +67,18 @@ test('gpt-5-pro silent while it reasons, longer than the idle and first-byte tim
 });
 
 test('o3-pro likewise; a model that does not reason for minutes (gpt-5.1-codex) still ends at the idle timeout, naming it', async () => {
-  server.enqueue(reasonsThenWrites(GAP_MS));
+  openAi.server.enqueue(reasonsThenWrites(GAP_MS));
   const pro = await within(collect(provider('o3-pro'), { ...REQUEST, maxTokens: 100 }), 20_000, 'the o3-pro call');
   assert.equal(pro.finishReason, 'stop');
 
-  server.enqueue(reasonsThenWrites(GAP_MS));
+  openAi.server.enqueue(reasonsThenWrites(GAP_MS));
   const error = await within(collectError(provider('gpt-5.1-codex'), { ...REQUEST, maxTokens: 100 }), 20_000, 'the codex call');
   assert.equal(error.code, 'timeout');
   assert.match(error.message, /sent nothing for 0\.2 s in the middle of its response.*relay\.provider\.idleTimeoutSeconds/);
 });
 
 test('once the text flows, the idle timeout applies again to a pro model: a silence after its first piece ends the call', async () => {
-  server.enqueue(reasonsThenWrites(GAP_MS, GAP_MS));
+  openAi.server.enqueue(reasonsThenWrites(GAP_MS, GAP_MS));
   const seen: string[] = [];
   let error: any;
   try {
@@ -126,7 +99,7 @@ test('once the text flows, the idle timeout applies again to a pro model: a sile
 test('on chat (a proxy that serves gpt-5-pro there, sending only keep-alive comments while it reasons): the same waits, idle again once text flows', async () => {
   const chunk = (content: string, finish: string | null = null) =>
     `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
-  server.enqueue(async (_request, res) => {
+  openAi.server.enqueue(async (_request, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     write(res, ': OPENROUTER PROCESSING\n\n');
     await pause(GAP_MS);
@@ -142,7 +115,7 @@ test('on chat (a proxy that serves gpt-5-pro there, sending only keep-alive comm
       );
   });
   const seen: string[] = [];
-  const chat = createProvider({ kind: 'openai-chat', baseUrl: `${server.url}/v1`, model: 'gpt-5-pro', ...SHORT }, new MemoryKeySource({ 'openai-chat': KEY }));
+  const chat = createProvider({ kind: 'openai-chat', baseUrl: `${openAi.server.url}/v1`, model: 'gpt-5-pro', ...SHORT }, openAiKeys());
   const error = await within(
     collect(chat, { ...REQUEST, partialAnswer: '', maxTokens: 100 }, undefined, (c) => c.type === 'text' && seen.push(c.text)).then(
       () => undefined,
@@ -151,7 +124,7 @@ test('on chat (a proxy that serves gpt-5-pro there, sending only keep-alive comm
     20_000,
     'the call',
   );
-  assert.equal(server.lastRequest.path, '/v1/chat/completions');
+  assert.equal(openAi.server.lastRequest.path, '/v1/chat/completions');
   assert.deepEqual(seen, [' Paris'], 'the silence before the text was waited out');
   assert.equal(error?.code, 'timeout');
   assert.match(error.message, /sent nothing for 0\.2 s in the middle of its response/);
@@ -160,7 +133,7 @@ test('on chat (a proxy that serves gpt-5-pro there, sending only keep-alive comm
 test('the call timeout ends a pro model that reasons past it, with its own error: pro models can think for minutes, raise relay.provider.callTimeoutSeconds', async () => {
   let closed!: () => void;
   const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
-  server.enqueue((request, res) => {
+  openAi.server.enqueue((request, res) => {
     res.on('close', () => closed());
     return reasonsThenWrites(Infinity)(request, res);
   });
@@ -186,25 +159,25 @@ test('a pro model the server will not stream for: the whole body, sent when the 
   const wholeWhenDone: Responder = async (_request, res) => {
     await pause(GAP_MS);
     if (res.destroyed) return;
-    sendJson(res, 200, { status: 'completed', output: [{ type: 'message', content: [{ type: 'output_text', text: TEXT.join('') }] }], usage: USAGE });
+    sendJson(res, 200, { status: 'completed', output: [{ type: 'message', content: [{ type: 'output_text', text: TEXT.join('') }] }], usage: PRO_USAGE });
   };
-  server.enqueue(refuseStream, wholeWhenDone);
+  openAi.server.enqueue(refuseStream, wholeWhenDone);
   const out = await within(collect(provider('gpt-5-pro'), { ...REQUEST, partialAnswer: '', maxTokens: 100 }), 20_000, 'the call');
   assert.equal(out.text, TEXT.join(''));
   assert.equal(out.finishReason, 'stop');
-  assert.equal(server.requests.at(-1)?.body.stream, undefined, 'asked without stream');
+  assert.equal(openAi.server.requests.at(-1)?.body.stream, undefined, 'asked without stream');
 
   // The same body for a model that writes at once: the first-byte timeout still bounds it.
-  server.enqueue(refuseStream, wholeWhenDone);
+  openAi.server.enqueue(refuseStream, wholeWhenDone);
   const error = await within(collectError(provider('gpt-5.1-codex'), { ...REQUEST, maxTokens: 100 }), 20_000, 'the codex call');
   assert.equal(error.code, 'timeout');
   assert.match(error.message, /sent no response for 0\.2 s/);
 });
 
 test('postStream alone: quietUntilOutputMs bounds the wait for the output (no wait is unbounded), and its error names the call timeout', async () => {
-  server.enqueue(reasonsThenWrites(Infinity));
+  openAi.server.enqueue(reasonsThenWrites(Infinity));
   const response = await postStream({
-    url: new URL(`${server.url}/v1/responses`),
+    url: new URL(`${openAi.server.url}/v1/responses`),
     headers: {},
     body: { model: 'gpt-5-pro', input: 'Q', stream: true },
     keyEnv: ['OPENAI_API_KEY'],

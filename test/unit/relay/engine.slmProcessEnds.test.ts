@@ -4,54 +4,27 @@
 // it, and no process is started again to count the figures. Real child processes (the fake
 // worker); the bounds (30 s) only tell "ends" from "hangs for ever".
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { collectRelay } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { createProcessRuntime, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { fakeWorkerStarts, HANDOFF_TOKEN, killFakeWorkers, writeFakeWorker } from '../slm/fakeWorker';
-import { within as settlesWithin } from '../providers/servers/collect';
+import { fakeWorkerStarts, HANDOFF_TOKEN } from '../slm/fakeWorker';
+import { alive, until, useFakeWorker, within } from '../slm/fakeWorkerSetup';
 import { DoubleProvider } from './doubles';
 
-/** Far longer than any of these takes; reached only by an answer that hangs. */
-const ENDS_WITHIN_MS = 30_000;
 const QUESTION: ChatMessage[] = [{ role: 'user', content: 'Say hello.' }];
 const PROMPT = 'user: Say hello.\nassistant: ';
 /** What the SLM shows of HANDOFF_TOKEN (its command is hidden). */
 const SLM_TEXT = HANDOFF_TOKEN.slice(0, HANDOFF_TOKEN.indexOf('<call>'));
 
-let dir: string;
-let fake: string;
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'relay-engine-slm-ends-'));
-  fake = join(dir, 'fakeWorker.js');
-  writeFakeWorker(fake);
-});
-after(() => {
-  killFakeWorkers(fake);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
-
-/** Waits until `condition` holds; fails saying `what` if it does not within ENDS_WITHIN_MS. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + ENDS_WITHIN_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const fake = useFakeWorker('relay-engine-slm-ends-');
 
 /** The SLM in its process: it writes a command handing off to the LLM, and never finishes loading again once its process ended. */
 async function smallModel(name: string): Promise<ProcessRuntime> {
-  const folder = join(dir, name);
-  mkdirSync(folder, { recursive: true });
-  return createProcessRuntime(folder, { workerPath: fake });
+  return createProcessRuntime(fake.modelFolder(name), { workerPath: fake.worker });
 }
 
 /** The OOM killer: the process dies, and the runtime sees it gone. */
@@ -62,24 +35,13 @@ async function kill(slm: ProcessRuntime): Promise<void> {
   assert.equal(slm.pid, undefined);
 }
 
-/** Whether process `pid` still runs (a zombie counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 describe('the SLM process ends while the LLM writes', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
   test('the call ends with what the LLM wrote, counted without the SLM (estimated), and the answer fails at once saying so: no new process loads to count', async () => {
     const slm = await smallModel('hands-off-hang-reload-a');
     try {
       let answer!: () => void;
       const llm = new DoubleProvider([{ chunks: ['wor', 'ld'], answerWhen: new Promise<void>((resolve) => (answer = resolve)) }]);
-      const starts = fakeWorkerStarts(fake);
+      const starts = fakeWorkerStarts(fake.worker);
       const answering = collectRelay({ mode: 'command', slm, llm, messages: QUESTION, prompt: PROMPT });
       await until(() => llm.requests.length === 1, 'the LLM call');
       await kill(slm);
@@ -93,7 +55,7 @@ describe('the SLM process ends while the LLM writes', { skip: process.platform !
       assert.equal(end?.tokens, 2, "the LLM's text, estimated by its characters ('wor', 'ld')");
       assert.equal(end?.usage.estimated, true);
       assert.ok(stats.savedUsd === null || stats.savedUsd <= 0, 'an answer that failed saved nothing');
-      assert.equal(fakeWorkerStarts(fake), starts, 'no process was started again to count');
+      assert.equal(fakeWorkerStarts(fake.worker), starts, 'no process was started again to count');
       assert.equal(slm.running, false);
     } finally {
       await slm.dispose();
@@ -107,7 +69,7 @@ describe('the SLM process ends while the LLM writes', { skip: process.platform !
       const llm = new DoubleProvider([{ chunks: ['wor'], hang: true }]);
       llm.onHang = () => (waiting = true);
       const stop = new AbortController();
-      const starts = fakeWorkerStarts(fake);
+      const starts = fakeWorkerStarts(fake.worker);
       const answering = collectRelay({ mode: 'command', slm, llm, messages: QUESTION, prompt: PROMPT, signal: stop.signal });
       await until(() => waiting, 'the LLM call waiting after its first text');
       await kill(slm);
@@ -118,7 +80,7 @@ describe('the SLM process ends while the LLM writes', { skip: process.platform !
       const end = events.find((e): e is Extract<RelayEvent, { type: 'call-end' }> => e.type === 'call-end');
       assert.equal(end?.finishReason, 'cancelled');
       assert.equal(end?.usage.estimated, true);
-      assert.equal(fakeWorkerStarts(fake), starts, 'no process was started again to count');
+      assert.equal(fakeWorkerStarts(fake.worker), starts, 'no process was started again to count');
     } finally {
       await slm.dispose();
     }
@@ -133,7 +95,7 @@ describe('the SLM process ends while the LLM alone writes (llm-only: the SLM onl
       const llm = new DoubleProvider([
         { chunks: ['<think>hm</think>', 'Hello'], finish: 'stop', answerWhen: new Promise<void>((resolve) => (answer = resolve)) },
       ]);
-      const starts = fakeWorkerStarts(fake);
+      const starts = fakeWorkerStarts(fake.worker);
       const answering = collectRelay({ mode: 'llm-only', slm, llm, messages: QUESTION, prompt: PROMPT, tokenBudget: 100 });
       await until(() => llm.requests.length === 1, 'the LLM call');
       await kill(slm);
@@ -145,7 +107,7 @@ describe('the SLM process ends while the LLM alone writes (llm-only: the SLM onl
       assert.equal(stats.llmTokens, 5 + 2, "the LLM's text, estimated by its characters");
       assert.equal(stats.llmUsage.estimated, true);
       assert.equal(stats.thinkingTokens, undefined, 'not counted by a process started again');
-      assert.equal(fakeWorkerStarts(fake), starts, 'no process was started again to count');
+      assert.equal(fakeWorkerStarts(fake.worker), starts, 'no process was started again to count');
     } finally {
       await slm.dispose();
     }
@@ -159,12 +121,12 @@ describe('the SLM process ends before the engine opens its session', { skip: pro
     try {
       // After the adapter's check and composition.prepare(): the engine's session opening finds it gone.
       await kill(slm);
-      const starts = fakeWorkerStarts(fake);
+      const starts = fakeWorkerStarts(fake.worker);
       const llm = new DoubleProvider([]);
       const stop = new AbortController();
       const answering = collectRelay({ mode: 'command', slm, llm, messages: QUESTION, prompt: PROMPT, signal: stop.signal });
-      await until(() => fakeWorkerStarts(fake) === starts + 1, 'the new process, whose load never ends');
-      reloading = Number(readFileSync(join(dir, 'starts.log'), 'utf8').trim().split('\n').at(-1));
+      await until(() => fakeWorkerStarts(fake.worker) === starts + 1, 'the new process, whose load never ends');
+      reloading = Number(readFileSync(join(fake.root, 'starts.log'), 'utf8').trim().split('\n').at(-1));
       stop.abort();
       const { answer: text, stats, events } = await within(answering, 'the answer stopped during the reload');
       assert.equal(text, '');
@@ -175,7 +137,7 @@ describe('the SLM process ends before the engine opens its session', { skip: pro
       assert.match(errors[0]!.message, /^Stopped before the answer began: the small model was restarting \(its process had ended/);
       assert.equal(errors[0]!.code, 'cancelled');
       assert.ok(alive(reloading), 'the reload goes on in the background for the next answer');
-      assert.equal(fakeWorkerStarts(fake), starts + 1, 'one new process, no other');
+      assert.equal(fakeWorkerStarts(fake.worker), starts + 1, 'one new process, no other');
     } finally {
       await slm.dispose();
     }

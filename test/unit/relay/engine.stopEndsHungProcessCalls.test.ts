@@ -4,20 +4,17 @@
 // inside the call (minutes for a large model). Real child processes (the fake worker); the
 // bounds (30 s) only tell "ends" from "hangs for ever".
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { collectRelay } from '../../../src/core/relay/engine';
 import { OnnxLocalProvider } from '../../../src/core/providers/onnxLocal';
 import { createProcessRuntime, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import type { ChatMessage } from '../../../src/core/slm/types';
-import { fakeWorkerStarts, HANDOFF_TOKEN, killFakeWorkers, writeFakeWorker } from '../slm/fakeWorker';
-import { within as settlesWithin } from '../providers/servers/collect';
+import { fakeWorkerStarts, HANDOFF_TOKEN } from '../slm/fakeWorker';
+import { alive, until, useFakeWorker, within } from '../slm/fakeWorkerSetup';
 import { chars, DoubleProvider, DoubleRuntime } from './doubles';
 
-/** Far longer than any of these takes; reached only by an answer that hangs. */
-const ENDS_WITHIN_MS = 30_000;
 /** The grace of a cancelled call before its process is stopped: short, so that the tests do not wait the default 10 s. */
 const CANCEL_GRACE_MS = 200;
 const QUESTION: ChatMessage[] = [{ role: 'user', content: 'Say hello.' }];
@@ -26,46 +23,12 @@ const PROMPT = 'user: Say hello.\nassistant: ';
 const SLM_TEXT = HANDOFF_TOKEN.slice(0, HANDOFF_TOKEN.indexOf('<call>'));
 const skip = process.platform !== 'linux' && 'reads /proc';
 
-let dir: string;
-let fake: string;
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'relay-engine-hung-calls-'));
-  fake = join(dir, 'fakeWorker.js');
-  writeFakeWorker(fake);
-});
-after(() => {
-  killFakeWorkers(fake);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
-
-/** Waits until `condition` holds; fails saying `what` if it does not within ENDS_WITHIN_MS. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + ENDS_WITHIN_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Whether process `pid` still runs (a zombie counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+const fake = useFakeWorker('relay-engine-hung-calls-');
 
 /** A model of the fake worker in its process (its behaviour is chosen by the folder's name). */
 async function model(name: string, role: 'slm' | 'llm' = 'slm'): Promise<{ runtime: ProcessRuntime; folder: string }> {
-  const folder = join(dir, name);
-  mkdirSync(folder, { recursive: true });
-  return { runtime: await createProcessRuntime(folder, { workerPath: fake, cancelGraceMs: CANCEL_GRACE_MS, role }), folder };
+  const folder = fake.modelFolder(name);
+  return { runtime: await createProcessRuntime(folder, { workerPath: fake.worker, cancelGraceMs: CANCEL_GRACE_MS, role }), folder };
 }
 
 describe("the small model's append of the LLM's text never returns (command mode)", { skip }, () => {
@@ -108,11 +71,11 @@ describe('an onnx-local LLM whose process ended between answers (llm-only)', { s
     try {
       process.kill(runtime.pid as number, 'SIGKILL');
       await until(() => !runtime.running, 'the runtime seeing its process gone');
-      const starts = fakeWorkerStarts(fake);
+      const starts = fakeWorkerStarts(fake.worker);
       const llm = new OnnxLocalProvider(runtime, 'big-local-llm', { renderPrompt: async (request) => PROMPT + request.partialAnswer });
       const stop = new AbortController();
       const answering = collectRelay({ mode: 'llm-only', slm: new DoubleRuntime(chars('x')), llm, messages: QUESTION, signal: stop.signal });
-      await until(() => fakeWorkerStarts(fake) > starts, "the large model's reload");
+      await until(() => fakeWorkerStarts(fake.worker) > starts, "the large model's reload");
       stop.abort();
       const { stats, events } = await within(answering, 'the answer stopped while the large model reloaded');
       assert.equal(stats.finishReason, 'cancelled');

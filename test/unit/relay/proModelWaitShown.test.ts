@@ -7,77 +7,26 @@
  * holds its silences until the test saw the events it waits for (bounded): no times asserted.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent as HttpsAgent } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { waitReporter } from '../../../src/cli/render';
-import { RelayComposition, type RelaySetup } from '../../../src/core/compose';
-import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
-import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { collectRelay } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
-import type { ChatMessage } from '../../../src/core/slm/types';
-import { FakeServer, loopbackAgent, sendJson, startFakeServer, type Responder } from '../providers/servers/harness';
+import type { Responder } from '../providers/servers/harness';
 import { within } from '../providers/servers/collect';
-import { Gate, PRO_PRELUDE, proText, reasonsUntil } from '../providers/servers/proReasoning';
-import { DoubleRuntime } from './doubles';
+import { countingTokens, Gate, PRO_PRELUDE, proText, reasonsUntil, useOpenAiServer } from '../providers/servers/proReasoning';
+import { openAiSetup, useComposition } from './openAiComposition';
 
-const KEY = 'sk-test-pro-wait-shown-0123456789abcdef';
 const TEXT = [' The', ' sky', ' scatters', ' blue', ' light.'];
 
-let server: FakeServer;
-let folder: string;
-before(async () => {
-  server = await startFakeServer((request, res) => {
-    if (request.path.endsWith('/responses/input_tokens')) return sendJson(res, 200, { object: 'response.input_tokens', input_tokens: 40 });
-    // Any further call of an answer: written at once.
+// Any further call of an answer: written at once.
+const openAi = useOpenAiServer(
+  countingTokens((_request, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
     res.end(PRO_PRELUDE + proText(TEXT));
-  });
-  folder = mkdtempSync(join(tmpdir(), 'relay-pro-wait-shown-'));
-  writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({}));
-});
-after(async () => {
-  await server.close();
-  rmSync(folder, { recursive: true, force: true });
-});
-
-const messages: ChatMessage[] = [{ role: 'user', content: 'Why is the sky blue?' }];
-
-async function composed(model: string) {
-  forgetLearnedFacts();
-  const setup: RelaySetup = {
-    provider: {
-      kind: 'openai-chat',
-      baseUrl: 'http://api.openai.com/v1',
-      model,
-      templateFolder: '',
-      timeouts: { connect: 10, firstByte: 60, idle: 60, call: 120 },
-      caching: 'auto',
-    },
-    prices: {},
-    mode: 'llm-only',
-    thinking: false,
-    confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
-    maxTurns: 5,
-    tokenBudget: 64,
-    temperature: 0,
-    limits: { maxLlmCalls: 8, maxCostUsd: 1, maxStallSeconds: 180 },
-  };
-  const slm = new DoubleRuntime([]);
-  const deps = {
-    slm,
-    slmFolder: folder,
-    keys: new MemoryKeySource({ 'openai-chat': KEY }),
-    renderTemplate: async () => '',
-    openLocalLlm: async () => slm,
-    agents: { http: loopbackAgent(server.url), https: new HttpsAgent() },
-  };
-  const composition = await RelayComposition.open(setup, deps, 'llm-only');
-  return composition.options(messages, await composition.prepare(messages));
-}
+  }),
+);
+const compose = useComposition();
+const composed = (model: string) => compose(openAiSetup(model, { connect: 10, firstByte: 60, idle: 60, call: 120 }, 180), openAi.server);
 
 type CallWait = Extract<RelayEvent, { type: 'call-wait' }>;
 const firstCallWaits = (events: readonly RelayEvent[]) => events.filter((e): e is CallWait => e.type === 'call-wait' && e.callIndex === 0);
@@ -85,7 +34,7 @@ const firstCallSpan = (events: readonly RelayEvent[]) => events.findIndex((e) =>
 
 test('gpt-5-pro: after the first byte the wait events go on, as the model reasoning, and stop once its text flows; stderr says so', async () => {
   const gate = new Gate();
-  server.enqueue(reasonsUntil(gate, TEXT));
+  openAi.server.enqueue(reasonsUntil(gate, TEXT));
   let stderr = '';
   const toStderr = waitReporter({ write: (text) => void (stderr += text), isTTY: false });
   let reasoningTicks = 0;
@@ -123,7 +72,7 @@ test('a model that writes at once (gpt-5.1): its wait still ends at the first by
     await new Promise((resolve) => setTimeout(resolve, 2500));
     if (!res.destroyed) res.end(proText(TEXT));
   };
-  server.enqueue(writesLater);
+  openAi.server.enqueue(writesLater);
   const onEvent = (event: RelayEvent) => {
     if (firstCallWaits([event]).length === 1) toldWaiting.open();
   };
