@@ -13,11 +13,12 @@
  * in, nor on N. Two exceptions. Rows under a money ceiling price each call with LLM/SLM
  * token ratios learned from the calls before (src/core/relay/money.ts TokenRatios); where
  * the LLM's tokenizer differs from the SLM's, the order answers finish in can move a call
- * across the ceiling. And an LLM priced by time of day (ModelPrice.hours: DeepSeek V4) bills
- * each call at the rate of its UTC hour (pricing.ts priceAtTime): what an answer costs, and
- * where a money ceiling stops its calls (so its text), depend on when it runs. Rows run one
- * after another, so they may have run at different rates: each answer records its start,
- * and the notes count each row's answers in the hours at another rate (eval/ratesByHour.ts).
+ * across the ceiling. And an LLM priced by time of day (ModelPrice.hours: DeepSeek V4) has
+ * each call costed at the rate of its UTC hour (pricing.ts priceAtTime), one that runs across
+ * a change of rate at the dearer (relay/money.ts): what an answer costs, and where a money
+ * ceiling stops its calls (so its text), depend on when it runs. Rows run one after another,
+ * so they may have run at different rates: each answer records its start, and the notes
+ * count each row's answers in the hours at another rate (eval/ratesByHour.ts).
  */
 import { setMaxListeners } from 'node:events';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ import { compareWithMatchedRouters, formatTable, matchedRouterProbability, predi
 import { printableJson, terminalSafe, type Output } from '../render';
 import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
-import type { LlmProvider, ModelPrice } from '../../core/providers/types';
+import type { HourPrice, LlmProvider, ModelPrice } from '../../core/providers/types';
 import { resolvePrice } from '../../core/providers/pricing';
 import { addressWithoutLogin } from '../../core/http/shownUrl';
 import { isProviderKind, providerOf } from '../../core/providers/registry';
@@ -55,7 +56,7 @@ import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
 import { llmTemperatureSent, llmTemperatureWords, type SentTemperature } from '../eval/llmTemperature';
-import { hourWindowsOf, listWords, ratesByHour, timeOfDay } from '../eval/ratesByHour';
+import { hourWindowsOf, hoursWords, ratesByHour } from '../eval/ratesByHour';
 import { isRecord } from '../../shared/isRecord';
 import { solveMessages } from './ask';
 
@@ -250,17 +251,10 @@ export function priceWords(price: ModelPrice): string {
   const flat = (p: { inputPerMTok: number; outputPerMTok: number }) => `$${p.inputPerMTok}/M in, $${p.outputPerMTok}/M out`;
   const tiers = (price.tiers ?? []).map((t) => `; above ${t.aboveInputTokens.toLocaleString('en-US')} input tokens, the whole call at ${flat(t)}`);
   // The price may come from an answers file (a hand edit): windows that are not numbers are left out, not a crash.
-  const windows = hourWindowsOf(price);
-  /** The windows of each rate as written, in order of the day; adjacent windows of one rate as one. */
-  const byRate = new Map<string, Array<{ from: number; to: number }>>();
-  for (const w of windows.sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
-    const spans = byRate.get(flat(w)) ?? [];
-    const last = spans.at(-1);
-    if (last?.to === w.fromUtcSecond) last.to = w.toUtcSecond;
-    else spans.push({ from: w.fromUtcSecond, to: w.toUtcSecond });
-    byRate.set(flat(w), spans);
-  }
-  const hours = [...byRate].map(([rate, spans]) => `; ${listWords(spans.map((s) => `${timeOfDay(s.from)}-${timeOfDay(s.to)}`))} UTC: ${rate}`);
+  /** The windows of each rate as written, the rates in the order of their first hour in the day. */
+  const byRate = new Map<string, HourPrice[]>();
+  for (const w of hourWindowsOf(price).sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) byRate.set(flat(w), [...(byRate.get(flat(w)) ?? []), w]);
+  const hours = [...byRate].map(([rate, windows]) => `; ${hoursWords(windows)}: ${rate}`);
   return flat(price) + tiers.join('') + hours.join('');
 }
 

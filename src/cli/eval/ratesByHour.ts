@@ -1,14 +1,16 @@
 /**
  * The hours of the UTC day an eval's answers were billed in, where the LLM's price has rates
  * by time of day (ModelPrice.hours: DeepSeek V4 bills twice its standard rate 01:00-04:00 and
- * 06:00-10:00 UTC). Each LLM call is billed at the rate of the hour it is sent in, and the
- * rows run one after another: a row that ran in those hours and one that did not compare
- * rates as well as rows. Counted per row from each answer's start on the engine's clock
- * (AnswerLine.startedAt) over its elapsed time, at the price the answer recorded; an answer
- * of an earlier relay, which did not record its start, counts as unknown.
+ * 06:00-10:00 UTC). The Cost column books each LLM call at the rate of its hour, one that
+ * runs across a change of rate at the dearer (relay/money.ts: which instant the provider bills
+ * by is not documented), and the rows run one after another: a row that ran in those hours
+ * and one that did not compare rates as well as rows. Counted per row from each answer's
+ * start on the engine's clock (AnswerLine.startedAt) over its elapsed time, at the price the
+ * answer recorded; an answer of an earlier relay, which did not record its start, counts as
+ * unknown.
  */
 import { pricesBetween } from '../../core/providers/pricing';
-import { samePerMTok } from '../../core/providers/priceCatalog';
+import { joinedWindows, samePerMTok } from '../../core/providers/priceCatalog';
 import type { HourPrice, ModelPrice } from '../../core/providers/types';
 import { isRecord } from '../../shared/isRecord';
 import type { AnswerLine } from './answersLog';
@@ -21,24 +23,23 @@ export function hourWindowsOf(price: ModelPrice): HourPrice[] {
 }
 
 /** Seconds after 00:00 as HH:MM (HH:MM:SS where the seconds are not whole minutes); 86 400 is 24:00. */
-export function timeOfDay(seconds: number): string {
+function timeOfDay(seconds: number): string {
   const two = (n: number): string => String(n).padStart(2, '0');
   const whole = Math.round(seconds);
   return `${two(Math.floor(whole / 3600))}:${two(Math.floor(whole / 60) % 60)}${whole % 60 === 0 ? '' : `:${two(whole % 60)}`}`;
 }
 
 /** "a", "a and b", "a, b and c". */
-export const listWords = (items: string[]): string => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+const listWords = (items: string[]): string => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
 
-/** Windows as "01:00-04:00 and 06:00-10:00 UTC", in order of the day, adjacent ones as one. */
-function windowsWords(windows: HourPrice[]): string {
-  const spans: Array<{ from: number; to: number }> = [];
-  for (const w of [...windows].sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
-    const last = spans.at(-1);
-    if (last?.to === w.fromUtcSecond) last.to = w.toUtcSecond;
-    else spans.push({ from: w.fromUtcSecond, to: w.toUtcSecond });
-  }
-  return `${listWords(spans.map((s) => `${timeOfDay(s.from)}-${timeOfDay(s.to)}`))} UTC`;
+/**
+ * Windows as "01:00-04:00 and 06:00-10:00 UTC", in order of the day, adjacent ones as one
+ * whatever their rates (the caller passes those it names together). The eval's notes and its
+ * cost note (evaluate.ts priceWords) both say hours so.
+ */
+export function hoursWords(windows: readonly HourPrice[]): string {
+  const spans = joinedWindows(windows, () => true).map((w) => `${timeOfDay(w.fromUtcSecond)}-${timeOfDay(w.toUtcSecond)}`);
+  return `${listWords(spans)} UTC`;
 }
 
 /**
@@ -105,7 +106,7 @@ export function ratesByHour(price: ModelPrice | null, rows: Array<{ spec: string
   const known = counted.filter((r) => r.answers > 0);
   // Shares compared exactly (a/b against c/d): 2/4 and 1/2 are the same share.
   const rowsDiffer = known.some((r) => r.inOtherHours * known[0].answers !== known[0].inOtherHours * r.answers);
-  const hours = windowsWords(windows);
+  const hours = hoursWords(windows);
   const each = counted.map((r) => {
     const parts = [
       ...(r.answers > 0 ? [`${r.inOtherHours}/${r.answers}`] : []),
@@ -116,7 +117,7 @@ export function ratesByHour(price: ModelPrice | null, rows: Array<{ spec: string
     return `${r.spec} ${parts.join(', ')}`;
   });
   const notes = [
-    `Price by time of day: each answer's LLM calls are billed at the rate of the UTC hour they are sent in, ${hours} at another rate (see Cost). Answers that called the LLM and ran in those hours (wholly or partly): ${each.join('; ')}.`,
+    `Price by time of day: each LLM call is costed at the rate of its UTC hour, one that runs across a change of rate at the dearer; ${hours} at another rate (see Cost). Answers that called the LLM and ran in those hours (wholly or partly): ${each.join('; ')}.`,
   ];
   const unknown = counted.reduce((n, r) => n + r.unknown, 0);
   if (rowsDiffer) {

@@ -73,6 +73,17 @@ export interface StreamResponse {
   outputStarted(): void;
 }
 
+/**
+ * Whether a response's body is one JSON document to read whole (a server that ignored
+ * stream: true, or was asked without it) rather than an event stream (text/event-stream,
+ * application/x-ndjson). Its first byte comes when the model is done: nothing is pending then.
+ */
+export function isWholeJsonResponse(headers: http.IncomingHttpHeaders): boolean {
+  return String(headers['content-type'] ?? '')
+    .toLowerCase()
+    .includes('application/json');
+}
+
 /** How long the framing after the protocol's end may take before the connection is closed after all. */
 const END_TAIL_MS = 1000;
 
@@ -170,6 +181,8 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
       const bodyArrived = () => {
         if (bodyStarted || exchange.ended) return;
         bodyStarted = true;
+        // A whole body is the finished answer: its output has begun, and no reasoning is to be told.
+        if (isWholeJsonResponse(res.headers)) quietUntil = undefined;
         armBodyWait();
         request.onFirstByte?.(quietUntil !== undefined);
       };

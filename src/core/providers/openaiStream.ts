@@ -6,7 +6,7 @@
  */
 import { readBounded } from '../http/exchange';
 import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, streamReadError, unfinishedStreamError } from './base';
-import type { StreamResponse } from './http';
+import { isWholeJsonResponse, type StreamResponse } from './http';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
@@ -65,12 +65,12 @@ export async function* readEventsUntil(
 }
 
 /**
- * Whether a streamed call's response is one JSON body to read whole (a server that ignored
- * stream: true, or was asked without it); an HTML page (a proxy's or a login page) is an error.
+ * Whether a streamed call's response is one JSON body to read whole (isWholeJsonResponse, the
+ * rule postStream tells the wait by); an HTML page (a proxy's or a login page) is an error.
  */
 export function isWholeJsonBody(response: StreamResponse, url: URL, secrets: readonly string[]): boolean {
+  if (isWholeJsonResponse(response.headers)) return true;
   const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
-  if (contentType.includes('application/json')) return true;
   if (contentType.includes('text/html')) throw badResponseError(url, 'an HTML page instead of an event stream', secrets);
   return false;
 }

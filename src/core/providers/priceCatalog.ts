@@ -295,14 +295,25 @@ export function samePerMTok(a: PerMTok, b: PerMTok): boolean {
  * `flat` (the price outside every window), adjacent ones of one price merged.
  */
 export function mergedHours(hours: HourPrice[], flat: PerMTok): HourPrice[] {
-  const merged: HourPrice[] = [];
-  for (const window of [...hours].sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
-    if (samePerMTok(window, flat)) continue;
-    const last = merged.at(-1);
-    if (last && last.toUtcSecond === window.fromUtcSecond && samePerMTok(last, window)) last.toUtcSecond = window.toUtcSecond;
-    else merged.push({ ...window });
+  return joinedWindows(
+    hours.filter((window) => !samePerMTok(window, flat)),
+    samePerMTok,
+  );
+}
+
+/**
+ * Windows in order of the day, each one that starts where the one before it ends, and that
+ * `same` counts as of its price, joined to it (which keeps its own price). Copies: the
+ * windows given are left as they were.
+ */
+export function joinedWindows(windows: readonly HourPrice[], same: (a: HourPrice, b: HourPrice) => boolean): HourPrice[] {
+  const joined: HourPrice[] = [];
+  for (const window of [...windows].sort((a, b) => a.fromUtcSecond - b.fromUtcSecond)) {
+    const last = joined.at(-1);
+    if (last && last.toUtcSecond === window.fromUtcSecond && same(last, window)) last.toUtcSecond = window.toUtcSecond;
+    else joined.push({ ...window });
   }
-  return merged;
+  return joined;
 }
 
 /** A catalog time of day ("06:00:00Z", "08:30:00+08:00") in seconds after 00:00 UTC, or undefined. */
