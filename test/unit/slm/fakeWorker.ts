@@ -25,6 +25,8 @@
  *   once the test writes `release-append` there (a long LLM text, or one that waits behind
  *   another session's steps); it says nothing meanwhile, unless with `stepping-append`: then it
  *   reports a step read every STEP_MS, as the real worker does for a text longer than one step;
+ * - `held-count`: countTokens writes `count-pending` in the model folder on arrival and answers
+ *   once the test writes `release-count` there, saying nothing meanwhile;
  * - otherwise answers the load at once.
  * It answers createSession (a new session id each time), prefill, countTokens and renderChat,
  * never generate but as above (a hung run: cancel is ignored). Each start appends a line to
@@ -92,6 +94,13 @@ process.on('message', (m) => {
     else if (folder.includes('crash-prefill')) process.kill(process.pid, 'SIGKILL');
     else if (folder.includes('endless-prefill')) reading.set(m.id, stepping(m.id));
     else answer();
+  } else if (m.method === 'countTokens' && folder.includes('held-count')) {
+    writeFileSync(join(folder, 'count-pending'), '');
+    const held = setInterval(() => {
+      if (!existsSync(join(folder, 'release-count'))) return;
+      clearInterval(held);
+      ok(1);
+    }, 20);
   } else if (m.method === 'countTokens') ok(1);
   else if (m.method === 'renderChat') ok(m.params.messages.map((x) => x.role + ': ' + x.content).join('\\n') + '\\nassistant: ');
   else if (m.method === 'generate' && folder.includes('answers')) {

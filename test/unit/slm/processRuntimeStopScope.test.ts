@@ -205,3 +205,70 @@ test('a session whose call was cut (an agreement stop) and that is given a live 
   assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
   assert.equal(rt.pid, pid, 'the process was not stopped');
 });
+
+// The engine's order after an agreement stop: the answer's signal was given to its reading and
+// turns, the LLM call's own signal to the agreement watch's look at the SLM's next token; the
+// engine closes the call (aborts that signal), then appends the rest of the LLM's text. The
+// answer goes on: a single long forward step there must not cost the process.
+test("an agreement stop's cut (the call's signal, given after the answer's) then the answer's append: not watched, the process stays", async () => {
+  const { rt, folder } = await model('answers-held-append-i');
+  const pid = rt.pid;
+  const session = await rt.createSession();
+  const answer = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, answer.signal);
+  const call = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, call.signal);
+  call.abort(); // the engine closes the LLM call once the SLM agrees; the answer's signal stays live
+  const appending = watch(session.append('the rest of the LLM text'));
+  await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
+  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});
+
+test("a Stop of an answer whose session was also given an LLM call's signal: its append that hangs stops the process", async () => {
+  const { rt } = await model('answers-hang-append-j');
+  const session = await rt.createSession();
+  const answer = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, answer.signal);
+  const call = new AbortController();
+  answer.signal.addEventListener('abort', () => call.abort(), { once: true }); // as the engine's call follows its answer
+  await session.generate({ maxTokens: 1 }, undefined, call.signal);
+  answer.abort();
+  const { error } = await within(watch(session.append('the LLM text')).done, 'an append sent after the Stop to a process that says nothing');
+  assert.ok(error instanceof SlmProcessError, String(error));
+  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
+  assert.equal(rt.running, false);
+});
+
+// An LLM call that ends on its own leaves its signal live (the engine forgets it): a later Stop
+// of the answer ends it for the session too, as it was given after the answer's.
+test("a Stop after an LLM call whose signal was left live: the answer's append that hangs stops the process", async () => {
+  const { rt } = await model('answers-hang-append-k');
+  const session = await rt.createSession();
+  const answer = new AbortController();
+  await session.generate({ maxTokens: 1 }, undefined, answer.signal);
+  await session.generate({ maxTokens: 1 }, undefined, new AbortController().signal); // never aborted
+  answer.abort();
+  const { error } = await within(watch(session.append('the LLM text')).done, 'an append sent after the Stop to a process that says nothing');
+  assert.ok(error instanceof SlmProcessError, String(error));
+  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
+  assert.equal(rt.running, false);
+});
+
+test("an agreement stop's cut while a count is under way (another answer's, under eval --concurrency): no kill", async () => {
+  const { rt, folder } = await model('answers-held-count-l');
+  const pid = rt.pid;
+  const a = await rt.createSession();
+  await a.generate({ maxTokens: 1 }, undefined, new AbortController().signal);
+  const call = new AbortController();
+  await a.generate({ maxTokens: 1 }, undefined, call.signal);
+  const counting = watch(rt.countTokens("the other answer's text"));
+  await until(() => existsSync(join(folder, 'count-pending')), 'the count arriving');
+  call.abort(); // A's answer goes on
+  await sleep(HOLD_MS);
+  writeFileSync(join(folder, 'release-count'), '');
+  const { value, error } = await within(counting.done, 'the released count');
+  assert.equal(error, undefined);
+  assert.equal(value, 1);
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+});

@@ -264,9 +264,10 @@ class WorkerProcess {
   private readonly heardSignals = new WeakMap<AbortSignal, Set<string>>();
   /**
    * The sessions open in the process (createSession answered, no disposeSession since), each
-   * with whether its answer stopped (hearStops): as many as the process holds, none once it ended.
+   * with the live signals its calls were given, in the order first given, and whether its
+   * answer stopped (hearStops): as many as the process holds, none once it ended.
    */
-  private readonly sessions = new Map<string, { stopped: boolean }>();
+  private readonly sessions = new Map<string, { live: AbortSignal[]; stopped: boolean }>();
 
   constructor(
     path: string,
@@ -335,7 +336,7 @@ class WorkerProcess {
         resolve: (value) => {
           settle();
           const opened = method === 'createSession' ? sessionOf(value) : undefined;
-          if (opened !== undefined) this.sessions.set(opened, { stopped: false });
+          if (opened !== undefined) this.sessions.set(opened, { live: [], stopped: false });
           resolve(value as ResultOf<M>);
         },
         reject: (error) => {
@@ -358,16 +359,24 @@ class WorkerProcess {
   }
 
   /**
-   * A cancel (Stop, an answer's silence ceiling) also bounds the calls given no signal that the
-   * answer's session has pending then, and the calls of no session (a count, a session's
-   * opening): an answer awaits the append of the LLM's text or a count without one, and a
-   * forward pass that never returns there would keep the stopped answer waiting for ever. Never
-   * another session's calls: a cut of one answer's call (an agreement stop) or a Stop of one of
-   * two answers must not stop a process that works for the other. Each is watched for silence
-   * (call: watchSilence), so that a long append that makes progress is not taken for a hang.
-   * The session is remembered as stopped, so that such a call sent later is watched too, until
-   * a call of it is given a signal that has not aborted (an agreement stop cut only its last
-   * call; the answer goes on), it is disposed, or the process ends.
+   * A stop of an answer (Stop, its silence ceiling) also bounds the calls given no signal that
+   * its session has pending then, and the calls of no session (a count, a session's opening,
+   * which cannot be told apart by answer: under `relay eval --concurrency` another answer's
+   * count is watched too): an answer awaits the append of the LLM's text or a count without
+   * one, and a forward pass that never returns there would keep the stopped answer waiting for
+   * ever. Never another session's calls: a Stop of one of two answers must not stop a process
+   * that works for the other. Each is watched for silence (call: watchSilence), so that a long
+   * append that makes progress, or a count waiting behind another session's steps, is not
+   * taken for a hang. The session is remembered as stopped, so that such a call sent later is
+   * watched too, until a call of it is given a live signal, it is disposed, or the process ends.
+   *
+   * A session counts as stopped once every signal it was given has aborted, where a signal's
+   * abort also ends those first given after it while it was live: those belong to work within
+   * it (the engine gives the answer's signal to the prompt's reading, then one LLM call's own
+   * signal to the agreement watch's look at the SLM's next token, aborted with the answer's or
+   * left live once the call is over). So the cut of one LLM call (an agreement stop) stops
+   * nothing, its answer goes on and the append of the rest is not watched; a Stop (the answer's
+   * signal) stops the session even where an earlier call's signal was left live.
    */
   private hearStops(signal: AbortSignal, sessionId: string | undefined): void {
     let sessions = this.heardSignals.get(signal);
@@ -376,23 +385,36 @@ class WorkerProcess {
     if (sessionId !== undefined) {
       sessions.add(sessionId);
       const open = this.sessions.get(sessionId);
-      if (open && !signal.aborted) open.stopped = false;
-    }
-    const stoppedSessions = sessions;
-    const stopped = (): void => {
-      for (const stoppedId of stoppedSessions) {
-        const open = this.sessions.get(stoppedId);
-        if (open) open.stopped = true;
+      if (open && !signal.aborted) {
+        if (!open.live.includes(signal)) open.live.push(signal);
+        open.stopped = false;
       }
+    }
+    const givenFor = sessions;
+    const aborted = (): void => {
+      const stopped = [...givenFor].filter((id) => this.ends(id, signal));
+      if (stopped.length === 0) return;
       for (const pending of [...this.pending.values()]) {
-        if (pending.sessionId === undefined || stoppedSessions.has(pending.sessionId)) pending.watchAfterStop?.();
+        if (pending.sessionId === undefined || stopped.includes(pending.sessionId)) pending.watchAfterStop?.();
       }
     };
-    if (signal.aborted) stopped();
+    if (signal.aborted) aborted();
     else if (!heard) {
       this.heardSignals.set(signal, sessions);
-      signal.addEventListener('abort', stopped, { once: true });
+      signal.addEventListener('abort', aborted, { once: true });
     }
+  }
+
+  /** Ends `signal` (aborted) for the session, and the signals first given after it; true if the session just stopped (hearStops). */
+  private ends(sessionId: string, signal: AbortSignal): boolean {
+    const open = this.sessions.get(sessionId);
+    if (!open || open.stopped) return false;
+    const at = open.live.indexOf(signal);
+    if (at >= 0) open.live.splice(at);
+    // Stopped once none of its signals is live (one given already aborted never entered the list).
+    if (open.live.length > 0) return false;
+    open.stopped = true;
+    return true;
   }
 
   /**
