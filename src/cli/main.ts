@@ -29,6 +29,7 @@ import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
+import { reportedLoad } from './loadLines';
 import { formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
 import { commandLineProblem, readAllText, shellQuote } from './commandLine';
 import { maskedLogin } from '../core/http/shownUrl';
@@ -305,7 +306,8 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
     }
     case 'provider': {
       checkSubcommand('provider', rest, 'Usage: relay provider test');
-      const deps = new CliDeps(config);
+      // An onnx-local LLM loads here first, as for an answer: said on stderr.
+      const deps = new CliDeps(config, undefined, (load, open) => reportedLoad(io.stderr, load, open));
       try {
         const llm = await openLlmOnly(config, deps);
         const ok = await printProviderTest(llm.provider, llm.price ?? null, io, signal);
@@ -377,8 +379,8 @@ function paperExpansion(modes: string, demo: boolean): Record<string, string> {
 }
 
 /** A process stream as the commands' Output; nothing more is written once its reader went away. */
-function stream(s: NodeJS.WriteStream, closed: () => boolean): Output {
-  return { write: (text) => void (closed() ? undefined : s.write(text)), isTTY: Boolean(s.isTTY) };
+function stream(s: NodeJS.WriteStream & { fd: number }, closed: () => boolean): Output {
+  return { write: (text) => void (closed() ? undefined : s.write(text)), isTTY: Boolean(s.isTTY), fd: s.fd };
 }
 
 /** Entry point: Ctrl+C cancels the answer (the partial answer and its stats are still printed). */

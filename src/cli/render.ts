@@ -12,6 +12,8 @@ import { OUTPUT_CAPPED } from '../shared/outputCapped';
 export interface Output {
   write(text: string): void;
   isTTY: boolean;
+  /** The file descriptor written to, where there is one: a thread of its own can write there while this one is busy (loadLines.ts). */
+  fd?: number;
 }
 
 export function useColour(out: Output, env: NodeJS.ProcessEnv = process.env): boolean {

@@ -21,8 +21,10 @@ import type { RelayMode } from '../core/relay/events';
 import { readSlmRelayTraits, resolveRelayMode } from '../core/relay/modeResolution';
 import { policyOf } from '../core/relay/policies/registry';
 import { providerOf } from '../core/providers/registry';
+import { modelFolderName } from '../shared/modelLoading';
 import { UsageError } from './args';
 import { configFilePath, originOf, type CliConfig } from './config';
+import { unsaid, type LoadReporter } from './loadLines';
 
 /**
  * The CLI's SLM: in this process or on a server; either tokenises here (token counts, the
@@ -162,11 +164,13 @@ export function checkSlmSettings(config: CliConfig): void {
   checkVariant(config);
 }
 
-export async function openSlm(config: CliConfig): Promise<CliSlm> {
+/** `reportLoad`: how a load of the model in this process is said (a served model is loaded already: nothing to say). */
+export async function openSlm(config: CliConfig, reportLoad: LoadReporter = unsaid): Promise<CliSlm> {
   checkSlmSettings(config);
   if (config.slm.kind !== 'onnx')
     return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
-  return createLocalRuntime(config.slm.folder, { variant: config.slm.variant, q4Compute: config.slm.q4Compute, kvCacheBudgetMb: config.slm.kvCacheBudgetMb });
+  const { folder, variant, q4Compute, kvCacheBudgetMb } = config.slm;
+  return reportLoad({ model: 'small', name: modelFolderName(folder) }, () => createLocalRuntime(folder, { variant, q4Compute, kvCacheBudgetMb }));
 }
 
 /**
@@ -276,6 +280,8 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
   constructor(
     private readonly config: CliConfig,
     slm?: CliSlm,
+    /** How a local LLM's load is said. */
+    private readonly reportLoad: LoadReporter = unsaid,
   ) {
     this.keys = envKeys(config);
     this.countTokens = slm ? (text) => slm.encode(text).length : undefined;
@@ -289,7 +295,9 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
     let runtime = this.localLlms.get(folder);
     if (!runtime) {
       // Held to the SLM's KV-cache budget, as in the extension (--kv-cache-mb 0 keeps none).
-      runtime = createLocalRuntime(folder, { kvCacheBudgetMb: this.config.slm.kvCacheBudgetMb });
+      runtime = this.reportLoad({ model: 'large', name: modelFolderName(folder) }, () =>
+        createLocalRuntime(folder, { kvCacheBudgetMb: this.config.slm.kvCacheBudgetMb }),
+      );
       this.localLlms.set(folder, runtime);
     }
     return runtime;

@@ -36,6 +36,7 @@ export function activate(context: vscode.ExtensionContext): void {
       void vscode.commands.executeCommand('setContext', 'relay.answering', busy);
     },
     onAnswered: (stats) => statusBar.recordAnswer(stats),
+    onLoading: (load) => statusBar.setLoading(load),
   });
   let conversations: Conversation[] = [];
   const refreshSetup = async (): Promise<void> => {

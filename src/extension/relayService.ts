@@ -92,12 +92,16 @@ const untold: LoadWait = (_load, wait) => wait;
 const LOADING_TICK_MS = 1000;
 
 /**
- * `wait`, told to `sink` while it lasts: at once, each LOADING_TICK_MS, and (null) once it
+ * `wait`, told to `onLoading` while it lasts: at once, each LOADING_TICK_MS, and (null) once it
  * settles or the answer is stopped (the load may go on, for nobody to hear of).
  */
-function toldWhileLoading<T>(wait: Promise<T>, load: ModelLoad, sink: AnswerSink, signal: AbortSignal): Promise<T> {
-  const onLoading = sink.onLoading?.bind(sink);
-  if (!onLoading || signal.aborted) return wait;
+function toldWhileLoading<T>(
+  wait: Promise<T>,
+  load: ModelLoad,
+  onLoading: (load: ModelLoad, waitedMs: number | null) => void,
+  signal: AbortSignal,
+): Promise<T> {
+  if (signal.aborted) return wait;
   // Told from a timer too: a view that cannot be told (closed meanwhile) neither ends the wait nor throws where nothing catches it.
   const tell = (waitedMs: number | null): void => {
     try {
@@ -222,7 +226,12 @@ export class RelayService implements vscode.Disposable {
 
   constructor(
     private readonly context: vscode.ExtensionContext,
-    private readonly hooks: { onBusy(busy: boolean): void; onAnswered(stats: AnswerStats): void },
+    private readonly hooks: {
+      onBusy(busy: boolean): void;
+      onAnswered(stats: AnswerStats): void;
+      /** The running answer waits on a model's load (the status bar), or no longer (undefined). */
+      onLoading?(load: ModelLoad | undefined): void;
+    },
   ) {
     this.totals = new TotalsStore(join(context.globalStorageUri.fsPath, 'totals.json'));
     this.keys = new KeyStore(context.secrets, context.globalState, askModal);
@@ -586,8 +595,12 @@ export class RelayService implements vscode.Disposable {
         };
       }
       if (this.llmRuntime && !(RELAY_POLICIES[mode].needsLlm && usesLocalLlm(settings))) await this.releaseLocalLlm();
-      // A load the answer waits on is told to the sink (the first answer of a session can wait minutes with nothing written).
-      const whileLoading: LoadWait = (load, wait) => toldWhileLoading(wait, load, sink, controller.signal);
+      // A load the answer waits on is told to the sink (the first answer of a session can wait minutes with nothing written), and to the status bar.
+      const tellLoad = (load: ModelLoad, waitedMs: number | null): void => {
+        this.hooks.onLoading?.(waitedMs === null ? undefined : load);
+        sink.onLoading?.(load, waitedMs);
+      };
+      const whileLoading: LoadWait = (load, wait) => toldWhileLoading(wait, load, tellLoad, controller.signal);
       const smallModel: ModelLoad = { model: 'small', name: modelFolderName(folder) };
       const loaded = this.slmLoaded(folder, settings);
       const slmWait = this.slm(folder, settings);

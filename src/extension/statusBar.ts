@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
 import { roundUsd } from '../core/relay/totalsStore';
+import { modelLoadingText, type ModelLoad } from '../shared/modelLoading';
 import { SHOW_ANSWERS_COMMAND } from './answerPanel';
 import { DEMO_MODEL_NOTE } from './demo/demoPlan';
 import { llmWroteAll, savingPhrase } from './moneyText';
@@ -89,6 +90,8 @@ export class RelayStatusBar implements vscode.Disposable {
   private warning: string | undefined;
   /** Where the answer being written is shown; undefined while none runs (setBusy). */
   private running: AnswerPlace | undefined;
+  /** The model's load the running answer waits on, if any (setLoading). */
+  private loading: ModelLoad | undefined;
   /** The last demo answer, shown until a real one comes; never added to the session. */
   private demo: { stats: AnswerStats; priceModel: string } | undefined;
 
@@ -106,6 +109,14 @@ export class RelayStatusBar implements vscode.Disposable {
   /** An answer is running (where it is shown), or none (undefined): shown above anything else (set-up warnings, totals) until it ends. */
   setBusy(running: AnswerPlace | undefined): void {
     this.running = running;
+    // A new answer, or none: no load is waited on yet.
+    this.loading = undefined;
+    this.render();
+  }
+
+  /** The running answer waits on a model's load ("loading model…", the model in the tooltip), or no longer (undefined: "answering…" again). */
+  setLoading(load: ModelLoad | undefined): void {
+    this.loading = this.running === undefined ? undefined : load;
     this.render();
   }
 
@@ -131,8 +142,11 @@ export class RelayStatusBar implements vscode.Disposable {
     if (this.running) {
       // Set-up changes and totals written mid-answer are kept, and shown once it ends.
       const { command, where } = SHOW_RUNNING[this.running];
-      this.item.text = '$(loading~spin) Relay: answering…';
-      this.item.tooltip = `Relay is writing an answer ${where}. Click to show it there; run "Relay: Stop" to stop it.`;
+      // A model's first load takes seconds to minutes: said as such, the model named where there is room.
+      this.item.text = this.loading ? '$(loading~spin) Relay: loading model…' : '$(loading~spin) Relay: answering…';
+      this.item.tooltip = this.loading
+        ? `${modelLoadingText(this.loading)}\nThe answer is written ${where} once it is loaded. Click to show it there; run "Relay: Stop" to stop it.`
+        : `Relay is writing an answer ${where}. Click to show it there; run "Relay: Stop" to stop it.`;
       this.item.backgroundColor = undefined;
       this.item.command = command;
       return;

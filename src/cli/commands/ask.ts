@@ -23,6 +23,7 @@ import {
   waitReporter,
   type Output,
 } from '../render';
+import { reportedLoad, type LoadReporter } from '../loadLines';
 import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
 import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComposition, openSlm, resolvedMode } from '../setup';
 import { fencedCode } from '../../core/codeFence';
@@ -181,10 +182,12 @@ export async function runAsk(
   // The LLM's model and key are checked before the small model loads and writes, not at the LLM's first call.
   checkSlmSettings(config);
   await checkLlmReady(config, [resolvedMode(config)]);
-  const slm = await openSlm(config);
+  // A model loaded here takes seconds to minutes: said on stderr (the answer and --json are on stdout).
+  const reportLoad: LoadReporter = (load, open) => reportedLoad(io.stderr, load, open);
+  const slm = await openSlm(config, reportLoad);
   const inClear = clearTextSlmWarning(config);
   if (inClear) io.stderr.write(`${terminalSafe(inClear)}\n`);
-  const deps = new CliDeps(config, slm);
+  const deps = new CliDeps(config, slm, reportLoad);
   try {
     const composition = await openComposition(config, slm, deps);
     const llm = composition.llm;

@@ -25,6 +25,8 @@ import {
   useColour,
   type Output,
 } from '../render';
+import { reportedLoad } from '../loadLines';
+import { modelFolderName } from '../../shared/modelLoading';
 import { solveMessages } from './ask';
 
 export { DEMO_PRICE_MODEL, demoPrice } from '../demoModels';
@@ -46,8 +48,9 @@ export async function runDemo(io: { stdout: Output; stderr: Output }, options: {
   const price = demoPrice();
   const traits = readSlmRelayTraits(models.slmFolder);
   const mode = resolveRelayMode('auto', traits);
-  const slm = await createLocalRuntime(models.slmFolder);
-  const llmRuntime = await createLocalRuntime(models.llmFolder);
+  // Loaded one after the other: each said on stderr as it begins (stdout is the demo's).
+  const slm = await reportedLoad(io.stderr, { model: 'small', name: modelFolderName(models.slmFolder) }, () => createLocalRuntime(models.slmFolder));
+  const llmRuntime = await reportedLoad(io.stderr, { model: 'large', name: modelFolderName(models.llmFolder) }, () => createLocalRuntime(models.llmFolder));
   try {
     const messages = solveMessages(question, { plain: true });
     // Both models share the tokenizer and the prompt format: the LLM continues the SLM's very prompt.

@@ -135,6 +135,31 @@ test('while an answer runs the bar says so, whatever set-up changes or totals co
   assert.equal(item().tooltip, 'No API key for the LLM.\nClick to open the set-up walkthrough.', 'the warning names its own fix');
 });
 
+test('while the answer waits on a model\'s load the bar says "loading model…", the model in its tooltip; "answering…" once it is loaded', () => {
+  bar.setBusy('answer-view');
+  bar.setLoading({ model: 'small', name: 'Qwen3-0.6B' });
+  assert.equal(item().text, '$(loading~spin) Relay: loading model…');
+  assert.equal(
+    item().tooltip,
+    'Loading the small model (Qwen3-0.6B)…\nThe answer is written in the answer view once it is loaded. Click to show it there; run "Relay: Stop" to stop it.',
+  );
+  bar.setLoading(undefined);
+  assert.equal(item().text, '$(loading~spin) Relay: answering…');
+  // A restart of a large model's process, for @relay; the answer stopped meanwhile: the bar is back to the totals.
+  bar.setBusy('vscode-chat');
+  bar.setLoading({ model: 'large', name: 'Qwen3-8B', restarting: true });
+  assert.equal(item().text, '$(loading~spin) Relay: loading model…');
+  assert.match(item().tooltip ?? '', /^Restarting the large model \(Qwen3-8B\)…\nThe answer is written for @relay in VS Code's Chat once it is loaded\./);
+  bar.setBusy(undefined);
+  assert.equal(item().text, '$(pulse) Relay: idle');
+  bar.setBusy('chat-view');
+  assert.equal(item().text, '$(loading~spin) Relay: answering…', 'the next answer waits on no load until one is told');
+  // A load told after the answer ended (a late tick) is not shown.
+  bar.setBusy(undefined);
+  bar.setLoading({ model: 'small', name: 'Qwen3-0.6B' });
+  assert.equal(item().text, '$(pulse) Relay: idle');
+});
+
 /** The walkthrough's id as VS Code forms it: package.json's publisher.name, then its walkthrough. */
 function walkthroughId(): string {
   const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8'));
