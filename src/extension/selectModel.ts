@@ -443,11 +443,11 @@ function downloadErrorActions(code: ModelDownloadErrorCode | undefined): string[
     case 'server':
     case 'disk_full':
     case 'checksum':
+    case 'size':
       return ['Retry'];
     case 'bad_request':
     case 'not_found':
     case 'unverifiable':
-    case 'size':
     case 'busy':
     case 'cancelled':
     case undefined:

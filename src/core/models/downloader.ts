@@ -41,7 +41,7 @@ import {
   type HubContext,
   type HubFile,
 } from './hubApi';
-import { cancelledError, DEFAULT_HUB_TIMEOUTS, header, hubRequest, networkError, receivedChunks, sleep, type HubTimeouts } from './hubHttp';
+import { cancelledError, DEFAULT_HUB_TIMEOUTS, guardLowSpeed, header, hubRequest, networkError, receivedChunks, sleep, type HubTimeouts } from './hubHttp';
 import {
   acquireLock,
   modelFolder,
@@ -95,8 +95,8 @@ export interface DownloadRequest {
   timeouts?: Partial<HubTimeouts>;
   /**
    * Tries in a row that get (almost) nothing of a file before it is given up on; a try that
-   * gets at least PROGRESS_BYTES starts the count over, each resuming where the last stopped.
-   * Default 5.
+   * takes the file at least PROGRESS_BYTES further than any try before starts the count over,
+   * each resuming where the last stopped. Default 5.
    */
   maxAttemptsPerFile?: number;
   /** Wait before a retry, times the number of tries in a row without progress (capped at 10 s); a Retry-After replaces it. Default 1000. */
@@ -128,6 +128,8 @@ interface PlannedFile {
   gitOid?: string;
   /** Bytes already in a valid `.partial` file. */
   resumable: number;
+  /** The host that, asked to resume this file, refused or sent it from another position (the start), since the last try that made progress. */
+  resumeRefusedBy?: string;
 }
 
 /** What a `.partial` file is a part of; a partial of other content is started over. */
@@ -140,11 +142,13 @@ interface PartialIdentity {
 const SPEED_WINDOW_MS = 5_000;
 
 /**
- * Bytes a try must add to a file to count as progress (or the rest of the file, when less).
- * Progress starts the count of failed tries over, so a link that drops every few megabytes
- * still finishes; a try that adds less counts as failed, so a server that sends a byte or a
- * few per connection is given up on after maxAttemptsPerFile tries in a row. The tries of a
- * file are so bounded by maxAttemptsPerFile * (size / PROGRESS_BYTES + 1).
+ * Bytes a try must take a file past the furthest it reached in this call to count as progress
+ * (or the rest of the file, when less). Progress starts the count of failed tries over, so a
+ * link that drops every few megabytes still finishes; a try that adds less counts as failed,
+ * so a server that sends a byte or a few per connection, or that will not resume and starts
+ * over at byte 0 each time the link drops, is given up on after maxAttemptsPerFile tries in a
+ * row. The tries of a file are so bounded by maxAttemptsPerFile * (size / PROGRESS_BYTES + 1).
+ * It is also the least a transfer must bring in each idle period (see guardLowSpeed).
  */
 const PROGRESS_BYTES = 64 * 1024;
 
@@ -220,14 +224,19 @@ async function checksumOf(path: string, expected: PartialIdentity, signal?: Abor
   return { kind, value: hash.digest('hex') };
 }
 
-function diskFullError(folder: string, file: string, needed?: number, free?: number): ModelDownloadError {
+/** `what`: the file or the model that does not fit; `file`: the repository path the error names, when one file is concerned. */
+function diskFullError(folder: string, what: string, file: string | undefined, needed?: number, free?: number): ModelDownloadError {
   const amounts = needed !== undefined && free !== undefined ? ` The model needs ${formatBytes(needed)} more and ${formatBytes(free)} are free.` : '';
   return new ModelDownloadError(
     'disk_full',
-    `Not enough disk space in ${folder} to download ${file}.${amounts} Free some space and download again; what was downloaded so far is kept and resumed.`,
+    `Not enough disk space in ${folder} to download ${what}.${amounts} Free some space and download again; what was downloaded so far is kept and resumed.`,
     file,
   );
 }
+
+/** What to do when the file server's bytes disagree with the hub's listing. */
+const OTHER_BYTES_ADVICE =
+  'The file server or a proxy sends other bytes than the hub lists: try again later, or set relay.models.hubEndpoint to another mirror.';
 
 const COMMIT = /^[0-9a-f]{40}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -412,19 +421,20 @@ class ModelDownload {
     if (planned.length === 0 && marker?.commit && !this.commit) this.commit = marker.commit;
     this.plannedPaths = planned.map((file) => file.path);
 
-    // 2. Files in place without a marker (an interrupted run) are checked, not trusted.
+    // 2. Files in place without a marker (an interrupted run) are checked, not trusted; those
+    //    of other content are only listed here: another variant may still use them.
     const toDownload: PlannedFile[] = [];
+    const toReplace: { path: string; bytes: number }[] = [];
     for (const file of planned) {
       const finalPath = join(this.folder, file.path);
       if (existsSync(finalPath)) {
-        const sum = (await fileSize(finalPath)) === file.size ? await checksumOf(finalPath, file, this.signal) : undefined;
+        const onDisk = await fileSize(finalPath);
+        const sum = onDisk === file.size ? await checksumOf(finalPath, file, this.signal) : undefined;
         if (sum !== undefined && sum.value === (file.sha256 ?? file.gitOid)) {
           verified.push(toHubFile(file));
           continue;
         }
-        await this.recordPending();
-        this.replacedExisting = true;
-        await rmRetrying(finalPath, { force: true });
+        toReplace.push({ path: finalPath, bytes: onDisk ?? 0 });
       }
       file.resumable = await this.validPartialBytes(file);
       toDownload.push(file);
@@ -437,10 +447,17 @@ class ModelDownload {
     this.bytesResumed = resumable;
     this.speed.add(this.bytesDownloaded);
 
-    // 3. Enough room for what is left, before the first byte.
-    const needed = toDownload.reduce((sum, file) => sum + file.size - file.resumable, 0);
+    // 3. Enough room for what is left (less what the files replaced free), before the first
+    //    byte and before a file in place is touched: a refusal leaves the folder as it was.
+    const freed = toReplace.reduce((sum, file) => sum + file.bytes, 0);
+    const needed = toDownload.reduce((sum, file) => sum + file.size - file.resumable, 0) - freed;
     const free = await (request.freeBytes ?? defaultFreeBytes)(this.folder);
-    if (free !== undefined && needed > free) throw diskFullError(this.folder, toDownload[0]?.path ?? request.repo, needed, free);
+    if (free !== undefined && needed > free) throw diskFullError(this.folder, request.repo, undefined, needed, free);
+    for (const file of toReplace) {
+      await this.recordPending();
+      this.replacedExisting = true;
+      await rmRetrying(file.path, { force: true });
+    }
 
     // 4. Download, verify and rename into place, config.json last.
     const ordered = completionOrder(toDownload);
@@ -586,15 +603,20 @@ class ModelDownload {
     const { partial, identity } = this.partialPaths(file);
     const progress = { file: file.path, fileIndex, fileCount };
     let freshRetryUsed = false;
-    /** Tries in a row that added less than PROGRESS_BYTES (see there); only they bring giving up closer. */
+    /** Tries in a row that did not take the file PROGRESS_BYTES past `furthest` (see there); only they bring giving up closer. */
     let triesWithoutProgress = 0;
     let tries = 0;
+    /** The most of the file on disk in this call: a try that starts over from byte 0 makes progress only past it. */
+    let furthest = file.resumable;
     const giveUp = (failure: ModelDownloadError, why: string): ModelDownloadError => {
       const kept =
         file.resumable > 0
           ? `${formatBytes(file.resumable)} of it is kept and the next download resumes it`
           : 'none of it is kept, so the next download starts it from the beginning';
-      return new ModelDownloadError(failure.code, `${failure.message} Gave up on ${file.path} ${why}; ${kept}.`, file.path);
+      const notResumed = file.resumeRefusedBy
+        ? ` ${file.resumeRefusedBy} does not resume an interrupted transfer (it ignores or refuses the Range request), so each dropped connection starts ${file.path} over: try again later, or set relay.models.hubEndpoint to another mirror.`
+        : '';
+      return new ModelDownloadError(failure.code, `${failure.message} Gave up on ${file.path} ${why}; ${kept}.${notResumed}`, file.path);
     };
     try {
       if (file.resumable === 0) await this.startPartial(file);
@@ -604,8 +626,6 @@ class ModelDownload {
     for (;;) {
       this.checkCancelled();
       this.report({ phase: 'downloading', ...progress }, true);
-      const downloadedBefore = this.bytesDownloaded;
-      const missingBefore = file.size - file.resumable;
       try {
         tries += 1;
         if (file.resumable < file.size) await this.transfer(file, partial, progress);
@@ -613,8 +633,11 @@ class ModelDownload {
         const failure = await this.asDownloadError(error, file);
         if (failure.code === 'size') await this.failIfListingStale(file);
         if (failure.code !== 'network' && failure.code !== 'server') throw failure;
-        const added = this.bytesDownloaded - downloadedBefore;
-        triesWithoutProgress = added >= Math.min(PROGRESS_BYTES, missingBefore) ? 0 : triesWithoutProgress + 1;
+        // Bytes received are not progress: a server that ignores Range sends the start again.
+        const progressed = file.resumable - furthest >= Math.min(PROGRESS_BYTES, file.size - furthest);
+        furthest = Math.max(furthest, file.resumable);
+        triesWithoutProgress = progressed ? 0 : triesWithoutProgress + 1;
+        if (progressed) file.resumeRefusedBy = undefined;
         if (triesWithoutProgress >= maxAttempts) {
           const inARow = tries > triesWithoutProgress ? `, the last ${triesWithoutProgress} in a row without progress` : '';
           throw giveUp(failure, `after ${tries} tries${inARow}`);
@@ -660,6 +683,7 @@ class ModelDownload {
       }
       freshRetryUsed = true;
       file.resumable = 0;
+      furthest = 0;
       try {
         await this.startPartial(file);
       } catch (error) {
@@ -684,12 +708,17 @@ class ModelDownload {
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
     });
     const announcedOtherSize = (total: number): ModelDownloadError =>
-      new ModelDownloadError('size', `${response.url.host} sends ${file.path} with ${total} bytes, where ${file.size} were expected.`, file.path);
+      new ModelDownloadError(
+        'size',
+        `${response.url.host} sends ${file.path} with ${total} bytes, where ${file.size} were expected. ${OTHER_BYTES_ADVICE}`,
+        file.path,
+      );
     // Error bodies are closed, not drained: they may never end, and the connection is this request's own.
     if (response.status === 416) {
       response.body.destroy();
       const whole = /^bytes \*\/(\d+)$/.exec(header(response.headers, 'content-range') ?? '');
       if (whole && Number(whole[1]) !== file.size) throw announcedOtherSize(Number(whole[1]));
+      file.resumeRefusedBy = response.url.host;
       await this.startPartial(file);
       throw new ModelDownloadError('server', `${response.url.host} refused to resume ${file.path} (HTTP 416); starting it over.`, file.path);
     }
@@ -706,6 +735,8 @@ class ModelDownload {
 
     // Listen now: the body may arrive (or break off) while the partial file is prepared.
     const chunks = receivedChunks(response);
+    // A trickle never trips the idle timeout (a byte now and then is enough): too few bytes in an idle period end the try.
+    const stopGuard = guardLowSpeed(response, file.path, this.timeouts.idleTimeoutMs, () => Math.min(PROGRESS_BYTES, file.size - file.resumable));
     try {
       let start = 0;
       const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range') ?? '');
@@ -716,11 +747,13 @@ class ModelDownload {
         start = range ? Number(range[1]) : -1;
         if (start !== offset) {
           response.body.destroy();
+          file.resumeRefusedBy = response.url.host;
           await this.startPartial(file);
           throw new ModelDownloadError('server', `${response.url.host} sent ${file.path} from another position than asked; starting it over.`, file.path);
         }
       } else if (offset > 0) {
         // The server ignored the Range header and sends the whole file: start over.
+        file.resumeRefusedBy = response.url.host;
         await this.startPartial(file);
       }
 
@@ -728,7 +761,7 @@ class ModelDownload {
       try {
         for await (const chunk of chunks) {
           if (file.resumable + chunk.length > file.size) {
-            throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced.`, file.path);
+            throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced. ${OTHER_BYTES_ADVICE}`, file.path);
           }
           await this.writeChunk(handle, chunk, file, partial);
           this.speed.add(this.bytesDownloaded);
@@ -738,6 +771,7 @@ class ModelDownload {
         await handle.close();
       }
     } finally {
+      stopGuard();
       // Whatever stopped the loop (disk full, too long, a file error), the transfer stops with it.
       response.body.destroy();
     }
@@ -789,7 +823,7 @@ class ModelDownload {
     const onDisk = fileSystemError(error, this.folder, file.path);
     if (onDisk) return onDisk;
     const errno = error as NodeJS.ErrnoException;
-    if (errno?.code === 'ENOSPC') return diskFullError(this.folder, file.path);
+    if (errno?.code === 'ENOSPC') return diskFullError(this.folder, file.path, file.path);
     if (isDroppedConnection(errno)) {
       return new ModelDownloadError('network', `The connection dropped after ${formatBytes(file.resumable)} of ${file.path}.`, file.path);
     }
@@ -839,7 +873,7 @@ export function fileSystemError(error: unknown, folder: string, file?: string, p
   switch (errno.code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return diskFullError(folder, what);
+      return diskFullError(folder, what, file);
     case 'EFBIG':
       return new ModelDownloadError(
         'bad_request',

@@ -1,14 +1,15 @@
 /**
  * HTTP for the model hub on the shared transport (src/core/http): GET/HEAD with redirects
  * followed by hand so that the access token is sent to the hub only (never to the CDN a
- * file redirects to), exact connect and idle timeouts, and cancellation through an
- * AbortSignal. Errors are ModelDownloadErrors naming relay.models.hubEndpoint.
+ * file redirects to), exact connect and idle timeouts, a low-speed limit for file
+ * transfers, and cancellation through an AbortSignal. Errors are ModelDownloadErrors
+ * naming relay.models.hubEndpoint.
  */
 import type * as http from 'node:http';
 import { openExchange, readBounded } from '../http/exchange';
 import { classifyNetworkError } from '../http/networkErrors';
 import { withoutCredentials } from '../http/shownUrl';
-import { isModelDownloadError, ModelDownloadError } from './errors';
+import { formatBytes, formatDuration, isModelDownloadError, ModelDownloadError } from './errors';
 
 /** The value of a header that may come as a list. */
 export { headerValue as header } from '../http/headers';
@@ -16,7 +17,10 @@ export { headerValue as header } from '../http/headers';
 export interface HubTimeouts {
   /** Most milliseconds to open the connection: TCP, and the TLS handshake for https. */
   connectTimeoutMs: number;
-  /** Most milliseconds without a byte, before the headers and between body chunks. */
+  /**
+   * Most milliseconds without a byte, before the headers and between body chunks; a file's
+   * transfer must also bring enough bytes in each such period (see guardLowSpeed).
+   */
   idleTimeoutMs: number;
   /**
    * Most milliseconds for one small read (a listing page, config.json, a HEAD), from the
@@ -198,6 +202,47 @@ export function receivedChunks(response: HubResponse): AsyncIterable<Buffer> {
         await new Promise<void>((resolve) => (wake = resolve));
       }
     },
+  };
+}
+
+/**
+ * Ends `response`'s body with a network error when an idle period (`periodMs`) brings some
+ * bytes, but fewer than `leastBytes()`: a server that trickles a byte now and then never
+ * trips the idle timeout, and would hold a download at "0 B/s" for ever. A period without a
+ * byte is the idle timeout's to report; one in which the reader paused the body (the disk
+ * behind) is not held against the server. `what`: the file, for the message. Returns the
+ * function that stops the guard (call it once the body is done with).
+ */
+export function guardLowSpeed(response: HubResponse, what: string, periodMs: number, leastBytes: () => number): () => void {
+  const body = response.body;
+  let received = 0;
+  let paused = body.isPaused();
+  const onData = (chunk: Buffer): void => {
+    received += chunk.length;
+  };
+  const onPause = (): void => {
+    paused = true;
+  };
+  body.on('data', onData);
+  body.on('pause', onPause);
+  const timer = setInterval(() => {
+    const got = received;
+    const heldBack = paused;
+    received = 0;
+    paused = body.isPaused();
+    if (heldBack || got === 0 || got >= leastBytes()) return;
+    const speed = `${formatBytes(got / (periodMs / 1000))}/s`;
+    body.destroy(
+      new ModelDownloadError(
+        'network',
+        `${response.url.host} sent only ${formatBytes(got)} of ${what} in ${formatDuration(periodMs)} (${speed}), too slow to finish; the transfer was stopped. Check the network (a slow proxy?) and relay.models.hubEndpoint.`,
+      ),
+    );
+  }, periodMs);
+  return () => {
+    clearInterval(timer);
+    body.off('data', onData);
+    body.off('pause', onPause);
   };
 }
 

@@ -7,8 +7,8 @@
  *   the CDN carrying X-Linked-Etag (sha256), X-Linked-Size and X-Repo-Commit; 401/403 for
  *   gated repos, 401 RepoNotFound / 404 RevisionNotFound / 404 EntryNotFound;
  * - cdn: `GET /blobs/<sha256>` with Range (206 + Content-Range) and faults: drop the
- *   connection after N bytes, stall after N bytes, corrupt the bytes, ignore Range, refuse
- *   with a status;
+ *   connection after N bytes, stall or trickle after N bytes, corrupt the bytes, ignore
+ *   Range, refuse with a status, announce another size;
  * - misbehaving servers on request: redirects and 503s whose bodies never end, no
  *   X-Repo-Commit header, plain files damaged on the way.
  * Every request is recorded; close() destroys every socket (stalled transfers included).
@@ -44,6 +44,10 @@ export interface CdnFault {
   dropAfterBytes?: number;
   /** Send this many bytes, then send nothing more until the client goes away. */
   stallAfterBytes?: number;
+  /** Send this many bytes, then one byte every 50 ms (never idle long); after 10 s the rest at once (a test's bound). */
+  trickleAfterBytes?: number;
+  /** Announce the whole file as this many bytes longer (Content-Length of a 200, Content-Range's total of a 206) than the hub lists. */
+  sizeOffBy?: number;
   /** Flip a byte in the middle of the body. */
   corrupt?: boolean;
   /** Answer 200 with the whole file even when a Range was asked. */
@@ -407,15 +411,20 @@ export class FakeHub {
         res.end();
         return;
       }
-      headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
+      headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length + (fault?.sizeOffBy ?? 0)}`;
       body = body.subarray(start);
       status = 206;
     }
-    headers['content-length'] = String(body.length);
+    headers['content-length'] = String(body.length + (status === 200 ? (fault?.sizeOffBy ?? 0) : 0));
     res.writeHead(status, headers);
     if (fault?.dropAfterBytes !== undefined) {
       // Ends the connection (FIN) short of Content-Length, as a proxy or CDN edge that gives up.
       res.write(body.subarray(0, fault.dropAfterBytes), () => res.socket?.end());
+      return;
+    }
+    if (fault?.trickleAfterBytes !== undefined) {
+      res.write(body.subarray(0, fault.trickleAfterBytes));
+      this.trickle(path, body.subarray(fault.trickleAfterBytes), res);
       return;
     }
     if (fault?.stallAfterBytes !== undefined) {

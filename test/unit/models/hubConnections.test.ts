@@ -1,7 +1,8 @@
 // How the downloader treats a hub, a CDN or a proxy that misbehaves on the connection,
 // against real servers on 127.0.0.1: bodies that never end (of a redirect, of an error) are
-// closed rather than read, a small read that trickles stops at its deadline, and a file
-// server that refuses with 403 is not taken for a gated repository.
+// closed rather than read, a small read that trickles stops at its deadline, a file
+// server that refuses with 403 is not taken for a gated repository, and one that announces
+// another size than the hub lists gets an error that says what to do.
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { downloadModel, type DownloadRequest } from '../../../src/core/models/downloader';
 import { ModelDownloadError } from '../../../src/core/models/errors';
 import { listRepoFiles, readRepoText } from '../../../src/core/models/hubApi';
-import { demoRepoFiles, FakeHub } from './fakeHub';
+import { demoRepoFiles, downloadFailure, FakeHub } from './fakeHub';
 
 const REPO = 'onnx-community/Demo-ONNX';
 const GRAPH = 'onnx/model_int8.onnx';
@@ -160,4 +161,24 @@ describe('small reads have a total deadline', () => {
       await trickle.close();
     }
   });
+});
+
+describe('a file server (CDN) that announces another size than the hub lists', () => {
+  for (const [when, faults] of [
+    ['in the Content-Length of a whole file', [{ sizeOffBy: 10 }]],
+    ['in the Content-Range of a resume', [{ dropAfterBytes: 100_000 }, { sizeOffBy: 10 }]],
+  ] as const) {
+    test(`${when}: a size error naming the file server, the sizes, and what to do`, async () => {
+      hub.cdnFaults.set(GRAPH, [...faults]);
+      const size = demoRepoFiles()[GRAPH].length;
+      const error = await downloadFailure(downloadModel(await int8Request()));
+      assert.equal(error.code, 'size', error.message);
+      assert.equal(error.file, GRAPH);
+      assert.ok(error.message.includes(`${new URL(hub.cdn).host} sends ${GRAPH} with ${size + 10} bytes, where ${size} were expected.`), error.message);
+      assert.match(
+        error.message,
+        /The file server or a proxy sends other bytes than the hub lists: try again later, or set relay\.models\.hubEndpoint to another mirror\./,
+      );
+    });
+  }
 });

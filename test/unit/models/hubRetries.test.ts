@@ -3,7 +3,8 @@
 // download stops at once and says how long the hub asked, and that a token raises the
 // limit), the wait can be cancelled, the listing and HEAD requests are tried again after a
 // 502 or 429, and a link that drops often but makes progress each time still finishes,
-// while a server that sends almost nothing per connection is given up on.
+// while a server that sends almost nothing per connection, one that will not resume (so
+// each drop starts the file over), and one that trickles are given up on.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -185,4 +186,43 @@ test('a server that sends a few bytes per connection is given up on: tries that 
   assert.equal(error.code, 'network', error.message);
   assert.match(error.message, /Gave up on onnx\/model_q4\.onnx after 5 tries, the last 3 in a row without progress; 300 KB of it is kept/);
   assert.equal(hub.requests({ server: 'cdn', method: 'GET', pathIncludes: encodeURIComponent(GRAPH) }).length, 5);
+});
+
+/** CDN GETs of the graph so far. */
+function graphCdnGets(): number {
+  return hub.requests({ server: 'cdn', method: 'GET', pathIncludes: encodeURIComponent(GRAPH) }).length;
+}
+
+// Without the fix each restart at byte 0 that brings 150 KB counts as progress: the download
+// goes on until the faults run out (then the file is served whole) and completes, so the
+// test fails rather than hangs.
+for (const [server, restart, lastCode] of [
+  ['ignores Range (200 with the whole file)', [{ ignoreRange: true, dropAfterBytes: 150_000 }], 'network'],
+  ['answers every Range with 416', [{ status: 416 }, { dropAfterBytes: 150_000 }], 'server'],
+] as const) {
+  test(`a file server that ${server}, on a link that drops every 150 KB, is given up on; the error says it does not resume and what to do`, async () => {
+    hub.cdnFaults.set(GRAPH, [{ dropAfterBytes: 150_000 }, ...Array.from({ length: 20 }, () => restart).flat()]);
+    const error = await downloadFailure(downloadModel(await q4Request({ maxAttemptsPerFile: 3 })));
+    assert.equal(error.code, lastCode, error.message);
+    // The first try brought 150 KB; the next three started over and got no further.
+    assert.equal(graphCdnGets(), 4);
+    assert.match(error.message, /Gave up on onnx\/model_q4\.onnx after 4 tries, the last 3 in a row without progress/);
+    const cdnHost = new URL(hub.cdn).host;
+    assert.ok(error.message.includes(`${cdnHost} does not resume an interrupted transfer (it ignores or refuses the Range request)`), error.message);
+    assert.match(error.message, /try again later, or set relay\.models\.hubEndpoint to another mirror\.$/);
+  });
+}
+
+// Without the fix the first try takes the trickle until fakeHub's 10 s bound sends the rest: the download completes and the test fails.
+test('a file server that trickles a byte now and then (never idle) is cut each idle period, resumed, then given up on', async () => {
+  hub.cdnFaults.set(GRAPH, [{ trickleAfterBytes: 100_000 }, ...Array.from({ length: 5 }, () => ({ trickleAfterBytes: 0 }))]);
+  const error = await downloadFailure(downloadModel(await q4Request({ maxAttemptsPerFile: 2, timeouts: { connectTimeoutMs: 5_000, idleTimeoutMs: 1_000 } })));
+  assert.equal(error.code, 'network', error.message);
+  const cdnHost = new URL(hub.cdn).host;
+  assert.match(error.message, new RegExp(`${cdnHost} sent only \\d+ B of onnx/model_q4\\.onnx in 1 s \\(\\d+ B/s\\), too slow to finish`));
+  assert.match(error.message, /Gave up on onnx\/model_q4\.onnx after 3 tries, the last 2 in a row without progress; 100 KB of it is kept/);
+  const ranges = hub.requests({ server: 'cdn', method: 'GET', pathIncludes: encodeURIComponent(GRAPH) }).map((request) => request.range);
+  assert.equal(ranges.length, 3, 'the first try brought 100 KB (progress), the next two almost nothing');
+  assert.equal(ranges[0], undefined);
+  assert.match(ranges[1] ?? '', /^bytes=100\d{3}-$/, 'the second try resumed after the bytes the first one brought');
 });
