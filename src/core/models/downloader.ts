@@ -611,7 +611,7 @@ class ModelDownload {
     const giveUp = (failure: ModelDownloadError, why: string): ModelDownloadError => {
       const kept =
         file.resumable > 0
-          ? `${formatBytes(file.resumable)} of it is kept and the next download resumes it`
+          ? `${formatBytes(file.resumable)} of it is kept and the next download resumes it${file.resumeRefusedBy ? ' (from a server that resumes)' : ''}`
           : 'none of it is kept, so the next download starts it from the beginning';
       const notResumed = file.resumeRefusedBy
         ? ` ${file.resumeRefusedBy} does not resume an interrupted transfer (it ignores or refuses the Range request), so each dropped connection starts ${file.path} over: try again later, or set relay.models.hubEndpoint to another mirror.`
