@@ -42,7 +42,7 @@ export async function reportedLoad<T>(err: Output, load: ModelLoad, open: () => 
 }
 
 /** A thread that writes the load's seconds to `fd` every `everyMs`, whether or not this thread's event loop runs. */
-function startTicker(fd: number, load: ModelLoad, everyMs: number): Worker {
+function startTicker(fd: number, load: ModelLoad, everyMs: number): Worker | undefined {
   // The seconds follow the line as modelLoadingText writes them (the unit test holds them to loadLine).
   const source = `
     const { writeSync } = require('node:fs');
@@ -57,9 +57,15 @@ function startTicker(fd: number, load: ModelLoad, everyMs: number): Worker {
       }
     }, workerData.everyMs);
   `;
-  // No execArgv: the thread needs none of the process's (tsx when run from source).
-  const ticker = new Worker(source, { eval: true, execArgv: [], workerData: { fd, line: loadLine(load), started: Date.now(), everyMs } });
-  // It never keeps the process alive by itself.
-  ticker.unref();
-  return ticker;
+  try {
+    // No execArgv: the thread needs none of the process's (tsx when run from source).
+    const ticker = new Worker(source, { eval: true, execArgv: [], workerData: { fd, line: loadLine(load), started: Date.now(), everyMs } });
+    // It never keeps the process alive by itself, and its failure is only the seconds lost.
+    ticker.unref();
+    ticker.on('error', () => undefined);
+    return ticker;
+  } catch {
+    // No thread to be had (a process limit): the load goes on, said by its first line alone.
+    return undefined;
+  }
 }
