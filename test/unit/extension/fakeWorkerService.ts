@@ -12,12 +12,16 @@ import { ENDS_WITHIN_MS, until, useFakeWorker, within, type FakeWorkerFolder } f
 import { slmWorkerPids } from './slmWorkerBundle';
 import { createExtensionContext, resetSettings } from './vscodeStub';
 
+/** What a RelayService tells its owner (extension.ts wires them to the views and the status bar). */
+type RelayServiceHooks = ConstructorParameters<typeof RelayService>[1];
+
 export interface FakeWorkerExtension extends FakeWorkerFolder {
   /**
-   * Runs `body` with a new service; then closes it and checks that no SLM process is left (any
-   * left is ended by pid). The body's own failure is thrown first: it says more than what it left.
+   * Runs `body` with a new service telling `hooks` (none heard, by default); then closes it and
+   * checks that no SLM process is left (any left is ended by pid). The body's own failure is
+   * thrown first: it says more than what it left.
    */
-  withService(body: (service: RelayService) => Promise<void>): Promise<void>;
+  withService(body: (service: RelayService) => Promise<void>, hooks?: RelayServiceHooks): Promise<void>;
   /**
    * Settings of a small model (local only, loaded at startup) whose reload hangs, as a large
    * model's takes minutes: loaded by `service`, then its process killed between answers and
@@ -33,7 +37,7 @@ export function useFakeWorkerExtension(prefix: string): FakeWorkerExtension {
   const folder = useFakeWorker(prefix, join('dist', 'slmWorker.js'));
   return {
     ...folder,
-    withService: (body) => withService(folder.root, body),
+    withService: (body, hooks) => withService(folder.root, body, hooks),
     slmDiedBetweenAnswers: async (service) => {
       const slmFolder = folder.modelFolder('hang-reload');
       rmSync(join(slmFolder, 'loaded-once'), { force: true });
@@ -52,12 +56,16 @@ export function useFakeWorkerExtension(prefix: string): FakeWorkerExtension {
   };
 }
 
-async function withService(extensionPath: string, body: (service: RelayService) => Promise<void>): Promise<void> {
+async function withService(
+  extensionPath: string,
+  body: (service: RelayService) => Promise<void>,
+  hooks: RelayServiceHooks = { onBusy: () => undefined, onAnswered: () => undefined },
+): Promise<void> {
   // Loaded once the stub is in place (it imports 'vscode').
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { RelayService } = require('../../../src/extension/relayService') as typeof import('../../../src/extension/relayService');
   const ext = createExtensionContext(extensionPath);
-  const service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: () => undefined });
+  const service = new RelayService(ext.context, hooks);
   let failure: unknown;
   try {
     await body(service);

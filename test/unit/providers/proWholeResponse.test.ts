@@ -7,65 +7,49 @@
  * waits for (bounded), so no timing is asserted.
  */
 import assert from 'node:assert/strict';
-import type { ServerResponse } from 'node:http';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { waitLines } from '../../../src/cli/render';
-import { createProvider } from '../../../src/core/providers/factory';
 import { createAgents, postStream } from '../../../src/core/providers/http';
-import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { TransportEvent } from '../../../src/core/providers/types';
 import { WaitClock, type WaitTick } from '../../../src/core/providers/waitClock';
-import { loopbackAgent, sendJson, startFakeServer, type FakeServer, type Responder } from './servers/harness';
+import { sendJson } from './servers/harness';
 import { REQUEST, collect, within } from './servers/collect';
+import { Gate, PRO_USAGE, countingTokens, reasonsUntil, useOpenAiServer } from './servers/proReasoning';
 
 const MODEL = 'gpt-5-pro';
 const HOST = 'api.openai.com';
 /** How long a server holds its answer at most when what it waits for never comes (a failure guard, not a timing). */
 const HOLD_BOUND_MS = 15_000;
 
-let server: FakeServer;
-before(async () => {
-  server = await startFakeServer((_request, res) => sendJson(res, 404, { error: { message: 'not scripted' } }));
-});
-after(() => server.close());
+// Each test queues its Responses answer; a token count is answered, anything else is not scripted.
+const openAi = useOpenAiServer(countingTokens((_request, res) => sendJson(res, 404, { error: { message: 'not scripted' } })));
 
-/** Resolves once `seen` holds, or after HOLD_BOUND_MS; polls every 20 ms. */
-async function until(seen: () => boolean): Promise<void> {
-  for (let waited = 0; waited < HOLD_BOUND_MS && !seen(); waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+interface ProCall {
+  text: string;
+  ticks: WaitTick[];
+  lines: string[];
+  transport: TransportEvent[];
 }
 
-const USAGE = { input_tokens: 40, output_tokens: 300, output_tokens_details: { reasoning_tokens: 296 } };
-const event = (data: Record<string, unknown>) => `event: ${String(data.type)}\ndata: ${JSON.stringify(data)}\n\n`;
-/** What OpenAI sends at once on a pro model's stream: then silence while it reasons. */
-const PRELUDE =
-  event({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } }) +
-  event({ type: 'response.output_item.added', output_index: 0, item: { id: 'rs_1', type: 'reasoning', summary: [] } });
-const TEXT_AND_END =
-  event({ type: 'response.output_item.added', output_index: 1, item: { id: 'msg_1', type: 'message', role: 'assistant', content: [] } }) +
-  event({ type: 'response.output_text.delta', item_id: 'msg_1', output_index: 1, content_index: 0, delta: ' Paris' }) +
-  event({ type: 'response.completed', response: { id: 'resp_1', status: 'completed', usage: USAGE } });
-
-/** The call of a pro model on OpenAI's API, its wait told to a WaitClock (into `ticks`, which its server reads) and written as the CLI writes it. */
-async function proCall(ticks: WaitTick[]): Promise<{ text: string; lines: string[]; transport: TransportEvent[] }> {
-  const provider = createProvider(
-    {
-      kind: 'openai-chat',
-      baseUrl: `http://${HOST}/v1`,
-      model: MODEL,
-      connectTimeoutMs: 10_000,
-      firstByteTimeoutMs: 60_000,
-      idleTimeoutMs: 60_000,
-      callTimeoutMs: 60_000,
-      maxRetries: 0,
-    },
-    new MemoryKeySource({ 'openai-chat': 'sk-test-0123456789abcdef' }),
-    { agents: { http: loopbackAgent(server.url) } },
-  );
+/**
+ * The call of a pro model on OpenAI's API, its wait told to a WaitClock and written as the CLI
+ * writes it; `gate` (which its server waits on) opens at the first tick in state `opensOn`.
+ */
+async function proCall(gate: Gate, opensOn: WaitTick['state']): Promise<ProCall> {
+  const provider = openAi.provider(MODEL, {
+    connectTimeoutMs: 10_000,
+    firstByteTimeoutMs: 60_000,
+    idleTimeoutMs: 60_000,
+    callTimeoutMs: 60_000,
+    maxRetries: 0,
+  });
+  const ticks: WaitTick[] = [];
   const lines: string[] = [];
   const transport: TransportEvent[] = [];
   const write = waitLines(HOST, (line) => lines.push(line));
   const clock = new WaitClock((tick) => {
     ticks.push(tick);
+    if (tick.state === opensOn) gate.open();
     write(tick);
   }, MODEL);
   try {
@@ -82,31 +66,27 @@ async function proCall(ticks: WaitTick[]): Promise<{ text: string; lines: string
       HOLD_BOUND_MS * 2,
       'the call',
     );
-    return { text: out.text, lines, transport };
+    return { text: out.text, ticks, lines, transport };
   } finally {
     clock.stop();
   }
 }
 
-/** Answers the Responses call with `respond`; anything else (a token count) is not scripted. */
-function onResponses(respond: (res: ServerResponse) => Promise<void>): Responder {
-  return (request, res) => (request.path.endsWith('/responses') ? respond(res) : sendJson(res, 404, { error: { message: 'not scripted' } }));
-}
-
 test('a pro model answering whole (JSON) after a told wait: no reasoning tick, no reasoning line; the wait just ends', async () => {
-  const ticks: WaitTick[] = [];
-  server.fallback = onResponses(async (res) => {
+  const gate = new Gate();
+  openAi.server.enqueue(async (_request, res) => {
     // The answer comes only once the wait was told ("waiting for api.openai.com... 1 s"), so its landing is seen.
-    await until(() => ticks.some((tick) => tick.state === 'waiting'));
+    await gate.opened(HOLD_BOUND_MS);
     sendJson(res, 200, {
       id: 'resp_1',
       object: 'response',
       status: 'completed',
       output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: ' Paris' }] }],
-      usage: USAGE,
+      usage: PRO_USAGE,
     });
   });
-  const out = await proCall(ticks);
+  const out = await proCall(gate, 'waiting');
+  const ticks = out.ticks;
   assert.equal(out.text, ' Paris');
   assert.ok(
     ticks.some((tick) => tick.state === 'waiting'),
@@ -127,14 +107,10 @@ test('a pro model answering whole (JSON) after a told wait: no reasoning tick, n
 });
 
 test('a pro model streaming (SSE), silent while it reasons: the reasoning is told, on the CLI too', async () => {
-  const ticks: WaitTick[] = [];
-  server.fallback = onResponses(async (res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-    res.write(PRELUDE);
-    await until(() => ticks.some((tick) => tick.state === 'reasoning'));
-    if (!res.destroyed) res.end(TEXT_AND_END);
-  });
-  const out = await proCall(ticks);
+  const gate = new Gate();
+  openAi.server.enqueue(reasonsUntil(gate, [' Paris']));
+  const out = await proCall(gate, 'reasoning');
+  const ticks = out.ticks;
   assert.equal(out.text, ' Paris');
   assert.ok(
     ticks.some((tick) => tick.state === 'reasoning' && tick.model === MODEL),
@@ -148,13 +124,13 @@ test('a pro model streaming (SSE), silent while it reasons: the reasoning is tol
 
 /** Whether postStream told the first byte of a quiet-wait call's body with its output pending, for a body of this content type. */
 async function pendingFor(contentType: string | undefined): Promise<boolean | undefined> {
-  server.fallback = (_request, res) => {
+  openAi.server.enqueue((_request, res) => {
     res.writeHead(200, contentType === undefined ? {} : { 'content-type': contentType });
     res.end(contentType?.toLowerCase().includes('application/json') ? '{"ok":true}' : 'data: {}\n\n');
-  };
+  });
   let pending: boolean | undefined;
   const response = await postStream({
-    url: new URL(`${server.url}/v1/responses`),
+    url: new URL(`${openAi.server.url}/v1/responses`),
     headers: {},
     body: {},
     keyEnv: [],
