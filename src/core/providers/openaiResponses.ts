@@ -10,12 +10,10 @@
  * There is no `data: [DONE]`. Everything else (created, in_progress, output items, reasoning)
  * is framing and is skipped.
  */
-import { readBounded } from '../http/exchange';
-import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, unfinishedStreamError } from './base';
+import { badResponseError, errorFromStreamObject, finishReasonOf, unfinishedStreamError } from './base';
 import type { StreamResponse } from './http';
-import { doneChunk, isWholeJsonBody, readEventsUntil, type OpenAiStreamOptions } from './openaiStream';
+import { doneChunk, isWholeJsonBody, readEventsUntil, readWholeJsonBody, type OpenAiStreamOptions } from './openaiStream';
 import { SseParser } from './sse';
-import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ChatMessage } from '../slm/types';
 import type { ProviderChunk } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
@@ -182,15 +180,7 @@ function* finish(final: any, refused: boolean, output: string, options: Response
 }
 
 async function* readWholeResponse(response: StreamResponse, options: ResponsesStreamOptions): AsyncGenerator<ProviderChunk> {
-  // Its first byte comes when the model is done: the rest of it flows at once.
-  const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true, onChunk: () => response.outputStarted() });
-  if (overflowed) throw oversizedResponseError(options.url, 'a JSON body', MAX_WHOLE_BODY_BYTES, options.secrets);
-  let body: any;
-  try {
-    body = JSON.parse(whole);
-  } catch {
-    throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
-  }
+  const body = await readWholeJsonBody(response, options.url, options.secrets);
   if (body?.status === 'failed' || (body?.error && body?.status === undefined)) {
     throw errorFromStreamObject(
       body?.status === 'failed' ? errorObject({ type: 'response.failed', response: body }) : body,

@@ -167,16 +167,23 @@ export function readOpenAiUsage(usage: any): ReportedUsage {
   return reported;
 }
 
-async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
-  // Its first byte comes when the model is done: the rest of it flows at once.
+/**
+ * A whole JSON body (isWholeJsonBody: the server did not stream), read within
+ * MAX_WHOLE_BODY_BYTES and parsed; too long or not JSON is a bad response. Its first byte
+ * comes when the model is done: the rest of it flows at once.
+ */
+export async function readWholeJsonBody(response: StreamResponse, url: URL, secrets: readonly string[]): Promise<any> {
   const { text: whole, overflowed } = await readBounded(response.body, MAX_WHOLE_BODY_BYTES, { stopAtLimit: true, onChunk: () => response.outputStarted() });
-  if (overflowed) throw oversizedResponseError(options.url, 'a JSON body', MAX_WHOLE_BODY_BYTES, options.secrets);
-  let body: any;
+  if (overflowed) throw oversizedResponseError(url, 'a JSON body', MAX_WHOLE_BODY_BYTES, secrets);
   try {
-    body = JSON.parse(whole);
+    return JSON.parse(whole);
   } catch {
-    throw badResponseError(options.url, 'a JSON body that does not parse', options.secrets);
+    throw badResponseError(url, 'a JSON body that does not parse', secrets);
   }
+}
+
+async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOptions): AsyncGenerator<ProviderChunk> {
+  const body = await readWholeJsonBody(response, options.url, options.secrets);
   if (body?.error) throw errorFromStreamObject(body, options.url, options.secrets, options.keyEnv, options.noKey);
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
