@@ -5,7 +5,7 @@
 // that need it skip and say how to get it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
+import { after, afterEach, before, beforeEach } from 'node:test';
 import * as esbuild from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -86,6 +86,27 @@ export function sharedWebviewPage(view: 'chat' | 'answer' = 'answer'): () => Web
   });
   return () => {
     if (!webview) throw new Error('internal: the shared webview page is used before it was opened');
+    return webview;
+  };
+}
+
+/**
+ * A fresh page for each test of a describe block, with the app started: opened before each
+ * test, closed after it, and the browser closed after the block. Returns the page, for use
+ * inside the tests.
+ */
+export function startedWebviewPerTest(view: 'chat' | 'answer' = 'answer'): () => WebviewPage {
+  let webview: WebviewPage | undefined;
+  beforeEach(async () => {
+    webview = await openWebviewPage(view);
+    await webview.page.evaluate(() => (window as any).relayWebview.startApp());
+  });
+  afterEach(async () => {
+    await webview?.close();
+  });
+  after(closeBrowser);
+  return () => {
+    if (!webview) throw new Error('internal: the webview page is used before it was opened');
     return webview;
   };
 }

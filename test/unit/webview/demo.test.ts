@@ -5,11 +5,11 @@
 // hides the set-up banner under a demo answer only. Plus the protocol's demo messages,
 // validated both ways.
 import assert from 'node:assert/strict';
-import { after, afterEach, beforeEach, describe, it, test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { parseHostMessage, parseWebviewMessage, type ChatTurnView } from '../../../src/shared/webviewProtocol';
 import { isTurn } from '../../../media/src/view/validate';
 import { demoResultLine } from '../../../media/src/view/format';
-import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, type WebviewPage } from './browserPage';
+import { deliverMessages, NO_BROWSER, startedWebviewPerTest } from './browserPage';
 
 const STATS = {
   slmTokens: 54,
@@ -76,20 +76,11 @@ test('the check line says the answer, right or wrong, and the sum', () => {
 });
 
 describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
-  let webview: WebviewPage;
+  const webview = startedWebviewPerTest('answer');
 
-  beforeEach(async () => {
-    webview = await openWebviewPage('answer');
-    await webview.page.evaluate(() => (window as any).relayWebview.startApp());
-  });
-  afterEach(async () => {
-    await webview?.close();
-  });
-  after(closeBrowser);
+  const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview().page, messages);
 
-  const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview.page, messages);
-
-  const page = () => webview.page;
+  const page = () => webview().page;
   const warning = 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
 
   it('a demo answer: its title and one line with the link, the LLM span marked, then the check and the three buttons', async () => {
@@ -128,7 +119,7 @@ describe('the demo in the answer view', { skip: NO_BROWSER }, () => {
     await turn.locator('.relay-demo-note button', { hasText: "The paper's table" }).click();
     for (const label of ['Ask another', 'Compare with the small model alone', 'Set up a real model'])
       await turn.locator('.relay-actions button', { hasText: label }).click();
-    assert.deepEqual((await webview.posted()).slice(1), [
+    assert.deepEqual((await webview().posted()).slice(1), [
       { type: 'demo', action: 'paper-table' },
       { type: 'demo', action: 'another' },
       { type: 'demo', action: 'compare', turnId: 'd1' },

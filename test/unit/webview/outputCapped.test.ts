@@ -3,11 +3,11 @@
 // stats strip and its hints, and the message that carries a call's figures to the view. Pure
 // formatting under Node, then the app in Chromium (browserPage.ts) as the host feeds it.
 import assert from 'node:assert/strict';
-import { after, afterEach, beforeEach, describe, it, test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { llmSpanTitle, USAGE_CAPPED, statItems, USAGE_ESTIMATED } from '../../../media/src/view/format';
 import { isTurn } from '../../../media/src/view/validate';
 import { parseHostMessage, type SpanView, type StatsView } from '../../../src/shared/webviewProtocol';
-import { closeBrowser, deliverMessages, NO_BROWSER, openWebviewPage, STATS as PAGE_STATS, type WebviewPage } from './browserPage';
+import { deliverMessages, NO_BROWSER, startedWebviewPerTest, STATS as PAGE_STATS } from './browserPage';
 
 const CAPPED_HOVER = '(output capped: the server reported more than one call can write)';
 const UNREPORTED_HOVER = '(estimated: the server reported no usage)';
@@ -58,20 +58,11 @@ test("a call's figures carry whether its output was capped, and a value that is 
 });
 
 describe("the answer view's hover of a capped call", { skip: NO_BROWSER }, () => {
-  let webview: WebviewPage;
-
-  beforeEach(async () => {
-    webview = await openWebviewPage('answer');
-    await webview.page.evaluate(() => (window as any).relayWebview.startApp());
-  });
-  afterEach(async () => {
-    await webview?.close();
-  });
-  after(closeBrowser);
+  const webview = startedWebviewPerTest('answer');
 
   it('says the output was capped once the call ends, and still after the answer finishes', async () => {
-    const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview.page, messages);
-    const mark = () => webview.page.locator('article.relay-turn-assistant .relay-llm').last();
+    const deliver = (...messages: unknown[]): Promise<void> => deliverMessages(webview().page, messages);
+    const mark = () => webview().page.locator('article.relay-turn-assistant .relay-llm').last();
     await deliver(
       { type: 'init', view: 'answer', busy: true, turns: [] },
       { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
