@@ -24,6 +24,7 @@ import {
 } from './vscodeStub';
 useVscodeStub();
 import { demoRepoFiles, FakeHub } from '../models/fakeHub';
+import { userDownloads } from './selectModelQuestions';
 import { KeyStore, MODEL_HUB } from '../../../src/extension/keyStore';
 
 // Loaded after the stub is in place (it imports 'vscode').
@@ -69,20 +70,6 @@ function extensionContext(): StubExtensionContext {
   const ext = createExtensionContext(join(REPO_ROOT, '.cache', 'test-select-model-recovery'));
   contexts.push(ext);
   return ext;
-}
-
-/** The user picks "Another model hub repository...", types `repo`, and takes its int8 variant (after `beforeVariant`). */
-function userDownloads(repo: string, beforeVariant: () => void = () => undefined, onError: (text: string) => string | undefined = () => undefined): void {
-  answerQuestions((q) => {
-    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Another model hub repository/.test(item.label));
-    if (q.api === 'showInputBox' && /model hub repository/.test(q.text)) return repo;
-    if (q.api === 'showQuickPick' && /which variant/.test(q.text)) {
-      beforeVariant();
-      return q.items.find((item) => item.option?.variant === 'int8');
-    }
-    if (q.api === 'showErrorMessage') return onError(q.text);
-    return undefined;
-  });
 }
 
 test('Retry after the repository moved on reads the file list again and downloads the current files', async () => {
@@ -144,18 +131,16 @@ test('a hub token the hub no longer accepts offers Set Model Hub Token, not Open
     return true;
   };
   const errors: { text: string; buttons: string[] }[] = [];
-  answerQuestions((q) => {
-    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Another model hub repository/.test(item.label));
-    if (q.api === 'showInputBox' && /model hub repository/.test(q.text)) return REPO;
-    if (q.api === 'showQuickPick' && /which variant/.test(q.text)) return q.items.find((item) => item.option?.variant === 'int8');
-    if (q.api === 'showErrorMessage') {
-      errors.push({ text: q.text, buttons: q.items });
+  userDownloads(
+    REPO,
+    undefined,
+    (text, buttons) => {
+      errors.push({ text, buttons });
       return 'Set Model Hub Token';
-    }
+    },
     // "Relay: Set Model Hub Token", left empty: the token is removed (public models need none).
-    if (q.api === 'showInputBox' && q.text === `Relay: access token for ${origin}`) return '';
-    return undefined;
-  });
+    (q) => (q.api === 'showInputBox' && q.text === `Relay: access token for ${origin}` ? '' : undefined),
+  );
   const from = questionsAsked.length;
   try {
     await selectModel(ext.context);

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { answerQuestions, createExtensionContext, resetSettings, settings, useVscodeStub, type StubExtensionContext } from './vscodeStub';
 useVscodeStub();
 import { demoRepoFiles, FakeHub } from '../models/fakeHub';
+import { userDownloads } from './selectModelQuestions';
 
 // Loaded after the stub is in place (it imports 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -35,15 +36,9 @@ test('a file server that announces another size than the hub lists: the error sa
   // The first transfer of the graph announces 10 bytes more than the listing; the next is right.
   hub.cdnFaults.set(GRAPH, [{ sizeOffBy: 10 }]);
   const errors: { text: string; buttons: string[] }[] = [];
-  answerQuestions((q) => {
-    if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Another model hub repository/.test(item.label));
-    if (q.api === 'showInputBox' && /model hub repository/.test(q.text)) return REPO;
-    if (q.api === 'showQuickPick' && /which variant/.test(q.text)) return q.items.find((item) => item.option?.variant === 'int8');
-    if (q.api === 'showErrorMessage') {
-      errors.push({ text: q.text, buttons: q.items });
-      return 'Retry';
-    }
-    return undefined;
+  userDownloads(REPO, undefined, (text, buttons) => {
+    errors.push({ text, buttons });
+    return 'Retry';
   });
   await selectModel(ext.context);
 
