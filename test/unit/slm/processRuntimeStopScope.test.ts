@@ -7,52 +7,30 @@
 // fake worker); HOLD_MS holds an append past the grace, and the 30 s bounds only tell "ends"
 // from "hangs".
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { createProcessRuntime, SlmProcessError, type ProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
-import { killFakeWorkers, writeFakeWorker } from './fakeWorker';
-import { within as settlesWithin } from '../providers/servers/collect';
+import { until, useFakeWorker, within } from './fakeWorkerSetup';
 
-/** Far longer than any of these takes; reached only by a call that hangs. */
-const ENDS_WITHIN_MS = 30_000;
 /** The grace of a stopped answer's calls: many of the fake worker's steps (STEP_MS). */
 const CANCEL_GRACE_MS = 1000;
 /** How long an append is held after the stop: past the grace, so that a process wrongly taken as hung is stopped before. */
 const HOLD_MS = 2.5 * CANCEL_GRACE_MS;
 
-let dir: string;
-let fake: string;
 const runtimes: ProcessRuntime[] = [];
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'relay-slm-stop-scope-'));
-  fake = join(dir, 'fakeWorker.js');
-  writeFakeWorker(fake);
-});
+// Before the fake worker's own clean-up (hooks run in the order they are set): the runtimes close first.
 after(async () => {
   for (const rt of runtimes) await rt.dispose().catch(() => undefined);
-  killFakeWorkers(fake);
-  rmSync(dir, { recursive: true, force: true });
 });
+const fake = useFakeWorker('relay-slm-stop-scope-');
 
-const within = <T>(promise: Promise<T>, what: string): Promise<T> => settlesWithin(promise, ENDS_WITHIN_MS, `HUNG: ${what}`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + ENDS_WITHIN_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`HUNG: ${what} did not happen within ${ENDS_WITHIN_MS} ms`);
-    await sleep(20);
-  }
-}
 
 /** A model of the fake worker in its process (its behaviour is chosen by the folder's name). */
 async function model(name: string): Promise<{ rt: ProcessRuntime; folder: string }> {
-  const folder = join(dir, name);
-  mkdirSync(folder, { recursive: true });
-  const rt = await createProcessRuntime(folder, { workerPath: fake, cancelGraceMs: CANCEL_GRACE_MS });
+  const folder = fake.modelFolder(name);
+  const rt = await createProcessRuntime(folder, { workerPath: fake.worker, cancelGraceMs: CANCEL_GRACE_MS });
   runtimes.push(rt);
   return { rt, folder };
 }
