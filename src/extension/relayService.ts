@@ -327,11 +327,16 @@ export class RelayService implements vscode.Disposable {
    * loops, and tokenising long contexts for every request stays off the host's event loop.
    * The server gets no API key (the served runtime sends no credentials at all).
    */
-  private slm(folder: string, settings: RelaySettings, { retryFailed = true }: { retryFailed?: boolean } = {}): Promise<ProcessRuntime> {
+  private slm(
+    folder: string,
+    settings: RelaySettings,
+    { retryFailed = true, whileLoading = untold }: { retryFailed?: boolean; whileLoading?: LoadWait } = {},
+  ): Promise<ProcessRuntime> {
     const key = runtimeKey(folder, settings);
     if (this.runtime?.key === key) return Promise.resolve(this.runtime.runtime);
+    const load: ModelLoad = { model: 'small', name: modelFolderName(folder) };
     // One load at a time, shared by whoever needs it meanwhile (a draft's read-ahead, then Send).
-    if (this.loading?.key === key) return this.loading.promise;
+    if (this.loading?.key === key) return whileLoading(load, this.loading.promise);
     if (!retryFailed && this.loadFailure?.key === key) return Promise.reject(this.loadFailure.error);
     // Another model is wanted now: the load under way (which may hang) is not waited for.
     this.loading?.cancel.abort();
@@ -353,12 +358,7 @@ export class RelayService implements vscode.Disposable {
         done();
       },
     );
-    return loading.promise;
-  }
-
-  /** Whether the SLM these settings use is loaded (its process may have ended since: ProcessRuntime.pid). */
-  private slmLoaded(folder: string, settings: RelaySettings): boolean {
-    return this.runtime?.key === runtimeKey(folder, settings);
+    return whileLoading(load, loading.promise);
   }
 
   private async load(folder: string, settings: RelaySettings, key: string, before: Promise<unknown> | undefined, signal: AbortSignal): Promise<ProcessRuntime> {
@@ -601,11 +601,8 @@ export class RelayService implements vscode.Disposable {
         sink.onLoading?.(load, waitedMs);
       };
       const whileLoading: LoadWait = (load, wait) => toldWhileLoading(wait, load, tellLoad, controller.signal);
-      const smallModel: ModelLoad = { model: 'small', name: modelFolderName(folder) };
-      const loaded = this.slmLoaded(folder, settings);
-      const slmWait = this.slm(folder, settings);
       // Stop ends the answer even while the load it waits on hangs (the load itself has a deadline).
-      const slm = await untilStopped(loaded ? slmWait : whileLoading(smallModel, slmWait), controller.signal);
+      const slm = await untilStopped(this.slm(folder, settings, { whileLoading }), controller.signal);
       // So does it while an onnx-local LLM loads (the composition opens it).
       const composition = await untilStopped(
         RelayComposition.open(relaySetupOf(settings), {
@@ -626,7 +623,12 @@ export class RelayService implements vscode.Disposable {
         'the large model was still loading',
       );
       // A process that ended since the last answer starts again here and reloads its model (minutes for a large one).
-      if (slm.pid === undefined) await untilStopped(whileLoading({ ...smallModel, restarting: true }, slm.ensureStarted()), controller.signal, SLM_RESTARTING);
+      if (slm.pid === undefined)
+        await untilStopped(
+          whileLoading({ model: 'small', name: modelFolderName(folder), restarting: true }, slm.ensureStarted()),
+          controller.signal,
+          SLM_RESTARTING,
+        );
       // A chat longer than the small model reads leaves out its oldest exchanges (said once), not the answer.
       const window = slm.info.contextWindow;
       // Under Stop too: the process may end meanwhile, and the call that finds it gone waits on a new one's load.
