@@ -684,6 +684,8 @@ class RelayRun {
     // Its process ended during the call, and the session with it: append says so at once, where a
     // count would first start a new process and load the model again.
     const tokens = slmCanCount(this.o.slm) ? await this.o.slm.countTokens(rest) : 0;
+    // Stop may land during the count: a stopped answer's session is not fed more.
+    if (this.signal.aborted) return 'cancelled';
     if (tokens > this.room) return 'context_full';
     let appended: { tokenCount: number };
     try {
