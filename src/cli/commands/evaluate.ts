@@ -482,22 +482,22 @@ export async function runEval(
       llmModel: llmModelFiles(config),
       startedAt: new Date().toISOString(),
     },
-    { fresh: options.fresh, llmPriceOf: llmPriceOfRecorded },
+    {
+      fresh: options.fresh,
+      llmPriceOf: llmPriceOfRecorded,
+      checkPrevious: (previous) => {
+        const changed = previous.map((line) => byIndex.get(line.index)).find((item, i) => item && previous[i].questionHash !== questionHash(item.question));
+        if (changed)
+          throw new UsageError(
+            `relay eval: question ${changed.index + 1} (${terminalSafe(changed.id)}) of ${terminalSafe(dataPath)} is not the one answered in ${terminalSafe(answersFile)}: the data file changed. Choose another --out, or pass --fresh to start over.`,
+          );
+      },
+    },
   );
   const { log } = opened;
   /** The latest line of each (row, question) of this run's questions. */
   const results = new Map<string, AnswerLine>();
-  for (const line of opened.previous) {
-    const item = byIndex.get(line.index);
-    if (!item) continue;
-    if (line.questionHash !== questionHash(item.question)) {
-      log.close();
-      throw new UsageError(
-        `relay eval: question ${item.index + 1} (${terminalSafe(item.id)}) of ${terminalSafe(dataPath)} is not the one answered in ${terminalSafe(answersFile)}: the data file changed. Choose another --out, or pass --fresh to start over.`,
-      );
-    }
-    results.set(keyOf(line.spec, line.index), line);
-  }
+  for (const line of opened.previous) if (byIndex.has(line.index)) results.set(keyOf(line.spec, line.index), line);
   let freshCount = 0;
   /** The line of a row's answer to a question when it belongs to this row as it runs now (same SLM; routers: same p). */
   const lineOf = (spec: EvalModeSpec, index: number, llmProbability: number | undefined): AnswerLine | undefined => {

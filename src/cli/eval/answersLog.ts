@@ -221,6 +221,8 @@ export interface OpenOptions {
   fresh?: boolean;
   /** The LLM's price that recorded settings (untrusted) give with this relay's price list; undefined when they do not say. */
   llmPriceOf?: (settings: Record<string, unknown>) => unknown;
+  /** Refuses the file's answers (throws) before anything is written to it: a refused resume leaves the file as it was. */
+  checkPrevious?: (previous: AnswerLine[]) => void;
 }
 
 export interface OpenedLog {
@@ -382,6 +384,7 @@ export class AnswersLog {
       );
     }
     const uncheckedModels = checkModels(path, runs, previous, run);
+    options.checkPrevious?.(previous);
     const fd = openSync(path, 'r+');
     if (wholeLength !== bytes.length) {
       ftruncateSync(fd, wholeLength);

@@ -277,3 +277,25 @@ test('relay eval: a model exported again into the folder of an in-process LLM wh
     /did not record the SLM's model in \S*relay-demo-slm or the LLM's model in \S*relay-demo-llm; its answers are reused as they are\. If one of these models was exported again since, pass --fresh\./,
   );
 });
+
+test('relay eval: a data file whose questions changed is refused before anything is written to the answers file', async () => {
+  const data = join(models, 'relay-demo-eval.jsonl');
+  const original = readFileSync(data, 'utf8');
+  const out = join(work, 'changed-data');
+  const common = ['eval', '--demo', '--modes', 'slm-only', '--limit', '2', '--seed', '1', '--out', out];
+  try {
+    const first = await run(common);
+    assert.equal(first.code, 0, first.stderr);
+    const before = readFileSync(`${out}.answers.jsonl`, 'utf8');
+    const [firstLine, ...rest] = original.split('\n');
+    const question = (JSON.parse(firstLine) as { question: string }).question;
+    writeFileSync(data, [JSON.stringify({ question: `${question} `, answer: '1' }), ...rest].join('\n'));
+    await assert.rejects(
+      run(common),
+      /question 1 \(line 1\) of \S+relay-demo-eval\.jsonl is not the one answered in \S+changed-data\.answers\.jsonl: the data file changed/,
+    );
+    assert.equal(readFileSync(`${out}.answers.jsonl`, 'utf8'), before, 'the refused resume left the answers file as it was (no run line appended)');
+  } finally {
+    writeFileSync(data, original);
+  }
+});
