@@ -761,7 +761,7 @@ class ModelDownload {
       try {
         for await (const chunk of chunks) {
           if (file.resumable + chunk.length > file.size) {
-            throw new ModelDownloadError('size', `${file.path} is longer than the ${file.size} bytes the hub announced. ${OTHER_BYTES_ADVICE}`, file.path);
+            throw new LongerThanAnnounced('size', `${file.path} is longer than the ${file.size} bytes the hub announced. ${OTHER_BYTES_ADVICE}`, file.path);
           }
           await this.writeChunk(handle, chunk, file, partial);
           this.speed.add(this.bytesDownloaded);
@@ -813,11 +813,12 @@ class ModelDownload {
   private async asDownloadError(error: unknown, file: PlannedFile): Promise<ModelDownloadError> {
     if (this.signal?.aborted) return cancelledError();
     if (error instanceof ModelDownloadError) {
-      // Longer than announced: its bytes are not this file's, so the next download starts it over.
+      // Longer than announced: its bytes are not this file's, so the next download starts it over
+      // (another size announced before any byte keeps what earlier tries received: Retry resumes).
       // Removed before the download ends, so within its lock; a removal refused (a file Windows
       // holds open past rmRetrying's wait) leaves it for the next download to find too long, and
       // must not become an unhandled rejection.
-      if (error.code === 'size') await rmRetrying(this.partialPaths(file).partial, { force: true }).catch(() => undefined);
+      if (error instanceof LongerThanAnnounced) await rmRetrying(this.partialPaths(file).partial, { force: true }).catch(() => undefined);
       return error;
     }
     const onDisk = fileSystemError(error, this.folder, file.path);
@@ -838,6 +839,9 @@ class ModelDownload {
     return new ModelDownloadError('network', `Downloading ${file.path} failed: ${errno?.message ?? String(error)}`, file.path);
   }
 }
+
+/** A body that ran past the file's size: what it wrote into the partial file is not this file's. */
+class LongerThanAnnounced extends ModelDownloadError {}
 
 /** The whole file's size as a 200 (Content-Length) or 206 (Content-Range's total) announces it, when it does. */
 function announcedFileSize(status: number, contentRange: RegExpExecArray | null, contentLength: string | undefined): number | undefined {

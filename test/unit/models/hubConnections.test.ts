@@ -181,4 +181,19 @@ describe('a file server (CDN) that announces another size than the hub lists', (
       );
     });
   }
+
+  test('announced at a resume, before any byte of it: the bytes already received are kept, and trying again resumes from them', async () => {
+    hub.cdnFaults.set(GRAPH, [{ dropAfterBytes: 100_000 }, { sizeOffBy: 10 }]);
+    const request = await int8Request();
+    const error = await downloadFailure(downloadModel(request));
+    assert.equal(error.code, 'size', error.message);
+    hub.reset();
+    await downloadModel(request);
+    const gets = hub.log.filter((entry) => entry.method === 'GET' && entry.path.endsWith(GRAPH));
+    assert.deepEqual(
+      gets.map((entry) => entry.range),
+      ['bytes=100000-'],
+      'the second download resumed from the 100,000 bytes the first received',
+    );
+  });
 });
