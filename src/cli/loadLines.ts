@@ -20,7 +20,7 @@ export function loadLine(load: ModelLoad, seconds?: number): string {
 /** Opens a model, saying so on stderr while it loads (setup.ts openSlm, CliDeps.openLocalLlm). */
 export type LoadReporter = <T>(load: ModelLoad, open: () => Promise<T>) => Promise<T>;
 
-/** A load that is not said (relay eval, whose progress bar is its output). */
+/** A load that is not said (a caller that has nowhere to say it). */
 export const unsaid: LoadReporter = (_load, open) => open();
 
 /**

@@ -55,6 +55,7 @@ import {
 import { readEvalData, type EvalItem } from '../eval/loaders';
 import { runPool } from '../eval/pool';
 import { EvalProgress } from '../eval/progress';
+import { reportedLoad, type LoadReporter } from '../loadLines';
 import { llmTemperatureSent, llmTemperatureWords, type SentTemperature } from '../eval/llmTemperature';
 import { hourWindowsOf, hoursWords, ratesByHour } from '../eval/ratesByHour';
 import { isRecord } from '../../shared/isRecord';
@@ -224,13 +225,14 @@ export interface OpenRowModels {
 
 /** Opens the SLM of `config.slm` (any SlmRuntime: in this process, or a server's) for the rows of that folder. */
 export interface EvalModels {
-  open(config: CliConfig): Promise<OpenRowModels>;
+  /** `reportLoad`: how a load of a model in this process is said (on stderr, between the progress lines). */
+  open(config: CliConfig, reportLoad: LoadReporter): Promise<OpenRowModels>;
 }
 
 export const CLI_EVAL_MODELS: EvalModels = {
-  async open(config) {
-    const slm = await openSlm(config);
-    const deps = new CliDeps(config, slm);
+  async open(config, reportLoad) {
+    const slm = await openSlm(config, reportLoad);
+    const deps = new CliDeps(config, slm, reportLoad);
     return {
       compose: (mode) => openComposition(config, slm, deps, mode),
       serverNote: () => (slm.prefixCache ? prefixCacheNote(config.slm.serverModel, slm.prefixCache) : undefined),
@@ -595,6 +597,8 @@ export async function runEval(
     return pending;
   };
 
+  // A load takes seconds to minutes with a real model: said on a line of its own, the bar redrawn by the next answer.
+  const reportLoad: LoadReporter = (load, open) => reportedLoad(progress.lineWriter(), load, open);
   // One SLM (and its LLM provider) is open at a time; the rows of that SLM share it.
   let open: { folder: string; models: OpenRowModels } | undefined;
   const serverNotes: string[] = [];
@@ -608,7 +612,7 @@ export async function runEval(
   const openFolder = async (folder: string): Promise<OpenRowModels> => {
     if (open?.folder !== folder) {
       await close();
-      open = { folder, models: await models.open(configOf(folder)) };
+      open = { folder, models: await models.open(configOf(folder), reportLoad) };
     }
     return open.models;
   };

@@ -103,6 +103,12 @@ export class EvalProgress {
     this.err.write(this.err.isTTY ? `\r${text}\u001b[K\n` : `${text}\n`);
   }
 
+  /** stderr for lines of their own written by others (a model's load): on a TTY the bar's line is cleared first. */
+  lineWriter(): Output {
+    const { err } = this;
+    return { isTTY: err.isTTY, fd: err.fd, write: (text: string) => err.write(err.isTTY ? `\r\u001b[K${text}` : text) };
+  }
+
   private draw(label: string): void {
     const width = 30;
     const filled = Math.round((this.done / this.total) * width);

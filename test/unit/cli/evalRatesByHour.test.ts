@@ -58,9 +58,9 @@ function deepSeekConfig(prices: CliConfig['prices'] = {}): CliConfig {
  */
 function reachedAt(serverUrl: string): EvalModels {
   return {
-    async open(config) {
+    async open(config, reportLoad) {
       const price = resolvePrice(config.provider.kind, config.provider.model, config.prices, config.provider.baseUrl) ?? undefined;
-      const opened = await CLI_EVAL_MODELS.open({ ...config, provider: { ...config.provider, baseUrl: serverUrl } });
+      const opened = await CLI_EVAL_MODELS.open({ ...config, provider: { ...config.provider, baseUrl: serverUrl } }, reportLoad);
       return {
         ...opened,
         async compose(mode) {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runDemo } from '../../../src/cli/commands/demo';
 import { findDemoModels } from '../../../src/cli/demoModels';
 import { loadLine, reportedLoad } from '../../../src/cli/loadLines';
+import { EvalProgress } from '../../../src/cli/eval/progress';
 import { modelFolderName, type ModelLoad } from '../../../src/shared/modelLoading';
 import { capture, noSettingsFile, runCli, spawnCli } from './runCli';
 
@@ -121,4 +122,32 @@ test("a held load's seconds come on stderr even while the event loop stands stil
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("relay eval: each SLM folder's load is said on a line of its own as its rows begin, and the LLM's where a row calls it", async () => {
+  const { ablationsFolder } = findDemoModels();
+  const other = join(ablationsFolder, 'slm-grpo-simple');
+  const home = mkdtempSync(join(tmpdir(), 'relay-load-lines-eval-'));
+  try {
+    const { code, stderr } = await runCli(['eval', '--demo', '--modes', `slm-only,command=${other}`, '--limit', '1', '--out', join(home, 'out')], home);
+    assert.equal(code, 0, stderr);
+    const loads = stderr.split('\n').filter((line) => line.startsWith('relay: loading'));
+    assert.deepEqual(loads, [
+      'relay: loading the small model (relay-demo-slm)...',
+      `relay: loading the small model (${modelFolderName(other)})...`,
+      'relay: loading the large model (relay-demo-llm)...',
+    ]);
+    // The second folder's load comes after the first row's answers, on a line of its own.
+    assert.match(stderr, /slm-only: 1 answers, \d correct[^\n]*\nrelay: loading the small model/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("relay eval's progress on a terminal: a load's line clears the bar's line first (the next answer draws the bar again)", () => {
+  let text = '';
+  const progress = new EvalProgress({ write: (t) => void (text += t), isTTY: true }, 2, 2, () => 0);
+  progress.answered('slm-only', true);
+  progress.lineWriter().write('relay: loading the small model (m)...\n');
+  assert.equal(text.slice(text.indexOf('correct')), 'correct\u001b[K\r\u001b[Krelay: loading the small model (m)...\n');
 });
