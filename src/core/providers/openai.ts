@@ -46,7 +46,13 @@ export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 export const OPENAI_COMPLETIONS_DEFAULT_BASE_URL = 'http://127.0.0.1:8000/v1';
 
 const OPENAI_HOST = /(^|\.)api\.openai\.com$/;
-const AZURE_HOST = /(^|\.)openai\.azure\.com$/;
+/**
+ * Azure OpenAI's addresses: an Azure OpenAI resource (*.openai.azure.com) and a Foundry / AI
+ * Services resource (*.cognitiveservices.azure.com, *.services.ai.azure.com), which serve the
+ * same API (/openai/v1/..., the key in api-key) and which the price catalog bills as Azure.
+ * Not *.azure-api.net: API Management in front, with auth of its own.
+ */
+const AZURE_HOST = /(^|\.)(openai\.azure\.com|cognitiveservices\.azure\.com|services\.ai\.azure\.com)$/;
 /** Services that refuse requests without a key. */
 const HOSTED_OPENAI_STYLE = [OPENAI_HOST, AZURE_HOST, /(^|\.)api\.deepseek\.com$/, /(^|\.)api\.mistral\.ai$/, /(^|\.)openrouter\.ai$/, /(^|\.)api\.groq\.com$/];
 /** Services that continue an assistant message marked `prefix: true`. */
@@ -162,7 +168,7 @@ function hostedOpenAiStyle(url: URL): boolean {
 /** The documented caching of the services we know by address (billing.ts); others are the user's to say. */
 function hostCacheRule(url: URL, model: string): CacheRule | undefined {
   const host = url.hostname.toLowerCase();
-  if (host === 'api.openai.com' || host.endsWith('.openai.azure.com')) return openAiCacheRule(model);
+  if (host === 'api.openai.com' || AZURE_HOST.test(host)) return openAiCacheRule(model);
   if (host === 'api.deepseek.com') return DEEPSEEK_CACHE;
   return undefined;
 }
@@ -258,8 +264,9 @@ abstract class OpenAiStyleProvider extends HttpProvider {
 
   /**
    * Reasoning billed while no effort was sent (a model the table does not know, e.g. an
-   * Azure deployment name): the next calls ask for the lowest effort. "none" first; a
-   * model that does not take it answers with the values it takes and the lowest is used.
+   * Azure deployment name, a Gemini model): the next calls ask for the lowest effort. "none"
+   * first; a model that does not take it answers with the values it takes and the lowest is
+   * used, or (a Gemini model that only thinks) refuses it and is sent "low" (refusals.ts).
    */
   protected noticeReasoning(usage: Usage, body: Record<string, unknown>): void {
     const facts = this.facts();

@@ -10,7 +10,7 @@ import { isWholeJsonResponse, type StreamResponse } from './http';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
-import { completeUsage, type ReportedUsage, type TokenCounter } from './usage';
+import { completeUsage, isCount, type ReportedUsage, type TokenCounter } from './usage';
 
 export interface TextTransform {
   push(text: string): string;
@@ -151,15 +151,28 @@ function streamedReasoning(choice: any): string {
  * prompt_tokens_details.cache_write_tokens the writes OpenAI bills from the GPT-5.6 family
  * on (earlier models write for free and report none). completion_tokens includes the
  * hidden reasoning tokens, reported in completion_tokens_details.reasoning_tokens.
+ *
+ * Gemini's OpenAI-compatible endpoint leaves the thinking out of completion_tokens and counts
+ * it in total_tokens only (gemini-3-flash-preview: prompt 9, completion 3, total 105;
+ * discuss.ai.google.dev/t/127400), and bills it as output. So a total above prompt +
+ * completion is read as that much more output, hidden reasoning. OpenAI, DeepSeek and the
+ * others report total = prompt + completion: their figures stand as they are.
  */
 export function readOpenAiUsage(usage: any): ReportedUsage {
   const count = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined);
   const cached = count(usage?.prompt_tokens_details?.cached_tokens) ?? count(usage?.prompt_cache_hit_tokens);
   const written = count(usage?.prompt_tokens_details?.cache_write_tokens);
-  const reasoning = count(usage?.completion_tokens_details?.reasoning_tokens);
+  let reasoning = count(usage?.completion_tokens_details?.reasoning_tokens);
+  let output = usage?.completion_tokens;
+  const { prompt_tokens: input, completion_tokens: completion, total_tokens: total } = usage ?? {};
+  if (isCount(input) && isCount(completion) && isCount(total) && total > input + completion) {
+    output = total - input;
+    // Reasoning reported beside it (completion_tokens_details) may be these same tokens: the larger figure, not the sum.
+    reasoning = Math.max(reasoning ?? 0, total - input - completion);
+  }
   const reported: ReportedUsage = {
     inputTokens: usage?.prompt_tokens,
-    outputTokens: usage?.completion_tokens,
+    outputTokens: output,
     cachedInputTokens: cached ?? 0,
     cacheWriteTokens: written ?? 0,
   };

@@ -17,7 +17,7 @@ export type Refusal =
   | { type: 'drop'; field: string }
   /** Carry N in the other field ("Use 'max_completion_tokens' instead"). */
   | { type: 'token-field'; use: 'max_tokens' | 'max_completion_tokens' }
-  /** Send this reasoning_effort instead (the lowest the server listed). */
+  /** Send this reasoning_effort instead (the lowest the server listed; "low" where a model that only thinks refused "none"). */
   | { type: 'effort'; effort: ReasoningEffort }
   /** Send the call to /responses: the model is not served on /chat/completions (OpenAI's 404, Azure's 400). */
   | { type: 'responses-only' };
@@ -28,6 +28,18 @@ export type Refusal =
  * OperationNotSupported), in the sources of modelCapabilities.ts.
  */
 const RESPONSES_ONLY = /only supported in v1\/responses|chatCompletion operation does not work with the specified model/i;
+
+/**
+ * Gemini's words for effort "none" (a thinking budget of 0) sent to a model that only thinks:
+ * 2.5 Pro's "Budget 0 is invalid. This model only works in thinking mode." (snailyp/gemini-balance#206,
+ * mozilla-ai/any-llm#1294), Vertex's "The model does not support setting thinking_budget to 0"
+ * (earendil-works/pi#3460). Gemini 3.x models that refuse "none" say only "Request contains an
+ * invalid argument." (buxuku/SmartSub#439): read so only where that is all they say.
+ */
+const THINKING_ONLY = /only works in thinking mode|budget 0 is invalid|does not support setting thinking_budget to 0/i;
+const GOOGLE_INVALID_ARGUMENT = /^\s*request contains an invalid argument\.?\s*$/i;
+/** The effort sent instead: the lowest that thinks, which Gemini's OpenAI-compatible API documents for every thinking model (a 1,024-token budget on 2.5). */
+const LOWEST_THINKING_EFFORT: ReasoningEffort = 'low';
 
 /** Words of a refusal of a parameter as such (OpenAI, Anthropic, vLLM/pydantic, LiteLLM...). */
 const REFUSED =
@@ -74,9 +86,13 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
   // Anthropic from Opus 4.1 / Sonnet 4.5 on: keep the temperature, the knob the engine sets.
   if (/temperature`? and `?top_p`? cannot both be specified/i.test(text) && sent('top_p')) return { type: 'drop', field: 'top_p' };
 
+  if (belowThinking(body.reasoning_effort) && (THINKING_ONLY.test(text) || GOOGLE_INVALID_ARGUMENT.test(text))) {
+    return { type: 'effort', effort: LOWEST_THINKING_EFFORT };
+  }
   if (sent('reasoning_effort') && (names(text, 'reasoning_effort') || /'(?:none|minimal|low|medium|high|xhigh|max)' is not supported with/i.test(text))) {
-    // OpenAI: "Supported values are: 'none', 'low', ..."; pydantic servers (vLLM): "Input should be 'low', 'medium' or 'high'".
-    const listed = /(?:supported values are|input should be):?([^.\]}]*)/i.exec(text)?.[1] ?? '';
+    // OpenAI: "Supported values are: 'none', 'low', ..."; pydantic servers (vLLM): "Input should be 'low', 'medium' or 'high'";
+    // Vertex's Gemini: "Expected 'reasoning_effort' to be one of: 'high','low','medium','minimal'".
+    const listed = /(?:supported values are|input should be|to be one of):?([^.\]}]*)/i.exec(text)?.[1] ?? '';
     const supported = [...listed.matchAll(/'([a-z]+)'/gi)].map((m) => m[1].toLowerCase()).filter((v) => (REASONING_EFFORTS as readonly string[]).includes(v));
     const effort = lowestEffort(supported);
     if (effort && effort !== body.reasoning_effort) return { type: 'effort', effort };
@@ -97,6 +113,12 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
   if (!refused) return undefined;
   const candidates = CALLER_FIELDS.filter((field) => sent(field) && names(text, field)).sort((a, b) => position(text, a) - position(text, b));
   return candidates.length > 0 ? { type: 'drop', field: candidates[0] } : undefined;
+}
+
+/** An effort sent that thinks less than LOWEST_THINKING_EFFORT ("none", "minimal"). */
+function belowThinking(effort: unknown): boolean {
+  const at = REASONING_EFFORTS.indexOf(effort as ReasoningEffort);
+  return at >= 0 && at < REASONING_EFFORTS.indexOf(LOWEST_THINKING_EFFORT);
 }
 
 /** A call fixes at most this many refusals (one per field), then reports the error. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { forgetLearnedFacts, openAiModelTraits } from '../../../src/core/providers/modelCapabilities';
-import { CONTINUE_INSTRUCTION, type OpenAiChatProvider } from '../../../src/core/providers/openai';
+import { CONTINUE_INSTRUCTION, openAiChatEntry, type OpenAiChatProvider } from '../../../src/core/providers/openai';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
@@ -152,6 +152,48 @@ test('Azure OpenAI: a chat 404 "only supported in v1/responses" is sent again on
     ['/openai/v1/responses'],
     'a new provider for the model knows it too',
   );
+});
+
+test('Azure on a Foundry / AI Services address (*.cognitiveservices.azure.com): a codex model goes to /openai/v1/responses at once, the key in api-key, with prompt_cache_key', async () => {
+  server.enqueue(briefReasoning());
+  const p = provider('gpt-5.1-codex', 'http://x.cognitiveservices.azure.com/openai/v1');
+  assert.equal(p.usesResponses(), true);
+  assert.equal(p.responsesUrl().pathname, '/openai/v1/responses');
+  const { out, sent } = await call(p, { ...REQUEST, cacheKey: 'answer-7f3a' });
+  assert.deepEqual(
+    sent.map((r) => r.path),
+    ['/openai/v1/responses'],
+  );
+  assert.equal(sent[0].headers.host, 'x.cognitiveservices.azure.com');
+  assert.equal(sent[0].headers['api-key'], KEY);
+  assert.equal(sent[0].headers.authorization, undefined);
+  assert.equal(sent[0].body.prompt_cache_key, 'answer-7f3a');
+  assert.equal(out.text, ' Paris is a city');
+  assert.deepEqual(
+    openAiChatEntry.cacheRule?.(new URL('https://x.cognitiveservices.azure.com/openai/v1'), 'gpt-4.1'),
+    openAiChatEntry.cacheRule?.(new URL('https://x.openai.azure.com/openai/v1'), 'gpt-4.1'),
+    'cached the same as on *.openai.azure.com',
+  );
+});
+
+test('Azure on *.services.ai.azure.com: a deployment refused on chat with Azure\'s 400 ("The chatCompletion operation does not work") is sent again on /openai/v1/responses', async () => {
+  const azureRefusal: Responder = (request, res) =>
+    sendJson(res, 400, {
+      error: {
+        code: 'OperationNotSupported',
+        message: `The chatCompletion operation does not work with the specified model, ${request.body?.model}. Please choose different model and try again.`,
+      },
+    });
+  server.enqueue(azureRefusal);
+  const p = provider('team-reviewer', 'http://x.services.ai.azure.com/openai/v1');
+  const { out, sent } = await call(p, { ...REQUEST, temperature: undefined, topP: undefined, maxTokens: 100 });
+  assert.deepEqual(
+    sent.map((r) => r.path),
+    ['/openai/v1/chat/completions', '/openai/v1/responses'],
+  );
+  assert.ok(sent.every((r) => r.headers.host === 'x.services.ai.azure.com' && r.headers['api-key'] === KEY));
+  assert.equal(out.text, ' Paris is a city');
+  assert.equal(p.usesResponses(), true, 'remembered for the next calls');
 });
 
 test('api.openai.com: a model the table does not know as Responses-only is switched once; a /responses that refuses it too is the error, after two requests', async () => {
