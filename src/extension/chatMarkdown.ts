@@ -669,9 +669,14 @@ function tail(text: string, max = 32): string {
   return flat.length > max ? `…${flat.slice(flat.length - max + 1)}` : flat;
 }
 
-/** Text that must render as written (an error from a server, a quote from the answer): Markdown characters escaped, links and images included. */
+/**
+ * Text that must render as written (an error from a server, a quote from the answer): Markdown
+ * characters escaped, links and images included, and GFM's autolinks broken (VS Code renders chat
+ * Markdown with marked, GFM on, which links a bare scheme://, www. and an e-mail address, mailto:
+ * and xmpp: ones too): the ':' before '//', the '.' after 'www' and every '@' are escaped.
+ */
 export function markdownLiteral(text: string): string {
-  return text.replace(/([*_`\\[\]<>!#|~])/g, '\\$1');
+  return text.replace(/[*_`\\[\]<>!#|~@]|:(?=\/\/)|(?<=www)\./gi, '\\$&');
 }
 
 /** Text quoted in the footer. */

@@ -98,9 +98,37 @@ function historyOf(context: vscode.ChatContext, streamed: StreamedResponses): Hi
   return turns;
 }
 
+/** The writes @relay makes to a response. */
+interface ResponseWrites {
+  markdown(text: string): void;
+  progress(text: string): void;
+  button(command: vscode.Command): void;
+}
+
+/**
+ * `response` until Stop, then nothing: VS Code drops what is streamed after Stop, and closes the
+ * stream a second later, after which a write throws ("Response stream has been closed") and
+ * would end the handler before the stopped answer's figures are said.
+ */
+function writesUntilStopped(response: vscode.ChatResponseStream, token: vscode.CancellationToken): ResponseWrites {
+  const open = (): boolean => !token.isCancellationRequested;
+  return {
+    markdown: (text) => {
+      if (open()) response.markdown(text);
+    },
+    progress: (text) => {
+      if (open()) response.progress(text);
+    },
+    button: (command) => {
+      if (open()) response.button(command);
+    },
+  };
+}
+
 function handlerFor(service: RelayService): vscode.ChatRequestHandler {
   const streamed = new StreamedResponses();
-  return async (request, context, stream, token): Promise<RelayChatResult> => {
+  return async (request, context, response, token): Promise<RelayChatResult> => {
+    const stream = writesUntilStopped(response, token);
     const prompt = request.prompt.trim();
     if (!prompt) {
       stream.markdown('Ask `@relay` a question: the small local model writes the answer and hands a few tokens to the LLM you configured.');
@@ -117,10 +145,10 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
     const messages = historyToMessages(historyOf(context, streamed), sent);
     const formatter = new ChatAnswerFormatter();
     const record = streamed.begin(prompt, sent);
-    /** Streams `markdown`, and records it while the view still keeps what is streamed (not after Stop). */
+    /** Streams `markdown`, and records it, while the view still keeps what is streamed (not after Stop). */
     const say = (markdown: string): void => {
-      stream.markdown(markdown);
       if (token.isCancellationRequested) return;
+      stream.markdown(markdown);
       record.markdown += markdown;
       record.answer = formatter.answer;
       record.writes.push({ markdownLength: record.markdown.length, answerLength: formatter.answer.length });

@@ -84,6 +84,26 @@ export interface AnswerSink {
   onLoading?(load: ModelLoad, waitedMs: number | null): void;
 }
 
+/**
+ * `sink.onEvent`, never throwing: a view that cannot show an event (a chat response VS Code
+ * closed a second after Stop) must not end the answer before its stats and totals are recorded.
+ * Its first failure is logged; the events still go to it.
+ */
+function eventsToView(sink: AnswerSink): AnswerSink['onEvent'] {
+  let logged = false;
+  return (event, model, destination) => {
+    try {
+      sink.onEvent(event, model, destination);
+    } catch (failure) {
+      if (logged) return;
+      logged = true;
+      console.warn(
+        `Relay: a view could not show the answer (${failure instanceof Error ? failure.message : String(failure)}); the answer goes on and is counted.`,
+      );
+    }
+  };
+}
+
 /** Wraps the wait on a model's load: `wait` itself, or it told to the answer's sink (toldWhileLoading). */
 type LoadWait = <T>(load: ModelLoad, wait: Promise<T>) => Promise<T>;
 const untold: LoadWait = (_load, wait) => wait;
@@ -649,9 +669,11 @@ export class RelayService implements vscode.Disposable {
           : undefined;
       if (fitted && fitted.leftOut > 0) {
         messages = fitted.messages;
-        void showInformation(
-          `Relay: this chat is longer than the small model reads (${window?.toLocaleString('en-US')} tokens with the answer): its first ${fitted.leftOut} messages were left out of this answer. New chat starts afresh.`,
-        );
+        // A question too long alone is refused with its sizes: no history was the cause.
+        if (!fitted.questionTooLong)
+          void showInformation(
+            `Relay: this chat is longer than the small model reads (${window?.toLocaleString('en-US')} tokens with the answer): its first ${fitted.leftOut} messages were left out of this answer. New chat starts afresh.`,
+          );
       }
       const prompt = await untilStopped(composition.prepare(messages), controller.signal, reading);
       const llm = composition.llm;
@@ -676,15 +698,16 @@ export class RelayService implements vscode.Disposable {
       let error: AnswerOutcome['error'];
       // The start of this prompt may still be being read into the SLM's cache (the previous chat turn's read-ahead): shown as the prompt's reading.
       const started = Date.now();
+      const toView = eventsToView(sink);
       await this.readAhead.settle(prompt, {
         signal: controller.signal,
-        onProgress: (p) => sink.onEvent({ type: 'prompt-reading', ...p, atMs: Date.now() - started }, model, llm?.destination),
+        onProgress: (p) => toView({ type: 'prompt-reading', ...p, atMs: Date.now() - started }, model, llm?.destination),
       });
       const options = { ...composition.options(messages, prompt), ...(plan?.priceNote ? { priceNote: plan.priceNote } : {}) };
       for await (const event of runRelay({ ...options, signal: controller.signal })) {
         if (!plan) this.sentRequests.onEvent(event);
         if (event.type === 'call-end' && event.finishReason !== 'error') composition.noteSent(messages, event);
-        sink.onEvent(event, model, llm?.destination);
+        toView(event, model, llm?.destination);
         if (event.type === 'span') answer += event.text;
         if (event.type === 'error') error = { message: event.message, fix: event.fix ?? fixForCode(event.code) ?? slmServerFix(event.message) };
         if (event.type === 'done') {

@@ -23,6 +23,7 @@ import {
   answerQuestions,
   commandsRun,
 } from './vscodeStub';
+import { cancellationToken, recordingStream } from './chatResponseStream';
 useVscodeStub();
 import { runRelay } from '../../../src/core/relay/engine';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
@@ -31,6 +32,7 @@ import { hang, type FakeServer } from '../providers/servers/harness';
 import { completionsProvider, disposeRuntimes, openAiStream, scriptedSlm, type ScriptedSlm } from '../relay/realParts';
 import type { LlmProvider } from '../../../src/core/providers/types';
 import { SentRequestLog } from '../../../src/extension/sentRequests';
+import { statsFooter } from '../../../src/extension/chatMarkdown';
 
 // Loaded after the stub is in place (it imports 'vscode').
 const { registerChatParticipant, CHAT_PARTICIPANT_ID } =
@@ -90,36 +92,6 @@ class EngineService {
     this.controller?.abort();
     return true;
   }
-}
-
-/**
- * A ChatResponseStream that records what the handler streamed. As VS Code's, it drops what is
- * streamed once the request's token is cancelled (Stop): the view keeps only what came before.
- * `parts`: each markdown write, as the view's response parts hold them.
- */
-function recordingStream(token?: { isCancellationRequested: boolean }) {
-  const out = { markdown: '', parts: [] as string[], progress: [] as string[], buttons: [] as { command: string; title: string }[] };
-  const kept = () => !token?.isCancellationRequested;
-  return {
-    out,
-    stream: {
-      markdown: (text: string) => void (kept() && ((out.markdown += text), out.parts.push(text))),
-      progress: (text: string) => void (kept() && out.progress.push(text)),
-      button: (command: { command: string; title: string }) => void (kept() && out.buttons.push(command)),
-    },
-  };
-}
-
-function cancellationToken() {
-  const listeners: (() => void)[] = [];
-  const token = {
-    isCancellationRequested: false,
-    onCancellationRequested: (listener: () => void) => {
-      listeners.push(listener);
-      return { dispose: () => listeners.splice(listeners.indexOf(listener), 1) };
-    },
-  };
-  return { token, cancel: () => ((token.isCancellationRequested = true), [...listeners].forEach((l) => l())), listeners };
 }
 
 /** The log of the answer being written (the provider is made once, its requests go to that answer's service). */
@@ -545,16 +517,52 @@ test('an error is shown with the button that fixes it', async () => {
   assert.deepEqual(out.buttons, [{ command: 'relay.setApiKey', title: 'Set API Key' }]);
 });
 
-test("a server's words quoted in an error render as written: no link, no image", async () => {
-  const quoted = 'The server said: ![x](https://evil.example/p.png) [click](command:workbench.action.terminal.new) <b>';
-  const service = { answer: async () => ({ answer: '', error: { message: quoted } }), stop: () => false };
+/**
+ * `markdown` as HTML, as VS Code's Chat view renders it (marked, GFM on: a bare URL, www. and an
+ * e-mail address become links) and as markdown-it with linkify on (a wider net) renders it.
+ */
+async function renderedAsInChat(markdown: string): Promise<string[]> {
+  // marked is VS Code's renderer; here it is the one @vscode/vsce (a dev dependency) brings.
+  const { marked } = await import('marked');
+  return [await marked.parse(markdown, { gfm: true }), new MarkdownIt({ linkify: true }).render(markdown)];
+}
+
+/** The text a reader sees in `html`. */
+function textOf(html: string): string {
+  const entities: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" };
+  return html
+    .replace(/<[^>]*>/g, '')
+    .replace(/&(?:amp|lt|gt|quot|#39);/g, (entity) => entities[entity])
+    .trim();
+}
+
+/** Where a server or a model could put a link: Markdown's links and images, HTML, and the autolinks of GFM. */
+const LINKS_IN_TEXT =
+  'The server said: ![x](https://evil.example/p.png) [click](command:workbench.action.terminal.new) <b> ' +
+  'see HTTPS://evil.example/login, www.evil.example/reset, ftp://evil.example or mailto:admin@evil.example (admin@evil.example)';
+
+test("a server's words quoted in an error render as written: no link (a bare URL, www. or e-mail address either), no image", async () => {
+  const service = { answer: async () => ({ answer: '', error: { message: LINKS_IN_TEXT } }), stop: () => false };
   registered.length = 0;
   registerChatParticipant({ path: '/ext' } as never, service as never);
   const { out, stream } = recordingStream();
   await registered[0].handler({ prompt: 'hi' }, { history: [] }, stream, cancellationToken().token);
-  const html = new MarkdownIt().render(out.markdown);
-  assert.doesNotMatch(html, /<img|<a |<b>/, html);
-  assert.match(html, /!\[x\]\(https:\/\/evil\.example\/p\.png\)/, 'the text itself is kept');
+  for (const html of await renderedAsInChat(out.markdown)) {
+    assert.doesNotMatch(html, /<img|<a |<b>/, html);
+    assert.equal(textOf(html), `Relay: ${LINKS_IN_TEXT}`, 'the text itself is kept');
+  }
+});
+
+test("the footer's quotes of the answer (the LLM's spans, where a call was skipped) render as written: no link", async () => {
+  const span = (text: string) => ({ text, tokens: 3, model: 'gpt-4o-mini', durationMs: 50, costUsd: 0.0012 });
+  const spans = [span('see https://evil.example or www.evil.example'), span('mail admin@evil.example')];
+  const declined = [{ predictedUsd: 0.01, allowanceUsd: 0.001, after: 'or xmpp:admin@evil.example' }];
+  for (const html of await renderedAsInChat(statsFooter(STOPPED_STATS, spans, declined))) {
+    assert.doesNotMatch(html, /<a /, html);
+    const text = textOf(html);
+    for (const quote of ['“see https://evil.example or www.evil.example”', '“mail admin@evil.example”', 'after “or xmpp:admin@evil.example”'])
+      assert.ok(text.includes(quote), `${quote} in ${text}`);
+  }
 });
 
 test('where the host has no chat API, nothing is registered and nothing throws', () => {

@@ -323,6 +323,24 @@ describe('answer()', () => {
     );
   });
 
+  test('a chat whose new question alone is longer than the small model reads is refused with the sizes, without a notice that history was left out', async () => {
+    const { service } = harness;
+    resetSettings({ ...relaySettings(`${server.url}/v1`), 'relay.slm.modelFolder': await ensureTinyModel(), 'relay.localOnly': true, 'relay.tokenBudget': 16 });
+    const chat: ChatMessage[] = [
+      { role: 'user', content: 'A first question?' },
+      { role: 'assistant', content: 'A first answer.' },
+      { role: 'user', content: `The last question: ${'alpha beta gamma '.repeat(1500)}` },
+    ];
+    const asked = questionsAsked.length;
+    const outcome = await service.answer(chat, recordingSink());
+    assert.match(outcome.error?.message ?? '', /4,096/, 'refused with the window');
+    assert.deepEqual(
+      questionsAsked.slice(asked).filter((question) => /left out of this answer/.test(question.text ?? '')),
+      [],
+      'no history was the cause: nothing said about it',
+    );
+  });
+
   test('a second answer while one runs is refused with a clear message; stop() ends the running one and keeps the partial answer', async () => {
     const { service } = harness;
     resetSettings(relaySettings(`${server.url}/v1`));
