@@ -19,17 +19,25 @@ export function runNodeTests(files, { concurrency = 1, timeoutMs = 10 * 60_000, 
   return new Promise((resolve) => {
     const args = ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, ...files];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-    let tail = '';
+    // The summary's counts, read line by line as they come: the details of failing tests follow
+    // the summary, and can be longer than any tail kept.
+    const counts = { pass: 0, fail: 0, skipped: 0, todo: 0 };
+    let partial = '';
+    const read = (text) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const summary = /^ℹ (pass|fail|skipped|todo) (\d+)$/.exec(line.trim());
+        if (summary) counts[summary[1]] = Number(summary[2]);
+      }
+    };
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      read(chunk.toString());
     });
     child.on('close', (code) => {
-      const count = (label) => {
-        const all = [...tail.matchAll(new RegExp(`ℹ ${label} (\\d+)`, 'g'))];
-        return all.length > 0 ? Number(all[all.length - 1][1]) : 0;
-      };
-      resolve({ code: code ?? 1, passed: count('pass'), failed: count('fail'), skipped: count('skipped') + count('todo') });
+      read('\n');
+      resolve({ code: code ?? 1, passed: counts.pass, failed: counts.fail, skipped: counts.skipped + counts.todo });
     });
   });
 }
