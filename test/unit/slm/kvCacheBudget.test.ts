@@ -1,8 +1,10 @@
 // What the KV-cache budget (kvPrefixCache.ts) holds on real ONNX sessions of the tiny
 // generated model: a cache larger than the whole budget is cut to its longest prefix that
-// fits and kept as the most recently used (older ones go first); a short answer after long ones gets
-// buffers of its own size, not a long one's spare set; between answers, the kept caches and
-// the pool's spare set (kvCache.ts) hold at most the budget, and nothing at 0.
+// fits and kept as the most recently used (older ones go first); one whose tokens fit, though not
+// its buffers' room to grow, is kept whole in buffers of its length; a short answer after long ones
+// gets buffers of its own size, not a long one's spare set; between answers, the kept caches and
+// the pool's spare set (kvCache.ts) hold at most the budget, and nothing at 0; while a session
+// runs, the spare set fits the budget beside the kept caches and the session's buffers.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -19,6 +21,11 @@ const CHAT_B = '<|im_start|>user\nsecond chat about dogs<|im_end|>\n<|im_start|>
 const LONG_1 = 'alpha beta gamma delta '.repeat(60);
 const LONG_2 = 'zeta eta theta iota kappa '.repeat(60);
 const SHORT = 'hi';
+/** A chat's first turn (about 1,000 tokens) and its next, whose ids begin with all of the first's. */
+const TURN_1 = '<|im_start|>user\n' + 'alpha beta gamma delta '.repeat(50) + '<|im_end|>\n<|im_start|>assistant\n';
+const TURN_2 = TURN_1 + '<|im_end|>\n<|im_start|>user\nand then?<|im_end|>\n<|im_start|>assistant\n';
+/** A long prompt sharing no token with TURN_1. */
+const OTHER_LONG = 'zeta eta theta iota kappa '.repeat(40);
 
 const { runtime } = tinyRuntimes({ variant: 'fp32' });
 
@@ -139,7 +146,121 @@ describe('the spare buffer set', () => {
       Array.from({ length: 10 }, (_, i) => i),
       cache,
     );
-    assert.deepEqual(store.entries, [{ tokens: 10, bytes: cache.bytesOfPrefix(10) }]);
-    assert.ok(cache.bytesOfPrefix(10) * 4 < longBytes);
+    const oneStep = 256 * slots * heads * headDim * 4;
+    assert.deepEqual(store.entries, [{ tokens: 10, bytes: oneStep }]);
+    assert.ok(oneStep * 4 < longBytes);
+  });
+});
+
+describe('a cache whose tokens the budget holds, though not its room to grow', () => {
+  for (const { name, kvOutputs } of layouts) {
+    test(`${name}: is kept whole in buffers of its length; the next turn computes only what is new, as without reuse`, async () => {
+      const fresh = await runtime({ kvOutputs, kvCacheBudgetMb: 0 });
+      const context = fresh.encode(TURN_1).length;
+      // Its buffers grew to 1.5x its length: 1.25x holds its tokens (in whole 256-token steps), not that room.
+      const budget = 1.25 * context * bytesPerToken(fresh);
+      assert.ok(Math.ceil(context / 256) * 256 * bytesPerToken(fresh) < budget, `${context} tokens fit the budget`);
+      const rt = await runtime({ kvOutputs, kvCacheBudgetMb: budget / MB });
+      const first = await rt.createSession();
+      await first.prefill(TURN_1);
+      await first.dispose();
+      assert.deepEqual(
+        rt.keptKvCaches.map((c) => c.tokens),
+        [context],
+        'all of it is kept',
+      );
+      assert.ok(heldBytes(rt) <= budget, `${heldBytes(rt)} bytes held, budget ${budget}`);
+      const next = await answer(rt, TURN_2);
+      assert.equal(next.prefill.reusedTokens, context, 'the next turn starts from all of the first');
+      const diff = maxAbsDiff(next.logits, (await answer(fresh, TURN_2)).logits);
+      assert.ok(diff < 1e-4, `logits differ by ${diff}`);
+    });
+  }
+
+  test('older caches stay where moving a kept cache cut short into buffers of its length makes room', () => {
+    const [slots, heads, headDim] = [4, 2, 16];
+    const perToken = slots * heads * headDim * 4;
+    const budget = 4096 * perToken;
+    const pool = new KvBufferPool(budget);
+    const store = new KvPrefixCache(budget, pool);
+    const filled = (first: number, n: number) => {
+      const cache = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
+      cache.append(
+        Array.from({ length: slots }, () => new Float32Array(heads * headDim * n)),
+        n,
+      );
+      return { ids: Array.from({ length: n }, (_, i) => first + i), cache };
+    };
+    const chat = filled(100_000, 10);
+    store.keep(chat.ids, chat.cache);
+    const long = filled(0, 2000);
+    store.keep(long.ids, long.cache);
+    // A second question on its first 1,100 tokens: handed over (no copy) in buffers for 3,072.
+    const question = [...long.ids.slice(0, 1100), ...Array.from({ length: 20 }, (_, i) => 200_000 + i)];
+    const taken = store.take(question)!;
+    assert.equal(taken.ids.length, 1100);
+    taken.kv.append(
+      Array.from({ length: slots }, () => new Float32Array(heads * headDim * 20)),
+      20,
+    );
+    store.keep(question, taken.kv);
+    assert.equal(store.entries[0].bytes, 3072 * perToken, 'its room to grow fits beside the chat');
+    const other = filled(300_000, 800);
+    store.keep(other.ids, other.cache);
+    assert.deepEqual(
+      store.entries.map((c) => c.tokens),
+      [800, 1120, 10],
+      'the question moved into buffers of its length, and the chat and the question stay',
+    );
+    assert.ok(store.bytes <= budget, `${store.bytes} bytes kept, budget ${budget}`);
+  });
+});
+
+describe('the buffers a session outgrows while it runs', () => {
+  for (const { name, kvOutputs } of layouts) {
+    test(`${name}: are not kept as the spare set where, beside a kept long cache, they exceed the budget`, async () => {
+      const probe = await runtime({ kvOutputs, kvCacheBudgetMb: 0 });
+      const budget = 1.25 * probe.encode(TURN_1).length * bytesPerToken(probe);
+      // Small chunks: the long prompt outgrows its buffers more than once while it is read.
+      const rt = await runtime({ kvOutputs, kvCacheBudgetMb: budget / MB, prefillChunkTokens: 128 });
+      await answer(rt, TURN_1);
+      const kept = rt.keptKvCaches[0].bytes;
+      const session = await rt.createSession();
+      await session.prefill(OTHER_LONG);
+      assert.equal(session.contextLength, rt.encode(OTHER_LONG).length);
+      assert.ok(
+        kept + rt.spareKvBufferBytes <= budget,
+        `kept ${kept} + spare ${rt.spareKvBufferBytes} bytes held beside the running session, budget ${budget}`,
+      );
+      await session.dispose();
+      assert.ok(heldBytes(rt) <= budget, `${heldBytes(rt)} bytes held after it, budget ${budget}`);
+    });
+  }
+
+  test('a spare set is kept only where it fits the budget beside the kept caches and the running session', () => {
+    const [slots, heads, headDim] = [4, 2, 16];
+    const perToken = slots * heads * headDim * 4;
+    const budget = 4096 * perToken;
+    const pool = new KvBufferPool(budget);
+    const store = new KvPrefixCache(budget, pool);
+    const rows = (n: number) => Array.from({ length: slots }, () => new Float32Array(heads * headDim * n));
+    const kept = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
+    kept.append(rows(1000), 1000);
+    store.keep(
+      Array.from({ length: 1000 }, (_, i) => i),
+      kept,
+    );
+    const live = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
+    let pooled = 0;
+    for (let length = 0; length < 1700; length += 128) {
+      live.append(rows(128), 128);
+      if (pool.spareBytes > 0) pooled++;
+      const held = store.bytes + pool.spareBytes + live.bytes;
+      assert.ok(
+        pool.spareBytes === 0 || held <= budget,
+        `at ${live.length} tokens: kept ${store.bytes} + spare ${pool.spareBytes} + live ${live.bytes} bytes, budget ${budget}`,
+      );
+    }
+    assert.ok(pooled > 0, 'a set that fits is kept for the next answer');
   });
 });

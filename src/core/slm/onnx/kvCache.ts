@@ -28,13 +28,19 @@ interface BufferSet {
  * One spare buffer set per model, handed from a disposed cache to the next one: sessions
  * come and go per answer, and waiting for the garbage collector to free hundreds of MB of
  * typed arrays would let peak memory pile up. It stays between answers, so it is held to the
- * KV cache budget: a set larger than `budgetBytes` is let go (all of them at 0), and the kept
- * caches (kvPrefixCache.ts) let the spare go first when together they exceed it.
+ * KV cache budget beside the kept caches (kvPrefixCache.ts), which let the spare go first
+ * when together they exceed it; while a session runs, beside its buffers too (all of them at 0).
  */
 export class KvBufferPool {
   private spare: BufferSet | undefined;
+  private keptBytes: () => number = () => 0;
 
   constructor(private readonly budgetBytes = Infinity) {}
+
+  /** Counts the kept caches' bytes (of the store this pool serves) against the budget beside the spare set. */
+  shareBudgetWith(keptBytes: () => number): void {
+    this.keptBytes = keptBytes;
+  }
 
   /** The spare set when it has room for `minCapacity` tokens and not far more: a short cache in a long one's buffers would hold (and be charged) all of them. */
   take(minCapacity: number): BufferSet | undefined {
@@ -44,9 +50,15 @@ export class KvBufferPool {
     return set;
   }
 
-  give(set: BufferSet): void {
-    if (bufferBytes(set) > this.budgetBytes) return;
-    if (!this.spare || this.spare.capacity < set.capacity) this.spare = set;
+  /**
+   * Keeps the larger of the spare set and `set` that fits the budget beside the kept caches and
+   * `liveBytes`, the buffers of a session still running (one that outgrew `set`): it can never
+   * take a smaller set back, so one held beyond that only piles memory up until it ends.
+   */
+  give(set: BufferSet, liveBytes = 0): void {
+    const room = this.budgetBytes - this.keptBytes() - liveBytes;
+    const fitting = [set, this.spare].filter((s): s is BufferSet => s !== undefined && bufferBytes(s) <= room);
+    this.spare = fitting.reduce<BufferSet | undefined>((larger, s) => (larger && larger.capacity >= s.capacity ? larger : s), undefined);
   }
 
   /** Bytes of the spare set (0 when there is none). */
@@ -76,8 +88,10 @@ export interface KvCacheStore {
   discard(): void;
   /** Moves the cache into buffers sized for its length when it holds more than twice that room (a cache cut short, or grown in a long one's buffers). */
   fitCapacity(): void;
-  /** Bytes that clonePrefix(length) would hold. */
-  bytesOfPrefix(length: number): number;
+  /** Moves the cache into buffers of its length rounded up to the capacity step, without room to grow, when it holds more (a kept cache under the budget's pressure). */
+  rightSize(): void;
+  /** Bytes that rightSize() leaves a cache of `length` tokens. */
+  rightSizedBytes(length: number): number;
   /** Forgets every token after the first `length` (a kept cache reused up to where a new prompt departs from it). */
   truncate(length: number): void;
   /** A new cache holding a copy of the first `length` tokens, in buffers sized for them (this one is left as it was). */
@@ -103,6 +117,11 @@ function allocateRows(type: KvType, tokens: number, rowSize: number): KvArray {
 
 function bufferBytes(set: BufferSet): number {
   return set.buffers.reduce((sum, b) => sum + b.byteLength, 0);
+}
+
+/** Room for exactly `length` tokens, in whole capacity steps. */
+function rightSizedCapacity(length: number): number {
+  return Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP;
 }
 
 /** Room for half as many tokens again: a prefill must not be followed by a regrowth (a copy of the cache) at the first generated token. */
@@ -137,8 +156,8 @@ abstract class PooledKvCache implements KvCacheStore {
     return bufferBytes(this.set);
   }
 
-  bytesOfPrefix(length: number): number {
-    return nextCapacity(length, 0) * this.rowSize * this.slots * (this.type === 'float16' ? 2 : 4);
+  rightSizedBytes(length: number): number {
+    return rightSizedCapacity(length) * this.rowSize * this.slots * (this.type === 'float16' ? 2 : 4);
   }
 
   clonePrefix(length: number): KvCacheStore {
@@ -166,6 +185,11 @@ abstract class PooledKvCache implements KvCacheStore {
     if (this.set.capacity > 2 * fitting) this.set = this.moved(this.allocate(fitting));
   }
 
+  rightSize(): void {
+    const fitting = rightSizedCapacity(this.length);
+    if (this.set.capacity > fitting) this.set = this.moved(this.allocate(fitting));
+  }
+
   protected tensor(data: KvArray, dims: number[]): Ort.Tensor {
     return this.type === 'float16' ? new this.ort.Tensor('float16', data as Uint16Array, dims) : new this.ort.Tensor('float32', data as Float32Array, dims);
   }
@@ -188,7 +212,7 @@ abstract class PooledKvCache implements KvCacheStore {
   /** Moves the cache into buffers with room for `total` tokens (same layout, same length). */
   private grow(total: number): void {
     const next = this.moved(this.pool.take(total) ?? this.allocate(nextCapacity(total, this.set.capacity)));
-    if (this.set.capacity > 0) this.pool.give(this.set);
+    if (this.set.capacity > 0) this.pool.give(this.set, bufferBytes(next));
     this.set = next;
   }
 }

@@ -79,7 +79,9 @@ export class KvPrefixCache {
     private readonly budgetBytes: number,
     /** The pool whose spare set counts against the budget too (it is let go before any kept cache). */
     private readonly pool?: KvBufferPool,
-  ) {}
+  ) {
+    pool?.shareBudgetWith(() => this.bytes);
+  }
 
   /** Bytes held by kept caches. */
   get bytes(): number {
@@ -135,10 +137,11 @@ export class KvPrefixCache {
   /**
    * Keeps a finished session's cache (`ids` are exactly the tokens in `kv`). Caches it makes
    * redundant (a prefix of it) go, and it is not kept where a kept cache makes it redundant
-   * (that one counts as just used); then the pool's spare set and the least recently used
-   * caches until the budget holds. A cache larger than the whole budget is cut to its longest
-   * prefix that fits it (a long chat goes on from there), and as the most recently used it
-   * stays while older ones go: it never evicts the others and then itself.
+   * (that one counts as just used). Where the budget does not hold it beside the others, what
+   * goes is, in this order: the pool's spare set, its buffers' room to grow (it moves into
+   * right-sized ones), the least recently used caches, and last its own later tokens (a cache
+   * whose length alone exceeds the budget keeps its longest prefix that fits, and a long chat
+   * goes on from there): as the most recently used it never evicts the others and then itself.
    */
   keep(ids: number[], kv: KvCacheStore, checkpoints: LogitsCheckpoint[] = [], generation = this.weightsGeneration): void {
     // A session that was open while the weights changed computed its KV with the old ones.
@@ -147,22 +150,12 @@ export class KvPrefixCache {
       this.fitBudget();
       return;
     }
-    kv.fitCapacity();
     let entry: KeptCache = {
       ids,
       kv,
       checkpoints: checkpoints.filter((k) => k.length <= ids.length).slice(-MAX_CHECKPOINTS),
       lastUsed: ++this.clock,
     };
-    if (keptBytes(entry) > this.budgetBytes) {
-      const prefix = this.longestPrefixWithin(entry, this.budgetBytes);
-      kv.discard();
-      if (!prefix) {
-        this.fitBudget();
-        return;
-      }
-      entry = prefix;
-    }
     for (const c of [...this.kept]) {
       if (serves(entry, c)) this.evict(c);
     }
@@ -173,6 +166,23 @@ export class KvPrefixCache {
       entry.kv.release();
       this.fitBudget(longer);
       return;
+    }
+    // The spare set goes first, and before the cache moves into new buffers: not beside them.
+    if (keptBytes(entry) + this.bytes + (this.pool?.spareBytes ?? 0) > this.budgetBytes) this.pool?.dropSpare();
+    if (keptBytes(entry) + this.bytes <= this.budgetBytes) {
+      kv.fitCapacity();
+    } else {
+      const length = this.longestPrefixWithin(entry);
+      if (length === 0) {
+        kv.discard();
+        this.fitBudget();
+        return;
+      }
+      if (length < ids.length) {
+        kv.truncate(length);
+        entry = { ...entry, ids: ids.slice(0, length), checkpoints: entry.checkpoints.filter((k) => k.length <= length) };
+      }
+      kv.rightSize();
     }
     this.kept.push(entry);
     this.fitBudget(entry);
@@ -190,9 +200,10 @@ export class KvPrefixCache {
     for (const c of [...this.kept]) this.evict(c);
   }
 
-  /** A right-sized copy of the longest prefix of `c` holding at most `room` bytes, or undefined when not even one token fits. */
-  private longestPrefixWithin(c: KeptCache, room: number): KeptCache | undefined {
-    const bytesOf = (n: number) => c.kv.bytesOfPrefix(n) + c.checkpoints.reduce((sum, k) => sum + (k.length <= n ? k.logits.byteLength : 0), 0);
+  /** Tokens of the longest prefix of `c` that the whole budget holds in right-sized buffers (all of them where it fits, 0 where not even one does). */
+  private longestPrefixWithin(c: KeptCache): number {
+    const room = this.budgetBytes;
+    const bytesOf = (n: number) => c.kv.rightSizedBytes(n) + c.checkpoints.reduce((sum, k) => sum + (k.length <= n ? k.logits.byteLength : 0), 0);
     let low = 0;
     let high = c.ids.length;
     while (low < high) {
@@ -200,17 +211,26 @@ export class KvPrefixCache {
       if (bytesOf(mid) <= room) low = mid;
       else high = mid - 1;
     }
-    if (low === 0) return undefined;
-    return { ids: c.ids.slice(0, low), kv: c.kv.clonePrefix(low), checkpoints: c.checkpoints.filter((k) => k.length <= low), lastUsed: c.lastUsed };
+    return low;
   }
 
-  /** Lets the pool's spare go, then evicts the least recently used caches other than `keeping`, until the budget holds. */
+  /**
+   * Lets the pool's spare go, then moves caches with room to grow into right-sized buffers
+   * (the most room first: a copy costs less than recomputing an evicted cache), then evicts
+   * the least recently used caches other than `keeping`, until the budget holds.
+   */
   private fitBudget(keeping?: KeptCache): void {
+    const room = (c: KeptCache) => c.kv.bytes - c.kv.rightSizedBytes(c.kv.length);
     for (;;) {
       const spare = this.pool?.spareBytes ?? 0;
       if (this.bytes + spare <= this.budgetBytes) return;
       if (spare > 0) {
         this.pool!.dropSpare();
+        continue;
+      }
+      const roomiest = this.kept.reduce<KeptCache | undefined>((most, c) => (room(c) > (most ? room(most) : 0) ? c : most), undefined);
+      if (roomiest) {
+        roomiest.kv.rightSize();
         continue;
       }
       const others = this.kept.filter((c) => c !== keeping);
