@@ -119,16 +119,13 @@ export class OllamaProvider extends HttpProvider {
     }
     if (!done) throw truncatedStreamError(url, context.secrets);
     const sent = this.inputText(request);
-    const read = promptInput(promptTokens, cachedTokens);
+    const read = ollamaPromptRead(promptTokens, cachedTokens);
     yield {
       type: 'usage',
       usage: completeUsage({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, sent, output, this.countTokens, request.maxTokens),
     };
-    // Only where the server says what its cache served: Ollama 0.30's runner counted only the
-    // tokens it evaluated (ollama#16428), which a cached prefix makes look like a cut prompt.
-    const cut =
-      read === undefined || cachedTokens === undefined ? undefined : promptCutError(url, read, this.countTokens(sent), request.maxTokens, context.secrets);
-    if (cut) throw cut;
+    const cut = ollamaPromptCut(read, cachedTokens, () => this.countTokens(sent), request.maxTokens);
+    if (cut) throw new ProviderError('bad_request', `${url.host} (Ollama) ${ollamaPromptCutText(cut)}`, { summary: 'prompt cut by num_ctx' }, context.secrets);
     yield { type: 'done', finishReason: finishReasonOf(rawFinish, url, context.secrets) };
   }
 }
@@ -138,21 +135,39 @@ const CUT_PROMPT_SHARE = 0.5;
 /** ...and by at least this many tokens (a local count is an estimate). */
 const CUT_PROMPT_MIN_TOKENS = 256;
 
+/** A prompt Ollama cut: the tokens it read of about `counted`, and a context length that holds the prompt and the answer. */
+export interface OllamaPromptCut {
+  read: number;
+  counted: number;
+  neededContext: number;
+}
+
 /**
  * Ollama cuts the start of a prompt longer than its context length (num_ctx) without a word
  * and continues what is left: the span was written without the system prompt and the start
- * of the conversation. Seen in its count of the prompt (which includes the cached tokens
- * where it reports those, ollama#17943), the answer ends here with the fix.
+ * of the conversation. Seen in its count of the prompt (`read`: ollamaPromptRead; it includes
+ * the cached tokens, ollama#17943), only where it says what its cache served (`cached`):
+ * Ollama 0.30's runner counted only the tokens it evaluated (ollama#16428), which a cached
+ * prefix makes look like a cut prompt. The LLM's provider and the served SLM
+ * (slm/served/ollamaServer.ts) both end the answer with the fix.
  */
-function promptCutError(url: URL, read: number, counted: number, maxTokens: number, secrets: readonly string[]): ProviderError | undefined {
+export function ollamaPromptCut(
+  read: number | undefined,
+  cached: number | undefined,
+  countPrompt: () => number,
+  maxTokens: number,
+): OllamaPromptCut | undefined {
+  if (read === undefined || cached === undefined) return undefined;
+  const counted = countPrompt();
   if (counted - read < CUT_PROMPT_MIN_TOKENS || read >= CUT_PROMPT_SHARE * counted) return undefined;
-  const needed = 2 ** Math.ceil(Math.log2(Math.max(8192, counted + maxTokens)));
-  return new ProviderError(
-    'bad_request',
-    `${url.host} (Ollama) read only ${read} of about ${counted} prompt tokens: its context length (num_ctx) cut the start of the prompt, so this span was written without it. ` +
-      `Give the model a longer context (start the server with OLLAMA_CONTEXT_LENGTH=${needed}, or set num_ctx in its Modelfile), or send less text.`,
-    { summary: 'prompt cut by num_ctx' },
-    secrets,
+  return { read, counted, neededContext: 2 ** Math.ceil(Math.log2(Math.max(8192, counted + maxTokens))) };
+}
+
+/** What happened and the fix, after the server's name. */
+export function ollamaPromptCutText(cut: OllamaPromptCut): string {
+  return (
+    `read only ${cut.read} of about ${cut.counted} prompt tokens: its context length (num_ctx) cut the start of the prompt, so this span was written without it. ` +
+    `Give the model a longer context (start the server with OLLAMA_CONTEXT_LENGTH=${cut.neededContext}, or set num_ctx in its Modelfile), or send less text.`
   );
 }
 
@@ -162,7 +177,7 @@ function promptCutError(url: URL, read: number, counted: number, maxTokens: numb
  * holds at least the tokens read from its cache, so a count below that is the evaluated
  * part, and the cached are added. Neither reported: undefined (counted locally).
  */
-function promptInput(evaluated: number | undefined, cached: number | undefined): number | undefined {
+export function ollamaPromptRead(evaluated: number | undefined, cached: number | undefined): number | undefined {
   if (cached === undefined || !Number.isFinite(cached) || cached < 0) return evaluated;
   if (evaluated === undefined) return undefined;
   return evaluated < cached ? evaluated + cached : evaluated;

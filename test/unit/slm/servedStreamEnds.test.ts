@@ -8,7 +8,10 @@
  * deadline of its own; a Stop meanwhile is a Stop), answers 200 with something that
  * is no event stream (its error, or one whole completion), asks for an API key (Relay sends
  * the SLM's server none), or sends ids of another model's tokenizer (the check says the
- * folder is probably not the served model's). (The answer's silence ceiling, which leaves room
+ * folder is probably not the served model's), puts an error in its stream (shown without control
+ * characters), sends more text than its tokens can write (refused, naming the folder), or reads
+ * only part of the prompt (Ollama cuts one longer than its context length: the error names the
+ * setting that lengthens it). (The answer's silence ceiling, which leaves room
  * for the served SLM's own waits, is tested with the LLM's in relay/compose.test.ts.)
  */
 import { after, before, test } from 'node:test';
@@ -174,6 +177,18 @@ test("HTTP 200 with a plain JSON error (no event stream): the server's error is 
   });
 });
 
+test("an error in the stream: the server's words are shown without control, bidirectional-override or line-break characters", async () => {
+  handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(sseLine({ error: { message: 'out of memory\u202e\u001b[31m fake\nline' } }));
+  };
+  await assert.rejects(generateWith('completions-server', 4), (e: Error) => {
+    assert.match(e.message, /at 127\.0\.0\.1:\d+ reported an error in its stream: out of memory/);
+    assert.doesNotMatch(e.message, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    return true;
+  });
+});
+
 test('HTTP 200 with one whole completion: the server ignored stream: true, and the error says so', async () => {
   handler = (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -205,6 +220,64 @@ test('HTTP 401 (a server run with --api-key): the error says Relay sends the SLM
     generateWith('completions-server', 5),
     /refused the request \(HTTP 401\): it asks for an API key, and Relay sends the small model's server none, by design\. Run the server on this machine without --api-key, or put it behind a local proxy that adds the key\. The server said: Unauthorized/,
   );
+});
+
+/** The error of a piece with more text than its tokens write. */
+const TOO_MUCH_TEXT =
+  /sent 1500000 characters of text for one token, more than the model folder's tokenizer writes \(at most \d+ characters a token\)\. relay\.slm\.modelFolder .*is probably not the served model's folder/;
+
+for (const kind of ['completions-server', 'ollama'] as ServedSlmKind[]) {
+  test(`${kind}: a piece whose text is far longer than its one token writes (spelled as one token, or as several): refused, naming the model folder`, async () => {
+    // Each piece within the line bound, but 20 of them would hold 30 M characters, and a spelling that is no token re-tokenised them all.
+    const text = 'word '.repeat(300_000);
+    for (const spelled of ['x', 'xyzzy qq']) {
+      handler = (_req, res, body) => {
+        const n = kind === 'ollama' ? body.options.num_predict : body.max_tokens;
+        res.writeHead(200, { 'content-type': kind === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
+        const logprobs = { tokens: [spelled], token_logprobs: [-0.01], top_logprobs: [{ [spelled]: -0.01 }] };
+        for (let i = 0; i < n; i++)
+          res.write(
+            kind === 'ollama'
+              ? `${JSON.stringify({ model: 'm', response: text, done: false, logprobs: [{ token: spelled, logprob: -0.01, top_logprobs: [] }] })}\n`
+              : sseLine({ choices: [{ text, logprobs, finish_reason: null }] }),
+          );
+        res.end(kind === 'ollama' ? `${JSON.stringify({ model: 'm', response: '', done: true, done_reason: 'length' })}\n` : 'data: [DONE]\n\n');
+      };
+      await assert.rejects(generateWith(kind, 20), TOO_MUCH_TEXT, `spelled ${JSON.stringify(spelled)}`);
+    }
+  });
+}
+
+test("Ollama reads only part of a long prompt (its context length cut it): the answer ends with an error naming OLLAMA_CONTEXT_LENGTH; a whole prompt's cached tokens are reported", async () => {
+  // As Ollama does with a prompt longer than its num_ctx (4096 below 24 GiB of VRAM): it reads 2050 tokens ("truncating input prompt limit=2050") and answers 200.
+  let read: (prompt: number) => number = (prompt) => prompt;
+  handler = (_req, res, body) => {
+    const prompt = tokenizer.encode(String(body.prompt)).length;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.write(`${JSON.stringify({ model: 'm', response: ' ok', done: false, logprobs: [{ token: ' ok', logprob: -0.01, top_logprobs: [] }] })}\n`);
+    res.end(`${JSON.stringify({ model: 'm', response: '', done: true, done_reason: 'stop', prompt_eval_count: read(prompt), prompt_eval_cached_count: 2 })}\n`);
+  };
+  const runtime = await createServedRuntime({ kind: 'ollama', url: origin, model: 'm', folder });
+  try {
+    const whole = await runtime.createSession();
+    await whole.prefill('Q: explain this code line');
+    assert.equal((await whole.generate({ maxTokens: 4 })).text, ' ok', 'a prompt read whole is no error');
+    assert.deepEqual(
+      { ...runtime.prefixCache },
+      { requests: 1, promptTokens: tokenizer.encode('Q: explain this code line').length, cachedPromptTokens: 2, reported: 1 },
+    );
+
+    read = () => 2050;
+    const long = await runtime.createSession();
+    const { tokenCount } = await long.prefill('Q: ' + 'explain this code line '.repeat(1500));
+    assert.ok(tokenCount > 6000, `a prompt of ${tokenCount} tokens`);
+    await assert.rejects(
+      long.generate({ maxTokens: 4 }),
+      /at 127\.0\.0\.1:\d+ read only 2050 of about \d+ prompt tokens: its context length \(num_ctx\) cut the start of the prompt.*OLLAMA_CONTEXT_LENGTH=8192, or set num_ctx/,
+    );
+  } finally {
+    await runtime.dispose();
+  }
 });
 
 test("ids of another model's tokenizer (they do not spell the text): not exact tokens, and the check says the folder is probably not the served model's", async () => {

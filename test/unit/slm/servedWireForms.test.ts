@@ -588,3 +588,23 @@ test('vLLM holds a split character back (the first token with no text): its ids 
     await runtime.dispose();
   }
 });
+
+test("SGLang spells each token alone, without ids (a split character's bytes each U+FFFD, the text holding it whole): U+FFFD's id is not taken, and the next request carries the character", async () => {
+  assert.equal(tokenizer.encode('🦩').length, 2, 'one character, two tokens');
+  assert.equal(tokenizer.encode('\uFFFD').length, 1, "U+FFFD is one token: the spelling alone would read as one token's id");
+  const piece = (text: string, spelled: string) => ({
+    choices: [{ text, logprobs: { tokens: [spelled], token_logprobs: [-0.01], top_logprobs: [{ [spelled]: -0.01 }] }, finish_reason: null }],
+  });
+  nextBody = sse([piece('', '\uFFFD'), piece('🦩', '\uFFFD'), { choices: [{ text: '', finish_reason: 'length' }] }]);
+  const runtime = await createServedRuntime({ kind: 'completions-server', url, model: 'm', folder });
+  try {
+    const session = await runtime.createSession();
+    await session.prefill('Q:');
+    assert.equal((await session.generate({ maxTokens: 2 })).text, '🦩');
+    await session.generate({ maxTokens: 1 });
+    const sent = requests[requests.length - 1].prompt;
+    assert.equal(Array.isArray(sent) ? tokenizer.decode(sent) : sent, 'Q:🦩', 'the context the server continues is the one written');
+  } finally {
+    await runtime.dispose();
+  }
+});

@@ -7,7 +7,10 @@
  * `think: false`: left out, Ollama thinks for a thinking-capable model (server/routes.go)
  * and runs its `<think>` parser on raw output too, moving text to `thinking`, which is not
  * read here (only `true` is refused for a model that cannot think).
+ * A prompt longer than the model's context length (num_ctx) Ollama cuts without an error:
+ * its counts on the last line show it, read as the LLM's Ollama provider reads them.
  */
+import { ollamaPromptCut, ollamaPromptCutText, ollamaPromptRead } from '../../providers/ollama';
 import { finite, positionLogprobs, withPath, type ServedChunk, type ServedWireForm } from './wireForm';
 
 function parse(event: unknown): ServedChunk | undefined {
@@ -24,12 +27,16 @@ function parse(event: unknown): ServedChunk | undefined {
     );
     return { piece: typeof entry?.token === 'string' ? entry.token : undefined, topLogprobs: values };
   });
-  const promptTokens = finite(body.prompt_eval_count);
+  const done = body.done === true;
+  // Prompt tokens read from its cache (docs.ollama.com/api/usage), part of prompt_eval_count.
+  const cached = done ? finite(body.prompt_eval_cached_count) : undefined;
+  const promptTokens = done ? ollamaPromptRead(finite(body.prompt_eval_count), cached) : undefined;
   return {
     text: typeof body.response === 'string' ? body.response : '',
     tokens,
-    finish: body.done === true ? (body.done_reason === 'length' ? 'length' : 'stop') : undefined,
-    ...(body.done === true && promptTokens !== undefined ? { promptTokens } : {}),
+    finish: done ? (body.done_reason === 'length' ? 'length' : 'stop') : undefined,
+    ...(cached === undefined ? {} : { cachedPromptTokens: cached }),
+    ...(promptTokens === undefined ? {} : { promptTokens }),
   };
 }
 
@@ -64,4 +71,8 @@ export const ollamaWireForm: ServedWireForm = {
   },
   prefixCache:
     'Ollama reuses the longest common prefix of the previous prompt of a loaded model (keep it loaded: OLLAMA_KEEP_ALIVE, and OLLAMA_NUM_PARALLEL slots for concurrent answers)',
+  promptCut: (chunk, promptTokens, maxTokens) => {
+    const cut = ollamaPromptCut(chunk.promptTokens, chunk.cachedPromptTokens, () => promptTokens, maxTokens);
+    return cut && ollamaPromptCutText(cut);
+  },
 };

@@ -137,6 +137,7 @@ export async function createServedRuntime(options: ServedRuntimeOptions): Promis
     textBos: info.promptBos,
     // The model's vocabulary (config.json) may be padded past the tokenizer's ids; the model can still write those.
     vocabSize: Math.max(tokenizerSize(files.tokenizerJson), typeof vocabSize === 'number' ? vocabSize : 0),
+    longestTokenText: longestTokenText(files.tokenizerJson),
     contextWindow: info.contextWindow,
     timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
     topLogprobs: options.topLogprobs ?? DEFAULT_TOP_LOGPROBS,
@@ -194,6 +195,24 @@ function tokenizerSize(tokenizerJson: Record<string, unknown>): number {
   return highest >= 0 ? highest + 1 : Number.MAX_SAFE_INTEGER;
 }
 
+/** Characters of a token whose text tokenizer.json does not let be measured: far above any real vocabulary's. */
+const UNMEASURED_TOKEN_TEXT = 1024;
+
+/**
+ * The most characters one token of a tokenizer.json writes: its longest vocabulary entry or
+ * added token. An entry is spelled as long as the text it writes or longer (byte-level BPE
+ * spells each byte as one character, SentencePiece a space as one ▁, a byte as <0xNN>).
+ */
+function longestTokenText(tokenizerJson: Record<string, unknown>): number {
+  const vocab = (tokenizerJson.model as { vocab?: unknown } | undefined)?.vocab;
+  // BPE and WordPiece: {entry: id}; Unigram: [[entry, score], ...].
+  const entries = Array.isArray(vocab) ? vocab.map((v) => (Array.isArray(v) ? v[0] : undefined)) : vocab && typeof vocab === 'object' ? Object.keys(vocab) : [];
+  const added = Array.isArray(tokenizerJson.added_tokens) ? (tokenizerJson.added_tokens as { content?: unknown }[]).map((t) => t.content) : [];
+  let longest = 0;
+  for (const entry of [...entries, ...added]) if (typeof entry === 'string' && entry.length > longest) longest = entry.length;
+  return longest > 0 ? longest : UNMEASURED_TOKEN_TEXT;
+}
+
 function parseServerUrl(text: string): URL {
   let url: URL;
   try {
@@ -223,6 +242,8 @@ interface Server {
   textBos?: string;
   /** Ids at or above this are not the folder's model's (its config's vocab_size, or the tokenizer's when larger). */
   vocabSize: number;
+  /** The most characters one token of the folder's tokenizer writes (bounds the text a piece's tokens may carry). */
+  longestTokenText: number;
   contextWindow?: number;
   timeouts: HttpTimeouts;
   topLogprobs: number;
@@ -292,7 +313,8 @@ class ServedSession implements SlmSession {
       throw new RangeError(`The context would hold ${this.ids.length + ids.length} tokens; this model supports at most ${window}. Start a new session.`);
     }
     this.text += text;
-    this.ids.push(...ids);
+    // One by one: a spread of a long text's ids would pass more arguments than the stack holds.
+    for (const id of ids) this.ids.push(id);
     if (ids.length > 0) this.carried = undefined;
     return ids.length;
   }
@@ -338,6 +360,8 @@ class ServedSession implements SlmSession {
     this.spelling = undefined;
     this.idsKept = undefined;
     const sampling = options.sampling ?? {};
+    /** The context's tokens as sent, before this generation's are added to it. */
+    const promptTokens = this.ids.length;
     const tokens: GeneratedToken[] = [];
     let text = '';
     let refusedToken: GeneratedToken | undefined;
@@ -424,8 +448,11 @@ class ServedSession implements SlmSession {
         // A server that goes on writing after it ended (tokens, keep-alives) would hold the answer: what comes after its usage is not read.
         if (serverEnded && ++afterEnd > LIMIT_OVERRUN) break reading;
         const chunk = wireForm.parse(event);
-        if (chunk?.error !== undefined) throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${chunk.error.slice(0, 300)}`);
+        if (chunk?.error !== undefined)
+          throw new Error(`${wireForm.label} at ${endpoint.host} reported an error in its stream: ${shownServerText(chunk.error)}`);
         if (chunk) this.noteCache(chunk);
+        const cut = chunk && wireForm.promptCut?.(chunk, promptTokens, maxTokens);
+        if (cut) throw new Error(`${wireForm.label} at ${endpoint.host} ${cut}`);
         const pieces = chunk ? this.piecesOf(chunk, detokenizer) : [];
         if (pieces.length > 0 || chunk?.finish !== undefined) {
           quietEvents = 0;
@@ -469,7 +496,7 @@ class ServedSession implements SlmSession {
           else {
             // Counted by re-tokenising; from here on the context goes to the server as text.
             this.exactIds = false;
-            this.ids.push(...server.tokenizer.encode(tokenText));
+            for (const id of server.tokenizer.encode(tokenText)) this.ids.push(id);
           }
           onToken?.(token);
           if (tokenText && stopStrings.some((s) => text.includes(s, Math.max(0, text.length - tokenText.length - s.length + 1)))) stopReason = 'stop_string';
@@ -539,6 +566,9 @@ class ServedSession implements SlmSession {
    * piece is kept by its text and re-tokenised, and the context goes as text from then on.
    */
   private piecesOf(chunk: ServedChunk, detokenizer: StreamingDetokenizer): ServedPiece[] {
+    // One token's text more than the tokens write: what a server held back from the tokens before (a character split across them).
+    const room = (chunk.tokens.length + 1) * this.server.longestTokenText + HELD_CHARACTER_ROOM;
+    if (chunk.tokens.length > 0 && chunk.text.length > room) throw tooMuchTextError(this.server, chunk);
     // An id the folder's tokenizer does not have (another model behind the server, or junk) is no id.
     const known = (id: number | undefined) => (id !== undefined && Number.isInteger(id) && id >= 0 && id < this.server.vocabSize ? id : undefined);
     let served: ServedToken[] =
@@ -578,7 +608,8 @@ class ServedSession implements SlmSession {
     const spelled = served.map((t) => t.piece ?? '').join('') === chunk.text && served.every((t) => t.piece !== undefined);
     return served.map((t, i) => {
       const own = spelled ? (t.piece as string) : i === served.length - 1 ? chunk.text : '';
-      return { served: t, id: t.id ?? (trusted ? this.singleId(t.piece) : undefined), viaIds: false, push: () => own, peek: () => own };
+      // Only a spelling that is the token's own: one that does not add up to the text may be part of a character (U+FFFD) whose whole the text holds.
+      return { served: t, id: t.id ?? (trusted && spelled ? this.singleId(t.piece) : undefined), viaIds: false, push: () => own, peek: () => own };
     });
   }
 
@@ -618,6 +649,19 @@ class ServedSession implements SlmSession {
   async dispose(): Promise<void> {
     this.disposed = true;
   }
+}
+
+/** Characters of one character a server held back (a surrogate pair, or U+FFFD for each of its bytes). */
+const HELD_CHARACTER_ROOM = 4;
+
+/** A piece whose text is longer than its tokens can write: not the folder's model's tokens, or a broken server (its memory would go on such text). */
+function tooMuchTextError(server: Server, chunk: ServedChunk): Error {
+  const tokens = chunk.tokens.length === 1 ? 'one token' : `${chunk.tokens.length} tokens`;
+  return new Error(
+    `${server.wireForm.label} at ${server.url.host} sent ${chunk.text.length} characters of text for ${tokens}, more than the model folder's tokenizer writes ` +
+      `(at most ${server.longestTokenText} characters a token). ${settingRef('slmFolder')} is probably not the served model's folder: point it at the served model's own; ` +
+      `otherwise the server is broken: check its log, or ${settingRef('slmServerUrl')} and ${settingRef('slmKind')} (another service may answer there).`,
+  );
 }
 
 /** Half a surrogate pair (alone: `u` reads a whole pair as one character outside the range) or U+FFFD: how a server writes bytes of a character it did not see begin. */

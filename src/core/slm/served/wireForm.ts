@@ -63,6 +63,12 @@ export interface ServedWireForm {
   modelNames(body: unknown): string[];
   /** How the server's prefix cache is turned on, for the docs and the connection test. */
   prefixCache: string;
+  /**
+   * Where the server cuts a prompt longer than its context length without an error (Ollama):
+   * from the counts on a piece, what happened and the fix when it read less of the prompt than
+   * the `promptTokens` sent, to follow its name; else undefined.
+   */
+  promptCut?(chunk: ServedChunk, promptTokens: number, maxTokens: number): string | undefined;
 }
 
 /** Appends `suffix` to the path of `url` (kept: a path prefix such as /v1 or a proxy's). */
