@@ -59,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const answers = new Conversation('answer', service, afterAnswer, { state: context.workspaceState, key: 'relay.answer.turns' });
   conversations = [chat, answers];
   saveConversations = async () => void (await Promise.all(conversations.map((conversation) => conversation.close())));
+  stopForShutdown = (withinMs) => service.stopForShutdown(withinMs);
   const answerPanel = new AnswerPanel(context.extensionUri, answers);
   // The demo runs the embedded pair with a set-up of its own: no account, no key, no network, no settings changed.
   const demo = new RelayDemo(context, answerPanel, service, statusBar);
@@ -128,10 +129,17 @@ export function activate(context: vscode.ExtensionContext): void {
 
 /** Saves both views' turns as they stand (set by activate). */
 let saveConversations: (() => Promise<void>) | undefined;
+/** Stops the running answer once its views are saved, and waits a while for it to be counted (set by activate). */
+let stopForShutdown: ((withinMs: number) => Promise<void>) | undefined;
+/** How long the window's close waits for a stopped answer's totals: VS Code gives deactivate a few seconds in all. */
+const SHUTDOWN_COUNT_WITHIN_MS = 2000;
 
 export async function deactivate(): Promise<void> {
   // Before the context's disposables stop the answer in flight (and the SLM process): the
   // answer being written is saved with its text so far, and shows as interrupted next time.
   await saveConversations?.();
   saveConversations = undefined;
+  // Then it is stopped, not shown any more, and its billed calls reach the savings totals.
+  await stopForShutdown?.(SHUTDOWN_COUNT_WITHIN_MS);
+  stopForShutdown = undefined;
 }

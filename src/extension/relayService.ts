@@ -89,9 +89,10 @@ export interface AnswerSink {
  * closed a second after Stop) must not end the answer before its stats and totals are recorded.
  * Its first failure is logged; the events still go to it.
  */
-function eventsToView(sink: AnswerSink): AnswerSink['onEvent'] {
+function eventsToView(sink: AnswerSink, viewsDetached: () => boolean): AnswerSink['onEvent'] {
   let logged = false;
   return (event, model, destination) => {
+    if (viewsDetached()) return;
     try {
       sink.onEvent(event, model, destination);
     } catch (failure) {
@@ -222,6 +223,10 @@ export class RelayService implements vscode.Disposable {
   /** Aborted by dispose(): a load of the LLM under way stops (its process goes) instead of being waited on. */
   private readonly closing = new AbortController();
   private current: AbortController | undefined;
+  /** Settles when the running answer has ended and been counted (resolved at once when none runs). */
+  private answerEnded: Promise<void> = Promise.resolve();
+  /** Set at shutdown, once the views saved what they show: the answer's last events are not theirs to show. */
+  private viewsDetached = false;
   /**
    * "Relay: Test Provider" runs: it may load the SLM for its template, and an answer (the demo's
    * too) that loads another model meanwhile would call that load off and fail the test.
@@ -578,6 +583,8 @@ export class RelayService implements vscode.Disposable {
     if (this.testing) return { answer: '', error: { message: PROVIDER_TEST_RUNNING } };
     const controller = new AbortController();
     this.current = controller;
+    let ended!: () => void;
+    this.answerEnded = new Promise((resolve) => (ended = resolve));
     this.hooks.onBusy(true);
     this.busyChanged.fire(true);
     let answer = '';
@@ -698,7 +705,7 @@ export class RelayService implements vscode.Disposable {
       let error: AnswerOutcome['error'];
       // The start of this prompt may still be being read into the SLM's cache (the previous chat turn's read-ahead): shown as the prompt's reading.
       const started = Date.now();
-      const toView = eventsToView(sink);
+      const toView = eventsToView(sink, () => this.viewsDetached);
       await this.readAhead.settle(prompt, {
         signal: controller.signal,
         onProgress: (p) => toView({ type: 'prompt-reading', ...p, atMs: Date.now() - started }, model, llm?.destination),
@@ -735,11 +742,27 @@ export class RelayService implements vscode.Disposable {
       // Before the answer counts as ended: no other answer can start on the models being let go.
       if (plan) await this.releaseDemoModels();
       this.current = undefined;
+      ended();
       this.hooks.onBusy(false);
       this.busyChanged.fire(false);
       // The demo's load replaced the model relay.slm.loadAtStartup keeps ready: it loads again.
       if (plan) void this.preload();
     }
+  }
+
+  /**
+   * At shutdown (the window closes or reloads), after the views saved the answer as it stands
+   * (it shows as interrupted next time): stops the running answer and waits, at most
+   * `withinMs`, for its calls to be counted, so money spent on it reaches the savings totals
+   * (dispose() alone aborts it as the host goes, before its totals are written).
+   */
+  async stopForShutdown(withinMs: number): Promise<void> {
+    this.viewsDetached = true;
+    if (!this.current) return;
+    this.current.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.answerEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, withinMs)))]);
+    clearTimeout(timer);
   }
 
   /**

@@ -138,4 +138,34 @@ describe('Stop with a wind-down longer than the second VS Code waits', () => {
       [`Relay: a view could not show the answer (${STREAM_CLOSED}); the answer goes on and is counted.`],
     );
   });
+
+  test('the window closes mid-answer: the answer is stopped and counted before the host goes (its billed call in the totals), its view shown nothing more', async () => {
+    const answersBefore = (await totals()).answers;
+    const answeredBefore = answered.length;
+    /** Whether an answer still ran, and how many the totals held, as stopForShutdown returned (the host's dispose comes next). */
+    let shutdown: Promise<{ busy: boolean; counted: number }> | undefined;
+    const shownAfterShutdown: RelayEvent[] = [];
+    const sink = {
+      onEvent(event: RelayEvent) {
+        if (shutdown) shownAfterShutdown.push(event);
+        // The LLM's first word arrived (billed) and it stalls: the window closes now.
+        else if (event.type === 'span' && event.source === 'llm')
+          shutdown = service.stopForShutdown(60_000).then(async () => ({ busy: service.busy, counted: (await totals()).answers }));
+      },
+    };
+
+    const answering = service.answer([{ role: 'user', content: FIRST_QUESTION }], sink);
+    for (let i = 0; i < 600 && !shutdown; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(shutdown, 'the window closed mid-answer');
+    const { busy, counted } = await shutdown;
+    await answering;
+
+    assert.equal(busy, false, 'the answer ended before shutdown went on');
+    assert.equal(counted, answersBefore + 1, 'counted in the totals before shutdown went on');
+    const stats = answered.slice(answeredBefore);
+    assert.equal(stats.length, 1);
+    assert.equal(stats[0].finishReason, 'cancelled');
+    assert.ok(stats[0].costUsd !== null && stats[0].costUsd > 0, 'the call sent was billed');
+    assert.deepEqual(shownAfterShutdown, [], 'the saved view is not shown the stopped answer');
+  });
 });
