@@ -31,6 +31,8 @@ export interface StreamRequest {
   keyEnv: readonly string[];
   /** Why no API key goes with this request (undefined when one does): a 401 then says so, not that the key was rejected. */
   noKey?: string;
+  /** How to give the model a longer context on this server (Ollama: OLLAMA_CONTEXT_LENGTH), said instead of the usual advice when it refuses the prompt as too long. */
+  longerContext?: () => string;
   timeouts: HttpTimeouts;
   signal?: AbortSignal;
   /** Values scrubbed from every error message. */
@@ -171,7 +173,7 @@ export function postStream(request: StreamRequest): Promise<StreamResponse> {
         readBounded(res, ERROR_BODY_LIMIT, { onChunk: armIdle }).then(
           ({ text }) => {
             exchange.end();
-            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.keyEnv, request.noKey));
+            exchange.reject(errorFromStatus(status, res.headers, text, url, secrets, request.keyEnv, request.noKey, request.longerContext));
           },
           (error: unknown) => exchange.fail(error instanceof ProviderError ? error : networkError(error as NodeJS.ErrnoException, url, secrets)),
         );
@@ -461,10 +463,17 @@ const CREDIT_TOO_LOW = /credit balance is too low/i;
 /**
  * A prompt longer than the model's context, as servers say it: OpenAI's code, "maximum context
  * length" (OpenAI, OpenRouter, vLLM), "prompt is too long" and "exceed context limit"
- * (Anthropic), "exceeds the available context size" (llama.cpp).
+ * (Anthropic), "exceeds the available context size" (llama.cpp), and Ollama's answers to
+ * `truncate: false`: "the input length exceeds the context length" (0.12.6 to 0.24), then
+ * llama-server's words (0.30 on, its whole error body as Ollama's error string).
  */
 const PROMPT_TOO_LONG =
   /context_length_exceeded|exceed_context_size|maximum context length|prompt is too long|exceeds? (?:the )?(?:available )?context (?:size|limit|length|window)/i;
+
+/** Whether a server's error words (its type or code, and message) say the prompt is longer than the model's context. */
+export function isPromptTooLong(said: string): boolean {
+  return PROMPT_TOO_LONG.test(said);
+}
 
 /**
  * A request for more output than the model writes in one response, as servers say it: OpenAI's
@@ -525,7 +534,7 @@ function isOutOfCredit(status: number, type: string, said: string, google: { quo
   return OUT_OF_CREDIT_WORDS.test(said.replace(ADDRESS, ' '));
 }
 
-/** Maps an HTTP error status (and body) to a typed error whose message says what to do. */
+/** Maps an HTTP error status (and body) to a typed error whose message says what to do (`longerContext`: StreamRequest.longerContext). */
 export function errorFromStatus(
   status: number,
   headers: http.IncomingHttpHeaders,
@@ -534,6 +543,7 @@ export function errorFromStatus(
   secrets: readonly string[],
   keyEnv: readonly string[],
   noKey?: string,
+  longerContext?: () => string,
 ): ProviderError {
   const { message: said, type } = describeErrorBody(bodyText);
   const server = said ? ` The server said: ${said}` : '';
@@ -594,10 +604,11 @@ export function errorFromStatus(
     );
   }
   // Not retried, whatever the status (llama.cpp has sent it as a 500): the same prompt would not fit again.
-  if (PROMPT_TOO_LONG.test(`${type} ${said}`)) {
+  if (isPromptTooLong(`${type} ${said}`)) {
+    const fix = longerContext?.() ?? `Send less text (a shorter selection, or a new chat), or pick a model with a longer context in ${model}.`;
     return new ProviderError(
       'bad_request',
-      `The prompt is too long for the model at ${host} (HTTP ${status}). Send less text (a shorter selection, or a new chat), or pick a model with a longer context in ${model}.${server}`,
+      `The prompt is too long for the model at ${host} (HTTP ${status}). ${fix}${server}`,
       { fix: 'llm-model', status },
       secrets,
     );

@@ -8,6 +8,14 @@
  * even on raw output: text before `</think>` goes to `thinking` (which Relay does not read)
  * and leading whitespace is held back, and /api/chat spends num_predict on hidden
  * reasoning. Only `think: true` is refused for a model that cannot think, so false is safe.
+ *
+ * And `truncate: false` (Ollama 0.12.6 on; older ones ignore it): left out, Ollama cuts the
+ * start of a prompt longer than its context length (num_ctx) without a word, and the model
+ * answers without the system prompt. With it, Ollama answers HTTP 400 ("the input length
+ * exceeds the context length"; from 0.30 llama-server's "exceeds the available context
+ * size"), a prompt too long (http.ts) whose error names the fix (ollamaLongerContext).
+ * `shift` is left on: off, an answer that fills num_ctx ends as "length" (read as max_tokens),
+ * and from 0.30 a shift unlike the loaded model's reloads it (server/sched.go).
  */
 import { settingRef } from '../settingNames';
 import { HttpProvider, badResponseError, errorFromStreamObject, finishReasonOf, streamReadError, truncatedStreamError, type AttemptContext } from './base';
@@ -66,16 +74,27 @@ export class OllamaProvider extends HttpProvider {
     if (request.topP !== undefined) options.top_p = request.topP;
     if (request.seed !== undefined) options.seed = request.seed;
     if (this.render) {
-      return { model: this.model, prompt: this.render(request.messages, request.partialAnswer), raw: true, stream: true, think: false, options };
+      return {
+        model: this.model,
+        prompt: this.render(request.messages, request.partialAnswer),
+        raw: true,
+        stream: true,
+        think: false,
+        truncate: false,
+        options,
+      };
     }
     const messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
     if (request.partialAnswer.length > 0) messages.push({ role: 'assistant', content: request.partialAnswer });
-    return { model: this.model, messages, stream: true, think: false, options };
+    return { model: this.model, messages, stream: true, think: false, truncate: false, options };
   }
 
   protected async *attempt(request: ContinueRequest, context: AttemptContext): AsyncGenerator<ProviderChunk> {
     const url = this.apiUrl(this.render ? 'generate' : 'chat');
-    const response = await postStream(this.streamRequest(context, url, this.buildBody(request), context.key ? { authorization: `Bearer ${context.key}` } : {}));
+    const response = await postStream({
+      ...this.streamRequest(context, url, this.buildBody(request), context.key ? { authorization: `Bearer ${context.key}` } : {}),
+      longerContext: () => ollamaLongerContext(this.countTokens(this.inputText(request)), request.maxTokens),
+    });
     const parser = new NdjsonParser();
     let rawFinish: unknown;
     let done = false;
@@ -145,11 +164,12 @@ export interface OllamaPromptCut {
 /**
  * Ollama cuts the start of a prompt longer than its context length (num_ctx) without a word
  * and continues what is left: the span was written without the system prompt and the start
- * of the conversation. Seen in its count of the prompt (`read`: ollamaPromptRead; it includes
- * the cached tokens, ollama#17943), only where it says what its cache served (`cached`):
- * Ollama 0.30's runner counted only the tokens it evaluated (ollama#16428), which a cached
- * prefix makes look like a cut prompt. The LLM's provider and the served SLM
- * (slm/served/ollamaServer.ts) both end the answer with the fix.
+ * of the conversation. `truncate: false` makes it refuse such a prompt instead; this is the
+ * second line, for a server that cuts anyway. Seen in its count of the prompt (`read`:
+ * ollamaPromptRead; it includes the cached tokens, ollama#17943), only where it says what
+ * its cache served (`cached`): Ollama 0.30's runner counted only the tokens it evaluated
+ * (ollama#16428), which a cached prefix makes look like a cut prompt. The LLM's provider and
+ * the served SLM (slm/served/ollamaServer.ts) both end the answer with the fix.
  */
 export function ollamaPromptCut(
   read: number | undefined,
@@ -160,15 +180,29 @@ export function ollamaPromptCut(
   if (read === undefined || cached === undefined) return undefined;
   const counted = countPrompt();
   if (counted - read < CUT_PROMPT_MIN_TOKENS || read >= CUT_PROMPT_SHARE * counted) return undefined;
-  return { read, counted, neededContext: 2 ** Math.ceil(Math.log2(Math.max(8192, counted + maxTokens))) };
+  return { read, counted, neededContext: ollamaContextFor(counted, maxTokens) };
 }
 
 /** What happened and the fix, after the server's name. */
 export function ollamaPromptCutText(cut: OllamaPromptCut): string {
   return (
     `read only ${cut.read} of about ${cut.counted} prompt tokens: its context length (num_ctx) cut the start of the prompt, so this span was written without it. ` +
-    `Give the model a longer context (start the server with OLLAMA_CONTEXT_LENGTH=${cut.neededContext}, or set num_ctx in its Modelfile), or send less text.`
+    longerContextText(cut.neededContext)
   );
+}
+
+/** The fix for a prompt of `promptTokens` that Ollama's context length does not hold with an answer of `maxTokens`. */
+export function ollamaLongerContext(promptTokens: number, maxTokens: number): string {
+  return longerContextText(ollamaContextFor(promptTokens, maxTokens));
+}
+
+/** A context length that holds the prompt and the answer: the next power of two, at least 8192. */
+function ollamaContextFor(promptTokens: number, maxTokens: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(8192, promptTokens + maxTokens)));
+}
+
+function longerContextText(contextLength: number): string {
+  return `Give the model a longer context (start Ollama with OLLAMA_CONTEXT_LENGTH=${contextLength}, or set num_ctx in its Modelfile), or send less text.`;
 }
 
 /**

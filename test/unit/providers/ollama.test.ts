@@ -4,7 +4,7 @@ import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { FakeServer, startFakeServer } from './servers/harness';
-import { ollamaError, ollamaStream } from './servers/ollama';
+import { OLLAMA_PROMPT_TOO_LONG, ollamaError, ollamaLongPrompt, ollamaStream } from './servers/ollama';
 import { FAST, REQUEST, collect, collectError } from './servers/collect';
 
 let server: FakeServer;
@@ -131,4 +131,29 @@ test('ollama: a prompt its context length cut (prompt_eval_count far below the p
   assert.deepEqual(chunks, ['text', 'usage'], 'the text and the usage came first, no done');
   assert.match(String(error?.message), /read only 1024 of about \d+ prompt tokens: its context length \(num_ctx\) cut the start of the prompt/);
   assert.match(String(error?.message), /OLLAMA_CONTEXT_LENGTH=8192/);
+});
+
+test("ollama: both endpoints send truncate: false, so a prompt longer than the context length is refused (HTTP 400, in each version's words), not cut: the call ends with OLLAMA_CONTEXT_LENGTH, not retried", async () => {
+  for (const endpoint of ['generate', 'chat'] as const) {
+    for (const [version, said] of Object.entries(OLLAMA_PROMPT_TOO_LONG)) {
+      const what = `/api/${endpoint}, ${version}`;
+      // Left out, Ollama cuts the prompt and answers 200.
+      server.enqueue(ollamaLongPrompt(said, ollamaStream({ pieces: [' Paris'] })));
+      const start = server.requests.length;
+      // 9,000 prompt tokens and 4 to write: a context of 16,384 holds them.
+      const error = await collectError(provider(endpoint === 'chat' ? { templateRenderer: undefined } : {}, { countTokens: () => 9000 }), REQUEST);
+      assert.equal(server.requests.length - start, 1, `${what}: one request, not retried`);
+      assert.equal(server.lastRequest.path, `/api/${endpoint}`);
+      assert.equal(server.lastRequest.body.truncate, false, what);
+      assert.equal(error.code, 'bad_request', what);
+      assert.equal(error.status, 400, what);
+      assert.equal(error.retryable, false, what);
+      assert.equal(error.fix, 'llm-model', what);
+      assert.match(
+        error.message,
+        /^The prompt is too long for the model at 127\.0\.0\.1:\d+ \(HTTP 400\)\. Give the model a longer context \(start Ollama with OLLAMA_CONTEXT_LENGTH=16384, or set num_ctx in its Modelfile\), or send less text\. The server said: .*exceeds the (?:available )?context/,
+        what,
+      );
+    }
+  }
 });

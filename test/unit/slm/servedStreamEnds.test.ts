@@ -11,7 +11,7 @@
  * folder is probably not the served model's), puts an error in its stream (shown without control
  * characters), sends more text than its tokens can write (refused, naming the folder), or reads
  * only part of the prompt (Ollama cuts one longer than its context length: the error names the
- * setting that lengthens it). (The answer's silence ceiling, which leaves room
+ * setting that lengthens it) or refuses it (HTTP 400 to truncate: false: the same). (The answer's silence ceiling, which leaves room
  * for the served SLM's own waits, is tested with the LLM's in relay/compose.test.ts.)
  */
 import { after, before, test } from 'node:test';
@@ -33,6 +33,7 @@ import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { startJsonBodyServer, type JsonBodyServer } from '../../fixtures/servedSlmServers';
 import { defaultConfig } from '../../../src/cli/config';
 import { runSlmTest } from '../../../src/cli/slmTest';
+import { OLLAMA_PROMPT_TOO_LONG } from '../providers/servers/ollama';
 
 /** Pieces a misbehaving server writes at most: it stops itself after them, whoever reads. */
 const SERVER_PIECES = 400;
@@ -277,6 +278,42 @@ test("Ollama reads only part of a long prompt (its context length cut it): the a
     );
   } finally {
     await runtime.dispose();
+  }
+});
+
+test("Ollama refuses a prompt longer than its context length (truncate: false; each version's words): the answer ends with an error naming OLLAMA_CONTEXT_LENGTH, the request sent once", async () => {
+  for (const [version, said] of Object.entries(OLLAMA_PROMPT_TOO_LONG)) {
+    const bodies: Record<string, any>[] = [];
+    handler = (_req, res, body) => {
+      bodies.push(body);
+      if (body.truncate === false) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: said }));
+        return;
+      }
+      // Left out, Ollama cuts the prompt to its context length and answers 200, saying nothing of its cache (as released Ollama does).
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ model: 'm', response: ' ok', done: false, logprobs: [{ token: ' ok', logprob: -0.01, top_logprobs: [] }] })}\n`);
+      res.end(`${JSON.stringify({ model: 'm', response: '', done: true, done_reason: 'stop', prompt_eval_count: 4096 })}\n`);
+    };
+    const runtime = await createServedRuntime({ kind: 'ollama', url: origin, model: 'm', folder });
+    try {
+      const session = await runtime.createSession();
+      const { tokenCount } = await session.prefill('Q: ' + 'explain this code line '.repeat(2500));
+      assert.ok(tokenCount > 8192 && tokenCount < 16384 - 4, `a prompt of ${tokenCount} tokens, which a context of 16,384 holds with the answer`);
+      await assert.rejects(session.generate({ maxTokens: 4 }), (e: Error) => {
+        assert.match(
+          e.message,
+          /^Ollama \(\/api\/generate, raw\) at 127\.0\.0\.1:\d+ refused the prompt as longer than the model's context length \(HTTP 400\)\. Give the model a longer context \(start Ollama with OLLAMA_CONTEXT_LENGTH=16384, or set num_ctx in its Modelfile\), or send less text\. The server said: .*exceeds the (?:available )?context/,
+          version,
+        );
+        return true;
+      });
+      assert.equal(bodies.length, 1, `${version}: sent once`);
+      assert.equal(bodies[0].truncate, false);
+    } finally {
+      await runtime.dispose();
+    }
   }
 });
 

@@ -378,8 +378,8 @@ test('the stop string ends the generation where it appears, as the local runtime
   }
 });
 
-test("HTTP 400 to both prompt forms (prompt too long): the server's reason is shown, and the next request still sends ids", async () => {
-  // vLLM's words for a prompt longer than --max-model-len; the same for the text retry.
+test("HTTP 400 to ids saying the prompt is too long: not sent again as text (it would not fit either); the server's reason is shown, and the next request still sends ids", async () => {
+  // vLLM's words for a prompt longer than --max-model-len.
   const tooLong = "This model's maximum context length is 32 tokens. However, you requested 40 tokens. Please reduce the length of the input.";
   refuse = () => ({ status: 400, body: { object: 'error', message: tooLong, type: 'BadRequestError', code: 400 } });
   nextBody = sse([
@@ -400,7 +400,7 @@ test("HTTP 400 to both prompt forms (prompt too long): the server's reason is sh
     );
     assert.deepEqual(
       requests.slice(start).map((r) => (Array.isArray(r.prompt) ? 'ids' : 'text')),
-      ['ids', 'text'],
+      ['ids'],
     );
     refuse = undefined;
     const result = await session.generate({ maxTokens: 1 });

@@ -7,10 +7,12 @@
  * `think: false`: left out, Ollama thinks for a thinking-capable model (server/routes.go)
  * and runs its `<think>` parser on raw output too, moving text to `thinking`, which is not
  * read here (only `true` is refused for a model that cannot think).
- * A prompt longer than the model's context length (num_ctx) Ollama cuts without an error:
- * its counts on the last line show it, read as the LLM's Ollama provider reads them.
+ * `truncate: false`: left out, Ollama cuts the start of a prompt longer than the model's
+ * context length (num_ctx) without an error; with it, it answers HTTP 400, whose error names
+ * OLLAMA_CONTEXT_LENGTH (as the LLM's Ollama provider says it: providers/ollama.ts). A server
+ * that cuts anyway shows it in its counts on the last line (promptCut).
  */
-import { ollamaPromptCut, ollamaPromptCutText, ollamaPromptRead } from '../../providers/ollama';
+import { ollamaLongerContext, ollamaPromptCut, ollamaPromptCutText, ollamaPromptRead } from '../../providers/ollama';
 import { finite, positionLogprobs, withPath, type ServedChunk, type ServedWireForm } from './wireForm';
 
 function parse(event: unknown): ServedChunk | undefined {
@@ -54,6 +56,7 @@ export const ollamaWireForm: ServedWireForm = {
     raw: true,
     stream: true,
     think: false,
+    truncate: false,
     logprobs: true,
     top_logprobs: r.topLogprobs,
     options: {
@@ -71,6 +74,7 @@ export const ollamaWireForm: ServedWireForm = {
   },
   prefixCache:
     'Ollama reuses the longest common prefix of the previous prompt of a loaded model (keep it loaded: OLLAMA_KEEP_ALIVE, and OLLAMA_NUM_PARALLEL slots for concurrent answers)',
+  longerContext: ollamaLongerContext,
   promptCut: (chunk, promptTokens, maxTokens) => {
     const cut = ollamaPromptCut(chunk.promptTokens, chunk.cachedPromptTokens, () => promptTokens, maxTokens);
     return cut && ollamaPromptCutText(cut);

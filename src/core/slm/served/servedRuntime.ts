@@ -32,7 +32,7 @@ import type {
   SlmSession,
   TokenConfidence,
 } from '../types';
-import { createAgents, describeErrorBody, postStream, type HttpTimeouts } from '../../providers/http';
+import { createAgents, describeErrorBody, isPromptTooLong, postStream, type HttpTimeouts } from '../../providers/http';
 import { textPromptBos, withoutLeadingBos } from '../../providers/chatTemplate';
 import { isProviderError, type ProviderError } from '../../providers/errors';
 import type { SentRequest } from '../../providers/types';
@@ -413,10 +413,12 @@ class ServedSession implements SlmSession {
       } catch (error) {
         // HTTP 400 or 422 to a list of ids: a server that takes only text as the prompt, or one
         // that refuses this request for another reason (vLLM, SGLang and llama.cpp take ids and
-        // answer 400 to a prompt longer than the model's context, to more logprobs than
-        // --max-logprobs, to exceed_context_size). Sent again as text: prompts go as text from
-        // now on only where that is taken, or where the server's words name the prompt's type.
+        // answer 400 to more logprobs than --max-logprobs). Sent again as text: prompts go as
+        // text from now on only where that is taken, or where the server's words name the
+        // prompt's type. Not where they say the prompt is longer than the model's context: as
+        // text it would not fit either.
         if (!asIds || !isProviderError(error) || (error.status !== 400 && error.status !== 422)) throw error;
+        if (isPromptTooLong(serverSaid(error) ?? '')) throw error;
         const namesType = PROMPT_TYPE_REFUSAL.test(serverSaid(error) ?? '');
         try {
           response = await send(false);
@@ -528,7 +530,7 @@ class ServedSession implements SlmSession {
         const served = error.code === 'model_not_found' ? await servedModels(wireForm, server.url, { signal }) : undefined;
         // A Stop while the model list was asked for: cancelled, as a Stop anywhere else.
         if (signal?.aborted) stopReason = 'cancelled';
-        else throw serverError(error, wireForm, endpoint, server.model, served);
+        else throw serverError(error, wireForm, endpoint, server.model, served, wireForm.longerContext?.(promptTokens, maxTokens));
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -822,12 +824,15 @@ function starvedError(wireForm: ServedWireForm, url: URL, quiet: QuietStretch): 
 /**
  * A transport or HTTP error, worded for the small model's server and its settings (the
  * provider's wording names the LLM's). `served`: the models the server lists, where it said
- * it does not serve the one set and its list could be had.
+ * it does not serve the one set and its list could be had. `longerContext`: the fix where the
+ * server says the prompt is longer than the model's context (ServedWireForm.longerContext).
  */
-function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: URL, model: string, served?: ServedModelList): Error {
+function serverError(error: ProviderError, wireForm: ServedWireForm, endpoint: URL, model: string, served?: ServedModelList, longerContext?: string): Error {
   const said = serverSaid(error);
   const server = said ? ` The server said: ${said.slice(0, 300)}` : '';
   const where = `${wireForm.label} at ${endpoint.host}`;
+  if (longerContext && isPromptTooLong(said ?? ''))
+    return new Error(`${where} refused the prompt as longer than the model's context length (${error.summary}). ${longerContext}${server}`);
   switch (error.code) {
     case 'network':
       return new Error(`${where} could not be reached (${error.summary}). Start the server, or fix ${settingRef('slmServerUrl')}.`);

@@ -64,6 +64,11 @@ export interface ServedWireForm {
   /** How the server's prefix cache is turned on, for the docs and the connection test. */
   prefixCache: string;
   /**
+   * How to give the model a context that holds `promptTokens` and an answer of `maxTokens`
+   * on this server, said when it refuses a prompt as too long; undefined: the server's words alone.
+   */
+  longerContext?(promptTokens: number, maxTokens: number): string;
+  /**
    * Where the server cuts a prompt longer than its context length without an error (Ollama):
    * from the counts on a piece, what happened and the fix when it read less of the prompt than
    * the `promptTokens` sent, to follow its name; else undefined.

@@ -56,3 +56,29 @@ export function ollamaStream(script: OllamaStreamScript): Responder {
 export function ollamaError(status: number, error: string): Responder {
   return (_request, res) => sendJson(res, status, { error });
 }
+
+/**
+ * What Ollama answers (HTTP 400, `{"error": "..."}`) to `truncate: false` with a prompt longer
+ * than its context length: its runner's words (0.12.6 to 0.24), and from 0.30 llama-server's
+ * whole error body as the string (llm/llama_server.go statusErrorMessage).
+ */
+export const OLLAMA_PROMPT_TOO_LONG = {
+  runner: 'the input length exceeds the context length',
+  llamaServer: JSON.stringify({
+    error: {
+      code: 400,
+      message: 'request (9000 tokens) exceeds the available context size (4096 tokens), try increasing it',
+      type: 'exceed_context_size_error',
+      n_prompt_tokens: 9000,
+      n_ctx: 4096,
+    },
+  }),
+} as const;
+
+/**
+ * Ollama with a prompt longer than its context length: refused with `error` where the request
+ * says `truncate: false`, else cut without a word, answered (200) by `cut`.
+ */
+export function ollamaLongPrompt(error: string, cut: Responder): Responder {
+  return (request, res) => (request.body?.truncate === false ? sendJson(res, 400, { error }) : cut(request, res));
+}
