@@ -1,10 +1,11 @@
 /**
  * "Relay: Remove Downloaded Models": VS Code never deletes an extension's global storage,
  * not even on uninstall, and models there reach gigabytes each. A multi-select pick of the
- * model store's folders (size on disk, variants, incomplete downloads, the one in use) and
- * of its partial downloads alone; a modal names the space to free; models loaded from a
- * folder are let go of before it is removed; a setting that pointed into a removed folder
- * is cleared, and the report says so and what was freed, or per folder why not.
+ * model store's folders (size on disk, variants, incomplete downloads, the one in use, one
+ * loaded in another window or the CLI) and of its partial downloads alone; a modal names the
+ * space to free; models loaded from a folder are let go of before it is removed; a setting
+ * that pointed into a folder that no longer holds a whole model is cleared, and the report
+ * says so and what was freed, or per folder why not.
  */
 import * as vscode from 'vscode';
 import { expandHome } from '../core/homePath';
@@ -15,6 +16,7 @@ import {
   removeStoredModel,
   removeStoredPartials,
   type FolderUse,
+  type RemovalOptions,
   type RemovalOutcome,
   type StoredModel,
 } from '../core/models/storedModels';
@@ -52,6 +54,7 @@ function modelItem(model: StoredModel): RemovalItem {
   else if (model.partialBytes > 0) notes.push(`${formatBytes(model.partialBytes)} of it a partial download`);
   if (model.downloadingPid !== undefined) notes.push('being downloaded now');
   if (model.usedBy.length > 0) notes.push(`in use (${model.usedBy.join(', ')})`);
+  if (model.loadedElsewhere.length > 0) notes.push(`loaded elsewhere (process ${model.loadedElsewhere.join(', ')})`);
   return {
     label: `${model.usedBy.length > 0 ? '$(pass-filled) ' : ''}${model.label}`,
     description: notes.join(' · '),
@@ -78,7 +81,16 @@ function consequence(model: StoredModel, setting: string): string {
   return `${model.label} is the large model onnx-local runs (${LLM_FOLDER_SETTING}): the setting is cleared; set it to another model folder before the next answer that needs the LLM.`;
 }
 
-export async function removeDownloadedModels(context: vscode.ExtensionContext): Promise<void> {
+/** What removing a folder another process has a model loaded from does there, for the modal. */
+function loadedElsewhereWarning(model: StoredModel, platform: NodeJS.Platform): string {
+  const where = `${model.label} is loaded in another VS Code window or by the relay CLI (process ${model.loadedElsewhere.join(', ')})`;
+  return platform === 'win32'
+    ? `${where}: Windows refuses to delete its weights while it is loaded there, so close that window or end that command first; a refused removal leaves it whole.`
+    : `${where}: it answers there until it loads the model again, which then fails.`;
+}
+
+/** `removal`: tests inject a failing removal, or another platform's. */
+export async function removeDownloadedModels(context: vscode.ExtensionContext, removal: Omit<RemovalOptions, 'releasedHere'> = {}): Promise<void> {
   const storageRoot = context.globalStorageUri.fsPath;
   const store = modelStoreFolder(storageRoot);
   let models: StoredModel[];
@@ -121,15 +133,16 @@ export async function removeDownloadedModels(context: vscode.ExtensionContext): 
     ...folders.map((model) => `${model.label}: ${formatBytes(model.bytes)}`),
     ...partialsOnly.map((model) => `${model.label}: ${formatBytes(model.partialBytes)} of partial downloads (its download starts those files over)`),
     ...folders.flatMap((model) => model.usedBy.map((setting) => `\n${consequence(model, setting)}`)),
+    ...folders.filter((model) => model.loadedElsewhere.length > 0).map((model) => `\n${loadedElsewhereWarning(model, removal.platform ?? process.platform)}`),
   ].join('\n');
   const answer = await showWarning(`Remove ${what} and free ${formatBytes(total)}?`, { modal: true, detail }, REMOVE);
   if (answer !== REMOVE) return;
 
   const outcomes = await withProgressNotification({ title: 'Relay: removing downloaded models' }, async () => {
     const done: RemovalOutcome[] = [];
-    for (const model of folders) done.push(await removeFolder(storageRoot, model));
+    for (const model of folders) done.push(await removeFolder(storageRoot, model, removal));
     for (const model of partialsOnly) {
-      const outcome = await removeStoredPartials(storageRoot, model);
+      const outcome = await removeStoredPartials(storageRoot, model, removal);
       done.push({ ...outcome, label: `the partial downloads of ${model.label}` });
     }
     return done;
@@ -139,7 +152,7 @@ export async function removeDownloadedModels(context: vscode.ExtensionContext): 
 }
 
 /** Lets go of the models loaded from the folder (as a download does first), then removes it. */
-async function removeFolder(storageRoot: string, model: StoredModel): Promise<RemovalOutcome> {
+async function removeFolder(storageRoot: string, model: StoredModel, removal: Omit<RemovalOptions, 'releasedHere'>): Promise<RemovalOutcome> {
   // Windows refuses to delete a file a process has mapped, and ONNX Runtime maps the weights.
   const released = await vscode.commands.executeCommand<boolean | undefined>(RELEASE_MODEL_FOLDER_COMMAND, model.folder).then(undefined, () => undefined);
   if (released === false && model.usedBy.length > 0) {
@@ -148,16 +161,22 @@ async function removeFolder(storageRoot: string, model: StoredModel): Promise<Re
       label: model.label,
       freedBytes: 0,
       problem: `An answer is being written with ${model.label}, so ${model.folder} was not touched. Wait for it, or stop it (Relay: Stop), then remove the model again.`,
+      stillComplete: model.complete,
     };
   }
-  return removeStoredModel(storageRoot, model);
+  // Released: what still holds a file is another process (another window, the CLI), which the message names.
+  return removeStoredModel(storageRoot, model, { ...removal, releasedHere: released === true });
 }
 
-/** Clears the settings that pointed into a folder that is now gone (or lost files); the settings cleared. */
+/**
+ * Clears the settings that pointed into a folder that is now gone or no longer whole (it lost
+ * files); the settings cleared. A removal refused before any file the model needs (a weights
+ * file another window maps) leaves them: that window, and the next answer here, still load it.
+ */
 async function clearSettingsOfRemoved(folders: StoredModel[], outcomes: RemovalOutcome[]): Promise<string[]> {
   const broken = folders.filter((model) => {
     const outcome = outcomes.find((done) => done.folder === model.folder);
-    return outcome !== undefined && (outcome.problem === undefined || outcome.freedBytes > 0);
+    return outcome !== undefined && (outcome.problem === undefined || outcome.freedBytes > 0) && !outcome.stillComplete;
   });
   const settings = new Set(broken.flatMap((model) => model.usedBy));
   const values: Record<string, undefined> = {};

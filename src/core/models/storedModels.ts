@@ -1,19 +1,29 @@
 /**
  * What the model store holds, and its removal: each folder under `<root>/models/<owner>/`
  * (a downloaded model, `<name>@<revision>`) with its size on disk, partial downloads
- * included, the variants it holds, whether its download finished and which settings point
- * into it. Removal takes the folder's download lock first, so a download running in this or
- * another window is never pulled from under it. VS Code never deletes an extension's global
- * storage, so this is the only way these gigabytes go. No VS Code here: "Relay: Remove
- * Downloaded Models" (src/extension/removeModels.ts) shows it.
+ * included, the variants it holds, whether its download finished, which settings point into
+ * it and which other processes have it loaded. Removal takes the folder's download lock first,
+ * so a download running in this or another window is never pulled from under it. VS Code never
+ * deletes an extension's global storage, so this is the only way these gigabytes go. No VS
+ * Code here: "Relay: Remove Downloaded Models" (src/extension/removeModels.ts) shows it.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { lstat, readdir, rmdir } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { rmRetrying, type RmRetryOptions } from '../fsRetry';
+import { processAlive } from '../ownerLock';
 import { VARIANT_FILES } from '../slm/modelFolder';
 import { isModelDownloadError } from './errors';
-import { acquireLock, downloadLockHolder, LOCK_FILE, modelStatus, PARTIAL_SUFFIX, readPendingDownload } from './modelStore';
+import {
+  acquireLock,
+  COMPLETION_MARKER,
+  downloadLockHolder,
+  LOCK_FILE,
+  modelStatus,
+  PARTIAL_SUFFIX,
+  PENDING_DOWNLOAD,
+  readPendingDownload,
+} from './modelStore';
 
 /** The identity record a download keeps next to each `.partial` file (downloader.ts). */
 const PARTIAL_RECORD_SUFFIX = `${PARTIAL_SUFFIX}.json`;
@@ -37,6 +47,8 @@ export interface StoredModel {
   complete: boolean;
   /** The process downloading into the folder now (this window or another), if one is. */
   downloadingPid?: number;
+  /** The live processes, other than this one and the model processes it started, with a model loaded from the folder (markModelInUse). */
+  loadedElsewhere: number[];
   /** The settings that point at the folder or into it (relay.slm.modelFolder, relay.provider.model). */
   usedBy: string[];
 }
@@ -53,10 +65,14 @@ export interface RemovalOutcome {
   freedBytes: number;
   /** Why the folder, or part of what was asked, is still there (naming the path and what to do); undefined when done. */
   problem?: string;
+  /** The folder still holds a whole download (a refusal came before any file it needs went): what points into it still works. */
+  stillComplete: boolean;
 }
 
-/** Tests inject a failing removal, or another platform's error handling. */
-export type RemovalOptions = Pick<RmRetryOptions, 'rm' | 'platform'>;
+export interface RemovalOptions extends Pick<RmRetryOptions, 'rm' | 'platform' | 'maxWaitMs'> {
+  /** This process let go of every model it loaded from the folder first, so a file still in use is another process's. */
+  releasedHere?: boolean;
+}
 
 /** Where downloaded models live: `<storageRoot>/models`. */
 export function modelStoreFolder(storageRoot: string): string {
@@ -84,20 +100,30 @@ async function subfolders(folder: string): Promise<string[]> {
   }
 }
 
-async function describeFolder(storageRoot: string, owner: string, folderName: string, uses: FolderUse[]): Promise<StoredModel> {
-  const folder = join(modelStoreFolder(storageRoot), owner, folderName);
+/** The repository and revision a model folder of the store is named for (`<owner>/<name>@<revision>`). */
+function folderIdentity(folder: string): { repo: string; revision: string } {
+  const folderName = basename(folder);
   const at = folderName.indexOf('@');
   const name = at < 0 ? folderName : folderName.slice(0, at);
-  const revision = at < 0 ? '' : folderName.slice(at + 1).replace(/%2F/gi, '/');
-  const repo = `${owner}/${name}`;
+  return { repo: `${basename(dirname(folder))}/${name}`, revision: at < 0 ? '' : folderName.slice(at + 1).replace(/%2F/gi, '/') };
+}
+
+/** The download status of a model folder of the store; undefined for a folder name Relay would not make (not a download it finished). */
+function folderStatus(storageRoot: string, folder: string): ReturnType<typeof modelStatus> | undefined {
+  const { repo, revision } = folderIdentity(folder);
+  try {
+    return revision ? modelStatus(storageRoot, repo, revision) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function describeFolder(storageRoot: string, owner: string, folderName: string, uses: FolderUse[]): Promise<StoredModel> {
+  const folder = join(modelStoreFolder(storageRoot), owner, folderName);
+  const { repo, revision } = folderIdentity(folder);
   const files = await filesUnder(folder);
   const partials = files.filter((file) => isPartialFile(file.path));
-  let status: ReturnType<typeof modelStatus> | undefined;
-  try {
-    status = revision ? modelStatus(storageRoot, repo, revision) : undefined;
-  } catch {
-    status = undefined; // a folder name Relay would not make: not a download it finished
-  }
+  const status = folderStatus(storageRoot, folder);
   const completeVariants = status?.variants ?? [];
   const pending = readPendingDownload(folder);
   const unfinished = new Set([...variantsPresent(folder, files), ...(pending && pending !== 'unreadable' ? pending.variants : [])]);
@@ -113,6 +139,7 @@ async function describeFolder(storageRoot: string, owner: string, folderName: st
     incompleteVariants: [...unfinished].filter((variant) => !completeVariants.includes(variant)).sort(),
     complete: status?.state === 'complete',
     downloadingPid: downloadLockHolder(folder),
+    loadedElsewhere: loadedElsewhere(folder),
     usedBy: uses.filter((use) => use.path.trim() !== '' && isSameOrInside(use.path, folder)).map((use) => use.setting),
   };
 }
@@ -188,10 +215,19 @@ function notInStore(storageRoot: string, folder: string): string | undefined {
 }
 
 /**
+ * The files that make a folder a model a load accepts and the store calls whole, removed last
+ * and in this order: a refusal before them (on Windows, a weights file another process maps)
+ * leaves the model complete, and one among them leaves it marked unfinished, never whole.
+ */
+const REMOVED_LAST = ['config.json', COMPLETION_MARKER, PENDING_DOWNLOAD];
+
+/**
  * Removes a model folder of the store, under its download lock: a folder another download
- * (this window or another) is writing into is refused. The lock file goes last, so no
- * download can start in the folder while its files are removed. Never throws: the outcome
- * says what was freed and, per folder, why something is left.
+ * (this window or another) is writing into is refused. The weights go first, biggest first (a
+ * file another process maps, such as a graph's external data, is a variant's biggest), so
+ * that a refusal stops the removal before what the model needs to load. The lock file goes
+ * last, so no download can start in the folder while its files are removed. Never throws:
+ * the outcome says what was freed and, per folder, why something is left.
  */
 export async function removeStoredModel(
   storageRoot: string,
@@ -200,19 +236,10 @@ export async function removeStoredModel(
 ): Promise<RemovalOutcome> {
   const { folder, label } = model;
   const refused = notInStore(storageRoot, folder);
-  if (refused) return { folder, label, freedBytes: 0, problem: refused };
-  if (!existsSync(folder)) return { folder, label, freedBytes: 0 };
+  if (refused) return { folder, label, freedBytes: 0, problem: refused, stillComplete: false };
+  if (!existsSync(folder)) return { folder, label, freedBytes: 0, stillComplete: false };
   const before = sum(await filesUnder(folder));
-  let problem = await underLock(
-    folder,
-    label,
-    async () => {
-      for (const entry of await readdir(folder)) {
-        if (entry !== LOCK_FILE) await rmRetrying(join(folder, entry), { recursive: true, force: true }, options);
-      }
-    },
-    options.platform,
-  );
+  let problem = await underLock(folder, label, () => removeContents(folder, options), options);
   if (!problem) {
     try {
       await rmdir(folder);
@@ -221,14 +248,30 @@ export async function removeStoredModel(
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
         problem = `A download into ${folder} started while it was being removed (in this or another VS Code window); what it writes is kept. Remove the model again once that download has finished or been cancelled.`;
       } else if (code !== 'ENOENT') {
-        problem = removalProblem(error, folder, options.platform);
+        problem = removalProblem(error, folder, options);
       }
     }
     // The owner's folder goes with its last model; another model of that owner keeps it.
     await rmdir(dirname(folder)).catch(() => undefined);
   }
-  const after = existsSync(folder) ? sum(await filesUnder(folder)) : 0;
-  return { folder, label, freedBytes: Math.max(0, before - after), problem };
+  const left = existsSync(folder);
+  const after = left ? sum(await filesUnder(folder)) : 0;
+  const stillComplete = left && folderStatus(storageRoot, folder)?.state === 'complete';
+  return { folder, label, freedBytes: Math.max(0, before - after), problem, stillComplete };
+}
+
+/** Everything in the folder but its download lock: the files in subfolders (the weights) first, biggest first, then the other files, then REMOVED_LAST. */
+async function removeContents(folder: string, options: RemovalOptions): Promise<void> {
+  const rank = (path: string): number => (relative(folder, path).includes(sep) ? 0 : 1);
+  const files = (await filesUnder(folder))
+    .filter((file) => file.path !== join(folder, LOCK_FILE) && !REMOVED_LAST.some((name) => file.path === join(folder, name)))
+    .sort((a, b) => rank(a.path) - rank(b.path) || b.size - a.size);
+  for (const file of files) await rmRetrying(file.path, { force: true }, options);
+  // The emptied subfolders, and whatever appeared meanwhile.
+  for (const entry of await readdir(folder)) {
+    if (entry !== LOCK_FILE && !REMOVED_LAST.includes(entry)) await rmRetrying(join(folder, entry), { recursive: true, force: true }, options);
+  }
+  for (const name of REMOVED_LAST) await rmRetrying(join(folder, name), { force: true }, options);
 }
 
 /**
@@ -242,8 +285,8 @@ export async function removeStoredPartials(
 ): Promise<RemovalOutcome> {
   const { folder, label } = model;
   const refused = notInStore(storageRoot, folder);
-  if (refused) return { folder, label, freedBytes: 0, problem: refused };
-  if (!existsSync(folder)) return { folder, label, freedBytes: 0 };
+  if (refused) return { folder, label, freedBytes: 0, problem: refused, stillComplete: false };
+  if (!existsSync(folder)) return { folder, label, freedBytes: 0, stillComplete: false };
   let freedBytes = 0;
   const problem = await underLock(
     folder,
@@ -255,13 +298,13 @@ export async function removeStoredPartials(
         freedBytes += file.size;
       }
     },
-    options.platform,
+    options,
   );
-  return { folder, label, freedBytes, problem };
+  return { folder, label, freedBytes, problem, stillComplete: folderStatus(storageRoot, folder)?.state === 'complete' };
 }
 
 /** Runs `remove` holding the folder's download lock; the problem that stopped it, if any. */
-async function underLock(folder: string, label: string, remove: () => Promise<void>, platform?: NodeJS.Platform): Promise<string | undefined> {
+async function underLock(folder: string, label: string, remove: () => Promise<void>, options: RemovalOptions): Promise<string | undefined> {
   let release: () => Promise<void>;
   try {
     release = await acquireLock(folder, label);
@@ -269,29 +312,112 @@ async function underLock(folder: string, label: string, remove: () => Promise<vo
     if (isModelDownloadError(error) && error.code === 'busy') {
       return `${label} is being downloaded (in this or another VS Code window), so ${folder} was not touched. Wait for the download to finish, or cancel it there, then remove it again. If no download is running (a window that crashed left its lock), delete ${join(folder, LOCK_FILE)} first.`;
     }
-    return removalProblem(error, folder, platform);
+    return removalProblem(error, folder, options);
   }
   try {
     await remove();
     return undefined;
   } catch (error) {
-    return removalProblem(error, folder, platform);
+    return removalProblem(error, folder, options);
   } finally {
     await release().catch(() => undefined);
   }
 }
 
 /** A failed removal as a message that names the file and says what to do. */
-function removalProblem(error: unknown, folder: string, platform: NodeJS.Platform = process.platform): string {
+function removalProblem(error: unknown, folder: string, { platform = process.platform, releasedHere }: RemovalOptions): string {
   const errno = error as NodeJS.ErrnoException;
   const path = typeof errno?.path === 'string' ? errno.path : folder;
   const code = typeof errno?.code === 'string' ? errno.code : undefined;
   if (!code) return `Cannot remove ${path}: ${errno instanceof Error ? errno.message : String(error)}. Remove ${folder} by hand.`;
   if (platform === 'win32' && (code === 'EBUSY' || code === 'EPERM' || code === 'EACCES')) {
-    return `Cannot remove ${path} (${code}): the file is in use, by a small model loaded for an answer being written, an antivirus scan or another program. Stop the answer (Relay: Stop) or close what uses it, then remove the model again.`;
+    const pids = loadedElsewhere(folder);
+    const holders = `another VS Code window or the relay CLI${pids.length > 0 ? ` (process ${pids.join(', ')})` : ''}`;
+    if (releasedHere) {
+      // This window let go of its models first: what holds the file is another process.
+      return `Cannot remove ${path} (${code}): the file is in use by another process: ${holders} ${pids.length > 0 ? 'has' : 'may have'} the model loaded, or an antivirus scan or another program holds it. Close that window or end that relay command (a window keeps its model loaded after its answers), then remove the model again.`;
+    }
+    return `Cannot remove ${path} (${code}): the file is in use, by a small model loaded here for an answer being written, by ${holders}, or by an antivirus scan or another program. Stop the answer here (Relay: Stop), or close that window or end that relay command, then remove the model again.`;
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return `Cannot remove ${path} (${code}): permission denied. Check the permissions of ${folder}, or remove it by hand.`;
   }
   return `Cannot remove ${path} (${code}${errno.syscall ? ` on ${errno.syscall}` : ''}). Check the folder and its disk, or remove ${folder} by hand.`;
+}
+
+/** A model folder's mark of a process that has a model loaded from it: `.relay-in-use-<pid>`, holding `{ pid, parentPid }`. */
+export const IN_USE_PREFIX = '.relay-in-use-';
+
+/** Loads from each folder this process has marked (by real path): the mark goes with the last one. */
+const loadsHere = new Map<string, number>();
+
+/**
+ * Marks the model folder as loaded by this process, until the returned function is called or
+ * the process ends (a mark whose process is gone is ignored, as a download lock's is): the
+ * removal warns of it, and on Windows names it when a file it maps cannot be deleted. Only
+ * downloaded folders (with a completion marker) are marked: a user's own folder is not
+ * written into. Never throws: a mark that cannot be written only loses that warning.
+ */
+export function markModelInUse(folder: string): () => void {
+  if (!existsSync(join(folder, COMPLETION_MARKER))) return () => undefined;
+  const key = comparable(folder);
+  const path = join(folder, `${IN_USE_PREFIX}${process.pid}`);
+  const loads = loadsHere.get(key) ?? 0;
+  loadsHere.set(key, loads + 1);
+  if (loads === 0) {
+    try {
+      writeFileSync(path, JSON.stringify({ pid: process.pid, parentPid: process.ppid }));
+    } catch {
+      // read-only or gone: no mark, no warning
+    }
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (loadsHere.get(key) ?? 1) - 1;
+    if (left > 0) {
+      loadsHere.set(key, left);
+      return;
+    }
+    loadsHere.delete(key);
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // left behind: ignored once this process is gone
+    }
+  };
+}
+
+/**
+ * The live processes with a model loaded from the folder, by pid, but for this one and the
+ * model processes it started (a window's models load in processes it forks): another VS Code
+ * window's, the relay CLI's.
+ */
+export function loadedElsewhere(folder: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const name of names) {
+    if (!name.startsWith(IN_USE_PREFIX)) continue;
+    const pid = Number(name.slice(IN_USE_PREFIX.length));
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !processAlive(pid)) continue;
+    if (markParent(join(folder, name)) === process.pid) continue;
+    pids.push(pid);
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** The parent a mark records; undefined when unreadable (being written, or not Relay's). */
+function markParent(path: string): number | undefined {
+  try {
+    const parentPid = (JSON.parse(readFileSync(path, 'utf8')) as { parentPid?: unknown }).parentPid;
+    return typeof parentPid === 'number' ? parentPid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -2,10 +2,13 @@
 // API is a stand-in): an empty store says where it is, the pick shows sizes, variants,
 // incomplete downloads and the folder in use, the modal names the space to free and what
 // removing the model in use does, the models loaded from a folder are let go of first, the
-// setting that pointed into it is cleared, and a folder being downloaded is refused by name.
+// setting that pointed into it is cleared, a folder being downloaded is refused by name, and
+// a model another window has loaded is warned of and, where Windows refuses its weights, left
+// whole with its setting.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { after, afterEach, test } from 'node:test';
 import {
   answerQuestions,
@@ -22,7 +25,8 @@ import {
 } from './vscodeStub';
 useVscodeStub();
 import { formatBytes } from '../../../src/core/models/errors';
-import { COMPLETION_MARKER, LOCK_FILE, modelFolder, writeMarker } from '../../../src/core/models/modelStore';
+import { COMPLETION_MARKER, LOCK_FILE, modelFolder, modelStatus, writeMarker } from '../../../src/core/models/modelStore';
+import { IN_USE_PREFIX } from '../../../src/core/models/storedModels';
 
 // Loaded after the stub is in place (they import 'vscode').
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -233,4 +237,51 @@ test('while an answer is being written with the model in use, its folder is left
     lastNotification('showErrorMessage'),
     /An answer is being written with onnx-community\/Qwen3-0\.6B-ONNX@main, so .* was not touched\. Wait for it, or stop it \(Relay: Stop\), then remove the model again\./,
   );
+});
+
+test('on Windows, a model another window has loaded is warned of, its mapped weights stop the removal, and it stays whole with its setting', async () => {
+  const stub = newContext();
+  const root = stub.globalStorage;
+  const repo = 'onnx-community/Qwen3-0.6B-ONNX';
+  const folder = await downloaded(root, repo, 2_000);
+  // A cancelled download of another variant, bigger than the graph: removed (bytes freed) before the refusal.
+  writeBytes(join(folder, 'onnx/model_fp16.onnx.partial'), 5_000);
+  resetSettings({ 'relay.slm.modelFolder': folder, 'relay.slm.variant': 'q4' });
+  // Another window (the test runner: alive, and not started by this process) has the model loaded.
+  writeFileSync(join(folder, `${IN_USE_PREFIX}${process.ppid}`), JSON.stringify({ pid: process.ppid, parentPid: 1 }));
+  const mapped = join(folder, 'onnx/model_q4.onnx');
+  const rmRefusingMapped = async (path: string, options: { force?: boolean; recursive?: boolean }): Promise<void> => {
+    if (path === mapped || mapped.startsWith(path + sep))
+      throw Object.assign(new Error('EBUSY: resource busy or locked'), { code: 'EBUSY', syscall: 'unlink', path: mapped });
+    await rm(path, options);
+  };
+  // This window let go of what it had loaded from the folder.
+  commands.executeCommand = async () => true as never;
+  const pick = pickItems('Qwen3-0.6B');
+  answerWarnings((warning) => (warning.options?.modal ? 'Remove' : undefined));
+  const warningsBefore = warningsShown.length;
+
+  await removeDownloadedModels(stub.context, { platform: 'win32', maxWaitMs: 0, rm: rmRefusingMapped });
+
+  assert.match(pick.offered[0].description, new RegExp(`loaded elsewhere \\(process ${process.ppid}\\)`));
+  assert.match(
+    warningsShown[warningsBefore].options?.detail ?? '',
+    new RegExp(
+      `is loaded in another VS Code window or by the relay CLI \\(process ${process.ppid}\\): Windows refuses to delete its weights while it is loaded there`,
+    ),
+  );
+  assert.equal(modelStatus(root, repo, 'main').state, 'complete', 'the other window loads it again');
+  assert.ok(existsSync(join(folder, 'config.json')));
+  assert.ok(!existsSync(join(folder, 'onnx/model_fp16.onnx.partial')), 'some bytes were freed');
+  assert.equal(settings.get('relay.slm.modelFolder'), folder, 'the setting every window shares stays with its whole model');
+  assert.equal(settings.get('relay.slm.variant'), 'q4');
+  const error = lastNotification('showErrorMessage');
+  assert.match(
+    error,
+    new RegExp(
+      `^Relay: ${formatBytes(5_000).replace('.', '\\.')} freed; 1 of 1 could not be removed \\(wholly or at all\\)\\. ${repo}@main: Cannot remove .* \\(EBUSY\\): the file is in use by another process: another VS Code window or the relay CLI \\(process ${process.ppid}\\) has the model loaded`,
+    ),
+  );
+  assert.ok(error.includes(mapped), error);
+  assert.doesNotMatch(error, /Relay: Stop|was cleared/);
 });

@@ -1,15 +1,26 @@
 // The model store's listing and removal (storedModels.ts), on real folders in a temp dir:
 // sizes count partial downloads, variants and incomplete downloads are told apart, the
 // settings that point into a folder mark it, a folder another process is downloading into
-// is refused untouched, partial downloads go alone, and a failed removal names the path.
+// is refused untouched, partial downloads go alone, a failed removal names the path, a file
+// another process maps (Windows) stops the removal before anything the model needs, and the
+// marks of processes with a model loaded are listed, this process's own left out.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { after, test } from 'node:test';
-import { acquireLock, LOCK_FILE, modelFolder, writeMarker } from '../../../src/core/models/modelStore';
-import { listStoredModels, modelStoreFolder, removeStoredModel, removeStoredPartials } from '../../../src/core/models/storedModels';
+import { acquireLock, COMPLETION_MARKER, LOCK_FILE, modelFolder, modelStatus, writeMarker } from '../../../src/core/models/modelStore';
+import {
+  IN_USE_PREFIX,
+  listStoredModels,
+  markModelInUse,
+  modelStoreFolder,
+  removeStoredModel,
+  removeStoredPartials,
+  type RemovalOptions,
+} from '../../../src/core/models/storedModels';
 
 const scratch: string[] = [];
 function storageRoot(): string {
@@ -145,7 +156,11 @@ test('removing a model frees its bytes, takes the owner folder with its last mod
     (await listStoredModels(root)).map((m) => m.label),
     ['onnx-community/Qwen3-1.7B-ONNX@main'],
   );
-  assert.deepEqual(await removeStoredModel(root, smol), { folder: smol.folder, label: smol.label, freedBytes: 0 }, 'removing it again: nothing to do');
+  assert.deepEqual(
+    await removeStoredModel(root, smol),
+    { folder: smol.folder, label: smol.label, freedBytes: 0, stillComplete: false },
+    'removing it again: nothing to do',
+  );
 });
 
 test('a folder another process is downloading into is refused untouched, with the lock named; a dead download does not block', async () => {
@@ -219,9 +234,94 @@ test('a failed removal names the file, the error and what to do, and counts only
   });
   assert.match(outcome.problem ?? '', /^Cannot remove .*onnx \(EACCES\): permission denied\. Check the permissions of /);
   assert.ok(outcome.problem?.includes(refused), outcome.problem);
-  assert.ok(existsSync(join(folder, 'onnx/model_q4.onnx')), 'the refused part stays');
+  assert.ok(existsSync(refused), 'the refused part stays');
+  assert.ok(existsSync(join(folder, 'config.json')) && existsSync(join(folder, COMPLETION_MARKER)), 'what is removed last stays');
+  assert.equal(outcome.stillComplete, false, 'its weights are gone');
   assert.ok(outcome.freedBytes > 0 && outcome.freedBytes < model.bytes, `freed ${outcome.freedBytes} of ${model.bytes}`);
   assert.ok(!existsSync(join(folder, LOCK_FILE)), 'the lock is released after a failure');
+});
+
+/** Windows' refusal to delete a file a process maps: EBUSY on it, and on any folder removed with it inside. */
+function mappedBy(mapped: string): NonNullable<RemovalOptions['rm']> {
+  return async (path, options) => {
+    if (path === mapped || mapped.startsWith(path + sep)) {
+      throw Object.assign(new Error(`EBUSY: resource busy or locked, unlink '${mapped}'`), { code: 'EBUSY', syscall: 'unlink', path: mapped });
+    }
+    await rm(path, options);
+  };
+}
+
+test('on Windows, weights another process maps stop the removal before the files the model needs: it stays complete, and the message names the other window or the CLI', async () => {
+  const root = storageRoot();
+  const folder = await completeModel(root, 'onnx-community/Qwen3-0.6B-ONNX', 'main', 'q4', 'model_q4.onnx', 3_000);
+  // Another variant's cancelled download: not the model's, bigger than its graph, so it goes first.
+  partialDownload(folder, 'onnx/model_fp16.onnx', 9_000);
+  const [model] = await listStoredModels(root);
+  const mapped = join(folder, 'onnx/model_q4.onnx');
+  const options: RemovalOptions = { platform: 'win32', maxWaitMs: 0, rm: mappedBy(mapped), releasedHere: true };
+
+  const outcome = await removeStoredModel(root, model, options);
+
+  assert.equal(modelStatus(root, model.repo, 'main').state, 'complete', 'the model still loads where it is loaded, and here');
+  assert.equal(outcome.stillComplete, true);
+  for (const kept of ['config.json', 'tokenizer.json', 'tokenizer_config.json', COMPLETION_MARKER, 'onnx/model_q4.onnx']) {
+    assert.ok(existsSync(join(folder, kept)), `${kept} stays`);
+  }
+  assert.ok(!existsSync(join(folder, 'onnx/model_fp16.onnx.partial')), 'the partial download, bigger than the graph, went first');
+  assert.equal(outcome.freedBytes, 9_000);
+  assert.equal(
+    outcome.problem,
+    `Cannot remove ${mapped} (EBUSY): the file is in use by another process: another VS Code window or the relay CLI may have the model loaded, or an antivirus scan or another program holds it. Close that window or end that relay command (a window keeps its model loaded after its answers), then remove the model again.`,
+  );
+  assert.ok(!existsSync(join(folder, LOCK_FILE)), 'the lock is released');
+
+  // A process that marked the model loaded is named; this window's answer is named only when it did not let go first.
+  writeFileSync(join(folder, `${IN_USE_PREFIX}${process.ppid}`), JSON.stringify({ pid: process.ppid, parentPid: 1 }));
+  const named = await removeStoredModel(root, model, options);
+  assert.match(named.problem ?? '', new RegExp(`another VS Code window or the relay CLI \\(process ${process.ppid}\\) has the model loaded`));
+  assert.doesNotMatch(named.problem ?? '', /Relay: Stop/);
+  const notReleased = await removeStoredModel(root, model, { ...options, releasedHere: false });
+  assert.match(
+    notReleased.problem ?? '',
+    /by a small model loaded here for an answer being written, by another VS Code window or the relay CLI \(process \d+\).*Stop the answer here \(Relay: Stop\)/,
+  );
+  assert.equal(modelStatus(root, model.repo, 'main').state, 'complete');
+});
+
+test('a process marks a downloaded model it loads until it lets go; the listing names the other live processes, not this one, its children or the dead', async () => {
+  const root = storageRoot();
+  const folder = await completeModel(root, 'onnx-community/Qwen3-0.6B-ONNX', 'main', 'q4', 'model_q4.onnx', 1_000);
+  const own = join(folder, `${IN_USE_PREFIX}${process.pid}`);
+  const first = markModelInUse(folder);
+  const second = markModelInUse(folder); // the LLM loaded from the same folder as the SLM
+  assert.ok(existsSync(own));
+  first();
+  first();
+  assert.ok(existsSync(own), 'marked while a load is left');
+  second();
+  assert.ok(!existsSync(own), 'the last release takes the mark');
+
+  const mark = (pid: number, parentPid: number) => writeFileSync(join(folder, `${IN_USE_PREFIX}${pid}`), JSON.stringify({ pid, parentPid }));
+  mark(process.ppid, 1); // another window, or the CLI: alive, not started by this process
+  mark(deadPid(), 1); // a window that crashed
+  const release = markModelInUse(folder);
+  try {
+    const [model] = await listStoredModels(root);
+    assert.deepEqual(model.loadedElsewhere, [process.ppid]);
+    mark(process.ppid, process.pid); // a model process this one forked
+    assert.deepEqual((await listStoredModels(root))[0].loadedElsewhere, []);
+    assert.equal((await listStoredModels(root))[0].complete, true, 'marks are not part of the download');
+  } finally {
+    release();
+  }
+
+  // A folder that is not a download of the store (the user's own) is not written into.
+  const own2 = mkdtempSync(join(tmpdir(), 'relay-own-model-'));
+  scratch.push(own2);
+  markModelInUse(own2)();
+  const releaseOwn = markModelInUse(own2);
+  assert.ok(!existsSync(join(own2, `${IN_USE_PREFIX}${process.pid}`)));
+  releaseOwn();
 });
 
 test('a folder outside the store is never removed', async () => {

@@ -5,6 +5,7 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { readdirSync, statSync } from 'node:fs';
+import { markModelInUse } from '../../models/storedModels';
 import { ChatTemplate } from '../chatTemplate';
 import { KvBufferPool } from './kvCache';
 import { DEFAULT_KV_CACHE_BUDGET_MB, KvPrefixCache } from './kvPrefixCache';
@@ -93,20 +94,30 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
   const chunk = options.prefillChunkTokens;
   if (chunk !== undefined && !(Number.isInteger(chunk) && chunk > 0)) throw new RangeError(`prefillChunkTokens must be a positive integer (got ${chunk}).`);
   const model = readModelFolder(folder, options.variant ?? 'auto');
-  const tokenizer = await SlmTokenizer.create(model.tokenizerJson, model.tokenizerConfig, join(folder, 'tokenizer.json'));
-  const template = await ChatTemplate.ofFolder(model);
-  const loaded = await loadDecoderSession(
-    model.chosen.path,
-    { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
-    {
-      lastPositionLogits: options.lastPositionLogits,
-      intraOpThreads: options.intraOpThreads,
-      q4Compute: options.q4Compute,
-      kvOutputs: options.kvOutputs,
-      float16Compute: options.float16Compute ?? defaultFloat16Compute(model.chosen.variant),
-      profileFilePrefix: options.profileFilePrefix,
-    },
-  );
+  // Said in the folder while loaded: Remove Downloaded Models in another window (or the CLI's process) warns before it removes a model in use.
+  const releaseMark = markModelInUse(folder);
+  let loaded: Awaited<ReturnType<typeof loadDecoderSession>>;
+  let tokenizer: SlmTokenizer;
+  let template: Awaited<ReturnType<typeof ChatTemplate.ofFolder>>;
+  try {
+    tokenizer = await SlmTokenizer.create(model.tokenizerJson, model.tokenizerConfig, join(folder, 'tokenizer.json'));
+    template = await ChatTemplate.ofFolder(model);
+    loaded = await loadDecoderSession(
+      model.chosen.path,
+      { kvHeads: model.config.numKeyValueHeads, headDim: model.config.headDim },
+      {
+        lastPositionLogits: options.lastPositionLogits,
+        intraOpThreads: options.intraOpThreads,
+        q4Compute: options.q4Compute,
+        kvOutputs: options.kvOutputs,
+        float16Compute: options.float16Compute ?? defaultFloat16Compute(model.chosen.variant),
+        profileFilePrefix: options.profileFilePrefix,
+      },
+    );
+  } catch (error) {
+    releaseMark();
+    throw error;
+  }
   const ort = await loadOnnxRuntime();
   const budgetBytes = (options.kvCacheBudgetMb ?? DEFAULT_KV_CACHE_BUDGET_MB) * 1024 * 1024;
   // Its spare set stays between answers, so it is held to the budget too (none at 0).
@@ -208,6 +219,7 @@ export async function createLocalRuntime(folder: string, options: LocalRuntimeOp
       decoderModel.prefixCache?.close();
       for (const s of [...sessions]) await s.dispose();
       await loaded.session.release();
+      releaseMark();
     },
   };
 }
