@@ -48,11 +48,62 @@ const SHIPPED_BUNDLES = ['extension.js', 'slmWorker.js', 'media/chat.js', 'media
 /** Shipped as files beside the bundles (stageExtension copies them), not bundled. */
 const SHIPPED_PACKAGES = ['node_modules/onnxruntime-node', 'node_modules/onnxruntime-common'];
 
+/** Where Relay keeps the notices a shipped package's npm release lacks. */
+const VENDORED_NOTICES_DIR = join(__dirname, 'notices');
+
+interface VendoredNotice {
+  /** The release these notices were checked against: another one's licence and linked code must be checked again. */
+  version: string;
+  /** Files of VENDORED_NOTICES_DIR, each with the title it gets in ThirdPartyNotices.txt. */
+  files: readonly { file: string; title: string }[];
+}
+
+const ONNX_RUNTIME_LICENCE = { file: 'onnxruntime-LICENSE.txt', title: 'LICENSE (the MIT licence of ONNX Runtime; the npm package publishes no licence file)' };
+
+/**
+ * The notices Relay adds for a package, by name. onnxruntime-node and onnxruntime-common publish
+ * no licence file, and the native library of onnxruntime-node statically links code of other
+ * projects (seen with `strings` on each platform's library).
+ */
+export const VENDORED_NOTICES: Readonly<Record<string, VendoredNotice>> = {
+  'onnxruntime-common': { version: '1.30.0', files: [ONNX_RUNTIME_LICENCE] },
+  'onnxruntime-node': {
+    version: '1.30.0',
+    files: [
+      ONNX_RUNTIME_LICENCE,
+      { file: 'onnxruntime-node-linked-components.txt', title: 'Statically linked into the native library' },
+      ...['Apache-2.0', 'BSD-3-Clause', 'BSD-2-Clause'].map((licence) => ({ file: `licenses/${licence}.txt`, title: `${licence} licence text` })),
+    ],
+  },
+};
+
+/** The licence texts a package publishes, by any of their usual names. */
+function publishedLicences(packageDir: string): { title: string; text: string }[] {
+  return readdirSync(packageDir)
+    .filter((name) => /^(licen[cs]e|copying|notice)/i.test(name))
+    .sort()
+    .map((name) => ({ title: name, text: readFileSync(join(packageDir, name), 'utf8') }));
+}
+
+/** What Relay adds for a package; throws when the notices kept are for another release of it. */
+function vendoredLicences(name: string, version: string): { title: string; text: string }[] {
+  const vendored = VENDORED_NOTICES[name];
+  if (!vendored) return [];
+  if (vendored.version !== version) {
+    throw new Error(
+      `${name} ${version} ships, but the notices in scripts/packaging/notices/ are for ${name} ${vendored.version}: ` +
+        `check the licence of ${version} and the code its files link, update the notices, then set its version in VENDORED_NOTICES (scripts/packaging/stage.ts).`,
+    );
+  }
+  return vendored.files.map(({ file, title }) => ({ title, text: readFileSync(join(VENDORED_NOTICES_DIR, file), 'utf8') }));
+}
+
 /**
  * ThirdPartyNotices.txt: every package whose code the shipped bundles took (the build's
  * bundled-packages.json, from esbuild's metafile) or that ships as files, with its version,
- * declared licence and the licence files it publishes. MIT, BSD and Apache code may be
- * redistributed only with its notices, and the bundles keep no comments.
+ * declared licence and the licence files it publishes or Relay keeps for it (VENDORED_NOTICES).
+ * MIT, BSD and Apache code may be redistributed only with its notices, and the bundles keep
+ * no comments, so a package with neither stops the packaging.
  */
 export function thirdPartyNotices(repoRoot: string, buildDir: string): string {
   const listPath = join(buildDir, 'bundled-packages.json');
@@ -70,19 +121,23 @@ export function thirdPartyNotices(repoRoot: string, buildDir: string): string {
       license?: string;
       homepage?: string;
     };
-    const licenceFiles = readdirSync(join(repoRoot, dir))
-      .filter((name) => /^(licen[cs]e|copying|notice)/i.test(name))
-      .sort();
-    const texts = licenceFiles.map((name) => `--- ${name} ---\n${readFileSync(join(repoRoot, dir, name), 'utf8').trim()}`);
+    const licences = [...publishedLicences(join(repoRoot, dir)), ...vendoredLicences(manifest.name, manifest.version)];
+    if (licences.length === 0) {
+      throw new Error(
+        `${manifest.name} ${manifest.version} (${dir}) ships in the package and publishes no licence file, and Relay keeps no notice for it: ` +
+          `add its notice under scripts/packaging/notices/ and name it in VENDORED_NOTICES (scripts/packaging/stage.ts).`,
+      );
+    }
     return [
       `${manifest.name} ${manifest.version}`,
       `License: ${manifest.license ?? 'not declared'}${manifest.homepage ? ` (${manifest.homepage})` : ''}`,
-      ...(texts.length > 0 ? texts : [`The package publishes no licence file; its package.json declares ${manifest.license ?? 'none'}.`]),
+      ...licences.map(({ title, text }) => `--- ${title} ---\n${text.trim()}`),
     ].join('\n');
   });
   return (
     'Relay includes the following third-party software. Each is listed with its version, its\n' +
-    'declared licence and the licence text it publishes.\n\n' +
+    'declared licence and the licence text it publishes (or, where it publishes none, the one\n' +
+    'Relay keeps for it).\n\n' +
     sections.join(`\n\n${'='.repeat(78)}\n\n`) +
     '\n'
   );

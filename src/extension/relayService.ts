@@ -57,7 +57,8 @@ const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 /** What failed, for the view: the message, and the fix the error carries (a provider's, or one passed through the SLM process), else by what failed. */
 function failureOf(error: unknown): { message: string; fix?: FixAction } {
   const message = error instanceof Error ? error.message : String(error);
-  // A missing ONNX Runtime binding is fixed by installing another package, not by picking a model.
+  // A missing ONNX Runtime binding carries its own fix where one helps (none published for this platform: a model on a server);
+  // installing another package has no button, and picking another local model would not help.
   const runtimeMissing = error instanceof Error && error.name === 'OnnxRuntimeUnavailableError';
   const carried = (error as { fix?: FixAction }).fix;
   const modelProblem = !runtimeMissing && ((error instanceof Error && error.name === 'ModelFolderError') || /model folder|config\.json|onnx/i.test(message));

@@ -2,7 +2,7 @@
 // universal one) must say which package to install, in the loader and through the SLM
 // child process of an installed-like folder, instead of Node's "Cannot find module".
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -61,6 +61,19 @@ describe('onnxruntime-node without a binding for the platform', () => {
         /Run the small model on a server instead: set relay\.slm\.kind \(CLI: --slm-kind\) to completions-server/,
         'the way that works there',
       );
+      assert.equal(error.fix, 'pick-model', '"Relay: Select Model" picks a model on a server');
+      return true;
+    });
+  });
+
+  test('Alpine (musl) is named as such, with the way that works there, not a linux package that cannot load', async () => {
+    await assert.rejects(loadOnnxRuntime({ platform: 'linux', arch: 'x64', libc: 'musl', packageDir: join(scratch, 'no-binding') }), (error: unknown) => {
+      assert.ok(error instanceof OnnxRuntimeUnavailableError);
+      assert.equal(error.target, 'alpine-x64');
+      assert.match(error.message, /cannot load on alpine-x64/);
+      assert.match(error.message, /Run the small model on a server instead/);
+      assert.doesNotMatch(error.message, /Install the Relay \.vsix/, 'VS Code refuses a linux-x64 package on alpine-x64');
+      assert.equal(error.fix, 'pick-model');
       return true;
     });
   });
@@ -73,6 +86,7 @@ describe('onnxruntime-node without a binding for the platform', () => {
     await assert.rejects(loadOnnxRuntime({ packageDir: foreignPackage }), (error: unknown) => {
       assert.ok(error instanceof OnnxRuntimeUnavailableError);
       assert.ok(error.message.includes(`Install the Relay .vsix for ${here} (relay-decoding-${here}-<version>.vsix)`), error.message);
+      assert.equal(error.fix, undefined, 'no button installs a package');
       return true;
     });
   });
@@ -112,4 +126,28 @@ describe('onnxruntime-node without a binding for the platform', () => {
       return true;
     });
   });
+
+  test(
+    "on Alpine the SLM child process's error carries its fix (pick a model on a server) across the process",
+    { skip: process.platform !== 'linux' && 'musl is Linux' },
+    async () => {
+      const ext = await extensionWithoutBinding();
+      const model = await ensureTinyModel();
+      // What Node says under musl: its report names no glibc.
+      const musl = join(scratch, 'musl.cjs');
+      writeFileSync(
+        musl,
+        'const report = process.report; const getReport = report.getReport.bind(report);\n' +
+          'report.getReport = (...args) => { const r = getReport(...args); delete r.header.glibcVersionRuntime; return r; };\n',
+      );
+      await assert.rejects(createProcessRuntime(model, { workerPath: join(ext, 'dist', 'slmWorker.js'), execArgv: ['--require', musl] }), (error: unknown) => {
+        assert.ok(error instanceof Error);
+        assert.equal(error.name, 'OnnxRuntimeUnavailableError');
+        assert.ok(error.message.includes(`cannot load on alpine-${process.arch}`), error.message);
+        assert.match(error.message, /Run the small model on a server instead/);
+        assert.equal((error as { fix?: unknown }).fix, 'pick-model');
+        return true;
+      });
+    },
+  );
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkPackageContents, extensionFiles, manifestTargetPlatform, REQUIRED_FILES } from '../../../scripts/packaging/checkContents';
-import { stageExtension, stageManifest } from '../../../scripts/packaging/stage';
+import { stageExtension, stageManifest, thirdPartyNotices } from '../../../scripts/packaging/stage';
 import { findTarget, NATIVE_DIR, TARGETS } from '../../../scripts/packaging/targets';
 import { ZipFile } from '../../../scripts/packaging/zipReader';
 
@@ -92,7 +92,58 @@ describe('staged platform folder', () => {
     assert.match(notices, /--- LICENSE ---\nThe MIT License \(MIT\)\s+Copyright \(c\) 2013-20\d\d Khan Academy/, "katex's own text");
     assert.match(notices, /--- LICENSE-MIT\.txt ---\nCopyright Mathias Bynens/, 'licence files by any of their names');
     assert.match(notices, /Apache License\s+Version 2\.0/);
-    assert.match(notices, /onnxruntime-node \S+\nLicense: MIT.*\nThe package publishes no licence file; its package\.json declares MIT\./);
+  });
+
+  test("ONNX Runtime's packages, which publish no licence file, carry Microsoft's MIT licence, and the native library's linked projects are named", () => {
+    const notices = readFileSync(join(scratch, 'stage', 'ThirdPartyNotices.txt'), 'utf8');
+    for (const name of ['onnxruntime-node', 'onnxruntime-common'])
+      assert.match(
+        notices,
+        new RegExp(
+          `^${name} 1\\.30\\.0\nLicense: MIT\n--- LICENSE [^\n]*---\nMIT License\n\nCopyright \\(c\\) Microsoft Corporation\\.\n\nPermission is hereby granted`,
+          'm',
+        ),
+        name,
+      );
+    const linked = /--- Statically linked into the native library ---\n([\s\S]*?)\n--- /.exec(notices)?.[1] ?? '';
+    for (const [project, licence] of [
+      ['abseil-cpp', 'Apache-2.0'],
+      ['ONNX', 'Apache-2.0'],
+      ['RE2', 'BSD-3-Clause'],
+      ['FlatBuffers', 'Apache-2.0'],
+      ['Protocol Buffers', 'BSD-3-Clause'],
+      ['Eigen', 'MPL-2.0'],
+    ])
+      assert.match(linked, new RegExp(`^  ${project} +${licence} +https://`, 'm'), project);
+    assert.ok(linked.includes('https://github.com/microsoft/onnxruntime/blob/v1.30.0/ThirdPartyNotices.txt'), 'where their full notices are');
+    for (const text of ['Apache-2.0', 'BSD-3-Clause', 'BSD-2-Clause'])
+      assert.equal(notices.split(`--- ${text} licence text ---`).length, 2, `the ${text} text, once`);
+    assert.doesNotMatch(notices, /publishes no licence file; its package\.json declares/);
+  });
+
+  test('a shipped package with no licence file and no notice kept for it stops the packaging, naming it and where its notice goes', () => {
+    const repo = join(scratch, 'repo-unlicensed');
+    const pkg = (dir: string, manifest: object) => {
+      mkdirSync(join(repo, dir), { recursive: true });
+      writeFileSync(join(repo, dir, 'package.json'), JSON.stringify(manifest));
+    };
+    pkg('node_modules/onnxruntime-node', { name: 'onnxruntime-node', version: '1.30.0', license: 'MIT' });
+    pkg('node_modules/onnxruntime-common', { name: 'onnxruntime-common', version: '1.30.0', license: 'MIT' });
+    pkg('node_modules/quiet-lib', { name: 'quiet-lib', version: '2.1.0', license: 'MIT' });
+    const build = fakeBuild();
+    const onlyFrom = (dirs: string[]) => JSON.stringify({ ...Object.fromEntries(Object.keys(BUNDLED).map((b) => [b, []])), 'extension.js': dirs });
+    writeFileSync(join(build, 'bundled-packages.json'), onlyFrom(['node_modules/quiet-lib']));
+    assert.throws(
+      () => thirdPartyNotices(repo, build),
+      /quiet-lib 2\.1\.0 \(node_modules\/quiet-lib\) ships in the package and publishes no licence file.*add its notice under scripts\/packaging\/notices\//,
+    );
+    // Another ONNX Runtime release: what its library links must be checked again before it ships.
+    writeFileSync(join(build, 'bundled-packages.json'), onlyFrom([]));
+    pkg('node_modules/onnxruntime-node', { name: 'onnxruntime-node', version: '1.31.0', license: 'MIT' });
+    assert.throws(
+      () => thirdPartyNotices(repo, build),
+      /onnxruntime-node 1\.31\.0 ships, but the notices in scripts\/packaging\/notices\/ are for onnxruntime-node 1\.30\.0/,
+    );
   });
 
   test('a build without its bundled-packages.json is not staged (no package without notices)', () => {

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
+import type { Fix } from '../../fixes';
 import { settingRef } from '../../settingNames';
 
 /** The platforms whose binding the pinned onnxruntime-node ships (scripts/packaging/targets.ts packages each). */
@@ -22,14 +23,19 @@ export class OnnxRuntimeUnavailableError extends Error {
   ) {
     super(onnxRuntimeUnavailableMessage(target, detail, bindingPresent));
   }
+
+  /** Where no package of Relay runs the model here, a model on a server does: "Relay: Select Model" picks one. */
+  get fix(): Fix | undefined {
+    return SUPPORTED_ORT_TARGETS.includes(this.target) ? undefined : 'pick-model';
+  }
 }
 
 export function onnxRuntimeUnavailableMessage(target: string, detail: string, bindingPresent = false): string {
-  const fix = bindingPresent
-    ? systemFix(target)
-    : SUPPORTED_ORT_TARGETS.includes(target)
-      ? `Install the Relay .vsix for ${target} (relay-decoding-${target}-<version>.vsix), or install Relay from the Marketplace, which picks it for you.`
-      : `ONNX Runtime publishes no binding for ${target}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Run the small model on a server instead: set ${settingRef('slmKind')} to completions-server (vLLM, llama.cpp) or ollama, or in VS Code run "Relay: Select Model" and pick "A model on a server". Or use Relay on one of those platforms.`;
+  const fix = !SUPPORTED_ORT_TARGETS.includes(target)
+    ? `ONNX Runtime publishes no binding for ${target}${target.startsWith('alpine-') ? ' (its Linux bindings need glibc, and this Linux has musl)' : ''}; Relay's local model runs on ${SUPPORTED_ORT_TARGETS.join(', ')}. Run the small model on a server instead: set ${settingRef('slmKind')} to completions-server (vLLM, llama.cpp) or ollama, or in VS Code run "Relay: Select Model" and pick "A model on a server". Or use Relay on one of those platforms.`
+    : bindingPresent
+      ? systemFix(target)
+      : `Install the Relay .vsix for ${target} (relay-decoding-${target}-<version>.vsix), or install Relay from the Marketplace, which picks it for you.`;
   return `The local model runtime (ONNX Runtime) cannot load on ${target}: ${detail}. ${fix}`;
 }
 
@@ -50,6 +56,8 @@ function systemFix(target: string): string {
 export interface OnnxRuntimeLoadOptions {
   platform?: string;
   arch?: string;
+  /** The C library of a Linux system; default: this one's (musl on Alpine). */
+  libc?: 'glibc' | 'musl';
   /** Folder of the onnxruntime-node package; default: where Node resolves it from here. */
   packageDir?: string;
   /** Imports the runtime (tests stand in for a system that refuses the native library). */
@@ -61,28 +69,51 @@ export function onnxBindingPath(packageDir: string, platform: string, arch: stri
   return join(packageDir, 'bin', 'napi-v6', platform, arch, 'onnxruntime_binding.node');
 }
 
-function resolvePackageDir(target: string): string {
+/** This Linux's C library: Node's report names the glibc it runs on, and none under musl (Alpine). */
+function linuxLibc(): 'glibc' | 'musl' {
+  const report = process.report as NodeJS.ProcessReport & { excludeNetwork?: boolean };
+  const excludeNetwork = report.excludeNetwork;
+  // The network part of the report is slow to gather on some systems, and not needed here.
+  report.excludeNetwork = true;
   try {
-    return dirname(require.resolve('onnxruntime-node/package.json'));
-  } catch {
-    throw new OnnxRuntimeUnavailableError(target, 'the onnxruntime-node module is not installed next to the extension');
+    return (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  } finally {
+    report.excludeNetwork = excludeNetwork;
   }
+}
+
+/**
+ * The platform as VS Code names its packages: Linux with musl is alpine-<arch>, for which
+ * ONNX Runtime publishes no binding (VS Code refuses a linux-<arch> package there).
+ */
+function targetName(platform: string, arch: string, libc: 'glibc' | 'musl' | undefined): string {
+  const musl = platform === 'linux' && (libc ?? (process.platform === 'linux' ? linuxLibc() : 'glibc')) === 'musl';
+  return `${musl ? 'alpine' : platform}-${arch}`;
 }
 
 /** Checks the binding is there, then imports onnxruntime-node; throws OnnxRuntimeUnavailableError otherwise. */
 export async function loadOnnxRuntime(options: OnnxRuntimeLoadOptions = {}): Promise<typeof Ort> {
   const platform = options.platform ?? process.platform;
   const arch = options.arch ?? process.arch;
-  const target = `${platform}-${arch}`;
-  const packageDir = options.packageDir ?? resolvePackageDir(target);
+  // Named only when loading fails: the loads that work do not ask for Node's report.
+  const unavailable = (detail: string, bindingPresent?: boolean) =>
+    new OnnxRuntimeUnavailableError(targetName(platform, arch, options.libc), detail, bindingPresent);
+  let packageDir = options.packageDir;
+  if (packageDir === undefined) {
+    try {
+      packageDir = dirname(require.resolve('onnxruntime-node/package.json'));
+    } catch {
+      throw unavailable('the onnxruntime-node module is not installed next to the extension');
+    }
+  }
   const binding = onnxBindingPath(packageDir, platform, arch);
-  if (!existsSync(binding)) throw new OnnxRuntimeUnavailableError(target, `this installation has no native binding for it (${binding} is missing)`);
+  if (!existsSync(binding)) throw unavailable(`this installation has no native binding for it (${binding} is missing)`);
   if (platform !== process.platform || arch !== process.arch) {
-    throw new OnnxRuntimeUnavailableError(target, `this process runs on ${process.platform}-${process.arch}, so a binding for ${target} cannot be loaded`);
+    throw unavailable(`this process runs on ${process.platform}-${process.arch}, so a binding for ${platform}-${arch} cannot be loaded`);
   }
   try {
     return await (options.importRuntime ?? (() => import('onnxruntime-node')))();
   } catch (error) {
-    throw new OnnxRuntimeUnavailableError(target, `loading ${binding} failed (${(error as Error).message})`, true);
+    throw unavailable(`loading ${binding} failed (${(error as Error).message})`, true);
   }
 }

@@ -41,7 +41,7 @@ import type {
   SlmSession,
 } from '../types';
 import { settingRef } from '../../settingNames';
-import type { Fix } from '../../fixes';
+import { FIXES, type Fix } from '../../fixes';
 import type { SentRequest } from '../../providers/types';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
@@ -195,7 +195,8 @@ function rebuildError(e: SerializedError): Error {
   if (e.name === 'ModelFolderError' && e.file !== undefined && e.problem !== undefined) return new ModelFolderError(e.file, e.problem);
   const error = new Error(e.message) as Error & { fix?: Fix };
   error.name = e.name;
-  if (e.fix) error.fix = e.fix;
+  // Only a fix the views know becomes a button.
+  if ((FIXES as readonly unknown[]).includes(e.fix)) error.fix = e.fix;
   return error;
 }
 

@@ -54,7 +54,7 @@ export interface SerializedError {
   /** ModelFolderError's file and problem, so the client can rebuild it. */
   file?: string;
   problem?: string;
-  /** The fix a ProviderError carries (a template that does not render: open the settings). */
+  /** The fix the error carries (a template that does not render: open the settings; no runtime for this platform: pick a model on a server). */
   fix?: Fix;
 }
 

@@ -14,12 +14,16 @@ import type { PrefillProgress, SlmRuntime, SlmSession } from '../../types';
 import { loadChatTemplateRenderer } from '../../../providers/chatTemplate';
 import { ProviderError } from '../../../providers/errors';
 import type { PromptRenderer } from '../../../providers/types';
+import type { Fix } from '../../../fixes';
 import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
 
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof ModelFolderError) return { name: e.name, message: e.message, file: e.file, problem: e.problem };
-  if (e instanceof ProviderError && e.fix) return { name: e.name, message: e.message, fix: e.fix };
-  if (e instanceof Error) return { name: e.name, message: e.message };
+  if (e instanceof Error) {
+    // The button that fixes it crosses too (a ProviderError's, the ONNX Runtime loader's); the client checks it is one.
+    const { fix } = e as Error & { fix?: Fix };
+    return fix ? { name: e.name, message: e.message, fix } : { name: e.name, message: e.message };
+  }
   return { name: 'Error', message: String(e) };
 }
 
