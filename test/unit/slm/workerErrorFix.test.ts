@@ -27,11 +27,11 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function loadError(fix: string): Promise<Error & { fix?: unknown }> {
+async function loadError(fix: string, role: 'slm' | 'llm' = 'slm'): Promise<Error & { fix?: unknown }> {
   const folder = join(dir, fix);
   mkdirSync(folder, { recursive: true });
   try {
-    await createProcessRuntime(folder, { workerPath: worker });
+    await createProcessRuntime(folder, { workerPath: worker, role });
   } catch (error) {
     return error as Error & { fix?: unknown };
   }
@@ -49,4 +49,10 @@ test('a fix the views do not know is dropped; the error stays', async () => {
   const error = await loadError('format-disk');
   assert.equal(error.message, 'no runtime here');
   assert.equal(error.fix, undefined);
+});
+
+test("the large model's process (onnx-local): a 'pick another model' fix becomes its settings' (Select Model picks the small model)", async () => {
+  const error = await loadError('pick-model', 'llm');
+  assert.equal(error.message, 'no runtime here');
+  assert.equal(error.fix, 'open-settings');
 });

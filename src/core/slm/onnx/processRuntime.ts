@@ -644,6 +644,9 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
           );
         }
         if (proc.stoppedHere && disposed) throw new SlmProcessError(`The runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
+        // "Pick another model" (Select Model) is the small model's fix: the large model's folder is a setting.
+        const carried = e as { fix?: Fix };
+        if (role === 'llm' && carried.fix === 'pick-model') carried.fix = loadFix;
         throw e;
       } finally {
         clearTimeout(deadline);
