@@ -39,8 +39,12 @@ export function activate(context: vscode.ExtensionContext): void {
     onLoading: (load) => statusBar.setLoading(load),
   });
   let conversations: Conversation[] = [];
+  let setupChecks = 0;
   const refreshSetup = async (): Promise<void> => {
+    const check = ++setupChecks;
     const warning = await service.setupWarning();
+    // A check that ends after a later one began (a key stored meanwhile) is stale: the later one says.
+    if (check !== setupChecks) return;
     statusBar.setWarning(warning);
     for (const conversation of conversations) conversation.showSetupWarning(warning);
   };
@@ -68,6 +72,10 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
     statusBar,
     service,
+    // A reset in this window starts the session's figures over.
+    statusBar.followResets(service.totals),
+    // A key set or removed, in this window or another (VS Code tells every window): the set-up is checked again.
+    context.secrets.onDidChange(() => void refreshSetup()),
     vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, new ChatViewProvider(context.extensionUri, chat), {
       webviewOptions: { retainContextWhenHidden: true },
     }),

@@ -108,10 +108,19 @@ export class KeyStore implements KeySource {
     );
   }
 
-  /** Whether a call to `url` can get a key: one stored for its origin, or one elsewhere the user may agree to send. */
-  hasKeyFor(kind: CredentialKind, url: URL): boolean {
+  /**
+   * Whether a call to `url` can get a key: one stored for its origin, or one elsewhere the user
+   * may agree to send. The secret itself is looked up, not only the list of origins: a key
+   * stored in another window reaches this one's secret storage before that list (globalState)
+   * does. Where secret storage cannot be read, the list answers alone.
+   */
+  async hasKeyFor(kind: CredentialKind, url: URL): Promise<boolean> {
     const origins = this.origins(kind);
-    return origins.includes(url.origin) || origins.some((from) => this.answer(moveSubject(kind, from, url.origin)) !== false);
+    const stored = await Promise.resolve(this.secrets.get(termsOf(kind).secretName(url.origin))).then(
+      (key) => Boolean(key),
+      () => origins.includes(url.origin),
+    );
+    return stored || origins.some((from) => from !== url.origin && this.answer(moveSubject(kind, from, url.origin)) !== false);
   }
 
   /**

@@ -3,6 +3,7 @@
  * relay mode each answer ran in), resettable. Money is what the answers cost; a saving is
  * only claimed where it happened, and a negative one is shown as what it is, a loss.
  */
+import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { showError, showWarning } from './notifications';
 import {
@@ -18,10 +19,20 @@ import {
   type TotalsStore,
 } from '../core/relay/totalsStore';
 import { savingPhrase } from './moneyText';
-import { formatUsd, percent } from './statusBar';
+import { formatUsd } from './statusBar';
 import { fileErrorInWords } from '../core/fileErrors';
+import { formatPercent } from '../shared/percent';
 
-let panel: vscode.WebviewPanel | undefined;
+/** The open panel, the totals it shows, and what re-renders it when they change (follow). */
+interface OpenView {
+  panel: vscode.WebviewPanel;
+  totals: TotalsStore;
+  following: vscode.Disposable[];
+}
+
+let open: OpenView | undefined;
+/** Renders begun: a read that ends after a later one began is dropped, never shown over the newer totals. */
+let rendersBegun = 0;
 
 /** The panel's own command, the only one its links may run; also "Relay: Reset Savings" in the palette. It asks first. */
 export const RESET_COMMAND = 'relay.resetSavings';
@@ -41,7 +52,7 @@ function escapeHtml(text: string): string {
 const text = (value: unknown): string => escapeHtml(String(value));
 const usd = (value: unknown): string => text(typeof value === 'number' ? formatUsd(roundUsd(value)) : value);
 const share = (llmTokens: unknown, tokens: unknown): string =>
-  typeof llmTokens === 'number' && typeof tokens === 'number' ? percent(tokens ? llmTokens / tokens : 0) : '?';
+  typeof llmTokens === 'number' && typeof tokens === 'number' ? text(formatPercent(tokens ? llmTokens / tokens : 0)) : '?';
 /** A saving cell: "$0.0052", or "cost $0.0040 more" where the relay cost more than the LLM alone (never "-$0.004"). */
 const saving = (value: unknown): string => {
   const sum = typeof value === 'number' ? roundUsd(value) : value;
@@ -116,12 +127,7 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry, keptAside: strin
     keptAside.length > 0
       ? `<p>Damaged totals files were kept aside, as they were, when an answer was recorded: ${keptAside.map((path) => `<code>${text(path)}</code>`).join(', ')}. Relay went on with the totals it could read of them; the rest is only there.</p>`
       : '';
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>Relay savings</title>
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<style>body{font-family:var(--vscode-font-family);color:var(--vscode-foreground)}table{border-collapse:collapse}
-td,th{border:1px solid var(--vscode-panel-border);padding:4px 8px;text-align:right}td:nth-child(2),th:nth-child(2),td:first-child{text-align:left}
-a{color:var(--vscode-textLink-foreground)}</style></head><body>
-<h2>Relay savings</h2>
+  return pageHtml(`<h2>Relay savings</h2>
 <p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM;
 ${money}</p>
 ${aside}
@@ -133,38 +139,99 @@ ${aside}
 <p><small>The relay mode each answer ran in (relay.mode, with auto resolved): which policy saves money on your work, and which costs more than the LLM alone.</small></p>
 <table><thead><tr><th>Day</th><th>Policy</th>${ENTRY_HEADERS}</tr></thead>
 <tbody>${policies.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>
-<p><a href="command:${RESET_COMMAND}">Reset totals</a></p></body></html>`;
+<p><a href="command:${RESET_COMMAND}">Reset totals</a></p>`);
 }
 
+/** The panel's document around `body`: its language and title, a policy that lets no script in, the theme's colours. */
+function pageHtml(body: string): string {
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>Relay savings</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<style>body{font-family:var(--vscode-font-family);color:var(--vscode-foreground)}table{border-collapse:collapse}
+td,th{border:1px solid var(--vscode-panel-border);padding:4px 8px;text-align:right}td:nth-child(2),th:nth-child(2),td:first-child{text-align:left}
+a{color:var(--vscode-textLink-foreground)}</style></head><body>
+${body}</body></html>`;
+}
+
+/** The page of `totals` as the file holds them now; throws (naming the file and what to do) where it cannot be read. */
+async function pageOf(totals: TotalsStore): Promise<string> {
+  const file = await totals.read();
+  return savingsHtml(file, summariseTotals(file), await totals.keptAside());
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 export async function showSavings(totals: TotalsStore): Promise<void> {
-  let file: TotalsFile;
-  let all: TotalsEntry;
-  let keptAside: string[];
+  const render = ++rendersBegun;
+  let page: string;
   try {
-    file = await totals.read();
-    all = summariseTotals(file);
-    keptAside = await totals.keptAside();
+    page = await pageOf(totals);
   } catch (error) {
     // A damaged file is left for the user to look at: the message names it and what to do.
-    void showError(`Relay: ${error instanceof Error ? error.message : String(error)}`);
+    void showError(`Relay: ${messageOf(error)}`);
     return;
   }
-  if (!panel) {
-    panel = vscode.window.createWebviewPanel('relay.savings', 'Relay Savings', vscode.ViewColumn.Active, SAVINGS_PANEL_OPTIONS);
-    panel.onDidDispose(() => (panel = undefined));
+  const view = openView(totals);
+  if (render === rendersBegun) view.panel.webview.html = page;
+  view.panel.reveal();
+}
+
+/**
+ * Reads the totals again into the open panel: they changed, or it is shown again. A file
+ * that cannot be read is said in the panel, not in a notification at each change.
+ */
+async function refresh(): Promise<void> {
+  if (!open) return;
+  const { totals } = open;
+  const render = ++rendersBegun;
+  const page = await pageOf(totals).catch((error: unknown) => pageHtml(`<h2>Relay savings</h2>\n<p>${text(messageOf(error))}</p>`));
+  if (render === rendersBegun && open?.totals === totals) open.panel.webview.html = page;
+}
+
+/** The panel, made if none is open, following `totals`. */
+function openView(totals: TotalsStore): OpenView {
+  if (open?.totals === totals) return open;
+  if (open) {
+    for (const disposable of open.following) disposable.dispose();
+    open.totals = totals;
+  } else {
+    const panel = vscode.window.createWebviewPanel('relay.savings', 'Relay Savings', vscode.ViewColumn.Active, SAVINGS_PANEL_OPTIONS);
+    const view: OpenView = (open = { panel, totals, following: [] });
+    panel.onDidDispose(() => {
+      for (const disposable of view.following) disposable.dispose();
+      if (open === view) open = undefined;
+    });
   }
-  panel.webview.html = savingsHtml(file, all, keptAside);
-  panel.reveal();
+  open.following = follow(open.panel, totals);
+  return open;
+}
+
+/**
+ * What re-renders the panel: this window's records and resets; the file written or removed
+ * by another window or the CLI (VS Code watches it, outside the workspace too); and the
+ * panel shown again, for a change the watcher missed (a network drive).
+ */
+function follow(panel: vscode.WebviewPanel, totals: TotalsStore): vscode.Disposable[] {
+  const changed = (): void => void refresh();
+  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(totals.path)), basename(totals.path)));
+  return [
+    totals.onDidChange(changed),
+    watcher,
+    watcher.onDidCreate(changed),
+    watcher.onDidChange(changed),
+    watcher.onDidDelete(changed),
+    panel.onDidChangeViewState(() => {
+      if (panel.visible) changed();
+    }),
+  ];
 }
 
 export async function resetSavings(totals: TotalsStore): Promise<void> {
   const choice = await showWarning('Reset all Relay savings totals?', { modal: true }, 'Reset');
   if (choice !== 'Reset') return;
   try {
+    // An open panel follows the reset (follow).
     await totals.reset();
   } catch (error) {
     void showError(`Relay: the totals were not reset: ${totals.path} could not be removed (${fileErrorInWords(error)}). Remove it by hand to start over.`);
-    return;
   }
-  if (panel) await showSavings(totals);
 }

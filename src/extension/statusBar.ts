@@ -5,8 +5,9 @@
  */
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
-import { roundUsd } from '../core/relay/totalsStore';
+import { roundUsd, type TotalsStore } from '../core/relay/totalsStore';
 import { modelLoadingText, type ModelLoad } from '../shared/modelLoading';
+import { formatPercent } from '../shared/percent';
 import { SHOW_ANSWERS_COMMAND } from './answerPanel';
 import { DEMO_MODEL_NOTE } from './demo/demoPlan';
 import { llmWroteAll, savingPhrase } from './moneyText';
@@ -138,6 +139,19 @@ export class RelayStatusBar implements vscode.Disposable {
     this.render();
   }
 
+  /**
+   * The session's figures start over when `totals` are reset in this window ("Relay: Reset
+   * Savings"): the bar never shows a saving that the savings view it opens no longer holds.
+   */
+  followResets(totals: TotalsStore): vscode.Disposable {
+    return totals.onDidChange((change) => {
+      if (change !== 'reset') return;
+      this.session = emptySession();
+      this.last = undefined;
+      this.render();
+    });
+  }
+
   private render(): void {
     if (this.running) {
       // Set-up changes and totals written mid-answer are kept, and shown once it ends.
@@ -156,9 +170,9 @@ export class RelayStatusBar implements vscode.Disposable {
       const { stats, priceModel } = this.demo;
       this.item.backgroundColor = undefined;
       this.item.command = SHOW_SAVINGS;
-      this.item.text = `$(beaker) Relay demo ${percent(stats.llmTokenShare)} LLM · ${answerSavingText(stats)} (est.)`;
+      this.item.text = `$(beaker) Relay demo ${formatPercent(stats.llmTokenShare)} LLM · ${answerSavingText(stats)} (est.)`;
       this.item.tooltip = [
-        `Demo answer: ${stats.llmTokens} of ${stats.slmTokens + stats.llmTokens} tokens by the LLM (${percent(stats.llmTokenShare)}), ${stats.calls} call(s).`,
+        `Demo answer: ${stats.llmTokens} of ${stats.slmTokens + stats.llmTokens} tokens by the LLM (${formatPercent(stats.llmTokenShare)}), ${stats.calls} call(s).`,
         `Both demo models ran on this machine; the LLM is priced as if it were ${priceModel}, so the saving is an estimate, not added to your savings.`,
         ...(this.warning ? [`For your own questions: ${this.warning}`] : []),
         'Click to show savings per day, model and policy.',
@@ -186,19 +200,15 @@ export class RelayStatusBar implements vscode.Disposable {
     const sessionShare = sessionTotal > 0 ? this.session.llmTokens / sessionTotal : 0;
     const saved = sessionSavingText(this.session);
     // Both figures of the session (the last answer's are in the tooltip): one scope, so they read together.
-    this.item.text = `$(pulse) Relay ${percent(sessionShare)} LLM · ${saved}`;
+    this.item.text = `$(pulse) Relay ${formatPercent(sessionShare)} LLM · ${saved}`;
     const skipped = this.last.declinedCalls ? `, ${this.last.declinedCalls} skipped (over the cost ceilings)` : '';
     const unpriced = this.session.unpriced > 0 && this.session.priced > 0 ? ` ${this.session.unpriced} answer(s) without a price are not counted.` : '';
     this.item.tooltip = [
-      `Last answer: ${this.last.llmTokens} of ${this.last.slmTokens + this.last.llmTokens} tokens by the LLM (${percent(this.last.llmTokenShare)}), ${this.last.calls} call(s)${skipped}; ${answerSavingText(this.last)}.`,
-      `This session: ${percent(sessionShare)} of ${sessionTotal} tokens by the LLM; ${saved} (estimate against LLM-only answers).${unpriced}`,
+      `Last answer: ${this.last.llmTokens} of ${this.last.slmTokens + this.last.llmTokens} tokens by the LLM (${formatPercent(this.last.llmTokenShare)}), ${this.last.calls} call(s)${skipped}; ${answerSavingText(this.last)}.`,
+      `This session: ${formatPercent(sessionShare)} of ${sessionTotal} tokens by the LLM; ${saved} (estimate against LLM-only answers).${unpriced}`,
       'Click to show savings per day, model and policy.',
     ].join('\n');
   }
-}
-
-export function percent(share: number): string {
-  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
 }
 
 /** USD for the status bar and the savings table: cents, 4 decimals under a cent ("under $0.0001" below that); the sign in front ("-$0.0040"). */

@@ -3,6 +3,7 @@ import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../
 import { declinedUnder } from '../../../src/core/relay/finishNotes';
 import { significantUsd } from '../../../src/shared/usd';
 import { OUTPUT_CAPPED } from '../../../src/shared/outputCapped';
+import { formatPercent } from '../../../src/shared/percent';
 
 /** A figure without a price: and without one, neither money ceiling (relay.maxCostRatio, relay.maxCostPerAnswerUsd) applies. */
 const NO_PRICE_HINT = 'Unknown: no price for this model, so no money ceiling applies; set relay.prices.* in settings';
@@ -16,12 +17,6 @@ export function formatUsd(value: number | null | undefined): string {
   if (abs >= 1) return `${sign}$${abs.toFixed(2)}`;
   if (abs >= 0.01) return `${sign}$${abs.toFixed(3)}`;
   return `${sign}$${significantUsd(abs, 2)}`;
-}
-
-export function formatPercent(share: number): string {
-  if (!Number.isFinite(share)) return '–';
-  const percent = share * 100;
-  return `${percent > 0 && percent < 0.1 ? percent.toFixed(2) : percent.toFixed(1)}%`;
 }
 
 export function formatDuration(ms: number): string {

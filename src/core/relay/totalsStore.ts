@@ -134,8 +134,12 @@ export interface TotalsStoreOptions {
   staleLockMs?: number;
 }
 
+/** What changed the totals: an answer recorded, or every total removed. */
+export type TotalsChange = 'recorded' | 'reset';
+
 export class TotalsStore {
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(change: TotalsChange) => void>();
   private readonly now: () => Date;
   private readonly lockTimeoutMs: number;
   private readonly staleLockMs: number;
@@ -150,9 +154,18 @@ export class TotalsStore {
     this.lockTimeoutMs = options.lockTimeoutMs ?? this.staleLockMs + 2_000;
   }
 
+  /**
+   * Calls `listener` once this store has recorded an answer or reset the totals. This process's
+   * changes only: another process's (a VS Code window, the CLI) are seen in the file.
+   */
+  onDidChange(listener: (change: TotalsChange) => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => void this.listeners.delete(listener) };
+  }
+
   /** Adds one answer to today's totals of `modelKey` and of its policy (stats.mode); returns today's totals of that model. */
-  record(modelKey: string, stats: AnswerStats): Promise<TotalsEntry> {
-    return this.serialised(async () => {
+  async record(modelKey: string, stats: AnswerStats): Promise<TotalsEntry> {
+    const entry = await this.serialised(async () => {
       return this.withLock(async (assertHeld) => {
         const file = await this.read({ repair: true });
         const day = localDay(this.now());
@@ -174,6 +187,8 @@ export class TotalsStore {
         return models[modelKey];
       });
     });
+    this.changed('recorded');
+    return entry;
   }
 
   /**
@@ -181,13 +196,25 @@ export class TotalsStore {
    * in flight, of this window or another, finishes first instead of writing the old totals
    * back over the reset.
    */
-  reset(): Promise<void> {
-    return this.serialised(() =>
+  async reset(): Promise<void> {
+    await this.serialised(() =>
       this.withLock(async (assertHeld) => {
         assertHeld();
         await rmRetrying(this.path, { force: true });
       }),
     );
+    this.changed('reset');
+  }
+
+  /** Tells the listeners; one that throws neither fails the change (it is on disk) nor keeps the others from hearing of it. */
+  private changed(change: TotalsChange): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(change);
+      } catch (error) {
+        process.emitWarning(`A listener to the relay totals failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
   }
 
   /**

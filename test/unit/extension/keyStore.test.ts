@@ -62,8 +62,8 @@ test('another origin: the user is asked once, "no" sends no key and is remembere
   assert.deepEqual(questions, ['Send your openai-chat API key for https://api.openai.com to https://collector.example?']);
   assert.equal((await keys.keyFor('openai-chat', COLLECTOR)).key, undefined);
   assert.equal(questions.length, 1, 'the answer is remembered');
-  assert.equal(keys.hasKeyFor('openai-chat', COLLECTOR), false, 'the set-up warning says there is no key for it');
-  assert.equal(keys.hasKeyFor('openai-chat', OPENAI), true);
+  assert.equal(await keys.hasKeyFor('openai-chat', COLLECTOR), false, 'the set-up warning says there is no key for it');
+  assert.equal(await keys.hasKeyFor('openai-chat', OPENAI), true);
 });
 
 test('"yes" sends the key there from now on; a key stored for that origin later replaces the answer', async () => {
@@ -113,7 +113,7 @@ test('a key stored before origins were bound moves to the origin it was used wit
   assert.equal(secrets.values.has('relay.apiKey.openai-chat'), false, 'the unbound name is gone');
   await keys.remove('openai-chat', OPENAI.origin);
   assert.deepEqual(await keys.keyFor('openai-chat', OPENAI), {});
-  assert.equal(keys.hasKeyFor('openai-chat', OPENAI), false);
+  assert.equal(await keys.hasKeyFor('openai-chat', OPENAI), false);
 });
 
 test("the model hub's token is bound to the hub it was entered for: a mirror asks first, plain HTTP off this machine too, and the messages name the hub's command and setting", async () => {
@@ -153,4 +153,15 @@ test('a hub token stored before tokens were bound moves to the endpoint it was b
   assert.deepEqual(await keys.keyFor(MODEL_HUB, new URL('https://huggingface.co')), { key: 'hf_oldtoken789' });
   await keys.remove(MODEL_HUB, 'https://huggingface.co');
   assert.deepEqual(await keys.keyFor(MODEL_HUB, new URL('https://huggingface.co')), {});
+});
+
+test("another window's key: its secret counts before this window's list of origins has it, and a key removed there no longer counts here", async () => {
+  // Both windows share VS Code's secret storage; this window's copy of globalState (the origins) arrives later.
+  const { keys, secrets } = setUp();
+  secrets.values.set('relay.apiKey.openai-chat@https://api.openai.com', 'sk-other-window');
+  assert.equal(await keys.hasKeyFor('openai-chat', OPENAI), true, 'no "No API key" while the key is there');
+  assert.equal(await keys.hasKeyFor('openai-chat', COLLECTOR), false, 'a key of another origin is not one for this one');
+  await keys.store('openai-chat', OPENAI.origin, 'sk-this-window');
+  secrets.values.delete('relay.apiKey.openai-chat@https://api.openai.com');
+  assert.equal(await keys.hasKeyFor('openai-chat', OPENAI), false, 'removed in the other window: the stale list does not bring it back');
 });

@@ -6,7 +6,7 @@ import type { AnswerStats } from '../../../src/core/relay/events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { answerWarnings, createdPanels, questionsAsked, useVscodeStub, warningsShown } from './vscodeStub';
+import { answerWarnings, createdFileWatchers, createdPanels, fileChangedOnDisk, questionsAsked, useVscodeStub, warningsShown } from './vscodeStub';
 useVscodeStub();
 import { TotalsStore, addTotals, emptyTotals, type TotalsEntry } from '../../../src/core/relay/totalsStore';
 
@@ -160,7 +160,7 @@ test('a relay cost that includes answers whose LLM usage was counted locally (no
   assert.equal((await store.summary()).usageEstimatedAnswers, 1);
   await showSavings(store);
   const html = createdPanels.at(-1)!.webview.html;
-  assert.match(html, /<tr><td>2026-01-05<\/td><td>openai-chat:served<\/td><td>2<\/td><td>20<\/td><td>10%<\/td><td>2<\/td><td>\$0\.0020 \(est\.\)<\/td>/);
+  assert.match(html, /<tr><td>2026-01-05<\/td><td>openai-chat:served<\/td><td>2<\/td><td>20<\/td><td>10\.0%<\/td><td>2<\/td><td>\$0\.0020 \(est\.\)<\/td>/);
   assert.match(html, /relay cost \$0\.0020 \(est\.\) against/);
   assert.match(
     html,
@@ -197,4 +197,75 @@ test('the page says its language and has a title, for a screen reader', () => {
   const html = savingsHtml({ version: 1, days: {} } as never, emptyTotals());
   assert.match(html, /^<!DOCTYPE html><html lang="en">/);
   assert.match(html, /<head>[^]*<title>Relay savings<\/title>[^]*<\/head>/);
+});
+
+/** Lets the panel's re-read of the totals (begun by an event, not awaited by anyone) reach it: bounded, by count, not by time. */
+async function untilPage(matches: RegExp): Promise<string> {
+  const panel = createdPanels.at(-1)!;
+  for (let i = 0; i < 2000 && !matches.test(panel.webview.html); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  return panel.webview.html;
+}
+
+test('an open savings view follows the totals: an answer recorded and a reset in this window, then what another window writes and removes', async () => {
+  const path = join(folder, 'follow', 'totals.json');
+  const store = new TotalsStore(path);
+  await store.record('m', answerStats({}));
+  await showSavings(store);
+  const panel = createdPanels.at(-1)!;
+  assert.match(panel.webview.html, /All time: 1 answers/);
+  const revealed = panel.revealed;
+
+  await store.record('m', answerStats({}));
+  assert.match(await untilPage(/All time: 2 answers/), /All time: 2 answers/, 'an answer of this window counts at once');
+
+  answerWarnings('Reset');
+  try {
+    await resetSavings(store);
+  } finally {
+    answerWarnings(undefined);
+  }
+  assert.match(await untilPage(/All time: 0 answers/), /No answers yet\./, 'a reset of this window empties it');
+
+  // Another window (or the relay CLI) writes the same file: VS Code's watcher of it tells this one.
+  const otherWindow = new TotalsStore(path);
+  await otherWindow.record('m', answerStats({}));
+  fileChangedOnDisk(path, 'create');
+  assert.match(await untilPage(/All time: 1 answers/), /All time: 1 answers/, "another window's answer counts");
+  await otherWindow.reset();
+  fileChangedOnDisk(path, 'delete');
+  assert.match(await untilPage(/All time: 0 answers/), /No answers yet\./, "another window's reset empties it");
+  assert.equal(panel.revealed, revealed, 'followed where it is: not brought to the front');
+  assert.equal(createdPanels.at(-1), panel, 'the same panel');
+});
+
+test('a savings view shown again reads the totals again (a change its watcher missed), and one closed watches nothing', async () => {
+  const path = join(folder, 'shown-again', 'totals.json');
+  const store = new TotalsStore(path);
+  await showSavings(store);
+  const panel = createdPanels.at(-1)!;
+  assert.match(panel.webview.html, /All time: 0 answers/);
+  panel.setVisible(false);
+  // Written by another process, no watcher event.
+  await new TotalsStore(path).record('m', answerStats({}));
+  panel.setVisible(true);
+  assert.match(await untilPage(/All time: 1 answers/), /All time: 1 answers/);
+
+  panel.dispose();
+  assert.ok(
+    createdFileWatchers.filter((watcher) => watcher.path === path).every((watcher) => watcher.disposed),
+    'the file is no longer watched',
+  );
+});
+
+test('an open savings view whose totals file gets damaged says so in the panel, not in a notification at each change', async () => {
+  const path = join(folder, 'damaged-later', 'totals.json');
+  const store = new TotalsStore(path);
+  await store.record('m', answerStats({}));
+  await showSavings(store);
+  const errors = questionsAsked.filter((q) => q.api === 'showErrorMessage').length;
+  writeFileSync(path, '{"version": 1, "days": {"2026-01-01": {"m": {"answers": "many"}}}}');
+  fileChangedOnDisk(path, 'change');
+  const html = await untilPage(/is not a relay totals file/);
+  assert.match(html, /totals\.json is not a relay totals file \(or it is damaged\); it was left as it is\. .*Move it away to start the totals over/);
+  assert.equal(questionsAsked.filter((q) => q.api === 'showErrorMessage').length, errors);
 });

@@ -3,13 +3,15 @@
 // price is unknown; the demo's estimate is shown the same way. Driven through the VS Code
 // stub's status bar item, as the extension creates it.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, test } from 'node:test';
 import type { AnswerStats } from '../../../src/core/relay/events';
 import { createdStatusBarItems, ThemeColor, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 import { DEMO_MODEL_NOTE } from '../../../src/extension/demo/demoPlan';
+import { TotalsStore } from '../../../src/core/relay/totalsStore';
 
 // Loaded after the stub is in place (it imports 'vscode').
 const { RelayStatusBar, addToSession, emptySession, formatUsd, sessionSavingText } =
@@ -68,7 +70,7 @@ test('a failed answer saves nothing: what it cost is a loss; an answer the LLM w
   // Once a relayed answer saved something, the session's saving is real money again.
   llmOnly.recordAnswer(stats(0.02));
   // The share is the session's too (45 of 140 tokens), as the money is: not the last answer's 5.0% beside the session's saving.
-  assert.equal(item().text, '$(pulse) Relay 32% LLM · $0.02 saved');
+  assert.equal(item().text, '$(pulse) Relay 32.1% LLM · $0.02 saved');
   assert.match(item().tooltip ?? '', /^Last answer: 5 of 100 tokens by the LLM \(5\.0%\)/m);
 });
 
@@ -189,4 +191,30 @@ test('while set-up is missing a click opens the set-up walkthrough (the savings 
   bar.setWarning(DEMO_MODEL_NOTE);
   bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
   assert.equal(item().command, 'relay.showSavings');
+});
+
+test('a reset of the totals in this window starts the session over: no saving left that the savings view no longer holds', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'relay-status-reset-'));
+  try {
+    const totals = new TotalsStore(join(folder, 'totals.json'));
+    const following = bar.followResets(totals);
+    bar.recordAnswer(stats(0.42));
+    assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.42 saved');
+    await totals.reset();
+    assert.equal(item().text, '$(pulse) Relay: idle');
+    assert.equal(item().command, 'relay.showSavings');
+    bar.recordAnswer(stats(0.01));
+    assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.01 saved', 'the answers after it make the new session');
+    following.dispose();
+    await totals.reset();
+    assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.01 saved', 'no longer followed');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('a small share of the LLM is not said as none: "0.02% LLM" beside what it cost, never "0.0%"', () => {
+  bar.recordAnswer(stats(-0.0001, { slmTokens: 4999, llmTokens: 1, llmTokenShare: 1 / 5000 }));
+  assert.equal(item().text, '$(pulse) Relay 0.02% LLM · cost $0.0001 more than the LLM alone');
+  assert.match(item().tooltip ?? '', /^Last answer: 1 of 5000 tokens by the LLM \(0\.02%\)/m);
 });

@@ -126,11 +126,11 @@ test('"Relay: Show Savings" adds a per-policy table, keeps the per-model one, an
   assert.match(html, /<h3>Per policy<\/h3>[\s\S]*<th>Policy<\/th>/);
   assert.match(
     html,
-    /<tr><td>all days<\/td><td>confidence<\/td><td>1<\/td><td>100<\/td><td>10%<\/td><td>2<\/td><td>\$0\.03<\/td><td>\$0\.0041<\/td><td>cost \$0\.03 more<\/td><td>0<\/td><\/tr>/,
+    /<tr><td>all days<\/td><td>confidence<\/td><td>1<\/td><td>100<\/td><td>10\.0%<\/td><td>2<\/td><td>\$0\.03<\/td><td>\$0\.0041<\/td><td>cost \$0\.03 more<\/td><td>0<\/td><\/tr>/,
   );
   assert.match(
     html,
-    /<tr><td>all days<\/td><td>money-aware<\/td><td>1<\/td><td>100<\/td><td>10%<\/td><td>2<\/td><td>\$0\.0020<\/td><td>\$0\.01<\/td><td>\$0\.0080<\/td><td>0<\/td><\/tr>/,
+    /<tr><td>all days<\/td><td>money-aware<\/td><td>1<\/td><td>100<\/td><td>10\.0%<\/td><td>2<\/td><td>\$0\.0020<\/td><td>\$0\.01<\/td><td>\$0\.0080<\/td><td>0<\/td><\/tr>/,
   );
   assert.match(html, /<tr><td>2026-12-03<\/td><td>money-aware<\/td>/);
   assert.match(html, /<strong>cost \$0\.02 more than the LLM alone<\/strong>/, 'the all-time headline: these answers cost more than the LLM alone');

@@ -38,7 +38,10 @@ export class ChatResponseTurn {
   ) {}
 }
 
-export const Uri = { joinPath: (base: { path: string }, ...parts: string[]) => ({ path: [base.path, ...parts].join('/') }) };
+export const Uri = {
+  joinPath: (base: { path: string }, ...parts: string[]) => ({ path: [base.path, ...parts].join('/') }),
+  file: (path: string) => fileUri(path),
+};
 
 export const registered: { id: string; handler: (...args: any[]) => Promise<unknown>; iconPath?: unknown }[] = [];
 
@@ -69,7 +72,12 @@ export interface StubWebviewPanel {
   };
   revealed: number;
   disposed: boolean;
+  /** Shown in its editor group (a new panel is); setVisible changes it. */
+  visible: boolean;
   onDidDispose(listener: () => void): { dispose(): void };
+  onDidChangeViewState(listener: (event: { webviewPanel: StubWebviewPanel }) => void): { dispose(): void };
+  /** The user switching to another tab (false) or back to this one (true): fires onDidChangeViewState. */
+  setVisible(visible: boolean): void;
   reveal(): void;
   dispose(): void;
   /** The webview's script posting `message` to the extension. */
@@ -269,6 +277,7 @@ export const window = {
   createWebviewPanel(viewType: string, title: string, _column: unknown, options?: Record<string, unknown>): StubWebviewPanel {
     const received: ((message: unknown) => void)[] = [];
     const disposed: (() => void)[] = [];
+    const viewStateChanged = new EventEmitter<{ webviewPanel: StubWebviewPanel }>();
     const panel: StubWebviewPanel = {
       viewType,
       title,
@@ -290,9 +299,15 @@ export const window = {
       },
       revealed: 0,
       disposed: false,
+      visible: true,
       onDidDispose(listener) {
         disposed.push(listener);
         return { dispose() {} };
+      },
+      onDidChangeViewState: (listener) => viewStateChanged.event(listener),
+      setVisible(visible) {
+        panel.visible = visible;
+        viewStateChanged.fire({ webviewPanel: panel });
       },
       reveal() {
         panel.revealed++;
@@ -500,7 +515,59 @@ export const workspace = {
   asRelativePath(uri: { fsPath: string }): string {
     return workspaceFolder && uri.fsPath.startsWith(`${workspaceFolder}/`) ? uri.fsPath.slice(workspaceFolder.length + 1) : uri.fsPath;
   },
+  createFileSystemWatcher,
 };
+
+/** A glob relative to a folder (a Uri or a path); the stub's watchers match only a file name in that folder. */
+export class RelativePattern {
+  readonly baseUri: { fsPath: string };
+  constructor(
+    base: { fsPath: string } | string,
+    readonly pattern: string,
+  ) {
+    this.baseUri = typeof base === 'string' ? fileUri(base) : base;
+  }
+}
+
+export type FileChange = 'create' | 'change' | 'delete';
+
+/** A watcher as workspace.createFileSystemWatcher makes it: it hears of a change only when a test reports one (fileChangedOnDisk). */
+export interface StubFileSystemWatcher {
+  /** The file it watches. */
+  path: string;
+  disposed: boolean;
+  fire(change: FileChange): void;
+  onDidCreate(listener: () => void): { dispose(): void };
+  onDidChange(listener: () => void): { dispose(): void };
+  onDidDelete(listener: () => void): { dispose(): void };
+  dispose(): void;
+}
+
+export const createdFileWatchers: StubFileSystemWatcher[] = [];
+
+function createFileSystemWatcher(pattern: RelativePattern): StubFileSystemWatcher {
+  if (/[*?{[]/.test(pattern.pattern)) throw new Error(`The stub watches one file, not the glob ${pattern.pattern}`);
+  const events = { create: new EventEmitter<void>(), change: new EventEmitter<void>(), delete: new EventEmitter<void>() };
+  const watcher: StubFileSystemWatcher = {
+    path: join(pattern.baseUri.fsPath, pattern.pattern),
+    disposed: false,
+    fire: (change) => events[change].fire(),
+    onDidCreate: (listener) => events.create.event(listener),
+    onDidChange: (listener) => events.change.event(listener),
+    onDidDelete: (listener) => events.delete.event(listener),
+    dispose() {
+      watcher.disposed = true;
+      for (const emitter of Object.values(events)) emitter.dispose();
+    },
+  };
+  createdFileWatchers.push(watcher);
+  return watcher;
+}
+
+/** What VS Code's file watcher reports of `path` to every open watcher of it: a file another window (or the CLI) wrote or removed. */
+export function fileChangedOnDisk(path: string, change: FileChange): void {
+  for (const watcher of createdFileWatchers) if (!watcher.disposed && watcher.path === path) watcher.fire(change);
+}
 
 /** VS Code's SecretStorage, in memory. */
 export class MemorySecretStorage {
