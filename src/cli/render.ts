@@ -2,6 +2,7 @@
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate } from '../core/relay/cost';
+import { ENDS_THAT_SAVE_NOTHING } from '../core/relay/engine';
 import { declinedUnder } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
 import { promptReadingText } from '../shared/promptReading';
@@ -199,7 +200,7 @@ export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event:
  */
 export function exitCodeOf(finish: FinishReason): number {
   if (finish === 'cancelled') return 130;
-  return finish === 'error' || finish === 'stalled' || finish === 'llm_no_progress' || finish === 'slm_no_progress' ? 1 : 0;
+  return ENDS_THAT_SAVE_NOTHING.has(finish) ? 1 : 0;
 }
 
 export function formatUsd(value: number | null): string {
@@ -221,6 +222,16 @@ function usageEstimateText(usage: AnswerStats['llmUsage']): string {
   return usage.estimated ? ' (estimated)' : '';
 }
 
+/**
+ * Whether the LLM-alone figure is what the calls billed: the LLM wrote the whole answer, the
+ * server reported its usage, and the answer was delivered. A failed or stopped answer's figure is
+ * nothing, not its bill (engine.ts: it saves nothing); so is an empty answer's, which no end marks.
+ */
+function llmOnlyAsBilled(stats: AnswerStats): boolean {
+  const llmWroteAll = stats.mode === 'llm-only' || stats.routedTo === 'llm';
+  return llmWroteAll && !stats.llmUsage.estimated && !ENDS_THAT_SAVE_NOTHING.has(stats.finishReason) && stats.llmOnlyCostUsd === stats.costUsd;
+}
+
 /** One line: tokens by source, calls, LLM usage, cost, savings (labelled estimate), time. */
 export function statsLine(stats: AnswerStats, colour: boolean): string {
   const share = (stats.llmTokenShare * 100).toFixed(1);
@@ -230,7 +241,7 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: over the cost ceilings)` : ''}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${usageEstimateText(u)}`,
     `cost ${formatUsd(stats.costUsd)}`,
-    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${(stats.mode === 'llm-only' || stats.routedTo === 'llm') && !u.estimated ? 'as billed' : 'estimate'})`,
+    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${llmOnlyAsBilled(stats) ? 'as billed' : 'estimate'})`,
     `${savingText(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
     `${(stats.elapsedMs / 1000).toFixed(2)} s`,
     `end: ${stats.finishReason}`,
@@ -261,7 +272,7 @@ export function statsJson(stats: AnswerStats, extra: Record<string, unknown> = {
     llm_output_capped: stats.llmUsage.outputCapped === true,
     cost_usd: stats.costUsd,
     llm_only_cost_usd: stats.llmOnlyCostUsd,
-    llm_only_cost_is_estimate: true,
+    llm_only_cost_is_estimate: !llmOnlyAsBilled(stats),
     saved_usd: stats.savedUsd,
     declined_calls: stats.declinedCalls ?? 0,
     declined_by_usd_ceiling: stats.declinedByUsdCeiling ?? 0,

@@ -13,7 +13,7 @@ import type { ChatMessage } from '../core/slm/types';
 import { cachedShareText, declinedDetail, formatUsd, llmWroteAll, savingPhrase } from './moneyText';
 import { skippedCallsNote } from '../core/relay/finishNotes';
 import { declinedCallView } from '../shared/webviewProtocol';
-import { OUTPUT_CAPPED } from '../shared/outputCapped';
+import { OUTPUT_CAPPED, USAGE_NOT_REPORTED } from '../shared/outputCapped';
 
 export interface LlmSpanNote {
   text: string;
@@ -24,6 +24,10 @@ export interface LlmSpanNote {
   costUsd?: number | null;
   /** Cached share of the input the call sent, 0 to 1. */
   cachedShare?: number;
+  /** The call's usage was counted here (the server reported none): its cost is an estimate. */
+  usageEstimated?: true;
+  /** The server reported more output than one call can write: the cost is at that ceiling. */
+  outputCapped?: true;
 }
 
 /** A call the money ceiling skipped, and the end of the answer's text where it would have been made. */
@@ -626,6 +630,8 @@ export class ChatAnswerFormatter {
           durationMs: callEnd.durationMs,
           costUsd: callEnd.costUsd,
           ...(usage && usage.inputTokens > 0 && !usage.estimated ? { cachedShare: usage.cachedInputTokens / usage.inputTokens } : {}),
+          ...(usage?.estimated ? { usageEstimated: true as const } : {}),
+          ...(usage?.outputCapped ? { outputCapped: true as const } : {}),
         }
       : {};
     this.llmSpans.push({ text, tokens: this.pendingTokens, model: this.pendingModel, ...figures });
@@ -711,6 +717,13 @@ export function statsSummary(stats: AnswerStats, declinedCount = 0): string {
   return parts.join(' · ');
 }
 
+/** What a call's cost rests on, in the answer view's hover words: usage capped or not reported, else the share the cache served. */
+function costBasis(span: LlmSpanNote): string[] {
+  if (span.outputCapped) return [OUTPUT_CAPPED];
+  if (span.usageEstimated) return [USAGE_NOT_REPORTED];
+  return span.cachedShare !== undefined ? [cachedShareText(span.cachedShare)] : [];
+}
+
 /** The stats footer under an answer: shares, calls, cost, saving or loss, each LLM span and each skipped call. */
 export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: DeclinedNote[] = []): string {
   const lines = ['', '', '---', `**Relay** · ${statsSummary(stats, declined.length)}`];
@@ -720,8 +733,7 @@ export function statsFooter(stats: AnswerStats, spans: LlmSpanNote[], declined: 
       const figures = [`${span.tokens} tokens`];
       if (span.durationMs !== undefined) figures.push(`${span.durationMs} ms`);
       if (span.costUsd === null) figures.push('cost unknown: no price');
-      else if (span.costUsd !== undefined)
-        figures.push(`${formatUsd(span.costUsd)}${span.cachedShare !== undefined ? `, ${cachedShareText(span.cachedShare)}` : ''}`);
+      else if (span.costUsd !== undefined) figures.push([formatUsd(span.costUsd), ...costBasis(span)].join(', '));
       lines.push(`- ${span.model}: ${quoted(snippet(span.text))} (${figures.join(', ')})`);
     }
     if (spans.length > 10) lines.push(`- … and ${spans.length - 10} more`);

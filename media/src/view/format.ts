@@ -2,7 +2,7 @@
 import type { DeclinedCallView, DemoTurnView, SpanView, StatsView } from '../../../src/shared/webviewProtocol';
 import { declinedUnder } from '../../../src/core/relay/finishNotes';
 import { significantUsd } from '../../../src/shared/usd';
-import { OUTPUT_CAPPED } from '../../../src/shared/outputCapped';
+import { OUTPUT_CAPPED, USAGE_NOT_REPORTED } from '../../../src/shared/outputCapped';
 import { formatPercent } from '../../../src/shared/percent';
 
 /** A figure without a price: and without one, neither money ceiling (relay.maxCostRatio, relay.maxCostPerAnswerUsd) applies. */
@@ -138,7 +138,7 @@ export function callCostText(span: SpanView): string | undefined {
   const detail = span.outputCapped
     ? OUTPUT_CAPPED
     : span.usageEstimated
-      ? 'estimated: the server reported no usage'
+      ? USAGE_NOT_REPORTED
       : span.cachedShare !== undefined
         ? cachedShareText(span.cachedShare)
         : undefined;

@@ -1051,8 +1051,10 @@ class RelayRun {
     // An answer that failed, was stopped, stalled or wrote nothing saved nothing; what its calls
     // cost is a loss. Its LLM-alone figure is nothing either (no whole answer was delivered to
     // compare with: a Stop then Retry would count the prompt twice), so the figures add up
-    // wherever they are summed: saved = LLM alone - cost.
-    const savesNothing = ENDS_THAT_SAVE_NOTHING.has(finish) || this.answer.trim().length === 0;
+    // wherever they are summed: saved = LLM alone - cost. Nothing written means nothing after the
+    // thinking part (a model that thought until the budget, or closed </think> and stopped), and
+    // an unknown price keeps both figures unknown.
+    const savesNothing = ENDS_THAT_SAVE_NOTHING.has(finish) || this.answer.slice(this.thinkingPart().end).trim().length === 0;
     const billing = this.ledger?.billingCheck();
     return {
       mode: this.o.mode,
@@ -1063,7 +1065,7 @@ class RelayRun {
       llmUsage: this.usage,
       costUsd,
       llmOnlyCostUsd: savesNothing && llmOnly !== null ? 0 : llmOnly,
-      savedUsd: savesNothing ? (costUsd === null ? null : -costUsd) : savedUsd(costUsd, llmOnly),
+      savedUsd: savesNothing ? (costUsd === null || llmOnly === null ? null : -costUsd) : savedUsd(costUsd, llmOnly),
       elapsedMs: Date.now() - this.started,
       finishReason: finish,
       commandTokens: this.commandTokens,
@@ -1108,7 +1110,7 @@ class StoppedWhileSlmRestarts extends Error {
 }
 
 /** Ends that deliver no finished answer: the user's Stop, a failure, and the watchdogs' ends. */
-const ENDS_THAT_SAVE_NOTHING: ReadonlySet<FinishReason> = new Set<FinishReason>(['error', 'cancelled', 'stalled', 'llm_no_progress', 'slm_no_progress']);
+export const ENDS_THAT_SAVE_NOTHING: ReadonlySet<FinishReason> = new Set<FinishReason>(['error', 'cancelled', 'stalled', 'llm_no_progress', 'slm_no_progress']);
 
 function errorEvent(code: string, message: string, fix: ProviderFix): RelayEvent {
   return fix ? { type: 'error', code, message, fix } : { type: 'error', code, message };

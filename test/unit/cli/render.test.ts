@@ -1,8 +1,10 @@
-// The CLI's lines for a silent server, the exit status of an answer, and a served SLM's waste on the stats lines.
+// The CLI's lines for a silent server, the exit status of an answer, a served SLM's waste and the LLM-alone figure's basis on the stats lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exitCodeOf, readingReporter, statsJson, statsLine, waitLines, waitReporter } from '../../../src/cli/render';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
+import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
+import { DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from '../relay/doubles';
 
 test('a first tick that comes late (a busy machine) is still told: the first wait is always shown, then every 5 s', () => {
   const lines: string[] = [];
@@ -130,4 +132,31 @@ test("a served SLM's waste: said on the stats line and in the JSON line, absent 
   assert.equal(statsJson(served).slm_discarded_tokens, 3);
   assert.equal(statsJson(stats).reused_prompt_tokens, 0);
   assert.equal(statsJson({ ...stats, reusedPromptTokens: 1813 }).reused_prompt_tokens, 1813, 'prompt tokens a kept KV cache held');
+});
+
+test('"as billed" only for an answer the LLM wrote whole and delivered; a failed, stopped or empty one\'s LLM-alone figure is nothing, not its bill', async () => {
+  const answer = async (replies: ScriptedReply[], signal?: AbortSignal): Promise<AnswerStats> => {
+    const llm = new DoubleProvider(replies);
+    const o = { mode: 'llm-only', slm: new DoubleRuntime([]), llm, messages: [{ role: 'user', content: 'Q' }], slmSampling: { temperature: 0 } };
+    return (await collectRelay({ ...o, tokenBudget: 100, price: { inputPerMTok: 2, outputPerMTok: 10 }, signal } as RelayOptions)).stats;
+  };
+  const delivered = await answer([{ chunks: ['Whole ', 'answer.'], finish: 'stop', usage: usage(40, 13) }]);
+  assert.match(statsLine(delivered, false), /\| cost \$0\.000210 \| LLM-only \$0\.000210 \(as billed\) \| saved \$0 \|/);
+  assert.equal(statsJson(delivered).llm_only_cost_is_estimate, false);
+  const stop = new AbortController();
+  stop.abort();
+  const ends = {
+    empty: await answer([{ chunks: [], finish: 'stop', usage: usage(40, 0) }]),
+    noProgress: await answer([{ chunks: [], finish: 'length', usage: usage(40, 0) }]),
+    stopped: await answer([], stop.signal),
+  };
+  assert.deepEqual(
+    Object.values(ends).map((stats) => stats.finishReason),
+    ['llm_eos', 'llm_no_progress', 'cancelled'],
+  );
+  for (const [name, stats] of Object.entries(ends)) {
+    assert.match(statsLine(stats, false), /\| LLM-only \$0 \(estimate\) \|/, name);
+    assert.equal(statsJson(stats).llm_only_cost_is_estimate, true, name);
+  }
+  assert.match(statsLine(ends.noProgress, false), /\| cost \$0\.0000800 \| LLM-only \$0 \(estimate\) \| lost \$0\.0000800 \|/, 'the bill is a loss');
 });

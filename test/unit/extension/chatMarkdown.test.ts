@@ -6,6 +6,9 @@ import { test } from 'node:test';
 import MarkdownIt from 'markdown-it';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import { ChatAnswerFormatter, FenceTracker, answerFromMarkdown, historyToMessages, markLlmSpan, statsFooter } from '../../../src/extension/chatMarkdown';
+import type { Usage } from '../../../src/core/providers/types';
+import { USAGE_NOT_REPORTED } from '../../../src/shared/outputCapped';
+import { llmSpanTitle } from '../../../media/src/view/format';
 
 const md = new MarkdownIt();
 
@@ -208,6 +211,35 @@ test("skipped calls never touch the answer's Markdown: the footer lists them wit
 
   const unpriced = stream([slm('a '), llm('b'), callEndCosting(null, 10, 0), slm(' c')]);
   assert.match(statsFooter(STATS, unpriced.formatter.llmSpans), /“b” \(2 tokens, 120 ms, cost unknown: no price\)/);
+});
+
+test("the footer says a call's cost is estimated where its usage was not reported, or capped, in the answer view's hover words", () => {
+  const costing = (callIndex: number, costUsd: number, usage: Partial<Usage>): RelayEvent => ({
+    ...(callEndCosting(costUsd, 1000, 0, callIndex) as Extract<RelayEvent, { type: 'call-end' }>),
+    usage: { inputTokens: 1000, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, ...usage },
+  });
+  const { formatter } = stream([
+    slm('A '),
+    llm('reported', 0),
+    costing(0, 0.00066, { cachedInputTokens: 800 }),
+    slm(' B '),
+    llm('counted', 1),
+    // Cut by the agreement stop: the server reported no usage.
+    costing(1, 0.0025, { estimated: true }),
+    slm(' C '),
+    llm('capped', 2),
+    costing(2, 1.31, { estimated: true, outputCapped: true }),
+  ]);
+  const lines = statsFooter(STATS, formatter.llmSpans)
+    .split('\n')
+    .filter((line) => line.startsWith('- '));
+  assert.deepEqual(lines, [
+    '- gpt-4o-mini: “reported” (2 tokens, 120 ms, $0.00066, 80% of the input from the cache)',
+    '- gpt-4o-mini: “counted” (2 tokens, 120 ms, $0.0025, estimated: the server reported no usage)',
+    '- gpt-4o-mini: “capped” (2 tokens, 120 ms, $1.31, output capped: the server reported more than one call can write)',
+  ]);
+  const hover = llmSpanTitle({ source: 'llm', text: 'counted', tokens: 2, costUsd: 0.0025, usageEstimated: true });
+  assert.ok(hover.endsWith(`(${USAGE_NOT_REPORTED})`) && lines[1].endsWith(`, ${USAGE_NOT_REPORTED})`), 'one text for both');
 });
 
 test('the footer shows a loss as a loss, and nothing saved when the LLM wrote it all', () => {

@@ -11,6 +11,7 @@ import type { LlmProvider } from '../../../src/core/providers/types';
 import type { ChatMessage, RenderOptions } from '../../../src/core/slm/types';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 import { addUsage, cacheHitRate, emptyUsage, usableUsage } from '../../../src/core/relay/cost';
+import { totalsOfAnswer } from '../../../src/core/relay/totalsStore';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
 const PROMPT = '[user]Q[assistant]';
@@ -489,6 +490,48 @@ test("a thinking model's <think>...</think> is counted in the stats (part of the
   assert.equal(stats.slmTokens, '<think>\nhmm\n</think>\n\nok'.length, 'the thinking counts like every token');
   const plain = await collectRelay({ mode: 'slm-only', slm: new DoubleRuntime(chars('ok')), messages, slmSampling: { temperature: 0 } });
   assert.equal(plain.stats.thinkingTokens, undefined);
+});
+
+test('an answer that is only thinking saves nothing: its calls are a loss, its LLM-alone figure nothing', async () => {
+  const price = { inputPerMTok: 2, outputPerMTok: 10 };
+  const thinkingOnly = async (script: string, extra: Partial<RelayOptions> = {}, slm = new DoubleRuntime(chars(script))) =>
+    (await collectRelay(options(slm, [{ chunks: ['XY'], usage: usage(1000, 2) }], { thinking: true, price, ...extra }))).stats;
+  // Closed </think>, then the end of sequence; and cut by the budget while still thinking. Each made a call inside its thinking.
+  const ends = [
+    await thinkingOnly('<think>\nhm<call>2</call>m\n</think>\n\n'),
+    await thinkingOnly('<think>\nhm<call>2</call>' + 'm'.repeat(40), { tokenBudget: 40 }),
+  ];
+  assert.deepEqual(
+    ends.map((stats) => stats.finishReason),
+    ['eos', 'budget'],
+  );
+  for (const stats of ends) {
+    assert.ok(stats.costUsd !== null && stats.costUsd > 0, `the call cost ${stats.costUsd}`);
+    assert.equal(stats.llmOnlyCostUsd, 0);
+    assert.equal(stats.savedUsd, -stats.costUsd, 'what the calls cost is lost');
+  }
+  // A template that opened <think> in the prompt: an answer cut while thinking has no tag at all.
+  class OpensThinking extends DoubleRuntime {
+    override async renderChat(m: ChatMessage[]): Promise<string> {
+      return (await super.renderChat(m)) + '<think>\n';
+    }
+  }
+  const opened = await thinkingOnly('', { mode: 'slm-only', tokenBudget: 10 }, new OpensThinking(chars('hmm '.repeat(10))));
+  assert.deepEqual([opened.finishReason, opened.costUsd, opened.llmOnlyCostUsd], ['budget', 0, 0]);
+  assert.ok(opened.savedUsd === 0, `saved ${opened.savedUsd}`);
+  // Text after the thinking is an answer: it saves against the LLM alone.
+  const answered = await thinkingOnly('<think>\nhm\n</think>\n\nok', { mode: 'slm-only' });
+  assert.ok(answered.llmOnlyCostUsd !== null && answered.llmOnlyCostUsd > 0 && answered.savedUsd === answered.llmOnlyCostUsd);
+});
+
+test('a stopped answer under an unknown price saved an unknown amount, never $0', async () => {
+  const stop = new AbortController();
+  stop.abort();
+  const { stats } = await collectRelay(options(new DoubleRuntime(chars('ab')), [], { mode: 'confidence', signal: stop.signal }));
+  assert.equal(stats.finishReason, 'cancelled');
+  assert.equal(stats.llmOnlyCostUsd, null);
+  assert.equal(stats.savedUsd, null, 'unknown: the totals count the answer as unpriced');
+  assert.equal(totalsOfAnswer(stats).unpricedAnswers, 1);
 });
 
 test('every call of an answer carries one prompt-cache key, another answer another; each call-end says how it continued', async () => {
