@@ -350,6 +350,18 @@ export const IN_USE_PREFIX = '.relay-in-use-';
 
 /** Loads from each folder this process has marked (by real path): the mark goes with the last one. */
 const loadsHere = new Map<string, number>();
+/** The marks this process wrote and holds: removed as it exits (process.exit(), a disconnected worker, Ctrl-C in the CLI). */
+const marksHeld = new Set<string>();
+
+function removeMarksHeld(): void {
+  for (const path of marksHeld) rmSync(path, { force: true });
+  marksHeld.clear();
+}
+
+/** The mark of process `pid` in `folder` (its parent removes a model process's mark once the process ended, however it ended). */
+export function inUseMarkPath(folder: string, pid: number): string {
+  return join(folder, `${IN_USE_PREFIX}${pid}`);
+}
 
 /**
  * Marks the model folder as loaded by this process, until the returned function is called or
@@ -361,12 +373,14 @@ const loadsHere = new Map<string, number>();
 export function markModelInUse(folder: string): () => void {
   if (!existsSync(join(folder, COMPLETION_MARKER))) return () => undefined;
   const key = comparable(folder);
-  const path = join(folder, `${IN_USE_PREFIX}${process.pid}`);
+  const path = inUseMarkPath(folder, process.pid);
   const loads = loadsHere.get(key) ?? 0;
   loadsHere.set(key, loads + 1);
   if (loads === 0) {
     try {
       writeFileSync(path, JSON.stringify({ pid: process.pid, parentPid: process.ppid }));
+      if (marksHeld.size === 0) process.on('exit', removeMarksHeld);
+      marksHeld.add(path);
     } catch {
       // read-only or gone: no mark, no warning
     }
@@ -381,6 +395,8 @@ export function markModelInUse(folder: string): () => void {
       return;
     }
     loadsHere.delete(key);
+    marksHeld.delete(path);
+    if (marksHeld.size === 0) process.off('exit', removeMarksHeld);
     try {
       rmSync(path, { force: true });
     } catch {
@@ -406,7 +422,11 @@ export function loadedElsewhere(folder: string): number[] {
     if (!name.startsWith(IN_USE_PREFIX)) continue;
     const pid = Number(name.slice(IN_USE_PREFIX.length));
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !processAlive(pid)) continue;
-    if (markParent(join(folder, name)) === process.pid) continue;
+    const parent = markParent(join(folder, name));
+    if (parent === process.pid) continue;
+    // A model process never outlives the window that started it (its watchdog): a mark whose
+    // parent is gone was left by a process killed with it, and its pid may be another's now.
+    if (parent !== undefined && !processAlive(parent)) continue;
     pids.push(pid);
   }
   return pids.sort((a, b) => a - b);

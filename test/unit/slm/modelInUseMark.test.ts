@@ -3,14 +3,16 @@
 // mark goes when the runtime is disposed, or when its load fails. Real parts: the tiny generated
 // model, loaded by ONNX Runtime.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
 import { writeMarker } from '../../../src/core/models/modelStore';
-import { IN_USE_PREFIX } from '../../../src/core/models/storedModels';
+import { IN_USE_PREFIX, inUseMarkPath, loadedElsewhere } from '../../../src/core/models/storedModels';
 import { listVariants } from '../../../src/core/slm/modelFolder';
 import { createLocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
+import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime';
 import { ensureTinyModel } from '../../fixtures/fixtures';
 
 const work = mkdtempSync(join(tmpdir(), 'relay-in-use-mark-'));
@@ -58,5 +60,46 @@ test("a load that fails leaves no mark; a user's own folder (not downloaded) is 
     assert.equal(existsSync(mark(own)), false);
   } finally {
     await runtime.dispose();
+  }
+});
+
+test("a model process killed outright (a window's host exiting, a crash) leaves no mark: its parent removes it", async () => {
+  const folder = await downloadedCopy('killed');
+  const runtime = await createProcessRuntime(folder);
+  try {
+    const marks = () => readdirSync(folder).filter((name) => name.startsWith(IN_USE_PREFIX));
+    const [marked] = marks();
+    assert.ok(marked, 'the model process marked its folder while loaded');
+    process.kill(Number(marked.slice(IN_USE_PREFIX.length)), 'SIGKILL');
+    for (let i = 0; i < 200 && marks().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(marks(), [], "the killed process's mark went with it");
+  } finally {
+    await runtime.dispose();
+  }
+});
+
+test('a process that exits without disposing (process.exit: a worker whose window went, Ctrl-C in the CLI) removes its marks', async () => {
+  const folder = await downloadedCopy('exited');
+  const script = `const { markModelInUse } = require(${JSON.stringify(join(__dirname, '../../../src/core/models/storedModels.ts'))}); markModelInUse(${JSON.stringify(folder)}); process.exit(0);`;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(
+    readdirSync(folder).filter((name) => name.startsWith(IN_USE_PREFIX)),
+    [],
+  );
+});
+
+test('a mark whose recorded parent is gone is not "loaded elsewhere": its process was killed with it, and its pid may be reused', async () => {
+  const folder = await downloadedCopy('orphaned');
+  const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  try {
+    const pid = live.pid as number;
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: Number(gone.stdout) }));
+    assert.deepEqual(loadedElsewhere(folder), [], 'a parent gone: not listed');
+    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: process.ppid }));
+    assert.deepEqual(loadedElsewhere(folder), [pid], 'a parent alive: listed');
+  } finally {
+    live.kill('SIGKILL');
   }
 });

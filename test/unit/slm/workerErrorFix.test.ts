@@ -10,12 +10,17 @@ import { createProcessRuntime } from '../../../src/core/slm/onnx/processRuntime'
 let dir: string;
 let worker: string;
 
-/** A worker that fails every request with an error whose fix is the model folder's name. */
+/** A worker that fails every request with an error whose fix is the model folder's name (a folder named broken-folder: a model folder's problem, no fix). */
 const WORKER = `'use strict';
 const { basename } = require('node:path');
 process.on('message', (m) => {
   if (!m || m.type !== 'request') return;
   const fix = basename(m.params.folder);
+  if (fix === 'broken-folder') {
+    const file = m.params.folder + '/config.json';
+    process.send({ type: 'response', id: m.id, ok: false, error: { name: 'ModelFolderError', message: file + ': is not valid JSON.', file, problem: 'is not valid JSON.' } });
+    return;
+  }
   process.send({ type: 'response', id: m.id, ok: false, error: { name: 'OnnxRuntimeUnavailableError', message: 'no runtime here', fix } });
 });
 `;
@@ -55,4 +60,12 @@ test("the large model's process (onnx-local): a 'pick another model' fix becomes
   const error = await loadError('pick-model', 'llm');
   assert.equal(error.message, 'no runtime here');
   assert.equal(error.fix, 'open-settings');
+});
+
+test("the large model's folder with a problem (no fix carried) gets its settings' fix, not Select Model's; the small model's keeps none", async () => {
+  const llm = await loadError('broken-folder', 'llm');
+  assert.equal(llm.name, 'ModelFolderError');
+  assert.equal(llm.fix, 'open-settings');
+  const slm = await loadError('broken-folder');
+  assert.equal(slm.fix, undefined, "the small model's is decided by the view (pick another)");
 });

@@ -12,7 +12,8 @@
  * the process. The processes still running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { inUseMarkPath } from '../../models/storedModels';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LocalRuntimeOptions } from './localRuntime';
@@ -129,9 +130,25 @@ function duration(ms: number): string {
  * see its IPC channel close because it is inside a chat template's loop.
  */
 const liveChildren = new Set<ChildProcess>();
+/** The in-use mark each live child may have written in its model folder (storedModels.ts markModelInUse): a killed child cannot remove it. */
+const childMarks = new Map<ChildProcess, string>();
+
+function removeChildMark(child: ChildProcess): void {
+  const mark = childMarks.get(child);
+  childMarks.delete(child);
+  if (mark === undefined) return;
+  try {
+    rmSync(mark, { force: true });
+  } catch {
+    // left behind: ignored once its parent (this process) is gone
+  }
+}
 
 function killLiveChildren(): void {
-  for (const child of liveChildren) child.kill('SIGKILL');
+  for (const child of liveChildren) {
+    child.kill('SIGKILL');
+    removeChildMark(child);
+  }
   liveChildren.clear();
 }
 
@@ -278,6 +295,8 @@ class WorkerProcess {
     private readonly cancelGraceMs = DEFAULT_CANCEL_GRACE_MS,
     /** How its messages name it: "The small model's process" (the SLM) or "The large model's process" (an onnx-local LLM). */
     readonly name: string = PROCESS_NAME.slm,
+    /** The model folder it loads from, where it marks the model in use while loaded. */
+    modelFolder?: string,
   ) {
     this.child = fork(path, [], {
       execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
@@ -285,12 +304,15 @@ class WorkerProcess {
       serialization: 'advanced',
     });
     trackChild(this.child);
+    if (modelFolder !== undefined && this.child.pid !== undefined) childMarks.set(this.child, inUseMarkPath(modelFolder, this.child.pid));
     this.child.on('message', (message: unknown) => {
       if (isWorkerToParentMessage(message)) this.receive(message);
     });
     this.child.on('error', (error) => this.fail(`could not be started or reached (${error.message})`));
     this.child.on('exit', (code, signal) => {
       untrackChild(this.child);
+      // However it ended (killed, crashed): what it marked in use is not loaded any more.
+      removeChildMark(this.child);
       this.fail(signal ? `was killed by ${signal}` : `exited with code ${code}`);
     });
   }
@@ -614,6 +636,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
         onServedRequest,
         cancelGraceMs,
         PROCESS_NAME[role],
+        served ? undefined : folder,
       );
       loadingProc = proc;
       starts += 1;
@@ -644,9 +667,10 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
           );
         }
         if (proc.stoppedHere && disposed) throw new SlmProcessError(`The runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
-        // "Pick another model" (Select Model) is the small model's fix: the large model's folder is a setting.
+        // "Pick another model" (Select Model) is the small model's fix, and a model folder's problem
+        // would get it by its words (relayService failureOf): the large model's folder is a setting.
         const carried = e as { fix?: Fix };
-        if (role === 'llm' && carried.fix === 'pick-model') carried.fix = loadFix;
+        if (role === 'llm' && (carried.fix === 'pick-model' || (carried.fix === undefined && e instanceof ModelFolderError))) carried.fix = loadFix;
         throw e;
       } finally {
         clearTimeout(deadline);
