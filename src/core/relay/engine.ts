@@ -1052,9 +1052,11 @@ class RelayRun {
     // cost is a loss. Its LLM-alone figure is nothing either (no whole answer was delivered to
     // compare with: a Stop then Retry would count the prompt twice), so the figures add up
     // wherever they are summed: saved = LLM alone - cost. Nothing written means nothing after the
-    // thinking part (a model that thought until the budget, or closed </think> and stopped), and
-    // an unknown price keeps both figures unknown.
-    const savesNothing = ENDS_THAT_SAVE_NOTHING.has(finish) || this.answer.slice(this.thinkingPart().end).trim().length === 0;
+    // thinking part where the SLM writes (a model that thought until the budget, or closed
+    // </think> and stopped; an LLM writing alone after a template that opened <think> never
+    // closes it, and its answer is no one's thinking), and an unknown price keeps both figures unknown.
+    const written = this.policy.usesSlm ? this.answer.slice(this.thinkingPart().end) : this.answer;
+    const savesNothing = ENDS_THAT_SAVE_NOTHING.has(finish) || written.trim().length === 0;
     const billing = this.ledger?.billingCheck();
     return {
       mode: this.o.mode,

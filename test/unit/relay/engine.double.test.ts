@@ -522,6 +522,12 @@ test('an answer that is only thinking saves nothing: its calls are a loss, its L
   // Text after the thinking is an answer: it saves against the LLM alone.
   const answered = await thinkingOnly('<think>\nhm\n</think>\n\nok', { mode: 'slm-only' });
   assert.ok(answered.llmOnlyCostUsd !== null && answered.llmOnlyCostUsd > 0 && answered.savedUsd === answered.llmOnlyCostUsd);
+  // The LLM writing the whole answer after a template that opened <think> (the SLM's template renders the prompt in
+  // llm-only mode too): a chat LLM never writes </think>, and its delivered answer is no one's thinking.
+  const llmOnly = await thinkingOnly('', { mode: 'llm-only' }, new OpensThinking(chars('')));
+  assert.ok(llmOnly.costUsd !== null && llmOnly.costUsd > 0);
+  assert.equal(llmOnly.llmOnlyCostUsd, llmOnly.costUsd, 'the LLM alone: what it cost');
+  assert.equal(llmOnly.savedUsd, 0, 'no saving, no loss');
 });
 
 test('a stopped answer under an unknown price saved an unknown amount, never $0', async () => {
