@@ -319,6 +319,8 @@ export interface LearnedFacts {
   tokenField?: 'max_tokens' | 'max_completion_tokens';
   /** OpenAI-style: the reasoning_effort to send, chosen from the values the server said it supports. */
   effort?: ReasoningEffort;
+  /** OpenAI-style: the last reasoning_effort a call was taken with (a later catch-all refusal is not about it). */
+  effortTaken?: ReasoningEffort;
   /** OpenAI / Azure: /chat/completions refused the model as served on /responses only; it goes there. */
   responsesOnly?: boolean;
 }

@@ -21,7 +21,7 @@ import { settingRef } from '../settingNames';
 import { HttpProvider, type AttemptContext, type TokenCountRequest } from './base';
 import { ProviderError } from './errors';
 import { postStream } from './http';
-import { learnedFacts, openAiModelTraits, type LearnedFacts, type OpenAiModelTraits } from './modelCapabilities';
+import { learnedFacts, openAiModelTraits, type LearnedFacts, type OpenAiModelTraits, type ReasoningEffort } from './modelCapabilities';
 import { readResponsesStream, refusalView, responsesBody, RESPONSES_MIN_OUTPUT_TOKENS } from './openaiResponses';
 import { readOpenAiStream } from './openaiStream';
 import { sendAdapting, type Refusal } from './refusals';
@@ -128,7 +128,7 @@ interface RequestPlan {
  * stands). `responsesHost`: the service serves /responses too (a chat request refused for it
  * goes there, once).
  */
-function learnFrom(facts: LearnedFacts, refusal: Refusal, plan: RequestPlan, responsesHost: boolean): boolean {
+function learnFrom(facts: LearnedFacts, refusal: Refusal, plan: RequestPlan, responsesHost: boolean): boolean | { undo: () => void } {
   const body = plan.body;
   switch (refusal.type) {
     case 'responses-only':
@@ -151,10 +151,14 @@ function learnFrom(facts: LearnedFacts, refusal: Refusal, plan: RequestPlan, res
       if (body[refusal.use] !== undefined) return false;
       facts.tokenField = refusal.use;
       return true;
-    case 'effort':
+    case 'effort': {
       if (body.reasoning_effort === refusal.effort) return false;
+      // Words that say nothing of the effort, from a model that took this effort before: another cause.
+      if (refusal.tentative && facts.effortTaken === body.reasoning_effort) return false;
+      const before = facts.effort;
       facts.effort = refusal.effort;
-      return true;
+      return refusal.tentative ? { undo: () => (facts.effort = before) } : true;
+    }
     default:
       return false;
   }
@@ -255,11 +259,14 @@ abstract class OpenAiStyleProvider extends HttpProvider {
     const facts = this.facts();
     const responsesHost = this.servesResponses();
     const quiet = { quietUntilOutputMs: this.quietUntilOutputMs };
-    return sendAdapting(
+    const sent = await sendAdapting(
       build,
       (plan) => postStream({ ...this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key)), ...quiet }),
       (refusal, plan) => learnFrom(facts, refusal, plan, responsesHost),
     );
+    const effort = sent.plan.body.reasoning_effort;
+    if (typeof effort === 'string') facts.effortTaken = effort as ReasoningEffort;
+    return sent;
   }
 
   /**

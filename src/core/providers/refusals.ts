@@ -18,7 +18,8 @@ export type Refusal =
   /** Carry N in the other field ("Use 'max_completion_tokens' instead"). */
   | { type: 'token-field'; use: 'max_tokens' | 'max_completion_tokens' }
   /** Send this reasoning_effort instead (the lowest the server listed; "low" where a model that only thinks refused "none"). */
-  | { type: 'effort'; effort: ReasoningEffort }
+  /** `tentative`: read from words that say nothing of the effort (Google's catch-all): kept only if the call sent again is taken. */
+  | { type: 'effort'; effort: ReasoningEffort; tentative?: boolean }
   /** Send the call to /responses: the model is not served on /chat/completions (OpenAI's 404, Azure's 400). */
   | { type: 'responses-only' };
 
@@ -86,9 +87,8 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
   // Anthropic from Opus 4.1 / Sonnet 4.5 on: keep the temperature, the knob the engine sets.
   if (/temperature`? and `?top_p`? cannot both be specified/i.test(text) && sent('top_p')) return { type: 'drop', field: 'top_p' };
 
-  if (belowThinking(body.reasoning_effort) && (THINKING_ONLY.test(text) || GOOGLE_INVALID_ARGUMENT.test(text))) {
-    return { type: 'effort', effort: LOWEST_THINKING_EFFORT };
-  }
+  if (belowThinking(body.reasoning_effort) && THINKING_ONLY.test(text)) return { type: 'effort', effort: LOWEST_THINKING_EFFORT };
+  if (belowThinking(body.reasoning_effort) && GOOGLE_INVALID_ARGUMENT.test(text)) return { type: 'effort', effort: LOWEST_THINKING_EFFORT, tentative: true };
   if (sent('reasoning_effort') && (names(text, 'reasoning_effort') || /'(?:none|minimal|low|medium|high|xhigh|max)' is not supported with/i.test(text))) {
     // OpenAI: "Supported values are: 'none', 'low', ..."; pydantic servers (vLLM): "Input should be 'low', 'medium' or 'high'";
     // Vertex's Gemini: "Expected 'reasoning_effort' to be one of: 'high','low','medium','minimal'".
@@ -127,21 +127,31 @@ export const MAX_FIXES_PER_CALL = 4;
 /**
  * Sends what `build` makes; when the server refuses part of it, `learn` records the fix
  * (for the model, so later calls are right at once) and the call is sent again, rebuilt.
- * `learn` returns false when it cannot help (nothing new to change): the error stands.
+ * `learn` returns false when it cannot help (nothing new to change): the error stands; or, for
+ * a tentative refusal, how to take the fix back, which happens when the call sent again is
+ * refused in the same words (the words were not about what was changed).
  * The refused requests were not billed (a 400 generates nothing).
  */
 export async function sendAdapting<P extends { body: Record<string, unknown> }>(
   build: () => P,
   send: (plan: P) => Promise<StreamResponse>,
-  learn: (refusal: Refusal, plan: P) => boolean,
+  learn: (refusal: Refusal, plan: P) => boolean | { undo: () => void },
 ): Promise<{ response: StreamResponse; plan: P }> {
+  let tentative: { undo: () => void; said: string } | undefined;
   for (let fixes = 0; ; fixes++) {
     const plan = build();
     try {
       return { response: await send(plan), plan };
     } catch (error) {
+      const said = error instanceof Error ? error.message : String(error);
+      if (tentative?.said === said) {
+        tentative.undo();
+        throw error;
+      }
       const refusal = fixes < MAX_FIXES_PER_CALL ? refusalOf(error, plan.body) : undefined;
-      if (!refusal || !learn(refusal, plan)) throw error;
+      const learned = refusal ? learn(refusal, plan) : false;
+      if (!learned) throw error;
+      if (typeof learned === 'object') tentative = { undo: learned.undo, said };
     }
   }
 }

@@ -176,7 +176,7 @@ test('refusals: the words Gemini and Vertex use for an effort a thinking model d
   assert.deepEqual(refusalOf(google(THINKING_ONLY_MESSAGE), body('none')), { type: 'effort', effort: 'low' });
   assert.deepEqual(refusalOf(google('The model does not support setting thinking_budget to 0'), body('none')), { type: 'effort', effort: 'low' });
   // Gemini 3.x models that refuse "none" say no more than this (buxuku/SmartSub#439).
-  assert.deepEqual(refusalOf(google('Request contains an invalid argument.'), body('none')), { type: 'effort', effort: 'low' });
+  assert.deepEqual(refusalOf(google('Request contains an invalid argument.'), body('none')), { type: 'effort', effort: 'low', tentative: true });
   // Vertex lists the values it takes: the lowest of them.
   assert.deepEqual(refusalOf(google("Expected 'reasoning_effort' to be one of: 'high','low','medium','minimal'"), body('none')), {
     type: 'effort',
@@ -187,4 +187,56 @@ test('refusals: the words Gemini and Vertex use for an effort a thinking model d
   assert.equal(refusalOf(google('Request contains an invalid argument.'), body()), undefined);
   assert.equal(refusalOf(google(THINKING_ONLY_MESSAGE), body()), undefined);
   assert.equal(refusalOf(google('Request contains an invalid argument: temperature must be in [0, 2].'), body('none')), undefined);
+});
+
+/** gemini-2.5-flash: takes "none" (no thinking), thinks 300 tokens by default and 1,000 at "low". */
+const flashModel: Responder = (request, res) => {
+  const effort = request.body?.reasoning_effort;
+  const thoughts = effort === 'none' ? 0 : effort === 'low' ? 1000 : 300;
+  const usage = (visible: number) => ({ prompt_tokens: 40, completion_tokens: visible, total_tokens: 40 + thoughts + visible });
+  return streamOf(geminiFrames('gemini-2.5-flash', [{ text: ' ok', usage: usage(2) }], { reason: 'stop', usage: usage(2) }))(request, res);
+};
+/** Google's catch-all for a request refused for another cause (whatever the effort). */
+const invalidArgument: Responder = (_request, res) =>
+  sendJson(res, 400, [{ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } }]);
+
+test('Google\'s catch-all "invalid argument" is not taken for an effort refusal where the model took that effort, or where "low" is refused the same', async () => {
+  const p = provider('gemini-2.5-flash');
+  server.enqueue(flashModel, flashModel);
+  await call(p);
+  const took = await call(p);
+  assert.deepEqual(
+    took.sent.map((b) => b.reasoning_effort),
+    ['none'],
+    'the model took "none"',
+  );
+  // Refused for another cause: the effort it took is not changed, the error stands.
+  server.enqueue(invalidArgument);
+  await assert.rejects(call(p), /invalid argument/i);
+  server.enqueue(flashModel);
+  const after = await call(p);
+  assert.deepEqual(
+    after.sent.map((b) => b.reasoning_effort),
+    ['none'],
+    'the next calls still send "none" (no 1,000 tokens of thinking each)',
+  );
+
+  // A model never seen taking "none": "low" is tried once; refused the same, "none" is kept and the error stands.
+  const fresh = provider('gemini-2.5-flash-lite');
+  server.enqueue(flashModel);
+  await call(fresh);
+  server.enqueue(invalidArgument, invalidArgument);
+  const before = server.requests.length;
+  await assert.rejects(call(fresh), /invalid argument/i);
+  assert.deepEqual(
+    server.requests.slice(before).map((r) => r.body?.reasoning_effort),
+    ['none', 'low'],
+  );
+  server.enqueue(flashModel);
+  const next = await call(fresh);
+  assert.deepEqual(
+    next.sent.map((b) => b.reasoning_effort),
+    ['none'],
+    '"low" was taken back',
+  );
 });
