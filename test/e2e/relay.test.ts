@@ -10,7 +10,7 @@ import type { FrameLocator, Locator } from 'playwright-core';
 import { startFakeServer, type FakeServer } from '../unit/providers/servers/harness';
 import { openAiStream, requireBearer } from '../unit/providers/servers/openai';
 import { anthropicCountTokens, anthropicStream } from '../unit/providers/servers/anthropic';
-import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, SECOND_QUESTION, type RelayScript } from './relayScript';
+import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, LLM_TEXT, relayScriptSettings, SECOND_QUESTION, type RelayScript } from './relayScript';
 import { VsCodeSession } from './vscodeSession';
 import { ScenarioTimer } from './scenarioTimer';
 
@@ -58,27 +58,17 @@ describe('Relay answers in VS Code (code-server)', () => {
           'relay.maxCostPerAnswerUsd': 10000,
         }),
       },
-      settings: {
-        'relay.slm.modelFolder': script.folder,
-        'relay.mode': 'command',
-        'relay.temperature': 0,
-        'relay.provider.kind': 'openai-completions',
-        'relay.provider.baseUrl': `${server.url}/v1`,
-        'relay.provider.model': LLM_MODEL,
-        'relay.prices.inputPerMTok': 3,
-        'relay.prices.outputPerMTok': 15,
-        // No money ceiling: these scenarios are about the call itself. Under the default,
-        // relay.maxCostRatio 0.5, a call is made only if it fits in half of the LLM-only
-        // estimate of the answer so far (its prompt once, its text as output) less what the
-        // answer spent; a call re-sends the whole context as input. At these prices the
-        // scripted call fits, though not by much (measured: it is made), but whether it does
-        // depends on the prices and on the token counts the LLM's earlier calls reported (the
-        // engine calibrates with them), so with the default these scenarios would test the
-        // ceiling, not the call. The scenario 'the scripted call is skipped'
-        // below runs with the default ceiling and a dearer input price, where the call
-        // cannot fit and the view shows it as skipped.
-        'relay.maxCostRatio': null,
-      },
+      // No money ceiling (relayScriptSettings): these scenarios are about the call itself. Under the default,
+      // relay.maxCostRatio 0.5, a call is made only if it fits in half of the LLM-only
+      // estimate of the answer so far (its prompt once, its text as output) less what the
+      // answer spent; a call re-sends the whole context as input. At these prices the
+      // scripted call fits, though not by much (measured: it is made), but whether it does
+      // depends on the prices and on the token counts the LLM's earlier calls reported (the
+      // engine calibrates with them), so with the default these scenarios would test the
+      // ceiling, not the call. The scenario 'the scripted call is skipped'
+      // below runs with the default ceiling and a dearer input price, where the call
+      // cannot fit and the view shows it as skipped.
+      settings: relayScriptSettings(script.folder, server.url, LLM_MODEL),
     });
   });
 

@@ -28,6 +28,26 @@ const SECOND_ANSWER: ScriptEntry[] = [{ text: 'Two plus four is **6**.' }];
 const END_OF_TURN: ScriptEntry = { text: '<|im_end|>' };
 const FILLER: ScriptEntry = { text: ' x' };
 
+/**
+ * The settings that run the script: its SLM folder in command mode, greedy, the LLM at `serverUrl`
+ * (openai-completions) priced at $3/$15 per million, and no money ceiling (`relay.maxCostRatio`
+ * null: the scenarios are about the call itself; see relay.test.ts for why the default would
+ * test the ceiling instead).
+ */
+export function relayScriptSettings(folder: string, serverUrl: string, llmModel: string): Record<string, unknown> {
+  return {
+    'relay.slm.modelFolder': folder,
+    'relay.mode': 'command',
+    'relay.temperature': 0,
+    'relay.provider.kind': 'openai-completions',
+    'relay.provider.baseUrl': `${serverUrl}/v1`,
+    'relay.provider.model': llmModel,
+    'relay.prices.inputPerMTok': 3,
+    'relay.prices.outputPerMTok': 15,
+    'relay.maxCostRatio': null,
+  };
+}
+
 export interface RelayScript {
   /** The scripted SLM's folder (relay.slm.modelFolder). */
   folder: string;

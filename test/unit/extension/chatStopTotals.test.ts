@@ -11,7 +11,7 @@ import { cancellationToken, recordingStream, STREAM_CLOSED } from './chatRespons
 import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
-import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, type RelayScript } from '../../e2e/relayScript';
+import { buildRelayScript, FIRST_QUESTION, LLM_PIECES, relayScriptSettings, type RelayScript } from '../../e2e/relayScript';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 
@@ -42,17 +42,7 @@ describe('Stop with a wind-down longer than the second VS Code waits', () => {
     server = await startFakeServer(stalling);
     ext = createExtensionContext(EXTENSION);
     service = new RelayService(ext.context, { onBusy: () => undefined, onAnswered: (stats) => answered.push(stats) });
-    resetSettings({
-      'relay.slm.modelFolder': script.folder,
-      'relay.mode': 'command',
-      'relay.temperature': 0,
-      'relay.provider.kind': KIND,
-      'relay.provider.baseUrl': `${server.url}/v1`,
-      'relay.provider.model': LLM_MODEL,
-      'relay.prices.inputPerMTok': 3,
-      'relay.prices.outputPerMTok': 15,
-      'relay.maxCostRatio': null,
-    });
+    resetSettings(relayScriptSettings(script.folder, server.url, LLM_MODEL));
   });
 
   after(async () => {

@@ -7,24 +7,30 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
+import type { LlmProvider } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
 import type { GenerateOptions, GenerateResult, GeneratedToken } from '../../../src/core/slm/types';
 import type { LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
-import { startFakeServer } from '../providers/servers/harness';
+import { startFakeServer, type FakeServer } from '../providers/servers/harness';
 import { openAiStream } from '../providers/servers/openai';
 import { disposeRuntimes, QUESTION, scriptedSlm } from './realParts';
 
 after(disposeRuntimes);
 
+/** The LLM at `server` (OpenAI's completions), continuing the scripted SLM's prompt. */
+function completionsAt(server: FakeServer, slm: { prompt: string }): LlmProvider {
+  return createProvider(
+    { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: (_m, partial) => slm.prompt + partial, maxRetries: 0 },
+    new MemoryKeySource(),
+    {},
+  );
+}
+
 test('Stop while the SLM counts the command it held back: no LLM call starts, nothing is sent', async () => {
   const slm = await scriptedSlm([{ text: 'First, <call>' }, { text: '3</call>' }, { text: ' two', source: 'external' }, { text: ' done.' }]);
   const server = await startFakeServer(openAiStream({ pieces: [' two', ' and'], finishReason: 'length' }));
   try {
-    const provider = createProvider(
-      { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: (_m, partial) => slm.prompt + partial, maxRetries: 0 },
-      new MemoryKeySource(),
-      {},
-    );
+    const provider = completionsAt(server, slm);
     const stop = new AbortController();
     const runtime: LocalRuntime = Object.create(slm.runtime);
     // The first turn stops unsure right after `<call>` (confidence mode hands off there, the unfinished command held back).
@@ -83,11 +89,7 @@ test("Stop while the SLM counts the LLM's text: the small model is not fed it, t
   const slm = await scriptedSlm([{ text: 'First,' }, { text: ' two and', source: 'external' }, { text: ' done.' }]);
   const server = await startFakeServer(openAiStream({ pieces: [' two', ' and'], finishReason: 'length' }));
   try {
-    const provider = createProvider(
-      { kind: 'openai-completions', baseUrl: `${server.url}/v1`, model: 'm', templateRenderer: (_m, partial) => slm.prompt + partial, maxRetries: 0 },
-      new MemoryKeySource(),
-      {},
-    );
+    const provider = completionsAt(server, slm);
     const stop = new AbortController();
     const runtime: LocalRuntime = Object.create(slm.runtime);
     const appended: string[] = [];
