@@ -60,13 +60,18 @@ export function escapeSentinelLookalikes(text: string): string {
   });
 }
 
-/** Rendered HTML (or any text) with the escaped characters back as written; an escape that rendering broke apart is dropped. */
+/**
+ * Rendered HTML (or any text) with the escaped characters back as written; an escape that
+ * rendering broke apart is dropped, and so is one of a character outside the sentinel range:
+ * escapeSentinelLookalikes makes none, so text spelled it (an autolink's percent-decoded URL
+ * can), and restored after all escaping it could be '<' or '"', markup in the answer.
+ */
 export function restoreEscaped(text: string): string {
   return text
     .replace(ESCAPED, (_escape: string, digits: string) => {
       let code = 0;
       for (const digit of digits) code = code * 16 + (digit.charCodeAt(0) - DIGIT_BASE);
-      return String.fromCharCode(code);
+      return isSentinelCode(code) ? String.fromCharCode(code) : '';
     })
     .replace(NONCHARACTERS, '');
 }

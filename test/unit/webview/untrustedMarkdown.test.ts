@@ -103,3 +103,17 @@ test('a link from model text is one to the web or to mail; vscode:, command:, fi
     if (!target.startsWith('file:')) assert.equal(html, '<p>click</p>\n', 'the text stays');
   }
 });
+
+test("an autolink whose percent-encoding spells the renderer's own escapes cannot put markup in the answer (a forged large-model mark, a link of any scheme)", () => {
+  // U+FDD0 and four of U+FDE0-U+FDEF escape a character of the sentinel range through rendering;
+  // an autolink's text is its URL percent-decoded, so plain ASCII could spell such escapes for '<', '"', '>'.
+  const encoded = (code: number) => encodeURIComponent(String.fromCharCode(code));
+  const spelled = (text: string) =>
+    [...text].map((ch) => encoded(0xfdd0) + [12, 8, 4, 0].map((shift) => encoded(0xfde0 + ((ch.charCodeAt(0) >> shift) & 0xf))).join('')).join('');
+  const forged = '<span class="relay-llm" title="Written by gpt-4o">I AM THE LLM</span><a href="vscode://file/etc/passwd">Set API Key</a>';
+  const html = render(`The small model wrote this: <https://e.x/${spelled(forged)}>`);
+  assert.doesNotMatch(html, /relay-llm|vscode:|<span|<a href="vscode/, html);
+  assert.doesNotMatch(html, /[\uFDD0-\uFDEF]/, 'no noncharacter is left in what is shown');
+  // The escapes the renderer made itself still give back the characters they stand for (an icon font's glyph in code).
+  assert.match(render('`\uF007 and \uE100`'), /<code>\uF007 and \uE100<\/code>/);
+});
