@@ -1,6 +1,7 @@
 /** The answer view beside the editor, used by "Explain Selection" and "Solve Problem". */
 import * as vscode from 'vscode';
-import type { Conversation } from './conversation';
+import { MAX_PERSISTED_TURNS, type Conversation } from './conversation';
+import type { HostMessage } from '../shared/webviewProtocol';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import { showError } from './notifications';
 
@@ -20,7 +21,10 @@ export class AnswerPanel {
   private ready: Promise<void> | undefined;
   /** Resolves when the panel is closed (by the user, or by VS Code). */
   private closed: Promise<void> | undefined;
-  private sourceEditor: vscode.TextEditor | undefined;
+  /** The editor each answer's question came from, for its "Insert at cursor"; bounded as the conversation's turns are. */
+  private readonly sourceEditors = new Map<string, vscode.TextEditor>();
+  /** Set while a question from an editor (or a Retry of an answer from one) starts: its answer's turn takes it. */
+  private startingFrom: vscode.TextEditor | undefined;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -95,12 +99,22 @@ export class AnswerPanel {
     this.closed = new Promise((resolve) => panel.onDidDispose(() => resolve()));
     this.ready = new Promise((resolve) => {
       panel.webview.onDidReceiveMessage((message: unknown) => {
+        // A Retry's answer is inserted where the answer it retries would have been.
+        const retried = retriedTurnId(message);
+        if (retried !== undefined) this.startingFrom = this.sourceEditors.get(retried);
         void this.conversation.receive(message).then(() => {
+          if (retried !== undefined) this.startingFrom = undefined;
           if ((message as { type?: unknown })?.type === 'ready') resolve();
         });
       });
     });
-    this.conversation.attach({ post: (message) => void panel.webview.postMessage(message), targetEditor: () => this.sourceEditor });
+    this.conversation.attach({
+      post: (message) => {
+        this.followTurns(message);
+        void panel.webview.postMessage(message);
+      },
+      targetEditor: (turnId) => this.sourceEditors.get(turnId),
+    });
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, 'answer');
     panel.onDidDispose(() => {
       if (this.panel !== panel) return;
@@ -123,12 +137,26 @@ export class AnswerPanel {
    */
   async ask(question: string, editor: vscode.TextEditor | undefined): Promise<boolean> {
     if (!(await this.shown())) return false;
-    const previous = this.sourceEditor;
-    // Set before the answer starts (its Insert may be used while it is written); a refusal comes at once.
-    this.sourceEditor = editor;
+    // Its answer's turn takes the editor as it starts (its Insert may be used while it is written); a refused one starts none.
+    this.startingFrom = editor;
     const { turnId } = await this.conversation.ask(question);
-    if (turnId === '' && this.sourceEditor === editor) this.sourceEditor = previous;
+    this.startingFrom = undefined;
     return turnId !== '';
+  }
+
+  /** Keeps the source editors in step with the turns the view is sent: an answer starting takes the editor it starts from; removed turns drop theirs. */
+  private followTurns(message: HostMessage): void {
+    if (message.type === 'turn-start' && message.turn.role === 'assistant' && this.startingFrom) {
+      this.sourceEditors.set(message.turn.id, this.startingFrom);
+      this.startingFrom = undefined;
+      // Turns removed while no view listened are never said: the oldest go beyond what the conversation keeps.
+      for (const turnId of this.sourceEditors.keys()) {
+        if (this.sourceEditors.size <= MAX_PERSISTED_TURNS) break;
+        this.sourceEditors.delete(turnId);
+      }
+    } else if (message.type === 'turns-removed') {
+      for (const turnId of message.turnIds) this.sourceEditors.delete(turnId);
+    } else if (message.type === 'cleared') this.sourceEditors.clear();
   }
 
   /** "Relay: Show Answers": the view, opened again if it was closed, with the answers so far (the one being written goes on there). */
@@ -161,4 +189,11 @@ export class AnswerViewError extends Error {
     super('The Relay answer view did not load, so nothing was asked. Reload the window (Developer: Reload Window) and ask again.');
     this.name = 'AnswerViewError';
   }
+}
+
+/** The answer a Retry message from the view names; undefined for any other message (the conversation checks it in full). */
+function retriedTurnId(message: unknown): string | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const { type, turnId } = message as { type?: unknown; turnId?: unknown };
+  return type === 'retry' && typeof turnId === 'string' ? turnId : undefined;
 }

@@ -9,6 +9,7 @@ import type { KeyStore } from './keyStore';
 import { providerAddressSettings } from './settings';
 import { showError, showInformation, showWarning } from './notifications';
 import { fencedCode } from '../core/codeFence';
+import { linesLabel } from '../shared/lineRange';
 
 /** The kinds whose service takes a key ("Relay: Set API Key" offers them). */
 const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
@@ -16,24 +17,64 @@ const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 /** The most characters of text sent as context: a selection to explain or solve, or what is attached to an @relay question. */
 export const MAX_SELECTION_CHARS = 20_000;
 
-function selectedText(editor: vscode.TextEditor | undefined): string {
-  if (!editor || editor.selection.isEmpty) return '';
-  return editor.document.getText(editor.selection);
+/** A non-blank selection: its text and its lines (1-based). */
+interface SelectedPart {
+  text: string;
+  first: number;
+  last: number;
+}
+
+/** The editor's non-blank selections (multi-cursor: all of them), in document order. */
+function selectedParts(editor: vscode.TextEditor | undefined): SelectedPart[] {
+  if (!editor) return [];
+  return editor.selections
+    .filter((selection) => !selection.isEmpty)
+    .sort((a, b) => a.start.line - b.start.line || a.start.character - b.start.character)
+    .map((selection) => ({
+      text: editor.document.getText(selection),
+      first: selection.start.line + 1,
+      // A selection of whole lines ends at the next line's start: that line is not in it.
+      last: selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1,
+    }))
+    .filter((part) => part.text.trim() !== '');
+}
+
+/** Text holding NUL characters is a binary file's, not text (the rule @relay's attachments and the CLI follow). */
+export function looksBinary(text: string): boolean {
+  return text.includes('\u0000');
+}
+
+/** Why selected text is not sent (binary, or over the bound), said for `verb`; `holding`: "the selection has" or the like. Undefined when it can be. */
+function selectionProblem(parts: readonly SelectedPart[], length: number, holding: string, verb: string): string | undefined {
+  if (parts.some((part) => looksBinary(part.text)))
+    return `Relay: ${parts.length === 1 ? 'the selection' : 'a selection'} holds NUL characters: it looks like a binary file, so nothing was sent. Select text to ${verb}.`;
+  if (length > MAX_SELECTION_CHARS)
+    return `Relay: ${holding} ${length.toLocaleString('en-US')} characters; select at most ${MAX_SELECTION_CHARS.toLocaleString('en-US')} to ${verb}.`;
+  return undefined;
 }
 
 export async function explainSelection(panel: AnswerPanel): Promise<void> {
   const editor = vscode.window.activeTextEditor;
-  const text = selectedText(editor);
-  if (!editor || !text.trim()) {
+  const parts = selectedParts(editor);
+  if (!editor || parts.length === 0) {
     void showInformation('Relay: select some code or text to explain first.');
     return;
   }
-  if (text.length > MAX_SELECTION_CHARS) {
-    void showWarning(`Relay: the selection has ${text.length} characters; select at most ${MAX_SELECTION_CHARS} to explain.`);
+  const length = parts.reduce((sum, part) => sum + part.text.length, 0);
+  const problem = selectionProblem(parts, length, parts.length === 1 ? 'the selection has' : `the ${parts.length} selections have`, 'explain');
+  if (problem) {
+    void showWarning(problem);
     return;
   }
-  const language = editor.document.languageId;
-  await panel.ask(`Explain this ${language} code:\n\n${fencedCode(text, language)}`, editor);
+  await panel.ask(explainQuestion(parts, editor.document.languageId), editor);
+}
+
+/** The question Explain Selection asks: one selection in its fence; several each in its own, named by its lines. */
+function explainQuestion(parts: readonly SelectedPart[], language: string): string {
+  // One selection is asked as it always was: the same prompt reuses the models' cached reading of it.
+  if (parts.length === 1) return `Explain this ${language} code:\n\n${fencedCode(parts[0].text, language)}`;
+  const blocks = parts.map((part) => `${linesLabel(part.first, part.last)}:\n\n${fencedCode(part.text, language)}`);
+  return `Explain this ${language} code (${parts.length} parts of one file):\n\n${blocks.join('\n\n')}`;
 }
 
 /** A problem typed into Solve Problem's box that was not asked (an answer started meanwhile, or it was too long): the next box opens with it. */
@@ -41,9 +82,17 @@ const unaskedProblems = new WeakMap<AnswerPanel, string>();
 
 export async function solveProblem(panel: AnswerPanel): Promise<void> {
   const editor = vscode.window.activeTextEditor;
-  let problem = selectedText(editor);
-  const typed = !problem.trim();
-  if (typed) {
+  const parts = selectedParts(editor);
+  // Several selections are one problem in parts (its statement, its data): in document order, a blank line between.
+  let problem = parts.map((part) => part.text).join('\n\n');
+  const typed = parts.length === 0;
+  if (!typed) {
+    const refused = selectionProblem(parts, problem.length, 'the problem has', 'solve');
+    if (refused) {
+      void showWarning(refused);
+      return;
+    }
+  } else {
     // Said before the box opens: a problem typed while an answer runs would only be refused.
     if (panel.refuseWhileBusy('Solve Problem did not start')) return;
     const unasked = unaskedProblems.get(panel);
@@ -58,10 +107,12 @@ export async function solveProblem(panel: AnswerPanel): Promise<void> {
       })) ?? '';
   }
   if (!problem.trim()) return;
-  // The same bound as Explain Selection: a whole file selected is minutes of reading and a paid LLM's input.
+  // A typed problem has a selection's bound (a whole file pasted is minutes of reading and a paid LLM's input); it is kept for the next box.
   if (problem.length > MAX_SELECTION_CHARS) {
-    if (typed) unaskedProblems.set(panel, problem);
-    void showWarning(`Relay: the problem has ${problem.length} characters; ${typed ? 'shorten it to' : 'select'} at most ${MAX_SELECTION_CHARS} to solve.`);
+    unaskedProblems.set(panel, problem);
+    void showWarning(
+      `Relay: the problem has ${problem.length.toLocaleString('en-US')} characters; shorten it to at most ${MAX_SELECTION_CHARS.toLocaleString('en-US')} to solve.`,
+    );
     return;
   }
   const asked = await panel.ask(problem, editor);

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
+import { thinkingOf } from '../core/relay/thinking';
 import type { ChatMessage } from '../core/slm/types';
 import type { ModelLoad } from '../shared/modelLoading';
 import {
@@ -29,7 +30,7 @@ import { llmWroteAll } from './moneyText';
 import { providerTestRunning, type AnswerOutcome, type AnswerPlan, type RelayService } from './relayService';
 import { showError, showInformation, showWarning } from './notifications';
 
-const MAX_PERSISTED_TURNS = 200;
+export const MAX_PERSISTED_TURNS = 200;
 /** While an answer is written, its text so far is saved at most this long after it changed (a crash keeps all but the last moments). */
 const SAVE_WHILE_WRITING_MS = 1000;
 
@@ -38,8 +39,8 @@ export const INTERRUPTED_MESSAGE = 'Interrupted: the window was reloaded or clos
 
 export interface ConversationHost {
   post(message: HostMessage): void;
-  /** Editor that receives "Insert at cursor". */
-  targetEditor?: () => vscode.TextEditor | undefined;
+  /** The editor that receives "Insert at cursor" of the answer `turnId` (the one its question came from). */
+  targetEditor?: (turnId: string) => vscode.TextEditor | undefined;
 }
 
 /** An answer that is not from the settings: the demo's plan (relayService.ts) and what the view shows of it. */
@@ -410,12 +411,17 @@ export class Conversation {
         void this.persist();
         this.post({ type: 'cleared' });
         return;
-      case 'copy':
-        await vscode.env.clipboard.writeText(this.textOf(message.turnId));
+      case 'copy': {
+        const text = this.answerTextOf(message.turnId, 'copy');
+        if (text === undefined) return;
+        await vscode.env.clipboard.writeText(text);
         void vscode.window.setStatusBarMessage('Relay: answer copied', 2000);
         return;
-      case 'insert':
-        return this.insert(this.textOf(message.turnId));
+      }
+      case 'insert': {
+        const text = this.answerTextOf(message.turnId, 'insert');
+        return text === undefined ? undefined : this.insert(message.turnId, text);
+      }
       case 'retry':
         return this.retry(message.turnId);
       case 'fix':
@@ -486,17 +492,28 @@ export class Conversation {
     await this.answerTurn(messages, extras, kept !== undefined);
   }
 
-  private textOf(turnId: string): string {
+  /**
+   * What Copy and Insert give of a turn: the answer as the view shows it, without the
+   * reasoning it folds away (thinkingOf, the view's rule). Undefined, with the user told,
+   * when that leaves nothing (the answer has only thought so far, or written nothing).
+   */
+  private answerTextOf(turnId: string, action: 'copy' | 'insert'): string | undefined {
     const turn = this.turns.find((candidate) => candidate.id === turnId);
-    return turn ? textOfTurn(turn) : '';
+    const text = turn ? textOfTurn(turn) : '';
+    const thinking = thinkingOf(text);
+    // The blank lines between the thinking and the answer are no part of the answer.
+    const answer = thinking ? text.slice(thinking.end).replace(/^\s*\n/, '') : text;
+    if (answer.trim() !== '') return answer;
+    void showInformation(`Relay: nothing to ${action}: the answer has no text${thinking ? ' beyond its thinking' : ''}.`);
+    return undefined;
   }
 
   /**
-   * Inserts at the cursor of the editor the question came from, while it is still open and
-   * visible; else of the active or a visible editor. An edit VS Code refuses is said.
+   * Inserts at the cursor of the editor the turn's question came from, while it is still open
+   * and visible; else of the active or a visible editor. An edit VS Code refuses is said.
    */
-  private async insert(text: string): Promise<void> {
-    const stored = this.webview?.targetEditor?.();
+  private async insert(turnId: string, text: string): Promise<void> {
+    const stored = this.webview?.targetEditor?.(turnId);
     const editor = stored && isOpenAndVisible(stored) ? stored : (vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors[0]);
     if (!editor) {
       void showWarning('Relay: open an editor to insert the answer into.');

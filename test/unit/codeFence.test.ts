@@ -36,8 +36,10 @@ test('fencedCode: three backticks for plain code; one more than the longest run 
 test('Explain Selection: a selection holding ``` stays whole inside the block', async () => {
   const asked: string[] = [];
   const before = stubWindow.activeTextEditor;
+  const selection = { isEmpty: false, start: { line: 0, character: 0 }, end: { line: 1, character: 0 } };
   stubWindow.activeTextEditor = {
-    selection: { isEmpty: false },
+    selection,
+    selections: [selection],
     document: { languageId: 'markdown', getText: () => MARKDOWN },
   };
   try {

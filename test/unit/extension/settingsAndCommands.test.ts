@@ -48,8 +48,8 @@ test('a text or on/off setting of another type names the setting; "true" in quot
 
 test('Solve Problem refuses a selection too long to send, as Explain Selection does: nothing is asked', async () => {
   const text = 'x'.repeat(25_000);
-  const selection = { isEmpty: false };
-  window.activeTextEditor = { selection, document: { getText: () => text, languageId: 'plaintext' } };
+  const selection = { isEmpty: false, start: { line: 0, character: 0 }, end: { line: 0, character: text.length } };
+  window.activeTextEditor = { selection, selections: [selection], document: { getText: () => text, languageId: 'plaintext' } };
   const asked: string[] = [];
   const before = warningsShown.length;
   try {
@@ -58,7 +58,7 @@ test('Solve Problem refuses a selection too long to send, as Explain Selection d
     window.activeTextEditor = undefined;
   }
   assert.deepEqual(asked, []);
-  assert.match(warningsShown[before]?.message ?? '', /the problem has 25000 characters; select at most 20000 to solve/);
+  assert.match(warningsShown[before]?.message ?? '', /the problem has 25,000 characters; select at most 20,000 to solve/);
 });
 
 const MANIFEST_SETTINGS = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).contributes.configuration.properties as Record<

@@ -122,7 +122,7 @@ test('a typed problem too long to send is kept for the next box, with the way to
     (question) => (question.api === 'showInputBox' ? long : undefined),
     () => solveProblem(panel),
   );
-  assert.match(warningsShown[warned]?.message ?? '', /the problem has 20001 characters; shorten it to at most 20000 to solve/);
+  assert.match(warningsShown[warned]?.message ?? '', /the problem has 20,001 characters; shorten it to at most 20,000 to solve/);
   const again = await asking(
     () => undefined,
     () => solveProblem(panel),
