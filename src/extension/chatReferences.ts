@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 // Attached text is bounded as a selection to explain is.
-import { MAX_SELECTION_CHARS } from './commands';
+import { looksBinary, MAX_SELECTION_CHARS } from './commands';
 import { fencedCode } from '../core/codeFence';
 import { lineSpan } from '../shared/lineRange';
 
@@ -57,7 +57,7 @@ export async function readReferences(references: readonly vscode.ChatPromptRefer
     try {
       const item = await readReference(reference.id, value);
       if (!item) skipped.push(`${reference.id} (not a file or text)`);
-      else if (item.text.includes('\u0000')) skipped.push(`${item.label} (binary)`);
+      else if (looksBinary(item.text)) skipped.push(`${item.label} (binary)`);
       else if (item.text.trim()) attached.push(item);
     } catch (error) {
       // A folder, a file gone since it was attached: named, not sent.
