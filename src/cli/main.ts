@@ -30,8 +30,9 @@ import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { reportedLoad } from './loadLines';
-import { formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
-import { commandLineProblem, readAllText, shellQuote } from './commandLine';
+import { errorKeeper, errorReporter, formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
+import { isProviderError } from '../core/providers/errors';
+import { commandLineProblem, readAllText, shellQuote, signalExitCode, stopOnSignals } from './commandLine';
 import { maskedLogin } from '../core/http/shownUrl';
 
 export const HELP = `relay: a small local model writes the answer, a large model writes a few tokens where it helps.
@@ -126,7 +127,9 @@ machine unless --allow-plain-http is given.
 Exit status: 0 when the answer ended by itself or at a limit you set (budget, turns, calls, money, the
 model's context window), 1 when it failed (an error, a server that sent nothing or added nothing; relay eval:
 any answer failed; provider test, slm test: the test failed), 2 for a usage mistake (an unknown command or flag,
-a bad value, a missing file, bare 'relay'), 130 when stopped (Ctrl-C).
+a bad value, a missing file, bare 'relay'), 130 when stopped (Ctrl-C; SIGTERM: 143, SIGHUP: 129; what was spent
+so far is still in the totals; a second Ctrl-C exits without waiting for the answer). With --json, solve, explain
+and demo end with one JSON line, also when the answer could not start ("error": {code, message}).
 `;
 
 const BOOLEAN_FLAGS = new Set(['json', 'help', 'version', 'demo', 'plain-prompt', 'allow-plain-http', 'fresh']);
@@ -231,7 +234,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
   checkFlags(command, options);
   if (command === 'demo') {
     if (rest.length > 1) throw new UsageError('Usage: relay demo ["47*6+28=?"] [--json] (quote the question)');
-    return runDemo(io, { json, signal, question: rest[0] });
+    return answerCommand(json, io, () => runDemo(io, { json, signal, question: rest[0] }));
   }
   const demo = options.has('demo');
   // --demo brings its own models: a model flag beside it would be silently ignored.
@@ -270,12 +273,12 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const messages = solveMessages(question ?? '', { plain: config.plainPrompt });
       // The demo models write nonsense for anything but their one task: refused as relay demo refuses it.
       if (demo && demoReference(question ?? '') === null) throw new UsageError(`${demoTaskProblem(question ?? '')} ${DEMO_OTHER_QUESTIONS}`);
-      return runAsk(messages, config, io, { json, signal, priceNote, demo });
+      return answerCommand(json, io, () => runAsk(messages, config, io, { json, signal, priceNote, demo }));
     }
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
       if (demo) throw new UsageError(`relay explain --demo: ${DEMO_TASK_WORDS} They cannot explain a file. ${DEMO_OTHER_QUESTIONS}`);
-      return runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo });
+      return answerCommand(json, io, () => runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo }));
     case 'eval': {
       // A quoted ~ ("~/data.jsonl") reaches here unexpanded: the home folder, as in --out.
       const data = rest.length === 1 ? expandPath(rest[0]) : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
@@ -350,6 +353,28 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
   }
 }
 
+/**
+ * An answer's command (solve, explain, demo). With --json, a failure before the answer began
+ * (a model file that does not load, a chat template that raises) still ends stdout with the
+ * answer's JSON line, `error` in it as an answer that failed has it, and exits 1; its words go
+ * to stderr as an answer's error does. A usage mistake stays one (stderr, exit 2).
+ */
+async function answerCommand(json: boolean, io: CliIo, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!json || error instanceof UsageError) throw error;
+    // `setup`: the answer could not start; a provider's error keeps its own code (network, auth...).
+    const code = isProviderError(error) ? error.code : 'setup';
+    const event = { type: 'error', code, message: error instanceof Error ? error.message : String(error) } as const;
+    const failure = errorKeeper();
+    failure.record(event);
+    errorReporter(io.stderr)(event);
+    io.stdout.write(printableJson({ answer: '', ...failure.json(), finish_reason: 'error' }) + '\n');
+    return 1;
+  }
+}
+
 /** `relay provider test`, `relay slm test`: their one subcommand, and no more words; a mistyped one is named. */
 function checkSubcommand(command: string, rest: string[], usage: string): void {
   const [sub, ...extra] = rest;
@@ -383,25 +408,27 @@ function stream(s: NodeJS.WriteStream & { fd: number }, closed: () => boolean): 
   return { write: (text) => void (closed() ? undefined : s.write(text)), isTTY: Boolean(s.isTTY), fd: s.fd };
 }
 
-/** Entry point: Ctrl+C cancels the answer (the partial answer and its stats are still printed). */
+/**
+ * Entry point: Ctrl+C, SIGTERM (`timeout`, `kill`) and SIGHUP (a closed terminal) cancel the
+ * answer (the partial answer and its stats are still printed, its calls booked in the totals).
+ */
 if (require.main === module) {
   const controller = new AbortController();
-  // A reader that went away (`relay demo | head`) stops the work, as SIGPIPE stops a shell tool,
-  // instead of an unhandled EPIPE and its stack trace; what eval wrote to its files is kept.
+  // A reader that went away (`relay demo | head`, EPIPE; a closed terminal, EIO) stops the work, as
+  // SIGPIPE stops a shell tool, instead of an unhandled error and its stack trace; what eval wrote to its files is kept.
   let readerGone = false;
   for (const out of [process.stdout, process.stderr]) {
     out.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
+      if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
       readerGone = true;
       controller.abort();
     });
   }
-  let interrupted = false;
-  process.on('SIGINT', () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    controller.abort();
-  });
+  const stoppedBy = stopOnSignals(
+    process,
+    () => controller.abort(),
+    (code) => process.exit(code),
+  );
   const closed = () => readerGone;
   const stdin = async () => (process.stdin.isTTY ? undefined : readAllText(process.stdin, { signal: controller.signal }));
   const tooLong = commandLineProblem(process.argv);
@@ -410,7 +437,9 @@ if (require.main === module) {
     : main(process.argv.slice(2), { stdout: stream(process.stdout, closed), stderr: stream(process.stderr, closed), stdin }, controller.signal)
   ).then(
     (code) => {
-      process.exitCode = readerGone ? 0 : code;
+      // The commands say "stopped" with Ctrl-C's 130; stopped by another signal, its own status (SIGTERM 143, SIGHUP 129).
+      const signal = stoppedBy();
+      process.exitCode = signal && code === signalExitCode('SIGINT') ? signalExitCode(signal) : readerGone ? 0 : code;
     },
     (error: unknown) => {
       if (error instanceof UsageError) {

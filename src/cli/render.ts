@@ -196,7 +196,7 @@ export function allOf(...renderers: Array<(event: RelayEvent) => void>): (event:
 /**
  * The exit status of an answer: 0 when it ended by itself or at a limit the user set,
  * 1 when it failed or could not go on (an error, a silent or empty server, a runtime
- * fault), 130 when stopped (as after Ctrl-C).
+ * fault), 130 when stopped (as after Ctrl-C; main.ts makes it 143 or 129 when SIGTERM or SIGHUP stopped it).
  */
 export function exitCodeOf(finish: FinishReason): number {
   if (finish === 'cancelled') return 130;

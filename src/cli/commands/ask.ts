@@ -5,7 +5,7 @@ import type { ChatMessage } from '../../core/slm/types';
 import { collectRelay } from '../../core/relay/engine';
 import { TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
-import { decodeUtf8, MAX_STDIN_BYTES, shellQuote } from '../commandLine';
+import { decodeUtf8, MAX_STDIN_BYTES, shellQuote, writesBeforeExit } from '../commandLine';
 import type { CliConfig } from '../config';
 import {
   allOf,
@@ -208,7 +208,8 @@ export async function runAsk(
       render,
     );
     if (llm && !options.demo) {
-      await new TotalsStore(config.totalsPath).record(llm.modelKey, stats).catch((error: Error) => {
+      // Tracked: a second Ctrl-C waits for this write rather than drop the answer's cost (main.ts).
+      await writesBeforeExit.track(new TotalsStore(config.totalsPath).record(llm.modelKey, stats)).catch((error: Error) => {
         io.stderr.write(`relay: could not update the running totals: ${error.message}\n`);
       });
     }

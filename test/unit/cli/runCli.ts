@@ -3,7 +3,7 @@
  * and no provider key from the environment, capturing what it writes; and a fake server for
  * the length of a test body.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,23 +48,29 @@ const KEY_VARIABLES = ['RELAY_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY'];
 
 /**
  * The CLI in a process of its own (as a user runs it), with no provider key from this
- * environment (`env` may give one), ended if it runs past a minute; resolves with its exit code and output.
+ * environment (`env` may give one), ended if it runs past a minute; resolves with its exit code
+ * and output. `stdin`: bytes piped in (else none: standard input is closed); `started`: sees the
+ * process (to signal it).
  */
 export async function spawnCli(
   args: string[],
-  options: { env: Record<string, string>; cwd: string },
+  options: { env: Record<string, string>; cwd: string; stdin?: Uint8Array; started?: (child: ChildProcess) => void },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const name of KEY_VARIABLES) delete env[name];
   const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
     cwd: options.cwd,
     env: { ...env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
+  // A CLI that exits before reading it all (a usage mistake) closes the pipe: not this helper's failure.
+  child.stdin?.on('error', () => undefined);
+  if (options.stdin) child.stdin?.end(options.stdin);
+  options.started?.(child);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
   const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
   try {
     const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
