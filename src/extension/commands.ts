@@ -17,26 +17,45 @@ const KEYED_KINDS = PROVIDER_KINDS.filter((kind) => providerOf(kind).usesKey);
 /** The most characters of text sent as context: a selection to explain or solve, or what is attached to an @relay question. */
 export const MAX_SELECTION_CHARS = 20_000;
 
-/** A non-blank selection: its text and its lines (1-based). */
+/** Non-blank selected text: its lines (1-based) and how many selections it joins (those on the same or the next line). */
 interface SelectedPart {
   text: string;
   first: number;
   last: number;
+  selections: number;
 }
 
-/** The editor's non-blank selections (multi-cursor: all of them), in document order. */
+/** The most parts (selections on lines apart) a question names: each costs a label and a fence of its own. */
+export const MAX_SELECTION_PARTS = 50;
+
+/**
+ * The editor's non-blank selections (multi-cursor: all of them), in document order; those on
+ * the same or the next line are one part (a column selection is one selection a line: one part,
+ * not thousands of fences).
+ */
 function selectedParts(editor: vscode.TextEditor | undefined): SelectedPart[] {
   if (!editor) return [];
-  return editor.selections
+  const parts: SelectedPart[] = [];
+  const selections = editor.selections
     .filter((selection) => !selection.isEmpty)
-    .sort((a, b) => a.start.line - b.start.line || a.start.character - b.start.character)
-    .map((selection) => ({
+    .sort((a, b) => a.start.line - b.start.line || a.start.character - b.start.character);
+  for (const selection of selections) {
+    const part = {
+      selections: 1,
       text: editor.document.getText(selection),
       first: selection.start.line + 1,
       // A selection of whole lines ends at the next line's start: that line is not in it.
       last: selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1,
-    }))
-    .filter((part) => part.text.trim() !== '');
+    };
+    if (part.text.trim() === '') continue;
+    const previous = parts.at(-1);
+    if (previous && part.first <= previous.last + 1) {
+      previous.text += `\n${part.text}`;
+      previous.last = Math.max(previous.last, part.last);
+      previous.selections += 1;
+    } else parts.push(part);
+  }
+  return parts;
 }
 
 /** Text holding NUL characters is a binary file's, not text (the rule @relay's attachments and the CLI follow). */
@@ -44,12 +63,18 @@ export function looksBinary(text: string): boolean {
   return text.includes('\u0000');
 }
 
+function selectionCount(parts: readonly SelectedPart[]): number {
+  return parts.reduce((sum, part) => sum + part.selections, 0);
+}
+
 /** Why selected text is not sent (binary, or over the bound), said for `verb`; `holding`: "the selection has" or the like. Undefined when it can be. */
 function selectionProblem(parts: readonly SelectedPart[], length: number, holding: string, verb: string): string | undefined {
   if (parts.some((part) => looksBinary(part.text)))
-    return `Relay: ${parts.length === 1 ? 'the selection' : 'a selection'} holds NUL characters: it looks like a binary file, so nothing was sent. Select text to ${verb}.`;
+    return `Relay: ${selectionCount(parts) === 1 ? 'the selection' : 'a selection'} holds NUL characters: it looks like a binary file, so nothing was sent. Select text to ${verb}.`;
   if (length > MAX_SELECTION_CHARS)
     return `Relay: ${holding} ${length.toLocaleString('en-US')} characters; select at most ${MAX_SELECTION_CHARS.toLocaleString('en-US')} to ${verb}.`;
+  if (parts.length > MAX_SELECTION_PARTS)
+    return `Relay: the selections lie in ${parts.length.toLocaleString('en-US')} places of the file; select at most ${MAX_SELECTION_PARTS} to ${verb} (selections on neighbouring lines count as one).`;
   return undefined;
 }
 
@@ -61,7 +86,8 @@ export async function explainSelection(panel: AnswerPanel): Promise<void> {
     return;
   }
   const length = parts.reduce((sum, part) => sum + part.text.length, 0);
-  const problem = selectionProblem(parts, length, parts.length === 1 ? 'the selection has' : `the ${parts.length} selections have`, 'explain');
+  const count = selectionCount(parts);
+  const problem = selectionProblem(parts, length, count === 1 ? 'the selection has' : `the ${count.toLocaleString('en-US')} selections have`, 'explain');
   if (problem) {
     void showWarning(problem);
     return;

@@ -76,7 +76,8 @@ test('several selections are bounded by their total, said with the figures as @r
   const long = `${'x'.repeat(12_000)}\n${'y'.repeat(12_000)}\n`;
   const { asked, warnings } = await run(explainSelection, editorOn(long, [selection([0, 0], [0, 12_000]), selection([1, 0], [1, 12_000])]));
   assert.deepEqual(asked, []);
-  assert.deepEqual(warnings, ['Relay: the 2 selections have 24,000 characters; select at most 20,000 to explain.']);
+  // On neighbouring lines they go as one part, a line break between: 24,001 characters sent.
+  assert.deepEqual(warnings, ['Relay: the 2 selections have 24,001 characters; select at most 20,000 to explain.']);
   const single = await run(explainSelection, editorOn('z'.repeat(25_000), [selection([0, 0], [0, 25_000])], 'plaintext'));
   assert.deepEqual(single.asked, []);
   assert.deepEqual(single.warnings, ['Relay: the selection has 25,000 characters; select at most 20,000 to explain.']);
@@ -107,4 +108,24 @@ test('a selection holding NUL characters (a binary file opened anyway) is named,
   assert.deepEqual(solved.asked, []);
   assert.equal(solved.boxes, 0);
   assert.deepEqual(solved.warnings, ['Relay: the selection holds NUL characters: it looks like a binary file, so nothing was sent. Select text to solve.']);
+});
+
+test('a column selection (one selection a line) is one part, not a fence a line; selections in more than 50 places are refused', async () => {
+  const lines = Array.from({ length: 4000 }, (_, i) => `row ${String(i).padStart(4, '0')} value`);
+  const column = lines.map((_, i) => selection([i, 4], [i, 8]));
+  const { asked, warnings } = await run(explainSelection, editorOn(lines.join('\n'), column));
+  assert.deepEqual(warnings, []);
+  assert.equal(asked.length, 1);
+  assert.equal((asked[0].match(/```/g) ?? []).length, 2, 'one fence');
+  assert.ok(
+    asked[0].length < 20_000 + 200,
+    `the question holds the 19,999 characters sent (16,000 selected, a line break between) and little else (${asked[0].length})`,
+  );
+  // Every other line: 2,000 places, each a part of its own.
+  const scattered = lines.flatMap((_, i) => (i % 2 === 0 ? [selection([i, 4], [i, 8])] : []));
+  const refused = await run(explainSelection, editorOn(lines.join('\n'), scattered));
+  assert.deepEqual(refused.asked, []);
+  assert.deepEqual(refused.warnings, [
+    'Relay: the selections lie in 2,000 places of the file; select at most 50 to explain (selections on neighbouring lines count as one).',
+  ]);
 });
