@@ -144,13 +144,14 @@ export async function sendAdapting<P extends { body: Record<string, unknown> }>(
       return { response: await send(plan), plan };
     } catch (error) {
       const said = error instanceof Error ? error.message : String(error);
-      if (tentative?.said === said) {
-        tentative.undo();
+      const refusal = tentative?.said === said || fixes >= MAX_FIXES_PER_CALL ? undefined : refusalOf(error, plan.body);
+      const learned = refusal ? learn(refusal, plan) : false;
+      if (!learned) {
+        // The call was never taken after a tentative fix (refused the same, or failing for
+        // another cause: a 429, a dropped connection, Stop): the fix is not known to help.
+        tentative?.undo();
         throw error;
       }
-      const refusal = fixes < MAX_FIXES_PER_CALL ? refusalOf(error, plan.body) : undefined;
-      const learned = refusal ? learn(refusal, plan) : false;
-      if (!learned) throw error;
       if (typeof learned === 'object') tentative = { undo: learned.undo, said };
     }
   }

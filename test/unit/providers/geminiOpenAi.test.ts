@@ -239,4 +239,20 @@ test('Google\'s catch-all "invalid argument" is not taken for an effort refusal 
     ['none'],
     '"low" was taken back',
   );
+
+  // The call sent at "low" failing for another cause (rate limited): "low" is not known to help, and is taken back too.
+  const limited = provider('gemini-2.5-flash-8b');
+  server.enqueue(flashModel);
+  await call(limited);
+  server.enqueue(invalidArgument, (_request, res) =>
+    sendJson(res, 429, [{ error: { code: 429, message: 'Resource has been exhausted (e.g. check quota).', status: 'RESOURCE_EXHAUSTED' } }]),
+  );
+  await assert.rejects(call(limited));
+  server.enqueue(flashModel);
+  const afterLimit = await call(limited);
+  assert.deepEqual(
+    afterLimit.sent.map((b) => b.reasoning_effort),
+    ['none'],
+    '"low" was taken back after the 429',
+  );
 });
