@@ -354,7 +354,13 @@ const loadsHere = new Map<string, number>();
 const marksHeld = new Set<string>();
 
 function removeMarksHeld(): void {
-  for (const path of marksHeld) rmSync(path, { force: true });
+  for (const path of marksHeld) {
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // left behind (a read-only or locked file): ignored once this process is gone
+    }
+  }
   marksHeld.clear();
 }
 
@@ -378,7 +384,8 @@ export function markModelInUse(folder: string): () => void {
   loadsHere.set(key, loads + 1);
   if (loads === 0) {
     try {
-      writeFileSync(path, JSON.stringify({ pid: process.pid, parentPid: process.ppid }));
+      // `watched`: a model process forked by a window (an IPC channel), which never outlives it.
+      writeFileSync(path, JSON.stringify({ pid: process.pid, parentPid: process.ppid, watched: process.channel !== undefined }));
       if (marksHeld.size === 0) process.on('exit', removeMarksHeld);
       marksHeld.add(path);
     } catch {
@@ -422,22 +429,23 @@ export function loadedElsewhere(folder: string): number[] {
     if (!name.startsWith(IN_USE_PREFIX)) continue;
     const pid = Number(name.slice(IN_USE_PREFIX.length));
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !processAlive(pid)) continue;
-    const parent = markParent(join(folder, name));
+    const { parent, watched } = markOwner(join(folder, name));
     if (parent === process.pid) continue;
-    // A model process never outlives the window that started it (its watchdog): a mark whose
-    // parent is gone was left by a process killed with it, and its pid may be another's now.
-    if (parent !== undefined && !processAlive(parent)) continue;
+    // A model process never outlives the window that started it (its watchdog): a mark of one
+    // whose parent is gone was left by a process killed with it, and its pid may be another's
+    // now. (The CLI loads in its own process, which may outlive the shell that started it.)
+    if (watched && parent !== undefined && !processAlive(parent)) continue;
     pids.push(pid);
   }
   return pids.sort((a, b) => a - b);
 }
 
-/** The parent a mark records; undefined when unreadable (being written, or not Relay's). */
-function markParent(path: string): number | undefined {
+/** The parent a mark records (undefined when unreadable: being written, or not Relay's), and whether its process is a watched model process. */
+function markOwner(path: string): { parent?: number; watched: boolean } {
   try {
-    const parentPid = (JSON.parse(readFileSync(path, 'utf8')) as { parentPid?: unknown }).parentPid;
-    return typeof parentPid === 'number' ? parentPid : undefined;
+    const mark = JSON.parse(readFileSync(path, 'utf8')) as { parentPid?: unknown; watched?: unknown };
+    return { parent: typeof mark.parentPid === 'number' ? mark.parentPid : undefined, watched: mark.watched === true };
   } catch {
-    return undefined;
+    return { watched: false };
   }
 }

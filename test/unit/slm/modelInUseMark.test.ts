@@ -89,16 +89,19 @@ test('a process that exits without disposing (process.exit: a worker whose windo
   );
 });
 
-test('a mark whose recorded parent is gone is not "loaded elsewhere": its process was killed with it, and its pid may be reused', async () => {
+test('a model process\'s mark whose window is gone is not "loaded elsewhere" (killed with it; its pid may be reused); a CLI\'s whose shell is gone is', async () => {
   const folder = await downloadedCopy('orphaned');
   const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
   try {
     const pid = live.pid as number;
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: Number(gone.stdout) }));
-    assert.deepEqual(loadedElsewhere(folder), [], 'a parent gone: not listed');
-    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: process.ppid }));
-    assert.deepEqual(loadedElsewhere(folder), [pid], 'a parent alive: listed');
+    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: Number(gone.stdout), watched: true }));
+    assert.deepEqual(loadedElsewhere(folder), [], "a window's model process whose window is gone: not listed");
+    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: process.ppid, watched: true }));
+    assert.deepEqual(loadedElsewhere(folder), [pid], 'its window alive: listed');
+    // The CLI loads in its own process, which outlives the shell that started it (`relay eval … &`, then `exit`).
+    writeFileSync(inUseMarkPath(folder, pid), JSON.stringify({ pid, parentPid: Number(gone.stdout), watched: false }));
+    assert.deepEqual(loadedElsewhere(folder), [pid], 'a CLI whose shell is gone: listed');
   } finally {
     live.kill('SIGKILL');
   }
