@@ -30,7 +30,8 @@ import { printProviderTest } from './commands/providerTest';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { reportedLoad } from './loadLines';
-import { errorKeeper, errorReporter, formatUsd, printableJson, savingText, terminalSafe, type Output } from './render';
+import type { RequestedMode } from '../core/relay/modeResolution';
+import { errorKeeper, errorReporter, formatUsd, notStartedJson, printableJson, savingText, terminalSafe, type Output } from './render';
 import { isProviderError } from '../core/providers/errors';
 import { commandLineProblem, readAllText, shellQuote, signalExitCode, stopOnSignals } from './commandLine';
 import { maskedLogin } from '../core/http/shownUrl';
@@ -234,7 +235,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
   checkFlags(command, options);
   if (command === 'demo') {
     if (rest.length > 1) throw new UsageError('Usage: relay demo ["47*6+28=?"] [--json] (quote the question)');
-    return answerCommand(json, io, () => runDemo(io, { json, signal, question: rest[0] }));
+    return answerCommand(json, io, 'auto', () => runDemo(io, { json, signal, question: rest[0] }));
   }
   const demo = options.has('demo');
   // --demo brings its own models: a model flag beside it would be silently ignored.
@@ -273,12 +274,12 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const messages = solveMessages(question ?? '', { plain: config.plainPrompt });
       // The demo models write nonsense for anything but their one task: refused as relay demo refuses it.
       if (demo && demoReference(question ?? '') === null) throw new UsageError(`${demoTaskProblem(question ?? '')} ${DEMO_OTHER_QUESTIONS}`);
-      return answerCommand(json, io, () => runAsk(messages, config, io, { json, signal, priceNote, demo }));
+      return answerCommand(json, io, config.mode, () => runAsk(messages, config, io, { json, signal, priceNote, demo }));
     }
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
       if (demo) throw new UsageError(`relay explain --demo: ${DEMO_TASK_WORDS} They cannot explain a file. ${DEMO_OTHER_QUESTIONS}`);
-      return answerCommand(json, io, () => runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo }));
+      return answerCommand(json, io, config.mode, () => runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo }));
     case 'eval': {
       // A quoted ~ ("~/data.jsonl") reaches here unexpanded: the home folder, as in --out.
       const data = rest.length === 1 ? expandPath(rest[0]) : rest.length === 0 && demo ? findDemoModels().evalData : undefined;
@@ -359,7 +360,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
  * answer's JSON line, `error` in it as an answer that failed has it, and exits 1; its words go
  * to stderr as an answer's error does. A usage mistake stays one (stderr, exit 2).
  */
-async function answerCommand(json: boolean, io: CliIo, run: () => Promise<number>): Promise<number> {
+async function answerCommand(json: boolean, io: CliIo, mode: RequestedMode, run: () => Promise<number>): Promise<number> {
   try {
     return await run();
   } catch (error) {
@@ -370,7 +371,7 @@ async function answerCommand(json: boolean, io: CliIo, run: () => Promise<number
     const failure = errorKeeper();
     failure.record(event);
     errorReporter(io.stderr)(event);
-    io.stdout.write(printableJson({ answer: '', ...failure.json(), finish_reason: 'error' }) + '\n');
+    io.stdout.write(printableJson(notStartedJson(mode, failure.json())) + '\n');
     return 1;
   }
 }

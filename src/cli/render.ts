@@ -1,7 +1,8 @@
 /** Terminal output of an answer: streamed spans (LLM spans coloured on a TTY), stats line, JSON line. */
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
-import { cacheHitRate } from '../core/relay/cost';
+import { cacheHitRate, emptyUsage } from '../core/relay/cost';
+import type { RequestedMode } from '../core/relay/modeResolution';
 import { ENDS_THAT_SAVE_NOTHING } from '../core/relay/engine';
 import { declinedUnder } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
@@ -248,6 +249,28 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
   ];
   const line = `[relay ${stats.mode}] ${parts.join(' | ')}`;
   return colour ? `${DIM}${line}${RESET}` : line;
+}
+
+/**
+ * The machine-readable line of an answer that failed before it began (a model that does not
+ * load, a template that raises): the stable keys with nothing run, nothing spent, nothing
+ * saved; `mode` as asked (an 'auto' not yet resolved stays 'auto').
+ */
+export function notStartedJson(mode: RequestedMode, extra: Record<string, unknown>): Record<string, unknown> {
+  const nothingRan: AnswerStats = {
+    mode: 'slm-only',
+    slmTokens: 0,
+    llmTokens: 0,
+    llmTokenShare: 0,
+    calls: 0,
+    llmUsage: emptyUsage(),
+    costUsd: 0,
+    llmOnlyCostUsd: 0,
+    savedUsd: 0,
+    elapsedMs: 0,
+    finishReason: 'error',
+  };
+  return statsJson(nothingRan, { answer: '', mode, ...extra });
 }
 
 /** The machine-readable line (snake_case, stable keys). */

@@ -194,6 +194,11 @@ test('relay solve --json: a failure before the answer began (a chat template tha
     assert.match(last.error.message, /boom/);
     assert.equal(typeof last.error.code, 'string');
     assert.equal(last.finish_reason, 'error');
+    // The stable keys of the line, as for any answer: nothing ran, nothing spent, nothing saved.
+    assert.deepEqual(
+      [last.mode, last.slm_tokens, last.llm_tokens, last.calls, last.cost_usd, last.llm_only_cost_usd, last.saved_usd],
+      ['llm-only', 0, 0, 0, 0, 0, 0],
+    );
     assert.match(result.stderr, /relay: error \([^)]+\): .*boom/);
     assert.equal(server.requests.length, 0);
   });
