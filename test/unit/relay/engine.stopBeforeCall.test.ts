@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { createProvider } from '../../../src/core/providers/factory';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider } from '../../../src/core/providers/types';
-import { collectRelay } from '../../../src/core/relay/engine';
+import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
 import type { GenerateOptions, GenerateResult, GeneratedToken } from '../../../src/core/slm/types';
 import type { LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import { startFakeServer, type FakeServer } from '../providers/servers/harness';
@@ -16,6 +16,20 @@ import { openAiStream } from '../providers/servers/openai';
 import { disposeRuntimes, QUESTION, scriptedSlm } from './realParts';
 
 after(disposeRuntimes);
+
+/** A greedy confidence-mode answer to QUESTION that hands off 2 tokens where the SLM is unsure, stopped by `signal`. */
+function confidenceRelay(slm: LocalRuntime, llm: LlmProvider, signal: AbortSignal): RelayOptions {
+  return {
+    mode: 'confidence',
+    slm,
+    llm,
+    messages: QUESTION,
+    slmSampling: { temperature: 0 },
+    llmTemperature: 0,
+    confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
+    signal,
+  };
+}
 
 /** The LLM at `server` (OpenAI's completions), continuing the scripted SLM's prompt. */
 function completionsAt(server: FakeServer, slm: { prompt: string }): LlmProvider {
@@ -61,16 +75,7 @@ test('Stop while the SLM counts the command it held back: no LLM call starts, no
       if (text.startsWith('<call>')) stop.abort();
       return slm.runtime.countTokens(text);
     };
-    const { stats, events } = await collectRelay({
-      mode: 'confidence',
-      slm: runtime,
-      llm: provider,
-      messages: QUESTION,
-      slmSampling: { temperature: 0 },
-      llmTemperature: 0,
-      confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
-      signal: stop.signal,
-    });
+    const { stats, events } = await collectRelay(confidenceRelay(runtime, provider, stop.signal));
     assert.ok(stop.signal.aborted, 'Stop was pressed while the command was counted');
     assert.equal(stats.finishReason, 'cancelled');
     assert.equal(server.requests.length, 0, 'nothing reached the LLM after Stop');
@@ -115,16 +120,7 @@ test("Stop while the SLM counts the LLM's text: the small model is not fed it, t
       if (text === ' two and') stop.abort();
       return slm.runtime.countTokens(text);
     };
-    const { stats } = await collectRelay({
-      mode: 'confidence',
-      slm: runtime,
-      llm: provider,
-      messages: QUESTION,
-      slmSampling: { temperature: 0 },
-      llmTemperature: 0,
-      confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
-      signal: stop.signal,
-    });
+    const { stats } = await collectRelay(confidenceRelay(runtime, provider, stop.signal));
     assert.equal(server.requests.length, 1, 'the call was made');
     assert.ok(stop.signal.aborted, "Stop was pressed while the LLM's text was counted");
     assert.equal(stats.finishReason, 'cancelled');
