@@ -386,7 +386,11 @@ export function describeErrorBody(text: string): { message: string; type: string
   try {
     const body = errorBodyOf(text);
     const error = body?.error;
-    if (typeof error === 'string') return { message: error, type: '' };
+    if (typeof error === 'string') {
+      // Ollama from 0.30 passes llama-server's whole JSON error body on as its error string: its own words are inside.
+      const nested = /^\s*[{[]/.test(error) ? describeErrorBody(error) : undefined;
+      return nested && nested.message && nested.message !== error.trim().slice(0, 300) ? nested : { message: error, type: '' };
+    }
     if (error && typeof error === 'object') {
       // A number in error.code (llama.cpp, OpenRouter; LiteLLM's as a string) is the HTTP status again: the type says more.
       const code = typeof error.code === 'string' && !/^\d*$/.test(error.code) ? error.code : undefined;
