@@ -14,6 +14,7 @@ import { sentAnything } from './sentRequests';
 import { modelLoadingText } from '../shared/modelLoading';
 import { promptReadingText } from '../shared/promptReading';
 import { reasoningWaitText } from '../shared/reasoningWait';
+import { withoutThinking } from '../core/relay/thinking';
 
 export const CHAT_PARTICIPANT_ID = 'relay.chat';
 
@@ -76,7 +77,8 @@ function markdownOf(turn: vscode.ChatResponseTurn): string {
  * its attachments: a follow-up about an attached file still sees it, and its prompt starts as
  * the kept caches and the LLM's cache hold it), else as typed, trimmed as a new one is. A
  * response without metadata (stopped) is found by its Markdown among those streamed here,
- * else read back from that Markdown without Relay's notices and italics.
+ * else read back from that Markdown without Relay's notices and italics. An answer is sent
+ * without its thinking (withoutThinking), as every turn sends it.
  */
 function historyOf(context: vscode.ChatContext, streamed: StreamedResponses): HistoryTurn[] {
   const turns: HistoryTurn[] = [];
@@ -92,7 +94,8 @@ function historyOf(context: vscode.ChatContext, streamed: StreamedResponses): Hi
           ? metadata
           : (streamed.find(request?.kind === 'request' ? request.prompt : '', markdown) ?? { answer: answerFromMarkdown(markdown) });
       if (typeof kept.prompt === 'string' && request?.kind === 'request') request.prompt = kept.prompt;
-      turns.push({ kind: 'response', answer: kept.answer });
+      // Without its thinking: historyToMessages leaves out an answer that was only thinking, with its request.
+      turns.push({ kind: 'response', answer: withoutThinking(kept.answer) });
     }
   }
   return turns;

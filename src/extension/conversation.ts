@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
-import { thinkingOf } from '../core/relay/thinking';
+import { withoutThinking } from '../core/relay/thinking';
 import type { ChatMessage } from '../core/slm/types';
 import type { ModelLoad } from '../shared/modelLoading';
 import {
@@ -494,17 +494,15 @@ export class Conversation {
 
   /**
    * What Copy and Insert give of a turn: the answer as the view shows it, without the
-   * reasoning it folds away (thinkingOf, the view's rule). Undefined, with the user told,
+   * reasoning it folds away (withoutThinking, the view's rule). Undefined, with the user told,
    * when that leaves nothing (the answer has only thought so far, or written nothing).
    */
   private answerTextOf(turnId: string, action: 'copy' | 'insert'): string | undefined {
     const turn = this.turns.find((candidate) => candidate.id === turnId);
     const text = turn ? textOfTurn(turn) : '';
-    const thinking = thinkingOf(text);
-    // The blank lines between the thinking and the answer are no part of the answer.
-    const answer = thinking ? text.slice(thinking.end).replace(/^\s*\n/, '') : text;
+    const answer = withoutThinking(text);
     if (answer.trim() !== '') return answer;
-    void showInformation(`Relay: nothing to ${action}: the answer has no text${thinking ? ' beyond its thinking' : ''}.`);
+    void showInformation(`Relay: nothing to ${action}: the answer has no text${answer !== text ? ' beyond its thinking' : ''}.`);
     return undefined;
   }
 
@@ -540,9 +538,11 @@ function userTurnOf(text: string): ChatTurnView {
 
 /**
  * A chat's turns as messages for the model, always alternating user and assistant: each
- * question with its answer; a question whose answer failed (or was never written) is left
- * out with it; an answer with no question of its own just before it (an older version's
- * Retry) is left out; a question not answered yet (the new one) ends the list.
+ * question with its answer, the answer without its thinking (withoutThinking); a question whose
+ * answer failed, was never written or is only thinking is left out with it (an empty assistant
+ * message tells the model nothing, and some providers refuse it); an answer with no question
+ * of its own just before it (an older version's Retry) is left out; a question not answered
+ * yet (the new one) ends the list.
  */
 export function alternatingMessages(turns: readonly ChatTurnView[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
@@ -550,7 +550,9 @@ export function alternatingMessages(turns: readonly ChatTurnView[]): ChatMessage
   for (const turn of turns) {
     if (turn.role === 'user') question = turn;
     else {
-      if (question && !turn.error) messages.push({ role: 'user', content: textOfTurn(question) }, { role: 'assistant', content: textOfTurn(turn) });
+      const answer = withoutThinking(textOfTurn(turn));
+      if (question && !turn.error && answer.trim() !== '')
+        messages.push({ role: 'user', content: textOfTurn(question) }, { role: 'assistant', content: answer });
       question = undefined;
     }
   }

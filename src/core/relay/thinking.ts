@@ -37,3 +37,14 @@ function isTagPosition(answer: string, at: number): boolean {
     .filter((line) => /^ {0,3}(`{3,}|~{3,})/.test(line)).length;
   return fences % 2 === 0;
 }
+
+/**
+ * The answer without its thinking: what an earlier answer is in the history sent again (the
+ * models' guidance, and the LLM would bill the old thinking as input on every later call). The
+ * blank lines between the thinking and the answer go with it; a thinking that never closed
+ * leaves nothing. Deterministic, so each turn's history renders as the last one did (prompt caches).
+ */
+export function withoutThinking(answer: string): string {
+  const thinking = thinkingOf(answer);
+  return thinking ? answer.slice(thinking.end).replace(/^\s*\n/, '') : answer;
+}

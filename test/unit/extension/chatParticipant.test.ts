@@ -482,6 +482,28 @@ test('a follow-up sees the earlier question as it was sent, its attachments incl
   });
 });
 
+test("a follow-up's history has the earlier answers without their thinking (recorded, or read back from the Markdown after Stop); one that was only thinking goes with its request", async () => {
+  const service = answersRecorded();
+  const history = [
+    new ChatRequestTurn('What is 2+3?', CHAT_PARTICIPANT_ID),
+    new ChatResponseTurn([new ChatResponseMarkdownPart('five')], { metadata: { answer: '<think>\nAdd them.\n</think>\n\nIt is 5.' } }, CHAT_PARTICIPANT_ID),
+    new ChatRequestTurn('Why?', CHAT_PARTICIPANT_ID),
+    new ChatResponseTurn([new ChatResponseMarkdownPart('…')], { metadata: { answer: '<think>\nStill weighing it' } }, CHAT_PARTICIPANT_ID),
+    new ChatRequestTurn('And times 4?', CHAT_PARTICIPANT_ID),
+    // Stopped: no metadata, the answer read back from the Markdown the view kept.
+    new ChatResponseTurn([new ChatResponseMarkdownPart('Times 4.\n</think>\n\nIt is 20.')], {}, CHAT_PARTICIPANT_ID),
+  ];
+  const userText = 'Explain <think>tags</think> please';
+  await registered[0].handler({ prompt: userText }, { history }, recordingStream().stream, cancellationToken().token);
+  assert.deepEqual(service.seenMessages.at(-1), [
+    { role: 'user', content: 'What is 2+3?' },
+    { role: 'assistant', content: 'It is 5.' },
+    { role: 'user', content: 'And times 4?' },
+    { role: 'assistant', content: 'It is 20.' },
+    { role: 'user', content: userText },
+  ]);
+});
+
 test('attached text over 20,000 characters is refused with the sizes, before anything is asked', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-chat-refs-'));
   try {

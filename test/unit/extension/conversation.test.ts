@@ -253,6 +253,61 @@ test('a chat asks for its next turn to be read ahead; the answer view (Explain S
   }
 });
 
+test("a chat's history sends earlier answers without their thinking, the same way at every turn, in the draft read ahead and at Retry; user text as typed", async () => {
+  const answers = [
+    '<think>\nAdd them: 2 + 3.\n</think>\n\nIt is 5.',
+    // Stopped (or cut by its token limit) while still thinking: nothing to send, nor its question.
+    '<think>\nStill weighing it',
+    // A template that opens the thinking in the prompt: only the close is written.
+    'Times 4.\n</think>\n\nIt is 20.',
+    '<think>\nMinus 1.\n</think>\n\nIt is 19.',
+  ];
+  const sent: unknown[] = [];
+  const drafts: unknown[] = [];
+  let next = 0;
+  const service = {
+    busy: false,
+    onDidChangeBusy: () => ({ dispose() {} }),
+    setupWarning: async () => undefined,
+    answer: async (messages: unknown, sink: { onEvent(event: RelayEvent, model: string): void }) => {
+      sent.push(messages);
+      const answer = answers[Math.min(next++, answers.length - 1)];
+      sink.onEvent(slm(answer), MODEL);
+      sink.onEvent({ type: 'done', answer, stats: STATS } as RelayEvent, MODEL);
+      return { answer, stats: STATS };
+    },
+    readAheadDraft: (messages: unknown) => drafts.push(messages),
+  } as unknown as RelayService;
+  const conversation = new Conversation('chat', service, () => undefined, { state: new MemoryMemento(), key: 'turns' });
+  conversation.attach({ post: () => undefined });
+
+  const userText = 'Explain <think>tags</think> please';
+  await conversation.ask('What is 2+3?');
+  await conversation.ask('Why?');
+  await conversation.ask('And times 4?');
+  await conversation.receive({ type: 'draft', text: userText });
+  const last = await conversation.ask(userText);
+  const history = [
+    { role: 'user', content: 'What is 2+3?' },
+    { role: 'assistant', content: 'It is 5.' },
+    { role: 'user', content: 'And times 4?' },
+    { role: 'assistant', content: 'It is 20.' },
+    { role: 'user', content: userText },
+  ];
+  assert.deepEqual(sent[1], [...history.slice(0, 2), { role: 'user', content: 'Why?' }]);
+  assert.deepEqual(
+    sent[2],
+    [...history.slice(0, 2), { role: 'user', content: 'And times 4?' }],
+    'the answer that was only thinking is left out with its question',
+  );
+  assert.deepEqual(sent[3], history);
+  assert.deepEqual(drafts, [history], 'the draft read ahead is the prompt the question then sends');
+
+  // Retry builds the same history again.
+  await conversation.receive({ type: 'retry', turnId: last.turnId });
+  assert.deepEqual(sent[4], history);
+});
+
 test('a message over the length limit is not lost in silence: the host says why it did not send it, and asks nothing', async () => {
   const { conversation, asked } = withAnsweringService('chat');
   const before = questionsAsked.length;

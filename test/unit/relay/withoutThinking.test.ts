@@ -1,0 +1,14 @@
+// withoutThinking (src/core/relay/thinking.ts): what an earlier answer of a thinking model is
+// in the history sent again. thinkingOf's reading of the shapes is tested in test/unit/webview/thinking.test.ts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { withoutThinking } from '../../../src/core/relay/thinking';
+
+test('an answer loses its thinking and the blank lines after it; one without thinking, or quoting the tag, stays as written', () => {
+  assert.equal(withoutThinking('<think>\nAdd them.\n</think>\n\n  It is 5.\n'), '  It is 5.\n', "the answer's own indentation and end kept");
+  assert.equal(withoutThinking('<think>Quick</think>Answer'), 'Answer');
+  assert.equal(withoutThinking('Opened by the prompt.\n</think>\n\nFive.'), 'Five.');
+  assert.equal(withoutThinking('<think>\nStill weighing it'), '', 'a thinking that never closed leaves nothing');
+  assert.equal(withoutThinking('It is 5.'), 'It is 5.');
+  assert.equal(withoutThinking('Write `</think>` to close it.'), 'Write `</think>` to close it.');
+});
