@@ -50,13 +50,25 @@ function watch<T>(promise: Promise<T>): Outcome<T> {
   return outcome;
 }
 
-/** Holds the fake worker's append past the grace after a stop, then lets it answer; resolves with its result. */
-async function holdThenRelease<T>(folder: string, appending: Outcome<T>): Promise<T> {
+/**
+ * Holds the fake worker's append past the grace after a stop, then lets it answer: it answers
+ * whole, and the process is still the one with `pid` (not taken for hung and stopped).
+ */
+async function expectAnsweredAfterHold(rt: ProcessRuntime, pid: number | undefined, folder: string, appending: Outcome<unknown>): Promise<void> {
   await sleep(HOLD_MS);
   writeFileSync(join(folder, 'release-append'), '');
   const { value, error } = await within(appending.done, 'the released append');
   if (error !== undefined) throw error;
-  return value as T;
+  assert.deepEqual(value, { tokenCount: 2000, recomputedTokens: 0 });
+  assert.equal(rt.pid, pid, 'the process was not stopped');
+}
+
+/** A stopped answer's append to a process that says nothing: it fails, saying why, and the process was stopped. */
+async function expectStoppedForSilence(rt: ProcessRuntime, appending: Outcome<unknown>, what: string): Promise<void> {
+  const { error } = await within(appending.done, what);
+  assert.ok(error instanceof SlmProcessError, String(error));
+  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
+  assert.equal(rt.running, false);
 }
 
 test("Stop of one answer while another answer's append is under way: the append ends, the process stays", async () => {
@@ -70,8 +82,7 @@ test("Stop of one answer while another answer's append is under way: the append 
   await until(() => existsSync(join(folder, 'append-pending')), "B's append arriving");
   stopA.abort();
   await assert.rejects(within(reading, "A's stopped prefill"), { name: 'AbortError' });
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
-  assert.equal(rt.pid, pid, 'the process was not stopped');
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
   assert.equal(rt.starts, 1);
 });
 
@@ -85,8 +96,7 @@ test("an agreement stop (the cut of one session's generate signal) while another
   const appending = watch(b.append('the LLM text'));
   await until(() => existsSync(join(folder, 'append-pending')), "B's append arriving");
   call.abort(); // the engine closes the call once the SLM agrees
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
-  assert.equal(rt.pid, pid, 'the process was not stopped');
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
 });
 
 test("the stopped answer's own append that reads step after step is not taken for a hang", async () => {
@@ -99,9 +109,8 @@ test("the stopped answer's own append that reads step after step is not taken fo
   const appending = watch(session.append('a long LLM text', { onProgress: () => (steps += 1) }));
   await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
   stop.abort();
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
   assert.ok(steps > 0, 'its steps reached the caller');
-  assert.equal(rt.pid, pid, 'the process was not stopped');
 });
 
 test("the stopped answer's append waiting behind another session's steps is not taken for a hang; once the process says nothing, it is", async () => {
@@ -122,10 +131,7 @@ test("the stopped answer's append waiting behind another session's steps is not 
   // The other session's reading ends: nothing more comes from the process, and the append never answers.
   stopOther.abort();
   await assert.rejects(within(reading, 'the other prefill'), { name: 'AbortError' });
-  const { error } = await within(appending.done, 'the append of a process that says nothing');
-  assert.ok(error instanceof SlmProcessError, String(error));
-  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
-  assert.equal(rt.running, false);
+  await expectStoppedForSilence(rt, appending, 'the append of a process that says nothing');
 });
 
 // Stop may land before a call given no signal is sent (during the engine's count before its
@@ -136,10 +142,7 @@ test("a stopped answer's append sent after the stop that hangs: the process is s
   const stop = new AbortController();
   await session.generate({ maxTokens: 1 }, undefined, stop.signal);
   stop.abort();
-  const { error } = await within(watch(session.append('the LLM text')).done, 'an append sent after the stop to a process that says nothing');
-  assert.ok(error instanceof SlmProcessError, String(error));
-  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
-  assert.equal(rt.running, false);
+  await expectStoppedForSilence(rt, watch(session.append('the LLM text')), 'an append sent after the stop to a process that says nothing');
 });
 
 test("a stopped answer's append sent after the stop that reads step after step is not taken for a hang", async () => {
@@ -151,8 +154,7 @@ test("a stopped answer's append sent after the stop that reads step after step i
   stop.abort();
   const appending = watch(session.append('a long LLM text'));
   await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
-  assert.equal(rt.pid, pid, 'the process was not stopped');
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
 });
 
 test("after a Stop of one answer, another answer's append sent then is not watched", async () => {
@@ -166,8 +168,7 @@ test("after a Stop of one answer, another answer's append sent then is not watch
   stopA.abort();
   const appending = watch(b.append('the LLM text'));
   await until(() => existsSync(join(folder, 'append-pending')), "B's append arriving");
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
-  assert.equal(rt.pid, pid, 'the process was not stopped');
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
 });
 
 test('a session whose call was cut (an agreement stop) and that is given a live signal again: its later append is not watched', async () => {
@@ -180,8 +181,7 @@ test('a session whose call was cut (an agreement stop) and that is given a live 
   await session.generate({ maxTokens: 1 }, undefined, new AbortController().signal);
   const appending = watch(session.append('the LLM text'));
   await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
-  assert.equal(rt.pid, pid, 'the process was not stopped');
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
 });
 
 // The engine's order after an agreement stop: the answer's signal was given to its reading and
@@ -199,8 +199,7 @@ test("an agreement stop's cut (the call's signal, given after the answer's) then
   call.abort(); // the engine closes the LLM call once the SLM agrees; the answer's signal stays live
   const appending = watch(session.append('the rest of the LLM text'));
   await until(() => existsSync(join(folder, 'append-pending')), 'the append arriving');
-  assert.deepEqual(await holdThenRelease(folder, appending), { tokenCount: 2000, recomputedTokens: 0 });
-  assert.equal(rt.pid, pid, 'the process was not stopped');
+  await expectAnsweredAfterHold(rt, pid, folder, appending);
 });
 
 test("a Stop of an answer whose session was also given an LLM call's signal: its append that hangs stops the process", async () => {
@@ -212,10 +211,7 @@ test("a Stop of an answer whose session was also given an LLM call's signal: its
   answer.signal.addEventListener('abort', () => call.abort(), { once: true }); // as the engine's call follows its answer
   await session.generate({ maxTokens: 1 }, undefined, call.signal);
   answer.abort();
-  const { error } = await within(watch(session.append('the LLM text')).done, 'an append sent after the Stop to a process that says nothing');
-  assert.ok(error instanceof SlmProcessError, String(error));
-  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
-  assert.equal(rt.running, false);
+  await expectStoppedForSilence(rt, watch(session.append('the LLM text')), 'an append sent after the Stop to a process that says nothing');
 });
 
 // An LLM call that ends on its own leaves its signal live (the engine forgets it): a later Stop
@@ -227,10 +223,7 @@ test("a Stop after an LLM call whose signal was left live: the answer's append t
   await session.generate({ maxTokens: 1 }, undefined, answer.signal);
   await session.generate({ maxTokens: 1 }, undefined, new AbortController().signal); // never aborted
   answer.abort();
-  const { error } = await within(watch(session.append('the LLM text')).done, 'an append sent after the Stop to a process that says nothing');
-  assert.ok(error instanceof SlmProcessError, String(error));
-  assert.match(error.message, /said nothing for 1 s after a stop while its append call waited, and was stopped/);
-  assert.equal(rt.running, false);
+  await expectStoppedForSilence(rt, watch(session.append('the LLM text')), 'an append sent after the Stop to a process that says nothing');
 });
 
 test("an agreement stop's cut while a count is under way (another answer's, under eval --concurrency): no kill", async () => {
