@@ -200,59 +200,40 @@ const flashModel: Responder = (request, res) => {
 const invalidArgument: Responder = (_request, res) =>
   sendJson(res, 400, [{ error: { code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT' } }]);
 
+/** The efforts the next call of `p` sent, answered by gemini-2.5-flash. */
+async function effortsOfAnsweredCall(p: LlmProvider): Promise<unknown[]> {
+  server.enqueue(flashModel);
+  return (await call(p)).sent.map((b) => b.reasoning_effort);
+}
+
+/** The efforts the next call of `p` sent, answered by `responders` in turn until it failed with an error that `said`. */
+async function effortsOfFailedCall(p: LlmProvider, said: RegExp, ...responders: Responder[]): Promise<unknown[]> {
+  server.enqueue(...responders);
+  const before = server.requests.length;
+  await assert.rejects(call(p), said);
+  return server.requests.slice(before).map((r) => r.body?.reasoning_effort);
+}
+
+const rateLimited: Responder = (_request, res) =>
+  sendJson(res, 429, [{ error: { code: 429, message: 'Resource has been exhausted (e.g. check quota).', status: 'RESOURCE_EXHAUSTED' } }]);
+
 test('Google\'s catch-all "invalid argument" is not taken for an effort refusal where the model took that effort, or where "low" is refused the same', async () => {
   const p = provider('gemini-2.5-flash');
-  server.enqueue(flashModel, flashModel);
-  await call(p);
-  const took = await call(p);
-  assert.deepEqual(
-    took.sent.map((b) => b.reasoning_effort),
-    ['none'],
-    'the model took "none"',
-  );
+  await effortsOfAnsweredCall(p);
+  assert.deepEqual(await effortsOfAnsweredCall(p), ['none'], 'the model took "none"');
   // Refused for another cause: the effort it took is not changed, the error stands.
-  server.enqueue(invalidArgument);
-  await assert.rejects(call(p), /invalid argument/i);
-  server.enqueue(flashModel);
-  const after = await call(p);
-  assert.deepEqual(
-    after.sent.map((b) => b.reasoning_effort),
-    ['none'],
-    'the next calls still send "none" (no 1,000 tokens of thinking each)',
-  );
+  assert.deepEqual(await effortsOfFailedCall(p, /invalid argument/i, invalidArgument), ['none']);
+  assert.deepEqual(await effortsOfAnsweredCall(p), ['none'], 'the next calls still send "none" (no 1,000 tokens of thinking each)');
 
   // A model never seen taking "none": "low" is tried once; refused the same, "none" is kept and the error stands.
   const fresh = provider('gemini-2.5-flash-lite');
-  server.enqueue(flashModel);
-  await call(fresh);
-  server.enqueue(invalidArgument, invalidArgument);
-  const before = server.requests.length;
-  await assert.rejects(call(fresh), /invalid argument/i);
-  assert.deepEqual(
-    server.requests.slice(before).map((r) => r.body?.reasoning_effort),
-    ['none', 'low'],
-  );
-  server.enqueue(flashModel);
-  const next = await call(fresh);
-  assert.deepEqual(
-    next.sent.map((b) => b.reasoning_effort),
-    ['none'],
-    '"low" was taken back',
-  );
+  await effortsOfAnsweredCall(fresh);
+  assert.deepEqual(await effortsOfFailedCall(fresh, /invalid argument/i, invalidArgument, invalidArgument), ['none', 'low']);
+  assert.deepEqual(await effortsOfAnsweredCall(fresh), ['none'], '"low" was taken back');
 
   // The call sent at "low" failing for another cause (rate limited): "low" is not known to help, and is taken back too.
   const limited = provider('gemini-2.5-flash-8b');
-  server.enqueue(flashModel);
-  await call(limited);
-  server.enqueue(invalidArgument, (_request, res) =>
-    sendJson(res, 429, [{ error: { code: 429, message: 'Resource has been exhausted (e.g. check quota).', status: 'RESOURCE_EXHAUSTED' } }]),
-  );
-  await assert.rejects(call(limited));
-  server.enqueue(flashModel);
-  const afterLimit = await call(limited);
-  assert.deepEqual(
-    afterLimit.sent.map((b) => b.reasoning_effort),
-    ['none'],
-    '"low" was taken back after the 429',
-  );
+  await effortsOfAnsweredCall(limited);
+  assert.deepEqual(await effortsOfFailedCall(limited, /exhausted/i, invalidArgument, rateLimited), ['none', 'low']);
+  assert.deepEqual(await effortsOfAnsweredCall(limited), ['none'], '"low" was taken back after the 429');
 });
