@@ -152,6 +152,21 @@ describe('the spare buffer set', () => {
   });
 });
 
+/**
+ * A kept-cache store of small float32 caches (4 slots, 2 heads of 16) with a budget of 4,096
+ * tokens and its pool; `rows(n)` are n tokens' rows, `cache()` an empty cache on the pool.
+ */
+function smallKvStore() {
+  const [slots, heads, headDim] = [4, 2, 16];
+  const perToken = slots * heads * headDim * 4;
+  const budget = 4096 * perToken;
+  const pool = new KvBufferPool(budget);
+  const store = new KvPrefixCache(budget, pool);
+  const rows = (n: number) => Array.from({ length: slots }, () => new Float32Array(heads * headDim * n));
+  const cache = () => new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
+  return { perToken, budget, pool, store, rows, cache };
+}
+
 describe('a cache whose tokens the budget holds, though not its room to grow', () => {
   for (const { name, kvOutputs } of layouts) {
     test(`${name}: is kept whole in buffers of its length; the next turn computes only what is new, as without reuse`, async () => {
@@ -178,17 +193,10 @@ describe('a cache whose tokens the budget holds, though not its room to grow', (
   }
 
   test('older caches stay where moving a kept cache cut short into buffers of its length makes room', () => {
-    const [slots, heads, headDim] = [4, 2, 16];
-    const perToken = slots * heads * headDim * 4;
-    const budget = 4096 * perToken;
-    const pool = new KvBufferPool(budget);
-    const store = new KvPrefixCache(budget, pool);
+    const { perToken, budget, store, rows, cache: emptyCache } = smallKvStore();
     const filled = (first: number, n: number) => {
-      const cache = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
-      cache.append(
-        Array.from({ length: slots }, () => new Float32Array(heads * headDim * n)),
-        n,
-      );
+      const cache = emptyCache();
+      cache.append(rows(n), n);
       return { ids: Array.from({ length: n }, (_, i) => first + i), cache };
     };
     const chat = filled(100_000, 10);
@@ -199,10 +207,7 @@ describe('a cache whose tokens the budget holds, though not its room to grow', (
     const question = [...long.ids.slice(0, 1100), ...Array.from({ length: 20 }, (_, i) => 200_000 + i)];
     const taken = store.take(question)!;
     assert.equal(taken.ids.length, 1100);
-    taken.kv.append(
-      Array.from({ length: slots }, () => new Float32Array(heads * headDim * 20)),
-      20,
-    );
+    taken.kv.append(rows(20), 20);
     store.keep(question, taken.kv);
     assert.equal(store.entries[0].bytes, 3072 * perToken, 'its room to grow fits beside the chat');
     const other = filled(300_000, 800);
@@ -238,19 +243,14 @@ describe('the buffers a session outgrows while it runs', () => {
   }
 
   test('a spare set is kept only where it fits the budget beside the kept caches and the running session', () => {
-    const [slots, heads, headDim] = [4, 2, 16];
-    const perToken = slots * heads * headDim * 4;
-    const budget = 4096 * perToken;
-    const pool = new KvBufferPool(budget);
-    const store = new KvPrefixCache(budget, pool);
-    const rows = (n: number) => Array.from({ length: slots }, () => new Float32Array(heads * headDim * n));
-    const kept = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
+    const { budget, pool, store, rows, cache } = smallKvStore();
+    const kept = cache();
     kept.append(rows(1000), 1000);
     store.keep(
       Array.from({ length: 1000 }, (_, i) => i),
       kept,
     );
-    const live = new TokenMajorKvCache(ort, slots, heads, headDim, 'float32', pool);
+    const live = cache();
     let pooled = 0;
     for (let length = 0; length < 1700; length += 128) {
       live.append(rows(128), 128);
