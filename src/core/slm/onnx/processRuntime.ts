@@ -127,15 +127,13 @@ function duration(ms: number): string {
 /**
  * The SLM processes this process started and that still run: killed when this process
  * exits (the extension host closing), so that none is left behind, e.g. one that cannot
- * see its IPC channel close because it is inside a chat template's loop.
+ * see its IPC channel close because it is inside a chat template's loop. Each with the
+ * in-use mark it may have written in its model folder (storedModels.ts markModelInUse),
+ * which a killed process cannot remove.
  */
-const liveChildren = new Set<ChildProcess>();
-/** The in-use mark each live child may have written in its model folder (storedModels.ts markModelInUse): a killed child cannot remove it. */
-const childMarks = new Map<ChildProcess, string>();
+const liveChildren = new Map<ChildProcess, string | undefined>();
 
-function removeChildMark(child: ChildProcess): void {
-  const mark = childMarks.get(child);
-  childMarks.delete(child);
+function removeMark(mark: string | undefined): void {
   if (mark === undefined) return;
   try {
     rmSync(mark, { force: true });
@@ -145,20 +143,23 @@ function removeChildMark(child: ChildProcess): void {
 }
 
 function killLiveChildren(): void {
-  for (const child of liveChildren) {
+  for (const [child, mark] of liveChildren) {
     child.kill('SIGKILL');
-    removeChildMark(child);
+    removeMark(mark);
   }
   liveChildren.clear();
 }
 
-function trackChild(child: ChildProcess): void {
+function trackChild(child: ChildProcess, mark: string | undefined): void {
   if (liveChildren.size === 0) process.on('exit', killLiveChildren);
-  liveChildren.add(child);
+  liveChildren.set(child, mark);
 }
 
+/** The child ended, however (killed, crashed): what it marked in use is not loaded any more. */
 function untrackChild(child: ChildProcess): void {
-  if (!liveChildren.delete(child)) return;
+  if (!liveChildren.has(child)) return;
+  removeMark(liveChildren.get(child));
+  liveChildren.delete(child);
   if (liveChildren.size === 0) process.off('exit', killLiveChildren);
 }
 
@@ -303,16 +304,13 @@ class WorkerProcess {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });
-    trackChild(this.child);
-    if (modelFolder !== undefined && this.child.pid !== undefined) childMarks.set(this.child, inUseMarkPath(modelFolder, this.child.pid));
+    trackChild(this.child, modelFolder !== undefined && this.child.pid !== undefined ? inUseMarkPath(modelFolder, this.child.pid) : undefined);
     this.child.on('message', (message: unknown) => {
       if (isWorkerToParentMessage(message)) this.receive(message);
     });
     this.child.on('error', (error) => this.fail(`could not be started or reached (${error.message})`));
     this.child.on('exit', (code, signal) => {
       untrackChild(this.child);
-      // However it ended (killed, crashed): what it marked in use is not loaded any more.
-      removeChildMark(this.child);
       this.fail(signal ? `was killed by ${signal}` : `exited with code ${code}`);
     });
   }
