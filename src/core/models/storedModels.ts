@@ -348,20 +348,23 @@ function removalProblem(error: unknown, folder: string, { platform = process.pla
 /** A model folder's mark of a process that has a model loaded from it: `.relay-in-use-<pid>`, holding `{ pid, parentPid }`. */
 export const IN_USE_PREFIX = '.relay-in-use-';
 
-/** Loads from each folder this process has marked (by real path): the mark goes with the last one. */
-const loadsHere = new Map<string, number>();
-/** The marks this process wrote and holds: removed as it exits (process.exit(), a disconnected worker, Ctrl-C in the CLI). */
-const marksHeld = new Set<string>();
+/** This process's marks, by folder (real path): the loads holding it (the mark goes with the last), and the mark written (none where it could not be). */
+const marksHere = new Map<string, { loads: number; path?: string }>();
 
-function removeMarksHeld(): void {
-  for (const path of marksHeld) {
-    try {
-      rmSync(path, { force: true });
-    } catch {
-      // left behind (a read-only or locked file): ignored once this process is gone
-    }
+/** Removes an in-use mark; never throws (one left behind, read-only or locked, is ignored once its process is gone). */
+export function removeInUseMark(path: string | undefined): void {
+  if (path === undefined) return;
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // left behind: ignored once its process is gone
   }
-  marksHeld.clear();
+}
+
+/** As this process exits (process.exit(), a disconnected worker, Ctrl-C in the CLI): its marks go. */
+function removeMarksHere(): void {
+  for (const mark of marksHere.values()) removeInUseMark(mark.path);
+  marksHere.clear();
 }
 
 /** The mark of process `pid` in `folder` (its parent removes a model process's mark once the process ended, however it ended). */
@@ -379,36 +382,30 @@ export function inUseMarkPath(folder: string, pid: number): string {
 export function markModelInUse(folder: string): () => void {
   if (!existsSync(join(folder, COMPLETION_MARKER))) return () => undefined;
   const key = comparable(folder);
-  const path = inUseMarkPath(folder, process.pid);
-  const loads = loadsHere.get(key) ?? 0;
-  loadsHere.set(key, loads + 1);
-  if (loads === 0) {
+  let mark = marksHere.get(key);
+  if (!mark) {
+    mark = { loads: 0 };
+    const path = inUseMarkPath(folder, process.pid);
     try {
       // `watched`: a model process forked by a window (an IPC channel), which never outlives it.
       writeFileSync(path, JSON.stringify({ pid: process.pid, parentPid: process.ppid, watched: process.channel !== undefined }));
-      if (marksHeld.size === 0) process.on('exit', removeMarksHeld);
-      marksHeld.add(path);
+      mark.path = path;
     } catch {
       // read-only or gone: no mark, no warning
     }
+    if (marksHere.size === 0) process.on('exit', removeMarksHere);
+    marksHere.set(key, mark);
   }
+  mark.loads += 1;
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    const left = (loadsHere.get(key) ?? 1) - 1;
-    if (left > 0) {
-      loadsHere.set(key, left);
-      return;
-    }
-    loadsHere.delete(key);
-    marksHeld.delete(path);
-    if (marksHeld.size === 0) process.off('exit', removeMarksHeld);
-    try {
-      rmSync(path, { force: true });
-    } catch {
-      // left behind: ignored once this process is gone
-    }
+    const held = marksHere.get(key);
+    if (!held || --held.loads > 0) return;
+    marksHere.delete(key);
+    if (marksHere.size === 0) process.off('exit', removeMarksHere);
+    removeInUseMark(held.path);
   };
 }
 

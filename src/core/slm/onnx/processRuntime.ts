@@ -12,8 +12,8 @@
  * the process. The processes still running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { inUseMarkPath } from '../../models/storedModels';
+import { existsSync } from 'node:fs';
+import { inUseMarkPath, removeInUseMark } from '../../models/storedModels';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LocalRuntimeOptions } from './localRuntime';
@@ -133,19 +133,10 @@ function duration(ms: number): string {
  */
 const liveChildren = new Map<ChildProcess, string | undefined>();
 
-function removeMark(mark: string | undefined): void {
-  if (mark === undefined) return;
-  try {
-    rmSync(mark, { force: true });
-  } catch {
-    // left behind: ignored once its parent (this process) is gone
-  }
-}
-
 function killLiveChildren(): void {
   for (const [child, mark] of liveChildren) {
     child.kill('SIGKILL');
-    removeMark(mark);
+    removeInUseMark(mark);
   }
   liveChildren.clear();
 }
@@ -158,7 +149,7 @@ function trackChild(child: ChildProcess, mark: string | undefined): void {
 /** The child ended, however (killed, crashed): what it marked in use is not loaded any more. */
 function untrackChild(child: ChildProcess): void {
   if (!liveChildren.has(child)) return;
-  removeMark(liveChildren.get(child));
+  removeInUseMark(liveChildren.get(child));
   liveChildren.delete(child);
   if (liveChildren.size === 0) process.off('exit', killLiveChildren);
 }
