@@ -53,14 +53,15 @@ export async function readAllText(input: Readable, options: { maxBytes?: number;
  * valid UTF-8, each with a NUL beside it). `what`: the file ('name' quoted) or "standard input".
  */
 export function decodeUtf8(bytes: Uint8Array, what: string): string {
-  const problem = new UsageError(
-    `${what} is not UTF-8 text (another encoding, such as Latin-1 or UTF-16). Save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.txt > out.txt, or -f utf-16) and try again.`,
-  );
-  if (bytes.includes(0)) throw problem;
+  const problem = () =>
+    new UsageError(
+      `${what} is not UTF-8 text (another encoding, such as Latin-1 or UTF-16). Save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.txt > out.txt, or -f utf-16) and try again.`,
+    );
+  if (bytes.includes(0)) throw problem();
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw problem;
+    throw problem();
   }
 }
 
