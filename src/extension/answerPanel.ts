@@ -1,7 +1,7 @@
 /** The answer view beside the editor, used by "Explain Selection" and "Solve Problem". */
 import * as vscode from 'vscode';
 import { MAX_PERSISTED_TURNS, type Conversation } from './conversation';
-import type { HostMessage } from '../shared/webviewProtocol';
+import { parseWebviewMessage, type HostMessage } from '../shared/webviewProtocol';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import { showError } from './notifications';
 
@@ -191,9 +191,8 @@ export class AnswerViewError extends Error {
   }
 }
 
-/** The answer a Retry message from the view names; undefined for any other message (the conversation checks it in full). */
+/** The answer a Retry message from the view names (read as the conversation reads it); undefined for any other message. */
 function retriedTurnId(message: unknown): string | undefined {
-  if (typeof message !== 'object' || message === null) return undefined;
-  const { type, turnId } = message as { type?: unknown; turnId?: unknown };
-  return type === 'retry' && typeof turnId === 'string' ? turnId : undefined;
+  const parsed = parseWebviewMessage(message);
+  return parsed?.type === 'retry' ? parsed.turnId : undefined;
 }
