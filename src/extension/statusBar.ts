@@ -3,6 +3,8 @@
  * never claims a saving that did not happen: a session whose answers cost more than the
  * LLM alone says so, and answers the LLM wrote whole save nothing.
  */
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
 import { roundUsd, type TotalsStore } from '../core/relay/totalsStore';
@@ -140,16 +142,34 @@ export class RelayStatusBar implements vscode.Disposable {
   }
 
   /**
-   * The session's figures start over when `totals` are reset in this window ("Relay: Reset
-   * Savings"): the bar never shows a saving that the savings view it opens no longer holds.
+   * The session's figures start over when `totals` are reset ("Relay: Reset Savings"), in this
+   * window or another: the bar never shows a saving that the savings view it opens no longer
+   * holds. Another window's reset removes the file; a watcher's event is checked against the
+   * file itself, since a write (a rename over it) may be reported as a removal.
    */
   followResets(totals: TotalsStore): vscode.Disposable {
-    return totals.onDidChange((change) => {
-      if (change !== 'reset') return;
+    const startOver = (): void => {
       this.session = emptySession();
       this.last = undefined;
       this.render();
-    });
+    };
+    const startOverIfRemoved = (): void => {
+      void stat(totals.path).then(
+        () => undefined,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') startOver();
+        },
+      );
+    };
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(totals.path)), basename(totals.path)));
+    return vscode.Disposable.from(
+      totals.onDidChange((change) => {
+        if (change === 'reset') startOver();
+      }),
+      watcher,
+      watcher.onDidDelete(startOverIfRemoved),
+      watcher.onDidChange(startOverIfRemoved),
+    );
   }
 
   private render(): void {

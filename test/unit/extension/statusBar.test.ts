@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, test } from 'node:test';
 import type { AnswerStats } from '../../../src/core/relay/events';
-import { createdStatusBarItems, ThemeColor, useVscodeStub } from './vscodeStub';
+import { createdFileWatchers, createdStatusBarItems, fileChangedOnDisk, ThemeColor, useVscodeStub } from './vscodeStub';
 useVscodeStub();
 import { DEMO_MODEL_NOTE } from '../../../src/extension/demo/demoPlan';
 import { TotalsStore } from '../../../src/core/relay/totalsStore';
@@ -208,6 +208,34 @@ test('a reset of the totals in this window starts the session over: no saving le
     following.dispose();
     await totals.reset();
     assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.01 saved', 'no longer followed');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test("another window's reset of the totals starts this window's session over too; a write reported as a change does not", async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'relay-status-reset-elsewhere-'));
+  try {
+    const path = join(folder, 'totals.json');
+    const here = new TotalsStore(path);
+    const otherWindow = new TotalsStore(path);
+    const following = bar.followResets(here);
+    bar.recordAnswer(stats(0.42));
+    await otherWindow.record('openai/gpt-4o', stats(0.42));
+    // The other window's write (a rename over the file) as the watcher may report it: the file is there, nothing starts over.
+    fileChangedOnDisk(path, 'delete');
+    fileChangedOnDisk(path, 'change');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(item().text, '$(pulse) Relay 5.0% LLM · $0.42 saved');
+    await otherWindow.reset();
+    fileChangedOnDisk(path, 'delete');
+    for (let tries = 0; tries < 200 && item().text !== '$(pulse) Relay: idle'; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(item().text, '$(pulse) Relay: idle');
+    following.dispose();
+    assert.ok(
+      createdFileWatchers.filter((watcher) => watcher.path === path).every((watcher) => watcher.disposed),
+      'the watcher goes with it',
+    );
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }

@@ -327,6 +327,12 @@ export const window = {
 };
 
 export class Disposable {
+  /** One disposable that disposes all of `disposables`, as VS Code's Disposable.from. */
+  static from(...disposables: { dispose(): unknown }[]): Disposable {
+    return new Disposable(() => {
+      for (const disposable of disposables) disposable.dispose();
+    });
+  }
   constructor(private readonly callOnDispose: () => void) {}
   dispose(): void {
     this.callOnDispose();
