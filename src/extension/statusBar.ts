@@ -186,16 +186,20 @@ export class RelayStatusBar implements vscode.Disposable {
       return;
     }
     if (this.demo) {
-      // The demo needs no set-up, so it is shown even while set-up is missing (the tooltip says what is).
+      // The demo needs no set-up, so it is shown even while set-up is missing; what is missing stays
+      // in front (the words, the colour and the click to the walkthrough), as it is without a demo.
       const { stats, priceModel } = this.demo;
-      this.item.backgroundColor = undefined;
-      this.item.command = SHOW_SAVINGS;
-      this.item.text = `$(beaker) Relay demo ${formatPercent(stats.llmTokenShare)} LLM · ${answerSavingText(stats)} (est.)`;
+      const setUpMissing = this.warning !== undefined && !this.warning.startsWith(DEMO_MODEL_NOTE);
+      const demoFigures = `demo ${formatPercent(stats.llmTokenShare)} LLM · ${answerSavingText(stats)} (est.)`;
+      this.item.backgroundColor = setUpMissing ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+      this.item.command = this.warning ? OPEN_SETUP_WALKTHROUGH : SHOW_SAVINGS;
+      this.item.text = setUpMissing ? `$(warning) Relay: set up · ${demoFigures}` : `$(beaker) Relay ${demoFigures}`;
       this.item.tooltip = [
         `Demo answer: ${stats.llmTokens} of ${stats.slmTokens + stats.llmTokens} tokens by the LLM (${formatPercent(stats.llmTokenShare)}), ${stats.calls} call(s).`,
         `Both demo models ran on this machine; the LLM is priced as if it were ${priceModel}, so the saving is an estimate, not added to your savings.`,
-        ...(this.warning ? [`For your own questions: ${this.warning}`] : []),
-        'Click to show savings per day, model and policy.',
+        ...(this.warning
+          ? [`For your own questions: ${this.warning}`, 'Click to open the set-up walkthrough.']
+          : ['Click to show savings per day, model and policy.']),
       ].join('\n');
       return;
     }

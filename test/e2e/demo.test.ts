@@ -228,9 +228,9 @@ describe('"Relay: Try the Demo" in a fresh VS Code (code-server), offline', () =
       assert.match(stats.Cost, /^\$0\.000\d+$/);
       assert.match(stats.Saved, /^\$0\.000\d+ est\. \(the local LLM priced as gpt-4o, @pydantic\/genai-prices of \d{4}-\d{2}-\d{2}\)$/);
 
-      const status = vscode.statusBarItem('Relay demo 3.6% LLM');
+      const status = vscode.statusBarItem('demo 3.6% LLM');
       await status.waitFor({ state: 'visible' }).catch(async (error: Error) => {
-        throw new Error(`the status bar never showed "Relay demo 3.6% LLM"; it shows: ${(await vscode.statusBarTexts()).join(' | ')}`, { cause: error });
+        throw new Error(`the status bar never showed "demo 3.6% LLM"; it shows: ${(await vscode.statusBarTexts()).join(' | ')}`, { cause: error });
       });
       assert.match(await status.innerText(), /\$0\.000\d saved \(est\.\)/);
 

@@ -124,9 +124,11 @@ test('while an answer runs the bar says so, whatever set-up changes or totals co
   bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
   assert.equal(item().text, '$(loading~spin) Relay: answering…');
   bar.setBusy(undefined);
-  // The demo answer came last: it is shown, the warning in its tooltip.
-  assert.equal(item().text, '$(beaker) Relay demo 5.0% LLM · $0.0004 saved (est.)');
-  assert.match(item().tooltip ?? '', /For your own questions: No API key for the LLM\./);
+  // The demo answer came last: it is shown, what set-up still lacks in front of it, and a click goes to the walkthrough.
+  assert.equal(item().text, '$(warning) Relay: set up · demo 5.0% LLM · $0.0004 saved (est.)');
+  assert.match(item().tooltip ?? '', /For your own questions: No API key for the LLM\.\nClick to open the set-up walkthrough\.$/);
+  assert.deepEqual(item().backgroundColor, new ThemeColor('statusBarItem.warningBackground'));
+  assert.equal(item().command?.command, 'workbench.action.openWalkthrough');
 
   const plain = new RelayStatusBar();
   plain.setBusy('chat-view');
@@ -187,10 +189,16 @@ test('while set-up is missing a click opens the set-up walkthrough (the savings 
   assert.equal(item().command, 'relay.showSavings');
   bar.recordAnswer(stats(0.0123));
   assert.equal(item().command, 'relay.showSavings');
-  // A demo answer shows the savings estimate: a click shows the savings, as its tooltip says.
+  // A demo answer on the demo model: its estimate shown without the warning colour; a click still leads to a model of one's own.
   bar.setWarning(DEMO_MODEL_NOTE);
   bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
+  assert.equal(item().text, '$(beaker) Relay demo 5.0% LLM · $0.0004 saved (est.)');
+  assert.equal(item().backgroundColor, undefined);
+  assert.deepEqual(item().command, openWalkthrough);
+  // Once set-up is done, a click shows the savings, as its tooltip says.
+  bar.setWarning(undefined);
   assert.equal(item().command, 'relay.showSavings');
+  assert.match(item().tooltip ?? '', /Click to show savings per day, model and policy\.$/);
 });
 
 test('a reset of the totals in this window starts the session over: no saving left that the savings view no longer holds', async () => {
