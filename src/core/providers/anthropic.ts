@@ -13,13 +13,23 @@
  * (the refused request is sent again at once, instructed, and was not billed). Sampling
  * fields a model refuses are handled the same way.
  *
+ * Thinking: max_tokens bounds thinking and text together, so a relay span spent thinking
+ * writes nothing and is billed. Claude 5 and later think when the request does not say:
+ * Opus and Sonnet are sent thinking "disabled", Fable and Mythos (which cannot turn it off,
+ * and refuse "disabled") effort "low" (modelCapabilities.ts). A refusal of thinking is learned
+ * as for the sampling fields, and the model is then asked for effort "low". Thinking that
+ * arrives is streamed as reasoning (empty where the API omits it), and a call that thought
+ * and wrote no text books its output as reasoning tokens, so the cause can be named.
+ *
  * Prompt caching: every relay call re-sends the conversation and a longer partial answer.
  * Cache breakpoints (at most 4) go where the next call can read what this one wrote: the
  * system prompt, the end of the conversation, the end of what the previous call of the
  * same answer sent (read now), and the end of this call's partial answer (written now, read
  * by the next call). For the last two to line up, the partial answer is sent as text
  * blocks split where earlier calls ended. A breakpoint whose prefix is shorter than the
- * model's minimum cacheable length would silently miss: it is left out.
+ * model's minimum cacheable length is a silent miss that costs nothing, so each is placed
+ * whatever the length: a local count of it cannot say (CJK text and code run far above
+ * chars/4), and one left out above the minimum loses the cache the quote counts on.
  */
 import {
   HttpProvider,
@@ -86,6 +96,8 @@ export class AnthropicProvider extends HttpProvider {
   /** What the model table says about this model (before anything was learned at run time). */
   readonly traits: AnthropicModelTraits;
   private readonly boundaries = new Map<string, Boundaries>();
+  /** max_tokens bounds thinking and text together: a call bills at most the span asked for. */
+  readonly limitBoundsReasoning = true;
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
     super(config, keys, options, anthropicEntry);
@@ -134,13 +146,10 @@ export class AnthropicProvider extends HttpProvider {
     const mode = this.mode();
     const facts = this.facts();
     const caching = !facts.dropped.has('cache_control');
-    const count = (text: string) => (text.length === 0 ? 0 : this.countTokens(text));
-    const min = this.traits.minCacheTokens;
-    let tokens = 0;
     let breakpoints = 0;
-    /** Marks a block as a cache breakpoint when the prompt up to it is long enough to be cached. */
+    /** Marks a block as a cache breakpoint (system, conversation end, the last two partial blocks: never more than the API takes). */
     const mark = (block: TextBlock | undefined) => {
-      if (!block || !caching || tokens < min || breakpoints >= MAX_CACHE_BREAKPOINTS) return;
+      if (!block || !caching || breakpoints >= MAX_CACHE_BREAKPOINTS) return;
       block.cache_control = { type: 'ephemeral' };
       breakpoints++;
     };
@@ -150,13 +159,11 @@ export class AnthropicProvider extends HttpProvider {
       .map((m) => m.content)
       .join('\n\n');
     const system: TextBlock[] = systemText.length > 0 ? [{ type: 'text', text: systemText }] : [];
-    tokens += count(systemText);
     mark(system[0]);
 
     const turns: Turn[] = request.messages
       .filter((m) => m.role !== 'system' && m.content.length > 0)
       .map((m) => ({ role: m.role as 'user' | 'assistant', content: [{ type: 'text', text: m.content }] }));
-    for (const turn of turns) tokens += count(turn.content[0].text);
     // The end of the stable prefix (system + conversation): the same on every call of the answer.
     mark(turns[turns.length - 1]?.content[0]);
 
@@ -165,7 +172,6 @@ export class AnthropicProvider extends HttpProvider {
       const pieces = this.partialBlocks(request, partial);
       const blocks: TextBlock[] = pieces.map((text) => ({ type: 'text', text }));
       blocks.forEach((block, i) => {
-        tokens += count(block.text);
         // The end of the previous call (its cache is read here) and the end of this one (written for the next).
         if (i === blocks.length - 2 || i === blocks.length - 1) mark(block);
       });
@@ -186,7 +192,19 @@ export class AnthropicProvider extends HttpProvider {
     if (temperature !== null) body.temperature = temperature;
     // From Opus 4.1 / Sonnet 4.5 on, not both: the temperature (the engine's knob) wins.
     if (request.topP !== undefined && keep('top_p') && !(sampling === 'one' && body.temperature !== undefined)) body.top_p = request.topP;
+    Object.assign(body, this.thinkingFields(facts));
     return { body, mode, sentPartial: partial };
+  }
+
+  /**
+   * So that a short span is spent on text: thinking turned off where the model takes that, the
+   * lowest effort where it cannot be (a model that refused "disabled" is one of those).
+   */
+  private thinkingFields(facts: LearnedFacts): Record<string, unknown> {
+    const thinking = facts.dropped.has('thinking') ? 'always' : this.traits.thinking;
+    if (thinking === 'disable') return { thinking: { type: 'disabled' } };
+    if (thinking === 'always' && !facts.dropped.has('output_config')) return { output_config: { effort: 'low' } };
+    return {};
   }
 
   /**
@@ -280,6 +298,7 @@ export class AnthropicProvider extends HttpProvider {
     let rawStop: unknown;
     let stopped = false;
     let output = '';
+    let thought = false;
 
     const handle = function* (data: string): Generator<ProviderChunk> {
       let event: any;
@@ -292,11 +311,19 @@ export class AnthropicProvider extends HttpProvider {
         case 'message_start':
           readUsage(event.message?.usage, counts, reported);
           break;
+        case 'content_block_start':
+          if (THINKING_BLOCKS.includes(event.content_block?.type)) thought = true;
+          break;
         case 'content_block_delta':
           if (event.delta?.type === 'text_delta' && typeof event.delta.text === 'string') {
             output += event.delta.text;
             const text = seam.push(event.delta.text);
             if (text.length > 0) yield { type: 'text', text };
+          } else if (event.delta?.type === 'thinking_delta' || event.delta?.type === 'signature_delta') {
+            thought = true;
+            // Never the answer: billed as output, shown nowhere (display "omitted" sends it empty).
+            const text = event.delta.thinking;
+            if (typeof text === 'string' && text.length > 0) yield { type: 'reasoning', text };
           }
           break;
         case 'message_delta':
@@ -309,7 +336,7 @@ export class AnthropicProvider extends HttpProvider {
         case 'error':
           throw errorFromStreamObject(event, url, context.secrets, anthropicEntry.keyEnv);
         default:
-          break; // ping, content_block_start/stop
+          break; // ping, content_block_stop
       }
     };
 
@@ -338,6 +365,8 @@ export class AnthropicProvider extends HttpProvider {
 
     const rest = seam.end?.() ?? '';
     if (rest.length > 0) yield { type: 'text', text: rest };
+    // The API does not split thinking from text in output_tokens; with no text it was all thinking.
+    if (thought && output.length === 0 && counts.output !== undefined) reported.reasoningTokens = counts.output;
     yield { type: 'usage', usage: completeUsage(reported, this.inputText(request, plan.mode), output, this.countTokens, request.maxTokens) };
     yield {
       type: 'done',
@@ -346,6 +375,9 @@ export class AnthropicProvider extends HttpProvider {
     };
   }
 }
+
+/** Content blocks of the model's thinking (redacted: encrypted, no text at all). */
+const THINKING_BLOCKS: unknown[] = ['thinking', 'redacted_thinking'];
 
 /** Anthropic's usage fields as sent, each the largest seen so far in the stream. */
 interface AnthropicCounts {

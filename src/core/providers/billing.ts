@@ -16,7 +16,7 @@
  *   wrote is read at 0.1x, the rest of this request is written at 1.25x; a prefix below
  *   the model's minimum cacheable length is neither written nor read. Where reports of that
  *   minimum disagree (Sonnet 4.6: 1,024 documented, 2,048 observed), a write is predicted
- *   from the lower (Relay places breakpoints there) and a read only from the higher, so the
+ *   from the lower (Relay places breakpoints at any length) and a read only from the higher, so the
  *   quote never counts on a read that may not happen. Only the anthropic provider sends
  *   cache_control (openai-chat never does, so Claude via OpenRouter is uncached). Anthropic also finds
  *   a hit at a content block boundary up to about 20 blocks before a breakpoint, so an

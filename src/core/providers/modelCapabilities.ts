@@ -27,11 +27,24 @@
  *   caching table, 2026-10; docs.orq.ai prompt caching; truefoundry docs). Sonnet 4.6 is
  *   reported as 1,024 (docs quoted in anthropic-sdk-python#1194) and 2,048 (docs.orq.ai,
  *   observed): a breakpoint below the real minimum is a silent miss that costs nothing
- *   (no write is billed), while a breakpoint skipped above it loses a cache, so where the
- *   reports disagree breakpoints go from the lower number; a price counts on a cache read
- *   only from the higher (billing.ts), as a read predicted that never happens quotes low.
+ *   (no write is billed), so Relay places its breakpoints whatever the length (a local count
+ *   of it can be far off: CJK and code run well above chars/4), and where the reports
+ *   disagree a price counts on a write from the lower number and on a cache read only from
+ *   the higher (billing.ts), as a read predicted that never happens quotes low.
  *   A model none of these lists (a new id, an alias) is counted on for reads only from the
  *   largest minimum of all (4,096).
+ * - Anthropic thinking: Opus 5 and Sonnet 5 run adaptive thinking when the request has no
+ *   `thinking` field (Opus 4.8 and earlier do not think unless asked: elgorro/aiquila#410,
+ *   quoting Anthropic's Opus 5 migration guide), at the default effort "high", where "Claude
+ *   almost always thinks", and max_tokens bounds thinking and text together; they take
+ *   `thinking: {type: "disabled"}` (Podden/openwebui_anthropic_api_manifold_pipe#45; probed 200
+ *   in lobehub/lobehub#19034; Opus 5 only at effort "high" or below, its default). Fable and
+ *   Mythos always think and refuse it ("\"thinking.type.disabled\" is not supported for this
+ *   model. Thinking defaults to adaptive mode when not specified": openclaw/openclaw#91805,
+ *   ex-machina-co/opencode-anthropic-auth#159; Fable 5.1 too: lobehub/lobehub#19034); at a
+ *   lower effort (`output_config: {effort: "low"}`) "Claude may skip thinking for simpler
+ *   problems", and with display "omitted" (the default on these) a thinking block streams empty
+ *   text and a signature (Anthropic's adaptive-thinking docs, quoted in checkmarble/llmberjack#14).
  * - OpenAI reasoning models: gpt-5, gpt-5-mini, gpt-5-nano and the o-series refuse
  *   `temperature` other than 1 and `top_p`, and `max_tokens` ("Use 'max_completion_tokens'
  *   instead"); gpt-5 takes reasoning_effort "minimal"; gpt-5.1 and later take "none" (their
@@ -88,6 +101,14 @@ export interface AnthropicModelTraits {
    * observed, 1,024 documented); for a model the sources do not list, the largest of any Claude.
    */
   sureMinCacheTokens: number;
+  /**
+   * What the model does about thinking when the request does not say, and so what Relay sends
+   * (a 2-64-token span spent thinking writes nothing and is billed): off: it thinks only when
+   * asked (Claude 4.8 and earlier): nothing; disable: it thinks by default (Claude 5 and later:
+   * Opus, Sonnet): thinking {type: "disabled"}; always: it cannot be turned off (Fable, Mythos):
+   * output_config {effort: "low"}, at which it skips thinking on simple requests.
+   */
+  thinking: 'off' | 'disable' | 'always';
 }
 
 /** Reads claude-3-5-haiku-20241022, claude-sonnet-4-5-20250929, claude-opus-4-6, claude-opus-4.6, anthropic.claude-opus-4-6-v1, claude-fable-5... */
@@ -112,13 +133,21 @@ function is(v: ClaudeVersion, family: string, major: number, minor: number): boo
 
 export function anthropicModelTraits(model: string): AnthropicModelTraits {
   const version = parseClaudeVersion(model);
-  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024, sureMinCacheTokens: LARGEST_MIN_CACHE_TOKENS };
+  if (!version) return { prefill: 'unknown', sampling: 'any', minCacheTokens: 1024, sureMinCacheTokens: LARGEST_MIN_CACHE_TOKENS, thinking: 'off' };
   const prefill = atLeast(version, 4, 6) ? 'no' : 'yes';
   const sampling = atLeast(version, 4, 7) ? 'none' : atLeast(version, 4, 1) ? 'one' : 'any';
   const listed = listedMinCacheTokens(version);
   // Unlisted: breakpoints go from a guess (one under the real minimum is a free miss), reads are counted on only from the largest.
   const minCacheTokens = listed?.lowest ?? (version.major >= 5 ? 512 : 1024);
-  return { version, prefill, sampling, minCacheTokens, sureMinCacheTokens: listed?.highest ?? LARGEST_MIN_CACHE_TOKENS };
+  return { version, prefill, sampling, minCacheTokens, sureMinCacheTokens: listed?.highest ?? LARGEST_MIN_CACHE_TOKENS, thinking: claudeThinking(version) };
+}
+
+/** Families that always think (a refusal of "disabled" teaches the same of any other id). */
+const ALWAYS_THINKING_FAMILIES = ['fable', 'mythos'];
+
+function claudeThinking(v: ClaudeVersion): AnthropicModelTraits['thinking'] {
+  if (ALWAYS_THINKING_FAMILIES.includes(v.family)) return 'always';
+  return v.major >= 5 ? 'disable' : 'off';
 }
 
 /**
@@ -274,13 +303,30 @@ export function spanSpentOnReasoning(call: {
   return { span: call.span, reasoningTokens };
 }
 
-/** What avoids paying for spans spent on reasoning, as Relay supports it (openAiModelTraits: gpt-5.1 and later are sent effort "none"). */
-const HIDDEN_REASONING_FIXES =
-  'Pick a model that does not reason (e.g. gpt-4.1-mini, gpt-5-chat-latest) or gpt-5.1 or later (Relay sends them reasoning effort "none", which turns reasoning off), ' +
-  `or ask for longer spans (${settingRef('spanTokens')}, up to 64; they help only where the model reasons for fewer tokens than that).`;
+const LONGER_SPANS = `or ask for longer spans (${settingRef('spanTokens')}, up to 64; they help only where the model reasons for fewer tokens than that).`;
+
+/**
+ * What avoids paying for spans spent on reasoning, as Relay supports it: OpenAI's gpt-5.1 and
+ * later are sent effort "none" (openAiModelTraits); Claude 5 Opus and Sonnet thinking "disabled"
+ * by provider kind anthropic (anthropicModelTraits), which has no such switch for Fable and Mythos.
+ */
+function hiddenReasoningFixes(model: string): string {
+  if (parseClaudeVersion(model))
+    return (
+      'Pick a Claude model that thinks only when asked (e.g. claude-sonnet-4-6, claude-haiku-4-5) or Claude Opus or Sonnet 5 or later ' +
+      `with provider kind anthropic (Relay sends them thinking "disabled"), ${LONGER_SPANS}`
+    );
+  return `Pick a model that does not reason (e.g. gpt-4.1-mini, gpt-5-chat-latest) or gpt-5.1 or later (Relay sends them reasoning effort "none", which turns reasoning off), ${LONGER_SPANS}`;
+}
 
 /** Why the model reasons although Relay asks for as little as it takes. */
 function whyItReasons(model: string): string {
+  if (parseClaudeVersion(model)) {
+    const thinking = anthropicModelTraits(model).thinking;
+    // The model alone: the same id may have come through openai-chat (OpenRouter), where Relay sends no thinking fields.
+    if (thinking === 'always') return ' It always thinks: thinking cannot be turned off.';
+    return thinking === 'disable' ? ' It thinks unless the request turns thinking off (Relay does with provider kind anthropic).' : '';
+  }
   const traits = openAiModelTraits(model);
   if (!traits.reasoning) return '';
   if (traits.lowestEffort === undefined) return ' Its reasoning cannot be turned down.';
@@ -292,7 +338,7 @@ function whyItReasons(model: string): string {
 export function spanSpentOnReasoningMessage(model: string, spent: SpanSpentOnReasoning): string {
   return (
     `The large model (${model}) spent all ${spent.span} token${spent.span === 1 ? '' : 's'} it was asked for on hidden reasoning and wrote no text ` +
-    `(${spent.reasoningTokens} reasoning tokens, billed as output).${whyItReasons(model)} ${HIDDEN_REASONING_FIXES}`
+    `(${spent.reasoningTokens} reasoning tokens, billed as output).${whyItReasons(model)} ${hiddenReasoningFixes(model)}`
   );
 }
 
@@ -303,7 +349,16 @@ export function unavoidableReasoningWarning(model: string): string | undefined {
   const effort = traits.lowestEffort ? ` (Relay sends the lowest effort it takes, "${traits.lowestEffort}")` : '';
   return (
     `Warning: ${model} reasons before it writes and that cannot be turned off${effort}. The hidden reasoning is billed as output and comes out of each span, ` +
-    `so a short span (confidence mode asks for 2 tokens by default) can come back empty and still be billed. ${HIDDEN_REASONING_FIXES}`
+    `so a short span (confidence mode asks for 2 tokens by default) can come back empty and still be billed. ${hiddenReasoningFixes(model)}`
+  );
+}
+
+/** The provider test's warning for a Claude model (provider kind anthropic) whose thinking cannot be turned off; undefined for any other. */
+export function unavoidableThinkingWarning(model: string): string | undefined {
+  if (anthropicModelTraits(model).thinking !== 'always') return undefined;
+  return (
+    `Warning: ${model} thinks before it writes and that cannot be turned off (Relay asks for effort "low", at which it skips thinking only on simple requests). ` +
+    `The thinking is billed as output and comes out of each span, so a short span (confidence mode asks for 2 tokens by default) can come back empty and still be billed. ${hiddenReasoningFixes(model)}`
   );
 }
 

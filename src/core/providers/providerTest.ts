@@ -8,7 +8,7 @@
 import { settingRef } from '../settingNames';
 import { CALIBRATION_TEXT } from '../relay/tokenCalibration';
 import { ProviderError, fixHint, formatSeconds, type ProviderFix } from './errors';
-import { spanSpentOnReasoning, spanSpentOnReasoningMessage, unavoidableReasoningWarning } from './modelCapabilities';
+import { spanSpentOnReasoning, spanSpentOnReasoningMessage, unavoidableReasoningWarning, unavoidableThinkingWarning } from './modelCapabilities';
 import { costOf, priceAtTime } from './pricing';
 import type { ContinueRequest, LlmProvider, ModelPrice, Usage } from './types';
 import { WaitClock, type WaitTick } from './waitClock';
@@ -59,12 +59,15 @@ export async function runProviderTest(
   let text = '';
   let usage: Usage | undefined;
   let finish = '';
+  let reasoned = false;
   try {
     for await (const chunk of provider.continue(request, options.signal)) {
       waiting?.chunkArrived(chunk);
       if (chunk.type === 'text') {
         firstText ??= now();
         text += chunk.text;
+      } else if (chunk.type === 'reasoning') {
+        reasoned = true;
       } else if (chunk.type === 'usage') {
         usage = chunk.usage;
       } else if (chunk.type === 'done') {
@@ -100,10 +103,20 @@ export async function runProviderTest(
   }
   const spent = spanSpentOnReasoning({ finish, wroteText: text.length > 0, span: request.maxTokens, usage });
   if (spent) return failed(`FAILED: ${spanSpentOnReasoningMessage(provider.model, spent)}`, 'llm-model');
-  if (text.length === 0 && finish !== 'stop') return failed('FAILED: the provider answered but wrote no text.');
+  if (text.length === 0 && finish !== 'stop') {
+    // Reasoning that took part of the span (or an unreported count of it): named, though not proven to be all of it.
+    const thought = reasoned || (usage?.reasoningTokens ?? 0) > 0;
+    const cause = thought ? `: ${provider.model} thought (hidden reasoning, billed as output) within the ${request.maxTokens} tokens asked for` : '';
+    return failed(`FAILED: the provider answered but wrote no text${cause}.`, thought ? 'llm-model' : undefined);
+  }
   if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));
-  // The OpenAI model table shapes chat requests only (openai.ts): other kinds' ids say nothing about reasoning.
-  const reasoning = provider.kind === 'openai-chat' ? unavoidableReasoningWarning(provider.model) : undefined;
+  // The model tables shape the requests of their own kinds only (openai.ts chat, anthropic.ts): other kinds' ids say nothing about reasoning.
+  const reasoning =
+    provider.kind === 'openai-chat'
+      ? unavoidableReasoningWarning(provider.model)
+      : provider.kind === 'anthropic'
+        ? unavoidableThinkingWarning(provider.model)
+        : undefined;
   const slow = silentForMinutesWarning(provider, reasoning !== undefined);
   if (reasoning || slow) write([reasoning, slow?.line].filter(Boolean).join(' '));
   const summary = `${provider.model} at ${provider.host} answered: ${latency}${costText}.`;

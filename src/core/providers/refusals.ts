@@ -46,8 +46,11 @@ const LOWEST_THINKING_EFFORT: ReasoningEffort = 'low';
 const REFUSED =
   /unsupported (?:value|parameter)|not supported|does not support|unrecognized (?:request )?argument|unknown (?:field|parameter|argument)|is deprecated|not permitted|cannot both be specified|not allowed|unexpected keyword|extra_forbidden/i;
 
-/** Fields the provider adds on its own: any 400 that names one of them is about it. */
-const OWN_FIELDS = ['stream_options', 'prompt_cache_key', 'reasoning_effort'];
+/**
+ * Fields the provider adds on its own: any 400 that names one of them is about it. Anthropic's
+ * thinking and output_config: Fable's "\"thinking.type.disabled\" is not supported for this model".
+ */
+const OWN_FIELDS = ['stream_options', 'prompt_cache_key', 'reasoning_effort', 'thinking', 'output_config'];
 /** Fields that carry the caller's wishes: dropped only on a refusal in so many words. */
 const CALLER_FIELDS = ['temperature', 'top_p', 'top_k', 'seed'];
 

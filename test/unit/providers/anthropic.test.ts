@@ -23,7 +23,7 @@ const provider = (extra: Record<string, unknown> = {}, key: string | null = KEY)
     new MemoryKeySource(key ? { anthropic: key } : {}),
   );
 
-test('anthropic: prefill with the partial answer, version header, key; no cache_control on a prompt too short to be cached', async () => {
+test('anthropic: prefill with the partial answer, version header, key; cache breakpoints on a prompt of any length', async () => {
   server.enqueue(anthropicStream({ pieces: [' Paris', ', on the', ' Seine'], stopReason: 'max_tokens' }, KEY));
   const p = provider({}, KEY);
   assert.equal(p.continuation, 'assistant-prefix');
@@ -34,11 +34,13 @@ test('anthropic: prefill with the partial answer, version header, key; no cache_
   assert.equal(sent.path, '/v1/messages');
   assert.equal(sent.headers['anthropic-version'], '2023-06-01');
   assert.equal(sent.headers['x-api-key'], KEY);
-  // Claude Haiku 3.5 caches from 2,048 tokens on: a breakpoint on this prompt would silently miss.
-  assert.deepEqual(sent.body.system, [{ type: 'text', text: 'You are a helpful assistant.' }]);
+  // Claude Haiku 3.5 caches from 2,048 tokens on: under that a breakpoint is a silent miss that
+  // costs nothing, and a local count cannot tell where the server's count crosses it.
+  const cached = { cache_control: { type: 'ephemeral' } };
+  assert.deepEqual(sent.body.system, [{ type: 'text', text: 'You are a helpful assistant.', ...cached }]);
   assert.deepEqual(sent.body.messages, [
-    { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?' }] },
-    { role: 'assistant', content: [{ type: 'text', text: 'The capital of France is' }] },
+    { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?', ...cached }] },
+    { role: 'assistant', content: [{ type: 'text', text: 'The capital of France is', ...cached }] },
   ]);
   assert.deepEqual(out.chunks[out.chunks.length - 1], { type: 'done', finishReason: 'length', continuation: 'assistant-prefix' });
   assert.equal(sent.body.max_tokens, 4);

@@ -52,9 +52,11 @@ for (const model of ['claude-opus-4-6', 'claude-sonnet-4-6']) {
     const { out, sent } = await call(p);
     assert.equal(sent.length, 1);
     assert.equal(REQUEST.partialAnswer + out.text, 'The capital of France is Paris, on the Seine.');
+    // Breakpoints at the end of the conversation and of the partial answer, before the instruction.
+    const cached = { cache_control: { type: 'ephemeral' } };
     assert.deepEqual(sent[0].body.messages, [
-      { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?' }] },
-      { role: 'assistant', content: [{ type: 'text', text: 'The capital of France is' }] },
+      { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?', ...cached }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'The capital of France is', ...cached }] },
       { role: 'user', content: [{ type: 'text', text: CONTINUE_INSTRUCTION }] },
     ]);
     // Not both: the temperature (clamped to the API's range) is kept, top_p is left out.
@@ -230,10 +232,33 @@ test('anthropic caching (instructed, claude-sonnet-4-6): the breakpoint is at th
   assert.equal(second.out.usage?.cachedInputTokens, upToPartial, 'the second call reads what the first wrote');
 });
 
-test("anthropic caching: a breakpoint whose prefix is under the model's minimum is left out (claude-opus-4-6 caches from 4,096 tokens)", async () => {
-  server.enqueue(anthropicStream({ pieces: [' Its'] }, KEY));
-  const { sent } = await call(provider('claude-opus-4-6'), cachedRequest(P1));
-  assert.deepEqual(marks(sent[0].body), [], 'about 1,700 tokens: every breakpoint would silently miss');
+test("anthropic caching: breakpoints go in whatever the prompt's length; under the model's minimum they miss and bill no write (claude-opus-4-6 caches from 4,096 tokens)", async () => {
+  const cache = new AnthropicPromptCache();
+  server.enqueue(anthropicStream({ pieces: [' Its'], cache }, KEY));
+  const { sent, out } = await call(provider('claude-opus-4-6'), cachedRequest(P1));
+  assert.deepEqual(marks(sent[0].body), ['system', '0.0', '1.0'], 'about 1,700 tokens by chars/4: silent misses, free');
+  assert.equal(out.usage?.cacheWriteTokens, 0);
+  assert.equal(out.usage?.cachedInputTokens, 0);
+});
+
+test('anthropic caching: a CJK question of 3,600 characters (about 900 tokens by chars/4, about 3,600 by Claude) gets its breakpoint (claude-sonnet-4-5, 1,024 minimum)', () => {
+  const question = '関数の戻り値が正しくない理由を説明してください。'.repeat(150);
+  assert.equal(question.length, 3600);
+  const p = provider('claude-sonnet-4-5');
+  const request = (partialAnswer: string): ContinueRequest => ({
+    messages: [
+      { role: 'system', content: 'You are Relay.' },
+      { role: 'user', content: question },
+    ],
+    partialAnswer,
+    maxTokens: 4,
+    cacheKey: 'cjk',
+  });
+  for (const partial of ['', 'The first part of the answer. ']) {
+    const body: any = p.buildBody(request(partial));
+    assert.deepEqual(body.messages[0].content[0].cache_control, { type: 'ephemeral' }, 'the end of the conversation, which every call of the answer reads');
+    assert.ok(marks(body).length <= 4);
+  }
 });
 
 test('anthropic caching, a model id the table cannot place: its quote counts on no cache read under the largest minimum of any Claude, so it is never under the bill', async () => {

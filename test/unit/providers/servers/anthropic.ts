@@ -8,7 +8,10 @@
  * Models of FAKE_CLAUDES behave as the public record says the real ones do (late 2026):
  * Opus 4.6, Sonnet 4.6 and later refuse a final assistant turn (prefill) with the API's
  * 400; from Opus 4.1 / Sonnet 4.5 on temperature and top_p together are refused; from Opus
- * 4.7 on temperature/top_p/top_k are refused ("deprecated"). Other model ids are served
+ * 4.7 on temperature/top_p/top_k are refused ("deprecated"); Claude 5 models think when the
+ * request has no `thinking` field (max_tokens bounds thinking and text together), Opus and
+ * Sonnet take thinking "disabled", Fable (and an Opus 5.5 reported to) refuse it, and a
+ * thinking block streams empty text and a signature (display "omitted"). Other model ids are served
  * without these checks. With `cache` (an AnthropicPromptCache shared across requests) the
  * usage comes from a prompt cache that works like the API's: an entry per cache_control
  * breakpoint whose prefix reaches the model's minimum (below it: a silent miss), read by a
@@ -24,6 +27,10 @@ export interface AnthropicStreamScript extends StreamShape {
   errorAfterPieces?: { after: number; type: string; message: string };
   /** Usage from this simulated prompt cache (shared by the requests of a test) instead of `usage`'s input numbers. */
   cache?: AnthropicPromptCache;
+  /** Output tokens a model of FAKE_CLAUDES that thinks on this request thinks for, out of max_tokens, before its pieces. */
+  thinkingTokens?: number;
+  /** The thinking's text as streamed (a host that shows it); empty by default (display "omitted"). */
+  thinkingText?: string;
 }
 
 export interface FakeClaude {
@@ -31,6 +38,8 @@ export interface FakeClaude {
   /** any: temperature and top_p; one: not both; none: neither (nor top_k). */
   sampling: 'any' | 'one' | 'none';
   minCacheTokens: number;
+  /** off (or absent): thinks only when asked; default: thinks unless sent thinking "disabled"; always: refuses "disabled". */
+  thinking?: 'off' | 'default' | 'always';
 }
 
 /** What the fake knows of each model (the real API's behaviour, see the file comment). */
@@ -41,7 +50,11 @@ export const FAKE_CLAUDES: Record<string, FakeClaude> = {
   // Observed 2,048 (the docs said 1,024): Relay's table keeps the lower number.
   'claude-sonnet-4-6': { prefill: false, sampling: 'one', minCacheTokens: 2048 },
   'claude-opus-4-7': { prefill: false, sampling: 'none', minCacheTokens: 4096 },
-  'claude-opus-5': { prefill: false, sampling: 'none', minCacheTokens: 512 },
+  'claude-opus-5': { prefill: false, sampling: 'none', minCacheTokens: 512, thinking: 'default' },
+  'claude-sonnet-5': { prefill: false, sampling: 'none', minCacheTokens: 1024, thinking: 'default' },
+  'claude-fable-5': { prefill: false, sampling: 'none', minCacheTokens: 512, thinking: 'always' },
+  // Reported to think always (stdapi-ai/stdapi.ai#284): Relay's table places it with Opus 5.
+  'claude-opus-5-5': { prefill: false, sampling: 'none', minCacheTokens: 512, thinking: 'always' },
   // Model ids Relay's table cannot place (a new name, an alias behind a gateway): one refuses
   // prefill, the other every sampling field.
   'claude-nova-latest': { prefill: false, sampling: 'any', minCacheTokens: 1024 },
@@ -51,6 +64,15 @@ export const FAKE_CLAUDES: Record<string, FakeClaude> = {
 };
 
 export const PREFILL_REFUSED = 'This model does not support assistant message prefill. The conversation must end with a user message.';
+/** The API's 400 for thinking "disabled" sent to a model that always thinks (openclaw/openclaw#91805). */
+export const THINKING_DISABLED_REFUSED =
+  '"thinking.type.disabled" is not supported for this model. Thinking defaults to adaptive mode when not specified; use "thinking.type.enabled" with "budget_tokens" for extended thinking.';
+
+/** Whether a model of FAKE_CLAUDES thinks on this request. */
+function thinks(body: any): boolean {
+  const thinking = FAKE_CLAUDES[body?.model]?.thinking;
+  return thinking === 'always' || (thinking === 'default' && body?.thinking?.type !== 'disabled');
+}
 
 const tokensOf = (text: string) => Math.ceil(text.length / 4);
 
@@ -111,6 +133,7 @@ function refusal(body: any): string | undefined {
   const marks = blocks.filter((b) => b.marked).length;
   if (marks > 4) return `A maximum of 4 blocks with cache_control may be provided. Found ${marks}.`;
   if (!model) return undefined;
+  if (model.thinking === 'always' && body.thinking?.type === 'disabled') return THINKING_DISABLED_REFUSED;
   if (!model.prefill && messages[messages.length - 1]?.role === 'assistant') return PREFILL_REFUSED;
   if (model.sampling === 'none') {
     for (const field of ['temperature', 'top_p', 'top_k']) if (body[field] !== undefined) return `\`${field}\` is deprecated for this model.`;
@@ -143,9 +166,14 @@ export function anthropicStream(script: AnthropicStreamScript, expectedKey?: str
     const refused = refusal(request.body);
     if (refused) return anthropicError(400, 'invalid_request_error', refused)(request, res);
     const model = request.body?.model;
-    const scripted = script.usage ?? { input_tokens: 30, output_tokens: script.pieces.length };
+    // Thinking comes first and out of max_tokens (only where the model thinks on this request): the rest is for the text.
+    const thinking = thinks(request.body) ? Math.min(script.thinkingTokens ?? 0, request.body.max_tokens) : 0;
+    const pieces = thinking > 0 ? script.pieces.slice(0, Math.max(0, request.body.max_tokens - thinking)) : script.pieces;
+    const scripted = script.usage ?? { input_tokens: 30, output_tokens: thinking + pieces.length };
     const usage = script.cache ? { ...scripted, ...script.cache.account(model, request.body, FAKE_CLAUDES[model]?.minCacheTokens ?? 1024) } : scripted;
+    const stopReason = thinking > 0 && pieces.length < script.pieces.length ? 'max_tokens' : (script.stopReason ?? 'max_tokens');
     const frame = (type: string, data: unknown) => `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+    const text = thinking > 0 ? 1 : 0;
     const frames = [
       frame('message_start', {
         type: 'message_start',
@@ -165,22 +193,35 @@ export function anthropicStream(script: AnthropicStreamScript, expectedKey?: str
           },
         },
       }),
-      frame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-      frame('ping', { type: 'ping' }),
     ];
-    script.pieces.forEach((text, i) => {
-      if (script.errorAfterPieces?.after === i)
-        frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
-      frames.push(frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }));
-    });
-    if (script.errorAfterPieces && script.errorAfterPieces.after >= script.pieces.length) {
-      frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
+    if (thinking > 0) {
+      // display "omitted" (the default on these models): empty thinking text, then the signature.
+      frames.push(
+        frame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }),
+        frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: script.thinkingText ?? '' } }),
+        frame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'EqQBCkYIBxgC' } }),
+        frame('content_block_stop', { type: 'content_block_stop', index: 0 }),
+      );
     }
-    frames.push(frame('content_block_stop', { type: 'content_block_stop', index: 0 }));
+    if (thinking === 0 || pieces.length > 0) {
+      frames.push(
+        frame('content_block_start', { type: 'content_block_start', index: text, content_block: { type: 'text', text: '' } }),
+        frame('ping', { type: 'ping' }),
+      );
+      pieces.forEach((piece, i) => {
+        if (script.errorAfterPieces?.after === i)
+          frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
+        frames.push(frame('content_block_delta', { type: 'content_block_delta', index: text, delta: { type: 'text_delta', text: piece } }));
+      });
+      if (script.errorAfterPieces && script.errorAfterPieces.after >= pieces.length) {
+        frames.push(frame('error', { type: 'error', error: { type: script.errorAfterPieces.type, message: script.errorAfterPieces.message } }));
+      }
+      frames.push(frame('content_block_stop', { type: 'content_block_stop', index: text }));
+    }
     frames.push(
       frame('message_delta', {
         type: 'message_delta',
-        delta: { stop_reason: script.stopReason ?? 'max_tokens', stop_sequence: null },
+        delta: { stop_reason: stopReason, stop_sequence: null },
         usage: { output_tokens: usage.output_tokens },
       }),
     );
