@@ -278,6 +278,8 @@ class RelayRun {
   private heldSlmTokens = 0;
   /** A call ended because it wrote past the money ceiling's room. */
   private cutByMoney = false;
+  /** A call of this answer was billed more output than it asked for: its limit does not bound the reasoning here (limitBoundsReasoning). */
+  private limitIgnored = false;
   /** Some count of this answer is the character estimate (the SLM could not be asked): no call of it teaches the token ratios. */
   private countedWithoutSlm = false;
 
@@ -487,8 +489,17 @@ class RelayRun {
       allowanceForUsd: (tokens) => ledger.allowanceUsd(this.promptTokens, answerTokens, spanCredit(tokens)),
       allowancePerTokenUsd: ledger.allowancePerTokenUsd(this.promptTokens, answerTokens),
       outputUsdPerToken: ledger.outputUsdPerToken(),
-      quoteUsd: (tokens) => ledger.quoteUsd(localInput, this.billedSpan(tokens), this.o.llm?.limitBoundsReasoning === true),
+      quoteUsd: (tokens) => ledger.quoteUsd(localInput, this.billedSpan(tokens), this.limitBoundsReasoning),
     };
+  }
+
+  /**
+   * Whether a call's output limit bounds its hidden reasoning too (LlmProvider.limitBoundsReasoning),
+   * until a call of this answer is billed more output than it asked for (a proxy that ignores
+   * max_completion_tokens): its reasoning is then priced and held back as where it is not bounded.
+   */
+  private get limitBoundsReasoning(): boolean {
+    return this.o.llm?.limitBoundsReasoning === true && !this.limitIgnored;
   }
 
   /** The most output tokens a call asked for `tokens` may be billed: no fewer than the provider asks for at least (LlmProvider.minOutputTokens). */
@@ -502,10 +513,17 @@ class RelayRun {
     return (tokens) => (thinking ? 0 : tokens);
   }
 
-  /** A call the ratio ceiling does not allow here: said, and not made. */
+  /**
+   * A call the money ceilings do not allow here: said, and not made, and the SLM writes on. Under
+   * the ratio ceiling, and in money-aware mode under the USD ceiling alone too: its spans are sized
+   * to what both leave and it promises to skip what cannot fit (moneyAware.ts). Command and
+   * confidence mode under the USD ceiling alone end the answer at a call that could pass it
+   * (checkCeilings: `cost_limit`), as relay.maxCostPerAnswerUsd documents.
+   */
   private declined(span: number): Outcome | undefined {
-    if (!this.ledger || this.o.maxCostRatio === undefined || !this.policy.usesSlm) return undefined;
-    const predictedUsd = this.ledger.quoteUsd(this.localInput, this.billedSpan(span), this.o.llm?.limitBoundsReasoning === true);
+    if (!this.ledger || !this.policy.usesSlm) return undefined;
+    if (this.o.maxCostRatio === undefined && this.o.mode !== 'money-aware') return undefined;
+    const predictedUsd = this.ledger.quoteUsd(this.localInput, this.billedSpan(span), this.limitBoundsReasoning);
     const answerTokens = this.baselineAnswerTokens;
     const credited = this.spanCredit()(span);
     const allowanceUsd = this.ledger.allowanceUsd(this.promptTokens, answerTokens, credited);
@@ -793,9 +811,9 @@ class RelayRun {
     const writes = billsCacheWrites(this.o.cacheRule);
     const { maxCostUsd } = this.limits;
     const room = outputTokensWithinCeiling(this.ledger.spentUsd, inputTokens, this.o.price, maxCostUsd, writes, this.priceClock(), this.o.llm?.callTimeoutMs);
-    // Where max_tokens does not bound hidden reasoning, the calls' average reasoning so far is held
+    // Where max_tokens does not bound hidden reasoning, the average reasoning per call (ledger) is held
     // back too: it is billed as output (one call's own may be more; nothing bounds it there).
-    const reasoning = this.o.llm?.limitBoundsReasoning ? 0 : Math.ceil(this.ledger.reasoningPerCall);
+    const reasoning = this.limitBoundsReasoning ? 0 : Math.ceil(this.ledger.reasoningPerCall);
     if (room - reasoning < this.billedSpan(request.maxTokens)) throw new AnswerEnds('cost_limit');
     return room - reasoning;
   }
@@ -948,6 +966,7 @@ class RelayRun {
       // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local
       // count, and an output past what one call can write is capped (usage.ts).
       const reported = usableUsage(usage, maxTokens);
+      if (reported && reported.outputTokens > this.billedSpan(maxTokens)) this.limitIgnored = true;
       this.lastSpanSpentOnReasoning = spanSpentOnReasoning({ finish: failed ? undefined : finish, wroteText: tokens > 0, span: maxTokens, usage: reported });
       // Counted without the SLM where its process ended (this.countTokens): a count would start a
       // new one and load the model again before the call could end or Stop take effect.

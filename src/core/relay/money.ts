@@ -10,12 +10,15 @@
  * wrote). They belong to the pair of tokenizers, so an adapter keeps them across answers;
  * before the first report both are 1, except the input ratio where the provider counts
  * tokens for free: its count of a sample text teaches it first (tokenCalibration.ts).
- * Hidden reasoning is predicted as the average per call of this answer. A price by time of
- * day (ModelPrice.hours) quotes and books each call at the rate of the ledger's clock.
+ * Hidden reasoning is predicted as the average per reported call of this answer; before its
+ * first report, of the pair's (kept with the ratios: a reasoning model reasons in every
+ * answer). A price by time of day (ModelPrice.hours) quotes and books each call at the rate
+ * of the ledger's clock.
  */
 import { predictUsage, type CacheRule } from '../providers/billing';
 import { costOf, priceAtTime, priceForInput, pricesBetween } from '../providers/pricing';
 import type { ModelPrice, Usage } from '../providers/types';
+import { MAX_BELIEVED_OUTPUT_TOKENS } from '../providers/usage';
 
 /**
  * A quote is raised by this share (plus the billing model's error seen so far in this
@@ -40,6 +43,9 @@ export class TokenRatios {
   private localIn = 0;
   private reportedOut = 0;
   private localOut = 0;
+  /** Hidden reasoning tokens the calls that taught these ratios reported, and how many calls that was. */
+  private reasoning = 0;
+  private reasoningCalls = 0;
   /** Calls whose usage taught these ratios. */
   calls = 0;
   /** Token counts of a sample text by the provider's counting endpoint (no call) that taught the input ratio. */
@@ -66,6 +72,11 @@ export class TokenRatios {
     return this.localOut > 0;
   }
 
+  /** Hidden reasoning tokens per reported call of this pair (0 before any). */
+  get reasoningPerCall(): number {
+    return this.reasoningCalls > 0 ? this.reasoning / this.reasoningCalls : 0;
+  }
+
   /** Told after each call that taught these ratios (a store that keeps them saves then). */
   onLearned?: () => void;
 
@@ -74,11 +85,15 @@ export class TokenRatios {
    * server reports is untrusted, and these ratios outlive the answer: one absurd report would
    * price every later call and inflate every later LLM-alone estimate).
    */
-  add(call: { localInput: number; reportedInput: number; localOutput: number; reportedOutput: number }): void {
+  add(call: { localInput: number; reportedInput: number; localOutput: number; reportedOutput: number; reasoning?: number }): void {
     if (!(call.localInput > 0 && call.reportedInput > 0) || !plausibleRatio(call.reportedInput / call.localInput)) return;
     this.calls += 1;
     this.reportedIn += call.reportedInput;
     this.localIn += call.localInput;
+    if (call.reasoning !== undefined && Number.isFinite(call.reasoning) && call.reasoning >= 0) {
+      this.reasoning += call.reasoning;
+      this.reasoningCalls += 1;
+    }
     if (call.localOutput > 0 && call.reportedOutput > 0 && plausibleRatio(call.reportedOutput / call.localOutput)) {
       this.reportedOut += call.reportedOutput;
       this.localOut += call.localOutput;
@@ -142,6 +157,8 @@ export class TokenRatios {
       localIn: this.localIn,
       reportedOut: this.reportedOut,
       localOut: this.localOut,
+      reasoning: this.reasoning,
+      reasoningCalls: this.reasoningCalls,
     };
   }
 
@@ -154,11 +171,13 @@ export class TokenRatios {
   static restore(value: unknown): TokenRatios | undefined {
     if (typeof value !== 'object' || value === null) return undefined;
     const v = value as Record<string, unknown>;
-    // Snapshots from before token counts have no `counted`.
-    const sums = [v.calls, v.counted ?? 0, v.reportedIn, v.localIn, v.reportedOut, v.localOut];
+    // Snapshots from before token counts have no `counted`; from before reasoning was kept, no `reasoning`.
+    const sums = [v.calls, v.counted ?? 0, v.reportedIn, v.localIn, v.reportedOut, v.localOut, v.reasoning ?? 0, v.reasoningCalls ?? 0];
     if (!sums.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return undefined;
-    const [calls, counted, reportedIn, localIn, reportedOut, localOut] = sums as number[];
+    const [calls, counted, reportedIn, localIn, reportedOut, localOut, reasoning, reasoningCalls] = sums as number[];
     if (!(calls + counted >= 1 && reportedIn > 0 && localIn > 0)) return undefined;
+    // Reasoning comes from calls only, and no call reasons past what one call can be believed to write.
+    if (reasoningCalls > calls || reasoning > reasoningCalls * MAX_BELIEVED_OUTPUT_TOKENS) return undefined;
     const input = reportedIn / localIn;
     const output = localOut > 0 ? reportedOut / localOut : 1;
     if (!(plausibleRatio(input) && plausibleRatio(output))) return undefined;
@@ -170,6 +189,8 @@ export class TokenRatios {
     ratios.localIn = localIn * scale;
     ratios.reportedOut = reportedOut * scale;
     ratios.localOut = localOut * scale;
+    ratios.reasoning = reasoning * scale;
+    ratios.reasoningCalls = reasoningCalls * scale;
     return ratios;
   }
 }
@@ -203,6 +224,9 @@ export interface TokenRatiosSnapshot {
   localIn: number;
   reportedOut: number;
   localOut: number;
+  /** Hidden reasoning tokens reported, over `reasoningCalls` calls (absent in snapshots from before they were kept). */
+  reasoning: number;
+  reasoningCalls: number;
 }
 
 /**
@@ -306,8 +330,9 @@ function dearestPrice(prices: readonly ModelPrice[], usage: Usage): ModelPrice {
 
 export class MoneyLedger {
   private spent = 0;
+  /** Hidden reasoning tokens this answer's reported calls were billed for, and how many reported. */
   private reasoning = 0;
-  private calls = 0;
+  private reportedCalls = 0;
   /**
    * The previous call's input in the provider's count (reported, else predicted), the local
    * count it stood for, and how much of its end the next request does not repeat (an
@@ -463,7 +488,7 @@ export class MoneyLedger {
 
   /**
    * An estimated usage (a call cancelled or broken off, counted by its provider or locally)
-   * with the hidden reasoning its calls have shown so far added to its output, where it counts
+   * with the hidden reasoning per call (reasoningPerCall) added to its output, where it counts
    * none: a stopped call of a reasoning model was billed for the reasoning it did before.
    */
   withReasoningEstimate(usage: Usage): Usage {
@@ -473,9 +498,13 @@ export class MoneyLedger {
     return { ...usage, outputTokens: usage.outputTokens + reasoning, reasoningTokens: reasoning };
   }
 
-  /** Hidden reasoning tokens per call of this answer so far, from the calls that reported them. */
+  /**
+   * Hidden reasoning tokens per call: of this answer's reported calls (a call that reported
+   * nothing says nothing of its reasoning), before the first the pair's, so the first call of
+   * a reasoning model's next answer is priced with the reasoning it will be billed for.
+   */
   get reasoningPerCall(): number {
-    return this.calls > 0 ? this.reasoning / this.calls : 0;
+    return this.reportedCalls > 0 ? this.reasoning / this.reportedCalls : this.ratios.reasoningPerCall;
   }
 
   /** How much a prediction is raised: the calibrated error plus QUOTE_MARGIN, or UNCALIBRATED_MARGIN before any report. */
@@ -487,7 +516,7 @@ export class MoneyLedger {
    * Predicted cost of a call sending `localInput` tokens (local count) with max_tokens
    * `tokens`, margin included. max_tokens is the provider's count, so the quote bills all of
    * it as written: a call is asked for its span and usually writes it whole. Hidden reasoning
-   * is added at this answer's average per call, unless `limitBoundsReasoning`: N went in
+   * is added at its average per call (reasoningPerCall), unless `limitBoundsReasoning`: N went in
    * max_completion_tokens, which bounds the reasoning too, so the call bills at most N.
    * Priced at the long-context tier its predicted input reaches (costOf).
    */
@@ -543,14 +572,14 @@ export class MoneyLedger {
     const price = dearestPrice(pricesBetween(this.price, call.sentAt ?? this.now(), this.now()), call.usage);
     const cost = costOf(call.usage, price) ?? 0;
     this.spent += cost;
-    this.calls += 1;
     if (call.reported) {
       // Predicted from what was known before the call, with the output it really wrote.
       const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), price) ?? 0;
       this.all.add(predicted, cost);
       if (this.ratios.known) this.calibrated.add(predicted, cost);
-      this.reasoning += call.usage.reasoningTokens ?? 0;
       const reasoning = call.usage.reasoningTokens ?? 0;
+      this.reasoning += reasoning;
+      this.reportedCalls += 1;
       const visible = call.usage.outputTokens - reasoning;
       this.ratios.add({
         localInput: call.localInput,
@@ -560,6 +589,7 @@ export class MoneyLedger {
         // saying so (usage.ts believes it as billed), not the tokenizer. Learned, it would
         // inflate every LLM-alone estimate, and the saving shown with it.
         reportedOutput: visible <= outputWithinInputRatio(call.localOutput, call.usage.inputTokens / call.localInput) ? visible : 0,
+        reasoning,
       });
       this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
       this.reportedText = Math.max(0, this.previous.sent - this.previous.tail);

@@ -231,10 +231,12 @@ function checkInvariants(mode: RelayMode, s: Schedule, run: { events: RelayEvent
     const expectedSaving = savesNothing ? -stats.costUsd : stats.llmOnlyCostUsd - stats.costUsd;
     assert.ok(Math.abs(stats.savedUsd - expectedSaving) < 1e-9, `saved ${stats.savedUsd} = ${savesNothing ? '-cost' : 'LLM-only - cost'}`);
     if (mode === 'llm-only' || stats.routedTo === 'llm') assert.ok(Math.abs(stats.savedUsd) < 1e-12 || savesNothing, 'the LLM alone saves nothing');
-    // Declined calls: each said why (predicted above what the answer could spend), none under llm-only.
+    // Declined calls: each said why (predicted above what the answer could spend), none under llm-only;
+    // under the USD ceiling alone only in money-aware mode (the others end the answer there: cost_limit).
     for (const event of events) {
       if (event.type !== 'call-declined') continue;
-      assert.ok(s.maxCostRatio !== undefined && mode !== 'llm-only' && stats.routedTo !== 'llm', 'only a ratio ceiling declines calls');
+      const declines = s.maxCostRatio !== undefined || mode === 'money-aware';
+      assert.ok(declines && mode !== 'llm-only' && stats.routedTo !== 'llm', 'only a ratio ceiling, or money-aware mode, declines calls');
       assert.ok(event.predictedUsd > event.allowanceUsd, 'a declined call would not have fit');
     }
     const cap = s.maxCostUsd ?? DEFAULT_MAX_COST_USD;

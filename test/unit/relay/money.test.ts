@@ -804,12 +804,14 @@ test("the USD ceiling prices a call's input as written where OpenAI bills writes
   assert.equal(await firstCallMade(openAiCacheRule('gpt-5.6'), high * 1.3), true);
 });
 
-test('the USD ceiling holds back the average hidden reasoning per call where max_tokens does not bound it', async () => {
+test('the USD ceiling holds back the average hidden reasoning per call where max_tokens does not bound it, or where a call was billed past what it asked', async () => {
   const reasoned = { inputTokens: 50, outputTokens: 1004, reasoningTokens: 1000, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
-  const secondCallMade = async (maxCostUsd: number, limitBoundsReasoning: boolean) => {
+  // Where max_tokens bounds the reasoning too, a call asked for 4 tokens is billed 4 at most.
+  const bounded = { inputTokens: 50, outputTokens: 4, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const secondCallMade = async (maxCostUsd: number, limitBoundsReasoning: boolean, billed: Usage) => {
     const llm = new DoubleProvider([
-      { chunks: ['ABCD'], usage: reasoned },
-      { chunks: ['EFGH'], usage: reasoned },
+      { chunks: ['ABCD'], usage: billed },
+      { chunks: ['EFGH'], usage: billed },
     ]);
     if (limitBoundsReasoning) Object.assign(llm, { limitBoundsReasoning: true });
     const { stats } = await collectRelay({
@@ -825,15 +827,19 @@ test('the USD ceiling holds back the average hidden reasoning per call where max
   };
   // The least ceiling (to 0.1%) at which the second call goes where max_tokens bounds the reasoning too.
   let [low, high] = [0, 0.1];
-  assert.ok(await secondCallMade(high, true));
+  assert.ok(await secondCallMade(high, true, bounded));
   while (high - low > high * 0.001) {
     const mid = (low + high) / 2;
-    if (await secondCallMade(mid, true)) high = mid;
+    if (await secondCallMade(mid, true, bounded)) high = mid;
     else low = mid;
   }
-  // Where it does not: the 1,000 reasoning tokens the first call was billed ($0.01) are held back for the second.
-  assert.equal(await secondCallMade(high, false), false);
-  assert.equal(await secondCallMade(high + 0.0101, false), true);
+  // Where it does not: the 1,000 reasoning tokens the first call was billed cost $0.01, and as many are held back for the second.
+  assert.equal(await secondCallMade(high + 0.0199, false, reasoned), false);
+  assert.equal(await secondCallMade(high + 0.0201, false, reasoned), true);
+  // A host said to bound it that billed 1,004 output tokens for the 4 asked (a proxy that ignores
+  // max_completion_tokens) is held to the ceiling as one that does not, for the rest of the answer.
+  assert.equal(await secondCallMade(high + 0.0199, true, reasoned), false);
+  assert.equal(await secondCallMade(high + 0.0201, true, reasoned), true);
 });
 
 test('a provider that asks for at least 16 output tokens (OpenAI /responses) is held to the USD ceiling at 16, however short the span', async () => {

@@ -71,6 +71,25 @@ test('restored ratios weigh at most RESTORED_CALLS calls, so this session soon o
   assert.ok(Math.abs(restored.input - 1.5) < 1e-12, String(restored.input));
 });
 
+test("the hidden reasoning per call one session's calls reported prices the next session's first call; a snapshot from before it was kept loads with none", async () => {
+  const backing = new JsonBacking();
+  const usage: Usage = { inputTokens: 1000, outputTokens: 510, reasoningTokens: 500, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  new MoneyLedger(PRICE, NO_CACHE, {}, new TokenRatioStore(backing).of(PAIR)).record({ localInput: 1000, localOutput: 10, usage, reported: true });
+  await settle();
+  const restored = new TokenRatioStore(backing).of(PAIR);
+  assert.equal(restored.reasoningPerCall, 500);
+  // A new answer's ledger, before any call of its own: its quote holds the 500 tokens (max_tokens does not bound them).
+  const ledger = new MoneyLedger(PRICE, NO_CACHE, {}, restored);
+  assert.ok(Math.abs(ledger.quoteUsd(100, 1) - ((100 * 2 + 501 * 10) / 1e6) * (1 + QUOTE_MARGIN)) < 1e-15, String(ledger.quoteUsd(100, 1)));
+  assert.ok(Math.abs(ledger.quoteUsd(100, 1, true) - ((100 * 2 + 1 * 10) / 1e6) * (1 + QUOTE_MARGIN)) < 1e-15, 'not where the limit bounds them');
+
+  const old = new JsonBacking();
+  old.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify({ [PAIR]: { calls: 3, counted: 0, reportedIn: 3000, localIn: 2500, reportedOut: 30, localOut: 25 } }));
+  const loaded = new TokenRatioStore(old).of(PAIR);
+  assert.ok(loaded.known && Math.abs(loaded.input - 1.2) < 1e-12);
+  assert.equal(loaded.reasoningPerCall, 0);
+});
+
 test('what storage gives back is checked: anything but sums of a real measurement is ignored, never thrown', () => {
   const good = { calls: 3, reportedIn: 3000, localIn: 2500, reportedOut: 30, localOut: 25 };
   const bad: unknown[] = [
@@ -85,6 +104,11 @@ test('what storage gives back is checked: anything but sums of a real measuremen
     { ...good, reportedIn: 1e9 },
     { ...good, calls: 0, counted: 0 },
     { ...good, counted: -1 },
+    { ...good, reasoning: -1, reasoningCalls: 1 },
+    { ...good, reasoning: 500, reasoningCalls: 4 },
+    { ...good, reasoning: 1e9, reasoningCalls: 1 },
+    { ...good, reasoning: 500, reasoningCalls: 0 },
+    { ...good, reasoning: '500', reasoningCalls: 1 },
   ];
   for (const entry of bad) {
     const backing = new JsonBacking();
