@@ -124,7 +124,8 @@ A command refuses flags it has no use for (relay demo takes only --json; relay t
 API keys come from environment variables, never from files or flags. RELAY_API_KEY goes wherever --base-url
 points; OPENAI_API_KEY and ANTHROPIC_API_KEY go only to api.openai.com and api.anthropic.com, unless
 --allow-key-host <host>[,<host>] names another host. No key goes over plain http:// to a host off this
-machine unless --allow-plain-http is given.
+machine, or to a loopback address other than localhost, 127.0.0.1 and [::1] (a proxy may carry those),
+unless --allow-plain-http is given.
 Exit status: 0 when the answer ended by itself or at a limit you set (budget, turns, calls, money, the
 model's context window), 1 when it failed (an error, a server that sent nothing or added nothing; relay eval:
 any answer failed; provider test, slm test: the test failed), 2 for a usage mistake (an unknown command or flag,

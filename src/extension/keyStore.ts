@@ -3,11 +3,12 @@
  * entered for, in VS Code's SecretStorage: the providers' API keys and the model hub's
  * access token. A credential goes to another origin only after the user said yes to that
  * very move ("Send your openai-chat API key for api.openai.com to collector.example?",
- * default No), and never in clear text to a host off this machine without a yes for that
- * origin; both answers are remembered. Written against small interfaces (no 'vscode'
- * import) so the rules are unit-tested as they run.
+ * default No), and never in clear text to a host off this machine (or to a loopback address
+ * a proxy may carry: endpoints.ts isSentDirect) without a yes for that origin; both answers
+ * are remembered. Written against small interfaces (no 'vscode' import) so the rules are
+ * unit-tested as they run.
  */
-import { baseUrlOf, isClearTextRemote } from '../core/providers/endpoints';
+import { baseUrlOf, clearTextDestination, isClearTextRemote } from '../core/providers/endpoints';
 import { apiKeyName, clearTextWithheld, legacyApiKeyName } from '../core/providers/secrets';
 import type { KeyDecision, KeySource, ProviderKind } from '../core/providers/types';
 import { settingRef } from '../core/settingNames';
@@ -165,7 +166,7 @@ export class KeyStore implements KeySource {
       const yes = await this.decide(
         terms.clearTextSubject(origin),
         `Send your ${terms.noun} to ${origin} over plain HTTP?`,
-        `${origin} is not on this machine and does not use https: the ${terms.noun}${kind === MODEL_HUB ? '' : ' and your code'} would cross the network unencrypted.`,
+        `It would go over plain HTTP to ${clearTextDestination(url)}: the ${terms.noun}${kind === MODEL_HUB ? '' : ' and your code'} would cross the network unencrypted.`,
         'Send Unencrypted',
       );
       if (!yes)

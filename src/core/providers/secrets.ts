@@ -8,7 +8,7 @@
  * unless the user allowed it for that origin.
  */
 import { settingRef } from '../settingNames';
-import { isClearTextRemote } from './endpoints';
+import { clearTextDestination, isClearTextRemote } from './endpoints';
 import { providerOf } from './registry';
 import type { KeyDecision, KeySource, ProviderKind } from './types';
 
@@ -35,7 +35,7 @@ export function clearTextWithheld(
 ): string {
   const carried = what.noun === 'API key' ? 'the key and your code' : `the ${what.noun}`;
   return (
-    `Relay did not send your ${what.noun} to ${url.origin}: it is plain HTTP to a host off this machine, so ${carried} would cross the network in clear text. ` +
+    `Relay did not send your ${what.noun} to ${url.origin}: it is plain HTTP to ${clearTextDestination(url)}, so ${carried} would cross the network in clear text. ` +
     `Use https:// in ${what.setting}, or ${allowHow}.`
   );
 }

@@ -102,6 +102,21 @@ test('plain HTTP: never in clear text to another machine without a yes; loopback
   assert.equal(questions.length, 1, 'nothing asked for this machine');
 });
 
+test('plain HTTP to 127.0.0.2 asks first: VS Code sends only localhost, 127.0.0.1 and [::1] direct, so a proxy may read the rest', async () => {
+  const { keys, questions } = setUp([false]);
+  const proxied = new URL('http://127.0.0.2:8000/v1');
+  await keys.store('openai-completions', proxied.origin, 'sk-vllm');
+  const refused = await keys.keyFor('openai-completions', proxied);
+  assert.equal(refused.key, undefined);
+  assert.deepEqual(questions, ['Send your API key to http://127.0.0.2:8000 over plain HTTP?']);
+  assert.match(refused.withheld ?? '', /plain HTTP to 127\.0\.0\.2, a loopback address that a proxy set in http\.proxy or HTTP_PROXY may carry/);
+  for (const direct of ['http://localhost:8000/v1', 'http://[::1]:8000/v1']) {
+    await keys.store('openai-completions', new URL(direct).origin, 'sk-here');
+    assert.deepEqual(await keys.keyFor('openai-completions', new URL(direct)), { key: 'sk-here' }, direct);
+  }
+  assert.equal(questions.length, 1, 'nothing asked for the addresses sent direct');
+});
+
 test('a key stored before origins were bound moves to the origin it was used with', async () => {
   const { keys, secrets } = setUp();
   secrets.values.set('relay.apiKey.openai-chat', 'sk-old');

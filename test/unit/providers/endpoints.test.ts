@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { baseUrlOf, isClearTextRemote, isLoopback } from '../../../src/core/providers/endpoints';
+import { EnvKeySource } from '../../../src/core/providers/secrets';
+import { clearTextServer } from '../../../src/core/slm/served/clearTextServer';
 import { parseBaseUrl } from '../../../src/core/providers/base';
 import { normalizeEndpoint } from '../../../src/core/models/hubApi';
 import { createServedRuntime } from '../../../src/core/slm/served/servedRuntime';
@@ -26,6 +28,46 @@ test('isLoopback: a name that starts like a 127/8 address is a name, resolved an
   assert.ok(isClearTextRemote(new URL('http://127.0.0.1.evil.example/')), 'a key for http://127.0.0.1.evil.example/ would cross the network in clear text');
   assert.ok(isClearTextRemote(new URL('http://127.0.0.1.nip.io:8000/v1')));
   assert.ok(!isClearTextRemote(new URL('http://127.0.0.1:8000/v1')), 'the address itself stays on the machine');
+});
+
+test('plain HTTP to a loopback address VS Code does not send direct (127.0.0.2, not 127.0.0.1) is clear text a proxy may read', () => {
+  // vscode-proxy-agent keeps the caller's agent only for localhost and 127.0.0.1 (and resolves ::1 DIRECT);
+  // any other address goes through http.proxy / HTTP_PROXY, which would read the key and the prompt.
+  for (const address of ['http://127.0.0.2:8000/v1', 'http://127.1.2.3:8000', 'http://[::ffff:127.0.0.1]:8000/v1', 'http://[::2]:8000'])
+    assert.ok(isClearTextRemote(new URL(address)), address);
+  for (const address of [
+    'http://localhost:8000/v1',
+    'http://LOCALHOST:8000',
+    'http://127.0.0.1:8000',
+    'http://127.1:8000',
+    'http://[::1]:8000',
+    'http://[0:0:0:0:0:0:0:1]:8000',
+  ])
+    assert.ok(!isClearTextRemote(new URL(address)), `${address}: sent direct`);
+  assert.ok(!isClearTextRemote(new URL('https://127.0.0.2:8000/v1')), 'https: a proxy tunnels it unread');
+});
+
+test("the CLI's keys keep the same rule: 127.0.0.2 over plain HTTP needs --allow-plain-http, and the refusal says a proxy may carry it", async () => {
+  const relay = new EnvKeySource({ RELAY_API_KEY: 'relay-key' });
+  const refused = await relay.keyFor('openai-completions', new URL('http://127.0.0.2:8000/v1'));
+  assert.equal(refused.key, undefined);
+  assert.match(
+    refused.withheld ?? '',
+    /^Relay did not send your API key to http:\/\/127\.0\.0\.2:8000: it is plain HTTP to 127\.0\.0\.2, a loopback address that a proxy set in http\.proxy or HTTP_PROXY may carry \(only localhost, 127\.0\.0\.1 and \[::1\] are always reached directly\).*--allow-plain-http/,
+  );
+  assert.deepEqual(await relay.keyFor('openai-completions', new URL('http://127.0.0.1:8000/v1')), { key: 'relay-key' });
+  assert.deepEqual(
+    await new EnvKeySource({ RELAY_API_KEY: 'relay-key' }, { allowPlainHttp: true }).keyFor('openai-completions', new URL('http://127.0.0.2:8000/v1')),
+    {
+      key: 'relay-key',
+    },
+  );
+});
+
+test("a small model's server on any loopback address is no clear-text server: the SLM process reaches it itself, without VS Code's proxy", () => {
+  for (const address of ['http://127.0.0.2:8000/v1', 'http://127.0.0.1:8000/v1', 'http://[::1]:11434'])
+    assert.equal(clearTextServer(address), undefined, address);
+  assert.equal(clearTextServer('http://10.0.0.5:8000/v1')?.host, '10.0.0.5:8000');
 });
 
 test('an address that does not parse, or has no scheme, is named with the fix, and never with its user:password', async () => {

@@ -42,6 +42,8 @@ import type {
   SlmSession,
 } from '../types';
 import { settingRef } from '../../settingNames';
+import { PROVIDER_KINDS } from '../../providers/registry';
+import { envVarsForKind } from '../../providers/secrets';
 import { FIXES, type Fix } from '../../fixes';
 import type { SentRequest } from '../../providers/types';
 
@@ -256,6 +258,16 @@ function sessionOf(params: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
+/**
+ * This process's environment without the API keys (every provider's key variable, RELAY_API_KEY
+ * among them, as the registry declares them): the SLM process runs what a model folder brings
+ * (ONNX graphs, a chat template) and sends no key. Names compare without case, as Windows reads them.
+ */
+function keylessEnv(): NodeJS.ProcessEnv {
+  const keyNames = new Set(PROVIDER_KINDS.flatMap((kind) => envVarsForKind(kind)).map((name) => name.toUpperCase()));
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !keyNames.has(name.toUpperCase())));
+}
+
 /** One worker process and its in-flight requests. */
 class WorkerProcess {
   readonly child: ChildProcess;
@@ -294,6 +306,7 @@ class WorkerProcess {
       execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
+      env: keylessEnv(),
     });
     trackChild(this.child, modelFolder !== undefined && this.child.pid !== undefined ? inUseMarkPath(modelFolder, this.child.pid) : undefined);
     this.child.on('message', (message: unknown) => {

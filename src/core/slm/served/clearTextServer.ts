@@ -3,7 +3,7 @@
  * code in it, crosses the network unencrypted. Select Model asks before its test prompt
  * goes; the CLI says it on stderr. The words are here for both.
  */
-import { isClearTextRemote } from '../../providers/endpoints';
+import { isLoopback } from '../../providers/endpoints';
 
 export interface ClearTextServer {
   /** host[:port] as the address names it. */
@@ -24,7 +24,8 @@ export function clearTextServer(address: string): ClearTextServer | undefined {
   } catch {
     return undefined;
   }
-  if (!isClearTextRemote(url)) return undefined;
+  // The SLM process sends these itself, without VS Code's proxy support: every loopback address stays here.
+  if (url.protocol !== 'http:' || isLoopback(url.hostname)) return undefined;
   const remotePort = url.port || '80';
   const localPort = url.port || TUNNEL_PORT_FOR_PORT_80;
   const local = new URL(url.href);
