@@ -176,8 +176,9 @@ export class TokenRatios {
     if (!sums.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return undefined;
     const [calls, counted, reportedIn, localIn, reportedOut, localOut, reasoning, reasoningCalls] = sums as number[];
     if (!(calls + counted >= 1 && reportedIn > 0 && localIn > 0)) return undefined;
-    // Reasoning comes from calls only, and no call reasons past what one call can be believed to write.
-    if (reasoningCalls > calls || reasoning > reasoningCalls * MAX_BELIEVED_OUTPUT_TOKENS) return undefined;
+    // Reasoning comes from calls only, and no call reasons past what one call can be believed to
+    // write: a reasoning part that breaks this is dropped, the ratios kept.
+    const reasoningKept = reasoningCalls <= calls && reasoning <= reasoningCalls * MAX_BELIEVED_OUTPUT_TOKENS;
     const input = reportedIn / localIn;
     const output = localOut > 0 ? reportedOut / localOut : 1;
     if (!(plausibleRatio(input) && plausibleRatio(output))) return undefined;
@@ -189,8 +190,11 @@ export class TokenRatios {
     ratios.localIn = localIn * scale;
     ratios.reportedOut = reportedOut * scale;
     ratios.localOut = localOut * scale;
-    ratios.reasoning = reasoning * scale;
-    ratios.reasoningCalls = reasoningCalls * scale;
+    if (reasoningKept && reasoningCalls > 0) {
+      // Scaled as the calls are (rounded), never to more calls than those: the average per call kept.
+      ratios.reasoningCalls = Math.min(ratios.calls, reasoningCalls * scale);
+      ratios.reasoning = (reasoning / reasoningCalls) * ratios.reasoningCalls;
+    }
     return ratios;
   }
 }

@@ -90,6 +90,30 @@ test("the hidden reasoning per call one session's calls reported prices the next
   assert.equal(loaded.reasoningPerCall, 0);
 });
 
+test('ratios restored, taught and saved again load in the next session, their reasoning per call kept (the restore rounds calls, never below the reasoning calls)', () => {
+  for (const calls of [20, 30, 38, 147, 281, 294]) {
+    for (const counted of [0, 1]) {
+      const saved = {
+        calls,
+        counted,
+        reportedIn: 1500 * calls,
+        localIn: 1000 * calls,
+        reportedOut: 12 * calls,
+        localOut: 10 * calls,
+        reasoning: 500 * calls,
+        reasoningCalls: calls,
+      };
+      const session2 = TokenRatios.restore(saved);
+      assert.ok(session2, JSON.stringify(saved));
+      session2.add({ localInput: 1000, reportedInput: 1500, localOutput: 10, reportedOutput: 512, reasoning: 500 });
+      const session3 = TokenRatios.restore(session2.snapshot());
+      assert.ok(session3?.known, `calls ${calls}, counted ${counted}: ${JSON.stringify(session2.snapshot())}`);
+      assert.ok(Math.abs(session3.input - 1.5) < 1e-9);
+      assert.ok(Math.abs(session3.reasoningPerCall - 500) < 1e-9, String(session3.reasoningPerCall));
+    }
+  }
+});
+
 test('what storage gives back is checked: anything but sums of a real measurement is ignored, never thrown', () => {
   const good = { calls: 3, reportedIn: 3000, localIn: 2500, reportedOut: 30, localOut: 25 };
   const bad: unknown[] = [
@@ -105,11 +129,20 @@ test('what storage gives back is checked: anything but sums of a real measuremen
     { ...good, calls: 0, counted: 0 },
     { ...good, counted: -1 },
     { ...good, reasoning: -1, reasoningCalls: 1 },
+    { ...good, reasoning: '500', reasoningCalls: 1 },
+  ];
+  // A reasoning part no calls could have reported is dropped; the ratios it came with are kept.
+  for (const entry of [
     { ...good, reasoning: 500, reasoningCalls: 4 },
     { ...good, reasoning: 1e9, reasoningCalls: 1 },
     { ...good, reasoning: 500, reasoningCalls: 0 },
-    { ...good, reasoning: '500', reasoningCalls: 1 },
-  ];
+  ]) {
+    const backing = new JsonBacking();
+    backing.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify({ [PAIR]: entry }));
+    const ratios = new TokenRatioStore(backing).of(PAIR);
+    assert.ok(ratios.known && Math.abs(ratios.input - 1.2) < 1e-12, JSON.stringify(entry));
+    assert.equal(ratios.reasoningPerCall, 0, JSON.stringify(entry));
+  }
   for (const entry of bad) {
     const backing = new JsonBacking();
     backing.values.set(TOKEN_RATIOS_STATE_KEY, JSON.stringify({ [PAIR]: entry }));
