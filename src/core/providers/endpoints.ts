@@ -52,6 +52,6 @@ export function isClearTextRemote(url: URL): boolean {
 /** Where clear text to `url` (isClearTextRemote) may be read, as a message says it after "plain HTTP to". */
 export function clearTextDestination(url: URL): string {
   return isLoopback(url.hostname)
-    ? `${url.hostname}, a loopback address that a proxy set in http.proxy or HTTP_PROXY may carry (only localhost, 127.0.0.1 and [::1] are always reached directly)`
+    ? `${url.hostname}, a loopback address a proxy may carry (VS Code sends every address but localhost, 127.0.0.1 and [::1] through http.proxy or HTTP_PROXY)`
     : 'a host off this machine';
 }

@@ -311,7 +311,8 @@ const LONGER_SPANS = `or ask for longer spans (${settingRef('spanTokens')}, up t
  * by provider kind anthropic (anthropicModelTraits), which has no such switch for Fable and Mythos.
  */
 function hiddenReasoningFixes(model: string): string {
-  if (parseClaudeVersion(model))
+  // A Claude id the version parser cannot read (claude-opus-latest) still gets Claude's fixes.
+  if (parseClaudeVersion(model) || /claude/i.test(model))
     return (
       'Pick a Claude model that thinks only when asked (e.g. claude-sonnet-4-6, claude-haiku-4-5) or Claude Opus or Sonnet 5 or later ' +
       `with provider kind anthropic (Relay sends them thinking "disabled"), ${LONGER_SPANS}`

@@ -109,7 +109,10 @@ test('plain HTTP to 127.0.0.2 asks first: VS Code sends only localhost, 127.0.0.
   const refused = await keys.keyFor('openai-completions', proxied);
   assert.equal(refused.key, undefined);
   assert.deepEqual(questions, ['Send your API key to http://127.0.0.2:8000 over plain HTTP?']);
-  assert.match(refused.withheld ?? '', /plain HTTP to 127\.0\.0\.2, a loopback address that a proxy set in http\.proxy or HTTP_PROXY may carry/);
+  assert.match(
+    refused.withheld ?? '',
+    /plain HTTP to 127\.0\.0\.2, a loopback address a proxy may carry \(VS Code sends every address but localhost, 127\.0\.0\.1 and \[::1\] through http\.proxy or HTTP_PROXY\)/,
+  );
   for (const direct of ['http://localhost:8000/v1', 'http://[::1]:8000/v1']) {
     await keys.store('openai-completions', new URL(direct).origin, 'sk-here');
     assert.deepEqual(await keys.keyFor('openai-completions', new URL(direct)), { key: 'sk-here' }, direct);

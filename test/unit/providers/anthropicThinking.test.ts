@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import type { AnthropicProvider } from '../../../src/core/providers/anthropic';
 import { createProvider } from '../../../src/core/providers/factory';
-import { anthropicModelTraits, forgetLearnedFacts, spanSpentOnReasoning } from '../../../src/core/providers/modelCapabilities';
+import { anthropicModelTraits, forgetLearnedFacts, spanSpentOnReasoning, spanSpentOnReasoningMessage } from '../../../src/core/providers/modelCapabilities';
 import { runProviderTest } from '../../../src/core/providers/providerTest';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import { collectRelay } from '../../../src/core/relay/engine';
@@ -65,6 +65,14 @@ test('claude-sonnet-4-6 (thinks only when asked): neither thinking nor output_co
   const { sent } = await call('claude-sonnet-4-6', { pieces: [' Paris'] });
   assert.equal(sent[0].thinking, undefined);
   assert.equal(sent[0].output_config, undefined);
+});
+
+test("a Claude id the version parser cannot read still gets Claude's fixes when its span is spent thinking, not OpenAI's", () => {
+  for (const model of ['claude-opus-latest', 'claude-next', 'anthropic/claude-preview']) {
+    const message = spanSpentOnReasoningMessage(model, { span: 2, reasoningTokens: 2 });
+    assert.match(message, /Pick a Claude model/, model);
+    assert.doesNotMatch(message, /gpt-/, model);
+  }
 });
 
 test('claude-fable-5 (always thinks, refuses "disabled"): sent effort "low" and no thinking field; a short think leaves the rest of the span to the text', async () => {

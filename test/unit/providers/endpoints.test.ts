@@ -53,7 +53,7 @@ test("the CLI's keys keep the same rule: 127.0.0.2 over plain HTTP needs --allow
   assert.equal(refused.key, undefined);
   assert.match(
     refused.withheld ?? '',
-    /^Relay did not send your API key to http:\/\/127\.0\.0\.2:8000: it is plain HTTP to 127\.0\.0\.2, a loopback address that a proxy set in http\.proxy or HTTP_PROXY may carry \(only localhost, 127\.0\.0\.1 and \[::1\] are always reached directly\).*--allow-plain-http/,
+    /^Relay did not send your API key to http:\/\/127\.0\.0\.2:8000: it is plain HTTP to 127\.0\.0\.2, a loopback address a proxy may carry \(VS Code sends every address but localhost, 127\.0\.0\.1 and \[::1\] through http\.proxy or HTTP_PROXY\).*--allow-plain-http/,
   );
   assert.deepEqual(await relay.keyFor('openai-completions', new URL('http://127.0.0.1:8000/v1')), { key: 'relay-key' });
   assert.deepEqual(
