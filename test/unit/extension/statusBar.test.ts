@@ -128,7 +128,7 @@ test('while an answer runs the bar says so, whatever set-up changes or totals co
   assert.equal(item().text, '$(warning) Relay: set up · demo 5.0% LLM · $0.0004 saved (est.)');
   assert.match(item().tooltip ?? '', /For your own questions: No API key for the LLM\.\nClick to open the set-up walkthrough\.$/);
   assert.deepEqual(item().backgroundColor, new ThemeColor('statusBarItem.warningBackground'));
-  assert.equal(item().command?.command, 'workbench.action.openWalkthrough');
+  assert.equal((item().command as { command?: string } | undefined)?.command, 'workbench.action.openWalkthrough');
 
   const plain = new RelayStatusBar();
   plain.setBusy('chat-view');
