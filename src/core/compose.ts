@@ -7,10 +7,11 @@
  */
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { withoutLeadingBos } from './providers/chatTemplate';
 import { baseUrlOf } from './providers/endpoints';
 import { createProvider } from './providers/factory';
+import { ProviderError } from './providers/errors';
 import { OnnxLocalProvider } from './providers/onnxLocal';
 import { priceNote, resolvePriceWithSource, type PriceOverrides } from './providers/pricing';
 import { providerOf, type ProviderKind } from './providers/registry';
@@ -26,6 +27,7 @@ import { readSlmRelayTraits, resolveRelayMode, type RequestedMode, type SlmRelay
 import { policyOf } from './relay/policies/registry';
 import type { ChatMessage, SlmRuntime } from './slm/types';
 import { SERVED_SLM_SILENT_TRIES, SERVED_SLM_TIMEOUTS } from './slm/served/timeouts';
+import { settingRef } from './settingNames';
 
 /** The settings an answer is built from (the extension's relay.* settings, the CLI's flags and config file). */
 export interface RelaySetup {
@@ -269,6 +271,7 @@ export async function composeLlm(
     cachedPriceSet: price.price?.cachedInputPerMTok !== undefined,
   });
   if (providerOf(kind).inProcess) {
+    refuseCallTrainedLlm(model);
     const runtime = await deps.openLocalLlm(model);
     const name = basename(model);
     const provider = new OnnxLocalProvider(runtime, name, { renderPrompt: async (request) => exactPrompt(request.messages, request.partialAnswer) });
@@ -291,4 +294,18 @@ export async function composeLlm(
     { onRequest: deps.onRequest, onRequestNotSent: deps.onRequestNotSent, countTokens: deps.countTokens, agents: deps.agents },
   );
   return { provider, ...price, modelKey: `${kind}:${model}`, destination: url?.origin ?? baseUrl, cacheRule };
+}
+
+/**
+ * A folder trained to call (config.json relay_trained: true) is a small model: as the large one it
+ * would write its `<call>` commands into the answer, where nothing reads them. Refused before it loads.
+ */
+function refuseCallTrainedLlm(folder: string): void {
+  if (!readSlmRelayTraits(folder).trainedToCall) return;
+  throw new ProviderError(
+    'bad_request',
+    `${join(folder, 'config.json')} says relay_trained: true: that model is trained to call a large model, so as the large model (onnx-local) ` +
+      `it would write its call commands into the answer. Set ${settingRef('model')} to a large model not trained to call (such as the demo's relay-demo-llm).`,
+    { fix: 'llm-model' },
+  );
 }

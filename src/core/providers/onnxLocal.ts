@@ -7,7 +7,8 @@
  */
 import type { SlmRuntime, GeneratedToken, GenerateResult } from '../slm/types';
 import { ProviderError } from './errors';
-import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderEntry } from './types';
+import { settingRef } from '../settingNames';
+import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderEntry, TransportEvent } from './types';
 
 export interface OnnxLocalOptions {
   /** Renders the prompt; default: the model's own chat template with the generation prompt. */
@@ -77,8 +78,12 @@ export class OnnxLocalProvider implements LlmProvider {
     try {
       let tokenCount: number;
       try {
-        // Stop and the stall watchdog end a long prompt's reading between its chunks.
-        ({ tokenCount } = await session.prefill(prompt, { signal }));
+        // Stop and the stall watchdog end a long prompt's reading between its chunks; each chunk read
+        // is told (the watchdog counts it as progress: a large model on a CPU reads for minutes).
+        ({ tokenCount } = await session.prefill(prompt, {
+          signal,
+          onProgress: (p) => tellTransport(request, { phase: 'reading', attempt: 1, done: p.done, total: p.total, reusedTokens: p.reusedTokens }),
+        }));
       } catch (error) {
         if (signal?.aborted) {
           yield { type: 'done', finishReason: 'cancelled' };
@@ -129,12 +134,27 @@ export class OnnxLocalProvider implements LlmProvider {
         type: 'usage',
         usage: { inputTokens: tokenCount, outputTokens: result.tokens.length, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
       };
+      // Its window is full: no call can go on (the next prompt is longer still), and 'length' would
+      // read as the token budget's end. What it wrote stays; the error says which window and the fix.
+      if (result.stopReason === 'context_full') throw this.windowFull(result.tokens.length);
       const finishReason =
         result.stopReason === 'cancelled' ? 'cancelled' : result.stopReason === 'eos' || result.stopReason === 'stop_string' ? 'stop' : 'length';
       yield { type: 'done', finishReason };
     } finally {
       await session.dispose();
     }
+  }
+
+  /** It filled its context window after writing `written` tokens: a bad request (more text than it reads), fixed by less text or another large model. */
+  private windowFull(written: number): ProviderError {
+    const window = this.runtime.info.contextWindow;
+    const reads = window === undefined ? 'no more tokens' : `at most ${window.toLocaleString('en-US')} tokens`;
+    return new ProviderError(
+      'bad_request',
+      `The local LLM model (${this.model}) filled its context window after writing ${written} token${written === 1 ? '' : 's'}: it reads ${reads}, ` +
+        `prompt and answer together. Send less text, or pick a large model with a longer context (${settingRef('model')}).`,
+      { fix: 'llm-model', summary: 'its context window is full' },
+    );
   }
 
   /** Its process died (out of memory, a native crash): asking again starts a new one, so Retry is the fix, not the settings. */
@@ -165,6 +185,15 @@ function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, dro
     signal.addEventListener('abort', stop, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
   });
+}
+
+/** Tells `request.onTransport` so that it can never break the call (a throw is ignored: a progress display must not stop the reading). */
+function tellTransport(request: ContinueRequest, event: TransportEvent): void {
+  try {
+    request.onTransport?.(event);
+  } catch {
+    // Nothing to do: the call goes on untold.
+  }
 }
 
 /** The runtime's process ended under the call (processRuntime.ts's SlmProcessError, known by name: this module runs in-process runtimes too). */

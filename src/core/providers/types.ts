@@ -49,8 +49,9 @@ export interface ContinueRequest {
   seam?: 'space' | 'none';
   /**
    * Told where the call stands on the wire (connecting, waiting for the first byte,
-   * receiving, retrying), so a UI can show "waiting for <host>... 12 s" while nothing
-   * has come. Never told anything secret.
+   * receiving, retrying) or, for a model on this machine, how far it has read the prompt,
+   * so a UI can show "waiting for <host>... 12 s" while nothing has come. Never told
+   * anything secret.
    */
   onTransport?: (event: TransportEvent) => void;
 }
@@ -69,7 +70,13 @@ export type TransportEvent =
   /** After a 'receiving' with `outputPending`: the model's output began. */
   | { phase: 'output'; attempt: number }
   /** The attempt failed before any body byte; the next one starts after `delayMs`. */
-  | { phase: 'retrying'; attempt: number; delayMs: number; reason: string };
+  | { phase: 'retrying'; attempt: number; delayMs: number; reason: string }
+  /**
+   * A model on this machine (onnx-local) is reading the prompt: `done` of `total` tokens computed,
+   * `reusedTokens` more held by a kept cache. Told before the first step and after each: work, not
+   * silence (a large model on a CPU reads a long prompt for minutes). Still no output.
+   */
+  | { phase: 'reading'; attempt: number; done: number; total: number; reusedTokens: number };
 
 export interface Usage {
   inputTokens: number;

@@ -51,6 +51,8 @@ export class WaitClock {
   onTransport(event: TransportEvent): void {
     if (event.phase === 'receiving') return event.outputPending ? this.reasoning() : this.receiving();
     if (event.phase === 'output') return this.receiving();
+    // A model on this machine reading the prompt has written nothing yet: the wait goes on, told as ever.
+    if (event.phase === 'reading') return;
     if (this.done) return;
     if (event.phase === 'retrying') {
       // Told at once; the next try's wait keeps the reason beside it.

@@ -859,7 +859,11 @@ class RelayRun {
       maxTokens,
       temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE,
       seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
-      onTransport: (event) => wait.onTransport(event),
+      onTransport: (event) => {
+        // A local LLM reading a long prompt is working, not silent: each step it reads is progress, as the SLM's own reading is (openSession).
+        if (event.phase === 'reading') this.watchdog.progress();
+        wait.onTransport(event);
+      },
       cacheKey: this.cacheKey,
       seam: this.seam,
     };
