@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { builtInPrice, PRICE_CATALOG } from '../core/providers/pricing';
 import type { ModelPrice } from '../core/providers/types';
+import { readModelFile } from '../core/slm/modelFolder';
 import { UsageError } from './args';
 import type { CliConfig } from './config';
 import { terminalSafe } from './render';
@@ -148,3 +149,19 @@ export function demoTaskProblem(question: string): string {
 
 /** What `--demo` on solve and explain adds to the refusal: the way to ask anything else. */
 export const DEMO_OTHER_QUESTIONS = 'Drop --demo to ask your own models (--slm, --provider, --model; see relay help).';
+
+/**
+ * Whether `folder` holds a model of training/: its config.json has `relay_task`, as
+ * training/export_model.py writes it for the demo pair and the ablation SLMs, which know the
+ * demo's one task in its one prompt format and write nonsense, or nothing, for anything else,
+ * with no error of their own.
+ */
+export function isDemoTaskModel(folder: string): boolean {
+  try {
+    const config: unknown = JSON.parse(readModelFile(join(folder, 'config.json')));
+    return config !== null && typeof config === 'object' && typeof (config as Record<string, unknown>).relay_task === 'string';
+  } catch {
+    // No readable config.json: the model's own load says what is wrong with it.
+    return false;
+  }
+}

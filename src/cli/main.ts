@@ -27,6 +27,8 @@ import {
 } from './demoModels';
 import { parseModeSpecs, type EvalModeSpec } from './evalModes';
 import { printProviderTest } from './commands/providerTest';
+import { PROVIDER_TEST_REQUEST } from '../core/providers/providerTest';
+import { checkDemoTaskModel } from './demoTaskModel';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
 import { reportedLoad } from './loadLines';
@@ -275,11 +277,14 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const messages = solveMessages(question ?? '', { plain: config.plainPrompt });
       // The demo models write nonsense for anything but their one task: refused as relay demo refuses it.
       if (demo && demoReference(question ?? '') === null) throw new UsageError(`${demoTaskProblem(question ?? '')} ${DEMO_OTHER_QUESTIONS}`);
+      // So is a demo model named with --slm (it would answer blank or garbage, and exit 0).
+      checkDemoTaskModel(config, question ?? '');
       return answerCommand(json, io, config.mode, () => runAsk(messages, config, io, { json, signal, priceNote, demo }));
     }
     case 'explain':
       if (rest.length !== 1) throw new UsageError('Usage: relay explain <file>[:start-end]');
       if (demo) throw new UsageError(`relay explain --demo: ${DEMO_TASK_WORDS} They cannot explain a file. ${DEMO_OTHER_QUESTIONS}`);
+      checkDemoTaskModel(config);
       return answerCommand(json, io, config.mode, () => runAsk(explainMessages(rest[0]), config, io, { json, signal, priceNote, demo }));
     case 'eval': {
       // A quoted ~ ("~/data.jsonl") reaches here unexpanded: the home folder, as in --out.
@@ -314,7 +319,7 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       // An onnx-local LLM loads here first, as for an answer: said on stderr.
       const deps = new CliDeps(config, undefined, (load, open) => reportedLoad(io.stderr, load, open));
       try {
-        const llm = await openLlmOnly(config, deps);
+        const llm = await openLlmOnly(config, deps, PROVIDER_TEST_REQUEST.messages);
         const ok = await printProviderTest(llm.provider, llm.price ?? null, io, signal);
         // Stopped (Ctrl-C) is not a failure of the provider: 130, as for an answer.
         return signal.aborted ? 130 : ok ? 0 : 1;

@@ -14,7 +14,7 @@ import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { createAgents } from '../core/providers/http';
 import { missingKeyError, setKeyHint } from '../core/providers/errors';
 import { EnvKeySource, envVarsForKind } from '../core/providers/secrets';
-import type { KeySource, PromptRenderer, ProviderKind } from '../core/providers/types';
+import type { KeySource, ProviderKind } from '../core/providers/types';
 import { llmOriginWithoutKey } from '../core/llmKeyCheck';
 import type { ChatMessage, SlmRuntime } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
@@ -68,7 +68,7 @@ function checkServerUrl(text: string): void {
 }
 
 /** The SLM folder as a message names it: with the config file and key, or the variable, it came from. */
-function slmFolderWords(config: CliConfig): string {
+export function slmFolderWords(config: CliConfig): string {
   const origin = originOf(config, 'slm', config.slm.folder);
   return origin?.file || origin?.from.startsWith('$') ? `${config.slm.folder} (from ${origin.from})` : config.slm.folder;
 }
@@ -157,12 +157,23 @@ export function checkSlmSettings(config: CliConfig): void {
   }
   if (!config.slm.folder) {
     throw new UsageError(
-      `No small model folder is set. Pass --slm <folder> (an ONNX export such as onnx-community/Qwen3-0.6B-ONNX), set RELAY_SLM or slm.modelFolder in ${configFilePath()}, or try 'relay demo'.`,
+      `No small model folder is set. Pass --slm <folder>: ${OWN_SLM_EXAMPLE}, or one that VS Code's "Relay: Select Model" downloaded (docs/models.md says where). ` +
+        `Or set RELAY_SLM or slm.modelFolder in ${configFilePath()}, or try 'relay demo'.`,
     );
   }
   if (!existsSync(config.slm.folder)) throw noSuchSlmFolder(config, "an ONNX export's folder", ", or try 'relay demo'");
   checkVariant(config);
 }
+
+/**
+ * A small model of one's own and how to get it: the files "Relay: Select Model" downloads for
+ * Qwen3-0.6B's q4f16 variant (src/core/models/variantFiles.ts: the JSON files, the chat
+ * template, the graph and any external data), with the Hugging Face CLI (docs/models.md).
+ */
+export const OWN_SLM_EXAMPLE =
+  'an ONNX export such as onnx-community/Qwen3-0.6B-ONNX, downloaded (q4f16, 570 MB) with ' +
+  'hf download onnx-community/Qwen3-0.6B-ONNX --include "*.json" --include "*.jinja" --include "onnx/model_q4f16.onnx*" --local-dir ~/models/Qwen3-0.6B-ONNX ' +
+  '(then --slm ~/models/Qwen3-0.6B-ONNX)';
 
 /** `reportLoad`: how a load of the model in this process is said (a served model is loaded already: nothing to say). */
 export async function openSlm(config: CliConfig, reportLoad: LoadReporter = unsaid): Promise<CliSlm> {
@@ -318,22 +329,33 @@ export async function openComposition(config: CliConfig, slm: CliSlm, deps: CliD
   return RelayComposition.open(relaySetupOf(config), { ...depsOf(deps), slm, slmFolder: config.slm.folder }, mode);
 }
 
-/** The LLM alone (relay provider test): its raw prompt rendered by --template-folder or the SLM folder's template. */
-export async function openLlmOnly(config: CliConfig, deps: CliDeps): Promise<ComposedLlm> {
+/**
+ * The LLM alone for one conversation (relay provider test): its raw prompt rendered by
+ * --template-folder or the SLM folder's template; an in-process LLM's (onnx-local) by its own
+ * chat template, as its runtime renders it (no template: the partial answer alone).
+ */
+export async function openLlmOnly(config: CliConfig, deps: CliDeps, conversation: ChatMessage[]): Promise<ComposedLlm> {
   const { kind, model, templateFolder } = config.provider;
   checkModelSettings(config);
   if (!model) throw new UsageError(`No LLM model is set for the ${kind} provider. Pass --model <name> (or set RELAY_MODEL).`);
   await checkLlmKey(config, ['llm-only']);
-  const folder = templateFolder || config.slm.folder;
-  let renderer: PromptRenderer | undefined;
   const entry = providerOf(kind);
-  if (folder && !entry.inProcess) renderer = await loadChatTemplateRenderer(folder, { variables: { enable_thinking: config.slm.thinking } });
-  if (!renderer && entry.prompt === 'template' && !entry.inProcess) {
+  if (entry.inProcess) {
+    // composeLlm hands the provider a renderer, so the provider's default (this same template) never runs:
+    // the conversation is rendered here once composeLlm has checked and opened the model (openLocalLlm gives the same runtime again).
+    let prompt = '';
+    const llm = await composeLlm(relaySetupOf(config), depsOf(deps), (_messages, partialAnswer) => prompt + partialAnswer);
+    const runtime = await deps.openLocalLlm(model);
+    if (runtime.info.hasChatTemplate) prompt = await runtime.renderChat(conversation, { addGenerationPrompt: true, thinking: config.slm.thinking });
+    return llm;
+  }
+  const folder = templateFolder || config.slm.folder;
+  const renderer = folder ? await loadChatTemplateRenderer(folder, { variables: { enable_thinking: config.slm.thinking } }) : undefined;
+  if (!renderer && entry.prompt === 'template') {
     throw new UsageError(`The ${kind} provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.`);
   }
-  // onnx-local renders with its own template when no other is given.
-  const fallback: PromptRenderer = (_messages, partialAnswer) => partialAnswer;
-  return composeLlm(relaySetupOf(config), depsOf(deps), renderer ?? fallback);
+  // A chat provider takes the messages: no renderer is used.
+  return composeLlm(relaySetupOf(config), depsOf(deps), renderer ?? ((_messages, partialAnswer) => partialAnswer));
 }
 
 function depsOf(deps: CliDeps): Omit<CompositionDeps, 'slm' | 'slmFolder'> {

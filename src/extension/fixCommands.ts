@@ -1,7 +1,7 @@
 /** The command behind each fix (src/core/fixes.ts) in VS Code: one map for the views' buttons, the chat's and the notifications'. */
 import * as vscode from 'vscode';
 import type { Fix } from '../core/fixes';
-import { SETTING_NAMES } from '../core/settingNames';
+import { contributes } from '../../package.json';
 import { settingSource, settingsProblem, userSettingsTab, type SettingSource } from './settings';
 import { escapeRegExp } from '../shared/escapeRegExp';
 
@@ -37,15 +37,17 @@ export function settingCommand(setting: string, source: SettingSource | undefine
   }
 }
 
+/** Every setting Relay contributes (package.json), each of which a message may name. */
+const RELAY_SETTINGS = Object.keys(contributes.configuration.properties);
+
 /**
  * The setting an error's message names first (a provider's error names the one to change:
- * "… in relay.provider.baseUrl (CLI: --base-url)"), among those messages name (settingNames.ts).
+ * "… in relay.provider.baseUrl (CLI: --base-url)"; "Local only is on (relay.localOnly)").
  */
 export function settingNamedIn(message: string | undefined): string | undefined {
   if (!message) return undefined;
   let first: { setting: string; at: number } | undefined;
-  for (const { setting } of Object.values(SETTING_NAMES)) {
-    if (setting.endsWith('*')) continue;
+  for (const setting of RELAY_SETTINGS) {
     const at = message.search(new RegExp(`\\b${escapeRegExp(setting)}(?!\\w|\\.\\w)`));
     if (at >= 0 && (first === undefined || at < first.at)) first = { setting, at };
   }

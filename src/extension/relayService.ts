@@ -805,7 +805,7 @@ export class RelayService implements vscode.Disposable {
    * configured LLM, with an answer's key rules (a key goes only to the origin it was stored
    * for, or where the user said yes). A provider that is sent a raw prompt gets the test's
    * rendered by the template an answer would use (the SLM's, or relay.provider.templateFolder's),
-   * in the SLM process. Never throws.
+   * in the SLM process; an onnx-local LLM's, by its own template in its process. Never throws.
    */
   async testProvider(write: (line: string) => void, options: Pick<ProviderTestOptions, 'signal' | 'onWait'> = {}): Promise<ProviderTestResult> {
     const failed = (message: string, fix: FixAction | undefined): ProviderTestResult => testFailed(write, `FAILED: ${message}`, fix);
@@ -856,6 +856,13 @@ export class RelayService implements vscode.Disposable {
         },
         (_messages, partialAnswer) => prompt + partialAnswer,
       );
+      if (entry.inProcess) {
+        // Its own chat template, rendered in its process as the runtime renders it: composeLlm (which opened it; the same
+        // runtime again here) hands the provider a renderer, so the provider's default, this same template, never runs.
+        const runtime = await this.localLlm(setup.provider.model, settings.slm.kvCacheBudgetMb);
+        if (runtime.info.hasChatTemplate)
+          prompt = await runtime.renderChat(PROVIDER_TEST_REQUEST.messages, { addGenerationPrompt: true, thinking: setup.thinking });
+      }
       await this.askWhereKeyGoes(settings);
       // Shown by "Show What Was Sent" beside the last answer's record, which it leaves as it is.
       this.sentRequests.beginTest({ provider: providerLabel(kind, model, this.providerUrl(settings)), local: entry.inProcess === true });

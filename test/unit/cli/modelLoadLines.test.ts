@@ -29,10 +29,13 @@ test('relay solve --json with an onnx-local LLM: each load is said on stderr as 
   const { slmFolder, llmFolder } = findDemoModels();
   const home = mkdtempSync(join(tmpdir(), 'relay-load-lines-'));
   try {
-    const { code, stdout, stderr } = await spawnCli(['solve', '12*3+4=?', '--slm', slmFolder, '--provider', 'onnx-local', '--model', llmFolder, '--json'], {
-      cwd: home,
-      env: { RELAY_HOME: home, RELAY_CONFIG: noSettingsFile(home) },
-    });
+    const { code, stdout, stderr } = await spawnCli(
+      ['solve', '47*6+28=?', '--plain-prompt', '--slm', slmFolder, '--provider', 'onnx-local', '--model', llmFolder, '--json'],
+      {
+        cwd: home,
+        env: { RELAY_HOME: home, RELAY_CONFIG: noSettingsFile(home) },
+      },
+    );
     assert.equal(code, 0, stderr);
     // A machine slow enough adds the seconds of a load every 5 s: left out here.
     const said = stderr.split('\n').filter((line) => !/\.\.\. \d+ s$/.test(line));

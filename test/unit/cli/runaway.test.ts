@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,12 +59,17 @@ test('1. a chat server whose every continuation the seam cleaner removes: two re
 test('2a. a selection longer than the SLM reads is refused before any call, with the sizes', async () => {
   const file = join(work, 'long.ts');
   writeFileSync(file, Array.from({ length: 200 }, (_, i) => `const line${i} = ${i};`).join('\n'));
+  // The demo SLM's files without config.json's relay_task: relay explain refuses a demo model itself.
+  const slm = join(work, 'slm-128');
+  cpSync(SLM, slm, { recursive: true });
+  const { relay_task: _task, ...config } = JSON.parse(readFileSync(join(SLM, 'config.json'), 'utf8'));
+  writeFileSync(join(slm, 'config.json'), JSON.stringify(config));
   await withServer(openAiStream({ pieces: ['x'] }), async (server) => {
     const result = await run([
       'explain',
       `${file}:1-200`,
       '--slm',
-      SLM,
+      slm,
       '--provider',
       'openai-completions',
       '--base-url',

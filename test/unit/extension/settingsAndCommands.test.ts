@@ -6,6 +6,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { expandPath } from '../../../src/cli/config';
+import { parseClaudeVersion } from '../../../src/core/providers/modelCapabilities';
+import { builtInPrice } from '../../../src/core/providers/pricing';
+import { SETTING_NAMES } from '../../../src/core/settingNames';
 import {
   commandsRun,
   env,
@@ -232,6 +235,44 @@ test('the setting an error names is the first whole setting name in it, not a lo
     title: 'Open relay.provider.templateFolder',
     arguments: [{ query: '@id:relay.provider.templateFolder' }],
   });
+});
+
+test('"Open Relay Settings" opens the one setting a message names, whichever package.json contributes (relay.localOnly, relay.mode), not all of them', () => {
+  resetSettings({});
+  const localOnly = 'FAILED: Local only is on (relay.localOnly): no LLM is contacted, so none is tested. Turn it off in Settings to test the provider.';
+  assert.deepEqual(fixCommand('open-settings', localOnly), {
+    command: 'workbench.action.openGlobalSettings',
+    title: 'Open relay.localOnly',
+    arguments: [{ query: '@id:relay.localOnly' }],
+  });
+  const noLogprobs =
+    'Completions server at 127.0.0.1:8000 sent tokens without log-probabilities. Use command mode (relay.mode), or a server that reports them.';
+  assert.deepEqual(fixCommand('open-settings', noLogprobs)?.arguments, [{ query: '@id:relay.mode' }]);
+  // The names messages give with their CLI flags (settingRef) are settings VS Code has.
+  for (const [id, { setting }] of Object.entries(SETTING_NAMES)) {
+    const contributed = setting.endsWith('*')
+      ? Object.keys(MANIFEST_SETTINGS).some((key) => key.startsWith(setting.slice(0, -1)))
+      : setting in MANIFEST_SETTINGS;
+    assert.ok(contributed, `${id}: ${setting} is contributed by package.json`);
+  }
+});
+
+test("relay.provider.model's examples are models their services serve today: a hosted one is priced by the bundled catalog, and no Claude 3 (retired)", () => {
+  const { description } = MANIFEST_SETTINGS['relay.provider.model'] as { description: string };
+  const examples = /e\.g\. (.+?)\.(?:\s|$)/.exec(description)?.[1].split(', ') ?? [];
+  assert.ok(examples.length >= 2, description);
+  for (const model of examples) {
+    const claude = parseClaudeVersion(model);
+    if (claude) {
+      // Anthropic retired every Claude 3 model (claude-3-5-haiku on 2026-02-19): a request for one is a not_found_error.
+      assert.ok(claude.major >= 4, `${model} is a retired Claude 3 model`);
+      assert.ok(builtInPrice('anthropic', model), `${model} is in the price catalog`);
+    } else if (/^(gpt-|o\d)/.test(model)) {
+      assert.ok(builtInPrice('openai-chat', model), `${model} is in the price catalog`);
+    } else {
+      assert.match(model, /^[\w.-]+\/[\w.-]+$/, `${model}: an example is a hosted OpenAI or Anthropic model, or a self-hosted one named by its repository`);
+    }
+  }
 });
 
 test("in a remote window, a bad value from the remote machine's settings says so, and the fix opens the Remote tab at that setting", () => {
