@@ -35,10 +35,15 @@ export class WaitClock {
   /** Bytes of a response body arrived (or a chunk did): the call may be billed even if it fails. */
   responseStarted = false;
 
-  /** `model`: the call's, named while it reasons. */
+  /**
+   * `model`: the call's, named while it reasons. `readingToldApart`: the caller tells a model's
+   * reading of the prompt itself (the engine's prompt-reading event), so the ticks end at its
+   * first step rather than take turns with it on one line.
+   */
   constructor(
     private readonly onTick: (tick: WaitTick) => void,
     private readonly model: string,
+    private readonly readingToldApart = false,
   ) {
     // Cleared when the call ends, whatever way it ends (stop()).
     this.timer = setInterval(() => {
@@ -51,8 +56,9 @@ export class WaitClock {
   onTransport(event: TransportEvent): void {
     if (event.phase === 'receiving') return event.outputPending ? this.reasoning() : this.receiving();
     if (event.phase === 'output') return this.receiving();
-    // A model on this machine reading the prompt has written nothing yet: the wait goes on, told as ever.
-    if (event.phase === 'reading') return;
+    // A model on this machine reading the prompt has written nothing yet: the wait goes on, told as
+    // ever, unless the caller tells the reading itself (readingToldApart).
+    if (event.phase === 'reading') return this.readingToldApart ? this.stop() : undefined;
     if (this.done) return;
     if (event.phase === 'retrying') {
       // Told at once; the next try's wait keeps the reason beside it.

@@ -860,9 +860,13 @@ class RelayRun {
       temperature: this.o.llmTemperature ?? DEFAULT_TEMPERATURE,
       seed: this.o.llmSeed === undefined ? undefined : deriveSeed(this.o.llmSeed, callIndex),
       onTransport: (event) => {
-        // A local LLM reading a long prompt is working, not silent: each step it reads is progress, as the SLM's own reading is (openSession).
-        if (event.phase === 'reading') this.watchdog.progress();
         wait.onTransport(event);
+        // A local LLM reading a long prompt is working, not silent: each step it reads is progress,
+        // told as the SLM's own reading is (openSession), in place of the call's wait (WaitClock).
+        if (event.phase === 'reading') {
+          this.watchdog.progress();
+          this.emit({ type: 'prompt-reading', done: event.done, total: event.total, reusedTokens: event.reusedTokens, atMs: Date.now() - this.started });
+        }
       },
       cacheKey: this.cacheKey,
       seam: this.seam,
@@ -875,7 +879,7 @@ class RelayRun {
     // When the call was sent, on the clock prices by time of day are read at (RelayOptions.now).
     const sentAt = this.priceClock();
     this.emit({ type: 'call-start', callIndex, requestedTokens: maxTokens, model: llm.model, host: llm.host, continuation: llm.continuation });
-    const wait = new WaitClock((tick) => this.emit({ type: 'call-wait', callIndex, host: llm.host, ...tick }), llm.model);
+    const wait = new WaitClock((tick) => this.emit({ type: 'call-wait', callIndex, host: llm.host, ...tick }), llm.model, /* readingToldApart: */ true);
     // The call's own signal: a server that ignores max_tokens is cut without cancelling the answer.
     const call = new AbortController();
     const onAbort = (): void => call.abort();
@@ -970,7 +974,10 @@ class RelayRun {
       // Usage a server reports is untrusted: missing or absurd numbers are replaced by the local
       // count, and an output past what one call can write is capped (usage.ts).
       const reported = usableUsage(usage, maxTokens);
-      if (reported && reported.outputTokens > this.billedSpan(maxTokens)) this.limitIgnored = true;
+      // Output billed past the most the call asked for: its limit did not bound the reasoning (limitBoundsReasoning),
+      // and that much is reasoning even where the report does not split it out (ledger.record).
+      const outputPastSpan = reported ? Math.max(0, reported.outputTokens - this.billedSpan(maxTokens)) : 0;
+      if (outputPastSpan > 0) this.limitIgnored = true;
       this.lastSpanSpentOnReasoning = spanSpentOnReasoning({ finish: failed ? undefined : finish, wroteText: tokens > 0, span: maxTokens, usage: reported });
       // Counted without the SLM where its process ended (this.countTokens): a count would start a
       // new one and load the model again before the call could end or Stop take effect.
@@ -1005,6 +1012,7 @@ class RelayRun {
             localTail,
             localPrompt: this.promptTokens,
             sentAt,
+            outputPastSpan,
           })
         : costOf(callUsage, this.priceNow());
       // Every call-start gets its call-end, also when the provider failed (the UI closes the span).

@@ -569,6 +569,12 @@ export class MoneyLedger {
     localPrompt?: number;
     /** When the call was sent (the ledger's clock); absent: now. */
     sentAt?: number;
+    /**
+     * Output tokens billed past the most the call asked for (a host that ignores its limit): hidden
+     * reasoning, booked as such where the report splits out less (Anthropic counts thinking with the
+     * text of a call that wrote any), so the next quote and hold-back include it.
+     */
+    outputPastSpan?: number;
   }): number {
     // A call that ran across a change of rate by time of day is booked at the dearer one: which
     // instant the provider bills by is not documented, and a booking under the bill would leave
@@ -581,10 +587,11 @@ export class MoneyLedger {
       const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), price) ?? 0;
       this.all.add(predicted, cost);
       if (this.ratios.known) this.calibrated.add(predicted, cost);
-      const reasoning = call.usage.reasoningTokens ?? 0;
+      const splitReasoning = call.usage.reasoningTokens ?? 0;
+      const reasoning = Math.max(splitReasoning, call.outputPastSpan ?? 0);
       this.reasoning += reasoning;
       this.reportedCalls += 1;
-      const visible = call.usage.outputTokens - reasoning;
+      const visible = call.usage.outputTokens - splitReasoning;
       this.ratios.add({
         localInput: call.localInput,
         reportedInput: call.usage.inputTokens,

@@ -842,6 +842,30 @@ test('the USD ceiling holds back the average hidden reasoning per call where max
   assert.equal(await secondCallMade(high + 0.0201, true, reasoned), true);
 });
 
+test("a host said to bound reasoning that bills past its span without splitting the reasoning out (Anthropic's count of a call that thought and wrote text) is held to the USD ceiling", async () => {
+  // 1,004 output tokens for the 4 asked, no reasoning_tokens: the 1,000 past the span were reasoning the limit did not bound.
+  const unsplit = { inputTokens: 50, outputTokens: 1004, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
+  const llm = new DoubleProvider([
+    { chunks: ['ABCD'], usage: unsplit },
+    { chunks: ['EFGH'], usage: unsplit },
+  ]);
+  Object.assign(llm, { limitBoundsReasoning: true });
+  const maxCostUsd = 0.015;
+  const { stats } = await collectRelay({
+    mode: 'command',
+    slm: new DoubleRuntime([...chars('A: '), ...chars('<call>4</call>'), ...chars(' and '), ...chars('<call>4</call>'), ...chars(' done.')]),
+    llm,
+    messages: [{ role: 'user', content: 'Q' }],
+    slmSampling: { temperature: 0 },
+    price: { inputPerMTok: 2, outputPerMTok: 10 },
+    maxCostUsd,
+  });
+  // The first call cost $0.01014; a second, with as much reasoning held back, could pass $0.015.
+  assert.equal(stats.calls, 1);
+  assert.equal(stats.finishReason, 'cost_limit');
+  assert.ok(typeof stats.costUsd === 'number' && stats.costUsd <= maxCostUsd, `spent $${stats.costUsd}, within the $${maxCostUsd} ceiling`);
+});
+
 test('a provider that asks for at least 16 output tokens (OpenAI /responses) is held to the USD ceiling at 16, however short the span', async () => {
   const usage = { inputTokens: 50, outputTokens: 2, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false };
   const price = { inputPerMTok: 2, outputPerMTok: 1000 };
