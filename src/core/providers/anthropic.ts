@@ -96,8 +96,14 @@ export class AnthropicProvider extends HttpProvider {
   /** What the model table says about this model (before anything was learned at run time). */
   readonly traits: AnthropicModelTraits;
   private readonly boundaries = new Map<string, Boundaries>();
-  /** max_tokens bounds thinking and text together: a call bills at most the span asked for. */
-  readonly limitBoundsReasoning = true;
+  /** max_tokens bounds thinking and text together: a call bills at most the span asked for, unless a host was seen billing past it. */
+  get limitBoundsReasoning(): boolean {
+    return !this.facts().limitIgnored;
+  }
+
+  billedPastLimit(): void {
+    this.facts().limitIgnored = true;
+  }
 
   constructor(config: ProviderConfig, keys: KeySource, options: ProviderOptions) {
     super(config, keys, options, anthropicEntry);

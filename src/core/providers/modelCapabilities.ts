@@ -379,6 +379,8 @@ export interface LearnedFacts {
   effortTaken?: ReasoningEffort;
   /** OpenAI / Azure: /chat/completions refused the model as served on /responses only; it goes there. */
   responsesOnly?: boolean;
+  /** A call was billed more output than its limit allowed (a proxy or host that ignores it): the limit bounds no reasoning here (LlmProvider.billedPastLimit). */
+  limitIgnored?: true;
 }
 
 const LEARNED = new Map<string, LearnedFacts>();

@@ -340,10 +340,15 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
 
   /**
    * max_completion_tokens bounds the hidden reasoning with the text (max_tokens, where a server
-   * takes it, may not); so does max_output_tokens on /responses.
+   * takes it, may not); so does max_output_tokens on /responses. Not where a host was seen billing past it.
    */
   get limitBoundsReasoning(): boolean {
-    return this.usesResponses() || this.shape(true).tokenField === 'max_completion_tokens';
+    return !this.facts().limitIgnored && (this.usesResponses() || this.shape(true).tokenField === 'max_completion_tokens');
+  }
+
+  /** Only a limit said to bound the reasoning was ignored: max_tokens billed past (DeepSeek-R1's) is reasoning it never bounded. */
+  billedPastLimit(): void {
+    if (this.limitBoundsReasoning) this.facts().limitIgnored = true;
   }
 
   /** /responses refuses a max_output_tokens under 16: a shorter span is asked (and may be billed) as 16. */

@@ -150,8 +150,15 @@ export interface LlmProvider {
   /**
    * The span's N goes where it bounds hidden reasoning too (OpenAI's max_completion_tokens):
    * a call bills at most N output tokens, so its quote adds no reasoning on top. Absent: false.
+   * False from the call billedPastLimit was told of on, for this model at this origin.
    */
   readonly limitBoundsReasoning?: boolean;
+  /**
+   * Told when a call was billed more output than its limit allowed (a proxy or host that ignores
+   * max_tokens / max_completion_tokens): learned for the model at its origin, so every later
+   * answer's first call is priced and held back with its unbounded reasoning too.
+   */
+  billedPastLimit?(): void;
   /**
    * The fewest output tokens a call asks for (OpenAI's Responses API refuses a
    * max_output_tokens under 16): a smaller N goes as this, so a call may be billed up to it.

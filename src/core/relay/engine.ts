@@ -977,7 +977,11 @@ class RelayRun {
       // Output billed past the most the call asked for: its limit did not bound the reasoning (limitBoundsReasoning),
       // and that much is reasoning even where the report does not split it out (ledger.record).
       const outputPastSpan = reported ? Math.max(0, reported.outputTokens - this.billedSpan(maxTokens)) : 0;
-      if (outputPastSpan > 0) this.limitIgnored = true;
+      if (outputPastSpan > 0) {
+        this.limitIgnored = true;
+        // Learned for the model at its origin: later answers' first calls are priced unbounded too.
+        llm.billedPastLimit?.();
+      }
       this.lastSpanSpentOnReasoning = spanSpentOnReasoning({ finish: failed ? undefined : finish, wroteText: tokens > 0, span: maxTokens, usage: reported });
       // Counted without the SLM where its process ended (this.countTokens): a count would start a
       // new one and load the model again before the call could end or Stop take effect.
