@@ -18,6 +18,13 @@
  * - `hang-append` (with `hands-off`): append never returns (a forward pass over the LLM's text
  *   that hangs natively); its arrival writes `append-pending` in the model folder;
  * - `crash-prefill`: the process dies by SIGKILL on a prefill;
+ * - `crash-when-asked`: the process dies by SIGKILL on a prefill of the text CRASH_PROMPT, and
+ *   reads any other (with `answers`, a model that runs out of memory on a long prompt only);
+ * - `oom-prefill`: a prefill fails as the real worker's does when ONNX Runtime cannot allocate
+ *   (OOM_ERROR: ORT_OUT_OF_MEMORY as the real worker sends it), the process going on;
+ * - `malformed-error`: countTokens and generate are answered as failed with no error (error: null),
+ *   outside the protocol;
+ * - `malformed-result`: countTokens is answered with a string, not a count;
  * - `endless-prefill`: a prefill reads until it is cancelled (a very long prompt on a slow CPU),
  *   saying so every STEP_MS as the real worker does after each chunk, then fails as the real
  *   worker's does (AbortError);
@@ -34,6 +41,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { serializeError } from '../../../src/core/slm/onnx/worker/workerServer';
 
 /** How long a prefill of the `slow-steps` model takes. */
 export const SLOW_STEP_MS = 600;
@@ -50,12 +58,24 @@ export const HANDOFF_TOKEN = 'Hello <call>8</call>';
 /** What the `crash-generate` model writes before its process dies. */
 export const CRASH_TOKEN = '<think>hmm</think>Hello <call>1';
 
+/** What the `crash-when-asked` model dies on. */
+export const CRASH_PROMPT = 'crash';
+
+/** ONNX Runtime's error when its arena cannot allocate a run's buffer (onnxruntime-node 1.x, as seen in a process limited by prlimit --as). */
+export const ORT_OUT_OF_MEMORY =
+  '/onnxruntime_src/onnxruntime/core/framework/bfc_arena.cc:376 void* onnxruntime::BFCArena::AllocateRawInternal(size_t, bool, onnxruntime::Stream*, bool, onnxruntime::WaitNotificationFn) Failed to allocate memory for requested buffer of size 4194304';
+
+/** What the real worker sends for it (serializeError). */
+const OOM_ERROR = serializeError(new Error(ORT_OUT_OF_MEMORY));
+
 const SOURCE = `'use strict';
 const SLOW_STEP_MS = ${SLOW_STEP_MS};
 const STEP_MS = ${STEP_MS};
 const CRASH_TOKEN = ${JSON.stringify(CRASH_TOKEN)};
 const ANSWER_TOKEN = ${JSON.stringify(ANSWER_TOKEN)};
 const HANDOFF_TOKEN = ${JSON.stringify(HANDOFF_TOKEN)};
+const CRASH_PROMPT = ${JSON.stringify(CRASH_PROMPT)};
+const OOM_ERROR = ${JSON.stringify(OOM_ERROR)};
 const { appendFileSync, existsSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 appendFileSync(join(__dirname, 'starts.log'), process.pid + '\\n');
@@ -77,6 +97,7 @@ process.on('message', (m) => {
   }
   if (!m || m.type !== 'request') return;
   const ok = (result) => process.send({ type: 'response', id: m.id, ok: true, result });
+  const malformed = () => process.send({ type: 'response', id: m.id, ok: false, error: null });
   if (m.method === 'load') {
     folder = m.params.folder;
     if (folder.includes('hang-load')) return;
@@ -92,6 +113,8 @@ process.on('message', (m) => {
     const answer = () => ok({ tokenCount: 1, reusedTokens: 0 });
     if (folder.includes('slow-steps')) setTimeout(answer, SLOW_STEP_MS);
     else if (folder.includes('crash-prefill')) process.kill(process.pid, 'SIGKILL');
+    else if (folder.includes('crash-when-asked') && m.params.text === CRASH_PROMPT) process.kill(process.pid, 'SIGKILL');
+    else if (folder.includes('oom-prefill')) process.send({ type: 'response', id: m.id, ok: false, error: OOM_ERROR });
     else if (folder.includes('endless-prefill')) reading.set(m.id, stepping(m.id));
     else answer();
   } else if (m.method === 'countTokens' && folder.includes('held-count')) {
@@ -101,8 +124,11 @@ process.on('message', (m) => {
       clearInterval(held);
       ok(1);
     }, 20);
-  } else if (m.method === 'countTokens') ok(1);
+  } else if (m.method === 'countTokens' && folder.includes('malformed-error')) malformed();
+  else if (m.method === 'countTokens' && folder.includes('malformed-result')) ok('many');
+  else if (m.method === 'countTokens') ok(1);
   else if (m.method === 'renderChat') ok(m.params.messages.map((x) => x.role + ': ' + x.content).join('\\n') + '\\nassistant: ');
+  else if (m.method === 'generate' && folder.includes('malformed-error')) malformed();
   else if (m.method === 'generate' && folder.includes('answers')) {
     const token = { id: 5, text: ANSWER_TOKEN, logprob: -0.1, top1: 0.9 };
     process.send({ type: 'token', id: m.id, token });

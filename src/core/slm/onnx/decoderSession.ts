@@ -16,6 +16,7 @@ import { PAST_KV_NAME, PRESENT_KV_NAME, readModelGraph, type ModelGraph } from '
 import { applyNewTokenKvOutputs, planNewTokenKvOutputs } from './newTokenKvOutputs';
 import { loadOnnxRuntime } from './onnxRuntimeLoader';
 import type { Float16Compute, Q4Compute } from '../types';
+import type { Fix } from '../../fixes';
 
 export type KvType = 'float32' | 'float16';
 
@@ -243,6 +244,51 @@ function checkExternalDataFiles(onnxFile: string, graph: ModelGraph): string[] {
   return files;
 }
 
+/**
+ * How running out of memory reads: ONNX Runtime rethrows C++'s std::bad_alloc ("bad allocation"
+ * on Windows) and its arena says "Failed to allocate memory for requested buffer of size N";
+ * Node says "Array buffer allocation failed". Only these: a generic "out of memory" also appears
+ * in other errors' advice, and a memory error restarts the model's process (processRuntime.ts).
+ */
+const ALLOCATION_FAILURE = /std::bad_alloc|\bbad allocation\b|Failed to allocate memory(?: for requested buffer of size \d+)?|Array buffer allocation failed/i;
+
+/**
+ * The model needs more memory than is free (to load, or for this much text): not a corrupt file
+ * and not a bug, so a smaller model is the fix. Known by its name across the process boundary.
+ */
+export class OutOfMemoryError extends Error {
+  override readonly name = 'OutOfMemoryError';
+  readonly fix: Fix = 'pick-model';
+}
+
+/**
+ * `error` as an OutOfMemoryError when it is an allocation failure (else undefined): `file` is the
+ * model file a load could not fit in memory; `during` says whether it loaded or ran (read text).
+ */
+export function asOutOfMemory(error: unknown, during: 'load' | 'run', file?: string): OutOfMemoryError | undefined {
+  if (error instanceof OutOfMemoryError) return error;
+  const what = ALLOCATION_FAILURE.exec(error instanceof Error ? error.message : String(error))?.[0];
+  if (what === undefined) return undefined;
+  if (during === 'run') {
+    return new OutOfMemoryError(
+      `The model ran out of memory (${what}): it needs more than is free for this much text. Send less text, or pick a smaller model or variant.`,
+    );
+  }
+  const subject = file === undefined ? 'The model' : `${file}: ONNX Runtime could not load it: the model`;
+  return new OutOfMemoryError(
+    `${subject} needs more memory than is free (${what}). Its files are not at fault, so downloading it again will not help: ` +
+      'pick a smaller model or variant, or close other programs to free memory.',
+  );
+}
+
+/** Why ONNX Runtime could not create the session of `onnxFile`: out of memory, or a file it cannot read. */
+function sessionCreateError(onnxFile: string, error: unknown): Error {
+  return (
+    asOutOfMemory(error, 'load', onnxFile) ??
+    new ModelFolderError(onnxFile, `ONNX Runtime could not load it (${(error as Error).message}). The file may be truncated or corrupt; download it again.`)
+  );
+}
+
 export async function loadDecoderSession(
   onnxFile: string,
   fallback: { kvHeads: number; headDim: number },
@@ -342,12 +388,7 @@ export async function loadDecoderSession(
   try {
     session = edited ? await ort.InferenceSession.create(edited, sessionOptions) : await ort.InferenceSession.create(onnxFile, sessionOptions);
   } catch (e) {
-    if (!edited) {
-      throw new ModelFolderError(
-        onnxFile,
-        `ONNX Runtime could not load it (${(e as Error).message}). The file may be truncated or corrupt; download it again.`,
-      );
-    }
+    if (!edited) throw sessionCreateError(onnxFile, e);
     // Never let the speed-up cost a working model: load the file as it is.
     lastPositionOnly = hasLogitsToKeep;
     int8ComputeNodes = 0;
@@ -358,10 +399,7 @@ export async function loadDecoderSession(
     try {
       session = await ort.InferenceSession.create(onnxFile, sessionOptions);
     } catch (e2) {
-      throw new ModelFolderError(
-        onnxFile,
-        `ONNX Runtime could not load it (${(e2 as Error).message}). The file may be truncated or corrupt; download it again.`,
-      );
+      throw sessionCreateError(onnxFile, e2);
     }
   }
   const io = discoverIo(session, onnxFile, fallback, kvLayoutOf(kvOutputs.mode));

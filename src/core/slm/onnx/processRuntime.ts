@@ -9,7 +9,8 @@
  * a load past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline (counted from when the process
  * starts it, not while it waits behind a forward pass), a render kept waiting by a process that
  * says nothing for longer than a few of its slowest steps, a shutdown not answered: each stops
- * the process. The processes still running when this process exits are killed with it.
+ * the process. So do a call that ran out of memory (ONNX Runtime may be left broken) and a message
+ * outside the protocol. The processes still running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,7 +22,8 @@ import type { ServedRuntimeOptions } from '../served/servedRuntime';
 import { SERVED_CHECK_PROMPT, type ServedSlmCheck } from '../served/serverCheck';
 import { ModelFolderError } from '../modelFolder';
 import {
-  isWorkerToParentMessage,
+  resultProblem,
+  workerMessageProblem,
   type ParamsOf,
   type ResultOf,
   type SerializedError,
@@ -187,8 +189,22 @@ export interface ProcessRuntime extends SlmRuntime {
   readonly starts: number;
 }
 
-/** How messages name the process of each role (an onnx-local LLM runs in a process like the SLM's). */
-const PROCESS_NAME = { slm: "The small model's process", llm: "The large model's process" } as const;
+/**
+ * How messages name the model of each role and its process (an onnx-local LLM runs in a process
+ * like the SLM's), and what helps when it does not fit: another model, with the fix that picks
+ * one (the large model's folder is a setting; "Select Model" picks the small model).
+ */
+const ROLES = {
+  slm: { whose: 'The small model', processName: "The small model's process", pickAnother: 'pick another model ("Relay: Select Model")', pickFix: 'pick-model' },
+  llm: {
+    whose: 'The large model',
+    processName: "The large model's process",
+    pickAnother: `set ${settingRef('model')} to another model folder`,
+    pickFix: 'open-settings',
+  },
+} as const satisfies Record<string, { whose: string; processName: string; pickAnother: string; pickFix: Fix }>;
+
+type Role = keyof typeof ROLES;
 
 /** The SLM process failed (died, or could not start). */
 export class SlmProcessError extends Error {
@@ -202,13 +218,31 @@ export class SlmProcessError extends Error {
   }
 }
 
-function rebuildError(e: SerializedError): Error {
+function rebuildError(e: SerializedError, role: Role): Error {
   if (e.name === 'ModelFolderError' && e.file !== undefined && e.problem !== undefined) return new ModelFolderError(e.file, e.problem);
   const error = new Error(e.message) as Error & { fix?: Fix };
   error.name = e.name;
-  // Only a fix the views know becomes a button.
-  if ((FIXES as readonly unknown[]).includes(e.fix)) error.fix = e.fix;
+  // Only a fix the views know becomes a button; "pick another model" is the role's own.
+  if ((FIXES as readonly unknown[]).includes(e.fix)) error.fix = e.fix === 'pick-model' ? ROLES[role].pickFix : e.fix;
   return error;
+}
+
+/**
+ * An error the worker says is an allocation failure (decoderSession.ts OutOfMemoryError, known by
+ * name: the host does not load ONNX Runtime's code). ONNX Runtime may be left broken by one (the
+ * next run aborted the process), so its process is replaced.
+ */
+function ranOutOfMemory(error: Error): boolean {
+  return error.name === 'OutOfMemoryError';
+}
+
+/**
+ * How many processes of a runtime died in a row (ended on their own: a crash, the OOM killer),
+ * none since one answered a generation. One death is asked again; a second in a row is a model
+ * that does not fit, and its error says so.
+ */
+interface DeathsInARow {
+  count: number;
 }
 
 /**
@@ -242,6 +276,8 @@ interface Streamed {
 }
 
 interface Pending extends Streamed {
+  /** What was called: its result is checked against the method's shape. */
+  method: WorkerMethod;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   /** For a stepped call: when it was sent or its last message came (performance.now()). */
@@ -291,17 +327,22 @@ class WorkerProcess {
    */
   private readonly sessions = new Map<string, { live: AbortSignal[]; stopped: boolean }>();
 
+  /** How its messages name it: "The small model's process" (the SLM) or "The large model's process" (an onnx-local LLM). */
+  readonly name: string;
+
   constructor(
     path: string,
     execArgv: string[],
     private readonly onExit: (why: string) => void,
-    private readonly onServedRequest?: (request: SentRequest) => void,
-    private readonly cancelGraceMs = DEFAULT_CANCEL_GRACE_MS,
-    /** How its messages name it: "The small model's process" (the SLM) or "The large model's process" (an onnx-local LLM). */
-    readonly name: string = PROCESS_NAME.slm,
+    private readonly onServedRequest: ((request: SentRequest) => void) | undefined,
+    private readonly cancelGraceMs: number,
+    private readonly role: Role,
+    /** Shared by the processes of one runtime. */
+    private readonly deaths: DeathsInARow,
     /** The model folder it loads from, where it marks the model in use while loaded. */
     modelFolder?: string,
   ) {
+    this.name = ROLES[role].processName;
     this.child = fork(path, [], {
       execArgv: [...SLM_PROCESS_V8_FLAGS, ...execArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -310,7 +351,9 @@ class WorkerProcess {
     });
     trackChild(this.child, modelFolder !== undefined && this.child.pid !== undefined ? inUseMarkPath(modelFolder, this.child.pid) : undefined);
     this.child.on('message', (message: unknown) => {
-      if (isWorkerToParentMessage(message)) this.receive(message);
+      const problem = workerMessageProblem(message);
+      if (problem === undefined) this.receive(message as WorkerToParentMessage);
+      else this.outsideProtocol(problem);
     });
     this.child.on('error', (error) => this.fail(`could not be started or reached (${error.message})`));
     this.child.on('exit', (code, signal) => {
@@ -358,8 +401,11 @@ class WorkerProcess {
         if (method === 'disposeSession' && sessionId !== undefined) this.sessions.delete(sessionId);
       };
       this.pending.set(id, {
+        method,
         resolve: (value) => {
           settle();
+          // It wrote an answer (or stopped one): the deaths before were not this model's every answer.
+          if (method === 'generate') this.deaths.count = 0;
           const opened = method === 'createSession' ? sessionOf(value) : undefined;
           if (opened !== undefined) this.sessions.set(opened, { live: [], stopped: false });
           resolve(value as ResultOf<M>);
@@ -493,9 +539,24 @@ class WorkerProcess {
       pending.onProgress?.(message.progress);
       return;
     }
+    const problem = message.ok ? resultProblem(pending.method, message.result) : undefined;
+    if (problem !== undefined) {
+      this.outsideProtocol(problem);
+      return;
+    }
     this.pending.delete(message.id);
-    if (message.ok) pending.resolve(message.result);
-    else pending.reject(rebuildError(message.error));
+    if (message.ok) {
+      pending.resolve(message.result);
+      return;
+    }
+    const error = rebuildError(message.error, this.role);
+    pending.reject(error);
+    if (ranOutOfMemory(error)) this.kill('was stopped after it ran out of memory, so that the next call starts clean');
+  }
+
+  /** A message the protocol does not have (a bug, or a process not ours): nothing it says can be relied on any more. */
+  private outsideProtocol(problem: string): void {
+    this.kill(`sent a message outside the protocol (${problem}) and was stopped`);
   }
 
   private fail(why: string): void {
@@ -503,12 +564,21 @@ class WorkerProcess {
     this.exited = true;
     this.endedBecause = why;
     this.sessions.clear();
+    if (!this.stoppedHere) this.deaths.count += 1;
+    const deaths = this.stoppedHere ? 0 : this.deaths.count;
     const count = this.pending.size;
-    // Read by users (an answer's error): what happened, and that asking again is the fix.
-    const error = new SlmProcessError(
-      `${this.name} ${why}; ${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone. ` +
-        'What was written is kept; ask again (or Retry) and a new process starts.',
-    );
+    const failed = `${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone.`;
+    // Read by users (an answer's error): what happened, and the fix. Once, asking again is; a
+    // process that dies again and again (the OOM killer, mid-answer) needs a model that fits.
+    const { pickAnother, pickFix } = ROLES[this.role];
+    const error =
+      deaths >= 2
+        ? new SlmProcessError(
+            `${this.name} ${why}, ${deaths} times in a row; ${failed} A process that keeps ending like this most likely runs out of memory ` +
+              `(the system stops it): ${pickAnother} that needs less memory, or send less text. What was written is kept.`,
+            pickFix,
+          )
+        : new SlmProcessError(`${this.name} ${why}; ${failed} What was written is kept; ask again (or Retry) and a new process starts.`);
     const pendings = [...this.pending.values()];
     this.pending.clear();
     for (const p of pendings) p.reject(error);
@@ -532,10 +602,8 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     onServedRequest,
     ...loadOptions
   } = options;
-  const whose = role === 'llm' ? 'The large model' : 'The small model';
-  /** A model that does not load: another model helps (for the onnx-local LLM, its setting). */
-  const loadFix: Fix = role === 'llm' ? 'open-settings' : 'pick-model';
-  const pickAnother = role === 'llm' ? `set ${settingRef('model')} to another model folder` : 'pick another model ("Relay: Select Model")';
+  // A model that does not load: another model helps (for the onnx-local LLM, its setting).
+  const { whose, pickAnother, pickFix: loadFix } = ROLES[role];
 
   /**
    * A render that does not finish in time stops the process (the next call starts a new one) and
@@ -622,6 +690,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   let loadingProc: WorkerProcess | undefined;
   let generation = 0;
   let starts = 0;
+  const deaths: DeathsInARow = { count: 0 };
   let disposed = false;
   let info: ModelInfo | undefined;
 
@@ -637,7 +706,8 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
         },
         onServedRequest,
         cancelGraceMs,
-        PROCESS_NAME[role],
+        role,
+        deaths,
         served ? undefined : folder,
       );
       loadingProc = proc;
@@ -669,10 +739,10 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
           );
         }
         if (proc.stoppedHere && disposed) throw new SlmProcessError(`The runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
-        // "Pick another model" (Select Model) is the small model's fix, and a model folder's problem
-        // would get it by its words (relayService failureOf): the large model's folder is a setting.
+        // A model folder's problem would get "Pick another model" (Select Model, the small model's)
+        // by its words (relayService failureOf): the large model's folder is a setting.
         const carried = e as { fix?: Fix };
-        if (role === 'llm' && (carried.fix === 'pick-model' || (carried.fix === undefined && e instanceof ModelFolderError))) carried.fix = loadFix;
+        if (role === 'llm' && carried.fix === undefined && e instanceof ModelFolderError) carried.fix = loadFix;
         throw e;
       } finally {
         clearTimeout(deadline);

@@ -77,8 +77,71 @@ export function isParentToWorkerMessage(value: unknown): value is ParentToWorker
   return !!v && (v.type === 'request' || v.type === 'cancel') && typeof v.id === 'number';
 }
 
-export function isWorkerToParentMessage(value: unknown): value is WorkerToParentMessage {
-  const v = value as { type?: unknown; id?: unknown; request?: { url?: unknown } } | null;
-  if (v?.type === 'served-request') return typeof v.request === 'object' && v.request !== null && typeof v.request.url === 'string';
-  return !!v && (v.type === 'response' || v.type === 'token' || v.type === 'progress' || v.type === 'started') && typeof v.id === 'number';
+type Shape = (value: unknown) => boolean;
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isCount: Shape = (value) => Number.isSafeInteger(value) && (value as number) >= 0;
+const isOptionalString: Shape = (value) => value === undefined || typeof value === 'string';
+const isToken: Shape = (value) => isRecord(value) && typeof value.id === 'number' && typeof value.text === 'string';
+const isProgress: Shape = (value) => isRecord(value) && isCount(value.done) && isCount(value.total) && isCount(value.reusedTokens);
+const isSerializedError: Shape = (value) =>
+  isRecord(value) &&
+  typeof value.name === 'string' &&
+  typeof value.message === 'string' &&
+  isOptionalString(value.file) &&
+  isOptionalString(value.problem) &&
+  isOptionalString(value.fix);
+const isLoaded: Shape = (value) =>
+  isRecord(value) &&
+  isRecord(value.info) &&
+  typeof value.info.folder === 'string' &&
+  typeof value.info.modelType === 'string' &&
+  Array.isArray(value.info.eosTokenIds) &&
+  isRecord(value.info.backend);
+
+/** What the client reads of each method's result (optional fields aside). */
+const RESULT_SHAPES: { readonly [M in WorkerMethod]: Shape } = {
+  load: isLoaded,
+  loadServed: isLoaded,
+  checkServed: isRecord,
+  renderChat: (value) => typeof value === 'string',
+  renderTemplate: (value) => typeof value === 'string',
+  countTokens: isCount,
+  createSession: (value) => isRecord(value) && typeof value.sessionId === 'string',
+  prefill: (value) => isRecord(value) && isCount(value.tokenCount),
+  generate: (value) =>
+    isRecord(value) &&
+    Array.isArray(value.tokens) &&
+    value.tokens.every(isToken) &&
+    typeof value.text === 'string' &&
+    typeof value.stopReason === 'string' &&
+    isCount(value.contextLength),
+  append: (value) => isRecord(value) && isCount(value.tokenCount),
+  disposeSession: (value) => value === null,
+  shutdown: (value) => value === null,
+};
+
+/**
+ * Why `value` is not a message of the protocol from the worker, or undefined when it is one.
+ * The worker runs what a model folder brings (ONNX graphs, a chat template): its messages are
+ * checked, not trusted. A response's result is checked against its method (resultProblem).
+ */
+export function workerMessageProblem(value: unknown): string | undefined {
+  if (!isRecord(value)) return 'a message that is not an object';
+  const { type } = value;
+  if (type === 'served-request') return isRecord(value.request) && typeof value.request.url === 'string' ? undefined : 'a served-request without a URL';
+  if (type !== 'response' && type !== 'token' && type !== 'progress' && type !== 'started') return `a message of unknown type ${JSON.stringify(type)}`;
+  if (!Number.isSafeInteger(value.id)) return `a ${type} message without a numeric id`;
+  if (type === 'token' && !isToken(value.token)) return 'a token message without a token';
+  if (type === 'progress' && !isProgress(value.progress)) return 'a progress message without its counts';
+  if (type !== 'response') return undefined;
+  // A result is checked against its call's method (resultProblem).
+  if (value.ok === true) return undefined;
+  if (value.ok === false) return isSerializedError(value.error) ? undefined : 'a failed response whose error has no name and message';
+  return 'a response that is neither ok nor failed';
+}
+
+/** Why `result` is not what `method` answers, or undefined when it is. */
+export function resultProblem(method: WorkerMethod, result: unknown): string | undefined {
+  return RESULT_SHAPES[method](result) ? undefined : `a ${method} response whose result has the wrong shape`;
 }

@@ -5,6 +5,7 @@
  * Transport-free (a `send` function), so it runs the same under fork() and in tests.
  */
 import { createLocalRuntime } from '../localRuntime';
+import { asOutOfMemory } from '../decoderSession';
 import { ModelFolderError } from '../../modelFolder';
 import { renderedSizeProblem } from '../../chatTemplate';
 import { settingRef } from '../../../settingNames';
@@ -17,8 +18,14 @@ import type { PromptRenderer } from '../../../providers/types';
 import type { Fix } from '../../../fixes';
 import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
 
-export function serializeError(e: unknown): SerializedError {
+/**
+ * `e` as it crosses to the client. An allocation failure (ONNX Runtime's std::bad_alloc, its
+ * arena's "Failed to allocate memory") becomes an OutOfMemoryError that says so and names the
+ * fix, of a load or of a run (`during`): the client replaces a process that ran out of memory.
+ */
+export function serializeError(e: unknown, during: 'load' | 'run' = 'run'): SerializedError {
   if (e instanceof ModelFolderError) return { name: e.name, message: e.message, file: e.file, problem: e.problem };
+  e = asOutOfMemory(e, during) ?? e;
   if (e instanceof Error) {
     // The button that fixes it crosses too (a ProviderError's, the ONNX Runtime loader's); the client checks it is one.
     const { fix } = e as Error & { fix?: Fix };
@@ -29,6 +36,9 @@ export function serializeError(e: unknown): SerializedError {
 
 /** The calls that run a chat template (a program): each says when it starts (protocol.ts, `started`). */
 const RENDER_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['renderChat', 'renderTemplate']);
+
+/** The calls that load a model (their failures are a load's, not a run's). */
+const LOAD_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['load', 'loadServed']);
 
 export class WorkerServer {
   private runtime: SlmRuntime | undefined;
@@ -57,7 +67,8 @@ export class WorkerServer {
     this.dispatch(message, controller.signal)
       .then(
         (result) => this.send({ type: 'response', id: message.id, ok: true, result }),
-        (error: unknown) => this.send({ type: 'response', id: message.id, ok: false, error: serializeError(error) }),
+        (error: unknown) =>
+          this.send({ type: 'response', id: message.id, ok: false, error: serializeError(error, LOAD_METHODS.has(message.method) ? 'load' : 'run') }),
       )
       .finally(() => {
         this.inFlight.delete(message.id);
