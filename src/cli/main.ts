@@ -31,6 +31,7 @@ import { PROVIDER_TEST_REQUEST } from '../core/providers/providerTest';
 import { checkDemoTaskModel } from './demoTaskModel';
 import { runSlmTest } from './slmTest';
 import { CliDeps, openLlmOnly } from './setup';
+import { stopRendersOn } from './templateThread';
 import { reportedLoad } from './loadLines';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { errorKeeper, errorReporter, formatUsd, notStartedJson, printableJson, savingText, terminalSafe, type Output } from './render';
@@ -436,6 +437,8 @@ if (require.main === module) {
     () => controller.abort(),
     (code) => process.exit(code),
   );
+  // A chat template rendering on its thread is stopped with the rest, not waited for until its deadline.
+  stopRendersOn(controller.signal);
   const closed = () => readerGone;
   const stdin = async () => (process.stdin.isTTY ? undefined : readAllText(process.stdin, { signal: controller.signal }));
   const tooLong = commandLineProblem(process.argv);

@@ -10,7 +10,6 @@ import { createServedRuntime, type PrefixCacheReport } from '../core/slm/served/
 import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clearTextServer';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import { composeLlm, RelayComposition, type ComposedLlm, type CompositionDeps, type RelaySetup } from '../core/compose';
-import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { createAgents } from '../core/providers/http';
 import { missingKeyError, setKeyHint } from '../core/providers/errors';
 import { EnvKeySource, envVarsForKind } from '../core/providers/secrets';
@@ -25,10 +24,12 @@ import { modelFolderName } from '../shared/modelLoading';
 import { UsageError } from './args';
 import { configFilePath, originOf, type CliConfig } from './config';
 import { unsaid, type LoadReporter } from './loadLines';
+import { LLM_TEMPLATE, loadTemplateOnThread, rendersOnThread, renderTemplateOnThread, SLM_TEMPLATE } from './templateThread';
 
 /**
  * The CLI's SLM: in this process or on a server; either tokenises here (token counts, the
- * LLM's usage where a server omits it). A server's SLM also says what its prefix cache served.
+ * LLM's usage where a server omits it) and renders its chat template on a thread within a
+ * deadline (templateThread.ts). A server's SLM also says what its prefix cache served.
  */
 export type CliSlm = SlmRuntime & { encode(text: string): number[]; readonly prefixCache?: PrefixCacheReport };
 
@@ -179,9 +180,15 @@ export const OWN_SLM_EXAMPLE =
 export async function openSlm(config: CliConfig, reportLoad: LoadReporter = unsaid): Promise<CliSlm> {
   checkSlmSettings(config);
   if (config.slm.kind !== 'onnx')
-    return createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder });
+    return rendersOnThread(
+      await createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder }),
+      SLM_TEMPLATE,
+    );
   const { folder, variant, q4Compute, kvCacheBudgetMb } = config.slm;
-  return reportLoad({ model: 'small', name: modelFolderName(folder) }, () => createLocalRuntime(folder, { variant, q4Compute, kvCacheBudgetMb }));
+  const runtime = await reportLoad({ model: 'small', name: modelFolderName(folder) }, () =>
+    createLocalRuntime(folder, { variant, q4Compute, kvCacheBudgetMb }),
+  );
+  return rendersOnThread(runtime, SLM_TEMPLATE);
 }
 
 /**
@@ -278,8 +285,8 @@ export function relaySetupOf(config: CliConfig): RelaySetup {
 
 /**
  * What the CLI gives the composition root: its SLM in this process (so its tokenizer
- * counts tokens servers leave out), environment keys, templates rendered here, local LLM
- * folders opened here and disposed by `dispose()`.
+ * counts tokens servers leave out), environment keys, templates rendered on a thread within
+ * a deadline (templateThread.ts), local LLM folders opened here and disposed by `dispose()`.
  */
 export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
   private readonly localLlms = new Map<string, Promise<LocalRuntime>>();
@@ -298,8 +305,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
     this.countTokens = slm ? (text) => slm.encode(text).length : undefined;
   }
 
-  readonly renderTemplate = async (path: string, messages: ChatMessage[], thinking: boolean): Promise<string> =>
-    (await loadChatTemplateRenderer(path, { variables: { enable_thinking: thinking } }))(messages, '');
+  readonly renderTemplate = (path: string, messages: ChatMessage[], thinking: boolean): Promise<string> => renderTemplateOnThread(path, messages, thinking);
 
   readonly openLocalLlm = (folder: string): Promise<LocalRuntime> => {
     if (!existsSync(folder)) throw new UsageError(`For the onnx-local provider, --model is the LLM's model folder; it does not exist: ${folder}`);
@@ -308,7 +314,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
       // Held to the SLM's KV-cache budget, as in the extension (--kv-cache-mb 0 keeps none).
       runtime = this.reportLoad({ model: 'large', name: modelFolderName(folder) }, () =>
         createLocalRuntime(folder, { kvCacheBudgetMb: this.config.slm.kvCacheBudgetMb }),
-      );
+      ).then((opened) => rendersOnThread(opened, LLM_TEMPLATE));
       this.localLlms.set(folder, runtime);
     }
     return runtime;
@@ -350,12 +356,18 @@ export async function openLlmOnly(config: CliConfig, deps: CliDeps, conversation
     return llm;
   }
   const folder = templateFolder || config.slm.folder;
-  const renderer = folder ? await loadChatTemplateRenderer(folder, { variables: { enable_thinking: config.slm.thinking } }) : undefined;
-  if (!renderer && entry.prompt === 'template') {
+  if (!folder && entry.prompt === 'template') {
     throw new UsageError(`The ${kind} provider renders the prompt with a chat template: pass --template-folder <model folder> or --slm <folder>.`);
   }
   // A chat provider takes the messages: no renderer is used.
-  return composeLlm(relaySetupOf(config), depsOf(deps), renderer ?? ((_messages, partialAnswer) => partialAnswer));
+  if (!folder) return composeLlm(relaySetupOf(config), depsOf(deps), (_messages, partialAnswer) => partialAnswer);
+  // A template that is missing or does not parse is said now; one that fails to render, at the call, as a renderer's error would be.
+  await loadTemplateOnThread(folder, config.slm.thinking);
+  const rendered = await renderTemplateOnThread(folder, conversation, config.slm.thinking).catch((error: Error) => error);
+  return composeLlm(relaySetupOf(config), depsOf(deps), (_messages, partialAnswer) => {
+    if (rendered instanceof Error) throw rendered;
+    return rendered + partialAnswer;
+  });
 }
 
 function depsOf(deps: CliDeps): Omit<CompositionDeps, 'slm' | 'slmFolder'> {

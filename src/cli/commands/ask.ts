@@ -191,7 +191,15 @@ export async function runAsk(
   try {
     const composition = await openComposition(config, slm, deps);
     const llm = composition.llm;
-    const prompt = await composition.prepare(messages);
+    let prompt: string;
+    try {
+      prompt = await composition.prepare(messages);
+    } catch (error) {
+      // Stopped while its chat template rendered (templateThread.ts): stopped, as an answer under way would be.
+      if (!options.signal.aborted) throw error;
+      io.stderr.write('relay: stopped before the answer began.\n');
+      return 130;
+    }
     const colour = useColour(io.stdout);
     const failure = errorKeeper();
     const render = allOf(

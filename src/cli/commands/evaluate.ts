@@ -34,6 +34,7 @@ import type { CliConfig } from '../config';
 import { rowKindOf, type EvalModeSpec } from '../evalModes';
 import { compareWithMatchedRouters, formatTable, matchedRouterProbability, predictionErrorPct, summarise, type EvalRow, type ModeSummary } from '../evalTable';
 import { printableJson, terminalSafe, type Output } from '../render';
+import { checkDemoTaskEvalRow } from '../demoTaskModel';
 import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComposition, openSlm } from '../setup';
 import type { RelayComposition } from '../../core/compose';
 import type { HourPrice, LlmProvider, ModelPrice } from '../../core/providers/types';
@@ -448,6 +449,8 @@ export async function runEval(
   const configOf = (folder: string): CliConfig => ({ ...config, slm: { ...config.slm, folder } });
   // The SLMs' settings: said before the first question's SLM loads and writes.
   for (const folder of new Set(specs.map(folderOf))) checkSlmSettings(configOf(folder));
+  // A demo model asked with the step-by-step suffix would score its garbage: refused as relay solve refuses it.
+  for (const spec of specs) checkDemoTaskEvalRow(configOf(folderOf(spec)), modeOf(spec));
   // The LLM's model and key too, not at its first call, for the rows with questions left: where the answers file
   // can give no answer, before it is written; else once it says which rows are done (a finished run's reports are
   // rebuilt without a key that no call would use).

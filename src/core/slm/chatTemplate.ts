@@ -7,6 +7,7 @@ import type { Template } from '@huggingface/jinja' with { 'resolution-mode': 'im
 import { ModelFolderError, specialTokenText, type TokenizerFolder } from './modelFolder';
 import { addedTokenTexts, keepAddedTokensAsText } from './addedTokens';
 import type { ChatMessage } from './types';
+import { settingRef } from '../settingNames';
 
 /**
  * Most characters a rendered prompt may have. A template is a program: one that doubles a
@@ -23,6 +24,17 @@ export function renderedSizeProblem(rendered: string): string | undefined {
   return (
     `its chat template rendered ${rendered.length.toLocaleString('en-US')} characters, more than the ` +
     `${MAX_RENDERED_PROMPT_CHARS.toLocaleString('en-US')} a prompt may have (a template is a program, and this one repeats text without bound).`
+  );
+}
+
+/**
+ * Said when a chat template renders past its deadline and is stopped (the SLM process, the
+ * CLI's render thread). `whose`: e.g. "The small model's chat template".
+ */
+export function renderTimeoutMessage(whose: string, timeoutMs: number): string {
+  return (
+    `${whose} took more than ${timeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
+    `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`
   );
 }
 

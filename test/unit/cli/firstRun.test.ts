@@ -51,6 +51,20 @@ test('relay solve --slm <the demo SLM>: its own task with the step-by-step suffi
   assert.match(answered.stdout, /=/, 'the demo model wrote its worked steps');
 });
 
+test('relay eval --slm <the demo SLM> without --plain-prompt is refused before any answer, naming --plain-prompt; with it, it answers', async () => {
+  const out = join(home, 'demo-eval');
+  const evalDemoSlm = (...more: string[]) => run(['eval', demo.evalData, '--limit', '1', '--out', out, '--temperature', '0', ...more]);
+  await assert.rejects(evalDemoSlm('--slm', demo.slmFolder, '--mode', 'slm-only'), usageMistake(/is a demo model/, /relay eval adds/, /--plain-prompt/));
+  // A row's own folder (an ablation SLM) is checked too, with that row's mode.
+  await assert.rejects(
+    evalDemoSlm('--slm', demo.slmFolder, '--modes', `llm-only,slm-only=${join(demo.ablationsFolder, 'slm-base')}`),
+    usageMistake(/is a demo model/),
+  );
+  const answered = await evalDemoSlm('--slm', demo.slmFolder, '--mode', 'slm-only', '--plain-prompt');
+  assert.equal(answered.code, 0, answered.stderr);
+  assert.match(answered.stdout, /\| SLM alone \| 100\.0% /, 'sent as is, the demo model answers its task');
+});
+
 test('relay explain --slm <a demo SLM> is refused: the demo models cannot explain a file', async () => {
   const file = join(home, 'code.ts');
   writeFileSync(file, 'export const answer = 42;\n');
