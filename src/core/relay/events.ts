@@ -166,8 +166,9 @@ export type RelayEvent =
       byUsdCeiling?: true;
     }
   /**
-   * The SLM is reading a prompt too long for one step (a long selection, a long chat's first
-   * turn): `done` of `total` tokens computed, `reusedTokens` more already held by a kept
+   * A model on this machine is reading a prompt too long for one step (a long selection, a long
+   * chat's first turn): the SLM, or a large model of provider onnx-local before its span.
+   * `done` of `total` tokens computed, `reusedTokens` more already held by a kept
    * cache. Sent before the first step and after each (a step is about a second on a laptop);
    * Stop works between steps.
    */
