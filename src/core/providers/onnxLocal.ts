@@ -5,7 +5,7 @@
  * then at most N tokens. Usage is counted exactly (its own tokenizer) at no price unless
  * the caller gives one.
  */
-import type { SlmRuntime, GeneratedToken, GenerateResult } from '../slm/types';
+import { runtimeErrorFix, type SlmRuntime, type GeneratedToken, type GenerateResult } from '../slm/types';
 import { ProviderError } from './errors';
 import { settingRef } from '../settingNames';
 import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderEntry, TransportEvent } from './types';
@@ -61,7 +61,7 @@ export class OnnxLocalProvider implements LlmProvider {
       signal,
     );
     const session =
-      prompt === undefined ? undefined : await unlessAborted(this.runtime.createSession(), signal, (late) => void late.dispose().catch(() => undefined));
+      prompt === undefined ? undefined : await unlessAborted(this.runtime.createSession(signal), signal, (late) => void late.dispose().catch(() => undefined));
     if (prompt === undefined || session === undefined) {
       yield { type: 'done', finishReason: 'cancelled' };
       return;
@@ -91,7 +91,10 @@ export class OnnxLocalProvider implements LlmProvider {
         }
         if (processEnded(error)) throw this.processFailure(error);
         // Typically a context longer than the model supports: a clear provider error, not an internal one.
-        throw new ProviderError('bad_request', `The local LLM model (${this.model}) cannot read the prompt: ${(error as Error)?.message ?? String(error)}`);
+        // Its own fix where it has one (out of memory: a smaller large model, its setting).
+        throw new ProviderError('bad_request', `The local LLM model (${this.model}) cannot read the prompt: ${(error as Error)?.message ?? String(error)}`, {
+          fix: runtimeErrorFix(error),
+        });
       }
       if (signal?.aborted) {
         yield { type: 'done', finishReason: 'cancelled' };
@@ -127,7 +130,9 @@ export class OnnxLocalProvider implements LlmProvider {
           return;
         }
         if (processEnded(done.error)) throw this.processFailure(done.error);
-        throw new ProviderError('server', `The local LLM model (${this.model}) failed: ${(done.error as Error)?.message ?? String(done.error)}`);
+        throw new ProviderError('server', `The local LLM model (${this.model}) failed: ${(done.error as Error)?.message ?? String(done.error)}`, {
+          fix: runtimeErrorFix(done.error),
+        });
       }
       const result = done.result as GenerateResult;
       yield {
@@ -157,11 +162,16 @@ export class OnnxLocalProvider implements LlmProvider {
     );
   }
 
-  /** Its process died (out of memory, a native crash): asking again starts a new one, so Retry is the fix, not the settings. */
+  /**
+   * Its process died (out of memory, a native crash): asking again starts a new one, so Retry is
+   * the fix, unless the runtime names another (one that dies again and again needs a large model
+   * that fits: its setting).
+   */
   private processFailure(error: Error): ProviderError {
+    const fix = runtimeErrorFix(error) ?? 'retry';
     return new ProviderError('server', `The local LLM model (${this.model}) stopped: ${error.message}`, {
-      retryable: true,
-      fix: 'retry',
+      retryable: fix === 'retry',
+      fix,
       summary: 'its process ended',
     });
   }

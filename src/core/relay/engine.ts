@@ -23,7 +23,15 @@
  * the displayed answer is the spans' text; an unterminated `<call>` at the end of the
  * SLM's output is dropped and not executed.
  */
-import type { ChatMessage, GeneratedToken, GenerateResult, SamplingOptions, SlmRuntime, SlmSession } from '../slm/types';
+import {
+  runtimeErrorFix,
+  type ChatMessage,
+  type GeneratedToken,
+  type GenerateResult,
+  type SamplingOptions,
+  type SlmRuntime,
+  type SlmSession,
+} from '../slm/types';
 import { randomUUID } from 'node:crypto';
 import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError, type ProviderFix } from '../providers/errors';
@@ -209,6 +217,16 @@ class RunError extends Error {
   }
 }
 
+/**
+ * A failure of the small model's runtime as the answer's error: its message, and the fix it
+ * carries (a model that runs out of memory, or whose process dies again and again: pick-model).
+ * What ends the run already (a RunError, a ceiling, a Stop) is kept as it is.
+ */
+function slmFailure(error: unknown): Error {
+  if (error instanceof RunError || error instanceof AnswerEnds || error instanceof StoppedWhileSlmRestarts) return error;
+  return new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`, runtimeErrorFix(error));
+}
+
 /** Thrown inside a run to end it early with a reason of its own (a ceiling), keeping the answer. */
 class AnswerEnds extends Error {
   constructor(readonly reason: FinishReason) {
@@ -374,10 +392,10 @@ class RelayRun {
     // A new pair's provider counts a sample text while the SLM reads the prompt; calls are priced after.
     const calibration = this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm) : undefined;
     if (this.policy.usesSlm) await this.openSession();
-    else this.promptTokens = await this.beforeAnswer(() => this.o.slm.countTokens(this.prompt));
+    else this.promptTokens = await this.beforeAnswer((signal) => this.o.slm.countTokens(this.prompt, signal));
     // Known before any call is priced: an instructed call sends it too (localInput). A provider
     // that turns to an instruction during the answer has it counted when that call is booked.
-    if (this.ledger && this.policy.usesLlm && this.o.llm?.continuation === 'instructed') await this.instructionTokens();
+    if (this.ledger && this.policy.usesLlm && this.o.llm?.continuation === 'instructed') await this.beforeAnswer(() => this.instructionTokens());
     if (calibration) await untilAborted(calibration, this.signal);
     this.watchdog.start();
     return this.drive();
@@ -593,7 +611,7 @@ class RelayRun {
     const window = this.o.slm.info.contextWindow;
     if (window !== undefined) {
       // Refused before any work: the sizes say what to change.
-      const tokens = await this.beforeAnswer(() => this.o.slm.countTokens(this.prompt));
+      const tokens = await this.beforeAnswer((signal) => this.o.slm.countTokens(this.prompt, signal));
       if (tokens >= window) {
         this.promptTokens = tokens;
         throw new RunError(
@@ -606,20 +624,24 @@ class RelayRun {
     }
     // A session opened after Stop (the process was restarting) is let go at once.
     this.session = await this.beforeAnswer(
-      () => this.o.slm.createSession(),
+      (signal) => this.o.slm.createSession(signal),
       (late) => void late.dispose().catch(() => undefined),
     );
     // A long prompt says how far it is read, and Stop ends the reading between steps. The silence
     // ceiling holds here too (a forward pass that never returns, in `relay eval` where no one
     // presses Stop): each step read is progress. Stopped after, for the waits before the answer.
     this.watchdog.start();
-    const { tokenCount, reusedTokens = 0 } = await this.session.prefill(this.prompt, {
-      signal: this.signal,
-      onProgress: (p) => {
-        this.watchdog.progress();
-        this.emit({ type: 'prompt-reading', done: p.done, total: p.total, reusedTokens: p.reusedTokens, atMs: Date.now() - this.started });
-      },
-    });
+    const { tokenCount, reusedTokens = 0 } = await this.session
+      .prefill(this.prompt, {
+        signal: this.signal,
+        onProgress: (p) => {
+          this.watchdog.progress();
+          this.emit({ type: 'prompt-reading', done: p.done, total: p.total, reusedTokens: p.reusedTokens, atMs: Date.now() - this.started });
+        },
+      })
+      .catch((error: unknown) => {
+        throw slmFailure(error);
+      });
     this.watchdog.stop();
     this.promptTokens = tokenCount;
     this.reusedPromptTokens = reusedTokens;
@@ -628,23 +650,29 @@ class RelayRun {
   }
 
   /**
-   * SLM work before the answer begins (the prompt's render and count, the session's opening).
-   * Its process may have ended since the adapter looked (after composition.prepare(), say):
-   * the work then waits on a new process loading the model (minutes). Stop ends the answer
-   * there, saying so; the load goes on in the background, and what the work makes after Stop
-   * is handed to `drop` (a session is disposed).
+   * SLM work before the answer begins (the prompt's render and count, the session's opening),
+   * given the answer's signal. Its process may have ended since the adapter looked (after
+   * composition.prepare(), say): the work then waits on a new process loading the model
+   * (minutes, within the load's own deadline). Stop ends the answer there, saying so; the load
+   * goes on in the background, and what the work makes after Stop is handed to `drop` (a session
+   * is disposed). Otherwise the silence ceiling holds (a tokenizer whose regex never returns, in
+   * `relay eval` where no one presses Stop); its end, as Stop, lets the runtime stop a process
+   * that does not answer. A failure is the small model's (with the fix it carries).
    */
-  private beforeAnswer<T>(work: () => Promise<T>, drop?: (late: T) => void): Promise<T> {
+  private beforeAnswer<T>(work: (signal: AbortSignal) => Promise<T>, drop?: (late: T) => void): Promise<T> {
     if (this.signal.aborted) return Promise.reject(new AnswerEnds('cancelled'));
     const restartedBefore = !slmCanCount(this.o.slm);
-    const working = work();
+    if (!restartedBefore) this.watchdog.start();
+    const working = work(this.signal);
     return new Promise<T>((resolve, reject) => {
       const stop = (): void => {
         if (drop) void working.then(drop, () => undefined);
         reject(restartedBefore || !slmCanCount(this.o.slm) ? new StoppedWhileSlmRestarts() : new AnswerEnds('cancelled'));
       };
       this.signal.addEventListener('abort', stop, { once: true });
-      void working.then(resolve, reject).finally(() => this.signal.removeEventListener('abort', stop));
+      void working.then(resolve, (error: unknown) => reject(slmFailure(error))).finally(() => this.signal.removeEventListener('abort', stop));
+    }).finally(() => {
+      if (!restartedBefore) this.watchdog.stop();
     });
   }
 
@@ -656,7 +684,7 @@ class RelayRun {
   private async countTokens(text: string): Promise<{ tokens: number; estimated: boolean }> {
     if (slmCanCount(this.o.slm)) {
       try {
-        return { tokens: await this.o.slm.countTokens(text), estimated: false };
+        return { tokens: await this.o.slm.countTokens(text, this.signal), estimated: false };
       } catch (error) {
         // Its process ended under the count: estimated as where it had ended before.
         if (slmCanCount(this.o.slm)) throw error;
@@ -699,18 +727,18 @@ class RelayRun {
     // what the SLM read while scoring the stream is in it already.
     const rest = this.lastLlmText.slice(this.lastLlmFed);
     if (rest.length === 0) return { kind: 'llm', finish };
-    // Its process ended during the call, and the session with it: append says so at once, where a
-    // count would first start a new process and load the model again.
-    const tokens = slmCanCount(this.o.slm) ? await this.o.slm.countTokens(rest) : 0;
-    // Stop may land during the count: a stopped answer's session is not fed more.
-    if (this.signal.aborted) return 'cancelled';
-    if (tokens > this.room) return 'context_full';
     let appended: { tokenCount: number };
     try {
+      // Its process ended during the call, and the session with it: append says so at once, where a
+      // count would first start a new process and load the model again.
+      const tokens = slmCanCount(this.o.slm) ? await this.o.slm.countTokens(rest, this.signal) : 0;
+      // Stop may land during the count: a stopped answer's session is not fed more.
+      if (this.signal.aborted) return 'cancelled';
+      if (tokens > this.room) return 'context_full';
       appended = await this.session.append(rest);
     } catch (error) {
       if (this.signal.aborted) return 'cancelled';
-      throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw slmFailure(error);
     }
     this.contextTokens += appended.tokenCount;
     return { kind: 'llm', finish };
@@ -758,7 +786,7 @@ class RelayRun {
     } catch (error) {
       // What the filter holds is settled when the answer ends (execute).
       if (this.signal.aborted) return { result: { tokens: [], text: '', stopReason: 'cancelled', contextLength: this.contextTokens } };
-      throw new RunError('slm', `The small model failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw slmFailure(error);
     }
     // Nothing is flushed at a turn's end: a tag or a command the turn left unfinished goes on in
     // the SLM's next turn, and resolveSlmText settles it before anyone else writes.
@@ -790,7 +818,7 @@ class RelayRun {
     if (this.solution.endsWith(unterminatedCommand)) this.solution = this.solution.slice(0, -unterminatedCommand.length);
     // Without the SLM (an answer that failed or was stopped, or its process ended): the tokens it held back for the command, where nothing else was held with them.
     if (!countsThroughSlm || !slmCanCount(this.o.slm)) this.commandTokens += visible.length === 0 ? heldTokens : 0;
-    else this.commandTokens += await this.o.slm.countTokens(unterminatedCommand);
+    else this.commandTokens += await this.o.slm.countTokens(unterminatedCommand, this.signal);
   }
 
   private sampling(): SamplingOptions {
@@ -1065,10 +1093,10 @@ class RelayRun {
   }
 
   private async stats(finish: FinishReason): Promise<AnswerStats> {
-    if (this.promptTokens === 0 && this.prompt.length > 0) this.promptTokens = await this.o.slm.countTokens(this.prompt);
+    if (this.promptTokens === 0 && this.prompt.length > 0) this.promptTokens = await this.o.slm.countTokens(this.prompt, this.signal);
     const thinking = thinkingOf(this.answer);
     const stats = this.statsWithout(finish);
-    return thinking ? { ...stats, thinkingTokens: await this.o.slm.countTokens(thinking.text) } : stats;
+    return thinking ? { ...stats, thinkingTokens: await this.o.slm.countTokens(thinking.text, this.signal) } : stats;
   }
 
   private statsWithout(finish: FinishReason): AnswerStats {

@@ -3,6 +3,7 @@
  * the in-process ONNX decoder, its child-process client and the served runtime
  * (served/) implement them.
  */
+import { FIXES, type Fix } from '../fixes';
 
 /**
  * The ONNX files of an export, by their onnx-community names: q4 (model_q4.onnx, 4-bit
@@ -215,7 +216,22 @@ export interface SlmRuntime {
    * first when it is on); off unless asked, as in the paper's relay runs.
    */
   renderChat(messages: ChatMessage[], options?: RenderOptions): Promise<string>;
-  countTokens(text: string): Promise<number>;
-  createSession(): Promise<SlmSession>;
+  /**
+   * `signal`: the answer the count (or the session's opening) is for. Neither can be cancelled
+   * midway (a tokenizer's regex runs to its end), but once it aborts a runtime in a child process
+   * stops a process that says nothing for its grace (processRuntime.ts), rather than keep it
+   * hung for ever.
+   */
+  countTokens(text: string, signal?: AbortSignal): Promise<number>;
+  createSession(signal?: AbortSignal): Promise<SlmSession>;
   dispose(): Promise<void>;
+}
+
+/**
+ * The fix a runtime's error carries, where it has one the views know (processRuntime.ts: a
+ * process that ran out of memory or died again and again says which model to change).
+ */
+export function runtimeErrorFix(error: unknown): Fix | undefined {
+  const fix = (error as { fix?: unknown } | null | undefined)?.fix;
+  return (FIXES as readonly unknown[]).includes(fix) ? (fix as Fix) : undefined;
 }

@@ -34,6 +34,11 @@
  *   reports a step read every STEP_MS, as the real worker does for a text longer than one step;
  * - `held-count`: countTokens writes `count-pending` in the model folder on arrival and answers
  *   once the test writes `release-count` there, saying nothing meanwhile;
+ * - `hang-count`: a count of a text that holds HANG_COUNT_TEXT writes `count-pending` in the
+ *   model folder and never answers (a tokenizer whose regex backtracks for ever on it); its info
+ *   says a context window (CONTEXT_WINDOW), so the engine counts the prompt before it opens a
+ *   session;
+ * - `hang-session`: createSession writes `session-pending` in the model folder and never answers;
  * - otherwise answers the load at once.
  * It answers createSession (a new session id each time), prefill, countTokens and renderChat,
  * never generate but as above (a hung run: cancel is ignored). Each start appends a line to
@@ -61,6 +66,12 @@ export const CRASH_TOKEN = '<think>hmm</think>Hello <call>1';
 /** What the `crash-when-asked` model dies on. */
 export const CRASH_PROMPT = 'crash';
 
+/** What the `hang-count` model never finishes counting. */
+export const HANG_COUNT_TEXT = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!';
+
+/** The context window the `hang-count` model's info says. */
+export const CONTEXT_WINDOW = 4096;
+
 /** ONNX Runtime's error when its arena cannot allocate a run's buffer (onnxruntime-node 1.x, as seen in a process limited by prlimit --as). */
 export const ORT_OUT_OF_MEMORY =
   '/onnxruntime_src/onnxruntime/core/framework/bfc_arena.cc:376 void* onnxruntime::BFCArena::AllocateRawInternal(size_t, bool, onnxruntime::Stream*, bool, onnxruntime::WaitNotificationFn) Failed to allocate memory for requested buffer of size 4194304';
@@ -75,12 +86,26 @@ const CRASH_TOKEN = ${JSON.stringify(CRASH_TOKEN)};
 const ANSWER_TOKEN = ${JSON.stringify(ANSWER_TOKEN)};
 const HANDOFF_TOKEN = ${JSON.stringify(HANDOFF_TOKEN)};
 const CRASH_PROMPT = ${JSON.stringify(CRASH_PROMPT)};
+const HANG_COUNT_TEXT = ${JSON.stringify(HANG_COUNT_TEXT)};
+const CONTEXT_WINDOW = ${CONTEXT_WINDOW};
 const OOM_ERROR = ${JSON.stringify(OOM_ERROR)};
 const { appendFileSync, existsSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 appendFileSync(join(__dirname, 'starts.log'), process.pid + '\\n');
 let folder = '';
-const info = () => ({ info: { folder, modelType: 'fake', vocabSize: 1, eosTokenIds: [], hasChatTemplate: false, backend: { kind: 'onnx' } } });
+const info = () => ({
+  info: {
+    folder,
+    modelType: 'fake',
+    vocabSize: 1,
+    eosTokenIds: [],
+    hasChatTemplate: false,
+    ...(folder.includes('hang-count') ? { contextWindow: CONTEXT_WINDOW } : {}),
+    backend: { kind: 'onnx' },
+  },
+});
+/** Writes \`name\` in the model folder: the test sees a call arrive. */
+const arrived = (name) => writeFileSync(join(folder, name), '');
 /** The endless prefills under way: their step timers by id. */
 const reading = new Map();
 /** Says a step of call id was read every STEP_MS; returns the timer. */
@@ -108,7 +133,8 @@ process.on('message', (m) => {
       writeFileSync(loadedOnce, '');
     }
     setTimeout(() => ok(info()), folder.includes('slow-load') ? 300 : 0);
-  } else if (m.method === 'createSession') ok({ sessionId: 's' + m.id });
+  } else if (m.method === 'createSession' && folder.includes('hang-session')) arrived('session-pending');
+  else if (m.method === 'createSession') ok({ sessionId: 's' + m.id });
   else if (m.method === 'prefill') {
     const answer = () => ok({ tokenCount: 1, reusedTokens: 0 });
     if (folder.includes('slow-steps')) setTimeout(answer, SLOW_STEP_MS);
@@ -124,7 +150,8 @@ process.on('message', (m) => {
       clearInterval(held);
       ok(1);
     }, 20);
-  } else if (m.method === 'countTokens' && folder.includes('malformed-error')) malformed();
+  } else if (m.method === 'countTokens' && folder.includes('hang-count') && m.params.text.includes(HANG_COUNT_TEXT)) arrived('count-pending');
+  else if (m.method === 'countTokens' && folder.includes('malformed-error')) malformed();
   else if (m.method === 'countTokens' && folder.includes('malformed-result')) ok('many');
   else if (m.method === 'countTokens') ok(1);
   else if (m.method === 'renderChat') ok(m.params.messages.map((x) => x.role + ': ' + x.content).join('\\n') + '\\nassistant: ');

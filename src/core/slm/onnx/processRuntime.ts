@@ -4,13 +4,14 @@
  * tsx when run from source). If the process dies, every pending call rejects with an
  * SlmProcessError, sessions of that process are gone, and the next runtime call starts
  * a fresh process. Nothing waits on it for ever: a call still running DEFAULT_CANCEL_GRACE_MS
- * (or a few of its slowest steps) after its cancel, a short call given none (an append, a count)
- * pending when its answer stopped, or sent after, while the process says nothing for as long,
- * a load past DEFAULT_LOAD_TIMEOUT_MS, a render past its deadline (counted from when the process
- * starts it, not while it waits behind a forward pass), a render kept waiting by a process that
- * says nothing for longer than a few of its slowest steps, a shutdown not answered: each stops
- * the process. So do a call that ran out of memory (ONNX Runtime may be left broken) and a message
- * outside the protocol. The processes still running when this process exits are killed with it.
+ * (or a few of its slowest steps) after its cancel, a short call the worker cannot cancel (an
+ * append, a count, a session's opening) pending when its answer stopped, or sent after, while the
+ * process says nothing for as long, a load past DEFAULT_LOAD_TIMEOUT_MS, a render past its
+ * deadline (counted from when the process starts it, not while it waits behind a forward pass),
+ * a render kept waiting by a process that says nothing for longer than a few of its slowest
+ * steps, a shutdown not answered: each stops the process. So do a call that ran out of memory
+ * (ONNX Runtime may be left broken) and a message outside the protocol. The processes still
+ * running when this process exits are killed with it.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -75,7 +76,7 @@ export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
    * times the slowest step the process was seen to take, whichever is longer: a native run
    * that never returns, or a loop, must not keep a stopped answer waiting for ever. The same
    * grace bounds how long the process may say nothing while a call of a stopped answer that
-   * has no signal (an append, a count) waits.
+   * it cannot cancel (an append, a count, a session's opening) waits.
    */
   cancelGraceMs?: number;
   /** Most milliseconds a load of the model may take before its process is stopped (default DEFAULT_LOAD_TIMEOUT_MS). */
@@ -113,8 +114,9 @@ const MAX_STEP_GRACE_MS = 60_000;
 const STEPPED_METHODS: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['prefill', 'generate', 'append']);
 
 /**
- * Short calls an answer awaits without a signal: a stop of their answer bounds them too
- * (hearStops). Renders, the load and shutdown have deadlines of their own.
+ * Short calls the worker cannot cancel: a stop of their answer (their own signal's abort, or
+ * hearStops for those given none) watches them for silence. Renders, the load and shutdown
+ * have deadlines of their own.
  */
 const BOUNDED_BY_A_CANCEL: ReadonlySet<WorkerMethod> = new Set<WorkerMethod>(['append', 'countTokens', 'createSession', 'disposeSession']);
 
@@ -393,9 +395,12 @@ class WorkerProcess {
         };
         check();
       };
+      // The worker cannot cancel a short call (a count, a session's opening): its signal's abort
+      // (Stop, the silence ceiling) watches it for silence instead, as a stop does a call given none.
+      const stop = BOUNDED_BY_A_CANCEL.has(method) ? watchSilence : cancel;
       const sessionId = sessionOf(params);
       const settle = () => {
-        signal?.removeEventListener('abort', cancel);
+        signal?.removeEventListener('abort', stop);
         clearTimeout(grace);
         // The worker lets the session go whether its disposal answers or fails.
         if (method === 'disposeSession' && sessionId !== undefined) this.sessions.delete(sessionId);
@@ -423,8 +428,8 @@ class WorkerProcess {
       // Sent after its answer stopped (Stop landed during the count before an append): watched from now.
       if (!signal && BOUNDED_BY_A_CANCEL.has(method) && sessionId !== undefined && this.sessions.get(sessionId)?.stopped) watchSilence();
       // The worker answers a cancelled generation with its tokens so far (stopReason 'cancelled').
-      if (signal?.aborted) cancel();
-      else signal?.addEventListener('abort', cancel, { once: true });
+      if (signal?.aborted) stop();
+      else signal?.addEventListener('abort', stop, { once: true });
       if (signal) this.hearStops(signal, sessionId);
     });
   }
@@ -834,19 +839,19 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
       alive();
       return renderWithin('renderTemplate', { path, messages, thinking: opts?.thinking }, `The chat template of ${path}`, 'open-settings');
     },
-    async countTokens(text: string) {
+    async countTokens(text: string, signal?: AbortSignal) {
       alive();
-      return (await start()).call('countTokens', { text });
+      return (await start()).call('countTokens', { text }, {}, signal);
     },
     async checkServer(signal?: AbortSignal) {
       alive();
       await renderWithin('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }, "The small model's chat template", 'pick-model');
       return (await start()).call('checkServed', {}, {}, signal);
     },
-    async createSession() {
+    async createSession(signal?: AbortSignal) {
       alive();
       const proc = await start();
-      const { sessionId } = await proc.call('createSession', {});
+      const { sessionId } = await proc.call('createSession', {}, {}, signal);
       return makeSession(proc, sessionId, generation);
     },
     async dispose() {
