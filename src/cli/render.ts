@@ -252,11 +252,12 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
 }
 
 /**
- * The machine-readable line of an answer that failed before it began (a model that does not
- * load, a template that raises): the stable keys with nothing run, nothing spent, nothing
- * saved; `mode` as asked (an 'auto' not yet resolved stays 'auto').
+ * The machine-readable line of an answer that did not begin: failed (a model that does not
+ * load, a template that raises) or stopped (`finishReason` 'cancelled': Ctrl-C while its
+ * template rendered); the stable keys with nothing run, nothing spent, nothing saved; `mode`
+ * as asked (an 'auto' not yet resolved stays 'auto').
  */
-export function notStartedJson(mode: RequestedMode, extra: Record<string, unknown>): Record<string, unknown> {
+export function notStartedJson(mode: RequestedMode, extra: Record<string, unknown>, finishReason: FinishReason = 'error'): Record<string, unknown> {
   const nothingRan: AnswerStats = {
     mode: 'slm-only',
     slmTokens: 0,
@@ -268,7 +269,7 @@ export function notStartedJson(mode: RequestedMode, extra: Record<string, unknow
     llmOnlyCostUsd: 0,
     savedUsd: 0,
     elapsedMs: 0,
-    finishReason: 'error',
+    finishReason,
   };
   return statsJson(nothingRan, { answer: '', mode, ...extra });
 }

@@ -24,7 +24,7 @@ import { modelFolderName } from '../shared/modelLoading';
 import { UsageError } from './args';
 import { configFilePath, originOf, type CliConfig } from './config';
 import { unsaid, type LoadReporter } from './loadLines';
-import { LLM_TEMPLATE, loadTemplateOnThread, rendersOnThread, renderTemplateOnThread, SLM_TEMPLATE } from './templateThread';
+import { loadTemplateOnThread, rendersOnThread, renderTemplateOnThread } from './templateThread';
 
 /**
  * The CLI's SLM: in this process or on a server; either tokenises here (token counts, the
@@ -182,13 +182,13 @@ export async function openSlm(config: CliConfig, reportLoad: LoadReporter = unsa
   if (config.slm.kind !== 'onnx')
     return rendersOnThread(
       await createServedRuntime({ kind: config.slm.kind, url: config.slm.serverUrl, model: config.slm.serverModel, folder: config.slm.folder }),
-      SLM_TEMPLATE,
+      'slm',
     );
   const { folder, variant, q4Compute, kvCacheBudgetMb } = config.slm;
   const runtime = await reportLoad({ model: 'small', name: modelFolderName(folder) }, () =>
     createLocalRuntime(folder, { variant, q4Compute, kvCacheBudgetMb }),
   );
-  return rendersOnThread(runtime, SLM_TEMPLATE);
+  return rendersOnThread(runtime, 'slm');
 }
 
 /**
@@ -314,7 +314,7 @@ export class CliDeps implements Omit<CompositionDeps, 'slm' | 'slmFolder'> {
       // Held to the SLM's KV-cache budget, as in the extension (--kv-cache-mb 0 keeps none).
       runtime = this.reportLoad({ model: 'large', name: modelFolderName(folder) }, () =>
         createLocalRuntime(folder, { kvCacheBudgetMb: this.config.slm.kvCacheBudgetMb }),
-      ).then((opened) => rendersOnThread(opened, LLM_TEMPLATE));
+      ).then((opened) => rendersOnThread(opened, 'llm'));
       this.localLlms.set(folder, runtime);
     }
     return runtime;

@@ -15,7 +15,7 @@ import { UsageError } from './args';
 import type { CliConfig } from './config';
 import { checkModelSettings, NO_SERVER_MODEL, noSuchSlmFolder } from './setup';
 import { terminalSafe } from './render';
-import { rendersOnThread, SLM_TEMPLATE } from './templateThread';
+import { rendersOnThread } from './templateThread';
 
 /** `writeStderr`: the FAILED line and warnings (the CLI: on stderr, where a redirected report cannot hide them). */
 export async function runSlmTest(
@@ -38,7 +38,7 @@ export async function runSlmTest(
   const write = (line: string): void => writeLine(terminalSafe(line));
   let runtime;
   try {
-    runtime = rendersOnThread(await createServedRuntime({ kind, url: serverUrl, model: serverModel, folder }), SLM_TEMPLATE);
+    runtime = rendersOnThread(await createServedRuntime({ kind, url: serverUrl, model: serverModel, folder }), 'slm');
   } catch (error) {
     // Nothing is asked of the server yet: what fails here is a setting (the address, the folder's tokenizer files).
     throw new UsageError(terminalSafe((error as Error).message));

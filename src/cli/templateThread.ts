@@ -16,14 +16,16 @@ import { ProviderError, type ProviderErrorCode } from '../core/providers/errors'
 import type { PromptRenderer } from '../core/providers/types';
 import type { Fix } from '../core/fixes';
 import { settingRef } from '../core/settingNames';
-import { ChatTemplate, renderedSizeProblem, renderTimeoutMessage } from '../core/slm/chatTemplate';
+import { ChatTemplate, renderedSizeProblem, renderTimeoutMessage, type TemplateOwner } from '../core/slm/chatTemplate';
 import { ModelFolderError, readTokenizerFolder } from '../core/slm/modelFolder';
 import { DEFAULT_RENDER_TIMEOUT_MS } from '../core/slm/onnx/processRuntime';
 import type { ChatMessage, RenderOptions, SlmRuntime } from '../core/slm/types';
 
 /** What a render's errors call the small model's template, and the large one's (an onnx-local LLM). */
-export const SLM_TEMPLATE = "The small model's chat template";
-export const LLM_TEMPLATE = "The large model's chat template";
+const MODEL_TEMPLATES = { slm: "The small model's chat template", llm: "The large model's chat template" } as const;
+
+/** A template and its owner: the one names it in errors, the other says what helps. */
+type Named = { whose: string; owner: TemplateOwner };
 
 type RenderRequest =
   /** A model folder's own template, as its runtime renders it. */
@@ -39,10 +41,10 @@ type Reply = { id: number; type: 'started' } | { id: number; type: 'done'; text:
 const THREAD_MARK = 'relayChatTemplateThread';
 
 /**
- * `runtime` with its renderChat on the thread, within the deadline (`whose` names the template in
- * its errors). A runtime without a template keeps its own renderChat, which says so at once.
+ * `runtime` with its renderChat on the thread, within the deadline (`model`: whose model it is, the
+ * small or the large one, named in its errors). A runtime without a template keeps its own renderChat, which says so at once.
  */
-export function rendersOnThread<T extends SlmRuntime>(runtime: T, whose: string): T {
+export function rendersOnThread<T extends SlmRuntime>(runtime: T, model: 'slm' | 'llm'): T {
   if (!runtime.info.hasChatTemplate) return runtime;
   runtime.renderChat = async (messages: ChatMessage[], options?: RenderOptions) =>
     (await onThread(
@@ -53,7 +55,7 @@ export function rendersOnThread<T extends SlmRuntime>(runtime: T, whose: string)
         addGenerationPrompt: options?.addGenerationPrompt ?? true,
         thinking: options?.thinking ?? false,
       },
-      whose,
+      { whose: MODEL_TEMPLATES[model], owner: model },
     ))!;
   return runtime;
 }
@@ -68,7 +70,7 @@ export async function renderTemplateOnThread(path: string, messages: ChatMessage
   return (await onThread({ kind: 'template', path, thinking, messages }, templateOf(path)))!;
 }
 
-const templateOf = (path: string): string => `The chat template of ${path}`;
+const templateOf = (path: string): Named => ({ whose: `The chat template of ${path}`, owner: 'templateFolder' });
 
 /**
  * The process's stop (Ctrl-C, SIGTERM, SIGHUP: main.ts): the render under way ends with its
@@ -79,21 +81,36 @@ export function stopRendersOn(signal: AbortSignal): void {
 }
 
 let stopSignal: AbortSignal | undefined;
-const stopped = (whose: string): Error => new Error(`${whose} was not rendered: the command was stopped.`);
+
+/** A render ended by the command's stop (stopRendersOn): nothing failed, the command was stopped. */
+export class RenderStoppedError extends Error {
+  constructor(whose: string) {
+    super(`${whose} was not rendered: the command was stopped.`);
+    this.name = 'RenderStoppedError';
+  }
+}
+
+/**
+ * Whether a render's failure is the command's stop (its signal aborted), to be said as a stopped
+ * answer is (exit 130, what was done kept) rather than as an error.
+ */
+export function stoppedRender(error: unknown, signal: AbortSignal): boolean {
+  return error instanceof RenderStoppedError || signal.aborted;
+}
 
 let thread: Worker | undefined;
 let lastId = 0;
 /** One render at a time: its deadline then counts its own time, not a wait behind another. */
 let queue: Promise<unknown> = Promise.resolve();
 
-function onThread(request: RenderRequest, whose: string): Promise<string | undefined> {
-  const turn = queue.then(() => renderOnce(request, whose));
+function onThread(request: RenderRequest, named: Named): Promise<string | undefined> {
+  const turn = queue.then(() => renderOnce(request, named));
   queue = turn.catch(() => undefined);
   return turn;
 }
 
-function renderOnce(request: RenderRequest, whose: string): Promise<string | undefined> {
-  if (stopSignal?.aborted) return Promise.reject(stopped(whose));
+function renderOnce(request: RenderRequest, { whose, owner }: Named): Promise<string | undefined> {
+  if (stopSignal?.aborted) return Promise.reject(new RenderStoppedError(whose));
   const worker = (thread ??= startThread());
   // Held while a render is under way; an idle thread never keeps the process alive.
   worker.ref();
@@ -114,7 +131,7 @@ function renderOnce(request: RenderRequest, whose: string): Promise<string | und
         // Counted from here: the thread's own start (loading this module) is not the template's time.
         timer = setTimeout(() => {
           stopThread(worker);
-          settle(new Error(renderTimeoutMessage(whose, DEFAULT_RENDER_TIMEOUT_MS)));
+          settle(new Error(renderTimeoutMessage(whose, DEFAULT_RENDER_TIMEOUT_MS, owner)));
         }, DEFAULT_RENDER_TIMEOUT_MS);
       } else if (reply.type === 'done') settle(undefined, reply.text);
       else settle(rebuilt(reply.error));
@@ -129,7 +146,7 @@ function renderOnce(request: RenderRequest, whose: string): Promise<string | und
     };
     const onStop = (): void => {
       stopThread(worker);
-      settle(stopped(whose));
+      settle(new RenderStoppedError(whose));
     };
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     stopSignal?.addEventListener('abort', onStop, { once: true });

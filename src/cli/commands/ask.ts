@@ -13,6 +13,7 @@ import {
   declineReporter,
   errorKeeper,
   exitCodeOf,
+  notStartedJson,
   printableJson,
   readingReporter,
   statsJson,
@@ -26,6 +27,7 @@ import {
 import { reportedLoad, type LoadReporter } from '../loadLines';
 import { finishNote, skippedCallsNote } from '../../core/relay/finishNotes';
 import { checkLlmReady, checkSlmSettings, CliDeps, clearTextSlmWarning, openComposition, openSlm, resolvedMode } from '../setup';
+import { stoppedRender } from '../templateThread';
 import { fencedCode } from '../../core/codeFence';
 import { lineSpan, linesLabel } from '../../shared/lineRange';
 
@@ -196,9 +198,11 @@ export async function runAsk(
       prompt = await composition.prepare(messages);
     } catch (error) {
       // Stopped while its chat template rendered (templateThread.ts): stopped, as an answer under way would be.
-      if (!options.signal.aborted) throw error;
+      if (!stoppedRender(error, options.signal)) throw error;
       io.stderr.write('relay: stopped before the answer began.\n');
-      return 130;
+      // --json promises one line at the end: the answer that did not begin, cancelled.
+      if (options.json) io.stdout.write(printableJson(notStartedJson(config.mode, { finish_note: finishNote('cancelled') }, 'cancelled')) + '\n');
+      return exitCodeOf('cancelled');
     }
     const colour = useColour(io.stdout);
     const failure = errorKeeper();

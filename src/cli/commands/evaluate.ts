@@ -61,6 +61,7 @@ import { llmTemperatureSent, llmTemperatureWords, type SentTemperature } from '.
 import { hourWindowsOf, hoursWords, ratesByHour } from '../eval/ratesByHour';
 import { isRecord } from '../../shared/isRecord';
 import { solveMessages } from './ask';
+import { stoppedRender } from '../templateThread';
 
 export { readEvalData, type EvalItem } from '../eval/loaders';
 export type { EvalRow, ModeSummary } from '../evalTable';
@@ -641,7 +642,15 @@ export async function runEval(
         let messages = messagesOf.get(item.index);
         if (!messages) messagesOf.set(item.index, (messages = solveMessages(item.question, { plain: config.plainPrompt })));
         const questionSeed = deriveSeed(seed, item.index);
-        const base = composition.options(messages, await composition.prepare(messages));
+        let prompt: string;
+        try {
+          prompt = await composition.prepare(messages);
+        } catch (error) {
+          // Stopped while its chat template rendered (templateThread.ts): not an answer, as one stopped halfway is not.
+          if (stoppedRender(error, options.signal)) return;
+          throw error;
+        }
+        const base = composition.options(messages, prompt);
         // The clock the engine prices by time of day on (RelayOptions.now: Date.now, unless a test composes one): the answer's start on it is recorded.
         const clock = base.now ?? Date.now;
         const startedAt = new Date(clock()).toISOString();

@@ -28,14 +28,24 @@ export function renderedSizeProblem(rendered: string): string | undefined {
 }
 
 /**
- * Said when a chat template renders past its deadline and is stopped (the SLM process, the
- * CLI's render thread). `whose`: e.g. "The small model's chat template".
+ * Whose chat template it is, which says what helps when it does not render: the small model's
+ * (its folder), an onnx-local large model's (its folder), or the one relay.provider.templateFolder
+ * names (it renders a raw-completion LLM's prompt only, so it cannot help with the other two).
  */
-export function renderTimeoutMessage(whose: string, timeoutMs: number): string {
-  return (
-    `${whose} took more than ${timeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
-    `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`
-  );
+export type TemplateOwner = 'slm' | 'llm' | 'templateFolder';
+
+const WHAT_HELPS: Record<TemplateOwner, string> = {
+  slm: `Use another small model folder (${settingRef('slmFolder')}, or "Relay: Select Model").`,
+  llm: `Use another large model folder (${settingRef('model')}).`,
+  templateFolder: `Set ${settingRef('templateFolder')} to a model folder whose chat template renders.`,
+};
+
+/**
+ * Said when a chat template renders past its deadline and is stopped (the SLM process, the
+ * CLI's render thread). `whose`: e.g. "The small model's chat template"; `owner` picks the advice.
+ */
+export function renderTimeoutMessage(whose: string, timeoutMs: number, owner: TemplateOwner): string {
+  return `${whose} took more than ${timeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` + WHAT_HELPS[owner];
 }
 
 export class ChatTemplate {
