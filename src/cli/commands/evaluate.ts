@@ -249,7 +249,7 @@ export const CLI_EVAL_MODELS: EvalModels = {
 /**
  * A price in the eval's notes: per million tokens in and out, each long-context tier a call
  * is billed at above its threshold, and the hours of the UTC day billed at other rates
- * (ModelPrice.hours), windows of one rate together: "...; 01:00-04:00 and 06:00-10:00 UTC: $0.44/M in, $1.32/M out".
+ * (ModelPrice.hours), windows of one rate together: "...; 01:00-04:00 and 06:00-10:00 UTC on weekdays: $0.44/M in, $1.32/M out".
  */
 export function priceWords(price: ModelPrice): string {
   const flat = (p: { inputPerMTok: number; outputPerMTok: number }) => `$${p.inputPerMTok}/M in, $${p.outputPerMTok}/M out`;

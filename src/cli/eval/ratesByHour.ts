@@ -1,8 +1,8 @@
 /**
  * The hours of the UTC day an eval's answers were billed in, where the LLM's price has rates
  * by time of day (ModelPrice.hours: DeepSeek V4 bills twice its standard rate 01:00-04:00 and
- * 06:00-10:00 UTC). The Cost column books each LLM call at the rate of its hour, one that
- * runs across a change of rate at the dearer (relay/money.ts: which instant the provider bills
+ * 06:00-10:00 UTC on weekdays). The Cost column books each LLM call at the rate of its hour,
+ * one that runs across a change of rate at the dearer (relay/money.ts: which instant the provider bills
  * by is not documented), and the rows run one after another: a row that ran in those hours
  * and one that did not compare rates as well as rows. Counted per row from each answer's
  * start on the engine's clock (AnswerLine.startedAt) over its elapsed time, at the price the
@@ -15,11 +15,15 @@ import type { HourPrice, ModelPrice } from '../../core/providers/types';
 import { isRecord } from '../../shared/isRecord';
 import type { AnswerLine } from './answersLog';
 
-/** The windows of a price by time of day whose fields are numbers: the price may come from an answers file (a hand edit), read without a crash. */
+/**
+ * The windows of a price by time of day whose fields are numbers: the price may come from an
+ * answers file (a hand edit), read without a crash. A weekdaysOnly that is not `true` is
+ * dropped: the window then bills every day, over the bill rather than under.
+ */
 export function hourWindowsOf(price: ModelPrice): HourPrice[] {
-  return (Array.isArray(price.hours) ? price.hours : []).filter(
-    (w) => isRecord(w) && [w.fromUtcSecond, w.toUtcSecond, w.inputPerMTok, w.outputPerMTok].every(Number.isFinite),
-  );
+  return (Array.isArray(price.hours) ? price.hours : [])
+    .filter((w) => isRecord(w) && [w.fromUtcSecond, w.toUtcSecond, w.inputPerMTok, w.outputPerMTok].every(Number.isFinite))
+    .map(({ weekdaysOnly, ...window }) => (weekdaysOnly === true ? { ...window, weekdaysOnly } : window));
 }
 
 /** Seconds after 00:00 as HH:MM (HH:MM:SS where the seconds are not whole minutes); 86 400 is 24:00. */
@@ -34,12 +38,16 @@ const listWords = (items: string[]): string => (items.length <= 1 ? items.join('
 
 /**
  * Windows as "01:00-04:00 and 06:00-10:00 UTC", in order of the day, adjacent ones as one
- * whatever their rates (the caller passes those it names together). The eval's notes and its
- * cost note (evaluate.ts priceWords) both say hours so.
+ * whatever their rates (the caller passes those it names together); those that bill on
+ * weekdays only (HourPrice.weekdaysOnly) "... UTC on weekdays", after those of every day.
+ * The eval's notes and its cost note (evaluate.ts priceWords) both say hours so.
  */
 export function hoursWords(windows: readonly HourPrice[]): string {
-  const spans = joinedWindows(windows, () => true).map((w) => `${timeOfDay(w.fromUtcSecond)}-${timeOfDay(w.toUtcSecond)}`);
-  return `${listWords(spans)} UTC`;
+  const spans = (days: readonly HourPrice[]): string =>
+    `${listWords(joinedWindows(days, () => true).map((w) => `${timeOfDay(w.fromUtcSecond)}-${timeOfDay(w.toUtcSecond)}`))} UTC`;
+  const everyDay = windows.filter((w) => w.weekdaysOnly !== true);
+  const weekdays = windows.filter((w) => w.weekdaysOnly === true);
+  return [...(everyDay.length > 0 ? [spans(everyDay)] : []), ...(weekdays.length > 0 ? [`${spans(weekdays)} on weekdays`] : [])].join(' and ');
 }
 
 /**

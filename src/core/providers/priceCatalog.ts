@@ -79,6 +79,27 @@ const DEEPSEEK_LEGACY: CatalogCorrection[] = [
   { from: '2026-04-25T00:00:00Z', servedBy: 'deepseek-v4-flash', note: "deepseek-v4-flash's prices (it answers that id since 2026-04-24)" },
 ];
 
+/**
+ * The models whose rates by time of day bill on weekdays only (HourPrice.weekdaysOnly), by the
+ * catalog's provider and model ids: a correction the catalog cannot state (its time windows
+ * hold every day). DeepSeek's pricing page (api-docs.deepseek.com/quick_start/pricing, peak and
+ * off-peak since 2026-08-16 16:00 UTC) bills V4 at its peak rate 09:00-12:00 and 14:00-18:00
+ * Beijing time (UTC+8) on weekdays, and all of the Beijing weekend off-peak. Those hours,
+ * 01:00-04:00 and 06:00-10:00 UTC, fall on the same calendar day in UTC and Beijing: off-peak
+ * on UTC Saturday and Sunday. Chinese public holidays may be off-peak too; they are not
+ * modelled (priced as any weekday: over the bill, never under). Before the peak rate began
+ * V4 had none, so weekends at the flat fields are never under the bill then either. Keyed by
+ * the model billed, so ids answered by V4 (deepseek-chat, deepseek-reasoner) are too.
+ */
+const WEEKDAY_HOURS: Record<string, readonly string[]> = {
+  deepseek: ['deepseek-v4-flash', 'deepseek-v4-pro'],
+};
+
+/** Whether the catalog's `provider`/`model` bills its rates by time of day on weekdays only (WEEKDAY_HOURS). */
+function billsHoursOnWeekdaysOnly(provider: string, model: string): boolean {
+  return Object.hasOwn(WEEKDAY_HOURS, provider) && WEEKDAY_HOURS[provider].includes(model);
+}
+
 /** By the catalog's provider and model ids. */
 const CATALOG_CORRECTIONS: Record<string, Record<string, CatalogCorrection[]>> = {
   deepseek: { 'deepseek-chat': DEEPSEEK_LEGACY, 'deepseek-reasoner': DEEPSEEK_LEGACY },
@@ -121,7 +142,8 @@ export function catalogProviderFor(url: URL): string | undefined {
  *   (see standardPrice), which pricing.priceAtTime bills a call by its time: the price is
  *   looked up once, when the provider is set up, and bills every answer after, at any hour.
  *   deepseek-v4-flash and -pro: the off-peak rate (17 h of 24), and twice it 01:00-04:00 and
- *   06:00-10:00 UTC. byTimeOfDay says so, and so does the note beside the cost;
+ *   06:00-10:00 UTC on weekdays (WEEKDAY_HOURS: the catalog's windows hold every day).
+ *   byTimeOfDay says so, and so does the note beside the cost;
  * - prices by start date: the one in force on `at`;
  * - cache writes: the 5-minute TTL price (cache_write_mtok, 1.25x input on Anthropic), the
  *   TTL Relay uses, not the 1-hour one (2x);
@@ -156,8 +178,9 @@ export function catalogPrice(provider: string, model: string, at: Date = new Dat
     const { prices, pieces } = standardPrice(billedAs.prices, billedAs.priceAt, at);
     const price = toRelayPrice(prices);
     if (!price) return null;
+    const weekdaysOnly = billsHoursOnWeekdaysOnly(billedAs.provider, billedAs.model);
     const hours = mergedHours(
-      pieces.flatMap((piece) => hourPrice(piece)),
+      pieces.flatMap((piece) => hourPrice(piece)).map((window) => (weekdaysOnly ? { ...window, weekdaysOnly } : window)),
       price,
     );
     if (hours.length > 0) price.hours = hours;
@@ -232,7 +255,7 @@ interface DayPiece {
  * each piece priced by the catalog's own calcPrice: deepseek-v4-flash is billed its peak
  * rate 01:00-04:00 and 06:00-10:00 UTC (7 h) and half of it the other 17 h, so the off-peak
  * rate is the standard one. DeepSeek also bills V4 off-peak all weekend, which the catalog
- * cannot say: weekend peak hours are priced at the peak rate, over the bill. Before
+ * cannot say: catalogPrice marks those windows weekdays only (WEEKDAY_HOURS). Before
  * 2026-08-17 the catalog's calcPrice bills V4's peak windows at the later peak rate (a limit
  * its own notes state), and so does Relay: over the bill of those days, never under it.
  */
@@ -292,13 +315,19 @@ export function samePerMTok(a: PerMTok, b: PerMTok): boolean {
 
 /**
  * Windows of hours as ModelPrice.hours holds them: in order, without the ones billed as
- * `flat` (the price outside every window), adjacent ones of one price merged.
+ * `flat` (the price outside every window), adjacent ones of one price and of the same days
+ * (weekdaysOnly) merged.
  */
 export function mergedHours(hours: HourPrice[], flat: PerMTok): HourPrice[] {
   return joinedWindows(
     hours.filter((window) => !samePerMTok(window, flat)),
-    samePerMTok,
+    (a, b) => samePerMTok(a, b) && sameDays(a, b),
   );
+}
+
+/** Whether two windows bill on the same days: both every day, or both on weekdays only. */
+function sameDays(a: HourPrice, b: HourPrice): boolean {
+  return (a.weekdaysOnly === true) === (b.weekdaysOnly === true);
 }
 
 /**

@@ -9,7 +9,7 @@
 import { catalogPrice, catalogProviderFor, mergedHours, perMTokFields, PRICE_CATALOG, samePerMTok } from './priceCatalog';
 import { baseUrlOf } from './endpoints';
 import { providerOf } from './registry';
-import type { ModelPrice, PriceTier, ProviderKind, Usage } from './types';
+import type { HourPrice, ModelPrice, PriceTier, ProviderKind, Usage } from './types';
 
 export { PRICE_CATALOG } from './priceCatalog';
 
@@ -118,18 +118,25 @@ export function priceForInput(price: ModelPrice, inputTokens: number): ModelPric
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** Whether a window of ModelPrice.hours bills on the UTC day of `at`: every day, or Monday to Friday where it says weekdaysOnly. */
+function windowBillsOnDayOf(window: HourPrice, at: Date): boolean {
+  const weekday = at.getUTCDay();
+  return window.weekdaysOnly !== true || (weekday >= 1 && weekday <= 5);
+}
+
 /**
  * The price in force at `at`: where the price has rates by time of day (ModelPrice.hours),
  * the window the UTC time of `at` falls in replaces the flat fields (the long-context tiers
- * are kept), and outside every window the flat fields bill; the result has no hours. A
- * price without hours is returned as it is. What bills or quotes a call picks its time
- * with this: costOf itself bills the flat fields.
+ * are kept), unless it bills on weekdays only and `at` is a UTC Saturday or Sunday; outside
+ * every window the flat fields bill; the result has no hours. A price without hours is
+ * returned as it is. What bills or quotes a call picks its time with this: costOf itself
+ * bills the flat fields.
  */
 export function priceAtTime(price: ModelPrice, at: Date): ModelPrice {
   if (!price.hours?.length) return price;
   const { hours, ...flat } = price;
   const second = (((at.getTime() % DAY_MS) + DAY_MS) % DAY_MS) / 1000;
-  const window = hours.find((w) => w.fromUtcSecond <= second && second < w.toUtcSecond);
+  const window = hours.find((w) => w.fromUtcSecond <= second && second < w.toUtcSecond && windowBillsOnDayOf(w, at));
   return window ? { ...perMTokFields(window), ...(flat.tiers ? { tiers: flat.tiers } : {}) } : flat;
 }
 
@@ -141,9 +148,11 @@ export function priceAtTime(price: ModelPrice, at: Date): ModelPrice {
  */
 export function pricesBetween(price: ModelPrice, fromMs: number, toMs: number): ModelPrice[] {
   if (!price.hours?.length) return [price];
+  // 1970-01-01 is a Thursday: every window bills that day, weekdays-only ones too.
   if (!(toMs - fromMs < DAY_MS)) [fromMs, toMs] = [0, DAY_MS];
   const found = [priceAtTime(price, new Date(fromMs))];
-  // The price changes only at a window's edges: those in the span bring every other one.
+  // The price changes only at a window's edges (the weekend starts and ends at midnight, which
+  // a window it changes has as an edge): those in the span bring every other one.
   const edges = price.hours.flatMap((w) => [w.fromUtcSecond * 1000, w.toUtcSecond * 1000]);
   for (let day = Math.floor(fromMs / DAY_MS) * DAY_MS; day <= toMs; day += DAY_MS) {
     for (const edge of edges) if (day + edge > fromMs && day + edge <= toMs) found.push(priceAtTime(price, new Date(day + edge)));
@@ -180,6 +189,9 @@ export function costOf(usage: Usage, tieredPrice: ModelPrice | null | undefined)
   return dollars / 1_000_000;
 }
 
+/** Whether some window of the price's hours bills on weekdays only (HourPrice.weekdaysOnly). */
+const billsByWeekday = (price: ModelPrice | null): boolean => price?.hours?.some((w) => w.weekdaysOnly === true) === true;
+
 /** The longest price note the answer view accepts (media/src/view/validate.ts): a longer one loses the answer's figures there. */
 export const PRICE_NOTE_MAX_CHARS = 200;
 
@@ -187,7 +199,9 @@ export const PRICE_NOTE_MAX_CHARS = 200;
  * Where an answer's prices came from, for the line beside every "saved" figure: the
  * catalog with its date, the user's settings, or both; undefined when the price is unknown.
  * A model the catalog prices by time of day has each call billed at the rate of its hour
- * (ModelPrice.hours, priceAtTime), and the note says so. A
+ * (ModelPrice.hours, priceAtTime), and of its weekday where a window bills on weekdays only
+ * (DeepSeek V4's peak hours; its Chinese public holidays, which may be off-peak too, are
+ * priced as any weekday: over the bill, never under), and the note says so. A
  * snapshot the catalog knows only without its date or version tag is priced as that model,
  * and the note names it and what was removed (never the configured id itself: a workspace
  * may set it, and the chat footer shows the note as Markdown).
@@ -199,7 +213,7 @@ export function priceNote(resolved: ResolvedPrice): string | undefined {
     found?.withoutSuffix ? ` for ${found.model} (the model id without ${found.withoutSuffix})` : '',
     // Relay's own table, not the configured id: a workspace cannot put text here.
     found?.corrected ? `, ${found.model} at ${found.corrected}` : '',
-    found?.byTimeOfDay ? ', each call at the rate of its hour (UTC)' : '',
+    found?.byTimeOfDay ? `, each call at the rate of its ${billsByWeekday(resolved.price) ? 'UTC hour and weekday' : 'hour (UTC)'}` : '',
     resolved.source === 'mixed' ? ', with your settings' : '',
   ];
   // A catalog id long enough to pass the limit is left out, not the whole note.

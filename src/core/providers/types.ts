@@ -220,18 +220,27 @@ export interface ModelPrice {
   tiers?: PriceTier[];
   /**
    * The catalog's rates by time of the UTC day where they differ from the fields above
-   * (DeepSeek V4: twice them 01:00-04:00 and 06:00-10:00 UTC), ascending and apart: a call
+   * (DeepSeek V4: twice them 01:00-04:00 and 06:00-10:00 UTC on weekdays), ascending and apart: a call
    * is billed at the window its time falls in (pricing.priceAtTime), the fields above
    * outside every window. Absent: one price all day, as every price the user sets is.
    */
   hours?: HourPrice[];
 }
 
-/** A rate of some hours of every UTC day (ModelPrice.hours): from fromUtcSecond up to, not including, toUtcSecond. */
+/**
+ * A rate of some hours of every UTC day, or of UTC Monday to Friday only (weekdaysOnly)
+ * (ModelPrice.hours): from fromUtcSecond up to, not including, toUtcSecond.
+ */
 export interface HourPrice {
   /** Seconds after 00:00 UTC, 0 to 86 400; a window never crosses midnight (one that does is two). */
   fromUtcSecond: number;
   toUtcSecond: number;
+  /**
+   * Present when the window bills on UTC Monday to Friday only: on Saturday and Sunday its
+   * hours bill at the flat fields (DeepSeek V4's peak hours). Absent (as in prices saved
+   * before it existed): every day.
+   */
+  weekdaysOnly?: true;
   inputPerMTok: number;
   outputPerMTok: number;
   cachedInputPerMTok?: number;

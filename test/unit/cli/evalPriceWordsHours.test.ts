@@ -1,6 +1,6 @@
 /**
  * The eval's cost note quotes a price by time of day (ModelPrice.hours: DeepSeek V4 bills
- * twice its standard rate 01:00-04:00 and 06:00-10:00 UTC) with its hours, not the flat
+ * twice its standard rate 01:00-04:00 and 06:00-10:00 UTC on weekdays) with its hours, not the flat
  * price alone: windows of one rate named together, adjacent ones as one.
  */
 import { test } from 'node:test';
@@ -27,7 +27,7 @@ test("the eval's cost note names the hours billed at another rate, windows of on
   assert.ok(catalog?.hours?.length, 'the catalog prices it by time of day');
   assert.equal(
     priceWords(catalog),
-    `$${catalog.inputPerMTok}/M in, $${catalog.outputPerMTok}/M out; 01:00-04:00 and 06:00-10:00 UTC: $${catalog.hours[0].inputPerMTok}/M in, $${catalog.hours[0].outputPerMTok}/M out`,
+    `$${catalog.inputPerMTok}/M in, $${catalog.outputPerMTok}/M out; 01:00-04:00 and 06:00-10:00 UTC on weekdays: $${catalog.hours[0].inputPerMTok}/M in, $${catalog.hours[0].outputPerMTok}/M out`,
   );
 });
 

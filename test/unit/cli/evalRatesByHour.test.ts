@@ -1,7 +1,7 @@
 /**
  * `relay eval` with an LLM priced by time of day (DeepSeek V4: twice its standard rate
- * 01:00-04:00 and 06:00-10:00 UTC, ModelPrice.hours). The rows run one after another, each
- * call costed at the rate of its hour (one across a change of rate, at the dearer): a row
+ * 01:00-04:00 and 06:00-10:00 UTC on weekdays, ModelPrice.hours). The rows run one after
+ * another, each call costed at the rate of its hour (one across a change of rate, at the dearer): a row
  * that ran at 02:30 UTC and one at 12:00 compare rates as well as rows. Each answer records
  * its start on the engine's clock, and the notes (.md, stdout, the JSON's ratesByHour) count
  * each row's answers in those hours and warn when the rows differ; a flat price says
@@ -110,7 +110,7 @@ const answerLines = (out: string): AnswerLine[] =>
     .filter((l) => l.type === 'answer');
 
 const BILLED_BY_HOUR =
-  'Price by time of day: each LLM call is costed at the rate of its UTC hour, one that runs across a change of rate at the dearer; 01:00-04:00 and 06:00-10:00 UTC at another rate (see Cost).';
+  'Price by time of day: each LLM call is costed at the rate of its UTC hour, one that runs across a change of rate at the dearer; 01:00-04:00 and 06:00-10:00 UTC on weekdays at another rate (see Cost).';
 const ROWS_DIFFER = /Rows ran at different rates by time of day: .*compare them with care/;
 
 test('relay eval: rows that ran at 02:30 and 12:00 UTC under a price by time of day are counted apart in the notes, with a warning; the file resumes, old lines as unknown', async () => {

@@ -276,7 +276,7 @@ const PEAK = [3600, 14_400, 21_600, 36_000];
 
 test('pricing: DeepSeek V4 bills each call at the rate of its hour, twice the standard one in the peak windows, as the catalog does', () => {
   const at = (time: string, day = '2026-10-01') => new Date(`${day}T${time}Z`);
-  // The standard rate (17 h of 24) as the flat fields, twice it 01:00-04:00 and 06:00-10:00 UTC.
+  // The standard rate (17 h of 24) as the flat fields, twice it 01:00-04:00 and 06:00-10:00 UTC on weekdays.
   for (const [model, flat] of [
     ['deepseek-v4-flash', { inputPerMTok: 0.22, outputPerMTok: 0.66, cachedInputPerMTok: 0.007 }],
     ['deepseek-v4-pro', { inputPerMTok: 0.66, outputPerMTok: 1.98, cachedInputPerMTok: 0.022 }],
@@ -285,8 +285,8 @@ test('pricing: DeepSeek V4 bills each call at the rate of its hour, twice the st
     const expected = {
       ...flat,
       hours: [
-        { fromUtcSecond: PEAK[0], toUtcSecond: PEAK[1], ...peak },
-        { fromUtcSecond: PEAK[2], toUtcSecond: PEAK[3], ...peak },
+        { fromUtcSecond: PEAK[0], toUtcSecond: PEAK[1], ...peak, weekdaysOnly: true },
+        { fromUtcSecond: PEAK[2], toUtcSecond: PEAK[3], ...peak, weekdaysOnly: true },
       ],
     };
     // Whatever the hour the provider is set up at.
@@ -397,7 +397,7 @@ test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own 
   const served = priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, deepseek, new Date('2026-10-01T12:00:00Z')))!;
   assert.match(
     served,
-    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), each call at the rate of its hour \(UTC\), with your settings$/,
+    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), each call at the rate of its UTC hour and weekday, with your settings$/,
   );
   assert.ok(served.length <= PRICE_NOTE_MAX_CHARS);
 });
@@ -405,7 +405,7 @@ test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own 
 test('pricing: the note of a price by time of day says each call is billed at the rate of its hour', () => {
   const v4 = resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', {}, 'https://api.deepseek.com');
   assert.deepEqual(v4.catalog, { provider: 'deepseek', model: 'deepseek-v4-flash', byTimeOfDay: true });
-  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, each call at the rate of its hour (UTC)`;
+  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, each call at the rate of its UTC hour and weekday`;
   assert.equal(priceNote(v4), note);
   assert.ok(note.length <= 200, 'the webview takes a price note of up to 200 characters');
   assert.equal(

@@ -1,5 +1,5 @@
 /**
- * Prices by time of day (DeepSeek V4: twice the standard rate 01:00-04:00 and 06:00-10:00 UTC):
+ * Prices by time of day (DeepSeek V4: twice the standard rate 01:00-04:00 and 06:00-10:00 UTC on weekdays):
  * every call is quoted, booked and held to the USD ceiling at the rate of its hour (a call that
  * runs across a change of rate at the dearer), and the answer's cost is the sum of its calls'
  * (its LLM-only estimate at the cheapest rate of its span). The hour is
