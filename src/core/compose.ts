@@ -165,13 +165,17 @@ export class RelayComposition {
     return prompt;
   }
 
-  /** Renders a conversation's prompts (the SLM's, and the LLM's template when it is another) and returns the SLM's. */
-  async prepare(messages: ChatMessage[]): Promise<string> {
+  /**
+   * Renders a conversation's prompts (the SLM's, and the LLM's template when it is another) and
+   * returns the SLM's. `signal`: the answer's Stop, given to the SLM's token counts (a runtime in
+   * a child process stops one that does not answer a count after its grace, SlmRuntime.countTokens).
+   */
+  async prepare(messages: ChatMessage[], signal?: AbortSignal): Promise<string> {
     const key = PromptBook.key(messages);
     const prompt = await this.slmPrompt(messages);
     if (this.llm && this.deps.recentPrompts && !this.warm.has(key)) {
       const shared = this.deps.recentPrompts.note(this.cacheKey(), prompt, conversationOf(messages));
-      this.warm.set(key, await warmTokensOf(shared, prompt, (text) => this.deps.slm.countTokens(text)));
+      this.warm.set(key, await warmTokensOf(shared, prompt, (text) => this.deps.slm.countTokens(text, signal)));
     }
     const { templateFolder, kind } = this.setup.provider;
     if (this.llm && templateFolder && !providerOf(kind).inProcess && !this.prompts.llm.has(key)) {

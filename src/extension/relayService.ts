@@ -682,7 +682,8 @@ export class RelayService implements vscode.Disposable {
                 answerRoom: settings.tokenBudget,
                 // Rendered once for prepare() below too; prepare() alone notes the prompt for the LLM's cache (only the chosen one).
                 render: (conversation) => composition.slmPrompt(conversation),
-                countTokens: (text) => slm.countTokens(text),
+                // Stop ends the wait (untilStopped); given the answer's signal, the runtime also stops a process that never answers the count, after its grace.
+                countTokens: (text) => slm.countTokens(text, controller.signal),
               }),
               controller.signal,
               reading,
@@ -696,7 +697,7 @@ export class RelayService implements vscode.Disposable {
             `Relay: this chat is longer than the small model reads (${window?.toLocaleString('en-US')} tokens with the answer): its first ${fitted.leftOut} messages were left out of this answer. New chat starts afresh.`,
           );
       }
-      const prompt = await untilStopped(composition.prepare(messages), controller.signal, reading);
+      const prompt = await untilStopped(composition.prepare(messages, controller.signal), controller.signal, reading);
       const llm = composition.llm;
       const model = llm ? (plan?.llmLabel ?? settings.provider.model) : 'small model';
       const url = this.providerUrl(settings);

@@ -114,7 +114,8 @@ export class ReadAhead {
       for (let i = 0; wanted && i < wanted.length; i++) {
         if (wanted[i].length === 0 || controller.signal.aborted || i >= entry.limit) return;
         entry.reading = i;
-        const session = await runtime.createSession();
+        // Stopped (settle, a newer read-ahead): a process that does not open the session goes after its grace.
+        const session = await runtime.createSession(controller.signal);
         try {
           await session.prefill(wanted[i], {
             signal: controller.signal,

@@ -39,10 +39,12 @@
  *   says a context window (CONTEXT_WINDOW), so the engine counts the prompt before it opens a
  *   session;
  * - `hang-session`: createSession writes `session-pending` in the model folder and never answers;
+ * - `hang-render`: renderChat never answers (a chat template that loops);
+ * - `keeps-caches`: its info says it keeps KV caches across sessions (a read-ahead reads into it);
  * - otherwise answers the load at once.
  * It answers createSession (a new session id each time), prefill, countTokens and renderChat,
- * never generate but as above (a hung run: cancel is ignored). Each start appends a line to
- * `starts.log` beside the script.
+ * never generate but as above (a hung run: cancel is ignored), never renderTemplate. Each start
+ * appends a line to `starts.log` beside the script.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,7 +103,7 @@ const info = () => ({
     eosTokenIds: [],
     hasChatTemplate: false,
     ...(folder.includes('hang-count') ? { contextWindow: CONTEXT_WINDOW } : {}),
-    backend: { kind: 'onnx' },
+    backend: { kind: 'onnx', ...(folder.includes('keeps-caches') ? { keepsKvCaches: true } : {}) },
   },
 });
 /** Writes \`name\` in the model folder: the test sees a call arrive. */
@@ -154,6 +156,7 @@ process.on('message', (m) => {
   else if (m.method === 'countTokens' && folder.includes('malformed-error')) malformed();
   else if (m.method === 'countTokens' && folder.includes('malformed-result')) ok('many');
   else if (m.method === 'countTokens') ok(1);
+  else if (m.method === 'renderChat' && folder.includes('hang-render')) return;
   else if (m.method === 'renderChat') ok(m.params.messages.map((x) => x.role + ': ' + x.content).join('\\n') + '\\nassistant: ');
   else if (m.method === 'generate' && folder.includes('malformed-error')) malformed();
   else if (m.method === 'generate' && folder.includes('answers')) {

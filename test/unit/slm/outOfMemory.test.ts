@@ -184,6 +184,52 @@ describe('a process that dies again and again', { skip: process.platform === 'wi
     assert.equal(rt.starts, 3, 'each death was followed by a new process');
   });
 
+  test("a call on a session of the process that died keeps what helps: from the second death in a row, the pick-model fix (the large model's: its setting)", async () => {
+    for (const [role, fix] of [
+      ['slm', 'pick-model'],
+      ['llm', 'open-settings'],
+    ] as const) {
+      const rt = await createProcessRuntime(fake.modelFolder(`crash-generate-${role}`), { workerPath: fake.worker, role });
+      runtimes.push(rt);
+      /** A session whose answer dies mid-generation, and a session of the same process that was idle meanwhile (another answer of `relay eval --concurrency`). */
+      const dieWhileWriting = async (): Promise<{ died: SlmProcessError; idle: Awaited<ReturnType<ProcessRuntime['createSession']>> }> => {
+        const writing = await within(rt.createSession(), 'the session');
+        const idle = await within(rt.createSession(), 'the idle session');
+        await within(writing.prefill('hi'), 'the prefill');
+        const died = await within(writing.generate({ maxTokens: 4 }), 'the answer').then(
+          () => assert.fail('the answer was expected to die with its process'),
+          (error: unknown) => error,
+        );
+        assert.ok(died instanceof SlmProcessError, String(died));
+        return { died, idle };
+      };
+      const once = await dieWhileWriting();
+      await assert.rejects(within(once.idle.append(' more'), 'the append on the dead session'), (e: unknown) => {
+        assert.ok(e instanceof SlmProcessError, String(e));
+        assert.match(e.message, / was killed by SIGKILL while this answer was written \(session \S+ belonged to it\)\. What was written is kept; ask again/);
+        assert.equal(e.fix, undefined, 'once: asking again is the fix');
+        return true;
+      });
+      const twice = await dieWhileWriting();
+      assert.equal(twice.died.fix, fix);
+      const calls: [string, () => Promise<unknown>][] = [
+        ['append', () => twice.idle.append(' more')],
+        ['generate', () => twice.idle.generate({ maxTokens: 4 })],
+      ];
+      for (const [call, calling] of calls) {
+        await assert.rejects(within(calling(), `the ${call} on the dead session`), (e: unknown) => {
+          assert.ok(e instanceof SlmProcessError, String(e));
+          assert.match(
+            e.message,
+            / was killed by SIGKILL, 2 times in a row, while this answer was written \(session \S+ belonged to it\)\. A process that keeps ending like this most likely runs out of memory /,
+          );
+          assert.equal(e.fix, fix, `the ${call} keeps the fix of the deaths in a row`);
+          return true;
+        });
+      }
+    }
+  });
+
   test('an answer written between two deaths starts the count again: the next death is a first one', async () => {
     const rt = await createProcessRuntime(fake.modelFolder('answers-crash-when-asked'), { workerPath: fake.worker });
     runtimes.push(rt);

@@ -22,6 +22,7 @@ import type { LocalRuntimeOptions } from './localRuntime';
 import type { ServedRuntimeOptions } from '../served/servedRuntime';
 import { SERVED_CHECK_PROMPT, type ServedSlmCheck } from '../served/serverCheck';
 import { ModelFolderError } from '../modelFolder';
+import { renderTimeoutMessage } from '../chatTemplate';
 import {
   resultProblem,
   workerMessageProblem,
@@ -247,6 +248,31 @@ interface DeathsInARow {
   count: number;
 }
 
+/** What helps once a process ended: said by the calls it failed and by those made on it after. */
+interface AfterItEnded {
+  /** Said after why it ended: ", 3 times in a row" from the second death in a row, else nothing. */
+  inARow: string;
+  advice: string;
+  /** The button that helps, where one does (a death again and again: another model). */
+  fix?: Fix;
+}
+
+/**
+ * What helps after a process of `role` ended, the `deaths`th death in a row: once, asking again
+ * (a new process starts); from the second, a model that needs less memory (the role's fix).
+ */
+function afterItEnded(role: Role, deaths: number): AfterItEnded {
+  if (deaths < 2) return { inARow: '', advice: 'What was written is kept; ask again (or Retry) and a new process starts.' };
+  const { pickAnother, pickFix } = ROLES[role];
+  return {
+    inARow: `, ${deaths} times in a row`,
+    advice:
+      'A process that keeps ending like this most likely runs out of memory (the system stops it): ' +
+      `${pickAnother} that needs less memory, or send less text. What was written is kept.`,
+    fix: pickFix,
+  };
+}
+
 /**
  * V8 flags of the SLM process. Concurrent marking runs the garbage collector's marking on
  * background threads, which on a 2-core machine take cores from ONNX Runtime's intra-op
@@ -314,6 +340,8 @@ class WorkerProcess {
   exited = false;
   /** Why the process ended (set once it has). */
   endedBecause: string | undefined;
+  /** What helps now that it ended (set with endedBecause): the calls made on it after say it too. */
+  private afterEnd: AfterItEnded | undefined;
   /** It was stopped from here (kill()), not ended on its own. */
   stoppedHere = false;
   /** Longest time between two messages of a stepped call: at least one step of this process. */
@@ -365,7 +393,7 @@ class WorkerProcess {
   }
 
   call<M extends WorkerMethod>(method: M, params: ParamsOf<M>, streamed: Streamed = {}, signal?: AbortSignal): Promise<ResultOf<M>> {
-    if (this.exited) return Promise.reject(new SlmProcessError(`${this.name} is not running; ask again (or Retry) and a new one starts.`));
+    if (this.exited) return Promise.reject(this.goneError('before this call could be sent'));
     const id = this.nextId++;
     return new Promise<ResultOf<M>>((resolve, reject) => {
       let grace: NodeJS.Timeout | undefined;
@@ -559,6 +587,16 @@ class WorkerProcess {
     if (ranOutOfMemory(error)) this.kill('was stopped after it ran out of memory, so that the next call starts clean');
   }
 
+  /**
+   * The error of a call made on it after it ended (`when`: e.g. "while this answer was written"),
+   * with what helps as its death said it: a call on a session of a process that died again and
+   * again keeps the fix of a model that needs less memory.
+   */
+  goneError(when: string): SlmProcessError {
+    const after = this.afterEnd ?? afterItEnded(this.role, 0);
+    return new SlmProcessError(`${this.name} ${this.endedBecause ?? 'was replaced'}${after.inARow && `${after.inARow},`} ${when}. ${after.advice}`, after.fix);
+  }
+
   /** A message the protocol does not have (a bug, or a process not ours): nothing it says can be relied on any more. */
   private outsideProtocol(problem: string): void {
     this.kill(`sent a message outside the protocol (${problem}) and was stopped`);
@@ -570,20 +608,13 @@ class WorkerProcess {
     this.endedBecause = why;
     this.sessions.clear();
     if (!this.stoppedHere) this.deaths.count += 1;
-    const deaths = this.stoppedHere ? 0 : this.deaths.count;
-    const count = this.pending.size;
-    const failed = `${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone.`;
     // Read by users (an answer's error): what happened, and the fix. Once, asking again is; a
     // process that dies again and again (the OOM killer, mid-answer) needs a model that fits.
-    const { pickAnother, pickFix } = ROLES[this.role];
-    const error =
-      deaths >= 2
-        ? new SlmProcessError(
-            `${this.name} ${why}, ${deaths} times in a row; ${failed} A process that keeps ending like this most likely runs out of memory ` +
-              `(the system stops it): ${pickAnother} that needs less memory, or send less text. What was written is kept.`,
-            pickFix,
-          )
-        : new SlmProcessError(`${this.name} ${why}; ${failed} What was written is kept; ask again (or Retry) and a new process starts.`);
+    const after = afterItEnded(this.role, this.stoppedHere ? 0 : this.deaths.count);
+    this.afterEnd = after;
+    const count = this.pending.size;
+    const failed = `${count} pending call${count === 1 ? '' : 's'} failed, and what it held in memory (its KV caches) is gone.`;
+    const error = new SlmProcessError(`${this.name} ${why}${after.inARow}; ${failed} ${after.advice}`, after.fix);
     const pendings = [...this.pending.values()];
     this.pending.clear();
     for (const p of pendings) p.reject(error);
@@ -607,8 +638,11 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     onServedRequest,
     ...loadOptions
   } = options;
-  // A model that does not load: another model helps (for the onnx-local LLM, its setting).
-  const { whose, pickAnother, pickFix: loadFix } = ROLES[role];
+  // A model that does not load, or whose own chat template does not render: another model helps
+  // (for the onnx-local LLM, its setting).
+  const { whose, pickAnother, pickFix } = ROLES[role];
+  /** The model's own chat template, as messages name it ("The large model's chat template" for an onnx-local LLM). */
+  const ownTemplate = `${whose}'s chat template`;
 
   /**
    * A render that does not finish in time stops the process (the next call starts a new one) and
@@ -618,7 +652,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
    * the template's time. A process that keeps it waiting while it says nothing for longer than a
    * few of its slowest steps is taken as hung and stopped, as a cancelled call's would be.
    */
-  const renderWithin = async <M extends 'renderChat' | 'renderTemplate'>(method: M, params: ParamsOf<M>, whose: string, fix: Fix): Promise<string> => {
+  const renderWithin = async <M extends 'renderChat' | 'renderTemplate'>(method: M, params: ParamsOf<M>, template: string, fix: Fix): Promise<string> => {
     const proc = await start();
     return new Promise<string>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -641,13 +675,8 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
             return;
           }
           // Said first, so the caller hears why; then the process goes (its pending calls fail after this).
-          end(
-            new SlmProcessError(
-              `${whose} took more than ${renderTimeoutMs / 1000} s to render and was stopped (a template is a program, and this one may loop). ` +
-                `Use a model folder whose chat template renders, or set ${settingRef('templateFolder')} to another one.`,
-              fix,
-            ),
-          );
+          // Another folder's template is relay.provider.templateFolder's; the model's own, its role's folder.
+          end(new SlmProcessError(renderTimeoutMessage(template, renderTimeoutMs, method === 'renderTemplate' ? 'templateFolder' : role), fix));
           proc.kill('was stopped: a chat template took too long to render');
           return;
         }
@@ -668,7 +697,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
         }
         end(
           new SlmProcessError(
-            `${whose} could not render: ${proc.name} said nothing for ${duration(waitMs)} while it ran another call (a forward pass that does not end), and was stopped. ` +
+            `${template} could not render: ${proc.name} said nothing for ${duration(waitMs)} while it ran another call (a forward pass that does not end), and was stopped. ` +
               'What was written is kept; ask again (or Retry) and a new process starts.',
             'retry',
           ),
@@ -733,21 +762,21 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
           throw new SlmProcessError(
             `${whose} in ${folder} did not finish loading within ${duration(loadTimeoutMs)}, and its process was stopped. ` +
               `Its files may be on a slow or unresponsive disk (copy the folder to a local disk), or the model may be too large for this machine: ${pickAnother}.`,
-            loadFix,
+            pickFix,
           );
         }
         if (crashed) {
           throw new SlmProcessError(
             `${whose} crashed while loading ${folder} (its process ${proc.endedBecause}). ` +
               `Its files may be broken, or it may need more memory than is free: ${pickAnother}.`,
-            loadFix,
+            pickFix,
           );
         }
         if (proc.stoppedHere && disposed) throw new SlmProcessError(`The runtime was disposed while ${whose.toLowerCase()} in ${folder} loaded.`);
         // A model folder's problem would get "Pick another model" (Select Model, the small model's)
         // by its words (relayService failureOf): the large model's folder is a setting.
         const carried = e as { fix?: Fix };
-        if (role === 'llm' && carried.fix === undefined && e instanceof ModelFolderError) carried.fix = loadFix;
+        if (role === 'llm' && carried.fix === undefined && e instanceof ModelFolderError) carried.fix = pickFix;
         throw e;
       } finally {
         clearTimeout(deadline);
@@ -785,11 +814,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
   const makeSession = (proc: WorkerProcess, sessionId: string, sessionGeneration: number): SlmSession => {
     const live = (): WorkerProcess => {
       alive();
-      if (proc.exited || generation !== sessionGeneration) {
-        throw new SlmProcessError(
-          `${proc.name} ${proc.endedBecause ?? 'was replaced'} while this answer was written (session ${sessionId} belonged to it). What was written is kept; ask again (or Retry) and a new process starts.`,
-        );
-      }
+      if (proc.exited || generation !== sessionGeneration) throw proc.goneError(`while this answer was written (session ${sessionId} belonged to it)`);
       return proc;
     };
     return {
@@ -828,12 +853,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async renderChat(messages: ChatMessage[], opts?: RenderOptions) {
       alive();
-      return renderWithin(
-        'renderChat',
-        { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking },
-        "The small model's chat template",
-        'pick-model',
-      );
+      return renderWithin('renderChat', { messages, addGenerationPrompt: opts?.addGenerationPrompt, thinking: opts?.thinking }, ownTemplate, pickFix);
     },
     async renderWithTemplate(path: string, messages: ChatMessage[], opts?: { thinking?: boolean }) {
       alive();
@@ -845,7 +865,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     },
     async checkServer(signal?: AbortSignal) {
       alive();
-      await renderWithin('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }, "The small model's chat template", 'pick-model');
+      await renderWithin('renderChat', { messages: SERVED_CHECK_PROMPT, addGenerationPrompt: true }, ownTemplate, pickFix);
       return (await start()).call('checkServed', {}, {}, signal);
     },
     async createSession(signal?: AbortSignal) {
