@@ -289,7 +289,7 @@ describe('"Relay: Try the Demo" in a fresh VS Code (code-server), offline', () =
       assert.equal(await alone.locator('.relay-demo-result.relay-demo-wrong').innerText(), '151: wrong (33*4+29 = 161)');
       assert.equal((await statsOf(alone)).Calls, '0');
       assert.equal(await pair.locator('button', { hasText: 'Compare with the small model alone' }).count(), 0, 'compared once');
-      await vscode.statusBarItem('Relay demo 3.6% LLM').waitFor({ state: 'visible' });
+      await vscode.statusBarItem('demo 3.6% LLM').waitFor({ state: 'visible' });
       assertNothingLeftTheMachine();
       await screenshotBothThemes('demo-compare', answerView());
     }),
