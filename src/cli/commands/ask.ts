@@ -195,7 +195,7 @@ export async function runAsk(
     const llm = composition.llm;
     let prompt: string;
     try {
-      prompt = await composition.prepare(messages);
+      prompt = await composition.prepare(messages, options.signal);
     } catch (error) {
       // Stopped while its chat template rendered (templateThread.ts): stopped, as an answer under way would be.
       if (!stoppedRender(error, options.signal)) throw error;

@@ -644,7 +644,7 @@ export async function runEval(
         const questionSeed = deriveSeed(seed, item.index);
         let prompt: string;
         try {
-          prompt = await composition.prepare(messages);
+          prompt = await composition.prepare(messages, options.signal);
         } catch (error) {
           // Stopped while its chat template rendered (templateThread.ts): not an answer, as one stopped halfway is not.
           if (stoppedRender(error, options.signal)) return;

@@ -390,14 +390,17 @@ class RelayRun {
     this.prompt =
       this.o.prompt ?? (await this.beforeAnswer(() => this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking })));
     // A new pair's provider counts a sample text while the SLM reads the prompt; calls are priced after.
-    const calibration = this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm) : undefined;
+    const calibration =
+      this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm, Date.now, this.signal) : undefined;
     if (this.policy.usesSlm) await this.openSession();
     else this.promptTokens = await this.beforeAnswer((signal) => this.o.slm.countTokens(this.prompt, signal));
     // Known before any call is priced: an instructed call sends it too (localInput). A provider
     // that turns to an instruction during the answer has it counted when that call is booked.
     if (this.ledger && this.policy.usesLlm && this.o.llm?.continuation === 'instructed') await this.beforeAnswer(() => this.instructionTokens());
-    if (calibration) await untilAborted(calibration, this.signal);
+    // The calibration's SLM count is watched for silence too (a tokenizer that never returns): its
+    // end cancels the answer's signal, which the count was given, and the process is stopped.
     this.watchdog.start();
+    if (calibration) await untilAborted(calibration, this.signal);
     return this.drive();
   }
 
@@ -655,9 +658,10 @@ class RelayRun {
    * composition.prepare(), say): the work then waits on a new process loading the model
    * (minutes, within the load's own deadline). Stop ends the answer there, saying so; the load
    * goes on in the background, and what the work makes after Stop is handed to `drop` (a session
-   * is disposed). Otherwise the silence ceiling holds (a tokenizer whose regex never returns, in
-   * `relay eval` where no one presses Stop); its end, as Stop, lets the runtime stop a process
-   * that does not answer. A failure is the small model's (with the fix it carries).
+   * is disposed). Otherwise the silence ceiling holds (a tokenizer whose regex never returns, where
+   * no one presses Stop); its end, as Stop, lets a child-process runtime (VS Code's) stop a process
+   * that does not answer. An in-process runtime (the CLI's) counts on the main thread, where no
+   * ceiling can fire. A failure is the small model's (with the fix it carries).
    */
   private beforeAnswer<T>(work: (signal: AbortSignal) => Promise<T>, drop?: (late: T) => void): Promise<T> {
     if (this.signal.aborted) return Promise.reject(new AnswerEnds('cancelled'));

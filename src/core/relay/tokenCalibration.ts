@@ -50,16 +50,26 @@ start date of 2026-03-01T00:30:00Z may read as February west of Greenwich. GrÃ¶Ã
 /**
  * Teaches `ratios` the input ratio from the provider's count of CALIBRATION_TEXT, unless a
  * call or a count already did or the provider cannot count. Resolves when learned, failed
- * or timed out (never rejects): pricing then goes on as before.
+ * or timed out (never rejects): pricing then goes on as before. `signal`: the answer's Stop
+ * (or silence ceiling), given to the SLM's count only, so that a runtime in a child process
+ * stops one that does not answer it after its grace (SlmRuntime.countTokens). Not the
+ * provider's CALIBRATION_TIMEOUT_MS: a healthy process still reading a long prompt may take
+ * longer than that to reach the count, and a stop of its count would stop the process.
  */
-export function calibrateTokenRatios(ratios: TokenRatios, llm: LlmProvider, slm: SlmRuntime, now: () => number = Date.now): Promise<void> {
+export function calibrateTokenRatios(
+  ratios: TokenRatios,
+  llm: LlmProvider,
+  slm: SlmRuntime,
+  now: () => number = Date.now,
+  signal?: AbortSignal,
+): Promise<void> {
   const count = llm.countInputTokens?.bind(llm);
   if (ratios.known || !count) return Promise.resolve();
   return ratios.calibrate(
     async () => {
       // The provider first: one that cannot count says so at once, and the SLM is not asked.
       const reportedInput = await count(CALIBRATION_TEXT, AbortSignal.timeout(CALIBRATION_TIMEOUT_MS));
-      return { localInput: await slm.countTokens(CALIBRATION_TEXT), reportedInput };
+      return { localInput: await slm.countTokens(CALIBRATION_TEXT, signal), reportedInput };
     },
     { retryable: countMayPass, now },
   );

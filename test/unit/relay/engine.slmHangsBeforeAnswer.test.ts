@@ -1,7 +1,7 @@
 // The small model's process stops answering a call that has no cancel of its own: the count of the
 // prompt (a downloaded tokenizer whose regex backtracks for hours on a long identifier), the
 // session's opening, or the count of the LLM's text while the LLM writes alone. The silence ceiling
-// ends such an answer as 'stalled' where no one presses Stop (relay eval), Stop ends it as
+// ends such an answer as 'stalled' where no one presses Stop, Stop ends it as
 // 'cancelled', and either way the process that does not answer is stopped after the grace (the
 // next answer starts a new one). Real child processes (the fake worker); the bounds (30 s) only
 // tell "ends" from "hangs for ever".
@@ -116,6 +116,39 @@ describe("the count of the LLM's text never returns (llm-only: no session whose 
       await until(() => existsSync(join(folder, 'count-pending')), "the count of the LLM's text arriving");
       stop.abort();
       await expectEndedAndStopped(answering, 'cancelled', slm, pid);
+    } finally {
+      await slm.dispose();
+    }
+  });
+});
+
+describe("the small model's count of the token ratios' sample never returns (llm-only: no session whose stop would bound it)", { skip }, () => {
+  test('Stop ends the answer, cancelled, and the process is stopped after the grace', async () => {
+    const { slm, folder, pid } = await smallModel('hang-calibration');
+    try {
+      // A new pair whose provider counts for free: the answer waits for the sample's count before it prices a call.
+      const llm = Object.assign(new DoubleProvider([]), { countInputTokens: async () => 900 });
+      const stop = new AbortController();
+      const price = { inputPerMTok: 1, outputPerMTok: 1 };
+      const answering = collectRelay({ mode: 'llm-only', slm, llm, price, messages: QUESTION, prompt: PROMPT, signal: stop.signal });
+      await until(() => existsSync(join(folder, 'count-pending')), "the count of the ratios' sample arriving");
+      stop.abort();
+      await expectEndedAndStopped(answering, 'cancelled', slm, pid);
+      assert.equal(llm.requests.length, 0);
+    } finally {
+      await slm.dispose();
+    }
+  });
+
+  test('without Stop, the silence ceiling ends the answer: stalled, and the process is stopped', async () => {
+    const { slm, folder, pid } = await smallModel('hang-calibration');
+    try {
+      const llm = Object.assign(new DoubleProvider([]), { countInputTokens: async () => 900 });
+      const price = { inputPerMTok: 1, outputPerMTok: 1 };
+      const answering = collectRelay({ mode: 'llm-only', slm, llm, price, messages: QUESTION, prompt: PROMPT, maxStallMs: MAX_STALL_MS });
+      await until(() => existsSync(join(folder, 'count-pending')), "the count of the ratios' sample arriving");
+      await expectEndedAndStopped(answering, 'stalled', slm, pid);
+      assert.equal(llm.requests.length, 0);
     } finally {
       await slm.dispose();
     }

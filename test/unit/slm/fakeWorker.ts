@@ -38,6 +38,8 @@
  *   model folder and never answers (a tokenizer whose regex backtracks for ever on it); its info
  *   says a context window (CONTEXT_WINDOW), so the engine counts the prompt before it opens a
  *   session;
+ * - `hang-calibration`: a count of CALIBRATION_TEXT (the token ratios' sample, tokenCalibration.ts)
+ *   writes `count-pending` in the model folder and never answers; it counts any other text;
  * - `hang-session`: createSession writes `session-pending` in the model folder and never answers;
  * - `hang-render`: renderChat never answers (a chat template that loops);
  * - `keeps-caches`: its info says it keeps KV caches across sessions (a read-ahead reads into it);
@@ -48,6 +50,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
 import { serializeError } from '../../../src/core/slm/onnx/worker/workerServer';
 
 /** How long a prefill of the `slow-steps` model takes. */
@@ -90,6 +93,7 @@ const HANDOFF_TOKEN = ${JSON.stringify(HANDOFF_TOKEN)};
 const CRASH_PROMPT = ${JSON.stringify(CRASH_PROMPT)};
 const HANG_COUNT_TEXT = ${JSON.stringify(HANG_COUNT_TEXT)};
 const CONTEXT_WINDOW = ${CONTEXT_WINDOW};
+const CALIBRATION_TEXT = ${JSON.stringify(CALIBRATION_TEXT)};
 const OOM_ERROR = ${JSON.stringify(OOM_ERROR)};
 const { appendFileSync, existsSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -153,6 +157,7 @@ process.on('message', (m) => {
       ok(1);
     }, 20);
   } else if (m.method === 'countTokens' && folder.includes('hang-count') && m.params.text.includes(HANG_COUNT_TEXT)) arrived('count-pending');
+  else if (m.method === 'countTokens' && folder.includes('hang-calibration') && m.params.text === CALIBRATION_TEXT) arrived('count-pending');
   else if (m.method === 'countTokens' && folder.includes('malformed-error')) malformed();
   else if (m.method === 'countTokens' && folder.includes('malformed-result')) ok('many');
   else if (m.method === 'countTokens') ok(1);
