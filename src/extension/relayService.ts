@@ -29,8 +29,6 @@ import { modelFolderName, type ModelLoad } from '../shared/modelLoading';
 import type { FixAction } from '../shared/webviewProtocol';
 import { askModal } from './askModal';
 import { DEMO_QUESTION, DEMO_TASK, demoModelNote, demoQuestionProblem } from './demo/demoPlan';
-// The CLI's check of config.json relay_task (demoModels.ts imports nothing of the CLI's set-up).
-import { isDemoTaskModel } from '../cli/demoModels';
 import { KeyStore } from './keyStore';
 import { showInformation, showWarning } from './notifications';
 import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
@@ -341,16 +339,6 @@ export class RelayService implements vscode.Disposable {
     return embedded !== undefined && resolve(folder) === resolve(embedded);
   }
 
-  /**
-   * How a refusal names a small model that knows only the demo's task: the embedded demo, or a
-   * model of training/ elsewhere (a copy of the demo, an ablation: config.json relay_task);
-   * undefined for any other model.
-   */
-  private demoSlmWords(folder: string): string | undefined {
-    if (this.isEmbeddedSlm(folder)) return 'the embedded demo';
-    return isDemoTaskModel(folder) ? `a demo model (${folder}: its config.json has relay_task)` : undefined;
-  }
-
   /** auto: command mode for models trained to call (config.json relay_trained), confidence otherwise (src/core). */
   resolveMode(settings: RelaySettings, traits: SlmRelayTraits): RelayMode {
     if (settings.localOnly) return 'slm-only';
@@ -605,14 +593,13 @@ export class RelayService implements vscode.Disposable {
       const settings = plan?.settings ?? readSettings();
       const folder = this.slmFolder(settings);
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
-      // The demo model (or a copy, or an ablation of training/) writes nonsense (or nothing) for anything but its one task,
-      // without an error of its own; said first: setting up an LLM would not help it.
-      const demoSlm = plan ? undefined : this.demoSlmWords(folder);
-      if (demoSlm && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
+      // The embedded demo model writes nonsense (or nothing) for anything but its one task, without an error of its own;
+      // said first: setting up an LLM would not help it.
+      if (!plan && this.isEmbeddedSlm(folder) && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
         return {
           answer,
           error: {
-            message: `The small model is ${demoSlm}, which only knows questions like ${DEMO_QUESTION} (${DEMO_TASK}). Pick a real small model with "Relay: Select Model", or run "Relay: Try the Demo".`,
+            message: `The small model is the embedded demo, which only knows questions like ${DEMO_QUESTION} (${DEMO_TASK}). Pick a real small model with "Relay: Select Model", or run "Relay: Try the Demo".`,
             fix: 'pick-model',
           },
         };
