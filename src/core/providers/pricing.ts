@@ -213,11 +213,13 @@ export function priceNote(resolved: ResolvedPrice): string | undefined {
     found?.withoutSuffix ? ` for ${found.model} (the model id without ${found.withoutSuffix})` : '',
     // Relay's own table, not the configured id: a workspace cannot put text here.
     found?.corrected ? `, ${found.model} at ${found.corrected}` : '',
-    found?.byTimeOfDay ? `, each call at the rate of its ${billsByWeekday(resolved.price) ? 'UTC hour and weekday' : 'hour (UTC)'}` : '',
+    found?.byTimeOfDay ? `, each call billed by its UTC hour${billsByWeekday(resolved.price) ? ' and weekday' : ''}` : '',
     resolved.source === 'mixed' ? ', with your settings' : '',
   ];
-  // A catalog id long enough to pass the limit is left out, not the whole note.
-  if (`prices: ${parts.join('')}`.length > PRICE_NOTE_MAX_CHARS) parts[1] = ' for the model id without its date or version tag';
+  // Too long for the answer view: the catalog id, then the correction's reason, are left out, not the whole note.
+  const fits = (): boolean => `prices: ${parts.join('')}`.length <= PRICE_NOTE_MAX_CHARS;
+  if (!fits() && found?.withoutSuffix) parts[1] = ' (the model id without its date tag)';
+  if (!fits() && found?.corrected) parts[2] = `, ${found.model} at ${found.corrected.replace(/ \(.*\)$/, '')}`;
   const catalog = parts.join('');
   switch (resolved.source) {
     case 'catalog':

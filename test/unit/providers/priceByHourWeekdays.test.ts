@@ -107,13 +107,27 @@ test('an answer at 02:00 UTC on a Saturday: its cost and its LLM-alone estimate 
 
 test('the price note says each call is billed at the rate of its UTC hour and weekday, within the answer view', () => {
   const v4 = resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', {}, DEEPSEEK);
-  assert.match(priceNote(v4)!, /, each call at the rate of its UTC hour and weekday$/);
+  assert.match(priceNote(v4)!, /, each call billed by its UTC hour and weekday$/);
   const chat = priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, DEEPSEEK, at(FRIDAY, '12:00')))!;
-  assert.match(chat, /each call at the rate of its UTC hour and weekday, with your settings$/);
+  assert.match(chat, /each call billed by its UTC hour and weekday, with your settings$/);
   assert.ok(chat.length <= PRICE_NOTE_MAX_CHARS, chat);
   // Hours of every day: the hour alone.
   const everyDay = { ...v4, price: { ...v4.price!, hours: v4.price!.hours!.map(({ weekdaysOnly: _, ...w }) => w) } };
-  assert.match(priceNote(everyDay)!, /, each call at the rate of its hour \(UTC\)$/);
+  assert.match(priceNote(everyDay)!, /, each call billed by its UTC hour$/);
+});
+
+test('every DeepSeek id priced by hour keeps its note within the answer view, from the catalog or mixed with settings, with or without a date tag; "without its date" only where one was removed', () => {
+  for (const model of ['deepseek-v4-flash', 'deepseek-v4-pro', 'deepseek-chat', 'deepseek-reasoner']) {
+    for (const id of [model, `${model}-2026-12-01`]) {
+      for (const overrides of [{}, { outputPerMTok: 1 }]) {
+        const resolved = resolvePriceWithSource('openai-chat', id, overrides, DEEPSEEK, at(FRIDAY, '12:00'));
+        const note = priceNote(resolved)!;
+        assert.ok(note.length <= PRICE_NOTE_MAX_CHARS, `${note.length}: ${note}`);
+        assert.match(note, /each call billed by its UTC hour and weekday/, note);
+        assert.equal(/without/.test(note), resolved.catalog?.withoutSuffix !== undefined, note);
+      }
+    }
+  }
 });
 
 test("the eval's cost note and rates-by-hour notes say the peak hours are on weekdays, and count a Saturday answer as off-peak", () => {

@@ -141,7 +141,7 @@ test('pricing: the note of a snapshot priced as its model fits the answer view',
   assert.ok(note(longest, '-2026-08-07-v1:0').length <= PRICE_NOTE_MAX_CHARS);
   const past = note(`${longest}${'x'.repeat(100)}`, '-2026-08-07-v1:0', true);
   assert.ok(past.length <= PRICE_NOTE_MAX_CHARS, past);
-  assert.match(past, /without its date or version tag.*each call at the rate of its hour \(UTC\), with your settings$/);
+  assert.match(past, /\(the model id without its date tag\).*each call billed by its UTC hour, with your settings$/);
 });
 
 test('pricing: unknown models, local servers and local kinds have an unknown price (null), never zero', () => {
@@ -397,7 +397,7 @@ test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own 
   const served = priceNote(resolvePriceWithSource('openai-chat', 'deepseek-chat', { outputPerMTok: 1 }, deepseek, new Date('2026-10-01T12:00:00Z')))!;
   assert.match(
     served,
-    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), each call at the rate of its UTC hour and weekday, with your settings$/,
+    /deepseek-chat at deepseek-v4-flash's prices \(it answers that id since 2026-04-24\), each call billed by its UTC hour and weekday, with your settings$/,
   );
   assert.ok(served.length <= PRICE_NOTE_MAX_CHARS);
 });
@@ -405,7 +405,7 @@ test("pricing: deepseek-chat and deepseek-reasoner are billed at DeepSeek's own 
 test('pricing: the note of a price by time of day says each call is billed at the rate of its hour', () => {
   const v4 = resolvePriceWithSource('openai-chat', 'deepseek-v4-flash', {}, 'https://api.deepseek.com');
   assert.deepEqual(v4.catalog, { provider: 'deepseek', model: 'deepseek-v4-flash', byTimeOfDay: true });
-  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, each call at the rate of its UTC hour and weekday`;
+  const note = `prices: ${PRICE_CATALOG.name} of ${PRICE_CATALOG.date}, each call billed by its UTC hour and weekday`;
   assert.equal(priceNote(v4), note);
   assert.ok(note.length <= 200, 'the webview takes a price note of up to 200 characters');
   assert.equal(
