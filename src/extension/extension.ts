@@ -31,9 +31,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const service = new RelayService(context, {
     onBusy: (busy) => {
       // Called as the answer starts, once its conversation (if any) holds it: a click on the status bar shows it there.
-      statusBar.setBusy(busy ? runningAnswerPlace({ answer: answers, chat }) : undefined);
-      // Shows Relay: Stop in the answer view's and the chat view's title bars while an answer runs.
-      void vscode.commands.executeCommand('setContext', 'relay.answering', busy);
+      const place = busy ? runningAnswerPlace({ answer: answers, chat }) : undefined;
+      statusBar.setBusy(place);
+      // Relay: Stop shows in the title bar of the view whose answer runs, not in another view's (whose own Stop refuses it).
+      // Unset (undefined) while no answer runs.
+      void vscode.commands.executeCommand('setContext', 'relay.answeringIn', place);
     },
     onAnswered: (stats) => statusBar.recordAnswer(stats),
     onLoading: (load) => statusBar.setLoading(load),

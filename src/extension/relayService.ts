@@ -46,6 +46,15 @@ function runtimeKey(folder: string, settings: RelaySettings): string {
     : `${folder}|${settings.slm.variant ?? 'auto'}|${settings.slm.q4Compute}|${settings.slm.kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;
 }
 
+/** The settings as they are now; undefined where they cannot be read (readSettings says why when an answer reads them). */
+function settingsIfReadable(): RelaySettings | undefined {
+  try {
+    return readSettings();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether these settings' answers use an LLM run in a Relay process (onnx-local). */
 function usesLocalLlm(settings: RelaySettings): boolean {
   return providerOf(settings.provider.kind).inProcess === true && !settings.localOnly;
@@ -565,6 +574,21 @@ export class RelayService implements vscode.Disposable {
     }
   }
 
+  /** The runtime key of the SLM `settings` ask for; undefined without settings, or for a folder that is not there. */
+  private slmKeyOf(settings: RelaySettings | undefined): string | undefined {
+    const folder = settings && this.slmFolder(settings);
+    try {
+      return settings && folder && existsSync(folder) ? runtimeKey(folder, settings) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether `slm` is the loaded SLM and the settings as they are now still ask for it. */
+  private stillWanted(slm: ProcessRuntime): boolean {
+    return this.runtime?.runtime === slm && this.runtime.key === this.slmKeyOf(settingsIfReadable());
+  }
+
   /** The settings and the SLM's folder for work done while no answer runs; undefined when busy, closed, or the set-up is not usable. */
   private idleSlm(): { settings: RelaySettings; folder: string } | undefined {
     if (this.busy || this.disposed) return undefined;
@@ -725,7 +749,8 @@ export class RelayService implements vscode.Disposable {
         }
       }
       // Only into caches the runtime keeps: start reads nothing on one that keeps none (a server's prefix cache does this on its own).
-      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error') {
+      // Not into a model the settings no longer ask for (Select Model while it answered): the next answer loads another.
+      if (answerOptions.readAhead && !plan && stats && stats.finishReason !== 'error' && this.stillWanted(slm)) {
         const written = answer;
         this.readAhead.start(slm, () => followUpPrefix(slm, messages, written, { thinking: settings.slm.thinking }));
       }
@@ -747,8 +772,9 @@ export class RelayService implements vscode.Disposable {
       ended();
       this.hooks.onBusy(false);
       this.busyChanged.fire(false);
-      // The demo's load replaced the model relay.slm.loadAtStartup keeps ready: it loads again.
-      if (plan) void this.preload();
+      // relay.slm.loadAtStartup: a model picked while this answer ran (preload skips while busy), or the one the demo's
+      // load replaced, loads now; where the loaded model is still the one asked for, preload returns at once.
+      void this.preload();
     }
   }
 
@@ -773,21 +799,8 @@ export class RelayService implements vscode.Disposable {
    * user's own settings load the very same model (the embedded SLM is their default).
    */
   private async releaseDemoModels(): Promise<void> {
-    let settings: RelaySettings | undefined;
-    try {
-      settings = readSettings();
-    } catch {
-      settings = undefined;
-    }
-    const userSlmKey = (): string | undefined => {
-      const folder = settings && this.slmFolder(settings);
-      try {
-        return settings && folder && existsSync(folder) ? runtimeKey(folder, settings) : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const userKey = userSlmKey();
+    const settings = settingsIfReadable();
+    const userKey = this.slmKeyOf(settings);
     // A demo answer stopped while its model loaded: the load is called off, not left to keep a process.
     if (this.loading && this.loading.key !== userKey) this.loading.cancel.abort();
     const slm = this.runtime;

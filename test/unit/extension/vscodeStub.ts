@@ -41,6 +41,7 @@ export class ChatResponseTurn {
 export const Uri = {
   joinPath: (base: { path: string }, ...parts: string[]) => ({ path: [base.path, ...parts].join('/') }),
   file: (path: string) => fileUri(path),
+  from: (parts: { scheme: string; path: string }) => ({ fsPath: parts.path, ...parts }),
 };
 
 export const registered: { id: string; handler: (...args: any[]) => Promise<unknown>; iconPath?: unknown }[] = [];
@@ -196,12 +197,34 @@ export const env = {
 /** Commands the extension ran (commands.executeCommand), in order; none of them runs here. */
 export const commandsRun: { command: string; args: unknown[] }[] = [];
 
+/** The commands the extension registered (commands.registerCommand), by id; executeCommand does not run them. */
+export const registeredCommands = new Map<string, (...args: any[]) => unknown>();
+
 export const commands = {
   async executeCommand(command: string, ...args: unknown[]): Promise<undefined> {
     commandsRun.push({ command, args });
     return undefined;
   },
+  registerCommand(command: string, handler: (...args: any[]) => unknown): { dispose(): void } {
+    registeredCommands.set(command, handler);
+    return { dispose: () => void (registeredCommands.get(command) === handler && registeredCommands.delete(command)) };
+  },
 };
+
+/** What activation registers that these tests do not drive (code actions); each registration does nothing. */
+export const languages = {
+  registerCodeActionsProvider: () => ({ dispose() {} }),
+};
+
+export const CodeActionKind = { Empty: { value: '' } };
+
+export class CodeAction {
+  command?: unknown;
+  constructor(
+    readonly title: string,
+    readonly kind?: unknown,
+  ) {}
+}
 
 export const window = {
   /** The editors shown (none unless a test puts some here), as VS Code lists them. */
@@ -274,6 +297,9 @@ export const window = {
     const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
     return task({ report() {} }, token);
   },
+  /** Activation's view registrations; no view is shown here, so none is resolved. */
+  registerWebviewViewProvider: () => ({ dispose() {} }),
+  registerWebviewPanelSerializer: () => ({ dispose() {} }),
   createWebviewPanel(viewType: string, title: string, _column: unknown, options?: Record<string, unknown>): StubWebviewPanel {
     const received: ((message: unknown) => void)[] = [];
     const disposed: (() => void)[] = [];
@@ -522,6 +548,9 @@ export const workspace = {
     return workspaceFolder && uri.fsPath.startsWith(`${workspaceFolder}/`) ? uri.fsPath.slice(workspaceFolder.length + 1) : uri.fsPath;
   },
   createFileSystemWatcher,
+  /** Never fired: a test that changes settings calls what the extension's handler would. */
+  onDidChangeConfiguration: () => ({ dispose() {} }),
+  registerTextDocumentContentProvider: () => ({ dispose() {} }),
 };
 
 /** A glob relative to a folder (a Uri or a path); the stub's watchers match only a file name in that folder. */
@@ -618,6 +647,7 @@ export interface StubExtensionContext {
   context: vscodeTypes.ExtensionContext;
   secrets: MemorySecretStorage;
   globalState: MemoryMemento;
+  workspaceState: MemoryMemento;
   /** The temp folder behind globalStorageUri. */
   globalStorage: string;
   /** Removes the temp folder. */
@@ -625,13 +655,14 @@ export interface StubExtensionContext {
 }
 
 /**
- * A minimal ExtensionContext: in-memory secrets and globalState, globalStorageUri in a new
+ * A minimal ExtensionContext: in-memory secrets, globalState and workspaceState, globalStorageUri in a new
  * temp folder, the given extensionPath (where dist/slmWorker.js and models/ are looked up).
  */
 export function createExtensionContext(extensionPath: string): StubExtensionContext {
   const globalStorage = mkdtempSync(join(tmpdir(), 'relay-global-storage-'));
   const secrets = new MemorySecretStorage();
   const globalState = new MemoryMemento();
+  const workspaceState = new MemoryMemento();
   const subscriptions: { dispose(): unknown }[] = [];
   const context = {
     extensionPath,
@@ -639,6 +670,7 @@ export function createExtensionContext(extensionPath: string): StubExtensionCont
     globalStorageUri: { fsPath: globalStorage, path: globalStorage, scheme: 'file' },
     secrets,
     globalState,
+    workspaceState,
     subscriptions,
     asAbsolutePath: (relative: string) => join(extensionPath, relative),
   };
@@ -646,6 +678,7 @@ export function createExtensionContext(extensionPath: string): StubExtensionCont
     context: context as unknown as vscodeTypes.ExtensionContext,
     secrets,
     globalState,
+    workspaceState,
     globalStorage,
     dispose: () => rmSync(globalStorage, { recursive: true, force: true }),
   };
