@@ -617,9 +617,10 @@ export class RelayService implements vscode.Disposable {
       const settings = plan?.settings ?? readSettings();
       const folder = this.slmFolder(settings);
       if (!folder) return { answer, error: { message: 'No small model is set. Run "Relay: Select Model" to pick or download one.', fix: 'pick-model' } };
+      const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
       // The embedded demo model writes nonsense (or nothing) for anything but its one task, without an error of its own;
-      // said first: setting up an LLM would not help it.
-      if (!plan && this.isEmbeddedSlm(folder) && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
+      // said first: setting up an LLM would not help it. Where the LLM writes the whole answer (llm-only) it writes nothing.
+      if (!plan && mode !== 'llm-only' && this.isEmbeddedSlm(folder) && demoQuestionProblem(messages.at(-1)?.content ?? '')) {
         return {
           answer,
           error: {
@@ -628,7 +629,6 @@ export class RelayService implements vscode.Disposable {
           },
         };
       }
-      const mode = this.resolveMode(settings, readSlmRelayTraits(folder));
       if (RELAY_POLICIES[mode].needsLlm && !settings.provider.model) {
         return {
           answer,

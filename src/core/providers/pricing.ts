@@ -218,7 +218,7 @@ export function priceNote(resolved: ResolvedPrice): string | undefined {
   ];
   // Too long for the answer view: the catalog id, then the correction's reason, are left out, not the whole note.
   const fits = (): boolean => `prices: ${parts.join('')}`.length <= PRICE_NOTE_MAX_CHARS;
-  if (!fits() && found?.withoutSuffix) parts[1] = ' (the model id without its date tag)';
+  if (!fits() && found?.withoutSuffix) parts[1] = ' (the model id without its snapshot tag)';
   if (!fits() && found?.corrected) parts[2] = `, ${found.model} at ${found.corrected.replace(/ \(.*\)$/, '')}`;
   const catalog = parts.join('');
   switch (resolved.source) {

@@ -64,7 +64,8 @@ export function calibrateTokenRatios(
   signal?: AbortSignal,
 ): Promise<void> {
   const count = llm.countInputTokens?.bind(llm);
-  if (ratios.known || !count) return Promise.resolve();
+  // A small model whose process has ended is not counted with: the count would load the model again.
+  if (ratios.known || !count || slmEnded(slm)) return Promise.resolve();
   return ratios.calibrate(
     async () => {
       // The provider first: one that cannot count says so at once, and the SLM is not asked.
@@ -82,4 +83,9 @@ export function calibrateTokenRatios(
  */
 function countMayPass(error: unknown): boolean {
   return error instanceof ProviderError && (error.retryable || error.code === 'cancelled');
+}
+
+/** Whether the small model's process has ended (ProcessRuntime.running; a runtime without one runs in this process). */
+function slmEnded(slm: SlmRuntime): boolean {
+  return (slm as { readonly running?: unknown }).running === false;
 }

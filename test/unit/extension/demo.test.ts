@@ -264,6 +264,14 @@ describe('the embedded demo model as the small model of real answers', { skip: p
     assert.deepEqual(slmWorkerPids(), [], 'the small model was not loaded');
   });
 
+  test('in llm-only mode the embedded demo model writes nothing, so a question off its task is not refused for it', async () => {
+    // No LLM model set: the refusal that comes is the LLM's set-up, not the demo model's.
+    resetSettings({ 'relay.mode': 'llm-only', 'relay.temperature': 0 });
+    const outcome = await ask('What is 2+2?');
+    assert.doesNotMatch(outcome.error?.message ?? '', /embedded demo/, outcome.error?.message);
+    assert.equal(outcome.error?.fix, 'llm-model', outcome.error?.message);
+  });
+
   test('on a fresh install (no LLM model, no key) the demo model is named first: setting up an LLM would not make it answer', async () => {
     resetSettings({});
     const outcome = await ask('Explain this function.');

@@ -200,6 +200,16 @@ test('anthropic: a token count the API could not give now (overloaded) is asked 
   assert.equal(refused.known, false);
 });
 
+test('a small model whose process has ended is not counted with for the token ratios (the count would load it again): nothing is asked', async () => {
+  const ratios = new TokenRatios();
+  const counts = () => server.requests.filter((request) => request.path === '/v1/messages/count_tokens').length;
+  const before = counts();
+  const ended = Object.assign(new DoubleRuntime([]), { running: false });
+  await calibrateTokenRatios(ratios, provider(), ended);
+  assert.equal(counts() - before, 0);
+  assert.equal(ratios.known, false);
+});
+
 test("anthropic: the API's free token count (count_tokens) of a text as one user message, with the key and version; bad answers are errors", async () => {
   const text = 'Explain this: const x = 1;';
   server.enqueue(anthropicCountTokens((body) => 7 + body.messages[0].content.length, KEY));

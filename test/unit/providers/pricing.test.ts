@@ -141,7 +141,7 @@ test('pricing: the note of a snapshot priced as its model fits the answer view',
   assert.ok(note(longest, '-2026-08-07-v1:0').length <= PRICE_NOTE_MAX_CHARS);
   const past = note(`${longest}${'x'.repeat(100)}`, '-2026-08-07-v1:0', true);
   assert.ok(past.length <= PRICE_NOTE_MAX_CHARS, past);
-  assert.match(past, /\(the model id without its date tag\).*each call billed by its UTC hour, with your settings$/);
+  assert.match(past, /\(the model id without its snapshot tag\).*each call billed by its UTC hour, with your settings$/);
 });
 
 test('pricing: unknown models, local servers and local kinds have an unknown price (null), never zero', () => {
