@@ -15,8 +15,7 @@ import { loadChatTemplateRenderer } from '../core/providers/chatTemplate';
 import { ProviderError, type ProviderErrorCode } from '../core/providers/errors';
 import type { PromptRenderer } from '../core/providers/types';
 import type { Fix } from '../core/fixes';
-import { settingRef } from '../core/settingNames';
-import { ChatTemplate, renderedSizeProblem, renderTimeoutMessage, type TemplateOwner } from '../core/slm/chatTemplate';
+import { ChatTemplate, renderTimeoutMessage, templateFolderPrompt, type TemplateOwner } from '../core/slm/chatTemplate';
 import { ModelFolderError, readTokenizerFolder } from '../core/slm/modelFolder';
 import { DEFAULT_RENDER_TIMEOUT_MS } from '../core/slm/onnx/processRuntime';
 import type { ChatMessage, RenderOptions, SlmRuntime } from '../core/slm/types';
@@ -223,11 +222,7 @@ function serveRenders(port: MessagePort): void {
       loadChatTemplateRenderer(path, { variables: { enable_thinking: thinking } }),
     );
     if (!messages) return undefined;
-    const rendered = renderer(messages, '');
-    const problem = renderedSizeProblem(rendered);
-    // Said here, as the SLM process says it: a prompt that size must not cross to the caller.
-    if (problem) throw new ProviderError('bad_request', `${path}: ${problem} Set ${settingRef('templateFolder')} to another model.`, { fix: 'open-settings' });
-    return rendered;
+    return templateFolderPrompt(path, renderer(messages, ''));
   };
   port.on('message', ({ id, request }: { id: number; request: RenderRequest }) => {
     port.postMessage({ id, type: 'started' } satisfies Reply);

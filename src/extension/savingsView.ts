@@ -3,7 +3,6 @@
  * relay mode each answer ran in), resettable. Money is what the answers cost; a saving is
  * only claimed where it happened, and a negative one is shown as what it is, a loss.
  */
-import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { showError, showWarning } from './notifications';
 import {
@@ -20,6 +19,7 @@ import {
 } from '../core/relay/totalsStore';
 import { savingPhrase } from './moneyText';
 import { formatUsd } from './statusBar';
+import { watchTotalsFile } from './totalsFileWatcher';
 import { fileErrorInWords } from '../core/fileErrors';
 import { formatPercent } from '../shared/percent';
 
@@ -212,7 +212,7 @@ function openView(totals: TotalsStore): OpenView {
  */
 function follow(panel: vscode.WebviewPanel, totals: TotalsStore): vscode.Disposable[] {
   const changed = (): void => void refresh();
-  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(totals.path)), basename(totals.path)));
+  const watcher = watchTotalsFile(totals);
   return [
     totals.onDidChange(changed),
     watcher,

@@ -4,7 +4,6 @@
  * LLM alone says so, and answers the LLM wrote whole save nothing.
  */
 import { stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
 import { roundUsd, type TotalsStore } from '../core/relay/totalsStore';
@@ -13,6 +12,7 @@ import { formatPercent } from '../shared/percent';
 import { SHOW_ANSWERS_COMMAND } from './answerPanel';
 import { DEMO_MODEL_NOTE } from './demo/demoPlan';
 import { llmWroteAll, savingPhrase } from './moneyText';
+import { watchTotalsFile } from './totalsFileWatcher';
 import { WALKTHROUGH_ID } from './walkthrough/firstRun';
 
 /** Relay's extension id (package.json's publisher.name; the unit test checks it): the walkthrough is opened by it. */
@@ -161,7 +161,7 @@ export class RelayStatusBar implements vscode.Disposable {
         },
       );
     };
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(totals.path)), basename(totals.path)));
+    const watcher = watchTotalsFile(totals);
     return vscode.Disposable.from(
       totals.onDidChange((change) => {
         if (change === 'reset') startOver();

@@ -348,7 +348,7 @@ interface TryState {
 const NOTHING_BILLED: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false });
 
 /** Calls `onTransport` so that it can never break the call: a throw (or a rejected promise) is ignored. */
-function transportReporter(onTransport: ContinueRequest['onTransport']): (event: TransportEvent) => void {
+export function transportReporter(onTransport: ContinueRequest['onTransport']): (event: TransportEvent) => void {
   if (!onTransport) return () => undefined;
   return (event) => {
     try {

@@ -8,7 +8,8 @@
 import { runtimeErrorFix, type SlmRuntime, type GeneratedToken, type GenerateResult } from '../slm/types';
 import { ProviderError } from './errors';
 import { settingRef } from '../settingNames';
-import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderEntry, TransportEvent } from './types';
+import { transportReporter } from './base';
+import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderEntry } from './types';
 
 export interface OnnxLocalOptions {
   /** Renders the prompt; default: the model's own chat template with the generation prompt. */
@@ -44,6 +45,8 @@ export class OnnxLocalProvider implements LlmProvider {
   ) {}
 
   async *continue(request: ContinueRequest, signal?: AbortSignal): AsyncIterable<ProviderChunk> {
+    // Tells the caller how far the prompt is read; a progress display never stops the reading (base.ts).
+    const tellTransport = transportReporter(request.onTransport);
     if (!(Number.isInteger(request.maxTokens) && request.maxTokens > 0)) {
       throw new ProviderError('bad_request', `maxTokens must be a positive integer (got ${request.maxTokens}).`);
     }
@@ -82,7 +85,7 @@ export class OnnxLocalProvider implements LlmProvider {
         // is told (the watchdog counts it as progress: a large model on a CPU reads for minutes).
         ({ tokenCount } = await session.prefill(prompt, {
           signal,
-          onProgress: (p) => tellTransport(request, { phase: 'reading', attempt: 1, done: p.done, total: p.total, reusedTokens: p.reusedTokens }),
+          onProgress: (p) => tellTransport({ phase: 'reading', attempt: 1, done: p.done, total: p.total, reusedTokens: p.reusedTokens }),
         }));
       } catch (error) {
         if (signal?.aborted) {
@@ -195,15 +198,6 @@ function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, dro
     signal.addEventListener('abort', stop, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
   });
-}
-
-/** Tells `request.onTransport` so that it can never break the call (a throw is ignored: a progress display must not stop the reading). */
-function tellTransport(request: ContinueRequest, event: TransportEvent): void {
-  try {
-    request.onTransport?.(event);
-  } catch {
-    // Nothing to do: the call goes on untold.
-  }
 }
 
 /** The runtime's process ended under the call (processRuntime.ts's SlmProcessError, known by name: this module runs in-process runtimes too). */

@@ -25,6 +25,7 @@
  */
 import {
   runtimeErrorFix,
+  slmCanCount,
   type ChatMessage,
   type GeneratedToken,
   type GenerateResult,
@@ -1156,15 +1157,6 @@ class RelayRun {
       ...(billing ? { billing } : {}),
     };
   }
-}
-
-/**
- * Whether the SLM counts without starting anything: a runtime in a child process
- * (processRuntime.ts) says `running: false` once its process ended and while a new one loads,
- * when a count would wait on the model's load (minutes). Others always count.
- */
-function slmCanCount(slm: SlmRuntime): boolean {
-  return (slm as { readonly running?: unknown }).running !== false;
 }
 
 /** What an answer stopped before it began waited on when its small model's process had ended (a crash, the OOM killer); the extension says it too, before the engine starts. */

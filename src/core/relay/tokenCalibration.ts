@@ -11,7 +11,7 @@
  */
 import { ProviderError } from '../providers/errors';
 import type { LlmProvider } from '../providers/types';
-import type { SlmRuntime } from '../slm/types';
+import { slmCanCount, type SlmRuntime } from '../slm/types';
 import type { TokenRatios } from './money';
 
 /** How long a count may take, the answer waiting meanwhile (it runs beside the SLM's prefill; once per pair and process, unless it failed in passing: TokenRatios.calibrate). */
@@ -65,7 +65,7 @@ export function calibrateTokenRatios(
 ): Promise<void> {
   const count = llm.countInputTokens?.bind(llm);
   // A small model whose process has ended is not counted with: the count would load the model again.
-  if (ratios.known || !count || slmEnded(slm)) return Promise.resolve();
+  if (ratios.known || !count || !slmCanCount(slm)) return Promise.resolve();
   return ratios.calibrate(
     async () => {
       // The provider first: one that cannot count says so at once, and the SLM is not asked.
@@ -83,9 +83,4 @@ export function calibrateTokenRatios(
  */
 function countMayPass(error: unknown): boolean {
   return error instanceof ProviderError && (error.retryable || error.code === 'cancelled');
-}
-
-/** Whether the small model's process has ended (ProcessRuntime.running; a runtime without one runs in this process). */
-function slmEnded(slm: SlmRuntime): boolean {
-  return (slm as { readonly running?: unknown }).running === false;
 }

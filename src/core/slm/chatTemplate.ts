@@ -8,6 +8,7 @@ import { ModelFolderError, specialTokenText, type TokenizerFolder } from './mode
 import { addedTokenTexts, keepAddedTokensAsText } from './addedTokens';
 import type { ChatMessage } from './types';
 import { settingRef } from '../settingNames';
+import { ProviderError } from '../providers/errors';
 
 /**
  * Most characters a rendered prompt may have. A template is a program: one that doubles a
@@ -25,6 +26,17 @@ export function renderedSizeProblem(rendered: string): string | undefined {
     `its chat template rendered ${rendered.length.toLocaleString('en-US')} characters, more than the ` +
     `${MAX_RENDERED_PROMPT_CHARS.toLocaleString('en-US')} a prompt may have (a template is a program, and this one repeats text without bound).`
   );
+}
+
+/**
+ * `rendered` by the template of `path` (relay.provider.templateFolder's, for a raw-completion LLM),
+ * or its refusal where it is too long to send (renderedSizeProblem): said where it renders (the
+ * SLM process, the CLI's template thread), so a prompt that size never crosses to the caller.
+ */
+export function templateFolderPrompt(path: string, rendered: string): string {
+  const problem = renderedSizeProblem(rendered);
+  if (problem) throw new ProviderError('bad_request', `${path}: ${problem} Set ${settingRef('templateFolder')} to another model.`, { fix: 'open-settings' });
+  return rendered;
 }
 
 /**

@@ -235,3 +235,12 @@ export function runtimeErrorFix(error: unknown): Fix | undefined {
   const fix = (error as { fix?: unknown } | null | undefined)?.fix;
   return (FIXES as readonly unknown[]).includes(fix) ? (fix as Fix) : undefined;
 }
+
+/**
+ * Whether the SLM counts without starting anything: a runtime in a child process
+ * (processRuntime.ts) says `running: false` once its process ended and while a new one loads,
+ * when a count would wait on the model's load (minutes). Others always count.
+ */
+export function slmCanCount(slm: SlmRuntime): boolean {
+  return (slm as { readonly running?: unknown }).running !== false;
+}

@@ -33,22 +33,23 @@ import {
   type WorkerToParentMessage,
   type ParentToWorkerMessage,
 } from './worker/protocol';
-import type {
-  ChatMessage,
-  GenerateOptions,
-  GenerateResult,
-  GeneratedToken,
-  ModelInfo,
-  PrefillOptions,
-  PrefillProgress,
-  RenderOptions,
-  SlmRuntime,
-  SlmSession,
+import {
+  runtimeErrorFix,
+  type ChatMessage,
+  type GenerateOptions,
+  type GenerateResult,
+  type GeneratedToken,
+  type ModelInfo,
+  type PrefillOptions,
+  type PrefillProgress,
+  type RenderOptions,
+  type SlmRuntime,
+  type SlmSession,
 } from '../types';
 import { settingRef } from '../../settingNames';
 import { PROVIDER_KINDS } from '../../providers/registry';
 import { envVarsForKind } from '../../providers/secrets';
-import { FIXES, type Fix } from '../../fixes';
+import type { Fix } from '../../fixes';
 import type { SentRequest } from '../../providers/types';
 
 export interface ProcessRuntimeOptions extends LocalRuntimeOptions {
@@ -226,7 +227,8 @@ function rebuildError(e: SerializedError, role: Role): Error {
   const error = new Error(e.message) as Error & { fix?: Fix };
   error.name = e.name;
   // Only a fix the views know becomes a button; "pick another model" is the role's own.
-  if ((FIXES as readonly unknown[]).includes(e.fix)) error.fix = e.fix === 'pick-model' ? ROLES[role].pickFix : e.fix;
+  const fix = runtimeErrorFix(e);
+  if (fix) error.fix = fix === 'pick-model' ? ROLES[role].pickFix : fix;
   return error;
 }
 

@@ -7,13 +7,11 @@
 import { createLocalRuntime } from '../localRuntime';
 import { asOutOfMemory } from '../decoderSession';
 import { ModelFolderError } from '../../modelFolder';
-import { renderedSizeProblem } from '../../chatTemplate';
-import { settingRef } from '../../../settingNames';
+import { templateFolderPrompt } from '../../chatTemplate';
 import { createServedRuntime, type ServedRuntime } from '../../served/servedRuntime';
 import { checkServedSlm } from '../../served/serverCheck';
 import type { PrefillProgress, SlmRuntime, SlmSession } from '../../types';
 import { loadChatTemplateRenderer } from '../../../providers/chatTemplate';
-import { ProviderError } from '../../../providers/errors';
 import type { PromptRenderer } from '../../../providers/types';
 import type { Fix } from '../../../fixes';
 import type { ParamsOf, ParentToWorkerMessage, RequestMessage, ResultOf, SerializedError, WorkerMethod, WorkerToParentMessage } from './protocol';
@@ -102,12 +100,7 @@ export class WorkerServer {
         });
       case 'renderTemplate': {
         const { path } = message.params;
-        const rendered = (await this.templateRenderer(path, message.params.thinking ?? false))(message.params.messages, '');
-        const problem = renderedSizeProblem(rendered);
-        // Said here: a prompt that size must not cross to the client.
-        if (problem)
-          throw new ProviderError('bad_request', `${path}: ${problem} Set ${settingRef('templateFolder')} to another model.`, { fix: 'open-settings' });
-        return rendered;
+        return templateFolderPrompt(path, (await this.templateRenderer(path, message.params.thinking ?? false))(message.params.messages, ''));
       }
       case 'countTokens':
         return this.requireRuntime().countTokens(message.params.text);
