@@ -275,12 +275,7 @@ export class RelayService implements vscode.Disposable {
 
   /** Keys stored per kind before they were bound to an origin move to the origin they were used with. */
   async migrateKeys(): Promise<void> {
-    let configured: RelaySettings['provider'] | undefined;
-    try {
-      configured = readSettings().provider;
-    } catch {
-      configured = undefined;
-    }
+    const configured = settingsIfReadable()?.provider;
     for (const kind of KEYED_KINDS) await this.keys.migrateLegacy(kind, configured?.kind === kind ? configured.baseUrl : undefined);
   }
 
@@ -512,13 +507,8 @@ export class RelayService implements vscode.Disposable {
    */
   async releaseUnusedLlm(): Promise<void> {
     if (this.current || !this.llmRuntime) return;
-    let settings: RelaySettings;
-    try {
-      settings = readSettings();
-    } catch {
-      return;
-    }
-    if (!usesLocalLlm(settings)) await this.releaseLocalLlm();
+    const settings = settingsIfReadable();
+    if (settings && !usesLocalLlm(settings)) await this.releaseLocalLlm();
   }
 
   private async releaseLocalLlm(): Promise<void> {
@@ -592,12 +582,8 @@ export class RelayService implements vscode.Disposable {
   /** The settings and the SLM's folder for work done while no answer runs; undefined when busy, closed, or the set-up is not usable. */
   private idleSlm(): { settings: RelaySettings; folder: string } | undefined {
     if (this.busy || this.disposed) return undefined;
-    let settings: RelaySettings;
-    try {
-      settings = readSettings();
-    } catch {
-      return undefined;
-    }
+    const settings = settingsIfReadable();
+    if (!settings) return undefined;
     const folder = this.slmFolder(settings);
     return folder && existsSync(folder) ? { settings, folder } : undefined;
   }
