@@ -272,7 +272,7 @@ class RelayApp {
         this.turns.get(message.turnId)?.showWaiting(message.host, message.waitedMs, message.retrying, message.reasoningModel);
         return;
       case 'reading':
-        this.turns.get(message.turnId)?.showReading(message.done, message.total, message.reusedTokens);
+        this.turns.get(message.turnId)?.showReading(message.done, message.total, message.reusedTokens, message.reader);
         return;
       case 'loading':
         this.turns.get(message.turnId)?.showLoading(message, message.waitedMs);

@@ -6,6 +6,7 @@ import type { RequestedMode } from '../core/relay/modeResolution';
 import { ENDS_THAT_SAVE_NOTHING } from '../core/relay/engine';
 import { declinedUnder } from '../core/relay/finishNotes';
 import { settingRef } from '../core/settingNames';
+import { lowerFirst } from '../shared/lowerFirst';
 import { promptReadingText } from '../shared/promptReading';
 import { reasoningWaitText } from '../shared/reasoningWait';
 import { significantUsd } from '../shared/usd';
@@ -122,11 +123,11 @@ export function waitReporter(err: Output): (event: RelayEvent) => void {
   };
 }
 
-/** A long prompt being read by the small model, on stderr: a line per step ("relay: reading 2,730 tokens of context... 40%"). */
+/** A long prompt being read by a model on this machine, on stderr: a line per step ("relay: reading 2,730 tokens of context... 40%"). */
 export function readingReporter(err: Output): (event: RelayEvent) => void {
   return (event) => {
     if (event.type === 'prompt-reading')
-      err.write(`relay: ${promptReadingText(event.done, event.total, event.reusedTokens).replace('…', '...').replace(/^R/, 'r')}\n`);
+      err.write(`relay: ${lowerFirst(promptReadingText(event.done, event.total, event.reusedTokens, event.reader).replace('…', '...'))}\n`);
   };
 }
 

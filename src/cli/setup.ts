@@ -25,6 +25,7 @@ import { UsageError } from './args';
 import { configFilePath, originOf, type CliConfig } from './config';
 import { unsaid, type LoadReporter } from './loadLines';
 import { loadTemplateOnThread, rendersOnThread, renderTemplateOnThread } from './templateThread';
+import { lowerFirst } from '../shared/lowerFirst';
 
 /**
  * The CLI's SLM: in this process or on a server; either tokenises here (token counts, the
@@ -140,8 +141,6 @@ function checkTemplatePath(path: string): void {
   }
   if (!isJson) throw new UsageError(`The chat template path ${path} is a file that is not a tokenizer_config.json (a JSON object). ${fix}`);
 }
-
-const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text.slice(1);
 
 /** The small model's settings as far as they can be checked before it loads: its folder, its server's model name, its variant. */
 export function checkSlmSettings(config: CliConfig): void {

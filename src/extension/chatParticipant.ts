@@ -183,7 +183,8 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
               reasoningTold = true;
               stream.progress(`${event.host}: ${reasoningWaitText(event.model)}`);
             }
-            if (event.type === 'prompt-reading' && event.done < event.total) stream.progress(promptReadingText(event.done, event.total, event.reusedTokens));
+            if (event.type === 'prompt-reading' && event.done < event.total)
+              stream.progress(promptReadingText(event.done, event.total, event.reusedTokens, event.reader));
             const markdown = formatter.push(event, model);
             if (markdown) say(markdown);
           },

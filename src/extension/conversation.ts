@@ -322,7 +322,14 @@ export class Conversation {
         ...(reasoningModel ? { reasoningModel } : {}),
       });
     } else if (event.type === 'prompt-reading') {
-      this.post({ type: 'reading', turnId: turn.id, done: event.done, total: event.total, reusedTokens: event.reusedTokens });
+      this.post({
+        type: 'reading',
+        turnId: turn.id,
+        done: event.done,
+        total: event.total,
+        reusedTokens: event.reusedTokens,
+        ...(event.reader ? { reader: event.reader } : {}),
+      });
     } else if (event.type === 'call-end') {
       this.endCall(turn, event);
     } else if (event.type === 'call-declined') {

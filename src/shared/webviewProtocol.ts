@@ -8,6 +8,7 @@ export type SpanSource = 'slm' | 'llm';
 import { FIXES, type Fix } from '../core/fixes';
 import { isRecord } from './isRecord';
 import type { ModelLoad } from './modelLoading';
+import type { PromptReader } from './promptReading';
 
 /** The button that fixes an error (src/core/fixes.ts). */
 export type FixAction = Fix;
@@ -167,7 +168,7 @@ export type HostMessage =
    */
   | { type: 'waiting'; turnId: string; host: string; waitedMs: number | null; retrying?: string; reasoningModel?: string }
   /** The small model is reading a long prompt: `done` of `total` tokens ("Reading 2,730 tokens of context… 40%"); done = total: the line goes. */
-  | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number }
+  | { type: 'reading'; turnId: string; done: number; total: number; reusedTokens: number; reader?: PromptReader }
   /**
    * The answer waits on a model's load for `waitedMs` ("Loading the small model (Qwen3-0.6B)… 12 s"),
    * told once a second; waitedMs null: the wait ended (loaded, failed or stopped), the line goes.
@@ -395,6 +396,7 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
         isCount(value.done) &&
         isCount(value.total) &&
         isCount(value.reusedTokens) &&
+        (value.reader === undefined || value.reader === 'large') &&
         (value.done as number) <= (value.total as number)
         ? (value as HostMessage)
         : undefined;

@@ -20,7 +20,7 @@ import { clipShortText, declinedCallView } from '../../../src/shared/webviewProt
 import { renderMarkdown } from '../markdown/render';
 import type { SourceSegment } from '../markdown/sentinels';
 import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
-import { promptReadingText } from '../../../src/shared/promptReading';
+import { promptReadingStart, promptReadingText, type PromptReader } from '../../../src/shared/promptReading';
 import { reasoningWaitText } from '../../../src/shared/reasoningWait';
 import { modelLoadingText, type ModelLoad } from '../../../src/shared/modelLoading';
 import { button, h, setRenderedHtml } from './dom';
@@ -179,11 +179,11 @@ export class TurnView {
   }
 
   /** How far the small model has read a long prompt ("Reading 2,730 tokens of context… 40%"); the line goes once it is read. */
-  showReading(done: number, total: number, reusedTokens: number): void {
+  showReading(done: number, total: number, reusedTokens: number, reader?: PromptReader): void {
     this.setWaitingHidden(this.finished || total === 0 || done >= total);
     if (this.waiting.hidden) return;
-    this.waiting.textContent = promptReadingText(done, total, reusedTokens);
-    this.announceWaiting(`Reading ${total.toLocaleString('en-US')} tokens of context…`);
+    this.waiting.textContent = promptReadingText(done, total, reusedTokens, reader);
+    this.announceWaiting(`${promptReadingStart(total, reader)}…`);
   }
 
   private setWaitingHidden(hidden: boolean): void {

@@ -898,7 +898,14 @@ class RelayRun {
         // told as the SLM's own reading is (openSession), in place of the call's wait (WaitClock).
         if (event.phase === 'reading') {
           this.watchdog.progress();
-          this.emit({ type: 'prompt-reading', done: event.done, total: event.total, reusedTokens: event.reusedTokens, atMs: Date.now() - this.started });
+          this.emit({
+            type: 'prompt-reading',
+            done: event.done,
+            total: event.total,
+            reusedTokens: event.reusedTokens,
+            atMs: Date.now() - this.started,
+            reader: 'large',
+          });
         }
       },
       cacheKey: this.cacheKey,

@@ -7,6 +7,7 @@ import type { ContinuationMethod, Usage } from '../providers/types';
 
 export type { RelayMode } from './policies/registry';
 import type { RelayMode } from './policies/registry';
+import type { PromptReader } from '../../shared/promptReading';
 
 export type SpanSource = 'slm' | 'llm';
 
@@ -170,9 +171,9 @@ export type RelayEvent =
    * chat's first turn): the SLM, or a large model of provider onnx-local before its span.
    * `done` of `total` tokens computed, `reusedTokens` more already held by a kept
    * cache. Sent before the first step and after each (a step is about a second on a laptop);
-   * Stop works between steps.
+   * Stop works between steps. `reader` 'large' says the large model reads (absent: the SLM).
    */
-  | { type: 'prompt-reading'; done: number; total: number; reusedTokens: number; atMs: number }
+  | { type: 'prompt-reading'; done: number; total: number; reusedTokens: number; atMs: number; reader?: PromptReader }
   /** code: a ProviderError code, or 'malformed_command' | 'prompt_too_long' | 'slm' | 'internal'; fix: the button that helps. */
   | { type: 'error'; message: string; code: string; fix?: ProviderFix }
   | { type: 'done'; answer: string; stats: AnswerStats };

@@ -96,9 +96,11 @@ test('a long prompt being read is reported on stderr, a line per step', () => {
   report({ type: 'prompt-reading', done: 1092, total: 2730, reusedTokens: 0, atMs: 1500 });
   report({ type: 'prompt-reading', done: 512, total: 600, reusedTokens: 1800, atMs: 900 });
   report({ type: 'span', source: 'slm', text: 'x', tokens: 1 });
+  report({ type: 'prompt-reading', done: 256, total: 1024, reusedTokens: 0, atMs: 2000, reader: 'large' });
   assert.equal(
     err,
-    'relay: reading 2,730 tokens of context... 0%\nrelay: reading 2,730 tokens of context... 40%\nrelay: reading 600 tokens of context (1,800 more already read)... 85%\n',
+    'relay: reading 2,730 tokens of context... 0%\nrelay: reading 2,730 tokens of context... 40%\nrelay: reading 600 tokens of context (1,800 more already read)... 85%\n' +
+      'relay: the large model is reading 1,024 tokens of context... 25%\n',
   );
 });
 

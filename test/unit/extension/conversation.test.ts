@@ -106,6 +106,26 @@ async function replay(events: RelayEvent[], stats: AnswerStats = STATS) {
   return { conversation, posted, turnId, state };
 }
 
+test("a prompt's reading reaches the view with its reader: the small model's as it was, a large model's on this machine as the large model's", async () => {
+  const { posted } = await replay([
+    { type: 'prompt-reading', done: 512, total: 2048, reusedTokens: 0, atMs: 900 },
+    slm('So'),
+    start(0),
+    { type: 'prompt-reading', done: 256, total: 1024, reusedTokens: 0, atMs: 1800, reader: 'large' },
+    llm(' 310', 0),
+    end(0, 0.0031, usage(500, 410)),
+  ]);
+  const reading = posted.filter((message) => message.type === 'reading');
+  for (const message of reading) assert.deepEqual(parseHostMessage(message), message, `the webview would refuse ${JSON.stringify(message)}`);
+  assert.deepEqual(
+    reading.map(({ type: _type, turnId: _turnId, ...rest }) => rest),
+    [
+      { done: 512, total: 2048, reusedTokens: 0 },
+      { done: 256, total: 1024, reusedTokens: 0, reader: 'large' },
+    ],
+  );
+});
+
 test("each call's cost and cached share go to the span it wrote; consecutive calls of one span add up; a call that wrote nothing describes no span", async () => {
   const { posted } = await replay([
     slm('So 47*6 is 2'),

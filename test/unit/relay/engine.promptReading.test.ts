@@ -27,6 +27,7 @@ test('a long prompt is read in steps the answer reports; asked again, nothing is
   const tokens = runtime.encode(LONG).length;
   const first = await collectRelay({ mode: 'slm-only', slm: runtime, messages: MESSAGES, prompt: LONG, tokenBudget: 4, slmSampling: { temperature: 0 } });
   const steps = reading(first.events);
+  assert.ok(steps.length > 0 && steps.every((step) => step.reader === undefined), "the small model's reading names no other reader");
   assert.ok(steps.length >= 3, `a step or more after the first (${steps.length})`);
   assert.deepEqual([steps[0].done, steps[steps.length - 1].done], [0, tokens]);
   assert.ok(steps.every((s) => s.total === tokens && s.reusedTokens === 0));

@@ -56,6 +56,7 @@ test("a local LLM's prompt reading is told as prompt-reading progress, in order,
     Array.from({ length: STEPS + 1 }, (_, step) => [step * STEP_TOKENS, STEPS * STEP_TOKENS, 0]),
     'every step it read, in order',
   );
+  assert.deepEqual(new Set(reading.map((e) => e.reader)), new Set(['large']), "told as the large model's reading, not the small one's");
   const firstReading = during.findIndex((e) => e.type === 'prompt-reading');
   const ticksAfter = during.slice(firstReading).filter((e) => e.type === 'call-wait' && e.state !== 'receiving');
   assert.deepEqual(ticksAfter, [], 'no "Waiting for this machine… N s" once its reading is told');

@@ -323,6 +323,9 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await line.innerText(), 'Reading 2,730 tokens of context… 75%');
     await deliver({ type: 'reading', turnId: 'a1', done: 2730, total: 2730, reusedTokens: 0 });
     assert.equal(await line.isVisible(), false, 'read: the line goes');
+    // A large model on this machine (provider onnx-local) reading before its span says so.
+    await deliver({ type: 'reading', turnId: 'a1', done: 512, total: 4096, reusedTokens: 0, reader: 'large' });
+    assert.equal(await line.innerText(), 'The large model is reading 4,096 tokens of context… 12%');
   });
 
   it('opened or reloaded mid-answer, goes on streaming the answer the host is writing; an unfinished answer of an idle host is shown as it is', async () => {
