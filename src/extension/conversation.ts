@@ -636,6 +636,7 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     ...(stats.calls > 0 && stats.llmUsage.outputCapped ? { outputCapped: true } : {}),
     ...(stats.llmUsage.reasoningTokens ? { reasoningTokens: stats.llmUsage.reasoningTokens } : {}),
     ...(stats.declinedCalls ? { declinedCalls: stats.declinedCalls } : {}),
+    ...(stats.declinedByUsdCeiling ? { declinedByUsdCeiling: stats.declinedByUsdCeiling } : {}),
     ...(stats.leastRatioToCall !== undefined ? { leastRatioToCall: stats.leastRatioToCall } : {}),
     ...(llmWroteAll(stats) ? { llmWroteAll: true } : {}),
     ...(stats.llmOnlyEstimateNote ? { llmOnlyNote: stats.llmOnlyEstimateNote.slice(0, 500) } : {}),

@@ -37,6 +37,8 @@ export interface StatsView {
   outputCapped?: boolean;
   /** Calls not made because they would have cost more than the answer could spend (relay.maxCostRatio). */
   declinedCalls?: number;
+  /** How many of them relay.maxCostPerAnswerUsd skipped (AnswerStats.declinedByUsdCeiling): the note under the answer names that ceiling for them. */
+  declinedByUsdCeiling?: number;
   /** The least relay.maxCostRatio that would have let one of them through (AnswerStats.leastRatioToCall). */
   leastRatioToCall?: number;
   /** The LLM wrote the whole answer (llm-only, or the router sent it there): it is the LLM-only answer, so it saves nothing by definition. */

@@ -38,6 +38,7 @@ export function isStats(value: unknown): value is StatsView {
     (value.cacheHitRate === undefined || (isCount(value.cacheHitRate) && (value.cacheHitRate as number) <= 1)) &&
     (value.reasoningTokens === undefined || isCount(value.reasoningTokens)) &&
     (value.declinedCalls === undefined || isCount(value.declinedCalls)) &&
+    (value.declinedByUsdCeiling === undefined || isCount(value.declinedByUsdCeiling)) &&
     (value.leastRatioToCall === undefined || isCostRatio(value.leastRatioToCall)) &&
     (value.llmWroteAll === undefined || typeof value.llmWroteAll === 'boolean') &&
     (value.llmOnlyNote === undefined || (typeof value.llmOnlyNote === 'string' && value.llmOnlyNote.length <= 500))

@@ -205,6 +205,10 @@ test('a skipped call is a marker where it happened, kept with the turn, never in
 test('the stats view carries the skipped calls, the loss, whether the LLM wrote it all and how the LLM-only figure was estimated', () => {
   const view = toStatsView(STATS);
   assert.equal(view.declinedCalls, 2);
+  assert.equal(view.declinedByUsdCeiling, undefined);
+  const usdSkipped = toStatsView({ ...STATS, calls: 0, declinedCalls: 2, declinedByUsdCeiling: 2 });
+  assert.equal(usdSkipped.declinedByUsdCeiling, 2, 'the view names relay.maxCostPerAnswerUsd for the calls it skipped (skippedCallsNote)');
+  assert.ok(isStats(usdSkipped), 'and takes the field');
   assert.equal(view.savedUsd, -0.004);
   assert.equal(view.llmOnlyNote, 'Estimate: calibrated.');
   assert.equal(view.llmWroteAll, undefined);

@@ -279,6 +279,25 @@ describe('the webview app', { skip: NO_BROWSER }, () => {
     assert.equal(await webview().page.locator('article .relay-skipped-note').count(), 1);
   });
 
+  it('names relay.maxCostPerAnswerUsd under an answer whose calls that ceiling skipped, alone or beside relay.maxCostRatio', async () => {
+    await deliver(
+      { type: 'init', view: 'answer', busy: true, turns: [] },
+      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a1', source: 'slm', text: 'The answer.', tokens: 3 },
+      { type: 'turn-done', turnId: 'a1', stats: { ...STATS, llmTokens: 0, calls: 0, declinedCalls: 2, declinedByUsdCeiling: 2 } },
+      { type: 'turn-start', turn: { id: 'a2', role: 'assistant', spans: [] } },
+      { type: 'span', turnId: 'a2', source: 'slm', text: 'The answer.', tokens: 3 },
+      { type: 'turn-done', turnId: 'a2', stats: { ...STATS, llmTokens: 0, calls: 0, declinedCalls: 3, declinedByUsdCeiling: 2, leastRatioToCall: 0.9 } },
+    );
+    const notes = await webview().page.locator('article .relay-skipped-note').allInnerTexts();
+    assert.equal(notes.length, 2, JSON.stringify(notes));
+    assert.match(notes[0], /^No call to the large model\. Each of the 2 calls this answer wanted would have cost more than relay\.maxCostPerAnswerUsd/);
+    assert.match(
+      notes[1],
+      /^No call to the large model\. Of the 3 calls this answer wanted, 2 would have cost more than relay\.maxCostPerAnswerUsd .* That call needed 0\.90: raise relay\.maxCostRatio/,
+    );
+  });
+
   it('says which model the answer waits on while it loads, with the seconds, and hides the line at the first text or reading', async () => {
     await deliver(
       { type: 'init', view: 'chat', busy: true, turns: [] },

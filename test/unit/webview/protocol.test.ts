@@ -246,6 +246,7 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
     isStats({ ...STATS, declinedCalls: 2, llmWroteAll: false, llmOnlyNote: 'Estimate: the prompt once as LLM input plus the whole answer as LLM output.' }),
   );
   assert.ok(isStats({ ...STATS, calls: 0, declinedCalls: 2, leastRatioToCall: 0.62 }));
+  assert.ok(isStats({ ...STATS, calls: 0, declinedCalls: 2, declinedByUsdCeiling: 1, leastRatioToCall: 0.62 }));
   assert.ok(isTurn({ ...TURN, spans: [{ source: 'slm', text: '', tokens: 0, declined: { predictedUsd: 0.004, allowanceUsd: 0.0012, ratioNeeded: 0.62 } }] }));
   const badTurns: unknown[] = [
     { ...TURN, spans: [{ ...TURN.spans[1], costUsd: -1 }] },
@@ -262,6 +263,7 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
   for (const turn of badTurns) assert.equal(isTurn(turn), false, `accepted ${JSON.stringify(turn)}`);
   const badStats: unknown[] = [
     { ...STATS, declinedCalls: -1 },
+    { ...STATS, declinedByUsdCeiling: '2' },
     { ...STATS, leastRatioToCall: 0 },
     { ...STATS, leastRatioToCall: Number.POSITIVE_INFINITY },
     { ...STATS, leastRatioToCall: '0.6' },
