@@ -522,7 +522,11 @@ class RelayApp {
     });
   }
 
-  /** Cumulative cost of the session's answers: relay versus an LLM-only estimate. */
+  /**
+   * Cumulative cost of the answers the view shows: relay versus an LLM-only estimate. Named for
+   * what it sums: the turn cap drops old answers (their money was spent), and answers restored
+   * from earlier sessions count; the savings view (Relay: Show Savings) has every answer.
+   */
   private renderChart(): void {
     // The demo's costs are estimates of a toy pair, not this session's spending.
     const stats = [...this.turns.values()]
@@ -539,7 +543,7 @@ class RelayApp {
     const line = (values: number[], className: string) =>
       svg('polyline', { points: polylinePoints(values, max, width, height), class: className, fill: 'none' });
     const title = svg('title');
-    title.textContent = `Session cost: relay ${formatUsd(last.relay)}, LLM-only ${formatUsd(last.llmOnly)} (est.)`;
+    title.textContent = `Cost of the answers above: relay ${formatUsd(last.relay)}, LLM-only ${formatUsd(last.llmOnly)} (est.); every answer's is in Relay: Show Savings`;
     const chart = svg('svg', { viewBox: `-2 -2 ${width + 4} ${height + 4}`, role: 'img', class: 'relay-chart-svg', preserveAspectRatio: 'none' }, [
       title,
       svg('line', { x1: '0', y1: String(height), x2: String(width), y2: String(height), class: 'relay-chart-axis' }),
@@ -553,7 +557,7 @@ class RelayApp {
       ),
     ]);
     this.chart.replaceChildren(
-      h('figcaption', { text: 'Cost over this session' }),
+      h('figcaption', { text: 'Cost of the answers above' }),
       chart,
       h('div', { className: 'relay-chart-legend' }, [
         h('span', { className: 'relay-key relay-key-relay', text: `Relay ${formatUsd(last.relay)}` }),

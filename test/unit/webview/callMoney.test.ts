@@ -201,6 +201,20 @@ describe('the answer view shows what calls cost and where one was skipped', { sk
     assert.equal(await turn().locator('.relay-llm').getAttribute('title'), LLM_TITLE);
   });
 
+  it('charts the cost of the answers it shows, named as such (the turn cap drops answers whose money was spent; Show Savings has them)', async () => {
+    await deliver(
+      { type: 'init', view: 'answer', busy: false, turns: [] },
+      ...['a1', 'a2'].flatMap((id) => [
+        { type: 'turn-start', turn: { id, role: 'assistant', spans: [] } },
+        { type: 'span', turnId: id, source: 'slm', text: 'An answer.', tokens: 3 },
+        { type: 'turn-done', turnId: id, stats: STATS },
+      ]),
+    );
+    const chart = webview.page.locator('.relay-chart');
+    assert.equal(await chart.locator('figcaption').innerText(), 'Cost of the answers above');
+    assert.match((await chart.locator('svg title').textContent()) ?? '', /^Cost of the answers above: .*Relay: Show Savings$/);
+  });
+
   it('figures for a turn whose last span is not the LLM change nothing', async () => {
     await deliver(
       { type: 'init', view: 'answer', busy: true, turns: [] },
