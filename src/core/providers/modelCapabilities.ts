@@ -281,43 +281,71 @@ export function lowestEffort(supported: readonly string[]): ReasoningEffort | un
 
 /** A call whose hidden reasoning took the whole span it asked for. */
 export interface SpanSpentOnReasoning {
-  /** The tokens asked for (max_completion_tokens). */
+  /** The tokens asked for (max_completion_tokens; on /responses at least its minimum). */
   span: number;
-  /** The reasoning tokens the server reported, billed as output. */
+  /** The reasoning tokens, billed as output: the server's report, or what streamed where that is more. */
   reasoningTokens: number;
 }
 
 /**
  * max_completion_tokens bounds hidden reasoning too: a small limit can return no visible
  * text and still be billed (notes, OpenAI). Such a call ends with 'length', wrote nothing,
- * and reported at least as many reasoning tokens as it asked for; undefined for any other.
+ * and reasoned at least as many tokens as it asked for: as the server reported, or as the
+ * reasoning it streamed counts (`streamedReasoningTokens`: a host that streams it may report
+ * none), up to the output reported; undefined for any other.
  */
 export function spanSpentOnReasoning(call: {
   finish: string | undefined;
   wroteText: boolean;
   span: number;
   usage: Usage | undefined;
+  streamedReasoningTokens?: number;
 }): SpanSpentOnReasoning | undefined {
-  const reasoningTokens = call.usage && !call.usage.estimated ? (call.usage.reasoningTokens ?? 0) : 0;
+  const report = call.usage && !call.usage.estimated ? call.usage : undefined;
+  // A local count of what streamed is no more than the output the server reported it billed.
+  const streamed = Math.min(call.streamedReasoningTokens ?? 0, report?.outputTokens ?? Infinity);
+  const reasoningTokens = Math.max(report?.reasoningTokens ?? 0, streamed);
   if (call.finish !== 'length' || call.wroteText || call.span <= 0 || reasoningTokens < call.span) return undefined;
   return { span: call.span, reasoningTokens };
 }
 
-const LONGER_SPANS = `or ask for longer spans (${settingRef('spanTokens')}, up to 64; they help only where the model reasons for fewer tokens than that).`;
+/**
+ * What sets how many tokens the large model is asked for, where the answer is made: the span
+ * setting (confidence and money-aware modes, the provider test), the token budget (the large
+ * model writing alone: one call asks for all of it), or nothing the user sets (command mode:
+ * the small model's commands size each call).
+ */
+export type CallLength = 'spanTokens' | 'tokenBudget' | 'commands';
+
+/** The advice to ask for more tokens per call, by what sets them; '' where no setting does. */
+function longerCalls(length: CallLength): string {
+  if (length === 'spanTokens')
+    return `, or ask for longer spans (${settingRef('spanTokens')}, up to 64; they help only where the model reasons for fewer tokens than that)`;
+  if (length === 'tokenBudget')
+    return `, or raise the token budget (${settingRef('tokenBudget')}): the large model writing alone is asked for all of it in one call, which helps only where it reasons for fewer tokens than that`;
+  return '';
+}
 
 /**
  * What avoids paying for spans spent on reasoning, as Relay supports it: OpenAI's gpt-5.1 and
  * later are sent effort "none" (openAiModelTraits); Claude 5 Opus and Sonnet thinking "disabled"
- * by provider kind anthropic (anthropicModelTraits), which has no such switch for Fable and Mythos.
+ * by provider kind anthropic (anthropicModelTraits), which has no such switch for Fable and Mythos;
+ * any other model (self-hosted: qwen3, deepseek-r1, gpt-oss) is asked not to think, which not
+ * every server or model honours.
  */
-function hiddenReasoningFixes(model: string): string {
+function hiddenReasoningFixes(model: string, length: CallLength = 'spanTokens'): string {
   // A Claude id the version parser cannot read (claude-opus-latest) still gets Claude's fixes.
   if (parseClaudeVersion(model) || /claude/i.test(model))
     return (
       'Pick a Claude model that thinks only when asked (e.g. claude-sonnet-4-6, claude-haiku-4-5) or Claude Opus or Sonnet 5 or later ' +
-      `with provider kind anthropic (Relay sends them thinking "disabled"), ${LONGER_SPANS}`
+      `with provider kind anthropic (Relay sends them thinking "disabled")${longerCalls(length)}.`
     );
-  return `Pick a model that does not reason (e.g. gpt-4.1-mini, gpt-5-chat-latest) or gpt-5.1 or later (Relay sends them reasoning effort "none", which turns reasoning off), ${LONGER_SPANS}`;
+  if (openAiModelTraits(model).reasoning)
+    return `Pick a model that does not reason (e.g. gpt-4.1-mini, gpt-5-chat-latest) or gpt-5.1 or later (Relay sends them reasoning effort "none", which turns reasoning off)${longerCalls(length)}.`;
+  return (
+    'Pick a model that does not think, or turn its thinking off where it is served (Relay asks for none: reasoning effort "none" on OpenAI-style servers, ' +
+    `think: false on Ollama, which not every model honours; gpt-oss on Ollama does not)${longerCalls(length)}.`
+  );
 }
 
 /** Why the model reasons although Relay asks for as little as it takes. */
@@ -335,11 +363,11 @@ function whyItReasons(model: string): string {
   return ` It reasons even at the lowest effort it takes ("${traits.lowestEffort}"), which Relay sends.`;
 }
 
-/** The error for calls that came back empty because reasoning took their span: the cause, the bill, and the fixes. */
-export function spanSpentOnReasoningMessage(model: string, spent: SpanSpentOnReasoning): string {
+/** The error for calls that came back empty because reasoning took their span: the cause, the bill, and the fixes (`length`: what sets the span). */
+export function spanSpentOnReasoningMessage(model: string, spent: SpanSpentOnReasoning, length: CallLength = 'spanTokens'): string {
   return (
     `The large model (${model}) spent all ${spent.span} token${spent.span === 1 ? '' : 's'} it was asked for on hidden reasoning and wrote no text ` +
-    `(${spent.reasoningTokens} reasoning tokens, billed as output).${whyItReasons(model)} ${hiddenReasoningFixes(model)}`
+    `(${spent.reasoningTokens} reasoning tokens, billed as output).${whyItReasons(model)} ${hiddenReasoningFixes(model, length)}`
   );
 }
 
@@ -377,6 +405,8 @@ export interface LearnedFacts {
   effort?: ReasoningEffort;
   /** OpenAI-style: the last reasoning_effort a call was taken with (a later catch-all refusal is not about it). */
   effortTaken?: ReasoningEffort;
+  /** OpenAI-style: `effort` is Relay's guess (reasoning billed while none was sent), not yet taken by a call: a refusal Relay cannot read withdraws it. */
+  effortGuessed?: true;
   /** OpenAI / Azure: /chat/completions refused the model as served on /responses only; it goes there. */
   responsesOnly?: boolean;
   /** A call was billed more output than its limit allowed (a proxy or host that ignores it): the limit bounds no reasoning here (LlmProvider.billedPastLimit). */

@@ -5,9 +5,12 @@
  *
  * Both bodies carry `think: false`. Ollama turns thinking on for a thinking-capable model
  * when the request leaves `think` out (server/routes.go), and then runs its `<think>` parser
- * even on raw output: text before `</think>` goes to `thinking` (which Relay does not read)
- * and leading whitespace is held back, and /api/chat spends num_predict on hidden
- * reasoning. Only `think: true` is refused for a model that cannot think, so false is safe.
+ * even on raw output: text before `</think>` goes to `thinking` and leading whitespace is
+ * held back, and /api/chat spends num_predict on reasoning. Only `think: true` is refused for
+ * a model that cannot think, so false is safe. Some models think anyway (gpt-oss: false is not
+ * honoured, ollama#11751; a template that writes `<think>` into the content): that reasoning
+ * is read (`thinking`, or split off the content) as reasoning chunks and counted in the usage,
+ * so a span it took ends the answer with the cause (llm_hidden_reasoning), not as an empty call.
  *
  * And `truncate: false` (Ollama 0.12.6 on; older ones ignore it): left out, Ollama cuts the
  * start of a prompt longer than its context length (num_ctx) without a word, and the model
@@ -22,6 +25,7 @@ import { HttpProvider, badResponseError, errorFromStreamObject, finishReasonOf, 
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
+import { ThinkTagSplitter, withStreamedReasoning, type SplitContent } from './streamedReasoning';
 import type { ContinuationMethod, ContinueRequest, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage } from './usage';
 
@@ -94,11 +98,25 @@ export class OllamaProvider extends HttpProvider {
     const response = await postStream({
       ...this.streamRequest(context, url, this.buildBody(request), context.key ? { authorization: `Bearer ${context.key}` } : {}),
       longerContext: () => ollamaLongerContext(this.countTokens(this.inputText(request)), request.maxTokens),
+    }).catch((error: unknown) => {
+      throw ollamaModelMissing(error, url, this.model, context.secrets) ?? error;
     });
     const parser = new NdjsonParser();
     let rawFinish: unknown;
     let done = false;
     let output = '';
+    let reasoning = '';
+    const thinkTags = new ThinkTagSplitter();
+    const content = function* (split: SplitContent): Generator<ProviderChunk> {
+      if (split.reasoning.length > 0) {
+        reasoning += split.reasoning;
+        yield { type: 'reasoning', text: split.reasoning };
+      }
+      if (split.text.length > 0) {
+        output += split.text;
+        yield { type: 'text', text: split.text };
+      }
+    };
     let promptTokens: number | undefined;
     let cachedTokens: number | undefined;
     let outputTokens: number | undefined;
@@ -106,12 +124,13 @@ export class OllamaProvider extends HttpProvider {
     const handle = function* (value: any): Generator<ProviderChunk> {
       // An error string, or an object ({ message, code }) that errorFromStreamObject describes as it does any error body.
       if (value?.error) throw errorFromStreamObject({ error: value.error }, url, context.secrets, ollamaEntry.keyEnv, context.noKey);
+      // /api/generate sends `thinking` beside `response`; /api/chat in its message.
+      const thinking = value?.thinking ?? value?.message?.thinking;
+      if (typeof thinking === 'string') yield* content({ text: '', reasoning: thinking });
       const piece = value?.response ?? value?.message?.content;
-      if (typeof piece === 'string' && piece.length > 0) {
-        output += piece;
-        yield { type: 'text', text: piece };
-      }
+      if (typeof piece === 'string' && piece.length > 0) yield* content(thinkTags.push(piece));
       if (value?.done === true) {
+        yield* content(thinkTags.end());
         done = true;
         // Ollama before done_reason existed ended every answer with done alone.
         rawFinish = value.done_reason ?? 'stop';
@@ -141,12 +160,34 @@ export class OllamaProvider extends HttpProvider {
     const read = ollamaPromptRead(promptTokens, cachedTokens);
     yield {
       type: 'usage',
-      usage: completeUsage({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, sent, output, this.countTokens, request.maxTokens),
+      usage: completeUsage(
+        withStreamedReasoning({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, reasoning, output.length > 0, this.countTokens),
+        sent,
+        output,
+        this.countTokens,
+        request.maxTokens,
+      ),
     };
     const cut = ollamaPromptCut(read, cachedTokens, () => this.countTokens(sent), request.maxTokens);
     if (cut) throw new ProviderError('bad_request', `${url.host} (Ollama) ${ollamaPromptCutText(cut)}`, { summary: 'prompt cut by num_ctx' }, context.secrets);
     yield { type: 'done', finishReason: finishReasonOf(rawFinish, url, context.secrets) };
   }
+}
+
+/**
+ * Ollama's 404 for a model it does not have (`model 'qwen3:8b' not found`): the fix is to
+ * download it there, or to pick one it has. Undefined for any other error.
+ */
+function ollamaModelMissing(error: unknown, url: URL, model: string, secrets: readonly string[]): ProviderError | undefined {
+  if (!(error instanceof ProviderError) || error.code !== 'model_not_found') return undefined;
+  const said = error.message.indexOf(' The server said: ');
+  return new ProviderError(
+    'model_not_found',
+    `Ollama at ${url.host} does not have the model ${model} (HTTP ${error.status ?? 404}). Download it with \`ollama pull ${model}\` on the machine Ollama runs on, ` +
+      `or set ${settingRef('model')} to a model \`ollama list\` shows.${said >= 0 ? error.message.slice(said) : ''}`,
+    { fix: error.fix, status: error.status },
+    secrets,
+  );
 }
 
 /** Below this share of the prompt as counted here, Ollama read a prompt its context length cut. */

@@ -1,14 +1,15 @@
 /**
  * Reads an OpenAI-style SSE stream (/v1/completions and /v1/chat/completions): text
- * deltas, the reasoning a host streams beside them (its own chunks: counted, never shown),
- * the finish reason, the usage block sent after it (stream_options.include_usage),
- * `data: [DONE]`, and error objects sent mid-stream.
+ * deltas, the reasoning a host streams beside them or as `<think>` at the head of the text
+ * (its own chunks: counted, never shown), the finish reason, the usage block sent after it
+ * (stream_options.include_usage), `data: [DONE]`, and error objects sent mid-stream.
  */
 import { readBounded } from '../http/exchange';
 import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedResponseError, streamReadError, unfinishedStreamError } from './base';
 import { isWholeJsonResponse, type StreamResponse } from './http';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
+import { ThinkTagSplitter, withStreamedReasoning } from './streamedReasoning';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
 import { completeUsage, isCount, type ReportedUsage, type TokenCounter } from './usage';
 
@@ -89,7 +90,21 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   let rawFinish: unknown;
   let reported: ReportedUsage = {};
   let output = '';
+  /** All the reasoning streamed, for its count where the usage has none (withStreamedReasoning). */
+  let reasoningText = '';
+  const thinkTags = new ThinkTagSplitter();
   let sawDone = false;
+
+  function* content(split: { text: string; reasoning: string }): Generator<ProviderChunk> {
+    if (split.reasoning.length > 0) {
+      reasoningText += split.reasoning;
+      yield { type: 'reasoning', text: split.reasoning };
+    }
+    if (split.text.length === 0) return;
+    output += split.text;
+    const text = transform ? transform.push(split.text) : split.text;
+    if (text.length > 0) yield { type: 'text', text };
+  }
 
   const handle = function* (data: string): Generator<ProviderChunk> {
     if (data.trim() === '[DONE]') {
@@ -107,14 +122,11 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
     if (choice) {
       // A delta that carries both: the reasoning came first.
-      const reasoning = streamedReasoning(choice);
-      if (reasoning.length > 0) yield { type: 'reasoning', text: reasoning };
+      yield* content({ text: '', reasoning: reasoningField(choice?.delta) });
       const raw = options.pickText(choice);
       if (typeof raw === 'string' && raw.length > 0) {
         response.outputStarted();
-        output += raw;
-        const text = transform ? transform.push(raw) : raw;
-        if (text.length > 0) yield { type: 'text', text };
+        yield* content(thinkTags.push(raw));
       }
       if (choice.finish_reason) rawFinish = choice.finish_reason;
     }
@@ -125,21 +137,23 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   // [DONE] alone does not say the model finished: a server that gave up may send it too.
   if (!rawFinish) throw unfinishedStreamError(parser, url, secrets);
 
+  yield* content(thinkTags.end());
   const rest = transform?.end?.() ?? '';
   if (rest.length > 0) yield { type: 'text', text: rest };
-  const usage = completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
+  const filled = withStreamedReasoning(reported, reasoningText, output.length > 0, options.countTokens);
+  const usage = completeUsage(filled, options.inputText, output, options.countTokens, options.maxTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
   yield doneChunk(finishReasonOf(rawFinish, url, secrets), options.continuation);
 }
 
 /**
- * The reasoning a chat delta carries visibly: `reasoning_content` (DeepSeek, vLLM and SGLang
- * with a reasoning parser) or `reasoning` (OpenRouter, Groq, newer vLLM). One of them only: a
- * host in transition may send both with the same text. '' where none.
+ * The reasoning a chat delta (or a whole response's message) carries visibly:
+ * `reasoning_content` (DeepSeek, vLLM and SGLang with a reasoning parser) or `reasoning`
+ * (OpenRouter, Groq, newer vLLM, Ollama's /v1). One of them only: a host in transition may
+ * send both with the same text. '' where none.
  */
-function streamedReasoning(choice: any): string {
-  const delta = choice?.delta;
+function reasoningField(delta: any): string {
   for (const raw of [delta?.reasoning_content, delta?.reasoning]) if (typeof raw === 'string' && raw.length > 0) return raw;
   return '';
 }
@@ -201,10 +215,16 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
   const raw = options.pickText(choice) ?? choice?.message?.content ?? '';
-  const output = typeof raw === 'string' ? raw : '';
+  const thinkTags = new ThinkTagSplitter();
+  const head = thinkTags.push(typeof raw === 'string' ? raw : '');
+  const tail = thinkTags.end();
+  const reasoning = reasoningField(choice?.message) + head.reasoning + tail.reasoning;
+  if (reasoning.length > 0) yield { type: 'reasoning', text: reasoning };
+  const output = head.text + tail.text;
   const text = options.transform ? options.transform.push(output) + (options.transform.end?.() ?? '') : output;
   if (text.length > 0) yield { type: 'text', text };
-  const usage = completeUsage(body.usage ? readOpenAiUsage(body.usage) : {}, options.inputText, output, options.countTokens, options.maxTokens);
+  const reported = withStreamedReasoning(body.usage ? readOpenAiUsage(body.usage) : {}, reasoning, output.length > 0, options.countTokens);
+  const usage = completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
   yield doneChunk(finishReasonOf(choice.finish_reason, options.url, options.secrets), options.continuation);

@@ -36,7 +36,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import type { ContinuationMethod, ContinueRequest, LlmProvider, ModelPrice, Usage, FinishReason as LlmFinishReason } from '../providers/types';
 import { isProviderError, type ProviderFix } from '../providers/errors';
-import { spanSpentOnReasoning, spanSpentOnReasoningMessage, type SpanSpentOnReasoning } from '../providers/modelCapabilities';
+import { spanSpentOnReasoning, spanSpentOnReasoningMessage, type CallLength, type SpanSpentOnReasoning } from '../providers/modelCapabilities';
 import { WaitClock } from '../providers/waitClock';
 import { CONTINUE_INSTRUCTION } from '../providers/seam';
 import { estimateTokens } from '../providers/usage';
@@ -607,8 +607,14 @@ class RelayRun {
   /** The end for LLM calls that add nothing; where hidden reasoning took the last one's span, an error that names it and the fix. */
   private llmNoProgress(): FinishReason {
     const spent = this.lastSpanSpentOnReasoning;
-    if (spent) throw new RunError('llm_hidden_reasoning', spanSpentOnReasoningMessage((this.o.llm as LlmProvider).model, spent), 'llm-model');
+    if (spent) throw new RunError('llm_hidden_reasoning', spanSpentOnReasoningMessage((this.o.llm as LlmProvider).model, spent, this.callLength), 'llm-model');
     return 'llm_no_progress';
+  }
+
+  /** What sets the tokens each LLM call asks for in this mode: the budget where the LLM writes alone, the SLM's commands in command mode, else the span setting. */
+  private get callLength(): CallLength {
+    if (!this.policy.usesSlm) return 'tokenBudget';
+    return this.o.mode === 'command' ? 'commands' : 'spanTokens';
   }
 
   private async openSession(): Promise<SlmSession> {
@@ -1022,7 +1028,14 @@ class RelayRun {
         // Learned for the model at its origin: later answers' first calls are priced unbounded too.
         llm.billedPastLimit?.();
       }
-      this.lastSpanSpentOnReasoning = spanSpentOnReasoning({ finish: failed ? undefined : finish, wroteText: tokens > 0, span: maxTokens, usage: reported });
+      // The span as asked (a provider's minimum included), and the reasoning as reported or as streamed where that is more (a host may report none).
+      this.lastSpanSpentOnReasoning = spanSpentOnReasoning({
+        finish: failed ? undefined : finish,
+        wroteText: tokens > 0,
+        span: this.billedSpan(maxTokens),
+        usage: reported,
+        streamedReasoningTokens: reasoningTokens,
+      });
       // Counted without the SLM where its process ended (this.countTokens): a count would start a
       // new one and load the model again before the call could end or Stop take effect.
       // What it sent, by how it continued (a provider may have turned to an instruction during the call).
