@@ -271,7 +271,8 @@ export async function composeLlm(
     url,
     model,
     byProvider: entry.cacheRule?.(url ?? new URL('http://localhost'), model),
-    userPriced: !entry.pricedByHost,
+    // A raw-prompt server is mostly self-hosted: its user prices it, unless the catalog knows its host (Together).
+    userPriced: !entry.pricedByHost || (kind === 'openai-completions' && resolved.catalog === undefined),
     cachedPriceSet: price.price?.cachedInputPerMTok !== undefined,
   });
   if (providerOf(kind).inProcess) {

@@ -112,7 +112,7 @@ export interface CachingService {
   model: string;
   /** The rule the provider knows for this address and model (ProviderEntry.cacheRule); breakpoints: it sends cache_control. */
   byProvider: CacheRule | undefined;
-  /** Only the user prices this kind (a server Relay has no catalog for: openai-completions, ollama). */
+  /** Only the user prices this service (ollama; openai-completions at a host the price catalog does not know). */
   userPriced: boolean;
   cachedPriceSet: boolean;
 }

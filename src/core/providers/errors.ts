@@ -23,6 +23,8 @@ export interface ProviderErrorDetails {
   retryAfterMs?: number;
   /** A few words for a progress line ("no response for 60 s"); default: "HTTP <status>" or the code. */
   summary?: string;
+  /** The request field the server's error names in error.param (OpenAI's bodies), for reading a refusal (refusals.ts). */
+  param?: string;
 }
 
 export class ProviderError extends Error {
@@ -33,6 +35,8 @@ export class ProviderError extends Error {
   readonly retryAfterMs?: number;
   /** A few words for a progress line, e.g. the reason of a retry: "HTTP 503", "no response for 60 s". */
   readonly summary: string;
+  /** The request field the server named in error.param ("reasoning_effort", "reasoning.effort"), if any: not shown. */
+  readonly param?: string;
   /**
    * True when bytes of a success response body had arrived before the call failed: the
    * service may bill the call, and it was not retried. Set by the retry loop.
@@ -49,6 +53,7 @@ export class ProviderError extends Error {
     this.retryable = details.retryable ?? false;
     this.retryAfterMs = details.retryAfterMs;
     this.summary = scrubSecrets(details.summary ?? (details.status ? `HTTP ${details.status}` : code.replace(/_/g, ' ')), secrets);
+    this.param = details.param;
   }
 
   toJSON(): Record<string, unknown> {

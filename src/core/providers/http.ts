@@ -380,9 +380,11 @@ export function networkError(error: NodeJS.ErrnoException, url: URL, secrets: re
  * The error text and type of any of the JSON error shapes (OpenAI, Anthropic, Ollama). A
  * gateway's wrapper (OpenRouter: "Provider returned error" with the upstream's own body as a
  * string in error.metadata.raw) is described with the upstream's words: they name what was
- * refused (refusals.ts reads them) and what the user can fix.
+ * refused (refusals.ts reads them) and what the user can fix. `param`: the request field
+ * OpenAI's error.param names, which its "Invalid value: 'none'. Supported values are: ..." names
+ * nowhere else.
  */
-export function describeErrorBody(text: string): { message: string; type: string } {
+export function describeErrorBody(text: string): { message: string; type: string; param?: string } {
   try {
     const body = errorBodyOf(text);
     const error = body?.error;
@@ -396,14 +398,16 @@ export function describeErrorBody(text: string): { message: string; type: string
       const code = typeof error.code === 'string' && !/^\d*$/.test(error.code) ? error.code : undefined;
       // Google's bodies name the kind in error.status (RESOURCE_EXHAUSTED, INVALID_ARGUMENT).
       const status = typeof error.status === 'string' ? error.status : undefined;
-      const own = { message: String(error.message ?? ''), type: String(code ?? error.type ?? status ?? '') };
+      const param = fieldNameOf(error.param);
+      const own = { message: String(error.message ?? ''), type: String(code ?? error.type ?? status ?? ''), ...(param ? { param } : {}) };
       const raw = error.metadata?.raw;
       if (typeof raw !== 'string' || raw.trim().length === 0) return own;
       const upstream = describeErrorBody(raw);
       if (!upstream.message) return own;
       const provider = typeof error.metadata.provider_name === 'string' && error.metadata.provider_name ? `${error.metadata.provider_name}: ` : '';
       const said = `${provider}${upstream.message}`;
-      return { message: own.message ? `${own.message} (${said})` : said, type: upstream.type || own.type };
+      const named = upstream.param ?? param;
+      return { message: own.message ? `${own.message} (${said})` : said, type: upstream.type || own.type, ...(named ? { param: named } : {}) };
     }
     if (typeof body?.message === 'string') return { message: body.message, type: String(body.type ?? '') };
     if (typeof body?.detail === 'string') return { message: body.detail, type: '' };
@@ -411,6 +415,11 @@ export function describeErrorBody(text: string): { message: string; type: string
     // Not JSON: fall through to the raw text.
   }
   return { message: text.trim().slice(0, 300), type: '' };
+}
+
+/** A server's error.param as a request field's name ("reasoning_effort", "reasoning.effort"); anything else is no field. */
+function fieldNameOf(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_.]{0,63}$/.test(value) ? value : undefined;
 }
 
 /**
@@ -549,7 +558,7 @@ export function errorFromStatus(
   noKey?: string,
   longerContext?: () => string,
 ): ProviderError {
-  const { message: said, type } = describeErrorBody(bodyText);
+  const { message: said, type, param } = describeErrorBody(bodyText);
   const server = said ? ` The server said: ${said}` : '';
   const google = status === 429 ? googleResourceExhausted(bodyText) : undefined;
   const retryAfterMs = parseRetryAfter(headers) ?? google?.retryAfterMs;
@@ -652,7 +661,7 @@ export function errorFromStatus(
   return new ProviderError(
     'bad_request',
     `${host} refused the request (HTTP ${status}). Check the provider settings: ${model} and ${baseUrl}.${server}`,
-    { fix: 'open-settings', status },
+    { fix: 'open-settings', status, param },
     secrets,
   );
 }

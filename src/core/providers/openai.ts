@@ -198,11 +198,20 @@ export const openAiCompletionsEntry: ProviderEntry = {
   keyEnv: ['RELAY_API_KEY'],
   usesKey: true,
   keyRequired: hostedOpenAiStyle,
-  pricedByHost: false,
+  // Hosted services bill it (Together, Fireworks, DeepSeek's FIM, OpenAI's instruct models): by the catalog; a local server has no entry there.
+  pricedByHost: true,
   cacheRule: hostCacheRule,
   create: (config, keys, options) => new OpenAiCompletionsProvider(config, keys, options),
   prompt: 'template',
 };
+
+/** The effort Relay guesses for a model that billed reasoning while none was sent (noticeReasoning). */
+const GUESSED_EFFORT: ReasoningEffort = 'none';
+
+/** A request refused as such (HTTP 400 or 422), as a refused field is: not a rate limit, a server error or a lost connection. */
+function refusedRequest(error: unknown): boolean {
+  return error instanceof ProviderError && error.code === 'bad_request' && (error.status === 400 || error.status === 422);
+}
 
 abstract class OpenAiStyleProvider extends HttpProvider {
   protected readonly traits: OpenAiModelTraits;
@@ -259,26 +268,65 @@ abstract class OpenAiStyleProvider extends HttpProvider {
     const facts = this.facts();
     const responsesHost = this.servesResponses();
     const quiet = { quietUntilOutputMs: this.quietUntilOutputMs };
-    const sent = await sendAdapting(
-      build,
-      (plan) => postStream({ ...this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key)), ...quiet }),
-      (refusal, plan) => learnFrom(facts, refusal, plan, responsesHost),
-    );
+    let effortRefusalRead = false;
+    const send = () =>
+      sendAdapting(
+        build,
+        (plan) => postStream({ ...this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key)), ...quiet }),
+        (refusal, plan) => {
+          if (refusal.type === 'effort') effortRefusalRead = true;
+          return learnFrom(facts, refusal, plan, responsesHost);
+        },
+      );
+    let sent: Awaited<ReturnType<typeof send>>;
+    try {
+      sent = await send();
+    } catch (error) {
+      // Relay's own guess of an effort, refused in words it cannot read (read ones are learned from): the model worked without one.
+      const guessRefused = facts.effortGuessed === true && facts.effort === GUESSED_EFFORT && !effortRefusalRead && refusedRequest(error);
+      if (!guessRefused) throw error;
+      sent = await this.sendWithoutEffortGuess(facts, send);
+    }
     const effort = sent.plan.body.reasoning_effort;
-    if (typeof effort === 'string') facts.effortTaken = effort as ReasoningEffort;
+    if (typeof effort === 'string') {
+      facts.effortTaken = effort as ReasoningEffort;
+      facts.effortGuessed = undefined;
+    }
     return sent;
+  }
+
+  /**
+   * Sends the call again with no effort, and the model is not guessed one again (noticeReasoning);
+   * kept only if that call is taken: refused too (or failing for another cause), the refusal was
+   * not of the guess, which stands, and so does the error.
+   */
+  private async sendWithoutEffortGuess<T>(facts: LearnedFacts, send: () => Promise<T>): Promise<T> {
+    facts.effortGuessed = undefined;
+    facts.effort = undefined;
+    facts.dropped.add('reasoning_effort');
+    try {
+      return await send();
+    } catch (error) {
+      facts.dropped.delete('reasoning_effort');
+      facts.effort = GUESSED_EFFORT;
+      facts.effortGuessed = true;
+      throw error;
+    }
   }
 
   /**
    * Reasoning billed while no effort was sent (a model the table does not know, e.g. an
    * Azure deployment name, a Gemini model): the next calls ask for the lowest effort. "none"
    * first; a model that does not take it answers with the values it takes and the lowest is
-   * used, or (a Gemini model that only thinks) refuses it and is sent "low" (refusals.ts).
+   * used, or (a Gemini model that only thinks) refuses it and is sent "low" (refusals.ts). A
+   * guess until a call is taken with it: refused in words Relay cannot read, it is withdrawn if the
+   * call sent again without it is taken (post).
    */
   protected noticeReasoning(usage: Usage, body: Record<string, unknown>): void {
     const facts = this.facts();
     if ((usage.reasoningTokens ?? 0) > 0 && body.reasoning_effort === undefined && facts.effort === undefined && !facts.dropped.has('reasoning_effort')) {
-      facts.effort = 'none';
+      facts.effort = GUESSED_EFFORT;
+      facts.effortGuessed = true;
     }
   }
 }

@@ -6,7 +6,8 @@
  * `response.output_text.delta` carries text in `delta`; `response.completed` ends the answer,
  * its `response.usage` the bill; `response.incomplete` ends it early
  * (`response.incomplete_details.reason`: max_output_tokens, content_filter);
- * `response.failed` (`response.error`) and `error` (`code`, `message`) end it with an error.
+ * `response.failed` (`response.error`) and `error` (`code`, `message`) end it with an error,
+ * after the usage a failed Response reports (it may bill what was generated before it failed).
  * There is no `data: [DONE]`. Everything else (created, in_progress, output items, reasoning)
  * is framing and is skipped.
  */
@@ -15,7 +16,7 @@ import type { StreamResponse } from './http';
 import { doneChunk, isWholeJsonBody, readEventsUntil, readWholeJsonBody, type OpenAiStreamOptions } from './openaiStream';
 import { SseParser } from './sse';
 import type { ChatMessage } from '../slm/types';
-import type { ProviderChunk } from './types';
+import type { ProviderChunk, Usage } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
 import { isRecord } from '../../shared/isRecord';
 
@@ -152,6 +153,8 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
         if (event.type === 'response.incomplete' && final.status === undefined) final.status = 'incomplete';
         return;
       case 'response.failed':
+        yield* failedUsage(event.response, output, options);
+        throw errorFromStreamObject(errorObject(event), url, secrets, keyEnv, options.noKey);
       case 'error':
         throw errorFromStreamObject(errorObject(event), url, secrets, keyEnv, options.noKey);
       default:
@@ -169,18 +172,49 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
   yield* finish(final, refused, output, options);
 }
 
+/** The usage of a finished response: the server's, completed by counting where it left some out. */
+function usageOf(final: any, output: string, options: ResponsesStreamOptions): Usage {
+  const reported = final?.usage ? readResponsesUsage(final.usage) : {};
+  return completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
+}
+
+/**
+ * The usage a failed Response reports, yielded before its error (as a content-filter end's is):
+ * the engine books it instead of a count of the text that arrived. None reported: nothing.
+ */
+function* failedUsage(failed: any, output: string, options: ResponsesStreamOptions): Generator<ProviderChunk> {
+  if (!isRecord(failed?.usage)) return;
+  const usage = usageOf(failed, output, options);
+  options.onUsage?.(usage);
+  yield { type: 'usage', usage };
+}
+
 /** The usage, then the end: what a finished response (streamed or whole) yields last. */
 function* finish(final: any, refused: boolean, output: string, options: ResponsesStreamOptions): Generator<ProviderChunk> {
-  const reported = final?.usage ? readResponsesUsage(final.usage) : {};
-  const usage = completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
+  const usage = usageOf(final, output, options);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
   const finishReason = finishReasonOf(endOf(final, refused), options.url, options.secrets);
   yield doneChunk(finishReason, options.continuation);
 }
 
+/** The content parts of a whole Response's output items. */
+function contentParts(body: any): any[] {
+  const items: unknown[] = Array.isArray(body?.output) ? body.output : [];
+  return items.flatMap((item: any) => (Array.isArray(item?.content) ? item.content : []));
+}
+
+/** The text a whole Response holds (its output_text parts). */
+function textOf(body: any): string {
+  return contentParts(body)
+    .filter((part: any) => part?.type === 'output_text' && typeof part.text === 'string')
+    .map((part: any) => part.text as string)
+    .join('');
+}
+
 async function* readWholeResponse(response: StreamResponse, options: ResponsesStreamOptions): AsyncGenerator<ProviderChunk> {
   const body = await readWholeJsonBody(response, options.url, options.secrets);
+  if (body?.status === 'failed') yield* failedUsage(body, textOf(body), options);
   if (body?.status === 'failed' || (body?.error && body?.status === undefined)) {
     throw errorFromStreamObject(
       body?.status === 'failed' ? errorObject({ type: 'response.failed', response: body }) : body,
@@ -191,12 +225,8 @@ async function* readWholeResponse(response: StreamResponse, options: ResponsesSt
     );
   }
   if (!Array.isArray(body?.output)) throw badResponseError(options.url, 'a response without output', options.secrets);
-  const parts = body.output.flatMap((item: any) => (Array.isArray(item?.content) ? item.content : []));
-  const output = parts
-    .filter((part: any) => part?.type === 'output_text' && typeof part.text === 'string')
-    .map((part: any) => part.text as string)
-    .join('');
-  const refused = parts.some((part: any) => part?.type === 'refusal');
+  const output = textOf(body);
+  const refused = contentParts(body).some((part: any) => part?.type === 'refusal');
   const text = options.transform ? options.transform.push(output) + (options.transform.end?.() ?? '') : output;
   if (text.length > 0) yield { type: 'text', text };
   yield* finish(body, refused, output, options);

@@ -15,11 +15,11 @@ export { PRICE_CATALOG } from './priceCatalog';
 
 /**
  * The catalog provider that bills a provider of `kind` at `baseUrl` (empty or undefined:
- * the kind's default address). openai-chat and anthropic are priced by the address they
- * reach: api.openai.com is OpenAI, api.anthropic.com Anthropic, openrouter.ai, DeepSeek,
- * Mistral, Groq, Azure OpenAI... by their own entries in the catalog; any other address
- * (a local or self-hosted server, a proxy) has no built-in price. openai-completions,
- * ollama and onnx-local have none either: a local model costs what the user says.
+ * the kind's default address). openai-chat, openai-completions and anthropic are priced by
+ * the address they reach: api.openai.com is OpenAI, api.anthropic.com Anthropic,
+ * openrouter.ai, DeepSeek, Mistral, Groq, Together, Azure OpenAI... by their own entries in
+ * the catalog; any other address (a local or self-hosted server, a proxy) has no built-in
+ * price. ollama and onnx-local have none either: a local model costs what the user says.
  */
 function catalogProviderOf(kind: ProviderKind, baseUrl?: string): string | undefined {
   if (!providerOf(kind).pricedByHost) return undefined;

@@ -7,6 +7,7 @@
  * endpoint, not of a field: OpenAI's Responses-only models on /chat/completions (HTTP 404).
  */
 import { ProviderError } from './errors';
+import { escapeRegExp } from '../../shared/escapeRegExp';
 import type { StreamResponse } from './http';
 import { REASONING_EFFORTS, lowestEffort, type ReasoningEffort } from './modelCapabilities';
 
@@ -68,7 +69,9 @@ function position(text: string, field: string): number {
 
 /**
  * What the server refused in `body`, if the error is such a refusal. `body` is the JSON
- * that was sent (its top-level fields are what can be dropped).
+ * that was sent (its top-level fields are what can be dropped). A field is named by the
+ * server's words or by its error.param (ProviderError.param): OpenAI's "Invalid value: 'none'.
+ * Supported values are: ..." names the field it refuses only there.
  */
 export function refusalOf(error: unknown, body: Record<string, unknown>): Refusal | undefined {
   if (!(error instanceof ProviderError)) return undefined;
@@ -76,6 +79,8 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
   const said = error.message.indexOf('The server said:');
   const text = said >= 0 ? error.message.slice(said + 'The server said:'.length) : error.message;
   const sent = (field: string) => body[field] !== undefined;
+  const param = error.param;
+  const named = (field: string) => names(text, field) || (param !== undefined && names(param, field));
   // A chat request (it has messages) the server refused for the endpoint, not for a field.
   const endpointRefused = (error.status === 404 || error.status === 400) && (error.code === 'model_not_found' || error.code === 'bad_request');
   if (endpointRefused && sent('messages') && RESPONSES_ONLY.test(text)) return { type: 'responses-only' };
@@ -92,8 +97,11 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
 
   if (belowThinking(body.reasoning_effort) && THINKING_ONLY.test(text)) return { type: 'effort', effort: LOWEST_THINKING_EFFORT };
   if (belowThinking(body.reasoning_effort) && GOOGLE_INVALID_ARGUMENT.test(text)) return { type: 'effort', effort: LOWEST_THINKING_EFFORT, tentative: true };
-  if (sent('reasoning_effort') && (names(text, 'reasoning_effort') || /'(?:none|minimal|low|medium|high|xhigh|max)' is not supported with/i.test(text))) {
-    // OpenAI: "Supported values are: 'none', 'low', ..."; pydantic servers (vLLM): "Input should be 'low', 'medium' or 'high'";
+  if (
+    sent('reasoning_effort') &&
+    (named('reasoning_effort') || /'(?:none|minimal|low|medium|high|xhigh|max)' is not supported with/i.test(text) || invalidValue(text, body.reasoning_effort))
+  ) {
+    // OpenAI: "Supported values are: 'none', 'low', ..." (after "Unsupported value: ..." or "Invalid value: 'none'."); pydantic servers (vLLM): "Input should be 'low', 'medium' or 'high'";
     // Vertex's Gemini: "Expected 'reasoning_effort' to be one of: 'high','low','medium','minimal'".
     const listed = /(?:supported values are|input should be|to be one of):?([^.\]}]*)/i.exec(text)?.[1] ?? '';
     const supported = [...listed.matchAll(/'([a-z]+)'/gi)].map((m) => m[1].toLowerCase()).filter((v) => (REASONING_EFFORTS as readonly string[]).includes(v));
@@ -104,18 +112,24 @@ export function refusalOf(error: unknown, body: Record<string, unknown>): Refusa
 
   const refused = REFUSED.test(text);
   if (sent('max_tokens') && /use '?max_completion_tokens'? instead/i.test(text)) return { type: 'token-field', use: 'max_completion_tokens' };
-  if (refused && sent('max_tokens') && names(text, 'max_tokens') && !names(text, 'max_completion_tokens'))
-    return { type: 'token-field', use: 'max_completion_tokens' };
-  if (refused && sent('max_completion_tokens') && names(text, 'max_completion_tokens')) return { type: 'token-field', use: 'max_tokens' };
+  if (refused && sent('max_tokens') && named('max_tokens') && !named('max_completion_tokens')) return { type: 'token-field', use: 'max_completion_tokens' };
+  if (refused && sent('max_completion_tokens') && named('max_completion_tokens')) return { type: 'token-field', use: 'max_tokens' };
 
   // Streaming refused for the model (OpenAI: "Your organization must be verified to stream this model",
   // o1's "'stream' does not support true with this model", pro models that do not stream): the answer comes whole.
-  if (sent('stream') && names(text, 'stream') && (refused || /verified to stream/i.test(text))) return { type: 'drop', field: 'stream' };
-  for (const field of OWN_FIELDS) if (sent(field) && names(text, field)) return { type: 'drop', field };
+  if (sent('stream') && named('stream') && (refused || /verified to stream/i.test(text))) return { type: 'drop', field: 'stream' };
+  for (const field of OWN_FIELDS) if (sent(field) && named(field)) return { type: 'drop', field };
   if (/cache_control/i.test(text) && refused && JSON.stringify(body).includes('"cache_control"')) return { type: 'drop', field: 'cache_control' };
   if (!refused) return undefined;
-  const candidates = CALLER_FIELDS.filter((field) => sent(field) && names(text, field)).sort((a, b) => position(text, a) - position(text, b));
+  // The field error.param names first, then the first the words name.
+  const rank = (field: string) => (param !== undefined && names(param, field) ? -1 : position(text, field));
+  const candidates = CALLER_FIELDS.filter((field) => sent(field) && named(field)).sort((a, b) => rank(a) - rank(b));
   return candidates.length > 0 ? { type: 'drop', field: candidates[0] } : undefined;
+}
+
+/** OpenAI's "Invalid value: '<the value sent>'. Supported values are: ...", which names no field in its words. */
+function invalidValue(text: string, value: unknown): boolean {
+  return typeof value === 'string' && new RegExp(`invalid value: '${escapeRegExp(value)}'\\.?\\s*supported values are`, 'i').test(text);
 }
 
 /** An effort sent that thinks less than LOWEST_THINKING_EFFORT ("none", "minimal"). */

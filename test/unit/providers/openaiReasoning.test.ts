@@ -140,6 +140,113 @@ test('openai: a deployment name the table cannot place: refusals fix N, temperat
   );
 });
 
+/** An Azure OpenAI deployment of gpt-5-mini under its own name: the table cannot place it. */
+const AZURE_DEPLOYMENT = () => provider('team-gpt5-deployment', { baseUrl: 'http://myres.openai.azure.com/openai/v1' });
+
+/** OpenAI's invalid_value wording of a refused effort: the field is named in `param` only. */
+const invalidEffortValue =
+  (effort: string): Responder =>
+  (_request, res) => {
+    res.writeHead(400, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        error: {
+          message: `Invalid value: '${effort}'. Supported values are: 'minimal', 'low', 'medium', and 'high'.`,
+          type: 'invalid_request_error',
+          param: 'reasoning_effort',
+          code: 'invalid_value',
+        },
+      }),
+    );
+  };
+
+test('azure deployment: billed reasoning brings effort "none"; refused as "Invalid value: \'none\'" (the field in param only), the lowest listed is sent, once', async () => {
+  const p = AZURE_DEPLOYMENT();
+  const first = await call(p);
+  assert.equal(first.out.usage?.reasoningTokens, 4, 'reasoning billed while no effort was sent');
+  assert.equal(first.sent.at(-1)?.reasoning_effort, undefined);
+
+  server.enqueue(invalidEffortValue('none'));
+  const second = await call(p);
+  assert.deepEqual(
+    second.sent.map((b) => b.reasoning_effort),
+    ['none', 'minimal'],
+    'one extra request, with the lowest effort the server listed',
+  );
+  assert.equal(second.out.text, ' Paris is a city');
+
+  const third = await call(p);
+  assert.deepEqual(
+    third.sent.map((b) => b.reasoning_effort),
+    ['minimal'],
+    'remembered',
+  );
+});
+
+test('azure deployment: the guessed effort "none" refused in words Relay cannot read is withdrawn: the call goes again with no effort, and so do later ones', async () => {
+  const p = AZURE_DEPLOYMENT();
+  await call(p);
+  server.enqueue((_request, res) => {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end('Bad request');
+  });
+  const second = await call(p);
+  assert.deepEqual(
+    second.sent.map((b) => b.reasoning_effort),
+    ['none', undefined],
+  );
+  assert.equal(second.out.usage?.reasoningTokens, 4, 'answered as before the guess');
+  for (let i = 0; i < 2; i++) {
+    const later = await call(p);
+    assert.deepEqual(
+      later.sent.map((b) => b.reasoning_effort),
+      [undefined],
+      'not guessed again: billed reasoning no longer brings "none"',
+    );
+  }
+});
+
+test('the guessed effort "none" is kept where the call without it is refused the same: the 400 was about something else, and stands', async () => {
+  const p = AZURE_DEPLOYMENT();
+  await call(p);
+  const badRequest: Responder = (_request, res) => {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end('Bad request');
+  };
+  server.enqueue(badRequest, badRequest);
+  const before = server.requests.length;
+  const error = await collectError(p, REQUEST);
+  assert.equal(error.code, 'bad_request');
+  assert.deepEqual(
+    server.requests.slice(before).map((r) => r.body.reasoning_effort),
+    ['none', undefined],
+  );
+  server.enqueue(invalidEffortValue('none'));
+  assert.deepEqual(
+    (await call(p)).sent.map((b) => b.reasoning_effort),
+    ['none', 'minimal'],
+    'the guess stands, and is corrected by the words of its refusal',
+  );
+});
+
+test('a 400 that is not a refusal, after an effort the server took, stays the error: only a guess never taken is withdrawn', async () => {
+  const p = AZURE_DEPLOYMENT();
+  await call(p);
+  server.enqueue(invalidEffortValue('none'));
+  await call(p);
+  server.enqueue((_request, res) => {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end('Bad request');
+  });
+  const error = await collectError(p, REQUEST);
+  assert.equal(error.code, 'bad_request');
+  assert.deepEqual(
+    (await call(p)).sent.map((b) => b.reasoning_effort),
+    ['minimal'],
+    'the effort the server listed is kept',
+  );
+});
+
 test('openai: a 400 about a value (not a refused field) is reported at once, as before', async () => {
   server.enqueue((_request, res) => {
     res.writeHead(400, { 'content-type': 'application/json' });

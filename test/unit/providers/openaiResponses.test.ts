@@ -11,11 +11,11 @@ import { createProvider } from '../../../src/core/providers/factory';
 import { forgetLearnedFacts, openAiModelTraits } from '../../../src/core/providers/modelCapabilities';
 import { CONTINUE_INSTRUCTION, openAiChatEntry, type OpenAiChatProvider } from '../../../src/core/providers/openai';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
-import type { ContinueRequest, LlmProvider, ProviderConfig } from '../../../src/core/providers/types';
+import type { ContinueRequest, LlmProvider, ProviderChunk, ProviderConfig } from '../../../src/core/providers/types';
 import { collectRelay } from '../../../src/core/relay/engine';
 import { chars, DoubleRuntime } from '../relay/doubles';
 import { FakeServer, loopbackAgent, sendJson, startFakeServer, type Responder } from './servers/harness';
-import { RESPONSES_ONLY_MESSAGE, openAiStream } from './servers/openai';
+import { RESPONSES_ONLY_MESSAGE, openAiInputTokens, openAiStream } from './servers/openai';
 import { FAST, REQUEST, collect, collectError, within } from './servers/collect';
 
 const KEY = 'sk-test-rsp-0123456789abcdef';
@@ -304,6 +304,55 @@ test("an `error` event or response.failed mid-stream is an error in the server's
   const failed = await collectError(provider('gpt-5-pro', OPENAI), REQUEST);
   assert.equal(failed.code, 'rate_limit');
   assert.match(failed.message, /Slow down\./);
+});
+
+/** The usage of a Response that failed after it generated: 1,900 output tokens, 1,800 of them reasoning. */
+const FAILED_USAGE = {
+  input_tokens: 3000,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: 1900,
+  output_tokens_details: { reasoning_tokens: 1800 },
+  total_tokens: 4900,
+};
+const FAILED_ERROR = { code: 'server_error', message: 'The model produced invalid content.' };
+
+test("response.failed that reports the Response's usage: the engine books the server's count, not an estimate of the text that arrived", async () => {
+  const failing = openAiStream({
+    pieces: [' Paris', ' is', ' a'],
+    reasoning: { high: 3 },
+    errorAfterPieces: { after: 3, error: { type: 'response.failed', response: { status: 'failed', usage: FAILED_USAGE, error: FAILED_ERROR } } },
+  });
+  // A priced answer counts its prompt first (free, on OpenAI's API): that request is answered as OpenAI does.
+  const counted = openAiInputTokens(() => 30);
+  const routed: Responder = (request, res) => (request.path.endsWith('/input_tokens') ? counted : failing)(request, res);
+  server.enqueue(routed, routed);
+  const { stats, events } = await collectRelay({
+    mode: 'llm-only',
+    slm: new DoubleRuntime([]),
+    llm: provider('gpt-5-pro', OPENAI),
+    messages: [{ role: 'user', content: 'What is the capital of France?' }],
+    tokenBudget: 2000,
+    price: { inputPerMTok: 15, outputPerMTok: 120 },
+  });
+  assert.equal(stats.finishReason, 'error');
+  const end = events.find((e) => e.type === 'call-end');
+  assert.ok(end?.type === 'call-end');
+  assert.deepEqual(end.usage, { inputTokens: 3000, outputTokens: 1900, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 1800 });
+  assert.equal(stats.costUsd, (3000 * 15 + 1900 * 120) / 1e6);
+});
+
+test('a whole (not streamed) Response with status failed yields its usage, then the error in its words', async () => {
+  server.enqueue((_request, res) => sendJson(res, 200, { status: 'failed', output: [], usage: FAILED_USAGE, error: FAILED_ERROR }));
+  const chunks: ProviderChunk[] = [];
+  const error = await collect(provider('gpt-5-pro', OPENAI, { maxRetries: 0 }), REQUEST, undefined, (c) => chunks.push(c)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.match(String((error as Error | undefined)?.message), /The model produced invalid content\./);
+  assert.deepEqual(
+    chunks.filter((c) => c.type === 'usage').map((c) => c.type === 'usage' && c.usage),
+    [{ inputTokens: 3000, outputTokens: 1900, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false, reasoningTokens: 1800 }],
+  );
 });
 
 test('a model learned Responses-only mid-call is not sent 16 tokens its USD ceiling does not leave: nothing is billed, and the next answer is quoted at 16', async () => {

@@ -151,7 +151,7 @@ test('pricing: unknown models, local servers and local kinds have an unknown pri
   // A known model name on an address the catalog does not bill (a local server, a proxy).
   assert.equal(builtInPrice('openai-chat', 'gpt-4o', 'http://127.0.0.1:8000/v1'), null);
   assert.equal(builtInPrice('openai-chat', 'gpt-4o', 'https://llm-proxy.example.com/v1'), null);
-  // Kinds that reach local models are priced by the user only.
+  // Kinds that reach local models are priced by the user only; openai-completions at its default address (a local server) too.
   assert.equal(builtInPrice('openai-completions', 'gpt-4o'), null);
   assert.equal(builtInPrice('ollama', 'gpt-4o'), null);
   assert.equal(builtInPrice('onnx-local', 'gpt-4o'), null);
@@ -179,6 +179,19 @@ test('pricing: openai-chat is priced by the address it reaches', () => {
   );
   // anthropic at its default address.
   assert.equal(builtInPrice('anthropic', 'claude-sonnet-4-6', 'https://api.anthropic.com')?.cacheWritePerMTok, 3.75);
+});
+
+test('pricing: openai-completions is priced by the hosted API it reaches (Together, DeepSeek), never at a local or self-hosted address', () => {
+  const llama = 'meta-llama/Llama-3.3-70B-Instruct-Turbo';
+  const together = resolvePriceWithSource('openai-completions', llama, {}, 'https://api.together.xyz/v1');
+  assert.equal(together.source, 'catalog');
+  assert.equal(together.catalog?.provider, 'together');
+  assert.deepEqual(together.price, builtInPrice('openai-chat', llama, 'https://api.together.xyz/v1'), 'the same price as on chat');
+  assert.ok((together.price?.outputPerMTok ?? 0) > 0);
+  assert.equal(resolvePriceWithSource('openai-completions', 'deepseek-chat', {}, 'https://api.deepseek.com/beta').catalog?.provider, 'deepseek');
+  for (const local of ['http://127.0.0.1:8000/v1', 'http://localhost:8000/v1', 'http://192.168.1.20:8000/v1', 'https://vllm.example.com/v1', '']) {
+    assert.deepEqual(resolvePriceWithSource('openai-completions', llama, {}, local), { price: null, source: 'unknown' }, local || 'the default');
+  }
 });
 
 test('pricing: of several catalog prices the standard one is taken', () => {
