@@ -101,12 +101,14 @@ export async function runProviderTest(
   } else {
     write('Tokens: not reported');
   }
-  const spent = spanSpentOnReasoning({ finish, wroteText: text.length > 0, span: request.maxTokens, usage });
+  // The tokens asked as the provider asks them (/responses: at least 16), as the engine says them.
+  const asked = Math.max(request.maxTokens, provider.minOutputTokens ?? 0);
+  const spent = spanSpentOnReasoning({ finish, wroteText: text.length > 0, span: asked, usage });
   if (spent) return failed(`FAILED: ${spanSpentOnReasoningMessage(provider.model, spent)}`, 'llm-model');
   if (text.length === 0 && finish !== 'stop') {
     // Reasoning that took part of the span (or an unreported count of it): named, though not proven to be all of it.
     const thought = reasoned || (usage?.reasoningTokens ?? 0) > 0;
-    const cause = thought ? `: ${provider.model} thought (hidden reasoning, billed as output) within the ${request.maxTokens} tokens asked for` : '';
+    const cause = thought ? `: ${provider.model} thought (hidden reasoning, billed as output) within the ${asked} tokens asked for` : '';
     return failed(`FAILED: the provider answered but wrote no text${cause}.`, thought ? 'llm-model' : undefined);
   }
   if (provider.countInputTokens) write(await tokenCountLine(provider.countInputTokens.bind(provider), options.signal));

@@ -14,6 +14,7 @@ import { createProvider } from '../../../src/core/providers/factory';
 import { forgetLearnedFacts } from '../../../src/core/providers/modelCapabilities';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { LlmProvider } from '../../../src/core/providers/types';
+import { runProviderTest } from '../../../src/core/providers/providerTest';
 import { collectRelay } from '../../../src/core/relay/engine';
 import type { RelayEvent } from '../../../src/core/relay/events';
 import { FakeServer, loopbackAgent, startFakeServer, writeFrames, type Responder } from '../providers/servers/harness';
@@ -174,6 +175,13 @@ test('the hidden-reasoning error states the span as asked: /responses asks for a
   assert.equal(errors[0]?.code, 'llm_hidden_reasoning');
   assert.match(errors[0].message, /spent all 16 tokens it was asked for on hidden reasoning and wrote no text \(16 reasoning tokens/);
   assert.match(errors[0].message, /longer spans \(relay\.confidence\.spanTokens/, 'confidence mode: the span setting');
+});
+
+test("Test Provider states the test's span as asked too: 16 tokens on /responses, not the 8 it asks elsewhere", async () => {
+  const lines: string[] = [];
+  const result = await runProviderTest(onOpenAi('gpt-5-pro'), null, (line) => lines.push(line));
+  assert.equal(result.ok, false);
+  assert.match(result.summary, /spent all 16 tokens it was asked for on hidden reasoning and wrote no text \(16 reasoning tokens/);
 });
 
 test('llm-only: the advice is the token budget (the span setting does nothing there)', async () => {
