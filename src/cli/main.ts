@@ -9,7 +9,7 @@ import { PROVIDER_KINDS } from '../core/providers/registry';
 import { RELAY_MODES } from '../core/relay/policies/registry';
 import { CONFIG_FLAGS, configFilePath, decimalInteger, expandPath, loadConfig } from './config';
 import { CACHING_CHOICES } from '../core/providers/billing';
-import { allUnpriced, roundUsd, summariseTotals, TotalsStore } from '../core/relay/totalsStore';
+import { allSlmOnly, allUnpriced, roundUsd, slmOnlyAnswersText, summariseTotals, TotalsStore } from '../core/relay/totalsStore';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
 import { explainMessages, runAsk, solveMessages } from './commands/ask';
 import { runDemo } from './commands/demo';
@@ -343,12 +343,16 @@ export async function main(argv: string[], io: CliIo, signal: AbortSignal): Prom
       const file = await store.read();
       const all = summariseTotals(file);
       const today = summariseTotals(file, { day: store.today() });
-      // Money only where a price is known (unpriced answers are unknown, not $0); a loss says so.
+      // Money only where a price is known (unpriced answers are unknown, not $0); a loss says so. Answers the small
+      // model wrote alone cost $0 and are named apart: no price is missing, and no saving is claimed for them.
+      const alone = (t: typeof all) => (t.slmOnlyAnswers > 0 ? `; ${slmOnlyAnswersText(t.slmOnlyAnswers)}` : '');
       const money = (t: typeof all) =>
-        allUnpriced(t)
-          ? 'cost unknown (no price)'
-          : `cost ${formatUsd(roundUsd(t.costUsd))}${t.usageEstimatedAnswers > 0 ? ` (est.: the LLM usage of ${t.usageEstimatedAnswers} ${t.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally, or capped at the most one call can write)` : ''}, LLM-only estimate ${formatUsd(roundUsd(t.llmOnlyCostUsd))}, ${savingText(roundUsd(t.savedUsd))}` +
-            (t.unpricedAnswers ? ` (not counting ${t.unpricedAnswers} answers without a price)` : '');
+        (allSlmOnly(t)
+          ? 'cost $0'
+          : allUnpriced(t)
+            ? 'cost unknown (no price)'
+            : `cost ${formatUsd(roundUsd(t.costUsd))}${t.usageEstimatedAnswers > 0 ? ` (est.: the LLM usage of ${t.usageEstimatedAnswers} ${t.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally, or capped at the most one call can write)` : ''}, LLM-only estimate ${formatUsd(roundUsd(t.llmOnlyCostUsd))}, ${savingText(roundUsd(t.savedUsd))}` +
+              (t.unpricedAnswers ? ` (not counting ${t.unpricedAnswers} answers without a price)` : '')) + alone(t);
       const line = (label: string, t: typeof all) =>
         `${label}: ${t.answers} answers, ${t.calls} LLM calls, ${t.slmTokens} SLM + ${t.llmTokens} LLM tokens, ${money(t)}`;
       // The totals file is on disk, where anything may have written it.

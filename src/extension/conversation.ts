@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import { withoutThinking } from '../core/relay/thinking';
+import { slmWroteAll } from '../core/relay/totalsStore';
 import type { ChatMessage } from '../core/slm/types';
 import type { ModelLoad } from '../shared/modelLoading';
 import {
@@ -639,6 +640,7 @@ export function toStatsView(stats: import('../core/relay/events').AnswerStats): 
     ...(stats.declinedByUsdCeiling ? { declinedByUsdCeiling: stats.declinedByUsdCeiling } : {}),
     ...(stats.leastRatioToCall !== undefined ? { leastRatioToCall: stats.leastRatioToCall } : {}),
     ...(llmWroteAll(stats) ? { llmWroteAll: true } : {}),
+    ...(slmWroteAll(stats) ? { slmWroteAll: true } : {}),
     ...(stats.llmOnlyEstimateNote ? { llmOnlyNote: stats.llmOnlyEstimateNote.slice(0, 500) } : {}),
   };
 }

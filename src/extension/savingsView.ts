@@ -7,9 +7,11 @@ import * as vscode from 'vscode';
 import { showError, showWarning } from './notifications';
 import {
   addTotals,
+  allSlmOnly,
   allUnpriced,
   emptyTotals,
   roundUsd,
+  slmOnlyAnswersText,
   summariseTotals,
   totalsByPolicy,
   UNKNOWN_POLICY,
@@ -60,6 +62,8 @@ const saving = (value: unknown): string => {
 };
 /** Answers none of which had a known price: their money is unknown, not $0. */
 const UNKNOWN = 'unknown';
+/** The LLM-only and saving cells of answers the small model wrote alone: there was no large model to compare with. */
+const NOT_APPLICABLE = 'not applicable (small model alone)';
 /** A relay cost some of whose answers' LLM usage was counted locally (the provider reported none) or capped: an estimate. */
 const cost = (entry: TotalsEntry): string => usd(entry.costUsd) + (entry.usageEstimatedAnswers > 0 ? ' (est.)' : '');
 
@@ -71,7 +75,11 @@ function entryCells(entry: TotalsEntry): string[] {
     text(tokens),
     share(entry.llmTokens, tokens),
     text(entry.calls),
-    ...(allUnpriced(entry) ? [UNKNOWN, UNKNOWN, UNKNOWN] : [cost(entry), usd(entry.llmOnlyCostUsd), saving(entry.savedUsd)]),
+    ...(allUnpriced(entry)
+      ? [UNKNOWN, UNKNOWN, UNKNOWN]
+      : allSlmOnly(entry)
+        ? [cost(entry), NOT_APPLICABLE, NOT_APPLICABLE]
+        : [cost(entry), usd(entry.llmOnlyCostUsd), saving(entry.savedUsd)]),
     text(entry.unpricedAnswers),
   ];
 }
@@ -116,13 +124,19 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry, keptAside: strin
   const allSaving = typeof all.savedUsd === 'number' ? savingPhrase({ savedUsd: roundUsd(all.savedUsd) }, formatUsd) : String(all.savedUsd);
   // Money is said only for the answers with a price; those without one are named, never counted as $0.
   const unpriced = typeof all.unpricedAnswers === 'number' && all.unpricedAnswers > 0 ? all.unpricedAnswers : 0;
-  const money = allUnpriced(all)
-    ? 'the price of their model is unknown, so what they cost and saved is unknown.'
-    : `relay cost ${cost(all)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>` +
-      (unpriced > 0 ? ` (not counting ${text(unpriced)} ${unpriced === 1 ? 'answer' : 'answers'} whose price is unknown).` : '.') +
-      (all.usageEstimatedAnswers > 0
-        ? ` The LLM usage of ${text(all.usageEstimatedAnswers)} ${all.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally (the provider reported none) or capped (it reported more output than one call can write), so the relay cost is partly an estimate.`
-        : '');
+  const slmOnly = typeof all.slmOnlyAnswers === 'number' && all.slmOnlyAnswers > 0 ? all.slmOnlyAnswers : 0;
+  // Answers no large model wrote are said as such: neither an unknown price nor a saving.
+  const alone = slmOnly > 0 ? ` ${text(slmOnlyAnswersText(slmOnly))}.` : '';
+  const money = allSlmOnly(all)
+    ? "all by the small model alone (no large model, $0): nothing was spent, and there is no large model's answer to compare with."
+    : allUnpriced(all)
+      ? `the price of their model is unknown, so what they cost and saved is unknown.${alone}`
+      : `relay cost ${cost(all)} against an estimated ${usd(all.llmOnlyCostUsd)} for LLM-only answers: <strong>${text(allSaving)}</strong>` +
+        (unpriced > 0 ? ` (not counting ${text(unpriced)} ${unpriced === 1 ? 'answer' : 'answers'} whose price is unknown).` : '.') +
+        alone +
+        (all.usageEstimatedAnswers > 0
+          ? ` The LLM usage of ${text(all.usageEstimatedAnswers)} ${all.usageEstimatedAnswers === 1 ? 'answer' : 'answers'} was counted locally (the provider reported none) or capped (it reported more output than one call can write), so the relay cost is partly an estimate.`
+          : '');
   const aside =
     keptAside.length > 0
       ? `<p>Damaged totals files were kept aside, as they were, when an answer was recorded: ${keptAside.map((path) => `<code>${text(path)}</code>`).join(', ')}. Relay went on with the totals it could read of them; the rest is only there.</p>`
@@ -131,7 +145,7 @@ export function savingsHtml(file: TotalsFile, all: TotalsEntry, keptAside: strin
 <p>All time: ${text(all.answers)} answers, ${share(all.llmTokens, allTokens)} of tokens by the LLM;
 ${money}</p>
 ${aside}
-<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart. A relay cost marked (est.) includes answers whose LLM usage was counted locally because the provider reported none, or capped because it reported more output than one call can write.</small></p>
+<p><small>Estimate: an LLM-only answer is priced as the prompt once as input plus the whole answer as output (the small model's visible thinking left out), at the same model's prices. The relay's cost counts every input token re-sent on each call, with cached-input discounts. A failed, empty, stopped or stalled answer saves nothing (what it cost is a loss), and an answer the LLM wrote alone saves nothing. Answers whose price is unknown are counted apart, and so are answers the small model wrote alone (relay.localOnly or relay.mode slm-only: no large model was called, so they cost $0 and save nothing against one). A relay cost marked (est.) includes answers whose LLM usage was counted locally because the provider reported none, or capped because it reported more output than one call can write.</small></p>
 <h3>Per day and model</h3>
 <table><thead><tr><th>Day</th><th>Model</th>${ENTRY_HEADERS}</tr></thead>
 <tbody>${rows.join('') || '<tr><td colspan="10">No answers yet.</td></tr>'}</tbody></table>

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
-import { roundUsd, type TotalsStore } from '../core/relay/totalsStore';
+import { roundUsd, slmWroteAll, type TotalsStore } from '../core/relay/totalsStore';
 import { modelLoadingText, type ModelLoad } from '../shared/modelLoading';
 import { formatPercent } from '../shared/percent';
 import { SHOW_ANSWERS_COMMAND } from './answerPanel';
@@ -56,14 +56,17 @@ export interface SessionTotals {
   llmWroteAll: number;
   /** Answers whose price is unknown (not in savedUsd). */
   unpriced: number;
+  /** Answers the small model wrote alone (relay.localOnly, relay.mode slm-only): $0 each, neither priced nor unpriced. */
+  slmOnly: number;
 }
 
 export function emptySession(): SessionTotals {
-  return { slmTokens: 0, llmTokens: 0, savedUsd: 0, priced: 0, llmWroteAll: 0, unpriced: 0 };
+  return { slmTokens: 0, llmTokens: 0, savedUsd: 0, priced: 0, llmWroteAll: 0, unpriced: 0, slmOnly: 0 };
 }
 
 export function addToSession(session: SessionTotals, stats: AnswerStats): SessionTotals {
   const next = { ...session, slmTokens: session.slmTokens + stats.slmTokens, llmTokens: session.llmTokens + stats.llmTokens };
+  if (slmWroteAll(stats)) return { ...next, slmOnly: next.slmOnly + 1 };
   if (stats.savedUsd === null) return { ...next, unpriced: next.unpriced + 1 };
   return {
     ...next,
@@ -73,9 +76,12 @@ export function addToSession(session: SessionTotals, stats: AnswerStats): Sessio
   };
 }
 
-/** The session's saving as the status bar says it: "$0.42 saved", "cost $0.0040 more than the LLM alone", "no saving (the LLM wrote it all)". */
+/** The words for answers no large model wrote: what they cost, and no saving claimed (there is nothing to compare with). */
+const SLM_ONLY_SAVING = 'small model alone, $0';
+
+/** The session's saving as the status bar says it: "$0.42 saved", "cost $0.0040 more than the LLM alone", "no saving (the LLM wrote it all)", "small model alone, $0". */
 export function sessionSavingText(session: SessionTotals): string {
-  if (session.priced === 0) return session.unpriced > 0 ? 'saved: unknown price' : 'no saving';
+  if (session.priced === 0) return session.unpriced > 0 ? 'saved: unknown price' : session.slmOnly > 0 ? SLM_ONLY_SAVING : 'no saving';
   // Every priced answer was written by the LLM alone: it is the LLM-only cost, nothing saved.
   const allByLlm = session.llmWroteAll === session.priced && session.savedUsd === 0;
   return savingPhrase({ savedUsd: session.savedUsd, llmWroteAll: allByLlm }, formatUsd);
@@ -83,6 +89,7 @@ export function sessionSavingText(session: SessionTotals): string {
 
 /** One answer's saving, for the tooltip. */
 export function answerSavingText(stats: AnswerStats): string {
+  if (slmWroteAll(stats)) return `${SLM_ONLY_SAVING} (no large model was called)`;
   return savingPhrase({ savedUsd: stats.savedUsd, llmWroteAll: llmWroteAll(stats) }, formatUsd);
 }
 
@@ -227,9 +234,13 @@ export class RelayStatusBar implements vscode.Disposable {
     this.item.text = `$(pulse) Relay ${formatPercent(sessionShare)} LLM · ${saved}`;
     const skipped = this.last.declinedCalls ? `, ${this.last.declinedCalls} skipped (over the cost ceilings)` : '';
     const unpriced = this.session.unpriced > 0 && this.session.priced > 0 ? ` ${this.session.unpriced} answer(s) without a price are not counted.` : '';
+    // Only answers a large model could have written are estimated against one; those of the small model alone are named apart.
+    const comparable = this.session.priced + this.session.unpriced > 0;
+    const basis = comparable ? ' (estimate against LLM-only answers)' : '';
+    const alone = comparable && this.session.slmOnly > 0 ? ` ${this.session.slmOnly} answer(s) by the small model alone ($0) are not counted.` : '';
     this.item.tooltip = [
       `Last answer: ${this.last.llmTokens} of ${this.last.slmTokens + this.last.llmTokens} tokens by the LLM (${formatPercent(this.last.llmTokenShare)}), ${this.last.calls} call(s)${skipped}; ${answerSavingText(this.last)}.`,
-      `This session: ${formatPercent(sessionShare)} of ${sessionTotal} tokens by the LLM; ${saved} (estimate against LLM-only answers).${unpriced}`,
+      `This session: ${formatPercent(sessionShare)} of ${sessionTotal} tokens by the LLM; ${saved}${basis}.${unpriced}${alone}`,
       'Click to show savings per day, model and policy.',
     ].join('\n');
   }

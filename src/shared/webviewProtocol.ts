@@ -43,6 +43,8 @@ export interface StatsView {
   leastRatioToCall?: number;
   /** The LLM wrote the whole answer (llm-only, or the router sent it there): it is the LLM-only answer, so it saves nothing by definition. */
   llmWroteAll?: boolean;
+  /** No large model was called: relay.localOnly or relay.mode slm-only (slmWroteAll). It cost $0, with no LLM-only answer to save against (not an unknown price). */
+  slmWroteAll?: boolean;
   /** How the LLM-only figure was estimated (the engine's llmOnlyEstimateNote), for the hover. */
   llmOnlyNote?: string;
 }

@@ -8,6 +8,10 @@ import { formatPercent } from '../../../src/shared/percent';
 /** A figure without a price: and without one, neither money ceiling (relay.maxCostRatio, relay.maxCostPerAnswerUsd) applies. */
 const NO_PRICE_HINT = 'Unknown: no price for this model, so no money ceiling applies; set relay.prices.* in settings';
 
+/** An answer no large model wrote (relay.localOnly, relay.mode slm-only): nothing spent, and nothing to compare with; no price is missing. */
+const SMALL_MODEL_ALONE_HINT =
+  'Only the small model wrote this answer (relay.localOnly or relay.mode slm-only): no large model was called, so it cost $0, and there is no large-model answer to save against';
+
 /** USD with enough digits to show sub-cent costs; null (a price is unknown) is "unknown", never $0. */
 export function formatUsd(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return 'unknown';
@@ -59,6 +63,7 @@ export function savingItem(stats: StatsView): StatItem {
       hint: 'The large model wrote the whole answer: this is the LLM-only answer, so nothing is saved.',
     };
   }
+  if (stats.slmWroteAll) return { label: 'Saved', value: 'not applicable (only the small model wrote it)', hint: SMALL_MODEL_ALONE_HINT };
   if (saved === null) return { label: 'Saved', value: 'unknown', hint: NO_PRICE_HINT };
   const prices = stats.priceNote ? ` (${stats.priceNote})` : '';
   if (saved < 0) {
@@ -100,8 +105,9 @@ export function statItems(stats: StatsView): StatItem[] {
     {
       label: 'Cost',
       value: `${formatUsd(stats.costUsd)}${stats.costUsd === null ? '' : stats.outputCapped ? ' est. (output capped)' : stats.usageEstimated ? ' est.' : ''}`,
-      hint:
-        stats.costUsd === null
+      hint: stats.slmWroteAll
+        ? SMALL_MODEL_ALONE_HINT
+        : stats.costUsd === null
           ? NO_PRICE_HINT
           : `Cost of this answer${stats.reasoningTokens ? `, ${stats.reasoningTokens} hidden reasoning tokens billed as output included` : ''}${
               usage ? `. ${usage}` : ''

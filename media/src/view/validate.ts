@@ -41,6 +41,7 @@ export function isStats(value: unknown): value is StatsView {
     (value.declinedByUsdCeiling === undefined || isCount(value.declinedByUsdCeiling)) &&
     (value.leastRatioToCall === undefined || isCostRatio(value.leastRatioToCall)) &&
     (value.llmWroteAll === undefined || typeof value.llmWroteAll === 'boolean') &&
+    (value.slmWroteAll === undefined || typeof value.slmWroteAll === 'boolean') &&
     (value.llmOnlyNote === undefined || (typeof value.llmOnlyNote === 'string' && value.llmOnlyNote.length <= 500))
   );
 }

@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import type { ChatMessage } from '../../core/slm/types';
 import { collectRelay } from '../../core/relay/engine';
-import { TotalsStore } from '../../core/relay/totalsStore';
+import { slmOnlyModelKey, TotalsStore } from '../../core/relay/totalsStore';
 import { UsageError } from '../args';
 import { decodeUtf8, MAX_STDIN_BYTES, shellQuote, writesBeforeExit } from '../commandLine';
 import type { CliConfig } from '../config';
@@ -219,9 +219,11 @@ export async function runAsk(
       { ...relayOptions, ...(options.priceNote ? { priceNote: options.priceNote } : {}), signal: options.signal },
       render,
     );
-    if (llm && !options.demo) {
+    if (!options.demo) {
       // Tracked: a second Ctrl-C waits for this write rather than drop the answer's cost (main.ts).
-      await writesBeforeExit.track(new TotalsStore(config.totalsPath).record(llm.modelKey, stats)).catch((error: Error) => {
+      // An answer with no LLM (slm-only) is kept under its small model, as the extension keeps it: one count for both.
+      const modelKey = llm?.modelKey ?? slmOnlyModelKey(config.slm.folder);
+      await writesBeforeExit.track(new TotalsStore(config.totalsPath).record(modelKey, stats)).catch((error: Error) => {
         io.stderr.write(`relay: could not update the running totals: ${error.message}\n`);
       });
     }

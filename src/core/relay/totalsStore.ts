@@ -40,6 +40,12 @@ export interface TotalsEntry {
    */
   unpricedAnswers: number;
   /**
+   * Answers the small model wrote alone (slmWroteAll: relay.localOnly or relay.mode slm-only):
+   * no large model was called, so each cost $0 and saved nothing against one; they are neither
+   * unpriced nor a saving. Absent (0) in files written before it.
+   */
+  slmOnlyAnswers: number;
+  /**
    * Priced answers whose LLM usage was estimated: counted locally (the provider reported none), or
    * capped (it reported more output than one call can write, Usage.outputCapped). Their cost, in
    * costUsd, is an estimate. One count for both, so the file keeps its fields.
@@ -75,6 +81,7 @@ export function emptyTotals(): TotalsEntry {
     llmOnlyCostUsd: 0,
     savedUsd: 0,
     unpricedAnswers: 0,
+    slmOnlyAnswers: 0,
     usageEstimatedAnswers: 0,
   };
 }
@@ -96,14 +103,46 @@ export function roundUsd(value: number): number {
   return Math.round(value * 1e9) / 1e9;
 }
 
-/** Every answer of these totals has no known price: their money figures are unknown, not $0. */
+/**
+ * The answer called no large model because its mode needs none (relay.localOnly, relay.mode
+ * slm-only): it cost $0 and there is no large model's answer to save against, which is not an
+ * unknown price (no relay.prices.* setting changes it).
+ */
+export function slmWroteAll(stats: Pick<AnswerStats, 'mode' | 'calls'>): boolean {
+  return stats.mode === 'slm-only' && stats.calls === 0;
+}
+
+/** The totals' model key of answers no large model wrote (no LLM to key them by): the small model's folder name. */
+export function slmOnlyModelKey(slmFolder: string): string {
+  return `slm:${slmFolder
+    .replace(/[\\/]+$/, '')
+    .split(/[\\/]/)
+    .pop()}`;
+}
+
+/**
+ * No answer of these totals has a known price and some have none: their money figures are
+ * unknown, not $0 (answers the small model wrote alone, $0 each, do not make them known).
+ */
 export function allUnpriced(entry: TotalsEntry): boolean {
-  return entry.answers > 0 && entry.unpricedAnswers >= entry.answers;
+  return entry.unpricedAnswers > 0 && entry.unpricedAnswers + entry.slmOnlyAnswers >= entry.answers;
+}
+
+/** Every answer of these totals was written by the small model alone: they cost $0 and have no saving to show. */
+export function allSlmOnly(entry: TotalsEntry): boolean {
+  return entry.answers > 0 && entry.slmOnlyAnswers >= entry.answers;
+}
+
+/** "3 answers by the small model alone (no large model, $0)": how the savings view and `relay totals` name them. */
+export function slmOnlyAnswersText(count: number): string {
+  return `${count} ${count === 1 ? 'answer' : 'answers'} by the small model alone (no large model, $0)`;
 }
 
 export function totalsOfAnswer(stats: AnswerStats): TotalsEntry {
-  // Priced: the saving is known (a failed answer's is its cost, lost). Else no money of it is summed.
-  const priced = stats.costUsd !== null && stats.savedUsd !== null;
+  const slmOnly = slmWroteAll(stats);
+  // Priced: the saving is known (a failed answer's is its cost, lost). Else no money of it is summed;
+  // nor is any of an answer the small model wrote alone: $0, and no saving is claimed for it.
+  const priced = !slmOnly && stats.costUsd !== null && stats.savedUsd !== null;
   return {
     answers: 1,
     calls: stats.calls,
@@ -116,7 +155,8 @@ export function totalsOfAnswer(stats: AnswerStats): TotalsEntry {
     costUsd: priced ? (stats.costUsd ?? 0) : 0,
     llmOnlyCostUsd: priced ? (stats.llmOnlyCostUsd ?? 0) : 0,
     savedUsd: priced ? (stats.savedUsd ?? 0) : 0,
-    unpricedAnswers: priced ? 0 : 1,
+    unpricedAnswers: priced || slmOnly ? 0 : 1,
+    slmOnlyAnswers: slmOnly ? 1 : 0,
     // Only where its cost is in the sums: an unpriced answer's estimated usage makes no summed cost an estimate.
     usageEstimatedAnswers: priced && stats.calls > 0 && stats.llmUsage.estimated ? 1 : 0,
   };

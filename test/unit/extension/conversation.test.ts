@@ -220,6 +220,12 @@ test('the stats view carries the skipped calls, the loss, whether the LLM wrote 
     'a failed LLM-only answer lost what it cost',
   );
   assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'slm' }).llmWroteAll, undefined);
+  // No large model was called (relay.localOnly, relay.mode slm-only): the view is told, so it says so rather than "unknown price".
+  const alone = toStatsView({ ...STATS, mode: 'slm-only', calls: 0, declinedCalls: undefined, costUsd: 0, llmOnlyCostUsd: null, savedUsd: null });
+  assert.equal(alone.slmWroteAll, true);
+  assert.ok(isStats(alone), 'and the view takes the field');
+  assert.equal(view.slmWroteAll, undefined);
+  assert.equal(toStatsView({ ...STATS, mode: 'random-router', routedTo: 'slm', calls: 0 }).slmWroteAll, undefined, 'a router had a large model to send it to');
   assert.equal(toStatsView({ ...STATS, declinedCalls: undefined }).declinedCalls, undefined);
   assert.equal(toStatsView({ ...STATS, leastRatioToCall: 0.62 }).leastRatioToCall, 0.62, 'what ceiling would have let a call through');
   assert.equal(view.leastRatioToCall, undefined);

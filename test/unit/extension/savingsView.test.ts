@@ -184,6 +184,40 @@ function answerStats(usage: { estimated?: boolean }): AnswerStats {
   };
 }
 
+test('answers the small model wrote alone (relay.localOnly, relay.mode slm-only) are said as such: $0, no saving, never an unknown price', async () => {
+  const path = join(folder, 'slm-only', 'totals.json');
+  const store = new TotalsStore(path);
+  // As the engine gives them: no call, $0, no LLM-alone figure (no large model was composed, so no price).
+  const alone: AnswerStats = {
+    ...answerStats({}),
+    mode: 'slm-only',
+    llmTokens: 0,
+    llmTokenShare: 0,
+    calls: 0,
+    llmUsage: { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: false },
+    costUsd: 0,
+    llmOnlyCostUsd: null,
+    savedUsd: null,
+  };
+  await store.record('slm:Qwen3-0.6B-ONNX@main', alone);
+  await store.record('slm:Qwen3-0.6B-ONNX@main', alone);
+  await showSavings(store);
+  const page = createdPanels.at(-1)!.webview.html;
+  assert.match(page, /All time: 2 answers, 0% of tokens by the LLM;\nall by the small model alone \(no large model, \$0\): nothing was spent/);
+  assert.doesNotMatch(page, /price of their model is unknown|whose price is unknown\)/);
+  const cells =
+    '<td>2</td><td>18</td><td>0%</td><td>0</td><td>$0.00</td><td>not applicable (small model alone)</td><td>not applicable (small model alone)</td><td>0</td></tr>';
+  assert.ok(page.includes(`<td>slm:Qwen3-0.6B-ONNX@main</td>${cells}`), 'the model row: $0, no saving, none unpriced');
+  assert.ok(page.includes(`<td>slm-only</td>${cells}`), 'the policy row too');
+  // Beside a priced answer, that answer's saving is the page's, and the small model's are named apart.
+  await store.record('openai-chat:gpt-4o', answerStats({}));
+  await showSavings(store);
+  assert.match(
+    createdPanels.at(-1)!.webview.html,
+    /relay cost \$0\.0010 against an estimated \$0\.01 for LLM-only answers: <strong>\$0\.0090 saved<\/strong>\. 2 answers by the small model alone \(no large model, \$0\)\./,
+  );
+});
+
 test('"Relay: Reset Savings" is in the palette, the command the view\'s link runs (registered once, asking first)', () => {
   const repo = join(__dirname, '..', '..', '..');
   const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));

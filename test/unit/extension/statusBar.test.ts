@@ -82,6 +82,26 @@ test('unknown prices are unknown, and only priced answers add up', () => {
   assert.match(item().tooltip ?? '', /1 answer\(s\) without a price are not counted\./);
 });
 
+test('answers the small model wrote alone (relay.localOnly, relay.mode slm-only) cost $0 and are no unknown price; they are named apart from priced ones', () => {
+  // As the engine gives them: no call, $0, no LLM-alone figure (compose built no LLM, so no price).
+  const alone = stats(null, { mode: 'slm-only', calls: 0, llmTokens: 0, llmTokenShare: 0, costUsd: 0 });
+  bar.recordAnswer(alone);
+  assert.equal(item().text, '$(pulse) Relay 0% LLM · small model alone, $0');
+  const tooltip = item().tooltip ?? '';
+  assert.match(tooltip, /^Last answer: 0 of 95 tokens by the LLM \(0%\), 0 call\(s\); small model alone, \$0 \(no large model was called\)\.$/m);
+  assert.match(tooltip, /^This session: 0% of 95 tokens by the LLM; small model alone, \$0\.$/m, 'no estimate against the LLM alone is claimed');
+  assert.doesNotMatch(tooltip, /unknown|no price/);
+  // A priced answer after it: its saving is the session's, and the small model's answer is named apart.
+  bar.recordAnswer(stats(0.0123));
+  assert.equal(item().text, '$(pulse) Relay 2.6% LLM · $0.01 saved');
+  assert.match(item().tooltip ?? '', /\(estimate against LLM-only answers\)\. 1 answer\(s\) by the small model alone \(\$0\) are not counted\.$/m);
+  assert.equal(
+    sessionSavingText(addToSession(addToSession(emptySession(), alone), stats(null))),
+    'saved: unknown price',
+    'an unpriced answer beside it is still unknown',
+  );
+});
+
 test("the demo's estimate is shown the same way, and never added to the session", () => {
   bar.recordDemoAnswer(stats(0.00044, { mode: 'command' }), 'gpt-4o');
   assert.equal(item().text, '$(beaker) Relay demo 5.0% LLM · $0.0004 saved (est.)');

@@ -4,7 +4,7 @@ import fs, { existsSync, mkdtempSync, promises as fsPromises, readFileSync, read
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { allUnpriced, emptyTotals, totalsOfAnswer, TotalsStore } from '../../../src/core/relay/totalsStore';
+import { addTotals, allSlmOnly, allUnpriced, emptyTotals, slmOnlyModelKey, totalsOfAnswer, TotalsStore } from '../../../src/core/relay/totalsStore';
 import type { AnswerStats } from '../../../src/core/relay/events';
 
 /** Makes every file write of the store fail half-way, as on a full disk, until the returned function restores it. */
@@ -201,6 +201,53 @@ test('an answer with no LLM call whose LLM price is unknown is unpriced (its sav
     assert.equal(loss.unpricedAnswers, 0);
     assert.equal(loss.savedUsd, -0.004);
     assert.equal(loss.costUsd, 0.004);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an answer the small model wrote alone (relay.localOnly, relay.mode slm-only) is counted as such: $0, no saving, not unpriced', () => {
+  // As the engine gives it: no LLM was composed, so no price and no LLM-alone figure.
+  const alone = totalsOfAnswer({ ...stats(0, null, 0), mode: 'slm-only', llmTokens: 0, savedUsd: null });
+  assert.equal(alone.unpricedAnswers, 0, 'no price is missing: no relay.prices.* setting would change it');
+  assert.equal(alone.slmOnlyAnswers, 1);
+  assert.deepEqual([alone.costUsd, alone.llmOnlyCostUsd, alone.savedUsd], [0, 0, 0]);
+  assert.ok(allSlmOnly(alone) && !allUnpriced(alone));
+  // Even where a price came with it, no saving is claimed for an answer no large model could have written.
+  assert.equal(totalsOfAnswer({ ...stats(0, 0.01, 0), mode: 'slm-only' }).savedUsd, 0);
+  // Beside an unpriced answer, the money of the two is still unknown; beside a priced one, it is that one's.
+  assert.ok(allUnpriced(addTotals(alone, totalsOfAnswer({ ...stats(0, null, 0), savedUsd: null }))));
+  const withPriced = addTotals(alone, totalsOfAnswer(stats(0.001, 0.01)));
+  assert.ok(!allUnpriced(withPriced) && !allSlmOnly(withPriced));
+  assert.equal(withPriced.savedUsd, 0.009);
+  assert.equal(slmOnlyModelKey('/models/Qwen3-0.6B-ONNX@main/'), 'slm:Qwen3-0.6B-ONNX@main');
+  assert.equal(slmOnlyModelKey('C:\\models\\Qwen3-0.6B-ONNX@main'), 'slm:Qwen3-0.6B-ONNX@main');
+});
+
+test('a totals file written before answers of the small model alone were counted reads as it is (none of them), and records them beside its totals', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    const { slmOnlyAnswers: _, ...older } = {
+      ...emptyTotals(),
+      answers: 2,
+      calls: 3,
+      costUsd: 0.002,
+      llmOnlyCostUsd: 0.01,
+      savedUsd: 0.008,
+      unpricedAnswers: 1,
+    };
+    writeFileSync(path, JSON.stringify({ version: 1, days: { '2026-11-28': { 'openai-chat:gpt-4o': older } } }));
+    const store = new TotalsStore(path, { now: () => new Date(2026, 10, 28, 12) });
+    const read = await store.summary();
+    assert.equal(read.answers, 2);
+    assert.equal(read.slmOnlyAnswers, 0, 'the field it lacks counts as 0');
+    assert.equal(read.unpricedAnswers, 1);
+    await store.record('slm:Qwen3-0.6B-ONNX@main', { ...stats(0, null, 0), mode: 'slm-only', savedUsd: null });
+    assert.deepEqual(await store.keptAside(), [], 'nothing was taken for damage');
+    const all = await store.summary();
+    assert.deepEqual([all.answers, all.slmOnlyAnswers, all.unpricedAnswers, all.savedUsd], [3, 1, 1, 0.008]);
+    assert.equal((await store.summary({ mode: 'slm-only' })).slmOnlyAnswers, 1, 'under its own policy');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -38,6 +38,19 @@ test('the stats strip shows tokens, share, calls, cost and saving; an unknown pr
   assert.equal(formatUsd(1234.5), '$1234.50');
 });
 
+test('an answer the small model wrote alone (relay.localOnly, relay.mode slm-only) cost $0 and has no saving to show: never "unknown", never the prices fix', () => {
+  // As toStatsView gives it: no call, $0, no LLM-alone figure (no large model was composed, so no price).
+  const items = statItems({ ...STATS, llmTokens: 0, llmTokenShare: 0, calls: 0, costUsd: 0, llmOnlyCostUsd: null, savedUsd: null, slmWroteAll: true });
+  const item = (label: string) => items.find((entry) => entry.label === label);
+  assert.equal(item('Cost')?.value, '$0');
+  assert.equal(item('Saved')?.value, 'not applicable (only the small model wrote it)');
+  assert.match(
+    item('Saved')?.hint ?? '',
+    /^Only the small model wrote this answer \(relay\.localOnly or relay\.mode slm-only\): no large model was called, so it cost \$0/,
+  );
+  for (const entry of items) assert.doesNotMatch(`${entry.value} ${entry.hint}`, /unknown|relay\.prices|no price/i, entry.label);
+});
+
 test("an LLM span's hover names the model and where its requests went", () => {
   assert.equal(
     llmSpanTitle({ source: 'llm', text: 'x', tokens: 2, model: 'gpt-4o', host: 'https://api.openai.com', durationMs: 420 }),

@@ -268,6 +268,7 @@ test("a turn's call figures and skipped-call markers, and the stats' new fields,
     { ...STATS, leastRatioToCall: Number.POSITIVE_INFINITY },
     { ...STATS, leastRatioToCall: '0.6' },
     { ...STATS, llmWroteAll: 'yes' },
+    { ...STATS, slmWroteAll: 'yes' },
     { ...STATS, llmOnlyNote: 'x'.repeat(501) },
     { ...STATS, llmOnlyNote: 5 },
   ];
