@@ -2,6 +2,7 @@
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
 import { cacheHitRate, emptyUsage } from '../core/relay/cost';
+import { slmWroteAll } from '../core/relay/totalsStore';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { ENDS_THAT_SAVE_NOTHING } from '../core/relay/engine';
 import { declinedUnder } from '../core/relay/finishNotes';
@@ -243,8 +244,13 @@ export function statsLine(stats: AnswerStats, colour: boolean): string {
     `${stats.calls} call${stats.calls === 1 ? '' : 's'}${stats.declinedCalls ? ` (${stats.declinedCalls} skipped: over the cost ceilings)` : ''}`,
     `LLM in ${u.inputTokens}${u.cachedInputTokens ? ` (${u.cachedInputTokens} cached, ${((u.cachedInputTokens / u.inputTokens) * 100).toFixed(0)}%)` : ''} / out ${u.outputTokens}${u.reasoningTokens ? ` (${u.reasoningTokens} reasoning)` : ''}${usageEstimateText(u)}`,
     `cost ${formatUsd(stats.costUsd)}`,
-    `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${llmOnlyAsBilled(stats) ? 'as billed' : 'estimate'})`,
-    `${savingText(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
+    // No large model was called (slm-only): nothing to compare against, which is no unknown price.
+    ...(slmWroteAll(stats)
+      ? ['saving not applicable (only the small model wrote it)']
+      : [
+          `LLM-only ${formatUsd(stats.llmOnlyCostUsd)} (${llmOnlyAsBilled(stats) ? 'as billed' : 'estimate'})`,
+          `${savingText(stats.savedUsd)}${stats.priceNote ? ` (${stats.priceNote})` : ''}`,
+        ]),
     `${(stats.elapsedMs / 1000).toFixed(2)} s`,
     `end: ${stats.finishReason}`,
   ];

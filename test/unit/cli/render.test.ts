@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { exitCodeOf, readingReporter, statsJson, statsLine, waitLines, waitReporter } from '../../../src/cli/render';
 import type { AnswerStats, RelayEvent } from '../../../src/core/relay/events';
 import { collectRelay, type RelayOptions } from '../../../src/core/relay/engine';
-import { DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from '../relay/doubles';
+import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from '../relay/doubles';
 
 test('a first tick that comes late (a busy machine) is still told: the first wait is always shown, then every 5 s', () => {
   const lines: string[] = [];
@@ -134,6 +134,18 @@ test("a served SLM's waste: said on the stats line and in the JSON line, absent 
   assert.equal(statsJson(served).slm_discarded_tokens, 3);
   assert.equal(statsJson(stats).reused_prompt_tokens, 0);
   assert.equal(statsJson({ ...stats, reusedPromptTokens: 1813 }).reused_prompt_tokens, 1813, 'prompt tokens a kept KV cache held');
+});
+
+test('an answer the small model wrote alone (slm-only) costs $0 and says its saving is not applicable, not unknown', async () => {
+  const { stats } = await collectRelay({
+    mode: 'slm-only',
+    slm: new DoubleRuntime(chars('Hi')),
+    messages: [{ role: 'user', content: 'Q' }],
+    slmSampling: { temperature: 0 },
+  } as RelayOptions);
+  const line = statsLine(stats, false);
+  assert.match(line, /\| cost \$0 \| saving not applicable \(only the small model wrote it\) \|/);
+  assert.doesNotMatch(line, /unknown/);
 });
 
 test('"as billed" only for an answer the LLM wrote whole and delivered; a failed, stopped or empty one\'s LLM-alone figure is nothing, not its bill', async () => {
