@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { expandHome } from '../core/homePath';
+import { pastedPath } from '../core/homePath';
 import type { ProviderKind, ModelPrice } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type Q4Compute, type SlmKind } from '../core/slm/types';
 import { DEFAULT_KV_CACHE_BUDGET_MB } from '../core/slm/onnx/kvPrefixCache';
@@ -260,13 +260,15 @@ export const FILE_KEYS: Record<string, string> = {
 };
 
 /**
- * A path setting as the user meant it: a leading `~/` (or `~` alone) is the home folder
- * (expandHome, as VS Code's path settings read it); a relative path from the config file is
- * relative to that file's folder (`baseFolder`), not to wherever the command runs. Other
- * relative paths stay relative to the current folder.
+ * A path setting as the user meant it: one pair of surrounding double quotes is dropped
+ * (Windows Explorer's "Copy as path" adds them, and cmd's `set VAR="..."` keeps them), as VS
+ * Code's path settings drop them; a leading `~/` (or `~` alone) is the home folder
+ * (pastedPath); a relative path from the config file is relative to that file's folder
+ * (`baseFolder`), not to wherever the command runs. Other relative paths stay relative to the
+ * current folder.
  */
 export function expandPath(path: string, baseFolder?: string): string {
-  const expanded = expandHome(path);
+  const expanded = pastedPath(path);
   return baseFolder !== undefined && !isAbsolute(expanded) ? resolve(baseFolder, expanded) : expanded;
 }
 

@@ -31,7 +31,7 @@ import { askModal } from './askModal';
 import { DEMO_QUESTION, DEMO_TASK, demoModelNote, demoQuestionProblem } from './demo/demoPlan';
 import { KeyStore } from './keyStore';
 import { showInformation, showWarning } from './notifications';
-import { readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
+import { localLlmFolderProblem, readSettings, relaySetupOf, SettingsError, type RelaySettings } from './settings';
 import { providerLabel, SentRequestLog } from './sentRequests';
 
 /**
@@ -428,8 +428,8 @@ export class RelayService implements vscode.Disposable {
    * extension host). One load per folder at a time, shared by whoever asks meanwhile, as slm().
    */
   private async localLlm(folder: string, kvCacheBudgetMb: number, whileLoading: LoadWait = untold): Promise<ProcessRuntime> {
-    if (!existsSync(folder))
-      throw new SettingsError('provider.model', `for onnx-local it is the large model's folder, and ${folder || '(empty)'} does not exist.`);
+    const folderProblem = localLlmFolderProblem(folder);
+    if (folderProblem) throw new SettingsError('provider.model', folderProblem);
     // The budget is the answer's own (the demo reads no user setting): another budget loads again,
     // and so do weights written over in place (as for the SLM, runtimeKey).
     const key = `${folder}|${kvCacheBudgetMb}|${modelWeightsFingerprint(folder)}`;

@@ -32,10 +32,10 @@ import {
   type CatalogModel,
   type CatalogPin,
 } from './modelCatalog';
-import { selectServedModel } from './selectServedModel';
+import { pathOnThisMachine, selectServedModel, showFolderDialog } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
-import { currentText, saveUserSettings, settingSourceText, textSetting, userSettingsTab } from './settings';
+import { currentText, saveUserSettings, settingSourceText, sharedSettingChanges, textSetting, userSettingsTab } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -81,10 +81,17 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   const config = vscode.workspace.getConfiguration('relay');
   // An ONNX folder runs in Relay: off the server, if one was set (removed: the default, onnx).
   const offServer = (currentText(config, 'slm.kind') || 'onnx') !== 'onnx' ? { 'slm.kind': undefined } : {};
-  if (!(await saveUserSettings({ 'slm.modelFolder': folder, 'slm.variant': variant, ...offServer }))) return;
+  const values = { 'slm.modelFolder': folder, 'slm.variant': variant, ...offServer };
+  // In a remote window relay.slm.kind is the local user settings' too (application scope): every window leaves the server.
+  const everywhere = sharedSettingChanges(values).length > 0;
+  const everyWindow = "Local windows would stop using the small model's server too, and run their own relay.slm.modelFolder in Relay.";
+  if (!(await saveUserSettings(values, everyWindow))) return;
   // In a remote window the folder is the remote machine's, and so is the choice: windows on other machines keep theirs.
   const where = userSettingsTab('slm.modelFolder') === 'remote' ? `, saved ${settingSourceText('remote')} for the windows on that machine` : '';
-  void showInformation(`Relay: the small model is now ${label}${where}.`);
+  const elsewhere = everywhere
+    ? `; local windows, which read relay.slm.kind ${settingSourceText('user')} too, no longer use the small model's server either and run their own folder`
+    : '';
+  void showInformation(`Relay: the small model is now ${label}${where}${elsewhere}.`);
   offerToDropWorkspaceVariant(variant);
 }
 
@@ -206,16 +213,10 @@ function safeStatus(root: string, repo: string, revision: string): ReturnType<ty
 /** Folder picker, validated by the runtime's loader; its error is shown with a way to try again. */
 async function pickLocalFolder(): Promise<void> {
   for (;;) {
-    const folder = await vscode.window.showOpenDialog({
-      canSelectFolders: true,
-      canSelectFiles: false,
-      canSelectMany: false,
-      openLabel: 'Use this model folder',
-      title: 'Relay: the small model folder',
-    });
-    if (!folder?.[0]) return;
-    const path = folder[0].fsPath;
+    const folder = await showFolderDialog('Relay: the small model folder', 'Use this model folder');
+    if (!folder) return;
     try {
+      const path = pathOnThisMachine(folder);
       const model = readModelFolder(path, 'auto');
       await useFolder(path, 'auto', `${path} (${model.config.modelType}, ${model.chosen.variant})`);
       return;

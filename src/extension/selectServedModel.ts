@@ -5,11 +5,13 @@
  * answer: the folder's template is a program), shows the latency and what works, and only
  * then saves relay.slm.kind, relay.slm.serverUrl, relay.slm.serverModel and
  * relay.slm.modelFolder in the user's settings (the folder, a path on the machine Relay runs
- * on, in a remote window's machine settings). A failed test offers to try again with the
- * same answers filled in. A server on another machine over plain http:// is sent nothing
- * before the user says prompts may cross the network unencrypted.
+ * on, in a remote window's machine settings; there the other three, which VS Code keeps for
+ * every window, only once the user says every window may switch). A failed test offers to try
+ * again with the same answers filled in. A server on another machine over plain http:// is
+ * sent nothing before the user says prompts may cross the network unencrypted.
  */
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { expandHome } from '../core/homePath';
@@ -19,7 +21,7 @@ import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clea
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
-import { currentText, localOnlyServerProblem, saveUserSettings, slmServerUrlProblem } from './settings';
+import { currentText, localOnlyServerProblem, saveUserSettings, sharedSettingChanges, slmServerUrlProblem } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 /** What the user answered so far (the next attempt starts from it). */
@@ -69,9 +71,12 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
       USE_SERVED_MODEL,
     );
     if (use !== USE_SERVED_MODEL) return;
-    if (!(await saveUserSettings({ 'slm.kind': choice.kind, 'slm.serverUrl': choice.url, 'slm.serverModel': choice.model, 'slm.modelFolder': choice.folder })))
-      return;
-    void showInformation(`Relay: the small model is now ${choice.model} at ${choice.url}.`);
+    const values = { 'slm.kind': choice.kind, 'slm.serverUrl': choice.url, 'slm.serverModel': choice.model, 'slm.modelFolder': choice.folder };
+    const everywhere = sharedSettingChanges(values).length > 0;
+    // The test ran from this (remote) machine: local windows reach the address from theirs, and read their own folder.
+    const everyWindow = `Local windows would send their prompts and selected code to ${choice.url} too, an address tested from this remote machine (${vscode.env.remoteName}), not from theirs, and read its tokenizer from their own relay.slm.modelFolder.`;
+    if (!(await saveUserSettings(values, everyWindow))) return;
+    void showInformation(`Relay: the small model is now ${choice.model} at ${choice.url}${everywhere ? ' in every window, local ones included' : ''}.`);
     return;
   }
 }
@@ -149,16 +154,13 @@ async function askTokenizerFolder(current: string | undefined): Promise<string |
     if (keep.folder) return keep.folder;
   }
   for (;;) {
-    const picked = await vscode.window.showOpenDialog({
-      canSelectFolders: true,
-      canSelectFiles: false,
-      canSelectMany: false,
-      openLabel: 'Use this folder',
-      title: "Relay: the served model's folder: tokenizer.json, tokenizer_config.json, config.json (no weights needed) (4/4)",
-    });
-    const path = picked?.[0]?.fsPath;
-    if (!path) return undefined;
+    const picked = await showFolderDialog(
+      "Relay: the served model's folder: tokenizer.json, tokenizer_config.json, config.json (no weights needed) (4/4)",
+      'Use this folder',
+    );
+    if (!picked) return undefined;
     try {
+      const path = pathOnThisMachine(picked);
       readTokenizerFolder(path);
       return path;
     } catch (error) {
@@ -166,6 +168,33 @@ async function askTokenizerFolder(current: string | undefined): Promise<string |
       if (again !== 'Choose Another Folder') return undefined;
     }
   }
+}
+
+/**
+ * The open dialog for a model's folder, opened in the home folder of the machine Relay runs on
+ * (in a remote window the remote's: its file URIs are there); without that, a virtual workspace
+ * (GitHub Repositories) opens it on its own scheme. Undefined when closed.
+ */
+export async function showFolderDialog(title: string, openLabel: string): Promise<vscode.Uri | undefined> {
+  const picked = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    canSelectMany: false,
+    openLabel,
+    title,
+    defaultUri: vscode.Uri.file(homedir()),
+  });
+  return picked?.[0];
+}
+
+/** The path of a folder picked in showFolderDialog; throws what to pick instead when it is not on the disk Relay reads (a virtual or the local machine's folder). */
+export function pathOnThisMachine(folder: vscode.Uri): string {
+  if (folder.scheme === 'file') return folder.fsPath;
+  // In a remote window "Show Local" is the wrong way: that is the local machine's disk (vscode-local).
+  const fix = vscode.env.remoteName
+    ? `pick a folder on the remote machine (${vscode.env.remoteName}), where Relay runs`
+    : 'pick a folder on this machine (Show Local)';
+  throw new Error(`it is a ${folder.scheme} folder, not one on the disk Relay reads models from: ${fix}.`);
 }
 
 /** The server test in a cancellable progress notification; its error, or 'cancelled'. */

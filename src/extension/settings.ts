@@ -2,11 +2,14 @@
  * Reads and validates the `relay.*` settings. A bad value becomes a message that names
  * the setting and the fix, never a silent default.
  */
+import { existsSync } from 'node:fs';
 import { basename, isAbsolute } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as vscode from 'vscode';
+import { askModal } from './askModal';
 import { showError } from './notifications';
 import type { RelaySetup } from '../core/compose';
-import { expandHome } from '../core/homePath';
+import { expandHome, pastedPath } from '../core/homePath';
 import type { ProviderKind } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type OnnxVariant, type Q4Compute, type ServedSlmKind } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
@@ -70,10 +73,15 @@ export type SettingSource = 'workspaceFolder' | 'workspace' | UserSettingsTab;
  */
 export type UserSettingsTab = 'user' | 'remote' | 'userOrRemote';
 
+/** The scope package.json gives relay.`key` (undefined: window, VS Code's default). */
+function contributedScope(key: string): string | undefined {
+  return (contributes.configuration.properties as Record<string, { scope?: string }>)[`relay.${key}`]?.scope;
+}
+
 /** `key` without the `relay.` prefix. */
 export function userSettingsTab(key: string): UserSettingsTab {
   if (!vscode.env.remoteName) return 'user';
-  const scope = (contributes.configuration.properties as Record<string, { scope?: string }>)[`relay.${key}`]?.scope;
+  const scope = contributedScope(key);
   if (scope === 'application') return 'user';
   return scope === 'machine' || scope === 'machine-overridable' ? 'remote' : 'userOrRemote';
 }
@@ -131,23 +139,51 @@ export function textSetting(config: vscode.WorkspaceConfiguration, key: string, 
   return value;
 }
 
+/** A folder's absolute path as this machine writes one, for the messages that ask for one. */
+const EXAMPLE_FOLDER = process.platform === 'win32' ? 'C:\\models\\my-model' : '/home/me/models/my-model';
+
 /**
- * A path setting (relay.slm.modelFolder, relay.provider.templateFolder, onnx-local's
- * relay.provider.model), trimmed, `~` expanded as the CLI expands it (src/core/homePath.ts);
- * empty when unset. A relative path is refused: the extension host's working folder is no
- * folder the user chose, and a workspace's is not where these user settings belong.
+ * A path as written, trimmed, without one pair of surrounding double quotes (Windows
+ * Explorer's "Copy as path" adds them) and with `~` expanded as the CLI expands it
+ * (src/core/homePath.ts); empty when unset. Not checked: see pathSetting.
+ */
+function writtenPath(config: vscode.WorkspaceConfiguration, key: string): string {
+  const written = textSetting(config, key, '').trim();
+  return written ? pastedPath(written) : '';
+}
+
+/**
+ * A path setting (relay.slm.modelFolder, relay.provider.templateFolder), as writtenPath reads
+ * it. A relative path is refused: the extension host's working folder is no folder the user
+ * chose, and a workspace's is not where these user settings belong.
  */
 function pathSetting(config: vscode.WorkspaceConfiguration, key: string): string {
-  const written = textSetting(config, key, '').trim();
-  if (!written) return '';
-  const path = expandHome(written);
-  if (!isAbsolute(path)) {
+  const path = writtenPath(config, key);
+  if (path && !isAbsolute(path)) {
     throw new SettingsError(
       key,
-      `${JSON.stringify(written)} is a relative path: use an absolute path (e.g. ${process.platform === 'win32' ? 'C:\\models\\my-model' : '/home/me/models/my-model'}, or ~/models/my-model in your home folder). VS Code has no folder it would be relative to.`,
+      `${JSON.stringify(textSetting(config, key, '').trim())} is a relative path: use an absolute path (e.g. ${EXAMPLE_FOLDER}, or ~/models/my-model in your home folder). VS Code has no folder it would be relative to.`,
     );
   }
   return path;
+}
+
+/**
+ * Why onnx-local's large model folder (relay.provider.model) cannot be opened on this machine,
+ * if it cannot; said where the large model is opened, not by readSettings. That setting is
+ * application-scoped, so a remote window reads the local machine's path (a Windows path in a WSL
+ * window), and answers that use no large model (relay.localOnly, slm-only) must not trip on it.
+ */
+export function localLlmFolderProblem(folder: string): string | undefined {
+  if (folder && isAbsolute(folder) && existsSync(folder)) return undefined;
+  const problem =
+    folder && !isAbsolute(folder)
+      ? `${JSON.stringify(folder)} is not an absolute path on this machine: set it to the folder's full path (e.g. ${EXAMPLE_FOLDER}, or ~/models/my-model in your home folder).`
+      : `${folder || '(empty)'} does not exist.`;
+  const remote = vscode.env.remoteName
+    ? ` In this remote window (${vscode.env.remoteName}) Relay runs on the remote machine, and relay.provider.model applies to every window, local ones included: write it under ~ (e.g. ~/models/my-model), the home folder of whichever machine reads it, and keep the model there on each machine.`
+    : '';
+  return `for onnx-local it is the large model's folder, and ${problem}${remote}`;
 }
 
 /** An on/off setting; "true" in quotes is not taken for false in silence (relay.localOnly keeps code on this machine). */
@@ -296,14 +332,46 @@ export function providerAddressSettings(config: vscode.WorkspaceConfiguration): 
   return { kind, baseUrl };
 }
 
+/** The button of the question saveUserSettings asks before it changes every window's settings from a remote window. */
+export const SWITCH_EVERYWHERE = 'Switch Everywhere';
+
+/**
+ * The keys among `values` (relay.* without the prefix) whose saving from this window changes
+ * every window's: in a remote window the application-scoped ones, which VS Code keeps in the
+ * local user settings, where their value would change.
+ */
+export function sharedSettingChanges(values: Record<string, unknown>): string[] {
+  if (!vscode.env.remoteName) return [];
+  const config = vscode.workspace.getConfiguration('relay');
+  return Object.entries(values)
+    .filter(([key, value]) => {
+      if (contributedScope(key) !== 'application') return false;
+      const inspected = config.inspect(key);
+      return !isDeepStrictEqual(value ?? inspected?.defaultValue, inspected?.globalValue ?? inspected?.defaultValue);
+    })
+    .map(([key]) => key);
+}
+
 /**
  * Saves a picker's choice in the user's settings (relay.* keys without the prefix; undefined
- * removes one); in a remote window VS Code puts a machine-scoped one (the small model's folder
- * and server) in the remote machine's, where the model runs (userSettingsTab). A settings.json
- * VS Code cannot write (it has errors) is said, with the fix; false then, and the caller says
- * nothing more.
+ * removes one); in a remote window VS Code puts a machine-scoped one (the small model's folder)
+ * in the remote machine's, where the model runs (userSettingsTab), and an application-scoped
+ * one in the local user settings, which every window reads: that is asked first in a modal
+ * question, `everyWindow` saying what it would do to the other windows. A settings.json VS Code
+ * cannot write (it has errors) is said, with the fix. False when nothing was saved (the user
+ * said no, or VS Code could not write), and the caller says nothing more.
  */
-export async function saveUserSettings(values: Record<string, unknown>): Promise<boolean> {
+export async function saveUserSettings(values: Record<string, unknown>, everyWindow = ''): Promise<boolean> {
+  const shared = sharedSettingChanges(values).map((key) => `relay.${key}`);
+  if (shared.length > 0) {
+    const names = shared.length === 1 ? shared[0] : `${shared.slice(0, -1).join(', ')} and ${shared.at(-1)}`;
+    const yes = await askModal(
+      `Relay: change ${names} for every window, local ones included?`,
+      `${shared.length === 1 ? 'This setting applies' : 'These settings apply'} to all windows, local ones included, not only to this remote window (${vscode.env.remoteName}): VS Code keeps ${shared.length === 1 ? 'it' : 'them'} in your local user settings.${everyWindow ? ` ${everyWindow}` : ''}`,
+      SWITCH_EVERYWHERE,
+    );
+    if (!yes) return false;
+  }
   const config = vscode.workspace.getConfiguration('relay');
   try {
     for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
@@ -347,7 +415,8 @@ function readEachSetting(): RelaySettings {
       kind: kind as ProviderKind,
       baseUrl,
       // onnx-local's model is its folder.
-      model: providerOf(kind).inProcess ? pathSetting(config, 'provider.model') : textSetting(config, 'provider.model', '').trim(),
+      // Checked where it is opened (localLlmFolderProblem): answers that need no large model do not.
+      model: providerOf(kind).inProcess ? writtenPath(config, 'provider.model') : textSetting(config, 'provider.model', '').trim(),
       // Unused by onnx-local (compose.ts renders it for the other kinds): a stale value there blocks nothing.
       templateFolder: providerOf(kind).inProcess
         ? expandHome(textSetting(config, 'provider.templateFolder', '').trim())

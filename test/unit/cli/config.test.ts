@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import { DEFAULT_MAX_COST_RATIO } from '../../../src/core/relay/limits';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_FLAGS, ENV_NAMES, FILE_KEYS, loadConfig } from '../../../src/cli/config';
+import { CONFIG_FLAGS, ENV_NAMES, expandPath, FILE_KEYS, loadConfig } from '../../../src/cli/config';
 import { SETTING_NAMES } from '../../../src/core/settingNames';
 import { parseArgs, UsageError } from '../../../src/cli/args';
 
@@ -144,6 +144,29 @@ test('a small model on a server: kind, address and name from flags, environment 
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ slm: { kind: 'ollama', serverUrl: 'http://127.0.0.1:11434' } }));
     assert.equal(loadConfig(new Map(), env).slm.kind, 'ollama');
     assert.throws(() => loadConfig(new Map([['slm-kind', 'vllm']]), env), /--slm-kind: 'vllm' is not one of onnx, completions-server, ollama/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a path in double quotes (cmd\'s set RELAY_SLM="...", Explorer\'s "Copy as path") is read without them; one pair only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
+  try {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ slm: { modelFolder: '"models/slm"' }, totalsPath: '"~/t.json"' }));
+    const env = { RELAY_HOME: dir };
+    const config = loadConfig(new Map(), env);
+    assert.equal(config.slm.folder, join(dir, 'models', 'slm'), "the config file's relative path, relative to its folder");
+    assert.equal(config.totalsPath, join(homedir(), 't.json'), '~ inside the quotes is the home folder');
+    const folder = join(dir, 'qwen');
+    assert.equal(loadConfig(new Map(), { ...env, RELAY_SLM: `"${folder}"` }).slm.folder, folder);
+    const onnxLocal = new Map([
+      ['provider', 'onnx-local'],
+      ['model', `"${folder}"`],
+    ]);
+    assert.equal(loadConfig(onnxLocal, env).provider.model, folder, "onnx-local's --model is a folder");
+    assert.equal(loadConfig(new Map([['model', '"gpt-5"']]), env).provider.model, '"gpt-5"', "another provider's model is a name, as written");
+    assert.equal(expandPath('"C:\\Users\\me\\models\\qwen"'), 'C:\\Users\\me\\models\\qwen');
+    assert.equal(expandPath('""/tmp/x""'), '"/tmp/x"', 'one pair');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

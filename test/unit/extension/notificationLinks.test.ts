@@ -9,7 +9,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { answerQuestions, createExtensionContext, questionsAsked, resetSettings, useVscodeStub, window, type StubExtensionContext } from './vscodeStub';
+import {
+  answerQuestions,
+  createExtensionContext,
+  fileUri,
+  questionsAsked,
+  resetSettings,
+  useVscodeStub,
+  window,
+  type StubExtensionContext,
+} from './vscodeStub';
 import { bundleSlmWorker, slmWorkerPids } from './slmWorkerBundle';
 useVscodeStub();
 import '../../../src/core/providers/registry';
@@ -151,7 +160,7 @@ test("Select Model, a model on a server: the server's error that carries a comma
       if (q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text)) return url;
       if (q.api === 'showQuickPick' && /what the server speaks/.test(q.text)) return q.items.find((item) => item.slmKind === 'completions-server');
       if (q.api === 'showInputBox' && /name on the server/.test(q.text)) return 'served-model';
-      if (q.api === 'showOpenDialog') return [{ fsPath: DEMO_SLM }];
+      if (q.api === 'showOpenDialog') return [fileUri(DEMO_SLM)];
       return undefined; // the error is closed
     });
     const from = questionsAsked.length;
@@ -214,7 +223,7 @@ describe('Select Model from a model hub and from a folder', () => {
     resetSettings();
     answerQuestions((q) => {
       if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-      if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+      if (q.api === 'showOpenDialog') return [fileUri(folder)];
       return undefined;
     });
     const from = questionsAsked.length;

@@ -8,8 +8,11 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import {
   answerQuestions,
   createExtensionContext,
+  env,
+  fileUri,
   progressShown,
   questionsAsked,
+  remoteSettings,
   resetSettings,
   settings,
   useVscodeStub,
@@ -34,6 +37,8 @@ const { selectModel } = require('../../../src/extension/selectModel') as typeof 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const served = require('../../../src/extension/selectServedModel') as typeof import('../../../src/extension/selectServedModel');
 const { USE_SERVED_MODEL, TRY_AGAIN, SEND_ANYWAY, servedCheckSummary, mayPromptsGoTo } = served;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { SWITCH_EVERYWHERE } = require('../../../src/extension/settings') as typeof import('../../../src/extension/settings');
 
 const EXTENSION = join(__dirname, '..', '..', '..', '.cache', 'test-select-served-model');
 const MODEL = 'relay-slm';
@@ -71,7 +76,7 @@ function user(script: Script): void {
     if (q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text)) return script.url;
     if (q.api === 'showQuickPick' && /what the server speaks/.test(q.text)) return q.items.find((item) => item.slmKind === script.kind);
     if (q.api === 'showInputBox' && /name on the server/.test(q.text)) return MODEL;
-    if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+    if (q.api === 'showOpenDialog') return [fileUri(folder)];
     if (q.api === 'showInformationMessage' && q.options?.modal) return script.confirm;
     if (q.api === 'showErrorMessage') return script.onError;
     return undefined;
@@ -84,7 +89,7 @@ const asked = (from: number) => questionsAsked.slice(from);
 function userPicksLocalFolder(): void {
   answerQuestions((q: AskedQuestion) => {
     if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /Use a local folder/.test(item.label));
-    if (q.api === 'showOpenDialog') return [{ fsPath: folder }];
+    if (q.api === 'showOpenDialog') return [fileUri(folder)];
     return undefined;
   });
 }
@@ -418,5 +423,75 @@ describe('Select Model: a model on a server', () => {
       /the choice was not saved: VS Code could not write your user settings \(Unable to write into user settings\..*\)\. Fix settings\.json/,
     );
     assert.ok(!asked(from).some((q) => q.api === 'showInformationMessage' && /the small model is now/.test(q.text)), 'no success message');
+  });
+  test('in a remote window, the server (kept for every window) is saved only once the user says every window may switch; Cancel saves nothing', async () => {
+    const server = await startServedSlmServer('completions-server', onnx, { model: MODEL });
+    // The laptop's own small model on its own server, set in a local window.
+    const laptop = { 'relay.slm.kind': 'ollama', 'relay.slm.serverUrl': 'http://127.0.0.1:11434', 'relay.slm.serverModel': 'qwen3:0.6b' };
+    env.remoteName = 'ssh-remote';
+    try {
+      resetSettings(laptop);
+      const warned = warningsShown.length;
+      const from = questionsAsked.length;
+      user({ url: server.url, kind: 'completions-server', confirm: USE_SERVED_MODEL });
+      answerWarnings(undefined);
+      await selectModel(ext.context);
+
+      const questions = warningsShown.slice(warned);
+      assert.equal(questions.length, 1);
+      assert.equal(questions[0].options?.modal, true);
+      assert.deepEqual(questions[0].items, [SWITCH_EVERYWHERE]);
+      assert.equal(questions[0].message, 'Relay: change relay.slm.kind, relay.slm.serverUrl and relay.slm.serverModel for every window, local ones included?');
+      const detail = questions[0].options?.detail ?? '';
+      assert.match(detail, /apply to all windows, local ones included, not only to this remote window \(ssh-remote\)/);
+      assert.ok(
+        detail.includes(
+          `Local windows would send their prompts and selected code to ${server.url} too, an address tested from this remote machine (ssh-remote), not from theirs`,
+        ),
+        detail,
+      );
+      for (const [name, value] of Object.entries(laptop)) assert.equal(settings.get(name), value, `${name}: the local windows' server stays`);
+      assert.equal(remoteSettings.size, 0, 'the folder is not saved alone');
+      assert.ok(!asked(from).some((q) => q.api === 'showInformationMessage' && /the small model is now/.test(q.text)), 'nothing said to be saved');
+
+      const accepted = questionsAsked.length;
+      user({ url: server.url, kind: 'completions-server', confirm: USE_SERVED_MODEL });
+      answerWarnings(SWITCH_EVERYWHERE);
+      await selectModel(ext.context);
+      assert.equal(settings.get('relay.slm.kind'), 'completions-server');
+      assert.equal(settings.get('relay.slm.serverUrl'), server.url);
+      assert.equal(settings.get('relay.slm.serverModel'), MODEL);
+      assert.equal(remoteSettings.get('relay.slm.modelFolder'), folder, "the tokenizer's folder is the remote machine's");
+      const saved = asked(accepted).find((q) => q.api === 'showInformationMessage' && /the small model is now/.test(q.text));
+      assert.equal(saved?.text, `Relay: the small model is now ${MODEL} at ${server.url} in every window, local ones included.`);
+    } finally {
+      env.remoteName = undefined;
+      answerWarnings(undefined);
+      await server.close();
+    }
+  });
+
+  test("the tokenizer's folder dialog opens on this machine's disk; a virtual workspace's folder is refused with the way out, and nothing is sent", async () => {
+    resetSettings();
+    const from = questionsAsked.length;
+    const progress = progressShown.length;
+    answerQuestions((q: AskedQuestion) => {
+      if (q.api === 'showQuickPick' && /Select the small model/.test(q.text)) return q.items.find((item) => /A model on a server/.test(item.label));
+      if (q.api === 'showInputBox' && /server \(1\/4\)/.test(q.text)) return 'http://127.0.0.1:8000/v1';
+      if (q.api === 'showQuickPick' && /what the server speaks/.test(q.text)) return q.items[0];
+      if (q.api === 'showInputBox' && /name on the server/.test(q.text)) return MODEL;
+      if (q.api === 'showOpenDialog') return [{ scheme: 'vscode-vfs', authority: 'github', path: '/owner/repo/tokenizer', fsPath: '/owner/repo/tokenizer' }];
+      return undefined;
+    });
+    await selectModel(ext.context);
+    const dialog = asked(from).find((q) => q.api === 'showOpenDialog');
+    assert.equal(dialog?.options.defaultUri?.scheme, 'file', "not the workspace's virtual scheme");
+    const refused = asked(from).find((q) => q.api === 'showErrorMessage');
+    assert.equal(
+      refused?.text,
+      'Relay cannot read the tokenizer of this folder: it is a vscode-vfs folder, not one on the disk Relay reads models from: pick a folder on this machine (Show Local).',
+    );
+    assert.deepEqual(progressShown.slice(progress), [], 'no server test');
+    assert.equal(settings.has('relay.slm.kind'), false);
   });
 });

@@ -96,11 +96,25 @@ test('~ in a path setting is the home folder, as the CLI reads it; a model name 
   resetSettings({});
 });
 
+test('a path in double quotes (Windows Explorer\'s "Copy as path") is read without them, as the CLI reads it; one pair only', () => {
+  const folder = join(homedir(), 'models', 'qwen');
+  resetSettings({ 'relay.slm.modelFolder': ` "${folder}" `, 'relay.provider.templateFolder': '"~/templates"' });
+  const read = readSettings();
+  assert.equal(read.slm.modelFolder, folder);
+  assert.equal(read.slm.modelFolder, expandPath(`"${folder}"`), "the CLI's --slm reads it alike");
+  assert.equal(read.provider.templateFolder, join(homedir(), 'templates'), '~ inside the quotes is the home folder');
+  resetSettings({ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': `"${folder}"` });
+  assert.equal(readSettings().provider.model, folder, "onnx-local's folder too");
+  // A quote that does not close is no pair: refused as written.
+  resetSettings({ 'relay.slm.modelFolder': `"${folder}` });
+  assert.match(refusal(), /is a relative path/);
+  resetSettings({});
+});
+
 test('a relative path in a path setting is refused, naming the setting and asking for an absolute path; its fix opens that setting', () => {
   const cases: [Record<string, unknown>, string, string][] = [
     [{ 'relay.slm.modelFolder': 'models/Qwen3-0.6B-ONNX' }, 'slm.modelFolder', 'models/Qwen3-0.6B-ONNX'],
     [{ 'relay.provider.templateFolder': './template' }, 'provider.templateFolder', './template'],
-    [{ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': 'llm-folder' }, 'provider.model', 'llm-folder'],
     // The served small model's folder (its tokenizer) too.
     [{ 'relay.slm.kind': 'completions-server', 'relay.slm.serverModel': 'qwen', 'relay.slm.modelFolder': 'tokenizer' }, 'slm.modelFolder', 'tokenizer'],
   ];
@@ -118,6 +132,9 @@ test('a relative path in a path setting is refused, naming the setting and askin
       arguments: [{ query: `@id:relay.${key}` }],
     });
   }
+  // onnx-local's folder is checked where the large model is opened (onnxLocalFolderElsewhere.test.ts): answers without it are not blocked.
+  resetSettings({ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': 'llm-folder' });
+  assert.equal(readSettings().provider.model, 'llm-folder');
   // onnx-local renders no template: a stale relative value there blocks no answer.
   resetSettings({ 'relay.provider.kind': 'onnx-local', 'relay.provider.model': join(homedir(), 'llm'), 'relay.provider.templateFolder': './template' });
   assert.equal(readSettings().provider.templateFolder, './template');

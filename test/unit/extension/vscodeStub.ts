@@ -125,7 +125,7 @@ let questionAnswer: (question: AskedQuestion) => unknown = () => undefined;
 /**
  * Scripts the answers to every later question: a string for an input box (which must pass
  * its validateInput, as VS Code would not accept it otherwise), one of the items for a
- * quick pick, a button's title for a notification, [{ fsPath }] for an open dialog;
+ * quick pick, a button's title for a notification, [fileUri(path)] for an open dialog;
  * undefined closes it.
  */
 export function answerQuestions(answer: (question: AskedQuestion) => unknown): void {
