@@ -17,7 +17,7 @@ import { runRelay, SLM_RESTARTING } from '../core/relay/engine';
 import { fitConversation } from '../core/relay/fitConversation';
 import type { AnswerStats, RelayEvent, RelayMode } from '../core/relay/events';
 import { TokenRatioStore } from '../core/relay/tokenRatioStore';
-import { TotalsStore } from '../core/relay/totalsStore';
+import { slmOnlyModelKey, TotalsStore } from '../core/relay/totalsStore';
 import { readSlmRelayTraits, resolveRelayMode, type SlmRelayTraits } from '../core/relay/modeResolution';
 import { RELAY_POLICIES } from '../core/relay/policies/registry';
 import { llmOriginWithoutKey } from '../core/llmKeyCheck';
@@ -743,7 +743,7 @@ export class RelayService implements vscode.Disposable {
       if (stats && !plan) this.hooks.onAnswered(stats);
       if (stats && !plan) {
         // The answer stands either way; a total that could not be written says so (the error names the lock and the fix).
-        await this.totals.record(llm?.modelKey ?? `slm:${folder.split(/[\\/]/).pop()}`, stats).catch((failure: unknown) => {
+        await this.totals.record(llm?.modelKey ?? slmOnlyModelKey(folder), stats).catch((failure: unknown) => {
           void showWarning(`Relay: this answer was not added to the savings totals: ${failure instanceof Error ? failure.message : String(failure)}`);
         });
       }
