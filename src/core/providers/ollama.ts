@@ -25,7 +25,7 @@ import { HttpProvider, badResponseError, errorFromStreamObject, finishReasonOf, 
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
-import { ThinkTagSplitter, withStreamedReasoning, type SplitContent } from './streamedReasoning';
+import { contentSplitter, withStreamedReasoning, type SplitContent } from './streamedReasoning';
 import type { ContinuationMethod, ContinueRequest, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage } from './usage';
 
@@ -106,7 +106,7 @@ export class OllamaProvider extends HttpProvider {
     let done = false;
     let output = '';
     let reasoning = '';
-    const thinkTags = new ThinkTagSplitter();
+    const thinkTags = contentSplitter(this.continuation, request.partialAnswer);
     const content = function* (split: SplitContent): Generator<ProviderChunk> {
       if (split.reasoning.length > 0) {
         reasoning += split.reasoning;

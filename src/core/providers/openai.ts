@@ -274,7 +274,8 @@ abstract class OpenAiStyleProvider extends HttpProvider {
         build,
         (plan) => postStream({ ...this.streamRequest(context, plan.url, plan.wire, authHeaders(plan.url, context.key)), ...quiet }),
         (refusal, plan) => {
-          if (refusal.type === 'effort') effortRefusalRead = true;
+          // A tentative one (Google's catch-all) may be undone: the guess may still be what was refused.
+          if (refusal.type === 'effort' && !refusal.tentative) effortRefusalRead = true;
           return learnFrom(facts, refusal, plan, responsesHost);
         },
       );
@@ -373,6 +374,7 @@ export class OpenAiCompletionsProvider extends OpenAiStyleProvider {
       maxTokens: request.maxTokens,
       countTokens: this.countTokens,
       continuation: this.continuation,
+      partialAnswer: request.partialAnswer,
     });
   }
 }
@@ -518,6 +520,7 @@ export class OpenAiChatProvider extends OpenAiStyleProvider {
       countTokens: this.countTokens,
       transform: continuation === 'instructed' && request.partialAnswer.length > 0 ? new InstructedSeamCleaner(request.partialAnswer, request.seam) : undefined,
       continuation,
+      partialAnswer: request.partialAnswer,
       onUsage: (usage: Usage) => this.noticeReasoning(usage, plan.body),
     };
     if (plan.responses) yield* readResponsesStream(response, options);

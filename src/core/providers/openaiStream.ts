@@ -9,7 +9,7 @@ import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedRespo
 import { isWholeJsonResponse, type StreamResponse } from './http';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
-import { ThinkTagSplitter, withStreamedReasoning } from './streamedReasoning';
+import { contentSplitter, withStreamedReasoning } from './streamedReasoning';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
 import { completeUsage, isCount, type ReportedUsage, type TokenCounter } from './usage';
 
@@ -32,8 +32,10 @@ export interface OpenAiStreamOptions {
   maxTokens?: number;
   countTokens: TokenCounter;
   transform?: TextTransform;
-  /** Said on the done chunk: how this call continued the answer. */
-  continuation?: ContinuationMethod;
+  /** Said on the done chunk: how this call continued the answer; with partialAnswer, whether a `<think>` at the head is reasoning (contentSplitter). */
+  continuation: ContinuationMethod;
+  /** The answer so far this call continues ('' at the answer's start). */
+  partialAnswer: string;
   /** Told the usage just before it is yielded (e.g. to notice billed reasoning). */
   onUsage?: (usage: Usage) => void;
 }
@@ -92,7 +94,7 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   let output = '';
   /** All the reasoning streamed, for its count where the usage has none (withStreamedReasoning). */
   let reasoningText = '';
-  const thinkTags = new ThinkTagSplitter();
+  const thinkTags = contentSplitter(options.continuation, options.partialAnswer);
   let sawDone = false;
 
   function* content(split: { text: string; reasoning: string }): Generator<ProviderChunk> {
@@ -215,7 +217,7 @@ async function* readWholeJson(response: StreamResponse, options: OpenAiStreamOpt
   const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
   if (!choice) throw badResponseError(options.url, 'a response without choices', options.secrets);
   const raw = options.pickText(choice) ?? choice?.message?.content ?? '';
-  const thinkTags = new ThinkTagSplitter();
+  const thinkTags = contentSplitter(options.continuation, options.partialAnswer);
   const head = thinkTags.push(typeof raw === 'string' ? raw : '');
   const tail = thinkTags.end();
   const reasoning = reasoningField(choice?.message) + head.reasoning + tail.reasoning;

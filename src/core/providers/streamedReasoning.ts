@@ -6,6 +6,7 @@
  * their usage, filled in here from the text.
  */
 import { THINK_CLOSE, THINK_OPEN } from '../relay/thinking';
+import type { ContinuationMethod } from './types';
 import { isCount, type ReportedUsage, type TokenCounter } from './usage';
 
 /** What one piece of content holds: answer text, and reasoning (tags included: they are billed output too). */
@@ -87,6 +88,24 @@ export class ThinkTagSplitter {
 }
 
 const nothing = (): SplitContent => ({ text: '', reasoning: '' });
+
+/** What one call's content goes through: ThinkTagSplitter, or as it comes. */
+export interface ContentSplitter {
+  push(piece: string): SplitContent;
+  end(): SplitContent;
+}
+
+/**
+ * The splitter for a call's content: a `<think>` at its head is the model's own reasoning only
+ * where the call starts a new turn of the model (asked by instruction, or with no partial answer
+ * to continue through the API's assistant prefix). An exact continuation (a raw prompt, the
+ * partial answer as the assistant's prefix) writes the answer's own next characters, where a
+ * `<think>` is text: an answer quoting the tag, or the visible thinking relay.slm.thinking asks for.
+ */
+export function contentSplitter(continuation: ContinuationMethod, partialAnswer: string): ContentSplitter {
+  const startsNewTurn = continuation === 'instructed' || (continuation === 'assistant-prefix' && partialAnswer.trim() === '');
+  return startsNewTurn ? new ThinkTagSplitter() : { push: (text) => ({ text, reasoning: '' }), end: nothing };
+}
 
 /** Whitespace through its last line break goes; spaces after it (the answer's own) stay. */
 function withoutBlankLines(text: string): string {

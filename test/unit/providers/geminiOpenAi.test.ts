@@ -217,6 +217,20 @@ async function effortsOfFailedCall(p: LlmProvider, said: RegExp, ...responders: 
 const rateLimited: Responder = (_request, res) =>
   sendJson(res, 429, [{ error: { code: 429, message: 'Resource has been exhausted (e.g. check quota).', status: 'RESOURCE_EXHAUSTED' } }]);
 
+test('a model that bills reasoning but whose server refuses any effort in Google\'s catch-all words goes back to no effort (the guess "none", then "low", refused)', async () => {
+  const p = provider('gemma-4-thinking');
+  await effortsOfAnsweredCall(p);
+  server.enqueue(invalidArgument, invalidArgument, flashModel);
+  const before = server.requests.length;
+  await call(p);
+  assert.deepEqual(
+    server.requests.slice(before).map((r) => r.body?.reasoning_effort),
+    ['none', 'low', undefined],
+    'the guess, the tentative "low", then none',
+  );
+  assert.deepEqual(await effortsOfAnsweredCall(p), [undefined], 'no effort from then on: one request a call, not three failing');
+});
+
 test('Google\'s catch-all "invalid argument" is not taken for an effort refusal where the model took that effort, or where "low" is refused the same', async () => {
   const p = provider('gemini-2.5-flash');
   await effortsOfAnsweredCall(p);
@@ -225,11 +239,11 @@ test('Google\'s catch-all "invalid argument" is not taken for an effort refusal 
   assert.deepEqual(await effortsOfFailedCall(p, /invalid argument/i, invalidArgument), ['none']);
   assert.deepEqual(await effortsOfAnsweredCall(p), ['none'], 'the next calls still send "none" (no 1,000 tokens of thinking each)');
 
-  // A model never seen taking "none": "low" is tried once; refused the same, "none" is kept and the error stands.
+  // A model never seen taking "none" (Relay's guess): "low" is tried once, then no effort; refused the same, "none" is kept and the error stands.
   const fresh = provider('gemini-2.5-flash-lite');
   await effortsOfAnsweredCall(fresh);
-  assert.deepEqual(await effortsOfFailedCall(fresh, /invalid argument/i, invalidArgument, invalidArgument), ['none', 'low']);
-  assert.deepEqual(await effortsOfAnsweredCall(fresh), ['none'], '"low" was taken back');
+  assert.deepEqual(await effortsOfFailedCall(fresh, /invalid argument/i, invalidArgument, invalidArgument, invalidArgument), ['none', 'low', undefined]);
+  assert.deepEqual(await effortsOfAnsweredCall(fresh), ['none'], '"low" was taken back, and the guess stands');
 
   // The call sent at "low" failing for another cause (rate limited): "low" is not known to help, and is taken back too.
   const limited = provider('gemini-2.5-flash-8b');

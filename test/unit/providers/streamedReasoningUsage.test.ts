@@ -127,7 +127,7 @@ test('ollama /api/chat (gpt-oss: think false not honoured): message.thinking is 
   assert.equal(got.finishReason, 'length');
 });
 
-test('ollama /api/generate: `thinking` beside `response` is reasoning; <think> in the content too', async () => {
+test('ollama: `thinking` beside `response` (/api/generate) is reasoning; <think> at the head of a new turn (/api/chat, nothing to continue) too', async () => {
   const raw = { templateRenderer: (_m: unknown, partial: string) => `<prompt>${partial}`, ollamaEndpoint: 'generate' };
   server.enqueue(ollamaLines([{ thinking: 'Hmm.' }, { content: ' Paris' }], 30));
   const field = await collect(ollamaProvider(raw), REQUEST);
@@ -136,10 +136,47 @@ test('ollama /api/generate: `thinking` beside `response` is reasoning; <think> i
   assert.equal(reasoningOf(field.chunks), 'Hmm.');
   assert.equal(field.usage?.reasoningTokens, 1);
 
-  server.enqueue(ollamaLines([{ content: '<think>' }, { content: '\nOkay' }, { content: '</think>\n\n' }, { content: ' Paris' }], 6));
-  const tags = await collect(ollamaProvider(), REQUEST);
-  assert.equal(tags.text, ' Paris');
+  server.enqueue(ollamaLines([{ content: '<think>' }, { content: '\nOkay' }, { content: '</think>\n\n' }, { content: 'Paris' }], 6));
+  const tags = await collect(ollamaProvider(), { ...REQUEST, partialAnswer: '' });
+  assert.equal(tags.text, 'Paris');
   assert.equal(reasoningOf(tags.chunks), '<think>\nOkay</think>');
+});
+
+test("an exact continuation's head is the answer's own text: a <think> there is kept (a raw prompt; the partial answer as the assistant's prefix)", async () => {
+  const pieces = ['<think>', ' opens', ' it.'];
+  // openai-completions: the raw prompt with the partial answer, continued character for character.
+  server.enqueue((_request, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const frames = pieces.map((text) => `data: ${JSON.stringify({ choices: [{ index: 0, text, finish_reason: null }] })}\n\n`);
+    frames.push(
+      `data: ${JSON.stringify({ choices: [{ index: 0, text: '', finish_reason: 'length' }], usage: { prompt_tokens: 20, completion_tokens: 3, total_tokens: 23 } })}\n\n`,
+    );
+    return writeFrames(res, [...frames, 'data: [DONE]\n\n']);
+  });
+  const raw = createProvider(
+    {
+      kind: 'openai-completions',
+      baseUrl: `${server.url}/v1`,
+      model: 'Qwen/Qwen3-8B',
+      maxRetries: 0,
+      templateRenderer: (_m, partial) => `<prompt>${partial}`,
+      ...FAST,
+    },
+    new MemoryKeySource(),
+  );
+  const completion = await collect(raw, { ...REQUEST, partialAnswer: 'The tag ' });
+  assert.equal(completion.text, pieces.join(''));
+  assert.equal(reasoningOf(completion.chunks), '');
+  // Ollama /api/chat with the partial answer as the last assistant message: continued, not a new turn.
+  server.enqueue(
+    ollamaLines(
+      pieces.map((content) => ({ content })),
+      3,
+    ),
+  );
+  const prefixed = await collect(ollamaProvider(), { ...REQUEST, partialAnswer: 'The tag ' });
+  assert.equal(prefixed.text, pieces.join(''));
+  assert.equal(reasoningOf(prefixed.chunks), '');
 });
 
 test('ollama: a model not pulled (HTTP 404 "model not found") names `ollama pull <model>` and `ollama list`', async () => {
