@@ -238,10 +238,7 @@ class RelayApp {
         const running = message.busy && message.runningTurnId !== undefined ? turns.find((turn) => turn.id === message.runningTurnId) : undefined;
         for (const turn of turns) {
           // The answer being written goes on streaming: the spans still to come append to it.
-          const view =
-            turn === running
-              ? new TurnView(turn.id, turn.role, turn.spans, this.turnActions(), { demo: turn.demo })
-              : TurnView.restored(turn, this.turnActions());
+          const view = turn === running ? TurnView.streaming(turn, this.turnActions()) : TurnView.restored(turn, this.turnActions());
           this.addTurn(view, turn.demo?.pairOf);
         }
         this.showSetupWarning(message.setupWarning);
@@ -252,10 +249,7 @@ class RelayApp {
       }
       case 'turn-start':
         if (!isTurn(message.turn) || this.turns.has(message.turn.id)) return;
-        this.addTurn(
-          new TurnView(message.turn.id, message.turn.role, message.turn.spans, this.turnActions(), { demo: message.turn.demo }),
-          message.turn.demo?.pairOf,
-        );
+        this.addTurn(TurnView.streaming(message.turn, this.turnActions()), message.turn.demo?.pairOf);
         if (message.turn.role === 'assistant') this.announce('Relay is answering…');
         this.afterTurnsChanged();
         this.scrollToEnd();
@@ -263,6 +257,9 @@ class RelayApp {
       case 'turns-removed':
         for (const id of message.turnIds) this.removeTurn(id);
         this.afterTurnsChanged();
+        return;
+      case 'thinking-opened':
+        this.turns.get(message.turnId)?.openThinking();
         return;
       case 'span':
         this.turns.get(message.turnId)?.appendSpan(message.source, message.text, message.tokens, message.model, message.host, message.approximate);

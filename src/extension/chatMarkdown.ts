@@ -591,6 +591,8 @@ export class ChatAnswerFormatter {
   readonly declined: DeclinedNote[] = [];
   /** The plain answer (no marking), kept for the next turn's history. */
   answer = '';
+  /** The answer starts in a reasoning its prompt opened ('thinking-opened'): the history reads it so (withoutThinking). */
+  thinkingOpened = false;
 
   /** Markdown to append for `event` ('' when nothing is to be shown yet). */
   push(event: RelayEvent, model: string): string {
@@ -604,6 +606,9 @@ export class ChatAnswerFormatter {
           return '';
         }
         return this.flushLlm() + this.write(event.text);
+      case 'thinking-opened':
+        this.thinkingOpened = true;
+        return '';
       case 'call-end':
         return this.flushLlm(event);
       case 'call-declined':

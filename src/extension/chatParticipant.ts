@@ -19,8 +19,11 @@ import { withoutThinking } from '../core/relay/thinking';
 export const CHAT_PARTICIPANT_ID = 'relay.chat';
 
 interface RelayChatResult extends vscode.ChatResult {
-  /** `prompt`: the user's message as the relay was sent it (trimmed, its attachments after it), for the follow-ups' history. */
-  metadata: { answer: string; prompt?: string };
+  /**
+   * `prompt`: the user's message as the relay was sent it (trimmed, its attachments after it), for the follow-ups' history;
+   * `thinkingOpened`: the answer starts in a reasoning its prompt opened (withoutThinking's openedByPrompt).
+   */
+  metadata: { answer: string; prompt?: string; thinkingOpened?: boolean };
 }
 
 /**
@@ -38,6 +41,8 @@ interface StreamedResponse {
   markdown: string;
   /** The plain answer at the last write. */
   answer: string;
+  /** The answer starts in a reasoning its prompt opened. */
+  thinkingOpened: boolean;
   /** After each write: the Markdown's length then, and the answer's (the view may have kept fewer writes than were made). */
   writes: { markdownLength: number; answerLength: number }[];
 }
@@ -48,20 +53,20 @@ class StreamedResponses {
   constructor(private readonly max = 50) {}
 
   begin(typed: string, prompt: string): StreamedResponse {
-    const response: StreamedResponse = { typed, prompt, markdown: '', answer: '', writes: [] };
+    const response: StreamedResponse = { typed, prompt, markdown: '', answer: '', thinkingOpened: false, writes: [] };
     this.kept.push(response);
     if (this.kept.length > this.max) this.kept.splice(0, this.kept.length - this.max);
     return response;
   }
 
   /** The answer and prompt behind `markdown` as the view kept it (a request's response, up to some write), if it was streamed here. */
-  find(typed: string, markdown: string): { answer: string; prompt: string } | undefined {
+  find(typed: string, markdown: string): { answer: string; prompt: string; thinkingOpened: boolean } | undefined {
     if (!markdown) return undefined;
     for (let i = this.kept.length - 1; i >= 0; i -= 1) {
       const response = this.kept[i];
       if (response.typed !== typed || !response.markdown.startsWith(markdown)) continue;
       const write = response.writes.find((w) => w.markdownLength === markdown.length);
-      if (write) return { answer: response.answer.slice(0, write.answerLength), prompt: response.prompt };
+      if (write) return { answer: response.answer.slice(0, write.answerLength), prompt: response.prompt, thinkingOpened: response.thinkingOpened };
     }
     return undefined;
   }
@@ -95,7 +100,7 @@ function historyOf(context: vscode.ChatContext, streamed: StreamedResponses): Hi
           : (streamed.find(request?.kind === 'request' ? request.prompt : '', markdown) ?? { answer: answerFromMarkdown(markdown) });
       if (typeof kept.prompt === 'string' && request?.kind === 'request') request.prompt = kept.prompt;
       // Without its thinking: historyToMessages leaves out an answer that was only thinking, with its request.
-      turns.push({ kind: 'response', answer: withoutThinking(kept.answer) });
+      turns.push({ kind: 'response', answer: withoutThinking(kept.answer, kept.thinkingOpened === true) });
     }
   }
   return turns;
@@ -154,6 +159,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
       stream.markdown(markdown);
       record.markdown += markdown;
       record.answer = formatter.answer;
+      record.thinkingOpened = formatter.thinkingOpened;
       record.writes.push({ markdownLength: record.markdown.length, answerLength: formatter.answer.length });
     };
     // Said before the answer, as written (file names are the workspace's): what the answer does not see.
@@ -215,7 +221,7 @@ function handlerFor(service: RelayService): vscode.ChatRequestHandler {
         // After Stop the view drops the footer and the button: the figures are said where they survive.
         if (token.isCancellationRequested) stoppedNotice(statsSummary(outcome.stats, formatter.declined.length), showSent);
       }
-      return { metadata: { answer: formatter.answer, prompt: sent } };
+      return { metadata: { answer: formatter.answer, prompt: sent, ...(formatter.thinkingOpened ? { thinkingOpened: true } : {}) } };
     } finally {
       started = false;
       cancel.dispose();

@@ -293,7 +293,12 @@ export class Conversation {
       this.callApproximate = event.continuation === 'instructed';
       this.callSpan = undefined;
     }
-    if (event.type === 'span') {
+    if (event.type === 'thinking-opened') {
+      // Kept with the turn: Copy, Insert, the chat's history and a restored view read its reasoning by it.
+      turn.thinkingOpened = true;
+      this.persistSoon(turn);
+      this.post({ type: 'thinking-opened', turnId: turn.id });
+    } else if (event.type === 'span') {
       const llm = event.source === 'llm';
       // A name or host longer than the view takes is cut here, so the span's text always arrives.
       const spanModel = llm ? clipShortText(model) : undefined;
@@ -502,13 +507,14 @@ export class Conversation {
 
   /**
    * What Copy and Insert give of a turn: the answer as the view shows it, without the
-   * reasoning it folds away (withoutThinking, the view's rule). Undefined, with the user told,
-   * when that leaves nothing (the answer has only thought so far, or written nothing).
+   * reasoning it folds away (withoutThinking, the view's rule, with the turn's thinkingOpened).
+   * Undefined, with the user told, when that leaves nothing (the answer has only thought so
+   * far, or written nothing).
    */
   private answerTextOf(turnId: string, action: 'copy' | 'insert'): string | undefined {
     const turn = this.turns.find((candidate) => candidate.id === turnId);
     const text = turn ? textOfTurn(turn) : '';
-    const answer = withoutThinking(text);
+    const answer = turn ? answerOfTurn(turn) : '';
     if (answer.trim() !== '') return answer;
     void showInformation(`Relay: nothing to ${action}: the answer has no text${answer !== text ? ' beyond its thinking' : ''}.`);
     return undefined;
@@ -540,6 +546,11 @@ function textOfTurn(turn: ChatTurnView): string {
   return turn.spans.map((span) => span.text).join('');
 }
 
+/** An assistant turn's answer without its thinking, a thinking its prompt opened included. */
+function answerOfTurn(turn: ChatTurnView): string {
+  return withoutThinking(textOfTurn(turn), turn.thinkingOpened === true);
+}
+
 function userTurnOf(text: string): ChatTurnView {
   return { id: '', role: 'user', spans: [{ source: 'slm', text, tokens: 0 }] };
 }
@@ -558,7 +569,7 @@ export function alternatingMessages(turns: readonly ChatTurnView[]): ChatMessage
   for (const turn of turns) {
     if (turn.role === 'user') question = turn;
     else {
-      const answer = withoutThinking(textOfTurn(turn));
+      const answer = answerOfTurn(turn);
       if (question && !turn.error && answer.trim() !== '')
         messages.push({ role: 'user', content: textOfTurn(question) }, { role: 'assistant', content: answer });
       question = undefined;

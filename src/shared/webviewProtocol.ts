@@ -118,6 +118,8 @@ export interface ChatTurnView {
   error?: { message: string; fix?: FixAction };
   /** Set on the answers of "Relay: Try the Demo" (the embedded pair, not the user's set-up). */
   demo?: DemoTurnView;
+  /** The SLM's template opened `<think>` in the prompt: the answer starts in its reasoning (the engine's 'thinking-opened'). */
+  thinkingOpened?: boolean;
 }
 
 /**
@@ -161,6 +163,8 @@ export type HostMessage =
   | { type: 'turn-start'; turn: ChatTurnView }
   /** Retry on an earlier chat answer: that answer and the turns after it go (the new answer follows). */
   | { type: 'turns-removed'; turnIds: string[] }
+  /** The answer starts in its reasoning (its template opened `<think>` in the prompt): sent before its first span. */
+  | { type: 'thinking-opened'; turnId: string }
   | ({ type: 'span'; turnId: string } & StreamedSpan)
   | { type: 'turn-done'; turnId: string; stats: StatsView }
   | { type: 'turn-error'; turnId: string; message: string; fix?: FixAction }
@@ -283,6 +287,7 @@ const HOST_TYPES = new Set([
   'init',
   'turn-start',
   'turns-removed',
+  'thinking-opened',
   'span',
   'turn-done',
   'turn-error',
@@ -370,6 +375,8 @@ export function parseHostMessage(value: unknown): HostMessage | undefined {
       return isRecord(value.turn) && isShortString(value.turn.id) ? (value as HostMessage) : undefined;
     case 'turns-removed':
       return Array.isArray(value.turnIds) && value.turnIds.every((id) => isShortString(id)) ? (value as HostMessage) : undefined;
+    case 'thinking-opened':
+      return isShortString(value.turnId) ? (value as HostMessage) : undefined;
     case 'span':
       // A long model name or host is cut (as the host cuts it), never a reason to lose the span's text.
       return isShortString(value.turnId) &&

@@ -24,8 +24,15 @@ export class BlockBoundaryScanner {
   private searchFrom: number;
   private previousBlank = false;
 
-  /** `from` must be a boundary (or 0); the text it scans must keep what it scanned (only grow). */
-  constructor(private readonly from = 0) {
+  /**
+   * `from` must be a boundary (or 0); the text it scans must keep what it scanned (only grow).
+   * insideThinking: the text starts in a thinking its prompt opened (only its `</think>` is written).
+   */
+  constructor(
+    private readonly from = 0,
+    insideThinking = false,
+  ) {
+    this.thinking = insideThinking;
     this.boundary = from;
     this.lineStart = from;
     this.searchFrom = from;

@@ -20,6 +20,7 @@ import { clipShortText, declinedCallView } from '../../../src/shared/webviewProt
 import { renderMarkdown } from '../markdown/render';
 import type { SourceSegment } from '../markdown/sentinels';
 import { BlockBoundaryScanner, sliceSegments } from '../markdown/streamBlocks';
+import { THINK_OPEN } from '../../../src/core/relay/thinking';
 import { promptReadingStart, promptReadingText, type PromptReader } from '../../../src/shared/promptReading';
 import { reasoningWaitText } from '../../../src/shared/reasoningWait';
 import { modelLoadingText, type ModelLoad } from '../../../src/shared/modelLoading';
@@ -63,7 +64,12 @@ export class TurnView {
   private text = '';
   private frozenUpTo = 0;
   /** Reads the text as it grows, each character once (a long code fence is not read again per line). */
-  private readonly blockScanner = new BlockBoundaryScanner();
+  private blockScanner: BlockBoundaryScanner;
+  /**
+   * The SLM's template opened `<think>` in the prompt: the answer starts in its reasoning and only
+   * closes it, so it is read and rendered as if `<think>` began it (thinkingOf's openedByPrompt).
+   */
+  private thinkingOpened: boolean;
   private stats: StatsView | undefined;
   private error: ChatTurnView['error'];
   private finished = false;
@@ -77,10 +83,15 @@ export class TurnView {
     readonly role: 'user' | 'assistant',
     spans: readonly Span[],
     private readonly actions: TurnActions,
-    /** complete: a finished turn being restored (finish() renders it whole, so skip the streaming render); demo: an answer of the demo. */
-    options: { complete?: boolean; demo?: DemoTurnView } = {},
+    /**
+     * complete: a finished turn being restored (finish() renders it whole, so skip the streaming render); demo: an answer of
+     * the demo; thinkingOpened: the answer starts in a reasoning its prompt opened.
+     */
+    options: { complete?: boolean; demo?: DemoTurnView; thinkingOpened?: boolean } = {},
   ) {
     this.demo = options.demo;
+    this.thinkingOpened = options.thinkingOpened === true;
+    this.blockScanner = new BlockBoundaryScanner(0, this.thinkingOpened);
     this.spans = spans.map((span) => ({ ...span }));
     this.text = this.spans.map((span) => span.text).join('');
     this.blocks = h('div', { className: 'relay-blocks' });
@@ -109,9 +120,14 @@ export class TurnView {
     }
   }
 
+  /** A turn that is being written (from 'turn-start', or the running one of 'init'): what comes next appends to it. */
+  static streaming(turn: ChatTurnView, actions: TurnActions): TurnView {
+    return new TurnView(turn.id, turn.role, turn.spans, actions, { demo: turn.demo, thinkingOpened: turn.thinkingOpened });
+  }
+
   /** Restores a finished turn (from 'init'). */
   static restored(turn: ChatTurnView, actions: TurnActions): TurnView {
-    const view = new TurnView(turn.id, turn.role, turn.spans, actions, { complete: true, demo: turn.demo });
+    const view = new TurnView(turn.id, turn.role, turn.spans, actions, { complete: true, demo: turn.demo, thinkingOpened: turn.thinkingOpened });
     if (turn.role === 'assistant') {
       if (turn.error) view.fail(turn.error.message, turn.error.fix);
       view.finish(turn.stats);
@@ -198,6 +214,20 @@ export class TurnView {
     this.actions.announce(text);
   }
 
+  /**
+   * The answer starts in a reasoning its prompt opened ('thinking-opened', before its first span):
+   * what it wrote so far, if anything, is read again as reasoning.
+   */
+  openThinking(): void {
+    if (this.thinkingOpened || this.finished || this.role === 'user') return;
+    this.thinkingOpened = true;
+    this.blockScanner = new BlockBoundaryScanner(0, true);
+    this.blocks.replaceChildren();
+    this.frozenUpTo = 0;
+    this.rebuildTail();
+    this.freezeFinishedBlocks();
+  }
+
   appendSpan(source: SpanSource, text: string, tokens: number, model?: string, host?: string, approximate?: boolean): void {
     if (this.finished || !text) return;
     this.setWaitingHidden(true);
@@ -246,6 +276,13 @@ export class TurnView {
     return this.spans.map((span, index) =>
       span.declined ? { text: '', declined: index } : { text: span.text, llmIndex: span.source === 'llm' ? index : undefined },
     );
+  }
+
+  /** `segments` rendered; where they start the answer, a reasoning its prompt opened folded as if `<think>` began it. */
+  private rendered(segments: SourceSegment[], startTheAnswer: boolean): string {
+    // An answer of no text yet shows as none, not as an empty Thinking.
+    const opened = this.thinkingOpened && startTheAnswer && this.text.trim() !== '' ? [{ text: `${THINK_OPEN}\n` }] : [];
+    return renderMarkdown([...opened, ...segments], this.titleFor, this.declinedTitleFor);
   }
 
   private titleFor = (index: number): string => llmSpanTitle(this.spans[index]);
@@ -298,7 +335,7 @@ export class TurnView {
     const boundary = this.blockScanner.scan(this.text);
     if (boundary <= this.frozenUpTo) return;
     const block = h('div', { className: 'relay-block' });
-    setRenderedHtml(block, renderMarkdown(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.titleFor, this.declinedTitleFor));
+    setRenderedHtml(block, this.rendered(sliceSegments(this.segments(), this.frozenUpTo, boundary), this.frozenUpTo === 0));
     nameMarks(block);
     this.blocks.append(block);
     this.frozenUpTo = boundary;
@@ -319,7 +356,7 @@ export class TurnView {
       this.setWaitingHidden(true);
       this.element.classList.remove('relay-streaming');
       const rendered = h('div', { className: 'relay-block' });
-      setRenderedHtml(rendered, renderMarkdown(this.segments(), this.titleFor, this.declinedTitleFor));
+      setRenderedHtml(rendered, this.rendered(this.segments(), true));
       nameMarks(rendered);
       // The blocks are drawn anew: focus on a link, table or Thinking in them, and each Thinking opened, stay as they were.
       const focusedAt = focusables(this.blocks).indexOf(document.activeElement as HTMLElement);

@@ -88,6 +88,7 @@ export function isTurn(value: unknown): value is ChatTurnView {
       (isRecord(value.error) &&
         typeof value.error.message === 'string' &&
         (value.error.fix === undefined || FIX_ACTIONS.includes(value.error.fix as FixAction)))) &&
-    (value.demo === undefined || isDemoTurn(value.demo))
+    (value.demo === undefined || isDemoTurn(value.demo)) &&
+    (value.thinkingOpened === undefined || typeof value.thinkingOpened === 'boolean')
   );
 }

@@ -246,6 +246,8 @@ class RelayRun {
   private endedBy: FinishReason | undefined;
   private session: SlmSession | null = null;
   private prompt = '';
+  /** The prompt ends with `<think>` (its template opened the thinking) and the SLM starts the answer: it starts in its reasoning. */
+  private promptOpenedThinking = false;
   private promptTokens = 0;
   /** Prompt tokens the SLM did not compute again (a kept cache held them). */
   private reusedPromptTokens = 0;
@@ -390,6 +392,10 @@ class RelayRun {
   private async runMode(): Promise<FinishReason> {
     this.prompt =
       this.o.prompt ?? (await this.beforeAnswer(() => this.o.slm.renderChat(this.o.messages, { addGenerationPrompt: true, thinking: this.o.thinking })));
+    // Said before any span: a view cannot tell reasoning from answer until the close otherwise. Only
+    // where the SLM starts the answer: an LLM writing alone never closes it, and its answer is no one's thinking.
+    this.promptOpenedThinking = this.policy.usesSlm && this.prompt.trimEnd().endsWith(THINK_OPEN);
+    if (this.promptOpenedThinking) this.emit({ type: 'thinking-opened' });
     // A new pair's provider counts a sample text while the SLM reads the prompt; calls are priced after.
     const calibration =
       this.ledger && this.o.llm && this.policy.usesLlm ? calibrateTokenRatios(this.ledger.ratios, this.o.llm, this.o.slm, Date.now, this.signal) : undefined;
@@ -478,11 +484,9 @@ class RelayRun {
 
   /** Where the answer's thinking part ends in `answer`, and whether it is still open. */
   private thinkingPart(): { end: number; open: boolean } {
-    const thinking = thinkingOf(this.answer);
-    if (thinking) return { end: thinking.end, open: !thinking.closed };
     // A template that opened <think> in the prompt: the answer thinks until it writes the close.
-    if (this.prompt.trimEnd().endsWith(THINK_OPEN)) return { end: this.answer.length, open: true };
-    return { end: 0, open: false };
+    const thinking = thinkingOf(this.answer, this.promptOpenedThinking);
+    return thinking ? { end: thinking.end, open: !thinking.closed } : { end: 0, open: false };
   }
 
   /** Tokens (SLM count) of the shown spans up to the thinking part's end; a span across it counts by its share of characters. */
@@ -1119,7 +1123,7 @@ class RelayRun {
 
   private async stats(finish: FinishReason): Promise<AnswerStats> {
     if (this.promptTokens === 0 && this.prompt.length > 0) this.promptTokens = await this.o.slm.countTokens(this.prompt, this.signal);
-    const thinking = thinkingOf(this.answer);
+    const thinking = thinkingOf(this.answer, this.promptOpenedThinking);
     const stats = this.statsWithout(finish);
     return thinking ? { ...stats, thinkingTokens: await this.o.slm.countTokens(thinking.text, this.signal) } : stats;
   }

@@ -174,6 +174,14 @@ export type RelayEvent =
    * Stop works between steps. `reader` 'large' says the large model reads (absent: the SLM).
    */
   | { type: 'prompt-reading'; done: number; total: number; reusedTokens: number; atMs: number; reader?: PromptReader }
+  /**
+   * The prompt ends inside a thinking part: the SLM's chat template opened `<think>` in it
+   * (DeepSeek-R1-Distill, Qwen3 *-Thinking-2507), so the answer starts in its reasoning and
+   * only `</think>` (if anything) ends it. Sent once, before the first span, only then, and only
+   * where the SLM starts the answer (not llm-only, nor a query routed to the LLM). A view reads
+   * the answer as if `<think>` began it (thinkingOf's `openedByPrompt`).
+   */
+  | { type: 'thinking-opened' }
   /** code: a ProviderError code, or 'malformed_command' | 'prompt_too_long' | 'slm' | 'internal'; fix: the button that helps. */
   | { type: 'error'; message: string; code: string; fix?: ProviderFix }
   | { type: 'done'; answer: string; stats: AnswerStats };

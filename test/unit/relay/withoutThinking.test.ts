@@ -12,3 +12,10 @@ test('an answer loses its thinking and the blank lines after it; one without thi
   assert.equal(withoutThinking('It is 5.'), 'It is 5.');
   assert.equal(withoutThinking('Write `</think>` to close it.'), 'Write `</think>` to close it.');
 });
+
+test('an answer whose prompt opened the thinking (the engine said so) is read as if <think> began it', () => {
+  assert.equal(withoutThinking('Still weighing it.\n\nAnd more.\n', true), '', 'stopped before the close: all of it was thinking');
+  assert.equal(withoutThinking('Add them.\n</think>\n\nIt is 5.', true), 'It is 5.');
+  assert.equal(withoutThinking('Add them.</think>It is 5.', true), 'It is 5.', 'a close inside a line closes it too, as the view reads it');
+  assert.equal(withoutThinking('Still weighing it.', false), 'Still weighing it.', 'not said: the answer as written');
+});
