@@ -327,6 +327,9 @@ export class RelayService implements vscode.Disposable {
     const demoModel = this.isEmbeddedSlm(folder) ? demoModelNote(vscode.env.remoteName) : undefined;
     if (!RELAY_POLICIES[mode].needsLlm) return demoModel;
     if (!settings.provider.model) return 'No LLM model is set: set relay.provider.model in Settings (or turn on relay.localOnly).';
+    // onnx-local's folder is checked where it is opened, for the answers that use it: this mode does.
+    const folderProblem = providerOf(settings.provider.kind).inProcess ? localLlmFolderProblem(settings.provider.model) : undefined;
+    if (folderProblem) return new SettingsError('provider.model', folderProblem).message;
     const keyless = await this.originWithoutKey(mode, settings);
     if (keyless) return `No API key for ${settings.provider.kind} at ${keyless.origin}: run "Relay: Set API Key".`;
     return demoModel;

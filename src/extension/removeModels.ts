@@ -8,7 +8,6 @@
  * says so and what was freed, or per folder why not.
  */
 import * as vscode from 'vscode';
-import { expandHome } from '../core/homePath';
 import { formatBytes } from '../core/models/errors';
 import {
   listStoredModels,
@@ -21,7 +20,7 @@ import {
   type StoredModel,
 } from '../core/models/storedModels';
 import { RELEASE_MODEL_FOLDER_COMMAND } from './selectModel';
-import { currentText, saveUserSettings } from './settings';
+import { currentPath, currentText, saveUserSettings } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 export const REMOVE_DOWNLOADED_MODELS_COMMAND = 'relay.removeDownloadedModels';
@@ -36,10 +35,9 @@ type RemovalItem = vscode.QuickPickItem & ({ model: StoredModel } | { partialsOf
 /** The settings that name a model folder now: the SLM's, and the LLM's when onnx-local runs one. */
 function foldersInUse(): FolderUse[] {
   const config = vscode.workspace.getConfiguration('relay');
-  // ~ as readSettings expands it: a folder written ~/... is in use all the same.
-  const uses: FolderUse[] = [{ setting: SLM_FOLDER_SETTING, path: expandHome(currentText(config, 'slm.modelFolder')) }];
-  if (currentText(config, 'provider.kind') === 'onnx-local')
-    uses.push({ setting: LLM_FOLDER_SETTING, path: expandHome(currentText(config, 'provider.model')) });
+  // As readSettings reads them (~ expanded, quotes dropped): a folder written ~/... or "..." is in use all the same.
+  const uses: FolderUse[] = [{ setting: SLM_FOLDER_SETTING, path: currentPath(config, 'slm.modelFolder') }];
+  if (currentText(config, 'provider.kind') === 'onnx-local') uses.push({ setting: LLM_FOLDER_SETTING, path: currentPath(config, 'provider.model') });
   return uses.filter((use) => use.path !== '');
 }
 

@@ -9,7 +9,6 @@
  * entries are unpinned (they follow a branch and trust the hub's checksums).
  */
 import * as vscode from 'vscode';
-import { expandHome } from '../core/homePath';
 import { downloadModel, type DownloadProgress } from '../core/models/downloader';
 import { formatBytes, isModelDownloadError, ModelDownloadError, type ModelDownloadErrorCode } from '../core/models/errors';
 import { checkRepoId, listRepoFiles, normalizeEndpoint, readRepoText, type HubContext, type HubFile } from '../core/models/hubApi';
@@ -35,7 +34,7 @@ import {
 import { pathOnThisMachine, selectServedModel, showFolderDialog } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
-import { currentText, saveUserSettings, settingSourceText, sharedSettingChanges, textSetting, userSettingsTab } from './settings';
+import { currentPath, currentText, saveUserSettings, settingSourceText, sharedSettingChanges, textSetting, userSettingsTab } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -134,7 +133,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
     (currentText(config, 'slm.kind') || 'onnx') !== 'onnx'
       ? `${currentText(config, 'slm.serverModel')} at ${currentText(config, 'slm.serverUrl') || 'the default address'}`
       : undefined;
-  const current = servedNow ? undefined : expandHome(currentText(config, 'slm.modelFolder'));
+  const current = servedNow ? undefined : currentPath(config, 'slm.modelFolder');
   const root = storageRoot(context);
   const items: (vscode.QuickPickItem & { pick?: PickId })[] = [{ label: 'Curated models', kind: vscode.QuickPickItemKind.Separator }];
   for (const model of MODEL_CATALOG) {

@@ -14,14 +14,13 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { expandHome } from '../core/homePath';
 import { createProcessRuntime } from '../core/slm/onnx/processRuntime';
 import { readTokenizerFolder } from '../core/slm/modelFolder';
 import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clearTextServer';
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
-import { currentText, localOnlyServerProblem, saveUserSettings, sharedSettingChanges, slmServerUrlProblem } from './settings';
+import { currentPath, currentText, localOnlyServerProblem, saveUserSettings, sharedSettingChanges, slmServerUrlProblem } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 /** What the user answered so far (the next attempt starts from it). */
@@ -46,7 +45,7 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
   let previous: Partial<ServedChoice> = {
     url: currentText(config, 'slm.serverUrl') || undefined,
     model: currentText(config, 'slm.serverModel') || undefined,
-    folder: expandHome(currentText(config, 'slm.modelFolder')) || undefined,
+    folder: currentPath(config, 'slm.modelFolder') || undefined,
   };
   /** Addresses the user let prompts go to unencrypted in this run: a Try Again does not ask again. */
   const sendsInClear = new Set<string>();

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { askModal } from './askModal';
 import { showError } from './notifications';
 import type { RelaySetup } from '../core/compose';
-import { expandHome, pastedPath } from '../core/homePath';
+import { pastedPath } from '../core/homePath';
 import type { ProviderKind } from '../core/providers/types';
 import { SLM_KINDS, VARIANT_CHOICES, type OnnxVariant, type Q4Compute, type ServedSlmKind } from '../core/slm/types';
 import type { RelayMode } from '../core/relay/events';
@@ -395,6 +395,12 @@ export function currentText(config: vscode.WorkspaceConfiguration, key: string):
   return typeof value === 'string' ? value.trim() : '';
 }
 
+/** A path setting as readSettings reads it (quotes dropped, `~` expanded: pastedPath), unchecked; '' when unset or not text. */
+export function currentPath(config: vscode.WorkspaceConfiguration, key: string): string {
+  const text = currentText(config, key);
+  return text ? pastedPath(text) : '';
+}
+
 function readEachSetting(): RelaySettings {
   const config = vscode.workspace.getConfiguration('relay');
   const { kind, baseUrl } = providerAddressSettings(config);
@@ -419,7 +425,7 @@ function readEachSetting(): RelaySettings {
       model: providerOf(kind).inProcess ? writtenPath(config, 'provider.model') : textSetting(config, 'provider.model', '').trim(),
       // Unused by onnx-local (compose.ts renders it for the other kinds): a stale value there blocks nothing.
       templateFolder: providerOf(kind).inProcess
-        ? expandHome(textSetting(config, 'provider.templateFolder', '').trim())
+        ? pastedPath(textSetting(config, 'provider.templateFolder', '').trim())
         : pathSetting(config, 'provider.templateFolder'),
       timeouts: {
         connect: numberIn(config, 'provider.connectTimeoutSeconds', 0.1, 3600),

@@ -112,9 +112,12 @@ export function slmWroteAll(stats: Pick<AnswerStats, 'mode' | 'calls'>): boolean
   return stats.mode === 'slm-only' && stats.calls === 0;
 }
 
+/** The start of the model key of answers no large model wrote (slmOnlyModelKey). */
+const SLM_ONLY_KEY_PREFIX = 'slm:';
+
 /** The totals' model key of answers no large model wrote (no LLM to key them by): the small model's folder name. */
 export function slmOnlyModelKey(slmFolder: string): string {
-  return `slm:${slmFolder
+  return `${SLM_ONLY_KEY_PREFIX}${slmFolder
     .replace(/[\\/]+$/, '')
     .split(/[\\/]/)
     .pop()}`;
@@ -456,6 +459,7 @@ const quoted = (value: unknown): string => {
  */
 function checkTotals(file: TotalsFile): string[] {
   const problems: string[] = [];
+  const modes = isRecord(file.modes) ? file.modes : {};
   for (const [day, models] of Object.entries(file.days)) {
     if (!isRecord(models)) {
       problems.push(`Day ${quoted(day)} holds ${quoted(models)}, not its models`);
@@ -465,6 +469,11 @@ function checkTotals(file: TotalsFile): string[] {
       if (!isRecord(entry)) {
         problems.push(`Day ${quoted(day)}, model ${quoted(model)} holds ${quoted(entry)}, not its totals`);
         continue;
+      }
+      if (model.startsWith(SLM_ONLY_KEY_PREFIX)) {
+        slmOnlyAsSuch(entry);
+        const policies = isRecord(modes[day]) ? modes[day][model] : undefined;
+        if (isRecord(policies)) for (const policy of Object.values(policies)) if (isRecord(policy)) slmOnlyAsSuch(policy);
       }
       for (const key of Object.keys(emptyTotals()) as (keyof TotalsEntry)[]) {
         const value: unknown = entry[key];
@@ -477,6 +486,16 @@ function checkTotals(file: TotalsFile): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * An entry of answers the small model wrote alone, written before slmOnlyAnswers: they were
+ * counted as unpriced (an slm: key holds no other answers), which would read as "price unknown".
+ */
+function slmOnlyAsSuch(entry: Record<string, unknown>): void {
+  if (entry.slmOnlyAnswers !== undefined || !isFiniteCount(entry.unpricedAnswers)) return;
+  entry.slmOnlyAnswers = entry.unpricedAnswers;
+  entry.unpricedAnswers = 0;
 }
 
 /** The file less what checkTotals found damaged: a damaged day, or a day's model with its per-policy totals. */

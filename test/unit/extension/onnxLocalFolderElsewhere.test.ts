@@ -40,6 +40,7 @@ describe(
         inWslWithWindowsFolder({ 'relay.localOnly': true });
         try {
           assert.equal(readSettings().provider.model, WINDOWS_FOLDER);
+          assert.doesNotMatch((await service.setupWarning()) ?? '', /relay\.provider\.model/, 'no warning about a folder no answer opens');
           const outcome = await within(service.answer(QUESTION, sink), 'the answer');
           assert.equal(outcome.error, undefined);
           assert.equal(outcome.answer, ANSWER_TOKEN);
@@ -64,6 +65,11 @@ describe(
       withService(async (service) => {
         inWslWithWindowsFolder({ 'relay.mode': 'llm-only' });
         try {
+          // Said before any answer too (the status bar and the views' banner), as a relative path was before.
+          assert.match(
+            (await service.setupWarning()) ?? '',
+            /^Setting relay\.provider\.model in your user settings: for onnx-local it is the large model's folder/,
+          );
           const outcome = await within(service.answer(QUESTION, sink), 'the answer');
           assert.equal(
             outcome.error?.message,

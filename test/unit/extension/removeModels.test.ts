@@ -222,6 +222,18 @@ test('partial downloads can go alone: the finished files stay, the freed size is
   assert.equal(lastNotification('showInformationMessage'), 'Relay: removed the partial downloads of onnx-community/Qwen3-1.7B-ONNX@main; 50.0 KB freed.');
 });
 
+test('a folder in use written in quotes (Explorer\'s "Copy as path"), which answers read as the folder, is in use here too', async () => {
+  const stub = newContext();
+  const inUse = await downloaded(stub.globalStorage, 'onnx-community/Qwen3-0.6B-ONNX', 40_000);
+  resetSettings({ 'relay.slm.modelFolder': `"${inUse}"` });
+  const pick = pickItems('Qwen3-0.6B');
+  answerWarnings((warning) => (warning.options?.modal ? 'Remove' : undefined));
+  await removeDownloadedModels(stub.context);
+  assert.match(pick.offered[0]?.description ?? '', / · in use \(relay\.slm\.modelFolder\)$/);
+  assert.ok(!existsSync(inUse));
+  assert.ok(!settings.has('relay.slm.modelFolder'), 'cleared: the next answer is the embedded demo, not "folder does not exist"');
+});
+
 test('while an answer is being written with the model in use, its folder is left, and the message says how to go on', async () => {
   const stub = newContext();
   const folder = await downloaded(stub.globalStorage, 'onnx-community/Qwen3-0.6B-ONNX', 1_000);

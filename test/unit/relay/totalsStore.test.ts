@@ -253,6 +253,25 @@ test('a totals file written before answers of the small model alone were counted
   }
 });
 
+test("an older file's answers under a small model's key (slm:, which holds no other) read as the small model's alone, not as price unknown, per policy too", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
+  try {
+    const path = join(dir, 'totals.json');
+    const { slmOnlyAnswers: _, ...older } = { ...emptyTotals(), answers: 2, slmTokens: 80, unpricedAnswers: 2 };
+    const key = 'slm:Qwen3-0.6B-ONNX@main';
+    writeFileSync(path, JSON.stringify({ version: 1, days: { '2026-11-28': { [key]: older } }, modes: { '2026-11-28': { [key]: { 'slm-only': older } } } }));
+    const store = new TotalsStore(path, { now: () => new Date(2026, 10, 28, 12) });
+    await store.record(key, { ...stats(0, null, 0), mode: 'slm-only', savedUsd: null });
+    const all = await store.summary();
+    assert.deepEqual([all.answers, all.slmOnlyAnswers, all.unpricedAnswers], [3, 3, 0]);
+    assert.ok(allSlmOnly(all) && !allUnpriced(all), 'the savings view says "by the small model alone", not "price unknown"');
+    const policy = await store.summary({ mode: 'slm-only' });
+    assert.deepEqual([policy.answers, policy.slmOnlyAnswers, policy.unpricedAnswers], [3, 3, 0]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a lock left by a crashed process is removed once: writers that find it stale at the same moment lose no answer', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'relay-totals-'));
   try {
