@@ -225,7 +225,9 @@ export function servedCheckSummary(check: ServedSlmCheck): string {
   return [
     `Latency: ${firstToken}; ${check.tokens} tokens in ${Math.round(check.totalMs)} ms.`,
     check.logprobs
-      ? 'Log-probabilities: yes. Every mode works: command, confidence and money-aware.'
+      ? check.logprobsWarning
+        ? `Log-probabilities: yes, but ${check.logprobsWarning}`
+        : 'Log-probabilities: yes. Every mode works: command, confidence and money-aware.'
       : 'Log-probabilities: no. Command mode only (relay.mode command, or auto with a model trained to call); confidence and money-aware modes need them.',
     check.idsMismatch
       ? "Token ids: they do not match the folder's tokenizer (the server's ids did not spell its text): relay.slm.modelFolder is probably not the served model's folder, and Relay renders the prompts with that folder's chat template and counts tokens with its tokenizer. Choose the served model's own folder."

@@ -26,6 +26,7 @@ import {
 useVscodeStub();
 import { createLocalRuntime, type LocalRuntime } from '../../../src/core/slm/onnx/localRuntime';
 import type { ServedSlmKind } from '../../../src/core/slm/types';
+import { TEMPERATURE_SCALED_LOGPROBS } from '../../../src/core/slm/served/serverCheck';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { startServedSlmServer } from '../../fixtures/servedSlmServers';
 import { SCRIPT } from '../slm/script';
@@ -398,6 +399,10 @@ describe('Select Model: a model on a server', () => {
     );
     assert.doesNotMatch(summary, /Token ids: no\./);
     assert.match(servedCheckSummary({ ...check, idsMismatch: false }), /Token ids: no\. The server re-tokenises the text/);
+    // Temperature-scaled log-probabilities (SGLang): said in place of "every mode works".
+    const scaled = servedCheckSummary({ ...check, logprobsWarning: TEMPERATURE_SCALED_LOGPROBS });
+    assert.ok(scaled.includes(`Log-probabilities: yes, but ${TEMPERATURE_SCALED_LOGPROBS}`), scaled);
+    assert.doesNotMatch(scaled, /Every mode works/);
   });
 
   test('a settings.json VS Code cannot write: the choice is said not to be saved, with the fix; the folder is not blamed', async () => {

@@ -249,15 +249,19 @@ test("Ollama's NDJSON: tokens by their text, done_reason", () => {
     piece?.tokens.map((t) => [t.id, t.piece]),
     [[undefined, ' x']],
   );
-  assert.equal(ollamaWireForm.parse({ response: '', done: true, done_reason: 'length', prompt_eval_count: 12 })?.finish, 'length');
+  const last = ollamaWireForm.parse({ response: '', done: true, done_reason: 'length', prompt_eval_count: 12, eval_count: 34 });
+  assert.equal(last?.finish, 'length');
+  assert.equal(last?.completionTokens, 34, "eval_count: a 'length' end under the tokens asked is the context length");
   assert.equal(ollamaWireForm.parse({ response: '', done: true, done_reason: 'stop' })?.finish, 'stop');
   assert.match(ollamaWireForm.parse({ error: "model 'q' not found" })?.error ?? '', /not found/);
 });
 
-test("Ollama's body: raw with think: false (left out, a thinking model's raw output goes through the <think> parser)", () => {
+test("Ollama's body: raw with think: false (left out, a thinking model's raw output goes through the <think> parser); truncate and shift off (left on, a full context drops the question)", () => {
   const body = ollamaWireForm.body({ model: 'm', prompt: { text: 'x' }, maxTokens: 4, temperature: 0, topLogprobs: 5 }) as Record<string, unknown>;
   assert.equal(body.raw, true);
   assert.equal(body.think, false);
+  assert.equal(body.truncate, false);
+  assert.equal(body.shift, false);
 });
 
 let folder: string;

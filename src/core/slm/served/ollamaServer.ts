@@ -11,6 +11,12 @@
  * context length (num_ctx) without an error; with it, it answers HTTP 400, whose error names
  * OLLAMA_CONTEXT_LENGTH (as the LLM's Ollama provider says it: providers/ollama.ts). A server
  * that cuts anyway shows it in its counts on the last line (promptCut).
+ * `shift: false` (the same versions as truncate): left out, Ollama shifts its context when
+ * prompt and answer fill num_ctx, keeping only num_keep (4) tokens from the start, and writes
+ * on without a word, without the question. With it, it ends as "length" with eval_count under
+ * num_predict, which the served runtime reports with longerContext. (The LLM's provider leaves
+ * it on; from 0.30 a model loaded with the other setting reloads, server/sched.go: a cost that
+ * a lost question outweighs.)
  */
 import { ollamaLongerContext, ollamaPromptCut, ollamaPromptCutText, ollamaPromptRead } from '../../providers/ollama';
 import { finite, positionLogprobs, withPath, type ServedChunk, type ServedWireForm } from './wireForm';
@@ -33,12 +39,14 @@ function parse(event: unknown): ServedChunk | undefined {
   // Prompt tokens read from its cache (docs.ollama.com/api/usage), part of prompt_eval_count.
   const cached = done ? finite(body.prompt_eval_cached_count) : undefined;
   const promptTokens = done ? ollamaPromptRead(finite(body.prompt_eval_count), cached) : undefined;
+  const completionTokens = done ? finite(body.eval_count) : undefined;
   return {
     text: typeof body.response === 'string' ? body.response : '',
     tokens,
     finish: done ? (body.done_reason === 'length' ? 'length' : 'stop') : undefined,
     ...(cached === undefined ? {} : { cachedPromptTokens: cached }),
     ...(promptTokens === undefined ? {} : { promptTokens }),
+    ...(completionTokens === undefined ? {} : { completionTokens }),
   };
 }
 
@@ -57,6 +65,7 @@ export const ollamaWireForm: ServedWireForm = {
     stream: true,
     think: false,
     truncate: false,
+    shift: false,
     logprobs: true,
     top_logprobs: r.topLogprobs,
     options: {

@@ -506,6 +506,10 @@ class ServedSession implements SlmSession {
         }
         if (reseed) detokenizer = new StreamingDetokenizer(server.tokenizer, this.ids);
         if (chunk.finish !== undefined) {
+          if (stopReason === undefined && chunk.finish === 'length') {
+            const full = contextFull(wireForm, chunk.completionTokens ?? tokens.length, promptTokens, maxTokens);
+            if (full) throw new Error(`${wireForm.label} at ${endpoint.host} ${full}`);
+          }
           // The server ended: read on to the end of the stream for its usage (a piece or two; at most LIMIT_OVERRUN).
           stopReason ??= chunk.finish === 'length' ? (clampedByWindow ? 'context_full' : 'max_tokens') : 'eos';
           serverEnded = true;
@@ -651,6 +655,20 @@ class ServedSession implements SlmSession {
   async dispose(): Promise<void> {
     this.disposed = true;
   }
+}
+
+/**
+ * A "length" end before `maxTokens`: the server's context length (not the token limit) ended
+ * the answer. Where the wire form knows how to lengthen it (Ollama's num_ctx), what happened and
+ * the fix, after the server's name; read as the token limit, the policy would ask again for
+ * more of an answer that cannot grow. Else undefined.
+ */
+function contextFull(wireForm: ServedWireForm, generated: number, promptTokens: number, maxTokens: number): string | undefined {
+  if (generated >= maxTokens || !wireForm.longerContext) return undefined;
+  return (
+    `stopped after ${generated} of the ${maxTokens} tokens asked: the prompt (${promptTokens} tokens) and the answer filled the model's context length. ` +
+    wireForm.longerContext(promptTokens, maxTokens)
+  );
 }
 
 /** Characters of one character a server held back (a surrogate pair, or U+FFFD for each of its bytes). */

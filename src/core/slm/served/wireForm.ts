@@ -40,6 +40,8 @@ export interface ServedChunk {
   /** Prompt tokens the server served from its prefix cache, where it reports them. */
   cachedPromptTokens?: number;
   promptTokens?: number;
+  /** Tokens the server says it generated, on its last piece (Ollama's eval_count); undefined: not reported. */
+  completionTokens?: number;
   /** An error the server put in the stream. */
   error?: string;
 }
@@ -65,7 +67,9 @@ export interface ServedWireForm {
   prefixCache: string;
   /**
    * How to give the model a context that holds `promptTokens` and an answer of `maxTokens`
-   * on this server, said when it refuses a prompt as too long; undefined: the server's words alone.
+   * on this server, said when it refuses a prompt as too long, or ends an answer as "length"
+   * before `maxTokens` (its context is full); undefined: the server's words alone, and such an
+   * end is read as the token limit.
    */
   longerContext?(promptTokens: number, maxTokens: number): string;
   /**
