@@ -22,13 +22,19 @@
  *   as its service does (Anthropic's count_tokens; OpenAI's responses/input_tokens, the
  *   OpenAI-format servers standing for api.openai.com), so the provider's count of Relay's
  *   sample text sets the input ratio before that first call, as in the product.
+ * - "vs measured" divides by the LLM alone as a user calling it once is billed (run.ts
+ *   llmAloneBilledUsd: without the cache write Relay's llm-only call pays under breakpoints).
+ * - The billing model's prediction is reported pooled (stats.billing) and per call
+ *   (bench/cost/callPredictions.ts), where one call's error cannot hide behind another's.
  *
  * Options: --traces a,b  --billing a,b (ids, default all). Prints tables and, last, one
  * JSON line.
  */
 import { performance } from 'node:perf_hooks';
 import { QUOTE_MARGIN, TokenRatios, UNCALIBRATED_MARGIN } from '../src/core/relay/money';
-import { BenchTarget, BILLING_MODELS, coldCall, GATE, MAX_LLM_CALLS, type Policy, type RowResult } from './cost/run';
+import { DEFAULT_MAX_LLM_CALLS } from '../src/core/relay/limits';
+import { callErrorPct, perCallError, type PerCallError } from './cost/callPredictions';
+import { BenchTarget, BILLING_MODELS, coldCall, GATE, llmAloneBilledUsd, MAX_LLM_CALLS, type Policy, type RowResult } from './cost/run';
 import { SCRIPTED_CONTEXT_WINDOW } from './cost/slm';
 import { buildTraces, buildWarmupTrace, type Trace } from './cost/traces';
 
@@ -49,6 +55,7 @@ const CURVE_SHARES = [0.2, 0.1, 0.05, 0.02, 0.01];
 const HEADLINE_RATIO = 0.5;
 /** The editor-shaped traces of the issue's coverage goal (the problem is the paper's shape; chat-3k-warm is reported beside). */
 const EDITOR_TRACES: readonly string[] = ['explain-40', 'explain-200', 'chat-3k'];
+const EDITOR_AND_WARM_CHAT: readonly string[] = [...EDITOR_TRACES, 'chat-3k-warm'];
 
 const FIXED: Policy = { id: 'fixed', mode: 'confidence', maxLlmShare: 1 };
 const LLM_ONLY: Policy = { id: 'llm-only', mode: 'llm-only' };
@@ -105,6 +112,13 @@ async function runTarget(target: BenchTarget, traces: Trace[]): Promise<TargetRu
 }
 
 const row = (pair: Pair, id: string): RowResult | undefined => pair.rows.find((r) => r.policy === id);
+
+/** What the LLM alone is billed on the pair's server, called once by a user (llmAloneBilledUsd): what every "vs measured" divides by. */
+function llmAloneBilled(pair: Pair): number | undefined {
+  const llmOnly = row(pair, 'llm-only');
+  const billing = BILLING_MODELS.find((b) => b.id === pair.billing);
+  return llmOnly && billing ? llmAloneBilledUsd(billing.price, llmOnly.stats.llmUsage) : undefined;
+}
 
 /**
  * Fixed spans' coverage (positions) at `usd`: linear interpolation on the upper envelope
@@ -223,14 +237,14 @@ async function main(): Promise<void> {
     for (const billing of billings) {
       const pair = pairs.find((p) => p.trace.id === trace.id && p.billing === billing.id);
       if (!pair) continue;
-      const llmOnly = row(pair, 'llm-only');
+      const aloneUsd = llmAloneBilled(pair);
       for (const r of pair.rows.filter(mainPolicies)) {
         rows.push([
           trace.id,
           billing.id,
           r.policy,
           r.ratio === null ? 'n/a' : r.ratio.toFixed(3),
-          llmOnly && llmOnly.stats.costUsd ? ((r.stats.costUsd ?? 0) / llmOnly.stats.costUsd).toFixed(3) : 'n/a',
+          aloneUsd ? ((r.stats.costUsd ?? 0) / aloneUsd).toFixed(3) : 'n/a',
           usd(r.stats.costUsd),
           String(r.stats.calls),
           String(r.declined),
@@ -246,7 +260,8 @@ async function main(): Promise<void> {
   const measured = pairs.flatMap((p) => p.rows);
   const uncalibrated = measured.filter((r) => r.ratioCallsBefore === 0);
   console.log(
-    'Money per answer (money/LLM-only = costUsd / llmOnlyCostUsd of the done event; "vs measured" divides by what the llm-only answer really cost on the same server). ' +
+    'Money per answer (money/LLM-only = costUsd / llmOnlyCostUsd of the done event; "vs measured" divides costUsd by what the LLM alone is billed on the same server: ' +
+      "the llm-only answer's usage, without the cache write where that is cheaper, as a user calling the model once pays it (Relay's llm-only call sets breakpoints, and under breakpoints pays a 1.25x write on its prompt, so its own row reads above 1 there)). " +
       `Every row shares its billing model's token ratios, learned since the warm-up: ${uncalibrated.length === 0 ? `all ${measured.length} rows began calibrated` : `${uncalibrated.length} of ${measured.length} rows began UNCALIBRATED (${uncalibrated.map((r) => `${r.trace}/${r.billing}/${r.policy}`).join(', ')})`}; the first call of a session is reported apart, below.`,
   );
   console.log(
@@ -363,24 +378,66 @@ async function main(): Promise<void> {
     const calls = withBilling.reduce((s, r) => s + (r.stats.billing?.calls ?? 0), 0);
     return { predicted, reported, calls, errorPct: reported > 0 ? (Math.abs(predicted - reported) / reported) * 100 : null };
   };
+  /** Each reported call's signed prediction error in the rows, with where it was. */
+  const callErrors = (rs: RowResult[]) =>
+    rs.flatMap((r) =>
+      r.callPredictions.flatMap((p) => {
+        const pct = callErrorPct(p);
+        return pct === null ? [] : [{ pct, at: { trace: r.trace, billing: r.billing, policy: r.policy, call: p.call } }];
+      }),
+    );
+  type CallAt = ReturnType<typeof callErrors>[number]['at'];
+  // Anthropic's partial answer is split at most 64 blocks deep (anthropic.ts), then starts over with
+  // one cache write the prediction does not foresee; only an answer past the default call ceiling gets there.
+  const withinCallCeiling = (es: ReturnType<typeof callErrors>) => es.filter((e) => e.at.call <= DEFAULT_MAX_LLM_CALLS);
+  /** A row of the prediction table: pooled over `rs` (null: per call only), and per call. */
+  const predictionLine = (billing: string, family: string, rs: RowResult[] | null, perCall: PerCallError<CallAt> | null): string[] => {
+    const p = rs && predictionOf(rs);
+    return [
+      billing,
+      family,
+      String(p ? p.calls : (perCall?.calls ?? 0)),
+      p ? usd(p.predicted) : '-',
+      p ? usd(p.reported) : '-',
+      !p ? '-' : p.errorPct === null ? 'n/a' : `${p.errorPct.toFixed(2)}%`,
+      ...(perCall
+        ? [
+            `${perCall.p50Pct.toFixed(2)}%`,
+            `${perCall.p90Pct.toFixed(2)}%`,
+            signedPct(perCall.max.pct),
+            signedPct(perCall.underWorst.pct),
+            String(perCall.over5Pct),
+          ]
+        : ['n/a', 'n/a', 'n/a', 'n/a', 'n/a']),
+    ];
+  };
   for (const billing of billings) {
     for (const family of ['fixed', 'money-aware', 'llm-only']) {
-      const p = predictionOf(all.filter((r) => r.billing === billing.id && r.policy.startsWith(family)));
-      if (p.calls > 0)
-        predictionRows.push([
-          billing.id,
-          family,
-          String(p.calls),
-          usd(p.predicted),
-          usd(p.reported),
-          p.errorPct === null ? 'n/a' : `${p.errorPct.toFixed(2)}%`,
-        ]);
+      const rs = all.filter((r) => r.billing === billing.id && r.policy.startsWith(family));
+      if (predictionOf(rs).calls > 0) predictionRows.push(predictionLine(billing.id, family, rs, perCallError(callErrors(rs))));
     }
   }
   const prediction = predictionOf(all);
+  const perCall = perCallError(callErrors(all));
+  const perCallWithinCeiling = perCallError(withinCallCeiling(callErrors(all)));
   if (predictionRows.length > 0) {
-    console.log("Billing model's prediction (stats.billing: predicted before each call, with the output it then wrote) against the usage the servers reported");
-    console.log(table(['billing', 'policies', 'calls', 'predicted', 'reported', 'error'], predictionRows));
+    console.log(
+      "Billing model's prediction (stats.billing: predicted before each call, with the output it then wrote) against the usage the servers reported. " +
+        '"pooled" = |sum predicted - sum reported| / sum reported, where one call\'s over-prediction cancels another\'s under-prediction; ' +
+        `per call: |error| percentiles, the largest error (signed, + = over-predicted), the worst under-prediction (the direction that lets a ceiling break), calls off by more than 5%; ` +
+        `the last row only the calls within the default ceiling of ${DEFAULT_MAX_LLM_CALLS} calls per answer (past it, Anthropic's partial answer split starts over: one cache write the prediction does not foresee).` +
+        (perCall ? ` Largest: ${perCall.max.at.trace} / ${perCall.max.at.billing} / ${perCall.max.at.policy}, call ${perCall.max.at.call}.` : ''),
+    );
+    console.log(
+      table(
+        ['billing', 'policies', 'calls', 'predicted', 'reported', 'pooled error', 'per call p50', 'p90', 'max', 'worst under', '> 5%'],
+        [
+          ...predictionRows,
+          predictionLine('all', 'all', all, perCall),
+          predictionLine('all', `calls 1-${DEFAULT_MAX_LLM_CALLS} of an answer`, null, perCallWithinCeiling),
+        ],
+      ),
+    );
     console.log('');
   } else {
     console.log('No answer reported stats.billing (the engine does not predict calls yet).');
@@ -500,23 +557,49 @@ async function main(): Promise<void> {
   const ma10Ratio = maxRatio(neverMore);
   const coverageGain = gain(HEADLINE_RATIO, EDITOR_TRACES);
   const coverageGain10 = gain(1, EDITOR_TRACES);
-  /** What the llm-only answer of a row's trace really cost on the same server (its cache state included). */
-  const measuredLlmOnlyUsd = (r: RowResult): number | null | undefined => {
+  /** What the LLM alone is billed for a row's trace on the same server (llmAloneBilled). */
+  const measuredLlmOnlyUsd = (r: RowResult): number | undefined => {
     const pair = pairs.find((p) => p.trace.id === r.trace && p.billing === r.billing);
-    return pair && row(pair, 'llm-only')?.stats.costUsd;
+    return pair && llmAloneBilled(pair);
   };
-  /** The highest cost over what the llm-only answer really cost. */
-  const maxVsMeasured = (rs: RowResult[]) => {
+  /** The highest cost (default: the engine's) over what the LLM alone is billed (llmAloneBilled). */
+  const maxVsMeasured = (rs: RowResult[], cost: (r: RowResult) => number = (r) => r.stats.costUsd ?? 0) => {
     const withRatio = rs.flatMap((r) => {
       const measuredUsd = measuredLlmOnlyUsd(r);
-      return measuredUsd ? [{ trace: r.trace, billing: r.billing, ratio: (r.stats.costUsd ?? 0) / measuredUsd }] : [];
+      return measuredUsd ? [{ trace: r.trace, billing: r.billing, ratio: cost(r) / measuredUsd }] : [];
     });
-    const worst = withRatio.sort((a, b) => b.ratio - a.ratio)[0];
-    return worst ? { ...worst, ratio: round(worst.ratio) } : null;
+    return withRatio.sort((a, b) => b.ratio - a.ratio)[0] ?? null;
   };
+  const vsMeasuredJson = (worst: ReturnType<typeof maxVsMeasured>) => (worst ? { ...worst, ratio: round(worst.ratio) } : null);
+  const maVsMeasured = maxVsMeasured(headline);
+  const ma10VsMeasured = maxVsMeasured(neverMore);
+  /** A ratio goal judged on both its estimate (what the engine holds) and the bill against the LLM alone's. */
+  const withinRatio = (estimate: number | null, billed: ReturnType<typeof maxVsMeasured>, ratio: number) =>
+    estimate === null ? null : Math.max(estimate, billed?.ratio ?? 0) <= ratio;
+  /** What money-aware at `ratio` did on the traces: calls made, and (trace, billing) pairs where it spent anything. */
+  const spendOf = (ratio: number, traceIds: readonly string[]) => {
+    const rs = all.filter((r) => r.policy === maId(ratio) && traceIds.includes(r.trace));
+    return { calls: rs.reduce((s, r) => s + r.stats.calls, 0), pairsWithSpend: rs.filter((r) => (r.stats.costUsd ?? 0) > 0).length, pairs: rs.length };
+  };
+  const headlineSpend = {
+    editor_with_warm_chat: spendOf(HEADLINE_RATIO, EDITOR_AND_WARM_CHAT),
+    all: spendOf(
+      HEADLINE_RATIO,
+      traces.map((t) => t.id),
+    ),
+  };
+  const perCallJson = (e: PerCallError<CallAt> | null) =>
+    e && {
+      calls: e.calls,
+      p50_pct: round(e.p50Pct, 3),
+      p90_pct: round(e.p90Pct, 3),
+      max_pct: round(e.max.pct, 3),
+      under_worst_pct: round(e.underWorst.pct, 3),
+      over_5pct: e.over5Pct,
+    };
   /**
    * The LLM-alone estimate (llmOnlyCostUsd of the done event: what every saving shown is
-   * measured against) over what the llm-only answer really cost on the same server, signed
+   * measured against) over what the LLM alone is billed on the same server (llmAloneBilled), signed
    * (+ = the estimate is high, so a saving shown is larger than the real one), for every
    * complete answer of a policy that uses the SLM.
    */
@@ -546,6 +629,9 @@ async function main(): Promise<void> {
   const predictionPct = prediction.errorPct;
   const json = {
     money_aware_max_ratio: maRatio === null ? null : round(maRatio),
+    money_aware_05_calls: Object.fromEntries(Object.entries(headlineSpend).map(([k, v]) => [k, v.calls])),
+    money_aware_05_pairs_with_spend: Object.fromEntries(Object.entries(headlineSpend).map(([k, v]) => [k, v.pairsWithSpend])),
+    money_aware_05_pairs: Object.fromEntries(Object.entries(headlineSpend).map(([k, v]) => [k, v.pairs])),
     money_aware_03_max_ratio: round(maxRatio(all.filter((r) => r.policy === maId(0.3))) ?? NaN),
     money_aware_10_max_ratio: ma10Ratio === null ? null : round(ma10Ratio),
     coverage_gain_at_equal_money: gainJson(coverageGain),
@@ -556,7 +642,7 @@ async function main(): Promise<void> {
     ...(coverageGain10 === null ? { coverage_gain_10_note: nothingSpent(1) } : {}),
     coverage_gain_pairs_with_spend: Object.fromEntries(RATIOS.map((r) => [ratioLabel(r), pairsWithSpend(r)])),
     coverage_gain_pairs: EDITOR_TRACES.length * billings.length,
-    coverage_gain_at_equal_money_with_warm_chat: gainJson(gain(HEADLINE_RATIO, [...EDITOR_TRACES, 'chat-3k-warm'])),
+    coverage_gain_at_equal_money_with_warm_chat: gainJson(gain(HEADLINE_RATIO, EDITOR_AND_WARM_CHAT)),
     equal_money_method: `fixed spans' low-confidence positions at money-aware's costUsd: the better of a run with maxCostUsd = that cost and linear interpolation over fixed spans at LLM-share caps 1, ${CURVE_SHARES.join(', ')}; summed over the editor-shaped traces (${EDITOR_TRACES.join(', ')}) and every billing model; null when money-aware spent nothing there`,
     money_aware_editor_usd: round(
       headline.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0),
@@ -566,12 +652,19 @@ async function main(): Promise<void> {
       neverMore.filter((r) => EDITOR_TRACES.includes(r.trace)).reduce((s, r) => s + (r.stats.costUsd ?? 0), 0),
       6,
     ),
-    money_aware_max_vs_measured: maxVsMeasured(headline),
+    money_aware_max_vs_measured: vsMeasuredJson(maVsMeasured),
     llm_only_estimate_error: estimateJson(estimateErrors),
     llm_only_estimate_error_with_calls: estimateJson(estimateErrors.filter((e) => e.calls > 0)),
-    money_aware_10_max_vs_measured: maxVsMeasured(neverMore),
+    money_aware_10_max_vs_measured: vsMeasuredJson(ma10VsMeasured),
     one_cold_call_vs_llm_only: coldShares,
     prediction_error_pct: predictionPct === null ? null : round(predictionPct, 3),
+    prediction_error_p50_pct: perCall && round(perCall.p50Pct, 3),
+    prediction_error_p90_pct: perCall && round(perCall.p90Pct, 3),
+    prediction_error_max_pct: perCall && round(perCall.max.pct, 3),
+    prediction_error_max_at: perCall?.max.at ?? null,
+    prediction_under_worst_pct: perCall && round(perCall.underWorst.pct, 3),
+    prediction_calls_over_5pct: perCall?.over5Pct ?? null,
+    prediction_per_call_within_default_call_ceiling: perCallWithinCeiling && { call_ceiling: DEFAULT_MAX_LLM_CALLS, ...perCallJson(perCallWithinCeiling) },
     prediction_abs_error_pct: absErrorPct === null ? null : round(absErrorPct, 3),
     prediction_worst_billing: worstBilling ? { billing: worstBilling.id, error_pct: round(worstBilling.errorPct ?? 0, 3) } : null,
     prediction_calls: prediction.calls,
@@ -615,6 +708,8 @@ async function main(): Promise<void> {
     agree_stop: Object.fromEntries(
       RATIOS.map((ratio) => {
         const a = agreeOf(ratio);
+        const agreeRows = all.filter((r) => r.policy === agreeId(ratio));
+        const estimate = maxRatio(agreeRows);
         return [
           ratioLabel(ratio),
           {
@@ -622,15 +717,20 @@ async function main(): Promise<void> {
             calls_ended_early: a.stopped,
             server_usd_ratio: a.plain.server > 0 ? round(a.agree.server / a.plain.server) : null,
             coverage_ratio: a.plain.coverage > 0 ? round(a.agree.coverage / a.plain.coverage) : null,
+            max_ratio: estimate === null ? null : round(estimate),
+            max_vs_measured: vsMeasuredJson(maxVsMeasured(agreeRows)),
+            // The engine counts a call it ended early as its whole span; the server bills what it wrote.
+            max_server_bill_vs_measured: vsMeasuredJson(maxVsMeasured(agreeRows, (r) => r.serverUsd)),
           },
         ];
       }),
     ),
     goals: {
-      money_aware_within_ratio: maRatio === null ? null : maRatio <= HEADLINE_RATIO,
-      money_aware_10_within_ratio: ma10Ratio === null ? null : ma10Ratio <= 1,
+      money_aware_within_ratio: withinRatio(maRatio, maVsMeasured, HEADLINE_RATIO),
+      money_aware_10_within_ratio: withinRatio(ma10Ratio, ma10VsMeasured, 1),
       coverage_gain_2x: coverageGain === null ? null : coverageGain >= 2,
-      prediction_within_5pct: predictionPct === null ? null : predictionPct <= 5,
+      prediction_pooled_within_5pct: predictionPct === null ? null : predictionPct <= 5,
+      prediction_per_call_p90_within_5pct: perCall === null ? null : perCall.p90Pct <= 5,
     },
     answers: all.length,
     traces: traces.map((t) => t.id),
@@ -638,9 +738,9 @@ async function main(): Promise<void> {
     elapsed_s: round((performance.now() - started) / 1000, 1),
   };
   console.log(
-    'The LLM-alone estimate (what every saving shown is measured against) over what the llm-only answer really cost on the same server, signed (+ = the estimate is high: a saving shown larger than the real one), over the complete answers of every policy that uses the SLM. ' +
+    'The LLM-alone estimate (what every saving shown is measured against) over what the LLM alone is billed on the same server ("vs measured"\'s divisor), signed (+ = the estimate is high: a saving shown larger than the real one), over the complete answers of every policy that uses the SLM. ' +
       "Once a call of the answer reported, the estimate counts with the answer's own ratios (money.ts, estimateRatios); answers whose calls all ended early (agree-stop) or made none keep the pair's. " +
-      "breakpoints: the llm-only answer pays a cache write on its prompt (1.25x), which the estimate does not count (on chat-3k-warm only on the new turn's part: the previous turn's prompt it reads by Anthropic's lookback, as the estimate does).",
+      "breakpoints: Relay's llm-only answer pays a cache write on its prompt (1.25x; on chat-3k-warm on the new turn's part, the previous turn's prompt read by Anthropic's lookback), which neither the estimate nor the LLM alone billed counts.",
   );
   console.log(
     traceByBillingTable((trace, billing) => {

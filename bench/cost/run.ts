@@ -21,7 +21,8 @@ import { OPENAI_DEFAULT_BASE_URL } from '../../src/core/providers/openai';
 import { MemoryKeySource } from '../../src/core/providers/secrets';
 import { NO_CACHE, OPENAI_CACHE, predictUsage, type CacheRule } from '../../src/core/providers/billing';
 import { costOf } from '../../src/core/providers/pricing';
-import type { LlmProvider, ModelPrice, ProviderKind } from '../../src/core/providers/types';
+import type { LlmProvider, ModelPrice, ProviderKind, Usage } from '../../src/core/providers/types';
+import { withCallPredictions, type CallPrediction } from './callPredictions';
 import { BillingServer, type BillingRule, type WireFormat } from './servers';
 import { ScriptedSlm } from './slm';
 import { alignEnd, slmCount } from './text';
@@ -129,6 +130,8 @@ export interface RowResult {
   misaligned: number;
   /** Calls whose reported usage had taught the token ratios before this answer began (0: its first call was uncalibrated). */
   ratioCallsBefore: number;
+  /** Each reported call's prediction against its report (stats.billing is their sum). */
+  callPredictions: CallPrediction[];
   elapsedMs: number;
 }
 
@@ -214,7 +217,10 @@ export class BenchTarget {
       warmTokens: warm,
       ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
     };
-    const { answer, stats, events } = await collectRelay(options);
+    const {
+      result: { answer, stats, events },
+      predictions,
+    } = await withCallPredictions(() => collectRelay(options));
     const error = events.find((e) => e.type === 'error');
     if (error && error.type === 'error') throw new Error(`${trace.id} / ${this.billing.id} / ${policy.id}: the answer failed: ${error.code}: ${error.message}`);
     const ledger = [...this.server.ledger];
@@ -258,9 +264,23 @@ export class BenchTarget {
               : 'no',
       misaligned: ledger.filter((c) => !c.alignedExactly).length,
       ratioCallsBefore,
+      callPredictions: predictions,
       elapsedMs: stats.elapsedMs,
     };
   }
+}
+
+/**
+ * What a user calling the LLM once pays for an llm-only answer's usage: the cheaper of the
+ * bill as sent and the same bill without its cache write (the written tokens at the input
+ * price, what it read from an earlier turn's cache still read). Relay's llm-only call sets
+ * breakpoints, so under Anthropic's rule it pays a 1.25x write on a prompt no later call of
+ * the answer reads; a single call need not.
+ */
+export function llmAloneBilledUsd(price: ModelPrice, usage: Usage): number {
+  const asSent = costOf(usage, price) ?? 0;
+  const withoutWrite = costOf({ ...usage, cacheWriteTokens: 0 }, price) ?? 0;
+  return Math.min(asSent, withoutWrite);
 }
 
 const squeeze = (text: string): string => text.replace(/\s+/g, '');

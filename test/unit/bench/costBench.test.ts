@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { BenchTarget, BILLING_MODELS, coldCall, coverage } from '../../../bench/cost/run';
+import { perCallError } from '../../../bench/cost/callPredictions';
+import { BenchTarget, BILLING_MODELS, coldCall, coverage, llmAloneBilledUsd } from '../../../bench/cost/run';
 import { BillingServer, BreakpointCache, PrefixCache } from '../../../bench/cost/servers';
 import { ScriptedSlm } from '../../../bench/cost/slm';
 import { alignEnd, serverTokens, slmCount, slmPieces } from '../../../bench/cost/text';
@@ -280,6 +281,16 @@ test('one bench row end to end: the engine cost equals the server bill, every lo
     assert.ok(Math.abs((row.stats.costUsd ?? 0) - row.serverUsd) < 1e-12, `${row.stats.costUsd} vs ${row.serverUsd}`);
     assert.equal(row.stats.finishReason, 'eos');
     assert.notEqual(row.exact, 'no');
+    // Each reported call's prediction, read per call, adds up to the engine's own tally.
+    const billing = row.stats.billing!;
+    assert.equal(row.callPredictions.length, billing.calls);
+    assert.deepEqual(
+      row.callPredictions.map((p) => p.call),
+      Array.from({ length: row.stats.calls }, (_, i) => i + 1),
+    );
+    const sum = (pick: (p: (typeof row.callPredictions)[number]) => number) => row.callPredictions.reduce((s, p) => s + pick(p), 0);
+    assert.ok(Math.abs(sum((p) => p.predictedUsd) - billing.predictedUsd) < 1e-12);
+    assert.ok(Math.abs(sum((p) => p.reportedUsd) - billing.reportedUsd) < 1e-12);
   } finally {
     await target.close();
   }
@@ -341,4 +352,33 @@ test('one cold call against the LLM-only estimate, and where in the answer it fi
     [1],
   );
   assert.ok(Math.abs(short.share - (600 * 3 + 2 * 15) / (600 * 3 + 400 * 15)) < 1e-12);
+});
+
+test('per-call prediction error: nearest-rank percentiles of |error|, the largest signed, the worst under-prediction, calls over 5%', () => {
+  const errors = [0.1, -0.2, 0.3, -0.4, 0.5, 1, -2, 3, 6, -40].map((pct, call) => ({ pct, at: call + 1 }));
+  const e = perCallError(errors)!;
+  assert.equal(e.calls, 10);
+  assert.equal(e.p50Pct, 0.5);
+  assert.equal(e.p90Pct, 6);
+  assert.deepEqual(e.max, { pct: -40, at: 10 });
+  assert.deepEqual(e.underWorst, { pct: -40, at: 10 });
+  assert.equal(e.over5Pct, 2);
+  // All over-predicted: the worst under-prediction is the least over.
+  assert.deepEqual(
+    perCallError([
+      { pct: 2, at: 1 },
+      { pct: 7, at: 2 },
+    ])!.underWorst,
+    { pct: 2, at: 1 },
+  );
+  assert.equal(perCallError([]), null);
+});
+
+test('the LLM alone as a user calling it once is billed: without the cache write Relay pays under breakpoints, reads kept', () => {
+  const price = { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 };
+  const usage = { inputTokens: 3000, outputTokens: 500, cachedInputTokens: 1000, cacheWriteTokens: 2000, estimated: false };
+  assert.ok(Math.abs(llmAloneBilledUsd(price, usage) - (2000 * 3 + 1000 * 0.3 + 500 * 15) / 1e6) < 1e-15);
+  // Nothing written: as billed.
+  const read = { ...usage, cacheWriteTokens: 0 };
+  assert.ok(Math.abs(llmAloneBilledUsd(price, read) - (2000 * 3 + 1000 * 0.3 + 500 * 15) / 1e6) < 1e-15);
 });
