@@ -1,12 +1,10 @@
 /**
- * Each reported call's prediction against its report, per answer. The engine keeps only the
+ * Each reported call's prediction against its report, per answer. The stats keep only the
  * answer's sums (stats.billing), where one call's over-prediction cancels another's
  * under-prediction; a ceiling breaks on one call's under-prediction, so the bench looks per
- * call. It wraps MoneyLedger.record once and reads the change of the ledger's own tally
- * (billingCheck) across each call, so the figures are the engine's, to the call.
+ * call, at what the engine's call-end events say (predictedUsd beside costUsd).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { MoneyLedger } from '../../src/core/relay/money';
+import type { RelayEvent } from '../../src/core/relay/events';
 
 export interface CallPrediction {
   /** 1-based position among the answer's calls (reported or not). */
@@ -15,38 +13,13 @@ export interface CallPrediction {
   reportedUsd: number;
 }
 
-interface AnswerLog {
-  calls: number;
-  predictions: CallPrediction[];
-}
-
-/** The answer the running code books calls for (rows run side by side, one per server). */
-const currentAnswer = new AsyncLocalStorage<AnswerLog>();
-let wrapped = false;
-
-function wrapRecord(): void {
-  if (wrapped) return;
-  wrapped = true;
-  const record = MoneyLedger.prototype.record;
-  MoneyLedger.prototype.record = function (this: MoneyLedger, call: Parameters<MoneyLedger['record']>[0]): number {
-    const log = currentAnswer.getStore();
-    const before = this.billingCheck() ?? { predictedUsd: 0, reportedUsd: 0, calls: 0 };
-    const cost = record.call(this, call);
-    if (!log) return cost;
-    log.calls += 1;
-    const after = this.billingCheck();
-    if (after && after.calls > before.calls)
-      log.predictions.push({ call: log.calls, predictedUsd: after.predictedUsd - before.predictedUsd, reportedUsd: after.reportedUsd - before.reportedUsd });
-    return cost;
-  };
-}
-
-/** Runs one answer and returns, beside its result, each of its reported calls' prediction. */
-export async function withCallPredictions<T>(answer: () => Promise<T>): Promise<{ result: T; predictions: CallPrediction[] }> {
-  wrapRecord();
-  const log: AnswerLog = { calls: 0, predictions: [] };
-  const result = await currentAnswer.run(log, answer);
-  return { result, predictions: log.predictions };
+/** The answer's reported calls, each with what the billing model predicted for it. */
+export function callPredictionsOf(events: readonly RelayEvent[]): CallPrediction[] {
+  return events.flatMap((e) =>
+    e.type === 'call-end' && e.predictedUsd !== undefined && e.costUsd !== null
+      ? [{ call: e.callIndex + 1, predictedUsd: e.predictedUsd, reportedUsd: e.costUsd }]
+      : [],
+  );
 }
 
 /** Signed error of one call's prediction, % of its report (+ = over-predicted); null where it reported nothing billable. */

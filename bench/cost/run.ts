@@ -22,7 +22,7 @@ import { MemoryKeySource } from '../../src/core/providers/secrets';
 import { NO_CACHE, OPENAI_CACHE, predictUsage, type CacheRule } from '../../src/core/providers/billing';
 import { costOf } from '../../src/core/providers/pricing';
 import type { LlmProvider, ModelPrice, ProviderKind, Usage } from '../../src/core/providers/types';
-import { withCallPredictions, type CallPrediction } from './callPredictions';
+import { callPredictionsOf, type CallPrediction } from './callPredictions';
 import { BillingServer, type BillingRule, type WireFormat } from './servers';
 import { ScriptedSlm } from './slm';
 import { alignEnd, slmCount } from './text';
@@ -217,10 +217,8 @@ export class BenchTarget {
       warmTokens: warm,
       ...(policy.maxCostRatio !== undefined ? { maxCostRatio: policy.maxCostRatio } : {}),
     };
-    const {
-      result: { answer, stats, events },
-      predictions,
-    } = await withCallPredictions(() => collectRelay(options));
+    const { answer, stats, events } = await collectRelay(options);
+    const predictions = callPredictionsOf(events);
     const error = events.find((e) => e.type === 'error');
     if (error && error.type === 'error') throw new Error(`${trace.id} / ${this.billing.id} / ${policy.id}: the answer failed: ${error.code}: ${error.message}`);
     const ledger = [...this.server.ledger];

@@ -1091,6 +1091,7 @@ class RelayRun {
         costUsd,
         ...(agreed ? { slmAgreed: true } : {}),
         ...(this.ledger?.lastReportedTextTokens !== undefined ? { sentTextTokens: this.ledger.lastReportedTextTokens } : {}),
+        ...(this.ledger?.lastPredictedUsd !== undefined ? { predictedUsd: this.ledger.lastPredictedUsd } : {}),
       });
     }
     if (finish === undefined) {

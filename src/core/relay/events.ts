@@ -150,6 +150,8 @@ export type RelayEvent =
        * known: a later request repeating that text finds this much of it cached (RecentPrompts).
        */
       sentTextTokens?: number;
+      /** What the billing model predicted this call would cost (MoneyLedger.lastPredictedUsd), where it reported usage and the price is known: costUsd's counterpart. */
+      predictedUsd?: number;
     }
   /**
    * A call the answer's money ceilings did not allow here: it would have cost about

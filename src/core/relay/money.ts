@@ -585,6 +585,7 @@ export class MoneyLedger {
     if (call.reported) {
       // Predicted from what was known before the call, with the output it really wrote.
       const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), price) ?? 0;
+      this.predictedLast = predicted;
       this.all.add(predicted, cost);
       if (this.ratios.known) this.calibrated.add(predicted, cost);
       const splitReasoning = call.usage.reasoningTokens ?? 0;
@@ -611,6 +612,7 @@ export class MoneyLedger {
       }
     } else {
       this.reportedText = undefined;
+      this.predictedLast = undefined;
       if (call.usage.inputTokens > 0) {
         this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
       }
@@ -619,6 +621,16 @@ export class MoneyLedger {
   }
 
   private reportedText: number | undefined;
+  private predictedLast: number | undefined;
+
+  /**
+   * What the billing model predicted for the call just booked, from what was known before it and
+   * the output it wrote (a reported call only), at its price: its report's counterpart, per call
+   * (billingCheck sums them, where one call's miss hides another's).
+   */
+  get lastPredictedUsd(): number | undefined {
+    return this.predictedLast;
+  }
 
   /**
    * The provider's count of the text the call just booked continued (the conversation and the
