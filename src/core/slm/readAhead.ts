@@ -7,7 +7,7 @@
  * prompt tokenises it. Without reading ahead the next turn computes the previous answer
  * again before its own message; with it, only its own message.
  */
-import { keepsKvCaches, type ChatMessage, type PrefillProgress, type RenderOptions, type SlmRuntime } from './types';
+import { keepsKvCaches, type ChatMessage, type PrefillOptions, type PrefillProgress, type RenderOptions, type SlmRuntime } from './types';
 
 /**
  * The text every prompt of `history` and a next user message starting with `userStart`
@@ -71,6 +71,18 @@ export async function draftReads(
   return whole.startsWith(stable) ? [stable, whole] : [whole];
 }
 
+/** A text to read ahead, and what it is of the prompt it is for. */
+interface TextRead {
+  text: string;
+  part: NonNullable<PrefillOptions['readAhead']>;
+}
+
+/** The texts in reading order: one string is a start, several end with the whole prompt (draftReads). */
+function readsOf(wanted: string | readonly string[] | undefined): TextRead[] | undefined {
+  if (typeof wanted === 'string') return [{ text: wanted, part: 'start' }];
+  return wanted?.map((text, i) => ({ text, part: i === wanted.length - 1 ? 'whole' : 'start' }));
+}
+
 /**
  * One read-ahead at a time: a session reads each text (each one extends the one before) and is
  * disposed, and the runtime keeps its cache for the next prompt that starts the same way.
@@ -83,7 +95,7 @@ export class ReadAhead {
   private current:
     | {
         controller: AbortController;
-        texts: Promise<readonly string[] | undefined>;
+        texts: Promise<TextRead[] | undefined>;
         settled: Promise<void>;
         /** The text being read (its index), and how many may be read (settle lowers it). */
         reading: number;
@@ -95,7 +107,8 @@ export class ReadAhead {
     | undefined;
 
   /**
-   * Reads what `text` resolves to (one text, or texts each extending the last; undefined: nothing) into a kept cache of `runtime`, in the background.
+   * Reads what `text` resolves to into a kept cache of `runtime`, in the background: one text the next prompt starts with, or texts each
+   * extending the one before, the last of them that whole prompt (draftReads); undefined: nothing.
    * Nothing (not even `text` is asked) on a runtime that keeps no KV caches (a budget of 0, the whole-cache path, a server): the read would be lost, and the next answer would wait for it.
    */
   start(runtime: Pick<SlmRuntime, 'createSession' | 'info'>, text: (signal: AbortSignal) => Promise<string | readonly string[] | undefined>): void {
@@ -106,19 +119,19 @@ export class ReadAhead {
     // A read-ahead that fails or is stopped costs the next turn only the reuse it would have given.
     const texts = (async () => {
       await previous?.settled;
-      const wanted = await text(controller.signal);
-      return typeof wanted === 'string' ? [wanted] : wanted;
+      return readsOf(await text(controller.signal));
     })().catch(() => undefined);
     const read = async (): Promise<void> => {
       const wanted = await texts;
       for (let i = 0; wanted && i < wanted.length; i++) {
-        if (wanted[i].length === 0 || controller.signal.aborted || i >= entry.limit) return;
+        if (wanted[i].text.length === 0 || controller.signal.aborted || i >= entry.limit) return;
         entry.reading = i;
         // Stopped (settle, a newer read-ahead): a process that does not open the session goes after its grace.
         const session = await runtime.createSession(controller.signal);
         try {
-          await session.prefill(wanted[i], {
+          await session.prefill(wanted[i].text, {
             signal: controller.signal,
+            readAhead: wanted[i].part,
             onProgress: (progress) => {
               if (this.current !== entry) return;
               entry.progress = progress;
@@ -146,7 +159,7 @@ export class ReadAhead {
     if (!current) return;
     const texts = nextPrompt === undefined ? undefined : await current.texts;
     let useful = 0;
-    while (texts && nextPrompt !== undefined && useful < texts.length && nextPrompt.startsWith(texts[useful])) useful++;
+    while (texts && nextPrompt !== undefined && useful < texts.length && nextPrompt.startsWith(texts[useful].text)) useful++;
     current.limit = useful;
     const stop = () => current.controller.abort();
     if (current.reading >= useful || wait.signal?.aborted) stop();

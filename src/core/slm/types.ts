@@ -177,6 +177,13 @@ export interface PrefillOptions {
   signal?: AbortSignal;
   /** Called while a prompt too long for one step is read: before the first step and after each. */
   onProgress?: (progress: PrefillProgress) => void;
+  /**
+   * A text read ahead of the prompt it is for (readAhead.ts), not one about to be answered:
+   * 'start', text the next prompt starts with, whose end keeps no logits (no prompt ends there,
+   * and they would push the answered prompt's out: a kept cache holds two, and Retry needs
+   * that one); 'whole', that whole prompt. Only the ONNX runtime keeps caches.
+   */
+  readAhead?: 'start' | 'whole';
 }
 
 export interface PrefillResult {

@@ -144,7 +144,9 @@ export class KvDecoderSession implements SlmSession {
   /**
    * Reads a prompt into the cache. On an empty session it starts from the kept cache (of an
    * earlier session on this model) that shares the longest token prefix with the prompt,
-   * and computes only the rest (`reusedTokens` says how many were not computed).
+   * and computes only the rest (`reusedTokens` says how many were not computed). The logits
+   * at its end are kept with the cache (a Retry of it computes nothing), unless it is the
+   * start of a prompt read ahead.
    */
   prefill(text: string, options: PrefillOptions = {}): Promise<PrefillResult> {
     return this.calls.run(async () => {
@@ -152,7 +154,7 @@ export class KvDecoderSession implements SlmSession {
       const reusedTokens = this.startFromKeptCache(ids);
       await this.feed(ids.slice(reusedTokens), options, reusedTokens);
       const length = this.contextIds.length;
-      if (this.model.prefixCache && this.logits && !this.checkpoints.some((k) => k.length === length)) {
+      if (options.readAhead !== 'start' && this.model.prefixCache && this.logits && !this.checkpoints.some((k) => k.length === length)) {
         this.checkpoints = [...this.checkpoints, { length, logits: Float32Array.from(this.logits) }].slice(-MAX_CHECKPOINTS);
       }
       const dropped = this.keptCachesDropped;

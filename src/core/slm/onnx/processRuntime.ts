@@ -822,7 +822,7 @@ export async function createProcessRuntime(folder: string, options: ProcessRunti
     return {
       id: `${sessionGeneration}:${sessionId}`,
       async prefill(text: string, opts: PrefillOptions = {}) {
-        return live().call('prefill', { sessionId, text }, { onProgress: opts.onProgress }, opts.signal);
+        return live().call('prefill', { sessionId, text, readAhead: opts.readAhead }, { onProgress: opts.onProgress }, opts.signal);
       },
       async generate(opts: GenerateOptions, onToken?: (token: GeneratedToken) => void, signal?: AbortSignal): Promise<GenerateResult> {
         return live().call('generate', { sessionId, options: opts }, { onToken }, signal);

@@ -8,7 +8,7 @@ import type { ServedRuntimeOptions } from '../../served/servedRuntime';
 import type { ServedSlmCheck } from '../../served/serverCheck';
 import type { Fix } from '../../../fixes';
 import type { SentRequest } from '../../../providers/types';
-import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillProgress, PrefillResult } from '../../types';
+import type { ChatMessage, GenerateOptions, GenerateResult, GeneratedToken, ModelInfo, PrefillOptions, PrefillProgress, PrefillResult } from '../../types';
 
 export interface WorkerMethods {
   load: { params: { folder: string; options: LocalRuntimeOptions }; result: { info: ModelInfo } };
@@ -22,7 +22,7 @@ export interface WorkerMethods {
   countTokens: { params: { text: string }; result: number };
   createSession: { params: Record<string, never>; result: { sessionId: string } };
   /** Streams `progress` messages while a long prompt is read; a cancel stops it between chunks (the request fails). */
-  prefill: { params: { sessionId: string; text: string }; result: PrefillResult };
+  prefill: { params: { sessionId: string; text: string; readAhead?: PrefillOptions['readAhead'] }; result: PrefillResult };
   /** Streams `token` messages, then answers with the result (stopReason 'cancelled' after a cancel). */
   generate: { params: { sessionId: string; options: GenerateOptions }; result: GenerateResult };
   /** Streams `progress` messages while a text longer than one step is read, as prefill does; it has no cancel. */

@@ -110,7 +110,11 @@ export class WorkerServer {
         return { sessionId: s.id };
       }
       case 'prefill':
-        return this.session(message.params.sessionId).prefill(message.params.text, { signal, onProgress: this.progressOf(message.id) });
+        return this.session(message.params.sessionId).prefill(message.params.text, {
+          signal,
+          onProgress: this.progressOf(message.id),
+          readAhead: message.params.readAhead,
+        });
       case 'append':
         // No cancel: its steps are how the client tells a long append from a hung one.
         return this.session(message.params.sessionId).append(message.params.text, { onProgress: this.progressOf(message.id) });
