@@ -993,11 +993,9 @@ class RelayRun {
           if (typeof chunk.text !== 'string' || chunk.text.length === 0) continue;
           reasoningTokens += (await this.countTokens(chunk.text)).tokens;
           reasoningBytes += Buffer.byteLength(chunk.text, 'utf8');
-          const pastMoney = this.pastMoneyRoom(moneyRoom, tokens + reasoningTokens, bytes + reasoningBytes);
-          // Where the limit bounds reasoning too, reasoning past it is a server ignoring the limit: cut as text is.
-          if (pastMoney || (this.limitBoundsReasoning && tokens + reasoningTokens >= allowance)) {
+          if (this.pastMoneyRoom(moneyRoom, tokens + reasoningTokens, bytes + reasoningBytes)) {
             overran = true;
-            this.cutByMoney ||= pastMoney;
+            this.cutByMoney = true;
             finish = 'length';
             break;
           }

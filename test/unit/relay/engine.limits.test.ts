@@ -14,7 +14,6 @@ import { QUOTE_MARGIN, TokenRatios } from '../../../src/core/relay/money';
 import { CALIBRATION_TEXT } from '../../../src/core/relay/tokenCalibration';
 import { llmOnlyEstimateNote } from '../../../src/core/relay/cost';
 import type { PrefillOptions } from '../../../src/core/slm/types';
-import type { ProviderChunk } from '../../../src/core/providers/types';
 import { chars, DoubleProvider, DoubleRuntime, usage, type ScriptedReply } from './doubles';
 
 const messages = [{ role: 'user' as const, content: 'Q' }];
@@ -349,39 +348,6 @@ test('a server that ignores max_tokens is cut near what was asked; its text is k
   assert.equal(end.finishReason, 'length');
   assert.equal(stats.llmTokens, end.tokens);
   assert.equal(stats.finishReason, 'eos', 'the SLM went on after the cut');
-});
-
-/** A model that streams reasoning and never text, `pieces` of it, whatever it is asked; counts what the engine read. */
-class ReasoningFlood extends DoubleProvider {
-  read = 0;
-  constructor(
-    private readonly bounds: boolean,
-    private readonly pieces: number,
-  ) {
-    super([]);
-  }
-  get limitBoundsReasoning(): boolean {
-    return this.bounds;
-  }
-  override async *continue(request: Parameters<DoubleProvider['continue']>[0]): AsyncGenerator<ProviderChunk> {
-    this.requests.push(request);
-    for (let i = 0; i < this.pieces; i++) {
-      this.read += 1;
-      yield { type: 'reasoning', text: 'think ' };
-    }
-    yield { type: 'done', finishReason: 'length' };
-  }
-}
-
-test('reasoning past what was asked is cut where the limit bounds reasoning (a server ignoring it), and read on where it does not', async () => {
-  const script = [...chars('a'), ...chars('<call>1</call>'), ...chars('b')];
-  const bounded = new ReasoningFlood(true, 1000);
-  await collectRelay({ ...options(new DoubleRuntime(script), [], { mode: 'command' }), llm: bounded });
-  // The overrun allowance of a 1-token span is 24 tokens: 'think ' is 6 (a token a character here).
-  assert.ok(bounded.read >= 4 && bounded.read <= 5, `cut after ${bounded.read} pieces`);
-  const unbounded = new ReasoningFlood(false, 1000);
-  await collectRelay({ ...options(new DoubleRuntime(script), [], { mode: 'command' }), llm: unbounded });
-  assert.equal(unbounded.read, 1000, 'max_tokens bounds only the text there: its reasoning may go past it');
 });
 
 test('a server that ignores max_tokens is cut before its text could take the answer past the money ceiling', async () => {
