@@ -58,7 +58,7 @@ export async function runSlmTest(
         ? 'Log-probabilities: yes (the confidence gate works: confidence and money-aware modes)'
         : 'Log-probabilities: NO (command mode only; confidence and money-aware modes need a server that reports them)',
     );
-    if (check.logprobsWarning) write(`warning: ${check.logprobsWarning}`);
+    if (check.logprobsWarning) writeStderr(terminalSafe(`warning: ${check.logprobsWarning}`));
     write(
       check.idsMismatch
         ? "Tokens: the server's token ids do not spell the text it sent: the model folder (--slm, relay.slm.modelFolder) is probably not the served model's, and Relay renders prompts with its chat template and counts with its tokenizer. Point it at the served model's own folder"

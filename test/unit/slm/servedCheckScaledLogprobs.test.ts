@@ -11,8 +11,8 @@ import { checkServedSlm } from '../../../src/core/slm/served/serverCheck';
 import { ensureScriptedModel } from '../../fixtures/fixtures';
 import { startJsonBodyServer, type JsonBodyServer } from '../../fixtures/servedSlmServers';
 
-/** The model's own distribution at every position: top-1 0.45, under a gate of 0.5. */
-const RAW: Record<string, number> = { ' five': 0.45, ' four': 0.3, ' six': 0.15, ' 5': 0.1 };
+/** The model's own distribution at every position: top-1 0.6, three times the second (log-odds 1.1, which the probe reads). */
+const RAW: Record<string, number> = { ' five': 0.6, ' four': 0.2, ' six': 0.12, ' 5': 0.08 };
 
 /** Top log-probabilities as reported: of softmax(logits / T) where the server scales by the request's temperature T above 0. */
 function reported(temperature: number, scales: boolean): Record<string, number> {
@@ -25,6 +25,8 @@ function reported(temperature: number, scales: boolean): Record<string, number> 
 let folder: string;
 let server: JsonBodyServer;
 let scales = true;
+/** The server fails a request at a temperature above 0 (one refusing the probe's temperature or seed). */
+let failsAboveZero = false;
 const requests: Record<string, any>[] = [];
 
 before(async () => {
@@ -32,6 +34,11 @@ before(async () => {
   // SGLang's /v1/completions stream: legacy logprobs spelled as text (no token ids), max_tokens tokens, then its end.
   server = await startJsonBodyServer((_req, res, body) => {
     requests.push(body);
+    if (failsAboveZero && Number(body.temperature) > 0) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"error":"boom"}');
+      return;
+    }
     const top = reported(Number(body.temperature), scales);
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const event = (e: unknown) => res.write(`data: ${JSON.stringify(e)}\n\n`);
@@ -77,4 +84,21 @@ test('raw log-probabilities at any temperature (vLLM): no such line', async () =
   assert.equal(result.logprobs, true);
   assert.equal(result.logprobsWarning, undefined);
   assert.equal(requests.length, 3);
+});
+
+test('a probe the server fails gives no verdict: the check passes on what it found (it threw away every check before)', async () => {
+  scales = true;
+  failsAboveZero = true;
+  try {
+    const result = await check();
+    assert.equal(result.logprobs, true);
+    assert.equal(result.logprobsWarning, undefined);
+    assert.deepEqual(
+      requests.map((r) => r.temperature),
+      [0, 0, 0.5],
+      'the probe was sent, and failed',
+    );
+  } finally {
+    failsAboveZero = false;
+  }
 });

@@ -42,14 +42,16 @@ export interface ServedSlmCheck {
 }
 
 /**
- * SGLang reports log(softmax(logits / T)) at a temperature T above 0 (renormalised over top-p;
+ * The gate, as Relay's own runtime, reads softmax(logits), which vLLM's V1 engine (its default
+ * `--logprobs-mode raw_logprobs`), llama.cpp's n_probs and Ollama report. SGLang reports
+ * log(softmax(logits / T)) at a temperature T above 0 (renormalised over top-p;
  * python/sglang/srt/layers/sampler.py), the raw ones only with SGLANG_RETURN_ORIGINAL_LOGPROB;
- * the gate, as Relay's own runtime, vLLM, llama.cpp's n_probs and Ollama, reads softmax(logits).
+ * so do vLLM's V0 engine and its `--logprobs-mode processed_logprobs` (vllm-project/vllm#9453).
  */
 export const TEMPERATURE_SCALED_LOGPROBS =
   "the server's log-probabilities are temperature-scaled: at a relay.temperature (CLI: --temperature) other than 0 or 1 the confidence gate would read them wrong " +
   '(below 1 a token looks surer than it is, so confidence and money-aware modes call the LLM less than set). ' +
-  'SGLang: start it with SGLANG_RETURN_ORIGINAL_LOGPROB=1.';
+  "SGLang: start it with SGLANG_RETURN_ORIGINAL_LOGPROB=1; vLLM: --logprobs-mode raw_logprobs (the V1 engine's default; the V0 engine cannot).";
 
 /**
  * The temperature of the check's probe: far from 1, so that a server that scales by it
@@ -58,10 +60,10 @@ export const TEMPERATURE_SCALED_LOGPROBS =
 const PROBE_TEMPERATURE = 0.5;
 /**
  * Log-odds at temperature 0 the probe reads: below, scaling cannot be told from a server's
- * rounding; above, the second token's probability (top-1 less the margin) is too small for
+ * rounding or the drift between a prefix-cache hit and a miss; above, the second token's probability (top-1 less the margin) is too small for
  * doubled log-odds to be read apart from none. Outside: no verdict.
  */
-const PROBE_LOG_ODDS = { min: 0.1, max: 20 };
+const PROBE_LOG_ODDS = { min: 1, max: 20 };
 /** How far the log-odds at PROBE_TEMPERATURE may grow before they are taken as scaled (scaled: they double). */
 const PROBE_TOLERANCE = 0.5;
 
@@ -92,8 +94,14 @@ export async function checkServedSlm(runtime: ServedRuntime, options: { now?: ()
     await session.generate({ maxTokens: 2 }, undefined, options.signal);
     const after = { ...runtime.prefixCache };
     const reported = after.reported > before.reported;
-    // After the cache's count (its prompt is the first request's, served from the cache too).
-    const scaled = logprobs && (await temperatureScaled(runtime, prompt, result.tokens[0], options.signal));
+    // After the cache's count (its prompt is the first request's, served from the cache too). A
+    // probe that fails (a server refusing its temperature or seed) gives no verdict: the checks above passed.
+    const scaled =
+      logprobs &&
+      (await temperatureScaled(runtime, prompt, result.tokens[0], options.signal).catch((error: unknown) => {
+        if (options.signal?.aborted) throw error;
+        return false;
+      }));
     return {
       firstTokenMs: firstToken === undefined ? undefined : firstToken - started,
       totalMs,
