@@ -182,11 +182,11 @@ export class BenchTarget {
     // The provider's count of the text the previous turn's last relay call continued, as its call-end
     // gave it to the extension's RecentPrompts (sentTextTokens: its input less an instruction turn).
     let warmReported: number | undefined;
-    if (trace.warm) {
-      // The previous turn fills the cache as it was answered: by the relay, its last call (the
-      // answer so far as input); by the LLM alone, its prompt only (its answer was output, which
-      // no prompt cache holds). Its bill belongs to that turn.
-      const previousTurn = policy.mode === 'llm-only' ? { messages: trace.warm.messages, partialAnswer: '' } : trace.warm;
+    // The previous turn fills the cache as it was answered: by the relay, its last call (the
+    // answer so far as input); by the LLM alone, its prompt only (its answer was output, which
+    // no prompt cache holds). Its bill belongs to that turn.
+    const previousTurn = trace.warm && policy.mode === 'llm-only' ? { messages: trace.warm.messages, partialAnswer: '' } : trace.warm;
+    if (trace.warm && previousTurn) {
       let input: number | undefined;
       let continuation = this.provider.continuation;
       for await (const chunk of this.provider.continue({ ...previousTurn, maxTokens: 1, temperature: 0, cacheKey: `warm-${trace.id}` })) {
@@ -198,8 +198,8 @@ export class BenchTarget {
       if (previousTurn === trace.warm && input !== undefined) warmReported = Math.max(0, input - instruction);
     }
     const ratioCallsBefore = ratios.calls;
-    // As the extension's chat keeps them (RecentPrompts): the previous turn's prompt, answered (for the LLM alone), and its last call (for the relay).
-    const warm = trace.warm ? await warmPrefixTokens(slm, trace.messages, trace.warm, warmReported) : { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
+    // As the extension's chat keeps them (RecentPrompts): the previous turn's prompt, answered (for the LLM alone), and what it sent.
+    const warm = previousTurn ? await warmPrefixTokens(slm, trace.messages, previousTurn, warmReported) : { llmOnly: 0, relay: 0, relayBreakpoint: 0 };
     const options: RelayOptions = {
       mode: policy.mode as string as RelayMode,
       slm,

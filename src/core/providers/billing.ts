@@ -57,6 +57,13 @@ export const NO_CACHE: CacheRule = { kind: 'none' };
 export interface CallShape {
   /** Input tokens this request sends. */
   sent: number;
+  /**
+   * The most it may send, where `sent` is partly an estimate (default: `sent`). A prompt that
+   * reaches the minimum cacheable length is written whole (breakpoints; OpenAI from GPT-5.6 on),
+   * so a write is predicted where this reaches it: an estimate a few tokens short of the minimum
+   * would otherwise miss a write of the whole request.
+   */
+  sentAtMost?: number;
   /** Input tokens of the previous request of the same answer (0 for the first), which this one extends. */
   previous: number;
   /** Output tokens expected (the span asked for). */
@@ -67,17 +74,18 @@ export interface CallShape {
 export function predictUsage(rule: CacheRule, shape: CallShape): Usage {
   const sent = Math.max(0, Math.round(shape.sent));
   const shared = Math.max(0, Math.min(Math.round(shape.previous), sent));
+  const mayReach = (minTokens: number) => Math.max(sent, Math.round(shape.sentAtMost ?? 0)) >= minTokens;
   let cached = 0;
   let written = 0;
   switch (rule.kind) {
     case 'automatic-prefix':
       if (shared >= rule.minTokens) cached = rule.minTokens + Math.floor((shared - rule.minTokens) / rule.step) * rule.step;
-      if (rule.writes && sent >= rule.minTokens) written = sent - cached;
+      if (rule.writes && mayReach(rule.minTokens)) written = sent - cached;
       break;
     case 'breakpoints':
       if (shared >= Math.max(rule.minTokens, rule.readMinTokens ?? 0)) cached = shared;
       // This call writes up to its own end when that prefix is long enough to cache.
-      if (sent >= rule.minTokens) written = sent - cached;
+      if (mayReach(rule.minTokens)) written = sent - cached;
       break;
     case 'server-prefix':
       cached = shared;

@@ -32,6 +32,16 @@ export const QUOTE_MARGIN = 0.05;
  */
 export const UNCALIBRATED_MARGIN = 0.1;
 /**
+ * A write is predicted where a request may reach the minimum cacheable length (CallShape.sentAtMost):
+ * its part no report counted (the whole prompt before one did, else what it adds to the request it
+ * extends) raised by this share. The token ratios are averages: on bench:cost a gap of answer text
+ * between calls counted up to 10% over its answer's ratio, and a request a few tokens past the
+ * minimum is written whole. Not more: a prompt predicted well under the minimum would be quoted a
+ * write of all its input, declining calls that fit (25% declined money-aware's only call on a
+ * 40-line explain).
+ */
+export const CACHE_MINIMUM_MARGIN = 0.1;
+/**
  * The money ceiling raises a call's input over the learned token ratio by this share: the
  * ratio is an average, and one text's may lie above it.
  */
@@ -79,6 +89,25 @@ export class TokenRatios {
 
   /** Told after each call that taught these ratios (a store that keeps them saves then). */
   onLearned?: () => void;
+
+  /**
+   * The least the provider counted at the end of an instructed request that the next request
+   * did not repeat (the instruction turn, and the answer's last token, which the text after it
+   * may tokenize anew), as a prefix cache's reports bound it (MoneyLedger.record); 0 before one
+   * does. The instruction counted at the input ratio reads short where it tokenizes denser than
+   * the prompts that ratio averages, and a cached prefix predicted a few tokens long rounds up a
+   * whole 128-token step. Of the pair's tokenizer and chat template; not kept across sessions
+   * (a few calls teach it again).
+   */
+  get instructedTailAtLeast(): number {
+    return this.instructedTail;
+  }
+
+  private instructedTail = 0;
+
+  learnInstructedTail(tokens: number): void {
+    if (Number.isFinite(tokens) && tokens > this.instructedTail) this.instructedTail = tokens;
+  }
 
   /**
    * Learns from a call's reported usage. A ratio no two tokenizers give is not learned (what a
@@ -332,18 +361,29 @@ function dearestPrice(prices: readonly ModelPrice[], usage: Usage): ModelPrice {
   return dearest;
 }
 
+/**
+ * A request the next call extends, in the provider's count: what it sent (`reported`: all of it
+ * by the provider's report of this answer's previous call, else partly predicted), the local
+ * count it stood for, and how much of its end the next request does not repeat (an instructed
+ * continuation ends with the instruction turn; the next request puts more answer there).
+ */
+interface ExtendedRequest {
+  sent: number;
+  local: number;
+  tail: number;
+  reported: boolean;
+}
+
+/** Tokens at the end of a request's answer that the text after it may tokenize anew (MoneyLedger.unrepeatedEnd). */
+const RETOKENIZED_SEAM_TOKENS = 1;
+
 export class MoneyLedger {
   private spent = 0;
   /** Hidden reasoning tokens this answer's reported calls were billed for, and how many reported. */
   private reasoning = 0;
   private reportedCalls = 0;
-  /**
-   * The previous call's input in the provider's count (reported, else predicted), the local
-   * count it stood for, and how much of its end the next request does not repeat (an
-   * instructed continuation ends with the instruction turn; the next request puts more
-   * answer there), in the provider's count.
-   */
-  private previous: { sent: number; local: number; tail: number } | undefined;
+  /** The previous call of this answer's request. */
+  private previous: ExtendedRequest | undefined;
   /** Every reported call: the billing model's prediction against the report (shown in stats and relay eval). */
   private readonly all = new PredictionTally();
   /** Only calls predicted with known token ratios: their error widens the margin of later quotes. */
@@ -384,12 +424,12 @@ export class MoneyLedger {
    * conversation that warmed the cache, counted with the ratio known now (a token count may
    * teach it after the answer began).
    */
-  private get extended(): { sent: number; local: number; tail: number } | undefined {
+  private get extended(): ExtendedRequest | undefined {
     if (this.previous) return this.previous;
     if (this.warmRelay <= 0) return undefined;
     const reported = this.warmReported;
     const sent = reported ? reported.providerTokens + (this.warmRelay - reported.local) * this.inputRatio : this.warmRelay * this.inputRatio;
-    return { sent, local: this.warmRelay, tail: 0 };
+    return { sent, local: this.warmRelay, tail: 0, reported: false };
   }
 
   /** Prompt tokens (local count) the LLM-alone estimate reads from the cache (0: none). */
@@ -456,18 +496,56 @@ export class MoneyLedger {
     return this.ratios.output;
   }
 
-  /** The input of a request that sends `localInput` tokens (local count), in the provider's count. */
-  private sentFor(localInput: number): number {
+  /**
+   * The input of a request that sends `localInput` tokens (local count), in the provider's count:
+   * the request it extends, and what it adds at the ratio of that text. After a call of this
+   * answer that is answer text (the answer's own ratio, estimateRatios: counted at the input
+   * ratio, which the prompt dominates, a long gap between calls read up to 12% short on
+   * bench:cost); after an earlier request of the conversation, the rest of the prompt.
+   */
+  private sentFor(localInput: number, margin = 0): number {
     const extended = this.extended;
-    if (!extended) return localInput * this.inputRatio;
-    return Math.max(0, extended.sent + (localInput - extended.local) * this.inputRatio);
+    if (!extended) return localInput * this.inputRatio * (1 + margin);
+    const ratio = this.previous ? this.estimateRatios.output : this.inputRatio;
+    return Math.max(0, extended.sent + (localInput - extended.local) * ratio * (1 + margin));
+  }
+
+  /**
+   * The provider's tokens at the end of `extended` that the next request does not repeat: its
+   * instruction turn, at least what the cache's reports showed of it (TokenRatios.instructedTailAtLeast);
+   * and under a prefix cache its last token, which the answer after it may join into another (a
+   * byte-for-byte prefix is not a token prefix). Breakpoints need no such token: the answer is
+   * split into blocks where calls ended, and a block is tokenized on its own.
+   */
+  private unrepeatedEnd(extended: ExtendedRequest): number {
+    const seam = this.rule.kind === 'breakpoints' ? 0 : RETOKENIZED_SEAM_TOKENS;
+    return extended.tail > 0 ? Math.max(extended.tail + seam, this.ratios.instructedTailAtLeast) : seam;
   }
 
   /** The usage the provider will report for a call sending `localInput` tokens and writing `outputTokens` of its own. */
   predict(localInput: number, providerOutputTokens: number): Usage {
     const extended = this.extended;
-    const shared = extended ? Math.max(0, extended.sent - extended.tail) : 0;
-    return predictUsage(this.rule, { sent: this.sentFor(localInput), previous: shared, output: providerOutputTokens });
+    const shared = extended ? Math.max(0, extended.sent - this.unrepeatedEnd(extended)) : 0;
+    return predictUsage(this.rule, {
+      sent: this.sentFor(localInput),
+      sentAtMost: this.sentFor(localInput, CACHE_MINIMUM_MARGIN),
+      previous: shared,
+      output: providerOutputTokens,
+    });
+  }
+
+  /**
+   * Teaches the pair the least an instructed request ends with that the next does not repeat,
+   * from what a prefix cache served of the previous request (reported): `cached` tokens in whole
+   * steps, so the prefix shared was under `cached` + step. Only from a served prefix at most a
+   * step under the prediction: a miss, an eviction or a changed prompt says nothing of the tail.
+   */
+  private learnInstructedTail(localInput: number, cached: number, predictedCached: number): void {
+    const rule = this.rule;
+    const previous = this.previous;
+    if (rule.kind !== 'automatic-prefix' || !previous?.reported || previous.tail <= 0 || localInput < previous.local) return;
+    if (cached < rule.minTokens || cached < predictedCached - rule.step) return;
+    this.ratios.learnInstructedTail(previous.sent - (cached + rule.step - 1));
   }
 
   /**
@@ -584,7 +662,9 @@ export class MoneyLedger {
     this.spent += cost;
     if (call.reported) {
       // Predicted from what was known before the call, with the output it really wrote.
-      const predicted = costOf(this.predict(call.localInput, call.usage.outputTokens), price) ?? 0;
+      const predictedUsage = this.predict(call.localInput, call.usage.outputTokens);
+      const predicted = costOf(predictedUsage, price) ?? 0;
+      this.learnInstructedTail(call.localInput, call.usage.cachedInputTokens, predictedUsage.cachedInputTokens);
       this.predictedLast = predicted;
       this.all.add(predicted, cost);
       if (this.ratios.known) this.calibrated.add(predicted, cost);
@@ -603,8 +683,9 @@ export class MoneyLedger {
         reportedOutput: visible <= outputWithinInputRatio(call.localOutput, call.usage.inputTokens / call.localInput) ? visible : 0,
         reasoning,
       });
-      this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
-      this.reportedText = Math.max(0, this.previous.sent - this.previous.tail);
+      const tail = (call.localTail ?? 0) * this.inputRatio;
+      this.previous = { sent: call.usage.inputTokens, local: call.localInput, tail, reported: true };
+      this.reportedText = Math.max(0, this.previous.sent - (tail > 0 ? Math.max(tail, this.ratios.instructedTailAtLeast) : 0));
       if (call.localPrompt !== undefined && call.usage.inputTokens > 0 && call.localInput > 0) {
         const promptSide = Math.min(call.localInput, call.localPrompt + (call.localTail ?? 0));
         this.lastReport = { reported: call.usage.inputTokens, promptSide, answer: call.localInput - promptSide };
@@ -614,7 +695,7 @@ export class MoneyLedger {
       this.reportedText = undefined;
       this.predictedLast = undefined;
       if (call.usage.inputTokens > 0) {
-        this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio };
+        this.previous = { sent: this.sentFor(call.localInput), local: call.localInput, tail: (call.localTail ?? 0) * this.inputRatio, reported: false };
       }
     }
     return cost;
