@@ -109,6 +109,11 @@ export class TokenRatios {
     if (Number.isFinite(tokens) && tokens > this.instructedTail) this.instructedTail = tokens;
   }
 
+  /** Lowers what was learned to `tokens` at most: a cache hit showed no more was left unrepeated (a shorter prefix served before, another machine's cache). */
+  capInstructedTail(tokens: number): void {
+    if (Number.isFinite(tokens) && tokens >= 0 && tokens < this.instructedTail) this.instructedTail = tokens;
+  }
+
   /**
    * Learns from a call's reported usage. A ratio no two tokenizers give is not learned (what a
    * server reports is untrusted, and these ratios outlive the answer: one absurd report would
@@ -507,7 +512,9 @@ export class MoneyLedger {
     const extended = this.extended;
     if (!extended) return localInput * this.inputRatio * (1 + margin);
     const ratio = this.previous ? this.estimateRatios.output : this.inputRatio;
-    return Math.max(0, extended.sent + (localInput - extended.local) * ratio * (1 + margin));
+    // The request extended is an estimate too where no report of it came (the earlier turn, an unreported call).
+    const extendedSent = extended.reported ? extended.sent : extended.sent * (1 + margin);
+    return Math.max(0, extendedSent + (localInput - extended.local) * ratio * (1 + margin));
   }
 
   /**
@@ -538,13 +545,20 @@ export class MoneyLedger {
    * Teaches the pair the least an instructed request ends with that the next does not repeat,
    * from what a prefix cache served of the previous request (reported): `cached` tokens in whole
    * steps, so the prefix shared was under `cached` + step. Only from a served prefix at most a
-   * step under the prediction: a miss, an eviction or a changed prompt says nothing of the tail.
+   * step under what the instruction as counted predicts (not the learned length, which would let
+   * a short serving raise it step after step): a miss, an eviction, another machine's older
+   * cache or a changed prompt says nothing of the tail. And any hit bounds it from above: a cache
+   * never serves past the prefix shared, so a length learned from a shorter serving comes down.
    */
-  private learnInstructedTail(localInput: number, cached: number, predictedCached: number): void {
+  private learnInstructedTail(localInput: number, cached: number): void {
     const rule = this.rule;
     const previous = this.previous;
     if (rule.kind !== 'automatic-prefix' || !previous?.reported || previous.tail <= 0 || localInput < previous.local) return;
-    if (cached < rule.minTokens || cached < predictedCached - rule.step) return;
+    if (cached < rule.minTokens) return;
+    const counted = previous.tail + RETOKENIZED_SEAM_TOKENS;
+    this.ratios.capInstructedTail(Math.max(counted, previous.sent - cached));
+    const asCounted = predictUsage(rule, { sent: this.sentFor(localInput), previous: Math.max(0, previous.sent - counted), output: 0 }).cachedInputTokens;
+    if (cached < asCounted - rule.step) return;
     this.ratios.learnInstructedTail(previous.sent - (cached + rule.step - 1));
   }
 
@@ -664,7 +678,7 @@ export class MoneyLedger {
       // Predicted from what was known before the call, with the output it really wrote.
       const predictedUsage = this.predict(call.localInput, call.usage.outputTokens);
       const predicted = costOf(predictedUsage, price) ?? 0;
-      this.learnInstructedTail(call.localInput, call.usage.cachedInputTokens, predictedUsage.cachedInputTokens);
+      this.learnInstructedTail(call.localInput, call.usage.cachedInputTokens);
       this.predictedLast = predicted;
       this.all.add(predicted, cost);
       if (this.ratios.known) this.calibrated.add(predicted, cost);

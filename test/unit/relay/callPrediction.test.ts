@@ -87,3 +87,36 @@ test("what a request adds to the previous call's is answer text, counted at the 
   // 200 more answer tokens: 600 + 200, where the input ratio (1,100 / 2,100) would say 705 and the output ratio (0.8) 760.
   assert.equal(ledger.predict(1300, 2).inputTokens, 800);
 });
+
+test("a server that serves a step short on every call (another machine's older cache, or a lie) cannot raise the learned instruction turn past a step over its count; a full serving brings it back down", () => {
+  const ratios = new TokenRatios();
+  const prompt = 6000;
+  for (let answer = 0; answer < 3; answer++) {
+    const ledger = new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios);
+    for (let call = 1; call <= 30; call++) {
+      const input = prompt + call * 40 + 60;
+      const cached = Math.max(1024, ledger.predict(input, 2).cachedInputTokens - 128);
+      book(ledger, input, { cached, localTail: 60 });
+    }
+  }
+  // Counted: 60 and the seam token; served short by a step, it may read up to a step more, never more.
+  assert.ok(ratios.instructedTailAtLeast <= 61 + 128, `learned ${ratios.instructedTailAtLeast}`);
+  // A cache that serves the longest prefix (the previous request less its 70 unrepeated tokens, in whole steps).
+  const honest = new MoneyLedger(PRICE, OPENAI_CACHE, {}, ratios);
+  for (let call = 1; call <= 6; call++) {
+    const input = prompt + call * 40 + 60;
+    const previous = call === 1 ? 0 : prompt + (call - 1) * 40 + 60;
+    const shared = previous - 70;
+    book(honest, input, { cached: call === 1 ? 0 : 1024 + Math.floor((shared - 1024) / 128) * 128, localTail: 60 });
+  }
+  assert.ok(ratios.instructedTailAtLeast <= 70 + 128, `back to what the cache shows: ${ratios.instructedTailAtLeast}`);
+});
+
+test('an earlier request that is itself an estimate (the previous turn under breakpoints) is raised by the margin too: a prompt that may reach the minimum is quoted its write', () => {
+  const ratios = new TokenRatios();
+  ratios.add({ localInput: 1000, reportedInput: 1000, localOutput: 10, reportedOutput: 10 });
+  for (const warm of [0, 930]) {
+    const ledger = new MoneyLedger(PRICE, BREAKPOINTS, {}, ratios, { llmOnly: 0, relay: 0, relayBreakpoint: warm });
+    assert.equal(ledger.predict(1000, 8).cacheWriteTokens, 1000, `warm ${warm}: 1,000 tokens at the ratio may count 1,100`);
+  }
+});
