@@ -48,7 +48,7 @@ import { sendAdapting, type Refusal } from './refusals';
 import { CONTINUE_INSTRUCTION, InstructedSeamCleaner, WhitespaceSeam, splitTrailingWhitespace } from './seam';
 import { SseParser } from './sse';
 import type { ContinuationMethod, ContinueRequest, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
-import { completeUsage, type ReportedUsage } from './usage';
+import { cancelledUsage, completeUsage, type ReportedUsage } from './usage';
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
 
@@ -300,6 +300,8 @@ export class AnthropicProvider extends HttpProvider {
     const parser = new SseParser();
     // Shared with the base class: a call cancelled mid-stream keeps what message_start said.
     const reported: ReportedUsage = context.reported;
+    const requestText = this.inputText(request, plan.mode);
+    const countTokens = this.countTokens;
     const counts: AnthropicCounts = {};
     let rawStop: unknown;
     let stopped = false;
@@ -316,6 +318,11 @@ export class AnthropicProvider extends HttpProvider {
       switch (event?.type) {
         case 'message_start':
           readUsage(event.message?.usage, counts, reported);
+          // The input and its cache split are billed now, before any text: said at once, so a
+          // caller that stops reading early (the SLM agreed, a call past its room) books them as
+          // billed, a 1.25x write included. The output is only what was written so far; the
+          // final usage replaces it. A count of 0 is no report (no request has no input).
+          if ((reported.inputTokens ?? 0) > 0) yield { type: 'usage', usage: cancelledUsage(reported, requestText, '', countTokens, request.maxTokens) };
           break;
         case 'content_block_start':
           if (THINKING_BLOCKS.includes(event.content_block?.type)) thought = true;
@@ -373,7 +380,7 @@ export class AnthropicProvider extends HttpProvider {
     if (rest.length > 0) yield { type: 'text', text: rest };
     // The API does not split thinking from text in output_tokens; with no text it was all thinking.
     if (thought && output.length === 0 && counts.output !== undefined) reported.reasoningTokens = counts.output;
-    yield { type: 'usage', usage: completeUsage(reported, this.inputText(request, plan.mode), output, this.countTokens, request.maxTokens) };
+    yield { type: 'usage', usage: completeUsage(reported, requestText, output, countTokens, request.maxTokens) };
     yield {
       type: 'done',
       finishReason: finishReasonOf(rawStop, url, context.secrets),

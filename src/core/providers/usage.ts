@@ -79,7 +79,9 @@ export function isCount(value: unknown): value is number {
  * The usage of a call cancelled in the middle of its response: the input as the server
  * reported it (Anthropic says it, with its cache split, before the text), else counted; the
  * output counted from the text received, or the server's running count where that is more
- * (it may have written more than arrived). Estimated: the final count never came.
+ * (it may have written more than arrived). Estimated: the final count never came. Anthropic
+ * also yields it as soon as message_start told the input (anthropic.ts): the usage so far,
+ * which a caller that stops reading before the final usage books, output raised to its own count.
  */
 export function cancelledUsage(
   reported: ReportedUsage,

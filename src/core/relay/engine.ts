@@ -1045,15 +1045,18 @@ class RelayRun {
       // What it sent, by how it continued (a provider may have turned to an instruction during the call).
       const localTail = this.ledger && continuation === 'instructed' ? await this.instructionTokens() : 0;
       const localInput = conversationTokens + localTail;
-      // A call the SLM ended early reports nothing either; the provider may have written more than
-      // arrived before the stream closed, so it is counted as its whole span, as it was priced. A
-      // call cut for writing past its room reports nothing: what arrived, with the reasoning seen so far.
+      // A call the SLM ended early gets no final report either; the provider may have written more
+      // than arrived before the stream closed, so its output is its whole span, as it was priced. A
+      // call cut for writing past its room: what arrived, with the reasoning seen so far.
+      const outputSoFar = agreed ? this.billedSpan(maxTokens) : tokens;
       const cutShort = (agreed || overran) && this.ledger !== undefined;
       const unreported = (): Promise<Usage> | Usage =>
-        cutShort && this.ledger
-          ? this.ledger.estimateUnreported(localInput, agreed ? this.billedSpan(maxTokens) : tokens)
-          : this.estimateUsage(partialAnswer, agreed ? this.billedSpan(maxTokens) : tokens);
-      const counted = reported ?? (rejected ? emptyUsage() : await unreported());
+        cutShort && this.ledger ? this.ledger.estimateUnreported(localInput, outputSoFar) : this.estimateUsage(partialAnswer, outputSoFar);
+      // An estimated report is the usage so far: the input as the provider has it (Anthropic's
+      // message_start, before the text: as billed, a cache write included), the output not final,
+      // so it is at least the engine's own count of the call (the whole span for one the SLM ended).
+      const soFar = reported?.estimated ? { ...reported, outputTokens: Math.max(reported.outputTokens, outputSoFar) } : reported;
+      const counted = soFar ?? (rejected ? emptyUsage() : await unreported());
       // An estimate (a cancelled or broken call) sees no hidden reasoning: the calls' average is added.
       const averaged = this.ledger && !(cutShort && reported === undefined) ? this.ledger.withReasoningEstimate(counted) : counted;
       // Reasoning the host streamed was billed: an estimate holds at least what arrived (the average where more).

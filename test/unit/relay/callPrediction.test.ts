@@ -116,7 +116,7 @@ test('an earlier request that is itself an estimate (the previous turn under bre
   const ratios = new TokenRatios();
   ratios.add({ localInput: 1000, reportedInput: 1000, localOutput: 10, reportedOutput: 10 });
   for (const warm of [0, 930]) {
-    const ledger = new MoneyLedger(PRICE, BREAKPOINTS, {}, ratios, { llmOnly: 0, relay: 0, relayBreakpoint: warm });
+    const ledger: MoneyLedger = new MoneyLedger(PRICE, BREAKPOINTS, {}, ratios, { llmOnly: 0, relay: 0, relayBreakpoint: warm });
     assert.equal(ledger.predict(1000, 8).cacheWriteTokens, 1000, `warm ${warm}: 1,000 tokens at the ratio may count 1,100`);
   }
 });
