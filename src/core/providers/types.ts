@@ -112,6 +112,11 @@ export type ProviderChunk =
    * cost growing before the usage comes. Consumers that only show or count text skip it.
    */
   | { type: 'reasoning'; text: string }
+  /**
+   * What the call is billed. Usually once, after the text; a provider that learns the input side
+   * first may send an estimated one before the text (Anthropic's message_start: a call its reader
+   * closes early has no other). The last one received holds.
+   */
   | { type: 'usage'; usage: Usage }
   /**
    * `continuation`: how this very call continued the answer, where a provider can change it
