@@ -1052,10 +1052,13 @@ class RelayRun {
       const cutShort = (agreed || overran) && this.ledger !== undefined;
       const unreported = (): Promise<Usage> | Usage =>
         cutShort && this.ledger ? this.ledger.estimateUnreported(localInput, outputSoFar) : this.estimateUsage(partialAnswer, outputSoFar);
-      // An estimated report is the usage so far: the input as the provider has it (Anthropic's
-      // message_start, before the text: as billed, a cache write included), the output not final,
-      // so it is at least the engine's own count of the call (the whole span for one the SLM ended).
-      const soFar = reported?.estimated ? { ...reported, outputTokens: Math.max(reported.outputTokens, outputSoFar) } : reported;
+      // A call that ended before its final usage (closed early, cut, failed, stopped) holds at best
+      // the usage so far: the input as the provider has it (Anthropic's message_start, before the
+      // text: as billed, a cache write included), the output not final, so it is at least the
+      // engine's own count of the call (the whole span for one the SLM ended). A call that finished
+      // with its server's estimate (no usage sent) keeps it: one tokenizer's count, not two mixed.
+      const endedEarly = agreed || overran || failed || this.signal.aborted;
+      const soFar = endedEarly && reported?.estimated ? { ...reported, outputTokens: Math.max(reported.outputTokens, outputSoFar) } : reported;
       const counted = soFar ?? (rejected ? emptyUsage() : await unreported());
       // An estimate (a cancelled or broken call) sees no hidden reasoning: the calls' average is added.
       const averaged = this.ledger && !(cutShort && reported === undefined) ? this.ledger.withReasoningEstimate(counted) : counted;

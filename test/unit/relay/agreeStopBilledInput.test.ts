@@ -14,7 +14,7 @@ import type { RelayEvent } from '../../../src/core/relay/events';
 import { anthropicCountTokens, anthropicStream } from '../providers/servers/anthropic';
 import { FakeServer, startFakeServer, type Responder } from '../providers/servers/harness';
 import { FAST } from '../providers/servers/collect';
-import { chars, DoubleRuntime } from './doubles';
+import { chars, DoubleProvider, DoubleRuntime } from './doubles';
 import { QUESTION } from './realParts';
 
 const KEY = 'sk-ant-api03-test-0123456789';
@@ -80,4 +80,25 @@ test('a call the SLM ended early is booked at the input message_start reported, 
   const billed = costOf({ inputTokens: 1540, outputTokens: maxTokens, cachedInputTokens: 0, cacheWriteTokens: 1500, estimated: false }, PRICE);
   assert.ok(billed !== null && end.costUsd !== null);
   assert.ok(Math.abs(end.costUsd - billed) < 1e-12, `booked ${end.costUsd}, billed ${billed}`);
+});
+
+test("a call that finished with its server's estimate (no usage sent) keeps that estimate's output: only a call that ended early is raised to the engine's count", async () => {
+  const estimated = { inputTokens: 20, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, estimated: true };
+  const llm = new DoubleProvider([{ chunks: [' is forty two'], finish: 'stop', usage: estimated }]);
+  const script = [...chars('The answer'), { text: ' ', top1: 0.2 }, ...chars('is forty two.')];
+  const run = await collectRelay({
+    mode: 'money-aware',
+    slm: new DoubleRuntime(script, { appendAdvances: true }),
+    llm,
+    messages: [{ role: 'user', content: 'What is two plus three?' }],
+    prompt: 'P',
+    slmSampling: { temperature: 0 },
+    llmTemperature: 0,
+    confidence: { threshold: 0.5, spanTokens: 12, maxSpanTokens: 64, maxLlmShare: 1 },
+    price: { inputPerMTok: 3, outputPerMTok: 15 },
+    maxCostRatio: 100,
+  });
+  const end = run.events.find((e): e is Extract<RelayEvent, { type: 'call-end' }> => e.type === 'call-end');
+  assert.ok(end && end.tokens > 3, 'the small model counts the text in more tokens than the server estimated');
+  assert.equal(end.usage.outputTokens, 3, "the server's estimate, not the small model's count mixed into it");
 });
