@@ -1,8 +1,7 @@
 /** Terminal output of an answer: streamed spans (LLM spans coloured on a TTY), stats line, JSON line. */
 import type { AnswerStats, FinishReason, RelayEvent } from '../core/relay/events';
 import type { WaitTick } from '../core/providers/waitClock';
-import { cacheHitRate, emptyUsage } from '../core/relay/cost';
-import { slmWroteAll } from '../core/relay/totalsStore';
+import { cacheHitRate, emptyUsage, llmWroteWhole, slmWroteAll } from '../core/relay/cost';
 import type { RequestedMode } from '../core/relay/modeResolution';
 import { ENDS_THAT_SAVE_NOTHING } from '../core/relay/engine';
 import { declinedUnder } from '../core/relay/finishNotes';
@@ -231,8 +230,7 @@ function usageEstimateText(usage: AnswerStats['llmUsage']): string {
  * nothing, not its bill (engine.ts: it saves nothing); so is an empty answer's, which no end marks.
  */
 function llmOnlyAsBilled(stats: AnswerStats): boolean {
-  const llmWroteAll = stats.mode === 'llm-only' || stats.routedTo === 'llm';
-  return llmWroteAll && !stats.llmUsage.estimated && !ENDS_THAT_SAVE_NOTHING.has(stats.finishReason) && stats.llmOnlyCostUsd === stats.costUsd;
+  return llmWroteWhole(stats) && !stats.llmUsage.estimated && !ENDS_THAT_SAVE_NOTHING.has(stats.finishReason) && stats.llmOnlyCostUsd === stats.costUsd;
 }
 
 /** One line: tokens by source, calls, LLM usage, cost, savings (labelled estimate), time. */

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { cacheHitRate } from '../core/relay/cost';
 import type { RelayEvent } from '../core/relay/events';
 import { withoutThinking } from '../core/relay/thinking';
-import { slmWroteAll } from '../core/relay/totalsStore';
+import { slmWroteAll } from '../core/relay/cost';
 import type { ChatMessage } from '../core/slm/types';
 import type { ModelLoad } from '../shared/modelLoading';
 import {

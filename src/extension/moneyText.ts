@@ -5,6 +5,7 @@
  * ("cost $0.0040 more than the LLM alone"), never "saved -$0.004".
  */
 
+import { llmWroteWhole } from '../core/relay/cost';
 import { declinedUnder } from '../core/relay/finishNotes';
 import { significantUsd } from '../shared/usd';
 import type { DeclinedCallView } from '../shared/webviewProtocol';
@@ -43,7 +44,7 @@ export function savingPhrase(facts: SavingFacts, usd: (value: number) => string 
  * (the engine's savedUsd is then -cost).
  */
 export function llmWroteAll(stats: { mode: string; routedTo?: 'slm' | 'llm'; savedUsd: number | null }): boolean {
-  return (stats.mode === 'llm-only' || stats.routedTo === 'llm') && !(stats.savedUsd !== null && stats.savedUsd < 0);
+  return llmWroteWhole(stats) && !(stats.savedUsd !== null && stats.savedUsd < 0);
 }
 
 /** "82% of the input from the cache" (the host's wording for the chat footer; the webview has its own). */

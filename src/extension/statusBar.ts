@@ -6,7 +6,8 @@
 import { stat } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { AnswerStats } from '../core/relay/events';
-import { roundUsd, slmWroteAll, type TotalsStore } from '../core/relay/totalsStore';
+import { slmWroteAll } from '../core/relay/cost';
+import { roundUsd, type TotalsStore } from '../core/relay/totalsStore';
 import { modelLoadingText, type ModelLoad } from '../shared/modelLoading';
 import { formatPercent } from '../shared/percent';
 import { SHOW_ANSWERS_COMMAND } from './answerPanel';

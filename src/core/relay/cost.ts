@@ -7,6 +7,7 @@
 import type { ModelPrice, Usage } from '../providers/types';
 import { costOf } from '../providers/pricing';
 import { believedOutput, isCount } from '../providers/usage';
+import type { AnswerStats } from './events';
 import type { LlmOnlyBasis } from './money';
 import { OUTPUT_CAPPED } from '../../shared/outputCapped';
 
@@ -131,4 +132,18 @@ export function savedUsd(costUsd: number | null, llmOnly: number | null): number
 export function llmTokenShare(slmTokens: number, llmTokens: number): number {
   const total = slmTokens + llmTokens;
   return total === 0 ? 0 : llmTokens / total;
+}
+
+/**
+ * The answer called no large model because its mode needs none (relay.localOnly, relay.mode
+ * slm-only): it cost $0 and there is no large model's answer to save against, which is not an
+ * unknown price (no relay.prices.* setting changes it).
+ */
+export function slmWroteAll(stats: Pick<AnswerStats, 'mode' | 'calls'>): boolean {
+  return stats.mode === 'slm-only' && stats.calls === 0;
+}
+
+/** The LLM wrote the whole answer (llm-only, or the router sent it there): it is the LLM-alone answer, which saves nothing by definition. */
+export function llmWroteWhole(stats: { mode: string; routedTo?: AnswerStats['routedTo'] }): boolean {
+  return stats.mode === 'llm-only' || stats.routedTo === 'llm';
 }

@@ -17,6 +17,7 @@ import { fileErrorInWords } from '../fileErrors';
 import { renameRetrying, rmRetrying } from '../fsRetry';
 import { takeOwnerLock, type TakenLock } from '../ownerLock';
 import type { AnswerStats } from './events';
+import { slmWroteAll } from './cost';
 import { isRecord } from '../../shared/isRecord';
 
 export interface TotalsEntry {
@@ -101,15 +102,6 @@ const MONEY_KEYS = ['costUsd', 'llmOnlyCostUsd', 'savedUsd'] as const;
  */
 export function roundUsd(value: number): number {
   return Math.round(value * 1e9) / 1e9;
-}
-
-/**
- * The answer called no large model because its mode needs none (relay.localOnly, relay.mode
- * slm-only): it cost $0 and there is no large model's answer to save against, which is not an
- * unknown price (no relay.prices.* setting changes it).
- */
-export function slmWroteAll(stats: Pick<AnswerStats, 'mode' | 'calls'>): boolean {
-  return stats.mode === 'slm-only' && stats.calls === 0;
 }
 
 /** The start of the model key of answers no large model wrote (slmOnlyModelKey). */
