@@ -13,6 +13,7 @@ import { collectRelay } from '../../../src/core/relay/engine';
 import { MemoryKeySource } from '../../../src/core/providers/secrets';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { chars, DoubleProvider, DoubleRuntime } from './doubles';
+import { gpt4oSetup } from './gpt4oSetup';
 
 const PRICE = { inputPerMTok: 2, outputPerMTok: 10, cachedInputPerMTok: 1 };
 
@@ -111,24 +112,7 @@ test("a second chat turn through the composition: its LLM-alone estimate reads t
   const history = 'x'.repeat(3000);
   const turn1: ChatMessage[] = [{ role: 'user', content: history }];
   const turn2: ChatMessage[] = [...turn1, { role: 'assistant', content: 'An answer.' }, { role: 'user', content: 'And then?' }];
-  const setup = {
-    provider: {
-      kind: 'openai-chat' as const,
-      baseUrl: 'https://api.openai.com/v1',
-      model: 'gpt-4o',
-      templateFolder: '',
-      timeouts: { connect: 5, firstByte: 5, idle: 5, call: 5 },
-      caching: 'auto' as const,
-    },
-    prices: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 },
-    mode: 'slm-only' as const,
-    thinking: false,
-    confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
-    maxTurns: 5,
-    tokenBudget: 8192,
-    temperature: 0,
-    limits: { maxLlmCalls: 8, maxCostUsd: 1, maxStallSeconds: 60, maxCostRatio: 0.5 },
-  };
+  const setup = gpt4oSetup('slm-only');
   const deps = { slm, slmFolder: '/nonexistent', keys: new MemoryKeySource(), renderTemplate: async () => '', openLocalLlm: async () => slm, recentPrompts };
   const turn = async (messages: ChatMessage[]) => {
     const composition = await RelayComposition.open(setup, deps, 'money-aware');

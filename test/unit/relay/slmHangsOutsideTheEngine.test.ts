@@ -16,6 +16,7 @@ import { ReadAhead } from '../../../src/core/slm/readAhead';
 import type { ChatMessage } from '../../../src/core/slm/types';
 import { HANG_COUNT_TEXT } from '../slm/fakeWorker';
 import { alive, until, useFakeWorker, within } from '../slm/fakeWorkerSetup';
+import { gpt4oSetup } from './gpt4oSetup';
 
 /** The grace of a stopped call before its process is stopped: short, so that the tests do not wait the default 10 s. */
 const CANCEL_GRACE_MS = 200;
@@ -45,24 +46,7 @@ async function expectStopped(slm: ProcessRuntime, pid: number): Promise<void> {
 describe("the count of the prompt's start the LLM's cache likely holds never returns (a chat's second turn)", { skip }, () => {
   test('Stop during prepare(): the count fails once the process said nothing for its grace, and the process is stopped', async () => {
     const { slm, folder, pid } = await smallModel('hang-count-composition');
-    const setup = {
-      provider: {
-        kind: 'openai-chat' as const,
-        baseUrl: 'https://api.openai.com/v1',
-        model: 'gpt-4o',
-        templateFolder: '',
-        timeouts: { connect: 5, firstByte: 5, idle: 5, call: 5 },
-        caching: 'auto' as const,
-      },
-      prices: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 },
-      mode: 'money-aware' as const,
-      thinking: false,
-      confidence: { threshold: 0.5, spanTokens: 2, maxLlmShare: 1 },
-      maxTurns: 5,
-      tokenBudget: 8192,
-      temperature: 0,
-      limits: { maxLlmCalls: 8, maxCostUsd: 1, maxStallSeconds: 60, maxCostRatio: 0.5 },
-    };
+    const setup = gpt4oSetup('money-aware');
     const deps = {
       slm,
       slmFolder: folder,
