@@ -25,7 +25,7 @@ import { HttpProvider, badResponseError, errorFromStreamObject, finishReasonOf, 
 import { ProviderError } from './errors';
 import { postStream } from './http';
 import { NdjsonParseError, NdjsonParser } from './ndjson';
-import { contentSplitter, withStreamedReasoning, type SplitContent } from './streamedReasoning';
+import { StreamedContent } from './streamedReasoning';
 import type { ContinuationMethod, ContinueRequest, PromptRenderer, ProviderChunk, ProviderConfig, ProviderOptions, KeySource, ProviderEntry } from './types';
 import { completeUsage } from './usage';
 
@@ -104,19 +104,7 @@ export class OllamaProvider extends HttpProvider {
     const parser = new NdjsonParser();
     let rawFinish: unknown;
     let done = false;
-    let output = '';
-    let reasoning = '';
-    const thinkTags = contentSplitter(this.continuation, request.partialAnswer);
-    const content = function* (split: SplitContent): Generator<ProviderChunk> {
-      if (split.reasoning.length > 0) {
-        reasoning += split.reasoning;
-        yield { type: 'reasoning', text: split.reasoning };
-      }
-      if (split.text.length > 0) {
-        output += split.text;
-        yield { type: 'text', text: split.text };
-      }
-    };
+    const content = new StreamedContent(this.continuation, request.partialAnswer);
     let promptTokens: number | undefined;
     let cachedTokens: number | undefined;
     let outputTokens: number | undefined;
@@ -126,11 +114,11 @@ export class OllamaProvider extends HttpProvider {
       if (value?.error) throw errorFromStreamObject({ error: value.error }, url, context.secrets, ollamaEntry.keyEnv, context.noKey);
       // /api/generate sends `thinking` beside `response`; /api/chat in its message.
       const thinking = value?.thinking ?? value?.message?.thinking;
-      if (typeof thinking === 'string') yield* content({ text: '', reasoning: thinking });
+      if (typeof thinking === 'string') yield* content.reasoning(thinking);
       const piece = value?.response ?? value?.message?.content;
-      if (typeof piece === 'string' && piece.length > 0) yield* content(thinkTags.push(piece));
+      if (typeof piece === 'string' && piece.length > 0) yield* content.push(piece);
       if (value?.done === true) {
-        yield* content(thinkTags.end());
+        yield* content.end();
         done = true;
         // Ollama before done_reason existed ended every answer with done alone.
         rawFinish = value.done_reason ?? 'stop';
@@ -161,9 +149,9 @@ export class OllamaProvider extends HttpProvider {
     yield {
       type: 'usage',
       usage: completeUsage(
-        withStreamedReasoning({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, reasoning, output.length > 0, this.countTokens),
+        content.withReasoning({ inputTokens: read, outputTokens, cachedInputTokens: cachedTokens }, this.countTokens),
         sent,
-        output,
+        content.text,
         this.countTokens,
         request.maxTokens,
       ),

@@ -16,7 +16,7 @@ import type { StreamResponse } from './http';
 import { doneChunk, isWholeJsonBody, readEventsUntil, readWholeJsonBody, type OpenAiStreamOptions } from './openaiStream';
 import { SseParser } from './sse';
 import type { ChatMessage } from '../slm/types';
-import type { ProviderChunk, Usage } from './types';
+import type { ProviderChunk } from './types';
 import { completeUsage, type ReportedUsage } from './usage';
 import { isRecord } from '../../shared/isRecord';
 
@@ -172,10 +172,12 @@ export async function* readResponsesStream(response: StreamResponse, options: Re
   yield* finish(final, refused, output, options);
 }
 
-/** The usage of a finished response: the server's, completed by counting where it left some out. */
-function usageOf(final: any, output: string, options: ResponsesStreamOptions): Usage {
+/** The usage of a Response: the server's, completed by counting where it left some out; told to onUsage, then yielded. */
+function* usageOf(final: any, output: string, options: ResponsesStreamOptions): Generator<ProviderChunk> {
   const reported = final?.usage ? readResponsesUsage(final.usage) : {};
-  return completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
+  const usage = completeUsage(reported, options.inputText, output, options.countTokens, options.maxTokens);
+  options.onUsage?.(usage);
+  yield { type: 'usage', usage };
 }
 
 /**
@@ -183,17 +185,12 @@ function usageOf(final: any, output: string, options: ResponsesStreamOptions): U
  * the engine books it instead of a count of the text that arrived. None reported: nothing.
  */
 function* failedUsage(failed: any, output: string, options: ResponsesStreamOptions): Generator<ProviderChunk> {
-  if (!isRecord(failed?.usage)) return;
-  const usage = usageOf(failed, output, options);
-  options.onUsage?.(usage);
-  yield { type: 'usage', usage };
+  if (isRecord(failed?.usage)) yield* usageOf(failed, output, options);
 }
 
 /** The usage, then the end: what a finished response (streamed or whole) yields last. */
 function* finish(final: any, refused: boolean, output: string, options: ResponsesStreamOptions): Generator<ProviderChunk> {
-  const usage = usageOf(final, output, options);
-  options.onUsage?.(usage);
-  yield { type: 'usage', usage };
+  yield* usageOf(final, output, options);
   const finishReason = finishReasonOf(endOf(final, refused), options.url, options.secrets);
   yield doneChunk(finishReason, options.continuation);
 }

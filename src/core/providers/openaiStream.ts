@@ -9,7 +9,7 @@ import { badResponseError, errorFromStreamObject, finishReasonOf, oversizedRespo
 import { isWholeJsonResponse, type StreamResponse } from './http';
 import { SseParser } from './sse';
 import { MAX_WHOLE_BODY_BYTES } from './streamLimits';
-import { contentSplitter, withStreamedReasoning } from './streamedReasoning';
+import { StreamedContent, contentSplitter, withStreamedReasoning } from './streamedReasoning';
 import type { ContinuationMethod, FinishReason, ProviderChunk, Usage } from './types';
 import { completeUsage, isCount, type ReportedUsage, type TokenCounter } from './usage';
 
@@ -91,22 +91,8 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   const parser = new SseParser();
   let rawFinish: unknown;
   let reported: ReportedUsage = {};
-  let output = '';
-  /** All the reasoning streamed, for its count where the usage has none (withStreamedReasoning). */
-  let reasoningText = '';
-  const thinkTags = contentSplitter(options.continuation, options.partialAnswer);
+  const content = new StreamedContent(options.continuation, options.partialAnswer, transform);
   let sawDone = false;
-
-  function* content(split: { text: string; reasoning: string }): Generator<ProviderChunk> {
-    if (split.reasoning.length > 0) {
-      reasoningText += split.reasoning;
-      yield { type: 'reasoning', text: split.reasoning };
-    }
-    if (split.text.length === 0) return;
-    output += split.text;
-    const text = transform ? transform.push(split.text) : split.text;
-    if (text.length > 0) yield { type: 'text', text };
-  }
 
   const handle = function* (data: string): Generator<ProviderChunk> {
     if (data.trim() === '[DONE]') {
@@ -124,11 +110,11 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
     const choice = Array.isArray(body?.choices) ? body.choices[0] : undefined;
     if (choice) {
       // A delta that carries both: the reasoning came first.
-      yield* content({ text: '', reasoning: reasoningField(choice?.delta) });
+      yield* content.reasoning(reasoningField(choice?.delta));
       const raw = options.pickText(choice);
       if (typeof raw === 'string' && raw.length > 0) {
         response.outputStarted();
-        yield* content(thinkTags.push(raw));
+        yield* content.push(raw);
       }
       if (choice.finish_reason) rawFinish = choice.finish_reason;
     }
@@ -139,11 +125,10 @@ export async function* readOpenAiStream(response: StreamResponse, options: OpenA
   // [DONE] alone does not say the model finished: a server that gave up may send it too.
   if (!rawFinish) throw unfinishedStreamError(parser, url, secrets);
 
-  yield* content(thinkTags.end());
+  yield* content.end();
   const rest = transform?.end?.() ?? '';
   if (rest.length > 0) yield { type: 'text', text: rest };
-  const filled = withStreamedReasoning(reported, reasoningText, output.length > 0, options.countTokens);
-  const usage = completeUsage(filled, options.inputText, output, options.countTokens, options.maxTokens);
+  const usage = completeUsage(content.withReasoning(reported, options.countTokens), options.inputText, content.text, options.countTokens, options.maxTokens);
   options.onUsage?.(usage);
   yield { type: 'usage', usage };
   yield doneChunk(finishReasonOf(rawFinish, url, secrets), options.continuation);

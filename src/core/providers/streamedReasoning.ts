@@ -6,7 +6,7 @@
  * their usage, filled in here from the text.
  */
 import { THINK_CLOSE, THINK_OPEN } from '../relay/thinking';
-import type { ContinuationMethod } from './types';
+import type { ContinuationMethod, ProviderChunk } from './types';
 import { isCount, type ReportedUsage, type TokenCounter } from './usage';
 
 /** What one piece of content holds: answer text, and reasoning (tags included: they are billed output too). */
@@ -130,4 +130,54 @@ export function withStreamedReasoning(reported: ReportedUsage, reasoning: string
   const output = reported.outputTokens;
   if (reasoning.length === 0 || !isCount(output) || (reported.reasoningTokens ?? 0) > 0) return reported;
   return { ...reported, reasoningTokens: wroteText ? Math.min(countTokens(reasoning), output) : output };
+}
+
+/**
+ * One call's content as it streams, split (contentSplitter) into reasoning and text chunks, and
+ * what it held for the usage: the text as written (before `transform`) and the reasoning.
+ */
+export class StreamedContent {
+  /** The text the server wrote (before `transform`), for the usage's local count. */
+  text = '';
+  private reasoningText = '';
+  private readonly splitter: ContentSplitter;
+
+  constructor(
+    continuation: ContinuationMethod,
+    partialAnswer: string,
+    private readonly transform?: { push(text: string): string },
+  ) {
+    this.splitter = contentSplitter(continuation, partialAnswer);
+  }
+
+  /** A piece of the content (text, or a `<think>` at the head of a new turn). */
+  push(piece: string): Generator<ProviderChunk> {
+    return this.yield(this.splitter.push(piece));
+  }
+
+  /** Reasoning the server set apart (a field of its own): never text. */
+  reasoning(text: string): Generator<ProviderChunk> {
+    return this.yield({ text: '', reasoning: text });
+  }
+
+  /** The content ended: what the splitter held. */
+  end(): Generator<ProviderChunk> {
+    return this.yield(this.splitter.end());
+  }
+
+  /** `reported` with the reasoning this content carried where it has none (withStreamedReasoning). */
+  withReasoning(reported: ReportedUsage, countTokens: TokenCounter): ReportedUsage {
+    return withStreamedReasoning(reported, this.reasoningText, this.text.length > 0, countTokens);
+  }
+
+  private *yield(split: SplitContent): Generator<ProviderChunk> {
+    if (split.reasoning.length > 0) {
+      this.reasoningText += split.reasoning;
+      yield { type: 'reasoning', text: split.reasoning };
+    }
+    if (split.text.length === 0) return;
+    this.text += split.text;
+    const text = this.transform ? this.transform.push(split.text) : split.text;
+    if (text.length > 0) yield { type: 'text', text };
+  }
 }
