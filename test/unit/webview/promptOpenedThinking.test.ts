@@ -27,17 +27,20 @@ async function shown(webview: WebviewPage): Promise<{ blocks: string[]; tail: st
 
 const ALL_REASONING = '[Thinking] Okay, the user asks for 2+3. Let me check: 2+3 is 5. So the answer is 5.';
 
+/** An answer being written whose prompt opened its thinking, and the reasoning it streamed so far. */
+const OPENED_AND_REASONING = [
+  { type: 'init', view: 'answer', busy: true, runningTurnId: 'a1', turns: [] },
+  { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
+  { type: 'thinking-opened', turnId: 'a1' },
+  ...REASONING.map((text) => span('a1', text)),
+];
+
 describe('an answer whose prompt opened its thinking', { skip: NO_BROWSER }, () => {
   const webview = startedWebviewPerTest('answer');
 
   it('streams its reasoning as reasoning: no answer paragraph before </think>, then all of it folded', async () => {
     const { page } = webview();
-    await deliverMessages(page, [
-      { type: 'init', view: 'answer', busy: true, runningTurnId: 'a1', turns: [] },
-      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
-      { type: 'thinking-opened', turnId: 'a1' },
-      ...REASONING.map((text) => span('a1', text)),
-    ]);
+    await deliverMessages(page, OPENED_AND_REASONING);
     const thinking = await shown(webview());
     assert.deepEqual(thinking.blocks, [], 'no reasoning paragraph is frozen as the answer');
     assert.equal(thinking.tail, REASONING.join(''), 'the reasoning streams in the tail');
@@ -51,13 +54,7 @@ describe('an answer whose prompt opened its thinking', { skip: NO_BROWSER }, () 
 
   it('stopped before </think>: its text stays folded as unfinished reasoning, not shown as the answer', async () => {
     const { page } = webview();
-    await deliverMessages(page, [
-      { type: 'init', view: 'answer', busy: true, runningTurnId: 'a1', turns: [] },
-      { type: 'turn-start', turn: { id: 'a1', role: 'assistant', spans: [] } },
-      { type: 'thinking-opened', turnId: 'a1' },
-      ...REASONING.map((text) => span('a1', text)),
-      { type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'cancelled' } },
-    ]);
+    await deliverMessages(page, [...OPENED_AND_REASONING, { type: 'turn-done', turnId: 'a1', stats: { ...STATS, finishReason: 'cancelled' } }]);
     assert.deepEqual((await shown(webview())).blocks, [ALL_REASONING.replace('[Thinking]', '[Thinking (unfinished)]')]);
   });
 
