@@ -34,7 +34,7 @@ import {
 import { pathOnThisMachine, selectServedModel, showFolderDialog } from './selectServedModel';
 import { askModal } from './askModal';
 import { KeyStore, MODEL_HUB } from './keyStore';
-import { currentPath, currentText, saveUserSettings, settingSourceText, sharedSettingChanges, textSetting, userSettingsTab } from './settings';
+import { currentPath, currentText, saveUserSettings, settingSourceText, textSetting, userSettingsTab } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -82,12 +82,12 @@ async function useFolder(folder: string, variant: OnnxVariant | 'auto', label: s
   const offServer = (currentText(config, 'slm.kind') || 'onnx') !== 'onnx' ? { 'slm.kind': undefined } : {};
   const values = { 'slm.modelFolder': folder, 'slm.variant': variant, ...offServer };
   // In a remote window relay.slm.kind is the local user settings' too (application scope): every window leaves the server.
-  const everywhere = sharedSettingChanges(values).length > 0;
   const everyWindow = "Local windows would stop using the small model's server too, and run their own relay.slm.modelFolder in Relay.";
-  if (!(await saveUserSettings(values, everyWindow))) return;
+  const saved = await saveUserSettings(values, everyWindow);
+  if (!saved) return;
   // In a remote window the folder is the remote machine's, and so is the choice: windows on other machines keep theirs.
   const where = userSettingsTab('slm.modelFolder') === 'remote' ? `, saved ${settingSourceText('remote')} for the windows on that machine` : '';
-  const elsewhere = everywhere
+  const elsewhere = saved.everyWindow
     ? `; local windows, which read relay.slm.kind ${settingSourceText('user')} too, no longer use the small model's server either and run their own folder`
     : '';
   void showInformation(`Relay: the small model is now ${label}${where}${elsewhere}.`);

@@ -20,7 +20,7 @@ import { clearTextServer, clearTextServerWarning } from '../core/slm/served/clea
 import { SERVED_WIRE_FORMS } from '../core/slm/served/registry';
 import type { ServedSlmCheck } from '../core/slm/served/serverCheck';
 import type { ServedSlmKind } from '../core/slm/types';
-import { currentPath, currentText, localOnlyServerProblem, saveUserSettings, sharedSettingChanges, slmServerUrlProblem } from './settings';
+import { currentPath, currentText, localOnlyServerProblem, saveUserSettings, slmServerUrlProblem } from './settings';
 import { showError, showInformation, showWarning, withProgressNotification } from './notifications';
 
 /** What the user answered so far (the next attempt starts from it). */
@@ -71,11 +71,11 @@ export async function selectServedModel(context: vscode.ExtensionContext): Promi
     );
     if (use !== USE_SERVED_MODEL) return;
     const values = { 'slm.kind': choice.kind, 'slm.serverUrl': choice.url, 'slm.serverModel': choice.model, 'slm.modelFolder': choice.folder };
-    const everywhere = sharedSettingChanges(values).length > 0;
     // The test ran from this (remote) machine: local windows reach the address from theirs, and read their own folder.
     const everyWindow = `Local windows would send their prompts and selected code to ${choice.url} too, an address tested from this remote machine (${vscode.env.remoteName}), not from theirs, and read its tokenizer from their own relay.slm.modelFolder.`;
-    if (!(await saveUserSettings(values, everyWindow))) return;
-    void showInformation(`Relay: the small model is now ${choice.model} at ${choice.url}${everywhere ? ' in every window, local ones included' : ''}.`);
+    const saved = await saveUserSettings(values, everyWindow);
+    if (!saved) return;
+    void showInformation(`Relay: the small model is now ${choice.model} at ${choice.url}${saved.everyWindow ? ' in every window, local ones included' : ''}.`);
     return;
   }
 }

@@ -340,7 +340,7 @@ export const SWITCH_EVERYWHERE = 'Switch Everywhere';
  * every window's: in a remote window the application-scoped ones, which VS Code keeps in the
  * local user settings, where their value would change.
  */
-export function sharedSettingChanges(values: Record<string, unknown>): string[] {
+function sharedSettingChanges(values: Record<string, unknown>): string[] {
   if (!vscode.env.remoteName) return [];
   const config = vscode.workspace.getConfiguration('relay');
   return Object.entries(values)
@@ -359,9 +359,10 @@ export function sharedSettingChanges(values: Record<string, unknown>): string[] 
  * one in the local user settings, which every window reads: that is asked first in a modal
  * question, `everyWindow` saying what it would do to the other windows. A settings.json VS Code
  * cannot write (it has errors) is said, with the fix. False when nothing was saved (the user
- * said no, or VS Code could not write), and the caller says nothing more.
+ * said no, or VS Code could not write), and the caller says nothing more; else whether the
+ * save changed every window's settings (`everyWindow`), for the caller's words.
  */
-export async function saveUserSettings(values: Record<string, unknown>, everyWindow = ''): Promise<boolean> {
+export async function saveUserSettings(values: Record<string, unknown>, everyWindow = ''): Promise<{ everyWindow: boolean } | false> {
   const shared = sharedSettingChanges(values).map((key) => `relay.${key}`);
   if (shared.length > 0) {
     const names = shared.length === 1 ? shared[0] : `${shared.slice(0, -1).join(', ')} and ${shared.at(-1)}`;
@@ -375,7 +376,7 @@ export async function saveUserSettings(values: Record<string, unknown>, everyWin
   const config = vscode.workspace.getConfiguration('relay');
   try {
     for (const [key, value] of Object.entries(values)) await config.update(key, value, vscode.ConfigurationTarget.Global);
-    return true;
+    return { everyWindow: shared.length > 0 };
   } catch (error) {
     const remote = Object.keys(values).some((key) => userSettingsTab(key) !== 'user');
     const files = remote
